@@ -1,0 +1,152 @@
+// Package observe defines the Observation: the one record every sensor emits
+// when a peer shares or looks for a watched item, and its JSON Lines form.
+//
+// An Observation never overstates: its possession Level says how surely the
+// endpoint held the item, and travels with it to every store, screen, export
+// and score. Sensors construct Observations only for watched items; nothing
+// unwatched leaves a sensor.
+package observe
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+)
+
+// Level is how surely an endpoint held an item. Levels are ordered: a
+// higher level implies every lower one.
+type Level uint8
+
+const (
+	// LevelUnknown is the zero value; it is never stored.
+	LevelUnknown Level = iota
+	// Announced: a third party (DHT, tracker, PEX) says the endpoint has or wants the item.
+	Announced
+	// Acknowledged: the endpoint itself accepted a handshake for the item.
+	Acknowledged
+	// Partial: the endpoint advertised some pieces.
+	Partial
+	// Complete: the endpoint advertised all pieces (bitfield, have-all).
+	Complete
+	// Verified: a piece fetched from this endpoint alone matched its hash.
+	Verified
+)
+
+var levelNames = [...]string{"unknown", "announced", "acknowledged", "partial", "complete", "verified"}
+
+func (l Level) String() string {
+	if int(l) < len(levelNames) {
+		return levelNames[l]
+	}
+	return fmt.Sprintf("level(%d)", uint8(l))
+}
+
+// ParseLevel parses a level name.
+func ParseLevel(s string) (Level, error) {
+	for i, n := range levelNames {
+		if i > 0 && n == s {
+			return Level(i), nil
+		}
+	}
+	return LevelUnknown, fmt.Errorf("unknown possession level %q (known: announced, acknowledged, partial, complete, verified)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (l Level) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (l *Level) UnmarshalText(b []byte) error {
+	v, err := ParseLevel(string(b))
+	if err != nil {
+		return err
+	}
+	*l = v
+	return nil
+}
+
+// Networks and methods. Methods are free strings so that later networks add
+// their own; these are the ones in use.
+const (
+	NetBitTorrent = "bittorrent"
+	NetED2K       = "ed2k"
+	NetKad        = "kad"
+	NetGnutella   = "gnutella"
+
+	MethodDHTAnnounce = "dht_announce"
+	MethodDHTGetPeers = "dht_get_peers"
+	MethodTracker     = "tracker"
+	MethodPEX         = "pex"
+	MethodPeerProbe   = "peer_probe"
+)
+
+// Sensor identifies the sensor instance that made an observation.
+type Sensor struct {
+	ID      string // instance name, e.g. "bt-paris-1"
+	Version string // Vigil version of the sensor
+	Vantage string // the sensor's own address as seen on the network, if known
+}
+
+// Match is one watch-list entry that an item matched at the edge.
+type Match struct {
+	List     string // list name
+	Category string // entry category as the list gives it
+}
+
+// Item is what was shared or looked for.
+type Item struct {
+	Hash    hashkind.Hash
+	Matched []Match
+}
+
+// Endpoint is where the peer was. The port is always recorded: behind
+// carrier-grade NAT an ISP cannot name a subscriber from IP and time alone.
+type Endpoint struct {
+	IP        netip.Addr
+	Port      uint16
+	Transport string // "tcp", "utp", "udp"
+}
+
+// Client is whatever identifiers the protocol gave about the peer's software.
+type Client struct {
+	PeerID     []byte // BitTorrent peer id, raw
+	Name       string // decoded client name, e.g. "Transmission"
+	Version    string // decoded client version, e.g. "3.00"
+	ListenPort uint16 // port the peer says it listens on (BEP 10 "p", eD2K)
+	NodeID     []byte // DHT node id
+	UserHash   []byte // eMule user hash
+	GUID       []byte // Gnutella servent GUID
+}
+
+// Possession is the level and, where known, how many pieces the peer has.
+type Possession struct {
+	Level       Level
+	PiecesHave  int // -1 when unknown
+	PiecesTotal int // -1 when unknown
+}
+
+// Transcript is the raw protocol exchange behind the observation, bounded,
+// or a reference to it with its SHA-256.
+type Transcript struct {
+	Bytes  []byte
+	Ref    string
+	SHA256 []byte
+}
+
+// Observation is one sighting of an endpoint sharing or looking for a
+// watched item.
+type Observation struct {
+	ID          string        // time-ordered unique id (UUIDv7)
+	Sensor      Sensor        //
+	Network     string        // NetBitTorrent, ...
+	Method      string        // MethodDHTAnnounce, ...
+	Time        time.Time     // UTC, nanoseconds
+	ClockOffset time.Duration // sensor clock minus reference clock, as measured
+	ClockSource string        // how the offset was measured ("ntp:...", "none")
+	Item        Item
+	Endpoint    Endpoint
+	Client      Client
+	Possession  Possession
+	Transcript  Transcript
+}

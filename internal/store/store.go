@@ -1,0 +1,118 @@
+// Package store defines where Vigil keeps watch-lists, observations and
+// everything derived from them. Backends live in sub-packages (sqlite is the
+// embedded default) and all pass the same contract tests.
+//
+// A store imports no protocol code: sensors hand it observe.Observation
+// values, never their wire types.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// ErrNotFound is returned when a named list, entry or record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ListImport is one import of a list file (or several files as one list).
+type ListImport struct {
+	Name     string
+	Source   string
+	Version  string // publisher's version label; empty: numbered automatically
+	Format   watchlist.Format
+	Negative bool   // a known-benign list
+	SHA256   string // hex SHA-256 over the imported bytes
+	By       string // who imported it
+	Entries  []watchlist.Entry
+}
+
+// ImportReport says what an import changed. Re-importing the same content
+// changes nothing and reports Unchanged.
+type ImportReport struct {
+	List      string
+	Version   int  // internal version number after the import
+	Unchanged bool // nothing changed: same content as the current version
+	Added     int
+	Removed   int
+	Changed   int // same hash, different category, severity or note
+	// Samples of what changed, at most a few hundred each, for the report.
+	AddedHashes   []hashkind.Hash
+	RemovedHashes []hashkind.Hash
+}
+
+// Confirmation is one independent confirmation that a hash is what a list
+// says it is.
+type Confirmation struct {
+	By   string // person
+	Org  string // their organisation; trust counts distinct organisations
+	Note string
+	Time time.Time
+}
+
+// Trust sums up the confirmations of a hash: explicit ones and the other
+// (non-negative) lists that hold it.
+type Trust struct {
+	Confirmations int      // distinct organisations and lists confirming
+	From          []string // their names
+}
+
+// EntryEvent is one line of an entry's history: added, changed, removed by
+// a new version, disabled, enabled.
+type EntryEvent struct {
+	Time   time.Time
+	Action string // "added", "changed", "removed", "disabled", "enabled", "confirmed"
+	By     string
+	Reason string
+	List   string
+	Ver    int
+}
+
+// EntryRecord is a stored entry with its list and state.
+type EntryRecord struct {
+	List     watchlist.List
+	Entry    watchlist.Entry
+	Disabled bool
+	Reason   string // why disabled
+	Trust    Trust
+}
+
+// ObservationFilter selects observations for export.
+type ObservationFilter struct {
+	Since time.Time // inclusive; zero: from the start
+	Until time.Time // exclusive; zero: no end
+}
+
+// Store is the embedded or server-side store.
+type Store interface {
+	// ImportList stores a new version of a list atomically: either the
+	// whole import lands or nothing changes.
+	ImportList(ctx context.Context, imp ListImport) (ImportReport, error)
+	// Lists returns every list with its current version.
+	Lists(ctx context.Context) ([]watchlist.List, error)
+	// Lookup returns every current entry, on any list, for a hash.
+	Lookup(ctx context.Context, h hashkind.Hash) ([]EntryRecord, error)
+	// ActiveEntries calls fn for every current, enabled entry of every list;
+	// it is what the matcher is built from.
+	ActiveEntries(ctx context.Context, fn func(list *watchlist.List, e *watchlist.Entry) error) error
+	// ListEntries calls fn for every current entry of one list (for export).
+	ListEntries(ctx context.Context, list string, fn func(e *watchlist.Entry) error) error
+	// SetDisabled disables (or re-enables) one entry of one list, with a
+	// reason kept in its history; the list is not re-imported.
+	SetDisabled(ctx context.Context, list string, h hashkind.Hash, disabled bool, by, reason string) error
+	// Confirm records an independent confirmation of a hash.
+	Confirm(ctx context.Context, h hashkind.Hash, c Confirmation) error
+	// History returns an entry's history across lists, oldest first.
+	History(ctx context.Context, h hashkind.Hash) ([]EntryEvent, error)
+
+	// InsertObservations appends observations in one transaction.
+	InsertObservations(ctx context.Context, obs []observe.Observation) error
+	// Observations calls fn for each observation matching f, in time order.
+	Observations(ctx context.Context, f ObservationFilter, fn func(o *observe.Observation) error) error
+
+	Close() error
+}
