@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+func observationsCommand() *command {
+	return &command{
+		name:    "observations",
+		summary: "Import and export observations as JSON Lines.",
+		usage:   "vigil observations COMMAND",
+		help: `
+An observation is one sighting of a peer sharing or looking for a watched
+item: who (IP, port, transport, client), when (UTC, nanoseconds), what (the
+hash and the lists it matched) and how surely (the possession level:
+announced < acknowledged < partial < complete < verified).
+`,
+		subs: []*command{observationsExportCommand(), observationsImportCommand()},
+	}
+}
+
+func observationsExportCommand() *command {
+	return &command{
+		name:    "export",
+		summary: "Write observations as JSON Lines, oldest first.",
+		usage:   "vigil observations export --format jsonl [--since RFC3339] [--until RFC3339] [--out FILE]",
+		help: `
+One flat JSON object a line with: id, time (RFC 3339, UTC, nanoseconds),
+sensor, network, method, ip, port, transport, item_kind, item (lower-case hex),
+possession, pieces_have, pieces_total, peer_id (hex), client, listen_port,
+node_id (hex), matched (list names), and the rest of the record (sensor
+version, clock offset, transcript ...). Empty where the protocol gave nothing.
+
+Examples:
+  vigil observations export --format jsonl > all.jsonl
+  vigil observations export --format jsonl --since 2026-11-01T00:00:00Z
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			format := fs.String("format", "jsonl", "output `format`: jsonl")
+			since := fs.String("since", "", "only observations at or after this RFC 3339 `time`")
+			until := fs.String("until", "", "only observations before this RFC 3339 `time`")
+			out := fs.String("out", "", "output `file` (default: standard output)")
+			return func(ctx context.Context, a *app, args []string) error {
+				if *format != "jsonl" {
+					return usagef("--format %q: want jsonl", *format)
+				}
+				if len(args) > 0 {
+					return usagef("unexpected arguments %q", args)
+				}
+				var f store.ObservationFilter
+				var err error
+				if f.Since, err = parseTimeFlag("since", *since); err != nil {
+					return err
+				}
+				if f.Until, err = parseTimeFlag("until", *until); err != nil {
+					return err
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				var w io.Writer = a.stdout
+				if *out != "" {
+					file, err := os.Create(*out)
+					if err != nil {
+						return err
+					}
+					defer file.Close()
+					w = file
+				}
+				enc := observe.NewEncoder(w)
+				n := 0
+				err = st.Observations(ctx, f, func(o *observe.Observation) error {
+					n++
+					return enc.Encode(o)
+				})
+				if err != nil {
+					return err
+				}
+				if err := enc.Flush(); err != nil {
+					return err
+				}
+				a.log.Info("observations exported", "count", n)
+				return nil
+			}
+		},
+	}
+}
+
+func parseTimeFlag(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, usagef("--%s %q: want an RFC 3339 time such as 2026-11-01T00:00:00Z", name, v)
+	}
+	return t.UTC(), nil
+}
+
+func observationsImportCommand() *command {
+	return &command{
+		name:    "import",
+		summary: "Read observations from JSON Lines into the store (all or nothing).",
+		usage:   "vigil observations import --format jsonl FILE",
+		help: `
+Reads the format that 'vigil observations export' writes. A line that does
+not parse stops the import with its line number; nothing is stored.
+
+Example:
+  vigil observations import --format jsonl sensor-paris-2026-11-23.jsonl
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			format := fs.String("format", "jsonl", "input `format`: jsonl")
+			return func(ctx context.Context, a *app, args []string) error {
+				if *format != "jsonl" {
+					return usagef("--format %q: want jsonl", *format)
+				}
+				if len(args) != 1 {
+					return usagef("want exactly one FILE (- for standard input)")
+				}
+				var r io.Reader = a.stdin
+				if args[0] != "-" {
+					file, err := os.Open(args[0])
+					if err != nil {
+						return err
+					}
+					defer file.Close()
+					r = file
+				}
+				// Decode everything first: all or nothing.
+				dec := observe.NewDecoder(r)
+				var all []observe.Observation
+				for {
+					var o observe.Observation
+					err := dec.Decode(&o)
+					if errors.Is(err, io.EOF) {
+						break
+					}
+					if err != nil {
+						return fmt.Errorf("%s: %w", args[0], err)
+					}
+					all = append(all, o)
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				if err := st.InsertObservations(ctx, all); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				fmt.Fprintf(a.stdout, "imported %d observations from %s\n", len(all), args[0])
+				return nil
+			}
+		},
+	}
+}

@@ -1,0 +1,339 @@
+// Command vigil finds the peers that share known child-sexual-abuse material
+// on peer-to-peer networks, from hashes and protocol metadata only.
+//
+// This file holds only the command tree and the plumbing every command
+// shares (settings, logging, exit codes); each command lives in its own file
+// and calls the packages under internal/, which are the program.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/vigil-oss/vigil/internal/config"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"golang.org/x/term"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes, part of the contract: 0 success, 1 input rejected or the work
+// failed, 2 a usage error.
+const (
+	exitOK       = 0
+	exitRejected = 1
+	exitUsage    = 2
+)
+
+// usageError is a mistake in the command line: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// errSilent has already been reported to the user: exit 1, print nothing more.
+var errSilent = errors.New("reported")
+
+// command is one node of the command tree.
+type command struct {
+	name    string
+	summary string // one line, for the parent's list
+	usage   string // "vigil watchlist import [flags] FILE..."
+	help    string // what it does, with examples
+	// setup defines the command's flags on fs and returns its run function.
+	setup func(fs *flag.FlagSet) runFunc
+	subs  []*command
+}
+
+type runFunc func(ctx context.Context, a *app, args []string) error
+
+// app is what every command gets: settings, streams, logger, store.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	log            *slog.Logger
+
+	dbPath    string
+	logLevel  string
+	logFormat string
+	cfgPath   string
+
+	st store.Store
+}
+
+// globalFlags are accepted before the command and after it.
+var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true}
+
+func (a *app) defineGlobal(fs *flag.FlagSet) {
+	fs.StringVar(&a.dbPath, "db", "vigil.db", "store file (SQLite, the embedded default); env VIGIL_DB")
+	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
+	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
+	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
+}
+
+// store opens the store once, on first use.
+func (a *app) store(ctx context.Context) (store.Store, error) {
+	if a.st != nil {
+		return a.st, nil
+	}
+	st, err := sqlite.Open(ctx, a.dbPath, sqlite.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", a.dbPath, err)
+	}
+	a.st = st
+	return st, nil
+}
+
+func (a *app) close() {
+	if a.st != nil {
+		if err := a.st.Close(); err != nil {
+			a.log.Error("closing store", "db", a.dbPath, "err", err)
+		}
+	}
+}
+
+func (a *app) setupLogger() error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	format := a.logFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "json":
+		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	case "text":
+		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+	default:
+		return usagef("--log-format %q: want json, text or auto", a.logFormat)
+	}
+	return nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit code. Tests call it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
+		log: slog.New(slog.NewTextHandler(stderr, nil))}
+	defer a.close()
+	root := rootCommand()
+
+	// Walk down the tree: global flags may stand before any command name.
+	path := []string{}
+	cmd := root
+	pre := flag.NewFlagSet("vigil", flag.ContinueOnError)
+	pre.SetOutput(io.Discard)
+	a.defineGlobal(pre)
+	rest := args
+	for {
+		// Consume leading global flags.
+		if len(rest) > 0 && strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
+			if err := pre.Parse(rest); err != nil {
+				fmt.Fprintf(stderr, "vigil: %v\nRun 'vigil --help' for usage.\n", err)
+				return exitUsage
+			}
+			rest = pre.Args()
+			continue
+		}
+		if len(rest) == 0 || len(cmd.subs) == 0 {
+			break
+		}
+		if isHelp(rest[0]) || rest[0] == "help" {
+			printHelp(stdout, cmd, path)
+			return exitOK
+		}
+		next := cmd.find(rest[0])
+		if next == nil {
+			fmt.Fprintf(stderr, "vigil: unknown command %q\n\n", strings.Join(append(path, rest[0]), " "))
+			printHelp(stderr, cmd, path)
+			return exitUsage
+		}
+		path = append(path, next.name)
+		cmd = next
+		rest = rest[1:]
+	}
+	if cmd.setup == nil {
+		printHelp(stderr, cmd, path)
+		return exitUsage
+	}
+
+	fs := flag.NewFlagSet("vigil "+strings.Join(path, " "), flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a.defineGlobal(fs)
+	runFn := cmd.setup(fs)
+	// Values given before the command name count as set on the command line.
+	pre.Visit(func(f *flag.Flag) { _ = fs.Set(f.Name, f.Value.String()) })
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printCommandHelp(stdout, cmd, path, fs)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "vigil %s: %v\nRun 'vigil %s --help' for usage.\n", strings.Join(path, " "), err, strings.Join(path, " "))
+		return exitUsage
+	}
+	// The config file itself can be named by flag or environment only.
+	if a.cfgPath == "" {
+		a.cfgPath = getenv("VIGIL_CONFIG")
+	}
+	var cf *config.File
+	if a.cfgPath != "" {
+		var err error
+		if cf, err = config.Load(a.cfgPath); err != nil {
+			fmt.Fprintf(stderr, "vigil: %v\n", err)
+			return exitUsage
+		}
+		if err := cf.Check(knownSettings(root)); err != nil {
+			fmt.Fprintf(stderr, "vigil: %v\n", err)
+			return exitUsage
+		}
+	}
+	if err := config.Apply(fs, path, globalFlags, cf, getenv); err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return exitUsage
+	}
+	if err := a.setupLogger(); err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return exitUsage
+	}
+	err := runFn(ctx, a, fs.Args())
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "vigil %s: %v\nRun 'vigil %s --help' for usage.\n", strings.Join(path, " "), err, strings.Join(path, " "))
+		return exitUsage
+	case errors.Is(err, errSilent):
+		return exitRejected
+	default:
+		fmt.Fprintf(stderr, "vigil %s: %v\n", strings.Join(path, " "), err)
+		return exitRejected
+	}
+}
+
+func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" }
+
+func (c *command) find(name string) *command {
+	for _, s := range c.subs {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+func printHelp(w io.Writer, c *command, path []string) {
+	if len(path) == 0 {
+		fmt.Fprint(w, strings.TrimLeft(c.help, "\n"))
+	} else {
+		fmt.Fprintf(w, "%s\n\n", c.summary)
+		if c.help != "" {
+			fmt.Fprintf(w, "%s\n", strings.Trim(c.help, "\n"))
+		}
+	}
+	fmt.Fprintf(w, "\nUsage:\n  %s\n\nCommands:\n", c.usage)
+	for _, s := range c.subs {
+		fmt.Fprintf(w, "  %-14s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'vigil %s --help' for a command's flags and examples.\n",
+		strings.TrimSpace(strings.Join(path, " ")+" COMMAND"))
+}
+
+func printCommandHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s\n", c.summary, c.usage)
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.Trim(c.help, "\n"))
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	var own, glob []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) {
+		if globalFlags[f.Name] {
+			glob = append(glob, f)
+		} else {
+			own = append(own, f)
+		}
+	})
+	for _, f := range own {
+		printFlag(w, f, path)
+	}
+	fmt.Fprintf(w, "\nGlobal flags:\n")
+	for _, f := range glob {
+		printFlag(w, f, nil)
+	}
+	fmt.Fprintf(w, "\nEvery flag can also be set in the environment (shown) or in the config file\n(see 'vigil config example'); a flag on the command line wins.\n")
+}
+
+func printFlag(w io.Writer, f *flag.Flag, path []string) {
+	name, usage := flag.UnquoteUsage(f)
+	line := "  --" + f.Name
+	if name != "" {
+		line += " " + name
+	}
+	fmt.Fprintf(w, "%s\n      %s", line, usage)
+	if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+		fmt.Fprintf(w, " (default %s)", f.DefValue)
+	}
+	fmt.Fprintf(w, " [%s]\n", config.EnvName(path, f.Name, path == nil))
+}
+
+// knownSettings maps each command path to its flag names, for checking the
+// config file.
+func knownSettings(root *command) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	var walk func(c *command, path []string)
+	walk = func(c *command, path []string) {
+		key := strings.Join(path, " ")
+		names := map[string]bool{}
+		if len(path) == 0 {
+			for g := range globalFlags {
+				names[g] = true
+			}
+		}
+		if c.setup != nil {
+			fs := flag.NewFlagSet("", flag.ContinueOnError)
+			c.setup(fs)
+			fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+		}
+		out[key] = names
+		for _, s := range c.subs {
+			walk(s, append(append([]string{}, path...), s.name))
+		}
+	}
+	walk(root, nil)
+	return out
+}
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// vigilRun runs one command line in-process with a private store and
+// environment, and returns the exit code, standard output and error.
+func vigilRun(t *testing.T, env map[string]string, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, getenv)
+	return code, out.String(), errb.String()
+}
+
+func TestEveryCommandHelpTeaches(t *testing.T) {
+	var walk func(c *command, path []string)
+	walk = func(c *command, path []string) {
+		if c.summary == "" || c.usage == "" {
+			t.Errorf("command %q lacks a summary or usage", strings.Join(path, " "))
+		}
+		if c.setup != nil {
+			code, out, errOut := vigilRun(t, nil, "", append(append([]string{}, path...), "--help")...)
+			if code != exitOK {
+				t.Errorf("vigil %s --help: exit %d, stderr %s", strings.Join(path, " "), code, errOut)
+			}
+			if !strings.Contains(out, "Usage:") || !strings.Contains(out, c.usage) {
+				t.Errorf("vigil %s --help does not show its usage:\n%s", strings.Join(path, " "), out)
+			}
+			if len(path) > 1 && !strings.Contains(strings.ToLower(c.help), "example") && c.name != "version" {
+				t.Errorf("vigil %s --help has no example", strings.Join(path, " "))
+			}
+		}
+		for _, s := range c.subs {
+			walk(s, append(append([]string{}, path...), s.name))
+		}
+	}
+	walk(rootCommand(), nil)
+}
+
+func TestUnknownCommandIsUsageError(t *testing.T) {
+	code, _, errOut := vigilRun(t, nil, "", "watchlist", "frobnicate")
+	if code != exitUsage || !strings.Contains(errOut, `unknown command "watchlist frobnicate"`) {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, _ = vigilRun(t, nil, "", "watchlist", "import", "--no-such-flag", "x")
+	if code != exitUsage {
+		t.Fatalf("unknown flag: exit %d, want %d", code, exitUsage)
+	}
+}
+
+func TestConfigExampleIsAValidConfig(t *testing.T) {
+	code, out, errOut := vigilRun(t, nil, "", "config", "example")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "# db: vigil.db") || !strings.Contains(out, "import:") {
+		t.Fatalf("example lacks expected settings:\n%s", out)
+	}
+	// Uncommenting one setting in a section gives a file vigil accepts.
+	cfg := strings.Replace(out, "    # skip-invalid: false", "    skip-invalid: true", 1)
+	if cfg == out {
+		t.Fatalf("example has no watchlist import skip-invalid setting:\n%s", out)
+	}
+	path := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(t.TempDir(), "v.db")
+	code, _, errOut = vigilRun(t, nil, "", "--config", path, "--db", db, "watchlist", "list")
+	if code != exitOK {
+		t.Fatalf("vigil rejected its own example config: exit %d: %s", code, errOut)
+	}
+}
+
+func TestConfigFileTypoIsNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(path, []byte("watchlist:\n  import:\n    skip-invalde: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := vigilRun(t, map[string]string{"VIGIL_CONFIG": path}, "", "watchlist", "list")
+	if code != exitUsage || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "skip-invalde") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}

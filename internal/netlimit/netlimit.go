@@ -1,0 +1,173 @@
+// Package netlimit holds the rate limits a sensor applies at the wire: one
+// global budget, a per-address budget, and a cap on connections in flight.
+// Defaults are conservative so that a sensor on an office line does not
+// exhaust its router's connection table.
+//
+// A limiter never blocks forever: every wait is bounded by the caller's
+// context, and a refusal is counted, not silently dropped.
+package netlimit
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config is a sensor's wire budget.
+type Config struct {
+	// GlobalPerSecond is the most packets or dials a second, all addresses together.
+	GlobalPerSecond float64
+	// GlobalBurst is how many may go at once after a quiet spell.
+	GlobalBurst int
+	// PerAddrPerSecond is the most packets or dials a second to one IP.
+	PerAddrPerSecond float64
+	// PerAddrBurst is the burst to one IP.
+	PerAddrBurst int
+	// MaxAddrs bounds the per-address table; the least recently used entry
+	// is forgotten past it.
+	MaxAddrs int
+	// MaxInFlight caps connections open at once (TCP dials, uTP sessions).
+	MaxInFlight int
+}
+
+// DefaultConfig is a budget suitable for a sensor on a shared office line.
+func DefaultConfig() Config {
+	return Config{
+		GlobalPerSecond:  500,
+		GlobalBurst:      100,
+		PerAddrPerSecond: 2,
+		PerAddrBurst:     4,
+		MaxAddrs:         100_000,
+		MaxInFlight:      64,
+	}
+}
+
+// Unlimited is for the lab's benchmarks, where the network is loopback.
+func Unlimited() Config {
+	return Config{GlobalPerSecond: 0, PerAddrPerSecond: 0, MaxAddrs: 100_000, MaxInFlight: 4096}
+}
+
+// Limiter applies a Config. It is safe for concurrent use.
+type Limiter struct {
+	cfg      Config
+	global   *rate.Limiter
+	mu       sync.Mutex
+	perAddr  map[netip.Addr]*addrEntry
+	inflight chan struct{}
+
+	waitedGlobal, refusedAddr atomic.Uint64
+}
+
+type addrEntry struct {
+	lim  *rate.Limiter
+	used time.Time
+}
+
+// New returns a Limiter for cfg. A zero rate means unlimited.
+func New(cfg Config) *Limiter {
+	l := &Limiter{cfg: cfg, perAddr: make(map[netip.Addr]*addrEntry)}
+	if cfg.GlobalPerSecond > 0 {
+		burst := max(cfg.GlobalBurst, 1)
+		l.global = rate.NewLimiter(rate.Limit(cfg.GlobalPerSecond), burst)
+	}
+	if cfg.MaxInFlight > 0 {
+		l.inflight = make(chan struct{}, cfg.MaxInFlight)
+	}
+	return l
+}
+
+// Wait waits for the global budget; it returns ctx's error if ctx ends first.
+func (l *Limiter) Wait(ctx context.Context) error {
+	if l.global == nil {
+		return ctx.Err()
+	}
+	if !l.global.Allow() {
+		l.waitedGlobal.Add(1)
+		return l.global.Wait(ctx)
+	}
+	return nil
+}
+
+// AllowAddr reports whether one more packet to addr fits its per-address
+// budget now. A false answer is counted; the caller skips or defers.
+func (l *Limiter) AllowAddr(addr netip.Addr, now time.Time) bool {
+	if l.cfg.PerAddrPerSecond <= 0 {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.perAddr[addr]
+	if e == nil {
+		if l.cfg.MaxAddrs > 0 && len(l.perAddr) >= l.cfg.MaxAddrs {
+			l.evictLocked()
+		}
+		e = &addrEntry{lim: rate.NewLimiter(rate.Limit(l.cfg.PerAddrPerSecond), max(l.cfg.PerAddrBurst, 1))}
+		l.perAddr[addr] = e
+	}
+	e.used = now
+	if !e.lim.AllowN(now, 1) {
+		l.refusedAddr.Add(1)
+		return false
+	}
+	return true
+}
+
+// evictLocked forgets the least recently used half-percent of addresses
+// (at least one), so the table stays bounded without a sort per insert.
+func (l *Limiter) evictLocked() {
+	n := max(len(l.perAddr)/200, 1)
+	for i := 0; i < n; i++ {
+		var oldest netip.Addr
+		var t time.Time
+		first := true
+		for a, e := range l.perAddr {
+			if first || e.used.Before(t) {
+				oldest, t, first = a, e.used, false
+			}
+		}
+		delete(l.perAddr, oldest)
+	}
+}
+
+// Acquire takes one in-flight connection slot, waiting for one while ctx
+// allows; Release gives it back.
+func (l *Limiter) Acquire(ctx context.Context) error {
+	if l.inflight == nil {
+		return ctx.Err()
+	}
+	select {
+	case l.inflight <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release returns a slot taken by Acquire.
+func (l *Limiter) Release() {
+	if l.inflight != nil {
+		<-l.inflight
+	}
+}
+
+// InFlight is the number of slots in use (a gauge).
+func (l *Limiter) InFlight() int { return len(l.inflight) }
+
+// Stats are the limiter's counters.
+type Stats struct {
+	WaitedGlobal  uint64 // sends that had to wait for the global budget
+	RefusedByAddr uint64 // sends refused by a per-address budget
+	Addrs         int    // addresses in the per-address table
+}
+
+// Stats returns the counters.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	n := len(l.perAddr)
+	l.mu.Unlock()
+	return Stats{WaitedGlobal: l.waitedGlobal.Load(), RefusedByAddr: l.refusedAddr.Load(), Addrs: n}
+}

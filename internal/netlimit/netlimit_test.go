@@ -1,0 +1,79 @@
+package netlimit
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestPerAddrBudgetRefusesBurstThenRefills(t *testing.T) {
+	l := New(Config{PerAddrPerSecond: 1, PerAddrBurst: 2, MaxAddrs: 10})
+	a := netip.MustParseAddr("127.0.0.2")
+	now := time.Unix(1_800_000_000, 0)
+	if !l.AllowAddr(a, now) || !l.AllowAddr(a, now) {
+		t.Fatal("burst of 2 refused")
+	}
+	if l.AllowAddr(a, now) {
+		t.Fatal("third packet in the same instant allowed")
+	}
+	if got := l.Stats().RefusedByAddr; got != 1 {
+		t.Fatalf("refused count = %d, want 1", got)
+	}
+	// Another address has its own budget.
+	if !l.AllowAddr(netip.MustParseAddr("127.0.0.3"), now) {
+		t.Fatal("other address refused")
+	}
+	if !l.AllowAddr(a, now.Add(time.Second)) {
+		t.Fatal("budget did not refill after a second")
+	}
+}
+
+func TestPerAddrTableStaysBounded(t *testing.T) {
+	l := New(Config{PerAddrPerSecond: 1, PerAddrBurst: 1, MaxAddrs: 100})
+	now := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 1000; i++ {
+		a := netip.AddrFrom4([4]byte{127, 0, byte(i >> 8), byte(i)})
+		l.AllowAddr(a, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if got := l.Stats().Addrs; got > 100 {
+		t.Fatalf("table holds %d addresses, bound is 100", got)
+	}
+}
+
+func TestInFlightCapBlocksUntilRelease(t *testing.T) {
+	l := New(Config{MaxInFlight: 2})
+	ctx := context.Background()
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := l.Acquire(short); err == nil {
+		t.Fatal("third acquire succeeded past the cap")
+	}
+	l.Release()
+	if err := l.Acquire(ctx); err != nil {
+		t.Fatalf("acquire after release: %v", err)
+	}
+	if got := l.InFlight(); got != 2 {
+		t.Fatalf("in flight = %d, want 2", got)
+	}
+}
+
+func TestZeroRatesAreUnlimited(t *testing.T) {
+	l := New(Unlimited())
+	a := netip.MustParseAddr("127.0.0.1")
+	now := time.Now()
+	for i := 0; i < 1000; i++ {
+		if !l.AllowAddr(a, now) {
+			t.Fatalf("packet %d refused with no limit", i)
+		}
+	}
+	if err := l.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
