@@ -1,0 +1,246 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+func sensorCommand() *command {
+	return &command{
+		name:    "sensor",
+		summary: "Run a network sensor that records peers sharing watched files.",
+		usage:   "vigil sensor NETWORK [flags]",
+		subs:    []*command{sensorBitTorrentCommand()},
+	}
+}
+
+func sensorBitTorrentCommand() *command {
+	return &command{
+		name:    "bittorrent",
+		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
+		usage:   "vigil sensor bittorrent --bootstrap ADDR[,ADDR...] [--listen ADDR] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]]",
+		help: `
+Runs --identities DHT node identities spread over the key space. They answer
+ping, find_node and get_peers as a correct node does, but never return peers
+for any info-hash and never announce: Vigil observes, it helps no one find
+material. Every watched info-hash (btih and btih2 entries of the enabled,
+non-suppressed watch-lists in the store) is looked up repeatedly; nodes that
+announce or look for one, and peers the DHT names, are recorded; each peer
+is then probed (handshake, bitfield, client, PEX) to learn how surely it
+holds the torrent. Observations go to the store; at the end a summary by
+method and possession level is printed.
+
+Scope: lab scope by default. Only 127.0.0.0/8, ::1 and the prefixes given
+with --scope-allow (network namespaces you created) are ever sent to;
+anything else is refused before a socket is touched, and counted. The sensor
+never contacts public bootstrap routers: --bootstrap is required.
+
+Examples:
+  vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
+  vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
+      --scope-allow 10.250.0.0/24 --identities 4
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			bootstrap := fs.String("bootstrap", "", "DHT nodes to join through, `ADDR[,ADDR...]` (IP:port; required)")
+			listen := fs.String("listen", "127.0.0.1", "`address` the DHT nodes and probes use")
+			duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+			identities := fs.Int("identities", 8, "DHT node identities to run")
+			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope: namespaces the operator created")
+			id := fs.String("id", "bittorrent-1", "sensor instance name recorded in observations")
+			lookup := fs.Duration("lookup-every", 15*time.Minute, "how often each watched info-hash is looked up")
+			probe := fs.Bool("probe", true, "probe found peers (handshake, bitfield, PEX)")
+			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
+			return func(ctx context.Context, a *app, args []string) error {
+				cfg := bittorrent.DefaultConfig()
+				if *lab {
+					cfg = bittorrent.LabConfig()
+				} else {
+					cfg.LookupEvery = *lookup
+				}
+				cfg.ID, cfg.Version, cfg.Identities, cfg.Probe = *id, version, *identities, *probe
+				var err error
+				if cfg.Listen, err = netip.ParseAddr(*listen); err != nil {
+					return usagef("--listen %q: want an IP address", *listen)
+				}
+				if cfg.Bootstrap, err = parseAddrPorts(*bootstrap); err != nil {
+					return usagef("--bootstrap: %v", err)
+				}
+				if len(cfg.Bootstrap) == 0 {
+					return usagef("--bootstrap is required (the sensor never contacts public bootstrap routers)")
+				}
+				sc := scope.DefaultConfig()
+				if sc.Allow, err = parsePrefixes(*allow); err != nil {
+					return usagef("--scope-allow: %v", err)
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				if *duration > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, *duration)
+					defer cancel()
+				}
+				counts, err := runBitTorrentSensor(ctx, a, st, cfg, sc)
+				printSensorSummary(a.stdout, counts)
+				return err
+			}
+		},
+	}
+}
+
+// sensorCounts counts committed observations by method and level.
+type sensorCounts map[string]map[string]int
+
+// runBitTorrentSensor runs one sensor into st until ctx ends, then drains.
+func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittorrent.Config, sc scope.Config) (sensorCounts, error) {
+	guard, err := scope.New(sc, nil)
+	if err != nil {
+		return nil, err
+	}
+	watched, err := watchedInfoHashes(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if len(watched) == 0 {
+		a.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
+	}
+	b := bus.NewInProc(4096)
+	s, err := bittorrent.New(cfg, guard, b, a.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Watch(watched...); err != nil {
+		return nil, err
+	}
+	counts := sensorCounts{}
+	icfg := ingest.DefaultConfig()
+	icfg.OnCommit = func(batch []observe.Observation) {
+		for _, o := range batch {
+			if counts[o.Method] == nil {
+				counts[o.Method] = map[string]int{}
+			}
+			counts[o.Method][o.Possession.Level.String()]++
+		}
+	}
+	// Ingest outlives the sensor: when the sensor stops, the bus is closed
+	// and ingest drains and commits everything accepted.
+	var ingErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b.C(), st, icfg, a.log)
+	}()
+	err = s.Run(ctx)
+	b.Close()
+	<-done
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = nil
+	}
+	return counts, errors.Join(err, ingErr)
+}
+
+// watchedInfoHashes builds the sensor's watch set from the store: every
+// enabled btih and btih2 entry, except hashes on a known-benign list.
+func watchedInfoHashes(ctx context.Context, st store.Store) ([]bittorrent.Watched, error) {
+	byHash := map[hashkind.Hash]*bittorrent.Watched{}
+	benign := map[hashkind.Hash]bool{}
+	var order []hashkind.Hash
+	err := st.ActiveEntries(ctx, func(l *watchlist.List, e *watchlist.Entry) error {
+		k := e.Hash.Kind()
+		if k != hashkind.BTIH && k != hashkind.BTIH2 {
+			return nil
+		}
+		if l.Negative {
+			benign[e.Hash] = true
+			return nil
+		}
+		w := byHash[e.Hash]
+		if w == nil {
+			w = &bittorrent.Watched{Hash: e.Hash, Reason: "list"}
+			byHash[e.Hash] = w
+			order = append(order, e.Hash)
+		}
+		w.Matched = append(w.Matched, observe.Match{List: l.Name, Category: e.Category})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bittorrent.Watched, 0, len(order))
+	for _, h := range order {
+		if !benign[h] {
+			out = append(out, *byHash[h])
+		}
+	}
+	return out, nil
+}
+
+func printSensorSummary(w io.Writer, c sensorCounts) {
+	levels := []string{"announced", "acknowledged", "partial", "complete", "verified"}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "METHOD\t%s\tTOTAL\t\n", strings.ToUpper(strings.Join(levels, "\t")))
+	total := 0
+	for _, m := range sortedKeys(c) {
+		row := []string{m}
+		sum := 0
+		for _, l := range levels {
+			row = append(row, fmt.Sprint(c[m][l]))
+			sum += c[m][l]
+		}
+		total += sum
+		fmt.Fprintf(tw, "%s\t%d\t\n", strings.Join(row, "\t"), sum)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "%d observations stored\n", total)
+}
+
+func parseAddrPorts(s string) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not IP:port (names are never resolved)", part)
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR prefix", part)
+		}
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out, nil
+}

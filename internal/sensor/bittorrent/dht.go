@@ -1,0 +1,390 @@
+package bittorrent
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
+)
+
+// clientVersion is the "v" the sensor's nodes send: "VG" and a version.
+var clientVersion = []byte("VG\x00\x01")
+
+// node is one DHT identity: a node id, a UDP socket and a routing table.
+type node struct {
+	s     *Sensor
+	index int
+	id    krpc.ID
+	addr  netip.AddrPort
+	conn  *scope.PacketConn
+	table *routing.Table
+
+	mu      sync.Mutex
+	pending map[uint32]chan rawReply
+	nextT   uint32
+
+	tokMu      sync.Mutex
+	secret     [2][16]byte
+	secretTime time.Time
+}
+
+// rawReply is a datagram that answers one of our queries. Its bytes are
+// the node's own copy, decoded by the waiting goroutine.
+type rawReply struct {
+	b    []byte
+	from netip.AddrPort
+	at   time.Time
+}
+
+// spreadIDs returns n node ids spread evenly over the key space (their top
+// byte steps by 256/n), or, for a public address, BEP 42 ids.
+func spreadIDs(ip netip.Addr, n int) []krpc.ID {
+	out := make([]krpc.ID, n)
+	for i := range out {
+		var seed krpc.ID
+		_, _ = rand.Read(seed[:])
+		if krpc.Bep42Exempt(ip) {
+			// Put identity i at the start of the i-th of n equal slices.
+			span := uint64(1<<32) / uint64(n)
+			top := uint64(i)*span + uint64(binary.BigEndian.Uint32(seed[:4]))%span
+			binary.BigEndian.PutUint32(seed[:4], uint32(top))
+			out[i] = seed
+			continue
+		}
+		out[i] = krpc.SecureNodeID(ip, seed)
+	}
+	return out
+}
+
+func (s *Sensor) newNode(ctx context.Context, i int, id krpc.ID) (*node, error) {
+	addr := netip.AddrPortFrom(s.cfg.Listen, 0).String()
+	pc, err := s.guard.ListenPacket(ctx, nil, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: identity %d: listen %s: %w", i, addr, err)
+	}
+	conn := pc.(*scope.PacketConn)
+	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
+	n := &node{s: s, index: i, id: id, addr: local, conn: conn,
+		table: routing.New(routing.ID(id), 8), pending: map[uint32]chan rawReply{}}
+	_, _ = rand.Read(n.secret[0][:])
+	n.secret[1] = n.secret[0]
+	n.secretTime = s.cfg.Clock()
+	return n, nil
+}
+
+// readLoop reads datagrams until the socket closes.
+func (n *node) readLoop(ctx context.Context) error {
+	buf := make([]byte, krpc.MaxMessageSize+1)
+	out := make([]byte, 0, 2048)
+	var msg krpc.Msg
+	for {
+		sz, from, err := n.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("bittorrent sensor: identity %d: read: %w", n.index, err)
+		}
+		n.s.packets.Add(1)
+		if sz > krpc.MaxMessageSize {
+			n.s.badPackets.Add(1)
+			continue
+		}
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		b := buf[:sz]
+		msg.Reset()
+		if err := msg.Decode(b); err != nil {
+			n.s.badPackets.Add(1)
+			continue
+		}
+		now := n.s.cfg.Clock()
+		switch msg.Kind {
+		case krpc.KindQuery:
+			out = n.handleQuery(ctx, &msg, b, from, now, out[:0])
+		case krpc.KindResponse, krpc.KindError:
+			if len(msg.T) != 4 {
+				n.s.badPackets.Add(1)
+				continue
+			}
+			t := binary.BigEndian.Uint32(msg.T)
+			n.mu.Lock()
+			ch := n.pending[t]
+			delete(n.pending, t)
+			n.mu.Unlock()
+			if ch == nil {
+				continue // late or unsolicited
+			}
+			ch <- rawReply{b: append([]byte(nil), b...), from: from, at: now}
+		}
+	}
+}
+
+// token is the write token for ip: a keyed hash that the querier must
+// return in announce_peer. A valid token proves the announcer received our
+// answer at that address, so its source address was not spoofed.
+func (n *node) token(ip netip.Addr, now time.Time, prev bool) []byte {
+	n.tokMu.Lock()
+	if now.Sub(n.secretTime) > 5*time.Minute {
+		n.secret[1] = n.secret[0]
+		_, _ = rand.Read(n.secret[0][:])
+		n.secretTime = now
+	}
+	sec := n.secret[0]
+	if prev {
+		sec = n.secret[1]
+	}
+	n.tokMu.Unlock()
+	h := sha1.New()
+	h.Write(sec[:])
+	b := ip.As16()
+	h.Write(b[:])
+	return h.Sum(nil)[:8]
+}
+
+func (n *node) validToken(ip netip.Addr, tok []byte, now time.Time) bool {
+	return string(tok) == string(n.token(ip, now, false)) || string(tok) == string(n.token(ip, now, true))
+}
+
+// handleQuery answers a query as a correct node would, except that it never
+// returns peers, and records queries for watched info-hashes.
+func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from netip.AddrPort, now time.Time, out []byte) []byte {
+	s := n.s
+	if !q.RO {
+		n.table.Seen(routing.ID(q.A.ID), from, now)
+	}
+	var r krpc.Msg
+	r.T = q.T
+	r.Kind = krpc.KindResponse
+	r.V = clientVersion
+	r.R.ID = n.id
+	closest := func(target krpc.ID) []krpc.NodeInfo {
+		ns := n.closestAll(routing.ID(target), 8, now, from.Addr().Is4())
+		infos := make([]krpc.NodeInfo, 0, len(ns))
+		for _, nd := range ns {
+			infos = append(infos, krpc.NodeInfo{ID: krpc.ID(nd.ID), Addr: nd.Addr})
+		}
+		return infos
+	}
+	setNodes := func(target krpc.ID) {
+		infos := closest(target)
+		if from.Addr().Is4() {
+			r.R.Nodes = infos
+		} else {
+			r.R.Nodes6 = infos
+		}
+	}
+	method := q.Method.String()
+	switch q.Method {
+	case krpc.MethodPing:
+	case krpc.MethodFindNode:
+		setNodes(q.A.Target)
+	case krpc.MethodGetPeers:
+		// Nodes and a token, never values: the sensor helps no one find peers.
+		setNodes(q.A.InfoHash)
+		r.R.Token = n.token(from.Addr(), now, false)
+		if w, ok := s.watch.get(routing.ID(q.A.InfoHash)); ok {
+			s.emit(ctx, observe.Observation{
+				Method: observe.MethodDHTGetPeers, Time: now.UTC(),
+				Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
+				Endpoint:   observe.Endpoint{IP: from.Addr(), Port: from.Port(), Transport: "udp"},
+				Client:     observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), Name: clientFromV(q.V)},
+				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+				Transcript: oneDatagram(s.cfg.TranscriptLimit, now, from, raw),
+			})
+		}
+	case krpc.MethodAnnouncePeer:
+		if !n.validToken(from.Addr(), q.A.Token, now) {
+			s.countQuery("announce_peer_bad_token")
+			return n.sendError(q.T, krpc.ErrorProtocol, "bad token", from, out)
+		}
+		if w, ok := s.watch.get(routing.ID(q.A.InfoHash)); ok {
+			port := q.A.Port
+			if q.A.ImpliedPort {
+				port = from.Port()
+			}
+			s.emit(ctx, observe.Observation{
+				Method: observe.MethodDHTAnnounce, Time: now.UTC(),
+				Item:     observe.Item{Hash: w.Hash, Matched: w.Matched},
+				Endpoint: observe.Endpoint{IP: from.Addr(), Port: port, Transport: "tcp"},
+				Client: observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), ListenPort: port,
+					Name: clientFromV(q.V)},
+				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+				Transcript: oneDatagram(s.cfg.TranscriptLimit, now, from, raw),
+			})
+			if port != 0 {
+				s.enqueueProbe(netip.AddrPortFrom(from.Addr(), port), w, "dht_announce")
+			}
+		}
+	case krpc.MethodSampleInfohashes:
+		// BEP 51: we store no info-hashes, so we sample none.
+		setNodes(q.A.Target)
+		r.R.Interval, r.R.HasInterval = 21600, true
+		r.R.Num, r.R.HasNum = 0, true
+		r.R.Samples = []krpc.ID{}
+	default:
+		s.countQuery("unknown")
+		return n.sendError(q.T, krpc.ErrorMethodUnknown, "method unknown", from, out)
+	}
+	s.countQuery(method)
+	out, err := r.AppendTo(out)
+	if err != nil {
+		return out
+	}
+	n.send(out, from)
+	return out
+}
+
+func (n *node) sendError(t []byte, code int, text string, to netip.AddrPort, out []byte) []byte {
+	e := krpc.Msg{T: t, Kind: krpc.KindError, V: clientVersion, E: krpc.Error{Code: code, Msg: []byte(text)}}
+	out, err := e.AppendTo(out[:0])
+	if err == nil {
+		n.send(out, to)
+	}
+	return out
+}
+
+// send writes one datagram through the scope guard; refusals are counted.
+func (n *node) send(b []byte, to netip.AddrPort) bool {
+	if _, err := n.conn.WriteToUDPAddrPort(b, to); err != nil {
+		if errors.Is(err, scope.ErrOutOfScope) {
+			n.s.scopeRefused.Add(1)
+		}
+		return false
+	}
+	n.s.sent.Add(1)
+	return true
+}
+
+// closestAll returns the n closest good nodes to target known to any of the
+// sensor's identities, of the querier's address family.
+func (n *node) closestAll(target routing.ID, k int, now time.Time, v4 bool) []routing.Node {
+	var all []routing.Node
+	seen := map[routing.ID]bool{}
+	for _, m := range n.s.nodes {
+		for _, nd := range m.table.Closest(target, k, now) {
+			if seen[nd.ID] || nd.Addr.Addr().Is4() != v4 {
+				continue
+			}
+			seen[nd.ID] = true
+			all = append(all, nd)
+		}
+	}
+	sortByDistance(all, target)
+	if len(all) > k {
+		all = all[:k]
+	}
+	return all
+}
+
+// errTimeout is a query that got no reply in time.
+var errTimeout = errors.New("dht query timed out")
+
+// query sends q to addr and waits for the answer. The answer's bytes are
+// returned with it for the transcript.
+func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc.Msg, rawReply, error) {
+	s := n.s
+	if err := s.guard.Check(to); err != nil {
+		s.scopeRefused.Add(1)
+		return nil, rawReply{}, err
+	}
+	if err := s.lim.Wait(ctx); err != nil {
+		return nil, rawReply{}, err
+	}
+	if !s.lim.AllowAddr(to.Addr(), s.cfg.Clock()) {
+		return nil, rawReply{}, fmt.Errorf("per-address budget for %v spent", to.Addr())
+	}
+	ch := make(chan rawReply, 1)
+	n.mu.Lock()
+	n.nextT++
+	t := n.nextT
+	n.pending[t] = ch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.pending, t)
+		n.mu.Unlock()
+	}()
+	var tb [4]byte
+	binary.BigEndian.PutUint32(tb[:], t)
+	q.T = tb[:]
+	q.Kind = krpc.KindQuery
+	q.V = clientVersion
+	q.A.ID = n.id
+	b, err := q.AppendTo(nil)
+	if err != nil {
+		return nil, rawReply{}, err
+	}
+	if !n.send(b, to) {
+		return nil, rawReply{}, fmt.Errorf("sending %s to %v failed", q.Method, to)
+	}
+	timer := time.NewTimer(s.cfg.QueryTimeout)
+	defer timer.Stop()
+	select {
+	case rr := <-ch:
+		var m krpc.Msg
+		if err := m.Decode(rr.b); err != nil {
+			return nil, rr, err
+		}
+		if m.Kind == krpc.KindError {
+			return &m, rr, fmt.Errorf("dht error %d from %v: %s", m.E.Code, to, m.E.Msg)
+		}
+		if !m.RO {
+			n.table.Seen(routing.ID(m.R.ID), rr.from, rr.at)
+		}
+		return &m, rr, nil
+	case <-timer.C:
+		s.timeouts.Add(1)
+		return nil, rawReply{}, errTimeout
+	case <-ctx.Done():
+		return nil, rawReply{}, ctx.Err()
+	}
+}
+
+// maintain joins the DHT through the bootstrap nodes, then refreshes each
+// identity's routing table and pings stale nodes.
+func (s *Sensor) maintain(ctx context.Context) error {
+	join := func() {
+		var wg sync.WaitGroup
+		for _, n := range s.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.findNode(ctx, n, routing.ID(n.id))
+			}()
+		}
+		wg.Wait()
+	}
+	join()
+	tick := time.NewTicker(s.cfg.RefreshEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if s.Stats().RoutingNodes == 0 {
+				s.log.Warn("routing tables are empty; joining again through the bootstrap nodes", "bootstrap", s.cfg.Bootstrap)
+			}
+			join()
+			now := s.cfg.Clock()
+			for _, n := range s.nodes {
+				for _, nd := range n.table.Stale(s.cfg.RefreshEvery, now) {
+					if _, _, err := n.query(ctx, nd.Addr, &krpc.Msg{Method: krpc.MethodPing}); err != nil {
+						n.table.Failed(nd.ID)
+					}
+				}
+			}
+		}
+	}
+}

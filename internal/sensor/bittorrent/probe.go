@@ -1,0 +1,456 @@
+package bittorrent
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerid"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
+)
+
+// probeJob is one peer to probe for one watched torrent.
+type probeJob struct {
+	peer netip.AddrPort
+	w    Watched
+	via  string // what named the peer: dht_get_peers, dht_announce, tracker, pex
+}
+
+type probeKey struct {
+	peer netip.AddrPort
+	key  routing.ID
+}
+
+// Extension ids the sensor asks peers to use for messages to it.
+const (
+	extMetadataID = 1
+	extPEXID      = 2
+)
+
+// maxMetadataSize bounds the info dictionary the sensor will fetch.
+const maxMetadataSize = 8 << 20
+
+// enqueueProbe queues a probe unless the peer was probed for this torrent
+// within ProbeEvery, or the queue is full (counted).
+func (s *Sensor) enqueueProbe(peer netip.AddrPort, w Watched, via string) {
+	if !s.cfg.Probe {
+		return
+	}
+	if err := s.guard.Check(peer); err != nil {
+		s.scopeRefused.Add(1)
+		return
+	}
+	k := probeKey{peer, Key(w.Hash)}
+	now := s.cfg.Clock()
+	s.mu.Lock()
+	if last, ok := s.probed[k]; ok && now.Sub(last) < s.cfg.ProbeEvery {
+		s.mu.Unlock()
+		return
+	}
+	s.probed[k] = now
+	s.mu.Unlock()
+	select {
+	case s.probeQ <- probeJob{peer: peer, w: w, via: via}:
+	default:
+		s.probeFailures.Add(1)
+		s.log.Warn("probe queue full; peer not probed this round", "peer", peer)
+	}
+}
+
+func (s *Sensor) probeWorker(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case job := <-s.probeQ:
+			s.probe(ctx, job)
+		}
+	}
+}
+
+// probeResult is what one probe learned.
+type probeResult struct {
+	hs        peerwire.Handshake
+	ext       *peerwire.ExtHandshake
+	bitfield  []byte
+	haveAll   bool
+	haveNone  bool
+	haves     map[uint32]bool
+	dhtPort   uint16
+	pex       []peerwire.PEXPeer
+	metadata  []byte // the verified info dictionary, if fetched
+	connected time.Time
+}
+
+// probe connects to a peer, shakes hands for the watched torrent, and
+// records what the peer itself says: that it accepted the torrent, which
+// pieces it has, its client and listen port, its DHT port, and peers it
+// knows (PEX). It sends no piece and claims none (have-none).
+func (s *Sensor) probe(ctx context.Context, job probeJob) {
+	s.probes.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeTimeout)
+	defer cancel()
+	if err := s.lim.Acquire(ctx); err != nil {
+		return
+	}
+	defer s.lim.Release()
+	if !s.lim.AllowAddr(job.peer.Addr(), s.cfg.Clock()) {
+		s.probeFailures.Add(1)
+		return
+	}
+	tr := newTranscript(s.cfg.TranscriptLimit)
+	res, err := s.exchange(ctx, job, tr)
+	if err != nil {
+		s.probeFailures.Add(1)
+		s.log.Debug("probe failed", "peer", job.peer, "infohash", job.w.Hash.Hex(), "err", err)
+		if res == nil {
+			return // no handshake for the torrent: nothing the peer said
+		}
+	}
+	key := Key(job.w.Hash)
+	if res.metadata != nil {
+		s.rememberInfo(key, res.metadata)
+	}
+	total := s.pieceCount(key)
+	pos := observe.Possession{Level: observe.Acknowledged, PiecesHave: -1, PiecesTotal: total}
+	switch {
+	case res.haveAll:
+		pos.Level = observe.Complete
+		pos.PiecesHave = total
+	case res.haveNone:
+		pos.PiecesHave = 0
+	case res.bitfield != nil || len(res.haves) > 0:
+		have := peerwire.CountPieces(res.bitfield)
+		for i := range res.haves {
+			if !peerwire.HasPiece(res.bitfield, int(i)) {
+				have++
+			}
+		}
+		pos.PiecesHave = have
+		switch {
+		case have == 0:
+		case total > 0 && have >= total:
+			pos.Level = observe.Complete
+			pos.PiecesHave = total
+		default:
+			// Without the piece count, some pieces is all we can say.
+			pos.Level = observe.Partial
+		}
+	}
+	cl := observe.Client{PeerID: append([]byte(nil), res.hs.PeerID[:]...)}
+	pc := peerid.Decode(res.hs.PeerID)
+	cl.Name, cl.Version = pc.Name, pc.Version
+	if res.ext != nil {
+		if res.ext.Client != "" {
+			// The extension handshake's "v" names the client more fully
+			// than the peer id; the peer id's decoding stays in PeerID.
+			cl.Name, cl.Version = splitClient(res.ext.Client)
+		}
+		cl.ListenPort = res.ext.Port
+	}
+	if res.dhtPort != 0 {
+		if id, ok := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.dhtPort)); ok {
+			cl.NodeID = id[:]
+		}
+	}
+	s.emit(context.WithoutCancel(ctx), observe.Observation{
+		Method: observe.MethodPeerProbe, Time: res.connected.UTC(),
+		Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
+		Endpoint:   observe.Endpoint{IP: job.peer.Addr(), Port: job.peer.Port(), Transport: "tcp"},
+		Client:     cl,
+		Possession: pos,
+		Transcript: tr.final(),
+	})
+	for _, p := range res.pex {
+		s.emit(context.WithoutCancel(ctx), observe.Observation{
+			Method: observe.MethodPEX, Time: res.connected.UTC(),
+			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
+			Endpoint:   observe.Endpoint{IP: p.Addr.Addr().Unmap(), Port: p.Addr.Port(), Transport: pexTransport(p.Flags)},
+			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+			Transcript: tr.final(),
+		})
+		s.enqueueProbe(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex")
+	}
+}
+
+func pexTransport(f peerwire.PEXFlags) string {
+	if f&peerwire.PEXUTP != 0 {
+		return "utp"
+	}
+	return "tcp"
+}
+
+// splitClient splits "Transmission 3.00" into name and version.
+func splitClient(v string) (string, string) {
+	for i := len(v) - 1; i > 0; i-- {
+		if v[i] == ' ' || v[i] == '/' {
+			return v[:i], v[i+1:]
+		}
+	}
+	return v, ""
+}
+
+// recordingConn copies what crosses a connection into a transcript.
+type recordingConn struct {
+	net.Conn
+	tr   *transcript
+	peer netip.AddrPort
+	now  func() time.Time
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.tr.received(c.now(), c.peer, p[:n])
+	}
+	return n, err
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.tr.sent(c.now(), c.peer, p[:n])
+	}
+	return n, err
+}
+
+var errWrongTorrent = errors.New("peer answered the handshake for another info-hash")
+
+// sensorPeerID is the peer id the sensor's probes send: Azureus style,
+// "VG" for Vigil, then random bytes, so that a peer's logs name us.
+func sensorPeerID() [20]byte {
+	var id [20]byte
+	copy(id[:], "-VG0001-")
+	_, _ = rand.Read(id[8:])
+	return id
+}
+
+// exchange runs the wire conversation. It returns a nil result if the peer
+// did not accept the torrent.
+func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*probeResult, error) {
+	d := s.guard.Dialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.Listen.AsSlice()}})
+	raw, err := d.DialContext(ctx, "tcp", job.peer.String())
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	deadline, _ := ctx.Deadline()
+	_ = raw.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Now()) })
+	defer stop()
+	conn := &recordingConn{Conn: raw, tr: tr, peer: job.peer, now: s.cfg.Clock}
+
+	key := Key(job.w.Hash)
+	var rsv peerwire.Reserved
+	rsv.SetExtended(true)
+	rsv.SetFast(true)
+	rsv.SetDHT(true)
+	hs := peerwire.Handshake{Reserved: rsv, InfoHash: key, PeerID: sensorPeerID()}
+	if _, err := conn.Write(hs.AppendTo(nil)); err != nil {
+		return nil, err
+	}
+	br := bufio.NewReaderSize(conn, 32<<10)
+	dec := peerwire.NewDecoder(br, peerwire.DefaultMaxLength)
+	theirs, err := dec.ReadHandshake()
+	if err != nil {
+		return nil, err
+	}
+	if theirs.InfoHash != [20]byte(key) {
+		return nil, errWrongTorrent
+	}
+	res := &probeResult{hs: theirs, connected: s.cfg.Clock(), haves: map[uint32]bool{}}
+
+	var out []byte
+	if theirs.Reserved.Fast() {
+		m := peerwire.Message{ID: peerwire.HaveNone}
+		out = m.AppendTo(out)
+	}
+	if theirs.Reserved.Extended() {
+		eh := peerwire.ExtHandshake{M: map[string]uint8{"ut_metadata": extMetadataID, "ut_pex": extPEXID}, Client: "Vigil sensor", ReqQ: 1}
+		m := peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}
+		out = m.AppendTo(out)
+	}
+	if len(out) > 0 {
+		if _, err := conn.Write(out); err != nil {
+			return res, err
+		}
+	}
+
+	needMeta := s.pieceCount(key) < 0
+	var meta metadataFetch
+	// Read until we know possession, the extension handshake (if any), and
+	// the metadata (if wanted), then linger briefly for PORT and PEX.
+	linger := time.Time{}
+	for {
+		if !linger.IsZero() && s.cfg.Clock().After(linger) {
+			return res, nil
+		}
+		var m peerwire.Message
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				return res, nil // the peer had its say
+			}
+			return res, err
+		}
+		switch m.ID {
+		case peerwire.Bitfield:
+			if !m.Keepalive {
+				res.bitfield = append([]byte(nil), m.Payload...)
+			}
+		case peerwire.Have:
+			if !m.Keepalive && len(res.haves) < 1<<16 {
+				res.haves[m.Index] = true
+			}
+		case peerwire.HaveAll:
+			res.haveAll = !m.Keepalive
+		case peerwire.HaveNone:
+			res.haveNone = !m.Keepalive
+		case peerwire.Port:
+			if !m.Keepalive {
+				res.dhtPort = m.Port
+			}
+		case peerwire.Extended:
+			if m.Keepalive {
+				break
+			}
+			switch m.ExtendedID {
+			case peerwire.ExtHandshakeID:
+				eh, err := peerwire.ParseExtHandshake(m.Payload)
+				if err != nil {
+					return res, err
+				}
+				res.ext = &eh
+				if needMeta && eh.M["ut_metadata"] != 0 && eh.MetadataSize > 0 && eh.MetadataSize <= maxMetadataSize {
+					meta.start(eh.MetadataSize)
+					if err := meta.requestAll(conn, eh.M["ut_metadata"]); err != nil {
+						return res, err
+					}
+				}
+			case extPEXID:
+				if x, err := peerwire.ParsePEX(m.Payload); err == nil {
+					res.pex = append(res.pex, x.Added...)
+					res.pex = append(res.pex, x.Added6...)
+				}
+			case extMetadataID:
+				md, err := peerwire.ParseMetadata(m.Payload)
+				if err != nil {
+					return res, err
+				}
+				if done := meta.add(md); done {
+					if info, ok := meta.verify(job.w.Hash); ok {
+						res.metadata = info
+					}
+				}
+			}
+		}
+		knowsPossession := res.bitfield != nil || res.haveAll || res.haveNone
+		extDone := !theirs.Reserved.Extended() || res.ext != nil
+		metaDone := !meta.active() || res.metadata != nil || meta.failed
+		if linger.IsZero() && knowsPossession && extDone && metaDone {
+			linger = s.cfg.Clock().Add(2 * time.Second)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// metadataFetch assembles an info dictionary from ut_metadata pieces.
+type metadataFetch struct {
+	size   int
+	pieces [][]byte
+	got    int
+	failed bool
+}
+
+func (f *metadataFetch) active() bool { return f.size > 0 }
+
+func (f *metadataFetch) start(size int) {
+	f.size = size
+	f.pieces = make([][]byte, (size+peerwire.MetadataPieceLen-1)/peerwire.MetadataPieceLen)
+}
+
+func (f *metadataFetch) requestAll(w io.Writer, theirID uint8) error {
+	var out []byte
+	for i := range f.pieces {
+		md := peerwire.Metadata{Type: peerwire.MetadataRequest, Piece: i}
+		m := peerwire.Message{ID: peerwire.Extended, ExtendedID: theirID, Payload: md.AppendTo(nil)}
+		out = m.AppendTo(out)
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+// add stores one piece; it reports whether every piece is in.
+func (f *metadataFetch) add(md peerwire.Metadata) bool {
+	if !f.active() {
+		return false
+	}
+	if md.Type == peerwire.MetadataReject {
+		f.failed = true
+		return false
+	}
+	if md.Type != peerwire.MetadataData || md.Piece < 0 || md.Piece >= len(f.pieces) || f.pieces[md.Piece] != nil {
+		return false
+	}
+	want := peerwire.MetadataPieceLen
+	if md.Piece == len(f.pieces)-1 {
+		want = f.size - md.Piece*peerwire.MetadataPieceLen
+	}
+	if len(md.Data) != want {
+		f.failed = true
+		return false
+	}
+	f.pieces[md.Piece] = append([]byte(nil), md.Data...)
+	f.got++
+	return f.got == len(f.pieces)
+}
+
+// verify joins the pieces and checks them against the info-hash: SHA-1 for
+// v1, SHA-256 for v2 (whose DHT key is its first 20 bytes).
+func (f *metadataFetch) verify(h hashkind.Hash) ([]byte, bool) {
+	info := make([]byte, 0, f.size)
+	for _, p := range f.pieces {
+		info = append(info, p...)
+	}
+	switch h.Kind() {
+	case hashkind.BTIH:
+		sum := sha1.Sum(info)
+		if string(sum[:]) == string(h.Bytes()) {
+			return info, true
+		}
+	case hashkind.BTIH2:
+		sum := sha256.Sum256(info)
+		if string(sum[:]) == string(h.Bytes()) {
+			return info, true
+		}
+	}
+	f.failed = true
+	return nil, false
+}
+
+// pingNodeID asks a DHT node its id (from the peer's PORT message), so that
+// the peer's DHT identity links its observations.
+func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort) ([20]byte, bool) {
+	if len(s.nodes) == 0 {
+		return [20]byte{}, false
+	}
+	n := s.nodes[0]
+	r, _, err := n.query(ctx, addr, pingMsg())
+	if err != nil || r == nil {
+		return [20]byte{}, false
+	}
+	return [20]byte(r.R.ID), true
+}

@@ -1,0 +1,359 @@
+// Package bittorrent is Vigil's BitTorrent sensor. It runs several DHT node
+// identities that behave as correct, quiet DHT nodes, looks up the peers of
+// every watched info-hash, records the nodes that announce or look for one,
+// and probes peers to learn how surely they hold it.
+//
+// The sensor observes; it never helps anyone find material. It never returns
+// peers for any info-hash, never announces itself, never claims to hold any
+// torrent, and never uploads a byte of content. Every socket goes through
+// the scope guard (internal/scope). Observations of items that are not
+// watched never leave it.
+package bittorrent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/netlimit"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
+)
+
+// Config is the sensor's configuration. DefaultConfig gives values fit for
+// a sensor on an office line; the lab uses faster intervals.
+type Config struct {
+	// ID names this sensor instance in every observation.
+	ID string
+	// Version is Vigil's version, recorded in observations.
+	Version string
+	// Listen is the address the DHT nodes and probes use (default 127.0.0.1).
+	Listen netip.Addr
+	// Identities is how many DHT node identities to run, spread over the
+	// key space; each has its own UDP port.
+	Identities int
+	// Bootstrap are the DHT nodes to join through. The sensor never falls
+	// back to public bootstrap routers: with none given it cannot start.
+	Bootstrap []netip.AddrPort
+	// LookupEvery is how often each watched info-hash is looked up.
+	LookupEvery time.Duration
+	// LookupConcurrency is how many lookups run at once.
+	LookupConcurrency int
+	// Alpha is how many queries one lookup keeps in flight (Kademlia α).
+	Alpha int
+	// QueryTimeout bounds the wait for one DHT reply.
+	QueryTimeout time.Duration
+	// RefreshEvery is how often each identity refreshes its routing table.
+	RefreshEvery time.Duration
+	// Probe enables peer probes (handshake, bitfield, PEX) of found peers.
+	Probe bool
+	// ProbeTimeout bounds one probe from dial to the last message read.
+	ProbeTimeout time.Duration
+	// ProbeEvery is the least time between two probes of the same peer and
+	// info-hash.
+	ProbeEvery time.Duration
+	// ProbeWorkers is how many probes run at once (also capped by Limits).
+	ProbeWorkers int
+	// Verify enables fetching one piece from a peer to record `verified`.
+	// Off by default; a fetched piece is hashed in memory and discarded.
+	Verify bool
+	// TranscriptLimit bounds the raw bytes kept with one observation.
+	TranscriptLimit int
+	// Limits is the wire budget (global, per address, connections in flight).
+	Limits netlimit.Config
+	// Clock returns the time; tests inject one.
+	Clock func() time.Time
+}
+
+// DefaultConfig returns a conservative configuration.
+func DefaultConfig() Config {
+	return Config{
+		ID:                "bittorrent-1",
+		Version:           "dev",
+		Listen:            netip.MustParseAddr("127.0.0.1"),
+		Identities:        8,
+		LookupEvery:       15 * time.Minute,
+		LookupConcurrency: 4,
+		Alpha:             3,
+		QueryTimeout:      3 * time.Second,
+		RefreshEvery:      10 * time.Minute,
+		Probe:             true,
+		ProbeTimeout:      15 * time.Second,
+		ProbeEvery:        time.Hour,
+		ProbeWorkers:      16,
+		TranscriptLimit:   16 << 10,
+		Limits:            netlimit.DefaultConfig(),
+		Clock:             time.Now,
+	}
+}
+
+// LabConfig returns DefaultConfig tuned for the loopback lab: short
+// intervals and no wire budget beyond the in-flight cap.
+func LabConfig() Config {
+	c := DefaultConfig()
+	c.LookupEvery = 10 * time.Second
+	c.QueryTimeout = time.Second
+	c.RefreshEvery = 30 * time.Second
+	c.ProbeTimeout = 5 * time.Second
+	c.ProbeEvery = time.Minute
+	c.Limits = netlimit.Unlimited()
+	return c
+}
+
+// Validate reports the first problem with c.
+func (c *Config) Validate() error {
+	switch {
+	case !c.Listen.IsValid():
+		return errors.New("bittorrent sensor: no listen address")
+	case c.Identities < 1 || c.Identities > 256:
+		return fmt.Errorf("bittorrent sensor: identities %d: want 1 to 256", c.Identities)
+	case len(c.Bootstrap) == 0:
+		return errors.New("bittorrent sensor: no bootstrap nodes given (the sensor never falls back to public routers; pass --bootstrap)")
+	case c.LookupEvery <= 0 || c.QueryTimeout <= 0 || c.RefreshEvery <= 0:
+		return errors.New("bittorrent sensor: intervals and timeouts must be positive")
+	case c.Alpha < 1 || c.LookupConcurrency < 1:
+		return errors.New("bittorrent sensor: alpha and lookup concurrency must be at least 1")
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return nil
+}
+
+// Stats are the sensor's counters; Health explains them.
+type Stats struct {
+	Packets       uint64            // datagrams received
+	Sent          uint64            // datagrams sent
+	BadPackets    uint64            // datagrams that did not decode
+	Queries       map[string]uint64 // queries answered, by method
+	Timeouts      uint64            // queries of ours that got no reply
+	Lookups       uint64            // iterative lookups completed
+	Observations  map[string]uint64 // observations emitted, by method
+	Probes        uint64            // probes attempted
+	ProbeFailures uint64            // probes that failed (refused, timeout, bad handshake)
+	RoutingNodes  int               // nodes in all routing tables
+	Watched       int               // info-hashes watched
+	ScopeRefused  uint64            // sends the scope guard refused
+	LastObserved  time.Time         // time of the newest observation
+}
+
+// Sensor is a running BitTorrent sensor.
+type Sensor struct {
+	cfg   Config
+	guard *scope.Guard
+	pub   bus.Publisher
+	log   *slog.Logger
+	lim   *netlimit.Limiter
+
+	watch *watchSet
+	nodes []*node       // set once by Run before ready is closed
+	ready chan struct{} // closed when the identities listen
+
+	probeQ chan probeJob
+
+	packets, sent, badPackets, timeouts, lookups atomic.Uint64
+	probes, probeFailures, scopeRefused          atomic.Uint64
+	mu                                           sync.Mutex
+	queries                                      map[string]uint64
+	obsByMethod                                  map[string]uint64
+	lastObserved                                 time.Time
+	probed                                       map[probeKey]time.Time
+	infos                                        map[routing.ID]*TorrentInfo
+}
+
+// New returns a sensor that publishes observations to pub. guard must be
+// the scope guard of this process.
+func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sensor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if guard == nil {
+		return nil, errors.New("bittorrent sensor: no scope guard")
+	}
+	for _, b := range cfg.Bootstrap {
+		if err := guard.Check(b); err != nil {
+			return nil, fmt.Errorf("bittorrent sensor: bootstrap node %v: %w", b, err)
+		}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Sensor{
+		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
+		lim:     netlimit.New(cfg.Limits),
+		watch:   newWatchSet(),
+		ready:   make(chan struct{}),
+		probeQ:  make(chan probeJob, 4096),
+		queries: map[string]uint64{}, obsByMethod: map[string]uint64{},
+		probed: map[probeKey]time.Time{},
+	}, nil
+}
+
+// Watch adds info-hashes to watch. Only btih and btih2 hashes are accepted.
+func (s *Sensor) Watch(ws ...Watched) error {
+	for _, w := range ws {
+		if k := w.Hash.Kind(); k != hashkind.BTIH && k != hashkind.BTIH2 {
+			return fmt.Errorf("bittorrent sensor: cannot watch %s %s: only btih and btih2", k, w.Hash.Hex())
+		}
+		s.watch.add(w)
+	}
+	return nil
+}
+
+// Run starts the DHT identities, joins the network, and runs lookups and
+// probes until ctx ends. It returns after every goroutine it started has
+// stopped.
+func (s *Sensor) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	ids := spreadIDs(s.cfg.Listen, s.cfg.Identities)
+	for i, id := range ids {
+		n, err := s.newNode(ctx, i, id)
+		if err != nil {
+			for _, m := range s.nodes {
+				m.conn.Close()
+			}
+			return err
+		}
+		s.nodes = append(s.nodes, n)
+	}
+	close(s.ready)
+	for _, n := range s.nodes {
+		g.Go(func() error { return n.readLoop(ctx) })
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		for _, n := range s.nodes {
+			n.conn.Close()
+		}
+		return nil
+	})
+	g.Go(func() error { return s.maintain(ctx) })
+	g.Go(func() error { return s.lookupLoop(ctx) })
+	if s.cfg.Probe {
+		for i := 0; i < max(s.cfg.ProbeWorkers, 1); i++ {
+			g.Go(func() error { return s.probeWorker(ctx) })
+		}
+	}
+	s.log.Info("bittorrent sensor started", "identities", len(s.nodes), "listen", s.cfg.Listen,
+		"bootstrap", len(s.cfg.Bootstrap), "watched", s.watch.len(), "probe", s.cfg.Probe)
+	err := g.Wait()
+	st := s.Stats()
+	s.log.Info("bittorrent sensor stopped", "packets", st.Packets, "lookups", st.Lookups,
+		"observations", st.Observations, "probes", st.Probes, "scope_refused", st.ScopeRefused)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// Ready is closed once the sensor's identities are listening.
+func (s *Sensor) Ready() <-chan struct{} { return s.ready }
+
+func (s *Sensor) isReady() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Addrs returns the UDP addresses of the sensor's DHT identities; it is
+// empty until Ready.
+func (s *Sensor) Addrs() []netip.AddrPort {
+	if !s.isReady() {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// Stats returns the counters.
+func (s *Sensor) Stats() Stats {
+	st := Stats{
+		Packets: s.packets.Load(), Sent: s.sent.Load(), BadPackets: s.badPackets.Load(),
+		Timeouts: s.timeouts.Load(), Lookups: s.lookups.Load(), Probes: s.probes.Load(),
+		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(),
+		Watched: s.watch.len(), Queries: map[string]uint64{}, Observations: map[string]uint64{},
+	}
+	if s.isReady() {
+		for _, n := range s.nodes {
+			st.RoutingNodes += n.table.Len()
+		}
+	}
+	s.mu.Lock()
+	for k, v := range s.queries {
+		st.Queries[k] = v
+	}
+	for k, v := range s.obsByMethod {
+		st.Observations[k] = v
+	}
+	st.LastObserved = s.lastObserved
+	s.mu.Unlock()
+	return st
+}
+
+// Health explains, in a sentence, whether the sensor is working and, if
+// not, why: a sensor that stops finding anything must say so.
+func (s *Sensor) Health() (ok bool, why string) {
+	st := s.Stats()
+	switch {
+	case st.RoutingNodes == 0:
+		return false, "no DHT nodes in the routing tables: the bootstrap nodes did not answer"
+	case st.Watched == 0:
+		return false, "no info-hashes are watched: import a watch-list"
+	case st.Packets == 0:
+		return false, "no packets received"
+	}
+	return true, fmt.Sprintf("%d routing nodes, %d watched, %d lookups, %d observations", st.RoutingNodes, st.Watched, st.Lookups, sum(st.Observations))
+}
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// emit publishes one observation of a watched item. It blocks rather than
+// drop: an observation of a watched item is evidence.
+func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
+	now := s.cfg.Clock().UTC()
+	if o.Time.IsZero() {
+		o.Time = now
+	}
+	o.ID = observe.NewID(o.Time)
+	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.cfg.Listen.String()}
+	o.Network = observe.NetBitTorrent
+	o.ClockSource = "none"
+	if err := s.pub.Publish(ctx, o); err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("publishing observation", "err", err, "method", o.Method)
+		}
+		return
+	}
+	s.mu.Lock()
+	s.obsByMethod[o.Method]++
+	s.lastObserved = o.Time
+	s.mu.Unlock()
+}
+
+func (s *Sensor) countQuery(method string) {
+	s.mu.Lock()
+	s.queries[method]++
+	s.mu.Unlock()
+}
