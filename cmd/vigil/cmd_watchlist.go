@@ -124,7 +124,7 @@ Examples:
 					}
 				}
 				out := importJSON{List: name, Rejected: []watchlist.Rejected{}}
-				var entries []watchlist.Entry
+				var perFile [][]watchlist.Entry
 				sum := sha256.New()
 				var invalid bool
 				for _, file := range args {
@@ -137,7 +137,7 @@ Examples:
 					o.File = file
 					res, perr := watchlist.Parse(bytes.NewReader(data), o)
 					if res != nil {
-						entries = append(entries, res.Entries...)
+						perFile = append(perFile, res.Entries)
 						out.Duplicates += res.Duplicates
 						out.Rejected = append(out.Rejected, res.Rejected...)
 						if out.Format == "" {
@@ -152,6 +152,14 @@ Examples:
 						}
 						invalid = true
 					}
+				}
+				// The same hash across files follows the rule Parse applies
+				// within one: a duplicate is kept once, a dispute is rejected.
+				entries, dups, disputes := watchlist.Merge(perFile...)
+				out.Duplicates += dups
+				if len(disputes) > 0 {
+					out.Rejected = append(out.Rejected, disputes...)
+					invalid = invalid || !opt.SkipInvalid
 				}
 				if invalid {
 					out.Imported = 0
