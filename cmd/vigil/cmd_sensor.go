@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -111,6 +112,19 @@ type sensorCounts map[string]map[string]int
 
 // runBitTorrentSensor runs one sensor into st until ctx ends, then drains.
 func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittorrent.Config, sc scope.Config) (sensorCounts, error) {
+	return runBitTorrentSensorWith(ctx, a, st, cfg, sc, sensorRun{})
+}
+
+// sensorRun holds the optional parts of a sensor run.
+type sensorRun struct {
+	started  func(*bittorrent.Sensor)   // called once the sensor exists
+	report   time.Duration              // print the running summary this often (0: never)
+	trackers map[hashkind.Hash][]string // trackers known for watched info-hashes
+}
+
+// runBitTorrentSensorWith is runBitTorrentSensor with the options of opt.
+func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bittorrent.Config, sc scope.Config, opt sensorRun) (sensorCounts, error) {
+	started, report := opt.started, opt.report
 	guard, err := scope.New(sc, nil)
 	if err != nil {
 		return nil, err
@@ -118,6 +132,9 @@ func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittor
 	watched, err := watchedInfoHashes(ctx, st)
 	if err != nil {
 		return nil, err
+	}
+	for i := range watched {
+		watched[i].Trackers = opt.trackers[watched[i].Hash]
 	}
 	if len(watched) == 0 {
 		a.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
@@ -130,9 +147,15 @@ func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittor
 	if err := s.Watch(watched...); err != nil {
 		return nil, err
 	}
+	if started != nil {
+		started(s)
+	}
 	counts := sensorCounts{}
+	var mu sync.Mutex
 	icfg := ingest.DefaultConfig()
 	icfg.OnCommit = func(batch []observe.Observation) {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, o := range batch {
 			if counts[o.Method] == nil {
 				counts[o.Method] = map[string]int{}
@@ -148,6 +171,30 @@ func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittor
 		defer close(done)
 		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b.C(), st, icfg, a.log)
 	}()
+	if report > 0 {
+		stopReport := make(chan struct{})
+		defer close(stopReport)
+		go func() {
+			t := time.NewTicker(report)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopReport:
+					return
+				case <-t.C:
+					ok, why := s.Health()
+					state := "ok"
+					if !ok {
+						state = "NOT OK"
+					}
+					mu.Lock()
+					fmt.Fprintf(a.stdout, "\n%s sensor %s: %s\n", time.Now().UTC().Format("15:04:05Z"), state, why)
+					printSensorSummary(a.stdout, counts)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	err = s.Run(ctx)
 	b.Close()
 	<-done

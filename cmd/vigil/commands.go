@@ -25,8 +25,13 @@ config file (--config or VIGIL_CONFIG; 'vigil config example' prints one).
 Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 `,
 		subs: []*command{
+			demoCommand(),
 			watchlistCommand(),
 			observationsCommand(),
+			sensorCommand(),
+			serveCommand(),
+			geoCommand(),
+			labCommand(),
 			configCommand(),
 			versionCommand(),
 		},

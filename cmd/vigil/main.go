@@ -150,8 +150,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	pre.SetOutput(io.Discard)
 	a.defineGlobal(pre)
 	rest := args
-	for {
-		// Consume leading global flags.
+	for len(cmd.subs) > 0 {
+		// Consume global flags that stand before a command name.
 		if len(rest) > 0 && strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
 			if err := pre.Parse(rest); err != nil {
 				fmt.Fprintf(stderr, "vigil: %v\nRun 'vigil --help' for usage.\n", err)
@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			rest = pre.Args()
 			continue
 		}
-		if len(rest) == 0 || len(cmd.subs) == 0 {
+		if len(rest) == 0 {
 			break
 		}
 		if isHelp(rest[0]) || rest[0] == "help" {
@@ -182,12 +182,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 
+	// Values given before the command name count as set on the command
+	// line. Read them before the command's flag set, which shares their
+	// variables, resets them to their defaults.
+	given := map[string]string{}
+	pre.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
 	fs := flag.NewFlagSet("vigil "+strings.Join(path, " "), flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a.defineGlobal(fs)
 	runFn := cmd.setup(fs)
-	// Values given before the command name count as set on the command line.
-	pre.Visit(func(f *flag.Flag) { _ = fs.Set(f.Name, f.Value.String()) })
+	for name, v := range given {
+		_ = fs.Set(name, v)
+	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printCommandHelp(stdout, cmd, path, fs)

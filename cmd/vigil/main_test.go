@@ -89,3 +89,23 @@ func TestConfigFileTypoIsNamed(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestGlobalFlagsBeforeAndAfterTheCommand(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"--db", filepath.Join(dir, "before.db"), "watchlist", "list"},
+		{"watchlist", "list", "--db", filepath.Join(dir, "after.db")},
+	} {
+		if code, _, errOut := vigilRun(t, nil, "", args...); code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	for _, name := range []string{"before.db", "after.db"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("--db was not honoured: %v", err)
+		}
+	}
+	if _, err := os.Stat("vigil.db"); err == nil {
+		t.Error("a store was opened at the default path although --db was given")
+	}
+}

@@ -258,6 +258,7 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 	if !ok {
 		return
 	}
+	s.askTrackers(ctx, w)
 	res := s.iterate(ctx, s.closestIdentity(key), key, true)
 	s.lookups.Add(1)
 	for peer, src := range res.peers {

@@ -255,7 +255,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 	rsv.SetExtended(true)
 	rsv.SetFast(true)
 	rsv.SetDHT(true)
-	hs := peerwire.Handshake{Reserved: rsv, InfoHash: key, PeerID: sensorPeerID()}
+	hs := peerwire.Handshake{Reserved: rsv, InfoHash: key, PeerID: s.peerID}
 	if _, err := conn.Write(hs.AppendTo(nil)); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
 
 // Config is the sensor's configuration. DefaultConfig gives values fit for
@@ -139,6 +140,7 @@ type Stats struct {
 	Timeouts      uint64            // queries of ours that got no reply
 	Lookups       uint64            // iterative lookups completed
 	Observations  map[string]uint64 // observations emitted, by method
+	TrackerErrors uint64            // tracker announces that failed
 	Probes        uint64            // probes attempted
 	ProbeFailures uint64            // probes that failed (refused, timeout, bad handshake)
 	RoutingNodes  int               // nodes in all routing tables
@@ -161,8 +163,12 @@ type Sensor struct {
 
 	probeQ chan probeJob
 
+	trackers *tracker.Client
+	peerID   [20]byte // the peer id the sensor's probes and announces use
+
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
+	trackerErrors                                atomic.Uint64
 	mu                                           sync.Mutex
 	queries                                      map[string]uint64
 	obsByMethod                                  map[string]uint64
@@ -188,7 +194,12 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	tc, err := tracker.New(trackerConfig(cfg), guard)
+	if err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
+	}
 	return &Sensor{
+		trackers: tc, peerID: sensorPeerID(),
 		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
 		lim:     netlimit.New(cfg.Limits),
 		watch:   newWatchSet(),
@@ -286,7 +297,7 @@ func (s *Sensor) Stats() Stats {
 	st := Stats{
 		Packets: s.packets.Load(), Sent: s.sent.Load(), BadPackets: s.badPackets.Load(),
 		Timeouts: s.timeouts.Load(), Lookups: s.lookups.Load(), Probes: s.probes.Load(),
-		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(),
+		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(), TrackerErrors: s.trackerErrors.Load(),
 		Watched: s.watch.len(), Queries: map[string]uint64{}, Observations: map[string]uint64{},
 	}
 	if s.isReady() {

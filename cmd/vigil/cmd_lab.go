@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/lab"
+)
+
+func labCommand() *command {
+	return &command{
+		name:    "lab",
+		summary: "Run a BitTorrent network on loopback for trials, tests and benchmarks.",
+		usage:   "vigil lab COMMAND",
+		subs:    []*command{labUpCommand()},
+	}
+}
+
+// labFlags defines the lab's size flags on fs and returns a function that
+// builds the lab config from them.
+func labFlags(fs *flag.FlagSet) func() lab.Config {
+	def := lab.DefaultConfig()
+	nodes := fs.Int("dht-nodes", def.DHTNodes, "DHT nodes (a real third-party DHT implementation)")
+	seeders := fs.Int("seeders", def.Seeders, "seeding clients (a real third-party BitTorrent library)")
+	leechers := fs.Int("leechers", def.Leechers, "downloading clients")
+	torrents := fs.Int("torrents", def.Torrents, "synthetic torrents (random bytes; v1, v2 and hybrid)")
+	watched := fs.Int("watched", def.Watched, "torrents put on the lab's watch-list")
+	seed := fs.Uint64("seed", def.Seed, "PRNG seed: the same seed gives the same files and hashes")
+	move := fs.Int("move-peers", def.MovePeers, "seeders that move to a new address (one to the VPN range)")
+	return func() lab.Config {
+		c := def
+		c.DHTNodes, c.Seeders, c.Leechers, c.Torrents, c.Watched, c.Seed, c.MovePeers =
+			*nodes, *seeders, *leechers, *torrents, *watched, *seed, *move
+		if c.MovePeers > c.Seeders {
+			c.MovePeers = c.Seeders
+		}
+		return c
+	}
+}
+
+func labUpCommand() *command {
+	return &command{
+		name:    "up",
+		summary: "Start a lab and write its manifest (ground truth), until interrupted.",
+		usage:   "vigil lab up [--dht-nodes N] [--seeders N] [--torrents N] [--watched N] [--seed S] --manifest FILE",
+		help: `
+Starts DHT nodes, seeders and leechers on 127.0.0.0/8 (nothing leaves the
+machine), with synthetic files of random bytes, a loopback tracker and a
+loopback geo database that places lab addresses in French départements and
+other countries and marks one range as a VPN provider. The manifest is JSON:
+
+  {"bootstrap":["127.0.0.1:P",...],"watchlist":"PATH","geo_db":"PATH",
+   "peers":[{"addr":"IP:PORT","client":"...","infohashes":["hex",...]}], ...}
+
+It is rewritten when a peer moves. Stop with Ctrl-C.
+
+Examples:
+  vigil lab up --manifest lab.json
+  vigil lab up --dht-nodes 200 --seeders 20 --torrents 50 --watched 10 --manifest lab.json
+  vigil sensor bittorrent --lab --bootstrap "$(jq -r '.bootstrap|join(",")' lab.json)"
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			cfgOf := labFlags(fs)
+			manifest := fs.String("manifest", "", "write the manifest to this `file` (required)")
+			dir := fs.String("dir", "", "work `directory` for files and databases (default: a temporary one)")
+			return func(ctx context.Context, a *app, args []string) error {
+				if *manifest == "" {
+					return usagef("--manifest is required")
+				}
+				cfg := cfgOf()
+				cfg.Dir = *dir
+				cfg.Logger = a.log
+				if err := cfg.Validate(); err != nil {
+					return usagef("%v", err)
+				}
+				l, err := lab.Start(ctx, cfg)
+				if err != nil {
+					return err
+				}
+				defer l.Close()
+				if err := l.WriteManifest(*manifest); err != nil {
+					return err
+				}
+				m := l.Manifest()
+				fmt.Fprintf(a.stdout, "lab up: %d DHT nodes, %d peers, %d torrents (%d watched)\n", len(m.DHTNodes), len(m.Peers), len(m.Torrents), cfg.Watched)
+				fmt.Fprintf(a.stdout, "  bootstrap: %v\n  watch-list: %s\n  geo database: %s\n  manifest: %s\n", m.Bootstrap, m.Watchlist, m.GeoDB, *manifest)
+				fmt.Fprintln(a.stdout, "Ctrl-C stops it.")
+				moves := make(chan struct{})
+				go func() {
+					// Rewrite the manifest once the planned moves are done.
+					if l.WaitMoves(ctx) == nil {
+						_ = l.WriteManifest(*manifest)
+					}
+					close(moves)
+				}()
+				<-ctx.Done()
+				<-moves
+				fmt.Fprintln(a.stdout, "lab stopped")
+				return nil
+			}
+		},
+	}
+}

@@ -1,0 +1,608 @@
+// Package lab runs a BitTorrent network on loopback for Vigil's demo,
+// tests and benchmarks, in-process: DHT nodes and seeding and leeching
+// clients built on a real third-party library (anacrolix/dht and
+// anacrolix/torrent), synthetic files of seeded random bytes in v1, v2 and
+// hybrid torrents, an HTTP tracker, peers that move to a new address
+// keeping their identity, a loopback geolocation database, a watch-list,
+// and a manifest of ground truth to check a sensor against.
+//
+// The lab must never send to, listen on or resolve anything outside
+// 127.0.0.0/8: every socket is bound to a loopback address, DHT nodes
+// start from lab nodes only (never the public routers), tracker URLs hold
+// loopback IPs, and UPnP, NAT-PMP and local peer discovery are off. Its
+// content is random bytes with neutral names; it must never hold real
+// material or real hashes.
+package lab
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	alog "github.com/anacrolix/log"
+	"golang.org/x/sync/errgroup"
+)
+
+// SizeRange bounds the synthetic file sizes, in bytes.
+type SizeRange struct {
+	Min int64 `json:"min"`
+	Max int64 `json:"max"`
+}
+
+// Config holds the lab's settings.
+type Config struct {
+	// DHTNodes is the number of anacrolix DHT nodes (127.0.1.1 onwards).
+	DHTNodes int
+	// Seeders and Leechers are the numbers of BitTorrent clients of each
+	// role. Each seeder seeds at least one torrent; each leecher downloads
+	// one torrent from the seeders it finds on the DHT or the tracker.
+	Seeders  int
+	Leechers int
+	// Torrents is the number of synthetic torrents; their layouts cycle
+	// through v1, hybrid and v2, single- and multi-file.
+	Torrents int
+	// Watched is how many torrents (the first ones) go on the watch-list.
+	Watched int
+	// Seed seeds the PRNG: the same seed gives the same files, hashes,
+	// addresses, peer ids and manifest (ports and times aside).
+	Seed uint64
+	// Dir is the work directory (files, torrents, geo databases,
+	// watch-list). Empty: a temporary directory removed by Close.
+	Dir string
+	// FileSizes bounds each synthetic file's size.
+	FileSizes SizeRange
+	// Tracker starts the lab's HTTP tracker on 127.0.0.2 and lists it in
+	// every other torrent.
+	Tracker bool
+	// MovePeers is how many seeders move, MoveAfter after Start returns,
+	// to an address in another place (the first to the VPN range).
+	MovePeers int
+	MoveAfter time.Duration
+	// BootstrapNodes is how many DHT node addresses the manifest lists as
+	// bootstrap nodes.
+	BootstrapNodes int
+	// Logger receives the lab's logs; the libraries' own logs are passed
+	// on at warning level and above. Nil: discard.
+	Logger *slog.Logger
+}
+
+// DefaultConfig is a lab for the demo: 50 DHT nodes, 8 seeders, 2
+// leechers, 12 torrents of which 4 watched, files from 4 KiB to 2 MiB, a
+// tracker, and one peer that moves after 10 seconds.
+func DefaultConfig() Config {
+	return Config{
+		DHTNodes:       50,
+		Seeders:        8,
+		Leechers:       2,
+		Torrents:       12,
+		Watched:        4,
+		Seed:           1,
+		FileSizes:      SizeRange{Min: 4 << 10, Max: 2 << 20},
+		Tracker:        true,
+		MovePeers:      1,
+		MoveAfter:      10 * time.Second,
+		BootstrapNodes: 8,
+	}
+}
+
+// ErrConfig: a Config the lab cannot run.
+var ErrConfig = errors.New("invalid lab config")
+
+// Validate checks the settings.
+func (c *Config) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	switch {
+	case c.DHTNodes < 2 || c.DHTNodes > 254*200:
+		return bad("DHTNodes %d: want 2 to %d", c.DHTNodes, 254*200)
+	case c.Seeders < 1 || c.Seeders > 2000:
+		return bad("Seeders %d: want 1 to 2000", c.Seeders)
+	case c.Leechers < 0 || c.Leechers > 2000:
+		return bad("Leechers %d: want 0 to 2000", c.Leechers)
+	case c.Torrents < 1 || c.Torrents > 10000:
+		return bad("Torrents %d: want 1 to 10000", c.Torrents)
+	case c.Watched < 0 || c.Watched > c.Torrents:
+		return bad("Watched %d: want 0 to Torrents (%d)", c.Watched, c.Torrents)
+	case c.FileSizes.Min < 1 || c.FileSizes.Max < c.FileSizes.Min || c.FileSizes.Max > 64<<20:
+		return bad("FileSizes %d-%d: want 1 <= min <= max <= 64 MiB", c.FileSizes.Min, c.FileSizes.Max)
+	case c.MovePeers < 0 || c.MovePeers > c.Seeders:
+		return bad("MovePeers %d: want 0 to Seeders (%d)", c.MovePeers, c.Seeders)
+	case c.MoveAfter < 0:
+		return bad("MoveAfter %v is negative", c.MoveAfter)
+	case c.BootstrapNodes < 0:
+		return bad("BootstrapNodes %d is negative", c.BootstrapNodes)
+	}
+	return nil
+}
+
+// Move records a peer changing address.
+type Move struct {
+	PeerID string    `json:"peer_id"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	At     time.Time `json:"at"`
+}
+
+// ManifestPeer is one lab client as the manifest describes it.
+type ManifestPeer struct {
+	// Addr is where the peer listens now (TCP and uTP/DHT on the same port).
+	Addr   string `json:"addr"`
+	Client string `json:"client"`
+	// Infohashes are the hex info-hashes of the torrents the peer seeds or
+	// downloads: the v1 hash (40 hex) and the full v2 hash (64 hex) as
+	// present; on the DHT a v2 hash is looked up by its first 20 bytes.
+	Infohashes []string `json:"infohashes"`
+	Role       string   `json:"role"`
+	PeerID     string   `json:"peer_id"` // hex of the 20 bytes
+	NodeID     string   `json:"node_id"` // hex of the client's DHT node id
+	Country    string   `json:"country"`
+	// Departement is the French département of Addr per the lab geo
+	// database, empty outside France.
+	Departement string `json:"departement,omitempty"`
+	ASN         uint32 `json:"asn"`
+	VPN         bool   `json:"vpn,omitempty"`
+	// PreviousAddrs lists the addresses the peer left, oldest first.
+	PreviousAddrs []string `json:"previous_addrs,omitempty"`
+	// DataDir is where the peer's torrent data lives (seeders share one).
+	DataDir string `json:"data_dir"`
+}
+
+// Manifest is the lab's ground truth.
+type Manifest struct {
+	// Bootstrap lists DHT nodes to join the lab's DHT by.
+	Bootstrap []string `json:"bootstrap"`
+	// Watchlist is the CSV watch-list of the watched torrents.
+	Watchlist string `json:"watchlist"`
+	// GeoDB is the lab's flat-record city .mmdb; ASNDB its ASN .mmdb,
+	// ASNCSV the same ranges as CSV, Providers the VPN/hosting list.
+	GeoDB     string         `json:"geo_db"`
+	ASNDB     string         `json:"asn_db"`
+	ASNCSV    string         `json:"asn_csv"`
+	Providers string         `json:"providers"`
+	Peers     []ManifestPeer `json:"peers"`
+	Tracker   string         `json:"tracker,omitempty"`
+	Seed      uint64         `json:"seed"`
+	DHTNodes  []string       `json:"dht_nodes"`
+	Torrents  []Torrent      `json:"torrents"`
+	Moves     []Move         `json:"moves"`
+}
+
+// Lab is a running lab. Its methods are safe for concurrent use.
+type Lab struct {
+	cfg       Config
+	dir       string
+	tempDir   bool
+	logger    *slog.Logger
+	nodes     []*dhtNode
+	tracker   *tracker
+	torrents  []*Torrent
+	peers     []*peer
+	geo       GeoFiles
+	watchlist string
+
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
+	plannedMoves []plannedMove
+	movesStarted bool
+	movesDone    chan struct{}
+
+	mu       sync.Mutex
+	moves    []Move
+	moveErr  error
+	closed   bool
+	closeErr error
+}
+
+// Start builds and starts a lab. It returns once every DHT node has
+// bootstrapped and every peer has announced its torrents once; moves
+// happen later (see WaitMoves), leechers download in the background (see
+// WaitLeechers). ctx bounds the start only; Close stops the lab.
+func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	l := &Lab{cfg: cfg, logger: cfg.Logger, movesDone: make(chan struct{})}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "vigil-lab-")
+		if err != nil {
+			return nil, fmt.Errorf("lab work dir: %w", err)
+		}
+		cfg.Dir, l.tempDir = d, true
+	} else if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("lab work dir %s: %w", cfg.Dir, err)
+	}
+	l.dir, l.cfg = cfg.Dir, cfg
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+
+	libLog := slog.New(minLevel{l.logger.Handler(), slog.LevelWarn})
+	alogger := alog.NewLogger("lab")
+	alogger.SetHandlers(alog.SlogHandlerAsHandler{SlogHandler: libLog.Handler()})
+	alogger = alogger.WithFilterLevel(alog.Warning)
+
+	ids := rand.New(rand.NewPCG(cfg.Seed, 0x1d))
+	nodeIDs := make([][20]byte, cfg.DHTNodes)
+	for i := range nodeIDs {
+		nodeIDs[i] = randID(ids)
+	}
+
+	if l.geo, err = WriteGeo(filepath.Join(cfg.Dir, "geo")); err != nil {
+		return nil, err
+	}
+	trackerURL := ""
+	if cfg.Tracker {
+		if l.tracker, err = startTracker(l.logger); err != nil {
+			return nil, err
+		}
+		trackerURL = l.tracker.url
+	}
+	if l.torrents, err = makeContent(&cfg, trackerURL); err != nil {
+		return nil, err
+	}
+	l.watchlist = filepath.Join(cfg.Dir, "watchlist.csv")
+	if err = writeWatchlist(l.watchlist, l.torrents); err != nil {
+		return nil, err
+	}
+
+	t0 := time.Now()
+	if l.nodes, err = startDHT(ctx, nodeIDs, alogger, l.logger); err != nil {
+		return nil, err
+	}
+	for _, n := range l.nodes {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			n.s.TableMaintainer() // returns when the server is closed
+		}()
+	}
+	l.logger.Info("lab DHT up", "nodes", len(l.nodes), "took", time.Since(t0).Round(time.Millisecond))
+
+	starting := func() []netip.AddrPort {
+		out := make([]netip.AddrPort, len(l.nodes))
+		for i, n := range l.nodes {
+			out[i] = n.addr
+		}
+		return out
+	}
+	if err = l.planPeers(ids, starting, alogger, libLog); err != nil {
+		return nil, err
+	}
+	t0 = time.Now()
+	// Seeders first, so that leechers find them.
+	for _, role := range []string{RoleSeeder, RoleLeecher} {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(4)
+		for _, p := range l.peers {
+			if p.role == role {
+				g.Go(func() error { return p.start(gctx) })
+			}
+		}
+		if err = g.Wait(); err != nil {
+			return nil, err
+		}
+	}
+	l.logger.Info("lab peers up", "seeders", cfg.Seeders, "leechers", cfg.Leechers,
+		"torrents", len(l.torrents), "took", time.Since(t0).Round(time.Millisecond))
+	l.startMoves(runCtx, ids)
+	return l, nil
+}
+
+func randID(r *rand.Rand) (id [20]byte) {
+	for i := range id {
+		id[i] = byte(r.Uint32())
+	}
+	return id
+}
+
+// planPeers gives every peer its identity, address and torrents, all
+// drawn from the seeded PRNG.
+func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger alog.Logger, libLog *slog.Logger) error {
+	cfg := l.cfg
+	hosts := map[netip.Prefix]int{}
+	next := func(p Place) (netip.Addr, error) {
+		n := hosts[p.Prefix]
+		hosts[p.Prefix] = n + 1
+		return hostIn(p.Prefix, n)
+	}
+	n := cfg.Seeders + cfg.Leechers
+	for i := range n {
+		p := &peer{
+			index:    i,
+			role:     RoleSeeder,
+			nodeID:   randID(r),
+			starting: starting,
+			alogger:  alogger,
+			logger:   libLog.With("lab_peer", i),
+			dataDir:  filepath.Join(l.dir, "data"),
+		}
+		// A BEP 20 peer id: anacrolix's prefix, then printable random bytes.
+		copy(p.peerID[:], "-GT0003-")
+		const alnum = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		for k := 8; k < 20; k++ {
+			p.peerID[k] = alnum[r.IntN(len(alnum))]
+		}
+		if i >= cfg.Seeders {
+			p.role = RoleLeecher
+			p.dataDir = filepath.Join(l.dir, "leech", fmt.Sprintf("peer-%03d", i))
+		}
+		// Peers start in France or abroad, never on the VPN: moving there
+		// is what a move shows.
+		place := Places[r.IntN(len(Places)-1)]
+		addr, err := next(place)
+		if err != nil {
+			return err
+		}
+		p.addr = addr
+		l.peers = append(l.peers, p)
+	}
+	// Every torrent gets one to three seeders; every seeder at least one
+	// torrent.
+	seeders := l.peers[:cfg.Seeders]
+	for _, t := range l.torrents {
+		k := 1 + r.IntN(min(3, len(seeders)))
+		for _, s := range r.Perm(len(seeders))[:k] {
+			if !slices.Contains(seeders[s].torrents, t) {
+				seeders[s].torrents = append(seeders[s].torrents, t)
+			}
+		}
+	}
+	for i, s := range seeders {
+		if len(s.torrents) == 0 {
+			s.torrents = append(s.torrents, l.torrents[i%len(l.torrents)])
+		}
+	}
+	for _, p := range l.peers[cfg.Seeders:] {
+		p.torrents = []*Torrent{l.torrents[r.IntN(len(l.torrents))]}
+	}
+	// Plan the moves now, so that the manifest's future addresses follow
+	// from the seed too.
+	l.plannedMoves = nil
+	for k, s := range r.Perm(len(seeders))[:cfg.MovePeers] {
+		to := VPNPlace
+		if k > 0 {
+			to = Places[r.IntN(len(Places)-1)]
+		}
+		addr, err := next(to)
+		if err != nil {
+			return err
+		}
+		l.plannedMoves = append(l.plannedMoves, plannedMove{peer: seeders[s], to: addr})
+	}
+	return nil
+}
+
+type plannedMove struct {
+	peer *peer
+	to   netip.Addr
+}
+
+// startMoves moves the planned peers MoveAfter from now, one after the
+// other.
+func (l *Lab) startMoves(ctx context.Context, _ *rand.Rand) {
+	l.movesStarted = true
+	if len(l.plannedMoves) == 0 {
+		close(l.movesDone)
+		return
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(l.movesDone)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(l.cfg.MoveAfter):
+		}
+		for _, m := range l.plannedMoves {
+			from, err := m.peer.move(ctx, m.to)
+			l.mu.Lock()
+			if err != nil {
+				l.moveErr = errors.Join(l.moveErr, err)
+			}
+			l.moves = append(l.moves, Move{
+				PeerID: hex.EncodeToString(m.peer.peerID[:]),
+				From:   from.String(),
+				To:     m.peer.addrPort().String(),
+				At:     time.Now().UTC(),
+			})
+			l.mu.Unlock()
+			if err != nil {
+				l.logger.Warn("lab peer move failed", "peer", m.peer.index, "err", err)
+				continue
+			}
+			l.logger.Info("lab peer moved", "peer", m.peer.index, "from", from.String(), "to", m.peer.addrPort().String())
+		}
+	}()
+}
+
+// WaitMoves waits until every planned move has happened, and reports any
+// that failed.
+func (l *Lab) WaitMoves(ctx context.Context) error {
+	select {
+	case <-l.movesDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.moveErr
+}
+
+// WaitLeechers waits until every leecher has completed its torrent.
+func (l *Lab) WaitLeechers(ctx context.Context) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		done := true
+		for _, p := range l.peers {
+			if p.role == RoleLeecher && !p.complete() {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("lab leechers: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Dir is the lab's work directory.
+func (l *Lab) Dir() string { return l.dir }
+
+// Bootstrap returns the addresses of the lab's DHT nodes named as
+// bootstrap nodes in the manifest.
+func (l *Lab) Bootstrap() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, n := range l.nodes[:min(len(l.nodes), max(1, l.cfg.BootstrapNodes))] {
+		out = append(out, n.addr)
+	}
+	return out
+}
+
+// Manifest returns the lab's ground truth now: peers at their current
+// addresses, moves so far.
+func (l *Lab) Manifest() Manifest {
+	m := Manifest{
+		Watchlist: l.watchlist,
+		GeoDB:     l.geo.City,
+		ASNDB:     l.geo.ASN,
+		ASNCSV:    l.geo.ASNCSV,
+		Providers: l.geo.Providers,
+		Seed:      l.cfg.Seed,
+		Peers:     []ManifestPeer{},
+		Torrents:  []Torrent{},
+		Moves:     []Move{},
+	}
+	for _, a := range l.Bootstrap() {
+		m.Bootstrap = append(m.Bootstrap, a.String())
+	}
+	for _, n := range l.nodes {
+		m.DHTNodes = append(m.DHTNodes, n.addr.String())
+	}
+	if l.tracker != nil {
+		m.Tracker = l.tracker.url
+	}
+	for _, t := range l.torrents {
+		m.Torrents = append(m.Torrents, *t)
+	}
+	for _, p := range l.peers {
+		p.mu.Lock()
+		mp := ManifestPeer{
+			Addr:       netip.AddrPortFrom(p.addr, p.port).String(),
+			Client:     ClientName,
+			Infohashes: []string{},
+			Role:       p.role,
+			PeerID:     hex.EncodeToString(p.peerID[:]),
+			NodeID:     hex.EncodeToString(p.nodeID[:]),
+			DataDir:    p.dataDir,
+		}
+		for _, a := range p.prev {
+			mp.PreviousAddrs = append(mp.PreviousAddrs, a.String())
+		}
+		if pl, ok := PlaceOf(p.addr); ok {
+			mp.Country, mp.Departement, mp.ASN, mp.VPN = pl.Country, pl.Departement, pl.ASN, pl.VPN
+		}
+		p.mu.Unlock()
+		for _, t := range p.torrents {
+			if t.InfoHash != "" {
+				mp.Infohashes = append(mp.Infohashes, t.InfoHash)
+			}
+			if t.InfoHashV2 != "" {
+				mp.Infohashes = append(mp.Infohashes, t.InfoHashV2)
+			}
+		}
+		m.Peers = append(m.Peers, mp)
+	}
+	l.mu.Lock()
+	m.Moves = append(m.Moves, l.moves...)
+	l.mu.Unlock()
+	return m
+}
+
+// WriteManifest writes the manifest as indented JSON to path.
+func (l *Lab) WriteManifest(path string) error {
+	b, err := json.MarshalIndent(l.Manifest(), "", "  ")
+	if err != nil {
+		return fmt.Errorf("lab manifest %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("lab manifest %s: %w", path, err)
+	}
+	return nil
+}
+
+// Close stops the moves, the clients, the DHT nodes and the tracker, and
+// waits for their goroutines. A temporary work directory is removed.
+func (l *Lab) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return l.closeErr
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	if l.movesStarted {
+		<-l.movesDone
+	}
+	for _, p := range l.peers {
+		p.stop()
+	}
+	for _, n := range l.nodes {
+		n.s.Close()
+	}
+	var err error
+	if l.tracker != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = l.tracker.close(ctx)
+		cancel()
+	}
+	l.wg.Wait()
+	if l.tempDir {
+		removeAllQuiet(l.dir)
+	}
+	l.mu.Lock()
+	l.closeErr = err
+	l.mu.Unlock()
+	return err
+}
+
+// minLevel passes on records at or above a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, lv slog.Level) bool {
+	return lv >= h.min && h.Handler.Enabled(ctx, lv)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }

@@ -1,0 +1,117 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Place is one synthetic location of the lab's geo database: a /16 of
+// 127.0.0.0/8 placed in a French département or another country, served
+// by a synthetic autonomous system.
+type Place struct {
+	// Prefix is the lab range, e.g. 127.1.0.0/16.
+	Prefix netip.Prefix `json:"prefix"`
+	// Country is the ISO 3166-1 alpha-2 code.
+	Country string `json:"country"`
+	// Region is the first-level subdivision (state1).
+	Region string `json:"region,omitempty"`
+	// Departement is the French département code (state2: "75", "2A"),
+	// empty outside France.
+	Departement string  `json:"departement,omitempty"`
+	City        string  `json:"city"`
+	Postcode    string  `json:"postcode,omitempty"`
+	Lat         float64 `json:"latitude"`
+	Lon         float64 `json:"longitude"`
+	TimeZone    string  `json:"timezone"`
+	// ASN and Org: documentation ASNs (RFC 5398), never real networks.
+	ASN uint32 `json:"asn"`
+	Org string `json:"org"`
+	// VPN marks the range as a VPN provider's exits; Hosting as a hosting
+	// provider's servers (the lab's own infrastructure).
+	VPN     bool `json:"vpn,omitempty"`
+	Hosting bool `json:"hosting,omitempty"`
+}
+
+// Synthetic autonomous systems of the lab, from the RFC 5398 documentation
+// range so that they can never be confused with a real network.
+const (
+	ASNLabHosting = 64500
+	ASNLabVPN     = 64511
+)
+
+// Infra is the place of 127.0.0.0/8 as a whole: the lab's DHT nodes,
+// tracker and the sensors under test (127.0.0.1) live in 127.0.0.0/16 and
+// are placed in a hosting provider's network, as real DHT routers are.
+var Infra = Place{
+	Prefix: netip.MustParsePrefix("127.0.0.0/8"), Country: "NL", Region: "North Holland",
+	City: "Amsterdam", Postcode: "1012", Lat: 52.3676, Lon: 4.9041, TimeZone: "Europe/Amsterdam",
+	ASN: ASNLabHosting, Org: "Vigil Lab Hosting", Hosting: true,
+}
+
+// Places are the ranges peers live in. The order is fixed: the lab's PRNG
+// picks from it by index, so changing it changes every manifest.
+var Places = []Place{
+	{Prefix: pfx("127.1.0.0/16"), Country: "FR", Region: "Ile-de-France", Departement: "75", City: "Paris", Postcode: "75001", Lat: 48.8566, Lon: 2.3522, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.2.0.0/16"), Country: "FR", Region: "Auvergne-Rhone-Alpes", Departement: "69", City: "Lyon", Postcode: "69001", Lat: 45.764, Lon: 4.8357, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.3.0.0/16"), Country: "FR", Region: "Provence-Alpes-Cote d'Azur", Departement: "13", City: "Marseille", Postcode: "13001", Lat: 43.2965, Lon: 5.3698, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.4.0.0/16"), Country: "FR", Region: "Corsica", Departement: "2A", City: "Ajaccio", Postcode: "20000", Lat: 41.9192, Lon: 8.7386, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
+	{Prefix: pfx("127.5.0.0/16"), Country: "FR", Region: "Hauts-de-France", Departement: "59", City: "Lille", Postcode: "59000", Lat: 50.6292, Lon: 3.0573, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.6.0.0/16"), Country: "FR", Region: "Nouvelle-Aquitaine", Departement: "33", City: "Bordeaux", Postcode: "33000", Lat: 44.8378, Lon: -0.5792, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
+	{Prefix: pfx("127.7.0.0/16"), Country: "FR", Region: "Occitanie", Departement: "31", City: "Toulouse", Postcode: "31000", Lat: 43.6047, Lon: 1.4442, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.8.0.0/16"), Country: "FR", Region: "Ile-de-France", Departement: "78", City: "Versailles", Postcode: "78000", Lat: 48.8049, Lon: 2.1204, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.20.0.0/16"), Country: "BE", Region: "Brussels Capital", City: "Brussels", Postcode: "1000", Lat: 50.8503, Lon: 4.3517, TimeZone: "Europe/Brussels", ASN: 64499, Org: "Vigil Lab Telecom BE"},
+	{Prefix: pfx("127.21.0.0/16"), Country: "DE", Region: "Land Berlin", City: "Berlin", Postcode: "10115", Lat: 52.52, Lon: 13.405, TimeZone: "Europe/Berlin", ASN: 64501, Org: "Vigil Lab Telecom DE"},
+	{Prefix: pfx("127.22.0.0/16"), Country: "CA", Region: "Quebec", City: "Montreal", Postcode: "H2Y", Lat: 45.5017, Lon: -73.5673, TimeZone: "America/Toronto", ASN: 64502, Org: "Vigil Lab Telecom CA"},
+	VPNPlace,
+}
+
+// VPNPlace is the range of the lab's VPN provider: the place of its exits
+// says nothing about where the person is.
+var VPNPlace = Place{
+	Prefix: pfx("127.30.0.0/16"), Country: "NL", Region: "North Holland", City: "Amsterdam", Postcode: "1012",
+	Lat: 52.3676, Lon: 4.9041, TimeZone: "Europe/Amsterdam", ASN: ASNLabVPN, Org: "Vigil Lab VPN", VPN: true,
+}
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// PlaceOf returns the most specific lab place of addr.
+func PlaceOf(addr netip.Addr) (Place, bool) {
+	addr = addr.Unmap()
+	for _, p := range Places {
+		if p.Prefix.Contains(addr) {
+			return p, true
+		}
+	}
+	if Infra.Prefix.Contains(addr) {
+		return Infra, true
+	}
+	return Place{}, false
+}
+
+// hostIn returns the n-th host address (n from 0) of a /16 place, skipping
+// .0 and .255 in the last octet so that every address looks ordinary.
+func hostIn(p netip.Prefix, n int) (netip.Addr, error) {
+	if p.Bits() != 16 || !p.Addr().Is4() {
+		return netip.Addr{}, fmt.Errorf("place %s: not an IPv4 /16", p)
+	}
+	hi, lo := n/254, n%254+1
+	if hi > 255 {
+		return netip.Addr{}, fmt.Errorf("place %s: host %d out of range", p, n)
+	}
+	b := p.Addr().As4()
+	b[2], b[3] = byte(hi), byte(lo)
+	return netip.AddrFrom4(b), nil
+}
+
+// infraAddr is the n-th infrastructure address: 127.0.1.1 onwards (DHT
+// nodes), never 127.0.0.x, which belongs to the sensors and the tracker.
+func infraAddr(n int) (netip.Addr, error) {
+	hi, lo := 1+n/254, n%254+1
+	if hi > 255 {
+		return netip.Addr{}, fmt.Errorf("infrastructure address %d out of range", n)
+	}
+	return netip.AddrFrom4([4]byte{127, 0, byte(hi), byte(lo)}), nil
+}
+
+// trackerAddr is where the lab's HTTP tracker listens.
+var trackerAddr = netip.AddrFrom4([4]byte{127, 0, 0, 2})
