@@ -1,0 +1,358 @@
+package observe
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+)
+
+// The JSON Lines form: one flat JSON object a line, every key always
+// present, in this order. It is what 'vigil observations export' writes and
+// 'import' reads, and what people load into jq, spreadsheets and other
+// tools, so it is flat and spelled out:
+//
+//	id                 the observation id (UUIDv7)
+//	time               UTC, RFC 3339 with exactly 9 fractional digits
+//	sensor             sensor instance
+//	network, method    "bittorrent", "dht_announce", ...
+//	ip, port, transport  the endpoint
+//	item_kind, item    the hash kind ("btih") and the digest in lower-case hex
+//	possession         level name: announced, acknowledged, partial, complete, verified
+//	pieces_have, pieces_total  numbers, or null where unknown (see below)
+//	peer_id            raw BitTorrent peer id, hex
+//	client             decoded client name
+//	listen_port        port the peer says it listens on
+//	node_id            DHT node id, hex
+//	matched            watch-list names the item matched
+//	matched_categories the category on each of those lists, same order and length
+//	sensor_version, vantage, clock_offset_ns, clock_source, client_version,
+//	user_hash (hex), guid (hex), transcript (standard base64),
+//	transcript_ref, transcript_sha256 (hex)
+//
+// Where the protocol gave nothing a key holds its empty value: "" for text
+// and hex, 0 for numbers, [] for lists. Piece counts are the exception:
+// zero pieces is a fact (a peer that has none), so an unknown count is
+// null, never 0; in Go it is -1. A count is read back as -1 from null or
+// from a missing key. Keys the decoder does not know are ignored, so that
+// files from a newer Vigil still load.
+//
+// Text is JSON text, so a client name that is not valid UTF-8 (peers send
+// what they like) is written with U+FFFD in place of the bad bytes; the
+// transcript keeps the exact bytes.
+
+// DefaultMaxLineBytes bounds one line of the JSON Lines form, so that a
+// damaged or hostile file cannot make the decoder buffer without end. A
+// bounded transcript fits well within it.
+const DefaultMaxLineBytes = 1 << 20
+
+// ErrLineTooLong is returned for a line longer than the decoder's (or
+// encoder's) limit.
+var ErrLineTooLong = errors.New("line too long")
+
+// timeLayout is RFC 3339 with nanoseconds always written out, so that lines
+// sort and compare as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// record is the flat JSON object. Field order is key order on output.
+type record struct {
+	ID                string   `json:"id"`
+	Time              string   `json:"time"`
+	Sensor            string   `json:"sensor"`
+	Network           string   `json:"network"`
+	Method            string   `json:"method"`
+	IP                string   `json:"ip"`
+	Port              uint16   `json:"port"`
+	Transport         string   `json:"transport"`
+	ItemKind          string   `json:"item_kind"`
+	Item              string   `json:"item"`
+	Possession        string   `json:"possession"`
+	PiecesHave        *int     `json:"pieces_have"`
+	PiecesTotal       *int     `json:"pieces_total"`
+	PeerID            string   `json:"peer_id"`
+	Client            string   `json:"client"`
+	ListenPort        uint16   `json:"listen_port"`
+	NodeID            string   `json:"node_id"`
+	Matched           []string `json:"matched"`
+	MatchedCategories []string `json:"matched_categories"`
+	SensorVersion     string   `json:"sensor_version"`
+	Vantage           string   `json:"vantage"`
+	ClockOffsetNS     int64    `json:"clock_offset_ns"`
+	ClockSource       string   `json:"clock_source"`
+	ClientVersion     string   `json:"client_version"`
+	UserHash          string   `json:"user_hash"`
+	GUID              string   `json:"guid"`
+	Transcript        string   `json:"transcript"`
+	TranscriptRef     string   `json:"transcript_ref"`
+	TranscriptSHA256  string   `json:"transcript_sha256"`
+}
+
+func pieces(n int) *int {
+	if n < 0 {
+		return nil
+	}
+	return &n
+}
+
+func toRecord(o *Observation) record {
+	r := record{
+		ID:                o.ID,
+		Time:              o.Time.UTC().Format(timeLayout),
+		Sensor:            o.Sensor.ID,
+		Network:           o.Network,
+		Method:            o.Method,
+		IP:                o.Endpoint.IP.String(),
+		Port:              o.Endpoint.Port,
+		Transport:         o.Endpoint.Transport,
+		ItemKind:          o.Item.Hash.Kind().String(),
+		Item:              o.Item.Hash.Hex(),
+		Possession:        o.Possession.Level.String(),
+		PiecesHave:        pieces(o.Possession.PiecesHave),
+		PiecesTotal:       pieces(o.Possession.PiecesTotal),
+		PeerID:            hex.EncodeToString(o.Client.PeerID),
+		Client:            o.Client.Name,
+		ListenPort:        o.Client.ListenPort,
+		NodeID:            hex.EncodeToString(o.Client.NodeID),
+		Matched:           make([]string, len(o.Item.Matched)),
+		MatchedCategories: make([]string, len(o.Item.Matched)),
+		SensorVersion:     o.Sensor.Version,
+		Vantage:           o.Sensor.Vantage,
+		ClockOffsetNS:     int64(o.ClockOffset),
+		ClockSource:       o.ClockSource,
+		ClientVersion:     o.Client.Version,
+		UserHash:          hex.EncodeToString(o.Client.UserHash),
+		GUID:              hex.EncodeToString(o.Client.GUID),
+		Transcript:        base64.StdEncoding.EncodeToString(o.Transcript.Bytes),
+		TranscriptRef:     o.Transcript.Ref,
+		TranscriptSHA256:  hex.EncodeToString(o.Transcript.SHA256),
+	}
+	for i, m := range o.Item.Matched {
+		r.Matched[i], r.MatchedCategories[i] = m.List, m.Category
+	}
+	return r
+}
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func hexField(name, s string) ([]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, invalidf("%s %q: not hex", name, s)
+	}
+	return b, nil
+}
+
+func (r *record) observation(o *Observation) error {
+	*o = Observation{
+		ID:          r.ID,
+		Sensor:      Sensor{ID: r.Sensor, Version: r.SensorVersion, Vantage: r.Vantage},
+		Network:     r.Network,
+		Method:      r.Method,
+		ClockOffset: time.Duration(r.ClockOffsetNS),
+		ClockSource: r.ClockSource,
+		Endpoint:    Endpoint{Port: r.Port, Transport: r.Transport},
+		Client:      Client{Name: r.Client, Version: r.ClientVersion, ListenPort: r.ListenPort},
+		Possession:  Possession{PiecesHave: -1, PiecesTotal: -1},
+		Transcript:  Transcript{Ref: r.TranscriptRef},
+	}
+	t, err := time.Parse(time.RFC3339Nano, r.Time)
+	if err != nil {
+		return invalidf("time %q: want RFC 3339 such as 2026-11-23T13:34:13.123456789Z", r.Time)
+	}
+	o.Time = t.UTC()
+	if o.Endpoint.IP, err = netip.ParseAddr(r.IP); err != nil {
+		return invalidf("ip %q: not an IP address", r.IP)
+	}
+	kind, err := hashkind.ParseKind(r.ItemKind)
+	if err != nil {
+		return invalidf("item_kind: %v", err)
+	}
+	digest, err := hexField("item", r.Item)
+	if err != nil {
+		return err
+	}
+	if o.Item.Hash, err = hashkind.New(kind, digest); err != nil {
+		return invalidf("item %q: %v", r.Item, err)
+	}
+	if o.Possession.Level, err = ParseLevel(r.Possession); err != nil {
+		return invalidf("possession: %v", err)
+	}
+	if r.PiecesHave != nil {
+		if *r.PiecesHave < 0 {
+			return invalidf("pieces_have %d: want a count or null", *r.PiecesHave)
+		}
+		o.Possession.PiecesHave = *r.PiecesHave
+	}
+	if r.PiecesTotal != nil {
+		if *r.PiecesTotal < 0 {
+			return invalidf("pieces_total %d: want a count or null", *r.PiecesTotal)
+		}
+		o.Possession.PiecesTotal = *r.PiecesTotal
+	}
+	if len(r.MatchedCategories) != 0 && len(r.MatchedCategories) != len(r.Matched) {
+		return invalidf("matched_categories has %d names for %d in matched", len(r.MatchedCategories), len(r.Matched))
+	}
+	if len(r.Matched) > 0 {
+		o.Item.Matched = make([]Match, len(r.Matched))
+		for i, l := range r.Matched {
+			o.Item.Matched[i].List = l
+			if len(r.MatchedCategories) > 0 {
+				o.Item.Matched[i].Category = r.MatchedCategories[i]
+			}
+		}
+	}
+	if o.Client.PeerID, err = hexField("peer_id", r.PeerID); err != nil {
+		return err
+	}
+	if o.Client.NodeID, err = hexField("node_id", r.NodeID); err != nil {
+		return err
+	}
+	if o.Client.UserHash, err = hexField("user_hash", r.UserHash); err != nil {
+		return err
+	}
+	if o.Client.GUID, err = hexField("guid", r.GUID); err != nil {
+		return err
+	}
+	if o.Transcript.SHA256, err = hexField("transcript_sha256", r.TranscriptSHA256); err != nil {
+		return err
+	}
+	if r.Transcript != "" {
+		if o.Transcript.Bytes, err = base64.StdEncoding.Strict().DecodeString(r.Transcript); err != nil {
+			return invalidf("transcript: not standard base64: %v", err)
+		}
+	}
+	return o.Validate()
+}
+
+// Encoder writes observations as JSON Lines.
+type Encoder struct {
+	w       *bufio.Writer
+	buf     bytes.Buffer
+	je      *json.Encoder
+	maxLine int
+}
+
+// NewEncoder returns an Encoder writing to w through a buffer: call Flush
+// when done.
+func NewEncoder(w io.Writer) *Encoder {
+	e := &Encoder{w: bufio.NewWriterSize(w, 64<<10), maxLine: DefaultMaxLineBytes}
+	e.je = json.NewEncoder(&e.buf)
+	e.je.SetEscapeHTML(false)
+	return e
+}
+
+// SetMaxLineBytes sets the longest line Encode writes (the newline
+// excluded); a longer observation is refused with ErrLineTooLong rather than
+// written where no Decoder with the same limit could read it back.
+func (e *Encoder) SetMaxLineBytes(n int) { e.maxLine = n }
+
+// Encode writes o as one line. It refuses an observation that Validate
+// rejects: what an Encoder writes, a Decoder reads.
+func (e *Encoder) Encode(o *Observation) error {
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	e.buf.Reset()
+	r := toRecord(o)
+	if err := e.je.Encode(&r); err != nil {
+		return fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	if n := e.buf.Len() - 1; n > e.maxLine {
+		return fmt.Errorf("observation %s: %d bytes, more than %d: %w", o.ID, n, e.maxLine, ErrLineTooLong)
+	}
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+// Flush writes out what Encode buffered.
+func (e *Encoder) Flush() error { return e.w.Flush() }
+
+// LineError is a decoding error with the 1-based line it stands on.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Decoder reads observations from JSON Lines. Blank lines are skipped.
+type Decoder struct {
+	r       io.Reader
+	sc      *bufio.Scanner
+	maxLine int
+	line    int
+	err     error // sticky: a broken stream stays broken
+}
+
+// NewDecoder returns a Decoder reading from r.
+func NewDecoder(r io.Reader) *Decoder {
+	return &Decoder{r: r, maxLine: DefaultMaxLineBytes}
+}
+
+// SetMaxLineBytes sets the longest line Decode accepts (newline excluded).
+// Call it before the first Decode.
+func (d *Decoder) SetMaxLineBytes(n int) { d.maxLine = n }
+
+// Line is the number of the line last read.
+func (d *Decoder) Line() int { return d.line }
+
+// Decode reads the next observation into o. It returns io.EOF at the end
+// of the input, and a *LineError (wrapping ErrInvalid, ErrLineTooLong, a
+// JSON syntax error or the reader's error) for anything else. After a line
+// that does not parse the caller may go on to the next; after a line too
+// long or a read error, every later call returns the same error.
+func (d *Decoder) Decode(o *Observation) error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.sc == nil {
+		d.sc = bufio.NewScanner(d.r)
+		// The scanner holds a line and its newline (and perhaps a \r).
+		d.sc.Buffer(make([]byte, 0, min(64<<10, d.maxLine+2)), d.maxLine+2)
+	}
+	for {
+		if !d.sc.Scan() {
+			err := d.sc.Err()
+			switch {
+			case err == nil:
+				d.err = io.EOF
+			case errors.Is(err, bufio.ErrTooLong):
+				d.err = &LineError{Line: d.line + 1, Err: fmt.Errorf("more than %d bytes: %w", d.maxLine, ErrLineTooLong)}
+			default:
+				d.err = &LineError{Line: d.line + 1, Err: err}
+			}
+			return d.err
+		}
+		d.line++
+		b := bytes.TrimSuffix(d.sc.Bytes(), []byte("\r"))
+		if len(b) > d.maxLine {
+			d.err = &LineError{Line: d.line, Err: fmt.Errorf("more than %d bytes: %w", d.maxLine, ErrLineTooLong)}
+			return d.err
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var r record
+		if err := json.Unmarshal(b, &r); err != nil {
+			return &LineError{Line: d.line, Err: err}
+		}
+		if err := r.observation(o); err != nil {
+			return &LineError{Line: d.line, Err: err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,38 @@
+package observe
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalid is returned (wrapped, with the field and value) for an
+// Observation that no store or file may hold.
+var ErrInvalid = errors.New("invalid observation")
+
+// The times an Observation may carry: what a signed 64-bit count of
+// nanoseconds since 1970 can hold, the form every store keeps.
+var (
+	minTime = time.Unix(0, -1<<63).UTC()
+	maxTime = time.Unix(0, 1<<63-1).UTC()
+)
+
+// Validate reports why o may not be stored or written, or nil. It checks
+// what every reader relies on: a time, a known hash, a possession level
+// and an address. It leaves the id alone (a store assigns one when it is
+// empty) and the free strings, which are whatever the protocol said.
+func (o *Observation) Validate() error {
+	switch {
+	case o.Time.IsZero():
+		return fmt.Errorf("%w: no time", ErrInvalid)
+	case o.Time.Before(minTime) || o.Time.After(maxTime):
+		return fmt.Errorf("%w: time %s outside %d..%d", ErrInvalid, o.Time.UTC().Format(time.RFC3339), minTime.Year(), maxTime.Year())
+	case !o.Item.Hash.Kind().Valid():
+		return fmt.Errorf("%w: no item hash", ErrInvalid)
+	case o.Possession.Level < Announced || o.Possession.Level > Verified:
+		return fmt.Errorf("%w: possession level %s", ErrInvalid, o.Possession.Level)
+	case !o.Endpoint.IP.IsValid():
+		return fmt.Errorf("%w: no endpoint address", ErrInvalid)
+	}
+	return nil
+}

@@ -1,0 +1,701 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// maxSamples bounds the hashes an ImportReport lists as added or removed.
+const maxSamples = 200
+
+// hashKey identifies an entry within a list.
+type hashKey struct {
+	kind hashkind.Kind
+	sum  [32]byte
+}
+
+func keyOf(h hashkind.Hash) hashKey {
+	k := hashKey{kind: h.Kind()}
+	copy(k.sum[:], h.Bytes())
+	return k
+}
+
+// digest fingerprints what an import compares: every attribute of an entry
+// but where it was read from. Length-prefixed fields cannot run together.
+func digest(e *watchlist.Entry) [sha256.Size]byte {
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	tri := func(p *bool) {
+		switch {
+		case p == nil:
+			b = append(b, 2)
+		case *p:
+			b = append(b, 1)
+		default:
+			b = append(b, 0)
+		}
+	}
+	str(e.Category)
+	b = binary.AppendVarint(b, int64(e.Severity))
+	str(e.Note)
+	str(e.Name)
+	b = binary.AppendVarint(b, e.Size)
+	str(e.Series)
+	tri(e.VictimIdentified)
+	tri(e.OffenderIdentified)
+	keys := make([]string, 0, len(e.Extra))
+	for k := range e.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		str(k)
+		str(e.Extra[k])
+	}
+	return sha256.Sum256(b)
+}
+
+func boolCol(p *bool) any {
+	switch {
+	case p == nil:
+		return nil
+	case *p:
+		return 1
+	default:
+		return 0
+	}
+}
+
+func extraCol(m map[string]string) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// describeChange says what an import changed in an entry, for its history.
+func describeChange(old, new *watchlist.Entry) string {
+	var parts []string
+	field := func(name, a, b string) {
+		if a != b {
+			parts = append(parts, fmt.Sprintf("%s %q → %q", name, a, b))
+		}
+	}
+	tri := func(p *bool) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatBool(*p)
+	}
+	field("category", old.Category, new.Category)
+	field("severity", strconv.Itoa(old.Severity), strconv.Itoa(new.Severity))
+	field("note", old.Note, new.Note)
+	field("name", old.Name, new.Name)
+	field("size", strconv.FormatInt(old.Size, 10), strconv.FormatInt(new.Size, 10))
+	field("series", old.Series, new.Series)
+	field("victim identified", tri(old.VictimIdentified), tri(new.VictimIdentified))
+	field("offender identified", tri(old.OffenderIdentified), tri(new.OffenderIdentified))
+	oe, _ := extraCol(old.Extra)
+	ne, _ := extraCol(new.Extra)
+	if oe != ne {
+		parts = append(parts, "extra fields")
+	}
+	return strings.Join(parts, "; ")
+}
+
+const entryCols = `e.kind, e.hash, e.category, e.severity, e.note, e.name, e.size, e.series,
+	e.victim_identified, e.offender_identified, e.extra`
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanEntry reads entryCols (and any extra destinations after them).
+func scanEntry(r scanner, e *watchlist.Entry, more ...any) error {
+	var (
+		kind           string
+		sum            []byte
+		victim, offend sql.NullBool
+		extra          sql.NullString
+	)
+	dest := append([]any{&kind, &sum, &e.Category, &e.Severity, &e.Note, &e.Name, &e.Size, &e.Series,
+		&victim, &offend, &extra}, more...)
+	if err := r.Scan(dest...); err != nil {
+		return err
+	}
+	k, err := hashkind.ParseKind(kind)
+	if err != nil {
+		return err
+	}
+	if e.Hash, err = hashkind.New(k, sum); err != nil {
+		return err
+	}
+	if victim.Valid {
+		v := victim.Bool
+		e.VictimIdentified = &v
+	}
+	if offend.Valid {
+		v := offend.Bool
+		e.OffenderIdentified = &v
+	}
+	if extra.Valid {
+		if err := json.Unmarshal([]byte(extra.String), &e.Extra); err != nil {
+			return fmt.Errorf("entry %s: extra: %w", e.Hash.Hex(), err)
+		}
+	}
+	return nil
+}
+
+// current is an entry row of the list being imported.
+type current struct {
+	id     int64
+	active bool // in the list's current version
+	digest [sha256.Size]byte
+	seen   bool // in the import
+}
+
+// ImportList stores a new version of a list in one transaction. An entry
+// whose hash has no known kind, or a hash given twice with different
+// attributes, fails the whole import. Identical content (whatever the
+// file's checksum) reports Unchanged and writes nothing but a new Source.
+// A list cannot switch between negative and positive: that would turn
+// known-benign hashes into matches, or the reverse, without anyone
+// re-reading the list.
+func (s *Store) ImportList(ctx context.Context, imp store.ListImport) (store.ImportReport, error) {
+	rep := store.ImportReport{List: imp.Name}
+	if strings.TrimSpace(imp.Name) == "" {
+		return rep, errors.New("import: the list has no name")
+	}
+	var unchanged bool
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		rep, unchanged, err = s.importList(ctx, tx, imp)
+		if err == nil && unchanged && imp.Source != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE lists SET source = ? WHERE name = ?`, imp.Source, imp.Name)
+		}
+		return err
+	})
+	if err != nil {
+		return store.ImportReport{List: imp.Name}, fmt.Errorf("list %q: %w", imp.Name, err)
+	}
+	return rep, nil
+}
+
+func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport) (store.ImportReport, bool, error) {
+	rep := store.ImportReport{List: imp.Name}
+	now := s.cfg.Now().UTC().UnixNano()
+
+	var (
+		listID   int64
+		ver      int
+		negative bool
+		isNew    bool
+	)
+	err := tx.QueryRowContext(ctx, `SELECT id, version, negative FROM lists WHERE name = ?`, imp.Name).Scan(&listID, &ver, &negative)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		isNew = true
+		res, err := tx.ExecContext(ctx, `INSERT INTO lists (name, source, negative) VALUES (?, ?, ?)`, imp.Name, imp.Source, imp.Negative)
+		if err != nil {
+			return rep, false, err
+		}
+		if listID, err = res.LastInsertId(); err != nil {
+			return rep, false, err
+		}
+	case err != nil:
+		return rep, false, err
+	case negative != imp.Negative:
+		kind := map[bool]string{true: "negative (known-benign)", false: "positive"}
+		return rep, false, fmt.Errorf("the list is %s and this import says %s; a list cannot change sides: import it under another name",
+			kind[negative], kind[imp.Negative])
+	}
+	rep.Version = ver
+
+	// Every row the list ever had, so that a re-added hash reuses its row
+	// (and keeps its disabled state and history).
+	rows := map[hashKey]*current{}
+	r, err := tx.QueryContext(ctx, `SELECT `+entryCols+`, e.id, e.last_version IS NULL FROM entries e WHERE e.list_id = ?`, listID)
+	if err != nil {
+		return rep, false, err
+	}
+	for r.Next() {
+		var e watchlist.Entry
+		c := &current{}
+		if err := scanEntry(r, &e, &c.id, &c.active); err != nil {
+			r.Close()
+			return rep, false, err
+		}
+		c.digest = digest(&e)
+		rows[keyOf(e.Hash)] = c
+	}
+	if err := r.Close(); err != nil {
+		return rep, false, err
+	}
+	if err := r.Err(); err != nil {
+		return rep, false, err
+	}
+
+	newVer := ver + 1
+	by := imp.By
+	insertEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (list_id, kind, hash, category, severity, note, name, size, series,
+		victim_identified, offender_identified, extra, first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`)
+	if err != nil {
+		return rep, false, err
+	}
+	defer insertEntry.Close()
+	updateEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET category = ?, severity = ?, note = ?, name = ?, size = ?, series = ?,
+		victim_identified = ?, offender_identified = ?, extra = ?, last_version = NULL WHERE id = ?`)
+	if err != nil {
+		return rep, false, err
+	}
+	defer updateEntry.Close()
+	insertEvent, err := tx.PrepareContext(ctx, `INSERT INTO entry_events (kind, hash, list_id, version, action, at, who, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return rep, false, err
+	}
+	defer insertEvent.Close()
+	event := func(h hashkind.Hash, action, reason string) error {
+		_, err := insertEvent.ExecContext(ctx, h.Kind().String(), h.Bytes(), listID, newVer, action, now, by, reason)
+		return err
+	}
+
+	distinct := 0
+	for i := range imp.Entries {
+		if i%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return rep, false, err
+			}
+		}
+		e := &imp.Entries[i]
+		if !e.Hash.Kind().Valid() {
+			return rep, false, fmt.Errorf("entry %d%s: no hash of a known kind", i+1, where(e.Pos))
+		}
+		k, d := keyOf(e.Hash), digest(e)
+		c := rows[k]
+		if c != nil && c.seen {
+			if c.digest == d {
+				continue // the same entry twice: keep it once
+			}
+			return rep, false, fmt.Errorf("entry %d%s: %s %s is given twice with different attributes", i+1, where(e.Pos), e.Hash.Kind(), e.Hash.Hex())
+		}
+		distinct++
+		extra, err := extraCol(e.Extra)
+		if err != nil {
+			return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
+		}
+		switch {
+		case c == nil:
+			if _, err := insertEntry.ExecContext(ctx, listID, e.Hash.Kind().String(), e.Hash.Bytes(), e.Category, e.Severity, e.Note,
+				e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, newVer); err != nil {
+				return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
+			}
+			c = &current{active: true}
+			rows[k] = c
+			rep.Added++
+			if len(rep.AddedHashes) < maxSamples {
+				rep.AddedHashes = append(rep.AddedHashes, e.Hash)
+			}
+			if err := event(e.Hash, "added", ""); err != nil {
+				return rep, false, err
+			}
+		case !c.active || c.digest != d:
+			reason := ""
+			if c.active {
+				var old watchlist.Entry
+				if err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.id = ?`, c.id), &old); err != nil {
+					return rep, false, err
+				}
+				reason = describeChange(&old, e)
+			}
+			if _, err := updateEntry.ExecContext(ctx, e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series,
+				boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, c.id); err != nil {
+				return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
+			}
+			action := "changed"
+			if !c.active {
+				action, reason = "added", "back on the list"
+				rep.Added++
+				if len(rep.AddedHashes) < maxSamples {
+					rep.AddedHashes = append(rep.AddedHashes, e.Hash)
+				}
+			} else {
+				rep.Changed++
+			}
+			if err := event(e.Hash, action, reason); err != nil {
+				return rep, false, err
+			}
+		}
+		c.seen, c.digest = true, d
+	}
+
+	// What the current version had and the import does not: removed, in
+	// hash order so that the samples and the history read the same each time.
+	var gone []hashKey
+	for k, c := range rows {
+		if c.active && !c.seen {
+			gone = append(gone, k)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool {
+		if gone[i].kind != gone[j].kind {
+			return gone[i].kind < gone[j].kind
+		}
+		return bytes.Compare(gone[i].sum[:], gone[j].sum[:]) < 0
+	})
+	if len(gone) > 0 {
+		removeEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET last_version = ? WHERE id = ?`)
+		if err != nil {
+			return rep, false, err
+		}
+		defer removeEntry.Close()
+		for _, k := range gone {
+			h := hashkind.MustNew(k.kind, k.sum[:k.kind.Size()])
+			if _, err := removeEntry.ExecContext(ctx, ver, rows[k].id); err != nil {
+				return rep, false, err
+			}
+			if err := event(h, "removed", ""); err != nil {
+				return rep, false, err
+			}
+			rep.Removed++
+			if len(rep.RemovedHashes) < maxSamples {
+				rep.RemovedHashes = append(rep.RemovedHashes, h)
+			}
+		}
+	}
+
+	if !isNew && rep.Added+rep.Removed+rep.Changed == 0 {
+		return store.ImportReport{List: imp.Name, Version: ver, Unchanged: true}, true, nil
+	}
+	label := imp.Version
+	if label == "" {
+		label = strconv.Itoa(newVer)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO list_versions (list_id, number, label, imported_at, sha256, format, imported_by,
+		entries, added, removed, changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		listID, newVer, label, now, imp.SHA256, string(imp.Format), by, distinct, rep.Added, rep.Removed, rep.Changed); err != nil {
+		return rep, false, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE lists SET version = ?, source = CASE WHEN ? = '' THEN source ELSE ? END,
+		active_entries = ?,
+		disabled_entries = (SELECT count(*) FROM entries WHERE list_id = ? AND last_version IS NULL AND disabled = 1)
+		WHERE id = ?`, newVer, imp.Source, imp.Source, distinct, listID, listID); err != nil {
+		return rep, false, err
+	}
+	rep.Version = newVer
+	return rep, false, nil
+}
+
+func where(p watchlist.Pos) string {
+	switch {
+	case p.File != "" && p.Line > 0:
+		return fmt.Sprintf(" (%s line %d)", p.File, p.Line)
+	case p.File != "" && p.Path != "":
+		return fmt.Sprintf(" (%s %s)", p.File, p.Path)
+	case p.File != "":
+		return " (" + p.File + ")"
+	}
+	return ""
+}
+
+// listCols reads a list with its current version.
+const listCols = `l.id, l.name, l.source, l.negative, l.active_entries, l.disabled_entries,
+	COALESCE(v.label, ''), COALESCE(v.format, ''), COALESCE(v.imported_at, 0), COALESCE(v.sha256, '')`
+
+const listFrom = `lists l LEFT JOIN list_versions v ON v.list_id = l.id AND v.number = l.version`
+
+func scanList(r scanner, l *watchlist.List) (int64, error) {
+	var id, at int64
+	var format string
+	if err := r.Scan(&id, &l.Name, &l.Source, &l.Negative, &l.Entries, &l.Disabled, &l.Version, &format, &at, &l.SHA256); err != nil {
+		return 0, err
+	}
+	l.Format = watchlist.Format(format)
+	if at != 0 {
+		l.Imported = time.Unix(0, at).UTC()
+	}
+	return id, nil
+}
+
+// Lists returns every list with its current version, by name.
+func (s *Store) Lists(ctx context.Context) ([]watchlist.List, error) {
+	r, err := s.db.QueryContext(ctx, `SELECT `+listCols+` FROM `+listFrom+` ORDER BY l.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []watchlist.List
+	for r.Next() {
+		var l watchlist.List
+		if _, err := scanList(r, &l); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, r.Err()
+}
+
+// Lookup returns every current entry for h, on any list (disabled ones
+// too, marked so), with its trust: the distinct organisations that
+// confirmed h and the other positive lists that hold it enabled.
+func (s *Store) Lookup(ctx context.Context, h hashkind.Hash) ([]store.EntryRecord, error) {
+	if !h.Kind().Valid() {
+		return nil, fmt.Errorf("lookup: no hash of a known kind")
+	}
+	r, err := s.db.QueryContext(ctx, `SELECT `+entryCols+`, e.disabled, e.disabled_reason, `+listCols+`
+		FROM entries e JOIN lists l ON l.id = e.list_id
+		LEFT JOIN list_versions v ON v.list_id = l.id AND v.number = l.version
+		WHERE e.hash = ? AND e.kind = ? AND e.last_version IS NULL ORDER BY l.name`, h.Bytes(), h.Kind().String())
+	if err != nil {
+		return nil, err
+	}
+	var out []store.EntryRecord
+	for r.Next() {
+		var rec store.EntryRecord
+		var listID, at int64
+		var format string
+		l := &rec.List
+		if err := scanEntry(r, &rec.Entry, &rec.Disabled, &rec.Reason, &listID, &l.Name, &l.Source, &l.Negative, &l.Entries,
+			&l.Disabled, &l.Version, &format, &at, &l.SHA256); err != nil {
+			r.Close()
+			return nil, err
+		}
+		l.Format = watchlist.Format(format)
+		if at != 0 {
+			l.Imported = time.Unix(0, at).UTC()
+		}
+		out = append(out, rec)
+	}
+	if err := r.Close(); err != nil {
+		return nil, err
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	orgs, err := s.confirmingOrgs(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		from := slices.Clone(orgs)
+		for j := range out {
+			o := &out[j]
+			if j != i && !o.List.Negative && !o.Disabled {
+				from = append(from, o.List.Name)
+			}
+		}
+		out[i].Trust = store.Trust{Confirmations: len(from), From: from}
+	}
+	return out, nil
+}
+
+func (s *Store) confirmingOrgs(ctx context.Context, h hashkind.Hash) ([]string, error) {
+	r, err := s.db.QueryContext(ctx, `SELECT DISTINCT org FROM confirmations WHERE hash = ? AND kind = ? ORDER BY org`,
+		h.Bytes(), h.Kind().String())
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var org string
+		if err := r.Scan(&org); err != nil {
+			return nil, err
+		}
+		out = append(out, org)
+	}
+	return out, r.Err()
+}
+
+// ActiveEntries calls fn for every enabled entry of every list's current
+// version, list by list in name order.
+func (s *Store) ActiveEntries(ctx context.Context, fn func(list *watchlist.List, e *watchlist.Entry) error) error {
+	r, err := s.db.QueryContext(ctx, `SELECT `+listCols+` FROM `+listFrom+` ORDER BY l.name`)
+	if err != nil {
+		return err
+	}
+	type listRow struct {
+		id int64
+		l  watchlist.List
+	}
+	var lists []listRow
+	for r.Next() {
+		var lr listRow
+		if lr.id, err = scanList(r, &lr.l); err != nil {
+			r.Close()
+			return err
+		}
+		lists = append(lists, lr)
+	}
+	if err := r.Close(); err != nil {
+		return err
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	for i := range lists {
+		if err := s.entries(ctx, lists[i].id, true, func(e *watchlist.Entry) error { return fn(&lists[i].l, e) }); err != nil {
+			return fmt.Errorf("list %q: %w", lists[i].l.Name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) entries(ctx context.Context, listID int64, enabledOnly bool, fn func(e *watchlist.Entry) error) error {
+	q := `SELECT ` + entryCols + ` FROM entries e WHERE e.list_id = ? AND e.last_version IS NULL`
+	if enabledOnly {
+		q += ` AND e.disabled = 0`
+	}
+	r, err := s.db.QueryContext(ctx, q+` ORDER BY e.id`, listID)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		var e watchlist.Entry
+		if err := scanEntry(r, &e); err != nil {
+			return err
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
+func (s *Store) listID(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, name string) (int64, int, error) {
+	var id int64
+	var ver int
+	err := q.QueryRowContext(ctx, `SELECT id, version FROM lists WHERE name = ?`, name).Scan(&id, &ver)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, fmt.Errorf("list %q: %w", name, store.ErrNotFound)
+	}
+	return id, ver, err
+}
+
+// ListEntries calls fn for every entry of a list's current version,
+// disabled ones included.
+func (s *Store) ListEntries(ctx context.Context, list string, fn func(e *watchlist.Entry) error) error {
+	id, _, err := s.listID(ctx, s.db, list)
+	if err != nil {
+		return err
+	}
+	if err := s.entries(ctx, id, false, fn); err != nil {
+		return fmt.Errorf("list %q: %w", list, err)
+	}
+	return nil
+}
+
+// SetDisabled disables or re-enables an entry of a list's current version
+// and records why. Setting the state it already has changes nothing.
+func (s *Store) SetDisabled(ctx context.Context, list string, h hashkind.Hash, disabled bool, by, reason string) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		listID, ver, err := s.listID(ctx, tx, list)
+		if err != nil {
+			return err
+		}
+		var id int64
+		var was bool
+		err = tx.QueryRowContext(ctx, `SELECT id, disabled FROM entries WHERE list_id = ? AND kind = ? AND hash = ? AND last_version IS NULL`,
+			listID, h.Kind().String(), h.Bytes()).Scan(&id, &was)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("list %q: %s %s: %w", list, h.Kind(), h.Hex(), store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		if was == disabled {
+			return nil
+		}
+		action, delta := "enabled", -1
+		if disabled {
+			action, delta = "disabled", 1
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE entries SET disabled = ?, disabled_reason = ? WHERE id = ?`, disabled, reason, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE lists SET disabled_entries = disabled_entries + ? WHERE id = ?`, delta, listID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO entry_events (kind, hash, list_id, version, action, at, who, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			h.Kind().String(), h.Bytes(), listID, ver, action, s.cfg.Now().UTC().UnixNano(), by, reason)
+		return err
+	})
+}
+
+// Confirm records that c's organisation independently confirmed h. The
+// hash must be, or have been, on some list.
+func (s *Store) Confirm(ctx context.Context, h hashkind.Hash, c store.Confirmation) error {
+	if strings.TrimSpace(c.Org) == "" || strings.TrimSpace(c.By) == "" {
+		return fmt.Errorf("confirm %s %s: who and their organisation are required", h.Kind(), h.Hex())
+	}
+	at := c.Time
+	if at.IsZero() {
+		at = s.cfg.Now()
+	}
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM entries WHERE hash = ? AND kind = ?`, h.Bytes(), h.Kind().String()).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("confirm %s %s: on no list: %w", h.Kind(), h.Hex(), store.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO confirmations (kind, hash, who, org, note, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			h.Kind().String(), h.Bytes(), c.By, c.Org, c.Note, at.UTC().UnixNano()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO entry_events (kind, hash, list_id, version, action, at, who, reason) VALUES (?, ?, NULL, 0, 'confirmed', ?, ?, ?)`,
+			h.Kind().String(), h.Bytes(), at.UTC().UnixNano(), c.By+" ("+c.Org+")", c.Note)
+		return err
+	})
+}
+
+// History returns h's events on every list, and its confirmations, oldest
+// first.
+func (s *Store) History(ctx context.Context, h hashkind.Hash) ([]store.EntryEvent, error) {
+	r, err := s.db.QueryContext(ctx, `SELECT ev.at, ev.action, ev.who, ev.reason, COALESCE(l.name, ''), ev.version
+		FROM entry_events ev LEFT JOIN lists l ON l.id = ev.list_id
+		WHERE ev.hash = ? AND ev.kind = ? ORDER BY ev.at, ev.id`, h.Bytes(), h.Kind().String())
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []store.EntryEvent
+	for r.Next() {
+		var ev store.EntryEvent
+		var at int64
+		if err := r.Scan(&at, &ev.Action, &ev.By, &ev.Reason, &ev.List, &ev.Ver); err != nil {
+			return nil, err
+		}
+		ev.Time = time.Unix(0, at).UTC()
+		out = append(out, ev)
+	}
+	return out, r.Err()
+}
