@@ -151,9 +151,11 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	pc := peerid.Decode(res.hs.PeerID)
 	cl.Name, cl.Version = pc.Name, pc.Version
 	if res.ext != nil {
-		if res.ext.Client != "" {
-			// The extension handshake's "v" names the client more fully
-			// than the peer id; the peer id's decoding stays in PeerID.
+		if res.ext.Client != "" && cl.Name == "" {
+			// The peer id names no client we know: take the extension
+			// handshake's "v" ("Transmission 3.00"). Where the peer id is
+			// known it wins: "v" is free text, and some libraries put the
+			// embedding program's name there.
 			cl.Name, cl.Version = splitClient(res.ext.Client)
 		}
 		cl.ListenPort = res.ext.Port
