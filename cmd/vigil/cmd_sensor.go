@@ -67,6 +67,7 @@ Examples:
 			id := fs.String("id", "bittorrent-1", "sensor instance name recorded in observations")
 			lookup := fs.Duration("lookup-every", 15*time.Minute, "how often each watched info-hash is looked up")
 			probe := fs.Bool("probe", true, "probe found peers (handshake, bitfield, PEX)")
+			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := bittorrent.DefaultConfig()
@@ -75,7 +76,7 @@ Examples:
 				} else {
 					cfg.LookupEvery = *lookup
 				}
-				cfg.ID, cfg.Version, cfg.Identities, cfg.Probe = *id, version, *identities, *probe
+				cfg.ID, cfg.Version, cfg.Identities, cfg.Probe, cfg.Verify = *id, version, *identities, *probe, *verify
 				var err error
 				if cfg.Listen, err = netip.ParseAddr(*listen); err != nil {
 					return usagef("--listen %q: want an IP address", *listen)

@@ -35,7 +35,7 @@ Negative lists of known-benign files suppress matches from every other list.
 			watchlistImportCommand(),
 			watchlistListCommand(),
 			watchlistMatchCommand(),
-			// HASHCMD watchlistHashCommand(),
+			watchlistHashCommand(),
 			watchlistExportCommand(),
 			watchlistShowCommand(),
 			watchlistDisableCommand(true),

@@ -21,6 +21,10 @@ type TorrentInfo struct {
 	Pieces      int    // v1 piece count, or the v2 count where v2-only
 	Files       []File // in the torrent's order
 	V1, V2      bool
+	// PieceHashes are the v1 piece hashes (20 bytes each), kept for the
+	// optional verification of one piece; Length is the v1 total length.
+	PieceHashes []byte
+	Length      int64
 }
 
 // File is one file of a torrent.
@@ -70,6 +74,18 @@ func ParseInfo(b []byte) (*TorrentInfo, error) {
 		}
 		ti.V1 = true
 		ti.Pieces = len(pieces) / 20
+		ti.PieceHashes = append([]byte(nil), pieces...)
+		if length, ok := getInt(d, "length"); ok {
+			ti.Length = length
+		} else if files, ok := d.Get("files"); ok {
+			list, _ := files.([]any)
+			for _, fv := range list {
+				if fd, ok := fv.(bencode.Dict); ok {
+					l, _ := getInt(fd, "length")
+					ti.Length += l
+				}
+			}
+		}
 		if !ti.V2 {
 			if length, ok := getInt(d, "length"); ok {
 				f := File{Path: ti.Name, Length: length}

@@ -2,8 +2,11 @@ package bittorrent
 
 import (
 	"context"
+	"io/fs"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +161,90 @@ func TestSensorFindsEveryWatchedSeederInTheLab(t *testing.T) {
 		}
 		if o.Possession.Level == observe.Complete && o.Method != observe.MethodPeerProbe {
 			t.Fatalf("%s observation claims complete: only a probe can", o.Method)
+		}
+	}
+}
+
+// TestSensorVerifiesOnePieceWithoutKeepingIt turns on the optional
+// verification: a probe fetches one piece from the peer alone, hashes it in
+// memory and records `verified`; the transcript keeps a note, never the
+// piece.
+func TestSensorVerifiesOnePieceWithoutKeepingIt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test skipped in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	lcfg := lab.DefaultConfig()
+	lcfg.DHTNodes, lcfg.Seeders, lcfg.Leechers, lcfg.Torrents, lcfg.Watched, lcfg.MovePeers = 16, 3, 0, 3, 3, 0
+	lcfg.Tracker = false
+	l, err := lab.Start(ctx, lcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	m := l.Manifest()
+	var ws []Watched
+	for _, tor := range m.Torrents {
+		if tor.Watched && tor.InfoHash != "" {
+			h, err := hashkind.Parse(tor.InfoHash, hashkind.BTIH)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws = append(ws, Watched{Hash: h})
+		}
+	}
+	if len(ws) == 0 {
+		t.Fatal("the lab has no watched v1 torrent")
+	}
+	cfg := LabConfig()
+	cfg.Identities, cfg.LookupEvery, cfg.Verify = 2, 3*time.Second, true
+	cfg.Bootstrap = l.Bootstrap()
+	g, _ := scope.New(scope.DefaultConfig(), nil)
+	pub := newCollector()
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Watch(ws...); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(sctx) }()
+	defer func() { stop(); <-done }()
+	for {
+		for _, o := range pub.byMethod(observe.MethodPeerProbe) {
+			if o.Possession.Level != observe.Verified {
+				continue
+			}
+			tr := string(o.Transcript.Bytes)
+			if !strings.Contains(tr, "hashed in memory and discarded; SHA-1 matches the info dictionary: true") {
+				t.Fatalf("verified probe's transcript lacks the verification note")
+			}
+			// The fetched piece starts with the first bytes of one of the
+			// seeders' files: none of them may be in the transcript.
+			for _, p := range m.Peers {
+				_ = filepath.WalkDir(p.DataDir, func(path string, d fs.DirEntry, err error) error {
+					if err != nil || d.IsDir() {
+						return nil
+					}
+					b, err := os.ReadFile(path)
+					if err != nil || len(b) < 64 {
+						return nil
+					}
+					if strings.Contains(tr, string(b[:64])) {
+						t.Fatalf("the transcript holds content of %s", path)
+					}
+					return nil
+				})
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no probe reached `verified` in 40 s")
+		case <-time.After(300 * time.Millisecond):
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -89,6 +90,7 @@ type probeResult struct {
 	dhtPort   uint16
 	pex       []peerwire.PEXPeer
 	metadata  []byte // the verified info dictionary, if fetched
+	verified  bool   // one piece fetched from this peer matched its hash
 	connected time.Time
 }
 
@@ -146,6 +148,9 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 			// Without the piece count, some pieces is all we can say.
 			pos.Level = observe.Partial
 		}
+	}
+	if res.verified {
+		pos.Level = observe.Verified
 	}
 	cl := observe.Client{PeerID: append([]byte(nil), res.hs.PeerID[:]...)}
 	pc := peerid.Decode(res.hs.PeerID)
@@ -208,11 +213,14 @@ type recordingConn struct {
 	tr   *transcript
 	peer netip.AddrPort
 	now  func() time.Time
+	// paused stops recording while a piece is fetched for verification:
+	// content never goes into a transcript, only a note of what was checked.
+	paused bool
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && !c.paused {
 		c.tr.received(c.now(), c.peer, p[:n])
 	}
 	return n, err
@@ -220,7 +228,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 
 func (c *recordingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if n > 0 {
+	if n > 0 && !c.paused {
 		c.tr.sent(c.now(), c.peer, p[:n])
 	}
 	return n, err
@@ -290,6 +298,9 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 
 	needMeta := s.pieceCount(key) < 0
 	var meta metadataFetch
+	var vf *pieceFetch // the piece being fetched for verification
+	verifyDone := !s.cfg.Verify
+	unchoked := false
 	// Read until we know possession, the extension handshake (if any), and
 	// the metadata (if wanted), then linger briefly for PORT and PEX.
 	linger := time.Time{}
@@ -317,6 +328,30 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			res.haveAll = !m.Keepalive
 		case peerwire.HaveNone:
 			res.haveNone = !m.Keepalive
+		case peerwire.Choke:
+			unchoked = false
+		case peerwire.Unchoke:
+			unchoked = !m.Keepalive
+			if vf != nil && !m.Keepalive && !vf.requested {
+				if err := vf.request(conn); err != nil {
+					return res, err
+				}
+			}
+		case peerwire.Piece:
+			if vf != nil && !m.Keepalive && vf.add(m.Index, m.Begin, m.Payload) {
+				res.verified = vf.check()
+				conn.paused = false
+				tr.add('#', s.cfg.Clock(), job.peer, []byte(fmt.Sprintf(
+					"piece %d (%d bytes) fetched from this peer alone, hashed in memory and discarded; SHA-1 matches the info dictionary: %v",
+					vf.index, len(vf.buf), res.verified)))
+				vf.buf = nil
+				vf = nil
+				nm := peerwire.Message{ID: peerwire.NotInterested}
+				if _, err := conn.Write(nm.AppendTo(nil)); err != nil {
+					return res, err
+				}
+				verifyDone = true
+			}
 		case peerwire.Port:
 			if !m.Keepalive {
 				res.dhtPort = m.Port
@@ -357,11 +392,106 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		}
 		knowsPossession := res.bitfield != nil || res.haveAll || res.haveNone
 		extDone := !theirs.Reserved.Extended() || res.ext != nil
-		metaDone := !meta.active() || res.metadata != nil || meta.failed
-		if linger.IsZero() && knowsPossession && extDone && metaDone {
+		// Metadata is settled once fetched or failed, or once the extension
+		// handshake came without an offer of it (or none was needed).
+		metaDone := !needMeta || res.metadata != nil || meta.failed || (extDone && !meta.active())
+		if !verifyDone && vf == nil && knowsPossession && metaDone {
+			if res.metadata != nil {
+				s.rememberInfo(key, res.metadata)
+			}
+			vf = s.startVerify(key, res)
+			if vf == nil {
+				verifyDone = true
+			} else {
+				conn.paused = true
+				im := peerwire.Message{ID: peerwire.Interested}
+				if _, err := conn.Write(im.AppendTo(nil)); err != nil {
+					return res, err
+				}
+				if unchoked { // some peers unchoke before we are interested
+					if err := vf.request(conn); err != nil {
+						return res, err
+					}
+				}
+			}
+		}
+		if linger.IsZero() && knowsPossession && extDone && metaDone && verifyDone {
 			linger = s.cfg.Clock().Add(2 * time.Second)
 		}
 	}
+}
+
+// maxVerifyPiece bounds the piece the sensor will fetch to verify.
+const maxVerifyPiece = 4 << 20
+
+// pieceFetch is one piece being fetched, in memory only, to verify.
+type pieceFetch struct {
+	index     uint32
+	want      [20]byte
+	buf       []byte
+	got       int
+	requested bool
+}
+
+// startVerify picks a piece the peer advertised, of a v1 or hybrid torrent
+// whose info dictionary the sensor holds, or returns nil.
+func (s *Sensor) startVerify(key routing.ID, res *probeResult) *pieceFetch {
+	ti, ok := s.Info(key)
+	if !ok || len(ti.PieceHashes) == 0 || ti.PieceLength <= 0 || ti.PieceLength > maxVerifyPiece {
+		return nil
+	}
+	idx := -1
+	switch {
+	case res.haveAll:
+		idx = 0
+	default:
+		for i := 0; i < ti.Pieces; i++ {
+			if peerwire.HasPiece(res.bitfield, i) || res.haves[uint32(i)] {
+				idx = i
+				break
+			}
+		}
+	}
+	if idx < 0 {
+		return nil
+	}
+	size := ti.PieceLength
+	if last := int64(idx+1) * ti.PieceLength; last > ti.Length {
+		size = ti.Length - int64(idx)*ti.PieceLength
+	}
+	if size <= 0 {
+		return nil
+	}
+	vf := &pieceFetch{index: uint32(idx), buf: make([]byte, size)}
+	copy(vf.want[:], ti.PieceHashes[idx*20:idx*20+20])
+	return vf
+}
+
+// request asks for every 16 KiB block of the piece.
+func (f *pieceFetch) request(w io.Writer) error {
+	f.requested = true
+	var out []byte
+	for begin := 0; begin < len(f.buf); begin += 16 << 10 {
+		n := min(16<<10, len(f.buf)-begin)
+		m := peerwire.Message{ID: peerwire.Request, Index: f.index, Begin: uint32(begin), Length: uint32(n)}
+		out = m.AppendTo(out)
+	}
+	_, err := w.Write(out)
+	return err
+}
+
+// add stores one block; it reports whether the piece is complete.
+func (f *pieceFetch) add(index, begin uint32, b []byte) bool {
+	if index != f.index || int(begin) >= len(f.buf) || int(begin)+len(b) > len(f.buf) {
+		return false
+	}
+	f.got += copy(f.buf[begin:], b)
+	return f.got >= len(f.buf)
+}
+
+func (f *pieceFetch) check() bool {
+	sum := sha1.Sum(f.buf)
+	return sum == f.want
 }
 
 func isTimeout(err error) bool {
