@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/hasher"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
