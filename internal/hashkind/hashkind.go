@@ -175,3 +175,11 @@ func (h Hash) Bytes() []byte {
 
 // Hex returns the digest in lower-case hex, whatever the kind.
 func (h Hash) Hex() string { return hex.EncodeToString(h.sum[:h.kind.Size()]) }
+
+// Digest returns the digest without copying it: a read-only view into h,
+// for hot paths such as the matcher. Callers must not modify it; use Bytes
+// for a copy.
+func (h *Hash) Digest() []byte {
+	n := h.kind.Size()
+	return h.sum[:n:n]
+}
