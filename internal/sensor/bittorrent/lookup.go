@@ -262,6 +262,9 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 	res := s.iterate(ctx, s.closestIdentity(key), key, true)
 	s.lookups.Add(1)
 	for peer, src := range res.peers {
+		if s.isSelf(peer) {
+			continue
+		}
 		if err := s.guard.Check(peer); err != nil {
 			// Out of scope: not probed, but still seen. The record is what
 			// the node said, which is all a third-party claim is.

@@ -35,6 +35,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		}
 		trackerAddr := trackerEndpoint(url)
 		for _, p := range resp.Peers {
+			if s.isSelf(p) {
+				continue // a tracker may list the sensor's own announce
+			}
 			tr := newTranscript(s.cfg.TranscriptLimit)
 			tr.sent(at, trackerAddr, resp.Sent)
 			tr.received(at, trackerAddr, resp.Raw)
@@ -86,4 +89,17 @@ func trackerConfig(cfg Config) tracker.Config {
 		tc.HTTPTimeout = 5 * cfg.QueryTimeout
 	}
 	return tc
+}
+
+// isSelf reports whether p is one of the sensor's own addresses.
+func (s *Sensor) isSelf(p netip.AddrPort) bool {
+	if p.Addr().Unmap() != s.cfg.Listen {
+		return false
+	}
+	for _, n := range s.nodes {
+		if n.addr.Port() == p.Port() {
+			return true
+		}
+	}
+	return false
 }

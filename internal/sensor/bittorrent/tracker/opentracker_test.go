@@ -1,24 +1,16 @@
 package tracker
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"testing"
 	"time"
-)
 
-const opentrackerBin = "/usr/bin/opentracker"
+	"github.com/vigil-oss/vigil/internal/lab/opentracker"
+)
 
 // startOpentracker runs the real opentracker on 127.0.0.1, TCP and UDP on
 // one free port, in its own directory, serving only the given info-hashes:
@@ -26,81 +18,20 @@ const opentrackerBin = "/usr/bin/opentracker"
 // must be listed in the access list file. It is killed when the test ends.
 func startOpentracker(t *testing.T, hashes ...[20]byte) netip.AddrPort {
 	t.Helper()
-	if _, err := os.Stat(opentrackerBin); err != nil {
-		t.Skipf("opentracker not installed (Debian package opentracker): %v", err)
+	ot, err := opentracker.Start(t.TempDir(), hashes)
+	if errors.Is(err, opentracker.ErrMissing) {
+		t.Skip(err)
 	}
-	dir := t.TempDir()
-	// As root, opentracker chroots into dir and drops to nobody, who must
-	// be able to read the access list there.
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	var list bytes.Buffer
-	for _, h := range hashes {
-		fmt.Fprintf(&list, "%s\n", hex.EncodeToString(h[:]))
-	}
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), list.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port := freeTCPAndUDPPort(t)
-	args := []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-P", strconv.Itoa(port), "-d", dir, "-w", "whitelist"}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody") // it refuses to keep root
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(opentrackerBin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting opentracker: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
+		ot.Close()
 		if t.Failed() {
-			t.Logf("opentracker %v output:\n%s", args, out.String())
+			t.Logf("opentracker output:\n%s", ot.Output())
 		}
 	})
-	addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		select {
-		case <-exited:
-			t.Fatalf("opentracker %v exited at start:\n%s", args, out.String())
-		default:
-		}
-		// Test harness only: a loopback dial to see that it listens.
-		if c, err := net.DialTimeout("tcp", addr.String(), 100*time.Millisecond); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("opentracker not listening on %v after 5 s:\n%s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// freeTCPAndUDPPort finds a loopback port free for both TCP and UDP.
-func freeTCPAndUDPPort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatal("no loopback port free for both TCP and UDP")
-	return 0
+	return ot.Addr
 }
 
 func TestOpentrackerListsAnnouncedPeersAndCountsThem(t *testing.T) {

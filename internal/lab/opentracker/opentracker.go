@@ -1,0 +1,123 @@
+// Package opentracker runs Debian's opentracker, a real BitTorrent tracker,
+// on loopback for Vigil's integration tests. It listens on 127.0.0.1 only.
+//
+// It must never be pointed at anything but loopback: it is a lab part.
+package opentracker
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Bin is where Debian installs opentracker.
+const Bin = "/usr/bin/opentracker"
+
+// ErrMissing means opentracker is not installed (Debian package opentracker).
+var ErrMissing = errors.New("opentracker not installed (Debian package opentracker)")
+
+// Tracker is a running opentracker.
+type Tracker struct {
+	// Addr is its address: TCP (HTTP) and UDP on the same port.
+	Addr   netip.AddrPort
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{}
+	once   sync.Once
+}
+
+// HTTP and UDP are its announce URLs.
+func (t *Tracker) HTTP() string { return "http://" + t.Addr.String() + "/announce" }
+func (t *Tracker) UDP() string  { return "udp://" + t.Addr.String() }
+
+// Output is what opentracker printed.
+func (t *Tracker) Output() string { return t.out.String() }
+
+// Start runs opentracker in dir (which must exist and be private to this
+// run) with an access list of hashes: Debian builds it in whitelist mode.
+// As root it drops to nobody, which it insists on.
+func Start(dir string, hashes [][20]byte) (*Tracker, error) {
+	if _, err := os.Stat(Bin); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMissing, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil { // nobody must read the list
+		return nil, err
+	}
+	var list bytes.Buffer
+	for _, h := range hashes {
+		fmt.Fprintf(&list, "%s\n", hex.EncodeToString(h[:]))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), list.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-P", strconv.Itoa(port), "-d", dir, "-w", "whitelist"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	t := &Tracker{out: &bytes.Buffer{}, exited: make(chan struct{}),
+		Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))}
+	t.cmd = exec.Command(Bin, args...)
+	t.cmd.Dir = dir
+	t.cmd.Stdout, t.cmd.Stderr = t.out, t.out
+	if err := t.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting opentracker: %w", err)
+	}
+	go func() { _ = t.cmd.Wait(); close(t.exited) }()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		select {
+		case <-t.exited:
+			return nil, fmt.Errorf("opentracker %v exited at start: %s", args, t.out.String())
+		default:
+		}
+		// A loopback dial to see that it listens.
+		if c, err := net.DialTimeout("tcp", t.Addr.String(), 100*time.Millisecond); err == nil {
+			c.Close()
+			return t, nil
+		}
+		if time.Now().After(deadline) {
+			t.Close()
+			return nil, fmt.Errorf("opentracker not listening on %v after 5 s: %s", t.Addr, t.out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close stops it and waits for it to exit.
+func (t *Tracker) Close() {
+	t.once.Do(func() {
+		_ = t.cmd.Process.Kill()
+		<-t.exited
+	})
+}
+
+// freePort finds a loopback port free for both TCP and UDP.
+func freePort() (int, error) {
+	for i := 0; i < 20; i++ {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port, nil
+	}
+	return 0, errors.New("no loopback port free for both TCP and UDP")
+}
