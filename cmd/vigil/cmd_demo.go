@@ -121,14 +121,16 @@ Ctrl-C stops it.
 					}
 					return false, "starting"
 				}}
+				reg := newRegistry()
 				webErr := make(chan error, 1)
 				go func() {
-					webErr <- serveListener(ctx, a, ln, web.Config{Store: st, Registry: newRegistry(), Log: a.log, Health: health})
+					webErr <- serveListener(ctx, a, ln, web.Config{Store: st, Registry: reg, Log: a.log, Health: health})
 				}()
 				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
 					started:  func(s *bittorrent.Sensor) { sensor.Store(s) },
 					report:   *every,
 					trackers: labTrackers(m),
+					registry: reg,
 				})
 				fmt.Fprintln(a.stdout, "\nfinal summary:")
 				printSensorSummary(a.stdout, counts)

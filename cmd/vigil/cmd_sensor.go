@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -121,6 +123,7 @@ type sensorRun struct {
 	started  func(*bittorrent.Sensor)   // called once the sensor exists
 	report   time.Duration              // print the running summary this often (0: never)
 	trackers map[hashkind.Hash][]string // trackers known for watched info-hashes
+	registry *prometheus.Registry       // where the sensor's metrics go, if set
 }
 
 // runBitTorrentSensorWith is runBitTorrentSensor with the options of opt.
@@ -147,6 +150,9 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	}
 	if err := s.Watch(watched...); err != nil {
 		return nil, err
+	}
+	if opt.registry != nil {
+		opt.registry.MustRegister(s.Collector())
 	}
 	if started != nil {
 		started(s)

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -223,6 +225,33 @@ func TestSensorRecordsGetPeersAndNeverReturnsPeers(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if got := len(pub.byMethod(observe.MethodDHTGetPeers)); got != 1 {
 		t.Fatalf("%d get_peers observations; an unwatched query must not be observed", got)
+	}
+
+	// The metrics say the same, per stage.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetValue() + "}"
+			}
+			values[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	if got := values["vigil_bittorrent_observations_total{dht_get_peers}"]; got != 1 {
+		t.Fatalf("observations metric %v, want 1 (metrics: %v)", got, values)
+	}
+	if got := values["vigil_bittorrent_dht_queries_answered_total{get_peers}"]; got != 2 {
+		t.Fatalf("get_peers answered metric %v, want 2", got)
+	}
+	if values["vigil_bittorrent_watched_infohashes"] != 1 || values["vigil_bittorrent_dht_packets_received_total"] < 2 {
+		t.Fatalf("metrics %v", values)
 	}
 }
 

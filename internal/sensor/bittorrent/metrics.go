@@ -1,0 +1,61 @@
+package bittorrent
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Collector exports the sensor's counters to Prometheus, one metric per
+// stage, so that a sensor that stops finding anything shows where.
+type Collector struct{ s *Sensor }
+
+// Collector returns the sensor's Prometheus collector.
+func (s *Sensor) Collector() prometheus.Collector { return Collector{s} }
+
+var (
+	descPackets  = prometheus.NewDesc("vigil_bittorrent_dht_packets_received_total", "DHT datagrams received.", nil, nil)
+	descSent     = prometheus.NewDesc("vigil_bittorrent_dht_packets_sent_total", "DHT datagrams sent.", nil, nil)
+	descBad      = prometheus.NewDesc("vigil_bittorrent_dht_bad_packets_total", "DHT datagrams that did not decode or were too large.", nil, nil)
+	descQueries  = prometheus.NewDesc("vigil_bittorrent_dht_queries_answered_total", "Queries answered, by method.", []string{"method"}, nil)
+	descTimeouts = prometheus.NewDesc("vigil_bittorrent_dht_query_timeouts_total", "Queries of the sensor that got no reply.", nil, nil)
+	descLookups  = prometheus.NewDesc("vigil_bittorrent_lookups_total", "Iterative get_peers lookups completed.", nil, nil)
+	descObs      = prometheus.NewDesc("vigil_bittorrent_observations_total", "Observations published, by method.", []string{"method"}, nil)
+	descProbes   = prometheus.NewDesc("vigil_bittorrent_probes_total", "Peer probes attempted.", nil, nil)
+	descProbeErr = prometheus.NewDesc("vigil_bittorrent_probe_failures_total", "Peer probes that failed or were not queued.", nil, nil)
+	descTracker  = prometheus.NewDesc("vigil_bittorrent_tracker_errors_total", "Tracker announces that failed.", nil, nil)
+	descScope    = prometheus.NewDesc("vigil_bittorrent_scope_refused_total", "Sends the scope guard refused.", nil, nil)
+	descRouting  = prometheus.NewDesc("vigil_bittorrent_routing_nodes", "Nodes in all routing tables.", nil, nil)
+	descWatched  = prometheus.NewDesc("vigil_bittorrent_watched_infohashes", "Info-hashes watched.", nil, nil)
+	descProbeQ   = prometheus.NewDesc("vigil_bittorrent_probe_queue_depth", "Probes waiting.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups,
+		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c Collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descPackets, st.Packets)
+	counter(descSent, st.Sent)
+	counter(descBad, st.BadPackets)
+	counter(descTimeouts, st.Timeouts)
+	counter(descLookups, st.Lookups)
+	counter(descProbes, st.Probes)
+	counter(descProbeErr, st.ProbeFailures)
+	counter(descTracker, st.TrackerErrors)
+	counter(descScope, st.ScopeRefused)
+	for m, v := range st.Queries {
+		counter(descQueries, v, m)
+	}
+	for m, v := range st.Observations {
+		counter(descObs, v, m)
+	}
+	ch <- prometheus.MustNewConstMetric(descRouting, prometheus.GaugeValue, float64(st.RoutingNodes))
+	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
+	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
+}
