@@ -103,7 +103,7 @@ func (l *Limiter) AllowAddr(addr netip.Addr, now time.Time) bool {
 	e := l.perAddr[addr]
 	if e == nil {
 		if l.cfg.MaxAddrs > 0 && len(l.perAddr) >= l.cfg.MaxAddrs {
-			l.evictLocked()
+			l.evictLocked(now)
 		}
 		e = &addrEntry{lim: rate.NewLimiter(rate.Limit(l.cfg.PerAddrPerSecond), max(l.cfg.PerAddrBurst, 1))}
 		l.perAddr[addr] = e
@@ -116,20 +116,28 @@ func (l *Limiter) AllowAddr(addr netip.Addr, now time.Time) bool {
 	return true
 }
 
-// evictLocked forgets the least recently used half-percent of addresses
-// (at least one), so the table stays bounded without a sort per insert.
-func (l *Limiter) evictLocked() {
-	n := max(len(l.perAddr)/200, 1)
-	for i := 0; i < n; i++ {
-		var oldest netip.Addr
-		var t time.Time
-		first := true
-		for a, e := range l.perAddr {
-			if first || e.used.Before(t) {
-				oldest, t, first = a, e.used, false
-			}
+// evictLocked makes room in one pass over the table. An address idle long
+// enough to refill its whole burst has a full bucket, exactly what a fresh
+// entry would get, so forgetting it changes no decision; those go first.
+// If none is that idle, some entries (0.5%, at least one) are dropped in
+// map order: the table stays bounded without a scan per eviction.
+func (l *Limiter) evictLocked(now time.Time) {
+	refill := time.Duration(float64(max(l.cfg.PerAddrBurst, 1)) / l.cfg.PerAddrPerSecond * float64(time.Second))
+	for a, e := range l.perAddr {
+		if now.Sub(e.used) >= refill {
+			delete(l.perAddr, a)
 		}
-		delete(l.perAddr, oldest)
+	}
+	if len(l.perAddr) < l.cfg.MaxAddrs {
+		return
+	}
+	n := max(len(l.perAddr)/200, 1)
+	for a := range l.perAddr {
+		if n == 0 {
+			break
+		}
+		delete(l.perAddr, a)
+		n--
 	}
 }
 

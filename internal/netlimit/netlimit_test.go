@@ -77,3 +77,25 @@ func TestZeroRatesAreUnlimited(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEvictionKeepsBusyAddressesBudget(t *testing.T) {
+	// 1 packet/s, burst 1: an address idle for a second has a full bucket.
+	l := New(Config{PerAddrPerSecond: 1, PerAddrBurst: 1, MaxAddrs: 10})
+	now := time.Unix(1_800_000_000, 0)
+	busy := netip.MustParseAddr("127.0.0.99")
+	for i := 0; i < 9; i++ { // idle addresses, seen long ago
+		l.AllowAddr(netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}), now.Add(-time.Hour))
+	}
+	if !l.AllowAddr(busy, now) {
+		t.Fatal("first packet refused")
+	}
+	// The table is full: a newcomer evicts the idle ones, not the busy one,
+	// whose spent budget must still hold.
+	l.AllowAddr(netip.MustParseAddr("127.0.1.1"), now)
+	if l.AllowAddr(busy, now) {
+		t.Fatal("eviction forgot a busy address's spent budget")
+	}
+	if got := l.Stats().Addrs; got > 10 {
+		t.Fatalf("table holds %d addresses, bound is 10", got)
+	}
+}

@@ -123,6 +123,9 @@ type levelCount struct {
 }
 
 // overview returns the newest observations and counts by method and level.
+// It reads every observation: fine for the demo's store, not for millions.
+// The investigators' dashboard (issue 5) replaces it with store queries
+// that count and page in SQL.
 func overview(ctx context.Context, st store.Store, limit int) ([]observe.Observation, []levelCount, error) {
 	var ring []observe.Observation
 	byMethod := map[string]*levelCount{}
