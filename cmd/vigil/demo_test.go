@@ -36,6 +36,13 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	if code != exitOK || !strings.Contains(exported, `"method":"peer_probe"`) {
 		t.Fatalf("export from the demo store: exit %d %s", code, errOut)
 	}
+	// Every lab peer lives in a placed lab range: observations were placed
+	// and routed at ingest (a Paris peer to the Préfecture de police's PJ).
+	for _, want := range []string{`"country":"FR"`, `"agency":"fr-`, `"geo_db":"lab-city-ipv4.mmdb"`} {
+		if !strings.Contains(exported, want) {
+			t.Errorf("no exported observation has %s: not enriched at ingest", want)
+		}
+	}
 	// Round trip through JSON Lines into a fresh store gives the same export.
 	file := writeFile(t, dir, "obs.jsonl", exported)
 	other := filepath.Join(dir, "other.db")

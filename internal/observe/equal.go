@@ -29,5 +29,15 @@ func (o *Observation) Equal(p *Observation) bool {
 		o.Possession == p.Possession &&
 		bytes.Equal(o.Transcript.Bytes, p.Transcript.Bytes) &&
 		o.Transcript.Ref == p.Transcript.Ref &&
-		bytes.Equal(o.Transcript.SHA256, p.Transcript.SHA256)
+		bytes.Equal(o.Transcript.SHA256, p.Transcript.SHA256) &&
+		o.Place.Equal(&p.Place) &&
+		o.Jurisdiction == p.Jurisdiction
+}
+
+// Equal reports whether two places say the same, build times compared as
+// instants and nil and empty subdivision lists taken as the same.
+func (p *Place) Equal(q *Place) bool {
+	return p.Country == q.Country && slices.Equal(p.Subdivisions, q.Subdivisions) && p.City == q.City &&
+		p.Lat == q.Lat && p.Lon == q.Lon && p.ASN == q.ASN && p.Org == q.Org && p.DB == q.DB &&
+		p.DBBuild.Equal(q.DBBuild) && p.VPN == q.VPN && p.Hosting == q.Hosting
 }

@@ -37,6 +37,10 @@ import (
 //	sensor_version, vantage, clock_offset_ns, clock_source, client_version,
 //	user_hash (hex), guid (hex), transcript (standard base64),
 //	transcript_ref, transcript_sha256 (hex)
+//	country, subdivisions (list, largest first), city, latitude, longitude,
+//	asn, org, vpn, hosting, geo_db, geo_db_build (RFC 3339): where the
+//	address was placed at ingest, and by which database edition
+//	agency, agency_rule  the agency it was routed to, and the rule that did
 //
 // Where the protocol gave nothing a key holds its empty value: "" for text
 // and hex, 0 for numbers, [] for lists. Piece counts are the exception:
@@ -93,6 +97,19 @@ type record struct {
 	Transcript        string   `json:"transcript"`
 	TranscriptRef     string   `json:"transcript_ref"`
 	TranscriptSHA256  string   `json:"transcript_sha256"`
+	Country           string   `json:"country"`
+	Subdivisions      []string `json:"subdivisions"`
+	City              string   `json:"city"`
+	Latitude          float64  `json:"latitude"`
+	Longitude         float64  `json:"longitude"`
+	ASN               uint32   `json:"asn"`
+	Org               string   `json:"org"`
+	VPN               bool     `json:"vpn"`
+	Hosting           bool     `json:"hosting"`
+	GeoDB             string   `json:"geo_db"`
+	GeoDBBuild        string   `json:"geo_db_build"`
+	Agency            string   `json:"agency"`
+	AgencyRule        string   `json:"agency_rule"`
 }
 
 func pieces(n int) *int {
@@ -133,6 +150,24 @@ func toRecord(o *Observation) record {
 		Transcript:        base64.StdEncoding.EncodeToString(o.Transcript.Bytes),
 		TranscriptRef:     o.Transcript.Ref,
 		TranscriptSHA256:  hex.EncodeToString(o.Transcript.SHA256),
+		Country:           o.Place.Country,
+		Subdivisions:      o.Place.Subdivisions,
+		City:              o.Place.City,
+		Latitude:          o.Place.Lat,
+		Longitude:         o.Place.Lon,
+		ASN:               o.Place.ASN,
+		Org:               o.Place.Org,
+		VPN:               o.Place.VPN,
+		Hosting:           o.Place.Hosting,
+		GeoDB:             o.Place.DB,
+		Agency:            o.Jurisdiction.Agency,
+		AgencyRule:        o.Jurisdiction.Rule,
+	}
+	if r.Subdivisions == nil {
+		r.Subdivisions = []string{}
+	}
+	if !o.Place.DBBuild.IsZero() {
+		r.GeoDBBuild = o.Place.DBBuild.UTC().Format(time.RFC3339Nano)
 	}
 	for i, m := range o.Item.Matched {
 		r.Matched[i], r.MatchedCategories[i] = m.List, m.Category
@@ -167,6 +202,19 @@ func (r *record) observation(o *Observation) error {
 		Client:      Client{Name: r.Client, Version: r.ClientVersion, ListenPort: r.ListenPort},
 		Possession:  Possession{PiecesHave: -1, PiecesTotal: -1},
 		Transcript:  Transcript{Ref: r.TranscriptRef},
+		Place: Place{Country: r.Country, City: r.City, Lat: r.Latitude, Lon: r.Longitude,
+			ASN: r.ASN, Org: r.Org, VPN: r.VPN, Hosting: r.Hosting, DB: r.GeoDB},
+		Jurisdiction: Jurisdiction{Agency: r.Agency, Rule: r.AgencyRule},
+	}
+	if len(r.Subdivisions) > 0 {
+		o.Place.Subdivisions = r.Subdivisions
+	}
+	if r.GeoDBBuild != "" {
+		b, err := time.Parse(time.RFC3339Nano, r.GeoDBBuild)
+		if err != nil {
+			return invalidf("geo_db_build %q: want RFC 3339", r.GeoDBBuild)
+		}
+		o.Place.DBBuild = b.UTC()
 	}
 	t, err := time.Parse(time.RFC3339Nano, r.Time)
 	if err != nil {

@@ -51,6 +51,10 @@ func samples() []Observation {
 			Client:     Client{PeerID: []byte("-TR3000-abcdefghijkl"), Name: "Transmission", Version: "3.00", ListenPort: 51413, NodeID: mustHex("ffeeddccbbaa99887766554433221100ffeeddcc")},
 			Possession: Possession{Level: Partial, PiecesHave: 12, PiecesTotal: 40},
 			Transcript: Transcript{Bytes: []byte("\x13BitTorrent protocol\x00\x01<>&\"\n"), SHA256: mustHex("5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592")},
+			Place: Place{Country: "FR", Subdivisions: []string{"Île-de-France", "Yvelines"}, City: "Versailles",
+				Lat: 48.8049, Lon: 2.1204, ASN: 64512, Org: "Lab Telecom", DB: "lab-city.mmdb",
+				DBBuild: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+			Jurisdiction: Jurisdiction{Agency: "fr-srpj-versailles", Rule: "subdivision FR/78 (france.yaml:12)"},
 		},
 		{ // a DHT announce: a third party's word, pieces unknown
 			ID:         "019ab123-4567-7abc-8def-0123456789ac",
@@ -169,7 +173,8 @@ var wantKeys = []string{
 	"client", "listen_port", "node_id", "matched", "matched_categories",
 	"sensor_version", "vantage", "clock_offset_ns", "clock_source",
 	"client_version", "user_hash", "guid", "transcript", "transcript_ref",
-	"transcript_sha256",
+	"transcript_sha256", "country", "subdivisions", "city", "latitude", "longitude",
+	"asn", "org", "vpn", "hosting", "geo_db", "geo_db_build", "agency", "agency_rule",
 }
 
 func keysInOrder(t *testing.T, line []byte) []string {

@@ -149,4 +149,38 @@ type Observation struct {
 	Client      Client
 	Possession  Possession
 	Transcript  Transcript
+	// Place is where the address was placed at ingest, from the geo
+	// database in force then; later database updates never rewrite it.
+	// Zero when no database was configured or it knew nothing.
+	Place Place
+	// Jurisdiction is the agency the observation was routed to at ingest
+	// (a rules-file agency id), with the rule that decided it.
+	Jurisdiction Jurisdiction
+}
+
+// Place is what a geo database said of the endpoint's address when the
+// observation was ingested. The observe package keeps its own copy of the
+// shape so that it imports no geo code.
+type Place struct {
+	Country      string    // ISO 3166-1 alpha-2
+	Subdivisions []string  // largest first: region, then département
+	City         string    //
+	Lat, Lon     float64   // degrees; both zero when unknown
+	ASN          uint32    // 0 when unknown
+	Org          string    // the AS's organisation
+	DB           string    // the database's name (file name)
+	DBBuild      time.Time // its build time, from its metadata
+	VPN          bool      // the ASN is a VPN provider's: the place is the exit's
+	Hosting      bool      // the ASN is a hosting provider's
+}
+
+// Found reports whether the place holds anything.
+func (p *Place) Found() bool {
+	return p.Country != "" || p.ASN != 0 || p.City != "" || len(p.Subdivisions) > 0
+}
+
+// Jurisdiction is the routing decision made at ingest.
+type Jurisdiction struct {
+	Agency string // agency id from the rules file; "" when not routed
+	Rule   string // the rule that decided, e.g. "subdivision FR/78 (france.yaml:12)"
 }

@@ -107,7 +107,8 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 				nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
 				nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
 				o.Possession.Level.String(), int64(o.Possession.PiecesHave), int64(o.Possession.PiecesTotal),
-				nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)); err != nil {
+				nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
+				placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule); err != nil {
 				return err
 			}
 		}

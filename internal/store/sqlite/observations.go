@@ -22,16 +22,17 @@ import (
 
 const obsColumns = `id, time_ns, sensor, sensor_version, vantage, network, method, clock_offset_ns, clock_source,
 	item_id, matched, ip, port, transport, peer_id, client, client_version, listen_port,
-	node_id, user_hash, guid, possession, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256`
+	node_id, user_hash, guid, possession, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256,
+	place, agency, agency_rule`
 
 // obsSelect reads an observation back, its item from items.
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule`
 
 const (
-	obsArgs  = 27
+	obsArgs  = 30
 	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 
@@ -58,7 +59,7 @@ func insertSQL(n int) string {
 
 // obsWriter is the one connection observations are written on, used
 // through the driver directly: database/sql would convert and copy every
-// one of the 27 arguments of every row again, a fifth of the cost. Its
+// one of the 30 arguments of every row again, a fifth of the cost. Its
 // statements are prepared once and kept. Guarded by Store.wmu.
 type obsWriter struct {
 	conn  *sql.Conn
@@ -376,6 +377,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 				nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
 				o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
 				nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
+				placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule,
 			)
 		}
 		if _, err := w.exec(ctx, st, args...); err != nil {
@@ -412,13 +414,15 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			timeNS, offset           int64
 			kind, matched, ip, level string
 			sum                      []byte
+			place                    sql.NullString
 			port, listenPort         int64
 			have, total              int64
 		)
 		if err := r.Scan(&id, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &o.Client.Name, &o.Client.Version, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
-			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256); err != nil {
+			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
@@ -441,6 +445,9 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		}
 		if err == nil && matched != "[]" {
 			err = json.Unmarshal([]byte(matched), &o.Item.Matched)
+		}
+		if err == nil && place.Valid {
+			err = parsePlace(place.String, &o.Place)
 		}
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)

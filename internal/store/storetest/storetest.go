@@ -681,9 +681,33 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 		Endpoint:    observe.Endpoint{IP: ip, Port: uint16(1024 + r.IntN(60000)), Transport: "tcp"},
 		Client: observe.Client{PeerID: append([]byte("-TR3000-"), b(12)...), Name: "Transmission", Version: "3.00",
 			ListenPort: uint16(1024 + r.IntN(60000)), NodeID: b(20), UserHash: b(16), GUID: b(16)},
-		Possession: observe.Possession{Level: observe.Partial, PiecesHave: r.IntN(100), PiecesTotal: 100},
-		Transcript: observe.Transcript{Bytes: b(256), Ref: fmt.Sprintf("transcripts/synthetic-%06d.bin", i), SHA256: b(32)},
+		Possession:   observe.Possession{Level: observe.Partial, PiecesHave: r.IntN(100), PiecesTotal: 100},
+		Transcript:   observe.Transcript{Bytes: b(256), Ref: fmt.Sprintf("transcripts/synthetic-%06d.bin", i), SHA256: b(32)},
+		Place:        syntheticPlace(i),
+		Jurisdiction: syntheticJurisdiction(i),
 	}
+}
+
+// syntheticPlace places two observations in three (the third has no
+// place, as when no database knows the address).
+func syntheticPlace(i int) observe.Place {
+	switch i % 3 {
+	case 0:
+		return observe.Place{}
+	case 1:
+		return observe.Place{Country: "FR", Subdivisions: []string{"Île-de-France", "Yvelines"}, City: "Versailles",
+			Lat: 48.8049, Lon: 2.1204, ASN: 64512, Org: "Lab \"Telecom\" SA", DB: "lab-city.mmdb",
+			DBBuild: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)}
+	default:
+		return observe.Place{Country: "BE", ASN: 64513, Org: "Exit VPN", VPN: true, Hosting: true, DB: "lab-city.mmdb"}
+	}
+}
+
+func syntheticJurisdiction(i int) observe.Jurisdiction {
+	if i%3 == 0 {
+		return observe.Jurisdiction{}
+	}
+	return observe.Jurisdiction{Agency: "fr-srpj-versailles", Rule: "subdivision FR/78 (france.yaml:12)"}
 }
 
 func insert(t *testing.T, st store.Store, obs []observe.Observation) {

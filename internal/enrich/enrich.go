@@ -1,0 +1,92 @@
+// Package enrich places each observation at ingest: where its address was
+// (country, subdivisions, city, coordinates, ASN and organisation, from the
+// geo databases in force, named with their build date) and which agency has
+// jurisdiction (from the rules file). What is known at ingest is written
+// into the observation once; later database updates never rewrite it.
+//
+// An Enricher never fails an observation: an address no database knows is
+// stored without a place and routed by the rules' default, and the reason is
+// counted.
+package enrich
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/jurisdiction"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// Enricher fills Observation.Place and Observation.Jurisdiction. Either
+// part may be nil: without a Locator only the rules' default routes; without
+// Rules nothing is routed. It is safe for concurrent use.
+type Enricher struct {
+	loc   *geo.Locator
+	rules *jurisdiction.Rules
+
+	placed, unplaced, routed atomic.Uint64
+}
+
+// New returns an Enricher over loc and rules (either may be nil).
+func New(loc *geo.Locator, rules *jurisdiction.Rules) *Enricher {
+	return &Enricher{loc: loc, rules: rules}
+}
+
+// Stats counts what the Enricher did.
+type Stats struct {
+	Placed   uint64 // observations a database placed
+	Unplaced uint64 // observations no database knew (or of a family none covers)
+	Routed   uint64 // observations given an agency
+}
+
+// Stats returns the counts so far.
+func (e *Enricher) Stats() Stats {
+	return Stats{Placed: e.placed.Load(), Unplaced: e.unplaced.Load(), Routed: e.routed.Load()}
+}
+
+// Enrich places and routes o. An observation that already carries a place
+// or an agency (one imported from another Vigil, or re-ingested) keeps it:
+// what was known when it was seen is never rewritten.
+func (e *Enricher) Enrich(o *observe.Observation) {
+	if e == nil {
+		return
+	}
+	var gp geo.Place
+	if o.Place.Found() {
+		gp = toGeo(&o.Place)
+	} else if e.loc != nil {
+		p, err := e.loc.Lookup(o.Endpoint.IP)
+		switch {
+		case err == nil:
+			o.Place = fromGeo(&p)
+			gp = p
+			e.placed.Add(1)
+		case errors.Is(err, geo.ErrNotFound), errors.Is(err, geo.ErrNotCovered), errors.Is(err, geo.ErrInvalidAddr):
+			e.unplaced.Add(1)
+		default:
+			// A read error of the database file: the observation is kept
+			// without a place rather than lost.
+			e.unplaced.Add(1)
+		}
+	}
+	if e.rules != nil && o.Jurisdiction.Agency == "" {
+		r := e.rules.Route(gp)
+		o.Jurisdiction = observe.Jurisdiction{Agency: r.Agency, Rule: r.Reason}
+		e.routed.Add(1)
+	}
+}
+
+func fromGeo(p *geo.Place) observe.Place {
+	return observe.Place{
+		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
+		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
+	}
+}
+
+func toGeo(p *observe.Place) geo.Place {
+	return geo.Place{
+		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
+		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
+	}
+}
