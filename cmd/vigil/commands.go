@@ -29,6 +29,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			watchlistCommand(),
 			observationsCommand(),
 			sensorCommand(),
+			ingestCommand(),
 			serveCommand(),
 			geoCommand(),
 			labCommand(),

