@@ -1,0 +1,150 @@
+package isp
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// csvHeader names the CSV columns, in order.
+var csvHeader = []string{
+	"request_id", "group_id", "line", "asn", "isp", "country",
+	"ip", "port", "transport", "time_utc", "clock_offset_ms", "clock_source",
+	"seen_once", "instants_of_ip", "vpn", "hosting",
+	"level", "network", "method", "item", "observation_id",
+}
+
+// WriteCSV writes one line per row of the request, after a header line.
+// Notes (retention, warnings) are not in the CSV: they are in the JSON and
+// the PDF.
+func WriteCSV(w io.Writer, req *Request) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
+	}
+	for gi := range req.Groups {
+		g := &req.Groups[gi]
+		for _, r := range g.Rows {
+			rec := []string{
+				req.ID, g.ID, strconv.Itoa(r.Line), strconv.FormatUint(uint64(g.ASN), 10), safeCell(g.ISP()), g.Country,
+				r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, r.Time.Format(TimeLayout),
+				strings.TrimSuffix(strings.TrimPrefix(FormatOffset(r.ClockOffset), "+"), "ms"), safeCell(r.ClockSource),
+				strconv.FormatBool(r.SeenOnce), strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
+				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID),
+			}
+			if err := cw.Write(rec); err != nil {
+				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
+			}
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
+	}
+	return nil
+}
+
+// safeCell keeps a spreadsheet from reading free text as a formula.
+func safeCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+type jsonRequest struct {
+	ID        string      `json:"id"`
+	Created   string      `json:"created"`
+	Target    jsonTarget  `json:"target"`
+	Sightings int         `json:"sightings"`
+	Kept      int         `json:"kept"`
+	Dropped   int         `json:"dropped"`
+	SeenOnce  int         `json:"addresses_seen_once"`
+	Notes     []Note      `json:"notes"`
+	Groups    []jsonGroup `json:"groups"`
+}
+
+type jsonTarget struct {
+	ID           string  `json:"id"`
+	Case         string  `json:"case"`
+	Jurisdiction string  `json:"jurisdiction"`
+	Agency       string  `json:"agency"`
+	Score        float64 `json:"score"`
+}
+
+type jsonGroup struct {
+	ID        string    `json:"id"`
+	ASN       uint32    `json:"asn"`
+	Org       string    `json:"org"`
+	ISP       string    `json:"isp"`
+	Country   string    `json:"country"`
+	Retention string    `json:"retention"`
+	Cutoff    string    `json:"cutoff"`
+	Dropped   int       `json:"dropped"`
+	Notes     []Note    `json:"notes"`
+	Rows      []jsonRow `json:"rows"`
+}
+
+type jsonRow struct {
+	Line          int    `json:"line"`
+	IP            string `json:"ip"`
+	Port          uint16 `json:"port"`
+	Transport     string `json:"transport"`
+	Time          string `json:"time"`
+	ClockOffset   string `json:"clock_offset"`
+	ClockOffsetNS int64  `json:"clock_offset_ns"`
+	ClockSource   string `json:"clock_source"`
+	SeenOnce      bool   `json:"seen_once"`
+	Instants      int    `json:"instants_of_ip"`
+	VPN           bool   `json:"vpn"`
+	Hosting       bool   `json:"hosting"`
+	Level         string `json:"level"`
+	Network       string `json:"network"`
+	Method        string `json:"method"`
+	Item          string `json:"item"`
+	ObservationID string `json:"observation_id"`
+}
+
+// WriteJSON writes the request as one indented JSON object (the fields are
+// listed in the package documentation). Empty lists are written as [].
+func WriteJSON(w io.Writer, req *Request) error {
+	out := jsonRequest{
+		ID: req.ID, Created: req.Created.Format(TimeLayout),
+		Target: jsonTarget{ID: req.Target.ID, Case: req.Target.Case, Jurisdiction: req.Target.Jurisdiction,
+			Agency: req.Target.Agency, Score: req.Target.Score},
+		Sightings: req.Sightings, Kept: req.Kept, Dropped: req.Dropped, SeenOnce: req.SeenOnce,
+		Notes: orEmpty(req.Notes), Groups: []jsonGroup{},
+	}
+	for _, g := range req.Groups {
+		jg := jsonGroup{ID: g.ID, ASN: g.ASN, Org: g.Org, ISP: g.ISP(), Country: g.Country,
+			Retention: g.Retention.String(), Cutoff: g.Cutoff.Format(TimeLayout), Dropped: g.Dropped,
+			Notes: orEmpty(g.Notes), Rows: []jsonRow{}}
+		for _, r := range g.Rows {
+			jg.Rows = append(jg.Rows, jsonRow{
+				Line: r.Line, IP: r.IP.String(), Port: r.Port, Transport: r.Transport,
+				Time: r.Time.Format(TimeLayout), ClockOffset: FormatOffset(r.ClockOffset),
+				ClockOffsetNS: int64(r.ClockOffset), ClockSource: r.ClockSource,
+				SeenOnce: r.SeenOnce, Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
+				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
+				ObservationID: r.ObservationID,
+			})
+		}
+		out.Groups = append(out.Groups, jg)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("isp request %s: json: %w", req.ID, err)
+	}
+	return nil
+}
+
+func orEmpty(n []Note) []Note {
+	if n == nil {
+		return []Note{}
+	}
+	return n
+}

@@ -1,0 +1,322 @@
+package isp
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Lang chooses the languages of the PDF letters.
+type Lang int
+
+const (
+	// LangBoth writes, for each ISP, a French letter then an English one.
+	LangBoth Lang = iota
+	// LangFR writes French letters only.
+	LangFR
+	// LangEN writes English letters only.
+	LangEN
+)
+
+func (l Lang) String() string {
+	switch l {
+	case LangFR:
+		return "fr"
+	case LangEN:
+		return "en"
+	}
+	return "both"
+}
+
+// ParseLang reads "fr", "en" or "both" ("" is both).
+func ParseLang(s string) (Lang, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "both", "fr+en", "en+fr":
+		return LangBoth, nil
+	case "fr":
+		return LangFR, nil
+	case "en":
+		return LangEN, nil
+	}
+	return LangBoth, fmt.Errorf("language %q: want fr, en or both", s)
+}
+
+// langText is every fixed text of a letter in one language.
+type langText struct {
+	code                                         string
+	summaryTitle, summaryWarn                    string
+	target, caseRef, jurisdiction, agency, score string
+	request, created, counts, seenOnce           string
+	groupLine                                    string
+	title, reference, procedure, dated, to       string
+	toUnknown, desk, basis, notes, legend        string
+	body                                         []string
+	onceWarn, replyTo, recap                     string
+	sign, signName, signCourt, signDate, signSig string
+	casePH, agencyPH, basisPH                    string
+	heads                                        []string
+	once, vpn, host, noPort                      string
+	noteText                                     func(Note) string
+}
+
+var textFR = langText{
+	code:         "fr",
+	summaryTitle: "Demandes d'identification aux fournisseurs d'accès — fiche interne",
+	summaryWarn:  "Document interne au service : ne pas transmettre aux fournisseurs. Chaque demande qui suit est à signer puis à envoyer séparément au fournisseur qu'elle désigne.",
+	target:       "Cible", caseRef: "Procédure", jurisdiction: "Ressort", agency: "Service", score: "Score d'analyse",
+	request: "Demande", created: "Établie le",
+	counts:    "Observations : %d reçues, %d retenues, %d écartées.",
+	seenOnce:  "Adresses observées à un seul instant : %d.",
+	groupLine: "%s — %s : %d ligne(s) ; conservation %s, seuil %s ; %d écartée(s) pour ancienneté.",
+	title:     "Demande d'identification d'abonnés",
+	reference: "Référence", procedure: "Procédure", dated: "Établie le",
+	to:        "Destinataire : service des réquisitions judiciaires (service juridique ou conformité) de %s — AS%d%s.",
+	toUnknown: "Destinataire : [opérateur à identifier — réseau (ASN) inconnu, voir les remarques]%s.",
+	basis:     "Fondement juridique", notes: "Remarques",
+	body: []string{
+		"Dans le cadre de la procédure citée en référence, il vous est demandé de communiquer l'identité et les coordonnées (nom, prénom, adresse postale, adresse électronique, numéro de téléphone, référence du contrat) de l'abonné auquel étaient attribués, à chacun des instants indiqués ci-dessous, l'adresse IP et le port source figurant sur la même ligne.",
+		"Les heures sont exprimées en temps universel coordonné (UTC), à la milliseconde, et non en heure légale. Elles sont lues sur l'horloge du capteur, dont le décalage mesuré par rapport à l'heure de référence figure sur chaque ligne avec la source de la mesure : heure de référence = heure indiquée - décalage. Lorsque la source est « none », le décalage n'a pas été mesuré : merci d'en tenir compte et de préciser dans votre réponse la marge retenue.",
+		"Le port source et le protocole de transport figurent sur chaque ligne : lorsqu'une même adresse IP est partagée entre plusieurs abonnés (CGNAT), l'adresse et l'heure seules ne permettent pas d'identifier l'abonné.",
+		"Les adresses IP sont réattribuées. Merci de vérifier l'attribution à l'instant exact de chaque ligne et de signaler toute ligne dont l'attribution est incertaine ou dont les données ne sont plus conservées.",
+	},
+	onceWarn:  "Attention : les lignes marquées 1× portent sur une adresse observée à un seul instant. Elles appellent une vérification particulièrement attentive, afin qu'aucun domicile ne soit visé à tort.",
+	replyTo:   "Merci d'adresser votre réponse à : %s, en rappelant la référence %s.",
+	recap:     "La demande %s porte sur %d ligne(s), numérotées de 1 à %d, du %s au %s (UTC).",
+	sign:      "Le magistrat",
+	signName:  "Nom et qualité : ____________________________________________",
+	signCourt: "Juridiction : _______________________________________________",
+	signDate:  "Date : ____________________",
+	signSig:   "Signature et sceau :",
+	casePH:    "[numéro de procédure — à compléter]",
+	agencyPH:  "[service enquêteur, adresse et courriel de réponse — à compléter]",
+	basisPH:   "[article … du code de procédure pénale — à compléter]",
+	heads:     []string{"N°", "Adresse IP", "Port", "Transp.", "Heure UTC", "Décalage", "Source horloge", "Niveau", "Remarque"},
+	once:      "1×", vpn: "VPN", host: "Héb.", noPort: "sans port",
+	legend:   "1× : adresse observée à un seul instant dans l'ensemble de la demande. VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné.",
+	noteText: func(n Note) string { return n.FR },
+}
+
+var textEN = langText{
+	code:         "en",
+	summaryTitle: "Subscriber identification requests to ISPs — internal sheet",
+	summaryWarn:  "Internal to the requesting service: do not send to the providers. Each request that follows is to be signed and sent separately to the provider it names.",
+	target:       "Target", caseRef: "Case", jurisdiction: "Jurisdiction", agency: "Service", score: "Analysis score",
+	request: "Request", created: "Created",
+	counts:    "Sightings: %d given, %d kept, %d left out.",
+	seenOnce:  "Addresses seen at a single instant: %d.",
+	groupLine: "%s — %s: %d row(s); retention %s, cut-off %s; %d left out as too old.",
+	title:     "Request for subscriber identification",
+	reference: "Reference", procedure: "Case", dated: "Created",
+	to:        "To: the law-enforcement requests desk (legal or compliance department) of %s — AS%d%s.",
+	toUnknown: "To: [operator to be identified — network (ASN) unknown, see the notes]%s.",
+	basis:     "Legal basis", notes: "Notes",
+	body: []string{
+		"In the case referred to above, you are requested to provide the identity and contact details (name, postal address, e-mail address, telephone number, contract reference) of the subscriber to whom the IP address and source port on each line below were assigned at the instant on that line.",
+		"Times are Coordinated Universal Time (UTC), to the millisecond, not local time. They were read on the sensor's clock, whose measured offset from the reference time is given on each line with the source of the measurement: reference time = listed time - offset. Where the source is \"none\", the offset was not measured: please allow for it and state in your answer the margin you applied.",
+		"The source port and the transport protocol are given on each line: where one IP address is shared by several subscribers (carrier-grade NAT), the address and the time alone cannot identify a subscriber.",
+		"IP addresses are reassigned. Please check the assignment at the exact instant of each line, and report any line whose assignment is uncertain or whose data is no longer kept.",
+	},
+	onceWarn:  "Warning: lines marked 1× concern an address seen at a single instant. They call for particularly careful checking, so that the wrong household is never searched.",
+	replyTo:   "Please send your answer to: %s, quoting reference %s.",
+	recap:     "Request %s covers %d line(s), numbered 1 to %d, from %s to %s (UTC).",
+	sign:      "The magistrate",
+	signName:  "Name and title: _____________________________________________",
+	signCourt: "Court: ______________________________________________________",
+	signDate:  "Date: _____________________",
+	signSig:   "Signature and seal:",
+	casePH:    "[case number — to be completed]",
+	agencyPH:  "[investigating service, reply address and e-mail — to be completed]",
+	basisPH:   "[article … of the applicable code of criminal procedure — to be completed]",
+	heads:     []string{"No.", "IP address", "Port", "Transp.", "UTC time", "Clock offset", "Clock source", "Level", "Note"},
+	once:      "1×", vpn: "VPN", host: "Host.", noPort: "no port",
+	legend:   "1×: address seen at a single instant in the whole request. VPN: a VPN provider's address. Host.: a hosting provider's address. Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber.",
+	noteText: func(n Note) string { return n.EN },
+}
+
+// Column widths of the rows table; they add up to bodyW.
+var colWidths = []float64{14, 144, 26, 28, 92, 44, 46, 48, 41}
+
+func texts(l Lang) []*langText {
+	switch l {
+	case LangFR:
+		return []*langText{&textFR}
+	case LangEN:
+		return []*langText{&textEN}
+	}
+	return []*langText{&textFR, &textEN}
+}
+
+// WritePDF writes a printable PDF: an internal summary sheet, then for
+// each ISP with rows to request a letter in each chosen language, ready for
+// a magistrate's signature. Each letter starts on a new page and numbers
+// its own pages; it carries only its own ISP's rows.
+func WritePDF(w io.Writer, req *Request, lang Lang) error {
+	ls := texts(lang)
+	d := &doc{}
+	d.begin(req.ID + " — " + strings.Join(mapLang(ls, func(t *langText) string {
+		if t.code == "fr" {
+			return "fiche interne"
+		}
+		return "internal sheet"
+	}), " / "))
+	for i, t := range ls {
+		if i > 0 {
+			d.newPage()
+		}
+		summary(d, req, t)
+	}
+	for gi := range req.Groups {
+		g := &req.Groups[gi]
+		if len(g.Rows) == 0 {
+			continue
+		}
+		for _, t := range ls {
+			d.begin(g.ID)
+			letter(d, req, g, t)
+		}
+	}
+	d.footers(func(i, n int) string { return fmt.Sprintf("page %d / %d", i, n) })
+	if err := d.write(w, "ISP request "+req.ID, req.Created); err != nil {
+		return fmt.Errorf("isp request %s: pdf: %w", req.ID, err)
+	}
+	return nil
+}
+
+func mapLang(ls []*langText, f func(*langText) string) []string {
+	out := make([]string, len(ls))
+	for i, t := range ls {
+		out[i] = f(t)
+	}
+	return out
+}
+
+func orPH(s, ph string) string {
+	if strings.TrimSpace(s) == "" {
+		return ph
+	}
+	return s
+}
+
+func summary(d *doc, req *Request, t *langText) {
+	d.para(t.summaryTitle, bold, 13, 0, 4)
+	d.para(t.summaryWarn, bold, 9, 0, 8)
+	kv := func(k, v string) { d.para(k+" : "+v, regular, 9.5, 0, 1) }
+	if t.code == "en" {
+		kv = func(k, v string) { d.para(k+": "+v, regular, 9.5, 0, 1) }
+	}
+	kv(t.request, req.ID)
+	kv(t.created, req.Created.Format(TimeLayout))
+	kv(t.target, req.Target.ID)
+	kv(t.caseRef, orPH(req.Target.Case, t.casePH))
+	kv(t.jurisdiction, orPH(req.Target.Jurisdiction, "—"))
+	kv(t.agency, orPH(req.Target.Agency, t.agencyPH))
+	kv(t.score, strconv.FormatFloat(req.Target.Score, 'f', -1, 64))
+	d.y -= 6
+	d.para(fmt.Sprintf(t.counts, req.Sightings, req.Kept, req.Dropped), regular, 9.5, 0, 1)
+	d.para(fmt.Sprintf(t.seenOnce, req.SeenOnce), regular, 9.5, 0, 4)
+	for _, n := range req.Notes {
+		d.para("• "+t.noteText(n), bold, 9.5, 0, 2)
+	}
+	d.y -= 6
+	for gi := range req.Groups {
+		g := &req.Groups[gi]
+		d.para(fmt.Sprintf(t.groupLine, g.ID, ispLabel(g), len(g.Rows), g.Retention, g.Cutoff.Format(TimeLayout), g.Dropped),
+			bold, 9.5, 0, 1)
+		for _, n := range g.Notes {
+			d.para("• "+t.noteText(n), regular, 9, 12, 1)
+		}
+		d.y -= 4
+	}
+}
+
+func ispLabel(g *Group) string {
+	s := g.ISP()
+	if g.ASN != 0 {
+		s += fmt.Sprintf(" (AS%d", g.ASN)
+		if g.Country != "" {
+			s += ", " + g.Country
+		}
+		s += ")"
+	} else if g.Country != "" {
+		s += " (" + g.Country + ")"
+	}
+	return s
+}
+
+func letter(d *doc, req *Request, g *Group, t *langText) {
+	sep := " : "
+	if t.code == "en" {
+		sep = ": "
+	}
+	d.para(orPH(req.Target.Agency, t.agencyPH), bold, 10, 0, 2)
+	d.para(t.reference+sep+g.ID, regular, 9.5, 0, 0)
+	d.para(t.procedure+sep+orPH(req.Target.Case, t.casePH), regular, 9.5, 0, 0)
+	d.para(t.dated+sep+req.Created.Format(TimeLayout), regular, 9.5, 0, 10)
+	country := ""
+	if g.Country != "" {
+		country = ", " + g.Country
+	}
+	if g.ASN == 0 {
+		d.para(fmt.Sprintf(t.toUnknown, country), bold, 10, 0, 12)
+	} else {
+		d.para(fmt.Sprintf(t.to, g.ISP(), g.ASN, country), bold, 10, 0, 12)
+	}
+	d.para(t.title, bold, 13, 0, 6)
+	d.para(t.basis+sep+t.basisPH, regular, 10, 0, 8)
+	for _, p := range t.body {
+		d.para(p, regular, 9.5, 0, 4)
+	}
+	if g.Has(NoteSeenOnce) {
+		d.para(t.onceWarn, bold, 9.5, 0, 4)
+	}
+	d.para(fmt.Sprintf(t.replyTo, orPH(req.Target.Agency, t.agencyPH), g.ID), regular, 9.5, 0, 8)
+	if len(g.Notes) > 0 {
+		d.para(t.notes, bold, 10, 0, 2)
+		for _, n := range g.Notes {
+			d.para("• "+t.noteText(n), regular, 9, 10, 2)
+		}
+		d.y -= 6
+	}
+
+	cols := make([]column, len(colWidths))
+	for i := range cols {
+		cols[i] = column{head: t.heads[i], w: colWidths[i]}
+	}
+	rows := make([][]string, len(g.Rows))
+	for i, r := range g.Rows {
+		var marks []string
+		if r.SeenOnce {
+			marks = append(marks, t.once)
+		}
+		if r.VPN {
+			marks = append(marks, t.vpn)
+		}
+		if r.Hosting {
+			marks = append(marks, t.host)
+		}
+		if r.Port == 0 {
+			marks = append(marks, t.noPort)
+		}
+		rows[i] = []string{
+			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
+			r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset), orPH(r.ClockSource, "—"),
+			r.Level.String(), strings.Join(marks, " "),
+		}
+	}
+	d.table(cols, rows)
+	d.para(t.legend, regular, 8, 0, 14)
+
+	// Signature block, kept on one page with a recap of what is signed,
+	// so that a signature page never stands apart from its request.
+	d.need(175)
+	first, last := g.Rows[0].Time, g.Rows[len(g.Rows)-1].Time
+	d.para(fmt.Sprintf(t.recap, g.ID, len(g.Rows), len(g.Rows), first.Format(TimeLayout), last.Format(TimeLayout)), bold, 9.5, 0, 10)
+	d.para(t.sign, bold, 10, 0, 8)
+	d.para(t.signName, regular, 10, 0, 8)
+	d.para(t.signCourt, regular, 10, 0, 8)
+	d.para(t.signDate, regular, 10, 0, 8)
+	d.para(t.signSig, regular, 10, 0, 4)
+	d.rect(marginX, d.y-60, 220, 60)
+	d.y -= 66
+}
