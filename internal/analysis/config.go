@@ -1,0 +1,160 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+)
+
+// Config sets the Engine's rules. docs/scoring.md documents every default.
+type Config struct {
+	// Weights are the score's constants.
+	Weights Weights
+	// Severity gives a match's severity (0..5) from its list and category.
+	// Default: DefaultSeverity (watchlist.CategorySeverity). The lead may
+	// pass a table built from the lists' entries.
+	Severity func(list, category string) int
+	// Watched reports whether a hash is on a list (for associated files:
+	// a watched file is never a lead). Nil: no file is known watched.
+	Watched func(h hashkind.Hash) bool
+	// Links are the device-linking thresholds.
+	Links LinkConfig
+	// Quarantine sets when a hash is held for review.
+	Quarantine QuarantineConfig
+	// Now is the clock (recency, decision and alert times).
+	Now func() time.Time
+	// OnAlert, if set, is called (with the Engine's lock held: do not call
+	// back into the Engine) for every alert raised, after it is stored.
+	OnAlert func(Alert)
+	// OnDisable, if set, is called when an analyst confirms that a
+	// quarantined hash is benign: wire it to store.SetDisabled for each
+	// list that holds the hash.
+	OnDisable func(ctx context.Context, h hashkind.Hash, by, why string) error
+	// OnLeadConfirmed, if set, is called when an analyst confirms a lead
+	// (before the decision is stored; an error stops it): wire it to add
+	// the file to the local list (sqlite.Store.AddToList).
+	OnLeadConfirmed func(ctx context.Context, l Lead, by, why string) error
+	// SaveInterval: Add writes its changes at most this often (and Flush
+	// at once). Nothing is lost in between: the watermark is written with
+	// the changes, and a restart replays what came after it. Zero writes
+	// after every Add.
+	SaveInterval time.Duration
+	// SaveEvery bounds how many observations CatchUp processes between two
+	// writes of its changes.
+	SaveEvery int
+	// Log receives a line per catch-up and per quarantine.
+	Log *slog.Logger
+}
+
+// LinkConfig holds the device-linking thresholds (docs/scoring.md,
+// "Devices").
+type LinkConfig struct {
+	// MaxIPsPerHour: an identifier seen from more distinct IP addresses
+	// than this within one clock hour is shared or forged, and makes no
+	// link at all (existing ones are withdrawn).
+	MaxIPsPerHour int
+	// MaxEndpoints: an identifier seen at more endpoints than this, ever,
+	// is likewise withdrawn.
+	MaxEndpoints int
+	// SessionWindow: a BitTorrent peer id (with its random suffix) joins
+	// two endpoints only when seen at both within this time of each other;
+	// clients draw a new one per session.
+	SessionWindow time.Duration
+	// ReassignWindow: the listen-port rule joins an endpoint that stopped
+	// to one that started on another address within this time.
+	ReassignWindow time.Duration
+	// CommonPorts are client default ports, never evidence of one device.
+	CommonPorts []uint16
+	// Overlap rule: two endpoints of the same AS, never active at the same
+	// time, sharing at least OverlapMinFiles watched files with a Jaccard
+	// index of at least OverlapMinJaccard; files seen at more than
+	// OverlapMaxPeers endpoints are not looked at.
+	OverlapMinFiles   int
+	OverlapMinJaccard float64
+	OverlapMaxPeers   int
+	// Confidence of each rule's links (0..1).
+	Confidence map[string]float64
+}
+
+// QuarantineConfig sets when a hash is held.
+type QuarantineConfig struct {
+	// MinPeers: never hold a hash seen at fewer distinct endpoints in one
+	// clock hour.
+	MinPeers int
+	// Factor: hold when the hour's distinct endpoints reach Factor times
+	// the hash's mean per hour over the Baseline before it (at least 1).
+	Factor float64
+	// Baseline is the trailing window of the mean.
+	Baseline time.Duration
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Weights:  DefaultWeights(),
+		Severity: DefaultSeverity,
+		Links: LinkConfig{
+			MaxIPsPerHour:     3,
+			MaxEndpoints:      64,
+			SessionWindow:     2 * time.Hour,
+			ReassignWindow:    48 * time.Hour,
+			CommonPorts:       []uint16{6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 6969, 51413, 4662, 4672, 6346, 6347},
+			OverlapMinFiles:   5,
+			OverlapMinJaccard: 0.6,
+			OverlapMaxPeers:   50,
+			Confidence: map[string]float64{
+				RuleUserHash:   0.9,
+				RuleGUID:       0.9,
+				RuleNodeID:     0.8,
+				RulePeerID:     0.7,
+				RuleListenPort: 0.5,
+				RuleOverlap:    0.3,
+			},
+		},
+		Quarantine:   QuarantineConfig{MinPeers: 50, Factor: 10, Baseline: 7 * 24 * time.Hour},
+		Now:          time.Now,
+		SaveEvery:    20000,
+		SaveInterval: time.Second,
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Severity == nil {
+		c.Severity = DefaultSeverity
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SaveEvery <= 0 {
+		c.SaveEvery = 20000
+	}
+	if c.Weights.FlagPoints == nil {
+		c.Weights.FlagPoints = DefaultWeights().FlagPoints
+	}
+	l := &c.Links
+	if l.MaxIPsPerHour < 1 || l.MaxEndpoints < 2 {
+		errs = append(errs, fmt.Errorf("Links.MaxIPsPerHour must be at least 1 and MaxEndpoints at least 2"))
+	}
+	if l.SessionWindow < 0 || l.ReassignWindow < 0 {
+		errs = append(errs, fmt.Errorf("Links windows must not be negative"))
+	}
+	if l.OverlapMinFiles < 2 {
+		errs = append(errs, fmt.Errorf("Links.OverlapMinFiles %d: at least 2 (one common file never links)", l.OverlapMinFiles))
+	}
+	if l.Confidence == nil {
+		l.Confidence = DefaultConfig().Links.Confidence
+	}
+	q := &c.Quarantine
+	if q.MinPeers < 1 || q.Factor < 1 || q.Baseline <= 0 {
+		errs = append(errs, fmt.Errorf("Quarantine: MinPeers and Factor must be at least 1, Baseline positive"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("analysis config: %w", err)
+	}
+	return nil
+}

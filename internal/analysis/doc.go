@@ -1,0 +1,26 @@
+// Package analysis turns stored observations into devices, targets and
+// scores, holds suspicious hashes in quarantine, and keeps associated files
+// as leads for review.
+//
+//   - A device is a set of endpoints (IP and port) joined by links. Every
+//     link names the protocol identifier or the overlap that made it, with a
+//     confidence and the observations behind it; an analyst can reject a
+//     link, and that decision is kept and stops the same evidence from
+//     joining them again. An IP address alone never makes a device.
+//   - A target is a device or a lone endpoint. Its score is a documented sum
+//     of named parts (docs/scoring.md); the possession level of every file
+//     travels with it, and an announce counts far less than a complete copy.
+//   - A quarantined hash (one that suddenly matches far more peers than its
+//     history) stops scoring until an analyst releases or disables it.
+//   - An associated file (another file of a matched torrent) is a lead for a
+//     human, never a match: it makes no observation and no score of its own.
+//
+// The Engine is fed by ingest after each commit (Add) and can catch up from
+// the store's observations after a persisted watermark (CatchUp). Its
+// in-memory state is rebuilt from the store at start; analyst decisions are
+// kept in the store and survive every rebuild.
+//
+// This package must never widen what a reader may see: every query takes a
+// Scope, applied in the store's SQL, and a target outside it is
+// indistinguishable from one that does not exist.
+package analysis

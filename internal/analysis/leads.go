@@ -1,0 +1,102 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// leadKey names a lead: its own hash, or its torrent and path.
+func leadKey(a *Associated, f *AssocFile) string {
+	if !f.Hash.IsZero() {
+		return HashKey(f.Hash)
+	}
+	return HashKey(a.Torrent) + "/" + f.Path
+}
+
+// AddAssociated records the other files of matched torrents as leads.
+// Files that are watched themselves (Config.Watched) or are the torrent
+// itself are left out. A lead makes no observation and no score; only a
+// confirmed lead adds the new_material part to the targets it was seen
+// with.
+func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range as {
+		a := &as[i]
+		if a.Torrent.IsZero() || !a.Endpoint.IP.IsValid() || a.Time.IsZero() {
+			return fmt.Errorf("analysis: associated files %d: want a torrent hash, an endpoint and a time", i)
+		}
+		ap := netip.AddrPortFrom(a.Endpoint.IP.Unmap(), a.Endpoint.Port)
+		tk := HashKey(a.Torrent)
+		for j := range a.Files {
+			f := &a.Files[j]
+			if !f.Hash.IsZero() && (f.Hash == a.Torrent || (e.cfg.Watched != nil && e.cfg.Watched(f.Hash))) {
+				continue
+			}
+			if f.Hash.IsZero() && f.Path == "" {
+				continue
+			}
+			k := leadKey(a, f)
+			l := e.leads[k]
+			if l == nil {
+				l = &LeadState{Lead: Lead{Key: k, Hash: f.Hash, Path: f.Path, Size: f.Size, FirstSeen: a.Time.UTC(), LastSeen: a.Time.UTC(), State: LeadOpen}, TorrentHash: a.Torrent, Seen: map[string]int{}}
+				e.leads[k] = l
+			}
+			l.Count++
+			if a.Time.Before(l.FirstSeen) {
+				l.FirstSeen = a.Time.UTC()
+			}
+			if a.Time.After(l.LastSeen) {
+				l.LastSeen = a.Time.UTC()
+			}
+			if l.Path == "" {
+				l.Path = f.Path
+			}
+			if l.Size <= 0 {
+				l.Size = f.Size
+			}
+			if !slices.Contains(l.Torrents, tk) {
+				l.Torrents = append(l.Torrents, tk)
+			}
+			if !slices.Contains(l.Watched, tk) {
+				l.Watched = append(l.Watched, tk)
+			}
+			l.Seen[ap.String()]++
+			l.Endpoints = len(l.Seen)
+			e.leadOn(ap, k)
+			e.dirtyLeads[k] = true
+			if l.State == LeadConfirmed {
+				if id, ok := e.epByKey[ap]; ok {
+					e.markEp(id)
+				}
+			}
+		}
+	}
+	return e.save(ctx, 0)
+}
+
+// confirmedLeads counts the distinct confirmed leads seen at members.
+func (e *Engine) confirmedLeads(members []int32) int {
+	seen := map[string]bool{}
+	for _, m := range members {
+		for k := range e.leadsByEp[e.eps[m].key] {
+			if l := e.leads[k]; l != nil && l.State == LeadConfirmed {
+				seen[k] = true
+			}
+		}
+	}
+	return len(seen)
+}
+
+// markLeadTargets marks the targets a lead was seen with.
+func (e *Engine) markLeadTargets(l *LeadState) {
+	for k := range l.Seen {
+		if ap, err := netip.ParseAddrPort(k); err == nil {
+			if id, ok := e.epByKey[ap]; ok {
+				e.markComponent(id)
+			}
+		}
+	}
+}

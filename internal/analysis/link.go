@@ -1,0 +1,431 @@
+package analysis
+
+import (
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+type identKey struct {
+	rule string
+	val  string
+}
+
+type span struct {
+	first, last       int64
+	firstObs, lastObs string
+}
+
+// ident is one protocol identifier and the endpoints it was seen at.
+type ident struct {
+	key      identKey
+	eps      map[int32]*span
+	hours    map[int64][]netip.Addr // distinct IPs per clock hour, up to the cap + 1
+	poisoned string                 // why it links nothing, if it does not
+}
+
+type linkKey struct {
+	a, b int32 // a < b
+	rule string
+	ev   string
+}
+
+type link struct {
+	id     int64
+	key    linkKey
+	reason string
+	conf   float64
+	obs    []string
+	at     int64
+	state  string
+	note   string
+}
+
+func (k linkKey) storeKey() string {
+	return strconv.Itoa(int(k.a)) + "|" + strconv.Itoa(int(k.b)) + "|" + k.rule + "|" + k.ev
+}
+
+func blockKey(rule, ev string) string { return rule + "|" + ev }
+
+// usable reports whether an identifier's bytes can tell devices apart:
+// long enough and not all one byte (zeros, a client's placeholder).
+func usable(b []byte, n int) bool {
+	if len(b) < n {
+		return false
+	}
+	for _, c := range b[1:] {
+		if c != b[0] {
+			return true
+		}
+	}
+	return false
+}
+
+func short(b []byte) string {
+	h := hex.EncodeToString(b)
+	if len(h) > 8 {
+		return h[:8] + "…"
+	}
+	return h
+}
+
+// linkIdentifiers applies the identifier rules to one observation.
+func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
+	c := &o.Client
+	if usable(c.NodeID, 20) {
+		e.sight(identKey{RuleNodeID, string(c.NodeID)}, p, o)
+	}
+	if usable(c.UserHash, 16) {
+		e.sight(identKey{RuleUserHash, string(c.UserHash)}, p, o)
+	}
+	if usable(c.GUID, 16) {
+		e.sight(identKey{RuleGUID, string(c.GUID)}, p, o)
+	}
+	if len(c.PeerID) == 20 && usable(c.PeerID[8:], 12) {
+		e.sight(identKey{RulePeerID, string(c.PeerID)}, p, o)
+	}
+	if lp := c.ListenPort; lp != 0 && c.Name != "" && o.Place.ASN != 0 && !slices.Contains(e.cfg.Links.CommonPorts, lp) {
+		v := fmt.Sprintf("AS%d|%d|%s|%s", o.Place.ASN, lp, c.Name, c.Version)
+		e.sight(identKey{RuleListenPort, v}, p, o)
+	}
+}
+
+func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
+	id := e.idents[k]
+	if id == nil {
+		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		e.idents[k] = id
+	}
+	if id.poisoned != "" {
+		return
+	}
+	t := o.Time.UnixNano()
+	sp := id.eps[p.id]
+	fresh := sp == nil
+	if fresh {
+		sp = &span{first: t, last: t, firstObs: o.ID, lastObs: o.ID}
+		id.eps[p.id] = sp
+	} else {
+		if t < sp.first {
+			sp.first, sp.firstObs = t, o.ID
+		}
+		if t > sp.last {
+			sp.last, sp.lastObs = t, o.ID
+		}
+	}
+	lc := &e.cfg.Links
+	h := t / int64(time.Hour)
+	ips := id.hours[h]
+	if ip := p.key.Addr(); !slices.Contains(ips, ip) {
+		ips = append(ips, ip)
+		id.hours[h] = ips
+		if len(ips) > lc.MaxIPsPerHour {
+			e.poison(id, fmt.Sprintf("seen from %d addresses within the hour of %s: shared or forged", len(ips), time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00")))
+			return
+		}
+	}
+	if len(id.eps) > lc.MaxEndpoints {
+		e.poison(id, fmt.Sprintf("seen at %d endpoints: shared or forged", len(id.eps)))
+		return
+	}
+	if _, no := e.blocked[blockKey(k.rule, e.evidence(k))]; no {
+		return
+	}
+	// Identifiers with no window link once, when an endpoint is new to them.
+	windowed := k.rule == RulePeerID || k.rule == RuleListenPort
+	if !fresh && !windowed {
+		return
+	}
+	for oid, osp := range id.eps {
+		if oid == p.id {
+			continue
+		}
+		q := e.eps[oid]
+		if k.rule == RuleListenPort && p.key.Addr() != q.key.Addr() && gap(sp, osp) == 0 {
+			e.poison(id, fmt.Sprintf("active at %s and %s at the same time: two machines", p.key, q.key))
+			return
+		}
+		lk := newLinkKey(p.id, oid, k.rule, e.evidence(k))
+		if l := e.links[lk]; l != nil {
+			continue
+		}
+		switch k.rule {
+		case RulePeerID:
+			if gap(sp, osp) > int64(lc.SessionWindow) {
+				continue
+			}
+		case RuleListenPort:
+			if p.key.Addr() == q.key.Addr() {
+				continue
+			}
+			if gap(sp, osp) > int64(lc.ReassignWindow) {
+				continue
+			}
+		}
+		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{osp.lastObs, sp.lastObs}, t)
+	}
+}
+
+// evidence is the identifier as stored and shown: hex for bytes.
+func (e *Engine) evidence(k identKey) string {
+	if k.rule == RuleListenPort {
+		return k.val
+	}
+	return hex.EncodeToString([]byte(k.val))
+}
+
+func gap(a, b *span) int64 {
+	lo, hi := max(a.first, b.first), min(a.last, b.last)
+	if lo <= hi {
+		return 0
+	}
+	return lo - hi
+}
+
+func ts(ns int64) string { return time.Unix(0, ns).UTC().Format(time.RFC3339) }
+
+func (e *Engine) reason(k identKey, a *endpoint, as *span, b *endpoint, bs *span) string {
+	switch k.rule {
+	case RuleNodeID:
+		return fmt.Sprintf("same DHT node id %s seen from %s at %s and %s at %s", short([]byte(k.val)), a.key, ts(as.last), b.key, ts(bs.last))
+	case RuleUserHash:
+		return fmt.Sprintf("same eMule user hash %s seen from %s at %s and %s at %s", short([]byte(k.val)), a.key, ts(as.last), b.key, ts(bs.last))
+	case RuleGUID:
+		return fmt.Sprintf("same Gnutella servent GUID %s seen from %s at %s and %s at %s", short([]byte(k.val)), a.key, ts(as.last), b.key, ts(bs.last))
+	case RulePeerID:
+		return fmt.Sprintf("same peer id %q (random part %s) within one session: %s at %s and %s at %s", k.val[:8], short([]byte(k.val[8:])), a.key, ts(as.last), b.key, ts(bs.last))
+	case RuleListenPort:
+		return fmt.Sprintf("same network, listen port, client and version (%s); %s last seen %s, %s first seen %s: an address change", k.val, a.key, ts(as.last), b.key, ts(bs.first))
+	}
+	return k.rule
+}
+
+func newLinkKey(a, b int32, rule, ev string) linkKey {
+	if a > b {
+		a, b = b, a
+	}
+	return linkKey{a, b, rule, ev}
+}
+
+func (e *Engine) addLink(k linkKey, reason string, obs []string, at int64) {
+	l := &link{key: k, reason: reason, conf: e.cfg.Links.Confidence[k.rule], obs: obs, at: at, state: "active"}
+	if id, ok := e.linkIDs[k.storeKey()]; ok {
+		l.id = id
+	} else {
+		l.id = e.nextLink
+		e.nextLink++
+		e.linkIDs[k.storeKey()] = l.id
+		e.dirtyLinks[k] = true // a link the tables lack, even while loading
+	}
+	e.links[k] = l
+	if !e.loading {
+		e.dirtyLinks[k] = true
+	}
+	if !e.uf.same(k.a, k.b) {
+		e.markComponent(k.a)
+		e.markComponent(k.b)
+		e.uf.union(k.a, k.b)
+	}
+}
+
+// poison withdraws every link an identifier made and stops it linking.
+func (e *Engine) poison(id *ident, why string) {
+	id.poisoned = why
+	id.hours = nil
+	ev := e.evidence(id.key)
+	e.dropLinks(func(k linkKey) bool { return k.rule == id.key.rule && k.ev == ev }, "withdrawn", "identifier "+why)
+}
+
+// dropLinks sets the state of the matching active links and rebuilds the
+// components.
+func (e *Engine) dropLinks(match func(linkKey) bool, state, note string) {
+	changed := false
+	for k, l := range e.links {
+		if l.state == "active" && match(k) {
+			l.state, l.note = state, note
+			e.dirtyLinks[k] = true
+			changed = true
+			e.markComponent(k.a)
+		}
+	}
+	if changed {
+		e.rebuildComponents()
+	}
+}
+
+func (e *Engine) rebuildComponents() {
+	e.uf = unionFind{}
+	for range len(e.eps) {
+		e.uf.add()
+	}
+	for k, l := range e.links {
+		if l.state == "active" {
+			e.uf.union(k.a, k.b)
+		}
+	}
+	// Split components are written again.
+	for k := range e.dirtyEps {
+		e.markComponent(k)
+	}
+}
+
+// markComponent marks every endpoint of id's component dirty.
+func (e *Engine) markComponent(id int32) {
+	if e.loading {
+		return
+	}
+	for _, m := range e.uf.members(id) {
+		e.dirtyEps[m] = true
+	}
+}
+
+// overlapHolds reports whether the overlap rule joins p and q on what is
+// known now, with the figures for the reason.
+func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j float64) {
+	lc := &e.cfg.Links
+	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || len(p.files) < lc.OverlapMinFiles || len(q.files) < lc.OverlapMinFiles {
+		return false, 0, 0, 0
+	}
+	// Active at the same time: two machines, not one that moved.
+	if !(p.first > q.last || q.first > p.last) {
+		return false, 0, 0, 0
+	}
+	small, large := p.files, q.files
+	if len(small) > len(large) {
+		small, large = large, small
+	}
+	for f := range small {
+		if _, ok := large[f]; ok {
+			inter++
+		}
+	}
+	union = len(p.files) + len(q.files) - inter
+	j = float64(inter) / float64(union)
+	return inter >= lc.OverlapMinFiles && j >= lc.OverlapMinJaccard, inter, union, j
+}
+
+func overlapEvidence(p, q *endpoint) string {
+	a, b := p.key.String(), q.key.String()
+	if a > b {
+		a, b = b, a
+	}
+	return a + "+" + b
+}
+
+// recheckOverlaps re-evaluates p's overlap links after p changed: a link
+// whose condition no longer holds (the union grew, the two turned out
+// active together) is withdrawn, and comes back if it holds again. The
+// result does not depend on the order observations arrive in.
+func (e *Engine) recheckOverlaps(p *endpoint) {
+	changed := false
+	for oid, k := range p.overlaps {
+		l := e.links[k]
+		if l == nil || l.state == "rejected" {
+			continue
+		}
+		ok, _, _, _ := e.overlapHolds(p, e.eps[oid])
+		switch {
+		case !ok && l.state == "active":
+			l.state, l.note = "withdrawn", "the overlap no longer meets the thresholds"
+		case ok && l.state == "withdrawn":
+			l.state, l.note = "active", ""
+		default:
+			continue
+		}
+		e.dirtyLinks[k] = true
+		e.markComponent(k.a)
+		e.markComponent(k.b)
+		changed = true
+	}
+	if changed {
+		e.rebuildComponents()
+	}
+}
+
+// linkOverlap applies the overlap rule when endpoint p gained file it.
+func (e *Engine) linkOverlap(p *endpoint, it *item) {
+	lc := &e.cfg.Links
+	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.ASN == 0 {
+		return
+	}
+	for oid := range it.eps {
+		if oid == p.id {
+			continue
+		}
+		if _, ok := p.overlaps[oid]; ok {
+			continue // rechecked already
+		}
+		q := e.eps[oid]
+		ev := overlapEvidence(p, q)
+		if _, no := e.blocked[blockKey(RuleOverlap, ev)]; no {
+			continue
+		}
+		ok, inter, union, j := e.overlapHolds(p, q)
+		if !ok {
+			continue
+		}
+		first, second := p, q
+		if q.last < p.first {
+			first, second = q, p
+		}
+		reason := fmt.Sprintf("share %d of %d watched files (Jaccard %.2f) in AS%d, never active together: %s last seen %s, %s first seen %s",
+			inter, union, j, p.place.ASN, first.key, ts(first.last), second.key, ts(second.first))
+		lk := newLinkKey(p.id, q.id, RuleOverlap, ev)
+		for _, x := range []*endpoint{p, q} {
+			if x.overlaps == nil {
+				x.overlaps = map[int32]linkKey{}
+			}
+		}
+		p.overlaps[q.id], q.overlaps[p.id] = lk, lk
+		e.addLink(lk, reason, nil, max(p.last, q.last))
+	}
+}
+
+// unionFind over endpoint ids with member lists for whole-component walks.
+type unionFind struct {
+	parent []int32
+	memb   [][]int32 // members of a root; nil for non-roots
+}
+
+func (u *unionFind) add() {
+	id := int32(len(u.parent))
+	u.parent = append(u.parent, id)
+	u.memb = append(u.memb, nil)
+}
+
+func (u *unionFind) find(x int32) int32 {
+	for u.parent[x] != x {
+		u.parent[x] = u.parent[u.parent[x]]
+		x = u.parent[x]
+	}
+	return x
+}
+
+func (u *unionFind) same(a, b int32) bool { return u.find(a) == u.find(b) }
+
+func (u *unionFind) members(x int32) []int32 {
+	r := u.find(x)
+	if u.memb[r] == nil {
+		return []int32{r}
+	}
+	return u.memb[r]
+}
+
+func (u *unionFind) union(a, b int32) {
+	ra, rb := u.find(a), u.find(b)
+	if ra == rb {
+		return
+	}
+	ma, mb := u.members(ra), u.members(rb)
+	if len(ma) < len(mb) {
+		ra, rb, ma, mb = rb, ra, mb, ma
+	}
+	u.parent[rb] = ra
+	u.memb[ra] = append(ma, mb...)
+	u.memb[rb] = nil
+}

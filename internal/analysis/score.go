@@ -1,0 +1,173 @@
+package analysis
+
+import (
+	"math"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// Names of the score parts, as they appear in Parts and in docs/scoring.md.
+const (
+	PartFiles          = "files"
+	PartPossession     = "possession"
+	PartDays           = "days_active"
+	PartRepetition     = "repetition"
+	PartRecency        = "recency"
+	PartSharing        = "sharing"
+	PartNewMaterial    = "new_material"
+	PartKnownOffender  = "flag_known_offender"
+	PartChildAccess    = "flag_access_to_children"
+	FlagKnownOffender  = "known_offender"
+	FlagChildAccess    = "access_to_children"
+	maxSeverity        = 5
+	defaultHalfLifeDay = 14
+)
+
+// Flags an analyst may set on a target, each with its own score part.
+var Flags = []string{FlagKnownOffender, FlagChildAccess}
+
+// Weights are the score's constants. docs/scoring.md explains each; change
+// them there too.
+type Weights struct {
+	// Severity is the weight of one distinct file by its severity (index
+	// 0 = a match with no severity, 1 lowest .. 5 gravest).
+	Severity [maxSeverity + 1]float64
+	// Level multiplies a file's severity weight by the highest possession
+	// level reached for it (index: observe.Level). Announced counts a tenth
+	// of complete.
+	Level [observe.Verified + 1]float64
+	// LookingFactor multiplies a file the target only looked for.
+	LookingFactor float64
+	// Possession adds, per file, points for the level the endpoint itself
+	// showed (index: observe.Level); nothing for announced.
+	Possession [observe.Verified + 1]float64
+	// DayPoints per distinct UTC day active after the first, up to MaxDays.
+	DayPoints float64
+	MaxDays   int
+	// RepetitionPoints times log2(observations per file): repeated
+	// sightings of the same files.
+	RepetitionPoints float64
+	// RecencyShare of the files part is added when last seen now, decaying
+	// by half every RecencyHalfLife.
+	RecencyShare    float64
+	RecencyHalfLife time.Duration
+	// SharingPoints per file the endpoint itself offered (sharing, level
+	// acknowledged or more).
+	SharingPoints float64
+	// NewMaterialPoints per confirmed associated file seen with the target.
+	NewMaterialPoints float64
+	// FlagPoints per analyst flag (FlagKnownOffender, FlagChildAccess).
+	FlagPoints map[string]float64
+}
+
+// DefaultWeights returns the documented defaults.
+func DefaultWeights() Weights {
+	return Weights{
+		Severity:          [maxSeverity + 1]float64{1, 2, 3, 5, 7, 10},
+		Level:             [observe.Verified + 1]float64{0, 0.1, 0.3, 0.6, 1.0, 1.2},
+		LookingFactor:     0.3,
+		Possession:        [observe.Verified + 1]float64{0, 0, 0.5, 1, 2, 3},
+		DayPoints:         0.5,
+		MaxDays:           180,
+		RepetitionPoints:  2,
+		RecencyShare:      0.25,
+		RecencyHalfLife:   defaultHalfLifeDay * 24 * time.Hour,
+		SharingPoints:     1,
+		NewMaterialPoints: 5,
+		FlagPoints:        map[string]float64{FlagKnownOffender: 50, FlagChildAccess: 100},
+	}
+}
+
+// FileFacts is what the score knows of one distinct watched file of a
+// target: the highest level reached for it across the target's endpoints.
+type FileFacts struct {
+	Severity int           // 0..5, the highest of its matches
+	Level    observe.Level // highest level reached for this file
+	Looking  bool          // only ever looked for, never offered
+	Offered  bool          // the endpoint itself offered it (sharing, level >= acknowledged)
+}
+
+// ScoreInput is everything a target's score depends on.
+type ScoreInput struct {
+	Files          []FileFacts // quarantined files already left out
+	Days           int         // distinct UTC days with an observation
+	Observations   int         // observations of non-quarantined files
+	LastSeen       time.Time
+	ConfirmedLeads int
+	Flags          []string
+}
+
+// Parts maps a part's name to its points. The score is their sum.
+type Parts map[string]float64
+
+// Total is the sum of the parts.
+func (p Parts) Total() float64 {
+	var t float64
+	for _, v := range p {
+		t += v
+	}
+	return round2(t)
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// Score computes the named parts of a target's score at time now. Parts
+// worth nothing are left out.
+func Score(in ScoreInput, w Weights, now time.Time) Parts {
+	p := Parts{}
+	add := func(name string, v float64) {
+		if v = round2(v); v != 0 {
+			p[name] += v
+		}
+	}
+	var files, poss, offered float64
+	for _, f := range in.Files {
+		sev := min(max(f.Severity, 0), maxSeverity)
+		lvl := min(f.Level, observe.Verified)
+		v := w.Severity[sev] * w.Level[lvl]
+		if f.Looking {
+			v *= w.LookingFactor
+		} else {
+			poss += w.Possession[lvl]
+		}
+		files += v
+		if f.Offered {
+			offered++
+		}
+	}
+	add(PartFiles, files)
+	add(PartPossession, poss)
+	if len(in.Files) > 0 {
+		if d := min(in.Days, w.MaxDays) - 1; d > 0 {
+			add(PartDays, w.DayPoints*float64(d))
+		}
+		if r := float64(in.Observations) / float64(len(in.Files)); r > 1 {
+			add(PartRepetition, w.RepetitionPoints*math.Log2(r))
+		}
+		if !in.LastSeen.IsZero() && w.RecencyHalfLife > 0 {
+			age := max(now.Sub(in.LastSeen), 0)
+			decay := math.Exp2(-float64(age) / float64(w.RecencyHalfLife))
+			add(PartRecency, w.RecencyShare*round2(files)*decay)
+		}
+	}
+	add(PartSharing, w.SharingPoints*offered)
+	add(PartNewMaterial, w.NewMaterialPoints*float64(in.ConfirmedLeads))
+	for _, f := range in.Flags {
+		switch f {
+		case FlagKnownOffender:
+			add(PartKnownOffender, w.FlagPoints[f])
+		case FlagChildAccess:
+			add(PartChildAccess, w.FlagPoints[f])
+		}
+	}
+	return p
+}
+
+// DefaultSeverity is the severity of a match when the list gives only a
+// category: watchlist.CategorySeverity, and 0 for anything it does not
+// know (a match still counts, at Weights.Severity[0]).
+func DefaultSeverity(list, category string) int {
+	return watchlist.CategorySeverity(category)
+}

@@ -1,0 +1,420 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// ErrNotFound is returned for a target, link, lead or hash that does not
+// exist or that the reader's scope does not cover: the two are never told
+// apart.
+var ErrNotFound = errors.New("not found")
+
+// Scope is what a reader may see: every agency (a national office), or the
+// targets routed to one of Agencies or shared with one of them. The zero
+// Scope sees nothing.
+type Scope struct {
+	All      bool
+	Agencies []string
+}
+
+// AllAgencies is the scope of a national office.
+var AllAgencies = Scope{All: true}
+
+// Empty reports whether the scope sees nothing.
+func (s Scope) Empty() bool { return !s.All && len(s.Agencies) == 0 }
+
+// TargetQuery selects a page of targets. Zero fields do not filter.
+type TargetQuery struct {
+	Scope        Scope
+	Jurisdiction string        // only targets routed to this agency
+	Network      string        // only targets seen on this network
+	MinScore     float64       //
+	MinLevel     observe.Level // only targets with a file at this level or above
+	VPN          *bool         // only targets seen (or never seen) through a VPN
+	Since, Until time.Time     // last seen at or after Since, first seen before Until
+	Category     string        // only targets with a file of this list category
+	MinSeverity  int           // only targets with a file of this severity or graver
+	Sort         string        // "score" (default), "last_seen", "first_seen", "files", "endpoints"
+	Limit        int           // default 50, at most 1000
+	Offset       int
+}
+
+// LevelCount is how many distinct files reached a level: a count is never
+// shown without its level.
+type LevelCount struct {
+	Level observe.Level `json:"level"`
+	Files int           `json:"files"`
+}
+
+// TargetSummary is one row of the ranked list.
+type TargetSummary struct {
+	ID           string        `json:"id"`
+	Score        float64       `json:"score"`
+	Parts        Parts         `json:"parts"`
+	Jurisdiction string        `json:"jurisdiction"`       // the agency it is routed to
+	Agencies     []string      `json:"agencies"`           // every agency its observations were routed to
+	Assigned     string        `json:"assigned,omitempty"` // agency it was handed off to, overriding Jurisdiction
+	Investigator string        `json:"investigator,omitempty"`
+	Endpoints    int           `json:"endpoints"`
+	Files        int           `json:"files"`     // distinct watched files, quarantined ones left out
+	Levels       []LevelCount  `json:"levels"`    // files by their highest level
+	MaxLevel     observe.Level `json:"max_level"` //
+	Observations int           `json:"observations"`
+	FirstSeen    time.Time     `json:"first_seen"`
+	LastSeen     time.Time     `json:"last_seen"`
+	Networks     []string      `json:"networks"`
+	VPN          bool          `json:"vpn"`     // at least one observation came through a VPN exit
+	Hosting      bool          `json:"hosting"` // ... or a hosting provider
+	Categories   []string      `json:"categories"`
+	MaxSeverity  int           `json:"max_severity"`
+	Looking      bool          `json:"looking_only"` // every file only looked for
+	Country      string        `json:"country,omitempty"`
+	Subdivision  string        `json:"subdivision,omitempty"`
+	Label        string        `json:"label"` // its most recent endpoint, e.g. "10.1.2.3:6881"
+	Flags        []string      `json:"flags,omitempty"`
+}
+
+// EndpointInfo is one endpoint of a target.
+type EndpointInfo struct {
+	IP           netip.Addr `json:"ip"`
+	Port         uint16     `json:"port"`
+	Transport    string     `json:"transport"`
+	ASN          uint32     `json:"asn,omitempty"`
+	Org          string     `json:"org,omitempty"`
+	Country      string     `json:"country,omitempty"`
+	Subdivision  string     `json:"subdivision,omitempty"`
+	City         string     `json:"city,omitempty"`
+	Agency       string     `json:"agency,omitempty"`
+	FirstSeen    time.Time  `json:"first_seen"`
+	LastSeen     time.Time  `json:"last_seen"`
+	Observations int        `json:"observations"`
+	VPN          bool       `json:"vpn"`
+	Hosting      bool       `json:"hosting"`
+}
+
+// FileInfo is one distinct watched file of a target.
+type FileInfo struct {
+	Hash         hashkind.Hash   `json:"-"`
+	Kind         string          `json:"kind"`
+	Hex          string          `json:"hash"`
+	Matched      []observe.Match `json:"matched"`
+	Severity     int             `json:"severity"`
+	MaxLevel     observe.Level   `json:"max_level"`
+	Intent       string          `json:"intent"` // "sharing" or "looking"
+	FirstSeen    time.Time       `json:"first_seen"`
+	LastSeen     time.Time       `json:"last_seen"`
+	Observations int             `json:"observations"`
+	Quarantined  bool            `json:"quarantined"`
+}
+
+// Link joins two endpoints into one device.
+type Link struct {
+	ID         int64     `json:"id"`
+	A, B       string    `json:"-"` // "ip:port" (netip.AddrPort form)
+	EndpointA  string    `json:"a"`
+	EndpointB  string    `json:"b"`
+	Rule       string    `json:"rule"`
+	Evidence   string    `json:"evidence"` // the identifier or pair that made it
+	Reason     string    `json:"reason"`   // for a human: what was seen where and when
+	Confidence float64   `json:"confidence"`
+	Obs        []string  `json:"observations"` // ids of the observations behind it
+	At         time.Time `json:"at"`
+	State      string    `json:"state"` // "active", "withdrawn" (evidence turned out shared), "rejected" (analyst)
+	Note       string    `json:"note,omitempty"`
+}
+
+// Link rules.
+const (
+	RuleNodeID     = "dht_node_id"
+	RuleUserHash   = "emule_user_hash"
+	RuleGUID       = "gnutella_guid"
+	RulePeerID     = "peer_id_session"
+	RuleListenPort = "listen_port_client"
+	RuleOverlap    = "file_overlap"
+)
+
+// TimelineEntry is one observation of a target.
+type TimelineEntry struct {
+	ID        string          `json:"id"`
+	Time      time.Time       `json:"time"`
+	Network   string          `json:"network"`
+	Method    string          `json:"method"`
+	Intent    string          `json:"intent"`
+	Level     observe.Level   `json:"level"`
+	Endpoint  string          `json:"endpoint"`
+	Transport string          `json:"transport"`
+	Kind      string          `json:"kind"`
+	Hash      string          `json:"hash"`
+	Matched   []observe.Match `json:"matched"`
+	Place     observe.Place   `json:"place"`
+	Agency    string          `json:"agency"`
+	Sensor    string          `json:"sensor"`
+}
+
+// Share is a target shared with (or handed to) another agency.
+type Share struct {
+	Agency string    `json:"agency"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Note   string    `json:"note"`
+}
+
+// TargetDetail is a target's page.
+type TargetDetail struct {
+	TargetSummary
+	MergedFrom []string        `json:"merged_from,omitempty"` // older ids that now redirect here
+	Endpoints  []EndpointInfo  `json:"endpoint_list"`
+	Files      []FileInfo      `json:"file_list"`
+	Links      []Link          `json:"links"`
+	Timeline   []TimelineEntry `json:"timeline"` // most recent first, at most TimelineLimit
+	Leads      []Lead          `json:"leads"`
+	Shares     []Share         `json:"shares"`
+}
+
+// TimelineLimit bounds a detail's timeline.
+const TimelineLimit = 500
+
+// Associated is what a sensor learnt about the other files of a matched
+// torrent (from its metadata), and where.
+type Associated struct {
+	Torrent  hashkind.Hash // the watched item
+	Files    []AssocFile
+	Endpoint observe.Endpoint
+	Time     time.Time
+}
+
+// AssocFile is one file of a torrent. Hash is optional (a v2 piece root,
+// or a hash the metadata gives); without it a lead is keyed by torrent and
+// path.
+type AssocFile struct {
+	Path string
+	Size int64
+	Hash hashkind.Hash
+}
+
+// Lead states.
+const (
+	LeadOpen      = "open"
+	LeadConfirmed = "confirmed"
+	LeadDismissed = "dismissed"
+)
+
+// Lead is an unwatched file seen with watched ones: material for a human
+// to review, never a match.
+type Lead struct {
+	Key       string        `json:"key"` // "<kind>:<hex>" or "<torrent kind>:<hex>/<path>"
+	Hash      hashkind.Hash `json:"-"`
+	Path      string        `json:"path"`
+	Size      int64         `json:"size"`
+	Count     int           `json:"count"` // sightings
+	FirstSeen time.Time     `json:"first_seen"`
+	LastSeen  time.Time     `json:"last_seen"`
+	Torrents  []string      `json:"torrents"` // "<kind>:<hex>" of the torrents it was in
+	Watched   []string      `json:"watched"`  // the watched items it was seen with
+	Endpoints int           `json:"endpoints"`
+	State     string        `json:"state"`
+	By        string        `json:"by,omitempty"`
+	Why       string        `json:"why,omitempty"`
+	DecidedAt time.Time     `json:"decided_at,omitzero"`
+}
+
+// LeadQuery selects leads.
+type LeadQuery struct {
+	State  string // "" for all
+	Limit  int
+	Offset int
+}
+
+// Quarantine states.
+const (
+	QuarantineHeld     = "held"
+	QuarantineReleased = "released"
+	QuarantineDisabled = "disabled"
+)
+
+// QuarantineRecord is one hash held for review.
+type QuarantineRecord struct {
+	Hash      hashkind.Hash `json:"-"`
+	Kind      string        `json:"kind"`
+	Hex       string        `json:"hash"`
+	State     string        `json:"state"`
+	Detected  time.Time     `json:"detected"`
+	Peers     int           `json:"peers"`    // distinct endpoints in the burst hour
+	Baseline  float64       `json:"baseline"` // mean distinct endpoints an hour before it
+	Reason    string        `json:"reason"`
+	By        string        `json:"by,omitempty"`
+	Why       string        `json:"why,omitempty"`
+	DecidedAt time.Time     `json:"decided_at,omitzero"`
+}
+
+// Alert is raised for an analyst.
+type Alert struct {
+	ID      int64     `json:"id"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"`    // "quarantine"
+	Subject string    `json:"subject"` // e.g. "btih:<hex>"
+	Message string    `json:"message"`
+}
+
+// Stats are the figures of the overview, within a scope.
+type Stats struct {
+	Targets       int            `json:"targets"`
+	Devices       int            `json:"devices"` // targets with more than one linked endpoint
+	ByAgency      map[string]int `json:"by_agency"`
+	ByCountry     map[string]int `json:"by_country"`
+	BySubdivision map[string]int `json:"by_subdivision"`
+	ByNetwork     map[string]int `json:"by_network"`
+	// Daily counts observations per UTC day since the given time (the UI
+	// sums weeks and months from it).
+	Daily []DayCount `json:"daily"`
+}
+
+// DayCount is one day of the trend.
+type DayCount struct {
+	Day          string `json:"day"` // YYYY-MM-DD
+	Observations int    `json:"observations"`
+}
+
+// Decision is one analyst decision, kept forever.
+type Decision struct {
+	ID      int64
+	At      time.Time
+	By      string
+	Why     string
+	Kind    string // one of the Decide* constants
+	Subject string // what it is about (a target id, a link rule|evidence, a hash key, a lead key)
+	Value   string // flag name, agency, investigator, ...
+}
+
+// Decision kinds.
+const (
+	DecideUnlink       = "unlink"       // Subject: rule "|" evidence
+	DecideFlag         = "flag"         // Subject: target id; Value: flag
+	DecideUnflag       = "unflag"       // Subject: target id; Value: flag
+	DecideRelease      = "release"      // Subject: "<kind>:<hex>"
+	DecideDisable      = "disable"      // Subject: "<kind>:<hex>"
+	DecideConfirmLead  = "confirm_lead" // Subject: lead key
+	DecideDismissLead  = "dismiss_lead" // Subject: lead key
+	DecideShare        = "share"        // Subject: target id; Value: agency
+	DecideUnshare      = "unshare"      // Subject: target id; Value: agency
+	DecideAssign       = "assign"       // Subject: target id; Value: agency (hand-off), "" to undo
+	DecideInvestigator = "investigator" // Subject: target id; Value: investigator
+)
+
+// Backend is what the Engine needs from a store: the SQLite store
+// implements it (internal/store/sqlite/analysis.go).
+type Backend interface {
+	// AnalysisLoad returns what survives a restart.
+	AnalysisLoad(ctx context.Context) (*Snapshot, error)
+	// AnalysisObservations calls fn for each stored observation with seq
+	// in (after, upTo], in seq order (upTo 0: no bound). Transcripts are
+	// left out.
+	AnalysisObservations(ctx context.Context, after, upTo int64, fn func(seq int64, o *observe.Observation) error) error
+	// AnalysisSeqs returns the seq of each stored observation id (0 for
+	// one not stored), and the highest seq in the store.
+	AnalysisSeqs(ctx context.Context, ids []string) (seqs []int64, maxSeq int64, err error)
+	// AnalysisSave writes one batch of changes in one transaction.
+	AnalysisSave(ctx context.Context, c *Changes) error
+
+	Targets(ctx context.Context, q TargetQuery) ([]TargetSummary, int, error)
+	Target(ctx context.Context, id string, scope Scope) (*TargetDetail, error)
+	Stats(ctx context.Context, scope Scope, since time.Time) (*Stats, error)
+	Leads(ctx context.Context, q LeadQuery) ([]Lead, int, error)
+	Quarantined(ctx context.Context) ([]QuarantineRecord, error)
+	Alerts(ctx context.Context, since time.Time) ([]Alert, error)
+	// TargetAgencies returns the routing agency and the shares of a live
+	// target (resolving merged ids), or ErrNotFound.
+	TargetAgencies(ctx context.Context, id string) (string, []string, error)
+}
+
+// Snapshot is the persisted state the Engine starts from.
+type Snapshot struct {
+	Watermark int64 // last observation seq reflected in the tables
+	NextSeq   int64 // next target number
+	// Endpoints by "ip:port": their id and the target number they were born with.
+	Endpoints map[string]EndpointID
+	Decisions []Decision // in order
+	// Quarantine records by "<kind>:<hex>".
+	Quarantine map[string]QuarantineRecord
+	Leads      []LeadState
+	// LinkIDs: stored link ids by "aID|bID|rule|evidence".
+	LinkIDs map[string]int64
+	// MergedInto: the stored merged_into of every target row ("" when live).
+	MergedInto map[string]string
+}
+
+// EndpointID is an endpoint's stored identity.
+type EndpointID struct {
+	ID   int64
+	Home int64
+}
+
+// LeadState is a lead with the endpoints it was seen at.
+type LeadState struct {
+	Lead
+	TorrentHash hashkind.Hash
+	// Seen: sightings by endpoint "ip:port".
+	Seen map[string]int
+}
+
+// Changes is one batch of writes from the Engine.
+type Changes struct {
+	Watermark  int64 // 0: unchanged
+	NextSeq    int64
+	Endpoints  []EndpointRow
+	Files      []EndpointFileRow
+	Targets    []TargetRow
+	Merged     map[string]string // target id -> merged into ("" to revive)
+	Links      []LinkRow
+	Decisions  []Decision // appended; IDs filled in by the store
+	Quarantine []QuarantineRecord
+	Alerts     []Alert // appended; IDs filled in by the store
+	Leads      []LeadState
+	Daily      []DailyRow
+}
+
+// EndpointRow is the stored summary of one endpoint.
+type EndpointRow struct {
+	ID       int64
+	Home     int64
+	Target   string
+	Info     EndpointInfo
+	Networks []string
+}
+
+// EndpointFileRow is one file of one endpoint.
+type EndpointFileRow struct {
+	Endpoint int64
+	File     FileInfo
+}
+
+// TargetRow is a target's stored summary and its access rows.
+type TargetRow struct {
+	Seq     int64
+	Summary TargetSummary
+	Access  []string // agencies that may see it: its routing agency and shares
+	Shares  []Share
+	// Same: Access and Summary.Categories are as last written (only the
+	// score of the access rows needs updating).
+	Same bool
+}
+
+// LinkRow is a link as stored (keyed by A, B, Rule, Evidence).
+type LinkRow struct {
+	AID, BID int64
+	Link
+}
+
+// DailyRow is the observations of one day, agency and network.
+type DailyRow struct {
+	Day          int64 // days since the Unix epoch
+	Agency       string
+	Network      string
+	Observations int
+}

@@ -1,0 +1,1172 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// The analysis tables (migration 0003) and the queries on them. Every
+// query that returns targets takes an analysis.Scope and applies it in the
+// SQL: a target outside it is never read.
+
+var _ analysis.Backend = (*Store)(nil)
+
+func nsTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+func timeNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+// AnalysisLoad implements analysis.Backend.
+func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
+	snap := &analysis.Snapshot{Endpoints: map[string]analysis.EndpointID{}, Quarantine: map[string]analysis.QuarantineRecord{},
+		LinkIDs: map[string]int64{}, MergedInto: map[string]string{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT key, value FROM analysis_state`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var k string
+		var v int64
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		switch k {
+		case "watermark":
+			snap.Watermark = v
+		case "next_seq":
+			snap.NextSeq = v
+		}
+	}
+	rows.Close()
+	if err := eachRow(ctx, s.db, `SELECT id, ip, port, home FROM analysis_endpoints`, func(r *sql.Rows) error {
+		var id, port, home int64
+		var ip string
+		if err := r.Scan(&id, &ip, &port, &home); err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return fmt.Errorf("analysis_endpoints %d: %w", id, err)
+		}
+		snap.Endpoints[netip.AddrPortFrom(a, uint16(port)).String()] = analysis.EndpointID{ID: id, Home: home}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := eachRow(ctx, s.db, `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions ORDER BY id`, func(r *sql.Rows) error {
+		var d analysis.Decision
+		var at int64
+		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
+			return err
+		}
+		d.At = nsTime(at)
+		snap.Decisions = append(snap.Decisions, d)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	qs, err := s.Quarantined(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		snap.Quarantine[analysis.HashKey(q.Hash)] = q
+	}
+	if err := eachRow(ctx, s.db, `SELECT id, a, b, rule, evidence FROM analysis_links`, func(r *sql.Rows) error {
+		var id, a, b int64
+		var rule, ev string
+		if err := r.Scan(&id, &a, &b, &rule, &ev); err != nil {
+			return err
+		}
+		snap.LinkIDs[strconv.FormatInt(a, 10)+"|"+strconv.FormatInt(b, 10)+"|"+rule+"|"+ev] = id
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := eachRow(ctx, s.db, `SELECT id, COALESCE(merged_into, '') FROM targets`, func(r *sql.Rows) error {
+		var id, m string
+		if err := r.Scan(&id, &m); err != nil {
+			return err
+		}
+		snap.MergedInto[id] = m
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	leads, err := s.leads(ctx, `SELECT `+leadCols+` FROM leads`)
+	if err != nil {
+		return nil, err
+	}
+	snap.Leads = leads
+	return snap, nil
+}
+
+func eachRow(ctx context.Context, db *sql.DB, q string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanHash(kind string, b []byte) (hashkind.Hash, error) {
+	k, err := hashkind.ParseKind(kind)
+	if err != nil {
+		return hashkind.Hash{}, err
+	}
+	return hashkind.New(k, b)
+}
+
+// AnalysisObservations implements analysis.Backend: observations with seq
+// in (after, upTo], transcripts left out. Match lists and places repeat,
+// so their parsed forms are cached for the read.
+func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn func(seq int64, o *observe.Observation) error) error {
+	if upTo <= 0 {
+		upTo = 1<<63 - 1
+	}
+	r, err := s.db.QueryContext(ctx, `SELECT o.seq, o.id, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
+		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
+		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule
+		FROM observations o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq`, after, upTo)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	matchCache := map[string][]observe.Match{}
+	placeCache := map[string]observe.Place{}
+	itemCache := map[string]hashkind.Hash{}
+	levels := map[string]observe.Level{}
+	for r.Next() {
+		var (
+			o                        observe.Observation
+			seq, timeNS, port, lp    int64
+			have, total              int64
+			id                       any
+			kind, matched, ip, level string
+			sum                      []byte
+			place                    sql.NullString
+		)
+		if err := r.Scan(&seq, &id, &timeNS, &o.Sensor.ID, &o.Network, &o.Method, &kind, &sum, &matched,
+			&ip, &port, &o.Endpoint.Transport, &o.Client.PeerID, &o.Client.Name, &o.Client.Version, &lp,
+			&o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID, &level, &have, &total, &place,
+			&o.Jurisdiction.Agency, &o.Jurisdiction.Rule); err != nil {
+			return err
+		}
+		if o.ID, err = idString(id); err != nil {
+			return fmt.Errorf("observation seq %d: %w", seq, err)
+		}
+		o.Time = time.Unix(0, timeNS).UTC()
+		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(lp)
+		o.Possession.PiecesHave, o.Possession.PiecesTotal = int(have), int(total)
+		ck := kind + string(sum)
+		h, ok := itemCache[ck]
+		if !ok {
+			if h, err = scanHash(kind, sum); err != nil {
+				return fmt.Errorf("observation %s: %w", o.ID, err)
+			}
+			if len(itemCache) > 1<<16 {
+				clear(itemCache)
+			}
+			itemCache[ck] = h
+		}
+		o.Item.Hash = h
+		if o.Endpoint.IP, err = netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+		lv, ok := levels[level]
+		if !ok {
+			if lv, err = observe.ParseLevel(level); err != nil {
+				return fmt.Errorf("observation %s: %w", o.ID, err)
+			}
+			levels[level] = lv
+		}
+		o.Possession.Level = lv
+		if matched != "[]" {
+			ms, ok := matchCache[matched]
+			if !ok {
+				if err := json.Unmarshal([]byte(matched), &ms); err != nil {
+					return fmt.Errorf("observation %s: matched: %w", o.ID, err)
+				}
+				if len(matchCache) > 4096 {
+					clear(matchCache)
+				}
+				matchCache[matched] = ms
+			}
+			o.Item.Matched = ms
+		}
+		if place.Valid {
+			p, ok := placeCache[place.String]
+			if !ok {
+				if err := parsePlace(place.String, &p); err != nil {
+					return fmt.Errorf("observation %s: %w", o.ID, err)
+				}
+				if len(placeCache) > 1<<16 {
+					clear(placeCache)
+				}
+				placeCache[place.String] = p
+			}
+			o.Place = p
+		}
+		if err := fn(seq, &o); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
+
+// AnalysisSeqs implements analysis.Backend.
+func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64, error) {
+	seqs := make([]int64, len(ids))
+	at := make(map[string][]int, len(ids))
+	for i, id := range ids {
+		at[id] = append(at[id], i)
+	}
+	const chunk = 500
+	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = idValue(id)
+		}
+		q := `SELECT id, seq FROM observations WHERE id IN (?` + strings.Repeat(",?", len(part)-1) + `)`
+		if err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
+			var v any
+			var seq int64
+			if err := r.Scan(&v, &seq); err != nil {
+				return err
+			}
+			id, err := idString(v)
+			if err != nil {
+				return err
+			}
+			for _, i := range at[id] {
+				seqs[i] = seq
+			}
+			return nil
+		}, args...); err != nil {
+			return nil, 0, err
+		}
+	}
+	var maxSeq int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM observations`).Scan(&maxSeq); err != nil {
+		return nil, 0, err
+	}
+	return seqs, maxSeq, nil
+}
+
+// AnalysisSave implements analysis.Backend: one transaction.
+func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		prep := map[string]*sql.Stmt{}
+		defer func() {
+			for _, st := range prep {
+				st.Close()
+			}
+		}()
+		exec := func(q string, args ...any) (sql.Result, error) {
+			st := prep[q]
+			if st == nil {
+				var err error
+				if st, err = tx.PrepareContext(ctx, q); err != nil {
+					return nil, err
+				}
+				prep[q] = st
+			}
+			return st.ExecContext(ctx, args...)
+		}
+		for i := range c.Decisions {
+			d := &c.Decisions[i]
+			res, err := exec(`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (?, ?, ?, ?, ?, ?)`,
+				timeNS(d.At), d.By, d.Why, d.Kind, d.Subject, d.Value)
+			if err != nil {
+				return fmt.Errorf("decision %s %s: %w", d.Kind, d.Subject, err)
+			}
+			d.ID, _ = res.LastInsertId()
+		}
+		for _, e := range c.Endpoints {
+			in := &e.Info
+			if _, err := exec(`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
+				agency, networks, first_ns, last_ns, observations, vpn, hosting) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+				ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
+				org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
+				agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+				observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
+				e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
+				in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
+				b2i(in.VPN), b2i(in.Hosting)); err != nil {
+				return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err)
+			}
+		}
+		for _, f := range c.Files {
+			fi := &f.File
+			if _, err := exec(`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
+				first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+				ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
+				max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+				observations = excluded.observations, quarantined = excluded.quarantined`,
+				f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(appendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
+				timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
+				return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
+			}
+		}
+		for _, t := range c.Targets {
+			ts := &t.Summary
+			if _, err := exec(`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
+				endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
+				looking, country, subdivision, label, flags, shares) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+				ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
+				assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
+				endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
+				observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+				networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
+				max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
+				subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
+				ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
+				ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
+				timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
+				ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares))); err != nil {
+				return fmt.Errorf("target %s: %w", ts.ID, err)
+			}
+			if t.Same {
+				if _, err := exec(`UPDATE target_access SET score = ? WHERE target = ?`, ts.Score, ts.ID); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := exec(`DELETE FROM target_access WHERE target = ?`, ts.ID); err != nil {
+				return err
+			}
+			for _, a := range t.Access {
+				if _, err := exec(`INSERT OR REPLACE INTO target_access (agency, target, score) VALUES (?, ?, ?)`, a, ts.ID, ts.Score); err != nil {
+					return err
+				}
+			}
+			if _, err := exec(`DELETE FROM target_categories WHERE target = ?`, ts.ID); err != nil {
+				return err
+			}
+			for _, cat := range ts.Categories {
+				if _, err := exec(`INSERT OR IGNORE INTO target_categories (category, target) VALUES (?, ?)`, cat, ts.ID); err != nil {
+					return err
+				}
+			}
+		}
+		for id, into := range c.Merged {
+			if into == "" {
+				continue // revived: its row was written above
+			}
+			seq, _ := analysis.ParseTargetID(id)
+			if _, err := exec(`INSERT INTO targets (id, seq, merged_into) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET merged_into = excluded.merged_into`,
+				id, seq, into); err != nil {
+				return fmt.Errorf("target %s merged into %s: %w", id, into, err)
+			}
+			if _, err := exec(`DELETE FROM target_access WHERE target = ?`, id); err != nil {
+				return err
+			}
+			if _, err := exec(`DELETE FROM target_categories WHERE target = ?`, id); err != nil {
+				return err
+			}
+		}
+		for _, l := range c.Links {
+			if _, err := exec(`INSERT INTO analysis_links (id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note)
+				VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, note = excluded.note`,
+				l.ID, l.AID, l.BID, l.Rule, l.Evidence, l.Reason, l.Confidence, jsonText(nonNil(l.Obs)), timeNS(l.At), l.State, l.Note); err != nil {
+				return fmt.Errorf("link %d (%s %s): %w", l.ID, l.Rule, l.Evidence, err)
+			}
+		}
+		for _, q := range c.Quarantine {
+			if _, err := exec(`INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns)
+				VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, hash) DO UPDATE SET state = excluded.state, detected_ns = excluded.detected_ns,
+				peers = excluded.peers, baseline = excluded.baseline, reason = excluded.reason, who = excluded.who, why = excluded.why,
+				decided_ns = excluded.decided_ns`,
+				q.Hash.Kind().String(), q.Hash.Bytes(), q.State, timeNS(q.Detected), q.Peers, q.Baseline, q.Reason, q.By, q.Why, timeNS(q.DecidedAt)); err != nil {
+				return fmt.Errorf("quarantine %s: %w", analysis.HashKey(q.Hash), err)
+			}
+		}
+		for i := range c.Alerts {
+			a := &c.Alerts[i]
+			res, err := exec(`INSERT INTO analysis_alerts (at_ns, kind, subject, message) VALUES (?, ?, ?, ?)`, timeNS(a.Time), a.Kind, a.Subject, a.Message)
+			if err != nil {
+				return fmt.Errorf("alert %s: %w", a.Subject, err)
+			}
+			a.ID, _ = res.LastInsertId()
+		}
+		for _, l := range c.Leads {
+			var kind string
+			var hash []byte
+			if !l.Hash.IsZero() {
+				kind, hash = l.Hash.Kind().String(), l.Hash.Bytes()
+			}
+			if _, err := exec(`INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
+				watched, seen, state, who, why, decided_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+				ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size, count = excluded.count,
+				first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
+				seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns`,
+				l.Key, kind, hash, l.TorrentHash.Kind().String(), l.TorrentHash.Bytes(), l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
+				timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
+				timeNS(l.DecidedAt)); err != nil {
+				return fmt.Errorf("lead %s: %w", l.Key, err)
+			}
+			for k := range l.Seen {
+				ap, err := netip.ParseAddrPort(k)
+				if err != nil {
+					return fmt.Errorf("lead %s endpoint %q: %w", l.Key, k, err)
+				}
+				if _, err := exec(`INSERT OR IGNORE INTO lead_endpoints (ip, port, lead) VALUES (?, ?, ?)`, ap.Addr().String(), int64(ap.Port()), l.Key); err != nil {
+					return err
+				}
+			}
+		}
+		for _, d := range c.Daily {
+			if _, err := exec(`INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
+				ON CONFLICT (day, agency, network) DO UPDATE SET observations = excluded.observations`,
+				d.Day, d.Agency, d.Network, d.Observations); err != nil {
+				return err
+			}
+		}
+		if c.Watermark > 0 {
+			if _, err := exec(`INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
+				ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.Watermark); err != nil {
+				return err
+			}
+		}
+		if c.NextSeq > 0 {
+			if _, err := exec(`INSERT INTO analysis_state (key, value) VALUES ('next_seq', ?)
+				ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.NextSeq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func nonNilLevels(s []analysis.LevelCount) []analysis.LevelCount { return nonNil(s) }
+func nonNilShares(s []analysis.Share) []analysis.Share           { return nonNil(s) }
+
+const targetCols = `t.id, t.agency, t.agencies, t.assigned, t.investigator, t.score, t.parts, t.endpoints, t.files, t.levels,
+	t.max_level, t.observations, t.first_ns, t.last_ns, t.networks, t.vpn, t.hosting, t.categories, t.max_severity, t.looking,
+	t.country, t.subdivision, t.label, t.flags`
+
+func scanTarget(r interface{ Scan(...any) error }) (analysis.TargetSummary, error) {
+	var (
+		t                                 analysis.TargetSummary
+		agencies, parts, levels, networks string
+		cats, flags                       string
+		maxLevel, first, last             int64
+		vpn, hosting, looking             int
+	)
+	if err := r.Scan(&t.ID, &t.Jurisdiction, &agencies, &t.Assigned, &t.Investigator, &t.Score, &parts, &t.Endpoints, &t.Files,
+		&levels, &maxLevel, &t.Observations, &first, &last, &networks, &vpn, &hosting, &cats, &t.MaxSeverity, &looking,
+		&t.Country, &t.Subdivision, &t.Label, &flags); err != nil {
+		return t, err
+	}
+	t.MaxLevel = observe.Level(maxLevel)
+	t.FirstSeen, t.LastSeen = nsTime(first), nsTime(last)
+	t.VPN, t.Hosting, t.Looking = vpn == 1, hosting == 1, looking == 1
+	t.Networks = strings.FieldsFunc(networks, func(r rune) bool { return r == ',' })
+	for _, j := range []struct {
+		s string
+		v any
+	}{{agencies, &t.Agencies}, {parts, &t.Parts}, {levels, &t.Levels}, {cats, &t.Categories}, {flags, &t.Flags}} {
+		if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
+			return t, fmt.Errorf("target %s: %w", t.ID, err)
+		}
+	}
+	return t, nil
+}
+
+// Targets implements analysis.Backend: a ranked page within q.Scope and
+// the number of targets matching. The scope is a join on target_access,
+// so a target neither routed to nor shared with the reader's agencies is
+// never read.
+func (s *Store) Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis.TargetSummary, int, error) {
+	if q.Scope.Empty() {
+		return nil, 0, nil
+	}
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	q.Limit = min(q.Limit, 1000)
+	var (
+		from  string
+		where []string
+		args  []any
+		order string
+	)
+	scoreCol := "t.score"
+	if q.Scope.All {
+		from = `targets t`
+		where = append(where, `t.merged_into IS NULL`)
+	} else {
+		from = `target_access a JOIN targets t ON t.id = a.target`
+		where = append(where, `a.agency IN (?`+strings.Repeat(",?", len(q.Scope.Agencies)-1)+`)`)
+		for _, a := range q.Scope.Agencies {
+			args = append(args, a)
+		}
+		scoreCol = "a.score"
+	}
+	if q.Jurisdiction != "" {
+		where = append(where, `t.agency = ?`)
+		args = append(args, q.Jurisdiction)
+	}
+	if q.Network != "" {
+		where = append(where, `t.networks LIKE ?`)
+		args = append(args, "%,"+q.Network+",%")
+	}
+	if q.MinScore > 0 {
+		where = append(where, scoreCol+` >= ?`)
+		args = append(args, q.MinScore)
+	}
+	if q.MinLevel > 0 {
+		where = append(where, `t.max_level >= ?`)
+		args = append(args, int(q.MinLevel))
+	}
+	if q.VPN != nil {
+		where = append(where, `t.vpn = ?`)
+		args = append(args, b2i(*q.VPN))
+	}
+	if !q.Since.IsZero() {
+		where = append(where, `t.last_ns >= ?`)
+		args = append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where = append(where, `t.first_ns < ?`)
+		args = append(args, q.Until.UnixNano())
+	}
+	if q.Category != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM target_categories c WHERE c.target = t.id AND c.category = ?)`)
+		args = append(args, q.Category)
+	}
+	if q.MinSeverity > 0 {
+		where = append(where, `t.max_severity >= ?`)
+		args = append(args, q.MinSeverity)
+	}
+	switch q.Sort {
+	case "", "score":
+		order = scoreCol + ` DESC, t.id`
+	case "last_seen":
+		order = `t.last_ns DESC, t.id`
+	case "first_seen":
+		order = `t.first_ns, t.id`
+	case "files":
+		order = `t.files DESC, ` + scoreCol + ` DESC, t.id`
+	case "endpoints":
+		order = `t.endpoints DESC, ` + scoreCol + ` DESC, t.id`
+	default:
+		return nil, 0, fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
+	}
+	w := strings.Join(where, " AND ")
+	group := ""
+	if !q.Scope.All && len(q.Scope.Agencies) > 1 {
+		group = ` GROUP BY t.id`
+	}
+	var total int
+	countQ := `SELECT COUNT(*) FROM ` + from + ` WHERE ` + w
+	if group != "" {
+		countQ = `SELECT COUNT(DISTINCT t.id) FROM ` + from + ` WHERE ` + w
+	}
+	if err := s.db.QueryRowContext(ctx, countQ, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("targets: %w", err)
+	}
+	var out []analysis.TargetSummary
+	err := eachRow(ctx, s.db, `SELECT `+targetCols+` FROM `+from+` WHERE `+w+group+` ORDER BY `+order+` LIMIT ? OFFSET ?`, func(r *sql.Rows) error {
+		t, err := scanTarget(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, t)
+		return nil
+	}, append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("targets: %w", err)
+	}
+	return out, total, nil
+}
+
+// resolveTarget follows merged_into to the live target and checks the
+// scope; ErrNotFound either way.
+func (s *Store) resolveTarget(ctx context.Context, id string, scope analysis.Scope) (string, []string, error) {
+	notFound := fmt.Errorf("target %q: %w", id, analysis.ErrNotFound)
+	if scope.Empty() {
+		return "", nil, notFound
+	}
+	var merged []string
+	cur := id
+	for range 64 {
+		var into sql.NullString
+		err := s.db.QueryRowContext(ctx, `SELECT merged_into FROM targets WHERE id = ?`, cur).Scan(&into)
+		if errors.Is(err, sql.ErrNoRows) {
+			return "", nil, notFound
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if !into.Valid {
+			break
+		}
+		merged = append(merged, cur)
+		cur = into.String
+	}
+	if !scope.All {
+		q := `SELECT COUNT(*) FROM target_access WHERE target = ? AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+		args := []any{cur}
+		for _, a := range scope.Agencies {
+			args = append(args, a)
+		}
+		var n int
+		if err := s.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+			return "", nil, err
+		}
+		if n == 0 {
+			return "", nil, notFound
+		}
+	}
+	return cur, merged, nil
+}
+
+// TargetAgencies implements analysis.Backend.
+func (s *Store) TargetAgencies(ctx context.Context, id string) (string, []string, error) {
+	cur, _, err := s.resolveTarget(ctx, id, analysis.AllAgencies)
+	if err != nil {
+		return "", nil, err
+	}
+	var route string
+	var shares []string
+	err = eachRow(ctx, s.db, `SELECT agency FROM target_access WHERE target = ? ORDER BY agency`, func(r *sql.Rows) error {
+		var a string
+		if err := r.Scan(&a); err != nil {
+			return err
+		}
+		shares = append(shares, a)
+		return nil
+	}, cur)
+	if err != nil {
+		return "", nil, err
+	}
+	var assigned string
+	if err := s.db.QueryRowContext(ctx, `SELECT agency, assigned FROM targets WHERE id = ?`, cur).Scan(&route, &assigned); err != nil {
+		return "", nil, err
+	}
+	if assigned != "" {
+		route = assigned
+	}
+	out := shares[:0]
+	for _, a := range shares {
+		if a != route {
+			out = append(out, a)
+		}
+	}
+	return route, out, nil
+}
+
+// Target implements analysis.Backend: a target's page, or ErrNotFound for
+// one that does not exist or is outside scope (redirecting a merged id).
+func (s *Store) Target(ctx context.Context, id string, scope analysis.Scope) (*analysis.TargetDetail, error) {
+	cur, merged, err := s.resolveTarget(ctx, id, scope)
+	if err != nil {
+		return nil, err
+	}
+	d := &analysis.TargetDetail{}
+	var shares string
+	row := s.db.QueryRowContext(ctx, `SELECT `+targetCols+`, t.shares FROM targets t WHERE t.id = ?`, cur)
+	var r scanFunc = func(dest ...any) error {
+		return row.Scan(append(dest, &shares)...)
+	}
+	if d.TargetSummary, err = scanTarget(r); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(shares), &d.Shares); err != nil {
+		return nil, fmt.Errorf("target %s shares: %w", cur, err)
+	}
+	d.MergedFrom = merged
+	if err := eachRow(ctx, s.db, `SELECT id FROM targets WHERE merged_into = ? ORDER BY seq`, func(r *sql.Rows) error {
+		var m string
+		if err := r.Scan(&m); err != nil {
+			return err
+		}
+		d.MergedFrom = append(d.MergedFrom, m)
+		return nil
+	}, cur); err != nil {
+		return nil, err
+	}
+	epIDs := map[int64]string{}
+	var ips []any
+	if err := eachRow(ctx, s.db, `SELECT id, ip, port, transport, asn, org, country, subdivision, city, agency, first_ns, last_ns,
+		observations, vpn, hosting FROM analysis_endpoints WHERE target = ? ORDER BY last_ns DESC`, func(r *sql.Rows) error {
+		var (
+			e                   analysis.EndpointInfo
+			id, port, asn, f, l int64
+			ip                  string
+			vpn, hosting        int
+		)
+		if err := r.Scan(&id, &ip, &port, &e.Transport, &asn, &e.Org, &e.Country, &e.Subdivision, &e.City, &e.Agency, &f, &l,
+			&e.Observations, &vpn, &hosting); err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return err
+		}
+		e.IP, e.Port, e.ASN, e.FirstSeen, e.LastSeen, e.VPN, e.Hosting = a, uint16(port), uint32(asn), nsTime(f), nsTime(l), vpn == 1, hosting == 1
+		d.Endpoints = append(d.Endpoints, e)
+		epIDs[id] = netip.AddrPortFrom(a, uint16(port)).String()
+		ips = append(ips, ip)
+		return nil
+	}, cur); err != nil {
+		return nil, err
+	}
+	if len(epIDs) == 0 {
+		return d, nil
+	}
+	idArgs := make([]any, 0, len(epIDs))
+	for id := range epIDs {
+		idArgs = append(idArgs, id)
+	}
+	in := `(?` + strings.Repeat(",?", len(idArgs)-1) + `)`
+	files := map[string]*analysis.FileInfo{}
+	if err := eachRow(ctx, s.db, `SELECT kind, hash, matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined
+		FROM analysis_endpoint_files WHERE endpoint IN `+in, func(r *sql.Rows) error {
+		var (
+			f                     analysis.FileInfo
+			kind, matched, intent string
+			sum                   []byte
+			level, first, last    int64
+			quarantined           int
+		)
+		if err := r.Scan(&kind, &sum, &matched, &f.Severity, &level, &intent, &first, &last, &f.Observations, &quarantined); err != nil {
+			return err
+		}
+		h, err := scanHash(kind, sum)
+		if err != nil {
+			return err
+		}
+		k := analysis.HashKey(h)
+		if g := files[k]; g != nil {
+			g.MaxLevel = max(g.MaxLevel, observe.Level(level))
+			g.FirstSeen, g.LastSeen = minTime(g.FirstSeen, nsTime(first)), maxTime(g.LastSeen, nsTime(last))
+			g.Observations += f.Observations
+			if intent == "sharing" {
+				g.Intent = intent
+			}
+			return nil
+		}
+		f.Hash, f.Kind, f.Hex, f.MaxLevel, f.Intent = h, kind, h.Hex(), observe.Level(level), intent
+		f.FirstSeen, f.LastSeen, f.Quarantined = nsTime(first), nsTime(last), quarantined == 1
+		if matched != "[]" {
+			if err := json.Unmarshal([]byte(matched), &f.Matched); err != nil {
+				return err
+			}
+		}
+		files[k] = &f
+		return nil
+	}, idArgs...); err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		d.Files = append(d.Files, *f)
+	}
+	sort.Slice(d.Files, func(i, j int) bool {
+		a, b := &d.Files[i], &d.Files[j]
+		if a.MaxLevel != b.MaxLevel {
+			return a.MaxLevel > b.MaxLevel
+		}
+		return a.Hex < b.Hex
+	})
+	if err := eachRow(ctx, s.db, `SELECT id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note FROM analysis_links
+		WHERE a IN `+in+` OR b IN `+in+` ORDER BY id`, func(r *sql.Rows) error {
+		var l analysis.Link
+		var a, b, at int64
+		var obs string
+		if err := r.Scan(&l.ID, &a, &b, &l.Rule, &l.Evidence, &l.Reason, &l.Confidence, &obs, &at, &l.State, &l.Note); err != nil {
+			return err
+		}
+		l.A, l.B = epIDs[a], epIDs[b]
+		if l.A == "" || l.B == "" {
+			// The other end belongs to another target now (a rejected or
+			// withdrawn link): name it from its row.
+			for _, p := range []*string{&l.A, &l.B} {
+				if *p == "" {
+					id := a
+					if p == &l.B {
+						id = b
+					}
+					var ip string
+					var port int64
+					if err := s.db.QueryRowContext(ctx, `SELECT ip, port FROM analysis_endpoints WHERE id = ?`, id).Scan(&ip, &port); err == nil {
+						if ad, err := netip.ParseAddr(ip); err == nil {
+							*p = netip.AddrPortFrom(ad, uint16(port)).String()
+						}
+					}
+				}
+			}
+		}
+		l.EndpointA, l.EndpointB = l.A, l.B
+		l.At = nsTime(at)
+		if err := json.Unmarshal([]byte(obs), &l.Obs); err != nil {
+			return err
+		}
+		d.Links = append(d.Links, l)
+		return nil
+	}, append(idArgs, idArgs...)...); err != nil {
+		return nil, err
+	}
+	if err := s.timeline(ctx, d, files, epIDs, ips); err != nil {
+		return nil, err
+	}
+	leadKeys := map[string]bool{}
+	for _, ep := range d.Endpoints {
+		if err := eachRow(ctx, s.db, `SELECT lead FROM lead_endpoints WHERE ip = ? AND port = ?`, func(r *sql.Rows) error {
+			var k string
+			if err := r.Scan(&k); err != nil {
+				return err
+			}
+			leadKeys[k] = true
+			return nil
+		}, ep.IP.String(), int64(ep.Port)); err != nil {
+			return nil, err
+		}
+	}
+	for k := range leadKeys {
+		ls, err := s.leads(ctx, `SELECT `+leadCols+` FROM leads WHERE key = ?`, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range ls {
+			d.Leads = append(d.Leads, l.Lead)
+		}
+	}
+	sort.Slice(d.Leads, func(i, j int) bool { return d.Leads[i].Key < d.Leads[j].Key })
+	return d, nil
+}
+
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// timeline reads the target's observations through the item index (the
+// target's files), keeping those at its endpoints, most recent first.
+func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files map[string]*analysis.FileInfo, epIDs map[int64]string, ips []any) error {
+	eps := map[string]bool{}
+	for _, e := range epIDs {
+		eps[e] = true
+	}
+	var itemArgs []any
+	for _, f := range files {
+		var id int64
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM items WHERE hash = ? AND kind = ?`, f.Hash.Bytes(), f.Kind).Scan(&id)
+		if err == nil {
+			itemArgs = append(itemArgs, id)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	if len(itemArgs) == 0 {
+		return nil
+	}
+	q := `SELECT o.id, o.time_ns, o.network, o.method, o.possession, o.ip, o.port, o.transport, i.kind, i.hash, o.matched,
+		o.place, o.agency, o.sensor FROM observations o JOIN items i ON i.id = o.item_id
+		WHERE o.item_id IN (?` + strings.Repeat(",?", len(itemArgs)-1) + `) AND o.ip IN (?` + strings.Repeat(",?", len(ips)-1) + `)
+		ORDER BY o.time_ns DESC, o.seq DESC`
+	r, err := s.db.QueryContext(ctx, q, append(itemArgs, ips...)...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() && len(d.Timeline) < analysis.TimelineLimit {
+		var (
+			t                        analysis.TimelineEntry
+			id                       any
+			ns, port                 int64
+			level, ip, kind, matched string
+			sum                      []byte
+			place                    sql.NullString
+		)
+		if err := r.Scan(&id, &ns, &t.Network, &t.Method, &level, &ip, &port, &t.Transport, &kind, &sum, &matched, &place, &t.Agency, &t.Sensor); err != nil {
+			return err
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return err
+		}
+		ep := netip.AddrPortFrom(a.Unmap(), uint16(port)).String()
+		if !eps[ep] {
+			continue
+		}
+		if t.ID, err = idString(id); err != nil {
+			return err
+		}
+		t.Time, t.Endpoint, t.Kind = nsTime(ns), ep, kind
+		h, err := scanHash(kind, sum)
+		if err != nil {
+			return err
+		}
+		t.Hash = h.Hex()
+		if t.Level, err = observe.ParseLevel(level); err != nil {
+			return err
+		}
+		if matched != "[]" {
+			if err := json.Unmarshal([]byte(matched), &t.Matched); err != nil {
+				return err
+			}
+		}
+		if place.Valid {
+			if err := parsePlace(place.String, &t.Place); err != nil {
+				return err
+			}
+		}
+		o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}}
+		t.Intent = analysis.Intent(&o).String()
+		d.Timeline = append(d.Timeline, t)
+	}
+	return r.Err()
+}
+
+const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns`
+
+func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.LeadState, error) {
+	var out []analysis.LeadState
+	err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
+		var (
+			l                       analysis.LeadState
+			kind, tkind             string
+			hash, torrent           []byte
+			first, last, decided    int64
+			torrents, watched, seen string
+		)
+		if err := r.Scan(&l.Key, &kind, &hash, &tkind, &torrent, &l.Path, &l.Size, &l.Count, &first, &last, &torrents, &watched,
+			&seen, &l.State, &l.By, &l.Why, &decided); err != nil {
+			return err
+		}
+		var err error
+		if kind != "" {
+			if l.Hash, err = scanHash(kind, hash); err != nil {
+				return fmt.Errorf("lead %s: %w", l.Key, err)
+			}
+		}
+		if l.TorrentHash, err = scanHash(tkind, torrent); err != nil {
+			return fmt.Errorf("lead %s: %w", l.Key, err)
+		}
+		l.FirstSeen, l.LastSeen, l.DecidedAt = nsTime(first), nsTime(last), nsTime(decided)
+		for _, j := range []struct {
+			s string
+			v any
+		}{{torrents, &l.Torrents}, {watched, &l.Watched}, {seen, &l.Seen}} {
+			if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
+				return fmt.Errorf("lead %s: %w", l.Key, err)
+			}
+		}
+		l.Endpoints = len(l.Seen)
+		out = append(out, l)
+		return nil
+	}, args...)
+	return out, err
+}
+
+// Leads implements analysis.Backend: leads by state, most recently seen
+// first. Leads name files and torrents, not targets: who may review them
+// is the caller's (analyst role) decision.
+func (s *Store) Leads(ctx context.Context, q analysis.LeadQuery) ([]analysis.Lead, int, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	where, args := `1`, []any{}
+	if q.State != "" {
+		where, args = `state = ?`, []any{q.State}
+	}
+	var total int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM leads WHERE `+where, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	ls, err := s.leads(ctx, `SELECT `+leadCols+` FROM leads WHERE `+where+` ORDER BY last_ns DESC, key LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]analysis.Lead, len(ls))
+	for i := range ls {
+		out[i] = ls[i].Lead
+	}
+	return out, total, nil
+}
+
+// Quarantined implements analysis.Backend.
+func (s *Store) Quarantined(ctx context.Context) ([]analysis.QuarantineRecord, error) {
+	var out []analysis.QuarantineRecord
+	err := eachRow(ctx, s.db, `SELECT kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns FROM quarantine ORDER BY detected_ns`, func(r *sql.Rows) error {
+		var q analysis.QuarantineRecord
+		var sum []byte
+		var det, dec int64
+		if err := r.Scan(&q.Kind, &sum, &q.State, &det, &q.Peers, &q.Baseline, &q.Reason, &q.By, &q.Why, &dec); err != nil {
+			return err
+		}
+		h, err := scanHash(q.Kind, sum)
+		if err != nil {
+			return err
+		}
+		q.Hash, q.Hex, q.Detected, q.DecidedAt = h, h.Hex(), nsTime(det), nsTime(dec)
+		out = append(out, q)
+		return nil
+	})
+	return out, err
+}
+
+// Alerts implements analysis.Backend.
+func (s *Store) Alerts(ctx context.Context, since time.Time) ([]analysis.Alert, error) {
+	var out []analysis.Alert
+	err := eachRow(ctx, s.db, `SELECT id, at_ns, kind, subject, message FROM analysis_alerts WHERE at_ns >= ? ORDER BY id`, func(r *sql.Rows) error {
+		var a analysis.Alert
+		var at int64
+		if err := r.Scan(&a.ID, &at, &a.Kind, &a.Subject, &a.Message); err != nil {
+			return err
+		}
+		a.Time = nsTime(at)
+		out = append(out, a)
+		return nil
+	}, timeNS(since))
+	return out, err
+}
+
+// Stats implements analysis.Backend: counts of live targets within scope
+// by agency, country, subdivision and network, and observations per day
+// since a time (for a scoped reader, those routed to its agencies).
+func (s *Store) Stats(ctx context.Context, scope analysis.Scope, since time.Time) (*analysis.Stats, error) {
+	st := &analysis.Stats{ByAgency: map[string]int{}, ByCountry: map[string]int{}, BySubdivision: map[string]int{}, ByNetwork: map[string]int{}}
+	if scope.Empty() {
+		return st, nil
+	}
+	from, where, args := `targets t`, `t.merged_into IS NULL`, []any{}
+	dailyWhere, dailyArgs := `day >= ?`, []any{since.Unix() / 86400}
+	if since.IsZero() {
+		dailyArgs[0] = int64(-1 << 40)
+	}
+	if !scope.All {
+		in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+		from = `targets t`
+		where = `t.id IN (SELECT target FROM target_access WHERE agency IN ` + in + `)`
+		dailyWhere += ` AND agency IN ` + in
+		for _, a := range scope.Agencies {
+			args = append(args, a)
+			dailyArgs = append(dailyArgs, a)
+		}
+	}
+	if err := eachRow(ctx, s.db, `SELECT t.agency, t.country, t.subdivision, t.networks, t.endpoints FROM `+from+` WHERE `+where, func(r *sql.Rows) error {
+		var agency, country, sub, networks string
+		var eps int
+		if err := r.Scan(&agency, &country, &sub, &networks, &eps); err != nil {
+			return err
+		}
+		st.Targets++
+		if eps > 1 {
+			st.Devices++
+		}
+		st.ByAgency[agency]++
+		st.ByCountry[country]++
+		if sub != "" {
+			st.BySubdivision[country+"/"+sub]++
+		}
+		for _, n := range strings.FieldsFunc(networks, func(r rune) bool { return r == ',' }) {
+			st.ByNetwork[n]++
+		}
+		return nil
+	}, args...); err != nil {
+		return nil, err
+	}
+	if err := eachRow(ctx, s.db, `SELECT day, SUM(observations) FROM analysis_daily WHERE `+dailyWhere+` GROUP BY day ORDER BY day`, func(r *sql.Rows) error {
+		var day int64
+		var n int
+		if err := r.Scan(&day, &n); err != nil {
+			return err
+		}
+		st.Daily = append(st.Daily, analysis.DayCount{Day: time.Unix(day*86400, 0).UTC().Format("2006-01-02"), Observations: n})
+		return nil
+	}, dailyArgs...); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// AddToList adds one entry to a (local) list, keeping every entry it
+// already has: a new version of the list with one more entry. It is what a
+// confirmed lead calls (analysis.Config.OnLeadConfirmed); the list is
+// created if need be.
+func (s *Store) AddToList(ctx context.Context, list, source string, e watchlist.Entry, by, reason string) (store.ImportReport, error) {
+	var entries []watchlist.Entry
+	err := s.ListEntries(ctx, list, func(x *watchlist.Entry) error {
+		if x.Hash != e.Hash {
+			entries = append(entries, *x)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.ImportReport{}, fmt.Errorf("list %s: %w", list, err)
+	}
+	if e.Note == "" {
+		e.Note = reason
+	}
+	entries = append(entries, e)
+	return s.ImportList(ctx, store.ListImport{Name: list, Source: source, Format: watchlist.FormatCSV, By: by, Entries: entries})
+}
