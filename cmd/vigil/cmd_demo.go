@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -114,6 +115,16 @@ Examples:
 					return err
 				}
 				en := enrich.New(loc, rules)
+				sq, err := a.sqliteStore(ctx)
+				if err != nil {
+					return err
+				}
+				engine, err := startAnalysis(ctx, a.log, sq, nil)
+				if err != nil {
+					return err
+				}
+				defer engine.Flush(context.WithoutCancel(ctx))
+				var analysisFailures atomic.Int64
 
 				scfg := bittorrent.LabConfig()
 				scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, *identities
@@ -150,9 +161,16 @@ Ctrl-C stops it.
 					trackers: labTrackers(m),
 					registry: reg,
 					enrich:   en,
+					onCommit: analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures),
 				})
 				fmt.Fprintln(a.stdout, "\nfinal summary:")
 				printSensorSummary(a.stdout, counts)
+				if err := engine.Flush(context.WithoutCancel(ctx)); err == nil {
+					if top, total, err := sq.Targets(context.WithoutCancel(ctx), analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 5}); err == nil {
+						fmt.Fprintln(a.stdout, "\ntop targets ('vigil targets' lists them all, 'vigil target show ID' explains one):")
+						printTargets(a.stdout, top, total)
+					}
+				}
 				if werr := <-webErr; err == nil {
 					err = werr
 				}

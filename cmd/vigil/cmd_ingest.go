@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -53,6 +54,17 @@ Example:
 					return err
 				}
 				defer jb.Close()
+				sq, err := a.sqliteStore(ctx)
+				if err != nil {
+					return err
+				}
+				e, err := startAnalysis(ctx, a.log, sq, nil)
+				if err != nil {
+					return err
+				}
+				defer e.Flush(context.WithoutCancel(ctx))
+				var failures atomic.Int64
+				feed := analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
 				total := 0
 				err = jb.Consume(ctx, func(ctx context.Context, b []observe.Observation) error {
 					for i := range b {
@@ -62,6 +74,7 @@ Example:
 						return err
 					}
 					total += len(b)
+					feed(b)
 					return nil
 				})
 				fmt.Fprintf(a.stdout, "%d observations stored\n", total)

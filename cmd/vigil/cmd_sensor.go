@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -133,6 +135,16 @@ Examples:
 					}
 					defer closeEnrich()
 					opt.enrich = en
+					// Targets are scored as observations are stored.
+					if sq, ok := st.(*sqlite.Store); ok {
+						e, err := startAnalysis(ctx, a.log, sq, nil)
+						if err != nil {
+							return err
+						}
+						var failures atomic.Int64
+						opt.onCommit = analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
+						defer e.Flush(context.WithoutCancel(ctx))
+					}
 				}
 				counts, err := runBitTorrentSensorWith(ctx, a, st, cfg, sc, opt)
 				printSensorSummary(a.stdout, counts)

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"math"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -42,6 +45,64 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		if !strings.Contains(exported, want) {
 			t.Errorf("no exported observation has %s: not enriched at ingest", want)
 		}
+	}
+	// The demo's peers became targets with an explained score; one can be
+	// shown and its ISP request written in every format.
+	db := filepath.Join(dir, "vigil.db")
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "targets", "--json")
+	if code != exitOK {
+		t.Fatalf("targets: exit %d %s", code, errOut)
+	}
+	var targets []struct {
+		ID           string             `json:"id"`
+		Score        float64            `json:"score"`
+		Parts        map[string]float64 `json:"parts"`
+		Jurisdiction string             `json:"jurisdiction"`
+		Endpoints    []struct {
+			IP   string `json:"ip"`
+			Port int    `json:"port"`
+		} `json:"endpoints"`
+		Files []struct {
+			Hash     string `json:"hash"`
+			MaxLevel string `json:"max_level"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(out), &targets); err != nil || len(targets) == 0 {
+		t.Fatalf("targets --json: %v (%d targets)\n%s", err, len(targets), out)
+	}
+	top := targets[0]
+	sum := 0.0
+	for _, p := range top.Parts {
+		sum += p
+	}
+	if top.Score <= 0 || math.Abs(sum-top.Score) > 0.01 || top.Jurisdiction == "" || len(top.Endpoints) == 0 || len(top.Files) == 0 || top.Files[0].MaxLevel == "" {
+		t.Fatalf("top target is not explained: %+v (parts sum to %.2f)", top, sum)
+	}
+	for i := 1; i < len(targets); i++ {
+		if targets[i].Score > targets[i-1].Score {
+			t.Fatalf("targets not ranked: %.2f after %.2f", targets[i].Score, targets[i-1].Score)
+		}
+	}
+	if code, out, errOut := vigilRun(t, nil, "", "--db", db, "target", "show", top.ID); code != exitOK || !strings.Contains(out, "Score parts") || !strings.Contains(out, top.Endpoints[0].IP) {
+		t.Fatalf("target show %s: exit %d\n%s%s", top.ID, code, out, errOut)
+	}
+	reqDir := filepath.Join(dir, "requests")
+	for _, f := range []string{"csv", "json", "pdf"} {
+		code, _, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", top.ID, "--format", f, "--out", reqDir, "--case", "2026/0001")
+		if code != exitOK {
+			t.Fatalf("isp-request --format %s: exit %d %s", f, code, errOut)
+		}
+	}
+	csvs, _ := filepath.Glob(filepath.Join(reqDir, "*.csv"))
+	pdfs, _ := filepath.Glob(filepath.Join(reqDir, "*.pdf"))
+	if len(csvs) != 1 || len(pdfs) != 1 {
+		t.Fatalf("isp-request wrote %v %v", csvs, pdfs)
+	}
+	if b, _ := os.ReadFile(csvs[0]); !strings.Contains(string(b), top.Endpoints[0].IP) {
+		t.Fatalf("ISP request CSV does not list the target's endpoint %s:\n%s", top.Endpoints[0].IP, b)
+	}
+	if code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "export", "--json"); code != exitOK || !strings.Contains(out, "2026/0001") {
+		t.Fatalf("the ISP request export was not audited with its case number:\n%s", out)
 	}
 	// Round trip through JSON Lines into a fresh store gives the same export.
 	file := writeFile(t, dir, "obs.jsonl", exported)

@@ -155,6 +155,11 @@ type TimelineEntry struct {
 	Place     observe.Place   `json:"place"`
 	Agency    string          `json:"agency"`
 	Sensor    string          `json:"sensor"`
+	// ClockOffset is the sensor clock minus the reference clock when it
+	// was seen, and ClockSource how that was measured: an ISP request
+	// states both beside the time.
+	ClockOffset time.Duration `json:"clock_offset_ns"`
+	ClockSource string        `json:"clock_source"`
 }
 
 // Share is a target shared with (or handed to) another agency.

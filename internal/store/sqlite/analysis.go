@@ -713,6 +713,12 @@ func (s *Store) TargetAgencies(ctx context.Context, id string) (string, []string
 // Target implements analysis.Backend: a target's page, or ErrNotFound for
 // one that does not exist or is outside scope (redirecting a merged id).
 func (s *Store) Target(ctx context.Context, id string, scope analysis.Scope) (*analysis.TargetDetail, error) {
+	return s.TargetWithTimeline(ctx, id, scope, analysis.TimelineLimit)
+}
+
+// TargetWithTimeline is Target with up to limit timeline entries (an ISP
+// request needs every sighting, not the newest 500).
+func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysis.Scope, limit int) (*analysis.TargetDetail, error) {
 	cur, merged, err := s.resolveTarget(ctx, id, scope)
 	if err != nil {
 		return nil, err
@@ -861,7 +867,7 @@ func (s *Store) Target(ctx context.Context, id string, scope analysis.Scope) (*a
 	}, append(idArgs, idArgs...)...); err != nil {
 		return nil, err
 	}
-	if err := s.timeline(ctx, d, files, epIDs, ips); err != nil {
+	if err := s.timeline(ctx, d, files, epIDs, ips, limit); err != nil {
 		return nil, err
 	}
 	leadKeys := map[string]bool{}
@@ -910,7 +916,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // timeline reads the target's observations through the item index (the
 // target's files), keeping those at its endpoints, most recent first.
-func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files map[string]*analysis.FileInfo, epIDs map[int64]string, ips []any) error {
+func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files map[string]*analysis.FileInfo, epIDs map[int64]string, ips []any, limit int) error {
 	eps := map[string]bool{}
 	for _, e := range epIDs {
 		eps[e] = true
@@ -929,7 +935,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 		return nil
 	}
 	q := `SELECT o.id, o.time_ns, o.network, o.method, o.possession, o.ip, o.port, o.transport, i.kind, i.hash, o.matched,
-		o.place, o.agency, o.sensor FROM observations o JOIN items i ON i.id = o.item_id
+		o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source FROM observations o JOIN items i ON i.id = o.item_id
 		WHERE o.item_id IN (?` + strings.Repeat(",?", len(itemArgs)-1) + `) AND o.ip IN (?` + strings.Repeat(",?", len(ips)-1) + `)
 		ORDER BY o.time_ns DESC, o.seq DESC`
 	r, err := s.db.QueryContext(ctx, q, append(itemArgs, ips...)...)
@@ -937,7 +943,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 		return err
 	}
 	defer r.Close()
-	for r.Next() && len(d.Timeline) < analysis.TimelineLimit {
+	for r.Next() && len(d.Timeline) < limit {
 		var (
 			t                        analysis.TimelineEntry
 			id                       any
@@ -945,8 +951,10 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 			level, ip, kind, matched string
 			sum                      []byte
 			place                    sql.NullString
+			offset                   int64
 		)
-		if err := r.Scan(&id, &ns, &t.Network, &t.Method, &level, &ip, &port, &t.Transport, &kind, &sum, &matched, &place, &t.Agency, &t.Sensor); err != nil {
+		if err := r.Scan(&id, &ns, &t.Network, &t.Method, &level, &ip, &port, &t.Transport, &kind, &sum, &matched, &place, &t.Agency, &t.Sensor,
+			&offset, &t.ClockSource); err != nil {
 			return err
 		}
 		a, err := netip.ParseAddr(ip)
@@ -961,6 +969,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 			return err
 		}
 		t.Time, t.Endpoint, t.Kind = nsTime(ns), ep, kind
+		t.ClockOffset = time.Duration(offset)
 		h, err := scanHash(kind, sum)
 		if err != nil {
 			return err

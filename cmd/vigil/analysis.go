@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// localConfirmedList is where analysts' confirmed associated files go.
+const localConfirmedList = "local-confirmed"
+
+// startAnalysis builds the analysis engine over the store and catches up
+// with observations stored since it last ran (another process's import).
+// onAlert, if set, receives quarantine alerts.
+func startAnalysis(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert)) (*analysis.Engine, error) {
+	cfg := analysis.DefaultConfig()
+	cfg.OnAlert = func(al analysis.Alert) {
+		log.Warn("analysis alert", "kind", al.Kind, "detail", fmt.Sprintf("%+v", al))
+		if onAlert != nil {
+			onAlert(al)
+		}
+	}
+	cfg.OnDisable = func(ctx context.Context, h hashkind.Hash, by, why string) error {
+		recs, err := sq.Lookup(ctx, h)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := sq.SetDisabled(ctx, r.List.Name, h, true, by, why); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	cfg.OnLeadConfirmed = func(ctx context.Context, l analysis.Lead, by, why string) error {
+		if l.Hash.IsZero() {
+			return fmt.Errorf("lead %s has no hash: it cannot be listed", l.Key)
+		}
+		_, err := sq.AddToList(ctx, localConfirmedList, "local", watchlist.Entry{Hash: l.Hash, Size: l.Size, Name: l.Path}, by, why)
+		return err
+	}
+	e, err := analysis.New(ctx, sq, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("analysis: %w", err)
+	}
+	if err := e.CatchUp(ctx); err != nil {
+		return nil, fmt.Errorf("analysis catch-up: %w", err)
+	}
+	return e, nil
+}
+
+// analysisFeed returns an ingest OnCommit hook that feeds the engine. A
+// failure is logged and counted, never lost: the watermark stays behind
+// and the next catch-up re-reads what the engine missed.
+func analysisFeed(ctx context.Context, log *slog.Logger, e *analysis.Engine, failures *atomic.Int64) func([]observe.Observation) {
+	return func(b []observe.Observation) {
+		if err := e.Add(ctx, b); err != nil {
+			failures.Add(1)
+			log.Error("analysis: batch not scored yet; it will be re-read at the next catch-up", "err", err)
+		}
+	}
+}
+
+// sqliteStore is the store as the embedded SQLite store, which alone holds
+// targets, accounts and the audit trail today.
+func (a *app) sqliteStore(ctx context.Context) (*sqlite.Store, error) {
+	st, err := a.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sq, ok := st.(*sqlite.Store)
+	if !ok {
+		return nil, fmt.Errorf("store %s keeps no targets", a.dbPath)
+	}
+	return sq, nil
+}

@@ -1,0 +1,448 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+)
+
+// The command line is the operator of the store: it sees every agency's
+// targets, and every read is audited as "cli:<os user>".
+
+func targetsCommand() *command {
+	return &command{
+		name:    "targets",
+		summary: "List targets ranked by score, with the score's parts.",
+		usage:   "vigil targets [--jurisdiction ID] [--category C] [--limit N] [--json]",
+		help: `
+A target is a device (endpoints linked by the identifiers the protocols give)
+or a lone endpoint. Its score is a sum of named parts (docs/scoring.md):
+distinct watched files by category and severity, possession level, days
+active, recency, sharing versus only looking, new material, analyst flags.
+Every file count is shown with its possession level: a file only announced
+by a third party is not a file the device was seen to hold.
+
+Observations stored since the targets were last computed (an import, a
+sensor elsewhere) are taken in first; --no-refresh skips that.
+
+With --json, one JSON array; each target has id, score, parts (name →
+points), jurisdiction, endpoints (ip, port, transport, ISP, place, first and
+last seen) and files (hash, kind, lists and categories, max_level, intent).
+
+Examples:
+  vigil targets
+  vigil targets --jurisdiction fr-pp-dpj --json
+  vigil targets --category 1 --limit 10
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			jur := fs.String("jurisdiction", "", "only targets routed to this agency `ID`")
+			cat := fs.String("category", "", "only targets with a file of this list `category`")
+			limit := fs.Int("limit", 50, "at most `N` targets")
+			asJSON := fs.Bool("json", false, "print JSON")
+			noRefresh := fs.Bool("no-refresh", false, "do not take in observations stored since the targets were computed")
+			return func(ctx context.Context, a *app, args []string) error {
+				if len(args) > 0 {
+					return usagef("unexpected arguments %q", args)
+				}
+				sq, err := a.targetsStore(ctx, !*noRefresh)
+				if err != nil {
+					return err
+				}
+				list, total, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Jurisdiction: *jur,
+					Category: *cat, Limit: *limit})
+				if err != nil {
+					return err
+				}
+				a.auditCLI(ctx, sq, audit.ActionListTargets, "targets", map[string]any{"jurisdiction": *jur, "category": *cat, "shown": len(list)})
+				if *asJSON {
+					out := make([]targetJSON, 0, len(list))
+					for _, t := range list {
+						d, err := sq.Target(ctx, t.ID, analysis.AllAgencies)
+						if err != nil {
+							return fmt.Errorf("target %s: %w", t.ID, err)
+						}
+						out = append(out, toTargetJSON(d, false))
+					}
+					return writeIndentedJSON(a.stdout, out)
+				}
+				printTargets(a.stdout, list, total)
+				return nil
+			}
+		},
+	}
+}
+
+// targetJSON is a target as 'vigil targets --json' and 'target show --json'
+// print it: the summary, with endpoints and files as lists.
+type targetJSON struct {
+	analysis.TargetSummary
+	Endpoints []analysis.EndpointInfo  `json:"endpoints"`
+	Files     []analysis.FileInfo      `json:"files"`
+	Links     []analysis.Link          `json:"links,omitempty"`
+	Timeline  []analysis.TimelineEntry `json:"timeline,omitempty"`
+	Leads     []analysis.Lead          `json:"leads,omitempty"`
+	Shares    []analysis.Share         `json:"shares,omitempty"`
+	Merged    []string                 `json:"merged_from,omitempty"`
+}
+
+func toTargetJSON(d *analysis.TargetDetail, full bool) targetJSON {
+	t := targetJSON{TargetSummary: d.TargetSummary, Endpoints: d.Endpoints, Files: d.Files}
+	if t.Endpoints == nil {
+		t.Endpoints = []analysis.EndpointInfo{}
+	}
+	if t.Files == nil {
+		t.Files = []analysis.FileInfo{}
+	}
+	if full {
+		t.Links, t.Timeline, t.Leads, t.Shares, t.Merged = d.Links, d.Timeline, d.Leads, d.Shares, d.MergedFrom
+	}
+	return t
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func levelsText(ls []analysis.LevelCount) string {
+	var parts []string
+	for i := len(ls) - 1; i >= 0; i-- {
+		if ls[i].Files > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", ls[i].Files, ls[i].Level))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func partsText(p analysis.Parts) string {
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return p[names[i]] > p[names[j]] })
+	var out []string
+	for _, n := range names {
+		if p[n] != 0 {
+			out = append(out, fmt.Sprintf("%s %+.1f", n, p[n]))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func printTargets(w io.Writer, list []analysis.TargetSummary, total int) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSCORE\tJURISDICTION\tFILES BY LEVEL\tENDPOINTS\tLAST SEEN (UTC)\tLATEST ENDPOINT\tPARTS")
+	for _, t := range list {
+		label := t.Label
+		if t.VPN {
+			label += " (VPN)"
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.Score, orDash(t.Jurisdiction), levelsText(t.Levels),
+			t.Endpoints, t.LastSeen.UTC().Format("2006-01-02 15:04"), label, partsText(t.Parts))
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "%d of %d targets\n", len(list), total)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func targetCommand() *command {
+	return &command{
+		name:    "target",
+		summary: "Show one target: score parts, endpoints, files, device links, timeline.",
+		usage:   "vigil target show ID [--json]",
+		subs:    []*command{targetShowCommand()},
+	}
+}
+
+func targetShowCommand() *command {
+	return &command{
+		name:    "show",
+		summary: "Show one target in full.",
+		usage:   "vigil target show ID [--json]",
+		help: `
+Prints the target's score and its parts, its endpoints with ISP and place,
+its files with their lists, categories and the highest possession level
+reached for each, the device links with the reason for each, its associated
+files (leads) and its timeline of observations, newest first. The read is
+audited.
+
+Examples:
+  vigil target show T-1
+  vigil target show T-1 --json | jq '.parts'
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			asJSON := fs.Bool("json", false, "print JSON")
+			noRefresh := fs.Bool("no-refresh", false, "do not take in observations stored since the targets were computed")
+			return func(ctx context.Context, a *app, args []string) error {
+				if len(args) != 1 {
+					return usagef("give one target id, e.g. vigil target show T-1")
+				}
+				sq, err := a.targetsStore(ctx, !*noRefresh)
+				if err != nil {
+					return err
+				}
+				d, err := sq.Target(ctx, args[0], analysis.AllAgencies)
+				if errors.Is(err, analysis.ErrNotFound) {
+					return fmt.Errorf("target %s: no such target", args[0])
+				}
+				if err != nil {
+					return err
+				}
+				a.auditCLI(ctx, sq, audit.ActionViewTarget, "target:"+d.ID, nil)
+				if *asJSON {
+					return writeIndentedJSON(a.stdout, toTargetJSON(d, true))
+				}
+				printTarget(a.stdout, d)
+				return nil
+			}
+		},
+	}
+}
+
+func printTarget(w io.Writer, d *analysis.TargetDetail) {
+	fmt.Fprintf(w, "Target %s  score %.1f  jurisdiction %s", d.ID, d.Score, orDash(d.Jurisdiction))
+	if d.Assigned != "" {
+		fmt.Fprintf(w, " (handed to %s)", d.Assigned)
+	}
+	fmt.Fprintf(w, "\nfirst seen %s, last seen %s UTC; %d observations on %s\n",
+		d.FirstSeen.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339), d.Observations, strings.Join(d.Networks, ", "))
+	if d.VPN {
+		fmt.Fprintln(w, "seen through a VPN exit: the place of those addresses is the exit's, not the person's")
+	}
+	fmt.Fprintf(w, "\nScore parts:\n  %s\n", partsText(d.Parts))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nENDPOINT\tTRANSPORT\tISP\tPLACE\tFIRST SEEN\tLAST SEEN\tSEEN\t")
+	for _, e := range d.Endpoints {
+		place := strings.Trim(strings.Join([]string{e.Country, e.Subdivision, e.City}, " / "), " /")
+		flags := ""
+		if e.VPN {
+			flags = " VPN"
+		} else if e.Hosting {
+			flags = " hosting"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
+			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations)
+	}
+	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tHIGHEST LEVEL\tINTENT\tSEEN\t")
+	for _, f := range d.Files {
+		var lists []string
+		for _, m := range f.Matched {
+			lists = append(lists, m.List+":"+m.Category)
+		}
+		q := ""
+		if f.Quarantined {
+			q = " (quarantined: not scored)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), f.MaxLevel, q, f.Intent, f.Observations)
+	}
+	_ = tw.Flush()
+	if len(d.Links) > 0 {
+		fmt.Fprintln(w, "\nDevice links:")
+		for _, l := range d.Links {
+			fmt.Fprintf(w, "  #%d %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.State, l.Confidence, l.Reason)
+		}
+	}
+	if len(d.Leads) > 0 {
+		fmt.Fprintln(w, "\nAssociated files for review (never matches by themselves):")
+		for _, l := range d.Leads {
+			fmt.Fprintf(w, "  %s  %s  %d bytes  seen %d times  %s\n", l.Key, l.Path, l.Size, l.Count, l.State)
+		}
+	}
+	fmt.Fprintln(w, "\nTimeline (newest first):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, t := range d.Timeline {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s:%s\t\n", t.Time.UTC().Format("2006-01-02T15:04:05.000Z"), t.Level, t.Method, t.Endpoint, t.Transport, t.Kind, t.Hash)
+	}
+	_ = tw.Flush()
+}
+
+func ispRequestCommand() *command {
+	return &command{
+		name:    "isp-request",
+		summary: "Prepare the ISP subscriber request (IP, port, UTC time) for a target.",
+		usage:   "vigil isp-request --target ID [--format csv|json|pdf] [--out DIR]",
+		help: `
+Groups the target's sightings by ISP (ASN, organisation and country) and
+writes, per request, every (IP, port, transport, UTC time to the millisecond,
+clock offset) row. Sightings older than the ISP's retention period (one year
+by default; --retention FILE sets it per country) are left out with a note.
+An address seen only once is flagged in the file and in the letter:
+addresses are reassigned, and the wrong household must never be searched.
+The PDF holds an internal summary page, then one letter per ISP in French and
+English (--lang fr|en|both) for the magistrate's signature; the legal basis is
+left as a placeholder to fill.
+
+The export is audited with --case (the case number it is made for).
+
+Examples:
+  vigil isp-request --target T-1 --format pdf --out requests/ --case 2026/1234
+  vigil isp-request --target T-1 --format csv
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			id := fs.String("target", "", "target `ID` (required)")
+			format := fs.String("format", "csv", "csv, json or pdf")
+			out := fs.String("out", "", "write the file into `DIR` (default: standard output for csv and json)")
+			lang := fs.String("lang", "both", "letter language for the PDF: fr, en or both")
+			caseNo := fs.String("case", "", "the case `number` this request is made for (recorded in the audit trail and the request)")
+			retention := fs.String("retention", "", "retention periods per country, `YAML` (default: one year everywhere)")
+			return func(ctx context.Context, a *app, args []string) error {
+				if *id == "" {
+					return usagef("--target is required")
+				}
+				if *format != "csv" && *format != "json" && *format != "pdf" {
+					return usagef("--format %q: want csv, json or pdf", *format)
+				}
+				l, err := isp.ParseLang(*lang)
+				if err != nil {
+					return usagef("--lang: %v", err)
+				}
+				if *format == "pdf" && *out == "" {
+					return usagef("--format pdf needs --out DIR (a PDF is not written to a terminal)")
+				}
+				ret := isp.DefaultRetention()
+				if *retention != "" {
+					if ret, err = isp.LoadRetention(*retention); err != nil {
+						return err
+					}
+				}
+				sq, err := a.targetsStore(ctx, true)
+				if err != nil {
+					return err
+				}
+				req, err := buildISPRequest(ctx, sq, *id, analysis.AllAgencies, *caseNo, ret, time.Now())
+				if err != nil {
+					return err
+				}
+				purpose := *caseNo
+				if purpose == "" {
+					purpose = "(no case number given on the command line)"
+				}
+				a.auditCLIPurpose(ctx, sq, audit.ActionExport, "target:"+req.Target.ID, purpose,
+					map[string]any{"what": "isp-request", "format": *format, "request": req.ID, "rows": req.Kept})
+				w := a.stdout
+				var f *os.File
+				if *out != "" {
+					if err := os.MkdirAll(*out, 0o750); err != nil {
+						return err
+					}
+					name := filepath.Join(*out, req.ID+"."+*format)
+					if f, err = os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640); err != nil {
+						return err
+					}
+					defer f.Close()
+					w = f
+				}
+				switch *format {
+				case "csv":
+					err = isp.WriteCSV(w, &req)
+				case "json":
+					err = isp.WriteJSON(w, &req)
+				case "pdf":
+					err = isp.WritePDF(w, &req, l)
+				}
+				if err != nil {
+					return err
+				}
+				if f != nil {
+					if err := f.Close(); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stderr, "%s: %d rows for %d ISPs, %d left out (retention), %d addresses seen only once\n",
+						f.Name(), req.Kept, len(req.Groups), req.Dropped, req.SeenOnce)
+				}
+				return nil
+			}
+		},
+	}
+}
+
+// buildISPRequest reads every sighting of a target within scope and builds
+// its ISP request.
+func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time) (isp.Request, error) {
+	d, err := sq.TargetWithTimeline(ctx, id, scope, 1<<20)
+	if errors.Is(err, analysis.ErrNotFound) {
+		return isp.Request{}, fmt.Errorf("target %s: no such target", id)
+	}
+	if err != nil {
+		return isp.Request{}, err
+	}
+	s := make([]isp.Sighting, 0, len(d.Timeline))
+	for _, t := range d.Timeline {
+		ap, err := netip.ParseAddrPort(t.Endpoint)
+		if err != nil {
+			return isp.Request{}, fmt.Errorf("target %s: endpoint %q: %w", id, t.Endpoint, err)
+		}
+		o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
+			ClockOffset: t.ClockOffset, ClockSource: t.ClockSource,
+			Endpoint:   observe.Endpoint{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport},
+			Possession: observe.Possession{Level: t.Level}, Place: t.Place}
+		sg := isp.FromObservation(&o)
+		sg.Item = t.Kind + ":" + t.Hash
+		s = append(s, sg)
+	}
+	return isp.Build(isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}, s, now, ret), nil
+}
+
+// targetsStore opens the store and, if refresh, brings the targets up to
+// date with the observations stored since they were last computed.
+func (a *app) targetsStore(ctx context.Context, refresh bool) (*sqlite.Store, error) {
+	sq, err := a.sqliteStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if refresh {
+		e, err := startAnalysis(ctx, a.log, sq, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.Flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return sq, nil
+}
+
+// auditCLI appends a record of a read made from the command line. A failure
+// to audit is an error worth knowing, but it does not hide the result from
+// the operator who holds the store file anyway.
+func (a *app) auditCLI(ctx context.Context, sq *sqlite.Store, action, object string, detail any) {
+	a.auditCLIPurpose(ctx, sq, action, object, "", detail)
+}
+
+func (a *app) auditCLIPurpose(ctx context.Context, sq *sqlite.Store, action, object, purpose string, detail any) {
+	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
+	if err == nil {
+		err = svc.Audit(ctx, a.cliActor(), action, object, purpose, detail)
+	}
+	if err != nil {
+		a.log.Error("audit trail not written", "action", action, "object", object, "err", err)
+	}
+}
