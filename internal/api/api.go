@@ -1,0 +1,319 @@
+// Package api serves Vigil's JSON API under /api/v1: targets, a target's
+// detail (timeline, endpoints, devices, files with levels), its ISP request,
+// and raw observations for national analysts. docs/openapi.yaml documents
+// it.
+//
+// Every handler runs behind access.Service's authentication (session
+// cookie or bearer token) and asks the store with the caller's scope: an
+// investigator's lists, details, exports and counts cover only their
+// agency's targets and those shared with it, in the query itself. A target
+// outside scope answers 404 exactly as a missing one, and the attempt is
+// audited. Every view, list and export is audited; an export needs a
+// stated purpose (the case number).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// Targets is what the API reads targets from (the SQLite store).
+type Targets interface {
+	Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis.TargetSummary, int, error)
+	Target(ctx context.Context, id string, scope analysis.Scope) (*analysis.TargetDetail, error)
+	TargetWithTimeline(ctx context.Context, id string, scope analysis.Scope, limit int) (*analysis.TargetDetail, error)
+}
+
+// Config is what the API serves from.
+type Config struct {
+	Access       *access.Service
+	Targets      Targets
+	Observations store.Store // raw observations (national scope only)
+	Retention    isp.Retention
+	Now          func() time.Time
+	Log          *slog.Logger
+}
+
+// Scope turns a caller's access scope into the analysis scope the store
+// applies in SQL (targets routed to, or shared with, the agencies).
+func Scope(p *access.Principal) analysis.Scope {
+	if p == nil {
+		return analysis.Scope{}
+	}
+	s := p.Scope()
+	return analysis.Scope{All: s.All, Agencies: s.Agencies}
+}
+
+// Handler returns the /api/v1 routes. Wrap it with Access.Wrap (or mount
+// it in a mux that is wrapped).
+func Handler(cfg Config) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{cfg: cfg}
+	mux := http.NewServeMux()
+	view := cfg.Access.RequirePermission(access.PermViewTargets)
+	export := cfg.Access.RequirePermission(access.PermExport)
+	mux.Handle("GET /api/v1/targets", view(http.HandlerFunc(h.list)))
+	mux.Handle("GET /api/v1/targets/{id}", view(http.HandlerFunc(h.detail)))
+	mux.Handle("GET /api/v1/targets/{id}/isp-request", export(http.HandlerFunc(h.ispRequest)))
+	mux.Handle("GET /api/v1/observations", view(http.HandlerFunc(h.observations)))
+	mux.HandleFunc("GET /api/v1/whoami", h.whoami)
+	return mux
+}
+
+type handler struct{ cfg Config }
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func badRequest(w http.ResponseWriter, format string, a ...any) {
+	writeJSON(w, http.StatusBadRequest, apiError{fmt.Sprintf(format, a...)})
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	h.cfg.Log.Error("api", "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, apiError{"the store did not answer"})
+}
+
+// TargetList is the answer of GET /api/v1/targets.
+type TargetList struct {
+	Total   int                      `json:"total"`
+	Limit   int                      `json:"limit"`
+	Offset  int                      `json:"offset"`
+	Targets []analysis.TargetSummary `json:"targets"`
+}
+
+// ParseQuery reads a target query from URL parameters; it names the
+// parameter that is wrong.
+func ParseQuery(r *http.Request) (analysis.TargetQuery, error) {
+	v := r.URL.Query()
+	q := analysis.TargetQuery{Jurisdiction: v.Get("jurisdiction"), Network: v.Get("network"), Category: v.Get("category"),
+		Sort: v.Get("sort"), Limit: 50}
+	var err error
+	num := func(name string, dst *int, lo, hi int) {
+		if s := v.Get(name); s != "" && err == nil {
+			n, e := strconv.Atoi(s)
+			if e != nil || n < lo || n > hi {
+				err = fmt.Errorf("%s %q: want a whole number from %d to %d", name, s, lo, hi)
+				return
+			}
+			*dst = n
+		}
+	}
+	num("limit", &q.Limit, 1, 1000)
+	num("offset", &q.Offset, 0, 1<<30)
+	num("min_severity", &q.MinSeverity, 0, 1000)
+	if s := v.Get("min_score"); s != "" && err == nil {
+		if q.MinScore, err = strconv.ParseFloat(s, 64); err != nil {
+			err = fmt.Errorf("min_score %q: want a number", s)
+		}
+	}
+	if s := v.Get("level"); s != "" && err == nil {
+		if q.MinLevel, err = observe.ParseLevel(s); err != nil {
+			err = fmt.Errorf("level: %v", err)
+		}
+	}
+	if s := v.Get("vpn"); s != "" && err == nil {
+		b, e := strconv.ParseBool(s)
+		if e != nil {
+			err = fmt.Errorf("vpn %q: want true or false", s)
+		}
+		q.VPN = &b
+	}
+	for name, dst := range map[string]*time.Time{"since": &q.Since, "until": &q.Until} {
+		if s := v.Get(name); s != "" && err == nil {
+			if *dst, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				err = fmt.Errorf("%s %q: want an RFC 3339 time", name, s)
+			}
+		}
+	}
+	switch q.Sort {
+	case "", "score", "last_seen", "first_seen", "files", "endpoints":
+	default:
+		if err == nil {
+			err = fmt.Errorf("sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
+		}
+	}
+	return q, err
+}
+
+func (h *handler) list(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	q, err := ParseQuery(r)
+	if err != nil {
+		badRequest(w, "%v", err)
+		return
+	}
+	q.Scope = Scope(p)
+	list, total, err := h.cfg.Targets.Targets(r.Context(), q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if list == nil {
+		list = []analysis.TargetSummary{}
+	}
+	_ = h.cfg.Access.AuditRequest(r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total})
+	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
+}
+
+func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, err := h.cfg.Targets.Target(r.Context(), id, Scope(access.PrincipalFrom(r.Context())))
+	if errors.Is(err, analysis.ErrNotFound) {
+		h.cfg.Access.NotFound(w, r, "target:"+id)
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	_ = h.cfg.Access.AuditRequest(r, audit.ActionViewTarget, "target:"+d.ID, "", nil)
+	writeJSON(w, http.StatusOK, d)
+}
+
+// ispRequest answers GET /api/v1/targets/{id}/isp-request?format=&purpose=&lang=.
+func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	v := r.URL.Query()
+	format := v.Get("format")
+	if format == "" {
+		format = "pdf"
+	}
+	if format != "csv" && format != "json" && format != "pdf" {
+		badRequest(w, "format %q: want csv, json or pdf", format)
+		return
+	}
+	lang, err := isp.ParseLang(v.Get("lang"))
+	if err != nil {
+		badRequest(w, "lang: %v", err)
+		return
+	}
+	purpose, err := audit.RequirePurpose(v.Get("purpose"))
+	if err != nil {
+		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
+		return
+	}
+	p := access.PrincipalFrom(r.Context())
+	d, err := h.cfg.Targets.TargetWithTimeline(r.Context(), id, Scope(p), 1<<20)
+	if errors.Is(err, analysis.ErrNotFound) {
+		h.cfg.Access.NotFound(w, r, "target:"+id)
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req := BuildISPRequest(d, purpose, h.cfg.Now(), h.cfg.Retention)
+	if err := h.cfg.Access.AuditRequest(r, audit.ActionExport, "target:"+d.ID, purpose,
+		map[string]any{"what": "isp-request", "format": format, "request": req.ID, "rows": req.Kept}); err != nil {
+		// No export without its trace.
+		h.fail(w, r, err)
+		return
+	}
+	ctype := map[string]string{"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}[format]
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, req.ID, format))
+	switch format {
+	case "csv":
+		err = isp.WriteCSV(w, &req)
+	case "json":
+		err = isp.WriteJSON(w, &req)
+	default:
+		err = isp.WritePDF(w, &req, lang)
+	}
+	if err != nil {
+		h.cfg.Log.Error("isp request", "target", d.ID, "err", err)
+	}
+}
+
+// BuildISPRequest builds a target's ISP request from its full timeline.
+func BuildISPRequest(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention) isp.Request {
+	s := make([]isp.Sighting, 0, len(d.Timeline))
+	for _, t := range d.Timeline {
+		s = append(s, SightingOf(&t))
+	}
+	return isp.Build(isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}, s, now, ret)
+}
+
+// SightingOf is a timeline entry as an ISP request row.
+func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
+	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
+		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource,
+		Endpoint:   observe.Endpoint{Transport: t.Transport},
+		Possession: observe.Possession{Level: t.Level}, Place: t.Place}
+	if ap, err := parseAddrPort(t.Endpoint); err == nil {
+		o.Endpoint.IP, o.Endpoint.Port = ap.Addr(), ap.Port()
+	}
+	sg := isp.FromObservation(&o)
+	sg.Item = t.Kind + ":" + t.Hash
+	return sg
+}
+
+// observations streams raw observations as JSON Lines. Only a national
+// scope reads them: they are not yet attributed to targets.
+func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	if !p.Scope().All {
+		writeJSON(w, http.StatusForbidden, apiError{"raw observations are for national analysts; use /api/v1/targets"})
+		return
+	}
+	var f store.ObservationFilter
+	if s := r.URL.Query().Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			badRequest(w, "since %q: want an RFC 3339 time", s)
+			return
+		}
+		f.Since = t
+	}
+	_ = h.cfg.Access.AuditRequest(r, audit.ActionExport, "observations", "", map[string]any{"since": r.URL.Query().Get("since")})
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	enc := observe.NewEncoder(w)
+	err := h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error { return enc.Encode(o) })
+	if err == nil {
+		err = enc.Flush()
+	}
+	if err != nil && r.Context().Err() == nil {
+		h.cfg.Log.Error("api observations", "err", err)
+	}
+}
+
+func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	if p == nil {
+		writeJSON(w, http.StatusUnauthorized, apiError{"not logged in"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"name": p.Name, "agency": p.Agency, "role": p.Role, "lang": p.Lang, "time_zone": p.TimeZone})
+}
+
+func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
