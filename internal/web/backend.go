@@ -1,0 +1,440 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// The web package asks its questions through the interfaces in this file.
+// Every call that reads case data takes the viewer: the backend filters by
+// the viewer's scope (need to know), never the template. Adapters from
+// analysis, access, isp and the store to these interfaces are thin and live
+// with the wiring (cmd/vigil).
+
+// Sentinel errors a backend returns; handlers test them with errors.Is.
+var (
+	// ErrNotFound: no such target, list or record.
+	ErrNotFound = errors.New("not found")
+	// ErrDenied: the thing exists but is outside the viewer's scope or
+	// role. Handlers answer exactly as for ErrNotFound (404, same page) and
+	// append an audit record with ActionDenied.
+	ErrDenied = errors.New("outside the viewer's scope")
+	// ErrNoPurpose: an export was asked without a valid purpose.
+	ErrNoPurpose = errors.New("a purpose (case number) is required")
+)
+
+// Roles. An adapter maps the account store's roles onto these.
+const (
+	RoleInvestigator = "investigator" // a local service: its targets only
+	RoleAnalyst      = "analyst"      // national office: all targets, lists, sensors
+	RoleSupervisor   = "supervisor"   // sees its service's targets
+	RoleAuditor      = "auditor"      // reads the audit trail
+	RoleAdmin        = "admin"        // lists and sensors
+)
+
+// User is the person behind a request, as the access layer authenticated
+// them. It is never built from request input by this package.
+type User struct {
+	Name     string // login name, written into audit records
+	Agency   string // agency id of the user's service
+	Role     string // one of the Role constants
+	Lang     string // "en" or "fr"; "" picks the default
+	TimeZone string // IANA zone, e.g. "Europe/Paris"; "" is UTC
+	Scope    Scope  // whose targets and events the user may see
+}
+
+// Scope is a user's need to know: the agencies whose targets they may see.
+type Scope struct {
+	All      bool     // a national office: every agency, and unrouted targets
+	Agencies []string // agency ids (the user's own and those sharing with it)
+}
+
+// Allows reports whether an item routed to agency is in scope. Unrouted
+// items ("") are visible only with All.
+func (s Scope) Allows(agency string) bool {
+	if s.All {
+		return true
+	}
+	return agency != "" && slices.Contains(s.Agencies, agency)
+}
+
+// CanAudit reports whether u may read the audit trail.
+func (u *User) CanAudit() bool { return u != nil && u.Role == RoleAuditor }
+
+// CanManageLists reports whether u may import watch-lists.
+func (u *User) CanManageLists() bool {
+	return u != nil && (u.Role == RoleAnalyst || u.Role == RoleAdmin)
+}
+
+// Targets answers the questions about targets. Implementations run one or
+// two indexed queries per call: no scan of the observations.
+type Targets interface {
+	// List returns one page of the targets in the viewer's scope that
+	// match q, and how many match in all.
+	List(ctx context.Context, viewer *User, q TargetQuery) (TargetPage, error)
+	// Get returns one target. ErrNotFound if there is none, ErrDenied if it
+	// is outside the viewer's scope.
+	Get(ctx context.Context, viewer *User, id string) (*TargetDetail, error)
+	// Overview returns the figures in the viewer's scope since the given
+	// time (the page asks for the last seven days).
+	Overview(ctx context.Context, viewer *User, since time.Time) (*Overview, error)
+}
+
+// Sort orders for TargetQuery.
+const (
+	SortScore = "score"
+	SortLast  = "last"
+	SortFirst = "first"
+)
+
+// TargetQuery selects targets. Zero fields do not filter.
+type TargetQuery struct {
+	Jurisdiction string        // agency id
+	Network      string        // observe.NetBitTorrent, ...
+	MinScore     float64       //
+	MinLevel     observe.Level // the target's highest level at least this
+	VPN          string        // "yes": seen behind a VPN; "no": never; "": either
+	From, Until  time.Time     // last seen at or after From, first seen before Until (UTC)
+	Search       string        // an address, a hash (hex) or a target id
+	Sort         string        // SortScore (default), SortLast, SortFirst
+	Asc          bool          // ascending; default descending
+	Offset       int           //
+	Limit        int           // page size, at most 200
+}
+
+// TargetPage is one page of targets.
+type TargetPage struct {
+	Targets []TargetSummary
+	Total   int // matching targets, all pages
+}
+
+// TargetSummary is one row of the targets table.
+type TargetSummary struct {
+	ID           string
+	Jurisdiction string // agency id the target is routed to; "" unrouted
+	Score        float64
+	Level        observe.Level // the highest level of any of its observations
+	Files        int           // distinct files, not announcements
+	Endpoints    int           // distinct (address, port) pairs
+	Networks     []string
+	Country      string // of the latest place
+	Subdivision  string // département code of the latest place, e.g. "78"
+	VPN          bool   // some observation came through a VPN exit
+	FirstSeen    time.Time
+	LastSeen     time.Time
+}
+
+// TargetDetail is everything the target page shows. Lists are bounded by
+// the backend (newest first); the totals say how many there are.
+type TargetDetail struct {
+	TargetSummary
+	Observations      []ObservationRow // timeline, newest first
+	ObservationsTotal int
+	Places            []PlaceCount  // where its addresses were placed, for the map
+	Addresses         []EndpointRow // its (address, port) pairs with their ISP
+	Devices           []DeviceLink
+	FileRows          []FileRow
+	ScoreParts        []ScorePart
+	Associated        []AssociatedFile
+}
+
+// ObservationRow is one observation as a page shows it.
+type ObservationRow struct {
+	ID          string
+	Time        time.Time // UTC
+	Network     string
+	Method      string
+	Level       observe.Level
+	PiecesHave  int    // -1 unknown
+	PiecesTotal int    // -1 unknown
+	Item        string // "kind:hex"
+	Lists       []observe.Match
+	Endpoint    netip.AddrPort
+	Transport   string
+	Client      string // decoded name and version
+	Sensor      string
+	Country     string
+	Subdivision string
+	VPN         bool
+	Agency      string // jurisdiction
+	Target      string // target id, if the observation belongs to one
+}
+
+// RowFromObservation builds an ObservationRow; adapters may use it.
+func RowFromObservation(o *observe.Observation) ObservationRow {
+	r := ObservationRow{
+		ID: o.ID, Time: o.Time.UTC(), Network: o.Network, Method: o.Method,
+		Level: o.Possession.Level, PiecesHave: o.Possession.PiecesHave, PiecesTotal: o.Possession.PiecesTotal,
+		Item:     o.Item.Hash.Kind().String() + ":" + o.Item.Hash.String(),
+		Lists:    o.Item.Matched,
+		Endpoint: netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), Transport: o.Endpoint.Transport,
+		Sensor: o.Sensor.ID, Country: o.Place.Country, VPN: o.Place.VPN, Agency: o.Jurisdiction.Agency,
+	}
+	if o.Client.Name != "" {
+		r.Client = o.Client.Name
+		if o.Client.Version != "" {
+			r.Client += " " + o.Client.Version
+		}
+	}
+	if n := len(o.Place.Subdivisions); n > 0 {
+		r.Subdivision = o.Place.Subdivisions[n-1]
+	}
+	return r
+}
+
+// EndpointRow is one address of a target, with its ISP.
+type EndpointRow struct {
+	Addr      netip.AddrPort
+	Transport string
+	ASN       uint32
+	Org       string
+	Country   string
+	Place     string // subdivision or city, as placed at ingest
+	VPN       bool
+	Hosting   bool
+	Level     observe.Level // highest level seen at this address
+	Count     int
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// DeviceLink says why two sightings are believed to be one device.
+type DeviceLink struct {
+	Device   string // device id
+	Reason   string // e.g. "same DHT node id 3f…", "same peer id and port"
+	Strength string // the analysis's own word: "strong", "weak", ...
+	Seen     int    // sightings of the device
+}
+
+// FileRow is one file a target shared or looked for.
+type FileRow struct {
+	Item      string // "kind:hex"
+	Name      string // as the list gives it, if any
+	Lists     []observe.Match
+	Level     observe.Level // the highest level for this file
+	Count     int           // sightings
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// ScorePart is one term of a target's score, with its reason.
+type ScorePart struct {
+	Name  string
+	Value float64
+	Why   string
+}
+
+// AssociatedFile is a file often seen with the target's files: a lead.
+type AssociatedFile struct {
+	Item  string
+	Name  string
+	Peers int // peers seen sharing both
+	Note  string
+}
+
+// PlaceCount is one place with a count, and where to draw it.
+type PlaceCount struct {
+	Key      string  // département code ("78", "2A") or country code ("FR")
+	Label    string  // e.g. "Yvelines"; "" shows the key
+	Country  string  // ISO 3166-1 alpha-2
+	Lat, Lon float64 // degrees; both zero when unknown (not drawn)
+	Count    int
+}
+
+// Count is a named count.
+type Count struct {
+	Key   string
+	Count int
+}
+
+// LevelCount counts observations at one level.
+type LevelCount struct {
+	Level observe.Level
+	Count int
+}
+
+// DayCount is one day of the trend (UTC day).
+type DayCount struct {
+	Day          time.Time // 00:00 UTC
+	Observations int
+	Targets      int // targets first seen that day
+}
+
+// Overview is the figures of the overview page, in the viewer's scope.
+type Overview struct {
+	Since         time.Time
+	Observations  int
+	Targets       int
+	Devices       int // distinct devices
+	ByAgency      []Count
+	BySubdivision []PlaceCount // French départements
+	ByCountry     []PlaceCount
+	ByNetwork     []Count
+	ByLevel       []LevelCount
+	Trend         []DayCount // one per day, oldest first
+	NewestHigh    []TargetSummary
+	Recent        []ObservationRow // newest first, a few dozen
+}
+
+// ISPFile is a rendered ISP request.
+type ISPFile struct {
+	ContentType string
+	Filename    string
+	Body        []byte
+}
+
+// ISP formats.
+var ISPFormats = []string{"pdf", "csv", "json"}
+
+// ISPRequests renders the ISP request of a target. Errors as Targets.Get.
+type ISPRequests interface {
+	Render(ctx context.Context, viewer *User, targetID, format, purpose string) (ISPFile, error)
+}
+
+// Lists answers about watch-lists.
+type Lists interface {
+	Lists(ctx context.Context, viewer *User) ([]ListInfo, error)
+	// Versions returns a list's versions, newest first. ErrNotFound.
+	Versions(ctx context.Context, viewer *User, name string) ([]ListVersion, error)
+	// Diff returns what changed from version from to version to.
+	Diff(ctx context.Context, viewer *User, name string, from, to int) (ListDiff, error)
+	// Import parses and stores a list file, calling progress as it goes
+	// (done and total in bytes or entries; total -1 when unknown). It
+	// runs after the request that started it has returned: ctx is not the
+	// request's.
+	Import(ctx context.Context, viewer *User, up ListUpload, progress func(done, total int64)) (ImportResult, error)
+}
+
+// ListInfo mirrors watchlist.List.
+type ListInfo struct {
+	Name     string
+	Source   string
+	Version  string
+	Format   string
+	Negative bool
+	Imported time.Time
+	Entries  int
+	Disabled int
+	SHA256   string
+}
+
+// ListVersion is one import of a list.
+type ListVersion struct {
+	Version  int
+	Label    string // the publisher's label, if any
+	Imported time.Time
+	By       string
+	SHA256   string
+	Entries  int
+	Added    int
+	Removed  int
+	Changed  int
+}
+
+// ListDiff is what changed between two versions.
+type ListDiff struct {
+	From, To                int
+	Added, Removed, Changed []DiffEntry
+	Truncated               bool // only the first entries of each kind are given
+}
+
+// DiffEntry is one hash in a diff.
+type DiffEntry struct {
+	Hash     string // "kind:hex"
+	Category string
+	Was      string // for a change: the old category/severity/note
+}
+
+// ListUpload is one uploaded list file.
+type ListUpload struct {
+	Name     string // list name
+	Source   string
+	Filename string
+	Size     int64
+	Body     io.Reader
+}
+
+// ImportResult mirrors store.ImportReport.
+type ImportResult struct {
+	List      string
+	Version   int
+	Unchanged bool
+	Added     int
+	Removed   int
+	Changed   int
+}
+
+// Sensors reports the sensors' health and rates.
+type Sensors interface {
+	Sensors(ctx context.Context) ([]SensorStatus, error)
+}
+
+// SensorStatus is one sensor or part.
+type SensorStatus struct {
+	Name   string
+	OK     bool
+	State  string // why, or what it is doing
+	Scope  string // "lab", "internet", or the scope guard's description
+	Rates  []Rate
+	Errors []Rate
+}
+
+// Rate is one counter with its rate since the previous reading.
+type Rate struct {
+	Name   string
+	Total  float64
+	PerSec float64 // -1 when there is no previous reading
+}
+
+// Audit actions written by this package (they match internal/audit's).
+const (
+	ActionLogin       = "login"
+	ActionViewTarget  = "view_target"
+	ActionListTargets = "list_targets"
+	ActionSearch      = "search"
+	ActionExport      = "export"
+	ActionChange      = "change"
+	ActionDenied      = "denied"
+	ActionReadAudit   = "read_audit"
+)
+
+// AuditRecord mirrors audit.Record without the chain fields.
+type AuditRecord struct {
+	Seq         int64
+	Time        time.Time // set by the trail
+	Actor       string
+	ActorAgency string
+	Role        string
+	Remote      string
+	Action      string
+	Object      string // "target:ID", "list:NAME", ...
+	Purpose     string
+	Detail      string // JSON
+}
+
+// AuditFilter mirrors audit.Filter.
+type AuditFilter struct {
+	Actor     string
+	Action    string
+	Object    string
+	Since     time.Time
+	Until     time.Time
+	BeforeSeq int64 // paging, newest first: records with Seq < BeforeSeq (0: from the newest)
+	Limit     int
+}
+
+// Audit is the audit trail as the pages use it.
+type Audit interface {
+	// Append records one action. A handler that cannot audit a read does
+	// not serve it.
+	Append(ctx context.Context, r AuditRecord) error
+	// List returns records newest first. The caller has checked CanAudit;
+	// implementations may check again.
+	List(ctx context.Context, viewer *User, f AuditFilter) ([]AuditRecord, error)
+}

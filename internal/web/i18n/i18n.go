@@ -1,0 +1,290 @@
+// Package i18n holds the web interface's message catalog in French and
+// English and picks a language for a user. Every string a page shows goes
+// through it; a key missing from a language shows as the key itself in
+// brackets, never as an empty string, and a test fails on it.
+//
+// It must never translate data (hashes, addresses, list names, case
+// numbers): only the interface's own words.
+package i18n
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Languages offered, the default first.
+var Languages = []string{"en", "fr"}
+
+// Default is the language used when a user has none or an unknown one.
+const Default = "en"
+
+// Supported reports whether lang is offered.
+func Supported(lang string) bool {
+	for _, l := range Languages {
+		if l == lang {
+			return true
+		}
+	}
+	return false
+}
+
+// Pick returns lang if it is offered, else Default.
+func Pick(lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(lang))
+	if i := strings.IndexAny(lang, "-_"); i > 0 {
+		lang = lang[:i]
+	}
+	if Supported(lang) {
+		return lang
+	}
+	return Default
+}
+
+// T returns the message for key in lang, formatted with args (fmt verbs)
+// when args are given.
+func T(lang, key string, args ...any) string {
+	m, ok := catalog[key]
+	if !ok {
+		return "[" + key + "]"
+	}
+	s := m[Pick(lang)]
+	if s == "" {
+		return "[" + key + "]"
+	}
+	if len(args) > 0 {
+		return fmt.Sprintf(s, args...)
+	}
+	return s
+}
+
+// Has reports whether key has a message in every language.
+func Has(key string) bool {
+	m, ok := catalog[key]
+	if !ok {
+		return false
+	}
+	for _, l := range Languages {
+		if m[l] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// Keys returns every key, sorted.
+func Keys() []string {
+	out := make([]string, 0, len(catalog))
+	for k := range catalog {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type msg = map[string]string
+
+// catalog: key -> language -> text. French typography: a narrow no-break
+// space (U+202F) before ; : ! ? and inside « ».
+var catalog = map[string]msg{
+	"app.name":    {"en": "Vigil", "fr": "Vigil"},
+	"app.tagline": {"en": "Hashes and protocol metadata only. Every observation shows its possession level.", "fr": "Empreintes et métadonnées de protocole uniquement. Chaque observation indique son niveau de détention."},
+
+	"nav.overview": {"en": "Overview", "fr": "Vue d’ensemble"},
+	"nav.targets":  {"en": "Targets", "fr": "Cibles"},
+	"nav.lists":    {"en": "Watch-lists", "fr": "Listes de surveillance"},
+	"nav.sensors":  {"en": "Sensors", "fr": "Capteurs"},
+	"nav.audit":    {"en": "Audit trail", "fr": "Journal d’audit"},
+	"nav.logout":   {"en": "Log out", "fr": "Se déconnecter"},
+	"nav.language": {"en": "Language", "fr": "Langue"},
+	"nav.switch":   {"en": "Switch", "fr": "Changer"},
+	"nav.signedin": {"en": "Signed in as %s (%s, %s)", "fr": "Connecté·e : %s (%s, %s)"},
+	"nav.zone":     {"en": "Times in %s", "fr": "Heures en %s"},
+
+	"lang.en": {"en": "English", "fr": "English"},
+	"lang.fr": {"en": "Français", "fr": "Français"},
+
+	"login.title":    {"en": "Sign in", "fr": "Connexion"},
+	"login.user":     {"en": "User name", "fr": "Identifiant"},
+	"login.password": {"en": "Password", "fr": "Mot de passe"},
+	"login.submit":   {"en": "Sign in", "fr": "Se connecter"},
+	"login.failed":   {"en": "Sign-in failed. Check the user name and password.", "fr": "Échec de la connexion. Vérifiez l’identifiant et le mot de passe."},
+	"login.notice":   {"en": "Every sign-in and every view of a target is recorded in the audit trail.", "fr": "Chaque connexion et chaque consultation de cible est inscrite au journal d’audit."},
+	"login.oidc":     {"en": "Sign in with your service's single sign-on", "fr": "Se connecter avec l’authentification unique de votre service"},
+	"login.none":     {"en": "No account store is configured: sign-in is not possible.", "fr": "Aucun annuaire de comptes n’est configuré : connexion impossible."},
+
+	"level.announced":    {"en": "announced", "fr": "annoncé"},
+	"level.acknowledged": {"en": "acknowledged", "fr": "reconnu"},
+	"level.partial":      {"en": "partial", "fr": "partiel"},
+	"level.complete":     {"en": "complete", "fr": "complet"},
+	"level.verified":     {"en": "verified", "fr": "vérifié"},
+	"level.unknown":      {"en": "unknown", "fr": "inconnu"},
+	"level.scale":        {"en": "Possession levels, weakest first: announced < acknowledged < partial < complete < verified.", "fr": "Niveaux de détention, du plus faible au plus fort : annoncé < reconnu < partiel < complet < vérifié."},
+
+	"overview.title":      {"en": "Overview", "fr": "Vue d’ensemble"},
+	"overview.week":       {"en": "Last 7 days, since %s", "fr": "7 derniers jours, depuis le %s"},
+	"overview.figures":    {"en": "Figures", "fr": "Chiffres"},
+	"overview.obs":        {"en": "Observations", "fr": "Observations"},
+	"overview.targets":    {"en": "Targets", "fr": "Cibles"},
+	"overview.devices":    {"en": "Distinct devices", "fr": "Appareils distincts"},
+	"overview.map":        {"en": "Activity by place", "fr": "Activité par lieu"},
+	"overview.mapfr":      {"en": "Metropolitan France, by département", "fr": "France métropolitaine, par département"},
+	"overview.mapworld":   {"en": "World, by country", "fr": "Monde, par pays"},
+	"overview.bysub":      {"en": "By département", "fr": "Par département"},
+	"overview.bycountry":  {"en": "By country", "fr": "Par pays"},
+	"overview.byagency":   {"en": "By service", "fr": "Par service"},
+	"overview.bynetwork":  {"en": "By network", "fr": "Par réseau"},
+	"overview.bylevel":    {"en": "By possession level", "fr": "Par niveau de détention"},
+	"overview.trend":      {"en": "Observations per day (UTC days)", "fr": "Observations par jour (jours UTC)"},
+	"overview.newest":     {"en": "Newest high-score targets", "fr": "Cibles récentes au score élevé"},
+	"overview.recent":     {"en": "Newest observations", "fr": "Observations récentes"},
+	"overview.live":       {"en": "Live: new rows appear at the top.", "fr": "En direct : les nouvelles lignes s’ajoutent en haut."},
+	"overview.sensors":    {"en": "Sensor health", "fr": "État des capteurs"},
+	"overview.nosensor":   {"en": "No sensor reports to this server.", "fr": "Aucun capteur ne rend compte à ce serveur."},
+	"overview.mapnote":    {"en": "Dots sized by observations; places are where the address was placed at ingest (VPN exits included).", "fr": "Points proportionnels aux observations ; lieux attribués à l’adresse lors de l’ingestion (sorties VPN comprises)."},
+	"overview.alerts":     {"en": "Alerts", "fr": "Alertes"},
+	"common.none":         {"en": "None.", "fr": "Aucun."},
+	"common.place":        {"en": "place", "fr": "lieu"},
+	"common.count":        {"en": "count", "fr": "nombre"},
+	"common.day":          {"en": "day", "fr": "jour"},
+	"common.name":         {"en": "name", "fr": "nom"},
+	"common.state":        {"en": "state", "fr": "état"},
+	"common.ok":           {"en": "OK", "fr": "OK"},
+	"common.notok":        {"en": "NOT OK", "fr": "EN DÉFAUT"},
+	"common.yes":          {"en": "yes", "fr": "oui"},
+	"common.no":           {"en": "no", "fr": "non"},
+	"common.any":          {"en": "any", "fr": "tous"},
+	"common.apply":        {"en": "Apply", "fr": "Appliquer"},
+	"common.reset":        {"en": "Reset", "fr": "Réinitialiser"},
+	"common.previous":     {"en": "Previous", "fr": "Précédente"},
+	"common.next":         {"en": "Next", "fr": "Suivante"},
+	"common.pageof":       {"en": "Page %d of %d (%d results)", "fr": "Page %d sur %d (%d résultats)"},
+	"common.generated":    {"en": "Generated %s", "fr": "Produit le %s"},
+	"common.showing":      {"en": "Showing the newest %d of %d.", "fr": "Affichage des %d plus récentes sur %d."},
+	"common.unrouted":     {"en": "unrouted", "fr": "non attribué"},
+	"common.unknownplace": {"en": "unknown", "fr": "inconnu"},
+
+	"col.target":       {"en": "target", "fr": "cible"},
+	"col.score":        {"en": "score", "fr": "score"},
+	"col.level":        {"en": "highest level", "fr": "niveau le plus élevé"},
+	"col.lvl":          {"en": "level", "fr": "niveau"},
+	"col.jurisdiction": {"en": "service", "fr": "service"},
+	"col.network":      {"en": "network", "fr": "réseau"},
+	"col.networks":     {"en": "networks", "fr": "réseaux"},
+	"col.method":       {"en": "method", "fr": "méthode"},
+	"col.files":        {"en": "files", "fr": "fichiers"},
+	"col.endpoints":    {"en": "addresses", "fr": "adresses"},
+	"col.place":        {"en": "place", "fr": "lieu"},
+	"col.vpn":          {"en": "VPN", "fr": "VPN"},
+	"col.first":        {"en": "first seen", "fr": "vu la première fois"},
+	"col.last":         {"en": "last seen", "fr": "vu la dernière fois"},
+	"col.time":         {"en": "time", "fr": "heure"},
+	"col.endpoint":     {"en": "endpoint", "fr": "point d’accès"},
+	"col.item":         {"en": "item", "fr": "élément"},
+	"col.lists":        {"en": "lists (category)", "fr": "listes (catégorie)"},
+	"col.client":       {"en": "client", "fr": "client"},
+	"col.pieces":       {"en": "pieces", "fr": "pièces"},
+	"col.isp":          {"en": "ISP (AS)", "fr": "FAI (AS)"},
+	"col.count":        {"en": "sightings", "fr": "observations"},
+	"col.device":       {"en": "device", "fr": "appareil"},
+	"col.reason":       {"en": "reason", "fr": "motif"},
+	"col.strength":     {"en": "strength", "fr": "force"},
+	"col.category":     {"en": "category", "fr": "catégorie"},
+	"col.part":         {"en": "part", "fr": "composante"},
+	"col.value":        {"en": "value", "fr": "valeur"},
+	"col.why":          {"en": "why", "fr": "justification"},
+	"col.peers":        {"en": "peers in common", "fr": "pairs en commun"},
+	"col.note":         {"en": "note", "fr": "remarque"},
+	"col.sensor":       {"en": "sensor", "fr": "capteur"},
+
+	"targets.title":     {"en": "Targets", "fr": "Cibles"},
+	"targets.filters":   {"en": "Filters", "fr": "Filtres"},
+	"targets.search":    {"en": "Search (address, hash, target id)", "fr": "Recherche (adresse, empreinte, identifiant)"},
+	"targets.minscore":  {"en": "minimum score", "fr": "score minimal"},
+	"targets.minlevel":  {"en": "minimum level", "fr": "niveau minimal"},
+	"targets.from":      {"en": "seen from (date)", "fr": "vu depuis (date)"},
+	"targets.to":        {"en": "seen until (date)", "fr": "vu jusqu’au (date)"},
+	"targets.sort":      {"en": "sort by", "fr": "trier par"},
+	"targets.none":      {"en": "No target matches.", "fr": "Aucune cible ne correspond."},
+	"targets.sortscore": {"en": "score", "fr": "score"},
+	"targets.sortlast":  {"en": "last seen", "fr": "dernière observation"},
+	"targets.sortfirst": {"en": "first seen", "fr": "première observation"},
+	"targets.badquery":  {"en": "Filter not understood: %s", "fr": "Filtre incompris : %s"},
+
+	"target.title":      {"en": "Target %s", "fr": "Cible %s"},
+	"target.summary":    {"en": "Summary", "fr": "Synthèse"},
+	"target.timeline":   {"en": "Timeline of observations", "fr": "Chronologie des observations"},
+	"target.places":     {"en": "Places", "fr": "Lieux"},
+	"target.endpoints":  {"en": "Addresses and ISPs", "fr": "Adresses et FAI"},
+	"target.devices":    {"en": "Device links", "fr": "Liens entre appareils"},
+	"target.devicenote": {"en": "Links are inferences with their reason, not identifications.", "fr": "Les liens sont des déductions motivées, pas des identifications."},
+	"target.files":      {"en": "Files", "fr": "Fichiers"},
+	"target.filesnote":  {"en": "Files are counted once each, not per announcement.", "fr": "Chaque fichier est compté une fois, non par annonce."},
+	"target.score":      {"en": "Score and its parts", "fr": "Score et ses composantes"},
+	"target.assoc":      {"en": "Associated files (leads for a human, never matches)", "fr": "Fichiers associés (pistes à vérifier, jamais des correspondances)"},
+	"target.isp":        {"en": "Prepare the ISP request", "fr": "Préparer la réquisition FAI"},
+	"target.vpnwarn":    {"en": "Some addresses are VPN or hosting exits: the subscriber there is a provider's customer, not a household.", "fr": "Certaines adresses sont des sorties VPN ou d’hébergeur : l’abonné est un client du fournisseur, pas un foyer."},
+	"target.notfound":   {"en": "No such target, or not in your service's scope.", "fr": "Cible inexistante ou hors du périmètre de votre service."},
+
+	"isp.title":     {"en": "ISP request for target %s", "fr": "Réquisition FAI pour la cible %s"},
+	"isp.purpose":   {"en": "Purpose: case number (required, recorded in the audit trail)", "fr": "Finalité : numéro de procédure (obligatoire, inscrit au journal d’audit)"},
+	"isp.format":    {"en": "Format", "fr": "Format"},
+	"isp.download":  {"en": "Download", "fr": "Télécharger"},
+	"isp.nopurpose": {"en": "A case number is required: %s", "fr": "Un numéro de procédure est obligatoire : %s"},
+	"isp.explain":   {"en": "The request lists each address with its port, transport, UTC time to the millisecond and clock offset, grouped by ISP. A magistrate signs it; Vigil sends nothing.", "fr": "La réquisition liste chaque adresse avec son port, son transport, l’heure UTC à la milliseconde et le décalage d’horloge, regroupées par FAI. Un magistrat la signe ; Vigil n’envoie rien."},
+
+	"lists.title":     {"en": "Watch-lists", "fr": "Listes de surveillance"},
+	"lists.source":    {"en": "source", "fr": "source"},
+	"lists.version":   {"en": "version", "fr": "version"},
+	"lists.entries":   {"en": "entries", "fr": "entrées"},
+	"lists.disabled":  {"en": "disabled", "fr": "désactivées"},
+	"lists.imported":  {"en": "imported", "fr": "importée le"},
+	"lists.negative":  {"en": "known-benign", "fr": "connue bénigne"},
+	"lists.import":    {"en": "Import a list file", "fr": "Importer un fichier de liste"},
+	"lists.file":      {"en": "file", "fr": "fichier"},
+	"lists.name":      {"en": "list name", "fr": "nom de la liste"},
+	"lists.submit":    {"en": "Import", "fr": "Importer"},
+	"lists.versions":  {"en": "Versions of %s", "fr": "Versions de %s"},
+	"lists.by":        {"en": "by", "fr": "par"},
+	"lists.added":     {"en": "added", "fr": "ajoutées"},
+	"lists.removed":   {"en": "removed", "fr": "retirées"},
+	"lists.changed":   {"en": "changed", "fr": "modifiées"},
+	"lists.diff":      {"en": "Differences from version %d to %d", "fr": "Différences de la version %d à la %d"},
+	"lists.compare":   {"en": "Compare", "fr": "Comparer"},
+	"lists.hash":      {"en": "hash", "fr": "empreinte"},
+	"lists.was":       {"en": "was", "fr": "avant"},
+	"lists.truncated": {"en": "Only the first entries are shown.", "fr": "Seules les premières entrées sont affichées."},
+	"lists.progress":  {"en": "Import of %s", "fr": "Import de %s"},
+	"lists.running":   {"en": "running", "fr": "en cours"},
+	"lists.done":      {"en": "done", "fr": "terminé"},
+	"lists.failed":    {"en": "failed", "fr": "échec"},
+	"lists.unchanged": {"en": "unchanged: same content as the current version", "fr": "inchangée : même contenu que la version actuelle"},
+	"lists.noright":   {"en": "Your role may not import lists.", "fr": "Votre rôle ne permet pas d’importer des listes."},
+	"lists.sha":       {"en": "SHA-256 of the file", "fr": "SHA-256 du fichier"},
+
+	"sensors.title":  {"en": "Sensors", "fr": "Capteurs"},
+	"sensors.rates":  {"en": "Counters", "fr": "Compteurs"},
+	"sensors.total":  {"en": "total", "fr": "total"},
+	"sensors.rate":   {"en": "per second since the previous view", "fr": "par seconde depuis l’affichage précédent"},
+	"sensors.errors": {"en": "Errors and refusals", "fr": "Erreurs et refus"},
+	"sensors.scope":  {"en": "scope", "fr": "périmètre"},
+	"sensors.metric": {"en": "metric", "fr": "métrique"},
+
+	"audit.title":   {"en": "Audit trail", "fr": "Journal d’audit"},
+	"audit.actor":   {"en": "actor", "fr": "auteur"},
+	"audit.agency":  {"en": "service", "fr": "service"},
+	"audit.role":    {"en": "role", "fr": "rôle"},
+	"audit.remote":  {"en": "from", "fr": "depuis"},
+	"audit.action":  {"en": "action", "fr": "action"},
+	"audit.object":  {"en": "object", "fr": "objet"},
+	"audit.purpose": {"en": "purpose", "fr": "finalité"},
+	"audit.detail":  {"en": "detail", "fr": "détail"},
+	"audit.seq":     {"en": "#", "fr": "n°"},
+	"audit.older":   {"en": "Older", "fr": "Plus anciens"},
+
+	"error.title":     {"en": "Error", "fr": "Erreur"},
+	"error.notfound":  {"en": "Not found.", "fr": "Introuvable."},
+	"error.forbidden": {"en": "Your role does not allow this page.", "fr": "Votre rôle ne donne pas accès à cette page."},
+	"error.internal":  {"en": "The server could not answer. The error was logged.", "fr": "Le serveur n’a pas pu répondre. L’erreur a été journalisée."},
+	"error.back":      {"en": "Back to the overview", "fr": "Retour à la vue d’ensemble"},
+}

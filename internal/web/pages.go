@@ -1,0 +1,388 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/vigil-oss/vigil/internal/web/i18n"
+)
+
+// ---- sign-in, sign-out, language ----
+
+// LoginForm is what the login page shows. Its fields are those of
+// access.LoginPage, in the same order, so that one converts to the other.
+type LoginForm struct {
+	CSRFToken string // the token for the form's CSRF field
+	Next      string // where to go after signing in (a local path)
+	Error     string // why the last attempt failed; shown as is
+	OIDC      bool   // offer single sign-on (GET /login/oidc)
+	Status    int    // HTTP status; 0 is 200
+}
+
+// RenderLogin writes the login page for f.
+type RenderLogin func(w http.ResponseWriter, r *http.Request, f LoginForm)
+
+func (s *server) renderLogin(w http.ResponseWriter, r *http.Request, f LoginForm) {
+	v := s.newView(r, nil, "login", "login.title", map[string]any{
+		"Error": f.Error, "Next": localPath(f.Next), "NoAuth": false, "OIDC": f.OIDC,
+	})
+	v.CSRF = f.CSRFToken
+	code := f.Status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	s.render(w, code, "login", v)
+}
+
+func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
+	f := LoginForm{Next: r.URL.Query().Get("next")}
+	if s.cfg.CSRFToken != nil {
+		f.CSRFToken = s.cfg.CSRFToken(r)
+	}
+	if r.URL.Query().Get("failed") != "" {
+		f.Error = i18n.T(s.langOf(r, nil), "login.failed")
+	}
+	v := s.newView(r, nil, "login", "login.title", map[string]any{
+		"Error": f.Error, "Next": localPath(f.Next), "NoAuth": s.cfg.Login == nil, "OIDC": false,
+	})
+	s.render(w, http.StatusOK, "login", v)
+}
+
+func (s *server) loginPost(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Login == nil {
+		http.Error(w, "no account store is configured", http.StatusServiceUnavailable)
+		return
+	}
+	s.cfg.Login.ServeHTTP(w, r)
+}
+
+func (s *server) logoutPost(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Logout == nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	s.cfg.Logout.ServeHTTP(w, r)
+}
+
+// localPath returns p if it is a path on this site, else "/".
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+		return "/"
+	}
+	return p
+}
+
+func (s *server) lang(w http.ResponseWriter, r *http.Request, u *User) {
+	lang := r.PostFormValue("lang")
+	if !i18n.Supported(lang) {
+		s.fail(w, r, u, http.StatusBadRequest, "error.notfound")
+		return
+	}
+	if s.cfg.SetLang != nil {
+		if err := s.cfg.SetLang(w, r, u, lang); err != nil {
+			s.log.Error("set language", "user", u.Name, "err", err)
+			s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+			return
+		}
+	} else {
+		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	}
+	_ = s.audit(r, u, ActionChange, "user:"+u.Name, "", map[string]string{"lang": lang})
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// ---- overview ----
+
+type healthRow struct {
+	Name string
+	OK   bool
+	Why  string
+}
+
+func (s *server) healthRows() []healthRow {
+	out := make([]healthRow, 0, len(s.cfg.Health))
+	for name, h := range s.cfg.Health {
+		ok, why := h()
+		out = append(out, healthRow{name, ok, why})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
+	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	since := s.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)
+	ov, err := s.cfg.Targets.Overview(r.Context(), u, since)
+	if err != nil {
+		s.log.Error("overview", "user", u.Name, "err", err)
+		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	ids := make([]string, 0, len(ov.NewestHigh))
+	for _, t := range ov.NewestHigh {
+		ids = append(ids, t.ID)
+	}
+	if err := s.audit(r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids}); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	v := s.newView(r, u, "overview", "overview.title", nil)
+	labels := make([]string, len(ov.Trend))
+	values := make([]int, len(ov.Trend))
+	for i, d := range ov.Trend {
+		labels[i] = d.Day.UTC().Format("01-02")
+		values[i] = d.Observations
+	}
+	subLabel := func(p PlaceCount) string {
+		if p.Label != "" {
+			return p.Key + " " + p.Label
+		}
+		return p.Key
+	}
+	v.Data = map[string]any{
+		"O":        ov,
+		"MapFR":    mapSVG(franceView, v.T("overview.mapfr"), ov.BySubdivision, subLabel),
+		"MapWorld": mapSVG(worldView, v.T("overview.mapworld"), ov.ByCountry, subLabel),
+		"Trend":    barSVG(v.T("overview.trend"), labels, values),
+		"Health":   s.healthRows(),
+	}
+	s.render(w, http.StatusOK, "overview", v)
+}
+
+// ---- targets ----
+
+type pager struct {
+	Page, Pages, Total int
+	Prev, Next         int // 0: none
+}
+
+func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
+	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	zone := zoneOf(u.TimeZone)
+	q, err := ParseTargetQuery(r.URL.Query(), zone, s.cfg.PageSize)
+	if err != nil {
+		s.fail(w, r, u, http.StatusBadRequest, "targets.badquery", err.Error())
+		return
+	}
+	pg, err := s.cfg.Targets.List(r.Context(), u, q)
+	if err != nil {
+		s.log.Error("list targets", "user", u.Name, "err", err)
+		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	action := ActionListTargets
+	if q.Search != "" {
+		action = ActionSearch
+	}
+	if err := s.audit(r, u, action, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": pg.Total, "shown": len(pg.Targets)}); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	p := pager{Page: q.Offset/q.Limit + 1, Total: pg.Total}
+	p.Pages = max(1, (pg.Total+q.Limit-1)/q.Limit)
+	if p.Page > 1 {
+		p.Prev = p.Page - 1
+	}
+	if p.Page < p.Pages {
+		p.Next = p.Page + 1
+	}
+	v := s.newView(r, u, "targets", "targets.title", nil)
+	v.Data = map[string]any{"Page": pg, "Pager": p, "Sort": q.Sort, "Asc": q.Asc}
+	s.render(w, http.StatusOK, "targets", v)
+}
+
+// getTarget reads one target for u, auditing a denial; ok false means the
+// response was written (404 for missing and denied alike).
+func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page string) (*TargetDetail, bool) {
+	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return nil, false
+	}
+	id := r.PathValue("id")
+	t, err := s.cfg.Targets.Get(r.Context(), u, id)
+	switch {
+	case err == nil:
+		return t, true
+	case errors.Is(err, ErrDenied):
+		s.denied.Inc()
+		if aerr := s.audit(r, u, ActionDenied, "target:"+id, "", map[string]string{"page": page}); aerr != nil {
+			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+			return nil, false
+		}
+		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	case errors.Is(err, ErrNotFound):
+		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	default:
+		s.log.Error("get target", "id", id, "user", u.Name, "err", err)
+		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+	}
+	return nil, false
+}
+
+func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
+	t, ok := s.getTarget(w, r, u, "target")
+	if !ok {
+		return
+	}
+	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, "", nil); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	v := s.newView(r, u, "targets", "", nil)
+	v.Title = v.T("target.title", t.ID)
+	mv := franceView
+	for _, p := range t.Places {
+		if (p.Lat != 0 || p.Lon != 0) && !franceView.contains(p.Lon, p.Lat) {
+			mv = worldView
+		}
+	}
+	vpn := false
+	for _, e := range t.Addresses {
+		vpn = vpn || e.VPN || e.Hosting
+	}
+	v.Data = map[string]any{
+		"T":   t,
+		"Map": mapSVG(mv, v.T("target.places"), t.Places, func(p PlaceCount) string { return v.Place(p.Country, p.Key) }),
+		"VPN": vpn,
+	}
+	s.render(w, http.StatusOK, "target", v)
+}
+
+// ---- ISP request ----
+
+// checkPurpose mirrors audit.RequirePurpose: a case number, trimmed,
+// printable, 3 characters to 128 bytes.
+func checkPurpose(p string) (string, error) {
+	p = strings.TrimSpace(p)
+	switch {
+	case p == "":
+		return "", fmt.Errorf("%w: empty", ErrNoPurpose)
+	case len(p) > 128:
+		return "", fmt.Errorf("%w: longer than 128 bytes", ErrNoPurpose)
+	case len([]rune(p)) < 3:
+		return "", fmt.Errorf("%w: too short to be a case number", ErrNoPurpose)
+	}
+	for _, c := range p {
+		if !unicode.IsPrint(c) {
+			return "", fmt.Errorf("%w: contains the non-printable character %U", ErrNoPurpose, c)
+		}
+	}
+	return p, nil
+}
+
+func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
+	t, ok := s.getTarget(w, r, u, "isp_form")
+	if !ok {
+		return
+	}
+	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, "", map[string]string{"page": "isp_form"}); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	s.renderISP(w, r, u, t.ID, http.StatusOK, "")
+}
+
+func (s *server) renderISP(w http.ResponseWriter, r *http.Request, u *User, id string, code int, problem string) {
+	v := s.newView(r, u, "targets", "", nil)
+	v.Title = v.T("isp.title", id)
+	v.Data = map[string]any{"ID": id, "Formats": ISPFormats, "Problem": problem,
+		"Purpose": r.PostFormValue("purpose"), "Format": r.PostFormValue("format")}
+	s.render(w, code, "isp", v)
+}
+
+func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
+	if s.cfg.ISP == nil || s.cfg.Audit == nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	id := r.PathValue("id")
+	format := r.PostFormValue("format")
+	purpose, err := checkPurpose(r.PostFormValue("purpose"))
+	if err != nil {
+		if aerr := s.audit(r, u, ActionDenied, "target:"+id, r.PostFormValue("purpose"), map[string]string{"export": "isp", "reason": err.Error()}); aerr != nil {
+			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+			return
+		}
+		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error()))
+		return
+	}
+	known := false
+	for _, f := range ISPFormats {
+		known = known || f == format
+	}
+	if !known {
+		s.renderISP(w, r, u, id, http.StatusBadRequest, "format: "+format)
+		return
+	}
+	f, err := s.cfg.ISP.Render(r.Context(), u, id, format, purpose)
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrDenied):
+		s.denied.Inc()
+		if aerr := s.audit(r, u, ActionDenied, "target:"+id, purpose, map[string]string{"export": "isp"}); aerr != nil {
+			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+			return
+		}
+		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+		return
+	case errors.Is(err, ErrNotFound):
+		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+		return
+	case errors.Is(err, ErrNoPurpose):
+		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error()))
+		return
+	default:
+		s.log.Error("isp request", "id", id, "user", u.Name, "err", err)
+		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body)}); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", f.ContentType)
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", safeFilename(f.Filename)))
+	h.Set("Content-Length", strconv.Itoa(len(f.Body)))
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(f.Body)
+}
+
+func safeFilename(n string) string {
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c == '"' || c == '\\' || c == '/' || c > 0x7e {
+			return '_'
+		}
+		return c
+	}, n)
+}
+
+// ---- sensors ----
+
+func (s *server) sensors(w http.ResponseWriter, r *http.Request, u *User) {
+	src := s.cfg.Sensors
+	if src == nil {
+		src = defaultSensors{s}
+	}
+	st, err := src.Sensors(r.Context())
+	if err != nil {
+		s.log.Error("sensors", "err", err)
+		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+		return
+	}
+	v := s.newView(r, u, "sensors", "sensors.title", st)
+	s.render(w, http.StatusOK, "sensors", v)
+}

@@ -1,0 +1,266 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/i18n"
+)
+
+// pageNames are the templates; each is parsed with layout.html.
+var pageNames = []string{"login", "overview", "targets", "target", "isp", "lists", "list", "import", "sensors", "audit", "error"}
+
+func parsePages() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, n := range pageNames {
+		out[n] = template.Must(template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html"))
+	}
+	return out
+}
+
+// view is what every template gets: the request's user, language, zone,
+// CSRF token, and the page's data. Its methods are the templates'
+// vocabulary (T, Time, Level, ...).
+type view struct {
+	User      *User
+	Lang      string
+	Zone      *time.Location
+	CSRF      string
+	CSRFField string
+	Nav       string // the active section
+	Title     string
+	Path      string
+	Now       time.Time
+	Data      any
+	Query     url.Values
+}
+
+// T translates key.
+func (v *view) T(key string, args ...any) string { return i18n.T(v.Lang, key, args...) }
+
+// Time formats t in the viewer's zone, with the zone shown; the UTC time
+// is in the title attribute.
+func (v *view) Time(t time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
+		t.UTC().Format(time.RFC3339Nano), t.UTC().Format("2006-01-02 15:04:05.000 UTC"),
+		template.HTMLEscapeString(t.In(v.Zone).Format("2006-01-02 15:04:05 MST"))))
+}
+
+// TimeText is Time as plain text.
+func (v *view) TimeText(t time.Time) string {
+	return t.In(v.Zone).Format("2006-01-02 15:04:05 MST")
+}
+
+// TimeMS is Time with milliseconds (timelines).
+func (v *view) TimeMS(t time.Time) template.HTML {
+	if t.IsZero() {
+		return ""
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
+		t.UTC().Format(time.RFC3339Nano), t.UTC().Format("2006-01-02 15:04:05.000 UTC"),
+		template.HTMLEscapeString(t.In(v.Zone).Format("2006-01-02 15:04:05.000 MST"))))
+}
+
+// Date formats the day of t in the viewer's zone.
+func (v *view) Date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(v.Zone).Format("2006-01-02")
+}
+
+// ZoneName is the viewer's zone name.
+func (v *view) ZoneName() string { return v.Zone.String() }
+
+// Level is the possession level as a badge with its word.
+func (v *view) Level(l observe.Level) template.HTML {
+	name := l.String()
+	return template.HTML(fmt.Sprintf(`<span class="level %s" title="%s">%s</span>`,
+		template.HTMLEscapeString(name), template.HTMLEscapeString(name), template.HTMLEscapeString(v.T("level."+name))))
+}
+
+// Levels lists the levels for a select.
+func (v *view) Levels() []observe.Level {
+	return []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
+}
+
+// Score formats a score.
+func (v *view) Score(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+
+// Num formats an integer with a thin separator for thousands.
+func (v *view) Num(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	sep := ","
+	if v.Lang == "fr" {
+		sep = "\u202f"
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteString(sep)
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// Agency names an agency id, or says it is unrouted.
+func (v *view) Agency(a string) string {
+	if a == "" {
+		return v.T("common.unrouted")
+	}
+	return a
+}
+
+// Place names a place from country and subdivision.
+func (v *view) Place(country, sub string) string {
+	switch {
+	case country == "" && sub == "":
+		return v.T("common.unknownplace")
+	case sub == "":
+		return country
+	}
+	return country + "-" + sub
+}
+
+// Pieces formats held/total pieces.
+func (v *view) Pieces(have, total int) string {
+	switch {
+	case have < 0:
+		return ""
+	case total < 0:
+		return strconv.Itoa(have) + "/?"
+	}
+	return fmt.Sprintf("%d/%d", have, total)
+}
+
+// Matches formats list matches.
+func (v *view) Matches(ms []observe.Match) string {
+	parts := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.Category != "" {
+			parts = append(parts, m.List+" ("+m.Category+")")
+		} else {
+			parts = append(parts, m.List)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// YesNo translates a bool.
+func (v *view) YesNo(b bool) string {
+	if b {
+		return v.T("common.yes")
+	}
+	return v.T("common.no")
+}
+
+// Q returns the current query with key set to val (and the page reset
+// unless the key is the page), as "?...".
+func (v *view) Q(kv ...string) string {
+	q := url.Values{}
+	for k, vs := range v.Query {
+		q[k] = append([]string(nil), vs...)
+	}
+	resetPage := true
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i] == "page" {
+			resetPage = false
+		}
+		if kv[i+1] == "" {
+			q.Del(kv[i])
+		} else {
+			q.Set(kv[i], kv[i+1])
+		}
+	}
+	if resetPage {
+		q.Del("page")
+	}
+	return "?" + q.Encode()
+}
+
+// Sel returns "selected" when the query's key equals val.
+func (v *view) Sel(key, val string) template.HTMLAttr {
+	if v.Query.Get(key) == val {
+		return "selected"
+	}
+	return ""
+}
+
+// Get returns a query value.
+func (v *view) Get(key string) string { return v.Query.Get(key) }
+
+var zones sync.Map // name -> *time.Location
+
+func zoneOf(name string) *time.Location {
+	if name == "" || name == "UTC" {
+		return time.UTC
+	}
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	zones.Store(name, l)
+	return l
+}
+
+func (s *server) newView(r *http.Request, u *User, nav, title string, data any) *view {
+	v := &view{User: u, Lang: s.langOf(r, u), Zone: time.UTC, CSRFField: s.cfg.CSRFField, Nav: nav,
+		Path: r.URL.Path, Now: s.now().UTC(), Data: data, Query: r.URL.Query()}
+	if u != nil {
+		v.Zone = zoneOf(u.TimeZone)
+	}
+	if s.cfg.CSRFToken != nil {
+		v.CSRF = s.cfg.CSRFToken(r)
+	}
+	v.Title = v.T(title)
+	return v
+}
+
+// render executes a page into a buffer first, so that a template error
+// never sends half a page with a 200.
+func (s *server) render(w http.ResponseWriter, code int, page string, v *view) {
+	t := s.pages[page]
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
+		s.log.Error("render", "page", page, "err", err)
+		http.Error(w, "page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders the error page with a message key.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, u *User, code int, key string, args ...any) {
+	v := s.newView(r, u, "", "error.title", nil)
+	v.Data = v.T(key, args...)
+	s.render(w, code, "error", v)
+}
+
+// Networks lists the networks for the filter.
+func (v *view) Networks() []string {
+	return []string{observe.NetBitTorrent, observe.NetED2K, observe.NetKad, observe.NetGnutella}
+}
