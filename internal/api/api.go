@@ -58,6 +58,15 @@ func Scope(p *access.Principal) analysis.Scope {
 	return analysis.Scope{All: s.All, Agencies: s.Agencies}
 }
 
+// Routes are the routes Handler serves (docs/openapi.yaml documents each).
+var Routes = []string{
+	"GET /api/v1/targets",
+	"GET /api/v1/targets/{id}",
+	"GET /api/v1/targets/{id}/isp-request",
+	"GET /api/v1/observations",
+	"GET /api/v1/whoami",
+}
+
 // Handler returns the /api/v1 routes. Wrap it with Access.Wrap (or mount
 // it in a mux that is wrapped).
 func Handler(cfg Config) http.Handler {
@@ -71,11 +80,16 @@ func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	view := cfg.Access.RequirePermission(access.PermViewTargets)
 	export := cfg.Access.RequirePermission(access.PermExport)
-	mux.Handle("GET /api/v1/targets", view(http.HandlerFunc(h.list)))
-	mux.Handle("GET /api/v1/targets/{id}", view(http.HandlerFunc(h.detail)))
-	mux.Handle("GET /api/v1/targets/{id}/isp-request", export(http.HandlerFunc(h.ispRequest)))
-	mux.Handle("GET /api/v1/observations", view(http.HandlerFunc(h.observations)))
-	mux.HandleFunc("GET /api/v1/whoami", h.whoami)
+	handlers := map[string]http.Handler{
+		Routes[0]: view(http.HandlerFunc(h.list)),
+		Routes[1]: view(http.HandlerFunc(h.detail)),
+		Routes[2]: export(http.HandlerFunc(h.ispRequest)),
+		Routes[3]: view(http.HandlerFunc(h.observations)),
+		Routes[4]: http.HandlerFunc(h.whoami),
+	}
+	for _, r := range Routes {
+		mux.Handle(r, handlers[r])
+	}
 	return mux
 }
 
