@@ -84,6 +84,9 @@ func rankedStore(b *testing.B) string {
 		defer st.Close()
 		cfg := analysis.DefaultConfig()
 		cfg.Quarantine.MinPeers = 1 << 30
+		// Setup only: save rarely (the ranked list is what is measured),
+		// then flush once.
+		cfg.SaveInterval = time.Minute
 		e, err := analysis.New(ctx, st, cfg)
 		if err != nil {
 			rankedErr = err
@@ -106,6 +109,10 @@ func rankedStore(b *testing.B) string {
 				}
 				batch = batch[:0]
 			}
+		}
+		if err := e.Flush(ctx); err != nil {
+			rankedErr = err
+			return
 		}
 		fmt.Fprintf(os.Stderr, "analysis bench setup: %d observations, %d devices, %s\n", n, g.devices, time.Since(start).Round(time.Second))
 	})
@@ -191,6 +198,9 @@ func BenchmarkAdd(b *testing.B) {
 		b.Cleanup(func() { st.Close() })
 		cfg := analysis.DefaultConfig()
 		cfg.Quarantine.MinPeers = 1 << 30
+		// Setup only: save rarely (the ranked list is what is measured),
+		// then flush once.
+		cfg.SaveInterval = time.Minute
 		e, err := analysis.New(ctx, st, cfg)
 		if err != nil {
 			b.Fatal(err)
