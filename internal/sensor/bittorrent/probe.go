@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerid"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
@@ -25,6 +26,9 @@ type probeJob struct {
 	peer netip.AddrPort
 	w    Watched
 	via  string // what named the peer: dht_get_peers, dht_announce, tracker, pex
+	// transport is the one to try first: transportUTP for a peer that said
+	// it takes uTP (a PEX entry with the uTP flag), else TCP. See dialPeer.
+	transport string
 }
 
 type probeKey struct {
@@ -44,6 +48,11 @@ const maxMetadataSize = 8 << 20
 // enqueueProbe queues a probe unless the peer was probed for this torrent
 // within ProbeEvery, or the queue is full (counted).
 func (s *Sensor) enqueueProbe(peer netip.AddrPort, w Watched, via string) {
+	s.enqueueProbeOver(peer, w, via, transportTCP)
+}
+
+// enqueueProbeOver is enqueueProbe with the transport to try first.
+func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport string) {
 	if !s.cfg.Probe {
 		return
 	}
@@ -61,7 +70,7 @@ func (s *Sensor) enqueueProbe(peer netip.AddrPort, w Watched, via string) {
 	s.probed[k] = now
 	s.mu.Unlock()
 	select {
-	case s.probeQ <- probeJob{peer: peer, w: w, via: via}:
+	case s.probeQ <- probeJob{peer: peer, w: w, via: via, transport: transport}:
 	default:
 		s.probeFailures.Add(1)
 		s.log.Warn("probe queue full; peer not probed this round", "peer", peer)
@@ -92,6 +101,7 @@ type probeResult struct {
 	metadata  []byte // the verified info dictionary, if fetched
 	verified  bool   // one piece fetched from this peer matched its hash
 	connected time.Time
+	transport string // transportTCP or transportUTP: what carried the exchange
 }
 
 // probe connects to a peer, shakes hands for the watched torrent, and
@@ -173,7 +183,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	s.emit(context.WithoutCancel(ctx), observe.Observation{
 		Method: observe.MethodPeerProbe, Time: res.connected.UTC(),
 		Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
-		Endpoint:   observe.Endpoint{IP: job.peer.Addr(), Port: job.peer.Port(), Transport: "tcp"},
+		Endpoint:   observe.Endpoint{IP: job.peer.Addr(), Port: job.peer.Port(), Transport: res.transport},
 		Client:     cl,
 		Possession: pos,
 		Transcript: tr.final(),
@@ -186,15 +196,15 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
 			Transcript: tr.final(),
 		})
-		s.enqueueProbe(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex")
+		s.enqueueProbeOver(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex", pexTransport(p.Flags))
 	}
 }
 
 func pexTransport(f peerwire.PEXFlags) string {
 	if f&peerwire.PEXUTP != 0 {
-		return "utp"
+		return transportUTP
 	}
-	return "tcp"
+	return transportTCP
 }
 
 // splitClient splits "Transmission 3.00" into name and version.
@@ -248,8 +258,7 @@ func sensorPeerID() [20]byte {
 // exchange runs the wire conversation. It returns a nil result if the peer
 // did not accept the torrent.
 func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*probeResult, error) {
-	d := s.guard.Dialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.Listen.AsSlice()}})
-	raw, err := d.DialContext(ctx, "tcp", job.peer.String())
+	raw, transport, err := s.dialPeer(ctx, job)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +287,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 	if theirs.InfoHash != [20]byte(key) {
 		return nil, errWrongTorrent
 	}
-	res := &probeResult{hs: theirs, connected: s.cfg.Clock(), haves: map[uint32]bool{}}
+	res := &probeResult{hs: theirs, connected: s.cfg.Clock(), haves: map[uint32]bool{}, transport: transport}
 
 	var out []byte
 	if theirs.Reserved.Fast() {
@@ -419,6 +428,54 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			linger = s.cfg.Clock().Add(2 * time.Second)
 		}
 	}
+}
+
+// dialPeer connects to job.peer over TCP or uTP and says which.
+//
+// The policy: a peer that said it takes uTP (job.transport, from a PEX
+// flag) is dialled over uTP first, any other over TCP first. The other
+// transport is tried only if the first could not connect (refused,
+// unreachable, or no answer within half the time left): many peers
+// listen on one and not the other. Once a peer has answered, nothing is
+// repeated over the other transport. A scope refusal is final: both
+// transports go to the same address.
+func (s *Sensor) dialPeer(ctx context.Context, job probeJob) (net.Conn, string, error) {
+	order := [2]string{transportTCP, transportUTP}
+	if job.transport == transportUTP {
+		order = [2]string{transportUTP, transportTCP}
+	}
+	// Each dial gets half the time left, so that a peer that answers
+	// late still leaves time for the conversation.
+	dial := func(transport string) (net.Conn, error) {
+		dctx, cancel := context.WithCancel(ctx)
+		if deadline, ok := ctx.Deadline(); ok {
+			dctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(deadline)/2))
+		}
+		defer cancel()
+		return s.dialOver(dctx, transport, job.peer)
+	}
+	c, err := dial(order[0])
+	if err == nil {
+		return c, order[0], nil
+	}
+	if errors.Is(err, scope.ErrOutOfScope) || ctx.Err() != nil {
+		return nil, "", err
+	}
+	c, err2 := dial(order[1])
+	if err2 != nil {
+		return nil, "", fmt.Errorf("%s: %w; %s: %w", order[0], err, order[1], err2)
+	}
+	return c, order[1], nil
+}
+
+// dialOver dials peer over one transport from the sensor's listen address,
+// through the scope guard.
+func (s *Sensor) dialOver(ctx context.Context, transport string, peer netip.AddrPort) (net.Conn, error) {
+	if transport == transportUTP {
+		return dialUTP(ctx, s.guard, s.cfg.Listen, peer)
+	}
+	d := s.guard.Dialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.Listen.AsSlice()}})
+	return d.DialContext(ctx, "tcp", peer.String())
 }
 
 // maxVerifyPiece bounds the piece the sensor will fetch to verify.
