@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/jurisdiction"
 )
 
 func agencyCommand() *command {
@@ -103,23 +104,32 @@ Examples:
 				if err != nil {
 					return err
 				}
-				added, skipped := 0, 0
-				for _, ag := range r.Agencies() {
-					err := svc.AddAgency(ctx, a.cliActor(), access.Agency{ID: ag.ID, Name: ag.Name, Country: ag.Country})
-					switch {
-					case errors.Is(err, access.ErrExists):
-						skipped++
-					case err != nil:
-						return fmt.Errorf("%s line %d: %w", *rules, ag.Line, err)
-					default:
-						added++
-					}
+				added, skipped, err := importAgencies(ctx, svc, a.cliActor(), r, *rules)
+				if err != nil {
+					return err
 				}
 				fmt.Fprintf(a.stdout, "%d agencies added, %d already present\n", added, skipped)
 				return nil
 			}
 		},
 	}
+}
+
+// importAgencies adds the agencies rules declares (read from file),
+// skipping those already present.
+func importAgencies(ctx context.Context, svc *access.Service, actor *access.Principal, r *jurisdiction.Rules, file string) (added, skipped int, err error) {
+	for _, ag := range r.Agencies() {
+		err := svc.AddAgency(ctx, actor, access.Agency{ID: ag.ID, Name: ag.Name, Country: ag.Country})
+		switch {
+		case errors.Is(err, access.ErrExists):
+			skipped++
+		case err != nil:
+			return added, skipped, fmt.Errorf("%s line %d: %w", file, ag.Line, err)
+		default:
+			added++
+		}
+	}
+	return added, skipped, nil
 }
 
 func agencyListCommand() *command {

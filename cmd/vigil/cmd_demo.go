@@ -3,24 +3,34 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/lab"
+	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 	"github.com/vigil-oss/vigil/internal/web"
 )
@@ -37,8 +47,13 @@ The whole job, on loopback, with synthetic files of random bytes:
      BitTorrent libraries, a tracker, a geo database (see 'vigil lab up');
   2. imports the lab's watch-list (some of its torrents) into the store;
   3. runs the BitTorrent sensor into the store (see 'vigil sensor bittorrent');
-  4. serves the web interface, the API, /metrics and /healthz;
-  5. prints what runs where, and a summary by method and possession level
+  4. adds the agencies of the French rules and four demo accounts (an
+     analyst with the national view, an investigator of the Paris PJ, one
+     of the southern zone's PJ, which receives the Marseille, Toulouse and
+     Ajaccio peers, and an auditor), with random passwords printed once;
+  5. serves the web interface (log in at /login), the API, /metrics and
+     /healthz; new observations appear live on the overview;
+  6. prints what runs where, and a summary by method and possession level
      every few seconds. Ctrl-C stops everything cleanly.
 
 The store is DIR/vigil.db unless --db is given. Nothing is sent beyond
@@ -119,12 +134,33 @@ Examples:
 				if err != nil {
 					return err
 				}
-				engine, err := startAnalysis(ctx, a.log, sq, nil)
+				accounts, err := demoAccounts(ctx, a, sq, rules)
+				if err != nil {
+					return err
+				}
+
+				// The sensor runs into the store; the web interface reads it
+				// and shows each committed batch live.
+				var sensor atomic.Pointer[bittorrent.Sensor]
+				health := map[string]web.HealthFunc{"sensor demo-bittorrent": func() (bool, string) {
+					if s := sensor.Load(); s != nil {
+						return s.Health()
+					}
+					return false, "starting"
+				}}
+				reg := newRegistry()
+				wa, err := newWebApp(ctx, a, sq, ln.Addr().String(), health, reg, isp.DefaultRetention())
+				if err != nil {
+					return err
+				}
+				defer wa.Close()
+				engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
 				if err != nil {
 					return err
 				}
 				defer engine.Flush(context.WithoutCancel(ctx))
 				var analysisFailures atomic.Int64
+				feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)
 
 				scfg := bittorrent.LabConfig()
 				scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, *identities
@@ -136,24 +172,17 @@ Vigil demo — everything on loopback, synthetic files only
   watch-list: %s, %d entries as list "lab-watchlist" (version %d)
   store:      %s (SQLite)
   sensor:     %d DHT identities on %s, bootstrap %v
-  web:        http://%s/   (API /api/v1/observations, /metrics, /healthz)
+  web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
+  accounts (passwords shown once; 'vigil user passwd' sets new ones):
+%s
 Ctrl-C stops it.
 
 `, len(m.DHTNodes), len(m.Peers), len(m.Torrents), manifest, m.Watchlist, n, rep.Version,
-					a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr())
+					a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts)
 
-				// The sensor runs into the store; the web server reads it.
-				var sensor atomic.Pointer[bittorrent.Sensor]
-				health := map[string]web.HealthFunc{"sensor demo-bittorrent": func() (bool, string) {
-					if s := sensor.Load(); s != nil {
-						return s.Health()
-					}
-					return false, "starting"
-				}}
-				reg := newRegistry()
 				webErr := make(chan error, 1)
 				go func() {
-					webErr <- serveListener(ctx, a, ln, web.Config{Store: st, Registry: reg, Log: a.log, Health: health})
+					webErr <- serveHandler(ctx, a, ln, wa)
 				}()
 				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
 					started:  func(s *bittorrent.Sensor) { sensor.Store(s) },
@@ -161,7 +190,10 @@ Ctrl-C stops it.
 					trackers: labTrackers(m),
 					registry: reg,
 					enrich:   en,
-					onCommit: analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures),
+					onCommit: func(b []observe.Observation) {
+						feed(b)
+						wa.Publish(b)
+					},
 				})
 				fmt.Fprintln(a.stdout, "\nfinal summary:")
 				printSensorSummary(a.stdout, counts)
@@ -217,4 +249,50 @@ func labTrackers(m lab.Manifest) map[hashkind.Hash][]string {
 		}
 	}
 	return out
+}
+
+// demoUsers are the demo's accounts. The southern zone's PJ receives the
+// lab's Marseille (13), Toulouse (31) and Ajaccio (2A) peers under the
+// French rules; Paris (75) goes to the Préfecture de police's PJ; the
+// foreign lab places fall to the national office.
+var demoUsers = []struct {
+	name, agency string
+	role         access.Role
+	what         string
+}{
+	{"demo-analyst", "fr-ofmin", access.RoleAnalyst, "analyst, national view (OFMIN)"},
+	{"demo-paris", "fr-pp-dpj", access.RoleInvestigator, "investigator, Paris PJ: targets routed to Paris (75)"},
+	{"demo-sud", "fr-szpj-sud", access.RoleInvestigator, "investigator, PJ zone sud: Marseille (13), Toulouse (31), Ajaccio (2A)"},
+	{"demo-auditor", "fr-ofmin", access.RoleAuditor, "auditor: the audit trail"},
+}
+
+// demoAccounts adds the agencies of rules and the demo accounts with
+// fresh random passwords (an account kept from an earlier run gets a new
+// one), and returns the lines of the banner that list them.
+func demoAccounts(ctx context.Context, a *app, sq *sqlite.Store, rules *jurisdiction.Rules) (string, error) {
+	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
+	if err != nil {
+		return "", err
+	}
+	actor := access.CLIActor("vigil-demo")
+	if _, _, err := importAgencies(ctx, svc, actor, rules, "example:france"); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, u := range demoUsers {
+		raw := make([]byte, 12)
+		if _, err := rand.Read(raw); err != nil {
+			return "", err
+		}
+		pw := base64.RawURLEncoding.EncodeToString(raw)
+		_, err := svc.AddUser(ctx, actor, access.User{Name: u.name, Agency: u.agency, Role: u.role, Lang: access.LangEN, TimeZone: "Europe/Paris"}, pw)
+		if errors.Is(err, access.ErrExists) {
+			err = svc.SetPassword(ctx, actor, u.name, pw)
+		}
+		if err != nil {
+			return "", fmt.Errorf("demo account %s: %w", u.name, err)
+		}
+		fmt.Fprintf(&b, "    %-13s password %s   %s\n", u.name, pw, u.what)
+	}
+	return strings.TrimRight(b.String(), "\n"), nil
 }

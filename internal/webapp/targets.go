@@ -1,0 +1,427 @@
+package webapp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/api"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/web"
+)
+
+// targets answers web.Targets and web.ISPRequests from the SQLite store.
+// Every read passes the viewer's scope to the store, which applies it in
+// SQL (target_access); nothing here filters after the fact.
+type targets struct {
+	st        *sqlite.Store
+	places    *placeCache
+	now       func() time.Time
+	retention isp.Retention
+
+	ovTTL time.Duration
+	ovMu  sync.Mutex
+	ovMem map[string]ovEntry // by scope and since
+}
+
+type ovEntry struct {
+	at time.Time
+	ov *web.Overview
+}
+
+func scopeOf(u *web.User) analysis.Scope {
+	if u == nil {
+		return analysis.Scope{}
+	}
+	return analysis.Scope{All: u.Scope.All, Agencies: u.Scope.Agencies}
+}
+
+// List implements web.Targets.
+func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web.TargetPage, error) {
+	scope := scopeOf(u)
+	if q.Search != "" {
+		// A search names one target, address or file: its few matches are
+		// listed whatever the other filters say.
+		list, err := t.st.SearchTargets(ctx, q.Search, scope, 200)
+		if err != nil {
+			return web.TargetPage{}, err
+		}
+		pg := web.TargetPage{Total: len(list)}
+		if q.Offset < len(list) {
+			for _, s := range list[q.Offset:min(len(list), q.Offset+q.Limit)] {
+				pg.Targets = append(pg.Targets, summaryOf(&s))
+			}
+		}
+		return pg, nil
+	}
+	aq := analysis.TargetQuery{Scope: scope, Jurisdiction: q.Jurisdiction, Network: q.Network, MinScore: q.MinScore,
+		MinLevel: q.MinLevel, Since: q.From, Until: q.Until, Limit: q.Limit, Offset: q.Offset}
+	if q.VPN == "yes" || q.VPN == "no" {
+		vpn := q.VPN == "yes"
+		aq.VPN = &vpn
+	}
+	// The store sorts score and last seen descending, first seen
+	// ascending. The other direction reads the same order from the far
+	// end: the page [total-offset-limit, total-offset), reversed.
+	storeDesc := true
+	switch q.Sort {
+	case web.SortLast:
+		aq.Sort = "last_seen"
+	case web.SortFirst:
+		aq.Sort, storeDesc = "first_seen", false
+	default:
+		aq.Sort = "score"
+	}
+	reverse := q.Asc == storeDesc
+	if reverse {
+		probe := aq
+		probe.Limit, probe.Offset = 1, 0
+		_, total, err := t.st.Targets(ctx, probe)
+		if err != nil {
+			return web.TargetPage{}, err
+		}
+		end := total - q.Offset
+		if end <= 0 {
+			return web.TargetPage{Total: total}, nil
+		}
+		aq.Offset = max(0, end-q.Limit)
+		aq.Limit = end - aq.Offset
+	}
+	list, total, err := t.st.Targets(ctx, aq)
+	if err != nil {
+		return web.TargetPage{}, err
+	}
+	pg := web.TargetPage{Total: total, Targets: make([]web.TargetSummary, 0, len(list))}
+	for i := range list {
+		pg.Targets = append(pg.Targets, summaryOf(&list[i]))
+	}
+	if reverse {
+		for i, j := 0, len(pg.Targets)-1; i < j; i, j = i+1, j-1 {
+			pg.Targets[i], pg.Targets[j] = pg.Targets[j], pg.Targets[i]
+		}
+	}
+	return pg, nil
+}
+
+func summaryOf(s *analysis.TargetSummary) web.TargetSummary {
+	ag := s.Jurisdiction
+	if s.Assigned != "" {
+		ag = s.Assigned
+	}
+	return web.TargetSummary{ID: s.ID, Jurisdiction: ag, Score: s.Score, Level: s.MaxLevel, Files: s.Files, Endpoints: s.Endpoints,
+		Networks: s.Networks, Country: s.Country, Subdivision: s.Subdivision, VPN: s.VPN || s.Hosting,
+		FirstSeen: s.FirstSeen, LastSeen: s.LastSeen}
+}
+
+// detail reads a target for u with up to limit timeline entries, telling a
+// target outside the scope (web.ErrDenied) from a missing one
+// (web.ErrNotFound). The page answers both alike; the difference is only
+// for the audit trail.
+func (t *targets) detail(ctx context.Context, u *web.User, id string, limit int) (*analysis.TargetDetail, error) {
+	scope := scopeOf(u)
+	d, err := t.st.TargetWithTimeline(ctx, id, scope, limit)
+	if err == nil {
+		return d, nil
+	}
+	if !errors.Is(err, analysis.ErrNotFound) {
+		return nil, err
+	}
+	if !scope.All {
+		if _, _, aerr := t.st.TargetAgencies(ctx, id); aerr == nil {
+			return nil, fmt.Errorf("target %s: %w", id, web.ErrDenied)
+		}
+	}
+	return nil, fmt.Errorf("target %s: %w", id, web.ErrNotFound)
+}
+
+// Get implements web.Targets.
+func (t *targets) Get(ctx context.Context, u *web.User, id string) (*web.TargetDetail, error) {
+	d, err := t.detail(ctx, u, id, analysis.TimelineLimit)
+	if err != nil {
+		return nil, err
+	}
+	return t.detailOf(ctx, d), nil
+}
+
+// partWhy says what each score part counts (docs/scoring.md).
+var partWhy = map[string]string{
+	analysis.PartFiles:         "distinct watched files, each weighted by its severity and the highest level reached for it",
+	analysis.PartPossession:    "per file, the level the endpoint itself showed (nothing for announced)",
+	analysis.PartDays:          "distinct UTC days active after the first",
+	analysis.PartRepetition:    "repeated sightings of the same files (log2 of observations per file)",
+	analysis.PartRecency:       "recent activity, halving with time since last seen",
+	analysis.PartSharing:       "files the endpoint itself offered (acknowledged or more)",
+	analysis.PartNewMaterial:   "confirmed associated files seen with the target",
+	analysis.PartKnownOffender: "analyst flag: known offender",
+	analysis.PartChildAccess:   "analyst flag: access to children",
+}
+
+func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.TargetDetail {
+	out := &web.TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
+	epLevel := map[netip.AddrPort]observe.Level{}
+	type placeKey struct{ country, sub string }
+	coords := map[placeKey][2]float64{}
+	for i := range d.Timeline {
+		e := &d.Timeline[i]
+		r := web.ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
+			PiecesHave: -1, PiecesTotal: -1, Item: e.Kind + ":" + e.Hash, Lists: e.Matched, Transport: e.Transport,
+			Sensor: e.Sensor, Country: e.Place.Country, VPN: e.Place.VPN || e.Place.Hosting, Agency: e.Agency, Target: d.ID}
+		if ap, err := netip.ParseAddrPort(e.Endpoint); err == nil {
+			r.Endpoint = ap
+			epLevel[ap] = max(epLevel[ap], e.Level)
+		}
+		sub := ""
+		if n := len(e.Place.Subdivisions); n > 0 {
+			sub = e.Place.Subdivisions[n-1]
+		}
+		r.Subdivision = sub
+		if e.Place.Lat != 0 || e.Place.Lon != 0 {
+			for _, k := range []placeKey{{e.Place.Country, sub}, {e.Place.Country, ""}} {
+				if _, ok := coords[k]; !ok {
+					coords[k] = [2]float64{e.Place.Lat, e.Place.Lon}
+					t.places.learn(k.country, k.sub, e.Place.Lat, e.Place.Lon)
+				}
+			}
+		}
+		out.Observations = append(out.Observations, r)
+	}
+	places := map[placeKey]*web.PlaceCount{}
+	var order []placeKey
+	for _, e := range d.Endpoints {
+		ap := netip.AddrPortFrom(e.IP, e.Port)
+		place := e.Subdivision
+		if place == "" {
+			place = e.City
+		}
+		out.Addresses = append(out.Addresses, web.EndpointRow{Addr: ap, Transport: e.Transport, ASN: e.ASN, Org: e.Org,
+			Country: e.Country, Place: place, VPN: e.VPN, Hosting: e.Hosting, Level: epLevel[ap], Count: e.Observations,
+			FirstSeen: e.FirstSeen, LastSeen: e.LastSeen})
+		if e.Country == "" {
+			continue
+		}
+		k := placeKey{e.Country, e.Subdivision}
+		if places[k] == nil {
+			key := e.Subdivision
+			if key == "" {
+				key = e.Country
+			}
+			p := &web.PlaceCount{Key: key, Country: e.Country}
+			if c, ok := coords[k]; ok {
+				p.Lat, p.Lon = c[0], c[1]
+			} else if lat, lon, ok := t.places.point(e.Country, e.Subdivision); ok {
+				p.Lat, p.Lon = lat, lon
+			}
+			places[k] = p
+			order = append(order, k)
+		}
+		places[k].Count += e.Observations
+	}
+	for _, k := range order {
+		out.Places = append(out.Places, *places[k])
+	}
+	for _, l := range d.Links {
+		strength := "weak"
+		switch {
+		case l.Confidence >= 0.9:
+			strength = "strong"
+		case l.Confidence >= 0.6:
+			strength = "medium"
+		}
+		reason := l.Reason
+		if l.State != "active" {
+			reason += " (" + l.State + ")"
+			strength = l.State
+		}
+		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB,
+			Reason: fmt.Sprintf("%s: %s", l.Rule, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
+	}
+	for i, f := range d.Files {
+		r := web.FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
+			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen}
+		if i < 50 {
+			// The name a list gives the file, if any: one indexed lookup each.
+			if recs, err := t.st.Lookup(ctx, f.Hash); err == nil {
+				for _, rec := range recs {
+					if rec.Entry.Name != "" {
+						r.Name = rec.Entry.Name
+						break
+					}
+				}
+			}
+		}
+		if f.Quarantined {
+			r.Name = strings.TrimSpace(r.Name + " [quarantined: not scored]")
+		}
+		if f.Intent == "looking" {
+			r.Name = strings.TrimSpace(r.Name + " [looked for only]")
+		}
+		out.FileRows = append(out.FileRows, r)
+	}
+	names := make([]string, 0, len(d.Parts))
+	for n := range d.Parts {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return d.Parts[names[i]] > d.Parts[names[j]] })
+	for _, n := range names {
+		why := partWhy[n]
+		if why == "" {
+			why = "see docs/scoring.md"
+		}
+		out.ScoreParts = append(out.ScoreParts, web.ScorePart{Name: n, Value: d.Parts[n], Why: why})
+	}
+	for _, l := range d.Leads {
+		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
+		out.Associated = append(out.Associated, web.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints, Note: note})
+	}
+	return out
+}
+
+// Render implements web.ISPRequests: the request built from the target's
+// whole timeline, as internal/api builds it.
+func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose string) (web.ISPFile, error) {
+	if strings.TrimSpace(purpose) == "" {
+		return web.ISPFile{}, web.ErrNoPurpose
+	}
+	d, err := t.detail(ctx, u, id, 1<<20)
+	if err != nil {
+		return web.ISPFile{}, err
+	}
+	req := api.BuildISPRequest(d, purpose, t.now(), t.retention)
+	var buf bytes.Buffer
+	ctype := ""
+	switch format {
+	case "csv":
+		ctype, err = "text/csv; charset=utf-8", isp.WriteCSV(&buf, &req)
+	case "json":
+		ctype, err = "application/json", isp.WriteJSON(&buf, &req)
+	case "pdf":
+		lang := isp.LangBoth
+		if u != nil && u.Lang == "fr" {
+			lang = isp.LangFR
+		}
+		ctype, err = "application/pdf", isp.WritePDF(&buf, &req, lang)
+	default:
+		return web.ISPFile{}, fmt.Errorf("isp request: format %q: want pdf, csv or json", format)
+	}
+	if err != nil {
+		return web.ISPFile{}, err
+	}
+	return web.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes()}, nil
+}
+
+// Overview implements web.Targets. Its figures come from one pass over the
+// live targets in scope and the per-day counts (no scan of the
+// observations), the newest high-score targets from the ranked index, and
+// the newest observations from the time index. An answer is kept for
+// ovTTL per scope: the figures of the week do not need to be fresher than
+// that, and the page's live rows arrive through the hub.
+func (t *targets) Overview(ctx context.Context, u *web.User, since time.Time) (*web.Overview, error) {
+	scope := scopeOf(u)
+	key := fmt.Sprintf("%v|%s|%d", scope.All, strings.Join(scope.Agencies, ","), since.Unix())
+	now := t.now()
+	if t.ovTTL > 0 {
+		t.ovMu.Lock()
+		e, ok := t.ovMem[key]
+		t.ovMu.Unlock()
+		if ok && now.Sub(e.at) < t.ovTTL {
+			return e.ov, nil
+		}
+	}
+	ov, err := t.overview(ctx, scope, since)
+	if err != nil {
+		return nil, err
+	}
+	if t.ovTTL > 0 {
+		t.ovMu.Lock()
+		if t.ovMem == nil || len(t.ovMem) > 1000 {
+			t.ovMem = map[string]ovEntry{}
+		}
+		t.ovMem[key] = ovEntry{at: now, ov: ov}
+		t.ovMu.Unlock()
+	}
+	return ov, nil
+}
+
+func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*web.Overview, error) {
+	st, err := t.st.Overview(ctx, scope, since)
+	if err != nil {
+		return nil, err
+	}
+	ov := &web.Overview{Since: since, Targets: st.Targets, Devices: st.Devices}
+	for k, n := range st.ByAgency {
+		ov.ByAgency = append(ov.ByAgency, web.Count{Key: k, Count: n})
+	}
+	sort.Slice(ov.ByAgency, func(i, j int) bool {
+		return ov.ByAgency[i].Count > ov.ByAgency[j].Count || ov.ByAgency[i].Count == ov.ByAgency[j].Count && ov.ByAgency[i].Key < ov.ByAgency[j].Key
+	})
+	for k, n := range st.ByNetwork {
+		ov.ByNetwork = append(ov.ByNetwork, web.Count{Key: k, Count: n})
+	}
+	sort.Slice(ov.ByNetwork, func(i, j int) bool { return ov.ByNetwork[i].Key < ov.ByNetwork[j].Key })
+	for l := observe.Announced; l <= observe.Verified; l++ {
+		if n := st.ByLevel[l]; n > 0 {
+			ov.ByLevel = append(ov.ByLevel, web.LevelCount{Level: l, Count: n})
+		}
+	}
+	recent, err := t.st.RecentObservations(ctx, scope, 30, 5000)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recent {
+		o := &recent[i].Observation
+		t.places.learnFrom(o)
+		r := web.RowFromObservation(o)
+		r.Target = recent[i].Target
+		ov.Recent = append(ov.Recent, r)
+	}
+	byCountry := map[string]*web.PlaceCount{}
+	for _, p := range st.Places {
+		if p.Country == "" {
+			continue
+		}
+		c := byCountry[p.Country]
+		if c == nil {
+			c = &web.PlaceCount{Key: p.Country, Country: p.Country}
+			c.Lat, c.Lon, _ = t.places.point(p.Country, "")
+			byCountry[p.Country] = c
+		}
+		c.Count += p.Observations
+		if p.Country == "FR" && p.Subdivision != "" {
+			s := web.PlaceCount{Key: p.Subdivision, Country: "FR", Count: p.Observations}
+			s.Lat, s.Lon, _ = t.places.point("FR", p.Subdivision)
+			ov.BySubdivision = append(ov.BySubdivision, s)
+		}
+	}
+	for _, c := range byCountry {
+		ov.ByCountry = append(ov.ByCountry, *c)
+	}
+	sort.Slice(ov.BySubdivision, func(i, j int) bool { return ov.BySubdivision[i].Key < ov.BySubdivision[j].Key })
+	sort.Slice(ov.ByCountry, func(i, j int) bool {
+		return ov.ByCountry[i].Count > ov.ByCountry[j].Count || ov.ByCountry[i].Count == ov.ByCountry[j].Count && ov.ByCountry[i].Key < ov.ByCountry[j].Key
+	})
+	end := t.now().UTC().Truncate(24 * time.Hour)
+	for d := since.UTC().Truncate(24 * time.Hour); !d.After(end); d = d.AddDate(0, 0, 1) {
+		day := d.Unix() / 86400
+		n := st.Observations[day]
+		ov.Observations += n
+		ov.Trend = append(ov.Trend, web.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
+	}
+	high, _, err := t.st.Targets(ctx, analysis.TargetQuery{Scope: scope, Since: since, Sort: "score", Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(high, func(i, j int) bool { return high[i].LastSeen.After(high[j].LastSeen) })
+	for i := range high {
+		ov.NewestHigh = append(ov.NewestHigh, summaryOf(&high[i]))
+	}
+	return ov, nil
+}

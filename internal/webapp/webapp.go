@@ -1,0 +1,280 @@
+// Package webapp assembles Vigil's HTTP interface on the real backend: the
+// investigators' pages (internal/web) and the JSON API (internal/api) over
+// the SQLite store, behind the access layer (sessions, tokens, CSRF), with
+// the audit trail, the ISP requests and live updates wired in. It is the
+// composition root that 'vigil serve' and 'vigil demo' share; the adapters
+// here are thin translations from the store's answers to web's types.
+//
+// Need to know stays in the store's queries: every read passes the
+// viewer's scope, taken from the authenticated principal and nothing else.
+// A target outside the scope answers exactly as a missing one, and web
+// audits the refusal. This package must never filter case data after the
+// fact, never serve a page around the access layer's Wrap, and never let
+// web serve /api/v1/observations in parallel with the API (one route, one
+// set of rules).
+package webapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/api"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/web"
+)
+
+// Deps is what the interface is built from.
+type Deps struct {
+	// Store holds targets, lists, accounts and the audit trail.
+	Store *sqlite.Store
+	// Access authenticates requests (its Config.SecureCookies should come
+	// from access.CookieSecureFor(addr, tls)) and writes logins to the
+	// trail. Its store and audit log must be over Store.
+	Access *access.Service
+	// Health reports the parts of the process by name (sensors).
+	Health map[string]web.HealthFunc
+	// Registry is served at /metrics; nil: a fresh one.
+	Registry *prometheus.Registry
+	Log      *slog.Logger
+	// Retention bounds what an ISP request asks for (zero:
+	// isp.DefaultRetention()).
+	Retention isp.Retention
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// OverviewTTL is how long an overview answer is reused for the same
+	// scope (0: 10 s; negative: never).
+	OverviewTTL time.Duration
+	// LiveQueue is how many committed batches may wait for their live
+	// events (0: 256); a batch beyond it is dropped from the live view
+	// (counted), never from the store.
+	LiveQueue int
+}
+
+// App is the assembled interface.
+type App struct {
+	handler http.Handler
+	web     *web.Server
+	hub     *web.Hub
+	st      *sqlite.Store
+	acc     *access.Service
+	places  *placeCache
+	log     *slog.Logger
+
+	live        chan []observe.Observation
+	liveDropped prometheus.Counter
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// apiRoutes are served by internal/api, the rest by internal/web.
+var apiRoutes = []string{"/api/v1/targets", "/api/v1/targets/", "/api/v1/observations", "/api/v1/whoami"}
+
+// New assembles the interface. ctx bounds its background work (live
+// events, place refresh); Close stops it too.
+func New(ctx context.Context, d Deps) (*App, error) {
+	if d.Store == nil || d.Access == nil {
+		return nil, errors.New("webapp: a Store and an Access service are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Retention.Default.IsZero() && len(d.Retention.ByCountry) == 0 {
+		d.Retention = isp.DefaultRetention()
+	}
+	if d.OverviewTTL == 0 {
+		d.OverviewTTL = 10 * time.Second
+	}
+	if d.LiveQueue <= 0 {
+		d.LiveQueue = 256
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	a := &App{st: d.Store, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: web.NewHub(0), cancel: cancel,
+		live: make(chan []observe.Observation, d.LiveQueue),
+		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_webapp_live_dropped_batches_total",
+			Help: "Committed batches left out of the live pages because the live queue was full (they are stored)."}),
+	}
+	if err := d.Registry.Register(a.liveDropped); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			cancel()
+			return nil, fmt.Errorf("webapp metrics: %w", err)
+		}
+	}
+	if err := a.places.refresh(ctx, true); err != nil {
+		cancel()
+		return nil, fmt.Errorf("webapp: reading place coordinates: %w", err)
+	}
+
+	tg := &targets{st: d.Store, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0)}
+	a.web = web.New(web.Config{
+		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: trail{log: d.Access.AuditLog(), store: d.Store},
+		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
+		Who:       who,
+		Wrap:      d.Access.Wrap,
+		CSRFToken: func(r *http.Request) string { return access.CSRFToken(r.Context()) },
+		CSRFField: access.CSRFField,
+		LoginHandler: func(render web.RenderLogin) http.Handler {
+			return d.Access.LoginHandler(func(w http.ResponseWriter, r *http.Request, p access.LoginPage) {
+				render(w, r, web.LoginForm(p))
+			})
+		},
+		Logout:  d.Access.LogoutHandler(),
+		SetLang: a.setLang,
+		// Store is left nil: GET /api/v1/observations is internal/api's.
+	})
+	apiH := d.Access.Wrap(api.Handler(api.Config{Access: d.Access, Targets: d.Store, Observations: d.Store,
+		Retention: d.Retention, Now: d.Now, Log: d.Log}))
+	mux := http.NewServeMux()
+	for _, p := range apiRoutes {
+		mux.Handle(p, apiH)
+	}
+	mux.Handle("/", a.web)
+	a.handler = mux
+
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		a.runLive(ctx)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.places.run(ctx, time.Minute, func(err error) { d.Log.Warn("webapp: place coordinates", "err", err) })
+	}()
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Hub is the live-event hub the pages subscribe to.
+func (a *App) Hub() *web.Hub { return a.hub }
+
+// Publish queues a committed batch for the live pages (an ingest OnCommit
+// hook). It never blocks: when the queue is full the batch is left out of
+// the live view and counted. The events carry the target of each endpoint
+// the analysis has already stored.
+func (a *App) Publish(batch []observe.Observation) {
+	if len(batch) == 0 {
+		return
+	}
+	select {
+	case a.live <- batch:
+	default:
+		a.liveDropped.Inc()
+	}
+}
+
+// Alert publishes an analysis alert (quarantine) to the live pages. It is
+// routed to no agency: only national viewers receive it.
+func (a *App) Alert(al analysis.Alert) {
+	msg := al.Message
+	if al.Subject != "" {
+		msg = al.Subject + ": " + msg
+	}
+	a.hub.Publish(web.Event{Kind: web.EventAlert, Time: al.Time.UTC(), Message: msg})
+}
+
+func (a *App) runLive(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-a.live:
+			eps := make([]netip.AddrPort, 0, len(b))
+			for i := range b {
+				a.places.learnFrom(&b[i])
+				if b[i].Endpoint.IP.IsValid() {
+					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP, b[i].Endpoint.Port))
+				}
+			}
+			owners, err := a.st.EndpointTargets(ctx, eps)
+			if err != nil && ctx.Err() == nil {
+				a.log.Warn("webapp: live events go without target ids", "err", err)
+			}
+			evs := make([]web.Event, 0, len(b))
+			for i := range b {
+				o := &b[i]
+				target := ""
+				if o.Endpoint.IP.IsValid() {
+					target = owners[netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)]
+				}
+				evs = append(evs, web.EventFromObservation(o, target))
+			}
+			a.hub.Publish(evs...)
+		}
+	}
+}
+
+// Close stops the background work and the web server's imports.
+func (a *App) Close() error {
+	var err error
+	a.once.Do(func() {
+		a.cancel()
+		a.wg.Wait()
+		err = a.web.Close()
+	})
+	return err
+}
+
+// who maps the access layer's principal to web's user; its scope is the
+// principal's, never anything the request says.
+func who(r *http.Request) (*web.User, bool) {
+	p := access.PrincipalFrom(r.Context())
+	if p == nil {
+		return nil, false
+	}
+	role := ""
+	switch p.Role {
+	case access.RoleInvestigator:
+		role = web.RoleInvestigator
+	case access.RoleAnalyst:
+		role = web.RoleAnalyst
+	case access.RoleSupervisor:
+		role = web.RoleSupervisor
+	case access.RoleAuditor:
+		role = web.RoleAuditor
+	case access.RoleAdmin:
+		role = web.RoleAdmin
+	}
+	s := p.Scope()
+	return &web.User{Name: p.Name, Agency: p.Agency, Role: role, Lang: string(p.Lang), TimeZone: p.TimeZone,
+		Scope: web.Scope{All: s.All, Agencies: s.Agencies}}, true
+}
+
+// setLang stores the language on the account (the next request's
+// principal carries it). web audits the change.
+func (a *App) setLang(w http.ResponseWriter, r *http.Request, u *web.User, lang string) error {
+	p := access.PrincipalFrom(r.Context())
+	if p == nil || p.UserID == 0 {
+		return errors.New("set language: no account behind this request")
+	}
+	l := access.Lang(lang)
+	if l != access.LangFR && l != access.LangEN {
+		return fmt.Errorf("set language %q: want fr or en", lang)
+	}
+	_, err := a.acc.Store().UpdateUser(r.Context(), p.UserID, func(x *access.User) error {
+		x.Lang = l
+		return nil
+	})
+	return err
+}
