@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"golang.org/x/term"
 )
@@ -78,7 +80,7 @@ type app struct {
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
-	fs.StringVar(&a.dbPath, "db", "vigil.db", "store file (SQLite, the embedded default); env VIGIL_DB")
+	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or a postgres:// URL; env VIGIL_DB")
 	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
@@ -89,12 +91,33 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 	if a.st != nil {
 		return a.st, nil
 	}
-	st, err := sqlite.Open(ctx, a.dbPath, sqlite.DefaultConfig())
+	var (
+		st  store.Store
+		err error
+	)
+	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
+		// PostgreSQL at national scale: watch-lists and observations. Targets,
+		// accounts and the audit trail are in the embedded store only, for now.
+		st, err = postgres.Open(ctx, a.dbPath, postgres.DefaultConfig())
+	} else {
+		st, err = sqlite.Open(ctx, a.dbPath, sqlite.DefaultConfig())
+	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", a.dbPath, err)
+		return nil, fmt.Errorf("open store %s: %w", redactDSN(a.dbPath), err)
 	}
 	a.st = st
 	return st, nil
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return s
 }
 
 func (a *app) close() {

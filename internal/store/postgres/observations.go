@@ -1,0 +1,483 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// obsColumnList is the observation columns a writer fills, in the order
+// obsRow gives their values.
+var obsColumnList = []string{"uid", "id_text", "time_ns", "sensor", "sensor_version", "vantage", "network", "method",
+	"clock_offset_ns", "clock_source", "item_id", "matched", "ip", "port", "transport", "peer_id", "client", "client_version",
+	"listen_port", "node_id", "user_hash", "guid", "possession", "pieces_have", "pieces_total", "transcript", "transcript_ref",
+	"transcript_sha256", "place", "agency", "agency_rule"}
+
+var obsColumns = strings.Join(obsColumnList, ", ")
+
+const (
+	obsArgs  = 31
+	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
+)
+
+// obsSelect reads an observation back, its item from items.
+const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
+	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
+	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule`
+
+// stageTable is the per-connection staging table COPY writes into; its
+// rows go at commit. It is created in each writing transaction if missing
+// (not once per connection), so that a pooler in transaction mode, which
+// hands each transaction any server connection, does not break it.
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage (
+	ord               integer NOT NULL,
+	uid               uuid,
+	id_text           text,
+	time_ns           bigint NOT NULL,
+	sensor            text NOT NULL,
+	sensor_version    text NOT NULL,
+	vantage           text NOT NULL,
+	network           text NOT NULL,
+	method            text NOT NULL,
+	clock_offset_ns   bigint NOT NULL,
+	clock_source      text NOT NULL,
+	item_id           bigint NOT NULL,
+	matched           json NOT NULL,
+	ip                text NOT NULL,
+	port              integer NOT NULL,
+	transport         text NOT NULL,
+	peer_id           bytea,
+	client            bytea NOT NULL,
+	client_version    bytea NOT NULL,
+	listen_port       integer NOT NULL,
+	node_id           bytea,
+	user_hash         bytea,
+	guid              bytea,
+	possession        text NOT NULL,
+	pieces_have       integer NOT NULL,
+	pieces_total      integer NOT NULL,
+	transcript        bytea,
+	transcript_ref    text NOT NULL,
+	transcript_sha256 bytea,
+	place             json,
+	agency            text NOT NULL,
+	agency_rule       text NOT NULL
+) ON COMMIT DELETE ROWS`
+
+// idValues is how an observation id is stored: a canonical UUID in uid,
+// anything else as the text given in id_text (the SQLite store's idValue,
+// in two columns).
+func idValues(id string) (uid pgtype.UUID, text any) {
+	if b, ok := parseUUID(id); ok {
+		return pgtype.UUID{Bytes: b, Valid: true}, nil
+	}
+	return pgtype.UUID{}, id
+}
+
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// rawText is a string stored as bytea, exactly as received: never NULL.
+func rawText(s string) []byte {
+	if s == "" {
+		return []byte{}
+	}
+	return []byte(s)
+}
+
+// checkObservation validates o for this store: observe's rules, and text
+// PostgreSQL can hold in the columns that are text (the peer's own client
+// strings are bytea and take anything).
+func checkObservation(o *observe.Observation) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if err := checkText("id", o.ID, "sensor", o.Sensor.ID, "sensor version", o.Sensor.Version, "vantage", o.Sensor.Vantage,
+		"network", o.Network, "method", o.Method, "clock source", o.ClockSource, "transport", o.Endpoint.Transport,
+		"transcript ref", o.Transcript.Ref, "agency", o.Jurisdiction.Agency, "agency rule", o.Jurisdiction.Rule,
+		"address", o.Endpoint.IP.String()); err != nil {
+		return fmt.Errorf("%w: %w", observe.ErrInvalid, err)
+	}
+	return nil
+}
+
+// obsRow fills dst (obsArgs long) with o's column values in obsColumnList
+// order; scratch is reused for the matches' JSON.
+func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []byte {
+	uid, text := idValues(o.ID)
+	scratch = appendMatched(scratch[:0], o.Item.Matched)
+	dst[0], dst[1], dst[2] = uid, text, o.Time.UnixNano()
+	dst[3], dst[4], dst[5], dst[6], dst[7] = o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method
+	dst[8], dst[9], dst[10], dst[11] = int64(o.ClockOffset), o.ClockSource, itemID, string(scratch)
+	dst[12], dst[13], dst[14] = o.Endpoint.IP.String(), int32(o.Endpoint.Port), o.Endpoint.Transport
+	dst[15], dst[16], dst[17], dst[18] = nilIfEmpty(o.Client.PeerID), rawText(o.Client.Name), rawText(o.Client.Version), int32(o.Client.ListenPort)
+	dst[19], dst[20], dst[21] = nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
+	dst[22], dst[23], dst[24] = o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1))
+	dst[25], dst[26], dst[27] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
+	dst[28], dst[29], dst[30] = placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule
+	return scratch
+}
+
+// maxCachedItems bounds the item id cache; past it the cache starts over.
+const maxCachedItems = 1 << 20
+
+// itemIDs returns the items row of every observation's hash, adding rows
+// for new hashes, and the ids it added or read (fresh) for the cache once
+// the transaction commits: an id added by a transaction that rolls back
+// must not be reused.
+func (s *Store) itemIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) ([]int64, map[hashKey]int64, error) {
+	ids := make([]int64, len(obs))
+	var missing map[hashKey]hashkind.Hash
+	s.mu.Lock()
+	for i := range obs {
+		id, ok := s.items[keyOf(obs[i].Item.Hash)]
+		if !ok {
+			if missing == nil {
+				missing = map[hashKey]hashkind.Hash{}
+			}
+			missing[keyOf(obs[i].Item.Hash)] = obs[i].Item.Hash
+		}
+		ids[i] = id
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return ids, nil, nil
+	}
+	fresh := make(map[hashKey]int64, len(missing))
+	// A hash another transaction is adding at the same moment is neither
+	// inserted by this statement (ON CONFLICT waits for it, then skips it)
+	// nor seen by its snapshot: the next round, a new statement, sees it.
+	for round := 0; len(missing) > 0; round++ {
+		if round == 3 {
+			return nil, nil, fmt.Errorf("items: %d hashes neither added nor found after %d rounds", len(missing), round)
+		}
+		kinds := make([]string, 0, len(missing))
+		sums := make([][]byte, 0, len(missing))
+		for _, h := range missing {
+			kinds, sums = append(kinds, h.Kind().String()), append(sums, h.Bytes())
+		}
+		// Rows are added in (hash, kind) order, the same in every writer,
+		// so that two batches sharing new items cannot deadlock.
+		r, err := tx.Query(ctx, `WITH input (kind, hash) AS (SELECT * FROM unnest($1::text[], $2::bytea[])),
+			added AS (INSERT INTO items (kind, hash) SELECT kind, hash FROM input ORDER BY hash, kind ON CONFLICT DO NOTHING RETURNING id, kind, hash)
+			SELECT id, kind, hash FROM added
+			UNION ALL
+			SELECT i.id, i.kind, i.hash FROM items i JOIN input ON i.hash = input.hash AND i.kind = input.kind`, kinds, sums)
+		if err != nil {
+			return nil, nil, fmt.Errorf("items: %w", err)
+		}
+		for r.Next() {
+			var id int64
+			var kind string
+			var sum []byte
+			if err := r.Scan(&id, &kind, &sum); err != nil {
+				r.Close()
+				return nil, nil, fmt.Errorf("items: %w", err)
+			}
+			k, err := hashkind.ParseKind(kind)
+			if err != nil {
+				r.Close()
+				return nil, nil, fmt.Errorf("items row %d: %w", id, err)
+			}
+			h, err := hashkind.New(k, sum)
+			if err != nil {
+				r.Close()
+				return nil, nil, fmt.Errorf("items row %d: %w", id, err)
+			}
+			fresh[keyOf(h)] = id
+			delete(missing, keyOf(h))
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return nil, nil, fmt.Errorf("items: %w", err)
+		}
+	}
+	for i := range obs {
+		if ids[i] == 0 {
+			ids[i] = fresh[keyOf(obs[i].Item.Hash)]
+		}
+	}
+	return ids, fresh, nil
+}
+
+func (s *Store) commitItems(fresh map[hashKey]int64) {
+	if len(fresh) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.items)+len(fresh) > maxCachedItems {
+		clear(s.items)
+	}
+	for k, v := range fresh {
+		s.items[k] = v
+	}
+}
+
+// retryable reports whether a transaction failed only because of another
+// one (a deadlock or serialisation failure), and may simply run again.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// InsertObservations stores obs in one transaction: all of them or, on any
+// error, none. An observation with an empty ID is given one (written back
+// into obs); one whose ID is already stored is skipped.
+func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	for i := range obs {
+		o := &obs[i]
+		if err := checkObservation(o); err != nil {
+			return fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+		}
+		if o.ID == "" {
+			o.ID = observe.NewID(o.Time)
+		}
+	}
+	write := s.insertCopy
+	if s.cfg.InsertMethod == InsertValues {
+		write = s.insertValues
+	}
+	for attempt := 1; ; attempt++ {
+		var fresh map[hashKey]int64
+		err := s.writeTx(ctx, func(tx pgx.Tx) error {
+			ids, f, err := s.itemIDs(ctx, tx, obs)
+			if err != nil {
+				return err
+			}
+			fresh = f
+			return write(ctx, tx, obs, ids)
+		})
+		if err == nil {
+			s.commitItems(fresh)
+			return nil
+		}
+		if attempt == 3 || !retryable(err) {
+			return fmt.Errorf("observations: %w", err)
+		}
+	}
+}
+
+// copySource hands COPY one observation at a time, its row built in a
+// reused slice (pgx encodes each row before asking for the next).
+type copySource struct {
+	obs     []observe.Observation
+	ids     []int64
+	i       int
+	row     []any
+	scratch []byte
+}
+
+func (c *copySource) Next() bool {
+	c.i++
+	return c.i <= len(c.obs)
+}
+
+func (c *copySource) Values() ([]any, error) {
+	n := c.i - 1
+	c.row[0] = int32(n)
+	c.scratch = obsRow(c.row[1:], &c.obs[n], c.ids[n], c.scratch)
+	return c.row, nil
+}
+
+func (c *copySource) Err() error { return nil }
+
+var stageColumns = append([]string{"ord"}, obsColumnList...)
+
+// insertCopy writes obs with COPY into the staging table and one INSERT
+// from it; observations of the same time get their seq in the batch's
+// order (arrival order).
+func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) error {
+	// One round trip for both (simple protocol: no arguments). When the
+	// move sorts the batch by ord (rows of a kilobyte), the default 4 MB
+	// of work_mem would sort a batch of 10,000 on disk.
+	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; `+stageTable); err != nil {
+		return fmt.Errorf("staging table: %w", err)
+	}
+	src := &copySource{obs: obs, ids: ids, row: make([]any, obsArgs+1)}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage"}, stageColumns, src); err != nil {
+		return fmt.Errorf("copy of %d: %w", len(obs), err)
+	}
+	// seq only breaks ties on time (Observations orders by time_ns, seq):
+	// when no two observations of the batch share a time, the order they
+	// get their seq in cannot show, and the sort (a tenth of the server's
+	// work) is skipped.
+	order := ` ORDER BY ord`
+	if distinctTimes(obs) {
+		order = ``
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
+		` FROM pg_temp.vigil_obs_stage`+order+` ON CONFLICT DO NOTHING`); err != nil {
+		return fmt.Errorf("insert of %d: %w", len(obs), err)
+	}
+	return nil
+}
+
+// distinctTimes reports whether no two observations of obs have the same
+// time (to the nanosecond, as stored).
+func distinctTimes(obs []observe.Observation) bool {
+	increasing := true
+	for i := 1; i < len(obs) && increasing; i++ {
+		increasing = obs[i-1].Time.UnixNano() < obs[i].Time.UnixNano()
+	}
+	if increasing {
+		return true
+	}
+	seen := make(map[int64]struct{}, len(obs))
+	for i := range obs {
+		t := obs[i].Time.UnixNano()
+		if _, dup := seen[t]; dup {
+			return false
+		}
+		seen[t] = struct{}{}
+	}
+	return true
+}
+
+// valuesSQL is the INSERT of n observations in one statement.
+func valuesSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO observations (` + obsColumns + `) VALUES `)
+	p := 1
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('(')
+		for j := 0; j < obsArgs; j++ {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(p))
+			p++
+		}
+		b.WriteByte(')')
+	}
+	// An observation already stored (same id, in either column) is
+	// skipped, so that a bus that redelivers after a crash cannot
+	// duplicate evidence.
+	b.WriteString(` ON CONFLICT DO NOTHING`)
+	return b.String()
+}
+
+// insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
+// rest in power-of-two pieces so that few statements are prepared.
+func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) error {
+	chunk := s.cfg.ValuesChunk
+	args := make([]any, min(chunk, len(obs))*obsArgs)
+	var scratch []byte
+	for start := 0; start < len(obs); {
+		n := chunk
+		if rest := len(obs) - start; rest < chunk {
+			n = 1 << (bits.Len(uint(rest)) - 1)
+		}
+		a := args[:n*obsArgs]
+		for i := 0; i < n; i++ {
+			// Each row needs its own matches JSON: scratch is copied into
+			// a string by obsRow, so it can be reused.
+			scratch = obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], ids[start+i], scratch)
+		}
+		if _, err := tx.Exec(ctx, valuesSQL(n), a...); err != nil {
+			return fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
+		}
+		start += n
+	}
+	return nil
+}
+
+// Observations calls fn for each observation in f's time range, oldest
+// first (ties in the order they were stored).
+func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn func(o *observe.Observation) error) error {
+	lo := int64(-1 << 63)
+	if !f.Since.IsZero() {
+		lo = f.Since.UnixNano()
+	}
+	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= $1`
+	args := []any{lo}
+	if !f.Until.IsZero() {
+		q += ` AND o.time_ns < $2`
+		args = append(args, f.Until.UnixNano())
+	}
+	r, err := s.pool.Query(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() {
+		var (
+			o                     observe.Observation
+			uid                   pgtype.UUID
+			idText                *string
+			timeNS, offset        int64
+			kind, ip, level       string
+			sum, matched, place   []byte
+			client, clientVersion []byte
+			port, listenPort      int32
+			have, total           int64
+		)
+		if err := r.Scan(&uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
+			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
+			&o.Client.PeerID, &client, &clientVersion, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
+			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule); err != nil {
+			return err
+		}
+		switch {
+		case uid.Valid:
+			o.ID = formatUUID(uid.Bytes)
+		case idText != nil:
+			o.ID = *idText
+		}
+		o.Time = time.Unix(0, timeNS).UTC()
+		o.ClockOffset = time.Duration(offset)
+		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(listenPort)
+		o.Client.Name, o.Client.Version = string(client), string(clientVersion)
+		o.Possession.PiecesHave, o.Possession.PiecesTotal = int(have), int(total)
+		k, err := hashkind.ParseKind(kind)
+		if err == nil {
+			o.Item.Hash, err = hashkind.New(k, sum)
+		}
+		if err == nil {
+			o.Endpoint.IP, err = netip.ParseAddr(ip)
+		}
+		if err == nil {
+			o.Possession.Level, err = observe.ParseLevel(level)
+		}
+		if err == nil && string(matched) != "[]" {
+			err = json.Unmarshal(matched, &o.Item.Matched)
+		}
+		if err == nil && place != nil {
+			err = parsePlace(place, &o.Place)
+		}
+		if err != nil {
+			return fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+		if err := fn(&o); err != nil {
+			return err
+		}
+	}
+	return r.Err()
+}
