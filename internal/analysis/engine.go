@@ -100,6 +100,7 @@ type fileAgg struct {
 	sharing     bool
 	offered     bool
 	lastHour    int64 // hour+1 of the last counted sighting, for quarantine
+	hours       int   // distinct clock hours it was seen in: independent sightings
 }
 
 type item struct {

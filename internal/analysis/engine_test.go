@@ -663,3 +663,31 @@ func watchEntry(i int) watchlist.Entry {
 	b[0], b[19] = 0xCD, byte(i)
 	return watchlist.Entry{Hash: hashkind.MustNew(hashkind.SHA1, b), Category: "1", Size: -1}
 }
+
+// Repetition is counted in independent sightings (distinct clock hours),
+// not in observations: a sensor that asks every minute must not make a
+// peer seen for half an hour look like a regular.
+func TestRepetitionCountsHoursNotObservations(t *testing.T) {
+	f := newFixture(t)
+	e := f.engine()
+	var burst, spread []observe.Observation
+	for i := range 30 {
+		burst = append(burst, ob("10.0.0.1:6881", 1, observe.Complete, t0.Add(time.Duration(i)*time.Minute)))
+	}
+	for i := range 8 {
+		spread = append(spread, ob("10.0.0.2:6881", 1, observe.Complete, t0.Add(time.Duration(i)*3*time.Hour)))
+	}
+	f.ingest(e, burst...)
+	f.ingest(e, spread...)
+	parts := map[string]analysis.Parts{}
+	for _, tg := range targets(t, e, analysis.TargetQuery{Scope: analysis.AllAgencies}) {
+		parts[tg.Label] = tg.Parts
+	}
+	if p := parts["10.0.0.1:6881"][analysis.PartRepetition]; p != 0 {
+		t.Errorf("30 observations within half an hour score repetition %.2f, want 0", p)
+	}
+	// 8 distinct hours for one file: 2 × log2(8) = 6.
+	if p := parts["10.0.0.2:6881"][analysis.PartRepetition]; p != 6 {
+		t.Errorf("8 sightings in 8 different hours score repetition %.2f, want 6", p)
+	}
+}

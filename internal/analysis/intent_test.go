@@ -34,7 +34,7 @@ func TestIntentClassifiesEveryMethod(t *testing.T) {
 func TestScoreIsTheSumOfItsParts(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	w := DefaultWeights()
-	in := ScoreInput{Days: 30, Observations: 200, LastSeen: now.Add(-72 * time.Hour), ConfirmedLeads: 2, Flags: []string{FlagKnownOffender}}
+	in := ScoreInput{Days: 30, Observations: 200, Sightings: 200, LastSeen: now.Add(-72 * time.Hour), ConfirmedLeads: 2, Flags: []string{FlagKnownOffender}}
 	for i := range 12 {
 		in.Files = append(in.Files, FileFacts{Severity: i % 6, Level: observe.Level(1 + i%5), Looking: i%4 == 0, Offered: i%3 == 0})
 	}
@@ -68,7 +68,7 @@ func TestScoreSingleAnnounceLowCollectorHigh(t *testing.T) {
 	for range 40 {
 		files = append(files, FileFacts{Severity: 5, Level: observe.Complete, Offered: true})
 	}
-	coll := Score(ScoreInput{Files: files, Days: 90, Observations: 320, LastSeen: now.Add(-24 * time.Hour)}, w, now)
+	coll := Score(ScoreInput{Files: files, Days: 90, Observations: 320, Sightings: 320, LastSeen: now.Add(-24 * time.Hour)}, w, now)
 	if got := coll.Total(); got < 500 || got > 700 {
 		t.Errorf("collector: %v (%v), want the documented ~665", got, coll)
 	}

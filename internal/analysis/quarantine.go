@@ -29,6 +29,7 @@ func (e *Engine) countHour(it *item, p *endpoint, f *fileAgg, t time.Time) {
 		return
 	}
 	f.lastHour = h + 1
+	f.hours++
 	it.hours[h]++
 	c := it.hours[h]
 	qc := &e.cfg.Quarantine

@@ -16,7 +16,7 @@ import (
 func (e *Engine) summarize(members []int32) TargetRow {
 	type agg struct {
 		level            observe.Level
-		count            int
+		count, hours     int
 		first, last      int64
 		sharing, offered bool
 	}
@@ -75,6 +75,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			}
 			a.level = max(a.level, f.level)
 			a.count += f.count
+			a.hours += f.hours
 			a.first, a.last = min(a.first, f.first), max(a.last, f.last)
 			a.sharing = a.sharing || f.sharing
 			a.offered = a.offered || f.offered
@@ -113,6 +114,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		}
 		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: a.level, Looking: !a.sharing, Offered: a.offered})
 		in.Observations += a.count
+		in.Sightings += max(a.hours, 1)
 		scoredLast = max(scoredLast, a.last)
 		levels[a.level]++
 		s.MaxLevel = max(s.MaxLevel, a.level)

@@ -46,8 +46,8 @@ type Weights struct {
 	// DayPoints per distinct UTC day active after the first, up to MaxDays.
 	DayPoints float64
 	MaxDays   int
-	// RepetitionPoints times log2(observations per file): repeated
-	// sightings of the same files.
+	// RepetitionPoints times log2(sightings per file): the same files
+	// seen again in other clock hours (ScoreInput.Sightings).
 	RepetitionPoints float64
 	// RecencyShare of the files part is added when last seen now, decaying
 	// by half every RecencyHalfLife.
@@ -91,9 +91,14 @@ type FileFacts struct {
 
 // ScoreInput is everything a target's score depends on.
 type ScoreInput struct {
-	Files          []FileFacts // quarantined files already left out
-	Days           int         // distinct UTC days with an observation
-	Observations   int         // observations of non-quarantined files
+	Files        []FileFacts // quarantined files already left out
+	Days         int         // distinct UTC days with an observation
+	Observations int         // observations of non-quarantined files
+	// Sightings counts, per non-quarantined file, the distinct clock hours
+	// it was seen in, summed: repetition is measured in independent
+	// sightings, so a sensor that looks every minute does not make a peer
+	// seen for ten minutes look like a regular.
+	Sightings      int
 	LastSeen       time.Time
 	ConfirmedLeads int
 	Flags          []string
@@ -143,7 +148,7 @@ func Score(in ScoreInput, w Weights, now time.Time) Parts {
 		if d := min(in.Days, w.MaxDays) - 1; d > 0 {
 			add(PartDays, w.DayPoints*float64(d))
 		}
-		if r := float64(in.Observations) / float64(len(in.Files)); r > 1 {
+		if r := float64(in.Sightings) / float64(len(in.Files)); r > 1 {
 			add(PartRepetition, w.RepetitionPoints*math.Log2(r))
 		}
 		if !in.LastSeen.IsZero() && w.RecencyHalfLife > 0 {
