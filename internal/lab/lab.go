@@ -1,10 +1,12 @@
 // Package lab runs a BitTorrent network on loopback for Vigil's demo,
 // tests and benchmarks, in-process: DHT nodes and seeding and leeching
 // clients built on a real third-party library (anacrolix/dht and
-// anacrolix/torrent), synthetic files of seeded random bytes in v1, v2 and
-// hybrid torrents, an HTTP tracker, peers that move to a new address
-// keeping their identity, a loopback geolocation database, a watch-list,
-// and a manifest of ground truth to check a sensor against.
+// anacrolix/torrent) and, for scale, light simulated DHT nodes of Vigil's
+// own (simdht, which also answer BEP 51), synthetic files of seeded random
+// bytes in v1, v2 and hybrid torrents, an HTTP tracker, peers that move
+// to a new address keeping their identity, a loopback geolocation
+// database, a watch-list, and a manifest of ground truth to check a sensor
+// against.
 //
 // The lab must never send to, listen on or resolve anything outside
 // 127.0.0.0/8: every socket is bound to a loopback address, DHT nodes
@@ -29,8 +31,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anacrolix/dht/v2/krpc"
 	alog "github.com/anacrolix/log"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-oss/vigil/internal/lab/simdht"
 )
 
 // SizeRange bounds the synthetic file sizes, in bytes.
@@ -41,8 +46,19 @@ type SizeRange struct {
 
 // Config holds the lab's settings.
 type Config struct {
-	// DHTNodes is the number of anacrolix DHT nodes (127.0.1.1 onwards).
+	// DHTNodes is the number of DHT nodes. Up to MaxRealDHTNodes of them
+	// are anacrolix DHT nodes (127.0.1.1 onwards); any beyond are
+	// simulated (see SimDHTNodes), so that 10,000 nodes fit in a process.
 	DHTNodes int
+	// SimDHTNodes adds this many simulated DHT nodes (internal/lab/simdht,
+	// 127.64.0.1 onwards) to the same network: light nodes of Vigil's own
+	// that route, store announces and answer BEP 51 sample_infohashes,
+	// which the anacrolix nodes do not. Each has its own UDP socket; the
+	// lab raises RLIMIT_NOFILE's soft limit as needed (up to the hard one).
+	SimDHTNodes int
+	// SimDHTInterval is the BEP 51 interval the simulated nodes report
+	// (default 10 s).
+	SimDHTInterval time.Duration
 	// Seeders and Leechers are the numbers of BitTorrent clients of each
 	// role. Each seeder seeds at least one torrent; each leecher downloads
 	// one torrent from the seeders it finds on the DHT or the tracker.
@@ -95,6 +111,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxRealDHTNodes is the most anacrolix DHT nodes a lab runs; DHTNodes
+// beyond it are simulated.
+const MaxRealDHTNodes = 256
+
+// realAndSimNodes splits the configured DHT nodes into anacrolix and
+// simulated ones.
+func (c *Config) realAndSimNodes() (real, sim int) {
+	real = min(c.DHTNodes, MaxRealDHTNodes)
+	return real, c.DHTNodes - real + c.SimDHTNodes
+}
+
 // ErrConfig: a Config the lab cannot run.
 var ErrConfig = errors.New("invalid lab config")
 
@@ -122,6 +149,13 @@ func (c *Config) Validate() error {
 		return bad("MoveAfter %v is negative", c.MoveAfter)
 	case c.BootstrapNodes < 0:
 		return bad("BootstrapNodes %d is negative", c.BootstrapNodes)
+	case c.SimDHTNodes < 0 || c.SimDHTNodes > 60000:
+		return bad("SimDHTNodes %d: want 0 to 60000", c.SimDHTNodes)
+	case c.SimDHTInterval < 0:
+		return bad("SimDHTInterval %v is negative", c.SimDHTInterval)
+	}
+	if _, sim := c.realAndSimNodes(); sim > 60000 {
+		return bad("%d simulated DHT nodes: want at most 60000", sim)
 	}
 	return nil
 }
@@ -185,6 +219,7 @@ type Lab struct {
 	tempDir   bool
 	logger    *slog.Logger
 	nodes     []*dhtNode
+	sim       *simdht.Network
 	tracker   *tracker
 	torrents  []*Torrent
 	peers     []*peer
@@ -240,7 +275,8 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	alogger = alogger.WithFilterLevel(alog.Warning)
 
 	ids := rand.New(rand.NewPCG(cfg.Seed, 0x1d))
-	nodeIDs := make([][20]byte, cfg.DHTNodes)
+	nReal, nSim := cfg.realAndSimNodes()
+	nodeIDs := make([][20]byte, nReal)
 	for i := range nodeIDs {
 		nodeIDs[i] = randID(ids)
 	}
@@ -274,7 +310,12 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 			n.s.TableMaintainer() // returns when the server is closed
 		}()
 	}
-	l.logger.Info("lab DHT up", "nodes", len(l.nodes), "took", time.Since(t0).Round(time.Millisecond))
+	if nSim > 0 {
+		if err = l.startSim(ctx, nSim); err != nil {
+			return nil, err
+		}
+	}
+	l.logger.Info("lab DHT up", "nodes", len(l.nodes), "simulated", nSim, "took", time.Since(t0).Round(time.Millisecond))
 
 	starting := func() []netip.AddrPort {
 		out := make([]netip.AddrPort, len(l.nodes))
@@ -503,6 +544,11 @@ func (l *Lab) Manifest() Manifest {
 	for _, n := range l.nodes {
 		m.DHTNodes = append(m.DHTNodes, n.addr.String())
 	}
+	if l.sim != nil {
+		for _, n := range l.sim.Nodes() {
+			m.DHTNodes = append(m.DHTNodes, n.Addr.String())
+		}
+	}
 	if l.tracker != nil {
 		m.Tracker = l.tracker.url
 	}
@@ -575,6 +621,9 @@ func (l *Lab) Close() error {
 	for _, n := range l.nodes {
 		n.s.Close()
 	}
+	if l.sim != nil {
+		l.sim.Close()
+	}
 	var err error
 	if l.tracker != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -590,6 +639,53 @@ func (l *Lab) Close() error {
 	l.mu.Unlock()
 	return err
 }
+
+// startSim starts n simulated DHT nodes that know the anacrolix nodes,
+// tells each anacrolix node of a few of them, and has the anacrolix nodes
+// bootstrap again so that their tables take in the simulated network.
+func (l *Lab) startSim(ctx context.Context, n int) error {
+	var known []simdht.NodeInfo
+	for _, d := range l.nodes {
+		known = append(known, simdht.NodeInfo{ID: d.id, Addr: d.addr})
+	}
+	sc := simdht.DefaultConfig()
+	sc.Nodes, sc.Known, sc.Seed, sc.Logger = n, known, l.cfg.Seed, l.logger
+	if l.cfg.SimDHTInterval > 0 {
+		sc.Interval = l.cfg.SimDHTInterval
+	}
+	sim, err := simdht.Start(ctx, sc)
+	if err != nil {
+		return fmt.Errorf("lab simulated DHT: %w", err)
+	}
+	l.sim = sim
+	sn := sim.Nodes()
+	r := rand.New(rand.NewPCG(l.cfg.Seed, 0x5eed))
+	for _, d := range l.nodes {
+		for range min(32, len(sn)) {
+			o := sn[r.IntN(len(sn))]
+			d.s.AddNode(krpc.NodeInfo{ID: o.ID, Addr: krpc.NodeAddr{IP: o.Addr.Addr().AsSlice(), Port: int(o.Addr.Port())}})
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for _, d := range l.nodes {
+		g.Go(func() error {
+			_, err := d.s.BootstrapContext(gctx)
+			if err != nil && gctx.Err() == nil {
+				l.logger.Debug("lab DHT bootstrap into the simulated nodes", "node", d.addr.String(), "err", err)
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("lab DHT bootstrap: %w", err)
+	}
+	return nil
+}
+
+// SimDHT returns the lab's simulated DHT nodes, nil if it has none (for
+// benchmarks that preload info-hashes).
+func (l *Lab) SimDHT() *simdht.Network { return l.sim }
 
 // minLevel passes on records at or above a level.
 type minLevel struct {

@@ -74,6 +74,31 @@ type Config struct {
 	Limits netlimit.Config
 	// Clock returns the time; tests inject one.
 	Clock func() time.Time
+
+	// Discover turns on discovery (discover.go): BEP 51 sampling of the
+	// key space, metadata of new info-hashes, and watching of torrents
+	// whose files match a list. It needs Match.
+	Discover bool
+	// Match answers which list entries name a file hash (btv2, sha1);
+	// MatchLive adapts the live matcher.
+	Match MatchFunc
+	// DiscoverConcurrency is how many sample_infohashes queries are in
+	// flight at once.
+	DiscoverConcurrency int
+	// DiscoverFetchWorkers is how many metadata fetches of new info-hashes
+	// run at once (connections also capped by Limits).
+	DiscoverFetchWorkers int
+	// DiscoverQueue bounds the new info-hashes waiting for metadata; one
+	// sampled when it is full is left for a later sample (counted).
+	DiscoverQueue int
+	// DiscoverMinInterval is the least time between two samples of one
+	// node, whatever its BEP 51 interval says.
+	DiscoverMinInterval time.Duration
+	// DiscoverMaxNodes bounds the nodes the sampler keeps.
+	DiscoverMaxNodes int
+	// SeenCapacity is how many unwatched info-hashes the seen-set
+	// remembers at least (1.25 MB per million, twice that at most).
+	SeenCapacity int
 }
 
 // DefaultConfig returns a conservative configuration.
@@ -95,6 +120,13 @@ func DefaultConfig() Config {
 		TranscriptLimit:   16 << 10,
 		Limits:            netlimit.DefaultConfig(),
 		Clock:             time.Now,
+
+		DiscoverConcurrency:  4,
+		DiscoverFetchWorkers: 8,
+		DiscoverQueue:        4096,
+		DiscoverMinInterval:  time.Minute,
+		DiscoverMaxNodes:     100_000,
+		SeenCapacity:         4_000_000,
 	}
 }
 
@@ -108,6 +140,10 @@ func LabConfig() Config {
 	c.ProbeTimeout = 5 * time.Second
 	c.ProbeEvery = time.Minute
 	c.Limits = netlimit.Unlimited()
+	c.DiscoverConcurrency = 32
+	c.DiscoverFetchWorkers = 32
+	c.DiscoverQueue = 1 << 16
+	c.DiscoverMinInterval = time.Second
 	return c
 }
 
@@ -124,6 +160,10 @@ func (c *Config) Validate() error {
 		return errors.New("bittorrent sensor: intervals and timeouts must be positive")
 	case c.Alpha < 1 || c.LookupConcurrency < 1:
 		return errors.New("bittorrent sensor: alpha and lookup concurrency must be at least 1")
+	case c.Discover && c.Match == nil:
+		return errors.New("bittorrent sensor: discovery needs a matcher (Config.Match)")
+	case c.Discover && (c.DiscoverConcurrency < 1 || c.DiscoverFetchWorkers < 1 || c.DiscoverQueue < 1 || c.DiscoverMaxNodes < 1 || c.SeenCapacity < 1 || c.DiscoverMinInterval < 0):
+		return errors.New("bittorrent sensor: discovery concurrency, workers, queue, max nodes and seen capacity must be positive")
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
@@ -147,6 +187,7 @@ type Stats struct {
 	Watched       int               // info-hashes watched
 	ScopeRefused  uint64            // sends the scope guard refused
 	LastObserved  time.Time         // time of the newest observation
+	Discovery     DiscoveryStats    // discovery's counters (zero when off)
 }
 
 // Sensor is a running BitTorrent sensor.
@@ -162,6 +203,7 @@ type Sensor struct {
 	ready chan struct{} // closed when the identities listen
 
 	probeQ chan probeJob
+	disc   *discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
 	peerID   [20]byte // the peer id the sensor's probes and announces use
@@ -198,7 +240,7 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	if err != nil {
 		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
 	}
-	return &Sensor{
+	s := &Sensor{
 		trackers: tc, peerID: sensorPeerID(),
 		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
 		lim:     netlimit.New(cfg.Limits),
@@ -207,7 +249,11 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 		probeQ:  make(chan probeJob, 4096),
 		queries: map[string]uint64{}, obsByMethod: map[string]uint64{},
 		probed: map[probeKey]time.Time{},
-	}, nil
+	}
+	if cfg.Discover {
+		s.disc = newDiscoverer(s)
+	}
+	return s, nil
 }
 
 // Watch adds info-hashes to watch. Only btih and btih2 hashes are accepted.
@@ -250,6 +296,9 @@ func (s *Sensor) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.maintain(ctx) })
 	g.Go(func() error { return s.lookupLoop(ctx) })
+	if s.disc != nil {
+		g.Go(func() error { return s.disc.run(ctx) })
+	}
 	if s.cfg.Probe {
 		for i := 0; i < max(s.cfg.ProbeWorkers, 1); i++ {
 			g.Go(func() error { return s.probeWorker(ctx) })
@@ -314,6 +363,7 @@ func (s *Sensor) Stats() Stats {
 	}
 	st.LastObserved = s.lastObserved
 	s.mu.Unlock()
+	st.Discovery = s.DiscoveryStats()
 	return st
 }
 
