@@ -21,7 +21,7 @@ func labCommand() *command {
 // builds the lab config from them.
 func labFlags(fs *flag.FlagSet) func() lab.Config {
 	def := lab.DefaultConfig()
-	nodes := fs.Int("dht-nodes", def.DHTNodes, "DHT nodes (a real third-party DHT implementation)")
+	nodes := fs.Int("dht-nodes", def.DHTNodes, "DHT nodes: up to 256 of a real third-party DHT implementation, the rest lighter simulated nodes of our own (10,000 is fine)")
 	seeders := fs.Int("seeders", def.Seeders, "seeding clients (a real third-party BitTorrent library)")
 	leechers := fs.Int("leechers", def.Leechers, "downloading clients")
 	torrents := fs.Int("torrents", def.Torrents, "synthetic torrents (random bytes; v1, v2 and hybrid)")

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
@@ -63,6 +64,11 @@ Each observation is placed (--geo-db, --asn-db) and routed to the agency
 that has jurisdiction (--rules) as it is stored; what was known then is
 never rewritten by a later database.
 
+With --discover the sensor also samples the DHT's key space (BEP 51), fetches
+the metadata of torrents it has not seen, and watches those with a file
+whose v2 root or single-piece SHA-1 is on a list; unmatched metadata is
+dropped and only a compact seen-set is kept.
+
 With --bus the observations go to a NATS JetStream stream instead, for a
 'vigil ingest --bus' on the store's machine; the sensor's own --db then only
 holds its watch-lists.
@@ -87,6 +93,7 @@ Examples:
 			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
+			discover := fs.Bool("discover", false, "discover torrents by BEP 51 sampling and watch those with a file on a list (by v2 root or single-piece SHA-1)")
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := bittorrent.DefaultConfig()
@@ -106,6 +113,7 @@ Examples:
 				if len(cfg.Bootstrap) == 0 {
 					return usagef("--bootstrap is required (the sensor never contacts public bootstrap routers)")
 				}
+				cfg.Discover = *discover
 				sc := scope.DefaultConfig()
 				if sc.Allow, err = parsePrefixes(*allow); err != nil {
 					return usagef("--scope-allow: %v", err)
@@ -193,6 +201,16 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Discover && cfg.Match == nil {
+		m, err := buildMatcher(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		var live match.Live
+		live.Store(m)
+		cfg.Match = bittorrent.MatchLive(&live)
+		a.log.Info("discovery on: files of sampled torrents are matched against the lists", "entries", m.Entries())
+	}
 	for i := range watched {
 		watched[i].Trackers = opt.trackers[watched[i].Hash]
 	}
@@ -227,6 +245,9 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	}
 	if opt.registry != nil {
 		opt.registry.MustRegister(s.Collector())
+		if cfg.Discover {
+			opt.registry.MustRegister(s.DiscoveryCollector())
+		}
 	}
 	if started != nil {
 		started(s)
