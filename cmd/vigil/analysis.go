@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
@@ -20,7 +21,14 @@ const localConfirmedList = "local-confirmed"
 // with observations stored since it last ran (another process's import).
 // onAlert, if set, receives quarantine alerts.
 func startAnalysis(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert)) (*analysis.Engine, error) {
+	return startAnalysisWatching(ctx, log, sq, onAlert, nil)
+}
+
+// startAnalysisWatching is startAnalysis where watched says which file
+// hashes are on a list (they are matches, never associated-file leads).
+func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert), watched func(hashkind.Hash) bool) (*analysis.Engine, error) {
 	cfg := analysis.DefaultConfig()
+	cfg.Watched = watched
 	cfg.OnAlert = func(al analysis.Alert) {
 		log.Warn("analysis alert", "kind", al.Kind, "detail", fmt.Sprintf("%+v", al))
 		if onAlert != nil {
@@ -64,6 +72,22 @@ func analysisFeed(ctx context.Context, log *slog.Logger, e *analysis.Engine, fai
 		if err := e.Add(ctx, b); err != nil {
 			failures.Add(1)
 			log.Error("analysis: batch not scored yet; it will be re-read at the next catch-up", "err", err)
+		}
+	}
+}
+
+// associatedFeed turns the files of watched torrents that peers served into
+// associated-file leads.
+func associatedFeed(ctx context.Context, log *slog.Logger, e *analysis.Engine) func(bittorrent.TorrentFiles) {
+	return func(tf bittorrent.TorrentFiles) {
+		a := analysis.Associated{Torrent: tf.Torrent, Time: tf.Time,
+			Endpoint: observe.Endpoint{IP: tf.Peer.Addr(), Port: tf.Peer.Port(), Transport: tf.Transport}}
+		for i := range tf.Files {
+			f := &tf.Files[i]
+			a.Files = append(a.Files, analysis.AssocFile{Path: f.Path, Size: f.Length, Hash: f.FileHash()})
+		}
+		if err := e.AddAssociated(ctx, []analysis.Associated{a}); err != nil {
+			log.Error("analysis: associated files not recorded", "torrent", tf.Torrent.Hex(), "err", err)
 		}
 	}
 }

@@ -154,7 +154,11 @@ Examples:
 					return err
 				}
 				defer wa.Close()
-				engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
+				m, err := buildMatcher(ctx, sq)
+				if err != nil {
+					return err
+				}
+				engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, m.Contains)
 				if err != nil {
 					return err
 				}
@@ -190,6 +194,7 @@ Ctrl-C stops it.
 					trackers: labTrackers(m),
 					registry: reg,
 					enrich:   en,
+					onFiles:  associatedFeed(context.WithoutCancel(ctx), a.log, engine),
 					onCommit: func(b []observe.Observation) {
 						feed(b)
 						wa.Publish(b)

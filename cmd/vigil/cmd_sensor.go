@@ -145,12 +145,17 @@ Examples:
 					opt.enrich = en
 					// Targets are scored as observations are stored.
 					if sq, ok := st.(*sqlite.Store); ok {
-						e, err := startAnalysis(ctx, a.log, sq, nil)
+						m, err := buildMatcher(ctx, st)
+						if err != nil {
+							return err
+						}
+						e, err := startAnalysisWatching(ctx, a.log, sq, nil, m.Contains)
 						if err != nil {
 							return err
 						}
 						var failures atomic.Int64
 						opt.onCommit = analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
+						opt.onFiles = associatedFeed(context.WithoutCancel(ctx), a.log, e)
 						defer e.Flush(context.WithoutCancel(ctx))
 					}
 				}
@@ -167,13 +172,14 @@ type sensorCounts map[string]map[string]int
 
 // sensorRun holds the optional parts of a sensor run.
 type sensorRun struct {
-	started  func(*bittorrent.Sensor)    // called once the sensor exists
-	report   time.Duration               // print the running summary this often (0: never)
-	trackers map[hashkind.Hash][]string  // trackers known for watched info-hashes
-	registry *prometheus.Registry        // where the sensor's metrics go, if set
-	enrich   *enrich.Enricher            // places and routes each observation at ingest
-	onCommit func([]observe.Observation) // after each committed batch (analysis, live views)
-	remote   bus.Publisher               // if set, observations go there (NATS JetStream), not to st
+	started  func(*bittorrent.Sensor)      // called once the sensor exists
+	report   time.Duration                 // print the running summary this often (0: never)
+	trackers map[hashkind.Hash][]string    // trackers known for watched info-hashes
+	registry *prometheus.Registry          // where the sensor's metrics go, if set
+	enrich   *enrich.Enricher              // places and routes each observation at ingest
+	onCommit func([]observe.Observation)   // after each committed batch (analysis, live views)
+	remote   bus.Publisher                 // if set, observations go there (NATS JetStream), not to st
+	onFiles  func(bittorrent.TorrentFiles) // files of watched torrents that peers served (associated files)
 }
 
 // countingPublisher counts what a remote bus accepted.
@@ -216,6 +222,9 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	}
 	if len(watched) == 0 {
 		a.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
+	}
+	if opt.onFiles != nil {
+		cfg.OnFiles = opt.onFiles
 	}
 	b := bus.NewInProc(4096)
 	counts := sensorCounts{}

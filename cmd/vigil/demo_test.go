@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -9,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // TestDemoRunsTheWholeJob runs the README's first command on a small lab
@@ -103,6 +107,22 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	}
 	if code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "export", "--json"); code != exitOK || !strings.Contains(out, "2026/0001") {
 		t.Fatalf("the ISP request export was not audited with its case number:\n%s", out)
+	}
+	// The other files of the watched multi-file torrents, which peers
+	// served in their metadata, are leads for review, never matches.
+	sq, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leads, nLeads, err := sq.Leads(context.Background(), analysis.LeadQuery{Limit: 100})
+	sq.Close()
+	if err != nil || nLeads == 0 {
+		t.Fatalf("no associated-file leads after the demo (%v)", err)
+	}
+	for _, l := range leads {
+		if l.State != analysis.LeadOpen || l.Count == 0 || len(l.Torrents) == 0 {
+			t.Errorf("lead %+v: want an open lead seen in a watched torrent", l)
+		}
 	}
 	// Round trip through JSON Lines into a fresh store gives the same export.
 	file := writeFile(t, dir, "obs.jsonl", exported)

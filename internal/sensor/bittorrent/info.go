@@ -3,8 +3,11 @@ package bittorrent
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/bencode"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 )
@@ -189,6 +192,34 @@ func (s *Sensor) rememberInfo(key routing.ID, b []byte) {
 	}
 	s.infos[key] = ti
 	s.mu.Unlock()
+}
+
+// TorrentFiles is what a peer's verified metadata says about the files of
+// a watched torrent (Config.OnFiles).
+type TorrentFiles struct {
+	Torrent   hashkind.Hash // the watched info-hash
+	Name      string
+	Files     []File
+	Peer      netip.AddrPort
+	Transport string
+	Time      time.Time
+}
+
+// FileHash is the content hash a file can be listed under: its v2 root
+// (btv2) or, for a file that is exactly one v1 piece, its SHA-1; zero when
+// the metadata gives neither.
+func (f *File) FileHash() hashkind.Hash {
+	if len(f.PiecesRoot) == 32 {
+		if h, err := hashkind.New(hashkind.BTV2, f.PiecesRoot); err == nil {
+			return h
+		}
+	}
+	if len(f.PieceSHA1) == 20 {
+		if h, err := hashkind.New(hashkind.SHA1, f.PieceSHA1); err == nil {
+			return h
+		}
+	}
+	return hashkind.Hash{}
 }
 
 // pieceCount is a watched torrent's piece count, or -1 while unknown.

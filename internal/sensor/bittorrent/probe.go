@@ -132,6 +132,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	key := Key(job.w.Hash)
 	if res.metadata != nil {
 		s.rememberInfo(key, res.metadata)
+		if s.cfg.OnFiles != nil {
+			if ti, ok := s.Info(key); ok {
+				s.cfg.OnFiles(TorrentFiles{Torrent: job.w.Hash, Name: ti.Name, Files: ti.Files, Peer: job.peer,
+					Transport: res.transport, Time: res.connected.UTC()})
+			}
+		}
 	}
 	total := s.pieceCount(key)
 	pos := observe.Possession{Level: observe.Acknowledged, PiecesHave: -1, PiecesTotal: total}

@@ -96,6 +96,11 @@ type Config struct {
 	DiscoverMinInterval time.Duration
 	// DiscoverMaxNodes bounds the nodes the sampler keeps.
 	DiscoverMaxNodes int
+	// OnFiles, if set, is told the files of a watched torrent each time a
+	// peer serves its verified metadata: the other files of a matched
+	// torrent are leads for an analyst's review (associated files), never
+	// matches. Called from probe workers; it must not block for long.
+	OnFiles func(TorrentFiles)
 	// SeenCapacity is how many unwatched info-hashes the seen-set
 	// remembers at least (1.25 MB per million, twice that at most).
 	SeenCapacity int
