@@ -154,11 +154,11 @@ Examples:
 					return err
 				}
 				defer wa.Close()
-				m, err := buildMatcher(ctx, sq)
+				matcher, err := buildMatcher(ctx, sq)
 				if err != nil {
 					return err
 				}
-				engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, m.Contains)
+				engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, matcher.Contains)
 				if err != nil {
 					return err
 				}
