@@ -177,8 +177,8 @@ func targetCommand() *command {
 	return &command{
 		name:    "target",
 		summary: "Show one target: score parts, endpoints, files, device links, timeline.",
-		usage:   "vigil target show ID [--json]",
-		subs:    []*command{targetShowCommand()},
+		usage:   "vigil target show|flag|share|unlink ...",
+		subs:    []*command{targetShowCommand(), targetFlagCommand(), targetShareCommand(), targetUnlinkCommand()},
 	}
 }
 

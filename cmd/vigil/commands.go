@@ -33,6 +33,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			targetsCommand(),
 			targetCommand(),
 			ispRequestCommand(),
+			leadsCommand(),
+			quarantineCommand(),
 			serveCommand(),
 			userCommand(),
 			agencyCommand(),
