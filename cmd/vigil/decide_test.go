@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// Observations imported from a file become targets at the next read; an
+// analyst's flag adds its documented points, is kept, and is audited; a
+// decision without a reason is refused.
+func TestTargetFlagFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "v.db")
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	r := rand.New(rand.NewPCG(5, 6))
+	at := time.Now().UTC().Add(-time.Hour)
+	for i := range 3 {
+		o := storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), 1)
+		if err := enc.Encode(&o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, dir, "obs.jsonl", buf.String())
+	if code, _, errOut := vigilRun(t, nil, "", "--db", db, "observations", "import", "--format", "jsonl", file); code != exitOK {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	targets := func() []targetJSON {
+		code, out, errOut := vigilRun(t, nil, "", "--db", db, "targets", "--json")
+		if code != exitOK {
+			t.Fatalf("targets: %d %s", code, errOut)
+		}
+		var ts []targetJSON
+		if err := json.Unmarshal([]byte(out), &ts); err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	ts := targets()
+	if len(ts) != 1 {
+		t.Fatalf("%d targets from one endpoint's observations, want 1", len(ts))
+	}
+	id, before := ts[0].ID, ts[0].Score
+	if code, _, _ := vigilRun(t, nil, "", "--db", db, "target", "flag", id, "--flag", "known_offender"); code != exitUsage {
+		t.Fatalf("a flag without --why: exit %d, want %d", code, exitUsage)
+	}
+	if code, out, errOut := vigilRun(t, nil, "", "--db", db, "target", "flag", id, "--flag", "known_offender", "--why", "convicted 2019, case 2026/7"); code != exitOK {
+		t.Fatalf("flag: %d %s %s", code, out, errOut)
+	}
+	after := targets()[0]
+	if after.Parts["flag_known_offender"] != 50 || after.Score != before+50 {
+		t.Fatalf("after the flag: score %.2f parts %v; want +50 from flag_known_offender (was %.2f)", after.Score, after.Parts, before)
+	}
+	code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "change", "--json")
+	if code != exitOK || !strings.Contains(out, "target:"+id) || !strings.Contains(out, "convicted 2019") {
+		t.Fatalf("the flag was not audited with its reason:\n%s", out)
+	}
+	if code, _, _ := vigilRun(t, nil, "", "--db", db, "target", "flag", id, "--flag", "known_offender", "--off", "--why", "wrong person"); code != exitOK {
+		t.Fatal("clearing the flag failed")
+	}
+	if p := targets()[0].Parts["flag_known_offender"]; p != 0 {
+		t.Fatalf("flag still scores %.2f after --off", p)
+	}
+	if code, _, errOut := vigilRun(t, nil, "", "--db", db, "quarantine", "release", "sha1:0000000000000000000000000000000000000000", "--why", "x"); code == exitOK {
+		t.Fatalf("releasing a hash that is not held succeeded: %s", errOut)
+	}
+}
