@@ -25,6 +25,7 @@ func TestTargetFlagFromTheCommandLine(t *testing.T) {
 	at := time.Now().UTC().Add(-time.Hour)
 	for i := range 3 {
 		o := storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), 1)
+		o.Endpoint.Port = 51413
 		if err := enc.Encode(&o); err != nil {
 			t.Fatal(err)
 		}
