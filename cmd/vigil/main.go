@@ -217,13 +217,28 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for name, v := range given {
 		_ = fs.Set(name, v)
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			printCommandHelp(stdout, cmd, path, fs)
-			return exitOK
+	// Flags may follow arguments ('vigil target flag T-4 --why ...'), as
+	// users type them; "--" ends the flags.
+	var positional []string
+	for args := rest; ; {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				printCommandHelp(stdout, cmd, path, fs)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "vigil %s: %v\nRun 'vigil %s --help' for usage.\n", strings.Join(path, " "), err, strings.Join(path, " "))
+			return exitUsage
 		}
-		fmt.Fprintf(stderr, "vigil %s: %v\nRun 'vigil %s --help' for usage.\n", strings.Join(path, " "), err, strings.Join(path, " "))
-		return exitUsage
+		left := fs.Args()
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			positional = append(positional, left...)
+			break
+		}
+		if len(left) == 0 {
+			break
+		}
+		positional = append(positional, left[0])
+		args = left[1:]
 	}
 	// The config file itself can be named by flag or environment only.
 	if a.cfgPath == "" {
@@ -249,7 +264,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return exitUsage
 	}
-	err := runFn(ctx, a, fs.Args())
+	err := runFn(ctx, a, positional)
 	var ue *usageError
 	switch {
 	case err == nil:
