@@ -109,3 +109,18 @@ func TestGlobalFlagsBeforeAndAfterTheCommand(t *testing.T) {
 		t.Error("a store was opened at the default path although --db was given")
 	}
 }
+
+// Flags may follow arguments, and "--" makes what follows arguments even
+// when it looks like a flag.
+func TestFlagsAfterArguments(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "v.db")
+	h := "0123456789abcdef0123456789abcdef01234567"
+	code, out, errOut := vigilRun(t, nil, "", "--db", db, "watchlist", "match", h, "--json")
+	if code != exitOK || !strings.HasPrefix(strings.TrimSpace(out), "[") && !strings.HasPrefix(strings.TrimSpace(out), "{") {
+		t.Fatalf("match HASH --json: exit %d, not JSON:\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = vigilRun(t, nil, "", "--db", db, "watchlist", "match", "--", "--json")
+	if code == exitOK || !strings.Contains(errOut, "--json") {
+		t.Fatalf("after --, --json must be read as a hash (and refused): exit %d %s", code, errOut)
+	}
+}
