@@ -119,8 +119,8 @@ func TestFlagsAfterArguments(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(strings.TrimSpace(out), "[") && !strings.HasPrefix(strings.TrimSpace(out), "{") {
 		t.Fatalf("match HASH --json: exit %d, not JSON:\n%s%s", code, out, errOut)
 	}
-	code, _, errOut = vigilRun(t, nil, "", "--db", db, "watchlist", "match", "--", "--json")
-	if code == exitOK || !strings.Contains(errOut, "--json") {
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "watchlist", "match", "--", "--json")
+	if code == exitOK || !strings.Contains(out+errOut, `hash "--json"`) {
 		t.Fatalf("after --, --json must be read as a hash (and refused): exit %d %s", code, errOut)
 	}
 }
