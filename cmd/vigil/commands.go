@@ -34,6 +34,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			targetCommand(),
 			ispRequestCommand(),
 			leadsCommand(),
+			statsCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),

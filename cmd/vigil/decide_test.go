@@ -73,6 +73,17 @@ func TestTargetFlagFromTheCommandLine(t *testing.T) {
 	if p := targets()[0].Parts["flag_known_offender"]; p != 0 {
 		t.Fatalf("flag still scores %.2f after --off", p)
 	}
+	code, out, _ = vigilRun(t, nil, "", "--db", db, "stats", "--json")
+	var st struct {
+		Stats struct {
+			Targets  int            `json:"targets"`
+			ByAgency map[string]int `json:"by_agency"`
+		} `json:"stats"`
+		ByMonth map[string]int `json:"by_month"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != exitOK || err != nil || st.Stats.Targets != 1 || st.Stats.ByAgency["fr-srpj-versailles"] != 1 || len(st.ByMonth) == 0 {
+		t.Fatalf("stats: exit %d %v %+v\n%s", code, err, st, out)
+	}
 	if code, _, errOut := vigilRun(t, nil, "", "--db", db, "quarantine", "release", "sha1:0000000000000000000000000000000000000000", "--why", "x"); code == exitOK {
 		t.Fatalf("releasing a hash that is not held succeeded: %s", errOut)
 	}
