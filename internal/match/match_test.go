@@ -223,19 +223,6 @@ func TestBuilderInternsNames(t *testing.T) {
 	}
 }
 
-func TestDigestIsReadInPlace(t *testing.T) {
-	if !inPlaceDigest {
-		t.Fatalf("hashkind.Hash is no longer laid out as {kind, sum [32]byte}: " +
-			"lookups fall back to Hash.Bytes and allocate; update hashView in digest.go")
-	}
-	for _, k := range hashkind.All() {
-		h := digestOf(k, 0x12, 0x34)
-		if got, want := digest(&h, k.Size()), h.Bytes(); !bytes.Equal(got, want) {
-			t.Fatalf("digest(%s) = %x, want %x", k, got, want)
-		}
-	}
-}
-
 func TestMatcherContainsDoesNotAllocate(t *testing.T) {
 	h := digestOf(hashkind.SHA1, 1, 1)
 	m := build(t, []entry{{h, listA}, {h, benign}, {digestOf(hashkind.SHA1, 2, 2), listB}})

@@ -16,3 +16,16 @@ const exactProbe = true
 //
 //go:noescape
 func find(x *Index, key *byte) (mask uint64, line *[wordsPerLine]uint64)
+
+// prefetchHead returns the bucket of key (which has x.size bytes) and
+// starts the fetch of its head; it waits for nothing.
+//
+//go:noescape
+func prefetchHead(x *Index, key *byte) (bucket uint64)
+
+// prefetchLine reports whether key may be in bucket b of x (its head's
+// filter has the key's bits) and, if so, starts the fetch of the bucket's
+// line and of its first records, as find does. It waits for the head only.
+//
+//go:noescape
+func prefetchLine(x *Index, b uint64, key *byte) bool

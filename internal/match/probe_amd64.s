@@ -116,3 +116,64 @@ sse2:
 	SHLQ      $48, DX
 	ORQ       DX, AX
 	JMP       done
+
+// func prefetchHead(x *Index, key *byte) (bucket uint64)
+TEXT ·prefetchHead(SB), NOSPLIT, $0-24
+	MOVQ       x+0(FP), DI
+	MOVQ       key+8(FP), SI
+	MOVQ       (SI), AX
+	BSWAPQ     AX
+	MULQ       Index_nb(DI)
+	MOVQ       DX, bucket+16(FP)
+	SHLQ       $4, DX
+	ADDQ       Index_heads(DI), DX
+	PREFETCHT0 (DX)
+	RET
+
+// func prefetchLine(x *Index, b uint64, key *byte) bool
+//
+// The filter test of find, then find's prefetches of the line and records.
+TEXT ·prefetchLine(SB), NOSPLIT, $0-25
+	MOVQ    x+0(FP), DI
+	MOVQ    b+8(FP), R9
+	MOVQ    key+16(FP), SI
+	MOVQ    R9, R8
+	SHLQ    $6, R8
+	ADDQ    Index_lines(DI), R8
+	SHLQ    $4, R9
+	ADDQ    Index_heads(DI), R9
+	MOVL    8(SI), R11
+	XORL    R12, R12
+	BTSQ    R11, R12
+	MOVL    R11, CX
+	SHRL    $6, CX
+	BTSQ    CX, R12
+	SHRL    $12, R11
+	ANDL    $31, R11
+	XORL    R10, R10
+	BTSQ    R11, R10
+	MOVQ    8(R9), AX
+	MOVQ    AX, DX
+	NOTQ    DX
+	ANDQ    R10, DX
+	MOVQ    (R9), R13
+	NOTQ    R13
+	ANDQ    R12, R13
+	ORQ     DX, R13
+	JNE     out
+
+	PREFETCHT0 (R8)
+	SHRQ       $32, AX
+	IMULQ      Index_stride(DI), AX
+	ADDQ       Index_recs(DI), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	PREFETCHT0 192(AX)
+	PREFETCHT0 256(AX)
+	MOVB       $1, ret+24(FP)
+	RET
+
+out:
+	MOVB $0, ret+24(FP)
+	RET
