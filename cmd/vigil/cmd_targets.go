@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"golang.org/x/term"
 )
 
 // The command line is the operator of the store: it sees every agency's
@@ -305,6 +306,7 @@ The export is audited with --case (the case number it is made for).
 Examples:
   vigil isp-request --target T-1 --format pdf --out requests/ --case 2026/1234
   vigil isp-request --target T-1 --format csv
+  vigil isp-request --target T-1 --format pdf --case 2026/1234 > request.pdf
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			id := fs.String("target", "", "target `ID` (required)")
@@ -325,7 +327,9 @@ Examples:
 					return usagef("--lang: %v", err)
 				}
 				if *format == "pdf" && *out == "" {
-					return usagef("--format pdf needs --out DIR (a PDF is not written to a terminal)")
+					if f, ok := a.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+						return usagef("--format pdf to a terminal: give --out DIR or redirect standard output to a file")
+					}
 				}
 				ret := isp.DefaultRetention()
 				if *retention != "" {

@@ -97,6 +97,9 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 			t.Fatalf("isp-request --format %s: exit %d %s", f, code, errOut)
 		}
 	}
+	if code, pdf, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", top.ID, "--format", "pdf"); code != exitOK || !strings.HasPrefix(pdf, "%PDF-") {
+		t.Fatalf("isp-request --format pdf to standard output: exit %d %s", code, errOut)
+	}
 	csvs, _ := filepath.Glob(filepath.Join(reqDir, "*.csv"))
 	pdfs, _ := filepath.Glob(filepath.Join(reqDir, "*.pdf"))
 	if len(csvs) != 1 || len(pdfs) != 1 {
