@@ -32,7 +32,8 @@ func benchObs(tb testing.TB) int {
 
 // TestMakeBenchStore writes the load benchmark's store to
 // $VIGIL_BENCH_STORE (skipped without it) and prints a bearer token per
-// account, for wrk against 'vigil serve':
+// account, for wrk against 'vigil serve' (a file that exists is reused,
+// with new tokens):
 //
 //	VIGIL_BENCH_STORE=/tmp/bench.db VIGIL_BENCH_OBS=200000 go test ./internal/webapp -run TestMakeBenchStore -v
 func TestMakeBenchStore(t *testing.T) {
@@ -61,8 +62,12 @@ func TestMakeBenchStore(t *testing.T) {
 // reports the server-side latency percentiles per page (measured around
 // the handler, without the client's socket time) as p50-ms, p95-ms and
 // p99-ms. Every request is a real audited read.
+//
+// With VIGIL_BENCH_STORE naming a store TestMakeBenchStore made, that store
+// is served instead of a new one (a 10M-observation store takes long to
+// build).
 func BenchmarkPagesUnderLoad(b *testing.B) {
-	e := newEnv(b, "", benchObs(b))
+	e := newEnv(b, os.Getenv("VIGIL_BENCH_STORE"), benchObs(b))
 	ctx := context.Background()
 	cold, err := New(ctx, Deps{Store: e.Store, Access: e.Access, OverviewTTL: -1})
 	if err != nil {

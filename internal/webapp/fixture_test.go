@@ -9,6 +9,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -228,19 +229,26 @@ type env struct {
 }
 
 // newEnv builds the store at path (a temporary file if ""), fills it with
-// obs observations and serves the real handler on loopback.
+// obs observations and serves the real handler on loopback. A path that
+// already exists is a store newEnv made before (TestMakeBenchStore): it
+// is used as it is, with new tokens for its accounts.
 func newEnv(tb testing.TB, path string, obs int) *env {
 	tb.Helper()
 	ctx := context.Background()
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "vigil.db")
 	}
+	_, statErr := os.Stat(path)
+	reuse := statErr == nil // a store made before (TestMakeBenchStore): its accounts exist
 	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	info := fillStore(tb, ctx, st, fixtureConfig{Observations: obs, Seed: 1})
+	info := fixtureInfo{Endpoints: obs / 20}
+	if !reuse {
+		info = fillStore(tb, ctx, st, fixtureConfig{Observations: obs, Seed: 1})
+	}
 
 	acfg := access.DefaultConfig()
 	acfg.Argon2 = access.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -251,6 +259,9 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 	}
 	cli := access.CLIActor("fixture")
 	for _, ag := range []string{agencyParis, agencySud, agencyNat} {
+		if reuse {
+			break
+		}
 		if err := svc.AddAgency(ctx, cli, access.Agency{ID: ag, Name: ag, Country: "FR"}); err != nil {
 			tb.Fatal(err)
 		}
@@ -258,7 +269,9 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info}
 	for _, u := range fixtureUsers {
 		pw := randomPassword()
-		if _, err := svc.AddUser(ctx, cli, access.User{Name: u.name, Agency: u.agency, Role: u.role, Lang: u.lang, TimeZone: "Europe/Paris"}, pw); err != nil {
+		if reuse {
+			pw = "" // unknown: set when the store was made
+		} else if _, err := svc.AddUser(ctx, cli, access.User{Name: u.name, Agency: u.agency, Role: u.role, Lang: u.lang, TimeZone: "Europe/Paris"}, pw); err != nil {
 			tb.Fatal(err)
 		}
 		tok, _, err := svc.CreateToken(ctx, cli, u.name, "test", time.Hour)

@@ -8,11 +8,11 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/api"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -28,15 +28,15 @@ type targets struct {
 	now       func() time.Time
 	retention isp.Retention
 
-	ovTTL time.Duration
-	ovMu  sync.Mutex
-	ovMem map[string]ovEntry // by scope and since
+	ovTTL     time.Duration
+	overviews *memo // *web.Overview by scope and since
+	counts    *memo // int by scope and filters
 }
 
-type ovEntry struct {
-	at time.Time
-	ov *web.Overview
-}
+// pageTimeline is how many of a target's newest observations its page
+// lists (the page says how many there are in all; the ISP request
+// reads every one).
+const pageTimeline = 200
 
 func scopeOf(u *web.User) analysis.Scope {
 	if u == nil {
@@ -81,14 +81,12 @@ func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web
 	default:
 		aq.Sort = "score"
 	}
+	total, err := t.count(ctx, aq)
+	if err != nil {
+		return web.TargetPage{}, err
+	}
 	reverse := q.Asc == storeDesc
 	if reverse {
-		probe := aq
-		probe.Limit, probe.Offset = 1, 0
-		_, total, err := t.st.Targets(ctx, probe)
-		if err != nil {
-			return web.TargetPage{}, err
-		}
 		end := total - q.Offset
 		if end <= 0 {
 			return web.TargetPage{Total: total}, nil
@@ -96,7 +94,7 @@ func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web
 		aq.Offset = max(0, end-q.Limit)
 		aq.Limit = end - aq.Offset
 	}
-	list, total, err := t.st.Targets(ctx, aq)
+	list, _, err := t.st.WebTargets(ctx, aq, false)
 	if err != nil {
 		return web.TargetPage{}, err
 	}
@@ -110,6 +108,33 @@ func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web
 		}
 	}
 	return pg, nil
+}
+
+// count is how many targets q matches. Without filters it is the store's
+// maintained count (exact, a few rows read). With filters it is counted
+// by a pass over the matching targets, and the answer is kept countTTL
+// per scope and filters: a list's total may lag its rows by that much.
+func (t *targets) count(ctx context.Context, q analysis.TargetQuery) (int, error) {
+	if q.Jurisdiction == "" && q.Network == "" && q.MinScore == 0 && q.MinLevel == 0 && q.VPN == nil && q.Since.IsZero() &&
+		q.Until.IsZero() && q.Category == "" && q.MinSeverity == 0 {
+		return t.st.CountTargets(ctx, q.Scope)
+	}
+	vpn := ""
+	if q.VPN != nil {
+		vpn = fmt.Sprint(*q.VPN)
+	}
+	key := fmt.Sprintf("%v|%s|%q|%q|%g|%d|%s|%d|%d|%q|%d", q.Scope.All, strings.Join(q.Scope.Agencies, ","), q.Jurisdiction,
+		q.Network, q.MinScore, q.MinLevel, vpn, q.Since.UnixNano(), q.Until.UnixNano(), q.Category, q.MinSeverity)
+	v, err := t.counts.get(ctx, key, t.now(), func(ctx context.Context) (any, error) {
+		probe := q
+		probe.Limit, probe.Offset, probe.Sort = 1, 0, "score"
+		_, n, err := t.st.WebTargets(ctx, probe, true)
+		return n, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return v.(int), nil
 }
 
 func summaryOf(s *analysis.TargetSummary) web.TargetSummary {
@@ -145,7 +170,7 @@ func (t *targets) detail(ctx context.Context, u *web.User, id string, limit int)
 
 // Get implements web.Targets.
 func (t *targets) Get(ctx context.Context, u *web.User, id string) (*web.TargetDetail, error) {
-	d, err := t.detail(ctx, u, id, analysis.TimelineLimit)
+	d, err := t.detail(ctx, u, id, pageTimeline)
 	if err != nil {
 		return nil, err
 	}
@@ -244,19 +269,21 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB,
 			Reason: fmt.Sprintf("%s: %s", l.Rule, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
 	}
+	// The name a list gives each of the first 50 files, if any: one
+	// query over the hash index.
+	named := make([]hashkind.Hash, 0, min(len(d.Files), 50))
+	for _, f := range d.Files[:min(len(d.Files), 50)] {
+		named = append(named, f.Hash)
+	}
+	fileNames, err := t.st.EntryNames(ctx, named)
+	if err != nil {
+		fileNames = nil // the page goes without names
+	}
 	for i, f := range d.Files {
 		r := web.FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
 			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen}
 		if i < 50 {
-			// The name a list gives the file, if any: one indexed lookup each.
-			if recs, err := t.st.Lookup(ctx, f.Hash); err == nil {
-				for _, rec := range recs {
-					if rec.Entry.Name != "" {
-						r.Name = rec.Entry.Name
-						break
-					}
-				}
-			}
+			r.Name = fileNames[f.Hash]
 		}
 		if f.Quarantined {
 			r.Name = strings.TrimSpace(r.Name + " [quarantined: not scored]")
@@ -326,29 +353,15 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 // that, and the page's live rows arrive through the hub.
 func (t *targets) Overview(ctx context.Context, u *web.User, since time.Time) (*web.Overview, error) {
 	scope := scopeOf(u)
-	key := fmt.Sprintf("%v|%s|%d", scope.All, strings.Join(scope.Agencies, ","), since.Unix())
-	now := t.now()
-	if t.ovTTL > 0 {
-		t.ovMu.Lock()
-		e, ok := t.ovMem[key]
-		t.ovMu.Unlock()
-		if ok && now.Sub(e.at) < t.ovTTL {
-			return e.ov, nil
-		}
+	if t.ovTTL <= 0 {
+		return t.overview(ctx, scope, since)
 	}
-	ov, err := t.overview(ctx, scope, since)
+	key := fmt.Sprintf("%v|%s|%d", scope.All, strings.Join(scope.Agencies, ","), since.Unix())
+	v, err := t.overviews.get(ctx, key, t.now(), func(ctx context.Context) (any, error) { return t.overview(ctx, scope, since) })
 	if err != nil {
 		return nil, err
 	}
-	if t.ovTTL > 0 {
-		t.ovMu.Lock()
-		if t.ovMem == nil || len(t.ovMem) > 1000 {
-			t.ovMem = map[string]ovEntry{}
-		}
-		t.ovMem[key] = ovEntry{at: now, ov: ov}
-		t.ovMu.Unlock()
-	}
-	return ov, nil
+	return v.(*web.Overview), nil
 }
 
 func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*web.Overview, error) {
@@ -415,7 +428,7 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 		ov.Observations += n
 		ov.Trend = append(ov.Trend, web.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
 	}
-	high, _, err := t.st.Targets(ctx, analysis.TargetQuery{Scope: scope, Since: since, Sort: "score", Limit: 10})
+	high, _, err := t.st.WebTargets(ctx, analysis.TargetQuery{Scope: scope, Since: since, Sort: "score", Limit: 10}, false)
 	if err != nil {
 		return nil, err
 	}

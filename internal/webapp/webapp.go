@@ -125,7 +125,8 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		return nil, fmt.Errorf("webapp: reading place coordinates: %w", err)
 	}
 
-	tg := &targets{st: d.Store, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0)}
+	tg := &targets{st: d.Store, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
+		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
 	a.web = web.New(web.Config{
 		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: trail{log: d.Access.AuditLog(), store: d.Store},
 		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,

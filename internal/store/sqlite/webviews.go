@@ -57,12 +57,179 @@ type WebOverview struct {
 	Observations map[int64]int         // observations routed into scope per UTC day since
 }
 
-// Overview returns the figures of the overview page: one pass over the
-// live targets in scope (their summary rows, not their observations) and
-// one over the per-day counts.
+// dayNS is one UTC day in nanoseconds: the day numbers of the maintained
+// counts (migration 0005) are Unix nanoseconds divided by it.
+const dayNS = int64(24 * time.Hour)
+
+// Overview returns the figures of the overview page. For a since at a
+// UTC midnight (what the page asks) they are sums of the counts the
+// triggers of migration 0005 keep per day of last (and first) sighting,
+// plus the few live targets shared into the scope from outside it: no
+// pass over the targets. Any other since reads the targets in scope.
 func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.Time) (*WebOverview, error) {
-	ov := &WebOverview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
+	if !since.IsZero() && since.UnixNano()%dayNS != 0 {
+		return s.overviewScan(ctx, scope, since)
+	}
+	ov := newWebOverview()
+	if scope.Empty() {
+		return ov, nil
+	}
+	sinceDay := int64(0)
+	if !since.IsZero() {
+		sinceDay = since.UnixNano() / dayNS
+	}
+	places := map[[2]string]*PlaceStat{}
+	routeWhere, routeArgs := routeIn(scope)
+	err := eachRow(ctx, s.db, `SELECT route, country, subdivision, networks, max_level, multi, SUM(targets), SUM(observations)
+		FROM web_target_days WHERE day >= ?`+routeWhere+` GROUP BY route, country, subdivision, networks, max_level, multi`,
+		func(r *sql.Rows) error {
+			var route, country, sub, networks string
+			var level, multi, n, obs int
+			if err := r.Scan(&route, &country, &sub, &networks, &level, &multi, &n, &obs); err != nil {
+				return err
+			}
+			if n > 0 {
+				ov.add(places, route, country, sub, networks, level, multi == 1, n, obs)
+			}
+			return nil
+		}, append([]any{sinceDay}, routeArgs...)...)
+	if err != nil {
+		return nil, fmt.Errorf("overview: %w", err)
+	}
+	err = eachRow(ctx, s.db, `SELECT day, SUM(targets) FROM web_first_days WHERE day >= ?`+routeWhere+` GROUP BY day`,
+		func(r *sql.Rows) error {
+			var day int64
+			var n int
+			if err := r.Scan(&day, &n); err != nil {
+				return err
+			}
+			if n > 0 {
+				ov.NewByDay[day] += n
+			}
+			return nil
+		}, append([]any{sinceDay}, routeArgs...)...)
+	if err != nil {
+		return nil, fmt.Errorf("overview first days: %w", err)
+	}
+	sinceNS := sinceDay * dayNS
+	if err := s.sharedInto(ctx, scope, sinceNS, func(route, country, sub, networks string, eps, level, obs int, first int64) {
+		ov.add(places, route, country, sub, networks, level, eps > 1, 1, obs)
+		if first >= sinceNS {
+			ov.NewByDay[first/dayNS]++
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("overview shared targets: %w", err)
+	}
+	for _, p := range places {
+		ov.Places = append(ov.Places, *p)
+	}
+	if err := s.dailyObservations(ctx, scope, since, ov); err != nil {
+		return nil, err
+	}
+	return ov, nil
+}
+
+func newWebOverview() *WebOverview {
+	return &WebOverview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
 		NewByDay: map[int64]int{}, Observations: map[int64]int{}}
+}
+
+// add counts n targets of one group.
+func (ov *WebOverview) add(places map[[2]string]*PlaceStat, route, country, sub, networks string, level int, multi bool, n, obs int) {
+	ov.Targets += n
+	if multi {
+		ov.Devices += n
+	}
+	ov.ByAgency[route] += n
+	ov.ByLevel[observe.Level(level)] += n
+	for _, nw := range strings.FieldsFunc(networks, func(r rune) bool { return r == ',' }) {
+		ov.ByNetwork[nw] += n
+	}
+	k := [2]string{country, sub}
+	p := places[k]
+	if p == nil {
+		p = &PlaceStat{Country: country, Subdivision: sub}
+		places[k] = p
+	}
+	p.Targets += n
+	p.Observations += obs
+}
+
+// routeIn is the " AND route IN (...)" fragment of the maintained counts
+// for a scope ("" for every agency).
+func routeIn(scope analysis.Scope) (string, []any) {
+	if scope.All {
+		return "", nil
+	}
+	args := make([]any, len(scope.Agencies))
+	for i, a := range scope.Agencies {
+		args[i] = a
+	}
+	return ` AND route IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`, args
+}
+
+// sharedInto calls fn for each live target last seen at or after sinceNS
+// that is in scope only because it is shared into it (its route is not
+// one of the scope's agencies). It reads the partial index of shared
+// targets (few). Nothing for an all-agencies scope.
+func (s *Store) sharedInto(ctx context.Context, scope analysis.Scope, sinceNS int64,
+	fn func(route, country, sub, networks string, eps, level, obs int, first int64)) error {
+	if scope.All || scope.Empty() {
+		return nil
+	}
+	in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+	args := make([]any, 0, 2*len(scope.Agencies)+1)
+	args = append(args, sinceNS)
+	for _, a := range scope.Agencies {
+		args = append(args, a)
+	}
+	for _, a := range scope.Agencies {
+		args = append(args, a)
+	}
+	return eachRow(ctx, s.db, `SELECT CASE WHEN t.assigned != '' THEN t.assigned ELSE t.agency END AS route, t.country,
+		t.subdivision, t.networks, t.endpoints, t.max_level, t.observations, t.first_ns
+		FROM targets t INDEXED BY targets_shared
+		WHERE t.merged_into IS NULL AND t.shares != '[]' AND t.last_ns >= ? AND route NOT IN `+in+`
+		AND EXISTS (SELECT 1 FROM target_access a WHERE a.target = t.id AND a.agency IN `+in+`)`, func(r *sql.Rows) error {
+		var route, country, sub, networks string
+		var eps, level, obs int
+		var first int64
+		if err := r.Scan(&route, &country, &sub, &networks, &eps, &level, &obs, &first); err != nil {
+			return err
+		}
+		fn(route, country, sub, networks, eps, level, obs, first)
+		return nil
+	}, args...)
+}
+
+// dailyObservations fills ov.Observations from analysis_daily.
+func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, since time.Time, ov *WebOverview) error {
+	dailyWhere, dailyArgs := `day >= ?`, []any{since.Unix() / 86400}
+	if !scope.All {
+		dailyWhere += ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+		for _, a := range scope.Agencies {
+			dailyArgs = append(dailyArgs, a)
+		}
+	}
+	err := eachRow(ctx, s.db, `SELECT day, SUM(observations) FROM analysis_daily WHERE `+dailyWhere+` GROUP BY day`, func(r *sql.Rows) error {
+		var day int64
+		var n int
+		if err := r.Scan(&day, &n); err != nil {
+			return err
+		}
+		ov.Observations[day] = n
+		return nil
+	}, dailyArgs...)
+	if err != nil {
+		return fmt.Errorf("overview daily: %w", err)
+	}
+	return nil
+}
+
+// overviewScan computes the overview's figures in one pass over the live
+// targets in scope (their summary rows, not their observations).
+func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since time.Time) (*WebOverview, error) {
+	ov := newWebOverview()
 	if scope.Empty() {
 		return ov, nil
 	}
@@ -83,25 +250,9 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 		if assigned != "" {
 			agency = assigned
 		}
-		ov.Targets++
-		if eps > 1 {
-			ov.Devices++
-		}
-		ov.ByAgency[agency]++
-		ov.ByLevel[observe.Level(level)]++
-		for _, n := range strings.FieldsFunc(networks, func(r rune) bool { return r == ',' }) {
-			ov.ByNetwork[n]++
-		}
-		k := [2]string{country, sub}
-		p := places[k]
-		if p == nil {
-			p = &PlaceStat{Country: country, Subdivision: sub}
-			places[k] = p
-		}
-		p.Targets++
-		p.Observations += obs
+		ov.add(places, agency, country, sub, networks, level, eps > 1, 1, obs)
 		if first >= sinceNS {
-			ov.NewByDay[first/int64(24*time.Hour)]++
+			ov.NewByDay[first/dayNS]++
 		}
 		return nil
 	}, append(args, sinceNS)...)
@@ -111,26 +262,38 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	for _, p := range places {
 		ov.Places = append(ov.Places, *p)
 	}
-	dailyWhere, dailyArgs := `day >= ?`, []any{since.Unix() / 86400}
-	if !scope.All {
-		dailyWhere += ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
-		for _, a := range scope.Agencies {
-			dailyArgs = append(dailyArgs, a)
-		}
-	}
-	err = eachRow(ctx, s.db, `SELECT day, SUM(observations) FROM analysis_daily WHERE `+dailyWhere+` GROUP BY day`, func(r *sql.Rows) error {
-		var day int64
-		var n int
-		if err := r.Scan(&day, &n); err != nil {
-			return err
-		}
-		ov.Observations[day] = n
-		return nil
-	}, dailyArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("overview daily: %w", err)
+	if err := s.dailyObservations(ctx, scope, since, ov); err != nil {
+		return nil, err
 	}
 	return ov, nil
+}
+
+// CountTargets returns how many live targets are in scope, from the
+// maintained counts (migration 0005) and the targets shared into the
+// scope: no pass over the targets.
+func (s *Store) CountTargets(ctx context.Context, scope analysis.Scope) (int, error) {
+	return s.countSince(ctx, scope, 0)
+}
+
+// countSince is CountTargets of the targets last seen on or after the
+// UTC day of sinceNS (an estimate of those last seen since sinceNS: it
+// may count a few seen earlier that day).
+func (s *Store) countSince(ctx context.Context, scope analysis.Scope, sinceNS int64) (int, error) {
+	if scope.Empty() {
+		return 0, nil
+	}
+	day := sinceNS / dayNS
+	routeWhere, routeArgs := routeIn(scope)
+	var n sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT SUM(targets) FROM web_target_days WHERE day >= ?`+routeWhere,
+		append([]any{day}, routeArgs...)...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count targets: %w", err)
+	}
+	total := int(n.Int64)
+	if err := s.sharedInto(ctx, scope, day*dayNS, func(string, string, string, string, int, int, int, int64) { total++ }); err != nil {
+		return 0, fmt.Errorf("count targets: %w", err)
+	}
+	return total, nil
 }
 
 // RecentObservation is a stored observation as a live page lists it, with
@@ -153,20 +316,26 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		window = 5000
 	}
 	window = max(window, limit)
-	filter, args := ``, []any{window}
+	// The newest limit in scope are found in the time index (bounded to
+	// the newest window) before anything else is read: only those rows
+	// are then joined with their item and endpoint.
+	filter, args := ``, []any{window - 1}
 	if !scope.All {
-		filter = ` WHERE o.agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+		filter = ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
 		for _, a := range scope.Agencies {
 			args = append(args, a)
 		}
 	}
 	args = append(args, limit)
-	q := `SELECT o.id, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
+	q := `WITH k AS (SELECT seq FROM observations INDEXED BY observations_time
+			WHERE time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775808)` +
+		filter + ` ORDER BY time_ns DESC, seq DESC LIMIT ?)
+		SELECT o.id, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
 		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(e.target, '')
-		FROM (SELECT * FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) o
+		FROM k JOIN observations o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
-		LEFT JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port` + filter + `
-		ORDER BY o.time_ns DESC, o.seq DESC LIMIT ?`
+		LEFT JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port
+		ORDER BY o.time_ns DESC, o.seq DESC`
 	var out []RecentObservation
 	err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
 		var (
@@ -400,6 +569,222 @@ func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[
 		if err != nil {
 			return nil, fmt.Errorf("endpoint targets: %w", err)
 		}
+	}
+	return out, nil
+}
+
+// WebTargets is Targets for the investigators' list page: the same
+// filters, scope and orders, with three differences. Rows carry the
+// summary without its JSON columns (Parts, Levels, Categories, Flags and
+// Agencies are empty): a list shows none of them. The total is counted
+// only when count is true (-1 otherwise: the page keeps filtered counts
+// a few seconds, and an unfiltered count comes from CountTargets). And
+// an order is read by walking an index in that order, keeping the rows
+// the scope and filters admit, when that reads fewer rows than sorting
+// every match (see below): a scoped list by last or first seen, or an
+// unscoped one by score with a since filter.
+func (s *Store) WebTargets(ctx context.Context, q analysis.TargetQuery, count bool) ([]analysis.TargetSummary, int, error) {
+	if q.Scope.Empty() {
+		return nil, 0, nil
+	}
+	// An index in the order asked for is walked (keeping the rows that
+	// pass the scope and filters) when that reads fewer rows than
+	// sorting every match: about (offset+limit) * all/matching rows
+	// against matching ones. The number matching is estimated from the
+	// maintained counts (scope and Since; other filters are taken to
+	// keep most rows).
+	walk := true
+	if (q.Sort == "score" || q.Sort == "") && !q.Scope.All {
+		walk = false // target_access_rank is in score order within the scope already
+	} else if !q.Scope.All || !q.Since.IsZero() {
+		since := int64(0)
+		if !q.Since.IsZero() {
+			since = q.Since.UnixNano()
+		}
+		matching, err := s.countSince(ctx, q.Scope, since)
+		if err != nil {
+			return nil, 0, err
+		}
+		all, err := s.CountTargets(ctx, analysis.AllAgencies)
+		if err != nil {
+			return nil, 0, err
+		}
+		walk = matching > 0 && int64(max(q.Offset+q.Limit, 1))*int64(all) < int64(matching)*int64(matching)
+	}
+	return s.webTargets(ctx, q, count, walk)
+}
+
+// targetRowCols are the columns of a list row: no JSON to decode (Parts,
+// Levels, Categories, Flags and Agencies are left empty).
+const targetRowCols = `t.id, t.agency, t.assigned, t.investigator, t.score, t.endpoints, t.files, t.max_level, t.observations,
+	t.first_ns, t.last_ns, t.networks, t.vpn, t.hosting, t.max_severity, t.looking, t.country, t.subdivision, t.label`
+
+// webTargets is the query of Targets, counting only if count; walk
+// reads a last/first-seen order from the targets' time index (see
+// WebTargets).
+func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, walk bool) ([]analysis.TargetSummary, int, error) {
+	if q.Limit <= 0 {
+		q.Limit = 50
+	}
+	q.Limit = min(q.Limit, 1000)
+	var where []string
+	var args []any
+	from := `targets t`
+	scoreCol := "t.score"
+	order := ""
+	group := ""
+	switch {
+	case walk && (q.Sort == "score" || q.Sort == "") && q.Scope.All:
+		from = `targets t INDEXED BY targets_rank`
+	case walk && q.Sort == "last_seen":
+		from, order = `targets t INDEXED BY targets_last`, `t.last_ns DESC, t.id`
+	case walk && q.Sort == "first_seen":
+		from, order = `targets t INDEXED BY targets_first`, `t.first_ns, t.id`
+	}
+	where = append(where, `t.merged_into IS NULL`)
+	if !q.Scope.All {
+		in := `(?` + strings.Repeat(",?", len(q.Scope.Agencies)-1) + `)`
+		if order != "" {
+			where = append(where, `EXISTS (SELECT 1 FROM target_access a WHERE a.target = t.id AND a.agency IN `+in+`)`)
+		} else {
+			from = `target_access a JOIN targets t ON t.id = a.target`
+			where = append(where, `a.agency IN `+in)
+			scoreCol = "a.score"
+			if len(q.Scope.Agencies) > 1 {
+				group = ` GROUP BY t.id`
+			}
+		}
+		for _, a := range q.Scope.Agencies {
+			args = append(args, a)
+		}
+	}
+	switch q.Sort {
+	case "", "score":
+		order = scoreCol + ` DESC, t.id`
+	case "last_seen":
+		if order == "" {
+			order = `t.last_ns DESC, t.id`
+		}
+	case "first_seen":
+		if order == "" {
+			order = `t.first_ns, t.id`
+		}
+	case "files":
+		order = `t.files DESC, ` + scoreCol + ` DESC, t.id`
+	case "endpoints":
+		order = `t.endpoints DESC, ` + scoreCol + ` DESC, t.id`
+	default:
+		return nil, 0, fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
+	}
+	if q.Jurisdiction != "" {
+		where = append(where, `t.agency = ?`)
+		args = append(args, q.Jurisdiction)
+	}
+	if q.Network != "" {
+		where = append(where, `t.networks LIKE ?`)
+		args = append(args, "%,"+q.Network+",%")
+	}
+	if q.MinScore > 0 {
+		where = append(where, scoreCol+` >= ?`)
+		args = append(args, q.MinScore)
+	}
+	if q.MinLevel > 0 {
+		where = append(where, `t.max_level >= ?`)
+		args = append(args, int(q.MinLevel))
+	}
+	if q.VPN != nil {
+		where = append(where, `t.vpn = ?`)
+		args = append(args, b2i(*q.VPN))
+	}
+	if !q.Since.IsZero() {
+		where = append(where, `t.last_ns >= ?`)
+		args = append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where = append(where, `t.first_ns < ?`)
+		args = append(args, q.Until.UnixNano())
+	}
+	if q.Category != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM target_categories c WHERE c.target = t.id AND c.category = ?)`)
+		args = append(args, q.Category)
+	}
+	if q.MinSeverity > 0 {
+		where = append(where, `t.max_severity >= ?`)
+		args = append(args, q.MinSeverity)
+	}
+	w := strings.Join(where, " AND ")
+	total := -1
+	if count {
+		countQ := `SELECT COUNT(*) FROM ` + from + ` WHERE ` + w
+		if group != "" {
+			countQ = `SELECT COUNT(DISTINCT t.id) FROM ` + from + ` WHERE ` + w
+		}
+		if err := s.db.QueryRowContext(ctx, countQ, args...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("targets: %w", err)
+		}
+	}
+	out := make([]analysis.TargetSummary, 0, min(q.Limit, 100))
+	err := eachRow(ctx, s.db, `SELECT `+targetRowCols+` FROM `+from+` WHERE `+w+group+` ORDER BY `+order+` LIMIT ? OFFSET ?`, func(r *sql.Rows) error {
+		var (
+			t                     analysis.TargetSummary
+			networks              string
+			maxLevel, first, last int64
+			vpn, hosting, looking int
+		)
+		if err := r.Scan(&t.ID, &t.Jurisdiction, &t.Assigned, &t.Investigator, &t.Score, &t.Endpoints, &t.Files, &maxLevel,
+			&t.Observations, &first, &last, &networks, &vpn, &hosting, &t.MaxSeverity, &looking, &t.Country, &t.Subdivision,
+			&t.Label); err != nil {
+			return err
+		}
+		t.MaxLevel = observe.Level(maxLevel)
+		t.FirstSeen, t.LastSeen = nsTime(first), nsTime(last)
+		t.VPN, t.Hosting, t.Looking = vpn == 1, hosting == 1, looking == 1
+		t.Networks = strings.FieldsFunc(networks, func(r rune) bool { return r == ',' })
+		out = append(out, t)
+		return nil
+	}, append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("targets: %w", err)
+	}
+	return out, total, nil
+}
+
+// EntryNames returns the name the current entries of the lists give each
+// hash (the first by list name among those that name it), in one query
+// over the hash index: what a target's page shows beside its files.
+// Hashes no list names are absent.
+func (s *Store) EntryNames(ctx context.Context, hs []hashkind.Hash) (map[hashkind.Hash]string, error) {
+	out := map[hashkind.Hash]string{}
+	want := map[hashkind.Hash]bool{}
+	args := make([]any, 0, len(hs))
+	for _, h := range hs {
+		if h.Kind().Valid() && !want[h] {
+			want[h] = true
+			args = append(args, h.Bytes())
+		}
+	}
+	if len(args) == 0 {
+		return out, nil
+	}
+	err := eachRow(ctx, s.db, `SELECT e.kind, e.hash, e.name FROM entries e JOIN lists l ON l.id = e.list_id
+		WHERE e.hash IN (?`+strings.Repeat(",?", len(args)-1)+`) AND e.last_version IS NULL AND e.name != ''
+		ORDER BY l.name`, func(r *sql.Rows) error {
+		var kind, name string
+		var sum []byte
+		if err := r.Scan(&kind, &sum, &name); err != nil {
+			return err
+		}
+		h, err := scanHash(kind, sum)
+		if err != nil {
+			return err
+		}
+		if _, ok := out[h]; !ok && want[h] {
+			out[h] = name
+		}
+		return nil
+	}, args...)
+	if err != nil {
+		return nil, fmt.Errorf("entry names: %w", err)
 	}
 	return out, nil
 }
