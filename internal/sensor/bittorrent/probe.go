@@ -42,6 +42,10 @@ const (
 	extPEXID      = 2
 )
 
+// probeLinger is how long a probe waits, once it knows what it came for,
+// for the PORT and PEX messages peers send a little later.
+const probeLinger = 2 * time.Second
+
 // maxMetadataSize bounds the info dictionary the sensor will fetch.
 const maxMetadataSize = 8 << 20
 
@@ -431,7 +435,15 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			}
 		}
 		if linger.IsZero() && knowsPossession && extDone && metaDone && verifyDone {
-			linger = s.cfg.Clock().Add(2 * time.Second)
+			linger = s.cfg.Clock().Add(probeLinger)
+			// A quiet peer (most stay connected and say nothing more) must
+			// not hold the worker until the probe's deadline: the read
+			// itself ends with the linger.
+			rd := time.Now().Add(probeLinger)
+			if !deadline.IsZero() && deadline.Before(rd) {
+				rd = deadline
+			}
+			_ = raw.SetReadDeadline(rd)
 		}
 	}
 }
