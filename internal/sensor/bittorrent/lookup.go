@@ -229,19 +229,30 @@ func (s *Sensor) lookupLoop(ctx context.Context) error {
 	defer wg.Wait()
 	tick := time.NewTicker(min(s.cfg.LookupEvery/4, time.Second))
 	defer tick.Stop()
+	batch := s.cfg.LookupConcurrency * 4
 	for {
-		for _, key := range s.watch.due(s.cfg.Clock(), s.cfg.LookupEvery, s.cfg.LookupConcurrency*4) {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return nil
+		// Start every lookup that is due, as fast as the semaphore lets
+		// them run: the concurrency bounds the rate, not the tick (a fixed
+		// number a tick left 100,000 watched info-hashes looked up every
+		// two hours instead of every LookupEvery).
+		for {
+			due := s.watch.due(s.cfg.Clock(), s.cfg.LookupEvery, batch)
+			for _, key := range due {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return nil
+				}
+				wg.Add(1)
+				go func(key routing.ID) {
+					defer wg.Done()
+					defer func() { <-sem }()
+					s.lookupPeers(ctx, key)
+				}(key)
 			}
-			wg.Add(1)
-			go func(key routing.ID) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				s.lookupPeers(ctx, key)
-			}(key)
+			if len(due) < batch {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():

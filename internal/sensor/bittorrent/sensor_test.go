@@ -322,3 +322,42 @@ func TestSensorRefusesBootstrapOutOfScope(t *testing.T) {
 		t.Fatal("no bootstrap nodes accepted: the sensor would have nowhere to go but public routers")
 	}
 }
+
+// Lookups are bounded by their concurrency, not by a fixed number a tick:
+// the old loop started at most LookupConcurrency×4 lookups a second, so
+// 100,000 watched info-hashes were looked up every two hours instead of
+// every LookupEvery. Here no node answers, so each lookup ends after one
+// short query timeout.
+func TestLookupsKeepUpWithManyWatched(t *testing.T) {
+	cfg := LabConfig()
+	cfg.Identities = 2
+	cfg.LookupConcurrency = 64
+	cfg.QueryTimeout = 100 * time.Millisecond
+	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, g, newCollector(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	for range n {
+		if err := s.Watch(Watched{Hash: randomHash(t, hashkind.BTIH), Matched: []observe.Match{{List: "lab"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(11 * time.Second)
+	for s.Stats().Lookups < n && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	// At most 64×4 = 256 a second under the old loop: 2,816 in 11 s.
+	if got := s.Stats().Lookups; got < n {
+		t.Fatalf("%d lookups in 11 s for %d watched info-hashes due at once", got, n)
+	}
+}

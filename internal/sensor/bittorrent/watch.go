@@ -98,8 +98,18 @@ func (s *watchSet) due(now time.Time, every time.Duration, n int) []routing.ID {
 		s.byKey[k].lastLookup = now
 		s.byKey[k].lookups++
 	}
-	// Rotate so that a long list is served fairly across calls.
-	if len(out) > 0 && len(out) < len(s.ordered) {
+	// Rotate so that a long list is served fairly across calls. Usually
+	// the keys taken are the front of the list (it is kept oldest first):
+	// then the rotation is a move, not a rebuild of the whole list.
+	prefix := len(out) > 0 && len(out) < len(s.ordered)
+	for i := 0; prefix && i < len(out); i++ {
+		prefix = s.ordered[i] == out[i]
+	}
+	if prefix {
+		// Amortised O(len(out)): append reallocates (and drops the
+		// consumed front) only when the capacity runs out.
+		s.ordered = append(s.ordered[len(out):], out...)
+	} else if len(out) > 0 && len(out) < len(s.ordered) {
 		rot := make([]routing.ID, 0, len(s.ordered))
 		seen := make(map[routing.ID]bool, len(out))
 		for _, k := range out {
