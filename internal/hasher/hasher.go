@@ -474,7 +474,7 @@ func (f *fileHasher) read(ctx context.Context, r io.Reader) (int64, error) {
 }
 
 // cost is each digest's relative CPU cost per byte, measured on amd64 with
-// SHA-NI (docs/benchmarks-hasher.md); it balances the fan-out groups.
+// SHA-NI (docs/benchmarks.md); it balances the fan-out groups.
 var cost = map[hashkind.Kind]int{
 	hashkind.MD5: 17, hashkind.SHA1: 11, hashkind.SHA256: 8, hashkind.ED2K: 13, hashkind.TTH: 19, hashkind.BTV2: 7,
 }

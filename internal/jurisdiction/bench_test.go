@@ -177,7 +177,7 @@ func benchEnrich(b *testing.B, cityPath string, asn *geo.ASNTable, rules *Rules,
 // BenchmarkEnrich measures lookup (city + ASN + provider flags) and
 // routing together, against the library's generic map[string]any decoding
 // doing the same lookups. Run with -cpu 1 -benchtime 1000000x for the
-// figure in docs/benchmarks-geo.md.
+// figure in docs/benchmarks.md.
 func BenchmarkEnrich(b *testing.B) {
 	fx := newBenchFixture(b)
 	b.Run("synthetic", func(b *testing.B) { benchEnrich(b, fx.cityPath, fx.asn, fx.rules, fx.addrs) })

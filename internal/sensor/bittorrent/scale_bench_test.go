@@ -5,7 +5,7 @@ package bittorrent
 // DHT identities against anacrolix/dht's own get_peers traversal; probes a
 // second against a naive sequential probe loop (probe_bench_test.go);
 // resident memory with 100,000 watched info-hashes against none
-// (memory_bench_test.go). Results and commands: docs/benchmarks-sensor.md.
+// (memory_bench_test.go). Results and commands: docs/benchmarks.md.
 
 import (
 	"context"
