@@ -1,9 +1,9 @@
 -- Indexes and maintained counts for the investigators' pages
--- (internal/webapp, docs/benchmarks-webapp.md).
+-- (internal/webapp, docs/benchmarks.md).
 
 -- A target's timeline: the newest observations of each of its endpoints,
 -- one range read per endpoint. The only index added to observations (it
--- costs ingest speed; see docs/benchmarks-webapp.md).
+-- costs ingest speed; see docs/benchmarks.md).
 CREATE INDEX observations_endpoint ON observations (ip, port, time_ns);
 
 -- The target list sorted by last or first seen.
