@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -62,46 +62,6 @@ func checkText(fields ...string) error {
 	return nil
 }
 
-// digest fingerprints what an import compares: every attribute of an entry
-// but where it was read from. Length-prefixed fields cannot run together.
-// (The same as the SQLite store's.)
-func digest(e *watchlist.Entry) [sha256.Size]byte {
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	tri := func(p *bool) {
-		switch {
-		case p == nil:
-			b = append(b, 2)
-		case *p:
-			b = append(b, 1)
-		default:
-			b = append(b, 0)
-		}
-	}
-	str(e.Category)
-	b = binary.AppendVarint(b, int64(e.Severity))
-	str(e.Note)
-	str(e.Name)
-	b = binary.AppendVarint(b, e.Size)
-	str(e.Series)
-	tri(e.VictimIdentified)
-	tri(e.OffenderIdentified)
-	keys := make([]string, 0, len(e.Extra))
-	for k := range e.Extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		str(k)
-		str(e.Extra[k])
-	}
-	return sha256.Sum256(b)
-}
-
 func boolCol(p *bool) any {
 	if p == nil {
 		return nil
@@ -112,44 +72,11 @@ func boolCol(p *bool) any {
 // extraCol is the json column value of an entry's extra fields: NULL when
 // there are none.
 func extraCol(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	b, err := rowcodec.ExtraJSON(m)
+	if b == nil || err != nil {
 		return nil, err
 	}
 	return string(b), nil
-}
-
-// describeChange says what an import changed in an entry, for its history.
-func describeChange(old, new *watchlist.Entry) string {
-	var parts []string
-	field := func(name, a, b string) {
-		if a != b {
-			parts = append(parts, fmt.Sprintf("%s %q → %q", name, a, b))
-		}
-	}
-	tri := func(p *bool) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatBool(*p)
-	}
-	field("category", old.Category, new.Category)
-	field("severity", strconv.Itoa(old.Severity), strconv.Itoa(new.Severity))
-	field("note", old.Note, new.Note)
-	field("name", old.Name, new.Name)
-	field("size", strconv.FormatInt(old.Size, 10), strconv.FormatInt(new.Size, 10))
-	field("series", old.Series, new.Series)
-	field("victim identified", tri(old.VictimIdentified), tri(new.VictimIdentified))
-	field("offender identified", tri(old.OffenderIdentified), tri(new.OffenderIdentified))
-	oe, _ := extraCol(old.Extra)
-	ne, _ := extraCol(new.Extra)
-	if oe != ne {
-		parts = append(parts, "extra fields")
-	}
-	return strings.Join(parts, "; ")
 }
 
 const entryCols = `e.kind, e.hash, e.category, e.severity, e.note, e.name, e.size, e.series,
@@ -274,7 +201,7 @@ func (s *Store) importList(ctx context.Context, tx pgx.Tx, imp store.ListImport)
 			r.Close()
 			return rep, err
 		}
-		c.digest = digest(&e)
+		c.digest = rowcodec.EntryDigest(&e)
 		rows[keyOf(e.Hash)] = c
 	}
 	r.Close()
@@ -306,7 +233,7 @@ func (s *Store) importList(ctx context.Context, tx pgx.Tx, imp store.ListImport)
 		if !e.Hash.Kind().Valid() {
 			return rep, fmt.Errorf("entry %d%s: no hash of a known kind", i+1, where(e.Pos))
 		}
-		k, d := keyOf(e.Hash), digest(e)
+		k, d := keyOf(e.Hash), rowcodec.EntryDigest(e)
 		c := rows[k]
 		if c != nil && c.seen {
 			if c.digest == d {
@@ -401,7 +328,7 @@ func (s *Store) importList(ctx context.Context, tx pgx.Tx, imp store.ListImport)
 				r.Close()
 				return rep, err
 			}
-			events[changedEvent[id]][7] = describeChange(&old, changedEntry[id])
+			events[changedEvent[id]][7] = rowcodec.DescribeChange(&old, changedEntry[id])
 		}
 		r.Close()
 		if err := r.Err(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -349,7 +350,7 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 				ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
 				max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 				observations = excluded.observations, quarantined = excluded.quarantined`,
-				f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(appendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
+				f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
 				timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
 				return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
 			}

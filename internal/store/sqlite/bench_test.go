@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -102,7 +103,7 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 			}
 			if _, err := tx.ExecContext(ctx, q,
 				idValue(o.ID), o.Time.UnixNano(), o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method,
-				int64(o.ClockOffset), o.ClockSource, item, string(appendMatched(nil, o.Item.Matched)),
+				int64(o.ClockOffset), o.ClockSource, item, string(rowcodec.AppendMatched(nil, o.Item.Matched)),
 				o.Endpoint.IP.String(), int64(o.Endpoint.Port), o.Endpoint.Transport,
 				nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
 				nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),

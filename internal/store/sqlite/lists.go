@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -35,45 +35,6 @@ func keyOf(h hashkind.Hash) hashKey {
 	return k
 }
 
-// digest fingerprints what an import compares: every attribute of an entry
-// but where it was read from. Length-prefixed fields cannot run together.
-func digest(e *watchlist.Entry) [sha256.Size]byte {
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	tri := func(p *bool) {
-		switch {
-		case p == nil:
-			b = append(b, 2)
-		case *p:
-			b = append(b, 1)
-		default:
-			b = append(b, 0)
-		}
-	}
-	str(e.Category)
-	b = binary.AppendVarint(b, int64(e.Severity))
-	str(e.Note)
-	str(e.Name)
-	b = binary.AppendVarint(b, e.Size)
-	str(e.Series)
-	tri(e.VictimIdentified)
-	tri(e.OffenderIdentified)
-	keys := make([]string, 0, len(e.Extra))
-	for k := range e.Extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		str(k)
-		str(e.Extra[k])
-	}
-	return sha256.Sum256(b)
-}
-
 func boolCol(p *bool) any {
 	switch {
 	case p == nil:
@@ -86,44 +47,11 @@ func boolCol(p *bool) any {
 }
 
 func extraCol(m map[string]string) (any, error) {
-	if len(m) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	b, err := rowcodec.ExtraJSON(m)
+	if b == nil || err != nil {
 		return nil, err
 	}
 	return string(b), nil
-}
-
-// describeChange says what an import changed in an entry, for its history.
-func describeChange(old, new *watchlist.Entry) string {
-	var parts []string
-	field := func(name, a, b string) {
-		if a != b {
-			parts = append(parts, fmt.Sprintf("%s %q → %q", name, a, b))
-		}
-	}
-	tri := func(p *bool) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatBool(*p)
-	}
-	field("category", old.Category, new.Category)
-	field("severity", strconv.Itoa(old.Severity), strconv.Itoa(new.Severity))
-	field("note", old.Note, new.Note)
-	field("name", old.Name, new.Name)
-	field("size", strconv.FormatInt(old.Size, 10), strconv.FormatInt(new.Size, 10))
-	field("series", old.Series, new.Series)
-	field("victim identified", tri(old.VictimIdentified), tri(new.VictimIdentified))
-	field("offender identified", tri(old.OffenderIdentified), tri(new.OffenderIdentified))
-	oe, _ := extraCol(old.Extra)
-	ne, _ := extraCol(new.Extra)
-	if oe != ne {
-		parts = append(parts, "extra fields")
-	}
-	return strings.Join(parts, "; ")
 }
 
 const entryCols = `e.kind, e.hash, e.category, e.severity, e.note, e.name, e.size, e.series,
@@ -246,7 +174,7 @@ func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport
 			r.Close()
 			return rep, false, err
 		}
-		c.digest = digest(&e)
+		c.digest = rowcodec.EntryDigest(&e)
 		rows[keyOf(e.Hash)] = c
 	}
 	if err := r.Close(); err != nil {
@@ -292,7 +220,7 @@ func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport
 		if !e.Hash.Kind().Valid() {
 			return rep, false, fmt.Errorf("entry %d%s: no hash of a known kind", i+1, where(e.Pos))
 		}
-		k, d := keyOf(e.Hash), digest(e)
+		k, d := keyOf(e.Hash), rowcodec.EntryDigest(e)
 		c := rows[k]
 		if c != nil && c.seen {
 			if c.digest == d {
@@ -327,7 +255,7 @@ func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport
 				if err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.id = ?`, c.id), &old); err != nil {
 					return rep, false, err
 				}
-				reason = describeChange(&old, e)
+				reason = rowcodec.DescribeChange(&old, e)
 			}
 			if _, err := updateEntry.ExecContext(ctx, e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series,
 				boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, c.id); err != nil {

@@ -13,11 +13,11 @@ import (
 	"net/netip"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 const obsColumns = `id, time_ns, sensor, sensor_version, vantage, network, method, clock_offset_ns, clock_source,
@@ -112,43 +112,10 @@ func (w *obsWriter) exec(ctx context.Context, st driver.Stmt, args ...any) (driv
 // 8-4-4-4-12) UUID as its 16 bytes, anything else as the text given. The
 // two never collide: SQLite never equates a BLOB and a TEXT.
 func idValue(id string) any {
-	if b, ok := parseUUID(id); ok {
+	if b, ok := rowcodec.ParseUUID(id); ok {
 		return b[:]
 	}
 	return id
-}
-
-func parseUUID(s string) ([16]byte, bool) {
-	var b [16]byte
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return b, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return b, false
-		}
-		b[j] = hi<<4 | lo
-		i += 2
-		j++
-	}
-	return b, true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 func idString(v any) (string, error) {
@@ -243,59 +210,6 @@ func (s *Store) commitItems(fresh map[hashKey]int64) {
 	maps.Copy(s.items, fresh)
 }
 
-// appendMatched writes the matches as a JSON array of {list, category}.
-func appendMatched(b []byte, ms []observe.Match) []byte {
-	b = append(b, '[')
-	for i, m := range ms {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"list":`...)
-		b = appendJSONString(b, m.List)
-		b = append(b, `,"category":`...)
-		b = appendJSONString(b, m.Category)
-		b = append(b, '}')
-	}
-	return append(b, ']')
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			b = append(b, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
-
 func nilIfEmpty(b []byte) any {
 	if len(b) == 0 {
 		return nil
@@ -368,7 +282,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 		args = args[:0]
 		for i := start; i < start+n; i++ {
 			o := &obs[i]
-			scratch = appendMatched(scratch[:0], o.Item.Matched)
+			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
 			args = append(args,
 				idValue(o.ID), o.Time.UnixNano(), o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method,
 				int64(o.ClockOffset), o.ClockSource, itemIDs[i], string(scratch),

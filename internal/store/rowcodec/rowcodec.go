@@ -1,0 +1,307 @@
+// Package rowcodec holds the column encodings every store backend shares,
+// so that the embedded SQLite store and the PostgreSQL store write the same
+// JSON shapes and the same id rule, and a change is made once:
+// observation places and list matches as JSON, canonical UUIDs as 16 bytes,
+// a watch-list entry's content digest and the words of its history.
+//
+// Encoders append to a byte slice: they are on the insert path, which runs
+// at 100,000 rows a second.
+package rowcodec
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// placeJSON is the stored form of an observation's place (column place).
+// Keys are short but spelled out; an unknown place is NULL, not "{}".
+type placeJSON struct {
+	Country      string   `json:"country,omitempty"`
+	Subdivisions []string `json:"subdivisions,omitempty"`
+	City         string   `json:"city,omitempty"`
+	Lat          float64  `json:"lat,omitempty"`
+	Lon          float64  `json:"lon,omitempty"`
+	ASN          uint32   `json:"asn,omitempty"`
+	Org          string   `json:"org,omitempty"`
+	DB           string   `json:"db,omitempty"`
+	DBBuild      int64    `json:"db_build,omitempty"` // Unix ns
+	VPN          bool     `json:"vpn,omitempty"`
+	Hosting      bool     `json:"hosting,omitempty"`
+}
+
+// AppendPlace appends p as the place column's JSON object and reports
+// true, or appends nothing and reports false when nothing is known (the
+// column is then NULL). It is written by hand (the insert path runs at 100,000 rows a second), in the
+// same shape encoding/json reads back.
+func AppendPlace(b []byte, p *observe.Place) ([]byte, bool) {
+	if !p.Found() && p.DB == "" {
+		return b, false
+	}
+	start := len(b)
+	b = append(b, '{')
+	sep := func() {
+		if len(b) > start+1 {
+			b = append(b, ',')
+		}
+	}
+	str := func(k, v string) {
+		if v != "" {
+			sep()
+			b = append(b, '"')
+			b = append(b, k...)
+			b = append(b, `":`...)
+			b = AppendJSONString(b, v)
+		}
+	}
+	str("country", p.Country)
+	if len(p.Subdivisions) > 0 {
+		sep()
+		b = append(b, `"subdivisions":[`...)
+		for i, s := range p.Subdivisions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = AppendJSONString(b, s)
+		}
+		b = append(b, ']')
+	}
+	str("city", p.City)
+	if p.Lat != 0 || p.Lon != 0 {
+		sep()
+		b = append(b, `"lat":`...)
+		b = strconv.AppendFloat(b, p.Lat, 'g', -1, 64)
+		b = append(b, `,"lon":`...)
+		b = strconv.AppendFloat(b, p.Lon, 'g', -1, 64)
+	}
+	if p.ASN != 0 {
+		sep()
+		b = append(b, `"asn":`...)
+		b = strconv.AppendUint(b, uint64(p.ASN), 10)
+	}
+	str("org", p.Org)
+	str("db", p.DB)
+	if !p.DBBuild.IsZero() {
+		sep()
+		b = append(b, `"db_build":`...)
+		b = strconv.AppendInt(b, p.DBBuild.UnixNano(), 10)
+	}
+	if p.VPN {
+		sep()
+		b = append(b, `"vpn":true`...)
+	}
+	if p.Hosting {
+		sep()
+		b = append(b, `"hosting":true`...)
+	}
+	return append(b, '}'), true
+}
+
+// ParsePlace reads a place column.
+func ParsePlace(s []byte, p *observe.Place) error {
+	var j placeJSON
+	if err := json.Unmarshal(s, &j); err != nil {
+		return fmt.Errorf("place: %w", err)
+	}
+	*p = observe.Place{
+		Country: j.Country, Subdivisions: j.Subdivisions, City: j.City, Lat: j.Lat, Lon: j.Lon,
+		ASN: j.ASN, Org: j.Org, DB: j.DB, VPN: j.VPN, Hosting: j.Hosting,
+	}
+	if j.DBBuild != 0 {
+		p.DBBuild = time.Unix(0, j.DBBuild).UTC()
+	}
+	return nil
+}
+
+// AppendMatched writes the matches as a JSON array of {list, category}.
+func AppendMatched(b []byte, ms []observe.Match) []byte {
+	b = append(b, '[')
+	for i, m := range ms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"list":`...)
+		b = AppendJSONString(b, m.List)
+		b = append(b, `,"category":`...)
+		b = AppendJSONString(b, m.Category)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// AppendJSONString appends s as a JSON string; invalid UTF-8 becomes
+// U+FFFD, as encoding/json writes it.
+func AppendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			b = append(b, c)
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}
+
+// ParseUUID reads a canonical (lower-case 8-4-4-4-12) UUID; anything
+// else is not one.
+func ParseUUID(s string) ([16]byte, bool) {
+	var b [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return b, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return b, false
+		}
+		b[j] = hi<<4 | lo
+		i += 2
+		j++
+	}
+	return b, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// FormatUUID is the canonical form of a 16-byte UUID.
+func FormatUUID(v [16]byte) string {
+	const hexDigits = "0123456789abcdef"
+	var s [36]byte
+	j := 0
+	for i, c := range v {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
+		j += 2
+	}
+	return string(s[:])
+}
+
+// EntryDigest is a watch-list entry's content digest: two versions of a
+// list hold the same entry when the digests agree.
+func EntryDigest(e *watchlist.Entry) [sha256.Size]byte {
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	tri := func(p *bool) {
+		switch {
+		case p == nil:
+			b = append(b, 2)
+		case *p:
+			b = append(b, 1)
+		default:
+			b = append(b, 0)
+		}
+	}
+	str(e.Category)
+	b = binary.AppendVarint(b, int64(e.Severity))
+	str(e.Note)
+	str(e.Name)
+	b = binary.AppendVarint(b, e.Size)
+	str(e.Series)
+	tri(e.VictimIdentified)
+	tri(e.OffenderIdentified)
+	keys := make([]string, 0, len(e.Extra))
+	for k := range e.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		str(k)
+		str(e.Extra[k])
+	}
+	return sha256.Sum256(b)
+}
+
+// ExtraJSON is an entry's extra fields as a JSON object, or nil when
+// there are none (the column is then NULL).
+func ExtraJSON(m map[string]string) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(m)
+}
+
+// DescribeChange says what an import changed in an entry, for its history.
+func DescribeChange(old, new *watchlist.Entry) string {
+	var parts []string
+	field := func(name, a, b string) {
+		if a != b {
+			parts = append(parts, fmt.Sprintf("%s %q → %q", name, a, b))
+		}
+	}
+	tri := func(p *bool) string {
+		if p == nil {
+			return ""
+		}
+		return strconv.FormatBool(*p)
+	}
+	field("category", old.Category, new.Category)
+	field("severity", strconv.Itoa(old.Severity), strconv.Itoa(new.Severity))
+	field("note", old.Note, new.Note)
+	field("name", old.Name, new.Name)
+	field("size", strconv.FormatInt(old.Size, 10), strconv.FormatInt(new.Size, 10))
+	field("series", old.Series, new.Series)
+	field("victim identified", tri(old.VictimIdentified), tri(new.VictimIdentified))
+	field("offender identified", tri(old.OffenderIdentified), tri(new.OffenderIdentified))
+	oe, _ := ExtraJSON(old.Extra)
+	ne, _ := ExtraJSON(new.Extra)
+	if string(oe) != string(ne) {
+		parts = append(parts, "extra fields")
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,79 @@
+package rowcodec
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+func TestPlaceRoundTrip(t *testing.T) {
+	for _, p := range []observe.Place{
+		{Country: "FR", Subdivisions: []string{"Île-de-France", "78"}, City: "Versailles", Lat: 48.8049, Lon: 2.1204,
+			ASN: 64512, Org: `Lab "Telecom" \ SA`, DB: "lab.mmdb", DBBuild: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{Country: "NL", ASN: 64511, VPN: true, Hosting: true},
+		{DB: "empty.mmdb"}, // a database that knew nothing is still named
+	} {
+		b, ok := AppendPlace([]byte("prefix"), &p)
+		if !ok || !strings.HasPrefix(string(b), "prefix{") {
+			t.Fatalf("AppendPlace(%+v) = %q, %v", p, b, ok)
+		}
+		var got observe.Place
+		if err := ParsePlace(b[len("prefix"):], &got); err != nil || !got.Equal(&p) {
+			t.Errorf("round trip of %+v: %+v, %v", p, got, err)
+		}
+	}
+	if b, ok := AppendPlace(nil, &observe.Place{}); ok || len(b) != 0 {
+		t.Errorf("an unknown place encodes as %q; want nothing (NULL)", b)
+	}
+}
+
+func TestUUID(t *testing.T) {
+	id := "019ab123-4567-7abc-8def-0123456789ab"
+	b, ok := ParseUUID(id)
+	if !ok || FormatUUID(b) != id {
+		t.Fatalf("ParseUUID/FormatUUID(%s): %x %v", id, b, ok)
+	}
+	for _, bad := range []string{"019AB123-4567-7abc-8def-0123456789ab", "019ab12345677abc8def0123456789ab", "", "x"} {
+		if _, ok := ParseUUID(bad); ok {
+			t.Errorf("ParseUUID(%q) accepted a non-canonical id", bad)
+		}
+	}
+}
+
+func TestEntryDigestAndChange(t *testing.T) {
+	yes := true
+	a := watchlist.Entry{Category: "1", Severity: 5, Extra: map[string]string{"k": "v"}}
+	b := a
+	if EntryDigest(&a) != EntryDigest(&b) || DescribeChange(&a, &b) != "" {
+		t.Fatal("equal entries differ")
+	}
+	b.Category, b.VictimIdentified, b.Extra = "2", &yes, map[string]string{"k": "w"}
+	if EntryDigest(&a) == EntryDigest(&b) {
+		t.Fatal("a changed entry has the same digest")
+	}
+	if d := DescribeChange(&a, &b); !strings.Contains(d, `category "1" → "2"`) || !strings.Contains(d, "victim identified") || !strings.Contains(d, "extra fields") {
+		t.Errorf("DescribeChange = %q", d)
+	}
+}
+
+// FuzzAppendJSONString: what the hand-written encoder writes, encoding/json
+// reads back as the string with invalid UTF-8 replaced.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\" back\\slash", "ctl\x00\x1f\n\t", "é«»", "bad\xff\xfeutf8"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := AppendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("%q encodes as %q, which does not parse: %v", s, b, err)
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); got != want && strings.ReplaceAll(got, "\uFFFD", "") != strings.ReplaceAll(want, "\uFFFD", "") {
+			t.Fatalf("%q read back as %q, want %q", s, got, want)
+		}
+	})
+}
