@@ -12,11 +12,11 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-oss/vigil/internal/web/webtest"
+
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowser drives headless Chromium through the pages as an
 // investigator of agency A would, then as an auditor. It runs against
@@ -24,91 +24,11 @@ const chromiumPath = "/usr/bin/chromium"
 // and the access layer). Screenshots of each page go to $VIGIL_ARTIFACTS
 // (default: a temporary directory, logged).
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test skipped in -short mode")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Skipf("headless browser test needs %s (apt-get install chromium): %v", chromiumPath, err)
-	}
+	b := webtest.Start(t, 120*time.Second)
 	env := buildEnv(t)
-	shots := os.Getenv("VIGIL_ARTIFACTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", shots)
-	downloads := t.TempDir()
-
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 120*time.Second)
-	defer cancelT()
-
-	type step = chromedp.Action[chromedp.Void]
-	shot := func(name string) step {
-		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
-		})
-	}
-	run := func(what string, steps ...step) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
-	}
-	eval := func(js string) any {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[any](js, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("eval %s: %v", js, err)
-		}
-		return v
-	}
-	signIn := func(user string) {
-		run("sign in as "+user,
-			chromedp.Navigate(env.URL+"/"),
-			chromedp.WaitVisible(chromedp.CSS("#login-form")),
-			chromedp.SendKeys(chromedp.CSS("#user"), user),
-			chromedp.SendKeys(chromedp.CSS("#password"), env.Password[user]),
-			chromedp.Click(chromedp.CSS("#login-submit")),
-			chromedp.WaitVisible(chromedp.CSS("#fig-obs")),
-		)
-	}
+	ctx, shots, downloads := b.Ctx, b.Shots, b.Downloads
+	shot, run, text, eval := b.Shot, b.Run, b.Text, b.Eval
+	signIn := func(user string) { b.SignIn(env.URL, user, env.Password[user], "#fig-obs") }
 
 	// Sign in.
 	run("login page", chromedp.Navigate(env.URL+"/targets"), chromedp.WaitVisible(chromedp.CSS("#login-form")), shot("01-login"))
