@@ -9,8 +9,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,7 +88,11 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		// A loopback dial to see that it listens.
 		if c, err := net.DialTimeout("tcp", t.Addr.String(), 100*time.Millisecond); err == nil {
 			c.Close()
-			return t, nil
+			// Listening is not ready: opentracker loads its access list in
+			// another thread, and until then refuses every torrent.
+			if len(hashes) == 0 || t.allows(hashes[0]) {
+				return t, nil
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Close()
@@ -93,6 +100,25 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// allows asks the tracker, with a 'stopped' announce that leaves no peer
+// behind, whether it accepts h yet.
+func (t *Tracker) allows(h [20]byte) bool {
+	q := url.Values{}
+	q.Set("info_hash", string(h[:]))
+	q.Set("peer_id", "-VG0000-readinesschk")
+	q.Set("port", "1")
+	q.Set("left", "0")
+	q.Set("event", "stopped")
+	c := http.Client{Timeout: 500 * time.Millisecond}
+	resp, err := c.Get(t.HTTP() + "?" + q.Encode())
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return err == nil && resp.StatusCode == http.StatusOK && !bytes.Contains(b, []byte("failure reason"))
 }
 
 // Close stops it and waits for it to exit.
