@@ -243,8 +243,10 @@ func TestSampledWatchedHashBypassesSeenSet(t *testing.T) {
 		t.Fatalf("observation %+v, want the watched hash at %v, announced", o, peer)
 	}
 	st := s.DiscoveryStats()
-	if st.SampledWatched-before.SampledWatched != 1 || st.SeenBefore-before.SeenBefore != 1 {
-		t.Fatalf("stats: %d sampled watched, %d seen before; want 1 and 1", st.SampledWatched-before.SampledWatched, st.SeenBefore-before.SeenBefore)
+	// At least: the sensor's own sampling runs beside this test and may
+	// draw the same two hashes from the nodes that hold them.
+	if st.SampledWatched-before.SampledWatched < 1 || st.SeenBefore-before.SeenBefore < 1 {
+		t.Fatalf("stats: %d sampled watched, %d seen before; want at least 1 and 1", st.SampledWatched-before.SampledWatched, st.SeenBefore-before.SeenBefore)
 	}
 	time.Sleep(200 * time.Millisecond)
 	for _, o := range pub.byMethod(observe.MethodDHTGetPeers) {
