@@ -102,23 +102,36 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 	}
 }
 
-// allows asks the tracker, with a 'stopped' announce that leaves no peer
-// behind, whether it accepts h yet.
+// allows asks the tracker whether it accepts h yet. It checks its list on
+// announces, but not on 'stopped' ones: so it announces (port 1, wanting
+// no peers) and, accepted, withdraws at once with 'stopped', leaving no
+// peer behind.
 func (t *Tracker) allows(h [20]byte) bool {
-	q := url.Values{}
-	q.Set("info_hash", string(h[:]))
-	q.Set("peer_id", "-VG0000-readinesschk")
-	q.Set("port", "1")
-	q.Set("left", "0")
-	q.Set("event", "stopped")
-	c := http.Client{Timeout: 500 * time.Millisecond}
-	resp, err := c.Get(t.HTTP() + "?" + q.Encode())
-	if err != nil {
+	ask := func(event string) ([]byte, bool) {
+		q := url.Values{}
+		q.Set("info_hash", string(h[:]))
+		q.Set("peer_id", "-VG0000-readinesschk")
+		q.Set("port", "1")
+		q.Set("left", "0")
+		q.Set("numwant", "0")
+		if event != "" {
+			q.Set("event", event)
+		}
+		c := http.Client{Timeout: 500 * time.Millisecond}
+		resp, err := c.Get(t.HTTP() + "?" + q.Encode())
+		if err != nil {
+			return nil, false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return b, err == nil && resp.StatusCode == http.StatusOK
+	}
+	b, ok := ask("")
+	if !ok || bytes.Contains(b, []byte("failure reason")) {
 		return false
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return err == nil && resp.StatusCode == http.StatusOK && !bytes.Contains(b, []byte("failure reason"))
+	_, ok = ask("stopped")
+	return ok
 }
 
 // Close stops it and waits for it to exit.
