@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -479,16 +478,7 @@ func (s *Store) Lookup(ctx context.Context, h hashkind.Hash) ([]store.EntryRecor
 	if err != nil {
 		return nil, err
 	}
-	for i := range out {
-		from := slices.Clone(orgs)
-		for j := range out {
-			o := &out[j]
-			if j != i && !o.List.Negative && !o.Disabled {
-				from = append(from, o.List.Name)
-			}
-		}
-		out[i].Trust = store.Trust{Confirmations: len(from), From: from}
-	}
+	rowcodec.FillTrust(out, orgs)
 	return out, nil
 }
 

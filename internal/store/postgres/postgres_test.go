@@ -310,7 +310,7 @@ func TestMigrationFilesAreNumberedWithoutGaps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) == 0 || ms[0].version != 1 || !strings.HasPrefix(ms[0].name, "0001_") {
+	if len(ms) == 0 || ms[0].Version != 1 || !strings.HasPrefix(ms[0].Name, "0001_") {
 		t.Fatalf("migrations = %+v, want 0001_... first", ms)
 	}
 }

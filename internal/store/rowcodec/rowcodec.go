@@ -2,7 +2,8 @@
 // so that the embedded SQLite store and the PostgreSQL store write the same
 // JSON shapes and the same id rule, and a change is made once:
 // observation places and list matches as JSON, canonical UUIDs as 16 bytes,
-// a watch-list entry's content digest and the words of its history.
+// a watch-list entry's content digest, the words of its history and its
+// trust; and the embedded schema migrations' file rule (migrations.go).
 //
 // Encoders append to a byte slice: they are on the insert path, which runs
 // at 100,000 rows a second.
@@ -13,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -304,4 +307,19 @@ func DescribeChange(old, new *watchlist.Entry) string {
 		parts = append(parts, "extra fields")
 	}
 	return strings.Join(parts, "; ")
+}
+
+// FillTrust sets each record's trust: the organisations that confirmed the
+// hash (orgs) and the other enabled, non-negative lists that hold it.
+func FillTrust(recs []store.EntryRecord, orgs []string) {
+	for i := range recs {
+		from := slices.Clone(orgs)
+		for j := range recs {
+			o := &recs[j]
+			if j != i && !o.List.Negative && !o.Disabled {
+				from = append(from, o.List.Name)
+			}
+		}
+		recs[i].Trust = store.Trust{Confirmations: len(from), From: from}
+	}
 }

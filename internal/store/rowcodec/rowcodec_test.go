@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -76,4 +77,25 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Fatalf("%q read back as %q, want %q", s, got, want)
 		}
 	})
+}
+
+func TestMigrationsNamesTheBadFile(t *testing.T) {
+	for files, want := range map[string]string{
+		"0001_a.sql,0002_b.sql": "",
+		"0001_a.sql,0003_c.sql": "0003_c.sql: want version 2",
+		"0001_a.sql,0001_b.sql": "want version 2",
+		"0001_a.sql,init.sql":   "init.sql: name must be NNNN_what.sql",
+	} {
+		fsys := fstest.MapFS{}
+		for _, f := range strings.Split(files, ",") {
+			fsys["m/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+		}
+		ms, err := Migrations(fsys, "m")
+		switch {
+		case want == "" && (err != nil || len(ms) != 2 || ms[1].Version != 2 || ms[1].SQL != "SELECT 1;"):
+			t.Errorf("%s: %v %+v", files, err, ms)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: error %v, want one containing %q", files, err, want)
+		}
+	}
 }

@@ -676,42 +676,7 @@ func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, w
 	default:
 		return nil, 0, fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
 	}
-	if q.Jurisdiction != "" {
-		where = append(where, `t.agency = ?`)
-		args = append(args, q.Jurisdiction)
-	}
-	if q.Network != "" {
-		where = append(where, `t.networks LIKE ?`)
-		args = append(args, "%,"+q.Network+",%")
-	}
-	if q.MinScore > 0 {
-		where = append(where, scoreCol+` >= ?`)
-		args = append(args, q.MinScore)
-	}
-	if q.MinLevel > 0 {
-		where = append(where, `t.max_level >= ?`)
-		args = append(args, int(q.MinLevel))
-	}
-	if q.VPN != nil {
-		where = append(where, `t.vpn = ?`)
-		args = append(args, b2i(*q.VPN))
-	}
-	if !q.Since.IsZero() {
-		where = append(where, `t.last_ns >= ?`)
-		args = append(args, q.Since.UnixNano())
-	}
-	if !q.Until.IsZero() {
-		where = append(where, `t.first_ns < ?`)
-		args = append(args, q.Until.UnixNano())
-	}
-	if q.Category != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM target_categories c WHERE c.target = t.id AND c.category = ?)`)
-		args = append(args, q.Category)
-	}
-	if q.MinSeverity > 0 {
-		where = append(where, `t.max_severity >= ?`)
-		args = append(args, q.MinSeverity)
-	}
+	where, args = targetFilters(q, scoreCol, where, args)
 	w := strings.Join(where, " AND ")
 	total := -1
 	if count {
