@@ -79,7 +79,11 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		return nil, fmt.Errorf("starting opentracker: %w", err)
 	}
 	go func() { _ = t.cmd.Wait(); close(t.exited) }()
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	// Generous: on a loaded machine (CI compiling beside it) the access
+	// list thread has been seen to take over 5 s; a ready tracker returns
+	// at once.
+	listening := false
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		select {
 		case <-t.exited:
 			return nil, fmt.Errorf("opentracker %v exited at start: %s", args, t.out.String())
@@ -88,6 +92,7 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		// A loopback dial to see that it listens.
 		if c, err := net.DialTimeout("tcp", t.Addr.String(), 100*time.Millisecond); err == nil {
 			c.Close()
+			listening = true
 			// Listening is not ready: opentracker loads its access list in
 			// another thread, and until then refuses every torrent.
 			if len(hashes) == 0 || t.allows(hashes[0]) {
@@ -96,7 +101,10 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		}
 		if time.Now().After(deadline) {
 			t.Close()
-			return nil, fmt.Errorf("opentracker not listening on %v after 5 s: %s", t.Addr, t.out.String())
+			if listening {
+				return nil, fmt.Errorf("opentracker on %v still refuses its whitelisted %x after 30 s: %s", t.Addr, hashes[0], t.out.String())
+			}
+			return nil, fmt.Errorf("opentracker not listening on %v after 30 s: %s", t.Addr, t.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
