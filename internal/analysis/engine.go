@@ -415,6 +415,7 @@ func (e *Engine) observe(seq int64, o *observe.Observation) {
 	e.markEp(p.id)
 	if !e.loading {
 		e.dirtyFiles[fileKey{p.id, it.idx}] = true
+		e.pending.Timeline = append(e.pending.Timeline, TimelineRef{Endpoint: int64(p.id), TimeNS: t, Seq: seq})
 	}
 	dk := dailyKey{o.Time.Unix() / 86400, o.Jurisdiction.Agency, o.Network}
 	e.daily[dk]++

@@ -270,7 +270,7 @@ func (e *Engine) save(ctx context.Context, watermark int64) error {
 		c.NextSeq = e.nextSeq
 	}
 	empty := len(c.Targets) == 0 && len(c.Endpoints) == 0 && len(c.Files) == 0 && len(c.Links) == 0 && len(c.Leads) == 0 &&
-		len(c.Daily) == 0 && len(c.Quarantine) == 0 && len(c.Alerts) == 0 && len(c.Decisions) == 0 && len(c.Merged) == 0
+		len(c.Daily) == 0 && len(c.Timeline) == 0 && len(c.Quarantine) == 0 && len(c.Alerts) == 0 && len(c.Decisions) == 0 && len(c.Merged) == 0
 	if empty && watermark == 0 {
 		return nil
 	}

@@ -382,6 +382,18 @@ type Changes struct {
 	Alerts     []Alert // appended; IDs filled in by the store
 	Leads      []LeadState
 	Daily      []DailyRow
+	// Timeline: every observation processed since the last save, by the
+	// endpoint it was folded into, so that a target's page and its ISP
+	// request read an endpoint's sightings without an index on the
+	// observations themselves (which would slow every insert).
+	Timeline []TimelineRef
+}
+
+// TimelineRef places one observation on its endpoint's timeline.
+type TimelineRef struct {
+	Endpoint int64 // EndpointRow.ID
+	TimeNS   int64 // the observation's time, Unix ns UTC
+	Seq      int64 // its arrival number in the store
 }
 
 // EndpointRow is the stored summary of one endpoint.

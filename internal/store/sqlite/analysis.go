@@ -173,7 +173,7 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 	r, err := s.db.QueryContext(ctx, `SELECT o.seq, o.id, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
 		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
 		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule
-		FROM observations o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq`, after, upTo)
+		FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq`, after, upTo)
 	if err != nil {
 		return err
 	}
@@ -462,6 +462,19 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 				}
 			}
 		}
+		for rest := c.Timeline; len(rest) > 0; {
+			n := min(len(rest), timelineChunk)
+			args := make([]any, 0, 3*n)
+			for _, t := range rest[:n] {
+				args = append(args, t.Endpoint, t.TimeNS, t.Seq)
+			}
+			// OR IGNORE: a batch saved again after a failed commit, or
+			// an observation processed twice, leaves one row.
+			if _, err := exec(timelineInsert(n), args...); err != nil {
+				return fmt.Errorf("timeline of %d observations: %w", n, err)
+			}
+			rest = rest[n:]
+		}
 		for _, d := range c.Daily {
 			if _, err := exec(`INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
 				ON CONFLICT (day, agency, network) DO UPDATE SET observations = excluded.observations`,
@@ -483,6 +496,14 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 		}
 		return nil
 	})
+}
+
+// timelineChunk is how many timeline rows one INSERT writes.
+const timelineChunk = 500
+
+// timelineInsert is the INSERT of n timeline rows.
+func timelineInsert(n int) string {
+	return `INSERT OR IGNORE INTO analysis_timeline (endpoint, time_ns, seq) VALUES (?,?,?)` + strings.Repeat(",(?,?,?)", n-1)
 }
 
 func nonNil[T any](s []T) []T {
@@ -727,6 +748,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		return nil, err
 	}
 	epIDs := map[int64]string{}
+	var epOrder []int64
 	if err := eachRow(ctx, s.db, `SELECT id, ip, port, transport, asn, org, country, subdivision, city, agency, first_ns, last_ns,
 		observations, vpn, hosting FROM analysis_endpoints WHERE target = ? ORDER BY last_ns DESC`, func(r *sql.Rows) error {
 		var (
@@ -745,6 +767,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		}
 		e.IP, e.Port, e.ASN, e.FirstSeen, e.LastSeen, e.VPN, e.Hosting = a, uint16(port), uint32(asn), nsTime(f), nsTime(l), vpn == 1, hosting == 1
 		d.Endpoints = append(d.Endpoints, e)
+		epOrder = append(epOrder, id)
 		epIDs[id] = netip.AddrPortFrom(a, uint16(port)).String()
 		return nil
 	}, cur); err != nil {
@@ -845,7 +868,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 	}, append(idArgs, idArgs...)...); err != nil {
 		return nil, err
 	}
-	if err := s.timeline(ctx, d, files, limit); err != nil {
+	if err := s.timeline(ctx, d, epOrder, files, limit); err != nil {
 		return nil, err
 	}
 	leadKeys := map[string]bool{}
@@ -892,12 +915,13 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// timeline reads the newest limit observations of the target's files at
-// its endpoints, most recent first: one range read of the endpoint index
-// (observations (ip, port, time_ns), migration 0005) per endpoint, newest
-// endpoint first, stopping once limit entries are held and the next
-// endpoint was last seen before the oldest of them.
-func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files map[string]*analysis.FileInfo, limit int) error {
+// timeline reads the newest limit observations at the target's
+// endpoints, most recent first: one range read of analysis_timeline
+// (migration 0006, written by the analysis) per endpoint, newest endpoint
+// first, stopping once limit entries are held and the next endpoint was
+// last seen before the oldest of them; then each entry's observation by
+// its seq. epIDs are the ids of d.Endpoints, in the same order.
+func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []int64, files map[string]*analysis.FileInfo, limit int) error {
 	if limit <= 0 || len(d.Endpoints) == 0 {
 		return nil
 	}
@@ -905,25 +929,19 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 		kind, hex string
 	}
 	items := map[int64]item{}
-	var itemArgs []any
 	for _, f := range files {
 		var id int64
 		err := s.db.QueryRowContext(ctx, `SELECT id FROM items WHERE hash = ? AND kind = ?`, f.Hash.Bytes(), f.Kind).Scan(&id)
 		if err == nil {
 			items[id] = item{f.Kind, f.Hex}
-			itemArgs = append(itemArgs, id)
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 	}
-	if len(itemArgs) == 0 {
-		return nil
-	}
-	q := `SELECT o.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, o.item_id, o.matched,
-		o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source FROM observations o INDEXED BY observations_endpoint
-		WHERE o.ip = ? AND o.port = ? AND o.item_id IN (?` + strings.Repeat(",?", len(itemArgs)-1) + `)
-		ORDER BY o.time_ns DESC, o.seq DESC LIMIT ?`
-	stmt, err := s.db.PrepareContext(ctx, q)
+	stmt, err := s.db.PrepareContext(ctx, `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, o.item_id, o.matched,
+		o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source
+		FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq
+		WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`)
 	if err != nil {
 		return err
 	}
@@ -945,7 +963,6 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 			got = got[:limit]
 		}
 	}
-	args := make([]any, 0, len(itemArgs)+3)
 	for i := range d.Endpoints {
 		ep := &d.Endpoints[i]
 		if len(got) >= limit {
@@ -955,11 +972,8 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 			}
 		}
 		epName := netip.AddrPortFrom(ep.IP.Unmap(), ep.Port).String()
-		args = append(args[:0], ep.IP.String(), int64(ep.Port))
-		args = append(args, itemArgs...)
-		args = append(args, limit)
 		err := func() error {
-			r, err := stmt.QueryContext(ctx, args...)
+			r, err := stmt.QueryContext(ctx, epIDs[i], limit)
 			if err != nil {
 				return err
 			}
@@ -980,7 +994,23 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, files ma
 				if t.ID, err = idString(id); err != nil {
 					return err
 				}
-				it := items[itemID]
+				it, ok := items[itemID]
+				if !ok {
+					// Every observation of an endpoint is of one of its
+					// files; an item outside them would be a bug upstream,
+					// but the entry still names its hash.
+					var kind string
+					var hash []byte
+					if err := s.db.QueryRowContext(ctx, `SELECT kind, hash FROM items WHERE id = ?`, itemID).Scan(&kind, &hash); err != nil {
+						return fmt.Errorf("item %d: %w", itemID, err)
+					}
+					h, err := scanHash(kind, hash)
+					if err != nil {
+						return err
+					}
+					it = item{kind, h.Hex()}
+					items[itemID] = it
+				}
 				t.Time, t.Endpoint, t.Kind, t.Hash = nsTime(ns), epName, it.kind, it.hex
 				t.ClockOffset = time.Duration(offset)
 				if t.Level, err = observe.ParseLevel(level); err != nil {

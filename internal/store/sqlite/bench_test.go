@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -72,12 +71,23 @@ func fileSize(path string) int64 {
 // insertNaive is the baseline: the same rows and the same transaction
 // per batch, but one single-row INSERT per observation through
 // database/sql, the statement prepared each time, as straightforward code
-// does it. Item ids are resolved the same way (the same cache, then a
-// query per new item).
+// does it. Item, source and place ids are resolved the same way (the same
+// caches, then a query per new value).
 func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error {
-	q := `INSERT INTO observations (` + obsColumns + `) VALUES (` + strings.Repeat("?,", obsArgs-1) + `?) ON CONFLICT (id) DO NOTHING`
-	fresh := map[hashKey]int64{}
+	q := `INSERT INTO observations (` + obsColumns + `) VALUES ` + obsRow + ` ON CONFLICT (id) DO NOTHING`
+	fresh := newFreshIDs()
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		ref := func(find, add string, args ...any) (int64, error) {
+			var id int64
+			err := tx.QueryRowContext(ctx, find, args...).Scan(&id)
+			if errors.Is(err, sql.ErrNoRows) {
+				var res sql.Result
+				if res, err = tx.ExecContext(ctx, add, args...); err == nil {
+					id, err = res.LastInsertId()
+				}
+			}
+			return id, err
+		}
 		for i := range obs {
 			o := &obs[i]
 			if err := o.Validate(); err != nil {
@@ -86,30 +96,44 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 			k := keyOf(o.Item.Hash)
 			item, ok := s.items[k]
 			if !ok {
-				item, ok = fresh[k]
+				item, ok = fresh.items[k]
 			}
 			if !ok {
-				err := tx.QueryRowContext(ctx, `SELECT id FROM items WHERE hash = ? AND kind = ?`, o.Item.Hash.Bytes(), o.Item.Hash.Kind().String()).Scan(&item)
-				if errors.Is(err, sql.ErrNoRows) {
-					var res sql.Result
-					if res, err = tx.ExecContext(ctx, `INSERT INTO items (kind, hash) VALUES (?, ?)`, o.Item.Hash.Kind().String(), o.Item.Hash.Bytes()); err == nil {
-						item, err = res.LastInsertId()
-					}
-				}
-				if err != nil {
+				var err error
+				if item, err = ref(`SELECT id FROM items WHERE hash = ? AND kind = ?`, `INSERT INTO items (hash, kind) VALUES (?, ?)`,
+					o.Item.Hash.Bytes(), o.Item.Hash.Kind().String()); err != nil {
 					return err
 				}
-				fresh[k] = item
+				fresh.items[k] = item
 			}
-			if _, err := tx.ExecContext(ctx, q,
-				idValue(o.ID), o.Time.UnixNano(), o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method,
-				int64(o.ClockOffset), o.ClockSource, item, string(rowcodec.AppendMatched(nil, o.Item.Matched)),
-				o.Endpoint.IP.String(), int64(o.Endpoint.Port), o.Endpoint.Transport,
-				nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
-				nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
-				o.Possession.Level.String(), int64(o.Possession.PiecesHave), int64(o.Possession.PiecesTotal),
-				nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
-				placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule); err != nil {
+			sk := sourceKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource}
+			source, ok := s.sources[sk]
+			if !ok {
+				source, ok = fresh.sources[sk]
+			}
+			if !ok {
+				var err error
+				if source, err = ref(`SELECT id FROM sources WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ?`,
+					`INSERT INTO sources (sensor, sensor_version, vantage, clock_source) VALUES (?, ?, ?, ?)`,
+					sk.sensor, sk.version, sk.vantage, sk.clock); err != nil {
+					return err
+				}
+				fresh.sources[sk] = source
+			}
+			var place int64
+			if p, found := rowcodec.AppendPlace(nil, &o.Place); found {
+				if place, ok = s.places[string(p)]; !ok {
+					place, ok = fresh.places[string(p)]
+				}
+				if !ok {
+					var err error
+					if place, err = ref(`SELECT id FROM places WHERE place = ?`, `INSERT INTO places (place) VALUES (?)`, string(p)); err != nil {
+						return err
+					}
+					fresh.places[string(p)] = place
+				}
+			}
+			if _, err := tx.ExecContext(ctx, q, obsValues(o, item, source, place, string(rowcodec.AppendMatched(nil, o.Item.Matched)))...); err != nil {
 				return err
 			}
 		}
@@ -117,7 +141,7 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 	})
 	if err == nil {
 		s.wmu.Lock()
-		s.commitItems(fresh)
+		s.commitIDs(fresh)
 		s.wmu.Unlock()
 	}
 	return err

@@ -20,19 +20,27 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
-const obsColumns = `id, time_ns, sensor, sensor_version, vantage, network, method, clock_offset_ns, clock_source,
+// obsColumns are the columns an INSERT writes: a sensor's constant values
+// and a place by reference (sources, places: migration 0006); the old
+// columns that held them get ” (obsRow).
+const obsColumns = `id, time_ns, source_id, sensor, sensor_version, vantage, clock_source, network, method, clock_offset_ns,
 	item_id, matched, ip, port, transport, peer_id, client, client_version, listen_port,
 	node_id, user_hash, guid, possession, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256,
-	place, agency, agency_rule`
+	place_id, agency, agency_rule`
 
-// obsSelect reads an observation back, its item from items.
+// obsRow is one row's VALUES for obsColumns: literals where nothing need be
+// bound (each bound value costs the driver a conversion and a copy).
+const obsRow = `(?,?,?,'','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// obsSelect reads an observation back from observation_rows (which
+// resolves sources and places), its item from items.
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule`
 
 const (
-	obsArgs  = 30
+	obsArgs  = 27              // the ? of obsRow
 	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 
@@ -44,12 +52,11 @@ func insertSQL(n int) string {
 	// the statement touches, a third of the cost otherwise); the enclosing
 	// transaction is rolled back on any error, which undoes them anyway.
 	b.WriteString(`INSERT OR FAIL INTO observations (` + obsColumns + `) VALUES `)
-	row := "(" + strings.Repeat("?,", obsArgs-1) + "?)"
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(row)
+		b.WriteString(obsRow)
 	}
 	// An observation already stored (same id) is skipped, so that a bus
 	// that redelivers after a crash cannot duplicate evidence.
@@ -141,38 +148,100 @@ func idString(v any) (string, error) {
 	return "", fmt.Errorf("stored observation id of type %T", v)
 }
 
-// itemIDs returns the items row of every observation's hash, adding rows
-// for new hashes. New ids enter the cache only after the transaction
-// commits (see commitItems): a rolled-back id must not be reused.
-func (s *Store) itemIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh map[hashKey]int64) ([]int64, error) {
+// sourceKey is what a sources row holds.
+type sourceKey struct{ sensor, version, vantage, clock string }
+
+// freshIDs are ids of rows added to items, sources and places in a
+// transaction not yet committed.
+type freshIDs struct {
+	items   map[hashKey]int64
+	sources map[sourceKey]int64
+	places  map[string]int64
+}
+
+func newFreshIDs() *freshIDs {
+	return &freshIDs{items: map[hashKey]int64{}, sources: map[sourceKey]int64{}, places: map[string]int64{}}
+}
+
+// refIDs returns the items, sources and places rows of every observation
+// (0 for no place), adding rows for values not seen before. New ids enter
+// the caches only after the transaction commits (see commitIDs): a
+// rolled-back id must not be reused.
+func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh *freshIDs) (items, sources, places []int64, err error) {
 	w := &s.obs
-	ids := make([]int64, 0, len(obs))
+	items, sources, places = make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs))
+	var (
+		scratch []byte
+		lastSrc sourceKey
+		lastID  int64
+	)
 	for i := range obs {
-		h := obs[i].Item.Hash
+		o := &obs[i]
+		h := o.Item.Hash
 		k := keyOf(h)
 		id, ok := s.items[k]
 		if !ok {
-			id, ok = fresh[k]
+			id, ok = fresh.items[k]
 		}
 		if !ok {
-			var err error
-			if id, err = s.itemID(ctx, dc, w, h); err != nil {
-				return nil, fmt.Errorf("item %s %s: %w", h.Kind(), h.Hex(), err)
+			if id, err = w.refID(ctx, dc, `SELECT id FROM items WHERE hash = ? AND kind = ?`, `INSERT INTO items (hash, kind) VALUES (?, ?)`,
+				h.Bytes(), h.Kind().String()); err != nil {
+				return nil, nil, nil, fmt.Errorf("item %s %s: %w", h.Kind(), h.Hex(), err)
 			}
-			fresh[k] = id
+			fresh.items[k] = id
 		}
-		ids = append(ids, id)
+		items[i] = id
+
+		sk := sourceKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource}
+		if lastID == 0 || sk != lastSrc { // a batch is mostly one sensor's
+			id, ok = s.sources[sk]
+			if !ok {
+				id, ok = fresh.sources[sk]
+			}
+			if !ok {
+				if id, err = w.refID(ctx, dc, `SELECT id FROM sources WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ?`,
+					`INSERT INTO sources (sensor, sensor_version, vantage, clock_source) VALUES (?, ?, ?, ?)`,
+					sk.sensor, sk.version, sk.vantage, sk.clock); err != nil {
+					return nil, nil, nil, fmt.Errorf("sensor %s: %w", sk.sensor, err)
+				}
+				fresh.sources[sk] = id
+			}
+			lastSrc, lastID = sk, id
+		}
+		sources[i] = lastID
+
+		var found bool
+		if scratch, found = rowcodec.AppendPlace(scratch[:0], &o.Place); !found {
+			continue
+		}
+		id, ok = s.places[string(scratch)]
+		if !ok {
+			id, ok = fresh.places[string(scratch)]
+		}
+		if !ok {
+			p := string(scratch)
+			if id, err = w.refID(ctx, dc, `SELECT id FROM places WHERE place = ?`, `INSERT INTO places (place) VALUES (?)`, p); err != nil {
+				return nil, nil, nil, fmt.Errorf("place %s: %w", p, err)
+			}
+			fresh.places[p] = id
+		}
+		places[i] = id
 	}
-	return ids, nil
+	return items, sources, places, nil
 }
 
-func (s *Store) itemID(ctx context.Context, dc driverConn, w *obsWriter, h hashkind.Hash) (int64, error) {
-	find, err := w.stmt(ctx, dc, `SELECT id FROM items WHERE hash = ? AND kind = ?`)
+// refID returns the id of the row that find finds, adding it with add
+// (both take args) when there is none.
+func (w *obsWriter) refID(ctx context.Context, dc driverConn, find, add string, args ...any) (int64, error) {
+	st, err := w.stmt(ctx, dc, find)
 	if err != nil {
 		return 0, err
 	}
-	rows, err := find.(driver.StmtQueryContext).QueryContext(ctx, []driver.NamedValue{
-		{Ordinal: 1, Value: h.Bytes()}, {Ordinal: 2, Value: h.Kind().String()}})
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, named)
 	if err != nil {
 		return 0, err
 	}
@@ -183,31 +252,38 @@ func (s *Store) itemID(ctx context.Context, dc driverConn, w *obsWriter, h hashk
 	case err == nil:
 		id, ok := dest[0].(int64)
 		if !ok {
-			return 0, fmt.Errorf("items id of type %T", dest[0])
+			return 0, fmt.Errorf("id of type %T", dest[0])
 		}
 		return id, nil
 	case !errors.Is(err, io.EOF):
 		return 0, err
 	}
-	add, err := w.stmt(ctx, dc, `INSERT INTO items (kind, hash) VALUES (?, ?)`)
+	ins, err := w.stmt(ctx, dc, add)
 	if err != nil {
 		return 0, err
 	}
-	res, err := w.exec(ctx, add, h.Kind().String(), h.Bytes())
+	res, err := w.exec(ctx, ins, args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
 }
 
-// maxCachedItems bounds the item id cache; past it the cache starts over.
-const maxCachedItems = 1 << 20
+// maxCachedIDs bounds each id cache; past it the cache starts over.
+const maxCachedIDs = 1 << 20
 
-func (s *Store) commitItems(fresh map[hashKey]int64) {
-	if len(s.items)+len(fresh) > maxCachedItems {
-		clear(s.items)
+func commitCache[K comparable](cache, fresh map[K]int64) {
+	if len(cache)+len(fresh) > maxCachedIDs {
+		clear(cache)
 	}
-	maps.Copy(s.items, fresh)
+	maps.Copy(cache, fresh)
+}
+
+// commitIDs adds ids of a committed transaction to the caches.
+func (s *Store) commitIDs(fresh *freshIDs) {
+	commitCache(s.items, fresh.items)
+	commitCache(s.sources, fresh.sources)
+	commitCache(s.places, fresh.places)
 }
 
 func nilIfEmpty(b []byte) any {
@@ -234,7 +310,7 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 		}
 	}
 	chunk := s.cfg.ObservationChunk
-	fresh := map[hashKey]int64{}
+	fresh := newFreshIDs()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	w := &s.obs
@@ -256,14 +332,14 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 	if err != nil {
 		return err
 	}
-	s.commitItems(fresh)
+	s.commitIDs(fresh)
 	s.kickCheckpoint()
 	return nil
 }
 
-func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh map[hashKey]int64) error {
+func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) error {
 	w := &s.obs
-	itemIDs, err := s.itemIDs(ctx, dc, obs, fresh)
+	itemIDs, sourceIDs, placeIDs, err := s.refIDs(ctx, dc, obs, fresh)
 	if err != nil {
 		return err
 	}
@@ -283,16 +359,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 		for i := start; i < start+n; i++ {
 			o := &obs[i]
 			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
-			args = append(args,
-				idValue(o.ID), o.Time.UnixNano(), o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method,
-				int64(o.ClockOffset), o.ClockSource, itemIDs[i], string(scratch),
-				o.Endpoint.IP.String(), int64(o.Endpoint.Port), o.Endpoint.Transport,
-				nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
-				nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
-				o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
-				nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
-				placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule,
-			)
+			args = append(args, obsValues(o, itemIDs[i], sourceIDs[i], placeIDs[i], string(scratch))...)
 		}
 		if _, err := w.exec(ctx, st, args...); err != nil {
 			return fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
@@ -302,6 +369,24 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 	return nil
 }
 
+// obsValues are the bound values of o's row (obsRow); matched is its
+// matches' JSON.
+func obsValues(o *observe.Observation, item, source, place int64, matched string) []any {
+	var placeID any
+	if place != 0 {
+		placeID = place
+	}
+	return []any{
+		idValue(o.ID), o.Time.UnixNano(), source, o.Network, o.Method, int64(o.ClockOffset), item, matched,
+		o.Endpoint.IP.String(), int64(o.Endpoint.Port), o.Endpoint.Transport,
+		nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
+		nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
+		o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
+		nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
+		placeID, o.Jurisdiction.Agency, o.Jurisdiction.Rule,
+	}
+}
+
 // Observations calls fn for each observation in f's time range, oldest
 // first (ties in the order they were stored).
 func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn func(o *observe.Observation) error) error {
@@ -309,7 +394,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	if !f.Since.IsZero() {
 		lo = f.Since.UnixNano()
 	}
-	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= ?`
+	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= ?`
 	args := []any{lo}
 	if !f.Until.IsZero() {
 		hi = f.Until.UnixNano()

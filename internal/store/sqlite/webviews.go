@@ -332,7 +332,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		filter + ` ORDER BY time_ns DESC, seq DESC LIMIT ?)
 		SELECT o.id, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
 		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(e.target, '')
-		FROM k JOIN observations o ON o.seq = k.seq
+		FROM k JOIN observation_rows o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
 		LEFT JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port
 		ORDER BY o.time_ns DESC, o.seq DESC`
@@ -403,7 +403,7 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]PlacePoint, erro
 	}
 	seen := map[[2]string]bool{}
 	var out []PlacePoint
-	err := eachRow(ctx, s.db, `SELECT place FROM (SELECT place FROM observations ORDER BY time_ns DESC LIMIT ?) WHERE place IS NOT NULL`,
+	err := eachRow(ctx, s.db, `SELECT place FROM (SELECT place FROM observation_rows ORDER BY time_ns DESC LIMIT ?) WHERE place IS NOT NULL`,
 		func(r *sql.Rows) error {
 			var txt string
 			if err := r.Scan(&txt); err != nil {
@@ -489,16 +489,8 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 				if k.Size() != len(sum) {
 					continue
 				}
-				var item int64
-				e := s.db.QueryRowContext(ctx, `SELECT id FROM items WHERE hash = ? AND kind = ?`, sum, k.String()).Scan(&item)
-				if errors.Is(e, sql.ErrNoRows) {
-					continue
-				}
-				if e != nil {
-					return nil, e
-				}
-				if err = addIDs(`SELECT DISTINCT e.target FROM (SELECT ip, port FROM observations WHERE item_id = ? ORDER BY seq DESC LIMIT 10000) o
-					JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port`, item); err != nil {
+				if err = addIDs(`SELECT DISTINCT e.target FROM analysis_endpoint_files f JOIN analysis_endpoints e ON e.id = f.endpoint
+					WHERE f.hash = ? AND f.kind = ?`, sum, k.String()); err != nil {
 					break
 				}
 			}

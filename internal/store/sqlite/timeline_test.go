@@ -1,0 +1,193 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+func exportAll(t *testing.T, st *Store) []observe.Observation {
+	t.Helper()
+	var out []observe.Observation
+	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
+		out = append(out, *o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// timelineRows reads analysis_timeline with each row's observation
+// address, as "endpoint/time/seq ip:port".
+func timelineRows(t *testing.T, db *sql.DB) []string {
+	t.Helper()
+	rows, err := db.Query(`SELECT t.endpoint, t.time_ns, t.seq, o.ip, o.port, o.time_ns FROM analysis_timeline t
+		JOIN observations o ON o.seq = t.seq ORDER BY 1, 2, 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ep, ns, seq, port, ons int64
+		var ip string
+		if err := rows.Scan(&ep, &ns, &seq, &ip, &port, &ons); err != nil {
+			t.Fatal(err)
+		}
+		if ns != ons {
+			t.Fatalf("timeline row %d/%d/%d has time %d, its observation %d", ep, ns, seq, ns, ons)
+		}
+		out = append(out, fmt.Sprintf("%d/%d/%d %s:%d", ep, ns, seq, ip, port))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The analysis puts every observation it folds on its endpoint's
+// timeline, and migration 0006 builds the same rows for a file that the
+// analysis processed before the table existed (from the index it drops).
+func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
+	ctx := context.Background()
+	st, path := openTemp(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(6, 6))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 300 {
+		o := storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), i%40) // 40 addresses, each seen again
+		o.Endpoint.Port = uint16(6881 + i%40)
+		if i%40 == 7 {
+			// Stored as written (IPv4-mapped), keyed by the analysis unmapped.
+			o.Endpoint.IP = netip.AddrFrom16(netip.MustParseAddr("127.0.0.7").As16())
+		}
+		obs = append(obs, o)
+	}
+	if err := st.InsertObservations(ctx, obs[:250]); err != nil {
+		t.Fatal(err)
+	}
+	cfg := analysis.DefaultConfig()
+	cfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Fifty more, stored but not yet analysed.
+	if err := st.InsertObservations(ctx, obs[250:]); err != nil {
+		t.Fatal(err)
+	}
+	written := timelineRows(t, st.db)
+	if len(written) != 250 {
+		t.Fatalf("the analysis wrote %d timeline rows for 250 observations", len(written))
+	}
+	// Each row's endpoint is the analysis endpoint of its observation's
+	// address.
+	eps := map[int64]string{}
+	if err := eachRow(ctx, st.db, `SELECT id, ip, port FROM analysis_endpoints`, func(r *sql.Rows) error {
+		var id, port int64
+		var ip string
+		if err := r.Scan(&id, &ip, &port); err != nil {
+			return err
+		}
+		eps[id] = fmt.Sprintf("%s:%d", ip, port)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mapped := 0
+	for _, w := range written {
+		var ep, ns, seq int64
+		var addr string
+		fmt.Sscanf(w, "%d/%d/%d %s", &ep, &ns, &seq, &addr)
+		if addr == "::ffff:127.0.0.7:6888" {
+			mapped++
+			addr = "127.0.0.7:6888"
+		}
+		if eps[ep] != addr {
+			t.Fatalf("timeline row %q: endpoint %d is %s", w, ep, eps[ep])
+		}
+	}
+	if mapped == 0 {
+		t.Fatal("no IPv4-mapped observation on the timeline")
+	}
+
+	before := exportAll(t, st)
+
+	// The file as schema 5 left it: each row with its own sensor and place,
+	// the two indexes, none of the new tables.
+	for _, q := range []string{
+		`UPDATE observations SET
+			sensor = (SELECT sensor FROM sources WHERE id = source_id),
+			sensor_version = (SELECT sensor_version FROM sources WHERE id = source_id),
+			vantage = (SELECT vantage FROM sources WHERE id = source_id),
+			clock_source = (SELECT clock_source FROM sources WHERE id = source_id),
+			place = (SELECT place FROM places WHERE id = place_id)`,
+		`DROP VIEW observation_rows`,
+		`ALTER TABLE observations DROP COLUMN source_id`,
+		`ALTER TABLE observations DROP COLUMN place_id`,
+		`DROP TABLE sources`,
+		`DROP TABLE places`,
+		`CREATE INDEX observations_endpoint ON observations (ip, port, time_ns)`,
+		`CREATE INDEX observations_item ON observations (item_id)`,
+		`DROP INDEX analysis_endpoint_files_hash`,
+		`DROP TABLE analysis_timeline`,
+		`DELETE FROM schema_migrations WHERE version >= 6`,
+	} {
+		if _, err := st.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var blank int
+	if err := st.db.QueryRowContext(ctx, `SELECT count(*) FROM observations WHERE sensor = '' OR clock_source = ''`).Scan(&blank); err != nil || blank != 0 {
+		t.Fatalf("%d rows without their sensor in the schema 5 file (%v)", blank, err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, path, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if after := exportAll(t, again); len(after) != len(before) {
+		t.Fatalf("%d observations read back after migration 0006, %d before", len(after), len(before))
+	} else {
+		for i := range after {
+			if !after[i].Equal(&before[i]) {
+				t.Fatalf("observation %d read back after migration 0006:\n%+v\nbefore:\n%+v", i, after[i], before[i])
+			}
+		}
+	}
+	if got := timelineRows(t, again.db); !slices.Equal(got, written) {
+		t.Fatalf("migration 0006 built %d rows, the analysis wrote %d:\n%v\n%v", len(got), len(written), got, written)
+	}
+	var n int
+	if err := again.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'observations_endpoint'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("observations_endpoint still there (%d, %v)", n, err)
+	}
+	// The analysis, restarted, adds the fifty it had not seen.
+	eng, err = analysis.New(ctx, again, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := timelineRows(t, again.db); len(got) != 300 {
+		t.Fatalf("after catching up: %d timeline rows, want 300", len(got))
+	}
+}
