@@ -71,7 +71,7 @@ func fileSize(path string) int64 {
 // insertNaive is the baseline: the same rows and the same transaction
 // per batch, but one single-row INSERT per observation through
 // database/sql, the statement prepared each time, as straightforward code
-// does it. Item, source and place ids are resolved the same way (the same
+// does it. Item, facet and place ids are resolved the same way (the same
 // caches, then a query per new value).
 func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error {
 	q := `INSERT INTO observations (` + obsColumns + `) VALUES ` + obsRow + ` ON CONFLICT (id) DO NOTHING`
@@ -100,25 +100,22 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 			}
 			if !ok {
 				var err error
-				if item, err = ref(`SELECT id FROM items WHERE hash = ? AND kind = ?`, `INSERT INTO items (hash, kind) VALUES (?, ?)`,
-					o.Item.Hash.Bytes(), o.Item.Hash.Kind().String()); err != nil {
+				if item, err = ref(findItem, addItem, o.Item.Hash.Bytes(), o.Item.Hash.Kind().String()); err != nil {
 					return err
 				}
 				fresh.items[k] = item
 			}
-			sk := sourceKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource}
-			source, ok := s.sources[sk]
+			fk := facetOf(o)
+			facet, ok := s.facets[fk]
 			if !ok {
-				source, ok = fresh.sources[sk]
+				facet, ok = fresh.facets[fk]
 			}
 			if !ok {
 				var err error
-				if source, err = ref(`SELECT id FROM sources WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ?`,
-					`INSERT INTO sources (sensor, sensor_version, vantage, clock_source) VALUES (?, ?, ?, ?)`,
-					sk.sensor, sk.version, sk.vantage, sk.clock); err != nil {
+				if facet, err = ref(findFacet, addFacet, fk.args()...); err != nil {
 					return err
 				}
-				fresh.sources[sk] = source
+				fresh.facets[fk] = facet
 			}
 			var place int64
 			if p, found := rowcodec.AppendPlace(nil, &o.Place); found {
@@ -127,13 +124,13 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 				}
 				if !ok {
 					var err error
-					if place, err = ref(`SELECT id FROM places WHERE place = ?`, `INSERT INTO places (place) VALUES (?)`, string(p)); err != nil {
+					if place, err = ref(findPlace, addPlace, string(p)); err != nil {
 						return err
 					}
 					fresh.places[string(p)] = place
 				}
 			}
-			if _, err := tx.ExecContext(ctx, q, obsValues(o, item, source, place, string(rowcodec.AppendMatched(nil, o.Item.Matched)))...); err != nil {
+			if _, err := tx.ExecContext(ctx, q, obsValues(o, item, facet, place, string(rowcodec.AppendMatched(nil, o.Item.Matched)))...); err != nil {
 				return err
 			}
 		}

@@ -20,17 +20,17 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
-// obsColumns are the columns an INSERT writes: a sensor's constant values
-// and a place by reference (sources, places: migration 0006); the old
+// obsColumns are the columns an INSERT writes: an observation's facets
+// and place by reference (facets, places: migration 0006); the old
 // columns that held them get ” (obsRow).
-const obsColumns = `id, time_ns, source_id, sensor, sensor_version, vantage, clock_source, network, method, clock_offset_ns,
-	item_id, matched, ip, port, transport, peer_id, client, client_version, listen_port,
-	node_id, user_hash, guid, possession, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256,
-	place_id, agency, agency_rule`
+const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
+	client, client_version, agency_rule, clock_offset_ns, item_id, matched, ip, port, peer_id, listen_port,
+	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency`
 
 // obsRow is one row's VALUES for obsColumns: literals where nothing need be
-// bound (each bound value costs the driver a conversion and a copy).
-const obsRow = `(?,?,?,'','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+// bound (each bound value costs the driver a conversion, a copy and a
+// lock).
+const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // obsSelect reads an observation back from observation_rows (which
 // resolves sources and places), its item from items.
@@ -148,31 +148,55 @@ func idString(v any) (string, error) {
 	return "", fmt.Errorf("stored observation id of type %T", v)
 }
 
-// sourceKey is what a sources row holds.
-type sourceKey struct{ sensor, version, vantage, clock string }
+// facetKey is what a facets row holds.
+type facetKey struct {
+	sensor, version, vantage, clock        string
+	network, method, transport, possession string
+	client, clientVersion, rule            string
+}
 
-// freshIDs are ids of rows added to items, sources and places in a
+func facetOf(o *observe.Observation) facetKey {
+	return facetKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource, o.Network, o.Method, o.Endpoint.Transport,
+		o.Possession.Level.String(), o.Client.Name, o.Client.Version, o.Jurisdiction.Rule}
+}
+
+const (
+	findFacet = `SELECT id FROM facets WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ? AND network = ?
+		AND method = ? AND transport = ? AND possession = ? AND client = ? AND client_version = ? AND agency_rule = ?`
+	addFacet = `INSERT INTO facets (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
+		client_version, agency_rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	findPlace = `SELECT id FROM places WHERE place = ?`
+	addPlace  = `INSERT INTO places (place) VALUES (?)`
+	findItem  = `SELECT id FROM items WHERE hash = ? AND kind = ?`
+	addItem   = `INSERT INTO items (hash, kind) VALUES (?, ?)`
+)
+
+func (k *facetKey) args() []any {
+	return []any{k.sensor, k.version, k.vantage, k.clock, k.network, k.method, k.transport, k.possession, k.client, k.clientVersion, k.rule}
+}
+
+// freshIDs are ids of rows added to items, facets and places in a
 // transaction not yet committed.
 type freshIDs struct {
-	items   map[hashKey]int64
-	sources map[sourceKey]int64
-	places  map[string]int64
+	items  map[hashKey]int64
+	facets map[facetKey]int64
+	places map[string]int64
 }
 
 func newFreshIDs() *freshIDs {
-	return &freshIDs{items: map[hashKey]int64{}, sources: map[sourceKey]int64{}, places: map[string]int64{}}
+	return &freshIDs{items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}}
 }
 
-// refIDs returns the items, sources and places rows of every observation
+// refIDs returns the items, facets and places rows of every observation
 // (0 for no place), adding rows for values not seen before. New ids enter
 // the caches only after the transaction commits (see commitIDs): a
 // rolled-back id must not be reused.
-func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh *freshIDs) (items, sources, places []int64, err error) {
+func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh *freshIDs) (items, facets, places []int64, err error) {
 	w := &s.obs
-	items, sources, places = make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs))
+	items, facets, places = make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs))
 	var (
 		scratch []byte
-		lastSrc sourceKey
+		last    facetKey
 		lastID  int64
 	)
 	for i := range obs {
@@ -184,31 +208,28 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 			id, ok = fresh.items[k]
 		}
 		if !ok {
-			if id, err = w.refID(ctx, dc, `SELECT id FROM items WHERE hash = ? AND kind = ?`, `INSERT INTO items (hash, kind) VALUES (?, ?)`,
-				h.Bytes(), h.Kind().String()); err != nil {
+			if id, err = w.refID(ctx, dc, findItem, addItem, h.Bytes(), h.Kind().String()); err != nil {
 				return nil, nil, nil, fmt.Errorf("item %s %s: %w", h.Kind(), h.Hex(), err)
 			}
 			fresh.items[k] = id
 		}
 		items[i] = id
 
-		sk := sourceKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource}
-		if lastID == 0 || sk != lastSrc { // a batch is mostly one sensor's
-			id, ok = s.sources[sk]
+		fk := facetOf(o)
+		if lastID == 0 || fk != last { // neighbours often share them
+			id, ok = s.facets[fk]
 			if !ok {
-				id, ok = fresh.sources[sk]
+				id, ok = fresh.facets[fk]
 			}
 			if !ok {
-				if id, err = w.refID(ctx, dc, `SELECT id FROM sources WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ?`,
-					`INSERT INTO sources (sensor, sensor_version, vantage, clock_source) VALUES (?, ?, ?, ?)`,
-					sk.sensor, sk.version, sk.vantage, sk.clock); err != nil {
-					return nil, nil, nil, fmt.Errorf("sensor %s: %w", sk.sensor, err)
+				if id, err = w.refID(ctx, dc, findFacet, addFacet, fk.args()...); err != nil {
+					return nil, nil, nil, fmt.Errorf("facets of observation %s: %w", o.ID, err)
 				}
-				fresh.sources[sk] = id
+				fresh.facets[fk] = id
 			}
-			lastSrc, lastID = sk, id
+			last, lastID = fk, id
 		}
-		sources[i] = lastID
+		facets[i] = lastID
 
 		var found bool
 		if scratch, found = rowcodec.AppendPlace(scratch[:0], &o.Place); !found {
@@ -220,14 +241,14 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 		}
 		if !ok {
 			p := string(scratch)
-			if id, err = w.refID(ctx, dc, `SELECT id FROM places WHERE place = ?`, `INSERT INTO places (place) VALUES (?)`, p); err != nil {
+			if id, err = w.refID(ctx, dc, findPlace, addPlace, p); err != nil {
 				return nil, nil, nil, fmt.Errorf("place %s: %w", p, err)
 			}
 			fresh.places[p] = id
 		}
 		places[i] = id
 	}
-	return items, sources, places, nil
+	return items, facets, places, nil
 }
 
 // refID returns the id of the row that find finds, adding it with add
@@ -282,7 +303,7 @@ func commitCache[K comparable](cache, fresh map[K]int64) {
 // commitIDs adds ids of a committed transaction to the caches.
 func (s *Store) commitIDs(fresh *freshIDs) {
 	commitCache(s.items, fresh.items)
-	commitCache(s.sources, fresh.sources)
+	commitCache(s.facets, fresh.facets)
 	commitCache(s.places, fresh.places)
 }
 
@@ -339,7 +360,7 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 
 func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) error {
 	w := &s.obs
-	itemIDs, sourceIDs, placeIDs, err := s.refIDs(ctx, dc, obs, fresh)
+	itemIDs, facetIDs, placeIDs, err := s.refIDs(ctx, dc, obs, fresh)
 	if err != nil {
 		return err
 	}
@@ -359,7 +380,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 		for i := start; i < start+n; i++ {
 			o := &obs[i]
 			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
-			args = append(args, obsValues(o, itemIDs[i], sourceIDs[i], placeIDs[i], string(scratch))...)
+			args = append(args, obsValues(o, itemIDs[i], facetIDs[i], placeIDs[i], string(scratch))...)
 		}
 		if _, err := w.exec(ctx, st, args...); err != nil {
 			return fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
@@ -371,19 +392,18 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 
 // obsValues are the bound values of o's row (obsRow); matched is its
 // matches' JSON.
-func obsValues(o *observe.Observation, item, source, place int64, matched string) []any {
+func obsValues(o *observe.Observation, item, facet, place int64, matched string) []any {
 	var placeID any
 	if place != 0 {
 		placeID = place
 	}
 	return []any{
-		idValue(o.ID), o.Time.UnixNano(), source, o.Network, o.Method, int64(o.ClockOffset), item, matched,
-		o.Endpoint.IP.String(), int64(o.Endpoint.Port), o.Endpoint.Transport,
-		nilIfEmpty(o.Client.PeerID), o.Client.Name, o.Client.Version, int64(o.Client.ListenPort),
+		idValue(o.ID), o.Time.UnixNano(), facet, int64(o.ClockOffset), item, matched,
+		o.Endpoint.IP.String(), int64(o.Endpoint.Port), nilIfEmpty(o.Client.PeerID), int64(o.Client.ListenPort),
 		nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
-		o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
+		int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
 		nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
-		placeID, o.Jurisdiction.Agency, o.Jurisdiction.Rule,
+		placeID, o.Jurisdiction.Agency,
 	}
 }
 

@@ -130,16 +130,14 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	// The file as schema 5 left it: each row with its own sensor and place,
 	// the two indexes, none of the new tables.
 	for _, q := range []string{
-		`UPDATE observations SET
-			sensor = (SELECT sensor FROM sources WHERE id = source_id),
-			sensor_version = (SELECT sensor_version FROM sources WHERE id = source_id),
-			vantage = (SELECT vantage FROM sources WHERE id = source_id),
-			clock_source = (SELECT clock_source FROM sources WHERE id = source_id),
+		`UPDATE observations SET (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
+			client_version, agency_rule) = (SELECT sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
+			client, client_version, agency_rule FROM facets WHERE id = facet_id),
 			place = (SELECT place FROM places WHERE id = place_id)`,
 		`DROP VIEW observation_rows`,
-		`ALTER TABLE observations DROP COLUMN source_id`,
+		`ALTER TABLE observations DROP COLUMN facet_id`,
 		`ALTER TABLE observations DROP COLUMN place_id`,
-		`DROP TABLE sources`,
+		`DROP TABLE facets`,
 		`DROP TABLE places`,
 		`CREATE INDEX observations_endpoint ON observations (ip, port, time_ns)`,
 		`CREATE INDEX observations_item ON observations (item_id)`,
@@ -152,7 +150,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		}
 	}
 	var blank int
-	if err := st.db.QueryRowContext(ctx, `SELECT count(*) FROM observations WHERE sensor = '' OR clock_source = ''`).Scan(&blank); err != nil || blank != 0 {
+	if err := st.db.QueryRowContext(ctx, `SELECT count(*) FROM observations WHERE sensor = '' OR clock_source = '' OR network = '' OR possession = '' OR client = ''`).Scan(&blank); err != nil || blank != 0 {
 		t.Fatalf("%d rows without their sensor in the schema 5 file (%v)", blank, err)
 	}
 	if err := st.Close(); err != nil {
