@@ -487,12 +487,26 @@ func (s *Service) RevokeToken(ctx context.Context, actor *Principal, id int64) e
 	return s.Audit(ctx, actor, audit.ActionTokenRevoke, fmt.Sprintf("token:%d", id), "", nil)
 }
 
+// tokenUserStore is a Store that reads a token and its user in one query
+// (the SQLite store): TokenByHash then UserByID, with the same answers.
+type tokenUserStore interface {
+	TokenUser(ctx context.Context, hash []byte) (Token, User, error)
+}
+
 // TokenPrincipal returns who holds API token tok.
 func (s *Service) TokenPrincipal(ctx context.Context, tok, remote string) (*Principal, error) {
 	if !strings.HasPrefix(tok, TokenPrefix) || len(tok) > 128 {
 		return nil, ErrUnauthenticated
 	}
-	t, err := s.st.TokenByHash(ctx, hashSecret(tok))
+	var t Token
+	var u User
+	var uerr error
+	var err error
+	if tu, ok := s.st.(tokenUserStore); ok {
+		t, u, err = tu.TokenUser(ctx, hashSecret(tok))
+	} else {
+		t, err = s.st.TokenByHash(ctx, hashSecret(tok))
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, ErrUnauthenticated
 	}
@@ -503,8 +517,10 @@ func (s *Service) TokenPrincipal(ctx context.Context, tok, remote string) (*Prin
 	if !t.Revoked.IsZero() || (!t.Expires.IsZero() && !now.Before(t.Expires)) {
 		return nil, ErrUnauthenticated
 	}
-	u, err := s.st.UserByID(ctx, t.UserID)
-	if err != nil || u.Disabled {
+	if _, ok := s.st.(tokenUserStore); !ok {
+		u, uerr = s.st.UserByID(ctx, t.UserID)
+	}
+	if uerr != nil || u.Disabled {
 		return nil, ErrUnauthenticated
 	}
 	if now.Sub(t.LastUsed) >= s.cfg.TouchEvery {

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 )
@@ -138,10 +139,46 @@ type Store interface {
 	AuditRecords(ctx context.Context, f Filter, fn func(Record) error) error
 }
 
+// BatchStore is a Store that can append several records in one
+// transaction: AppendAuditBatch chains rs onto the last record and onto
+// each other, in order, seals each and inserts them all or none. It
+// returns them as stored.
+type BatchStore interface {
+	Store
+	AppendAuditBatch(ctx context.Context, rs []Record) ([]Record, error)
+}
+
+// DefaultMaxBatch is how many records a Log commits together at most.
+const DefaultMaxBatch = 256
+
 // Log appends records with the time taken from its clock.
+//
+// Over a BatchStore, concurrent appends are committed together (group
+// commit): the first caller writes its record and every record queued
+// behind it in one transaction while the next ones queue, and so on.
+// Each Append still returns only once its own record is committed (or
+// has failed), so a caller never serves what it could not audit and a
+// crash loses no record whose Append returned. A failed batch is retried
+// one record at a time, so that one bad record fails only its own Append.
 type Log struct {
 	Store Store
 	Now   func() time.Time // nil: time.Now
+	// MaxBatch bounds a group commit (0: DefaultMaxBatch; 1: one
+	// transaction per record).
+	MaxBatch int
+
+	mu      sync.Mutex
+	queue   []*pendingAppend // waiting for a writer; guarded by mu
+	writing bool             // a caller is writing a batch; guarded by mu
+}
+
+// pendingAppend is one caller's record in the group-commit queue.
+type pendingAppend struct {
+	rec  Record
+	out  Record
+	err  error
+	lead bool          // woken to write the next batch rather than with its result
+	done chan struct{} // closed when out and err are set, or when lead is
 }
 
 // Append stamps r with the time and appends it.
@@ -157,11 +194,107 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	if len(r.Detail) > 0 && !json.Valid(r.Detail) {
 		return Record{}, fmt.Errorf("audit %s: detail is not valid JSON", r.Action)
 	}
-	out, err := l.Store.AppendAudit(ctx, r)
+	var out Record
+	var err error
+	if bs, ok := l.Store.(BatchStore); ok && l.MaxBatch != 1 {
+		out, err = l.appendGrouped(ctx, bs, r)
+	} else {
+		out, err = l.Store.AppendAudit(ctx, r)
+	}
 	if err != nil {
 		return Record{}, fmt.Errorf("audit %s %s: %w", r.Action, r.Object, err)
 	}
 	return out, nil
+}
+
+// appendGrouped queues r and waits until it is committed. The caller
+// that finds no writer at work becomes the writer: it commits the queue
+// (itself first) in one transaction, answers the callers of that batch,
+// and hands the writer's role to the first caller queued meanwhile.
+func (l *Log) appendGrouped(ctx context.Context, bs BatchStore, r Record) (Record, error) {
+	p := &pendingAppend{rec: r, done: make(chan struct{})}
+	l.mu.Lock()
+	l.queue = append(l.queue, p)
+	if l.writing {
+		l.mu.Unlock()
+		<-p.done // not abandoned on ctx: the record may be in a transaction already
+		if !p.lead {
+			return p.out, p.err
+		}
+		l.mu.Lock()
+	} else {
+		l.writing = true
+	}
+	// p writes: it is the head of the queue.
+	maxBatch := l.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	n := min(len(l.queue), maxBatch)
+	batch := l.queue[:n:n]
+	l.queue = l.queue[n:]
+	l.mu.Unlock()
+
+	l.writeBatchSafe(context.WithoutCancel(ctx), bs, batch)
+	for _, q := range batch[1:] {
+		close(q.done)
+	}
+	l.mu.Lock()
+	if len(l.queue) > 0 {
+		next := l.queue[0]
+		next.lead = true
+		close(next.done)
+	} else {
+		l.writing = false
+	}
+	l.mu.Unlock()
+	return p.out, p.err
+}
+
+// writeBatchSafe is writeBatch turning a panic of the store into an error
+// for the records not yet answered, so that the writer's role is always
+// handed on (a stuck queue would hang every later audited request).
+func (l *Log) writeBatchSafe(ctx context.Context, bs BatchStore, batch []*pendingAppend) {
+	defer func() {
+		if v := recover(); v != nil {
+			for _, q := range batch {
+				if q.err == nil && q.out.Seq == 0 {
+					q.err = fmt.Errorf("the audit store panicked: %v", v)
+				}
+			}
+		}
+	}()
+	l.writeBatch(ctx, bs, batch)
+}
+
+// writeBatch commits batch in one transaction; if that fails, one record
+// at a time.
+func (l *Log) writeBatch(ctx context.Context, bs BatchStore, batch []*pendingAppend) {
+	recs := make([]Record, len(batch))
+	for i, q := range batch {
+		recs[i] = q.rec
+	}
+	out, err := bs.AppendAuditBatch(ctx, recs)
+	if err == nil && len(out) != len(batch) {
+		// Not retried: what the store holds is unknown.
+		for _, q := range batch {
+			q.err = fmt.Errorf("the store answered %d records for a batch of %d", len(out), len(batch))
+		}
+		return
+	}
+	if err == nil {
+		for i, q := range batch {
+			q.out = out[i]
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].err = err
+		return
+	}
+	for _, q := range batch {
+		q.out, q.err = bs.AppendAudit(ctx, q.rec)
+	}
 }
 
 // Detail marshals v for Record.Detail; a value that cannot be marshalled

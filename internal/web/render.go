@@ -49,12 +49,7 @@ func (v *view) T(key string, args ...any) string { return i18n.T(v.Lang, key, ar
 // Time formats t in the viewer's zone, with the zone shown; the UTC time
 // is in the title attribute.
 func (v *view) Time(t time.Time) template.HTML {
-	if t.IsZero() {
-		return ""
-	}
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
-		t.UTC().Format(time.RFC3339Nano), t.UTC().Format("2006-01-02 15:04:05.000 UTC"),
-		template.HTMLEscapeString(t.In(v.Zone).Format("2006-01-02 15:04:05 MST"))))
+	return template.HTML(v.appendTimeHTML(nil, t, false))
 }
 
 // TimeText is Time as plain text.
@@ -64,12 +59,7 @@ func (v *view) TimeText(t time.Time) string {
 
 // TimeMS is Time with milliseconds (timelines).
 func (v *view) TimeMS(t time.Time) template.HTML {
-	if t.IsZero() {
-		return ""
-	}
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
-		t.UTC().Format(time.RFC3339Nano), t.UTC().Format("2006-01-02 15:04:05.000 UTC"),
-		template.HTMLEscapeString(t.In(v.Zone).Format("2006-01-02 15:04:05.000 MST"))))
+	return template.HTML(v.appendTimeHTML(nil, t, true))
 }
 
 // Date formats the day of t in the viewer's zone.

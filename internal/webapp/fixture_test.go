@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -240,7 +241,17 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 	}
 	_, statErr := os.Stat(path)
 	reuse := statErr == nil // a store made before (TestMakeBenchStore): its accounts exist
-	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	cfg := sqlite.DefaultConfig()
+	if s := os.Getenv("VIGIL_BENCH_MMAP"); s != "" {
+		// An experiment's knob, not the default: the store's mmap_size
+		// in bytes (sqlite.Config.MmapBytes).
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			tb.Fatalf("VIGIL_BENCH_MMAP=%q: want a number of bytes", s)
+		}
+		cfg.MmapBytes = n
+	}
+	st, err := sqlite.Open(ctx, path, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -274,6 +275,15 @@ func TestAccountsRoundTrip(t *testing.T) {
 	if got, _ := st.TokenByHash(ctx, []byte("h1")); !got.Revoked.Equal(now) {
 		t.Fatalf("token %+v", got)
 	}
+	// TokenUser answers what TokenByHash and UserByID answer.
+	wantT, _ := st.TokenByHash(ctx, []byte("h1"))
+	wantU, _ := st.UserByID(ctx, u.ID)
+	if gotT, gotU, err := st.TokenUser(ctx, []byte("h1")); err != nil || !reflect.DeepEqual(gotT, wantT) || !reflect.DeepEqual(gotU, wantU) {
+		t.Fatalf("TokenUser: %+v %+v %v; want %+v %+v", gotT, gotU, err, wantT, wantU)
+	}
+	if _, _, err := st.TokenUser(ctx, []byte("h2")); !errors.Is(err, access.ErrNotFound) {
+		t.Fatalf("TokenUser of an unknown hash: %v", err)
+	}
 	if err := st.AddSession(ctx, access.Session{Hash: []byte("s1"), UserID: u.ID, CSRF: []byte("c"), Created: now, LastSeen: now, Expires: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -282,5 +292,41 @@ func TestAccountsRoundTrip(t *testing.T) {
 	}
 	if _, err := st.SessionByHash(ctx, []byte("s1")); !errors.Is(err, access.ErrNotFound) {
 		t.Fatalf("deleted session: %v", err)
+	}
+}
+
+// A batch is chained onto the trail and onto itself, in order, in one
+// transaction; the chain verifies after it and after more single appends.
+func TestAuditBatchChains(t *testing.T) {
+	st, log := auditFixture(t, 3)
+	ctx := context.Background()
+	var in []audit.Record
+	for i := range 4 {
+		in = append(in, audit.Record{Time: time.Date(2026, 11, 4, 0, 0, i, 0, time.UTC), Actor: "b", Action: audit.ActionSearch, Object: fmt.Sprint("batch", i)})
+	}
+	out, err := st.AppendAuditBatch(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range out {
+		if r.Seq != int64(4+i) || r.Object != in[i].Object || len(r.Hash) != audit.HashSize {
+			t.Fatalf("record %d: %+v", i, r)
+		}
+		if i > 0 && string(r.PrevHash) != string(out[i-1].Hash) {
+			t.Fatalf("record %d does not chain onto %d", i, i-1)
+		}
+	}
+	if _, err := log.Append(ctx, audit.Record{Action: audit.ActionSearch, Object: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, st, nil); rep.Broken != nil || rep.Records != 8 {
+		t.Fatalf("%+v %+v", rep, rep.Broken)
+	}
+	// An empty batch writes nothing.
+	if out, err := st.AppendAuditBatch(ctx, nil); err != nil || len(out) != 0 {
+		t.Fatalf("empty batch: %v %v", out, err)
+	}
+	if rep := verify(t, st, nil); rep.Records != 8 {
+		t.Fatalf("%+v", rep)
 	}
 }

@@ -1,0 +1,230 @@
+package web
+
+import (
+	"html/template"
+	"strconv"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// The long row loops of the target list (50 rows) and of a target's
+// timeline (200 rows) are written here rather than by html/template,
+// whose per-cell method calls (through reflect) and escaping were most of
+// a page's rendering time. The output is byte for byte what the template
+// loops wrote (rows_test.go executes those loops and compares, with
+// hostile values in every field): text is escaped as html/template
+// escapes text, the link as it escapes a URL path inside an attribute.
+
+// appendHTMLText is html/template's escaping of text and of quoted
+// attribute values (its htmlReplacementTable): NUL, quotes, &, +, < and >.
+func appendHTMLText(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var repl string
+		switch s[i] {
+		case 0:
+			repl = "\uFFFD"
+		case '"':
+			repl = "&#34;"
+		case '&':
+			repl = "&amp;"
+		case '\'':
+			repl = "&#39;"
+		case '+':
+			repl = "&#43;"
+		case '<':
+			repl = "&lt;"
+		case '>':
+			repl = "&gt;"
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, repl...)
+		start = i + 1
+	}
+	return append(b, s[start:]...)
+}
+
+// appendURLPathAttr is html/template's escaping of a value after the
+// start of a URL path in a double-quoted attribute: URL-normalised (every
+// byte but RFC 3986's unreserved and reserved ones and valid %xx escapes,
+// as %xx), then
+// escaped as attribute text.
+func appendURLPathAttr(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			b = append(b, c)
+		case c == '-' || c == '.' || c == '_' || c == '~':
+			b = append(b, c)
+		case c == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]):
+			// A valid escape is kept (as html/template does, which
+			// checks i+2 < len(s): one at the very end is re-encoded).
+			b = append(b, c)
+		case c == '!' || c == '#' || c == '$' || c == '*' || c == ',' || c == '/' || c == ':' || c == ';' || c == '=' ||
+			c == '?' || c == '@' || c == '[' || c == ']':
+			b = append(b, c)
+		case c == '&':
+			b = append(b, "&amp;"...)
+		case c == '+':
+			b = append(b, "&#43;"...)
+		default:
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return b
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// appendTimeHTML is what Time (ms false) and TimeMS (ms true) return.
+func (v *view) appendTimeHTML(b []byte, t time.Time, ms bool) []byte {
+	if t.IsZero() {
+		return b
+	}
+	u := t.UTC()
+	b = append(b, `<time datetime="`...)
+	b = u.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `" title="`...)
+	b = u.AppendFormat(b, "2006-01-02 15:04:05.000 UTC")
+	b = append(b, `">`...)
+	layout := "2006-01-02 15:04:05 MST"
+	if ms {
+		layout = "2006-01-02 15:04:05.000 MST"
+	}
+	var local [64]byte
+	b = appendTextEscaped(b, t.In(v.Zone).AppendFormat(local[:0], layout))
+	return append(b, `</time>`...)
+}
+
+// appendTextEscaped is text/template's HTMLEscape (what Time used):
+// quotes, &, < and >, and NUL.
+func appendTextEscaped(b, s []byte) []byte {
+	start := 0
+	for i, c := range s {
+		var repl string
+		switch c {
+		case 0:
+			repl = "\uFFFD"
+		case '"':
+			repl = "&#34;"
+		case '\'':
+			repl = "&#39;"
+		case '&':
+			repl = "&amp;"
+		case '<':
+			repl = "&lt;"
+		case '>':
+			repl = "&gt;"
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, repl...)
+		start = i + 1
+	}
+	return append(b, s[start:]...)
+}
+
+// levelCache keeps Level's badge per level for one rendering.
+type levelCache map[observe.Level]template.HTML
+
+func (c levelCache) get(v *view, l observe.Level) template.HTML {
+	h, ok := c[l]
+	if !ok {
+		h = v.Level(l)
+		c[l] = h
+	}
+	return h
+}
+
+// TargetRows is the target list's table rows.
+func (v *view) TargetRows(ts []TargetSummary) template.HTML {
+	if len(ts) == 0 {
+		b := append([]byte(`<tr><td colspan="10">`), appendHTMLText(nil, v.T("targets.none"))...)
+		return template.HTML(append(b, `</td></tr>`...))
+	}
+	levels := levelCache{}
+	b := make([]byte, 0, 900*len(ts))
+	for i := range ts {
+		t := &ts[i]
+		b = append(b, "<tr>\n<td><a href=\"/targets/"...)
+		b = appendURLPathAttr(b, t.ID)
+		b = append(b, `">`...)
+		b = appendHTMLText(b, t.ID)
+		b = append(b, "</a></td>\n<td class=\"num\">"...)
+		b = appendHTMLText(b, v.Score(t.Score))
+		b = append(b, "</td>\n<td>"...)
+		b = append(b, levels.get(v, t.Level)...)
+		b = append(b, "</td>\n<td class=\"num\">"...)
+		b = strconv.AppendInt(b, int64(t.Files), 10)
+		b = append(b, "</td>\n<td class=\"num\">"...)
+		b = strconv.AppendInt(b, int64(t.Endpoints), 10)
+		b = append(b, "</td>\n<td>"...)
+		for j, n := range t.Networks {
+			if j > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendHTMLText(b, n)
+		}
+		b = append(b, "</td>\n<td>"...)
+		b = appendHTMLText(b, v.Agency(t.Jurisdiction))
+		b = append(b, "</td>\n<td>"...)
+		b = appendHTMLText(b, v.Place(t.Country, t.Subdivision))
+		if t.VPN {
+			b = append(b, ` <span class="flag">VPN</span>`...)
+		}
+		b = append(b, "</td>\n<td>"...)
+		b = v.appendTimeHTML(b, t.FirstSeen, false)
+		b = append(b, "</td>\n<td>"...)
+		b = v.appendTimeHTML(b, t.LastSeen, false)
+		b = append(b, "</td>\n</tr>"...)
+	}
+	return template.HTML(b)
+}
+
+// TimelineRows is a target's timeline table rows.
+func (v *view) TimelineRows(rows []ObservationRow) template.HTML {
+	if len(rows) == 0 {
+		b := append([]byte(`<tr><td colspan="9">`), appendHTMLText(nil, v.T("common.none"))...)
+		return template.HTML(append(b, `</td></tr>`...))
+	}
+	levels := levelCache{}
+	b := make([]byte, 0, 700*len(rows))
+	for i := range rows {
+		o := &rows[i]
+		b = append(b, "<tr><td>"...)
+		b = v.appendTimeHTML(b, o.Time, true)
+		b = append(b, "</td><td>"...)
+		b = append(b, levels.get(v, o.Level)...)
+		b = append(b, "</td><td>"...)
+		b = appendHTMLText(b, v.Pieces(o.PiecesHave, o.PiecesTotal))
+		b = append(b, "</td><td>"...)
+		b = appendHTMLText(b, o.Network)
+		b = append(b, ' ')
+		b = appendHTMLText(b, o.Method)
+		b = append(b, `</td><td class="mono">`...)
+		b = appendHTMLText(b, o.Endpoint.String())
+		b = append(b, '/')
+		b = appendHTMLText(b, o.Transport)
+		if o.VPN {
+			b = append(b, ` <span class="flag">VPN</span>`...)
+		}
+		b = append(b, `</td><td class="mono">`...)
+		b = appendHTMLText(b, o.Item)
+		b = append(b, "</td><td>"...)
+		b = appendHTMLText(b, v.Matches(o.Lists))
+		b = append(b, "</td><td>"...)
+		b = appendHTMLText(b, o.Client)
+		b = append(b, "</td><td>"...)
+		b = appendHTMLText(b, o.Sensor)
+		b = append(b, "</td></tr>"...)
+	}
+	return template.HTML(b)
+}
