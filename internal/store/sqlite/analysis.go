@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,7 +142,13 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	return snap, nil
 }
 
-func eachRow(ctx context.Context, db *sql.DB, q string, fn func(*sql.Rows) error, args ...any) error {
+// rowsQueryer is what eachRow reads from: the pool (readDB) or a
+// transaction.
+type rowsQueryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func eachRow(ctx context.Context, db rowsQueryer, q string, fn func(*sql.Rows) error, args ...any) error {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -868,7 +875,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 	}, append(idArgs, idArgs...)...); err != nil {
 		return nil, err
 	}
-	if err := s.timeline(ctx, d, epOrder, files, limit); err != nil {
+	if err := s.timeline(ctx, d, epOrder, limit); err != nil {
 		return nil, err
 	}
 	leadKeys := map[string]bool{}
@@ -915,37 +922,23 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
+// timelineQuery reads the newest of one endpoint's sightings.
+const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
+	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source
+	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
+	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
+
 // timeline reads the newest limit observations at the target's
 // endpoints, most recent first: one range read of analysis_timeline
 // (migration 0006, written by the analysis) per endpoint, newest endpoint
 // first, stopping once limit entries are held and the next endpoint was
 // last seen before the oldest of them; then each entry's observation by
 // its seq. epIDs are the ids of d.Endpoints, in the same order.
-func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []int64, files map[string]*analysis.FileInfo, limit int) error {
+func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []int64, limit int) error {
 	if limit <= 0 || len(d.Endpoints) == 0 {
 		return nil
 	}
-	type item struct {
-		kind, hex string
-	}
-	items := map[int64]item{}
-	for _, f := range files {
-		var id int64
-		err := s.db.QueryRowContext(ctx, `SELECT id FROM items WHERE hash = ? AND kind = ?`, f.Hash.Bytes(), f.Kind).Scan(&id)
-		if err == nil {
-			items[id] = item{f.Kind, f.Hex}
-		} else if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-	}
-	stmt, err := s.db.PrepareContext(ctx, `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, o.item_id, o.matched,
-		o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source
-		FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq
-		WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
+	hexes := map[string]string{} // hash bytes -> hex, once a file
 	type entry struct {
 		seq int64
 		t   analysis.TimelineEntry
@@ -973,45 +966,34 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 		}
 		epName := netip.AddrPortFrom(ep.IP.Unmap(), ep.Port).String()
 		err := func() error {
-			r, err := stmt.QueryContext(ctx, epIDs[i], limit)
+			r, err := s.db.QueryContext(ctx, timelineQuery, epIDs[i], limit)
 			if err != nil {
 				return err
 			}
 			defer r.Close()
 			for r.Next() {
 				var (
-					e                  entry
-					id                 any
-					ns, itemID, offset int64
-					level, matched     string
-					place              sql.NullString
+					e              entry
+					id             any
+					ns, offset     int64
+					level, matched string
+					place          sql.NullString
+					hash           []byte
 				)
 				t := &e.t
-				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &itemID, &matched, &place, &t.Agency,
+				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
 					&t.Sensor, &offset, &t.ClockSource); err != nil {
 					return err
 				}
 				if t.ID, err = idString(id); err != nil {
 					return err
 				}
-				it, ok := items[itemID]
+				hx, ok := hexes[string(hash)]
 				if !ok {
-					// Every observation of an endpoint is of one of its
-					// files; an item outside them would be a bug upstream,
-					// but the entry still names its hash.
-					var kind string
-					var hash []byte
-					if err := s.db.QueryRowContext(ctx, `SELECT kind, hash FROM items WHERE id = ?`, itemID).Scan(&kind, &hash); err != nil {
-						return fmt.Errorf("item %d: %w", itemID, err)
-					}
-					h, err := scanHash(kind, hash)
-					if err != nil {
-						return err
-					}
-					it = item{kind, h.Hex()}
-					items[itemID] = it
+					hx = hex.EncodeToString(hash)
+					hexes[string(hash)] = hx
 				}
-				t.Time, t.Endpoint, t.Kind, t.Hash = nsTime(ns), epName, it.kind, it.hex
+				t.Time, t.Endpoint, t.Hash = nsTime(ns), epName, hx
 				t.ClockOffset = time.Duration(offset)
 				if t.Level, err = observe.ParseLevel(level); err != nil {
 					return err

@@ -112,7 +112,7 @@ var ErrSchemaTooNew = errors.New("database schema is newer than this program")
 
 // Store is the SQLite store. It is safe for concurrent use.
 type Store struct {
-	db   *sql.DB
+	db   *readDB
 	path string
 	cfg  Config
 	// wmu serialises this process's writers, so that they queue here
@@ -170,7 +170,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
-	s := &Store{db: db, path: path, cfg: cfg, items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}}
+	s := &Store{db: newReadDB(db), path: path, cfg: cfg, items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}}
 	// The page size must be set before the file turns to WAL, and WAL is
 	// then a property of the file that every later connection sees.
 	var mode string

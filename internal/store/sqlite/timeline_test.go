@@ -90,7 +90,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs[250:]); err != nil {
 		t.Fatal(err)
 	}
-	written := timelineRows(t, st.db)
+	written := timelineRows(t, st.db.DB)
 	if len(written) != 250 {
 		t.Fatalf("the analysis wrote %d timeline rows for 250 observations", len(written))
 	}
@@ -170,7 +170,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 			}
 		}
 	}
-	if got := timelineRows(t, again.db); !slices.Equal(got, written) {
+	if got := timelineRows(t, again.db.DB); !slices.Equal(got, written) {
 		t.Fatalf("migration 0006 built %d rows, the analysis wrote %d:\n%v\n%v", len(got), len(written), got, written)
 	}
 	var n int
@@ -185,7 +185,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	if err := eng.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := timelineRows(t, again.db); len(got) != 300 {
+	if got := timelineRows(t, again.db.DB); len(got) != 300 {
 		t.Fatalf("after catching up: %d timeline rows, want 300", len(got))
 	}
 }
