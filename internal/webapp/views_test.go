@@ -182,6 +182,69 @@ func ids(ts []analysis.TargetSummary) []string {
 
 // A target's timeline is the newest observations of its files at its
 // endpoints, as a plain query over every observation finds them.
+// The analysis keeps each access row's times those of its target, through
+// shares, an assignment and new sightings, whether it rewrites the rows
+// or only updates them (the pages sort an agency's targets by them).
+func TestAccessTimesFollowTargets(t *testing.T) {
+	st, path := viewsStore(t)
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	check := func(when string) {
+		t.Helper()
+		var rows, off int
+		if err := db.QueryRow(`SELECT count(*), COALESCE(SUM(a.last_ns != t.last_ns OR a.first_ns != t.first_ns), 0)
+			FROM target_access a JOIN targets t ON t.id = a.target`).Scan(&rows, &off); err != nil {
+			t.Fatal(err)
+		}
+		if rows == 0 || off != 0 {
+			t.Fatalf("%s: %d access rows, %d with other times than their target's", when, rows, off)
+		}
+	}
+	check("fixture")
+	// Two more sightings of one target, one batch each: a new engine
+	// writes the first in full, and the second as a score update only.
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1})
+	if err != nil || len(list) == 0 {
+		t.Fatalf("targets: %v", err)
+	}
+	d, err := st.Target(ctx, list[0].ID, analysis.AllAgencies)
+	if err != nil || len(d.Timeline) == 0 {
+		t.Fatalf("target %s: %v", list[0].ID, err)
+	}
+	tl, ep := d.Timeline[0], d.Endpoints[0]
+	for k, ago := range []time.Duration{2 * time.Minute, time.Minute} {
+		at := time.Now().UTC().Add(-ago)
+		o := observe.Observation{ID: observe.NewID(at), Sensor: observe.Sensor{ID: "views", Version: "test", Vantage: "127.0.0.1:6881"},
+			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Time: at, ClockSource: "ntp:127.0.0.1",
+			Endpoint:   observe.Endpoint{IP: ep.IP, Port: ep.Port, Transport: "tcp"},
+			Client:     observe.Client{Name: "Transmission", Version: "3.00", ListenPort: ep.Port},
+			Possession: observe.Possession{Level: tl.Level},
+			Place:      tl.Place, Jurisdiction: observe.Jurisdiction{Agency: tl.Agency, Rule: "test"}}
+		o.Item.Hash, o.Item.Matched = d.Files[0].Hash, d.Files[0].Matched
+		batch := []observe.Observation{o}
+		if err := st.InsertObservations(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Add(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("after sighting %d", k+1))
+	}
+}
+
 func TestTimelineMatchesBruteForce(t *testing.T) {
 	st, path := viewsStore(t)
 	ctx := context.Background()

@@ -381,7 +381,8 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 				return fmt.Errorf("target %s: %w", ts.ID, err)
 			}
 			if t.Same {
-				if _, err := exec(`UPDATE target_access SET score = ? WHERE target = ?`, ts.Score, ts.ID); err != nil {
+				if _, err := exec(`UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
+					timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID); err != nil {
 					return err
 				}
 				continue
@@ -390,7 +391,8 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 				return err
 			}
 			for _, a := range t.Access {
-				if _, err := exec(`INSERT OR REPLACE INTO target_access (agency, target, score) VALUES (?, ?, ?)`, a, ts.ID, ts.Score); err != nil {
+				if _, err := exec(`INSERT OR REPLACE INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)`,
+					a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)); err != nil {
 					return err
 				}
 			}

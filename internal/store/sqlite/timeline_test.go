@@ -128,7 +128,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	before := exportAll(t, st)
 
 	// The file as schema 5 left it: each row with its own sensor and place,
-	// the two indexes, none of the new tables.
+	// the two indexes, none of the new tables (nor 0007's columns).
 	for _, q := range []string{
 		`UPDATE observations SET (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
 			client_version, agency_rule) = (SELECT sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
@@ -143,6 +143,10 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`CREATE INDEX observations_item ON observations (item_id)`,
 		`DROP INDEX analysis_endpoint_files_hash`,
 		`DROP TABLE analysis_timeline`,
+		`DROP INDEX target_access_last`,
+		`DROP INDEX target_access_first`,
+		`ALTER TABLE target_access DROP COLUMN last_ns`,
+		`ALTER TABLE target_access DROP COLUMN first_ns`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {
@@ -172,6 +176,12 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	}
 	if got := timelineRows(t, again.db.DB); !slices.Equal(got, written) {
 		t.Fatalf("migration 0006 built %d rows, the analysis wrote %d:\n%v\n%v", len(got), len(written), got, written)
+	}
+	// Migration 0007 gave the access rows their target's times.
+	var rows, off int
+	if err := again.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(SUM(a.last_ns != t.last_ns OR a.first_ns != t.first_ns), 0)
+		FROM target_access a JOIN targets t ON t.id = a.target`).Scan(&rows, &off); err != nil || rows == 0 || off != 0 {
+		t.Fatalf("after migration 0007: %d access rows, %d with other times than their target's (%v)", rows, off, err)
 	}
 	var n int
 	if err := again.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'observations_endpoint'`).Scan(&n); err != nil || n != 0 {

@@ -586,8 +586,10 @@ func (s *Store) WebTargets(ctx context.Context, q analysis.TargetQuery, count bo
 	// maintained counts (scope and Since; other filters are taken to
 	// keep most rows).
 	walk := true
-	if (q.Sort == "score" || q.Sort == "") && !q.Scope.All {
-		walk = false // target_access_rank is in score order within the scope already
+	if !q.Scope.All && (q.Sort == "score" || q.Sort == "" || q.Sort == "last_seen" || q.Sort == "first_seen") {
+		// target_access_rank, _last and _first are in these orders
+		// within the scope already.
+		walk = false
 	} else if !q.Scope.All || !q.Since.IsZero() {
 		since := int64(0)
 		if !q.Since.IsZero() {
@@ -644,6 +646,14 @@ func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, w
 			scoreCol = "a.score"
 			if len(q.Scope.Agencies) > 1 {
 				group = ` GROUP BY t.id`
+			}
+			// One agency: its rows of target_access in date order
+			// (target_access_last, _first; migration 0007), ties by id.
+			switch {
+			case len(q.Scope.Agencies) == 1 && q.Sort == "last_seen":
+				order = `a.last_ns DESC, a.target`
+			case len(q.Scope.Agencies) == 1 && q.Sort == "first_seen":
+				order = `a.first_ns, a.target`
 			}
 		}
 		for _, a := range q.Scope.Agencies {

@@ -57,13 +57,17 @@ func TestWebTargetsPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, a := range access {
-			if _, err := tx.Exec(`INSERT INTO target_access (agency, target, score) VALUES (?,?,?)`, a, id, score); err != nil {
+			if _, err := tx.Exec(`INSERT INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?,?,?,?,?)`, a, id, score, last, first); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	// Updates through the triggers: some move day, some die.
 	if _, err := tx.Exec(`UPDATE targets SET last_ns = last_ns + 86400000000000, observations = observations + 1 WHERE seq % 7 = 0`); err != nil {
+		t.Fatal(err)
+	}
+	// As the analysis does, the access rows follow.
+	if _, err := tx.Exec(`UPDATE target_access SET last_ns = last_ns + 86400000000000 WHERE target IN (SELECT id FROM targets WHERE seq % 7 = 0)`); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
