@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -82,7 +83,7 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 	// Generous: on a loaded machine (CI compiling beside it) the access
 	// list thread has been seen to take over 5 s; a ready tracker returns
 	// at once.
-	listening := false
+	listening, refused := false, 0
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		select {
 		case <-t.exited:
@@ -97,6 +98,13 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 			// another thread, and until then refuses every torrent.
 			if len(hashes) == 0 || t.allows(hashes[0]) {
 				return t, nil
+			}
+			// Still refusing a second after it listened: its one load
+			// of the list at start may have been missed (seen in CI as
+			// a tracker that refused its whitelisted torrent for good).
+			// SIGHUP makes it read the list again.
+			if refused++; refused%50 == 0 {
+				_ = t.cmd.Process.Signal(syscall.SIGHUP)
 			}
 		}
 		if time.Now().After(deadline) {
