@@ -135,6 +135,12 @@ type Network struct {
 	log   *slog.Logger
 	wg    sync.WaitGroup
 
+	// Loss, as fractions of 1<<32 (0: none): queries dropped on arrival
+	// and replies dropped before sending. See SetLoss.
+	queryDrop, replyDrop atomic.Uint64
+	left, joined         atomic.Uint64 // churn events so far
+
+	done      chan struct{} // closed by Close: stops churn
 	closeOnce sync.Once
 }
 
@@ -148,6 +154,10 @@ type Stats struct {
 	TableLen    int               // routing entries, over all nodes
 	SampledOut  uint64            // info-hashes sent in sample_infohashes replies
 	QueriesSent uint64            // queries the nodes sent (pings of known nodes)
+	Dropped     uint64            // queries and replies dropped by SetLoss
+	Silent      int               // nodes silent now (churn: gone, or not yet joined)
+	Left        uint64            // nodes that went silent through churn
+	Joined      uint64            // nodes that came up through churn
 }
 
 // Start opens one UDP socket per node, builds every node's routing table
@@ -177,7 +187,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	nw := &Network{cfg: cfg, log: log}
+	nw := &Network{cfg: cfg, log: log, done: make(chan struct{})}
 	r := mrand.New(mrand.NewPCG(cfg.Seed, 0x51d))
 	t0 := time.Now()
 	for i := range cfg.Nodes {
@@ -405,7 +415,7 @@ func (nw *Network) Holders(ih ID) []NodeInfo {
 
 // Stats sums the nodes' counters.
 func (nw *Network) Stats() Stats {
-	st := Stats{Queries: map[string]uint64{}}
+	st := Stats{Queries: map[string]uint64{}, Left: nw.left.Load(), Joined: nw.joined.Load()}
 	for _, n := range nw.nodes {
 		for m := range methods {
 			st.Queries[methods[m]] += n.queries[m].Load()
@@ -415,6 +425,10 @@ func (nw *Network) Stats() Stats {
 		st.BadTokens += n.badTokens.Load()
 		st.SampledOut += n.sampledOut.Load()
 		st.QueriesSent += n.sent.Load()
+		st.Dropped += n.dropped.Load()
+		if n.silent.Load() {
+			st.Silent++
+		}
 		n.mu.Lock()
 		st.Hashes += len(n.items)
 		st.TableLen += len(n.table)
@@ -426,6 +440,7 @@ func (nw *Network) Stats() Stats {
 // Close stops every node and waits for their goroutines.
 func (nw *Network) Close() error {
 	nw.closeOnce.Do(func() {
+		close(nw.done)
 		for _, n := range nw.nodes {
 			n.conn.Close()
 		}
@@ -464,8 +479,11 @@ type Node struct {
 
 	queries                               [len(methods)]atomic.Uint64
 	bad, announces, badTokens, sampledOut atomic.Uint64
-	sent                                  atomic.Uint64
+	sent, dropped                         atomic.Uint64
 	announcedHashes                       int
+	// silent is a node that answers nothing: gone, or not yet joined
+	// (churn). Its socket stays open so that its address is not reused.
+	silent atomic.Bool
 }
 
 type entry struct {
@@ -590,7 +608,10 @@ func (n *Node) serve() {
 			continue
 		}
 		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		if !from.Addr().IsLoopback() {
+		if !from.Addr().IsLoopback() || n.silent.Load() {
+			continue
+		}
+		if n.drop(&n.nw.queryDrop) {
 			continue
 		}
 		var m krpc.Msg
@@ -602,6 +623,9 @@ func (n *Node) serve() {
 			continue // the nodes send no queries of their own; replies are unsolicited
 		}
 		if out := n.handle(&m, from); out != nil {
+			if n.drop(&n.nw.replyDrop) {
+				continue
+			}
 			if _, err := n.conn.WriteToUDPAddrPort(out, from); err == nil {
 				n.sent.Add(1)
 			}
@@ -745,4 +769,124 @@ func cmpDist(target, a, b ID) int {
 		}
 	}
 	return 0
+}
+
+// SetLoss makes every node drop the fraction query of the queries it
+// receives (unanswered, uncounted) and the fraction reply of the replies
+// it would send (the query is handled: an announce is stored, its reply
+// lost). Each node draws from its own generator, seeded from Config.Seed;
+// which datagrams are dropped also depends on their order of arrival.
+// Both 0 (the default) turns loss off. It may be called while the
+// network runs.
+func (nw *Network) SetLoss(query, reply float64) error {
+	if !(query >= 0 && query < 1 && reply >= 0 && reply < 1) {
+		return fmt.Errorf("%w: loss %v/%v: want fractions in [0, 1)", ErrConfig, query, reply)
+	}
+	nw.queryDrop.Store(uint64(query * (1 << 32)))
+	nw.replyDrop.Store(uint64(reply * (1 << 32)))
+	return nil
+}
+
+// drop draws whether to drop one datagram at the fraction *frac.
+func (n *Node) drop(frac *atomic.Uint64) bool {
+	f := frac.Load()
+	if f == 0 {
+		return false
+	}
+	n.mu.Lock()
+	x := n.rnd.Uint32()
+	n.mu.Unlock()
+	if uint64(x) < f {
+		n.dropped.Add(1)
+		return true
+	}
+	return false
+}
+
+// Churn is a schedule of nodes leaving and joining a running network.
+type Churn struct {
+	// Leave is the fraction of nodes that go silent, each at a seeded time
+	// in [0, Over), forgetting what they stored (a client that quits).
+	Leave float64
+	// Join is the fraction of other nodes that are silent (and empty) from
+	// the start and come up at a seeded time in [0, Over). The others'
+	// routing tables already name them: a client that comes back with the
+	// node id it had, as most do, and is answered once it is up.
+	Join float64
+	// Over is the span of the schedule.
+	Over time.Duration
+	// Seed draws the nodes and times.
+	Seed uint64
+}
+
+// churnEvent is one node leaving or joining at a time after the start.
+type churnEvent struct {
+	at   time.Duration
+	node int
+	join bool
+}
+
+// plan draws the schedule for a network of n nodes, in time order.
+func (c Churn) plan(n int) []churnEvent {
+	r := mrand.New(mrand.NewPCG(c.Seed, 0xc4a2))
+	perm := r.Perm(n)
+	leave, join := int(c.Leave*float64(n)), int(c.Join*float64(n))
+	var ev []churnEvent
+	for i, j := range perm[:leave+join] {
+		at := time.Duration(0)
+		if c.Over > 0 {
+			at = time.Duration(r.Int64N(int64(c.Over)))
+		}
+		ev = append(ev, churnEvent{at: at, node: j, join: i >= leave})
+	}
+	slices.SortStableFunc(ev, func(a, b churnEvent) int { return int(a.at - b.at) })
+	return ev
+}
+
+// StartChurn applies c from now: the joining nodes go silent at once, then
+// every node leaves or joins at its time. It returns at once; the
+// schedule stops with ctx or Close. Nodes silent at any moment are still
+// counted by Closest and Nodes (which are the network's ids, not who
+// answers): tests that need the live set use Stats().Silent or ask.
+func (nw *Network) StartChurn(ctx context.Context, c Churn) error {
+	if !(c.Leave >= 0 && c.Join >= 0 && c.Leave+c.Join <= 1) || c.Over < 0 {
+		return fmt.Errorf("%w: churn leave %v join %v over %v: want fractions summing to at most 1 and a span >= 0", ErrConfig, c.Leave, c.Join, c.Over)
+	}
+	ev := c.plan(len(nw.nodes))
+	for _, e := range ev {
+		if e.join {
+			nw.nodes[e.node].leave()
+		}
+	}
+	t0 := time.Now()
+	nw.wg.Add(1)
+	go func() {
+		defer nw.wg.Done()
+		for _, e := range ev {
+			select {
+			case <-time.After(time.Until(t0.Add(e.at))):
+			case <-ctx.Done():
+				return
+			case <-nw.done:
+				return
+			}
+			if e.join {
+				nw.nodes[e.node].silent.Store(false)
+				nw.joined.Add(1)
+			} else {
+				nw.nodes[e.node].leave()
+				nw.left.Add(1)
+			}
+		}
+		nw.log.Info("simulated DHT churn done", "left", nw.left.Load(), "joined", nw.joined.Load())
+	}()
+	return nil
+}
+
+// leave silences a node and empties its store.
+func (n *Node) leave() {
+	n.silent.Store(true)
+	n.mu.Lock()
+	n.items, n.store, n.announcedHashes = nil, map[ID]int32{}, 0
+	n.mu.Unlock()
 }

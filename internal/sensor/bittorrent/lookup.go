@@ -39,6 +39,9 @@ type candidate struct {
 // lookupResult is what an iterative lookup found.
 type lookupResult struct {
 	peers map[netip.AddrPort]peerSource // get_peers values, with who gave them
+	// closest are the nodes closest to the target that answered, nearest
+	// first, up to K: where BEP 5 stores the target's announces.
+	closest []netip.AddrPort
 }
 
 // peerSource is the node that first named a peer, and its raw answer.
@@ -201,6 +204,19 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 		}
 	}
 	wg.Wait()
+	var answered []*candidate
+	for _, c := range cands {
+		if c.state == 2 && c.known {
+			answered = append(answered, c)
+		}
+	}
+	slices.SortFunc(answered, func(a, b *candidate) int {
+		da, db := routing.Distance(a.id, target), routing.Distance(b.id, target)
+		return bytes.Compare(da[:], db[:])
+	})
+	for _, c := range answered[:min(len(answered), K)] {
+		res.closest = append(res.closest, c.addr)
+	}
 	return res
 }
 
@@ -272,7 +288,14 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 	s.askTrackers(ctx, w)
 	res := s.iterate(ctx, s.closestIdentity(key), key, true)
 	s.lookups.Add(1)
-	for peer, src := range res.peers {
+	s.scheduleRepolls(key, res)
+	s.recordPeers(ctx, w, res.peers)
+}
+
+// recordPeers records each peer a node named for a watched key (by a
+// lookup or a re-poll) and queues its probe.
+func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.AddrPort]peerSource) {
+	for peer, src := range peers {
 		if s.isSelf(peer) {
 			continue
 		}

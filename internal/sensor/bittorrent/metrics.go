@@ -16,6 +16,8 @@ var (
 	descQueries  = prometheus.NewDesc("vigil_bittorrent_dht_queries_answered_total", "Queries answered, by method.", []string{"method"}, nil)
 	descTimeouts = prometheus.NewDesc("vigil_bittorrent_dht_query_timeouts_total", "Queries of the sensor that got no reply.", nil, nil)
 	descLookups  = prometheus.NewDesc("vigil_bittorrent_lookups_total", "Iterative get_peers lookups completed.", nil, nil)
+	descRepolls  = prometheus.NewDesc("vigil_bittorrent_repolls_total", "Re-poll get_peers sent to the closest nodes of a watched info-hash's last lookup.", nil, nil)
+	descRepollP  = prometheus.NewDesc("vigil_bittorrent_repoll_new_peers_total", "Peers first named since the last lookup by a re-poll.", nil, nil)
 	descObs      = prometheus.NewDesc("vigil_bittorrent_observations_total", "Observations published, by method.", []string{"method"}, nil)
 	descProbes   = prometheus.NewDesc("vigil_bittorrent_probes_total", "Peer probes attempted.", nil, nil)
 	descProbeErr = prometheus.NewDesc("vigil_bittorrent_probe_failures_total", "Peer probes that failed or were not queued.", nil, nil)
@@ -28,7 +30,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups,
+	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups, descRepolls, descRepollP,
 		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ} {
 		ch <- d
 	}
@@ -45,6 +47,8 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBad, st.BadPackets)
 	counter(descTimeouts, st.Timeouts)
 	counter(descLookups, st.Lookups)
+	counter(descRepolls, st.Repolls)
+	counter(descRepollP, st.RepollPeers)
 	counter(descProbes, st.Probes)
 	counter(descProbeErr, st.ProbeFailures)
 	counter(descTracker, st.TrackerErrors)

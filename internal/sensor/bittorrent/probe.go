@@ -42,10 +42,6 @@ const (
 	extPEXID      = 2
 )
 
-// probeLinger is how long a probe waits, once it knows what it came for,
-// for the PORT and PEX messages peers send a little later.
-const probeLinger = 2 * time.Second
-
 // maxMetadataSize bounds the info dictionary the sensor will fetch.
 const maxMetadataSize = 8 << 20
 
@@ -321,12 +317,12 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 	verifyDone := !s.cfg.Verify
 	unchoked := false
 	// Read until we know possession, the extension handshake (if any), and
-	// the metadata (if wanted), then linger briefly for PORT and PEX.
-	linger := time.Time{}
+	// the metadata (if wanted), then linger briefly for what the peer can
+	// still send and has not: PORT if it set the DHT bit, PEX if its
+	// extension handshake offers ut_pex (ProbePortWait, ProbePEXWait).
+	var lingerFrom time.Time
+	pexSeen := false
 	for {
-		if !linger.IsZero() && s.cfg.Clock().After(linger) {
-			return res, nil
-		}
 		var m peerwire.Message
 		if err := dec.Decode(&m); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
@@ -393,6 +389,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 					}
 				}
 			case extPEXID:
+				pexSeen = true
 				if x, err := peerwire.ParsePEX(m.Payload); err == nil {
 					res.pex = append(res.pex, x.Added...)
 					res.pex = append(res.pex, x.Added6...)
@@ -434,16 +431,29 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				}
 			}
 		}
-		if linger.IsZero() && knowsPossession && extDone && metaDone && verifyDone {
-			linger = s.cfg.Clock().Add(probeLinger)
+		if knowsPossession && extDone && metaDone && verifyDone {
+			if lingerFrom.IsZero() {
+				lingerFrom = time.Now()
+			}
+			var until time.Time
+			if theirs.Reserved.DHT() && res.dhtPort == 0 && s.cfg.ProbePortWait > 0 {
+				until = lingerFrom.Add(s.cfg.ProbePortWait)
+			}
+			if res.ext != nil && res.ext.M["ut_pex"] != 0 && !pexSeen && s.cfg.ProbePEXWait > 0 {
+				if u := lingerFrom.Add(s.cfg.ProbePEXWait); u.After(until) {
+					until = u
+				}
+			}
+			if until.IsZero() || !time.Now().Before(until) {
+				return res, nil // all it can send has come, or the wait is over
+			}
 			// A quiet peer (most stay connected and say nothing more) must
 			// not hold the worker until the probe's deadline: the read
 			// itself ends with the linger.
-			rd := time.Now().Add(probeLinger)
-			if !deadline.IsZero() && deadline.Before(rd) {
-				rd = deadline
+			if !deadline.IsZero() && deadline.Before(until) {
+				until = deadline
 			}
-			_ = raw.SetReadDeadline(rd)
+			_ = raw.SetReadDeadline(until)
 		}
 	}
 }

@@ -223,7 +223,10 @@ func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) (time
 // loopback peers, beside a naive sequential probe loop in the same run.
 // One op is one probe; run with -benchtime Nx. "hangup" peers close once
 // they have had their say; "stay" peers keep the connection open, as real
-// clients do, so the sensor's 2 s linger for PORT and PEX bounds its rate.
+// clients do. The fast peers offer ut_pex and send no PEX (as Transmission,
+// whose PEX comes every 90 s), so each of the sensor's probes of a "stay"
+// peer waits ProbePEXWait (1 s) for it: that wait, times the workers,
+// bounds its rate.
 func BenchmarkProbes(b *testing.B) {
 	for _, hangUp := range []bool{true, false} {
 		mode := "hangup"

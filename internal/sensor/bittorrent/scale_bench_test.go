@@ -42,6 +42,16 @@ type scaleScenario struct {
 	Interval   time.Duration // lookup interval of the sensor and of the baseline
 	Identities int           // the sensor's DHT identities
 	Seed       uint64
+	// Loss is the fraction of queries the simulated nodes drop on arrival,
+	// and again of the replies they drop, from the clock's start: for
+	// both contenders, and for the clients' announces.
+	Loss float64
+	// Churn is the fraction of simulated nodes that leave (go silent,
+	// forgetting what they stored), and again of others that join (silent
+	// from the clock's start, up at a seeded time), over the window.
+	Churn float64
+	// Repolls is the sensor's Config.Repolls (-1: LabConfig's).
+	Repolls int
 }
 
 // scaleOutcome is one contender's result.
@@ -52,6 +62,7 @@ type scaleOutcome struct {
 	Median, P95    time.Duration
 	Sent, Received uint64 // datagrams during the window
 	Lookups        uint64
+	Repolls        uint64         // re-poll get_peers (vigil only)
 	ByMethod       map[string]int // pairs first observed by each method/transport
 	Unwatched      int            // observations of unwatched torrents (must be 0)
 	Strangers      int            // observations naming no true pair (must be 0)
@@ -69,9 +80,9 @@ func (o scaleOutcome) recall() float64 {
 }
 
 func (o scaleOutcome) String() string {
-	return fmt.Sprintf("%s: recall %d/%d (%.1f%%), delay median %v p95 %v, sent %d received %d datagrams, %d lookups, first seen by %v, unwatched %d, strangers %d, baseline node seen asking for %d",
+	return fmt.Sprintf("%s: recall %d/%d (%.1f%%), delay median %v p95 %v, sent %d received %d datagrams, %d lookups, %d re-polls, first seen by %v, unwatched %d, strangers %d, baseline node seen asking for %d",
 		o.Name, o.Observed, o.Pairs, 100*o.recall(), o.Median.Round(time.Millisecond), o.P95.Round(time.Millisecond),
-		o.Sent, o.Received, o.Lookups, o.ByMethod, o.Unwatched, o.Strangers, o.BaselineSeen)
+		o.Sent, o.Received, o.Lookups, o.Repolls, o.ByMethod, o.Unwatched, o.Strangers, o.BaselineSeen)
 }
 
 // pairKey names one (peer, torrent) pair: each simulated peer has its own
@@ -238,6 +249,10 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	vseen := newFirstSeen(isWatched)
 	cfg := LabConfig()
 	cfg.Identities, cfg.LookupEvery, cfg.Probe = sc.Identities, sc.Interval, false
+	if sc.Repolls >= 0 {
+		cfg.Repolls = sc.Repolls
+	}
+	tb.Logf("sensor: %d re-polls a lookup interval, up to %d nodes each; loss %.2f, churn %.2f", cfg.Repolls, cfg.RepollNodes, sc.Loss, sc.Churn)
 	cfg.Bootstrap = l.Bootstrap()
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
@@ -320,6 +335,19 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 		defer c.Close()
 		clients[i] = c
 	}
+	// Loss and churn start with the clock, for everyone alike.
+	if sim := l.SimDHT(); sim != nil && (sc.Loss > 0 || sc.Churn > 0) {
+		if err := sim.SetLoss(sc.Loss, sc.Loss); err != nil {
+			tb.Fatal(err)
+		}
+		if sc.Churn > 0 {
+			if err := sim.StartChurn(ctx, simdht.Churn{Leave: sc.Churn, Join: sc.Churn, Over: sc.Window, Seed: sc.Seed}); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	} else if sc.Loss > 0 || sc.Churn > 0 {
+		tb.Fatal("loss and churn need simulated nodes")
+	}
 	vs0, bs0, bl0 := s.Stats(), [2]uint64{bconn.sent.Load(), bconn.received.Load()}, blookups.Load()
 	start := time.Now()
 	announced := make([]time.Time, len(pairs))
@@ -395,11 +423,13 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	}
 	vigil = outcome("vigil", vseen)
 	vigil.Sent, vigil.Received, vigil.Lookups = vs1.Sent-vs0.Sent, vs1.Packets-vs0.Packets, vs1.Lookups-vs0.Lookups
+	vigil.Repolls = vs1.Repolls - vs0.Repolls
 	base = outcome("anacrolix-traversal", bseen)
 	base.Sent, base.Received, base.Lookups = bs1[0]-bs0[0], bs1[1]-bs0[1], bl1-bl0
 	if sim := l.SimDHT(); sim != nil {
 		st := sim.Stats()
-		tb.Logf("simulated nodes: %d announces stored, %d bad tokens, queries %v", st.Announces, st.BadTokens, st.Queries)
+		tb.Logf("simulated nodes: %d announces stored, %d bad tokens, queries %v, %d datagrams dropped, %d left, %d joined, %d silent at the end",
+			st.Announces, st.BadTokens, st.Queries, st.Dropped, st.Left, st.Joined, st.Silent)
 	}
 	return vigil, base
 }
@@ -470,7 +500,7 @@ func TestScaleHarness(t *testing.T) {
 		t.Skip("lab test skipped in -short mode")
 	}
 	sc := scaleScenario{Nodes: 1000, Watched: 10, Unwatched: 100, Pairs: 30, Window: 30 * time.Second,
-		Spread: 15 * time.Second, Interval: 5 * time.Second, Identities: 4, Seed: 7}
+		Spread: 15 * time.Second, Interval: 5 * time.Second, Identities: 4, Seed: 7, Repolls: -1}
 	v, b := runScale(t, sc)
 	t.Log(v)
 	t.Log(b)
@@ -491,14 +521,24 @@ func TestScaleHarness(t *testing.T) {
 // watched and 1,000 unwatched torrents, 300 (peer, torrent) pairs
 // announced over the first 90 s, recall counted at 120 s. It runs only
 // with VIGIL_SCALE=1. Knobs: VIGIL_SCALE_NODES, VIGIL_SCALE_WINDOW (s),
-// VIGIL_SCALE_SPREAD (s), VIGIL_SCALE_INTERVAL (s), VIGIL_SCALE_SEED.
+// VIGIL_SCALE_SPREAD (s), VIGIL_SCALE_INTERVAL (s), VIGIL_SCALE_SEED,
+// VIGIL_SCALE_LOSS (fraction of queries and again of replies the
+// simulated nodes drop, e.g. 0.1), VIGIL_SCALE_CHURN (fraction of
+// simulated nodes leaving and again joining over the window, e.g. 0.1),
+// VIGIL_SCALE_REPOLLS (the sensor's Config.Repolls; unset: LabConfig's).
 func BenchmarkScaleRecall(b *testing.B) {
 	if os.Getenv("VIGIL_SCALE") != "1" {
 		b.Skip("set VIGIL_SCALE=1 to run the 10,000-node recall scenario")
 	}
 	sc := scaleScenario{Nodes: envInt("VIGIL_SCALE_NODES", 10_000), Watched: 100, Unwatched: 1000, Pairs: 300,
 		Window: time.Duration(envInt("VIGIL_SCALE_WINDOW", 120)) * time.Second, Spread: time.Duration(envInt("VIGIL_SCALE_SPREAD", 90)) * time.Second,
-		Interval: time.Duration(envInt("VIGIL_SCALE_INTERVAL", 10)) * time.Second, Identities: 8, Seed: uint64(envInt("VIGIL_SCALE_SEED", 1))}
+		Interval: time.Duration(envInt("VIGIL_SCALE_INTERVAL", 10)) * time.Second, Identities: 8, Seed: uint64(envInt("VIGIL_SCALE_SEED", 1)),
+		Loss: envFloat("VIGIL_SCALE_LOSS"), Churn: envFloat("VIGIL_SCALE_CHURN"), Repolls: -1}
+	if v := os.Getenv("VIGIL_SCALE_REPOLLS"); v != "" {
+		if _, err := fmt.Sscan(v, &sc.Repolls); err != nil {
+			b.Fatalf("VIGIL_SCALE_REPOLLS=%q: %v", v, err)
+		}
+	}
 	for range b.N {
 		v, base := runScale(b, sc)
 		b.Log(v)
@@ -507,7 +547,20 @@ func BenchmarkScaleRecall(b *testing.B) {
 		b.ReportMetric(100*base.recall(), "base-recall-%")
 		b.ReportMetric(v.Median.Seconds(), "vigil-median-delay-s")
 		b.ReportMetric(base.Median.Seconds(), "base-median-delay-s")
+		b.ReportMetric(v.P95.Seconds(), "vigil-p95-delay-s")
+		b.ReportMetric(base.P95.Seconds(), "base-p95-delay-s")
 		b.ReportMetric(float64(v.Sent), "vigil-sent-pkts")
 		b.ReportMetric(float64(base.Sent), "base-sent-pkts")
 	}
+}
+
+// envFloat reads a fraction from the environment (0 if unset or bad).
+func envFloat(name string) float64 {
+	var f float64
+	if v := os.Getenv(name); v != "" {
+		if _, err := fmt.Sscan(v, &f); err != nil || f < 0 {
+			return 0
+		}
+	}
+	return f
 }

@@ -50,6 +50,25 @@ type Config struct {
 	LookupEvery time.Duration
 	// LookupConcurrency is how many lookups run at once.
 	LookupConcurrency int
+	// Repolls is how many times, between two full lookups of a watched
+	// info-hash, the sensor asks again the closest node that answered the
+	// last lookup: one get_peers each, evenly spaced over LookupEvery
+	// (with 2 and a 15-minute interval, at 5 and 10 minutes). BEP 5 stores
+	// announces on the K nodes closest to the info-hash, which are the
+	// nodes a lookup ends on, so a re-poll sees a new announce for one
+	// datagram where a lookup costs a dozen: the wait from an announce to
+	// its observation drops from about LookupEvery/2 to
+	// LookupEvery/(2·(Repolls+1)). Peers the lookup or an earlier re-poll
+	// already named are not recorded again; new ones are recorded as a
+	// lookup records them (dht_get_peers, announced) and probed. The full
+	// lookup still runs every LookupEvery, to follow churn. 0 turns
+	// re-polls off. Default 2.
+	Repolls int
+	// RepollNodes is how many of the last lookup's closest responders a
+	// re-poll may try, nearest first, when one does not answer (a node
+	// that does not answer is not asked again until the next lookup).
+	// Default 3.
+	RepollNodes int
 	// Alpha is how many queries one lookup keeps in flight (Kademlia α).
 	Alpha int
 	// QueryTimeout bounds the wait for one DHT reply.
@@ -60,6 +79,20 @@ type Config struct {
 	Probe bool
 	// ProbeTimeout bounds one probe from dial to the last message read.
 	ProbeTimeout time.Duration
+	// ProbePortWait is how long a probe, once it knows what the peer has,
+	// waits for a PORT message (its DHT port) from a peer that set the DHT
+	// bit and has not sent one yet. Clients send PORT with the handshake
+	// or the bitfield, so it has usually come already. 0: no wait.
+	// Default 1 s.
+	ProbePortWait time.Duration
+	// ProbePEXWait is how long a probe, once it knows what the peer has,
+	// waits for a first PEX message from a peer whose extension handshake
+	// offers ut_pex. libtorrent sends its first PEX within about a second
+	// of the extension handshake; Transmission only every 90 s, which no
+	// probe waits for. A peer that offers neither PORT nor PEX, or has sent
+	// both, is left at once; a quiet peer is left when the wait ends, not
+	// at ProbeTimeout. 0: no wait. Default 1 s.
+	ProbePEXWait time.Duration
 	// ProbeEvery is the least time between two probes of the same peer and
 	// info-hash.
 	ProbeEvery time.Duration
@@ -115,11 +148,15 @@ func DefaultConfig() Config {
 		Identities:        8,
 		LookupEvery:       15 * time.Minute,
 		LookupConcurrency: 4,
+		Repolls:           2,
+		RepollNodes:       3,
 		Alpha:             3,
 		QueryTimeout:      3 * time.Second,
 		RefreshEvery:      10 * time.Minute,
 		Probe:             true,
 		ProbeTimeout:      15 * time.Second,
+		ProbePortWait:     time.Second,
+		ProbePEXWait:      time.Second,
 		ProbeEvery:        time.Hour,
 		ProbeWorkers:      16,
 		TranscriptLimit:   16 << 10,
@@ -165,6 +202,10 @@ func (c *Config) Validate() error {
 		return errors.New("bittorrent sensor: intervals and timeouts must be positive")
 	case c.Alpha < 1 || c.LookupConcurrency < 1:
 		return errors.New("bittorrent sensor: alpha and lookup concurrency must be at least 1")
+	case c.ProbePortWait < 0 || c.ProbePEXWait < 0:
+		return errors.New("bittorrent sensor: probe waits must not be negative")
+	case c.Repolls < 0 || c.Repolls > 100 || (c.Repolls > 0 && (c.RepollNodes < 1 || c.RepollNodes > K)):
+		return fmt.Errorf("bittorrent sensor: repolls %d (want 0 to 100) with repoll nodes %d (want 1 to %d)", c.Repolls, c.RepollNodes, K)
 	case c.Discover && c.Match == nil:
 		return errors.New("bittorrent sensor: discovery needs a matcher (Config.Match)")
 	case c.Discover && (c.DiscoverConcurrency < 1 || c.DiscoverFetchWorkers < 1 || c.DiscoverQueue < 1 || c.DiscoverMaxNodes < 1 || c.SeenCapacity < 1 || c.DiscoverMinInterval < 0):
@@ -184,6 +225,8 @@ type Stats struct {
 	Queries       map[string]uint64 // queries answered, by method
 	Timeouts      uint64            // queries of ours that got no reply
 	Lookups       uint64            // iterative lookups completed
+	Repolls       uint64            // re-poll get_peers sent to a last lookup's closest nodes
+	RepollPeers   uint64            // peers first named (since the last lookup) by a re-poll
 	Observations  map[string]uint64 // observations emitted, by method
 	TrackerErrors uint64            // tracker announces that failed
 	Probes        uint64            // probes attempted
@@ -207,15 +250,16 @@ type Sensor struct {
 	nodes []*node       // set once by Run before ready is closed
 	ready chan struct{} // closed when the identities listen
 
-	probeQ chan probeJob
-	disc   *discoverer // nil unless Config.Discover
+	probeQ  chan probeJob
+	repollQ repollQueue
+	disc    *discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
 	peerID   [20]byte // the peer id the sensor's probes and announces use
 
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
-	trackerErrors                                atomic.Uint64
+	trackerErrors, repolls, repollPeers          atomic.Uint64
 	mu                                           sync.Mutex
 	queries                                      map[string]uint64
 	obsByMethod                                  map[string]uint64
@@ -301,6 +345,9 @@ func (s *Sensor) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return s.maintain(ctx) })
 	g.Go(func() error { return s.lookupLoop(ctx) })
+	if s.cfg.Repolls > 0 {
+		g.Go(func() error { return s.repollLoop(ctx) })
+	}
 	if s.disc != nil {
 		g.Go(func() error { return s.disc.run(ctx) })
 	}
@@ -350,7 +397,7 @@ func (s *Sensor) Addrs() []netip.AddrPort {
 func (s *Sensor) Stats() Stats {
 	st := Stats{
 		Packets: s.packets.Load(), Sent: s.sent.Load(), BadPackets: s.badPackets.Load(),
-		Timeouts: s.timeouts.Load(), Lookups: s.lookups.Load(), Probes: s.probes.Load(),
+		Timeouts: s.timeouts.Load(), Lookups: s.lookups.Load(), Repolls: s.repolls.Load(), RepollPeers: s.repollPeers.Load(), Probes: s.probes.Load(),
 		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(), TrackerErrors: s.trackerErrors.Load(),
 		Watched: s.watch.len(), Queries: map[string]uint64{}, Observations: map[string]uint64{},
 	}

@@ -1,6 +1,7 @@
 package bittorrent
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -41,7 +42,12 @@ type watchSet struct {
 type watchState struct {
 	w          Watched
 	lastLookup time.Time
-	lookups    int
+	lookups    int // lookups started: the generation re-polls belong to
+	// closest are the last lookup's closest responders still answering,
+	// nearest first (re-poll targets, at most RepollNodes); named hashes
+	// the peers named since that lookup (repoll.go).
+	closest []netip.AddrPort
+	named   []uint64
 }
 
 func newWatchSet() *watchSet { return &watchSet{byKey: make(map[routing.ID]*watchState)} }
