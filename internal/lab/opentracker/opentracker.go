@@ -56,8 +56,36 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 	if err := os.Chmod(dir, 0o755); err != nil { // nobody must read the list
 		return nil, err
 	}
+	// A tracker that listens but refuses its whitelisted torrent for
+	// good has been seen (its one load of the list at start missed, and
+	// SIGHUP did not always cure it): such a one is stopped and another
+	// started, on another port.
+	var errs []error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		t, err := start(dir, hashes, attempt)
+		if err == nil {
+			return t, nil
+		}
+		errs = append(errs, err)
+		if !errors.Is(err, errRefusing) {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+const startAttempts = 3
+
+// errRefusing: the tracker listened but kept refusing its list.
+var errRefusing = errors.New("listens but refuses its whitelisted torrent")
+
+// listFor is the list written for an attempt: hashes, but a test may
+// make an attempt's list miss them.
+var listFor = func(attempt int, hashes [][20]byte) [][20]byte { return hashes }
+
+func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 	var list bytes.Buffer
-	for _, h := range hashes {
+	for _, h := range listFor(attempt, hashes) {
 		fmt.Fprintf(&list, "%s\n", hex.EncodeToString(h[:]))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "whitelist"), list.Bytes(), 0o644); err != nil {
@@ -83,8 +111,9 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 	// Generous: on a loaded machine (CI compiling beside it) the access
 	// list thread has been seen to take over 5 s; a ready tracker returns
 	// at once.
+	const wait = 10 * time.Second
 	listening, refused := false, 0
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	for deadline := time.Now().Add(wait); ; {
 		select {
 		case <-t.exited:
 			return nil, fmt.Errorf("opentracker %v exited at start: %s", args, t.out.String())
@@ -99,10 +128,8 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 			if len(hashes) == 0 || t.allows(hashes[0]) {
 				return t, nil
 			}
-			// Still refusing a second after it listened: its one load
-			// of the list at start may have been missed (seen in CI as
-			// a tracker that refused its whitelisted torrent for good).
-			// SIGHUP makes it read the list again.
+			// Still refusing a second after it listened: SIGHUP makes it
+			// read its list again (which cures some of these).
 			if refused++; refused%50 == 0 {
 				_ = t.cmd.Process.Signal(syscall.SIGHUP)
 			}
@@ -110,9 +137,9 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 		if time.Now().After(deadline) {
 			t.Close()
 			if listening {
-				return nil, fmt.Errorf("opentracker on %v still refuses its whitelisted %x after 30 s: %s", t.Addr, hashes[0], t.out.String())
+				return nil, fmt.Errorf("opentracker on %v (attempt %d) %w %x after %v: %s", t.Addr, attempt, errRefusing, hashes[0], wait, t.out.String())
 			}
-			return nil, fmt.Errorf("opentracker not listening on %v after 30 s: %s", t.Addr, t.out.String())
+			return nil, fmt.Errorf("opentracker not listening on %v after %v: %s", t.Addr, wait, t.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
