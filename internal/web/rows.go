@@ -18,30 +18,34 @@ import (
 
 // appendHTMLText is html/template's escaping of text and of quoted
 // attribute values (its htmlReplacementTable): NUL, quotes, &, +, < and >.
-func appendHTMLText(b []byte, s string) []byte {
+func appendHTMLText(b []byte, s string) []byte { return appendEscaped(b, s, &htmlTextRepl) }
+
+// appendTextEscaped is text/template's HTMLEscape (what Time used):
+// quotes, &, < and >, and NUL.
+func appendTextEscaped(b, s []byte) []byte { return appendEscaped(b, s, &textEscapeRepl) }
+
+var (
+	htmlTextRepl   = replTable(map[byte]string{0: "\uFFFD", '"': "&#34;", '&': "&amp;", '\'': "&#39;", '+': "&#43;", '<': "&lt;", '>': "&gt;"})
+	textEscapeRepl = replTable(map[byte]string{0: "\uFFFD", '"': "&#34;", '\'': "&#39;", '&': "&amp;", '<': "&lt;", '>': "&gt;"})
+)
+
+func replTable(m map[byte]string) (t [256]string) {
+	for c, r := range m {
+		t[c] = r
+	}
+	return t
+}
+
+// appendEscaped appends s with each byte that repl names replaced.
+func appendEscaped[S string | []byte](b []byte, s S, repl *[256]string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
-		var repl string
-		switch s[i] {
-		case 0:
-			repl = "\uFFFD"
-		case '"':
-			repl = "&#34;"
-		case '&':
-			repl = "&amp;"
-		case '\'':
-			repl = "&#39;"
-		case '+':
-			repl = "&#43;"
-		case '<':
-			repl = "&lt;"
-		case '>':
-			repl = "&gt;"
-		default:
+		r := repl[s[i]]
+		if r == "" {
 			continue
 		}
 		b = append(b, s[start:i]...)
-		b = append(b, repl...)
+		b = append(b, r...)
 		start = i + 1
 	}
 	return append(b, s[start:]...)
@@ -101,35 +105,6 @@ func (v *view) appendTimeHTML(b []byte, t time.Time, ms bool) []byte {
 	var local [64]byte
 	b = appendTextEscaped(b, t.In(v.Zone).AppendFormat(local[:0], layout))
 	return append(b, `</time>`...)
-}
-
-// appendTextEscaped is text/template's HTMLEscape (what Time used):
-// quotes, &, < and >, and NUL.
-func appendTextEscaped(b, s []byte) []byte {
-	start := 0
-	for i, c := range s {
-		var repl string
-		switch c {
-		case 0:
-			repl = "\uFFFD"
-		case '"':
-			repl = "&#34;"
-		case '\'':
-			repl = "&#39;"
-		case '&':
-			repl = "&amp;"
-		case '<':
-			repl = "&lt;"
-		case '>':
-			repl = "&gt;"
-		default:
-			continue
-		}
-		b = append(b, s[start:i]...)
-		b = append(b, repl...)
-		start = i + 1
-	}
-	return append(b, s[start:]...)
 }
 
 // levelCache keeps Level's badge per level for one rendering.

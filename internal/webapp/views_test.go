@@ -86,6 +86,19 @@ func viewsStore(t *testing.T) (*sqlite.Store, string) {
 	return st, path
 }
 
+// viewsStoreRO is viewsStore with a second, read-only handle on its file
+// for plain queries.
+func viewsStoreRO(t *testing.T) (*sqlite.Store, *sql.DB) {
+	t.Helper()
+	st, path := viewsStore(t)
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return st, db
+}
+
 var viewScopes = []analysis.Scope{analysis.AllAgencies, {Agencies: []string{agencyParis}}, {Agencies: []string{agencySud}},
 	{Agencies: []string{agencyParis, agencySud}}, {Agencies: []string{"fr-nowhere"}}}
 
@@ -180,19 +193,12 @@ func ids(ts []analysis.TargetSummary) []string {
 	return out
 }
 
-// A target's timeline is the newest observations of its files at its
-// endpoints, as a plain query over every observation finds them.
 // The analysis keeps each access row's times those of its target, through
 // shares, an assignment and new sightings, whether it rewrites the rows
 // or only updates them (the pages sort an agency's targets by them).
 func TestAccessTimesFollowTargets(t *testing.T) {
-	st, path := viewsStore(t)
+	st, db := viewsStoreRO(t)
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	check := func(when string) {
 		t.Helper()
 		var rows, off int
@@ -245,14 +251,11 @@ func TestAccessTimesFollowTargets(t *testing.T) {
 	}
 }
 
+// A target's timeline is the newest observations of its files at its
+// endpoints, as a plain query over every observation finds them.
 func TestTimelineMatchesBruteForce(t *testing.T) {
-	st, path := viewsStore(t)
+	st, db := viewsStoreRO(t)
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	list, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Sort: "endpoints", Limit: 40})
 	if err != nil {
 		t.Fatal(err)

@@ -249,15 +249,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func exportAll(t testing.TB, st *Store) []observe.Observation {
-	t.Helper()
-	var out []observe.Observation
-	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
-		out = append(out, *o)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return storetest.Export(t, st, store.ObservationFilter{})
 }
 
 func TestOpenRefusesBadConfig(t *testing.T) {

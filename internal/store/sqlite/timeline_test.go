@@ -17,15 +17,7 @@ import (
 )
 
 func exportAll(t *testing.T, st *Store) []observe.Observation {
-	t.Helper()
-	var out []observe.Observation
-	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
-		out = append(out, *o)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return storetest.Export(t, st, store.ObservationFilter{})
 }
 
 // timelineRows reads analysis_timeline with each row's observation

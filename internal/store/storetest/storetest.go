@@ -717,7 +717,9 @@ func insert(t *testing.T, st store.Store, obs []observe.Observation) {
 	}
 }
 
-func export(t *testing.T, st store.Store, f store.ObservationFilter) []observe.Observation {
+// Export returns every observation of st in f's range, as
+// Store.Observations hands them out.
+func Export(t testing.TB, st store.Store, f store.ObservationFilter) []observe.Observation {
 	t.Helper()
 	var out []observe.Observation
 	if err := st.Observations(context.Background(), f, func(o *observe.Observation) error {
@@ -750,7 +752,7 @@ func testObservationsRoundTripEveryField(t *testing.T, st store.Store) {
 	zeroPieces.Endpoint.IP = netip.MustParseAddr("fe80::1%lo")
 	want := []observe.Observation{full, sparse, zeroPieces}
 	insert(t, st, slices.Clone(want))
-	got := export(t, st, store.ObservationFilter{})
+	got := Export(t, st, store.ObservationFilter{})
 	if len(got) != len(want) {
 		t.Fatalf("exported %d observations, want %d", len(got), len(want))
 	}
@@ -772,7 +774,7 @@ func testObservationsComeInTimeOrder(t *testing.T, st store.Store) {
 	}
 	insert(t, st, obs[:2])
 	insert(t, st, obs[2:])
-	got := export(t, st, store.ObservationFilter{})
+	got := Export(t, st, store.ObservationFilter{})
 	for i := 1; i < len(got); i++ {
 		if got[i].Time.Before(got[i-1].Time) {
 			t.Fatalf("observation %d at %v comes after one at %v", i, got[i].Time, got[i-1].Time)
@@ -805,7 +807,7 @@ func testObservationsFilterSinceUntil(t *testing.T, st store.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := export(t, st, tt.f)
+			got := Export(t, st, tt.f)
 			if len(got) != tt.num {
 				t.Fatalf("%d observations, want %d", len(got), tt.num)
 			}
@@ -832,7 +834,7 @@ func testInsertObservationsManyAcrossChunks(t *testing.T, st store.Store) {
 		insert(t, st, batch)
 		all = append(all, batch...)
 	}
-	got := export(t, st, store.ObservationFilter{})
+	got := Export(t, st, store.ObservationFilter{})
 	if len(got) != len(all) {
 		t.Fatalf("exported %d observations, want %d", len(got), len(all))
 	}
@@ -851,7 +853,7 @@ func testInsertObservationsAssignsMissingID(t *testing.T, st store.Store) {
 	if obs[0].ID == "" || obs[1].ID == "" || obs[0].ID == obs[1].ID {
 		t.Fatalf("ids after insert: %q %q, want two distinct ids", obs[0].ID, obs[1].ID)
 	}
-	got := export(t, st, store.ObservationFilter{})
+	got := Export(t, st, store.ObservationFilter{})
 	if len(got) != 2 || got[0].ID != obs[0].ID || got[1].ID != obs[1].ID {
 		t.Fatalf("exported %+v, want the assigned ids", got)
 	}
@@ -863,7 +865,7 @@ func testInsertObservationsSkipsStoredID(t *testing.T, st store.Store) {
 	insert(t, st, obs[:1])
 	// A redelivered batch: the first again, and a new one.
 	insert(t, st, obs)
-	if got := export(t, st, store.ObservationFilter{}); len(got) != 2 {
+	if got := Export(t, st, store.ObservationFilter{}); len(got) != 2 {
 		t.Fatalf("exported %d observations after a redelivery, want 2", len(got))
 	}
 }
@@ -879,7 +881,7 @@ func testInsertObservationsIsAllOrNothing(t *testing.T, st store.Store) {
 	if !errors.Is(err, observe.ErrInvalid) || !strings.Contains(err.Error(), obs[400].ID) {
 		t.Fatalf("InsertObservations with an unknown level: %v, want ErrInvalid naming %s", err, obs[400].ID)
 	}
-	if got := export(t, st, store.ObservationFilter{}); len(got) != 0 {
+	if got := Export(t, st, store.ObservationFilter{}); len(got) != 0 {
 		t.Fatalf("%d observations stored from a failed batch, want 0", len(got))
 	}
 }
@@ -934,7 +936,7 @@ func testConcurrentWritersAndReaders(t *testing.T, st store.Store) {
 			t.Fatal(err)
 		}
 	}
-	if got := export(t, st, store.ObservationFilter{}); len(got) != writers*batches*per {
+	if got := Export(t, st, store.ObservationFilter{}); len(got) != writers*batches*per {
 		t.Fatalf("stored %d observations, want %d", len(got), writers*batches*per)
 	}
 }
