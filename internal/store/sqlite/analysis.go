@@ -173,23 +173,55 @@ func scanHash(kind string, b []byte) (hashkind.Hash, error) {
 // AnalysisObservations implements analysis.Backend: observations with seq
 // in (after, upTo], transcripts left out. Match lists and places repeat,
 // so their parsed forms are cached for the read.
+//
+// It reads in chunks of analysisChunk, each its own query: one read of a
+// long backlog would hold its snapshot for the whole catch-up, and while
+// it does, SQLite cannot start the log over, so every page the analysis
+// writes meanwhile would grow the log (seen: 17 GB over a 10M backlog).
 func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn func(seq int64, o *observe.Observation) error) error {
 	if upTo <= 0 {
 		upTo = 1<<63 - 1
 	}
+	c := &obsReadCache{matches: map[string][]observe.Match{}, places: map[string]observe.Place{}, items: map[string]hashkind.Hash{},
+		levels: map[string]observe.Level{}}
+	for {
+		n, last, err := s.analysisChunk(ctx, after, upTo, c, fn)
+		if err != nil || n < analysisChunk {
+			return err
+		}
+		after = last
+	}
+}
+
+// analysisChunk is how many observations one read of AnalysisObservations
+// hands out (a variable for the tests).
+var analysisChunk = 50_000
+
+// obsReadCache holds the parsed forms of values that repeat, across the
+// chunks of one AnalysisObservations.
+type obsReadCache struct {
+	matches map[string][]observe.Match
+	places  map[string]observe.Place
+	items   map[string]hashkind.Hash
+	levels  map[string]observe.Level
+}
+
+// analysisChunk reads up to analysisChunk observations after after, and
+// says how many and the last seq.
+func (s *Store) analysisChunk(ctx context.Context, after, upTo int64, c *obsReadCache,
+	fn func(seq int64, o *observe.Observation) error) (n int, last int64, err error) {
 	r, err := s.db.QueryContext(ctx, `SELECT o.seq, o.id, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
 		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
 		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule
-		FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq`, after, upTo)
+		FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq LIMIT ?`,
+		after, upTo, analysisChunk)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	defer r.Close()
-	matchCache := map[string][]observe.Match{}
-	placeCache := map[string]observe.Place{}
-	itemCache := map[string]hashkind.Hash{}
-	levels := map[string]observe.Level{}
+	matchCache, placeCache, itemCache, levels := c.matches, c.places, c.items, c.levels
 	for r.Next() {
+		n++
 		var (
 			o                        observe.Observation
 			seq, timeNS, port, lp    int64
@@ -199,14 +231,14 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 			sum                      []byte
 			place                    sql.NullString
 		)
-		if err := r.Scan(&seq, &id, &timeNS, &o.Sensor.ID, &o.Network, &o.Method, &kind, &sum, &matched,
+		if err = r.Scan(&seq, &id, &timeNS, &o.Sensor.ID, &o.Network, &o.Method, &kind, &sum, &matched,
 			&ip, &port, &o.Endpoint.Transport, &o.Client.PeerID, &o.Client.Name, &o.Client.Version, &lp,
 			&o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID, &level, &have, &total, &place,
 			&o.Jurisdiction.Agency, &o.Jurisdiction.Rule); err != nil {
-			return err
+			return n, last, err
 		}
 		if o.ID, err = idString(id); err != nil {
-			return fmt.Errorf("observation seq %d: %w", seq, err)
+			return n, last, fmt.Errorf("observation seq %d: %w", seq, err)
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
 		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(lp)
@@ -215,7 +247,7 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 		h, ok := itemCache[ck]
 		if !ok {
 			if h, err = scanHash(kind, sum); err != nil {
-				return fmt.Errorf("observation %s: %w", o.ID, err)
+				return n, last, fmt.Errorf("observation %s: %w", o.ID, err)
 			}
 			if len(itemCache) > 1<<16 {
 				clear(itemCache)
@@ -224,12 +256,12 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 		}
 		o.Item.Hash = h
 		if o.Endpoint.IP, err = netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("observation %s: %w", o.ID, err)
+			return n, last, fmt.Errorf("observation %s: %w", o.ID, err)
 		}
 		lv, ok := levels[level]
 		if !ok {
 			if lv, err = observe.ParseLevel(level); err != nil {
-				return fmt.Errorf("observation %s: %w", o.ID, err)
+				return n, last, fmt.Errorf("observation %s: %w", o.ID, err)
 			}
 			levels[level] = lv
 		}
@@ -238,7 +270,7 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 			ms, ok := matchCache[matched]
 			if !ok {
 				if err := json.Unmarshal([]byte(matched), &ms); err != nil {
-					return fmt.Errorf("observation %s: matched: %w", o.ID, err)
+					return n, last, fmt.Errorf("observation %s: matched: %w", o.ID, err)
 				}
 				if len(matchCache) > 4096 {
 					clear(matchCache)
@@ -251,7 +283,7 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 			p, ok := placeCache[place.String]
 			if !ok {
 				if err := parsePlace(place.String, &p); err != nil {
-					return fmt.Errorf("observation %s: %w", o.ID, err)
+					return n, last, fmt.Errorf("observation %s: %w", o.ID, err)
 				}
 				if len(placeCache) > 1<<16 {
 					clear(placeCache)
@@ -261,10 +293,11 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 			o.Place = p
 		}
 		if err := fn(seq, &o); err != nil {
-			return err
+			return n, last, err
 		}
+		last = seq
 	}
-	return r.Err()
+	return n, last, r.Err()
 }
 
 // AnalysisSeqs implements analysis.Backend.

@@ -191,3 +191,42 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		t.Fatalf("after catching up: %d timeline rows, want 300", len(got))
 	}
 }
+
+// AnalysisObservations reads in chunks, each its own query: every
+// observation in the range comes once, in order, across the chunks'
+// edges, and the range's ends hold.
+func TestAnalysisObservationsInChunks(t *testing.T) {
+	defer func(n int) { analysisChunk = n }(analysisChunk)
+	analysisChunk = 7
+	ctx := context.Background()
+	st, _ := openTemp(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(8, 8))
+	at := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 50 {
+		obs = append(obs, storetest.Observation(r, at.Add(time.Duration(i)*time.Second), i))
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ after, upTo, want int64 }{{0, 0, 50}, {0, 49, 49}, {3, 21, 18}, {14, 14, 0}, {0, 7, 7}, {42, 0, 8}} {
+		var seqs []int64
+		if err := st.AnalysisObservations(ctx, c.after, c.upTo, func(seq int64, o *observe.Observation) error {
+			if want := obs[seq-1].ID; o.ID != want {
+				t.Fatalf("seq %d is %s, want %s", seq, o.ID, want)
+			}
+			seqs = append(seqs, seq)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(seqs)) != c.want {
+			t.Fatalf("(%d, %d]: %d observations, want %d", c.after, c.upTo, len(seqs), c.want)
+		}
+		for i, s := range seqs {
+			if s != c.after+int64(i)+1 {
+				t.Fatalf("(%d, %d]: seqs %v", c.after, c.upTo, seqs)
+			}
+		}
+	}
+}
