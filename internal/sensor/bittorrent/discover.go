@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -522,7 +521,7 @@ func (s *Sensor) fetchMetadata(ctx context.Context, peer netip.AddrPort, key rou
 	if !s.lim.AllowAddr(peer.Addr(), s.cfg.Clock()) {
 		return nil, fmt.Errorf("per-address budget for %v spent", peer.Addr())
 	}
-	dl := s.guard.Dialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.Listen.AsSlice()}})
+	dl := s.guard.Dialer(probeDialer(s.cfg.Listen))
 	conn, err := dl.DialContext(ctx, "tcp", peer.String())
 	if err != nil {
 		return nil, err

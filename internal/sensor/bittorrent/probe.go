@@ -502,8 +502,16 @@ func (s *Sensor) dialOver(ctx context.Context, transport string, peer netip.Addr
 	if transport == transportUTP {
 		return dialUTP(ctx, s.guard, s.cfg.Listen, peer)
 	}
-	d := s.guard.Dialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: s.cfg.Listen.AsSlice()}})
-	return d.DialContext(ctx, "tcp", peer.String())
+	return s.guard.Dialer(probeDialer(s.cfg.Listen)).DialContext(ctx, "tcp", peer.String())
+}
+
+// probeDialer is the TCP dialer of probes: bound to the sensor's listen
+// address, with the source port left to connect (bindNoPort), so that
+// probes from one address are not limited to one connection per ephemeral
+// port. The scope guard wraps it (Guard.Dialer keeps this Control hook and
+// runs its own check first).
+func probeDialer(listen netip.Addr) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: listen.AsSlice()}, Control: bindNoPort}
 }
 
 // maxVerifyPiece bounds the piece the sensor will fetch to verify.

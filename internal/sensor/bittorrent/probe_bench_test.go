@@ -8,6 +8,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,10 +156,27 @@ func naiveProbe(peer netip.AddrPort, ih [20]byte, pid [20]byte) error {
 	}
 }
 
+// probeRun is what runSensorProbes measured.
+type probeRun struct {
+	elapsed  time.Duration // from the first job queued to the last observation
+	firstAt  time.Duration // when the first wave (workers observations) had ended
+	complete uint64        // probes that found the peer complete
+	failures uint64        // probes the sensor counted failed
+}
+
+// steadyRate is the rate after the first wave of workers probes: the
+// workers' ramp-up (dials all at once, goroutines and buffers allocated)
+// is left out. Zero when the run had fewer than two waves.
+func (r probeRun) steadyRate(n, workers int) float64 {
+	if n < 2*workers || r.elapsed <= r.firstAt {
+		return 0
+	}
+	return float64(n-workers) / (r.elapsed - r.firstAt).Seconds()
+}
+
 // runSensorProbes pushes n probe jobs through a running sensor's probe
-// workers and waits until every one has finished; it returns the time
-// taken and how many probes found the peer complete.
-func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) (time.Duration, uint64, uint64) {
+// workers and waits until every one has finished.
+func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) probeRun {
 	b.Helper()
 	cfg := LabConfig()
 	cfg.Identities = 1
@@ -205,9 +225,28 @@ func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) (time
 	// connection after its answer was read). Give up after 30 s without
 	// progress.
 	last, lastAt := uint64(0), time.Now()
+	var firstAt time.Duration
+	// Observations per 250 ms, logged with -test.v: shows whether the
+	// probes end in waves (all workers started at once) or evenly.
+	const slot = 250 * time.Millisecond
+	var slots []uint64
 	for pub.probes.Load() < uint64(n) {
 		if got := pub.probes.Load(); got != last {
+			i := int(time.Since(start) / slot)
+			for len(slots) <= i {
+				slots = append(slots, last) // cumulative count before this slot
+			}
+			slots[i] = got
 			last, lastAt = got, time.Now()
+			if firstAt == 0 && got >= uint64(workers) {
+				firstAt = time.Since(start)
+				// With VIGIL_PROBE_HEAPPROF=file, a heap profile with all
+				// workers busy (the second wave in flight): what the
+				// sensor's probes and the fast peers each hold.
+				if f := os.Getenv("VIGIL_PROBE_HEAPPROF"); f != "" {
+					writeHeapProfile(b, f)
+				}
+			}
 		} else if time.Since(lastAt) > 30*time.Second {
 			break
 		}
@@ -215,7 +254,29 @@ func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) (time
 	}
 	el := time.Since(start)
 	b.StopTimer()
-	return el, pub.complete.Load(), s.Stats().ProbeFailures
+	if testing.Verbose() {
+		per := make([]uint64, len(slots))
+		for i := range slots {
+			per[i] = slots[i]
+			if i > 0 {
+				per[i] -= slots[i-1]
+			}
+		}
+		b.Logf("%d workers, %d probes: observations per %v: %v", workers, n, slot, per)
+	}
+	return probeRun{elapsed: el, firstAt: firstAt, complete: pub.complete.Load(), failures: s.Stats().ProbeFailures}
+}
+
+func writeHeapProfile(b *testing.B, file string) {
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkProbes measures completed probes a second through the
@@ -226,7 +287,11 @@ func runSensorProbes(b *testing.B, peers []netip.AddrPort, n, workers int) (time
 // clients do. The fast peers offer ut_pex and send no PEX (as Transmission,
 // whose PEX comes every 90 s), so each of the sensor's probes of a "stay"
 // peer waits ProbePEXWait (1 s) for it: that wait, times the workers,
-// bounds its rate.
+// bounds its rate. probes/s is over the whole run; steady-probes/s (runs
+// of at least two waves) leaves out the first wave of workers probes,
+// whose dials all start at once. With -test.v the observations per 250 ms
+// are logged; VIGIL_PROBE_HEAPPROF=file writes a heap profile when the
+// first wave has ended.
 func BenchmarkProbes(b *testing.B) {
 	for _, hangUp := range []bool{true, false} {
 		mode := "hangup"
@@ -240,12 +305,16 @@ func BenchmarkProbes(b *testing.B) {
 		}
 		for _, workers := range workerSets {
 			b.Run(fmt.Sprintf("peers=%s/vigil-workers=%d", mode, workers), func(b *testing.B) {
-				el, complete, failures := runSensorProbes(b, fp.addrs, b.N, workers)
-				if complete != uint64(b.N) {
-					b.Fatalf("%d probes: %d found the peer complete, %d failed", b.N, complete, failures)
+				r := runSensorProbes(b, fp.addrs, b.N, workers)
+				if r.complete != uint64(b.N) {
+					b.Fatalf("%d probes: %d found the peer complete, %d failed", b.N, r.complete, r.failures)
 				}
-				b.ReportMetric(float64(failures), "failed-after-answer")
-				b.ReportMetric(float64(b.N)/el.Seconds(), "probes/s")
+				b.ReportMetric(float64(r.failures), "failed-after-answer")
+				b.ReportMetric(float64(b.N)/r.elapsed.Seconds(), "probes/s")
+				// After the first wave: only reported with two waves or more.
+				if v := r.steadyRate(b.N, workers); v > 0 {
+					b.ReportMetric(v, "steady-probes/s")
+				}
 			})
 		}
 		b.Run(fmt.Sprintf("peers=%s/naive-sequential", mode), func(b *testing.B) {
