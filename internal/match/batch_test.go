@@ -103,7 +103,7 @@ func eachBatchPath(t *testing.T, f func(t *testing.T)) {
 // TestContainsBatchAgreesWithMapAndContains is the property test of the
 // batch API: on random Matchers and a random mix of hits and misses, in
 // batches of every awkward length, ContainsBatch says what a plain map of
-// the same entries says, and what Contains says key by key.
+// the same entries says, and what Contains and ContainsRef say key by key.
 func TestContainsBatchAgreesWithMapAndContains(t *testing.T) {
 	eachBatchPath(t, func(t *testing.T) {
 		for seed := range uint64(6) {
@@ -112,6 +112,9 @@ func TestContainsBatchAgreesWithMapAndContains(t *testing.T) {
 			for i, h := range c.probes {
 				if got := c.m.Contains(h); got != c.want[i] {
 					t.Fatalf("seed %d: Contains(%s %s) = %v, want %v", seed, h.Kind(), h, got, c.want[i])
+				}
+				if got := c.m.ContainsRef(&c.probes[i]); got != c.want[i] {
+					t.Fatalf("seed %d: ContainsRef(%s %s) = %v, want %v", seed, h.Kind(), h, got, c.want[i])
 				}
 				if c.want[i] {
 					hits++
@@ -221,5 +224,17 @@ func TestMatcherWithOneKindOfALengthKeepsKindsApart(t *testing.T) {
 				t.Fatalf("only %s indexed: %s with the same bytes %s matched", k, other, h.Hex())
 			}
 		}
+	}
+}
+
+func TestContainsRefOfNothing(t *testing.T) {
+	var m *Matcher
+	h := hashkind.MustNew(hashkind.SHA1, make([]byte, 20))
+	if m.ContainsRef(&h) {
+		t.Fatal("a nil Matcher alerts")
+	}
+	c := newBatchCase(t, 1, 100)
+	if c.m.ContainsRef(nil) {
+		t.Fatal("a nil hash alerts")
 	}
 }

@@ -265,8 +265,8 @@ func BenchmarkLookupInterleaved(b *testing.B) {
 	d := benchSetup(b)
 	set, m := d.set, d.matcher
 	out := make([]bool, benchBatch)
-	var tMap, tOne, tMapBatch, tBatch time.Duration
-	var hMap, hOne, hMapBatch, hBatch int
+	var tMap, tOne, tRef, tMapBatch, tBatch time.Duration
+	var hMap, hOne, hRef, hMapBatch, hBatch int
 	b.ResetTimer()
 	for done, j := 0, 0; done < b.N; {
 		n := min(interleaveChunk, b.N-done, d.n-j)
@@ -285,6 +285,12 @@ func BenchmarkLookupInterleaved(b *testing.B) {
 			}
 		}
 		t2 := time.Now()
+		for k := range hs {
+			if m.ContainsRef(&hs[k]) {
+				hRef++
+			}
+		}
+		t2r := time.Now()
 		for s := 0; s < n; s += benchBatch {
 			ks := keys[s:min(s+benchBatch, n)]
 			out = out[:len(ks)]
@@ -308,23 +314,25 @@ func BenchmarkLookupInterleaved(b *testing.B) {
 			}
 		}
 		t4 := time.Now()
-		tMap, tOne, tMapBatch, tBatch = tMap+t1.Sub(t0), tOne+t2.Sub(t1), tMapBatch+t3.Sub(t2), tBatch+t4.Sub(t3)
+		tMap, tOne, tRef, tMapBatch, tBatch = tMap+t1.Sub(t0), tOne+t2.Sub(t1), tRef+t2r.Sub(t2), tMapBatch+t3.Sub(t2r), tBatch+t4.Sub(t3)
 		done += n
 		if j += n; j == d.n {
 			j = 0
 		}
 	}
 	b.StopTimer()
-	if hOne != hMap || hBatch != hMap || hMapBatch != hMap {
-		b.Fatalf("hits: map %d, Matcher %d, map batched %d, Matcher batched %d", hMap, hOne, hMapBatch, hBatch)
+	if hOne != hMap || hRef != hMap || hBatch != hMap || hMapBatch != hMap {
+		b.Fatalf("hits: map %d, Matcher %d, Matcher by reference %d, map batched %d, Matcher batched %d", hMap, hOne, hRef, hMapBatch, hBatch)
 	}
 	checkHits(b, d, hMap, b.N)
 	per := func(t time.Duration) float64 { return float64(t.Nanoseconds()) / float64(b.N) }
 	b.ReportMetric(per(tMap), "map-ns/lookup")
 	b.ReportMetric(per(tOne), "matcher-ns/lookup")
+	b.ReportMetric(per(tRef), "matcher-ref-ns/lookup")
 	b.ReportMetric(per(tMapBatch), "map-batch-ns/lookup")
 	b.ReportMetric(per(tBatch), "matcher-batch-ns/lookup")
 	b.ReportMetric(float64(tMap)/float64(tOne), "x-single")
+	b.ReportMetric(float64(tMap)/float64(tRef), "x-single-ref")
 	b.ReportMetric(float64(tMapBatch)/float64(tBatch), "x-batch")
 }
 
