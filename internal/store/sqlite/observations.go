@@ -22,7 +22,7 @@ import (
 
 // obsColumns are the columns an INSERT writes: an observation's facets
 // and place by reference (facets, places: migration 0006); the old
-// columns that held them get ” (obsRow).
+// columns that held them get empty text (obsRow).
 const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
 	client, client_version, agency_rule, clock_offset_ns, item_id, matched, ip, port, peer_id, listen_port,
 	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency`
@@ -33,14 +33,14 @@ const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, cloc
 const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // obsSelect reads an observation back from observation_rows (which
-// resolves sources and places), its item from items.
+// resolves facets and places), its item from items.
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule`
 
 const (
-	obsArgs  = 27              // the ? of obsRow
+	obsArgs  = 20              // the ? of obsRow
 	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 

@@ -67,7 +67,7 @@ type Config struct {
 	// writing observations, the others serve everything else.
 	MaxOpenConns int
 	// ObservationChunk is how many observations go in one multi-row
-	// INSERT statement (at most 1,213: SQLite's 32,766 parameters / 27).
+	// INSERT statement (at most 1,638: SQLite's 32,766 parameters / 20).
 	ObservationChunk int
 	// Now is the clock for import and history times.
 	Now func() time.Time

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,22 @@ func TestAnalysisObservationsInChunks(t *testing.T) {
 				t.Fatalf("(%d, %d]: seqs %v", c.after, c.upTo, seqs)
 			}
 		}
+	}
+}
+
+// The INSERT's row binds obsArgs values and names as many columns as it
+// has values.
+func TestInsertRowShape(t *testing.T) {
+	if n := strings.Count(obsRow, "?"); n != obsArgs {
+		t.Fatalf("obsRow binds %d values, obsArgs is %d", n, obsArgs)
+	}
+	cols := len(strings.Split(obsColumns, ","))
+	vals := len(strings.Split(strings.Trim(obsRow, "()"), ","))
+	if cols != vals {
+		t.Fatalf("obsColumns names %d columns, obsRow has %d values", cols, vals)
+	}
+	var o observe.Observation
+	if n := len(obsValues(&o, 1, 1, 0, "[]")); n != obsArgs {
+		t.Fatalf("obsValues gives %d values, obsRow binds %d", n, obsArgs)
 	}
 }
