@@ -586,9 +586,11 @@ func (s *Store) WebTargets(ctx context.Context, q analysis.TargetQuery, count bo
 	// maintained counts (scope and Since; other filters are taken to
 	// keep most rows).
 	walk := true
-	if !q.Scope.All && (q.Sort == "score" || q.Sort == "" || q.Sort == "last_seen" || q.Sort == "first_seen") {
-		// target_access_rank, _last and _first are in these orders
-		// within the scope already.
+	byDate := q.Sort == "last_seen" || q.Sort == "first_seen"
+	if !q.Scope.All && (q.Sort == "score" || q.Sort == "" || byDate && len(q.Scope.Agencies) == 1) {
+		// target_access_rank is in score order within the scope already,
+		// and target_access_last and _first in date order within one
+		// agency (several agencies by date: either plan, as below).
 		walk = false
 	} else if !q.Scope.All || !q.Since.IsZero() {
 		since := int64(0)
