@@ -185,7 +185,7 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 	c := &obsReadCache{matches: map[string][]observe.Match{}, places: map[string]observe.Place{}, items: map[string]hashkind.Hash{},
 		levels: map[string]observe.Level{}}
 	for {
-		n, last, err := s.analysisChunk(ctx, after, upTo, c, fn)
+		n, last, err := s.readAnalysisChunk(ctx, after, upTo, c, fn)
 		if err != nil || n < analysisChunk {
 			return err
 		}
@@ -206,9 +206,9 @@ type obsReadCache struct {
 	levels  map[string]observe.Level
 }
 
-// analysisChunk reads up to analysisChunk observations after after, and
+// readAnalysisChunk reads up to analysisChunk observations after after, and
 // says how many and the last seq.
-func (s *Store) analysisChunk(ctx context.Context, after, upTo int64, c *obsReadCache,
+func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obsReadCache,
 	fn func(seq int64, o *observe.Observation) error) (n int, last int64, err error) {
 	r, err := s.db.QueryContext(ctx, `SELECT o.seq, o.id, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
 		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
