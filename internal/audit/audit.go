@@ -214,6 +214,17 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 func (l *Log) appendGrouped(ctx context.Context, bs BatchStore, r Record) (Record, error) {
 	p := &pendingAppend{rec: r, done: make(chan struct{})}
 	l.mu.Lock()
+	// Stamped again in queue order, so that the trail's times follow its
+	// sequence numbers (two callers stamped outside the lock could queue
+	// in the other order).
+	if l.Now != nil {
+		p.rec.Time = l.Now().UTC()
+	} else {
+		p.rec.Time = time.Now().UTC()
+	}
+	if n := len(l.queue); n > 0 && p.rec.Time.Before(l.queue[n-1].rec.Time) {
+		p.rec.Time = l.queue[n-1].rec.Time
+	}
 	l.queue = append(l.queue, p)
 	if l.writing {
 		l.mu.Unlock()

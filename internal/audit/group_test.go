@@ -132,6 +132,12 @@ func TestLogGroupsConcurrentAppends(t *testing.T) {
 	if err != nil || rep.Broken != nil || rep.Records != n {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
+	// The trail's times follow its sequence numbers.
+	for i := 1; i < len(st.recs); i++ {
+		if st.recs[i].Time.Before(st.recs[i-1].Time) {
+			t.Fatalf("record %d at %v, before record %d at %v", st.recs[i].Seq, st.recs[i].Time, st.recs[i-1].Seq, st.recs[i-1].Time)
+		}
+	}
 }
 
 // A record the store refuses fails its own Append only: the batch is
