@@ -170,7 +170,9 @@ func BenchmarkSensorMemory(b *testing.B) {
 	}, 8)
 	boot := nw.Nodes()[0].Addr.String() + "," + nw.Nodes()[500].Addr.String()
 	child := func(watch int) memResult {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestSensorMemoryChild$", "-test.v", "-test.timeout", "10m")
+		// The child's own deadline: its window and ample time to start and stop.
+		limit := (time.Duration(secs)*time.Second + 10*time.Minute).String()
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestSensorMemoryChild$", "-test.v", "-test.timeout", limit)
 		cmd.Env = append(os.Environ(), "VIGIL_MEM_CHILD=1", fmt.Sprintf("VIGIL_MEM_WATCH=%d", watch),
 			fmt.Sprintf("VIGIL_MEM_SECONDS=%d", secs), fmt.Sprintf("VIGIL_MEM_SEED=%d", seed), "VIGIL_MEM_BOOT="+boot)
 		out, err := cmd.CombinedOutput()
