@@ -187,7 +187,6 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	if l.Now != nil {
 		now = l.Now
 	}
-	r.Time = now().UTC()
 	if r.Action == "" {
 		return Record{}, errors.New("audit: a record needs an action")
 	}
@@ -197,8 +196,9 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 	var out Record
 	var err error
 	if bs, ok := l.Store.(BatchStore); ok && l.MaxBatch != 1 {
-		out, err = l.appendGrouped(ctx, bs, r)
+		out, err = l.appendGrouped(ctx, bs, r, now)
 	} else {
+		r.Time = now().UTC()
 		out, err = l.Store.AppendAudit(ctx, r)
 	}
 	if err != nil {
@@ -211,17 +211,13 @@ func (l *Log) Append(ctx context.Context, r Record) (Record, error) {
 // that finds no writer at work becomes the writer: it commits the queue
 // (itself first) in one transaction, answers the callers of that batch,
 // and hands the writer's role to the first caller queued meanwhile.
-func (l *Log) appendGrouped(ctx context.Context, bs BatchStore, r Record) (Record, error) {
+func (l *Log) appendGrouped(ctx context.Context, bs BatchStore, r Record, now func() time.Time) (Record, error) {
 	p := &pendingAppend{rec: r, done: make(chan struct{})}
 	l.mu.Lock()
-	// Stamped again in queue order, so that the trail's times follow its
+	// Stamped in queue order, so that the trail's times follow its
 	// sequence numbers (two callers stamped outside the lock could queue
 	// in the other order).
-	if l.Now != nil {
-		p.rec.Time = l.Now().UTC()
-	} else {
-		p.rec.Time = time.Now().UTC()
-	}
+	p.rec.Time = now().UTC()
 	if n := len(l.queue); n > 0 && p.rec.Time.Before(l.queue[n-1].rec.Time) {
 		p.rec.Time = l.queue[n-1].rec.Time
 	}
