@@ -37,6 +37,8 @@ type Tracker struct {
 	out    *bytes.Buffer
 	exited chan struct{}
 	once   sync.Once
+	// refusal is why the last readiness check failed (Start's error).
+	refusal string
 }
 
 // HTTP and UDP are its announce URLs.
@@ -137,7 +139,8 @@ func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 		if time.Now().After(deadline) {
 			t.Close()
 			if listening {
-				return nil, fmt.Errorf("opentracker on %v (attempt %d) %w %x after %v: %s", t.Addr, attempt, errRefusing, hashes[0], wait, t.out.String())
+				return nil, fmt.Errorf("opentracker on %v (attempt %d) %w %x after %v (last: %s): %s", t.Addr, attempt, errRefusing, hashes[0],
+					wait, t.refusal, t.out.String())
 			}
 			return nil, fmt.Errorf("opentracker not listening on %v after %v: %s", t.Addr, wait, t.out.String())
 		}
@@ -150,7 +153,7 @@ func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 // no peers) and, accepted, withdraws at once with 'stopped', leaving no
 // peer behind.
 func (t *Tracker) allows(h [20]byte) bool {
-	ask := func(event string) ([]byte, bool) {
+	ask := func(event string) ([]byte, error) {
 		q := url.Values{}
 		q.Set("info_hash", string(h[:]))
 		q.Set("peer_id", "-VG0000-readinesschk")
@@ -160,21 +163,32 @@ func (t *Tracker) allows(h [20]byte) bool {
 		if event != "" {
 			q.Set("event", event)
 		}
-		c := http.Client{Timeout: 500 * time.Millisecond}
+		// A fresh connection each time: opentracker closes its side after
+		// an answer, and a kept one can fail on reuse.
+		c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
 		resp, err := c.Get(t.HTTP() + "?" + q.Encode())
 		if err != nil {
-			return nil, false
+			return nil, err
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return b, err == nil && resp.StatusCode == http.StatusOK
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("HTTP %s", resp.Status)
+		}
+		return b, err
 	}
-	b, ok := ask("")
-	if !ok || bytes.Contains(b, []byte("failure reason")) {
+	b, err := ask("")
+	if err == nil && bytes.Contains(b, []byte("failure reason")) {
+		err = fmt.Errorf("answered %q", b)
+	}
+	if err == nil {
+		_, err = ask("stopped")
+	}
+	if err != nil {
+		t.refusal = err.Error()
 		return false
 	}
-	_, ok = ask("stopped")
-	return ok
+	return true
 }
 
 // Close stops it and waits for it to exit.
