@@ -13,13 +13,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -58,36 +56,12 @@ func Start(dir string, hashes [][20]byte) (*Tracker, error) {
 	if err := os.Chmod(dir, 0o755); err != nil { // nobody must read the list
 		return nil, err
 	}
-	// A tracker that listens but refuses its whitelisted torrent for
-	// good has been seen (its one load of the list at start missed, and
-	// SIGHUP did not always cure it): such a one is stopped and another
-	// started, on another port.
-	var errs []error
-	for attempt := 1; attempt <= startAttempts; attempt++ {
-		t, err := start(dir, hashes, attempt)
-		if err == nil {
-			return t, nil
-		}
-		errs = append(errs, err)
-		if !errors.Is(err, errRefusing) {
-			break
-		}
-	}
-	return nil, errors.Join(errs...)
+	return start(dir, hashes)
 }
 
-const startAttempts = 3
-
-// errRefusing: the tracker listened but kept refusing its list.
-var errRefusing = errors.New("listens but refuses its whitelisted torrent")
-
-// listFor is the list written for an attempt: hashes, but a test may
-// make an attempt's list miss them.
-var listFor = func(attempt int, hashes [][20]byte) [][20]byte { return hashes }
-
-func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
+func start(dir string, hashes [][20]byte) (*Tracker, error) {
 	var list bytes.Buffer
-	for _, h := range listFor(attempt, hashes) {
+	for _, h := range hashes {
 		fmt.Fprintf(&list, "%s\n", hex.EncodeToString(h[:]))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "whitelist"), list.Bytes(), 0o644); err != nil {
@@ -113,8 +87,8 @@ func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 	// Generous: on a loaded machine (CI compiling beside it) the access
 	// list thread has been seen to take over 5 s; a ready tracker returns
 	// at once.
-	const wait = 10 * time.Second
-	listening, refused := false, 0
+	const wait = 30 * time.Second
+	listening := false
 	for deadline := time.Now().Add(wait); ; {
 		select {
 		case <-t.exited:
@@ -130,17 +104,12 @@ func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 			if len(hashes) == 0 || t.allows(hashes[0]) {
 				return t, nil
 			}
-			// Still refusing a second after it listened: SIGHUP makes it
-			// read its list again (which cures some of these).
-			if refused++; refused%50 == 0 {
-				_ = t.cmd.Process.Signal(syscall.SIGHUP)
-			}
 		}
 		if time.Now().After(deadline) {
 			t.Close()
 			if listening {
-				return nil, fmt.Errorf("opentracker on %v (attempt %d) %w %x after %v (last: %s): %s", t.Addr, attempt, errRefusing, hashes[0],
-					wait, t.refusal, t.out.String())
+				return nil, fmt.Errorf("opentracker on %v listens but refuses its whitelisted torrent %x after %v (last: %s): %s", t.Addr,
+					hashes[0], wait, t.refusal, t.out.String())
 			}
 			return nil, fmt.Errorf("opentracker not listening on %v after %v: %s", t.Addr, wait, t.out.String())
 		}
@@ -154,19 +123,18 @@ func start(dir string, hashes [][20]byte, attempt int) (*Tracker, error) {
 // peer behind.
 func (t *Tracker) allows(h [20]byte) bool {
 	ask := func(event string) ([]byte, error) {
-		q := url.Values{}
-		q.Set("info_hash", string(h[:]))
-		q.Set("peer_id", "-VG0000-readinesschk")
-		q.Set("port", "1")
-		q.Set("left", "0")
-		q.Set("numwant", "0")
+		// Every byte of the hash percent-encoded, as clients send it:
+		// url.Values writes a 0x20 byte as '+', which opentracker takes
+		// for 0x2B, so one hash in thirteen (those holding a 0x20) was
+		// refused as not whitelisted.
+		q := "info_hash=" + percentEncode(h[:]) + "&peer_id=-VG0000-readinesschk&port=1&left=0&numwant=0"
 		if event != "" {
-			q.Set("event", event)
+			q += "&event=" + event
 		}
 		// A fresh connection each time: opentracker closes its side after
 		// an answer, and a kept one can fail on reuse.
 		c := http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
-		resp, err := c.Get(t.HTTP() + "?" + q.Encode())
+		resp, err := c.Get(t.HTTP() + "?" + q)
 		if err != nil {
 			return nil, err
 		}
@@ -189,6 +157,16 @@ func (t *Tracker) allows(h [20]byte) bool {
 		return false
 	}
 	return true
+}
+
+// percentEncode writes every byte as %XX.
+func percentEncode(b []byte) string {
+	const hexDigits = "0123456789ABCDEF"
+	out := make([]byte, 0, 3*len(b))
+	for _, c := range b {
+		out = append(out, '%', hexDigits[c>>4], hexDigits[c&15])
+	}
+	return string(out)
 }
 
 // Close stops it and waits for it to exit.
