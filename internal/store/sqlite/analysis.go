@@ -590,6 +590,25 @@ func scanTarget(r interface{ Scan(...any) error }) (analysis.TargetSummary, erro
 	return t, nil
 }
 
+// targetOrder is the ORDER BY of a target list sorted by sort, the
+// score read from scoreCol; the lists of the API and of the pages share
+// it (and targetFilters).
+func targetOrder(sort, scoreCol string) (string, error) {
+	switch sort {
+	case "", "score":
+		return scoreCol + ` DESC, t.id`, nil
+	case "last_seen":
+		return `t.last_ns DESC, t.id`, nil
+	case "first_seen":
+		return `t.first_ns, t.id`, nil
+	case "files":
+		return `t.files DESC, ` + scoreCol + ` DESC, t.id`, nil
+	case "endpoints":
+		return `t.endpoints DESC, ` + scoreCol + ` DESC, t.id`, nil
+	}
+	return "", fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", sort)
+}
+
 // Targets implements analysis.Backend: a ranked page within q.Scope and
 // the number of targets matching. The scope is a join on target_access,
 // so a target neither routed to nor shared with the reader's agencies is
@@ -621,19 +640,9 @@ func (s *Store) Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis
 		scoreCol = "a.score"
 	}
 	where, args = targetFilters(q, scoreCol, where, args)
-	switch q.Sort {
-	case "", "score":
-		order = scoreCol + ` DESC, t.id`
-	case "last_seen":
-		order = `t.last_ns DESC, t.id`
-	case "first_seen":
-		order = `t.first_ns, t.id`
-	case "files":
-		order = `t.files DESC, ` + scoreCol + ` DESC, t.id`
-	case "endpoints":
-		order = `t.endpoints DESC, ` + scoreCol + ` DESC, t.id`
-	default:
-		return nil, 0, fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
+	order, err := targetOrder(q.Sort, scoreCol)
+	if err != nil {
+		return nil, 0, err
 	}
 	w := strings.Join(where, " AND ")
 	group := ""
@@ -663,7 +672,7 @@ func (s *Store) Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis
 		return nil, 0, fmt.Errorf("targets: %w", err)
 	}
 	var out []analysis.TargetSummary
-	err := eachRow(ctx, s.db, `SELECT `+targetCols+` FROM `+from+` WHERE `+w+group+` ORDER BY `+order+` LIMIT ? OFFSET ?`, func(r *sql.Rows) error {
+	err = eachRow(ctx, s.db, `SELECT `+targetCols+` FROM `+from+` WHERE `+w+group+` ORDER BY `+order+` LIMIT ? OFFSET ?`, func(r *sql.Rows) error {
 		t, err := scanTarget(r)
 		if err != nil {
 			return err

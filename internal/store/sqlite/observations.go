@@ -131,18 +131,7 @@ func idString(v any) (string, error) {
 		return v, nil
 	case []byte:
 		if len(v) == 16 {
-			const hexDigits = "0123456789abcdef"
-			var s [36]byte
-			j := 0
-			for i, c := range v {
-				if i == 4 || i == 6 || i == 8 || i == 10 {
-					s[j] = '-'
-					j++
-				}
-				s[j], s[j+1] = hexDigits[c>>4], hexDigits[c&0xf]
-				j += 2
-			}
-			return string(s[:]), nil
+			return rowcodec.FormatUUID([16]byte(v)), nil
 		}
 	}
 	return "", fmt.Errorf("stored observation id of type %T", v)

@@ -662,23 +662,11 @@ func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, w
 			args = append(args, a)
 		}
 	}
-	switch q.Sort {
-	case "", "score":
-		order = scoreCol + ` DESC, t.id`
-	case "last_seen":
-		if order == "" {
-			order = `t.last_ns DESC, t.id`
-		}
-	case "first_seen":
-		if order == "" {
-			order = `t.first_ns, t.id`
-		}
-	case "files":
-		order = `t.files DESC, ` + scoreCol + ` DESC, t.id`
-	case "endpoints":
-		order = `t.endpoints DESC, ` + scoreCol + ` DESC, t.id`
-	default:
-		return nil, 0, fmt.Errorf("targets: sort %q: want score, last_seen, first_seen, files or endpoints", q.Sort)
+	// A date order an index plan chose above stands; else the shared one.
+	if def, err := targetOrder(q.Sort, scoreCol); err != nil {
+		return nil, 0, err
+	} else if order == "" || (q.Sort != "last_seen" && q.Sort != "first_seen") {
+		order = def
 	}
 	where, args = targetFilters(q, scoreCol, where, args)
 	w := strings.Join(where, " AND ")
