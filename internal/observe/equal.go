@@ -27,6 +27,7 @@ func (o *Observation) Equal(p *Observation) bool {
 		bytes.Equal(o.Client.UserHash, p.Client.UserHash) &&
 		bytes.Equal(o.Client.GUID, p.Client.GUID) &&
 		o.Possession == p.Possession &&
+		slices.Equal(o.Marks, p.Marks) &&
 		bytes.Equal(o.Transcript.Bytes, p.Transcript.Bytes) &&
 		o.Transcript.Ref == p.Transcript.Ref &&
 		bytes.Equal(o.Transcript.SHA256, p.Transcript.SHA256) &&

@@ -28,6 +28,8 @@ import (
 //	item_kind, item    the hash kind ("btih") and the digest in lower-case hex
 //	possession         level name: announced, acknowledged, partial, complete, verified
 //	pieces_have, pieces_total  numbers, or null where unknown (see below)
+//	marks              what a reader must know before relying on the line
+//	                   (third_party, malformed_bitfield, ...; marks.go), sorted
 //	peer_id            raw BitTorrent peer id, hex
 //	client             decoded client name
 //	listen_port        port the peer says it listens on
@@ -81,6 +83,7 @@ type record struct {
 	Possession        string   `json:"possession"`
 	PiecesHave        *int     `json:"pieces_have"`
 	PiecesTotal       *int     `json:"pieces_total"`
+	Marks             []string `json:"marks"`
 	PeerID            string   `json:"peer_id"`
 	Client            string   `json:"client"`
 	ListenPort        uint16   `json:"listen_port"`
@@ -134,6 +137,7 @@ func toRecord(o *Observation) record {
 		Possession:        o.Possession.Level.String(),
 		PiecesHave:        pieces(o.Possession.PiecesHave),
 		PiecesTotal:       pieces(o.Possession.PiecesTotal),
+		Marks:             o.Marks,
 		PeerID:            hex.EncodeToString(o.Client.PeerID),
 		Client:            o.Client.Name,
 		ListenPort:        o.Client.ListenPort,
@@ -165,6 +169,9 @@ func toRecord(o *Observation) record {
 	}
 	if r.Subdivisions == nil {
 		r.Subdivisions = []string{}
+	}
+	if r.Marks == nil {
+		r.Marks = []string{}
 	}
 	if !o.Place.DBBuild.IsZero() {
 		r.GeoDBBuild = o.Place.DBBuild.UTC().Format(time.RFC3339Nano)
@@ -209,6 +216,11 @@ func (r *record) observation(o *Observation) error {
 	if len(r.Subdivisions) > 0 {
 		o.Place.Subdivisions = r.Subdivisions
 	}
+	marks, err := normalizeMarks(r.Marks)
+	if err != nil {
+		return err
+	}
+	o.Marks = marks
 	if r.GeoDBBuild != "" {
 		b, err := time.Parse(time.RFC3339Nano, r.GeoDBBuild)
 		if err != nil {

@@ -66,6 +66,7 @@ func samples() []Observation {
 			Endpoint:   Endpoint{IP: netip.MustParseAddr("::1"), Port: 6881, Transport: "udp"},
 			Client:     Client{NodeID: mustHex("0000000000000000000000000000000000000001")},
 			Possession: Possession{Level: Announced, PiecesHave: -1, PiecesTotal: -1},
+			Marks:      []string{MarkNodeIDUnchecked, MarkSpoofableSource},
 		},
 		{ // a peer that has none of the pieces: zero is not unknown
 			ID:         "019ab123-4567-7abc-8def-0123456789ad",
@@ -75,6 +76,7 @@ func samples() []Observation {
 			Item:       Item{Hash: hashOf(hashkind.BTIH, "aabbccddeeff00112233445566778899aabbccdd")},
 			Endpoint:   Endpoint{IP: netip.MustParseAddr("::ffff:127.0.0.3"), Port: 1, Transport: "utp"},
 			Possession: Possession{Level: Acknowledged, PiecesHave: 0, PiecesTotal: 7},
+			Marks:      []string{MarkMalformedBitfield},
 			Transcript: Transcript{Ref: "transcripts/2026-11-23/synthetic-001.bin", SHA256: mustHex("00000000000000000000000000000000000000000000000000000000000000ff")},
 		},
 		{ // eD2K with an eMule user hash, text that needs escaping
@@ -169,7 +171,7 @@ func TestDecodeGoldenGivesBackTheObservations(t *testing.T) {
 // The keys of the flat form, in order; every one is on every line.
 var wantKeys = []string{
 	"id", "time", "sensor", "network", "method", "ip", "port", "transport",
-	"item_kind", "item", "possession", "pieces_have", "pieces_total", "peer_id",
+	"item_kind", "item", "possession", "pieces_have", "pieces_total", "marks", "peer_id",
 	"client", "listen_port", "node_id", "matched", "matched_categories",
 	"sensor_version", "vantage", "clock_offset_ns", "clock_source",
 	"client_version", "user_hash", "guid", "transcript", "transcript_ref",
@@ -326,6 +328,9 @@ func TestDecodeRejectsBadFieldsNamingTheLine(t *testing.T) {
 		{"negative-pieces", "pieces_total", `-2`, true, "pieces_total"},
 		{"categories-mismatch", "matched_categories", `["1"]`, true, "matched_categories"},
 		{"bad-base64", "transcript", `"not base64!"`, true, "transcript"},
+		{"mark-with-space", "marks", `["third party"]`, true, "mark"},
+		{"mark-upper-case", "marks", `["THIRD_PARTY"]`, true, "mark"},
+		{"mark-empty", "marks", `[""]`, true, "mark"},
 		{"port-out-of-range", "port", `70000`, false, "port"},
 		{"port-not-number", "port", `"80"`, false, "port"},
 	}

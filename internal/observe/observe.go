@@ -148,7 +148,11 @@ type Observation struct {
 	Endpoint    Endpoint
 	Client      Client
 	Possession  Possession
-	Transcript  Transcript
+	// Marks say what a reader must know before relying on the
+	// observation (MarkThirdParty, MarkMalformedBitfield, ...): sorted,
+	// without repeats, nil when nothing applies. See marks.go.
+	Marks      []string
+	Transcript Transcript
 	// Place is where the address was placed at ingest, from the geo
 	// database in force then; later database updates never rewrite it.
 	// Zero when no database was configured or it knew nothing.

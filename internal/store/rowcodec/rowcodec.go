@@ -323,3 +323,21 @@ func FillTrust(recs []store.EntryRecord, orgs []string) {
 		recs[i].Trust = store.Trust{Confirmations: len(from), From: from}
 	}
 }
+
+// MarksColumn is the stored form of an observation's marks: the sorted
+// marks joined by commas (a mark is a-z, 0-9 and _), or NULL (nil) when
+// there are none, so that rows without marks cost nothing.
+func MarksColumn(marks []string) any {
+	if len(marks) == 0 {
+		return nil
+	}
+	return strings.Join(marks, ",")
+}
+
+// ParseMarks reads the marks column back; "" and NULL are no marks.
+func ParseMarks(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return observe.NormalizeMarks(strings.Split(s, ","))
+}

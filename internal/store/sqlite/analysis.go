@@ -212,7 +212,7 @@ func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obs
 	fn func(seq int64, o *observe.Observation) error) (n int, last int64, err error) {
 	r, err := s.db.QueryContext(ctx, `SELECT o.seq, o.id, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
 		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
-		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule
+		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule, o.marks
 		FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq LIMIT ?`,
 		after, upTo, analysisChunk)
 	if err != nil {
@@ -230,11 +230,12 @@ func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obs
 			kind, matched, ip, level string
 			sum                      []byte
 			place                    sql.NullString
+			marks                    string
 		)
 		if err = r.Scan(&seq, &id, &timeNS, &o.Sensor.ID, &o.Network, &o.Method, &kind, &sum, &matched,
 			&ip, &port, &o.Endpoint.Transport, &o.Client.PeerID, &o.Client.Name, &o.Client.Version, &lp,
 			&o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID, &level, &have, &total, &place,
-			&o.Jurisdiction.Agency, &o.Jurisdiction.Rule); err != nil {
+			&o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks); err != nil {
 			return n, last, err
 		}
 		if o.ID, err = idString(id); err != nil {
@@ -291,6 +292,11 @@ func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obs
 				placeCache[place.String] = p
 			}
 			o.Place = p
+		}
+		if marks != "" {
+			if o.Marks, err = rowcodec.ParseMarks(marks); err != nil {
+				return n, last, fmt.Errorf("observation %s: %w", o.ID, err)
+			}
 		}
 		if err := fn(seq, &o); err != nil {
 			return n, last, err

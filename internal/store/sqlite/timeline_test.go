@@ -118,10 +118,15 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		t.Fatal("no IPv4-mapped observation on the timeline")
 	}
 
+	// Schema 5 had no marks: what it held is what must come back.
+	if _, err := st.db.ExecContext(ctx, `UPDATE observations SET marks = NULL`); err != nil {
+		t.Fatal(err)
+	}
 	before := exportAll(t, st)
 
 	// The file as schema 5 left it: each row with its own sensor and place,
-	// the two indexes, none of the new tables (nor 0007's columns).
+	// the two indexes, none of the new tables (nor 0007's columns, nor
+	// 0008's marks, cleared above).
 	for _, q := range []string{
 		`UPDATE observations SET (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
 			client_version, agency_rule) = (SELECT sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
@@ -130,6 +135,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`DROP VIEW observation_rows`,
 		`ALTER TABLE observations DROP COLUMN facet_id`,
 		`ALTER TABLE observations DROP COLUMN place_id`,
+		`ALTER TABLE observations DROP COLUMN marks`,
 		`DROP TABLE facets`,
 		`DROP TABLE places`,
 		`CREATE INDEX observations_endpoint ON observations (ip, port, time_ns)`,

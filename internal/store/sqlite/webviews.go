@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 // Read-only queries for the investigators' pages (internal/webapp): the
@@ -331,7 +332,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 			WHERE time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775808)` +
 		filter + ` ORDER BY time_ns DESC, seq DESC LIMIT ?)
 		SELECT o.id, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
-		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(e.target, '')
+		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(e.target, ''), o.marks
 		FROM k JOIN observation_rows o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
 		LEFT JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port
@@ -345,11 +346,12 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 			level, ip, kind, match string
 			sum                    []byte
 			place                  sql.NullString
+			marks                  string
 		)
 		o := &ro.Observation
 		if err := r.Scan(&id, &ns, &o.Sensor.ID, &o.Network, &o.Method, &level, &o.Possession.PiecesHave, &o.Possession.PiecesTotal,
 			&ip, &port, &o.Endpoint.Transport, &o.Client.Name, &o.Client.Version, &kind, &sum, &match, &place,
-			&o.Jurisdiction.Agency, &ro.Target); err != nil {
+			&o.Jurisdiction.Agency, &ro.Target, &marks); err != nil {
 			return err
 		}
 		var err error
@@ -376,6 +378,9 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 			if err := parsePlace(place.String, &o.Place); err != nil {
 				return fmt.Errorf("observation %s: %w", o.ID, err)
 			}
+		}
+		if o.Marks, err = rowcodec.ParseMarks(marks); err != nil {
+			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}
 		out = append(out, ro)
 		return nil

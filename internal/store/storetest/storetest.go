@@ -683,8 +683,24 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 			ListenPort: uint16(1024 + r.IntN(60000)), NodeID: b(20), UserHash: b(16), GUID: b(16)},
 		Possession:   observe.Possession{Level: observe.Partial, PiecesHave: r.IntN(100), PiecesTotal: 100},
 		Transcript:   observe.Transcript{Bytes: b(256), Ref: fmt.Sprintf("transcripts/synthetic-%06d.bin", i), SHA256: b(32)},
+		Marks:        syntheticMarks(i),
 		Place:        syntheticPlace(i),
 		Jurisdiction: syntheticJurisdiction(i),
+	}
+}
+
+// syntheticMarks gives one observation in four no marks, and the others
+// one or two, so that a store that drops or reorders them fails.
+func syntheticMarks(i int) []string {
+	switch i % 4 {
+	case 0:
+		return nil
+	case 1:
+		return []string{observe.MarkMalformedBitfield}
+	case 2:
+		return []string{observe.MarkMalformedHave, observe.MarkTranscriptCut}
+	default:
+		return []string{observe.MarkNodeIDUnchecked}
 	}
 }
 

@@ -1,0 +1,136 @@
+package observe
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Marks say what a reader of an observation must know before relying on
+// it: that the peer broke the protocol, that the source could be forged,
+// that the record is second-hand, that the transcript is not whole. A mark
+// never raises anything; readers (scores, links, ISP requests, pages) lower
+// their trust where a mark says so. Marks are short lower-case words with
+// underscores, kept sorted and without repeats, so that two observations
+// with the same marks compare equal and a store can keep them as one text.
+const (
+	// MarkMalformedBitfield: the peer's bitfield had the wrong length or
+	// set spare bits past the last piece; only in-range bits were counted,
+	// and only when the piece count was known.
+	MarkMalformedBitfield = "malformed_bitfield"
+	// MarkMalformedHave: the peer sent a have for a piece past the end,
+	// or a have_all/have_none that contradicts what it said before; the
+	// claim was not counted.
+	MarkMalformedHave = "malformed_have"
+	// MarkInfohashMismatch: the peer's handshake named another info-hash
+	// than the one asked for; the exchange proves nothing about the item.
+	MarkInfohashMismatch = "infohash_mismatch"
+	// MarkSpoofableSource: the observation rests on an unauthenticated
+	// datagram (UDP) whose source address could have been forged.
+	MarkSpoofableSource = "spoofable_source"
+	// MarkThirdParty: a third party (DHT node, tracker, PEX peer) named the
+	// endpoint; the endpoint itself said nothing to the sensor.
+	MarkThirdParty = "third_party"
+	// MarkTranscriptCut: bytes of the exchange were left out of the
+	// transcript (a record too long, or the bound reached); the transcript
+	// says where and how many.
+	MarkTranscriptCut = "transcript_cut"
+	// MarkTranscriptPaused: recording was paused for part of the exchange
+	// (a piece fetched for verification is hashed, never kept); the
+	// transcript says where and how many bytes.
+	MarkTranscriptPaused = "transcript_paused"
+	// MarkNodeIDUnchecked: the DHT node id does not pass BEP 42 for the
+	// address it came from (or could not be checked): it is self-declared
+	// and may be forged, so no device link rests on it.
+	MarkNodeIDUnchecked = "node_id_unchecked"
+	// MarkNonPublicAddress: the address is not globally routable (private,
+	// loopback, link-local, CGNAT shared space); it names no subscriber on
+	// its own. Recorded only in lab scope.
+	MarkNonPublicAddress = "non_public_address"
+	// MarkUnsigned: imported from a file rather than received from a
+	// sensor; it does not count as sensor evidence.
+	MarkUnsigned = "unsigned_import"
+)
+
+// KnownMarks lists the marks this version of Vigil sets, in order, with
+// their meaning (the comments above, shortened), for help texts and pages.
+var KnownMarks = []struct{ Name, Meaning string }{
+	{MarkInfohashMismatch, "the peer's handshake named another info-hash"},
+	{MarkMalformedBitfield, "bitfield of the wrong length or with spare bits set; only in-range pieces counted"},
+	{MarkMalformedHave, "have past the last piece, or have_all/have_none contradicting the bitfield; not counted"},
+	{MarkNodeIDUnchecked, "DHT node id fails BEP 42 for its address: self-declared, may be forged"},
+	{MarkNonPublicAddress, "not a public address: names no subscriber"},
+	{MarkSpoofableSource, "rests on one unauthenticated UDP datagram: the source could be forged"},
+	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
+	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
+	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
+	{MarkUnsigned, "imported from a file, not received from a sensor"},
+}
+
+// ValidMark reports whether s has the form of a mark: 1 to 64 characters
+// of a-z, 0-9 and '_'. Marks this version does not know are kept (files
+// from a newer Vigil still load).
+func ValidMark(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Mark adds m to o's marks, keeping them sorted and without repeats. It
+// panics on a malformed mark: marks are constants of the code.
+func (o *Observation) Mark(m string) {
+	if !ValidMark(m) {
+		panic(fmt.Sprintf("observe: malformed mark %q", m))
+	}
+	i, found := slices.BinarySearch(o.Marks, m)
+	if !found {
+		o.Marks = slices.Insert(o.Marks, i, m)
+	}
+}
+
+// HasMark reports whether o carries mark m.
+func (o *Observation) HasMark(m string) bool {
+	_, found := slices.BinarySearch(o.Marks, m)
+	return found
+}
+
+// FirstHand reports whether the endpoint itself talked to the sensor from
+// an address a third party could not have forged: a completed TCP or uTP
+// exchange (peer_probe), or a DHT announce whose token proves the address
+// received the sensor's earlier reply. What a tracker, a PEX peer or a DHT
+// node said of the endpoint is never first-hand, whatever its marks (an
+// observation imported from a Vigil that set no marks stays second-hand).
+// Only first-hand observations back device links and ISP rows.
+func (o *Observation) FirstHand() bool {
+	switch o.Method {
+	case MethodDHTGetPeers, MethodTracker, MethodPEX:
+		return false
+	}
+	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource)
+}
+
+// normalizeMarks sorts and de-duplicates marks read from a file or store,
+// and checks their form.
+func normalizeMarks(ms []string) ([]string, error) {
+	if len(ms) == 0 {
+		return nil, nil
+	}
+	out := slices.Clone(ms)
+	for _, m := range out {
+		if !ValidMark(m) {
+			return nil, fmt.Errorf("%w: mark %q: want a-z, 0-9 and _ (1 to 64)", ErrInvalid, m)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// NormalizeMarks is normalizeMarks for stores that keep marks in a
+// column of their own.
+func NormalizeMarks(ms []string) ([]string, error) { return normalizeMarks(ms) }

@@ -1,0 +1,5 @@
+-- An observation's marks (observe.Marks): what a reader must know before
+-- relying on it (third_party, malformed_bitfield, transcript_cut, ...),
+-- sorted and joined by commas; NULL when there are none (the SQLite
+-- store's column of the same name, migration 0008).
+ALTER TABLE observations ADD COLUMN marks text;
