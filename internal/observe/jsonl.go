@@ -25,6 +25,8 @@ import (
 //	sensor             sensor instance
 //	network, method    "bittorrent", "dht_announce", ...
 //	ip, port, transport  the endpoint
+//	sensor_address     the sensor's own "ip:port" in the conversation, "" when
+//	                   the endpoint never talked to the sensor
 //	item_kind, item    the hash kind ("btih") and the digest in lower-case hex
 //	possession         level name: announced, acknowledged, partial, complete, verified
 //	pieces_have, pieces_total  numbers, or null where unknown (see below)
@@ -78,6 +80,7 @@ type record struct {
 	IP                string   `json:"ip"`
 	Port              uint16   `json:"port"`
 	Transport         string   `json:"transport"`
+	SensorAddress     string   `json:"sensor_address"`
 	ItemKind          string   `json:"item_kind"`
 	Item              string   `json:"item"`
 	Possession        string   `json:"possession"`
@@ -115,6 +118,14 @@ type record struct {
 	AgencyRule        string   `json:"agency_rule"`
 }
 
+// addrPortText is "" for the zero AddrPort, its usual text otherwise.
+func addrPortText(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
 func pieces(n int) *int {
 	if n < 0 {
 		return nil
@@ -132,6 +143,7 @@ func toRecord(o *Observation) record {
 		IP:                o.Endpoint.IP.String(),
 		Port:              o.Endpoint.Port,
 		Transport:         o.Endpoint.Transport,
+		SensorAddress:     addrPortText(o.Endpoint.Local),
 		ItemKind:          o.Item.Hash.Kind().String(),
 		Item:              o.Item.Hash.Hex(),
 		Possession:        o.Possession.Level.String(),
@@ -235,6 +247,11 @@ func (r *record) observation(o *Observation) error {
 	o.Time = t.UTC()
 	if o.Endpoint.IP, err = netip.ParseAddr(r.IP); err != nil {
 		return invalidf("ip %q: not an IP address", r.IP)
+	}
+	if r.SensorAddress != "" {
+		if o.Endpoint.Local, err = netip.ParseAddrPort(r.SensorAddress); err != nil {
+			return invalidf("sensor_address %q: want ip:port", r.SensorAddress)
+		}
 	}
 	kind, err := hashkind.ParseKind(r.ItemKind)
 	if err != nil {

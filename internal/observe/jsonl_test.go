@@ -47,7 +47,7 @@ func samples() []Observation {
 				Hash:    hashOf(hashkind.BTIH, "00112233445566778899aabbccddeeff00112233"),
 				Matched: []Match{{List: "national", Category: "1"}, {List: "partner", Category: "A"}},
 			},
-			Endpoint:   Endpoint{IP: netip.MustParseAddr("127.0.0.2"), Port: 51413, Transport: "tcp"},
+			Endpoint:   Endpoint{IP: netip.MustParseAddr("127.0.0.2"), Port: 51413, Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:40123")},
 			Client:     Client{PeerID: []byte("-TR3000-abcdefghijkl"), Name: "Transmission", Version: "3.00", ListenPort: 51413, NodeID: mustHex("ffeeddccbbaa99887766554433221100ffeeddcc")},
 			Possession: Possession{Level: Partial, PiecesHave: 12, PiecesTotal: 40},
 			Transcript: Transcript{Bytes: []byte("\x13BitTorrent protocol\x00\x01<>&\"\n"), SHA256: mustHex("5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592")},
@@ -170,7 +170,7 @@ func TestDecodeGoldenGivesBackTheObservations(t *testing.T) {
 
 // The keys of the flat form, in order; every one is on every line.
 var wantKeys = []string{
-	"id", "time", "sensor", "network", "method", "ip", "port", "transport",
+	"id", "time", "sensor", "network", "method", "ip", "port", "transport", "sensor_address",
 	"item_kind", "item", "possession", "pieces_have", "pieces_total", "marks", "peer_id",
 	"client", "listen_port", "node_id", "matched", "matched_categories",
 	"sensor_version", "vantage", "clock_offset_ns", "clock_source",
@@ -328,6 +328,7 @@ func TestDecodeRejectsBadFieldsNamingTheLine(t *testing.T) {
 		{"negative-pieces", "pieces_total", `-2`, true, "pieces_total"},
 		{"categories-mismatch", "matched_categories", `["1"]`, true, "matched_categories"},
 		{"bad-base64", "transcript", `"not base64!"`, true, "transcript"},
+		{"sensor-address-no-port", "sensor_address", `"127.0.0.1"`, true, "sensor_address"},
 		{"mark-with-space", "marks", `["third party"]`, true, "mark"},
 		{"mark-upper-case", "marks", `["THIRD_PARTY"]`, true, "mark"},
 		{"mark-empty", "marks", `[""]`, true, "mark"},

@@ -106,6 +106,11 @@ type Endpoint struct {
 	IP        netip.Addr
 	Port      uint16
 	Transport string // "tcp", "utp", "udp"
+	// Local is the sensor's own address and port in the conversation with
+	// the endpoint (the other end of the connection or datagram), which a
+	// carrier-grade NAT log needs to name a subscriber. Zero when the
+	// endpoint never talked to the sensor (a third party named it).
+	Local netip.AddrPort
 }
 
 // Client is whatever identifiers the protocol gave about the peer's software.

@@ -26,12 +26,12 @@ import (
 var obsColumnList = []string{"uid", "id_text", "time_ns", "sensor", "sensor_version", "vantage", "network", "method",
 	"clock_offset_ns", "clock_source", "item_id", "matched", "ip", "port", "transport", "peer_id", "client", "client_version",
 	"listen_port", "node_id", "user_hash", "guid", "possession", "pieces_have", "pieces_total", "transcript", "transcript_ref",
-	"transcript_sha256", "place", "agency", "agency_rule", "marks"}
+	"transcript_sha256", "place", "agency", "agency_rule", "marks", "sensor_address"}
 
 var obsColumns = strings.Join(obsColumnList, ", ")
 
 const (
-	obsArgs  = 32
+	obsArgs  = 33
 	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
 )
 
@@ -39,7 +39,7 @@ const (
 const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, '')`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, '')`
 
 // stageTable is the per-connection staging table COPY writes into; its
 // rows go at commit. It is created in each writing transaction if missing
@@ -78,7 +78,8 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage (
 	place             json,
 	agency            text NOT NULL,
 	agency_rule       text NOT NULL,
-	marks             text
+	marks             text,
+	sensor_address    text
 ) ON COMMIT DELETE ROWS`
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
@@ -136,7 +137,7 @@ func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []b
 	dst[22], dst[23], dst[24] = o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1))
 	dst[25], dst[26], dst[27] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
 	dst[28], dst[29], dst[30] = placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule
-	dst[31] = rowcodec.MarksColumn(o.Marks)
+	dst[31], dst[32] = rowcodec.MarksColumn(o.Marks), rowcodec.AddrPortColumn(o.Endpoint.Local)
 	return scratch
 }
 
@@ -440,13 +441,13 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			client, clientVersion []byte
 			port, listenPort      int32
 			have, total           int64
-			marks                 string
+			marks, local          string
 		)
 		if err := r.Scan(&uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &client, &clientVersion, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
-			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks); err != nil {
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local); err != nil {
 			return err
 		}
 		switch {
@@ -478,6 +479,9 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		}
 		if err == nil {
 			o.Marks, err = rowcodec.ParseMarks(marks)
+		}
+		if err == nil {
+			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
 		}
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strconv"
@@ -340,4 +341,25 @@ func ParseMarks(s string) ([]string, error) {
 		return nil, nil
 	}
 	return observe.NormalizeMarks(strings.Split(s, ","))
+}
+
+// AddrPortColumn is the stored form of an optional address and port (an
+// observation's sensor_address): its text, or NULL (nil) when zero.
+func AddrPortColumn(a netip.AddrPort) any {
+	if !a.IsValid() {
+		return nil
+	}
+	return a.String()
+}
+
+// ParseAddrPort reads AddrPortColumn back; "" and NULL are the zero value.
+func ParseAddrPort(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	a, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("sensor address %q: %w", s, err)
+	}
+	return a, nil
 }

@@ -25,22 +25,22 @@ import (
 // columns that held them get empty text (obsRow).
 const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
 	client, client_version, agency_rule, clock_offset_ns, item_id, matched, ip, port, peer_id, listen_port,
-	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency, marks`
+	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency, marks, sensor_address`
 
 // obsRow is one row's VALUES for obsColumns: literals where nothing need be
 // bound (each bound value costs the driver a conversion, a copy and a
 // lock).
-const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // obsSelect reads an observation back from observation_rows (which
 // resolves facets and places), its item from items.
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address`
 
 const (
-	obsArgs  = 21              // the ? of obsRow
+	obsArgs  = 22              // the ? of obsRow
 	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 
@@ -392,7 +392,7 @@ func obsValues(o *observe.Observation, item, facet, place int64, matched string)
 		nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID),
 		int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
 		nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
-		placeID, o.Jurisdiction.Agency, rowcodec.MarksColumn(o.Marks),
+		placeID, o.Jurisdiction.Agency, rowcodec.MarksColumn(o.Marks), rowcodec.AddrPortColumn(o.Endpoint.Local),
 	}
 }
 
@@ -425,13 +425,13 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			place                    sql.NullString
 			port, listenPort         int64
 			have, total              int64
-			marks                    string
+			marks, local             string
 		)
 		if err := r.Scan(&id, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &o.Client.Name, &o.Client.Version, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
-			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks); err != nil {
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
@@ -460,6 +460,9 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		}
 		if err == nil {
 			o.Marks, err = rowcodec.ParseMarks(marks)
+		}
+		if err == nil {
+			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
 		}
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)

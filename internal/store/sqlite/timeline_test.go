@@ -118,8 +118,8 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		t.Fatal("no IPv4-mapped observation on the timeline")
 	}
 
-	// Schema 5 had no marks: what it held is what must come back.
-	if _, err := st.db.ExecContext(ctx, `UPDATE observations SET marks = NULL`); err != nil {
+	// Schema 5 had no marks nor sensor address: what it held is what must come back.
+	if _, err := st.db.ExecContext(ctx, `UPDATE observations SET marks = NULL, sensor_address = NULL`); err != nil {
 		t.Fatal(err)
 	}
 	before := exportAll(t, st)
@@ -136,6 +136,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`ALTER TABLE observations DROP COLUMN facet_id`,
 		`ALTER TABLE observations DROP COLUMN place_id`,
 		`ALTER TABLE observations DROP COLUMN marks`,
+		`ALTER TABLE observations DROP COLUMN sensor_address`,
 		`DROP TABLE facets`,
 		`DROP TABLE places`,
 		`CREATE INDEX observations_endpoint ON observations (ip, port, time_ns)`,

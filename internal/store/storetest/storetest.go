@@ -678,7 +678,7 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 		ClockOffset: time.Duration(r.IntN(4000)-2000) * time.Microsecond,
 		ClockSource: "ntp:127.0.0.1",
 		Item:        observe.Item{Hash: h, Matched: []observe.Match{{List: "national", Category: fmt.Sprint(1 + i%3)}, {List: "partner", Category: "A"}}},
-		Endpoint:    observe.Endpoint{IP: ip, Port: uint16(1024 + r.IntN(60000)), Transport: "tcp"},
+		Endpoint:    observe.Endpoint{IP: ip, Port: uint16(1024 + r.IntN(60000)), Transport: "tcp", Local: syntheticLocal(i)},
 		Client: observe.Client{PeerID: append([]byte("-TR3000-"), b(12)...), Name: "Transmission", Version: "3.00",
 			ListenPort: uint16(1024 + r.IntN(60000)), NodeID: b(20), UserHash: b(16), GUID: b(16)},
 		Possession:   observe.Possession{Level: observe.Partial, PiecesHave: r.IntN(100), PiecesTotal: 100},
@@ -955,4 +955,13 @@ func testConcurrentWritersAndReaders(t *testing.T, st store.Store) {
 	if got := Export(t, st, store.ObservationFilter{}); len(got) != writers*batches*per {
 		t.Fatalf("stored %d observations, want %d", len(got), writers*batches*per)
 	}
+}
+
+// syntheticLocal gives every other observation the sensor's side of the
+// conversation (the others were named by a third party).
+func syntheticLocal(i int) netip.AddrPort {
+	if i%2 == 0 {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(30000+i%30000))
 }

@@ -5,6 +5,12 @@
 -- still treats tracker, PEX and DHT-value rows as second-hand by method).
 ALTER TABLE observations ADD COLUMN marks TEXT;
 
+-- The sensor's own address and port in the conversation with the endpoint
+-- (observe.Endpoint.Local), "ip:port"; NULL when the endpoint never talked
+-- to the sensor. An ISP row names it: a carrier-grade NAT log needs both
+-- ends of the connection.
+ALTER TABLE observations ADD COLUMN sensor_address TEXT;
+
 DROP VIEW observation_rows;
 CREATE VIEW observation_rows AS
 SELECT o.seq, o.id, o.time_ns,
@@ -26,7 +32,8 @@ SELECT o.seq, o.id, o.time_ns,
 	CASE WHEN o.place_id IS NULL THEN o.place ELSE p.place END AS place,
 	o.agency,
 	CASE WHEN o.facet_id IS NULL THEN o.agency_rule ELSE f.agency_rule END AS agency_rule,
-	COALESCE(o.marks, '') AS marks
+	COALESCE(o.marks, '') AS marks,
+	COALESCE(o.sensor_address, '') AS sensor_address
 FROM observations o
 LEFT JOIN facets f ON f.id = o.facet_id
 LEFT JOIN places p ON p.id = o.place_id;
