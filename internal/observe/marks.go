@@ -46,9 +46,6 @@ const (
 	// loopback, link-local, CGNAT shared space); it names no subscriber on
 	// its own. Recorded only in lab scope.
 	MarkNonPublicAddress = "non_public_address"
-	// MarkUnsigned: imported from a file rather than received from a
-	// sensor; it does not count as sensor evidence.
-	MarkUnsigned = "unsigned_import"
 )
 
 // KnownMarks lists the marks this version of Vigil sets, in order, with
@@ -63,7 +60,6 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
 	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
-	{MarkUnsigned, "imported from a file, not received from a sensor"},
 }
 
 // ValidMark reports whether s has the form of a mark: 1 to 64 characters
