@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -99,11 +100,11 @@ Examples:
 			kind := fs.String("kind", "", "hash `kind` where the form is ambiguous")
 			asJSON := fs.Bool("json", false, "print one JSON object")
 			return func(ctx context.Context, a *app, args []string) error {
-				h, err := oneHash(args, *kind)
+				st, err := a.store(ctx)
 				if err != nil {
 					return err
 				}
-				st, err := a.store(ctx)
+				h, err := listedHash(ctx, st, args, *kind, "")
 				if err != nil {
 					return err
 				}
@@ -146,7 +147,12 @@ Examples:
 	}
 }
 
-func oneHash(args []string, kind string) (hashkind.Hash, error) {
+// listedHash reads the one HASH argument. A bare digest without --kind
+// may be several kinds (40 hex digits: sha1 or btih): the one a list holds
+// it as is taken (on list, when list is not ""), and more than one is a
+// usage error that names them. When no list holds it, a digest of one
+// possible kind is taken as that kind, and else the kinds tried are named.
+func listedHash(ctx context.Context, st store.Store, args []string, kind, list string) (hashkind.Hash, error) {
 	if len(args) != 1 {
 		return hashkind.Hash{}, usagef("want exactly one HASH, got %d", len(args))
 	}
@@ -158,11 +164,41 @@ func oneHash(args []string, kind string) (hashkind.Hash, error) {
 		}
 		hint = k
 	}
-	h, err := hashkind.Parse(args[0], hint)
+	hs, err := hashkind.Candidates(args[0], hint)
 	if err != nil {
 		return hashkind.Hash{}, usagef("%v", err)
 	}
-	return h, nil
+	if len(hs) == 1 {
+		return hs[0], nil
+	}
+	var listed []hashkind.Hash
+	var tried, kinds []string
+	for _, h := range hs {
+		tried = append(tried, h.Kind().String())
+		recs, err := st.Lookup(ctx, h)
+		if err != nil {
+			return hashkind.Hash{}, fmt.Errorf("look up %s: %w", h, err)
+		}
+		for _, r := range recs {
+			if list == "" || r.List.Name == list {
+				listed = append(listed, h)
+				kinds = append(kinds, h.Kind().String())
+				break
+			}
+		}
+	}
+	where := "any list"
+	if list != "" {
+		where = fmt.Sprintf("list %q", list)
+	}
+	switch len(listed) {
+	case 1:
+		return listed[0], nil
+	case 0:
+		return hashkind.Hash{}, fmt.Errorf("%s is not on %s as %s: %w", hs[0].Hex(), where, strings.Join(tried, " or "), store.ErrNotFound)
+	default:
+		return hashkind.Hash{}, usagef("%s is on %s as %s: give --kind", hs[0].Hex(), where, strings.Join(kinds, " and "))
+	}
 }
 
 func watchlistDisableCommand(disable bool) *command {
@@ -197,11 +233,11 @@ Example:
 				if *list == "" || *reason == "" {
 					return usagef("--list and --reason are required")
 				}
-				h, err := oneHash(args, *kind)
+				st, err := a.store(ctx)
 				if err != nil {
 					return err
 				}
-				st, err := a.store(ctx)
+				h, err := listedHash(ctx, st, args, *kind, *list)
 				if err != nil {
 					return err
 				}
@@ -244,11 +280,11 @@ Example:
 				if *by == "" || *org == "" {
 					return usagef("--by and --org are required")
 				}
-				h, err := oneHash(args, *kind)
+				st, err := a.store(ctx)
 				if err != nil {
 					return err
 				}
-				st, err := a.store(ctx)
+				h, err := listedHash(ctx, st, args, *kind, "")
 				if err != nil {
 					return err
 				}

@@ -40,7 +40,9 @@ func watchlistMatchCommand() *command {
 		help: `
 Each HASH may be hex, base32, a urn: (urn:sha1:, urn:btih:, urn:tree:tiger:,
 ...), a magnet link or an ed2k:// link; a magnet with several hashes is
-checked for each. A hash on a known-benign (negative) list is reported as
+checked for each. A bare digest is checked as every kind of its length
+(40 hex digits: sha1 and btih; 64: sha256, btih2 and btv2; 32: md5 and
+ed2k), and the kinds a list holds it as are named; --kind checks one. A hash on a known-benign (negative) list is reported as
 suppressed: it does not alert. Disabled entries are shown, but do not match.
 
 Exit code 0 when every HASH could be read (matched or not), 1 otherwise.
@@ -52,7 +54,7 @@ Examples:
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "print one JSON object a line")
-			kind := fs.String("kind", "", "hash `kind` where the form is ambiguous (32 hex digits: md5 or ed2k)")
+			kind := fs.String("kind", "", "check a bare digest as this `kind` only (default: every kind of its length)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
 					return usagef("no HASH given")
@@ -71,7 +73,7 @@ Examples:
 				}
 				bad := 0
 				for _, in := range args {
-					ref, err := hashkind.ParseRef(in, hint)
+					hs, bare, err := matchHashes(in, hint)
 					if err != nil {
 						bad++
 						r := matchJSON{Input: in, Error: err.Error(), Entries: []matchEntryJS{}}
@@ -82,17 +84,29 @@ Examples:
 						}
 						continue
 					}
-					for _, h := range ref.Hashes {
+					var shown int
+					var tried []string
+					for _, h := range hs {
 						recs, err := st.Lookup(ctx, h)
 						if err != nil {
 							return fmt.Errorf("look up %s: %w", h, err)
 						}
 						r := matchResult(in, h, recs)
+						tried = append(tried, r.Kind)
 						if *asJSON {
 							writeJSON(a.stdout, r)
 							continue
 						}
+						// A bare digest is tried as every kind of its
+						// length: show the kinds some list holds it as.
+						if bare && len(hs) > 1 && len(r.Entries) == 0 {
+							continue
+						}
 						printMatch(a, r)
+						shown++
+					}
+					if !*asJSON && bare && len(hs) > 1 && shown == 0 {
+						fmt.Fprintf(a.stdout, "%s: no match as %s (give --kind to check one kind)\n", hs[0].Hex(), strings.Join(tried, ", "))
 					}
 				}
 				if bad > 0 {
@@ -155,4 +169,17 @@ func printMatch(a *app, r matchJSON) {
 		}
 		fmt.Fprintln(a.stdout, line)
 	}
+}
+
+// matchHashes is what one HASH argument stands for: every hash of a magnet
+// or link, the one a prefix or URN names, or, for a bare digest without
+// --kind, one hash for every kind of that length (bare is then true): 40
+// hex digits are looked up as sha1 and as btih.
+func matchHashes(in string, hint hashkind.Kind) (hs []hashkind.Hash, bare bool, err error) {
+	if hint == hashkind.Unknown && !strings.ContainsRune(strings.TrimSpace(in), ':') {
+		hs, err = hashkind.Candidates(in, hint)
+		return hs, true, err
+	}
+	ref, err := hashkind.ParseRef(in, hint)
+	return ref.Hashes, false, err
 }

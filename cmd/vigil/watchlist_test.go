@@ -188,3 +188,33 @@ func TestWatchlistMatchAcceptsEveryForm(t *testing.T) {
 		t.Fatalf("unreadable hash: exit %d: %s", code, out)
 	}
 }
+
+// A bare 40-hex value on a list as an info-hash used to give "sha1 …: no
+// match": every kind of the length is tried, and the one held is named.
+func TestWatchlistBareHashMatchesItsListedKind(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	ih := randHex(t, 20)
+	f := writeFile(t, dir, "t.txt", "magnet:?xt=urn:btih:"+ih+"&dn=synthetic-002.bin\n")
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "national", "--category", "1", f); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, out, _ := vigilRun(t, env, "", "watchlist", "match", ih)
+	if code != exitOK || !strings.Contains(out, "btih "+ih+": MATCH") || strings.Contains(out, "no match") {
+		t.Fatalf("bare info-hash: exit %d: %s", code, out)
+	}
+	other := randHex(t, 20)
+	_, out, _ = vigilRun(t, env, "", "watchlist", "match", other)
+	if !strings.Contains(out, "no match as sha1, btih") {
+		t.Fatalf("unlisted bare hash: %s", out)
+	}
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "disable", "--list", "national", "--reason", "test", ih); code != exitOK {
+		t.Fatalf("disable by bare hash: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "confirm", "--by", "A", "--org", "O", ih); code != exitOK {
+		t.Fatalf("confirm by bare hash: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "disable", "--list", "national", "--reason", "test", other); code == exitOK || !strings.Contains(errOut, "sha1 or btih") {
+		t.Fatalf("disable of an unlisted bare hash: exit %d: %s", code, errOut)
+	}
+}
