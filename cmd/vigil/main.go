@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -74,7 +75,21 @@ type app struct {
 	cfgPath   string
 
 	st store.Store
+	// mayCreate is set for the commands that bring data into a store
+	// (storeCreators): any other command refuses a store file that does
+	// not exist, so that a typo in --db is not an empty store.
+	mayCreate bool
 }
+
+// storeCreators are the commands that may create the SQLite store file.
+var storeCreators = map[string]bool{
+	"demo": true, "watchlist import": true, "observations import": true, "sensor bittorrent": true,
+	"ingest": true, "agency import": true, "agency add": true, "user add": true,
+}
+
+// errNoStore is returned when a command that only reads is given a store
+// file that does not exist.
+var errNoStore = errors.New("no such store")
 
 // globalFlags are accepted before the command and after it.
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true}
@@ -95,11 +110,17 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 		st  store.Store
 		err error
 	)
+	if i := strings.Index(a.dbPath, "://"); i >= 0 && !strings.HasPrefix(a.dbPath, "postgres://") && !strings.HasPrefix(a.dbPath, "postgresql://") {
+		return nil, usagef("--db %s: unknown store scheme %q (want a SQLite file path or a postgres:// URL)", redactDSN(a.dbPath), a.dbPath[:i])
+	}
 	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
 		// PostgreSQL at national scale: watch-lists and observations. Targets,
 		// accounts and the audit trail are in the embedded store only, for now.
 		st, err = postgres.Open(ctx, a.dbPath, postgres.DefaultConfig())
 	} else {
+		if _, serr := os.Stat(a.dbPath); !a.mayCreate && errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("store %s: %w (check --db or VIGIL_DB; 'vigil demo', 'vigil watchlist import', 'vigil sensor bittorrent', 'vigil agency import' or 'vigil user add' make one)", a.dbPath, errNoStore)
+		}
 		st, err = sqlite.Open(ctx, a.dbPath, sqlite.DefaultConfig())
 	}
 	if err != nil {
@@ -204,6 +225,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printHelp(stderr, cmd, path)
 		return exitUsage
 	}
+	a.mayCreate = storeCreators[strings.Join(path, " ")]
 
 	// Values given before the command name count as set on the command
 	// line. Read them before the command's flag set, which shares their

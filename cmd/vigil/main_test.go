@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // vigilRun runs one command line in-process with a private store and
@@ -72,7 +74,7 @@ func TestConfigExampleIsAValidConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(t.TempDir(), "v.db")
+	db := emptyStore(t)
 	code, _, errOut = vigilRun(t, nil, "", "--config", path, "--db", db, "watchlist", "list")
 	if code != exitOK {
 		t.Fatalf("vigil rejected its own example config: exit %d: %s", code, errOut)
@@ -92,9 +94,10 @@ func TestConfigFileTypoIsNamed(t *testing.T) {
 
 func TestGlobalFlagsBeforeAndAfterTheCommand(t *testing.T) {
 	dir := t.TempDir()
+	list := writeFile(t, dir, "l.txt", randHex(t, 20)+"\n")
 	for _, args := range [][]string{
-		{"--db", filepath.Join(dir, "before.db"), "watchlist", "list"},
-		{"watchlist", "list", "--db", filepath.Join(dir, "after.db")},
+		{"--db", filepath.Join(dir, "before.db"), "watchlist", "import", list},
+		{"watchlist", "import", list, "--db", filepath.Join(dir, "after.db")},
 	} {
 		if code, _, errOut := vigilRun(t, nil, "", args...); code != exitOK {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
@@ -113,7 +116,7 @@ func TestGlobalFlagsBeforeAndAfterTheCommand(t *testing.T) {
 // Flags may follow arguments, and "--" makes what follows arguments even
 // when it looks like a flag.
 func TestFlagsAfterArguments(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "v.db")
+	db := emptyStore(t)
 	h := "0123456789abcdef0123456789abcdef01234567"
 	code, out, errOut := vigilRun(t, nil, "", "--db", db, "watchlist", "match", h, "--json")
 	if code != exitOK || !strings.HasPrefix(strings.TrimSpace(out), "[") && !strings.HasPrefix(strings.TrimSpace(out), "{") {
@@ -122,5 +125,47 @@ func TestFlagsAfterArguments(t *testing.T) {
 	code, out, errOut = vigilRun(t, nil, "", "--db", db, "watchlist", "match", "--", "--json")
 	if code == exitOK || !strings.Contains(out+errOut, `hash "--json"`) {
 		t.Fatalf("after --, --json must be read as a hash (and refused): exit %d %s", code, errOut)
+	}
+}
+
+// emptyStore makes an empty SQLite store, as the commands that bring data
+// in would, for commands that only read (they refuse a missing file).
+func emptyStore(t *testing.T) string {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "vigil.db")
+	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// A typo in --db used to create an empty store and report "0 of 0
+// targets" with exit 0: commands that read refuse a missing file and name
+// it, and an unknown URL scheme is named as such.
+func TestReadingCommandsRefuseAMissingStore(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "vigli.db")
+	for _, args := range [][]string{
+		{"--db", typo, "targets"},
+		{"--db", typo, "target", "show", "T-1"},
+		{"--db", typo, "stats"},
+		{"--db", typo, "observations", "export"},
+		{"--db", typo, "watchlist", "list"},
+	} {
+		code, _, errOut := vigilRun(t, nil, "", args...)
+		if code != exitRejected || !strings.Contains(errOut, typo) || !strings.Contains(errOut, "no such store") {
+			t.Errorf("%v: exit %d, stderr %q: want exit 1 naming the file", args, code, errOut)
+		}
+	}
+	if _, err := os.Stat(typo); err == nil {
+		t.Fatal("a reading command created the store file")
+	}
+	code, _, errOut := vigilRun(t, nil, "", "--db", "mysql://x", "targets")
+	if code != exitUsage || !strings.Contains(errOut, "unknown store scheme") {
+		t.Fatalf("--db mysql://x: exit %d, stderr %q", code, errOut)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -34,7 +33,7 @@ func TestServeOffersSingleSignOn(t *testing.T) {
 	issuer = prov.URL
 
 	dir := t.TempDir()
-	db := filepath.Join(dir, "vigil.db")
+	db := emptyStore(t)
 	secret := writeFile(t, dir, "secret", "s3cret\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
@@ -97,7 +96,7 @@ func TestServeOffersSingleSignOn(t *testing.T) {
 
 // An unreachable provider stops serve at start-up, naming it.
 func TestServeRefusesAnUnreachableProvider(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "vigil.db")
+	db := emptyStore(t)
 	code, _, errOut := vigilRun(t, nil, "", "--db", db, "serve", "--addr", "127.0.0.1:0", "--analysis-poll", "0",
 		"--oidc-issuer", "http://127.0.0.1:1/realms/x", "--oidc-client-id", "vigil")
 	if code == exitOK || !strings.Contains(errOut, "127.0.0.1:1/realms/x") {

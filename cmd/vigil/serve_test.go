@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -37,7 +36,7 @@ func (s *syncBuffer) String() string {
 // how to make the first account; once made, that account logs in through
 // the form and reads the targets page.
 func TestServeLogsInARealUser(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "vigil.db")
+	db := emptyStore(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
