@@ -326,6 +326,14 @@ func printHelp(w io.Writer, c *command, path []string) {
 	for _, s := range c.subs {
 		fmt.Fprintf(w, "  %-14s %s\n", s.name, s.summary)
 	}
+	if len(path) == 0 {
+		// The global flags, which stand before or after any command.
+		fmt.Fprintf(w, "\nGlobal flags:\n")
+		var a app
+		fs := flag.NewFlagSet("vigil", flag.ContinueOnError)
+		a.defineGlobal(fs)
+		fs.VisitAll(func(f *flag.Flag) { printFlag(w, f, nil) })
+	}
 	fmt.Fprintf(w, "\nRun 'vigil %s --help' for a command's flags and examples.\n",
 		strings.TrimSpace(strings.Join(path, " ")+" COMMAND"))
 }

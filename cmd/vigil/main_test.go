@@ -169,3 +169,16 @@ func TestReadingCommandsRefuseAMissingStore(t *testing.T) {
 		t.Fatalf("--db mysql://x: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// 'vigil --help' used to show "[global flags]" without naming them.
+func TestRootHelpListsGlobalFlags(t *testing.T) {
+	code, out, _ := vigilRun(t, nil, "", "--help")
+	if code != exitOK || !strings.Contains(out, "Global flags:") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	for _, f := range []string{"--db", "--config", "--log-level", "--log-format"} {
+		if !strings.Contains(out, "  "+f+" ") {
+			t.Errorf("root help does not list %s", f)
+		}
+	}
+}
