@@ -419,25 +419,10 @@ func (s *Sensor) recordPeersFrom(ctx context.Context, id *node, from netip.AddrP
 	q := &krpc.Msg{Method: krpc.MethodGetPeers}
 	q.A.InfoHash = krpc.ID(key)
 	r, raw, err := id.query(ctx, from, q)
-	if err != nil || r == nil {
+	if err != nil || r == nil || r.Kind != krpc.KindResponse {
 		return
 	}
-	for _, p := range r.R.Values {
-		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
-		if p.Port() == 0 || s.isSelf(p) {
-			continue
-		}
-		tr := newTranscript(s.cfg.TranscriptLimit)
-		tr.received(raw.at, from, raw.b)
-		s.emit(ctx, observe.Observation{
-			Method: observe.MethodDHTGetPeers, Time: raw.at.UTC(),
-			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
-			Endpoint:   observe.Endpoint{IP: p.Addr(), Port: p.Port(), Transport: "tcp"},
-			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-			Transcript: tr.final(),
-		})
-		s.enqueueProbe(p, w, "dht_get_peers")
-	}
+	s.recordPeers(ctx, w, peersNamed(r, raw))
 }
 
 // fetchWorker fetches the metadata of new info-hashes and matches it.
