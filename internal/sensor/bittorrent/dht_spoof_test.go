@@ -559,3 +559,53 @@ func TestDHTNodeIDFailingBEP42IsMarked(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDHTDeliver: whatever datagram arrives from whatever address, an
+// answer reaches a pending query only if it carries that query's
+// transaction id and comes from the exact address:port queried; every
+// other answer is counted as dropped.
+func FuzzDHTDeliver(f *testing.F) {
+	tid := []byte("\x01\x02\x03\x04\x05\x06\x07\x08")
+	answer := func(t []byte) []byte {
+		r := krpc.Msg{T: t, Kind: krpc.KindResponse}
+		r.R.Values = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.77:6881")}
+		b, _ := r.AppendTo(nil)
+		return b
+	}
+	f.Add(answer(tid), byte(1), uint16(6881))
+	f.Add(answer(tid), byte(2), uint16(6881))
+	f.Add(answer(tid), byte(1), uint16(6882))
+	f.Add(answer(tid[:4]), byte(1), uint16(6881))
+	f.Add([]byte("d1:eli201e5:errore1:t8:\x01\x02\x03\x04\x05\x06\x07\x081:y1:ee"), byte(1), uint16(6881))
+	f.Fuzz(func(t *testing.T, b []byte, last byte, port uint16) {
+		to := netip.MustParseAddrPort("127.0.0.1:6881")
+		n := &node{pending: map[txID]pendingQuery{}}
+		ch := make(chan rawReply, 1)
+		n.pending[txID(tid)] = pendingQuery{to: to, ch: ch}
+		var m krpc.Msg
+		if m.Decode(b) != nil || m.Kind == krpc.KindQuery {
+			return
+		}
+		from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, last}), port)
+		n.deliver(&m, b, from, time.Unix(0, 0))
+		select {
+		case rr := <-ch:
+			if from != to || string(m.T) != string(tid) || !bytes.Equal(rr.b, b) {
+				t.Fatalf("answer from %v with t %x delivered to the query sent to %v with t %x", from, m.T, to, tid)
+			}
+			if _, still := n.pending[txID(tid)]; still {
+				t.Fatal("answered query still pending")
+			}
+		default:
+			if from == to && string(m.T) == string(tid) {
+				t.Fatalf("the real answer was not delivered")
+			}
+			if n.dropUnknownTx.Load()+n.dropWrongSource.Load() != 1 {
+				t.Fatal("a dropped answer was not counted")
+			}
+			if _, still := n.pending[txID(tid)]; !still {
+				t.Fatal("a dropped answer used up the pending query")
+			}
+		}
+	})
+}

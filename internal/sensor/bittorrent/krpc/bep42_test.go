@@ -91,3 +91,36 @@ func TestBEP42ValidIPv6(t *testing.T) {
 		t.Fatal("another /32 validated the id")
 	}
 }
+
+// FuzzBEP42Valid: any address bytes and id, no panic; an id made for an
+// address is valid for it; and a valid id is left as it is by SecureNodeID
+// (its prefix already is the address's).
+func FuzzBEP42Valid(f *testing.F) {
+	for _, v := range bep42Vectors {
+		raw, _ := hex.DecodeString(v.id)
+		a := netip.MustParseAddr(v.ip).As4()
+		f.Add(a[:], raw)
+	}
+	f.Fuzz(func(t *testing.T, addr, idb []byte) {
+		var ip netip.Addr
+		switch len(addr) {
+		case 4:
+			ip = netip.AddrFrom4([4]byte(addr))
+		case 16:
+			ip = netip.AddrFrom16([16]byte(addr))
+		default:
+			if BEP42Valid(ip, ID{}) {
+				t.Fatal("the zero address validated")
+			}
+			return
+		}
+		var id ID
+		copy(id[:], idb)
+		if !BEP42Valid(ip, SecureNodeID(ip, id)) {
+			t.Fatalf("SecureNodeID(%v, %x) is not valid for %v", ip, id, ip)
+		}
+		if BEP42Valid(ip, id) && SecureNodeID(ip, id) != id {
+			t.Fatalf("valid id %x for %v changed by SecureNodeID", id, ip)
+		}
+	})
+}
