@@ -23,8 +23,10 @@ import (
 // uploaded=0, downloaded=0, left=1 (a positive number, so that the
 // tracker counts a downloader, not a seed), event=started, numwant=200,
 // compact=1, no key; over HTTP with the User-Agent "Vigil/<version>".
-// When the answer is in, the same announce with event=stopped, whose
-// answer is not read for peers. Between the two the tracker may list the
+// When a good answer is in, the same announce with event=stopped, whose
+// answer is not read for peers; when the first announce fails (no answer,
+// a failure reason, an answer that does not parse) nothing more is sent
+// to that tracker this round. Between the two the tracker may list the
 // sensor's address to other peers of the torrent; the sensor serves
 // nothing to anyone who connects.
 //
