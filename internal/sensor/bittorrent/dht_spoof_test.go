@@ -498,6 +498,33 @@ func TestDHTTokenLifetime(t *testing.T) {
 	}
 }
 
+// A node that asks twice (a retransmission) gets the same token; the
+// second answer replaces the first and is still found, and an older
+// answer's expiry takes nothing newer with it.
+func TestDHTTokenRepliesReplaceAndExpireInOrder(t *testing.T) {
+	var kept tokenReplies
+	at := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	from := netip.MustParseAddrPort("127.0.0.5:6881")
+	other := netip.MustParseAddrPort("127.0.0.6:6881")
+	ih := randomID()
+	kept.keep(tokenReply{to: from, infohash: ih, token: "a", reply: []byte("1"), replyAt: at})
+	kept.keep(tokenReply{to: from, infohash: ih, token: "a", reply: []byte("2"), replyAt: at.Add(time.Second)})
+	if r, ok := kept.find(from, ih, "a", at.Add(2*time.Second)); !ok || string(r.reply) != "2" {
+		t.Fatalf("after a repeated get_peers: found %v %q, want the second answer", ok, r.reply)
+	}
+	kept.keep(tokenReply{to: other, infohash: ih, token: "b", replyAt: at.Add(4 * time.Minute)})
+	// The first two have expired, the third has not.
+	if _, ok := kept.find(other, ih, "b", at.Add(tokenLifetime+2*time.Second)); !ok {
+		t.Fatal("a newer answer went with an expired one")
+	}
+	if _, ok := kept.find(from, ih, "a", at.Add(tokenLifetime+2*time.Second)); ok {
+		t.Fatal("an expired answer was found")
+	}
+	if live, _ := kept.stats(); live != 1 {
+		t.Fatalf("%d kept, want 1", live)
+	}
+}
+
 // The kept answers are bounded whatever a flood of get_peers does.
 func TestDHTTokenRepliesBounded(t *testing.T) {
 	var kept tokenReplies

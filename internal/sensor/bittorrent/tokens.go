@@ -116,15 +116,20 @@ func (t *tokenReplies) find(from netip.AddrPort, infohash krpc.ID, token string,
 func (t *tokenReplies) expire(now time.Time) {
 	for t.head < len(t.queue) {
 		r := t.queue[t.head]
-		if !r.dead && now.Sub(r.replyAt) < tokenLifetime {
+		switch {
+		case r.dead: // already out of byKey: only its place goes
+			t.queue[t.head] = nil
+			t.head++
+		case now.Sub(r.replyAt) >= tokenLifetime:
+			t.dropOldest()
+		default:
 			return
 		}
-		t.dropOldest()
 	}
 }
 
-// dropOldest removes the oldest entry of the queue (and from its key if it
-// is still live).
+// dropOldest removes the oldest live answer (and the dead places before
+// it in the queue).
 func (t *tokenReplies) dropOldest() {
 	for t.head < len(t.queue) {
 		r := t.queue[t.head]
