@@ -6,8 +6,11 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -635,4 +638,65 @@ func FuzzDHTDeliver(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDHTTokenRepliesMatchAModel runs random keeps and finds (a few
+// addresses, ports, tokens and info-hashes, time moving on) against a
+// plain list that applies the same rules, and compares every answer.
+func TestDHTTokenRepliesMatchAModel(t *testing.T) {
+	type entry struct {
+		key tokenKey
+		r   tokenReply
+	}
+	var kept tokenReplies
+	var model []entry
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	ihs := []krpc.ID{randomID(), randomID()}
+	now := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	expire := func() {
+		model = slices.DeleteFunc(model, func(e entry) bool { return now.Sub(e.r.replyAt) >= tokenLifetime })
+	}
+	for op := range 20000 {
+		now = now.Add(time.Duration(rng.IntN(20)) * time.Second)
+		to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(1 + rng.IntN(3))}), uint16(1+rng.IntN(3)))
+		ih := ihs[rng.IntN(2)]
+		tok := string(rune('a' + rng.IntN(3)))
+		k := tokenKey{to.Addr(), ih}
+		if rng.IntN(2) == 0 {
+			r := tokenReply{to: to, infohash: ih, token: tok, reply: []byte(fmt.Sprint(op)), replyAt: now}
+			kept.keep(r)
+			expire()
+			model = slices.DeleteFunc(model, func(e entry) bool { return e.key == k && e.r.to == to && e.r.token == tok })
+			n := 0
+			for _, e := range model {
+				if e.key == k {
+					n++
+				}
+			}
+			if n >= maxTokenRepliesPerKey {
+				i := slices.IndexFunc(model, func(e entry) bool { return e.key == k })
+				model = slices.Delete(model, i, i+1)
+			}
+			model = append(model, entry{k, r})
+			continue
+		}
+		got, ok := kept.find(to, ih, tok, now)
+		expire()
+		var want *tokenReply
+		for i := range model {
+			e := &model[i]
+			if e.key != k || e.r.token != tok {
+				continue
+			}
+			if want == nil || e.r.to == to || want.to != to {
+				want = &e.r
+			}
+		}
+		if ok != (want != nil) || ok && string(got.reply) != string(want.reply) {
+			t.Fatalf("op %d: find(%v, %s) = %v %q, model says %v", op, to, tok, ok, got.reply, want)
+		}
+		if live, _ := kept.stats(); live != len(model) {
+			t.Fatalf("op %d: %d kept, model %d", op, live, len(model))
+		}
+	}
 }
