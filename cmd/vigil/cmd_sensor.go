@@ -47,8 +47,10 @@ func sensorBitTorrentCommand() *command {
 		help: `
 Runs --identities DHT node identities spread over the key space. They answer
 ping, find_node and get_peers as a correct node does, but never return peers
-for any info-hash and never announce: Vigil observes, it helps no one find
-material. Every watched info-hash (btih and btih2 entries of the enabled,
+for any info-hash and never announce in the DHT: Vigil observes, it helps no
+one find material. (A tracker lists peers only to an announcer: for a watched
+torrent that names trackers, the sensor announces to each with left=1 and
+withdraws at once; docs/evidence.md says exactly what it sends.) Every watched info-hash (btih and btih2 entries of the enabled,
 non-suppressed watch-lists in the store) is looked up repeatedly; nodes that
 announce or look for one, and peers the DHT names, are recorded; each peer
 is then probed (handshake, bitfield, client, PEX) to learn how surely it

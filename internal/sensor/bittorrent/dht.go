@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -31,20 +34,43 @@ type node struct {
 	table *routing.Table
 
 	mu      sync.Mutex
-	pending map[uint32]chan rawReply
-	nextT   uint32
+	pending map[txID]pendingQuery
 
 	tokMu      sync.Mutex
 	secret     [2][16]byte
 	secretTime time.Time
+
+	replies tokenReplies // get_peers answers that carried a token, for announces
+
+	// Replies to our queries that were not accepted, by reason.
+	dropWrongSource, dropUnknownTx atomic.Uint64
+	// Announces for watched info-hashes whose token-carrying answer was,
+	// or was not, kept for the transcript.
+	announceProven, announceUnproven atomic.Uint64
 }
 
-// rawReply is a datagram that answers one of our queries. Its bytes are
-// the node's own copy, decoded by the waiting goroutine.
+// txID is the transaction id of one of our queries: 8 bytes from
+// crypto/rand, so that a node that did not see the query cannot guess it
+// (a counter let anyone who knew roughly how many queries a node had sent
+// answer in its place).
+type txID [8]byte
+
+// pendingQuery is a query waiting for its answer: only a datagram from
+// the exact address and port it was sent to answers it.
+type pendingQuery struct {
+	to netip.AddrPort
+	ch chan rawReply
+}
+
+// rawReply is a datagram that answers one of our queries, with the query
+// it answers as it was sent. Its bytes are the node's own copy, decoded by
+// the waiting goroutine.
 type rawReply struct {
-	b    []byte
-	from netip.AddrPort
-	at   time.Time
+	b      []byte         // the answer, as received
+	from   netip.AddrPort // who sent it: always the address queried
+	at     time.Time      // when it was received
+	sent   []byte         // the query, as sent
+	sentAt time.Time      // when it was sent
 }
 
 // spreadIDs returns n node ids spread evenly over the key space (their top
@@ -76,7 +102,7 @@ func (s *Sensor) newNode(ctx context.Context, i int, id krpc.ID) (*node, error) 
 	conn := pc.(*scope.PacketConn)
 	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
 	n := &node{s: s, index: i, id: id, addr: local, conn: conn,
-		table: routing.New(routing.ID(id), 8), pending: map[uint32]chan rawReply{}}
+		table: routing.New(routing.ID(id), 8), pending: map[txID]pendingQuery{}}
 	_, _ = rand.Read(n.secret[0][:])
 	n.secret[1] = n.secret[0]
 	n.secretTime = s.cfg.Clock()
@@ -113,32 +139,65 @@ func (n *node) readLoop(ctx context.Context) error {
 		case krpc.KindQuery:
 			out = n.handleQuery(ctx, &msg, b, from, now, out[:0])
 		case krpc.KindResponse, krpc.KindError:
-			if len(msg.T) != 4 {
-				n.s.badPackets.Add(1)
-				continue
-			}
-			t := binary.BigEndian.Uint32(msg.T)
-			n.mu.Lock()
-			ch := n.pending[t]
-			delete(n.pending, t)
-			n.mu.Unlock()
-			if ch == nil {
-				continue // late or unsolicited
-			}
-			ch <- rawReply{b: append([]byte(nil), b...), from: from, at: now}
+			n.deliver(&msg, b, from, now)
 		}
 	}
 }
 
-// token is the write token for ip: a keyed hash that the querier must
-// return in announce_peer. A valid token proves the announcer received our
-// answer at that address, so its source address was not spoofed.
-func (n *node) token(ip netip.Addr, now time.Time, prev bool) []byte {
+// deliver hands a response or error to the query it answers. It is
+// accepted only if its transaction id is pending and it comes from the
+// exact address and port the query went to; anything else is dropped and
+// counted, and a forged answer does not use up the query (the real one
+// may still come).
+func (n *node) deliver(msg *krpc.Msg, b []byte, from netip.AddrPort, now time.Time) {
+	if len(msg.T) != len(txID{}) {
+		n.dropUnknownTx.Add(1)
+		return
+	}
+	t := txID(msg.T)
+	n.mu.Lock()
+	p, ok := n.pending[t]
+	if ok && p.to == from {
+		delete(n.pending, t)
+	}
+	n.mu.Unlock()
+	switch {
+	case !ok:
+		n.dropUnknownTx.Add(1) // late, or unsolicited, or a guess
+	case p.to != from:
+		n.dropWrongSource.Add(1)
+	default:
+		p.ch <- rawReply{b: append([]byte(nil), b...), from: from, at: now}
+	}
+}
+
+// Write tokens (BEP 5). The secret changes every tokenRotate and a token
+// of the current or the previous secret is accepted, so a token is valid
+// for at most tokenLifetime after it was handed out.
+const (
+	tokenRotate   = 5 * time.Minute
+	tokenLifetime = 2 * tokenRotate
+)
+
+// token is the write token for ip and infohash: a keyed hash that the
+// querier must return in announce_peer for that info-hash. A valid token
+// proves the announcer received our answer at that address, so its source
+// address was not spoofed. Binding it to the info-hash (BEP 5 leaves the
+// token's form to the node) means an announce for a watched info-hash
+// always follows our answer to a get_peers for that same info-hash, which
+// the node keeps for the announce's transcript (tokenReplies).
+func (n *node) token(ip netip.Addr, infohash krpc.ID, now time.Time, prev bool) []byte {
 	n.tokMu.Lock()
-	if now.Sub(n.secretTime) > 5*time.Minute {
+	switch d := now.Sub(n.secretTime); {
+	case d >= tokenLifetime:
+		// Idle for two periods: no earlier token may stay valid.
+		_, _ = rand.Read(n.secret[0][:])
+		_, _ = rand.Read(n.secret[1][:])
+		n.secretTime = now
+	case d >= tokenRotate:
 		n.secret[1] = n.secret[0]
 		_, _ = rand.Read(n.secret[0][:])
-		n.secretTime = now
+		n.secretTime = n.secretTime.Add(tokenRotate)
 	}
 	sec := n.secret[0]
 	if prev {
@@ -147,13 +206,23 @@ func (n *node) token(ip netip.Addr, now time.Time, prev bool) []byte {
 	n.tokMu.Unlock()
 	h := sha1.New()
 	h.Write(sec[:])
-	b := ip.As16()
+	b := ip.Unmap().As16()
 	h.Write(b[:])
+	h.Write(infohash[:])
 	return h.Sum(nil)[:8]
 }
 
-func (n *node) validToken(ip netip.Addr, tok []byte, now time.Time) bool {
-	return string(tok) == string(n.token(ip, now, false)) || string(tok) == string(n.token(ip, now, true))
+func (n *node) validToken(ip netip.Addr, infohash krpc.ID, tok []byte, now time.Time) bool {
+	return string(tok) == string(n.token(ip, infohash, now, false)) || string(tok) == string(n.token(ip, infohash, now, true))
+}
+
+// markNodeID marks o when id is not a BEP 42 id of ip (krpc.BEP42Valid):
+// a self-declared id that anyone could have sent, on which no device link
+// may rest.
+func markNodeID(o *observe.Observation, ip netip.Addr, id krpc.ID) {
+	if !krpc.BEP42Valid(ip, id) {
+		o.Mark(observe.MarkNodeIDUnchecked)
+	}
 }
 
 // handleQuery answers a query as a correct node would, except that it never
@@ -185,6 +254,7 @@ func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from ne
 		}
 	}
 	method := q.Method.String()
+	watchedGetPeers := false
 	switch q.Method {
 	case krpc.MethodPing:
 	case krpc.MethodFindNode:
@@ -192,39 +262,30 @@ func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from ne
 	case krpc.MethodGetPeers:
 		// Nodes and a token, never values: the sensor helps no one find peers.
 		setNodes(q.A.InfoHash)
-		r.R.Token = n.token(from.Addr(), now, false)
+		r.R.Token = n.token(from.Addr(), q.A.InfoHash, now, false)
 		if w, ok := s.watch.get(routing.ID(q.A.InfoHash)); ok {
-			s.emit(ctx, observe.Observation{
+			watchedGetPeers = true
+			// Someone looking for the item, says one datagram whose source
+			// address nothing authenticates: it could name anyone.
+			o := observe.Observation{
 				Method: observe.MethodDHTGetPeers, Time: now.UTC(),
 				Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
-				Endpoint:   observe.Endpoint{IP: from.Addr(), Port: from.Port(), Transport: "udp"},
+				Endpoint:   observe.Endpoint{IP: from.Addr(), Port: from.Port(), Transport: "udp", Local: n.addr},
 				Client:     observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), Name: clientFromV(q.V)},
 				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
 				Transcript: oneDatagram(s.cfg.TranscriptLimit, now, from, raw),
-			})
+			}
+			o.Mark(observe.MarkSpoofableSource)
+			markNodeID(&o, from.Addr(), q.A.ID)
+			s.emit(ctx, o)
 		}
 	case krpc.MethodAnnouncePeer:
-		if !n.validToken(from.Addr(), q.A.Token, now) {
+		if !n.validToken(from.Addr(), q.A.InfoHash, q.A.Token, now) {
 			s.countQuery("announce_peer_bad_token")
 			return n.sendError(q.T, krpc.ErrorProtocol, "bad token", from, out)
 		}
 		if w, ok := s.watch.get(routing.ID(q.A.InfoHash)); ok {
-			port := q.A.Port
-			if q.A.ImpliedPort {
-				port = from.Port()
-			}
-			s.emit(ctx, observe.Observation{
-				Method: observe.MethodDHTAnnounce, Time: now.UTC(),
-				Item:     observe.Item{Hash: w.Hash, Matched: w.Matched},
-				Endpoint: observe.Endpoint{IP: from.Addr(), Port: port, Transport: "tcp"},
-				Client: observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), ListenPort: port,
-					Name: clientFromV(q.V)},
-				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-				Transcript: oneDatagram(s.cfg.TranscriptLimit, now, from, raw),
-			})
-			if port != 0 {
-				s.enqueueProbe(netip.AddrPortFrom(from.Addr(), port), w, "dht_announce")
-			}
+			n.recordAnnounce(ctx, w, q, raw, from, now)
 		}
 	case krpc.MethodSampleInfohashes:
 		// BEP 51: we store no info-hashes, so we sample none.
@@ -241,8 +302,60 @@ func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from ne
 	if err != nil {
 		return out
 	}
-	n.send(out, from)
+	if n.send(out, from) && watchedGetPeers {
+		n.replies.keep(tokenReply{
+			to: from, infohash: q.A.InfoHash, token: string(r.R.Token),
+			query: append([]byte(nil), raw...), queryAt: now,
+			reply: append([]byte(nil), out...), replyAt: s.cfg.Clock(),
+		})
+	}
 	return out
+}
+
+// recordAnnounce records an announce_peer with a valid token for a watched
+// info-hash (dht_announce) and queues a probe of the announced endpoint.
+//
+// The endpoint is the datagram's real source, UDP, and the sensor's socket
+// that received it: the token proves that this address received the
+// sensor's answer, so the source was not forged, and this is the
+// conversation an ISP can find in its logs. The port the peer says it
+// listens on (the "port" argument, or the source port with implied_port)
+// is Client.ListenPort, where the probe goes: a claim until the probe
+// connects. The transcript is the get_peers that asked for the token, the
+// sensor's answer that carried it, and the announce, so that anyone can
+// check that the announce returned the token sent to that address; when
+// that answer was not kept (the info-hash was not watched when it went
+// out, or the bounded store dropped it) the transcript holds the announce
+// alone and the node counts it.
+func (n *node) recordAnnounce(ctx context.Context, w Watched, q *krpc.Msg, raw []byte, from netip.AddrPort, now time.Time) {
+	s := n.s
+	listen := q.A.Port
+	if q.A.ImpliedPort {
+		listen = from.Port()
+	}
+	tr := newTranscript(s.cfg.TranscriptLimit)
+	if tk, ok := n.replies.find(from, q.A.InfoHash, string(q.A.Token), now); ok {
+		n.announceProven.Add(1)
+		tr.received(tk.queryAt, tk.to, tk.query)
+		tr.sent(tk.replyAt, tk.to, tk.reply)
+	} else {
+		n.announceUnproven.Add(1)
+	}
+	tr.received(now, from, raw)
+	o := observe.Observation{
+		Method: observe.MethodDHTAnnounce, Time: now.UTC(),
+		Item:     observe.Item{Hash: w.Hash, Matched: w.Matched},
+		Endpoint: observe.Endpoint{IP: from.Addr(), Port: from.Port(), Transport: "udp", Local: n.addr},
+		Client: observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), ListenPort: listen,
+			Name: clientFromV(q.V)},
+		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+		Transcript: tr.final(),
+	}
+	markNodeID(&o, from.Addr(), q.A.ID)
+	s.emit(ctx, o)
+	if listen != 0 {
+		s.enqueueProbe(netip.AddrPortFrom(from.Addr(), listen), w, "dht_announce")
+	}
 }
 
 func (n *node) sendError(t []byte, code int, text string, to netip.AddrPort, out []byte) []byte {
@@ -304,20 +417,24 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 	if !s.lim.AllowAddr(to.Addr(), s.cfg.Clock()) {
 		return nil, rawReply{}, fmt.Errorf("per-address budget for %v spent", to.Addr())
 	}
+	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port()) // as readLoop sees senders
 	ch := make(chan rawReply, 1)
+	var t txID
 	n.mu.Lock()
-	n.nextT++
-	t := n.nextT
-	n.pending[t] = ch
+	for {
+		_, _ = rand.Read(t[:])
+		if _, dup := n.pending[t]; !dup {
+			break
+		}
+	}
+	n.pending[t] = pendingQuery{to: to, ch: ch}
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		delete(n.pending, t)
 		n.mu.Unlock()
 	}()
-	var tb [4]byte
-	binary.BigEndian.PutUint32(tb[:], t)
-	q.T = tb[:]
+	q.T = t[:]
 	q.Kind = krpc.KindQuery
 	q.V = clientVersion
 	q.A.ID = n.id
@@ -325,6 +442,7 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 	if err != nil {
 		return nil, rawReply{}, err
 	}
+	sentAt := s.cfg.Clock()
 	if !n.send(b, to) {
 		return nil, rawReply{}, fmt.Errorf("sending %s to %v failed", q.Method, to)
 	}
@@ -332,6 +450,7 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 	defer timer.Stop()
 	select {
 	case rr := <-ch:
+		rr.sent, rr.sentAt = b, sentAt
 		var m krpc.Msg
 		if err := m.Decode(rr.b); err != nil {
 			return nil, rr, err
@@ -387,4 +506,59 @@ func (s *Sensor) maintain(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// The DHT's anti-spoofing and token counters, exported by Collector.
+var (
+	descRepliesDropped = prometheus.NewDesc("vigil_bittorrent_dht_replies_dropped_total",
+		"Responses to the sensor's queries that were dropped, by reason: wrong_source (not from the address:port queried), unknown_transaction (late, unsolicited or guessed transaction id).",
+		[]string{"reason"}, nil)
+	descAnnounceProof = prometheus.NewDesc("vigil_bittorrent_dht_announce_token_answers_total",
+		"Announces with a valid token for a watched info-hash, by whether the answer that carried the token was kept for the transcript (kept) or not (missing).",
+		[]string{"result"}, nil)
+	descTokenEvicted = prometheus.NewDesc("vigil_bittorrent_dht_token_answers_evicted_total",
+		"Kept token-carrying answers dropped before their token expired, for want of room.", nil, nil)
+	descTokenKept = prometheus.NewDesc("vigil_bittorrent_dht_token_answers_kept",
+		"Token-carrying answers kept for watched info-hashes.", nil, nil)
+	dhtDescs = []*prometheus.Desc{descRepliesDropped, descAnnounceProof, descTokenEvicted, descTokenKept}
+)
+
+// dhtCounters are the counters above, summed over the identities.
+type dhtCounters struct {
+	WrongSource, UnknownTx uint64
+	AnnounceProven         uint64
+	AnnounceUnproven       uint64
+	TokenEvicted           uint64
+	TokenKept              int
+}
+
+func (s *Sensor) dhtCounters() dhtCounters {
+	var c dhtCounters
+	if !s.isReady() {
+		return c
+	}
+	for _, n := range s.nodes {
+		c.WrongSource += n.dropWrongSource.Load()
+		c.UnknownTx += n.dropUnknownTx.Load()
+		c.AnnounceProven += n.announceProven.Load()
+		c.AnnounceUnproven += n.announceUnproven.Load()
+		live, ev := n.replies.stats()
+		c.TokenKept += live
+		c.TokenEvicted += ev
+	}
+	return c
+}
+
+// collectDHT sends the DHT counters to a Prometheus collection.
+func (s *Sensor) collectDHT(ch chan<- prometheus.Metric) {
+	c := s.dhtCounters()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descRepliesDropped, c.WrongSource, "wrong_source")
+	counter(descRepliesDropped, c.UnknownTx, "unknown_transaction")
+	counter(descAnnounceProof, c.AnnounceProven, "kept")
+	counter(descAnnounceProof, c.AnnounceUnproven, "missing")
+	counter(descTokenEvicted, c.TokenEvicted)
+	ch <- prometheus.MustNewConstMetric(descTokenKept, prometheus.GaugeValue, float64(c.TokenKept))
 }

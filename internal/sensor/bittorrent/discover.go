@@ -7,7 +7,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +95,7 @@ type DiscoveryStats struct {
 	NoPeers        uint64 // new info-hashes for which no peer was found
 	MetaFetched    uint64 // info dictionaries fetched and verified
 	MetaFailed     uint64 // fetch attempts in which no peer served the metadata
+	InfoUnparsed   uint64 // verified info dictionaries that did not parse (dropped)
 	Retries        uint64 // fetches tried again after a failure
 	RetriesDropped uint64 // failed fetches not retried: the retry table was full
 	Matched        uint64 // torrents that matched a list and are now watched
@@ -119,7 +119,7 @@ type discoverer struct {
 
 	queries, unsupported, sampled, fresh, seenBefore, sampledWatched atomic.Uint64
 	deferred, noPeers, metaFetched, metaFailed, matched              atomic.Uint64
-	retries, retriesDropped                                          atomic.Uint64
+	retries, retriesDropped, infoUnparsed                            atomic.Uint64
 }
 
 // retryState is a fetch that failed and will be tried again.
@@ -419,25 +419,10 @@ func (s *Sensor) recordPeersFrom(ctx context.Context, id *node, from netip.AddrP
 	q := &krpc.Msg{Method: krpc.MethodGetPeers}
 	q.A.InfoHash = krpc.ID(key)
 	r, raw, err := id.query(ctx, from, q)
-	if err != nil || r == nil {
+	if err != nil || r == nil || r.Kind != krpc.KindResponse {
 		return
 	}
-	for _, p := range r.R.Values {
-		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
-		if p.Port() == 0 || s.isSelf(p) {
-			continue
-		}
-		tr := newTranscript(s.cfg.TranscriptLimit)
-		tr.received(raw.at, from, raw.b)
-		s.emit(ctx, observe.Observation{
-			Method: observe.MethodDHTGetPeers, Time: raw.at.UTC(),
-			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
-			Endpoint:   observe.Endpoint{IP: p.Addr(), Port: p.Port(), Transport: "tcp"},
-			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-			Transcript: tr.final(),
-		})
-		s.enqueueProbe(p, w, "dht_get_peers")
-	}
+	s.recordPeers(ctx, w, peersNamed(r, raw))
 }
 
 // fetchWorker fetches the metadata of new info-hashes and matches it.
@@ -485,14 +470,15 @@ func (d *discoverer) fetch(ctx context.Context, job fetchJob) {
 			continue
 		}
 		tried++
+		// No log line here, at any level: the key is not watched, and a
+		// log that pairs an address with an unwatched item is what the
+		// sensor must never keep. The counters say how fetches go.
 		info, err := s.fetchMetadata(ctx, p, job.key)
 		if err != nil {
-			s.log.Debug("discovery: metadata fetch failed", "peer", p, "infohash", hex.EncodeToString(job.key[:]), "err", err)
 			continue
 		}
 		d.metaFetched.Add(1)
 		d.succeeded(job.key)
-		s.log.Debug("discovery: metadata fetched", "peer", p, "infohash", hex.EncodeToString(job.key[:]), "bytes", len(info))
 		d.matchInfo(job, p, info)
 		return // matched or dropped: the info dictionary goes out of scope here
 	}
@@ -627,7 +613,9 @@ func (d *discoverer) matchInfo(job fetchJob, from netip.AddrPort, info []byte) {
 	s := d.s
 	ti, err := ParseInfo(info)
 	if err != nil {
-		s.log.Debug("discovery: verified info dictionary does not parse", "infohash", hex.EncodeToString(job.key[:]), "err", err)
+		// Not logged: neither the unwatched key nor the parser's error
+		// (which may quote the dictionary) may reach a log line.
+		d.infoUnparsed.Add(1)
 		return
 	}
 	var files []DiscoveredFile
@@ -804,7 +792,7 @@ func (s *Sensor) DiscoveryStats() DiscoveryStats {
 		Queries: d.queries.Load(), Unsupported: d.unsupported.Load(), Sampled: d.sampled.Load(),
 		New: d.fresh.Load(), SeenBefore: d.seenBefore.Load(), SampledWatched: d.sampledWatched.Load(),
 		Deferred: d.deferred.Load(), NoPeers: d.noPeers.Load(), MetaFetched: d.metaFetched.Load(),
-		MetaFailed: d.metaFailed.Load(), Matched: d.matched.Load(),
+		MetaFailed: d.metaFailed.Load(), InfoUnparsed: d.infoUnparsed.Load(), Matched: d.matched.Load(),
 		Retries: d.retries.Load(), RetriesDropped: d.retriesDropped.Load(),
 		Nodes: nodes, QueueDepth: len(d.q), SeenBytes: d.seen.bytes(),
 	}
@@ -850,6 +838,7 @@ func (c discoveryCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDiscMeta, st.MetaFetched, "fetched")
 	counter(descDiscMeta, st.MetaFailed, "failed")
 	counter(descDiscMeta, st.NoPeers, "no_peers")
+	counter(descDiscMeta, st.InfoUnparsed, "unparsed")
 	counter(descDiscMatched, st.Matched)
 	counter(descDiscRetries, st.Retries, "retried")
 	counter(descDiscRetries, st.RetriesDropped, "dropped")

@@ -44,11 +44,12 @@ type lookupResult struct {
 	closest []netip.AddrPort
 }
 
-// peerSource is the node that first named a peer, and its raw answer.
+// peerSource is the node that first named a peer: the address its answer
+// came from (query only accepts an answer from the address it queried), and
+// the exchange, our get_peers and its answer, for the transcript.
 type peerSource struct {
-	node netip.AddrPort
-	raw  []byte
-	at   time.Time
+	node  netip.AddrPort
+	reply rawReply
 }
 
 // iterate runs one Kademlia lookup for target from identity n: get_peers if
@@ -197,7 +198,7 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 				for _, p := range r.R.Values {
 					p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
 					if _, ok := res.peers[p]; !ok && p.Port() != 0 {
-						res.peers[p] = peerSource{node: c.addr, raw: raw.b, at: raw.at}
+						res.peers[p] = peerSource{node: raw.from, reply: raw}
 					}
 				}
 			}(c)
@@ -293,7 +294,16 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 }
 
 // recordPeers records each peer a node named for a watched key (by a
-// lookup or a re-poll) and queues its probe.
+// lookup, a re-poll or discovery's sampler) and queues its probe.
+//
+// Such a record is a third party's claim carried by one UDP datagram: the
+// node that answered may lie, and nothing authenticates the answer beyond
+// its source address and an unguessable transaction id. It is marked
+// third_party and spoofable_source, has no sensor address (the endpoint
+// never talked to the sensor), and its transcript is our get_peers and the
+// answer that named the peer, both with the node's address. Its transport
+// is "tcp": the peer's listen port as a BitTorrent peer, where the probe
+// goes first (uTP listens on the same port number); nothing was seen on it.
 func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.AddrPort]peerSource) {
 	for peer, src := range peers {
 		if s.isSelf(peer) {
@@ -305,16 +315,35 @@ func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.Add
 			s.scopeRefused.Add(1)
 		}
 		tr := newTranscript(s.cfg.TranscriptLimit)
-		tr.received(src.at, src.node, src.raw)
-		s.emit(ctx, observe.Observation{
-			Method: observe.MethodDHTGetPeers, Time: src.at.UTC(),
+		if len(src.reply.sent) > 0 {
+			tr.sent(src.reply.sentAt, src.node, src.reply.sent)
+		}
+		tr.received(src.reply.at, src.node, src.reply.b)
+		o := observe.Observation{
+			Method: observe.MethodDHTGetPeers, Time: src.reply.at.UTC(),
 			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
 			Endpoint:   observe.Endpoint{IP: peer.Addr(), Port: peer.Port(), Transport: "tcp"},
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
 			Transcript: tr.final(),
-		})
+		}
+		o.Mark(observe.MarkThirdParty)
+		o.Mark(observe.MarkSpoofableSource)
+		s.emit(ctx, o)
 		s.enqueueProbe(peer, w, "dht_get_peers")
 	}
+}
+
+// peersNamed returns the peers an answer names (unmapped, port 0 left
+// out), each filed under the node that sent the answer.
+func peersNamed(r *krpc.Msg, raw rawReply) map[netip.AddrPort]peerSource {
+	out := make(map[netip.AddrPort]peerSource, len(r.R.Values))
+	for _, p := range r.R.Values {
+		p = netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+		if _, ok := out[p]; !ok && p.Port() != 0 {
+			out[p] = peerSource{node: raw.from, reply: raw}
+		}
+	}
+	return out
 }
 
 // clientFromV decodes a DHT "v" field (two letters and two version bytes)

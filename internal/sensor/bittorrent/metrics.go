@@ -34,6 +34,9 @@ func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ} {
 		ch <- d
 	}
+	for _, d := range dhtDescs {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -62,4 +65,5 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRouting, prometheus.GaugeValue, float64(st.RoutingNodes))
 	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
 	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
+	c.s.collectDHT(ch)
 }

@@ -234,7 +234,7 @@ func (s *Sensor) repoll(ctx context.Context, e repollEntry) {
 		fresh := s.watch.newlyNamed(e.key, e.gen, vals)
 		peers := make(map[netip.AddrPort]peerSource, len(fresh))
 		for _, p := range fresh {
-			peers[p] = peerSource{node: to, raw: raw.b, at: raw.at}
+			peers[p] = peerSource{node: raw.from, reply: raw}
 		}
 		s.repollPeers.Add(uint64(len(fresh)))
 		s.recordPeers(ctx, w, peers)

@@ -4,8 +4,13 @@
 // and probes peers to learn how surely they hold it.
 //
 // The sensor observes; it never helps anyone find material. It never returns
-// peers for any info-hash, never announces itself, never claims to hold any
-// torrent, and never uploads a byte of content. Every socket goes through
+// peers for any info-hash, never announces itself in the DHT, never claims
+// to hold any torrent, and never uploads a byte of content. Trackers are
+// the one exception to not announcing: a tracker lists peers only to an
+// announcer, so for a watched torrent that names trackers the sensor
+// announces (event=started, left=1, its DHT port, where no peer listens)
+// and withdraws at once (event=stopped); trackers.go says exactly what it
+// sends. Every socket goes through
 // the scope guard (internal/scope). Observations of items that are not
 // watched never leave it.
 package bittorrent

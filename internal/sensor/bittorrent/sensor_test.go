@@ -287,7 +287,9 @@ func TestSensorRecordsAnnounceOnlyWithValidTokenAndProbesThePeer(t *testing.T) {
 	if got := len(anns); got != 1 {
 		t.Fatalf("%d announce observations, want 1 (the forged one must not count)", got)
 	}
-	if a := anns[0]; a.Endpoint.Port != peer.Port() || a.Endpoint.Transport != "tcp" || a.Possession.Level != observe.Announced {
+	// The endpoint is the announce's UDP source; the declared port is the
+	// client's listen port (TestDHTAnnounceRecordsSourceAndListenPortApart).
+	if a := anns[0]; a.Client.ListenPort != peer.Port() || a.Endpoint.Transport != "udp" || a.Possession.Level != observe.Announced {
 		t.Fatalf("announce observation %+v", a)
 	}
 

@@ -9,9 +9,33 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
 
-// askTrackers announces a watched torrent to each tracker it names, records
-// the peers each lists, and withdraws at once (event=stopped), so that the
-// sensor does not stay listed as a peer of anything.
+// askTrackers asks each tracker a watched torrent names for its peers and
+// records each peer listed.
+//
+// Trackers hand out peers only in answer to an announce, and every
+// announce but event=stopped lists the announcer as a peer: the protocol
+// (BEP 3, BEP 15) has no way to ask without announcing. So the sensor
+// announces, and withdraws at once. Exactly what it sends, for each
+// tracker: an announce with the info-hash, the sensor's peer id
+// ("-VG0001-" and 12 random bytes, one per run), port = the UDP port of
+// its first DHT identity (no BitTorrent peer listens there: a peer that
+// tries it reaches a DHT socket that drops what it does not decode),
+// uploaded=0, downloaded=0, left=1 (a positive number, so that the
+// tracker counts a downloader, not a seed), event=started, numwant=200,
+// compact=1, no key; over HTTP with the User-Agent "Vigil/<version>".
+// When a good answer is in, the same announce with event=stopped, whose
+// answer is not read for peers; when the first announce fails (no answer,
+// a failure reason, an answer that does not parse) nothing more is sent
+// to that tracker this round. Between the two the tracker may list the
+// sensor's address to other peers of the torrent; the sensor serves
+// nothing to anyone who connects.
+//
+// Each record is a tracker's claim (third_party): the listed peer said
+// nothing to the sensor. Its transcript is the started announce as it
+// went over the wire, each datagram (UDP: connect, its answer, announce,
+// its answer, retransmissions included) or each read of the HTTP response
+// with its own time, and the observation's time is when the answer's last
+// byte arrived.
 func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 	if s.trackers == nil || len(w.Trackers) == 0 {
 		return
@@ -29,6 +53,11 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			continue
 		}
 		at := s.cfg.Clock()
+		for _, r := range resp.Records {
+			if !r.Sent {
+				at = r.At // the answer's last read
+			}
+		}
 		req.Event = tracker.EventStopped
 		if _, err := s.trackers.Announce(ctx, url, req); err != nil {
 			s.trackerErrors.Add(1)
@@ -39,16 +68,25 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 				continue // a tracker may list the sensor's own announce
 			}
 			tr := newTranscript(s.cfg.TranscriptLimit)
-			tr.sent(at, trackerAddr, resp.Sent)
-			tr.received(at, trackerAddr, resp.Raw)
+			for _, r := range resp.Records {
+				if r.Sent {
+					tr.sent(r.At, trackerAddr, r.Bytes)
+				} else {
+					tr.received(r.At, trackerAddr, r.Bytes)
+				}
+			}
 			o := observe.Observation{
 				Method: observe.MethodTracker, Time: at.UTC(),
-				Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
+				Item: observe.Item{Hash: w.Hash, Matched: w.Matched},
+				// The peer's listen port as the tracker listed it; "tcp"
+				// is where the probe goes first, not something seen.
 				Endpoint:   observe.Endpoint{IP: p.Addr().Unmap(), Port: p.Port(), Transport: "tcp"},
 				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
 				Transcript: tr.final(),
 			}
+			o.Mark(observe.MarkThirdParty)
 			if id := resp.PeerIDs[p]; len(id) == 20 {
+				// The tracker's word for it, like the address.
 				o.Client.PeerID = append([]byte(nil), id...)
 			}
 			s.emit(ctx, o)
@@ -82,6 +120,7 @@ func trackerConfig(cfg Config) tracker.Config {
 	tc := tracker.DefaultConfig()
 	tc.UserAgent = tracker.UserAgent(cfg.Version)
 	tc.UDPLocalAddr = cfg.Listen
+	tc.Clock = cfg.Clock
 	if cfg.QueryTimeout < time.Second*3 {
 		// Lab timings: retry UDP quickly.
 		tc.UDPRetryBase = cfg.QueryTimeout

@@ -310,7 +310,11 @@ func probeVia(pub *collector, peer netip.AddrPort) string {
 	var via []string
 	for _, m := range []string{observe.MethodDHTAnnounce, observe.MethodDHTGetPeers} {
 		for _, o := range pub.byMethod(m) {
-			if netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port) == peer {
+			port := o.Endpoint.Port
+			if m == observe.MethodDHTAnnounce {
+				port = o.Client.ListenPort // the endpoint is the announce's UDP source
+			}
+			if netip.AddrPortFrom(o.Endpoint.IP, port) == peer {
 				via = append(via, m)
 				break
 			}

@@ -91,3 +91,20 @@ func Bep42Exempt(ip netip.Addr) bool {
 	}
 	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsPrivate()
 }
+
+// BEP42Valid reports whether id is a BEP 42 node id derived from ip: its
+// first 21 bits are the CRC-32C of ip (masked as BEP 42 says) with the r
+// that the id's last byte carries. It is the bare check, for evidence:
+// unlike a DHT node enforcing BEP 42, it grants no exemption to local
+// addresses, since an id that any node on any private network may take
+// proves nothing about who sent it. An invalid ip never validates.
+//
+// A valid id still does not prove who holds it: BEP 42 only makes an id
+// cost an address. Anyone at ip may take it, and the id is as forgeable as
+// the datagram that carried it.
+func BEP42Valid(ip netip.Addr, id ID) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	return SecureNodeIDMatches(id, ip)
+}

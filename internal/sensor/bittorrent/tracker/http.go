@@ -24,10 +24,10 @@ func (c *Client) announceHTTP(ctx context.Context, t trackerURL, req Request) (R
 	q = AppendAnnounceQuery(q, req)
 	ex, err := c.httpGet(ctx, t, t.path, q)
 	if err != nil {
-		return Response{Sent: ex.sent, Raw: ex.raw}, err
+		return Response{Sent: ex.sent, Raw: ex.raw, Records: ex.log.records(ex.sent, ex.raw)}, err
 	}
 	r, err := ParseHTTPAnnounce(ex.body, c.cfg.MaxPeers)
-	r.Sent, r.Raw = ex.sent, ex.raw
+	r.Sent, r.Raw, r.Records = ex.sent, ex.raw, ex.log.records(ex.sent, ex.raw)
 	if err != nil {
 		return r, c.httpError(t, ex, err)
 	}
@@ -82,6 +82,7 @@ type exchange struct {
 	raw    []byte // every byte read from the connection
 	status int
 	body   []byte
+	log    wireLog // when the request went and each read came
 }
 
 // httpGet sends one GET over a fresh guarded connection (closed after the
@@ -118,7 +119,7 @@ func (c *Client) httpGet(ctx context.Context, t trackerURL, path string, query [
 		}
 		inner = tls.Client(conn, cfg)
 	}
-	rec := &recordingReader{r: inner, left: c.cfg.MaxHTTPResponse + maxHTTPHeader}
+	rec := &recordingReader{r: inner, left: c.cfg.MaxHTTPResponse + maxHTTPHeader, now: c.now, log: &ex.log}
 	wrap := func(err error) error {
 		var ne net.Error
 		switch {
@@ -134,6 +135,7 @@ func (c *Client) httpGet(ctx context.Context, t trackerURL, path string, query [
 		}
 		return fmt.Errorf("tracker %s: %w", t.raw, err)
 	}
+	ex.log.add(true, c.now(), 0, len(ex.sent))
 	if _, err := inner.Write(ex.sent); err != nil {
 		ex.raw = rec.buf
 		return ex, wrap(err)
@@ -156,13 +158,15 @@ func (c *Client) httpGet(ctx context.Context, t trackerURL, path string, query [
 	return ex, nil
 }
 
-// recordingReader keeps a copy of everything read through it and refuses
-// to read more than left bytes in all.
+// recordingReader keeps a copy of everything read through it, with the
+// time of each read, and refuses to read more than left bytes in all.
 type recordingReader struct {
 	r    io.Reader
 	left int64
 	over bool
 	buf  []byte
+	now  func() time.Time
+	log  *wireLog
 }
 
 func (r *recordingReader) Read(p []byte) (int, error) {
@@ -175,6 +179,9 @@ func (r *recordingReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.r.Read(p)
 	r.left -= int64(n)
+	if r.log != nil && n > 0 {
+		r.log.add(false, r.now(), len(r.buf), len(r.buf)+n)
+	}
 	r.buf = append(r.buf, p[:n]...)
 	return n, err
 }

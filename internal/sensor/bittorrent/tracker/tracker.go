@@ -145,6 +145,53 @@ type Response struct {
 	// for UDP every datagram, retransmissions included, concatenated (a
 	// connect request is 16 bytes, an announce request 98).
 	Sent []byte
+	// Records are the same bytes in the order they went over the wire,
+	// each with its own time: for UDP one record per datagram sent or
+	// accepted; for HTTP the request, then each read of the response as
+	// it arrived. Their Bytes alias Sent and Raw.
+	Records []Record
+}
+
+// Record is one datagram, or one chunk of a stream, of a tracker exchange.
+type Record struct {
+	// Sent is true for bytes the client sent, false for bytes received.
+	Sent bool
+	// At is when they were sent (just before the write) or received (just
+	// after the read), by Config.Clock.
+	At time.Time
+	// Bytes are the raw bytes.
+	Bytes []byte
+}
+
+// wireLog notes the order and times of an exchange's writes and reads;
+// records turns it into Records once the buffers are final.
+type wireLog []wireEvent
+
+type wireEvent struct {
+	sent       bool
+	at         time.Time
+	start, end int // in the sent or received buffer
+}
+
+func (l *wireLog) add(sent bool, at time.Time, start, end int) {
+	if end > start {
+		*l = append(*l, wireEvent{sent: sent, at: at, start: start, end: end})
+	}
+}
+
+func (l wireLog) records(sent, raw []byte) []Record {
+	out := make([]Record, 0, len(l))
+	for _, e := range l {
+		buf := raw
+		if e.sent {
+			buf = sent
+		}
+		if e.end > len(buf) {
+			continue
+		}
+		out = append(out, Record{Sent: e.sent, At: e.at, Bytes: buf[e.start:e.end:e.end]})
+	}
+	return out
 }
 
 // ScrapeStats is one torrent's counts from a scrape.
@@ -192,6 +239,10 @@ type Config struct {
 	// TLS configures https trackers (nil: system roots). ServerName
 	// defaults to the tracker's IP, which the certificate must name.
 	TLS *tls.Config
+	// Clock returns the time of each Record and ages connection ids
+	// (nil: time.Now). The sensor passes its own, so that a transcript's
+	// times agree with the observation's.
+	Clock func() time.Time
 }
 
 // DefaultConfig follows the specifications' timings and keeps responses
@@ -269,5 +320,9 @@ func New(cfg Config, guard *scope.Guard) (*Client, error) {
 	if guard == nil {
 		return nil, fmt.Errorf("tracker: no scope guard: %w", ErrConfig)
 	}
-	return &Client{cfg: cfg, guard: guard, now: time.Now, connIDs: make(map[netip.AddrPort]connID)}, nil
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{cfg: cfg, guard: guard, now: now, connIDs: make(map[netip.AddrPort]connID)}, nil
 }

@@ -33,7 +33,7 @@ func (c *Client) announceUDP(ctx context.Context, t trackerURL, req Request) (Re
 			Event: req.Event, Key: req.Key, NumWant: numWant, Port: req.Port,
 		})
 	})
-	r := Response{Sent: s.sent, Raw: s.raw}
+	r := Response{Sent: s.sent, Raw: s.raw, Records: s.log.records(s.sent, s.raw)}
 	if err != nil {
 		return r, err
 	}
@@ -83,6 +83,8 @@ type udpSession struct {
 	buf  []byte
 	sent []byte
 	raw  []byte
+	log  wireLog // each datagram sent or accepted, with its time
+	now  func() time.Time
 	stop func() bool
 }
 
@@ -110,7 +112,7 @@ func (c *Client) openUDP(ctx context.Context, t trackerURL) (*udpSession, error)
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: UDP socket on %v: %w", t.raw, local, err)
 	}
-	s := &udpSession{t: t, pc: pc, buf: make([]byte, c.cfg.MaxUDPDatagram+1)}
+	s := &udpSession{t: t, pc: pc, buf: make([]byte, c.cfg.MaxUDPDatagram+1), now: c.now}
 	s.stop = context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
 	return s, nil
 }
@@ -121,6 +123,7 @@ func (s *udpSession) close() {
 }
 
 func (s *udpSession) send(ctx context.Context, pkt []byte) error {
+	s.log.add(true, s.now(), len(s.sent), len(s.sent)+len(pkt))
 	s.sent = append(s.sent, pkt...)
 	if _, err := s.pc.WriteTo(pkt, net.UDPAddrFromAddrPort(s.t.addr)); err != nil {
 		if ctx.Err() != nil {
@@ -176,6 +179,7 @@ func (s *udpSession) await(ctx context.Context, tx uint32, want Action, wait tim
 			continue
 		}
 		pkt := append([]byte(nil), s.buf[:n]...)
+		s.log.add(false, s.now(), len(s.raw), len(s.raw)+n)
 		s.raw = append(s.raw, pkt...)
 		if action == ActionError {
 			e, _ := ParseErrorResponse(pkt)

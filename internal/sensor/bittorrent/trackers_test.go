@@ -1,0 +1,107 @@
+package bittorrent
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
+)
+
+// A peer a tracker lists is the tracker's claim: marked third_party, with
+// the exchange as transcript, one record per datagram, each with its own
+// time (at 8846f19 the request and the response were two blobs with one
+// time, and the record had no mark). The test also pins down what the
+// sensor sends a tracker, as trackers.go and docs/evidence.md say: a
+// started announce (left=1, numwant=200, the first DHT identity's port),
+// then a stopped one.
+func TestTrackerPeersAreThirdPartyWithTimedRecords(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	pc := udpSocket(t, "127.0.0.1")
+	listed := netip.MustParseAddrPort("127.0.0.80:51413")
+	var mu sync.Mutex
+	var announces []tracker.AnnounceRequest
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			time.Sleep(delay) // so that each answer's time differs from its request's
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				a, err := tracker.ParseAnnounceRequest(pkt)
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				announces = append(announces, a)
+				mu.Unlock()
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
+					Peers: []netip.AddrPort{listed}}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + addrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	o := pub.waitFor(t, observe.MethodTracker, 1)[0]
+	if o.Endpoint.IP != listed.Addr() || o.Endpoint.Port != listed.Port() {
+		t.Fatalf("endpoint %+v, want %v", o.Endpoint, listed)
+	}
+	if !o.HasMark(observe.MarkThirdParty) || o.FirstHand() || o.Endpoint.Local.IsValid() {
+		t.Fatalf("marks %v, sensor address %v: a tracker's list is a third-party claim", o.Marks, o.Endpoint.Local)
+	}
+	recs := dhtRecords(t, o.Transcript.Bytes)
+	if len(recs) != 4 {
+		t.Fatalf("%d transcript records, want connect, answer, announce, answer", len(recs))
+	}
+	for i, want := range []byte{'>', '<', '>', '<'} {
+		if recs[i].dir != want || recs[i].peer != addrOf(pc).String() {
+			t.Fatalf("record %d: %c with %s, want %c with the tracker", i, recs[i].dir, recs[i].peer, want)
+		}
+		if i > 0 && recs[i].dir == '<' && recs[i].off-recs[i-1].off < delay {
+			t.Fatalf("record %d received %v after its request, the tracker took %v: not its own time", i, recs[i].off-recs[i-1].off, delay)
+		}
+	}
+	if len(recs[0].b) != 16 || len(recs[2].b) != 98 {
+		t.Fatalf("records of %d and %d bytes, want a connect and an announce", len(recs[0].b), len(recs[2].b))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(announces)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(announces) < 2 {
+		t.Fatalf("%d announces; want started then stopped", len(announces))
+	}
+	a, b := announces[0], announces[1]
+	if a.Event != tracker.EventStarted || b.Event != tracker.EventStopped {
+		t.Fatalf("events %v then %v, want started then stopped", a.Event, b.Event)
+	}
+	if a.Left != 1 || a.Downloaded != 0 || a.Uploaded != 0 || a.NumWant != 200 || a.Port != s.Addrs()[0].Port() || a.Key != 0 {
+		t.Fatalf("announce %+v: not what trackers.go documents", a)
+	}
+}
