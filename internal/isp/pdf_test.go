@@ -156,8 +156,8 @@ func TestPDFWithNothingToRequest(t *testing.T) {
 	s := []Sighting{{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Time: fixedNow.AddDate(-3, 0, 0), ASN: 64496, Org: "A", Country: "FR"}}
 	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
 	pdf := buildPDF(t, &req, LangBoth)
-	if pages, _ := checkXref(t, pdf); pages != 2 {
-		t.Fatalf("%d pages, want the two summary pages and no letter", pages)
+	if pages, _ := checkXref(t, pdf); pages != 4 {
+		t.Fatalf("%d pages, want the two summary pages, their two annexes and no letter", pages)
 	}
 	text := pdftotext(t, pdf)
 	for _, want := range []string{"il n'y a rien à envoyer", "there is nothing to send", "1 sighting(s) before 2025-03-01T10:00:00.000Z"} {
