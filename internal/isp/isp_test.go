@@ -107,7 +107,7 @@ func fixture() (Target, []Sighting) {
 		fr("192.0.2.10", 51413, "tcp", "2026-02-10T08:00:00.123456789Z"),
 		fr("192.0.2.10", 51413, "utp", "2026-02-11T09:30:00.5Z"),
 		fr("192.0.2.77", 6881, "utp", "2026-01-05T23:59:59.999Z"),
-		tracker,                                                // a third party's claim: annex, but it is a second instant of 192.0.2.77
+		tracker, // a third party's claim: annex, but it is a second instant of 192.0.2.77
 		fr("192.0.2.10", 51413, "tcp", "2025-01-01T00:00:00Z"), // older than a year: annex
 		zz("obs-zz-1", "udp", "2026-02-25T12:00:00Z", true),
 		zz("obs-zz-2", "udp", "2026-02-26T12:00:00Z", true),
