@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"time"
@@ -160,6 +161,37 @@ type TimelineEntry struct {
 	// states both beside the time.
 	ClockOffset time.Duration `json:"clock_offset_ns"`
 	ClockSource string        `json:"clock_source"`
+	// Marks are the observation's marks (observe.Mark*): an ISP request
+	// and the page lower their trust where a mark says so.
+	Marks []string `json:"marks"`
+	// SensorAddress is the sensor's own address:port in the conversation
+	// (observe.Endpoint.Local), "" when the endpoint never talked to it.
+	SensorAddress string `json:"sensor_address,omitempty"`
+	// TranscriptSHA256 is the hex digest of the observation's transcript.
+	TranscriptSHA256 string `json:"transcript_sha256,omitempty"`
+	// FirstHand is observe.Observation.FirstHand: the endpoint itself
+	// talked to the sensor.
+	FirstHand bool `json:"first_hand"`
+}
+
+// Observation rebuilds the fields of the observation that the entry
+// carries (what an ISP request needs), with Endpoint parsed from
+// "ip:port" (left zero when it does not parse).
+func (t *TimelineEntry) Observation() observe.Observation {
+	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
+		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource, Marks: t.Marks,
+		Endpoint:   observe.Endpoint{Transport: t.Transport},
+		Possession: observe.Possession{Level: t.Level}, Place: t.Place}
+	if ap, err := netip.ParseAddrPort(t.Endpoint); err == nil {
+		o.Endpoint.IP, o.Endpoint.Port = ap.Addr(), ap.Port()
+	}
+	if ap, err := netip.ParseAddrPort(t.SensorAddress); err == nil {
+		o.Endpoint.Local = ap
+	}
+	if b, err := hex.DecodeString(t.TranscriptSHA256); err == nil && len(b) > 0 {
+		o.Transcript.SHA256 = b
+	}
+	return o
 }
 
 // Share is a target shared with (or handed to) another agency.

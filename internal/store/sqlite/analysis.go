@@ -974,7 +974,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
-	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source
+	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256
 	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1028,12 +1028,21 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					ns, offset     int64
 					level, matched string
 					place          sql.NullString
-					hash           []byte
+					hash, tsum     []byte
+					marks          string
 				)
 				t := &e.t
 				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
-					&t.Sensor, &offset, &t.ClockSource); err != nil {
+					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum); err != nil {
 					return err
+				}
+				if marks != "" {
+					if t.Marks, err = rowcodec.ParseMarks(marks); err != nil {
+						return fmt.Errorf("observation seq %d: %w", e.seq, err)
+					}
+				}
+				if len(tsum) > 0 {
+					t.TranscriptSHA256 = hex.EncodeToString(tsum)
 				}
 				if t.ID, err = idString(id); err != nil {
 					return err
@@ -1058,8 +1067,9 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 						return err
 					}
 				}
-				o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}}
+				o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}, Marks: t.Marks}
 				t.Intent = analysis.Intent(&o).String()
+				t.FirstHand = o.FirstHand()
 				got = append(got, e)
 			}
 			return r.Err()
