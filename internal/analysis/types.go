@@ -83,20 +83,29 @@ type TargetSummary struct {
 
 // EndpointInfo is one endpoint of a target.
 type EndpointInfo struct {
-	IP           netip.Addr `json:"ip"`
-	Port         uint16     `json:"port"`
-	Transport    string     `json:"transport"`
-	ASN          uint32     `json:"asn,omitempty"`
-	Org          string     `json:"org,omitempty"`
-	Country      string     `json:"country,omitempty"`
-	Subdivision  string     `json:"subdivision,omitempty"`
-	City         string     `json:"city,omitempty"`
-	Agency       string     `json:"agency,omitempty"`
-	FirstSeen    time.Time  `json:"first_seen"`
-	LastSeen     time.Time  `json:"last_seen"`
-	Observations int        `json:"observations"`
-	VPN          bool       `json:"vpn"`
-	Hosting      bool       `json:"hosting"`
+	IP   netip.Addr `json:"ip"`
+	Port uint16     `json:"port"`
+	// Gen numbers the endpoints of one IP:port: each silence longer than
+	// the analysis's EndpointWindow starts a new one (0 first).
+	Gen int `json:"generation"`
+	// Confidence is how surely this endpoint is the target's device: 1
+	// for the anchor (the endpoint with the highest score of its own),
+	// the product of the link confidences on the best path for the others.
+	Confidence float64 `json:"confidence"`
+	// FirstHand: the endpoint itself talked to the sensor at least once.
+	FirstHand    bool      `json:"first_hand"`
+	Transport    string    `json:"transport"`
+	ASN          uint32    `json:"asn,omitempty"`
+	Org          string    `json:"org,omitempty"`
+	Country      string    `json:"country,omitempty"`
+	Subdivision  string    `json:"subdivision,omitempty"`
+	City         string    `json:"city,omitempty"`
+	Agency       string    `json:"agency,omitempty"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	Observations int       `json:"observations"`
+	VPN          bool      `json:"vpn"`
+	Hosting      bool      `json:"hosting"`
 }
 
 // FileInfo is one distinct watched file of a target.
@@ -112,6 +121,16 @@ type FileInfo struct {
 	LastSeen     time.Time       `json:"last_seen"`
 	Observations int             `json:"observations"`
 	Quarantined  bool            `json:"quarantined"`
+	// At is the level each endpoint itself reached for the file, highest
+	// first: a link never lends one endpoint's level to another.
+	At []FileAt `json:"at"`
+}
+
+// FileAt is the level one endpoint itself reached for a file.
+type FileAt struct {
+	Endpoint   string        `json:"endpoint"` // "ip:port"
+	Level      observe.Level `json:"level"`
+	Confidence float64       `json:"confidence"` // the endpoint's (EndpointInfo.Confidence)
 }
 
 // Link joins two endpoints into one device.
