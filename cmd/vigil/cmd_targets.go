@@ -240,7 +240,7 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 	}
 	fmt.Fprintf(w, "\nScore parts:\n  %s\n", partsText(d.Parts))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nENDPOINT\tTRANSPORT\tISP\tPLACE\tFIRST SEEN\tLAST SEEN\tSEEN\t")
+	fmt.Fprintln(tw, "\nENDPOINT\tTRANSPORT\tISP\tPLACE\tFIRST SEEN\tLAST SEEN\tSEEN\tCONFIDENCE\t")
 	for _, e := range d.Endpoints {
 		place := strings.Trim(strings.Join([]string{e.Country, e.Subdivision, e.City}, " / "), " /")
 		flags := ""
@@ -249,10 +249,13 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		} else if e.Hosting {
 			flags = " hosting"
 		}
-		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
-			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations)
+		if !e.FirstHand {
+			flags += " third-party only"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t%.2f\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
+			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations, e.Confidence)
 	}
-	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tHIGHEST LEVEL\tINTENT\tSEEN\t")
+	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tLEVEL AT EACH ENDPOINT (its own)\tINTENT\tSEEN\t")
 	for _, f := range d.Files {
 		var lists []string
 		for _, m := range f.Matched {
@@ -262,13 +265,21 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		if f.Quarantined {
 			q = " (quarantined: not scored)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), f.MaxLevel, q, f.Intent, f.Observations)
+		var at []string
+		for _, x := range f.At {
+			at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+		}
+		if len(at) == 0 {
+			at = []string{f.MaxLevel.String()}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), strings.Join(at, "; "), q, f.Intent, f.Observations)
 	}
 	_ = tw.Flush()
 	if len(d.Links) > 0 {
-		fmt.Fprintln(w, "\nDevice links:")
+		fmt.Fprintln(w, "\nDevice links (identifiers can be forged: a link is an inference, never an identification;")
+		fmt.Fprintln(w, "a linked endpoint's files count at its confidence and never raise another's level):")
 		for _, l := range d.Links {
-			fmt.Fprintf(w, "  #%d %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.State, l.Confidence, l.Reason)
+			fmt.Fprintf(w, "  #%d %s %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.Evidence, l.State, l.Confidence, l.Reason)
 		}
 	}
 	if len(d.Leads) > 0 {

@@ -401,17 +401,27 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	w := int64(e.cfg.EndpointWindow)
 	unconfirmed := !o.FirstHand() && nonPublic(o)
 	gens := e.epByKey[ap]
-	for i := len(gens) - 1; i >= 0; i-- {
-		p := e.eps[gens[i]]
+	// The generation whose span holds t, else the nearest within the
+	// window: generations' spans stay disjoint, whatever the order in
+	// which observations arrive.
+	var best *endpoint
+	var bestGap int64
+	for _, id := range gens {
+		p := e.eps[id]
+		lo, hi := p.first, p.last
 		if unconfirmed {
-			if p.hasFH && t >= p.fhFirst-w && t <= p.fhLast+w {
-				return p
+			if !p.hasFH {
+				continue
 			}
-			continue
+			lo, hi = p.fhFirst, p.fhLast
 		}
-		if t >= p.first-w && t <= p.last+w {
-			return p
+		g := max(lo-t, t-hi, 0)
+		if g <= w && (best == nil || g < bestGap) {
+			best, bestGap = p, g
 		}
+	}
+	if best != nil {
+		return best
 	}
 	if unconfirmed {
 		return nil

@@ -267,7 +267,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 			strength = l.State
 		}
 		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB,
-			Reason: fmt.Sprintf("%s: %s", l.Rule, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
+			Reason: fmt.Sprintf("%s [%s]: %s", l.Rule, l.Evidence, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
 	// query over the hash index.
@@ -290,6 +290,14 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		}
 		if f.Intent == "looking" {
 			r.Name = strings.TrimSpace(r.Name + " [looked for only]")
+		}
+		if len(f.At) > 1 {
+			// Each endpoint's own level: a link lends none.
+			at := make([]string, 0, len(f.At))
+			for _, x := range f.At {
+				at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+			}
+			r.Name = strings.TrimSpace(r.Name + " [" + strings.Join(at, "; ") + "]")
 		}
 		out.FileRows = append(out.FileRows, r)
 	}
