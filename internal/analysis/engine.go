@@ -396,7 +396,7 @@ var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 // makes one: two homes' 192.168.1.20:51413 named by PEX are not one
 // endpoint. It returns nil for such a sighting with no confirmation yet.
 func (e *Engine) endpoint(o *observe.Observation) *endpoint {
-	ap := netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
+	ap := groupKey(o)
 	t := o.Time.UnixNano()
 	w := int64(e.cfg.EndpointWindow)
 	unconfirmed := !o.FirstHand() && nonPublic(o)
@@ -445,6 +445,18 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	return p
 }
 
+// groupKey is the IP:port an observation is grouped under: its endpoint,
+// except for a DHT announce received over UDP, whose endpoint is the
+// datagram's source (kept as such for the ISP row) while the peer listens
+// on the port it declared: IP:ListenPort, where a probe finds it.
+func groupKey(o *observe.Observation) netip.AddrPort {
+	port := o.Endpoint.Port
+	if o.Method == observe.MethodDHTAnnounce && o.Endpoint.Transport == "udp" && o.Client.ListenPort != 0 {
+		port = o.Client.ListenPort
+	}
+	return netip.AddrPortFrom(o.Endpoint.IP.Unmap(), port)
+}
+
 // latestEp is the newest generation of an IP:port.
 func (e *Engine) latestEp(ap netip.AddrPort) (int32, bool) {
 	g := e.epByKey[ap]
@@ -466,7 +478,7 @@ func (e *Engine) Dropped() (map[string]int, int) {
 // hold keeps a third party's sighting of a non-public address until a
 // first-hand contact at that address confirms it, within bounds.
 func (e *Engine) hold(seq int64, o *observe.Observation) {
-	ap := netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
+	ap := groupKey(o)
 	q := e.pending[ap]
 	if len(q) >= maxPendingPerAddr || e.nPending >= maxPending {
 		e.dropped[DropNonPublicUnconfirmed]++

@@ -990,7 +990,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
-	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256
+	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256, o.port
 	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1046,10 +1046,11 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					place          sql.NullString
 					hash, tsum     []byte
 					marks          string
+					port           int64
 				)
 				t := &e.t
 				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
-					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum); err != nil {
+					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port); err != nil {
 					return err
 				}
 				if marks != "" {
@@ -1068,7 +1069,10 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					hx = hex.EncodeToString(hash)
 					hexes[string(hash)] = hx
 				}
-				t.Time, t.Endpoint, t.Hash = nsTime(ns), epName, hx
+				// The observation's own port: a DHT announce is grouped under
+				// the port it declared but was sent from another, and an ISP
+				// row needs the port of the conversation.
+				t.Time, t.Endpoint, t.Hash = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), uint16(port)).String(), hx
 				t.ClockOffset = time.Duration(offset)
 				if t.Level, err = observe.ParseLevel(level); err != nil {
 					return err
