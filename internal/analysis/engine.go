@@ -312,7 +312,8 @@ func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
 		return fmt.Errorf("analysis: catching up after %d: %w", e.watermark, err)
 	}
 	if e.cfg.Log != nil && n > 0 {
-		e.cfg.Log.Info("analysis caught up", "observations", n, "watermark", e.watermark)
+		e.cfg.Log.Info("analysis caught up", "observations", n, "watermark", e.watermark,
+			"held_unconfirmed", e.nPending, "dropped_unconfirmed", e.dropped[DropNonPublicUnconfirmed])
 	}
 	return nil
 }

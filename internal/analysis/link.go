@@ -154,6 +154,9 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 		e.poison(id, fmt.Sprintf("seen at %d endpoints: shared or forged", len(id.eps)))
 		return
 	}
+	if len(id.eps) < 2 {
+		return // seen at one endpoint only: nothing to join or compare
+	}
 	// A session identity (peer id, listen-port identity) at two addresses
 	// at once is a replay or two machines, never one device that moved:
 	// checked against every other endpoint before any link is made, so
