@@ -128,7 +128,7 @@ type FileInfo struct {
 
 // FileAt is the level one endpoint itself reached for a file.
 type FileAt struct {
-	Endpoint   string        `json:"endpoint"` // "ip:port"
+	Endpoint   string        `json:"endpoint"` // "ip:port", "ip:port#n" for a later generation (EndpointKey)
 	Level      observe.Level `json:"level"`
 	Confidence float64       `json:"confidence"` // the endpoint's (EndpointInfo.Confidence)
 }
@@ -136,7 +136,7 @@ type FileAt struct {
 // Link joins two endpoints into one device.
 type Link struct {
 	ID         int64     `json:"id"`
-	A, B       string    `json:"-"` // "ip:port" (netip.AddrPort form)
+	A, B       string    `json:"-"` // "ip:port" (netip.AddrPort form), "ip:port#n" for a later generation (EndpointKey)
 	EndpointA  string    `json:"a"`
 	EndpointB  string    `json:"b"`
 	Rule       string    `json:"rule"`

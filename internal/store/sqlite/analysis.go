@@ -832,7 +832,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		e.IP, e.Port, e.ASN, e.FirstSeen, e.LastSeen, e.VPN, e.Hosting = a, uint16(port), uint32(asn), nsTime(f), nsTime(l), vpn == 1, hosting == 1
 		d.Endpoints = append(d.Endpoints, e)
 		epOrder = append(epOrder, id)
-		epIDs[id] = netip.AddrPortFrom(a, uint16(port)).String()
+		epIDs[id] = analysis.EndpointKey(netip.AddrPortFrom(a, uint16(port)), e.Gen) // "ip:port", "#n" from the second generation on
 		return nil
 	}, cur); err != nil {
 		return nil, err
