@@ -97,8 +97,8 @@ var textFR = langText{
 	casePH:      "[numéro de procédure — à compléter]",
 	agencyPH:    "[service enquêteur, adresse et courriel de réponse — à compléter]",
 	basisPH:     "[article … du code de procédure pénale — à compléter]",
-	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Sens", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
-	refHeads:    []string{"N°", "Méthode", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription", "Remarque"},
+	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
+	refHeads:    []string{"N°", "Méthode", "Sens", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription"},
 	refsTitle:   "Références des observations (mêmes numéros de ligne)",
 	linksLetter: "Chaque ligne appelle une réponse distincte : certaines lignes peuvent porter sur des adresses que le service a regroupées par des liens entre identifiants de protocole. " + ForgeryWarningFR,
 	annexTitle:  "Annexe — observations qui ne sont pas des lignes de demande",
@@ -145,8 +145,8 @@ var textEN = langText{
 	casePH:      "[case number — to be completed]",
 	agencyPH:    "[investigating service, reply address and e-mail — to be completed]",
 	basisPH:     "[article … of the applicable code of criminal procedure — to be completed]",
-	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Direction", "Sensor address", "UTC time", "Clock offset", "Clock source"},
-	refHeads:    []string{"No.", "Method", "Level", "Observation id", "Transcript SHA-256", "Note"},
+	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset", "Clock source"},
+	refHeads:    []string{"No.", "Method", "Direction", "Level", "Observation id", "Transcript SHA-256"},
 	refsTitle:   "Observation references (same line numbers)",
 	linksLetter: "Each line calls for an answer of its own: some lines may concern addresses that the service grouped by links between protocol identifiers. " + ForgeryWarningEN,
 	annexTitle:  "Annex — sightings that are not request lines",
@@ -164,8 +164,8 @@ var textEN = langText{
 // Column widths of the rows table and of the references table; each adds
 // up to bodyW.
 var (
-	colWidths   = []float64{16, 92, 30, 28, 36, 92, 84, 48, 57}
-	refWidths   = []float64{16, 52, 50, 120, 205, 40}
+	colWidths   = []float64{14, 110, 30, 26, 122, 86, 45, 50}
+	refWidths   = []float64{16, 52, 44, 50, 121, 200}
 	annexWidths = []float64{84, 92, 30, 52, 100, 125}
 )
 
@@ -387,10 +387,11 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 			marks = append(marks, t.host)
 		}
 		rows[i] = []string{
-			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, direction(r.Direction, t),
+			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
 			r.SensorAddress.String(), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset), orPH(r.ClockSource, "—"),
 		}
-		refs[i] = []string{strconv.Itoa(r.Line), r.Method, r.Level.String(), r.ObservationID, r.TranscriptSHA256, strings.Join(marks, " ")}
+		refs[i] = []string{strconv.Itoa(r.Line), r.Method, direction(r.Direction, t), strings.Join(append([]string{r.Level.String()}, marks...), " "),
+			r.ObservationID, r.TranscriptSHA256}
 	}
 	d.table(columns(t.heads, colWidths), rows)
 	d.y -= 6
