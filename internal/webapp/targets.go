@@ -219,10 +219,22 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		}
 		out.Observations = append(out.Observations, r)
 	}
+	// Each endpoint's own highest level, from its files (the timeline is
+	// cut at the newest entries, and an announce's entry carries its UDP
+	// source port rather than the endpoint's listening port).
+	ownLevel := map[string]observe.Level{}
+	for _, f := range d.Files {
+		for _, at := range f.At {
+			ownLevel[at.Endpoint] = max(ownLevel[at.Endpoint], at.Level)
+		}
+	}
 	places := map[placeKey]*web.PlaceCount{}
 	var order []placeKey
 	for _, e := range d.Endpoints {
 		ap := netip.AddrPortFrom(e.IP, e.Port)
+		if l, ok := ownLevel[analysis.EndpointKey(ap, e.Gen)]; ok {
+			epLevel[ap] = l
+		}
 		place := e.Subdivision
 		if place == "" {
 			place = e.City
