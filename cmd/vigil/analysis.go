@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -17,6 +18,10 @@ import (
 // localConfirmedList is where analysts' confirmed associated files go.
 const localConfirmedList = "local-confirmed"
 
+// analysisEndpointWindow is the --endpoint-window of the running command
+// (0: the default), read by every engine the command starts.
+var analysisEndpointWindow atomic.Int64
+
 // startAnalysis builds the analysis engine over the store and catches up
 // with observations stored since it last ran (another process's import).
 // onAlert, if set, receives quarantine alerts.
@@ -28,6 +33,9 @@ func startAnalysis(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAl
 // hashes are on a list (they are matches, never associated-file leads).
 func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert), watched func(hashkind.Hash) bool) (*analysis.Engine, error) {
 	cfg := analysis.DefaultConfig()
+	if w := analysisEndpointWindow.Load(); w > 0 {
+		cfg.EndpointWindow = time.Duration(w)
+	}
 	cfg.Watched = watched
 	cfg.OnAlert = func(al analysis.Alert) {
 		log.Warn("analysis alert", "kind", al.Kind, "detail", fmt.Sprintf("%+v", al))

@@ -17,9 +17,9 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
-	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"golang.org/x/term"
 )
@@ -240,7 +240,7 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 	}
 	fmt.Fprintf(w, "\nScore parts:\n  %s\n", partsText(d.Parts))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nENDPOINT\tTRANSPORT\tISP\tPLACE\tFIRST SEEN\tLAST SEEN\tSEEN\t")
+	fmt.Fprintln(tw, "\nENDPOINT\tTRANSPORT\tISP\tPLACE\tFIRST SEEN\tLAST SEEN\tSEEN\tCONFIDENCE\t")
 	for _, e := range d.Endpoints {
 		place := strings.Trim(strings.Join([]string{e.Country, e.Subdivision, e.City}, " / "), " /")
 		flags := ""
@@ -249,10 +249,13 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		} else if e.Hosting {
 			flags = " hosting"
 		}
-		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
-			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations)
+		if !e.FirstHand {
+			flags += " third-party only"
+		}
+		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t%.2f\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
+			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations, e.Confidence)
 	}
-	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tHIGHEST LEVEL\tINTENT\tSEEN\t")
+	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tLEVEL AT EACH ENDPOINT (its own)\tINTENT\tSEEN\t")
 	for _, f := range d.Files {
 		var lists []string
 		for _, m := range f.Matched {
@@ -262,13 +265,21 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		if f.Quarantined {
 			q = " (quarantined: not scored)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), f.MaxLevel, q, f.Intent, f.Observations)
+		var at []string
+		for _, x := range f.At {
+			at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+		}
+		if len(at) == 0 {
+			at = []string{f.MaxLevel.String()}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), strings.Join(at, "; "), q, f.Intent, f.Observations)
 	}
 	_ = tw.Flush()
 	if len(d.Links) > 0 {
-		fmt.Fprintln(w, "\nDevice links:")
+		fmt.Fprintln(w, "\nDevice links (identifiers can be forged: a link is an inference, never an identification;")
+		fmt.Fprintln(w, "a linked endpoint's files count at its confidence and never raise another's level):")
 		for _, l := range d.Links {
-			fmt.Fprintf(w, "  #%d %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.State, l.Confidence, l.Reason)
+			fmt.Fprintf(w, "  #%d %s %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.Evidence, l.State, l.Confidence, l.Reason)
 		}
 	}
 	if len(d.Leads) > 0 {
@@ -291,15 +302,26 @@ func ispRequestCommand() *command {
 		summary: "Prepare the ISP subscriber request (IP, port, UTC time) for a target.",
 		usage:   "vigil isp-request --target ID [--format csv|json|pdf] [--out DIR]",
 		help: `
-Groups the target's sightings by ISP (ASN, organisation and country) and
-writes, per request, every (IP, port, transport, UTC time to the millisecond,
-clock offset) row. Sightings older than the ISP's retention period (one year
-by default; --retention FILE sets it per country) are left out with a note.
-An address seen only once is flagged in the file and in the letter:
-addresses are reassigned, and the wrong household must never be searched.
-The PDF holds an internal summary page, then one letter per ISP in French and
-English (--lang fr|en|both) for the magistrate's signature; the legal basis is
-left as a placeholder to fill.
+Groups the target's first-hand contacts by ISP (ASN, organisation and
+country) and writes one row per conversation of the endpoint itself with the
+sensor: IP, source_port (the endpoint's port in that conversation: the port
+the sensor connected to for a probe, the UDP source port of a DHT announce),
+transport, direction, sensor_address (the sensor's own address:port, which
+a carrier-grade NAT log needs), UTC time to the millisecond, clock offset,
+method, observation_id and transcript_sha256.
+
+Everything else goes to an annex that says why each is not a row: what a
+tracker, a PEX peer or a DHT node said of the endpoint (third-party claims,
+with a port someone else reported), datagrams whose source could be forged,
+imports, private addresses, announces stored with their declared port,
+records without the sensor's address or a transcript digest, addresses seen
+at a single instant (addresses are reassigned), and sightings older than the
+ISP's retention period (one year by default; --retention FILE sets it per
+country). The annex also lists the device links that grouped the target's
+addresses, with rule, evidence and confidence: identifiers can be forged.
+The PDF holds an internal summary page and the annex, then one letter per
+ISP in French and English (--lang fr|en|both) for the magistrate's
+signature; the legal basis is left as a placeholder to fill.
 
 The export is audited with --case (the case number it is made for).
 
@@ -379,8 +401,8 @@ Examples:
 					if err := f.Close(); err != nil {
 						return err
 					}
-					fmt.Fprintf(a.stderr, "%s: %d rows for %d ISPs, %d left out (retention), %d addresses seen only once\n",
-						f.Name(), req.Kept, len(req.Groups), req.Dropped, req.SeenOnce)
+					fmt.Fprintf(a.stderr, "%s: %d rows for %d ISPs, %d sightings in the annex (not first-hand, seen once or too old)\n",
+						f.Name(), req.Kept, len(req.Groups), req.Dropped)
 				}
 				return nil
 			}
@@ -389,7 +411,8 @@ Examples:
 }
 
 // buildISPRequest reads every sighting of a target within scope and builds
-// its ISP request.
+// its ISP request as the API and the pages do: only first-hand contacts
+// become rows, the rest goes to the annex.
 func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time) (isp.Request, error) {
 	d, err := sq.TargetWithTimeline(ctx, id, scope, 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
@@ -398,21 +421,7 @@ func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope ana
 	if err != nil {
 		return isp.Request{}, err
 	}
-	s := make([]isp.Sighting, 0, len(d.Timeline))
-	for _, t := range d.Timeline {
-		ap, err := netip.ParseAddrPort(t.Endpoint)
-		if err != nil {
-			return isp.Request{}, fmt.Errorf("target %s: endpoint %q: %w", id, t.Endpoint, err)
-		}
-		o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
-			ClockOffset: t.ClockOffset, ClockSource: t.ClockSource,
-			Endpoint:   observe.Endpoint{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport},
-			Possession: observe.Possession{Level: t.Level}, Place: t.Place}
-		sg := isp.FromObservation(&o)
-		sg.Item = t.Kind + ":" + t.Hash
-		s = append(s, sg)
-	}
-	return isp.Build(isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}, s, now, ret), nil
+	return api.BuildISPRequest(d, caseNo, now, ret), nil
 }
 
 // targetsStore opens the store and, if refresh, brings the targets up to

@@ -20,7 +20,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/config"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
@@ -73,6 +75,9 @@ type app struct {
 	logLevel  string
 	logFormat string
 	cfgPath   string
+	// endpointWindow bounds an analysis endpoint in time
+	// (analysis.Config.EndpointWindow).
+	endpointWindow time.Duration
 
 	st store.Store
 	// mayCreate is set for the commands that bring data into a store
@@ -92,13 +97,15 @@ var storeCreators = map[string]bool{
 var errNoStore = errors.New("no such store")
 
 // globalFlags are accepted before the command and after it.
-var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true}
+var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or a postgres:// URL; env VIGIL_DB")
 	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
+	fs.DurationVar(&a.endpointWindow, "endpoint-window", analysis.DefaultConfig().EndpointWindow,
+		"analysis: an IP:port silent for longer than this is a new endpoint when seen again (addresses are reassigned); env VIGIL_ENDPOINT_WINDOW")
 }
 
 // store opens the store once, on first use.
@@ -286,6 +293,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "vigil: %v\n", err)
 		return exitUsage
 	}
+	if a.endpointWindow <= 0 {
+		fmt.Fprintf(stderr, "vigil: --endpoint-window %v: must be positive\n", a.endpointWindow)
+		return exitUsage
+	}
+	analysisEndpointWindow.Store(int64(a.endpointWindow))
 	err := runFn(ctx, a, positional)
 	var ue *usageError
 	switch {

@@ -21,6 +21,10 @@ type Config struct {
 	// Watched reports whether a hash is on a list (for associated files:
 	// a watched file is never a lead). Nil: no file is known watched.
 	Watched func(h hashkind.Hash) bool
+	// EndpointWindow bounds an endpoint in time: an IP:port silent for
+	// longer than this is a new endpoint when seen again (addresses and
+	// ports are reassigned). Default 24 h.
+	EndpointWindow time.Duration
 	// Links are the device-linking thresholds.
 	Links LinkConfig
 	// Quarantine sets when a hash is held for review.
@@ -67,10 +71,19 @@ type LinkConfig struct {
 	// ReassignWindow: the listen-port rule joins an endpoint that stopped
 	// to one that started on another address within this time.
 	ReassignWindow time.Duration
+	// IdentifierWindow: a DHT node id, eMule user hash or Gnutella GUID
+	// joins two endpoints only when seen at both within this time of each
+	// other.
+	IdentifierWindow time.Duration
+	// ConcurrentSlack: a peer id or a listen-port identity seen at two
+	// different addresses within this time of each other is taken as
+	// active at both at once (a replay, or two machines): it is withdrawn
+	// and links nothing.
+	ConcurrentSlack time.Duration
 	// CommonPorts are client default ports, never evidence of one device.
 	CommonPorts []uint16
 	// Overlap rule: two endpoints of the same AS, never active at the same
-	// time, sharing at least OverlapMinFiles watched files with a Jaccard
+	// time and within ReassignWindow of each other, sharing at least OverlapMinFiles watched files with a Jaccard
 	// index of at least OverlapMinJaccard; files seen at more than
 	// OverlapMaxPeers endpoints are not looked at.
 	OverlapMinFiles   int
@@ -95,9 +108,12 @@ type QuarantineConfig struct {
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		Weights:  DefaultWeights(),
-		Severity: DefaultSeverity,
+		Weights:        DefaultWeights(),
+		Severity:       DefaultSeverity,
+		EndpointWindow: 24 * time.Hour,
 		Links: LinkConfig{
+			IdentifierWindow:  7 * 24 * time.Hour,
+			ConcurrentSlack:   2 * time.Minute,
 			MaxIPsPerHour:     3,
 			MaxEndpoints:      64,
 			SessionWindow:     2 * time.Hour,
@@ -140,7 +156,13 @@ func (c *Config) validate() error {
 	if l.MaxIPsPerHour < 1 || l.MaxEndpoints < 2 {
 		errs = append(errs, fmt.Errorf("Links.MaxIPsPerHour must be at least 1 and MaxEndpoints at least 2"))
 	}
-	if l.SessionWindow < 0 || l.ReassignWindow < 0 {
+	if c.EndpointWindow == 0 {
+		c.EndpointWindow = DefaultConfig().EndpointWindow
+	}
+	if c.EndpointWindow < 0 {
+		errs = append(errs, fmt.Errorf("EndpointWindow %v: must be positive", c.EndpointWindow))
+	}
+	if l.SessionWindow < 0 || l.ReassignWindow < 0 || l.IdentifierWindow < 0 || l.ConcurrentSlack < 0 {
 		errs = append(errs, fmt.Errorf("Links windows must not be negative"))
 	}
 	if l.OverlapMinFiles < 2 {

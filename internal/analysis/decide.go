@@ -60,7 +60,7 @@ func (e *Engine) apply(d Decision) {
 				if d.Kind == DecideDisable {
 					q.State = QuarantineDisabled
 				}
-				e.pending.Quarantine = append(e.pending.Quarantine, *q)
+				e.changes.Quarantine = append(e.changes.Quarantine, *q)
 				if it := e.items[h]; it != nil {
 					e.rescoreItem(it)
 				}

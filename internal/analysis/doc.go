@@ -2,14 +2,23 @@
 // scores, holds suspicious hashes in quarantine, and keeps associated files
 // as leads for review.
 //
-//   - A device is a set of endpoints (IP and port) joined by links. Every
-//     link names the protocol identifier or the overlap that made it, with a
-//     confidence and the observations behind it; an analyst can reject a
-//     link, and that decision is kept and stops the same evidence from
-//     joining them again. An IP address alone never makes a device.
+//   - An endpoint is an IP and port over a bounded time: silent for longer
+//     than Config.EndpointWindow, the same IP:port is a new endpoint. A
+//     non-public address named by a third party makes no endpoint of its
+//     own; it joins one only where the endpoint itself talked to the sensor.
+//   - A device is a set of endpoints joined by links. Only first-hand
+//     identifiers link (observe.Observation.FirstHand; DHT node ids only when
+//     valid under BEP 42), each rule within a time window, and a session
+//     identity seen at two addresses at once is withdrawn. Every link names
+//     the identifier or the overlap that made it, with a confidence and the
+//     observations behind it; an analyst can reject a link, and that
+//     decision is kept and stops the same evidence from joining them again.
+//     An IP address alone never makes a device. Identifiers can be forged.
 //   - A target is a device or a lone endpoint. Its score is a documented sum
 //     of named parts (docs/scoring.md); the possession level of every file
 //     travels with it, and an announce counts far less than a complete copy.
+//     A link never raises a level: each endpoint keeps its own, and a linked
+//     endpoint's files count at its link confidence.
 //   - A quarantined hash (one that suddenly matches far more peers than its
 //     history) stops scoring until an analyst releases or disables it.
 //   - An associated file (another file of a matched torrent) is a lead for a

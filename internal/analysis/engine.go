@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -27,8 +28,13 @@ type Engine struct {
 	loading   bool // replaying what the tables already reflect: mark no dirt
 
 	storedEps map[string]EndpointID
-	eps       []*endpoint // by id; eps[0] unused
-	epByKey   map[netip.AddrPort]int32
+	eps       []*endpoint                // by id; eps[0] unused
+	epByKey   map[netip.AddrPort][]int32 // every generation of an IP:port, oldest first
+	linksOf   map[int32][]linkKey        // links by endpoint
+	epConf    map[int32]float64          // confidence each endpoint belongs to its target (summarize)
+	pending   map[netip.AddrPort][]pendingObs
+	nPending  int
+	dropped   map[string]int  // observations left out of the analysis, by reason
 	homeEp    map[int64]int32 // endpoint born with each target number
 	items     map[hashkind.Hash]*item
 	itemList  []*item
@@ -60,9 +66,28 @@ type Engine struct {
 	dirtyDaily map[dailyKey]bool
 	dirtyLinks map[linkKey]bool
 	dirtyLeads map[string]bool
-	pending    Changes
+	changes    Changes
 	lastStamp  time.Time
 }
+
+// pendingObs is a third party's sighting of a non-public address, held
+// until a first-hand contact at that address within the window confirms
+// it (or forever left out).
+type pendingObs struct {
+	seq int64
+	o   observe.Observation
+}
+
+// Bounds on the sightings held for confirmation.
+const (
+	maxPendingPerAddr = 32
+	maxPending        = 1 << 16
+)
+
+// Reasons an observation is left out of the analysis (Engine.Dropped).
+const (
+	DropNonPublicUnconfirmed = "non_public_third_party" // a third party named a non-public address never confirmed first-hand
+)
 
 type dailyKey struct {
 	day             int64
@@ -74,7 +99,11 @@ type fileKey struct{ ep, item int32 }
 type endpoint struct {
 	id          int32
 	key         netip.AddrPort
+	gen         int // generation of the IP:port: 0 first, then one per silence longer than the window
 	home        int64
+	hasFH       bool  // a first-hand contact was seen
+	fhFirst     int64 // span of the first-hand contacts
+	fhLast      int64
 	first, last int64
 	count       int
 	transport   string
@@ -128,7 +157,8 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		b: b, cfg: cfg,
 		watermark: snap.Watermark, nextSeq: max(snap.NextSeq, 1),
 		storedEps: snap.Endpoints, eps: []*endpoint{nil},
-		epByKey: map[netip.AddrPort]int32{}, homeEp: map[int64]int32{}, items: map[hashkind.Hash]*item{},
+		epByKey: map[netip.AddrPort][]int32{}, linksOf: map[int32][]linkKey{}, epConf: map[int32]float64{},
+		pending: map[netip.AddrPort][]pendingObs{}, dropped: map[string]int{}, homeEp: map[int64]int32{}, items: map[hashkind.Hash]*item{},
 		idents: map[identKey]*ident{}, links: map[linkKey]*link{}, linkIDs: map[string]int64{},
 		blocked: map[string]Decision{},
 		flags:   map[int64]map[string]bool{}, shares: map[int64]map[string]Share{},
@@ -192,7 +222,7 @@ func (e *Engine) resetDirt() {
 	e.dirtyDaily = map[dailyKey]bool{}
 	e.dirtyLinks = map[linkKey]bool{}
 	e.dirtyLeads = map[string]bool{}
-	e.pending = Changes{}
+	e.changes = Changes{}
 }
 
 // Watermark returns the seq of the last observation processed.
@@ -282,7 +312,8 @@ func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
 		return fmt.Errorf("analysis: catching up after %d: %w", e.watermark, err)
 	}
 	if e.cfg.Log != nil && n > 0 {
-		e.cfg.Log.Info("analysis caught up", "observations", n, "watermark", e.watermark)
+		e.cfg.Log.Info("analysis caught up", "observations", n, "watermark", e.watermark,
+			"held_unconfirmed", e.nPending, "dropped_unconfirmed", e.dropped[DropNonPublicUnconfirmed])
 	}
 	return nil
 }
@@ -337,37 +368,182 @@ func (e *Engine) item(o *observe.Observation) *item {
 	return it
 }
 
-func (e *Engine) endpoint(o *observe.Observation) *endpoint {
-	ap := netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
-	if id, ok := e.epByKey[ap]; ok {
-		return e.eps[id]
+// EndpointKey is the stored key of an endpoint: "ip:port" for the first
+// generation of an IP:port, "ip:port#n" for the n-th after it.
+func EndpointKey(ap netip.AddrPort, gen int) string {
+	if gen == 0 {
+		return ap.String()
 	}
-	id := int32(len(e.eps))
-	p := &endpoint{id: id, key: ap, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
-	if s, ok := e.storedEps[ap.String()]; ok && s.ID == int64(id) {
-		p.home = s.Home
-	} else {
-		if ok {
-			// Stored under another id (endpoints came in a different
-			// order): keep its home, the target id it was given.
-			p.home = s.Home
-		} else {
-			p.home = e.nextSeq
-			e.nextSeq++
-			e.pending.NextSeq = e.nextSeq
+	return ap.String() + "#" + strconv.Itoa(gen)
+}
+
+// nonPublic reports whether o's address names no subscriber on its own:
+// marked so by the sensor, or private, loopback, link-local, multicast,
+// unspecified or in the shared carrier-grade NAT space.
+func nonPublic(o *observe.Observation) bool {
+	if o.HasMark(observe.MarkNonPublicAddress) {
+		return true
+	}
+	ip := o.Endpoint.IP.Unmap()
+	return !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || cgnat.Contains(ip)
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// endpoint returns the endpoint o belongs to: the generation of its IP:port
+// whose span, widened by the window, holds o's time; a new generation when
+// none does. A third party's sighting of a non-public address joins only a
+// generation with a first-hand contact within the window of it, and never
+// makes one: two homes' 192.168.1.20:51413 named by PEX are not one
+// endpoint. It returns nil for such a sighting with no confirmation yet.
+func (e *Engine) endpoint(o *observe.Observation) *endpoint {
+	ap := groupKey(o)
+	t := o.Time.UnixNano()
+	w := int64(e.cfg.EndpointWindow)
+	unconfirmed := !o.FirstHand() && nonPublic(o)
+	gens := e.epByKey[ap]
+	// The generation whose span holds t, else the nearest within the
+	// window: generations' spans stay disjoint, whatever the order in
+	// which observations arrive.
+	var best *endpoint
+	var bestGap int64
+	for _, id := range gens {
+		p := e.eps[id]
+		lo, hi := p.first, p.last
+		if unconfirmed {
+			if !p.hasFH {
+				continue
+			}
+			lo, hi = p.fhFirst, p.fhLast
+		}
+		g := max(lo-t, t-hi, 0)
+		if g <= w && (best == nil || g < bestGap) {
+			best, bestGap = p, g
 		}
 	}
+	if best != nil {
+		return best
+	}
+	if unconfirmed {
+		return nil
+	}
+	id := int32(len(e.eps))
+	gen := len(gens)
+	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
+	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
+		// Keep the target number it was given, even when endpoints come
+		// in a different order and it gets another id.
+		p.home = s.Home
+	} else {
+		p.home = e.nextSeq
+		e.nextSeq++
+		e.changes.NextSeq = e.nextSeq
+	}
 	e.eps = append(e.eps, p)
-	e.epByKey[ap] = id
+	e.epByKey[ap] = append(gens, id)
 	e.homeEp[p.home] = id
 	e.uf.add()
 	return p
 }
 
+// groupKey is the IP:port an observation is grouped under: its endpoint,
+// except for a DHT announce received over UDP, whose endpoint is the
+// datagram's source (kept as such for the ISP row) while the peer listens
+// on the port it declared: IP:ListenPort, where a probe finds it.
+func groupKey(o *observe.Observation) netip.AddrPort {
+	port := o.Endpoint.Port
+	if o.Method == observe.MethodDHTAnnounce && o.Endpoint.Transport == "udp" && o.Client.ListenPort != 0 {
+		port = o.Client.ListenPort
+	}
+	return netip.AddrPortFrom(o.Endpoint.IP.Unmap(), port)
+}
+
+// latestEp is the newest generation of an IP:port.
+func (e *Engine) latestEp(ap netip.AddrPort) (int32, bool) {
+	g := e.epByKey[ap]
+	if len(g) == 0 {
+		return 0, false
+	}
+	return g[len(g)-1], true
+}
+
+// Dropped returns how many observations were left out of the analysis, by
+// reason (DropNonPublicUnconfirmed), and how many are still held for a
+// first-hand confirmation.
+func (e *Engine) Dropped() (map[string]int, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.dropped), e.nPending
+}
+
+// hold keeps a third party's sighting of a non-public address until a
+// first-hand contact at that address confirms it, within bounds.
+func (e *Engine) hold(seq int64, o *observe.Observation) {
+	ap := groupKey(o)
+	q := e.pending[ap]
+	if len(q) >= maxPendingPerAddr || e.nPending >= maxPending {
+		e.dropped[DropNonPublicUnconfirmed]++
+		return
+	}
+	c := *o
+	c.Marks = slices.Clone(o.Marks)
+	e.pending[ap] = append(q, pendingObs{seq: seq, o: c})
+	e.nPending++
+}
+
+// confirm folds the held sightings of p's address that its first-hand
+// span, widened by the window, now covers.
+func (e *Engine) confirm(p *endpoint) {
+	q := e.pending[p.key]
+	if len(q) == 0 {
+		return
+	}
+	w := int64(e.cfg.EndpointWindow)
+	kept := q[:0]
+	var fold []pendingObs
+	for _, x := range q {
+		if t := x.o.Time.UnixNano(); t >= p.fhFirst-w && t <= p.fhLast+w {
+			fold = append(fold, x)
+		} else {
+			kept = append(kept, x)
+		}
+	}
+	e.nPending -= len(fold)
+	if len(kept) == 0 {
+		delete(e.pending, p.key)
+	} else {
+		e.pending[p.key] = kept
+	}
+	for i := range fold {
+		e.fold(fold[i].seq, &fold[i].o, p)
+	}
+}
+
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
-	t := o.Time.UnixNano()
 	p := e.endpoint(o)
+	if p == nil {
+		e.hold(seq, o)
+		return
+	}
+	e.fold(seq, o, p)
+	if o.FirstHand() {
+		e.confirm(p)
+	}
+}
+
+// fold adds o to endpoint p.
+func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
+	t := o.Time.UnixNano()
+	if o.FirstHand() {
+		if !p.hasFH || t < p.fhFirst {
+			p.fhFirst = t
+		}
+		if !p.hasFH || t > p.fhLast {
+			p.fhLast = t
+		}
+		p.hasFH = true
+	}
 	it := e.item(o)
 	if p.count == 0 || t < p.first {
 		p.first = t
@@ -415,7 +591,7 @@ func (e *Engine) observe(seq int64, o *observe.Observation) {
 	e.markEp(p.id)
 	if !e.loading {
 		e.dirtyFiles[fileKey{p.id, it.idx}] = true
-		e.pending.Timeline = append(e.pending.Timeline, TimelineRef{Endpoint: int64(p.id), TimeNS: t, Seq: seq})
+		e.changes.Timeline = append(e.changes.Timeline, TimelineRef{Endpoint: int64(p.id), TimeNS: t, Seq: seq})
 	}
 	dk := dailyKey{o.Time.Unix() / 86400, o.Jurisdiction.Agency, o.Network}
 	e.daily[dk]++

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
@@ -104,6 +105,23 @@ func withNode(o observe.Observation, node byte) observe.Observation {
 	return o
 }
 
+// withSecureNode gives o a BEP 42 node id for the address ip (which may
+// be another address than o's: a copied id).
+func withSecureNode(o observe.Observation, node byte, ip string) observe.Observation {
+	var seed krpc.ID
+	for i := range seed {
+		seed[i] = node + byte(i)
+	}
+	id := krpc.SecureNodeID(netip.MustParseAddr(ip), seed)
+	o.Client.NodeID = id[:]
+	return o
+}
+
+func withPeerID(o observe.Observation, id string) observe.Observation {
+	o.Client.PeerID = []byte(id)
+	return o
+}
+
 func targets(t *testing.T, e *analysis.Engine, q analysis.TargetQuery) []analysis.TargetSummary {
 	t.Helper()
 	if q.Scope.Empty() {
@@ -138,13 +156,16 @@ func endpointsOf(d *analysis.TargetDetail) []string {
 	return s
 }
 
+// A BEP 42 node id ties a node to its address: it can only join two ports
+// of one address (a client restarted on another port), never two
+// addresses (a compliant client draws a new id when its address changes).
 func TestNodeIDLinksAddressesIntoOneDevice(t *testing.T) {
 	f := newFixture(t)
 	e := f.engine()
 	f.ingest(e,
-		withNode(ob("10.1.2.3:51000", 1, observe.Complete, t0), 7),
-		withNode(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(48*time.Hour)), 7),
-		ob("10.5.5.5:53000", 1, observe.Complete, t0), // another machine, same file
+		withSecureNode(ob("192.0.2.3:51000", 1, observe.Complete, t0), 7, "192.0.2.3"),
+		withSecureNode(ob("192.0.2.3:52000", 2, observe.Complete, t0.Add(48*time.Hour)), 7, "192.0.2.3"),
+		ob("198.51.100.5:53000", 1, observe.Complete, t0), // another machine, same file
 	)
 	ts := targets(t, e, analysis.TargetQuery{})
 	if len(ts) != 2 {
@@ -158,7 +179,7 @@ func TestNodeIDLinksAddressesIntoOneDevice(t *testing.T) {
 	if len(d.Links) != 1 || d.Links[0].Rule != analysis.RuleNodeID || d.Links[0].State != "active" {
 		t.Fatalf("links %+v", d.Links)
 	}
-	if r := d.Links[0].Reason; !strings.Contains(r, "same DHT node id") || !strings.Contains(r, "10.1.2.3:51000") || !strings.Contains(r, "10.9.8.7:52000") {
+	if r := d.Links[0].Reason; !strings.Contains(r, "same DHT node id") || !strings.Contains(r, "192.0.2.3:51000") || !strings.Contains(r, "192.0.2.3:52000") {
 		t.Errorf("reason %q does not say what was seen where", r)
 	}
 	if len(d.Links[0].Obs) != 2 {
@@ -222,10 +243,18 @@ func TestLinkRulesRefuse(t *testing.T) {
 			var out []observe.Observation
 			for i := range 5 {
 				out = append(out, ob("10.0.0.1:40001", i, observe.Complete, t0.Add(time.Duration(i)*time.Minute)))
-				out = append(out, ob("10.0.0.2:40002", i, observe.Complete, t0.Add(96*time.Hour+time.Duration(i)*time.Minute)))
+				out = append(out, ob("10.0.0.2:40002", i, observe.Complete, t0.Add(30*time.Hour+time.Duration(i)*time.Minute)))
 			}
 			return out
 		}, 1},
+		{"file overlap, five files, too far apart", func() []observe.Observation {
+			var out []observe.Observation
+			for i := range 5 {
+				out = append(out, ob("10.0.0.1:40001", i, observe.Complete, t0.Add(time.Duration(i)*time.Minute)))
+				out = append(out, ob("10.0.0.2:40002", i, observe.Complete, t0.Add(96*time.Hour+time.Duration(i)*time.Minute)))
+			}
+			return out
+		}, 2},
 		{"file overlap, five files, at the same time", func() []observe.Observation {
 			var out []observe.Observation
 			for i := range 5 {
@@ -250,7 +279,8 @@ func TestLinkRulesRefuse(t *testing.T) {
 func TestUnlinkPersistsAndBlocksTheSameEvidence(t *testing.T) {
 	f := newFixture(t)
 	e := f.engine()
-	f.ingest(e, withNode(ob("10.1.2.3:51000", 1, observe.Complete, t0), 7), withNode(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(time.Hour)), 7))
+	const pid = "-TR3000-k3j4h5g6f7d8"
+	f.ingest(e, withPeerID(ob("10.1.2.3:51000", 1, observe.Complete, t0), pid), withPeerID(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(time.Hour)), pid))
 	ts := targets(t, e, analysis.TargetQuery{})
 	if len(ts) != 1 {
 		t.Fatalf("%d targets before unlink, want 1", len(ts))
@@ -265,10 +295,10 @@ func TestUnlinkPersistsAndBlocksTheSameEvidence(t *testing.T) {
 	if got := targets(t, e, analysis.TargetQuery{}); len(got) != 2 {
 		t.Fatalf("%d targets after unlink, want 2", len(got))
 	}
-	// A new instance (restart) keeps the decision, and the same node id
+	// A new instance (restart) keeps the decision, and the same peer id
 	// from a third address does not join them again.
 	e2 := f.engine()
-	f.ingest(e2, withNode(ob("10.7.7.7:53000", 3, observe.Complete, t0.Add(2*time.Hour)), 7))
+	f.ingest(e2, withPeerID(ob("10.7.7.7:53000", 3, observe.Complete, t0.Add(2*time.Hour)), pid))
 	got := targets(t, e2, analysis.TargetQuery{})
 	if len(got) != 3 {
 		t.Fatalf("%d targets after restart and new sighting, want 3", len(got))
@@ -296,7 +326,8 @@ func TestMergedTargetRedirectsToTheOlder(t *testing.T) {
 	}
 	ids := []string{before[0].ID, before[1].ID}
 	sort.Strings(ids)
-	f.ingest(e, withNode(ob("10.1.2.3:51000", 1, observe.Complete, t0.Add(2*time.Hour)), 3), withNode(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(3*time.Hour)), 3))
+	const pid = "-TR3000-k3j4h5g6f7d8"
+	f.ingest(e, withPeerID(ob("10.1.2.3:51000", 1, observe.Complete, t0.Add(2*time.Hour)), pid), withPeerID(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(3*time.Hour)), pid))
 	after := targets(t, e, analysis.TargetQuery{})
 	if len(after) != 1 || after[0].ID != "T-1" {
 		t.Fatalf("after merge %+v, want the single target T-1", after)
@@ -605,15 +636,18 @@ func TestShuffledBatchesMatchOneRebuild(t *testing.T) {
 		node := byte(dev * 7)
 		addrs := 1 + dev%3
 		for k := range 8 {
-			at := t0.Add(time.Duration(dev*13+k*5) * time.Hour)
-			ep := fmt.Sprintf("10.%d.%d.1:%d", dev, k%addrs, 20000+dev)
+			// An address's sightings lie within the endpoint window of
+			// each other (whatever the arrival order, one endpoint), and
+			// a device moves from one address to the next, never back.
+			at := t0.Add(time.Duration(dev*13+k*2) * time.Hour)
+			ep := fmt.Sprintf("10.%d.%d.1:%d", dev, k*addrs/8, 20000+dev)
 			o := ob(ep, r.IntN(25), observe.Level(1+r.IntN(5)), at)
 			if dev%2 == 0 {
 				o = withNode(o, node)
 			}
 			if dev%5 == 1 {
 				o.Client.PeerID = []byte(fmt.Sprintf("-TR3000-%012d", dev))
-				o.Time = t0.Add(time.Duration(dev*13)*time.Hour + time.Duration(k)*time.Minute)
+				o.Time = t0.Add(time.Duration(dev*13)*time.Hour + time.Duration(k)*10*time.Minute)
 				o.ID = observe.NewID(o.Time)
 			}
 			obs = append(obs, o)

@@ -68,7 +68,7 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 			e.leadOn(ap, k)
 			e.dirtyLeads[k] = true
 			if l.State == LeadConfirmed {
-				if id, ok := e.epByKey[ap]; ok {
+				if id, ok := e.latestEp(ap); ok {
 					e.markEp(id)
 				}
 			}
@@ -94,7 +94,7 @@ func (e *Engine) confirmedLeads(members []int32) int {
 func (e *Engine) markLeadTargets(l *LeadState) {
 	for k := range l.Seen {
 		if ap, err := netip.ParseAddrPort(k); err == nil {
-			if id, ok := e.epByKey[ap]; ok {
+			if id, ok := e.latestEp(ap); ok {
 				e.markComponent(id)
 			}
 		}

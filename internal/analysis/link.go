@@ -3,6 +3,7 @@ package analysis
 import (
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -74,10 +75,18 @@ func short(b []byte) string {
 	return h
 }
 
-// linkIdentifiers applies the identifier rules to one observation.
+// linkIdentifiers applies the identifier rules to one observation. Only
+// what the endpoint itself said links: a tracker's list, a PEX message or
+// a DHT node's values (or anything marked third_party or spoofable_source)
+// link nothing, whatever identifiers they carry. A DHT node id links only
+// when it passes BEP 42 for the address it came from and the sensor did
+// not mark it unchecked.
 func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
+	if !o.FirstHand() {
+		return
+	}
 	c := &o.Client
-	if usable(c.NodeID, 20) {
+	if usable(c.NodeID, 20) && !o.HasMark(observe.MarkNodeIDUnchecked) && bep42Valid(c.NodeID, p.key.Addr()) {
 		e.sight(identKey{RuleNodeID, string(c.NodeID)}, p, o)
 	}
 	if usable(c.UserHash, 16) {
@@ -95,6 +104,19 @@ func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 	}
 }
 
+// window is how far apart in time two sightings of an identifier may be
+// and still link.
+func (e *Engine) window(rule string) int64 {
+	lc := &e.cfg.Links
+	switch rule {
+	case RulePeerID:
+		return int64(lc.SessionWindow)
+	case RuleListenPort, RuleOverlap:
+		return int64(lc.ReassignWindow)
+	}
+	return int64(lc.IdentifierWindow)
+}
+
 func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	id := e.idents[k]
 	if id == nil {
@@ -106,8 +128,7 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	}
 	t := o.Time.UnixNano()
 	sp := id.eps[p.id]
-	fresh := sp == nil
-	if fresh {
+	if sp == nil {
 		sp = &span{first: t, last: t, firstObs: o.ID, lastObs: o.ID}
 		id.eps[p.id] = sp
 	} else {
@@ -133,39 +154,42 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 		e.poison(id, fmt.Sprintf("seen at %d endpoints: shared or forged", len(id.eps)))
 		return
 	}
+	if len(id.eps) < 2 {
+		return // seen at one endpoint only: nothing to join or compare
+	}
+	// A session identity (peer id, listen-port identity) at two addresses
+	// at once is a replay or two machines, never one device that moved:
+	// checked against every other endpoint before any link is made, so
+	// that the outcome does not depend on map order.
+	if k.rule == RulePeerID || k.rule == RuleListenPort {
+		for oid, osp := range id.eps {
+			q := e.eps[oid]
+			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {
+				e.poison(id, fmt.Sprintf("active at %s (%s) and %s (%s) at the same time: replayed or two machines", p.key, ts(sp.last), q.key, ts(osp.last)))
+				return
+			}
+		}
+	}
 	if _, no := e.blocked[blockKey(k.rule, e.evidence(k))]; no {
 		return
 	}
-	// Identifiers with no window link once, when an endpoint is new to them.
-	windowed := k.rule == RulePeerID || k.rule == RuleListenPort
-	if !fresh && !windowed {
-		return
-	}
-	for oid, osp := range id.eps {
+	win := e.window(k.rule)
+	others := slices.Sorted(maps.Keys(id.eps))
+	for _, oid := range others {
 		if oid == p.id {
 			continue
 		}
+		osp := id.eps[oid]
 		q := e.eps[oid]
-		if k.rule == RuleListenPort && p.key.Addr() != q.key.Addr() && gap(sp, osp) == 0 {
-			e.poison(id, fmt.Sprintf("active at %s and %s at the same time: two machines", p.key, q.key))
-			return
-		}
 		lk := newLinkKey(p.id, oid, k.rule, e.evidence(k))
 		if l := e.links[lk]; l != nil {
 			continue
 		}
-		switch k.rule {
-		case RulePeerID:
-			if gap(sp, osp) > int64(lc.SessionWindow) {
-				continue
-			}
-		case RuleListenPort:
-			if p.key.Addr() == q.key.Addr() {
-				continue
-			}
-			if gap(sp, osp) > int64(lc.ReassignWindow) {
-				continue
-			}
+		if gap(sp, osp) > win {
+			continue
+		}
+		if k.rule == RuleListenPort && p.key.Addr() == q.key.Addr() {
+			continue
 		}
 		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{osp.lastObs, sp.lastObs}, t)
 	}
@@ -221,6 +245,10 @@ func (e *Engine) addLink(k linkKey, reason string, obs []string, at int64) {
 		e.nextLink++
 		e.linkIDs[k.storeKey()] = l.id
 		e.dirtyLinks[k] = true // a link the tables lack, even while loading
+	}
+	if e.links[k] == nil {
+		e.linksOf[k.a] = append(e.linksOf[k.a], k)
+		e.linksOf[k.b] = append(e.linksOf[k.b], k)
 	}
 	e.links[k] = l
 	if !e.loading {
@@ -291,8 +319,12 @@ func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j floa
 	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || len(p.files) < lc.OverlapMinFiles || len(q.files) < lc.OverlapMinFiles {
 		return false, 0, 0, 0
 	}
-	// Active at the same time: two machines, not one that moved.
+	// Active at the same time: two machines, not one that moved; too far
+	// apart: nothing says the second is the first one moved.
 	if !(p.first > q.last || q.first > p.last) {
+		return false, 0, 0, 0
+	}
+	if g := max(p.first-q.last, q.first-p.last); g > int64(lc.ReassignWindow) {
 		return false, 0, 0, 0
 	}
 	small, large := p.files, q.files

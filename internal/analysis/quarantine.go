@@ -73,8 +73,8 @@ func (e *Engine) countHour(it *item, p *endpoint, f *fileAgg, t time.Time) {
 			c, time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00"), mean, time.Duration(hours)*time.Hour),
 	}
 	e.quarantine[it.hash] = q
-	e.pending.Quarantine = append(e.pending.Quarantine, *q)
-	e.pending.Alerts = append(e.pending.Alerts, Alert{Time: now, Kind: "quarantine", Subject: HashKey(it.hash), Message: q.Reason})
+	e.changes.Quarantine = append(e.changes.Quarantine, *q)
+	e.changes.Alerts = append(e.changes.Alerts, Alert{Time: now, Kind: "quarantine", Subject: HashKey(it.hash), Message: q.Reason})
 	e.rescoreItem(it)
 	if e.cfg.Log != nil {
 		e.cfg.Log.Warn("analysis: hash quarantined", "hash", HashKey(it.hash), "peers", c, "baseline", mean)

@@ -12,21 +12,92 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
+// ownInput is the score input of one endpoint alone.
+func (e *Engine) ownInput(p *endpoint) ScoreInput {
+	in := ScoreInput{Days: float64(len(p.days))}
+	var last int64
+	for idx, f := range p.files {
+		it := e.itemList[idx]
+		if e.held(it.hash) {
+			continue
+		}
+		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: f.level, Looking: !f.sharing, Offered: f.offered, Confidence: 1})
+		in.Sightings += float64(max(f.hours, 1))
+		last = max(last, f.last)
+	}
+	if last > 0 {
+		in.LastSeen = time.Unix(0, last).UTC()
+	}
+	return in
+}
+
+// confidences says how surely each member is the target: 1 for the
+// anchor, the member whose own score is highest (ties: lowest id); for
+// the others, the highest product of link confidences along a path of
+// active links from the anchor. A link never lends a level: it only says
+// how much of a linked endpoint's own points count.
+func (e *Engine) confidences(members []int32) (map[int32]float64, int32) {
+	conf := map[int32]float64{}
+	if len(members) == 1 {
+		conf[members[0]] = 1
+		return conf, members[0]
+	}
+	now := e.now()
+	anchor, best := int32(-1), -1.0
+	for _, m := range members {
+		v := Score(e.ownInput(e.eps[m]), e.cfg.Weights, now).Total()
+		if v > best || (v == best && m < anchor) {
+			anchor, best = m, v
+		}
+	}
+	conf[anchor] = 1
+	// Relax along active links until nothing improves (confidences are at
+	// most 1, so a path never gains by a cycle).
+	frontier := []int32{anchor}
+	for len(frontier) > 0 {
+		var next []int32
+		for _, m := range frontier {
+			for _, k := range e.linksOf[m] {
+				l := e.links[k]
+				if l == nil || l.state != "active" {
+					continue
+				}
+				o := k.a
+				if o == m {
+					o = k.b
+				}
+				if c := conf[m] * l.conf; c > conf[o] {
+					conf[o] = c
+					next = append(next, o)
+				}
+			}
+		}
+		frontier = next
+	}
+	return conf, anchor
+}
+
 // summarize computes the target made of members.
 func (e *Engine) summarize(members []int32) TargetRow {
 	type agg struct {
-		level            observe.Level
-		count, hours     int
+		level            observe.Level // highest level an endpoint itself reached
+		count            int
+		hours            float64 // distinct clock hours, each endpoint's at its confidence
 		first, last      int64
 		sharing, offered bool
+		// the endpoint counted in the score: the highest confidence ×
+		// (level weight + possession points) among the members
+		best     float64
+		bestFact FileFacts
 	}
+	conf, _ := e.confidences(members)
+	w := &e.cfg.Weights
 	files := map[int32]*agg{}
-	days := map[int32]struct{}{}
+	days := map[int32]float64{}
 	homes := make([]int64, 0, len(members))
 	var (
 		seq                     int64
 		first, last             int64
-		obs                     int
 		agencyEp, anyEp, latest *endpoint
 		placeEp                 *endpoint
 		vpn, hosting            bool
@@ -35,6 +106,8 @@ func (e *Engine) summarize(members []int32) TargetRow {
 	)
 	for _, m := range members {
 		p := e.eps[m]
+		c := conf[m]
+		e.epConf[m] = c
 		homes = append(homes, p.home)
 		if seq == 0 || p.home < seq {
 			seq = p.home
@@ -47,7 +120,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			latest = p
 		}
 		for d := range p.days {
-			days[d] = struct{}{}
+			days[d] = max(days[d], c)
 		}
 		if p.agency != "" && (agencyEp == nil || p.agencyNS > agencyEp.agencyNS) {
 			agencyEp = p
@@ -70,15 +143,20 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		for idx, f := range p.files {
 			a := files[idx]
 			if a == nil {
-				a = &agg{first: f.first, last: f.last}
+				a = &agg{first: f.first, last: f.last, best: -1}
 				files[idx] = a
 			}
 			a.level = max(a.level, f.level)
 			a.count += f.count
-			a.hours += f.hours
+			a.hours += c * float64(f.hours)
 			a.first, a.last = min(a.first, f.first), max(a.last, f.last)
 			a.sharing = a.sharing || f.sharing
 			a.offered = a.offered || f.offered
+			lvl := min(f.level, observe.Verified)
+			if v := c * (w.Level[lvl] + w.Possession[lvl]); v > a.best {
+				a.best = v
+				a.bestFact = FileFacts{Severity: e.itemList[idx].severity, Level: f.level, Looking: !f.sharing, Offered: f.offered, Confidence: c}
+			}
 		}
 	}
 	s := TargetSummary{ID: TargetID(seq), Endpoints: len(members), FirstSeen: time.Unix(0, first).UTC(), LastSeen: time.Unix(0, last).UTC(),
@@ -101,7 +179,10 @@ func (e *Engine) summarize(members []int32) TargetRow {
 	s.Agencies = slices.Sorted(maps.Keys(agencies))
 	sort.Strings(networks)
 	s.Networks = networks
-	in := ScoreInput{Days: len(days), LastSeen: s.LastSeen}
+	in := ScoreInput{LastSeen: s.LastSeen}
+	for _, c := range days {
+		in.Days += c
+	}
 	levels := map[observe.Level]int{}
 	cats := map[string]struct{}{}
 	looking := true
@@ -112,7 +193,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		if e.held(it.hash) {
 			continue
 		}
-		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: a.level, Looking: !a.sharing, Offered: a.offered})
+		in.Files = append(in.Files, a.bestFact)
 		in.Observations += a.count
 		in.Sightings += max(a.hours, 1)
 		scoredLast = max(scoredLast, a.last)
@@ -126,8 +207,6 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			}
 		}
 	}
-	obs = s.Observations
-	_ = obs
 	if scoredLast > 0 {
 		in.LastSeen = time.Unix(0, scoredLast).UTC()
 	} else {
@@ -185,7 +264,8 @@ func (e *Engine) summarize(members []int32) TargetRow {
 }
 
 func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
-	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Transport: p.transport, ASN: p.place.ASN, Org: p.place.Org,
+	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: p.gen, Confidence: e.epConf[p.id], FirstHand: p.hasFH,
+		Transport: p.transport, ASN: p.place.ASN, Org: p.place.Org,
 		Country: p.place.Country, City: p.place.City, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
 		Observations: p.count, VPN: p.vpn, Hosting: p.hosting, Agency: p.agency}
 	if in.Agency == "" {
@@ -200,7 +280,7 @@ func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
 // save writes the dirt and pending records in one transaction; on error
 // everything stays pending for the next save.
 func (e *Engine) save(ctx context.Context, watermark int64) error {
-	c := e.pending // copy: pending stays intact until the write succeeds
+	c := e.changes // copy: pending stays intact until the write succeeds
 	c.Watermark = watermark
 	roots := map[int32][]int32{}
 	for id := range e.dirtyEps {

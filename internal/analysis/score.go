@@ -81,24 +81,32 @@ func DefaultWeights() Weights {
 }
 
 // FileFacts is what the score knows of one distinct watched file of a
-// target: the highest level reached for it across the target's endpoints.
+// target: the level one endpoint itself reached for it, and how surely
+// that endpoint is the target's (docs/scoring.md, "Links").
 type FileFacts struct {
 	Severity int           // 0..5, the highest of its matches
-	Level    observe.Level // highest level reached for this file
+	Level    observe.Level // the level the counted endpoint itself reached
 	Looking  bool          // only ever looked for, never offered
 	Offered  bool          // the endpoint itself offered it (sharing, level >= acknowledged)
+	// Confidence multiplies the file's points: 1 for the target's anchor
+	// endpoint, the product of the link confidences on the best path to
+	// it for a linked endpoint. 0 is read as 1.
+	Confidence float64
 }
 
 // ScoreInput is everything a target's score depends on.
 type ScoreInput struct {
-	Files        []FileFacts // quarantined files already left out
-	Days         int         // distinct UTC days with an observation
-	Observations int         // observations of non-quarantined files
+	Files []FileFacts // quarantined files already left out
+	// Days counts distinct UTC days with an observation, each day weighted
+	// by the highest confidence of the endpoints active that day (1 for a
+	// lone endpoint).
+	Days         float64
+	Observations int // observations of non-quarantined files
 	// Sightings counts, per non-quarantined file, the distinct clock hours
 	// it was seen in, summed: repetition is measured in independent
 	// sightings, so a sensor that looks every minute does not make a peer
 	// seen for ten minutes look like a regular.
-	Sightings      int
+	Sightings      float64
 	LastSeen       time.Time
 	ConfirmedLeads int
 	Flags          []string
@@ -131,24 +139,28 @@ func Score(in ScoreInput, w Weights, now time.Time) Parts {
 	for _, f := range in.Files {
 		sev := min(max(f.Severity, 0), maxSeverity)
 		lvl := min(f.Level, observe.Verified)
-		v := w.Severity[sev] * w.Level[lvl]
+		c := f.Confidence
+		if c <= 0 || c > 1 {
+			c = 1
+		}
+		v := w.Severity[sev] * w.Level[lvl] * c
 		if f.Looking {
 			v *= w.LookingFactor
 		} else {
-			poss += w.Possession[lvl]
+			poss += w.Possession[lvl] * c
 		}
 		files += v
 		if f.Offered {
-			offered++
+			offered += c
 		}
 	}
 	add(PartFiles, files)
 	add(PartPossession, poss)
 	if len(in.Files) > 0 {
-		if d := min(in.Days, w.MaxDays) - 1; d > 0 {
-			add(PartDays, w.DayPoints*float64(d))
+		if d := min(in.Days, float64(w.MaxDays)) - 1; d > 0 {
+			add(PartDays, w.DayPoints*d)
 		}
-		if r := float64(in.Sightings) / float64(len(in.Files)); r > 1 {
+		if r := in.Sightings / float64(len(in.Files)); r > 1 {
 			add(PartRepetition, w.RepetitionPoints*math.Log2(r))
 		}
 		if !in.LastSeen.IsZero() && w.RecencyHalfLife > 0 {

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"net/netip"
 	"time"
@@ -82,20 +83,29 @@ type TargetSummary struct {
 
 // EndpointInfo is one endpoint of a target.
 type EndpointInfo struct {
-	IP           netip.Addr `json:"ip"`
-	Port         uint16     `json:"port"`
-	Transport    string     `json:"transport"`
-	ASN          uint32     `json:"asn,omitempty"`
-	Org          string     `json:"org,omitempty"`
-	Country      string     `json:"country,omitempty"`
-	Subdivision  string     `json:"subdivision,omitempty"`
-	City         string     `json:"city,omitempty"`
-	Agency       string     `json:"agency,omitempty"`
-	FirstSeen    time.Time  `json:"first_seen"`
-	LastSeen     time.Time  `json:"last_seen"`
-	Observations int        `json:"observations"`
-	VPN          bool       `json:"vpn"`
-	Hosting      bool       `json:"hosting"`
+	IP   netip.Addr `json:"ip"`
+	Port uint16     `json:"port"`
+	// Gen numbers the endpoints of one IP:port: each silence longer than
+	// the analysis's EndpointWindow starts a new one (0 first).
+	Gen int `json:"generation"`
+	// Confidence is how surely this endpoint is the target's device: 1
+	// for the anchor (the endpoint with the highest score of its own),
+	// the product of the link confidences on the best path for the others.
+	Confidence float64 `json:"confidence"`
+	// FirstHand: the endpoint itself talked to the sensor at least once.
+	FirstHand    bool      `json:"first_hand"`
+	Transport    string    `json:"transport"`
+	ASN          uint32    `json:"asn,omitempty"`
+	Org          string    `json:"org,omitempty"`
+	Country      string    `json:"country,omitempty"`
+	Subdivision  string    `json:"subdivision,omitempty"`
+	City         string    `json:"city,omitempty"`
+	Agency       string    `json:"agency,omitempty"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	Observations int       `json:"observations"`
+	VPN          bool      `json:"vpn"`
+	Hosting      bool      `json:"hosting"`
 }
 
 // FileInfo is one distinct watched file of a target.
@@ -111,12 +121,22 @@ type FileInfo struct {
 	LastSeen     time.Time       `json:"last_seen"`
 	Observations int             `json:"observations"`
 	Quarantined  bool            `json:"quarantined"`
+	// At is the level each endpoint itself reached for the file, highest
+	// first: a link never lends one endpoint's level to another.
+	At []FileAt `json:"at"`
+}
+
+// FileAt is the level one endpoint itself reached for a file.
+type FileAt struct {
+	Endpoint   string        `json:"endpoint"` // "ip:port", "ip:port#n" for a later generation (EndpointKey)
+	Level      observe.Level `json:"level"`
+	Confidence float64       `json:"confidence"` // the endpoint's (EndpointInfo.Confidence)
 }
 
 // Link joins two endpoints into one device.
 type Link struct {
 	ID         int64     `json:"id"`
-	A, B       string    `json:"-"` // "ip:port" (netip.AddrPort form)
+	A, B       string    `json:"-"` // "ip:port" (netip.AddrPort form), "ip:port#n" for a later generation (EndpointKey)
 	EndpointA  string    `json:"a"`
 	EndpointB  string    `json:"b"`
 	Rule       string    `json:"rule"`
@@ -160,6 +180,37 @@ type TimelineEntry struct {
 	// states both beside the time.
 	ClockOffset time.Duration `json:"clock_offset_ns"`
 	ClockSource string        `json:"clock_source"`
+	// Marks are the observation's marks (observe.Mark*): an ISP request
+	// and the page lower their trust where a mark says so.
+	Marks []string `json:"marks"`
+	// SensorAddress is the sensor's own address:port in the conversation
+	// (observe.Endpoint.Local), "" when the endpoint never talked to it.
+	SensorAddress string `json:"sensor_address,omitempty"`
+	// TranscriptSHA256 is the hex digest of the observation's transcript.
+	TranscriptSHA256 string `json:"transcript_sha256,omitempty"`
+	// FirstHand is observe.Observation.FirstHand: the endpoint itself
+	// talked to the sensor.
+	FirstHand bool `json:"first_hand"`
+}
+
+// Observation rebuilds the fields of the observation that the entry
+// carries (what an ISP request needs), with Endpoint parsed from
+// "ip:port" (left zero when it does not parse).
+func (t *TimelineEntry) Observation() observe.Observation {
+	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
+		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource, Marks: t.Marks,
+		Endpoint:   observe.Endpoint{Transport: t.Transport},
+		Possession: observe.Possession{Level: t.Level}, Place: t.Place}
+	if ap, err := netip.ParseAddrPort(t.Endpoint); err == nil {
+		o.Endpoint.IP, o.Endpoint.Port = ap.Addr(), ap.Port()
+	}
+	if ap, err := netip.ParseAddrPort(t.SensorAddress); err == nil {
+		o.Endpoint.Local = ap
+	}
+	if b, err := hex.DecodeString(t.TranscriptSHA256); err == nil && len(b) > 0 {
+		o.Transcript.SHA256 = b
+	}
+	return o
 }
 
 // Share is a target shared with (or handed to) another agency.

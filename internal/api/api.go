@@ -269,24 +269,32 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// BuildISPRequest builds a target's ISP request from its full timeline.
+// BuildISPRequest builds a target's ISP request from its full timeline
+// (only first-hand contacts become rows: isp.Build) and its active device
+// links (shown in the annex).
 func BuildISPRequest(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention) isp.Request {
 	s := make([]isp.Sighting, 0, len(d.Timeline))
 	for _, t := range d.Timeline {
 		s = append(s, SightingOf(&t))
 	}
-	return isp.Build(isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}, s, now, ret)
+	return isp.Build(ISPTarget(d, caseNo), s, now, ret)
 }
 
-// SightingOf is a timeline entry as an ISP request row.
-func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
-	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
-		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource,
-		Endpoint:   observe.Endpoint{Transport: t.Transport},
-		Possession: observe.Possession{Level: t.Level}, Place: t.Place}
-	if ap, err := parseAddrPort(t.Endpoint); err == nil {
-		o.Endpoint.IP, o.Endpoint.Port = ap.Addr(), ap.Port()
+// ISPTarget is a target's request header with its active links.
+func ISPTarget(d *analysis.TargetDetail, caseNo string) isp.Target {
+	tg := isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}
+	for _, l := range d.Links {
+		if l.State == "active" {
+			tg.Links = append(tg.Links, isp.Link{A: l.A, B: l.B, Rule: l.Rule, Evidence: l.Evidence, Reason: l.Reason,
+				Confidence: l.Confidence, State: l.State})
+		}
 	}
+	return tg
+}
+
+// SightingOf is a timeline entry as an ISP request sighting.
+func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
+	o := t.Observation()
 	sg := isp.FromObservation(&o)
 	sg.Item = t.Kind + ":" + t.Hash
 	return sg

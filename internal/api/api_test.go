@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -49,7 +50,11 @@ func newFixture(t *testing.T) *fixture {
 	for d, dev := range devices {
 		for i := range 6 {
 			o := storetest.Observation(r, at.Add(time.Duration(d*100+i)*time.Minute), i)
-			o.Endpoint = observe.Endpoint{IP: netip.MustParseAddr(dev.ip), Port: 51413, Transport: "tcp"}
+			// A probe: the endpoint talked to the sensor, recorded with both
+			// ends and a transcript digest (what an ISP row needs).
+			o.Method, o.Marks = observe.MethodPeerProbe, nil
+			o.Endpoint = observe.Endpoint{IP: netip.MustParseAddr(dev.ip), Port: 51413, Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:6881")}
+			o.Transcript.SHA256 = bytes.Repeat([]byte{byte(i + 1)}, 32)
 			o.Client.NodeID = nil
 			o.Place = observe.Place{Country: dev.country, ASN: 64496 + uint32(d), Org: "Lab Telecom"}
 			o.Jurisdiction = observe.Jurisdiction{Agency: dev.agency, Rule: "test"}

@@ -12,14 +12,14 @@ import (
 // csvHeader names the CSV columns, in order.
 var csvHeader = []string{
 	"request_id", "group_id", "line", "asn", "isp", "country",
-	"ip", "port", "transport", "time_utc", "clock_offset_ms", "clock_source",
-	"seen_once", "instants_of_ip", "vpn", "hosting",
-	"level", "network", "method", "item", "observation_id",
+	"ip", "source_port", "transport", "direction", "sensor_address", "time_utc", "clock_offset_ms", "clock_source",
+	"instants_of_ip", "vpn", "hosting",
+	"level", "network", "method", "item", "observation_id", "transcript_sha256",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
-// Notes (retention, warnings) are not in the CSV: they are in the JSON and
-// the PDF.
+// Notes (retention, warnings), the annex and the links are not in the CSV:
+// they are in the JSON and the PDF.
 func WriteCSV(w io.Writer, req *Request) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -30,10 +30,10 @@ func WriteCSV(w io.Writer, req *Request) error {
 		for _, r := range g.Rows {
 			rec := []string{
 				req.ID, g.ID, strconv.Itoa(r.Line), strconv.FormatUint(uint64(g.ASN), 10), safeCell(g.ISP()), g.Country,
-				r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, r.Time.Format(TimeLayout),
+				r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, r.Direction, r.SensorAddress.String(), r.Time.Format(TimeLayout),
 				strings.TrimSuffix(strings.TrimPrefix(FormatOffset(r.ClockOffset), "+"), "ms"), safeCell(r.ClockSource),
-				strconv.FormatBool(r.SeenOnce), strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
-				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID),
+				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
+				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
@@ -65,6 +65,36 @@ type jsonRequest struct {
 	SeenOnce  int         `json:"addresses_seen_once"`
 	Notes     []Note      `json:"notes"`
 	Groups    []jsonGroup `json:"groups"`
+	Annex     []jsonAnnex `json:"annex"`
+	Links     jsonLinks   `json:"links"`
+}
+
+type jsonAnnex struct {
+	IP            string `json:"ip"`
+	Port          uint16 `json:"port"`
+	Transport     string `json:"transport"`
+	Time          string `json:"time"`
+	Method        string `json:"method"`
+	ObservationID string `json:"observation_id"`
+	Level         string `json:"level"`
+	Reason        string `json:"reason"`
+	EN            string `json:"en"`
+	FR            string `json:"fr"`
+}
+
+type jsonLinks struct {
+	Warning Note       `json:"warning"`
+	Links   []jsonLink `json:"links"`
+}
+
+type jsonLink struct {
+	A          string  `json:"a"`
+	B          string  `json:"b"`
+	Rule       string  `json:"rule"`
+	Evidence   string  `json:"evidence"`
+	Reason     string  `json:"reason"`
+	Confidence float64 `json:"confidence"`
+	State      string  `json:"state"`
 }
 
 type jsonTarget struct {
@@ -89,23 +119,25 @@ type jsonGroup struct {
 }
 
 type jsonRow struct {
-	Line          int    `json:"line"`
-	IP            string `json:"ip"`
-	Port          uint16 `json:"port"`
-	Transport     string `json:"transport"`
-	Time          string `json:"time"`
-	ClockOffset   string `json:"clock_offset"`
-	ClockOffsetNS int64  `json:"clock_offset_ns"`
-	ClockSource   string `json:"clock_source"`
-	SeenOnce      bool   `json:"seen_once"`
-	Instants      int    `json:"instants_of_ip"`
-	VPN           bool   `json:"vpn"`
-	Hosting       bool   `json:"hosting"`
-	Level         string `json:"level"`
-	Network       string `json:"network"`
-	Method        string `json:"method"`
-	Item          string `json:"item"`
-	ObservationID string `json:"observation_id"`
+	Line             int    `json:"line"`
+	IP               string `json:"ip"`
+	SourcePort       uint16 `json:"source_port"`
+	Transport        string `json:"transport"`
+	Direction        string `json:"direction"`
+	SensorAddress    string `json:"sensor_address"`
+	Time             string `json:"time"`
+	ClockOffset      string `json:"clock_offset"`
+	ClockOffsetNS    int64  `json:"clock_offset_ns"`
+	ClockSource      string `json:"clock_source"`
+	Instants         int    `json:"instants_of_ip"`
+	VPN              bool   `json:"vpn"`
+	Hosting          bool   `json:"hosting"`
+	Level            string `json:"level"`
+	Network          string `json:"network"`
+	Method           string `json:"method"`
+	Item             string `json:"item"`
+	ObservationID    string `json:"observation_id"`
+	TranscriptSHA256 string `json:"transcript_sha256"`
 }
 
 // WriteJSON writes the request as one indented JSON object (the fields are
@@ -116,7 +148,20 @@ func WriteJSON(w io.Writer, req *Request) error {
 		Target: jsonTarget{ID: req.Target.ID, Case: req.Target.Case, Jurisdiction: req.Target.Jurisdiction,
 			Agency: req.Target.Agency, Score: req.Target.Score},
 		Sightings: req.Sightings, Kept: req.Kept, Dropped: req.Dropped, SeenOnce: req.SeenOnce,
-		Notes: orEmpty(req.Notes), Groups: []jsonGroup{},
+		Notes: orEmpty(req.Notes), Groups: []jsonGroup{}, Annex: []jsonAnnex{},
+		Links: jsonLinks{Warning: Note{Code: "forgery", EN: ForgeryWarningEN, FR: ForgeryWarningFR}, Links: []jsonLink{}},
+	}
+	for _, a := range req.Annex {
+		ip := ""
+		if a.IP.IsValid() {
+			ip = a.IP.String()
+		}
+		out.Annex = append(out.Annex, jsonAnnex{IP: ip, Port: a.Port, Transport: a.Transport, Time: a.Time.Format(TimeLayout),
+			Method: a.Method, ObservationID: a.ObservationID, Level: a.Level.String(), Reason: a.Reason, EN: a.EN, FR: a.FR})
+	}
+	for _, l := range req.Target.Links {
+		out.Links.Links = append(out.Links.Links, jsonLink{A: l.A, B: l.B, Rule: l.Rule, Evidence: l.Evidence, Reason: l.Reason,
+			Confidence: l.Confidence, State: l.State})
 	}
 	for _, g := range req.Groups {
 		jg := jsonGroup{ID: g.ID, ASN: g.ASN, Org: g.Org, ISP: g.ISP(), Country: g.Country,
@@ -124,12 +169,13 @@ func WriteJSON(w io.Writer, req *Request) error {
 			Notes: orEmpty(g.Notes), Rows: []jsonRow{}}
 		for _, r := range g.Rows {
 			jg.Rows = append(jg.Rows, jsonRow{
-				Line: r.Line, IP: r.IP.String(), Port: r.Port, Transport: r.Transport,
+				Line: r.Line, IP: r.IP.String(), SourcePort: r.Port, Transport: r.Transport,
+				Direction: r.Direction, SensorAddress: r.SensorAddress.String(),
 				Time: r.Time.Format(TimeLayout), ClockOffset: FormatOffset(r.ClockOffset),
 				ClockOffsetNS: int64(r.ClockOffset), ClockSource: r.ClockSource,
-				SeenOnce: r.SeenOnce, Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
+				Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
 				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
-				ObservationID: r.ObservationID,
+				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256,
 			})
 		}
 		out.Groups = append(out.Groups, jg)

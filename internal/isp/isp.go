@@ -1,25 +1,41 @@
 // Package isp prepares the requests that ask internet service providers to
 // identify the subscribers behind a target's addresses: for one target, the
-// (IP, port, transport, UTC time to the millisecond, clock offset) rows,
-// grouped by ISP, exported as CSV, JSON and a printable PDF carrying a
-// request text in French and English for a magistrate to sign.
+// rows of first-hand conversations between an endpoint and the sensor (IP,
+// the endpoint's port in that conversation, transport, the sensor's own
+// address and port, UTC time to the millisecond, clock offset, method,
+// observation id, transcript SHA-256), grouped by ISP, exported as CSV,
+// JSON and a printable PDF carrying a request text in French and English
+// for a magistrate to sign, with an annex of everything that is not a row.
 //
 // The package works on plain data (Sighting, Target, Retention) and imports
 // neither the store nor the analysis code; the caller reads and authorises.
 // It never overstates and never points at the wrong household:
 //
-//   - every row keeps its source port and transport: behind carrier-grade NAT
-//     an address and a time alone cannot name a subscriber;
+//   - only a first-hand contact is a row: the endpoint itself talked to the
+//     sensor (a probe, or a DHT announce received over UDP with its real
+//     source port), recorded with the sensor's own address and port and a
+//     transcript digest. What a tracker, a PEX peer or a DHT node said of
+//     the endpoint (with a port someone else reported, at the time Vigil
+//     heard the claim), a datagram whose source could be forged, an
+//     import, a private address, an announce stored with its declared
+//     port: each goes to the annex with why (Annex* codes);
+//   - every row keeps the endpoint's port and transport of that
+//     conversation and the sensor's end: behind carrier-grade NAT an
+//     address and a time alone cannot name a subscriber;
 //   - times are the sensor clock's reading in UTC, printed to the millisecond
 //     (truncated, RFC 3339), always with the clock offset measured for that
 //     sighting and its source (reference time = listed time − offset);
-//   - an address seen at only one instant in the whole request is marked
-//     "seen once" and every output warns about it: addresses are reassigned;
+//   - an address that appears at a single instant among all the request's
+//     sightings within retention (first-hand or not) is no row: addresses
+//     are reassigned; it is in the annex as seen_once;
 //   - sightings older than the ISP's retention period (Retention, per
-//     country) are left out, and the group says how many and from which
+//     country) are in the annex, and the group says how many and from which
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
 //   - VPN and hosting addresses are flagged: the subscriber there is the
 //     provider's customer at best, not a household;
+//   - the device links that grouped the target's addresses are listed in the
+//     annex with rule, evidence and confidence, under the words
+//     "identifiers can be forged";
 //   - the possession level of each sighting travels with its row.
 //
 // # Grouping
@@ -39,7 +55,7 @@
 //	created             creation time, RFC 3339 UTC with milliseconds
 //	target              {id, case, jurisdiction, agency, score}: internal, never printed in a letter
 //	sightings           how many sightings were given
-//	kept, dropped       how many became rows, how many were left out (retention or no address)
+//	kept, dropped       how many became rows, how many are in the annex
 //	addresses_seen_once how many distinct addresses were seen at a single instant
 //	notes               request-wide notes: [{code, en, fr}]
 //	groups              one per ISP and country:
@@ -51,24 +67,35 @@
 //	  retention         the period applied, e.g. "1y"
 //	  cutoff            sightings before this instant were left out (RFC 3339 UTC, ms)
 //	  dropped           how many were left out for retention
-//	  notes             [{code, en, fr}]; codes: retention, unknown-asn, seen-once, vpn, hosting, no-port
-//	  rows              [{line, ip, port, transport, time, clock_offset, clock_offset_ns,
-//	                      clock_source, seen_once, sightings_of_ip, vpn, hosting, level,
-//	                      network, method, item, observation_id}]
+//	  notes             [{code, en, fr}]; codes: retention, unknown-asn, vpn, hosting
+//	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
+//	                      clock_offset, clock_offset_ns, clock_source, instants_of_ip, vpn,
+//	                      hosting, level, network, method, item, observation_id,
+//	                      transcript_sha256}]
+//	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
+//	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
-// Row fields: time is RFC 3339 UTC with milliseconds as read on the sensor
-// clock; clock_offset is that clock minus the reference, in milliseconds with
-// three decimals and a sign ("+0.512ms"), clock_offset_ns the exact value;
-// sightings_of_ip counts the distinct instants at which the row's address
-// appears in the whole request; level is the possession level.
+// Row fields: source_port is the endpoint's own port in the conversation
+// (the port the sensor connected to for a probe, direction
+// "sensor_to_peer"; the UDP source port of the datagram for a DHT
+// announce, direction "peer_to_sensor"); sensor_address is the sensor's
+// address:port at the other end; time is RFC 3339 UTC with milliseconds as
+// read on the sensor clock; clock_offset is that clock minus the
+// reference, in milliseconds with three decimals and a sign ("+0.512ms"),
+// clock_offset_ns the exact value; instants_of_ip counts the distinct
+// instants at which the row's address appears among the request's
+// sightings within retention; level is the possession level. An annex
+// entry's port is whatever its source gave (a third party's report, a
+// declared port): never a conversation's port.
 //
 // # CSV
 //
 // WriteCSV writes a header line, then one line per row with the columns
-// request_id, group_id, line, asn, isp, country, ip, port, transport,
-// time_utc, clock_offset_ms (three decimals, e.g. -2.500), clock_source,
-// seen_once, instants_of_ip, vpn, hosting, level, network, method, item,
-// observation_id. Notes are only in the JSON and the PDF. Cells of text
+// request_id, group_id, line, asn, isp, country, ip, source_port,
+// transport, direction, sensor_address, time_utc, clock_offset_ms (three
+// decimals, e.g. -2.500), clock_source, instants_of_ip, vpn, hosting,
+// level, network, method, item, observation_id, transcript_sha256. Notes,
+// the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
 // prefixed with a single quote.
 //
@@ -97,9 +124,22 @@ const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
 // Sighting is one observation of the target's endpoint, reduced to what an
 // ISP request needs.
 type Sighting struct {
-	IP            netip.Addr
-	Port          uint16        // source or listen port; 0 when unknown
-	Transport     string        // "tcp", "utp", "udp"
+	IP netip.Addr
+	// Port is the endpoint's own port in the conversation: for a probe,
+	// the port the sensor connected to; for a DHT announce, the UDP
+	// source port of the datagram. For a third party's claim it is the
+	// port the third party reported. 0 when unknown.
+	Port      uint16
+	Transport string // "tcp", "utp", "udp"
+	// SensorAddress is the sensor's own address and port in that
+	// conversation (observe.Endpoint.Local): a carrier-grade NAT log needs
+	// both ends. Zero when the endpoint never talked to the sensor.
+	SensorAddress netip.AddrPort
+	// TranscriptSHA256 is the hex SHA-256 of the observation's transcript,
+	// "" when it has none.
+	TranscriptSHA256 string
+	// Marks are the observation's marks (observe.Mark*).
+	Marks         []string
 	Time          time.Time     // as read on the sensor clock, UTC
 	ClockOffset   time.Duration // sensor clock minus reference clock, as measured
 	ClockSource   string        // how the offset was measured ("ntp:...", "none")
@@ -122,23 +162,30 @@ func FromObservation(o *observe.Observation) Sighting {
 	if !o.Item.Hash.IsZero() {
 		item = o.Item.Hash.Kind().String() + ":" + o.Item.Hash.String()
 	}
+	sum := ""
+	if len(o.Transcript.SHA256) > 0 {
+		sum = hex.EncodeToString(o.Transcript.SHA256)
+	}
 	return Sighting{
-		IP:            o.Endpoint.IP,
-		Port:          o.Endpoint.Port,
-		Transport:     o.Endpoint.Transport,
-		Time:          o.Time.UTC(),
-		ClockOffset:   o.ClockOffset,
-		ClockSource:   o.ClockSource,
-		ObservationID: o.ID,
-		Network:       o.Network,
-		Method:        o.Method,
-		Level:         o.Possession.Level,
-		Item:          item,
-		ASN:           o.Place.ASN,
-		Org:           o.Place.Org,
-		Country:       o.Place.Country,
-		VPN:           o.Place.VPN,
-		Hosting:       o.Place.Hosting,
+		SensorAddress:    o.Endpoint.Local,
+		TranscriptSHA256: sum,
+		Marks:            slices.Clone(o.Marks),
+		IP:               o.Endpoint.IP,
+		Port:             o.Endpoint.Port,
+		Transport:        o.Endpoint.Transport,
+		Time:             o.Time.UTC(),
+		ClockOffset:      o.ClockOffset,
+		ClockSource:      o.ClockSource,
+		ObservationID:    o.ID,
+		Network:          o.Network,
+		Method:           o.Method,
+		Level:            o.Possession.Level,
+		Item:             item,
+		ASN:              o.Place.ASN,
+		Org:              o.Place.Org,
+		Country:          o.Place.Country,
+		VPN:              o.Place.VPN,
+		Hosting:          o.Place.Hosting,
 	}
 }
 
@@ -150,7 +197,28 @@ type Target struct {
 	Jurisdiction string  // agency id the target is routed to
 	Agency       string  // name of the requesting service
 	Score        float64 // analysis score; internal
+	// Links are the device links that joined the target's endpoints,
+	// shown in the annex with their rule, evidence and confidence:
+	// identifiers can be forged, and a magistrate must see on what the
+	// grouping of addresses rests.
+	Links []Link
 }
+
+// Link is one device link of the target, as the annex shows it.
+type Link struct {
+	A, B       string  // "ip:port" of the two endpoints
+	Rule       string  // the analysis rule, e.g. "peer_id_session"
+	Evidence   string  // the identifier or pair that made it
+	Reason     string  // what was seen where and when
+	Confidence float64 // 0..1, as the analysis scored it
+	State      string  // "active", "withdrawn", "rejected"
+}
+
+// ForgeryWarning is printed wherever links are shown.
+const (
+	ForgeryWarningEN = "Identifiers can be forged: a link between two addresses is an inference from protocol identifiers that a peer chooses or can copy, never proof that one subscriber used both."
+	ForgeryWarningFR = "Les identifiants peuvent être falsifiés : un lien entre deux adresses est une déduction à partir d'identifiants de protocole qu'un pair choisit ou peut copier, jamais la preuve qu'un même abonné a utilisé les deux."
+)
 
 // Note is a remark in both languages, with a code callers can test.
 type Note struct {
@@ -163,35 +231,75 @@ type Note struct {
 const (
 	NoteRetention  = "retention"   // sightings left out: older than the ISP's retention
 	NoteUnknownASN = "unknown-asn" // the ISP is not known
-	NoteSeenOnce   = "seen-once"   // some addresses were seen at one instant only
+	NoteSeenOnce   = "seen-once"   // some addresses were seen at one instant only (they are in the annex)
 	NoteVPN        = "vpn"         // some addresses are a VPN provider's
 	NoteHosting    = "hosting"     // some addresses are a hosting provider's
-	NoteNoPort     = "no-port"     // some rows have no port
+	NoteNoPort     = "no-port"     // some rows have no port (no longer made: such sightings go to the annex)
 	NoteNoAddress  = "no-address"  // sightings without an address were left out
 	NoteNothing    = "nothing"     // no row is left to request
+	NoteAnnex      = "annex"       // sightings that are not rows are in the annex, each with why
+	NoteLinks      = "links"       // the target's addresses were grouped by device links
 )
 
-// Row is one line of a request.
+// Why a sighting is in the annex rather than a row.
+const (
+	AnnexNoAddress        = "no_address"         // no IP address
+	AnnexRetention        = "retention"          // older than the ISP's retention period
+	AnnexThirdParty       = "third_party"        // a tracker, PEX peer or DHT node named the endpoint
+	AnnexSpoofable        = "spoofable_source"   // rests on one unauthenticated datagram
+	AnnexUnsigned         = "unsigned_import"    // imported from a file, not received from a sensor
+	AnnexNonPublic        = "non_public_address" // a private or local address names no subscriber
+	AnnexInfohashMismatch = "infohash_mismatch"  // the exchange was about another item
+	AnnexNoSensorAddress  = "no_sensor_address"  // the sensor's own address:port was not recorded
+	AnnexNoTranscript     = "no_transcript"      // no transcript digest to check the row against
+	AnnexDeclaredPort     = "declared_port"      // a DHT announce recorded with its declared port, not the datagram's
+	AnnexNoPort           = "no_port"            // no port
+	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
+)
+
+// Row is one line of a request: one first-hand conversation between the
+// endpoint and the sensor.
 type Row struct {
-	Line          int // 1-based, within its group
+	Line      int // 1-based, within its group
+	IP        netip.Addr
+	Port      uint16 // the endpoint's own port in the conversation (source_port)
+	Transport string
+	// Direction says who opened the conversation: "sensor_to_peer" (the
+	// sensor connected to IP:Port, a probe) or "peer_to_sensor" (the
+	// endpoint sent from IP:Port to the sensor, a DHT announce).
+	Direction        string
+	SensorAddress    netip.AddrPort
+	TranscriptSHA256 string
+	Time             time.Time // UTC
+	ClockOffset      time.Duration
+	ClockSource      string
+	ObservationID    string
+	Network          string
+	Method           string
+	Level            observe.Level
+	Item             string
+	VPN              bool
+	Hosting          bool
+	// Instants is how many distinct instants (to the millisecond) the
+	// row's address appears at among all the request's sightings within
+	// retention, first-hand or not. A row always has at least two: an
+	// address seen at one instant goes to the annex.
+	Instants int
+	// SeenOnce is always false for a row (kept for readers of old files).
+	SeenOnce bool
+}
+
+// AnnexEntry is a sighting that is not a row, with why.
+type AnnexEntry struct {
 	IP            netip.Addr
 	Port          uint16
 	Transport     string
-	Time          time.Time // UTC
-	ClockOffset   time.Duration
-	ClockSource   string
-	ObservationID string
-	Network       string
+	Time          time.Time
 	Method        string
+	ObservationID string
 	Level         observe.Level
-	Item          string
-	VPN           bool
-	Hosting       bool
-	// Instants is how many distinct instants (to the millisecond) the
-	// row's address appears at in the whole request.
-	Instants int
-	// SeenOnce is Instants == 1: the address must be checked with care.
-	SeenOnce bool
+	Reason        string // one of the Annex* codes
+	EN, FR        string // why it is not a row, for a reader
 }
 
 // Group is the part of a request addressed to one ISP in one country.
@@ -230,10 +338,13 @@ type Request struct {
 	Target    Target
 	Sightings int // given to Build
 	Kept      int // became rows
-	Dropped   int // left out: retention or no address
+	Dropped   int // not rows: every entry of the annex
 	SeenOnce  int // distinct addresses seen at a single instant
 	Notes     []Note
 	Groups    []Group
+	// Annex lists every sighting that is not a row, with why, in time
+	// order.
+	Annex []AnnexEntry
 }
 
 // Has reports whether the request carries a note with the code.
@@ -247,20 +358,123 @@ type groupKey struct {
 	country string
 }
 
-// Build groups the sightings of a target into a request made at now. It
-// keeps the input slice untouched. A sighting is kept when its time is at
-// or after the cut-off of its country's retention period (now minus the
-// period, in calendar terms); one exactly at the cut-off is kept.
+// FirstHand reports whether the sighting is the endpoint itself talking to
+// the sensor, by the rule of observe.Observation.FirstHand: never a
+// tracker, PEX or DHT-value report, nor one marked third_party or
+// spoofable_source.
+func (x *Sighting) FirstHand() bool {
+	o := observe.Observation{Method: x.Method, Marks: x.Marks}
+	return o.FirstHand()
+}
+
+var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX}
+
+func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
+
+// notRow says why a sighting within retention cannot be a row, or "" when
+// it can (subject to the seen-once check).
+func notRow(x *Sighting) string {
+	switch {
+	case x.has(observe.MarkThirdParty) || slices.Contains(thirdPartyMethods, x.Method):
+		return AnnexThirdParty
+	case !x.FirstHand(): // spoofable_source, or whatever else observe decides
+		return AnnexSpoofable
+	case x.has(observe.MarkUnsigned):
+		return AnnexUnsigned
+	case x.has(observe.MarkNonPublicAddress):
+		return AnnexNonPublic
+	case x.has(observe.MarkInfohashMismatch):
+		return AnnexInfohashMismatch
+	case x.Port == 0:
+		return AnnexNoPort
+	case !x.SensorAddress.IsValid():
+		return AnnexNoSensorAddress
+	case x.TranscriptSHA256 == "":
+		return AnnexNoTranscript
+	case x.Method == observe.MethodDHTAnnounce && x.Transport != "udp":
+		return AnnexDeclaredPort
+	}
+	return ""
+}
+
+// annexWhy explains an annex code in both languages.
+func annexWhy(code string, x *Sighting) (en, fr string) {
+	switch code {
+	case AnnexNoAddress:
+		return "No IP address was recorded.", "Aucune adresse IP n'a été enregistrée."
+	case AnnexRetention:
+		return "Older than the ISP's retention period: the ISP may lawfully have deleted the data.",
+			"Au-delà de la durée de conservation du fournisseur : les données peuvent avoir été légalement effacées."
+	case AnnexThirdParty:
+		return fmt.Sprintf("Reported by a third party (%s): the endpoint never talked to the sensor; the port and time are another peer's claim, not a connection the sensor made.", x.Method),
+			fmt.Sprintf("Signalé par un tiers (%s) : le pair n'a jamais communiqué avec le capteur ; le port et l'heure sont l'affirmation d'un autre pair, non une connexion du capteur.", x.Method)
+	case AnnexSpoofable:
+		return "Rests on one unauthenticated datagram whose source address could have been forged.",
+			"Repose sur un seul datagramme non authentifié dont l'adresse source a pu être falsifiée."
+	case AnnexUnsigned:
+		return "Imported from a file, not received from a sensor: not sensor evidence.",
+			"Importé d'un fichier, non reçu d'un capteur : ce n'est pas une preuve du capteur."
+	case AnnexNonPublic:
+		return "A private or local address: it names no subscriber of a public network.",
+			"Adresse privée ou locale : elle ne désigne aucun abonné d'un réseau public."
+	case AnnexInfohashMismatch:
+		return "The peer's handshake named another item: the exchange proves nothing about the file.",
+			"La poignée de main du pair désignait un autre contenu : l'échange ne prouve rien sur le fichier."
+	case AnnexNoSensorAddress:
+		return "The sensor's own address and port in the conversation were not recorded (older data): behind carrier-grade NAT the ISP needs both ends.",
+			"L'adresse et le port du capteur dans l'échange n'ont pas été enregistrés (données anciennes) : derrière un CGNAT, le fournisseur a besoin des deux extrémités."
+	case AnnexNoTranscript:
+		return "No transcript digest: the row could not be checked against the exchange.",
+			"Aucune empreinte de transcription : la ligne ne peut pas être vérifiée au regard de l'échange."
+	case AnnexDeclaredPort:
+		return "A DHT announce recorded with the port the peer declared, not the source port of its datagram.",
+			"Annonce DHT enregistrée avec le port déclaré par le pair, non le port source de son datagramme."
+	case AnnexNoPort:
+		return "No port: behind carrier-grade NAT an address and a time alone name no subscriber.",
+			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
+	case AnnexSeenOnce:
+		return "The address appears at a single instant in the whole request: addresses are reassigned, and one instant is not enough to ask for a subscriber.",
+			"L'adresse n'apparaît qu'à un seul instant dans toute la demande : les adresses sont réattribuées, et un seul instant ne suffit pas à demander un abonné."
+	}
+	return code, code
+}
+
+// Build makes the request for a target's sightings at now. It keeps the
+// input slice untouched. Only first-hand conversations become rows (the
+// endpoint itself talked to the sensor, with the sensor's own address,
+// a transcript digest and a port); every other sighting goes to the annex
+// with why: third-party claims, unauthenticated datagrams, imports,
+// private addresses, sightings older than the retention period of their
+// country (now minus the period, in calendar terms; one exactly at the
+// cut-off is kept), and addresses that appear at a single instant among
+// all the sightings within retention.
 func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 	now = now.UTC().Truncate(time.Millisecond)
 	req := Request{Created: now, Target: t, Sightings: len(s)}
 
+	annex := func(x *Sighting, code string) {
+		en, fr := annexWhy(code, x)
+		ip := x.IP
+		if ip.IsValid() {
+			ip = ip.Unmap().WithZone("")
+		}
+		req.Annex = append(req.Annex, AnnexEntry{IP: ip, Port: x.Port, Transport: x.Transport, Time: x.Time.UTC(),
+			Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Reason: code, EN: en, FR: fr})
+	}
 	groups := map[groupKey]*Group{}
+	// Distinct instants per address over every sighting within retention.
+	instants := map[netip.Addr]map[int64]struct{}{}
+	type cand struct {
+		x *Sighting
+		g *Group
+	}
+	var cands []cand
 	var noAddr int
 	for i := range s {
 		x := &s[i]
 		if !x.IP.IsValid() {
 			noAddr++
+			annex(x, AnnexNoAddress)
 			continue
 		}
 		k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
@@ -276,32 +490,45 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		tm := x.Time.UTC()
 		if tm.Before(g.Cutoff) {
 			g.Dropped++
+			annex(x, AnnexRetention)
 			continue
 		}
-		g.Rows = append(g.Rows, Row{
-			IP: x.IP.Unmap().WithZone(""), Port: x.Port, Transport: x.Transport, Time: tm,
-			ClockOffset: x.ClockOffset, ClockSource: x.ClockSource, ObservationID: x.ObservationID,
-			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
-			VPN: x.VPN, Hosting: x.Hosting,
-		})
-	}
-
-	// Distinct instants per address over the whole request.
-	instants := map[netip.Addr]map[int64]struct{}{}
-	for _, g := range groups {
-		for _, row := range g.Rows {
-			m := instants[row.IP]
-			if m == nil {
-				m = map[int64]struct{}{}
-				instants[row.IP] = m
-			}
-			m[row.Time.UnixMilli()] = struct{}{}
+		ip := x.IP.Unmap().WithZone("")
+		m := instants[ip]
+		if m == nil {
+			m = map[int64]struct{}{}
+			instants[ip] = m
 		}
+		m[tm.UnixMilli()] = struct{}{}
+		if why := notRow(x); why != "" {
+			annex(x, why)
+			continue
+		}
+		cands = append(cands, cand{x, g})
 	}
 	for _, m := range instants {
 		if len(m) == 1 {
 			req.SeenOnce++
 		}
+	}
+	for _, c := range cands {
+		x := c.x
+		ip := x.IP.Unmap().WithZone("")
+		if len(instants[ip]) < 2 {
+			annex(x, AnnexSeenOnce)
+			continue
+		}
+		dir := "sensor_to_peer"
+		if x.Method == observe.MethodDHTAnnounce {
+			dir = "peer_to_sensor"
+		}
+		c.g.Rows = append(c.g.Rows, Row{
+			IP: ip, Port: x.Port, Transport: x.Transport, Direction: dir,
+			SensorAddress: x.SensorAddress, TranscriptSHA256: x.TranscriptSHA256, Time: x.Time.UTC(),
+			ClockOffset: x.ClockOffset, ClockSource: x.ClockSource, ObservationID: x.ObservationID,
+			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
+			VPN: x.VPN, Hosting: x.Hosting, Instants: len(instants[ip]),
+		})
 	}
 
 	for _, g := range groups {
@@ -312,31 +539,25 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			return cmp.Or(a.Time.Compare(b.Time), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port),
 				strings.Compare(a.Transport, b.Transport), strings.Compare(a.ObservationID, b.ObservationID))
 		})
-		var once, vpn, hosting, noPort int
+		var vpn, hosting int
 		for i := range g.Rows {
 			row := &g.Rows[i]
 			row.Line = i + 1
-			row.Instants = len(instants[row.IP])
-			row.SeenOnce = row.Instants == 1
-			if row.SeenOnce {
-				once++
-			}
 			if row.VPN {
 				vpn++
 			}
 			if row.Hosting {
 				hosting++
 			}
-			if row.Port == 0 {
-				noPort++
-			}
 		}
 		req.Kept += len(g.Rows)
-		req.Dropped += g.Dropped
-		g.Notes = groupNotes(g, once, vpn, hosting, noPort)
+		g.Notes = groupNotes(g, vpn, hosting)
 		req.Groups = append(req.Groups, *g)
 	}
-	req.Dropped += noAddr
+	req.Dropped = len(req.Annex)
+	slices.SortStableFunc(req.Annex, func(a, b AnnexEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), strings.Compare(a.ObservationID, b.ObservationID))
+	})
 
 	slices.SortFunc(req.Groups, func(a, b Group) int {
 		// Unknown ASN last: ASN-1 wraps 0 to the largest value.
@@ -351,6 +572,16 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 	}
 	if req.SeenOnce > 0 {
 		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce))
+	}
+	if len(req.Annex) > 0 {
+		req.Notes = append(req.Notes, Note{Code: NoteAnnex,
+			EN: fmt.Sprintf("%d sighting(s) are not rows: only a conversation of the endpoint itself with the sensor, recorded with both ends and a transcript, is asked about. The annex lists each with why.", len(req.Annex)),
+			FR: fmt.Sprintf("%d observation(s) ne sont pas des lignes : seul un échange du pair lui-même avec le capteur, enregistré avec ses deux extrémités et une transcription, fait l'objet d'une demande. L'annexe les énumère avec leur motif.", len(req.Annex))})
+	}
+	if len(t.Links) > 0 {
+		req.Notes = append(req.Notes, Note{Code: NoteLinks,
+			EN: fmt.Sprintf("The target's addresses were grouped by %d device link(s), listed in the annex with their rule, evidence and confidence. %s", len(t.Links), ForgeryWarningEN),
+			FR: fmt.Sprintf("Les adresses de la cible ont été regroupées par %d lien(s) d'appareil, énumérés en annexe avec leur règle, leur élément et leur degré de confiance. %s", len(t.Links), ForgeryWarningFR)})
 	}
 	if req.Kept == 0 {
 		req.Notes = append(req.Notes, Note{Code: NoteNothing,
@@ -367,14 +598,11 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 
 func seenOnceNote(n int) Note {
 	return Note{Code: NoteSeenOnce,
-		EN: fmt.Sprintf("%d address(es) were seen at a single instant (marked 1×). Addresses are reassigned: "+
-			"check such a row with particular care before any measure, so that the wrong household is never searched.", n),
-		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant (marquée(s) 1×). Les adresses sont "+
-			"réattribuées : une telle ligne doit être vérifiée avec un soin particulier avant toute mesure, afin "+
-			"qu'aucun domicile ne soit visé à tort.", n)}
+		EN: fmt.Sprintf("%d address(es) were seen at a single instant: addresses are reassigned, so such sightings are not rows (see the annex).", n),
+		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant : les adresses sont réattribuées, ces observations ne sont donc pas des lignes (voir l'annexe).", n)}
 }
 
-func groupNotes(g *Group, once, vpn, hosting, noPort int) []Note {
+func groupNotes(g *Group, vpn, hosting int) []Note {
 	var notes []Note
 	if g.ASN == 0 {
 		notes = append(notes, Note{Code: NoteUnknownASN,
@@ -389,11 +617,6 @@ func groupNotes(g *Group, once, vpn, hosting, noPort int) []Note {
 			FR: fmt.Sprintf("%d observation(s) antérieure(s) au %s ont été écartée(s) : au-delà de la durée de conservation applicable (%s, %s).",
 				g.Dropped, c, countryName(g.Country), g.Retention)})
 	}
-	if once > 0 {
-		notes = append(notes, Note{Code: NoteSeenOnce,
-			EN: fmt.Sprintf("%d row(s) are an address seen at a single instant (1×): check with particular care, addresses are reassigned.", once),
-			FR: fmt.Sprintf("%d ligne(s) portent sur une adresse observée à un seul instant (1×) : à vérifier avec un soin particulier, les adresses sont réattribuées.", once)})
-	}
 	if vpn > 0 {
 		notes = append(notes, Note{Code: NoteVPN,
 			EN: fmt.Sprintf("%d row(s) are a VPN provider's address: the provider's customer, if known, is not a household at this address.", vpn),
@@ -403,11 +626,6 @@ func groupNotes(g *Group, once, vpn, hosting, noPort int) []Note {
 		notes = append(notes, Note{Code: NoteHosting,
 			EN: fmt.Sprintf("%d row(s) are a hosting provider's address (server or proxy): ask for the customer of the server, not a subscriber line.", hosting),
 			FR: fmt.Sprintf("%d ligne(s) portent sur une adresse d'hébergeur (serveur ou relais) : demander le client du serveur, non un abonné.", hosting)})
-	}
-	if noPort > 0 {
-		notes = append(notes, Note{Code: NoteNoPort,
-			EN: fmt.Sprintf("%d row(s) have no port: behind carrier-grade NAT the ISP may be unable to name a subscriber.", noPort),
-			FR: fmt.Sprintf("%d ligne(s) sans port : derrière un CGNAT, le fournisseur peut ne pas pouvoir identifier l'abonné.", noPort)})
 	}
 	return notes
 }
@@ -435,8 +653,12 @@ func requestID(r *Request) string {
 	for _, g := range r.Groups {
 		w(fmt.Sprint(g.ASN, "|", g.Org, "|", g.Country, "|", g.Dropped))
 		for _, row := range g.Rows {
-			w(fmt.Sprint(row.IP, "|", row.Port, "|", row.Transport, "|", row.Time.UnixNano(), "|", int64(row.ClockOffset), "|", row.ObservationID))
+			w(fmt.Sprint(row.IP, "|", row.Port, "|", row.Transport, "|", row.Time.UnixNano(), "|", int64(row.ClockOffset), "|", row.ObservationID,
+				"|", row.SensorAddress, "|", row.TranscriptSHA256))
 		}
+	}
+	for _, a := range r.Annex {
+		w(fmt.Sprint(a.IP, "|", a.Port, "|", a.Time.UnixNano(), "|", a.ObservationID, "|", a.Reason))
 	}
 	return "ISP-" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:6]))
 }

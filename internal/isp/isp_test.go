@@ -2,12 +2,15 @@ package isp
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,31 +42,82 @@ func testRetention() Retention {
 	return r
 }
 
+// sensorAt is the sensor's own address in the fixture's conversations.
+var sensorAt = netip.MustParseAddrPort("198.51.100.200:6881")
+
+// sum is a stand-in transcript digest, distinct per observation id.
+func sum(id string) string {
+	h := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(h[:])
+}
+
+// fh makes a bare sighting a first-hand probe (the endpoint talked to the
+// sensor, with both ends and a transcript), keeping what is set.
+func fh(x Sighting) Sighting {
+	if x.Method == "" {
+		x.Method = observe.MethodPeerProbe
+	}
+	if x.Transport == "" {
+		x.Transport = "tcp"
+	}
+	if !x.SensorAddress.IsValid() {
+		x.SensorAddress = sensorAt
+	}
+	if x.TranscriptSHA256 == "" {
+		x.TranscriptSHA256 = sum(x.ObservationID + x.Time.String() + x.IP.String())
+	}
+	return x
+}
+
 func fixture() (Target, []Sighting) {
 	tg := Target{ID: "T-0001", Case: "2026/0042", Jurisdiction: "ocrvp", Agency: "Office central (lab)", Score: 7.5}
 	fr := func(ip string, port uint16, tr, at string) Sighting {
-		return Sighting{IP: netip.MustParseAddr(ip), Port: port, Transport: tr, Time: ts(at),
+		return fh(Sighting{IP: netip.MustParseAddr(ip), Port: port, Transport: tr, Time: ts(at),
 			ClockOffset: 512 * time.Microsecond, ClockSource: "ntp:127.0.0.1", ObservationID: "obs-" + at,
 			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Acknowledged,
-			Item: item, ASN: 64496, Org: `Example "Telecom", S.A.`, Country: "FR"}
+			Item: item, ASN: 64496, Org: `Example "Telecom", S.A.`, Country: "FR"})
 	}
+	zz := func(id, tr, at string, first bool) Sighting {
+		x := Sighting{IP: netip.MustParseAddr("198.51.100.5"), Port: 40000, Transport: tr, Time: ts(at),
+			ClockSource: "none", ObservationID: id, Network: observe.NetBitTorrent, Method: observe.MethodDHTAnnounce,
+			Level: observe.Announced, Item: item, ASN: 64497, Org: "=Formula Net", Country: "ZZ"}
+		if first {
+			x = fh(x)
+		}
+		return x
+	}
+	v6 := func(id, at string) Sighting {
+		return fh(Sighting{IP: netip.MustParseAddr("2001:db8::1"), Port: 6881, Transport: "tcp", Time: ts(at),
+			ClockOffset: -2500 * time.Microsecond, ClockSource: "ntp:127.0.0.1", ObservationID: id,
+			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Complete, Item: item, VPN: true})
+	}
+	host := func(id string, port uint16, m, at string) Sighting {
+		x := Sighting{IP: netip.MustParseAddr("203.0.113.9"), Port: port, Transport: "tcp", Time: ts(at),
+			ObservationID: id, Network: observe.NetBitTorrent, Method: m, Level: observe.Acknowledged,
+			Item: item, ASN: 64498, Org: "Hosting Co", Country: "FR", Hosting: true}
+		if m == observe.MethodPeerProbe {
+			x = fh(x)
+		}
+		return x
+	}
+	tracker := fr("192.0.2.77", 6881, "tcp", "2026-01-06T10:00:00Z")
+	tracker.Method, tracker.SensorAddress, tracker.TranscriptSHA256, tracker.ObservationID = observe.MethodTracker, netip.AddrPort{}, "", "obs-tracker"
+	tracker.Level = observe.Announced
 	s := []Sighting{
 		fr("192.0.2.10", 51413, "tcp", "2026-02-10T08:00:00.123456789Z"),
 		fr("192.0.2.10", 51413, "utp", "2026-02-11T09:30:00.5Z"),
-		fr("192.0.2.77", 6881, "udp", "2026-01-05T23:59:59.999Z"),
-		fr("192.0.2.10", 51413, "tcp", "2025-01-01T00:00:00Z"), // older than a year: dropped
-		{IP: netip.MustParseAddr("198.51.100.5"), Port: 40000, Transport: "tcp", Time: ts("2026-02-25T12:00:00Z"),
-			ClockSource: "none", ObservationID: "obs-zz-1", Network: observe.NetBitTorrent, Method: observe.MethodDHTAnnounce,
-			Level: observe.Announced, Item: item, ASN: 64497, Org: "=Formula Net", Country: "ZZ"},
-		{IP: netip.MustParseAddr("198.51.100.5"), Port: 40000, Transport: "tcp", Time: ts("2026-01-01T12:00:00Z"),
-			ClockSource: "none", ObservationID: "obs-zz-0", Network: observe.NetBitTorrent, Method: observe.MethodDHTAnnounce,
-			Level: observe.Announced, Item: item, ASN: 64497, Org: "=Formula Net", Country: "ZZ"}, // older than 30 days
-		{IP: netip.MustParseAddr("2001:db8::1"), Port: 6881, Transport: "tcp", Time: ts("2026-02-20T01:02:03.004Z"),
-			ClockOffset: -2500 * time.Microsecond, ClockSource: "ntp:127.0.0.1", ObservationID: "obs-v6",
-			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Complete, Item: item, VPN: true},
-		{IP: netip.MustParseAddr("203.0.113.9"), Port: 0, Transport: "tcp", Time: ts("2026-02-28T00:00:00Z"),
-			ObservationID: "obs-host", Network: observe.NetBitTorrent, Method: observe.MethodPEX, Level: observe.Announced,
-			Item: item, ASN: 64498, Org: "Hosting Co", Country: "FR", Hosting: true},
+		fr("192.0.2.77", 6881, "utp", "2026-01-05T23:59:59.999Z"),
+		tracker, // a third party's claim: annex, but it is a second instant of 192.0.2.77
+		fr("192.0.2.10", 51413, "tcp", "2025-01-01T00:00:00Z"), // older than a year: annex
+		zz("obs-zz-1", "udp", "2026-02-25T12:00:00Z", true),
+		zz("obs-zz-2", "udp", "2026-02-26T12:00:00Z", true),
+		zz("obs-zz-tcp", "tcp", "2026-02-27T12:00:00Z", true), // an announce with its declared port: annex
+		zz("obs-zz-0", "udp", "2026-01-01T12:00:00Z", true),   // older than 30 days: annex
+		v6("obs-v6", "2026-02-20T01:02:03.004Z"),
+		v6("obs-v6-2", "2026-02-20T02:00:00Z"),
+		host("obs-host", 0, observe.MethodPEX, "2026-02-28T00:00:00Z"), // third party: annex
+		host("obs-host-1", 6881, observe.MethodPeerProbe, "2026-02-27T00:00:00Z"),
+		host("obs-host-2", 6881, observe.MethodPeerProbe, "2026-02-27T01:00:00Z"),
 		{ObservationID: "obs-noaddr", Time: ts("2026-02-28T00:00:00Z")}, // no address
 	}
 	return tg, s
@@ -91,8 +145,8 @@ func TestBuildGroupsByISPAndCountry(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("groups = %q, want %q", got, want)
 	}
-	if req.Sightings != 9 || req.Kept != 6 || req.Dropped != 3 {
-		t.Fatalf("counts sightings/kept/dropped = %d/%d/%d, want 9/6/3", req.Sightings, req.Kept, req.Dropped)
+	if req.Sightings != 15 || req.Kept != 9 || req.Dropped != 6 || len(req.Annex) != 6 {
+		t.Fatalf("counts sightings/kept/dropped/annex = %d/%d/%d/%d, want 15/9/6/6", req.Sightings, req.Kept, req.Dropped, len(req.Annex))
 	}
 	if !req.Has(NoteNoAddress) {
 		t.Errorf("no %q note for the sighting without address: %+v", NoteNoAddress, req.Notes)
@@ -103,13 +157,15 @@ func TestBuildGroupsByISPAndCountry(t *testing.T) {
 		}
 	}
 	// The same ASN in two countries makes two letters.
-	s2 := []Sighting{
-		{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Time: fixedNow.Add(-time.Hour), ASN: 64496, Org: "A", Country: "FR"},
-		{IP: netip.MustParseAddr("192.0.2.2"), Port: 1, Time: fixedNow.Add(-time.Hour), ASN: 64496, Org: "A", Country: "be"},
-		{IP: netip.MustParseAddr("192.0.2.3"), Port: 1, Time: fixedNow.Add(-time.Hour), ASN: 64496, Org: " A ", Country: "FR"},
+	var s2 []Sighting
+	for _, at := range []time.Time{fixedNow.Add(-time.Hour), fixedNow.Add(-2 * time.Hour)} {
+		s2 = append(s2,
+			fh(Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Time: at, ASN: 64496, Org: "A", Country: "FR"}),
+			fh(Sighting{IP: netip.MustParseAddr("192.0.2.2"), Port: 1, Time: at, ASN: 64496, Org: "A", Country: "be"}),
+			fh(Sighting{IP: netip.MustParseAddr("192.0.2.3"), Port: 1, Time: at, ASN: 64496, Org: " A ", Country: "FR"}))
 	}
 	r2 := Build(tg, s2, fixedNow, DefaultRetention())
-	if len(r2.Groups) != 2 || r2.Groups[0].Country != "BE" || r2.Groups[1].Country != "FR" || len(r2.Groups[1].Rows) != 2 {
+	if len(r2.Groups) != 2 || r2.Groups[0].Country != "BE" || r2.Groups[1].Country != "FR" || len(r2.Groups[1].Rows) != 4 {
 		t.Fatalf("same ASN in BE and FR: groups %+v", r2.Groups)
 	}
 }
@@ -119,7 +175,7 @@ func TestBuildLeavesInputAlone(t *testing.T) {
 	before := append([]Sighting(nil), s...)
 	Build(tg, s, fixedNow, testRetention())
 	for i := range s {
-		if s[i] != before[i] {
+		if !reflect.DeepEqual(s[i], before[i]) {
 			t.Fatalf("sighting %d changed: %+v, was %+v", i, s[i], before[i])
 		}
 	}
@@ -133,7 +189,7 @@ func TestBuildOrdersRowsByTime(t *testing.T) {
 	for _, r := range g.Rows {
 		got = append(got, r.Time.Format(TimeLayout)+" "+r.Transport)
 	}
-	want := []string{"2026-01-05T23:59:59.999Z udp", "2026-02-10T08:00:00.123Z tcp", "2026-02-11T09:30:00.500Z utp"}
+	want := []string{"2026-01-05T23:59:59.999Z utp", "2026-02-10T08:00:00.123Z tcp", "2026-02-11T09:30:00.500Z utp"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("rows = %q, want %q", got, want)
 	}
@@ -145,17 +201,20 @@ func TestBuildOrdersRowsByTime(t *testing.T) {
 	// Same instant: address, then port, then observation id decide.
 	at := fixedNow.Add(-time.Hour)
 	s2 := []Sighting{
-		{IP: netip.MustParseAddr("192.0.2.9"), Port: 2, Time: at, ObservationID: "b", ASN: 1},
-		{IP: netip.MustParseAddr("192.0.2.9"), Port: 2, Time: at, ObservationID: "a", ASN: 1},
-		{IP: netip.MustParseAddr("192.0.2.9"), Port: 1, Time: at, ObservationID: "c", ASN: 1},
-		{IP: netip.MustParseAddr("192.0.2.1"), Port: 9, Time: at, ObservationID: "d", ASN: 1},
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.9"), Port: 2, Time: at, ObservationID: "b", ASN: 1}),
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.9"), Port: 2, Time: at, ObservationID: "a", ASN: 1}),
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.9"), Port: 1, Time: at, ObservationID: "c", ASN: 1}),
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 9, Time: at, ObservationID: "d", ASN: 1}),
+		// A second instant of each address, so that none is seen once.
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.9"), Port: 2, Time: at.Add(time.Second), ObservationID: "e", ASN: 1}),
+		fh(Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 9, Time: at.Add(time.Second), ObservationID: "f", ASN: 1}),
 	}
 	r2 := Build(tg, s2, fixedNow, DefaultRetention())
 	got = nil
 	for _, r := range r2.Groups[0].Rows {
 		got = append(got, r.ObservationID)
 	}
-	if strings.Join(got, "") != "dcab" {
+	if strings.Join(got, "") != "dcabfe" {
 		t.Fatalf("tie order = %q, want d c a b", got)
 	}
 }
@@ -184,10 +243,20 @@ func TestBuildRetentionCutoff(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := []Sighting{{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Transport: "tcp", Time: tc.at, ASN: 64496, Org: "A", Country: tc.country}}
+			// A tracker's claim of the same address at another instant
+			// within retention, so that a kept sighting is not seen once.
+			claim := Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Transport: "tcp", Time: fixedNow.Add(-2 * time.Hour), ASN: 64496,
+				Org: "A", Country: tc.country, Method: observe.MethodTracker, ObservationID: "claim"}
+			if tc.r.For(tc.country).Cutoff(fixedNow).After(claim.Time) {
+				claim.Time = fixedNow.Add(time.Hour)
+			}
+			s := []Sighting{
+				fh(Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Transport: "tcp", Time: tc.at, ASN: 64496, Org: "A", Country: tc.country, ObservationID: "x"}),
+				claim,
+			}
 			req := Build(Target{ID: "T"}, s, fixedNow, tc.r)
 			g := group(t, &req, 64496)
-			if got := len(g.Rows) == 1; got != tc.kept {
+			if got := len(g.Rows) == 1 && g.Rows[0].ObservationID == "x"; got != tc.kept {
 				t.Fatalf("kept = %v, want %v (cut-off %s)", got, tc.kept, g.Cutoff.Format(TimeLayout))
 			}
 			if got := g.Has(NoteRetention); got != tc.wantNote {
@@ -241,36 +310,51 @@ func TestBuildSeenOnce(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.1")
 	at := fixedNow.Add(-time.Hour)
 	sg := func(ip netip.Addr, tm time.Time, asn uint32) Sighting {
-		return Sighting{IP: ip, Port: 1000, Transport: "tcp", Time: tm, ASN: asn, Org: "A", Country: "FR"}
+		return fh(Sighting{IP: ip, Port: 1000, Transport: "tcp", Time: tm, ASN: asn, Org: "A", Country: "FR"})
+	}
+	claim := func(tm time.Time) Sighting {
+		return Sighting{IP: a, Port: 1000, Transport: "tcp", Time: tm, ASN: 1, Org: "A", Country: "FR", Method: observe.MethodPEX}
 	}
 	tests := []struct {
 		name     string
 		s        []Sighting
 		wantOnce bool
+		rows     int
 		instants int
 	}{
-		{"one sighting", []Sighting{sg(a, at, 1)}, true, 1},
-		{"two at distinct instants", []Sighting{sg(a, at, 1), sg(a, at.Add(time.Minute), 1)}, false, 2},
+		{"one sighting", []Sighting{sg(a, at, 1)}, true, 0, 1},
+		{"two at distinct instants", []Sighting{sg(a, at, 1), sg(a, at.Add(time.Minute), 1)}, false, 2, 2},
 		{"two within the same millisecond are one instant",
-			[]Sighting{sg(a, at, 1), sg(a, at.Add(300*time.Microsecond), 1)}, true, 1},
-		{"counted across ISPs", []Sighting{sg(a, at, 1), sg(a, at.Add(time.Minute), 2)}, false, 2},
+			[]Sighting{sg(a, at, 1), sg(a, at.Add(300*time.Microsecond), 1)}, true, 0, 1},
+		{"counted across ISPs", []Sighting{sg(a, at, 1), sg(a, at.Add(time.Minute), 2)}, false, 2, 2},
 		{"a sighting left out for retention does not count",
-			[]Sighting{sg(a, at, 1), sg(a, fixedNow.AddDate(-2, 0, 0), 1)}, true, 1},
+			[]Sighting{sg(a, at, 1), sg(a, fixedNow.AddDate(-2, 0, 0), 1)}, true, 0, 1},
 		{"an IPv4-mapped IPv6 address is the same address",
-			[]Sighting{sg(a, at, 1), sg(netip.MustParseAddr("::ffff:192.0.2.1"), at.Add(time.Second), 1)}, false, 2},
+			[]Sighting{sg(a, at, 1), sg(netip.MustParseAddr("::ffff:192.0.2.1"), at.Add(time.Second), 1)}, false, 2, 2},
+		{"a third party's claim at another instant counts, but is no row",
+			[]Sighting{sg(a, at, 1), claim(at.Add(time.Minute))}, false, 1, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			req := Build(Target{ID: "T"}, tc.s, fixedNow, DefaultRetention())
+			if req.Kept != tc.rows {
+				t.Fatalf("%d rows, want %d; annex %+v", req.Kept, tc.rows, req.Annex)
+			}
 			for _, g := range req.Groups {
 				for _, r := range g.Rows {
-					if r.SeenOnce != tc.wantOnce || r.Instants != tc.instants {
-						t.Fatalf("row %s %s: seen once %v instants %d, want %v %d", r.IP, r.Time.Format(TimeLayout), r.SeenOnce, r.Instants, tc.wantOnce, tc.instants)
+					if r.SeenOnce || r.Instants != tc.instants {
+						t.Fatalf("row %s %s: seen once %v instants %d, want false %d", r.IP, r.Time.Format(TimeLayout), r.SeenOnce, r.Instants, tc.instants)
 					}
 				}
-				if g.Has(NoteSeenOnce) != tc.wantOnce && len(g.Rows) > 0 {
-					t.Fatalf("group seen-once note = %v, want %v", !tc.wantOnce, tc.wantOnce)
+			}
+			once := 0
+			for _, x := range req.Annex {
+				if x.Reason == AnnexSeenOnce {
+					once++
 				}
+			}
+			if (once > 0) != tc.wantOnce {
+				t.Fatalf("seen-once annex entries %d, want some: %v (%+v)", once, tc.wantOnce, req.Annex)
 			}
 			if req.Has(NoteSeenOnce) != tc.wantOnce {
 				t.Fatalf("request seen-once note = %v, want %v: %+v", !tc.wantOnce, tc.wantOnce, req.Notes)
@@ -294,13 +378,14 @@ func TestBuildIPv6AndUnknownASN(t *testing.T) {
 		t.Fatalf("IPv6 row = %+v", r)
 	}
 	// An unknown ASN with an organisation name still goes to "unknown ISP".
-	s2 := []Sighting{{IP: netip.MustParseAddr("2001:db8::2%eth0"), Port: 1, Time: fixedNow, Org: "Stale Org"}}
+	s2 := []Sighting{fh(Sighting{IP: netip.MustParseAddr("2001:db8::2%eth0"), Port: 1, Time: fixedNow, Org: "Stale Org"}),
+		fh(Sighting{IP: netip.MustParseAddr("2001:db8::2"), Port: 1, Time: fixedNow.Add(-time.Second), Org: "Stale Org"})}
 	r2 := Build(tg, s2, fixedNow, DefaultRetention())
 	if r2.Groups[0].Org != "" || r2.Groups[0].Rows[0].IP.String() != "2001:db8::2" {
 		t.Fatalf("unknown ASN group %+v", r2.Groups[0])
 	}
 	h := group(t, &req, 64498)
-	if !h.Has(NoteHosting) || !h.Has(NoteNoPort) {
+	if !h.Has(NoteHosting) || len(h.Rows) != 2 {
 		t.Fatalf("hosting group notes %+v", h.Notes)
 	}
 }
@@ -358,7 +443,7 @@ func TestFromObservation(t *testing.T) {
 	want := Sighting{IP: o.Endpoint.IP, Port: 6881, Transport: "tcp", Time: o.Time.UTC(), ClockOffset: time.Millisecond,
 		ClockSource: "ntp:127.0.0.1", ObservationID: "0190-x", Network: observe.NetBitTorrent, Method: observe.MethodTracker,
 		Level: observe.Partial, Item: item, ASN: 64496, Org: "A", Country: "FR", VPN: true, Hosting: true}
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("FromObservation =\n%+v\nwant\n%+v", s, want)
 	}
 	if s.Time.Location() != time.UTC {
@@ -416,11 +501,13 @@ func TestWriteCSV(t *testing.T) {
 		if r[col["isp"]] == "'=Formula Net" {
 			sawFormula = true
 		}
-		if r[col["ip"]] == "2001:db8::1" && r[col["clock_offset_ms"]] == "-2.500" && r[col["port"]] == "6881" {
+		if r[col["ip"]] == "2001:db8::1" && r[col["clock_offset_ms"]] == "-2.500" && r[col["source_port"]] == "6881" {
 			sawV6 = true
 		}
-		if r[col["level"]] == "" || r[col["port"]] == "" || r[col["transport"]] == "" {
-			t.Errorf("row without level, port or transport: %q", r)
+		for _, c := range []string{"level", "source_port", "transport", "method", "observation_id", "transcript_sha256", "sensor_address"} {
+			if r[col[c]] == "" || r[col[c]] == "0" || r[col[c]] == "invalid AddrPort" {
+				t.Errorf("row without %s: %q", c, r)
+			}
 		}
 	}
 	if !sawFormula || !sawV6 {
@@ -454,15 +541,15 @@ func TestWriteJSON(t *testing.T) {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatal(err)
 	}
-	if v.ID != req.ID || v.Created != "2026-03-01T10:00:00.000Z" || v.Kept != 6 || len(v.Groups) != 4 {
+	if v.ID != req.ID || v.Created != "2026-03-01T10:00:00.000Z" || v.Kept != 9 || len(v.Groups) != 4 {
 		t.Fatalf("top level %+v", v)
 	}
 	g := v.Groups[0]
 	if g.Retention != "1y" || g.Cutoff != "2025-03-01T10:00:00.000Z" || g.Dropped != 1 || len(g.Rows) != 3 {
 		t.Fatalf("first group %+v", g)
 	}
-	wantKeys := []string{"line", "ip", "port", "transport", "time", "clock_offset", "clock_offset_ns", "clock_source",
-		"seen_once", "instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id"}
+	wantKeys := []string{"line", "ip", "source_port", "transport", "direction", "sensor_address", "time", "clock_offset", "clock_offset_ns", "clock_source",
+		"instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id", "transcript_sha256"}
 	row := g.Rows[1]
 	if len(row) != len(wantKeys) {
 		t.Errorf("row has %d fields, want %d: %v", len(row), len(wantKeys), row)
@@ -473,7 +560,7 @@ func TestWriteJSON(t *testing.T) {
 		}
 	}
 	if row["time"] != "2026-02-10T08:00:00.123Z" || row["clock_offset"] != "+0.512ms" || row["clock_offset_ns"] != 512000.0 ||
-		row["port"] != 51413.0 || row["level"] != "acknowledged" {
+		row["source_port"] != 51413.0 || row["level"] != "acknowledged" || row["sensor_address"] != "198.51.100.200:6881" {
 		t.Errorf("row %v", row)
 	}
 	// Empty lists are [], not null.
@@ -482,7 +569,7 @@ func TestWriteJSON(t *testing.T) {
 	if err := WriteJSON(&b, &empty); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), `"groups": []`) || strings.Contains(b.String(), "null") {
+	if !strings.Contains(b.String(), `"groups": []`) || !strings.Contains(b.String(), `"annex": []`) || strings.Contains(b.String(), "null") {
 		t.Errorf("empty request JSON:\n%s", b.String())
 	}
 }

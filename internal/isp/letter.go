@@ -55,8 +55,13 @@ type langText struct {
 	onceWarn, replyTo, recap                     string
 	sign, signName, signCourt, signDate, signSig string
 	casePH, agencyPH, basisPH                    string
-	heads                                        []string
+	heads, refHeads                              []string
 	once, vpn, host, noPort                      string
+	refsTitle, linksLetter                       string
+	annexTitle, annexIntro, annexNone            string
+	annexHeads                                   []string
+	linksTitle, linksNone                        string
+	linkLine                                     string
 	noteText                                     func(Note) string
 }
 
@@ -75,25 +80,36 @@ var textFR = langText{
 	toUnknown: "Destinataire : [opérateur à identifier — réseau (ASN) inconnu, voir les remarques]%s.",
 	basis:     "Fondement juridique", notes: "Remarques",
 	body: []string{
-		"Dans le cadre de la procédure citée en référence, il vous est demandé de communiquer l'identité et les coordonnées (nom, prénom, adresse postale, adresse électronique, numéro de téléphone, référence du contrat) de l'abonné auquel étaient attribués, à chacun des instants indiqués ci-dessous, l'adresse IP et le port source figurant sur la même ligne.",
+		"Dans le cadre de la procédure citée en référence, il vous est demandé de communiquer l'identité et les coordonnées (nom, prénom, adresse postale, adresse électronique, numéro de téléphone, référence du contrat) de l'abonné auquel étaient attribués, à chacun des instants indiqués ci-dessous, l'adresse IP et le port figurant sur la même ligne.",
+		"Chaque ligne est un échange direct entre cette adresse et le capteur du service : « Port du pair » est le port de l'abonné dans cet échange (le port auquel le capteur s'est connecté, sens « capteur -> pair », ou le port source du datagramme reçu, sens « pair -> capteur ») ; « Adresse du capteur » est l'adresse et le port de l'autre extrémité, celle du capteur.",
 		"Les heures sont exprimées en temps universel coordonné (UTC), à la milliseconde, et non en heure légale. Elles sont lues sur l'horloge du capteur, dont le décalage mesuré par rapport à l'heure de référence figure sur chaque ligne avec la source de la mesure : heure de référence = heure indiquée - décalage. Lorsque la source est « none », le décalage n'a pas été mesuré : merci d'en tenir compte et de préciser dans votre réponse la marge retenue.",
-		"Le port source et le protocole de transport figurent sur chaque ligne : lorsqu'une même adresse IP est partagée entre plusieurs abonnés (CGNAT), l'adresse et l'heure seules ne permettent pas d'identifier l'abonné.",
+		"Les deux extrémités et le protocole de transport figurent sur chaque ligne : lorsqu'une même adresse IP est partagée entre plusieurs abonnés (CGNAT), l'adresse et l'heure seules ne permettent pas d'identifier l'abonné.",
 		"Les adresses IP sont réattribuées. Merci de vérifier l'attribution à l'instant exact de chaque ligne et de signaler toute ligne dont l'attribution est incertaine ou dont les données ne sont plus conservées.",
 	},
-	onceWarn:  "Attention : les lignes marquées 1× portent sur une adresse observée à un seul instant. Elles appellent une vérification particulièrement attentive, afin qu'aucun domicile ne soit visé à tort.",
-	replyTo:   "Merci d'adresser votre réponse à : %s, en rappelant la référence %s.",
-	recap:     "La demande %s porte sur %d ligne(s), numérotées de 1 à %d, du %s au %s (UTC).",
-	sign:      "Le magistrat",
-	signName:  "Nom et qualité : ____________________________________________",
-	signCourt: "Juridiction : _______________________________________________",
-	signDate:  "Date : ____________________",
-	signSig:   "Signature et sceau :",
-	casePH:    "[numéro de procédure — à compléter]",
-	agencyPH:  "[service enquêteur, adresse et courriel de réponse — à compléter]",
-	basisPH:   "[article … du code de procédure pénale — à compléter]",
-	heads:     []string{"N°", "Adresse IP", "Port", "Transp.", "Heure UTC", "Décalage", "Source horloge", "Niveau", "Remarque"},
-	once:      "1×", vpn: "VPN", host: "Héb.", noPort: "sans port",
-	legend:   "1× : adresse observée à un seul instant dans l'ensemble de la demande. VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné.",
+	onceWarn:    "Attention : les lignes marquées 1× portent sur une adresse observée à un seul instant. Elles appellent une vérification particulièrement attentive, afin qu'aucun domicile ne soit visé à tort.",
+	replyTo:     "Merci d'adresser votre réponse à : %s, en rappelant la référence %s.",
+	recap:       "La demande %s porte sur %d ligne(s), numérotées de 1 à %d, du %s au %s (UTC).",
+	sign:        "Le magistrat",
+	signName:    "Nom et qualité : ____________________________________________",
+	signCourt:   "Juridiction : _______________________________________________",
+	signDate:    "Date : ____________________",
+	signSig:     "Signature et sceau :",
+	casePH:      "[numéro de procédure — à compléter]",
+	agencyPH:    "[service enquêteur, adresse et courriel de réponse — à compléter]",
+	basisPH:     "[article … du code de procédure pénale — à compléter]",
+	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
+	refHeads:    []string{"N°", "Méthode", "Sens", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription"},
+	refsTitle:   "Références des observations (mêmes numéros de ligne)",
+	linksLetter: "Chaque ligne appelle une réponse distincte : certaines lignes peuvent porter sur des adresses que le service a regroupées par des liens entre identifiants de protocole. " + ForgeryWarningFR,
+	annexTitle:  "Annexe — observations qui ne sont pas des lignes de demande",
+	annexIntro:  "Seul un échange du pair lui-même avec le capteur, enregistré avec ses deux extrémités et une transcription, et dont l'adresse apparaît à plus d'un instant, devient une ligne. Chaque observation ci-dessous est écartée pour le motif indiqué.",
+	annexNone:   "Aucune observation n'a été écartée.",
+	annexHeads:  []string{"Heure UTC", "Adresse IP", "Port", "Méthode", "Identifiant d'observation", "Motif"},
+	linksTitle:  "Annexe — liens entre adresses (appareils)",
+	linksNone:   "Aucun lien : les adresses de la cible n'ont pas été regroupées.",
+	linkLine:    "%s <-> %s — règle %s, élément %s, confiance %.2f, état %s : %s",
+	once:        "1×", vpn: "VPN", host: "Héb.", noPort: "sans port",
+	legend:   "Sens : capteur -> pair (le capteur s'est connecté au port du pair) ou pair -> capteur (datagramme reçu du port du pair). VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné. La transcription de chaque échange est conservée ; son empreinte SHA-256 permet de la vérifier.",
 	noteText: func(n Note) string { return n.FR },
 }
 
@@ -112,30 +128,64 @@ var textEN = langText{
 	toUnknown: "To: [operator to be identified — network (ASN) unknown, see the notes]%s.",
 	basis:     "Legal basis", notes: "Notes",
 	body: []string{
-		"In the case referred to above, you are requested to provide the identity and contact details (name, postal address, e-mail address, telephone number, contract reference) of the subscriber to whom the IP address and source port on each line below were assigned at the instant on that line.",
+		"In the case referred to above, you are requested to provide the identity and contact details (name, postal address, e-mail address, telephone number, contract reference) of the subscriber to whom the IP address and port on each line below were assigned at the instant on that line.",
+		"Each line is a direct exchange between that address and the requesting service's sensor: \"Peer port\" is the subscriber's port in that exchange (the port the sensor connected to, direction \"sensor -> peer\", or the source port of the datagram received, direction \"peer -> sensor\"); \"Sensor address\" is the address and port of the other end, the sensor's.",
 		"Times are Coordinated Universal Time (UTC), to the millisecond, not local time. They were read on the sensor's clock, whose measured offset from the reference time is given on each line with the source of the measurement: reference time = listed time - offset. Where the source is \"none\", the offset was not measured: please allow for it and state in your answer the margin you applied.",
-		"The source port and the transport protocol are given on each line: where one IP address is shared by several subscribers (carrier-grade NAT), the address and the time alone cannot identify a subscriber.",
+		"Both ends and the transport protocol are given on each line: where one IP address is shared by several subscribers (carrier-grade NAT), the address and the time alone cannot identify a subscriber.",
 		"IP addresses are reassigned. Please check the assignment at the exact instant of each line, and report any line whose assignment is uncertain or whose data is no longer kept.",
 	},
-	onceWarn:  "Warning: lines marked 1× concern an address seen at a single instant. They call for particularly careful checking, so that the wrong household is never searched.",
-	replyTo:   "Please send your answer to: %s, quoting reference %s.",
-	recap:     "Request %s covers %d line(s), numbered 1 to %d, from %s to %s (UTC).",
-	sign:      "The magistrate",
-	signName:  "Name and title: _____________________________________________",
-	signCourt: "Court: ______________________________________________________",
-	signDate:  "Date: _____________________",
-	signSig:   "Signature and seal:",
-	casePH:    "[case number — to be completed]",
-	agencyPH:  "[investigating service, reply address and e-mail — to be completed]",
-	basisPH:   "[article … of the applicable code of criminal procedure — to be completed]",
-	heads:     []string{"No.", "IP address", "Port", "Transp.", "UTC time", "Clock offset", "Clock source", "Level", "Note"},
-	once:      "1×", vpn: "VPN", host: "Host.", noPort: "no port",
-	legend:   "1×: address seen at a single instant in the whole request. VPN: a VPN provider's address. Host.: a hosting provider's address. Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber.",
+	onceWarn:    "Warning: lines marked 1× concern an address seen at a single instant. They call for particularly careful checking, so that the wrong household is never searched.",
+	replyTo:     "Please send your answer to: %s, quoting reference %s.",
+	recap:       "Request %s covers %d line(s), numbered 1 to %d, from %s to %s (UTC).",
+	sign:        "The magistrate",
+	signName:    "Name and title: _____________________________________________",
+	signCourt:   "Court: ______________________________________________________",
+	signDate:    "Date: _____________________",
+	signSig:     "Signature and seal:",
+	casePH:      "[case number — to be completed]",
+	agencyPH:    "[investigating service, reply address and e-mail — to be completed]",
+	basisPH:     "[article … of the applicable code of criminal procedure — to be completed]",
+	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset", "Clock source"},
+	refHeads:    []string{"No.", "Method", "Direction", "Level", "Observation id", "Transcript SHA-256"},
+	refsTitle:   "Observation references (same line numbers)",
+	linksLetter: "Each line calls for an answer of its own: some lines may concern addresses that the service grouped by links between protocol identifiers. " + ForgeryWarningEN,
+	annexTitle:  "Annex — sightings that are not request lines",
+	annexIntro:  "Only an exchange of the peer itself with the sensor, recorded with both ends and a transcript, whose address appears at more than one instant, becomes a line. Each sighting below was left out for the reason given.",
+	annexNone:   "No sighting was left out.",
+	annexHeads:  []string{"UTC time", "IP address", "Port", "Method", "Observation id", "Reason"},
+	linksTitle:  "Annex — links between addresses (devices)",
+	linksNone:   "No link: the target's addresses were not grouped.",
+	linkLine:    "%s <-> %s — rule %s, evidence %s, confidence %.2f, state %s: %s",
+	once:        "1×", vpn: "VPN", host: "Host.", noPort: "no port",
+	legend:   "Direction: sensor -> peer (the sensor connected to the peer's port) or peer -> sensor (a datagram received from the peer's port). VPN: a VPN provider's address. Host.: a hosting provider's address. Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber. The transcript of each exchange is kept; its SHA-256 digest lets anyone check it.",
 	noteText: func(n Note) string { return n.EN },
 }
 
-// Column widths of the rows table; they add up to bodyW.
-var colWidths = []float64{14, 144, 26, 28, 92, 44, 46, 48, 41}
+// Column widths of the rows table and of the references table; each adds
+// up to bodyW.
+var (
+	colWidths   = []float64{14, 110, 30, 26, 122, 86, 45, 50}
+	refWidths   = []float64{16, 52, 44, 50, 121, 200}
+	annexWidths = []float64{84, 92, 30, 52, 100, 125}
+)
+
+// direction names a row's direction for a letter.
+func direction(d string, t *langText) string {
+	fr := t.code == "fr"
+	switch d {
+	case "sensor_to_peer":
+		if fr {
+			return "capteur -> pair"
+		}
+		return "sensor -> peer"
+	case "peer_to_sensor":
+		if fr {
+			return "pair -> capteur"
+		}
+		return "peer -> sensor"
+	}
+	return d
+}
 
 func texts(l Lang) []*langText {
 	switch l {
@@ -165,6 +215,8 @@ func WritePDF(w io.Writer, req *Request, lang Lang) error {
 			d.newPage()
 		}
 		summary(d, req, t)
+		d.newPage()
+		annexPages(d, req, t)
 	}
 	for gi := range req.Groups {
 		g := &req.Groups[gi]
@@ -230,6 +282,48 @@ func summary(d *doc, req *Request, t *langText) {
 	}
 }
 
+func columns(heads []string, widths []float64) []column {
+	cols := make([]column, len(widths))
+	for i := range cols {
+		cols[i] = column{head: heads[i], w: widths[i]}
+	}
+	return cols
+}
+
+// annexPages lists, on the internal sheet, every sighting that is not a
+// row with why, and every device link with its rule, evidence and
+// confidence under the forgery warning.
+func annexPages(d *doc, req *Request, t *langText) {
+	d.para(t.annexTitle, bold, 12, 0, 4)
+	d.para(t.annexIntro, regular, 9, 0, 6)
+	if len(req.Annex) == 0 {
+		d.para(t.annexNone, regular, 9, 0, 8)
+	} else {
+		rows := make([][]string, len(req.Annex))
+		for i, a := range req.Annex {
+			ip := "—"
+			if a.IP.IsValid() {
+				ip = a.IP.String()
+			}
+			rows[i] = []string{a.Time.Format(TimeLayout), ip, strconv.Itoa(int(a.Port)), a.Method, a.ObservationID, t.noteText(Note{EN: a.EN, FR: a.FR})}
+		}
+		d.table(columns(t.annexHeads, annexWidths), rows)
+		d.y -= 8
+	}
+	d.para(t.linksTitle, bold, 12, 0, 4)
+	if t.code == "fr" {
+		d.para(ForgeryWarningFR, bold, 9.5, 0, 4)
+	} else {
+		d.para(ForgeryWarningEN, bold, 9.5, 0, 4)
+	}
+	if len(req.Target.Links) == 0 {
+		d.para(t.linksNone, regular, 9, 0, 4)
+	}
+	for _, l := range req.Target.Links {
+		d.para("• "+fmt.Sprintf(t.linkLine, l.A, l.B, l.Rule, l.Evidence, l.Confidence, l.State, l.Reason), regular, 9, 10, 2)
+	}
+}
+
 func ispLabel(g *Group) string {
 	s := g.ISP()
 	if g.ASN != 0 {
@@ -279,32 +373,30 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 		d.y -= 6
 	}
 
-	cols := make([]column, len(colWidths))
-	for i := range cols {
-		cols[i] = column{head: t.heads[i], w: colWidths[i]}
+	if len(req.Target.Links) > 0 {
+		d.para(t.linksLetter, bold, 9.5, 0, 6)
 	}
 	rows := make([][]string, len(g.Rows))
+	refs := make([][]string, len(g.Rows))
 	for i, r := range g.Rows {
 		var marks []string
-		if r.SeenOnce {
-			marks = append(marks, t.once)
-		}
 		if r.VPN {
 			marks = append(marks, t.vpn)
 		}
 		if r.Hosting {
 			marks = append(marks, t.host)
 		}
-		if r.Port == 0 {
-			marks = append(marks, t.noPort)
-		}
 		rows[i] = []string{
 			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
-			r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset), orPH(r.ClockSource, "—"),
-			r.Level.String(), strings.Join(marks, " "),
+			r.SensorAddress.String(), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset), orPH(r.ClockSource, "—"),
 		}
+		refs[i] = []string{strconv.Itoa(r.Line), r.Method, direction(r.Direction, t), strings.Join(append([]string{r.Level.String()}, marks...), " "),
+			r.ObservationID, r.TranscriptSHA256}
 	}
-	d.table(cols, rows)
+	d.table(columns(t.heads, colWidths), rows)
+	d.y -= 6
+	d.para(t.refsTitle, bold, 9.5, 0, 2)
+	d.table(columns(t.refHeads, refWidths), refs)
 	d.para(t.legend, regular, 8, 0, 14)
 
 	// Signature block, kept on one page with a recap of what is signed,

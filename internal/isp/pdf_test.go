@@ -99,15 +99,16 @@ func manyRows(n int) Request {
 	var s []Sighting
 	base := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	for i := range n {
-		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 200)})
+		// Every address seen several times: none is left out as seen once.
+		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 40)})
 		if i%7 == 0 {
 			// As wide as an IPv6 address in Helvetica gets.
-			ip = netip.MustParseAddr(fmt.Sprintf("2001:db8:8888:8888:8888:8888:8888:%04x", 0x8000+i))
+			ip = netip.MustParseAddr(fmt.Sprintf("2001:db8:8888:8888:8888:8888:8888:%04x", 0x8000+i%21))
 		}
-		s = append(s, Sighting{IP: ip, Port: uint16(1024 + i), Transport: []string{"tcp", "utp", "udp"}[i%3],
+		s = append(s, fh(Sighting{IP: ip, Port: uint16(1024 + i), Transport: []string{"tcp", "utp", "udp"}[i%3],
 			Time: base.Add(time.Duration(i) * 7919 * time.Millisecond), ClockOffset: time.Duration(i-n/2) * 37 * time.Microsecond,
 			ClockSource: "ntp:127.0.0.1", ObservationID: fmt.Sprintf("obs-%d", i), Level: observe.Level(1 + i%5),
-			ASN: 64496 + uint32(i%2), Org: []string{"Opérateur Élan & Cie (ç, ô, «»)", "Example Net"}[i%2], Country: "FR"})
+			ASN: 64496 + uint32(i%2), Org: []string{"Opérateur Élan & Cie (ç, ô, «»)", "Example Net"}[i%2], Country: "FR"}))
 	}
 	return Build(Target{ID: "T-LONG", Agency: "Brigade numérique (lab)"}, s, fixedNow, DefaultRetention())
 }
@@ -156,8 +157,8 @@ func TestPDFWithNothingToRequest(t *testing.T) {
 	s := []Sighting{{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Time: fixedNow.AddDate(-3, 0, 0), ASN: 64496, Org: "A", Country: "FR"}}
 	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
 	pdf := buildPDF(t, &req, LangBoth)
-	if pages, _ := checkXref(t, pdf); pages != 2 {
-		t.Fatalf("%d pages, want the two summary pages and no letter", pages)
+	if pages, _ := checkXref(t, pdf); pages != 4 {
+		t.Fatalf("%d pages, want the two summary pages, their two annexes and no letter", pages)
 	}
 	text := pdftotext(t, pdf)
 	for _, want := range []string{"il n'y a rien à envoyer", "there is nothing to send", "1 sighting(s) before 2025-03-01T10:00:00.000Z"} {
@@ -229,9 +230,14 @@ func TestPDFTextWithPoppler(t *testing.T) {
 		"heure de référence = heure indiquée - décalage",
 		"reference time = listed time - offset",
 		"(CGNAT)", "carrier-grade NAT",
-		// The single-sighting warning in both languages.
-		"afin qu'aucun domicile ne soit visé à tort",
-		"so that the wrong household is never searched",
+		// The annex, with why each sighting is not a row, and the
+		// forgery warning over the links, in both languages.
+		"Annexe — observations qui ne sont pas des lignes de demande",
+		"Annex — sightings that are not request lines",
+		"Signalé par un tiers (tracker)", "Reported by a third party (tracker)",
+		"Les identifiants peuvent être falsifiés", "Identifiers can be forged",
+		// Both ends of each conversation, named for what they are.
+		"Port du pair", "Adresse du capteur", "Peer port", "Sensor address", "Transcript SHA-256",
 		// Placeholders, not invented law.
 		"[article … du code de procédure pénale — à compléter]",
 		"[article … of the applicable code of criminal procedure — to be completed]",
@@ -249,7 +255,8 @@ func TestPDFTextWithPoppler(t *testing.T) {
 	}
 	for _, g := range req.Groups {
 		for _, r := range g.Rows {
-			for _, want := range []string{r.IP.String(), strconv.Itoa(int(r.Port)), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset)} {
+			for _, want := range []string{r.IP.String(), strconv.Itoa(int(r.Port)), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset),
+				r.SensorAddress.String(), r.TranscriptSHA256, r.ObservationID} {
 				if !strings.Contains(text, want) {
 					t.Errorf("PDF text lacks %q of row %s", want, g.ID)
 				}
@@ -261,7 +268,9 @@ func TestPDFTextWithPoppler(t *testing.T) {
 		for _, x := range m {
 			seq = append(seq, x[1]+"/"+x[2])
 		}
-		if got := strings.Join(seq, " "); got != "1/1 1/1" { // a short letter fits on one page, signature included
+		// A short letter takes two pages: the rows and their references,
+		// then the signature block, kept whole with its recap.
+		if got := strings.Join(seq, " "); got != "1/2 2/2 1/2 2/2" {
 			t.Errorf("letter %s page footers %q", g.ID, got)
 		}
 	}
@@ -355,5 +364,24 @@ func TestParseLang(t *testing.T) {
 	}
 	if _, err := ParseLang("de"); err == nil || !strings.Contains(err.Error(), `"de"`) {
 		t.Errorf("ParseLang(de) error %v", err)
+	}
+}
+
+// Every table's headings match its columns, in both languages.
+func TestTableHeadsMatchColumns(t *testing.T) {
+	for _, l := range []*langText{&textFR, &textEN} {
+		if len(l.heads) != len(colWidths) || len(l.refHeads) != len(refWidths) || len(l.annexHeads) != len(annexWidths) {
+			t.Errorf("%s: %d/%d/%d headings for %d/%d/%d columns", l.code, len(l.heads), len(l.refHeads), len(l.annexHeads),
+				len(colWidths), len(refWidths), len(annexWidths))
+		}
+	}
+	for _, ws := range [][]float64{colWidths, refWidths, annexWidths} {
+		var sum float64
+		for _, w := range ws {
+			sum += w
+		}
+		if sum > bodyW || sum < bodyW-1 {
+			t.Errorf("columns %v add up to %v, want the body width %v (to the point)", ws, sum, bodyW)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package webapp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -136,7 +137,13 @@ func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixture
 		dev := e
 		if e%10 == 9 && e >= len(fixturePlaces) {
 			dev = e - len(fixturePlaces)
+			// Self-declared node ids on loopback prove nothing (BEP 42
+			// exempts it) and link nothing: the device is the same client,
+			// peer id and address, restarted on another port.
+			m := dev / len(fixturePlaces)
+			ip = netip.AddrFrom4([4]byte{127, byte(1 + dev%len(fixturePlaces)), byte(m >> 8), byte(m)})
 		}
+		peerID := []byte(fmt.Sprintf("-TR3000-%012d", uint64(dev)*1000+cfg.Seed%1000))
 		node := make([]byte, 20)
 		binary.BigEndian.PutUint64(node, uint64(dev)|0xAB<<56)
 		binary.BigEndian.PutUint64(node[8:], cfg.Seed)
@@ -165,9 +172,12 @@ func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixture
 			batch = append(batch, observe.Observation{
 				ID: observe.NewID(at), Sensor: observe.Sensor{ID: "bench-bittorrent", Version: "test", Vantage: "127.0.0.1:6881"},
 				Network: observe.NetBitTorrent, Method: method, Time: at, ClockSource: "ntp:127.0.0.1",
-				Item:       observe.Item{Hash: h, Matched: []observe.Match{{List: "lab-watchlist", Category: "1"}}},
-				Endpoint:   observe.Endpoint{IP: ip, Port: port, Transport: "tcp"},
-				Client:     observe.Client{Name: "Transmission", Version: "3.00", ListenPort: port, NodeID: node},
+				Item: observe.Item{Hash: h, Matched: []observe.Match{{List: "lab-watchlist", Category: "1"}}},
+				// The sensor's own end and a transcript digest: a first-hand
+				// contact an ISP request can name.
+				Endpoint:   observe.Endpoint{IP: ip, Port: port, Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:6881")},
+				Transcript: observe.Transcript{SHA256: sha256Of(at, e, k)},
+				Client:     observe.Client{Name: "Transmission", Version: "3.00", ListenPort: port, NodeID: node, PeerID: peerID},
 				Possession: observe.Possession{Level: lvl, PiecesHave: have, PiecesTotal: total},
 				Place: observe.Place{Country: pl.country, Subdivisions: sub, City: pl.city, Lat: pl.lat, Lon: pl.lon,
 					ASN: pl.asn, Org: pl.org, VPN: pl.vpn, DB: "lab-city.mmdb"},
@@ -311,4 +321,10 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 		app.Close()
 	})
 	return e
+}
+
+// sha256Of is a stand-in transcript digest for a fixture observation.
+func sha256Of(at time.Time, e, k int) []byte {
+	s := sha256.Sum256([]byte(fmt.Sprint(at.UnixNano(), e, k)))
+	return s[:]
 }

@@ -219,10 +219,22 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		}
 		out.Observations = append(out.Observations, r)
 	}
+	// Each endpoint's own highest level, from its files (the timeline is
+	// cut at the newest entries, and an announce's entry carries its UDP
+	// source port rather than the endpoint's listening port).
+	ownLevel := map[string]observe.Level{}
+	for _, f := range d.Files {
+		for _, at := range f.At {
+			ownLevel[at.Endpoint] = max(ownLevel[at.Endpoint], at.Level)
+		}
+	}
 	places := map[placeKey]*web.PlaceCount{}
 	var order []placeKey
 	for _, e := range d.Endpoints {
 		ap := netip.AddrPortFrom(e.IP, e.Port)
+		if l, ok := ownLevel[analysis.EndpointKey(ap, e.Gen)]; ok {
+			epLevel[ap] = l
+		}
 		place := e.Subdivision
 		if place == "" {
 			place = e.City
@@ -267,7 +279,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 			strength = l.State
 		}
 		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB,
-			Reason: fmt.Sprintf("%s: %s", l.Rule, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
+			Reason: fmt.Sprintf("%s [%s]: %s", l.Rule, l.Evidence, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
 	// query over the hash index.
@@ -290,6 +302,14 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		}
 		if f.Intent == "looking" {
 			r.Name = strings.TrimSpace(r.Name + " [looked for only]")
+		}
+		if len(f.At) > 1 {
+			// Each endpoint's own level: a link lends none.
+			at := make([]string, 0, len(f.At))
+			for _, x := range f.At {
+				at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+			}
+			r.Name = strings.TrimSpace(r.Name + " [" + strings.Join(at, "; ") + "]")
 		}
 		out.FileRows = append(out.FileRows, r)
 	}

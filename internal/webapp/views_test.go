@@ -276,7 +276,8 @@ func TestTimelineMatchesBruteForce(t *testing.T) {
 				items = append(items, f.Hash.Bytes())
 			}
 			rows, err := db.Query(`SELECT o.id, o.time_ns, o.seq FROM observations o JOIN items i ON i.id = o.item_id
-				WHERE o.ip = ? AND o.port = ? AND i.hash IN (`+placeholders(len(items))+`)`, append([]any{e.IP.String(), int64(e.Port)}, items...)...)
+				WHERE o.ip = ? AND o.port = ? AND o.time_ns BETWEEN ? AND ? AND i.hash IN (`+placeholders(len(items))+`)`,
+				append([]any{e.IP.String(), int64(e.Port), e.FirstSeen.UnixNano(), e.LastSeen.UnixNano()}, items...)...) // an endpoint is bounded in time
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -303,7 +304,7 @@ func TestTimelineMatchesBruteForce(t *testing.T) {
 			}
 		}
 		for _, limit := range []int{1, 5, len(want) - 1} {
-			if limit < 1 {
+			if limit < 1 || limit > len(want) {
 				continue
 			}
 			part, err := st.TargetWithTimeline(ctx, s.ID, analysis.AllAgencies, limit)

@@ -79,17 +79,20 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 		}
 	}
 	rows.Close()
-	if err := eachRow(ctx, s.db, `SELECT id, ip, port, home FROM analysis_endpoints`, func(r *sql.Rows) error {
-		var id, port, home int64
+	// Homes carried over by migration 0009 first, then the endpoints the
+	// analysis wrote since (which win).
+	if err := eachRow(ctx, s.db, `SELECT 0, ip, port, gen, home FROM analysis_homes
+		UNION ALL SELECT id, ip, port, gen, home FROM analysis_endpoints`, func(r *sql.Rows) error {
+		var id, port, gen, home int64
 		var ip string
-		if err := r.Scan(&id, &ip, &port, &home); err != nil {
+		if err := r.Scan(&id, &ip, &port, &gen, &home); err != nil {
 			return err
 		}
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
 			return fmt.Errorf("analysis_endpoints %d: %w", id, err)
 		}
-		snap.Endpoints[netip.AddrPortFrom(a, uint16(port)).String()] = analysis.EndpointID{ID: id, Home: home}
+		snap.Endpoints[analysis.EndpointKey(netip.AddrPortFrom(a, uint16(port)), int(gen))] = analysis.EndpointID{ID: id, Home: home}
 		return nil
 	}); err != nil {
 		return nil, err
@@ -378,14 +381,15 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 		for _, e := range c.Endpoints {
 			in := &e.Info
 			if _, err := exec(`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
-				agency, networks, first_ns, last_ns, observations, vpn, hosting) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+				agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 				ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
+				confidence = excluded.confidence, first_hand = excluded.first_hand,
 				org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
 				agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 				observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
 				e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
 				in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
-				b2i(in.VPN), b2i(in.Hosting)); err != nil {
+				b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand)); err != nil {
 				return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err)
 			}
 		}
@@ -805,19 +809,22 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		return nil, err
 	}
 	epIDs := map[int64]string{}
+	epConf := map[int64]float64{}
 	var epOrder []int64
 	if err := eachRow(ctx, s.db, `SELECT id, ip, port, transport, asn, org, country, subdivision, city, agency, first_ns, last_ns,
-		observations, vpn, hosting FROM analysis_endpoints WHERE target = ? ORDER BY last_ns DESC`, func(r *sql.Rows) error {
+		observations, vpn, hosting, gen, confidence, first_hand FROM analysis_endpoints WHERE target = ? ORDER BY last_ns DESC`, func(r *sql.Rows) error {
 		var (
 			e                   analysis.EndpointInfo
 			id, port, asn, f, l int64
 			ip                  string
-			vpn, hosting        int
+			vpn, hosting, fh    int
 		)
 		if err := r.Scan(&id, &ip, &port, &e.Transport, &asn, &e.Org, &e.Country, &e.Subdivision, &e.City, &e.Agency, &f, &l,
-			&e.Observations, &vpn, &hosting); err != nil {
+			&e.Observations, &vpn, &hosting, &e.Gen, &e.Confidence, &fh); err != nil {
 			return err
 		}
+		e.FirstHand = fh == 1
+		epConf[id] = e.Confidence
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
 			return err
@@ -825,7 +832,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		e.IP, e.Port, e.ASN, e.FirstSeen, e.LastSeen, e.VPN, e.Hosting = a, uint16(port), uint32(asn), nsTime(f), nsTime(l), vpn == 1, hosting == 1
 		d.Endpoints = append(d.Endpoints, e)
 		epOrder = append(epOrder, id)
-		epIDs[id] = netip.AddrPortFrom(a, uint16(port)).String()
+		epIDs[id] = analysis.EndpointKey(netip.AddrPortFrom(a, uint16(port)), e.Gen) // "ip:port", "#n" from the second generation on
 		return nil
 	}, cur); err != nil {
 		return nil, err
@@ -839,24 +846,26 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 	}
 	in := `(?` + strings.Repeat(",?", len(idArgs)-1) + `)`
 	files := map[string]*analysis.FileInfo{}
-	if err := eachRow(ctx, s.db, `SELECT kind, hash, matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined
+	if err := eachRow(ctx, s.db, `SELECT endpoint, kind, hash, matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined
 		FROM analysis_endpoint_files WHERE endpoint IN `+in, func(r *sql.Rows) error {
 		var (
-			f                     analysis.FileInfo
-			kind, matched, intent string
-			sum                   []byte
-			level, first, last    int64
-			quarantined           int
+			f                      analysis.FileInfo
+			kind, matched, intent  string
+			sum                    []byte
+			ep, level, first, last int64
+			quarantined            int
 		)
-		if err := r.Scan(&kind, &sum, &matched, &f.Severity, &level, &intent, &first, &last, &f.Observations, &quarantined); err != nil {
+		if err := r.Scan(&ep, &kind, &sum, &matched, &f.Severity, &level, &intent, &first, &last, &f.Observations, &quarantined); err != nil {
 			return err
 		}
 		h, err := scanHash(kind, sum)
 		if err != nil {
 			return err
 		}
+		at := analysis.FileAt{Endpoint: epIDs[ep], Level: observe.Level(level), Confidence: epConf[ep]}
 		k := analysis.HashKey(h)
 		if g := files[k]; g != nil {
+			g.At = append(g.At, at)
 			g.MaxLevel = max(g.MaxLevel, observe.Level(level))
 			g.FirstSeen, g.LastSeen = minTime(g.FirstSeen, nsTime(first)), maxTime(g.LastSeen, nsTime(last))
 			g.Observations += f.Observations
@@ -867,6 +876,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		}
 		f.Hash, f.Kind, f.Hex, f.MaxLevel, f.Intent = h, kind, h.Hex(), observe.Level(level), intent
 		f.FirstSeen, f.LastSeen, f.Quarantined = nsTime(first), nsTime(last), quarantined == 1
+		f.At = []analysis.FileAt{at}
 		if matched != "[]" {
 			if err := json.Unmarshal([]byte(matched), &f.Matched); err != nil {
 				return err
@@ -878,6 +888,12 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		return nil, err
 	}
 	for _, f := range files {
+		sort.Slice(f.At, func(i, j int) bool {
+			if f.At[i].Level != f.At[j].Level {
+				return f.At[i].Level > f.At[j].Level
+			}
+			return f.At[i].Endpoint < f.At[j].Endpoint
+		})
 		d.Files = append(d.Files, *f)
 	}
 	sort.Slice(d.Files, func(i, j int) bool {
@@ -974,7 +990,7 @@ func maxTime(a, b time.Time) time.Time {
 
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
-	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source
+	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256, o.port
 	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1028,12 +1044,22 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					ns, offset     int64
 					level, matched string
 					place          sql.NullString
-					hash           []byte
+					hash, tsum     []byte
+					marks          string
+					port           int64
 				)
 				t := &e.t
 				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
-					&t.Sensor, &offset, &t.ClockSource); err != nil {
+					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port); err != nil {
 					return err
+				}
+				if marks != "" {
+					if t.Marks, err = rowcodec.ParseMarks(marks); err != nil {
+						return fmt.Errorf("observation seq %d: %w", e.seq, err)
+					}
+				}
+				if len(tsum) > 0 {
+					t.TranscriptSHA256 = hex.EncodeToString(tsum)
 				}
 				if t.ID, err = idString(id); err != nil {
 					return err
@@ -1043,7 +1069,10 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					hx = hex.EncodeToString(hash)
 					hexes[string(hash)] = hx
 				}
-				t.Time, t.Endpoint, t.Hash = nsTime(ns), epName, hx
+				// The observation's own port: a DHT announce is grouped under
+				// the port it declared but was sent from another, and an ISP
+				// row needs the port of the conversation.
+				t.Time, t.Endpoint, t.Hash = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), uint16(port)).String(), hx
 				t.ClockOffset = time.Duration(offset)
 				if t.Level, err = observe.ParseLevel(level); err != nil {
 					return err
@@ -1058,8 +1087,9 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 						return err
 					}
 				}
-				o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}}
+				o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}, Marks: t.Marks}
 				t.Intent = analysis.Intent(&o).String()
+				t.FirstHand = o.FirstHand()
 				got = append(got, e)
 			}
 			return r.Err()

@@ -530,7 +530,9 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 
 // EndpointTargets returns the target of each endpoint that has one (an
 // endpoint the analysis has not stored yet has none), in one indexed
-// query per 500 addresses.
+// query per 500 addresses. An IP:port seen again after a silence longer
+// than the analysis's window is several endpoints: the newest generation's
+// target is returned.
 func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[netip.AddrPort]string, error) {
 	out := map[netip.AddrPort]string{}
 	want := map[netip.AddrPort]bool{}
@@ -548,7 +550,7 @@ func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[
 		n := min(len(ips), 500)
 		chunk := ips[:n]
 		ips = ips[n:]
-		err := eachRow(ctx, s.db, `SELECT ip, port, target FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`)`, func(r *sql.Rows) error {
+		err := eachRow(ctx, s.db, `SELECT ip, port, target FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY gen`, func(r *sql.Rows) error {
 			var ip, target string
 			var port int64
 			if err := r.Scan(&ip, &port, &target); err != nil {

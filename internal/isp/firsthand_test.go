@@ -1,0 +1,136 @@
+package isp
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// TestOnlyFirstHandContactsBecomeRows: a target seen through a tracker's
+// list, a PEX message and one probe gives exactly one row, the probe's,
+// with the port of that connection and the sensor's own address; the
+// tracker's and the PEX peer's claims (with the port they reported) are in
+// the annex, each with why.
+func TestOnlyFirstHandContactsBecomeRows(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.44")
+	base := fixedNow.Add(-48 * time.Hour)
+	claim := func(id, m string, port uint16, at time.Time) Sighting {
+		return Sighting{IP: ip, Port: port, Transport: "tcp", Time: at, ObservationID: id, Network: observe.NetBitTorrent,
+			Method: m, Level: observe.Announced, Item: item, ASN: 64496, Org: "A", Country: "FR",
+			Marks: []string{observe.MarkThirdParty}}
+	}
+	probe := Sighting{IP: ip, Port: 51413, Transport: "utp", Time: base.Add(2 * time.Hour), ObservationID: "probe",
+		Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Complete, Item: item,
+		ASN: 64496, Org: "A", Country: "FR", SensorAddress: netip.MustParseAddrPort("198.51.100.200:40123"),
+		TranscriptSHA256: sum("probe")}
+	s := []Sighting{
+		claim("tracker", observe.MethodTracker, 6881, base),
+		claim("pex", observe.MethodPEX, 7000, base.Add(time.Hour)),
+		probe,
+	}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 1 || len(req.Groups) != 1 || len(req.Groups[0].Rows) != 1 {
+		t.Fatalf("%d rows in %d groups, want exactly the probe: %+v", req.Kept, len(req.Groups), req.Groups)
+	}
+	r := req.Groups[0].Rows[0]
+	if r.ObservationID != "probe" || r.Port != 51413 || r.Transport != "utp" || r.SensorAddress != probe.SensorAddress ||
+		r.Method != observe.MethodPeerProbe || r.TranscriptSHA256 != probe.TranscriptSHA256 || r.Direction != "sensor_to_peer" {
+		t.Fatalf("row %+v, want the probe's own port, transport, sensor address and transcript digest", r)
+	}
+	if len(req.Annex) != 2 {
+		t.Fatalf("annex %+v, want the tracker's and the PEX peer's claims", req.Annex)
+	}
+	for _, a := range req.Annex {
+		if a.Reason != AnnexThirdParty || !strings.Contains(a.EN, "third party") || a.FR == "" {
+			t.Errorf("annex entry %+v: want reason %s with its explanation", a, AnnexThirdParty)
+		}
+	}
+}
+
+// TestThirdPartyOnlyTargetHasNoRows: what trackers, PEX peers and DHT
+// nodes said of an endpoint never becomes a row, however often they said
+// it, and whatever marks the claim lacks (old records carry none: the
+// method decides).
+func TestThirdPartyOnlyTargetHasNoRows(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.45")
+	var s []Sighting
+	for i, m := range []string{observe.MethodTracker, observe.MethodPEX, observe.MethodDHTGetPeers, observe.MethodTracker} {
+		// Even with a sensor address and a transcript digest set (a
+		// forged or confused record), a claim is no row.
+		s = append(s, Sighting{IP: ip, Port: 6881, Transport: "tcp", Time: fixedNow.Add(-time.Duration(i+1) * time.Hour),
+			ObservationID: m, Method: m, ASN: 64496, Org: "A", Country: "FR",
+			SensorAddress: netip.MustParseAddrPort("198.51.100.200:6881"), TranscriptSHA256: sum(m)})
+	}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 0 || len(req.Annex) != len(s) || !req.Has(NoteNothing) {
+		t.Fatalf("kept %d, annex %d of %d, nothing-note %v: a third-party-only target must give no row", req.Kept, len(req.Annex), len(s), req.Has(NoteNothing))
+	}
+}
+
+// TestRowNeedsBothEndsAndTheConversationsPort: a first-hand contact
+// without the sensor's own address (older data), without a transcript
+// digest, or a DHT announce stored with its declared TCP port rather than
+// the datagram's source port, is not a row; a spoofable one neither.
+func TestRowNeedsBothEndsAndTheConversationsPort(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.46")
+	ok := func(id string, at time.Time) Sighting {
+		return fh(Sighting{IP: ip, Port: 6881, Time: at, ObservationID: id, ASN: 64496, Org: "A", Country: "FR"})
+	}
+	at := fixedNow.Add(-time.Hour)
+	noLocal := ok("no-local", at.Add(time.Minute))
+	noLocal.SensorAddress = netip.AddrPort{}
+	noSum := ok("no-sum", at.Add(2*time.Minute))
+	noSum.TranscriptSHA256 = ""
+	declared := ok("declared", at.Add(3*time.Minute))
+	declared.Method, declared.Transport = observe.MethodDHTAnnounce, "tcp"
+	spoof := ok("spoofable", at.Add(4*time.Minute))
+	spoof.Method, spoof.Transport, spoof.Marks = observe.MethodDHTAnnounce, "udp", []string{observe.MarkSpoofableSource}
+	private := ok("private", at.Add(5*time.Minute))
+	private.Marks = []string{observe.MarkNonPublicAddress}
+	unsigned := ok("unsigned", at.Add(6*time.Minute))
+	unsigned.Marks = []string{observe.MarkUnsigned}
+	s := []Sighting{ok("row", at), noLocal, noSum, declared, spoof, private, unsigned}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 1 || req.Groups[0].Rows[0].ObservationID != "row" {
+		t.Fatalf("rows %+v, want only %q", req.Groups, "row")
+	}
+	want := map[string]string{"no-local": AnnexNoSensorAddress, "no-sum": AnnexNoTranscript, "declared": AnnexDeclaredPort,
+		"spoofable": AnnexSpoofable, "private": AnnexNonPublic, "unsigned": AnnexUnsigned}
+	for _, a := range req.Annex {
+		if want[a.ObservationID] != a.Reason {
+			t.Errorf("annex %s: reason %s, want %s", a.ObservationID, a.Reason, want[a.ObservationID])
+		}
+		delete(want, a.ObservationID)
+	}
+	if len(want) != 0 {
+		t.Errorf("not in the annex: %v", want)
+	}
+}
+
+// TestLinksAreShownWithTheForgeryWarning: the JSON and the PDF annex list
+// each device link with its rule, evidence and confidence, under the
+// words "identifiers can be forged".
+func TestLinksAreShownWithTheForgeryWarning(t *testing.T) {
+	tg := Target{ID: "T", Links: []Link{{A: "192.0.2.1:6881", B: "192.0.2.2:6881", Rule: "peer_id_session",
+		Evidence: "2d5452333030302d", Reason: "same peer id", Confidence: 0.7, State: "active"}}}
+	req := Build(tg, nil, fixedNow, DefaultRetention())
+	if !req.Has(NoteLinks) {
+		t.Fatalf("no links note: %+v", req.Notes)
+	}
+	var b strings.Builder
+	if err := WriteJSON(&b, &req); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Identifiers can be forged", `"rule": "peer_id_session"`, `"confidence": 0.7`, `"evidence": "2d5452333030302d"`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+	pdf := buildPDF(t, &req, LangEN)
+	if !strings.Contains(string(pdf), "(Identifiers can be forged") && !strings.Contains(string(pdf), "Identifiers can be") {
+		t.Errorf("PDF lacks the forgery warning")
+	}
+}
