@@ -114,7 +114,9 @@ func observationsImportCommand() *command {
 		usage:   "vigil observations import --format jsonl FILE",
 		help: `
 Reads the format that 'vigil observations export' writes. A line that does
-not parse stops the import with its line number; nothing is stored.
+not parse stops the import with its line number; nothing is stored. Every
+observation imported is marked unsigned_import: nothing proves which sensor
+made it, so it is shown and scored but never becomes a row of an ISP request.
 
 Example:
   vigil observations import --format jsonl sensor-paris-2026-11-23.jsonl
@@ -149,6 +151,7 @@ Example:
 					if err != nil {
 						return fmt.Errorf("%s: %w", args[0], err)
 					}
+					o.Mark(observe.MarkUnsigned)
 					all = append(all, o)
 				}
 				st, err := a.store(ctx)

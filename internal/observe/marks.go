@@ -46,6 +46,10 @@ const (
 	// loopback, link-local, CGNAT shared space); it names no subscriber on
 	// its own. Recorded only in lab scope.
 	MarkNonPublicAddress = "non_public_address"
+	// MarkUnsigned: read from a file ('vigil observations import') rather
+	// than received from a sensor: nothing proves which sensor made it, so
+	// it never backs an ISP row.
+	MarkUnsigned = "unsigned_import"
 )
 
 // KnownMarks lists the marks this version of Vigil sets, in order, with
@@ -60,6 +64,7 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
 	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
+	{MarkUnsigned, "imported from a file, not received from a sensor: never an ISP row"},
 }
 
 // ValidMark reports whether s has the form of a mark: 1 to 64 characters
