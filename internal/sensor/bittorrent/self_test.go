@@ -49,7 +49,7 @@ func TestNonPublicClass(t *testing.T) {
 		"224.0.0.1": "multicast", "255.255.255.255": "reserved", "240.0.0.1": "reserved", "0.1.2.3": "reserved",
 		"192.0.2.1": "documentation", "2001:db8::1": "documentation", "198.18.0.1": "benchmark",
 		"::ffff:192.168.1.1": "private",
-		"8.8.8.8": "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
+		"8.8.8.8":            "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
 	} {
 		if got := nonPublicClass(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("nonPublicClass(%s) = %q, want %q", addr, got, want)
