@@ -28,16 +28,17 @@ import (
 // messages still fit, and the rest is counted in a cut record written
 // where the cut happened (before the next record kept, or at the end):
 // nothing is left out without a record saying where and how much. Room
-// for two such records is always kept.
+// for three such records is kept; when a gap record would leave no room
+// for one more, it and everything after it go into one last cut record,
+// written at the end: the transcript never exceeds its bound.
 type transcript struct {
 	limit int
 	start time.Time
 	buf   []byte
 
-	cut    *gapRecord // bytes being cut, not yet written
-	pause  *gapRecord // non-nil while paused
-	hadCut bool
-	paused bool // a pause happened
+	cut   *gapRecord // bytes being cut, not yet written
+	pause *gapRecord // non-nil while paused
+	over  *gapRecord // the bound is reached: every later byte is counted here
 
 	// The received stream's byte offsets (stream records only) and the
 	// ranges of it that are not in the transcript, so that the probe
@@ -61,8 +62,20 @@ const maxGaps = 1024
 
 func newTranscript(limit int) *transcript { return &transcript{limit: limit} }
 
-// gapRecordMax is the most bytes a cut or pause record of peer takes.
-func gapRecordMax(peer string) int { return 1 + 10 + 1 + len(peer) + 1 + 30 }
+// maxPeerText bounds the peer field the writer uses (an address as text
+// is at most 47 bytes without a zone; zones are cut).
+const maxPeerText = 64
+
+// gapRecordMax is the most bytes a cut or pause record takes.
+const gapRecordMax = 1 + 10 + 1 + maxPeerText + 1 + 30
+
+func peerText(peer netip.AddrPort) string {
+	p := peer.String()
+	if len(p) > maxPeerText {
+		p = p[:maxPeerText]
+	}
+	return p
+}
 
 func (t *transcript) on() bool { return t != nil && t.limit > 0 }
 
@@ -75,8 +88,21 @@ func (t *transcript) offset(at time.Time) time.Duration {
 
 func (t *transcript) record(r tscript.Record) { t.buf = r.AppendTo(t.buf) }
 
+// flush writes g if that leaves room for one more gap record, and
+// otherwise counts it in the last cut record (over).
 func (t *transcript) flush(g *gapRecord) {
 	if g == nil {
+		return
+	}
+	if t.over != nil || len(t.buf)+2*gapRecordMax > t.limit {
+		if t.over == nil {
+			t.over = &gapRecord{typ: tscript.Cut, at: g.at, last: g.last, peer: g.peer}
+		}
+		t.over.recv += g.recv
+		t.over.sent += g.sent
+		if g.last.After(t.over.last) {
+			t.over.last = g.last
+		}
 		return
 	}
 	t.record(tscript.Record{Type: g.typ, Offset: t.offset(g.at), Peer: g.peer,
@@ -137,19 +163,23 @@ func (t *transcript) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []
 	if !t.on() || len(b) == 0 && dir != tscript.Note {
 		return
 	}
-	p := peer.String()
+	p := peerText(peer)
 	from := t.recvOff
 	if stream && dir == tscript.Received {
 		t.recvOff += uint64(len(b))
 	}
-	if t.pause != nil {
-		leave(&t.pause, tscript.Paused, dir, at, p, len(b))
+	if t.pause != nil || t.over != nil {
+		if t.pause != nil {
+			leave(&t.pause, tscript.Paused, dir, at, p, len(b))
+		} else {
+			leave(&t.over, tscript.Cut, dir, at, p, len(b))
+		}
 		if stream && dir == tscript.Received {
 			t.gap(from, t.recvOff)
 		}
 		return
 	}
-	reserve := 2 * gapRecordMax(p)
+	reserve := 3 * gapRecordMax
 	header := 1 + 10 + 1 + len(p) + 10
 	keep := len(b)
 	if len(t.buf)+header+len(b)+reserve > t.limit {
@@ -167,7 +197,6 @@ func (t *transcript) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []
 		t.offset(at)
 	}
 	if left := len(b) - keep; left > 0 {
-		t.hadCut = true
 		leave(&t.cut, tscript.Cut, dir, at, p, left)
 		if stream && dir == tscript.Received {
 			t.gap(from+uint64(keep), t.recvOff)
@@ -204,8 +233,7 @@ func (t *transcript) pauseAt(at time.Time, peer netip.AddrPort) {
 	}
 	t.flush(t.cut)
 	t.cut = nil
-	t.paused = true
-	t.pause = &gapRecord{typ: tscript.Paused, at: at, last: at, peer: peer.String()}
+	t.pause = &gapRecord{typ: tscript.Paused, at: at, last: at, peer: peerText(peer)}
 }
 
 // resumeAt writes the paused record and keeps bytes again.
@@ -213,10 +241,9 @@ func (t *transcript) resumeAt(at time.Time) {
 	if !t.on() || t.pause == nil {
 		return
 	}
-	if t.pause.recv == 0 && t.pause.sent == 0 {
-		t.pause.last = at
+	if t.pause.recv > 0 || t.pause.sent > 0 { // nothing crossed: nothing left out
+		t.flush(t.pause)
 	}
-	t.flush(t.pause)
 	t.pause = nil
 }
 
@@ -226,12 +253,22 @@ func (t *transcript) final() observe.Transcript {
 	if !t.on() {
 		return observe.Transcript{}
 	}
-	out := append([]byte(nil), t.buf...)
-	// Pending gaps are written to the copy: the transcript can go on.
-	tail := &transcript{limit: t.limit, start: t.start}
-	tail.flush(t.cut)
-	tail.flush(t.pause)
-	out = append(out, tail.buf...)
+	// Pending gaps are written to a copy: the transcript can go on.
+	c := *t
+	c.buf = append([]byte(nil), t.buf...)
+	if t.over != nil {
+		o := *t.over
+		c.over = &o
+	}
+	c.flush(c.cut)
+	if c.pause != nil && (c.pause.recv > 0 || c.pause.sent > 0) {
+		c.flush(c.pause)
+	}
+	if c.over != nil {
+		c.record(tscript.Record{Type: tscript.Cut, Offset: c.offset(c.over.at), Peer: c.over.peer,
+			ReceivedLeft: c.over.recv, SentLeft: c.over.sent, Span: c.over.last.Sub(c.over.at)})
+	}
+	out := c.buf
 	if len(out) == 0 {
 		return observe.Transcript{}
 	}

@@ -127,3 +127,62 @@ func TestTranscriptCutsMergeAndStayBounded(t *testing.T) {
 		t.Fatalf("%d cut records for one run of cuts", cuts)
 	}
 }
+
+// FuzzTranscriptWriter drives the writer with records, pauses and resumes
+// read from the input: the transcript must decode, stay within its bound
+// (plus the gap records it always has room for), and account for every
+// byte, kept or counted as left out.
+func FuzzTranscriptWriter(f *testing.F) {
+	f.Add(uint16(300), []byte{0, 200, 1, 10, 2, 3, 0, 50, 3})
+	f.Add(uint16(4096), []byte{0, 255, 0, 255, 0, 255, 1, 255})
+	f.Fuzz(func(t *testing.T, limit uint16, ops []byte) {
+		tr := newTranscript(int(limit))
+		at := time.Unix(1000, 0)
+		var total uint64
+		for i := 0; i+1 < len(ops); i += 2 {
+			at = at.Add(time.Duration(ops[i+1]) * time.Millisecond)
+			n := int(ops[i+1]) * 37
+			switch ops[i] % 5 {
+			case 0:
+				tr.streamReceived(at, trPeer, make([]byte, n))
+				total += uint64(n)
+			case 1:
+				tr.streamSent(at, trPeer, make([]byte, n))
+				total += uint64(n)
+			case 2:
+				tr.pauseAt(at, trPeer)
+			case 3:
+				tr.resumeAt(at)
+			case 4:
+				tr.received(at, trPeer, make([]byte, n))
+				total += uint64(n)
+			}
+		}
+		out := tr.final()
+		if limit == 0 {
+			if len(out.Bytes) != 0 {
+				t.Fatal("a transcript with limit 0")
+			}
+			return
+		}
+		recs, err := tscript.Decode(out.Bytes)
+		if err != nil {
+			t.Fatalf("does not decode: %v", err)
+		}
+		if len(out.Bytes) > int(limit) && len(recs) > 1 {
+			t.Fatalf("%d bytes, limit %d", len(out.Bytes), limit)
+		}
+		var got uint64
+		for _, r := range recs {
+			switch r.Type {
+			case tscript.Received, tscript.Sent:
+				got += uint64(len(r.Data))
+			case tscript.Cut, tscript.Paused:
+				got += r.ReceivedLeft + r.SentLeft
+			}
+		}
+		if got != total {
+			t.Fatalf("%d bytes accounted for, %d went through", got, total)
+		}
+	})
+}
