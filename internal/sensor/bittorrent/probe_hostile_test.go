@@ -443,3 +443,26 @@ func metricValue(t *testing.T, s *Sensor, name, label string) float64 {
 	}
 	return 0
 }
+
+// A probe over uTP records the sensor's end of the conversation too (the
+// UDP socket's address and port), and registers it as the sensor's own.
+// On 8846f19 Endpoint.Local was empty.
+func TestProbeRecordsTheSensorsEndOverUTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a BitTorrent client; skipped in -short mode")
+	}
+	peer, h := startSeeder(t, false)
+	s, pub := hostileSensor(t)
+	w := Watched{Hash: h}
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if o.Endpoint.Transport != transportUTP {
+		t.Fatalf("transport %q, want utp", o.Endpoint.Transport)
+	}
+	if l := o.Endpoint.Local; !l.IsValid() || l.Addr() != s.cfg.Listen || l.Port() == 0 || l == peer {
+		t.Fatalf("sensor address %v, want %v and the socket's port", l, s.cfg.Listen)
+	}
+	if port, _ := s.self.has(o.Endpoint.Local, s.cfg.Clock()); !port {
+		t.Fatal("the uTP socket's address is not registered as the sensor's own")
+	}
+}
