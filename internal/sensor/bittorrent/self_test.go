@@ -1,11 +1,13 @@
 package bittorrent
 
 import (
+	"encoding/hex"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 )
 
 // The registry remembers a connection's source port for selfTTL, at most
@@ -121,5 +123,36 @@ func TestEmitDropsTheSensorItself(t *testing.T) {
 	}
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.8:6881"), now, false); r != "" {
 		t.Fatalf("internet scope, another address: %q", r)
+	}
+}
+
+// nodeIDChecked on BEP 42's published examples: each id passes for its
+// address and fails for another; an exempt (loopback) address never
+// passes.
+func TestNodeIDCheckedOnBEP42Vectors(t *testing.T) {
+	for _, v := range []struct{ ip, id string }{
+		{"124.31.75.21", "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"},
+		{"21.75.31.124", "5a3ce9c14e7a08645677bbd1cfe7d8f956d53256"},
+		{"65.23.51.170", "a5d43220bc8f112a3d426c84764f8c2a1150e616"},
+		{"84.124.73.14", "1b0321dd1bb1fe518101ceef99462b947a01ff41"},
+		{"43.213.53.83", "e56f6cbf5b7c4be0237986d5243b87aa6d51305a"},
+	} {
+		b, err := hex.DecodeString(v.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := krpc.ID(b)
+		if !nodeIDChecked(id, netip.MustParseAddr(v.ip)) {
+			t.Errorf("BEP 42 example %s %s does not pass", v.ip, v.id)
+		}
+		if nodeIDChecked(id, netip.MustParseAddr("::ffff:"+v.ip)) != true {
+			t.Errorf("%s as an IPv4-mapped address does not pass", v.ip)
+		}
+		if nodeIDChecked(id, netip.MustParseAddr("81.2.69.160")) {
+			t.Errorf("%s passes for another address", v.id)
+		}
+		if nodeIDChecked(id, netip.MustParseAddr("127.0.0.1")) {
+			t.Errorf("%s passes for loopback, which BEP 42 cannot check", v.id)
+		}
 	}
 }
