@@ -299,9 +299,10 @@ func TestProbeHostilePEXNamesTheSensor(t *testing.T) {
 	s, pub := hostileSensor(t)
 	w := watchedTorrent(t, s, 10)
 	other := netip.MustParseAddrPort("127.13.0.1:6881")
-	var sensorAddr netip.AddrPort
+	seen := make(chan netip.AddrPort, 1)
 	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
-		sensorAddr = netip.MustParseAddrPort(c.RemoteAddr().String())
+		sensorAddr := netip.MustParseAddrPort(c.RemoteAddr().String())
+		seen <- sensorAddr
 		x := peerwire.PEX{Added: []peerwire.PEXPeer{{Addr: sensorAddr}, {Addr: other}}}
 		b, err := x.AppendTo(nil)
 		if err != nil {
@@ -312,6 +313,7 @@ func TestProbeHostilePEXNamesTheSensor(t *testing.T) {
 			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
 	})
 	probes, others := probeNow(t, s, pub, peer, w)
+	sensorAddr := <-seen
 	p := oneProbe(t, probes)
 	if p.Endpoint.Local != sensorAddr {
 		t.Errorf("probe's sensor address %v, want %v (the sensor's end of the connection)", p.Endpoint.Local, sensorAddr)
