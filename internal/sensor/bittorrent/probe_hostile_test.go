@@ -468,3 +468,83 @@ func TestProbeRecordsTheSensorsEndOverUTP(t *testing.T) {
 		t.Fatal("the uTP socket's address is not registered as the sensor's own")
 	}
 }
+
+// With --verify the piece fetched is hashed and never kept: the transcript
+// holds a paused record where recording paused, counting the bytes not
+// kept, then the note; the observation is marked transcript_paused. On
+// 8846f19 the pause left no record and no mark.
+func TestProbeVerifyPauseIsMarked(t *testing.T) {
+	s, pub := hostileSensor(t)
+	s.cfg.Verify = true
+	content := make([]byte, 16384)
+	if _, err := rand.Read(content); err != nil {
+		t.Fatal(err)
+	}
+	ph := sha1.Sum(content)
+	info := []byte(fmt.Sprintf("d6:lengthi%de4:name4:test12:piece lengthi16384e6:pieces20:%se", len(content), ph[:]))
+	sum := sha1.Sum(info)
+	w := Watched{Hash: hashkind.MustNew(hashkind.BTIH, sum[:]), Matched: []observe.Match{{List: "lab"}}}
+	s.rememberInfo(Key(w.Hash), info)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		dec := peerwire.NewDecoder(bufio.NewReader(c), 0)
+		h, err := dec.ReadHandshake()
+		if err != nil {
+			return
+		}
+		out := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), msg(peerwire.Message{ID: peerwire.HaveAll})}, nil)
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+		var m peerwire.Message
+		for dec.Decode(&m) == nil {
+			switch m.ID {
+			case peerwire.Interested:
+				_, _ = c.Write(msg(peerwire.Message{ID: peerwire.Unchoke}))
+			case peerwire.Request:
+				if m.Keepalive || int(m.Begin+m.Length) > len(content) {
+					continue
+				}
+				_, _ = c.Write(msg(peerwire.Message{ID: peerwire.Piece, Index: m.Index, Begin: m.Begin,
+					Payload: content[m.Begin : m.Begin+m.Length]}))
+			}
+		}
+	}()
+	probes, _ := probeNow(t, s, pub, netip.MustParseAddrPort(ln.Addr().String()), w)
+	o := oneProbe(t, probes)
+	if o.Possession.Level != observe.Verified || !o.HasMark(observe.MarkTranscriptPaused) {
+		t.Fatalf("level %v marks %v, want verified and transcript_paused", o.Possession.Level, o.Marks)
+	}
+	if bytes.Contains(o.Transcript.Bytes, content[:64]) {
+		t.Fatal("the piece's content is in the transcript")
+	}
+	recs, err := tscript.Decode(o.Transcript.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []byte
+	var paused tscript.Record
+	for _, r := range recs {
+		types = append(types, r.Type)
+		if r.Type == tscript.Paused {
+			paused = r
+		}
+	}
+	if !bytes.Contains(types, []byte{tscript.Paused, tscript.Note}) {
+		t.Fatalf("record types %q: want a paused record followed by the note", types)
+	}
+	if paused.ReceivedLeft < uint64(len(content)) || paused.SentLeft == 0 {
+		t.Fatalf("paused record counts %d received, %d sent; the piece alone is %d bytes", paused.ReceivedLeft, paused.SentLeft, len(content))
+	}
+}
