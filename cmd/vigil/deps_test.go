@@ -38,6 +38,7 @@ func TestImportBoundaries(t *testing.T) {
 		{mod + "internal/sensor/bittorrent/krpc", []string{"net", "os"}, "wire parsers do no I/O"},
 		{mod + "internal/sensor/bittorrent/peerwire", []string{"net", "os"}, "wire parsers do no I/O"},
 		{mod + "internal/sensor/bittorrent/peerid", []string{"net", "os"}, "wire parsers do no I/O"},
+		{mod + "internal/sensor/bittorrent/transcript", []string{"net", "os"}, "the transcript format does no I/O"},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	n := 0

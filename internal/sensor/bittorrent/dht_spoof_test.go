@@ -98,7 +98,7 @@ func udpSocket(t *testing.T, ip string) *net.UDPConn {
 	return c
 }
 
-func addrOf(c *net.UDPConn) netip.AddrPort {
+func udpAddrOf(c *net.UDPConn) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(c.LocalAddr().String())
 	return ap
 }
@@ -162,7 +162,7 @@ func TestDHTForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	go func() {
 		q := &krpc.Msg{Method: krpc.MethodGetPeers}
 		q.A.InfoHash = randomID()
-		r, raw, err := n.query(context.Background(), addrOf(node), q)
+		r, raw, err := n.query(context.Background(), udpAddrOf(node), q)
 		done <- result{r, raw, err}
 	}()
 	q, from := readQuery(t, node, krpc.MethodGetPeers)
@@ -174,8 +174,8 @@ func TestDHTForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("query: %v", res.err)
 	}
-	if res.raw.from != addrOf(node) || res.r.R.ID != nodeID {
-		t.Fatalf("answer taken from %v (id %x), want the node queried %v", res.raw.from, res.r.R.ID, addrOf(node))
+	if res.raw.from != udpAddrOf(node) || res.r.R.ID != nodeID {
+		t.Fatalf("answer taken from %v (id %x), want the node queried %v", res.raw.from, res.r.R.ID, udpAddrOf(node))
 	}
 	if len(res.r.R.Values) != 1 || res.r.R.Values[0] != real {
 		t.Fatalf("values %v, want the real node's %v", res.r.R.Values, real)
@@ -209,7 +209,7 @@ func TestDHTGuessedTransactionIDIsNotAccepted(t *testing.T) {
 	go func() {
 		q := &krpc.Msg{Method: krpc.MethodGetPeers}
 		q.A.InfoHash = randomID()
-		_, _, err := n.query(context.Background(), addrOf(node), q)
+		_, _, err := n.query(context.Background(), udpAddrOf(node), q)
 		done <- err
 	}()
 	_, from := readQuery(t, node, krpc.MethodGetPeers) // knows a query is out, not its id
@@ -310,7 +310,7 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 			_, _ = node.WriteToUDPAddrPort(b, from)
 		}
 	}()
-	s := startDHTTestSensor(t, pub, addrOf(node), w)
+	s := startDHTTestSensor(t, pub, udpAddrOf(node), w)
 	var query []byte
 	select {
 	case query = <-served:
@@ -343,8 +343,8 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 		t.Fatalf("transcript %+v: want our get_peers then the node's answer", recs)
 	}
 	for _, r := range recs {
-		if r.peer != addrOf(node).String() {
-			t.Fatalf("transcript record with %s, want the node that named the peer, %v", r.peer, addrOf(node))
+		if r.peer != udpAddrOf(node).String() {
+			t.Fatalf("transcript record with %s, want the node that named the peer, %v", r.peer, udpAddrOf(node))
 		}
 	}
 	if !bytes.Equal(recs[0].b, query) {
@@ -392,7 +392,7 @@ func TestDHTAnnounceRecordsSourceAndListenPortApart(t *testing.T) {
 		t.Fatalf("announce with a valid token: %v %s", r.Kind, r.E.Msg)
 	}
 	o := pub.waitFor(t, observe.MethodDHTAnnounce, 1)[0]
-	src := addrOf(conn)
+	src := udpAddrOf(conn)
 	if o.Endpoint.IP != src.Addr() || o.Endpoint.Port != src.Port() || o.Endpoint.Transport != "udp" {
 		t.Fatalf("endpoint %+v, want the UDP source %v", o.Endpoint, src)
 	}
@@ -562,7 +562,7 @@ func TestDHTNodeIDFailingBEP42IsMarked(t *testing.T) {
 	s := startSensor(t, pub, w)
 	key := krpc.ID(Key(w.Hash))
 	conn := udpSocket(t, "127.0.0.1")
-	src := addrOf(conn)
+	src := udpAddrOf(conn)
 	sensorAddr := s.Addrs()[0]
 	forged := krpc.SecureNodeID(netip.MustParseAddr("8.8.8.8"), randomID()) // another address's id
 	secure := krpc.SecureNodeID(src.Addr(), randomID())

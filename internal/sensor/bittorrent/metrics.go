@@ -31,7 +31,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups, descRepolls, descRepollP,
-		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ} {
+		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ, descDropped} {
 		ch <- d
 	}
 	for _, d := range dhtDescs {
@@ -66,4 +66,5 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
 	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
 	c.s.collectDHT(ch)
+	c.s.collectDropped(ch)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerid"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
@@ -60,6 +61,10 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 		s.scopeRefused.Add(1)
 		return
 	}
+	if r := s.selfReason(peer, s.cfg.Clock()); r != "" {
+		s.countDrop(r) // the sensor's own address: never probed, never recorded
+		return
+	}
 	k := probeKey{peer, Key(w.Hash)}
 	now := s.cfg.Clock()
 	s.mu.Lock()
@@ -90,18 +95,29 @@ func (s *Sensor) probeWorker(ctx context.Context) error {
 
 // probeResult is what one probe learned.
 type probeResult struct {
-	hs        peerwire.Handshake
-	ext       *peerwire.ExtHandshake
-	bitfield  []byte
-	haveAll   bool
-	haveNone  bool
-	haves     map[uint32]bool
-	dhtPort   uint16
-	pex       []peerwire.PEXPeer
+	hs  peerwire.Handshake
+	ext *peerwire.ExtHandshake
+	// claims are the possession messages whose bytes are in the
+	// transcript (a message cut from it counts as unknown), judged
+	// strictly once the piece count is known (peerwire.Claims).
+	claims peerwire.Claims
+	// bitfield, haveAll, haveNone and haves are what came, as raw hints
+	// for choosing a piece to verify and for knowing when the peer has
+	// said what it holds; the level rests on claims alone.
+	bitfield []byte
+	haveAll  bool
+	haveNone bool
+	haves    map[uint32]bool
+	dhtPort  uint16
+	pex      []peerwire.PEXPeer // named in PEX messages kept in the transcript
+	// pexUnkept are named in PEX messages cut from the transcript: probed,
+	// never recorded (no record would show where they came from).
+	pexUnkept []peerwire.PEXPeer
 	metadata  []byte // the verified info dictionary, if fetched
 	verified  bool   // one piece fetched from this peer matched its hash
 	connected time.Time
-	transport string // transportTCP or transportUTP: what carried the exchange
+	transport string         // transportTCP or transportUTP: what carried the exchange
+	local     netip.AddrPort // the sensor's end of the connection
 }
 
 // probe connects to a peer, shakes hands for the watched torrent, and
@@ -122,6 +138,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	}
 	tr := newTranscript(s.cfg.TranscriptLimit)
 	res, err := s.exchange(ctx, job, tr)
+	if errors.Is(err, errWrongTorrent) {
+		// The peer answered for another torrent: it said nothing about
+		// this one. No observation (not even announced: a peer_probe
+		// would read as first-hand); counted.
+		s.countDrop(dropInfohashMismatch)
+	}
 	if err != nil {
 		s.probeFailures.Add(1)
 		s.log.Debug("probe failed", "peer", job.peer, "infohash", job.w.Hash.Hex(), "err", err)
@@ -140,31 +162,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		}
 	}
 	total := s.pieceCount(key)
-	pos := observe.Possession{Level: observe.Acknowledged, PiecesHave: -1, PiecesTotal: total}
-	switch {
-	case res.haveAll:
-		pos.Level = observe.Complete
-		pos.PiecesHave = total
-	case res.haveNone:
-		pos.PiecesHave = 0
-	case res.bitfield != nil || len(res.haves) > 0:
-		have := peerwire.CountPieces(res.bitfield)
-		for i := range res.haves {
-			if !peerwire.HasPiece(res.bitfield, int(i)) {
-				have++
-			}
-		}
-		pos.PiecesHave = have
-		switch {
-		case have == 0:
-		case total > 0 && have >= total:
-			pos.Level = observe.Complete
-			pos.PiecesHave = total
-		default:
-			// Without the piece count, some pieces is all we can say.
-			pos.Level = observe.Partial
-		}
-	}
+	pos, marks := possessionOf(&res.claims, total)
 	if res.verified {
 		pos.Level = observe.Verified
 	}
@@ -182,28 +180,68 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		cl.ListenPort = res.ext.Port
 	}
 	if res.dhtPort != 0 {
-		if id, ok := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.dhtPort)); ok {
+		if id, ok, checked := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.dhtPort), tr); ok {
 			cl.NodeID = id[:]
+			if !checked {
+				marks = append(marks, observe.MarkNodeIDUnchecked)
+			}
 		}
 	}
-	s.emit(context.WithoutCancel(ctx), observe.Observation{
+	o := observe.Observation{
 		Method: observe.MethodPeerProbe, Time: res.connected.UTC(),
 		Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
-		Endpoint:   observe.Endpoint{IP: job.peer.Addr(), Port: job.peer.Port(), Transport: res.transport},
+		Endpoint:   observe.Endpoint{IP: job.peer.Addr(), Port: job.peer.Port(), Transport: res.transport, Local: res.local},
 		Client:     cl,
 		Possession: pos,
 		Transcript: tr.final(),
-	})
+	}
+	for _, m := range marks {
+		o.Mark(m)
+	}
+	s.emit(context.WithoutCancel(ctx), o)
 	for _, p := range res.pex {
-		s.emit(context.WithoutCancel(ctx), observe.Observation{
+		po := observe.Observation{
 			Method: observe.MethodPEX, Time: res.connected.UTC(),
 			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
 			Endpoint:   observe.Endpoint{IP: p.Addr.Addr().Unmap(), Port: p.Addr.Port(), Transport: pexTransport(p.Flags)},
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-			Transcript: tr.final(),
-		})
+			Transcript: o.Transcript,
+		}
+		po.Mark(observe.MarkThirdParty)
+		s.emit(context.WithoutCancel(ctx), po)
+	}
+	for _, p := range append(res.pex, res.pexUnkept...) {
 		s.enqueueProbeOver(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex", pexTransport(p.Flags))
 	}
+}
+
+// possessionOf is the level a peer's kept possession messages establish
+// for a torrent of total pieces (-1: unknown), and the marks they call
+// for. Partial and complete from a bitfield or haves need the piece count
+// (from the verified info dictionary): without it nothing can be checked
+// for range, and a peer that advertises pieces is `acknowledged` with
+// pieces unknown. A have_all that nothing contradicts is `complete`
+// whatever the count: it names no piece that could be out of range.
+func possessionOf(c *peerwire.Claims, total int) (observe.Possession, []string) {
+	v := c.Judge(total)
+	pos := observe.Possession{Level: observe.Acknowledged, PiecesHave: v.Have, PiecesTotal: total}
+	switch {
+	case v.All:
+		pos.Level = observe.Complete
+	case total > 0 && v.Have >= total:
+		pos.Level = observe.Complete
+		pos.PiecesHave = total
+	case total > 0 && v.Have > 0:
+		pos.Level = observe.Partial
+	}
+	var marks []string
+	if v.MalformedBitfield {
+		marks = append(marks, observe.MarkMalformedBitfield)
+	}
+	if v.MalformedHave {
+		marks = append(marks, observe.MarkMalformedHave)
+	}
+	return pos, marks
 }
 
 func pexTransport(f peerwire.PEXFlags) string {
@@ -223,32 +261,39 @@ func splitClient(v string) (string, string) {
 	return v, ""
 }
 
-// recordingConn copies what crosses a connection into a transcript.
+// recordingConn copies what crosses a connection into a transcript and
+// counts the bytes received, so that each message's place in the stream
+// is known (streamPos).
 type recordingConn struct {
 	net.Conn
 	tr   *transcript
 	peer netip.AddrPort
 	now  func() time.Time
-	// paused stops recording while a piece is fetched for verification:
-	// content never goes into a transcript, only a note of what was checked.
-	paused bool
+	rx   uint64 // bytes received
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && !c.paused {
-		c.tr.received(c.now(), c.peer, p[:n])
+	if n > 0 {
+		c.rx += uint64(n)
+		c.tr.streamReceived(c.now(), c.peer, p[:n])
 	}
 	return n, err
 }
 
 func (c *recordingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
-	if n > 0 && !c.paused {
-		c.tr.sent(c.now(), c.peer, p[:n])
+	if n > 0 {
+		c.tr.streamSent(c.now(), c.peer, p[:n])
 	}
 	return n, err
 }
+
+// pause stops recording while a piece is fetched for verification:
+// content never goes into a transcript, only a record of how many bytes
+// were not kept, and a note of what was checked.
+func (c *recordingConn) pause()  { c.tr.pauseAt(c.now(), c.peer) }
+func (c *recordingConn) resume() { c.tr.resumeAt(c.now()) }
 
 var errWrongTorrent = errors.New("peer answered the handshake for another info-hash")
 
@@ -269,6 +314,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		return nil, err
 	}
 	defer raw.Close()
+	local := addrPortOf(raw.LocalAddr())
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Now()) })
@@ -293,7 +339,12 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 	if theirs.InfoHash != [20]byte(key) {
 		return nil, errWrongTorrent
 	}
-	res := &probeResult{hs: theirs, connected: s.cfg.Clock(), haves: map[uint32]bool{}, transport: transport}
+	res := &probeResult{hs: theirs, connected: s.cfg.Clock(), haves: map[uint32]bool{}, transport: transport, local: local}
+	// The stream offset the decoder has reached: what was read minus what
+	// is buffered. A message counts only if its bytes are in the
+	// transcript (tr.kept): no level rests on bytes a reader cannot see.
+	streamPos := func() uint64 { return conn.rx - uint64(br.Buffered()) }
+	saidPossession := false
 
 	var out []byte
 	if theirs.Reserved.Fast() {
@@ -324,7 +375,10 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 	pexSeen := false
 	for {
 		var m peerwire.Message
-		if err := dec.Decode(&m); err != nil {
+		from := streamPos()
+		err := dec.Decode(&m)
+		kept := tr.kept(from, streamPos())
+		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				return res, nil // the peer had its say
 			}
@@ -333,16 +387,41 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		switch m.ID {
 		case peerwire.Bitfield:
 			if !m.Keepalive {
-				res.bitfield = append([]byte(nil), m.Payload...)
+				saidPossession = true
+				if res.bitfield == nil {
+					res.bitfield = append([]byte(nil), m.Payload...)
+				}
+				if kept {
+					res.claims.Bitfield(m.Payload)
+				} else {
+					res.claims.Unknown()
+				}
 			}
 		case peerwire.Have:
-			if !m.Keepalive && len(res.haves) < 1<<16 {
-				res.haves[m.Index] = true
+			if !m.Keepalive && kept {
+				if len(res.haves) < peerwire.MaxHaves {
+					res.haves[m.Index] = true
+				}
+				res.claims.Have(m.Index)
 			}
 		case peerwire.HaveAll:
-			res.haveAll = !m.Keepalive
+			if !m.Keepalive {
+				saidPossession, res.haveAll = true, true
+				if kept {
+					res.claims.HaveAll()
+				} else {
+					res.claims.Unknown()
+				}
+			}
 		case peerwire.HaveNone:
-			res.haveNone = !m.Keepalive
+			if !m.Keepalive {
+				saidPossession, res.haveNone = true, true
+				if kept {
+					res.claims.HaveNone()
+				} else {
+					res.claims.Unknown()
+				}
+			}
 		case peerwire.Choke:
 			unchoked = false
 		case peerwire.Unchoke:
@@ -355,10 +434,10 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		case peerwire.Piece:
 			if vf != nil && !m.Keepalive && vf.add(m.Index, m.Begin, m.Payload) {
 				res.verified = vf.check()
-				conn.paused = false
-				tr.add('#', s.cfg.Clock(), job.peer, []byte(fmt.Sprintf(
+				conn.resume()
+				tr.note(s.cfg.Clock(), job.peer, fmt.Sprintf(
 					"piece %d (%d bytes) fetched from this peer alone, hashed in memory and discarded; SHA-1 matches the info dictionary: %v",
-					vf.index, len(vf.buf), res.verified)))
+					vf.index, len(vf.buf), res.verified))
 				vf.buf = nil
 				vf = nil
 				nm := peerwire.Message{ID: peerwire.NotInterested}
@@ -391,8 +470,13 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			case extPEXID:
 				pexSeen = true
 				if x, err := peerwire.ParsePEX(m.Payload); err == nil {
-					res.pex = append(res.pex, x.Added...)
-					res.pex = append(res.pex, x.Added6...)
+					if kept {
+						res.pex = append(res.pex, x.Added...)
+						res.pex = append(res.pex, x.Added6...)
+					} else {
+						res.pexUnkept = append(res.pexUnkept, x.Added...)
+						res.pexUnkept = append(res.pexUnkept, x.Added6...)
+					}
 				}
 			case extMetadataID:
 				md, err := peerwire.ParseMetadata(m.Payload)
@@ -406,7 +490,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				}
 			}
 		}
-		knowsPossession := res.bitfield != nil || res.haveAll || res.haveNone
+		knowsPossession := saidPossession
 		extDone := !theirs.Reserved.Extended() || res.ext != nil
 		// Metadata is settled once fetched or failed, or once the extension
 		// handshake came without an offer of it (or none was needed).
@@ -419,7 +503,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			if vf == nil {
 				verifyDone = true
 			} else {
-				conn.paused = true
+				conn.pause()
 				im := peerwire.Message{ID: peerwire.Interested}
 				if _, err := conn.Write(im.AppendTo(nil)); err != nil {
 					return res, err
@@ -444,6 +528,9 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 					until = u
 				}
 			}
+			if wholeMessageBuffered(br) {
+				continue // already received (and in the transcript): read it too
+			}
 			if until.IsZero() || !time.Now().Before(until) {
 				return res, nil // all it can send has come, or the wait is over
 			}
@@ -456,6 +543,20 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 			_ = raw.SetReadDeadline(until)
 		}
 	}
+}
+
+// wholeMessageBuffered reports whether br holds a whole message already,
+// so that decoding it does not wait on the network.
+func wholeMessageBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	hdr, err := br.Peek(4)
+	if err != nil {
+		return false
+	}
+	n := uint64(hdr[0])<<24 | uint64(hdr[1])<<16 | uint64(hdr[2])<<8 | uint64(hdr[3])
+	return uint64(br.Buffered()) >= 4+n
 }
 
 // dialPeer connects to job.peer over TCP or uTP and says which.
@@ -498,11 +599,42 @@ func (s *Sensor) dialPeer(ctx context.Context, job probeJob) (net.Conn, string, 
 
 // dialOver dials peer over one transport from the sensor's listen address,
 // through the scope guard.
+//
+// The connection's local address and port go into the sensor's registry
+// of its own addresses (self.go) before any byte is exchanged: a peer
+// that passes them on by PEX must not make the sensor record itself.
 func (s *Sensor) dialOver(ctx context.Context, transport string, peer netip.AddrPort) (net.Conn, error) {
+	var c net.Conn
+	var err error
 	if transport == transportUTP {
-		return dialUTP(ctx, s.guard, s.cfg.Listen, peer)
+		c, err = dialUTP(ctx, s.guard, s.cfg.Listen, peer)
+	} else {
+		c, err = s.guard.Dialer(probeDialer(s.cfg.Listen)).DialContext(ctx, "tcp", peer.String())
 	}
-	return s.guard.Dialer(probeDialer(s.cfg.Listen)).DialContext(ctx, "tcp", peer.String())
+	if err != nil {
+		return nil, err
+	}
+	s.self.add(addrPortOf(c.LocalAddr()), s.cfg.Clock(), !s.labScope())
+	return c, nil
+}
+
+// addrPortOf is a net.Addr of TCP or UDP as an AddrPort (zero if neither).
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return netip.AddrPortFrom(addrOf(a.IP), uint16(a.Port))
+	case *net.UDPAddr:
+		return netip.AddrPortFrom(addrOf(a.IP), uint16(a.Port))
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+func addrOf(ip net.IP) netip.Addr {
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
 }
 
 // probeDialer is the TCP dialer of probes: bound to the sensor's listen
@@ -535,7 +667,7 @@ func (s *Sensor) startVerify(key routing.ID, res *probeResult) *pieceFetch {
 	}
 	idx := -1
 	switch {
-	case res.haveAll:
+	case res.claims.Judge(ti.Pieces).All:
 		idx = 0
 	default:
 		for i := 0; i < ti.Pieces; i++ {
@@ -666,16 +798,43 @@ func (f *metadataFetch) verify(h hashkind.Hash) ([]byte, bool) {
 	return nil, false
 }
 
-// pingNodeID asks a DHT node its id (from the peer's PORT message), so that
-// the peer's DHT identity links its observations.
-func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort) ([20]byte, bool) {
+// pingNodeID asks a DHT node its id (from the peer's PORT message), so
+// that the peer's DHT identity links its observations. The ping and its
+// reply go into the probe's transcript. A reply is taken only from the
+// address pinged, with the transaction id sent (node.query matches it;
+// both are checked again here). checked says whether the id passes BEP 42
+// for the peer's address: an id that does not (or cannot: BEP 42 exempts
+// local addresses) is self-declared, and the observation is marked
+// node_id_unchecked.
+func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort, tr *transcript) (id [20]byte, ok, checked bool) {
 	if len(s.nodes) == 0 {
-		return [20]byte{}, false
+		return id, false, false
 	}
 	n := s.nodes[0]
-	r, _, err := n.query(ctx, addr, pingMsg())
-	if err != nil || r == nil {
-		return [20]byte{}, false
+	q := pingMsg()
+	at := s.cfg.Clock()
+	r, rr, err := n.query(ctx, addr, q)
+	// query filled in the transaction id and our node id: the bytes it sent.
+	if b, encErr := q.AppendTo(nil); encErr == nil && len(q.T) > 0 {
+		tr.sent(at, addr, b)
 	}
-	return [20]byte(r.R.ID), true
+	if len(rr.b) > 0 {
+		tr.received(rr.at, rr.from, rr.b)
+	}
+	if err != nil || r == nil || r.Kind != krpc.KindResponse {
+		return id, false, false
+	}
+	if rr.from.Addr().Unmap() != addr.Addr().Unmap() || rr.from.Port() != addr.Port() || string(r.T) != string(q.T) {
+		s.countDrop(dropForeignReply)
+		return id, false, false
+	}
+	id = [20]byte(r.R.ID)
+	return id, true, nodeIDChecked(r.R.ID, addr.Addr())
+}
+
+// nodeIDChecked reports whether a DHT node id passes BEP 42 for the
+// address the node answered from. Ids of addresses BEP 42 exempts (local,
+// private: the lab) cannot be checked and do not pass.
+func nodeIDChecked(id krpc.ID, ip netip.Addr) bool {
+	return krpc.SecureNodeIDMatches(id, ip.Unmap())
 }

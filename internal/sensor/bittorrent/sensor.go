@@ -271,6 +271,9 @@ type Sensor struct {
 	lastObserved                                 time.Time
 	probed                                       map[probeKey]time.Time
 	infos                                        map[routing.ID]*TorrentInfo
+
+	self  selfSet    // the sensor's own addresses, never recorded (self.go)
+	drops dropCounts // observations and probes not made, by reason (self.go)
 }
 
 // New returns a sensor that publishes observations to pub. guard must be
@@ -448,8 +451,20 @@ func sum(m map[string]uint64) uint64 {
 }
 
 // emit publishes one observation of a watched item. It blocks rather than
-// drop: an observation of a watched item is evidence.
+// drop: an observation of a watched item is evidence. Two kinds are never
+// published, and are counted by reason (vigil_bittorrent_dropped_total):
+// the sensor itself (its DHT identities, the source port of any of its
+// connections, in internet scope its own address), and, outside lab
+// scope, a non-public address named by a third party (admit, self.go).
+// A transcript with cut or paused records marks the observation so.
 func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
+	if r := s.admit(&o); r != "" {
+		s.countDrop(r)
+		return
+	}
+	for _, m := range transcriptMarks(o.Transcript.Bytes) {
+		o.Mark(m)
+	}
 	now := s.cfg.Clock().UTC()
 	if o.Time.IsZero() {
 		o.Time = now

@@ -57,7 +57,7 @@ func TestTrackerPeersAreThirdPartyWithTimedRecords(t *testing.T) {
 		}
 	}()
 	pub := newCollector()
-	url := "udp://" + addrOf(pc).String()
+	url := "udp://" + udpAddrOf(pc).String()
 	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
 	s := startSensor(t, pub, w)
 	o := pub.waitFor(t, observe.MethodTracker, 1)[0]
@@ -72,7 +72,7 @@ func TestTrackerPeersAreThirdPartyWithTimedRecords(t *testing.T) {
 		t.Fatalf("%d transcript records, want connect, answer, announce, answer", len(recs))
 	}
 	for i, want := range []byte{'>', '<', '>', '<'} {
-		if recs[i].dir != want || recs[i].peer != addrOf(pc).String() {
+		if recs[i].dir != want || recs[i].peer != udpAddrOf(pc).String() {
 			t.Fatalf("record %d: %c with %s, want %c with the tracker", i, recs[i].dir, recs[i].peer, want)
 		}
 		if i > 0 && recs[i].dir == '<' && recs[i].off-recs[i-1].off < delay {

@@ -1,0 +1,296 @@
+package bittorrent
+
+import (
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+)
+
+// The sensor must never record itself. A peer it probed knows the
+// sensor's address and the source port of the probe, and passes them on
+// in PEX like any other peer's; a DHT lookup can pass through the
+// sensor's own identities. selfSet remembers the sensor's own addresses:
+// the UDP ports of its DHT identities (looked up live), and the local
+// address and port of every outgoing connection it made (probes over TCP
+// and uTP, and whatever else dials through dialOver), for selfTTL each,
+// at most selfMax of them (the oldest go first). In internet scope the
+// addresses its connections came from, and its listen address, are its
+// own on every port.
+
+const (
+	// selfTTL is how long the source port of an outgoing connection is
+	// remembered as the sensor's own. PEX passes on peers a client is
+	// connected to, or was until lately; an hour is far beyond a probe.
+	selfTTL = time.Hour
+	// selfMax bounds the ports remembered (one probe each).
+	selfMax = 1 << 16
+	// selfIPsMax bounds the addresses remembered as the sensor's own on
+	// every port (internet scope).
+	selfIPsMax = 64
+)
+
+type selfEntry struct {
+	ap netip.AddrPort
+	at time.Time
+}
+
+// selfSet is usable as its zero value.
+type selfSet struct {
+	mu    sync.Mutex
+	ports map[netip.AddrPort]time.Time
+	queue []selfEntry         // in the order added, for expiry and the bound
+	ips   map[netip.Addr]bool // internet scope: the sensor's on every port
+}
+
+// add remembers ap as the sensor's own from now for selfTTL; with
+// wholeIP (internet scope) its address too, on every port.
+func (m *selfSet) add(ap netip.AddrPort, now time.Time, wholeIP bool) {
+	if !ap.IsValid() {
+		return
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ports == nil {
+		m.ports = map[netip.AddrPort]time.Time{}
+		m.ips = map[netip.Addr]bool{}
+	}
+	m.expire(now)
+	for len(m.queue) >= selfMax {
+		m.pop()
+	}
+	m.ports[ap] = now
+	m.queue = append(m.queue, selfEntry{ap, now})
+	if wholeIP && len(m.ips) < selfIPsMax && !ap.Addr().IsUnspecified() {
+		m.ips[ap.Addr()] = true
+	}
+}
+
+func (m *selfSet) pop() {
+	e := m.queue[0]
+	m.queue = m.queue[1:]
+	if t, ok := m.ports[e.ap]; ok && t.Equal(e.at) {
+		delete(m.ports, e.ap)
+	}
+	if len(m.queue) == 0 {
+		m.queue = nil // let the array go
+	}
+}
+
+func (m *selfSet) expire(now time.Time) {
+	for len(m.queue) > 0 && now.Sub(m.queue[0].at) > selfTTL {
+		m.pop()
+	}
+}
+
+// has reports whether ap is a remembered source port, or (wholeIP) on a
+// remembered address.
+func (m *selfSet) has(ap netip.AddrPort, now time.Time) (port, ip bool) {
+	a := ap.Addr().Unmap()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if t, ok := m.ports[netip.AddrPortFrom(a, ap.Port())]; ok && now.Sub(t) <= selfTTL {
+		return true, false
+	}
+	return false, m.ips[a]
+}
+
+// Reasons an observation or probe is dropped (the label of
+// vigil_bittorrent_dropped_total).
+const (
+	dropSelfConnection   = "self_connection"   // the source port of one of the sensor's connections
+	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
+	dropSelfAddress      = "self_address"      // the sensor's own address (internet scope), any port
+	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
+	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
+	// dropNonPublic prefixes the class of a non-public address a third
+	// party named outside lab scope: non_public_private, ..._loopback.
+	dropNonPublic = "non_public_"
+)
+
+// dropCounts counts drops by reason; usable as its zero value.
+type dropCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (d *dropCounts) add(reason string) {
+	d.mu.Lock()
+	if d.n == nil {
+		d.n = map[string]uint64{}
+	}
+	d.n[reason]++
+	d.mu.Unlock()
+}
+
+func (d *dropCounts) snapshot() map[string]uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]uint64, len(d.n))
+	for k, v := range d.n {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Sensor) countDrop(reason string) { s.drops.add(reason) }
+
+// Dropped returns how many observations (and probes) were not made, by
+// reason: the sensor itself, a non-public address named by a third party
+// outside lab scope, a peer that answered for another torrent, a DHT
+// reply from an address not asked.
+func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
+
+var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
+	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
+		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
+		"a peer answering for another info-hash (infohash_mismatch), a DHT reply from an address not asked (foreign_reply).",
+	[]string{"reason"}, nil)
+
+// collectDropped sends the drop counters, sorted by reason.
+func (s *Sensor) collectDropped(ch chan<- prometheus.Metric) {
+	d := s.Dropped()
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(d[k]), k)
+	}
+}
+
+// labScope reports whether the sensor runs in lab scope, where every
+// address is a lab address and non-public ones are what the lab is made
+// of.
+func (s *Sensor) labScope() bool { return s.guard.Mode() != scope.ModeInternet }
+
+// selfReason says why ap is the sensor itself, or "".
+func (s *Sensor) selfReason(ap netip.AddrPort, now time.Time) string {
+	return s.selfReasonIn(ap, now, s.labScope())
+}
+
+// selfReasonIn is selfReason in lab scope or not (tests check internet
+// scope without an internet guard).
+func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string {
+	a := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if s.isReady() {
+		for _, n := range s.nodes {
+			if n.addr == a {
+				return dropSelfListen
+			}
+		}
+	}
+	if !lab && s.cfg.Listen.IsValid() && !s.cfg.Listen.IsUnspecified() && a.Addr() == s.cfg.Listen.Unmap() {
+		return dropSelfAddress
+	}
+	port, ip := s.self.has(a, now)
+	switch {
+	case port:
+		return dropSelfConnection
+	case ip && !lab:
+		return dropSelfAddress
+	}
+	return ""
+}
+
+// thirdParty reports whether o records what someone else said of the
+// endpoint.
+func thirdParty(o *observe.Observation) bool {
+	switch o.Method {
+	case observe.MethodTracker, observe.MethodPEX:
+		return true
+	case observe.MethodDHTGetPeers:
+		// Over UDP the endpoint itself asked; otherwise a DHT node named it.
+		return o.HasMark(observe.MarkThirdParty) || o.Endpoint.Transport != "udp"
+	}
+	return o.HasMark(observe.MarkThirdParty)
+}
+
+var (
+	cgnat4    = netip.MustParsePrefix("100.64.0.0/10")
+	thisNet4  = netip.MustParsePrefix("0.0.0.0/8")
+	ietf4     = netip.MustParsePrefix("192.0.0.0/24")
+	bench4    = netip.MustParsePrefix("198.18.0.0/15")
+	reserved4 = netip.MustParsePrefix("240.0.0.0/4")
+	doc       = []netip.Prefix{
+		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+	}
+	siteLocal6 = netip.MustParsePrefix("fec0::/10")
+)
+
+// nonPublicClass says what kind of non-public address a is ("private",
+// "loopback", "link_local", "cgnat", "ula", ...), or "" if a is a public
+// unicast address that can name a subscriber.
+func nonPublicClass(a netip.Addr) string {
+	if !a.IsValid() {
+		return "invalid"
+	}
+	a = a.Unmap().WithZone("")
+	switch {
+	case a.IsUnspecified():
+		return "unspecified"
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsMulticast():
+		return "multicast"
+	case a.IsLinkLocalUnicast():
+		return "link_local"
+	case a.Is4() && a.IsPrivate():
+		return "private"
+	case a.Is6() && a.IsPrivate():
+		return "ula"
+	case cgnat4.Contains(a):
+		return "cgnat"
+	case bench4.Contains(a):
+		return "benchmark"
+	case siteLocal6.Contains(a):
+		return "site_local"
+	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a):
+		return "reserved"
+	}
+	for _, p := range doc {
+		if p.Contains(a) {
+			return "documentation"
+		}
+	}
+	if !a.IsGlobalUnicast() {
+		return "reserved"
+	}
+	return ""
+}
+
+// admit decides whether emit may publish o: never the sensor itself, and,
+// outside lab scope, no non-public address on a third party's word. It
+// returns the reason of a drop, or "". In lab scope a non-public address
+// named by a third party is kept and marked non_public_address.
+func (s *Sensor) admit(o *observe.Observation) string {
+	lab := s.labScope()
+	return admitIn(o, lab, s.selfReasonIn(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), s.cfg.Clock(), lab))
+}
+
+// admitIn is admit with the scope and the self check's answer given.
+func admitIn(o *observe.Observation, lab bool, self string) string {
+	if self != "" {
+		return self
+	}
+	if !thirdParty(o) {
+		return ""
+	}
+	class := nonPublicClass(o.Endpoint.IP)
+	switch {
+	case class == "":
+		return ""
+	case lab:
+		o.Mark(observe.MarkNonPublicAddress)
+		return ""
+	}
+	return dropNonPublic + class
+}
