@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,6 +212,28 @@ func TestServeAuditsTheClientBehindATrustedProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+	// /metrics: the proxy's own loopback address does not count; the
+	// client behind it needs a token.
+	tok := strings.TrimSpace(mustRun(t, env, "", "token", "create", "--user", "alice", "--expires", "1d"))
+	for _, c := range []struct {
+		tok  string
+		want int
+	}{{"", http.StatusUnauthorized}, {tok, http.StatusOK}} {
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.Header.Set("X-Forwarded-For", "198.51.100.7")
+		if c.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+c.tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.want || (c.want == http.StatusOK) != strings.Contains(string(b), "vigil_audit_checkpoints_total") {
+			t.Errorf("metrics with token %v: %d", c.tok != "", resp.StatusCode)
+		}
+	}
 	stop()
 	out := mustRun(t, env, "", "audit", "list", "--action", audit.ActionLoginFailed, "--json")
 	var r audit.Record
@@ -254,5 +277,18 @@ func TestServeWritesAuditCheckpointsToTheWitness(t *testing.T) {
 	code, _, errOut := vigilRun(t, env, "", "audit", "verify", "--pubkey", pub, "--witness", witness)
 	if code != exitRejected || !strings.Contains(errOut, "broken at seq 3 (truncated)") {
 		t.Fatalf("cut tail: exit %d %s", code, errOut)
+	}
+}
+
+// At 8846f19 'observations export --out' made its file 0666 less the
+// umask (0644): suspects' addresses readable by any local user.
+func TestObservationsExportFileIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "obs.jsonl")
+	mustRun(t, map[string]string{"VIGIL_DB": filepath.Join(dir, "vigil.db"), "USER": "tester"}, "", "observations", "export", "--out", out)
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export file: %v %v", fi.Mode().Perm(), err)
 	}
 }
