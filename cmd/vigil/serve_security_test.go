@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
 )
 
@@ -291,4 +292,28 @@ func TestObservationsExportFileIsPrivate(t *testing.T) {
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("export file: %v %v", fi.Mode().Perm(), err)
 	}
+}
+
+// At 8846f19 both were accepted.
+func TestCLIRefusesWeakPasswordsAndEverlastingTokens(t *testing.T) {
+	env, db := accessEnv(t)
+	mustRun(t, env, "", "agency", "add", "--id", "fr-a", "--name", "A")
+	if code, _, errOut := vigilRun(t, env, "aaaaaaaaaaaa\n", "user", "add", "--agency", "fr-a", "--role", "analyst", "--name", "bob"); code != exitUsage || !strings.Contains(errOut, "password refused") {
+		t.Fatalf("aaaaaaaaaaaa: exit %d %s", code, errOut)
+	}
+	mustRun(t, env, "a long enough password\n", "user", "add", "--agency", "fr-a", "--role", "analyst", "--name", "bob")
+	for _, exp := range []string{"never", "0", "91d"} {
+		if code, _, errOut := vigilRun(t, env, "", "token", "create", "--user", "bob", "--expires", exp); code != exitUsage {
+			t.Errorf("--expires %s: exit %d %s", exp, code, errOut)
+		}
+	}
+	tok := strings.TrimSpace(mustRun(t, env, "", "token", "create", "--user", "bob", "--expires", "90d"))
+	if out := mustRun(t, env, "another long password\n", "user", "passwd", "--name", "bob"); !strings.Contains(out, "tokens revoked") {
+		t.Fatalf("passwd: %s", out)
+	}
+	withService(t, db, func(svc *access.Service) {
+		if _, err := svc.TokenPrincipal(context.Background(), tok, ""); err == nil {
+			t.Fatal("a token made before the password change still works")
+		}
+	})
 }
