@@ -317,3 +317,28 @@ func TestCLIRefusesWeakPasswordsAndEverlastingTokens(t *testing.T) {
 		}
 	})
 }
+
+// Under TLS 1.2 only forward-secret AEAD suites; TLS 1.1 is refused.
+func TestServeTLSVersionsAndSuites(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	base, _ := startServe(t, filepath.Join(dir, "vigil.db"), "--tls-cert", certFile, "--tls-key", keyFile)
+	addr := strings.TrimPrefix(base, "https://")
+	for _, c := range []struct {
+		cfg  *tls.Config
+		fail bool
+	}{
+		{&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, true},
+		{&tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}, true},
+		{&tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS12}, false},
+		{&tls.Config{RootCAs: pool}, false},
+	} {
+		conn, err := tls.Dial("tcp", addr, c.cfg)
+		if err == nil {
+			conn.Close()
+		}
+		if (err != nil) != c.fail {
+			t.Errorf("max version %x suites %v: err %v, want failure %v", c.cfg.MaxVersion, c.cfg.CipherSuites, err, c.fail)
+		}
+	}
+}
