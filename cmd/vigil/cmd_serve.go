@@ -351,6 +351,7 @@ func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq *sqlite.S
 		return nil, fmt.Errorf("--audit-key: %w", err)
 	}
 	pub := key.Public().(ed25519.PublicKey)
+	fmt.Fprintf(a.stdout, "Audit checkpoints signed with %s (public key %x, for 'vigil audit verify --pubkey')\n", keyPath, pub)
 	a.log.Info("audit checkpoints", "key", keyPath, "made", made, "public_key", hex.EncodeToString(pub),
 		"witness", f.witness, "witness_url", f.witnessURL, "every", f.cpEvery, "interval", f.cpInterval.String())
 	cp := audit.NewCheckpointer(sq, sq, key, witnesses(f.witness, f.witnessURL),
