@@ -218,3 +218,29 @@ func TestCSRFRemovesMultipartSpools(t *testing.T) {
 		}
 	}
 }
+
+func FuzzLocalPath(f *testing.F) {
+	for _, s := range []string{"/targets?x=1", "/%09/evil", "//evil", "/\\evil", "/./x", "/%2e%2e/x", "https://evil/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, next string) {
+		got := access.LocalPath(next)
+		if got == "/" {
+			return
+		}
+		if got != next {
+			t.Fatalf("LocalPath(%q) = %q: neither kept nor refused", next, got)
+		}
+		u, err := url.Parse(got)
+		if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(got, "//") || strings.ContainsAny(got, "\\\t\r\n ") {
+			t.Fatalf("LocalPath kept %q", got)
+		}
+		// What a browser does: strip tabs and newlines, then resolve
+		// against the site. It must stay on the site.
+		base, _ := url.Parse("https://vigil.test/")
+		ref, err := url.Parse(strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(got))
+		if err == nil && base.ResolveReference(ref).Host != "vigil.test" {
+			t.Fatalf("LocalPath kept %q, which leaves the site", got)
+		}
+	})
+}

@@ -132,3 +132,34 @@ func TestMetricsNeedLoopbackOrAToken(t *testing.T) {
 		}
 	}
 }
+
+func FuzzClientAddr(f *testing.F) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	f.Add("10.0.0.1:443", "198.51.100.1, 10.0.0.2")
+	f.Add("[::1]:80", "[2001:db8::1]:5, ::ffff:10.1.1.1")
+	f.Add("192.0.2.1:1", "10.0.0.1")
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		got, _ := ClientAddr(proxies, remote, []string{xff})
+		peer, err := netip.ParseAddrPort(remote)
+		if err != nil || !trusted(proxies, peer.Addr()) {
+			if got != remote {
+				t.Fatalf("untrusted peer %q: header believed (%q)", remote, got)
+			}
+			return
+		}
+		ap, err := netip.ParseAddrPort(got)
+		if err != nil {
+			t.Fatalf("ClientAddr(%q, %q) = %q: not IP:port", remote, xff, got)
+		}
+		if got == remote {
+			return
+		}
+		// A believed address comes from the header, never from nowhere.
+		for _, h := range strings.Split(xff, ",") {
+			if a, err := parseHop(h); err == nil && a == ap.Addr() {
+				return
+			}
+		}
+		t.Fatalf("ClientAddr(%q, %q) = %q: not in the header", remote, xff, got)
+	})
+}
