@@ -17,10 +17,12 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -253,7 +255,16 @@ func TestServeWritesAuditCheckpointsToTheWitness(t *testing.T) {
 	db := filepath.Join(dir, "vigil.db")
 	witness := filepath.Join(dir, "witness", "vigil.witness")
 	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
-	base, stop := startServe(t, db, "--audit-witness", witness)
+	var mu sync.Mutex
+	var posted [][]byte
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posted = append(posted, b)
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	base, stop := startServe(t, db, "--audit-witness", witness, "--audit-witness-url", hook.URL)
 	for i := range 5 {
 		req, _ := http.NewRequest("GET", base+"/api/v1/whoami", nil)
 		req.Header.Set("Authorization", fmt.Sprintf("Bearer vgt_bad%d", i))
@@ -269,8 +280,17 @@ func TestServeWritesAuditCheckpointsToTheWitness(t *testing.T) {
 	if fi, _ := os.Stat(db + ".audit-key"); fi.Mode().Perm() != 0o600 {
 		t.Fatalf("audit key mode %v", fi.Mode().Perm())
 	}
-	pub := fmt.Sprintf("%x", ed25519PubOf(t, strings.TrimSpace(string(keyHex))))
-	if out := mustRun(t, env, "", "audit", "verify", "--pubkey", pub, "--witness", witness); !strings.Contains(out, "1 witness checkpoints") {
+	pubKey := ed25519PubOf(t, strings.TrimSpace(string(keyHex)))
+	pub := fmt.Sprintf("%x", pubKey)
+	mu.Lock()
+	if len(posted) == 0 {
+		t.Fatal("the witness URL got no note")
+	}
+	if cp, err := audit.OpenCheckpointNote(posted[len(posted)-1], pubKey); err != nil || cp.Seq < 1 {
+		t.Fatalf("posted note: %+v %v", cp, err)
+	}
+	mu.Unlock()
+	if out := mustRun(t, env, "", "audit", "verify", "--pubkey", pub, "--witness", witness); !regexp.MustCompile(`[1-9]\d* witness checkpoints`).MatchString(out) {
 		t.Fatalf("verify: %s", out)
 	}
 	sqlExec(t, db, `DROP TRIGGER audit_no_delete`, `DELETE FROM audit WHERE seq > 2`,
