@@ -93,7 +93,7 @@ Examples:
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")
 			fs.StringVar(&oidc.clientID, "oidc-client-id", "", "client `ID` registered at the provider")
 			fs.StringVar(&oidc.secretFile, "oidc-client-secret-file", "", "`file` holding the client secret (never on the command line)")
-			fs.StringVar(&oidc.redirect, "oidc-redirect-url", "", "this server's callback `URL` as registered (default http://ADDR/login/oidc/callback)")
+			fs.StringVar(&oidc.redirect, "oidc-redirect-url", "", "this server's callback `URL` as registered (default http(s)://ADDR/login/oidc/callback; set it behind a proxy)")
 			fs.StringVar(&oidc.claim, "oidc-claim", "email", "ID token `claim` that names the local user (linked with 'vigil user link', or the user name)")
 			var sf serveFlags
 			fs.StringVar(&sf.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM); serves HTTPS with --tls-key")
