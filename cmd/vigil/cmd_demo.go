@@ -186,7 +186,7 @@ Ctrl-C stops it.
 
 				webErr := make(chan error, 1)
 				go func() {
-					webErr <- serveHandler(ctx, a, ln, wa)
+					webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
 				}()
 				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
 					started:  func(s *bittorrent.Sensor) { sensor.Store(s) },

@@ -70,7 +70,8 @@ Examples:
 				}
 				var w io.Writer = a.stdout
 				if *out != "" {
-					file, err := os.Create(*out)
+					// Addresses of suspects: private to Vigil's user.
+					file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 					if err != nil {
 						return err
 					}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -26,7 +30,7 @@ func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "Serve the web interface and the JSON API over the store.",
-		usage:   "vigil serve [--addr 127.0.0.1:8080] [--analysis-poll 5s] [--retention FILE]",
+		usage:   "vigil serve [--addr 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--trusted-proxy CIDR,...] [--audit-witness PATH] [--analysis-poll 5s] [--retention FILE]",
 		help: `
 Serves the investigators' pages at /, the API at /api/v1, Prometheus metrics
 at /metrics and health at /healthz. Listens on loopback by default. Users log
@@ -39,8 +43,33 @@ other processes ('vigil ingest', 'vigil sensor') stored, so that they become
 targets, and rescores every target daily. --analysis-poll 0 leaves that to
 another process.
 
-Cookies are Secure on loopback and under TLS; serve a non-loopback address
-only behind a TLS-terminating proxy.
+TLS: --tls-cert and --tls-key (PEM files) serve HTTPS (TLS 1.2 or later)
+with Strict-Transport-Security. Cookies are always Secure (browsers treat
+http://127.0.0.1 and http://localhost as secure). A non-loopback --addr
+without TLS is refused, unless --insecure-http is given for a
+TLS-terminating reverse proxy in front, which --trusted-proxy must name.
+
+--trusted-proxy CIDR,... names the reverse proxies whose X-Forwarded-For
+header is believed: the client is the rightmost address in it that is not
+a trusted proxy (the audit trail records it, with port 0). From any other
+peer the header is ignored. HSTS is also sent when a trusted proxy says
+X-Forwarded-Proto: https.
+
+Request bodies are bounded before anything parses them: 1 MiB, and the
+watch-list import's own limit on its route.
+
+Audit checkpoints: serve signs the head of the audit chain every
+--audit-checkpoint-every records, at least every --audit-checkpoint-interval
+while records are added, and when it stops, with the ed25519 key in
+--audit-key (made, mode 0600, when missing; default: the database path +
+".audit-key"; its public key is logged). --audit-witness PATH appends each
+signed checkpoint to a file outside the store, --audit-witness-url POSTs
+it; 'vigil audit verify --witness PATH' then finds a cut tail even when
+the store's own checkpoints were deleted with it. Keep the witness where
+the database's host cannot rewrite it.
+
+/metrics answers this machine, or a caller with an API token; /healthz
+says only "ok" or "not ok".
 
 Single sign-on: --oidc-issuer and --oidc-client-id turn on an OpenID Connect
 login (authorization code with PKCE) beside the local accounts; the ID
@@ -49,6 +78,9 @@ provider identity to one). Unknown identities are refused and audited.
 
 Examples:
   vigil --db /var/lib/vigil/vigil.db serve --addr 127.0.0.1:8080
+  vigil serve --addr 0.0.0.0:8443 --tls-cert /etc/vigil/tls.crt --tls-key /etc/vigil/tls.key \
+      --audit-witness /mnt/worm/vigil.witness
+  vigil serve --addr 10.0.0.5:8080 --insecure-http --trusted-proxy 10.0.0.2/32
   vigil serve --oidc-issuer https://sso.example.gouv.fr/realms/police \
       --oidc-client-id vigil --oidc-client-secret-file /etc/vigil/oidc-secret
   printf '%s\n' "$PASSWORD" | vigil user add --agency fr-ofmin --role analyst --name a.martin
@@ -61,9 +93,23 @@ Examples:
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")
 			fs.StringVar(&oidc.clientID, "oidc-client-id", "", "client `ID` registered at the provider")
 			fs.StringVar(&oidc.secretFile, "oidc-client-secret-file", "", "`file` holding the client secret (never on the command line)")
-			fs.StringVar(&oidc.redirect, "oidc-redirect-url", "", "this server's callback `URL` as registered (default http://ADDR/login/oidc/callback)")
+			fs.StringVar(&oidc.redirect, "oidc-redirect-url", "", "this server's callback `URL` as registered (default http(s)://ADDR/login/oidc/callback; set it behind a proxy)")
 			fs.StringVar(&oidc.claim, "oidc-claim", "email", "ID token `claim` that names the local user (linked with 'vigil user link', or the user name)")
+			var sf serveFlags
+			fs.StringVar(&sf.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM); serves HTTPS with --tls-key")
+			fs.StringVar(&sf.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
+			fs.BoolVar(&sf.insecureHTTP, "insecure-http", false, "serve plain HTTP on a non-loopback address, for a TLS proxy named by --trusted-proxy")
+			fs.StringVar(&sf.proxies, "trusted-proxy", "", "`CIDR,...` of reverse proxies whose X-Forwarded-For is believed")
+			fs.StringVar(&sf.witness, "audit-witness", "", "append signed audit checkpoints to this `file` outside the store")
+			fs.StringVar(&sf.witnessURL, "audit-witness-url", "", "POST signed audit checkpoints to this `URL`")
+			fs.StringVar(&sf.auditKey, "audit-key", "", "`file` of the audit checkpoint key (hex ed25519 seed; made when missing; default DB.audit-key)")
+			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
+			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
 			return func(ctx context.Context, a *app, args []string) error {
+				tlsCfg, proxies, err := sf.check(*addr)
+				if err != nil {
+					return err
+				}
 				sq, err := a.sqliteStore(ctx)
 				if err != nil {
 					return err
@@ -80,21 +126,33 @@ Examples:
 				}
 				defer ln.Close()
 				reg := newRegistry()
-				wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), nil, reg, ret)
+				wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), nil, reg, ret, true)
 				if err != nil {
 					return err
 				}
 				defer wa.Close()
+				scheme := "http"
+				if tlsCfg != nil {
+					scheme = "https"
+				}
 				var handler http.Handler = wa
 				if oidc.issuer != "" {
-					if handler, err = oidc.enable(ctx, svc, ln.Addr().String(), wa); err != nil {
+					if handler, err = oidc.enable(ctx, svc, scheme+"://"+ln.Addr().String(), wa); err != nil {
 						return err
 					}
 					a.log.Info("single sign-on", "issuer", oidc.issuer, "claim", oidc.claim)
 				}
-				// The analysis loop stops with the server and is waited for.
+				// Outermost: nothing parses a body the edge has not bounded.
+				handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
+				// The analysis loop and the checkpointer stop with the server
+				// and are waited for.
 				ctx, cancel := context.WithCancel(ctx)
 				defer cancel()
+				stopCP, err := sf.startCheckpointer(ctx, a, sq, reg)
+				if err != nil {
+					return err
+				}
+				defer stopCP()
 				if *poll > 0 {
 					engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
 					if err != nil {
@@ -115,8 +173,11 @@ Examples:
 						}
 					}()
 				}
-				if err := printLoginHelp(ctx, a, sq, ln.Addr().String()); err != nil {
+				if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
 					return err
+				}
+				if tlsCfg != nil {
+					ln = tls.NewListener(ln, tlsCfg)
 				}
 				return serveHandler(ctx, a, ln, handler)
 			}
@@ -127,7 +188,7 @@ Examples:
 // newWebApp builds the access layer over sq (cookies Secure as addr
 // allows) and the web interface over both.
 func newWebApp(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
-	wa, _, err := newWebAppWith(ctx, a, sq, addr, health, reg, ret)
+	wa, _, err := newWebAppWith(ctx, a, sq, addr, health, reg, ret, access.CookieSecureFor(addr, false))
 	return wa, err
 }
 
@@ -138,7 +199,7 @@ type oidcFlags struct {
 
 // enable turns on OpenID Connect login on svc and returns the handler that
 // serves its two routes beside the web interface.
-func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, addr string, next http.Handler) (http.Handler, error) {
+func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string, next http.Handler) (http.Handler, error) {
 	if f.clientID == "" {
 		return nil, usagef("--oidc-issuer needs --oidc-client-id")
 	}
@@ -152,7 +213,7 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, addr string
 	}
 	redirect := f.redirect
 	if redirect == "" {
-		redirect = "http://" + addr + "/login/oidc/callback"
+		redirect = base + "/login/oidc/callback"
 	}
 	if err := svc.EnableOIDC(ctx, access.OIDCConfig{Issuer: f.issuer, ClientID: f.clientID, ClientSecret: secret,
 		RedirectURL: redirect, Claim: f.claim}); err != nil {
@@ -165,9 +226,11 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, addr string
 	return mux, nil
 }
 
-func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, *access.Service, error) {
+// secure marks cookies Secure: serve always does (loopback, TLS, or a TLS
+// proxy in front); the demo as its address allows.
+func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention, secure bool) (*webapp.App, *access.Service, error) {
 	acfg := access.DefaultConfig()
-	acfg.SecureCookies = access.CookieSecureFor(addr, false)
+	acfg.SecureCookies = secure
 	if !acfg.SecureCookies {
 		a.log.Warn("serving plain HTTP on a non-loopback address: cookies are not Secure; put a TLS proxy in front", "addr", addr)
 	}
@@ -181,12 +244,12 @@ func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, h
 
 // printLoginHelp says where to log in and, with no account yet, how to
 // make one.
-func printLoginHelp(ctx context.Context, a *app, sq *sqlite.Store, addr string) error {
+func printLoginHelp(ctx context.Context, a *app, sq *sqlite.Store, base string) error {
 	users, err := sq.Users(ctx)
 	if err != nil {
 		return fmt.Errorf("reading accounts: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "Vigil web interface: http://%s/login (API: http://%s/api/v1, token: 'vigil token create')\n", addr, addr)
+	fmt.Fprintf(a.stdout, "Vigil web interface: %s/login (API: %s/api/v1, token: 'vigil token create')\n", base, base)
 	if len(users) == 0 {
 		fmt.Fprintf(a.stdout, `No account exists yet. Create the agencies and a first user, e.g.:
   vigil --db %s agency import --rules example:france
@@ -204,8 +267,8 @@ func newRegistry() *prometheus.Registry {
 
 // serveHandler serves h on ln until ctx ends, then shuts down gracefully.
 func serveHandler(ctx context.Context, a *app, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	a.log.Info("serving", "url", "http://"+ln.Addr().String()+"/")
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	a.log.Info("serving", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -220,4 +283,90 @@ func serveHandler(ctx context.Context, a *app, ln net.Listener, h http.Handler) 
 		err = errors.Join(err, e)
 	}
 	return err
+}
+
+// serveFlags are serve's transport and audit-witness settings.
+type serveFlags struct {
+	tlsCert, tlsKey     string
+	insecureHTTP        bool
+	proxies             string
+	witness, witnessURL string
+	auditKey            string
+	cpEvery             int64
+	cpInterval          time.Duration
+}
+
+// check validates the flags against the listen address: TLS files
+// together and readable, and no plain HTTP off loopback unless a named
+// TLS proxy stands in front.
+func (f *serveFlags) check(addr string) (*tls.Config, []netip.Prefix, error) {
+	proxies, err := web.ParseTrustedProxies(f.proxies)
+	if err != nil {
+		return nil, nil, usagef("--trusted-proxy: %v", err)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if f.cpEvery < 1 || f.cpInterval <= 0 {
+		return nil, nil, usagef("--audit-checkpoint-every and --audit-checkpoint-interval must be positive")
+	}
+	if f.tlsCert != "" {
+		if f.insecureHTTP {
+			return nil, nil, usagef("--insecure-http and --tls-cert: choose one")
+		}
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %w", f.tlsCert, f.tlsKey, err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"},
+			// TLS 1.2: forward secrecy and AEAD only (TLS 1.3's are all so).
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			}}, proxies, nil
+	}
+	if access.CookieSecureFor(addr, false) {
+		return nil, proxies, nil
+	}
+	if !f.insecureHTTP {
+		return nil, nil, usagef("--addr %s is not a loopback address: serve it with --tls-cert and --tls-key, "+
+			"or behind a TLS-terminating proxy with --insecure-http --trusted-proxy PROXY", addr)
+	}
+	if len(proxies) == 0 {
+		return nil, nil, usagef("--insecure-http is for a TLS-terminating proxy in front: name it with --trusted-proxy")
+	}
+	return nil, proxies, nil
+}
+
+// startCheckpointer starts signing the audit chain on its schedule and
+// returns the function that stops it and waits for its last checkpoint.
+func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq *sqlite.Store, reg *prometheus.Registry) (func(), error) {
+	keyPath := f.auditKey
+	if keyPath == "" {
+		keyPath = a.dbPath + ".audit-key"
+	}
+	key, made, err := loadOrCreateAuditKey(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("--audit-key: %w", err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	fmt.Fprintf(a.stdout, "Audit checkpoints signed with %s (public key %x, for 'vigil audit verify --pubkey')\n", keyPath, pub)
+	a.log.Info("audit checkpoints", "key", keyPath, "made", made, "public_key", hex.EncodeToString(pub),
+		"witness", f.witness, "witness_url", f.witnessURL, "every", f.cpEvery, "interval", f.cpInterval.String())
+	cp := audit.NewCheckpointer(sq, sq, key, witnesses(f.witness, f.witnessURL),
+		audit.CheckpointerConfig{Every: f.cpEvery, Interval: f.cpInterval})
+	cp.Log = a.log
+	for _, c := range cp.Collectors() {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("audit metrics: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = cp.Run(ctx) // errors are logged by Run
+	}()
+	return func() { cancel(); <-done }, nil
 }

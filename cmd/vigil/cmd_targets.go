@@ -376,11 +376,12 @@ Examples:
 				w := a.stdout
 				var f *os.File
 				if *out != "" {
-					if err := os.MkdirAll(*out, 0o750); err != nil {
+					// An ISP request names suspects: private to Vigil's user.
+					if err := os.MkdirAll(*out, 0o700); err != nil {
 						return err
 					}
 					name := filepath.Join(*out, req.ID+"."+*format)
-					if f, err = os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640); err != nil {
+					if f, err = os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
 						return err
 					}
 					defer f.Close()

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/access"
 )
 
 func tokenCommand() *command {
@@ -33,13 +35,16 @@ Prints a new token for user NAME on standard output (and nothing else), so
 that it can be piped into a secret store. It cannot be shown again: create
 another if it is lost, and revoke the old one.
 
+Every token expires: --expires is at most 90 days ("never" is refused). A
+password change ('vigil user passwd') revokes the user's tokens.
+
 Examples:
   vigil token create --user svc-platform --expires 90d --label "platform check" > token.txt
   curl -H "Authorization: Bearer $(cat token.txt)" http://127.0.0.1:8080/api/v1/observations
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			name := fs.String("user", "", "user `name`")
-			expires := fs.String("expires", "90d", "lifetime: days (90d), a duration (12h), or never")
+			expires := fs.String("expires", "90d", "lifetime: days (90d) or a duration (12h); at most 90 days")
 			label := fs.String("label", "", "what the token is for")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *name == "" {
@@ -48,6 +53,9 @@ Examples:
 				ttl, err := parseTTL(*expires)
 				if err != nil {
 					return usagef("--expires %v", err)
+				}
+				if ttl <= 0 || ttl > access.DefaultMaxTokenTTL {
+					return usagef("--expires %s: want a lifetime of at most 90 days (a token that never expires is not allowed)", *expires)
 				}
 				svc, _, err := a.accounts(ctx)
 				if err != nil {

@@ -136,11 +136,14 @@ Examples:
 func userPasswdCommand() *command {
 	return &command{
 		name:    "passwd",
-		summary: "Set a user's password (first line of standard input); ends their sessions.",
+		summary: "Set a user's password (first line of standard input); ends their sessions and revokes their tokens.",
 		usage:   "vigil user passwd --name NAME",
 		help: `
 Replaces the password of NAME with the first line of standard input, lifts
-a lockout and ends the user's open sessions.
+a lockout, ends the user's open sessions and revokes their API tokens.
+The password must have at least 12 characters and must not be a common
+or breached password (a list of 30,000 shipped with Vigil), nor one with
+digits or symbols around it, nor a repetition or a run of characters.
 
 Example:
   printf '%s\n' "$NEW_PASSWORD" | vigil user passwd --name a.martin
@@ -162,7 +165,7 @@ Example:
 				if err := svc.SetPassword(ctx, a.cliActor(), *name, pw); err != nil {
 					return err
 				}
-				fmt.Fprintf(a.stdout, "password of %s changed; their sessions were ended\n", *name)
+				fmt.Fprintf(a.stdout, "password of %s changed; their sessions were ended and their API tokens revoked\n", *name)
 				return nil
 			}
 		},

@@ -336,7 +336,7 @@ func TestTokens(t *testing.T) {
 	if _, err := f.svc.TokenPrincipal(ctx, tok, ""); !errors.Is(err, access.ErrUnauthenticated) {
 		t.Fatalf("expired token: %v", err)
 	}
-	tok2, rec2, _ := f.svc.CreateToken(ctx, f.admin, "svc", "", 0)
+	tok2, rec2, _ := f.svc.CreateToken(ctx, f.admin, "svc", "", time.Hour)
 	if _, err := f.svc.TokenPrincipal(ctx, tok2, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +346,7 @@ func TestTokens(t *testing.T) {
 	if _, err := f.svc.TokenPrincipal(ctx, tok2, ""); !errors.Is(err, access.ErrUnauthenticated) {
 		t.Fatalf("revoked token: %v", err)
 	}
-	tok3, _, _ := f.svc.CreateToken(ctx, f.admin, "svc", "", 0)
+	tok3, _, _ := f.svc.CreateToken(ctx, f.admin, "svc", "", time.Hour)
 	_ = f.svc.DisableUser(ctx, f.admin, "svc", "")
 	if _, err := f.svc.TokenPrincipal(ctx, tok3, ""); !errors.Is(err, access.ErrUnauthenticated) {
 		t.Fatalf("disabled user's token: %v", err)

@@ -208,12 +208,23 @@ func (s *Service) CSRF(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		// A cross-site request is refused before its body is read; the
+		// body was bounded by the edge (web.Edge) before it got here.
+		crossSite := r.Header.Get("Sec-Fetch-Site") == "cross-site"
 		got := r.Header.Get(CSRFHeader)
-		if got == "" {
+		if got == "" && !crossSite {
 			got = r.PostFormValue(CSRFField)
+			// A multipart form may have spooled files to disk: remove
+			// them when the request is done (the server only cleans up
+			// the request it made, not this copy).
+			defer func() {
+				if r.MultipartForm != nil {
+					_ = r.MultipartForm.RemoveAll()
+				}
+			}()
 		}
 		want := base64.RawURLEncoding.EncodeToString(si.csrf)
-		if r.Header.Get("Sec-Fetch-Site") == "cross-site" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		if crossSite || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 			_ = s.Audit(r.Context(), p, audit.ActionDenied, r.Method+" "+r.URL.Path, "", map[string]any{"reason": "CSRF token missing or wrong"})
 			http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 			return
@@ -289,6 +300,10 @@ func (s *Service) NotFound(w http.ResponseWriter, r *http.Request, object string
 	http.NotFound(w, r)
 }
 
+// MaxLoginBody bounds the body of POST /login: a name, a password, a
+// token and a path.
+const MaxLoginBody = 16 << 10
+
 // LoginPage is what a login form shows.
 type LoginPage struct {
 	CSRFToken string // the pre-session token for the form field CSRFField
@@ -361,13 +376,48 @@ func (s *Service) checkLoginToken(r *http.Request) bool {
 	return err == nil && hmac.Equal(got, s.mac([]byte("login"), []byte(c.Value)))
 }
 
-// localPath returns next if it is a path on this site, else "/".
-func localPath(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n\\") {
+// LocalPath returns next if it is a plain path on this site (with an
+// optional query), else "/". Refused: anything with a scheme, host or
+// user; "//" or "/\\" at the start (a protocol-relative URL); dot
+// segments; spaces,
+// control characters, backslashes and non-ASCII bytes, raw or
+// percent-encoded in the path (browsers strip tabs and newlines, so
+// "/\t/host" would be read as "//host"), and control characters encoded
+// in the query.
+func LocalPath(next string) string {
+	if next == "" || len(next) > 2048 || next[0] != '/' || (len(next) > 1 && (next[1] == '/' || next[1] == '\\')) {
+		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c >= 0x7f || strings.IndexByte("\\\"<>`{}|^", c) >= 0 {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || u.Fragment != "" {
+		return "/"
+	}
+	if strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/\\") || badPathByte(u.Path) {
+		return "/"
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if seg == "." || seg == ".." { // raw or encoded: a browser resolves both
+			return "/"
+		}
+	}
+	if q, err := url.QueryUnescape(u.RawQuery); err != nil || strings.ContainsFunc(q, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return "/"
 	}
 	return next
+}
+
+func badPathByte(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 // LoginHandler serves the login form (GET) and checks it (POST): the
@@ -380,7 +430,9 @@ func (s *Service) LoginHandler(render RenderLogin) http.Handler {
 		render = DefaultLoginForm
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		page := LoginPage{Next: localPath(r.FormValue("next")), OIDC: s.oidc != nil}
+		// The query alone on GET; on POST the body, bounded before the
+		// first parse.
+		page := LoginPage{Next: LocalPath(r.URL.Query().Get("next")), OIDC: s.oidc != nil}
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			page.CSRFToken = s.loginToken(w, r)
@@ -392,7 +444,16 @@ func (s *Service) LoginHandler(render RenderLogin) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxLoginBody)
+		if err := r.ParseForm(); err != nil {
+			code := http.StatusBadRequest
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, "the login form could not be read", code)
+			return
+		}
+		page.Next = LocalPath(r.PostForm.Get("next"))
 		if !s.checkLoginToken(r) {
 			_ = s.Audit(r.Context(), &Principal{Name: "anonymous", Remote: r.RemoteAddr}, audit.ActionDenied, "login", "",
 				map[string]any{"reason": "login form without a valid CSRF token"})

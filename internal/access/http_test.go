@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -174,7 +175,7 @@ func TestLoginFlowSetsAHardenedSessionCookie(t *testing.T) {
 func TestBearerTokenIsExemptFromCSRFAndBadTokensAreRefused(t *testing.T) {
 	f := newFixture(t, nil)
 	f.user(t, "bot", "fr-nat", access.RoleAnalyst)
-	tok, _, _ := f.svc.CreateToken(context.Background(), f.admin, "bot", "", 0)
+	tok, _, _ := f.svc.CreateToken(context.Background(), f.admin, "bot", "", time.Hour)
 	srv := f.server(t)
 	req, _ := http.NewRequest("POST", srv.URL+"/change", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)

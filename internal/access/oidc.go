@@ -141,7 +141,7 @@ func (s *Service) OIDCStartHandler() http.Handler {
 			http.Error(w, "no randomness", http.StatusInternalServerError)
 			return
 		}
-		f := flow{State: state, Nonce: nonce, Verifier: oauth2.GenerateVerifier(), Next: localPath(r.FormValue("next")),
+		f := flow{State: state, Nonce: nonce, Verifier: oauth2.GenerateVerifier(), Next: LocalPath(r.URL.Query().Get("next")),
 			Expires: s.cfg.Now().Add(o.cfg.FlowTimeout)}
 		// Lax, not Strict: the provider sends the browser back with a
 		// cross-site top-level GET, on which a Strict cookie is withheld.

@@ -47,7 +47,9 @@ const (
 var ErrWeakPassword = errors.New("password refused")
 
 // CheckPassword applies the password rules: at least MinPassword
-// characters, at most MaxPassword bytes, valid UTF-8.
+// characters, at most MaxPassword bytes, valid UTF-8, and not a common
+// or breached password (CommonPassword). The error says which rule, never
+// echoing the password.
 func CheckPassword(pw string) error {
 	switch {
 	case !utf8.ValidString(pw):
@@ -56,6 +58,9 @@ func CheckPassword(pw string) error {
 		return fmt.Errorf("%w: %d characters, want at least %d", ErrWeakPassword, utf8.RuneCountInString(pw), MinPassword)
 	case len(pw) > MaxPassword:
 		return fmt.Errorf("%w: longer than %d bytes", ErrWeakPassword, MaxPassword)
+	}
+	if why := CommonPassword(pw); why != "" {
+		return fmt.Errorf("%w: %s; choose a longer phrase of your own", ErrWeakPassword, why)
 	}
 	return nil
 }

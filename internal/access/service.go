@@ -39,6 +39,9 @@ type Config struct {
 	SecureCookies bool
 	// LoginPath is where RequireLogin sends a browser without a session.
 	LoginPath string
+	// MaxTokenTTL is the longest lifetime of an API token; a token
+	// without an expiry is refused.
+	MaxTokenTTL time.Duration
 	// Key signs the login form's token and the OpenID Connect state
 	// cookie. Empty: 32 random bytes per process (a restart then refuses
 	// forms and logins in flight; several instances behind one address
@@ -62,6 +65,7 @@ func DefaultConfig() Config {
 		TouchEvery:    time.Minute,
 		SecureCookies: true,
 		LoginPath:     "/login",
+		MaxTokenTTL:   DefaultMaxTokenTTL,
 		Now:           time.Now,
 	}
 }
@@ -72,6 +76,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxFailures < 1 || c.FailureWindow <= 0 || c.LockFor <= 0 {
 		return errors.New("access: MaxFailures, FailureWindow and LockFor must be positive")
+	}
+	if c.MaxTokenTTL <= 0 {
+		c.MaxTokenTTL = DefaultMaxTokenTTL
 	}
 	if c.SessionTTL <= 0 || c.IdleTimeout <= 0 || c.TouchEvery < 0 {
 		return errors.New("access: SessionTTL and IdleTimeout must be positive")
@@ -206,8 +213,17 @@ func (s *Service) AddUser(ctx context.Context, actor *Principal, u User, passwor
 		map[string]any{"agency": u.Agency, "role": u.Role, "lang": u.Lang, "time_zone": u.TimeZone, "password": password != ""})
 }
 
-// SetPassword replaces a user's password, unlocks the account and ends
-// its sessions.
+// DefaultMaxTokenTTL is Config.MaxTokenTTL's default: 90 days.
+const DefaultMaxTokenTTL = 90 * 24 * time.Hour
+
+// ErrTokenLifetime is returned by CreateToken for a lifetime that is not
+// positive or exceeds Config.MaxTokenTTL.
+var ErrTokenLifetime = errors.New("token lifetime refused")
+
+// SetPassword replaces a user's password, unlocks the account, ends its
+// sessions and revokes its API tokens (a token is a credential derived
+// from the old password's trust: whoever changed the password because it
+// leaked must not leave a working token behind).
 func (s *Service) SetPassword(ctx context.Context, actor *Principal, name, password string) error {
 	if err := CheckPassword(password); err != nil {
 		return fmt.Errorf("user %s: %w", name, err)
@@ -232,7 +248,11 @@ func (s *Service) SetPassword(ctx context.Context, actor *Principal, name, passw
 	if err != nil {
 		return fmt.Errorf("user %s: ending sessions: %w", name, err)
 	}
-	return s.Audit(ctx, actor, audit.ActionUserPasswd, "user:"+name, "", map[string]any{"sessions_ended": n})
+	revoked, err := s.revokeUserTokens(ctx, u.ID, now)
+	if err != nil {
+		return fmt.Errorf("user %s: revoking tokens: %w", name, err)
+	}
+	return s.Audit(ctx, actor, audit.ActionUserPasswd, "user:"+name, "", map[string]any{"sessions_ended": n, "tokens_revoked": revoked})
 }
 
 // DisableUser disables an account and ends its sessions; its tokens stop
@@ -452,9 +472,33 @@ func (s *Service) Logout(ctx context.Context, id string, p *Principal) error {
 // recognise (secret scanners) and to tell from a session id.
 const TokenPrefix = "vgt_"
 
-// CreateToken makes an API token for user name, valid for ttl (0: no
-// expiry). The token is returned once; only its hash is stored.
+// revokeUserTokens revokes every valid token of a user and returns their ids.
+func (s *Service) revokeUserTokens(ctx context.Context, userID int64, now time.Time) ([]int64, error) {
+	toks, err := s.st.Tokens(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	ids := []int64{}
+	for _, t := range toks {
+		if t.UserID != userID || !t.Revoked.IsZero() {
+			continue
+		}
+		if err := s.st.RevokeToken(ctx, t.ID, now); err != nil && !errors.Is(err, ErrNotFound) {
+			return ids, fmt.Errorf("token %d: %w", t.ID, err)
+		}
+		ids = append(ids, t.ID)
+	}
+	return ids, nil
+}
+
+// CreateToken makes an API token for user name, valid for ttl: more
+// than zero and at most Config.MaxTokenTTL (ErrTokenLifetime). The token
+// is returned once; only its hash is stored.
 func (s *Service) CreateToken(ctx context.Context, actor *Principal, name, label string, ttl time.Duration) (string, Token, error) {
+	if ttl <= 0 || ttl > s.cfg.MaxTokenTTL {
+		return "", Token{}, fmt.Errorf("%w: %s; want more than 0 and at most %s (a token that never expires is not allowed)",
+			ErrTokenLifetime, ttl, s.cfg.MaxTokenTTL)
+	}
 	u, err := s.st.UserByName(ctx, name)
 	if err != nil {
 		return "", Token{}, fmt.Errorf("user %s: %w", name, err)
@@ -468,10 +512,7 @@ func (s *Service) CreateToken(ctx context.Context, actor *Principal, name, label
 	}
 	tok := TokenPrefix + raw
 	now := s.cfg.Now().UTC()
-	t := Token{Hash: hashSecret(tok), UserID: u.ID, Label: label, Created: now}
-	if ttl > 0 {
-		t.Expires = now.Add(ttl)
-	}
+	t := Token{Hash: hashSecret(tok), UserID: u.ID, Label: label, Created: now, Expires: now.Add(ttl)}
 	if t, err = s.st.AddToken(ctx, t); err != nil {
 		return "", Token{}, err
 	}
@@ -521,6 +562,11 @@ func (s *Service) TokenPrincipal(ctx context.Context, tok, remote string) (*Prin
 		u, uerr = s.st.UserByID(ctx, t.UserID)
 	}
 	if uerr != nil || u.Disabled {
+		return nil, ErrUnauthenticated
+	}
+	// A token made before the last password change is dead even if its
+	// revocation was lost (SetPassword revokes them too).
+	if !u.PasswordSet.IsZero() && t.Created.Before(u.PasswordSet) {
 		return nil, ErrUnauthenticated
 	}
 	if now.Sub(t.LastUsed) >= s.cfg.TouchEvery {

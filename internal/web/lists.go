@@ -95,6 +95,7 @@ func (s *server) listImport(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusBadRequest, "targets.badquery", "upload: "+err.Error())
 		return
 	}
+	defer r.MultipartForm.RemoveAll() // the spool; the upload is copied below
 	name := strings.TrimSpace(r.FormValue("name"))
 	if name == "" || len(name) > 100 {
 		s.fail(w, r, u, http.StatusBadRequest, "targets.badquery", "name: want a list name of 1 to 100 bytes")

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
 
@@ -71,12 +72,7 @@ func (s *server) logoutPost(w http.ResponseWriter, r *http.Request) {
 }
 
 // localPath returns p if it is a path on this site, else "/".
-func localPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
-		return "/"
-	}
-	return p
-}
+func localPath(p string) string { return access.LocalPath(p) }
 
 func (s *server) lang(w http.ResponseWriter, r *http.Request, u *User) {
 	lang := r.PostFormValue("lang")

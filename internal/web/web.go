@@ -233,11 +233,11 @@ func New(cfg Config) *Server {
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", s.healthz)
-	root.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	root.Handle("GET /metrics", metricsGuard(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}), cfg.Wrap, s.who))
 	static, _ := fs.Sub(staticFS, "static")
 	root.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	root.Handle("/", inner)
-	return &Server{h: securityHeaders(root), s: s}
+	return &Server{h: Edge(securityHeaders(root), EdgeConfig{Limit: BodyLimits(cfg.MaxUpload), Registry: cfg.Registry}), s: s}
 }
 
 // refusePosts stands in for a missing access layer: no state change
@@ -259,20 +259,19 @@ func cacheStatic(h http.Handler) http.Handler {
 	})
 }
 
+// healthz answers anyone, so it says only "ok" or "not ok": which part
+// failed and why is on the sensors page, behind a login.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	out := map[string]string{}
-	status := http.StatusOK
-	for name, h := range s.cfg.Health {
-		ok, why := h()
-		if !ok {
-			status = http.StatusServiceUnavailable
-			why = "NOT OK: " + why
+	status, body := http.StatusOK, "ok\n"
+	for _, h := range s.cfg.Health {
+		if ok, _ := h(); !ok {
+			status, body = http.StatusServiceUnavailable, "not ok\n"
+			break
 		}
-		out[name] = why
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(out)
+	_, _ = w.Write([]byte(body))
 }
 
 func (s *server) who(r *http.Request) (*User, bool) {

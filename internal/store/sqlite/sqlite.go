@@ -16,7 +16,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -148,6 +150,17 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	// The store holds suspects' addresses and password hashes: a new file
+	// is private to Vigil's user (SQLite gives its -wal and -shm files the
+	// database file's mode). An existing file keeps the mode its owner
+	// gave it.
+	if f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("sqlite %s: %w", path, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("sqlite %s: %w", path, err)
 	}
 	q := url.Values{}
