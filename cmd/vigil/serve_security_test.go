@@ -89,7 +89,7 @@ func filesIn(t *testing.T, dir string) []string {
 // form and to the import route. At 8846f19 the login's multipart spool
 // (100 MiB) stayed in the temp folder.
 func TestServeRefusesA100MiBAnonymousUpload(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "vigil.db")
+	db := emptyStore(t)
 	tmp := filepath.Join(t.TempDir(), "tmp")
 	if err := os.Mkdir(tmp, 0o700); err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.
 func TestServeTLS(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	base, _ := startServe(t, filepath.Join(dir, "vigil.db"), "--tls-cert", certFile, "--tls-key", keyFile)
+	base, _ := startServe(t, emptyStore(t), "--tls-cert", certFile, "--tls-key", keyFile)
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("serve printed %s", base)
 	}
@@ -252,7 +252,7 @@ func TestServeAuditsTheClientBehindATrustedProxy(t *testing.T) {
 // witness; verify --witness then finds a tail cut with the checkpoints.
 func TestServeWritesAuditCheckpointsToTheWitness(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "vigil.db")
+	db := emptyStore(t)
 	witness := filepath.Join(dir, "witness", "vigil.witness")
 	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
 	var mu sync.Mutex
@@ -308,7 +308,7 @@ func TestObservationsExportFileIsPrivate(t *testing.T) {
 	defer syscall.Umask(old)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "obs.jsonl")
-	mustRun(t, map[string]string{"VIGIL_DB": filepath.Join(dir, "vigil.db"), "USER": "tester"}, "", "observations", "export", "--out", out)
+	mustRun(t, map[string]string{"VIGIL_DB": emptyStore(t), "USER": "tester"}, "", "observations", "export", "--out", out)
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("export file: %v %v", fi.Mode().Perm(), err)
 	}
@@ -342,7 +342,7 @@ func TestCLIRefusesWeakPasswordsAndEverlastingTokens(t *testing.T) {
 func TestServeTLSVersionsAndSuites(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := selfSigned(t, dir)
-	base, _ := startServe(t, filepath.Join(dir, "vigil.db"), "--tls-cert", certFile, "--tls-key", keyFile)
+	base, _ := startServe(t, emptyStore(t), "--tls-cert", certFile, "--tls-key", keyFile)
 	addr := strings.TrimPrefix(base, "https://")
 	for _, c := range []struct {
 		cfg  *tls.Config
