@@ -304,16 +304,6 @@ func (l *Log) writeBatch(ctx context.Context, bs BatchStore, batch []*pendingApp
 	}
 }
 
-// Detail marshals v for Record.Detail; a value that cannot be marshalled
-// is recorded as its error, never dropped.
-func Detail(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"unencodable_detail": err.Error()})
-	}
-	return b
-}
-
 // ErrNoPurpose is returned by RequirePurpose when no case number was given.
 var ErrNoPurpose = errors.New("a purpose (case number) is required")
 
