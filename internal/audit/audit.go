@@ -58,6 +58,14 @@ const (
 	ActionCheckpoint   = "checkpoint"
 	ActionOIDCRefused  = "oidc_refused"
 	ActionSessionEnded = "session_revoked"
+	// The live feed (internal/web): a subscription, each batch of events
+	// delivered (the record names every target and endpoint of the batch
+	// and is written before the batch is sent), and the stream's end.
+	ActionLiveSubscribe = "live_subscribe"
+	ActionLiveDeliver   = "live_deliver"
+	ActionLiveEnd       = "live_end"
+	// ActionViewList is a read of watch-lists (pages, CLI export).
+	ActionViewList = "view_list"
 )
 
 // Record is one entry of the trail. Seq, PrevHash and Hash are set by the

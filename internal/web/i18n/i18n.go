@@ -230,6 +230,9 @@ var catalog = map[string]msg{
 	"isp.purpose":   {"en": "Purpose: case number (required, recorded in the audit trail)", "fr": "Finalité : numéro de procédure (obligatoire, inscrit au journal d’audit)"},
 	"isp.format":    {"en": "Format", "fr": "Format"},
 	"isp.download":  {"en": "Download", "fr": "Télécharger"},
+	"purpose.title":   {"en": "Purpose of the view of target %s", "fr": "Finalité de la consultation de la cible %s"},
+	"purpose.explain": {"en": "This service records why each target is looked at: give the case number this view is for. It is written into the audit trail with the view.", "fr": "Ce service consigne la raison de chaque consultation de cible : indiquez le numéro de procédure de cette consultation. Il est inscrit au journal d’audit avec elle."},
+	"purpose.show":    {"en": "Show the target", "fr": "Afficher la cible"},
 	"isp.nopurpose": {"en": "A case number is required: %s", "fr": "Un numéro de procédure est obligatoire : %s"},
 	"isp.explain":   {"en": "The request lists each address with its port, transport, UTC time to the millisecond and clock offset, grouped by ISP. A magistrate signs it; Vigil sends nothing.", "fr": "La réquisition liste chaque adresse avec son port, son transport, l’heure UTC à la milliseconde et le décalage d’horloge, regroupées par FAI. Un magistrat la signe ; Vigil n’envoie rien."},
 
