@@ -287,6 +287,7 @@ type ISPFile struct {
 	ContentType string
 	Filename    string
 	Body        []byte
+	Endpoints   []string // the addresses (ip:port) it names, for the audit record
 }
 
 // ISP formats.

@@ -414,7 +414,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body)}); err != nil {
+	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body), "endpoints": f.Endpoints}); err != nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}

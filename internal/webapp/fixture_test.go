@@ -227,6 +227,7 @@ type env struct {
 	TargetA  string            // a target of agency A (paris)
 	TargetB  string            // a target of agency B (sud)
 	Info     fixtureInfo
+	Path     string // the store's file
 }
 
 // newEnv builds the store at path (a temporary file if ""), fills it with
@@ -277,7 +278,7 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 			tb.Fatal(err)
 		}
 	}
-	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info}
+	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info, Path: path}
 	for _, u := range fixtureUsers {
 		pw := randomPassword()
 		if reuse {
@@ -299,7 +300,8 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 		*dst = list[0].ID
 	}
 	app, err := New(ctx, Deps{Store: st, Access: svc, Health: map[string]web.HealthFunc{
-		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }}})
+		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
+		RecheckEvery: 200 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}
