@@ -140,9 +140,9 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		Live: liveAccess{st: d.Store}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
-		Wrap:      d.Access.Wrap,
-		CSRFToken: func(r *http.Request) string { return access.CSRFToken(r.Context()) },
-		CSRFField: access.CSRFField,
+		Wrap:               d.Access.Wrap,
+		CSRFToken:          func(r *http.Request) string { return access.CSRFToken(r.Context()) },
+		CSRFField:          access.CSRFField,
 		LoginHandler: func(render web.RenderLogin) http.Handler {
 			return d.Access.LoginHandler(func(w http.ResponseWriter, r *http.Request, p access.LoginPage) {
 				render(w, r, web.LoginForm(p))
