@@ -199,11 +199,17 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []analysis.TargetSummary{}
 	}
+	// The record names every target listed and the address each row
+	// shows (its label: the most recent endpoint).
 	ids := make([]string, 0, len(list))
+	var eps []string
 	for _, t := range list {
 		ids = append(ids, t.ID)
+		if t.Label != "" {
+			eps = append(eps, t.Label)
+		}
 	}
-	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total, "targets": ids}) {
+	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total, "targets": ids, "endpoints": eps}) {
 		return
 	}
 	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
