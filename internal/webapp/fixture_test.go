@@ -236,6 +236,12 @@ type env struct {
 // is used as it is, with new tokens for its accounts.
 func newEnv(tb testing.TB, path string, obs int) *env {
 	tb.Helper()
+	return newEnvWith(tb, path, obs, nil)
+}
+
+// newEnvWith is newEnv with the access layer's settings changed by tune.
+func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) *env {
+	tb.Helper()
 	ctx := context.Background()
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "vigil.db")
@@ -265,6 +271,9 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 	acfg := access.DefaultConfig()
 	acfg.Argon2 = access.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	acfg.SecureCookies = access.CookieSecureFor("127.0.0.1:0", false)
+	if tune != nil {
+		tune(&acfg)
+	}
 	svc, err := access.New(st, &audit.Log{Store: st}, acfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -197,6 +197,33 @@ func TestLiveFeedEndsAtLogout(t *testing.T) {
 	waitRecord(t, e, audit.Filter{Actor: "paris", Action: audit.ActionLiveEnd}, "session ended")
 }
 
+// A session that idles out or reaches its end ends its live feed: the
+// stream alone does not keep it alive. (At 8846f19 the stream outlived it.)
+func TestLiveFeedEndsWhenTheSessionExpires(t *testing.T) {
+	e := newEnvWith(t, "", 3000, func(c *access.Config) {
+		c.IdleTimeout = 1500 * time.Millisecond
+		c.TouchEvery = 0
+	})
+	b := newBrowser(t, e)
+	b.login("paris")
+	ep, file := targetEndpoint(t, e, e.TargetA)
+	s := openStream(t, e, &http.Client{Jar: b.c.Jar}, nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	publishUntil(e, func() observe.Observation { return liveObs(ep, file, agencyParis) }, stop)
+	s.waitFor(t, ep.String(), 5*time.Second)
+	opened := time.Now()
+	select {
+	case <-s.closed:
+	case <-time.After(6 * time.Second):
+		t.Fatalf("the live feed outlived its session's 1.5 s idle timeout by 6 s; %d events delivered", len(s.since(opened)))
+	}
+	if code, _ := b.get("/targets"); code != http.StatusSeeOther {
+		t.Fatalf("the session still holds after the stream ended: %d", code)
+	}
+	waitRecord(t, e, audit.Filter{Actor: "paris", Action: audit.ActionLiveEnd}, "session ended")
+}
+
 // waitRecord waits for a record matching f whose detail contains want.
 func waitRecord(t *testing.T, e *env, f audit.Filter, want string) {
 	t.Helper()
