@@ -308,6 +308,36 @@ func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
 	}
 }
 
+// With RequireViewPurpose a target's page asks for the case number first
+// and shows nothing of the target before it; the view's record carries it,
+// with every address the page shows.
+func TestTargetViewCanRequireAPurpose(t *testing.T) {
+	env := fakeEnvWith(t, func(c *Config) { c.RequireViewPurpose = true })
+	alice := login(t, env, "alice")
+	for _, path := range []string{"/targets/" + env.TargetA, "/targets/" + env.TargetA + "?purpose=x"} {
+		resp, body := alice.get(path)
+		if !strings.Contains(body, `id="purpose-form"`) || strings.Contains(body, "127.0.1.10") || strings.Contains(body, `id="timeline"`) {
+			t.Fatalf("%s: %d, no purpose form or target data shown", path, resp.StatusCode)
+		}
+	}
+	if n := countAudit(env.Records(), "alice", ActionViewTarget, ""); n != 0 {
+		t.Fatalf("%d views audited before a purpose was given", n)
+	}
+	resp, body := alice.get("/targets/" + env.TargetA + "?purpose=" + url.QueryEscape("PV 2026/00099"))
+	if resp.StatusCode != 200 || !strings.Contains(body, "127.0.1.10") {
+		t.Fatalf("target with a purpose: %d", resp.StatusCode)
+	}
+	for _, r := range env.Records() {
+		if r.Action == ActionViewTarget && r.Object == "target:"+env.TargetA {
+			if r.Purpose != "PV 2026/00099" || !strings.Contains(r.Detail, "127.0.1.10") {
+				t.Fatalf("the view's record: %+v", r)
+			}
+			return
+		}
+	}
+	t.Fatal("the view is not audited")
+}
+
 func TestUnauditableReadIsNotServed(t *testing.T) {
 	env := buildEnv(t)
 	if env.backend == nil {
