@@ -292,6 +292,8 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(v.Get("purpose"))
 	if err != nil {
+		_ = h.cfg.Access.AuditRequest(r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
+			map[string]any{"export": "isp-request", "reason": err.Error()})
 		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
 		return
 	}
