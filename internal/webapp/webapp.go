@@ -8,8 +8,12 @@
 // Need to know stays in the store's queries: every read passes the
 // viewer's scope, taken from the authenticated principal and nothing else.
 // A target outside the scope answers exactly as a missing one, and web
-// audits the refusal. This package must never filter case data after the
-// fact, never serve a page around the access layer's Wrap, and never let
+// audits the refusal. What is not read for the viewer at the moment it is
+// shown — live events, and the overview's rows when its answer is reused —
+// is decided again at delivery by asking the store who may see each
+// target now (live.go), never by the agency a row was routed to when it
+// was stored. This package must never decide access from a kept answer
+// alone, never serve a page around the access layer's Wrap, and never let
 // web serve /api/v1/observations in parallel with the API (one route, one
 // set of rules).
 package webapp
