@@ -31,7 +31,7 @@ var ErrSessionEnded = errors.New("the session or token no longer holds")
 // Defaults of the live stream.
 const (
 	DefaultRecheckEvery = 2 * time.Second
-	DefaultLiveWindow   = 200 * time.Millisecond
+	DefaultLiveWindow   = 500 * time.Millisecond
 	maxLiveBatch        = 500
 )
 

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // The route census: every route the interface registers (internal/web's
@@ -322,7 +323,7 @@ func censusStream(t *testing.T, e *env, b *client, role, name string, k knowledg
 	loose := netip.AddrPortFrom(netip.MustParseAddr("127.250.0.1"), 6881)
 	e.App.Publish([]observe.Observation{liveObs(epA, fA, agencyParis), liveObs(epB, fB, agencySud), liveObs(loose, fA, agencyParis)})
 	e.App.Alert(analysis.Alert{Time: time.Now(), Message: "census alert"})
-	time.Sleep(800 * time.Millisecond)
+	time.Sleep(3 * web.DefaultLiveWindow)
 	s.cancel()
 	<-s.closed
 	got := strings.Join(s.all(), "\n")
