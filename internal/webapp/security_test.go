@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -327,8 +328,31 @@ func TestHandOffLeavesTheOldAgency(t *testing.T) {
 	if code, _ := pa.get("/targets/" + e.TargetA); code != http.StatusNotFound {
 		t.Fatalf("the old agency reads the handed-off target: %d", code)
 	}
+	for _, q := range []string{e.TargetA, ep.String(), ep.Addr().String(), file.Hex} {
+		if _, body := pa.get("/targets?q=" + url.QueryEscape(q)); slices.Contains(linkedTargets(body), e.TargetA) {
+			t.Fatalf("the old agency's search %q finds the handed-off target", q)
+		}
+	}
+	if _, body := pa.get("/targets?sort=last"); slices.Contains(linkedTargets(body), e.TargetA) {
+		t.Fatal("the old agency's list shows the handed-off target")
+	}
+	for _, path := range []string{"/api/v1/targets/" + e.TargetA, "/api/v1/targets/" + e.TargetA + "/isp-request?format=csv&purpose=PV+2026%2F1"} {
+		req, _ := http.NewRequest("GET", e.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.Token["paris"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("the old agency's %s: %d", path, resp.StatusCode)
+		}
+	}
 	pb := newBrowser(t, e)
 	pb.login("sud")
+	if code, body := pb.get("/targets/" + e.TargetA); code != http.StatusOK || !strings.Contains(body, ep.Addr().String()) {
+		t.Fatalf("the new agency cannot read the handed-off target: %d", code)
+	}
 	_, body = pb.get("/")
 	if !strings.Contains(body, ep.Addr().String()) || !strings.Contains(body, e.TargetA) {
 		t.Fatalf("the new agency's overview lacks the handed-off target's new rows (%s at %s)", e.TargetA, ep)
