@@ -300,8 +300,14 @@ func refusePosts(h http.Handler) http.Handler {
 	})
 }
 
+// cacheStatic serves the embedded assets with a cache lifetime, and no
+// directory listing (ASVS 4.3.2).
 func cacheStatic(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})

@@ -138,6 +138,22 @@ func TestHealthMetricsAndSecurityHeaders(t *testing.T) {
 	}
 }
 
+// The embedded assets are served, their folder is not listed.
+func TestStaticFolderIsNotListed(t *testing.T) {
+	ts := newTestHTTP(t, New(Config{}))
+	for path, want := range map[string]int{"/static/": 404, "/static/vigil.css": 200, "/static/vigil.js": 200} {
+		resp, err := http.Get(ts + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 404 && strings.Contains(string(b), "vigil.css")) {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
 func TestTemplatesHaveNoInlineScriptOrStyle(t *testing.T) {
 	files, err := filepath.Glob("templates/*.html")
 	if err != nil || len(files) == 0 {
