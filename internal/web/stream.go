@@ -60,6 +60,7 @@ func (s *server) deliverable(ctx context.Context, u *User, evs []Event) ([]Event
 			out = append(out, evs[i])
 		}
 	}
+	s.withheld.Add(float64(len(evs) - len(out)))
 	return out, nil
 }
 
@@ -134,6 +135,7 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
 	defer sub.Close()
 	reason, delivered, batches := "client closed the stream", 0, 0
 	defer func() {
+		s.ended.WithLabelValues(reason).Inc()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
 		_ = s.auditCtx(ctx, r, u, ActionLiveEnd, "live", "", map[string]any{"reason": reason, "events": delivered, "batches": batches})

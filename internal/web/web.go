@@ -186,6 +186,8 @@ type server struct {
 
 	requests *prometheus.CounterVec
 	denied   prometheus.Counter
+	withheld prometheus.Counter     // live events a viewer was not allowed at delivery
+	ended    *prometheus.CounterVec // live streams ended, by reason
 }
 
 // New returns the server for cfg.
@@ -226,7 +228,11 @@ func New(cfg Config) *Server {
 		Name: "vigil_web_requests_total", Help: "Requests answered, by route and status class."}, []string{"route", "code"})
 	s.denied = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_web_denied_total", Help: "Reads refused for need to know (answered 404 and audited)."})
-	for _, c := range append([]prometheus.Collector{s.requests, s.denied}, s.hub.Collectors()...) {
+	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_web_live_withheld_events_total", Help: "Live events withheld at delivery: the viewer may not see their target now."})
+	s.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_web_live_streams_ended_total", Help: "Live streams ended, by reason (session ended, rights changed, audit failed, ...)."}, []string{"reason"})
+	for _, c := range append([]prometheus.Collector{s.requests, s.denied, s.withheld, s.ended}, s.hub.Collectors()...) {
 		if err := cfg.Registry.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
