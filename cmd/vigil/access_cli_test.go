@@ -88,14 +88,14 @@ func TestUserAndAgencyCommands(t *testing.T) {
 	}
 
 	// Every change is audited as cli:<os user>.
-	out = mustRun(t, env, "", "audit", "list", "--actor", "cli:tester", "--json")
+	out = mustRun(t, env, "", "audit", "list", "--actor", "cli:"+cliUser(), "--json")
 	var actions []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var r audit.Record
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("audit list --json line %q: %v", line, err)
 		}
-		if r.Role != "cli" || r.Remote != "cli" {
+		if r.Role != "cli" || !strings.HasPrefix(r.Remote, "cli uid=") {
 			t.Errorf("cli record %+v", r)
 		}
 		actions = append(actions, r.Action)

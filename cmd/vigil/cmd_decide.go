@@ -50,7 +50,9 @@ func decisionCommand(name, summary, usage, help string, nargs int, flags func(fs
 				if err := e.Flush(ctx); err != nil {
 					return err
 				}
-				a.auditCLIPurpose(ctx, sq, audit.ActionChange, obj, "", map[string]any{"decision": name, "why": *why, "args": args})
+				if err := a.auditCLIPurpose(ctx, sq, audit.ActionChange, obj, "", map[string]any{"decision": name, "why": *why, "args": args}); err != nil {
+					return fmt.Errorf("%s: %s recorded, but the audit trail was not written: %w", obj, name, err)
+				}
 				fmt.Fprintf(a.stdout, "%s: %s recorded\n", obj, name)
 				return nil
 			}
@@ -178,7 +180,9 @@ Example:
 				if err != nil {
 					return err
 				}
-				a.auditCLI(ctx, sq, audit.ActionSearch, "leads", map[string]any{"state": *state})
+				if err := a.auditCLI(ctx, sq, audit.ActionSearch, "leads", map[string]any{"state": *state, "shown": len(leads)}); err != nil {
+					return err
+				}
 				if *asJSON {
 					return writeIndentedJSON(a.stdout, leads)
 				}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 )
@@ -32,7 +33,7 @@ func observationsExportCommand() *command {
 	return &command{
 		name:    "export",
 		summary: "Write observations as JSON Lines, oldest first.",
-		usage:   "vigil observations export --format jsonl [--since RFC3339] [--until RFC3339] [--out FILE]",
+		usage:   "vigil observations export --case NUMBER --format jsonl [--since RFC3339] [--until RFC3339] [--out FILE]",
 		help: `
 One flat JSON object a line with: id, time (RFC 3339, UTC, nanoseconds),
 sensor, network, method, ip, port, transport, item_kind, item (lower-case hex),
@@ -40,15 +41,20 @@ possession, pieces_have, pieces_total, peer_id (hex), client, listen_port,
 node_id (hex), matched (list names), and the rest of the record (sensor
 version, clock offset, transcript ...). Empty where the protocol gave nothing.
 
+A bulk export of suspects' addresses: it needs --case (the case number it
+is made for), and is written into the audit trail, with the case number and
+the operating-system user, before the first line is.
+
 Examples:
-  vigil observations export --format jsonl > all.jsonl
-  vigil observations export --format jsonl --since 2026-11-01T00:00:00Z
+  vigil observations export --case 2026/1234 --format jsonl > all.jsonl
+  vigil observations export --case 2026/1234 --format jsonl --since 2026-11-01T00:00:00Z
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			format := fs.String("format", "jsonl", "output `format`: jsonl")
 			since := fs.String("since", "", "only observations at or after this RFC 3339 `time`")
 			until := fs.String("until", "", "only observations before this RFC 3339 `time`")
 			out := fs.String("out", "", "output `file` (default: standard output)")
+			caseNo := fs.String("case", "", "the case `number` this export is made for (required; recorded in the audit trail)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *format != "jsonl" {
 					return usagef("--format %q: want jsonl", *format)
@@ -56,8 +62,11 @@ Examples:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
+				purpose, err := audit.RequirePurpose(*caseNo)
+				if err != nil {
+					return usagef("--case: a bulk export needs the case number it is made for (%v)", err)
+				}
 				var f store.ObservationFilter
-				var err error
 				if f.Since, err = parseTimeFlag("since", *since); err != nil {
 					return err
 				}
@@ -67,6 +76,10 @@ Examples:
 				st, err := a.store(ctx)
 				if err != nil {
 					return err
+				}
+				if err := a.auditStore(ctx, st, audit.ActionExport, "observations", purpose,
+					map[string]any{"since": *since, "until": *until, "out": *out}); err != nil {
+					return fmt.Errorf("export refused: %w", err)
 				}
 				var w io.Writer = a.stdout
 				if *out != "" {

@@ -49,7 +49,9 @@ Examples:
 				if err != nil {
 					return err
 				}
-				a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"since": from.Format("2006-01-02")})
+				if err := a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"since": from.Format("2006-01-02")}); err != nil {
+					return err
+				}
 				months := map[string]int{}
 				for _, d := range st.Daily {
 					if len(d.Day) >= 7 {

@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -71,15 +70,33 @@ Examples:
 				if err != nil {
 					return err
 				}
-				a.auditCLI(ctx, sq, audit.ActionListTargets, "targets", map[string]any{"jurisdiction": *jur, "category": *cat, "shown": len(list)})
-				if *asJSON {
-					out := make([]targetJSON, 0, len(list))
-					for _, t := range list {
-						d, err := sq.Target(ctx, t.ID, analysis.AllAgencies)
-						if err != nil {
-							return fmt.Errorf("target %s: %w", t.ID, err)
+				// The record names every target and address printed, and
+				// is written before anything is.
+				ids := make([]string, 0, len(list))
+				var eps []string
+				var out []targetJSON
+				for _, t := range list {
+					ids = append(ids, t.ID)
+					if !*asJSON {
+						if t.Label != "" {
+							eps = append(eps, t.Label)
 						}
-						out = append(out, toTargetJSON(d, false))
+						continue
+					}
+					d, err := sq.Target(ctx, t.ID, analysis.AllAgencies)
+					if err != nil {
+						return fmt.Errorf("target %s: %w", t.ID, err)
+					}
+					out = append(out, toTargetJSON(d, false))
+					eps = append(eps, api.TargetEndpoints(d)...)
+				}
+				if err := a.auditCLI(ctx, sq, audit.ActionListTargets, "targets", map[string]any{"jurisdiction": *jur, "category": *cat,
+					"total": total, "targets": ids, "endpoints": eps}); err != nil {
+					return err
+				}
+				if *asJSON {
+					if out == nil {
+						out = []targetJSON{}
 					}
 					return writeIndentedJSON(a.stdout, out)
 				}
@@ -217,7 +234,9 @@ Examples:
 				if err != nil {
 					return err
 				}
-				a.auditCLI(ctx, sq, audit.ActionViewTarget, "target:"+d.ID, nil)
+				if err := a.auditCLI(ctx, sq, audit.ActionViewTarget, "target:"+d.ID, map[string]any{"endpoints": api.TargetEndpoints(d)}); err != nil {
+					return err
+				}
 				if *asJSON {
 					return writeIndentedJSON(a.stdout, toTargetJSON(d, true))
 				}
@@ -300,7 +319,7 @@ func ispRequestCommand() *command {
 	return &command{
 		name:    "isp-request",
 		summary: "Prepare the ISP subscriber request (IP, port, UTC time) for a target.",
-		usage:   "vigil isp-request --target ID [--format csv|json|pdf] [--out DIR]",
+		usage:   "vigil isp-request --target ID --case NUMBER [--format csv|json|pdf] [--out DIR]",
 		help: `
 Groups the target's first-hand contacts by ISP (ASN, organisation and
 country) and writes one row per conversation of the endpoint itself with the
@@ -323,11 +342,12 @@ The PDF holds an internal summary page and the annex, then one letter per
 ISP in French and English (--lang fr|en|both) for the magistrate's
 signature; the legal basis is left as a placeholder to fill.
 
-The export is audited with --case (the case number it is made for).
+The export needs --case (the case number it is made for): it is written
+into the request and into the audit trail, before the request is.
 
 Examples:
   vigil isp-request --target T-1 --format pdf --out requests/ --case 2026/1234
-  vigil isp-request --target T-1 --format csv
+  vigil isp-request --target T-1 --format csv --case 2026/1234
   vigil isp-request --target T-1 --format pdf --case 2026/1234 > request.pdf
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
@@ -335,11 +355,15 @@ Examples:
 			format := fs.String("format", "csv", "csv, json or pdf")
 			out := fs.String("out", "", "write the file into `DIR` (default: standard output for csv and json)")
 			lang := fs.String("lang", "both", "letter language for the PDF: fr, en or both")
-			caseNo := fs.String("case", "", "the case `number` this request is made for (recorded in the audit trail and the request)")
+			caseNo := fs.String("case", "", "the case `number` this request is made for (required; recorded in the audit trail and the request)")
 			retention := fs.String("retention", "", "retention periods per country, `YAML` (default: one year everywhere)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *id == "" {
 					return usagef("--target is required")
+				}
+				purpose, err := audit.RequirePurpose(*caseNo)
+				if err != nil {
+					return usagef("--case: an ISP request needs the case number it is made for (%v)", err)
 				}
 				if *format != "csv" && *format != "json" && *format != "pdf" {
 					return usagef("--format %q: want csv, json or pdf", *format)
@@ -363,16 +387,14 @@ Examples:
 				if err != nil {
 					return err
 				}
-				req, err := buildISPRequest(ctx, sq, *id, analysis.AllAgencies, *caseNo, ret, time.Now())
+				req, err := buildISPRequest(ctx, sq, *id, analysis.AllAgencies, purpose, ret, time.Now())
 				if err != nil {
 					return err
 				}
-				purpose := *caseNo
-				if purpose == "" {
-					purpose = "(no case number given on the command line)"
+				if err := a.auditCLIPurpose(ctx, sq, audit.ActionExport, "target:"+req.Target.ID, purpose,
+					map[string]any{"what": "isp-request", "format": *format, "request": req.ID, "rows": req.Kept, "endpoints": api.ISPEndpoints(&req)}); err != nil {
+					return err
 				}
-				a.auditCLIPurpose(ctx, sq, audit.ActionExport, "target:"+req.Target.ID, purpose,
-					map[string]any{"what": "isp-request", "format": *format, "request": req.ID, "rows": req.Kept})
 				w := a.stdout
 				var f *os.File
 				if *out != "" {
@@ -442,21 +464,4 @@ func (a *app) targetsStore(ctx context.Context, refresh bool) (*sqlite.Store, er
 		}
 	}
 	return sq, nil
-}
-
-// auditCLI appends a record of a read made from the command line. A failure
-// to audit is an error worth knowing, but it does not hide the result from
-// the operator who holds the store file anyway.
-func (a *app) auditCLI(ctx context.Context, sq *sqlite.Store, action, object string, detail any) {
-	a.auditCLIPurpose(ctx, sq, action, object, "", detail)
-}
-
-func (a *app) auditCLIPurpose(ctx context.Context, sq *sqlite.Store, action, object, purpose string, detail any) {
-	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
-	if err == nil {
-		err = svc.Audit(ctx, a.cliActor(), action, object, purpose, detail)
-	}
-	if err != nil {
-		a.log.Error("audit trail not written", "action", action, "object", object, "err", err)
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -35,17 +34,6 @@ func (a *app) accounts(ctx context.Context) (*access.Service, *sqlite.Store, err
 		return nil, nil, err
 	}
 	return svc, sq, nil
-}
-
-// cliActor is who runs this command, for the audit trail.
-func (a *app) cliActor() *access.Principal {
-	name := a.getenv("USER")
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
-	}
-	return access.CLIActor(name)
 }
 
 // readPassword reads the first line of standard input.

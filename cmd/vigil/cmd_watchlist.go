@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/watchlist"
@@ -98,7 +99,7 @@ Examples:
 			negative := fs.Bool("negative", false, "this is a known-benign list: its hashes suppress matches from every list")
 			source := fs.String("source", "", "who publishes the list (e.g. \"Project VIC\")")
 			ver := fs.String("version", "", "the publisher's version `label` (default: numbered)")
-			by := fs.String("by", "", "who imports it (default: $USER)")
+			by := fs.String("by", "", "who imports it, for the list's history (default: the operating-system user; the audit trail always records that user)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) == 0 {
 					return usagef("no FILE given")
@@ -177,11 +178,17 @@ Examples:
 				}
 				who := *by
 				if who == "" {
-					who = a.getenv("USER")
+					who = cliUser()
+				}
+				digest := hex.EncodeToString(sum.Sum(nil))
+				// Audited before the list changes: no import without its trace.
+				if err := a.auditStore(ctx, st, audit.ActionChange, "list:"+name, "", map[string]any{"import": args, "format": out.Format,
+					"entries": len(entries), "sha256": digest, "by": who, "negative": *negative, "source": *source}); err != nil {
+					return fmt.Errorf("import into list %q refused: %w", name, err)
 				}
 				rep, err := st.ImportList(ctx, store.ListImport{
 					Name: name, Source: *source, Version: *ver, Format: watchlist.Format(out.Format),
-					Negative: *negative, SHA256: hex.EncodeToString(sum.Sum(nil)), By: who, Entries: entries,
+					Negative: *negative, SHA256: digest, By: who, Entries: entries,
 				})
 				if err != nil {
 					return fmt.Errorf("import %s into list %q: %w", strings.Join(args, ", "), name, err)
@@ -278,6 +285,13 @@ Examples:
 				}
 				lists, err := st.Lists(ctx)
 				if err != nil {
+					return err
+				}
+				names := make([]string, 0, len(lists))
+				for _, l := range lists {
+					names = append(names, l.Name)
+				}
+				if err := a.auditStore(ctx, st, audit.ActionViewList, "lists", "", map[string]any{"lists": names}); err != nil {
 					return err
 				}
 				out := make([]listJSON, 0, len(lists))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/watchlist"
@@ -51,6 +52,11 @@ Examples:
 				})
 				if err != nil {
 					return fmt.Errorf("list %q: %w", *list, err)
+				}
+				// Audited before a byte is written.
+				if err := a.auditStore(ctx, st, audit.ActionExport, "list:"+*list, "", map[string]any{"format": *format,
+					"entries": len(entries), "out": *out}); err != nil {
+					return fmt.Errorf("export of list %q refused: %w", *list, err)
 				}
 				w := a.stdout
 				var f *os.File
@@ -106,6 +112,9 @@ Examples:
 				}
 				h, err := listedHash(ctx, st, args, *kind, "")
 				if err != nil {
+					return err
+				}
+				if err := a.auditStore(ctx, st, audit.ActionViewList, "hash:"+h.Kind().String()+":"+h.String(), "", nil); err != nil {
 					return err
 				}
 				recs, err := st.Lookup(ctx, h)
@@ -228,7 +237,7 @@ Example:
 			list := fs.String("list", "", "list `name` (required)")
 			reason := fs.String("reason", "", "why (required; kept in the entry's history)")
 			kind := fs.String("kind", "", "hash `kind` where the form is ambiguous")
-			by := fs.String("by", "", "who (default: $USER)")
+			by := fs.String("by", "", "who, for the entry's history (default: the operating-system user; the audit trail always records that user)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *list == "" || *reason == "" {
 					return usagef("--list and --reason are required")
@@ -243,7 +252,11 @@ Example:
 				}
 				who := *by
 				if who == "" {
-					who = a.getenv("USER")
+					who = cliUser()
+				}
+				if err := a.auditStore(ctx, st, audit.ActionChange, "list:"+*list, "", map[string]any{name: h.Kind().String() + ":" + h.String(),
+					"by": who, "reason": *reason}); err != nil {
+					return fmt.Errorf("%s refused: %w", name, err)
 				}
 				if err := st.SetDisabled(ctx, *list, h, disable, who, *reason); err != nil {
 					if errors.Is(err, store.ErrNotFound) {
@@ -287,6 +300,10 @@ Example:
 				h, err := listedHash(ctx, st, args, *kind, "")
 				if err != nil {
 					return err
+				}
+				if err := a.auditStore(ctx, st, audit.ActionChange, "hash:"+h.Kind().String()+":"+h.String(), "", map[string]any{"confirm_by": *by,
+					"org": *org, "note": *note}); err != nil {
+					return fmt.Errorf("confirmation refused: %w", err)
 				}
 				if err := st.Confirm(ctx, h, store.Confirmation{By: *by, Org: *org, Note: *note, Time: time.Now().UTC()}); err != nil {
 					return err

@@ -43,7 +43,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		}
 	}
 	// The store is in the demo directory and holds what the summary says.
-	code, exported, errOut := vigilRun(t, nil, "", "--db", filepath.Join(dir, "vigil.db"), "observations", "export", "--format", "jsonl")
+	code, exported, errOut := vigilRun(t, nil, "", "--db", filepath.Join(dir, "vigil.db"), "observations", "export", "--case", "2026/0001", "--format", "jsonl")
 	if code != exitOK || !strings.Contains(exported, `"method":"peer_probe"`) {
 		t.Fatalf("export from the demo store: exit %d %s", code, errOut)
 	}
@@ -101,7 +101,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 			t.Fatalf("isp-request --format %s: exit %d %s", f, code, errOut)
 		}
 	}
-	if code, pdf, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", top.ID, "--format", "pdf"); code != exitOK || !strings.HasPrefix(pdf, "%PDF-") {
+	if code, pdf, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", top.ID, "--format", "pdf", "--case", "2026/0001"); code != exitOK || !strings.HasPrefix(pdf, "%PDF-") {
 		t.Fatalf("isp-request --format pdf to standard output: exit %d %s", code, errOut)
 	}
 	csvs, _ := filepath.Glob(filepath.Join(reqDir, "*.csv"))
@@ -139,7 +139,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	if code, _, errOut := vigilRun(t, nil, "", "--db", other, "observations", "import", "--format", "jsonl", file); code != exitOK {
 		t.Fatalf("import: exit %d %s", code, errOut)
 	}
-	_, again, _ := vigilRun(t, nil, "", "--db", other, "observations", "export", "--format", "jsonl")
+	_, again, _ := vigilRun(t, nil, "", "--db", other, "observations", "export", "--case", "2026/0001", "--format", "jsonl")
 	orig, back := decodeJSONL(t, exported), decodeJSONL(t, again)
 	if len(orig) != len(back) || len(orig) == 0 {
 		t.Fatalf("export after import: %d observations, want %d", len(back), len(orig))

@@ -61,7 +61,7 @@ func TestIngestFromJetStream(t *testing.T) {
 	if code != exitOK || !strings.Contains(out.String(), "40 observations stored") {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	code, exported, errOut := vigilRun(t, nil, "", "--db", db, "observations", "export", "--format", "jsonl")
+	code, exported, errOut := vigilRun(t, nil, "", "--db", db, "observations", "export", "--case", "2026/0001", "--format", "jsonl")
 	if code != exitOK {
 		t.Fatalf("export: %d %s", code, errOut)
 	}

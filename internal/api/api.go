@@ -46,6 +46,10 @@ type Config struct {
 	Retention    isp.Retention
 	Now          func() time.Time
 	Log          *slog.Logger
+	// RequireViewPurpose makes GET /api/v1/targets/{id} need a purpose
+	// (parameter "purpose", a case number), written into the audit record
+	// of the view.
+	RequireViewPurpose bool
 }
 
 // Scope turns a caller's access scope into the analysis scope the store
@@ -195,12 +199,65 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []analysis.TargetSummary{}
 	}
-	_ = h.cfg.Access.AuditRequest(r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total})
+	// The record names every target listed and the address each row
+	// shows (its label: the most recent endpoint).
+	ids := make([]string, 0, len(list))
+	var eps []string
+	for _, t := range list {
+		ids = append(ids, t.ID)
+		if t.Label != "" {
+			eps = append(eps, t.Label)
+		}
+	}
+	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total, "targets": ids, "endpoints": eps}) {
+		return
+	}
 	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
+}
+
+// audited appends the record of a read before its data is written; when
+// the trail does not answer it writes 503 and returns false: no data
+// without its trace.
+func (h *handler) audited(w http.ResponseWriter, r *http.Request, action, object, purpose string, detail any) bool {
+	if err := h.cfg.Access.AuditRequest(r, action, object, purpose, detail); err != nil {
+		h.cfg.Log.Error("api: audit trail not written; nothing served", "path", r.URL.Path, "action", action, "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"the audit trail did not answer; nothing is served without its record"})
+		return false
+	}
+	return true
+}
+
+// TargetEndpoints lists the addresses a target's detail shows: its
+// endpoints and those of its timeline.
+func TargetEndpoints(d *analysis.TargetDetail) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, e := range d.Endpoints {
+		add(netip.AddrPortFrom(e.IP, e.Port).String())
+	}
+	for _, t := range d.Timeline {
+		add(t.Endpoint)
+	}
+	return out
 }
 
 func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	purpose := ""
+	if h.cfg.RequireViewPurpose {
+		p, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
+		if err != nil {
+			badRequest(w, "purpose: this service records why each target is viewed: give the case number (%v)", err)
+			return
+		}
+		purpose = p
+	}
 	d, err := h.cfg.Targets.Target(r.Context(), id, Scope(access.PrincipalFrom(r.Context())))
 	if errors.Is(err, analysis.ErrNotFound) {
 		h.cfg.Access.NotFound(w, r, "target:"+id)
@@ -210,7 +267,9 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	_ = h.cfg.Access.AuditRequest(r, audit.ActionViewTarget, "target:"+d.ID, "", nil)
+	if !h.audited(w, r, audit.ActionViewTarget, "target:"+d.ID, purpose, map[string]any{"endpoints": TargetEndpoints(d)}) {
+		return
+	}
 	writeJSON(w, http.StatusOK, d)
 }
 
@@ -233,6 +292,8 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(v.Get("purpose"))
 	if err != nil {
+		_ = h.cfg.Access.AuditRequest(r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
+			map[string]any{"export": "isp-request", "reason": err.Error()})
 		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
 		return
 	}
@@ -247,11 +308,9 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := BuildISPRequest(d, purpose, h.cfg.Now(), h.cfg.Retention)
-	if err := h.cfg.Access.AuditRequest(r, audit.ActionExport, "target:"+d.ID, purpose,
-		map[string]any{"what": "isp-request", "format": format, "request": req.ID, "rows": req.Kept}); err != nil {
-		// No export without its trace.
-		h.fail(w, r, err)
-		return
+	if !h.audited(w, r, audit.ActionExport, "target:"+d.ID, purpose,
+		map[string]any{"what": "isp-request", "format": format, "request": req.ID, "rows": req.Kept, "endpoints": ISPEndpoints(&req)}) {
+		return // no export without its trace
 	}
 	ctype := map[string]string{"csv": "text/csv; charset=utf-8", "json": "application/json", "pdf": "application/pdf"}[format]
 	w.Header().Set("Content-Type", ctype)
@@ -317,10 +376,19 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Since = t
 	}
-	_ = h.cfg.Access.AuditRequest(r, audit.ActionExport, "observations", "", map[string]any{"since": r.URL.Query().Get("since")})
+	purpose, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
+	if err != nil {
+		_ = h.cfg.Access.AuditRequest(r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
+			map[string]any{"export": "observations", "reason": err.Error()})
+		badRequest(w, "purpose: a bulk export needs the case number it is made for (%v)", err)
+		return
+	}
+	if !h.audited(w, r, audit.ActionExport, "observations", purpose, map[string]any{"since": r.URL.Query().Get("since")}) {
+		return
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := observe.NewEncoder(w)
-	err := h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error { return enc.Encode(o) })
+	err = h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error { return enc.Encode(o) })
 	if err == nil {
 		err = enc.Flush()
 	}
@@ -339,3 +407,20 @@ func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
+
+// ISPEndpoints lists the distinct addresses (ip:port) an ISP request
+// names, in its order: what the audit record of the export names.
+func ISPEndpoints(req *isp.Request) []string {
+	var out []string
+	seen := map[netip.AddrPort]bool{}
+	for _, g := range req.Groups {
+		for _, row := range g.Rows {
+			ap := netip.AddrPortFrom(row.IP, row.Port)
+			if !seen[ap] {
+				seen[ap] = true
+				out = append(out, ap.String())
+			}
+		}
+	}
+	return out
+}

@@ -209,8 +209,15 @@ func TestNeedToKnowInTheQuery(t *testing.T) {
 	if code, _, _ := f.get(t, "inv-a", "/api/v1/observations"); code != 403 {
 		t.Errorf("investigator reading raw observations: %d, want 403", code)
 	}
-	if code, body, _ := f.get(t, "analyst", "/api/v1/observations"); code != 200 || strings.Count(body, "\n") != 12 {
+	// A bulk export needs the case number it is made for.
+	if code, body, _ := f.get(t, "analyst", "/api/v1/observations"); code != 400 || strings.Contains(body, `"ip"`) {
+		t.Errorf("analyst reading raw observations without a case number: %d", code)
+	}
+	if code, body, _ := f.get(t, "analyst", "/api/v1/observations?purpose=PV+2026%2F00123"); code != 200 || strings.Count(body, "\n") != 12 {
 		t.Errorf("analyst reading raw observations: %d, %d lines", code, strings.Count(body, "\n"))
+	}
+	if !f.audited(t, "analyst", audit.ActionExport, "observations") {
+		t.Error("the bulk export is not audited")
 	}
 }
 

@@ -58,6 +58,14 @@ const (
 	ActionCheckpoint   = "checkpoint"
 	ActionOIDCRefused  = "oidc_refused"
 	ActionSessionEnded = "session_revoked"
+	// The live feed (internal/web): a subscription, each batch of events
+	// delivered (the record names every target and endpoint of the batch
+	// and is written before the batch is sent), and the stream's end.
+	ActionLiveSubscribe = "live_subscribe"
+	ActionLiveDeliver   = "live_deliver"
+	ActionLiveEnd       = "live_end"
+	// ActionViewList is a read of watch-lists (pages, CLI export).
+	ActionViewList = "view_list"
 )
 
 // Record is one entry of the trail. Seq, PrevHash and Hash are set by the
@@ -302,16 +310,6 @@ func (l *Log) writeBatch(ctx context.Context, bs BatchStore, batch []*pendingApp
 	for _, q := range batch {
 		q.out, q.err = bs.AppendAudit(ctx, q.rec)
 	}
-}
-
-// Detail marshals v for Record.Detail; a value that cannot be marshalled
-// is recorded as its error, never dropped.
-func Detail(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"unencodable_detail": err.Error()})
-	}
-	return b
 }
 
 // ErrNoPurpose is returned by RequirePurpose when no case number was given.

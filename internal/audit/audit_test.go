@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -66,5 +67,48 @@ func TestRequirePurpose(t *testing.T) {
 func TestDetailNeverDropsAValue(t *testing.T) {
 	if d := Detail(map[string]any{"f": func() {}}); !strings.Contains(string(d), "unencodable_detail") {
 		t.Fatalf("unencodable detail: %s", d)
+	}
+}
+
+// One value that cannot be encoded must not take the record's other
+// values with it: the targets and endpoints a page showed stay in the
+// trail beside the one bad value. (Before: the whole detail became
+// {"unencodable_detail": ...}.)
+func TestDetailKeepsEveryEncodableValue(t *testing.T) {
+	type shown struct {
+		Targets []string `json:"targets"`
+		Score   float64  `json:"score"`
+		Hook    func()   `json:"hook"`
+		private int
+	}
+	d := Detail(map[string]any{
+		"targets":   []string{"T-1", "T-2"},
+		"endpoints": []any{"127.0.0.1:6881", make(chan int)},
+		"bad":       func() {},
+		"nested":    shown{Targets: []string{"T-3"}, Score: math.NaN()},
+		"count":     30,
+	})
+	var got map[string]any
+	if err := json.Unmarshal(d, &got); err != nil {
+		t.Fatalf("detail is not JSON: %v: %s", err, d)
+	}
+	for _, want := range []string{`"T-1"`, `"T-2"`, `"127.0.0.1:6881"`, `"T-3"`, `"count":30`, `"NaN"`} {
+		if !strings.Contains(string(d), want) {
+			t.Errorf("detail lost %s: %s", want, d)
+		}
+	}
+	for _, k := range []string{"bad", "endpoints", "nested"} {
+		if !strings.Contains(string(d), "unencodable_detail") || got[k] == nil {
+			t.Errorf("detail: %s missing or not explained: %s", k, d)
+		}
+	}
+	if strings.Count(string(d), "unencodable_detail") != 3 {
+		t.Errorf("want exactly the 3 bad values replaced (func, chan, func field): %s", d)
+	}
+	// Encodable details are written exactly as json.Marshal writes them.
+	v := map[string]any{"a": []int{1, 2}, "b": "x"}
+	want, _ := json.Marshal(v)
+	if got := Detail(v); string(got) != string(want) {
+		t.Errorf("Detail(%v) = %s, want %s", v, got, want)
 	}
 }

@@ -287,6 +287,7 @@ type ISPFile struct {
 	ContentType string
 	Filename    string
 	Body        []byte
+	Endpoints   []string // the addresses (ip:port) it names, for the audit record
 }
 
 // ISP formats.
@@ -402,6 +403,15 @@ const (
 	ActionChange      = "change"
 	ActionDenied      = "denied"
 	ActionReadAudit   = "read_audit"
+	// The live feed: a subscription, each batch delivered (naming every
+	// target and endpoint in it, written before the batch is), and the
+	// end of the stream with why.
+	ActionLiveSubscribe = "live_subscribe"
+	ActionLiveDeliver   = "live_deliver"
+	ActionLiveEnd       = "live_end"
+	// ActionViewList is a read of the watch-lists or of one list's
+	// versions and changes.
+	ActionViewList = "view_list"
 )
 
 // AuditRecord mirrors audit.Record without the chain fields.

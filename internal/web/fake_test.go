@@ -497,17 +497,24 @@ type testEnv struct {
 
 var buildEnv = fakeEnv
 
-func fakeEnv(t testing.TB) *testEnv {
+func fakeEnv(t testing.TB) *testEnv { return fakeEnvWith(t, nil) }
+
+// fakeEnvWith is fakeEnv with the server's Config changed by tune.
+func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 	b := newFakeBackend()
 	a := newFakeAccess()
 	a.audit = b.Append
 	hub := NewHub(8)
-	srv := New(Config{
+	cfg := Config{
 		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Hub: hub,
 		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "4 identities, 120 routing nodes" }},
 		Who:    a.Who, Wrap: a.Wrap, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
 		Now: func() time.Time { return testNow },
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv := New(cfg)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ts.Close()

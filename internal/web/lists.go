@@ -25,6 +25,14 @@ func (s *server) lists(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
+	names := make([]string, 0, len(ls))
+	for _, l := range ls {
+		names = append(names, l.Name)
+	}
+	if err := s.audit(r, u, ActionViewList, "lists", "", map[string]any{"lists": names}); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
+	}
 	v := s.newView(r, u, "lists", "lists.title", map[string]any{"Lists": ls, "Jobs": s.jobs.of(u.Name)})
 	s.render(w, http.StatusOK, "lists", v)
 }
@@ -71,6 +79,14 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, u *User) {
 			return
 		}
 		data["Diff"] = d
+	}
+	detail := map[string]any{"versions": len(vers)}
+	if to > 0 {
+		detail["diff"] = []int{from, to}
+	}
+	if err := s.audit(r, u, ActionViewList, "list:"+name, "", detail); err != nil {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		return
 	}
 	v := s.newView(r, u, "lists", "", data)
 	v.Title = v.T("lists.versions", name)

@@ -1,9 +1,8 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -19,12 +18,13 @@ const (
 )
 
 // Event is one live update: a new observation (a summary, not the record)
-// or an alert. Agency is the jurisdiction it was routed to; only viewers
-// whose scope allows it receive it.
+// or an alert. Who receives it is decided when it is delivered, not when it
+// was stored (LiveAccess): Agency, Access and Addr serve that decision and
+// never leave the server.
 type Event struct {
 	Kind     string        `json:"kind"`
 	Time     time.Time     `json:"time"` // UTC
-	Agency   string        `json:"-"`
+	Agency   string        `json:"-"`    // the agency the observation was routed to at ingest
 	Level    observe.Level `json:"level,omitzero"`
 	Network  string        `json:"network,omitempty"`
 	Method   string        `json:"method,omitempty"`
@@ -32,6 +32,14 @@ type Event struct {
 	Endpoint string        `json:"endpoint,omitempty"`
 	Target   string        `json:"target,omitempty"`  // target id, if known
 	Message  string        `json:"message,omitempty"` // for alerts
+	// Access, when not nil, lists the agencies that could see Target when
+	// the event was published (its routing or assigned agency and those
+	// it is shared with): the hub offers the event to them rather than to
+	// Agency. The delivery decides again (LiveAccess).
+	Access []string `json:"-"`
+	// Addr is the endpoint's address and port (zero for alerts): the
+	// delivery finds the endpoint's target from it.
+	Addr netip.AddrPort `json:"-"`
 }
 
 // EventFromObservation summarises o for live pages. target may be "".
@@ -44,11 +52,15 @@ func EventFromObservation(o *observe.Observation, target string) Event {
 	if o.Endpoint.IP.IsValid() {
 		ep = fmt.Sprintf("%s/%s", netipPort(o), o.Endpoint.Transport)
 	}
-	return Event{
+	ev := Event{
 		Kind: EventObservation, Time: o.Time.UTC(), Agency: o.Jurisdiction.Agency,
 		Level: o.Possession.Level, Network: o.Network, Method: o.Method,
 		Item: o.Item.Hash.Kind().String() + ":" + item, Endpoint: ep, Target: target,
 	}
+	if o.Endpoint.IP.IsValid() {
+		ev.Addr = netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
+	}
+	return ev
 }
 
 func netipPort(o *observe.Observation) string {
@@ -109,7 +121,25 @@ type Subscription struct {
 	dropped bool // set under hub.mu
 }
 
-// Subscribe registers a client that receives the events scope allows.
+// offered reports whether an event may interest a subscriber of scope:
+// the agencies that could see its target when it was published (Access),
+// else the agency it was routed to. Delivery decides for good.
+func offered(scope Scope, ev *Event) bool {
+	if scope.All {
+		return true
+	}
+	if ev.Access != nil {
+		for _, a := range ev.Access {
+			if scope.Allows(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return scope.Allows(ev.Agency)
+}
+
+// Subscribe registers a client that is offered the events scope may see.
 func (h *Hub) Subscribe(scope Scope) *Subscription {
 	c := make(chan Event, h.buffer)
 	s := &Subscription{C: c, c: c, scope: scope, hub: h}
@@ -140,8 +170,8 @@ func (s *Subscription) Dropped() bool {
 	return s.dropped
 }
 
-// Publish sends events to every subscriber whose scope allows them. It
-// never blocks.
+// Publish offers events to every subscriber whose scope may see them
+// (offered). It never blocks.
 func (h *Hub) Publish(events ...Event) {
 	if len(events) == 0 {
 		return
@@ -152,7 +182,7 @@ func (h *Hub) Publish(events ...Event) {
 	for s := range h.subs {
 	send:
 		for i := range events {
-			if !s.scope.Allows(events[i].Agency) {
+			if !offered(s.scope, &events[i]) {
 				continue
 			}
 			select {
@@ -174,51 +204,4 @@ func (h *Hub) Len() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.subs)
-}
-
-// serveEvents is GET /api/v1/events: server-sent events, one "data:" JSON
-// line per Event (the Event's JSON fields; event type = Kind), with a
-// comment line every 20 s to keep proxies from closing the stream. When the
-// client is dropped for being slow the stream ends; EventSource reconnects
-// after the "retry" delay and the page carries on.
-func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
-	fl, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming not supported", http.StatusInternalServerError)
-		return
-	}
-	sub := s.hub.Subscribe(u.Scope)
-	defer sub.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 3000\n: vigil live\n\n")
-	fl.Flush()
-	tick := time.NewTicker(20 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return
-			}
-			fl.Flush()
-		case ev, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			b, err := json.Marshal(ev)
-			if err != nil {
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.Kind, b); err != nil {
-				return
-			}
-			fl.Flush()
-		}
-	}
 }

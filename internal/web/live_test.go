@@ -1,7 +1,13 @@
 package web
 
 import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,5 +101,84 @@ func TestEventFromObservationKeepsLevelAndAgency(t *testing.T) {
 	if e.Level != observe.Partial || e.Agency != agencyA || e.Endpoint != "127.0.0.9:6881/tcp" || e.Time.Location() != time.UTC ||
 		e.Item != "btih:0000000000000000…" || e.Target != "T-1" {
 		t.Fatalf("%+v", e)
+	}
+}
+
+// A batch whose audit record cannot be written is not delivered: the
+// stream ends instead, with nothing of the batch on the wire.
+func TestLiveBatchIsNotDeliveredWithoutItsRecord(t *testing.T) {
+	env := buildEnv(t)
+	if env.backend == nil {
+		t.Skip("needs the fake backend to break the audit trail")
+	}
+	req, _ := http.NewRequest("GET", env.URL+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+env.Token("alice"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for env.Hub.Len() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	env.backend.mu.Lock()
+	env.backend.failAudit = true
+	env.backend.mu.Unlock()
+	env.Hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:aaaa", Endpoint: "127.0.1.10:6881/tcp", Target: "T-A1"})
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("the stream did not end: %v", err)
+	}
+	if strings.Contains(string(body), "data:") || strings.Contains(string(body), "127.0.1.10") {
+		t.Fatalf("delivered without its audit record:\n%s", body)
+	}
+}
+
+// A stream whose credential no longer holds (Config.Recheck) ends before
+// it delivers anything more.
+func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
+	a := newFakeAccess()
+	b := newFakeBackend()
+	var ended atomic.Bool
+	hub := NewHub(8)
+	srv := New(Config{Audit: fakeAudit{b}, Hub: hub, Who: a.Who, Wrap: a.Wrap, RecheckEvery: time.Hour,
+		Recheck: func(r *http.Request) (*User, error) {
+			if ended.Load() {
+				return nil, ErrSessionEnded
+			}
+			u, _ := a.Who(r)
+			return u, nil
+		}})
+	ts := newTestHTTP(t, srv)
+	req, _ := http.NewRequest("GET", ts+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token("alice"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	for hub.Len() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:first", Target: "T-A1"})
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() && !strings.Contains(sc.Text(), "btih:first") {
+	}
+	ended.Store(true)
+	hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:after", Target: "T-A1"})
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "btih:after") {
+			t.Fatal("delivered after the session ended")
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the stream did not end")
+	}
+	if countAudit(b.records(), "alice", ActionLiveEnd, "live") != 1 {
+		t.Fatalf("the end is not audited: %+v", b.records())
 	}
 }

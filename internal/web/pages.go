@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -124,11 +125,20 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	ids := make([]string, 0, len(ov.NewestHigh))
+	// The record names every target and endpoint the page shows: the
+	// newest high-score targets and the recent observations' targets and
+	// addresses.
+	var ids, eps []string
 	for _, t := range ov.NewestHigh {
-		ids = append(ids, t.ID)
+		ids = appendNew(ids, t.ID)
 	}
-	if err := s.audit(r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids}); err != nil {
+	for _, o := range ov.Recent {
+		ids = appendNew(ids, o.Target)
+		if o.Endpoint.IsValid() {
+			eps = appendNew(eps, o.Endpoint.String())
+		}
+	}
+	if err := s.audit(r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids, "endpoints": eps, "observations": len(ov.Recent)}); err != nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -183,7 +193,11 @@ func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
 	if q.Search != "" {
 		action = ActionSearch
 	}
-	if err := s.audit(r, u, action, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": pg.Total, "shown": len(pg.Targets)}); err != nil {
+	shown := make([]string, 0, len(pg.Targets))
+	for _, t := range pg.Targets {
+		shown = append(shown, t.ID)
+	}
+	if err := s.audit(r, u, action, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": pg.Total, "targets": shown}); err != nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -228,12 +242,63 @@ func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page
 	return nil, false
 }
 
+// viewPurpose returns the purpose a target view states (Config.
+// RequireViewPurpose); ok false means the purpose form was written
+// instead. Nothing of the target is read before it.
+func (s *server) viewPurpose(w http.ResponseWriter, r *http.Request, u *User) (string, bool) {
+	if !s.cfg.RequireViewPurpose {
+		return "", true
+	}
+	given := r.URL.Query().Get("purpose")
+	p, err := checkPurpose(given)
+	if err == nil {
+		return p, true
+	}
+	id := r.PathValue("id")
+	v := s.newView(r, u, "targets", "", nil)
+	v.Title = v.T("purpose.title", id)
+	data := map[string]any{"Action": r.URL.Path, "Purpose": given, "Problem": ""}
+	code := http.StatusOK
+	if given != "" {
+		data["Problem"] = i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error())
+		code = http.StatusBadRequest
+	}
+	v.Data = data
+	s.render(w, code, "purpose", v)
+	return "", false
+}
+
+// shownEndpoints lists the addresses a target's page shows.
+func shownEndpoints(t *TargetDetail) []string {
+	var eps []string
+	for _, a := range t.Addresses {
+		eps = appendNew(eps, a.Addr.String())
+	}
+	for _, o := range t.Observations {
+		if o.Endpoint.IsValid() {
+			eps = appendNew(eps, o.Endpoint.String())
+		}
+	}
+	return eps
+}
+
+func appendNew(list []string, v string) []string {
+	if v == "" || slices.Contains(list, v) {
+		return list
+	}
+	return append(list, v)
+}
+
 func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
+	purpose, ok := s.viewPurpose(w, r, u)
+	if !ok {
+		return
+	}
 	t, ok := s.getTarget(w, r, u, "target")
 	if !ok {
 		return
 	}
-	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, "", nil); err != nil {
+	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, purpose, map[string]any{"endpoints": shownEndpoints(t)}); err != nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -345,7 +410,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body)}); err != nil {
+	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body), "endpoints": f.Endpoints}); err != nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}

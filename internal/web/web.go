@@ -20,13 +20,13 @@ package web
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
@@ -105,6 +106,29 @@ type Config struct {
 	// (vigil_lang) holds the choice and overrides User.Lang.
 	SetLang func(w http.ResponseWriter, r *http.Request, u *User, lang string) error
 
+	// Live decides at delivery which live events a viewer may see now
+	// (nil: by the agency each event was published for; national scopes
+	// alone receive alerts).
+	Live LiveAccess
+	// Recheck returns who holds the request's credential now (the
+	// session cookie or bearer token it was authenticated with), or an
+	// error wrapping ErrSessionEnded when it no longer holds. A live
+	// stream calls it before every batch and every RecheckEvery, and ends
+	// when it fails or the user's rights changed. nil: streams are never
+	// re-checked (tests of this package only).
+	Recheck func(r *http.Request) (*User, error)
+	// RecheckEvery is how often an idle live stream re-checks its
+	// credential (default DefaultRecheckEvery).
+	RecheckEvery time.Duration
+	// LiveWindow is how long a live stream gathers events into one batch
+	// (one access decision, one audit record) before writing them
+	// (default DefaultLiveWindow).
+	LiveWindow time.Duration
+	// RequireViewPurpose makes a target's page (and its ISP form) ask for
+	// a purpose (case number, parameter "purpose") before showing it; the
+	// purpose is written into the audit record of the view.
+	RequireViewPurpose bool
+
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 	// PageSize is how many targets a page lists (default 50, at most 200).
@@ -124,6 +148,12 @@ type Server struct {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
+
+// Routes returns every pattern the server answers behind the access
+// layer, as registered on its mux ("GET /targets/{id}", ...), besides
+// /healthz, /metrics and /static/. A test that walks the routes walks
+// these: a route added to the mux is in the list by construction.
+func (s *Server) Routes() []string { return slices.Clone(s.s.routes) }
 
 // Close cancels running list imports and waits for them.
 func (s *Server) Close() error {
@@ -149,8 +179,14 @@ type server struct {
 
 	rates *rateMemo
 
+	recheckEvery time.Duration
+	liveWindow   time.Duration
+	routes       []string // every pattern the app mux serves, in order
+
 	requests *prometheus.CounterVec
 	denied   prometheus.Counter
+	withheld prometheus.Counter     // live events a viewer was not allowed at delivery
+	ended    *prometheus.CounterVec // live streams ended, by reason
 }
 
 // New returns the server for cfg.
@@ -178,13 +214,24 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.recheckEvery, s.liveWindow = cfg.RecheckEvery, cfg.LiveWindow
+	if s.recheckEvery <= 0 {
+		s.recheckEvery = DefaultRecheckEvery
+	}
+	if s.liveWindow <= 0 {
+		s.liveWindow = DefaultLiveWindow
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pages = parsePages()
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_web_requests_total", Help: "Requests answered, by route and status class."}, []string{"route", "code"})
 	s.denied = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_web_denied_total", Help: "Reads refused for need to know (answered 404 and audited)."})
-	for _, c := range append([]prometheus.Collector{s.requests, s.denied}, s.hub.Collectors()...) {
+	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_web_live_withheld_events_total", Help: "Live events withheld at delivery: the viewer may not see their target now."})
+	s.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_web_live_streams_ended_total", Help: "Live streams ended, by reason (session ended, rights changed, audit failed, ...)."}, []string{"reason"})
+	for _, c := range append([]prometheus.Collector{s.requests, s.denied, s.withheld, s.ended}, s.hub.Collectors()...) {
 		if err := cfg.Registry.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -194,34 +241,40 @@ func New(cfg Config) *Server {
 	}
 
 	app := http.NewServeMux()
+	handle := func(pattern string, h http.Handler) {
+		s.routes = append(s.routes, pattern)
+		app.Handle(pattern, h)
+	}
 	if cfg.LoginHandler != nil {
 		lh := cfg.LoginHandler(s.renderLogin)
-		app.Handle("GET /login", lh)
-		app.Handle("POST /login", lh)
+		handle("GET /login", lh)
+		handle("POST /login", lh)
 	} else {
-		app.HandleFunc("GET /login", s.loginPage)
-		app.HandleFunc("POST /login", s.loginPost)
+		handle("GET /login", http.HandlerFunc(s.loginPage))
+		handle("POST /login", http.HandlerFunc(s.loginPost))
 	}
-	app.HandleFunc("POST /logout", s.logoutPost)
-	app.HandleFunc("GET /{$}", s.page("overview", s.overview))
-	app.HandleFunc("GET /targets", s.page("targets", s.targets))
-	app.HandleFunc("GET /targets/{id}", s.page("target", s.target))
-	app.HandleFunc("GET /targets/{id}/isp", s.page("isp", s.ispForm))
-	app.HandleFunc("POST /targets/{id}/isp", s.page("isp", s.ispDownload))
-	app.HandleFunc("GET /lists", s.page("lists", s.lists))
-	app.HandleFunc("GET /lists/{name}", s.page("list", s.list))
-	app.HandleFunc("POST /lists/import", s.page("lists", s.listImport))
-	app.HandleFunc("GET /lists/import/{job}", s.page("import", s.importPage))
-	app.HandleFunc("GET /sensors", s.page("sensors", s.sensors))
-	app.HandleFunc("GET /audit", s.page("audit", s.auditPage))
-	app.HandleFunc("POST /lang", s.page("lang", s.lang))
-	app.HandleFunc("GET /api/v1/events", s.api(s.serveEvents))
-	app.HandleFunc("GET /api/v1/imports/{job}", s.api(s.importJSON))
-	app.HandleFunc("GET /api/v1/observations", s.api(s.observations))
-	app.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /logout", http.HandlerFunc(s.logoutPost))
+	handle("GET /{$}", s.page("overview", s.overview))
+	handle("GET /targets", s.page("targets", s.targets))
+	handle("GET /targets/{id}", s.page("target", s.target))
+	handle("GET /targets/{id}/isp", s.page("isp", s.ispForm))
+	handle("POST /targets/{id}/isp", s.page("isp", s.ispDownload))
+	handle("GET /lists", s.page("lists", s.lists))
+	handle("GET /lists/{name}", s.page("list", s.list))
+	handle("POST /lists/import", s.page("lists", s.listImport))
+	handle("GET /lists/import/{job}", s.page("import", s.importPage))
+	handle("GET /sensors", s.page("sensors", s.sensors))
+	handle("GET /audit", s.page("audit", s.auditPage))
+	handle("POST /lang", s.page("lang", s.lang))
+	handle("GET /api/v1/events", s.api(s.serveEvents))
+	handle("GET /api/v1/imports/{job}", s.api(s.importJSON))
+	if cfg.Store != nil {
+		handle("GET /api/v1/observations", s.api(s.observations))
+	}
+	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := s.who(r)
 		s.fail(w, r, u, http.StatusNotFound, "error.notfound")
-	})
+	}))
 
 	var inner http.Handler = app
 	if cfg.Wrap != nil {
@@ -252,8 +305,14 @@ func refusePosts(h http.Handler) http.Handler {
 	})
 }
 
+// cacheStatic serves the embedded assets with a cache lifetime, and no
+// directory listing (ASVS 4.3.2).
 func cacheStatic(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
@@ -357,6 +416,12 @@ const langCookie = "vigil_lang"
 // audit appends a record for u's action. A failure is logged and returned:
 // the caller does not serve a read it could not audit.
 func (s *server) audit(r *http.Request, u *User, action, object, purpose string, detail any) error {
+	return s.auditCtx(r.Context(), r, u, action, object, purpose, detail)
+}
+
+// auditCtx is audit under ctx (a stream's end, after its request's
+// context was cancelled).
+func (s *server) auditCtx(ctx context.Context, r *http.Request, u *User, action, object, purpose string, detail any) error {
 	if s.cfg.Audit == nil {
 		return errors.New("no audit trail configured")
 	}
@@ -367,13 +432,9 @@ func (s *server) audit(r *http.Request, u *User, action, object, purpose string,
 		rec.Actor = "anonymous"
 	}
 	if detail != nil {
-		b, err := json.Marshal(detail)
-		if err != nil {
-			b, _ = json.Marshal(map[string]string{"unencodable_detail": err.Error()})
-		}
-		rec.Detail = string(b)
+		rec.Detail = string(audit.Detail(detail))
 	}
-	if err := s.cfg.Audit.Append(r.Context(), rec); err != nil {
+	if err := s.cfg.Audit.Append(ctx, rec); err != nil {
 		s.log.Error("audit append", "action", action, "object", object, "user", rec.Actor, "err", err)
 		return err
 	}
@@ -391,12 +452,19 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// observations is GET /api/v1/observations?since=RFC3339: NDJSON of the
-// stored observations in the viewer's scope. An export for tools, not a
-// page: it reads every observation since the given time.
+// observations is GET /api/v1/observations?since=RFC3339&purpose=CASE:
+// NDJSON of the stored observations. A bulk export: for a national scope
+// only (an observation not yet attributed to a target has no other owner
+// to decide by), with a purpose (case number), audited before the first
+// byte. Served only when Config.Store is set (webapp leaves the route to
+// internal/api, which applies the same rules).
 func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
-	if s.cfg.Store == nil {
-		http.Error(w, "no store configured", http.StatusServiceUnavailable)
+	if !u.Scope.All {
+		if err := s.audit(r, u, ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}); err != nil {
+			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+			return
+		}
+		http.Error(w, "raw observations are for national analysts", http.StatusForbidden)
 		return
 	}
 	var f store.ObservationFilter
@@ -408,18 +476,22 @@ func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
 		}
 		f.Since = t
 	}
-	if err := s.audit(r, u, ActionExport, "observations", "", map[string]string{"since": r.URL.Query().Get("since")}); err != nil {
+	purpose, err := checkPurpose(r.URL.Query().Get("purpose"))
+	if err != nil {
+		if aerr := s.audit(r, u, ActionDenied, "observations", r.URL.Query().Get("purpose"), map[string]string{"export": "observations", "reason": err.Error()}); aerr != nil {
+			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+			return
+		}
+		http.Error(w, "purpose: a bulk export needs the case number it is made for ("+err.Error()+")", http.StatusBadRequest)
+		return
+	}
+	if err := s.audit(r, u, ActionExport, "observations", purpose, map[string]string{"since": r.URL.Query().Get("since")}); err != nil {
 		http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := observe.NewEncoder(w)
-	err := s.cfg.Store.Observations(r.Context(), f, func(o *observe.Observation) error {
-		if !u.Scope.Allows(o.Jurisdiction.Agency) {
-			return nil
-		}
-		return enc.Encode(o)
-	})
+	err = s.cfg.Store.Observations(r.Context(), f, enc.Encode)
 	if err == nil {
 		err = enc.Flush()
 	}

@@ -139,6 +139,22 @@ func TestHealthMetricsAndSecurityHeaders(t *testing.T) {
 	}
 }
 
+// The embedded assets are served, their folder is not listed.
+func TestStaticFolderIsNotListed(t *testing.T) {
+	ts := newTestHTTP(t, New(Config{}))
+	for path, want := range map[string]int{"/static/": 404, "/static/vigil.css": 200, "/static/vigil.js": 200} {
+		resp, err := http.Get(ts + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 404 && strings.Contains(string(b), "vigil.css")) {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
 func TestTemplatesHaveNoInlineScriptOrStyle(t *testing.T) {
 	files, err := filepath.Glob("templates/*.html")
 	if err != nil || len(files) == 0 {
@@ -307,6 +323,36 @@ func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
 	if countAudit(env.Records(), "alice", ActionViewTarget, "target:"+env.TargetA) != 1 {
 		t.Fatalf("view not audited: %+v", env.Records())
 	}
+}
+
+// With RequireViewPurpose a target's page asks for the case number first
+// and shows nothing of the target before it; the view's record carries it,
+// with every address the page shows.
+func TestTargetViewCanRequireAPurpose(t *testing.T) {
+	env := fakeEnvWith(t, func(c *Config) { c.RequireViewPurpose = true })
+	alice := login(t, env, "alice")
+	for _, path := range []string{"/targets/" + env.TargetA, "/targets/" + env.TargetA + "?purpose=x"} {
+		resp, body := alice.get(path)
+		if !strings.Contains(body, `id="purpose-form"`) || strings.Contains(body, "127.0.1.10") || strings.Contains(body, `id="timeline"`) {
+			t.Fatalf("%s: %d, no purpose form or target data shown", path, resp.StatusCode)
+		}
+	}
+	if n := countAudit(env.Records(), "alice", ActionViewTarget, ""); n != 0 {
+		t.Fatalf("%d views audited before a purpose was given", n)
+	}
+	resp, body := alice.get("/targets/" + env.TargetA + "?purpose=" + url.QueryEscape("PV 2026/00099"))
+	if resp.StatusCode != 200 || !strings.Contains(body, "127.0.1.10") {
+		t.Fatalf("target with a purpose: %d", resp.StatusCode)
+	}
+	for _, r := range env.Records() {
+		if r.Action == ActionViewTarget && r.Object == "target:"+env.TargetA {
+			if r.Purpose != "PV 2026/00099" || !strings.Contains(r.Detail, "127.0.1.10") {
+				t.Fatalf("the view's record: %+v", r)
+			}
+			return
+		}
+	}
+	t.Fatal("the view is not audited")
 }
 
 func TestUnauditableReadIsNotServed(t *testing.T) {
@@ -558,26 +604,47 @@ func TestAPIObservationsSinceAndScope(t *testing.T) {
 	if resp, _ := get("/api/v1/observations", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", resp.StatusCode)
 	}
-	resp, body := get("/api/v1/observations?since="+base.Add(time.Minute).Format(time.RFC3339), a.token("alice"))
+	since := "?since=" + base.Add(time.Minute).Format(time.RFC3339)
+	// A bulk export: national scope only, whatever agency the rows were
+	// routed to when stored, and with a case number.
+	if resp, body := get("/api/v1/observations"+since+"&purpose=PV+2026/1", a.token("alice")); resp.StatusCode != http.StatusForbidden || strings.Contains(body, obs[1].ID) {
+		t.Fatalf("an investigator's bulk export: %d", resp.StatusCode)
+	}
+	if resp, body := get("/api/v1/observations"+since, a.token("claire")); resp.StatusCode != http.StatusBadRequest || strings.Contains(body, obs[1].ID) {
+		t.Fatalf("a bulk export without a case number: %d", resp.StatusCode)
+	}
+	resp, body := get("/api/v1/observations"+since+"&purpose=PV+2026/1", a.token("claire"))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("api: %d", resp.StatusCode)
 	}
 	dec := observe.NewDecoder(strings.NewReader(body))
+	for _, want := range obs[1:] {
+		var got observe.Observation
+		if err := dec.Decode(&got); err != nil {
+			t.Fatalf("api body %q: %v", body, err)
+		}
+		if got.ID != want.ID || got.Possession.Level != want.Possession.Level {
+			t.Fatalf("api returned %s level %v, want %s level %v", got.ID, got.Possession.Level, want.ID, want.Possession.Level)
+		}
+	}
 	var got observe.Observation
-	if err := dec.Decode(&got); err != nil {
-		t.Fatalf("api body %q: %v", body, err)
-	}
-	if got.ID != obs[1].ID || got.Possession.Level != observe.Complete {
-		t.Fatalf("api returned %s level %v, want only the later observation of agency A", got.ID, got.Possession.Level)
-	}
 	if err := dec.Decode(&got); err != io.EOF {
-		t.Fatalf("api returned more than agency A's observation since the given time: %v (%s)", err, got.ID)
+		t.Fatalf("api returned an observation before the given time: %v (%s)", err, got.ID)
 	}
-	if resp, _ := get("/api/v1/observations?since=yesterday", a.token("alice")); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := get("/api/v1/observations?since=yesterday&purpose=PV+2026/1", a.token("claire")); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad since: %d", resp.StatusCode)
 	}
-	if n := countAudit(b.records(), "alice", ActionExport, "observations"); n != 1 {
+	exp := b.records()
+	if n := countAudit(exp, "claire", ActionExport, "observations"); n != 1 {
 		t.Fatalf("%d export records", n)
+	}
+	for _, r := range exp {
+		if r.Action == ActionExport && r.Purpose != "PV 2026/1" {
+			t.Fatalf("export audited without its case number: %+v", r)
+		}
+	}
+	if countAudit(exp, "alice", ActionDenied, "observations") != 1 || countAudit(exp, "claire", ActionDenied, "observations") != 1 {
+		t.Fatalf("refused exports not audited: %+v", exp)
 	}
 }
 

@@ -237,6 +237,7 @@ type env struct {
 	TargetA  string            // a target of agency A (paris)
 	TargetB  string            // a target of agency B (sud)
 	Info     fixtureInfo
+	Path     string // the store's file
 }
 
 // newEnv builds the store at path (a temporary file if ""), fills it with
@@ -244,6 +245,12 @@ type env struct {
 // already exists is a store newEnv made before (TestMakeBenchStore): it
 // is used as it is, with new tokens for its accounts.
 func newEnv(tb testing.TB, path string, obs int) *env {
+	tb.Helper()
+	return newEnvWith(tb, path, obs, nil)
+}
+
+// newEnvWith is newEnv with the access layer's settings changed by tune.
+func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) *env {
 	tb.Helper()
 	ctx := context.Background()
 	if path == "" {
@@ -274,6 +281,9 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 	acfg := access.DefaultConfig()
 	acfg.Argon2 = access.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 	acfg.SecureCookies = access.CookieSecureFor("127.0.0.1:0", false)
+	if tune != nil {
+		tune(&acfg)
+	}
 	svc, err := access.New(st, &audit.Log{Store: st}, acfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -287,7 +297,7 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 			tb.Fatal(err)
 		}
 	}
-	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info}
+	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info, Path: path}
 	for _, u := range fixtureUsers {
 		pw := randomPassword()
 		if reuse {
@@ -309,7 +319,8 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 		*dst = list[0].ID
 	}
 	app, err := New(ctx, Deps{Store: st, Access: svc, Health: map[string]web.HealthFunc{
-		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }}})
+		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
+		RecheckEvery: 200 * time.Millisecond})
 	if err != nil {
 		tb.Fatal(err)
 	}

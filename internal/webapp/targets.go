@@ -362,7 +362,7 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 	if err != nil {
 		return web.ISPFile{}, err
 	}
-	return web.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes()}, nil
+	return web.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes(), Endpoints: api.ISPEndpoints(&req)}, nil
 }
 
 // Overview implements web.Targets. Its figures come from one pass over the
@@ -374,14 +374,20 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 func (t *targets) Overview(ctx context.Context, u *web.User, since time.Time) (*web.Overview, error) {
 	scope := scopeOf(u)
 	if t.ovTTL <= 0 {
-		return t.overview(ctx, scope, since)
+		ov, err := t.overview(ctx, scope, since)
+		if err != nil {
+			return nil, err
+		}
+		return t.filterNow(ctx, scope, ov)
 	}
 	key := fmt.Sprintf("%v|%s|%d", scope.All, strings.Join(scope.Agencies, ","), since.Unix())
 	v, err := t.overviews.get(ctx, key, t.now(), func(ctx context.Context) (any, error) { return t.overview(ctx, scope, since) })
 	if err != nil {
 		return nil, err
 	}
-	return v.(*web.Overview), nil
+	// A kept answer's rows are decided again for now: a hand-off within
+	// the keeping time takes the target's rows off the old agency's page.
+	return t.filterNow(ctx, scope, v.(*web.Overview))
 }
 
 func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*web.Overview, error) {

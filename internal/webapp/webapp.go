@@ -8,8 +8,12 @@
 // Need to know stays in the store's queries: every read passes the
 // viewer's scope, taken from the authenticated principal and nothing else.
 // A target outside the scope answers exactly as a missing one, and web
-// audits the refusal. This package must never filter case data after the
-// fact, never serve a page around the access layer's Wrap, and never let
+// audits the refusal. What is not read for the viewer at the moment it is
+// shown — live events, and the overview's rows when its answer is reused —
+// is decided again at delivery by asking the store who may see each
+// target now (live.go), never by the agency a row was routed to when it
+// was stored. This package must never decide access from a kept answer
+// alone, never serve a page around the access layer's Wrap, and never let
 // web serve /api/v1/observations in parallel with the API (one route, one
 // set of rules).
 package webapp
@@ -60,6 +64,13 @@ type Deps struct {
 	// events (0: 256); a batch beyond it is dropped from the live view
 	// (counted), never from the store.
 	LiveQueue int
+	// RecheckEvery is how often an idle live stream re-checks its
+	// session or token (0: web.DefaultRecheckEvery); a stream also
+	// re-checks before every batch it delivers.
+	RecheckEvery time.Duration
+	// RequireViewPurpose makes every view of a target (page and API) state
+	// a purpose (case number), written into its audit record.
+	RequireViewPurpose bool
 }
 
 // App is the assembled interface.
@@ -130,10 +141,12 @@ func New(ctx context.Context, d Deps) (*App, error) {
 	a.web = web.New(web.Config{
 		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: trail{log: d.Access.AuditLog(), store: d.Store},
 		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
-		Who:       who,
-		Wrap:      d.Access.Wrap,
-		CSRFToken: func(r *http.Request) string { return access.CSRFToken(r.Context()) },
-		CSRFField: access.CSRFField,
+		Live: liveAccess{st: d.Store}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
+		RequireViewPurpose: d.RequireViewPurpose,
+		Who:                who,
+		Wrap:               d.Access.Wrap,
+		CSRFToken:          func(r *http.Request) string { return access.CSRFToken(r.Context()) },
+		CSRFField:          access.CSRFField,
 		LoginHandler: func(render web.RenderLogin) http.Handler {
 			return d.Access.LoginHandler(func(w http.ResponseWriter, r *http.Request, p access.LoginPage) {
 				render(w, r, web.LoginForm(p))
@@ -144,7 +157,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		// Store is left nil: GET /api/v1/observations is internal/api's.
 	})
 	apiH := d.Access.Wrap(api.Handler(api.Config{Access: d.Access, Targets: d.Store, Observations: d.Store,
-		Retention: d.Retention, Now: d.Now, Log: d.Log}))
+		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose}))
 	mux := http.NewServeMux()
 	for _, p := range apiRoutes {
 		mux.Handle(p, apiH)
@@ -166,6 +179,13 @@ func New(ctx context.Context, d Deps) (*App, error) {
 
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// Routes returns every route pattern the interface serves behind the
+// access layer: internal/web's (as registered on its mux) and
+// internal/api's. The route census test walks them all.
+func (a *App) Routes() []string {
+	return append(a.web.Routes(), api.Routes...)
+}
 
 // Hub is the live-event hub the pages subscribe to.
 func (a *App) Hub() *web.Hub { return a.hub }
@@ -208,9 +228,25 @@ func (a *App) runLive(ctx context.Context) {
 					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP, b[i].Endpoint.Port))
 				}
 			}
+			// Each event is offered to the agencies that may see its
+			// target now; a batch whose targets cannot be read is left
+			// out of the live view (counted) rather than offered by the
+			// agency its rows were routed to when stored.
 			owners, err := a.st.EndpointTargets(ctx, eps)
-			if err != nil && ctx.Err() == nil {
-				a.log.Warn("webapp: live events go without target ids", "err", err)
+			var reach map[string][]string
+			if err == nil {
+				ids := make([]string, 0, len(owners))
+				for _, id := range owners {
+					ids = append(ids, id)
+				}
+				reach, err = a.st.TargetAccess(ctx, ids)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("webapp: a batch is left out of the live view: its targets could not be read", "err", err)
+					a.liveDropped.Inc()
+				}
+				continue
 			}
 			evs := make([]web.Event, 0, len(b))
 			for i := range b {
@@ -219,7 +255,11 @@ func (a *App) runLive(ctx context.Context) {
 				if o.Endpoint.IP.IsValid() {
 					target = owners[netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)]
 				}
-				evs = append(evs, web.EventFromObservation(o, target))
+				ev := web.EventFromObservation(o, target)
+				if target != "" {
+					ev.Access = append([]string{}, reach[target]...)
+				}
+				evs = append(evs, ev)
 			}
 			a.hub.Publish(evs...)
 		}
@@ -244,6 +284,11 @@ func who(r *http.Request) (*web.User, bool) {
 	if p == nil {
 		return nil, false
 	}
+	return userOf(p), true
+}
+
+// userOf maps a principal to web's user.
+func userOf(p *access.Principal) *web.User {
 	role := ""
 	switch p.Role {
 	case access.RoleInvestigator:
@@ -259,7 +304,7 @@ func who(r *http.Request) (*web.User, bool) {
 	}
 	s := p.Scope()
 	return &web.User{Name: p.Name, Agency: p.Agency, Role: role, Lang: string(p.Lang), TimeZone: p.TimeZone,
-		Scope: web.Scope{All: s.All, Agencies: s.Agencies}}, true
+		Scope: web.Scope{All: s.All, Agencies: s.Agencies}}
 }
 
 // setLang stores the language on the account (the next request's

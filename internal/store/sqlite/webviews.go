@@ -304,8 +304,8 @@ type RecentObservation struct {
 	Target string
 }
 
-// RecentObservations returns up to limit of the newest observations routed
-// into scope, newest first. It reads at most window of the newest
+// RecentObservations returns up to limit of the newest observations in
+// scope now (see below), newest first. It reads at most window of the newest
 // observations through the time index (0: 5000), so that a reader whose
 // agencies see little is not answered by a scan of the table: such a
 // reader may get fewer than limit. Transcripts are not read.
@@ -320,11 +320,25 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	// The newest limit in scope are found in the time index (bounded to
 	// the newest window) before anything else is read: only those rows
 	// are then joined with their item and endpoint.
+	//
+	// Who may see a row is decided now, not when it was stored: a row
+	// whose endpoint belongs to a target is in scope when the target is
+	// (routed, assigned or shared: target_access), whatever agency the
+	// observation was routed to at ingest; a row whose endpoint belongs
+	// to no target yet is in scope when its routed agency is. After a
+	// hand-off the old agency sees none of the target's rows, and the new
+	// one sees them all.
 	filter, args := ``, []any{window - 1}
 	if !scope.All {
-		filter = ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
-		for _, a := range scope.Agencies {
-			args = append(args, a)
+		in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = observations.ip AND e0.port = observations.port)
+			THEN EXISTS (SELECT 1 FROM analysis_endpoints e1 JOIN target_access a ON a.target = e1.target
+				WHERE e1.ip = observations.ip AND e1.port = observations.port AND a.agency IN ` + in + `)
+			ELSE agency IN ` + in + ` END`
+		for range 2 {
+			for _, a := range scope.Agencies {
+				args = append(args, a)
+			}
 		}
 	}
 	args = append(args, limit)
@@ -751,4 +765,88 @@ func (s *Store) EntryNames(ctx context.Context, hs []hashkind.Hash) (map[hashkin
 		return nil, fmt.Errorf("entry names: %w", err)
 	}
 	return out, nil
+}
+
+// VisibleTargets returns which of the target ids scope may see now: those
+// routed or assigned to one of its agencies or shared with one
+// (target_access), in one indexed query. An all-agencies scope sees every
+// live target. Merged and unknown ids are not visible.
+func (s *Store) VisibleTargets(ctx context.Context, scope analysis.Scope, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	uniq := make([]any, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	if scope.Empty() || len(uniq) == 0 {
+		return out, nil
+	}
+	for len(uniq) > 0 {
+		n := min(len(uniq), 400)
+		chunk := uniq[:n]
+		uniq = uniq[n:]
+		q := `SELECT id FROM targets WHERE merged_into IS NULL AND id IN (?` + strings.Repeat(",?", n-1) + `)`
+		args := chunk
+		if !scope.All {
+			q = `SELECT DISTINCT target FROM target_access WHERE target IN (?` + strings.Repeat(",?", n-1) + `) AND agency IN (?` +
+				strings.Repeat(",?", len(scope.Agencies)-1) + `)`
+			args = append(append([]any{}, chunk...), agencyArgs(scope)...)
+		}
+		err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
+			var id string
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			out[id] = true
+			return nil
+		}, args...)
+		if err != nil {
+			return nil, fmt.Errorf("visible targets: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// TargetAccess returns, for each of the live target ids, the agencies that
+// may see it now (routed or assigned, and shared with): who a live event
+// of the target is for.
+func (s *Store) TargetAccess(ctx context.Context, ids []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	uniq := make([]any, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			uniq = append(uniq, id)
+		}
+	}
+	for len(uniq) > 0 {
+		n := min(len(uniq), 400)
+		chunk := uniq[:n]
+		uniq = uniq[n:]
+		err := eachRow(ctx, s.db, `SELECT target, agency FROM target_access WHERE target IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY target, agency`,
+			func(r *sql.Rows) error {
+				var id, ag string
+				if err := r.Scan(&id, &ag); err != nil {
+					return err
+				}
+				out[id] = append(out[id], ag)
+				return nil
+			}, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("target access: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func agencyArgs(scope analysis.Scope) []any {
+	out := make([]any, len(scope.Agencies))
+	for i, a := range scope.Agencies {
+		out[i] = a
+	}
+	return out
 }
