@@ -104,6 +104,7 @@ Examples:
 			fs.StringVar(&sf.witnessURL, "audit-witness-url", "", "POST signed audit checkpoints to this `URL`")
 			fs.StringVar(&sf.auditKey, "audit-key", "", "`file` of the audit checkpoint key (hex ed25519 seed; made when missing; default DB.audit-key)")
 			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
+			fs.BoolVar(&sf.requirePurpose, "require-purpose", false, "every view of a target (page and API) must state a purpose (case number), kept in its audit record")
 			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
 			return func(ctx context.Context, a *app, args []string) error {
 				tlsCfg, proxies, err := sf.check(*addr)
@@ -126,7 +127,7 @@ Examples:
 				}
 				defer ln.Close()
 				reg := newRegistry()
-				wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), nil, reg, ret, true)
+				wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), webapp.Deps{Registry: reg, Retention: ret, RequireViewPurpose: sf.requirePurpose}, true)
 				if err != nil {
 					return err
 				}
@@ -188,7 +189,7 @@ Examples:
 // newWebApp builds the access layer over sq (cookies Secure as addr
 // allows) and the web interface over both.
 func newWebApp(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
-	wa, _, err := newWebAppWith(ctx, a, sq, addr, health, reg, ret, access.CookieSecureFor(addr, false))
+	wa, _, err := newWebAppWith(ctx, a, sq, addr, webapp.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
 	return wa, err
 }
 
@@ -228,7 +229,9 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string
 
 // secure marks cookies Secure: serve always does (loopback, TLS, or a TLS
 // proxy in front); the demo as its address allows.
-func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention, secure bool) (*webapp.App, *access.Service, error) {
+// deps holds the web interface's settings; the store, access layer and
+// logger are filled in here.
+func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, deps webapp.Deps, secure bool) (*webapp.App, *access.Service, error) {
 	acfg := access.DefaultConfig()
 	acfg.SecureCookies = secure
 	if !acfg.SecureCookies {
@@ -238,7 +241,8 @@ func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, h
 	if err != nil {
 		return nil, nil, err
 	}
-	wa, err := webapp.New(ctx, webapp.Deps{Store: sq, Access: svc, Health: health, Registry: reg, Log: a.log, Retention: ret})
+	deps.Store, deps.Access, deps.Log = sq, svc, a.log
+	wa, err := webapp.New(ctx, deps)
 	return wa, svc, err
 }
 
@@ -294,6 +298,7 @@ type serveFlags struct {
 	auditKey            string
 	cpEvery             int64
 	cpInterval          time.Duration
+	requirePurpose      bool
 }
 
 // check validates the flags against the listen address: TLS files
