@@ -169,6 +169,10 @@ type HostileConfig struct {
 	// Predict is how many transaction ids past the one it saw the
 	// spoofer also forges replies for (a counter is predictable).
 	Predict int
+	// SpoofEvery: the spoofer answers one get_peers query in this many
+	// (0 or 1: every one). A spoofer that wins every race also hides the
+	// real answers; answering some lets both effects be measured.
+	SpoofEvery int
 }
 
 // Hostile is the running hostile part of a lab.
@@ -308,10 +312,28 @@ func (h *Hostile) announce(d *hostileDevice) {
 	}
 }
 
+// unannounce removes d from every lab DHT node's peer store.
+func (h *Hostile) unannounce(d *hostileDevice) {
+	for _, hx := range d.torrent.SwarmHashes() {
+		var ih metainfo.Hash
+		if b, err := hex.DecodeString(hx); err == nil && len(b) == 20 {
+			copy(ih[:], b)
+		} else {
+			continue
+		}
+		for _, n := range h.l.nodes {
+			n.store.remove(ih, d.addrPort())
+		}
+	}
+}
+
+// ReassignedAddr is the address two devices use one after the other.
+func (h *Hostile) ReassignedAddr() netip.AddrPort { return h.reR.addrPort() }
+
 // Reassign stops the first user of the reassigned address and starts the
-// second on the same IP:port, listed in the DHT for its own torrent. The
-// first stays listed for its torrent, as a stale DHT entry does. at is
-// when the first one's use of the address ends in the truth.
+// second on the same IP:port, listed in the DHT for its own torrent; the
+// first is no longer listed. at is when the first one's use of the
+// address ends in the truth.
 func (h *Hostile) Reassign(ctx context.Context, at time.Time) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -321,6 +343,10 @@ func (h *Hostile) Reassign(ctx context.Context, at time.Time) error {
 	first, second := h.reR, h.reNext
 	first.stop()
 	first.to = at
+	// The two users are a month apart in the store (the harness stamps
+	// the second's observations later): the first's DHT announces have
+	// long expired.
+	h.unannounce(first)
 	if err := second.start(ctx, first.port); err != nil {
 		return fmt.Errorf("lab: reassigned address %v: %w", first.addrPort(), err)
 	}

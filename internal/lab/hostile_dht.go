@@ -9,6 +9,7 @@ import (
 
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 // spoofer forges DHT replies. It sees the get_peers queries the sensor
@@ -26,7 +27,22 @@ type spoofer struct {
 	watched   map[[20]byte]bool
 	innocents []innocent
 	forgedID  [20]byte
+	every     int64
+	seen      atomic.Int64
 	sent      atomic.Int64
+}
+
+// remove drops one peer of ih (the lab's own stores never expire entries).
+func (s *peerStore) remove(ih metainfo.Hash, a netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.m[ih]
+	for i, p := range l {
+		if p.Port == int(a.Port()) && p.IP.Equal(net.IP(a.Addr().AsSlice())) {
+			s.m[ih] = append(l[:i:i], l[i+1:]...)
+			return
+		}
+	}
 }
 
 func (h *Hostile) startSpoofer(r *rand.Rand, nextAddr func() (netip.Addr, error), seeders []*peer) error {
@@ -39,7 +55,7 @@ func (h *Hostile) startSpoofer(r *rand.Rand, nextAddr func() (netip.Addr, error)
 		return err
 	}
 	h.udp = append(h.udp, c)
-	s := &spoofer{conn: c, from: from, sensor: h.cfg.SensorAddr, predict: h.cfg.Predict, watched: map[[20]byte]bool{}}
+	s := &spoofer{conn: c, from: from, sensor: h.cfg.SensorAddr, predict: h.cfg.Predict, every: int64(max(1, h.cfg.SpoofEvery)), watched: map[[20]byte]bool{}}
 	for _, t := range h.l.torrents {
 		if !t.Watched {
 			continue
@@ -118,6 +134,9 @@ func (s *spoofer) onQuery() func(*krpc.Msg, net.Addr) {
 		to := ua.AddrPort()
 		to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port())
 		if to.Addr() != s.sensor || !s.watched[m.A.InfoHash] {
+			return
+		}
+		if s.seen.Add(1)%s.every != 0 {
 			return
 		}
 		var values []krpc.NodeAddr

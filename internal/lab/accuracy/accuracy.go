@@ -50,9 +50,9 @@ type Config struct {
 	// before). Default 60 s.
 	Duration time.Duration
 	// Shift is how much later than they happened the observations of the
-	// second half are stamped: the reassigned address then changes
-	// devices Shift apart, as a dynamic address does over days. Default
-	// 30 days.
+	// reassigned address in the second half are stamped: its two users
+	// are then Shift apart, as with a dynamic address reassigned by an
+	// ISP. Default 30 days.
 	Shift time.Duration
 	// StaleWindow: see Inputs.StaleWindow. Default 2 h (the lab DHT
 	// nodes' expiry).
@@ -129,7 +129,7 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 	}
 	defer l.Close()
 	sc := SensorConfig(c, l.Bootstrap())
-	h, err := lab.StartHostile(ctx, l, lab.HostileConfig{Seed: c.Seed, SensorAddr: sc.Listen, Predict: 8})
+	h, err := lab.StartHostile(ctx, l, lab.HostileConfig{Seed: c.Seed, SensorAddr: sc.Listen, Predict: 8, SpoofEvery: 2})
 	if err != nil {
 		return nil, fmt.Errorf("accuracy: hostile devices: %w", err)
 	}
@@ -159,7 +159,7 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, err
 	}
 	b := bus.NewInProc(4096)
-	sh := &shifter{next: b, shift: c.Shift}
+	sh := &shifter{next: b, shift: c.Shift, ip: h.ReassignedAddr().Addr()}
 	s, err := bittorrent.New(sc, guard, sh, log)
 	if err != nil {
 		return nil, err
@@ -208,7 +208,7 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, reErr
 	}
 	truth := h.Truth()
-	shiftTruth(&truth, sh.at(), c.Shift)
+	shiftTruth(&truth, sh.ip, sh.at(), c.Shift)
 
 	e, err := analysis.New(ctx, sq, analysis.DefaultConfig())
 	if err != nil {
@@ -329,12 +329,13 @@ func DefaultISPRows(ctx context.Context, sq *sqlite.Store, id string, now time.T
 	return out, nil
 }
 
-// shifter stamps the observations made after the switch Shift later, so
-// that the two users of the reassigned address are Shift apart in the
+// shifter stamps the observations of the reassigned address made after
+// the switch Shift later, so that its two users are Shift apart in the
 // store, and passes every observation on.
 type shifter struct {
 	next  bus.Publisher
 	shift time.Duration
+	ip    netip.Addr
 	mu    sync.Mutex
 	from  time.Time // zero until the switch
 }
@@ -353,15 +354,15 @@ func (s *shifter) at() time.Time {
 }
 
 func (s *shifter) Publish(ctx context.Context, o observe.Observation) error {
-	if from := s.at(); !from.IsZero() && !o.Time.Before(from) {
+	if from := s.at(); !from.IsZero() && o.Endpoint.IP.Unmap() == s.ip && !o.Time.Before(from) {
 		o.Time = o.Time.Add(s.shift)
 	}
 	return s.next.Publish(ctx, o)
 }
 
-// shiftTruth moves the truth's times after the switch by shift, as the
-// observations were.
-func shiftTruth(t *lab.Truth, from time.Time, shift time.Duration) {
+// shiftTruth moves the truth's times at ip after the switch by shift, as
+// the observations were.
+func shiftTruth(t *lab.Truth, ip netip.Addr, from time.Time, shift time.Duration) {
 	if from.IsZero() || shift == 0 {
 		return
 	}
@@ -374,6 +375,9 @@ func shiftTruth(t *lab.Truth, from time.Time, shift time.Duration) {
 	for i := range t.Devices {
 		for k := range t.Devices[i].Stints {
 			s := &t.Devices[i].Stints[k]
+			if s.Addr.Addr() != ip {
+				continue
+			}
 			s.From, s.To = mv(s.From), mv(s.To)
 		}
 	}

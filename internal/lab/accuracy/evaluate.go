@@ -95,6 +95,22 @@ type Targets struct {
 	Joined int `json:"joined_in_one_target"`
 }
 
+// DeviceRow is what was recorded about one device and torrent (torrent
+// -1: observations of a torrent the device never had).
+type DeviceRow struct {
+	Device       string        `json:"device"`
+	Kind         string        `json:"kind"`
+	Torrent      int           `json:"torrent"`
+	Shown        string        `json:"shown"`
+	ShownPieces  int           `json:"shown_pieces"`
+	HeldPieces   int           `json:"held_pieces"`
+	Pieces       int           `json:"pieces"`
+	Observations int           `json:"observations"`
+	False        int           `json:"false_positives"`
+	MaxRecorded  observe.Level `json:"max_recorded"`
+	MaxPieces    int           `json:"max_pieces_recorded"`
+}
+
 // Report is what 'vigil lab accuracy' prints.
 type Report struct {
 	Seed     uint64         `json:"seed"`
@@ -112,6 +128,9 @@ type Report struct {
 	Links       []LinkRow      `json:"links"`
 	ISP         ISPRow         `json:"isp"`
 	Targets     Targets        `json:"targets"`
+	DeviceRows  []DeviceRow    `json:"devices"`
+
+	in *Inputs // what was compared, for tests
 }
 
 // claim is the truth about one observation.
@@ -148,11 +167,34 @@ func Evaluate(in Inputs) *Report {
 	// Pairs detected: by level reached (correctly), by method.
 	detectedAt := map[pairKey]observe.Level{}
 	detectedBy := map[string]map[pairKey]bool{}
-	claims := map[string]claim{}
+	devRows := map[pairKey]*DeviceRow{}
+	for i := range in.Truth.Devices {
+		d := &in.Truth.Devices[i]
+		for _, it := range d.Items {
+			devRows[pairKey{d.Name, it.Torrent}] = &DeviceRow{Device: d.Name, Kind: d.Kind, Torrent: it.Torrent,
+				Shown: it.Shown.String(), ShownPieces: it.ShownPieces, HeldPieces: it.HeldPieces, Pieces: it.Pieces, MaxPieces: -1}
+		}
+	}
 	for i := range in.Observations {
 		o := &in.Observations[i]
 		c := judge(&in, o)
-		claims[o.ID] = c
+		if c.dev != nil {
+			k := pairKey{c.dev.Name, -1}
+			if c.item != nil {
+				k.torrent = c.item.Torrent
+			}
+			dr := devRows[k]
+			if dr == nil {
+				dr = &DeviceRow{Device: c.dev.Name, Kind: c.dev.Kind, Torrent: -1, Shown: "none", MaxPieces: -1}
+				devRows[k] = dr
+			}
+			dr.Observations++
+			if !c.tp {
+				dr.False++
+			}
+			dr.MaxRecorded = max(dr.MaxRecorded, o.Possession.Level)
+			dr.MaxPieces = max(dr.MaxPieces, o.Possession.PiecesHave)
+		}
 		lr := byLevel[o.Possession.Level]
 		if lr == nil {
 			lr = &Row{Name: o.Possession.Level.String()}
@@ -241,7 +283,21 @@ func Evaluate(in Inputs) *Report {
 	for _, m := range methods {
 		rep.Methods = append(rep.Methods, finish(byMethod[m]))
 	}
+	for _, dr := range devRows {
+		rep.DeviceRows = append(rep.DeviceRows, *dr)
+	}
+	sort.Slice(rep.DeviceRows, func(i, j int) bool {
+		a, b := rep.DeviceRows[i], rep.DeviceRows[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Device != b.Device {
+			return a.Device < b.Device
+		}
+		return a.Torrent < b.Torrent
+	})
 	evalTargets(&in, rep)
+	rep.in = &in
 	return rep
 }
 
