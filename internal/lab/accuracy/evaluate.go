@@ -98,17 +98,17 @@ type Targets struct {
 // DeviceRow is what was recorded about one device and torrent (torrent
 // -1: observations of a torrent the device never had).
 type DeviceRow struct {
-	Device       string        `json:"device"`
-	Kind         string        `json:"kind"`
-	Torrent      int           `json:"torrent"`
-	Shown        string        `json:"shown"`
-	ShownPieces  int           `json:"shown_pieces"`
-	HeldPieces   int           `json:"held_pieces"`
-	Pieces       int           `json:"pieces"`
-	Observations int           `json:"observations"`
-	False        int           `json:"false_positives"`
-	MaxRecorded  observe.Level `json:"max_recorded"`
-	MaxPieces    int           `json:"max_pieces_recorded"`
+	Device       string `json:"device"`
+	Kind         string `json:"kind"`
+	Torrent      int    `json:"torrent"`
+	Shown        string `json:"shown"`
+	ShownPieces  int    `json:"shown_pieces"`
+	HeldPieces   int    `json:"held_pieces"`
+	Pieces       int    `json:"pieces"`
+	Observations int    `json:"observations"`
+	False        int    `json:"false_positives"`
+	MaxRecorded  string `json:"max_recorded,omitempty"` // "" when nothing was recorded
+	MaxPieces    int    `json:"max_pieces_recorded"`
 }
 
 // Report is what 'vigil lab accuracy' prints.
@@ -192,7 +192,9 @@ func Evaluate(in Inputs) *Report {
 			if !c.tp {
 				dr.False++
 			}
-			dr.MaxRecorded = max(dr.MaxRecorded, o.Possession.Level)
+			if lv := o.Possession.Level; dr.MaxRecorded == "" || levelOf(dr.MaxRecorded) < lv {
+				dr.MaxRecorded = lv.String()
+			}
 			dr.MaxPieces = max(dr.MaxPieces, o.Possession.PiecesHave)
 		}
 		lr := byLevel[o.Possession.Level]
@@ -551,4 +553,9 @@ func top(m map[string]int) string {
 		}
 	}
 	return best
+}
+
+func levelOf(s string) observe.Level {
+	l, _ := observe.ParseLevel(s)
+	return l
 }

@@ -103,9 +103,9 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintln(w, "\nDevices: what each showed and held, what was recorded (torrent -1: torrents it never had)")
 	p("device\tkind\ttorrent\tshown\tshown pieces\theld\tof\tobservations\tfalse\tmax recorded\tmax pieces\t\n")
 	for _, d := range r.DeviceRows {
-		rec := "-"
-		if d.Observations > 0 {
-			rec = d.MaxRecorded.String()
+		rec := d.MaxRecorded
+		if rec == "" {
+			rec = "-"
 		}
 		p("%s\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", d.Device, d.Kind, d.Torrent, d.Shown, count(d.ShownPieces),
 			count(d.HeldPieces), d.Pieces, d.Observations, d.False, rec, count(d.MaxPieces))
