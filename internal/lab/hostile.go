@@ -80,6 +80,9 @@ type TruthItem struct {
 	// Hashes are every hash the torrent is known by (hex): v1, full v2,
 	// truncated v2.
 	Hashes []string `json:"hashes"`
+	// Watched: the torrent is on the lab's watch-list (the sensor looks
+	// for no other).
+	Watched bool `json:"watched"`
 	// InDHT: the device is listed in the lab's DHT for the torrent.
 	InDHT bool `json:"in_dht"`
 	// OnTracker: the device announces the torrent to the lab tracker.
@@ -372,7 +375,7 @@ func (h *Hostile) Truth() Truth {
 				hs = append(hs, x)
 			}
 		}
-		return TruthItem{Torrent: idx, Hashes: hs, Pieces: t.built.NumPieces}
+		return TruthItem{Torrent: idx, Hashes: hs, Pieces: t.built.NumPieces, Watched: t.Watched}
 	}
 	start := h.l.started
 	for i, p := range h.l.peers {

@@ -74,12 +74,13 @@ func DefaultConfig() Config {
 	return Config{Seed: 1, Duration: 60 * time.Second, Shift: 30 * 24 * time.Hour, StaleWindow: 2 * time.Hour, Version: "dev"}
 }
 
-// LabConfig is the lab the measurement runs: small, with files of 256 KiB
-// to 1 MiB (several pieces each, so that partial and complete differ), a
-// tracker, one seeder that moves a quarter of the way through.
+// LabConfig is the lab the measurement runs: 16 DHT nodes, 4 seeders and
+// a leecher, 6 torrents all watched (so that every client counts), files
+// of 256 KiB to 1 MiB (several pieces each, so that partial and complete
+// differ), a tracker, one seeder that moves a quarter of the way through.
 func LabConfig(c Config) lab.Config {
 	lc := lab.DefaultConfig()
-	lc.DHTNodes, lc.Seeders, lc.Leechers, lc.Torrents, lc.Watched = 16, 4, 1, 6, 4
+	lc.DHTNodes, lc.Seeders, lc.Leechers, lc.Torrents, lc.Watched = 16, 4, 1, 6, 6
 	lc.Seed = c.Seed
 	lc.FileSizes = lab.SizeRange{Min: 256 << 10, Max: 1 << 20}
 	lc.MovePeers, lc.MoveAfter = 1, c.Duration/4

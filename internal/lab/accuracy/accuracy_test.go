@@ -56,6 +56,9 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 			}
 		}
 		for _, it := range d.Items {
+			if d.Kind != lab.KindLabClient && !it.Watched {
+				t.Errorf("hostile device %s holds unwatched torrent %d", d.Name, it.Torrent)
+			}
 			if it.Shown < observe.Announced || it.Shown > observe.Complete || it.Pieces < 4 || it.ShownPieces > it.Pieces || it.HeldPieces > it.Pieces {
 				t.Errorf("device %s torrent %d: truth %+v", d.Name, it.Torrent, it)
 			}

@@ -171,6 +171,9 @@ func Evaluate(in Inputs) *Report {
 	for i := range in.Truth.Devices {
 		d := &in.Truth.Devices[i]
 		for _, it := range d.Items {
+			if !it.Watched {
+				continue
+			}
 			devRows[pairKey{d.Name, it.Torrent}] = &DeviceRow{Device: d.Name, Kind: d.Kind, Torrent: it.Torrent,
 				Shown: it.Shown.String(), ShownPieces: it.ShownPieces, HeldPieces: it.HeldPieces, Pieces: it.Pieces, MaxPieces: -1}
 		}
@@ -238,9 +241,13 @@ func Evaluate(in Inputs) *Report {
 		}
 		detectedBy[o.Method][k] = true
 	}
-	// Recall: of the (device, torrent) pairs the lab made detectable.
+	// Recall: of the (device, watched torrent) pairs the lab made
+	// detectable.
 	for _, d := range in.Truth.Devices {
 		for _, it := range d.Items {
+			if !it.Watched {
+				continue
+			}
 			k := pairKey{d.Name, it.Torrent}
 			for _, l := range levels {
 				if l > observe.Complete || l > it.Shown || l == observe.LevelUnknown {

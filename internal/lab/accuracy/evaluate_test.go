@@ -20,7 +20,7 @@ func TestEvaluateScoresEachCase(t *testing.T) {
 	hB := mustHash(t, "bb")
 	ap := netip.MustParseAddrPort
 	item := func(h hashkind.Hash, torrent int, shown observe.Level, shownPieces, held int) lab.TruthItem {
-		return lab.TruthItem{Torrent: torrent, Hashes: []string{h.Hex()}, InDHT: true, Shown: shown, ShownPieces: shownPieces, HeldPieces: held, Pieces: 10}
+		return lab.TruthItem{Torrent: torrent, Hashes: []string{h.Hex()}, Watched: true, InDHT: true, Shown: shown, ShownPieces: shownPieces, HeldPieces: held, Pieces: 10}
 	}
 	truth := lab.Truth{Devices: []lab.TruthDevice{
 		{Name: "seeder", Kind: lab.KindLabClient, Stints: []lab.Stint{
@@ -35,6 +35,8 @@ func TestEvaluateScoresEachCase(t *testing.T) {
 			Items: []lab.TruthItem{item(hA, 0, observe.Complete, 10, 10)}},
 		{Name: "second", Kind: lab.KindReassignedSecond, Stints: []lab.Stint{{Addr: ap("127.5.0.1:5000"), From: t0.Add(30 * 24 * time.Hour)}},
 			Items: []lab.TruthItem{item(hB, 1, observe.Acknowledged, 0, 0)}},
+		{Name: "unwatched", Kind: lab.KindLabClient, Stints: []lab.Stint{{Addr: ap("127.6.0.1:6000"), From: t0}},
+			Items: []lab.TruthItem{{Torrent: 2, Hashes: []string{"cc"}, InDHT: true, Shown: observe.Complete, Pieces: 10}}},
 	}}
 	n := 0
 	obs := func(method, ep, transport string, at time.Duration, h hashkind.Hash, lv observe.Level, pieces int) observe.Observation {
