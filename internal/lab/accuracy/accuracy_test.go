@@ -103,13 +103,22 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 	for _, n := range rep.FalseByKind {
 		nKind += n
 	}
-	if nFalse != lfp || nKind != lfp {
-		t.Errorf("false by reason %d, by kind %d, want %d", nFalse, nKind, lfp)
+	nDetail := 0
+	for _, n := range rep.FalseDetail {
+		nDetail += n
 	}
+	if nFalse != lfp || nKind != lfp || nDetail != lfp {
+		t.Errorf("false by reason %d, by kind %d, in detail %d, want %d", nFalse, nKind, nDetail, lfp)
+	}
+	nWrong := 0
 	for _, l := range rep.Links {
+		nWrong += l.Wrong
 		if l.Correct+l.Wrong != l.Made {
 			t.Errorf("links %s: %d correct + %d wrong != %d", l.Rule, l.Correct, l.Wrong, l.Made)
 		}
+	}
+	if nWrong != len(rep.WrongLinks) {
+		t.Errorf("%d wrong links, %d named", nWrong, len(rep.WrongLinks))
 	}
 	wrong := 0
 	for _, n := range rep.ISP.WrongBy {
@@ -118,7 +127,7 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 	if rep.ISP.Right+rep.ISP.Wrong != rep.ISP.Rows || wrong != rep.ISP.Wrong {
 		t.Errorf("ISP rows %+v", rep.ISP)
 	}
-	if tg := rep.Targets; tg.OneDevice+tg.Mixed+tg.NoDevice != tg.Targets || tg.Targets != len(in.Targets) || tg.Joined > tg.Movers {
+	if tg := rep.Targets; tg.OneDevice+tg.Mixed+tg.NoDevice != tg.Targets || tg.SensorItself > tg.NoDevice || tg.Targets != len(in.Targets) || tg.Joined > tg.Movers {
 		t.Errorf("targets %+v (%d read)", tg, len(in.Targets))
 	}
 	devObs := 0

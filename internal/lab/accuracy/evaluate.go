@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -85,8 +86,9 @@ type Targets struct {
 	// Mixed: endpoint-times of two or more devices.
 	Mixed int `json:"mixed_devices"`
 	// NoDevice: no endpoint-time is a device (the sensor, an address
-	// nobody used).
-	NoDevice int `json:"no_device"`
+	// nobody used); SensorItself: every one is the sensor's address.
+	NoDevice     int `json:"no_device"`
+	SensorItself int `json:"sensor_itself"`
 	// NeverHad: none of the target's devices ever had one of its files.
 	NeverHad int `json:"never_had_any_file"`
 	// Movers are devices seen at two or more endpoints, and Joined those
@@ -125,10 +127,15 @@ type Report struct {
 	// ByKind counts false observations by the kind of device they were
 	// about ("" for none).
 	FalseByKind map[string]int `json:"false_positives_by_device_kind"`
-	Links       []LinkRow      `json:"links"`
-	ISP         ISPRow         `json:"isp"`
-	Targets     Targets        `json:"targets"`
-	DeviceRows  []DeviceRow    `json:"devices"`
+	// FalseDetail counts false observations by "level reason kind".
+	FalseDetail map[string]int `json:"false_positives_by_level_reason_kind"`
+	// WrongLinks names the devices each wrong link joined: "rule: a + b"
+	// ("(none)" for an end at no device or the sensor).
+	WrongLinks []string    `json:"wrong_links"`
+	Links      []LinkRow   `json:"links"`
+	ISP        ISPRow      `json:"isp"`
+	Targets    Targets     `json:"targets"`
+	DeviceRows []DeviceRow `json:"devices"`
 
 	in *Inputs // what was compared, for tests
 }
@@ -149,7 +156,7 @@ type pairKey struct {
 
 // Evaluate compares the pipeline's records with the truth.
 func Evaluate(in Inputs) *Report {
-	rep := &Report{Devices: map[string]int{}, FalseBy: map[string]int{}, FalseByKind: map[string]int{},
+	rep := &Report{Devices: map[string]int{}, FalseBy: map[string]int{}, FalseByKind: map[string]int{}, FalseDetail: map[string]int{},
 		Forged: in.Truth.Forged, ISP: ISPRow{WrongBy: map[string]int{}}}
 	for _, d := range in.Truth.Devices {
 		rep.Devices[d.Kind]++
@@ -230,6 +237,10 @@ func Evaluate(in Inputs) *Report {
 				kind = c.dev.Kind
 			}
 			rep.FalseByKind[kind]++
+			if kind == "" {
+				kind = "(none)"
+			}
+			rep.FalseDetail[o.Possession.Level.String()+" "+c.why+" "+kind]++
 			continue
 		}
 		k := pairKey{c.dev.Name, c.item.Torrent}
@@ -420,7 +431,11 @@ func evalTargets(in *Inputs, rep *Report) {
 		devs := map[string]int{}
 		firstHand := map[string]int{}
 		hadFile := false
+		sensorOnly := len(t.Timeline) > 0
 		for _, e := range t.Timeline {
+			if ap, err := netip.ParseAddrPort(e.Endpoint); err != nil || !in.isSensor(ap.Addr()) {
+				sensorOnly = false
+			}
 			d := devOf(e.Endpoint, e.Time)
 			if d == nil {
 				continue
@@ -441,6 +456,9 @@ func evalTargets(in *Inputs, rep *Report) {
 		switch len(devs) {
 		case 0:
 			rep.Targets.NoDevice++
+			if sensorOnly {
+				rep.Targets.SensorItself++
+			}
 		case 1:
 			rep.Targets.OneDevice++
 		default:
@@ -468,10 +486,11 @@ func evalTargets(in *Inputs, rep *Report) {
 				continue
 			}
 			lr.Made++
-			if linkCorrect(in, obs, &l) {
+			if ends, ok := linkEnds(in, obs, &l); ok {
 				lr.Correct++
 			} else {
 				lr.Wrong++
+				rep.WrongLinks = append(rep.WrongLinks, l.Rule+": "+strings.Join(ends, " + "))
 			}
 		}
 		for _, r := range in.Rows[t.ID] {
@@ -504,31 +523,29 @@ func evalTargets(in *Inputs, rep *Report) {
 		}
 	}
 	sort.Slice(rep.Links, func(i, j int) bool { return rep.Links[i].Rule < rep.Links[j].Rule })
+	sort.Strings(rep.WrongLinks)
 	rep.ISP.FPRate = ratio(rep.ISP.Wrong, rep.ISP.Rows)
 }
 
-// linkCorrect: both observations behind the link are of one device.
-func linkCorrect(in *Inputs, obs map[string]*observe.Observation, l *analysis.Link) bool {
-	var first string
-	if len(l.Obs) < 2 {
-		return false
-	}
+// linkEnds names the device of each observation behind a link ("(none)"
+// for no device or the sensor) and reports whether they are one device.
+func linkEnds(in *Inputs, obs map[string]*observe.Observation, l *analysis.Link) ([]string, bool) {
+	var ends []string
+	one := len(l.Obs) >= 2
 	for _, id := range l.Obs {
 		o := obs[id]
-		if o == nil || in.isSensor(o.Endpoint.IP) {
-			return false
+		name := "(none)"
+		if o != nil && !in.isSensor(o.Endpoint.IP) {
+			if d, _ := in.Truth.DeviceAt(o.Endpoint.IP.Unmap(), o.Time); d != nil {
+				name = d.Name
+			}
 		}
-		d, _ := in.Truth.DeviceAt(o.Endpoint.IP.Unmap(), o.Time)
-		if d == nil {
-			return false
+		if name == "(none)" || (len(ends) > 0 && ends[0] != name) {
+			one = false
 		}
-		if first == "" {
-			first = d.Name
-		} else if d.Name != first {
-			return false
-		}
+		ends = append(ends, name)
 	}
-	return true
+	return ends, one
 }
 
 // judgeRow returns why an ISP row is wrong, "" if it is a first-hand

@@ -1,6 +1,7 @@
 package accuracy
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -143,7 +144,12 @@ func TestEvaluateScoresEachCase(t *testing.T) {
 	for why, want := range map[string]int{WhyThirdParty: 2, WhyWrongPort: 1, WhyOtherDevice: 1} {
 		check("isp wrong by "+why, rep.ISP.WrongBy[why], want)
 	}
-	check("targets", rep.Targets, Targets{Targets: 3, OneDevice: 1, Mixed: 1, NoDevice: 1, Movers: 1, Joined: 1})
+	check("targets", rep.Targets, Targets{Targets: 3, OneDevice: 1, Mixed: 1, NoDevice: 1, SensorItself: 1, Movers: 1, Joined: 1})
+	if got, want := fmt.Sprint(rep.WrongLinks), "[dht_node_id: seeder + liar listen_port_client: seeder + (none)]"; got != want {
+		t.Errorf("wrong links %s, want %s", got, want)
+	}
+	check("false detail", rep.FalseDetail["complete never_had_item "+lab.KindReassignedSecond], 1)
+	check("false detail", rep.FalseDetail["announced sensor_itself (none)"], 1)
 }
 
 func timeline(os []observe.Observation, idx ...int) []analysis.TimelineEntry {

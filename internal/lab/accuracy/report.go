@@ -80,12 +80,20 @@ func WriteText(w io.Writer, r *Report) error {
 		p("  %s\t%d\t\n", name, r.FalseByKind[k])
 	}
 	tw.Flush()
+	fmt.Fprintln(w, "\nFalse observations by level, reason and device kind")
+	for _, k := range sortedKeys(r.FalseDetail) {
+		p("  %s\t%d\t\n", k, r.FalseDetail[k])
+	}
+	tw.Flush()
 	fmt.Fprintln(w, "\nDevice links by rule (active links; withdrawn ones apart)")
 	p("rule\tmade\tcorrect\twrong\tFP rate\twithdrawn\t\n")
 	for _, l := range r.Links {
 		p("%s\t%d\t%d\t%d\t%s\t%d\t\n", l.Rule, l.Made, l.Correct, l.Wrong, pct(l.FPRate), l.Withdrawn)
 	}
 	tw.Flush()
+	for _, l := range r.WrongLinks {
+		fmt.Fprintf(w, "  wrong: %s\n", l)
+	}
 	fmt.Fprintln(w, "\nISP request rows (every target's request)")
 	var why []string
 	for _, k := range sortedKeys(r.ISP.WrongBy) {
@@ -97,8 +105,8 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "  wrong rows: %s\n", strings.Join(why, ", "))
 	}
 	t := r.Targets
-	fmt.Fprintf(w, "\nTargets: %d; one device %d, mixed devices %d, no device %d; of a device that never had any of its files %d\n",
-		t.Targets, t.OneDevice, t.Mixed, t.NoDevice, t.NeverHad)
+	fmt.Fprintf(w, "\nTargets: %d; one device %d, mixed devices %d, no device %d (the sensor's own address only: %d); of a device that never had any of its files %d\n",
+		t.Targets, t.OneDevice, t.Mixed, t.NoDevice, t.SensorItself, t.NeverHad)
 	fmt.Fprintf(w, "Devices seen at several endpoints: %d, of which all in one target: %d\n", t.Movers, t.Joined)
 	fmt.Fprintln(w, "\nDevices: what each showed and held, what was recorded (torrent -1: torrents it never had)")
 	p("device\tkind\ttorrent\tshown\tshown pieces\theld\tof\tobservations\tfalse\tmax recorded\tmax pieces\t\n")
