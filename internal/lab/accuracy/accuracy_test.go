@@ -127,7 +127,7 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 	if rep.ISP.Right+rep.ISP.Wrong != rep.ISP.Rows || wrong != rep.ISP.Wrong {
 		t.Errorf("ISP rows %+v", rep.ISP)
 	}
-	if tg := rep.Targets; tg.OneDevice+tg.Mixed+tg.NoDevice != tg.Targets || tg.SensorItself > tg.NoDevice || tg.Targets != len(in.Targets) || tg.Joined > tg.Movers {
+	if tg := rep.Targets; tg.OneDevice+tg.Mixed+tg.NoDevice != tg.Targets || tg.SensorItself > tg.NoDevice || len(tg.MixedDevices) != tg.Mixed || tg.Targets != len(in.Targets) || tg.Joined > tg.Movers {
 		t.Errorf("targets %+v (%d read)", tg, len(in.Targets))
 	}
 	devObs := 0

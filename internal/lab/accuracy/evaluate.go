@@ -95,6 +95,8 @@ type Targets struct {
 	// whose endpoints all ended in one target.
 	Movers int `json:"devices_at_several_endpoints"`
 	Joined int `json:"joined_in_one_target"`
+	// MixedDevices names the devices of each mixed target ("a + b").
+	MixedDevices []string `json:"mixed_target_devices"`
 }
 
 // DeviceRow is what was recorded about one device and torrent (torrent
@@ -463,6 +465,12 @@ func evalTargets(in *Inputs, rep *Report) {
 			rep.Targets.OneDevice++
 		default:
 			rep.Targets.Mixed++
+			var names []string
+			for n := range devs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			rep.Targets.MixedDevices = append(rep.Targets.MixedDevices, strings.Join(names, " + "))
 		}
 		if len(devs) > 0 && !hadFile {
 			rep.Targets.NeverHad++
@@ -524,6 +532,7 @@ func evalTargets(in *Inputs, rep *Report) {
 	}
 	sort.Slice(rep.Links, func(i, j int) bool { return rep.Links[i].Rule < rep.Links[j].Rule })
 	sort.Strings(rep.WrongLinks)
+	sort.Strings(rep.Targets.MixedDevices)
 	rep.ISP.FPRate = ratio(rep.ISP.Wrong, rep.ISP.Rows)
 }
 

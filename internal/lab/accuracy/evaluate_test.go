@@ -3,6 +3,7 @@ package accuracy
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -102,8 +103,8 @@ func TestEvaluateScoresEachCase(t *testing.T) {
 	}
 	check := func(what string, got, want any) {
 		t.Helper()
-		if got != want {
-			t.Errorf("%s = %v, want %v", what, got, want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %+v, want %+v", what, got, want)
 		}
 	}
 	// announced: b d q true; e k l m false. Every pair was recorded
@@ -144,7 +145,8 @@ func TestEvaluateScoresEachCase(t *testing.T) {
 	for why, want := range map[string]int{WhyThirdParty: 2, WhyWrongPort: 1, WhyOtherDevice: 1} {
 		check("isp wrong by "+why, rep.ISP.WrongBy[why], want)
 	}
-	check("targets", rep.Targets, Targets{Targets: 3, OneDevice: 1, Mixed: 1, NoDevice: 1, SensorItself: 1, Movers: 1, Joined: 1})
+	check("targets", rep.Targets, Targets{Targets: 3, OneDevice: 1, Mixed: 1, NoDevice: 1, SensorItself: 1, Movers: 1, Joined: 1,
+		MixedDevices: []string{"first + second"}})
 	if got, want := fmt.Sprint(rep.WrongLinks), "[dht_node_id: seeder + liar listen_port_client: seeder + (none)]"; got != want {
 		t.Errorf("wrong links %s, want %s", got, want)
 	}

@@ -107,6 +107,9 @@ func WriteText(w io.Writer, r *Report) error {
 	t := r.Targets
 	fmt.Fprintf(w, "\nTargets: %d; one device %d, mixed devices %d, no device %d (the sensor's own address only: %d); of a device that never had any of its files %d\n",
 		t.Targets, t.OneDevice, t.Mixed, t.NoDevice, t.SensorItself, t.NeverHad)
+	for _, m := range t.MixedDevices {
+		fmt.Fprintf(w, "  mixed: %s\n", m)
+	}
 	fmt.Fprintf(w, "Devices seen at several endpoints: %d, of which all in one target: %d\n", t.Movers, t.Joined)
 	fmt.Fprintln(w, "\nDevices: what each showed and held, what was recorded (torrent -1: torrents it never had)")
 	p("device\tkind\ttorrent\tshown\tshown pieces\theld\tof\tobservations\tfalse\tmax recorded\tmax pieces\t\n")
