@@ -381,18 +381,15 @@ func (h *Hostile) Truth() Truth {
 	for i, p := range h.l.peers {
 		mp := m.Peers[i]
 		d := TruthDevice{Name: fmt.Sprintf("%s-%d", p.role, p.index), Kind: KindLabClient, PeerID: mp.PeerID, NodeID: mp.NodeID}
-		// Stints: previous addresses, in order, then the current one.
+		// Stints: previous addresses, in order, each until the client
+		// stopped there, then the current one from that moment.
 		from := start
-		moves := 0
-		for _, mv := range m.Moves {
-			if mv.PeerID != mp.PeerID {
-				continue
-			}
-			a, _ := netip.ParseAddrPort(mv.From)
-			d.Stints = append(d.Stints, Stint{Addr: a, From: from, To: mv.At})
-			from = mv.At
-			moves++
+		p.mu.Lock()
+		for k, a := range p.prev {
+			d.Stints = append(d.Stints, Stint{Addr: a, From: from, To: p.left[k]})
+			from = p.left[k]
 		}
+		p.mu.Unlock()
 		cur, _ := netip.ParseAddrPort(mp.Addr)
 		d.Stints = append(d.Stints, Stint{Addr: cur, From: from})
 		for _, t := range p.torrents {
