@@ -54,8 +54,9 @@ type Config struct {
 	// are then Shift apart, as with a dynamic address reassigned by an
 	// ISP. Default 30 days.
 	Shift time.Duration
-	// StaleWindow: see Inputs.StaleWindow. Default 2 h (the lab DHT
-	// nodes' expiry).
+	// StaleWindow: see Inputs.StaleWindow. Default 2 h (the lab's DHT
+	// nodes and tracker keep entries for the whole run: the bound is the
+	// harness's).
 	StaleWindow time.Duration
 	// Dir is the work directory (lab files, store); "" a temporary one,
 	// removed at the end.

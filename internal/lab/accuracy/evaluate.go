@@ -41,8 +41,7 @@ type Inputs struct {
 	Targets []analysis.TargetDetail
 	Rows    map[string][]isp.Row
 	// StaleWindow is how long after a device left an address a third
-	// party's claim that it is there still counts as true (the lab's DHT
-	// nodes keep announces for two hours).
+	// party's claim that it is there still counts as true.
 	StaleWindow time.Duration
 }
 
