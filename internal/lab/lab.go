@@ -6,7 +6,10 @@
 // bytes in v1, v2 and hybrid torrents, an HTTP tracker, peers that move
 // to a new address keeping their identity, a loopback geolocation
 // database, a watch-list, and a manifest of ground truth to check a sensor
-// against.
+// against; and, with StartHostile, hostile devices (liars about pieces, a
+// DHT spoofer, a peer-id replayer, node-id forgers, a reassigned address)
+// with the truth of what each holds and who it is (internal/lab/accuracy
+// measures Vigil against them).
 //
 // The lab must never send to, listen on or resolve anything outside
 // 127.0.0.0/8: every socket is bound to a loopback address, DHT nodes
