@@ -23,7 +23,7 @@ func FuzzHostileServe(f *testing.F) {
 	f.Add(append(ext(0, "d1:md11:ut_metadatai2eee"), ext(3, "d8:msg_typei0e5:piecei0ee")...))  // metadata-request
 	f.Add(append(ext(0, "d1:md11:ut_metadatai2eee"), ext(3, "d8:msg_typei0e5:piecei-1ee")...)) // negative-piece
 	f.Add(append(ext(0, "d1:md11:ut_metadatai2eee"), ext(3, "d8:msg_typei0e5:piecei99999999999ee")...))
-	f.Add([]byte{0, 0, 0, 1, 20})       // extended-without-id
+	f.Add([]byte{0, 0, 0, 1, 20})         // extended-without-id
 	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0}) // keepalives
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff}) // huge-length
 	info := []byte("d6:lengthi1024e4:name4:test12:piece lengthi16384e6:pieces20:01234567890123456789e")
