@@ -116,6 +116,13 @@ type probeResult struct {
 	metadata  []byte // the verified info dictionary, if fetched
 	verified  bool   // one piece fetched from this peer matched its hash
 	connected time.Time
+	// spoke is set once the peer sent anything after its handshake (a
+	// message, even a keep-alive) or held the connection open until the
+	// sensor stopped reading. A peer that echoes the info-hash and hangs
+	// up at once has acknowledged nothing: some libraries echo whatever
+	// info-hash they are sent before they check that they serve it
+	// (anacrolix/torrent 1.59 does; docs/traps.md).
+	spoke     bool
 	transport string         // transportTCP or transportUTP: what carried the exchange
 	local     netip.AddrPort // the sensor's end of the connection
 }
@@ -143,6 +150,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		// this one. No observation (not even announced: a peer_probe
 		// would read as first-hand); counted.
 		s.countDrop(dropInfohashMismatch)
+	}
+	if res != nil && !res.spoke {
+		// The handshake echoed the info-hash and the peer hung up (or
+		// reset) without another byte: no acknowledgement; counted.
+		s.countDrop(dropHandshakeOnly)
+		return
 	}
 	if err != nil {
 		s.probeFailures.Add(1)
@@ -379,11 +392,16 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		err := dec.Decode(&m)
 		kept := tr.kept(from, streamPos())
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-				return res, nil // the peer had its say
+			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				res.spoke = true // it held the connection: it serves the torrent
+				return res, nil
+			}
+			if errors.Is(err, io.EOF) {
+				return res, nil // the peer had its say (res.spoke says whether it said anything)
 			}
 			return res, err
 		}
+		res.spoke = true
 		switch m.ID {
 		case peerwire.Bitfield:
 			if !m.Keepalive {

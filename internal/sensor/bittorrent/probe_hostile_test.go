@@ -240,6 +240,46 @@ func TestProbeHostileHandshakeForAnotherInfohash(t *testing.T) {
 	}
 }
 
+// A peer that echoes the info-hash in its handshake and hangs up at once
+// (what anacrolix/torrent 1.59 does for a torrent it does not serve) has
+// acknowledged nothing: no observation, counted. The accuracy lab found
+// every false "acknowledged" of the code before this came from such peers.
+func TestProbeHostileEchoThenHangUp(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dec := peerwire.NewDecoder(bufio.NewReader(c), 0)
+		if theirs, err := dec.ReadHandshake(); err == nil {
+			_, _ = c.Write(handshakeFor(theirs.InfoHash, true))
+		}
+		c.Close()
+	}()
+	peer := netip.MustParseAddrPort(ln.Addr().String())
+	probes, others := probeNow(t, s, pub, peer, w)
+	if len(probes)+len(others) != 0 {
+		t.Fatalf("observations %+v %+v of a peer that echoed and hung up", probes, others)
+	}
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", "handshake_only"); got != 1 {
+		t.Fatalf("vigil_bittorrent_dropped_total{handshake_only} = %v, want 1", got)
+	}
+	// The same peer saying one thing more (an empty extension handshake)
+	// has acknowledged.
+	peer = hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false)}, nil)
+	})
+	probes, _ = probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Acknowledged, -1, 10)
+}
+
 // A bitfield of 20,000 bytes (160,000 pieces, all set) does not fit the
 // 16 KiB transcript. The cut is marked where it happens, the observation
 // says transcript_cut, and the level does not rest on the bytes left out:

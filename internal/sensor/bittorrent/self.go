@@ -108,6 +108,7 @@ const (
 	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
 	dropSelfAddress      = "self_address"      // the sensor's own address (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
+	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up without a word
 	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
 	// party named outside lab scope: non_public_private, ..._loopback.
