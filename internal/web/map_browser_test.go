@@ -91,6 +91,21 @@ func TestMapsInBrowser(t *testing.T) {
 	if got := size(`svg.map-france path.c5[data-key="78"]`); got < 8 {
 		t.Errorf("78 drawn %vpx across on its target's map", got)
 	}
+
+	// In French: country names, legend and captions.
+	b.Run("overview in French",
+		chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#lang-select")),
+		chromedp.SetValue(chromedp.CSS("#lang-select"), "fr"), chromedp.Click(chromedp.CSS("#lang-submit")),
+		chromedp.WaitVisible(chromedp.CSS("svg.map-world")),
+		elementShot(b, ".split.maps", "maps-overview-maps-fr"))
+	if s := b.Text("#by-country"); !strings.Contains(s, "BE Belgique") || !strings.Contains(s, "SG Singapour") {
+		t.Errorf("country table in French: %q", s)
+	}
+	if s := b.Eval(`document.querySelector('svg.map-world path[data-key="BE"] title').textContent`); s != "Belgique: 9" {
+		t.Errorf("title of BE in French: %q", s)
+	}
+	// Leave the overview, whose live feed would hold the test server open.
+	b.Run("leave", chromedp.Navigate("about:blank"))
 }
 
 // elementShot saves a screenshot of the element sel selects, at twice the

@@ -339,8 +339,8 @@ func worldSVG(lang, title string, rows []placeRow, num func(int) string, legend 
 	}
 	sort.Slice(shaded, func(i, j int) bool { return shaded[i].Key < shaded[j].Key })
 	for _, sh := range shaded {
-		if max(sh.Main.W(), sh.Main.H()) < 4*u {
-			d.marker(sh, 4*u)
+		if max(sh.Main.W(), sh.Main.H()) < 6*u {
+			d.marker(sh, 5*u)
 		}
 	}
 	if zoom {
