@@ -26,6 +26,11 @@ type placeRow struct {
 	Count int
 	Shape string // key of the outline it is counted in; "" when not drawn
 	Class int    // shade class 1…shadeClasses of that outline; 0 when not drawn
+	// At is where a place with no outline of its own (Gibraltar, a
+	// country too new for the data) is drawn as a ring, from the
+	// position the geolocation database gave; its Shape is then "@" and
+	// its country or key.
+	At [2]float64
 }
 
 // shadeClasses is the number of shades; the classes are cut on a log
@@ -236,6 +241,10 @@ func worldRow(lang string, p PlaceCount) placeRow {
 	}
 	sh, ok := maps.World().Shape(cc)
 	if !ok {
+		if p.Lat != 0 || p.Lon != 0 {
+			r.Shape = "@" + cc
+			r.At[0], r.At[1] = maps.EqualEarth(p.Lon, p.Lat)
+		}
 		return r
 	}
 	r.Shape = cc
@@ -319,8 +328,14 @@ func worldSVG(lang, title string, rows []placeRow, num func(int) string, legend 
 	m := maps.World()
 	d := &mapDraw{s: shade(rows), num: num, name: shapeName(lang)}
 	vb := maps.Box{0, 0, m.W, m.H}
+	dots := map[string]placeRow{}
+	for _, r := range rows {
+		if strings.HasPrefix(r.Shape, "@") && r.Count > 0 {
+			dots[r.Shape] = r
+		}
+	}
 	if zoom && len(d.s.sum) > 0 {
-		vb = zoomBox(m, d.s.sum)
+		vb = zoomBox(m, d.s.sum, dots)
 	}
 	const px = 640.0 // the width the overview gives the map, in CSS pixels
 	u := vb.W() / px
@@ -343,6 +358,10 @@ func worldSVG(lang, title string, rows []placeRow, num func(int) string, legend 
 			d.marker(sh, 5*u)
 		}
 	}
+	for _, k := range sortedKeys(dots) {
+		r := dots[k]
+		d.marker(maps.Shape{Key: k, Name: r.Label, NameFR: r.Label, At: r.At}, 5*u)
+	}
 	if zoom {
 		fmt.Fprintf(&d.b, `<g class="names" font-size="%s">`, f1(11*u))
 		for _, sh := range shaded {
@@ -359,18 +378,22 @@ func worldSVG(lang, title string, rows []placeRow, num func(int) string, legend 
 // zoomBox frames the main parts of the shaded countries with a margin, no
 // smaller than a tenth of the world's width, in the world map's
 // proportions, inside the world.
-func zoomBox(m *maps.Map, keys map[string]int) maps.Box {
+func zoomBox(m *maps.Map, keys map[string]int, dots map[string]placeRow) maps.Box {
 	var b maps.Box
 	first := true
-	for k := range keys {
-		sh, ok := m.Shape(k)
-		if !ok {
-			continue
-		}
+	add := func(o maps.Box) {
 		if first {
-			b, first = sh.Main, false
+			b, first = o, false
 		}
-		b = b.Union(sh.Main)
+		b = b.Union(o)
+	}
+	for k := range keys {
+		if sh, ok := m.Shape(k); ok {
+			add(sh.Main)
+		}
+	}
+	for _, r := range dots {
+		add(maps.Box{r.At[0], r.At[1], r.At[0], r.At[1]})
 	}
 	if first {
 		return maps.Box{0, 0, m.W, m.H}
@@ -504,4 +527,13 @@ func (v *view) PlaceTable(id, heading string, rows []placeRow) template.HTML {
 // Rows is every row, France's first.
 func (pm placeMaps) Rows() []placeRow {
 	return append(append([]placeRow(nil), pm.FranceRows...), pm.WorldRows...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -192,6 +192,16 @@ func TestTargetPlaceMapShowsAForeignCountry(t *testing.T) {
 	if !strings.Contains(tbl, "BE Belgium (BRU)") || !strings.Contains(tbl, "DE Germany") {
 		t.Fatalf("table: %s", tbl)
 	}
+	// A place with no outline in the data (Gibraltar) but a position: a
+	// ring there, shaded, framed, and counted as drawn in the table.
+	pm = v.targetMaps([]PlaceCount{{Key: "GI", Country: "GI", Lat: 36.14, Lon: -5.35, Count: 2}})
+	if !strings.Contains(string(pm.World), `<circle class="mark c5"`) || !strings.Contains(string(pm.World), "<title>GI: 2</title>") {
+		t.Fatalf("Gibraltar not ringed:\n%.600s", pm.World)
+	}
+	svgShapes(t, string(pm.World))
+	if tbl := string(v.PlaceTable("p", "p", pm.Rows())); strings.Contains(tbl, "notdrawn") || !strings.Contains(tbl, "swatch c5") {
+		t.Fatalf("Gibraltar's row: %s", tbl)
+	}
 	// Seen in France and abroad: both maps.
 	pm = v.targetMaps([]PlaceCount{{Key: "69", Country: "FR", Count: 2}, {Key: "CA", Country: "CA", Count: 1}})
 	if pm.France == "" || pm.World == "" || svgShapes(t, string(pm.France))["69"][0] != "land c5" {
