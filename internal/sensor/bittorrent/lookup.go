@@ -144,6 +144,9 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 		}
 		inflight += len(pick)
 		queried += len(pick)
+		if getPeers {
+			s.lookupQueries.Add(uint64(len(pick)))
+		}
 		mu.Unlock()
 		if done {
 			break

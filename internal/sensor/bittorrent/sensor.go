@@ -260,6 +260,7 @@ type Sensor struct {
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
 	trackerErrors, repolls, repollPeers          atomic.Uint64
+	lookupQueries                                atomic.Uint64 // queries sent by get_peers lookups
 	mu                                           sync.Mutex
 	queries                                      map[string]uint64
 	obsByMethod                                  map[string]uint64
