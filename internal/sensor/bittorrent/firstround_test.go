@@ -9,9 +9,11 @@ package bittorrent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -234,6 +236,14 @@ func (f *lookupSeen) found(truth map[pairKey]bool) int {
 	return n
 }
 
+// tbWriter writes the sensor's log lines to the test log.
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(b []byte) (int, error) {
+	w.tb.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
 // firstRound is one contender's first lookup round.
 type firstRound struct {
 	Found, Pairs int
@@ -278,7 +288,7 @@ func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg 
 		tb.Fatal(err)
 	}
 	seen := &lookupSeen{first: map[pairKey]time.Time{}}
-	s, err := New(cfg, g, seen, nil)
+	s, err := New(cfg, g, seen, slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
 		tb.Fatal(err)
 	}
