@@ -249,17 +249,25 @@ type firstRound struct {
 	Found, Pairs int
 	Lookups      int
 	Datagrams    uint64 // queries sent by the round's lookups
+	Other        uint64 // other datagrams sent (bootstrap, answers)
 	Took         time.Duration
 }
 
 func (r firstRound) String() string {
-	return fmt.Sprintf("found %d/%d pairs, %d lookups, %d datagrams (%.1f a lookup), %v",
-		r.Found, r.Pairs, r.Lookups, r.Datagrams, float64(r.Datagrams)/float64(max(r.Lookups, 1)), r.Took.Round(time.Millisecond))
+	return fmt.Sprintf("found %d/%d pairs (%.1f%%), %d lookups, %d datagrams (%.1f a lookup), %d other datagrams sent (bootstrap, answers), %v",
+		r.Found, r.Pairs, r.recall(), r.Lookups, r.Datagrams, r.perLookup(), r.Other, r.Took.Round(time.Millisecond))
+}
+
+func (r firstRound) recall() float64 { return 100 * float64(r.Found) / float64(max(r.Pairs, 1)) }
+
+func (r firstRound) perLookup() float64 {
+	return float64(r.Datagrams) / float64(max(r.Lookups, 1))
 }
 
 // sparseScenario is the sparse lab with its announces made.
 type sparseScenario struct {
-	dht     *sparseDHT
+	dht     *sparseDHT // nil on a simulated network
+	boot    []netip.AddrPort
 	watched [][20]byte
 	truth   map[pairKey]bool
 }
@@ -275,26 +283,26 @@ func startSparseScenario(tb testing.TB, ctx context.Context, nodes int, seed uin
 	truth := announceSparse(tb, ctx, d, npeers, pairs)
 	tb.Logf("sparse DHT: %d anacrolix nodes from %d starting nodes, %d routing entries (%.1f a node); %d pairs announced by %d clients; %v",
 		nodes, len(d.boot), d.entries, float64(d.entries)/float64(nodes), len(truth), npeers, time.Since(t0).Round(time.Millisecond))
-	return sparseScenario{dht: d, watched: watched, truth: truth}
+	return sparseScenario{dht: d, boot: d.boot, watched: watched, truth: truth}
 }
 
 // vigilFirstRound runs the sensor with cfg (Bootstrap set here) until its
-// first lookup round is over and returns what that round found.
-func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg Config) firstRound {
-	tb.Helper()
-	cfg.Bootstrap = sc.dht.boot
+// first lookup round is over and returns what that round found. It may
+// run beside libraryFirstRound, so it reports failures with an error.
+func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg Config) (firstRound, error) {
+	cfg.Bootstrap = sc.boot
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
-		tb.Fatal(err)
+		return firstRound{}, err
 	}
 	seen := &lookupSeen{first: map[pairKey]time.Time{}}
 	s, err := New(cfg, g, seen, slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	if err != nil {
-		tb.Fatal(err)
+		return firstRound{}, err
 	}
 	for _, h := range sc.watched {
 		if err := s.Watch(Watched{Hash: hashkind.MustNew(hashkind.BTIH, h[:])}); err != nil {
-			tb.Fatal(err)
+			return firstRound{}, err
 		}
 	}
 	sctx, stop := context.WithCancel(ctx)
@@ -310,32 +318,33 @@ func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg 
 	for int(s.Stats().Lookups) < len(sc.watched) {
 		select {
 		case <-ctx.Done():
-			tb.Fatalf("first round not over: %d of %d lookups", s.Stats().Lookups, len(sc.watched))
+			return firstRound{}, fmt.Errorf("first round not over: %d of %d lookups", s.Stats().Lookups, len(sc.watched))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return firstRound{Found: seen.found(sc.truth), Pairs: len(sc.truth), Lookups: int(s.Stats().Lookups),
-		Datagrams: s.lookupQueries.Load(), Took: time.Since(t0)}
+	st := s.Stats()
+	q := s.lookupQueries.Load()
+	return firstRound{Found: seen.found(sc.truth), Pairs: len(sc.truth), Lookups: int(st.Lookups),
+		Datagrams: q, Other: st.Sent - q, Took: time.Since(t0)}, nil
 }
 
 // libraryFirstRound runs the library's own get_peers traversal once for
-// every watched key, from a fresh anacrolix server bootstrapped from the
-// same starting nodes, 4 at once (the sensor's LookupConcurrency).
-func libraryFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario) firstRound {
-	tb.Helper()
-	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(scaleBaselineAddr))
+// every watched key, from a fresh anacrolix server on at bootstrapped from
+// the same starting nodes, 4 at once (the sensor's LookupConcurrency).
+func libraryFirstRound(ctx context.Context, sc sparseScenario, at netip.AddrPort) (firstRound, error) {
+	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(at))
 	if err != nil {
-		tb.Fatal(err)
+		return firstRound{}, err
 	}
 	conn := &countingConn{PacketConn: c}
-	srv, err := dht.NewServer(anacrolixConfig(conn, [20]byte{0xba, 0x5e}, sc.dht.boot))
+	srv, err := dht.NewServer(anacrolixConfig(conn, [20]byte{0xba, 0x5e}, sc.boot))
 	if err != nil {
-		tb.Fatal(err)
+		return firstRound{}, err
 	}
 	defer srv.Close()
 	t0 := time.Now()
 	if _, err := srv.BootstrapContext(ctx); err != nil {
-		tb.Fatalf("library bootstrap: %v", err)
+		return firstRound{}, fmt.Errorf("library bootstrap: %w", err)
 	}
 	sent0 := conn.sent.Load()
 	seen := &lookupSeen{first: map[pairKey]time.Time{}}
@@ -370,10 +379,26 @@ func libraryFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario) fi
 		})
 	}
 	if err := g.Wait(); err != nil {
-		tb.Fatal(err)
+		return firstRound{}, err
 	}
 	return firstRound{Found: seen.found(sc.truth), Pairs: len(sc.truth), Lookups: int(lookups.Load()),
-		Datagrams: conn.sent.Load() - sent0, Took: time.Since(t0)}
+		Datagrams: conn.sent.Load() - sent0, Other: sent0, Took: time.Since(t0)}, nil
+}
+
+// sideBySide runs the sensor (cfg) and the library's traversal at the
+// same time on one scenario.
+func sideBySide(tb testing.TB, ctx context.Context, sc sparseScenario, cfg Config) (vigil, lib firstRound) {
+	tb.Helper()
+	var verr, lerr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); vigil, verr = vigilFirstRound(tb, ctx, sc, cfg) }()
+	go func() { defer wg.Done(); lib, lerr = libraryFirstRound(ctx, sc, scaleBaselineAddr) }()
+	wg.Wait()
+	if verr != nil || lerr != nil {
+		tb.Fatalf("vigil: %v; library: %v", verr, lerr)
+	}
+	return vigil, lib
 }
 
 // TestFirstRoundFindsWatchedPairsOnASparseDHT is issue 10's contract: with
@@ -391,7 +416,10 @@ func TestFirstRoundFindsWatchedPairsOnASparseDHT(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			sc := startSparseScenario(t, ctx, 60, seed)
-			r := vigilFirstRound(t, ctx, sc, DefaultConfig())
+			r, err := vigilFirstRound(t, ctx, sc, DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
 			t.Logf("vigil (DefaultConfig) first round: %v", r)
 			if r.Pairs != 19 {
 				t.Fatalf("%d pairs announced, want 19", r.Pairs)
