@@ -363,7 +363,8 @@ const (
 	bootstrapStable    = 20
 	bootstrapTimeouts  = 20
 	// bootstrapSpread is how many targets spread over the key space each
-	// round after the first looks up, so that the identities' tables
+	// round after the first looks up (fewer while the tables hold fewer
+	// than bootstrapSpread·K nodes), so that the identities' tables
 	// together know nodes near any key, not only near their own ids.
 	bootstrapSpread = 32
 )
@@ -372,8 +373,8 @@ const (
 // round: a lookup round started on empty tables asks only the bootstrap
 // nodes and misses peers for a whole LookupEvery. In round one every
 // identity looks up its own id; in each later round its own id again
-// (now from closer nodes) and bootstrapSpread targets spread evenly over
-// the key space, each from the identity closest to it. It logs when it
+// (now from closer nodes) and up to bootstrapSpread targets spread evenly
+// over the key space, each from the identity closest to it. It logs when it
 // ends and how full the tables are (counts only).
 func (s *Sensor) bootstrap(ctx context.Context) {
 	t0 := time.Now()
@@ -393,10 +394,15 @@ func (s *Sensor) bootstrap(ctx context.Context) {
 		}
 		if rounds > 0 {
 			_, _ = rand.Read(off[:])
-			for i := range bootstrapSpread {
+			// No more targets than the tables hold buckets' worth of
+			// nodes: on a network this small, more would only ask the
+			// same few nodes again (through the per-address budget).
+			spread := uint64(min(bootstrapSpread, max(1, prev/K)))
+			for i := range spread {
 				var t routing.ID
 				_, _ = rand.Read(t[:])
-				top := uint32(i)*(1<<32/bootstrapSpread) + binary.BigEndian.Uint32(off[:])%(1<<32/bootstrapSpread)
+				span := uint64(1<<32) / spread
+				top := uint32(i*span + uint64(binary.BigEndian.Uint32(off[:]))%span)
 				binary.BigEndian.PutUint32(t[:4], top)
 				jobs = append(jobs, job{s.closestIdentity(t), t})
 			}
