@@ -146,7 +146,7 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 			switch c.state {
 			case candNew:
 				if d := c.notBefore.Sub(now); d > 0 {
-					if pending == 0 || d < wait {
+					if wait == 0 || d < wait {
 						wait = d
 					}
 					pending++
