@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -24,8 +25,12 @@ const maxLookupQueries = 128
 
 // maxBudgetDeferrals is how often a lookup puts off a query that the
 // per-address budget refused before it gives the candidate up (without
-// counting it against the node: it was never asked).
-const maxBudgetDeferrals = 8
+// counting it against the node: it was never asked). Lookups at once
+// share an address's budget: with 8, some lookups of the sparse lab gave
+// up their turn at one of the 3 nodes every lookup goes through and
+// missed its peers. 64 puts-off are about 32 s at the default budget, a
+// bound on what a reply naming many ports of one address can cost.
+const maxBudgetDeferrals = 64
 
 func sortByDistance(ns []routing.Node, target routing.ID) {
 	slices.SortFunc(ns, func(a, b routing.Node) int {
@@ -230,7 +235,10 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 						return
 					}
 					c.state = candNew
-					c.notBefore = s.cfg.Clock().Add(s.addrBudgetWait())
+					// Jittered, so that lookups waiting on one address
+					// do not all come back at the same instant.
+					w := s.addrBudgetWait()
+					c.notBefore = s.cfg.Clock().Add(w/2 + rand.N(w))
 					return
 				}
 				queried++
