@@ -23,6 +23,13 @@ const K = 8
 // network answers: a hostile node cannot keep a lookup going forever.
 const maxLookupQueries = 128
 
+// lookupRetries is how often a lookup asks a node again whose query timed
+// out before taking it for failed. With 10 % of datagrams lost each way
+// (19 % of round trips), one retry leaves 3.6 % of live nodes unheard
+// instead of 19 %; a lookup of a million simulated nodes missed 2 of 300
+// pairs without it where anacrolix/dht, which resends, missed none.
+const lookupRetries = 1
+
 // maxBudgetDeferrals is how often a lookup puts off a query that the
 // per-address budget refused before it gives the candidate up (without
 // counting it against the node: it was never asked). Lookups at once
@@ -57,6 +64,7 @@ type candidate struct {
 	// this node: the lookup asks again then, and does not end meanwhile.
 	notBefore time.Time
 	deferrals int
+	tries     int // queries that timed out and were sent again
 }
 
 // lookupResult is what an iterative lookup found.
@@ -82,8 +90,9 @@ type peerSource struct {
 // It ends, as Kademlia says, only when the K closest candidates it has
 // seen have all answered or failed: a reply naming closer nodes keeps it
 // going, and one that names none does not stop it while closer nodes
-// remain unasked. A query the per-address budget refuses is put off, not
-// counted as a failure. At most maxLookupQueries datagrams are sent.
+// remain unasked. A query that times out is sent once more before the
+// node counts as failed; one the per-address budget refuses is put off,
+// not counted as a failure. At most maxLookupQueries datagrams are sent.
 func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPeers bool) lookupResult {
 	res := lookupResult{peers: map[netip.AddrPort]peerSource{}}
 	now := s.cfg.Clock()
@@ -244,6 +253,13 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 				queried++
 				if getPeers {
 					s.lookupQueries.Add(1)
+				}
+				if errors.Is(err, errTimeout) && c.tries < lookupRetries && ctx.Err() == nil {
+					// One lost datagram (either way) is not a dead node:
+					// ask again, as the node may hold the target's peers.
+					c.tries++
+					c.state = candNew
+					return
 				}
 				if err != nil || r == nil || r.Kind != krpc.KindResponse {
 					c.state = candFailed
