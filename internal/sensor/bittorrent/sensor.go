@@ -273,6 +273,7 @@ type Sensor struct {
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
 	trackerErrors, repolls, repollPeers          atomic.Uint64
+	lookupQueries                                atomic.Uint64 // queries sent by get_peers lookups
 	mu                                           sync.Mutex
 	queries                                      map[string]uint64
 	obsByMethod                                  map[string]uint64
@@ -359,8 +360,22 @@ func (s *Sensor) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return s.maintain(ctx) })
-	g.Go(func() error { return s.lookupLoop(ctx) })
+	// The first lookup round waits for the identities' tables: started on
+	// empty ones, it would ask only the bootstrap nodes.
+	joined := make(chan struct{})
+	g.Go(func() error {
+		s.bootstrap(ctx)
+		close(joined)
+		return s.maintain(ctx)
+	})
+	g.Go(func() error {
+		select {
+		case <-joined:
+		case <-ctx.Done():
+			return nil
+		}
+		return s.lookupLoop(ctx)
+	})
 	if s.cfg.Repolls > 0 {
 		g.Go(func() error { return s.repollLoop(ctx) })
 	}
