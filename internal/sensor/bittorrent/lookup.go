@@ -380,8 +380,15 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 	if !ok {
 		return
 	}
-	s.askTrackers(ctx, w)
+	// The item's trackers are asked while the DHT lookup runs, not
+	// before it: a slow tracker must not delay the DHT's answer.
+	trackersDone := make(chan struct{})
+	go func() {
+		defer close(trackersDone)
+		s.askTrackers(ctx, w)
+	}()
 	res := s.iterate(ctx, s.closestIdentity(key), key, true)
+	<-trackersDone
 	s.lookups.Add(1)
 	s.scheduleRepolls(key, res)
 	s.recordPeers(ctx, w, res.peers)
