@@ -398,11 +398,18 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				}
 			}
 		case peerwire.Have:
-			if !m.Keepalive && kept {
+			switch {
+			case m.Keepalive:
+			case kept:
 				if len(res.haves) < peerwire.MaxHaves {
 					res.haves[m.Index] = true
 				}
 				res.claims.Have(m.Index)
+			default:
+				// Cut: not counted, and a later have_all or have_none
+				// cannot be checked against it (ignoring it let a cut
+				// raise a level).
+				res.claims.Unknown()
 			}
 		case peerwire.HaveAll:
 			if !m.Keepalive {
