@@ -575,3 +575,29 @@ func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
 	}
 	wantPossession(t, o, observe.Acknowledged, -1, 10, observe.MarkTranscriptCut)
 }
+
+// The extension handshake's listen port and client name go into the
+// observation (and the listen port into the listen_port_client link): not
+// when its bytes were cut from the transcript, where no reader can see
+// them.
+func TestProbeHostileCutExtensionHandshakeIsNotUsed(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), junk, extHandshake(false)}, nil)
+		if _, err := c.Write(first); err != nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+		return msg(peerwire.Message{ID: peerwire.HaveAll})
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if !o.HasMark(observe.MarkTranscriptCut) {
+		t.Fatalf("marks %v: the extension handshake was not cut, the test proves nothing", o.Marks)
+	}
+	if o.Client.ListenPort != 0 {
+		t.Fatalf("listen port %d taken from an extension handshake cut from the transcript", o.Client.ListenPort)
+	}
+}
