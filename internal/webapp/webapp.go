@@ -222,22 +222,27 @@ func (a *App) runLive(ctx context.Context) {
 			return
 		case b := <-a.live:
 			eps := make([]netip.AddrPort, 0, len(b))
+			at := make([]time.Time, 0, len(b))
 			for i := range b {
 				a.places.learnFrom(&b[i])
 				if b[i].Endpoint.IP.IsValid() {
-					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP, b[i].Endpoint.Port))
+					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP.Unmap(), b[i].Endpoint.Port))
+					at = append(at, b[i].Time)
 				}
 			}
 			// Each event is offered to the agencies that may see its
 			// target now; a batch whose targets cannot be read is left
 			// out of the live view (counted) rather than offered by the
 			// agency its rows were routed to when stored.
-			owners, err := a.st.EndpointTargets(ctx, eps)
+			// Each observation under its own generation's target.
+			owners, err := a.st.EndpointTargetsAt(ctx, eps, at)
 			var reach map[string][]string
 			if err == nil {
 				ids := make([]string, 0, len(owners))
 				for _, id := range owners {
-					ids = append(ids, id)
+					if id != "" {
+						ids = append(ids, id)
+					}
 				}
 				reach, err = a.st.TargetAccess(ctx, ids)
 			}
@@ -249,11 +254,13 @@ func (a *App) runLive(ctx context.Context) {
 				continue
 			}
 			evs := make([]web.Event, 0, len(b))
+			j := 0
 			for i := range b {
 				o := &b[i]
 				target := ""
 				if o.Endpoint.IP.IsValid() {
-					target = owners[netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)]
+					target = owners[j]
+					j++
 				}
 				ev := web.EventFromObservation(o, target)
 				if target != "" {
