@@ -24,7 +24,10 @@ import (
 // by the agency it was routed to; an alert, to national scopes only.
 
 // liveAccess implements web.LiveAccess over the store.
-type liveAccess struct{ st *sqlite.Store }
+type liveAccess struct {
+	st     *sqlite.Store
+	window time.Duration // the analysis's endpoint window (0: its default)
+}
 
 // Deliverable implements web.LiveAccess: the endpoints' current targets
 // (one indexed query) and their visibility to u (one more).
@@ -44,14 +47,12 @@ func (l liveAccess) Deliverable(ctx context.Context, u *web.User, evs []web.Even
 	}
 	// The target of the endpoint's generation at the event's time: an
 	// IP:port is another subscriber's after a long silence.
-	owners, err := l.st.EndpointTargetsAt(ctx, eps, at)
+	owners, err := l.st.EndpointTargetsAt(ctx, eps, at, l.window)
 	if err != nil {
 		return nil, err
 	}
 	for j, i := range idx {
-		if owners[j] != "" {
-			evs[i].Target = owners[j]
-		}
+		evs[i].Target = owners[j]
 	}
 	ids := make([]string, 0, len(evs))
 	for i := range evs {
@@ -116,15 +117,13 @@ func (t *targets) filterNow(ctx context.Context, scope analysis.Scope, ov *web.O
 	}
 	// Each row under the target of its own generation (the IP:port may be
 	// another subscriber's at another time).
-	owners, err := t.st.EndpointTargetsAt(ctx, eps, at)
+	owners, err := t.st.EndpointTargetsAt(ctx, eps, at, t.window)
 	if err != nil {
 		return nil, err
 	}
 	recent := slices.Clone(ov.Recent)
 	for j, i := range idx {
-		if owners[j] != "" {
-			recent[i].Target = owners[j]
-		}
+		recent[i].Target = owners[j]
 	}
 	ids := make([]string, 0, len(recent)+len(ov.NewestHigh))
 	for i := range recent {

@@ -144,7 +144,7 @@ func targetEndpoint(t *testing.T, e *env, id string) (netip.AddrPort, analysis.F
 	now := time.Now()
 	for _, ep := range d.Endpoints {
 		ap := netip.AddrPortFrom(ep.IP, ep.Port)
-		owners, err := e.Store.EndpointTargetsAt(ctx, []netip.AddrPort{ap}, []time.Time{now})
+		owners, err := e.Store.EndpointTargetsAt(ctx, []netip.AddrPort{ap}, []time.Time{now}, 0)
 		if err == nil && owners[0] == id && now.Sub(ep.LastSeen) < analysis.DefaultConfig().EndpointWindow {
 			return ap, d.Files[0]
 		}

@@ -493,7 +493,7 @@ func TestRealBackendPages(t *testing.T) {
 				Time time.Time `json:"time"`
 			}
 			_ = json.Unmarshal([]byte(data), &evAt)
-			owners, err := e.Store.EndpointTargetsAt(context.Background(), []netip.AddrPort{apA}, []time.Time{evAt.Time})
+			owners, err := e.Store.EndpointTargetsAt(context.Background(), []netip.AddrPort{apA}, []time.Time{evAt.Time}, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

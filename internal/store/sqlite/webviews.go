@@ -546,47 +546,49 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 }
 
 // genTargetSQL is the target of the generation of row's IP:port in effect
-// at row's time (see genAt), as an SQL expression over the row's ip, port
-// and time_ns; NULL when the IP:port has no endpoint.
+// at row's time, as an SQL expression over the row's ip, port and
+// time_ns: the last one begun by then, else the first; NULL when the
+// IP:port has no endpoint. It does not know the analysis's window: a row
+// not analysed yet, after a long silence, gets the generation before it,
+// which only narrows who sees it (the webapp decides again at delivery
+// with EndpointTargetsAt, which does).
 func genTargetSQL(row string) string {
 	return `COALESCE((SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port AND g.first_ns <= ` + row + `.time_ns ORDER BY g.first_ns DESC LIMIT 1),
 		(SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port ORDER BY g.first_ns LIMIT 1))`
 }
 
-// genAt is the rule genTargetSQL applies: of an IP:port's generations
-// (disjoint in time), the last one that began at or before t (the one whose
-// span holds t, or the one an observation not yet analysed would continue
-// if it is within the window), else the first.
-func genAt(firsts []int64, t int64) int {
-	best := -1
-	for i, f := range firsts {
-		if f <= t && (best < 0 || f > firsts[best]) {
-			best = i
-		}
-	}
-	if best >= 0 {
-		return best
-	}
-	for i, f := range firsts {
-		if best < 0 || f < firsts[best] {
-			best = i
+// genAt is the generation of an IP:port (spans firsts[i]..lasts[i],
+// disjoint) that an observation at t belongs to, as the analysis decides
+// it for the endpoint's own contacts: the one whose span holds t, else the
+// nearer of the two next to t within the window w; -1 when none is that
+// close (a new generation, not analysed yet, has no target).
+func genAt(firsts, lasts []int64, t, w int64) int {
+	best, bestGap := -1, int64(0)
+	for i := range firsts {
+		g := max(firsts[i]-t, t-lasts[i], 0)
+		if g <= w && (best < 0 || g < bestGap) {
+			best, bestGap = i, g
 		}
 	}
 	return best
 }
 
 // EndpointTargetsAt returns, for each IP:port at an instant (eps[i] at
-// at[i]), the target of the generation in effect then (genAt), or ""
-// when the IP:port has no endpoint. An IP:port seen again after a silence
-// longer than the analysis's window is another subscriber's endpoint: an
-// observation is never given the target of another generation.
-func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at []time.Time) ([]string, error) {
+// at[i]), the target of the generation it belongs to then (genAt, with
+// the analysis's endpoint window; 0: its default), or "" when none: an
+// IP:port seen again after a silence longer than the window is another
+// subscriber's endpoint, and an observation is never given the target of
+// another generation.
+func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at []time.Time, window time.Duration) ([]string, error) {
 	if len(at) != len(eps) {
 		return nil, fmt.Errorf("endpoint targets: %d endpoints and %d times", len(eps), len(at))
 	}
+	if window <= 0 {
+		window = analysis.DefaultConfig().EndpointWindow
+	}
 	type gen struct {
-		first  int64
-		target string
+		first, last int64
+		target      string
 	}
 	gens := map[netip.AddrPort][]gen{}
 	var ips []any
@@ -603,10 +605,10 @@ func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at 
 		n := min(len(ips), 500)
 		chunk := ips[:n]
 		ips = ips[n:]
-		err := eachRow(ctx, s.db, `SELECT ip, port, target, first_ns FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`)`, func(r *sql.Rows) error {
+		err := eachRow(ctx, s.db, `SELECT ip, port, target, first_ns, last_ns FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`)`, func(r *sql.Rows) error {
 			var ip, target string
-			var port, first int64
-			if err := r.Scan(&ip, &port, &target, &first); err != nil {
+			var port, first, last int64
+			if err := r.Scan(&ip, &port, &target, &first, &last); err != nil {
 				return err
 			}
 			a, err := netip.ParseAddr(ip)
@@ -615,7 +617,7 @@ func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at 
 			}
 			ap := netip.AddrPortFrom(a, uint16(port))
 			if g, ok := gens[ap]; ok {
-				gens[ap] = append(g, gen{first, target})
+				gens[ap] = append(g, gen{first, last, target})
 			}
 			return nil
 		}, chunk...)
@@ -626,11 +628,11 @@ func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at 
 	out := make([]string, len(eps))
 	for i, ap := range eps {
 		g := gens[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]
-		firsts := make([]int64, len(g))
+		firsts, lasts := make([]int64, len(g)), make([]int64, len(g))
 		for j := range g {
-			firsts[j] = g[j].first
+			firsts[j], lasts[j] = g[j].first, g[j].last
 		}
-		if j := genAt(firsts, at[i].UnixNano()); j >= 0 {
+		if j := genAt(firsts, lasts, at[i].UnixNano(), int64(window)); j >= 0 {
 			out[i] = g[j].target
 		}
 	}
