@@ -407,7 +407,7 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 // goes first (uTP listens on the same port number); nothing was seen on it.
 func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.AddrPort]peerSource) {
 	for peer, src := range peers {
-		if s.isSelf(peer) {
+		if s.droppedSelf(peer) {
 			continue
 		}
 		if err := s.guard.Check(peer); err != nil {

@@ -97,6 +97,9 @@ func (s *Sensor) probeWorker(ctx context.Context) error {
 type probeResult struct {
 	hs  peerwire.Handshake
 	ext *peerwire.ExtHandshake
+	// extKept: the extension handshake's bytes are in the transcript;
+	// only then do its listen port and client name go into the record.
+	extKept bool
 	// claims are the possession messages whose bytes are in the
 	// transcript (a message cut from it counts as unknown), judged
 	// strictly once the piece count is known (peerwire.Claims).
@@ -182,7 +185,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	cl := observe.Client{PeerID: append([]byte(nil), res.hs.PeerID[:]...)}
 	pc := peerid.Decode(res.hs.PeerID)
 	cl.Name, cl.Version = pc.Name, pc.Version
-	if res.ext != nil {
+	if res.ext != nil && res.extKept {
 		if res.ext.Client != "" && cl.Name == "" {
 			// The peer id names no client we know: take the extension
 			// handshake's "v" ("Transmission 3.00"). Where the peer id is
@@ -416,11 +419,18 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				}
 			}
 		case peerwire.Have:
-			if !m.Keepalive && kept {
+			switch {
+			case m.Keepalive:
+			case kept:
 				if len(res.haves) < peerwire.MaxHaves {
 					res.haves[m.Index] = true
 				}
 				res.claims.Have(m.Index)
+			default:
+				// Cut: not counted, and a later have_all or have_none
+				// cannot be checked against it (ignoring it let a cut
+				// raise a level).
+				res.claims.Unknown()
 			}
 		case peerwire.HaveAll:
 			if !m.Keepalive {
@@ -478,7 +488,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				if err != nil {
 					return res, err
 				}
-				res.ext = &eh
+				res.ext, res.extKept = &eh, kept
 				if needMeta && eh.M["ut_metadata"] != 0 && eh.MetadataSize > 0 && eh.MetadataSize <= maxMetadataSize {
 					meta.start(eh.MetadataSize)
 					if err := meta.requestAll(conn, eh.M["ut_metadata"]); err != nil {

@@ -588,3 +588,56 @@ func TestProbeVerifyPauseIsMarked(t *testing.T) {
 		t.Fatalf("paused record counts %d received, %d sent; the piece alone is %d bytes", paused.ReceivedLeft, paused.SentLeft, len(content))
 	}
 }
+
+// A have whose bytes were cut from the transcript was ignored, not
+// counted as unknown: a liar that fills the transcript with a large
+// extended message, sends have(0) at its end (cut), then have_all alone
+// (kept), was recorded complete 10/10, while the same stream uncut is
+// partial 1/10 with malformed_have. Cutting bytes must never raise a
+// level (docs/evidence.md: a later have_all that cannot be checked
+// against a cut possession message is not counted).
+func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), junk, haveMsg(0)}, nil)
+		if _, err := c.Write(first); err != nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond) // its own read, after the cut
+		return msg(peerwire.Message{ID: peerwire.HaveAll})
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if o.Possession.Level >= observe.Partial {
+		t.Fatalf("possession %v %d/%d with the have cut: a cut raised the level", o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal)
+	}
+	wantPossession(t, o, observe.Acknowledged, -1, 10, observe.MarkTranscriptCut)
+}
+
+// The extension handshake's listen port and client name go into the
+// observation (and the listen port into the listen_port_client link): not
+// when its bytes were cut from the transcript, where no reader can see
+// them.
+func TestProbeHostileCutExtensionHandshakeIsNotUsed(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), junk, extHandshake(false)}, nil)
+		if _, err := c.Write(first); err != nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+		return msg(peerwire.Message{ID: peerwire.HaveAll})
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if !o.HasMark(observe.MarkTranscriptCut) {
+		t.Fatalf("marks %v: the extension handshake was not cut, the test proves nothing", o.Marks)
+	}
+	if o.Client.ListenPort != 0 {
+		t.Fatalf("listen port %d taken from an extension handshake cut from the transcript", o.Client.ListenPort)
+	}
+}

@@ -64,7 +64,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		}
 		trackerAddr := trackerEndpoint(url)
 		for _, p := range resp.Peers {
-			if s.isSelf(p) {
+			if s.droppedSelf(p) {
 				continue // a tracker may list the sensor's own announce
 			}
 			tr := newTranscript(s.cfg.TranscriptLimit)
@@ -128,6 +128,21 @@ func trackerConfig(cfg Config) tracker.Config {
 		tc.HTTPTimeout = 5 * cfg.QueryTimeout
 	}
 	return tc
+}
+
+// droppedSelf reports whether p is the sensor itself (selfReason), and
+// counts the drop: a tracker's or a DHT node's list naming the sensor is
+// never recorded, and docs/evidence.md promises the count.
+func (s *Sensor) droppedSelf(p netip.AddrPort) bool {
+	r := s.selfReason(p, s.cfg.Clock())
+	if r == "" && s.isSelf(p) {
+		r = dropSelfListen
+	}
+	if r != "" {
+		s.countDrop(r)
+		return true
+	}
+	return false
 }
 
 // isSelf reports whether p is one of the sensor's own addresses.

@@ -146,3 +146,55 @@ func TestSilentTrackerDoesNotHoldTheLookup(t *testing.T) {
 		t.Fatal("the silent tracker's announce was not counted as an error")
 	}
 }
+
+// A tracker lists the sensor's own announce back to it (its address and
+// the port it announced). The entry is never recorded, and the drop is
+// counted as docs/evidence.md says (at the review, the tracker's and the
+// lookup's own checks skipped it uncounted).
+func TestTrackerListingTheSensorIsDroppedAndCounted(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1")
+	listed := netip.MustParseAddrPort("127.0.0.81:51413")
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				a, err := tracker.ParseAnnounceRequest(pkt)
+				if err != nil {
+					continue
+				}
+				self := netip.AddrPortFrom(from.Addr(), a.Port)
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
+					Peers: []netip.AddrPort{self, listed}}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + udpAddrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	o := pub.waitFor(t, observe.MethodTracker, 1)[0]
+	if o.Endpoint.IP != listed.Addr() || o.Endpoint.Port != listed.Port() {
+		t.Fatalf("recorded %v: the sensor itself", o.Endpoint)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Dropped()[dropSelfListen] == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := s.Dropped(); d[dropSelfListen] == 0 {
+		t.Fatalf("drops %v: the sensor's own listing is not counted", d)
+	}
+}
