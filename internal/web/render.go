@@ -74,6 +74,18 @@ func (v *view) Date(t time.Time) string {
 	return i18n.Date(v.Lang, t.In(v.Zone))
 }
 
+// TrendChart is the overview's bar chart of observations per UTC day,
+// its labels and values written for the viewer's language.
+func (v *view) TrendChart(days []DayCount) template.HTML {
+	labels := make([]string, len(days))
+	values := make([]int, len(days))
+	for i, d := range days {
+		labels[i] = i18n.DayMonth(v.Lang, d.Day.UTC())
+		values[i] = d.Observations
+	}
+	return barChart(v.T("overview.trend"), labels, values, v.Num, v.Colon())
+}
+
 // Day formats a UTC day (the trend's days).
 func (v *view) Day(t time.Time) string { return i18n.Date(v.Lang, t.UTC()) }
 

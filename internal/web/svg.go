@@ -5,6 +5,7 @@ import (
 	"html"
 	"html/template"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -114,6 +115,12 @@ func mapSVG(v mapView, title string, points []PlaceCount, label func(PlaceCount)
 // barSVG draws a bar chart of values with a label under each bar and the
 // value above it.
 func barSVG(title string, labels []string, values []int) template.HTML {
+	return barChart(title, labels, values, strconv.Itoa, ":")
+}
+
+// barChart is barSVG with the values written by num and the colon of
+// the viewer's language in each bar's title.
+func barChart(title string, labels []string, values []int, num func(int) string, colon string) template.HTML {
 	const w, h, top, bottom = 560.0, 170.0, 18.0, 22.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
@@ -137,9 +144,9 @@ func barSVG(title string, labels []string, values []int) template.HTML {
 		}
 		x := float64(i)*slot + (slot-bw)/2
 		y := h - bottom - bh
-		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
-			x, y, bw, bh, html.EscapeString(labels[i]), v)
-		fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f">%d</text>`, x+bw/2, y-4, v)
+		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s%s %s</title></rect>`,
+			x, y, bw, bh, html.EscapeString(labels[i]), html.EscapeString(colon), html.EscapeString(num(v)))
+		fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f">%s</text>`, x+bw/2, y-4, html.EscapeString(num(v)))
 		fmt.Fprintf(&b, `<text class="lbl" x="%.1f" y="%.1f">%s</text>`, x+bw/2, h-6, html.EscapeString(labels[i]))
 	}
 	b.WriteString(`</svg>`)

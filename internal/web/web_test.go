@@ -461,7 +461,7 @@ func TestOverviewIsScoped(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("overview: %d", resp.StatusCode)
 	}
-	for _, want := range []string{`data-key="78"`, `class="level complete"`, "<svg class=\"chart\"", `id="live-rows"`, "sensor demo-bittorrent", "4 identities"} {
+	for _, want := range []string{`data-key="78"`, `class="level complete"`, "<svg class=\"chart\"", `id="live-rows"`, "sensor demo-bittorrent", "120 routing nodes, 3 watched, 8 lookups, 1,234 observations"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // rowWith returns the table row of body (within the element of id) that
@@ -128,5 +129,47 @@ func TestPagesShowClientPiecesAndMarks(t *testing.T) {
 	if !strings.Contains(row, ">tiers</span>") || !strings.Contains(row, ">cité par un tiers</span>") ||
 		!regexp.MustCompile(`title="third_party — un tiers \([^"]*\) a cité le point d’accès`).MatchString(row) {
 		t.Errorf("French timeline row of the tracker's claim: %s", row)
+	}
+}
+
+// The overview's "highest scores of the week" are in score order and
+// none is below HighScore, which the page states (issue 17 item 6: the
+// list was in last-seen order and listed scores of 0.1).
+func TestOverviewHighScoresInScoreOrder(t *testing.T) {
+	e := newEnv(t, "", 3000)
+	ctx := context.Background()
+	tg := &targets{st: e.Store, places: newPlaceCache(e.Store), now: time.Now}
+	since := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)
+	u := &web.User{Name: "analyst", Agency: agencyNat, Role: web.RoleAnalyst, Scope: web.Scope{All: true}}
+	ov, err := tg.Overview(ctx, u, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ov.NewestHigh) < 3 || ov.HighScore != HighScore {
+		t.Fatalf("%d high-score targets, threshold %v", len(ov.NewestHigh), ov.HighScore)
+	}
+	for i, h := range ov.NewestHigh {
+		if h.Score < HighScore {
+			t.Errorf("%s: score %v under the threshold %v", h.ID, h.Score, HighScore)
+		}
+		if i > 0 && h.Score > ov.NewestHigh[i-1].Score {
+			t.Errorf("%s (%v) after %s (%v): not in score order", h.ID, h.Score, ov.NewestHigh[i-1].ID, ov.NewestHigh[i-1].Score)
+		}
+	}
+	// The best of the week leads the list.
+	all, _, err := e.Store.WebTargets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Since: since, Sort: "score", Limit: 1}, false)
+	if err != nil || len(all) == 0 {
+		t.Fatal(all, err)
+	}
+	if ov.NewestHigh[0].ID != all[0].ID {
+		t.Errorf("first %s (%v), want the week's best %s (%v)", ov.NewestHigh[0].ID, ov.NewestHigh[0].Score, all[0].ID, all[0].Score)
+	}
+	// And the page says what the threshold is.
+	b := newBrowser(t, e)
+	b.login("analyst")
+	_, body := b.get("/")
+	if !strings.Contains(body, `<h2 id="newest-title">Highest scores of the week (score 2.0 or more)</h2>`) {
+		i := strings.Index(body, "newest-title")
+		t.Errorf("overview heading: %.200s", body[max(0, i):])
 	}
 }

@@ -124,3 +124,13 @@ func Date(lang string, t time.Time) string {
 	}
 	return t.Format("2006-01-02")
 }
+
+// DayMonth is the short day of t, in its own location, for a chart's
+// axis: "17/11" in French, "11-17" (month first, as in ISO 8601) in
+// English.
+func DayMonth(lang string, t time.Time) string {
+	if Pick(lang) == "fr" {
+		return t.Format("02/01")
+	}
+	return t.Format("01-02")
+}
