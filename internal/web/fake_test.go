@@ -55,7 +55,7 @@ func newFakeBackend() *fakeBackend {
 			obs = append(obs, ObservationRow{ID: fmt.Sprintf("%s-o%d", id, i), Time: last.Add(-time.Duration(i) * time.Minute),
 				Network: observe.NetBitTorrent, Method: []string{observe.MethodTracker, observe.MethodPeerProbe, observe.MethodPeerProbe}[i],
 				FirstHand: i > 0,
-				Level: l, PiecesHave: -1, PiecesTotal: -1, Item: "btih:" + strings.Repeat(fmt.Sprintf("%x", i+1), 40),
+				Level:     l, PiecesHave: -1, PiecesTotal: -1, Item: "btih:" + strings.Repeat(fmt.Sprintf("%x", i+1), 40),
 				Lists: []observe.Match{{List: "lab-watchlist", Category: "1"}}, Endpoint: ap, Transport: "tcp",
 				Client: "Transmission 3.00", Sensor: "demo-bittorrent", Country: country, Subdivision: sub, VPN: vpn, Agency: agency, Target: id})
 		}
