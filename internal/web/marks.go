@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"html/template"
+	"slices"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
@@ -23,21 +24,37 @@ func (v *view) markLabel(m string) (label, title string) {
 	return m, m + " — " + v.T("mark.unknown.why")
 }
 
-// appendMarks appends the source badge and the mark badges.
+// appendMarks appends the source badge and the mark badges. A third
+// party's claim marked third_party shows that mark in its source badge
+// (data-mark and title) rather than in a badge of its own that would say
+// the same again.
 func (v *view) appendMarks(b []byte, firstHand bool, marks []string) []byte {
+	folded := !firstHand && slices.Contains(marks, observe.MarkThirdParty)
 	if firstHand {
 		b = append(b, `<span class="src first" title="`...)
 		b = appendHTMLText(b, v.T("source.first.why"))
 		b = append(b, `">`...)
 		b = appendHTMLText(b, v.T("source.first"))
 	} else {
-		b = append(b, `<span class="src third" title="`...)
+		b = append(b, `<span class="src third"`...)
+		if folded {
+			b = append(b, ` data-mark="`+observe.MarkThirdParty+`"`...)
+		}
+		b = append(b, ` title="`...)
 		b = appendHTMLText(b, v.T("source.third.why"))
+		if folded {
+			_, title := v.markLabel(observe.MarkThirdParty)
+			b = append(b, '\n')
+			b = appendHTMLText(b, title)
+		}
 		b = append(b, `">`...)
 		b = appendHTMLText(b, v.T("source.third"))
 	}
 	b = append(b, `</span>`...)
 	for _, m := range marks {
+		if folded && m == observe.MarkThirdParty {
+			continue
+		}
 		label, title := v.markLabel(m)
 		b = append(b, ` <span class="mark" data-mark="`...)
 		b = appendHTMLText(b, m)

@@ -46,13 +46,20 @@
     try { labels = JSON.parse(tbody.getAttribute("data-marks") || "{}"); } catch (x) { labels = {}; }
     var c = document.createElement("td");
     c.className = "marks";
+    var marks = e.marks || [];
+    var folded = !e.first_hand && marks.indexOf("third_party") >= 0;
     var src = e.first_hand ? (labels.first || ["first-hand", ""]) : (labels.third || ["third party", ""]);
     var s = document.createElement("span");
     s.className = "src " + (e.first_hand ? "first" : "third");
     s.title = src[1];
+    if (folded) {
+      s.setAttribute("data-mark", "third_party");
+      s.title += "\n" + ((labels.marks || {}).third_party || ["", "third_party"])[1];
+    }
     s.textContent = src[0];
     c.appendChild(s);
-    (e.marks || []).forEach(function (m) {
+    marks.forEach(function (m) {
+      if (folded && m === "third_party") { return; }
       var l = (labels.marks || {})[m] || [m, m + " — " + (labels.unknown || "")];
       var b = document.createElement("span");
       b.className = "mark";
