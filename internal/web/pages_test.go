@@ -1,9 +1,11 @@
 package web
 
 import (
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // French pages are in French (issue 17 item 4): no English word of the
@@ -47,10 +49,30 @@ func TestFrenchPagesAreFrench(t *testing.T) {
 	if strings.Contains(body, "93.0") {
 		t.Error("target page writes a decimal point")
 	}
+	// A refused case number is said in French too.
+	bob.get("/targets/" + env.TargetB + "/isp")
+	_, body = bob.post("/targets/"+env.TargetB+"/isp", url.Values{"purpose": {"x"}, "format": {"csv"}}, true)
+	if want := "Un numéro de procédure est obligatoire\u202f: trop court pour un numéro de procédure"; !strings.Contains(body, want) {
+		i := strings.Index(body, "isp-problem")
+		t.Errorf("ISP form without a valid case number: %.200s", body[max(0, i):])
+	}
 	_, body = bob.get("/")
 	for _, want := range []string{"Aucune alerte.", "capteur demo-bittorrent", "120 nœuds de routage, 3 surveillés, 8 recherches, 1\u202f234 observations", "enquêteur"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
 		}
+	}
+}
+
+// The score filter takes the decimal comma a French page writes.
+func TestMinScoreTakesADecimalComma(t *testing.T) {
+	for s, want := range map[string]float64{"2,5": 2.5, "2.5": 2.5, " 40,0 ": 40} {
+		q, err := ParseTargetQuery(url.Values{"minscore": {s}}, time.UTC, 50)
+		if err != nil || q.MinScore != want {
+			t.Errorf("minscore %q: %v, %v", s, q.MinScore, err)
+		}
+	}
+	if _, err := ParseTargetQuery(url.Values{"minscore": {"2,5,1"}}, time.UTC, 50); err == nil {
+		t.Error("minscore 2,5,1 accepted")
 	}
 }
