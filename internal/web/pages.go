@@ -410,7 +410,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		known = known || f == format
 	}
 	if !known {
-		s.renderISP(w, r, u, id, http.StatusBadRequest, "format: "+format)
+		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.badformat", format, strings.Join(ISPFormats, ", ")))
 		return
 	}
 	f, err := s.cfg.ISP.Render(r.Context(), u, id, format, purpose)
