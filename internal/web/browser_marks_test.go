@@ -101,6 +101,15 @@ func TestBrowserLiveRowsMatchRenderedRows(t *testing.T) {
 		b.Run("overview "+lang, b.Shot("marks-overview-"+lang))
 		b.Run("target "+lang, chromedp.Navigate(env.URL+"/targets/"+env.TargetA), chromedp.WaitVisible(chromedp.CSS("#timeline")),
 			b.Shot("marks-target-"+lang))
+		// On a narrow screen the table squeezes, but no address or port
+		// breaks across lines ("3403 5/tcp").
+		b.Run("narrow", chromedp.EmulateViewport(640, 900))
+		if got := b.Eval(`Array.prototype.filter.call(document.querySelectorAll('td.ep'), function (td) {
+			var r = document.createRange(); r.selectNodeContents(td.firstChild); return r.getClientRects().length !== 1;
+		}).length + '/' + document.querySelectorAll('td.ep').length`); got != "0/5" {
+			t.Errorf("%s: addresses broken across lines (broken/all): %v", lang, got)
+		}
+		b.Run("wide", chromedp.EmulateViewport(1366, 900))
 		tl := b.Text("#timeline")
 		for _, want := range map[string][]string{"en": {"third party", "first-hand", "transcript cut", "12/12"},
 			"fr": {"tiers", "direct", "transcription tronquée", "12/12"}}[lang] {
