@@ -84,7 +84,7 @@ Examples:
 				var w io.Writer = a.stdout
 				if *out != "" {
 					// Addresses of suspects: private to Vigil's user.
-					file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+					file, err := createPrivate(*out)
 					if err != nil {
 						return err
 					}

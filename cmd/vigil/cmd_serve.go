@@ -242,6 +242,9 @@ func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, d
 		return nil, nil, err
 	}
 	deps.Store, deps.Access, deps.Log = sq, svc, a.log
+	// The live feed and the overview place each observation in its
+	// IP:port's generation with the analysis's own window.
+	deps.EndpointWindow = a.endpointWindow
 	wa, err := webapp.New(ctx, deps)
 	return wa, svc, err
 }

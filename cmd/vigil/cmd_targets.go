@@ -403,7 +403,7 @@ Examples:
 						return err
 					}
 					name := filepath.Join(*out, req.ID+"."+*format)
-					if f, err = os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600); err != nil {
+					if f, err = createPrivate(name); err != nil {
 						return err
 					}
 					defer f.Close()

@@ -39,6 +39,8 @@ func TestImportBoundaries(t *testing.T) {
 		{mod + "internal/sensor/bittorrent/peerwire", []string{"net", "os"}, "wire parsers do no I/O"},
 		{mod + "internal/sensor/bittorrent/peerid", []string{"net", "os"}, "wire parsers do no I/O"},
 		{mod + "internal/sensor/bittorrent/transcript", []string{"net", "os"}, "the transcript format does no I/O"},
+		{mod + "internal/bep42", []string{"net", "os", mod + "internal/sensor", mod + "internal/analysis", mod + "internal/store"}, "BEP 42 arithmetic does no I/O and knows neither the sensor nor the analysis"},
+		{mod + "internal/web/maps", []string{"net", "net/http"}, "map outlines are embedded, never fetched"},
 	}
 	dec := json.NewDecoder(strings.NewReader(string(out)))
 	n := 0

@@ -73,7 +73,7 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 	}
 	st.Close()
 
-	code, out, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-1", "--format", "json")
+	code, out, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-1", "--format", "json", "--case", "2026/0001")
 	if code != exitOK {
 		t.Fatalf("isp-request: exit %d %s", code, errOut)
 	}
@@ -104,7 +104,7 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 			t.Errorf("annex entry %v: want reason third_party", a)
 		}
 	}
-	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-1", "--format", "csv")
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-1", "--format", "csv", "--case", "2026/0001")
 	if code != exitOK {
 		t.Fatalf("isp-request csv: exit %d %s", code, errOut)
 	}
@@ -119,7 +119,7 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 	}
 
 	// The third-party-only target: no row.
-	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-2", "--format", "csv")
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-2", "--format", "csv", "--case", "2026/0001")
 	if code != exitOK {
 		t.Fatalf("isp-request T-2: exit %d %s", code, errOut)
 	}
@@ -130,7 +130,7 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 	// The announce is grouped with the probe at its declared listening
 	// port (one target), and its row carries the UDP source port it was
 	// sent from, not the port it declared.
-	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-3", "--format", "json")
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-3", "--format", "json", "--case", "2026/0001")
 	if code != exitOK {
 		t.Fatalf("isp-request T-3: exit %d %s", code, errOut)
 	}

@@ -308,7 +308,7 @@ func TestObservationsExportFileIsPrivate(t *testing.T) {
 	defer syscall.Umask(old)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "obs.jsonl")
-	mustRun(t, map[string]string{"VIGIL_DB": emptyStore(t), "USER": "tester"}, "", "observations", "export", "--out", out)
+	mustRun(t, map[string]string{"VIGIL_DB": emptyStore(t), "USER": "tester"}, "", "observations", "export", "--case", "2026/0001", "--out", out)
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("export file: %v %v", fi.Mode().Perm(), err)
 	}
@@ -360,5 +360,23 @@ func TestServeTLSVersionsAndSuites(t *testing.T) {
 		if (err != nil) != c.fail {
 			t.Errorf("max version %x suites %v: err %v, want failure %v", c.cfg.MaxVersion, c.cfg.CipherSuites, err, c.fail)
 		}
+	}
+}
+
+// A file that already exists keeps its mode through O_TRUNC: an export
+// over a 0644 file (or one another local user made 0666 in a shared
+// folder, waiting for it) left suspects' addresses readable by anyone.
+func TestObservationsExportOverAnExistingFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "obs.jsonl")
+	if err := os.WriteFile(out, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, map[string]string{"VIGIL_DB": emptyStore(t), "USER": "tester"}, "", "observations", "export", "--case", "2026/0001", "--out", out)
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("export file: %v %v", fi.Mode().Perm(), err)
 	}
 }

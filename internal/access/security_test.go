@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -110,6 +112,34 @@ func TestTokensHaveAMaximumLifetime(t *testing.T) {
 	_, tk, err := f.svc.CreateToken(ctx, f.admin, "svc", "", access.DefaultMaxTokenTTL)
 	if err != nil || tk.Expires.IsZero() {
 		t.Fatalf("90 days: %+v %v", tk, err)
+	}
+}
+
+// The lifetime was checked only when a token was made: a token stored
+// without an expiry (by a Vigil that allowed '--expires never') or with a
+// longer one stayed valid for ever after the upgrade.
+func TestTokenLifetimeIsEnforcedAtUse(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	u := f.user(t, "svc", "fr-nat", access.RoleAnalyst)
+	f.clk.Add(time.Minute)
+	now := f.clk.Now()
+	for i, exp := range []time.Time{{}, now.AddDate(5, 0, 0)} {
+		tok := fmt.Sprintf("%sold-token-%d", access.TokenPrefix, i)
+		h := sha256.Sum256([]byte(tok))
+		if _, err := f.st.AddToken(ctx, access.Token{Hash: h[:], UserID: u.ID, Label: "old", Created: now, Expires: exp}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.TokenPrincipal(ctx, tok, ""); err != nil {
+			t.Fatalf("token %d, fresh: %v", i, err)
+		}
+	}
+	f.clk.Add(access.DefaultMaxTokenTTL)
+	for i := range 2 {
+		tok := fmt.Sprintf("%sold-token-%d", access.TokenPrefix, i)
+		if _, err := f.svc.TokenPrincipal(ctx, tok, ""); !errors.Is(err, access.ErrUnauthenticated) {
+			t.Errorf("token %d still works %s after it was made: %v", i, access.DefaultMaxTokenTTL, err)
+		}
 	}
 }
 

@@ -558,6 +558,12 @@ func (s *Service) TokenPrincipal(ctx context.Context, tok, remote string) (*Prin
 	if !t.Revoked.IsZero() || (!t.Expires.IsZero() && !now.Before(t.Expires)) {
 		return nil, ErrUnauthenticated
 	}
+	// The maximum lifetime holds at use too: a token stored without an
+	// expiry, or with a longer one (by an older Vigil, or written into
+	// the store), dies MaxTokenTTL after it was made.
+	if !now.Before(t.Created.Add(s.cfg.MaxTokenTTL)) {
+		return nil, ErrUnauthenticated
+	}
 	if _, ok := s.st.(tokenUserStore); !ok {
 		u, uerr = s.st.UserByID(ctx, t.UserID)
 	}

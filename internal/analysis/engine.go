@@ -400,8 +400,22 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	ap := groupKey(o)
 	t := o.Time.UnixNano()
 	w := int64(e.cfg.EndpointWindow)
-	unconfirmed := !o.FirstHand() && nonPublic(o)
+	thirdParty := !o.FirstHand()
+	unconfirmed := thirdParty && nonPublic(o)
 	gens := e.epByKey[ap]
+	// Only the generations next to t in time can take it (the one whose
+	// span holds t, or the last before it and the first after it), so
+	// that no span is stretched over another's.
+	var before, after *endpoint
+	for _, id := range gens {
+		p := e.eps[id]
+		if p.last < t && (before == nil || p.last > before.last) {
+			before = p
+		}
+		if p.first > t && (after == nil || p.first < after.first) {
+			after = p
+		}
+	}
 	// The generation whose span holds t, else the nearest within the
 	// window: generations' spans stay disjoint, whatever the order in
 	// which observations arrive.
@@ -409,11 +423,23 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	var bestGap int64
 	for _, id := range gens {
 		p := e.eps[id]
+		inside := p.first <= t && t <= p.last
+		if !inside && p != before && p != after {
+			continue
+		}
 		lo, hi := p.first, p.last
-		if unconfirmed {
+		switch {
+		case unconfirmed:
 			if !p.hasFH {
 				continue
 			}
+			lo, hi = p.fhFirst, p.fhLast
+		case thirdParty && p.hasFH && !inside:
+			// A third party's claim outside the span is measured from
+			// the endpoint's own contacts: claims are often stale (a
+			// tracker's list, a DHT node's store, a lying node), and a
+			// chain of them must not carry an IP:port's endpoint over to
+			// the next subscriber the address is given to.
 			lo, hi = p.fhFirst, p.fhLast
 		}
 		g := max(lo-t, t-hi, 0)

@@ -105,7 +105,11 @@ func dhtServerConfig(cfg *dht.ServerConfig, id [20]byte, starting func() []netip
 // startDHT starts n DHT nodes on 127.0.1.1 onwards and joins them into
 // one network: each node is told of a few others, then every node
 // bootstraps (an iterative find_node for its own id).
-func startDHT(ctx context.Context, ids [][20]byte, logger alog.Logger, slogger *slog.Logger) ([]*dhtNode, error) {
+//
+// onQuery, if set, sees every query a node receives before the node
+// answers it (the hostile lab's DHT spoofer listens there, as an attacker
+// who sees the sensor's queries would).
+func startDHT(ctx context.Context, ids [][20]byte, logger alog.Logger, slogger *slog.Logger, onQuery func(*krpc.Msg, net.Addr)) ([]*dhtNode, error) {
 	nodes := make([]*dhtNode, 0, len(ids))
 	var addrs []netip.AddrPort
 	var mu sync.Mutex
@@ -133,6 +137,12 @@ func startDHT(ctx context.Context, ids [][20]byte, logger alog.Logger, slogger *
 		var sc dht.ServerConfig
 		sc.Conn = conn
 		store := dhtServerConfig(&sc, id, starting, logger)
+		if onQuery != nil {
+			sc.OnQuery = func(m *krpc.Msg, from net.Addr) bool {
+				onQuery(m, from)
+				return true
+			}
+		}
 		s, err := dht.NewServer(&sc)
 		if err != nil {
 			conn.Close()

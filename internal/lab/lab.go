@@ -6,7 +6,10 @@
 // bytes in v1, v2 and hybrid torrents, an HTTP tracker, peers that move
 // to a new address keeping their identity, a loopback geolocation
 // database, a watch-list, and a manifest of ground truth to check a sensor
-// against.
+// against; and, with StartHostile, hostile devices (liars about pieces, a
+// DHT spoofer, a peer-id replayer, node-id forgers, a reassigned address)
+// with the truth of what each holds and who it is (internal/lab/accuracy
+// measures Vigil against them).
 //
 // The lab must never send to, listen on or resolve anything outside
 // 127.0.0.0/8: every socket is bound to a loopback address, DHT nodes
@@ -24,11 +27,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/dht/v2/krpc"
@@ -226,11 +231,16 @@ type Lab struct {
 	geo       GeoFiles
 	watchlist string
 
+	started      time.Time
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	plannedMoves []plannedMove
 	movesStarted bool
 	movesDone    chan struct{}
+
+	// queryTap, if set, sees every query the lab's DHT nodes receive
+	// (SetQueryTap).
+	queryTap atomic.Pointer[func(*krpc.Msg, net.Addr)]
 
 	mu       sync.Mutex
 	moves    []Move
@@ -247,7 +257,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Lab{cfg: cfg, logger: cfg.Logger, movesDone: make(chan struct{})}
+	l := &Lab{cfg: cfg, logger: cfg.Logger, movesDone: make(chan struct{}), started: time.Now()}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -300,7 +310,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 
 	t0 := time.Now()
-	if l.nodes, err = startDHT(ctx, nodeIDs, alogger, l.logger); err != nil {
+	if l.nodes, err = startDHT(ctx, nodeIDs, alogger, l.logger, l.tapQuery); err != nil {
 		return nil, err
 	}
 	for _, n := range l.nodes {
@@ -681,6 +691,23 @@ func (l *Lab) startSim(ctx context.Context, n int) error {
 		return fmt.Errorf("lab DHT bootstrap: %w", err)
 	}
 	return nil
+}
+
+// SetQueryTap has fn see every query the lab's anacrolix DHT nodes
+// receive, before they answer it (nil: none). The hostile lab's DHT
+// spoofer uses it.
+func (l *Lab) SetQueryTap(fn func(*krpc.Msg, net.Addr)) {
+	if fn == nil {
+		l.queryTap.Store(nil)
+		return
+	}
+	l.queryTap.Store(&fn)
+}
+
+func (l *Lab) tapQuery(m *krpc.Msg, from net.Addr) {
+	if fn := l.queryTap.Load(); fn != nil {
+		(*fn)(m, from)
+	}
 }
 
 // SimDHT returns the lab's simulated DHT nodes, nil if it has none (for

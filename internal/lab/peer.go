@@ -51,6 +51,7 @@ type peer struct {
 	addr    netip.Addr
 	port    uint16
 	prev    []netip.AddrPort
+	left    []time.Time // when it left each of prev (the manifest's Move.At is when it was up again)
 	cl      *torrent.Client
 	store   storage.ClientImplCloser
 	running []*torrent.Torrent
@@ -250,6 +251,7 @@ func (p *peer) move(ctx context.Context, to netip.Addr) (from netip.AddrPort, er
 	from = netip.AddrPortFrom(p.addr, p.port)
 	p.stopLocked()
 	p.prev = append(p.prev, from)
+	p.left = append(p.left, time.Now())
 	p.addr, p.port = to, 0
 	p.mu.Unlock()
 	return from, p.start(ctx)

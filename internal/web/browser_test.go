@@ -39,10 +39,10 @@ func TestBrowser(t *testing.T) {
 	run("overview", shot("02-overview"))
 
 	// The map shows A's département, never B's.
-	if n := eval(`document.querySelectorAll('svg.map circle[data-key="78"]').length`); n != float64(1) {
+	if n := eval(`document.querySelectorAll('svg.map path[data-key="78"]').length`); n != float64(1) {
 		t.Fatalf("overview map: %v dots for 78", n)
 	}
-	if n := eval(`document.querySelectorAll('svg.map circle[data-key="13"]').length`); n != float64(0) {
+	if n := eval(`document.querySelectorAll('svg.map path[data-key="13"]').length`); n != float64(0) {
 		t.Fatalf("overview map shows agency B's département 13 to alice")
 	}
 

@@ -143,24 +143,10 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 		return
 	}
 	v := s.newView(r, u, "overview", "overview.title", nil)
-	labels := make([]string, len(ov.Trend))
-	values := make([]int, len(ov.Trend))
-	for i, d := range ov.Trend {
-		labels[i] = d.Day.UTC().Format("01-02")
-		values[i] = d.Observations
-	}
-	subLabel := func(p PlaceCount) string {
-		if p.Label != "" {
-			return p.Key + " " + p.Label
-		}
-		return p.Key
-	}
 	v.Data = map[string]any{
 		"O":        ov,
-		"MapFR":    mapSVG(franceView, v.T("overview.mapfr"), ov.BySubdivision, subLabel),
-		"MapWorld": mapSVG(worldView, v.T("overview.mapworld"), ov.ByCountry, subLabel),
-		"Trend":    barSVG(v.T("overview.trend"), labels, values),
-		"Health":   s.healthRows(),
+		"PlaceMap": v.overviewMaps(ov),
+		"Health":   s.healthRows(), // the trend chart is the view's TrendChart
 	}
 	s.render(w, http.StatusOK, "overview", v)
 }
@@ -304,19 +290,13 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
 	}
 	v := s.newView(r, u, "targets", "", nil)
 	v.Title = v.T("target.title", t.ID)
-	mv := franceView
-	for _, p := range t.Places {
-		if (p.Lat != 0 || p.Lon != 0) && !franceView.contains(p.Lon, p.Lat) {
-			mv = worldView
-		}
-	}
 	vpn := false
 	for _, e := range t.Addresses {
 		vpn = vpn || e.VPN || e.Hosting
 	}
 	v.Data = map[string]any{
 		"T":   t,
-		"Map": mapSVG(mv, v.T("target.places"), t.Places, func(p PlaceCount) string { return v.Place(p.Country, p.Key) }),
+		"Map": v.targetMaps(t.Places),
 		"VPN": vpn,
 	}
 	s.render(w, http.StatusOK, "target", v)

@@ -10,58 +10,203 @@ import (
 	"time"
 )
 
-func TestMapProjectsPointsInsideTheView(t *testing.T) {
-	pts := []PlaceCount{
-		{Key: "78", Lat: 48.8, Lon: 1.98, Count: 10},
-		{Key: "2A", Lat: 41.9, Lon: 8.7, Count: 1},
-		{Key: "<x>", Lat: 43.5, Lon: 5.4, Count: 5},
-		{Key: "none", Count: 3},                    // no position: not drawn
-		{Key: "US", Lat: 38, Lon: -97, Count: 100}, // outside France: not drawn
-	}
-	svg := string(mapSVG(franceView, "t & t", pts, func(p PlaceCount) string { return p.Key }))
+// svgShapes checks that svg is well-formed XML and returns, for each
+// element with a data-key, its class and its <title>.
+func svgShapes(t *testing.T, svg string) map[string][2]string {
+	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(svg))
-	circles := 0
+	out := map[string][2]string{}
+	var key, class string
+	inTitle := false
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			t.Fatalf("not well-formed XML (escaping?): %v\n%s", err, svg)
+			t.Fatalf("not well-formed XML (escaping?): %v", err)
 		}
-		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "circle" {
-			circles++
-			var cx, cy float64
-			for _, a := range se.Attr {
+		switch e := tok.(type) {
+		case xml.StartElement:
+			if e.Name.Local == "title" {
+				inTitle = true
+				continue
+			}
+			key, class = "", ""
+			for _, a := range e.Attr {
 				switch a.Name.Local {
-				case "cx":
-					cx = atof(t, a.Value)
-				case "cy":
-					cy = atof(t, a.Value)
+				case "data-key":
+					key = a.Value
+				case "class":
+					class = a.Value
 				}
 			}
-			if cx < 0 || cx > franceView.W || cy < 0 || cy > franceView.H() {
-				t.Fatalf("point outside the view: %v,%v", cx, cy)
+			if key != "" {
+				if _, dup := out[key]; dup {
+					t.Fatalf("data-key %q twice", key)
+				}
+				out[key] = [2]string{class, ""}
+			}
+		case xml.CharData:
+			if inTitle && key != "" {
+				v := out[key]
+				v[1] += string(e)
+				out[key] = v
+			}
+		case xml.EndElement:
+			if e.Name.Local == "title" {
+				inTitle = false
 			}
 		}
 	}
-	if circles != 3 {
-		t.Fatalf("%d circles, want 3", circles)
+	return out
+}
+
+func TestShadeClassesAreDeterministicAndCoverEveryCount(t *testing.T) {
+	for _, tc := range []struct{ n, max, want int }{
+		{0, 10, 0}, {1, 1, 5}, {1, 2, 1}, {2, 2, 5}, {1, 100, 1}, {3, 100, 1}, {4, 100, 2}, {10, 100, 3}, {31, 100, 3}, {32, 100, 4}, {99, 100, 4}, {100, 100, 5},
+	} {
+		if got := shadeClass(tc.n, tc.max); got != tc.want {
+			t.Errorf("shadeClass(%d, %d) = %d, want %d", tc.n, tc.max, got, tc.want)
+		}
 	}
-	// Paris-ish (78) is north of Corsica (2A): smaller y.
-	x78, y78 := franceView.xy(1.98, 48.8)
-	x2a, y2a := franceView.xy(8.7, 41.9)
-	if !(y78 < y2a && x78 < x2a) {
-		t.Fatalf("projection orientation wrong: 78 at %v,%v; 2A at %v,%v", x78, y78, x2a, y2a)
+	for _, maxN := range []int{1, 2, 3, 7, 100, 12345} {
+		rg := classRanges(maxN)
+		next := 1
+		for k := 1; k <= shadeClasses; k++ {
+			lo, hi := rg[k][0], rg[k][1]
+			if lo > hi {
+				continue
+			}
+			if lo != next {
+				t.Fatalf("max %d: class %d starts at %d, want %d", maxN, k, lo, next)
+			}
+			for _, n := range []int{lo, hi} {
+				if c := shadeClass(n, maxN); c != k {
+					t.Fatalf("max %d: %d is in class %d, legend says %d", maxN, n, c, k)
+				}
+			}
+			next = hi + 1
+		}
+		if next != maxN+1 {
+			t.Fatalf("max %d: legend stops at %d", maxN, next-1)
+		}
 	}
 }
 
-func atof(t *testing.T, s string) float64 {
-	var f float64
-	if _, err := fmt.Sscan(s, &f); err != nil {
+// TestFranceMapShadesEveryDepartementWithACount: codes and names, the
+// overseas départements given as countries, and a place no map can draw.
+func TestFranceMapShadesEveryDepartementWithACount(t *testing.T) {
+	v := &view{Lang: "fr"}
+	ov := &Overview{
+		BySubdivision: []PlaceCount{
+			{Key: "78", Country: "FR", Count: 100},
+			{Key: "2A", Country: "FR", Count: 1},
+			{Key: "Bouches-du-Rhône", Country: "FR", Count: 10},
+			{Key: "974", Country: "FR", Count: 4},
+			{Key: "Ile-de-France", Country: "FR", Count: 7}, // a region: not drawn
+			{Key: "<b>", Country: "FR", Count: 2},
+		},
+		ByCountry: []PlaceCount{
+			{Key: "FR", Country: "FR", Count: 124},
+			{Key: "GP", Country: "GP", Count: 32},
+			{Key: "BE", Country: "BE", Count: 5},
+			{Key: "ZZ", Country: "ZZ", Count: 1}, // no such country
+		},
+	}
+	pm := v.overviewMaps(ov)
+	fr := svgShapes(t, string(pm.France))
+	want := map[string]struct {
+		class string
+		title string
+	}{
+		"78":  {"land c5", "78 Yvelines\u202f: 100"},
+		"2A":  {"land c1", "2A Corse-du-Sud\u202f: 1"},
+		"13":  {"land c3", "13 Bouches-du-Rhône\u202f: 10"},
+		"974": {"land c2", "974 La Réunion\u202f: 4"},
+		"971": {"land c4", "971 Guadeloupe\u202f: 32"},
+	}
+	for k, w := range want {
+		if got := fr[k]; got[0] != w.class || got[1] != w.title {
+			t.Errorf("département %s: class %q title %q, want %q %q", k, got[0], got[1], w.class, w.title)
+		}
+	}
+	if len(fr) != len(want) {
+		t.Errorf("shaded: %v, want only %v", fr, want)
+	}
+	for _, o := range []string{"971", "972", "973", "974", "976"} {
+		if !strings.Contains(string(pm.France), `<text class="code"`) || !strings.Contains(string(pm.France), ">"+o+"</text>") {
+			t.Errorf("no inset labelled %s", o)
+		}
+	}
+	// The table beside it: the same figures, and the places not drawn.
+	table := string(v.PlaceTable("by-sub", "d", pm.FranceRows))
+	for _, row := range []string{
+		`<tr data-shape="78"><td><span class="swatch c5" aria-hidden="true"></span> 78 Yvelines</td><td class="num">100</td></tr>`,
+		`<tr data-shape="13"><td><span class="swatch c3" aria-hidden="true"></span> 13 Bouches-du-Rhône</td><td class="num">10</td></tr>`,
+		`<tr data-shape="971"><td><span class="swatch c4" aria-hidden="true"></span> 971 Guadeloupe (GP)</td><td class="num">32</td></tr>`,
+		`<tr><td>Ile-de-France <span class="notdrawn">(hors carte)</span></td><td class="num">7</td></tr>`,
+		`<tr><td>&lt;b&gt; <span class="notdrawn">(hors carte)</span></td><td class="num">2</td></tr>`,
+	} {
+		if !strings.Contains(table, row) {
+			t.Errorf("table lacks %s\n%s", row, table)
+		}
+	}
+	world := svgShapes(t, string(pm.World))
+	for k, w := range map[string]string{"FR": "land c5", "GP": "land c3", "BE": "land c2"} {
+		if world[k][0] != w {
+			t.Errorf("country %s: %q, want %q", k, world[k][0], w)
+		}
+	}
+	if !strings.Contains(world["BE"][1], "Belgique\u202f: 5") {
+		t.Errorf("BE title %q", world["BE"][1])
+	}
+	if tbl := string(v.PlaceTable("c", "c", pm.WorldRows)); !strings.Contains(tbl, `ZZ <span class="notdrawn">`) {
+		t.Errorf("unknown country not listed as not drawn: %s", tbl)
+	}
+}
+
+// TestTargetPlaceMapShowsAForeignCountry: a target seen only abroad gets
+// the world map framed on its countries, not an empty France.
+func TestTargetPlaceMapShowsAForeignCountry(t *testing.T) {
+	v := &view{Lang: "en"}
+	pm := v.targetMaps([]PlaceCount{{Key: "BRU", Country: "BE", Count: 3}, {Key: "DE", Country: "DE", Count: 1}})
+	if pm.France != "" {
+		t.Fatal("France map for a target seen only abroad")
+	}
+	w := svgShapes(t, string(pm.World))
+	if w["BE"][0] != "land c5" || w["DE"][0] != "land c1" || w["BE"][1] != "Belgium: 3" {
+		t.Fatalf("shades: %v", w)
+	}
+	var x, y, wd, ht float64
+	if _, err := fmt.Sscanf(string(pm.World)[strings.Index(string(pm.World), `viewBox="`)+9:], "%g %g %g %g", &x, &y, &wd, &ht); err != nil {
 		t.Fatal(err)
 	}
-	return f
+	if wd >= 1000 || x <= 0 {
+		t.Fatalf("view %v %v %v %v: not framed on Belgium and Germany", x, y, wd, ht)
+	}
+	if !strings.Contains(string(pm.World), ">Belgium</text>") {
+		t.Fatal("framed map does not name the country")
+	}
+	tbl := string(v.PlaceTable("places", "place", pm.Rows()))
+	if !strings.Contains(tbl, "BE Belgium (BRU)") || !strings.Contains(tbl, "DE Germany") {
+		t.Fatalf("table: %s", tbl)
+	}
+	// A place with no outline in the data (Gibraltar) but a position: a
+	// ring there, shaded, framed, and counted as drawn in the table.
+	pm = v.targetMaps([]PlaceCount{{Key: "GI", Country: "GI", Lat: 36.14, Lon: -5.35, Count: 2}})
+	if !strings.Contains(string(pm.World), `<circle class="mark c5"`) || !strings.Contains(string(pm.World), "<title>GI: 2</title>") {
+		t.Fatalf("Gibraltar not ringed:\n%.600s", pm.World)
+	}
+	svgShapes(t, string(pm.World))
+	if tbl := string(v.PlaceTable("p", "p", pm.Rows())); strings.Contains(tbl, "notdrawn") || !strings.Contains(tbl, "swatch c5") {
+		t.Fatalf("Gibraltar's row: %s", tbl)
+	}
+	// Seen in France and abroad: both maps.
+	pm = v.targetMaps([]PlaceCount{{Key: "69", Country: "FR", Count: 2}, {Key: "CA", Country: "CA", Count: 1}})
+	if pm.France == "" || pm.World == "" || svgShapes(t, string(pm.France))["69"][0] != "land c5" {
+		t.Fatalf("France and Canada: %v / %v", pm.FranceRows, pm.WorldRows)
+	}
 }
 
 func TestBarChartHasOneBarPerDay(t *testing.T) {

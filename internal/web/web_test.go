@@ -314,7 +314,7 @@ func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
 	}
 	for _, want := range []string{`class="level announced"`, `class="level acknowledged"`, `class="level complete"`,
 		">complete<", "12/12", "Lab Telecom", "AS64500", "same DHT node id", "synthetic-T-A1.bin", "lab-watchlist (1)",
-		`id="isp-button"`, "<svg class=\"map map-france\"", "<circle", "CET"} {
+		`id="isp-button"`, "<svg class=\"map map-france\"", `data-key="78"`, "CET"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("target page lacks %q", want)
 		}

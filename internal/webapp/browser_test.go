@@ -45,11 +45,11 @@ func TestBrowserRealBackend(t *testing.T) {
 	}
 	run("overview", shot("02-overview"))
 	// The map: Paris, never B's départements.
-	if n := eval(`document.querySelectorAll('svg.map circle[data-key="75"]').length`); n != float64(1) {
+	if n := eval(`document.querySelectorAll('svg.map path[data-key="75"]').length`); n != float64(1) {
 		t.Fatalf("overview map: %v dots for 75", n)
 	}
 	for _, k := range []string{"13", "31"} {
-		if n := eval(`document.querySelectorAll('svg.map circle[data-key="` + k + `"]').length`); n != float64(0) {
+		if n := eval(`document.querySelectorAll('svg.map path[data-key="` + k + `"]').length`); n != float64(0) {
 			t.Fatalf("overview map shows agency B's département %s to paris", k)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -23,7 +24,10 @@ import (
 // by the agency it was routed to; an alert, to national scopes only.
 
 // liveAccess implements web.LiveAccess over the store.
-type liveAccess struct{ st *sqlite.Store }
+type liveAccess struct {
+	st     *sqlite.Store
+	window time.Duration // the analysis's endpoint window (0: its default)
+}
 
 // Deliverable implements web.LiveAccess: the endpoints' current targets
 // (one indexed query) and their visibility to u (one more).
@@ -34,20 +38,24 @@ func (l liveAccess) Deliverable(ctx context.Context, u *web.User, evs []web.Even
 		return out, nil
 	}
 	eps := make([]netip.AddrPort, 0, len(evs))
+	at := make([]time.Time, 0, len(evs))
+	idx := make([]int, 0, len(evs))
 	for i := range evs {
 		if evs[i].Addr.IsValid() {
-			eps = append(eps, evs[i].Addr)
+			eps, at, idx = append(eps, evs[i].Addr), append(at, evs[i].Time), append(idx, i)
 		}
 	}
-	owners, err := l.st.EndpointTargets(ctx, eps)
+	// The target of the endpoint's generation at the event's time: an
+	// IP:port is another subscriber's after a long silence.
+	owners, err := l.st.EndpointTargetsAt(ctx, eps, at, l.window)
 	if err != nil {
 		return nil, err
 	}
+	for j, i := range idx {
+		evs[i].Target = owners[j]
+	}
 	ids := make([]string, 0, len(evs))
 	for i := range evs {
-		if t := owners[evs[i].Addr]; t != "" {
-			evs[i].Target = t
-		}
 		if evs[i].Target != "" {
 			ids = append(ids, evs[i].Target)
 		}
@@ -99,22 +107,27 @@ func (t *targets) filterNow(ctx context.Context, scope analysis.Scope, ov *web.O
 		return ov, nil
 	}
 	eps := make([]netip.AddrPort, 0, len(ov.Recent))
-	for _, r := range ov.Recent {
+	at := make([]time.Time, 0, len(ov.Recent))
+	idx := make([]int, 0, len(ov.Recent))
+	for i, r := range ov.Recent {
 		if r.Endpoint.IsValid() {
 			eps = append(eps, netip.AddrPortFrom(r.Endpoint.Addr().Unmap(), r.Endpoint.Port()))
+			at, idx = append(at, r.Time), append(idx, i)
 		}
 	}
-	owners, err := t.st.EndpointTargets(ctx, eps)
+	// Each row under the target of its own generation (the IP:port may be
+	// another subscriber's at another time).
+	owners, err := t.st.EndpointTargetsAt(ctx, eps, at, t.window)
 	if err != nil {
 		return nil, err
 	}
 	recent := slices.Clone(ov.Recent)
+	for j, i := range idx {
+		recent[i].Target = owners[j]
+	}
 	ids := make([]string, 0, len(recent)+len(ov.NewestHigh))
 	for i := range recent {
 		r := &recent[i]
-		if o := owners[netip.AddrPortFrom(r.Endpoint.Addr().Unmap(), r.Endpoint.Port())]; o != "" {
-			r.Target = o
-		}
 		if r.Target != "" {
 			ids = append(ids, r.Target)
 		}

@@ -128,12 +128,26 @@ func liveObs(ep netip.AddrPort, item analysis.FileInfo, agency string) observe.O
 		Jurisdiction: observe.Jurisdiction{Agency: agency, Rule: "fixture FR/75"}}
 }
 
-// targetEndpoint returns one endpoint of target id and one of its files.
+// targetEndpoint returns one endpoint of target id and one of its files:
+// where it can, an endpoint whose IP:port a fresh observation would still
+// place in the target (the generation in effect now, seen within the
+// analysis's window), so that live observations published there are the
+// target's. Generation numbers follow arrival, not time: an IP:port's
+// highest generation may be days older than another target's.
 func targetEndpoint(t *testing.T, e *env, id string) (netip.AddrPort, analysis.FileInfo) {
 	t.Helper()
-	d, err := e.Store.Target(context.Background(), id, analysis.AllAgencies)
+	ctx := context.Background()
+	d, err := e.Store.Target(ctx, id, analysis.AllAgencies)
 	if err != nil || len(d.Endpoints) == 0 || len(d.Files) == 0 {
 		t.Fatalf("target %s: %v", id, err)
+	}
+	now := time.Now()
+	for _, ep := range d.Endpoints {
+		ap := netip.AddrPortFrom(ep.IP, ep.Port)
+		owners, err := e.Store.EndpointTargetsAt(ctx, []netip.AddrPort{ap}, []time.Time{now}, 0)
+		if err == nil && owners[0] == id && now.Sub(ep.LastSeen) < analysis.DefaultConfig().EndpointWindow {
+			return ap, d.Files[0]
+		}
 	}
 	return netip.AddrPortFrom(d.Endpoints[0].IP, d.Endpoints[0].Port), d.Files[0]
 }

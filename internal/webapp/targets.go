@@ -28,6 +28,11 @@ type targets struct {
 	now       func() time.Time
 	retention isp.Retention
 
+	// window is the analysis's endpoint window (0: its default): an
+	// observation after a longer silence is not given an earlier
+	// generation's target.
+	window time.Duration
+
 	ovTTL     time.Duration
 	overviews *memo // *web.Overview by scope and since
 	counts    *memo // int by scope and filters

@@ -43,6 +43,11 @@ import (
 type Deps struct {
 	// Store holds targets, lists, accounts and the audit trail.
 	Store *sqlite.Store
+	// EndpointWindow is the analysis's endpoint window
+	// (analysis.Config.EndpointWindow; 0: its default). Live events and
+	// overview rows are shown under the target of their IP:port's
+	// generation at their time, and after a longer silence under none.
+	EndpointWindow time.Duration
 	// Access authenticates requests (its Config.SecureCookies should come
 	// from access.CookieSecureFor(addr, tls)) and writes logins to the
 	// trail. Its store and audit log must be over Store.
@@ -79,6 +84,7 @@ type App struct {
 	web     *web.Server
 	hub     *web.Hub
 	st      *sqlite.Store
+	window  time.Duration // Deps.EndpointWindow
 	acc     *access.Service
 	places  *placeCache
 	log     *slog.Logger
@@ -119,7 +125,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		d.LiveQueue = 256
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	a := &App{st: d.Store, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: web.NewHub(0), cancel: cancel,
+	a := &App{st: d.Store, window: d.EndpointWindow, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: web.NewHub(0), cancel: cancel,
 		live: make(chan []observe.Observation, d.LiveQueue),
 		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_webapp_live_dropped_batches_total",
 			Help: "Committed batches left out of the live pages because the live queue was full (they are stored)."}),
@@ -136,12 +142,12 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		return nil, fmt.Errorf("webapp: reading place coordinates: %w", err)
 	}
 
-	tg := &targets{st: d.Store, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
+	tg := &targets{st: d.Store, window: d.EndpointWindow, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
 		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
 	a.web = web.New(web.Config{
 		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: trail{log: d.Access.AuditLog(), store: d.Store},
 		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
-		Live: liveAccess{st: d.Store}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
+		Live: liveAccess{st: d.Store, window: d.EndpointWindow}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
 		Wrap:               d.Access.Wrap,
@@ -222,22 +228,27 @@ func (a *App) runLive(ctx context.Context) {
 			return
 		case b := <-a.live:
 			eps := make([]netip.AddrPort, 0, len(b))
+			at := make([]time.Time, 0, len(b))
 			for i := range b {
 				a.places.learnFrom(&b[i])
 				if b[i].Endpoint.IP.IsValid() {
-					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP, b[i].Endpoint.Port))
+					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP.Unmap(), b[i].Endpoint.Port))
+					at = append(at, b[i].Time)
 				}
 			}
 			// Each event is offered to the agencies that may see its
 			// target now; a batch whose targets cannot be read is left
 			// out of the live view (counted) rather than offered by the
 			// agency its rows were routed to when stored.
-			owners, err := a.st.EndpointTargets(ctx, eps)
+			// Each observation under its own generation's target.
+			owners, err := a.st.EndpointTargetsAt(ctx, eps, at, a.window)
 			var reach map[string][]string
 			if err == nil {
 				ids := make([]string, 0, len(owners))
 				for _, id := range owners {
-					ids = append(ids, id)
+					if id != "" {
+						ids = append(ids, id)
+					}
 				}
 				reach, err = a.st.TargetAccess(ctx, ids)
 			}
@@ -249,11 +260,13 @@ func (a *App) runLive(ctx context.Context) {
 				continue
 			}
 			evs := make([]web.Event, 0, len(b))
+			j := 0
 			for i := range b {
 				o := &b[i]
 				target := ""
 				if o.Endpoint.IP.IsValid() {
-					target = owners[netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)]
+					target = owners[j]
+					j++
 				}
 				ev := web.EventFromObservation(o, target)
 				if target != "" {

@@ -12,7 +12,10 @@
 //
 // It must never send to, listen on or learn of anything outside
 // 127.0.0.0/8: sockets bind to loopback addresses, and nodes neither store
-// nor hand out a node or peer address outside it.
+// nor hand out a node or peer address outside it. The one wildcard socket
+// of a Massive network (a million nodes and more, massive.go) is opened
+// only in a namespace whose interfaces are all loopback, and answers only
+// 127.0.0.0/8.
 package simdht
 
 import (

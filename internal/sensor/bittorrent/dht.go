@@ -403,6 +403,10 @@ func (n *node) closestAll(target routing.ID, k int, now time.Time, v4 bool) []ro
 // errTimeout is a query that got no reply in time.
 var errTimeout = errors.New("dht query timed out")
 
+// errAddrBudget is a query not sent because the per-address budget of its
+// destination was spent: the node was not asked, so it has not failed.
+var errAddrBudget = errors.New("per-address budget spent")
+
 // query sends q to addr and waits for the answer. The answer's bytes are
 // returned with it for the transcript.
 func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc.Msg, rawReply, error) {
@@ -415,7 +419,7 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 		return nil, rawReply{}, err
 	}
 	if !s.lim.AllowAddr(to.Addr(), s.cfg.Clock()) {
-		return nil, rawReply{}, fmt.Errorf("per-address budget for %v spent", to.Addr())
+		return nil, rawReply{}, fmt.Errorf("%w: %v", errAddrBudget, to.Addr())
 	}
 	to = netip.AddrPortFrom(to.Addr().Unmap(), to.Port()) // as readLoop sees senders
 	ch := make(chan rawReply, 1)
@@ -470,8 +474,109 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 	}
 }
 
-// maintain joins the DHT through the bootstrap nodes, then refreshes each
-// identity's routing table and pings stale nodes.
+// Bootstrap bounds: a round adds less than 1/bootstrapStable of the
+// routing entries (the tables are stable), bootstrapMaxRounds rounds, or
+// bootstrapTimeouts query timeouts in all, whichever comes first.
+const (
+	bootstrapMaxRounds = 6
+	bootstrapStable    = 20
+	bootstrapTimeouts  = 20
+	// bootstrapSpread is how many targets spread over the key space each
+	// round after the first looks up (fewer while the tables hold fewer
+	// than bootstrapSpread·K nodes), so that the identities' tables
+	// together know nodes near any key, not only near their own ids.
+	bootstrapSpread = 32
+)
+
+// bootstrap fills the identities' routing tables before the first lookup
+// round: a lookup round started on empty tables asks only the bootstrap
+// nodes and misses peers for a whole LookupEvery. In round one every
+// identity looks up its own id; in each later round its own id again
+// (now from closer nodes) and up to bootstrapSpread targets spread evenly
+// over the key space, each from the identity closest to it. It logs when it
+// ends and how full the tables are (counts only).
+func (s *Sensor) bootstrap(ctx context.Context) {
+	t0 := time.Now()
+	bctx, cancel := context.WithTimeout(ctx, bootstrapTimeouts*s.cfg.QueryTimeout)
+	defer cancel()
+	queries0 := s.sent.Load()
+	rounds, prev, stable := 0, 0, false
+	var off [4]byte
+	for rounds < bootstrapMaxRounds && bctx.Err() == nil {
+		type job struct {
+			n      *node
+			target routing.ID
+		}
+		var jobs []job
+		for _, n := range s.nodes {
+			jobs = append(jobs, job{n, routing.ID(n.id)})
+		}
+		if rounds > 0 {
+			_, _ = rand.Read(off[:])
+			// No more targets than the tables hold buckets' worth of
+			// nodes: on a network this small, more would only ask the
+			// same few nodes again (through the per-address budget).
+			spread := uint64(min(bootstrapSpread, max(1, prev/K)))
+			for i := range spread {
+				var t routing.ID
+				_, _ = rand.Read(t[:])
+				span := uint64(1<<32) / spread
+				top := uint32(i*span + uint64(binary.BigEndian.Uint32(off[:]))%span)
+				binary.BigEndian.PutUint32(t[:4], top)
+				jobs = append(jobs, job{s.closestIdentity(t), t})
+			}
+		}
+		sem := make(chan struct{}, max(len(s.nodes), s.cfg.LookupConcurrency))
+		var wg sync.WaitGroup
+		for _, j := range jobs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.findNode(bctx, j.n, j.target)
+			}()
+		}
+		wg.Wait()
+		rounds++
+		total := s.routingNodes()
+		if total == 0 || (total-prev)*bootstrapStable < total {
+			stable = bctx.Err() == nil
+			prev = total
+			break
+		}
+		prev = total
+	}
+	least, most := -1, 0
+	for _, n := range s.nodes {
+		l := n.table.Len()
+		if least < 0 || l < least {
+			least = l
+		}
+		most = max(most, l)
+	}
+	attrs := []any{"identities", len(s.nodes), "rounds", rounds, "stable", stable, "routing_nodes", prev,
+		"least_per_identity", least, "most_per_identity", most, "datagrams_sent", s.sent.Load() - queries0,
+		"took", time.Since(t0).Round(time.Millisecond)}
+	if prev == 0 {
+		s.log.Warn("DHT bootstrap ended with empty routing tables: the bootstrap nodes did not answer", attrs...)
+		return
+	}
+	s.log.Info("DHT identities bootstrapped", attrs...)
+}
+
+// routingNodes is the number of nodes in all the identities' tables.
+func (s *Sensor) routingNodes() int {
+	n := 0
+	for _, m := range s.nodes {
+		n += m.table.Len()
+	}
+	return n
+}
+
+// maintain refreshes each identity's routing table every RefreshEvery
+// (a lookup of its own id, through the bootstrap nodes if the tables have
+// emptied) and pings stale nodes. The first fill is bootstrap's.
 func (s *Sensor) maintain(ctx context.Context) error {
 	join := func() {
 		var wg sync.WaitGroup
@@ -484,7 +589,6 @@ func (s *Sensor) maintain(ctx context.Context) error {
 		}
 		wg.Wait()
 	}
-	join()
 	tick := time.NewTicker(s.cfg.RefreshEvery)
 	defer tick.Stop()
 	for {

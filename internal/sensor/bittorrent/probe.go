@@ -97,6 +97,9 @@ func (s *Sensor) probeWorker(ctx context.Context) error {
 type probeResult struct {
 	hs  peerwire.Handshake
 	ext *peerwire.ExtHandshake
+	// extKept: the extension handshake's bytes are in the transcript;
+	// only then do its listen port and client name go into the record.
+	extKept bool
 	// claims are the possession messages whose bytes are in the
 	// transcript (a message cut from it counts as unknown), judged
 	// strictly once the piece count is known (peerwire.Claims).
@@ -116,6 +119,13 @@ type probeResult struct {
 	metadata  []byte // the verified info dictionary, if fetched
 	verified  bool   // one piece fetched from this peer matched its hash
 	connected time.Time
+	// spoke is set once the peer sent anything after its handshake (a
+	// message, even a keep-alive) or held the connection open until the
+	// sensor stopped reading. A peer that echoes the info-hash and hangs
+	// up at once has acknowledged nothing: some libraries echo whatever
+	// info-hash they are sent before they check that they serve it
+	// (anacrolix/torrent 1.59 does; docs/traps.md).
+	spoke     bool
 	transport string         // transportTCP or transportUTP: what carried the exchange
 	local     netip.AddrPort // the sensor's end of the connection
 }
@@ -144,6 +154,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		// would read as first-hand); counted.
 		s.countDrop(dropInfohashMismatch)
 	}
+	if res != nil && !res.spoke {
+		// The handshake echoed the info-hash and the peer hung up (or
+		// reset) without another byte: no acknowledgement; counted.
+		s.countDrop(dropHandshakeOnly)
+		return
+	}
 	if err != nil {
 		s.probeFailures.Add(1)
 		s.log.Debug("probe failed", "peer", job.peer, "infohash", job.w.Hash.Hex(), "err", err)
@@ -169,7 +185,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	cl := observe.Client{PeerID: append([]byte(nil), res.hs.PeerID[:]...)}
 	pc := peerid.Decode(res.hs.PeerID)
 	cl.Name, cl.Version = pc.Name, pc.Version
-	if res.ext != nil {
+	if res.ext != nil && res.extKept {
 		if res.ext.Client != "" && cl.Name == "" {
 			// The peer id names no client we know: take the extension
 			// handshake's "v" ("Transmission 3.00"). Where the peer id is
@@ -379,11 +395,16 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 		err := dec.Decode(&m)
 		kept := tr.kept(from, streamPos())
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-				return res, nil // the peer had its say
+			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				res.spoke = true // it held the connection: it serves the torrent
+				return res, nil
+			}
+			if errors.Is(err, io.EOF) {
+				return res, nil // the peer had its say (res.spoke says whether it said anything)
 			}
 			return res, err
 		}
+		res.spoke = true
 		switch m.ID {
 		case peerwire.Bitfield:
 			if !m.Keepalive {
@@ -398,11 +419,18 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				}
 			}
 		case peerwire.Have:
-			if !m.Keepalive && kept {
+			switch {
+			case m.Keepalive:
+			case kept:
 				if len(res.haves) < peerwire.MaxHaves {
 					res.haves[m.Index] = true
 				}
 				res.claims.Have(m.Index)
+			default:
+				// Cut: not counted, and a later have_all or have_none
+				// cannot be checked against it (ignoring it let a cut
+				// raise a level).
+				res.claims.Unknown()
 			}
 		case peerwire.HaveAll:
 			if !m.Keepalive {
@@ -460,7 +488,7 @@ func (s *Sensor) exchange(ctx context.Context, job probeJob, tr *transcript) (*p
 				if err != nil {
 					return res, err
 				}
-				res.ext = &eh
+				res.ext, res.extKept = &eh, kept
 				if needMeta && eh.M["ut_metadata"] != 0 && eh.MetadataSize > 0 && eh.MetadataSize <= maxMetadataSize {
 					meta.start(eh.MetadataSize)
 					if err := meta.requestAll(conn, eh.M["ut_metadata"]); err != nil {

@@ -240,6 +240,46 @@ func TestProbeHostileHandshakeForAnotherInfohash(t *testing.T) {
 	}
 }
 
+// A peer that echoes the info-hash in its handshake and hangs up at once
+// (what anacrolix/torrent 1.59 does for a torrent it does not serve) has
+// acknowledged nothing: no observation, counted. The accuracy lab found
+// every false "acknowledged" of the code before this came from such peers.
+func TestProbeHostileEchoThenHangUp(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dec := peerwire.NewDecoder(bufio.NewReader(c), 0)
+		if theirs, err := dec.ReadHandshake(); err == nil {
+			_, _ = c.Write(handshakeFor(theirs.InfoHash, true))
+		}
+		c.Close()
+	}()
+	peer := netip.MustParseAddrPort(ln.Addr().String())
+	probes, others := probeNow(t, s, pub, peer, w)
+	if len(probes)+len(others) != 0 {
+		t.Fatalf("observations %+v %+v of a peer that echoed and hung up", probes, others)
+	}
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", "handshake_only"); got != 1 {
+		t.Fatalf("vigil_bittorrent_dropped_total{handshake_only} = %v, want 1", got)
+	}
+	// The same peer saying one thing more (an empty extension handshake)
+	// has acknowledged.
+	peer = hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false)}, nil)
+	})
+	probes, _ = probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Acknowledged, -1, 10)
+}
+
 // A bitfield of 20,000 bytes (160,000 pieces, all set) does not fit the
 // 16 KiB transcript. The cut is marked where it happens, the observation
 // says transcript_cut, and the level does not rest on the bytes left out:
@@ -546,5 +586,58 @@ func TestProbeVerifyPauseIsMarked(t *testing.T) {
 	}
 	if paused.ReceivedLeft < uint64(len(content)) || paused.SentLeft == 0 {
 		t.Fatalf("paused record counts %d received, %d sent; the piece alone is %d bytes", paused.ReceivedLeft, paused.SentLeft, len(content))
+	}
+}
+
+// A have whose bytes were cut from the transcript was ignored, not
+// counted as unknown: a liar that fills the transcript with a large
+// extended message, sends have(0) at its end (cut), then have_all alone
+// (kept), was recorded complete 10/10, while the same stream uncut is
+// partial 1/10 with malformed_have. Cutting bytes must never raise a
+// level (docs/evidence.md: a later have_all that cannot be checked
+// against a cut possession message is not counted).
+func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), junk, haveMsg(0)}, nil)
+		if _, err := c.Write(first); err != nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond) // its own read, after the cut
+		return msg(peerwire.Message{ID: peerwire.HaveAll})
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if o.Possession.Level >= observe.Partial {
+		t.Fatalf("possession %v %d/%d with the have cut: a cut raised the level", o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal)
+	}
+	wantPossession(t, o, observe.Acknowledged, -1, 10, observe.MarkTranscriptCut)
+}
+
+// The extension handshake's listen port and client name go into the
+// observation (and the listen port into the listen_port_client link): not
+// when its bytes were cut from the transcript, where no reader can see
+// them.
+func TestProbeHostileCutExtensionHandshakeIsNotUsed(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), junk, extHandshake(false)}, nil)
+		if _, err := c.Write(first); err != nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+		return msg(peerwire.Message{ID: peerwire.HaveAll})
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if !o.HasMark(observe.MarkTranscriptCut) {
+		t.Fatalf("marks %v: the extension handshake was not cut, the test proves nothing", o.Marks)
+	}
+	if o.Client.ListenPort != 0 {
+		t.Fatalf("listen port %d taken from an extension handshake cut from the transcript", o.Client.ListenPort)
 	}
 }

@@ -108,6 +108,7 @@ const (
 	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
 	dropSelfAddress      = "self_address"      // the sensor's own address (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
+	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up without a word
 	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
 	// party named outside lab scope: non_public_private, ..._loopback.
@@ -224,7 +225,32 @@ var (
 		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
 	}
 	siteLocal6 = netip.MustParsePrefix("fec0::/10")
+	// IPv6 ranges that name no subscriber: benchmarking (RFC 5180),
+	// discard-only (RFC 6666), ORCHIDv2 (RFC 7343), documentation (RFC
+	// 9637), local-use NAT64 (RFC 8215).
+	bench6     = netip.MustParsePrefix("2001:2::/48")
+	discard6   = netip.MustParsePrefix("100::/64")
+	orchid6    = netip.MustParsePrefix("2001:20::/28")
+	doc6b      = netip.MustParsePrefix("3fff::/20")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+	// IPv6 forms that carry an IPv4 address: the well-known NAT64 prefix
+	// (RFC 6052, the last 32 bits) and 6to4 (RFC 3056, bits 16 to 48).
+	// What they name is the IPv4 address inside.
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
+	sixTo4 = netip.MustParsePrefix("2002::/16")
 )
+
+// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixTo4.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
 
 // nonPublicClass says what kind of non-public address a is ("private",
 // "loopback", "link_local", "cgnat", "ula", ...), or "" if a is a public
@@ -234,6 +260,9 @@ func nonPublicClass(a netip.Addr) string {
 		return "invalid"
 	}
 	a = a.Unmap().WithZone("")
+	if v4, ok := embeddedIPv4(a); ok {
+		return nonPublicClass(v4)
+	}
 	switch {
 	case a.IsUnspecified():
 		return "unspecified"
@@ -249,8 +278,16 @@ func nonPublicClass(a netip.Addr) string {
 		return "ula"
 	case cgnat4.Contains(a):
 		return "cgnat"
-	case bench4.Contains(a):
+	case bench4.Contains(a), bench6.Contains(a):
 		return "benchmark"
+	case discard6.Contains(a):
+		return "discard"
+	case orchid6.Contains(a):
+		return "orchid"
+	case nat64Local.Contains(a):
+		return "nat64_local"
+	case doc6b.Contains(a):
+		return "documentation"
 	case siteLocal6.Contains(a):
 		return "site_local"
 	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a):

@@ -51,7 +51,12 @@ func TestNonPublicClass(t *testing.T) {
 		"224.0.0.1": "multicast", "255.255.255.255": "reserved", "240.0.0.1": "reserved", "0.1.2.3": "reserved",
 		"192.0.2.1": "documentation", "2001:db8::1": "documentation", "198.18.0.1": "benchmark",
 		"::ffff:192.168.1.1": "private",
-		"8.8.8.8":            "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
+		// IPv6 forms that embed or stand for no subscriber's address.
+		"64:ff9b::c0a8:114": "private", "64:ff9b::a01:203": "private", "64:ff9b::7f00:1": "loopback",
+		"64:ff9b:1::1": "nat64_local", "2002:c0a8:114::1": "private", "2002:6440:1::1": "cgnat",
+		"2001:2::1": "benchmark", "100::1": "discard", "2001:20::1": "orchid", "3fff::1": "documentation",
+		"64:ff9b::808:808": "", "2002:808:808::1": "",
+		"8.8.8.8": "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
 	} {
 		if got := nonPublicClass(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("nonPublicClass(%s) = %q, want %q", addr, got, want)

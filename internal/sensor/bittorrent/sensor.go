@@ -84,6 +84,11 @@ type Config struct {
 	Probe bool
 	// ProbeTimeout bounds one probe from dial to the last message read.
 	ProbeTimeout time.Duration
+	// TrackerTimeout bounds one tracker announce, retries included (a
+	// UDP tracker's BEP 15 back-off runs to hours on its own, and the
+	// item's DHT lookup waits for its trackers). 0: the tracker client's
+	// own limits only. Default 30 s.
+	TrackerTimeout time.Duration
 	// ProbePortWait is how long a probe, once it knows what the peer has,
 	// waits for a PORT message (its DHT port) from a peer that set the DHT
 	// bit and has not sent one yet. Clients send PORT with the handshake
@@ -160,6 +165,7 @@ func DefaultConfig() Config {
 		RefreshEvery:      10 * time.Minute,
 		Probe:             true,
 		ProbeTimeout:      15 * time.Second,
+		TrackerTimeout:    30 * time.Second,
 		ProbePortWait:     time.Second,
 		ProbePEXWait:      time.Second,
 		ProbeEvery:        time.Hour,
@@ -205,6 +211,8 @@ func (c *Config) Validate() error {
 		return errors.New("bittorrent sensor: no bootstrap nodes given (the sensor never falls back to public routers; pass --bootstrap)")
 	case c.LookupEvery <= 0 || c.QueryTimeout <= 0 || c.RefreshEvery <= 0:
 		return errors.New("bittorrent sensor: intervals and timeouts must be positive")
+	case c.TrackerTimeout < 0:
+		return fmt.Errorf("bittorrent sensor: tracker timeout %v: want 0 (none) or more", c.TrackerTimeout)
 	case c.Alpha < 1 || c.LookupConcurrency < 1:
 		return errors.New("bittorrent sensor: alpha and lookup concurrency must be at least 1")
 	case c.ProbePortWait < 0 || c.ProbePEXWait < 0:
@@ -265,6 +273,7 @@ type Sensor struct {
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
 	trackerErrors, repolls, repollPeers          atomic.Uint64
+	lookupQueries                                atomic.Uint64 // queries sent by get_peers lookups
 	mu                                           sync.Mutex
 	queries                                      map[string]uint64
 	obsByMethod                                  map[string]uint64
@@ -351,8 +360,22 @@ func (s *Sensor) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return s.maintain(ctx) })
-	g.Go(func() error { return s.lookupLoop(ctx) })
+	// The first lookup round waits for the identities' tables: started on
+	// empty ones, it would ask only the bootstrap nodes.
+	joined := make(chan struct{})
+	g.Go(func() error {
+		s.bootstrap(ctx)
+		close(joined)
+		return s.maintain(ctx)
+	})
+	g.Go(func() error {
+		select {
+		case <-joined:
+		case <-ctx.Done():
+			return nil
+		}
+		return s.lookupLoop(ctx)
+	})
 	if s.cfg.Repolls > 0 {
 		g.Go(func() error { return s.repollLoop(ctx) })
 	}

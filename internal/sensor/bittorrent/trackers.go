@@ -46,7 +46,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			InfoHash: key, PeerID: s.peerID, Port: s.nodes[0].addr.Port(),
 			Left: 1, Event: tracker.EventStarted, NumWant: 200, Compact: true,
 		}
-		resp, err := s.trackers.Announce(ctx, url, req)
+		resp, err := s.announceBounded(ctx, url, req)
 		if err != nil {
 			s.trackerErrors.Add(1)
 			s.log.Debug("tracker announce failed", "tracker", url, "infohash", w.Hash.Hex(), "err", err)
@@ -59,12 +59,12 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			}
 		}
 		req.Event = tracker.EventStopped
-		if _, err := s.trackers.Announce(ctx, url, req); err != nil {
+		if _, err := s.announceBounded(ctx, url, req); err != nil {
 			s.trackerErrors.Add(1)
 		}
 		trackerAddr := trackerEndpoint(url)
 		for _, p := range resp.Peers {
-			if s.isSelf(p) {
+			if s.droppedSelf(p) {
 				continue // a tracker may list the sensor's own announce
 			}
 			tr := newTranscript(s.cfg.TranscriptLimit)
@@ -130,6 +130,21 @@ func trackerConfig(cfg Config) tracker.Config {
 	return tc
 }
 
+// droppedSelf reports whether p is the sensor itself (selfReason), and
+// counts the drop: a tracker's or a DHT node's list naming the sensor is
+// never recorded, and docs/evidence.md promises the count.
+func (s *Sensor) droppedSelf(p netip.AddrPort) bool {
+	r := s.selfReason(p, s.cfg.Clock())
+	if r == "" && s.isSelf(p) {
+		r = dropSelfListen
+	}
+	if r != "" {
+		s.countDrop(r)
+		return true
+	}
+	return false
+}
+
 // isSelf reports whether p is one of the sensor's own addresses.
 func (s *Sensor) isSelf(p netip.AddrPort) bool {
 	if p.Addr().Unmap() != s.cfg.Listen {
@@ -141,4 +156,16 @@ func (s *Sensor) isSelf(p netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// announceBounded is one announce within Config.TrackerTimeout: a dead
+// UDP tracker's retries (BEP 15: 15 s doubling eight times) would
+// otherwise hold the item's DHT lookup for hours.
+func (s *Sensor) announceBounded(ctx context.Context, url string, req tracker.Request) (tracker.Response, error) {
+	if s.cfg.TrackerTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.TrackerTimeout)
+		defer cancel()
+	}
+	return s.trackers.Announce(ctx, url, req)
 }

@@ -1,6 +1,7 @@
 package bittorrent
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
 
@@ -103,5 +105,96 @@ func TestTrackerPeersAreThirdPartyWithTimedRecords(t *testing.T) {
 	}
 	if a.Left != 1 || a.Downloaded != 0 || a.Uploaded != 0 || a.NumWant != 200 || a.Port != s.Addrs()[0].Port() || a.Key != 0 {
 		t.Fatalf("announce %+v: not what trackers.go documents", a)
+	}
+}
+
+// A UDP tracker that never answers used to hold the item's lookup for the
+// whole BEP 15 back-off (15 s doubling eight times: about two hours),
+// since the DHT lookup waits for the item's trackers. Each announce is
+// now bounded by Config.TrackerTimeout.
+func TestSilentTrackerDoesNotHoldTheLookup(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1") // reads nothing, answers nothing
+	cfg := LabConfig()
+	cfg.Identities = 1
+	cfg.QueryTimeout = DefaultConfig().QueryTimeout // the tracker client's default back-off, not the lab's
+	cfg.TrackerTimeout = 300 * time.Millisecond
+	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, g, newCollector(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{"udp://" + udpAddrOf(pc).String()}}
+	for deadline := time.Now().Add(5 * time.Second); len(s.Addrs()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	returned := make(chan struct{})
+	go func() { s.askTrackers(ctx, w); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(20 * time.Second): // the first BEP 15 retry alone is 15 s
+		t.Fatal("askTrackers still waiting on a silent tracker after 20 s (TrackerTimeout 300 ms)")
+	}
+	if s.trackerErrors.Load() == 0 {
+		t.Fatal("the silent tracker's announce was not counted as an error")
+	}
+}
+
+// A tracker lists the sensor's own announce back to it (its address and
+// the port it announced). The entry is never recorded, and the drop is
+// counted as docs/evidence.md says (at the review, the tracker's and the
+// lookup's own checks skipped it uncounted).
+func TestTrackerListingTheSensorIsDroppedAndCounted(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1")
+	listed := netip.MustParseAddrPort("127.0.0.81:51413")
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				a, err := tracker.ParseAnnounceRequest(pkt)
+				if err != nil {
+					continue
+				}
+				self := netip.AddrPortFrom(from.Addr(), a.Port)
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
+					Peers: []netip.AddrPort{self, listed}}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + udpAddrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	o := pub.waitFor(t, observe.MethodTracker, 1)[0]
+	if o.Endpoint.IP != listed.Addr() || o.Endpoint.Port != listed.Port() {
+		t.Fatalf("recorded %v: the sensor itself", o.Endpoint)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Dropped()[dropSelfListen] == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := s.Dropped(); d[dropSelfListen] == 0 {
+		t.Fatalf("drops %v: the sensor's own listing is not counted", d)
 	}
 }

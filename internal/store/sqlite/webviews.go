@@ -328,12 +328,16 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	// to no target yet is in scope when its routed agency is. After a
 	// hand-off the old agency sees none of the target's rows, and the new
 	// one sees them all.
+	//
+	// An IP:port is several endpoints over time (one per silence longer
+	// than the analysis's window), each its own target: a row belongs to
+	// the generation in effect at its time (genTargetSQL), never to
+	// another subscriber's before or after it.
 	filter, args := ``, []any{window - 1}
 	if !scope.All {
 		in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
 		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = observations.ip AND e0.port = observations.port)
-			THEN EXISTS (SELECT 1 FROM analysis_endpoints e1 JOIN target_access a ON a.target = e1.target
-				WHERE e1.ip = observations.ip AND e1.port = observations.port AND a.agency IN ` + in + `)
+			THEN EXISTS (SELECT 1 FROM target_access a WHERE a.target = ` + genTargetSQL("observations") + ` AND a.agency IN ` + in + `)
 			ELSE agency IN ` + in + ` END`
 		for range 2 {
 			for _, a := range scope.Agencies {
@@ -346,10 +350,9 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 			WHERE time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775808)` +
 		filter + ` ORDER BY time_ns DESC, seq DESC LIMIT ?)
 		SELECT o.id, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
-		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(e.target, ''), o.marks
+		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(` + genTargetSQL("o") + `, ''), o.marks
 		FROM k JOIN observation_rows o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
-		LEFT JOIN analysis_endpoints e ON e.ip = o.ip AND e.port = o.port
 		ORDER BY o.time_ns DESC, o.seq DESC`
 	var out []RecentObservation
 	err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
@@ -542,11 +545,106 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 	return out, nil
 }
 
+// genTargetSQL is the target of the generation of row's IP:port in effect
+// at row's time, as an SQL expression over the row's ip, port and
+// time_ns: the last one begun by then, else the first; NULL when the
+// IP:port has no endpoint. It does not know the analysis's window: a row
+// not analysed yet, after a long silence, gets the generation before it,
+// which only narrows who sees it (the webapp decides again at delivery
+// with EndpointTargetsAt, which does).
+func genTargetSQL(row string) string {
+	return `COALESCE((SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port AND g.first_ns <= ` + row + `.time_ns ORDER BY g.first_ns DESC LIMIT 1),
+		(SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port ORDER BY g.first_ns LIMIT 1))`
+}
+
+// genAt is the generation of an IP:port (spans firsts[i]..lasts[i],
+// disjoint) that an observation at t belongs to, as the analysis decides
+// it for the endpoint's own contacts: the one whose span holds t, else the
+// nearer of the two next to t within the window w; -1 when none is that
+// close (a new generation, not analysed yet, has no target).
+func genAt(firsts, lasts []int64, t, w int64) int {
+	best, bestGap := -1, int64(0)
+	for i := range firsts {
+		g := max(firsts[i]-t, t-lasts[i], 0)
+		if g <= w && (best < 0 || g < bestGap) {
+			best, bestGap = i, g
+		}
+	}
+	return best
+}
+
+// EndpointTargetsAt returns, for each IP:port at an instant (eps[i] at
+// at[i]), the target of the generation it belongs to then (genAt, with
+// the analysis's endpoint window; 0: its default), or "" when none: an
+// IP:port seen again after a silence longer than the window is another
+// subscriber's endpoint, and an observation is never given the target of
+// another generation.
+func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at []time.Time, window time.Duration) ([]string, error) {
+	if len(at) != len(eps) {
+		return nil, fmt.Errorf("endpoint targets: %d endpoints and %d times", len(eps), len(at))
+	}
+	if window <= 0 {
+		window = analysis.DefaultConfig().EndpointWindow
+	}
+	type gen struct {
+		first, last int64
+		target      string
+	}
+	gens := map[netip.AddrPort][]gen{}
+	var ips []any
+	seenIP := map[netip.Addr]bool{}
+	for _, ap := range eps {
+		a := ap.Addr().Unmap()
+		gens[netip.AddrPortFrom(a, ap.Port())] = nil
+		if !seenIP[a] {
+			seenIP[a] = true
+			ips = append(ips, a.String())
+		}
+	}
+	for len(ips) > 0 {
+		n := min(len(ips), 500)
+		chunk := ips[:n]
+		ips = ips[n:]
+		err := eachRow(ctx, s.db, `SELECT ip, port, target, first_ns, last_ns FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`)`, func(r *sql.Rows) error {
+			var ip, target string
+			var port, first, last int64
+			if err := r.Scan(&ip, &port, &target, &first, &last); err != nil {
+				return err
+			}
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				return err
+			}
+			ap := netip.AddrPortFrom(a, uint16(port))
+			if g, ok := gens[ap]; ok {
+				gens[ap] = append(g, gen{first, last, target})
+			}
+			return nil
+		}, chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint targets: %w", err)
+		}
+	}
+	out := make([]string, len(eps))
+	for i, ap := range eps {
+		g := gens[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())]
+		firsts, lasts := make([]int64, len(g)), make([]int64, len(g))
+		for j := range g {
+			firsts[j], lasts[j] = g[j].first, g[j].last
+		}
+		if j := genAt(firsts, lasts, at[i].UnixNano(), int64(window)); j >= 0 {
+			out[i] = g[j].target
+		}
+	}
+	return out, nil
+}
+
 // EndpointTargets returns the target of each endpoint that has one (an
 // endpoint the analysis has not stored yet has none), in one indexed
 // query per 500 addresses. An IP:port seen again after a silence longer
-// than the analysis's window is several endpoints: the newest generation's
-// target is returned.
+// than the analysis's window is several endpoints: the target of the one
+// that began last (in time; generation numbers follow arrival) is
+// returned. To place an observation, use EndpointTargetsAt.
 func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[netip.AddrPort]string, error) {
 	out := map[netip.AddrPort]string{}
 	want := map[netip.AddrPort]bool{}
@@ -564,7 +662,7 @@ func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[
 		n := min(len(ips), 500)
 		chunk := ips[:n]
 		ips = ips[n:]
-		err := eachRow(ctx, s.db, `SELECT ip, port, target FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY gen`, func(r *sql.Rows) error {
+		err := eachRow(ctx, s.db, `SELECT ip, port, target FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY first_ns`, func(r *sql.Rows) error {
 			var ip, target string
 			var port int64
 			if err := r.Scan(&ip, &port, &target); err != nil {

@@ -1,8 +1,9 @@
 package krpc
 
 import (
-	"hash/crc32"
 	"net/netip"
+
+	"github.com/vigil-oss/vigil/internal/bep42"
 )
 
 // BEP 42 ties a node id to the node's external IP: the first 21 bits of the
@@ -11,65 +12,16 @@ import (
 // choose its address cannot choose where in the id space it sits, which is
 // what makes Sybil attacks on one info-hash costly.
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-var (
-	bep42MaskV4 = [4]byte{0x03, 0x0f, 0x3f, 0xff}
-	bep42MaskV6 = [8]byte{0x01, 0x03, 0x07, 0x0f, 0x1f, 0x3f, 0x7f, 0xff}
-)
-
-// bep42CRC returns the CRC-32C of ip masked as BEP 42 says, with r (0-7) in
-// the top three bits of the first byte.
-func bep42CRC(ip netip.Addr, r byte) (uint32, bool) {
-	ip = ip.Unmap()
-	var buf [8]byte
-	var n int
-	switch {
-	case ip.Is4():
-		a := ip.As4()
-		for i := range a {
-			buf[i] = a[i] & bep42MaskV4[i]
-		}
-		n = 4
-	case ip.Is6():
-		a := ip.As16()
-		for i := range bep42MaskV6 {
-			buf[i] = a[i] & bep42MaskV6[i]
-		}
-		n = 8
-	default:
-		return 0, false
-	}
-	buf[0] |= (r & 7) << 5
-	return crc32.Checksum(buf[:n], castagnoli), true
-}
-
 // SecureNodeID returns a BEP 42 node id for a node whose external address
 // is ip. The bits BEP 42 leaves random are taken from seed, and seed[19]
 // supplies r (its low three bits) and becomes the id's last byte, as in the
 // specification's examples. For an invalid ip it returns seed unchanged.
-func SecureNodeID(ip netip.Addr, seed ID) ID {
-	crc, ok := bep42CRC(ip, seed[19])
-	if !ok {
-		return seed
-	}
-	id := seed
-	id[0] = byte(crc >> 24)
-	id[1] = byte(crc >> 16)
-	id[2] = byte(crc>>8)&0xf8 | seed[2]&0x07
-	return id
-}
+func SecureNodeID(ip netip.Addr, seed ID) ID { return ID(bep42.Secure(ip, seed)) }
 
 // SecureNodeIDMatches reports whether id is a valid BEP 42 id for ip: its
 // first 21 bits match the CRC of ip with the r its last byte carries. It
 // says nothing of exempt addresses; see Bep42Exempt.
-func SecureNodeIDMatches(id ID, ip netip.Addr) bool {
-	crc, ok := bep42CRC(ip, id[19])
-	if !ok {
-		return false
-	}
-	return id[0] == byte(crc>>24) && id[1] == byte(crc>>16) && id[2]&0xf8 == byte(crc>>8)&0xf8
-}
+func SecureNodeIDMatches(id ID, ip netip.Addr) bool { return bep42.Valid(ip, id[:]) }
 
 var bep42Exempt = []netip.Prefix{
 	netip.MustParsePrefix("10.0.0.0/8"),

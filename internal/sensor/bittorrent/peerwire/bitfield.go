@@ -53,6 +53,14 @@ func SetPiece(bf []byte, i int) {
 	bf[i/8] |= 0x80 >> (i % 8)
 }
 
+// ClearPiece clears piece i in bf; out-of-range pieces are ignored.
+func ClearPiece(bf []byte, i int) {
+	if i < 0 || i/8 >= len(bf) {
+		return
+	}
+	bf[i/8] &^= 0x80 >> (i % 8)
+}
+
 // Complete reports whether bf is a valid bitfield of numPieces pieces with
 // every piece set.
 func Complete(bf []byte, numPieces int) bool {

@@ -132,7 +132,28 @@ func (c *Claims) Judge(numPieces int) Verdict {
 		switch e.kind {
 		case claimBitfield:
 			if seen {
-				v.MalformedBitfield = true // BEP 3: only as the first message
+				// BEP 3: only as the first message. It adds nothing, but
+				// where it lacks a piece it contradicts what was said
+				// before, and the lower of the two is kept: a liar is
+				// never held to its higher word.
+				v.MalformedBitfield = true
+				switch {
+				case known:
+					if v.All {
+						v.All, stated = false, true
+						for i := 0; i < numPieces; i++ {
+							setPiece(i)
+						}
+					}
+					for i := 0; i < numPieces; i++ {
+						if HasPiece(set, i) && (i/8 >= len(e.bf) || !HasPiece(e.bf, i)) {
+							ClearPiece(set, i)
+							count--
+						}
+					}
+				case v.All && provablyPartial(e.bf):
+					v.All, some = false, true
+				}
 				continue
 			}
 			seen, stated = true, true
@@ -179,7 +200,17 @@ func (c *Claims) Judge(numPieces int) Verdict {
 		case claimHaveNone:
 			switch {
 			case v.All || count > 0 || some:
+				// It contradicts pieces advertised before: of the two,
+				// the lower is kept. What was counted is withdrawn; a
+				// have after it counts again (BEP 6).
 				v.MalformedHave = true
+				v.All, some = false, false
+				if known {
+					set = make([]byte, BitfieldLen(numPieces))
+					count = 0
+				}
+				firstBF = nil
+				none, stated = true, true
 			case unknown:
 			default:
 				none, stated = true, true
