@@ -35,7 +35,8 @@ func ParseTargetQuery(v url.Values, zone *time.Location, pageSize int) (TargetQu
 		}
 	}
 	if s := v.Get("minscore"); s != "" {
-		f, err := strconv.ParseFloat(s, 64)
+		// A French user types a decimal comma ("2,5"), as the pages write it.
+		f, err := strconv.ParseFloat(strings.Replace(strings.TrimSpace(s), ",", ".", 1), 64)
 		if err != nil || f != f || f < 0 || f > 1e9 {
 			return q, &QueryError{"minscore", s, "want a number ≥ 0"}
 		}
