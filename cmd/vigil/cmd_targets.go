@@ -213,15 +213,15 @@ files (leads) and its timeline of observations, newest first. The read is
 audited.
 
 Examples:
-  vigil target show T-1
-  vigil target show T-1 --json | jq '.parts'
+  vigil target show T-000001-95
+  vigil target show T-000001-95 --json | jq '.parts'
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "print JSON")
 			noRefresh := fs.Bool("no-refresh", false, "do not take in observations stored since the targets were computed")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) != 1 {
-					return usagef("give one target id, e.g. vigil target show T-1")
+					return usagef("give one target id, e.g. vigil target show T-000001-95")
 				}
 				sq, err := a.targetsStore(ctx, !*noRefresh)
 				if err != nil {
@@ -346,9 +346,9 @@ The export needs --case (the case number it is made for): it is written
 into the request and into the audit trail, before the request is.
 
 Examples:
-  vigil isp-request --target T-1 --format pdf --out requests/ --case 2026/1234
-  vigil isp-request --target T-1 --format csv --case 2026/1234
-  vigil isp-request --target T-1 --format pdf --case 2026/1234 > request.pdf
+  vigil isp-request --target T-000001-95 --format pdf --out requests/ --case 2026/1234
+  vigil isp-request --target T-000001-95 --format csv --case 2026/1234
+  vigil isp-request --target T-000001-95 --format pdf --case 2026/1234 > request.pdf
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			id := fs.String("target", "", "target `ID` (required)")
