@@ -479,6 +479,9 @@ func (l *Lab) startMoves(ctx context.Context, _ *rand.Rand) {
 		}
 		for _, m := range l.plannedMoves {
 			from, err := m.peer.move(ctx, m.to, l.cfg.MoveOffline)
+			if err != nil && ctx.Err() != nil {
+				return // the lab is closing: not a failed move
+			}
 			l.mu.Lock()
 			if err != nil {
 				l.moveErr = errors.Join(l.moveErr, err)
