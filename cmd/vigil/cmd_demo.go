@@ -204,7 +204,10 @@ Ctrl-C stops it.
 				go func() {
 					webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
 				}()
-				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq}
+				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name,
+					audit: func(ctx context.Context, object string, detail map[string]any) error {
+						return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
+					}}
 				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
 					started: func(s *bittorrent.Sensor) {
 						sensor.Store(s)
@@ -339,8 +342,18 @@ type demoStory struct {
 	log    interface{ Warn(string, ...any) }
 	engine *analysis.Engine
 	sq     *sqlite.Store
+	by     string // who decides, as 'vigil target' records it
+	audit  func(ctx context.Context, object string, detail map[string]any) error
 	done   chan struct{}
 	start  sync.Once
+}
+
+// decided audits a decision of the story as 'vigil target flag|share'
+// audits it.
+func (d *demoStory) decided(ctx context.Context, id, decision, why string) {
+	if err := d.audit(ctx, "target:"+id, map[string]any{"decision": decision, "why": why}); err != nil {
+		d.log.Warn("demo: audit", "target", id, "err", err)
+	}
 }
 
 // The reasons recorded with the demo's decisions.
@@ -392,8 +405,10 @@ func (d *demoStory) run(ctx context.Context, s *bittorrent.Sensor) {
 		}
 		for _, t := range ts {
 			if !flagged && strings.HasPrefix(t.Label, flagIP+":") {
-				if err := d.engine.SetFlag(ctx, t.ID, analysis.FlagKnownOffender, true, "vigil-demo", demoFlagWhy); err != nil {
+				if err := d.engine.SetFlag(ctx, t.ID, analysis.FlagKnownOffender, true, d.by, demoFlagWhy); err != nil {
 					d.log.Warn("demo: flag", "target", t.ID, "err", err)
+				} else {
+					d.decided(ctx, t.ID, "flag", demoFlagWhy)
 				}
 				flagged = true
 			}
@@ -410,8 +425,10 @@ func (d *demoStory) run(ctx context.Context, s *bittorrent.Sensor) {
 				to = to || ep.IP.String() == ipOf(mover.Addr)
 			}
 			if from && to {
-				if err := d.engine.Assign(ctx, t.ID, demoHandOffTo, "vigil-demo", demoHandOffWhy); err != nil {
+				if err := d.engine.Assign(ctx, t.ID, demoHandOffTo, d.by, demoHandOffWhy); err != nil {
 					d.log.Warn("demo: hand-off", "target", t.ID, "err", err)
+				} else {
+					d.decided(ctx, t.ID, "share", demoHandOffWhy)
 				}
 				handed = true
 			}

@@ -239,6 +239,9 @@ func checkDemoStory(t *testing.T, db, banner string) {
 	if !flagged {
 		t.Errorf("no target flagged %s: the story's Marseille seeder was not flagged", analysis.FlagKnownOffender)
 	}
+	if code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "change", "--json"); code != exitOK || !strings.Contains(out, demoFlagWhy) {
+		t.Errorf("the demo's flag is not in the audit trail:\n%s", out)
+	}
 	if !announcedOnly {
 		t.Errorf("no target of the announce-only client at level announced alone (%+v)", all)
 	}
