@@ -204,7 +204,7 @@ Ctrl-C stops it.
 				go func() {
 					webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
 				}()
-				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name,
+				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name, moves: lcfg.MovePeers > 0,
 					audit: func(ctx context.Context, object string, detail map[string]any) error {
 						return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
 					}}
@@ -343,6 +343,7 @@ type demoStory struct {
 	engine *analysis.Engine
 	sq     *sqlite.Store
 	by     string // who decides, as 'vigil target' records it
+	moves  bool   // the lab moves peers: there is a hand-off to make
 	audit  func(ctx context.Context, object string, detail map[string]any) error
 	done   chan struct{}
 	start  sync.Once
@@ -386,7 +387,7 @@ func (d *demoStory) run(ctx context.Context, s *bittorrent.Sensor) {
 	if len(m.Peers) > 1 && m.Peers[1].Role == lab.RoleSeeder {
 		flagIP, flagged = ipOf(m.Peers[1].Addr), false
 	}
-	handed := !(len(m.Peers) > lab.StoryMover && m.Peers[lab.StoryMover].Role == lab.RoleSeeder)
+	handed := !d.moves || !(len(m.Peers) > lab.StoryMover && m.Peers[lab.StoryMover].Role == lab.RoleSeeder)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for !flagged || !handed {
