@@ -349,7 +349,17 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 	if err != nil {
 		return web.ISPFile{}, err
 	}
-	req := api.BuildISPRequest(d, purpose, t.now(), t.retention)
+	// The requesting service is the user's: its name (and country, which
+	// tells a foreign ISP) from the agencies of the store, never its id
+	// alone as a name.
+	by := isp.Requester{ID: d.Jurisdiction}
+	if u != nil && u.Agency != "" {
+		by.ID = u.Agency
+	}
+	if ag, err := t.st.Agency(ctx, by.ID); err == nil {
+		by.Name, by.Country = ag.Name, ag.Country
+	}
+	req := api.BuildISPRequestFor(d, purpose, t.now(), t.retention, by)
 	var buf bytes.Buffer
 	ctype := ""
 	switch format {

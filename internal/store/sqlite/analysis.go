@@ -705,6 +705,9 @@ func (s *Store) resolveTarget(ctx context.Context, id string, scope analysis.Sco
 	}
 	var merged []string
 	cur := id
+	if c, ok := analysis.CanonicalTargetID(id); ok {
+		cur = c // an old base-32 or unpadded id names the same number
+	}
 	for range 64 {
 		var into sql.NullString
 		err := s.db.QueryRowContext(ctx, `SELECT merged_into FROM targets WHERE id = ?`, cur).Scan(&into)
