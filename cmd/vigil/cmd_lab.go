@@ -165,7 +165,7 @@ Examples:
 				c := def
 				c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *seed, *duration, *dir, version, a.log
 				c.ISPRows = func(ctx context.Context, sq *sqlite.Store, id string, now time.Time) ([]isp.Row, error) {
-					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now)
+					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now, nil)
 					if err != nil {
 						return nil, err
 					}
