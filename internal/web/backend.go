@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"context"
 	"errors"
 	"io"
@@ -413,6 +414,33 @@ type ImportResult struct {
 	Added     int
 	Removed   int
 	Changed   int
+}
+
+// MaxRejectedShown bounds the rejected lines an import page lists; the
+// count says how many there were in all.
+const MaxRejectedShown = 100
+
+// RejectedLine is one line of an import file that was refused, and why.
+type RejectedLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportRejectedError is an import refused because lines of its file are
+// invalid (nothing was imported): every such line up to MaxRejectedShown,
+// and how many there were.
+type ImportRejectedError struct {
+	File  string
+	Total int
+	Lines []RejectedLine
+}
+
+func (e *ImportRejectedError) Error() string {
+	s := fmt.Sprintf("%s: %d invalid entries, nothing imported", e.File, e.Total)
+	if len(e.Lines) > 0 {
+		s += fmt.Sprintf("; first: line %d: %s", e.Lines[0].Line, e.Lines[0].Reason)
+	}
+	return s
 }
 
 // Sensors reports the sensors' health and rates.

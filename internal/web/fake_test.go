@@ -311,6 +311,18 @@ func (l fakeLists) Import(ctx context.Context, u *User, up ListUpload, progress 
 		return ImportResult{}, err
 	}
 	lines := strings.Fields(string(data))
+	// A word that is not "btih:..." is an invalid line: nothing imported,
+	// every such line named, as the real backend does.
+	rej := &ImportRejectedError{File: up.Filename}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "btih:") {
+			rej.Total++
+			rej.Lines = append(rej.Lines, RejectedLine{Line: i + 1, Reason: "not a hash: " + l})
+		}
+	}
+	if rej.Total > 0 {
+		return ImportResult{}, rej
+	}
 	for i := range lines {
 		progress(int64(i+1), int64(len(lines)))
 		if i == len(lines)/2 && l.importGo != nil {

@@ -547,6 +547,23 @@ func TestListImportWithProgressVersionsAndDiff(t *testing.T) {
 	if _, page := claire.get("/lists/import/" + job); !strings.Contains(page, "+4") {
 		t.Fatalf("done page:\n%s", page)
 	}
+	// A file with invalid lines: every one is listed with its line, not
+	// only the first.
+	pr, pw = io.Pipe()
+	go func() {
+		mwDone <- multipartWriter(pw, map[string]string{"name": "bad-list", "csrf_token": claire.csrf}, "file", "bad.txt", "btih:01 junk-a btih:02 junk-b junk-c")
+	}()
+	req, _ = http.NewRequest("POST", env.URL+"/lists/import", pr)
+	req.Header.Set("Content-Type", <-mwDone)
+	resp, _ = claire.do(req)
+	job = strings.TrimPrefix(resp.Header.Get("Location"), "/lists/import/")
+	waitState("failed")
+	_, page := claire.get("/lists/import/" + job)
+	for _, want := range []string{`id="import-rejected"`, "junk-a", "junk-b", "junk-c", "<td class=\"num\">5</td>"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("failed import page lacks %q:\n%s", want, page)
+		}
+	}
 	// Alice may neither import nor follow claire's job.
 	alice := login(t, env, "alice")
 	if r, _ := alice.get("/api/v1/imports/" + job); r.StatusCode != 404 {
