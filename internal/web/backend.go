@@ -1,9 +1,9 @@
 package web
 
 import (
-	"fmt"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"slices"

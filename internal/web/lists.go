@@ -216,10 +216,10 @@ type job struct {
 	ID, User, List, File string
 	Started              time.Time
 
-	mu     sync.Mutex
-	state  string // running, done, failed
-	done   int64
-	total  int64
+	mu       sync.Mutex
+	state    string // running, done, failed
+	done     int64
+	total    int64
 	result   ImportResult
 	err      string
 	rejected *ImportRejectedError // the lines refused, when that is why it failed
@@ -227,14 +227,14 @@ type job struct {
 
 // JobState is an import's progress as the page and the API show it.
 type JobState struct {
-	ID      string       `json:"id"`
-	List    string       `json:"list"`
-	File    string       `json:"file"`
-	Started time.Time    `json:"started"`
-	State   string       `json:"state"`
-	Done    int64        `json:"done"`
-	Total   int64        `json:"total"`
-	Error   string       `json:"error,omitempty"`
+	ID      string    `json:"id"`
+	List    string    `json:"list"`
+	File    string    `json:"file"`
+	Started time.Time `json:"started"`
+	State   string    `json:"state"`
+	Done    int64     `json:"done"`
+	Total   int64     `json:"total"`
+	Error   string    `json:"error,omitempty"`
 	// Rejected lists the refused lines (up to MaxRejectedShown) when the
 	// file had invalid lines; RejectedTotal counts them all.
 	Rejected      []RejectedLine `json:"rejected,omitempty"`
