@@ -166,7 +166,7 @@ func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
 	zone := zoneOf(u.TimeZone)
 	q, err := ParseTargetQuery(r.URL.Query(), zone, s.cfg.PageSize)
 	if err != nil {
-		s.fail(w, r, u, http.StatusBadRequest, "targets.badquery", err.Error())
+		s.failQuery(w, r, u, err)
 		return
 	}
 	pg, err := s.cfg.Targets.List(r.Context(), u, q)

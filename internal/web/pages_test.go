@@ -75,3 +75,17 @@ func TestMinScoreTakesADecimalComma(t *testing.T) {
 		t.Error("minscore 2,5,1 accepted")
 	}
 }
+
+// A filter that is not understood used to be explained in English on a
+// French page ("Filtre incompris : minscore="x": want a number ≥ 0").
+func TestFilterErrorsInTheViewersLanguage(t *testing.T) {
+	env := buildEnv(t)
+	bob := login(t, env, "bob") // French
+	resp, body := bob.get("/targets?minscore=beaucoup")
+	if resp.StatusCode != 400 || !strings.Contains(body, "un nombre ≥ 0 est attendu") || strings.Contains(body, "want a number") {
+		t.Fatalf("%d: French page for a bad filter:\n%s", resp.StatusCode, body)
+	}
+	if !strings.Contains(body, "minscore=&#34;beaucoup&#34;") {
+		t.Fatalf("the page does not name the parameter and its value:\n%s", body)
+	}
+}

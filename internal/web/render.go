@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -373,6 +374,19 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, u *User, code int,
 	v := s.newView(r, u, "", "error.title", nil)
 	v.Data = v.T(key, args...)
 	s.render(w, code, "error", v)
+}
+
+// failQuery answers a filter that was not understood, naming the
+// parameter, its value and why in the viewer's language.
+func (s *server) failQuery(w http.ResponseWriter, r *http.Request, u *User, err error) {
+	v := s.newView(r, u, "", "error.title", nil)
+	msg := err.Error()
+	var qe *QueryError
+	if errors.As(err, &qe) && qe.Key != "" {
+		msg = fmt.Sprintf("%s=%q%s %s", qe.Param, qe.Value, v.Colon(), v.T(qe.Key))
+	}
+	v.Data = v.T("targets.badquery", msg)
+	s.render(w, http.StatusBadRequest, "error", v)
 }
 
 // Networks lists the networks for the filter.
