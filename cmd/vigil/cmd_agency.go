@@ -119,7 +119,7 @@ Examples:
 // skipping those already present.
 func importAgencies(ctx context.Context, svc *access.Service, actor *access.Principal, r *jurisdiction.Rules, file string) (added, skipped int, err error) {
 	for _, ag := range r.Agencies() {
-		err := svc.AddAgency(ctx, actor, access.Agency{ID: ag.ID, Name: ag.Name, Country: ag.Country})
+		err := svc.AddAgency(ctx, actor, access.Agency{ID: ag.ID, Name: ag.Name, Country: ag.Country, Address: ag.Address})
 		switch {
 		case errors.Is(err, access.ErrExists):
 			skipped++

@@ -507,7 +507,7 @@ func requesterOf(ctx context.Context, sq *sqlite.Store, rules *jurisdiction.Rule
 	case err != nil:
 		return r, err
 	}
-	r.Name, r.Country = ag.Name, ag.Country
+	r.Name, r.Country, r.Address = ag.Name, ag.Country, ag.Address
 	return r, nil
 }
 

@@ -197,4 +197,22 @@ func TestISPRequestNamesTheRequester(t *testing.T) {
 		"--agency", "fr-nowhere", "--rules", "example:france"); code != exitUsage || !strings.Contains(errOut, "fr-nowhere") {
 		t.Fatalf("unknown --agency: exit %d %s", code, errOut)
 	}
+	// Without --rules the store's agencies name the requester, address
+	// included ('vigil agency import' keeps it: migration 0011), as the
+	// web's letters do.
+	if code, _, errOut := vigilRun(t, nil, "", "--db", db, "agency", "import", "--rules", "example:france"); code != exitOK {
+		t.Fatalf("agency import: exit %d %s", code, errOut)
+	}
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-000001-95", "--format", "json", "--case", "2026/0042",
+		"--agency", "fr-pp-dpj")
+	if code != exitOK {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+	req.Target.Requester = struct{ ID, Name, Address, Country string }{}
+	if err := json.Unmarshal([]byte(out), &req); err != nil {
+		t.Fatal(err)
+	}
+	if r := req.Target.Requester; !strings.Contains(r.Address, "36 rue du Bastion") || !strings.HasPrefix(r.Name, "Préfecture de police") {
+		t.Fatalf("requester from the store %+v: want the DPJ's name and address", r)
+	}
 }

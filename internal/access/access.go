@@ -114,6 +114,7 @@ type Agency struct {
 	Name          string
 	Country       string   // ISO 3166-1 alpha-2, may be empty
 	Jurisdictions []string // what it covers, e.g. "FR-69", "FR" (informational: routing is by the rules file)
+	Address       string   // postal address, lines separated by "\n", for the head of its ISP requests; may be empty
 	Created       time.Time
 }
 

@@ -357,7 +357,7 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 		by.ID = u.Agency
 	}
 	if ag, err := t.st.Agency(ctx, by.ID); err == nil {
-		by.Name, by.Country = ag.Name, ag.Country
+		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
 	}
 	req := api.BuildISPRequestFor(d, purpose, t.now(), t.retention, by)
 	var buf bytes.Buffer

@@ -46,8 +46,8 @@ func (s *Store) AddAgency(ctx context.Context, a access.Agency) error {
 		return err
 	}
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO agencies (id, name, country, jurisdictions, created_at) VALUES (?, ?, ?, ?, ?)`,
-			a.ID, a.Name, a.Country, string(j), ns(a.Created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO agencies (id, name, country, jurisdictions, address, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.Country, string(j), a.Address, ns(a.Created))
 		if isUnique(err) || (err != nil && strings.Contains(err.Error(), "PRIMARY KEY")) {
 			return fmt.Errorf("agency %s: %w", a.ID, access.ErrExists)
 		}
@@ -59,7 +59,7 @@ func scanAgency(sc interface{ Scan(...any) error }) (access.Agency, error) {
 	var a access.Agency
 	var j string
 	var created int64
-	if err := sc.Scan(&a.ID, &a.Name, &a.Country, &j, &created); err != nil {
+	if err := sc.Scan(&a.ID, &a.Name, &a.Country, &j, &created, &a.Address); err != nil {
 		return a, err
 	}
 	a.Created = fromNS(created)
@@ -71,7 +71,7 @@ func scanAgency(sc interface{ Scan(...any) error }) (access.Agency, error) {
 
 // Agency returns one agency.
 func (s *Store) Agency(ctx context.Context, id string) (access.Agency, error) {
-	a, err := scanAgency(s.db.QueryRowContext(ctx, `SELECT id, name, country, jurisdictions, created_at FROM agencies WHERE id = ?`, id))
+	a, err := scanAgency(s.db.QueryRowContext(ctx, `SELECT id, name, country, jurisdictions, created_at, address FROM agencies WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, fmt.Errorf("agency %s: %w", id, access.ErrNotFound)
 	}
@@ -80,7 +80,7 @@ func (s *Store) Agency(ctx context.Context, id string) (access.Agency, error) {
 
 // Agencies returns every agency by id.
 func (s *Store) Agencies(ctx context.Context) ([]access.Agency, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, country, jurisdictions, created_at FROM agencies ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, country, jurisdictions, created_at, address FROM agencies ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}

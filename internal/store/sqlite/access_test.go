@@ -232,8 +232,14 @@ func TestAccountsRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	st, _ := openTemp(t, DefaultConfig())
 	now := time.Date(2026, 11, 3, 9, 0, 0, 1, time.UTC)
-	if err := st.AddAgency(ctx, access.Agency{ID: "fr-a", Name: "A", Country: "FR", Jurisdictions: []string{"FR-69"}, Created: now}); err != nil {
+	if err := st.AddAgency(ctx, access.Agency{ID: "fr-a", Name: "A", Country: "FR", Jurisdictions: []string{"FR-69"},
+		Address: "1 rue X\n69001 Lyon", Created: now}); err != nil {
 		t.Fatal(err)
+	}
+	// The address comes back, for the head of the ISP requests the web
+	// makes (migration 0011; before it only the rules file had it).
+	if ag, err := st.Agency(ctx, "fr-a"); err != nil || ag.Address != "1 rue X\n69001 Lyon" || ag.Name != "A" {
+		t.Fatalf("agency %+v, %v", ag, err)
 	}
 	if err := st.AddAgency(ctx, access.Agency{ID: "fr-a", Name: "again"}); !errors.Is(err, access.ErrExists) {
 		t.Fatalf("duplicate agency: %v", err)

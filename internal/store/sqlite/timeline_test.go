@@ -147,7 +147,8 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`DROP INDEX target_access_first`,
 		`ALTER TABLE target_access DROP COLUMN last_ns`,
 		`ALTER TABLE target_access DROP COLUMN first_ns`,
-		`DROP TABLE analysis_homes`, // 0009's; its analysis_endpoints keeps the columns 0006 reads
+		`DROP TABLE analysis_homes`,                // 0009's; its analysis_endpoints keeps the columns 0006 reads
+		`ALTER TABLE agencies DROP COLUMN address`, // 0011's
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {
