@@ -190,3 +190,32 @@ func TestAttackImportedObservationsLinkNothing(t *testing.T) {
 		}
 	}
 }
+
+// The announce_listen_port link does not depend on arrival order, and
+// survives a restart (the state is replayed from the store).
+func TestAnnounceListenLinkOrderAndRestart(t *testing.T) {
+	for _, probeFirst := range []bool{false, true} {
+		f := newFixture(t)
+		e := f.engine()
+		v := ob("198.51.100.8:51413", 1, observe.Complete, t0.Add(2*time.Minute))
+		a := announceFrom("198.51.100.8:40001", 2, 51413, t0)
+		if probeFirst {
+			f.ingest(e, v)
+			f.ingest(e, a)
+		} else {
+			f.ingest(e, a)
+			f.ingest(e, v)
+		}
+		for round := range 2 {
+			ts := targets(t, e, analysis.TargetQuery{})
+			if len(ts) != 1 || ts[0].Endpoints != 2 {
+				t.Fatalf("probe first %v, round %d: targets %+v, want one of two endpoints", probeFirst, round, ts)
+			}
+			d := detail(t, e, ts[0].ID)
+			if len(d.Links) != 1 || d.Links[0].Rule != analysis.RuleAnnounceListen || d.Links[0].State != "active" {
+				t.Fatalf("probe first %v, round %d: links %+v", probeFirst, round, d.Links)
+			}
+			e = f.engine() // restart on the same store
+		}
+	}
+}
