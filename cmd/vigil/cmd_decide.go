@@ -67,8 +67,8 @@ Flags add their documented points to the score (docs/scoring.md). The
 decision and its reason are kept and audited.
 
 Examples:
-  vigil target flag T-4 --flag access_to_children --why "teacher, per case 2026/0042"
-  vigil target flag T-4 --flag known_offender --off --why "wrong person"
+  vigil target flag T-000004-86 --flag access_to_children --why "teacher, per case 2026/0042"
+  vigil target flag T-000004-86 --flag known_offender --off --why "wrong person"
 `, 1, func(fs *flag.FlagSet) decision {
 			fl := fs.String("flag", "", "known_offender or access_to_children")
 			off := fs.Bool("off", false, "clear the flag")
@@ -89,8 +89,8 @@ it is routed to; --assign hands it off (the agency then has it in charge);
 --off withdraws a share. Kept and audited.
 
 Examples:
-  vigil target share T-4 --agency fr-szpj-nord --why "address in Lille since March"
-  vigil target share T-4 --agency fr-szpj-nord --assign --why "hand-off agreed with OFMIN"
+  vigil target share T-000004-86 --agency fr-szpj-nord --why "address in Lille since March"
+  vigil target share T-000004-86 --agency fr-szpj-nord --assign --why "hand-off agreed with OFMIN"
 `, 1, func(fs *flag.FlagSet) decision {
 			agency := fs.String("agency", "", "agency `ID`")
 			assign := fs.Bool("assign", false, "hand the target off to the agency")

@@ -11,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +53,19 @@ The whole job, on loopback, with synthetic files of random bytes:
      analyst with the national view, an investigator of the Paris PJ, one
      of the southern zone's PJ, which receives the Marseille, Toulouse and
      Ajaccio peers, and an auditor), with random passwords printed once;
+     the story each account can follow (--story, the default):
+       - seeders in Paris (75), Marseille (13), Ajaccio (2A) and Toulouse
+         (31), each sharing a watched torrent: both investigators have
+         targets of their own;
+       - one seeder leaves Paris 10 s after the start, stays offline
+         --move-offline (2m30s) and comes back in Toulouse with the same
+         peer id: its two addresses are linked into one device, which the
+         demo hands off from the Paris PJ to the southern zone's (about 3
+         minutes in), as 'vigil target share --assign' would;
+       - the demo flags the Marseille seeder's target as a known offender,
+         as an analyst would with 'vigil target flag';
+       - a client in Toulouse only announces on the DHT and never accepts
+         a connection: its target never gets past "announced";
   5. serves the web interface (log in at /login), the API, /metrics and
      /healthz; new observations appear live on the overview;
   6. prints what runs where, and a summary by method and possession level
@@ -179,17 +194,27 @@ Vigil demo — everything on loopback, synthetic files only
   web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
   accounts (passwords shown once; 'vigil user passwd' sets new ones):
 %s
+%s
 Ctrl-C stops it.
 
 `, len(m.DHTNodes), len(m.Peers), len(m.Torrents), manifest, m.Watchlist, n, rep.Version,
-					a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts)
+					a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts, storyBanner(lcfg, m))
 
 				webErr := make(chan error, 1)
 				go func() {
 					webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
 				}()
+				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name, moves: lcfg.MovePeers > 0,
+					audit: func(ctx context.Context, object string, detail map[string]any) error {
+						return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
+					}}
 				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
-					started:  func(s *bittorrent.Sensor) { sensor.Store(s) },
+					started: func(s *bittorrent.Sensor) {
+						sensor.Store(s)
+						if lcfg.Story {
+							go story.run(ctx, s)
+						}
+					},
 					report:   *every,
 					trackers: labTrackers(m),
 					registry: reg,
@@ -200,6 +225,7 @@ Ctrl-C stops it.
 						wa.Publish(b)
 					},
 				})
+				story.wait()
 				fmt.Fprintln(a.stdout, "\nfinal summary:")
 				printSensorSummary(a.stdout, counts)
 				if err := engine.Flush(context.WithoutCancel(ctx)); err == nil {
@@ -300,4 +326,143 @@ func demoAccounts(ctx context.Context, a *app, sq *sqlite.Store, rules *jurisdic
 		fmt.Fprintf(&b, "    %-13s password %s   %s\n", u.name, pw, u.what)
 	}
 	return strings.TrimRight(b.String(), "\n"), nil
+}
+
+// demoStory plays the parts of the demo's story that the lab cannot play
+// alone, once the sensor is up: the announce-only client (a target that
+// never gets past "announced"); the analyst's known-offender flag on the
+// Marseille seeder's target (lab.Story[1]), as 'vigil target flag' sets
+// it; and, once the analysis has linked the mover's Paris and Toulouse
+// addresses into one device, its hand-off from the Paris PJ to the
+// southern zone's, as 'vigil target share --assign' records it. Old addresses
+// stay in trackers and DHT nodes for a while, so the routing alone would
+// keep the device in Paris: a hand-off is a person's decision.
+type demoStory struct {
+	lab    *lab.Lab
+	log    interface{ Warn(string, ...any) }
+	engine *analysis.Engine
+	sq     *sqlite.Store
+	by     string // who decides, as 'vigil target' records it
+	moves  bool   // the lab moves peers: there is a hand-off to make
+	audit  func(ctx context.Context, object string, detail map[string]any) error
+	done   chan struct{}
+	start  sync.Once
+}
+
+// decided audits a decision of the story as 'vigil target flag|share'
+// audits it.
+func (d *demoStory) decided(ctx context.Context, id, decision, why string) {
+	if err := d.audit(ctx, "target:"+id, map[string]any{"decision": decision, "why": why}); err != nil {
+		d.log.Warn("demo: audit", "target", id, "err", err)
+	}
+}
+
+// The reasons recorded with the demo's decisions.
+const (
+	demoFlagWhy    = "vigil demo: synthetic lab peer flagged to show the known-offender flag"
+	demoHandOffWhy = "vigil demo: the device moved from Paris (75) to Toulouse (31); handed off to the southern zone's PJ"
+	demoHandOffTo  = "fr-szpj-sud"
+)
+
+func (d *demoStory) run(ctx context.Context, s *bittorrent.Sensor) {
+	d.start.Do(func() { d.done = make(chan struct{}) })
+	defer close(d.done)
+	select {
+	case <-s.Ready():
+	case <-ctx.Done():
+		return
+	}
+	if _, err := d.lab.StartAnnouncer(ctx, s.Addrs(), 15*time.Second); err != nil {
+		d.log.Warn("demo: announce-only peer", "err", err)
+	}
+	ipOf := func(ap string) string {
+		a, err := netip.ParseAddrPort(ap)
+		if err != nil {
+			return ""
+		}
+		return a.Addr().String()
+	}
+	m := d.lab.Manifest()
+	flagIP, flagged := "", true
+	if len(m.Peers) > 1 && m.Peers[1].Role == lab.RoleSeeder {
+		flagIP, flagged = ipOf(m.Peers[1].Addr), false
+	}
+	handed := !d.moves || !(len(m.Peers) > lab.StoryMover && m.Peers[lab.StoryMover].Role == lab.RoleSeeder)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for !flagged || !handed {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ts, _, err := d.sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000})
+		if err != nil {
+			continue
+		}
+		var mover lab.ManifestPeer
+		if !handed {
+			mover = d.lab.Manifest().Peers[lab.StoryMover]
+		}
+		for _, t := range ts {
+			if !flagged && strings.HasPrefix(t.Label, flagIP+":") {
+				if err := d.engine.SetFlag(ctx, t.ID, analysis.FlagKnownOffender, true, d.by, demoFlagWhy); err != nil {
+					d.log.Warn("demo: flag", "target", t.ID, "err", err)
+				} else {
+					d.decided(ctx, t.ID, "flag", demoFlagWhy)
+				}
+				flagged = true
+			}
+			if handed || t.Endpoints < 2 || len(mover.PreviousAddrs) == 0 {
+				continue
+			}
+			dt, err := d.sq.Target(ctx, t.ID, analysis.AllAgencies)
+			if err != nil {
+				continue
+			}
+			from, to := false, false
+			for _, ep := range dt.Endpoints {
+				from = from || ep.IP.String() == ipOf(mover.PreviousAddrs[0])
+				to = to || ep.IP.String() == ipOf(mover.Addr)
+			}
+			if from && to {
+				if err := d.engine.Assign(ctx, t.ID, demoHandOffTo, d.by, demoHandOffWhy); err != nil {
+					d.log.Warn("demo: hand-off", "target", t.ID, "err", err)
+				} else {
+					d.decided(ctx, t.ID, "share", demoHandOffWhy)
+				}
+				handed = true
+			}
+		}
+	}
+}
+
+// wait returns when run has returned (at once if it never started).
+func (d *demoStory) wait() {
+	d.start.Do(func() {})
+	if d.done != nil {
+		<-d.done
+	}
+}
+
+// storyBanner lists the demo's story for the banner: who lives where, and
+// what each account should expect to see.
+func storyBanner(cfg lab.Config, m lab.Manifest) string {
+	if !cfg.Story {
+		return "  story: off (--story=false): peers placed at random"
+	}
+	var b strings.Builder
+	b.WriteString("  story (what each account sees):\n")
+	for i, r := range lab.Story {
+		if i >= len(m.Peers) || m.Peers[i].Role != lab.RoleSeeder {
+			break
+		}
+		what := r.What
+		if r.MovesTo != "" && (cfg.MovePeers == 0 || i != lab.StoryMover) {
+			what = "stays in Paris"
+		}
+		fmt.Fprintf(&b, "    %-21s  %s\n", m.Peers[i].Addr, what)
+	}
+	fmt.Fprintf(&b, "    %-21s  %s", lab.AnnouncerAddr().String()+":*", "only announces on the DHT (Toulouse): level \"announced\" and nothing more")
+	return b.String()
 }

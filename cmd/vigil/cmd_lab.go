@@ -32,9 +32,12 @@ func labFlags(fs *flag.FlagSet) func() lab.Config {
 	torrents := fs.Int("torrents", def.Torrents, "synthetic torrents (random bytes; v1, v2 and hybrid)")
 	watched := fs.Int("watched", def.Watched, "torrents put on the lab's watch-list")
 	seed := fs.Uint64("seed", def.Seed, "PRNG seed: the same seed gives the same files and hashes")
-	move := fs.Int("move-peers", def.MovePeers, "seeders that move to a new address (one to the VPN range)")
+	move := fs.Int("move-peers", def.MovePeers, "seeders that move to a new address (the first from Paris to Toulouse with --story, else to the VPN range)")
+	story := fs.Bool("story", true, "place the first seeders in Paris (75), Marseille (13), Ajaccio (2A) and Toulouse (31), each sharing a watched torrent, as the demo's services expect")
+	offline := fs.Duration("move-offline", 150*time.Second, "how long a moving peer stays offline before it comes back at its new address (over 2m, or the analysis takes the move for a replay and links nothing)")
 	return func() lab.Config {
 		c := def
+		c.Story, c.MoveOffline = *story, *offline
 		c.DHTNodes, c.Seeders, c.Leechers, c.Torrents, c.Watched, c.Seed, c.MovePeers =
 			*nodes, *seeders, *leechers, *torrents, *watched, *seed, *move
 		if c.MovePeers > c.Seeders {
@@ -162,7 +165,7 @@ Examples:
 				c := def
 				c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *seed, *duration, *dir, version, a.log
 				c.ISPRows = func(ctx context.Context, sq *sqlite.Store, id string, now time.Time) ([]isp.Row, error) {
-					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now)
+					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now, nil)
 					if err != nil {
 						return nil, err
 					}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,10 +16,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"golang.org/x/term"
 )
@@ -213,15 +216,15 @@ files (leads) and its timeline of observations, newest first. The read is
 audited.
 
 Examples:
-  vigil target show T-1
-  vigil target show T-1 --json | jq '.parts'
+  vigil target show T-000001-95
+  vigil target show T-000001-95 --json | jq '.parts'
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			asJSON := fs.Bool("json", false, "print JSON")
 			noRefresh := fs.Bool("no-refresh", false, "do not take in observations stored since the targets were computed")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) != 1 {
-					return usagef("give one target id, e.g. vigil target show T-1")
+					return usagef("give one target id, e.g. vigil target show T-000001-95")
 				}
 				sq, err := a.targetsStore(ctx, !*noRefresh)
 				if err != nil {
@@ -319,7 +322,7 @@ func ispRequestCommand() *command {
 	return &command{
 		name:    "isp-request",
 		summary: "Prepare the ISP subscriber request (IP, port, UTC time) for a target.",
-		usage:   "vigil isp-request --target ID --case NUMBER [--format csv|json|pdf] [--out DIR]",
+		usage:   "vigil isp-request --target ID --case NUMBER [--format csv|json|pdf] [--out DIR] [--agency ID] [--rules FILE]",
 		help: `
 Groups the target's first-hand contacts by ISP (ASN, organisation and
 country) and writes one row per conversation of the endpoint itself with the
@@ -342,13 +345,23 @@ The PDF holds an internal summary page and the annex, then one letter per
 ISP in French and English (--lang fr|en|both) for the magistrate's
 signature; the legal basis is left as a placeholder to fill.
 
+Each letter is headed with the requesting service's name and postal
+address: --agency names it (default: the agency the target is routed to),
+--rules reads its name, address and contact from a jurisdiction rules file
+(the agencies of the store hold name and country only); what is not known
+is a placeholder to fill, never the bare agency id. An ISP in another
+country than the requesting service's cannot be sent a national
+requisition: its letter is in English only and says that the request goes
+through mutual legal assistance, with a placeholder for the treaty.
+
 The export needs --case (the case number it is made for): it is written
 into the request and into the audit trail, before the request is.
 
 Examples:
-  vigil isp-request --target T-1 --format pdf --out requests/ --case 2026/1234
-  vigil isp-request --target T-1 --format csv --case 2026/1234
-  vigil isp-request --target T-1 --format pdf --case 2026/1234 > request.pdf
+  vigil isp-request --target T-000001-95 --format pdf --out requests/ --case 2026/1234
+  vigil isp-request --target T-000001-95 --format pdf --out requests/ --case 2026/1234 --agency fr-pp-dpj --rules example:france
+  vigil isp-request --target T-000001-95 --format csv --case 2026/1234
+  vigil isp-request --target T-000001-95 --format pdf --case 2026/1234 > request.pdf
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			id := fs.String("target", "", "target `ID` (required)")
@@ -357,6 +370,8 @@ Examples:
 			lang := fs.String("lang", "both", "letter language for the PDF: fr, en or both")
 			caseNo := fs.String("case", "", "the case `number` this request is made for (required; recorded in the audit trail and the request)")
 			retention := fs.String("retention", "", "retention periods per country, `YAML` (default: one year everywhere)")
+			agency := fs.String("agency", "", "the requesting service, an agency `ID` (default: the agency the target is routed to)")
+			rulesFile := fs.String("rules", "", "jurisdiction rules `FILE` (or example:france) to read the requesting agency's name, address and contact from (default: the agencies of the store: name and country)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *id == "" {
 					return usagef("--target is required")
@@ -387,7 +402,15 @@ Examples:
 				if err != nil {
 					return err
 				}
-				req, err := buildISPRequest(ctx, sq, *id, analysis.AllAgencies, purpose, ret, time.Now())
+				var rules *jurisdiction.Rules
+				if *rulesFile != "" {
+					if rules, err = loadRules(*rulesFile); err != nil {
+						return err
+					}
+				}
+				req, err := buildISPRequest(ctx, sq, *id, analysis.AllAgencies, purpose, ret, time.Now(), func(routed string) (isp.Requester, error) {
+					return requesterOf(ctx, sq, rules, cmp.Or(*agency, routed), *agency != "")
+				})
 				if err != nil {
 					return err
 				}
@@ -436,7 +459,8 @@ Examples:
 // buildISPRequest reads every sighting of a target within scope and builds
 // its ISP request as the API and the pages do: only first-hand contacts
 // become rows, the rest goes to the annex.
-func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time) (isp.Request, error) {
+func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time,
+	requester func(routed string) (isp.Requester, error)) (isp.Request, error) {
 	d, err := sq.TargetWithTimeline(ctx, id, scope, 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
 		return isp.Request{}, fmt.Errorf("target %s: no such target", id)
@@ -444,7 +468,47 @@ func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope ana
 	if err != nil {
 		return isp.Request{}, err
 	}
-	return api.BuildISPRequest(d, caseNo, now, ret), nil
+	by := isp.Requester{ID: d.Jurisdiction}
+	if requester != nil {
+		if by, err = requester(d.Jurisdiction); err != nil {
+			return isp.Request{}, err
+		}
+	}
+	return api.BuildISPRequestFor(d, caseNo, now, ret, by), nil
+}
+
+// requesterOf is the requesting agency id as the letters name it: from
+// the rules file if given, else from the store's agencies (name and
+// country; the rules file also has the address). An agency named on the
+// command line (explicit) must exist; the routed one may be unknown, and
+// the letter then holds placeholders.
+func requesterOf(ctx context.Context, sq *sqlite.Store, rules *jurisdiction.Rules, id string, explicit bool) (isp.Requester, error) {
+	r := isp.Requester{ID: id}
+	if id == "" {
+		return r, nil
+	}
+	if rules != nil {
+		ag, ok := rules.Agency(id)
+		if !ok {
+			if explicit {
+				return r, usagef("--agency %s: not an agency of the rules file", id)
+			}
+			return r, nil
+		}
+		r.Name, r.Address, r.Contact, r.Country = ag.Name, ag.Address, ag.Contact, ag.Country
+		return r, nil
+	}
+	ag, err := sq.Agency(ctx, id)
+	switch {
+	case errors.Is(err, access.ErrNotFound) && !explicit:
+		return r, nil
+	case errors.Is(err, access.ErrNotFound):
+		return r, usagef("--agency %s: no such agency in the store ('vigil agency import --rules example:france' adds the French ones)", id)
+	case err != nil:
+		return r, err
+	}
+	r.Name, r.Country = ag.Name, ag.Country
+	return r, nil
 }
 
 // targetsStore opens the store and, if refresh, brings the targets up to

@@ -14,7 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
@@ -26,12 +29,13 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		t.Skip("demo test skipped in -short mode")
 	}
 	dir := t.TempDir()
-	code, out, errOut := vigilRun(t, nil, "", "demo", "--dir", dir, "--addr", "127.0.0.1:0", "--duration", "12s",
+	code, out, errOut := vigilRun(t, nil, "", "demo", "--dir", dir, "--addr", "127.0.0.1:0", "--duration", "15s",
 		"--dht-nodes", "12", "--seeders", "3", "--leechers", "0", "--torrents", "4", "--watched", "2",
 		"--move-peers", "0", "--report-every", "1h", "--log-level", "warn")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+	checkDemoStory(t, filepath.Join(dir, "vigil.db"), out)
 	final := out[strings.Index(out, "final summary:"):]
 	for _, method := range []string{"dht_get_peers", "peer_probe"} {
 		m := regexp.MustCompile(`(?m)^\s*` + method + `(\s+\d+){5}\s+(\d+)\s*$`).FindStringSubmatch(final)
@@ -177,5 +181,68 @@ func decodeJSONL(t *testing.T, s string) []observe.Observation {
 			t.Fatal(err)
 		}
 		out = append(out, o)
+	}
+}
+
+// checkDemoStory logs in as each demo investigator, with the password the
+// banner printed, and checks that each sees targets of its own service
+// (the banner promises Paris to one and Marseille, Toulouse and Ajaccio to
+// the other); that the analyst's view holds the flagged target and the
+// target that only ever announced.
+func checkDemoStory(t *testing.T, db, banner string) {
+	t.Helper()
+	ctx := context.Background()
+	sq, err := sqlite.Open(ctx, db, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []struct{ name, agency string }{{"demo-paris", "fr-pp-dpj"}, {"demo-sud", "fr-szpj-sud"}} {
+		m := regexp.MustCompile(`(?m)^\s*` + u.name + `\s+password (\S+)`).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("no password for %s in the banner:\n%s", u.name, banner)
+		}
+		_, p, err := svc.Login(ctx, u.name, m[1], "127.0.0.1")
+		if err != nil {
+			t.Fatalf("log in as %s: %v", u.name, err)
+		}
+		sc := p.Scope()
+		ts, n, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{All: sc.All, Agencies: sc.Agencies}, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := 0
+		for _, x := range ts {
+			if x.Jurisdiction == u.agency {
+				own++
+			}
+		}
+		if own == 0 {
+			t.Errorf("%s (%s) sees %d targets, none of its own service: an empty overview", u.name, u.agency, n)
+		}
+	}
+	all, _, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flagged, announcedOnly := false, false
+	for _, x := range all {
+		flagged = flagged || slices.Contains(x.Flags, analysis.FlagKnownOffender)
+		if strings.HasPrefix(x.Label, lab.AnnouncerAddr().String()+":") {
+			announcedOnly = len(x.Levels) == 1 && x.Levels[0].Level == observe.Announced
+		}
+	}
+	if !flagged {
+		t.Errorf("no target flagged %s: the story's Marseille seeder was not flagged", analysis.FlagKnownOffender)
+	}
+	if code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "change", "--json"); code != exitOK || !strings.Contains(out, demoFlagWhy) {
+		t.Errorf("the demo's flag is not in the audit trail:\n%s", out)
+	}
+	if !announcedOnly {
+		t.Errorf("no target of the announce-only client at level announced alone (%+v)", all)
 	}
 }

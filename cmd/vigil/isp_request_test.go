@@ -162,3 +162,44 @@ func hexSum(s string) string {
 	}
 	return string(b)
 }
+
+// The letter names the requesting service by its name and address from
+// the rules file (--agency, --rules), not by its id; an agency the rules
+// do not declare is refused. T-1, an id of the old form, still resolves.
+func TestISPRequestNamesTheRequester(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "vigil.db")
+	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Millisecond)
+	if err := st.InsertObservations(context.Background(), []observe.Observation{
+		ispObs(observe.MethodPeerProbe, 51413, at), ispObs(observe.MethodPeerProbe, 51413, at.Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	code, out, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-1", "--format", "json", "--case", "2026/0042",
+		"--agency", "fr-pp-dpj", "--rules", "example:france")
+	if code != exitOK {
+		t.Fatalf("exit %d %s", code, errOut)
+	}
+	var req struct {
+		Target struct {
+			ID        string `json:"id"`
+			Agency    string `json:"agency"`
+			Requester struct{ ID, Name, Address, Country string }
+		} `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out), &req); err != nil {
+		t.Fatal(err)
+	}
+	r := req.Target.Requester
+	if req.Target.ID != "T-000001-95" || r.ID != "fr-pp-dpj" || !strings.HasPrefix(r.Name, "Préfecture de police") ||
+		!strings.Contains(r.Address, "36 rue du Bastion") || r.Country != "FR" || req.Target.Agency != r.Name {
+		t.Fatalf("requester %+v of target %s (agency %q): want the DPJ's name and address", r, req.Target.ID, req.Target.Agency)
+	}
+	if code, _, errOut := vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-000001-95", "--format", "json", "--case", "2026/0042",
+		"--agency", "fr-nowhere", "--rules", "example:france"); code != exitUsage || !strings.Contains(errOut, "fr-nowhere") {
+		t.Fatalf("unknown --agency: exit %d %s", code, errOut)
+	}
+}

@@ -246,7 +246,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for name, v := range given {
 		_ = fs.Set(name, v)
 	}
-	// Flags may follow arguments ('vigil target flag T-4 --why ...'), as
+	// Flags may follow arguments ('vigil target flag T-000004-86 --why ...'), as
 	// users type them; "--" ends the flags.
 	var positional []string
 	for args := rest; ; {

@@ -153,7 +153,7 @@ func TestReadingCommandsRefuseAMissingStore(t *testing.T) {
 		{"--db", typo, "targets"},
 		{"--db", typo, "target", "show", "T-1"},
 		{"--db", typo, "stats"},
-		{"--db", typo, "observations", "export"},
+		{"--db", typo, "observations", "export", "--case", "2026/0001"},
 		{"--db", typo, "watchlist", "list"},
 	} {
 		code, _, errOut := vigilRun(t, nil, "", args...)

@@ -680,17 +680,70 @@ func (e *Engine) leadOn(ap netip.AddrPort, key string) {
 	m[key] = true
 }
 
-// TargetID is a target's id from its number: "T-" and base 32, upper case.
-func TargetID(seq int64) string { return "T-" + strings.ToUpper(strconv.FormatInt(seq, 32)) }
+// TargetID is a target's id from its number, made to be read aloud on
+// the phone to another service: digits only, "T-", the number in six
+// digits (more once it passes 999999), "-", and two check digits (ISO
+// 7064 MOD 97-10 of the number, as in an IBAN): T-000042-69. A misheard
+// or mistyped digit, or two swapped, fails the check instead of naming
+// another target. Zero-padded, ids of up to 999999 sort as their numbers.
+func TargetID(seq int64) string {
+	return fmt.Sprintf("T-%06d-%02d", seq, targetCheck(seq))
+}
 
-// ParseTargetID returns the number of a target id.
+// targetCheck is the MOD 97-10 check of n: (n·100 + check) mod 97 = 1.
+func targetCheck(n int64) int64 { return 98 - (n%97)*100%97 }
+
+// ParseTargetID returns the number of a target id. It reads the current
+// form (T-000042-69, case and surrounding space ignored, padding
+// optional: T-42-69) and checks its check digits, and the legacy form of
+// stores made before the digits-only ids ("T-" and up to five base-32
+// characters, T-1, T-A, T-10 = 32), so that an id written in an old note
+// or audit record still resolves. The two forms cannot be confused: only
+// the current one has a second hyphen.
 func ParseTargetID(id string) (int64, bool) {
-	s, ok := strings.CutPrefix(strings.ToUpper(id), "T-")
-	if !ok || s == "" || len(s) > 12 {
+	s, ok := strings.CutPrefix(strings.ToUpper(strings.TrimSpace(id)), "T-")
+	if !ok || s == "" {
+		return 0, false
+	}
+	if num, chk, ok := strings.Cut(s, "-"); ok {
+		if len(num) == 0 || len(num) > 18 || len(chk) != 2 || !allDigits(num) || !allDigits(chk) {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		c, _ := strconv.ParseInt(chk, 10, 64)
+		return n, err == nil && n > 0 && c == targetCheck(n)
+	}
+	return ParseLegacyTargetID(id)
+}
+
+// ParseLegacyTargetID reads only the legacy base-32 form (T-1 … T-V,
+// T-10): the number, or false.
+func ParseLegacyTargetID(id string) (int64, bool) {
+	s, ok := strings.CutPrefix(strings.ToUpper(strings.TrimSpace(id)), "T-")
+	if !ok || s == "" || len(s) > 5 {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(strings.ToLower(s), 32, 64)
 	return n, err == nil && n > 0
+}
+
+// CanonicalTargetID returns id in the current form (a legacy or unpadded
+// id of the same number included), or false when id is not a target id.
+func CanonicalTargetID(id string) (string, bool) {
+	n, ok := ParseTargetID(id)
+	if !ok {
+		return "", false
+	}
+	return TargetID(n), true
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) now() time.Time {

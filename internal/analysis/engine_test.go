@@ -329,11 +329,11 @@ func TestMergedTargetRedirectsToTheOlder(t *testing.T) {
 	const pid = "-TR3000-k3j4h5g6f7d8"
 	f.ingest(e, withPeerID(ob("10.1.2.3:51000", 1, observe.Complete, t0.Add(2*time.Hour)), pid), withPeerID(ob("10.9.8.7:52000", 2, observe.Complete, t0.Add(3*time.Hour)), pid))
 	after := targets(t, e, analysis.TargetQuery{})
-	if len(after) != 1 || after[0].ID != "T-1" {
+	if len(after) != 1 || after[0].ID != analysis.TargetID(1) {
 		t.Fatalf("after merge %+v, want the single target T-1", after)
 	}
 	d := detail(t, e, "T-2")
-	if d.ID != "T-1" || !slices.Contains(d.MergedFrom, "T-2") {
+	if d.ID != analysis.TargetID(1) || !slices.Contains(d.MergedFrom, analysis.TargetID(2)) {
 		t.Fatalf("T-2 resolves to %s merged from %v", d.ID, d.MergedFrom)
 	}
 }

@@ -194,6 +194,14 @@ type TimelineEntry struct {
 	// FirstHand is observe.Observation.FirstHand: the endpoint itself
 	// talked to the sensor.
 	FirstHand bool `json:"first_hand"`
+	// Client and ClientVersion are the client the peer named (decoded
+	// from its peer id or handshake; "" when it named none), and
+	// PiecesHave and PiecesTotal the pieces it showed of the item (-1
+	// unknown): what the page's timeline shows beside the level.
+	Client        string `json:"client,omitempty"`
+	ClientVersion string `json:"client_version,omitempty"`
+	PiecesHave    int    `json:"pieces_have"`
+	PiecesTotal   int    `json:"pieces_total"`
 }
 
 // Observation rebuilds the fields of the observation that the entry
@@ -203,7 +211,8 @@ func (t *TimelineEntry) Observation() observe.Observation {
 	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
 		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource, Marks: t.Marks,
 		Endpoint:   observe.Endpoint{Transport: t.Transport},
-		Possession: observe.Possession{Level: t.Level}, Place: t.Place}
+		Client:     observe.Client{Name: t.Client, Version: t.ClientVersion},
+		Possession: observe.Possession{Level: t.Level, PiecesHave: t.PiecesHave, PiecesTotal: t.PiecesTotal}, Place: t.Place}
 	if ap, err := netip.ParseAddrPort(t.Endpoint); err == nil {
 		o.Endpoint.IP, o.Endpoint.Port = ap.Addr(), ap.Port()
 	}

@@ -332,16 +332,27 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 // (only first-hand contacts become rows: isp.Build) and its active device
 // links (shown in the annex).
 func BuildISPRequest(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention) isp.Request {
+	return BuildISPRequestFor(d, caseNo, now, ret, isp.Requester{ID: d.Jurisdiction})
+}
+
+// BuildISPRequestFor is BuildISPRequest made by a named requesting
+// service: its name and address head the letters, and a provider outside
+// its country gets the mutual-legal-assistance note and an English letter.
+func BuildISPRequestFor(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention, by isp.Requester) isp.Request {
 	s := make([]isp.Sighting, 0, len(d.Timeline))
 	for _, t := range d.Timeline {
 		s = append(s, SightingOf(&t))
 	}
-	return isp.Build(ISPTarget(d, caseNo), s, now, ret)
+	tg := ISPTarget(d, caseNo)
+	tg.Requester = by
+	return isp.Build(tg, s, now, ret)
 }
 
-// ISPTarget is a target's request header with its active links.
+// ISPTarget is a target's request header with its active links. The
+// requesting service is named by id only (Requester.ID): a letter prints a
+// placeholder for its name and address, never the id as a name.
 func ISPTarget(d *analysis.TargetDetail, caseNo string) isp.Target {
-	tg := isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Agency: d.Jurisdiction, Score: d.Score}
+	tg := isp.Target{ID: d.ID, Case: caseNo, Jurisdiction: d.Jurisdiction, Score: d.Score, Requester: isp.Requester{ID: d.Jurisdiction}}
 	for _, l := range d.Links {
 		if l.State == "active" {
 			tg.Links = append(tg.Links, isp.Link{A: l.A, B: l.B, Rule: l.Rule, Evidence: l.Evidence, Reason: l.Reason,

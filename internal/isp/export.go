@@ -103,6 +103,16 @@ type jsonTarget struct {
 	Jurisdiction string  `json:"jurisdiction"`
 	Agency       string  `json:"agency"`
 	Score        float64 `json:"score"`
+	// Requester is the requesting service the letters name.
+	Requester *jsonRequester `json:"requester,omitempty"`
+}
+
+type jsonRequester struct {
+	ID      string `json:"id"`
+	Name    string `json:"name,omitempty"`
+	Address string `json:"address,omitempty"`
+	Contact string `json:"contact,omitempty"`
+	Country string `json:"country,omitempty"`
 }
 
 type jsonGroup struct {
@@ -146,10 +156,13 @@ func WriteJSON(w io.Writer, req *Request) error {
 	out := jsonRequest{
 		ID: req.ID, Created: req.Created.Format(TimeLayout),
 		Target: jsonTarget{ID: req.Target.ID, Case: req.Target.Case, Jurisdiction: req.Target.Jurisdiction,
-			Agency: req.Target.Agency, Score: req.Target.Score},
+			Agency: req.Target.DisplayName(), Score: req.Target.Score},
 		Sightings: req.Sightings, Kept: req.Kept, Dropped: req.Dropped, SeenOnce: req.SeenOnce,
 		Notes: orEmpty(req.Notes), Groups: []jsonGroup{}, Annex: []jsonAnnex{},
 		Links: jsonLinks{Warning: Note{Code: "forgery", EN: ForgeryWarningEN, FR: ForgeryWarningFR}, Links: []jsonLink{}},
+	}
+	if r := req.Target.Requester; r != (Requester{}) {
+		out.Target.Requester = &jsonRequester{ID: r.ID, Name: r.Name, Address: r.Address, Contact: r.Contact, Country: r.Country}
 	}
 	for _, a := range req.Annex {
 		ip := ""

@@ -53,7 +53,9 @@
 //
 //	id                  request id, "ISP-" and 12 hex digits of a SHA-256 over the request's content
 //	created             creation time, RFC 3339 UTC with milliseconds
-//	target              {id, case, jurisdiction, agency, score}: internal, never printed in a letter
+//	target              {id, case, jurisdiction, agency, score}: internal, never printed in a letter;
+//	                    with requester {id, name, address, contact, country}, the service the
+//	                    letters name at their head (agency is its name)
 //	sightings           how many sightings were given
 //	kept, dropped       how many became rows, how many are in the annex
 //	addresses_seen_once how many distinct addresses were seen at a single instant
@@ -67,7 +69,8 @@
 //	  retention         the period applied, e.g. "1y"
 //	  cutoff            sightings before this instant were left out (RFC 3339 UTC, ms)
 //	  dropped           how many were left out for retention
-//	  notes             [{code, en, fr}]; codes: retention, unknown-asn, vpn, hosting
+//	  notes             [{code, en, fr}]; codes: mutual-legal-assistance (the ISP is outside the
+//	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
 //	                      clock_offset, clock_offset_ns, clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
@@ -195,13 +198,56 @@ type Target struct {
 	ID           string  // target id
 	Case         string  // procedure or case reference; "" prints a placeholder
 	Jurisdiction string  // agency id the target is routed to
-	Agency       string  // name of the requesting service
+	Agency       string  // name of the requesting service, when Requester.Name is empty
 	Score        float64 // analysis score; internal
+	// Requester is the requesting service as the letters name it (its name
+	// and postal address) and the country whose providers it can ask
+	// directly: a provider elsewhere gets a letter in English that says
+	// it goes through mutual legal assistance.
+	Requester Requester
 	// Links are the device links that joined the target's endpoints,
 	// shown in the annex with their rule, evidence and confidence:
 	// identifiers can be forged, and a magistrate must see on what the
 	// grouping of addresses rests.
 	Links []Link
+}
+
+// Requester is the service that makes a request, from the agency of the
+// jurisdiction rules (or the agencies of the store).
+type Requester struct {
+	ID      string // agency id, e.g. "fr-pp-dpj"
+	Name    string // printed at the head of each letter; "" prints a placeholder naming ID
+	Address string // postal address; "" prints a placeholder
+	Contact string // reply e-mail or telephone, free text; may be empty
+	Country string // ISO 3166-1 alpha-2; "" tells no provider foreign
+}
+
+// DisplayName is the name to print: Name, else the Target's Agency.
+func (t *Target) DisplayName() string {
+	if strings.TrimSpace(t.Requester.Name) != "" {
+		return t.Requester.Name
+	}
+	return t.Agency
+}
+
+// overseasFR are the French overseas territories that geolocation
+// databases report as countries: their providers are French ones.
+var overseasFR = map[string]bool{"GP": true, "MQ": true, "GF": true, "RE": true, "YT": true, "PM": true,
+	"BL": true, "MF": true, "WF": true, "PF": true, "NC": true, "TF": true}
+
+func nationOf(c string) string {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	if overseasFR[c] {
+		return "FR"
+	}
+	return c
+}
+
+// Foreign reports whether a provider in country is outside the
+// requester's country (false when either is unknown).
+func (r Requester) Foreign(country string) bool {
+	a, b := nationOf(r.Country), nationOf(country)
+	return a != "" && b != "" && a != b
 }
 
 // Link is one device link of the target, as the annex shows it.
@@ -229,16 +275,17 @@ type Note struct {
 
 // Note codes.
 const (
-	NoteRetention  = "retention"   // sightings left out: older than the ISP's retention
-	NoteUnknownASN = "unknown-asn" // the ISP is not known
-	NoteSeenOnce   = "seen-once"   // some addresses were seen at one instant only (they are in the annex)
-	NoteVPN        = "vpn"         // some addresses are a VPN provider's
-	NoteHosting    = "hosting"     // some addresses are a hosting provider's
-	NoteNoPort     = "no-port"     // some rows have no port (no longer made: such sightings go to the annex)
-	NoteNoAddress  = "no-address"  // sightings without an address were left out
-	NoteNothing    = "nothing"     // no row is left to request
-	NoteAnnex      = "annex"       // sightings that are not rows are in the annex, each with why
-	NoteLinks      = "links"       // the target's addresses were grouped by device links
+	NoteRetention  = "retention"               // sightings left out: older than the ISP's retention
+	NoteUnknownASN = "unknown-asn"             // the ISP is not known
+	NoteSeenOnce   = "seen-once"               // some addresses were seen at one instant only (they are in the annex)
+	NoteVPN        = "vpn"                     // some addresses are a VPN provider's
+	NoteHosting    = "hosting"                 // some addresses are a hosting provider's
+	NoteNoPort     = "no-port"                 // some rows have no port (no longer made: such sightings go to the annex)
+	NoteNoAddress  = "no-address"              // sightings without an address were left out
+	NoteNothing    = "nothing"                 // no row is left to request
+	NoteAnnex      = "annex"                   // sightings that are not rows are in the annex, each with why
+	NoteLinks      = "links"                   // the target's addresses were grouped by device links
+	NoteForeign    = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
 )
 
 // Why a sighting is in the annex rather than a row.
@@ -552,6 +599,9 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		}
 		req.Kept += len(g.Rows)
 		g.Notes = groupNotes(g, vpn, hosting)
+		if t.Requester.Foreign(g.Country) {
+			g.Notes = append([]Note{foreignNote(t.Requester.Country, g.Country)}, g.Notes...)
+		}
 		req.Groups = append(req.Groups, *g)
 	}
 	req.Dropped = len(req.Annex)
@@ -594,6 +644,15 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		req.Groups[i].ID = fmt.Sprintf("%s-%02d", req.ID, i+1)
 	}
 	return req
+}
+
+// foreignNote says that a provider abroad cannot be sent a national
+// requisition: the request goes through mutual legal assistance, and its
+// letter is in English.
+func foreignNote(home, abroad string) Note {
+	return Note{Code: NoteForeign,
+		EN: fmt.Sprintf("This provider is in %s, outside %s, the requesting service's country: it cannot be sent a national requisition. The request goes through mutual legal assistance (within the European Union, the judicial cooperation instruments between member states), through the magistrate and the competent central authority; its letter is in English.", abroad, home),
+		FR: fmt.Sprintf("Ce fournisseur est établi en %s, hors du pays du service requérant (%s) : une réquisition nationale ne peut lui être adressée. La demande passe par l'entraide pénale internationale (dans l'Union européenne, par les instruments de coopération judiciaire entre États membres), par l'intermédiaire du magistrat et de l'autorité centrale compétente ; sa lettre est rédigée en anglais.", abroad, home)}
 }
 
 func seenOnceNote(n int) Note {

@@ -55,6 +55,7 @@ type langText struct {
 	onceWarn, replyTo, recap                     string
 	sign, signName, signCourt, signDate, signSig string
 	casePH, agencyPH, basisPH                    string
+	agencyIDPH, addressPH, basisMLAPH, mlaTitle  string
 	heads, refHeads                              []string
 	once, vpn, host, noPort                      string
 	refsTitle, linksLetter                       string
@@ -96,7 +97,11 @@ var textFR = langText{
 	signSig:     "Signature et sceau :",
 	casePH:      "[numéro de procédure — à compléter]",
 	agencyPH:    "[service enquêteur, adresse et courriel de réponse — à compléter]",
+	agencyIDPH:  "[nom du service %s — à compléter]",
+	addressPH:   "[adresse postale et courriel de réponse — à compléter]",
 	basisPH:     "[article … du code de procédure pénale — à compléter]",
+	basisMLAPH:  "[convention ou instrument d'entraide applicable — à compléter]",
+	mlaTitle:    "Entraide pénale internationale",
 	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
 	refHeads:    []string{"N°", "Méthode", "Sens", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription"},
 	refsTitle:   "Références des observations (mêmes numéros de ligne)",
@@ -144,7 +149,11 @@ var textEN = langText{
 	signSig:     "Signature and seal:",
 	casePH:      "[case number — to be completed]",
 	agencyPH:    "[investigating service, reply address and e-mail — to be completed]",
+	agencyIDPH:  "[name of service %s — to be completed]",
+	addressPH:   "[postal address and reply e-mail — to be completed]",
 	basisPH:     "[article … of the applicable code of criminal procedure — to be completed]",
+	basisMLAPH:  "[applicable mutual legal assistance treaty or instrument — to be completed]",
+	mlaTitle:    "Mutual legal assistance",
 	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset", "Clock source"},
 	refHeads:    []string{"No.", "Method", "Direction", "Level", "Observation id", "Transcript SHA-256"},
 	refsTitle:   "Observation references (same line numbers)",
@@ -223,7 +232,11 @@ func WritePDF(w io.Writer, req *Request, lang Lang) error {
 		if len(g.Rows) == 0 {
 			continue
 		}
-		for _, t := range ls {
+		gls := ls
+		if g.Has(NoteForeign) {
+			gls = []*langText{&textEN} // abroad: one letter, in English
+		}
+		for _, t := range gls {
 			d.begin(g.ID)
 			letter(d, req, g, t)
 		}
@@ -262,7 +275,7 @@ func summary(d *doc, req *Request, t *langText) {
 	kv(t.target, req.Target.ID)
 	kv(t.caseRef, orPH(req.Target.Case, t.casePH))
 	kv(t.jurisdiction, orPH(req.Target.Jurisdiction, "—"))
-	kv(t.agency, orPH(req.Target.Agency, t.agencyPH))
+	kv(t.agency, requesterLine(req, t))
 	kv(t.score, strconv.FormatFloat(req.Target.Score, 'f', -1, 64))
 	d.y -= 6
 	d.para(fmt.Sprintf(t.counts, req.Sightings, req.Kept, req.Dropped), regular, 9.5, 0, 1)
@@ -343,7 +356,11 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 	if t.code == "en" {
 		sep = ": "
 	}
-	d.para(orPH(req.Target.Agency, t.agencyPH), bold, 10, 0, 2)
+	d.para(requesterName(req, t), bold, 10, 0, 0)
+	for _, l := range requesterAddress(req, t) {
+		d.para(l, regular, 9.5, 0, 0)
+	}
+	d.y -= 2
 	d.para(t.reference+sep+g.ID, regular, 9.5, 0, 0)
 	d.para(t.procedure+sep+orPH(req.Target.Case, t.casePH), regular, 9.5, 0, 0)
 	d.para(t.dated+sep+req.Created.Format(TimeLayout), regular, 9.5, 0, 10)
@@ -357,14 +374,24 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 		d.para(fmt.Sprintf(t.to, g.ISP(), g.ASN, country), bold, 10, 0, 12)
 	}
 	d.para(t.title, bold, 13, 0, 6)
-	d.para(t.basis+sep+t.basisPH, regular, 10, 0, 8)
+	basis := t.basisPH
+	if g.Has(NoteForeign) {
+		basis = t.basisMLAPH
+		d.para(t.mlaTitle, bold, 10, 0, 2)
+		for _, n := range g.Notes {
+			if n.Code == NoteForeign {
+				d.para(t.noteText(n), bold, 9.5, 0, 6)
+			}
+		}
+	}
+	d.para(t.basis+sep+basis, regular, 10, 0, 8)
 	for _, p := range t.body {
 		d.para(p, regular, 9.5, 0, 4)
 	}
 	if g.Has(NoteSeenOnce) {
 		d.para(t.onceWarn, bold, 9.5, 0, 4)
 	}
-	d.para(fmt.Sprintf(t.replyTo, orPH(req.Target.Agency, t.agencyPH), g.ID), regular, 9.5, 0, 8)
+	d.para(fmt.Sprintf(t.replyTo, strings.Join(append([]string{requesterName(req, t)}, requesterAddress(req, t)...), ", "), g.ID), regular, 9.5, 0, 8)
 	if len(g.Notes) > 0 {
 		d.para(t.notes, bold, 10, 0, 2)
 		for _, n := range g.Notes {
@@ -411,4 +438,45 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 	d.para(t.signSig, regular, 10, 0, 4)
 	d.rect(marginX, d.y-60, 220, 60)
 	d.y -= 66
+}
+
+// requesterName is the requesting service's name for a letter: its name,
+// never its bare id (a placeholder that names the id when the name is not
+// known).
+func requesterName(req *Request, t *langText) string {
+	if n := strings.TrimSpace(req.Target.DisplayName()); n != "" && n != req.Target.Requester.ID {
+		return n
+	}
+	if id := req.Target.Requester.ID; id != "" {
+		return fmt.Sprintf(t.agencyIDPH, id)
+	}
+	return t.agencyPH
+}
+
+// requesterAddress is the postal address lines and the contact, or a
+// placeholder for the address.
+func requesterAddress(req *Request, t *langText) []string {
+	r := req.Target.Requester
+	var out []string
+	for _, l := range strings.Split(r.Address, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, t.addressPH)
+	}
+	if c := strings.TrimSpace(r.Contact); c != "" {
+		out = append(out, c)
+	}
+	return out
+}
+
+// requesterLine is the requesting service on the internal sheet.
+func requesterLine(req *Request, t *langText) string {
+	s := requesterName(req, t)
+	if id := req.Target.Requester.ID; id != "" && !strings.Contains(s, id) {
+		s += " (" + id + ")"
+	}
+	return s
 }

@@ -25,7 +25,7 @@
 // The file format (see examples/jurisdictions/france.yaml):
 //
 //	agencies:
-//	  - {id: fr-ofmin, name: "Office mineurs (OFMIN)", country: FR, contact: "..."}
+//	  - {id: fr-ofmin, name: "Office mineurs (OFMIN)", country: FR, contact: "...", address: "..."}
 //	default: {agency: fr-ofmin, service: "..."}
 //	rules:
 //	  - {country: FR, agency: fr-ofmin, service: "..."}
@@ -65,6 +65,9 @@ type Agency struct {
 	Name    string
 	Country string // ISO 3166-1 alpha-2
 	Contact string // how to reach it (free text); may be empty
+	// Address is its postal address, as a letter's head prints it (lines
+	// separated by "\n"); may be empty.
+	Address string
 	Note    string
 	Line    int // where it was declared
 }
@@ -275,12 +278,12 @@ func (p *parser) parse(b []byte) (*Rules, error) {
 		return nil, p.errf(doc.Content[0], "agencies: want a list of at least one agency")
 	}
 	for _, n := range an.Content {
-		f, err := p.fields(n, "an agency", "id", "name", "country", "contact", "note")
+		f, err := p.fields(n, "an agency", "id", "name", "country", "contact", "address", "note")
 		if err != nil {
 			return nil, err
 		}
 		a := &Agency{ID: scalar(f, "id"), Name: scalar(f, "name"), Country: scalar(f, "country"),
-			Contact: scalar(f, "contact"), Note: scalar(f, "note"), Line: n.Line}
+			Contact: scalar(f, "contact"), Address: scalar(f, "address"), Note: scalar(f, "note"), Line: n.Line}
 		if a.ID == "" || a.Name == "" {
 			return nil, p.errf(n, "an agency needs an id and a name")
 		}

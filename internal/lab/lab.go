@@ -89,9 +89,20 @@ type Config struct {
 	// to an address in another place (the first to the VPN range).
 	MovePeers int
 	MoveAfter time.Duration
+	// MoveOffline is how long a moving peer stays offline between leaving
+	// its address and coming back at the new one, as a laptop carried
+	// home does. Vigil's analysis takes one peer id at two addresses less
+	// than its ConcurrentSlack (2 minutes) apart for a replay, never for
+	// a move: the demo's hand-off waits longer than that. 0: at once.
+	MoveOffline time.Duration
 	// BootstrapNodes is how many DHT node addresses the manifest lists as
 	// bootstrap nodes.
 	BootstrapNodes int
+	// Story casts the first seeders (see Story) in the French départements
+	// of the demo's services instead of drawing their places, gives each a
+	// watched torrent, and makes the first move a hand-off from Paris (75)
+	// to Toulouse (31). The rest is drawn from the seed as without it.
+	Story bool
 	// Logger receives the lab's logs; the libraries' own logs are passed
 	// on at warning level and above. Nil: discard.
 	Logger *slog.Logger
@@ -152,6 +163,8 @@ func (c *Config) Validate() error {
 		return bad("MovePeers %d: want 0 to Seeders (%d)", c.MovePeers, c.Seeders)
 	case c.MoveAfter < 0:
 		return bad("MoveAfter %v is negative", c.MoveAfter)
+	case c.MoveOffline < 0:
+		return bad("MoveOffline %v is negative", c.MoveOffline)
 	case c.BootstrapNodes < 0:
 		return bad("BootstrapNodes %d is negative", c.BootstrapNodes)
 	case c.SimDHTNodes < 0 || c.SimDHTNodes > 60000:
@@ -232,6 +245,7 @@ type Lab struct {
 	watchlist string
 
 	started      time.Time
+	runCtx       context.Context // ends when Close is called
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 	plannedMoves []plannedMove
@@ -272,7 +286,7 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 	l.dir, l.cfg = cfg.Dir, cfg
 	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	l.runCtx, l.cancel = runCtx, cancel
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -398,6 +412,9 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 		// Peers start in France or abroad, never on the VPN: moving there
 		// is what a move shows.
 		place := Places[r.IntN(len(Places)-1)]
+		if cfg.Story && i < min(cfg.Seeders, len(Story)) {
+			place = placeIn(Story[i].Departement)
+		}
 		addr, err := next(place)
 		if err != nil {
 			return err
@@ -424,12 +441,19 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 	for _, p := range l.peers[cfg.Seeders:] {
 		p.torrents = []*Torrent{l.torrents[r.IntN(len(l.torrents))]}
 	}
+	movers := r.Perm(len(seeders))[:cfg.MovePeers]
+	if cfg.Story {
+		l.castStory(seeders, &movers)
+	}
 	// Plan the moves now, so that the manifest's future addresses follow
 	// from the seed too.
 	l.plannedMoves = nil
-	for k, s := range r.Perm(len(seeders))[:cfg.MovePeers] {
+	for k, s := range movers {
 		to := VPNPlace
-		if k > 0 {
+		switch {
+		case cfg.Story && k == 0 && s < len(Story) && Story[s].MovesTo != "":
+			to = placeIn(Story[s].MovesTo)
+		case k > 0:
 			to = Places[r.IntN(len(Places)-1)]
 		}
 		addr, err := next(to)
@@ -464,7 +488,10 @@ func (l *Lab) startMoves(ctx context.Context, _ *rand.Rand) {
 		case <-time.After(l.cfg.MoveAfter):
 		}
 		for _, m := range l.plannedMoves {
-			from, err := m.peer.move(ctx, m.to)
+			from, err := m.peer.move(ctx, m.to, l.cfg.MoveOffline)
+			if err != nil && ctx.Err() != nil {
+				return // the lab is closing: not a failed move
+			}
 			l.mu.Lock()
 			if err != nil {
 				l.moveErr = errors.Join(l.moveErr, err)
@@ -729,3 +756,26 @@ func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 }
 
 func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// castStory gives the story's seeders their watched torrent and puts the
+// story's mover first among the movers, when there are moves at all.
+func (l *Lab) castStory(seeders []*peer, movers *[]int) {
+	for i, s := range seeders[:min(len(seeders), len(Story))] {
+		if l.cfg.Watched == 0 {
+			break
+		}
+		t := l.torrents[Story[i].Watched%l.cfg.Watched]
+		if !slices.Contains(s.torrents, t) {
+			s.torrents = append([]*Torrent{t}, s.torrents...)
+		}
+	}
+	ms := *movers
+	if len(ms) == 0 || len(seeders) <= StoryMover {
+		return
+	}
+	if k := slices.Index(ms, StoryMover); k >= 0 {
+		ms[0], ms[k] = ms[k], ms[0]
+	} else {
+		ms[0] = StoryMover
+	}
+}

@@ -246,7 +246,7 @@ func (p *peer) stopLocked() {
 
 // move stops the client and starts it again on to, with the same peer id
 // and DHT node id.
-func (p *peer) move(ctx context.Context, to netip.Addr) (from netip.AddrPort, err error) {
+func (p *peer) move(ctx context.Context, to netip.Addr, offline time.Duration) (from netip.AddrPort, err error) {
 	p.mu.Lock()
 	from = netip.AddrPortFrom(p.addr, p.port)
 	p.stopLocked()
@@ -254,6 +254,13 @@ func (p *peer) move(ctx context.Context, to netip.Addr) (from netip.AddrPort, er
 	p.left = append(p.left, time.Now())
 	p.addr, p.port = to, 0
 	p.mu.Unlock()
+	if offline > 0 {
+		select {
+		case <-ctx.Done():
+			return from, ctx.Err()
+		case <-time.After(offline):
+		}
+	}
 	return from, p.start(ctx)
 }
 

@@ -115,3 +115,64 @@ func infraAddr(n int) (netip.Addr, error) {
 
 // trackerAddr is where the lab's HTTP tracker listens.
 var trackerAddr = netip.AddrFrom4([4]byte{127, 0, 0, 2})
+
+// StoryRole is one seeder of the demo's story (Config.Story): where it
+// lives, which watched torrent it shares, and where it moves to, if it is
+// the one that moves.
+type StoryRole struct {
+	// Departement is the French département the seeder starts in.
+	Departement string
+	// Watched is the index of the watched torrent it shares (modulo
+	// Config.Watched).
+	Watched int
+	// MovesTo is the département it moves to when it is the first mover;
+	// empty: it stays.
+	MovesTo string
+	// What the role shows, for the manifest's readers and the demo.
+	What string
+}
+
+// Story is the demo's cast, seeder by seeder, so that each demo service
+// has peers in its jurisdiction under the French example rules: Paris (75)
+// goes to the Préfecture de police's PJ, Marseille (13), Ajaccio (2A) and
+// Toulouse (31) to the southern zone's PJ. The third seeder is the first
+// to move, from Paris to Toulouse: one device handed from one service to
+// the other.
+var Story = []StoryRole{
+	{Departement: "75", Watched: 0, What: "stays in Paris"},
+	{Departement: "13", Watched: 1, What: "stays in Marseille; the demo flags it as a known offender"},
+	{Departement: "75", Watched: 0, MovesTo: "31", What: "moves from Paris to Toulouse: a hand-off between two services"},
+	{Departement: "2A", Watched: 1, What: "stays in Ajaccio"},
+	{Departement: "31", Watched: 0, What: "stays in Toulouse"},
+}
+
+// StoryMover is the index in Story of the seeder that moves first.
+const StoryMover = 2
+
+// placeIn returns the lab place of a French département; it panics on one
+// the lab does not have (Story names only lab places: a test checks).
+func placeIn(dep string) Place {
+	for _, p := range Places {
+		if p.Country == "FR" && p.Departement == dep {
+			return p
+		}
+	}
+	panic("lab: no place in département " + dep)
+}
+
+// AnnouncerPlace is where the demo's announce-only client lives (Toulouse,
+// 31), and AnnouncerHost its host number there: far above the hosts the
+// lab's peers take, so that the two never meet.
+var (
+	AnnouncerPlace = placeIn("31")
+	AnnouncerHost  = 200 * 254
+)
+
+// AnnouncerAddr is the address of the demo's announce-only client.
+func AnnouncerAddr() netip.Addr {
+	a, err := hostIn(AnnouncerPlace.Prefix, AnnouncerHost)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}

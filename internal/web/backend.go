@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"slices"
@@ -164,6 +165,12 @@ type ObservationRow struct {
 	VPN         bool
 	Agency      string // jurisdiction
 	Target      string // target id, if the observation belongs to one
+	// Marks are the observation's marks (observe.Mark*, sorted), shown
+	// beside it on every page with their meaning.
+	Marks []string
+	// FirstHand is observe.Observation.FirstHand: the endpoint itself
+	// talked to the sensor. Pages show a third party's claim as such.
+	FirstHand bool
 }
 
 // RowFromObservation builds an ObservationRow; adapters may use it.
@@ -175,17 +182,25 @@ func RowFromObservation(o *observe.Observation) ObservationRow {
 		Lists:    o.Item.Matched,
 		Endpoint: netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), Transport: o.Endpoint.Transport,
 		Sensor: o.Sensor.ID, Country: o.Place.Country, VPN: o.Place.VPN, Agency: o.Jurisdiction.Agency,
+		Marks: o.Marks, FirstHand: o.FirstHand(),
 	}
-	if o.Client.Name != "" {
-		r.Client = o.Client.Name
-		if o.Client.Version != "" {
-			r.Client += " " + o.Client.Version
-		}
-	}
+	r.Client = ClientName(o.Client.Name, o.Client.Version)
 	if n := len(o.Place.Subdivisions); n > 0 {
 		r.Subdivision = o.Place.Subdivisions[n-1]
 	}
 	return r
+}
+
+// ClientName is a client's name and version as a page shows them ("" when
+// the peer named no client).
+func ClientName(name, version string) string {
+	switch {
+	case name == "":
+		return ""
+	case version == "":
+		return name
+	}
+	return name + " " + version
 }
 
 // EndpointRow is one address of a target, with its ISP.
@@ -206,10 +221,17 @@ type EndpointRow struct {
 
 // DeviceLink says why two sightings are believed to be one device.
 type DeviceLink struct {
-	Device   string // device id
-	Reason   string // e.g. "same DHT node id 3f…", "same peer id and port"
-	Strength string // the analysis's own word: "strong", "weak", ...
-	Seen     int    // sightings of the device
+	Device string // device id
+	// Rule and Evidence are the analysis's rule (analysis.Rule*, named
+	// in the viewer's language) and the identifier it rests on; either
+	// may be empty.
+	Rule     string
+	Evidence string
+	Reason   string // the analysis's sentence, e.g. "same DHT node id 3f…" (shown as written)
+	Strength string // "strong", "medium", "weak", "withdrawn", "rejected" (translated), or the analysis's own word
+	// Confidence is the link's confidence, 0 to 1 (0: not given).
+	Confidence float64
+	Seen       int // sightings of the device
 }
 
 // FileRow is one file a target shared or looked for.
@@ -221,9 +243,24 @@ type FileRow struct {
 	Count     int           // sightings
 	FirstSeen time.Time
 	LastSeen  time.Time
+	// Quarantined: the hash is held in quarantine and not scored.
+	Quarantined bool
+	// LookedFor: the file was only looked for, never offered.
+	LookedFor bool
+	// At is each endpoint's own level for the file, when several showed
+	// it (a link lends no level).
+	At []LevelAt
 }
 
-// ScorePart is one term of a target's score, with its reason.
+// LevelAt is the level one endpoint itself showed.
+type LevelAt struct {
+	Endpoint string // "ip:port", with "#n" from an endpoint's second generation on
+	Level    observe.Level
+}
+
+// ScorePart is one term of a target's score, with its reason. A part the
+// catalog knows (analysis.Part*: "part.NAME") is named and explained in
+// the viewer's language; Why is the backend's explanation otherwise.
 type ScorePart struct {
 	Name  string
 	Value float64
@@ -235,7 +272,14 @@ type AssociatedFile struct {
 	Item  string
 	Name  string
 	Peers int // peers seen sharing both
-	Note  string
+	// State is the lead's state ("open", "confirmed", "dismissed"); with
+	// it the page writes its note in the viewer's language from Seen,
+	// Watched and Torrents. Without it, Note is shown as written.
+	State    string
+	Seen     int // sightings of the file
+	Watched  int // watched items it was seen with
+	Torrents int // torrents it was seen in
+	Note     string
 }
 
 // PlaceCount is one place with a count, and where to draw it.
@@ -271,14 +315,15 @@ type Overview struct {
 	Since         time.Time
 	Observations  int
 	Targets       int
-	Devices       int // distinct devices
+	Devices       int // targets of more than one endpoint (addresses joined by device links)
 	ByAgency      []Count
 	BySubdivision []PlaceCount // French départements
 	ByCountry     []PlaceCount
 	ByNetwork     []Count
 	ByLevel       []LevelCount
-	Trend         []DayCount // one per day, oldest first
-	NewestHigh    []TargetSummary
+	Trend         []DayCount       // one per day, oldest first
+	NewestHigh    []TargetSummary  // the highest scores of the period, at least HighScore, by score
+	HighScore     float64          // the threshold of NewestHigh
 	Recent        []ObservationRow // newest first, a few dozen
 }
 
@@ -369,6 +414,33 @@ type ImportResult struct {
 	Added     int
 	Removed   int
 	Changed   int
+}
+
+// MaxRejectedShown bounds the rejected lines an import page lists; the
+// count says how many there were in all.
+const MaxRejectedShown = 100
+
+// RejectedLine is one line of an import file that was refused, and why.
+type RejectedLine struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportRejectedError is an import refused because lines of its file are
+// invalid (nothing was imported): every such line up to MaxRejectedShown,
+// and how many there were.
+type ImportRejectedError struct {
+	File  string
+	Total int
+	Lines []RejectedLine
+}
+
+func (e *ImportRejectedError) Error() string {
+	s := fmt.Sprintf("%s: %d invalid entries, nothing imported", e.File, e.Total)
+	if len(e.Lines) > 0 {
+		s += fmt.Sprintf("; first: line %d: %s", e.Lines[0].Line, e.Lines[0].Reason)
+	}
+	return s
 }
 
 // Sensors reports the sensors' health and rates.

@@ -41,6 +41,7 @@ type fakeBackend struct {
 	lists     map[string][]ListVersion
 	entries   map[string]map[int][]string // list -> version -> hashes
 	importGo  chan struct{}               // if set, Import waits on it halfway
+	recent    []ObservationRow            // more rows for the overview, by their Agency
 }
 
 func newFakeBackend() *fakeBackend {
@@ -52,12 +53,15 @@ func newFakeBackend() *fakeBackend {
 		levels := []observe.Level{observe.Announced, observe.Acknowledged, lvl}
 		for i, l := range levels {
 			obs = append(obs, ObservationRow{ID: fmt.Sprintf("%s-o%d", id, i), Time: last.Add(-time.Duration(i) * time.Minute),
-				Network: observe.NetBitTorrent, Method: []string{observe.MethodDHTAnnounce, observe.MethodPeerProbe, observe.MethodPeerProbe}[i],
-				Level: l, PiecesHave: -1, PiecesTotal: -1, Item: "btih:" + strings.Repeat(fmt.Sprintf("%x", i+1), 40),
+				Network: observe.NetBitTorrent, Method: []string{observe.MethodTracker, observe.MethodPeerProbe, observe.MethodPeerProbe}[i],
+				FirstHand: i > 0,
+				Level:     l, PiecesHave: -1, PiecesTotal: -1, Item: "btih:" + strings.Repeat(fmt.Sprintf("%x", i+1), 40),
 				Lists: []observe.Match{{List: "lab-watchlist", Category: "1"}}, Endpoint: ap, Transport: "tcp",
 				Client: "Transmission 3.00", Sensor: "demo-bittorrent", Country: country, Subdivision: sub, VPN: vpn, Agency: agency, Target: id})
 		}
 		obs[2].PiecesHave, obs[2].PiecesTotal = 12, 12
+		obs[0].Marks = []string{observe.MarkThirdParty}
+		obs[2].Marks = []string{observe.MarkNonPublicAddress, observe.MarkTranscriptCut}
 		b.targets[id] = &TargetDetail{
 			TargetSummary: TargetSummary{ID: id, Jurisdiction: agency, Score: score, Level: lvl, Files: 2, Endpoints: 1,
 				Networks: []string{observe.NetBitTorrent}, Country: country, Subdivision: sub, VPN: vpn,
@@ -66,10 +70,16 @@ func newFakeBackend() *fakeBackend {
 			Places: []PlaceCount{{Key: sub, Country: country, Lat: lat, Lon: lon, Count: 3}},
 			Addresses: []EndpointRow{{Addr: ap, Transport: "tcp", ASN: 64500, Org: "Lab Telecom", Country: country, Place: sub,
 				VPN: vpn, Level: lvl, Count: 3, FirstSeen: last.Add(-48 * time.Hour), LastSeen: last}},
-			Devices:    []DeviceLink{{Device: "dev-" + id, Reason: "same DHT node id and listen port", Strength: "strong", Seen: 3}},
-			FileRows:   []FileRow{{Item: obs[2].Item, Name: "synthetic-" + id + ".bin", Lists: obs[2].Lists, Level: lvl, Count: 2, FirstSeen: obs[2].Time, LastSeen: obs[2].Time}},
-			ScoreParts: []ScorePart{{Name: "files", Value: score / 2, Why: "2 watched files"}, {Name: "level", Value: score / 2, Why: "highest level " + lvl.String()}},
-			Associated: []AssociatedFile{{Item: "btih:" + strings.Repeat("e", 40), Peers: 4, Note: "seen with 2 of its files"}},
+			Devices: []DeviceLink{{Device: "dev-" + id, Rule: "peer_id_session", Evidence: "-TR3000-…", Reason: "same DHT node id and listen port",
+				Strength: "strong", Confidence: 0.7, Seen: 3}},
+			FileRows: []FileRow{{Item: obs[2].Item, Name: "synthetic-" + id + ".bin", Lists: obs[2].Lists, Level: lvl, Count: 2, FirstSeen: obs[2].Time, LastSeen: obs[2].Time,
+				At: []LevelAt{{Endpoint: ap.String(), Level: lvl}, {Endpoint: "127.0.9.9:6881", Level: observe.Announced}}},
+				{Item: "btih:" + strings.Repeat("7", 40), Lists: obs[2].Lists, Level: observe.Announced, Count: 1, FirstSeen: obs[0].Time, LastSeen: obs[0].Time,
+					Quarantined: true, LookedFor: true}},
+			ScoreParts: []ScorePart{{Name: "files", Value: score / 2, Why: "2 watched files"}, {Name: "possession", Value: score / 4},
+				{Name: "level", Value: score / 4, Why: "highest level " + lvl.String()}},
+			Associated: []AssociatedFile{{Item: "btih:" + strings.Repeat("e", 40), Peers: 4, Note: "seen with 2 of its files"},
+				{Item: "btih:" + strings.Repeat("f", 40), Name: "extra/synthetic-2.bin", Peers: 3, State: "open", Seen: 3, Watched: 1, Torrents: 1}},
 		}
 	}
 	mk("T-A1", agencyA, "78", "FR", 48.80, 1.98, 87.5, observe.Complete, "127.0.1.10:51413", false, 2)
@@ -168,6 +178,12 @@ func (b *fakeBackend) Overview(ctx context.Context, u *User, since time.Time) (*
 			o.NewestHigh = append(o.NewestHigh, t.TargetSummary)
 		}
 	}
+	for _, r := range b.recent {
+		if u.Scope.Allows(r.Agency) {
+			o.Recent = append(o.Recent, r)
+		}
+	}
+	o.HighScore = 40
 	for _, p := range subs {
 		o.BySubdivision = append(o.BySubdivision, *p)
 	}
@@ -189,7 +205,7 @@ func (b *fakeBackend) Overview(ctx context.Context, u *User, since time.Time) (*
 		o.Trend = append(o.Trend, DayCount{Day: d, Observations: days[d]})
 	}
 	sort.Slice(o.Recent, func(i, j int) bool { return o.Recent[i].Time.After(o.Recent[j].Time) })
-	sort.Slice(o.NewestHigh, func(i, j int) bool { return o.NewestHigh[i].LastSeen.After(o.NewestHigh[j].LastSeen) })
+	sort.Slice(o.NewestHigh, func(i, j int) bool { return o.NewestHigh[i].Score > o.NewestHigh[j].Score })
 	return o, nil
 }
 
@@ -295,6 +311,18 @@ func (l fakeLists) Import(ctx context.Context, u *User, up ListUpload, progress 
 		return ImportResult{}, err
 	}
 	lines := strings.Fields(string(data))
+	// A word that is not "btih:..." is an invalid line: nothing imported,
+	// every such line named, as the real backend does.
+	rej := &ImportRejectedError{File: up.Filename}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "btih:") {
+			rej.Total++
+			rej.Lines = append(rej.Lines, RejectedLine{Line: i + 1, Reason: "not a hash: " + l})
+		}
+	}
+	if rej.Total > 0 {
+		return ImportResult{}, rej
+	}
 	for i := range lines {
 		progress(int64(i+1), int64(len(lines)))
 		if i == len(lines)/2 && l.importGo != nil {
@@ -507,7 +535,7 @@ func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 	hub := NewHub(8)
 	cfg := Config{
 		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Hub: hub,
-		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "4 identities, 120 routing nodes" }},
+		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "120 routing nodes, 3 watched, 8 lookups, 1234 observations" }},
 		Who:    a.Who, Wrap: a.Wrap, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
 		Now: func() time.Time { return testNow },
 	}

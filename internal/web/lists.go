@@ -216,25 +216,30 @@ type job struct {
 	ID, User, List, File string
 	Started              time.Time
 
-	mu     sync.Mutex
-	state  string // running, done, failed
-	done   int64
-	total  int64
-	result ImportResult
-	err    string
+	mu       sync.Mutex
+	state    string // running, done, failed
+	done     int64
+	total    int64
+	result   ImportResult
+	err      string
+	rejected *ImportRejectedError // the lines refused, when that is why it failed
 }
 
 // JobState is an import's progress as the page and the API show it.
 type JobState struct {
-	ID      string       `json:"id"`
-	List    string       `json:"list"`
-	File    string       `json:"file"`
-	Started time.Time    `json:"started"`
-	State   string       `json:"state"`
-	Done    int64        `json:"done"`
-	Total   int64        `json:"total"`
-	Error   string       `json:"error,omitempty"`
-	Result  ImportResult `json:"result"`
+	ID      string    `json:"id"`
+	List    string    `json:"list"`
+	File    string    `json:"file"`
+	Started time.Time `json:"started"`
+	State   string    `json:"state"`
+	Done    int64     `json:"done"`
+	Total   int64     `json:"total"`
+	Error   string    `json:"error,omitempty"`
+	// Rejected lists the refused lines (up to MaxRejectedShown) when the
+	// file had invalid lines; RejectedTotal counts them all.
+	Rejected      []RejectedLine `json:"rejected,omitempty"`
+	RejectedTotal int            `json:"rejected_total,omitempty"`
+	Result        ImportResult   `json:"result"`
 }
 
 // Percent is done/total in percent, or -1 if unknown.
@@ -256,6 +261,10 @@ func (j *job) finish(res ImportResult, err error) {
 	defer j.mu.Unlock()
 	if err != nil {
 		j.state, j.err = "failed", err.Error()
+		var rej *ImportRejectedError
+		if errors.As(err, &rej) {
+			j.rejected = rej
+		}
 		return
 	}
 	j.state, j.result = "done", res
@@ -267,8 +276,12 @@ func (j *job) finish(res ImportResult, err error) {
 func (j *job) snapshot() JobState {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return JobState{ID: j.ID, List: j.List, File: j.File, Started: j.Started, State: j.state,
+	st := JobState{ID: j.ID, List: j.List, File: j.File, Started: j.Started, State: j.state,
 		Done: j.done, Total: j.total, Error: j.err, Result: j.result}
+	if j.rejected != nil {
+		st.Rejected, st.RejectedTotal = j.rejected.Lines, j.rejected.Total
+	}
+	return st
 }
 
 func (js *jobs) start(user, list, file string, size int64) (*job, error) {

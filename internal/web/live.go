@@ -28,10 +28,14 @@ type Event struct {
 	Level    observe.Level `json:"level,omitzero"`
 	Network  string        `json:"network,omitempty"`
 	Method   string        `json:"method,omitempty"`
-	Item     string        `json:"item,omitempty"` // "kind:" and the first 16 hex digits
+	Item     string        `json:"item,omitempty"` // "kind:hex", whole, as the rendered rows show it
 	Endpoint string        `json:"endpoint,omitempty"`
 	Target   string        `json:"target,omitempty"`  // target id, if known
 	Message  string        `json:"message,omitempty"` // for alerts
+	// Marks and FirstHand travel with the observation to the live rows as
+	// to every other screen (observe.Observation.Marks, .FirstHand).
+	Marks     []string `json:"marks,omitempty"`
+	FirstHand bool     `json:"first_hand,omitempty"`
 	// Access, when not nil, lists the agencies that could see Target when
 	// the event was published (its routing or assigned agency and those
 	// it is shared with): the hub offers the event to them rather than to
@@ -44,10 +48,6 @@ type Event struct {
 
 // EventFromObservation summarises o for live pages. target may be "".
 func EventFromObservation(o *observe.Observation, target string) Event {
-	item := o.Item.Hash.String()
-	if len(item) > 16 {
-		item = item[:16] + "…"
-	}
 	ep := ""
 	if o.Endpoint.IP.IsValid() {
 		ep = fmt.Sprintf("%s/%s", netipPort(o), o.Endpoint.Transport)
@@ -55,7 +55,8 @@ func EventFromObservation(o *observe.Observation, target string) Event {
 	ev := Event{
 		Kind: EventObservation, Time: o.Time.UTC(), Agency: o.Jurisdiction.Agency,
 		Level: o.Possession.Level, Network: o.Network, Method: o.Method,
-		Item: o.Item.Hash.Kind().String() + ":" + item, Endpoint: ep, Target: target,
+		Item: o.Item.Hash.Kind().String() + ":" + o.Item.Hash.String(), Endpoint: ep, Target: target,
+		Marks: o.Marks, FirstHand: o.FirstHand(),
 	}
 	if o.Endpoint.IP.IsValid() {
 		ev.Addr = netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,10 +98,20 @@ func TestEventFromObservationKeepsLevelAndAgency(t *testing.T) {
 	o.Endpoint = observe.Endpoint{IP: netip.MustParseAddr("127.0.0.9"), Port: 6881, Transport: "tcp"}
 	o.Possession.Level = observe.Partial
 	o.Jurisdiction.Agency = agencyA
+	o.Method = observe.MethodPeerProbe
+	o.Mark(observe.MarkTranscriptCut)
 	e := EventFromObservation(&o, "T-1")
+	// The whole hash, as the rendered rows show it; the marks and the
+	// source travel with the event.
 	if e.Level != observe.Partial || e.Agency != agencyA || e.Endpoint != "127.0.0.9:6881/tcp" || e.Time.Location() != time.UTC ||
-		e.Item != "btih:0000000000000000…" || e.Target != "T-1" {
+		e.Item != "btih:"+strings.Repeat("0", 40) || e.Target != "T-1" || !e.FirstHand ||
+		!slices.Equal(e.Marks, []string{observe.MarkTranscriptCut}) {
 		t.Fatalf("%+v", e)
+	}
+	o.Method = observe.MethodDHTGetPeers
+	o.Mark(observe.MarkThirdParty)
+	if e := EventFromObservation(&o, ""); e.FirstHand || !slices.Equal(e.Marks, []string{observe.MarkThirdParty, observe.MarkTranscriptCut}) {
+		t.Fatalf("a third party's claim: %+v", e)
 	}
 }
 

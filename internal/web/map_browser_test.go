@@ -101,7 +101,7 @@ func TestMapsInBrowser(t *testing.T) {
 	if s := b.Text("#by-country"); !strings.Contains(s, "BE Belgique") || !strings.Contains(s, "SG Singapour") {
 		t.Errorf("country table in French: %q", s)
 	}
-	if s := b.Eval(`document.querySelector('svg.map-world path[data-key="BE"] title').textContent`); s != "Belgique: 9" {
+	if s := b.Eval(`document.querySelector('svg.map-world path[data-key="BE"] title').textContent`); s != "Belgique\u202f: 9" {
 		t.Errorf("title of BE in French: %q", s)
 	}
 	// Leave the overview, whose live feed would hold the test server open.

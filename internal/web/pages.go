@@ -143,17 +143,10 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 		return
 	}
 	v := s.newView(r, u, "overview", "overview.title", nil)
-	labels := make([]string, len(ov.Trend))
-	values := make([]int, len(ov.Trend))
-	for i, d := range ov.Trend {
-		labels[i] = d.Day.UTC().Format("01-02")
-		values[i] = d.Observations
-	}
 	v.Data = map[string]any{
 		"O":        ov,
 		"PlaceMap": v.overviewMaps(ov),
-		"Trend":    barSVG(v.T("overview.trend"), labels, values),
-		"Health":   s.healthRows(),
+		"Health":   s.healthRows(), // the trend chart is the view's TrendChart
 	}
 	s.render(w, http.StatusOK, "overview", v)
 }
@@ -173,7 +166,7 @@ func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
 	zone := zoneOf(u.TimeZone)
 	q, err := ParseTargetQuery(r.URL.Query(), zone, s.cfg.PageSize)
 	if err != nil {
-		s.fail(w, r, u, http.StatusBadRequest, "targets.badquery", err.Error())
+		s.failQuery(w, r, u, err)
 		return
 	}
 	pg, err := s.cfg.Targets.List(r.Context(), u, q)
@@ -253,7 +246,7 @@ func (s *server) viewPurpose(w http.ResponseWriter, r *http.Request, u *User) (s
 	data := map[string]any{"Action": r.URL.Path, "Purpose": given, "Problem": ""}
 	code := http.StatusOK
 	if given != "" {
-		data["Problem"] = i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error())
+		data["Problem"] = purposeProblem(s.langOf(r, u), err)
 		code = http.StatusBadRequest
 	}
 	v.Data = data
@@ -312,23 +305,48 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
 // ---- ISP request ----
 
 // checkPurpose mirrors audit.RequirePurpose: a case number, trimmed,
-// printable, 3 characters to 128 bytes.
+// printable, 3 characters to 128 bytes. Its errors wrap ErrNoPurpose and
+// are *PurposeError, which the pages say in the viewer's language.
 func checkPurpose(p string) (string, error) {
 	p = strings.TrimSpace(p)
 	switch {
 	case p == "":
-		return "", fmt.Errorf("%w: empty", ErrNoPurpose)
+		return "", &PurposeError{Key: "purpose.empty", Msg: "empty"}
 	case len(p) > 128:
-		return "", fmt.Errorf("%w: longer than 128 bytes", ErrNoPurpose)
+		return "", &PurposeError{Key: "purpose.long", Msg: "longer than 128 bytes"}
 	case len([]rune(p)) < 3:
-		return "", fmt.Errorf("%w: too short to be a case number", ErrNoPurpose)
+		return "", &PurposeError{Key: "purpose.short", Msg: "too short to be a case number"}
 	}
 	for _, c := range p {
 		if !unicode.IsPrint(c) {
-			return "", fmt.Errorf("%w: contains the non-printable character %U", ErrNoPurpose, c)
+			return "", &PurposeError{Key: "purpose.nonprint", Msg: fmt.Sprintf("contains the non-printable character %U", c), Arg: fmt.Sprintf("%U", c)}
 		}
 	}
 	return p, nil
+}
+
+// PurposeError says why a purpose was refused.
+type PurposeError struct {
+	Key string // catalog key of the reason
+	Msg string // the reason in English
+	Arg string // what the reason names, if anything
+}
+
+func (e *PurposeError) Error() string { return ErrNoPurpose.Error() + ": " + e.Msg }
+
+// Unwrap makes errors.Is(err, ErrNoPurpose) hold.
+func (e *PurposeError) Unwrap() error { return ErrNoPurpose }
+
+// purposeProblem is the page's sentence for a refused purpose.
+func purposeProblem(lang string, err error) string {
+	var pe *PurposeError
+	if errors.As(err, &pe) && i18n.Has(pe.Key) {
+		if pe.Arg != "" {
+			return i18n.T(lang, "isp.nopurpose", i18n.T(lang, pe.Key, pe.Arg))
+		}
+		return i18n.T(lang, "isp.nopurpose", i18n.T(lang, pe.Key))
+	}
+	return i18n.T(lang, "isp.nopurpose", err.Error())
 }
 
 func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
@@ -364,7 +382,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 			return
 		}
-		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error()))
+		s.renderISP(w, r, u, id, http.StatusBadRequest, purposeProblem(s.langOf(r, u), err))
 		return
 	}
 	known := false
@@ -372,7 +390,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		known = known || f == format
 	}
 	if !known {
-		s.renderISP(w, r, u, id, http.StatusBadRequest, "format: "+format)
+		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.badformat", format, strings.Join(ISPFormats, ", ")))
 		return
 	}
 	f, err := s.cfg.ISP.Render(r.Context(), u, id, format, purpose)
@@ -390,7 +408,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
 		return
 	case errors.Is(err, ErrNoPurpose):
-		s.renderISP(w, r, u, id, http.StatusBadRequest, i18n.T(s.langOf(r, u), "isp.nopurpose", err.Error()))
+		s.renderISP(w, r, u, id, http.StatusBadRequest, purposeProblem(s.langOf(r, u), err))
 		return
 	default:
 		s.log.Error("isp request", "id", id, "user", u.Name, "err", err)

@@ -2,10 +2,12 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +56,10 @@ func (v *view) Time(t time.Time) template.HTML {
 
 // TimeText is Time as plain text.
 func (v *view) TimeText(t time.Time) string {
-	return t.In(v.Zone).Format("2006-01-02 15:04:05 MST")
+	if t.IsZero() {
+		return ""
+	}
+	return i18n.Time(v.Lang, t.In(v.Zone), false)
 }
 
 // TimeMS is Time with milliseconds (timelines).
@@ -67,8 +72,23 @@ func (v *view) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(v.Zone).Format("2006-01-02")
+	return i18n.Date(v.Lang, t.In(v.Zone))
 }
+
+// TrendChart is the overview's bar chart of observations per UTC day,
+// its labels and values written for the viewer's language.
+func (v *view) TrendChart(days []DayCount) template.HTML {
+	labels := make([]string, len(days))
+	values := make([]int, len(days))
+	for i, d := range days {
+		labels[i] = i18n.DayMonth(v.Lang, d.Day.UTC())
+		values[i] = d.Observations
+	}
+	return barChart(v.T("overview.trend"), labels, values, v.Num, v.Colon())
+}
+
+// Day formats a UTC day (the trend's days).
+func (v *view) Day(t time.Time) string { return i18n.Date(v.Lang, t.UTC()) }
 
 // ZoneName is the viewer's zone name.
 func (v *view) ZoneName() string { return v.Zone.String() }
@@ -85,29 +105,135 @@ func (v *view) Levels() []observe.Level {
 	return []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
 }
 
-// Score formats a score.
-func (v *view) Score(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) }
+// Score formats a score (one decimal, in the viewer's language).
+func (v *view) Score(f float64) string { return i18n.Float(v.Lang, f, 1) }
 
-// Num formats an integer with a thin separator for thousands.
-func (v *view) Num(n int) string {
-	s := strconv.Itoa(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	sep := ","
+// Float formats f with prec decimals in the viewer's language.
+func (v *view) Float(f float64, prec int) string { return i18n.Float(v.Lang, f, prec) }
+
+// Num formats an integer with the viewer's thousands separator.
+func (v *view) Num(n int) string { return i18n.Int(v.Lang, n) }
+
+// Num64 is Num for an int64.
+func (v *view) Num64(n int64) string { return string(i18n.AppendInt(nil, v.Lang, n)) }
+
+// Colon is the colon after a label: "label:" in English, "label :" (a
+// narrow no-break space) in French.
+func (v *view) Colon() string { return v.T("common.colon") }
+
+// Role names a role in the viewer's language (the code itself when the
+// catalog does not know it).
+func (v *view) Role(r string) string { return v.known("role."+r, r) }
+
+// known is the message for key, or fallback when the catalog lacks it.
+func (v *view) known(key, fallback string) string {
+	if !i18n.Has(key) {
+		return fallback
+	}
+	return v.T(key)
+}
+
+// PartName names a score part (analysis.Part*) in the viewer's language.
+func (v *view) PartName(name string) string { return v.known("part."+name, name) }
+
+// PartWhy explains a score part; why is the backend's explanation, shown
+// when the catalog does not know the part.
+func (v *view) PartWhy(name, why string) string {
+	if i18n.Has("part." + name + ".why") {
+		return v.T("part." + name + ".why")
+	}
+	if why != "" {
+		return why
+	}
+	return v.T("part.other.why")
+}
+
+// plural picks key.one or key.other for n (French: 0 and 1 are singular)
+// and formats n into it.
+func (v *view) plural(key string, n int) string {
+	one := n == 1
 	if v.Lang == "fr" {
-		sep = "\u202f"
+		one = n == 0 || n == 1
 	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteString(sep)
+	if one {
+		return v.T(key+".one", v.Num(n))
+	}
+	return v.T(key+".other", v.Num(n))
+}
+
+// LeadNote is an associated file's note in the viewer's language.
+func (v *view) LeadNote(a AssociatedFile) string {
+	if a.State == "" {
+		return a.Note
+	}
+	times := v.T("lead.times.one")
+	if a.Seen != 1 {
+		times = v.T("lead.times.other", v.Num(a.Seen))
+	}
+	return v.T("lead.note", v.known("lead."+a.State, a.State), times, v.plural("lead.watched", a.Watched), v.plural("lead.torrents", a.Torrents))
+}
+
+// Strength is a device link's strength word and confidence.
+func (v *view) Strength(word string, confidence float64) string {
+	w := v.known("strength."+word, word)
+	if confidence == 0 {
+		return w
+	}
+	return w + " (" + v.Float(confidence, 2) + ")"
+}
+
+// RuleName names a device-link rule (analysis.Rule*) in the viewer's
+// language; "" for none.
+func (v *view) RuleName(rule string) string {
+	if rule == "" {
+		return ""
+	}
+	return v.known("rule."+rule, rule)
+}
+
+// SensorName names a part of the sensors page: "metrics" and "sensor X"
+// are the server's own words.
+func (v *view) SensorName(name string) string {
+	if name == "metrics" {
+		return v.T("sensors.metrics")
+	}
+	if rest, ok := strings.CutPrefix(name, "sensor "); ok {
+		return v.T("sensors.sensor", rest)
+	}
+	return name
+}
+
+// healthBT is the BitTorrent sensor's sentence when it works
+// (bittorrent.Sensor.Health).
+var healthBT = regexp.MustCompile(`^(\d+) routing nodes, (\d+) watched, (\d+) lookups, (\d+) observations$`)
+
+// healthSentences are the parts' fixed sentences, by catalog key.
+var healthSentences = map[string]string{
+	"starting": "health.starting",
+	"no DHT nodes in the routing tables: the bootstrap nodes did not answer": "health.bt.nonodes",
+	"no info-hashes are watched: import a watch-list":                        "health.bt.nowatch",
+	"no packets received": "health.bt.nopackets",
+}
+
+// Health is a part's health sentence in the viewer's language, with its
+// numbers formatted for it. A sentence the catalog does not know is
+// shown as written, marked as English for screen readers and translators.
+func (v *view) Health(why string) template.HTML {
+	if k, ok := healthSentences[why]; ok {
+		return template.HTML(template.HTMLEscapeString(v.T(k)))
+	}
+	if m := healthBT.FindStringSubmatch(why); m != nil {
+		args := make([]any, 4)
+		for i := range args {
+			n, _ := strconv.Atoi(m[i+1])
+			args[i] = v.Num(n)
 		}
-		b.WriteRune(c)
+		return template.HTML(template.HTMLEscapeString(v.T("health.bt.ok", args...)))
 	}
-	if neg {
-		return "-" + b.String()
+	if v.Lang == "en" || why == "" {
+		return template.HTML(template.HTMLEscapeString(why))
 	}
-	return b.String()
+	return template.HTML(`<span lang="en">` + template.HTMLEscapeString(why) + `</span>`)
 }
 
 // Agency names an agency id, or says it is unrouted.
@@ -135,9 +261,9 @@ func (v *view) Pieces(have, total int) string {
 	case have < 0:
 		return ""
 	case total < 0:
-		return strconv.Itoa(have) + "/?"
+		return v.Num(have) + "/?"
 	}
-	return fmt.Sprintf("%d/%d", have, total)
+	return v.Num(have) + "/" + v.Num(total)
 }
 
 // Matches formats list matches.
@@ -248,6 +374,19 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, u *User, code int,
 	v := s.newView(r, u, "", "error.title", nil)
 	v.Data = v.T(key, args...)
 	s.render(w, code, "error", v)
+}
+
+// failQuery answers a filter that was not understood, naming the
+// parameter, its value and why in the viewer's language.
+func (s *server) failQuery(w http.ResponseWriter, r *http.Request, u *User, err error) {
+	v := s.newView(r, u, "", "error.title", nil)
+	msg := err.Error()
+	var qe *QueryError
+	if errors.As(err, &qe) && qe.Key != "" {
+		msg = fmt.Sprintf("%s=%q%s %s", qe.Param, qe.Value, v.Colon(), v.T(qe.Key))
+	}
+	v.Data = v.T("targets.badquery", msg)
+	s.render(w, http.StatusBadRequest, "error", v)
 }
 
 // Networks lists the networks for the filter.

@@ -2,10 +2,10 @@ package web
 
 import (
 	"html/template"
-	"strconv"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
 
 // The long row loops of the target list (50 rows) and of a target's
@@ -96,14 +96,10 @@ func (v *view) appendTimeHTML(b []byte, t time.Time, ms bool) []byte {
 	b = append(b, `<time datetime="`...)
 	b = u.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `" title="`...)
-	b = u.AppendFormat(b, "2006-01-02 15:04:05.000 UTC")
+	b = i18n.AppendTime(b, v.Lang, u, true)
 	b = append(b, `">`...)
-	layout := "2006-01-02 15:04:05 MST"
-	if ms {
-		layout = "2006-01-02 15:04:05.000 MST"
-	}
 	var local [64]byte
-	b = appendTextEscaped(b, t.In(v.Zone).AppendFormat(local[:0], layout))
+	b = appendTextEscaped(b, i18n.AppendTime(local[:0], v.Lang, t.In(v.Zone), ms))
 	return append(b, `</time>`...)
 }
 
@@ -138,9 +134,9 @@ func (v *view) TargetRows(ts []TargetSummary) template.HTML {
 		b = append(b, "</td>\n<td>"...)
 		b = append(b, levels.get(v, t.Level)...)
 		b = append(b, "</td>\n<td class=\"num\">"...)
-		b = strconv.AppendInt(b, int64(t.Files), 10)
+		b = i18n.AppendInt(b, v.Lang, int64(t.Files))
 		b = append(b, "</td>\n<td class=\"num\">"...)
-		b = strconv.AppendInt(b, int64(t.Endpoints), 10)
+		b = i18n.AppendInt(b, v.Lang, int64(t.Endpoints))
 		b = append(b, "</td>\n<td>"...)
 		for j, n := range t.Networks {
 			if j > 0 {
@@ -167,7 +163,7 @@ func (v *view) TargetRows(ts []TargetSummary) template.HTML {
 // TimelineRows is a target's timeline table rows.
 func (v *view) TimelineRows(rows []ObservationRow) template.HTML {
 	if len(rows) == 0 {
-		b := append([]byte(`<tr><td colspan="9">`), appendHTMLText(nil, v.T("common.none"))...)
+		b := append([]byte(`<tr><td colspan="10">`), appendHTMLText(nil, v.T("none.observations"))...)
 		return template.HTML(append(b, `</td></tr>`...))
 	}
 	levels := levelCache{}
@@ -178,13 +174,15 @@ func (v *view) TimelineRows(rows []ObservationRow) template.HTML {
 		b = v.appendTimeHTML(b, o.Time, true)
 		b = append(b, "</td><td>"...)
 		b = append(b, levels.get(v, o.Level)...)
-		b = append(b, "</td><td>"...)
+		b = append(b, `</td><td class="marks">`...)
+		b = v.appendMarks(b, o.FirstHand, o.Marks)
+		b = append(b, `</td><td class="num">`...)
 		b = appendHTMLText(b, v.Pieces(o.PiecesHave, o.PiecesTotal))
 		b = append(b, "</td><td>"...)
 		b = appendHTMLText(b, o.Network)
 		b = append(b, ' ')
 		b = appendHTMLText(b, o.Method)
-		b = append(b, `</td><td class="mono">`...)
+		b = append(b, `</td><td class="mono ep">`...)
 		b = appendHTMLText(b, o.Endpoint.String())
 		b = append(b, '/')
 		b = appendHTMLText(b, o.Transport)

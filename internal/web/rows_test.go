@@ -20,8 +20,8 @@ const refRowsTemplate = `{{define "targets"}}<table><tbody>
 <td><a href="/targets/{{.ID}}">{{.ID}}</a></td>
 <td class="num">{{$.Score .Score}}</td>
 <td>{{$.Level .Level}}</td>
-<td class="num">{{.Files}}</td>
-<td class="num">{{.Endpoints}}</td>
+<td class="num">{{$.Num .Files}}</td>
+<td class="num">{{$.Num .Endpoints}}</td>
 <td>{{range $i, $n := .Networks}}{{if $i}}, {{end}}{{$n}}{{end}}</td>
 <td>{{$.Agency .Jurisdiction}}</td>
 <td>{{$.Place .Country .Subdivision}}{{if .VPN}} <span class="flag">VPN</span>{{end}}</td>
@@ -30,7 +30,7 @@ const refRowsTemplate = `{{define "targets"}}<table><tbody>
 </tr>{{else}}<tr><td colspan="10">{{$.T "targets.none"}}</td></tr>{{end}}
 </tbody></table>{{end}}
 {{define "timeline"}}<table id="timeline"><tbody>
-{{range .Data}}<tr><td>{{$.TimeMS .Time}}</td><td>{{$.Level .Level}}</td><td>{{$.Pieces .PiecesHave .PiecesTotal}}</td><td>{{.Network}} {{.Method}}</td><td class="mono">{{.Endpoint}}/{{.Transport}}{{if .VPN}} <span class="flag">VPN</span>{{end}}</td><td class="mono">{{.Item}}</td><td>{{$.Matches .Lists}}</td><td>{{.Client}}</td><td>{{.Sensor}}</td></tr>{{else}}<tr><td colspan="9">{{$.T "common.none"}}</td></tr>{{end}}
+{{range .Data}}<tr><td>{{$.TimeMS .Time}}</td><td>{{$.Level .Level}}</td><td class="marks">{{$.Marks .FirstHand .Marks}}</td><td class="num">{{$.Pieces .PiecesHave .PiecesTotal}}</td><td>{{.Network}} {{.Method}}</td><td class="mono ep">{{.Endpoint}}/{{.Transport}}{{if .VPN}} <span class="flag">VPN</span>{{end}}</td><td class="mono">{{.Item}}</td><td>{{$.Matches .Lists}}</td><td>{{.Client}}</td><td>{{.Sensor}}</td></tr>{{else}}<tr><td colspan="10">{{$.T "none.observations"}}</td></tr>{{end}}
 </tbody></table>{{end}}`
 
 const newRowsTemplate = `{{define "targets"}}<table><tbody>
@@ -76,7 +76,14 @@ func randSummary(r *rand.Rand) TargetSummary {
 func randObservation(r *rand.Rand) ObservationRow {
 	o := ObservationRow{Time: randTime(r), Network: randString(r), Method: randString(r), Level: observe.Level(r.IntN(7) - 1),
 		PiecesHave: r.IntN(100) - 2, PiecesTotal: r.IntN(100) - 2, Item: randString(r), Transport: randString(r),
-		Client: randString(r), Sensor: randString(r), VPN: r.IntN(2) == 0}
+		Client: randString(r), Sensor: randString(r), VPN: r.IntN(2) == 0, FirstHand: r.IntN(2) == 0}
+	for range r.IntN(3) {
+		if r.IntN(2) == 0 {
+			o.Marks = append(o.Marks, observe.KnownMarks[r.IntN(len(observe.KnownMarks))].Name)
+		} else {
+			o.Marks = append(o.Marks, randString(r))
+		}
+	}
 	switch r.IntN(3) {
 	case 0:
 		o.Endpoint = netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(r.IntN(256))}), uint16(r.IntN(65536)))
@@ -134,24 +141,32 @@ func firstDiff(a, b string) string {
 
 // Time and TimeMS write what they wrote with fmt.Sprintf.
 func TestTimeHTMLUnchanged(t *testing.T) {
+	// French writes the milliseconds after a decimal comma (ISO 8601
+	// allows it); the order of the fields is the same in both languages.
 	old := func(v *view, tm time.Time, layout string) template.HTML {
 		if tm.IsZero() {
 			return ""
 		}
+		utc := "2006-01-02 15:04:05.000 UTC"
+		if v.Lang == "fr" {
+			utc, layout = strings.Replace(utc, ".", ",", 1), strings.Replace(layout, ".", ",", 1)
+		}
 		return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
-			tm.UTC().Format(time.RFC3339Nano), tm.UTC().Format("2006-01-02 15:04:05.000 UTC"),
+			tm.UTC().Format(time.RFC3339Nano), tm.UTC().Format(utc),
 			template.HTMLEscapeString(tm.In(v.Zone).Format(layout))))
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, z := range []string{"UTC", "Europe/Paris", "Asia/Dubai", "America/St_Johns", "Asia/Kolkata"} {
-		v := &view{Zone: zoneOf(z)}
-		for range 200 {
-			tm := randTime(r)
-			if got, want := v.Time(tm), old(v, tm, "2006-01-02 15:04:05 MST"); got != want {
-				t.Fatalf("Time(%v) in %s = %q, want %q", tm, z, got, want)
-			}
-			if got, want := v.TimeMS(tm), old(v, tm, "2006-01-02 15:04:05.000 MST"); got != want {
-				t.Fatalf("TimeMS(%v) in %s = %q, want %q", tm, z, got, want)
+		for _, lang := range []string{"en", "fr"} {
+			v := &view{Zone: zoneOf(z), Lang: lang}
+			for range 200 {
+				tm := randTime(r)
+				if got, want := v.Time(tm), old(v, tm, "2006-01-02 15:04:05 MST"); got != want {
+					t.Fatalf("Time(%v) in %s, %s = %q, want %q", tm, z, lang, got, want)
+				}
+				if got, want := v.TimeMS(tm), old(v, tm, "2006-01-02 15:04:05.000 MST"); got != want {
+					t.Fatalf("TimeMS(%v) in %s, %s = %q, want %q", tm, z, lang, got, want)
+				}
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-oss/vigil/internal/web/i18n"
 	"github.com/vigil-oss/vigil/internal/web/maps"
 )
 
@@ -110,6 +111,9 @@ type mapDraw struct {
 	s    shading
 	num  func(int) string
 	name func(maps.Shape) string
+	// colon goes between a name and its count: ": ", or " : " with a
+	// narrow no-break space in French.
+	colon string
 }
 
 func (d *mapDraw) open(name string, vb maps.Box, title string) {
@@ -135,7 +139,7 @@ func (d *mapDraw) shape(sh maps.Shape, keyed bool) {
 		d.b.WriteString(` data-key="` + html.EscapeString(sh.Key) + `"`)
 	}
 	d.b.WriteString(` d="` + sh.D + `"><title>`)
-	d.b.WriteString(html.EscapeString(d.name(sh) + ": " + d.num(n)))
+	d.b.WriteString(html.EscapeString(d.name(sh) + d.colon + d.num(n)))
 	d.b.WriteString(`</title></path>`)
 }
 
@@ -143,7 +147,7 @@ func (d *mapDraw) shape(sh maps.Shape, keyed bool) {
 // scale, so that its shade shows.
 func (d *mapDraw) marker(sh maps.Shape, r float64) {
 	fmt.Fprintf(&d.b, `<circle class="mark c%d" cx="%s" cy="%s" r="%s"><title>%s</title></circle>`,
-		d.s.class(sh.Key), f1(sh.At[0]), f1(sh.At[1]), f1(r), html.EscapeString(d.name(sh)+": "+d.num(d.s.sum[sh.Key])))
+		d.s.class(sh.Key), f1(sh.At[0]), f1(sh.At[1]), f1(r), html.EscapeString(d.name(sh)+d.colon+d.num(d.s.sum[sh.Key])))
 }
 
 // legend draws the classes in use at x, y; u is the size of a CSS pixel
@@ -267,7 +271,7 @@ const franceStripY, franceStripH = 1185.0, 250.0
 // for Paris and its inner suburbs, and a legend.
 func franceSVG(lang, title string, rows []placeRow, num func(int) string, legend string) template.HTML {
 	m := maps.France()
-	d := &mapDraw{s: shade(rows), num: num, name: shapeName(lang)}
+	d := &mapDraw{s: shade(rows), num: num, name: shapeName(lang), colon: i18n.T(lang, "common.colon") + " "}
 	vb := maps.Box{0, 0, m.W, franceStripY + franceStripH}
 	d.open("france", vb, title)
 	for _, sh := range m.Shapes {
@@ -326,7 +330,7 @@ func franceSVG(lang, title string, rows []placeRow, num func(int) string, legend
 // their neighbours instead of the whole world, and name them.
 func worldSVG(lang, title string, rows []placeRow, num func(int) string, legend string, zoom bool) template.HTML {
 	m := maps.World()
-	d := &mapDraw{s: shade(rows), num: num, name: shapeName(lang)}
+	d := &mapDraw{s: shade(rows), num: num, name: shapeName(lang), colon: i18n.T(lang, "common.colon") + " "}
 	vb := maps.Box{0, 0, m.W, m.H}
 	dots := map[string]placeRow{}
 	for _, r := range rows {
@@ -410,6 +414,12 @@ func zoomBox(m *maps.Map, keys map[string]int, dots map[string]placeRow) maps.Bo
 // barSVG draws a bar chart of values with a label under each bar and the
 // value above it.
 func barSVG(title string, labels []string, values []int) template.HTML {
+	return barChart(title, labels, values, strconv.Itoa, ":")
+}
+
+// barChart is barSVG with the values written by num and the colon of
+// the viewer's language in each bar's title.
+func barChart(title string, labels []string, values []int, num func(int) string, colon string) template.HTML {
 	const w, h, top, bottom = 560.0, 170.0, 18.0, 22.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %.0f %.0f" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, w, h, html.EscapeString(title))
@@ -433,9 +443,9 @@ func barSVG(title string, labels []string, values []int) template.HTML {
 		}
 		x := float64(i)*slot + (slot-bw)/2
 		y := h - bottom - bh
-		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
-			x, y, bw, bh, html.EscapeString(labels[i]), v)
-		fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f">%d</text>`, x+bw/2, y-4, v)
+		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s%s %s</title></rect>`,
+			x, y, bw, bh, html.EscapeString(labels[i]), html.EscapeString(colon), html.EscapeString(num(v)))
+		fmt.Fprintf(&b, `<text class="val" x="%.1f" y="%.1f">%s</text>`, x+bw/2, y-4, html.EscapeString(num(v)))
 		fmt.Fprintf(&b, `<text class="lbl" x="%.1f" y="%.1f">%s</text>`, x+bw/2, h-6, html.EscapeString(labels[i]))
 	}
 	b.WriteString(`</svg>`)

@@ -120,11 +120,11 @@ func TestFranceMapShadesEveryDepartementWithACount(t *testing.T) {
 		class string
 		title string
 	}{
-		"78":  {"land c5", "78 Yvelines: 100"},
-		"2A":  {"land c1", "2A Corse-du-Sud: 1"},
-		"13":  {"land c3", "13 Bouches-du-Rhône: 10"},
-		"974": {"land c2", "974 La Réunion: 4"},
-		"971": {"land c4", "971 Guadeloupe: 32"},
+		"78":  {"land c5", "78 Yvelines\u202f: 100"},
+		"2A":  {"land c1", "2A Corse-du-Sud\u202f: 1"},
+		"13":  {"land c3", "13 Bouches-du-Rhône\u202f: 10"},
+		"974": {"land c2", "974 La Réunion\u202f: 4"},
+		"971": {"land c4", "971 Guadeloupe\u202f: 32"},
 	}
 	for k, w := range want {
 		if got := fr[k]; got[0] != w.class || got[1] != w.title {
@@ -158,7 +158,7 @@ func TestFranceMapShadesEveryDepartementWithACount(t *testing.T) {
 			t.Errorf("country %s: %q, want %q", k, world[k][0], w)
 		}
 	}
-	if !strings.Contains(world["BE"][1], "Belgique: 5") {
+	if !strings.Contains(world["BE"][1], "Belgique\u202f: 5") {
 		t.Errorf("BE title %q", world["BE"][1])
 	}
 	if tbl := string(v.PlaceTable("c", "c", pm.WorldRows)); !strings.Contains(tbl, `ZZ <span class="notdrawn">`) {

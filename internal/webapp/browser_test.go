@@ -160,6 +160,10 @@ func TestBrowserRealBackend(t *testing.T) {
 		t.Fatalf("after the switch: title %q", title)
 	}
 	run("French page", shot("08-target-fr"))
+	if tl := text("#timeline"); !strings.Contains(tl, "Transmission 3.00") || !strings.Contains(tl, "direct") {
+		t.Fatalf("French timeline without its client or source: %.300q", tl)
+	}
+	run("French overview", chromedp.Navigate(e.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#fig-obs")), shot("08b-overview-fr"))
 
 	// B's target by URL: the same 404 as a missing one.
 	run("B by URL", chromedp.Navigate(e.URL+"/targets/"+e.TargetB), chromedp.WaitVisible(chromedp.CSS("#error-message")), shot("09-target-b-denied"))

@@ -75,7 +75,7 @@ type knowledge struct {
 }
 
 var (
-	targetIDRE = regexp.MustCompile(`T-[0-9A-Z]{1,13}`)
+	targetIDRE = regexp.MustCompile(`T-[0-9]{6,}-[0-9]{2}|T-[0-9A-Z]{1,13}`)
 	addrRE     = regexp.MustCompile(`127\.\d{1,3}\.\d{1,3}\.\d{1,3}`)
 )
 

@@ -111,8 +111,11 @@ func (l lists) Import(ctx context.Context, u *web.User, up web.ListUpload, progr
 	res, err := watchlist.Parse(pr, watchlist.ParseOptions{File: up.Filename})
 	if err != nil {
 		if res != nil && len(res.Rejected) > 0 {
-			r := res.Rejected[0]
-			return web.ImportResult{}, fmt.Errorf("%s: %d invalid entries, nothing imported; first: line %d: %s", up.Filename, len(res.Rejected), r.Line, r.Reason)
+			e := &web.ImportRejectedError{File: up.Filename, Total: len(res.Rejected)}
+			for _, r := range res.Rejected[:min(len(res.Rejected), web.MaxRejectedShown)] {
+				e.Lines = append(e.Lines, web.RejectedLine{Line: r.Line, Reason: r.Reason})
+			}
+			return web.ImportResult{}, e
 		}
 		return web.ImportResult{}, fmt.Errorf("%s: %w", up.Filename, err)
 	}

@@ -182,7 +182,9 @@ func (t *targets) Get(ctx context.Context, u *web.User, id string) (*web.TargetD
 	return t.detailOf(ctx, d), nil
 }
 
-// partWhy says what each score part counts (docs/scoring.md).
+// partWhy says what each score part counts (docs/scoring.md), for a
+// reader without the pages' catalog (which names and explains each part
+// in the viewer's language, keys "part.NAME" and "part.NAME.why").
 var partWhy = map[string]string{
 	analysis.PartFiles:         "distinct watched files, each weighted by its severity and the highest level reached for it",
 	analysis.PartPossession:    "per file, the level the endpoint itself showed (nothing for announced)",
@@ -195,6 +197,12 @@ var partWhy = map[string]string{
 	analysis.PartChildAccess:   "analyst flag: access to children",
 }
 
+// HighScore is the least score of the overview's "highest scores of the
+// week": above what one announced file of the gravest category scores
+// (1.25, docs/scoring.md), so that a list of announcements alone does not
+// fill it.
+const HighScore = 2.0
+
 func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.TargetDetail {
 	out := &web.TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
 	epLevel := map[netip.AddrPort]observe.Level{}
@@ -203,8 +211,10 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 	for i := range d.Timeline {
 		e := &d.Timeline[i]
 		r := web.ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
-			PiecesHave: -1, PiecesTotal: -1, Item: e.Kind + ":" + e.Hash, Lists: e.Matched, Transport: e.Transport,
-			Sensor: e.Sensor, Country: e.Place.Country, VPN: e.Place.VPN || e.Place.Hosting, Agency: e.Agency, Target: d.ID}
+			PiecesHave: e.PiecesHave, PiecesTotal: e.PiecesTotal, Item: e.Kind + ":" + e.Hash, Lists: e.Matched,
+			Transport: e.Transport, Client: web.ClientName(e.Client, e.ClientVersion), Sensor: e.Sensor,
+			Country: e.Place.Country, VPN: e.Place.VPN || e.Place.Hosting, Agency: e.Agency, Target: d.ID,
+			Marks: e.Marks, FirstHand: e.FirstHand}
 		if ap, err := netip.ParseAddrPort(e.Endpoint); err == nil {
 			r.Endpoint = ap
 			epLevel[ap] = max(epLevel[ap], e.Level)
@@ -278,13 +288,11 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		case l.Confidence >= 0.6:
 			strength = "medium"
 		}
-		reason := l.Reason
 		if l.State != "active" {
-			reason += " (" + l.State + ")"
 			strength = l.State
 		}
-		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB,
-			Reason: fmt.Sprintf("%s [%s]: %s", l.Rule, l.Evidence, reason), Strength: fmt.Sprintf("%s (%.2f)", strength, l.Confidence), Seen: len(l.Obs)})
+		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
+			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
 	// query over the hash index.
@@ -302,19 +310,12 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		if i < 50 {
 			r.Name = fileNames[f.Hash]
 		}
-		if f.Quarantined {
-			r.Name = strings.TrimSpace(r.Name + " [quarantined: not scored]")
-		}
-		if f.Intent == "looking" {
-			r.Name = strings.TrimSpace(r.Name + " [looked for only]")
-		}
+		r.Quarantined, r.LookedFor = f.Quarantined, f.Intent == "looking"
 		if len(f.At) > 1 {
 			// Each endpoint's own level: a link lends none.
-			at := make([]string, 0, len(f.At))
 			for _, x := range f.At {
-				at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+				r.At = append(r.At, web.LevelAt{Endpoint: x.Endpoint, Level: x.Level})
 			}
-			r.Name = strings.TrimSpace(r.Name + " [" + strings.Join(at, "; ") + "]")
 		}
 		out.FileRows = append(out.FileRows, r)
 	}
@@ -332,7 +333,8 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 	}
 	for _, l := range d.Leads {
 		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
-		out.Associated = append(out.Associated, web.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints, Note: note})
+		out.Associated = append(out.Associated, web.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
+			State: l.State, Seen: l.Count, Watched: len(l.Watched), Torrents: len(l.Torrents), Note: note})
 	}
 	return out
 }
@@ -347,7 +349,17 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 	if err != nil {
 		return web.ISPFile{}, err
 	}
-	req := api.BuildISPRequest(d, purpose, t.now(), t.retention)
+	// The requesting service is the user's: its name (and country, which
+	// tells a foreign ISP) from the agencies of the store, never its id
+	// alone as a name.
+	by := isp.Requester{ID: d.Jurisdiction}
+	if u != nil && u.Agency != "" {
+		by.ID = u.Agency
+	}
+	if ag, err := t.st.Agency(ctx, by.ID); err == nil {
+		by.Name, by.Country = ag.Name, ag.Country
+	}
+	req := api.BuildISPRequestFor(d, purpose, t.now(), t.retention, by)
 	var buf bytes.Buffer
 	ctype := ""
 	switch format {
@@ -459,11 +471,19 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 		ov.Observations += n
 		ov.Trend = append(ov.Trend, web.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
 	}
-	high, _, err := t.st.WebTargets(ctx, analysis.TargetQuery{Scope: scope, Since: since, Sort: "score", Limit: 10}, false)
+	// The highest scores among the targets seen since, in score order
+	// (ties: the most recently seen first), none below HighScore.
+	ov.HighScore = HighScore
+	high, _, err := t.st.WebTargets(ctx, analysis.TargetQuery{Scope: scope, Since: since, MinScore: HighScore, Sort: "score", Limit: 10}, false)
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(high, func(i, j int) bool { return high[i].LastSeen.After(high[j].LastSeen) })
+	sort.SliceStable(high, func(i, j int) bool {
+		if high[i].Score != high[j].Score {
+			return high[i].Score > high[j].Score
+		}
+		return high[i].LastSeen.After(high[j].LastSeen)
+	})
 	for i := range high {
 		ov.NewestHigh = append(ov.NewestHigh, summaryOf(&high[i]))
 	}

@@ -82,7 +82,7 @@ func (b *client) login(user string) {
 	}
 }
 
-var targetLinkRE = regexp.MustCompile(`href="/targets/(T-[0-9A-Z]+)"`)
+var targetLinkRE = regexp.MustCompile(`href="/targets/(T-[0-9A-Z-]+)"`)
 
 func linkedTargets(body string) []string {
 	var out []string

@@ -77,8 +77,17 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 	select {
 	case s.probeQ <- probeJob{peer: peer, w: w, via: via, transport: transport}:
 	default:
+		// Counted, and logged at most once a minute with the count: a
+		// hostile PEX message naming thousands of peers must not flood
+		// the log. The peer may be queued again next round.
 		s.probeFailures.Add(1)
-		s.log.Warn("probe queue full; peer not probed this round", "peer", peer)
+		s.countDrop(dropProbeQueueFull)
+		s.mu.Lock()
+		delete(s.probed, k)
+		s.mu.Unlock()
+		if last := s.queueFullLogged.Load(); now.UnixNano()-last >= int64(time.Minute) && s.queueFullLogged.CompareAndSwap(last, now.UnixNano()) {
+			s.log.Warn("probe queue full: peers not probed this round", "dropped_total", s.drops.snapshot()[dropProbeQueueFull])
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package bittorrent
 import (
 	"encoding/hex"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +159,19 @@ func TestNodeIDCheckedOnBEP42Vectors(t *testing.T) {
 		}
 		if nodeIDChecked(id, netip.MustParseAddr("127.0.0.1")) {
 			t.Errorf("%s passes for loopback, which BEP 42 cannot check", v.id)
+		}
+	}
+}
+
+// Bound to 0.0.0.0 the sensor's identities have no address it could
+// recognise as its own in a peer list: such a configuration is refused.
+func TestListenOnEveryAddressIsRefused(t *testing.T) {
+	for _, a := range []string{"0.0.0.0", "::"} {
+		cfg := LabConfig()
+		cfg.Listen = netip.MustParseAddr(a)
+		cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "name the one address") {
+			t.Errorf("--listen %s: Validate() = %v, want a refusal", a, err)
 		}
 	}
 }

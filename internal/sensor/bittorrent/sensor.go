@@ -205,6 +205,10 @@ func (c *Config) Validate() error {
 	switch {
 	case !c.Listen.IsValid():
 		return errors.New("bittorrent sensor: no listen address")
+	case c.Listen.IsUnspecified():
+		// Bound to every address, the sensor could not tell its own
+		// connections from peers' (self.go): it would record itself.
+		return fmt.Errorf("bittorrent sensor: listen address %s: name the one address the sensor uses", c.Listen)
 	case c.Identities < 1 || c.Identities > 256:
 		return fmt.Errorf("bittorrent sensor: identities %d: want 1 to 256", c.Identities)
 	case len(c.Bootstrap) == 0:
@@ -283,6 +287,9 @@ type Sensor struct {
 
 	self  selfSet    // the sensor's own addresses, never recorded (self.go)
 	drops dropCounts // observations and probes not made, by reason (self.go)
+	// queueFullLogged is when the probe queue's being full was last logged
+	// (Unix ns): at most once a minute.
+	queueFullLogged atomic.Int64
 }
 
 // New returns a sensor that publishes observations to pub. guard must be

@@ -705,6 +705,9 @@ func (s *Store) resolveTarget(ctx context.Context, id string, scope analysis.Sco
 	}
 	var merged []string
 	cur := id
+	if c, ok := analysis.CanonicalTargetID(id); ok {
+		cur = c // an old base-32 or unpadded id names the same number
+	}
 	for range 64 {
 		var into sql.NullString
 		err := s.db.QueryRowContext(ctx, `SELECT merged_into FROM targets WHERE id = ?`, cur).Scan(&into)
@@ -990,7 +993,8 @@ func maxTime(a, b time.Time) time.Time {
 
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
-	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256, o.port
+	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256, o.port,
+	o.client, o.client_version, o.pieces_have, o.pieces_total
 	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1050,7 +1054,8 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				)
 				t := &e.t
 				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
-					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port); err != nil {
+					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port,
+					&t.Client, &t.ClientVersion, &t.PiecesHave, &t.PiecesTotal); err != nil {
 					return err
 				}
 				if marks != "" {

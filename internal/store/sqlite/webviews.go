@@ -486,6 +486,9 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 	switch {
 	case strings.HasPrefix(strings.ToUpper(search), "T-"):
 		id := strings.ToUpper(search)
+		if c, ok := analysis.CanonicalTargetID(search); ok {
+			id = c
+		}
 		for range 64 {
 			var into sql.NullString
 			e := s.db.QueryRowContext(ctx, `SELECT merged_into FROM targets WHERE id = ?`, id).Scan(&into)

@@ -39,6 +39,39 @@
     return c;
   }
 
+  // The source badge and the mark badges, as the server writes them
+  // (web.view.appendMarks), from the labels the page carries.
+  function marksCell(tbody, e) {
+    var labels = {};
+    try { labels = JSON.parse(tbody.getAttribute("data-marks") || "{}"); } catch (x) { labels = {}; }
+    var c = document.createElement("td");
+    c.className = "marks";
+    var marks = e.marks || [];
+    var folded = !e.first_hand && marks.indexOf("third_party") >= 0;
+    var src = e.first_hand ? (labels.first || ["first-hand", ""]) : (labels.third || ["third party", ""]);
+    var s = document.createElement("span");
+    s.className = "src " + (e.first_hand ? "first" : "third");
+    s.title = src[1];
+    if (folded) {
+      s.setAttribute("data-mark", "third_party");
+      s.title += "\n" + ((labels.marks || {}).third_party || ["", "third_party"])[1];
+    }
+    s.textContent = src[0];
+    c.appendChild(s);
+    marks.forEach(function (m) {
+      if (folded && m === "third_party") { return; }
+      var l = (labels.marks || {})[m] || [m, m + " — " + (labels.unknown || "")];
+      var b = document.createElement("span");
+      b.className = "mark";
+      b.setAttribute("data-mark", m);
+      b.title = l[1];
+      b.textContent = l[0];
+      c.appendChild(document.createTextNode(" "));
+      c.appendChild(b);
+    });
+    return c;
+  }
+
   function startLive() {
     var obs = document.getElementById("live-rows");
     var alerts = document.getElementById("live-alerts");
@@ -56,9 +89,10 @@
       tr.className = "fresh";
       tr.appendChild(td(fmtTime(e.time)));
       tr.appendChild(levelCell(obs, e.level || "unknown"));
+      tr.appendChild(marksCell(obs, e));
       tr.appendChild(td((e.network || "") + " " + (e.method || "")));
       tr.appendChild(td(e.item, "mono"));
-      tr.appendChild(td(e.endpoint, "mono"));
+      tr.appendChild(td(e.endpoint, "mono ep"));
       var t = document.createElement("td");
       if (e.target) {
         var a = document.createElement("a");
@@ -84,6 +118,20 @@
     });
   }
 
+  // Numbers as the server writes them (i18n.Int): French groups thousands
+  // with a narrow no-break space, English with a comma.
+  function num(n) {
+    var s = String(Math.trunc(Number(n) || 0)), neg = s.charAt(0) === "-";
+    if (neg) { s = s.slice(1); }
+    var sep = document.documentElement.lang === "fr" ? "\u202f" : ",";
+    var out = "";
+    for (var i = 0; i < s.length; i++) {
+      if (i > 0 && (s.length - i) % 3 === 0) { out += sep; }
+      out += s.charAt(i);
+    }
+    return (neg ? "-" : "") + out;
+  }
+
   function startProgress() {
     var box = document.getElementById("import-progress");
     if (!box || box.getAttribute("data-state") !== "running") { return; }
@@ -95,7 +143,7 @@
         .then(function (r) { return r.json(); })
         .then(function (j) {
           if (bar && j.total > 0) { bar.max = j.total; bar.value = j.done; }
-          if (text) { text.textContent = j.done + " / " + (j.total > 0 ? j.total : "?"); }
+          if (text) { text.textContent = num(j.done) + " / " + (j.total > 0 ? num(j.total) : "?"); }
           if (j.state === "running") { setTimeout(poll, 1000); } else { location.reload(); }
         })
         .catch(function () { setTimeout(poll, 3000); });

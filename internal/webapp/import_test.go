@@ -1,0 +1,46 @@
+package webapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/web"
+)
+
+// The web import used to report only the first invalid line of a bad
+// file; the person fixing the file needs every one (up to a bound) with
+// its line number and reason, as the command line gives them.
+func TestWebImportListsEveryRejectedLine(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var b strings.Builder
+	b.WriteString(strings.Repeat("ab", 20) + "\n")
+	bad := 0
+	for i := range web.MaxRejectedShown + 20 {
+		fmt.Fprintf(&b, "not-a-hash-%d\n", i)
+		bad++
+	}
+	u := &web.User{Name: "analyst", Role: web.RoleAnalyst}
+	_, err = lists{st: st}.Import(ctx, u, web.ListUpload{Name: "national", Filename: "bad.txt", Body: strings.NewReader(b.String())}, nil)
+	var rej *web.ImportRejectedError
+	if !errors.As(err, &rej) {
+		t.Fatalf("Import of a bad file: %v, want *web.ImportRejectedError", err)
+	}
+	if rej.Total != bad || len(rej.Lines) != web.MaxRejectedShown {
+		t.Fatalf("%d rejected, %d listed; want %d and %d", rej.Total, len(rej.Lines), bad, web.MaxRejectedShown)
+	}
+	for i, l := range rej.Lines {
+		if l.Line != i+2 || l.Reason == "" {
+			t.Fatalf("rejected line %d: %+v, want line %d with a reason", i, l, i+2)
+		}
+	}
+}
