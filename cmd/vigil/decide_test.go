@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +14,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// Observations imported from a file become targets at the next read; an
+// Observations imported from a file become targets at the next read (not
+// first-hand: scored only as second_hand); an
 // analyst's flag adds its documented points, is kept, and is audited; a
 // decision without a reason is refused.
 func TestTargetFlagFromTheCommandLine(t *testing.T) {
@@ -25,6 +27,10 @@ func TestTargetFlagFromTheCommandLine(t *testing.T) {
 	at := time.Now().UTC().Add(-time.Hour)
 	for i := range 3 {
 		o := storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), 1)
+		// A public address: an imported sighting of a loopback or private
+		// address is not first-hand, so it makes no target until the
+		// endpoint itself talks to a sensor there.
+		o.Endpoint.IP = netip.MustParseAddr("192.0.2.77")
 		o.Endpoint.Port = 51413
 		if err := enc.Encode(&o); err != nil {
 			t.Fatal(err)
@@ -51,6 +57,17 @@ func TestTargetFlagFromTheCommandLine(t *testing.T) {
 	ts := targets()
 	if len(ts) != 1 {
 		t.Fatalf("%d targets from one endpoint's observations, want 1", len(ts))
+	}
+	// An imported file proves no conversation (unsigned_import is not
+	// first-hand): the target is listed, and scores only the capped
+	// second_hand part.
+	for _, part := range []string{"files", "possession", "days_active", "repetition", "recency", "sharing"} {
+		if v := ts[0].Parts[part]; v != 0 {
+			t.Fatalf("imported observations scored %s %.2f: parts %v", part, v, ts[0].Parts)
+		}
+	}
+	if v := ts[0].Parts["second_hand"]; v <= 0 || v > 1 {
+		t.Fatalf("imported observations: second_hand %.2f, want in (0, 1]: parts %v", v, ts[0].Parts)
 	}
 	id, before := ts[0].ID, ts[0].Score
 	if code, _, _ := vigilRun(t, nil, "", "--db", db, "target", "flag", id, "--flag", "known_offender"); code != exitUsage {

@@ -60,13 +60,14 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 	other2 := ispObs(observe.MethodPEX, 6881, at.Add(time.Hour))
 	other2.Endpoint.IP = other.Endpoint.IP
 	// A third, at 192.0.2.46: a DHT announce sent from UDP port 40001
-	// declaring it listens on 51413, and a probe at 51413 an hour later.
+	// declaring it listens on 51413, and a probe at 51413 two minutes
+	// later (within the announce_listen_port window).
 	ann := ispObs(observe.MethodDHTAnnounce, 40001, at)
 	ann.Endpoint.IP, ann.Endpoint.Transport, ann.Client.ListenPort, ann.Marks = netip.MustParseAddr("192.0.2.46"), "udp", 51413, nil
 	ann.Endpoint.Local = netip.MustParseAddrPort("198.51.100.200:6881")
 	sum := sha256.Sum256([]byte("announce"))
 	ann.Transcript.SHA256 = sum[:]
-	probe3 := ispObs(observe.MethodPeerProbe, 51413, at.Add(time.Hour))
+	probe3 := ispObs(observe.MethodPeerProbe, 51413, at.Add(2*time.Minute))
 	probe3.Endpoint.IP = ann.Endpoint.IP
 	if err := st.InsertObservations(context.Background(), append(obs, other, other2, ann, probe3)); err != nil {
 		t.Fatal(err)
@@ -127,8 +128,9 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 		t.Fatalf("a target only third parties named gave %d rows:\n%s", len(recs)-1, out)
 	}
 
-	// The announce is grouped with the probe at its declared listening
-	// port (one target), and its row carries the UDP source port it was
+	// The announce is its own endpoint (its UDP source), joined to the
+	// probe at its declared listening port by an announce_listen_port
+	// link (one target), and its row carries the UDP source port it was
 	// sent from, not the port it declared.
 	code, out, errOut = vigilRun(t, nil, "", "--db", db, "isp-request", "--target", "T-3", "--format", "json", "--case", "2026/0001")
 	if code != exitOK {
@@ -140,6 +142,9 @@ func TestISPRequestRowsAreFirstHandOnly(t *testing.T) {
 	}
 	if req.Kept != 2 {
 		t.Fatalf("T-3: %d rows, want the announce and the probe:\n%s", req.Kept, out)
+	}
+	if !strings.Contains(out, `"announce_listen_port"`) {
+		t.Fatalf("T-3: the announce_listen_port link is not in the annex:\n%s", out)
 	}
 	r0 := req.Groups[0].Rows[0]
 	if r0["method"] != "dht_announce" || r0["source_port"] != 40001.0 || r0["transport"] != "udp" || r0["direction"] != "peer_to_sensor" ||

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -75,6 +76,12 @@ type LinkConfig struct {
 	// joins two endpoints only when seen at both within this time of each
 	// other.
 	IdentifierWindow time.Duration
+	// AnnounceWindow: a DHT announce joins the endpoint probed at the
+	// listen port it declared (announce_listen_port) only when a probe
+	// there answered within this time of the announces; two announce
+	// endpoints declaring the same IP:port within it make that IP:port
+	// link nothing.
+	AnnounceWindow time.Duration
 	// ConcurrentSlack: a peer id or a listen-port identity seen at two
 	// different addresses within this time of each other is taken as
 	// active at both at once (a replay, or two machines): it is withdrawn
@@ -114,6 +121,7 @@ func DefaultConfig() Config {
 		Links: LinkConfig{
 			IdentifierWindow:  7 * 24 * time.Hour,
 			ConcurrentSlack:   2 * time.Minute,
+			AnnounceWindow:    10 * time.Minute,
 			MaxIPsPerHour:     3,
 			MaxEndpoints:      64,
 			SessionWindow:     2 * time.Hour,
@@ -123,12 +131,13 @@ func DefaultConfig() Config {
 			OverlapMinJaccard: 0.6,
 			OverlapMaxPeers:   50,
 			Confidence: map[string]float64{
-				RuleUserHash:   0.9,
-				RuleGUID:       0.9,
-				RuleNodeID:     0.8,
-				RulePeerID:     0.7,
-				RuleListenPort: 0.5,
-				RuleOverlap:    0.3,
+				RuleUserHash:       0.9,
+				RuleGUID:           0.9,
+				RuleNodeID:         0.8,
+				RulePeerID:         0.7,
+				RuleListenPort:     0.5,
+				RuleOverlap:        0.3,
+				RuleAnnounceListen: 0.3,
 			},
 		},
 		Quarantine:   QuarantineConfig{MinPeers: 50, Factor: 10, Baseline: 7 * 24 * time.Hour},
@@ -162,7 +171,10 @@ func (c *Config) validate() error {
 	if c.EndpointWindow < 0 {
 		errs = append(errs, fmt.Errorf("EndpointWindow %v: must be positive", c.EndpointWindow))
 	}
-	if l.SessionWindow < 0 || l.ReassignWindow < 0 || l.IdentifierWindow < 0 || l.ConcurrentSlack < 0 {
+	if l.AnnounceWindow == 0 {
+		l.AnnounceWindow = DefaultConfig().Links.AnnounceWindow
+	}
+	if l.SessionWindow < 0 || l.ReassignWindow < 0 || l.IdentifierWindow < 0 || l.ConcurrentSlack < 0 || l.AnnounceWindow < 0 {
 		errs = append(errs, fmt.Errorf("Links windows must not be negative"))
 	}
 	if l.OverlapMinFiles < 2 {
@@ -170,6 +182,16 @@ func (c *Config) validate() error {
 	}
 	if l.Confidence == nil {
 		l.Confidence = DefaultConfig().Links.Confidence
+	} else {
+		// A rule the caller's table lacks keeps its default: a confidence
+		// of 0 would read as 1 in the score.
+		conf := maps.Clone(l.Confidence)
+		for r, v := range DefaultConfig().Links.Confidence {
+			if _, ok := conf[r]; !ok {
+				conf[r] = v
+			}
+		}
+		l.Confidence = conf
 	}
 	q := &c.Quarantine
 	if q.MinPeers < 1 || q.Factor < 1 || q.Baseline <= 0 {

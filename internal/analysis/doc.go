@@ -6,17 +6,23 @@
 //     than Config.EndpointWindow, the same IP:port is a new endpoint. A
 //     non-public address named by a third party makes no endpoint of its
 //     own; it joins one only where the endpoint itself talked to the sensor.
+//     A DHT announce is its own endpoint (its UDP source); the port it
+//     declares joins it to the endpoint probed there only by a weak
+//     announce_listen_port link (carrier-grade NAT: the port may be another
+//     subscriber's).
 //   - A device is a set of endpoints joined by links. Only first-hand
 //     identifiers link (observe.Observation.FirstHand; DHT node ids only when
-//     valid under BEP 42), each rule within a time window, and a session
+//     valid under BEP 42 and not learnt by pinging a declared port), each rule within a time window, and a session
 //     identity seen at two addresses at once is withdrawn. Every link names
 //     the identifier or the overlap that made it, with a confidence and the
 //     observations behind it; an analyst can reject a link, and that
 //     decision is kept and stops the same evidence from joining them again.
 //     An IP address alone never makes a device. Identifiers can be forged.
 //   - A target is a device or a lone endpoint. Its score is a documented sum
-//     of named parts (docs/scoring.md); the possession level of every file
-//     travels with it, and an announce counts far less than a complete copy.
+//     of named parts (docs/scoring.md), resting on first-hand observations;
+//     what others said of it counts only in a capped second_hand part. The
+//     possession level of every file travels with it, and an announce
+//     counts far less than a complete copy.
 //     A link never raises a level: each endpoint keeps its own, and a linked
 //     endpoint's files count at its link confidence.
 //   - A quarantined hash (one that suddenly matches far more peers than its

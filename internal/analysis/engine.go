@@ -39,6 +39,7 @@ type Engine struct {
 	items     map[hashkind.Hash]*item
 	itemList  []*item
 	idents    map[identKey]*ident
+	claims    map[netip.AddrPort]*claim // listen ports declared in DHT announces, by the IP:port declared
 	links     map[linkKey]*link
 	linkIDs   map[string]int64
 	nextLink  int64
@@ -119,7 +120,9 @@ type endpoint struct {
 	vpn         bool
 	hosting     bool
 	networks    []string
-	overlaps    map[int32]linkKey // overlap-rule links, by the other endpoint
+	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
+	fhDays      map[int32]struct{} // UTC days with a first-hand observation (the score's days_active)
+	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 }
 
 type fileAgg struct {
@@ -130,6 +133,15 @@ type fileAgg struct {
 	offered     bool
 	lastHour    int64 // hour+1 of the last counted sighting, for quarantine
 	hours       int   // distinct clock hours it was seen in: independent sightings
+	// First-hand facts only (observe.Observation.FirstHand): the score's
+	// files, possession, sharing, repetition and recency rest on these.
+	fh         bool          // seen first-hand at least once
+	fhLevel    observe.Level // highest level of a first-hand observation
+	fhOffered  bool          // offered first-hand (sharing, level acknowledged or more)
+	fhSharing  bool          // a first-hand observation was sharing
+	fhHours    int           // distinct clock hours of first-hand sightings
+	fhLastHour int64         // hour+1 of the last counted first-hand sighting
+	fhLast     int64         // time of the last first-hand sighting
 }
 
 type item struct {
@@ -159,7 +171,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		storedEps: snap.Endpoints, eps: []*endpoint{nil},
 		epByKey: map[netip.AddrPort][]int32{}, linksOf: map[int32][]linkKey{}, epConf: map[int32]float64{},
 		pending: map[netip.AddrPort][]pendingObs{}, dropped: map[string]int{}, homeEp: map[int64]int32{}, items: map[hashkind.Hash]*item{},
-		idents: map[identKey]*ident{}, links: map[linkKey]*link{}, linkIDs: map[string]int64{},
+		idents: map[identKey]*ident{}, claims: map[netip.AddrPort]*claim{}, links: map[linkKey]*link{}, linkIDs: map[string]int64{},
 		blocked: map[string]Decision{},
 		flags:   map[int64]map[string]bool{}, shares: map[int64]map[string]Share{},
 		assigned: map[int64]Decision{}, investigator: map[int64]Decision{},
@@ -455,7 +467,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
+	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32]struct{}{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id.
@@ -472,16 +484,14 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	return p
 }
 
-// groupKey is the IP:port an observation is grouped under: its endpoint,
-// except for a DHT announce received over UDP, whose endpoint is the
-// datagram's source (kept as such for the ISP row) while the peer listens
-// on the port it declared: IP:ListenPort, where a probe finds it.
+// groupKey is the IP:port an observation is grouped under: its own
+// endpoint, for a DHT announce the UDP source it was sent from. The port
+// an announce declares (Client.ListenPort) never groups it: behind
+// carrier-grade NAT another subscriber of the same address may be the one
+// listening there. An announce joins the endpoint probed at the declared
+// port only through an announce_listen_port link (linkDeclared).
 func groupKey(o *observe.Observation) netip.AddrPort {
-	port := o.Endpoint.Port
-	if o.Method == observe.MethodDHTAnnounce && o.Endpoint.Transport == "udp" && o.Client.ListenPort != 0 {
-		port = o.Client.ListenPort
-	}
-	return netip.AddrPortFrom(o.Endpoint.IP.Unmap(), port)
+	return netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
 }
 
 // latestEp is the newest generation of an IP:port.
@@ -561,7 +571,8 @@ func (e *Engine) observe(seq int64, o *observe.Observation) {
 // fold adds o to endpoint p.
 func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	t := o.Time.UnixNano()
-	if o.FirstHand() {
+	firstHand := o.FirstHand()
+	if firstHand {
 		if !p.hasFH || t < p.fhFirst {
 			p.fhFirst = t
 		}
@@ -569,6 +580,10 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 			p.fhLast = t
 		}
 		p.hasFH = true
+		p.fhDays[int32(o.Time.Unix()/86400)] = struct{}{}
+		if o.Method == observe.MethodPeerProbe {
+			p.probes = widen(p.probes, t, o.ID)
+		}
 	}
 	it := e.item(o)
 	if p.count == 0 || t < p.first {
@@ -614,6 +629,21 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 			f.offered = true
 		}
 	}
+	if firstHand {
+		f.fh = true
+		f.fhLevel = max(f.fhLevel, o.Possession.Level)
+		f.fhLast = max(f.fhLast, t)
+		if intent == Sharing {
+			f.fhSharing = true
+			if o.Possession.Level >= observe.Acknowledged {
+				f.fhOffered = true
+			}
+		}
+		if h := t / int64(time.Hour); f.fhLastHour != h+1 {
+			f.fhLastHour = h + 1
+			f.fhHours++
+		}
+	}
 	e.markEp(p.id)
 	if !e.loading {
 		e.dirtyFiles[fileKey{p.id, it.idx}] = true
@@ -626,6 +656,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)
+	e.linkDeclared(p, o)
 	if len(p.overlaps) > 0 {
 		e.recheckOverlaps(p)
 	}

@@ -80,13 +80,15 @@ func short(b []byte) string {
 // a DHT node's values (or anything marked third_party or spoofable_source)
 // link nothing, whatever identifiers they carry. A DHT node id links only
 // when it passes BEP 42 for the address it came from and the sensor did
-// not mark it unchecked.
+// not mark it unchecked, nor learnt it by pinging a declared port
+// (node_id_via_ping: behind carrier-grade NAT another subscriber may have
+// answered).
 func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 	if !o.FirstHand() {
 		return
 	}
 	c := &o.Client
-	if usable(c.NodeID, 20) && !o.HasMark(observe.MarkNodeIDUnchecked) && bep42Valid(c.NodeID, p.key.Addr()) {
+	if usable(c.NodeID, 20) && !o.HasMark(observe.MarkNodeIDUnchecked) && !o.HasMark(observe.MarkNodeIDViaPing) && bep42Valid(c.NodeID, p.key.Addr()) {
 		e.sight(identKey{RuleNodeID, string(c.NodeID)}, p, o)
 	}
 	if usable(c.UserHash, 16) {

@@ -12,18 +12,23 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// ownInput is the score input of one endpoint alone.
+// ownInput is the score input of one endpoint alone: its first-hand
+// facts, and the files it was only named with.
 func (e *Engine) ownInput(p *endpoint) ScoreInput {
-	in := ScoreInput{Days: float64(len(p.days))}
+	in := ScoreInput{Days: float64(len(p.fhDays))}
 	var last int64
 	for idx, f := range p.files {
 		it := e.itemList[idx]
 		if e.held(it.hash) {
 			continue
 		}
-		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: f.level, Looking: !f.sharing, Offered: f.offered, Confidence: 1})
-		in.Sightings += float64(max(f.hours, 1))
-		last = max(last, f.last)
+		if !f.fh {
+			in.SecondHand = append(in.SecondHand, FileFacts{Severity: it.severity, Looking: !f.sharing, Confidence: 1})
+			continue
+		}
+		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: f.fhLevel, Looking: !f.fhSharing, Offered: f.fhOffered, Confidence: 1})
+		in.Sightings += float64(max(f.fhHours, 1))
+		last = max(last, f.fhLast)
 	}
 	if last > 0 {
 		in.LastSeen = time.Unix(0, last).UTC()
@@ -82,7 +87,11 @@ func (e *Engine) summarize(members []int32) TargetRow {
 	type agg struct {
 		level            observe.Level // highest level an endpoint itself reached
 		count            int
-		hours            float64 // distinct clock hours, each endpoint's at its confidence
+		hours            float64 // distinct first-hand clock hours, each endpoint's at its confidence
+		fh               bool    // seen first-hand at an endpoint
+		fhLast           int64   // last first-hand sighting
+		secondConf       float64 // highest confidence of the endpoints it was only named at
+		secondLooking    bool
 		first, last      int64
 		sharing, offered bool
 		// the endpoint counted in the score: the highest confidence ×
@@ -119,7 +128,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			last = p.last
 			latest = p
 		}
-		for d := range p.days {
+		for d := range p.fhDays {
 			days[d] = max(days[d], c)
 		}
 		if p.agency != "" && (agencyEp == nil || p.agencyNS > agencyEp.agencyNS) {
@@ -148,14 +157,22 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			}
 			a.level = max(a.level, f.level)
 			a.count += f.count
-			a.hours += c * float64(f.hours)
 			a.first, a.last = min(a.first, f.first), max(a.last, f.last)
 			a.sharing = a.sharing || f.sharing
 			a.offered = a.offered || f.offered
-			lvl := min(f.level, observe.Verified)
+			if !f.fh {
+				if c > a.secondConf {
+					a.secondConf, a.secondLooking = c, !f.sharing
+				}
+				continue
+			}
+			a.fh = true
+			a.fhLast = max(a.fhLast, f.fhLast)
+			a.hours += c * float64(f.fhHours)
+			lvl := min(f.fhLevel, observe.Verified)
 			if v := c * (w.Level[lvl] + w.Possession[lvl]); v > a.best {
 				a.best = v
-				a.bestFact = FileFacts{Severity: e.itemList[idx].severity, Level: f.level, Looking: !f.sharing, Offered: f.offered, Confidence: c}
+				a.bestFact = FileFacts{Severity: e.itemList[idx].severity, Level: f.fhLevel, Looking: !f.fhSharing, Offered: f.fhOffered, Confidence: c}
 			}
 		}
 	}
@@ -193,10 +210,14 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		if e.held(it.hash) {
 			continue
 		}
-		in.Files = append(in.Files, a.bestFact)
 		in.Observations += a.count
-		in.Sightings += max(a.hours, 1)
-		scoredLast = max(scoredLast, a.last)
+		if a.fh {
+			in.Files = append(in.Files, a.bestFact)
+			in.Sightings += max(a.hours, 1)
+			scoredLast = max(scoredLast, a.fhLast)
+		} else {
+			in.SecondHand = append(in.SecondHand, FileFacts{Severity: it.severity, Looking: a.secondLooking, Confidence: a.secondConf})
+		}
 		levels[a.level]++
 		s.MaxLevel = max(s.MaxLevel, a.level)
 		s.MaxSeverity = max(s.MaxSeverity, it.severity)
@@ -212,7 +233,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 	} else {
 		in.LastSeen = time.Time{}
 	}
-	s.Files = len(in.Files)
+	s.Files = len(in.Files) + len(in.SecondHand)
 	s.Looking = looking && s.Files > 0
 	for l := observe.Verified; l >= observe.Announced; l-- {
 		if n := levels[l]; n > 0 {

@@ -17,6 +17,7 @@ const (
 	PartRecency        = "recency"
 	PartSharing        = "sharing"
 	PartNewMaterial    = "new_material"
+	PartSecondHand     = "second_hand"
 	PartKnownOffender  = "flag_known_offender"
 	PartChildAccess    = "flag_access_to_children"
 	FlagKnownOffender  = "known_offender"
@@ -58,6 +59,11 @@ type Weights struct {
 	SharingPoints float64
 	// NewMaterialPoints per confirmed associated file seen with the target.
 	NewMaterialPoints float64
+	// SecondHandMax caps the second_hand part: the files a target is only
+	// known to hold from observations that are not first-hand (named by a
+	// third party, resting on a spoofable datagram, imported from a file)
+	// count as announced, and all of them together at most this much.
+	SecondHandMax float64
 	// FlagPoints per analyst flag (FlagKnownOffender, FlagChildAccess).
 	FlagPoints map[string]float64
 }
@@ -76,6 +82,7 @@ func DefaultWeights() Weights {
 		RecencyHalfLife:   defaultHalfLifeDay * 24 * time.Hour,
 		SharingPoints:     1,
 		NewMaterialPoints: 5,
+		SecondHandMax:     1,
 		FlagPoints:        map[string]float64{FlagKnownOffender: 50, FlagChildAccess: 100},
 	}
 }
@@ -94,19 +101,29 @@ type FileFacts struct {
 	Confidence float64
 }
 
-// ScoreInput is everything a target's score depends on.
+// ScoreInput is everything a target's score depends on. Only first-hand
+// observations (observe.Observation.FirstHand) feed Files, Days,
+// Sightings and LastSeen; a file known only from others' words is in
+// SecondHand.
 type ScoreInput struct {
-	Files []FileFacts // quarantined files already left out
-	// Days counts distinct UTC days with an observation, each day weighted
-	// by the highest confidence of the endpoints active that day (1 for a
-	// lone endpoint).
+	// Files seen first-hand at an endpoint of the target, each at the
+	// level of its first-hand observations; quarantined files left out.
+	Files []FileFacts
+	// SecondHand are the files no endpoint of the target showed
+	// first-hand (Level is ignored: they count as announced), for the
+	// capped second_hand part.
+	SecondHand []FileFacts
+	// Days counts distinct UTC days with a first-hand observation, each
+	// day weighted by the highest confidence of the endpoints seen
+	// first-hand that day (1 for a lone endpoint).
 	Days         float64
-	Observations int // observations of non-quarantined files
-	// Sightings counts, per non-quarantined file, the distinct clock hours
-	// it was seen in, summed: repetition is measured in independent
+	Observations int // observations of non-quarantined files (not scored)
+	// Sightings counts, per file of Files, the distinct clock hours it was
+	// seen first-hand in, summed: repetition is measured in independent
 	// sightings, so a sensor that looks every minute does not make a peer
 	// seen for ten minutes look like a regular.
-	Sightings      float64
+	Sightings float64
+	// LastSeen is the last first-hand sighting of a file of Files.
 	LastSeen       time.Time
 	ConfirmedLeads int
 	Flags          []string
@@ -169,6 +186,20 @@ func Score(in ScoreInput, w Weights, now time.Time) Parts {
 			add(PartRecency, w.RecencyShare*round2(files)*decay)
 		}
 	}
+	var second float64
+	for _, f := range in.SecondHand {
+		sev := min(max(f.Severity, 0), maxSeverity)
+		c := f.Confidence
+		if c <= 0 || c > 1 {
+			c = 1
+		}
+		v := w.Severity[sev] * w.Level[observe.Announced] * c
+		if f.Looking {
+			v *= w.LookingFactor
+		}
+		second += v
+	}
+	add(PartSecondHand, min(second, w.SecondHandMax))
 	add(PartSharing, w.SharingPoints*offered)
 	add(PartNewMaterial, w.NewMaterialPoints*float64(in.ConfirmedLeads))
 	for _, f := range in.Flags {

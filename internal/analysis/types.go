@@ -157,6 +157,9 @@ const (
 	RulePeerID     = "peer_id_session"
 	RuleListenPort = "listen_port_client"
 	RuleOverlap    = "file_overlap"
+	// RuleAnnounceListen joins a DHT announce's own endpoint (its UDP
+	// source) to the endpoint probed at the listen port it declared.
+	RuleAnnounceListen = "announce_listen_port"
 )
 
 // TimelineEntry is one observation of a target.

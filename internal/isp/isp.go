@@ -408,7 +408,7 @@ type groupKey struct {
 // FirstHand reports whether the sighting is the endpoint itself talking to
 // the sensor, by the rule of observe.Observation.FirstHand: never a
 // tracker, PEX or DHT-value report, nor one marked third_party or
-// spoofable_source.
+// spoofable_source or unsigned_import.
 func (x *Sighting) FirstHand() bool {
 	o := observe.Observation{Method: x.Method, Marks: x.Marks}
 	return o.FirstHand()
@@ -424,10 +424,10 @@ func notRow(x *Sighting) string {
 	switch {
 	case x.has(observe.MarkThirdParty) || slices.Contains(thirdPartyMethods, x.Method):
 		return AnnexThirdParty
-	case !x.FirstHand(): // spoofable_source, or whatever else observe decides
-		return AnnexSpoofable
-	case x.has(observe.MarkUnsigned):
+	case x.has(observe.MarkUnsigned): // not first-hand either: said first, as the more exact reason
 		return AnnexUnsigned
+	case !x.FirstHand(): // spoofable_source or unsigned_import. or whatever else observe decides
+		return AnnexSpoofable
 	case x.has(observe.MarkNonPublicAddress):
 		return AnnexNonPublic
 	case x.has(observe.MarkInfohashMismatch):

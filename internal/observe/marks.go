@@ -42,13 +42,19 @@ const (
 	// address it came from (or could not be checked): it is self-declared
 	// and may be forged, so no device link rests on it.
 	MarkNodeIDUnchecked = "node_id_unchecked"
+	// MarkNodeIDViaPing: the DHT node id was learnt by pinging the port the
+	// peer declared in a PORT message, not from the peer's own connection:
+	// behind carrier-grade NAT another subscriber of the same address may
+	// hold that port and answer, so no device link rests on the id.
+	MarkNodeIDViaPing = "node_id_via_ping"
 	// MarkNonPublicAddress: the address is not globally routable (private,
 	// loopback, link-local, CGNAT shared space); it names no subscriber on
 	// its own. Recorded only in lab scope.
 	MarkNonPublicAddress = "non_public_address"
 	// MarkUnsigned: read from a file ('vigil observations import') rather
 	// than received from a sensor: nothing proves which sensor made it, so
-	// it never backs an ISP row.
+	// it never backs an ISP row, and it is not first-hand: an imported
+	// file proves no conversation.
 	MarkUnsigned = "unsigned_import"
 )
 
@@ -59,12 +65,13 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkMalformedBitfield, "bitfield of the wrong length or with spare bits set; only in-range pieces counted"},
 	{MarkMalformedHave, "have past the last piece, or have_all/have_none contradicting the bitfield; not counted"},
 	{MarkNodeIDUnchecked, "DHT node id fails BEP 42 for its address: self-declared, may be forged"},
+	{MarkNodeIDViaPing, "DHT node id learnt by pinging a declared port: may be another subscriber's, links nothing"},
 	{MarkNonPublicAddress, "not a public address: names no subscriber"},
 	{MarkSpoofableSource, "rests on one unauthenticated UDP datagram: the source could be forged"},
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
 	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
-	{MarkUnsigned, "imported from a file, not received from a sensor: never an ISP row"},
+	{MarkUnsigned, "imported from a file, not received from a sensor: not first-hand, never an ISP row"},
 }
 
 // ValidMark reports whether s has the form of a mark: 1 to 64 characters
@@ -106,14 +113,17 @@ func (o *Observation) HasMark(m string) bool {
 // exchange (peer_probe), or a DHT announce whose token proves the address
 // received the sensor's earlier reply. What a tracker, a PEX peer or a DHT
 // node said of the endpoint is never first-hand, whatever its marks (an
-// observation imported from a Vigil that set no marks stays second-hand).
-// Only first-hand observations back device links and ISP rows.
+// observation imported from a Vigil that set no marks stays second-hand);
+// neither is anything marked third_party, spoofable_source or
+// unsigned_import (a file proves no conversation: whoever wrote it could
+// have written any address). Only first-hand observations back device
+// links, ISP rows and the first-hand parts of a score.
 func (o *Observation) FirstHand() bool {
 	switch o.Method {
 	case MethodDHTGetPeers, MethodTracker, MethodPEX:
 		return false
 	}
-	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource)
+	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned)
 }
 
 // normalizeMarks sorts and de-duplicates marks read from a file or store,

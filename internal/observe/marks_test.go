@@ -45,6 +45,9 @@ func TestFirstHandNeverTrustsThirdPartyMethods(t *testing.T) {
 		{MethodTracker, nil, false},
 		{MethodPEX, nil, false},
 		{"kad_sources", []string{MarkThirdParty}, false},
+		// An imported file proves no conversation, whatever its method.
+		{MethodPeerProbe, []string{MarkUnsigned}, false},
+		{MethodDHTAnnounce, []string{MarkUnsigned}, false},
 	}
 	for _, tt := range tests {
 		o := Observation{Method: tt.method, Marks: tt.marks}

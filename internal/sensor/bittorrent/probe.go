@@ -207,6 +207,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	if res.dhtPort != 0 {
 		if id, ok, checked := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.dhtPort), tr); ok {
 			cl.NodeID = id[:]
+			marks = append(marks, observe.MarkNodeIDViaPing)
 			if !checked {
 				marks = append(marks, observe.MarkNodeIDUnchecked)
 			}

@@ -458,6 +458,11 @@ func TestProbePingNodeIDTakesOnlyTheNodePinged(t *testing.T) {
 			if !bytes.Equal(o.Client.NodeID, nodeID[:]) || !o.HasMark(observe.MarkNodeIDUnchecked) {
 				t.Fatalf("node id %x marks %v, want %x marked node_id_unchecked", o.Client.NodeID, o.Marks, nodeID)
 			}
+			// Learnt by pinging the port the peer declared: behind
+			// carrier-grade NAT another subscriber may have answered.
+			if !o.HasMark("node_id_via_ping") {
+				t.Fatalf("node id learnt by a ping: marks %v, want node_id_via_ping", o.Marks)
+			}
 		})
 	}
 }
