@@ -524,7 +524,7 @@ func evalTargets(in *Inputs, rep *Report) {
 		lr.FPRate = ratio(lr.Wrong, lr.Made)
 		rep.Links = append(rep.Links, *lr)
 	}
-	for _, rule := range []string{analysis.RuleNodeID, analysis.RulePeerID, analysis.RuleListenPort} {
+	for _, rule := range []string{analysis.RuleNodeID, analysis.RulePeerID, analysis.RuleListenPort, analysis.RuleAnnounceListen} {
 		if rules[rule] == nil {
 			rep.Links = append(rep.Links, LinkRow{Rule: rule})
 		}
