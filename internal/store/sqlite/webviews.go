@@ -589,44 +589,9 @@ func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at 
 	if window <= 0 {
 		window = analysis.DefaultConfig().EndpointWindow
 	}
-	type gen struct {
-		first, last int64
-		target      string
-	}
-	gens := map[netip.AddrPort][]gen{}
-	var ips []any
-	seenIP := map[netip.Addr]bool{}
-	for _, ap := range eps {
-		a := ap.Addr().Unmap()
-		gens[netip.AddrPortFrom(a, ap.Port())] = nil
-		if !seenIP[a] {
-			seenIP[a] = true
-			ips = append(ips, a.String())
-		}
-	}
-	for len(ips) > 0 {
-		n := min(len(ips), 500)
-		chunk := ips[:n]
-		ips = ips[n:]
-		err := eachRow(ctx, s.db, `SELECT ip, port, target, first_ns, last_ns FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`)`, func(r *sql.Rows) error {
-			var ip, target string
-			var port, first, last int64
-			if err := r.Scan(&ip, &port, &target, &first, &last); err != nil {
-				return err
-			}
-			a, err := netip.ParseAddr(ip)
-			if err != nil {
-				return err
-			}
-			ap := netip.AddrPortFrom(a, uint16(port))
-			if g, ok := gens[ap]; ok {
-				gens[ap] = append(g, gen{first, last, target})
-			}
-			return nil
-		}, chunk...)
-		if err != nil {
-			return nil, fmt.Errorf("endpoint targets: %w", err)
-		}
+	gens, err := s.endpointGenerations(ctx, eps)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]string, len(eps))
 	for i, ap := range eps {
@@ -649,13 +614,36 @@ func (s *Store) EndpointTargetsAt(ctx context.Context, eps []netip.AddrPort, at 
 // that began last (in time; generation numbers follow arrival) is
 // returned. To place an observation, use EndpointTargetsAt.
 func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[netip.AddrPort]string, error) {
+	gens, err := s.endpointGenerations(ctx, eps)
+	if err != nil {
+		return nil, err
+	}
 	out := map[netip.AddrPort]string{}
-	want := map[netip.AddrPort]bool{}
+	for ap, g := range gens {
+		if len(g) > 0 {
+			out[ap] = g[len(g)-1].target // the generation that began last
+		}
+	}
+	return out, nil
+}
+
+// endpointGen is one generation of an IP:port: when it was first and last
+// seen, and its target.
+type endpointGen struct {
+	first, last int64
+	target      string
+}
+
+// endpointGenerations reads the stored generations of each endpoint (its
+// address unmapped), oldest first, in one indexed query per 500
+// addresses. An endpoint the analysis has not stored has none.
+func (s *Store) endpointGenerations(ctx context.Context, eps []netip.AddrPort) (map[netip.AddrPort][]endpointGen, error) {
+	gens := map[netip.AddrPort][]endpointGen{}
 	var ips []any
 	seenIP := map[netip.Addr]bool{}
 	for _, ap := range eps {
 		a := ap.Addr().Unmap()
-		want[netip.AddrPortFrom(a, ap.Port())] = true
+		gens[netip.AddrPortFrom(a, ap.Port())] = nil
 		if !seenIP[a] {
 			seenIP[a] = true
 			ips = append(ips, a.String())
@@ -665,18 +653,19 @@ func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[
 		n := min(len(ips), 500)
 		chunk := ips[:n]
 		ips = ips[n:]
-		err := eachRow(ctx, s.db, `SELECT ip, port, target FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY first_ns`, func(r *sql.Rows) error {
+		err := eachRow(ctx, s.db, `SELECT ip, port, target, first_ns, last_ns FROM analysis_endpoints WHERE ip IN (?`+strings.Repeat(",?", n-1)+`) ORDER BY first_ns`, func(r *sql.Rows) error {
 			var ip, target string
-			var port int64
-			if err := r.Scan(&ip, &port, &target); err != nil {
+			var port, first, last int64
+			if err := r.Scan(&ip, &port, &target, &first, &last); err != nil {
 				return err
 			}
 			a, err := netip.ParseAddr(ip)
 			if err != nil {
 				return err
 			}
-			if ap := netip.AddrPortFrom(a, uint16(port)); want[ap] {
-				out[ap] = target
+			ap := netip.AddrPortFrom(a, uint16(port))
+			if g, ok := gens[ap]; ok {
+				gens[ap] = append(g, endpointGen{first, last, target})
 			}
 			return nil
 		}, chunk...)
@@ -684,7 +673,7 @@ func (s *Store) EndpointTargets(ctx context.Context, eps []netip.AddrPort) (map[
 			return nil, fmt.Errorf("endpoint targets: %w", err)
 		}
 	}
-	return out, nil
+	return gens, nil
 }
 
 // WebTargets is Targets for the investigators' list page: the same
