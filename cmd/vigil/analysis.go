@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -112,4 +113,33 @@ func (a *app) sqliteStore(ctx context.Context) (*sqlite.Store, error) {
 		return nil, fmt.Errorf("store %s keeps no targets", a.dbPath)
 	}
 	return sq, nil
+}
+
+// analysisCollector exports what the analysis set aside, so that a drop is
+// counted where operators look (vigil_analysis_dropped_total by reason)
+// and the third parties' sightings of non-public addresses it holds until
+// a first-hand contact confirms them (vigil_analysis_held).
+type analysisCollector struct{ e *analysis.Engine }
+
+var (
+	descAnalysisDropped = prometheus.NewDesc("vigil_analysis_dropped_total",
+		"Observations the analysis set aside, by reason (a non-public address a third party named that no first-hand contact confirmed, past the hold's bounds).",
+		[]string{"reason"}, nil)
+	descAnalysisHeld = prometheus.NewDesc("vigil_analysis_held",
+		"Third parties' sightings of non-public addresses held until a first-hand contact at that address confirms them.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c analysisCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descAnalysisDropped
+	ch <- descAnalysisHeld
+}
+
+// Collect implements prometheus.Collector.
+func (c analysisCollector) Collect(ch chan<- prometheus.Metric) {
+	dropped, held := c.e.Dropped()
+	for reason, n := range dropped {
+		ch <- prometheus.MustNewConstMetric(descAnalysisDropped, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(descAnalysisHeld, prometheus.GaugeValue, float64(held))
 }

@@ -177,6 +177,7 @@ Examples:
 				if err != nil {
 					return err
 				}
+				reg.MustRegister(analysisCollector{engine})
 				defer engine.Flush(context.WithoutCancel(ctx))
 				var analysisFailures atomic.Int64
 				feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)

@@ -159,6 +159,7 @@ Examples:
 					if err != nil {
 						return err
 					}
+					reg.MustRegister(analysisCollector{engine})
 					done := make(chan struct{})
 					go func() {
 						defer close(done)
