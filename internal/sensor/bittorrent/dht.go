@@ -555,6 +555,7 @@ func (s *Sensor) bootstrap(ctx context.Context) {
 		}
 		most = max(most, l)
 	}
+	s.bootstrapTook.Store(int64(time.Since(t0)))
 	attrs := []any{"identities", len(s.nodes), "rounds", rounds, "stable", stable, "routing_nodes", prev,
 		"least_per_identity", least, "most_per_identity", most, "datagrams_sent", s.sent.Load() - queries0,
 		"took", time.Since(t0).Round(time.Millisecond)}

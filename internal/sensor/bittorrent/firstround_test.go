@@ -9,6 +9,7 @@ package bittorrent
 import (
 	"context"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -324,6 +325,10 @@ func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg 
 	}
 	st := s.Stats()
 	q := s.lookupQueries.Load()
+	// The first round waits for the bootstrap, which the metric reports.
+	if boot := gaugeValue(tb, s, "vigil_bittorrent_bootstrap_seconds"); boot <= 0 {
+		tb.Errorf("vigil_bittorrent_bootstrap_seconds = %v after the first round, want the bootstrap's duration", boot)
+	}
 	return firstRound{Found: seen.found(sc.truth), Pairs: len(sc.truth), Lookups: int(st.Lookups),
 		Datagrams: q, Other: st.Sent - q, Took: time.Since(t0)}, nil
 }
@@ -431,4 +436,21 @@ func TestFirstRoundFindsWatchedPairsOnASparseDHT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gaugeValue reads one unlabelled gauge of the sensor's collector.
+func gaugeValue(tb testing.TB, s *Sensor, name string) float64 {
+	tb.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -1,6 +1,10 @@
 package bittorrent
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Collector exports the sensor's counters to Prometheus, one metric per
 // stage, so that a sensor that stops finding anything shows where.
@@ -26,12 +30,13 @@ var (
 	descRouting  = prometheus.NewDesc("vigil_bittorrent_routing_nodes", "Nodes in all routing tables.", nil, nil)
 	descWatched  = prometheus.NewDesc("vigil_bittorrent_watched_infohashes", "Info-hashes watched.", nil, nil)
 	descProbeQ   = prometheus.NewDesc("vigil_bittorrent_probe_queue_depth", "Probes waiting.", nil, nil)
+	descBoot     = prometheus.NewDesc("vigil_bittorrent_bootstrap_seconds", "How long the DHT identities' bootstrap before the first lookup round took (0 until it has ended).", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups, descRepolls, descRepollP,
-		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ, descDropped} {
+		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ, descDropped, descBoot} {
 		ch <- d
 	}
 	for _, d := range dhtDescs {
@@ -65,6 +70,7 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRouting, prometheus.GaugeValue, float64(st.RoutingNodes))
 	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
 	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
+	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, time.Duration(c.s.bootstrapTook.Load()).Seconds())
 	c.s.collectDHT(ch)
 	c.s.collectDropped(ch)
 }

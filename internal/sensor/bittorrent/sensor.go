@@ -290,6 +290,9 @@ type Sensor struct {
 	// queueFullLogged is when the probe queue's being full was last logged
 	// (Unix ns): at most once a minute.
 	queueFullLogged atomic.Int64
+	// bootstrapTook is how long the identities' bootstrap before the
+	// first lookup round took (ns; 0 until it has ended).
+	bootstrapTook atomic.Int64
 }
 
 // New returns a sensor that publishes observations to pub. guard must be
