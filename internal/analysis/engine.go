@@ -629,6 +629,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 			f.offered = true
 		}
 	}
+	newFH := firstHand && !f.fh // the endpoint itself showed this file for the first time
 	if firstHand {
 		f.fh = true
 		f.fhLevel = max(f.fhLevel, o.Possession.Level)
@@ -657,10 +658,12 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)
 	e.linkDeclared(p, o)
-	if len(p.overlaps) > 0 {
+	// The overlap rule rests on first-hand files and spans only: what a
+	// third party said of the endpoint links nothing.
+	if firstHand && len(p.overlaps) > 0 {
 		e.recheckOverlaps(p)
 	}
-	if newFile {
+	if newFH {
 		e.linkOverlap(p, it)
 	}
 }

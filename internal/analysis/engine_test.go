@@ -255,6 +255,17 @@ func TestLinkRulesRefuse(t *testing.T) {
 			}
 			return out
 		}, 2},
+		// A tracker naming two addresses with the same five files, hours
+		// apart: the endpoints said nothing themselves, so nothing links
+		// (the review found a file_overlap link made of tracker claims).
+		{"file overlap, five files, third-party claims only", func() []observe.Observation {
+			var out []observe.Observation
+			for i := range 5 {
+				out = append(out, thirdParty(ob("198.51.100.1:40001", i, observe.Complete, t0.Add(time.Duration(i)*time.Minute)), observe.MethodTracker))
+				out = append(out, thirdParty(ob("198.51.100.2:40002", i, observe.Complete, t0.Add(3*time.Hour+time.Duration(i)*time.Minute)), observe.MethodTracker))
+			}
+			return out
+		}, 2},
 		{"file overlap, five files, at the same time", func() []observe.Observation {
 			var out []observe.Observation
 			for i := range 5 {

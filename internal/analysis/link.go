@@ -318,18 +318,25 @@ func (e *Engine) markComponent(id int32) {
 // known now, with the figures for the reason.
 func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j float64) {
 	lc := &e.cfg.Links
-	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || len(p.files) < lc.OverlapMinFiles || len(q.files) < lc.OverlapMinFiles {
+	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || !p.hasFH || !q.hasFH {
+		return false, 0, 0, 0
+	}
+	// Only what each endpoint itself showed counts: its first-hand files
+	// (not the popular ones, seen at more than OverlapMaxPeers endpoints)
+	// and the span of its first-hand contacts.
+	pf, qf := e.overlapFiles(p), e.overlapFiles(q)
+	if len(pf) < lc.OverlapMinFiles || len(qf) < lc.OverlapMinFiles {
 		return false, 0, 0, 0
 	}
 	// Active at the same time: two machines, not one that moved; too far
 	// apart: nothing says the second is the first one moved.
-	if !(p.first > q.last || q.first > p.last) {
+	if !(p.fhFirst > q.fhLast || q.fhFirst > p.fhLast) {
 		return false, 0, 0, 0
 	}
-	if g := max(p.first-q.last, q.first-p.last); g > int64(lc.ReassignWindow) {
+	if g := max(p.fhFirst-q.fhLast, q.fhFirst-p.fhLast); g > int64(lc.ReassignWindow) {
 		return false, 0, 0, 0
 	}
-	small, large := p.files, q.files
+	small, large := pf, qf
 	if len(small) > len(large) {
 		small, large = large, small
 	}
@@ -338,9 +345,21 @@ func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j floa
 			inter++
 		}
 	}
-	union = len(p.files) + len(q.files) - inter
+	union = len(pf) + len(qf) - inter
 	j = float64(inter) / float64(union)
 	return inter >= lc.OverlapMinFiles && j >= lc.OverlapMinJaccard, inter, union, j
+}
+
+// overlapFiles is the set of p's files the overlap rule looks at: shown by
+// p itself, and not seen at more than OverlapMaxPeers endpoints.
+func (e *Engine) overlapFiles(p *endpoint) map[int32]struct{} {
+	out := make(map[int32]struct{}, len(p.files))
+	for idx, f := range p.files {
+		if f.fh && len(e.itemList[idx].eps) <= e.cfg.Links.OverlapMaxPeers {
+			out[idx] = struct{}{}
+		}
+	}
+	return out
 }
 
 func overlapEvidence(p, q *endpoint) string {
