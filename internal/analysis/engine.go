@@ -121,7 +121,7 @@ type endpoint struct {
 	hosting     bool
 	networks    []string
 	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
-	fhDays      map[int32]struct{} // UTC days with a first-hand observation (the score's days_active)
+	fhDays      map[int32][]int32 // UTC days with a first-hand observation, with the files seen that day (the score's days_active)
 	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 }
 
@@ -467,7 +467,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32]struct{}{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
+	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32][]int32{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id.
@@ -580,12 +580,17 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 			p.fhLast = t
 		}
 		p.hasFH = true
-		p.fhDays[int32(o.Time.Unix()/86400)] = struct{}{}
 		if o.Method == observe.MethodPeerProbe {
 			p.probes = widen(p.probes, t, o.ID)
 		}
 	}
 	it := e.item(o)
+	if firstHand {
+		d := int32(o.Time.Unix() / 86400)
+		if !slices.Contains(p.fhDays[d], it.idx) {
+			p.fhDays[d] = append(p.fhDays[d], it.idx)
+		}
+	}
 	if p.count == 0 || t < p.first {
 		p.first = t
 	}

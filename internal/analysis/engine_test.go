@@ -362,8 +362,10 @@ func TestQuarantineHoldsABurstNotASteadyHash(t *testing.T) {
 		obs = append(obs, ob(fmt.Sprintf("10.2.%d.%d:6000", h/200, h%200+1), 100, observe.Complete, at))
 		obs = append(obs, ob(fmt.Sprintf("10.3.%d.%d:6000", h/200, h%200+1), 200, observe.Complete, at))
 	}
-	// A collector holding the steady file 200 and the burst file 100.
+	// A collector holding the steady file 200 and the burst file 100,
+	// seen with file 100 alone on two more days.
 	obs = append(obs, ob("10.9.9.9:7000", 100, observe.Complete, t0.Add(73*time.Hour)), ob("10.9.9.9:7000", 200, observe.Complete, t0.Add(73*time.Hour)))
+	obs = append(obs, ob("10.9.9.9:7000", 100, observe.Complete, t0.Add(25*time.Hour)), ob("10.9.9.9:7000", 100, observe.Complete, t0.Add(49*time.Hour)))
 	f.ingest(e, obs...)
 	before := targets(t, e, analysis.TargetQuery{Jurisdiction: "fr-versailles"})
 	scoreOf := func(ts []analysis.TargetSummary, label string) analysis.TargetSummary {
@@ -400,6 +402,11 @@ func TestQuarantineHoldsABurstNotASteadyHash(t *testing.T) {
 	a := scoreOf(targets(t, e, analysis.TargetQuery{}), "10.9.9.9:7000")
 	if a.Files != 1 || a.Score >= b.Score {
 		t.Fatalf("collector after hold: %d files, score %v (before %v): the held hash must stop scoring", a.Files, a.Score, b.Score)
+	}
+	// Its days count no more either: the two days of file 100 alone left
+	// days_active with the hold (every part rests on non-held files).
+	if a.Parts[analysis.PartDays] >= b.Parts[analysis.PartDays] {
+		t.Fatalf("days_active %v after the hold, %v before: the held file's days still count", a.Parts[analysis.PartDays], b.Parts[analysis.PartDays])
 	}
 	// Released: it scores again, and survives a restart.
 	if err := e.Release(context.Background(), hashN(100), "analyst-1", "checked: it is listed correctly"); err != nil {

@@ -12,10 +12,26 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
+// activeDays are the UTC days on which p itself showed a file that is not
+// held (quarantined): the score's days_active, like every other part,
+// rests only on non-quarantined files.
+func (e *Engine) activeDays(p *endpoint) []int32 {
+	var out []int32
+	for d, items := range p.fhDays {
+		for _, idx := range items {
+			if !e.held(e.itemList[idx].hash) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // ownInput is the score input of one endpoint alone: its first-hand
 // facts, and the files it was only named with.
 func (e *Engine) ownInput(p *endpoint) ScoreInput {
-	in := ScoreInput{Days: float64(len(p.fhDays))}
+	in := ScoreInput{Days: float64(len(e.activeDays(p)))}
 	var last int64
 	for idx, f := range p.files {
 		it := e.itemList[idx]
@@ -128,7 +144,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			last = p.last
 			latest = p
 		}
-		for d := range p.fhDays {
+		for _, d := range e.activeDays(p) {
 			days[d] = max(days[d], c)
 		}
 		if p.agency != "" && (agencyEp == nil || p.agencyNS > agencyEp.agencyNS) {
