@@ -120,9 +120,9 @@ type endpoint struct {
 	vpn         bool
 	hosting     bool
 	networks    []string
-	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
+	overlaps    map[int32]linkKey // overlap-rule links, by the other endpoint
 	fhDays      map[int32][]int32 // UTC days with a first-hand observation, with the files seen that day (the score's days_active)
-	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	probes      *span             // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 }
 
 type fileAgg struct {
