@@ -79,167 +79,14 @@ Examples:
   vigil demo --addr 127.0.0.1:9090 --dht-nodes 100 --seeders 12 --duration 2m
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			cfgOf := labFlags(fs)
-			addr := fs.String("addr", "127.0.0.1:8080", "`address` the web interface listens on")
-			dir := fs.String("dir", "vigil-demo", "work `directory`: lab files, manifest, store")
-			duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
-			identities := fs.Int("identities", 4, "sensor DHT identities")
-			every := fs.Duration("report-every", 10*time.Second, "how often to print the summary")
-			return func(ctx context.Context, a *app, args []string) error {
-				if *duration > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, *duration)
-					defer cancel()
-				}
-				if err := os.MkdirAll(*dir, 0o755); err != nil {
-					return err
-				}
-				if a.dbPath == "vigil.db" && a.getenv("VIGIL_DB") == "" {
-					a.dbPath = filepath.Join(*dir, "vigil.db")
-				}
-				ln, err := net.Listen("tcp", *addr)
-				if err != nil {
-					return fmt.Errorf("web interface: listen %s: %w (use --addr)", *addr, err)
-				}
-				defer ln.Close()
-
-				lcfg := cfgOf()
-				lcfg.Dir = filepath.Join(*dir, "lab")
-				lcfg.Logger = a.log
-				if err := lcfg.Validate(); err != nil {
-					return usagef("%v", err)
-				}
-				fmt.Fprintf(a.stdout, "starting the lab (%d DHT nodes, %d seeders, %d torrents)...\n", lcfg.DHTNodes, lcfg.Seeders, lcfg.Torrents)
-				l, err := lab.Start(ctx, lcfg)
-				if err != nil {
-					return fmt.Errorf("lab: %w", err)
-				}
-				defer l.Close()
-				manifest := filepath.Join(*dir, "manifest.json")
-				if err := l.WriteManifest(manifest); err != nil {
-					return err
-				}
-				m := l.Manifest()
-
-				st, err := a.store(ctx)
-				if err != nil {
-					return err
-				}
-				rep, n, err := importListFile(ctx, st, "lab-watchlist", m.Watchlist)
-				if err != nil {
-					return err
-				}
-
-				// Observations are placed with the lab's geo database and
-				// routed with the shipped French rules, as a deployment would
-				// with its own files.
-				geoCfg := geo.DefaultConfig()
-				geoCfg.PlaceFiles, geoCfg.ASNFiles, geoCfg.ProviderFile = []string{m.GeoDB}, []string{m.ASNDB}, m.Providers
-				loc, err := geo.Open(geoCfg)
-				if err != nil {
-					return fmt.Errorf("lab geo database: %w", err)
-				}
-				defer loc.Close()
-				rules, err := loadRules("example:france")
-				if err != nil {
-					return err
-				}
-				en := enrich.New(loc, rules)
-				sq, err := a.sqliteStore(ctx)
-				if err != nil {
-					return err
-				}
-				accounts, err := demoAccounts(ctx, a, sq, rules)
-				if err != nil {
-					return err
-				}
-
-				// The sensor runs into the store; the web interface reads it
-				// and shows each committed batch live.
-				var sensor atomic.Pointer[bittorrent.Sensor]
-				health := map[string]web.HealthFunc{"sensor demo-bittorrent": func() (bool, string) {
-					if s := sensor.Load(); s != nil {
-						return s.Health()
-					}
-					return false, "starting"
-				}}
-				reg := newRegistry()
-				wa, err := newWebApp(ctx, a, sq, ln.Addr().String(), health, reg, isp.DefaultRetention())
-				if err != nil {
-					return err
-				}
-				defer wa.Close()
-				matcher, err := buildMatcher(ctx, sq)
-				if err != nil {
-					return err
-				}
-				engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, matcher.Contains)
-				if err != nil {
-					return err
-				}
-				reg.MustRegister(analysisCollector{engine})
-				defer engine.Flush(context.WithoutCancel(ctx))
-				var analysisFailures atomic.Int64
-				feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)
-
-				scfg := bittorrent.LabConfig()
-				scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, *identities
-				scfg.Bootstrap = l.Bootstrap()
-
-				fmt.Fprintf(a.stdout, `
-Vigil demo — everything on loopback, synthetic files only
-  lab:        %d DHT nodes, %d peers, %d torrents; manifest %s
-  watch-list: %s, %d entries as list "lab-watchlist" (version %d)
-  store:      %s (SQLite)
-  sensor:     %d DHT identities on %s, bootstrap %v
-  web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
-  accounts (passwords shown once; 'vigil user passwd' sets new ones):
-%s
-%s
-Ctrl-C stops it.
-
-`, len(m.DHTNodes), len(m.Peers), len(m.Torrents), manifest, m.Watchlist, n, rep.Version,
-					a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts, storyBanner(lcfg, m))
-
-				webErr := make(chan error, 1)
-				go func() {
-					webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
-				}()
-				story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name, moves: lcfg.MovePeers > 0,
-					audit: func(ctx context.Context, object string, detail map[string]any) error {
-						return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
-					}}
-				counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
-					started: func(s *bittorrent.Sensor) {
-						sensor.Store(s)
-						if lcfg.Story {
-							go story.run(ctx, s)
-						}
-					},
-					report:   *every,
-					trackers: labTrackers(m),
-					registry: reg,
-					enrich:   en,
-					onFiles:  associatedFeed(context.WithoutCancel(ctx), a.log, engine),
-					onCommit: func(b []observe.Observation) {
-						feed(b)
-						wa.Publish(b)
-					},
-				})
-				story.wait()
-				fmt.Fprintln(a.stdout, "\nfinal summary:")
-				printSensorSummary(a.stdout, counts)
-				if err := engine.Flush(context.WithoutCancel(ctx)); err == nil {
-					if top, total, err := sq.Targets(context.WithoutCancel(ctx), analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 5}); err == nil {
-						fmt.Fprintln(a.stdout, "\ntop targets ('vigil targets' lists them all, 'vigil target show ID' explains one):")
-						printTargets(a.stdout, top, total)
-					}
-				}
-				if werr := <-webErr; err == nil {
-					err = werr
-				}
-				return err
-			}
+			var f demoFlags
+			f.labConfig = labFlags(fs)
+			fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "`address` the web interface listens on")
+			fs.StringVar(&f.dir, "dir", "vigil-demo", "work `directory`: lab files, manifest, store")
+			fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
+			fs.IntVar(&f.identities, "identities", 4, "sensor DHT identities")
+			fs.DurationVar(&f.every, "report-every", 10*time.Second, "how often to print the summary")
+			return func(ctx context.Context, a *app, args []string) error { return f.run(ctx, a, args) }
 		},
 	}
 }
@@ -466,4 +313,176 @@ func storyBanner(cfg lab.Config, m lab.Manifest) string {
 	}
 	fmt.Fprintf(&b, "    %-21s  %s", lab.AnnouncerAddr().String()+":*", "only announces on the DHT (Toulouse): level \"announced\" and nothing more")
 	return b.String()
+}
+
+// demoFlags are 'vigil demo”s settings.
+type demoFlags struct {
+	labConfig       func() lab.Config // the lab flags' values (labFlags)
+	addr, dir       string
+	duration, every time.Duration
+	identities      int
+}
+
+// run starts the lab, the sensor, the store, the analysis and the web
+// interface, tells the story, and reports until the duration ends.
+func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
+	if f.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.duration)
+		defer cancel()
+	}
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return err
+	}
+	if a.dbPath == "vigil.db" && a.getenv("VIGIL_DB") == "" {
+		a.dbPath = filepath.Join(f.dir, "vigil.db")
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("web interface: listen %s: %w (use --addr)", f.addr, err)
+	}
+	defer ln.Close()
+
+	lcfg := f.labConfig()
+	lcfg.Dir = filepath.Join(f.dir, "lab")
+	lcfg.Logger = a.log
+	if err := lcfg.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	fmt.Fprintf(a.stdout, "starting the lab (%d DHT nodes, %d seeders, %d torrents)...\n", lcfg.DHTNodes, lcfg.Seeders, lcfg.Torrents)
+	l, err := lab.Start(ctx, lcfg)
+	if err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	defer l.Close()
+	manifest := filepath.Join(f.dir, "manifest.json")
+	if err := l.WriteManifest(manifest); err != nil {
+		return err
+	}
+	m := l.Manifest()
+
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	rep, n, err := importListFile(ctx, st, "lab-watchlist", m.Watchlist)
+	if err != nil {
+		return err
+	}
+
+	// Observations are placed with the lab's geo database and
+	// routed with the shipped French rules, as a deployment would
+	// with its own files.
+	geoCfg := geo.DefaultConfig()
+	geoCfg.PlaceFiles, geoCfg.ASNFiles, geoCfg.ProviderFile = []string{m.GeoDB}, []string{m.ASNDB}, m.Providers
+	loc, err := geo.Open(geoCfg)
+	if err != nil {
+		return fmt.Errorf("lab geo database: %w", err)
+	}
+	defer loc.Close()
+	rules, err := loadRules("example:france")
+	if err != nil {
+		return err
+	}
+	en := enrich.New(loc, rules)
+	sq, err := a.sqliteStore(ctx)
+	if err != nil {
+		return err
+	}
+	accounts, err := demoAccounts(ctx, a, sq, rules)
+	if err != nil {
+		return err
+	}
+
+	// The sensor runs into the store; the web interface reads it
+	// and shows each committed batch live.
+	var sensor atomic.Pointer[bittorrent.Sensor]
+	health := map[string]web.HealthFunc{"sensor demo-bittorrent": func() (bool, string) {
+		if s := sensor.Load(); s != nil {
+			return s.Health()
+		}
+		return false, "starting"
+	}}
+	reg := newRegistry()
+	wa, err := newWebApp(ctx, a, sq, ln.Addr().String(), health, reg, isp.DefaultRetention())
+	if err != nil {
+		return err
+	}
+	defer wa.Close()
+	matcher, err := buildMatcher(ctx, sq)
+	if err != nil {
+		return err
+	}
+	engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, matcher.Contains)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(analysisCollector{engine})
+	defer engine.Flush(context.WithoutCancel(ctx))
+	var analysisFailures atomic.Int64
+	feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)
+
+	scfg := bittorrent.LabConfig()
+	scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, f.identities
+	scfg.Bootstrap = l.Bootstrap()
+
+	fmt.Fprintf(a.stdout, `
+Vigil demo — everything on loopback, synthetic files only
+  lab:        %d DHT nodes, %d peers, %d torrents; manifest %s
+  watch-list: %s, %d entries as list "lab-watchlist" (version %d)
+  store:      %s (SQLite)
+  sensor:     %d DHT identities on %s, bootstrap %v
+  web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
+  accounts (passwords shown once; 'vigil user passwd' sets new ones):
+%s
+%s
+Ctrl-C stops it.
+
+`, len(m.DHTNodes), len(m.Peers), len(m.Torrents), manifest, m.Watchlist, n, rep.Version,
+		a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts, storyBanner(lcfg, m))
+
+	webErr := make(chan error, 1)
+	go func() {
+		webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
+	}()
+	story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name, moves: lcfg.MovePeers > 0,
+		audit: func(ctx context.Context, object string, detail map[string]any) error {
+			return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
+		}}
+	counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
+		started: func(s *bittorrent.Sensor) {
+			sensor.Store(s)
+			if lcfg.Story {
+				go story.run(ctx, s)
+			}
+		},
+		report:   f.every,
+		trackers: labTrackers(m),
+		registry: reg,
+		enrich:   en,
+		onFiles:  associatedFeed(context.WithoutCancel(ctx), a.log, engine),
+		onCommit: func(b []observe.Observation) {
+			feed(b)
+			wa.Publish(b)
+		},
+	})
+	story.wait()
+	printDemoEnd(context.WithoutCancel(ctx), a, counts, engine, sq)
+	if werr := <-webErr; err == nil {
+		err = werr
+	}
+	return err
+}
+
+// printDemoEnd prints the sensor's final summary and the top targets.
+func printDemoEnd(ctx context.Context, a *app, counts sensorCounts, engine *analysis.Engine, sq *sqlite.Store) {
+	fmt.Fprintln(a.stdout, "\nfinal summary:")
+	printSensorSummary(a.stdout, counts)
+	if err := engine.Flush(ctx); err != nil {
+		return
+	}
+	if top, total, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 5}); err == nil {
+		fmt.Fprintln(a.stdout, "\ntop targets ('vigil targets' lists them all, 'vigil target show ID' explains one):")
+		printTargets(a.stdout, top, total)
+	}
 }

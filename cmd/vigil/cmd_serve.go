@@ -86,16 +86,16 @@ Examples:
   printf '%s\n' "$PASSWORD" | vigil user add --agency fr-ofmin --role analyst --name a.martin
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			addr := fs.String("addr", "127.0.0.1:8080", "`address` to listen on")
-			poll := fs.Duration("analysis-poll", 5*time.Second, "score newly stored observations this often (0: never)")
-			retention := fs.String("retention", "", "retention periods `YAML` for ISP requests (default: one year everywhere)")
-			var oidc oidcFlags
+			var sf serveFlags
+			fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
+			fs.DurationVar(&sf.poll, "analysis-poll", 5*time.Second, "score newly stored observations this often (0: never)")
+			fs.StringVar(&sf.retention, "retention", "", "retention periods `YAML` for ISP requests (default: one year everywhere)")
+			oidc := &sf.oidc
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")
 			fs.StringVar(&oidc.clientID, "oidc-client-id", "", "client `ID` registered at the provider")
 			fs.StringVar(&oidc.secretFile, "oidc-client-secret-file", "", "`file` holding the client secret (never on the command line)")
 			fs.StringVar(&oidc.redirect, "oidc-redirect-url", "", "this server's callback `URL` as registered (default http(s)://ADDR/login/oidc/callback; set it behind a proxy)")
 			fs.StringVar(&oidc.claim, "oidc-claim", "email", "ID token `claim` that names the local user (linked with 'vigil user link', or the user name)")
-			var sf serveFlags
 			fs.StringVar(&sf.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM); serves HTTPS with --tls-key")
 			fs.StringVar(&sf.tlsKey, "tls-key", "", "TLS private key `file` (PEM)")
 			fs.BoolVar(&sf.insecureHTTP, "insecure-http", false, "serve plain HTTP on a non-loopback address, for a TLS proxy named by --trusted-proxy")
@@ -106,83 +106,7 @@ Examples:
 			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
 			fs.BoolVar(&sf.requirePurpose, "require-purpose", false, "every view of a target (page and API) must state a purpose (case number), kept in its audit record")
 			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
-			return func(ctx context.Context, a *app, args []string) error {
-				tlsCfg, proxies, err := sf.check(*addr)
-				if err != nil {
-					return err
-				}
-				sq, err := a.sqliteStore(ctx)
-				if err != nil {
-					return err
-				}
-				ret := isp.DefaultRetention()
-				if *retention != "" {
-					if ret, err = isp.LoadRetention(*retention); err != nil {
-						return err
-					}
-				}
-				ln, err := net.Listen("tcp", *addr)
-				if err != nil {
-					return fmt.Errorf("listen %s: %w", *addr, err)
-				}
-				defer ln.Close()
-				reg := newRegistry()
-				wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), webapp.Deps{Registry: reg, Retention: ret, RequireViewPurpose: sf.requirePurpose}, true)
-				if err != nil {
-					return err
-				}
-				defer wa.Close()
-				scheme := "http"
-				if tlsCfg != nil {
-					scheme = "https"
-				}
-				var handler http.Handler = wa
-				if oidc.issuer != "" {
-					if handler, err = oidc.enable(ctx, svc, scheme+"://"+ln.Addr().String(), wa); err != nil {
-						return err
-					}
-					a.log.Info("single sign-on", "issuer", oidc.issuer, "claim", oidc.claim)
-				}
-				// Outermost: nothing parses a body the edge has not bounded.
-				handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
-				// The analysis loop and the checkpointer stop with the server
-				// and are waited for.
-				ctx, cancel := context.WithCancel(ctx)
-				defer cancel()
-				stopCP, err := sf.startCheckpointer(ctx, a, sq, reg)
-				if err != nil {
-					return err
-				}
-				defer stopCP()
-				if *poll > 0 {
-					engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
-					if err != nil {
-						return err
-					}
-					reg.MustRegister(analysisCollector{engine})
-					done := make(chan struct{})
-					go func() {
-						defer close(done)
-						if err := engine.Run(ctx, *poll, 24*time.Hour); err != nil && ctx.Err() == nil {
-							a.log.Error("analysis stopped; targets no longer follow new observations", "err", err)
-						}
-					}()
-					defer func() {
-						cancel()
-						<-done
-						if err := engine.Flush(context.WithoutCancel(ctx)); err != nil {
-							a.log.Error("analysis: last flush", "err", err)
-						}
-					}()
-				}
-				if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
-					return err
-				}
-				if tlsCfg != nil {
-					ln = tls.NewListener(ln, tlsCfg)
-				}
-				return serveHandler(ctx, a, ln, handler)
-			}
+			return func(ctx context.Context, a *app, args []string) error { return sf.run(ctx, a) }
 		},
 	}
 }
@@ -295,6 +219,10 @@ func serveHandler(ctx context.Context, a *app, ln net.Listener, h http.Handler) 
 
 // serveFlags are serve's transport and audit-witness settings.
 type serveFlags struct {
+	addr                string
+	poll                time.Duration
+	retention           string
+	oidc                oidcFlags
 	tlsCert, tlsKey     string
 	insecureHTTP        bool
 	proxies             string
@@ -378,4 +306,84 @@ func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq *sqlite.S
 		_ = cp.Run(ctx) // errors are logged by Run
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// run serves the web interface and the API until ctx ends, with the
+// analysis loop and the audit checkpointer beside it.
+func (f *serveFlags) run(ctx context.Context, a *app) error {
+	tlsCfg, proxies, err := f.check(f.addr)
+	if err != nil {
+		return err
+	}
+	sq, err := a.sqliteStore(ctx)
+	if err != nil {
+		return err
+	}
+	ret := isp.DefaultRetention()
+	if f.retention != "" {
+		if ret, err = isp.LoadRetention(f.retention); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", f.addr, err)
+	}
+	defer ln.Close()
+	reg := newRegistry()
+	wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), webapp.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose}, true)
+	if err != nil {
+		return err
+	}
+	defer wa.Close()
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	var handler http.Handler = wa
+	if f.oidc.issuer != "" {
+		if handler, err = f.oidc.enable(ctx, svc, scheme+"://"+ln.Addr().String(), wa); err != nil {
+			return err
+		}
+		a.log.Info("single sign-on", "issuer", f.oidc.issuer, "claim", f.oidc.claim)
+	}
+	// Outermost: nothing parses a body the edge has not bounded.
+	handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
+	// The analysis loop and the checkpointer stop with the server
+	// and are waited for.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopCP, err := f.startCheckpointer(ctx, a, sq, reg)
+	if err != nil {
+		return err
+	}
+	defer stopCP()
+	if f.poll > 0 {
+		engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
+		if err != nil {
+			return err
+		}
+		reg.MustRegister(analysisCollector{engine})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := engine.Run(ctx, f.poll, 24*time.Hour); err != nil && ctx.Err() == nil {
+				a.log.Error("analysis stopped; targets no longer follow new observations", "err", err)
+			}
+		}()
+		defer func() {
+			cancel()
+			<-done
+			if err := engine.Flush(context.WithoutCancel(ctx)); err != nil {
+				a.log.Error("analysis: last flush", "err", err)
+			}
+		}()
+	}
+	if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
+		return err
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	return serveHandler(ctx, a, ln, handler)
 }

@@ -90,131 +90,18 @@ Examples:
   vigil watchlist import --format vics --json export-2026-11.json
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			list := fs.String("list", "", "list `name` (default: the first file's name without extension)")
-			format := fs.String("format", "", "input `format`: text, csv, vics, magnet, ed2k (default: detect)")
-			kind := fs.String("kind", "", "hash `kind` where the length is ambiguous: md5 or ed2k, ...")
-			category := fs.String("category", "", "`category` for entries whose file gives none")
-			skip := fs.Bool("skip-invalid", false, "import the valid entries and list the invalid ones")
-			asJSON := fs.Bool("json", false, "print the result as one JSON object")
-			negative := fs.Bool("negative", false, "this is a known-benign list: its hashes suppress matches from every list")
-			source := fs.String("source", "", "who publishes the list (e.g. \"Project VIC\")")
-			ver := fs.String("version", "", "the publisher's version `label` (default: numbered)")
-			by := fs.String("by", "", "who imports it, for the list's history (default: the operating-system user; the audit trail always records that user)")
-			return func(ctx context.Context, a *app, args []string) error {
-				if len(args) == 0 {
-					return usagef("no FILE given")
-				}
-				opt := watchlist.ParseOptions{Format: watchlist.Format(*format), Category: *category, SkipInvalid: *skip}
-				switch opt.Format {
-				case watchlist.FormatAuto, watchlist.FormatText, watchlist.FormatCSV, watchlist.FormatVICS, watchlist.FormatMagnet, watchlist.FormatED2K:
-				default:
-					return usagef("--format %q: want text, csv, vics, magnet or ed2k", *format)
-				}
-				if *kind != "" {
-					k, err := hashkind.ParseKind(*kind)
-					if err != nil {
-						return usagef("--kind: %v", err)
-					}
-					opt.Kind = k
-				}
-				name := *list
-				if name == "" {
-					name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
-					if args[0] == "-" {
-						return usagef("--list is required when reading standard input")
-					}
-				}
-				out := importJSON{List: name, Rejected: []watchlist.Rejected{}}
-				var perFile [][]watchlist.Entry
-				sum := sha256.New()
-				var invalid bool
-				for _, file := range args {
-					data, err := readInput(a, file)
-					if err != nil {
-						return err
-					}
-					sum.Write(data)
-					o := opt
-					o.File = file
-					res, perr := watchlist.Parse(bytes.NewReader(data), o)
-					if res != nil {
-						perFile = append(perFile, res.Entries)
-						out.Duplicates += res.Duplicates
-						out.Rejected = append(out.Rejected, res.Rejected...)
-						if out.Format == "" {
-							out.Format = string(res.Format)
-						} else if out.Format != string(res.Format) {
-							out.Format = "mixed"
-						}
-					}
-					if perr != nil {
-						if !errors.Is(perr, watchlist.ErrInvalid) || res == nil {
-							return perr
-						}
-						invalid = true
-					}
-				}
-				// The same hash across files follows the rule Parse applies
-				// within one: a duplicate is kept once, a dispute is rejected.
-				entries, dups, disputes := watchlist.Merge(perFile...)
-				out.Duplicates += dups
-				if len(disputes) > 0 {
-					out.Rejected = append(out.Rejected, disputes...)
-					invalid = invalid || !opt.SkipInvalid
-				}
-				if invalid {
-					out.Imported = 0
-					if *asJSON {
-						writeJSON(a.stdout, out)
-					} else {
-						fmt.Fprintf(a.stderr, "vigil watchlist import: %d invalid entries; nothing was imported (use --skip-invalid to import the rest):\n", len(out.Rejected))
-						printRejected(a.stderr, out.Rejected)
-					}
-					return errSilent
-				}
-				st, err := a.store(ctx)
-				if err != nil {
-					return err
-				}
-				who := *by
-				if who == "" {
-					who = cliUser()
-				}
-				digest := hex.EncodeToString(sum.Sum(nil))
-				// Audited before the list changes: no import without its trace.
-				if err := a.auditStore(ctx, st, audit.ActionChange, "list:"+name, "", map[string]any{"import": args, "format": out.Format,
-					"entries": len(entries), "sha256": digest, "by": who, "negative": *negative, "source": *source}); err != nil {
-					return fmt.Errorf("import into list %q refused: %w", name, err)
-				}
-				rep, err := st.ImportList(ctx, store.ListImport{
-					Name: name, Source: *source, Version: *ver, Format: watchlist.Format(out.Format),
-					Negative: *negative, SHA256: digest, By: who, Entries: entries,
-				})
-				if err != nil {
-					return fmt.Errorf("import %s into list %q: %w", strings.Join(args, ", "), name, err)
-				}
-				out.Imported = len(entries)
-				out.Version, out.Unchanged = rep.Version, rep.Unchanged
-				out.Added, out.Removed, out.Changed = rep.Added, rep.Removed, rep.Changed
-				a.log.Info("watch-list imported", "list", name, "entries", len(entries), "version", rep.Version,
-					"added", rep.Added, "removed", rep.Removed, "changed", rep.Changed, "unchanged", rep.Unchanged)
-				if *asJSON {
-					writeJSON(a.stdout, out)
-					return nil
-				}
-				switch {
-				case rep.Unchanged:
-					fmt.Fprintf(a.stdout, "list %q: unchanged (%d entries, same as version %d)\n", name, len(entries), rep.Version)
-				default:
-					fmt.Fprintf(a.stdout, "list %q version %d: %d entries (%s); %d added, %d removed, %d changed; %d duplicates in the input\n",
-						name, rep.Version, len(entries), out.Format, rep.Added, rep.Removed, rep.Changed, out.Duplicates)
-				}
-				if len(out.Rejected) > 0 {
-					fmt.Fprintf(a.stdout, "%d invalid entries skipped:\n", len(out.Rejected))
-					printRejected(a.stdout, out.Rejected)
-				}
-				return nil
-			}
+			var f importFlags
+			fs.StringVar(&f.list, "list", "", "list `name` (default: the first file's name without extension)")
+			fs.StringVar(&f.format, "format", "", "input `format`: text, csv, vics, magnet, ed2k (default: detect)")
+			fs.StringVar(&f.kind, "kind", "", "hash `kind` where the length is ambiguous: md5 or ed2k, ...")
+			fs.StringVar(&f.category, "category", "", "`category` for entries whose file gives none")
+			fs.BoolVar(&f.skip, "skip-invalid", false, "import the valid entries and list the invalid ones")
+			fs.BoolVar(&f.asJSON, "json", false, "print the result as one JSON object")
+			fs.BoolVar(&f.negative, "negative", false, "this is a known-benign list: its hashes suppress matches from every list")
+			fs.StringVar(&f.source, "source", "", "who publishes the list (e.g. \"Project VIC\")")
+			fs.StringVar(&f.ver, "version", "", "the publisher's version `label` (default: numbered)")
+			fs.StringVar(&f.by, "by", "", "who imports it, for the list's history (default: the operating-system user; the audit trail always records that user)")
+			return func(ctx context.Context, a *app, args []string) error { return f.run(ctx, a, args) }
 		},
 	}
 }
@@ -317,4 +204,127 @@ Examples:
 			}
 		},
 	}
+}
+
+// importFlags are 'watchlist import”s settings.
+type importFlags struct {
+	list, format, kind, category, source, ver, by string
+	skip, asJSON, negative                        bool
+}
+
+// run imports the files in args as one list version, all or nothing.
+func (f *importFlags) run(ctx context.Context, a *app, args []string) error {
+	if len(args) == 0 {
+		return usagef("no FILE given")
+	}
+	opt := watchlist.ParseOptions{Format: watchlist.Format(f.format), Category: f.category, SkipInvalid: f.skip}
+	switch opt.Format {
+	case watchlist.FormatAuto, watchlist.FormatText, watchlist.FormatCSV, watchlist.FormatVICS, watchlist.FormatMagnet, watchlist.FormatED2K:
+	default:
+		return usagef("--format %q: want text, csv, vics, magnet or ed2k", f.format)
+	}
+	if f.kind != "" {
+		k, err := hashkind.ParseKind(f.kind)
+		if err != nil {
+			return usagef("--kind: %v", err)
+		}
+		opt.Kind = k
+	}
+	name := f.list
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
+		if args[0] == "-" {
+			return usagef("--list is required when reading standard input")
+		}
+	}
+	out := importJSON{List: name, Rejected: []watchlist.Rejected{}}
+	var perFile [][]watchlist.Entry
+	sum := sha256.New()
+	var invalid bool
+	for _, file := range args {
+		data, err := readInput(a, file)
+		if err != nil {
+			return err
+		}
+		sum.Write(data)
+		o := opt
+		o.File = file
+		res, perr := watchlist.Parse(bytes.NewReader(data), o)
+		if res != nil {
+			perFile = append(perFile, res.Entries)
+			out.Duplicates += res.Duplicates
+			out.Rejected = append(out.Rejected, res.Rejected...)
+			if out.Format == "" {
+				out.Format = string(res.Format)
+			} else if out.Format != string(res.Format) {
+				out.Format = "mixed"
+			}
+		}
+		if perr != nil {
+			if !errors.Is(perr, watchlist.ErrInvalid) || res == nil {
+				return perr
+			}
+			invalid = true
+		}
+	}
+	// The same hash across files follows the rule Parse applies
+	// within one: a duplicate is kept once, a dispute is rejected.
+	entries, dups, disputes := watchlist.Merge(perFile...)
+	out.Duplicates += dups
+	if len(disputes) > 0 {
+		out.Rejected = append(out.Rejected, disputes...)
+		invalid = invalid || !opt.SkipInvalid
+	}
+	if invalid {
+		out.Imported = 0
+		if f.asJSON {
+			writeJSON(a.stdout, out)
+		} else {
+			fmt.Fprintf(a.stderr, "vigil watchlist import: %d invalid entries; nothing was imported (use --skip-invalid to import the rest):\n", len(out.Rejected))
+			printRejected(a.stderr, out.Rejected)
+		}
+		return errSilent
+	}
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	who := f.by
+	if who == "" {
+		who = cliUser()
+	}
+	digest := hex.EncodeToString(sum.Sum(nil))
+	// Audited before the list changes: no import without its trace.
+	if err := a.auditStore(ctx, st, audit.ActionChange, "list:"+name, "", map[string]any{"import": args, "format": out.Format,
+		"entries": len(entries), "sha256": digest, "by": who, "negative": f.negative, "source": f.source}); err != nil {
+		return fmt.Errorf("import into list %q refused: %w", name, err)
+	}
+	rep, err := st.ImportList(ctx, store.ListImport{
+		Name: name, Source: f.source, Version: f.ver, Format: watchlist.Format(out.Format),
+		Negative: f.negative, SHA256: digest, By: who, Entries: entries,
+	})
+	if err != nil {
+		return fmt.Errorf("import %s into list %q: %w", strings.Join(args, ", "), name, err)
+	}
+	out.Imported = len(entries)
+	out.Version, out.Unchanged = rep.Version, rep.Unchanged
+	out.Added, out.Removed, out.Changed = rep.Added, rep.Removed, rep.Changed
+	a.log.Info("watch-list imported", "list", name, "entries", len(entries), "version", rep.Version,
+		"added", rep.Added, "removed", rep.Removed, "changed", rep.Changed, "unchanged", rep.Unchanged)
+	if f.asJSON {
+		writeJSON(a.stdout, out)
+		return nil
+	}
+	switch {
+	case rep.Unchanged:
+		fmt.Fprintf(a.stdout, "list %q: unchanged (%d entries, same as version %d)\n", name, len(entries), rep.Version)
+	default:
+		fmt.Fprintf(a.stdout, "list %q version %d: %d entries (%s); %d added, %d removed, %d changed; %d duplicates in the input\n",
+			name, rep.Version, len(entries), out.Format, rep.Added, rep.Removed, rep.Changed, out.Duplicates)
+	}
+	if len(out.Rejected) > 0 {
+		fmt.Fprintf(a.stdout, "%d invalid entries skipped:\n", len(out.Rejected))
+		printRejected(a.stdout, out.Rejected)
+	}
+	return nil
 }
