@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,31 +20,38 @@ import (
 // that the same lab writes the same bytes.
 var geoBuild = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// GeoFiles are the paths of the lab's loopback geolocation files.
+// GeoFiles are the paths of the lab's geolocation files.
 type GeoFiles struct {
-	// City is a flat-record (@ip-location-db layout) IPv4 .mmdb placing
-	// every 127.0.0.0/8 address.
+	// City is a flat-record (@ip-location-db layout) .mmdb with an IPv6
+	// tree, as MaxMind's own files have: it places every 127.0.0.0/8
+	// address (under ::/96, as IPv4 lives in an IPv6 tree) and every
+	// fd00::/32 address, so that one file places the lab's peers of both
+	// families.
 	City string `json:"city"`
-	// ASN is a GeoLite2-ASN layout IPv4 .mmdb.
+	// ASN is a GeoLite2-ASN layout .mmdb of both families, as City.
 	ASN string `json:"asn"`
-	// ASNCSV holds the same ranges as @ip-location-db/asn CSV rows.
-	ASNCSV string `json:"asn_csv"`
+	// ASNCSV holds the IPv4 ranges as @ip-location-db/asn CSV rows, and
+	// ASNCSV6 the IPv6 ranges (that package ships one file per family, as
+	// this does: a file of ranges never mixes the two).
+	ASNCSV  string `json:"asn_csv"`
+	ASNCSV6 string `json:"asn_csv6"`
 	// Providers is a provider override list (asn,kind,organisation,source)
 	// that marks the lab's VPN and hosting ASNs, in internal/geo's format.
 	Providers string `json:"providers"`
 }
 
 // WriteGeo writes the lab's geolocation files into dir. Every address of
-// 127.0.0.0/8 is covered: the peers' /16s by their place, the rest by the
-// infrastructure record.
+// 127.0.0.0/8 and of fd00::/32 is covered: the peers' /16s and /48s by
+// their place, the rest by the infrastructure record.
 func WriteGeo(dir string) (GeoFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return GeoFiles{}, fmt.Errorf("lab geo dir %s: %w", dir, err)
 	}
 	files := GeoFiles{
-		City:      filepath.Join(dir, "lab-city-ipv4.mmdb"),
-		ASN:       filepath.Join(dir, "lab-asn-ipv4.mmdb"),
+		City:      filepath.Join(dir, "lab-city.mmdb"),
+		ASN:       filepath.Join(dir, "lab-asn.mmdb"),
 		ASNCSV:    filepath.Join(dir, "lab-asn-ipv4.csv"),
+		ASNCSV6:   filepath.Join(dir, "lab-asn-ipv6.csv"),
 		Providers: filepath.Join(dir, "lab-providers.csv"),
 	}
 	all := append([]Place{Infra}, Places...) // least specific first: later inserts override
@@ -72,14 +80,17 @@ func WriteGeo(dir string) (GeoFiles, error) {
 		}
 		return m
 	}
-	if err := writeMMDB(files.City, "vigil-lab-city-ipv4", all, city); err != nil {
+	if err := writeMMDB(files.City, "vigil-lab-city", all, city); err != nil {
 		return files, err
 	}
-	if err := writeMMDB(files.ASN, "vigil-lab-asn-ipv4", all, asn); err != nil {
+	if err := writeMMDB(files.ASN, "vigil-lab-asn", all, asn); err != nil {
 		return files, err
 	}
-	if err := os.WriteFile(files.ASNCSV, asnCSV(), 0o644); err != nil {
+	if err := os.WriteFile(files.ASNCSV, asnCSV(Infra.Prefix, func(p Place) netip.Prefix { return p.Prefix }), 0o644); err != nil {
 		return files, fmt.Errorf("lab ASN CSV %s: %w", files.ASNCSV, err)
+	}
+	if err := os.WriteFile(files.ASNCSV6, asnCSV(Infra.Prefix6, func(p Place) netip.Prefix { return p.Prefix6 }), 0o644); err != nil {
+		return files, fmt.Errorf("lab ASN CSV %s: %w", files.ASNCSV6, err)
 	}
 	if err := os.WriteFile(files.Providers, providersCSV(), 0o644); err != nil {
 		return files, fmt.Errorf("lab provider list %s: %w", files.Providers, err)
@@ -87,22 +98,29 @@ func WriteGeo(dir string) (GeoFiles, error) {
 	return files, nil
 }
 
+// writeMMDB writes an IPv6-tree .mmdb holding each place's IPv4 and IPv6
+// ranges.
 func writeMMDB(path, dbType string, places []Place, rec func(Place) mmdbtype.DataType) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            dbType,
-		Description:             map[string]string{"en": "Vigil lab: synthetic places for 127.0.0.0/8, never real data"},
-		IPVersion:               4,
+		Description:             map[string]string{"en": "Vigil lab: synthetic places for 127.0.0.0/8 and fd00::/32, never real data"},
+		IPVersion:               6,
 		RecordSize:              24,
-		IncludeReservedNetworks: true, // 127.0.0.0/8 is reserved; the lab lives there
+		IncludeReservedNetworks: true, // 127.0.0.0/8 and fd00::/8 are reserved; the lab lives there
 		BuildEpoch:              geoBuild.Unix(),
 	})
 	if err != nil {
 		return fmt.Errorf("lab geo database %s: %w", path, err)
 	}
 	for _, p := range places {
-		ipnet := &net.IPNet{IP: p.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(p.Prefix.Bits(), 32)}
-		if err := tree.Insert(ipnet, rec(p)); err != nil {
-			return fmt.Errorf("lab geo database %s: inserting %s: %w", path, p.Prefix, err)
+		for _, pfx := range []netip.Prefix{p.Prefix, p.Prefix6} {
+			if !pfx.IsValid() {
+				continue
+			}
+			ipnet := &net.IPNet{IP: pfx.Addr().AsSlice(), Mask: net.CIDRMask(pfx.Bits(), pfx.Addr().BitLen())}
+			if err := tree.Insert(ipnet, rec(p)); err != nil {
+				return fmt.Errorf("lab geo database %s: inserting %s: %w", path, pfx, err)
+			}
 		}
 	}
 	var buf bytes.Buffer
@@ -115,35 +133,41 @@ func writeMMDB(path, dbType string, places []Place, rec func(Place) mmdbtype.Dat
 	return nil
 }
 
-// asnCSV writes non-overlapping ranges (the /16s cut out of the
-// infrastructure /8), as @ip-location-db/asn does: no header, inclusive
-// start and end.
-func asnCSV() []byte {
+// asnCSV writes non-overlapping ranges of one family (the places' ranges,
+// as prefix gives them, cut out of the infrastructure range infra), as
+// @ip-location-db/asn does: no header, inclusive start and end.
+func asnCSV(infra netip.Prefix, prefix func(Place) netip.Prefix) []byte {
+	ps := slices.Clone(Places)
+	slices.SortFunc(ps, func(a, b Place) int { return prefix(a).Addr().Compare(prefix(b).Addr()) })
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	next := Infra.Prefix.Addr()
-	last := lastAddr(Infra.Prefix)
-	for _, p := range Places { // Places are in address order
-		start := p.Prefix.Addr()
+	next := infra.Masked().Addr()
+	last := lastAddr(infra)
+	for _, p := range ps {
+		start := prefix(p).Masked().Addr()
 		if next.Less(start) {
 			w.Write([]string{next.String(), start.Prev().String(), strconv.Itoa(int(Infra.ASN)), Infra.Org})
 		}
-		end := lastAddr(p.Prefix)
+		end := lastAddr(prefix(p))
 		w.Write([]string{start.String(), end.String(), strconv.Itoa(int(p.ASN)), p.Org})
 		next = end.Next()
 	}
-	if !last.Less(next) {
+	if next.IsValid() && !last.Less(next) {
 		w.Write([]string{next.String(), last.String(), strconv.Itoa(int(Infra.ASN)), Infra.Org})
 	}
 	w.Flush()
 	return buf.Bytes()
 }
 
+// lastAddr is the last address of p, of either family.
 func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	p = p.Masked()
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }
 
 func providersCSV() []byte {

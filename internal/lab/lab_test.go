@@ -490,7 +490,7 @@ func TestManifestIsDeterministicForASeed(t *testing.T) {
 		}
 		defer l.Close()
 		files := map[string]string{}
-		for _, name := range []string{"watchlist.csv", "geo/lab-city-ipv4.mmdb", "geo/lab-asn-ipv4.mmdb", "geo/lab-asn-ipv4.csv"} {
+		for _, name := range []string{"watchlist.csv", "geo/lab-city.mmdb", "geo/lab-asn.mmdb", "geo/lab-asn-ipv4.csv", "geo/lab-asn-ipv6.csv"} {
 			b, err := os.ReadFile(filepath.Join(cfg.Dir, name))
 			if err != nil {
 				t.Fatal(err)

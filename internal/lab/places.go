@@ -6,11 +6,18 @@ import (
 )
 
 // Place is one synthetic location of the lab's geo database: a /16 of
-// 127.0.0.0/8 placed in a French département or another country, served
-// by a synthetic autonomous system.
+// 127.0.0.0/8 and a /48 of unique local IPv6 addresses (fd00::/32) placed
+// in a French département or another country, served by a synthetic
+// autonomous system.
 type Place struct {
-	// Prefix is the lab range, e.g. 127.1.0.0/16.
+	// Prefix is the lab's IPv4 range, e.g. 127.1.0.0/16.
 	Prefix netip.Prefix `json:"prefix"`
+	// Prefix6 is the lab's IPv6 range, a /48 of fd00::/32 whose third
+	// group repeats the second byte of Prefix (127.1.0.0/16: fd00:0:1::/48,
+	// 127.20.0.0/16: fd00:0:20::/48), in which each subscriber gets a /64
+	// (hostIn6). Unique local addresses (RFC 4193) route nowhere outside
+	// the network namespace a run creates.
+	Prefix6 netip.Prefix `json:"prefix6"`
 	// Country is the ISO 3166-1 alpha-2 code.
 	Country string `json:"country"`
 	// Region is the first-level subdivision (state1).
@@ -39,11 +46,12 @@ const (
 	ASNLabVPN     = 64511
 )
 
-// Infra is the place of 127.0.0.0/8 as a whole: the lab's DHT nodes,
-// tracker and the sensors under test (127.0.0.1) live in 127.0.0.0/16 and
-// are placed in a hosting provider's network, as real DHT routers are.
+// Infra is the place of 127.0.0.0/8 and fd00::/32 as a whole: the lab's
+// DHT nodes, tracker and the sensors under test (127.0.0.1) live in
+// 127.0.0.0/16, and in fd00::/48 over IPv6 (fd00:0:0:1::1, say), and are
+// placed in a hosting provider's network, as real DHT routers are.
 var Infra = Place{
-	Prefix: netip.MustParsePrefix("127.0.0.0/8"), Country: "NL", Region: "North Holland",
+	Prefix: netip.MustParsePrefix("127.0.0.0/8"), Prefix6: netip.MustParsePrefix("fd00::/32"), Country: "NL", Region: "North Holland",
 	City: "Amsterdam", Postcode: "1012", Lat: 52.3676, Lon: 4.9041, TimeZone: "Europe/Amsterdam",
 	ASN: ASNLabHosting, Org: "Vigil Lab Hosting", Hosting: true,
 }
@@ -51,38 +59,38 @@ var Infra = Place{
 // Places are the ranges peers live in. The order is fixed: the lab's PRNG
 // picks from it by index, so changing it changes every manifest.
 var Places = []Place{
-	{Prefix: pfx("127.1.0.0/16"), Country: "FR", Region: "Ile-de-France", Departement: "75", City: "Paris", Postcode: "75001", Lat: 48.8566, Lon: 2.3522, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
-	{Prefix: pfx("127.2.0.0/16"), Country: "FR", Region: "Auvergne-Rhone-Alpes", Departement: "69", City: "Lyon", Postcode: "69001", Lat: 45.764, Lon: 4.8357, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
-	{Prefix: pfx("127.3.0.0/16"), Country: "FR", Region: "Provence-Alpes-Cote d'Azur", Departement: "13", City: "Marseille", Postcode: "13001", Lat: 43.2965, Lon: 5.3698, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
-	{Prefix: pfx("127.4.0.0/16"), Country: "FR", Region: "Corsica", Departement: "2A", City: "Ajaccio", Postcode: "20000", Lat: 41.9192, Lon: 8.7386, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
-	{Prefix: pfx("127.5.0.0/16"), Country: "FR", Region: "Hauts-de-France", Departement: "59", City: "Lille", Postcode: "59000", Lat: 50.6292, Lon: 3.0573, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
-	{Prefix: pfx("127.6.0.0/16"), Country: "FR", Region: "Nouvelle-Aquitaine", Departement: "33", City: "Bordeaux", Postcode: "33000", Lat: 44.8378, Lon: -0.5792, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
-	{Prefix: pfx("127.7.0.0/16"), Country: "FR", Region: "Occitanie", Departement: "31", City: "Toulouse", Postcode: "31000", Lat: 43.6047, Lon: 1.4442, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
-	{Prefix: pfx("127.8.0.0/16"), Country: "FR", Region: "Ile-de-France", Departement: "78", City: "Versailles", Postcode: "78000", Lat: 48.8049, Lon: 2.1204, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
-	{Prefix: pfx("127.20.0.0/16"), Country: "BE", Region: "Brussels Capital", City: "Brussels", Postcode: "1000", Lat: 50.8503, Lon: 4.3517, TimeZone: "Europe/Brussels", ASN: 64499, Org: "Vigil Lab Telecom BE"},
-	{Prefix: pfx("127.21.0.0/16"), Country: "DE", Region: "Land Berlin", City: "Berlin", Postcode: "10115", Lat: 52.52, Lon: 13.405, TimeZone: "Europe/Berlin", ASN: 64501, Org: "Vigil Lab Telecom DE"},
-	{Prefix: pfx("127.22.0.0/16"), Country: "CA", Region: "Quebec", City: "Montreal", Postcode: "H2Y", Lat: 45.5017, Lon: -73.5673, TimeZone: "America/Toronto", ASN: 64502, Org: "Vigil Lab Telecom CA"},
+	{Prefix: pfx("127.1.0.0/16"), Prefix6: pfx("fd00:0:1::/48"), Country: "FR", Region: "Ile-de-France", Departement: "75", City: "Paris", Postcode: "75001", Lat: 48.8566, Lon: 2.3522, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.2.0.0/16"), Prefix6: pfx("fd00:0:2::/48"), Country: "FR", Region: "Auvergne-Rhone-Alpes", Departement: "69", City: "Lyon", Postcode: "69001", Lat: 45.764, Lon: 4.8357, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.3.0.0/16"), Prefix6: pfx("fd00:0:3::/48"), Country: "FR", Region: "Provence-Alpes-Cote d'Azur", Departement: "13", City: "Marseille", Postcode: "13001", Lat: 43.2965, Lon: 5.3698, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.4.0.0/16"), Prefix6: pfx("fd00:0:4::/48"), Country: "FR", Region: "Corsica", Departement: "2A", City: "Ajaccio", Postcode: "20000", Lat: 41.9192, Lon: 8.7386, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
+	{Prefix: pfx("127.5.0.0/16"), Prefix6: pfx("fd00:0:5::/48"), Country: "FR", Region: "Hauts-de-France", Departement: "59", City: "Lille", Postcode: "59000", Lat: 50.6292, Lon: 3.0573, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.6.0.0/16"), Prefix6: pfx("fd00:0:6::/48"), Country: "FR", Region: "Nouvelle-Aquitaine", Departement: "33", City: "Bordeaux", Postcode: "33000", Lat: 44.8378, Lon: -0.5792, TimeZone: "Europe/Paris", ASN: 64498, Org: "Vigil Lab Telecom C"},
+	{Prefix: pfx("127.7.0.0/16"), Prefix6: pfx("fd00:0:7::/48"), Country: "FR", Region: "Occitanie", Departement: "31", City: "Toulouse", Postcode: "31000", Lat: 43.6047, Lon: 1.4442, TimeZone: "Europe/Paris", ASN: 64496, Org: "Vigil Lab Telecom A"},
+	{Prefix: pfx("127.8.0.0/16"), Prefix6: pfx("fd00:0:8::/48"), Country: "FR", Region: "Ile-de-France", Departement: "78", City: "Versailles", Postcode: "78000", Lat: 48.8049, Lon: 2.1204, TimeZone: "Europe/Paris", ASN: 64497, Org: "Vigil Lab Telecom B"},
+	{Prefix: pfx("127.20.0.0/16"), Prefix6: pfx("fd00:0:20::/48"), Country: "BE", Region: "Brussels Capital", City: "Brussels", Postcode: "1000", Lat: 50.8503, Lon: 4.3517, TimeZone: "Europe/Brussels", ASN: 64499, Org: "Vigil Lab Telecom BE"},
+	{Prefix: pfx("127.21.0.0/16"), Prefix6: pfx("fd00:0:21::/48"), Country: "DE", Region: "Land Berlin", City: "Berlin", Postcode: "10115", Lat: 52.52, Lon: 13.405, TimeZone: "Europe/Berlin", ASN: 64501, Org: "Vigil Lab Telecom DE"},
+	{Prefix: pfx("127.22.0.0/16"), Prefix6: pfx("fd00:0:22::/48"), Country: "CA", Region: "Quebec", City: "Montreal", Postcode: "H2Y", Lat: 45.5017, Lon: -73.5673, TimeZone: "America/Toronto", ASN: 64502, Org: "Vigil Lab Telecom CA"},
 	VPNPlace,
 }
 
 // VPNPlace is the range of the lab's VPN provider: the place of its exits
 // says nothing about where the person is.
 var VPNPlace = Place{
-	Prefix: pfx("127.30.0.0/16"), Country: "NL", Region: "North Holland", City: "Amsterdam", Postcode: "1012",
+	Prefix: pfx("127.30.0.0/16"), Prefix6: pfx("fd00:0:30::/48"), Country: "NL", Region: "North Holland", City: "Amsterdam", Postcode: "1012",
 	Lat: 52.3676, Lon: 4.9041, TimeZone: "Europe/Amsterdam", ASN: ASNLabVPN, Org: "Vigil Lab VPN", VPN: true,
 }
 
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-// PlaceOf returns the most specific lab place of addr.
+// PlaceOf returns the most specific lab place of addr, of either family.
 func PlaceOf(addr netip.Addr) (Place, bool) {
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("")
 	for _, p := range Places {
-		if p.Prefix.Contains(addr) {
+		if p.Prefix.Contains(addr) || p.Prefix6.Contains(addr) {
 			return p, true
 		}
 	}
-	if Infra.Prefix.Contains(addr) {
+	if Infra.Prefix.Contains(addr) || Infra.Prefix6.Contains(addr) {
 		return Infra, true
 	}
 	return Place{}, false
@@ -101,6 +109,29 @@ func hostIn(p netip.Prefix, n int) (netip.Addr, error) {
 	b := p.Addr().As4()
 	b[2], b[3] = byte(hi), byte(lo)
 	return netip.AddrFrom4(b), nil
+}
+
+// hostIn6 returns the address with interface identifier iid in the n-th
+// subscriber /64 (n from 0) of an IPv6 /48 place: fd00:0:1::/48, n 0 and
+// iid 0x1 is fd00:0:1:1::1 (the fourth group is n+1, so that the place's
+// first /64 stays unused, as 127.N.0.0 does). One /64 per subscriber is
+// what most ISPs delegate at the least: a peer that draws a new interface
+// identifier (an RFC 8981 temporary address) stays in its /64, which is
+// how the analysis groups it (analysis.IPv6Config). iid 0 is refused (the
+// subnet-router anycast address).
+func hostIn6(p netip.Prefix, n int, iid uint64) (netip.Addr, error) {
+	if p.Bits() != 48 || !p.Addr().Is6() || p.Addr().Is4In6() {
+		return netip.Addr{}, fmt.Errorf("place %s: not an IPv6 /48", p)
+	}
+	if n < 0 || n >= 0xffff || iid == 0 {
+		return netip.Addr{}, fmt.Errorf("place %s: host %d, interface id %#x out of range", p, n, iid)
+	}
+	b := p.Masked().Addr().As16()
+	b[6], b[7] = byte((n+1)>>8), byte(n+1)
+	for i := range 8 {
+		b[8+i] = byte(iid >> (56 - 8*i))
+	}
+	return netip.AddrFrom16(b), nil
 }
 
 // infraAddr is the n-th infrastructure address: 127.0.1.1 onwards (DHT
