@@ -45,7 +45,7 @@ ingest routes it.
 Examples:
   vigil geo lookup 127.1.0.5
   vigil geo lookup --db-file lab/geo.mmdb --json 127.1.0.5 ::1
-  vigil geo lookup --db-file vigil-demo/lab/geo/lab-city-ipv4.mmdb --rules example:france 127.3.0.1
+  vigil geo lookup --db-file vigil-demo/lab/geo/lab-city.mmdb --rules example:france 127.3.0.1 fd00:0:3:1::1
 `,
 			setup: func(fs *flag.FlagSet) runFunc {
 				dbFiles := fs.String("db-file", "", "city or country .mmdb `PATH[,PATH...]`")

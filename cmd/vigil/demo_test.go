@@ -53,7 +53,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	}
 	// Every lab peer lives in a placed lab range: observations were placed
 	// and routed at ingest (a Paris peer to the Préfecture de police's PJ).
-	for _, want := range []string{`"country":"FR"`, `"agency":"fr-`, `"geo_db":"lab-city-ipv4.mmdb"`} {
+	for _, want := range []string{`"country":"FR"`, `"agency":"fr-`, `"geo_db":"lab-city.mmdb"`} {
 		if !strings.Contains(exported, want) {
 			t.Errorf("no exported observation has %s: not enriched at ingest", want)
 		}

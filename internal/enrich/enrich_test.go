@@ -47,7 +47,12 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 		{"127.8.3.9", "FR", "Versailles", "78", "fr-pj-idf-gc", 64497, false, true},
 		{"127.30.0.7", "NL", "Amsterdam", "", "fr-ofmin", lab.ASNLabVPN, true, true},
 		{"::ffff:127.2.0.1", "FR", "Lyon", "69", "", 64497, false, true},
-		{"::1", "", "", "", "fr-ofmin", 0, false, false}, // the lab database is IPv4 only
+		// IPv6: a subscriber's /64 in the lab's /48 of each place.
+		{"fd00:0:1:1::5", "FR", "Paris", "75", "fr-pp-dpj", 64496, false, true},
+		{"fd00:0:3:4:3c1a:92ff:fe00:4d21", "FR", "Marseille", "13", "fr-szpj-sud", 64496, false, true},
+		{"fd00:0:8:2::1", "FR", "Versailles", "78", "fr-pj-idf-gc", 64497, false, true},
+		{"fd00:0:30:1::7", "NL", "Amsterdam", "", "fr-ofmin", lab.ASNLabVPN, true, true},
+		{"::1", "", "", "", "fr-ofmin", 0, false, false}, // in none of the lab's ranges
 	}
 	for _, c := range cases {
 		o := observe.Observation{Endpoint: observe.Endpoint{IP: netip.MustParseAddr(c.ip), Port: 6881}}
@@ -69,8 +74,8 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 			t.Errorf("%s: not routed, or no reason: %+v", c.ip, o.Jurisdiction)
 		}
 	}
-	if s := e.Stats(); s.Placed != 4 || s.Unplaced != 1 || s.Routed != 5 {
-		t.Errorf("stats %+v, want 4 placed, 1 unplaced, 5 routed", s)
+	if s := e.Stats(); s.Placed != 8 || s.Unplaced != 1 || s.Routed != 9 {
+		t.Errorf("stats %+v, want 8 placed, 1 unplaced, 9 routed", s)
 	}
 }
 
