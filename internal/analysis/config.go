@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -28,6 +31,9 @@ type Config struct {
 	EndpointWindow time.Duration
 	// Links are the device-linking thresholds.
 	Links LinkConfig
+	// IPv6 says how large a prefix each ISP gives one subscriber, for the
+	// subscriber_prefix rule.
+	IPv6 IPv6Config
 	// Quarantine sets when a hash is held for review.
 	Quarantine QuarantineConfig
 	// Now is the clock (recency, decision and alert times).
@@ -100,6 +106,123 @@ type LinkConfig struct {
 	Confidence map[string]float64
 }
 
+// IPv6Config says how large a prefix an ISP delegates to one subscriber.
+// The subscriber_prefix rule joins the IPv6 endpoints of one subscriber's
+// prefix, within the endpoint window (docs/scoring.md, "IPv6"): a machine
+// draws a new temporary address in its /64 every day (RFC 8981), and the
+// ISP records the prefix it delegated, not each address. Set on the
+// command line by --ipv6-prefixes (ParseIPv6Config).
+type IPv6Config struct {
+	// DefaultPrefix is the prefix length assumed for an ISP that Prefixes
+	// does not name. Default 64: an ISP gives an end site at least a /64
+	// (RFC 6177, RFC 7934, RIPE-690), a mobile network each device its
+	// own /64 (RFC 6459). 128 turns the rule off for such ISPs.
+	DefaultPrefix int
+	// Prefixes is the length per ISP, by AS number, where the allocation
+	// is known: 56 for an ISP that gives every subscriber a /56, 128 for
+	// one that hands single addresses out of a /64 shared by several
+	// subscribers (nothing is then joined). Lengths run from 48 to 128.
+	// A length shorter than 64 joins the /64s of one subscriber's
+	// networks: set it only when every subscriber of the AS gets that much
+	// (an AS with mobile customers, one /64 each, must keep 64).
+	Prefixes map[uint32]int
+}
+
+// Prefix returns the subscriber prefix length for an AS and whether the
+// table names the AS (false: the default applies).
+func (c IPv6Config) Prefix(asn uint32) (bits int, known bool) {
+	if b, ok := c.Prefixes[asn]; ok {
+		return b, true
+	}
+	if c.DefaultPrefix == 0 {
+		return DefaultConfig().IPv6.DefaultPrefix, false
+	}
+	return c.DefaultPrefix, false
+}
+
+// String formats c as ParseIPv6Config reads it: "64,AS3215=56,AS64500=128"
+// (the default, then the table in AS order).
+func (c IPv6Config) String() string {
+	d := c.DefaultPrefix
+	if d == 0 {
+		d = DefaultConfig().IPv6.DefaultPrefix
+	}
+	parts := []string{strconv.Itoa(d)}
+	for _, asn := range slices.Sorted(maps.Keys(c.Prefixes)) {
+		parts = append(parts, fmt.Sprintf("AS%d=%d", asn, c.Prefixes[asn]))
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseIPv6Config reads the --ipv6-prefixes form: a comma-separated list of
+// the default length ("64" or "default=64") and per-AS lengths
+// ("AS3215=56", "as3215=56" or "3215=56"), e.g. "64,AS64500=128". An empty
+// string is DefaultConfig's. Errors name the item.
+func ParseIPv6Config(s string) (IPv6Config, error) {
+	c := DefaultConfig().IPv6
+	if strings.TrimSpace(s) == "" {
+		return c, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		key, val, hasKey := strings.Cut(item, "=")
+		if !hasKey {
+			key, val = "default", item
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		bits, err := strconv.Atoi(strings.TrimPrefix(val, "/"))
+		if err != nil {
+			return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: length %q is not a number", item, val)
+		}
+		if strings.EqualFold(key, "default") {
+			c.DefaultPrefix = bits
+			continue
+		}
+		num := key
+		if len(num) > 2 && strings.EqualFold(num[:2], "AS") {
+			num = num[2:]
+		}
+		asn, err := strconv.ParseUint(num, 10, 32)
+		if err != nil || asn == 0 {
+			return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: %q is not an AS number (AS3215=56)", item, key)
+		}
+		if _, dup := c.Prefixes[uint32(asn)]; dup {
+			return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: AS%d given twice", item, asn)
+		}
+		if c.Prefixes == nil {
+			c.Prefixes = map[uint32]int{}
+		}
+		c.Prefixes[uint32(asn)] = bits
+	}
+	if err := c.validate(); err != nil {
+		return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: %w", s, err)
+	}
+	return c, nil
+}
+
+// Shortest and longest subscriber prefixes: a /48 is the most an ISP
+// gives an end site (RFC 6177); 128 is one address (no grouping).
+const (
+	minSubscriberPrefix = 48
+	maxSubscriberPrefix = 128
+)
+
+func (c *IPv6Config) validate() error {
+	if c.DefaultPrefix == 0 {
+		c.DefaultPrefix = DefaultConfig().IPv6.DefaultPrefix
+	}
+	var errs []error
+	if c.DefaultPrefix < minSubscriberPrefix || c.DefaultPrefix > maxSubscriberPrefix {
+		errs = append(errs, fmt.Errorf("IPv6.DefaultPrefix %d: want %d to %d", c.DefaultPrefix, minSubscriberPrefix, maxSubscriberPrefix))
+	}
+	for _, asn := range slices.Sorted(maps.Keys(c.Prefixes)) {
+		if b := c.Prefixes[asn]; b < minSubscriberPrefix || b > maxSubscriberPrefix {
+			errs = append(errs, fmt.Errorf("IPv6.Prefixes AS%d: /%d, want %d to %d", asn, b, minSubscriberPrefix, maxSubscriberPrefix))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // QuarantineConfig sets when a hash is held.
 type QuarantineConfig struct {
 	// MinPeers: never hold a hash seen at fewer distinct endpoints in one
@@ -118,6 +241,7 @@ func DefaultConfig() Config {
 		Weights:        DefaultWeights(),
 		Severity:       DefaultSeverity,
 		EndpointWindow: 24 * time.Hour,
+		IPv6:           IPv6Config{DefaultPrefix: 64},
 		Links: LinkConfig{
 			IdentifierWindow:  7 * 24 * time.Hour,
 			ConcurrentSlack:   2 * time.Minute,
@@ -131,13 +255,14 @@ func DefaultConfig() Config {
 			OverlapMinJaccard: 0.6,
 			OverlapMaxPeers:   50,
 			Confidence: map[string]float64{
-				RuleUserHash:       0.9,
-				RuleGUID:           0.9,
-				RuleNodeID:         0.8,
-				RulePeerID:         0.7,
-				RuleListenPort:     0.5,
-				RuleOverlap:        0.3,
-				RuleAnnounceListen: 0.3,
+				RuleUserHash:         0.9,
+				RuleGUID:             0.9,
+				RuleNodeID:           0.8,
+				RulePeerID:           0.7,
+				RuleSubscriberPrefix: 0.6,
+				RuleListenPort:       0.5,
+				RuleOverlap:          0.3,
+				RuleAnnounceListen:   0.3,
 			},
 		},
 		Quarantine:   QuarantineConfig{MinPeers: 50, Factor: 10, Baseline: 7 * 24 * time.Hour},
@@ -192,6 +317,9 @@ func (c *Config) validate() error {
 			}
 		}
 		l.Confidence = conf
+	}
+	if err := c.IPv6.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	q := &c.Quarantine
 	if q.MinPeers < 1 || q.Factor < 1 || q.Baseline <= 0 {

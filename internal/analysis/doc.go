@@ -18,6 +18,13 @@
 //     observations behind it; an analyst can reject a link, and that
 //     decision is kept and stops the same evidence from joining them again.
 //     An IP address alone never makes a device. Identifiers can be forged.
+//     IPv6 endpoints of one subscriber prefix (IPv6Config: the length an
+//     ISP delegates to a subscriber, /64 by default), one AS and one port
+//     that is no client default, seen one after the other within the
+//     endpoint window, are joined by a subscriber_prefix link: a machine
+//     draws a new temporary address in its /64 every day. Two machines of
+//     one prefix and port seen at once withdraw it; VPN, hosting, Teredo,
+//     6to4, NAT64 and link-local addresses never make one.
 //   - A target is a device or a lone endpoint. Its score is a documented sum
 //     of named parts (docs/scoring.md), resting on first-hand observations;
 //     what others said of it counts only in a capped second_hand part. The

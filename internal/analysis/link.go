@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -104,6 +105,75 @@ func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 		v := fmt.Sprintf("AS%d|%d|%s|%s", o.Place.ASN, lp, c.Name, c.Version)
 		e.sight(identKey{RuleListenPort, v}, p, o)
 	}
+	if v, ok := e.subscriberPrefix(p, o); ok {
+		e.sight(identKey{RuleSubscriberPrefix, v}, p, o)
+	}
+}
+
+// prefixSentence says a subscriber_prefix evidence in words:
+// "fd00:0:1:1::/64 port 51413 in AS64496 (a /64 per subscriber, from the
+// allocation table)".
+func prefixSentence(ev string) string {
+	f := strings.Split(ev, "|")
+	if len(f) != 4 {
+		return ev
+	}
+	pfx, err := netip.ParsePrefix(f[1])
+	if err != nil {
+		return ev
+	}
+	from := "from the allocation table"
+	if f[3] != "table" {
+		from = "by default: " + f[0] + " is not in the allocation table"
+	}
+	return fmt.Sprintf("%s port %s in %s (a /%d per subscriber, %s)", pfx, f[2], f[0], pfx.Bits(), from)
+}
+
+// Ranges whose /64s are not a subscriber's: Teredo (2001::/32, a /64 per
+// relay server, shared by all its clients), 6to4 (2002::/16, derived from
+// an IPv4 address, perhaps behind carrier-grade NAT), NAT64 (64:ff9b::/96
+// and 64:ff9b:1::/48, the whole IPv4 internet in one /96) and the
+// IPv4-compatible ::/96.
+var notSubscriberPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("::/96"),
+}
+
+// subscriberPrefix is the identity the subscriber_prefix rule sees for a
+// first-hand observation at endpoint p, "AS<asn>|<prefix>|<port>|<basis>",
+// or false when the rule does not apply: an IPv4 address; an address no
+// subscriber holds a prefix of (link-local, multicast, loopback, Teredo,
+// 6to4, NAT64); an unknown AS; a VPN's or hosting provider's address (a
+// /64 there is shared by customers); a client default port (two machines
+// of a shared /64 may both use it); an AS whose subscribers get a single
+// address (IPv6Config: 128).
+func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, bool) {
+	ip, port := p.key.Addr(), p.key.Port()
+	if !ip.Is6() || ip.Is4In6() || !ip.IsGlobalUnicast() || o.Place.ASN == 0 || p.vpn || p.hosting || o.Place.VPN || o.Place.Hosting ||
+		port == 0 || slices.Contains(e.cfg.Links.CommonPorts, port) {
+		return "", false
+	}
+	for _, r := range notSubscriberPrefixes {
+		if r.Contains(ip) {
+			return "", false
+		}
+	}
+	bits, known := e.cfg.IPv6.Prefix(o.Place.ASN)
+	if bits >= 128 {
+		return "", false
+	}
+	pfx, err := ip.Prefix(bits)
+	if err != nil {
+		return "", false
+	}
+	basis := "default"
+	if known {
+		basis = "table"
+	}
+	return fmt.Sprintf("AS%d|%s|%d|%s", o.Place.ASN, pfx, port, basis), true
 }
 
 // window is how far apart in time two sightings of an identifier may be
@@ -115,6 +185,8 @@ func (e *Engine) window(rule string) int64 {
 		return int64(lc.SessionWindow)
 	case RuleListenPort, RuleOverlap:
 		return int64(lc.ReassignWindow)
+	case RuleSubscriberPrefix:
+		return int64(e.cfg.EndpointWindow)
 	}
 	return int64(lc.IdentifierWindow)
 }
@@ -152,7 +224,10 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 			return
 		}
 	}
-	if len(id.eps) > lc.MaxEndpoints {
+	// A subscriber's prefix is seen at a new endpoint every time its
+	// machines draw a new address: no cap on endpoints ever (the window
+	// bounds each link, the hourly cap above catches a shared prefix).
+	if len(id.eps) > lc.MaxEndpoints && k.rule != RuleSubscriberPrefix {
 		e.poison(id, fmt.Sprintf("seen at %d endpoints: shared or forged", len(id.eps)))
 		return
 	}
@@ -162,12 +237,19 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	// A session identity (peer id, listen-port identity) at two addresses
 	// at once is a replay or two machines, never one device that moved:
 	// checked against every other endpoint before any link is made, so
-	// that the outcome does not depend on map order.
-	if k.rule == RulePeerID || k.rule == RuleListenPort {
+	// that the outcome does not depend on map order. So is a subscriber
+	// prefix and port at two addresses at once: two machines in one /64
+	// (a shared network, a neighbour, or one host still answering at its
+	// previous temporary address: none is told apart, none links).
+	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix {
 		for oid, osp := range id.eps {
 			q := e.eps[oid]
 			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {
-				e.poison(id, fmt.Sprintf("active at %s (%s) and %s (%s) at the same time: replayed or two machines", p.key, ts(sp.last), q.key, ts(osp.last)))
+				what := "replayed or two machines"
+				if k.rule == RuleSubscriberPrefix {
+					what = "two machines in one prefix (a shared network, a neighbour, or one host at two addresses)"
+				}
+				e.poison(id, fmt.Sprintf("active at %s (%s) and %s (%s) at the same time: %s", p.key, ts(sp.last), q.key, ts(osp.last), what))
 				return
 			}
 		}
@@ -190,7 +272,7 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 		if gap(sp, osp) > win {
 			continue
 		}
-		if k.rule == RuleListenPort && p.key.Addr() == q.key.Addr() {
+		if (k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix) && p.key.Addr() == q.key.Addr() {
 			continue
 		}
 		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{osp.lastObs, sp.lastObs}, t)
@@ -199,7 +281,7 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 
 // evidence is the identifier as stored and shown: hex for bytes.
 func (e *Engine) evidence(k identKey) string {
-	if k.rule == RuleListenPort {
+	if k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix {
 		return k.val
 	}
 	return hex.EncodeToString([]byte(k.val))
@@ -227,6 +309,13 @@ func (e *Engine) reason(k identKey, a *endpoint, as *span, b *endpoint, bs *span
 		return fmt.Sprintf("same peer id %q (random part %s) within one session: %s at %s and %s at %s", k.val[:8], short([]byte(k.val[8:])), a.key, ts(as.last), b.key, ts(bs.last))
 	case RuleListenPort:
 		return fmt.Sprintf("same network, listen port, client and version (%s); %s last seen %s, %s first seen %s: an address change", k.val, a.key, ts(as.last), b.key, ts(bs.first))
+	case RuleSubscriberPrefix:
+		first, fs, second, ss := a, as, b, bs
+		if bs.last < as.first {
+			first, fs, second, ss = b, bs, a, as
+		}
+		return fmt.Sprintf("same subscriber prefix and port, %s: %s last seen %s, %s first seen %s, one after the other within the endpoint window (%s): a new address in one subscriber's prefix",
+			prefixSentence(k.val), first.key, ts(fs.last), second.key, ts(ss.first), e.cfg.EndpointWindow)
 	}
 	return k.rule
 }

@@ -160,6 +160,11 @@ const (
 	// RuleAnnounceListen joins a DHT announce's own endpoint (its UDP
 	// source) to the endpoint probed at the listen port it declared.
 	RuleAnnounceListen = "announce_listen_port"
+	// RuleSubscriberPrefix joins two IPv6 endpoints of one subscriber
+	// prefix (IPv6Config), one AS and one port, one after the other within
+	// the endpoint window. Its evidence is "AS<asn>|<prefix>|<port>|<basis>",
+	// basis "table" (IPv6Config.Prefixes names the AS) or "default".
+	RuleSubscriberPrefix = "subscriber_prefix"
 )
 
 // TimelineEntry is one observation of a target.
