@@ -23,6 +23,10 @@ const localConfirmedList = "local-confirmed"
 // (0: the default), read by every engine the command starts.
 var analysisEndpointWindow atomic.Int64
 
+// analysisIPv6 is the --ipv6-prefixes of the running command (nil: the
+// default), read by every engine the command starts.
+var analysisIPv6 atomic.Pointer[analysis.IPv6Config]
+
 // startAnalysis builds the analysis engine over the store and catches up
 // with observations stored since it last ran (another process's import).
 // onAlert, if set, receives quarantine alerts.
@@ -36,6 +40,9 @@ func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Sto
 	cfg := analysis.DefaultConfig()
 	if w := analysisEndpointWindow.Load(); w > 0 {
 		cfg.EndpointWindow = time.Duration(w)
+	}
+	if v6 := analysisIPv6.Load(); v6 != nil {
+		cfg.IPv6 = *v6
 	}
 	cfg.Watched = watched
 	cfg.OnAlert = func(al analysis.Alert) {

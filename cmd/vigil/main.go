@@ -78,6 +78,9 @@ type app struct {
 	// endpointWindow bounds an analysis endpoint in time
 	// (analysis.Config.EndpointWindow).
 	endpointWindow time.Duration
+	// ipv6Prefixes is the subscriber prefix length per ISP
+	// (analysis.Config.IPv6, in analysis.ParseIPv6Config's form).
+	ipv6Prefixes string
 
 	st store.Store
 	// mayCreate is set for the commands that bring data into a store
@@ -97,7 +100,7 @@ var storeCreators = map[string]bool{
 var errNoStore = errors.New("no such store")
 
 // globalFlags are accepted before the command and after it.
-var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true}
+var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or a postgres:// URL; env VIGIL_DB")
@@ -106,6 +109,8 @@ func (a *app) defineGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
 	fs.DurationVar(&a.endpointWindow, "endpoint-window", analysis.DefaultConfig().EndpointWindow,
 		"analysis: an IP:port silent for longer than this is a new endpoint when seen again (addresses are reassigned); env VIGIL_ENDPOINT_WINDOW")
+	fs.StringVar(&a.ipv6Prefixes, "ipv6-prefixes", analysis.DefaultConfig().IPv6.String(),
+		"analysis: the IPv6 prefix length an ISP gives one subscriber, `DEFAULT[,ASnnn=LEN...]` (48 to 128; 128: never group), e.g. 64,AS3215=56; env VIGIL_IPV6_PREFIXES")
 }
 
 // store opens the store once, on first use.
@@ -298,7 +303,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	analysisEndpointWindow.Store(int64(a.endpointWindow))
-	err := runFn(ctx, a, positional)
+	v6, err := analysis.ParseIPv6Config(a.ipv6Prefixes)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return exitUsage
+	}
+	analysisIPv6.Store(&v6)
+	err = runFn(ctx, a, positional)
 	var ue *usageError
 	switch {
 	case err == nil:
