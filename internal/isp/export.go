@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,7 @@ var csvHeader = []string{
 	"ip", "source_port", "transport", "direction", "sensor_address", "time_utc", "clock_offset_ms", "clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
+	"subscriber_prefix", "prefix_note",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
@@ -34,6 +36,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 				strings.TrimSuffix(strings.TrimPrefix(FormatOffset(r.ClockOffset), "+"), "ms"), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
+				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN),
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
@@ -45,6 +48,14 @@ func WriteCSV(w io.Writer, req *Request) error {
 		return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
 	}
 	return nil
+}
+
+// prefixString is a subscriber prefix as written, "" when there is none.
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }
 
 // safeCell keeps a spreadsheet from reading free text as a formula.
@@ -148,6 +159,9 @@ type jsonRow struct {
 	Item             string `json:"item"`
 	ObservationID    string `json:"observation_id"`
 	TranscriptSHA256 string `json:"transcript_sha256"`
+	// IPv6 rows only.
+	SubscriberPrefix string `json:"subscriber_prefix,omitempty"`
+	PrefixNote       *Note  `json:"prefix_note,omitempty"`
 }
 
 // WriteJSON writes the request as one indented JSON object (the fields are
@@ -181,7 +195,12 @@ func WriteJSON(w io.Writer, req *Request) error {
 			Retention: g.Retention.String(), Cutoff: g.Cutoff.Format(TimeLayout), Dropped: g.Dropped,
 			Notes: orEmpty(g.Notes), Rows: []jsonRow{}}
 		for _, r := range g.Rows {
+			var pn *Note
+			if r.PrefixNote.Code != "" {
+				pn = &r.PrefixNote
+			}
 			jg.Rows = append(jg.Rows, jsonRow{
+				SubscriberPrefix: prefixString(r.SubscriberPrefix), PrefixNote: pn,
 				Line: r.Line, IP: r.IP.String(), SourcePort: r.Port, Transport: r.Transport,
 				Direction: r.Direction, SensorAddress: r.SensorAddress.String(),
 				Time: r.Time.Format(TimeLayout), ClockOffset: FormatOffset(r.ClockOffset),

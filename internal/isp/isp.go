@@ -36,7 +36,15 @@
 //   - the device links that grouped the target's addresses are listed in the
 //     annex with rule, evidence and confidence, under the words
 //     "identifiers can be forged";
-//   - the possession level of each sighting travels with its row.
+//   - the possession level of each sighting travels with its row;
+//   - an IPv6 row names the full address with its port and time, and a
+//     note on the prefix: the subscriber prefix that an active
+//     subscriber_prefix link of the target groups it under, with the
+//     allocation it rests on (the ISP's, from the analysis's table, or
+//     the analysis's default length), or that the address stands alone.
+//     An ISP records the prefix it delegated, not every address in it:
+//     the group's ipv6 note asks for the subscriber who held the prefix
+//     containing the address.
 //
 // # Grouping
 //
@@ -70,11 +78,12 @@
 //	  cutoff            sightings before this instant were left out (RFC 3339 UTC, ms)
 //	  dropped           how many were left out for retention
 //	  notes             [{code, en, fr}]; codes: mutual-legal-assistance (the ISP is outside the
-//	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting
+//	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting,
+//	                    ipv6 (some rows are IPv6 addresses)
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
 //	                      clock_offset, clock_offset_ns, clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
-//	                      transcript_sha256}]
+//	                      transcript_sha256, subscriber_prefix, prefix_note}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
@@ -87,7 +96,10 @@
 // reference, in milliseconds with three decimals and a sign ("+0.512ms"),
 // clock_offset_ns the exact value; instants_of_ip counts the distinct
 // instants at which the row's address appears among the request's
-// sightings within retention; level is the possession level. An annex
+// sightings within retention; level is the possession level;
+// subscriber_prefix (e.g. "2001:db8:1:2::/64") and prefix_note ({code, en,
+// fr}, code subscriber-prefix or address-only) are present on IPv6 rows
+// only. An annex
 // entry's port is whatever its source gave (a third party's report, a
 // declared port): never a conversation's port.
 //
@@ -97,7 +109,8 @@
 // request_id, group_id, line, asn, isp, country, ip, source_port,
 // transport, direction, sensor_address, time_utc, clock_offset_ms (three
 // decimals, e.g. -2.500), clock_source, instants_of_ip, vpn, hosting,
-// level, network, method, item, observation_id, transcript_sha256. Notes,
+// level, network, method, item, observation_id, transcript_sha256,
+// subscriber_prefix, prefix_note (English; both empty on IPv4 rows). Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
 // prefixed with a single quote.
@@ -115,6 +128,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -286,7 +300,83 @@ const (
 	NoteAnnex      = "annex"                   // sightings that are not rows are in the annex, each with why
 	NoteLinks      = "links"                   // the target's addresses were grouped by device links
 	NoteForeign    = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
+	NoteIPv6       = "ipv6"                    // some rows are IPv6 addresses: the ISP identifies the holder of the delegated prefix
 )
+
+// Row prefix notes (Row.PrefixNote) of IPv6 rows.
+const (
+	NoteSubscriberPrefix = "subscriber-prefix" // the address is in a subscriber prefix that grouped the target's addresses
+	NoteAddressOnly      = "address-only"      // the address is not grouped with any other of its prefix
+)
+
+// RuleSubscriberPrefix is the analysis rule whose links group the IPv6
+// addresses of one subscriber prefix. Its evidence is
+// "AS<asn>|<prefix>|<port>|<basis>", basis "table" (the ISP's allocation
+// is in the analysis's table) or "default" (its default length).
+const RuleSubscriberPrefix = "subscriber_prefix"
+
+// subscriberPrefix is one subscriber prefix an active link grouped
+// addresses under.
+type subscriberPrefix struct {
+	asn   uint32
+	pfx   netip.Prefix
+	table bool // the length is the ISP's, from the allocation table; else the default
+}
+
+// linkedPrefixes reads the subscriber prefixes of the target's active
+// subscriber_prefix links; evidence it cannot read is left out (the row
+// is then said to stand alone: never a grouping the link did not state).
+func linkedPrefixes(links []Link) []subscriberPrefix {
+	var out []subscriberPrefix
+	for _, l := range links {
+		if l.Rule != RuleSubscriberPrefix || l.State != "active" {
+			continue
+		}
+		f := strings.Split(l.Evidence, "|")
+		if len(f) != 4 || !strings.HasPrefix(f[0], "AS") || (f[3] != "table" && f[3] != "default") {
+			continue
+		}
+		asn, err := strconv.ParseUint(f[0][2:], 10, 32)
+		pfx, perr := netip.ParsePrefix(f[1])
+		// A /48 is the most an ISP gives one end site (RFC 6177): a
+		// shorter prefix is no subscriber's, whatever the evidence says.
+		if err != nil || perr != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() || pfx != pfx.Masked() || pfx.Bits() < 48 {
+			continue
+		}
+		out = append(out, subscriberPrefix{asn: uint32(asn), pfx: pfx, table: f[3] == "table"})
+	}
+	return out
+}
+
+// prefixNote is the note of an IPv6 row of group g: the subscriber prefix
+// of an active link that holds its address (of the same AS), or that the
+// address stands alone.
+func prefixNote(ip netip.Addr, g *Group, prefixes []subscriberPrefix) (netip.Prefix, Note) {
+	for _, sp := range prefixes {
+		if sp.asn != g.ASN || !sp.pfx.Contains(ip) {
+			continue
+		}
+		n := Note{Code: NoteSubscriberPrefix}
+		if sp.table {
+			n.EN = fmt.Sprintf("subscriber prefix %s (/%d per %s allocation)", sp.pfx, sp.pfx.Bits(), g.ISP())
+			n.FR = fmt.Sprintf("préfixe d'abonné %s (/%d selon l'allocation de %s)", sp.pfx, sp.pfx.Bits(), g.ISP())
+		} else {
+			n.EN = fmt.Sprintf("subscriber prefix %s (/%d assumed: Vigil's default, %s's allocation is not in its table)", sp.pfx, sp.pfx.Bits(), g.ISP())
+			n.FR = fmt.Sprintf("préfixe d'abonné %s (/%d supposé : valeur par défaut de Vigil, l'allocation de %s n'est pas dans sa table)", sp.pfx, sp.pfx.Bits(), g.ISP())
+		}
+		return sp.pfx, n
+	}
+	return netip.Prefix{}, Note{Code: NoteAddressOnly,
+		EN: "address only: not grouped with another address of a subscriber prefix",
+		FR: "adresse seule : non regroupée avec une autre adresse d'un préfixe d'abonné"}
+}
+
+// ipv6Note tells the ISP how to read the IPv6 rows of a group.
+func ipv6Note(n int) Note {
+	return Note{Code: NoteIPv6,
+		EN: fmt.Sprintf("%d row(s) name an IPv6 address in full, with its port and time. An ISP records the prefix it delegated to each subscriber, not every address the subscriber's devices draw in it: please identify the subscriber to whom the prefix holding the address was delegated at the time of the row. Where a row gives a subscriber prefix, the requesting service grouped that prefix's addresses as one subscriber's, by the allocation named (the device links are in the annex).", n),
+		FR: fmt.Sprintf("%d ligne(s) désignent une adresse IPv6 complète, avec son port et son heure. Un fournisseur enregistre le préfixe qu'il a délégué à chaque abonné, non chaque adresse que les appareils de l'abonné y tirent : merci d'identifier l'abonné auquel était délégué, à l'heure de la ligne, le préfixe contenant l'adresse. Lorsqu'une ligne indique un préfixe d'abonné, le service requérant a regroupé les adresses de ce préfixe comme celles d'un même abonné, selon l'allocation indiquée (les liens d'appareil figurent en annexe).", n)}
+}
 
 // Why a sighting is in the annex rather than a row.
 const (
@@ -334,6 +424,16 @@ type Row struct {
 	Instants int
 	// SeenOnce is always false for a row (kept for readers of old files).
 	SeenOnce bool
+	// SubscriberPrefix is, for an IPv6 row, the subscriber prefix that an
+	// active subscriber_prefix device link of the target groups its
+	// address under (the prefix the ISP delegated to one subscriber, by
+	// the analysis's allocation table or its default); invalid otherwise.
+	SubscriberPrefix netip.Prefix
+	// PrefixNote, for an IPv6 row, says what the request rests on: the
+	// subscriber prefix and the allocation it comes from
+	// (NoteSubscriberPrefix), or that the address stands alone
+	// (NoteAddressOnly). Empty for an IPv4 row.
+	PrefixNote Note
 }
 
 // AnnexEntry is a sighting that is not a row, with why.
@@ -578,6 +678,7 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		})
 	}
 
+	prefixes := linkedPrefixes(t.Links)
 	for _, g := range groups {
 		if g.Dropped == 0 && len(g.Rows) == 0 {
 			continue
@@ -586,7 +687,7 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			return cmp.Or(a.Time.Compare(b.Time), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port),
 				strings.Compare(a.Transport, b.Transport), strings.Compare(a.ObservationID, b.ObservationID))
 		})
-		var vpn, hosting int
+		var vpn, hosting, v6 int
 		for i := range g.Rows {
 			row := &g.Rows[i]
 			row.Line = i + 1
@@ -596,9 +697,16 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			if row.Hosting {
 				hosting++
 			}
+			if row.IP.Is6() {
+				v6++
+				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, g, prefixes)
+			}
 		}
 		req.Kept += len(g.Rows)
 		g.Notes = groupNotes(g, vpn, hosting)
+		if v6 > 0 {
+			g.Notes = append(g.Notes, ipv6Note(v6))
+		}
 		if t.Requester.Foreign(g.Country) {
 			g.Notes = append([]Note{foreignNote(t.Requester.Country, g.Country)}, g.Notes...)
 		}
@@ -714,6 +822,9 @@ func requestID(r *Request) string {
 		for _, row := range g.Rows {
 			w(fmt.Sprint(row.IP, "|", row.Port, "|", row.Transport, "|", row.Time.UnixNano(), "|", int64(row.ClockOffset), "|", row.ObservationID,
 				"|", row.SensorAddress, "|", row.TranscriptSHA256))
+			if row.SubscriberPrefix.IsValid() {
+				w(row.SubscriberPrefix.String() + "|" + row.PrefixNote.EN)
+			}
 		}
 	}
 	for _, a := range r.Annex {

@@ -59,6 +59,8 @@ type langText struct {
 	heads, refHeads                              []string
 	once, vpn, host, noPort                      string
 	refsTitle, linksLetter                       string
+	v6Title                                      string
+	v6Heads                                      []string
 	annexTitle, annexIntro, annexNone            string
 	annexHeads                                   []string
 	linksTitle, linksNone                        string
@@ -105,6 +107,8 @@ var textFR = langText{
 	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
 	refHeads:    []string{"N°", "Méthode", "Sens", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription"},
 	refsTitle:   "Références des observations (mêmes numéros de ligne)",
+	v6Title:     "Adresses IPv6 : préfixe d'abonné (mêmes numéros de ligne)",
+	v6Heads:     []string{"N°", "Adresse IPv6", "Préfixe d'abonné", "Remarque"},
 	linksLetter: "Chaque ligne appelle une réponse distincte : certaines lignes peuvent porter sur des adresses que le service a regroupées par des liens entre identifiants de protocole. " + ForgeryWarningFR,
 	annexTitle:  "Annexe — observations qui ne sont pas des lignes de demande",
 	annexIntro:  "Seul un échange du pair lui-même avec le capteur, enregistré avec ses deux extrémités et une transcription, et dont l'adresse apparaît à plus d'un instant, devient une ligne. Chaque observation ci-dessous est écartée pour le motif indiqué.",
@@ -157,6 +161,8 @@ var textEN = langText{
 	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset", "Clock source"},
 	refHeads:    []string{"No.", "Method", "Direction", "Level", "Observation id", "Transcript SHA-256"},
 	refsTitle:   "Observation references (same line numbers)",
+	v6Title:     "IPv6 addresses: subscriber prefix (same line numbers)",
+	v6Heads:     []string{"No.", "IPv6 address", "Subscriber prefix", "Note"},
 	linksLetter: "Each line calls for an answer of its own: some lines may concern addresses that the service grouped by links between protocol identifiers. " + ForgeryWarningEN,
 	annexTitle:  "Annex — sightings that are not request lines",
 	annexIntro:  "Only an exchange of the peer itself with the sensor, recorded with both ends and a transcript, whose address appears at more than one instant, becomes a line. Each sighting below was left out for the reason given.",
@@ -176,6 +182,7 @@ var (
 	colWidths   = []float64{14, 110, 30, 26, 122, 86, 45, 50}
 	refWidths   = []float64{16, 52, 44, 50, 121, 200}
 	annexWidths = []float64{84, 92, 30, 52, 100, 125}
+	v6Widths    = []float64{16, 150, 110, 207}
 )
 
 // direction names a row's direction for a letter.
@@ -424,6 +431,18 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 	d.y -= 6
 	d.para(t.refsTitle, bold, 9.5, 0, 2)
 	d.table(columns(t.refHeads, refWidths), refs)
+	// IPv6 rows: the prefix the ISP delegated is what it can name, and
+	// whether the service grouped the address with others of it.
+	var v6 [][]string
+	for _, r := range g.Rows {
+		if r.PrefixNote.Code != "" {
+			v6 = append(v6, []string{strconv.Itoa(r.Line), r.IP.String(), orPH(prefixString(r.SubscriberPrefix), "—"), t.noteText(r.PrefixNote)})
+		}
+	}
+	if len(v6) > 0 {
+		d.para(t.v6Title, bold, 9.5, 0, 2)
+		d.table(columns(t.v6Heads, v6Widths), v6)
+	}
 	d.para(t.legend, regular, 8, 0, 14)
 
 	// Signature block, kept on one page with a recap of what is signed,

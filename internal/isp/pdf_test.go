@@ -370,12 +370,12 @@ func TestParseLang(t *testing.T) {
 // Every table's headings match its columns, in both languages.
 func TestTableHeadsMatchColumns(t *testing.T) {
 	for _, l := range []*langText{&textFR, &textEN} {
-		if len(l.heads) != len(colWidths) || len(l.refHeads) != len(refWidths) || len(l.annexHeads) != len(annexWidths) {
+		if len(l.heads) != len(colWidths) || len(l.refHeads) != len(refWidths) || len(l.annexHeads) != len(annexWidths) || len(l.v6Heads) != len(v6Widths) {
 			t.Errorf("%s: %d/%d/%d headings for %d/%d/%d columns", l.code, len(l.heads), len(l.refHeads), len(l.annexHeads),
 				len(colWidths), len(refWidths), len(annexWidths))
 		}
 	}
-	for _, ws := range [][]float64{colWidths, refWidths, annexWidths} {
+	for _, ws := range [][]float64{colWidths, refWidths, annexWidths, v6Widths} {
 		var sum float64
 		for _, w := range ws {
 			sum += w
