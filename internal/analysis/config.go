@@ -163,6 +163,7 @@ func ParseIPv6Config(s string) (IPv6Config, error) {
 	if strings.TrimSpace(s) == "" {
 		return c, nil
 	}
+	sawDefault := false
 	for _, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		key, val, hasKey := strings.Cut(item, "=")
@@ -175,6 +176,10 @@ func ParseIPv6Config(s string) (IPv6Config, error) {
 			return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: length %q is not a number", item, val)
 		}
 		if strings.EqualFold(key, "default") {
+			if sawDefault {
+				return IPv6Config{}, fmt.Errorf("ipv6 prefixes %q: the default given twice", item)
+			}
+			sawDefault = true
 			c.DefaultPrefix = bits
 			continue
 		}

@@ -1,8 +1,10 @@
 package analysis_test
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -327,7 +330,7 @@ func TestParseIPv6Config(t *testing.T) {
 	if b, known := c.Prefix(1); b != 60 || known {
 		t.Errorf("AS1: /%d known=%v, want the default /60", b, known)
 	}
-	for _, bad := range []string{"32", "129", "AS3215=40", "ASx=64", "AS0=64", "AS1=64,AS1=56", "64,AS1", "sixty-four"} {
+	for _, bad := range []string{"32", "129", "AS3215=40", "ASx=64", "AS0=64", "AS1=64,AS1=56", "64,default=56", "64,AS1", "sixty-four"} {
 		if _, err := analysis.ParseIPv6Config(bad); err == nil {
 			t.Errorf("ParseIPv6Config(%q): no error", bad)
 		}
@@ -404,5 +407,81 @@ func TestSubscriberPrefixIgnoresArrivalOrder(t *testing.T) {
 	// plus the machine's own).
 	if got, wantN := len(want), 12+(1+1)+(2+1)+(3+1)+(1+1); got != wantN {
 		t.Fatalf("%d targets, want %d:\n%s", got, wantN, strings.Join(want, "\n"))
+	}
+}
+
+// FuzzParseIPv6Config: whatever --ipv6-prefixes says, it is refused or
+// read into lengths of 48 to 128 that print back to the same setting.
+func FuzzParseIPv6Config(f *testing.F) {
+	for _, s := range []string{"", "64", "default=56", "64,AS3215=56,AS64500=128", "as1=48, 2=/128", "AS0=64", "64,AS1=64,AS1=56", "AS=", ",,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := analysis.ParseIPv6Config(s)
+		if err != nil {
+			return
+		}
+		check := func(b int) {
+			if b < 48 || b > 128 {
+				t.Fatalf("%q: length %d", s, b)
+			}
+		}
+		check(c.DefaultPrefix)
+		for _, b := range c.Prefixes {
+			check(b)
+		}
+		back, err := analysis.ParseIPv6Config(c.String())
+		if err != nil || back.String() != c.String() {
+			t.Fatalf("%q: %s reads back as %s, %v", s, c, back, err)
+		}
+	})
+}
+
+// The link's evidence is what the ISP request reads its prefix note from
+// (internal/isp parses "AS<asn>|<prefix>|<port>|<basis>"): end to end, the
+// rows of a device joined by subscriber_prefix say the prefix and the
+// allocation, as internal/api builds the request (active links, every
+// timeline entry).
+func TestSubscriberPrefixReachesTheISPRequest(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.IPv6.Prefixes = map[uint32]int{64512: 64}
+	e := f.engine()
+	probe := func(ip string, file int, at time.Time) observe.Observation {
+		o := v6(ip, file, at)
+		o.Endpoint.Local = netip.MustParseAddrPort("[2001:db8:ffff::1]:6881")
+		o.Transcript.SHA256 = bytes.Repeat([]byte{byte(file)}, 32)
+		return o
+	}
+	f.ingest(e,
+		probe("2001:db8:1:2::a", 1, t0), probe("2001:db8:1:2::a", 1, t0.Add(time.Hour)),
+		probe("2001:db8:1:2::b", 2, t0.Add(20*time.Hour)), probe("2001:db8:1:2::b", 2, t0.Add(21*time.Hour)),
+	)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 1 {
+		t.Fatalf("targets %+v, want one device", ts)
+	}
+	d, err := f.st.TargetWithTimeline(t.Context(), ts[0].ID, analysis.AllAgencies, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := isp.Target{ID: d.ID}
+	for _, l := range d.Links {
+		if l.State == "active" {
+			tg.Links = append(tg.Links, isp.Link{A: l.A, B: l.B, Rule: l.Rule, Evidence: l.Evidence, Reason: l.Reason, Confidence: l.Confidence, State: l.State})
+		}
+	}
+	var s []isp.Sighting
+	for i := range d.Timeline {
+		o := d.Timeline[i].Observation()
+		s = append(s, isp.FromObservation(&o))
+	}
+	req := isp.Build(tg, s, f.now, isp.DefaultRetention())
+	if req.Kept != 4 || len(req.Groups) != 1 {
+		t.Fatalf("request: %d rows in %d groups, annex %+v", req.Kept, len(req.Groups), req.Annex)
+	}
+	for _, r := range req.Groups[0].Rows {
+		if r.SubscriberPrefix.String() != "2001:db8:1:2::/64" || r.PrefixNote.EN != "subscriber prefix 2001:db8:1:2::/64 (/64 per Lab Telecom allocation)" {
+			t.Errorf("row %s:%d: prefix %v, note %q", r.IP, r.Port, r.SubscriberPrefix, r.PrefixNote.EN)
+		}
 	}
 }
