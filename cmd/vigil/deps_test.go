@@ -1,79 +1,547 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
 	"os/exec"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// TestImportBoundaries keeps the one-way data flow of docs/architecture.md:
-// protocol code imports neither storage nor HTTP, storage imports no
-// protocol code, and the no-I/O parsers touch neither sockets nor files.
-func TestImportBoundaries(t *testing.T) {
-	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,Deps", "./...")
+// The import rules of docs/architecture.md, as a table after tailscale's
+// cmd/tailscaled/deps_test.go and depaware.txt: every package of the
+// module sits in one layer, and a package imports only packages of lower
+// layers (test files aside). A package missing from the table fails the
+// test: a new package is placed on purpose, with what it may use. A
+// package listed here that is not in the tree yet is tolerated (logged),
+// so that the table can name what is being built.
+//
+// The layers read bottom-up in pipeline order: the words and codecs the
+// sensors speak, the Observation, the parts with I/O at their edges, the
+// domain (analysis, audit, the store's contract, the bus), the stage
+// implementations and store backends, the HTTP handlers, the lab, the
+// wiring, the programs.
+var layerTable = []struct {
+	name string
+	why  string
+	pkgs []string
+}{
+	{"testenv", "the one switch a test calls when a real part is missing; for tests only", []string{
+		"internal/testenv",
+	}},
+	{"words", "hash kinds and wire codecs with nothing below them: bytes in, values out, no I/O", []string{
+		"internal/bencode",
+		"internal/bep42",
+		"internal/hashkind",
+		"internal/sensor/bittorrent/peerid",
+		"internal/sensor/bittorrent/transcript",
+	}},
+	{"codecs", "codecs built on the words (KRPC, peer wire, digests, list formats) and the routing table: no I/O", []string{
+		"internal/digest",
+		"internal/sensor/bittorrent/krpc",
+		"internal/sensor/bittorrent/peerwire",
+		"internal/sensor/bittorrent/routing",
+		"internal/watchlist",
+	}},
+	{"record", "the Observation and the exact index of watched hashes: what flows down the pipeline", []string{
+		"internal/match",
+		"internal/observe",
+	}},
+	{"parts", "self-contained parts, I/O at their edges, no pipeline stage; and the test helpers", []string{
+		"examples/jurisdictions",
+		"internal/config",
+		"internal/geo",
+		"internal/hasher",
+		"internal/netlimit",
+		"internal/scope",
+		"internal/web/i18n",
+		"internal/web/maps",
+		"internal/web/webtest",
+	}},
+	{"domain", "what the stages agree on: the store's contract, the bus, the analysis, the audit trail, routing rules; and the sensor's network parts", []string{
+		"internal/analysis",
+		"internal/audit",
+		"internal/bus",
+		"internal/jurisdiction",
+		"internal/sensor/bittorrent/dhtnode", // issue 12, build 6
+		"internal/sensor/bittorrent/probe",   // issue 12, build 6
+		"internal/sensor/bittorrent/tracker",
+		"internal/store",
+	}},
+	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus, the stores' shared codec and contract suites", []string{
+		"internal/access",
+		"internal/analysis/analysistest", // issue 12, build 3
+		"internal/audit/audittest",       // issue 12, build 3
+		"internal/bus/jetstream",
+		"internal/enrich",
+		"internal/isp",
+		"internal/sensor/bittorrent/discover", // issue 12, build 6
+		"internal/store/rowcodec",
+		"internal/store/storetest",
+	}},
+	{"stages", "the pipeline's stages and the store backends", []string{
+		"internal/access/accesstest", // issue 12, build 3
+		"internal/ingest",
+		"internal/sensor/bittorrent",
+		"internal/store/postgres",
+		"internal/store/sqlite",
+	}},
+	{"handlers", "HTTP handlers of the web tree: they read through the domain's interfaces", []string{
+		"internal/api",
+		"internal/web/api",   // issue 12, build 4
+		"internal/web/pages", // issue 12, build 4
+	}},
+	{"web", "the web server: mux, access wrapping, OIDC, /metrics, /healthz", []string{
+		"internal/web",
+	}},
+	{"webapp", "the pages over a store (folded into internal/web by issue 12, build 4)", []string{
+		"internal/webapp",
+	}},
+	{"lab parts", "the lab's simulated network, announcer, tracker and torrents", []string{
+		"internal/lab/announcer",
+		"internal/lab/opentracker",
+		"internal/lab/simdht",
+		"internal/lab/torrentmake",
+	}},
+	{"lab", "a BitTorrent network on loopback with ground truth", []string{
+		"internal/lab",
+	}},
+	{"wiring", "assembles store, bus, enrichment, ingest and analysis (issue 12, build 1)", []string{
+		"internal/pipeline",
+	}},
+	{"lab accuracy", "the measured error rate: a lab, a sensor and a pipeline end to end", []string{
+		"internal/lab/accuracy",
+	}},
+	{"programs", "binaries and generators", []string{
+		"cmd/vigil",
+		"internal/web/maps/gen",
+	}},
+}
+
+// Rules the layers alone cannot say. Paths are module-relative; a rule on
+// "x" covers x and everything under it.
+var (
+	// wiring may import a backend; nothing else names one (issue 12,
+	// build 3: "nothing outside store/* and the wiring names sqlite or
+	// postgres").
+	wiring   = []string{"cmd/vigil", "internal/pipeline", "internal/lab/accuracy"}
+	backends = []string{"internal/store/sqlite", "internal/store/postgres", "internal/bus/jetstream"}
+
+	// testOnly packages are imported by tests and by each other only.
+	// A package that imports testing or net/http/httptest must be one of
+	// them.
+	testOnly = []string{"internal/testenv", "internal/web/webtest", "internal/store/storetest",
+		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest"}
+
+	// never lists what a package must not depend on, even through
+	// another package.
+	never = []struct {
+		from, to []string
+		why      string
+	}{
+		{[]string{"internal/sensor"},
+			[]string{"internal/store", "internal/analysis", "internal/audit", "internal/access", "internal/isp",
+				"internal/enrich", "internal/jurisdiction", "internal/geo", "internal/ingest"},
+			"a sensor only emits observations: it knows no storage, analysis, casework or enrichment"},
+		{[]string{"internal/web", "internal/api", "internal/webapp"},
+			[]string{"internal/sensor", "internal/bus", "internal/ingest", "internal/enrich", "internal/lab"},
+			"the web reads what the pipeline stored; it runs no part of the pipeline"},
+		{[]string{"internal/sensor/bittorrent/probe"}, []string{"internal/observe"},
+			"a probe returns a result and a transcript, never an Observation (issue 12, build 6)"},
+		{[]string{"internal/store"}, []string{"internal/sensor", "internal/lab"},
+			"storage imports no protocol code"},
+	}
+
+	// cmdNever is what cmd/vigil itself must not import: the pipeline
+	// runs these (issue 12, problems 1 and 2).
+	cmdNever = []string{"internal/ingest", "internal/enrich", "internal/bus"}
+
+	// httpAllowed may import net/http outside the web tree: HTTP clients
+	// (trackers, OIDC, the witness, the lab's tracker) and the program.
+	// The web tree is internal/web and everything under it: one tree
+	// serves HTTP (issue 12, problem 4).
+	httpAllowed = []string{"internal/sensor/bittorrent/tracker", "internal/access", "internal/audit",
+		"internal/lab", "internal/lab/opentracker", "cmd/vigil"}
+
+	// noIO packages are parsers: bytes in, values out. They must not reach
+	// net, os, io/fs or syscall (or a package under them), through any
+	// chain of imports.
+	noIO = []string{"internal/bencode", "internal/bep42", "internal/hashkind", "internal/digest", "internal/watchlist",
+		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
+		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing"}
+	ioRoots = []string{"net", "os", "io/fs", "syscall"}
+	// noNet packages embed what they serve and must never fetch it.
+	noNet = []string{"internal/web/maps"}
+
+	// pureStd are standard packages under the I/O roots that do no I/O.
+	pureStd = map[string]string{
+		"net/netip": "addresses as values",
+		"net/url":   "a string parser (magnet links)",
+	}
+	// incidentalStd reach the I/O roots for a reason a parser does not
+	// touch; the walk does not go through them.
+	incidentalStd = map[string]string{
+		"fmt":           "os only for Print to standard output; a parser uses Errorf and Sprintf",
+		"time":          "syscall for the clock and the zoneinfo files",
+		"crypto":        "the FIPS module's self-checks and entropy, not the caller's data",
+		"crypto/md5":    "as crypto",
+		"crypto/sha1":   "as crypto",
+		"crypto/sha256": "as crypto",
+		"crypto/sha512": "as crypto",
+	}
+
+	// knownViolations are today's breaches of the rules above, each
+	// named by the problem of issue 12 it is. The test fails when one
+	// is no longer there: delete its line, so that it cannot come back.
+	knownViolations = map[string]string{
+		"cmd/vigil imports internal/ingest":             "issue 12 problems 1-2: cmd_ingest.go and the sensor command run ingest themselves",
+		"cmd/vigil imports internal/enrich":             "issue 12 problem 2: cmd_ingest.go enriches by itself",
+		"cmd/vigil imports internal/bus":                "issue 12 problem 1: runBitTorrentSensorWith builds the bus",
+		"internal/webapp imports internal/store/sqlite": "issue 12 problem 3: webapp.Deps.Store is a *sqlite.Store",
+		"internal/api imports net/http":                 "issue 12 problem 4: internal/api serves /api/v1 beside internal/web",
+		"internal/webapp imports net/http":              "issue 12 problem 4: internal/webapp routes between web and api",
+	}
+)
+
+// goPkg is what the tests read of `go list -deps -json`.
+type goPkg struct {
+	ImportPath string
+	Imports    []string // direct, test files aside
+	Deps       []string // transitive
+	Standard   bool
+}
+
+// listEnv fixes the build the listing describes: what `go build
+// ./cmd/vigil` gives on linux/amd64 without cgo.
+var listEnv = []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"}
+
+// goList runs `go list -deps -json` at the module root.
+func goList(t *testing.T, patterns ...string) (mod string, pkgs map[string]*goPkg, order []string) {
+	t.Helper()
+	modOut, err := exec.Command("go", "list", "-m").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	mod = strings.TrimSpace(string(modOut))
+	cmd := exec.Command("go", append([]string{"list", "-deps", "-json=ImportPath,Imports,Deps,Standard"}, patterns...)...)
 	cmd.Dir = "../.." // the module root
+	cmd.Env = append(os.Environ(), listEnv...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go list: %v\n%s", err, stderr.Bytes())
 	}
-	const mod = "github.com/vigil-oss/vigil/"
-	type pkg struct {
-		ImportPath string
-		Imports    []string // direct
-		Deps       []string // transitive
-	}
-	rules := []struct {
-		pkgPrefix string
-		forbidden []string
-		why       string
-	}{
-		{mod + "internal/sensor/", []string{mod + "internal/store", mod + "internal/web", "net/http/httptest", mod + "internal/analysis"},
-			"protocol code imports neither storage nor HTTP serving"},
-		{mod + "internal/store", []string{mod + "internal/sensor", mod + "internal/web", mod + "internal/lab"},
-			"storage imports no protocol code"},
-		{mod + "internal/hashkind", []string{"net", "os", "io/fs", mod + "internal/store"}, "a parser does no I/O"},
-		{mod + "internal/watchlist", []string{"net", mod + "internal/store", mod + "internal/sensor"}, "list formats do no network I/O and know no store"},
-		{mod + "internal/observe", []string{mod + "internal/store", mod + "internal/sensor"}, "the Observation knows neither producers nor consumers"},
-		{mod + "internal/sensor/bittorrent/krpc", []string{"net", "os"}, "wire parsers do no I/O"},
-		{mod + "internal/sensor/bittorrent/peerwire", []string{"net", "os"}, "wire parsers do no I/O"},
-		{mod + "internal/sensor/bittorrent/peerid", []string{"net", "os"}, "wire parsers do no I/O"},
-		{mod + "internal/sensor/bittorrent/transcript", []string{"net", "os"}, "the transcript format does no I/O"},
-		{mod + "internal/bep42", []string{"net", "os", mod + "internal/sensor", mod + "internal/analysis", mod + "internal/store"}, "BEP 42 arithmetic does no I/O and knows neither the sensor nor the analysis"},
-		{mod + "internal/web/maps", []string{"net", "net/http"}, "map outlines are embedded, never fetched"},
-	}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	n := 0
+	pkgs = map[string]*goPkg{}
+	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
-		var p pkg
-		if err := dec.Decode(&p); err != nil {
+		p := new(goPkg)
+		if err := dec.Decode(p); err != nil {
 			t.Fatal(err)
 		}
-		n++
-		for _, r := range rules {
-			if !strings.HasPrefix(p.ImportPath, r.pkgPrefix) || strings.HasSuffix(p.ImportPath, "test") {
+		pkgs[p.ImportPath] = p
+		order = append(order, p.ImportPath)
+	}
+	return mod, pkgs, order
+}
+
+var (
+	moduleOnce  sync.Once
+	moduleMod   string
+	modulePkgs  map[string]*goPkg
+	moduleOrder []string
+)
+
+// moduleGraph is every package of the module and everything they import.
+func moduleGraph(t *testing.T) (string, map[string]*goPkg, []string) {
+	moduleOnce.Do(func() { moduleMod, modulePkgs, moduleOrder = goList(t, "./...") })
+	if modulePkgs == nil {
+		t.Fatal("go list failed")
+	}
+	return moduleMod, modulePkgs, moduleOrder
+}
+
+// under reports whether path is one of roots or below one.
+func under(path string, roots ...string) bool {
+	for _, r := range roots {
+		if path == r || strings.HasPrefix(path, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLayers checks the layer table and the rules beside it.
+func TestLayers(t *testing.T) {
+	mod, pkgs, order := moduleGraph(t)
+	rel := func(p string) (string, bool) {
+		r, ok := strings.CutPrefix(p, mod+"/")
+		return r, ok
+	}
+	layerOf := map[string]int{}
+	for i, l := range layerTable {
+		for _, p := range l.pkgs {
+			if _, dup := layerOf[p]; dup {
+				t.Errorf("%s is in the layer table twice", p)
+			}
+			layerOf[p] = i
+		}
+	}
+	var ours []string
+	for _, p := range order {
+		if r, ok := rel(p); ok {
+			ours = append(ours, r)
+		}
+	}
+	if len(ours) < 20 {
+		t.Fatalf("go list found only %d packages of %s", len(ours), mod)
+	}
+	for _, p := range ours {
+		if _, ok := layerOf[p]; !ok {
+			t.Errorf("%s is in no layer: add it to layerTable in cmd/vigil/deps_test.go, and to docs/architecture.md", p)
+		}
+	}
+	for _, l := range layerTable {
+		for _, p := range l.pkgs {
+			if !slices.Contains(ours, p) {
+				t.Logf("%s is in the layer table but not in the tree (yet)", p)
+			}
+		}
+	}
+
+	violations := map[string]bool{}
+	breach := func(what, why string) {
+		violations[what] = true
+		if _, known := knownViolations[what]; !known {
+			t.Errorf("%s: %s", what, why)
+		}
+	}
+	for _, p := range ours {
+		pl, placed := layerOf[p]
+		for _, full := range pkgs[mod+"/"+p].Imports {
+			q, inMod := rel(full)
+			if !inMod {
 				continue
 			}
-			for _, f := range r.forbidden {
-				if !strings.HasPrefix(f, mod) {
-					// A standard-library package: only direct imports count
-					// (fmt itself imports os).
-					for _, d := range p.Imports {
-						if d == f {
-							t.Errorf("%s imports %s: %s", p.ImportPath, d, r.why)
-						}
-					}
-					continue
-				}
-				for _, d := range p.Deps {
-					if d == f || strings.HasPrefix(d, f+"/") {
-						t.Errorf("%s depends on %s: %s", p.ImportPath, d, r.why)
-					}
+			if ql, ok := layerOf[q]; ok && placed && ql >= pl {
+				breach(p+" imports "+q, fmt.Sprintf("layer %q may import only lower layers, and %s is in layer %q",
+					layerTable[pl].name, q, layerTable[ql].name))
+			}
+			if under(q, backends...) && !under(p, wiring...) && !under(p, backends...) && !under(p, testOnly...) {
+				breach(p+" imports "+q, "only the wiring ("+strings.Join(wiring, ", ")+") names a backend: depend on the interface")
+			}
+			if under(q, testOnly...) && !under(p, testOnly...) {
+				breach(p+" imports "+q, "a test helper is for tests only")
+			}
+			if p == "cmd/vigil" && slices.Contains(cmdNever, q) {
+				breach(p+" imports "+q, "cmd/vigil parses flags; the pipeline runs ingest, enrichment and the bus")
+			}
+		}
+		for _, std := range pkgs[mod+"/"+p].Imports {
+			switch {
+			case (std == "testing" || std == "net/http/httptest") && !under(p, testOnly...):
+				breach(p+" imports "+std, "only a test helper imports "+std+": list it in testOnly")
+			case std == "net/http" && !under(p, "internal/web") && !under(p, httpAllowed...):
+				breach(p+" imports net/http", "HTTP is served by the web tree (internal/web/...); a client must be listed in httpAllowed")
+			}
+		}
+		for _, r := range never {
+			if !under(p, r.from...) || under(p, testOnly...) {
+				continue
+			}
+			for _, full := range pkgs[mod+"/"+p].Deps {
+				if q, inMod := rel(full); inMod && under(q, r.to...) {
+					breach(p+" depends on "+q, r.why)
 				}
 			}
 		}
 	}
-	if n < 5 {
-		t.Fatalf("go list found only %d packages", n)
+	for _, v := range slices.Sorted(maps.Keys(knownViolations)) {
+		if why := knownViolations[v]; !violations[v] {
+			t.Errorf("known violation %q (%s) is gone: delete it from knownViolations so that it cannot come back", v, why)
+		}
 	}
+}
+
+// TestParsersDoNoIO walks every chain of imports from each parser, through
+// the module, third-party and standard packages, and fails on one that
+// reaches net, os, io/fs or syscall. The walk does not go through the few
+// standard packages that reach them for their own needs (incidentalStd);
+// a parser may use those.
+func TestParsersDoNoIO(t *testing.T) {
+	mod, pkgs, _ := moduleGraph(t)
+	check := func(root string, roots []string) {
+		forbidden := func(p string) bool {
+			_, pure := pureStd[p]
+			return !pure && under(p, roots...)
+		}
+		// Breadth first, keeping the way each package was reached.
+		from := map[string]string{root: ""}
+		queue := []string{root}
+		for len(queue) > 0 {
+			p := queue[0]
+			queue = queue[1:]
+			if forbidden(p) {
+				chain := []string{p}
+				for q := from[p]; q != ""; q = from[q] {
+					chain = append(chain, strings.TrimPrefix(q, mod+"/"))
+				}
+				slices.Reverse(chain)
+				t.Errorf("%s reaches %s (%s): a parser does no I/O", strings.TrimPrefix(root, mod+"/"), p, strings.Join(chain, " -> "))
+				continue
+			}
+			if _, ok := incidentalStd[p]; ok {
+				continue
+			}
+			gp := pkgs[p]
+			if gp == nil {
+				t.Fatalf("%s: not in go list's output", p)
+			}
+			for _, q := range gp.Imports {
+				if _, seen := from[q]; !seen {
+					from[q] = p
+					queue = append(queue, q)
+				}
+			}
+		}
+	}
+	for _, p := range noIO {
+		check(mod+"/"+p, ioRoots)
+	}
+	for _, p := range noNet {
+		check(mod+"/"+p, []string{"net"})
+	}
+}
+
+// TestLayerTableAgreesWithItsRules keeps the lists beside the table
+// honest: each names packages of the table.
+func TestLayerTableAgreesWithItsRules(t *testing.T) {
+	inTable := map[string]bool{}
+	for _, l := range layerTable {
+		for _, p := range l.pkgs {
+			inTable[p] = true
+		}
+	}
+	lists := map[string][]string{"wiring": wiring, "backends": backends, "testOnly": testOnly, "httpAllowed": httpAllowed,
+		"noIO": noIO, "noNet": noNet}
+	for name, l := range lists {
+		for _, p := range l {
+			if !inTable[p] {
+				t.Errorf("%s names %s, which is in no layer", name, p)
+			}
+		}
+	}
+}
+
+var updateDeps = flag.Bool("update", false, "rewrite deps.txt, the listing of the vigil binary's dependencies")
+
+//go:generate go test -run ^TestVigilDependencies$ -update .
+
+// TestVigilDependencies compares every package built into the vigil
+// binary with deps.txt, so that a new dependency (a library, or a
+// standard package such as os/exec or net/http/pprof) shows in review.
+// `go generate ./cmd/vigil` (or go test -run TestVigilDependencies
+// -update) rewrites it.
+func TestVigilDependencies(t *testing.T) {
+	mod, pkgs, order := goList(t, "./cmd/vigil")
+	got := depListing(mod, pkgs, order)
+	if *updateDeps {
+		if err := os.WriteFile("deps.txt", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile("deps.txt")
+	if err != nil {
+		t.Fatalf("%v: run go generate ./cmd/vigil", err)
+	}
+	if bytes.Equal(got, want) {
+		return
+	}
+	gotL, wantL := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	name := func(l string) string {
+		if f := strings.Fields(l); len(f) > 0 {
+			return f[0]
+		}
+		return ""
+	}
+	wantN, gotN := map[string]bool{}, map[string]bool{}
+	for _, l := range wantL {
+		wantN[name(l)] = true
+	}
+	for _, l := range gotL {
+		gotN[name(l)] = true
+	}
+	for _, l := range gotL {
+		if !wantN[name(l)] {
+			t.Errorf("new dependency: %s", l)
+		}
+	}
+	for _, l := range wantL {
+		if !gotN[name(l)] {
+			t.Errorf("dependency gone: %s", l)
+		}
+	}
+	t.Errorf("the vigil binary's dependencies differ from cmd/vigil/deps.txt: if that is meant, run go generate ./cmd/vigil and commit deps.txt")
+}
+
+// depListing is deps.txt: every package the binary is built from, with
+// the package that brings it in ("+" when there are others), but the
+// standard library's internal and vendored packages (they change with Go,
+// not with Vigil).
+func depListing(mod string, pkgs map[string]*goPkg, order []string) []byte {
+	importers := map[string][]string{}
+	for _, p := range order {
+		for _, q := range pkgs[p].Imports {
+			importers[q] = append(importers[q], p)
+		}
+	}
+	var lines []string
+	for _, p := range order {
+		gp := pkgs[p]
+		if gp.Standard && (strings.HasPrefix(p, "vendor/") || slices.Contains(strings.Split(p, "/"), "internal")) {
+			continue
+		}
+		if p == "unsafe" || p == "C" {
+			continue
+		}
+		by := importers[p]
+		sort.Strings(by)
+		// Vigil's own importers first, then other modules', then the
+		// standard library's: the first says why the package is there.
+		rank := func(p string) int {
+			switch {
+			case under(p, mod):
+				return 0
+			case !pkgs[p].Standard:
+				return 1
+			}
+			return 2
+		}
+		sort.SliceStable(by, func(i, j int) bool { return rank(by[i]) < rank(by[j]) })
+		line := p
+		if len(by) > 0 {
+			line = fmt.Sprintf("%-70s from %s", p, by[0])
+			if len(by) > 1 {
+				line += "+"
+			}
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# The packages built into vigil (linux/amd64, no cgo), each with what imports it.\n")
+	fmt.Fprintf(&b, "# Checked by TestVigilDependencies; rewrite with: go generate ./cmd/vigil\n")
+	for _, l := range lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
 }

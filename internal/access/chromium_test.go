@@ -4,22 +4,20 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // TestChromiumKeepsSecureHostCookieOnLoopback checks the premise of
 // CookieSecureFor: a real browser stores a Secure __Host- cookie set by
 // http://127.0.0.1 and sends it back.
 func TestChromiumKeepsSecureHostCookieOnLoopback(t *testing.T) {
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (Debian package chromium)")
-	}
+	path := testenv.Need(t, "CHROMIUM", "chromium")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/set" {
 			http.SetCookie(w, &http.Cookie{Name: "__Host-t", Value: "v1", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -42,7 +40,7 @@ func TestChromiumKeepsSecureHostCookieOnLoopback(t *testing.T) {
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/set")); err != nil {
-		t.Skipf("chromium did not run: %v", err)
+		testenv.Missingf(t, "CHROMIUM", "chromium did not run: %v", err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/get")); err != nil {
 		t.Fatal(err)

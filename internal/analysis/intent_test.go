@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -31,28 +32,50 @@ func TestIntentClassifiesEveryMethod(t *testing.T) {
 	}
 }
 
+// Each part is worked out by hand from the tables of docs/scoring.md, and
+// the score is their sum: neither Total nor Score is used to compute what
+// they are compared with.
 func TestScoreIsTheSumOfItsParts(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	w := DefaultWeights()
-	in := ScoreInput{Days: 30, Observations: 200, Sightings: 200, LastSeen: now.Add(-72 * time.Hour), ConfirmedLeads: 2, Flags: []string{FlagKnownOffender}}
-	for i := range 12 {
-		in.Files = append(in.Files, FileFacts{Severity: i % 6, Level: observe.Level(1 + i%5), Looking: i%4 == 0, Offered: i%3 == 0})
+	in := ScoreInput{
+		Files: []FileFacts{
+			{Severity: 5, Level: observe.Complete, Offered: true},  // 10 x 1.0; possession 2; offered
+			{Severity: 4, Level: observe.Partial, Confidence: 0.5}, // 7 x 0.6 x 0.5; possession 1 x 0.5
+			{Severity: 5, Level: observe.Announced, Looking: true}, // 10 x 0.1 x 0.3; looking: no possession
+		},
+		SecondHand:     []FileFacts{{Severity: 5}, {Severity: 5}}, // 10 x 0.1 each, capped at 1
+		Days:           11,                                        // 0.5 x (11 - 1)
+		Sightings:      12,                                        // 2 x log2(12 / 3)
+		LastSeen:       now.Add(-14 * 24 * time.Hour),             // one half-life: 0.25 x files x 0.5
+		ConfirmedLeads: 2,                                         // 5 each
+		Flags:          []string{FlagKnownOffender, FlagChildAccess},
 	}
-	p := Score(in, w, now)
-	var sum float64
-	for _, v := range p {
-		sum += v
+	want := Parts{
+		PartFiles:         12.4, // 10 + 2.1 + 0.3
+		PartPossession:    2.5,  // 2 + 0.5
+		PartDays:          5,
+		PartRepetition:    4,
+		PartRecency:       1.55, // 0.25 x 12.4 x 0.5
+		PartSharing:       1,
+		PartSecondHand:    1,
+		PartNewMaterial:   10,
+		PartKnownOffender: 50,
+		PartChildAccess:   100,
 	}
-	if got := p.Total(); got != round2(sum) {
-		t.Fatalf("Total %v, sum of parts %v", got, sum)
-	}
-	for _, name := range []string{PartFiles, PartPossession, PartDays, PartRepetition, PartRecency, PartSharing, PartNewMaterial, PartKnownOffender} {
-		if p[name] <= 0 {
-			t.Errorf("part %s = %v, want > 0 (parts %v)", name, p[name], p)
+	const wantTotal = 12.4 + 2.5 + 5 + 4 + 1.55 + 1 + 1 + 10 + 50 + 100 // 187.45
+	p := Score(in, DefaultWeights(), now)
+	for name, v := range want {
+		if math.Abs(p[name]-v) > 1e-9 {
+			t.Errorf("part %s = %v, want %v by the documented formula", name, p[name], v)
 		}
 	}
-	if p[PartKnownOffender] != 50 || p[PartNewMaterial] != 10 {
-		t.Errorf("flag %v, new material %v: want the documented 50 and 2x5", p[PartKnownOffender], p[PartNewMaterial])
+	for name, v := range p {
+		if _, ok := want[name]; !ok {
+			t.Errorf("part %s = %v: not a documented part of this score", name, v)
+		}
+	}
+	if got := p.Total(); math.Abs(got-wantTotal) > 1e-9 {
+		t.Fatalf("Total() = %v, want the sum of the parts %v (parts %v)", got, wantTotal, p)
 	}
 }
 

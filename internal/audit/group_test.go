@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // memStore is an in-memory BatchStore that chains as a real store does.
@@ -17,6 +19,7 @@ type memStore struct {
 	recs    []Record
 	batches []int // size of each committed batch, in order
 	hold    chan struct{}
+	holding int    // callers waiting on hold; guarded by mu
 	bad     string // a record with this Object makes its batch fail
 	panics  string // a record with this Object makes the store panic
 }
@@ -31,6 +34,9 @@ func (m *memStore) AppendAudit(ctx context.Context, r Record) (Record, error) {
 
 func (m *memStore) AppendAuditBatch(_ context.Context, rs []Record) ([]Record, error) {
 	if m.hold != nil {
+		m.mu.Lock()
+		m.holding++
+		m.mu.Unlock()
 		<-m.hold
 	}
 	m.mu.Lock()
@@ -168,23 +174,41 @@ func TestLogGroupFailureIsPerRecord(t *testing.T) {
 	}
 }
 
-// MaxBatch 1 writes one transaction per record.
+// MaxBatch 1 writes one transaction per record, even when every record
+// arrives while another is being written (and would be grouped with them).
 func TestLogMaxBatchOne(t *testing.T) {
-	st := &memStore{}
+	const n = 20
+	st := &memStore{hold: make(chan struct{})}
 	l := &Log{Store: st, MaxBatch: 1}
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
+	errs := make(chan error, n)
+	for i := range n {
 		go func() {
-			defer wg.Done()
-			if _, err := l.Append(context.Background(), Record{Action: ActionSearch, Object: fmt.Sprint(i)}); err != nil {
-				t.Error(err)
-			}
+			_, err := l.Append(context.Background(), Record{Action: ActionSearch, Object: fmt.Sprint(i)})
+			errs <- err
 		}()
 	}
-	wg.Wait()
-	if len(st.batches) != 20 {
-		t.Fatalf("batches %v", st.batches)
+	// Every append is either inside the held store or queued behind it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st.mu.Lock()
+		holding := st.holding
+		st.mu.Unlock()
+		if holding+l.queued() == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s, %d appends in the store and %d queued, want %d in all", holding, l.queued(), n)
+		}
+		runtime.Gosched()
+	}
+	close(st.hold)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if len(st.batches) != n || slices.Max(st.batches) != 1 {
+		t.Fatalf("batches %v, want %d of one record", st.batches, n)
 	}
 }
 

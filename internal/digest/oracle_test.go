@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // boundarySizes are the lengths where a digest's structure changes: TTH
@@ -43,12 +44,13 @@ func oracleFiles(t *testing.T) (dir string, paths map[int]string) {
 	return dir, paths
 }
 
-// needTool skips the test when an independent implementation is missing.
+// needTool skips the test when an independent implementation is missing
+// (fails it under VIGIL_REQUIRE_HASHTOOLS=1).
 func needTool(t *testing.T, tool, debianPackage string) string {
 	t.Helper()
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Skipf("%s not found (Debian package %s): %v", tool, debianPackage, err)
+		testenv.Missingf(t, "HASHTOOLS", "%s not found (Debian package %s): %v", tool, debianPackage, err)
 	}
 	return p
 }
@@ -175,7 +177,7 @@ func pythonWithLibtorrent(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("python3 with the libtorrent module not found (Debian package python3-libtorrent)")
+	testenv.Missingf(t, "LIBTORRENT", "no python3 of %v imports libtorrent", cands)
 	return ""
 }
 

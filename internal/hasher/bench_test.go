@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // benchBytes is the data size of BenchmarkReferenceHasherVsHashdeep:
@@ -86,7 +88,7 @@ func benchFiles(b *testing.B, total int64) string {
 func BenchmarkReferenceHasherVsHashdeep(b *testing.B) {
 	hashdeep, err := exec.LookPath("hashdeep")
 	if err != nil {
-		b.Skip("hashdeep not found (Debian package hashdeep)")
+		testenv.Missing(b, "HASHTOOLS", "hashdeep not found (Debian package hashdeep)")
 	}
 	total := benchBytes(b)
 	dir := benchFiles(b, total)

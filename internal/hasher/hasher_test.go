@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/digest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -138,7 +139,7 @@ func TestWalkAgreesWithCoreutils(t *testing.T) {
 	}{{"md5sum", hashkind.MD5}, {"sha1sum", hashkind.SHA1}, {"sha256sum", hashkind.SHA256}} {
 		t.Run(tc.tool, func(t *testing.T) {
 			if _, err := exec.LookPath(tc.tool); err != nil {
-				t.Skipf("%s not found (Debian package coreutils)", tc.tool)
+				testenv.Missingf(t, "HASHTOOLS", "%s not found (Debian package coreutils)", tc.tool)
 			}
 			out, err := exec.Command(tc.tool, paths...).Output()
 			if err != nil {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // TestParseReadsRHashOutput checks Parse and ParseRef against an independent
@@ -14,10 +16,7 @@ import (
 // and in base32, as a magnet link and as an ed2k link, and every form must
 // give the same hashes.
 func TestParseReadsRHashOutput(t *testing.T) {
-	rhash, err := exec.LookPath("rhash")
-	if err != nil {
-		t.Skip("rhash not installed (Debian package rhash)")
-	}
+	rhash := testenv.Need(t, "HASHTOOLS", "rhash")
 	dir := t.TempDir()
 	file := filepath.Join(dir, "synthetic-001.bin")
 	data := make([]byte, 300_000) // > 184,320 bytes: the AICH differs from the sha1

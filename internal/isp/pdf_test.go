@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 func buildPDF(t *testing.T, req *Request, lang Lang) []byte {
@@ -193,13 +194,11 @@ func TestPDFPaginatesLongTables(t *testing.T) {
 	}
 }
 
-// pdftotext runs poppler's pdftotext on the PDF, or skips.
+// pdftotext runs poppler's pdftotext on the PDF, or skips (fails under
+// VIGIL_REQUIRE_POPPLER=1).
 func pdftotext(t *testing.T, pdf []byte) string {
 	t.Helper()
-	bin, err := exec.LookPath("pdftotext")
-	if err != nil {
-		t.Skip("pdftotext not found: install Debian package poppler-utils to check the PDF text")
-	}
+	bin := testenv.Need(t, "POPPLER", "pdftotext")
 	dir := t.TempDir()
 	in := filepath.Join(dir, "r.pdf")
 	if err := os.WriteFile(in, pdf, 0o644); err != nil {
@@ -302,10 +301,7 @@ func TestPDFLongTablesWithPoppler(t *testing.T) {
 }
 
 func TestPDFWithQPDF(t *testing.T) {
-	bin, err := exec.LookPath("qpdf")
-	if err != nil {
-		t.Skip("qpdf not found: install Debian package qpdf to check the PDF structure")
-	}
+	bin := testenv.Need(t, "QPDF", "qpdf")
 	req := manyRows(200)
 	path := filepath.Join(t.TempDir(), "r.pdf")
 	if err := os.WriteFile(path, buildPDF(t, &req, LangBoth), 0o644); err != nil {

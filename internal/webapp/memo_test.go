@@ -6,10 +6,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
+// TestMemo runs in a synctest bubble, so that it can wait until every
+// concurrent request is blocked inside get instead of sleeping.
 func TestMemo(t *testing.T) {
+	synctest.Test(t, testMemo)
+}
+
+func testMemo(t *testing.T) {
 	ctx := context.Background()
 	m := newMemo(ctx, time.Minute, 10)
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -29,7 +36,7 @@ func TestMemo(t *testing.T) {
 			got[i], _ = m.get(ctx, "k", t0, slow)
 		}()
 	}
-	time.Sleep(20 * time.Millisecond)
+	synctest.Wait() // every request is in get: one computing, the others waiting for it
 	close(release)
 	wg.Wait()
 	for i, v := range got {

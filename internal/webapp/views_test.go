@@ -106,7 +106,7 @@ var viewScopes = []analysis.Scope{analysis.AllAgencies, {Agencies: []string{agen
 // over the targets (a since one nanosecond past midnight takes that
 // path; no fixture time falls on midnight exactly).
 func TestOverviewCountsMatchScan(t *testing.T) {
-	st, _ := viewsStore(t)
+	st, db := viewsStoreRO(t)
 	ctx := context.Background()
 	week := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)
 	for _, since := range []time.Time{{}, week, week.AddDate(0, 0, 3)} {
@@ -123,8 +123,14 @@ func TestOverviewCountsMatchScan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if since.IsZero() {
-				want.Observations = got.Observations // analysis_daily: same table, another first day
+			// Both read analysis_daily: the observations per day are
+			// checked against the observations themselves.
+			daily := observationsByDay(t, db, sc, since)
+			if !reflect.DeepEqual(got.Observations, daily) {
+				t.Errorf("scope %+v since %v: observations by day %v, counted in the observations %v", sc, since, got.Observations, daily)
+			}
+			if sc.All && since.IsZero() && len(daily) < 2 {
+				t.Fatalf("the fixture's observations fall on %d days, want several", len(daily))
 			}
 			for _, o := range []*sqlite.WebOverview{got, want} {
 				sort.Slice(o.Places, func(i, j int) bool {
@@ -150,6 +156,42 @@ func TestOverviewCountsMatchScan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// observationsByDay counts the observations routed to the scope's
+// agencies on each UTC day (days since the epoch) from since on, with a
+// plain query over every observation.
+func observationsByDay(t *testing.T, db *sql.DB, sc analysis.Scope, since time.Time) map[int64]int {
+	t.Helper()
+	q := `SELECT time_ns / ?, count(*) FROM observation_rows WHERE time_ns >= ?`
+	args := []any{int64(24 * time.Hour), since.Truncate(24 * time.Hour).UnixNano()}
+	if since.IsZero() {
+		args[1] = int64(0)
+	}
+	if !sc.All {
+		q += ` AND agency IN (` + placeholders(len(sc.Agencies)) + `)`
+		for _, a := range sc.Agencies {
+			args = append(args, a)
+		}
+	}
+	rows, err := db.Query(q+` GROUP BY 1`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var day int64
+		var n int
+		if err := rows.Scan(&day, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[day] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // WebTargets lists the same targets in the same order as Targets, for

@@ -169,8 +169,11 @@ func TestChurnSilencesLeaversAndWakesJoiners(t *testing.T) {
 	if st := nw.Stats(); st.Silent < 10 {
 		t.Fatalf("%d silent at the start, want the 10 joiners at least", st.Silent)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The schedule runs over 300 ms: wait until its last event is counted.
 	st := nw.Stats()
+	for deadline := time.Now().Add(10 * time.Second); st.Left+st.Joined < 30 && time.Now().Before(deadline); st = nw.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.Silent != 20 || st.Left != 20 || st.Joined != 10 {
 		t.Fatalf("after the schedule: %d silent, %d left, %d joined; want 20, 20, 10", st.Silent, st.Left, st.Joined)
 	}

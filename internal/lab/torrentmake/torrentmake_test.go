@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 func synth(seed uint64, n int) []byte {
@@ -219,7 +221,7 @@ print(json.dumps({"v1": str(ih.v1) if ih.has_v1() else "", "v2": str(ih.v2) if i
 func TestBuildIsVerifiedByLibtorrent(t *testing.T) {
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import libtorrent").Run(); err != nil {
-		t.Skip("python3 libtorrent bindings missing: install the Debian package python3-libtorrent")
+		testenv.Missingf(t, "LIBTORRENT", "%s cannot import libtorrent: %v", py, err)
 	}
 	for _, c := range buildCases() {
 		t.Run(c.name, func(t *testing.T) {

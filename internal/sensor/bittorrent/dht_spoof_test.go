@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,11 +70,39 @@ func dhtRecords(t *testing.T, b []byte) []dhtRecord {
 // metricValues gathers the sensor's metrics as "name{label}" -> value.
 func metricValues(t *testing.T, s *Sensor) map[string]float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.Collector())
-	mfs, err := reg.Gather()
+	values, err := gatherMetrics(s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return values
+}
+
+// wrongSourceDrops is the metric of replies dropped for coming from
+// another address than the one queried.
+const wrongSourceDrops = "vigil_bittorrent_dht_replies_dropped_total{wrong_source}"
+
+// waitMetric waits until the sensor's metric name reaches at least want,
+// for at most 10 s, and returns its value then.
+func waitMetric(s *Sensor, name string, want float64) float64 {
+	var v float64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if values, err := gatherMetrics(s); err == nil {
+			if v = values[name]; v >= want {
+				break
+			}
+		}
+	}
+	return v
+}
+
+func gatherMetrics(s *Sensor) (map[string]float64, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(s.Collector()); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
 	}
 	values := map[string]float64{}
 	for _, mf := range mfs {
@@ -85,7 +114,7 @@ func metricValues(t *testing.T, s *Sensor) map[string]float64 {
 			values[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return values
+	return values, nil
 }
 
 func udpSocket(t *testing.T, ip string) *net.UDPConn {
@@ -167,7 +196,10 @@ func TestDHTForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	}()
 	q, from := readQuery(t, node, krpc.MethodGetPeers)
 	sendAnswer(t, forger, from, q.T, randomID(), victim)
-	time.Sleep(100 * time.Millisecond) // the forgery arrives first
+	// The forgery is dropped before the real answer is sent.
+	if got := waitMetric(s, wrongSourceDrops, 1); got != 1 {
+		t.Fatalf("replies dropped for wrong source after the forgery: %v, want 1", got)
+	}
 	nodeID := randomID()
 	sendAnswer(t, node, from, q.T, nodeID, real)
 	res := <-done
@@ -183,7 +215,7 @@ func TestDHTForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	if !bytes.Equal(res.raw.sent, mustEncode(t, q)) {
 		t.Fatalf("the query kept for the transcript differs from the one sent")
 	}
-	if got := metricValues(t, s)["vigil_bittorrent_dht_replies_dropped_total{wrong_source}"]; got != 1 {
+	if got := metricValues(t, s)[wrongSourceDrops]; got != 1 {
 		t.Fatalf("replies dropped for wrong source: %v, want 1", got)
 	}
 }
@@ -280,6 +312,7 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 	real := netip.MustParseAddrPort("127.0.0.78:6881")
 	nodeID := randomID()
 	served := make(chan []byte, 1)
+	var sensor atomic.Pointer[Sensor]
 	go func() {
 		buf := make([]byte, 4096)
 		injected := false
@@ -295,7 +328,14 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 			if q.Method == krpc.MethodGetPeers && q.A.InfoHash == key && !injected {
 				injected = true
 				sendAnswer(t, injector, from, q.T, randomID(), victim)
-				time.Sleep(50 * time.Millisecond)
+				// The injection is dropped before the real answer goes
+				// out: once the real peer is recorded, the victim can no
+				// longer be (the counter is checked at the end).
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					if s := sensor.Load(); s != nil && waitMetric(s, wrongSourceDrops, 1) >= 1 {
+						break
+					}
+				}
 				served <- append([]byte(nil), buf[:n]...)
 			}
 			r := krpc.Msg{T: q.T, Kind: krpc.KindResponse}
@@ -311,6 +351,7 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 		}
 	}()
 	s := startDHTTestSensor(t, pub, udpAddrOf(node), w)
+	sensor.Store(s)
 	var query []byte
 	select {
 	case query = <-served:
@@ -318,8 +359,6 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 		t.Fatal("no get_peers for the watched item")
 	}
 	obs := pub.waitFor(t, observe.MethodDHTGetPeers, 1)
-	time.Sleep(200 * time.Millisecond)
-	obs = pub.byMethod(observe.MethodDHTGetPeers)
 	for _, o := range obs {
 		if o.Endpoint.IP == victim.Addr() {
 			t.Fatalf("the injected peer %v was recorded: %+v", victim, o)
@@ -354,7 +393,7 @@ func TestDHTLookupFilesValuesUnderTheNodeThatSentThem(t *testing.T) {
 	if err := ans.Decode(recs[1].b); err != nil || ans.R.ID != nodeID || len(ans.R.Values) != 1 || ans.R.Values[0] != real {
 		t.Fatalf("transcript answer %q (%v)", recs[1].b, err)
 	}
-	if got := metricValues(t, s)["vigil_bittorrent_dht_replies_dropped_total{wrong_source}"]; got < 1 {
+	if got := metricValues(t, s)[wrongSourceDrops]; got < 1 {
 		t.Fatal("the injected answer was not counted as dropped")
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/lab/announcer"
 	"github.com/vigil-oss/vigil/internal/lab/simdht"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // loadAvg is /proc/loadavg's first three fields, for the record.
@@ -81,7 +82,7 @@ func BenchmarkFirstRoundMillion(b *testing.B) {
 		b.Skip("set VIGIL_MILLION=1 (and run under unshare -n) for the million-node first round")
 	}
 	if err := simdht.LoopbackOnly(); err != nil {
-		b.Skip(err)
+		testenv.Missing(b, "LOOPBACKNS", err.Error())
 	}
 	nodes := envInt("VIGIL_MILLION_NODES", 1_000_000)
 	loss, churn := 0.1, 0.1

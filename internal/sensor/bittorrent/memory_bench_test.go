@@ -61,14 +61,25 @@ func rssBytes() (uint64, error) {
 	return res * uint64(os.Getpagesize()), nil
 }
 
-// TestSensorMemoryChild is the child process of BenchmarkSensorMemory: it
-// runs only with VIGIL_MEM_CHILD=1. Alone in its process, the sensor
-// watches VIGIL_MEM_WATCH info-hashes for VIGIL_MEM_SECONDS against the
-// DHT at VIGIL_MEM_BOOT, then prints its resident memory.
-func TestSensorMemoryChild(t *testing.T) {
-	if os.Getenv("VIGIL_MEM_CHILD") != "1" {
-		t.Skip("child of BenchmarkSensorMemory")
+// TestMain runs the test binary as the child process of
+// BenchmarkSensorMemory when VIGIL_MEM_CHILD=1, and as the tests
+// otherwise: the child is no test, and is never listed or counted as one.
+func TestMain(m *testing.M) {
+	if os.Getenv("VIGIL_MEM_CHILD") == "1" {
+		if err := memoryChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "memory child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// memoryChild is the child process of BenchmarkSensorMemory. Alone in its
+// process, the sensor watches VIGIL_MEM_WATCH info-hashes for
+// VIGIL_MEM_SECONDS against the DHT at VIGIL_MEM_BOOT, then prints its
+// resident memory.
+func memoryChild() error {
 	n := envInt("VIGIL_MEM_WATCH", 0)
 	if os.Getenv("VIGIL_MEM_WATCH") == "0" {
 		n = 0
@@ -78,7 +89,7 @@ func TestSensorMemoryChild(t *testing.T) {
 	for _, s := range strings.Split(os.Getenv("VIGIL_MEM_BOOT"), ",") {
 		ap, err := netip.ParseAddrPort(s)
 		if err != nil {
-			t.Fatalf("VIGIL_MEM_BOOT %q: %v", s, err)
+			return fmt.Errorf("VIGIL_MEM_BOOT %q: %w", s, err)
 		}
 		boot = append(boot, ap)
 	}
@@ -86,16 +97,16 @@ func TestSensorMemoryChild(t *testing.T) {
 	cfg.Bootstrap = boot
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var obs atomic.Uint64
 	s, err := New(cfg, g, pubFunc(func(observe.Observation) { obs.Add(1) }), nil)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, h := range memWatched(uint64(envInt("VIGIL_MEM_SEED", 1)), n) {
 		if err := s.Watch(Watched{Hash: hashkind.MustNew(hashkind.BTIH, h[:]), Matched: []observe.Match{{List: "bench", Category: "1"}}}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second)
@@ -107,10 +118,10 @@ func TestSensorMemoryChild(t *testing.T) {
 	res.Watched = n
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	sample := func() {
+	sample := func() error {
 		rss, err := rssBytes()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -118,6 +129,7 @@ func TestSensorMemoryChild(t *testing.T) {
 		res.FinalRSSMB = float64(rss) / (1 << 20)
 		res.PeakHeapMB = max(res.PeakHeapMB, float64(ms.HeapInuse)/(1<<20))
 		res.SysMB = float64(ms.Sys) / (1 << 20)
+		return nil
 	}
 loop:
 	for {
@@ -125,17 +137,23 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-tick.C:
-			sample()
+			if err := sample(); err != nil {
+				return err
+			}
 		}
 	}
 	st := s.Stats() // before Run returns and the routing tables are dropped
 	if err := <-done; err != nil {
-		t.Fatal(err)
+		return err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Lookups, res.Observations, res.Probes, res.RoutingNodes = st.Lookups, obs.Load(), st.Probes, st.RoutingNodes
-	b, _ := json.Marshal(res)
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("MEMRESULT %s\n", b)
+	return nil
 }
 
 // pubFunc adapts a function to bus.Publisher.
@@ -170,9 +188,10 @@ func BenchmarkSensorMemory(b *testing.B) {
 	}, 8)
 	boot := nw.Nodes()[0].Addr.String() + "," + nw.Nodes()[500].Addr.String()
 	child := func(watch int) memResult {
-		// The child's own deadline: its window and ample time to start and stop.
-		limit := (time.Duration(secs)*time.Second + 10*time.Minute).String()
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestSensorMemoryChild$", "-test.v", "-test.timeout", limit)
+		// The child's deadline: its window and ample time to start and stop.
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(cctx, os.Args[0]) // TestMain runs the child, under VIGIL_MEM_CHILD=1
 		cmd.Env = append(os.Environ(), "VIGIL_MEM_CHILD=1", fmt.Sprintf("VIGIL_MEM_WATCH=%d", watch),
 			fmt.Sprintf("VIGIL_MEM_SECONDS=%d", secs), fmt.Sprintf("VIGIL_MEM_SEED=%d", seed), "VIGIL_MEM_BOOT="+boot)
 		out, err := cmd.CombinedOutput()

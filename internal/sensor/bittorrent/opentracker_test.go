@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // TestSensorRecordsPeersFromOpentracker announces two synthetic peers of a
@@ -22,7 +23,7 @@ func TestSensorRecordsPeersFromOpentracker(t *testing.T) {
 	key := [20]byte(Key(h))
 	ot, err := opentracker.Start(t.TempDir(), [][20]byte{key})
 	if errors.Is(err, opentracker.ErrMissing) {
-		t.Skip(err)
+		testenv.Missing(t, "OPENTRACKER", err.Error())
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package bittorrent
 import (
 	"context"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +38,7 @@ func TestRepollSeesAnAnnounceBeforeTheNextLookup(t *testing.T) {
 		boot = append(boot, n.Addr)
 	}
 
-	pub := newCollector()
+	pub := &lookupStamps{collector: newCollector(), at: map[string]uint64{}}
 	cfg := LabConfig()
 	cfg.Identities, cfg.Probe, cfg.Bootstrap = 2, false, boot
 	cfg.LookupEvery, cfg.Repolls, cfg.RepollNodes = 12*time.Second, 3, 3
@@ -48,6 +50,7 @@ func TestRepollSeesAnAnnounceBeforeTheNextLookup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pub.s.Store(s)
 	var ih [20]byte
 	copy(ih[:], randomHash(t, hashkind.BTIH).Bytes())
 	if err := s.Watch(Watched{Hash: hashkind.MustNew(hashkind.BTIH, ih[:])}); err != nil {
@@ -100,15 +103,21 @@ func TestRepollSeesAnAnnounceBeforeTheNextLookup(t *testing.T) {
 	if st := s.Stats(); st.Lookups > 1 || st.RepollPeers != 1 {
 		t.Fatalf("the peer was named with %d lookups counted and %d peers from re-polls; want 1 and 1", st.Lookups, st.RepollPeers)
 	}
-	// Let the later re-polls run, stopping before the next lookup.
-	time.Sleep(6500 * time.Millisecond)
-	obs := named()
-	st := s.Stats()
-	if st.Lookups != 1 {
-		t.Skipf("the machine is too slow for the rest of this test: a second lookup ran within %v", cfg.LookupEvery)
+	// The later re-polls run before the next lookup starts: wait for it,
+	// and count what was recorded while one lookup was counted.
+	for deadline := time.Now().Add(2 * cfg.LookupEvery); s.Stats().Lookups < 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second lookup within %v", 2*cfg.LookupEvery)
+		}
 	}
-	if st.RepollPeers != 1 || st.Repolls < 2 {
-		t.Errorf("%d re-polls sent, %d new peers from them; want 2 or more and 1", st.Repolls, st.RepollPeers)
+	var obs []observe.Observation
+	for _, o := range named() {
+		if pub.lookupsAt(o.ID) == 1 {
+			obs = append(obs, o)
+		}
+	}
+	if st := s.Stats(); st.RepollPeers != 1 || st.Repolls < uint64(cfg.Repolls) {
+		t.Errorf("%d re-polls sent, %d new peers from them; want %d or more and 1", st.Repolls, st.RepollPeers, cfg.Repolls)
 	}
 	if len(obs) != 1 {
 		t.Fatalf("%d observations of the peer between two lookups, want 1", len(obs))
@@ -117,6 +126,32 @@ func TestRepollSeesAnAnnounceBeforeTheNextLookup(t *testing.T) {
 	if o.Endpoint.Port != peerAddr.Port() || o.Possession.Level != observe.Announced || Key(o.Item.Hash) != ih || len(o.Transcript.Bytes) == 0 {
 		t.Errorf("re-poll observation %+v: want the peer's port, level announced, the watched hash and a transcript", o)
 	}
+}
+
+// lookupStamps is a publisher that notes, for each observation, how many
+// lookups the sensor had counted when it was published (a lookup counts
+// itself before it records anything).
+type lookupStamps struct {
+	*collector
+	s  atomic.Pointer[Sensor]
+	mu sync.Mutex
+	at map[string]uint64 // by observation id
+}
+
+func (p *lookupStamps) Publish(ctx context.Context, o observe.Observation) error {
+	if s := p.s.Load(); s != nil {
+		n := s.Stats().Lookups
+		p.mu.Lock()
+		p.at[o.ID] = n
+		p.mu.Unlock()
+	}
+	return p.collector.Publish(ctx, o)
+}
+
+func (p *lookupStamps) lookupsAt(id string) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.at[id]
 }
 
 func TestConfigRejectsBadRepolls(t *testing.T) {

@@ -227,9 +227,17 @@ func TestSensorRecordsGetPeersAndNeverReturnsPeers(t *testing.T) {
 	q2.A.ID = me
 	_, _ = rand.Read(q2.A.InfoHash[:])
 	dhtClient(t, conn, s.Addrs()[0], q2)
-	time.Sleep(100 * time.Millisecond)
-	if got := len(pub.byMethod(observe.MethodDHTGetPeers)); got != 1 {
-		t.Fatalf("%d get_peers observations; an unwatched query must not be observed", got)
+	// A later query for the watched one is observed after anything the
+	// unwatched one could have made: once it is in, there is nothing
+	// more to wait for.
+	q3 := &krpc.Msg{T: []byte("ac"), Kind: krpc.KindQuery, Method: krpc.MethodGetPeers}
+	q3.A.ID, q3.A.InfoHash = me, krpc.ID(Key(w.Hash))
+	dhtClient(t, conn, s.Addrs()[0], q3)
+	pub.waitFor(t, observe.MethodDHTGetPeers, 2)
+	for _, o := range pub.byMethod(observe.MethodDHTGetPeers) {
+		if o.Item.Hash != w.Hash {
+			t.Fatalf("get_peers observation of %v; an unwatched query must not be observed", o.Item.Hash)
+		}
 	}
 
 	// The metrics say the same, per stage.
@@ -249,13 +257,13 @@ func TestSensorRecordsGetPeersAndNeverReturnsPeers(t *testing.T) {
 			values[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	if got := values["vigil_bittorrent_observations_total{dht_get_peers}"]; got != 1 {
-		t.Fatalf("observations metric %v, want 1 (metrics: %v)", got, values)
+	if got := values["vigil_bittorrent_observations_total{dht_get_peers}"]; got != 2 {
+		t.Fatalf("observations metric %v, want 2 (metrics: %v)", got, values)
 	}
-	if got := values["vigil_bittorrent_dht_queries_answered_total{get_peers}"]; got != 2 {
-		t.Fatalf("get_peers answered metric %v, want 2", got)
+	if got := values["vigil_bittorrent_dht_queries_answered_total{get_peers}"]; got != 3 {
+		t.Fatalf("get_peers answered metric %v, want 3", got)
 	}
-	if values["vigil_bittorrent_watched_infohashes"] != 1 || values["vigil_bittorrent_dht_packets_received_total"] < 2 {
+	if values["vigil_bittorrent_watched_infohashes"] != 1 || values["vigil_bittorrent_dht_packets_received_total"] < 3 {
 		t.Fatalf("metrics %v", values)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/lab/torrentmake"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // TestSensorFindsTransmissionInANamespace runs Debian's transmission-daemon,
@@ -49,13 +50,10 @@ func TestSensorFindsTransmissionInANamespace(t *testing.T) {
 		t.Skip("namespace integration test skipped in -short mode")
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace and a veth pair (run as root; .ci/run does)")
+		testenv.Missing(t, "NETNS", "not root: cannot create a network namespace and a veth pair (.ci/run runs as root)")
 	}
-	for _, bin := range []string{"ip", "transmission-daemon"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not found: apt-get install -y --no-install-recommends transmission-daemon iproute2 (.ci/run does)", bin)
-		}
-	}
+	testenv.Need(t, "NETNS", "ip")
+	testenv.Need(t, "TRANSMISSION", "transmission-daemon")
 	trVersion := transmissionVersion(t)
 
 	start := time.Now()
@@ -364,7 +362,8 @@ type testNetns struct {
 // pair, no default route; the other end, in the root namespace, gets the
 // host address. The /24 is picked among 10.250.x.0/24 so that no address
 // or route of the machine is in it. Everything is removed in Cleanup.
-// It skips the test if namespaces cannot be created here.
+// It skips the test if namespaces cannot be created here (fails it under
+// VIGIL_REQUIRE_NETNS=1).
 func newTestNetns(t *testing.T) *testNetns {
 	t.Helper()
 	pid := os.Getpid()
@@ -372,7 +371,7 @@ func newTestNetns(t *testing.T) *testNetns {
 	hostIf, nsIf := fmt.Sprintf("vgt%dh", pid%1000000), fmt.Sprintf("vgt%dn", pid%1000000)
 	used, err := exec.Command("sh", "-c", "ip -o addr; ip -o route; cat /etc/resolv.conf").CombinedOutput()
 	if err != nil {
-		t.Skipf("cannot list addresses with ip(8): %v: %s", err, used)
+		testenv.Missingf(t, "NETNS", "cannot list addresses with ip(8): %v: %s", err, used)
 	}
 	for i := range 200 {
 		x := 20 + (pid+i)%200
@@ -383,7 +382,7 @@ func newTestNetns(t *testing.T) *testNetns {
 		}
 	}
 	if !n.host.IsValid() {
-		t.Skip("no free 10.250.x.0/24 for the namespace pair")
+		testenv.Missing(t, "NETNS", "no free 10.250.x.0/24 for the namespace pair")
 	}
 	run := func(args ...string) error {
 		out, err := exec.Command("ip", args...).CombinedOutput()
@@ -393,7 +392,7 @@ func newTestNetns(t *testing.T) *testNetns {
 		return nil
 	}
 	if err := run("netns", "add", n.name); err != nil {
-		t.Skipf("cannot create a network namespace here: %v", err)
+		testenv.Missingf(t, "NETNS", "cannot create a network namespace here: %v", err)
 	}
 	// Names are looked up in the namespace's own loopback, where nothing
 	// answers: transmission's fallback bootstrap (a host name) resolves to

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
+	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -64,11 +65,7 @@ func requirePostgres(t testing.TB) {
 		conn.Close(ctx)
 	})
 	if reachErr != nil {
-		msg := "PostgreSQL not reachable at " + reachAddr + ": start it with 'pg_ctlcluster --skip-systemctl-redirect 15 main start' or set VIGIL_TEST_POSTGRES (" + reachErr.Error() + ")"
-		if os.Getenv("VIGIL_REQUIRE_POSTGRES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "POSTGRES", "PostgreSQL not reachable at "+reachAddr+": start it with 'pg_ctlcluster --skip-systemctl-redirect 15 main start' or set VIGIL_TEST_POSTGRES ("+reachErr.Error()+")")
 	}
 }
 

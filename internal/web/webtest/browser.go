@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // ChromiumPath is where Debian's chromium package puts the browser.
@@ -29,15 +31,15 @@ type Browser struct {
 }
 
 // Start launches Chromium for t, or skips t (naming the package to install)
-// where it is missing or in -short mode. The browser lives until the test
-// ends or timeout passes.
+// where it is missing (fails it under VIGIL_REQUIRE_CHROMIUM=1) or in
+// -short mode. The browser lives until the test ends or timeout passes.
 func Start(t *testing.T, timeout time.Duration) *Browser {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
 	if _, err := os.Stat(ChromiumPath); err != nil {
-		t.Skipf("headless browser test needs %s (apt-get install chromium): %v", ChromiumPath, err)
+		testenv.Missingf(t, "CHROMIUM", "headless browser test needs %s: %v", ChromiumPath, err)
 	}
 	shots := os.Getenv("VIGIL_ARTIFACTS")
 	if shots == "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/lab/opentracker"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 // startOpentracker runs the real opentracker on 127.0.0.1, TCP and UDP on
@@ -20,7 +21,7 @@ func startOpentracker(t *testing.T, hashes ...[20]byte) netip.AddrPort {
 	t.Helper()
 	ot, err := opentracker.Start(t.TempDir(), hashes)
 	if errors.Is(err, opentracker.ErrMissing) {
-		t.Skip(err)
+		testenv.Missing(t, "OPENTRACKER", err.Error())
 	}
 	if err != nil {
 		t.Fatal(err)

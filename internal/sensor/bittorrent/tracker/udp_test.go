@@ -237,11 +237,10 @@ func TestAnnounceUDPGivesUpAfterMaxRetries(t *testing.T) {
 		t.Fatalf("error = %v, want ErrTimeout", err)
 	}
 	// The last wait may still be running on the tracker's side: poll.
-	for i := 0; i < 100; i++ {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if received, _, _ := f.stats(); received == 3 {
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	received, _, _ := f.stats()
 	t.Fatalf("tracker received %d datagrams, want 3 (one send, two resends)", received)
