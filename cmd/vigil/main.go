@@ -194,6 +194,9 @@ func main() {
 
 // run executes one command line and returns the exit code. Tests call it.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if refuseProfilerEnv(getenv, stderr) {
+		return exitUsage
+	}
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv,
 		log: slog.New(slog.NewTextHandler(stderr, nil))}
 	defer a.close()

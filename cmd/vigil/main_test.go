@@ -182,3 +182,20 @@ func TestRootHelpListsGlobalFlags(t *testing.T) {
 		}
 	}
 }
+
+// With GOPPROF set, a library linked for the lab (anacrolix/envpprof) would
+// already be serving profiles over HTTP: every command refuses to run.
+func TestRefusesToRunWithGOPPROF(t *testing.T) {
+	dir := t.TempDir()
+	db := dir + "/vigil.db"
+	code, out, errOut := vigilRun(t, map[string]string{"GOPPROF": "http"}, "", "--db", db, "watchlist", "list")
+	if code != exitUsage || out != "" || !strings.Contains(errOut, "GOPPROF") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want exit %d naming GOPPROF", code, out, errOut, exitUsage)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("a store was opened before the refusal")
+	}
+	if code, _, _ := vigilRun(t, nil, "", "version"); code != exitOK {
+		t.Fatalf("without GOPPROF: exit %d", code)
+	}
+}
