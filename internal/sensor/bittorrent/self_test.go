@@ -124,8 +124,12 @@ func TestEmitDropsTheSensorItself(t *testing.T) {
 		t.Fatal("lab scope: another port of 127.0.0.1 (a lab peer) was dropped")
 	}
 	s.cfg.Listen = netip.MustParseAddr("198.51.100.7")
+	s.cfg.ListenAddrs = []netip.Addr{s.cfg.Listen, netip.MustParseAddr("2001:db8::7")}
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.7:6881"), now, false); r != dropSelfAddress {
 		t.Fatalf("internet scope, the listen address on another port: %q, want %q", r, dropSelfAddress)
+	}
+	if r := s.selfReasonIn(netip.MustParseAddrPort("[2001:db8::7]:6881"), now, false); r != dropSelfAddress {
+		t.Fatalf("internet scope, the IPv6 listen address on another port: %q, want %q", r, dropSelfAddress)
 	}
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.8:6881"), now, false); r != "" {
 		t.Fatalf("internet scope, another address: %q", r)
@@ -173,5 +177,51 @@ func TestListenOnEveryAddressIsRefused(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "name the one address") {
 			t.Errorf("--listen %s: Validate() = %v, want a refusal", a, err)
 		}
+	}
+}
+
+// Config.ListenAddrs: one address of each family at most, none
+// unspecified, no duplicate (an IPv4-mapped address is its IPv4 one),
+// and the error names the address at fault. Listen is the compatible path
+// for one address, and Validate sets it to the first of ListenAddrs.
+func TestListenAddrsValidation(t *testing.T) {
+	boot := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+	for _, c := range []struct {
+		addrs []string
+		want  string // part of the error, "" for none
+	}{
+		{[]string{"127.0.0.1", "::1"}, ""},
+		{[]string{"::1", "127.0.0.1"}, ""},
+		{[]string{"::1"}, ""},
+		{[]string{"fd00:0:0:1::1", "10.250.0.1"}, ""},
+		{[]string{"127.0.0.1", "::"}, "listen address :: is unspecified"},
+		{[]string{"0.0.0.0", "::1"}, "listen address 0.0.0.0"},
+		{[]string{"127.0.0.1", "127.0.0.1"}, "127.0.0.1 is given twice"},
+		{[]string{"127.0.0.1", "::ffff:127.0.0.1"}, "127.0.0.1 is given twice"},
+		{[]string{"::1", "::1"}, "::1 is given twice"},
+		{[]string{"127.0.0.1", "127.0.0.2"}, "listen address 127.0.0.2: 127.0.0.1 is already"},
+		{[]string{"::1", "127.0.0.1", "fd00::1"}, "listen address fd00::1: ::1 is already"},
+		{[]string{"fe80::1%lo"}, "fe80::1%lo: an address with a zone"},
+	} {
+		cfg := LabConfig()
+		cfg.Bootstrap = boot
+		for _, a := range c.addrs {
+			cfg.ListenAddrs = append(cfg.ListenAddrs, netip.MustParseAddr(a))
+		}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.addrs, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: Validate() = %v, want an error with %q", c.addrs, err, c.want)
+		case c.want == "" && cfg.Listen != cfg.ListenAddrs[0]:
+			t.Errorf("%v: Listen %v, want the first address %v", c.addrs, cfg.Listen, cfg.ListenAddrs[0])
+		}
+	}
+	cfg := LabConfig()
+	cfg.Bootstrap = boot
+	cfg.Listen = netip.MustParseAddr("::1")
+	if err := cfg.Validate(); err != nil || len(cfg.ListenAddrs) != 1 || cfg.ListenAddrs[0] != cfg.Listen {
+		t.Fatalf("one Listen address: %v, ListenAddrs %v", err, cfg.ListenAddrs)
 	}
 }
