@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	adht "github.com/anacrolix/dht/v2"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -728,5 +731,129 @@ func TestIPv6DHTValueNamingTheSensorIsDropped(t *testing.T) {
 	}
 	if len(obs) == 0 || s.Dropped()[dropSelfListen] == 0 {
 		t.Fatalf("%d observations, drops %v: want %v recorded and the sensor's own dropped", len(obs), s.Dropped(), other)
+	}
+}
+
+// startLabNodes starts n anacrolix/dht nodes on ip (one family), each
+// told of the first three, and bootstraps them: one family's DHT of a
+// third-party library, in-process.
+func startLabNodes(t *testing.T, ctx context.Context, ip netip.Addr, n int) []netip.AddrPort {
+	t.Helper()
+	network := "udp4"
+	if ip.Is6() {
+		network = "udp6"
+	}
+	var conns []*net.UDPConn
+	var addrs []netip.AddrPort
+	for range n {
+		c, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		ap, _ := netip.ParseAddrPort(c.LocalAddr().String())
+		addrs = append(addrs, ap)
+	}
+	var servers []*adht.Server
+	for _, c := range conns {
+		srv, err := adht.NewServer(anacrolixConfig(c, randomID(), addrs[:3]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, srv)
+	}
+	t.Cleanup(func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	})
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = s.BootstrapContext(ctx)
+		}()
+	}
+	wg.Wait()
+	return addrs
+}
+
+// The sensor on 127.0.0.1 and ::1 at once finds, through a DHT of
+// anacrolix nodes on each family, the anacrolix seeders of each family
+// (one torrent seeded on both), and probes each from its own address of
+// the seeder's family: every seeder is named by the DHT and found
+// complete, first-hand, with the sensor's end of the connection of that
+// family.
+func TestDualStackSensorFindsSeedersOfBothFamiliesInALab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test skipped in -short mode")
+	}
+	needIPv6(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nodes4 := startLabNodes(t, ctx, v4Loopback, 12)
+	nodes6 := startLabNodes(t, ctx, v6Loopback, 12)
+	seeders := []seeder{
+		startSeederOn(t, seederOpts{host: v4Loopback, tcp: true, dht: nodes4[:3]}),
+		startSeederOn(t, seederOpts{host: v6Loopback, tcp: true, dht: nodes6[:3]}),
+	}
+	// The first torrent seeded over IPv6 too, by a third client.
+	seeders = append(seeders, startSeederOn(t, seederOpts{host: v6Loopback, tcp: true, dht: nodes6[:3], data: seeders[0].data}))
+	if seeders[2].hash != seeders[0].hash {
+		t.Fatal("the same data made another torrent")
+	}
+	var ws []Watched
+	for _, sd := range seeders[:2] {
+		ws = append(ws, Watched{Hash: sd.hash, Matched: []observe.Match{{List: "lab"}}})
+	}
+	pub := newCollector()
+	s := startDualSensor(t, pub, []netip.AddrPort{nodes4[0], nodes4[1], nodes6[0], nodes6[1]}, func(c *Config) {
+		c.Probe, c.LookupEvery = true, 3*time.Second
+	}, ws...)
+	type pair struct {
+		addr netip.AddrPort
+		h    hashkind.Hash
+	}
+	want := map[pair]bool{}
+	for _, sd := range seeders {
+		want[pair{sd.addr, sd.hash}] = true
+	}
+	missing := func(method string, ok func(observe.Observation) bool) []pair {
+		left := maps.Clone(want)
+		for _, o := range pub.byMethod(method) {
+			p := pair{netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), o.Item.Hash}
+			if left[p] && ok(o) {
+				delete(left, p)
+			}
+		}
+		return slices.Collect(maps.Keys(left))
+	}
+	anyObs := func(observe.Observation) bool { return true }
+	complete := func(o observe.Observation) bool {
+		return o.Possession.Level == observe.Complete && o.Possession.PiecesTotal > 0 &&
+			o.Client.Name == "anacrolix/torrent" && o.Endpoint.Local.IsValid() &&
+			o.Endpoint.Local.Addr().Is6() == o.Endpoint.IP.Is6() && o.Sensor.Vantage == o.Endpoint.Local.Addr().String()
+	}
+	for {
+		a, b := missing(observe.MethodDHTGetPeers, anyObs), missing(observe.MethodPeerProbe, complete)
+		if len(a) == 0 && len(b) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			for _, o := range pub.byMethod(observe.MethodPeerProbe) {
+				t.Logf("probe %v:%d local %v level %v %d/%d client %q", o.Endpoint.IP, o.Endpoint.Port, o.Endpoint.Local,
+					o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal, o.Client.Name)
+			}
+			t.Fatalf("%d of %d (seeder, torrent) pairs not named by the DHT: %v; %d not probed complete from the right family: %v; stats %+v",
+				len(a), len(want), a, len(b), b, s.Stats().Families)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	for _, o := range pub.byMethod(observe.MethodDHTGetPeers) {
+		if o.Endpoint.IP.Is4In6() {
+			t.Fatalf("a peer recorded IPv4-mapped: %v", o.Endpoint.IP)
+		}
 	}
 }

@@ -48,12 +48,16 @@ type seederOpts struct {
 	// nodes (of host's family); the client then announces its torrent
 	// to the DHT once, and startSeederOn returns when that ends.
 	dht []netip.AddrPort
+	// data is the torrent's content (nil: 200 KiB of random bytes); the
+	// same data makes the same torrent.
+	data []byte
 }
 
 // seeder is a running anacrolix/torrent client seeding one torrent.
 type seeder struct {
 	addr netip.AddrPort
 	hash hashkind.Hash
+	data []byte
 	cl   *torrent.Client
 	tt   *torrent.Torrent
 }
@@ -62,8 +66,11 @@ type seeder struct {
 // one family, seeding a synthetic v1 torrent of random bytes.
 func startSeederOn(t *testing.T, o seederOpts) seeder {
 	t.Helper()
-	data := make([]byte, 200<<10)
-	_, _ = rand.Read(data)
+	data := o.data
+	if data == nil {
+		data = make([]byte, 200<<10)
+		_, _ = rand.Read(data)
+	}
 	const name = "synthetic-utp.bin"
 	tor, err := torrentmake.Build(torrentmake.Options{Name: name, PieceLength: 32 << 10, Version: torrentmake.V1},
 		[]torrentmake.File{{Data: data}})
@@ -154,7 +161,7 @@ func startSeederOn(t *testing.T, o seederOpts) seeder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sd := seeder{addr: netip.AddrPortFrom(o.host, uint16(cl.LocalPort())), hash: h, cl: cl, tt: tt}
+	sd := seeder{addr: netip.AddrPortFrom(o.host, uint16(cl.LocalPort())), hash: h, data: data, cl: cl, tt: tt}
 	if len(o.dht) > 0 {
 		sd.announce(t, ctx)
 	}
