@@ -241,6 +241,9 @@ var (
 	// What they name is the IPv4 address inside.
 	nat64  = netip.MustParsePrefix("64:ff9b::/96")
 	sixTo4 = netip.MustParsePrefix("2002::/16")
+	// The deprecated IPv4-compatible form (RFC 4291): no subscriber is
+	// named by it (:: and ::1 are judged before).
+	v4Compat6 = netip.MustParsePrefix("::/96")
 )
 
 // embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
@@ -293,7 +296,7 @@ func nonPublicClass(a netip.Addr) string {
 		return "documentation"
 	case siteLocal6.Contains(a):
 		return "site_local"
-	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a):
+	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a), v4Compat6.Contains(a):
 		return "reserved"
 	}
 	for _, p := range doc {

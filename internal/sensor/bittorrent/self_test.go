@@ -57,6 +57,9 @@ func TestNonPublicClass(t *testing.T) {
 		"64:ff9b:1::1": "nat64_local", "2002:c0a8:114::1": "private", "2002:6440:1::1": "cgnat",
 		"2001:2::1": "benchmark", "100::1": "discard", "2001:20::1": "orchid", "3fff::1": "documentation",
 		"64:ff9b::808:808": "", "2002:808:808::1": "",
+		"fc00::1": "ula", "fdff:ffff::1": "ula", "febf::1": "link_local", "fec0::1": "site_local",
+		"ff02::1": "multicast", "::": "unspecified", "::c0a8:101": "reserved", "::7f00:1": "reserved",
+		"fe80::1%eth0": "link_local", "::ffff:10.0.0.1": "private", "::ffff:127.0.0.1": "loopback",
 		"8.8.8.8": "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
 	} {
 		if got := nonPublicClass(netip.MustParseAddr(addr)); got != want {
@@ -86,6 +89,17 @@ func TestAdmitNonPublicThirdParty(t *testing.T) {
 		{"probe-internet", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: home, Port: 1, Transport: "tcp"}}, false, "", false},
 		{"pex-public-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("81.2.69.160"), Port: 1}}, false, "", false},
 		{"pex-lab", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: home, Port: 51413}}, true, "", true},
+		// IPv6: unique local, link-local, loopback, documentation, a mapped
+		// private IPv4, on a third party's word, outside lab scope.
+		{"pex-ula-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fc00::7"), Port: 1}}, false, "non_public_ula", false},
+		{"pex-link-local-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fe80::7"), Port: 1}}, false, "non_public_link_local", false},
+		{"tracker-loopback6-internet", observe.Observation{Method: observe.MethodTracker, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::1"), Port: 1}}, false, "non_public_loopback", false},
+		{"tracker-doc6-internet", observe.Observation{Method: observe.MethodTracker, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("2001:db8::7"), Port: 1}}, false, "non_public_documentation", false},
+		{"lookup-mapped-private-internet", observe.Observation{Method: observe.MethodDHTGetPeers, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::ffff:10.0.0.7"), Port: 1, Transport: "tcp"}}, false, "non_public_private", false},
+		{"lookup-v4-compatible-internet", observe.Observation{Method: observe.MethodDHTGetPeers, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::a00:7"), Port: 1, Transport: "tcp"}}, false, "non_public_reserved", false},
+		{"pex-public6-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("2a01:e0a::7"), Port: 1}}, false, "", false},
+		{"pex-loopback6-lab", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::1"), Port: 1}}, true, "", true},
+		{"probe-ula-internet", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fd00::7"), Port: 1, Transport: "tcp"}}, false, "", false},
 		{"probe-lab", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: home, Port: 1}}, true, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
