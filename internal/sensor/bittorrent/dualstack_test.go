@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	adht "github.com/anacrolix/dht/v2"
+	akrpc "github.com/anacrolix/dht/v2/krpc"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -854,6 +856,61 @@ func TestDualStackSensorFindsSeedersOfBothFamiliesInALab(t *testing.T) {
 	for _, o := range pub.byMethod(observe.MethodDHTGetPeers) {
 		if o.Endpoint.IP.Is4In6() {
 			t.Fatalf("a peer recorded IPv4-mapped: %v", o.Endpoint.IP)
+		}
+	}
+}
+
+// BEP 42 over IPv6 (the first 64 bits of the address, masked): the ids
+// the sensor makes for a public IPv6 listen address, and the ids it
+// accepts as checked, agree with a third party's implementation
+// (anacrolix/dht) on random addresses; an id of another /64 fails, one
+// of the same /64 passes, and a node id failing for its IPv6 source is
+// marked node_id_unchecked.
+func TestBEP42IPv6IdsAgreeWithAnacrolix(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(42, 6))
+	for range 500 {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		b[0] = 0x20 | b[0]&0x1f // 2000::/3, global unicast
+		ip := netip.AddrFrom16(b)
+		for _, id := range spreadIDs(ip, 3) {
+			if !adht.NodeIdSecure(id, ip.AsSlice()) || !krpc.BEP42Valid(ip, id) {
+				t.Fatalf("sensor id %x for %v: anacrolix %v, ours %v", id, ip, adht.NodeIdSecure(id, ip.AsSlice()), krpc.BEP42Valid(ip, id))
+			}
+		}
+		var theirs akrpc.ID
+		for i := range theirs {
+			theirs[i] = byte(r.Uint32())
+		}
+		adht.SecureNodeId(&theirs, ip.AsSlice())
+		if !krpc.BEP42Valid(ip, krpc.ID(theirs)) || !nodeIDChecked(krpc.ID(theirs), ip) {
+			t.Fatalf("anacrolix's secure id %x for %v fails our check", theirs, ip)
+		}
+		same := b
+		same[15] ^= 0xff // another host of the /64
+		if !krpc.BEP42Valid(netip.AddrFrom16(same), krpc.ID(theirs)) {
+			t.Fatalf("%x fails for another host of %v's /64", theirs, ip)
+		}
+		other := b
+		other[7] ^= 0x01 // another /64 (the mask keeps the last bit of byte 7)
+		if krpc.BEP42Valid(netip.AddrFrom16(other), krpc.ID(theirs)) {
+			t.Fatalf("%x passes for %v, another /64", theirs, netip.AddrFrom16(other))
+		}
+		var o observe.Observation
+		markNodeID(&o, netip.AddrFrom16(other), krpc.ID(theirs))
+		if !o.HasMark(observe.MarkNodeIDUnchecked) {
+			t.Fatal("an IPv6 node id failing BEP 42 is not marked")
+		}
+	}
+	// Loopback and unique local addresses are exempt from BEP 42: the
+	// sensor's ids there are spread over the key space instead.
+	for _, ip := range []netip.Addr{v6Loopback, netip.MustParseAddr("fd00:0:0:1::1")} {
+		for i, id := range spreadIDs(ip, 4) {
+			if top := id[0] >> 6; int(top) != i {
+				t.Errorf("lab id %d of %v starts %02x: not spread", i, ip, id[0])
+			}
 		}
 	}
 }
