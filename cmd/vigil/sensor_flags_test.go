@@ -83,3 +83,26 @@ func TestSensorListenFlagIsAUsageError(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseListen: whatever --listen (a flag, VIGIL_SENSOR_BITTORRENT_LISTEN
+// or the config file) holds, an accepted value is one or two addresses,
+// none unspecified, mapped or zoned, at most one of each family.
+func FuzzParseListen(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "127.0.0.1,::1", "::1,::1", "0.0.0.0", "::ffff:127.0.0.1,127.0.0.1", "fe80::1%eth0", " , ::1 ,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseListen(s)
+		if err != nil {
+			return
+		}
+		if len(got) < 1 || len(got) > 2 || (len(got) == 2 && got[0].Is6() == got[1].Is6()) {
+			t.Fatalf("parseListen(%q) = %v", s, got)
+		}
+		for _, a := range got {
+			if !a.IsValid() || a.IsUnspecified() || a.Is4In6() || a.Zone() != "" {
+				t.Fatalf("parseListen(%q) accepted %v", s, a)
+			}
+		}
+	})
+}

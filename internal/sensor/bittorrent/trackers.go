@@ -1,6 +1,7 @@
 package bittorrent
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"net/url"
@@ -124,13 +125,14 @@ func trackerEndpoint(raw string) netip.AddrPort {
 		return netip.AddrPort{}
 	}
 	port := u.Port()
-	if port == "" {
-		switch strings.ToLower(u.Scheme) {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		port = cmp.Or(port, "80")
+	case "https":
+		port = cmp.Or(port, "443")
+	case "udp":
+	default:
+		return netip.AddrPort{} // no tracker the client speaks to
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil {
