@@ -1,7 +1,9 @@
 // Package bittorrent is Vigil's BitTorrent sensor. It runs several DHT node
-// identities that behave as correct, quiet DHT nodes, looks up the peers of
-// every watched info-hash, records the nodes that announce or look for one,
-// and probes peers to learn how surely they hold it.
+// identities that behave as correct, quiet DHT nodes, on one IPv4 and one
+// IPv6 address at once if given both (BEP 32; family.go), looks up the
+// peers of every watched info-hash, records the nodes that announce or
+// look for one, and probes peers, each from its own address of the peer's
+// family, to learn how surely they hold it.
 //
 // The sensor observes; it never helps anyone find material. It never returns
 // peers for any info-hash, never announces itself in the DHT, never claims
