@@ -914,3 +914,25 @@ func TestBEP42IPv6IdsAgreeWithAnacrolix(t *testing.T) {
 		}
 	}
 }
+
+// A probe over uTP to an IPv6 peer goes from the sensor's IPv6 address,
+// records its end of the conversation and registers it as its own.
+func TestIPv6ProbeOverUTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a BitTorrent client; skipped in -short mode")
+	}
+	needIPv6(t)
+	sd := startSeederOn(t, seederOpts{host: v6Loopback, tcp: false})
+	s, pub := hostileSensorOn(t, v4Loopback, v6Loopback)
+	probes, _ := probeNow(t, s, pub, sd.addr, Watched{Hash: sd.hash})
+	o := oneProbe(t, probes)
+	if o.Endpoint.Transport != transportUTP || o.Possession.Level < observe.Acknowledged {
+		t.Fatalf("transport %q level %v, want utp and at least acknowledged", o.Endpoint.Transport, o.Possession.Level)
+	}
+	if l := o.Endpoint.Local; l.Addr() != v6Loopback || l.Port() == 0 || o.Sensor.Vantage != "::1" {
+		t.Fatalf("sensor address %v vantage %q, want ::1 and the socket's port", l, o.Sensor.Vantage)
+	}
+	if port, _ := s.self.has(o.Endpoint.Local, s.cfg.Clock()); !port {
+		t.Fatal("the IPv6 uTP socket's address is not registered as the sensor's own")
+	}
+}
