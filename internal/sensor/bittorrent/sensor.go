@@ -63,8 +63,11 @@ type Config struct {
 	// Identities is how many DHT node identities to run on each listen
 	// address, spread over the key space; each has its own UDP port.
 	Identities int
-	// Bootstrap are the DHT nodes to join through. The sensor never falls
-	// back to public bootstrap routers: with none given it cannot start.
+	// Bootstrap are the DHT nodes to join through, IPv4 or IPv6: each
+	// family's identities start from those of their family, and from
+	// nodes of it that the other family's nodes name (BEP 32 want). The
+	// sensor never falls back to public bootstrap routers: with none
+	// given it cannot start.
 	Bootstrap []netip.AddrPort
 	// LookupEvery is how often each watched info-hash is looked up.
 	LookupEvery time.Duration
