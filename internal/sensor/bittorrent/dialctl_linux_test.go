@@ -23,7 +23,7 @@ func labSensorForDial(t *testing.T, listen netip.Addr) *Sensor {
 		t.Fatal(err)
 	}
 	cfg := LabConfig()
-	cfg.Listen = listen
+	cfg.Listen, cfg.ListenAddrs = listen, []netip.Addr{listen}
 	return &Sensor{cfg: cfg, guard: g}
 }
 

@@ -238,6 +238,9 @@ func (d *discoverer) addNode(a netip.AddrPort, now time.Time) {
 	if !a.IsValid() || a.Port() == 0 || d.s.isSelf(a) {
 		return
 	}
+	if _, ok := d.s.listenFor(a.Addr()); !ok {
+		return // a family the sensor does not run: no identity can ask it
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.nodes[a]; ok || len(d.nodes) >= d.s.cfg.DiscoverMaxNodes {
@@ -351,7 +354,11 @@ func (d *discoverer) sampleWorker(ctx context.Context, i int) {
 			}
 			continue
 		}
-		id := s.nodes[i%len(s.nodes)]
+		id := s.identityFor(n.addr.Addr(), i)
+		if id == nil { // cannot happen: addNode keeps the sensor's families only
+			d.release(n, now.Add(time.Hour))
+			continue
+		}
 		d.queries.Add(1)
 		q := &krpc.Msg{Method: krpc.MethodSampleInfohashes}
 		q.A.Target = d.target()
@@ -442,18 +449,19 @@ const maxFetchPeers = 3
 
 func (d *discoverer) fetch(ctx context.Context, job fetchJob) {
 	s := d.s
-	id := s.closestIdentity(job.key)
 	// The node that sampled the key stores it: its peers come first.
 	var peers []netip.AddrPort
 	q := &krpc.Msg{Method: krpc.MethodGetPeers}
 	q.A.InfoHash = krpc.ID(job.key)
-	if r, _, err := id.query(ctx, job.node, q); err == nil && r != nil {
-		for _, p := range r.R.Values {
-			peers = append(peers, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
+	if id := s.closestOfFamily(job.key, job.node.Addr()); id != nil {
+		if r, _, err := id.query(ctx, job.node, q); err == nil && r != nil {
+			for _, p := range r.R.Values {
+				peers = append(peers, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
+			}
 		}
 	}
 	if len(peers) == 0 {
-		for p := range s.iterate(ctx, id, job.key, true).peers {
+		for p := range s.lookupAll(ctx, job.key).peers {
 			peers = append(peers, p)
 		}
 	}
@@ -464,6 +472,9 @@ func (d *discoverer) fetch(ctx context.Context, job fetchJob) {
 		}
 		if p.Port() == 0 || s.isSelf(p) {
 			continue
+		}
+		if _, ok := s.listenFor(p.Addr()); !ok {
+			continue // no address of its family to dial from
 		}
 		if err := s.guard.Check(p); err != nil {
 			s.scopeRefused.Add(1)
@@ -507,8 +518,9 @@ func (s *Sensor) fetchMetadata(ctx context.Context, peer netip.AddrPort, key rou
 	if !s.lim.AllowAddr(peer.Addr(), s.cfg.Clock()) {
 		return nil, fmt.Errorf("per-address budget for %v spent", peer.Addr())
 	}
-	dl := s.guard.Dialer(probeDialer(s.cfg.Listen))
-	conn, err := dl.DialContext(ctx, "tcp", peer.String())
+	// dialOver dials from the sensor's address of the peer's family and
+	// remembers the connection's source port as the sensor's own.
+	conn, err := s.dialOver(ctx, transportTCP, peer)
 	if err != nil {
 		return nil, err
 	}

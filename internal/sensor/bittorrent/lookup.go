@@ -85,8 +85,10 @@ type peerSource struct {
 }
 
 // iterate runs one Kademlia lookup for target from identity n: get_peers if
-// getPeers, else find_node. It starts from the K closest nodes every
-// identity knows (the bootstrap nodes too when they know fewer than K) and
+// getPeers, else find_node, in the DHT of n's address family (BEP 32). It
+// starts from the K closest nodes every identity of that family knows
+// (the bootstrap nodes of the family, and nodes of it heard by the other
+// family's identities, too when they know fewer than K) and
 // keeps Alpha queries in flight to the closest candidates not yet asked.
 // It ends, as Kademlia says, only when the K closest candidates it has
 // seen have all answered or failed: a reply naming closer nodes keeps it
@@ -104,11 +106,23 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 		own[routing.ID(m.id)] = true
 	}
 	add := func(id routing.ID, addr netip.AddrPort, known bool) {
+		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
 		if !addr.IsValid() || addr.Port() == 0 || addr == n.addr {
 			return
 		}
 		if known && own[id] {
 			return // one of our own identities
+		}
+		if !n.sameFamily(addr.Addr()) {
+			// A node of the other family (BEP 32 want): its own
+			// family's lookups may start from it, if the sensor runs
+			// that family. This lookup cannot ask it from n's socket.
+			if known {
+				if _, ok := s.listenFor(addr.Addr()); ok {
+					s.heard.add(id, addr)
+				}
+			}
+			return
 		}
 		if c, ok := cands[addr]; ok {
 			if known && !c.known {
@@ -119,13 +133,21 @@ func (s *Sensor) iterate(ctx context.Context, n *node, target routing.ID, getPee
 		cands[addr] = &candidate{id: id, addr: addr, known: known}
 	}
 	for _, m := range s.nodes {
+		if m.v6 != n.v6 {
+			continue
+		}
 		for _, nd := range m.table.Closest(target, K, now) {
 			add(nd.ID, nd.Addr, true)
 		}
 	}
 	if len(cands) < K {
 		for _, b := range s.cfg.Bootstrap {
-			add(routing.ID{}, b, false)
+			if n.sameFamily(b.Addr()) {
+				add(routing.ID{}, b, false)
+			}
+		}
+		for _, nd := range s.heard.list(n.v6) {
+			add(nd.ID, nd.Addr, true)
 		}
 	}
 	// next picks up to want candidates to ask now among the K closest
@@ -320,16 +342,41 @@ func (s *Sensor) findNode(ctx context.Context, n *node, target routing.ID) {
 	s.iterate(ctx, n, target, false)
 }
 
-// closestIdentity returns the identity whose id is closest to target, so
-// that lookups for a key come from the identity the key's nodes know best.
-func (s *Sensor) closestIdentity(target routing.ID) *node {
-	best := s.nodes[0]
-	for _, n := range s.nodes[1:] {
-		if routing.Closer(target, routing.ID(n.id), routing.ID(best.id)) {
-			best = n
+// lookupAll runs a get_peers lookup of key in the DHT of every family the
+// sensor runs, at once, each from that family's identity closest to key,
+// and merges what they found: the peers of both (a peer named in both is
+// filed under the first family's node), and each family's closest
+// responders, the first family's first.
+func (s *Sensor) lookupAll(ctx context.Context, key routing.ID) lookupResult {
+	fams := s.families()
+	res := make([]lookupResult, len(fams))
+	var wg sync.WaitGroup
+	for i, v6 := range fams {
+		n := s.closestIdentityOf(key, v6)
+		if n == nil {
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = s.iterate(ctx, n, key, true)
+		}()
 	}
-	return best
+	wg.Wait()
+	if len(res) == 1 {
+		return res[0]
+	}
+	out := lookupResult{peers: map[netip.AddrPort]peerSource{}}
+	for _, r := range res {
+		for p, src := range r.peers {
+			if _, ok := out.peers[p]; !ok {
+				out.peers[p] = src
+			}
+		}
+		out.closest = append(out.closest, r.closest...)
+		out.queries += r.queries
+	}
+	return out
 }
 
 // lookupLoop looks up the peers of every watched info-hash every
@@ -387,7 +434,7 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 		defer close(trackersDone)
 		s.askTrackers(ctx, w)
 	}()
-	res := s.iterate(ctx, s.closestIdentity(key), key, true)
+	res := s.lookupAll(ctx, key)
 	<-trackersDone
 	s.lookups.Add(1)
 	s.scheduleRepolls(key, res)

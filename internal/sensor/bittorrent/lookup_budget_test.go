@@ -51,7 +51,7 @@ func TestLookupWaitsForThePerAddressBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.newNode(ctx, 0, spreadIDs(cfg.Listen, 1)[0])
+	n, err := s.newNode(ctx, 0, spreadIDs(cfg.Listen, 1)[0], cfg.Listen)
 	if err != nil {
 		t.Fatal(err)
 	}

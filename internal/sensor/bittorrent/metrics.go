@@ -31,12 +31,18 @@ var (
 	descWatched  = prometheus.NewDesc("vigil_bittorrent_watched_infohashes", "Info-hashes watched.", nil, nil)
 	descProbeQ   = prometheus.NewDesc("vigil_bittorrent_probe_queue_depth", "Probes waiting.", nil, nil)
 	descBoot     = prometheus.NewDesc("vigil_bittorrent_bootstrap_seconds", "How long the DHT identities' bootstrap before the first lookup round took (0 until it has ended).", nil, nil)
+	// By address family (ipv4, ipv6): the totals above are their sums.
+	descFamPackets  = prometheus.NewDesc("vigil_bittorrent_dht_family_packets_received_total", "DHT datagrams received, by address family of the identity's socket.", []string{"family"}, nil)
+	descFamSent     = prometheus.NewDesc("vigil_bittorrent_dht_family_packets_sent_total", "DHT datagrams sent, by address family of the identity's socket.", []string{"family"}, nil)
+	descFamRouting  = prometheus.NewDesc("vigil_bittorrent_family_routing_nodes", "Nodes in the routing tables of one address family's identities.", []string{"family"}, nil)
+	descFamIdentity = prometheus.NewDesc("vigil_bittorrent_family_identities", "DHT identities on the sensor's listen address of one address family.", []string{"family"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descSent, descBad, descQueries, descTimeouts, descLookups, descRepolls, descRepollP,
-		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ, descDropped, descBoot} {
+		descObs, descProbes, descProbeErr, descTracker, descScope, descRouting, descWatched, descProbeQ, descDropped, descBoot,
+		descFamPackets, descFamSent, descFamRouting, descFamIdentity} {
 		ch <- d
 	}
 	for _, d := range dhtDescs {
@@ -71,6 +77,12 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
 	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
 	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, time.Duration(c.s.bootstrapTook.Load()).Seconds())
+	for fam, f := range st.Families {
+		counter(descFamPackets, f.Packets, fam)
+		counter(descFamSent, f.Sent, fam)
+		ch <- prometheus.MustNewConstMetric(descFamRouting, prometheus.GaugeValue, float64(f.RoutingNodes), fam)
+		ch <- prometheus.MustNewConstMetric(descFamIdentity, prometheus.GaugeValue, float64(f.Identities), fam)
+	}
 	c.s.collectDHT(ch)
 	c.s.collectDropped(ch)
 }

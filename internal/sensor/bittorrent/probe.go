@@ -65,6 +65,12 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 		s.countDrop(r) // the sensor's own address: never probed, never recorded
 		return
 	}
+	if _, ok := s.listenFor(peer.Addr()); !ok {
+		// A peer of a family the sensor has no address of: never dialled
+		// from the other family's address.
+		s.countDrop(dropNoListenFamily)
+		return
+	}
 	k := probeKey{peer, Key(w.Hash)}
 	now := s.cfg.Clock()
 	s.mu.Lock()
@@ -625,7 +631,7 @@ func (s *Sensor) dialPeer(ctx context.Context, job probeJob) (net.Conn, string, 
 	if err == nil {
 		return c, order[0], nil
 	}
-	if errors.Is(err, scope.ErrOutOfScope) || ctx.Err() != nil {
+	if errors.Is(err, scope.ErrOutOfScope) || errors.Is(err, errNoListenFamily) || ctx.Err() != nil {
 		return nil, "", err
 	}
 	c, err2 := dial(order[1])
@@ -635,19 +641,36 @@ func (s *Sensor) dialPeer(ctx context.Context, job probeJob) (net.Conn, string, 
 	return c, order[1], nil
 }
 
-// dialOver dials peer over one transport from the sensor's listen address,
-// through the scope guard.
+// errNoListenFamily is a dial to a peer of an address family the sensor
+// has no listen address of: nothing was dialled.
+var errNoListenFamily = errors.New("no listen address of the peer's address family")
+
+// dialOver dials peer over one transport from the sensor's listen address
+// of the peer's family (never from the other family's: a sensor without
+// an address of that family does not dial), through the scope guard.
 //
 // The connection's local address and port go into the sensor's registry
 // of its own addresses (self.go) before any byte is exchanged: a peer
 // that passes them on by PEX must not make the sensor record itself.
 func (s *Sensor) dialOver(ctx context.Context, transport string, peer netip.AddrPort) (net.Conn, error) {
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	if err := s.guard.Check(peer); err != nil {
+		return nil, err // the guard's refusal first, whatever the family
+	}
+	local, ok := s.listenFor(peer.Addr())
+	if !ok {
+		return nil, fmt.Errorf("%w: %v", errNoListenFamily, peer)
+	}
 	var c net.Conn
 	var err error
 	if transport == transportUTP {
-		c, err = dialUTP(ctx, s.guard, s.cfg.Listen, peer)
+		c, err = dialUTP(ctx, s.guard, local, peer)
 	} else {
-		c, err = s.guard.Dialer(probeDialer(s.cfg.Listen)).DialContext(ctx, "tcp", peer.String())
+		network := "tcp4"
+		if peer.Addr().Is6() {
+			network = "tcp6"
+		}
+		c, err = s.guard.Dialer(probeDialer(local)).DialContext(ctx, network, peer.String())
 	}
 	if err != nil {
 		return nil, err
@@ -845,10 +868,10 @@ func (f *metadataFetch) verify(h hashkind.Hash) ([]byte, bool) {
 // local addresses) is self-declared, and the observation is marked
 // node_id_unchecked.
 func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort, tr *transcript) (id [20]byte, ok, checked bool) {
-	if len(s.nodes) == 0 {
+	n := s.identityFor(addr.Addr(), 0) // from the peer's family
+	if n == nil {
 		return id, false, false
 	}
-	n := s.nodes[0]
 	q := pingMsg()
 	at := s.cfg.Clock()
 	r, rr, err := n.query(ctx, addr, q)

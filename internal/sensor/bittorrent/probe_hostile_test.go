@@ -32,7 +32,13 @@ import (
 // the sensor hangs up.
 func hostilePeer(t *testing.T, script func(c net.Conn, theirs peerwire.Handshake) []byte) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return hostilePeerOn(t, "127.0.0.1:0", script)
+}
+
+// hostilePeerOn is hostilePeer listening on addr ("[::1]:0" for IPv6).
+func hostilePeerOn(t *testing.T, addr string, script func(c net.Conn, theirs peerwire.Handshake) []byte) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +94,15 @@ func extHandshake(pex bool) []byte {
 // loops) and whose observations go to the returned collector.
 func hostileSensor(t *testing.T) (*Sensor, *collector) {
 	t.Helper()
+	return hostileSensorOn(t)
+}
+
+// hostileSensorOn is hostileSensor on the given listen addresses (none:
+// the default, 127.0.0.1).
+func hostileSensorOn(t *testing.T, listen ...netip.Addr) (*Sensor, *collector) {
+	t.Helper()
 	cfg := LabConfig()
+	cfg.ListenAddrs = listen
 	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
 	cfg.ProbePortWait, cfg.ProbePEXWait, cfg.ProbeTimeout = 300*time.Millisecond, 300*time.Millisecond, 5*time.Second
 	g, err := scope.New(scope.DefaultConfig(), nil)

@@ -161,7 +161,17 @@ func (s *Sensor) scheduleRepolls(key routing.ID, res lookupResult) {
 		}
 		named = append(named, peerHash(p))
 	}
-	closest := res.closest[:min(len(res.closest), s.cfg.RepollNodes)]
+	// The RepollNodes closest of each family (a dual-stack lookup's
+	// closest are each family's, nearest first).
+	var closest []netip.AddrPort
+	per := map[bool]int{}
+	for _, a := range res.closest {
+		v6 := a.Addr().Unmap().Is6()
+		if per[v6] < s.cfg.RepollNodes {
+			per[v6]++
+			closest = append(closest, a)
+		}
+	}
 	start, gen, ok := s.watch.lookupDone(key, closest, named)
 	if !ok || len(closest) == 0 {
 		return
@@ -204,15 +214,22 @@ func (s *Sensor) repollLoop(ctx context.Context) error {
 }
 
 // repoll asks the closest responder of key's last lookup for its peers;
-// if it does not answer, the next closest, up to RepollNodes. Peers not
-// named since the last lookup are recorded as a lookup records them.
+// if it does not answer, the next closest, up to RepollNodes: in each
+// family's DHT, from the identity of that family closest to the key.
+// Peers not named since the last lookup are recorded as a lookup records
+// them.
 func (s *Sensor) repoll(ctx context.Context, e repollEntry) {
 	w, targets, ok := s.watch.repollTargets(e.key, e.gen)
 	if !ok {
 		return
 	}
-	n := s.closestIdentity(e.key)
+	answered := map[bool]bool{} // by family
 	for _, to := range targets {
+		v6 := to.Addr().Unmap().Is6()
+		n := s.closestIdentityOf(e.key, v6)
+		if answered[v6] || n == nil {
+			continue
+		}
 		q := &krpc.Msg{Method: krpc.MethodGetPeers}
 		q.A.InfoHash = krpc.ID(e.key)
 		s.repolls.Add(1)
@@ -238,6 +255,6 @@ func (s *Sensor) repoll(ctx context.Context, e repollEntry) {
 		}
 		s.repollPeers.Add(uint64(len(fresh)))
 		s.recordPeers(ctx, w, peers)
-		return
+		answered[v6] = true
 	}
 }

@@ -146,13 +146,15 @@ func (s *Sensor) countDrop(reason string) { s.drops.add(reason) }
 // Dropped returns how many observations (and probes) were not made, by
 // reason: the sensor itself, a non-public address named by a third party
 // outside lab scope, a peer that answered for another torrent, a DHT
-// reply from an address not asked.
+// reply from an address not asked, a peer of an address family the
+// sensor has no listen address of (not probed).
 func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
 
 var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
-		"a peer answering for another info-hash (infohash_mismatch), a DHT reply from an address not asked (foreign_reply).",
+		"a peer answering for another info-hash (infohash_mismatch), a DHT reply from an address not asked (foreign_reply), "+
+		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
 	[]string{"reason"}, nil)
 
 // collectDropped sends the drop counters, sorted by reason.
@@ -189,8 +191,8 @@ func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string
 			}
 		}
 	}
-	if !lab && s.cfg.Listen.IsValid() && !s.cfg.Listen.IsUnspecified() && a.Addr() == s.cfg.Listen.Unmap() {
-		return dropSelfAddress
+	if !lab && s.isListenAddr(a.Addr()) {
+		return dropSelfAddress // any of its listen addresses, of either family
 	}
 	port, ip := s.self.has(a, now)
 	switch {
@@ -239,6 +241,9 @@ var (
 	// What they name is the IPv4 address inside.
 	nat64  = netip.MustParsePrefix("64:ff9b::/96")
 	sixTo4 = netip.MustParsePrefix("2002::/16")
+	// The deprecated IPv4-compatible form (RFC 4291): no subscriber is
+	// named by it (:: and ::1 are judged before).
+	v4Compat6 = netip.MustParsePrefix("::/96")
 )
 
 // embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
@@ -291,7 +296,7 @@ func nonPublicClass(a netip.Addr) string {
 		return "documentation"
 	case siteLocal6.Contains(a):
 		return "site_local"
-	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a):
+	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a), v4Compat6.Contains(a):
 		return "reserved"
 	}
 	for _, p := range doc {

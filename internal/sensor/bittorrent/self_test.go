@@ -57,6 +57,9 @@ func TestNonPublicClass(t *testing.T) {
 		"64:ff9b:1::1": "nat64_local", "2002:c0a8:114::1": "private", "2002:6440:1::1": "cgnat",
 		"2001:2::1": "benchmark", "100::1": "discard", "2001:20::1": "orchid", "3fff::1": "documentation",
 		"64:ff9b::808:808": "", "2002:808:808::1": "",
+		"fc00::1": "ula", "fdff:ffff::1": "ula", "febf::1": "link_local", "fec0::1": "site_local",
+		"ff02::1": "multicast", "::": "unspecified", "::c0a8:101": "reserved", "::7f00:1": "reserved",
+		"fe80::1%eth0": "link_local", "::ffff:10.0.0.1": "private", "::ffff:127.0.0.1": "loopback",
 		"8.8.8.8": "", "2a01:e0a::1": "", "100.128.0.1": "", "::ffff:81.2.69.160": "",
 	} {
 		if got := nonPublicClass(netip.MustParseAddr(addr)); got != want {
@@ -86,6 +89,17 @@ func TestAdmitNonPublicThirdParty(t *testing.T) {
 		{"probe-internet", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: home, Port: 1, Transport: "tcp"}}, false, "", false},
 		{"pex-public-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("81.2.69.160"), Port: 1}}, false, "", false},
 		{"pex-lab", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: home, Port: 51413}}, true, "", true},
+		// IPv6: unique local, link-local, loopback, documentation, a mapped
+		// private IPv4, on a third party's word, outside lab scope.
+		{"pex-ula-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fc00::7"), Port: 1}}, false, "non_public_ula", false},
+		{"pex-link-local-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fe80::7"), Port: 1}}, false, "non_public_link_local", false},
+		{"tracker-loopback6-internet", observe.Observation{Method: observe.MethodTracker, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::1"), Port: 1}}, false, "non_public_loopback", false},
+		{"tracker-doc6-internet", observe.Observation{Method: observe.MethodTracker, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("2001:db8::7"), Port: 1}}, false, "non_public_documentation", false},
+		{"lookup-mapped-private-internet", observe.Observation{Method: observe.MethodDHTGetPeers, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::ffff:10.0.0.7"), Port: 1, Transport: "tcp"}}, false, "non_public_private", false},
+		{"lookup-v4-compatible-internet", observe.Observation{Method: observe.MethodDHTGetPeers, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::a00:7"), Port: 1, Transport: "tcp"}}, false, "non_public_reserved", false},
+		{"pex-public6-internet", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("2a01:e0a::7"), Port: 1}}, false, "", false},
+		{"pex-loopback6-lab", observe.Observation{Method: observe.MethodPEX, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("::1"), Port: 1}}, true, "", true},
+		{"probe-ula-internet", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: netip.MustParseAddr("fd00::7"), Port: 1, Transport: "tcp"}}, false, "", false},
 		{"probe-lab", observe.Observation{Method: observe.MethodPeerProbe, Endpoint: observe.Endpoint{IP: home, Port: 1}}, true, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,8 +138,12 @@ func TestEmitDropsTheSensorItself(t *testing.T) {
 		t.Fatal("lab scope: another port of 127.0.0.1 (a lab peer) was dropped")
 	}
 	s.cfg.Listen = netip.MustParseAddr("198.51.100.7")
+	s.cfg.ListenAddrs = []netip.Addr{s.cfg.Listen, netip.MustParseAddr("2001:db8::7")}
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.7:6881"), now, false); r != dropSelfAddress {
 		t.Fatalf("internet scope, the listen address on another port: %q, want %q", r, dropSelfAddress)
+	}
+	if r := s.selfReasonIn(netip.MustParseAddrPort("[2001:db8::7]:6881"), now, false); r != dropSelfAddress {
+		t.Fatalf("internet scope, the IPv6 listen address on another port: %q, want %q", r, dropSelfAddress)
 	}
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.8:6881"), now, false); r != "" {
 		t.Fatalf("internet scope, another address: %q", r)
@@ -173,5 +191,51 @@ func TestListenOnEveryAddressIsRefused(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "name the one address") {
 			t.Errorf("--listen %s: Validate() = %v, want a refusal", a, err)
 		}
+	}
+}
+
+// Config.ListenAddrs: one address of each family at most, none
+// unspecified, no duplicate (an IPv4-mapped address is its IPv4 one),
+// and the error names the address at fault. Listen is the compatible path
+// for one address, and Validate sets it to the first of ListenAddrs.
+func TestListenAddrsValidation(t *testing.T) {
+	boot := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+	for _, c := range []struct {
+		addrs []string
+		want  string // part of the error, "" for none
+	}{
+		{[]string{"127.0.0.1", "::1"}, ""},
+		{[]string{"::1", "127.0.0.1"}, ""},
+		{[]string{"::1"}, ""},
+		{[]string{"fd00:0:0:1::1", "10.250.0.1"}, ""},
+		{[]string{"127.0.0.1", "::"}, "listen address :: is unspecified"},
+		{[]string{"0.0.0.0", "::1"}, "listen address 0.0.0.0"},
+		{[]string{"127.0.0.1", "127.0.0.1"}, "127.0.0.1 is given twice"},
+		{[]string{"127.0.0.1", "::ffff:127.0.0.1"}, "127.0.0.1 is given twice"},
+		{[]string{"::1", "::1"}, "::1 is given twice"},
+		{[]string{"127.0.0.1", "127.0.0.2"}, "listen address 127.0.0.2: 127.0.0.1 is already"},
+		{[]string{"::1", "127.0.0.1", "fd00::1"}, "listen address fd00::1: ::1 is already"},
+		{[]string{"fe80::1%lo"}, "fe80::1%lo: an address with a zone"},
+	} {
+		cfg := LabConfig()
+		cfg.Bootstrap = boot
+		for _, a := range c.addrs {
+			cfg.ListenAddrs = append(cfg.ListenAddrs, netip.MustParseAddr(a))
+		}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v", c.addrs, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v: Validate() = %v, want an error with %q", c.addrs, err, c.want)
+		case c.want == "" && cfg.Listen != cfg.ListenAddrs[0]:
+			t.Errorf("%v: Listen %v, want the first address %v", c.addrs, cfg.Listen, cfg.ListenAddrs[0])
+		}
+	}
+	cfg := LabConfig()
+	cfg.Bootstrap = boot
+	cfg.Listen = netip.MustParseAddr("::1")
+	if err := cfg.Validate(); err != nil || len(cfg.ListenAddrs) != 1 || cfg.ListenAddrs[0] != cfg.Listen {
+		t.Fatalf("one Listen address: %v, ListenAddrs %v", err, cfg.ListenAddrs)
 	}
 }

@@ -1,7 +1,9 @@
 // Package bittorrent is Vigil's BitTorrent sensor. It runs several DHT node
-// identities that behave as correct, quiet DHT nodes, looks up the peers of
-// every watched info-hash, records the nodes that announce or look for one,
-// and probes peers to learn how surely they hold it.
+// identities that behave as correct, quiet DHT nodes, on one IPv4 and one
+// IPv6 address at once if given both (BEP 32; family.go), looks up the
+// peers of every watched info-hash, records the nodes that announce or
+// look for one, and probes peers, each from its own address of the peer's
+// family, to learn how surely they hold it.
 //
 // The sensor observes; it never helps anyone find material. It never returns
 // peers for any info-hash, never announces itself in the DHT, never claims
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,13 +46,28 @@ type Config struct {
 	ID string
 	// Version is Vigil's version, recorded in observations.
 	Version string
-	// Listen is the address the DHT nodes and probes use (default 127.0.0.1).
+	// Listen is the address the DHT nodes and probes use (default
+	// 127.0.0.1): the one address of a sensor that runs one address
+	// family. ListenAddrs, when set, replaces it; Validate then sets
+	// Listen to ListenAddrs[0], so that code that reads one address
+	// still reads the sensor's first.
 	Listen netip.Addr
-	// Identities is how many DHT node identities to run, spread over the
-	// key space; each has its own UDP port.
+	// ListenAddrs are the addresses of a sensor that runs both address
+	// families at once (BEP 32): at most one IPv4 and one IPv6 address,
+	// neither unspecified, no duplicate. Each address runs Identities
+	// DHT identities, whose routing tables hold nodes of its family
+	// only; a peer is probed from the address of its own family, and one
+	// of a family the sensor has no address of is not probed (counted,
+	// no_listen_address_for_family). Empty: Listen alone.
+	ListenAddrs []netip.Addr
+	// Identities is how many DHT node identities to run on each listen
+	// address, spread over the key space; each has its own UDP port.
 	Identities int
-	// Bootstrap are the DHT nodes to join through. The sensor never falls
-	// back to public bootstrap routers: with none given it cannot start.
+	// Bootstrap are the DHT nodes to join through, IPv4 or IPv6: each
+	// family's identities start from those of their family, and from
+	// nodes of it that the other family's nodes name (BEP 32 want). The
+	// sensor never falls back to public bootstrap routers: with none
+	// given it cannot start.
 	Bootstrap []netip.AddrPort
 	// LookupEvery is how often each watched info-hash is looked up.
 	LookupEvery time.Duration
@@ -202,13 +220,11 @@ func LabConfig() Config {
 
 // Validate reports the first problem with c.
 func (c *Config) Validate() error {
+	addrs, err := checkListen(c.Listen, c.ListenAddrs)
+	if err != nil {
+		return err
+	}
 	switch {
-	case !c.Listen.IsValid():
-		return errors.New("bittorrent sensor: no listen address")
-	case c.Listen.IsUnspecified():
-		// Bound to every address, the sensor could not tell its own
-		// connections from peers' (self.go): it would record itself.
-		return fmt.Errorf("bittorrent sensor: listen address %s: name the one address the sensor uses", c.Listen)
 	case c.Identities < 1 || c.Identities > 256:
 		return fmt.Errorf("bittorrent sensor: identities %d: want 1 to 256", c.Identities)
 	case len(c.Bootstrap) == 0:
@@ -231,7 +247,46 @@ func (c *Config) Validate() error {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	c.ListenAddrs, c.Listen = addrs, addrs[0]
 	return nil
+}
+
+// checkListen returns the sensor's listen addresses: addrs if given, else
+// one. Each must be a valid address, not unspecified, without a zone; at
+// most one of each family; no duplicate (an IPv4-mapped address counts
+// as the IPv4 address it carries). The error names the address at fault.
+func checkListen(one netip.Addr, addrs []netip.Addr) ([]netip.Addr, error) {
+	if len(addrs) == 0 {
+		addrs = []netip.Addr{one}
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	var have4, have6 netip.Addr
+	for _, a := range addrs {
+		switch {
+		case !a.IsValid():
+			return nil, errors.New("bittorrent sensor: no listen address")
+		case a.IsUnspecified():
+			// Bound to every address, the sensor could not tell its own
+			// connections from peers' (self.go): it would record itself.
+			return nil, fmt.Errorf("bittorrent sensor: listen address %s is unspecified: name the one address the sensor uses (of each family)", a)
+		case a.Zone() != "":
+			return nil, fmt.Errorf("bittorrent sensor: listen address %s: an address with a zone is not supported", a)
+		}
+		a = a.Unmap()
+		if slices.Contains(out, a) {
+			return nil, fmt.Errorf("bittorrent sensor: listen address %s is given twice", a)
+		}
+		prev := &have4
+		if a.Is6() {
+			prev = &have6
+		}
+		if prev.IsValid() {
+			return nil, fmt.Errorf("bittorrent sensor: listen address %s: %s is already this family's address (name at most one IPv4 and one IPv6 address)", a, *prev)
+		}
+		*prev = a
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // Stats are the sensor's counters; Health explains them.
@@ -253,6 +308,18 @@ type Stats struct {
 	ScopeRefused  uint64            // sends the scope guard refused
 	LastObserved  time.Time         // time of the newest observation
 	Discovery     DiscoveryStats    // discovery's counters (zero when off)
+	// Families are the DHT counters of each address family the sensor
+	// runs ("ipv4", "ipv6"); the totals above are their sums.
+	Families map[string]FamilyStats
+}
+
+// FamilyStats are one address family's DHT counters.
+type FamilyStats struct {
+	Listen       netip.Addr // the sensor's address of the family
+	Identities   int        // DHT identities on it
+	Packets      uint64     // datagrams received
+	Sent         uint64     // datagrams sent
+	RoutingNodes int        // nodes in its identities' routing tables
 }
 
 // Sensor is a running BitTorrent sensor.
@@ -285,6 +352,7 @@ type Sensor struct {
 	probed                                       map[probeKey]time.Time
 	infos                                        map[routing.ID]*TorrentInfo
 
+	heard heardNodes // nodes of one family named to the other's identities (family.go)
 	self  selfSet    // the sensor's own addresses, never recorded (self.go)
 	drops dropCounts // observations and probes not made, by reason (self.go)
 	// queueFullLogged is when the probe queue's being full was last logged
@@ -348,16 +416,19 @@ func (s *Sensor) Watch(ws ...Watched) error {
 // stopped.
 func (s *Sensor) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	ids := spreadIDs(s.cfg.Listen, s.cfg.Identities)
-	for i, id := range ids {
-		n, err := s.newNode(ctx, i, id)
-		if err != nil {
-			for _, m := range s.nodes {
-				m.conn.Close()
+	// Identities on each listen address, each address's spread over the
+	// whole key space: each family's DHT is a network of its own.
+	for _, listen := range s.cfg.ListenAddrs {
+		for _, id := range spreadIDs(listen, s.cfg.Identities) {
+			n, err := s.newNode(ctx, len(s.nodes), id, listen)
+			if err != nil {
+				for _, m := range s.nodes {
+					m.conn.Close()
+				}
+				return err
 			}
-			return err
+			s.nodes = append(s.nodes, n)
 		}
-		s.nodes = append(s.nodes, n)
 	}
 	close(s.ready)
 	for _, n := range s.nodes {
@@ -397,7 +468,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 			g.Go(func() error { return s.probeWorker(ctx) })
 		}
 	}
-	s.log.Info("bittorrent sensor started", "identities", len(s.nodes), "listen", s.cfg.Listen,
+	s.log.Info("bittorrent sensor started", "identities", len(s.nodes), "listen", s.cfg.ListenAddrs,
 		"bootstrap", len(s.cfg.Bootstrap), "watched", s.watch.len(), "probe", s.cfg.Probe)
 	err := g.Wait()
 	st := s.Stats()
@@ -442,9 +513,20 @@ func (s *Sensor) Stats() Stats {
 		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(), TrackerErrors: s.trackerErrors.Load(),
 		Watched: s.watch.len(), Queries: map[string]uint64{}, Observations: map[string]uint64{},
 	}
+	st.Families = map[string]FamilyStats{}
+	for _, l := range s.cfg.ListenAddrs {
+		st.Families[familyOf(l)] = FamilyStats{Listen: l}
+	}
 	if s.isReady() {
 		for _, n := range s.nodes {
-			st.RoutingNodes += n.table.Len()
+			l := n.table.Len()
+			st.RoutingNodes += l
+			f := st.Families[familyName(n.v6)]
+			f.Identities++
+			f.Packets += n.rx.Load()
+			f.Sent += n.tx.Load()
+			f.RoutingNodes += l
+			st.Families[familyName(n.v6)] = f
 		}
 	}
 	s.mu.Lock()
@@ -464,9 +546,17 @@ func (s *Sensor) Stats() Stats {
 // not, why: a sensor that stops finding anything must say so.
 func (s *Sensor) Health() (ok bool, why string) {
 	st := s.Stats()
+	var emptyFam string
+	for _, l := range s.cfg.ListenAddrs {
+		if f := st.Families[familyOf(l)]; f.RoutingNodes == 0 && emptyFam == "" {
+			emptyFam = familyOf(l)
+		}
+	}
 	switch {
 	case st.RoutingNodes == 0:
 		return false, "no DHT nodes in the routing tables: the bootstrap nodes did not answer"
+	case emptyFam != "":
+		return false, fmt.Sprintf("no %s DHT nodes in the routing tables: no %s bootstrap node answered, and none was heard through the other family", emptyFam, emptyFam)
 	case st.Watched == 0:
 		return false, "no info-hashes are watched: import a watch-list"
 	case st.Packets == 0:
@@ -503,7 +593,7 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 		o.Time = now
 	}
 	o.ID = observe.NewID(o.Time)
-	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.cfg.Listen.String()}
+	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.vantage(&o).String()}
 	o.Network = observe.NetBitTorrent
 	o.ClockSource = "none"
 	if err := s.pub.Publish(ctx, o); err != nil {
@@ -516,6 +606,20 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 	s.obsByMethod[o.Method]++
 	s.lastObserved = o.Time
 	s.mu.Unlock()
+}
+
+// vantage is the sensor's own address in an observation: the address of
+// its end of the conversation (Endpoint.Local) where the endpoint talked
+// to it, else its listen address of the endpoint's family, else its
+// first.
+func (s *Sensor) vantage(o *observe.Observation) netip.Addr {
+	if o.Endpoint.Local.IsValid() {
+		return o.Endpoint.Local.Addr().Unmap()
+	}
+	if a, ok := s.listenFor(o.Endpoint.IP); ok && o.Endpoint.IP.IsValid() {
+		return a
+	}
+	return s.cfg.Listen
 }
 
 func (s *Sensor) countQuery(method string) {

@@ -1,8 +1,12 @@
 package bittorrent
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -18,8 +22,10 @@ import (
 // announces, and withdraws at once. Exactly what it sends, for each
 // tracker: an announce with the info-hash, the sensor's peer id
 // ("-VG0001-" and 12 random bytes, one per run), port = the UDP port of
-// its first DHT identity (no BitTorrent peer listens there: a peer that
-// tries it reaches a DHT socket that drops what it does not decode),
+// its first DHT identity of the tracker's address family (no BitTorrent
+// peer listens there: a peer that tries it reaches a DHT socket that
+// drops what it does not decode), from its listen address of that family
+// (a tracker of a family the sensor has no address of is not asked),
 // uploaded=0, downloaded=0, left=1 (a positive number, so that the
 // tracker counts a downloader, not a seed), event=started, numwant=200,
 // compact=1, no key; over HTTP with the User-Agent "Vigil/<version>".
@@ -41,15 +47,27 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		return
 	}
 	key := Key(w.Hash)
-	for _, url := range w.Trackers {
+	for _, turl := range w.Trackers {
+		trackerAddr := trackerEndpoint(turl)
+		// The tracker lists the sensor at the address it was reached
+		// from and the port announced: both of one family, so that
+		// the listing names one of the sensor's identities (self.go).
+		id := s.nodes[0]
+		if trackerAddr.IsValid() {
+			if id = s.identityFor(trackerAddr.Addr(), 0); id == nil {
+				s.trackerErrors.Add(1)
+				s.log.Debug("tracker not asked: no listen address of its family", "tracker", turl, "infohash", w.Hash.Hex())
+				continue
+			}
+		}
 		req := tracker.Request{
-			InfoHash: key, PeerID: s.peerID, Port: s.nodes[0].addr.Port(),
+			InfoHash: key, PeerID: s.peerID, Port: id.addr.Port(),
 			Left: 1, Event: tracker.EventStarted, NumWant: 200, Compact: true,
 		}
-		resp, err := s.announceBounded(ctx, url, req)
+		resp, err := s.announceBounded(ctx, turl, req)
 		if err != nil {
 			s.trackerErrors.Add(1)
-			s.log.Debug("tracker announce failed", "tracker", url, "infohash", w.Hash.Hex(), "err", err)
+			s.log.Debug("tracker announce failed", "tracker", turl, "infohash", w.Hash.Hex(), "err", err)
 			continue
 		}
 		at := s.cfg.Clock()
@@ -59,10 +77,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			}
 		}
 		req.Event = tracker.EventStopped
-		if _, err := s.announceBounded(ctx, url, req); err != nil {
+		if _, err := s.announceBounded(ctx, turl, req); err != nil {
 			s.trackerErrors.Add(1)
 		}
-		trackerAddr := trackerEndpoint(url)
 		for _, p := range resp.Peers {
 			if s.droppedSelf(p) {
 				continue // a tracker may list the sensor's own announce
@@ -95,23 +112,33 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 	}
 }
 
-// trackerEndpoint is the tracker's address for the transcript, or the
-// zero address when the URL names none that parses.
-func trackerEndpoint(url string) netip.AddrPort {
-	for _, prefix := range []string{"http://", "https://", "udp://"} {
-		if len(url) > len(prefix) && url[:len(prefix)] == prefix {
-			rest := url[len(prefix):]
-			for i := 0; i < len(rest); i++ {
-				if rest[i] == '/' {
-					rest = rest[:i]
-					break
-				}
-			}
-			ap, _ := netip.ParseAddrPort(rest)
-			return ap
-		}
+// trackerEndpoint is the tracker's address for the transcript and its
+// address family, or the zero address when the URL names none that
+// parses (a host name, which the tracker client refuses).
+func trackerEndpoint(raw string) netip.AddrPort {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return netip.AddrPort{}
 	}
-	return netip.AddrPort{}
+	ip, err := netip.ParseAddr(u.Hostname())
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	port := u.Port()
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		port = cmp.Or(port, "80")
+	case "https":
+		port = cmp.Or(port, "443")
+	case "udp":
+	default:
+		return netip.AddrPort{} // no tracker the client speaks to
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(p))
 }
 
 // trackerTimeouts returns a tracker client config fit for the sensor's
@@ -120,6 +147,7 @@ func trackerConfig(cfg Config) tracker.Config {
 	tc := tracker.DefaultConfig()
 	tc.UserAgent = tracker.UserAgent(cfg.Version)
 	tc.UDPLocalAddr = cfg.Listen
+	tc.LocalAddrs = cfg.ListenAddrs
 	tc.Clock = cfg.Clock
 	if cfg.QueryTimeout < time.Second*3 {
 		// Lab timings: retry UDP quickly.
@@ -145,9 +173,12 @@ func (s *Sensor) droppedSelf(p netip.AddrPort) bool {
 	return false
 }
 
-// isSelf reports whether p is one of the sensor's own addresses.
+// isSelf reports whether p is one of the sensor's own addresses: one of
+// its listen addresses with the port of any of its identities (a tracker
+// lists the sensor at the address that reached it with the port it
+// announced).
 func (s *Sensor) isSelf(p netip.AddrPort) bool {
-	if p.Addr().Unmap() != s.cfg.Listen {
+	if !s.isListenAddr(p.Addr()) {
 		return false
 	}
 	for _, n := range s.nodes {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,4 +198,43 @@ func TestTrackerListingTheSensorIsDroppedAndCounted(t *testing.T) {
 	if d := s.Dropped(); d[dropSelfListen] == 0 {
 		t.Fatalf("drops %v: the sensor's own listing is not counted", d)
 	}
+}
+
+// trackerEndpoint reads the tracker's address (and so its family) from a
+// URL of a torrent or a watch-list: IPv4 and [IPv6] hosts, default ports,
+// a query after the host, never a name.
+func TestTrackerEndpoint(t *testing.T) {
+	for in, want := range map[string]string{
+		"udp://127.0.0.1:6969":                    "127.0.0.1:6969",
+		"udp://[::1]:6969/announce?x=1":           "[::1]:6969",
+		"udp://[::1]:6969?passkey=synthetic":      "[::1]:6969",
+		"http://[fd00:0:0:1::2]/announce":         "[fd00:0:0:1::2]:80",
+		"https://127.0.0.2/announce":              "127.0.0.2:443",
+		"http://[::ffff:127.0.0.3]:8080/a":        "127.0.0.3:8080",
+		"http://tracker.example.invalid/announce": "invalid AddrPort",
+		"udp://[::1]":                             "invalid AddrPort",
+		"ftp://127.0.0.1:21/":                     "invalid AddrPort",
+	} {
+		if got := trackerEndpoint(in).String(); got != want {
+			t.Errorf("trackerEndpoint(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// FuzzTrackerEndpoint: any URL string, from a torrent file or a list, is
+// either refused (the zero address) or gives an unmapped address with a
+// port that the URL names.
+func FuzzTrackerEndpoint(f *testing.F) {
+	for _, s := range []string{"udp://[::1]:6969/announce", "http://127.0.0.1/announce", "https://[fd00::2]:443/a?b=c", "http://[::ffff:127.0.0.3]:80/", "udp://[fe80::1%25eth0]:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ap := trackerEndpoint(s)
+		if !ap.IsValid() {
+			return
+		}
+		if ap.Addr().Is4In6() || (ap.Port() == 0 && !strings.Contains(s, ":0")) {
+			t.Fatalf("trackerEndpoint(%q) = %v", s, ap)
+		}
+	})
 }

@@ -39,7 +39,11 @@ func dialUTP(ctx context.Context, g *scope.Guard, local netip.Addr, peer netip.A
 	if err := g.Check(peer); err != nil {
 		return nil, err
 	}
-	pc, err := g.ListenPacket(ctx, nil, "udp", netip.AddrPortFrom(local, 0).String())
+	network := "udp4"
+	if local.Is6() {
+		network = "udp6"
+	}
+	pc, err := g.ListenPacket(ctx, nil, network, netip.AddrPortFrom(local, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("utp socket on %s: %w", local, err)
 	}

@@ -14,12 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/dht/v2"
+	akrpc "github.com/anacrolix/dht/v2/krpc"
 	g "github.com/anacrolix/generics"
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/anacrolix/utp"
+	"golang.org/x/time/rate"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/lab/torrentmake"
@@ -33,8 +36,41 @@ import (
 // listen address and the torrent's info-hash.
 func startSeeder(t *testing.T, tcp bool) (netip.AddrPort, hashkind.Hash) {
 	t.Helper()
-	data := make([]byte, 200<<10)
-	_, _ = rand.Read(data)
+	sd := startSeederOn(t, seederOpts{host: netip.MustParseAddr("127.0.0.1"), tcp: tcp})
+	return sd.addr, sd.hash
+}
+
+// seederOpts says how startSeederOn runs its client.
+type seederOpts struct {
+	host netip.Addr // the one address it listens on, of one family
+	tcp  bool       // listen over TCP too (uTP always)
+	// dht, if set, turns the client's DHT on, joined through these lab
+	// nodes (of host's family); the client then announces its torrent
+	// to the DHT once, and startSeederOn returns when that ends.
+	dht []netip.AddrPort
+	// data is the torrent's content (nil: 200 KiB of random bytes); the
+	// same data makes the same torrent.
+	data []byte
+}
+
+// seeder is a running anacrolix/torrent client seeding one torrent.
+type seeder struct {
+	addr netip.AddrPort
+	hash hashkind.Hash
+	data []byte
+	cl   *torrent.Client
+	tt   *torrent.Torrent
+}
+
+// startSeederOn runs a real anacrolix/torrent client on one address of
+// one family, seeding a synthetic v1 torrent of random bytes.
+func startSeederOn(t *testing.T, o seederOpts) seeder {
+	t.Helper()
+	data := o.data
+	if data == nil {
+		data = make([]byte, 200<<10)
+		_, _ = rand.Read(data)
+	}
 	const name = "synthetic-utp.bin"
 	tor, err := torrentmake.Build(torrentmake.Options{Name: name, PieceLength: 32 << 10, Version: torrentmake.V1},
 		[]torrentmake.File{{Data: data}})
@@ -49,11 +85,13 @@ func startSeeder(t *testing.T, tcp bool) (netip.AddrPort, hashkind.Hash) {
 	alogger := alog.NewLogger("seeder")
 	alogger.SetHandlers(alog.SlogHandlerAsHandler{SlogHandler: libLog.Handler()})
 	cc := torrent.NewDefaultClientConfig()
-	cc.ListenHost = func(string) string { return "127.0.0.1" }
+	host := o.host.String()
+	cc.ListenHost = func(string) string { return host }
 	cc.ListenPort = 0
-	cc.NoDHT = true
-	cc.DisableTCP = !tcp
-	cc.DisableIPv6 = true
+	cc.NoDHT = len(o.dht) == 0
+	cc.DisableTCP = !o.tcp
+	cc.DisableIPv6 = o.host.Is4()
+	cc.DisableIPv4 = o.host.Is6()
 	cc.NoDefaultPortForwarding = true
 	cc.UpnpID = ""
 	cc.Seed = true
@@ -63,6 +101,27 @@ func startSeeder(t *testing.T, tcp bool) (netip.AddrPort, hashkind.Hash) {
 	cc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{}
 	cc.Logger = alogger
 	cc.Slogger = libLog
+	cc.PeriodicallyAnnounceTorrentsToDht = false
+	if len(o.dht) > 0 {
+		cc.DhtStartingNodes = func(string) dht.StartingNodesGetter {
+			return func() ([]dht.Addr, error) {
+				var out []dht.Addr
+				for _, a := range o.dht {
+					out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+				}
+				return out, nil
+			}
+		}
+		cc.ConfigureAnacrolixDhtServer = func(sc *dht.ServerConfig) {
+			// As every lab node (NOTES.md): its own send limiter, lab
+			// starting nodes only, a peer store that works.
+			sc.NoSecurity = true
+			sc.SendLimiter = rate.NewLimiter(rate.Inf, 0)
+			sc.PeerStore = &sparseStore{m: map[metainfo.Hash][]akrpc.NodeAddr{}}
+			sc.QueryResendDelay = func() time.Duration { return time.Second }
+			sc.Logger = alogger
+		}
+	}
 	st := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		PieceCompletion: storage.NewMapPieceCompletion(),
@@ -102,7 +161,34 @@ func startSeeder(t *testing.T, tcp bool) (netip.AddrPort, hashkind.Hash) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(cl.LocalPort())), h
+	sd := seeder{addr: netip.AddrPortFrom(o.host, uint16(cl.LocalPort())), hash: h, data: data, cl: cl, tt: tt}
+	if len(o.dht) > 0 {
+		sd.announce(t, ctx)
+	}
+	return sd
+}
+
+// announce announces the seeder's torrent on each of its DHT servers and
+// waits for the traversals to end.
+func (sd seeder) announce(t *testing.T, ctx context.Context) {
+	t.Helper()
+	servers := sd.cl.DhtServers()
+	if len(servers) == 0 {
+		t.Fatal("the seeder runs no DHT server")
+	}
+	for _, ds := range servers {
+		done, stop, err := sd.tt.AnnounceToDht(ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			stop()
+			t.Fatalf("the seeder's DHT announce did not end: %v", ctx.Err())
+		}
+		stop()
+	}
 }
 
 // TestProbeChoosesTransport probes real anacrolix/torrent seeders: one that

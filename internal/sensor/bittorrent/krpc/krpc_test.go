@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -266,6 +268,32 @@ func TestDecodeUnmapsIPv4MappedValues(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte("6:\x7f\x00\x00\x05\x1a\xe1")) {
 		t.Fatalf("encoded %q lacks the 6-byte IPv4 peer", out)
+	}
+}
+
+// nodes6 may hold an IPv4-mapped node (as some nodes answering want n6
+// do with values): it decodes as the IPv4 node it is, so that the sensor
+// files it with the IPv4 DHT.
+func TestDecodeUnmapsIPv4MappedNodes6(t *testing.T) {
+	b, err := os.ReadFile("testdata/fuzz/FuzzDecode/bep32-nodes-and-nodes6-with-mapped")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(string(b), "\n", 2)[1], "[]byte("), ")\n")
+	pkt, err := strconv.Unquote(lit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Msg
+	if err := m.Decode([]byte(pkt)); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.R.Nodes) != 1 || m.R.Nodes[0].Addr != netip.MustParseAddrPort("127.0.0.4:6881") {
+		t.Fatalf("nodes %v", m.R.Nodes)
+	}
+	want := []netip.AddrPort{netip.MustParseAddrPort("[::1]:6882"), netip.MustParseAddrPort("127.0.0.5:6883")}
+	if len(m.R.Nodes6) != 2 || m.R.Nodes6[0].Addr != want[0] || m.R.Nodes6[1].Addr != want[1] || !m.R.Nodes6[1].Addr.Addr().Is4() {
+		t.Fatalf("nodes6 %v, want %v (the second IPv4)", m.R.Nodes6, want)
 	}
 }
 

@@ -93,9 +93,17 @@ func (c *Client) httpGet(ctx context.Context, t trackerURL, path string, query [
 	ex.sent = fmt.Appendf(nil, "GET %s?%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
 		path, query, t.host, c.cfg.UserAgent)
 
+	local, ok := c.cfg.localFor(t.addr.Addr())
+	if !ok {
+		return ex, fmt.Errorf("tracker %s: %w", t.raw, ErrNoLocalAddr)
+	}
+	d := &net.Dialer{}
+	if len(c.cfg.LocalAddrs) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: local.AsSlice()}
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HTTPTimeout)
 	defer cancel()
-	conn, err := c.guard.Dialer(&net.Dialer{}).DialContext(ctx, "tcp", t.addr.String())
+	conn, err := c.guard.Dialer(d).DialContext(ctx, "tcp", t.addr.String())
 	if err != nil {
 		return ex, fmt.Errorf("tracker %s: %w", t.raw, err)
 	}

@@ -48,6 +48,9 @@ var (
 	ErrTimeout = errors.New("tracker: no answer from tracker")
 	// ErrConfig means a Config is invalid.
 	ErrConfig = errors.New("tracker: invalid configuration")
+	// ErrNoLocalAddr means Config.LocalAddrs has no address of the
+	// tracker's family: nothing was sent.
+	ErrNoLocalAddr = errors.New("tracker: no local address of the tracker's address family")
 )
 
 // FailureError is a tracker's refusal: an HTTP "failure reason" or a UDP
@@ -236,6 +239,16 @@ type Config struct {
 	// address otherwise (which the guard refuses in lab mode: name the
 	// namespace's own address here to reach a tracker in an allowed prefix).
 	UDPLocalAddr netip.Addr
+	// LocalAddrs are the addresses requests leave from, at most one of
+	// each family (a sensor's listen addresses). When set, they take
+	// the place of UDPLocalAddr: a UDP socket, and an HTTP(S)
+	// connection, to a tracker is bound to the one of the tracker's
+	// family, so that the tracker sees the address the caller knows as
+	// its own, and a tracker of a family none of them has is refused
+	// (ErrNoLocalAddr) before any socket exists. Empty: UDPLocalAddr as
+	// above, and HTTP connections leave from the address the system
+	// picks.
+	LocalAddrs []netip.Addr
 	// TLS configures https trackers (nil: system roots). ServerName
 	// defaults to the tracker's IP, which the certificate must name.
 	TLS *tls.Config
@@ -287,7 +300,39 @@ func (c Config) Validate() error {
 	case c.UserAgent == "":
 		return fmt.Errorf("tracker: empty UserAgent: %w", ErrConfig)
 	}
+	var fam [2]bool
+	for _, a := range c.LocalAddrs {
+		if !a.IsValid() || a.IsUnspecified() || a.Zone() != "" {
+			return fmt.Errorf("tracker: local address %v: want one address without a zone: %w", a, ErrConfig)
+		}
+		i := 0
+		if a.Unmap().Is6() {
+			i = 1
+		}
+		if fam[i] {
+			return fmt.Errorf("tracker: local address %v: two of one family: %w", a, ErrConfig)
+		}
+		fam[i] = true
+	}
 	return nil
+}
+
+// localFor returns the configured local address of to's family: from
+// LocalAddrs (ok false if none is of that family), or, without them,
+// UDPLocalAddr or the zero address (the defaults), ok true.
+func (c Config) localFor(to netip.Addr) (netip.Addr, bool) {
+	if len(c.LocalAddrs) == 0 {
+		if a := c.UDPLocalAddr.Unmap(); a.IsValid() && a.Is6() == to.Unmap().Is6() {
+			return a, true
+		}
+		return netip.Addr{}, true
+	}
+	for _, a := range c.LocalAddrs {
+		if a.Unmap().Is6() == to.Unmap().Is6() {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 // Client announces to and scrapes trackers through a scope guard. It keeps

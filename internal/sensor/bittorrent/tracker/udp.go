@@ -92,9 +92,12 @@ type udpSession struct {
 // Cancelling ctx unblocks its reads.
 func (c *Client) openUDP(ctx context.Context, t trackerURL) (*udpSession, error) {
 	network := "udp4"
-	local := c.cfg.UDPLocalAddr
 	if t.addr.Addr().Is6() {
 		network = "udp6"
+	}
+	local, ok := c.cfg.localFor(t.addr.Addr())
+	if !ok {
+		return nil, fmt.Errorf("tracker %s: %w", t.raw, ErrNoLocalAddr)
 	}
 	if !local.IsValid() {
 		switch {

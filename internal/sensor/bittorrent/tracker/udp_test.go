@@ -7,6 +7,7 @@ import (
 	"errors"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -328,5 +329,69 @@ func TestScrapeUDPMapsCountsToHashesInBatches(t *testing.T) {
 	f.mu.Unlock()
 	if scrapes != 2 || connects != 1 {
 		t.Fatalf("tracker saw %d scrapes and %d connects, want 2 and 1", scrapes, connects)
+	}
+}
+
+// With LocalAddrs, requests leave from the address of the tracker's
+// family: a UDP socket and an HTTP connection are bound to it. A tracker
+// of a family none of them has is refused before anything is sent.
+func TestLocalAddrsPickTheTrackersFamily(t *testing.T) {
+	local4 := netip.MustParseAddr("127.0.0.2")
+	c, _ := newTestClient(t, func(c *Config) { c.LocalAddrs = []netip.Addr{local4} })
+
+	f6 := newFakeUDPTracker(t, "udp6", "[::1]:0")
+	if _, err := c.Announce(context.Background(), f6.url(), syntheticRequest(t)); !errors.Is(err, ErrNoLocalAddr) {
+		t.Fatalf("IPv6 tracker without an IPv6 local address: %v, want ErrNoLocalAddr", err)
+	}
+	f6.mu.Lock()
+	connects := f6.connects
+	f6.mu.Unlock()
+	if connects != 0 {
+		t.Fatalf("the IPv6 tracker got %d connects", connects)
+	}
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if _, err := c.Announce(context.Background(), "http://"+ln.Addr().String()+"/announce", syntheticRequest(t)); !errors.Is(err, ErrNoLocalAddr) {
+		t.Fatalf("IPv6 HTTP tracker without an IPv6 local address: %v, want ErrNoLocalAddr", err)
+	}
+
+	// An HTTP tracker on 127.0.0.1 sees the connection from 127.0.0.2.
+	var from netip.Addr
+	var mu sync.Mutex
+	f := newFakeHTTPTracker(t, false, func(r *http.Request) []byte {
+		mu.Lock()
+		from = netip.MustParseAddrPort(r.RemoteAddr).Addr()
+		mu.Unlock()
+		return []byte("d8:intervali60e5:peers0:e")
+	})
+	if _, err := c.Announce(context.Background(), f.srv.URL+"/announce", syntheticRequest(t)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if from != local4 {
+		t.Errorf("HTTP announce from %v, want %v", from, local4)
+	}
+	mu.Unlock()
+
+	// Both families: the IPv6 tracker is asked from ::1.
+	c2, _ := newTestClient(t, func(c *Config) { c.LocalAddrs = []netip.Addr{local4, netip.IPv6Loopback()} })
+	f6.configure(func() { f6.peers = aps("[::1]:6881") })
+	if r, err := c2.Announce(context.Background(), f6.url(), syntheticRequest(t)); err != nil || len(r.Peers) != 1 {
+		t.Fatalf("IPv6 tracker with an IPv6 local address: %v, %v", r.Peers, err)
+	}
+
+	for _, bad := range [][]netip.Addr{
+		{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")},
+		{netip.IPv6Unspecified()},
+		{netip.MustParseAddr("fe80::1%lo")},
+	} {
+		cfg := DefaultConfig()
+		cfg.LocalAddrs = bad
+		if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
+			t.Errorf("LocalAddrs %v: Validate() = %v, want ErrConfig", bad, err)
+		}
 	}
 }
