@@ -27,6 +27,7 @@ import (
 var Parts = map[string]string{
 	"CHROMIUM":     "Debian package chromium (headless browser tests)",
 	"GEO":          "a real geolocation database under /var/lib/vigil/geo: bash internal/geo/testdata/fetch-geo-db.sh (needs npm)",
+	"IPV6":         "an IPv6 loopback address ::1 (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
 	"HASHTOOLS":    "Debian packages rhash, hashdeep and coreutils (reference hashers)",
 	"LIBTORRENT":   "Debian package python3-libtorrent, for /usr/bin/python3",
 	"LOOPBACKNS":   "a network namespace with loopback only: unshare -n sh -c 'ip link set lo up && go test ...' as root",

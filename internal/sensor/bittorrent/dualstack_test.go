@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +34,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
+	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
 var (
@@ -51,11 +51,7 @@ func needIPv6(t testing.TB) {
 		c.Close()
 		return
 	}
-	msg := fmt.Sprintf("no IPv6 loopback (::1): %v; enable IPv6 on lo (sysctl net.ipv6.conf.lo.disable_ipv6=0)", err)
-	if os.Getenv("VIGIL_REQUIRE_IPV6") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Missingf(t, "IPV6", "no IPv6 loopback (::1): %v", err)
 }
 
 // scriptedQuery is a query a scriptedNode received.
