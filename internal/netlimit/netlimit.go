@@ -23,7 +23,8 @@ type Config struct {
 	GlobalPerSecond float64
 	// GlobalBurst is how many may go at once after a quiet spell.
 	GlobalBurst int
-	// PerAddrPerSecond is the most packets or dials a second to one IP.
+	// PerAddrPerSecond is the most packets or dials a second to one IPv4
+	// address or one IPv6 /64 (see budgetKey).
 	PerAddrPerSecond float64
 	// PerAddrBurst is the burst to one IP.
 	PerAddrBurst int
@@ -92,12 +93,32 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return nil
 }
 
+// budgetKey is the entry of the per-address table that addr counts
+// against: the IPv4 address itself (an IPv4-mapped IPv6 address as its
+// IPv4 one), and for IPv6 its /64. A subscriber gets at least a /64, and
+// every address in it may reach the same household: counted per /128, a
+// list naming many addresses of one /64 (a hostile tracker or PEX message)
+// would have the sensor send to that household as many times over.
+func budgetKey(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.Addr()
+}
+
 // AllowAddr reports whether one more packet to addr fits its per-address
-// budget now. A false answer is counted; the caller skips or defers.
+// budget now (an IPv6 address shares the budget of its /64). A false
+// answer is counted; the caller skips or defers.
 func (l *Limiter) AllowAddr(addr netip.Addr, now time.Time) bool {
 	if l.cfg.PerAddrPerSecond <= 0 {
 		return true
 	}
+	addr = budgetKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.perAddr[addr]

@@ -99,3 +99,34 @@ func TestEvictionKeepsBusyAddressesBudget(t *testing.T) {
 		t.Fatalf("table holds %d addresses, bound is 10", got)
 	}
 }
+
+// Addresses of one IPv6 /64 share one budget (a hostile peer list naming
+// many addresses of one household must not multiply what the sensor sends
+// there); another /64, and IPv4 addresses, have their own; an
+// IPv4-mapped address counts as its IPv4 address.
+func TestPerAddrBudgetIsPerIPv6Slash64(t *testing.T) {
+	l := New(Config{PerAddrPerSecond: 1, PerAddrBurst: 2, MaxAddrs: 100})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	same := []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"}
+	allowed := 0
+	for _, a := range same {
+		if l.AllowAddr(netip.MustParseAddr(a), now) {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Fatalf("%d of 3 sends to one /64 allowed at once, want the burst of 2", allowed)
+	}
+	if !l.AllowAddr(netip.MustParseAddr("2001:db8:1:3::1"), now) {
+		t.Fatal("the next /64 shares the first one's budget")
+	}
+	v4 := netip.MustParseAddr("192.0.2.1")
+	l.AllowAddr(v4, now)
+	l.AllowAddr(v4, now)
+	if l.AllowAddr(netip.MustParseAddr("::ffff:192.0.2.1"), now) {
+		t.Fatal("an IPv4-mapped address escaped its IPv4 address's budget")
+	}
+	if !l.AllowAddr(netip.MustParseAddr("192.0.2.2"), now) {
+		t.Fatal("two IPv4 addresses share a budget")
+	}
+}
