@@ -9,6 +9,7 @@ package pconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +29,19 @@ type Conn struct {
 	lim   wire.Limits
 	// In and Out count the wire bytes received and sent.
 	In, Out int64
+	// broken: a read stopped inside a packet; the stream is out of step.
+	broken bool
 }
+
+// ErrBroken is returned once a read has stopped inside a packet: the
+// stream can no longer be read in step.
+var ErrBroken = errors.New("pconn: connection out of step after a partial packet")
+
+// Broken reports whether a read stopped inside a packet.
+func (c *Conn) Broken() bool { return c.broken }
+
+// SetRecorder makes later packets go to rec (nil: none recorded).
+func (c *Conn) SetRecorder(rec *record.Recorder) { c.rec = rec }
 
 // New wraps c; rec may be nil (nothing recorded).
 func New(c net.Conn, rec *record.Recorder, lim wire.Limits) *Conn {
@@ -89,18 +102,25 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 	if err := ctx.Err(); err != nil {
 		return wire.Packet{}, false, err
 	}
+	if c.broken {
+		return wire.Packet{}, false, ErrBroken
+	}
 	c.c.SetReadDeadline(c.deadline(ctx, timeout))
 	var h [wire.HeaderLen]byte
 	n, err := io.ReadFull(c.c, h[:])
 	c.In += int64(n)
 	if err != nil {
-		if n > 0 && c.rec != nil {
-			c.rec.Received(c.peer, h[:n])
+		if n > 0 {
+			c.broken = true
+			if c.rec != nil {
+				c.rec.Received(c.peer, h[:n])
+			}
 		}
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
 	hd, err := wire.ParseHeader(h[:], c.lim)
 	if err != nil {
+		c.broken = true
 		if c.rec != nil {
 			c.rec.Received(c.peer, h[:])
 		}
@@ -111,6 +131,7 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 	n, err = io.ReadFull(c.c, raw[wire.HeaderLen:])
 	c.In += int64(n)
 	if err != nil {
+		c.broken = true
 		if c.rec != nil {
 			c.rec.Received(c.peer, raw[:wire.HeaderLen+n])
 		}
