@@ -31,7 +31,7 @@ const (
 	// WrongFile: it answers file requests for another hash.
 	WrongFile Behaviour = "wrong_file"
 	// Bomb: after its hello answer it sends a packed packet that
-	// inflates to 64 MiB.
+	// inflates to 16 MiB (eight times the packet bound).
 	Bomb Behaviour = "bomb"
 	// Oversize: after its hello answer it announces a 100 MB packet.
 	Oversize Behaviour = "oversize"
@@ -93,6 +93,9 @@ type Client struct {
 // StartClient listens on cfg.Addr and serves.
 func StartClient(cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg}
+	if cfg.Behaviour == Bomb {
+		bomb() // made before the first probe, not during it
+	}
 	if err := c.listen(cfg.Addr); err != nil {
 		return nil, err
 	}
@@ -199,9 +202,9 @@ var (
 	bombPkt  []byte
 )
 
-// bomb is a packed packet of about 64 KiB that inflates to 64 MiB.
+// bomb is a packed packet of about 16 KiB that inflates to 16 MiB.
 func bomb() []byte {
-	bombOnce.Do(func() { bombPkt = wire.AppendPacked(nil, wire.OpQueueRanking, make([]byte, 64<<20)) })
+	bombOnce.Do(func() { bombPkt = wire.AppendPacked(nil, wire.OpQueueRanking, make([]byte, 16<<20)) })
 	return bombPkt
 }
 

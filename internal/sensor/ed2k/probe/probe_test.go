@@ -121,7 +121,7 @@ func TestNoFileIsNotAcknowledged(t *testing.T) {
 	}
 }
 
-// TestBombAndOversizeAreRefusedWithinBounds: neither a 64 MiB packed
+// TestBombAndOversizeAreRefusedWithinBounds: neither a 16 MiB packed
 // packet nor a 100 MB announced packet is read past the bound.
 func TestBombAndOversizeAreRefusedWithinBounds(t *testing.T) {
 	for _, b := range []labed2k.Behaviour{labed2k.Bomb, labed2k.Oversize} {
