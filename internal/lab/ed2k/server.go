@@ -30,9 +30,10 @@ type Server struct {
 }
 
 type session struct {
-	id   uint32
-	port uint16
-	nc   net.Conn
+	id       uint32
+	port     uint16
+	userHash [16]byte
+	nc       net.Conn
 }
 
 // StartServer listens on addr (a loopback address, port 0 for any).
@@ -89,6 +90,19 @@ func (s *Server) Sources(h [16]byte) []wire.Source {
 	return out
 }
 
+// UserHash returns the user hash a client that offered file h from addr
+// logged in with.
+func (s *Server) UserHash(h [16]byte, addr netip.AddrPort) ([16]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ss, src := range s.sources[h] {
+		if a, ok := src.Addr(); ok && a == addr {
+			return ss.userHash, true
+		}
+	}
+	return [16]byte{}, false
+}
+
 func (s *Server) drop(ss *session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,7 +130,7 @@ func (s *Server) serve(nc net.Conn) {
 			if err != nil {
 				return
 			}
-			ss.id, ss.port = wire.AddrToID(pc.Peer().Addr()), l.Port
+			ss.id, ss.port, ss.userHash = wire.AddrToID(pc.Peer().Addr()), l.Port, l.UserHash
 			s.Logins.Add(1)
 			out := wire.Append(nil, wire.ProtoEDonkey, wire.OpServerMessage, wire.ServerMessage{Text: "Vigil lab server (not a real eD2K server)"}.AppendTo(nil))
 			out = wire.Append(out, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: ss.id, Flags: wire.CapZlib | wire.CapNewTags | wire.CapUnicode | wire.CapLargeFiles, Fields: 2}.AppendTo(nil))

@@ -23,6 +23,10 @@ func readContact(r *reader) Contact {
 	return Contact{ID: id, Addr: netip.AddrPortFrom(ip, udp), TCPPort: r.u16("contact tcp port"), Version: r.u8("contact version")}
 }
 
+// AppendTo appends the contact's 25 bytes (as in KADEMLIA2_RES and
+// nodes.dat).
+func (c Contact) AppendTo(b []byte) []byte { return appendContact(b, c) }
+
 func appendContact(b []byte, c Contact) []byte {
 	b = appendID(b, c.ID)
 	b = binary.LittleEndian.AppendUint32(b, IPToUint32(c.Addr.Addr()))
