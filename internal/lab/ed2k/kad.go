@@ -133,7 +133,7 @@ func (n *KadNode) send(to netip.AddrPort, op byte, payload []byte) {
 
 func (n *KadNode) run() {
 	defer n.wg.Done()
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, 8<<10) // lab datagrams are small; a longer one is cut and dropped
 	for {
 		k, from, err := n.pc.ReadFromUDPAddrPort(buf)
 		if err != nil {

@@ -74,6 +74,9 @@ type Config struct {
 	// ProbeTimeout, ServerWait, KadQueryTimeout and KadSearchWait bound
 	// a probe, a server's answer, a Kad query and a Kad source search.
 	ProbeTimeout, ServerWait, KadQueryTimeout, KadSearchWait time.Duration
+	// KadParallel bounds the Kad source searches in flight (each holds
+	// its answers open for KadSearchWait).
+	KadParallel int
 	// TranscriptLimit bounds each observation's transcript.
 	TranscriptLimit int
 	// UserHash is the sensor's user hash (random when zero).
@@ -90,7 +93,7 @@ func DefaultConfig() Config {
 	return Config{ID: "ed2k-1", Listen: netip.MustParseAddr("127.0.0.1"), SearchEvery: 15 * time.Minute, Probe: true,
 		ProbeWorkers: 16, ProbeQueue: 4096, ReprobeAfter: time.Hour, ProbeTimeout: 20 * time.Second,
 		ServerWait: 10 * time.Second, KadQueryTimeout: 3 * time.Second, KadSearchWait: 5 * time.Second,
-		TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig()}
+		KadParallel: 4, TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig()}
 }
 
 // LabConfig returns settings for the lab on loopback: searches every 10
@@ -99,7 +102,7 @@ func LabConfig() Config {
 	c := DefaultConfig()
 	c.SearchEvery, c.ReprobeAfter = 10*time.Second, 5*time.Minute
 	c.ProbeTimeout, c.ServerWait, c.KadQueryTimeout, c.KadSearchWait = 5*time.Second, 500*time.Millisecond, time.Second, time.Second
-	c.ProbeWorkers = 64
+	c.ProbeWorkers, c.KadParallel = 64, 32
 	c.Budget = netlimit.Unlimited()
 	return c
 }
@@ -117,6 +120,8 @@ func (c Config) Validate() error {
 		return errors.New("ed2k sensor: probe workers, queue and timeout must be positive")
 	case c.ServerWait <= 0 || c.KadQueryTimeout <= 0 || c.KadSearchWait <= 0:
 		return errors.New("ed2k sensor: timeouts must be positive")
+	case len(c.KadBootstrap) > 0 && c.KadParallel <= 0:
+		return errors.New("ed2k sensor: KadParallel must be positive")
 	case c.TranscriptLimit < 0:
 		return errors.New("ed2k sensor: transcript limit is negative")
 	}
@@ -312,16 +317,26 @@ func (s *Sensor) runKad(ctx context.Context, node *kad.Node) error {
 			return nil
 		}
 	}
+	sem := make(chan struct{}, s.cfg.KadParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		start := s.now()
 		for _, w := range s.watchList() {
-			if ctx.Err() != nil {
+			select {
+			case <-ctx.Done():
 				return nil
+			case sem <- struct{}{}:
 			}
 			s.searches.Add(1)
-			for _, f := range node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size) {
-				s.recordKad(ctx, w, f)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				for _, f := range node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size) {
+					s.recordKad(ctx, w, f)
+				}
+			}()
 		}
 		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
 			return nil
