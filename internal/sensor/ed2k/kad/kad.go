@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kadwire"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	SearchWait time.Duration
 	// MaxUnpacked bounds a packed datagram once inflated.
 	MaxUnpacked int
+	// AnswerBudget bounds the answers given to other nodes' queries per
+	// source address (PerAddrPerSecond, PerAddrBurst, MaxAddrs): a
+	// bootstrap answer is some 260 times its query, so without a bound a
+	// forged flood would make the node an amplifier. Queries past it are
+	// dropped and counted.
+	AnswerBudget netlimit.Config
 	// Clock is the time source (time.Now when nil).
 	Clock func() time.Time
 }
@@ -56,7 +63,8 @@ type Config struct {
 // DefaultConfig returns aMule-like settings (K 10, alpha 3).
 func DefaultConfig() Config {
 	return Config{K: 10, Alpha: 3, QueryTimeout: 3 * time.Second, SearchWait: 5 * time.Second,
-		MaxUnpacked: kadwire.DefaultMaxUnpacked}
+		MaxUnpacked:  kadwire.DefaultMaxUnpacked,
+		AnswerBudget: netlimit.Config{PerAddrPerSecond: 2, PerAddrBurst: 10, MaxAddrs: 100_000}}
 }
 
 // Validate reports the first problem with c.
@@ -82,6 +90,7 @@ type Stats struct {
 	Malformed           uint64
 	Refused             uint64 // sends the scope guard refused
 	QueriesAnswered     uint64 // queries of other nodes answered
+	AnswersLimited      uint64 // queries of other nodes dropped by AnswerBudget
 	PublishesIgnored    uint64 // publish requests received and not stored (the node stores nothing)
 	FirewallChecksNoted uint64 // firewall checks received and not answered
 }
@@ -91,6 +100,7 @@ type Node struct {
 	cfg   Config
 	now   func() time.Time
 	guard *scope.Guard
+	alim  *netlimit.Limiter
 	pc    *scope.PacketConn
 	raw   net.PacketConn
 	addr  netip.AddrPort
@@ -99,7 +109,7 @@ type Node struct {
 	mu      sync.Mutex
 	pending map[pendKey]*pending
 
-	sent, received, unsolicited, obfuscated, malformed, refused, answered, publishes, fwchecks atomic.Uint64
+	sent, received, unsolicited, obfuscated, malformed, refused, answered, limited, publishes, fwchecks atomic.Uint64
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -146,7 +156,7 @@ func Start(ctx context.Context, cfg Config, g *scope.Guard) (*Node, error) {
 		return nil, fmt.Errorf("kad: %w", err)
 	}
 	spc := pc.(*scope.PacketConn)
-	n := &Node{cfg: cfg, now: now, guard: g, pc: spc, raw: pc, table: NewTable(cfg.ID, cfg.K),
+	n := &Node{cfg: cfg, now: now, guard: g, alim: netlimit.New(cfg.AnswerBudget), pc: spc, raw: pc, table: NewTable(cfg.ID, cfg.K),
 		pending: map[pendKey]*pending{}, done: make(chan struct{})}
 	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
 		n.addr = a.AddrPort()
@@ -175,7 +185,7 @@ func (n *Node) Close() error {
 func (n *Node) Stats() Stats {
 	return Stats{Sent: n.sent.Load(), Received: n.received.Load(), Unsolicited: n.unsolicited.Load(),
 		Obfuscated: n.obfuscated.Load(), Malformed: n.malformed.Load(), Refused: n.refused.Load(),
-		QueriesAnswered: n.answered.Load(), PublishesIgnored: n.publishes.Load(), FirewallChecksNoted: n.fwchecks.Load()}
+		QueriesAnswered: n.answered.Load(), AnswersLimited: n.limited.Load(), PublishesIgnored: n.publishes.Load(), FirewallChecksNoted: n.fwchecks.Load()}
 }
 
 func (n *Node) write(to netip.AddrPort, dg []byte) error {
@@ -268,6 +278,13 @@ func (n *Node) handle(from netip.AddrPort, p kadwire.Packet, raw []byte, at time
 // serve answers another node's query as a correct node does, from the
 // routing table; it stores and returns no sources.
 func (n *Node) serve(from netip.AddrPort, p kadwire.Packet) {
+	switch p.Opcode {
+	case kadwire.OpBootstrapReq, kadwire.OpHelloReq, kadwire.OpReq, kadwire.OpPing:
+		if !n.alim.AllowAddr(from.Addr(), n.now()) {
+			n.limited.Add(1)
+			return
+		}
+	}
 	switch p.Opcode {
 	case kadwire.OpBootstrapReq:
 		n.answered.Add(1)

@@ -189,3 +189,38 @@ func TestNodeAnswersAsACorrectNodeAndStoresNothing(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestAnswersToOneAddressAreBounded: a flood of bootstrap requests from
+// one address gets at most the budget's burst of answers; the rest are
+// counted.
+func TestAnswersToOneAddressAreBounded(t *testing.T) {
+	n := testNode(t, "127.96.1.1")
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.96.1.2:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 100; i++ {
+		c.WriteToUDPAddrPort(kadwire.Encode(kadwire.OpBootstrapReq, nil), n.Addr())
+	}
+	got := 0
+	buf := make([]byte, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
+			break
+		}
+		got++
+	}
+	burst := DefaultConfig().AnswerBudget.PerAddrBurst
+	if got > burst+2 || got == 0 {
+		t.Fatalf("%d answers to 100 requests, budget burst %d", got, burst)
+	}
+	waitStats := time.Now().Add(2 * time.Second)
+	for n.Stats().AnswersLimited+uint64(got) < 100 && time.Now().Before(waitStats) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := n.Stats(); st.AnswersLimited+uint64(got) != 100 {
+		t.Fatalf("answered %d, limited %d, of 100", got, st.AnswersLimited)
+	}
+}
