@@ -3,6 +3,8 @@ package main
 // rootCommand is the whole command tree. Each command is defined in its own
 // file (cmd_*.go).
 func rootCommand() *command {
+	sensor := sensorCommand()
+	sensor.subs = append(sensor.subs, sensorED2KCommand())
 	return &command{
 		name:    "vigil",
 		summary: "Find peers sharing known abuse material on P2P networks, from hashes only.",
@@ -28,7 +30,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			demoCommand(),
 			watchlistCommand(),
 			observationsCommand(),
-			sensorCommand(),
+			sensor,
 			ingestCommand(),
 			targetsCommand(),
 			targetCommand(),

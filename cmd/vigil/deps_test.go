@@ -49,6 +49,8 @@ var layerTable = []struct {
 		"internal/sensor/bittorrent/peerwire",
 		"internal/sensor/bittorrent/routing",
 		"internal/watchlist",
+		"internal/sensor/ed2k/kadwire",
+		"internal/sensor/ed2k/wire",
 	}},
 	{"record", "the Observation and the exact index of watched hashes: what flows down the pipeline", []string{
 		"internal/match",
@@ -61,6 +63,7 @@ var layerTable = []struct {
 		"internal/hasher",
 		"internal/netlimit",
 		"internal/scope",
+		"internal/sensor/ed2k/record",
 		"internal/web/i18n",
 		"internal/web/maps",
 		"internal/web/webtest",
@@ -74,6 +77,8 @@ var layerTable = []struct {
 		"internal/sensor/bittorrent/probe",   // issue 12, build 6
 		"internal/sensor/bittorrent/tracker",
 		"internal/store",
+		"internal/sensor/ed2k/kad",
+		"internal/sensor/ed2k/pconn",
 	}},
 	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus, the stores' shared codec and contract suites", []string{
 		"internal/access",
@@ -83,6 +88,8 @@ var layerTable = []struct {
 		"internal/enrich",
 		"internal/isp",
 		"internal/sensor/bittorrent/discover", // issue 12, build 6
+		"internal/sensor/ed2k/probe",
+		"internal/sensor/ed2k/server",
 		"internal/store/rowcodec",
 		"internal/store/storetest",
 	}},
@@ -90,6 +97,7 @@ var layerTable = []struct {
 		"internal/access/accesstest", // issue 12, build 3
 		"internal/ingest",
 		"internal/sensor/bittorrent",
+		"internal/sensor/ed2k",
 		"internal/store/postgres",
 		"internal/store/sqlite",
 	}},
@@ -106,6 +114,7 @@ var layerTable = []struct {
 	}},
 	{"lab parts", "the lab's simulated network, announcer, tracker and torrents", []string{
 		"internal/lab/announcer",
+		"internal/lab/ed2k",
 		"internal/lab/opentracker",
 		"internal/lab/simdht",
 		"internal/lab/torrentmake",
@@ -175,7 +184,8 @@ var (
 	// chain of imports.
 	noIO = []string{"internal/bencode", "internal/bep42", "internal/hashkind", "internal/digest", "internal/watchlist",
 		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
-		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing"}
+		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing",
+		"internal/sensor/ed2k/wire", "internal/sensor/ed2k/kadwire"}
 	ioRoots = []string{"net", "os", "io/fs", "syscall"}
 	// noNet packages embed what they serve and must never fetch it.
 	noNet = []string{"internal/web/maps"}

@@ -15,7 +15,9 @@ import (
 const (
 	// MarkMalformedBitfield: the peer's bitfield had the wrong length or
 	// set spare bits past the last piece; only in-range bits were counted,
-	// and only when the piece count was known.
+	// and only when the piece count was known. For eD2K, the same of a
+	// client's part map (OP_FILESTATUS): a part count that is not the
+	// file's, or spare bits set; such a map is never complete.
 	MarkMalformedBitfield = "malformed_bitfield"
 	// MarkMalformedHave: the peer sent a have for a piece past the end,
 	// or a have_all/have_none that contradicts what it said before; the
@@ -111,16 +113,17 @@ func (o *Observation) HasMark(m string) bool {
 // FirstHand reports whether the endpoint itself talked to the sensor from
 // an address a third party could not have forged: a completed TCP or uTP
 // exchange (peer_probe), or a DHT announce whose token proves the address
-// received the sensor's earlier reply. What a tracker, a PEX peer or a DHT
-// node said of the endpoint is never first-hand, whatever its marks (an
-// observation imported from a Vigil that set no marks stays second-hand);
+// received the sensor's earlier reply. What a tracker, a PEX peer, a DHT
+// node, an eD2K server or a Kad node said of the endpoint is never
+// first-hand, whatever its marks (an observation imported from a Vigil
+// that set no marks stays second-hand);
 // neither is anything marked third_party, spoofable_source or
 // unsigned_import (a file proves no conversation: whoever wrote it could
 // have written any address). Only first-hand observations back device
 // links, ISP rows and the first-hand parts of a score.
 func (o *Observation) FirstHand() bool {
 	switch o.Method {
-	case MethodDHTGetPeers, MethodTracker, MethodPEX:
+	case MethodDHTGetPeers, MethodTracker, MethodPEX, MethodED2KServerSources, MethodKadSources:
 		return false
 	}
 	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned)

@@ -45,6 +45,9 @@ func TestFirstHandNeverTrustsThirdPartyMethods(t *testing.T) {
 		{MethodTracker, nil, false},
 		{MethodPEX, nil, false},
 		{"kad_sources", []string{MarkThirdParty}, false},
+		// A server's or a Kad node's list of sources, even unmarked.
+		{MethodED2KServerSources, nil, false},
+		{MethodKadSources, nil, false},
 		// An imported file proves no conversation, whatever its method.
 		{MethodPeerProbe, []string{MarkUnsigned}, false},
 		{MethodDHTAnnounce, []string{MarkUnsigned}, false},

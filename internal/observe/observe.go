@@ -79,6 +79,11 @@ const (
 	MethodTracker     = "tracker"
 	MethodPEX         = "pex"
 	MethodPeerProbe   = "peer_probe"
+
+	// eDonkey (network ed2k) and Kad (network kad). A probe of an eD2K
+	// client is MethodPeerProbe with network ed2k.
+	MethodED2KServerSources = "ed2k_server_sources" // an eD2K server named the endpoint as a source
+	MethodKadSources        = "kad_sources"         // a Kad node named the endpoint as a source
 )
 
 // Sensor identifies the sensor instance that made an observation.

@@ -25,6 +25,7 @@ import (
 // Required and Missing refuse a name that is not listed, so that a typo
 // in a switch cannot silently let a test skip.
 var Parts = map[string]string{
+	"AMULE":        "Debian packages amule-daemon and amule-utils, root and unshare (aMule in a network namespace)",
 	"CHROMIUM":     "Debian package chromium (headless browser tests)",
 	"GEO":          "a real geolocation database under /var/lib/vigil/geo: bash internal/geo/testdata/fetch-geo-db.sh (needs npm)",
 	"IPV6":         "an IPv6 loopback address ::1 (sysctl net.ipv6.conf.lo.disable_ipv6=0)",

@@ -1,0 +1,149 @@
+// Package pconn reads and writes eD2K packets on one TCP connection,
+// bounded by wire.Limits, with every packet's wire bytes recorded in a
+// transcript. The probe and the server client share it.
+//
+// It must never read without a deadline, allocate more than a packet's
+// bound for one packet, or hand out a packet whose bytes it did not
+// record (it says whether they were kept whole).
+package pconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+)
+
+// Conn is one eD2K TCP connection.
+type Conn struct {
+	c     net.Conn
+	peer  netip.AddrPort
+	local netip.AddrPort
+	rec   *record.Recorder
+	lim   wire.Limits
+	// In and Out count the wire bytes received and sent.
+	In, Out int64
+	// broken: a read stopped inside a packet; the stream is out of step.
+	broken bool
+}
+
+// ErrBroken is returned once a read has stopped inside a packet: the
+// stream can no longer be read in step.
+var ErrBroken = errors.New("pconn: connection out of step after a partial packet")
+
+// Broken reports whether a read stopped inside a packet.
+func (c *Conn) Broken() bool { return c.broken }
+
+// SetRecorder makes later packets go to rec (nil: none recorded).
+func (c *Conn) SetRecorder(rec *record.Recorder) { c.rec = rec }
+
+// New wraps c; rec may be nil (nothing recorded).
+func New(c net.Conn, rec *record.Recorder, lim wire.Limits) *Conn {
+	pc := &Conn{c: c, rec: rec, lim: lim}
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		pc.peer = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
+	}
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		pc.local = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
+	}
+	return pc
+}
+
+// Peer is the remote address; Local is the sensor's end.
+func (c *Conn) Peer() netip.AddrPort  { return c.peer }
+func (c *Conn) Local() netip.AddrPort { return c.local }
+
+// Recorder returns the connection's recorder (may be nil).
+func (c *Conn) Recorder() *record.Recorder { return c.rec }
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+func (c *Conn) deadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(t) {
+		t = dl
+	}
+	return t
+}
+
+// Send writes one packet and records it.
+func (c *Conn) Send(ctx context.Context, timeout time.Duration, proto, opcode byte, payload []byte) error {
+	return c.SendRaw(ctx, timeout, wire.Append(nil, proto, opcode, payload))
+}
+
+// SendRaw writes bytes that already form packets, and records them.
+func (c *Conn) SendRaw(ctx context.Context, timeout time.Duration, b []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.c.SetWriteDeadline(c.deadline(ctx, timeout))
+	n, err := c.c.Write(b)
+	c.Out += int64(n)
+	if n > 0 && c.rec != nil {
+		c.rec.Sent(c.peer, b[:n])
+	}
+	if err != nil {
+		return fmt.Errorf("sending to %s: %w", c.peer, err)
+	}
+	return nil
+}
+
+// Next reads one packet within timeout (and ctx), records its wire bytes,
+// and reports whether they are all in the transcript. A packet that
+// breaks the limits is an error; its header is recorded.
+func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return wire.Packet{}, false, err
+	}
+	if c.broken {
+		return wire.Packet{}, false, ErrBroken
+	}
+	c.c.SetReadDeadline(c.deadline(ctx, timeout))
+	var h [wire.HeaderLen]byte
+	n, err := io.ReadFull(c.c, h[:])
+	c.In += int64(n)
+	if err != nil {
+		if n > 0 {
+			c.broken = true
+			if c.rec != nil {
+				c.rec.Received(c.peer, h[:n])
+			}
+		}
+		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
+	}
+	hd, err := wire.ParseHeader(h[:], c.lim)
+	if err != nil {
+		c.broken = true
+		if c.rec != nil {
+			c.rec.Received(c.peer, h[:])
+		}
+		return wire.Packet{}, false, fmt.Errorf("from %s: %w", c.peer, err)
+	}
+	raw := make([]byte, wire.HeaderLen+hd.PayloadLen())
+	copy(raw, h[:])
+	n, err = io.ReadFull(c.c, raw[wire.HeaderLen:])
+	c.In += int64(n)
+	if err != nil {
+		c.broken = true
+		if c.rec != nil {
+			c.rec.Received(c.peer, raw[:wire.HeaderLen+n])
+		}
+		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
+	}
+	kept := true
+	if c.rec != nil {
+		kept = c.rec.Received(c.peer, raw)
+	}
+	p, err := wire.Unpack(hd, raw[wire.HeaderLen:], c.lim)
+	if err != nil {
+		return wire.Packet{}, kept, fmt.Errorf("from %s: %w", c.peer, err)
+	}
+	return p, kept, nil
+}

@@ -1,0 +1,605 @@
+// Package ed2k is Vigil's eDonkey and Kad sensor: it asks eD2K servers
+// (package server) and Kad nodes (package kad) for the sources of watched
+// ed2k hashes, probes each source (package probe) to learn what the client
+// itself says, and emits observations: ed2k_server_sources (network ed2k)
+// and kad_sources (network kad), third parties' claims at level announced;
+// and peer_probe (network ed2k), first-hand, with the client's user hash,
+// software and version from its own hello, and the level its part map
+// establishes.
+//
+// It must never publish or offer anything (no source, keyword or file, in
+// Kad or to a server), let an observation of an unwatched hash leave it,
+// log an address beside a hash, record itself, or send anything except
+// through the scope guard.
+package ed2k
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/netlimit"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kad"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/probe"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
+)
+
+// Watched is one ed2k hash the sensor looks for.
+type Watched struct {
+	Hash hashkind.Hash // kind ed2k
+	// Size is the file's size in bytes where a list gave it, -1 when
+	// unknown: servers want it, and a part map is judged against it.
+	Size    int64
+	Matched []observe.Match
+}
+
+// Config is the sensor's configuration.
+type Config struct {
+	// ID and Version name the sensor in its observations.
+	ID, Version string
+	// Listen is the address the Kad node listens on and probes and
+	// server connections leave from.
+	Listen netip.Addr
+	// KadPort is the Kad node's UDP port (0: any).
+	KadPort uint16
+	// KadBootstrap are Kad nodes to join through; none: no Kad.
+	KadBootstrap []netip.AddrPort
+	// Servers are eD2K servers to ask; none: no server.
+	Servers []netip.AddrPort
+	// SearchEvery is how often each watched hash is asked for again.
+	SearchEvery time.Duration
+	// Probe probes each source found (on by default).
+	Probe bool
+	// Verify fetches one part from each probed client that advertises
+	// one, hashes it in memory and discards it (off by default).
+	Verify bool
+	// ProbeWorkers bounds the probes in flight; ProbeQueue the sources
+	// waiting (more are dropped and counted).
+	ProbeWorkers, ProbeQueue int
+	// ReprobeAfter is how long a (client, file) pair is not probed again.
+	ReprobeAfter time.Duration
+	// ProbeTimeout, ServerWait, KadQueryTimeout and KadSearchWait bound
+	// a probe, a server's answer, a Kad query and a Kad source search.
+	ProbeTimeout, ServerWait, KadQueryTimeout, KadSearchWait time.Duration
+	// KadParallel bounds the Kad source searches in flight (each holds
+	// its answers open for KadSearchWait).
+	KadParallel int
+	// TranscriptLimit bounds each observation's transcript.
+	TranscriptLimit int
+	// UserHash is the sensor's user hash (random when zero).
+	UserHash [16]byte
+	// Budget bounds what the sensor sends (per address, in flight).
+	Budget netlimit.Config
+	// Clock is the time source (time.Now when nil).
+	Clock func() time.Time
+}
+
+// DefaultConfig returns settings for a real network: searches every 15
+// minutes, probes on, verification off.
+func DefaultConfig() Config {
+	return Config{ID: "ed2k-1", Listen: netip.MustParseAddr("127.0.0.1"), SearchEvery: 15 * time.Minute, Probe: true,
+		ProbeWorkers: 16, ProbeQueue: 4096, ReprobeAfter: time.Hour, ProbeTimeout: 20 * time.Second,
+		ServerWait: 10 * time.Second, KadQueryTimeout: 3 * time.Second, KadSearchWait: 5 * time.Second,
+		KadParallel: 4, TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig()}
+}
+
+// LabConfig returns settings for the lab on loopback: searches every 10
+// seconds, short timeouts, no wire budget.
+func LabConfig() Config {
+	c := DefaultConfig()
+	c.SearchEvery, c.ReprobeAfter = 10*time.Second, 5*time.Minute
+	c.ProbeTimeout, c.ServerWait, c.KadQueryTimeout, c.KadSearchWait = 5*time.Second, 500*time.Millisecond, time.Second, time.Second
+	c.ProbeWorkers, c.KadParallel = 64, 32
+	c.Budget = netlimit.Unlimited()
+	return c
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	switch {
+	case !c.Listen.IsValid():
+		return errors.New("ed2k sensor: no listen address")
+	case len(c.KadBootstrap) == 0 && len(c.Servers) == 0:
+		return errors.New("ed2k sensor: neither Kad bootstrap nodes nor servers given (it never contacts public ones)")
+	case c.SearchEvery <= 0 || c.ReprobeAfter < 0:
+		return errors.New("ed2k sensor: search interval must be positive")
+	case c.Probe && (c.ProbeWorkers <= 0 || c.ProbeQueue <= 0 || c.ProbeTimeout <= 0):
+		return errors.New("ed2k sensor: probe workers, queue and timeout must be positive")
+	case c.ServerWait <= 0 || c.KadQueryTimeout <= 0 || c.KadSearchWait <= 0:
+		return errors.New("ed2k sensor: timeouts must be positive")
+	case len(c.KadBootstrap) > 0 && c.KadParallel <= 0:
+		return errors.New("ed2k sensor: KadParallel must be positive")
+	case c.TranscriptLimit < 0:
+		return errors.New("ed2k sensor: transcript limit is negative")
+	}
+	return nil
+}
+
+// Stats are the sensor's counters.
+type Stats struct {
+	ServerAsks, ServerLogins, ServerErrors uint64
+	KadSearches                            uint64
+	Kad                                    kad.Stats
+	Probes, ProbeFailures                  uint64
+	// Emitted counts observations published, by method.
+	Emitted map[string]uint64
+	// Dropped counts what was not recorded, by reason (low_id, self,
+	// non_public_*, not_acknowledged, wrong_file, queue_full,
+	// publish_failed, out_of_scope, ...).
+	Dropped map[string]uint64
+}
+
+// Sensor is a running eD2K and Kad sensor.
+type Sensor struct {
+	cfg   Config
+	now   func() time.Time
+	guard *scope.Guard
+	pub   bus.Publisher
+	log   *slog.Logger
+	lim   *netlimit.Limiter
+	dial  func(ctx context.Context, network, address string) (net.Conn, error)
+
+	mu      sync.Mutex
+	watched map[[16]byte]Watched
+	order   [][16]byte
+	probed  map[probeKey]time.Time
+	emitted map[string]uint64
+	dropped map[string]uint64
+	node    *kad.Node
+
+	queue                                            chan probeJob
+	serverAsks, serverLogins, serverErrors, searches atomic.Uint64
+	probes, probeFailures                            atomic.Uint64
+}
+
+type probeKey struct {
+	addr netip.AddrPort
+	hash [16]byte
+}
+
+type probeJob struct {
+	addr netip.AddrPort
+	w    Watched
+}
+
+// New returns a sensor; pub receives its observations.
+func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sensor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if g == nil || pub == nil {
+		return nil, errors.New("ed2k sensor: a scope guard and a publisher are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UserHash == ([16]byte{}) {
+		cfg.UserHash = probe.NewUserHash()
+	}
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	local := &net.TCPAddr{IP: cfg.Listen.AsSlice()}
+	s := &Sensor{cfg: cfg, now: now, guard: g, pub: pub, log: log, lim: netlimit.New(cfg.Budget),
+		dial:    g.Dialer(&net.Dialer{LocalAddr: local}).DialContext,
+		watched: map[[16]byte]Watched{}, probed: map[probeKey]time.Time{},
+		emitted: map[string]uint64{}, dropped: map[string]uint64{},
+		queue: make(chan probeJob, max(cfg.ProbeQueue, 1))}
+	return s, nil
+}
+
+// Watch adds ed2k hashes to watch; other kinds are refused.
+func (s *Sensor) Watch(ws ...Watched) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range ws {
+		if w.Hash.Kind() != hashkind.ED2K {
+			return fmt.Errorf("ed2k sensor: cannot watch a %s hash", w.Hash.Kind())
+		}
+		k := [16]byte(w.Hash.Bytes())
+		if old, ok := s.watched[k]; ok {
+			old.Matched = append(old.Matched, w.Matched...)
+			if old.Size < 0 {
+				old.Size = w.Size
+			}
+			s.watched[k] = old
+			continue
+		}
+		s.watched[k] = w
+		s.order = append(s.order, k)
+	}
+	return nil
+}
+
+func (s *Sensor) watchList() []Watched {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Watched, 0, len(s.order))
+	for _, k := range s.order {
+		out = append(out, s.watched[k])
+	}
+	return out
+}
+
+func (s *Sensor) drop(reason string) {
+	s.mu.Lock()
+	s.dropped[reason]++
+	s.mu.Unlock()
+}
+
+// Stats returns the counters.
+func (s *Sensor) Stats() Stats {
+	st := Stats{ServerAsks: s.serverAsks.Load(), ServerLogins: s.serverLogins.Load(), ServerErrors: s.serverErrors.Load(),
+		KadSearches: s.searches.Load(), Probes: s.probes.Load(), ProbeFailures: s.probeFailures.Load(),
+		Emitted: map[string]uint64{}, Dropped: map[string]uint64{}}
+	s.mu.Lock()
+	for k, v := range s.emitted {
+		st.Emitted[k] = v
+	}
+	for k, v := range s.dropped {
+		st.Dropped[k] = v
+	}
+	node := s.node
+	s.mu.Unlock()
+	if node != nil {
+		st.Kad = node.Stats()
+	}
+	return st
+}
+
+// Run runs the sensor until ctx ends: one loop per server, the Kad node
+// and its searches, and the probe workers, under one errgroup.
+func (s *Sensor) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if len(s.cfg.KadBootstrap) > 0 {
+		kc := kad.DefaultConfig()
+		kc.Listen = netip.AddrPortFrom(s.cfg.Listen, s.cfg.KadPort)
+		kc.QueryTimeout, kc.SearchWait, kc.Clock = s.cfg.KadQueryTimeout, s.cfg.KadSearchWait, s.cfg.Clock
+		node, err := kad.Start(ctx, kc, s.guard)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.node = node
+		s.mu.Unlock()
+		defer node.Close()
+		g.Go(func() error { return s.runKad(ctx, node) })
+	}
+	for _, a := range s.cfg.Servers {
+		g.Go(func() error { return s.runServer(ctx, a) })
+	}
+	if s.cfg.Probe {
+		for i := 0; i < s.cfg.ProbeWorkers; i++ {
+			g.Go(func() error { s.probeWorker(ctx); return nil })
+		}
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still on.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (s *Sensor) runKad(ctx context.Context, node *kad.Node) error {
+	for {
+		err := node.Bootstrap(ctx, s.cfg.KadBootstrap)
+		if err == nil {
+			break
+		}
+		s.log.Warn("kad bootstrap failed; retrying", "err", err)
+		if !sleep(ctx, min(s.cfg.SearchEvery, 30*time.Second)) {
+			return nil
+		}
+	}
+	sem := make(chan struct{}, s.cfg.KadParallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		start := s.now()
+		for _, w := range s.watchList() {
+			select {
+			case <-ctx.Done():
+				return nil
+			case sem <- struct{}{}:
+			}
+			s.searches.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				for _, f := range node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size) {
+					s.recordKad(ctx, w, f)
+				}
+			}()
+		}
+		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
+			return nil
+		}
+	}
+}
+
+func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
+	cfg := server.DefaultConfig()
+	cfg.Dial, cfg.UserHash, cfg.AnswerWait, cfg.TranscriptLimit, cfg.Clock = s.dial, s.cfg.UserHash, s.cfg.ServerWait, s.cfg.TranscriptLimit, s.cfg.Clock
+	backoff := time.Second
+	for ctx.Err() == nil {
+		sess, err := server.Login(ctx, cfg, addr)
+		if err != nil {
+			s.serverErrors.Add(1)
+			s.log.Warn("eD2K server login failed; retrying", "server", addr, "err", err)
+			if !sleep(ctx, backoff) {
+				return nil
+			}
+			backoff = min(2*backoff, 5*time.Minute)
+			continue
+		}
+		backoff = time.Second
+		s.serverLogins.Add(1)
+		err = s.askServer(ctx, sess)
+		sess.Close()
+		if err != nil && ctx.Err() == nil {
+			s.serverErrors.Add(1)
+			s.log.Warn("eD2K server session ended", "server", addr, "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
+	for {
+		start := s.now()
+		for _, w := range s.watchList() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.serverAsks.Add(1)
+			found, err := sess.Sources(ctx, [16]byte(w.Hash.Bytes()), w.Size)
+			if err != nil {
+				return err
+			}
+			s.recordServer(ctx, sess, w, found)
+		}
+		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
+			return nil
+		}
+	}
+}
+
+// recordServer emits one ed2k_server_sources observation per source with
+// a high id (a low id names no address) and queues it for a probe. The
+// server's word is a third party's: marked third_party, never first-hand.
+func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watched, f server.Found) {
+	if !f.Kept {
+		if len(f.Sources) > 0 {
+			s.drop("answer_not_kept")
+		}
+		return
+	}
+	for _, src := range f.Sources {
+		a, ok := src.Addr()
+		if !ok {
+			s.drop("low_id")
+			continue
+		}
+		o := observe.Observation{
+			Network: observe.NetED2K, Method: observe.MethodED2KServerSources, Time: f.At,
+			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
+			Endpoint:   observe.Endpoint{IP: a.Addr(), Port: a.Port(), Transport: "tcp"},
+			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+			Transcript: f.Transcript,
+		}
+		o.Mark(observe.MarkThirdParty)
+		if s.emit(ctx, o) {
+			s.enqueue(a, w)
+		}
+	}
+}
+
+// recordKad emits a kad_sources observation for a source a Kad node named:
+// a third party's claim in one unauthenticated datagram (third_party,
+// spoofable_source). Its transcript is the search and the answer, with the
+// node as peer. The user hash the entry carries is the node's word, not
+// the client's: it is in the transcript, never in the record's client.
+func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
+	if !f.Source.Addr.Addr().IsValid() || f.Source.Addr.Port() == 0 {
+		s.drop("kad_source_without_address")
+		return
+	}
+	o := observe.Observation{
+		Network: observe.NetKad, Method: observe.MethodKadSources, Time: f.Reply.At.UTC(),
+		Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
+		Endpoint:   observe.Endpoint{IP: f.Source.Addr.Addr(), Port: f.Source.Addr.Port(), Transport: "tcp"},
+		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
+		Transcript: record.One(s.cfg.TranscriptLimit, f.Node.Addr, f.Reply.SentAt, f.Reply.Sent, f.Reply.At, f.Reply.Raw),
+	}
+	o.Mark(observe.MarkThirdParty)
+	o.Mark(observe.MarkSpoofableSource)
+	if s.emit(ctx, o) && f.Source.Reachable() {
+		s.enqueue(f.Source.Addr, w)
+	}
+}
+
+// enqueue queues a probe of addr for w unless it was probed lately.
+func (s *Sensor) enqueue(addr netip.AddrPort, w Watched) {
+	if !s.cfg.Probe {
+		return
+	}
+	k := probeKey{addr, [16]byte(w.Hash.Bytes())}
+	now := s.now()
+	s.mu.Lock()
+	if last, ok := s.probed[k]; ok && now.Sub(last) < s.cfg.ReprobeAfter {
+		s.mu.Unlock()
+		return
+	}
+	s.probed[k] = now
+	if len(s.probed) > 1<<20 {
+		for pk, t := range s.probed {
+			if now.Sub(t) >= s.cfg.ReprobeAfter {
+				delete(s.probed, pk)
+			}
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case s.queue <- probeJob{addr, w}:
+	default:
+		s.drop("queue_full")
+		s.mu.Lock()
+		delete(s.probed, k)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Sensor) probeWorker(ctx context.Context) {
+	pc := probe.DefaultConfig()
+	pc.Dial, pc.UserHash, pc.Timeout, pc.Verify, pc.TranscriptLimit, pc.Clock =
+		s.dial, s.cfg.UserHash, s.cfg.ProbeTimeout, s.cfg.Verify, s.cfg.TranscriptLimit, s.cfg.Clock
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-s.queue:
+			s.probe(ctx, pc, j)
+		}
+	}
+}
+
+func (s *Sensor) probe(ctx context.Context, pc probe.Config, j probeJob) {
+	if err := s.lim.Acquire(ctx); err != nil {
+		return
+	}
+	defer s.lim.Release()
+	if !s.lim.AllowAddr(j.addr.Addr(), s.now()) {
+		s.drop("address_budget")
+		return
+	}
+	s.probes.Add(1)
+	res, tr, err := probe.Probe(ctx, pc, probe.Target{Addr: j.addr, Hash: [16]byte(j.w.Hash.Bytes()), Size: j.w.Size})
+	switch {
+	case errors.Is(err, probe.ErrWrongFile):
+		s.drop("wrong_file")
+		return
+	case errors.Is(err, scope.ErrOutOfScope):
+		s.drop("out_of_scope")
+		return
+	case err != nil:
+		s.probeFailures.Add(1)
+	}
+	if res == nil || !res.Acknowledged() {
+		if res != nil {
+			s.drop("not_acknowledged")
+		}
+		return
+	}
+	pos, marks := res.Possession()
+	o := observe.Observation{
+		Network: observe.NetED2K, Method: observe.MethodPeerProbe, Time: res.Connected,
+		Item:     observe.Item{Hash: j.w.Hash, Matched: j.w.Matched},
+		Endpoint: observe.Endpoint{IP: j.addr.Addr(), Port: j.addr.Port(), Transport: "tcp", Local: res.Local},
+		Client: observe.Client{Name: res.Client.Name, Version: res.Client.Version, ListenPort: res.Client.ListenPort,
+			UserHash: append([]byte(nil), res.Hello.UserHash[:]...)},
+		Possession: pos,
+		Transcript: tr,
+	}
+	for _, m := range marks {
+		o.Mark(m)
+	}
+	s.emit(ctx, o)
+}
+
+// emit completes and publishes o unless it must not leave the sensor: the
+// sensor's own address, or a non-public address a third party named
+// outside lab scope (in lab scope it is kept, marked non_public_address).
+func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
+	ep := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)
+	if s.self(ep) {
+		s.drop("self")
+		return false
+	}
+	if !o.FirstHand() {
+		if class := nonPublic(o.Endpoint.IP); class != "" {
+			if s.guard.Mode() != scope.ModeLab {
+				s.drop("non_public_" + class)
+				return false
+			}
+			o.Mark(observe.MarkNonPublicAddress)
+		}
+	}
+	for _, m := range record.Marks(o.Transcript.Bytes) {
+		o.Mark(m)
+	}
+	if o.Time.IsZero() {
+		o.Time = s.now().UTC()
+	}
+	o.ID = observe.NewID(o.Time)
+	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.cfg.Listen.String()}
+	o.ClockSource = "none"
+	if err := s.pub.Publish(context.WithoutCancel(ctx), o); err != nil {
+		s.drop("publish_failed")
+		s.log.Error("publishing observation", "method", o.Method, "err", err)
+		return false
+	}
+	s.mu.Lock()
+	s.emitted[o.Method]++
+	s.mu.Unlock()
+	return true
+}
+
+// self reports whether ep is the sensor itself: its Kad node, or its
+// listen address with the port its hellos name.
+func (s *Sensor) self(ep netip.AddrPort) bool {
+	s.mu.Lock()
+	node := s.node
+	s.mu.Unlock()
+	if node != nil && ep == node.Addr() {
+		return true
+	}
+	return false
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// nonPublic names the class of an address that names no subscriber on
+// its own, or "".
+func nonPublic(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "loopback"
+	case a.IsPrivate():
+		return "private"
+	case cgnat.Contains(a):
+		return "cgnat"
+	case a.IsLinkLocalUnicast():
+		return "link_local"
+	case !a.IsGlobalUnicast():
+		return "reserved"
+	}
+	return ""
+}

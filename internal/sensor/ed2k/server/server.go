@@ -1,0 +1,215 @@
+// Package server is the sensor's eD2K server client: it logs in to a
+// server as a client that shares nothing, and asks it for the sources of
+// watched files (OP_GETSOURCES). What a server answers is its claim about
+// other clients: the sensor records it as a third party's, never as
+// first-hand.
+//
+// It must never dial except through the Dial it is given (the scope
+// guard's), offer a file (it sends no OP_OFFERFILES), ask for anything
+// but watched hashes, or read without a deadline or past the packet
+// bounds.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+)
+
+// DialFunc is the shape of net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
+// Config is how the sensor talks to servers.
+type Config struct {
+	// Dial opens the connection; required (the scope guard's dialer).
+	Dial DialFunc
+	// UserHash and Nick are the sensor's, sent at login.
+	UserHash [16]byte
+	Nick     string
+	// Port is the TCP port the login names (0: the sensor accepts no
+	// eD2K connections; servers then give it a low id, which is enough to
+	// ask for sources).
+	Port uint16
+	// Timeout bounds the login and each write.
+	Timeout time.Duration
+	// AnswerWait is how long to wait for a server's answer to a request
+	// for sources: a server that knows none says nothing.
+	AnswerWait time.Duration
+	// Limits bound each packet.
+	Limits wire.Limits
+	// TranscriptLimit bounds each request's transcript.
+	TranscriptLimit int
+	// Clock is the time source (time.Now when nil).
+	Clock func() time.Time
+}
+
+// DefaultConfig returns conservative settings; Dial and UserHash must be
+// set.
+func DefaultConfig() Config {
+	return Config{Nick: "vigil", Timeout: 20 * time.Second, AnswerWait: 10 * time.Second,
+		Limits: wire.DefaultLimits(), TranscriptLimit: 64 << 10}
+}
+
+// Validate reports the first problem with c.
+func (c Config) Validate() error {
+	switch {
+	case c.Dial == nil:
+		return errors.New("server: no dialer (every dial goes through the scope guard)")
+	case c.UserHash == [16]byte{}:
+		return errors.New("server: no user hash")
+	case c.Timeout <= 0 || c.AnswerWait <= 0:
+		return errors.New("server: timeouts must be positive")
+	case c.Limits.MaxPacket <= wire.HeaderLen || c.Limits.MaxUnpacked <= 0:
+		return errors.New("server: packet limits must be positive")
+	}
+	return nil
+}
+
+// ErrRefused is returned when the server refuses the login (id 0).
+var ErrRefused = errors.New("server: login refused")
+
+// Session is a logged-in connection to one server. It is not safe for
+// concurrent use: requests are asked one at a time.
+type Session struct {
+	cfg  Config
+	c    *pconn.Conn
+	now  func() time.Time
+	addr netip.AddrPort
+	// ID is the id the server gave the sensor (a low id when it could not
+	// connect back); Messages are the texts it sent at login.
+	ID       uint32
+	Messages []string
+	// Login is the transcript of the login exchange.
+	Login observe.Transcript
+}
+
+// Login connects to the server at addr and logs in.
+func Login(ctx context.Context, cfg Config, addr netip.AddrPort) (*Session, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	nc, err := cfg.Dial(lctx, "tcp", addr.String())
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", addr, err)
+	}
+	rec := record.New(cfg.TranscriptLimit, now)
+	s := &Session{cfg: cfg, c: pconn.New(nc, rec, cfg.Limits), now: now, addr: addr}
+	login := wire.Login{UserHash: cfg.UserHash, Port: cfg.Port, Tags: []wire.Tag{
+		wire.StrTag(wire.CTName, cfg.Nick),
+		wire.IntTag(wire.CTVersion, wire.EDonkeyVersion),
+		wire.IntTag(wire.CTServerFlags, wire.CapZlib|wire.CapNewTags|wire.CapLargeFiles),
+		wire.IntTag(wire.CTEmuleVersion, 0x56<<24|1<<10),
+	}}
+	if err := s.c.Send(lctx, cfg.Timeout, wire.ProtoEDonkey, wire.OpLoginRequest, login.AppendTo(nil)); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	for s.ID == 0 {
+		p, _, err := s.c.Next(lctx, cfg.Timeout)
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("server %s: login: %w", addr, err)
+		}
+		switch p.Opcode {
+		case wire.OpServerMessage:
+			if m, err := wire.DecodeServerMessage(p.Payload); err == nil {
+				s.Messages = append(s.Messages, m.Text)
+			}
+		case wire.OpIDChange:
+			m, err := wire.DecodeIDChange(p.Payload)
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("server %s: %w", addr, err)
+			}
+			if m.ID == 0 {
+				nc.Close()
+				return nil, fmt.Errorf("server %s: %w", addr, ErrRefused)
+			}
+			s.ID = m.ID
+		case wire.OpReject:
+			nc.Close()
+			return nil, fmt.Errorf("server %s: %w", addr, ErrRefused)
+		}
+	}
+	s.Login = rec.Final()
+	return s, nil
+}
+
+// Addr is the server's address; Local the sensor's end.
+func (s *Session) Addr() netip.AddrPort  { return s.addr }
+func (s *Session) Local() netip.AddrPort { return s.c.Local() }
+
+// Close ends the session.
+func (s *Session) Close() error { return s.c.Close() }
+
+// Found is a server's answer about one file.
+type Found struct {
+	Hash    [16]byte
+	Sources []wire.Source // as the server gave them, low ids included
+	// At is when the answer came (the request time when none came).
+	At time.Time
+	// Transcript holds the request and the answer, with the server as
+	// peer; Kept says the answer is whole in it (sources are taken only
+	// from an answer that is).
+	Transcript observe.Transcript
+	Kept       bool
+}
+
+// Sources asks the server for the sources of a file of size bytes (-1:
+// unknown; servers since 17.8 want it). No answer within AnswerWait means
+// the server knows none: Found has no sources and no error.
+func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
+	rec := record.New(s.cfg.TranscriptLimit, s.now)
+	s.c.SetRecorder(rec)
+	defer s.c.SetRecorder(nil)
+	f := Found{Hash: hash, At: s.now().UTC()}
+	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil)); err != nil {
+		return f, err
+	}
+	deadline := s.now().Add(s.cfg.AnswerWait)
+	for {
+		wait := deadline.Sub(s.now())
+		if wait <= 0 {
+			f.Transcript = rec.Final()
+			return f, nil
+		}
+		p, kept, err := s.c.Next(ctx, wait)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
+			f.Transcript = rec.Final()
+			return f, nil
+		}
+		if err != nil {
+			f.Transcript = rec.Final()
+			return f, err
+		}
+		if p.Opcode != wire.OpFoundSources && p.Opcode != wire.OpFoundSourcesObf {
+			continue // messages, status: not about the file
+		}
+		fs, err := wire.DecodeFoundSources(p.Payload, p.Opcode == wire.OpFoundSourcesObf)
+		if err != nil {
+			f.Transcript = rec.Final()
+			return f, fmt.Errorf("server %s: %w", s.addr, err)
+		}
+		if fs.Hash != hash {
+			continue // a late answer to another request
+		}
+		f.Sources, f.Kept, f.At = fs.Sources, kept, s.now().UTC()
+		f.Transcript = rec.Final()
+		return f, nil
+	}
+}
