@@ -25,7 +25,7 @@ import (
 // query that returns targets takes an analysis.Scope and applies it in the
 // SQL: a target outside it is never read.
 
-var _ analysis.Backend = (*Store)(nil)
+var _ analysis.Views = (*Store)(nil)
 
 func nsTime(ns int64) time.Time {
 	if ns == 0 {
