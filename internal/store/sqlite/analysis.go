@@ -1273,26 +1273,10 @@ func (s *Store) Stats(ctx context.Context, scope analysis.Scope, since time.Time
 	return st, nil
 }
 
-// AddToList adds one entry to a (local) list, keeping every entry it
-// already has: a new version of the list with one more entry. It is what a
-// confirmed lead calls (analysis.Config.OnLeadConfirmed); the list is
-// created if need be.
+// AddToList is store.AddToList on s (analysis tests and older callers
+// call it as a method).
 func (s *Store) AddToList(ctx context.Context, list, source string, e watchlist.Entry, by, reason string) (store.ImportReport, error) {
-	var entries []watchlist.Entry
-	err := s.ListEntries(ctx, list, func(x *watchlist.Entry) error {
-		if x.Hash != e.Hash {
-			entries = append(entries, *x)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.ImportReport{}, fmt.Errorf("list %s: %w", list, err)
-	}
-	if e.Note == "" {
-		e.Note = reason
-	}
-	entries = append(entries, e)
-	return s.ImportList(ctx, store.ListImport{Name: list, Source: source, Format: watchlist.FormatCSV, By: by, Entries: entries})
+	return store.AddToList(ctx, s, list, source, e, by, reason)
 }
 
 // targetFilters appends the conditions of q's filters (all but the scope
