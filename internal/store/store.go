@@ -3,7 +3,7 @@
 // what an import of a list does (PlanImport). Backends live in
 // sub-packages: sqlite, the embedded default, and postgres. What other
 // parts keep in a store is defined by them, beside their own contract
-// suites: analysis.Views, access.Store, audit.Store and views.Store (the
+// suites: analysis.Views, access.Store, audit.Store and webviews.Store (the
 // pages); a backend implements those it keeps.
 //
 // A store imports no protocol code: sensors hand it observe.Observation

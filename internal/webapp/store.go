@@ -7,7 +7,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/web/views"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Store is what the interface reads and writes through its store, and
@@ -20,7 +20,7 @@ import (
 // trail).
 type Store interface {
 	store.Store
-	views.Store
+	webviews.Store
 	api.Targets
 	// TargetAgencies returns the routing agency and the shares of a live
 	// target (resolving merged ids), or analysis.ErrNotFound.

@@ -15,7 +15,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/web/views"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // viewsStore is a small fixture store on which the engine has also
@@ -127,7 +127,7 @@ func TestOverviewCountsMatchScan(t *testing.T) {
 			if since.IsZero() {
 				want.Observations = got.Observations // analysis_daily: same table, another first day
 			}
-			for _, o := range []*views.Overview{got, want} {
+			for _, o := range []*webviews.Overview{got, want} {
 				sort.Slice(o.Places, func(i, j int) bool {
 					return o.Places[i].Country+"/"+o.Places[i].Subdivision < o.Places[j].Country+"/"+o.Places[j].Subdivision
 				})

@@ -137,7 +137,7 @@ type Store struct {
 //   - audit.Store, audit.BatchStore, audit.CheckpointStore (audittest):
 //     AppendAudit, AppendAuditBatch, AuditRecords, AddAuditCheckpoint,
 //     AuditCheckpoints (migration 0004: the trail, append-only).
-//   - views.Store (the pages): Overview, CountTargets, WebTargets,
+//   - webviews.Store (the pages): Overview, CountTargets, WebTargets,
 //     SearchTargets, RecentObservations, PlacePoints, EndpointTargetsAt,
 //     VisibleTargets, TargetAccess, EntryNames, ListVersions,
 //     DiffListVersions; all but the last three read the analysis tables.

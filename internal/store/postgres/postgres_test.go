@@ -26,7 +26,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/watchlist"
-	"github.com/vigil-oss/vigil/internal/web/views"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -569,12 +569,12 @@ func TestDistinctTimes(t *testing.T) {
 func TestContractsNotYetKept(t *testing.T) {
 	var st any = (*Store)(nil)
 	for name, kept := range map[string]bool{
-		"analysis.Views (analysistest)":                     implements[analysis.Views](st),
-		"access.Store (accesstest)":                         implements[access.Store](st),
-		"audit.Store (audittest)":                           implements[audit.Store](st),
-		"audit.BatchStore (audittest)":                      implements[audit.BatchStore](st),
-		"audit.CheckpointStore (audittest)":                 implements[audit.CheckpointStore](st),
-		"views.Store (the pages' queries, internal/webapp)": implements[views.Store](st),
+		"analysis.Views (analysistest)":                        implements[analysis.Views](st),
+		"access.Store (accesstest)":                            implements[access.Store](st),
+		"audit.Store (audittest)":                              implements[audit.Store](st),
+		"audit.BatchStore (audittest)":                         implements[audit.BatchStore](st),
+		"audit.CheckpointStore (audittest)":                    implements[audit.CheckpointStore](st),
+		"webviews.Store (the pages' queries, internal/webapp)": implements[webviews.Store](st),
 	} {
 		if kept {
 			t.Errorf("*postgres.Store now implements %s: run its contract suite here and drop it from this list", name)

@@ -7,7 +7,7 @@ import (
 	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/web/views"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Read-only queries over a list's versions, for the web pages: what each
@@ -15,7 +15,7 @@ import (
 
 // ListVersions returns the versions of list name, newest first;
 // store.ErrNotFound if there is no such list.
-func (s *Store) ListVersions(ctx context.Context, name string) ([]views.ListVersion, error) {
+func (s *Store) ListVersions(ctx context.Context, name string) ([]webviews.ListVersion, error) {
 	var id int64
 	err := s.db.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -24,10 +24,10 @@ func (s *Store) ListVersions(ctx context.Context, name string) ([]views.ListVers
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", name, err)
 	}
-	var out []views.ListVersion
+	var out []webviews.ListVersion
 	err = eachRow(ctx, s.db, `SELECT number, label, imported_at, sha256, format, imported_by, entries, added, removed, changed
 		FROM list_versions WHERE list_id = ? ORDER BY number DESC`, func(r *sql.Rows) error {
-		var v views.ListVersion
+		var v webviews.ListVersion
 		var at int64
 		if err := r.Scan(&v.Number, &v.Label, &at, &v.SHA256, &v.Format, &v.By, &v.Entries, &v.Added, &v.Removed, &v.Changed); err != nil {
 			return err
@@ -49,8 +49,8 @@ func (s *Store) ListVersions(ctx context.Context, name string) ([]views.ListVers
 // and removed again in between is not listed. store.ErrNotFound for an
 // unknown list or version. It reads the list's whole history: a page an
 // analyst opens, not a hot path.
-func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max int) (views.ListDiff, error) {
-	d := views.ListDiff{From: from, To: to}
+func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max int) (webviews.ListDiff, error) {
+	d := webviews.ListDiff{From: from, To: to}
 	if max <= 0 {
 		max = 200
 	}
@@ -103,7 +103,7 @@ func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max
 	if err != nil {
 		return d, fmt.Errorf("list %q diff %d..%d: %w", name, from, to, err)
 	}
-	add := func(dst *[]views.ListChange, st *state, was string) error {
+	add := func(dst *[]webviews.ListChange, st *state, was string) error {
 		if len(*dst) >= max {
 			d.Truncated = true
 			return nil
@@ -112,7 +112,7 @@ func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max
 		if err != nil {
 			return fmt.Errorf("list %q: %w", name, err)
 		}
-		*dst = append(*dst, views.ListChange{Hash: h, Category: st.category, Was: was})
+		*dst = append(*dst, webviews.ListChange{Hash: h, Category: st.category, Was: was})
 		return nil
 	}
 	for _, k := range order {

@@ -15,7 +15,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
-	"github.com/vigil-oss/vigil/internal/web/views"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Read-only queries for the investigators' pages (internal/webapp): the
@@ -23,7 +23,7 @@ import (
 // observations through the time index, a search by address, hash or id,
 // and the target of an endpoint. None of them scans the observations.
 
-var _ views.Store = (*Store)(nil)
+var _ webviews.Store = (*Store)(nil)
 
 // scopeWhere is the WHERE fragment admitting the live targets (alias t)
 // in scope: routed to or shared with one of its agencies.
@@ -48,7 +48,7 @@ const dayNS = int64(24 * time.Hour)
 // triggers of migration 0005 keep per day of last (and first) sighting,
 // plus the few live targets shared into the scope from outside it: no
 // pass over the targets. Any other since reads the targets in scope.
-func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.Time) (*views.Overview, error) {
+func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.Time) (*webviews.Overview, error) {
 	if !since.IsZero() && since.UnixNano()%dayNS != 0 {
 		return s.overviewScan(ctx, scope, since)
 	}
@@ -60,7 +60,7 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	if !since.IsZero() {
 		sinceDay = since.UnixNano() / dayNS
 	}
-	places := map[[2]string]*views.PlaceStat{}
+	places := map[[2]string]*webviews.PlaceStat{}
 	routeWhere, routeArgs := routeIn(scope)
 	err := eachRow(ctx, s.db, `SELECT route, country, subdivision, networks, max_level, multi, SUM(targets), SUM(observations)
 		FROM web_target_days WHERE day >= ?`+routeWhere+` GROUP BY route, country, subdivision, networks, max_level, multi`,
@@ -111,13 +111,13 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	return ov, nil
 }
 
-func newOverview() *views.Overview {
-	return &views.Overview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
+func newOverview() *webviews.Overview {
+	return &webviews.Overview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
 		NewByDay: map[int64]int{}, Observations: map[int64]int{}}
 }
 
 // addToOverview counts n targets of one group.
-func addToOverview(ov *views.Overview, places map[[2]string]*views.PlaceStat, route, country, sub, networks string, level int, multi bool, n, obs int) {
+func addToOverview(ov *webviews.Overview, places map[[2]string]*webviews.PlaceStat, route, country, sub, networks string, level int, multi bool, n, obs int) {
 	ov.Targets += n
 	if multi {
 		ov.Devices += n
@@ -130,7 +130,7 @@ func addToOverview(ov *views.Overview, places map[[2]string]*views.PlaceStat, ro
 	k := [2]string{country, sub}
 	p := places[k]
 	if p == nil {
-		p = &views.PlaceStat{Country: country, Subdivision: sub}
+		p = &webviews.PlaceStat{Country: country, Subdivision: sub}
 		places[k] = p
 	}
 	p.Targets += n
@@ -185,7 +185,7 @@ func (s *Store) sharedInto(ctx context.Context, scope analysis.Scope, sinceNS in
 }
 
 // dailyObservations fills ov.Observations from analysis_daily.
-func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, since time.Time, ov *views.Overview) error {
+func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, since time.Time, ov *webviews.Overview) error {
 	dailyWhere, dailyArgs := `day >= ?`, []any{since.Unix() / 86400}
 	if !scope.All {
 		dailyWhere += ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
@@ -210,13 +210,13 @@ func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, sin
 
 // overviewScan computes the overview's figures in one pass over the live
 // targets in scope (their summary rows, not their observations).
-func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since time.Time) (*views.Overview, error) {
+func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since time.Time) (*webviews.Overview, error) {
 	ov := newOverview()
 	if scope.Empty() {
 		return ov, nil
 	}
 	where, args := scopeWhere(scope)
-	places := map[[2]string]*views.PlaceStat{}
+	places := map[[2]string]*webviews.PlaceStat{}
 	sinceNS := since.UnixNano()
 	if since.IsZero() {
 		sinceNS = 0
@@ -283,7 +283,7 @@ func (s *Store) countSince(ctx context.Context, scope analysis.Scope, sinceNS in
 // observations through the time index (0: 5000), so that a reader whose
 // agencies see little is not answered by a scan of the table: such a
 // reader may get fewer than limit. Transcripts are not read.
-func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) ([]views.RecentObservation, error) {
+func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) ([]webviews.RecentObservation, error) {
 	if scope.Empty() || limit <= 0 {
 		return nil, nil
 	}
@@ -328,10 +328,10 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		FROM k JOIN observation_rows o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
 		ORDER BY o.time_ns DESC, o.seq DESC`
-	var out []views.RecentObservation
+	var out []webviews.RecentObservation
 	err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
 		var (
-			ro                     views.RecentObservation
+			ro                     webviews.RecentObservation
 			id                     any
 			ns, port               int64
 			level, ip, kind, match string
@@ -385,12 +385,12 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 // PlacePoints returns, for each country and (country, subdivision) among
 // the newest window observations (time index; 0: 20000), the coordinates
 // of the newest one placed there with coordinates.
-func (s *Store) PlacePoints(ctx context.Context, window int) ([]views.PlacePoint, error) {
+func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePoint, error) {
 	if window <= 0 {
 		window = 20000
 	}
 	seen := map[[2]string]bool{}
-	var out []views.PlacePoint
+	var out []webviews.PlacePoint
 	err := eachRow(ctx, s.db, `SELECT place FROM (SELECT place FROM observation_rows ORDER BY time_ns DESC LIMIT ?) WHERE place IS NOT NULL`,
 		func(r *sql.Rows) error {
 			var txt string
@@ -411,7 +411,7 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]views.PlacePoint
 			for _, k := range keys {
 				if !seen[k] {
 					seen[k] = true
-					out = append(out, views.PlacePoint{Country: k[0], Subdivision: k[1], Lat: p.Lat, Lon: p.Lon})
+					out = append(out, webviews.PlacePoint{Country: k[0], Subdivision: k[1], Lat: p.Lat, Lon: p.Lon})
 				}
 			}
 			return nil

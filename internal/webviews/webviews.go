@@ -1,4 +1,4 @@
-// Package views is what Vigil's pages read from a store beyond the
+// Package webviews is what Vigil's pages read from a store beyond the
 // analysis's own answers (analysis.Views): the Store interface the web
 // layer (internal/webapp) depends on, and the shapes of its answers, such
 // as the overview's figures and a list's versions. A store implements it
@@ -7,7 +7,7 @@
 //
 // Stores import this package, so it must never import HTTP, a store or
 // anything that does I/O: it is types and one interface.
-package views
+package webviews
 
 import (
 	"context"
