@@ -12,7 +12,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -30,13 +30,13 @@ var analysisIPv6 atomic.Pointer[analysis.IPv6Config]
 // startAnalysis builds the analysis engine over the store and catches up
 // with observations stored since it last ran (another process's import).
 // onAlert, if set, receives quarantine alerts.
-func startAnalysis(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert)) (*analysis.Engine, error) {
+func startAnalysis(ctx context.Context, log *slog.Logger, sq backend, onAlert func(analysis.Alert)) (*analysis.Engine, error) {
 	return startAnalysisWatching(ctx, log, sq, onAlert, nil)
 }
 
 // startAnalysisWatching is startAnalysis where watched says which file
 // hashes are on a list (they are matches, never associated-file leads).
-func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Store, onAlert func(analysis.Alert), watched func(hashkind.Hash) bool) (*analysis.Engine, error) {
+func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq backend, onAlert func(analysis.Alert), watched func(hashkind.Hash) bool) (*analysis.Engine, error) {
 	cfg := analysis.DefaultConfig()
 	if w := analysisEndpointWindow.Load(); w > 0 {
 		cfg.EndpointWindow = time.Duration(w)
@@ -67,7 +67,7 @@ func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Sto
 		if l.Hash.IsZero() {
 			return fmt.Errorf("lead %s has no hash: it cannot be listed", l.Key)
 		}
-		_, err := sq.AddToList(ctx, localConfirmedList, "local", watchlist.Entry{Hash: l.Hash, Size: l.Size, Name: l.Path}, by, why)
+		_, err := store.AddToList(ctx, sq, localConfirmedList, "local", watchlist.Entry{Hash: l.Hash, Size: l.Size, Name: l.Path}, by, why)
 		return err
 	}
 	e, err := analysis.New(ctx, sq, cfg)
@@ -108,14 +108,15 @@ func associatedFeed(ctx context.Context, log *slog.Logger, e *analysis.Engine) f
 	}
 }
 
-// sqliteStore is the store as the embedded SQLite store, which alone holds
-// targets, accounts and the audit trail today.
-func (a *app) sqliteStore(ctx context.Context) (*sqlite.Store, error) {
+// sqliteStore is the store as a backend: a store that holds targets,
+// accounts and the audit trail, which only the embedded SQLite store does
+// today.
+func (a *app) sqliteStore(ctx context.Context) (backend, error) {
 	st, err := a.store(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sq, ok := st.(*sqlite.Store)
+	sq, ok := st.(backend)
 	if !ok {
 		return nil, fmt.Errorf("store %s keeps no targets", a.dbPath)
 	}

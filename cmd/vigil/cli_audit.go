@@ -10,7 +10,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // osActor names the operating-system account running this process, from
@@ -51,11 +50,11 @@ func cliUser() string {
 // auditCLI appends the record of a read made from the command line. The
 // caller prints nothing when it fails: no data without its trace, on the
 // command line as on the web.
-func (a *app) auditCLI(ctx context.Context, sq *sqlite.Store, action, object string, detail any) error {
+func (a *app) auditCLI(ctx context.Context, sq backend, action, object string, detail any) error {
 	return a.auditCLIPurpose(ctx, sq, action, object, "", detail)
 }
 
-func (a *app) auditCLIPurpose(ctx context.Context, sq *sqlite.Store, action, object, purpose string, detail any) error {
+func (a *app) auditCLIPurpose(ctx context.Context, sq backend, action, object, purpose string, detail any) error {
 	return a.auditTo(ctx, sq, action, object, purpose, detail)
 }
 

@@ -32,7 +32,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 	"github.com/vigil-oss/vigil/internal/web"
 )
@@ -148,7 +147,7 @@ var demoUsers = []struct {
 // demoAccounts adds the agencies of rules and the demo accounts with
 // fresh random passwords (an account kept from an earlier run gets a new
 // one), and returns the lines of the banner that list them.
-func demoAccounts(ctx context.Context, a *app, sq *sqlite.Store, rules *jurisdiction.Rules) (string, error) {
+func demoAccounts(ctx context.Context, a *app, sq backend, rules *jurisdiction.Rules) (string, error) {
 	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
 	if err != nil {
 		return "", err
@@ -189,7 +188,7 @@ type demoStory struct {
 	lab    *lab.Lab
 	log    interface{ Warn(string, ...any) }
 	engine *analysis.Engine
-	sq     *sqlite.Store
+	sq     backend
 	by     string // who decides, as 'vigil target' records it
 	moves  bool   // the lab moves peers: there is a hand-off to make
 	audit  func(ctx context.Context, object string, detail map[string]any) error
@@ -475,7 +474,7 @@ Ctrl-C stops it.
 }
 
 // printDemoEnd prints the sensor's final summary and the top targets.
-func printDemoEnd(ctx context.Context, a *app, counts sensorCounts, engine *analysis.Engine, sq *sqlite.Store) {
+func printDemoEnd(ctx context.Context, a *app, counts sensorCounts, engine *analysis.Engine, sq backend) {
 	fmt.Fprintln(a.stdout, "\nfinal summary:")
 	printSensorSummary(a.stdout, counts)
 	if err := engine.Flush(ctx); err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/web"
 	"github.com/vigil-oss/vigil/internal/webapp"
 )
@@ -113,7 +112,7 @@ Examples:
 
 // newWebApp builds the access layer over sq (cookies Secure as addr
 // allows) and the web interface over both.
-func newWebApp(ctx context.Context, a *app, sq *sqlite.Store, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
+func newWebApp(ctx context.Context, a *app, sq backend, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
 	wa, _, err := newWebAppWith(ctx, a, sq, addr, webapp.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
 	return wa, err
 }
@@ -156,7 +155,7 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string
 // proxy in front); the demo as its address allows.
 // deps holds the web interface's settings; the store, access layer and
 // logger are filled in here.
-func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, deps webapp.Deps, secure bool) (*webapp.App, *access.Service, error) {
+func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps webapp.Deps, secure bool) (*webapp.App, *access.Service, error) {
 	acfg := access.DefaultConfig()
 	acfg.SecureCookies = secure
 	if !acfg.SecureCookies {
@@ -176,7 +175,7 @@ func newWebAppWith(ctx context.Context, a *app, sq *sqlite.Store, addr string, d
 
 // printLoginHelp says where to log in and, with no account yet, how to
 // make one.
-func printLoginHelp(ctx context.Context, a *app, sq *sqlite.Store, base string) error {
+func printLoginHelp(ctx context.Context, a *app, sq backend, base string) error {
 	users, err := sq.Users(ctx)
 	if err != nil {
 		return fmt.Errorf("reading accounts: %w", err)
@@ -278,7 +277,7 @@ func (f *serveFlags) check(addr string) (*tls.Config, []netip.Prefix, error) {
 
 // startCheckpointer starts signing the audit chain on its schedule and
 // returns the function that stops it and waits for its last checkpoint.
-func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq *sqlite.Store, reg *prometheus.Registry) (func(), error) {
+func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq backend, reg *prometheus.Registry) (func(), error) {
 	keyPath := f.auditKey
 	if keyPath == "" {
 		keyPath = a.dbPath + ".audit-key"

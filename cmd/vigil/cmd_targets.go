@@ -22,7 +22,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"golang.org/x/term"
 )
 
@@ -459,7 +458,7 @@ Examples:
 // buildISPRequest reads every sighting of a target within scope and builds
 // its ISP request as the API and the pages do: only first-hand contacts
 // become rows, the rest goes to the annex.
-func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time,
+func buildISPRequest(ctx context.Context, sq backend, id string, scope analysis.Scope, caseNo string, ret isp.Retention, now time.Time,
 	requester func(routed string) (isp.Requester, error)) (isp.Request, error) {
 	d, err := sq.TargetWithTimeline(ctx, id, scope, 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
@@ -482,7 +481,7 @@ func buildISPRequest(ctx context.Context, sq *sqlite.Store, id string, scope ana
 // country; the rules file also has the address). An agency named on the
 // command line (explicit) must exist; the routed one may be unknown, and
 // the letter then holds placeholders.
-func requesterOf(ctx context.Context, sq *sqlite.Store, rules *jurisdiction.Rules, id string, explicit bool) (isp.Requester, error) {
+func requesterOf(ctx context.Context, sq backend, rules *jurisdiction.Rules, id string, explicit bool) (isp.Requester, error) {
 	r := isp.Requester{ID: id}
 	if id == "" {
 		return r, nil
@@ -513,7 +512,7 @@ func requesterOf(ctx context.Context, sq *sqlite.Store, rules *jurisdiction.Rule
 
 // targetsStore opens the store and, if refresh, brings the targets up to
 // date with the observations stored since they were last computed.
-func (a *app) targetsStore(ctx context.Context, refresh bool) (*sqlite.Store, error) {
+func (a *app) targetsStore(ctx context.Context, refresh bool) (backend, error) {
 	sq, err := a.sqliteStore(ctx)
 	if err != nil {
 		return nil, err

@@ -15,17 +15,16 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // accounts opens the store and the account service over it. Changes made
 // from the command line are audited as "cli:<os user>".
-func (a *app) accounts(ctx context.Context) (*access.Service, *sqlite.Store, error) {
+func (a *app) accounts(ctx context.Context) (*access.Service, backend, error) {
 	st, err := a.store(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	sq, ok := st.(*sqlite.Store)
+	sq, ok := st.(backend)
 	if !ok {
 		return nil, nil, fmt.Errorf("store %s keeps no accounts", a.dbPath)
 	}

@@ -31,7 +31,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
-// Targets is what the API reads targets from (the SQLite store).
+// Targets is what the API reads targets from (analysis.Views holds it).
 type Targets interface {
 	Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis.TargetSummary, int, error)
 	Target(ctx context.Context, id string, scope analysis.Scope) (*analysis.TargetDetail, error)

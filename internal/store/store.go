@@ -1,9 +1,13 @@
-// Package store defines where Vigil keeps watch-lists, observations and
-// everything derived from them. Backends live in sub-packages (sqlite is the
-// embedded default) and all pass the same contract tests.
+// Package store defines the contract of the watch-list and observation
+// store (Store, checked by storetest) and decides, once for every backend,
+// what an import of a list does (PlanImport). Backends live in
+// sub-packages: sqlite, the embedded default, and postgres. What other
+// parts keep in a store is defined by them, beside their own contract
+// suites: analysis.Views, access.Store, audit.Store and webviews.Store (the
+// pages); a backend implements those it keeps.
 //
 // A store imports no protocol code: sensors hand it observe.Observation
-// values, never their wire types.
+// values, never their wire types. This package does no I/O of its own.
 package store
 
 import (
@@ -87,7 +91,8 @@ type ObservationFilter struct {
 	Until time.Time // exclusive; zero: no end
 }
 
-// Store is the embedded or server-side store.
+// Store keeps watch-lists, with their history, and observations. Every
+// backend implements it and passes storetest.
 type Store interface {
 	// ImportList stores a new version of a list atomically: either the
 	// whole import lands or nothing changes.

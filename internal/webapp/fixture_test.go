@@ -27,6 +27,9 @@ import (
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
+// The SQLite store is a webapp.Store.
+var _ Store = (*sqlite.Store)(nil)
+
 // The fixture: a real SQLite store filled with synthetic observations
 // (random hashes, loopback addresses) placed and routed as the French
 // rules would route them, scored by the real analysis engine, with real

@@ -10,14 +10,14 @@ import (
 	"strconv"
 
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // lists answers web.Lists from the store's watch-lists.
 type lists struct {
-	st *sqlite.Store
+	st Store
 }
 
 // Lists implements web.Lists.
@@ -67,7 +67,7 @@ func (l lists) Diff(ctx context.Context, u *web.User, name string, from, to int)
 	if err != nil {
 		return web.ListDiff{}, err
 	}
-	conv := func(cs []sqlite.ListChange) []web.DiffEntry {
+	conv := func(cs []webviews.ListChange) []web.DiffEntry {
 		out := make([]web.DiffEntry, 0, len(cs))
 		for _, c := range cs {
 			out = append(out, web.DiffEntry{Hash: c.Hash.Kind().String() + ":" + c.Hash.Hex(), Category: c.Category, Was: c.Was})

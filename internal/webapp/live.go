@@ -11,7 +11,6 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
@@ -25,7 +24,7 @@ import (
 
 // liveAccess implements web.LiveAccess over the store.
 type liveAccess struct {
-	st     *sqlite.Store
+	st     Store
 	window time.Duration // the analysis's endpoint window (0: its default)
 }
 

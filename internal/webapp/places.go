@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // placeCache knows where to draw a country or a French département: the
@@ -17,14 +16,14 @@ import (
 // the newest stored observations when a place is missing. A place never
 // seen with coordinates is listed but not drawn.
 type placeCache struct {
-	st *sqlite.Store
+	st Store
 
 	mu     sync.Mutex
 	points map[[2]string][2]float64
 	missed bool // a place was asked for and not known since the last refresh
 }
 
-func newPlaceCache(st *sqlite.Store) *placeCache {
+func newPlaceCache(st Store) *placeCache {
 	return &placeCache{st: st, points: map[[2]string][2]float64{}}
 }
 

@@ -15,15 +15,14 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
-// targets answers web.Targets and web.ISPRequests from the SQLite store.
+// targets answers web.Targets and web.ISPRequests from the store.
 // Every read passes the viewer's scope to the store, which applies it in
 // SQL (target_access); nothing here filters after the fact.
 type targets struct {
-	st        *sqlite.Store
+	st        Store
 	places    *placeCache
 	now       func() time.Time
 	retention isp.Retention

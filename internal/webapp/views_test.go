@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // viewsStore is a small fixture store on which the engine has also
@@ -132,7 +133,7 @@ func TestOverviewCountsMatchScan(t *testing.T) {
 			if sc.All && since.IsZero() && len(daily) < 2 {
 				t.Fatalf("the fixture's observations fall on %d days, want several", len(daily))
 			}
-			for _, o := range []*sqlite.WebOverview{got, want} {
+			for _, o := range []*webviews.Overview{got, want} {
 				sort.Slice(o.Places, func(i, j int) bool {
 					return o.Places[i].Country+"/"+o.Places[i].Subdivision < o.Places[j].Country+"/"+o.Places[j].Subdivision
 				})

@@ -1,9 +1,10 @@
 // Package webapp assembles Vigil's HTTP interface on the real backend: the
 // investigators' pages (internal/web) and the JSON API (internal/api) over
-// the SQLite store, behind the access layer (sessions, tokens, CSRF), with
-// the audit trail, the ISP requests and live updates wired in. It is the
-// composition root that 'vigil serve' and 'vigil demo' share; the adapters
-// here are thin translations from the store's answers to web's types.
+// a store it knows only as an interface (Store), behind the access layer
+// (sessions, tokens, CSRF), with the audit trail, the ISP requests and
+// live updates wired in. It is the composition root that 'vigil serve' and
+// 'vigil demo' share; the adapters here are thin translations from the
+// store's answers to web's types.
 //
 // Need to know stays in the store's queries: every read passes the
 // viewer's scope, taken from the authenticated principal and nothing else.
@@ -35,14 +36,13 @@ import (
 	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // Deps is what the interface is built from.
 type Deps struct {
 	// Store holds targets, lists, accounts and the audit trail.
-	Store *sqlite.Store
+	Store Store
 	// EndpointWindow is the analysis's endpoint window
 	// (analysis.Config.EndpointWindow; 0: its default). Live events and
 	// overview rows are shown under the target of their IP:port's
@@ -83,7 +83,7 @@ type App struct {
 	handler http.Handler
 	web     *web.Server
 	hub     *web.Hub
-	st      *sqlite.Store
+	st      Store
 	window  time.Duration // Deps.EndpointWindow
 	acc     *access.Service
 	places  *placeCache

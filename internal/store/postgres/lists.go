@@ -1,14 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,21 +16,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
-
-// maxSamples bounds the hashes an ImportReport lists as added or removed.
-const maxSamples = 200
-
-// hashKey identifies an entry within a list.
-type hashKey struct {
-	kind hashkind.Kind
-	sum  [32]byte
-}
-
-func keyOf(h hashkind.Hash) hashKey {
-	k := hashKey{kind: h.Kind()}
-	copy(k.sum[:], h.Bytes())
-	return k
-}
 
 // errText is why PostgreSQL's text type cannot hold s (it takes neither a
 // NUL byte nor bytes that are not UTF-8 in a UTF-8 database), or nil.
@@ -108,28 +89,11 @@ func scanEntry(r pgx.Row, e *watchlist.Entry, more ...any) error {
 	return nil
 }
 
-// current is an entry row of the list being imported.
-type current struct {
-	id     int64
-	active bool // in the list's current version
-	digest [sha256.Size]byte
-	seen   bool // in the import
-}
-
-// update is an entry row an import rewrites: changed, or back on the list.
-type update struct {
-	id    int64
-	e     *watchlist.Entry
-	extra any
-	back  bool // it had been removed
-}
-
-// ImportList stores a new version of a list in one transaction. An entry
-// whose hash has no known kind, or a hash given twice with different
-// attributes, fails the whole import, as does a string PostgreSQL text
+// ImportList stores a new version of a list in one transaction, as
+// store.PlanImport decides it (which entries are new, changed, back or
+// removed; what fails the import), and refuses a string PostgreSQL text
 // cannot hold. Identical content (whatever the file's checksum) reports
-// Unchanged and writes nothing but a new Source. A list cannot switch
-// between negative and positive.
+// Unchanged and writes nothing but a new Source.
 //
 // Imports of one list are serialised by a lock on its row; new entries and
 // the history go in by COPY, so that a list of millions imports in one
@@ -151,246 +115,179 @@ func (s *Store) ImportList(ctx context.Context, imp store.ListImport) (store.Imp
 	return out, nil
 }
 
+// checkEntryText refuses an entry whose text PostgreSQL cannot hold.
+func checkEntryText(e *watchlist.Entry) error {
+	return checkText("category", e.Category, "note", e.Note, "name", e.Name, "series", e.Series)
+}
+
+// importList reads what the plan needs, plans the import and applies it.
 func (s *Store) importList(ctx context.Context, tx pgx.Tx, imp store.ListImport) (store.ImportReport, error) {
-	rep := store.ImportReport{List: imp.Name}
 	if err := checkText("name", imp.Name, "source", imp.Source, "version", imp.Version, "format", string(imp.Format),
 		"sha256", imp.SHA256, "by", imp.By); err != nil {
-		return rep, fmt.Errorf("import: %w", err)
+		return store.ImportReport{}, fmt.Errorf("import: %w", err)
 	}
-	now := s.cfg.Now().UTC().UnixNano()
-
-	var (
-		listID   int64
-		ver      int
-		negative bool
-		isNew    bool
-	)
-	err := tx.QueryRow(ctx, `INSERT INTO lists (name, source, negative) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id`,
-		imp.Name, imp.Source, imp.Negative).Scan(&listID)
-	switch {
-	case err == nil:
-		isNew, negative = true, imp.Negative
-	case errors.Is(err, pgx.ErrNoRows):
-		// The list exists: lock its row so that imports and SetDisabled
-		// of this list run one after another.
-		if err := tx.QueryRow(ctx, `SELECT id, version, negative FROM lists WHERE name = $1 FOR UPDATE`, imp.Name).Scan(&listID, &ver, &negative); err != nil {
-			return rep, err
+	listID, state, err := importTarget(ctx, tx, imp)
+	if err != nil {
+		return store.ImportReport{}, err
+	}
+	stored, err := storedEntries(ctx, tx, listID)
+	if err != nil {
+		return store.ImportReport{}, err
+	}
+	plan, err := store.PlanImport(imp, state, stored, store.PlanOptions{Check: checkEntryText})
+	if err != nil {
+		return store.ImportReport{}, err
+	}
+	if plan.Report.Unchanged {
+		if imp.Source != "" {
+			_, err = tx.Exec(ctx, `UPDATE lists SET source = $1 WHERE id = $2`, imp.Source, listID)
 		}
-	default:
-		return rep, err
+		return plan.Report, err
 	}
-	if negative != imp.Negative {
-		kind := map[bool]string{true: "negative (known-benign)", false: "positive"}
-		return rep, fmt.Errorf("the list is %s and this import says %s; a list cannot change sides: import it under another name",
-			kind[negative], kind[imp.Negative])
+	if err := s.applyImport(ctx, tx, listID, state.Version, imp, &plan); err != nil {
+		return store.ImportReport{}, err
 	}
-	rep.Version = ver
+	return plan.Report, nil
+}
 
-	// Every row the list ever had, so that a re-added hash reuses its row
-	// (and keeps its disabled state and history).
-	rows := map[hashKey]*current{}
+// importTarget returns the id and state of the list imp imports into,
+// creating the list if it is new, else locking its row so that imports
+// and SetDisabled of this list run one after another.
+func importTarget(ctx context.Context, tx pgx.Tx, imp store.ListImport) (int64, store.ListState, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO lists (name, source, negative) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING id`,
+		imp.Name, imp.Source, imp.Negative).Scan(&id)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return id, store.ListState{}, err
+	}
+	st := store.ListState{Exists: true}
+	err = tx.QueryRow(ctx, `SELECT id, version, negative FROM lists WHERE name = $1 FOR UPDATE`, imp.Name).Scan(&id, &st.Version, &st.Negative)
+	return id, st, err
+}
+
+// storedEntries returns every row the list ever had, so that a re-added
+// hash reuses its row (and keeps its disabled state and history).
+func storedEntries(ctx context.Context, tx pgx.Tx, listID int64) ([]store.StoredEntry, error) {
 	r, err := tx.Query(ctx, `SELECT `+entryCols+`, e.id, e.last_version IS NULL FROM entries e WHERE e.list_id = $1`, listID)
 	if err != nil {
-		return rep, err
+		return nil, err
 	}
+	defer r.Close()
+	var out []store.StoredEntry
 	for r.Next() {
 		var e watchlist.Entry
-		c := &current{}
-		if err := scanEntry(r, &e, &c.id, &c.active); err != nil {
-			r.Close()
-			return rep, err
+		var se store.StoredEntry
+		if err := scanEntry(r, &e, &se.Row, &se.Active); err != nil {
+			return nil, err
 		}
-		c.digest = rowcodec.EntryDigest(&e)
-		rows[keyOf(e.Hash)] = c
+		se.Hash, se.Digest = e.Hash, store.EntryDigest(&e)
+		out = append(out, se)
 	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return rep, err
-	}
+	return out, r.Err()
+}
 
-	newVer := ver + 1
-	var (
-		inserts  [][]any // new entries rows, for COPY
-		updates  []update
-		events   [][]any // entry_events rows, for COPY, in the order the SQLite store writes them
-		distinct int
-	)
-	event := func(h hashkind.Hash, action, reason string) {
-		events = append(events, []any{h.Kind().String(), h.Bytes(), listID, newVer, action, now, imp.By, reason})
+// applyImport writes plan: the new rows and the history by COPY, in the
+// plan's order (ids follow it), the rewritten rows in one batch, then the
+// new version and the list's counts. ver is the version the import
+// replaces.
+func (s *Store) applyImport(ctx context.Context, tx pgx.Tx, listID int64, ver int, imp store.ListImport, plan *store.ImportPlan) error {
+	if err := describeChanges(ctx, tx, plan); err != nil {
+		return err
 	}
-	// Reasons for changed entries need the old values: their events are
-	// filled in once those are read, below.
-	changedEvent := map[int64]int{}              // entry id → index in events
-	changedEntry := map[int64]*watchlist.Entry{} // entry id → its new values
-	for i := range imp.Entries {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return rep, err
-			}
-		}
-		e := &imp.Entries[i]
-		if !e.Hash.Kind().Valid() {
-			return rep, fmt.Errorf("entry %d%s: no hash of a known kind", i+1, where(e.Pos))
-		}
-		k, d := keyOf(e.Hash), rowcodec.EntryDigest(e)
-		c := rows[k]
-		if c != nil && c.seen {
-			if c.digest == d {
-				continue // the same entry twice: keep it once
-			}
-			return rep, fmt.Errorf("entry %d%s: %s %s is given twice with different attributes", i+1, where(e.Pos), e.Hash.Kind(), e.Hash.Hex())
-		}
-		distinct++
-		extra, err := extraCol(e.Extra)
-		if err != nil {
-			return rep, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
-		}
-		if c == nil || !c.active || c.digest != d {
-			if err := checkText("category", e.Category, "note", e.Note, "name", e.Name, "series", e.Series); err != nil {
-				return rep, fmt.Errorf("entry %d%s: %s %s: %w", i+1, where(e.Pos), e.Hash.Kind(), e.Hash.Hex(), err)
-			}
-		}
-		switch {
-		case c == nil:
-			inserts = append(inserts, []any{listID, e.Hash.Kind().String(), e.Hash.Bytes(), e.Category, e.Severity, e.Note,
-				e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, newVer})
-			c = &current{active: true}
-			rows[k] = c
-			rep.Added++
-			if len(rep.AddedHashes) < maxSamples {
-				rep.AddedHashes = append(rep.AddedHashes, e.Hash)
-			}
-			event(e.Hash, "added", "")
-		case !c.active:
-			updates = append(updates, update{id: c.id, e: e, extra: extra, back: true})
-			rep.Added++
-			if len(rep.AddedHashes) < maxSamples {
-				rep.AddedHashes = append(rep.AddedHashes, e.Hash)
-			}
-			event(e.Hash, "added", "back on the list")
-		case c.digest != d:
-			updates = append(updates, update{id: c.id, e: e, extra: extra})
-			rep.Changed++
-			changedEvent[c.id], changedEntry[c.id] = len(events), e
-			event(e.Hash, "changed", "")
-		}
-		c.seen, c.digest = true, d
+	if err := writeEntries(ctx, tx, listID, ver, plan); err != nil {
+		return err
 	}
-
-	// What the current version had and the import does not: removed, in
-	// hash order so that the samples and the history read the same each time.
-	var gone []hashKey
-	for k, c := range rows {
-		if c.active && !c.seen {
-			gone = append(gone, k)
-		}
-	}
-	sort.Slice(gone, func(i, j int) bool {
-		if gone[i].kind != gone[j].kind {
-			return gone[i].kind < gone[j].kind
-		}
-		return bytes.Compare(gone[i].sum[:], gone[j].sum[:]) < 0
-	})
-	goneIDs := make([]int64, 0, len(gone))
-	for _, k := range gone {
-		h := hashkind.MustNew(k.kind, k.sum[:k.kind.Size()])
-		goneIDs = append(goneIDs, rows[k].id)
-		event(h, "removed", "")
-		rep.Removed++
-		if len(rep.RemovedHashes) < maxSamples {
-			rep.RemovedHashes = append(rep.RemovedHashes, h)
-		}
-	}
-
-	if !isNew && rep.Added+rep.Removed+rep.Changed == 0 {
-		if imp.Source != "" {
-			if _, err := tx.Exec(ctx, `UPDATE lists SET source = $1 WHERE id = $2`, imp.Source, listID); err != nil {
-				return rep, err
-			}
-		}
-		return store.ImportReport{List: imp.Name, Version: ver, Unchanged: true}, nil
-	}
-
-	if len(changedEvent) > 0 {
-		ids := make([]int64, 0, len(changedEvent))
-		for id := range changedEvent {
-			ids = append(ids, id)
-		}
-		r, err := tx.Query(ctx, `SELECT `+entryCols+`, e.id FROM entries e WHERE e.id = ANY($1)`, ids)
-		if err != nil {
-			return rep, err
-		}
-		for r.Next() {
-			var old watchlist.Entry
-			var id int64
-			if err := scanEntry(r, &old, &id); err != nil {
-				r.Close()
-				return rep, err
-			}
-			events[changedEvent[id]][7] = rowcodec.DescribeChange(&old, changedEntry[id])
-		}
-		r.Close()
-		if err := r.Err(); err != nil {
-			return rep, err
-		}
-	}
-	if len(inserts) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"}, []string{"list_id", "kind", "hash", "category", "severity", "note",
-			"name", "size", "series", "victim_identified", "offender_identified", "extra", "first_version"}, pgx.CopyFromRows(inserts)); err != nil {
-			return rep, fmt.Errorf("new entries: %w", err)
-		}
-	}
-	if len(updates) > 0 {
-		b := &pgx.Batch{}
-		for _, u := range updates {
-			e := u.e
-			b.Queue(`UPDATE entries SET category = $1, severity = $2, note = $3, name = $4, size = $5, series = $6,
-				victim_identified = $7, offender_identified = $8, extra = $9, last_version = NULL WHERE id = $10`,
-				e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), u.extra, u.id)
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return rep, fmt.Errorf("changed entries: %w", err)
-		}
-	}
-	if len(goneIDs) > 0 {
-		if _, err := tx.Exec(ctx, `UPDATE entries SET last_version = $1 WHERE id = ANY($2)`, ver, goneIDs); err != nil {
-			return rep, fmt.Errorf("removed entries: %w", err)
-		}
+	now := s.cfg.Now().UTC().UnixNano()
+	events := make([][]any, len(plan.Events))
+	for i, ev := range plan.Events {
+		events[i] = []any{ev.Hash.Kind().String(), ev.Hash.Bytes(), listID, plan.Version, ev.Action, now, imp.By, ev.Reason}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entry_events"}, []string{"kind", "hash", "list_id", "version", "action", "at", "who", "reason"},
 		pgx.CopyFromRows(events)); err != nil {
-		return rep, fmt.Errorf("history: %w", err)
+		return fmt.Errorf("history: %w", err)
 	}
-
-	label := imp.Version
-	if label == "" {
-		label = strconv.Itoa(newVer)
-	}
+	rep := &plan.Report
 	if _, err := tx.Exec(ctx, `INSERT INTO list_versions (list_id, number, label, imported_at, sha256, format, imported_by,
 		entries, added, removed, changed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		listID, newVer, label, now, imp.SHA256, string(imp.Format), imp.By, distinct, rep.Added, rep.Removed, rep.Changed); err != nil {
-		return rep, err
+		listID, plan.Version, plan.Label, now, imp.SHA256, string(imp.Format), imp.By, plan.Entries, rep.Added, rep.Removed, rep.Changed); err != nil {
+		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE lists SET version = $1, source = CASE WHEN $2 = '' THEN source ELSE $2 END,
+	_, err := tx.Exec(ctx, `UPDATE lists SET version = $1, source = CASE WHEN $2 = '' THEN source ELSE $2 END,
 		active_entries = $3,
 		disabled_entries = (SELECT count(*) FROM entries WHERE list_id = $4 AND last_version IS NULL AND disabled)
-		WHERE id = $4`, newVer, imp.Source, distinct, listID); err != nil {
-		return rep, err
-	}
-	rep.Version = newVer
-	return rep, nil
+		WHERE id = $4`, plan.Version, imp.Source, plan.Entries, listID)
+	return err
 }
 
-func where(p watchlist.Pos) string {
-	switch {
-	case p.File != "" && p.Line > 0:
-		return fmt.Sprintf(" (%s line %d)", p.File, p.Line)
-	case p.File != "" && p.Path != "":
-		return fmt.Sprintf(" (%s %s)", p.File, p.Path)
-	case p.File != "":
-		return " (" + p.File + ")"
+// describeChanges reads the old values of the rows the plan changes, in
+// one query, and has the plan describe each change.
+func describeChanges(ctx context.Context, tx pgx.Tx, plan *store.ImportPlan) error {
+	ids := plan.ChangedRows()
+	if len(ids) == 0 {
+		return nil
 	}
-	return ""
+	r, err := tx.Query(ctx, `SELECT `+entryCols+`, e.id FROM entries e WHERE e.id = ANY($1)`, ids)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	old := make(map[int64]*watchlist.Entry, len(ids))
+	for r.Next() {
+		var e watchlist.Entry
+		var id int64
+		if err := scanEntry(r, &e, &id); err != nil {
+			return err
+		}
+		old[id] = &e
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	plan.Describe(old)
+	return nil
+}
+
+// writeEntries writes the plan's new rows (COPY), rewritten rows (one
+// batch) and removed rows (one update). ver is the version the import
+// replaces: the last that held a removed row.
+func writeEntries(ctx context.Context, tx pgx.Tx, listID int64, ver int, plan *store.ImportPlan) error {
+	if len(plan.Insert) > 0 {
+		rows := make([][]any, 0, len(plan.Insert))
+		for _, e := range plan.Insert {
+			extra, err := extraCol(e.Extra)
+			if err != nil {
+				return fmt.Errorf("entry %s %s: %w", e.Hash.Kind(), e.Hash.Hex(), err)
+			}
+			rows = append(rows, []any{listID, e.Hash.Kind().String(), e.Hash.Bytes(), e.Category, e.Severity, e.Note,
+				e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, plan.Version})
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"}, []string{"list_id", "kind", "hash", "category", "severity", "note",
+			"name", "size", "series", "victim_identified", "offender_identified", "extra", "first_version"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("new entries: %w", err)
+		}
+	}
+	if len(plan.Update) > 0 {
+		b := &pgx.Batch{}
+		for _, u := range plan.Update {
+			e := u.Entry
+			extra, err := extraCol(e.Extra)
+			if err != nil {
+				return fmt.Errorf("entry %s %s: %w", e.Hash.Kind(), e.Hash.Hex(), err)
+			}
+			b.Queue(`UPDATE entries SET category = $1, severity = $2, note = $3, name = $4, size = $5, series = $6,
+				victim_identified = $7, offender_identified = $8, extra = $9, last_version = NULL WHERE id = $10`,
+				e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, u.Row)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("changed entries: %w", err)
+		}
+	}
+	if len(plan.Remove) > 0 {
+		if _, err := tx.Exec(ctx, `UPDATE entries SET last_version = $1 WHERE id = ANY($2)`, ver, plan.Remove); err != nil {
+			return fmt.Errorf("removed entries: %w", err)
+		}
+	}
+	return nil
 }
 
 // listCols reads a list with its current version.

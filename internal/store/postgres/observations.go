@@ -144,6 +144,18 @@ func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []b
 // maxCachedItems bounds the item id cache; past it the cache starts over.
 const maxCachedItems = 1 << 20
 
+// hashKey identifies a hash as a comparable value (the items cache's key).
+type hashKey struct {
+	kind hashkind.Kind
+	sum  [32]byte
+}
+
+func keyOf(h hashkind.Hash) hashKey {
+	k := hashKey{kind: h.Kind()}
+	copy(k.sum[:], h.Bytes())
+	return k
+}
+
 // itemIDs returns the items row of every observation's hash, adding rows
 // for new hashes, and the ids it added or read (fresh) for the cache once
 // the transaction commits: an id added by a transaction that rolls back

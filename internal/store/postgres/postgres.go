@@ -116,6 +116,31 @@ type Store struct {
 	items map[hashKey]int64 // items (id) by hash, all committed; guarded by mu
 }
 
+// The PostgreSQL store keeps watch-lists and observations: it is a
+// store.Store and passes storetest. It is not yet the store of anything
+// else (issue 13), and does not pretend to be: it implements none of the
+// following, so that the wiring answers "keeps no targets" rather than
+// serve empty tables. TestContractsNotYetKept fails when one appears, so
+// that its contract suite is run here.
+//
+//   - analysis.Views (analysistest): AnalysisLoad, AnalysisObservations,
+//     AnalysisSeqs, AnalysisSave, Targets, Target, TargetWithTimeline,
+//     Stats, Leads, Quarantined, Alerts, TargetAgencies; the SQLite
+//     store's migrations 0003, 0005, 0006, 0009 and 0010 (the analysis
+//     tables, the maintained counts, the timeline, endpoint generations,
+//     target ids).
+//   - access.Store (accesstest): AddAgency, Agency, Agencies, AddUser,
+//     UserByName, UserByID, Users, UpdateUser, AddSession, SessionByHash,
+//     TouchSession, DeleteSession, DeleteUserSessions, AddToken,
+//     TokenByHash, TouchToken, RevokeToken, Tokens, LinkIdentity,
+//     IdentityUser (migrations 0004, 0007, 0011).
+//   - audit.Store, audit.BatchStore, audit.CheckpointStore (audittest):
+//     AppendAudit, AppendAuditBatch, AuditRecords, AddAuditCheckpoint,
+//     AuditCheckpoints (migration 0004: the trail, append-only).
+//   - webviews.Store (the pages): Overview, CountTargets, WebTargets,
+//     SearchTargets, RecentObservations, PlacePoints, EndpointTargetsAt,
+//     VisibleTargets, TargetAccess, EntryNames, ListVersions,
+//     DiffListVersions; all but the last three read the analysis tables.
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database named by dsn (a postgres:// URL or

@@ -2,21 +2,19 @@
 // so that the embedded SQLite store and the PostgreSQL store write the same
 // JSON shapes and the same id rule, and a change is made once:
 // observation places and list matches as JSON, canonical UUIDs as 16 bytes,
-// a watch-list entry's content digest, the words of its history and its
-// trust; and the embedded schema migrations' file rule (migrations.go).
+// a watch-list entry's extra fields and its trust; and the embedded schema
+// migrations' file rule (migrations.go). What an import of a list does is
+// not here: store.PlanImport decides it for both.
 //
 // Encoders append to a byte slice: they are on the insert path, which runs
 // at 100,000 rows a second.
 package rowcodec
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 // placeJSON is the stored form of an observation's place (column place).
@@ -232,45 +229,6 @@ func FormatUUID(v [16]byte) string {
 	return string(s[:])
 }
 
-// EntryDigest is a watch-list entry's content digest: two versions of a
-// list hold the same entry when the digests agree.
-func EntryDigest(e *watchlist.Entry) [sha256.Size]byte {
-	var b []byte
-	str := func(s string) {
-		b = binary.AppendUvarint(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	tri := func(p *bool) {
-		switch {
-		case p == nil:
-			b = append(b, 2)
-		case *p:
-			b = append(b, 1)
-		default:
-			b = append(b, 0)
-		}
-	}
-	str(e.Category)
-	b = binary.AppendVarint(b, int64(e.Severity))
-	str(e.Note)
-	str(e.Name)
-	b = binary.AppendVarint(b, e.Size)
-	str(e.Series)
-	tri(e.VictimIdentified)
-	tri(e.OffenderIdentified)
-	keys := make([]string, 0, len(e.Extra))
-	for k := range e.Extra {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	b = binary.AppendUvarint(b, uint64(len(keys)))
-	for _, k := range keys {
-		str(k)
-		str(e.Extra[k])
-	}
-	return sha256.Sum256(b)
-}
-
 // ExtraJSON is an entry's extra fields as a JSON object, or nil when
 // there are none (the column is then NULL).
 func ExtraJSON(m map[string]string) ([]byte, error) {
@@ -278,36 +236,6 @@ func ExtraJSON(m map[string]string) ([]byte, error) {
 		return nil, nil
 	}
 	return json.Marshal(m)
-}
-
-// DescribeChange says what an import changed in an entry, for its history.
-func DescribeChange(old, new *watchlist.Entry) string {
-	var parts []string
-	field := func(name, a, b string) {
-		if a != b {
-			parts = append(parts, fmt.Sprintf("%s %q → %q", name, a, b))
-		}
-	}
-	tri := func(p *bool) string {
-		if p == nil {
-			return ""
-		}
-		return strconv.FormatBool(*p)
-	}
-	field("category", old.Category, new.Category)
-	field("severity", strconv.Itoa(old.Severity), strconv.Itoa(new.Severity))
-	field("note", old.Note, new.Note)
-	field("name", old.Name, new.Name)
-	field("size", strconv.FormatInt(old.Size, 10), strconv.FormatInt(new.Size, 10))
-	field("series", old.Series, new.Series)
-	field("victim identified", tri(old.VictimIdentified), tri(new.VictimIdentified))
-	field("offender identified", tri(old.OffenderIdentified), tri(new.OffenderIdentified))
-	oe, _ := ExtraJSON(old.Extra)
-	ne, _ := ExtraJSON(new.Extra)
-	if string(oe) != string(ne) {
-		parts = append(parts, "extra fields")
-	}
-	return strings.Join(parts, "; ")
 }
 
 // FillTrust sets each record's trust: the organisations that confirmed the

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 func TestPlaceRoundTrip(t *testing.T) {
@@ -42,22 +41,6 @@ func TestUUID(t *testing.T) {
 		if _, ok := ParseUUID(bad); ok {
 			t.Errorf("ParseUUID(%q) accepted a non-canonical id", bad)
 		}
-	}
-}
-
-func TestEntryDigestAndChange(t *testing.T) {
-	yes := true
-	a := watchlist.Entry{Category: "1", Severity: 5, Extra: map[string]string{"k": "v"}}
-	b := a
-	if EntryDigest(&a) != EntryDigest(&b) || DescribeChange(&a, &b) != "" {
-		t.Fatal("equal entries differ")
-	}
-	b.Category, b.VictimIdentified, b.Extra = "2", &yes, map[string]string{"k": "w"}
-	if EntryDigest(&a) == EntryDigest(&b) {
-		t.Fatal("a changed entry has the same digest")
-	}
-	if d := DescribeChange(&a, &b); !strings.Contains(d, `category "1" → "2"`) || !strings.Contains(d, "victim identified") || !strings.Contains(d, "extra fields") {
-		t.Errorf("DescribeChange = %q", d)
 	}
 }
 

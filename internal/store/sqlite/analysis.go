@@ -25,7 +25,7 @@ import (
 // query that returns targets takes an analysis.Scope and applies it in the
 // SQL: a target outside it is never read.
 
-var _ analysis.Backend = (*Store)(nil)
+var _ analysis.Views = (*Store)(nil)
 
 func nsTime(ns int64) time.Time {
 	if ns == 0 {
@@ -349,205 +349,283 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 	return seqs, maxSeq, nil
 }
 
-// AnalysisSave implements analysis.Backend: one transaction.
+// AnalysisSave implements analysis.Backend: one transaction, written
+// part by part in the order below.
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
-		prep := map[string]*sql.Stmt{}
-		defer func() {
-			for _, st := range prep {
-				st.Close()
-			}
-		}()
-		exec := func(q string, args ...any) (sql.Result, error) {
-			st := prep[q]
-			if st == nil {
-				var err error
-				if st, err = tx.PrepareContext(ctx, q); err != nil {
-					return nil, err
-				}
-				prep[q] = st
-			}
-			return st.ExecContext(ctx, args...)
-		}
-		for i := range c.Decisions {
-			d := &c.Decisions[i]
-			res, err := exec(`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (?, ?, ?, ?, ?, ?)`,
-				timeNS(d.At), d.By, d.Why, d.Kind, d.Subject, d.Value)
-			if err != nil {
-				return fmt.Errorf("decision %s %s: %w", d.Kind, d.Subject, err)
-			}
-			d.ID, _ = res.LastInsertId()
-		}
-		for _, e := range c.Endpoints {
-			in := &e.Info
-			if _, err := exec(`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
-				agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
-				confidence = excluded.confidence, first_hand = excluded.first_hand,
-				org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
-				agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-				observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
-				e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
-				in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
-				b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand)); err != nil {
-				return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err)
-			}
-		}
-		for _, f := range c.Files {
-			fi := &f.File
-			if _, err := exec(`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
-				first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
-				max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-				observations = excluded.observations, quarantined = excluded.quarantined`,
-				f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
-				timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
-				return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
-			}
-		}
-		for _, t := range c.Targets {
-			ts := &t.Summary
-			if _, err := exec(`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
-				endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
-				looking, country, subdivision, label, flags, shares) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
-				assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
-				endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
-				observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-				networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
-				max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
-				subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
-				ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
-				ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
-				timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
-				ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares))); err != nil {
-				return fmt.Errorf("target %s: %w", ts.ID, err)
-			}
-			if t.Same {
-				if _, err := exec(`UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
-					timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := exec(`DELETE FROM target_access WHERE target = ?`, ts.ID); err != nil {
-				return err
-			}
-			for _, a := range t.Access {
-				if _, err := exec(`INSERT OR REPLACE INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)`,
-					a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)); err != nil {
-					return err
-				}
-			}
-			if _, err := exec(`DELETE FROM target_categories WHERE target = ?`, ts.ID); err != nil {
-				return err
-			}
-			for _, cat := range ts.Categories {
-				if _, err := exec(`INSERT OR IGNORE INTO target_categories (category, target) VALUES (?, ?)`, cat, ts.ID); err != nil {
-					return err
-				}
-			}
-		}
-		for id, into := range c.Merged {
-			if into == "" {
-				continue // revived: its row was written above
-			}
-			seq, _ := analysis.ParseTargetID(id)
-			if _, err := exec(`INSERT INTO targets (id, seq, merged_into) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET merged_into = excluded.merged_into`,
-				id, seq, into); err != nil {
-				return fmt.Errorf("target %s merged into %s: %w", id, into, err)
-			}
-			if _, err := exec(`DELETE FROM target_access WHERE target = ?`, id); err != nil {
-				return err
-			}
-			if _, err := exec(`DELETE FROM target_categories WHERE target = ?`, id); err != nil {
-				return err
-			}
-		}
-		for _, l := range c.Links {
-			if _, err := exec(`INSERT INTO analysis_links (id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note)
-				VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, note = excluded.note`,
-				l.ID, l.AID, l.BID, l.Rule, l.Evidence, l.Reason, l.Confidence, jsonText(nonNil(l.Obs)), timeNS(l.At), l.State, l.Note); err != nil {
-				return fmt.Errorf("link %d (%s %s): %w", l.ID, l.Rule, l.Evidence, err)
-			}
-		}
-		for _, q := range c.Quarantine {
-			if _, err := exec(`INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns)
-				VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, hash) DO UPDATE SET state = excluded.state, detected_ns = excluded.detected_ns,
-				peers = excluded.peers, baseline = excluded.baseline, reason = excluded.reason, who = excluded.who, why = excluded.why,
-				decided_ns = excluded.decided_ns`,
-				q.Hash.Kind().String(), q.Hash.Bytes(), q.State, timeNS(q.Detected), q.Peers, q.Baseline, q.Reason, q.By, q.Why, timeNS(q.DecidedAt)); err != nil {
-				return fmt.Errorf("quarantine %s: %w", analysis.HashKey(q.Hash), err)
-			}
-		}
-		for i := range c.Alerts {
-			a := &c.Alerts[i]
-			res, err := exec(`INSERT INTO analysis_alerts (at_ns, kind, subject, message) VALUES (?, ?, ?, ?)`, timeNS(a.Time), a.Kind, a.Subject, a.Message)
-			if err != nil {
-				return fmt.Errorf("alert %s: %w", a.Subject, err)
-			}
-			a.ID, _ = res.LastInsertId()
-		}
-		for _, l := range c.Leads {
-			var kind string
-			var hash []byte
-			if !l.Hash.IsZero() {
-				kind, hash = l.Hash.Kind().String(), l.Hash.Bytes()
-			}
-			if _, err := exec(`INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
-				watched, seen, state, who, why, decided_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-				ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size, count = excluded.count,
-				first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
-				seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns`,
-				l.Key, kind, hash, l.TorrentHash.Kind().String(), l.TorrentHash.Bytes(), l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
-				timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
-				timeNS(l.DecidedAt)); err != nil {
-				return fmt.Errorf("lead %s: %w", l.Key, err)
-			}
-			for k := range l.Seen {
-				ap, err := netip.ParseAddrPort(k)
-				if err != nil {
-					return fmt.Errorf("lead %s endpoint %q: %w", l.Key, k, err)
-				}
-				if _, err := exec(`INSERT OR IGNORE INTO lead_endpoints (ip, port, lead) VALUES (?, ?, ?)`, ap.Addr().String(), int64(ap.Port()), l.Key); err != nil {
-					return err
-				}
-			}
-		}
-		for rest := c.Timeline; len(rest) > 0; {
-			n := min(len(rest), timelineChunk)
-			args := make([]any, 0, 3*n)
-			for _, t := range rest[:n] {
-				args = append(args, t.Endpoint, t.TimeNS, t.Seq)
-			}
-			// OR IGNORE: a batch saved again after a failed commit, or
-			// an observation processed twice, leaves one row.
-			if _, err := exec(timelineInsert(n), args...); err != nil {
-				return fmt.Errorf("timeline of %d observations: %w", n, err)
-			}
-			rest = rest[n:]
-		}
-		for _, d := range c.Daily {
-			if _, err := exec(`INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
-				ON CONFLICT (day, agency, network) DO UPDATE SET observations = excluded.observations`,
-				d.Day, d.Agency, d.Network, d.Observations); err != nil {
-				return err
-			}
-		}
-		if c.Watermark > 0 {
-			if _, err := exec(`INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
-				ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.Watermark); err != nil {
-				return err
-			}
-		}
-		if c.NextSeq > 0 {
-			if _, err := exec(`INSERT INTO analysis_state (key, value) VALUES ('next_seq', ?)
-				ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.NextSeq); err != nil {
+		x := &saveTx{ctx: ctx, tx: tx, prep: map[string]*sql.Stmt{}}
+		defer x.close()
+		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
+			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
+			if err := part(c); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// saveTx is one AnalysisSave's transaction, with its statements prepared
+// once each.
+type saveTx struct {
+	ctx  context.Context
+	tx   *sql.Tx
+	prep map[string]*sql.Stmt
+}
+
+func (x *saveTx) exec(q string, args ...any) (sql.Result, error) {
+	st := x.prep[q]
+	if st == nil {
+		var err error
+		if st, err = x.tx.PrepareContext(x.ctx, q); err != nil {
+			return nil, err
+		}
+		x.prep[q] = st
+	}
+	return st.ExecContext(x.ctx, args...)
+}
+
+func (x *saveTx) close() {
+	for _, st := range x.prep {
+		st.Close()
+	}
+}
+
+// saveDecisions writes the analysts' decisions, numbering them.
+func (x *saveTx) saveDecisions(c *analysis.Changes) error {
+	for i := range c.Decisions {
+		d := &c.Decisions[i]
+		res, err := x.exec(`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (?, ?, ?, ?, ?, ?)`,
+			timeNS(d.At), d.By, d.Why, d.Kind, d.Subject, d.Value)
+		if err != nil {
+			return fmt.Errorf("decision %s %s: %w", d.Kind, d.Subject, err)
+		}
+		d.ID, _ = res.LastInsertId()
+	}
+	return nil
+}
+
+// saveEndpoints writes the endpoints.
+func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
+	for _, e := range c.Endpoints {
+		in := &e.Info
+		if _, err := x.exec(`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
+			agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
+			confidence = excluded.confidence, first_hand = excluded.first_hand,
+			org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
+			agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
+			e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
+			in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
+			b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand)); err != nil {
+			return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err)
+		}
+	}
+	return nil
+}
+
+// saveFiles writes each endpoint's files.
+func (x *saveTx) saveFiles(c *analysis.Changes) error {
+	for _, f := range c.Files {
+		fi := &f.File
+		if _, err := x.exec(`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
+			first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
+			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+			observations = excluded.observations, quarantined = excluded.quarantined`,
+			f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
+			timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
+			return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
+		}
+	}
+	return nil
+}
+
+// saveTargets writes the live targets, who may see them and their categories.
+func (x *saveTx) saveTargets(c *analysis.Changes) error {
+	for _, t := range c.Targets {
+		ts := &t.Summary
+		if _, err := x.exec(`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
+			endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
+			looking, country, subdivision, label, flags, shares) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
+			assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
+			endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
+			observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+			networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
+			max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
+			subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
+			ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
+			ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
+			timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
+			ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares))); err != nil {
+			return fmt.Errorf("target %s: %w", ts.ID, err)
+		}
+		if t.Same {
+			if _, err := x.exec(`UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
+				timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := x.exec(`DELETE FROM target_access WHERE target = ?`, ts.ID); err != nil {
+			return err
+		}
+		for _, a := range t.Access {
+			if _, err := x.exec(`INSERT OR REPLACE INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)`,
+				a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)); err != nil {
+				return err
+			}
+		}
+		if _, err := x.exec(`DELETE FROM target_categories WHERE target = ?`, ts.ID); err != nil {
+			return err
+		}
+		for _, cat := range ts.Categories {
+			if _, err := x.exec(`INSERT OR IGNORE INTO target_categories (category, target) VALUES (?, ?)`, cat, ts.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// saveMerged writes the targets merged into others.
+func (x *saveTx) saveMerged(c *analysis.Changes) error {
+	for id, into := range c.Merged {
+		if into == "" {
+			continue // revived: its row was written above
+		}
+		seq, _ := analysis.ParseTargetID(id)
+		if _, err := x.exec(`INSERT INTO targets (id, seq, merged_into) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET merged_into = excluded.merged_into`,
+			id, seq, into); err != nil {
+			return fmt.Errorf("target %s merged into %s: %w", id, into, err)
+		}
+		if _, err := x.exec(`DELETE FROM target_access WHERE target = ?`, id); err != nil {
+			return err
+		}
+		if _, err := x.exec(`DELETE FROM target_categories WHERE target = ?`, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveLinks writes the links.
+func (x *saveTx) saveLinks(c *analysis.Changes) error {
+	for _, l := range c.Links {
+		if _, err := x.exec(`INSERT INTO analysis_links (id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, note = excluded.note`,
+			l.ID, l.AID, l.BID, l.Rule, l.Evidence, l.Reason, l.Confidence, jsonText(nonNil(l.Obs)), timeNS(l.At), l.State, l.Note); err != nil {
+			return fmt.Errorf("link %d (%s %s): %w", l.ID, l.Rule, l.Evidence, err)
+		}
+	}
+	return nil
+}
+
+// saveQuarantine writes the quarantine.
+func (x *saveTx) saveQuarantine(c *analysis.Changes) error {
+	for _, q := range c.Quarantine {
+		if _, err := x.exec(`INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns)
+			VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, hash) DO UPDATE SET state = excluded.state, detected_ns = excluded.detected_ns,
+			peers = excluded.peers, baseline = excluded.baseline, reason = excluded.reason, who = excluded.who, why = excluded.why,
+			decided_ns = excluded.decided_ns`,
+			q.Hash.Kind().String(), q.Hash.Bytes(), q.State, timeNS(q.Detected), q.Peers, q.Baseline, q.Reason, q.By, q.Why, timeNS(q.DecidedAt)); err != nil {
+			return fmt.Errorf("quarantine %s: %w", analysis.HashKey(q.Hash), err)
+		}
+	}
+	return nil
+}
+
+// saveAlerts writes the alerts, numbering them.
+func (x *saveTx) saveAlerts(c *analysis.Changes) error {
+	for i := range c.Alerts {
+		a := &c.Alerts[i]
+		res, err := x.exec(`INSERT INTO analysis_alerts (at_ns, kind, subject, message) VALUES (?, ?, ?, ?)`, timeNS(a.Time), a.Kind, a.Subject, a.Message)
+		if err != nil {
+			return fmt.Errorf("alert %s: %w", a.Subject, err)
+		}
+		a.ID, _ = res.LastInsertId()
+	}
+	return nil
+}
+
+// saveLeads writes the leads and where they were seen.
+func (x *saveTx) saveLeads(c *analysis.Changes) error {
+	for _, l := range c.Leads {
+		var kind string
+		var hash []byte
+		if !l.Hash.IsZero() {
+			kind, hash = l.Hash.Kind().String(), l.Hash.Bytes()
+		}
+		if _, err := x.exec(`INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
+			watched, seen, state, who, why, decided_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size, count = excluded.count,
+			first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
+			seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns`,
+			l.Key, kind, hash, l.TorrentHash.Kind().String(), l.TorrentHash.Bytes(), l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
+			timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
+			timeNS(l.DecidedAt)); err != nil {
+			return fmt.Errorf("lead %s: %w", l.Key, err)
+		}
+		for k := range l.Seen {
+			ap, err := netip.ParseAddrPort(k)
+			if err != nil {
+				return fmt.Errorf("lead %s endpoint %q: %w", l.Key, k, err)
+			}
+			if _, err := x.exec(`INSERT OR IGNORE INTO lead_endpoints (ip, port, lead) VALUES (?, ?, ?)`, ap.Addr().String(), int64(ap.Port()), l.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// saveTimeline writes the timeline rows, a chunk an INSERT.
+func (x *saveTx) saveTimeline(c *analysis.Changes) error {
+	for rest := c.Timeline; len(rest) > 0; {
+		n := min(len(rest), timelineChunk)
+		args := make([]any, 0, 3*n)
+		for _, t := range rest[:n] {
+			args = append(args, t.Endpoint, t.TimeNS, t.Seq)
+		}
+		// OR IGNORE: a batch saved again after a failed commit, or
+		// an observation processed twice, leaves one row.
+		if _, err := x.exec(timelineInsert(n), args...); err != nil {
+			return fmt.Errorf("timeline of %d observations: %w", n, err)
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// saveDaily writes the daily counts.
+func (x *saveTx) saveDaily(c *analysis.Changes) error {
+	for _, d := range c.Daily {
+		if _, err := x.exec(`INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
+			ON CONFLICT (day, agency, network) DO UPDATE SET observations = excluded.observations`,
+			d.Day, d.Agency, d.Network, d.Observations); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// saveState writes the watermark and the next target number.
+func (x *saveTx) saveState(c *analysis.Changes) error {
+	if c.Watermark > 0 {
+		if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
+			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.Watermark); err != nil {
+			return err
+		}
+	}
+	if c.NextSeq > 0 {
+		if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('next_seq', ?)
+			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.NextSeq); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // timelineChunk is how many timeline rows one INSERT writes.
@@ -788,6 +866,34 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 	if err != nil {
 		return nil, err
 	}
+	d, err := s.targetHead(ctx, cur, merged)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := s.targetEndpoints(ctx, d, cur)
+	if err != nil {
+		return nil, err
+	}
+	if len(eps.keys) == 0 {
+		return d, nil
+	}
+	for _, part := range []func() error{
+		func() error { return s.targetFiles(ctx, d, eps) },
+		func() error { return s.targetLinks(ctx, d, eps) },
+		func() error { return s.timeline(ctx, d, eps.order, limit) },
+		func() error { return s.targetLeads(ctx, d) },
+	} {
+		if err := part(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// targetHead reads target cur's summary, shares and the ids merged into
+// it (merged: those resolveTarget followed to it).
+func (s *Store) targetHead(ctx context.Context, cur string, merged []string) (*analysis.TargetDetail, error) {
+	var err error
 	d := &analysis.TargetDetail{}
 	var shares string
 	row := s.db.QueryRowContext(ctx, `SELECT `+targetCols+`, t.shares FROM targets t WHERE t.id = ?`, cur)
@@ -811,6 +917,20 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 	}, cur); err != nil {
 		return nil, err
 	}
+	return d, nil
+}
+
+// targetEPs are a target's endpoints as the rest of its page reads them.
+type targetEPs struct {
+	keys  map[int64]string  // by row id: "ip:port", "#n" from the second generation on
+	conf  map[int64]float64 // by row id: the endpoint's confidence
+	order []int64           // row ids, last seen first
+	in    string            // "(?,?,...)" over args
+	args  []any             // the row ids
+}
+
+// targetEndpoints reads target cur's endpoints into d, last seen first.
+func (s *Store) targetEndpoints(ctx context.Context, d *analysis.TargetDetail, cur string) (targetEPs, error) {
 	epIDs := map[int64]string{}
 	epConf := map[int64]float64{}
 	var epOrder []int64
@@ -838,16 +958,20 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		epIDs[id] = analysis.EndpointKey(netip.AddrPortFrom(a, uint16(port)), e.Gen) // "ip:port", "#n" from the second generation on
 		return nil
 	}, cur); err != nil {
-		return nil, err
-	}
-	if len(epIDs) == 0 {
-		return d, nil
+		return targetEPs{}, err
 	}
 	idArgs := make([]any, 0, len(epIDs))
 	for id := range epIDs {
 		idArgs = append(idArgs, id)
 	}
-	in := `(?` + strings.Repeat(",?", len(idArgs)-1) + `)`
+	in := `(?` + strings.Repeat(",?", max(len(idArgs), 1)-1) + `)`
+	return targetEPs{keys: epIDs, conf: epConf, order: epOrder, in: in, args: idArgs}, nil
+}
+
+// targetFiles reads the files of the endpoints eps into d, highest level
+// first, each with the level every endpoint itself reached.
+func (s *Store) targetFiles(ctx context.Context, d *analysis.TargetDetail, eps targetEPs) error {
+	epIDs, epConf, in, idArgs := eps.keys, eps.conf, eps.in, eps.args
 	files := map[string]*analysis.FileInfo{}
 	if err := eachRow(ctx, s.db, `SELECT endpoint, kind, hash, matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined
 		FROM analysis_endpoint_files WHERE endpoint IN `+in, func(r *sql.Rows) error {
@@ -888,7 +1012,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		files[k] = &f
 		return nil
 	}, idArgs...); err != nil {
-		return nil, err
+		return err
 	}
 	for _, f := range files {
 		sort.Slice(f.At, func(i, j int) bool {
@@ -906,6 +1030,13 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		}
 		return a.Hex < b.Hex
 	})
+	return nil
+}
+
+// targetLinks reads the links of the endpoints eps into d, naming an end
+// that belongs to another target now from its row.
+func (s *Store) targetLinks(ctx context.Context, d *analysis.TargetDetail, eps targetEPs) error {
+	epIDs, in, idArgs := eps.keys, eps.in, eps.args
 	if err := eachRow(ctx, s.db, `SELECT id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note FROM analysis_links
 		WHERE a IN `+in+` OR b IN `+in+` ORDER BY id`, func(r *sql.Rows) error {
 		var l analysis.Link
@@ -942,11 +1073,13 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 		d.Links = append(d.Links, l)
 		return nil
 	}, append(idArgs, idArgs...)...); err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.timeline(ctx, d, epOrder, limit); err != nil {
-		return nil, err
-	}
+	return nil
+}
+
+// targetLeads reads the leads seen at d's endpoints into d, by key.
+func (s *Store) targetLeads(ctx context.Context, d *analysis.TargetDetail) error {
 	leadKeys := map[string]bool{}
 	for _, ep := range d.Endpoints {
 		if err := eachRow(ctx, s.db, `SELECT lead FROM lead_endpoints WHERE ip = ? AND port = ?`, func(r *sql.Rows) error {
@@ -957,20 +1090,20 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 			leadKeys[k] = true
 			return nil
 		}, ep.IP.String(), int64(ep.Port)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for k := range leadKeys {
 		ls, err := s.leads(ctx, `SELECT `+leadCols+` FROM leads WHERE key = ?`, k)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, l := range ls {
 			d.Leads = append(d.Leads, l.Lead)
 		}
 	}
 	sort.Slice(d.Leads, func(i, j int) bool { return d.Leads[i].Key < d.Leads[j].Key })
-	return d, nil
+	return nil
 }
 
 type scanFunc func(dest ...any) error
@@ -1273,26 +1406,10 @@ func (s *Store) Stats(ctx context.Context, scope analysis.Scope, since time.Time
 	return st, nil
 }
 
-// AddToList adds one entry to a (local) list, keeping every entry it
-// already has: a new version of the list with one more entry. It is what a
-// confirmed lead calls (analysis.Config.OnLeadConfirmed); the list is
-// created if need be.
+// AddToList is store.AddToList on s (analysis tests and older callers
+// call it as a method).
 func (s *Store) AddToList(ctx context.Context, list, source string, e watchlist.Entry, by, reason string) (store.ImportReport, error) {
-	var entries []watchlist.Entry
-	err := s.ListEntries(ctx, list, func(x *watchlist.Entry) error {
-		if x.Hash != e.Hash {
-			entries = append(entries, *x)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return store.ImportReport{}, fmt.Errorf("list %s: %w", list, err)
-	}
-	if e.Note == "" {
-		e.Note = reason
-	}
-	entries = append(entries, e)
-	return s.ImportList(ctx, store.ListImport{Name: list, Source: source, Format: watchlist.FormatCSV, By: by, Entries: entries})
+	return store.AddToList(ctx, s, list, source, e, by, reason)
 }
 
 // targetFilters appends the conditions of q's filters (all but the scope

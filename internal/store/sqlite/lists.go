@@ -1,15 +1,11 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,21 +14,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
-
-// maxSamples bounds the hashes an ImportReport lists as added or removed.
-const maxSamples = 200
-
-// hashKey identifies an entry within a list.
-type hashKey struct {
-	kind hashkind.Kind
-	sum  [32]byte
-}
-
-func keyOf(h hashkind.Hash) hashKey {
-	k := hashKey{kind: h.Kind()}
-	copy(k.sum[:], h.Bytes())
-	return k
-}
 
 func boolCol(p *bool) any {
 	switch {
@@ -94,33 +75,18 @@ func scanEntry(r scanner, e *watchlist.Entry, more ...any) error {
 	return nil
 }
 
-// current is an entry row of the list being imported.
-type current struct {
-	id     int64
-	active bool // in the list's current version
-	digest [sha256.Size]byte
-	seen   bool // in the import
-}
-
-// ImportList stores a new version of a list in one transaction. An entry
-// whose hash has no known kind, or a hash given twice with different
-// attributes, fails the whole import. Identical content (whatever the
-// file's checksum) reports Unchanged and writes nothing but a new Source.
-// A list cannot switch between negative and positive: that would turn
-// known-benign hashes into matches, or the reverse, without anyone
-// re-reading the list.
+// ImportList stores a new version of a list in one transaction, as
+// store.PlanImport decides it (which entries are new, changed, back or
+// removed; what fails the import). Identical content (whatever the file's
+// checksum) reports Unchanged and writes nothing but a new Source.
 func (s *Store) ImportList(ctx context.Context, imp store.ListImport) (store.ImportReport, error) {
 	rep := store.ImportReport{List: imp.Name}
 	if strings.TrimSpace(imp.Name) == "" {
 		return rep, errors.New("import: the list has no name")
 	}
-	var unchanged bool
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		rep, unchanged, err = s.importList(ctx, tx, imp)
-		if err == nil && unchanged && imp.Source != "" {
-			_, err = tx.ExecContext(ctx, `UPDATE lists SET source = ? WHERE name = ?`, imp.Source, imp.Name)
-		}
+		rep, err = s.importList(ctx, tx, imp)
 		return err
 	})
 	if err != nil {
@@ -129,221 +95,155 @@ func (s *Store) ImportList(ctx context.Context, imp store.ListImport) (store.Imp
 	return rep, nil
 }
 
-func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport) (store.ImportReport, bool, error) {
-	rep := store.ImportReport{List: imp.Name}
-	now := s.cfg.Now().UTC().UnixNano()
-
-	var (
-		listID   int64
-		ver      int
-		negative bool
-		isNew    bool
-	)
-	err := tx.QueryRowContext(ctx, `SELECT id, version, negative FROM lists WHERE name = ?`, imp.Name).Scan(&listID, &ver, &negative)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		isNew = true
-		res, err := tx.ExecContext(ctx, `INSERT INTO lists (name, source, negative) VALUES (?, ?, ?)`, imp.Name, imp.Source, imp.Negative)
-		if err != nil {
-			return rep, false, err
-		}
-		if listID, err = res.LastInsertId(); err != nil {
-			return rep, false, err
-		}
-	case err != nil:
-		return rep, false, err
-	case negative != imp.Negative:
-		kind := map[bool]string{true: "negative (known-benign)", false: "positive"}
-		return rep, false, fmt.Errorf("the list is %s and this import says %s; a list cannot change sides: import it under another name",
-			kind[negative], kind[imp.Negative])
-	}
-	rep.Version = ver
-
-	// Every row the list ever had, so that a re-added hash reuses its row
-	// (and keeps its disabled state and history).
-	rows := map[hashKey]*current{}
-	r, err := tx.QueryContext(ctx, `SELECT `+entryCols+`, e.id, e.last_version IS NULL FROM entries e WHERE e.list_id = ?`, listID)
+// importList reads what the plan needs, plans the import and applies it.
+func (s *Store) importList(ctx context.Context, tx *sql.Tx, imp store.ListImport) (store.ImportReport, error) {
+	listID, state, err := importTarget(ctx, tx, imp)
 	if err != nil {
-		return rep, false, err
+		return store.ImportReport{}, err
 	}
-	for r.Next() {
+	stored, err := storedEntries(ctx, tx, listID)
+	if err != nil {
+		return store.ImportReport{}, err
+	}
+	plan, err := store.PlanImport(imp, state, stored, store.PlanOptions{})
+	if err != nil {
+		return store.ImportReport{}, err
+	}
+	if plan.Report.Unchanged {
+		if imp.Source != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE lists SET source = ? WHERE id = ?`, imp.Source, listID)
+		}
+		return plan.Report, err
+	}
+	if err := s.applyImport(ctx, tx, listID, state.Version, imp, &plan); err != nil {
+		return store.ImportReport{}, err
+	}
+	return plan.Report, nil
+}
+
+// importTarget returns the id and state of the list imp imports into,
+// creating the list if it is new.
+func importTarget(ctx context.Context, tx *sql.Tx, imp store.ListImport) (int64, store.ListState, error) {
+	st := store.ListState{Exists: true}
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id, version, negative FROM lists WHERE name = ?`, imp.Name).Scan(&id, &st.Version, &st.Negative)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return id, st, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO lists (name, source, negative) VALUES (?, ?, ?)`, imp.Name, imp.Source, imp.Negative)
+	if err != nil {
+		return 0, st, err
+	}
+	id, err = res.LastInsertId()
+	return id, store.ListState{}, err
+}
+
+// storedEntries returns every row the list ever had, so that a re-added
+// hash reuses its row (and keeps its disabled state and history).
+func storedEntries(ctx context.Context, tx *sql.Tx, listID int64) ([]store.StoredEntry, error) {
+	var out []store.StoredEntry
+	err := eachRow(ctx, tx, `SELECT `+entryCols+`, e.id, e.last_version IS NULL FROM entries e WHERE e.list_id = ?`, func(r *sql.Rows) error {
 		var e watchlist.Entry
-		c := &current{}
-		if err := scanEntry(r, &e, &c.id, &c.active); err != nil {
-			r.Close()
-			return rep, false, err
+		var se store.StoredEntry
+		if err := scanEntry(r, &e, &se.Row, &se.Active); err != nil {
+			return err
 		}
-		c.digest = rowcodec.EntryDigest(&e)
-		rows[keyOf(e.Hash)] = c
-	}
-	if err := r.Close(); err != nil {
-		return rep, false, err
-	}
-	if err := r.Err(); err != nil {
-		return rep, false, err
-	}
+		se.Hash, se.Digest = e.Hash, store.EntryDigest(&e)
+		out = append(out, se)
+		return nil
+	}, listID)
+	return out, err
+}
 
-	newVer := ver + 1
-	by := imp.By
-	insertEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (list_id, kind, hash, category, severity, note, name, size, series,
-		victim_identified, offender_identified, extra, first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`)
-	if err != nil {
-		return rep, false, err
+// applyImport writes plan: the rows in the plan's order (entry and event
+// ids follow it), then the new version and the list's counts. ver is the
+// version the import replaces.
+func (s *Store) applyImport(ctx context.Context, tx *sql.Tx, listID int64, ver int, imp store.ListImport, plan *store.ImportPlan) error {
+	// The reasons of changes need the values before the import.
+	old := map[int64]*watchlist.Entry{}
+	for _, id := range plan.ChangedRows() {
+		var e watchlist.Entry
+		if err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.id = ?`, id), &e); err != nil {
+			return err
+		}
+		old[id] = &e
 	}
-	defer insertEntry.Close()
-	updateEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET category = ?, severity = ?, note = ?, name = ?, size = ?, series = ?,
-		victim_identified = ?, offender_identified = ?, extra = ?, last_version = NULL WHERE id = ?`)
-	if err != nil {
-		return rep, false, err
+	plan.Describe(old)
+	if err := writeEntries(ctx, tx, listID, ver, plan); err != nil {
+		return err
 	}
-	defer updateEntry.Close()
+	now := s.cfg.Now().UTC().UnixNano()
 	insertEvent, err := tx.PrepareContext(ctx, `INSERT INTO entry_events (kind, hash, list_id, version, action, at, who, reason)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
-		return rep, false, err
-	}
-	defer insertEvent.Close()
-	event := func(h hashkind.Hash, action, reason string) error {
-		_, err := insertEvent.ExecContext(ctx, h.Kind().String(), h.Bytes(), listID, newVer, action, now, by, reason)
 		return err
 	}
-
-	distinct := 0
-	for i := range imp.Entries {
-		if i%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return rep, false, err
-			}
-		}
-		e := &imp.Entries[i]
-		if !e.Hash.Kind().Valid() {
-			return rep, false, fmt.Errorf("entry %d%s: no hash of a known kind", i+1, where(e.Pos))
-		}
-		k, d := keyOf(e.Hash), rowcodec.EntryDigest(e)
-		c := rows[k]
-		if c != nil && c.seen {
-			if c.digest == d {
-				continue // the same entry twice: keep it once
-			}
-			return rep, false, fmt.Errorf("entry %d%s: %s %s is given twice with different attributes", i+1, where(e.Pos), e.Hash.Kind(), e.Hash.Hex())
-		}
-		distinct++
-		extra, err := extraCol(e.Extra)
-		if err != nil {
-			return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
-		}
-		switch {
-		case c == nil:
-			if _, err := insertEntry.ExecContext(ctx, listID, e.Hash.Kind().String(), e.Hash.Bytes(), e.Category, e.Severity, e.Note,
-				e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, newVer); err != nil {
-				return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
-			}
-			c = &current{active: true}
-			rows[k] = c
-			rep.Added++
-			if len(rep.AddedHashes) < maxSamples {
-				rep.AddedHashes = append(rep.AddedHashes, e.Hash)
-			}
-			if err := event(e.Hash, "added", ""); err != nil {
-				return rep, false, err
-			}
-		case !c.active || c.digest != d:
-			reason := ""
-			if c.active {
-				var old watchlist.Entry
-				if err := scanEntry(tx.QueryRowContext(ctx, `SELECT `+entryCols+` FROM entries e WHERE e.id = ?`, c.id), &old); err != nil {
-					return rep, false, err
-				}
-				reason = rowcodec.DescribeChange(&old, e)
-			}
-			if _, err := updateEntry.ExecContext(ctx, e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series,
-				boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, c.id); err != nil {
-				return rep, false, fmt.Errorf("entry %d%s: %w", i+1, where(e.Pos), err)
-			}
-			action := "changed"
-			if !c.active {
-				action, reason = "added", "back on the list"
-				rep.Added++
-				if len(rep.AddedHashes) < maxSamples {
-					rep.AddedHashes = append(rep.AddedHashes, e.Hash)
-				}
-			} else {
-				rep.Changed++
-			}
-			if err := event(e.Hash, action, reason); err != nil {
-				return rep, false, err
-			}
-		}
-		c.seen, c.digest = true, d
-	}
-
-	// What the current version had and the import does not: removed, in
-	// hash order so that the samples and the history read the same each time.
-	var gone []hashKey
-	for k, c := range rows {
-		if c.active && !c.seen {
-			gone = append(gone, k)
+	defer insertEvent.Close()
+	for _, ev := range plan.Events {
+		if _, err := insertEvent.ExecContext(ctx, ev.Hash.Kind().String(), ev.Hash.Bytes(), listID, plan.Version, ev.Action, now, imp.By, ev.Reason); err != nil {
+			return err
 		}
 	}
-	sort.Slice(gone, func(i, j int) bool {
-		if gone[i].kind != gone[j].kind {
-			return gone[i].kind < gone[j].kind
-		}
-		return bytes.Compare(gone[i].sum[:], gone[j].sum[:]) < 0
-	})
-	if len(gone) > 0 {
-		removeEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET last_version = ? WHERE id = ?`)
-		if err != nil {
-			return rep, false, err
-		}
-		defer removeEntry.Close()
-		for _, k := range gone {
-			h := hashkind.MustNew(k.kind, k.sum[:k.kind.Size()])
-			if _, err := removeEntry.ExecContext(ctx, ver, rows[k].id); err != nil {
-				return rep, false, err
-			}
-			if err := event(h, "removed", ""); err != nil {
-				return rep, false, err
-			}
-			rep.Removed++
-			if len(rep.RemovedHashes) < maxSamples {
-				rep.RemovedHashes = append(rep.RemovedHashes, h)
-			}
-		}
-	}
-
-	if !isNew && rep.Added+rep.Removed+rep.Changed == 0 {
-		return store.ImportReport{List: imp.Name, Version: ver, Unchanged: true}, true, nil
-	}
-	label := imp.Version
-	if label == "" {
-		label = strconv.Itoa(newVer)
-	}
+	rep := &plan.Report
 	if _, err := tx.ExecContext(ctx, `INSERT INTO list_versions (list_id, number, label, imported_at, sha256, format, imported_by,
 		entries, added, removed, changed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		listID, newVer, label, now, imp.SHA256, string(imp.Format), by, distinct, rep.Added, rep.Removed, rep.Changed); err != nil {
-		return rep, false, err
+		listID, plan.Version, plan.Label, now, imp.SHA256, string(imp.Format), imp.By, plan.Entries, rep.Added, rep.Removed, rep.Changed); err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE lists SET version = ?, source = CASE WHEN ? = '' THEN source ELSE ? END,
+	_, err = tx.ExecContext(ctx, `UPDATE lists SET version = ?, source = CASE WHEN ? = '' THEN source ELSE ? END,
 		active_entries = ?,
 		disabled_entries = (SELECT count(*) FROM entries WHERE list_id = ? AND last_version IS NULL AND disabled = 1)
-		WHERE id = ?`, newVer, imp.Source, imp.Source, distinct, listID, listID); err != nil {
-		return rep, false, err
-	}
-	rep.Version = newVer
-	return rep, false, nil
+		WHERE id = ?`, plan.Version, imp.Source, imp.Source, plan.Entries, listID, listID)
+	return err
 }
 
-func where(p watchlist.Pos) string {
-	switch {
-	case p.File != "" && p.Line > 0:
-		return fmt.Sprintf(" (%s line %d)", p.File, p.Line)
-	case p.File != "" && p.Path != "":
-		return fmt.Sprintf(" (%s %s)", p.File, p.Path)
-	case p.File != "":
-		return " (" + p.File + ")"
+// writeEntries writes the plan's new, rewritten and removed rows. ver is
+// the version the import replaces: the last that held a removed row.
+func writeEntries(ctx context.Context, tx *sql.Tx, listID int64, ver int, plan *store.ImportPlan) error {
+	insertEntry, err := tx.PrepareContext(ctx, `INSERT INTO entries (list_id, kind, hash, category, severity, note, name, size, series,
+		victim_identified, offender_identified, extra, first_version, last_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`)
+	if err != nil {
+		return err
 	}
-	return ""
+	defer insertEntry.Close()
+	for _, e := range plan.Insert {
+		extra, err := extraCol(e.Extra)
+		if err == nil {
+			_, err = insertEntry.ExecContext(ctx, listID, e.Hash.Kind().String(), e.Hash.Bytes(), e.Category, e.Severity, e.Note,
+				e.Name, e.Size, e.Series, boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, plan.Version)
+		}
+		if err != nil {
+			return fmt.Errorf("entry %s %s: %w", e.Hash.Kind(), e.Hash.Hex(), err)
+		}
+	}
+	updateEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET category = ?, severity = ?, note = ?, name = ?, size = ?, series = ?,
+		victim_identified = ?, offender_identified = ?, extra = ?, last_version = NULL WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer updateEntry.Close()
+	for _, u := range plan.Update {
+		e := u.Entry
+		extra, err := extraCol(e.Extra)
+		if err == nil {
+			_, err = updateEntry.ExecContext(ctx, e.Category, e.Severity, e.Note, e.Name, e.Size, e.Series,
+				boolCol(e.VictimIdentified), boolCol(e.OffenderIdentified), extra, u.Row)
+		}
+		if err != nil {
+			return fmt.Errorf("entry %s %s: %w", e.Hash.Kind(), e.Hash.Hex(), err)
+		}
+	}
+	removeEntry, err := tx.PrepareContext(ctx, `UPDATE entries SET last_version = ? WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	defer removeEntry.Close()
+	for _, id := range plan.Remove {
+		if _, err := removeEntry.ExecContext(ctx, ver, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // listCols reads a list with its current version.

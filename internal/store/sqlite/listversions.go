@@ -5,32 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Read-only queries over a list's versions, for the web pages: what each
 // import brought, and what changed between two versions.
 
-// ListVersion is one stored import of a list.
-type ListVersion struct {
-	Number   int
-	Label    string // the publisher's label, or the number
-	Imported time.Time
-	By       string
-	SHA256   string
-	Format   string
-	Entries  int
-	Added    int
-	Removed  int
-	Changed  int
-}
-
 // ListVersions returns the versions of list name, newest first;
 // store.ErrNotFound if there is no such list.
-func (s *Store) ListVersions(ctx context.Context, name string) ([]ListVersion, error) {
+func (s *Store) ListVersions(ctx context.Context, name string) ([]webviews.ListVersion, error) {
 	var id int64
 	err := s.db.QueryRowContext(ctx, `SELECT id FROM lists WHERE name = ?`, name).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -39,10 +24,10 @@ func (s *Store) ListVersions(ctx context.Context, name string) ([]ListVersion, e
 	if err != nil {
 		return nil, fmt.Errorf("list %q: %w", name, err)
 	}
-	var out []ListVersion
+	var out []webviews.ListVersion
 	err = eachRow(ctx, s.db, `SELECT number, label, imported_at, sha256, format, imported_by, entries, added, removed, changed
 		FROM list_versions WHERE list_id = ? ORDER BY number DESC`, func(r *sql.Rows) error {
-		var v ListVersion
+		var v webviews.ListVersion
 		var at int64
 		if err := r.Scan(&v.Number, &v.Label, &at, &v.SHA256, &v.Format, &v.By, &v.Entries, &v.Added, &v.Removed, &v.Changed); err != nil {
 			return err
@@ -57,20 +42,6 @@ func (s *Store) ListVersions(ctx context.Context, name string) ([]ListVersion, e
 	return out, nil
 }
 
-// ListChange is one hash that differs between two versions of a list.
-type ListChange struct {
-	Hash     hashkind.Hash
-	Category string // the entry's category as stored now
-	Was      string // for a change: what the history says changed
-}
-
-// ListDiff is what changed in a list from one version to another.
-type ListDiff struct {
-	From, To                int
-	Added, Removed, Changed []ListChange
-	Truncated               bool // more than max changes of some kind
-}
-
 // DiffListVersions returns what changed in list name from version from to
 // version to (from < to; from 0 is the empty list before the first
 // import), at most max entries of each kind (0: 200). It replays the
@@ -78,8 +49,8 @@ type ListDiff struct {
 // and removed again in between is not listed. store.ErrNotFound for an
 // unknown list or version. It reads the list's whole history: a page an
 // analyst opens, not a hot path.
-func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max int) (ListDiff, error) {
-	d := ListDiff{From: from, To: to}
+func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max int) (webviews.ListDiff, error) {
+	d := webviews.ListDiff{From: from, To: to}
 	if max <= 0 {
 		max = 200
 	}
@@ -132,7 +103,7 @@ func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max
 	if err != nil {
 		return d, fmt.Errorf("list %q diff %d..%d: %w", name, from, to, err)
 	}
-	add := func(dst *[]ListChange, st *state, was string) error {
+	add := func(dst *[]webviews.ListChange, st *state, was string) error {
 		if len(*dst) >= max {
 			d.Truncated = true
 			return nil
@@ -141,7 +112,7 @@ func (s *Store) DiffListVersions(ctx context.Context, name string, from, to, max
 		if err != nil {
 			return fmt.Errorf("list %q: %w", name, err)
 		}
-		*dst = append(*dst, ListChange{Hash: h, Category: st.category, Was: was})
+		*dst = append(*dst, webviews.ListChange{Hash: h, Category: st.category, Was: was})
 		return nil
 	}
 	for _, k := range order {

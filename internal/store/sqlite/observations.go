@@ -164,6 +164,18 @@ func (k *facetKey) args() []any {
 	return []any{k.sensor, k.version, k.vantage, k.clock, k.network, k.method, k.transport, k.possession, k.client, k.clientVersion, k.rule}
 }
 
+// hashKey identifies a hash as a comparable value (the items cache's key).
+type hashKey struct {
+	kind hashkind.Kind
+	sum  [32]byte
+}
+
+func keyOf(h hashkind.Hash) hashKey {
+	k := hashKey{kind: h.Kind()}
+	copy(k.sum[:], h.Bytes())
+	return k
+}
+
 // freshIDs are ids of rows added to items, facets and places in a
 // transaction not yet committed.
 type freshIDs struct {

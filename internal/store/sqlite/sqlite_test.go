@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -37,6 +38,14 @@ func TestContract(t *testing.T) {
 
 // A chunk of one row exercises the power-of-two remainder path on every
 // batch; the contract must hold with it too.
+// The SQLite store keeps the analysis's contract too.
+func TestAnalysisContract(t *testing.T) {
+	analysistest.Run(t, func(t *testing.T) analysistest.Store {
+		st, _ := openTemp(t, DefaultConfig())
+		return st
+	})
+}
+
 func TestContractWithSmallChunks(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ObservationChunk = 3

@@ -15,12 +15,15 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Read-only queries for the investigators' pages (internal/webapp): the
 // overview's figures in one pass over the live targets, the newest
 // observations through the time index, a search by address, hash or id,
 // and the target of an endpoint. None of them scans the observations.
+
+var _ webviews.Store = (*Store)(nil)
 
 // scopeWhere is the WHERE fragment admitting the live targets (alias t)
 // in scope: routed to or shared with one of its agencies.
@@ -36,28 +39,6 @@ func scopeWhere(scope analysis.Scope) (string, []any) {
 		strings.Repeat(",?", len(scope.Agencies)-1) + `))`, args
 }
 
-// PlaceStat counts the targets whose latest place is one (country,
-// subdivision), and all their observations.
-type PlaceStat struct {
-	Country      string
-	Subdivision  string
-	Targets      int
-	Observations int
-}
-
-// WebOverview is the overview page's figures within a scope, over the
-// live targets last seen since a time.
-type WebOverview struct {
-	Targets      int                   // last seen since
-	Devices      int                   // of those, with more than one endpoint
-	ByAgency     map[string]int        // targets by the agency they are routed to
-	ByNetwork    map[string]int        // targets by network
-	ByLevel      map[observe.Level]int // targets by their highest level
-	Places       []PlaceStat           // by latest place
-	NewByDay     map[int64]int         // targets first seen on each UTC day (days since the epoch)
-	Observations map[int64]int         // observations routed into scope per UTC day since
-}
-
 // dayNS is one UTC day in nanoseconds: the day numbers of the maintained
 // counts (migration 0005) are Unix nanoseconds divided by it.
 const dayNS = int64(24 * time.Hour)
@@ -67,11 +48,11 @@ const dayNS = int64(24 * time.Hour)
 // triggers of migration 0005 keep per day of last (and first) sighting,
 // plus the few live targets shared into the scope from outside it: no
 // pass over the targets. Any other since reads the targets in scope.
-func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.Time) (*WebOverview, error) {
+func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.Time) (*webviews.Overview, error) {
 	if !since.IsZero() && since.UnixNano()%dayNS != 0 {
 		return s.overviewScan(ctx, scope, since)
 	}
-	ov := newWebOverview()
+	ov := newOverview()
 	if scope.Empty() {
 		return ov, nil
 	}
@@ -79,7 +60,7 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	if !since.IsZero() {
 		sinceDay = since.UnixNano() / dayNS
 	}
-	places := map[[2]string]*PlaceStat{}
+	places := map[[2]string]*webviews.PlaceStat{}
 	routeWhere, routeArgs := routeIn(scope)
 	err := eachRow(ctx, s.db, `SELECT route, country, subdivision, networks, max_level, multi, SUM(targets), SUM(observations)
 		FROM web_target_days WHERE day >= ?`+routeWhere+` GROUP BY route, country, subdivision, networks, max_level, multi`,
@@ -90,7 +71,7 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 				return err
 			}
 			if n > 0 {
-				ov.add(places, route, country, sub, networks, level, multi == 1, n, obs)
+				addToOverview(ov, places, route, country, sub, networks, level, multi == 1, n, obs)
 			}
 			return nil
 		}, append([]any{sinceDay}, routeArgs...)...)
@@ -114,7 +95,7 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	}
 	sinceNS := sinceDay * dayNS
 	if err := s.sharedInto(ctx, scope, sinceNS, func(route, country, sub, networks string, eps, level, obs int, first int64) {
-		ov.add(places, route, country, sub, networks, level, eps > 1, 1, obs)
+		addToOverview(ov, places, route, country, sub, networks, level, eps > 1, 1, obs)
 		if first >= sinceNS {
 			ov.NewByDay[first/dayNS]++
 		}
@@ -130,13 +111,13 @@ func (s *Store) Overview(ctx context.Context, scope analysis.Scope, since time.T
 	return ov, nil
 }
 
-func newWebOverview() *WebOverview {
-	return &WebOverview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
+func newOverview() *webviews.Overview {
+	return &webviews.Overview{ByAgency: map[string]int{}, ByNetwork: map[string]int{}, ByLevel: map[observe.Level]int{},
 		NewByDay: map[int64]int{}, Observations: map[int64]int{}}
 }
 
-// add counts n targets of one group.
-func (ov *WebOverview) add(places map[[2]string]*PlaceStat, route, country, sub, networks string, level int, multi bool, n, obs int) {
+// addToOverview counts n targets of one group.
+func addToOverview(ov *webviews.Overview, places map[[2]string]*webviews.PlaceStat, route, country, sub, networks string, level int, multi bool, n, obs int) {
 	ov.Targets += n
 	if multi {
 		ov.Devices += n
@@ -149,7 +130,7 @@ func (ov *WebOverview) add(places map[[2]string]*PlaceStat, route, country, sub,
 	k := [2]string{country, sub}
 	p := places[k]
 	if p == nil {
-		p = &PlaceStat{Country: country, Subdivision: sub}
+		p = &webviews.PlaceStat{Country: country, Subdivision: sub}
 		places[k] = p
 	}
 	p.Targets += n
@@ -204,7 +185,7 @@ func (s *Store) sharedInto(ctx context.Context, scope analysis.Scope, sinceNS in
 }
 
 // dailyObservations fills ov.Observations from analysis_daily.
-func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, since time.Time, ov *WebOverview) error {
+func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, since time.Time, ov *webviews.Overview) error {
 	dailyWhere, dailyArgs := `day >= ?`, []any{since.Unix() / 86400}
 	if !scope.All {
 		dailyWhere += ` AND agency IN (?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
@@ -229,13 +210,13 @@ func (s *Store) dailyObservations(ctx context.Context, scope analysis.Scope, sin
 
 // overviewScan computes the overview's figures in one pass over the live
 // targets in scope (their summary rows, not their observations).
-func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since time.Time) (*WebOverview, error) {
-	ov := newWebOverview()
+func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since time.Time) (*webviews.Overview, error) {
+	ov := newOverview()
 	if scope.Empty() {
 		return ov, nil
 	}
 	where, args := scopeWhere(scope)
-	places := map[[2]string]*PlaceStat{}
+	places := map[[2]string]*webviews.PlaceStat{}
 	sinceNS := since.UnixNano()
 	if since.IsZero() {
 		sinceNS = 0
@@ -251,7 +232,7 @@ func (s *Store) overviewScan(ctx context.Context, scope analysis.Scope, since ti
 		if assigned != "" {
 			agency = assigned
 		}
-		ov.add(places, agency, country, sub, networks, level, eps > 1, 1, obs)
+		addToOverview(ov, places, agency, country, sub, networks, level, eps > 1, 1, obs)
 		if first >= sinceNS {
 			ov.NewByDay[first/dayNS]++
 		}
@@ -297,19 +278,12 @@ func (s *Store) countSince(ctx context.Context, scope analysis.Scope, sinceNS in
 	return total, nil
 }
 
-// RecentObservation is a stored observation as a live page lists it, with
-// the target its endpoint belongs to ("" if none yet).
-type RecentObservation struct {
-	observe.Observation
-	Target string
-}
-
 // RecentObservations returns up to limit of the newest observations in
 // scope now (see below), newest first. It reads at most window of the newest
 // observations through the time index (0: 5000), so that a reader whose
 // agencies see little is not answered by a scan of the table: such a
 // reader may get fewer than limit. Transcripts are not read.
-func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) ([]RecentObservation, error) {
+func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) ([]webviews.RecentObservation, error) {
 	if scope.Empty() || limit <= 0 {
 		return nil, nil
 	}
@@ -354,10 +328,10 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		FROM k JOIN observation_rows o ON o.seq = k.seq
 		JOIN items i ON i.id = o.item_id
 		ORDER BY o.time_ns DESC, o.seq DESC`
-	var out []RecentObservation
+	var out []webviews.RecentObservation
 	err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
 		var (
-			ro                     RecentObservation
+			ro                     webviews.RecentObservation
 			id                     any
 			ns, port               int64
 			level, ip, kind, match string
@@ -408,23 +382,15 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	return out, nil
 }
 
-// PlacePoint is where a place was drawn from: the coordinates the geo
-// database gave one address placed there.
-type PlacePoint struct {
-	Country     string
-	Subdivision string // "" for the country itself
-	Lat, Lon    float64
-}
-
 // PlacePoints returns, for each country and (country, subdivision) among
 // the newest window observations (time index; 0: 20000), the coordinates
 // of the newest one placed there with coordinates.
-func (s *Store) PlacePoints(ctx context.Context, window int) ([]PlacePoint, error) {
+func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePoint, error) {
 	if window <= 0 {
 		window = 20000
 	}
 	seen := map[[2]string]bool{}
-	var out []PlacePoint
+	var out []webviews.PlacePoint
 	err := eachRow(ctx, s.db, `SELECT place FROM (SELECT place FROM observation_rows ORDER BY time_ns DESC LIMIT ?) WHERE place IS NOT NULL`,
 		func(r *sql.Rows) error {
 			var txt string
@@ -445,7 +411,7 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]PlacePoint, erro
 			for _, k := range keys {
 				if !seen[k] {
 					seen[k] = true
-					out = append(out, PlacePoint{Country: k[0], Subdivision: k[1], Lat: p.Lat, Lon: p.Lon})
+					out = append(out, webviews.PlacePoint{Country: k[0], Subdivision: k[1], Lat: p.Lat, Lon: p.Lon})
 				}
 			}
 			return nil

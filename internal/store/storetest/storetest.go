@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConfirmUnknownHashIsNotFound", testConfirmUnknownHashIsNotFound},
 		{"LookupAcrossLists", testLookupAcrossLists},
 		{"ListEntriesUnknownListIsNotFound", testListEntriesUnknownListIsNotFound},
+		{"AddToListKeepsEveryEntry", testAddToListKeepsEveryEntry},
 		{"ObservationsRoundTripEveryField", testObservationsRoundTripEveryField},
 		{"ObservationsComeInTimeOrder", testObservationsComeInTimeOrder},
 		{"ObservationsFilterSinceUntil", testObservationsFilterSinceUntil},
@@ -651,6 +652,35 @@ func testListEntriesUnknownListIsNotFound(t *testing.T, st store.Store) {
 	err := st.ListEntries(context.Background(), "nowhere", func(*watchlist.Entry) error { return nil })
 	if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "nowhere") {
 		t.Fatalf("ListEntries(nowhere) = %v, want ErrNotFound naming the list", err)
+	}
+}
+
+// store.AddToList creates the list, keeps what it holds, replaces an
+// entry of the same hash and notes why.
+func testAddToListKeepsEveryEntry(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	s := newSynth(11)
+	es := s.entries(3)
+	for i, e := range es {
+		rep, err := store.AddToList(ctx, st, "local-confirmed", "local", e, "analyst-1", "lead confirmed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Version != i+1 || rep.Added != 1 || rep.Removed != 0 {
+			t.Fatalf("adding entry %d: %+v, want version %d with 1 added", i, rep, i+1)
+		}
+	}
+	again := es[1]
+	again.Note, again.Category = "re-graded", "9"
+	if rep, err := store.AddToList(ctx, st, "local-confirmed", "local", again, "analyst-2", "why"); err != nil || rep.Changed != 1 || rep.Added+rep.Removed != 0 {
+		t.Fatalf("re-adding a listed hash: %+v %v, want 1 changed", rep, err)
+	}
+	got := listEntries(t, st, "local-confirmed")
+	if len(got) != 3 || got[es[0].Hash].Note != "lead confirmed" || got[es[1].Hash].Note != "re-graded" || got[es[1].Hash].Category != "9" {
+		t.Fatalf("entries %+v, want all three, the first noted with the reason, the second replaced", got)
+	}
+	if l := lists(t, st)["local-confirmed"]; l.Source != "local" || l.Format != watchlist.FormatCSV || l.Version != "4" {
+		t.Fatalf("list %+v, want source local, csv, version 4", l)
 	}
 }
 
