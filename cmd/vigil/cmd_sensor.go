@@ -27,7 +27,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 func sensorCommand() *command {
@@ -314,37 +313,18 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	return counts, errors.Join(err, ingErr)
 }
 
-// watchedInfoHashes builds the sensor's watch set from the store: every
-// enabled btih and btih2 entry, except hashes on a known-benign list.
+// watchedInfoHashes is the sensor's watch set from the store: the btih
+// and btih2 entries the lists watch (match.WatchSet).
 func watchedInfoHashes(ctx context.Context, st store.Store) ([]bittorrent.Watched, error) {
-	byHash := map[hashkind.Hash]*bittorrent.Watched{}
-	benign := map[hashkind.Hash]bool{}
-	var order []hashkind.Hash
-	err := st.ActiveEntries(ctx, func(l *watchlist.List, e *watchlist.Entry) error {
-		k := e.Hash.Kind()
-		if k != hashkind.BTIH && k != hashkind.BTIH2 {
-			return nil
-		}
-		if l.Negative {
-			benign[e.Hash] = true
-			return nil
-		}
-		w := byHash[e.Hash]
-		if w == nil {
-			w = &bittorrent.Watched{Hash: e.Hash, Reason: "list"}
-			byHash[e.Hash] = w
-			order = append(order, e.Hash)
-		}
-		w.Matched = append(w.Matched, observe.Match{List: l.Name, Category: e.Category})
-		return nil
-	})
+	ws, err := match.WatchSet(ctx, st, hashkind.BTIH, hashkind.BTIH2)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]bittorrent.Watched, 0, len(order))
-	for _, h := range order {
-		if !benign[h] {
-			out = append(out, *byHash[h])
+	out := make([]bittorrent.Watched, len(ws))
+	for i, w := range ws {
+		out[i] = bittorrent.Watched{Hash: w.Hash, Reason: "list"}
+		for _, s := range w.Sources {
+			out[i].Matched = append(out[i].Matched, observe.Match{List: s.List, Category: s.Category})
 		}
 	}
 	return out, nil
