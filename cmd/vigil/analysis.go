@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -13,11 +12,11 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
-// localConfirmedList is where analysts' confirmed associated files go.
-const localConfirmedList = "local-confirmed"
+// localConfirmedList is where analysts' confirmed associated files go
+// (named in the help of 'vigil leads').
+const localConfirmedList = analysis.LocalConfirmedList
 
 // analysisEndpointWindow is the --endpoint-window of the running command
 // (0: the default), read by every engine the command starts.
@@ -44,25 +43,7 @@ func startAnalysisWatching(ctx context.Context, log *slog.Logger, sq *sqlite.Sto
 			onAlert(al)
 		}
 	}
-	cfg.OnDisable = func(ctx context.Context, h hashkind.Hash, by, why string) error {
-		recs, err := sq.Lookup(ctx, h)
-		if err != nil {
-			return err
-		}
-		for _, r := range recs {
-			if err := sq.SetDisabled(ctx, r.List.Name, h, true, by, why); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	cfg.OnLeadConfirmed = func(ctx context.Context, l analysis.Lead, by, why string) error {
-		if l.Hash.IsZero() {
-			return fmt.Errorf("lead %s has no hash: it cannot be listed", l.Key)
-		}
-		_, err := sq.AddToList(ctx, localConfirmedList, "local", watchlist.Entry{Hash: l.Hash, Size: l.Size, Name: l.Path}, by, why)
-		return err
-	}
+	analysis.ListRules{Lists: sq}.Apply(&cfg)
 	e, err := analysis.New(ctx, sq, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("analysis: %w", err)
@@ -113,33 +94,4 @@ func (a *app) sqliteStore(ctx context.Context) (*sqlite.Store, error) {
 		return nil, fmt.Errorf("store %s keeps no targets", a.dbPath)
 	}
 	return sq, nil
-}
-
-// analysisCollector exports what the analysis set aside, so that a drop is
-// counted where operators look (vigil_analysis_dropped_total by reason)
-// and the third parties' sightings of non-public addresses it holds until
-// a first-hand contact confirms them (vigil_analysis_held).
-type analysisCollector struct{ e *analysis.Engine }
-
-var (
-	descAnalysisDropped = prometheus.NewDesc("vigil_analysis_dropped_total",
-		"Observations the analysis set aside, by reason (a non-public address a third party named that no first-hand contact confirmed, past the hold's bounds).",
-		[]string{"reason"}, nil)
-	descAnalysisHeld = prometheus.NewDesc("vigil_analysis_held",
-		"Third parties' sightings of non-public addresses held until a first-hand contact at that address confirms them.", nil, nil)
-)
-
-// Describe implements prometheus.Collector.
-func (c analysisCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- descAnalysisDropped
-	ch <- descAnalysisHeld
-}
-
-// Collect implements prometheus.Collector.
-func (c analysisCollector) Collect(ch chan<- prometheus.Metric) {
-	dropped, held := c.e.Dropped()
-	for reason, n := range dropped {
-		ch <- prometheus.MustNewConstMetric(descAnalysisDropped, prometheus.CounterValue, float64(n), reason)
-	}
-	ch <- prometheus.MustNewConstMetric(descAnalysisHeld, prometheus.GaugeValue, float64(held))
 }

@@ -417,7 +417,7 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(analysisCollector{engine})
+	reg.MustRegister(engine.Collector())
 	defer engine.Flush(context.WithoutCancel(ctx))
 	var analysisFailures atomic.Int64
 	feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)

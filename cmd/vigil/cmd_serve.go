@@ -363,7 +363,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 		if err != nil {
 			return err
 		}
-		reg.MustRegister(analysisCollector{engine})
+		reg.MustRegister(engine.Collector())
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
