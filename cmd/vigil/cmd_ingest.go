@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/ingest"
 )
 
 func ingestCommand() *command {
@@ -64,19 +64,15 @@ Example:
 				}
 				defer e.Flush(context.WithoutCancel(ctx))
 				var failures atomic.Int64
-				feed := analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
-				total := 0
-				err = jb.Consume(ctx, func(ctx context.Context, b []observe.Observation) error {
-					for i := range b {
-						en.Enrich(&b[i])
-					}
-					if err := st.InsertObservations(ctx, b); err != nil {
-						return err
-					}
-					total += len(b)
-					feed(b)
-					return nil
-				})
+				cons, err := jb.Consumer(ctx)
+				if err != nil {
+					return err
+				}
+				icfg := ingest.DefaultConfig()
+				icfg.BatchSize, icfg.Enrich, icfg.Log = *batch, en.Enrich, a.log
+				icfg.OnCommit = analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
+				stats, err := ingest.Run(ctx, cons, st, icfg)
+				total := stats.Committed
 				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/inproc"
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -227,7 +228,7 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	if opt.onFiles != nil {
 		cfg.OnFiles = opt.onFiles
 	}
-	b := bus.NewInProc(4096)
+	b := inproc.New(4096)
 	counts := sensorCounts{}
 	var mu sync.Mutex
 	count := func(batch []observe.Observation) {
@@ -263,6 +264,7 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 		started(s)
 	}
 	icfg := ingest.DefaultConfig()
+	icfg.Log = a.log
 	if opt.enrich != nil {
 		icfg.Enrich = opt.enrich.Enrich
 	}
@@ -278,7 +280,7 @@ func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bi
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b.C(), st, icfg, a.log)
+		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b, st, icfg)
 	}()
 	if report > 0 {
 		stopReport := make(chan struct{})
