@@ -22,9 +22,9 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
-	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/lab"
@@ -384,7 +384,7 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	en := enrich.New(loc, rules)
+	en := ingest.NewEnricher(loc, rules)
 	sq, err := a.sqliteStore(ctx)
 	if err != nil {
 		return err

@@ -19,7 +19,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/match"
@@ -178,7 +177,7 @@ type sensorRun struct {
 	report   time.Duration                 // print the running summary this often (0: never)
 	trackers map[hashkind.Hash][]string    // trackers known for watched info-hashes
 	registry *prometheus.Registry          // where the sensor's metrics go, if set
-	enrich   *enrich.Enricher              // places and routes each observation at ingest
+	enrich   *ingest.Enricher              // places and routes each observation at ingest
 	onCommit func([]observe.Observation)   // after each committed batch (analysis, live views)
 	remote   bus.Publisher                 // if set, observations go there (NATS JetStream), not to st
 	onFiles  func(bittorrent.TorrentFiles) // files of watched torrents that peers served (associated files)

@@ -27,7 +27,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
-	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -155,7 +154,7 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, fmt.Errorf("accuracy: lab geo database: %w", err)
 	}
 	defer loc.Close()
-	en := enrich.New(loc, nil)
+	en := ingest.NewEnricher(loc, nil)
 
 	guard, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {

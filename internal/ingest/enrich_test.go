@@ -1,9 +1,11 @@
-package enrich
+package ingest
 
 import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/examples/jurisdictions"
 	"github.com/vigil-oss/vigil/internal/geo"
@@ -32,7 +34,7 @@ func labEnricher(t *testing.T) *Enricher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(loc, rules)
+	return NewEnricher(loc, rules)
 }
 
 func TestEnrichPlacesAndRoutes(t *testing.T) {
@@ -72,6 +74,12 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 	if s := e.Stats(); s.Placed != 4 || s.Unplaced != 1 || s.Routed != 5 {
 		t.Errorf("stats %+v, want 4 placed, 1 unplaced, 5 routed", s)
 	}
+	// The same counts reach Prometheus.
+	for i, want := range []float64{4, 1, 5} {
+		if got := value(t, e.Collectors()[i].(prometheus.Metric)); got != want {
+			t.Errorf("%v = %v, want %v", e.Collectors()[i].(prometheus.Metric).Desc(), got, want)
+		}
+	}
 }
 
 // What was known when an observation was seen is never rewritten: an
@@ -100,7 +108,7 @@ func TestNilPartsAreAllowed(t *testing.T) {
 	var e *Enricher
 	o := observe.Observation{Endpoint: observe.Endpoint{IP: netip.MustParseAddr("127.1.0.5")}}
 	e.Enrich(&o) // no panic, nothing set
-	New(nil, nil).Enrich(&o)
+	NewEnricher(nil, nil).Enrich(&o)
 	if o.Place.Found() || o.Jurisdiction.Agency != "" {
 		t.Errorf("enriched without sources: %+v %+v", o.Place, o.Jurisdiction)
 	}
