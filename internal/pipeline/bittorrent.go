@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
@@ -28,6 +29,9 @@ type BitTorrent struct {
 // the pipeline, registers its metrics, and adds it to the sensors. Call
 // before Run.
 func (p *Pipeline) AddBitTorrent(ctx context.Context, c BitTorrent) (*bittorrent.Sensor, error) {
+	if p.pub == nil {
+		return nil, fmt.Errorf("pipeline: sensor %s: this pipeline has no bus to publish to", c.Sensor.ID)
+	}
 	guard, err := scope.New(c.Scope, nil)
 	if err != nil {
 		return nil, err
@@ -79,6 +83,5 @@ func (p *Pipeline) AddBitTorrent(ctx context.Context, c BitTorrent) (*bittorrent
 			return nil, err
 		}
 	}
-	p.AddSensor("bittorrent "+cfg.ID, s.Run)
-	return s, nil
+	return s, p.AddSensor("bittorrent "+cfg.ID, s.Run)
 }

@@ -84,7 +84,7 @@ func TestEveryPathStoresTheSameRowsAndEnrichment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AddSensor("sensor", func(ctx context.Context) error {
+	addSensor(t, p, "sensor", func(ctx context.Context) error {
 		for _, o := range slices.Clone(sent) {
 			if err := p.Publisher().Publish(ctx, o); err != nil {
 				return err

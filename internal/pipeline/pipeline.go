@@ -73,6 +73,10 @@ type Config struct {
 	Remote bus.Publisher
 	// BusCapacity is the in-process bus's size (0: inproc's default).
 	BusCapacity int
+	// NoIngest runs no bus and no ingest in this process: it serves and
+	// analyses what other processes store. Exclusive with Remote and
+	// Consumer; no sensor can be added.
+	NoIngest bool
 	// OnCommit, if set, is called after each batch is committed and
 	// scored (live views).
 	OnCommit func([]observe.Observation)
@@ -131,6 +135,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		return nil, errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
 	case cfg.Remote != nil && cfg.Analysis != nil:
 		return nil, errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
+	case cfg.NoIngest && (cfg.Remote != nil || cfg.Consumer != nil):
+		return nil, errors.New("pipeline: no ingest, yet a bus to publish to or read from")
 	}
 	if cfg.Rescore <= 0 {
 		cfg.Rescore = 24 * time.Hour
@@ -144,6 +150,7 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		p.pub = p.tally.counting(bus.Counted(cfg.Remote, p.busM))
 	case cfg.Consumer != nil:
 		p.consumer = cfg.Consumer
+	case cfg.NoIngest:
 	default:
 		b := inproc.New(cfg.BusCapacity)
 		p.consumer, p.pub = b, bus.Counted(b, p.busM)
@@ -163,7 +170,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 }
 
 // Publisher is what this process's sensors publish to: the in-process
-// bus, or the remote one, counted either way.
+// bus, or the remote one, counted either way; nil with NoIngest or a
+// Consumer.
 func (p *Pipeline) Publisher() bus.Publisher { return p.pub }
 
 // Engine is the analysis, or nil when this process runs none.
@@ -178,13 +186,17 @@ func (p *Pipeline) Stats() ingest.Stats { return p.stats }
 
 // AddSensor adds a sensor: run publishes to Publisher until its context
 // ends. Call before Run.
-func (p *Pipeline) AddSensor(name string, run func(ctx context.Context) error) {
+func (p *Pipeline) AddSensor(name string, run func(ctx context.Context) error) error {
+	if p.pub == nil {
+		return fmt.Errorf("pipeline: sensor %s: this pipeline has no bus to publish to", name)
+	}
 	p.sensors = append(p.sensors, part{name, run})
+	return nil
 }
 
 // Go adds a service (a web server, a checkpointer, a report): run works
-// until its context ends, which happens when the sensors stop. Call
-// before Run.
+// until its context ends, which happens when the sensors stop; services
+// stop in the reverse order they were added. Call before Run.
 func (p *Pipeline) Go(name string, run func(ctx context.Context) error) {
 	p.services = append(p.services, part{name, run})
 }
@@ -262,14 +274,7 @@ func (p *Pipeline) runFront(ctx context.Context, stop context.CancelFunc) *errgr
 			return nil
 		})
 	}
-	for _, s := range p.services {
-		front.Go(func() error {
-			if err := s.run(fctx); err != nil && !stopped(err) {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			return nil
-		})
-	}
+	p.runServices(front, fctx)
 	front.Go(func() error {
 		if len(p.sensors) > 0 {
 			sensors.Wait()
@@ -279,6 +284,39 @@ func (p *Pipeline) runFront(ctx context.Context, stop context.CancelFunc) *errgr
 		return nil
 	})
 	return front
+}
+
+// runServices starts the services in g. They stop in the reverse order
+// they were added, as deferred calls run: each is told to stop once ctx
+// has ended and the service added after it has returned (a server stops
+// before the audit checkpointer added before it signs its last
+// checkpoint).
+func (p *Pipeline) runServices(g *errgroup.Group, ctx context.Context) {
+	stopAfter, doneAfter := ctx.Done(), (<-chan struct{})(nil)
+	for i := len(p.services) - 1; i >= 0; i-- {
+		s := p.services[i]
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		signal, previous := stopAfter, doneAfter
+		g.Go(func() error {
+			<-signal
+			if previous != nil {
+				<-previous
+			}
+			cancel()
+			return nil
+		})
+		g.Go(func() error {
+			defer close(done)
+			defer cancel()
+			if err := s.run(sctx); err != nil && !stopped(err) {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			p.log.Info("pipeline: service stopped", "service", s.name)
+			return nil
+		})
+		stopAfter, doneAfter = sctx.Done(), done
+	}
 }
 
 // stopped reports whether err only says that the part was told to stop.

@@ -115,7 +115,7 @@ func TestShutdownCommitsEverythingAcceptedThenFlushesTheAnalysis(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFlood(p.Publisher(), 2000)
-	p.AddSensor("flood", f.run)
+	addSensor(t, p, "flood", f.run)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -195,7 +195,7 @@ func TestFailingSensorStopsTheRunAndKeepsWhatWasAccepted(t *testing.T) {
 	}
 	obs := bustest.Observations(30)
 	boom := errors.New("socket gone")
-	p.AddSensor("failing", func(ctx context.Context) error {
+	addSensor(t, p, "failing", func(ctx context.Context) error {
 		for _, o := range obs {
 			if err := p.Publisher().Publish(ctx, o); err != nil {
 				return err
@@ -203,7 +203,7 @@ func TestFailingSensorStopsTheRunAndKeepsWhatWasAccepted(t *testing.T) {
 		}
 		return boom
 	})
-	p.AddSensor("steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	addSensor(t, p, "steady", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	p.Go("web", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -259,7 +259,7 @@ func TestEveryStageRegistersItsMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AddSensor("three", func(ctx context.Context) error {
+	addSensor(t, p, "three", func(ctx context.Context) error {
 		for _, o := range bustest.Observations(3) {
 			if err := p.Publisher().Publish(ctx, o); err != nil {
 				return err
@@ -303,4 +303,78 @@ func gathered(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+func addSensor(t *testing.T, p *Pipeline, name string, run func(context.Context) error) {
+	t.Helper()
+	if err := p.AddSensor(name, run); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A pipeline without ingest (a server) has no bus: a sensor added to it
+// is refused, not left publishing nowhere.
+func TestNoIngestRefusesSensors(t *testing.T) {
+	st := openStore(t)
+	p, err := New(context.Background(), Config{Store: st, Analysis: st, NoIngest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Publisher() != nil {
+		t.Fatal("a pipeline without ingest has a publisher")
+	}
+	if err := p.AddSensor("orphan", func(context.Context) error { return nil }); err == nil {
+		t.Fatal("a sensor was added to a pipeline without ingest")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	p.Go("web", func(ctx context.Context) error { close(ran); <-ctx.Done(); return nil })
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-ran
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+}
+
+// Services stop in the reverse order they were added: the checkpointer
+// added before the web server is told to stop only after the server has
+// returned (its last requests' audit records are in the last checkpoint).
+func TestServicesStopInReverseOrder(t *testing.T) {
+	p, err := New(context.Background(), Config{Store: openStore(t), NoIngest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpTold := make(chan struct{})
+	p.Go("checkpointer", func(ctx context.Context) error {
+		<-ctx.Done()
+		close(cpTold)
+		return nil
+	})
+	early := false
+	p.Go("web", func(ctx context.Context) error {
+		<-ctx.Done()
+		// Shutting down: the checkpointer must not be told to stop
+		// meanwhile. Unordered, it is told at once.
+		select {
+		case <-cpTold:
+			early = true
+		case <-time.After(100 * time.Millisecond):
+		}
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if early {
+		t.Fatal("the checkpointer was told to stop while the web server was still stopping")
+	}
 }
