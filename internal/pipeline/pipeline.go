@@ -87,6 +87,23 @@ type Config struct {
 	Log *slog.Logger
 }
 
+// Validate reports a Config whose parts cannot work together.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("pipeline: no store")
+	case c.Remote != nil && c.Consumer != nil:
+		return errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
+	case c.Remote != nil && c.Analysis != nil:
+		return errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
+	case c.NoIngest && (c.Remote != nil || c.Consumer != nil):
+		return errors.New("pipeline: no ingest, yet a bus to publish to or read from")
+	case c.AnalysisPoll < 0 || c.Rescore < 0 || c.EndpointWindow < 0:
+		return errors.New("pipeline: negative analysis poll, rescore or endpoint window")
+	}
+	return nil
+}
+
 // AnalysisStore is the store the analysis runs over: its backend and the
 // watch-lists its rules change.
 type AnalysisStore interface {
@@ -128,15 +145,8 @@ type part struct {
 // with what other processes stored) and builds the bus. Nothing runs
 // until Run.
 func New(ctx context.Context, cfg Config) (*Pipeline, error) {
-	switch {
-	case cfg.Store == nil:
-		return nil, errors.New("pipeline: no store")
-	case cfg.Remote != nil && cfg.Consumer != nil:
-		return nil, errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
-	case cfg.Remote != nil && cfg.Analysis != nil:
-		return nil, errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
-	case cfg.NoIngest && (cfg.Remote != nil || cfg.Consumer != nil):
-		return nil, errors.New("pipeline: no ingest, yet a bus to publish to or read from")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Rescore <= 0 {
 		cfg.Rescore = 24 * time.Hour

@@ -378,3 +378,18 @@ func TestServicesStopInReverseOrder(t *testing.T) {
 		t.Fatal("the checkpointer was told to stop while the web server was still stopping")
 	}
 }
+
+func TestValidateRefusesPartsThatCannotWorkTogether(t *testing.T) {
+	st := openStore(t)
+	for name, c := range map[string]Config{
+		"no store":                 {},
+		"remote bus and consumer":  {Store: st, Remote: refusing{}, Consumer: inproc.New(1)},
+		"analysis with remote bus": {Store: st, Remote: refusing{}, Analysis: st},
+		"no ingest with a bus":     {Store: st, NoIngest: true, Consumer: inproc.New(1)},
+		"negative poll":            {Store: st, AnalysisPoll: -time.Second},
+	} {
+		if _, err := New(context.Background(), c); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+}
