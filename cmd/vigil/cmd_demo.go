@@ -11,24 +11,22 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
-	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/lab"
-	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -175,123 +173,6 @@ func demoAccounts(ctx context.Context, a *app, sq backend, rules *jurisdiction.R
 	return strings.TrimRight(b.String(), "\n"), nil
 }
 
-// demoStory plays the parts of the demo's story that the lab cannot play
-// alone, once the sensor is up: the announce-only client (a target that
-// never gets past "announced"); the analyst's known-offender flag on the
-// Marseille seeder's target (lab.Story[1]), as 'vigil target flag' sets
-// it; and, once the analysis has linked the mover's Paris and Toulouse
-// addresses into one device, its hand-off from the Paris PJ to the
-// southern zone's, as 'vigil target share --assign' records it. Old addresses
-// stay in trackers and DHT nodes for a while, so the routing alone would
-// keep the device in Paris: a hand-off is a person's decision.
-type demoStory struct {
-	lab    *lab.Lab
-	log    interface{ Warn(string, ...any) }
-	engine *analysis.Engine
-	sq     backend
-	by     string // who decides, as 'vigil target' records it
-	moves  bool   // the lab moves peers: there is a hand-off to make
-	audit  func(ctx context.Context, object string, detail map[string]any) error
-	done   chan struct{}
-	start  sync.Once
-}
-
-// decided audits a decision of the story as 'vigil target flag|share'
-// audits it.
-func (d *demoStory) decided(ctx context.Context, id, decision, why string) {
-	if err := d.audit(ctx, "target:"+id, map[string]any{"decision": decision, "why": why}); err != nil {
-		d.log.Warn("demo: audit", "target", id, "err", err)
-	}
-}
-
-// The reasons recorded with the demo's decisions.
-const (
-	demoFlagWhy    = "vigil demo: synthetic lab peer flagged to show the known-offender flag"
-	demoHandOffWhy = "vigil demo: the device moved from Paris (75) to Toulouse (31); handed off to the southern zone's PJ"
-	demoHandOffTo  = "fr-szpj-sud"
-)
-
-func (d *demoStory) run(ctx context.Context, s *bittorrent.Sensor) {
-	d.start.Do(func() { d.done = make(chan struct{}) })
-	defer close(d.done)
-	select {
-	case <-s.Ready():
-	case <-ctx.Done():
-		return
-	}
-	if _, err := d.lab.StartAnnouncer(ctx, s.Addrs(), 15*time.Second); err != nil {
-		d.log.Warn("demo: announce-only peer", "err", err)
-	}
-	ipOf := func(ap string) string {
-		a, err := netip.ParseAddrPort(ap)
-		if err != nil {
-			return ""
-		}
-		return a.Addr().String()
-	}
-	m := d.lab.Manifest()
-	flagIP, flagged := "", true
-	if len(m.Peers) > 1 && m.Peers[1].Role == lab.RoleSeeder {
-		flagIP, flagged = ipOf(m.Peers[1].Addr), false
-	}
-	handed := !d.moves || !(len(m.Peers) > lab.StoryMover && m.Peers[lab.StoryMover].Role == lab.RoleSeeder)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for !flagged || !handed {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		ts, _, err := d.sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000})
-		if err != nil {
-			continue
-		}
-		var mover lab.ManifestPeer
-		if !handed {
-			mover = d.lab.Manifest().Peers[lab.StoryMover]
-		}
-		for _, t := range ts {
-			if !flagged && strings.HasPrefix(t.Label, flagIP+":") {
-				if err := d.engine.SetFlag(ctx, t.ID, analysis.FlagKnownOffender, true, d.by, demoFlagWhy); err != nil {
-					d.log.Warn("demo: flag", "target", t.ID, "err", err)
-				} else {
-					d.decided(ctx, t.ID, "flag", demoFlagWhy)
-				}
-				flagged = true
-			}
-			if handed || t.Endpoints < 2 || len(mover.PreviousAddrs) == 0 {
-				continue
-			}
-			dt, err := d.sq.Target(ctx, t.ID, analysis.AllAgencies)
-			if err != nil {
-				continue
-			}
-			from, to := false, false
-			for _, ep := range dt.Endpoints {
-				from = from || ep.IP.String() == ipOf(mover.PreviousAddrs[0])
-				to = to || ep.IP.String() == ipOf(mover.Addr)
-			}
-			if from && to {
-				if err := d.engine.Assign(ctx, t.ID, demoHandOffTo, d.by, demoHandOffWhy); err != nil {
-					d.log.Warn("demo: hand-off", "target", t.ID, "err", err)
-				} else {
-					d.decided(ctx, t.ID, "share", demoHandOffWhy)
-				}
-				handed = true
-			}
-		}
-	}
-}
-
-// wait returns when run has returned (at once if it never started).
-func (d *demoStory) wait() {
-	d.start.Do(func() {})
-	if d.done != nil {
-		<-d.done
-	}
-}
-
 // storyBanner lists the demo's story for the banner: who lives where, and
 // what each account should expect to see.
 func storyBanner(cfg lab.Config, m lab.Manifest) string {
@@ -354,21 +235,17 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("lab: %w", err)
 	}
 	defer l.Close()
-	manifest := filepath.Join(f.dir, "manifest.json")
-	if err := l.WriteManifest(manifest); err != nil {
+	d := demoRun{lab: l, labConfig: lcfg, ln: ln, manifest: filepath.Join(f.dir, "manifest.json")}
+	if err := l.WriteManifest(d.manifest); err != nil {
+		return err
+	}
+	if d.sq, err = a.sqliteStore(ctx); err != nil {
 		return err
 	}
 	m := l.Manifest()
-
-	st, err := a.store(ctx)
-	if err != nil {
+	if d.list, d.entries, err = importListFile(ctx, d.sq, "lab-watchlist", m.Watchlist); err != nil {
 		return err
 	}
-	rep, n, err := importListFile(ctx, st, "lab-watchlist", m.Watchlist)
-	if err != nil {
-		return err
-	}
-
 	// Observations are placed with the lab's geo database and
 	// routed with the shipped French rules, as a deployment would
 	// with its own files.
@@ -383,18 +260,30 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	en := enrich.New(loc, rules)
-	sq, err := a.sqliteStore(ctx)
-	if err != nil {
+	d.enricher = ingest.NewEnricher(loc, rules)
+	if d.accounts, err = demoAccounts(ctx, a, d.sq, rules); err != nil {
 		return err
 	}
-	accounts, err := demoAccounts(ctx, a, sq, rules)
-	if err != nil {
-		return err
-	}
+	return f.runPipeline(ctx, a, &d)
+}
 
-	// The sensor runs into the store; the web interface reads it
-	// and shows each committed batch live.
+// demoRun is what the demo set up before its pipeline runs.
+type demoRun struct {
+	lab       *lab.Lab
+	labConfig lab.Config
+	ln        net.Listener
+	manifest  string // path of the lab's manifest
+	sq        backend
+	list      store.ImportReport // the lab's watch-list import
+	entries   int
+	enricher  *ingest.Enricher
+	accounts  string // the banner's lines about the accounts
+}
+
+// runPipeline runs the sensor into the store, the analysis, the web
+// interface (which shows each committed batch live), the story and the
+// report, until ctx ends; then prints the end summary.
+func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 	var sensor atomic.Pointer[bittorrent.Sensor]
 	health := map[string]web.HealthFunc{"sensor demo-bittorrent": func() (bool, string) {
 		if s := sensor.Load(); s != nil {
@@ -403,27 +292,25 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 		return false, "starting"
 	}}
 	reg := newRegistry()
-	wa, err := newWebApp(ctx, a, sq, ln.Addr().String(), health, reg, isp.DefaultRetention())
+	wa, err := newWebApp(ctx, a, d.sq, d.ln.Addr().String(), health, reg, isp.DefaultRetention())
 	if err != nil {
 		return err
 	}
 	defer wa.Close()
-	matcher, err := buildMatcher(ctx, sq)
+	p, err := pipeline.New(ctx, pipeline.Config{Store: d.sq, Analysis: d.sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
+		OnAlert: wa.Alert, Enricher: d.enricher, OnCommit: wa.Publish, Registry: reg, Log: a.log})
 	if err != nil {
 		return err
 	}
-	engine, err := startAnalysisWatching(ctx, a.log, sq, wa.Alert, matcher.Contains)
-	if err != nil {
-		return err
-	}
-	reg.MustRegister(analysisCollector{engine})
-	defer engine.Flush(context.WithoutCancel(ctx))
-	var analysisFailures atomic.Int64
-	feed := analysisFeed(context.WithoutCancel(ctx), a.log, engine, &analysisFailures)
-
+	m := d.lab.Manifest()
 	scfg := bittorrent.LabConfig()
 	scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, f.identities
-	scfg.Bootstrap = l.Bootstrap()
+	scfg.Bootstrap = d.lab.Bootstrap()
+	s, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: scfg, Scope: scope.DefaultConfig(), Trackers: labTrackers(m)})
+	if err != nil {
+		return err
+	}
+	sensor.Store(s)
 
 	fmt.Fprintf(a.stdout, `
 Vigil demo — everything on loopback, synthetic files only
@@ -437,44 +324,29 @@ Vigil demo — everything on loopback, synthetic files only
 %s
 Ctrl-C stops it.
 
-`, len(m.DHTNodes), len(m.Peers), len(m.Torrents), manifest, m.Watchlist, n, rep.Version,
-		a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, ln.Addr(), accounts, storyBanner(lcfg, m))
+`, len(m.DHTNodes), len(m.Peers), len(m.Torrents), d.manifest, m.Watchlist, d.entries, d.list.Version,
+		a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, d.ln.Addr(), d.accounts, storyBanner(d.labConfig, m))
 
-	webErr := make(chan error, 1)
-	go func() {
-		webErr <- serveHandler(ctx, a, ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
-	}()
-	story := &demoStory{lab: l, log: a.log, engine: engine, sq: sq, by: a.cliActor().Name, moves: lcfg.MovePeers > 0,
-		audit: func(ctx context.Context, object string, detail map[string]any) error {
-			return a.auditCLIPurpose(ctx, sq, audit.ActionChange, object, "", detail)
-		}}
-	counts, err := runBitTorrentSensorWith(ctx, a, st, scfg, scope.DefaultConfig(), sensorRun{
-		started: func(s *bittorrent.Sensor) {
-			sensor.Store(s)
-			if lcfg.Story {
-				go story.run(ctx, s)
-			}
-		},
-		report:   f.every,
-		trackers: labTrackers(m),
-		registry: reg,
-		enrich:   en,
-		onFiles:  associatedFeed(context.WithoutCancel(ctx), a.log, engine),
-		onCommit: func(b []observe.Observation) {
-			feed(b)
-			wa.Publish(b)
-		},
+	p.Go("web", func(ctx context.Context) error {
+		return serveHandler(ctx, a, d.ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))
 	})
-	story.wait()
-	printDemoEnd(context.WithoutCancel(ctx), a, counts, engine, sq)
-	if werr := <-webErr; err == nil {
-		err = werr
+	if d.labConfig.Story {
+		story := &demoStory{lab: d.lab, log: a.log, engine: p.Engine(), sq: d.sq, by: a.cliActor().Name, moves: d.labConfig.MovePeers > 0,
+			audit: func(ctx context.Context, object string, detail map[string]any) error {
+				return a.auditCLIPurpose(ctx, d.sq, audit.ActionChange, object, "", detail)
+			}}
+		p.Go("story", func(ctx context.Context) error { story.run(ctx, s); return nil })
 	}
+	if f.every > 0 {
+		p.Go("report", reportEvery(a, p, s, f.every))
+	}
+	err = p.Run(ctx)
+	printDemoEnd(context.WithoutCancel(ctx), a, p.Tally(), p.Engine(), d.sq)
 	return err
 }
 
 // printDemoEnd prints the sensor's final summary and the top targets.
-func printDemoEnd(ctx context.Context, a *app, counts sensorCounts, engine *analysis.Engine, sq backend) {
+func printDemoEnd(ctx context.Context, a *app, counts pipeline.Tally, engine *analysis.Engine, sq backend) {
 	fmt.Fprintln(a.stdout, "\nfinal summary:")
 	printSensorSummary(a.stdout, counts)
 	if err := engine.Flush(ctx); err != nil {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 )
 
 func ingestCommand() *command {
@@ -38,7 +38,7 @@ Example:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				st, err := a.store(ctx)
+				sq, err := a.sqliteStore(ctx)
 				if err != nil {
 					return err
 				}
@@ -54,29 +54,19 @@ Example:
 					return err
 				}
 				defer jb.Close()
-				sq, err := a.sqliteStore(ctx)
+				cons, err := jb.Consumer(ctx)
 				if err != nil {
 					return err
 				}
-				e, err := startAnalysis(ctx, a.log, sq, nil)
+				icfg := ingest.DefaultConfig()
+				icfg.BatchSize = *batch
+				p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
+					Enricher: en, Consumer: cons, Ingest: icfg, Log: a.log})
 				if err != nil {
 					return err
 				}
-				defer e.Flush(context.WithoutCancel(ctx))
-				var failures atomic.Int64
-				feed := analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
-				total := 0
-				err = jb.Consume(ctx, func(ctx context.Context, b []observe.Observation) error {
-					for i := range b {
-						en.Enrich(&b[i])
-					}
-					if err := st.InsertObservations(ctx, b); err != nil {
-						return err
-					}
-					total += len(b)
-					feed(b)
-					return nil
-				})
+				err = p.Run(ctx)
+				total := p.Stats().Committed
 				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
 				return err
 			}

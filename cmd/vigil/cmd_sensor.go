@@ -9,25 +9,13 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/enrich"
-	"github.com/vigil-oss/vigil/internal/hashkind"
-	"github.com/vigil-oss/vigil/internal/ingest"
-	"github.com/vigil-oss/vigil/internal/match"
-	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
-	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 func sensorCommand() *command {
@@ -146,7 +134,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				opt := sensorRun{}
+				pc := pipeline.Config{Store: st, Log: a.log}
 				if *busURL != "" {
 					// Placing and routing happen at the ingest that stores them.
 					jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(*busURL), a.log)
@@ -154,220 +142,59 @@ Examples:
 						return err
 					}
 					defer jb.Close()
-					opt.remote = jb
+					pc.Remote = jb
 				} else {
 					en, closeEnrich, err := ef.open(a)
 					if err != nil {
 						return err
 					}
 					defer closeEnrich()
-					opt.enrich = en
+					pc.Enricher = en
 					// Targets are scored as observations are stored.
-					if sq, ok := st.(*sqlite.Store); ok {
-						m, err := buildMatcher(ctx, st)
-						if err != nil {
-							return err
-						}
-						e, err := startAnalysisWatching(ctx, a.log, sq, nil, m.Contains)
-						if err != nil {
-							return err
-						}
-						var failures atomic.Int64
-						opt.onCommit = analysisFeed(context.WithoutCancel(ctx), a.log, e, &failures)
-						opt.onFiles = associatedFeed(context.WithoutCancel(ctx), a.log, e)
-						defer e.Flush(context.WithoutCancel(ctx))
+					if as, ok := st.(pipeline.AnalysisStore); ok {
+						pc.Analysis, pc.EndpointWindow, pc.IPv6 = as, a.endpointWindow, analysisIPv6.Load()
 					}
 				}
-				counts, err := runBitTorrentSensorWith(ctx, a, st, cfg, sc, opt)
-				printSensorSummary(a.stdout, counts)
+				p, err := pipeline.New(ctx, pc)
+				if err != nil {
+					return err
+				}
+				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc}); err != nil {
+					return err
+				}
+				err = p.Run(ctx)
+				printSensorSummary(a.stdout, p.Tally())
 				return err
 			}
 		},
 	}
 }
 
-// sensorCounts counts committed observations by method and level.
-type sensorCounts map[string]map[string]int
-
-// sensorRun holds the optional parts of a sensor run.
-type sensorRun struct {
-	started  func(*bittorrent.Sensor)      // called once the sensor exists
-	report   time.Duration                 // print the running summary this often (0: never)
-	trackers map[hashkind.Hash][]string    // trackers known for watched info-hashes
-	registry *prometheus.Registry          // where the sensor's metrics go, if set
-	enrich   *enrich.Enricher              // places and routes each observation at ingest
-	onCommit func([]observe.Observation)   // after each committed batch (analysis, live views)
-	remote   bus.Publisher                 // if set, observations go there (NATS JetStream), not to st
-	onFiles  func(bittorrent.TorrentFiles) // files of watched torrents that peers served (associated files)
-}
-
-// countingPublisher counts what a remote bus accepted.
-type countingPublisher struct {
-	bus.Publisher
-	count func([]observe.Observation)
-}
-
-func (c countingPublisher) Publish(ctx context.Context, o observe.Observation) error {
-	if err := c.Publisher.Publish(ctx, o); err != nil {
-		return err
-	}
-	c.count([]observe.Observation{o})
-	return nil
-}
-
-// runBitTorrentSensorWith is runBitTorrentSensor with the options of opt.
-func runBitTorrentSensorWith(ctx context.Context, a *app, st store.Store, cfg bittorrent.Config, sc scope.Config, opt sensorRun) (sensorCounts, error) {
-	started, report := opt.started, opt.report
-	guard, err := scope.New(sc, nil)
-	if err != nil {
-		return nil, err
-	}
-	watched, err := watchedInfoHashes(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Discover && cfg.Match == nil {
-		m, err := buildMatcher(ctx, st)
-		if err != nil {
-			return nil, err
-		}
-		var live match.Live
-		live.Store(m)
-		cfg.Match = bittorrent.MatchLive(&live)
-		a.log.Info("discovery on: files of sampled torrents are matched against the lists", "entries", m.Entries())
-	}
-	for i := range watched {
-		watched[i].Trackers = opt.trackers[watched[i].Hash]
-	}
-	if len(watched) == 0 {
-		a.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
-	}
-	if opt.onFiles != nil {
-		cfg.OnFiles = opt.onFiles
-	}
-	b := bus.NewInProc(4096)
-	counts := sensorCounts{}
-	var mu sync.Mutex
-	count := func(batch []observe.Observation) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, o := range batch {
-			if counts[o.Method] == nil {
-				counts[o.Method] = map[string]int{}
+// reportEvery returns a service that prints the sensor's health and the
+// observations stored so far every d.
+func reportEvery(a *app, p *pipeline.Pipeline, s *bittorrent.Sensor, d time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
 			}
-			counts[o.Method][o.Possession.Level.String()]++
-		}
-	}
-	var pub bus.Publisher = b
-	if opt.remote != nil {
-		// Observations leave for a remote ingest; the summary counts what
-		// the bus acknowledged.
-		pub = countingPublisher{opt.remote, count}
-	}
-	s, err := bittorrent.New(cfg, guard, pub, a.log)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.Watch(watched...); err != nil {
-		return nil, err
-	}
-	if opt.registry != nil {
-		opt.registry.MustRegister(s.Collector())
-		if cfg.Discover {
-			opt.registry.MustRegister(s.DiscoveryCollector())
-		}
-	}
-	if started != nil {
-		started(s)
-	}
-	icfg := ingest.DefaultConfig()
-	if opt.enrich != nil {
-		icfg.Enrich = opt.enrich.Enrich
-	}
-	icfg.OnCommit = func(batch []observe.Observation) {
-		if opt.onCommit != nil {
-			opt.onCommit(batch)
-		}
-		count(batch)
-	}
-	// Ingest outlives the sensor: when the sensor stops, the bus is closed
-	// and ingest drains and commits everything accepted.
-	var ingErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b.C(), st, icfg, a.log)
-	}()
-	if report > 0 {
-		stopReport := make(chan struct{})
-		defer close(stopReport)
-		go func() {
-			t := time.NewTicker(report)
-			defer t.Stop()
-			for {
-				select {
-				case <-stopReport:
-					return
-				case <-t.C:
-					ok, why := s.Health()
-					state := "ok"
-					if !ok {
-						state = "NOT OK"
-					}
-					mu.Lock()
-					fmt.Fprintf(a.stdout, "\n%s sensor %s: %s\n", time.Now().UTC().Format("15:04:05Z"), state, why)
-					printSensorSummary(a.stdout, counts)
-					mu.Unlock()
-				}
+			ok, why := s.Health()
+			state := "ok"
+			if !ok {
+				state = "NOT OK"
 			}
-		}()
+			fmt.Fprintf(a.stdout, "\n%s sensor %s: %s\n", time.Now().UTC().Format("15:04:05Z"), state, why)
+			printSensorSummary(a.stdout, p.Tally())
+		}
 	}
-	err = s.Run(ctx)
-	b.Close()
-	<-done
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		err = nil
-	}
-	return counts, errors.Join(err, ingErr)
 }
 
-// watchedInfoHashes builds the sensor's watch set from the store: every
-// enabled btih and btih2 entry, except hashes on a known-benign list.
-func watchedInfoHashes(ctx context.Context, st store.Store) ([]bittorrent.Watched, error) {
-	byHash := map[hashkind.Hash]*bittorrent.Watched{}
-	benign := map[hashkind.Hash]bool{}
-	var order []hashkind.Hash
-	err := st.ActiveEntries(ctx, func(l *watchlist.List, e *watchlist.Entry) error {
-		k := e.Hash.Kind()
-		if k != hashkind.BTIH && k != hashkind.BTIH2 {
-			return nil
-		}
-		if l.Negative {
-			benign[e.Hash] = true
-			return nil
-		}
-		w := byHash[e.Hash]
-		if w == nil {
-			w = &bittorrent.Watched{Hash: e.Hash, Reason: "list"}
-			byHash[e.Hash] = w
-			order = append(order, e.Hash)
-		}
-		w.Matched = append(w.Matched, observe.Match{List: l.Name, Category: e.Category})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]bittorrent.Watched, 0, len(order))
-	for _, h := range order {
-		if !benign[h] {
-			out = append(out, *byHash[h])
-		}
-	}
-	return out, nil
-}
-
-func printSensorSummary(w io.Writer, c sensorCounts) {
+// printSensorSummary prints the observations stored by method and level.
+func printSensorSummary(w io.Writer, c pipeline.Tally) {
 	levels := []string{"announced", "acknowledged", "partial", "complete", "verified"}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "METHOD\t%s\tTOTAL\t\n", strings.ToUpper(strings.Join(levels, "\t")))

@@ -17,10 +17,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/web"
 	"github.com/vigil-oss/vigil/internal/webapp"
 )
@@ -196,24 +198,25 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveHandler serves h on ln until ctx ends, then shuts down gracefully.
+// serveHandler serves h on ln until ctx ends, then shuts down gracefully
+// (in-flight requests get 5 s).
 func serveHandler(ctx context.Context, a *app, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	a.log.Info("serving", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if e := <-errc; !errors.Is(e, http.ErrServerClosed) && e != nil {
-		err = errors.Join(err, e)
-	}
-	return err
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
 }
 
 // serveFlags are serve's transport and audit-witness settings.
@@ -275,9 +278,9 @@ func (f *serveFlags) check(addr string) (*tls.Config, []netip.Prefix, error) {
 	return nil, proxies, nil
 }
 
-// startCheckpointer starts signing the audit chain on its schedule and
-// returns the function that stops it and waits for its last checkpoint.
-func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq backend, reg *prometheus.Registry) (func(), error) {
+// checkpointer returns the service that signs the audit chain on its
+// schedule (and once more when it stops).
+func (f *serveFlags) checkpointer(a *app, sq backend, reg *prometheus.Registry) (func(context.Context) error, error) {
 	keyPath := f.auditKey
 	if keyPath == "" {
 		keyPath = a.dbPath + ".audit-key"
@@ -298,13 +301,10 @@ func (f *serveFlags) startCheckpointer(ctx context.Context, a *app, sq backend, 
 			return nil, fmt.Errorf("audit metrics: %w", err)
 		}
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	return func(ctx context.Context) error {
 		_ = cp.Run(ctx) // errors are logged by Run
-	}()
-	return func() { cancel(); <-done }, nil
+		return nil
+	}, nil
 }
 
 // run serves the web interface and the API until ctx ends, with the
@@ -348,41 +348,28 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	}
 	// Outermost: nothing parses a body the edge has not bounded.
 	handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
-	// The analysis loop and the checkpointer stop with the server
-	// and are waited for.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopCP, err := f.startCheckpointer(ctx, a, sq, reg)
+	checkpoint, err := f.checkpointer(a, sq, reg)
 	if err != nil {
 		return err
 	}
-	defer stopCP()
+	// The analysis scores what other processes ('vigil ingest', 'vigil
+	// sensor') store; the server and the checkpointer run beside it
+	// and stop with it.
+	pc := pipeline.Config{Store: sq, NoIngest: true, Registry: reg, Log: a.log}
 	if f.poll > 0 {
-		engine, err := startAnalysis(ctx, a.log, sq, wa.Alert)
-		if err != nil {
-			return err
-		}
-		reg.MustRegister(analysisCollector{engine})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := engine.Run(ctx, f.poll, 24*time.Hour); err != nil && ctx.Err() == nil {
-				a.log.Error("analysis stopped; targets no longer follow new observations", "err", err)
-			}
-		}()
-		defer func() {
-			cancel()
-			<-done
-			if err := engine.Flush(context.WithoutCancel(ctx)); err != nil {
-				a.log.Error("analysis: last flush", "err", err)
-			}
-		}()
+		pc.Analysis, pc.AnalysisPoll, pc.OnAlert, pc.EndpointWindow, pc.IPv6 = sq, f.poll, wa.Alert, a.endpointWindow, analysisIPv6.Load()
 	}
+	p, err := pipeline.New(ctx, pc)
+	if err != nil {
+		return err
+	}
+	p.Go("audit checkpointer", checkpoint)
 	if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
 		return err
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	return serveHandler(ctx, a, ln, handler)
+	p.Go("web", func(ctx context.Context) error { return serveHandler(ctx, a, ln, handler) })
+	return p.Run(ctx)
 }

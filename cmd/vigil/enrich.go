@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/vigil-oss/vigil/examples/jurisdictions"
-	"github.com/vigil-oss/vigil/internal/enrich"
 	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 )
 
@@ -41,7 +41,7 @@ func loadRules(name string) (*jurisdiction.Rules, error) {
 
 // open builds the Enricher. It fails at start-up on a missing or bad file,
 // naming it: never a silent default. close releases the databases.
-func (f *enrichFlags) open(a *app) (e *enrich.Enricher, closeFn func(), err error) {
+func (f *enrichFlags) open(a *app) (e *ingest.Enricher, closeFn func(), err error) {
 	cfg := geo.DefaultConfig()
 	cfg.PlaceFiles, cfg.ASNFiles, cfg.ProviderFile = splitList(*f.geoDB), splitList(*f.asnDB), *f.providers
 	explicit := len(cfg.PlaceFiles) > 0 || len(cfg.ASNFiles) > 0
@@ -69,7 +69,7 @@ func (f *enrichFlags) open(a *app) (e *enrich.Enricher, closeFn func(), err erro
 	} else {
 		a.log.Warn("no jurisdiction rules: observations are not routed to an agency (give --rules)")
 	}
-	return enrich.New(loc, rules), func() {
+	return ingest.NewEnricher(loc, rules), func() {
 		if loc != nil {
 			loc.Close()
 		}

@@ -3,23 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"math/rand/v2"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -99,46 +93,4 @@ func writeLabGeo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return files.City
-}
-
-// The analysis's drops and holds are exported, not only logged.
-func TestAnalysisCollectorExportsDropsAndHolds(t *testing.T) {
-	db := emptyStore(t)
-	sq, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sq.Close()
-	e, err := startAnalysis(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), sq, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A PEX peer names a private address: no endpoint of its own, held
-	// until a first-hand contact there confirms it, and counted as held.
-	o := observe.Observation{ID: observe.NewID(time.Now()), Network: observe.NetBitTorrent, Method: observe.MethodPEX,
-		Time: time.Now().UTC(), Item: observe.Item{Hash: hashkind.MustNew(hashkind.BTIH, make([]byte, 20))},
-		Endpoint:   observe.Endpoint{IP: netip.MustParseAddr("192.168.1.20"), Port: 51413, Transport: "tcp"},
-		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-		Marks:      []string{observe.MarkThirdParty}}
-	if err := sq.InsertObservations(context.Background(), []observe.Observation{o}); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Add(context.Background(), []observe.Observation{o}); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(analysisCollector{e})
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := -1.0
-	for _, mf := range mfs {
-		if mf.GetName() == "vigil_analysis_held" && len(mf.GetMetric()) == 1 {
-			held = mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	if held != 1 {
-		t.Fatalf("vigil_analysis_held = %v, want 1 (the PEX-named private address)", held)
-	}
 }

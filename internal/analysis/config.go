@@ -47,7 +47,7 @@ type Config struct {
 	OnDisable func(ctx context.Context, h hashkind.Hash, by, why string) error
 	// OnLeadConfirmed, if set, is called when an analyst confirms a lead
 	// (before the decision is stored; an error stops it): wire it to add
-	// the file to the local list (sqlite.Store.AddToList).
+	// the file to the local list (store.AddToList).
 	OnLeadConfirmed func(ctx context.Context, l Lead, by, why string) error
 	// SaveInterval: Add writes its changes at most this often (and Flush
 	// at once). Nothing is lost in between: the watermark is written with

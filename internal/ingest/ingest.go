@@ -1,17 +1,22 @@
-// Package ingest takes observations off the bus and commits them to the
-// store in batches. It is the only writer of observations.
+// Package ingest takes observations off the bus, places and routes them
+// (enrichment), and commits them to the store in batches. It is the only
+// writer of observations: the sensors' in-process bus, NATS JetStream and
+// a file of observations all come in through Run.
 //
-// Ingest never drops an observation it accepted: on shutdown it drains the
-// bus and flushes before returning, and a failed batch is returned as an
-// error, not logged and forgotten.
+// Ingest never drops an observation it accepted: a batch is acknowledged
+// to the bus only once committed, a closed bus is drained before Run
+// returns, and a failed batch is returned as an error (and counted), not
+// logged and forgotten.
 package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 )
@@ -24,11 +29,15 @@ type Config struct {
 	// reach the store (and the screens) promptly when traffic is light.
 	FlushEvery time.Duration
 	// Enrich, if set, is applied to each observation before it is stored
-	// (geolocation and routing at observation time).
+	// (geolocation and routing at observation time: Enricher.Enrich).
 	Enrich func(o *observe.Observation)
-	// OnCommit, if set, is called after each committed batch (counters,
-	// live updates).
+	// OnCommit, if set, is called after each committed batch (analysis,
+	// counters, live updates).
 	OnCommit func(batch []observe.Observation)
+	// Metrics, if set, counts what ingest does; nil counts nothing.
+	Metrics *Metrics
+	// Log receives the line that says what ingest did when it stops.
+	Log *slog.Logger
 }
 
 // DefaultConfig returns conservative batching: 1,000 observations or 250 ms.
@@ -42,63 +51,73 @@ type Stats struct {
 	Batches   int
 }
 
-// Run reads from in until it is closed, committing batches to st. When ctx
-// ends, Run stops reading new observations only after in is closed by its
-// owner: cancel the producers, close the bus, and Run drains and returns.
-// It uses a background context for the final flushes so that a shutdown
-// never loses what was accepted.
-func Run(ctx context.Context, in <-chan observe.Observation, st store.Store, cfg Config, log *slog.Logger) (Stats, error) {
+// commitTimeout bounds one batch's commit, which runs on a context that
+// outlives shutdown: a stop never abandons a batch in hand.
+const commitTimeout = 30 * time.Second
+
+// Run reads batches from c and commits each to st, acknowledging it to
+// the bus only once committed. It returns when c is closed and drained
+// (bus.ErrClosed) or when ctx ends, having committed the batch in hand
+// either way. An in-process bus is drained by closing it, not by ending
+// ctx: what it holds when ctx ends stays there.
+func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultConfig().BatchSize
 	}
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = DefaultConfig().FlushEvery
 	}
+	m := cfg.Metrics
+	if m == nil {
+		m = NewMetrics()
+	}
+	m.watch(c)
 	var stats Stats
-	batch := make([]observe.Observation, 0, cfg.BatchSize)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+	for {
+		b, err := c.Fetch(ctx, cfg.BatchSize, cfg.FlushEvery)
+		if err != nil {
+			if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
+				if cfg.Log != nil {
+					cfg.Log.Info("ingest drained", "committed", stats.Committed, "batches", stats.Batches, "left_on_bus", c.Len())
+				}
+				return stats, nil
+			}
+			m.Errors.Inc()
+			return stats, fmt.Errorf("ingest: reading the bus: %w", err)
 		}
-		// Flush with a context that outlives shutdown by a bounded time.
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := st.InsertObservations(fctx, batch); err != nil {
-			return fmt.Errorf("ingest: committing %d observations: %w", len(batch), err)
+		obs := b.Observations()
+		if len(obs) == 0 {
+			continue
 		}
-		stats.Committed += len(batch)
+		m.Received.Add(float64(len(obs)))
+		if cfg.Enrich != nil {
+			for i := range obs {
+				cfg.Enrich(&obs[i])
+			}
+		}
+		if err := commit(ctx, st, b, obs); err != nil {
+			m.Errors.Inc()
+			return stats, err
+		}
+		m.committed(obs, time.Now())
+		stats.Committed += len(obs)
 		stats.Batches++
 		if cfg.OnCommit != nil {
-			cfg.OnCommit(batch)
-		}
-		batch = make([]observe.Observation, 0, cfg.BatchSize)
-		return nil
-	}
-	tick := time.NewTicker(cfg.FlushEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case o, ok := <-in:
-			if !ok {
-				err := flush()
-				if log != nil {
-					log.Info("ingest drained", "committed", stats.Committed, "batches", stats.Batches)
-				}
-				return stats, err
-			}
-			if cfg.Enrich != nil {
-				cfg.Enrich(&o)
-			}
-			batch = append(batch, o)
-			if len(batch) >= cfg.BatchSize {
-				if err := flush(); err != nil {
-					return stats, err
-				}
-			}
-		case <-tick.C:
-			if err := flush(); err != nil {
-				return stats, err
-			}
+			cfg.OnCommit(obs)
 		}
 	}
+}
+
+// commit stores one batch and acknowledges it, or hands it back.
+func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := st.InsertObservations(cctx, obs); err != nil {
+		b.Nak()
+		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
+	}
+	// A lost ack is the bus's to report: the batch is stored, and a
+	// redelivery is skipped by its ids.
+	_ = b.Ack(cctx)
+	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/inproc"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -21,7 +21,7 @@ func TestIngestDrainsEverythingAcceptedOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	b := bus.NewInProc(16)
+	b := inproc.New(16)
 	cfg := DefaultConfig()
 	cfg.BatchSize = 7
 	cfg.FlushEvery = time.Hour // only size and shutdown flush
@@ -33,7 +33,7 @@ func TestIngestDrainsEverythingAcceptedOnShutdown(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		s, err := Run(ctx, b.C(), st, cfg, nil)
+		s, err := Run(ctx, b, st, cfg)
 		done <- result{s, err}
 	}()
 	const n = 50
@@ -74,11 +74,11 @@ func TestIngestFlushesPartialBatchOnTimer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	b := bus.NewInProc(4)
+	b := inproc.New(4)
 	cfg := Config{BatchSize: 1000, FlushEvery: 20 * time.Millisecond}
 	committed := make(chan int, 4)
 	cfg.OnCommit = func(batch []observe.Observation) { committed <- len(batch) }
-	go func() { _, _ = Run(ctx, b.C(), st, cfg, nil) }()
+	go func() { _, _ = Run(ctx, b, st, cfg) }()
 	defer b.Close()
 	if err := b.Publish(ctx, storetest.Observation(rand.New(rand.NewPCG(1, 1)), time.Now(), 1)); err != nil {
 		t.Fatal(err)
@@ -91,4 +91,14 @@ func TestIngestFlushesPartialBatchOnTimer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a lone observation was not committed by the flush timer")
 	}
+}
+
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

@@ -14,8 +14,13 @@
 // Matching is exact. The package must never report a match for a hash that
 // is not on a list, nor miss one that is: observations are evidence, so a
 // probabilistic structure may only ever narrow the search before the full
-// digest is compared. It does no I/O and keeps no copy of the lists' other
-// fields (notes, names): those stay in the store.
+// digest is compared. It does no I/O of its own (Load and WatchSet read the
+// lists through the store's ActiveEntries) and keeps no copy of the lists'
+// other fields (notes, names): those stay in the store.
+//
+// The rule that a known-benign list suppresses a hash lives here too: the
+// Matcher reports such a hash Suppressed, and WatchSet leaves it out of
+// what a sensor looks for.
 package match
 
 import (

@@ -1,12 +1,13 @@
 // Package jetstream carries observations between machines over NATS
-// JetStream: sensors publish, one ingest consumes into the store.
+// JetStream: sensors publish (Bus is a bus.Publisher), one ingest consumes
+// into the store (Consumer is a bus.Consumer).
 //
 // Delivery is at least once and nothing is lost on a crash. A sensor's
 // Publish returns only when JetStream has stored the observation (a file
 // stream by default) and acknowledged it; the observation id is the message
 // id, so a sensor that re-publishes after a lost ack is de-duplicated by the
-// server. The consumer acknowledges a batch only after the handler (ingest:
-// place, route, commit to the store) returned nil; a crash before that
+// server. The consumer acknowledges a batch only after ingest has placed,
+// routed and committed it to the store (Batch.Ack); a crash before that
 // redelivers the batch, and the store skips ids it already holds.
 //
 // Each message is one observation in the JSON Lines form of package observe
@@ -21,11 +22,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -155,13 +158,22 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	return nil
 }
 
-// Consume hands batches of observations to handle until ctx ends,
-// acknowledging each batch only when handle returned nil. On an error the
-// batch is not acknowledged (JetStream redelivers it) and Consume returns
-// the error. A message that does not decode is terminated (never
-// redelivered) and logged with its stream sequence: a bad record must not
-// block the stream.
-func (b *Bus) Consume(ctx context.Context, handle func(ctx context.Context, batch []observe.Observation) error) error {
+// Consumer reads the stream with the durable consumer, for one ingest. It
+// is a bus.Consumer: a batch is acknowledged only when ingest says it is
+// committed, and one that is not (Nak, or a crash) is handed over again.
+type Consumer struct {
+	b    *Bus
+	cons js.Consumer
+
+	closed      atomic.Bool
+	pending     atomic.Int64  // messages after the last one fetched, as the server last said
+	undecodable atomic.Uint64 // messages terminated because they were not observations
+}
+
+var _ bus.Consumer = (*Consumer)(nil)
+
+// Consumer creates (or updates) the durable consumer and returns it.
+func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 	cons, err := b.st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
 		Durable:       b.cfg.Consumer,
 		AckPolicy:     js.AckExplicitPolicy,
@@ -169,51 +181,122 @@ func (b *Bus) Consume(ctx context.Context, handle func(ctx context.Context, batc
 		MaxAckPending: 4 * b.cfg.Batch,
 	})
 	if err != nil {
-		return fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
+		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
 	}
-	batch := make([]observe.Observation, 0, b.cfg.Batch)
-	msgs := make([]js.Msg, 0, b.cfg.Batch)
+	return &Consumer{b: b, cons: cons}, nil
+}
+
+// Fetch implements bus.Consumer. A message that does not decode is
+// terminated (never redelivered), logged with its stream sequence and
+// counted (Undecodable): a bad record must not block the stream. After
+// Close, Fetch returns bus.ErrClosed at once: what was not fetched stays
+// in the stream for the next ingest.
+func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
+	if c.closed.Load() {
+		return nil, bus.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	mb, err := c.cons.Fetch(max(most, 1), js.FetchMaxWait(max(wait, time.Millisecond)))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("jetstream fetch: %w", err)
+	}
+	out := &batch{c: c}
+	for m := range mb.Messages() {
+		meta, _ := m.Metadata()
+		if meta != nil {
+			c.pending.Store(int64(meta.NumPending))
+		}
+		o, err := Decode(m.Data())
+		if err != nil {
+			var seq uint64
+			if meta != nil {
+				seq = meta.Sequence.Stream
+			}
+			c.undecodable.Add(1)
+			c.b.log.Error("jetstream: message is not an observation; dropped", "stream_seq", seq, "subject", m.Subject(), "err", err)
+			_ = m.Term()
+			continue
+		}
+		out.obs, out.msgs = append(out.obs, o), append(out.msgs, m)
+	}
+	if err := mb.Error(); err != nil && !errors.Is(err, js.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+		out.Nak()
+		return nil, fmt.Errorf("jetstream fetch: %w", err)
+	}
+	return out, nil
+}
+
+// Len is the number of messages the server last said were waiting for
+// this consumer beyond those fetched.
+func (c *Consumer) Len() int { return int(c.pending.Load()) }
+
+// Undecodable is the number of messages dropped because they were not
+// observations.
+func (c *Consumer) Undecodable() uint64 { return c.undecodable.Load() }
+
+// Close stops fetching; the connection stays open (Bus.Close closes it)
+// so that the batch in hand can still be acknowledged.
+func (c *Consumer) Close() { c.closed.Store(true) }
+
+// batch is a fetched batch with its messages, to acknowledge or hand back.
+type batch struct {
+	c    *Consumer
+	obs  []observe.Observation
+	msgs []js.Msg
+}
+
+func (b *batch) Observations() []observe.Observation { return b.obs }
+
+// Ack acknowledges every message, waiting for the server's confirmation.
+// An ack that is lost is logged, not returned: the observation is stored,
+// it will come back and the store skips its id.
+func (b *batch) Ack(ctx context.Context) error {
+	for i, m := range b.msgs {
+		if err := m.DoubleAck(ctx); err != nil {
+			b.c.b.log.Warn("jetstream: ack lost; the observation will be redelivered and skipped", "id", b.obs[i].ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// Nak hands every message back for redelivery.
+func (b *batch) Nak() {
+	for _, m := range b.msgs {
+		_ = m.Nak()
+	}
+}
+
+// Consume hands batches of observations to handle until ctx ends,
+// acknowledging each batch only when handle returned nil. On an error the
+// batch is not acknowledged (JetStream redelivers it) and Consume returns
+// the error. It is Consumer's Fetch, Ack and Nak in a loop.
+func (b *Bus) Consume(ctx context.Context, handle func(ctx context.Context, batch []observe.Observation) error) error {
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		return err
+	}
 	for ctx.Err() == nil {
-		mb, err := cons.Fetch(b.cfg.Batch, js.FetchMaxWait(250*time.Millisecond))
+		bt, err := c.Fetch(ctx, b.cfg.Batch, 250*time.Millisecond)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			return fmt.Errorf("jetstream fetch: %w", err)
-		}
-		batch, msgs = batch[:0], msgs[:0]
-		for m := range mb.Messages() {
-			o, err := Decode(m.Data())
-			if err != nil {
-				meta, _ := m.Metadata()
-				var seq uint64
-				if meta != nil {
-					seq = meta.Sequence.Stream
-				}
-				b.log.Error("jetstream: message is not an observation; dropped", "stream_seq", seq, "subject", m.Subject(), "err", err)
-				_ = m.Term()
-				continue
-			}
-			batch, msgs = append(batch, o), append(msgs, m)
-		}
-		if err := mb.Error(); err != nil && !errors.Is(err, js.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
-			return fmt.Errorf("jetstream fetch: %w", err)
-		}
-		if len(batch) == 0 {
-			continue
-		}
-		if err := handle(context.WithoutCancel(ctx), batch); err != nil {
-			for _, m := range msgs {
-				_ = m.Nak()
-			}
 			return err
 		}
-		for i, m := range msgs {
-			if err := m.DoubleAck(context.WithoutCancel(ctx)); err != nil {
-				// Stored but not acknowledged: it comes back and the store skips it.
-				b.log.Warn("jetstream: ack lost; the observation will be redelivered and skipped", "id", batch[i].ID, "err", err)
-			}
+		obs := bt.Observations()
+		if len(obs) == 0 {
+			continue
 		}
+		if err := handle(context.WithoutCancel(ctx), obs); err != nil {
+			bt.Nak()
+			return err
+		}
+		_ = bt.Ack(context.WithoutCancel(ctx))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -276,4 +279,34 @@ func TestOpenNeedsAURL(t *testing.T) {
 	if _, err := Open(context.Background(), Config{}, nil); err == nil {
 		t.Fatal("Open without a URL succeeded")
 	}
+}
+
+// The Consumer keeps the bus.Consumer contract on a real JetStream
+// server: each subtest has its own stream.
+func TestContract(t *testing.T) {
+	url := startServer(t)
+	n := 0
+	bustest.Run(t, func(t *testing.T) (bus.Publisher, func() bus.Consumer) {
+		n++
+		cfg := DefaultConfig(url)
+		cfg.Stream, cfg.Subject, cfg.Consumer = fmt.Sprintf("CONTRACT_%d", n), fmt.Sprintf("contract%d", n), "ingest"
+		ctx := context.Background()
+		pub, err := Open(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pub.Close)
+		return pub, func() bus.Consumer {
+			b, err := Open(ctx, cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(b.Close)
+			c, err := b.Consumer(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+	})
 }

@@ -26,7 +26,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/enrich"
+	"github.com/vigil-oss/vigil/internal/bus/inproc"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -154,13 +154,13 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, fmt.Errorf("accuracy: lab geo database: %w", err)
 	}
 	defer loc.Close()
-	en := enrich.New(loc, nil)
+	en := ingest.NewEnricher(loc, nil)
 
 	guard, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		return nil, err
 	}
-	b := bus.NewInProc(4096)
+	b := inproc.New(4096)
 	sh := &shifter{next: b, shift: c.Shift, ip: h.ReassignedAddr().Addr()}
 	s, err := bittorrent.New(sc, guard, sh, log)
 	if err != nil {
@@ -170,12 +170,12 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, err
 	}
 	icfg := ingest.DefaultConfig()
-	icfg.Enrich = en.Enrich
+	icfg.Enrich, icfg.Log = en.Enrich, log
 	var ingErr error
 	ingDone := make(chan struct{})
 	go func() {
 		defer close(ingDone)
-		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b.C(), sq, icfg, log)
+		_, ingErr = ingest.Run(context.WithoutCancel(ctx), b, sq, icfg)
 	}()
 
 	runCtx, cancel := context.WithTimeout(ctx, c.Duration)

@@ -597,6 +597,10 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 	o.Network = observe.NetBitTorrent
 	o.ClockSource = "none"
 	if err := s.pub.Publish(ctx, o); err != nil {
+		// Never silent: an observation that did not reach the bus is
+		// counted (vigil_bittorrent_dropped_total{reason="publish_failed"})
+		// and, while the sensor runs, logged.
+		s.countDrop("publish_failed")
 		if ctx.Err() == nil {
 			s.log.Error("publishing observation", "err", err, "method", o.Method)
 		}

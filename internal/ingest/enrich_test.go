@@ -1,9 +1,11 @@
-package enrich
+package ingest
 
 import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/examples/jurisdictions"
 	"github.com/vigil-oss/vigil/internal/geo"
@@ -32,7 +34,7 @@ func labEnricher(t *testing.T) *Enricher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(loc, rules)
+	return NewEnricher(loc, rules)
 }
 
 func TestEnrichPlacesAndRoutes(t *testing.T) {
@@ -77,6 +79,12 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 	if s := e.Stats(); s.Placed != 8 || s.Unplaced != 1 || s.Routed != 9 {
 		t.Errorf("stats %+v, want 8 placed, 1 unplaced, 9 routed", s)
 	}
+	// The same counts reach Prometheus.
+	for i, want := range []float64{4, 1, 5} {
+		if got := value(t, e.Collectors()[i].(prometheus.Metric)); got != want {
+			t.Errorf("%v = %v, want %v", e.Collectors()[i].(prometheus.Metric).Desc(), got, want)
+		}
+	}
 }
 
 // What was known when an observation was seen is never rewritten: an
@@ -105,7 +113,7 @@ func TestNilPartsAreAllowed(t *testing.T) {
 	var e *Enricher
 	o := observe.Observation{Endpoint: observe.Endpoint{IP: netip.MustParseAddr("127.1.0.5")}}
 	e.Enrich(&o) // no panic, nothing set
-	New(nil, nil).Enrich(&o)
+	NewEnricher(nil, nil).Enrich(&o)
 	if o.Place.Found() || o.Jurisdiction.Agency != "" {
 		t.Errorf("enriched without sources: %+v %+v", o.Place, o.Jurisdiction)
 	}

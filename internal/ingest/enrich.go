@@ -1,17 +1,21 @@
-// Package enrich places each observation at ingest: where its address was
-// (country, subdivisions, city, coordinates, ASN and organisation, from the
-// geo databases in force, named with their build date) and which agency has
-// jurisdiction (from the rules file). What is known at ingest is written
-// into the observation once; later database updates never rewrite it.
+package ingest
+
+// Enrichment: ingest places each observation (where its address was:
+// country, subdivisions, city, coordinates, ASN and organisation, from the
+// geo databases in force, named with their build date) and routes it to
+// the agency with jurisdiction (from the rules file). What is known at
+// ingest is written into the observation once; later database updates
+// never rewrite it.
 //
 // An Enricher never fails an observation: an address no database knows is
-// stored without a place and routed by the rules' default, and the reason is
-// counted.
-package enrich
+// stored without a place and routed by the rules' default, and the reason
+// is counted.
 
 import (
 	"errors"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
@@ -28,21 +32,21 @@ type Enricher struct {
 	placed, unplaced, routed atomic.Uint64
 }
 
-// New returns an Enricher over loc and rules (either may be nil).
-func New(loc *geo.Locator, rules *jurisdiction.Rules) *Enricher {
+// NewEnricher returns an Enricher over loc and rules (either may be nil).
+func NewEnricher(loc *geo.Locator, rules *jurisdiction.Rules) *Enricher {
 	return &Enricher{loc: loc, rules: rules}
 }
 
-// Stats counts what the Enricher did.
-type Stats struct {
+// EnrichStats counts what the Enricher did.
+type EnrichStats struct {
 	Placed   uint64 // observations a database placed
 	Unplaced uint64 // observations no database knew (or of a family none covers)
 	Routed   uint64 // observations given an agency
 }
 
 // Stats returns the counts so far.
-func (e *Enricher) Stats() Stats {
-	return Stats{Placed: e.placed.Load(), Unplaced: e.unplaced.Load(), Routed: e.routed.Load()}
+func (e *Enricher) Stats() EnrichStats {
+	return EnrichStats{Placed: e.placed.Load(), Unplaced: e.unplaced.Load(), Routed: e.routed.Load()}
 }
 
 // Enrich places and routes o. An observation that already carries a place
@@ -88,5 +92,18 @@ func toGeo(p *observe.Place) geo.Place {
 	return geo.Place{
 		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
 		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
+	}
+}
+
+// Collectors exports the Enricher's counts: vigil_ingest_placed_total,
+// vigil_ingest_unplaced_total and vigil_ingest_routed_total.
+func (e *Enricher) Collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		counter("vigil_ingest_placed_total", "Observations a geo database placed at ingest.", &e.placed),
+		counter("vigil_ingest_unplaced_total", "Observations no geo database knew (stored without a place).", &e.unplaced),
+		counter("vigil_ingest_routed_total", "Observations routed to an agency at ingest.", &e.routed),
 	}
 }

@@ -1,0 +1,76 @@
+package ingest
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// Metrics counts what ingest did, one series per question an operator
+// asks of the stage: what came in, what was stored, how late, how much
+// waits, what failed.
+type Metrics struct {
+	// Received counts observations the bus handed to ingest
+	// (vigil_ingest_received_total).
+	Received prometheus.Counter
+	// Committed counts observations committed to the store
+	// (vigil_ingest_committed_total).
+	Committed prometheus.Counter
+	// Errors counts reads of the bus and commits that failed
+	// (vigil_ingest_errors_total).
+	Errors prometheus.Counter
+	// Lag is, for each committed observation, the time from when it was
+	// seen to its commit (vigil_ingest_lag_seconds).
+	Lag prometheus.Histogram
+	// QueueDepth is the observations waiting on the bus for ingest
+	// (vigil_ingest_queue_depth).
+	QueueDepth prometheus.GaugeFunc
+
+	consumer atomic.Pointer[bus.Consumer]
+}
+
+// NewMetrics returns unregistered metrics; Collectors lists them for a
+// registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Received: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_received_total",
+			Help: "Observations the bus handed to ingest."}),
+		Committed: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_committed_total",
+			Help: "Observations ingest committed to the store."}),
+		Errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_errors_total",
+			Help: "Reads of the bus and commits to the store that failed (ingest stops; a durable bus keeps the batch)."}),
+		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
+			Help:    "Time from an observation's time (the sensor's clock) to its commit.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
+	}
+	m.QueueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vigil_ingest_queue_depth",
+		Help: "Observations waiting on the bus for ingest."}, func() float64 {
+		if c := m.consumer.Load(); c != nil {
+			return float64((*c).Len())
+		}
+		return 0
+	})
+	return m
+}
+
+// Collectors returns the metrics to register.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Received, m.Committed, m.Errors, m.Lag, m.QueueDepth}
+}
+
+// watch makes c the bus whose depth QueueDepth reports.
+func (m *Metrics) watch(c bus.Consumer) { m.consumer.Store(&c) }
+
+// committed counts a committed batch.
+func (m *Metrics) committed(obs []observe.Observation, now time.Time) {
+	m.Committed.Add(float64(len(obs)))
+	for i := range obs {
+		if !obs[i].Time.IsZero() {
+			m.Lag.Observe(max(now.Sub(obs[i].Time).Seconds(), 0))
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/match"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
+)
+
+// BitTorrent is a BitTorrent sensor to run.
+type BitTorrent struct {
+	// Sensor is the sensor's configuration. The pipeline sets Match (for
+	// discovery) and OnFiles (for the analysis) when they are nil.
+	Sensor bittorrent.Config
+	// Scope is where the sensor may send.
+	Scope scope.Config
+	// Trackers are the trackers known for watched info-hashes (a magnet
+	// link's tr=).
+	Trackers map[hashkind.Hash][]string
+}
+
+// AddBitTorrent builds a BitTorrent sensor that watches the store's
+// watched info-hashes (match.WatchSet: the btih and btih2 entries of the
+// enabled lists, less what a known-benign list holds) and publishes to
+// the pipeline, registers its metrics, and adds it to the sensors. Call
+// before Run.
+func (p *Pipeline) AddBitTorrent(ctx context.Context, c BitTorrent) (*bittorrent.Sensor, error) {
+	if p.pub == nil {
+		return nil, fmt.Errorf("pipeline: sensor %s: this pipeline has no bus to publish to", c.Sensor.ID)
+	}
+	guard, err := scope.New(c.Scope, nil)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := match.WatchSet(ctx, p.cfg.Store, hashkind.BTIH, hashkind.BTIH2)
+	if err != nil {
+		return nil, err
+	}
+	watched := make([]bittorrent.Watched, len(ws))
+	for i, w := range ws {
+		watched[i] = bittorrent.Watched{Hash: w.Hash, Reason: "list", Trackers: c.Trackers[w.Hash]}
+		for _, s := range w.Sources {
+			watched[i].Matched = append(watched[i].Matched, observe.Match{List: s.List, Category: s.Category})
+		}
+	}
+	if len(watched) == 0 {
+		p.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
+	}
+	cfg := c.Sensor
+	discover := cfg.Discover && cfg.Match == nil
+	if discover || p.engine != nil {
+		// Discovery matches the files of sampled torrents; the analysis
+		// tells a watched file from a lead.
+		m, err := match.Load(ctx, p.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		p.live.Store(m)
+		if discover {
+			cfg.Match = bittorrent.MatchLive(&p.live)
+			p.log.Info("discovery on: files of sampled torrents are matched against the lists", "entries", m.Entries())
+		}
+	}
+	if p.engine != nil && cfg.OnFiles == nil {
+		cfg.OnFiles = p.associated
+	}
+	s, err := bittorrent.New(cfg, guard, p.pub, p.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Watch(watched...); err != nil {
+		return nil, err
+	}
+	if err := p.registerAll(s.Collector()); err != nil {
+		return nil, err
+	}
+	if cfg.Discover {
+		if err := p.registerAll(s.DiscoveryCollector()); err != nil {
+			return nil, err
+		}
+	}
+	return s, p.AddSensor("bittorrent "+cfg.ID, s.Run)
+}

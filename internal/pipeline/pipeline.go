@@ -1,0 +1,362 @@
+// Package pipeline wires Vigil's stages over one store and runs them as
+// one system: the sensors publish to the bus, ingest (the only writer)
+// places, routes and commits what the bus carries, and the analysis
+// scores what ingest committed. A command builds a Config from its flags,
+// calls New, adds its sensors and services, and calls Run; it holds no
+// rule of the domain and starts no goroutine of its own.
+//
+// Run stops the stages in the order data flows, and says so in the log:
+// the sensors and services stop, the bus closes, ingest drains and
+// commits everything the bus accepted, and the analysis flushes. The
+// package must never start a goroutine that Run does not wait for, nor
+// stop a stage before the one that feeds it.
+//
+// This package depends on nearly every part of Vigil; only cmd/vigil
+// (and tests) may import it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/match"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// Config is what a command decided from its flags.
+type Config struct {
+	// Store holds the watch-lists the sensors watch and receives every
+	// observation ingest commits. Required.
+	Store store.Store
+	// Analysis, if set, scores what ingest commits (and what other
+	// processes stored, at start). Nil: no analysis in this process.
+	Analysis AnalysisStore
+	// AnalysisPoll, if positive, also catches the analysis up this often
+	// with what other processes stored, and rescores every Rescore (a
+	// server beside remote ingests).
+	AnalysisPoll time.Duration
+	// Rescore is how often a polling analysis rescores every target
+	// (recency decays). Default 24 h.
+	Rescore time.Duration
+	// EndpointWindow is the analysis's endpoint window (0: its default).
+	EndpointWindow time.Duration
+	// IPv6 is the analysis's subscriber prefixes (nil: its default).
+	IPv6 *analysis.IPv6Config
+	// OnAlert, if set, receives the analysis's alerts (after they are
+	// logged and stored).
+	OnAlert func(analysis.Alert)
+
+	// Enricher places and routes each observation at ingest; nil stores
+	// them as they come.
+	Enricher *ingest.Enricher
+	// Ingest sets ingest's batching (BatchSize, FlushEvery); the
+	// pipeline sets its hooks, metrics and log.
+	Ingest ingest.Config
+	// Consumer, if set, is what ingest reads (NATS JetStream, a file's
+	// observations) instead of the in-process bus; the pipeline closes it
+	// on shutdown.
+	Consumer bus.Consumer
+	// Remote, if set, is where the sensors publish (NATS JetStream):
+	// nothing is ingested in this process. Exclusive with Consumer.
+	Remote bus.Publisher
+	// BusCapacity is the in-process bus's size (0: inproc's default).
+	BusCapacity int
+	// NoIngest runs no bus and no ingest in this process: it serves and
+	// analyses what other processes store. Exclusive with Remote and
+	// Consumer; no sensor can be added.
+	NoIngest bool
+	// OnCommit, if set, is called after each batch is committed and
+	// scored (live views).
+	OnCommit func([]observe.Observation)
+
+	// Registry, if set, receives every stage's metrics.
+	Registry prometheus.Registerer
+	// Log receives what the pipeline does; nil discards it.
+	Log *slog.Logger
+}
+
+// Validate reports a Config whose parts cannot work together.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("pipeline: no store")
+	case c.Remote != nil && c.Consumer != nil:
+		return errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
+	case c.Remote != nil && c.Analysis != nil:
+		return errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
+	case c.NoIngest && (c.Remote != nil || c.Consumer != nil):
+		return errors.New("pipeline: no ingest, yet a bus to publish to or read from")
+	case c.AnalysisPoll < 0 || c.Rescore < 0 || c.EndpointWindow < 0:
+		return errors.New("pipeline: negative analysis poll, rescore or endpoint window")
+	}
+	return nil
+}
+
+// AnalysisStore is the store the analysis runs over: its backend and the
+// watch-lists its rules change.
+type AnalysisStore interface {
+	analysis.Backend
+	analysis.ListStore
+}
+
+// Pipeline is a wired system, ready to Run.
+type Pipeline struct {
+	cfg Config
+	log *slog.Logger
+
+	engine   *analysis.Engine
+	consumer bus.Consumer  // what ingest reads; nil with Remote
+	pub      bus.Publisher // what sensors publish to, counted
+	live     match.Live    // the matcher, once a sensor needs it
+
+	busM      *bus.Metrics
+	ingestM   *ingest.Metrics
+	analysisM *analysisMetrics
+
+	sensors, services []part
+	// bg carries Run's values without its end, for the analysis calls
+	// made from ingest and the sensors' workers while they drain.
+	bg    context.Context
+	tally tally
+	stats ingest.Stats
+	ran   atomic.Bool
+}
+
+// part is a sensor or a service: something Run runs until its context
+// ends.
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// New checks cfg, starts the analysis (loading its state and catching up
+// with what other processes stored) and builds the bus. Nothing runs
+// until Run.
+func New(ctx context.Context, cfg Config) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Rescore <= 0 {
+		cfg.Rescore = 24 * time.Hour
+	}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, bg: context.WithoutCancel(ctx), busM: bus.NewMetrics(), ingestM: ingest.NewMetrics(), analysisM: newAnalysisMetrics()}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	switch {
+	case cfg.Remote != nil:
+		p.pub = p.tally.counting(bus.Counted(cfg.Remote, p.busM))
+	case cfg.Consumer != nil:
+		p.consumer = cfg.Consumer
+	case cfg.NoIngest:
+	default:
+		b := inproc.New(cfg.BusCapacity)
+		p.consumer, p.pub = b, bus.Counted(b, p.busM)
+	}
+	if cfg.Analysis != nil {
+		e, err := StartAnalysis(ctx, cfg.Analysis, AnalysisConfig{EndpointWindow: cfg.EndpointWindow, IPv6: cfg.IPv6,
+			Watched: func(h hashkind.Hash) bool { return p.live.Load().Contains(h) }, OnAlert: cfg.OnAlert, Log: p.log})
+		if err != nil {
+			return nil, err
+		}
+		p.engine = e
+	}
+	if err := p.register(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Publisher is what this process's sensors publish to: the in-process
+// bus, or the remote one, counted either way; nil with NoIngest or a
+// Consumer.
+func (p *Pipeline) Publisher() bus.Publisher { return p.pub }
+
+// Engine is the analysis, or nil when this process runs none.
+func (p *Pipeline) Engine() *analysis.Engine { return p.engine }
+
+// Tally returns the observations committed so far (with a remote bus:
+// accepted by it), by method and possession level.
+func (p *Pipeline) Tally() Tally { return p.tally.snapshot() }
+
+// Stats is what ingest did, once Run has returned.
+func (p *Pipeline) Stats() ingest.Stats { return p.stats }
+
+// AddSensor adds a sensor: run publishes to Publisher until its context
+// ends. Call before Run.
+func (p *Pipeline) AddSensor(name string, run func(ctx context.Context) error) error {
+	if p.pub == nil {
+		return fmt.Errorf("pipeline: sensor %s: this pipeline has no bus to publish to", name)
+	}
+	p.sensors = append(p.sensors, part{name, run})
+	return nil
+}
+
+// Go adds a service (a web server, a checkpointer, a report): run works
+// until its context ends, which happens when the sensors stop; services
+// stop in the reverse order they were added. Call before Run.
+func (p *Pipeline) Go(name string, run func(ctx context.Context) error) {
+	p.services = append(p.services, part{name, run})
+}
+
+// Run runs every stage until ctx ends, a stage fails, or the input is
+// exhausted (every sensor returned, or the consumer was drained), then
+// stops them in order: sensors and services, the bus, ingest (which
+// commits everything the bus accepted), the analysis (which flushes). It
+// returns the errors of the stages that failed.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if p.ran.Swap(true) {
+		return errors.New("pipeline: Run called twice")
+	}
+	p.bg = context.WithoutCancel(ctx)
+	p.log.Info("pipeline starting", "sensors", len(p.sensors), "services", len(p.services),
+		"ingest", p.consumer != nil, "analysis", p.engine != nil)
+	g, gctx := errgroup.WithContext(ctx)
+	frontCtx, stopFront := context.WithCancel(gctx)
+	defer stopFront()
+	backCtx, stopBack := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopBack()
+	front := p.runFront(frontCtx, stopFront)
+
+	g.Go(func() error {
+		err := front.Wait()
+		stopFront()
+		p.log.Info("pipeline: sensors and services stopped")
+		if p.consumer != nil {
+			p.consumer.Close()
+			p.log.Info("pipeline: bus closed; ingest drains what it accepted", "waiting", p.consumer.Len())
+		} else {
+			stopBack()
+		}
+		return err
+	})
+	if p.consumer != nil {
+		g.Go(func() error {
+			// Ingest outlives ctx: it stops when the bus is closed and
+			// drained, so that nothing the bus accepted is lost.
+			defer stopBack()
+			defer stopFront() // an exhausted consumer (a file) ends the run
+			return p.ingest(backCtx)
+		})
+	}
+	if p.engine != nil && p.cfg.AnalysisPoll > 0 {
+		g.Go(func() error { p.poll(backCtx); return nil })
+	}
+	err := g.Wait()
+	if p.engine != nil {
+		if ferr := p.engine.Flush(context.WithoutCancel(ctx)); ferr != nil {
+			p.analysisM.errors.Inc()
+			err = errors.Join(err, fmt.Errorf("analysis: last flush: %w", ferr))
+		} else {
+			p.log.Info("pipeline: analysis flushed", "watermark", p.engine.Watermark())
+		}
+	}
+	p.log.Info("pipeline stopped", "committed", p.stats.Committed, "err", err)
+	return err
+}
+
+// runFront starts the sensors and services. It stops them all when every
+// sensor has returned (a finite input), and keeps them running until ctx
+// ends otherwise.
+func (p *Pipeline) runFront(ctx context.Context, stop context.CancelFunc) *errgroup.Group {
+	front, fctx := errgroup.WithContext(ctx)
+	var sensors sync.WaitGroup
+	for _, s := range p.sensors {
+		sensors.Add(1)
+		front.Go(func() error {
+			defer sensors.Done()
+			if err := s.run(fctx); err != nil && !stopped(err) {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			p.log.Info("pipeline: sensor stopped", "sensor", s.name)
+			return nil
+		})
+	}
+	p.runServices(front, fctx)
+	front.Go(func() error {
+		if len(p.sensors) > 0 {
+			sensors.Wait()
+			stop()
+		}
+		<-fctx.Done()
+		return nil
+	})
+	return front
+}
+
+// runServices starts the services in g. They stop in the reverse order
+// they were added, as deferred calls run: each is told to stop once ctx
+// has ended and the service added after it has returned (a server stops
+// before the audit checkpointer added before it signs its last
+// checkpoint).
+func (p *Pipeline) runServices(g *errgroup.Group, ctx context.Context) {
+	stopAfter, doneAfter := ctx.Done(), (<-chan struct{})(nil)
+	for i := len(p.services) - 1; i >= 0; i-- {
+		s := p.services[i]
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		signal, previous := stopAfter, doneAfter
+		g.Go(func() error {
+			<-signal
+			if previous != nil {
+				<-previous
+			}
+			cancel()
+			return nil
+		})
+		g.Go(func() error {
+			defer close(done)
+			defer cancel()
+			if err := s.run(sctx); err != nil && !stopped(err) {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			p.log.Info("pipeline: service stopped", "service", s.name)
+			return nil
+		})
+		stopAfter, doneAfter = sctx.Done(), done
+	}
+}
+
+// stopped reports whether err only says that the part was told to stop.
+func stopped(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// ingest runs ingest over the consumer until it is closed and drained.
+func (p *Pipeline) ingest(ctx context.Context) error {
+	cfg := p.cfg.Ingest
+	cfg.Metrics, cfg.Log = p.ingestM, p.log
+	if p.cfg.Enricher != nil {
+		cfg.Enrich = p.cfg.Enricher.Enrich
+	}
+	cfg.OnCommit = p.committed
+	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)
+	p.stats = st
+	return err
+}
+
+// committed follows each committed batch: the analysis scores it, the
+// live views see it, the tally counts it.
+func (p *Pipeline) committed(batch []observe.Observation) {
+	if p.engine != nil {
+		p.score(batch)
+	}
+	if p.cfg.OnCommit != nil {
+		p.cfg.OnCommit(batch)
+	}
+	p.tally.add(batch)
+}

@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// Tally counts observations by method and possession level.
+type Tally map[string]map[string]int
+
+// Total is the number of observations counted.
+func (t Tally) Total() int {
+	n := 0
+	for _, byLevel := range t {
+		for _, c := range byLevel {
+			n += c
+		}
+	}
+	return n
+}
+
+// tally is a Tally safe for concurrent use.
+type tally struct {
+	mu sync.Mutex
+	t  Tally
+}
+
+func (t *tally) add(batch []observe.Observation) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.t == nil {
+		t.t = Tally{}
+	}
+	for i := range batch {
+		o := &batch[i]
+		if t.t[o.Method] == nil {
+			t.t[o.Method] = map[string]int{}
+		}
+		t.t[o.Method][o.Possession.Level.String()]++
+	}
+}
+
+func (t *tally) snapshot() Tally {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(Tally, len(t.t))
+	for m, byLevel := range t.t {
+		out[m] = make(map[string]int, len(byLevel))
+		for l, c := range byLevel {
+			out[m][l] = c
+		}
+	}
+	return out
+}
+
+// counting wraps p so that what it accepts is tallied: with a remote bus,
+// what this process counts is what the bus acknowledged.
+func (t *tally) counting(p bus.Publisher) bus.Publisher { return countingPublisher{p, t} }
+
+type countingPublisher struct {
+	p bus.Publisher
+	t *tally
+}
+
+func (c countingPublisher) Publish(ctx context.Context, o observe.Observation) error {
+	if err := c.p.Publish(ctx, o); err != nil {
+		return err
+	}
+	c.t.add([]observe.Observation{o})
+	return nil
+}
