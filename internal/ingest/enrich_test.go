@@ -80,7 +80,7 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 		t.Errorf("stats %+v, want 8 placed, 1 unplaced, 9 routed", s)
 	}
 	// The same counts reach Prometheus.
-	for i, want := range []float64{4, 1, 5} {
+	for i, want := range []float64{8, 1, 9} {
 		if got := value(t, e.Collectors()[i].(prometheus.Metric)); got != want {
 			t.Errorf("%v = %v, want %v", e.Collectors()[i].(prometheus.Metric).Desc(), got, want)
 		}
