@@ -33,6 +33,12 @@
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
 //   - VPN and hosting addresses are flagged: the subscriber there is the
 //     provider's customer at best, not a household;
+//   - a 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96,
+//     64:ff9b:1::/48) address is a relay's or translator's, placed at
+//     its operator (Hurricane Electric for the first two in the public
+//     databases), who never had the subscriber: it is no row and belongs
+//     to no group (AnnexTunnel); the annex names the IPv4 address inside
+//     (and, for Teredo, the client's mapped port) whose ISP to ask;
 //   - the device links that grouped the target's addresses are listed in the
 //     annex with rule, evidence and confidence, under the words
 //     "identifiers can be forged";
@@ -392,6 +398,7 @@ const (
 	AnnexDeclaredPort     = "declared_port"      // a DHT announce recorded with its declared port, not the datagram's
 	AnnexNoPort           = "no_port"            // no port
 	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
+	AnnexTunnel           = "tunnel_address"     // a 6to4, Teredo or NAT64 address: the relay's, not a subscriber's of its AS
 )
 
 // Row is one line of a request: one first-hand conversation between the
@@ -541,6 +548,11 @@ func notRow(x *Sighting) string {
 	case x.Method == observe.MethodDHTAnnounce && x.Transport != "udp":
 		return AnnexDeclaredPort
 	}
+	// Last, so that its annex text (ask the ISP of the IPv4 address
+	// inside) is given only for what would otherwise be a row.
+	if _, ok := tunnelOf(x.IP.Unmap()); ok {
+		return AnnexTunnel
+	}
 	return ""
 }
 
@@ -579,6 +591,8 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 	case AnnexNoPort:
 		return "No port: behind carrier-grade NAT an address and a time alone name no subscriber.",
 			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
+	case AnnexTunnel:
+		return tunnelWhy(x)
 	case AnnexSeenOnce:
 		return "The address appears at a single instant in the whole request: addresses are reassigned, and one instant is not enough to ask for a subscriber.",
 			"L'adresse n'apparaît qu'à un seul instant dans toute la demande : les adresses sont réattribuées, et un seul instant ne suffit pas à demander un abonné."
@@ -622,6 +636,14 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		if !x.IP.IsValid() {
 			noAddr++
 			annex(x, AnnexNoAddress)
+			continue
+		}
+		// A 6to4, Teredo or NAT64 address is the relay's: it belongs to
+		// no group (no letter, no retention count for the relay's
+		// operator). notRow gives a tunnel's sighting its reason:
+		// tunnel_address when nothing else keeps it from being a row.
+		if _, ok := tunnelOf(x.IP.Unmap()); ok {
+			annex(x, notRow(x))
 			continue
 		}
 		k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
