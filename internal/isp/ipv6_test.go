@@ -203,7 +203,8 @@ func FuzzLinkedPrefixes(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ev string) {
-		for _, sp := range linkedPrefixes([]Link{{Rule: RuleSubscriberPrefix, State: "active", Evidence: ev}}) {
+		for _, sp := range linkedPrefixes([]Link{{Rule: RuleSubscriberPrefix, State: "active", Evidence: ev,
+			A: "[2001:db8:1:2::a]:41234", B: "[2001:db8:1:2::b]:41234#2"}}) {
 			if !sp.pfx.Addr().Is6() || sp.pfx.Addr().Is4In6() || sp.pfx != sp.pfx.Masked() || sp.pfx.Bits() < 48 {
 				t.Fatalf("%q: prefix %v", ev, sp.pfx)
 			}
@@ -212,4 +213,43 @@ func FuzzLinkedPrefixes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The prefix note rests on the link's own endpoints: a row at another
+// address of the linked /64 (weeks later, perhaps another subscriber's
+// machine or a later holder of the prefix), or at a linked address on
+// another port, stands alone; only the link's A and B read "grouped".
+func TestIPv6PrefixNoteOnlyForTheLinksEndpoints(t *testing.T) {
+	tg, s := ipv6Fixture("table", "active")
+	at := func(ip string, port uint16, when, id string) Sighting {
+		return fh(Sighting{IP: netip.MustParseAddr(ip), Port: port, Time: ts(when), ClockSource: "ntp:127.0.0.1",
+			ObservationID: id, Network: observe.NetBitTorrent, Level: observe.Complete, Item: item,
+			ASN: 64496, Org: "Example Telecom", Country: "FR"})
+	}
+	s = append(s,
+		at("2001:db8:1:2::99", 41234, "2026-02-27T10:00:00Z", "obs-later-1"), at("2001:db8:1:2::99", 41234, "2026-02-27T11:00:00Z", "obs-later-2"),
+		at("2001:db8:1:2:a8f3:11ff:fe42:9a01", 50000, "2026-02-27T12:00:00Z", "obs-port-1"), at("2001:db8:1:2:a8f3:11ff:fe42:9a01", 50000, "2026-02-27T13:00:00Z", "obs-port-2"))
+	// A later generation of an endpoint is written "ip:port#n" by the
+	// analysis: it is still that address and port.
+	tg.Links[0].B += "#2"
+	req := Build(tg, s, fixedNow, DefaultRetention())
+	grouped := 0
+	for _, r := range req.Groups[0].Rows {
+		if !r.IP.Is6() {
+			continue
+		}
+		lone := strings.HasPrefix(r.ObservationID, "obs-later") || strings.HasPrefix(r.ObservationID, "obs-port") || strings.HasPrefix(r.ObservationID, "obs-c")
+		if lone && (r.PrefixNote.Code != NoteAddressOnly || r.SubscriberPrefix.IsValid()) {
+			t.Errorf("row %s [%s]:%d: note %q under %v, want address only", r.ObservationID, r.IP, r.Port, r.PrefixNote.EN, r.SubscriberPrefix)
+		}
+		if !lone {
+			grouped++
+			if r.PrefixNote.Code != NoteSubscriberPrefix {
+				t.Errorf("row %s [%s]:%d: note %q, want grouped", r.ObservationID, r.IP, r.Port, r.PrefixNote.EN)
+			}
+		}
+	}
+	if grouped != 4 {
+		t.Errorf("%d grouped rows, want the link's 4", grouped)
+	}
 }

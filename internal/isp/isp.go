@@ -45,9 +45,11 @@
 //   - the possession level of each sighting travels with its row;
 //   - an IPv6 row names the full address with its port and time, and a
 //     note on the prefix: the subscriber prefix that an active
-//     subscriber_prefix link of the target groups it under, with the
-//     allocation it rests on (the ISP's, from the analysis's table, or
-//     the analysis's default length), or that the address stands alone.
+//     subscriber_prefix link of the target groups it under, when the
+//     row's address and port are one of that link's two endpoints, with
+//     the allocation it rests on (the ISP's, from the analysis's table, or
+//     the analysis's default length), or that the address stands alone
+//     (another address of the prefix, or another port, is not grouped).
 //     An ISP records the prefix it delegated, not every address in it:
 //     the group's ipv6 note asks for the subscriber who held the prefix
 //     containing the address.
@@ -327,6 +329,23 @@ type subscriberPrefix struct {
 	asn   uint32
 	pfx   netip.Prefix
 	table bool // the length is the ISP's, from the allocation table; else the default
+	// ends are the link's two endpoints: only a row at one of them is
+	// grouped (another address of the prefix, or another port, may be
+	// another machine or a later holder of the prefix).
+	ends [2]netip.AddrPort
+}
+
+// linkEnd reads a link's endpoint, "ip:port" or, for a later generation
+// of an endpoint, "ip:port#n" (the analysis's EndpointKey).
+func linkEnd(s string) (netip.AddrPort, bool) {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s = s[:i]
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), true
 }
 
 // linkedPrefixes reads the subscriber prefixes of the target's active
@@ -349,17 +368,28 @@ func linkedPrefixes(links []Link) []subscriberPrefix {
 		if err != nil || perr != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() || pfx != pfx.Masked() || pfx.Bits() < 48 {
 			continue
 		}
-		out = append(out, subscriberPrefix{asn: uint32(asn), pfx: pfx, table: f[3] == "table"})
+		a, aok := linkEnd(l.A)
+		b, bok := linkEnd(l.B)
+		if !aok || !bok {
+			continue
+		}
+		out = append(out, subscriberPrefix{asn: uint32(asn), pfx: pfx, table: f[3] == "table", ends: [2]netip.AddrPort{a, b}})
 	}
 	return out
 }
 
 // prefixNote is the note of an IPv6 row of group g: the subscriber prefix
-// of an active link that holds its address (of the same AS), or that the
-// address stands alone.
-func prefixNote(ip netip.Addr, g *Group, prefixes []subscriberPrefix) (netip.Prefix, Note) {
+// of an active link (of the same AS) one of whose two endpoints is the
+// row's address and port, or that the address stands alone. A row at
+// another address of a linked prefix, or on another port, is not grouped:
+// the link said nothing of it. A Link carries no time span, so a row at
+// a link's endpoint is grouped whenever it was seen (the analysis names a
+// later generation of an endpoint "ip:port#n", read as the same address
+// and port).
+func prefixNote(ip netip.Addr, port uint16, g *Group, prefixes []subscriberPrefix) (netip.Prefix, Note) {
+	ep := netip.AddrPortFrom(ip, port)
 	for _, sp := range prefixes {
-		if sp.asn != g.ASN || !sp.pfx.Contains(ip) {
+		if sp.asn != g.ASN || !sp.pfx.Contains(ip) || (sp.ends[0] != ep && sp.ends[1] != ep) {
 			continue
 		}
 		n := Note{Code: NoteSubscriberPrefix}
@@ -433,7 +463,8 @@ type Row struct {
 	SeenOnce bool
 	// SubscriberPrefix is, for an IPv6 row, the subscriber prefix that an
 	// active subscriber_prefix device link of the target groups its
-	// address under (the prefix the ISP delegated to one subscriber, by
+	// address under, when the row's address and port are one of the
+	// link's endpoints (the prefix the ISP delegated to one subscriber, by
 	// the analysis's allocation table or its default); invalid otherwise.
 	SubscriberPrefix netip.Prefix
 	// PrefixNote, for an IPv6 row, says what the request rests on: the
@@ -721,7 +752,7 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			}
 			if row.IP.Is6() {
 				v6++
-				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, g, prefixes)
+				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, row.Port, g, prefixes)
 			}
 		}
 		req.Kept += len(g.Rows)
