@@ -199,7 +199,7 @@ func TestIPv6PrefixNoteRestsOnActiveLinksOnly(t *testing.T) {
 // never panics, and what it yields is a masked IPv6 prefix whose text
 // reads back to itself.
 func FuzzLinkedPrefixes(f *testing.F) {
-	for _, s := range []string{"AS64496|2001:db8:1:2::/64|41234|table", "AS1|::/0|0|default", "AS|x|y|z", "|||", "AS4294967296|fd00::/48|1|table", "AS64496|2001:db8::1/64|1|table"} {
+	for _, s := range []string{"AS64496|2001:db8:1:2::/64|41234|table", "AS64496|2001:db8:1:2::/64|41234|table|Transmission|3.00", "AS1|::/0|0|default", "AS|x|y|z", "|||", "AS4294967296|fd00::/48|1|table", "AS64496|2001:db8::1/64|1|table"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ev string) {
@@ -251,5 +251,24 @@ func TestIPv6PrefixNoteOnlyForTheLinksEndpoints(t *testing.T) {
 	}
 	if grouped != 4 {
 		t.Errorf("%d grouped rows, want the link's 4", grouped)
+	}
+}
+
+// The analysis's evidence names the client after the basis; links stored
+// before it did have four fields. Both read, whatever the client's name.
+func TestIPv6PrefixNoteReadsEvidenceWithAClient(t *testing.T) {
+	for _, ev := range []string{"AS64496|2001:db8:1:2::/64|41234|table|Transmission|3.00", "AS64496|2001:db8:1:2::/64|41234|table|We|ird|1.0", "AS64496|2001:db8:1:2::/64|41234|table||"} {
+		tg, s := ipv6Fixture("table", "active")
+		tg.Links[0].Evidence = ev
+		req := Build(tg, s, fixedNow, DefaultRetention())
+		n := 0
+		for _, r := range req.Groups[0].Rows {
+			if r.PrefixNote.Code == NoteSubscriberPrefix && r.SubscriberPrefix.String() == "2001:db8:1:2::/64" {
+				n++
+			}
+		}
+		if n != 4 {
+			t.Errorf("%q: %d grouped rows, want 4", ev, n)
+		}
 	}
 }

@@ -319,8 +319,10 @@ const (
 
 // RuleSubscriberPrefix is the analysis rule whose links group the IPv6
 // addresses of one subscriber prefix. Its evidence is
-// "AS<asn>|<prefix>|<port>|<basis>", basis "table" (the ISP's allocation
-// is in the analysis's table) or "default" (its default length).
+// "AS<asn>|<prefix>|<port>|<basis>|<client>|<version>", basis "table"
+// (the ISP's allocation is in the analysis's table) or "default" (its
+// default length); links stored before the client was part of it have
+// the first four fields only. The client's fields are not read here.
 const RuleSubscriberPrefix = "subscriber_prefix"
 
 // subscriberPrefix is one subscriber prefix an active link grouped
@@ -357,8 +359,10 @@ func linkedPrefixes(links []Link) []subscriberPrefix {
 		if l.Rule != RuleSubscriberPrefix || l.State != "active" {
 			continue
 		}
-		f := strings.Split(l.Evidence, "|")
-		if len(f) != 4 || !strings.HasPrefix(f[0], "AS") || (f[3] != "table" && f[3] != "default") {
+		// The client's name and version, after the basis, may hold
+		// anything: they stay in the fifth field, unread.
+		f := strings.SplitN(l.Evidence, "|", 5)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "AS") || (f[3] != "table" && f[3] != "default") {
 			continue
 		}
 		asn, err := strconv.ParseUint(f[0][2:], 10, 32)
