@@ -195,16 +195,22 @@ func TestIPv6PrefixNoteRestsOnActiveLinksOnly(t *testing.T) {
 	}
 }
 
-// FuzzLinkedPrefixes: whatever a stored link's evidence says, reading it
-// never panics, and what it yields is a masked IPv6 prefix whose text
-// reads back to itself.
+// FuzzLinkedPrefixes: whatever a stored link's evidence and endpoint say,
+// reading them never panics, and what it yields is a masked IPv6 prefix
+// whose text reads back to itself and an endpoint without zone or mapped
+// form (a row's address never has either).
 func FuzzLinkedPrefixes(f *testing.F) {
 	for _, s := range []string{"AS64496|2001:db8:1:2::/64|41234|table", "AS64496|2001:db8:1:2::/64|41234|table|Transmission|3.00", "AS1|::/0|0|default", "AS|x|y|z", "|||", "AS4294967296|fd00::/48|1|table", "AS64496|2001:db8::1/64|1|table"} {
-		f.Add(s)
+		f.Add(s, "[2001:db8:1:2::a]:41234")
 	}
-	f.Fuzz(func(t *testing.T, ev string) {
+	f.Add("AS64496|2001:db8:1:2::/64|41234|table", "[2001:db8:1:2::a%eth0]:41234#3#4")
+	f.Add("AS64496|2001:db8:1:2::/64|41234|table", "[::ffff:192.0.2.1]:1")
+	f.Fuzz(func(t *testing.T, ev, a string) {
 		for _, sp := range linkedPrefixes([]Link{{Rule: RuleSubscriberPrefix, State: "active", Evidence: ev,
-			A: "[2001:db8:1:2::a]:41234", B: "[2001:db8:1:2::b]:41234#2"}}) {
+			A: a, B: "[2001:db8:1:2::b]:41234#2"}}) {
+			if sp.ends[0].Addr().Zone() != "" || sp.ends[0].Addr().Is4In6() {
+				t.Fatalf("%q: endpoint %v keeps a zone or a mapped form", a, sp.ends[0])
+			}
 			if !sp.pfx.Addr().Is6() || sp.pfx.Addr().Is4In6() || sp.pfx != sp.pfx.Masked() || sp.pfx.Bits() < 48 {
 				t.Fatalf("%q: prefix %v", ev, sp.pfx)
 			}
