@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +38,11 @@ const ClientName = "anacrolix/torrent v1.59.1 (-GT0003-)"
 // peer is one lab BitTorrent client. Its identity (peer id, DHT node id)
 // survives a move; its address does not.
 type peer struct {
-	index    int
+	index int
+	// family and ipv6 are the lab's: the peer listens at addr, at its
+	// IPv6 address (ipv6Of), or both, on one port.
+	family   Family
+	ipv6     IPv6Net
 	role     string
 	peerID   [20]byte
 	nodeID   [20]byte
@@ -47,7 +52,10 @@ type peer struct {
 	alogger  alog.Logger
 	starting func() []netip.AddrPort
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// addr is the peer's planned IPv4 address (127.P.x.y, which places
+	// it) and port the port it listens on in every family; prev the
+	// planned addresses it left. on and primary give the real ones.
 	addr    netip.Addr
 	port    uint16
 	prev    []netip.AddrPort
@@ -57,10 +65,55 @@ type peer struct {
 	running []*torrent.Torrent
 }
 
+// addrPort is the peer's planned address and port (see on).
 func (p *peer) addrPort() netip.AddrPort {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return netip.AddrPortFrom(p.addr, p.port)
+}
+
+// on returns where a peer planned at plan listens in one family (IPv6 if
+// v6): plan itself, or its IPv6 address and the same port.
+func (p *peer) on(plan netip.AddrPort, v6 bool) netip.AddrPort {
+	if v6 {
+		return netip.AddrPortFrom(ipv6Of(plan.Addr(), p.ipv6), plan.Port())
+	}
+	return plan
+}
+
+// primary is on in the lab's first family: IPv4 unless the lab is IPv6
+// only. The manifest's Addr.
+func (p *peer) primary(plan netip.AddrPort) netip.AddrPort {
+	return p.on(plan, !p.family.Has4())
+}
+
+// localDialer dials from the peer's own address in the family of the
+// address it dials, so that trackers, DHT nodes and peers see the lab
+// address, never 127.0.0.1 or ::1 (unless that is the peer's).
+func (p *peer) localDialer(addr6 netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	addr4 := p.addr
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("lab: dialing %q: not an IP address and port (the lab never resolves a name)", addr)
+		}
+		local := addr4
+		if is6(ap.Addr()) {
+			local = addr6
+		}
+		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: local.AsSlice()}}
+		if strings.HasPrefix(network, "udp") {
+			d.LocalAddr = &net.UDPAddr{IP: local.AsSlice()}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// labHost reports whether ip may be a lab part: loopback (127.0.0.0/8,
+// ::1) or LabULA.
+func labHost(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || LabULA.Contains(ip)
 }
 
 // start runs the client on p.addr, adds its torrents (a seeder hashes its
@@ -70,10 +123,19 @@ func (p *peer) start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cc := torrent.NewDefaultClientConfig()
-	host := p.addr.String()
-	cc.ListenHost = func(string) string { return host }
+	addr6 := ipv6Of(p.addr, p.ipv6)
+	host4, host6 := p.addr.String(), addr6.String()
+	// Networks are "tcp4", "udp6", ...: each family on its own address,
+	// on one port (the library takes the first socket's for the rest).
+	cc.ListenHost = func(network string) string {
+		if strings.HasSuffix(network, "6") {
+			return host6
+		}
+		return host4
+	}
 	cc.ListenPort = 0
-	cc.DisableIPv6 = true
+	cc.DisableIPv4 = !p.family.Has4()
+	cc.DisableIPv6 = !p.family.Has6()
 	cc.NoDefaultPortForwarding = true
 	cc.UpnpID = ""
 	cc.PeerID = string(p.peerID[:])
@@ -102,16 +164,15 @@ func (p *peer) start(ctx context.Context) error {
 	}
 	// Every connection the client opens leaves from its own address, so
 	// that trackers, DHT nodes and PEX see the lab address, not 127.0.0.1.
-	local := &net.Dialer{LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second}
-	cc.TrackerDialContext = local.DialContext
-	cc.HTTPDialContext = local.DialContext
+	cc.TrackerDialContext = p.localDialer(addr6)
+	cc.HTTPDialContext = p.localDialer(addr6)
 	cc.LookupTrackerIp = func(u *url.URL) ([]net.IP, error) {
-		// The lab never resolves a name: tracker URLs hold loopback IPs.
-		ip := net.ParseIP(u.Hostname())
-		if ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("lab: tracker host %q is not a loopback address", u.Hostname())
+		// The lab never resolves a name: tracker URLs hold lab IPs.
+		ip, err := netip.ParseAddr(u.Hostname())
+		if err != nil || !labHost(ip) {
+			return nil, fmt.Errorf("lab: tracker host %q is not a lab address (loopback or %s)", u.Hostname(), LabULA)
 		}
-		return []net.IP{ip}, nil
+		return []net.IP{ip.AsSlice()}, nil
 	}
 	// Loopback dials succeed or fail at once. Short timeouts also bound
 	// how long go-libutp's dials outlive Client.Close: it does not cancel
@@ -134,9 +195,16 @@ func (p *peer) start(ctx context.Context) error {
 	}
 	p.cl = cl
 	p.port = uint16(cl.LocalPort())
-	cl.AddDialer(dialer.WithNetwork{Network: "tcp", Dialer: &net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second,
-	}})
+	if p.family.Has4() {
+		cl.AddDialer(dialer.WithNetwork{Network: "tcp4", Dialer: &net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second,
+		}})
+	}
+	if p.family.Has6() {
+		cl.AddDialer(dialer.WithNetwork{Network: "tcp6", Dialer: &net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: addr6.AsSlice()}, Timeout: 5 * time.Second,
+		}})
+	}
 	for _, l := range cl.Listeners() {
 		if d, ok := l.(torrent.Dialer); ok && l.Addr().Network() != "tcp" {
 			cl.AddDialer(d) // uTP dials from its own (bound) socket
@@ -151,6 +219,11 @@ func (p *peer) start(ctx context.Context) error {
 		spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 		if err != nil {
 			return fmt.Errorf("lab peer %d torrent %s: %w", p.index, t.Name, err)
+		}
+		if t.Tracker6 != "" && t.Tracker6 != t.Tracker {
+			// A lab of both families: announce over IPv6 too, so that the
+			// tracker knows the peer's IPv6 address.
+			spec.Trackers = append(spec.Trackers, []string{t.Tracker6})
 		}
 		if spec.InfoHash.IsZero() && spec.InfoHashV2.Ok {
 			// anacrolix/torrent v1.59.1 files a v2-only torrent added with
