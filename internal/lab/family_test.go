@@ -201,6 +201,16 @@ func checkFamilies(t *testing.T, family Family, v6net IPv6Net) {
 			}
 
 			client := newFamilyDHTClient(t, f.local, f.boot)
+			// The lab's nodes name nodes of this family: bootstrapping
+			// from the bootstrap nodes finds the others (a node asked for
+			// n4 only over IPv6 would name none).
+			if _, err := client.BootstrapContext(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := client.NumNodes(); n <= len(f.boot) {
+				t.Fatalf("a DHT client of this family knows %d nodes after bootstrapping from %d of the lab's %d: the lab's nodes name none",
+					n, len(f.boot), cfg.DHTNodes)
+			}
 			for _, tor := range m.Torrents {
 				if !tor.Watched {
 					continue
