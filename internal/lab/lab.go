@@ -390,6 +390,8 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 
 	t0 := time.Now()
+	// One DHT per family (BEP 32); a node keeps its id on both, as BEP 32
+	// allows, so the two networks have the same shape.
 	for _, v6 := range []bool{false, true} {
 		if (v6 && !cfg.Family.Has6()) || (!v6 && !cfg.Family.Has4()) {
 			continue
@@ -481,6 +483,7 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 			role:     RoleSeeder,
 			nodeID:   randID(r),
 			starting: starting,
+			stored:   l.stored,
 			alogger:  alogger,
 			logger:   libLog.With("lab_peer", i),
 			dataDir:  filepath.Join(l.dir, "data"),
@@ -845,6 +848,23 @@ func (l *Lab) startSim(ctx context.Context, n int) error {
 		return fmt.Errorf("lab DHT bootstrap: %w", err)
 	}
 	return nil
+}
+
+// stored reports whether a lab DHT node of at's family stores at under
+// key.
+func (l *Lab) stored(key [20]byte, at netip.AddrPort) bool {
+	for _, n := range l.nodes {
+		if is6(n.addr.Addr()) != is6(at.Addr()) {
+			continue
+		}
+		for _, a := range n.store.GetPeers(key) {
+			ip, ok := netip.AddrFromSlice(a.IP)
+			if ok && netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)) == at {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SetQueryTap has fn see every query the lab's anacrolix DHT nodes

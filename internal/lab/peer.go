@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,9 @@ type peer struct {
 	logger   *slog.Logger
 	alogger  alog.Logger
 	starting func() []netip.AddrPort
+	// stored reports whether a lab DHT node of at's family stores at
+	// under key (nil: announces are not checked).
+	stored func(key [20]byte, at netip.AddrPort) bool
 
 	mu sync.Mutex
 	// addr is the peer's planned IPv4 address (127.P.x.y, which places
@@ -264,40 +268,98 @@ func (p *peer) start(ctx context.Context) error {
 	return p.announceLocked(ctx)
 }
 
+// announceRounds bounds how many times a torrent is announced on one DHT
+// server when no lab node stores the announce.
+const announceRounds = 3
+
 // announceLocked announces every torrent (both info-hashes of a hybrid)
-// on every DHT server of the client and waits for the traversals.
+// on every DHT server of the client and waits for the traversals. On a
+// slow machine (the race detector, a loaded CI) a traversal can end with
+// no lab node storing the announce, its queries having timed out: then
+// the torrent is announced again on that server, up to announceRounds
+// times in all, so that the manifest's seeders can be found, which is
+// what Start promises. 20 s bound all rounds.
 func (p *peer) announceLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var dones []<-chan struct{}
-	var stops []func()
-	for _, tt := range p.running {
+	type job struct {
+		i  int // index in p.running and p.torrents
+		ds torrent.DhtServer
+	}
+	var todo []job
+	for i := range p.running {
 		for _, ds := range p.cl.DhtServers() {
-			done, stop, err := tt.AnnounceToDht(ds)
+			todo = append(todo, job{i, ds})
+		}
+	}
+	for round := 1; len(todo) > 0; round++ {
+		var dones []<-chan struct{}
+		var stops []func()
+		stopAll := func() {
+			for _, s := range stops {
+				s()
+			}
+		}
+		for _, j := range todo {
+			done, stop, err := p.running[j.i].AnnounceToDht(j.ds)
 			if err != nil {
-				return fmt.Errorf("lab peer %d announcing %s: %w", p.index, tt.Name(), err)
+				stopAll()
+				return fmt.Errorf("lab peer %d announcing %s: %w", p.index, p.running[j.i].Name(), err)
 			}
 			dones = append(dones, done)
 			stops = append(stops, stop)
 		}
-	}
-	defer func() {
-		for _, s := range stops {
-			s()
-		}
-	}()
-	for _, d := range dones {
-		select {
-		case <-d:
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				p.logger.Warn("lab DHT announce did not finish in time", "peer", p.index)
-				return nil
+		for _, d := range dones {
+			select {
+			case <-d:
+			case <-ctx.Done():
+				stopAll()
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					p.logger.Warn("lab DHT announce did not finish in time", "peer", p.index, "round", round)
+					return nil
+				}
+				return ctx.Err()
 			}
-			return ctx.Err()
+		}
+		stopAll()
+		if p.stored == nil {
+			return nil
+		}
+		var left []job
+		for _, j := range todo {
+			if !p.storedOn(j.ds, p.torrents[j.i]) {
+				left = append(left, j)
+			}
+		}
+		todo = left
+		if len(todo) > 0 && round == announceRounds {
+			p.logger.Warn("lab DHT announce stored on no lab node", "peer", p.index, "announces", len(todo), "rounds", round)
+			return nil
 		}
 	}
 	return nil
+}
+
+// storedOn reports whether some lab DHT node stores the peer, at the
+// address of ds, under every DHT key of t.
+func (p *peer) storedOn(ds torrent.DhtServer, t *Torrent) bool {
+	at, err := netip.ParseAddrPort(ds.Addr().String())
+	if err != nil {
+		return true // not an address the lab knows: nothing to check
+	}
+	at = netip.AddrPortFrom(at.Addr().Unmap(), at.Port())
+	for _, h := range t.SwarmHashes() {
+		var key [20]byte
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 20 {
+			return true
+		} else {
+			copy(key[:], b)
+		}
+		if !p.stored(key, at) {
+			return false
+		}
+	}
+	return true
 }
 
 // stop closes the client and its storage. The data stays on disk.
