@@ -321,7 +321,9 @@ type Lab struct {
 }
 
 // Start builds and starts a lab. It returns once every DHT node has
-// bootstrapped and every peer has announced its torrents once; moves
+// bootstrapped and every peer has announced its torrents on the DHT of
+// each family (again, up to three times, while no lab node stores an
+// announce; a warning is logged if one still is not stored); moves
 // happen later (see WaitMoves), leechers download in the background (see
 // WaitLeechers). ctx bounds the start only; Close stops the lab.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
