@@ -11,52 +11,39 @@
 // Cleanup.
 //
 // A test that needs namespaces skips, naming what is missing (root,
-// unshare, ip), unless VIGIL_REQUIRE_NETNS=1 is set: then it fails.
+// unshare, ip), unless VIGIL_REQUIRE_NETNS=1 is set: then it fails
+// (internal/testenv, part NETNS). For tests only.
 package netns
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-)
 
-// RequireEnv, set to 1, turns a missing namespace prerequisite from a
-// skip into a failure (CI sets it).
-const RequireEnv = "VIGIL_REQUIRE_NETNS"
+	"github.com/vigil-oss/vigil/internal/testenv"
+)
 
 // childEnv holds, in a re-executed test binary, the name of the test it
 // runs inside a namespace.
 const childEnv = "VIGIL_NETNS_CHILD"
 
-// Missing skips tb with the reason, or fails it when VIGIL_REQUIRE_NETNS=1.
-func Missing(tb testing.TB, format string, args ...any) {
-	tb.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(RequireEnv) == "1" {
-		tb.Fatalf("%s (%s=1: required)", msg, RequireEnv)
-	}
-	tb.Skipf("%s (set %s=1 to make this a failure)", msg, RequireEnv)
-}
-
 // Need checks that the test runs as root with tools (e.g. "ip",
-// "unshare") on PATH, calling Missing otherwise.
+// "unshare") on PATH; otherwise it skips, or fails with
+// VIGIL_REQUIRE_NETNS=1. It skips in -short mode.
 func Need(tb testing.TB, tools ...string) {
 	tb.Helper()
 	if testing.Short() {
 		tb.Skip("namespace test skipped in -short mode")
 	}
 	if os.Geteuid() != 0 {
-		Missing(tb, "needs root to create network namespaces (run as root; .ci/run does)")
+		testenv.Missing(tb, "NETNS", "not root: cannot create a network namespace (.ci/run runs as root)")
 	}
 	for _, t := range tools {
-		if _, err := exec.LookPath(t); err != nil {
-			Missing(tb, "%s not found: apt-get install -y --no-install-recommends iproute2 util-linux", t)
-		}
+		testenv.Need(tb, "NETNS", t)
 	}
 }
 
