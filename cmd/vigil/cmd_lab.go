@@ -72,13 +72,16 @@ Where the IPv6 parts live is --ipv6:
   loopback  all on ::1, told apart by port. Runs anywhere, no root needed;
             but every part shares one address (a sensor's per-address
             budget then applies to the whole lab) and nothing is placed.
-  ula       each part on the IPv6 twin of its 127.0.0.0/8 address in
-            fd76:6967:696c::/48 (127.B.C.D is fd76:6967:696c:B::C*256+D,
-            hexadecimal: 127.0.1.1 is fd76:6967:696c::101), in the same
-            places. Only inside a network namespace with loopback only,
-            which the lab then prepares itself (lo up, the prefix local):
-            run it as root under unshare -n, and the sensor in the same
-            namespace (nsenter, as below), with --scope-allow for the prefix.
+  ula       each part on its own address in fd00::/32, in the IPv6 range
+            of its place (the geo database places it where it places the
+            IPv4 address): 127.B.C.D is in fd00:0:B::/48 (B's digits),
+            /64 number C*254+D (in hexadecimal), address ::1; 127.0.0.1 is fd00:0:0:1::1,
+            127.0.1.1 (the first DHT node) fd00:0:0:ff::1, 127.1.0.1 (the
+            first peer in Paris) fd00:0:1:1::1. Only inside a network
+            namespace with loopback only, which the lab then prepares
+            itself (lo up, the prefix local): run it as root under
+            unshare -n, and the sensor in the same namespace (nsenter, as
+            below), with --scope-allow for the prefix.
 
 The simulated DHT nodes (over 256 --dht-nodes) are IPv4 only.
 
@@ -92,15 +95,15 @@ Examples:
 
   # as root:
   unshare -n vigil lab up --family both --ipv6 ula --manifest /tmp/lab.json &
-  nsenter --net=/proc/$!/ns/net vigil sensor bittorrent --lab --listen fd76:6967:696c::1 \
-      --scope-allow fd76:6967:696c::/48 --bootstrap "$(jq -r '[.bootstrap[]|select(startswith("["))]|join(",")' /tmp/lab.json)"
+  nsenter --net=/proc/$!/ns/net vigil sensor bittorrent --lab --listen fd00:0:0:1::1 \
+      --scope-allow fd00::/32 --bootstrap "$(jq -r '[.bootstrap[]|select(startswith("["))]|join(",")' /tmp/lab.json)"
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			cfgOf := labFlags(fs)
 			manifest := fs.String("manifest", "", "write the manifest to this `file` (required)")
 			dir := fs.String("dir", "", "work `directory` for files and databases (default: a temporary one)")
 			family := fs.String("family", "4", "address `family`: 4, 6 or both")
-			ipv6 := fs.String("ipv6", "loopback", "`where` the IPv6 parts live: loopback (all on ::1) or ula (each its own address in fd76:6967:696c::/48; as root under unshare -n only)")
+			ipv6 := fs.String("ipv6", "loopback", "`where` the IPv6 parts live: loopback (all on ::1) or ula (each its own address in fd00::/32; as root under unshare -n only)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *manifest == "" {
 					return usagef("--manifest is required")

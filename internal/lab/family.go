@@ -49,8 +49,9 @@ const (
 	// apply to the lab as a whole, and places mean nothing.
 	IPv6Loopback IPv6Net = "loopback"
 	// IPv6ULA gives every part its own address in LabULA, as 127.0.0.0/8
-	// does for IPv4 (IPv6Twin). It needs a network namespace with loopback
-	// interfaces only, in which PrepareULA made LabULA local.
+	// does for IPv4 (IPv6Twin), in the IPv6 range of the same place. It
+	// needs a network namespace with loopback interfaces only, in which
+	// PrepareULA made LabULA local.
 	IPv6ULA IPv6Net = "ula"
 )
 
@@ -63,40 +64,41 @@ func ParseIPv6Net(s string) (IPv6Net, error) {
 	return "", fmt.Errorf("%w: IPv6 network %q: want loopback or ula", ErrConfig, s)
 }
 
-// LabULA is the lab's unique local prefix (RFC 4193): "fd", then "vigil"
-// in ASCII. Nothing outside a namespace the run created ever uses it.
-var LabULA = netip.MustParsePrefix("fd76:6967:696c::/48")
+// LabULA is the lab's unique local prefix (RFC 4193): Infra's IPv6 range,
+// which holds every place's /48. Nothing outside a namespace the run
+// created ever uses it: on a machine whose own network is in fd00::/64
+// the lab still never takes an address there (IPv6Twin's fourth group is
+// never 0).
+var LabULA = Infra.Prefix6
 
-// IPv6Twin returns the IPv6 address in LabULA of the lab IPv4 address
-// 127.B.C.D: the /64 numbered B, host C*256+D (127.0.1.1 is
-// fd76:6967:696c::101, 127.1.0.5 is fd76:6967:696c:1::5). Every lab IPv4
-// address has one twin, so the IPv6 lab has the same plan: DHT nodes in
-// the infrastructure /64 (0), each place's peers in its own /64. ok is
-// false for an address outside 127.0.0.0/8.
+// IPv6Twin returns the IPv6 address of the part planned at the lab IPv4
+// address 127.B.C.D: in the /48 of 127.B.0.0/16 (fd00:0:B::/48, B's
+// decimal digits read as hexadecimal, as the places' Prefix6 are; the
+// infrastructure's is fd00:0:0::/48), the address ::1 of the subscriber
+// /64 of host number C*254+D-1 (hostIn6, the inverse of hostIn). So
+// 127.0.0.1 (a sensor) is fd00:0:0:1::1, 127.0.1.1 (the first DHT node)
+// fd00:0:0:ff::1, 127.1.0.1 (the first peer in Paris) fd00:0:1:1::1, and
+// the geo database places a twin where it places the IPv4 address. ok is
+// false outside 127.0.0.0/8 and for C.D ending in 0 or 255, which the
+// lab never uses.
 func IPv6Twin(a netip.Addr) (_ netip.Addr, ok bool) {
 	a = a.Unmap()
 	if !a.Is4() || a.As4()[0] != 127 {
 		return netip.Addr{}, false
 	}
 	b := a.As4()
-	out := LabULA.Addr().As16()
-	out[7] = b[1]
-	out[14], out[15] = b[2], b[3]
-	return netip.AddrFrom16(out), true
-}
-
-// IPv4Twin is IPv6Twin's inverse: the lab IPv4 address whose twin a is.
-func IPv4Twin(a netip.Addr) (_ netip.Addr, ok bool) {
-	if !a.Is6() || a.Is4In6() || !LabULA.Contains(a) {
+	if b[3] == 0 || b[3] == 255 {
 		return netip.Addr{}, false
 	}
-	b := a.As16()
-	for _, i := range []int{6, 8, 9, 10, 11, 12, 13} {
-		if b[i] != 0 {
-			return netip.Addr{}, false
-		}
+	p6, err := netip.ParsePrefix(fmt.Sprintf("fd00:0:%d::/48", b[1]))
+	if err != nil {
+		return netip.Addr{}, false
 	}
-	return netip.AddrFrom4([4]byte{127, b[7], b[14], b[15]}), true
+	t, err := hostIn6(p6, int(b[2])*254+int(b[3])-1, 1)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return t, true
 }
 
 // ipv6Of returns where the part planned at the IPv4 address a listens on
@@ -189,16 +191,4 @@ func ULAReady() error {
 		return fmt.Errorf("%w: %s received nothing from %s (%v)", ErrNoULA, a, b, err)
 	}
 	return nil
-}
-
-// placeOfLab is PlaceOf for an address of either family: an address in
-// LabULA is placed where its IPv4 twin is; ::1 and others nowhere.
-func placeOfLab(a netip.Addr) (Place, bool) {
-	if t, ok := IPv4Twin(a); ok {
-		a = t
-	}
-	if is6(a) {
-		return Place{}, false
-	}
-	return PlaceOf(a)
 }

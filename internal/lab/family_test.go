@@ -18,35 +18,59 @@ import (
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
+	"github.com/oschwald/maxminddb-golang/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/vigil-oss/vigil/internal/lab/netns"
 )
 
-func TestIPv6TwinRoundTrips(t *testing.T) {
+func TestIPv6TwinIsInTheSamePlace(t *testing.T) {
 	for _, c := range []struct{ v4, v6 string }{
-		{"127.0.0.1", "fd76:6967:696c::1"},
-		{"127.0.1.1", "fd76:6967:696c::101"},
-		{"127.1.0.5", "fd76:6967:696c:1::5"},
-		{"127.30.1.7", "fd76:6967:696c:1e::107"},
-		{"127.255.255.255", "fd76:6967:696c:ff::ffff"},
+		{"127.0.0.1", "fd00:0:0:1::1"},
+		{"127.0.0.2", "fd00:0:0:2::1"},
+		{"127.0.1.1", "fd00:0:0:ff::1"},
+		{"127.1.0.1", "fd00:0:1:1::1"},
+		{"127.11.0.5", "fd00:0:11:5::1"},
+		{"127.20.0.2", "fd00:0:20:2::1"},
+		{"127.30.1.7", "fd00:0:30:105::1"},
+		{"127.255.255.254", "fd00:0:255:fe00::1"},
 	} {
 		v4, v6 := netip.MustParseAddr(c.v4), netip.MustParseAddr(c.v6)
 		if got, ok := IPv6Twin(v4); !ok || got != v6 {
 			t.Errorf("IPv6Twin(%s) = %s, %v; want %s", v4, got, ok, v6)
 		}
-		if got, ok := IPv4Twin(v6); !ok || got != v4 {
-			t.Errorf("IPv4Twin(%s) = %s, %v; want %s", v6, got, ok, v4)
-		}
 	}
-	for _, s := range []string{"10.0.0.1", "::1", "fd00::1"} {
+	for _, s := range []string{"10.0.0.1", "::1", "fd00::1", "127.1.0.0", "127.1.0.255"} {
 		if got, ok := IPv6Twin(netip.MustParseAddr(s)); ok {
 			t.Errorf("IPv6Twin(%s) = %s, want none", s, got)
 		}
 	}
-	for _, s := range []string{"::1", "127.0.0.1", "fd00::1", "fd76:6967:696c:1:0:0:1:5", "fd76:6967:696c:100::5", "::ffff:127.0.0.1"} {
-		if got, ok := IPv4Twin(netip.MustParseAddr(s)); ok {
-			t.Errorf("IPv4Twin(%s) = %s, want none", s, got)
+	// Every host of every place has a twin of its own, in LabULA, never in
+	// fd00::/64, placed where the IPv4 address is.
+	seen := map[netip.Addr]netip.Addr{}
+	for _, pl := range append([]Place{Infra}, Places...) {
+		pfx := pl.Prefix
+		if pl.Prefix.Bits() != 16 {
+			pfx = netip.MustParsePrefix("127.0.0.0/16")
+		}
+		for _, n := range []int{0, 1, 253, 254, 1000, 255*254 + 253} {
+			a4, err := hostIn(pfx, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a6, ok := IPv6Twin(a4)
+			if !ok || !LabULA.Contains(a6) || netip.MustParsePrefix("fd00::/64").Contains(a6) {
+				t.Fatalf("IPv6Twin(%s) = %s, %v: want an address of %s outside fd00::/64", a4, a6, ok, LabULA)
+			}
+			if o, dup := seen[a6]; dup {
+				t.Fatalf("%s and %s have the same twin %s", o, a4, a6)
+			}
+			seen[a6] = a4
+			p4, _ := PlaceOf(a4)
+			p6, _ := PlaceOf(a6)
+			if p4.Prefix != p6.Prefix || p4.City != p6.City {
+				t.Fatalf("%s is placed in %s, its twin %s in %s", a4, p4.City, a6, p6.City)
+			}
 		}
 	}
 }
@@ -169,6 +193,15 @@ func checkFamilies(t *testing.T, family Family, v6net IPv6Net) {
 		}
 		fams = append(fams, fam{true, local, addr, l.BootstrapOf(true)})
 	}
+	city, err := maxminddb.Open(m.GeoDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer city.Close()
+	cityOf := func(p ManifestPeer) string {
+		pl, _ := PlaceOf(netip.MustParseAddrPort(p.Addr).Addr())
+		return pl.City
+	}
 	for _, f := range fams {
 		t.Run(fmt.Sprintf("ipv6=%v", f.v6), func(t *testing.T) {
 			if len(f.boot) == 0 {
@@ -196,6 +229,20 @@ func checkFamilies(t *testing.T, family Family, v6net IPv6Net) {
 						if tw, _ := IPv6Twin(a4.Addr()); tw != ap.Addr() {
 							t.Fatalf("peer at %s and %s: want its IPv6 twin %s", a4, ap, tw)
 						}
+					}
+				}
+				if f.v6 && v6net == IPv6ULA {
+					// The lab's geo database places the IPv6 address where
+					// the manifest says the peer is.
+					var rec struct {
+						Country string `maxminddb:"country_code"`
+						City    string `maxminddb:"city"`
+					}
+					if err := city.Lookup(ap.Addr()).Decode(&rec); err != nil || rec.Country == "" {
+						t.Fatalf("peer %s not placed by the lab geo database: %+v %v", ap, rec, err)
+					}
+					if rec.Country != p.Country || rec.City != cityOf(p) {
+						t.Fatalf("peer %s placed in %s %s, manifest says %s", ap, rec.Country, rec.City, p.Country)
 					}
 				}
 			}

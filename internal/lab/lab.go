@@ -13,9 +13,9 @@
 //
 // The lab runs on IPv4, on IPv6 or on both (Config.Family): on IPv6 every
 // part is on ::1, or each has its own address in the unique local prefix
-// LabULA (the IPv6 twin of its 127.0.0.0/8 address), which the lab uses
-// only inside a network namespace with loopback interfaces only
-// (PrepareULA, ULAReady). On both families there is one DHT per family
+// LabULA (the IPv6 twin of its 127.0.0.0/8 address, in the same place),
+// which the lab uses only inside a network namespace with loopback
+// interfaces only (PrepareULA, ULAReady). On both families there is one DHT per family
 // (BEP 32) and every peer and the tracker listen on both.
 //
 // The lab must never send to, listen on or resolve anything outside
@@ -738,7 +738,7 @@ func (l *Lab) Manifest() Manifest {
 				mp.PreviousAddrs6 = append(mp.PreviousAddrs6, p.on(a, true).String())
 			}
 		}
-		if pl, ok := placeOfLab(p.primary(plan).Addr()); ok {
+		if pl, ok := PlaceOf(p.primary(plan).Addr()); ok {
 			mp.Country, mp.Departement, mp.ASN, mp.VPN = pl.Country, pl.Departement, pl.ASN, pl.VPN
 		}
 		p.mu.Unlock()

@@ -48,7 +48,7 @@ import (
 //
 // IPv6: two namespaces of the test's own, neither with a default route,
 // joined by a veth pair that carries only unique local addresses
-// (fd76:6967:696c:fe::1 and ::2/64, no IPv4). The test binary runs itself
+// (fd00:0:ff:1::1 and ::2/64, no IPv4; outside every lab place). The test binary runs itself
 // again in the first (internal/lab/netns), with the DHT nodes and the
 // sensor on its address; transmission runs in the second. Transmission
 // 3.00 opens its IPv6 UDP socket (so its IPv6 DHT and uTP) only when it
@@ -64,7 +64,7 @@ import (
 //
 // It needs root (namespaces, veth), ip(8) and transmission-daemon; .ci/run
 // installs them. Elsewhere it skips, naming what is missing, unless
-// VIGIL_REQUIRE_NETNS=1.
+// VIGIL_REQUIRE_NETNS=1 or VIGIL_REQUIRE_TRANSMISSION=1.
 func TestSensorFindsTransmissionInANamespace(t *testing.T) {
 	t.Run("IPv4", func(t *testing.T) {
 		needTransmission(t)
@@ -82,8 +82,8 @@ func TestSensorFindsTransmissionInANamespace(t *testing.T) {
 	})
 }
 
-// needTransmission skips (or fails, VIGIL_REQUIRE_NETNS=1) without root,
-// ip(8) or transmission-daemon.
+// needTransmission skips without root, ip(8) or transmission-daemon (or
+// fails: VIGIL_REQUIRE_NETNS=1, VIGIL_REQUIRE_TRANSMISSION=1).
 func needTransmission(t *testing.T) {
 	t.Helper()
 	netns.Need(t, "ip")
@@ -731,7 +731,7 @@ func newTestNetnsPair6(t *testing.T) *netnsPair6 {
 	pid := os.Getpid()
 	p := &netnsPair6{
 		a: fmt.Sprintf("vigil-t6a-%d", pid), b: fmt.Sprintf("vigil-t6b-%d", pid),
-		host: netip.MustParseAddr("fd76:6967:696c:fe::1"), inside: netip.MustParseAddr("fd76:6967:696c:fe::2"),
+		host: netip.MustParseAddr("fd00:0:ff:1::1"), inside: netip.MustParseAddr("fd00:0:ff:1::2"),
 	}
 	aIf, bIf := fmt.Sprintf("vg6%da", pid%1000000), fmt.Sprintf("vg6%db", pid%1000000)
 	run := func(args ...string) error {
@@ -742,7 +742,7 @@ func newTestNetnsPair6(t *testing.T) *netnsPair6 {
 		return nil
 	}
 	if err := run("netns", "add", p.a); err != nil {
-		netns.Missing(t, "cannot create a network namespace here: %v", err)
+		testenv.Missingf(t, "NETNS", "cannot create a network namespace here: %v", err)
 	}
 	etc := filepath.Join("/etc/netns", p.b)
 	t.Cleanup(func() {
