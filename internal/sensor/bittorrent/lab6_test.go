@@ -14,22 +14,30 @@ import (
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
-// TestSensorFindsWatchedSeedersInAnIPv6Lab runs the sensor on ::1 against
-// a lab on IPv6 only, every part on ::1 (the lab's in-process IPv6 mode,
-// no namespace needed): every seeder of every watched torrent is named by
-// a get_peers reply over IPv6 at its IPv6 address, and probed complete
-// there under its v1 info-hash (under a v2 one anacrolix answers nothing
-// a probe can record, as TestSensorFindsEveryWatchedSeederInTheLab says).
+// TestSensorFindsWatchedSeedersInAnIPv6Lab runs the sensor against a lab
+// on IPv6 only and against one on both families, every IPv6 part on ::1
+// (the lab's in-process IPv6 mode, no namespace needed): every seeder of
+// every watched torrent is named by a get_peers reply at each of its
+// addresses, over that address's family, and probed complete there under
+// its v1 info-hash (under a v2 one anacrolix answers nothing a probe can
+// record, as TestSensorFindsEveryWatchedSeederInTheLab says). On both
+// families the sensor listens on 127.0.0.1 and ::1 at once.
 func TestSensorFindsWatchedSeedersInAnIPv6Lab(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test skipped in -short mode")
 	}
+	for _, family := range []lab.Family{lab.Family6, lab.FamilyBoth} {
+		t.Run("family-"+string(family), func(t *testing.T) { findSeedersOn(t, family) })
+	}
+}
+
+func findSeedersOn(t *testing.T, family lab.Family) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	lcfg := lab.DefaultConfig()
 	lcfg.DHTNodes, lcfg.Seeders, lcfg.Leechers, lcfg.Torrents, lcfg.Watched = 24, 5, 0, 8, 4
 	lcfg.MovePeers = 0
-	lcfg.Family, lcfg.IPv6 = lab.Family6, lab.IPv6Loopback
+	lcfg.Family, lcfg.IPv6 = family, lab.IPv6Loopback
 	l, err := lab.Start(ctx, lcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -58,23 +66,29 @@ func TestSensorFindsWatchedSeedersInAnIPv6Lab(t *testing.T) {
 	}
 	named, probed := map[pair]bool{}, map[pair]bool{}
 	for _, p := range m.Peers {
-		ap := netip.MustParseAddrPort(p.Addr)
-		if !ap.Addr().Is6() {
-			t.Fatalf("peer %s of an IPv6 lab", ap)
+		addrs := []string{p.Addr}
+		if family == lab.FamilyBoth {
+			addrs = append(addrs, p.Addr6)
 		}
-		for _, ih := range p.Infohashes {
-			kind := hashkind.BTIH
-			if len(ih) == 64 {
-				kind = hashkind.BTIH2
+		for _, a := range addrs {
+			ap := netip.MustParseAddrPort(a)
+			if family == lab.Family6 && !ap.Addr().Is6() {
+				t.Fatalf("peer %s of an IPv6 lab", ap)
 			}
-			h, err := hashkind.Parse(ih, kind)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if watched[Key(h)] {
-				named[pair{ap, h}] = true
-				if kind == hashkind.BTIH {
-					probed[pair{ap, h}] = true
+			for _, ih := range p.Infohashes {
+				kind := hashkind.BTIH
+				if len(ih) == 64 {
+					kind = hashkind.BTIH2
+				}
+				h, err := hashkind.Parse(ih, kind)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if watched[Key(h)] {
+					named[pair{ap, h}] = true
+					if kind == hashkind.BTIH {
+						probed[pair{ap, h}] = true
+					}
 				}
 			}
 		}
@@ -85,9 +99,12 @@ func TestSensorFindsWatchedSeedersInAnIPv6Lab(t *testing.T) {
 
 	cfg := LabConfig()
 	setListen(&cfg, netip.IPv6Loopback())
+	if family == lab.FamilyBoth {
+		cfg.ListenAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()}
+	}
 	cfg.Identities = 4
 	cfg.LookupEvery = 3 * time.Second
-	cfg.Bootstrap = l.BootstrapOf(true)
+	cfg.Bootstrap = l.Bootstrap()
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +151,7 @@ func TestSensorFindsWatchedSeedersInAnIPv6Lab(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			st := s.Stats()
-			t.Fatalf("%d of %d (seeder, watched hash) pairs not named by get_peers over IPv6, %d of %d not probed complete; sensor: %d routing nodes, %d lookups, %d probes",
+			t.Fatalf("%d of %d (seeder, watched hash) pairs not named by get_peers, %d of %d not probed complete; sensor: %d routing nodes, %d lookups, %d probes",
 				a, len(named), b, len(probed), st.RoutingNodes, st.Lookups, st.Probes)
 		case <-time.After(500 * time.Millisecond):
 		}
