@@ -58,6 +58,7 @@ var layerTable = []struct {
 	}},
 	{"parts", "self-contained parts, I/O at their edges, no pipeline stage; and the test helpers", []string{
 		"examples/jurisdictions",
+		"internal/lab/netns",
 		"internal/config",
 		"internal/geo",
 		"internal/hasher",
@@ -149,7 +150,7 @@ var (
 	// testOnly packages are imported by tests and by each other only.
 	// A package that imports testing or net/http/httptest must be one of
 	// them.
-	testOnly = []string{"internal/testenv", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
+	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
 		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest"}
 
 	// never lists what a package must not depend on, even through
