@@ -192,7 +192,7 @@ func TestAccuracyRunsOnTheED2KLab(t *testing.T) {
 	if rep.Network != NetworkED2K || in.Network != NetworkED2K {
 		t.Fatalf("report of network %q", rep.Network)
 	}
-	want := map[string]int{KindED2KHonestComplete: 2, KindED2KHonestPartial: 2, KindED2KMover: 2, KindED2KUserHashClone: 1}
+	want := map[string]int{KindED2KHonestComplete: 2, KindED2KHonestPartial: 2, KindED2KMover: 2, KindED2KUserHashClone: 1, KindED2KInnocent: 1}
 	for _, b := range ed2kHostile {
 		want[string(b)] = 1
 	}

@@ -40,6 +40,10 @@ const (
 	KindED2KHonestPartial  = "honest_partial"  // holds only the first part of a two-part file
 	KindED2KMover          = "honest_mover"    // moves to a new address half-way, keeping its user hash
 	KindED2KUserHashClone  = "user_hash_clone" // another device presenting a lab client's user hash at the same time
+	// KindED2KInnocent is an address where nothing listens, named as a
+	// source of file 0 in Kad by a publication whose UDP source address
+	// was forged (Kad index poisoning): it never had anything.
+	KindED2KInnocent = "innocent_named_in_kad"
 )
 
 // The eD2K lab's hostile clients, one each, all sharing file 0: liars
@@ -53,8 +57,10 @@ const (
 	// ed2kCloneVictim is the lab client whose user hash the clone
 	// presents: one that does not move (clients 0 and 1 do).
 	ed2kCloneVictim = 3
-	// ed2kCloneHost is the clone's host number in the clients' block.
-	ed2kCloneHost = 100
+	// ed2kCloneHost and ed2kInnocentHost are the clone's and the
+	// innocent address's host numbers in the clients' block.
+	ed2kCloneHost    = 100
+	ed2kInnocentHost = 150
 )
 
 // ED2KLabConfig is the eD2K lab the measurement runs (labed2k.StartNet):
@@ -86,7 +92,8 @@ func ED2KSensorConfig(c Config, n *labed2k.Net) ed2k.Config {
 }
 
 // RunED2K measures the eD2K and Kad sensor: it starts the eD2K lab
-// (ED2KLabConfig) and a clone of one client's user hash, runs the sensor
+// (ED2KLabConfig), a clone of one client's user hash and a forged Kad
+// source naming an innocent address (poisonKad), runs the sensor
 // through the pipeline ('vigil sensor ed2k': ingest placing each
 // observation, the analysis scoring what ingest commits) into a temporary
 // SQLite store, moves the movers half-way, and compares every observation,
@@ -109,6 +116,8 @@ func RunED2K(ctx context.Context, c Config) (_ *Report, err error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	nc := ED2KLabConfig(c)
@@ -122,6 +131,10 @@ func RunED2K(ctx context.Context, c Config) (_ *Report, err error) {
 		return nil, err
 	}
 	defer clone.Close()
+	innocent, err := poisonKad(ctx, n, nc.Base, c.Seed)
+	if err != nil {
+		return nil, err
+	}
 
 	sq, err := sqlite.Open(ctx, filepath.Join(dir, "accuracy.db"), sqlite.DefaultConfig())
 	if err != nil {
@@ -181,7 +194,10 @@ func RunED2K(ctx context.Context, c Config) (_ *Report, err error) {
 	moved := moveAt
 	mu.Unlock()
 
-	in := Inputs{Network: NetworkED2K, Truth: ed2kTruth(n, clone, cloneKad, start, moved), Sensor: []netip.Addr{sc.Listen},
+	truth := ed2kTruth(n, clone, cloneKad, start, moved)
+	truth.Devices = append(truth.Devices, lab.TruthDevice{Name: KindED2KInnocent, Kind: KindED2KInnocent,
+		Stints: []lab.Stint{{Addr: innocent, From: start}}})
+	in := Inputs{Network: NetworkED2K, Truth: truth, Sensor: []netip.Addr{sc.Listen},
 		StaleWindow: c.StaleWindow, Rows: map[string][]isp.Row{}}
 	rows := c.ISPRows
 	if rows == nil {
@@ -314,15 +330,7 @@ func startClone(ctx context.Context, n *labed2k.Net, base netip.Addr) (*labed2k.
 	if err := cl.Offer(ctx, n.Server.Addr()); err != nil {
 		return fail(err)
 	}
-	// The publisher's lookup, done by the lab's oracle as labed2k does:
-	// the ten nodes closest to the file.
-	nodes := make([]kadwire.Contact, 0, len(n.Kad))
-	for _, k := range n.Kad {
-		nodes = append(nodes, k.Contact())
-	}
-	id := kadwire.FileID(file.Hash)
-	slices.SortFunc(nodes, func(a, b kadwire.Contact) int { return a.ID.Xor(id).Cmp(b.ID.Xor(id)) })
-	got, err := cl.PublishKad(ctx, share, nodes[:min(10, len(nodes))], 5*time.Second)
+	got, err := cl.PublishKad(ctx, share, closestKad(n, file.Hash), 5*time.Second)
 	if err != nil {
 		return fail(err)
 	}
@@ -341,6 +349,45 @@ func startClone(ctx context.Context, n *labed2k.Net, base netip.Addr) (*labed2k.
 		}
 	}
 	return cl, got > 0, nil
+}
+
+// poisonKad publishes, to the Kad nodes closest to file 0, a source of
+// that file whose UDP source address is forged: an address of the
+// clients' block where nothing listens (a lab client started there and
+// stopped before it publishes, so that the datagrams leave from that
+// address). The Kad nodes store the address as a source, as aMule's do
+// (the sender's address is the source's), and name it in their answers.
+// It returns the address named.
+func poisonKad(ctx context.Context, n *labed2k.Net, base netip.Addr, seed uint64) (netip.AddrPort, error) {
+	addr := netip.AddrPortFrom(addrAt(base, 2, ed2kInnocentHost), 4662)
+	sum := sha256.Sum256(fmt.Appendf(nil, "vigil accuracy: innocent %d", seed))
+	share := labed2k.Share{File: n.Files[0]}
+	cl, err := labed2k.StartClient(labed2k.ClientConfig{UserHash: [16]byte(sum[:16]), Software: labed2k.AMule233, Addr: addr,
+		Shares: []labed2k.Share{share}})
+	if err != nil {
+		return addr, fmt.Errorf("accuracy: Kad poisoner: %w", err)
+	}
+	cl.Close()
+	got, err := cl.PublishKad(ctx, share, closestKad(n, share.File.Hash), 5*time.Second)
+	if err != nil {
+		return addr, fmt.Errorf("accuracy: Kad poisoner: %w", err)
+	}
+	if got == 0 {
+		return addr, errors.New("accuracy: Kad poisoner: no Kad node stored the forged source")
+	}
+	return addr, nil
+}
+
+// closestKad is the ten lab Kad nodes closest to a file: the publisher's
+// lookup, done by the lab's oracle as labed2k does.
+func closestKad(n *labed2k.Net, file [16]byte) []kadwire.Contact {
+	nodes := make([]kadwire.Contact, 0, len(n.Kad))
+	for _, k := range n.Kad {
+		nodes = append(nodes, k.Contact())
+	}
+	id := kadwire.FileID(file)
+	slices.SortFunc(nodes, func(a, b kadwire.Contact) int { return a.ID.Xor(id).Cmp(b.ID.Xor(id)) })
+	return nodes[:min(10, len(nodes))]
 }
 
 // ed2kShown is what a strict reader takes from a client's own messages
