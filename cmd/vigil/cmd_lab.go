@@ -162,7 +162,7 @@ func labAccuracyCommand() *command {
 	return &command{
 		name:    "accuracy",
 		summary: "Measure how often Vigil is right, against a lab of honest and hostile peers.",
-		usage:   "vigil lab accuracy [--seed N] [--duration D] [--format text|json]",
+		usage:   "vigil lab accuracy [--network bittorrent|ed2k] [--seed N] [--duration D] [--format text|json]",
 		help: `
 Starts a lab on 127.0.0.0/8 (nothing leaves the machine) with honest peers
 of every possession level, real third-party BitTorrent seeders and a
@@ -186,6 +186,18 @@ every observation, device link and ISP request row with the truth:
   ISP rows: rows, right (a first-hand contact of the target's device at
     that IP, port and time), wrong, and why.
 
+With --network ed2k it measures the eD2K and Kad sensor instead, on the
+eD2K lab (internal/lab/ed2k): the lab's eD2K server and 24 Kad nodes, 3
+watched files, honest clients of whole files and of one part, two that move
+to a new address half-way keeping their user hash, hostile clients (part
+maps with spare bits or twice the part count, answers naming another file,
+a compressed-packet bomb, an oversized packet, a client that queues, one
+that serves corrupt data), and a client presenting another's user hash at
+the same time. The sensor (lab timings: searches every 10 s) runs through
+the pipeline as 'vigil sensor ed2k' does, and the same tables are made,
+with eD2K's methods (ed2k_server_sources, kad_sources, peer_probe) and
+link rules (emule_user_hash).
+
 docs/accuracy.md defines every term and records the published figures.
 The same --seed gives the same files, peers and lies; what the sensor sees
 in time still varies a little from run to run. Exit 0 when the measurement
@@ -195,6 +207,7 @@ Examples:
   vigil lab accuracy
   vigil lab accuracy --seed 2 --duration 2m
   vigil lab accuracy --format json > accuracy.json
+  vigil lab accuracy --network ed2k --seed 2 --duration 30s
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			def := accuracy.DefaultConfig()
@@ -202,15 +215,19 @@ Examples:
 			duration := fs.Duration("duration", def.Duration, "how long the sensor runs (the lab's start comes first)")
 			format := fs.String("format", "text", "output `format`: text or json")
 			dir := fs.String("dir", "", "work `directory` (lab files, store); default a temporary one, removed")
+			network := fs.String("network", accuracy.NetworkBitTorrent, "the `network` measured: bittorrent or ed2k")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *format != "text" && *format != "json" {
 					return usagef("--format %q: want text or json", *format)
+				}
+				if *network != accuracy.NetworkBitTorrent && *network != accuracy.NetworkED2K {
+					return usagef("--network %q: want bittorrent or ed2k", *network)
 				}
 				if *duration < 10*time.Second {
 					return usagef("--duration %v: want at least 10s (one lookup round)", *duration)
 				}
 				c := def
-				c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *seed, *duration, *dir, version, a.log
+				c.Network, c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *network, *seed, *duration, *dir, version, a.log
 				c.ISPRows = func(ctx context.Context, sq *sqlite.Store, id string, now time.Time) ([]isp.Row, error) {
 					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now, nil)
 					if err != nil {

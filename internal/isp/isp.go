@@ -549,14 +549,17 @@ type groupKey struct {
 
 // FirstHand reports whether the sighting is the endpoint itself talking to
 // the sensor, by the rule of observe.Observation.FirstHand: never a
-// tracker, PEX or DHT-value report, nor one marked third_party or
-// spoofable_source or unsigned_import.
+// tracker, PEX, DHT-value, eD2K server or Kad source report, nor one
+// marked third_party or spoofable_source or unsigned_import.
 func (x *Sighting) FirstHand() bool {
 	o := observe.Observation{Method: x.Method, Marks: x.Marks}
 	return o.FirstHand()
 }
 
-var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX}
+// thirdPartyMethods are the methods that record another party's claim
+// about the endpoint, whatever marks the record carries.
+var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX,
+	observe.MethodED2KServerSources, observe.MethodKadSources}
 
 func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
 
