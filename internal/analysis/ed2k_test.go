@@ -226,3 +226,29 @@ func TestED2KProbesAreISPRowsAndSourceListsTheAnnex(t *testing.T) {
 		}
 	}
 }
+
+// One user hash at two addresses at the same time is two machines (a
+// copied or cloned hash, as the eD2K accuracy lab's copier does), never
+// one device that moved: no link, and the hash links nothing any more
+// (measured in docs/accuracy.md: the copier's address was an ISP row of
+// its victim's request before this rule).
+func TestUserHashAtTwoAddressesAtOnceLinksNothing(t *testing.T) {
+	f := newFixture(t)
+	e := f.engine()
+	uh := userHash(0x42)
+	f.ingest(e,
+		ed2kProbe("192.0.2.10:4662", 1, uh, t0),
+		ed2kProbe("203.0.113.20:4662", 1, uh, t0.Add(30*time.Second)), // the copier
+		ed2kProbe("192.0.2.10:4662", 2, uh, t0.Add(time.Minute)),
+		ed2kProbe("198.51.100.9:4662", 2, uh, t0.Add(4*time.Hour)), // later: still nothing
+	)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 3 {
+		t.Fatalf("targets %+v: want three devices, none joined by a user hash seen at two addresses at once", ts)
+	}
+	for _, tg := range ts {
+		if d := detail(t, e, tg.ID); len(d.Links) != 0 && d.Links[0].State == "active" {
+			t.Fatalf("target %s has an active link %+v", tg.ID, d.Links[0])
+		}
+	}
+}

@@ -270,8 +270,11 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	// that the outcome does not depend on map order. So is a subscriber
 	// prefix and port at two addresses at once: two machines in one /64
 	// (a shared network, a neighbour, or one host still answering at its
-	// previous temporary address: none is told apart, none links).
-	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix {
+	// previous temporary address: none is told apart, none links). So is
+	// an eMule user hash: eD2K runs over IPv4 alone, so one client is at
+	// one address at a time, and a hash at two at once is copied or
+	// cloned (docs/accuracy.md measures the copier).
+	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix || k.rule == RuleUserHash {
 		for oid, osp := range id.eps {
 			q := e.eps[oid]
 			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {
