@@ -104,6 +104,9 @@ var layerTable = []struct {
 		"internal/store/postgres",
 		"internal/store/sqlite",
 	}},
+	{"web trail", "the web tree's one way to write the audit trail: a read is recorded before its data leaves, or refused", []string{
+		"internal/web/trail",
+	}},
 	{"handlers", "HTTP handlers of the web tree: they read through the domain's interfaces", []string{
 		"internal/api",
 		"internal/web/api",   // issue 12, build 4

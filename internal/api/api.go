@@ -29,6 +29,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 // Targets is what the API reads targets from (analysis.Views holds it).
@@ -50,6 +51,9 @@ type Config struct {
 	// (parameter "purpose", a case number), written into the audit record
 	// of the view.
 	RequireViewPurpose bool
+	// Trail writes the audit record of every read before its data, and
+	// of every refusal (nil: every read answers 503).
+	Trail *trail.Trail
 }
 
 // Scope turns a caller's access scope into the analysis scope the store
@@ -215,16 +219,23 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
 }
 
-// audited appends the record of a read before its data is written; when
-// the trail does not answer it writes 503 and returns false: no data
-// without its trace.
+// audited appends the record of a read before its data is written
+// (trail.Trail.Before); when the trail does not answer it writes 503 and
+// returns false: no data without its trace.
 func (h *handler) audited(w http.ResponseWriter, r *http.Request, action, object, purpose string, detail any) bool {
-	if err := h.cfg.Access.AuditRequest(r, action, object, purpose, detail); err != nil {
-		h.cfg.Log.Error("api: audit trail not written; nothing served", "path", r.URL.Path, "action", action, "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, apiError{"the audit trail did not answer; nothing is served without its record"})
-		return false
-	}
-	return true
+	return h.cfg.Trail.Before(w, r, refuse, action, object, purpose, detail)
+}
+
+// refuse is the API's answer to a read whose record could not be written.
+func refuse(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusServiceUnavailable, apiError{"the audit trail did not answer; nothing is served without its record"})
+}
+
+// notFound answers a target outside the caller's scope exactly as a
+// missing one (404), and records the refusal.
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request, object string) {
+	_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, object, "", map[string]any{"reason": "outside the need-to-know scope", "path": r.URL.Path})
+	http.NotFound(w, r)
 }
 
 // TargetEndpoints lists the addresses a target's detail shows: its
@@ -260,7 +271,7 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := h.cfg.Targets.Target(r.Context(), id, Scope(access.PrincipalFrom(r.Context())))
 	if errors.Is(err, analysis.ErrNotFound) {
-		h.cfg.Access.NotFound(w, r, "target:"+id)
+		h.notFound(w, r, "target:"+id)
 		return
 	}
 	if err != nil {
@@ -292,7 +303,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(v.Get("purpose"))
 	if err != nil {
-		_ = h.cfg.Access.AuditRequest(r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
+		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
 			map[string]any{"export": "isp-request", "reason": err.Error()})
 		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
 		return
@@ -300,7 +311,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	p := access.PrincipalFrom(r.Context())
 	d, err := h.cfg.Targets.TargetWithTimeline(r.Context(), id, Scope(p), 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
-		h.cfg.Access.NotFound(w, r, "target:"+id)
+		h.notFound(w, r, "target:"+id)
 		return
 	}
 	if err != nil {
@@ -389,7 +400,7 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
-		_ = h.cfg.Access.AuditRequest(r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
+		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
 			map[string]any{"export": "observations", "reason": err.Error()})
 		badRequest(w, "purpose: a bulk export needs the case number it is made for (%v)", err)
 		return

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 type fixture struct {
@@ -111,7 +112,7 @@ func newFixture(t *testing.T) *fixture {
 	for _, tg := range list {
 		f.byAg[tg.Jurisdiction] = tg.ID
 	}
-	f.srv = httptest.NewServer(svc.Wrap(Handler(Config{Access: svc, Targets: st, Observations: st, Retention: isp.DefaultRetention()})))
+	f.srv = httptest.NewServer(svc.Wrap(Handler(Config{Access: svc, Targets: st, Observations: st, Retention: isp.DefaultRetention(), Trail: trail.New(svc.AuditLog(), nil)})))
 	t.Cleanup(f.srv.Close)
 	return f
 }

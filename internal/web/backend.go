@@ -511,11 +511,9 @@ type AuditFilter struct {
 	Limit     int
 }
 
-// Audit is the audit trail as the pages use it.
+// Audit is the audit trail as the audit page reads it. Records are
+// written through Config.Trail.
 type Audit interface {
-	// Append records one action. A handler that cannot audit a read does
-	// not serve it.
-	Append(ctx context.Context, r AuditRecord) error
 	// List returns records newest first. The caller has checked CanAudit;
 	// implementations may check again.
 	List(ctx context.Context, viewer *User, f AuditFilter) ([]AuditRecord, error)

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 // The page handlers' own cost (authorisation, audit append, template,
@@ -15,7 +17,7 @@ func benchPage(b *testing.B, path string) {
 	b.Helper()
 	b2 := newFakeBackend()
 	a := newFakeAccess()
-	srv := New(Config{Targets: b2, ISP: b2, Lists: fakeLists{b2}, Audit: fakeAudit{b2}, Who: a.Who, Wrap: a.Wrap,
+	srv := New(Config{Targets: b2, ISP: b2, Lists: fakeLists{b2}, Audit: fakeAudit{b2}, Trail: trail.New(b2, nil), Who: a.Who, Wrap: a.Wrap,
 		CSRFToken: a.CSRFToken, Now: func() time.Time { return testNow }})
 	tok := a.token("claire")
 	req := httptest.NewRequest("GET", path, nil)

@@ -17,7 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 // This file holds the test doubles: a backend (targets, ISP, lists, audit)
@@ -222,7 +225,13 @@ func (b *fakeBackend) Render(ctx context.Context, u *User, id, format, purpose s
 	return ISPFile{ContentType: "text/csv; charset=utf-8", Filename: "isp-" + id + "." + format, Body: buf.Bytes()}, nil
 }
 
-func (b *fakeBackend) Append(ctx context.Context, r AuditRecord) error {
+// Append implements trail.Appender: the records the pages write.
+func (b *fakeBackend) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
+	return r, b.appendRecord(ctx, AuditRecord{Actor: r.Actor, ActorAgency: r.ActorAgency, Role: r.Role, Remote: r.Remote,
+		Action: r.Action, Object: r.Object, Purpose: r.Purpose, Detail: string(r.Detail)})
+}
+
+func (b *fakeBackend) appendRecord(ctx context.Context, r AuditRecord) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failAudit {
@@ -428,7 +437,14 @@ func (a *fakeAccess) Wrap(h http.Handler) http.Handler {
 				return
 			}
 		}
-		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, st)))
+		ctx := context.WithValue(r.Context(), ctxKey{}, st)
+		if st.user != nil {
+			// The principal the access layer would establish: the trail
+			// names it in every record.
+			ctx = access.WithPrincipal(ctx, &access.Principal{Name: st.user.Name, Agency: st.user.Agency,
+				Role: access.Role(st.user.Role), Lang: access.Lang(st.user.Lang), TimeZone: st.user.TimeZone, Remote: r.RemoteAddr})
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -531,10 +547,10 @@ func fakeEnv(t testing.TB) *testEnv { return fakeEnvWith(t, nil) }
 func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 	b := newFakeBackend()
 	a := newFakeAccess()
-	a.audit = b.Append
+	a.audit = b.appendRecord
 	hub := NewHub(8)
 	cfg := Config{
-		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Hub: hub,
+		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Trail: trail.New(b, nil), Hub: hub,
 		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "120 routing nodes, 3 watched, 8 lookups, 1234 observations" }},
 		Who:    a.Who, Wrap: a.Wrap, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
 		Now: func() time.Time { return testNow },

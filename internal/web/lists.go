@@ -29,8 +29,7 @@ func (s *server) lists(w http.ResponseWriter, r *http.Request, u *User) {
 	for _, l := range ls {
 		names = append(names, l.Name)
 	}
-	if err := s.audit(r, u, ActionViewList, "lists", "", map[string]any{"lists": names}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionViewList, "lists", "", map[string]any{"lists": names}) {
 		return
 	}
 	v := s.newView(r, u, "lists", "lists.title", map[string]any{"Lists": ls, "Jobs": s.jobs.of(u.Name)})
@@ -84,8 +83,7 @@ func (s *server) list(w http.ResponseWriter, r *http.Request, u *User) {
 	if to > 0 {
 		detail["diff"] = []int{from, to}
 	}
-	if err := s.audit(r, u, ActionViewList, "list:"+name, "", detail); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionViewList, "list:"+name, "", detail) {
 		return
 	}
 	v := s.newView(r, u, "lists", "", data)
@@ -102,7 +100,7 @@ func (s *server) listImport(w http.ResponseWriter, r *http.Request, u *User) {
 		return
 	}
 	if !u.CanManageLists() {
-		_ = s.audit(r, u, ActionDenied, "lists", "", map[string]string{"action": "import"})
+		_ = s.audit(r, ActionDenied, "lists", "", map[string]string{"action": "import"})
 		s.fail(w, r, u, http.StatusForbidden, "lists.noright")
 		return
 	}
@@ -148,7 +146,7 @@ func (s *server) listImport(w http.ResponseWriter, r *http.Request, u *User) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if err := s.audit(r, u, ActionChange, "list:"+name, "", map[string]any{"import": fh.Filename, "bytes": n, "job": j.ID}); err != nil {
+	if err := s.audit(r, ActionChange, "list:"+name, "", map[string]any{"import": fh.Filename, "bytes": n, "job": j.ID}); err != nil {
 		j.finish(ImportResult{}, errors.New("not started: the audit trail did not answer"))
 		tmp.Close()
 		os.Remove(tmp.Name())

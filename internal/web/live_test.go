@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 func TestHubFansOutByScope(t *testing.T) {
@@ -152,7 +153,7 @@ func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
 	b := newFakeBackend()
 	var ended atomic.Bool
 	hub := NewHub(8)
-	srv := New(Config{Audit: fakeAudit{b}, Hub: hub, Who: a.Who, Wrap: a.Wrap, RecheckEvery: time.Hour,
+	srv := New(Config{Audit: fakeAudit{b}, Trail: trail.New(b, nil), Hub: hub, Who: a.Who, Wrap: a.Wrap, RecheckEvery: time.Hour,
 		Recheck: func(r *http.Request) (*User, error) {
 			if ended.Load() {
 				return nil, ErrSessionEnded

@@ -91,7 +91,7 @@ func (s *server) lang(w http.ResponseWriter, r *http.Request, u *User) {
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
 			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
 	}
-	_ = s.audit(r, u, ActionChange, "user:"+u.Name, "", map[string]string{"lang": lang})
+	_ = s.audit(r, ActionChange, "user:"+u.Name, "", map[string]string{"lang": lang})
 	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
@@ -114,7 +114,7 @@ func (s *server) healthRows() []healthRow {
 }
 
 func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
-	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+	if s.cfg.Targets == nil || s.cfg.Trail == nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -138,8 +138,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 			eps = appendNew(eps, o.Endpoint.String())
 		}
 	}
-	if err := s.audit(r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids, "endpoints": eps, "observations": len(ov.Recent)}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids, "endpoints": eps, "observations": len(ov.Recent)}) {
 		return
 	}
 	v := s.newView(r, u, "overview", "overview.title", nil)
@@ -159,7 +158,7 @@ type pager struct {
 }
 
 func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
-	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+	if s.cfg.Targets == nil || s.cfg.Trail == nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -183,8 +182,7 @@ func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
 	for _, t := range pg.Targets {
 		shown = append(shown, t.ID)
 	}
-	if err := s.audit(r, u, action, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": pg.Total, "targets": shown}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, action, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": pg.Total, "targets": shown}) {
 		return
 	}
 	p := pager{Page: q.Offset/q.Limit + 1, Total: pg.Total}
@@ -203,7 +201,7 @@ func (s *server) targets(w http.ResponseWriter, r *http.Request, u *User) {
 // getTarget reads one target for u, auditing a denial; ok false means the
 // response was written (404 for missing and denied alike).
 func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page string) (*TargetDetail, bool) {
-	if s.cfg.Targets == nil || s.cfg.Audit == nil {
+	if s.cfg.Targets == nil || s.cfg.Trail == nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return nil, false
 	}
@@ -214,8 +212,7 @@ func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page
 		return t, true
 	case errors.Is(err, ErrDenied):
 		s.denied.Inc()
-		if aerr := s.audit(r, u, ActionDenied, "target:"+id, "", map[string]string{"page": page}); aerr != nil {
-			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		if !s.audited(w, r, u, ActionDenied, "target:"+id, "", map[string]string{"page": page}) {
 			return nil, false
 		}
 		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
@@ -284,8 +281,7 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
 	if !ok {
 		return
 	}
-	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, purpose, map[string]any{"endpoints": shownEndpoints(t)}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, purpose, map[string]any{"endpoints": shownEndpoints(t)}) {
 		return
 	}
 	v := s.newView(r, u, "targets", "", nil)
@@ -354,8 +350,7 @@ func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
 	if !ok {
 		return
 	}
-	if err := s.audit(r, u, ActionViewTarget, "target:"+t.ID, "", map[string]string{"page": "isp_form"}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, "", map[string]string{"page": "isp_form"}) {
 		return
 	}
 	s.renderISP(w, r, u, t.ID, http.StatusOK, "")
@@ -370,7 +365,7 @@ func (s *server) renderISP(w http.ResponseWriter, r *http.Request, u *User, id s
 }
 
 func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
-	if s.cfg.ISP == nil || s.cfg.Audit == nil {
+	if s.cfg.ISP == nil || s.cfg.Trail == nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
@@ -378,8 +373,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 	format := r.PostFormValue("format")
 	purpose, err := checkPurpose(r.PostFormValue("purpose"))
 	if err != nil {
-		if aerr := s.audit(r, u, ActionDenied, "target:"+id, r.PostFormValue("purpose"), map[string]string{"export": "isp", "reason": err.Error()}); aerr != nil {
-			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		if !s.audited(w, r, u, ActionDenied, "target:"+id, r.PostFormValue("purpose"), map[string]string{"export": "isp", "reason": err.Error()}) {
 			return
 		}
 		s.renderISP(w, r, u, id, http.StatusBadRequest, purposeProblem(s.langOf(r, u), err))
@@ -398,8 +392,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 	case err == nil:
 	case errors.Is(err, ErrDenied):
 		s.denied.Inc()
-		if aerr := s.audit(r, u, ActionDenied, "target:"+id, purpose, map[string]string{"export": "isp"}); aerr != nil {
-			s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+		if !s.audited(w, r, u, ActionDenied, "target:"+id, purpose, map[string]string{"export": "isp"}) {
 			return
 		}
 		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
@@ -415,8 +408,7 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	if err := s.audit(r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body), "endpoints": f.Endpoints}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionExport, "target:"+id, purpose, map[string]any{"export": "isp", "format": format, "file": f.Filename, "bytes": len(f.Body), "endpoints": f.Endpoints}) {
 		return
 	}
 	h := w.Header()

@@ -109,12 +109,12 @@ func (m *rateMemo) rate(key string, v float64, now time.Time) float64 {
 // ---- audit page ----
 
 func (s *server) auditPage(w http.ResponseWriter, r *http.Request, u *User) {
-	if s.cfg.Audit == nil {
+	if s.cfg.Audit == nil || s.cfg.Trail == nil {
 		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
 		return
 	}
 	if !u.CanAudit() {
-		_ = s.audit(r, u, ActionDenied, "audit", "", nil)
+		_ = s.audit(r, ActionDenied, "audit", "", nil)
 		s.fail(w, r, u, http.StatusForbidden, "error.forbidden")
 		return
 	}
@@ -134,8 +134,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, u *User) {
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 		return
 	}
-	if err := s.audit(r, u, ActionReadAudit, "audit", "", map[string]string{"query": r.URL.RawQuery}); err != nil {
-		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	if !s.audited(w, r, u, ActionReadAudit, "audit", "", map[string]string{"query": r.URL.RawQuery}) {
 		return
 	}
 	var older int64

@@ -127,8 +127,7 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
 		http.Error(w, "streaming not supported", http.StatusInternalServerError)
 		return
 	}
-	if err := s.audit(r, u, ActionLiveSubscribe, "live", "", map[string]any{"scope_all": u.Scope.All, "scope": u.Scope.Agencies}); err != nil {
-		http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+	if !s.cfg.Trail.Before(w, r, refuseStream, ActionLiveSubscribe, "live", "", map[string]any{"scope_all": u.Scope.All, "scope": u.Scope.Agencies}) {
 		return
 	}
 	sub := s.hub.Subscribe(u.Scope)
@@ -138,7 +137,7 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
 		s.ended.WithLabelValues(reason).Inc()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		_ = s.auditCtx(ctx, r, u, ActionLiveEnd, "live", "", map[string]any{"reason": reason, "events": delivered, "batches": batches})
+		_ = s.cfg.Trail.Record(ctx, r, ActionLiveEnd, "live", "", map[string]any{"reason": reason, "events": delivered, "batches": batches})
 	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -186,7 +185,7 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
 				return
 			}
 			if len(batch) > 0 {
-				if err := s.audit(r, u, ActionLiveDeliver, "live", "", liveDetail(batch)); err != nil {
+				if err := s.audit(r, ActionLiveDeliver, "live", "", liveDetail(batch)); err != nil {
 					reason = "the audit trail did not answer"
 					return
 				}
@@ -209,6 +208,11 @@ func (s *server) serveEvents(w http.ResponseWriter, r *http.Request, u *User) {
 			}
 		}
 	}
+}
+
+// refuseStream answers a subscription whose record could not be written.
+func refuseStream(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
 }
 
 // gather collects first and whatever else arrives within the live window

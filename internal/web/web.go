@@ -35,10 +35,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 //go:embed templates/*.html
@@ -53,12 +53,16 @@ type HealthFunc func() (ok bool, why string)
 // Config holds what the server serves and the access layer it relies on.
 type Config struct {
 	// Targets, ISP, Lists and Audit answer the pages' questions. A nil
-	// one makes its pages answer 503 (Audit nil: target pages too, since
-	// a read that cannot be audited is not served).
+	// one makes its pages answer 503.
 	Targets Targets
 	ISP     ISPRequests
 	Lists   Lists
 	Audit   Audit
+	// Trail writes the audit record of every read before it is served,
+	// and of every refusal. nil: every page that shows case data, and the
+	// live feed, answer 503 (a read that cannot be audited is not
+	// served).
+	Trail *trail.Trail
 	// Sensors reports sensor health and rates; nil: built from Health and
 	// Registry (counters named vigil_*).
 	Sensors Sensors
@@ -413,32 +417,20 @@ func (s *server) langOf(r *http.Request, u *User) string {
 
 const langCookie = "vigil_lang"
 
-// audit appends a record for u's action. A failure is logged and returned:
+// audit writes the record of the request's action (Config.Trail: the
+// actor is the request's principal). A failure is logged and returned:
 // the caller does not serve a read it could not audit.
-func (s *server) audit(r *http.Request, u *User, action, object, purpose string, detail any) error {
-	return s.auditCtx(r.Context(), r, u, action, object, purpose, detail)
+func (s *server) audit(r *http.Request, action, object, purpose string, detail any) error {
+	return s.cfg.Trail.Record(r.Context(), r, action, object, purpose, detail)
 }
 
-// auditCtx is audit under ctx (a stream's end, after its request's
-// context was cancelled).
-func (s *server) auditCtx(ctx context.Context, r *http.Request, u *User, action, object, purpose string, detail any) error {
-	if s.cfg.Audit == nil {
-		return errors.New("no audit trail configured")
-	}
-	rec := AuditRecord{Action: action, Object: object, Purpose: purpose, Remote: r.RemoteAddr}
-	if u != nil {
-		rec.Actor, rec.ActorAgency, rec.Role = u.Name, u.Agency, u.Role
-	} else {
-		rec.Actor = "anonymous"
-	}
-	if detail != nil {
-		rec.Detail = string(audit.Detail(detail))
-	}
-	if err := s.cfg.Audit.Append(ctx, rec); err != nil {
-		s.log.Error("audit append", "action", action, "object", object, "user", rec.Actor, "err", err)
-		return err
-	}
-	return nil
+// audited records what a page is about to show (trail.Trail.Before): when
+// the trail does not answer, the answer is the error page (503) and the
+// caller returns without writing anything more.
+func (s *server) audited(w http.ResponseWriter, r *http.Request, u *User, action, object, purpose string, detail any) bool {
+	return s.cfg.Trail.Before(w, r, func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, u, http.StatusServiceUnavailable, "error.internal")
+	}, action, object, purpose, detail)
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -460,8 +452,7 @@ func securityHeaders(h http.Handler) http.Handler {
 // internal/api, which applies the same rules).
 func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
 	if !u.Scope.All {
-		if err := s.audit(r, u, ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}); err != nil {
-			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+		if !s.cfg.Trail.Before(w, r, refuseStream, ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}) {
 			return
 		}
 		http.Error(w, "raw observations are for national analysts", http.StatusForbidden)
@@ -478,15 +469,13 @@ func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
 	}
 	purpose, err := checkPurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
-		if aerr := s.audit(r, u, ActionDenied, "observations", r.URL.Query().Get("purpose"), map[string]string{"export": "observations", "reason": err.Error()}); aerr != nil {
-			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+		if !s.cfg.Trail.Before(w, r, refuseStream, ActionDenied, "observations", r.URL.Query().Get("purpose"), map[string]string{"export": "observations", "reason": err.Error()}) {
 			return
 		}
 		http.Error(w, "purpose: a bulk export needs the case number it is made for ("+err.Error()+")", http.StatusBadRequest)
 		return
 	}
-	if err := s.audit(r, u, ActionExport, "observations", purpose, map[string]string{"since": r.URL.Query().Get("since")}); err != nil {
-		http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
+	if !s.cfg.Trail.Before(w, r, refuseStream, ActionExport, "observations", purpose, map[string]string{"since": r.URL.Query().Get("since")}) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 // client is a browser-like HTTP client: a cookie jar, no redirects
@@ -606,7 +607,7 @@ func TestAPIObservationsSinceAndScope(t *testing.T) {
 	}
 	a := newFakeAccess()
 	b := newFakeBackend()
-	ts := newTestHTTP(t, New(Config{Store: st, Audit: fakeAudit{b}, Who: a.Who, Wrap: a.Wrap}))
+	ts := newTestHTTP(t, New(Config{Store: st, Audit: fakeAudit{b}, Trail: trail.New(b, nil), Who: a.Who, Wrap: a.Wrap}))
 	get := func(path, token string) (*http.Response, string) {
 		req, _ := http.NewRequest("GET", ts+path, nil)
 		if token != "" {

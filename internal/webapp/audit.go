@@ -2,32 +2,15 @@ package webapp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
-// trail answers web.Audit from the hash-chained audit log.
-type trail struct {
-	log   *audit.Log
+// auditReader answers web.Audit (the audit page) from the store.
+type auditReader struct {
 	store audit.Store
-}
-
-// Append implements web.Audit.
-func (a trail) Append(ctx context.Context, r web.AuditRecord) error {
-	rec := audit.Record{Actor: r.Actor, ActorAgency: r.ActorAgency, Role: r.Role, Remote: r.Remote, Action: r.Action,
-		Object: r.Object, Purpose: r.Purpose}
-	if r.Detail != "" {
-		if json.Valid([]byte(r.Detail)) {
-			rec.Detail = json.RawMessage(r.Detail)
-		} else {
-			rec.Detail = audit.Detail(map[string]string{"unparsed_detail": r.Detail})
-		}
-	}
-	_, err := a.log.Append(ctx, rec)
-	return err
 }
 
 // errNoAuditRight is returned to a viewer whose role reads no audit record.
@@ -36,7 +19,7 @@ var errNoAuditRight = errors.New("this role reads no audit record")
 // List implements web.Audit with the access rules of
 // access.Principal.AuditScope: an auditor reads every record, a supervisor
 // those of the actors of their agency, anyone else none.
-func (a trail) List(ctx context.Context, u *web.User, f web.AuditFilter) ([]web.AuditRecord, error) {
+func (a auditReader) List(ctx context.Context, u *web.User, f web.AuditFilter) ([]web.AuditRecord, error) {
 	af := audit.Filter{Actor: f.Actor, Action: f.Action, Object: f.Object, Since: f.Since, Until: f.Until,
 		AfterSeq: f.BeforeSeq, Limit: f.Limit, Desc: true}
 	switch {

@@ -37,6 +37,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
 // Deps is what the interface is built from.
@@ -142,10 +143,13 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		return nil, fmt.Errorf("webapp: reading place coordinates: %w", err)
 	}
 
+	// One trail for the pages and the API: every record the interface
+	// writes goes through it, and a read whose record fails is refused.
+	tr := trail.New(d.Access.AuditLog(), d.Log)
 	tg := &targets{st: d.Store, window: d.EndpointWindow, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
 		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
 	a.web = web.New(web.Config{
-		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: trail{log: d.Access.AuditLog(), store: d.Store},
+		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: auditReader{store: d.Store}, Trail: tr,
 		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		Live: liveAccess{st: d.Store, window: d.EndpointWindow}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
 		RequireViewPurpose: d.RequireViewPurpose,
@@ -163,7 +167,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		// Store is left nil: GET /api/v1/observations is internal/api's.
 	})
 	apiH := d.Access.Wrap(api.Handler(api.Config{Access: d.Access, Targets: d.Store, Observations: d.Store,
-		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose}))
+		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr}))
 	mux := http.NewServeMux()
 	for _, p := range apiRoutes {
 		mux.Handle(p, apiH)
