@@ -108,8 +108,7 @@ var layerTable = []struct {
 		"internal/web/trail",
 	}},
 	{"handlers", "HTTP handlers of the web tree: they read through the domain's interfaces", []string{
-		"internal/api",
-		"internal/web/api",   // issue 12, build 4
+		"internal/web/api",
 		"internal/web/pages", // issue 12, build 4
 	}},
 	{"web", "the web server: mux, access wrapping, OIDC, /metrics, /healthz", []string{
@@ -165,7 +164,7 @@ var (
 			[]string{"internal/store", "internal/analysis", "internal/audit", "internal/access", "internal/isp",
 				"internal/enrich", "internal/jurisdiction", "internal/geo", "internal/ingest"},
 			"a sensor only emits observations: it knows no storage, analysis, casework or enrichment"},
-		{[]string{"internal/web", "internal/api", "internal/webapp"},
+		{[]string{"internal/web", "internal/webapp"},
 			[]string{"internal/sensor", "internal/bus", "internal/ingest", "internal/enrich", "internal/lab"},
 			"the web reads what the pipeline stored; it runs no part of the pipeline"},
 		{[]string{"internal/sensor/bittorrent/probe"}, []string{"internal/observe"},
@@ -219,7 +218,6 @@ var (
 	knownViolations = map[string]string{
 		"cmd/vigil imports internal/ingest": "issue 12 problems 1-2: the enrichment flags and observations import build ingest's parts",
 		"cmd/vigil imports internal/bus":    "issue 12 problem 1: the ed2k sensor command names a bus.Publisher (it runs no pipeline yet)",
-		"internal/api imports net/http":     "issue 12 problem 4: internal/api serves /api/v1 beside internal/web",
 		"internal/webapp imports net/http":  "issue 12 problem 4: internal/webapp routes between web and api",
 	}
 )

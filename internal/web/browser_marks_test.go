@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/webtest"
 )
 
@@ -70,7 +71,7 @@ func TestBrowserLiveRowsMatchRenderedRows(t *testing.T) {
 		// Publish until the page's stream delivers (it connects after the
 		// page loads).
 		for _, x := range []*observe.Observation{&o, &third} {
-			ev := EventFromObservation(x, env.TargetA)
+			ev := api.EventFromObservation(x, env.TargetA)
 			deadline := time.Now().Add(15 * time.Second)
 			port := ":" + strings.Split(ev.Endpoint, ":")[1]
 			for {

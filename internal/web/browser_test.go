@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/webtest"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -53,8 +54,8 @@ func TestBrowser(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		env.Hub.Publish(
-			Event{Kind: EventObservation, Time: testNow, Agency: agencyB, Level: observe.Verified, Network: "bittorrent", Method: "peer_probe", Item: "btih:bbbbbbbbbbbbbbbb…", Endpoint: "127.0.2.99:1/tcp"},
-			Event{Kind: EventObservation, Time: testNow, Agency: agencyA, Level: observe.Partial, Network: "bittorrent", Method: "peer_probe", Item: "btih:livelivelive0000…", Endpoint: "127.0.1.99:6881/tcp", Target: env.TargetA},
+			api.Event{Kind: api.EventObservation, Time: testNow, Agency: agencyB, Level: observe.Verified, Network: "bittorrent", Method: "peer_probe", Item: "btih:bbbbbbbbbbbbbbbb…", Endpoint: "127.0.2.99:1/tcp"},
+			api.Event{Kind: api.EventObservation, Time: testNow, Agency: agencyA, Level: observe.Partial, Network: "bittorrent", Method: "peer_probe", Item: "btih:livelivelive0000…", Endpoint: "127.0.1.99:6881/tcp", Target: env.TargetA},
 		)
 		run("live row", chromedp.WaitVisible(chromedp.CSS(`#live-rows tr.fresh`)))
 		rows := text("#live-rows")

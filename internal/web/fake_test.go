@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
@@ -528,7 +529,7 @@ func (a *fakeAccess) token(user string) string {
 type testEnv struct {
 	URL      string
 	Server   *httptest.Server
-	Hub      *Hub
+	Hub      *api.Hub
 	Password map[string]string // user -> password: alice (agency A), bob (agency B), claire (analyst), audrey (auditor)
 	TargetA  string            // a target of agency A (alice's)
 	TargetB  string            // a target of agency B (not alice's)
@@ -548,9 +549,9 @@ func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 	b := newFakeBackend()
 	a := newFakeAccess()
 	a.audit = b.appendRecord
-	hub := NewHub(8)
+	hub := api.NewHub(8)
 	cfg := Config{
-		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Trail: trail.New(b, nil), Hub: hub,
+		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Trail: trail.New(b, nil),
 		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "120 routing nodes, 3 watched, 8 lookups, 1234 observations" }},
 		Who:    a.Who, Wrap: a.Wrap, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
 		Now: func() time.Time { return testNow },
@@ -559,7 +560,14 @@ func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 		tune(&cfg)
 	}
 	srv := New(cfg)
-	ts := httptest.NewServer(srv)
+	// The live feed and the import progress the pages' script reads are
+	// the API's, mounted behind the access layer beside the pages as the
+	// interface mounts all of /api/v1.
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", a.Wrap(api.Handler(api.Config{Trail: cfg.Trail, Imports: srv,
+		Live: api.NewLive(api.LiveConfig{Hub: hub, Trail: cfg.Trail})})))
+	mux.Handle("/", srv)
+	ts := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ts.Close()
 		srv.Close()

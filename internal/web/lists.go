@@ -3,7 +3,6 @@ package web
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -179,20 +178,14 @@ func (s *server) importPage(w http.ResponseWriter, r *http.Request, u *User) {
 	s.render(w, http.StatusOK, "import", v)
 }
 
-// importJSON is GET /api/v1/imports/{job}: the import's progress as JSON
-// {id, list, file, state: running|done|failed, done, total, error,
-// result: {List, Version, Unchanged, Added, Removed, Changed}}. Used by
-// static/vigil.js on the progress page.
-func (s *server) importJSON(w http.ResponseWriter, r *http.Request, u *User) {
-	j := s.jobs.get(r.PathValue("job"), u.Name)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+// ImportState implements api.Imports: the progress of import id (a
+// JobState) if user started it, for GET /api/v1/imports/{job}.
+func (s *Server) ImportState(id, user string) (any, bool) {
+	j := s.s.jobs.get(id, user)
 	if j == nil {
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"error":"no such import"}` + "\n"))
-		return
+		return nil, false
 	}
-	_ = json.NewEncoder(w).Encode(j.snapshot())
+	return j.snapshot(), true
 }
 
 // ---- import jobs ----

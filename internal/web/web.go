@@ -35,8 +35,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
@@ -59,21 +57,13 @@ type Config struct {
 	Lists   Lists
 	Audit   Audit
 	// Trail writes the audit record of every read before it is served,
-	// and of every refusal. nil: every page that shows case data, and the
-	// live feed, answer 503 (a read that cannot be audited is not
-	// served).
+	// and of every refusal. nil: every page that shows case data answers
+	// 503 (a read that cannot be audited is not served).
 	Trail *trail.Trail
 	// Sensors reports sensor health and rates; nil: built from Health and
 	// Registry (counters named vigil_*).
 	Sensors Sensors
-	// Hub carries live events to pages; the caller Publishes into it (from
-	// ingest's commit hook). nil: a private hub on which nothing arrives.
-	Hub *Hub
-	// Store, if set, serves GET /api/v1/observations (NDJSON, filtered by
-	// the viewer's scope). It reads every observation since the given
-	// time: an export, not a page.
-	Store  store.Store
-	Health map[string]HealthFunc // by part name, e.g. "sensor bittorrent-1"
+	Health  map[string]HealthFunc // by part name, e.g. "sensor bittorrent-1"
 	// Registry is served at /metrics; nil: a fresh one. The server
 	// registers its own metrics on it.
 	Registry *prometheus.Registry
@@ -110,24 +100,6 @@ type Config struct {
 	// (vigil_lang) holds the choice and overrides User.Lang.
 	SetLang func(w http.ResponseWriter, r *http.Request, u *User, lang string) error
 
-	// Live decides at delivery which live events a viewer may see now
-	// (nil: by the agency each event was published for; national scopes
-	// alone receive alerts).
-	Live LiveAccess
-	// Recheck returns who holds the request's credential now (the
-	// session cookie or bearer token it was authenticated with), or an
-	// error wrapping ErrSessionEnded when it no longer holds. A live
-	// stream calls it before every batch and every RecheckEvery, and ends
-	// when it fails or the user's rights changed. nil: streams are never
-	// re-checked (tests of this package only).
-	Recheck func(r *http.Request) (*User, error)
-	// RecheckEvery is how often an idle live stream re-checks its
-	// credential (default DefaultRecheckEvery).
-	RecheckEvery time.Duration
-	// LiveWindow is how long a live stream gathers events into one batch
-	// (one access decision, one audit record) before writing them
-	// (default DefaultLiveWindow).
-	LiveWindow time.Duration
 	// RequireViewPurpose makes a target's page (and its ISP form) ask for
 	// a purpose (case number, parameter "purpose") before showing it; the
 	// purpose is written into the audit record of the view.
@@ -173,7 +145,6 @@ type server struct {
 	cfg   Config
 	log   *slog.Logger
 	pages map[string]*template.Template
-	hub   *Hub
 	now   func() time.Time
 
 	ctx    context.Context // background work (imports)
@@ -183,14 +154,10 @@ type server struct {
 
 	rates *rateMemo
 
-	recheckEvery time.Duration
-	liveWindow   time.Duration
-	routes       []string // every pattern the app mux serves, in order
+	routes []string // every pattern the app mux serves, in order
 
 	requests *prometheus.CounterVec
 	denied   prometheus.Counter
-	withheld prometheus.Counter     // live events a viewer was not allowed at delivery
-	ended    *prometheus.CounterVec // live streams ended, by reason
 }
 
 // New returns the server for cfg.
@@ -211,19 +178,9 @@ func New(cfg Config) *Server {
 	if cfg.MaxUpload <= 0 {
 		cfg.MaxUpload = 1 << 30
 	}
-	s := &server{cfg: cfg, log: cfg.Log, hub: cfg.Hub, now: cfg.Now, jobs: newJobs(), rates: newRateMemo()}
-	if s.hub == nil {
-		s.hub = NewHub(0)
-	}
+	s := &server{cfg: cfg, log: cfg.Log, now: cfg.Now, jobs: newJobs(), rates: newRateMemo()}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	s.recheckEvery, s.liveWindow = cfg.RecheckEvery, cfg.LiveWindow
-	if s.recheckEvery <= 0 {
-		s.recheckEvery = DefaultRecheckEvery
-	}
-	if s.liveWindow <= 0 {
-		s.liveWindow = DefaultLiveWindow
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.pages = parsePages()
@@ -231,11 +188,7 @@ func New(cfg Config) *Server {
 		Name: "vigil_web_requests_total", Help: "Requests answered, by route and status class."}, []string{"route", "code"})
 	s.denied = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_web_denied_total", Help: "Reads refused for need to know (answered 404 and audited)."})
-	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigil_web_live_withheld_events_total", Help: "Live events withheld at delivery: the viewer may not see their target now."})
-	s.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_web_live_streams_ended_total", Help: "Live streams ended, by reason (session ended, rights changed, audit failed, ...)."}, []string{"reason"})
-	for _, c := range append([]prometheus.Collector{s.requests, s.denied, s.withheld, s.ended}, s.hub.Collectors()...) {
+	for _, c := range []prometheus.Collector{s.requests, s.denied} {
 		if err := cfg.Registry.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -270,11 +223,6 @@ func New(cfg Config) *Server {
 	handle("GET /sensors", s.page("sensors", s.sensors))
 	handle("GET /audit", s.page("audit", s.auditPage))
 	handle("POST /lang", s.page("lang", s.lang))
-	handle("GET /api/v1/events", s.api(s.serveEvents))
-	handle("GET /api/v1/imports/{job}", s.api(s.importJSON))
-	if cfg.Store != nil {
-		handle("GET /api/v1/observations", s.api(s.observations))
-	}
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := s.who(r)
 		s.fail(w, r, u, http.StatusNotFound, "error.notfound")
@@ -370,21 +318,6 @@ func (s *server) page(route string, f pageFunc) http.HandlerFunc {
 	}
 }
 
-// api requires a user (session cookie or bearer token, as Wrap
-// authenticated it) and answers 401 in JSON without one.
-func (s *server) api(f pageFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.who(r)
-		if !ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"not authenticated"}` + "\n"))
-			return
-		}
-		f(w, r, u)
-	}
-}
-
 type statusWriter struct {
 	http.ResponseWriter
 	code int
@@ -442,49 +375,4 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "DENY")
 		h.ServeHTTP(w, r)
 	})
-}
-
-// observations is GET /api/v1/observations?since=RFC3339&purpose=CASE:
-// NDJSON of the stored observations. A bulk export: for a national scope
-// only (an observation not yet attributed to a target has no other owner
-// to decide by), with a purpose (case number), audited before the first
-// byte. Served only when Config.Store is set (webapp leaves the route to
-// internal/api, which applies the same rules).
-func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
-	if !u.Scope.All {
-		if !s.cfg.Trail.Before(w, r, refuseStream, ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}) {
-			return
-		}
-		http.Error(w, "raw observations are for national analysts", http.StatusForbidden)
-		return
-	}
-	var f store.ObservationFilter
-	if v := r.URL.Query().Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
-			return
-		}
-		f.Since = t
-	}
-	purpose, err := checkPurpose(r.URL.Query().Get("purpose"))
-	if err != nil {
-		if !s.cfg.Trail.Before(w, r, refuseStream, ActionDenied, "observations", r.URL.Query().Get("purpose"), map[string]string{"export": "observations", "reason": err.Error()}) {
-			return
-		}
-		http.Error(w, "purpose: a bulk export needs the case number it is made for ("+err.Error()+")", http.StatusBadRequest)
-		return
-	}
-	if !s.cfg.Trail.Before(w, r, refuseStream, ActionExport, "observations", purpose, map[string]string{"since": r.URL.Query().Get("since")}) {
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := observe.NewEncoder(w)
-	err = s.cfg.Store.Observations(r.Context(), f, enc.Encode)
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil && r.Context().Err() == nil {
-		s.log.Error("api observations", "err", err)
-	}
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 
 	"github.com/vigil-oss/vigil/internal/access"
-	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/webviews"
 )
 

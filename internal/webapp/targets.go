@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
-	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/api"
 )
 
 // targets answers web.Targets and web.ISPRequests from the store.

@@ -1,5 +1,5 @@
 // Package webapp assembles Vigil's HTTP interface on the real backend: the
-// investigators' pages (internal/web) and the JSON API (internal/api) over
+// investigators' pages (internal/web) and all of /api/v1 (internal/web/api) over
 // a store it knows only as an interface (Store), behind the access layer
 // (sessions, tokens, CSRF), with the audit trail, the ISP requests and
 // live updates wired in. It is the composition root that 'vigil serve' and
@@ -12,11 +12,10 @@
 // audits the refusal. What is not read for the viewer at the moment it is
 // shown — live events, and the overview's rows when its answer is reused —
 // is decided again at delivery by asking the store who may see each
-// target now (live.go), never by the agency a row was routed to when it
-// was stored. This package must never decide access from a kept answer
-// alone, never serve a page around the access layer's Wrap, and never let
-// web serve /api/v1/observations in parallel with the API (one route, one
-// set of rules).
+// target now (live.go, api.StoreAccess), never by the agency a row was
+// routed to when it was stored. This package must never decide access
+// from a kept answer alone, and never serve a page around the access
+// layer's Wrap.
 package webapp
 
 import (
@@ -33,10 +32,10 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
-	"github.com/vigil-oss/vigil/internal/api"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
@@ -71,7 +70,7 @@ type Deps struct {
 	// (counted), never from the store.
 	LiveQueue int
 	// RecheckEvery is how often an idle live stream re-checks its
-	// session or token (0: web.DefaultRecheckEvery); a stream also
+	// session or token (0: api.DefaultRecheckEvery); a stream also
 	// re-checks before every batch it delivers.
 	RecheckEvery time.Duration
 	// RequireViewPurpose makes every view of a target (page and API) state
@@ -83,7 +82,7 @@ type Deps struct {
 type App struct {
 	handler http.Handler
 	web     *web.Server
-	hub     *web.Hub
+	hub     *api.Hub
 	st      Store
 	window  time.Duration // Deps.EndpointWindow
 	acc     *access.Service
@@ -97,9 +96,6 @@ type App struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 }
-
-// apiRoutes are served by internal/api, the rest by internal/web.
-var apiRoutes = []string{"/api/v1/targets", "/api/v1/targets/", "/api/v1/observations", "/api/v1/whoami"}
 
 // New assembles the interface. ctx bounds its background work (live
 // events, place refresh); Close stops it too.
@@ -126,7 +122,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		d.LiveQueue = 256
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	a := &App{st: d.Store, window: d.EndpointWindow, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: web.NewHub(0), cancel: cancel,
+	a := &App{st: d.Store, window: d.EndpointWindow, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: api.NewHub(0), cancel: cancel,
 		live: make(chan []observe.Observation, d.LiveQueue),
 		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_webapp_live_dropped_batches_total",
 			Help: "Committed batches left out of the live pages because the live queue was full (they are stored)."}),
@@ -150,8 +146,7 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
 	a.web = web.New(web.Config{
 		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: auditReader{store: d.Store}, Trail: tr,
-		Hub: a.hub, Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
-		Live: liveAccess{st: d.Store, window: d.EndpointWindow}, Recheck: recheck(d.Access), RecheckEvery: d.RecheckEvery,
+		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
 		Wrap:               d.Access.Wrap,
@@ -164,14 +159,15 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		},
 		Logout:  d.Access.LogoutHandler(),
 		SetLang: a.setLang,
-		// Store is left nil: GET /api/v1/observations is internal/api's.
 	})
-	apiH := d.Access.Wrap(api.Handler(api.Config{Access: d.Access, Targets: d.Store, Observations: d.Store,
-		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr}))
+	live := api.NewLive(api.LiveConfig{Hub: a.hub, Access: api.StoreAccess{Store: d.Store, Window: d.EndpointWindow},
+		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
+	apiH := d.Access.Wrap(api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
+		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
+		Live: live, Imports: a.web}))
+	// All of /api/v1 is the API's; the rest is the pages'.
 	mux := http.NewServeMux()
-	for _, p := range apiRoutes {
-		mux.Handle(p, apiH)
-	}
+	mux.Handle("/api/v1/", apiH)
 	mux.Handle("/", a.web)
 	a.handler = mux
 
@@ -191,14 +187,14 @@ func New(ctx context.Context, d Deps) (*App, error) {
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // Routes returns every route pattern the interface serves behind the
-// access layer: internal/web's (as registered on its mux) and
-// internal/api's. The route census test walks them all.
+// access layer: internal/web's (as registered on its mux) and all of
+// /api/v1 (internal/web/api's). The route census test walks them all.
 func (a *App) Routes() []string {
 	return append(a.web.Routes(), api.Routes...)
 }
 
 // Hub is the live-event hub the pages subscribe to.
-func (a *App) Hub() *web.Hub { return a.hub }
+func (a *App) Hub() *api.Hub { return a.hub }
 
 // Publish queues a committed batch for the live pages (an ingest OnCommit
 // hook). It never blocks: when the queue is full the batch is left out of
@@ -222,7 +218,7 @@ func (a *App) Alert(al analysis.Alert) {
 	if al.Subject != "" {
 		msg = al.Subject + ": " + msg
 	}
-	a.hub.Publish(web.Event{Kind: web.EventAlert, Time: al.Time.UTC(), Message: msg})
+	a.hub.Publish(api.Event{Kind: api.EventAlert, Time: al.Time.UTC(), Message: msg})
 }
 
 func (a *App) runLive(ctx context.Context) {
@@ -263,7 +259,7 @@ func (a *App) runLive(ctx context.Context) {
 				}
 				continue
 			}
-			evs := make([]web.Event, 0, len(b))
+			evs := make([]api.Event, 0, len(b))
 			j := 0
 			for i := range b {
 				o := &b[i]
@@ -272,7 +268,7 @@ func (a *App) runLive(ctx context.Context) {
 					target = owners[j]
 					j++
 				}
-				ev := web.EventFromObservation(o, target)
+				ev := api.EventFromObservation(o, target)
 				if target != "" {
 					ev.Access = append([]string{}, reach[target]...)
 				}

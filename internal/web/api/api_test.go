@@ -3,13 +3,16 @@ package api
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/web/trail"
@@ -27,6 +31,7 @@ import (
 type fixture struct {
 	srv    *httptest.Server
 	st     *sqlite.Store
+	path   string            // the store's file
 	tokens map[string]string // user -> bearer token
 	byAg   map[string]string // agency -> one of its target ids
 }
@@ -37,7 +42,8 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	path := filepath.Join(t.TempDir(), "v.db")
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +91,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	cli := access.CLIActor("test")
-	f := &fixture{st: st, tokens: map[string]string{}, byAg: map[string]string{}}
+	f := &fixture{st: st, path: path, tokens: map[string]string{}, byAg: map[string]string{}}
 	for _, ag := range []string{"fr-a", "fr-b"} {
 		if err := svc.AddAgency(ctx, cli, access.Agency{ID: ag, Name: ag, Country: "FR"}); err != nil {
 			t.Fatal(err)
@@ -112,7 +118,7 @@ func newFixture(t *testing.T) *fixture {
 	for _, tg := range list {
 		f.byAg[tg.Jurisdiction] = tg.ID
 	}
-	f.srv = httptest.NewServer(svc.Wrap(Handler(Config{Access: svc, Targets: st, Observations: st, Retention: isp.DefaultRetention(), Trail: trail.New(svc.AuditLog(), nil)})))
+	f.srv = httptest.NewServer(svc.Wrap(Handler(Config{Targets: st, Observations: st, Retention: isp.DefaultRetention(), Trail: trail.New(svc.AuditLog(), nil)})))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -130,6 +136,22 @@ func (f *fixture) get(t *testing.T, user, path string) (int, string, http.Header
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header
+}
+
+// failAudit makes every append of one of actions fail in the store
+// itself (a trigger), as a full disk would.
+func (f *fixture) failAudit(t *testing.T, actions ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	in := "'" + strings.Join(actions, "','") + "'"
+	if _, err := db.Exec(`CREATE TRIGGER test_audit_fails BEFORE INSERT ON audit WHEN NEW.action IN (` + in + `)
+		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) audited(t *testing.T, actor, action, object string) bool {
@@ -277,4 +299,92 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// GET /api/v1/observations was served by two handlers (internal/api's and
+// internal/web's) that scoped and audited it differently; the one kept is
+// the API's (JSON errors, the role check of the access layer), with the
+// stricter audit of the other: a refusal is recorded whatever its reason,
+// and one whose record cannot be written answers 503. A bulk export is
+// for a national scope only, whatever agency the rows were routed to,
+// with a case number; since bounds it.
+func TestObservationsExportIsNationalAndEveryRefusalIsAudited(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var all []observe.Observation
+	if err := f.st.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+		all = append(all, *o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	since := all[len(all)/2].Time
+	sinceQ := "since=" + url.QueryEscape(since.Format(time.RFC3339Nano))
+
+	if code, _, _ := f.get(t, "", "/api/v1/observations?"+sinceQ+"&purpose=PV+2026%2F1"); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, body, _ := f.get(t, "inv-a", "/api/v1/observations?"+sinceQ+"&purpose=PV+2026%2F1"); code != http.StatusForbidden ||
+		strings.Contains(body, all[len(all)-1].ID) || !strings.Contains(body, `"error"`) {
+		t.Fatalf("an investigator's bulk export: %d %s", code, body)
+	}
+	if code, body, _ := f.get(t, "analyst", "/api/v1/observations?"+sinceQ); code != http.StatusBadRequest || strings.Contains(body, all[len(all)-1].ID) {
+		t.Fatalf("a bulk export without a case number: %d", code)
+	}
+	code, body, h := f.get(t, "analyst", "/api/v1/observations?"+sinceQ+"&purpose=PV+2026%2F1")
+	if code != http.StatusOK || h.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("export: %d %s", code, h.Get("Content-Type"))
+	}
+	dec := observe.NewDecoder(strings.NewReader(body))
+	n := 0
+	for {
+		var got observe.Observation
+		if err := dec.Decode(&got); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("export body: %v", err)
+		}
+		if got.Time.Before(since) {
+			t.Fatalf("exported %s of %v, before since %v", got.ID, got.Time, since)
+		}
+		n++
+	}
+	if want := len(all) - len(all)/2; n != want {
+		t.Fatalf("exported %d observations since %v, want %d", n, since, want)
+	}
+	if code, _, _ := f.get(t, "analyst", "/api/v1/observations?since=yesterday&purpose=PV+2026%2F1"); code != http.StatusBadRequest {
+		t.Fatalf("bad since: %d", code)
+	}
+	var exports []audit.Record
+	_ = f.st.AuditRecords(ctx, audit.Filter{Actor: "analyst", Action: audit.ActionExport}, func(r audit.Record) error {
+		exports = append(exports, r)
+		return nil
+	})
+	if len(exports) != 1 || exports[0].Purpose != "PV 2026/1" || exports[0].Object != "observations" {
+		t.Fatalf("exports audited: %+v", exports)
+	}
+	// Both refusals are in the trail: the investigator's (internal/api
+	// did not record it) and the one without a case number.
+	for _, actor := range []string{"inv-a", "analyst"} {
+		if !f.audited(t, actor, audit.ActionDenied, "observations") {
+			t.Errorf("%s's refused export is not audited", actor)
+		}
+	}
+}
+
+// A refusal whose record cannot be written is not answered as a refusal:
+// the trail did not answer, so the answer is 503 (internal/api answered
+// 403 and 400 without the record).
+func TestObservationsRefusalWithoutItsRecordIs503(t *testing.T) {
+	f := newFixture(t)
+	f.failAudit(t, audit.ActionDenied)
+	for _, c := range []struct{ user, path string }{
+		{"inv-a", "/api/v1/observations?purpose=PV+2026%2F1"},
+		{"analyst", "/api/v1/observations"},
+	} {
+		if code, body, _ := f.get(t, c.user, c.path); code != http.StatusServiceUnavailable || !strings.Contains(body, "audit trail") {
+			t.Errorf("%s as %s with the trail failing: %d %s", c.path, c.user, code, body)
+		}
+	}
 }

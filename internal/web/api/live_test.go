@@ -1,27 +1,103 @@
-package web
+package api
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
+const (
+	agencyA = "dept-78" // Yvelines
+	agencyB = "dept-13" // Bouches-du-Rhône
+)
+
+// memTrail keeps the records the feed writes, or fails them.
+type memTrail struct {
+	mu   sync.Mutex
+	recs []audit.Record
+	fail bool
+}
+
+func (m *memTrail) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return audit.Record{}, errors.New("audit store unavailable")
+	}
+	m.recs = append(m.recs, r)
+	return r, nil
+}
+
+func (m *memTrail) setFail(b bool) {
+	m.mu.Lock()
+	m.fail = b
+	m.mu.Unlock()
+}
+
+func (m *memTrail) count(actor, action string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, r := range m.recs {
+		if r.Actor == actor && r.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+// alice is an investigator of agency A.
+var alice = &access.Principal{Name: "alice", Agency: agencyA, Role: access.RoleInvestigator, Via: "token", Remote: "127.0.0.1:1"}
+
+// liveEnv serves a feed over hub to requests authenticated as alice (the
+// access layer's part: the principal in the request's context).
+func liveEnv(t *testing.T, cfg LiveConfig) (url string, m *memTrail) {
+	t.Helper()
+	m = &memTrail{}
+	if cfg.Trail == nil {
+		cfg.Trail = trail.New(m, nil)
+	}
+	l := NewLive(cfg)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.ServeHTTP(w, r.WithContext(access.WithPrincipal(r.Context(), alice)))
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL, m
+}
+
+// openEvents opens the feed at url; the stream ends with ctx.
+func openEvents(t *testing.T, ctx context.Context, url string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
 func TestHubFansOutByScope(t *testing.T) {
 	h := NewHub(4)
-	a := h.Subscribe(Scope{Agencies: []string{agencyA}})
-	b := h.Subscribe(Scope{Agencies: []string{agencyB}})
-	all := h.Subscribe(Scope{All: true})
+	a := h.Subscribe(access.Scope{Agencies: []string{agencyA}})
+	b := h.Subscribe(access.Scope{Agencies: []string{agencyB}})
+	all := h.Subscribe(access.Scope{All: true})
 	defer a.Close()
 	defer b.Close()
 	defer all.Close()
@@ -56,8 +132,8 @@ func TestHubFansOutByScope(t *testing.T) {
 
 func TestHubDropsSlowClientWithoutBlocking(t *testing.T) {
 	h := NewHub(2)
-	slow := h.Subscribe(Scope{All: true})
-	fast := h.Subscribe(Scope{All: true})
+	slow := h.Subscribe(access.Scope{All: true})
+	fast := h.Subscribe(access.Scope{All: true})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -119,24 +195,14 @@ func TestEventFromObservationKeepsLevelAndAgency(t *testing.T) {
 // A batch whose audit record cannot be written is not delivered: the
 // stream ends instead, with nothing of the batch on the wire.
 func TestLiveBatchIsNotDeliveredWithoutItsRecord(t *testing.T) {
-	env := buildEnv(t)
-	if env.backend == nil {
-		t.Skip("needs the fake backend to break the audit trail")
-	}
-	req, _ := http.NewRequest("GET", env.URL+"/api/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+env.Token("alice"))
+	hub := NewHub(8)
+	url, m := liveEnv(t, LiveConfig{Hub: hub})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	waitSubscribed(t, env.Hub)
-	env.backend.mu.Lock()
-	env.backend.failAudit = true
-	env.backend.mu.Unlock()
-	env.Hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:aaaa", Endpoint: "127.0.1.10:6881/tcp", Target: "T-A1"})
+	resp := openEvents(t, ctx, url)
+	waitSubscribed(t, hub)
+	m.setFail(true)
+	hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:aaaa", Endpoint: "127.0.1.10:6881/tcp", Target: "T-A1"})
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("the stream did not end: %v", err)
@@ -146,31 +212,21 @@ func TestLiveBatchIsNotDeliveredWithoutItsRecord(t *testing.T) {
 	}
 }
 
-// A stream whose credential no longer holds (Config.Recheck) ends before
-// it delivers anything more.
+// A stream whose credential no longer holds (LiveConfig.Recheck) ends
+// before it delivers anything more.
 func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
-	a := newFakeAccess()
-	b := newFakeBackend()
 	var ended atomic.Bool
 	hub := NewHub(8)
-	srv := New(Config{Audit: fakeAudit{b}, Trail: trail.New(b, nil), Hub: hub, Who: a.Who, Wrap: a.Wrap, RecheckEvery: time.Hour,
-		Recheck: func(r *http.Request) (*User, error) {
+	url, m := liveEnv(t, LiveConfig{Hub: hub, RecheckEvery: time.Hour,
+		Recheck: func(r *http.Request) (*access.Principal, error) {
 			if ended.Load() {
-				return nil, ErrSessionEnded
+				return nil, access.ErrUnauthenticated
 			}
-			u, _ := a.Who(r)
-			return u, nil
+			return access.PrincipalFrom(r.Context()), nil
 		}})
-	ts := newTestHTTP(t, srv)
-	req, _ := http.NewRequest("GET", ts+"/api/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+a.token("alice"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp := openEvents(t, ctx, url)
 	waitSubscribed(t, hub)
 	hub.Publish(Event{Kind: EventObservation, Agency: agencyA, Item: "btih:first", Target: "T-A1"})
 	sc := bufio.NewScanner(resp.Body)
@@ -186,9 +242,43 @@ func TestLiveStreamEndsWhenTheRecheckFails(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the stream did not end")
 	}
-	if countAudit(b.records(), "alice", ActionLiveEnd, "live") != 1 {
-		t.Fatalf("the end is not audited: %+v", b.records())
+	for deadline := time.Now().Add(5 * time.Second); m.count("alice", audit.ActionLiveEnd) != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the end is not audited: %+v", m.recs)
+		}
 	}
+}
+
+// A stream is offered only what its scope may see; an event's level
+// travels with it.
+func TestEventsStreamIsScoped(t *testing.T) {
+	hub := NewHub(8)
+	url, _ := liveEnv(t, LiveConfig{Hub: hub})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp := openEvents(t, ctx, url)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	waitSubscribed(t, hub)
+	hub.Publish(
+		Event{Kind: EventObservation, Agency: agencyB, Item: "btih:bbbb", Level: observe.Verified},
+		Event{Kind: EventObservation, Agency: agencyA, Item: "btih:aaaa", Level: observe.Complete, Target: "T-A1"},
+	)
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.Contains(line, "btih:bbbb") {
+			t.Fatal("alice received agency B's event")
+		}
+		if strings.HasPrefix(line, "data: ") {
+			if !strings.Contains(line, `"item":"btih:aaaa"`) || !strings.Contains(line, `"level":"complete"`) {
+				t.Fatalf("event: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("stream ended: %v", sc.Err())
 }
 
 // waitSubscribed waits until a stream has subscribed to h, for at most 10 s.

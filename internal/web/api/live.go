@@ -1,4 +1,4 @@
-package web
+package api
 
 import (
 	"fmt"
@@ -8,8 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
+
+// The live feed, GET /api/v1/events: the hub that fans committed
+// observations and alerts out to the open streams (stream.go), each
+// subscriber offered only what its scope may want, and the delivery
+// deciding for good.
 
 // Event kinds sent to live pages.
 const (
@@ -117,7 +123,7 @@ func (h *Hub) Collectors() []prometheus.Collector {
 type Subscription struct {
 	C       <-chan Event
 	c       chan Event
-	scope   Scope
+	scope   access.Scope
 	hub     *Hub
 	dropped bool // set under hub.mu
 }
@@ -125,7 +131,7 @@ type Subscription struct {
 // offered reports whether an event may interest a subscriber of scope:
 // the agencies that could see its target when it was published (Access),
 // else the agency it was routed to. Delivery decides for good.
-func offered(scope Scope, ev *Event) bool {
+func offered(scope access.Scope, ev *Event) bool {
 	if scope.All {
 		return true
 	}
@@ -141,7 +147,7 @@ func offered(scope Scope, ev *Event) bool {
 }
 
 // Subscribe registers a client that is offered the events scope may see.
-func (h *Hub) Subscribe(scope Scope) *Subscription {
+func (h *Hub) Subscribe(scope access.Scope) *Subscription {
 	c := make(chan Event, h.buffer)
 	s := &Subscription{C: c, c: c, scope: scope, hub: h}
 	h.mu.Lock()

@@ -1,15 +1,19 @@
-// Package api serves Vigil's JSON API under /api/v1: targets, a target's
-// detail (timeline, endpoints, devices, files with levels), its ISP request,
-// and raw observations for national analysts. docs/openapi.yaml documents
-// it.
+// Package api serves all of Vigil's /api/v1: targets, a target's detail
+// (timeline, endpoints, devices, files with levels), its ISP request, raw
+// observations for national analysts, the caller, the live feed
+// (server-sent events) and the progress of a watch-list import the pages
+// started. docs/openapi.yaml documents every route. No other package
+// registers a route under /api/v1 (routes_test.go fails if one does).
 //
 // Every handler runs behind access.Service's authentication (session
 // cookie or bearer token) and asks the store with the caller's scope: an
 // investigator's lists, details, exports and counts cover only their
-// agency's targets and those shared with it, in the query itself. A target
-// outside scope answers 404 exactly as a missing one, and the attempt is
-// audited. Every view, list and export is audited; an export needs a
-// stated purpose (the case number).
+// agency's targets and those shared with it, in the query itself; the
+// live feed decides at delivery. A target outside scope answers 404
+// exactly as a missing one, and the attempt is audited. Every view, list,
+// export and delivery is recorded through the trail before its data is
+// written, and is not served when the record cannot be written; an export
+// needs a stated purpose (the case number).
 package api
 
 import (
@@ -39,9 +43,10 @@ type Targets interface {
 	TargetWithTimeline(ctx context.Context, id string, scope analysis.Scope, limit int) (*analysis.TargetDetail, error)
 }
 
-// Config is what the API serves from.
+// Config is what the API serves from. The handler runs behind the access
+// layer (access.Service.Wrap), which puts the request's principal in its
+// context; the API decides nothing about who is asking.
 type Config struct {
-	Access       *access.Service
 	Targets      Targets
 	Observations store.Store // raw observations (national scope only)
 	Retention    isp.Retention
@@ -54,6 +59,18 @@ type Config struct {
 	// Trail writes the audit record of every read before its data, and
 	// of every refusal (nil: every read answers 503).
 	Trail *trail.Trail
+	// Live serves GET /api/v1/events (nil: it answers 503).
+	Live *Live
+	// Imports answers GET /api/v1/imports/{job} (nil: every job is
+	// unknown).
+	Imports Imports
+}
+
+// Imports is the progress of the watch-list imports the pages start.
+type Imports interface {
+	// ImportState returns the state of import id as JSON will show it,
+	// if user started it: nobody follows another's import.
+	ImportState(id, user string) (state any, ok bool)
 }
 
 // Scope turns a caller's access scope into the analysis scope the store
@@ -73,10 +90,12 @@ var Routes = []string{
 	"GET /api/v1/targets/{id}/isp-request",
 	"GET /api/v1/observations",
 	"GET /api/v1/whoami",
+	"GET /api/v1/events",
+	"GET /api/v1/imports/{job}",
 }
 
-// Handler returns the /api/v1 routes. Wrap it with Access.Wrap (or mount
-// it in a mux that is wrapped).
+// Handler returns the /api/v1 routes. Mount it behind the access layer
+// (access.Service.Wrap), as internal/web does for all of /api/v1.
 func Handler(cfg Config) http.Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -86,14 +105,16 @@ func Handler(cfg Config) http.Handler {
 	}
 	h := &handler{cfg: cfg}
 	mux := http.NewServeMux()
-	view := cfg.Access.RequirePermission(access.PermViewTargets)
-	export := cfg.Access.RequirePermission(access.PermExport)
+	view := h.permit(access.PermViewTargets)
+	export := h.permit(access.PermExport)
 	handlers := map[string]http.Handler{
 		Routes[0]: view(http.HandlerFunc(h.list)),
 		Routes[1]: view(http.HandlerFunc(h.detail)),
 		Routes[2]: export(http.HandlerFunc(h.ispRequest)),
 		Routes[3]: view(http.HandlerFunc(h.observations)),
 		Routes[4]: http.HandlerFunc(h.whoami),
+		Routes[5]: http.HandlerFunc(h.events),
+		Routes[6]: http.HandlerFunc(h.imports),
 	}
 	for _, r := range Routes {
 		mux.Handle(r, handlers[r])
@@ -102,6 +123,29 @@ func Handler(cfg Config) http.Handler {
 }
 
 type handler struct{ cfg Config }
+
+// permit lets through only a principal whose role has perm: without one,
+// 401 (the access layer's RequireLogin answer); with a role that may not,
+// 403, its refusal recorded through the trail (as
+// access.Service.RequirePermission records it).
+func (h *handler) permit(perm access.Permission) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := access.PrincipalFrom(r.Context())
+			switch {
+			case p == nil:
+				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+				http.Error(w, "log in first", http.StatusUnauthorized)
+			case !p.Can(perm):
+				_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, r.Method+" "+r.URL.Path, "",
+					map[string]any{"reason": "role " + string(p.Role) + " may not"})
+				http.Error(w, "your role does not allow this", http.StatusForbidden)
+			default:
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+}
 
 // apiError is the body of every error answer.
 type apiError struct {
@@ -381,11 +425,17 @@ func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
 	return sg
 }
 
-// observations streams raw observations as JSON Lines. Only a national
-// scope reads them: they are not yet attributed to targets.
+// observations streams raw observations as JSON Lines: a bulk export,
+// for a national scope only (an observation not yet attributed to a
+// target has no other owner to decide by), with a purpose (case number),
+// recorded before the first byte. Every refusal is recorded too, and a
+// refusal whose record cannot be written answers 503.
 func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	p := access.PrincipalFrom(r.Context())
 	if !p.Scope().All {
+		if !h.audited(w, r, audit.ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}) {
+			return
+		}
 		writeJSON(w, http.StatusForbidden, apiError{"raw observations are for national analysts; use /api/v1/targets"})
 		return
 	}
@@ -400,8 +450,10 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
-		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
-			map[string]any{"export": "observations", "reason": err.Error()})
+		if !h.audited(w, r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
+			map[string]any{"export": "observations", "reason": err.Error()}) {
+			return
+		}
 		badRequest(w, "purpose: a bulk export needs the case number it is made for (%v)", err)
 		return
 	}
@@ -417,6 +469,49 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	if err != nil && r.Context().Err() == nil {
 		h.cfg.Log.Error("api observations", "err", err)
 	}
+}
+
+// notAuthenticated answers the live feed and an import's progress asked
+// without a principal.
+func notAuthenticated(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"error":"not authenticated"}` + "\n"))
+}
+
+// events is GET /api/v1/events: the live feed (Live.ServeHTTP).
+func (h *handler) events(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Live == nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"no live feed is served here"})
+		return
+	}
+	h.cfg.Live.ServeHTTP(w, r)
+}
+
+// imports is GET /api/v1/imports/{job}: the import's progress as JSON
+// {id, list, file, state: running|done|failed, done, total, error,
+// result: {List, Version, Unchanged, Added, Removed, Changed}}, for the
+// caller's own imports only. Used by the pages' script on the progress
+// page.
+func (h *handler) imports(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	if p == nil {
+		notAuthenticated(w)
+		return
+	}
+	var state any
+	ok := false
+	if h.cfg.Imports != nil {
+		state, ok = h.cfg.Imports.ImportState(r.PathValue("job"), p.Name)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error":"no such import"}` + "\n"))
+		return
+	}
+	_ = json.NewEncoder(w).Encode(state)
 }
 
 func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
