@@ -24,7 +24,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
-	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // The SQLite store is a webapp.Store.
@@ -321,7 +321,7 @@ func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) 
 		}
 		*dst = list[0].ID
 	}
-	app, err := New(ctx, Deps{Store: st, Access: svc, Health: map[string]web.HealthFunc{
+	app, err := New(ctx, Deps{Store: st, Access: svc, Health: map[string]pages.HealthFunc{
 		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
 		RecheckEvery: 200 * time.Millisecond})
 	if err != nil {

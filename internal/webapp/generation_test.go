@@ -11,7 +11,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // One IP:port, two subscribers two days apart (two endpoints, two
@@ -50,7 +50,7 @@ func TestOverviewRowsKeepTheirGeneration(t *testing.T) {
 	if err := eng.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ov := &web.Overview{Recent: []web.ObservationRow{web.RowFromObservation(&cur), web.RowFromObservation(&old)}}
+	ov := &pages.Overview{Recent: []pages.ObservationRow{pages.RowFromObservation(&cur), pages.RowFromObservation(&old)}}
 	tg := &targets{st: st}
 	for agency, want := range map[string]string{"fr-a": old.ID, "fr-b": cur.ID} {
 		got, err := tg.filterNow(ctx, analysis.Scope{Agencies: []string{agency}}, ov)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
-	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // Access decided at delivery. A target's overview rows reach whoever may
@@ -29,7 +29,7 @@ func routedInto(scope analysis.Scope, agency string) bool {
 // high-score targets still in scope, and the recent observations whose
 // endpoint's target is (or, with no target, whose routed agency is). ov
 // may be a cached answer: it is not changed.
-func (t *targets) filterNow(ctx context.Context, scope analysis.Scope, ov *web.Overview) (*web.Overview, error) {
+func (t *targets) filterNow(ctx context.Context, scope analysis.Scope, ov *pages.Overview) (*pages.Overview, error) {
 	if scope.All {
 		return ov, nil
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // rowWith returns the table row of body (within the element of id) that
@@ -141,7 +141,7 @@ func TestOverviewHighScoresInScoreOrder(t *testing.T) {
 	ctx := context.Background()
 	tg := &targets{st: e.Store, places: newPlaceCache(e.Store), now: time.Now}
 	since := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)
-	u := &web.User{Name: "analyst", Agency: agencyNat, Role: web.RoleAnalyst, Scope: web.Scope{All: true}}
+	u := &pages.User{Name: "analyst", Agency: agencyNat, Role: pages.RoleAnalyst, Scope: pages.Scope{All: true}}
 	ov, err := tg.Overview(ctx, u, since)
 	if err != nil {
 		t.Fatal(err)

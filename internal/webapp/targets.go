@@ -14,11 +14,11 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/web"
 	"github.com/vigil-oss/vigil/internal/web/api"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
-// targets answers web.Targets and web.ISPRequests from the store.
+// targets answers pages.Targets and pages.ISPRequests from the store.
 // Every read passes the viewer's scope to the store, which applies it in
 // SQL (target_access); nothing here filters after the fact.
 type targets struct {
@@ -33,7 +33,7 @@ type targets struct {
 	window time.Duration
 
 	ovTTL     time.Duration
-	overviews *memo // *web.Overview by scope and since
+	overviews *memo // *pages.Overview by scope and since
 	counts    *memo // int by scope and filters
 }
 
@@ -42,24 +42,24 @@ type targets struct {
 // reads every one).
 const pageTimeline = 200
 
-func scopeOf(u *web.User) analysis.Scope {
+func scopeOf(u *pages.User) analysis.Scope {
 	if u == nil {
 		return analysis.Scope{}
 	}
 	return analysis.Scope{All: u.Scope.All, Agencies: u.Scope.Agencies}
 }
 
-// List implements web.Targets.
-func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web.TargetPage, error) {
+// List implements pages.Targets.
+func (t *targets) List(ctx context.Context, u *pages.User, q pages.TargetQuery) (pages.TargetPage, error) {
 	scope := scopeOf(u)
 	if q.Search != "" {
 		// A search names one target, address or file: its few matches are
 		// listed whatever the other filters say.
 		list, err := t.st.SearchTargets(ctx, q.Search, scope, 200)
 		if err != nil {
-			return web.TargetPage{}, err
+			return pages.TargetPage{}, err
 		}
-		pg := web.TargetPage{Total: len(list)}
+		pg := pages.TargetPage{Total: len(list)}
 		if q.Offset < len(list) {
 			for _, s := range list[q.Offset:min(len(list), q.Offset+q.Limit)] {
 				pg.Targets = append(pg.Targets, summaryOf(&s))
@@ -78,31 +78,31 @@ func (t *targets) List(ctx context.Context, u *web.User, q web.TargetQuery) (web
 	// end: the page [total-offset-limit, total-offset), reversed.
 	storeDesc := true
 	switch q.Sort {
-	case web.SortLast:
+	case pages.SortLast:
 		aq.Sort = "last_seen"
-	case web.SortFirst:
+	case pages.SortFirst:
 		aq.Sort, storeDesc = "first_seen", false
 	default:
 		aq.Sort = "score"
 	}
 	total, err := t.count(ctx, aq)
 	if err != nil {
-		return web.TargetPage{}, err
+		return pages.TargetPage{}, err
 	}
 	reverse := q.Asc == storeDesc
 	if reverse {
 		end := total - q.Offset
 		if end <= 0 {
-			return web.TargetPage{Total: total}, nil
+			return pages.TargetPage{Total: total}, nil
 		}
 		aq.Offset = max(0, end-q.Limit)
 		aq.Limit = end - aq.Offset
 	}
 	list, _, err := t.st.WebTargets(ctx, aq, false)
 	if err != nil {
-		return web.TargetPage{}, err
+		return pages.TargetPage{}, err
 	}
-	pg := web.TargetPage{Total: total, Targets: make([]web.TargetSummary, 0, len(list))}
+	pg := pages.TargetPage{Total: total, Targets: make([]pages.TargetSummary, 0, len(list))}
 	for i := range list {
 		pg.Targets = append(pg.Targets, summaryOf(&list[i]))
 	}
@@ -141,21 +141,21 @@ func (t *targets) count(ctx context.Context, q analysis.TargetQuery) (int, error
 	return v.(int), nil
 }
 
-func summaryOf(s *analysis.TargetSummary) web.TargetSummary {
+func summaryOf(s *analysis.TargetSummary) pages.TargetSummary {
 	ag := s.Jurisdiction
 	if s.Assigned != "" {
 		ag = s.Assigned
 	}
-	return web.TargetSummary{ID: s.ID, Jurisdiction: ag, Score: s.Score, Level: s.MaxLevel, Files: s.Files, Endpoints: s.Endpoints,
+	return pages.TargetSummary{ID: s.ID, Jurisdiction: ag, Score: s.Score, Level: s.MaxLevel, Files: s.Files, Endpoints: s.Endpoints,
 		Networks: s.Networks, Country: s.Country, Subdivision: s.Subdivision, VPN: s.VPN || s.Hosting,
 		FirstSeen: s.FirstSeen, LastSeen: s.LastSeen}
 }
 
 // detail reads a target for u with up to limit timeline entries, telling a
-// target outside the scope (web.ErrDenied) from a missing one
-// (web.ErrNotFound). The page answers both alike; the difference is only
+// target outside the scope (pages.ErrDenied) from a missing one
+// (pages.ErrNotFound). The page answers both alike; the difference is only
 // for the audit trail.
-func (t *targets) detail(ctx context.Context, u *web.User, id string, limit int) (*analysis.TargetDetail, error) {
+func (t *targets) detail(ctx context.Context, u *pages.User, id string, limit int) (*analysis.TargetDetail, error) {
 	scope := scopeOf(u)
 	d, err := t.st.TargetWithTimeline(ctx, id, scope, limit)
 	if err == nil {
@@ -166,14 +166,14 @@ func (t *targets) detail(ctx context.Context, u *web.User, id string, limit int)
 	}
 	if !scope.All {
 		if _, _, aerr := t.st.TargetAgencies(ctx, id); aerr == nil {
-			return nil, fmt.Errorf("target %s: %w", id, web.ErrDenied)
+			return nil, fmt.Errorf("target %s: %w", id, pages.ErrDenied)
 		}
 	}
-	return nil, fmt.Errorf("target %s: %w", id, web.ErrNotFound)
+	return nil, fmt.Errorf("target %s: %w", id, pages.ErrNotFound)
 }
 
-// Get implements web.Targets.
-func (t *targets) Get(ctx context.Context, u *web.User, id string) (*web.TargetDetail, error) {
+// Get implements pages.Targets.
+func (t *targets) Get(ctx context.Context, u *pages.User, id string) (*pages.TargetDetail, error) {
 	d, err := t.detail(ctx, u, id, pageTimeline)
 	if err != nil {
 		return nil, err
@@ -202,16 +202,16 @@ var partWhy = map[string]string{
 // fill it.
 const HighScore = 2.0
 
-func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.TargetDetail {
-	out := &web.TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
+func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages.TargetDetail {
+	out := &pages.TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
 	epLevel := map[netip.AddrPort]observe.Level{}
 	type placeKey struct{ country, sub string }
 	coords := map[placeKey][2]float64{}
 	for i := range d.Timeline {
 		e := &d.Timeline[i]
-		r := web.ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
+		r := pages.ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
 			PiecesHave: e.PiecesHave, PiecesTotal: e.PiecesTotal, Item: e.Kind + ":" + e.Hash, Lists: e.Matched,
-			Transport: e.Transport, Client: web.ClientName(e.Client, e.ClientVersion), Sensor: e.Sensor,
+			Transport: e.Transport, Client: pages.ClientName(e.Client, e.ClientVersion), Sensor: e.Sensor,
 			Country: e.Place.Country, VPN: e.Place.VPN || e.Place.Hosting, Agency: e.Agency, Target: d.ID,
 			Marks: e.Marks, FirstHand: e.FirstHand}
 		if ap, err := netip.ParseAddrPort(e.Endpoint); err == nil {
@@ -242,7 +242,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 			ownLevel[at.Endpoint] = max(ownLevel[at.Endpoint], at.Level)
 		}
 	}
-	places := map[placeKey]*web.PlaceCount{}
+	places := map[placeKey]*pages.PlaceCount{}
 	var order []placeKey
 	for _, e := range d.Endpoints {
 		ap := netip.AddrPortFrom(e.IP, e.Port)
@@ -253,7 +253,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		if place == "" {
 			place = e.City
 		}
-		out.Addresses = append(out.Addresses, web.EndpointRow{Addr: ap, Transport: e.Transport, ASN: e.ASN, Org: e.Org,
+		out.Addresses = append(out.Addresses, pages.EndpointRow{Addr: ap, Transport: e.Transport, ASN: e.ASN, Org: e.Org,
 			Country: e.Country, Place: place, VPN: e.VPN, Hosting: e.Hosting, Level: epLevel[ap], Count: e.Observations,
 			FirstSeen: e.FirstSeen, LastSeen: e.LastSeen})
 		if e.Country == "" {
@@ -265,7 +265,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 			if key == "" {
 				key = e.Country
 			}
-			p := &web.PlaceCount{Key: key, Country: e.Country}
+			p := &pages.PlaceCount{Key: key, Country: e.Country}
 			if c, ok := coords[k]; ok {
 				p.Lat, p.Lon = c[0], c[1]
 			} else if lat, lon, ok := t.places.point(e.Country, e.Subdivision); ok {
@@ -290,7 +290,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		if l.State != "active" {
 			strength = l.State
 		}
-		out.Devices = append(out.Devices, web.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
+		out.Devices = append(out.Devices, pages.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
 			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
@@ -304,7 +304,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		fileNames = nil // the page goes without names
 	}
 	for i, f := range d.Files {
-		r := web.FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
+		r := pages.FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
 			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen}
 		if i < 50 {
 			r.Name = fileNames[f.Hash]
@@ -313,7 +313,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		if len(f.At) > 1 {
 			// Each endpoint's own level: a link lends none.
 			for _, x := range f.At {
-				r.At = append(r.At, web.LevelAt{Endpoint: x.Endpoint, Level: x.Level})
+				r.At = append(r.At, pages.LevelAt{Endpoint: x.Endpoint, Level: x.Level})
 			}
 		}
 		out.FileRows = append(out.FileRows, r)
@@ -328,25 +328,25 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *web.T
 		if why == "" {
 			why = "see docs/scoring.md"
 		}
-		out.ScoreParts = append(out.ScoreParts, web.ScorePart{Name: n, Value: d.Parts[n], Why: why})
+		out.ScoreParts = append(out.ScoreParts, pages.ScorePart{Name: n, Value: d.Parts[n], Why: why})
 	}
 	for _, l := range d.Leads {
 		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
-		out.Associated = append(out.Associated, web.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
+		out.Associated = append(out.Associated, pages.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
 			State: l.State, Seen: l.Count, Watched: len(l.Watched), Torrents: len(l.Torrents), Note: note})
 	}
 	return out
 }
 
-// Render implements web.ISPRequests: the request built from the target's
+// Render implements pages.ISPRequests: the request built from the target's
 // whole timeline, as internal/api builds it.
-func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose string) (web.ISPFile, error) {
+func (t *targets) Render(ctx context.Context, u *pages.User, id, format, purpose string) (pages.ISPFile, error) {
 	if strings.TrimSpace(purpose) == "" {
-		return web.ISPFile{}, web.ErrNoPurpose
+		return pages.ISPFile{}, pages.ErrNoPurpose
 	}
 	d, err := t.detail(ctx, u, id, 1<<20)
 	if err != nil {
-		return web.ISPFile{}, err
+		return pages.ISPFile{}, err
 	}
 	// The requesting service is the user's: its name (and country, which
 	// tells a foreign ISP) from the agencies of the store, never its id
@@ -373,21 +373,21 @@ func (t *targets) Render(ctx context.Context, u *web.User, id, format, purpose s
 		}
 		ctype, err = "application/pdf", isp.WritePDF(&buf, &req, lang)
 	default:
-		return web.ISPFile{}, fmt.Errorf("isp request: format %q: want pdf, csv or json", format)
+		return pages.ISPFile{}, fmt.Errorf("isp request: format %q: want pdf, csv or json", format)
 	}
 	if err != nil {
-		return web.ISPFile{}, err
+		return pages.ISPFile{}, err
 	}
-	return web.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes(), Endpoints: api.ISPEndpoints(&req)}, nil
+	return pages.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes(), Endpoints: api.ISPEndpoints(&req)}, nil
 }
 
-// Overview implements web.Targets. Its figures come from one pass over the
+// Overview implements pages.Targets. Its figures come from one pass over the
 // live targets in scope and the per-day counts (no scan of the
 // observations), the newest high-score targets from the ranked index, and
 // the newest observations from the time index. An answer is kept for
 // ovTTL per scope: the figures of the week do not need to be fresher than
 // that, and the page's live rows arrive through the hub.
-func (t *targets) Overview(ctx context.Context, u *web.User, since time.Time) (*web.Overview, error) {
+func (t *targets) Overview(ctx context.Context, u *pages.User, since time.Time) (*pages.Overview, error) {
 	scope := scopeOf(u)
 	if t.ovTTL <= 0 {
 		ov, err := t.overview(ctx, scope, since)
@@ -403,28 +403,28 @@ func (t *targets) Overview(ctx context.Context, u *web.User, since time.Time) (*
 	}
 	// A kept answer's rows are decided again for now: a hand-off within
 	// the keeping time takes the target's rows off the old agency's page.
-	return t.filterNow(ctx, scope, v.(*web.Overview))
+	return t.filterNow(ctx, scope, v.(*pages.Overview))
 }
 
-func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*web.Overview, error) {
+func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*pages.Overview, error) {
 	st, err := t.st.Overview(ctx, scope, since)
 	if err != nil {
 		return nil, err
 	}
-	ov := &web.Overview{Since: since, Targets: st.Targets, Devices: st.Devices}
+	ov := &pages.Overview{Since: since, Targets: st.Targets, Devices: st.Devices}
 	for k, n := range st.ByAgency {
-		ov.ByAgency = append(ov.ByAgency, web.Count{Key: k, Count: n})
+		ov.ByAgency = append(ov.ByAgency, pages.Count{Key: k, Count: n})
 	}
 	sort.Slice(ov.ByAgency, func(i, j int) bool {
 		return ov.ByAgency[i].Count > ov.ByAgency[j].Count || ov.ByAgency[i].Count == ov.ByAgency[j].Count && ov.ByAgency[i].Key < ov.ByAgency[j].Key
 	})
 	for k, n := range st.ByNetwork {
-		ov.ByNetwork = append(ov.ByNetwork, web.Count{Key: k, Count: n})
+		ov.ByNetwork = append(ov.ByNetwork, pages.Count{Key: k, Count: n})
 	}
 	sort.Slice(ov.ByNetwork, func(i, j int) bool { return ov.ByNetwork[i].Key < ov.ByNetwork[j].Key })
 	for l := observe.Announced; l <= observe.Verified; l++ {
 		if n := st.ByLevel[l]; n > 0 {
-			ov.ByLevel = append(ov.ByLevel, web.LevelCount{Level: l, Count: n})
+			ov.ByLevel = append(ov.ByLevel, pages.LevelCount{Level: l, Count: n})
 		}
 	}
 	recent, err := t.st.RecentObservations(ctx, scope, 30, 5000)
@@ -434,24 +434,24 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 	for i := range recent {
 		o := &recent[i].Observation
 		t.places.learnFrom(o)
-		r := web.RowFromObservation(o)
+		r := pages.RowFromObservation(o)
 		r.Target = recent[i].Target
 		ov.Recent = append(ov.Recent, r)
 	}
-	byCountry := map[string]*web.PlaceCount{}
+	byCountry := map[string]*pages.PlaceCount{}
 	for _, p := range st.Places {
 		if p.Country == "" {
 			continue
 		}
 		c := byCountry[p.Country]
 		if c == nil {
-			c = &web.PlaceCount{Key: p.Country, Country: p.Country}
+			c = &pages.PlaceCount{Key: p.Country, Country: p.Country}
 			c.Lat, c.Lon, _ = t.places.point(p.Country, "")
 			byCountry[p.Country] = c
 		}
 		c.Count += p.Observations
 		if p.Country == "FR" && p.Subdivision != "" {
-			s := web.PlaceCount{Key: p.Subdivision, Country: "FR", Count: p.Observations}
+			s := pages.PlaceCount{Key: p.Subdivision, Country: "FR", Count: p.Observations}
 			s.Lat, s.Lon, _ = t.places.point("FR", p.Subdivision)
 			ov.BySubdivision = append(ov.BySubdivision, s)
 		}
@@ -468,7 +468,7 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 		day := d.Unix() / 86400
 		n := st.Observations[day]
 		ov.Observations += n
-		ov.Trend = append(ov.Trend, web.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
+		ov.Trend = append(ov.Trend, pages.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
 	}
 	// The highest scores among the targets seen since, in score order
 	// (ties: the most recently seen first), none below HighScore.

@@ -1,5 +1,5 @@
 // Package webapp assembles Vigil's HTTP interface on the real backend: the
-// investigators' pages (internal/web) and all of /api/v1 (internal/web/api) over
+// investigators' pages (internal/web/pages) and all of /api/v1 (internal/web/api) over
 // a store it knows only as an interface (Store), behind the access layer
 // (sessions, tokens, CSRF), with the audit trail, the ISP requests and
 // live updates wired in. It is the composition root that 'vigil serve' and
@@ -36,6 +36,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web"
 	"github.com/vigil-oss/vigil/internal/web/api"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
 
@@ -81,7 +82,7 @@ type Deps struct {
 // App is the assembled interface.
 type App struct {
 	handler http.Handler
-	web     *web.Server
+	web     *pages.Server
 	hub     *api.Hub
 	st      Store
 	window  time.Duration // Deps.EndpointWindow
@@ -144,17 +145,16 @@ func New(ctx context.Context, d Deps) (*App, error) {
 	tr := trail.New(d.Access.AuditLog(), d.Log)
 	tg := &targets{st: d.Store, window: d.EndpointWindow, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
 		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
-	a.web = web.New(web.Config{
+	a.web = pages.New(pages.Config{
 		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: auditReader{store: d.Store}, Trail: tr,
 		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
-		Wrap:               d.Access.Wrap,
 		CSRFToken:          func(r *http.Request) string { return access.CSRFToken(r.Context()) },
 		CSRFField:          access.CSRFField,
-		LoginHandler: func(render web.RenderLogin) http.Handler {
+		LoginHandler: func(render pages.RenderLogin) http.Handler {
 			return d.Access.LoginHandler(func(w http.ResponseWriter, r *http.Request, p access.LoginPage) {
-				render(w, r, web.LoginForm(p))
+				render(w, r, pages.LoginForm(p))
 			})
 		},
 		Logout:  d.Access.LogoutHandler(),
@@ -162,14 +162,12 @@ func New(ctx context.Context, d Deps) (*App, error) {
 	})
 	live := api.NewLive(api.LiveConfig{Hub: a.hub, Access: api.StoreAccess{Store: d.Store, Window: d.EndpointWindow},
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
-	apiH := d.Access.Wrap(api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
+	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
-		Live: live, Imports: a.web}))
-	// All of /api/v1 is the API's; the rest is the pages'.
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiH)
-	mux.Handle("/", a.web)
-	a.handler = mux
+		Live: live, Imports: a.web})
+	// All of /api/v1 is the API's, the rest the pages', behind the access
+	// layer.
+	a.handler = web.Handler(web.Config{Pages: a.web, API: apiH, Wrap: d.Access.Wrap, Health: d.Health, Registry: d.Registry})
 
 	a.wg.Add(2)
 	go func() {
@@ -292,7 +290,7 @@ func (a *App) Close() error {
 
 // who maps the access layer's principal to web's user; its scope is the
 // principal's, never anything the request says.
-func who(r *http.Request) (*web.User, bool) {
+func who(r *http.Request) (*pages.User, bool) {
 	p := access.PrincipalFrom(r.Context())
 	if p == nil {
 		return nil, false
@@ -301,28 +299,28 @@ func who(r *http.Request) (*web.User, bool) {
 }
 
 // userOf maps a principal to web's user.
-func userOf(p *access.Principal) *web.User {
+func userOf(p *access.Principal) *pages.User {
 	role := ""
 	switch p.Role {
 	case access.RoleInvestigator:
-		role = web.RoleInvestigator
+		role = pages.RoleInvestigator
 	case access.RoleAnalyst:
-		role = web.RoleAnalyst
+		role = pages.RoleAnalyst
 	case access.RoleSupervisor:
-		role = web.RoleSupervisor
+		role = pages.RoleSupervisor
 	case access.RoleAuditor:
-		role = web.RoleAuditor
+		role = pages.RoleAuditor
 	case access.RoleAdmin:
-		role = web.RoleAdmin
+		role = pages.RoleAdmin
 	}
 	s := p.Scope()
-	return &web.User{Name: p.Name, Agency: p.Agency, Role: role, Lang: string(p.Lang), TimeZone: p.TimeZone,
-		Scope: web.Scope{All: s.All, Agencies: s.Agencies}}
+	return &pages.User{Name: p.Name, Agency: p.Agency, Role: role, Lang: string(p.Lang), TimeZone: p.TimeZone,
+		Scope: pages.Scope{All: s.All, Agencies: s.Agencies}}
 }
 
 // setLang stores the language on the account (the next request's
 // principal carries it). web audits the change.
-func (a *App) setLang(w http.ResponseWriter, r *http.Request, u *web.User, lang string) error {
+func (a *App) setLang(w http.ResponseWriter, r *http.Request, u *pages.User, lang string) error {
 	p := access.PrincipalFrom(r.Context())
 	if p == nil || p.UserID == 0 {
 		return errors.New("set language: no account behind this request")

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"net/http"
@@ -17,8 +17,8 @@ func benchPage(b *testing.B, path string) {
 	b.Helper()
 	b2 := newFakeBackend()
 	a := newFakeAccess()
-	srv := New(Config{Targets: b2, ISP: b2, Lists: fakeLists{b2}, Audit: fakeAudit{b2}, Trail: trail.New(b2, nil), Who: a.Who, Wrap: a.Wrap,
-		CSRFToken: a.CSRFToken, Now: func() time.Time { return testNow }})
+	srv := a.Wrap(New(Config{Targets: b2, ISP: b2, Lists: fakeLists{b2}, Audit: fakeAudit{b2}, Trail: trail.New(b2, nil), Who: a.Who,
+		CSRFToken: a.CSRFToken, Now: func() time.Time { return testNow }}))
 	tok := a.token("claire")
 	req := httptest.NewRequest("GET", path, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -40,7 +40,7 @@ func benchPage(b *testing.B, path string) {
 	})
 	static := make([]byte, size)
 	b.Run("baseline-static", func(b *testing.B) {
-		h := securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(static) }))
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write(static) })
 		b.ReportAllocs()
 		for b.Loop() {
 			w := httptest.NewRecorder()

@@ -1,4 +1,4 @@
-package web
+package pages
 
 import (
 	"bytes"
@@ -449,6 +449,20 @@ func (a *fakeAccess) Wrap(h http.Handler) http.Handler {
 	})
 }
 
+// serve mounts the pages as internal/web does: the assets, and behind
+// the access layer and the cross-origin protection all of /api/v1 on the
+// API (the live feed and the import progress the pages' script reads)
+// and the rest on the pages.
+func (a *fakeAccess) serve(srv *Server, hub *api.Hub, tr *trail.Trail) http.Handler {
+	app := http.NewServeMux()
+	app.Handle("/api/v1/", api.Handler(api.Config{Trail: tr, Imports: srv, Live: api.NewLive(api.LiveConfig{Hub: hub, Trail: tr})}))
+	app.Handle("/", srv)
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/", http.StripPrefix("/static/", Static()))
+	mux.Handle("/", http.NewCrossOriginProtection().Handler(a.Wrap(app)))
+	return mux
+}
+
 func (a *fakeAccess) Who(r *http.Request) (*User, bool) {
 	st, _ := r.Context().Value(ctxKey{}).(*reqState)
 	if st == nil || st.user == nil {
@@ -553,21 +567,14 @@ func fakeEnvWith(t testing.TB, tune func(*Config)) *testEnv {
 	cfg := Config{
 		Targets: b, ISP: b, Lists: fakeLists{b}, Audit: fakeAudit{b}, Trail: trail.New(b, nil),
 		Health: map[string]HealthFunc{"sensor demo-bittorrent": func() (bool, string) { return true, "120 routing nodes, 3 watched, 8 lookups, 1234 observations" }},
-		Who:    a.Who, Wrap: a.Wrap, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
+		Who:    a.Who, CSRFToken: a.CSRFToken, Login: a.Login(), Logout: a.Logout(), SetLang: a.SetLang,
 		Now: func() time.Time { return testNow },
 	}
 	if tune != nil {
 		tune(&cfg)
 	}
 	srv := New(cfg)
-	// The live feed and the import progress the pages' script reads are
-	// the API's, mounted behind the access layer beside the pages as the
-	// interface mounts all of /api/v1.
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", a.Wrap(api.Handler(api.Config{Trail: cfg.Trail, Imports: srv,
-		Live: api.NewLive(api.LiveConfig{Hub: hub, Trail: cfg.Trail})})))
-	mux.Handle("/", srv)
-	ts := httptest.NewServer(mux)
+	ts := httptest.NewServer(a.serve(srv, hub, cfg.Trail))
 	t.Cleanup(func() {
 		ts.Close()
 		srv.Close()
