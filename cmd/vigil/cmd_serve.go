@@ -24,7 +24,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/web"
-	"github.com/vigil-oss/vigil/internal/webapp"
 )
 
 func serveCommand() *command {
@@ -114,8 +113,8 @@ Examples:
 
 // newWebApp builds the access layer over sq (cookies Secure as addr
 // allows) and the web interface over both.
-func newWebApp(ctx context.Context, a *app, sq backend, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
-	wa, _, err := newWebAppWith(ctx, a, sq, addr, webapp.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
+func newWebApp(ctx context.Context, a *app, sq backend, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*web.App, error) {
+	wa, _, err := newWebAppWith(ctx, a, sq, addr, web.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
 	return wa, err
 }
 
@@ -157,7 +156,7 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string
 // proxy in front); the demo as its address allows.
 // deps holds the web interface's settings; the store, access layer and
 // logger are filled in here.
-func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps webapp.Deps, secure bool) (*webapp.App, *access.Service, error) {
+func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps web.Deps, secure bool) (*web.App, *access.Service, error) {
 	acfg := access.DefaultConfig()
 	acfg.SecureCookies = secure
 	if !acfg.SecureCookies {
@@ -171,7 +170,7 @@ func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps we
 	// The live feed and the overview place each observation in its
 	// IP:port's generation with the analysis's own window.
 	deps.EndpointWindow = a.endpointWindow
-	wa, err := webapp.New(ctx, deps)
+	wa, err := web.New(ctx, deps)
 	return wa, svc, err
 }
 
@@ -330,7 +329,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	}
 	defer ln.Close()
 	reg := newRegistry()
-	wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), webapp.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose}, true)
+	wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), web.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose}, true)
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,26 @@
-// Package web is Vigil's HTTP interface, one tree: this package holds the
+// Package web is Vigil's HTTP interface, one tree. This package holds the
 // mux every request meets, the edge (body bounds, the client's address,
 // HSTS), the access layer's wrapping around the pages and the API,
-// /healthz and /metrics; the pages are internal/web/pages and all of
-// /api/v1 is internal/web/api, both recording every read through
-// internal/web/trail.
+// /healthz and /metrics, and New, which assembles the whole over a store
+// it knows only as an interface (Store): the composition 'vigil serve'
+// and 'vigil demo' share. The pages are internal/web/pages; all of
+// /api/v1 is internal/web/api; both record every read through one trail
+// (internal/web/trail), and a read whose record cannot be written is not
+// served.
+//
+// Need to know stays in the store's queries: every read passes the
+// viewer's scope, taken from the authenticated principal and nothing
+// else. A target outside the scope answers exactly as a missing one, and
+// the refusal is audited. What is not read for the viewer at the moment
+// it is shown (live events, and the overview's rows when its answer is
+// reused) is decided again at delivery by asking the store who may see
+// each target now (api.StoreAccess, the pages' overviewnow.go), never by
+// the agency a row was routed to when it was stored.
 //
 // This package must never serve a page or an API route around the access
-// layer's wrapping, and never answer /healthz with more than "ok" or
-// "not ok", nor /metrics to a caller off this machine without a token.
+// layer's wrapping, never decide access from a kept answer alone, and
+// never answer /healthz with more than "ok" or "not ok", nor /metrics to
+// a caller off this machine without a token.
 package web
 
 import (
@@ -22,50 +35,51 @@ import (
 // HealthFunc says whether a part is working and, if not, why.
 type HealthFunc = pages.HealthFunc
 
-// Config is what the root handler serves.
-type Config struct {
-	// Pages serve everything but /api/v1, /healthz, /metrics and /static/.
-	Pages *pages.Server
-	// API serves all of /api/v1.
-	API http.Handler
-	// Wrap is the access layer's middleware around the pages and the API
-	// (access.Service.Wrap): it authenticates sessions and bearer tokens
-	// and refuses POSTs without a valid CSRF token. nil: every POST is
-	// refused with 403.
-	Wrap func(http.Handler) http.Handler
-	// Health reports the parts of the process by name: /healthz says
+// rootConfig is what the root handler serves.
+type rootConfig struct {
+	// pages serve everything but /api/v1, /healthz, /metrics and
+	// /static/.
+	pages http.Handler
+	// api serves all of /api/v1.
+	api http.Handler
+	// wrap is the access layer's middleware around the pages and the
+	// API (access.Service.Wrap): it authenticates sessions and bearer
+	// tokens and refuses POSTs without a valid CSRF token. nil: every
+	// POST is refused with 403.
+	wrap func(http.Handler) http.Handler
+	// health reports the parts of the process by name: /healthz says
 	// "not ok" when one is not.
-	Health map[string]HealthFunc
-	// Registry is served at /metrics; nil: a fresh one.
-	Registry *prometheus.Registry
-	// MaxUpload bounds the watch-list import's body (0: 1 GiB).
-	MaxUpload int64
+	health map[string]HealthFunc
+	// registry is served at /metrics; nil: a fresh one.
+	registry *prometheus.Registry
+	// maxUpload bounds the watch-list import's body (0: 1 GiB).
+	maxUpload int64
 }
 
-// Handler returns the root handler: the edge, security headers, /healthz,
-// /metrics, the pages' assets, and the pages and the API behind the
-// access layer and Go's cross-origin protection.
-func Handler(cfg Config) http.Handler {
-	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
+// newRoot returns the root handler: the edge, security headers,
+// /healthz, /metrics, the pages' assets, and the pages and the API behind
+// the access layer and Go's cross-origin protection.
+func newRoot(cfg rootConfig) http.Handler {
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
 	}
 	app := http.NewServeMux()
-	app.Handle("/api/v1/", cfg.API)
-	app.Handle("/", cfg.Pages)
+	app.Handle("/api/v1/", cfg.api)
+	app.Handle("/", cfg.pages)
 	var inner http.Handler = app
-	if cfg.Wrap != nil {
-		inner = cfg.Wrap(app)
+	if cfg.wrap != nil {
+		inner = cfg.wrap(app)
 	} else {
 		inner = refusePosts(app)
 	}
 	inner = http.NewCrossOriginProtection().Handler(inner)
 
 	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", healthz(cfg.Health))
-	root.Handle("GET /metrics", metricsGuard(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}), cfg.Wrap))
+	root.HandleFunc("GET /healthz", healthz(cfg.health))
+	root.Handle("GET /metrics", metricsGuard(promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{}), cfg.wrap))
 	root.Handle("GET /static/", http.StripPrefix("/static/", pages.Static()))
 	root.Handle("/", inner)
-	return Edge(securityHeaders(root), EdgeConfig{Limit: BodyLimits(cfg.MaxUpload), Registry: cfg.Registry})
+	return Edge(securityHeaders(root), EdgeConfig{Limit: BodyLimits(cfg.maxUpload), Registry: cfg.registry})
 }
 
 // refusePosts stands in for a missing access layer: no state change
@@ -73,7 +87,7 @@ func Handler(cfg Config) http.Handler {
 func refusePosts(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.Error(w, "refused: no CSRF protection is configured (web.Config.Wrap)", http.StatusForbidden)
+			http.Error(w, "refused: no CSRF protection is configured (no access layer)", http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -38,9 +38,9 @@ func TestHealthMetricsAndSecurityHeaders(t *testing.T) {
 	healthy := false
 	health := map[string]HealthFunc{"sensor x": func() (bool, string) { return healthy, "no DHT nodes answered" }}
 	reg := prometheus.NewRegistry()
-	h := Handler(Config{Pages: pages.New(pages.Config{Health: health, Registry: reg}),
-		API:    api.Handler(api.Config{Live: api.NewLive(api.LiveConfig{Registry: reg})}),
-		Health: health, Registry: reg})
+	h := newRoot(rootConfig{pages: pages.New(pages.Config{Health: health, Registry: reg}),
+		api:    api.Handler(api.Config{Live: api.NewLive(api.LiveConfig{Registry: reg})}),
+		health: health, registry: reg})
 	resp, body := get(t, h, "GET", "/healthz", nil)
 	// Never which part or why.
 	if resp.StatusCode != http.StatusServiceUnavailable || body != "not ok\n" {

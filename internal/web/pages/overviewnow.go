@@ -1,4 +1,4 @@
-package webapp
+package pages
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
-	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // Access decided at delivery. A target's overview rows reach whoever may
@@ -29,7 +28,7 @@ func routedInto(scope analysis.Scope, agency string) bool {
 // high-score targets still in scope, and the recent observations whose
 // endpoint's target is (or, with no target, whose routed agency is). ov
 // may be a cached answer: it is not changed.
-func (t *targets) filterNow(ctx context.Context, scope analysis.Scope, ov *pages.Overview) (*pages.Overview, error) {
+func (t *storeTargets) filterNow(ctx context.Context, scope analysis.Scope, ov *Overview) (*Overview, error) {
 	if scope.All {
 		return ov, nil
 	}

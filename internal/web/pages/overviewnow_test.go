@@ -1,4 +1,4 @@
-package webapp
+package pages
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // One IP:port, two subscribers two days apart (two endpoints, two
@@ -50,8 +49,8 @@ func TestOverviewRowsKeepTheirGeneration(t *testing.T) {
 	if err := eng.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ov := &pages.Overview{Recent: []pages.ObservationRow{pages.RowFromObservation(&cur), pages.RowFromObservation(&old)}}
-	tg := &targets{st: st}
+	ov := &Overview{Recent: []ObservationRow{RowFromObservation(&cur), RowFromObservation(&old)}}
+	tg := &storeTargets{st: st}
 	for agency, want := range map[string]string{"fr-a": old.ID, "fr-b": cur.ID} {
 		got, err := tg.filterNow(ctx, analysis.Scope{Agencies: []string{agency}}, ov)
 		if err != nil {

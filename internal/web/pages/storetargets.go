@@ -1,7 +1,6 @@
-package webapp
+package pages
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,20 +11,16 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
-	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/web/api"
-	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
-// targets answers pages.Targets and pages.ISPRequests from the store.
+// storeTargets answers Targets from the store.
 // Every read passes the viewer's scope to the store, which applies it in
 // SQL (target_access); nothing here filters after the fact.
-type targets struct {
-	st        Store
-	places    *placeCache
-	now       func() time.Time
-	retention isp.Retention
+type storeTargets struct {
+	st     Store
+	places *placeCache
+	now    func() time.Time
 
 	// window is the analysis's endpoint window (0: its default): an
 	// observation after a longer silence is not given an earlier
@@ -33,7 +28,7 @@ type targets struct {
 	window time.Duration
 
 	ovTTL     time.Duration
-	overviews *memo // *pages.Overview by scope and since
+	overviews *memo // *Overview by scope and since
 	counts    *memo // int by scope and filters
 }
 
@@ -42,24 +37,24 @@ type targets struct {
 // reads every one).
 const pageTimeline = 200
 
-func scopeOf(u *pages.User) analysis.Scope {
+func viewScope(u *User) analysis.Scope {
 	if u == nil {
 		return analysis.Scope{}
 	}
 	return analysis.Scope{All: u.Scope.All, Agencies: u.Scope.Agencies}
 }
 
-// List implements pages.Targets.
-func (t *targets) List(ctx context.Context, u *pages.User, q pages.TargetQuery) (pages.TargetPage, error) {
-	scope := scopeOf(u)
+// List implements Targets.
+func (t *storeTargets) List(ctx context.Context, u *User, q TargetQuery) (TargetPage, error) {
+	scope := viewScope(u)
 	if q.Search != "" {
 		// A search names one target, address or file: its few matches are
 		// listed whatever the other filters say.
 		list, err := t.st.SearchTargets(ctx, q.Search, scope, 200)
 		if err != nil {
-			return pages.TargetPage{}, err
+			return TargetPage{}, err
 		}
-		pg := pages.TargetPage{Total: len(list)}
+		pg := TargetPage{Total: len(list)}
 		if q.Offset < len(list) {
 			for _, s := range list[q.Offset:min(len(list), q.Offset+q.Limit)] {
 				pg.Targets = append(pg.Targets, summaryOf(&s))
@@ -78,31 +73,31 @@ func (t *targets) List(ctx context.Context, u *pages.User, q pages.TargetQuery) 
 	// end: the page [total-offset-limit, total-offset), reversed.
 	storeDesc := true
 	switch q.Sort {
-	case pages.SortLast:
+	case SortLast:
 		aq.Sort = "last_seen"
-	case pages.SortFirst:
+	case SortFirst:
 		aq.Sort, storeDesc = "first_seen", false
 	default:
 		aq.Sort = "score"
 	}
 	total, err := t.count(ctx, aq)
 	if err != nil {
-		return pages.TargetPage{}, err
+		return TargetPage{}, err
 	}
 	reverse := q.Asc == storeDesc
 	if reverse {
 		end := total - q.Offset
 		if end <= 0 {
-			return pages.TargetPage{Total: total}, nil
+			return TargetPage{Total: total}, nil
 		}
 		aq.Offset = max(0, end-q.Limit)
 		aq.Limit = end - aq.Offset
 	}
 	list, _, err := t.st.WebTargets(ctx, aq, false)
 	if err != nil {
-		return pages.TargetPage{}, err
+		return TargetPage{}, err
 	}
-	pg := pages.TargetPage{Total: total, Targets: make([]pages.TargetSummary, 0, len(list))}
+	pg := TargetPage{Total: total, Targets: make([]TargetSummary, 0, len(list))}
 	for i := range list {
 		pg.Targets = append(pg.Targets, summaryOf(&list[i]))
 	}
@@ -118,7 +113,7 @@ func (t *targets) List(ctx context.Context, u *pages.User, q pages.TargetQuery) 
 // maintained count (exact, a few rows read). With filters it is counted
 // by a pass over the matching targets, and the answer is kept countTTL
 // per scope and filters: a list's total may lag its rows by that much.
-func (t *targets) count(ctx context.Context, q analysis.TargetQuery) (int, error) {
+func (t *storeTargets) count(ctx context.Context, q analysis.TargetQuery) (int, error) {
 	if q.Jurisdiction == "" && q.Network == "" && q.MinScore == 0 && q.MinLevel == 0 && q.VPN == nil && q.Since.IsZero() &&
 		q.Until.IsZero() && q.Category == "" && q.MinSeverity == 0 {
 		return t.st.CountTargets(ctx, q.Scope)
@@ -141,22 +136,22 @@ func (t *targets) count(ctx context.Context, q analysis.TargetQuery) (int, error
 	return v.(int), nil
 }
 
-func summaryOf(s *analysis.TargetSummary) pages.TargetSummary {
+func summaryOf(s *analysis.TargetSummary) TargetSummary {
 	ag := s.Jurisdiction
 	if s.Assigned != "" {
 		ag = s.Assigned
 	}
-	return pages.TargetSummary{ID: s.ID, Jurisdiction: ag, Score: s.Score, Level: s.MaxLevel, Files: s.Files, Endpoints: s.Endpoints,
+	return TargetSummary{ID: s.ID, Jurisdiction: ag, Score: s.Score, Level: s.MaxLevel, Files: s.Files, Endpoints: s.Endpoints,
 		Networks: s.Networks, Country: s.Country, Subdivision: s.Subdivision, VPN: s.VPN || s.Hosting,
 		FirstSeen: s.FirstSeen, LastSeen: s.LastSeen}
 }
 
 // detail reads a target for u with up to limit timeline entries, telling a
-// target outside the scope (pages.ErrDenied) from a missing one
-// (pages.ErrNotFound). The page answers both alike; the difference is only
+// target outside the scope (ErrDenied) from a missing one
+// (ErrNotFound). The page answers both alike; the difference is only
 // for the audit trail.
-func (t *targets) detail(ctx context.Context, u *pages.User, id string, limit int) (*analysis.TargetDetail, error) {
-	scope := scopeOf(u)
+func (t *storeTargets) detail(ctx context.Context, u *User, id string, limit int) (*analysis.TargetDetail, error) {
+	scope := viewScope(u)
 	d, err := t.st.TargetWithTimeline(ctx, id, scope, limit)
 	if err == nil {
 		return d, nil
@@ -166,14 +161,14 @@ func (t *targets) detail(ctx context.Context, u *pages.User, id string, limit in
 	}
 	if !scope.All {
 		if _, _, aerr := t.st.TargetAgencies(ctx, id); aerr == nil {
-			return nil, fmt.Errorf("target %s: %w", id, pages.ErrDenied)
+			return nil, fmt.Errorf("target %s: %w", id, ErrDenied)
 		}
 	}
-	return nil, fmt.Errorf("target %s: %w", id, pages.ErrNotFound)
+	return nil, fmt.Errorf("target %s: %w", id, ErrNotFound)
 }
 
-// Get implements pages.Targets.
-func (t *targets) Get(ctx context.Context, u *pages.User, id string) (*pages.TargetDetail, error) {
+// Get implements Targets.
+func (t *storeTargets) Get(ctx context.Context, u *User, id string) (*TargetDetail, error) {
 	d, err := t.detail(ctx, u, id, pageTimeline)
 	if err != nil {
 		return nil, err
@@ -202,16 +197,16 @@ var partWhy = map[string]string{
 // fill it.
 const HighScore = 2.0
 
-func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages.TargetDetail {
-	out := &pages.TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
+func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *TargetDetail {
+	out := &TargetDetail{TargetSummary: summaryOf(&d.TargetSummary), ObservationsTotal: d.Observations}
 	epLevel := map[netip.AddrPort]observe.Level{}
 	type placeKey struct{ country, sub string }
 	coords := map[placeKey][2]float64{}
 	for i := range d.Timeline {
 		e := &d.Timeline[i]
-		r := pages.ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
+		r := ObservationRow{ID: e.ID, Time: e.Time.UTC(), Network: e.Network, Method: e.Method, Level: e.Level,
 			PiecesHave: e.PiecesHave, PiecesTotal: e.PiecesTotal, Item: e.Kind + ":" + e.Hash, Lists: e.Matched,
-			Transport: e.Transport, Client: pages.ClientName(e.Client, e.ClientVersion), Sensor: e.Sensor,
+			Transport: e.Transport, Client: ClientName(e.Client, e.ClientVersion), Sensor: e.Sensor,
 			Country: e.Place.Country, VPN: e.Place.VPN || e.Place.Hosting, Agency: e.Agency, Target: d.ID,
 			Marks: e.Marks, FirstHand: e.FirstHand}
 		if ap, err := netip.ParseAddrPort(e.Endpoint); err == nil {
@@ -242,7 +237,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 			ownLevel[at.Endpoint] = max(ownLevel[at.Endpoint], at.Level)
 		}
 	}
-	places := map[placeKey]*pages.PlaceCount{}
+	places := map[placeKey]*PlaceCount{}
 	var order []placeKey
 	for _, e := range d.Endpoints {
 		ap := netip.AddrPortFrom(e.IP, e.Port)
@@ -253,7 +248,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 		if place == "" {
 			place = e.City
 		}
-		out.Addresses = append(out.Addresses, pages.EndpointRow{Addr: ap, Transport: e.Transport, ASN: e.ASN, Org: e.Org,
+		out.Addresses = append(out.Addresses, EndpointRow{Addr: ap, Transport: e.Transport, ASN: e.ASN, Org: e.Org,
 			Country: e.Country, Place: place, VPN: e.VPN, Hosting: e.Hosting, Level: epLevel[ap], Count: e.Observations,
 			FirstSeen: e.FirstSeen, LastSeen: e.LastSeen})
 		if e.Country == "" {
@@ -265,7 +260,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 			if key == "" {
 				key = e.Country
 			}
-			p := &pages.PlaceCount{Key: key, Country: e.Country}
+			p := &PlaceCount{Key: key, Country: e.Country}
 			if c, ok := coords[k]; ok {
 				p.Lat, p.Lon = c[0], c[1]
 			} else if lat, lon, ok := t.places.point(e.Country, e.Subdivision); ok {
@@ -290,7 +285,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 		if l.State != "active" {
 			strength = l.State
 		}
-		out.Devices = append(out.Devices, pages.DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
+		out.Devices = append(out.Devices, DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
 			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
@@ -304,7 +299,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 		fileNames = nil // the page goes without names
 	}
 	for i, f := range d.Files {
-		r := pages.FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
+		r := FileRow{Item: f.Kind + ":" + f.Hex, Lists: f.Matched, Level: f.MaxLevel, Count: f.Observations,
 			FirstSeen: f.FirstSeen, LastSeen: f.LastSeen}
 		if i < 50 {
 			r.Name = fileNames[f.Hash]
@@ -313,7 +308,7 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 		if len(f.At) > 1 {
 			// Each endpoint's own level: a link lends none.
 			for _, x := range f.At {
-				r.At = append(r.At, pages.LevelAt{Endpoint: x.Endpoint, Level: x.Level})
+				r.At = append(r.At, LevelAt{Endpoint: x.Endpoint, Level: x.Level})
 			}
 		}
 		out.FileRows = append(out.FileRows, r)
@@ -328,67 +323,24 @@ func (t *targets) detailOf(ctx context.Context, d *analysis.TargetDetail) *pages
 		if why == "" {
 			why = "see docs/scoring.md"
 		}
-		out.ScoreParts = append(out.ScoreParts, pages.ScorePart{Name: n, Value: d.Parts[n], Why: why})
+		out.ScoreParts = append(out.ScoreParts, ScorePart{Name: n, Value: d.Parts[n], Why: why})
 	}
 	for _, l := range d.Leads {
 		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
-		out.Associated = append(out.Associated, pages.AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
+		out.Associated = append(out.Associated, AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
 			State: l.State, Seen: l.Count, Watched: len(l.Watched), Torrents: len(l.Torrents), Note: note})
 	}
 	return out
 }
 
-// Render implements pages.ISPRequests: the request built from the target's
-// whole timeline, as internal/api builds it.
-func (t *targets) Render(ctx context.Context, u *pages.User, id, format, purpose string) (pages.ISPFile, error) {
-	if strings.TrimSpace(purpose) == "" {
-		return pages.ISPFile{}, pages.ErrNoPurpose
-	}
-	d, err := t.detail(ctx, u, id, 1<<20)
-	if err != nil {
-		return pages.ISPFile{}, err
-	}
-	// The requesting service is the user's: its name (and country, which
-	// tells a foreign ISP) from the agencies of the store, never its id
-	// alone as a name.
-	by := isp.Requester{ID: d.Jurisdiction}
-	if u != nil && u.Agency != "" {
-		by.ID = u.Agency
-	}
-	if ag, err := t.st.Agency(ctx, by.ID); err == nil {
-		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
-	}
-	req := api.BuildISPRequestFor(d, purpose, t.now(), t.retention, by)
-	var buf bytes.Buffer
-	ctype := ""
-	switch format {
-	case "csv":
-		ctype, err = "text/csv; charset=utf-8", isp.WriteCSV(&buf, &req)
-	case "json":
-		ctype, err = "application/json", isp.WriteJSON(&buf, &req)
-	case "pdf":
-		lang := isp.LangBoth
-		if u != nil && u.Lang == "fr" {
-			lang = isp.LangFR
-		}
-		ctype, err = "application/pdf", isp.WritePDF(&buf, &req, lang)
-	default:
-		return pages.ISPFile{}, fmt.Errorf("isp request: format %q: want pdf, csv or json", format)
-	}
-	if err != nil {
-		return pages.ISPFile{}, err
-	}
-	return pages.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes(), Endpoints: api.ISPEndpoints(&req)}, nil
-}
-
-// Overview implements pages.Targets. Its figures come from one pass over the
+// Overview implements Targets. Its figures come from one pass over the
 // live targets in scope and the per-day counts (no scan of the
 // observations), the newest high-score targets from the ranked index, and
 // the newest observations from the time index. An answer is kept for
 // ovTTL per scope: the figures of the week do not need to be fresher than
 // that, and the page's live rows arrive through the hub.
-func (t *targets) Overview(ctx context.Context, u *pages.User, since time.Time) (*pages.Overview, error) {
-	scope := scopeOf(u)
+func (t *storeTargets) Overview(ctx context.Context, u *User, since time.Time) (*Overview, error) {
+	scope := viewScope(u)
 	if t.ovTTL <= 0 {
 		ov, err := t.overview(ctx, scope, since)
 		if err != nil {
@@ -403,28 +355,28 @@ func (t *targets) Overview(ctx context.Context, u *pages.User, since time.Time) 
 	}
 	// A kept answer's rows are decided again for now: a hand-off within
 	// the keeping time takes the target's rows off the old agency's page.
-	return t.filterNow(ctx, scope, v.(*pages.Overview))
+	return t.filterNow(ctx, scope, v.(*Overview))
 }
 
-func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*pages.Overview, error) {
+func (t *storeTargets) overview(ctx context.Context, scope analysis.Scope, since time.Time) (*Overview, error) {
 	st, err := t.st.Overview(ctx, scope, since)
 	if err != nil {
 		return nil, err
 	}
-	ov := &pages.Overview{Since: since, Targets: st.Targets, Devices: st.Devices}
+	ov := &Overview{Since: since, Targets: st.Targets, Devices: st.Devices}
 	for k, n := range st.ByAgency {
-		ov.ByAgency = append(ov.ByAgency, pages.Count{Key: k, Count: n})
+		ov.ByAgency = append(ov.ByAgency, Count{Key: k, Count: n})
 	}
 	sort.Slice(ov.ByAgency, func(i, j int) bool {
 		return ov.ByAgency[i].Count > ov.ByAgency[j].Count || ov.ByAgency[i].Count == ov.ByAgency[j].Count && ov.ByAgency[i].Key < ov.ByAgency[j].Key
 	})
 	for k, n := range st.ByNetwork {
-		ov.ByNetwork = append(ov.ByNetwork, pages.Count{Key: k, Count: n})
+		ov.ByNetwork = append(ov.ByNetwork, Count{Key: k, Count: n})
 	}
 	sort.Slice(ov.ByNetwork, func(i, j int) bool { return ov.ByNetwork[i].Key < ov.ByNetwork[j].Key })
 	for l := observe.Announced; l <= observe.Verified; l++ {
 		if n := st.ByLevel[l]; n > 0 {
-			ov.ByLevel = append(ov.ByLevel, pages.LevelCount{Level: l, Count: n})
+			ov.ByLevel = append(ov.ByLevel, LevelCount{Level: l, Count: n})
 		}
 	}
 	recent, err := t.st.RecentObservations(ctx, scope, 30, 5000)
@@ -434,24 +386,24 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 	for i := range recent {
 		o := &recent[i].Observation
 		t.places.learnFrom(o)
-		r := pages.RowFromObservation(o)
+		r := RowFromObservation(o)
 		r.Target = recent[i].Target
 		ov.Recent = append(ov.Recent, r)
 	}
-	byCountry := map[string]*pages.PlaceCount{}
+	byCountry := map[string]*PlaceCount{}
 	for _, p := range st.Places {
 		if p.Country == "" {
 			continue
 		}
 		c := byCountry[p.Country]
 		if c == nil {
-			c = &pages.PlaceCount{Key: p.Country, Country: p.Country}
+			c = &PlaceCount{Key: p.Country, Country: p.Country}
 			c.Lat, c.Lon, _ = t.places.point(p.Country, "")
 			byCountry[p.Country] = c
 		}
 		c.Count += p.Observations
 		if p.Country == "FR" && p.Subdivision != "" {
-			s := pages.PlaceCount{Key: p.Subdivision, Country: "FR", Count: p.Observations}
+			s := PlaceCount{Key: p.Subdivision, Country: "FR", Count: p.Observations}
 			s.Lat, s.Lon, _ = t.places.point("FR", p.Subdivision)
 			ov.BySubdivision = append(ov.BySubdivision, s)
 		}
@@ -468,7 +420,7 @@ func (t *targets) overview(ctx context.Context, scope analysis.Scope, since time
 		day := d.Unix() / 86400
 		n := st.Observations[day]
 		ov.Observations += n
-		ov.Trend = append(ov.Trend, pages.DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
+		ov.Trend = append(ov.Trend, DayCount{Day: d, Observations: n, Targets: st.NewByDay[day]})
 	}
 	// The highest scores among the targets seen since, in score order
 	// (ties: the most recently seen first), none below HighScore.

@@ -1,4 +1,4 @@
-package webapp
+package web
 
 import (
 	"context"
@@ -139,19 +139,23 @@ func TestPagesShowClientPiecesAndMarks(t *testing.T) {
 func TestOverviewHighScoresInScoreOrder(t *testing.T) {
 	e := newEnv(t, "", 3000)
 	ctx := context.Background()
-	tg := &targets{st: e.Store, places: newPlaceCache(e.Store), now: time.Now}
+	b, err := pages.NewBackend(ctx, pages.BackendConfig{Store: e.Store, OverviewTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := b.Targets()
 	since := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -6)
 	u := &pages.User{Name: "analyst", Agency: agencyNat, Role: pages.RoleAnalyst, Scope: pages.Scope{All: true}}
 	ov, err := tg.Overview(ctx, u, since)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ov.NewestHigh) < 3 || ov.HighScore != HighScore {
+	if len(ov.NewestHigh) < 3 || ov.HighScore != pages.HighScore {
 		t.Fatalf("%d high-score targets, threshold %v", len(ov.NewestHigh), ov.HighScore)
 	}
 	for i, h := range ov.NewestHigh {
-		if h.Score < HighScore {
-			t.Errorf("%s: score %v under the threshold %v", h.ID, h.Score, HighScore)
+		if h.Score < pages.HighScore {
+			t.Errorf("%s: score %v under the threshold %v", h.ID, h.Score, pages.HighScore)
 		}
 		if i > 0 && h.Score > ov.NewestHigh[i-1].Score {
 			t.Errorf("%s (%v) after %s (%v): not in score order", h.ID, h.Score, ov.NewestHigh[i-1].ID, ov.NewestHigh[i-1].Score)
@@ -166,9 +170,9 @@ func TestOverviewHighScoresInScoreOrder(t *testing.T) {
 		t.Errorf("first %s (%v), want the week's best %s (%v)", ov.NewestHigh[0].ID, ov.NewestHigh[0].Score, all[0].ID, all[0].Score)
 	}
 	// And the page says what the threshold is.
-	b := newBrowser(t, e)
-	b.login("analyst")
-	_, body := b.get("/")
+	br := newBrowser(t, e)
+	br.login("analyst")
+	_, body := br.get("/")
 	if !strings.Contains(body, `<h2 id="newest-title">Highest scores of the week (score 2.0 or more)</h2>`) {
 		i := strings.Index(body, "newest-title")
 		t.Errorf("overview heading: %.200s", body[max(0, i):])

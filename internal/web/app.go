@@ -1,22 +1,4 @@
-// Package webapp assembles Vigil's HTTP interface on the real backend: the
-// investigators' pages (internal/web/pages) and all of /api/v1 (internal/web/api) over
-// a store it knows only as an interface (Store), behind the access layer
-// (sessions, tokens, CSRF), with the audit trail, the ISP requests and
-// live updates wired in. It is the composition root that 'vigil serve' and
-// 'vigil demo' share; the adapters here are thin translations from the
-// store's answers to web's types.
-//
-// Need to know stays in the store's queries: every read passes the
-// viewer's scope, taken from the authenticated principal and nothing else.
-// A target outside the scope answers exactly as a missing one, and web
-// audits the refusal. What is not read for the viewer at the moment it is
-// shown — live events, and the overview's rows when its answer is reused —
-// is decided again at delivery by asking the store who may see each
-// target now (live.go, api.StoreAccess), never by the agency a row was
-// routed to when it was stored. This package must never decide access
-// from a kept answer alone, and never serve a page around the access
-// layer's Wrap.
-package webapp
+package web
 
 import (
 	"context"
@@ -34,7 +16,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/web"
 	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/pages"
 	"github.com/vigil-oss/vigil/internal/web/trail"
@@ -54,7 +35,7 @@ type Deps struct {
 	// trail. Its store and audit log must be over Store.
 	Access *access.Service
 	// Health reports the parts of the process by name (sensors).
-	Health map[string]web.HealthFunc
+	Health map[string]HealthFunc
 	// Registry is served at /metrics; nil: a fresh one.
 	Registry *prometheus.Registry
 	Log      *slog.Logger
@@ -82,12 +63,12 @@ type Deps struct {
 // App is the assembled interface.
 type App struct {
 	handler http.Handler
-	web     *pages.Server
+	pages   *pages.Server
+	backend *pages.Backend
 	hub     *api.Hub
 	st      Store
 	window  time.Duration // Deps.EndpointWindow
 	acc     *access.Service
-	places  *placeCache
 	log     *slog.Logger
 
 	live        chan []observe.Observation
@@ -102,7 +83,7 @@ type App struct {
 // events, place refresh); Close stops it too.
 func New(ctx context.Context, d Deps) (*App, error) {
 	if d.Store == nil || d.Access == nil {
-		return nil, errors.New("webapp: a Store and an Access service are required")
+		return nil, errors.New("web: a Store and an Access service are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
@@ -116,14 +97,11 @@ func New(ctx context.Context, d Deps) (*App, error) {
 	if d.Retention.Default.IsZero() && len(d.Retention.ByCountry) == 0 {
 		d.Retention = isp.DefaultRetention()
 	}
-	if d.OverviewTTL == 0 {
-		d.OverviewTTL = 10 * time.Second
-	}
 	if d.LiveQueue <= 0 {
 		d.LiveQueue = 256
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	a := &App{st: d.Store, window: d.EndpointWindow, acc: d.Access, places: newPlaceCache(d.Store), log: d.Log, hub: api.NewHub(0), cancel: cancel,
+	a := &App{st: d.Store, window: d.EndpointWindow, acc: d.Access, log: d.Log, hub: api.NewHub(0), cancel: cancel,
 		live: make(chan []observe.Observation, d.LiveQueue),
 		liveDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_webapp_live_dropped_batches_total",
 			Help: "Committed batches left out of the live pages because the live queue was full (they are stored)."}),
@@ -132,21 +110,39 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
 			cancel()
-			return nil, fmt.Errorf("webapp metrics: %w", err)
+			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}
-	if err := a.places.refresh(ctx, true); err != nil {
+	var err error
+	a.backend, err = pages.NewBackend(ctx, pages.BackendConfig{Store: d.Store, EndpointWindow: d.EndpointWindow, Now: d.Now,
+		OverviewTTL: d.OverviewTTL})
+	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("webapp: reading place coordinates: %w", err)
+		return nil, fmt.Errorf("web: reading place coordinates: %w", err)
 	}
+	a.handler = a.assemble(d)
 
+	a.wg.Add(2)
+	go func() {
+		defer a.wg.Done()
+		a.runLive(ctx)
+	}()
+	go func() {
+		defer a.wg.Done()
+		a.backend.RefreshPlaces(ctx, time.Minute, func(err error) { d.Log.Warn("web: place coordinates", "err", err) })
+	}()
+	return a, nil
+}
+
+// assemble builds the pages and the API over one trail, and the root
+// around them.
+func (a *App) assemble(d Deps) http.Handler {
 	// One trail for the pages and the API: every record the interface
 	// writes goes through it, and a read whose record fails is refused.
 	tr := trail.New(d.Access.AuditLog(), d.Log)
-	tg := &targets{st: d.Store, window: d.EndpointWindow, places: a.places, now: d.Now, retention: d.Retention, ovTTL: max(d.OverviewTTL, 0),
-		overviews: newMemo(ctx, max(d.OverviewTTL, time.Second), 1000), counts: newMemo(ctx, 10*time.Second, 10000)}
-	a.web = pages.New(pages.Config{
-		Targets: tg, ISP: tg, Lists: lists{st: d.Store}, Audit: auditReader{store: d.Store}, Trail: tr,
+	a.pages = pages.New(pages.Config{
+		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Trail: tr,
+		ISP:    ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
 		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
@@ -164,31 +160,18 @@ func New(ctx context.Context, d Deps) (*App, error) {
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
-		Live: live, Imports: a.web})
-	// All of /api/v1 is the API's, the rest the pages', behind the access
-	// layer.
-	a.handler = web.Handler(web.Config{Pages: a.web, API: apiH, Wrap: d.Access.Wrap, Health: d.Health, Registry: d.Registry})
-
-	a.wg.Add(2)
-	go func() {
-		defer a.wg.Done()
-		a.runLive(ctx)
-	}()
-	go func() {
-		defer a.wg.Done()
-		a.places.run(ctx, time.Minute, func(err error) { d.Log.Warn("webapp: place coordinates", "err", err) })
-	}()
-	return a, nil
+		Live: live, Imports: a.pages})
+	return newRoot(rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry})
 }
 
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // Routes returns every route pattern the interface serves behind the
-// access layer: internal/web's (as registered on its mux) and all of
+// access layer: the pages' (as registered on their mux) and all of
 // /api/v1 (internal/web/api's). The route census test walks them all.
 func (a *App) Routes() []string {
-	return append(a.web.Routes(), api.Routes...)
+	return append(a.pages.Routes(), api.Routes...)
 }
 
 // Hub is the live-event hub the pages subscribe to.
@@ -228,7 +211,7 @@ func (a *App) runLive(ctx context.Context) {
 			eps := make([]netip.AddrPort, 0, len(b))
 			at := make([]time.Time, 0, len(b))
 			for i := range b {
-				a.places.learnFrom(&b[i])
+				a.backend.Learn(&b[i])
 				if b[i].Endpoint.IP.IsValid() {
 					eps = append(eps, netip.AddrPortFrom(b[i].Endpoint.IP.Unmap(), b[i].Endpoint.Port))
 					at = append(at, b[i].Time)
@@ -252,7 +235,7 @@ func (a *App) runLive(ctx context.Context) {
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					a.log.Warn("webapp: a batch is left out of the live view: its targets could not be read", "err", err)
+					a.log.Warn("web: a batch is left out of the live view: its targets could not be read", "err", err)
 					a.liveDropped.Inc()
 				}
 				continue
@@ -277,18 +260,18 @@ func (a *App) runLive(ctx context.Context) {
 	}
 }
 
-// Close stops the background work and the web server's imports.
+// Close stops the background work and the pages' imports.
 func (a *App) Close() error {
 	var err error
 	a.once.Do(func() {
 		a.cancel()
 		a.wg.Wait()
-		err = a.web.Close()
+		err = a.pages.Close()
 	})
 	return err
 }
 
-// who maps the access layer's principal to web's user; its scope is the
+// who maps the access layer's principal to the pages' user; its scope is the
 // principal's, never anything the request says.
 func who(r *http.Request) (*pages.User, bool) {
 	p := access.PrincipalFrom(r.Context())
@@ -298,7 +281,7 @@ func who(r *http.Request) (*pages.User, bool) {
 	return userOf(p), true
 }
 
-// userOf maps a principal to web's user.
+// userOf maps a principal to the pages' user.
 func userOf(p *access.Principal) *pages.User {
 	role := ""
 	switch p.Role {
@@ -319,7 +302,7 @@ func userOf(p *access.Principal) *pages.User {
 }
 
 // setLang stores the language on the account (the next request's
-// principal carries it). web audits the change.
+// principal carries it). The pages audit the change.
 func (a *App) setLang(w http.ResponseWriter, r *http.Request, u *pages.User, lang string) error {
 	p := access.PrincipalFrom(r.Context())
 	if p == nil || p.UserID == 0 {

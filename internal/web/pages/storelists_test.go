@@ -1,4 +1,4 @@
-package webapp
+package pages
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
-	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // The web import used to report only the first invalid line of a bad
@@ -25,18 +24,18 @@ func TestWebImportListsEveryRejectedLine(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(strings.Repeat("ab", 20) + "\n")
 	bad := 0
-	for i := range pages.MaxRejectedShown + 20 {
+	for i := range MaxRejectedShown + 20 {
 		fmt.Fprintf(&b, "not-a-hash-%d\n", i)
 		bad++
 	}
-	u := &pages.User{Name: "analyst", Role: pages.RoleAnalyst}
-	_, err = lists{st: st}.Import(ctx, u, pages.ListUpload{Name: "national", Filename: "bad.txt", Body: strings.NewReader(b.String())}, nil)
-	var rej *pages.ImportRejectedError
+	u := &User{Name: "analyst", Role: RoleAnalyst}
+	_, err = storeLists{st: st}.Import(ctx, u, ListUpload{Name: "national", Filename: "bad.txt", Body: strings.NewReader(b.String())}, nil)
+	var rej *ImportRejectedError
 	if !errors.As(err, &rej) {
-		t.Fatalf("Import of a bad file: %v, want *pages.ImportRejectedError", err)
+		t.Fatalf("Import of a bad file: %v, want *ImportRejectedError", err)
 	}
-	if rej.Total != bad || len(rej.Lines) != pages.MaxRejectedShown {
-		t.Fatalf("%d rejected, %d listed; want %d and %d", rej.Total, len(rej.Lines), bad, pages.MaxRejectedShown)
+	if rej.Total != bad || len(rej.Lines) != MaxRejectedShown {
+		t.Fatalf("%d rejected, %d listed; want %d and %d", rej.Total, len(rej.Lines), bad, MaxRejectedShown)
 	}
 	for i, l := range rej.Lines {
 		if l.Line != i+2 || l.Reason == "" {
