@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -58,11 +60,17 @@ type Deps struct {
 	// RequireViewPurpose makes every view of a target (page and API) state
 	// a purpose (case number), written into its audit record.
 	RequireViewPurpose bool
+	// OIDC, if set, turns on OpenID Connect login beside the local
+	// accounts (New fetches the provider's discovery document):
+	// GET /login/oidc leaves for the provider, GET /login/oidc/callback
+	// comes back, both behind the access layer.
+	OIDC *access.OIDCConfig
 }
 
 // App is the assembled interface.
 type App struct {
 	handler http.Handler
+	routes  []string // every pattern served behind the access layer
 	pages   *pages.Server
 	backend *pages.Backend
 	hub     *api.Hub
@@ -113,6 +121,12 @@ func New(ctx context.Context, d Deps) (*App, error) {
 			return nil, fmt.Errorf("web metrics: %w", err)
 		}
 	}
+	if d.OIDC != nil {
+		if err := d.Access.EnableOIDC(ctx, *d.OIDC); err != nil {
+			cancel()
+			return nil, fmt.Errorf("single sign-on with %s: %w", d.OIDC.Issuer, err)
+		}
+	}
 	var err error
 	a.backend, err = pages.NewBackend(ctx, pages.BackendConfig{Store: d.Store, EndpointWindow: d.EndpointWindow, Now: d.Now,
 		OverviewTTL: d.OverviewTTL})
@@ -161,18 +175,26 @@ func (a *App) assemble(d Deps) http.Handler {
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
 		Live: live, Imports: a.pages})
-	return newRoot(rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry})
+	rc := rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry}
+	if d.OIDC != nil {
+		rc.login = map[string]http.Handler{
+			"GET /login/oidc":          d.Access.OIDCStartHandler(),
+			"GET /login/oidc/callback": d.Access.OIDCCallbackHandler(nil),
+		}
+	}
+	a.routes = append(slices.Sorted(maps.Keys(rc.login)), a.pages.Routes()...)
+	a.routes = append(a.routes, api.Routes...)
+	return newRoot(rc)
 }
 
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
 
 // Routes returns every route pattern the interface serves behind the
-// access layer: the pages' (as registered on their mux) and all of
-// /api/v1 (internal/web/api's). The route census test walks them all.
-func (a *App) Routes() []string {
-	return append(a.pages.Routes(), api.Routes...)
-}
+// access layer: single sign-on's (with Deps.OIDC), the pages' (as
+// registered on their mux) and all of /api/v1 (internal/web/api's). The
+// route census test walks them all.
+func (a *App) Routes() []string { return slices.Clone(a.routes) }
 
 // Hub is the live-event hub the pages subscribe to.
 func (a *App) Hub() *api.Hub { return a.hub }

@@ -14,13 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// The route census: every route the interface registers (internal/web's
-// mux and internal/api's), asked as each role against the real backend
+// The route census: every route the interface registers (single
+// sign-on's, the pages' and the API's), asked as each role against the
+// real backend
 // (SQLite store, real access layer, real audit trail). A route fails the
 // census when it shows a target, or an address of one, that the role may
 // not see now, or shows one that no audit record of the request names. A
@@ -38,6 +40,8 @@ type censusReq struct {
 
 var census = map[string][]censusReq{
 	"GET /login":                           {{method: "GET", path: "/login?next=/targets/{B}"}},
+	"GET /login/oidc":                      {{method: "GET", path: "/login/oidc?next=/targets/{B}"}},
+	"GET /login/oidc/callback":             {{method: "GET", path: "/login/oidc/callback?state=census&code=census"}},
 	"POST /login":                          {{method: "POST", path: "/login", form: url.Values{"name": {"paris"}, "password": {"wrong"}}}},
 	"GET /{$}":                             {{method: "GET", path: "/"}},
 	"GET /targets":                         {{method: "GET", path: "/targets"}, {method: "GET", path: "/targets?sort=last&page=2"}, {method: "GET", path: "/targets?q={B}"}, {method: "GET", path: "/targets?q={EPB}"}, {method: "GET", path: "/targets?q={IPB}"}, {method: "GET", path: "/targets?q={HB}"}, {method: "GET", path: "/targets?q={A}"}},
@@ -160,7 +164,11 @@ func trailSince(t *testing.T, e *env, actor string, seq int64) (string, []audit.
 }
 
 func TestRouteCensus(t *testing.T) {
-	e := newEnv(t, "", 3000)
+	// Single sign-on on: its routes are registered, and walked.
+	issuer := discoveryOnly(t)
+	e := newEnvDeps(t, "", 3000, nil, func(d *Deps) {
+		d.OIDC = &access.OIDCConfig{Issuer: issuer, ClientID: "vigil", RedirectURL: "http://127.0.0.1/login/oidc/callback"}
+	})
 	k := learnStore(t, e)
 	epA, _ := targetEndpoint(t, e, e.TargetA)
 	epB, fileB := targetEndpoint(t, e, e.TargetB)

@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
@@ -24,7 +26,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
-	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 // The SQLite store is a webapp.Store.
@@ -255,6 +256,13 @@ func newEnv(tb testing.TB, path string, obs int) *env {
 // newEnvWith is newEnv with the access layer's settings changed by tune.
 func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) *env {
 	tb.Helper()
+	return newEnvDeps(tb, path, obs, tune, nil)
+}
+
+// newEnvDeps is newEnvWith with the interface's settings changed by
+// tuneDeps.
+func newEnvDeps(tb testing.TB, path string, obs int, tune func(*access.Config), tuneDeps func(*Deps)) *env {
+	tb.Helper()
 	ctx := context.Background()
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "vigil.db")
@@ -321,9 +329,13 @@ func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) 
 		}
 		*dst = list[0].ID
 	}
-	app, err := New(ctx, Deps{Store: st, Access: svc, Health: map[string]pages.HealthFunc{
+	deps := Deps{Store: st, Access: svc, Health: map[string]HealthFunc{
 		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
-		RecheckEvery: 200 * time.Millisecond})
+		RecheckEvery: 200 * time.Millisecond}
+	if tuneDeps != nil {
+		tuneDeps(&deps)
+	}
+	app, err := New(ctx, deps)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -335,6 +347,25 @@ func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) 
 		app.Close()
 	})
 	return e
+}
+
+// discoveryOnly is an OpenID Connect provider on loopback that answers
+// its discovery document and nothing else: enough to turn single sign-on
+// on (its routes are registered), not to complete a login.
+func discoveryOnly(tb testing.TB) string {
+	tb.Helper()
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/auth",
+			"token_endpoint": issuer + "/token", "jwks_uri": issuer + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
+	}))
+	tb.Cleanup(srv.Close)
+	issuer = srv.URL
+	return issuer
 }
 
 // sha256Of is a stand-in transcript digest for a fixture observation.

@@ -1,7 +1,7 @@
 // Package web is Vigil's HTTP interface, one tree. This package holds the
 // mux every request meets, the edge (body bounds, the client's address,
 // HSTS), the access layer's wrapping around the pages and the API,
-// /healthz and /metrics, and New, which assembles the whole over a store
+// single sign-on's routes, /healthz and /metrics, and New, which assembles the whole over a store
 // it knows only as an interface (Store): the composition 'vigil serve'
 // and 'vigil demo' share. The pages are internal/web/pages; all of
 // /api/v1 is internal/web/api; both record every read through one trail
@@ -42,6 +42,9 @@ type rootConfig struct {
 	pages http.Handler
 	// api serves all of /api/v1.
 	api http.Handler
+	// login are the routes of single sign-on (GET /login/oidc and its
+	// callback), served beside the pages behind the access layer.
+	login map[string]http.Handler
 	// wrap is the access layer's middleware around the pages and the
 	// API (access.Service.Wrap): it authenticates sessions and bearer
 	// tokens and refuses POSTs without a valid CSRF token. nil: every
@@ -65,6 +68,9 @@ func newRoot(cfg rootConfig) http.Handler {
 	}
 	app := http.NewServeMux()
 	app.Handle("/api/v1/", cfg.api)
+	for p, h := range cfg.login {
+		app.Handle(p, h)
+	}
 	app.Handle("/", cfg.pages)
 	var inner http.Handler = app
 	if cfg.wrap != nil {
