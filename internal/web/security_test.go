@@ -443,3 +443,50 @@ func TestAuditFailureServesNoData(t *testing.T) {
 		}
 	}
 }
+
+// The one audit helper (trail.Trail.Before), which the pages, the API and
+// the live feed all pass before they write what they read, refuses when
+// the audit store fails: each answers 503, in its own form, with nothing
+// of the target in the body. Here every append fails (a trigger on every
+// insert), as on a store whose disk is full.
+func TestTheTrailRefusesWhenTheAuditStoreFails(t *testing.T) {
+	e := newEnv(t, "", 3000)
+	ep, _ := targetEndpoint(t, e, e.TargetA)
+	db, err := sql.Open("sqlite", "file:"+e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TRIGGER test_audit_fails BEFORE INSERT ON audit
+		BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what, path string
+		refusal    string // what says the trail refused
+	}{
+		{"a page", "/targets/" + e.TargetA, `id="error-message"`},
+		{"an API read", "/api/v1/targets/" + e.TargetA, `{"error":"the audit trail did not answer; nothing is served without its record"}`},
+		{"the live feed", "/api/v1/events", "the audit trail did not answer"},
+	} {
+		req, _ := http.NewRequest("GET", e.URL+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+e.Token["paris"])
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req) // a stream that opens never ends by itself
+		if err != nil {
+			t.Fatalf("%s: %v", c.what, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Errorf("%s: still answering after %d bytes (%v)", c.what, len(b), err)
+			continue
+		}
+		body := strings.ReplaceAll(string(b), c.path, "") // the page may repeat the path it was asked at
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, c.refusal) {
+			t.Errorf("%s with the audit store failing: %d %.200q, want 503 with %q", c.what, resp.StatusCode, body, c.refusal)
+		}
+		if strings.Contains(body, e.TargetA) || strings.Contains(body, ep.Addr().String()) || strings.Contains(body, "data:") {
+			t.Errorf("%s with the audit store failing served the target's data: %.300q", c.what, body)
+		}
+	}
+}

@@ -73,3 +73,31 @@ func TestHealthMetricsAndSecurityHeaders(t *testing.T) {
 		t.Fatalf("the assets' folder is listed: %d", resp.StatusCode)
 	}
 }
+
+// All of /api/v1 reaches the API, whatever the path, and the pages
+// register nothing there: one package answers the API's routes (the
+// source of every other package is checked by the API's
+// TestNoOtherPackageRegistersAnAPIRoute).
+func TestAllOfAPIv1GoesToTheAPI(t *testing.T) {
+	pg := pages.New(pages.Config{})
+	for _, r := range pg.Routes() {
+		if _, p, _ := strings.Cut(r, " "); strings.HasPrefix(p, "/api/v1") || strings.HasPrefix(r, "/api/v1") {
+			t.Errorf("the pages register %q: /api/v1 is internal/web/api's", r)
+		}
+	}
+	var reached []string
+	h := newRoot(rootConfig{pages: pg, api: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached = append(reached, r.URL.Path)
+	}), wrap: func(h http.Handler) http.Handler { return h }})
+	paths := []string{"/api/v1/no/such/route", "/api/v1/"}
+	for _, r := range api.Routes {
+		_, p, _ := strings.Cut(r, " ")
+		paths = append(paths, strings.NewReplacer("{id}", "T-1", "{job}", "0123").Replace(p))
+	}
+	for _, p := range paths {
+		reached = nil
+		if get(t, h, "GET", p, nil); len(reached) != 1 || reached[0] != p {
+			t.Errorf("GET %s did not reach the API", p)
+		}
+	}
+}
