@@ -63,14 +63,7 @@ func TestBrowserRealBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := func(d *analysis.TargetDetail, agency string) observe.Observation {
-		return observe.Observation{ID: observe.NewID(time.Now()), Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe,
-			Time: time.Now().UTC(), Item: observe.Item{Hash: d.Files[0].Hash},
-			Endpoint:     observe.Endpoint{IP: d.Endpoints[0].IP, Port: d.Endpoints[0].Port, Transport: "tcp"},
-			Possession:   observe.Possession{Level: observe.Partial, PiecesHave: 3, PiecesTotal: 64},
-			Jurisdiction: observe.Jurisdiction{Agency: agency}}
-	}
-	e.App.Publish([]observe.Observation{mk(dB, agencySud), mk(dA, agencyParis)})
+	e.App.Publish([]observe.Observation{partialAt(dB, agencySud), partialAt(dA, agencyParis)})
 	run("live row", chromedp.WaitVisible(chromedp.CSS(`#live-rows tr.fresh`)))
 	rows := text("#live-rows")
 	if !strings.Contains(rows, dA.Endpoints[0].IP.String()) || !strings.Contains(rows, "partial") || strings.Contains(rows, dB.Endpoints[0].IP.String()+":") {
@@ -119,18 +112,7 @@ func TestBrowserRealBackend(t *testing.T) {
 		shot("07-isp-form"),
 		chromedp.Click(chromedp.CSS("#isp-download")),
 	)
-	var got []byte
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		files, _ := filepath.Glob(filepath.Join(downloads, "*"))
-		for _, f := range files {
-			if !strings.HasSuffix(f, ".crdownload") {
-				got, _ = os.ReadFile(f)
-			}
-		}
-		if len(got) > 0 {
-			break
-		}
-	}
+	got := waitDownload(downloads, 20*time.Second)
 	if !strings.HasPrefix(string(got), "request_id,") || !strings.Contains(string(got), dA.Endpoints[0].IP.String()) {
 		t.Fatalf("ISP request download: %.300q", got)
 	}
@@ -193,4 +175,32 @@ func TestBrowserRealBackend(t *testing.T) {
 		t.Fatalf("%d screenshots", len(files))
 	}
 	t.Logf("browser test: %d screenshots in %s", len(files), shots)
+}
+
+// partialAt is a fresh observation of d's first file at its first
+// endpoint, partial, routed to agency.
+func partialAt(d *analysis.TargetDetail, agency string) observe.Observation {
+	return observe.Observation{ID: observe.NewID(time.Now()), Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe,
+		Time: time.Now().UTC(), Item: observe.Item{Hash: d.Files[0].Hash},
+		Endpoint:     observe.Endpoint{IP: d.Endpoints[0].IP, Port: d.Endpoints[0].Port, Transport: "tcp"},
+		Possession:   observe.Possession{Level: observe.Partial, PiecesHave: 3, PiecesTotal: 64},
+		Jurisdiction: observe.Jurisdiction{Agency: agency}}
+}
+
+// waitDownload returns the first finished file in dir, waiting for one
+// at most within (nil when none arrives).
+func waitDownload(dir string, within time.Duration) []byte {
+	var got []byte
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".crdownload") {
+				got, _ = os.ReadFile(f)
+			}
+		}
+		if len(got) > 0 {
+			return got
+		}
+	}
+	return got
 }

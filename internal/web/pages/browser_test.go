@@ -49,8 +49,7 @@ func TestBrowser(t *testing.T) {
 
 	// Live: an event for A appears without a reload; one for B never does.
 	if env.Hub != nil {
-		deadline := time.Now().Add(10 * time.Second)
-		for env.Hub.Len() == 0 && time.Now().Before(deadline) {
+		for deadline := time.Now().Add(10 * time.Second); env.Hub.Len() == 0 && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		env.Hub.Publish(
@@ -104,19 +103,7 @@ func TestBrowser(t *testing.T) {
 		shot("06-isp-form"),
 		chromedp.Click(chromedp.CSS("#isp-download")),
 	)
-	var got []byte
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		files, _ := filepath.Glob(filepath.Join(downloads, "*"))
-		for _, f := range files {
-			if strings.HasSuffix(f, ".crdownload") {
-				continue
-			}
-			got, _ = os.ReadFile(f)
-		}
-		if len(got) > 0 {
-			break
-		}
-	}
+	got := waitDownload(downloads, 20*time.Second)
 	if !strings.Contains(string(got), "127.0.1.10") || !strings.Contains(string(got), "PV 2026/00123") {
 		t.Fatalf("ISP request download: %q", got)
 	}
@@ -175,4 +162,22 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("%d screenshots", len(files))
 	}
 	fmt.Fprintf(os.Stderr, "browser test: %d screenshots in %s\n", len(files), shots)
+}
+
+// waitDownload returns the first finished file in dir, waiting for one
+// at most within (nil when none arrives).
+func waitDownload(dir string, within time.Duration) []byte {
+	var got []byte
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, f := range files {
+			if !strings.HasSuffix(f, ".crdownload") {
+				got, _ = os.ReadFile(f)
+			}
+		}
+		if len(got) > 0 {
+			return got
+		}
+	}
+	return got
 }
