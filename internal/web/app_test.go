@@ -366,7 +366,7 @@ func realBearerTokenOnAPI(t *testing.T, e *env) {
 		t.Errorf("whoami: %d %s", code, body)
 	}
 	if code, _ := get("paris", "/api/v1/observations"); code != http.StatusForbidden {
-		t.Errorf("raw observations for an investigator: %d, want 403 (internal/api serves the route)", code)
+		t.Errorf("raw observations for an investigator: %d, want 403 (the API serves the route)", code)
 	}
 	// A bearer-token POST needs no CSRF token (it is no ambient credential).
 	req, _ := http.NewRequest("POST", e.URL+"/lang", strings.NewReader("lang=en&next=/"))

@@ -35,7 +35,7 @@ func benchObs(tb testing.TB) int {
 // account, for wrk against 'vigil serve' (a file that exists is reused,
 // with new tokens):
 //
-//	VIGIL_BENCH_STORE=/tmp/bench.db VIGIL_BENCH_OBS=200000 go test ./internal/webapp -run TestMakeBenchStore -v
+//	VIGIL_BENCH_STORE=/tmp/bench.db VIGIL_BENCH_OBS=200000 go test ./internal/web -run TestMakeBenchStore -v
 func TestMakeBenchStore(t *testing.T) {
 	path := os.Getenv("VIGIL_BENCH_STORE")
 	if path == "" {

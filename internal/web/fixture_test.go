@@ -28,7 +28,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
-// The SQLite store is a webapp.Store.
+// The SQLite store is a web.Store.
 var _ Store = (*sqlite.Store)(nil)
 
 // The fixture: a real SQLite store filled with synthetic observations

@@ -12,11 +12,12 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// The web package asks its questions through the interfaces in this file.
+// The pages ask their questions through the interfaces in this file.
 // Every call that reads case data takes the viewer: the backend filters by
-// the viewer's scope (need to know), never the template. Adapters from
-// analysis, access, isp and the store to these interfaces are thin and live
-// with the wiring (cmd/vigil).
+// the viewer's scope (need to know), never the template. The answers over
+// a store are this package's Backend (store.go, storetargets.go,
+// storelists.go, storeaudit.go); the ISP request is built by the API's
+// builder, which internal/web hands in.
 
 // Sentinel errors a backend returns; handlers test them with errors.Is.
 var (

@@ -136,9 +136,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Handler returns the HTTP handler; see New.
-func Handler(cfg Config) http.Handler { return New(cfg) }
-
 type server struct {
 	cfg   Config
 	log   *slog.Logger
