@@ -338,9 +338,8 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if oidc != nil {
 		a.log.Info("single sign-on", "issuer", oidc.Issuer, "claim", oidc.Claim)
 	}
-	var handler http.Handler = wa
 	// Outermost: nothing parses a body the edge has not bounded.
-	handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
+	handler := web.Edge(wa, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
 	checkpoint, err := f.checkpointer(a, sq, reg)
 	if err != nil {
 		return err
