@@ -5,7 +5,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/webapp"
+	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // backend is the store as the commands that go beyond watch-lists and
@@ -17,7 +17,7 @@ import (
 type backend interface {
 	store.Store
 	analysis.Views
-	webapp.Store
+	web.Store
 	access.Store
 	audit.BatchStore
 	audit.CheckpointStore

@@ -24,7 +24,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/web"
-	"github.com/vigil-oss/vigil/internal/webapp"
 )
 
 func serveCommand() *command {
@@ -114,9 +113,8 @@ Examples:
 
 // newWebApp builds the access layer over sq (cookies Secure as addr
 // allows) and the web interface over both.
-func newWebApp(ctx context.Context, a *app, sq backend, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*webapp.App, error) {
-	wa, _, err := newWebAppWith(ctx, a, sq, addr, webapp.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
-	return wa, err
+func newWebApp(ctx context.Context, a *app, sq backend, addr string, health map[string]web.HealthFunc, reg *prometheus.Registry, ret isp.Retention) (*web.App, error) {
+	return newWebAppWith(ctx, a, sq, addr, web.Deps{Health: health, Registry: reg, Retention: ret}, access.CookieSecureFor(addr, false))
 }
 
 // oidcFlags are serve's single sign-on settings.
@@ -124,9 +122,12 @@ type oidcFlags struct {
 	issuer, clientID, secretFile, redirect, claim string
 }
 
-// enable turns on OpenID Connect login on svc and returns the handler that
-// serves its two routes beside the web interface.
-func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string, next http.Handler) (http.Handler, error) {
+// config returns the OpenID Connect settings of a server at base (its
+// scheme and address), or nil when single sign-on is off.
+func (f *oidcFlags) config(base string) (*access.OIDCConfig, error) {
+	if f.issuer == "" {
+		return nil, nil
+	}
 	if f.clientID == "" {
 		return nil, usagef("--oidc-issuer needs --oidc-client-id")
 	}
@@ -142,22 +143,14 @@ func (f *oidcFlags) enable(ctx context.Context, svc *access.Service, base string
 	if redirect == "" {
 		redirect = base + "/login/oidc/callback"
 	}
-	if err := svc.EnableOIDC(ctx, access.OIDCConfig{Issuer: f.issuer, ClientID: f.clientID, ClientSecret: secret,
-		RedirectURL: redirect, Claim: f.claim}); err != nil {
-		return nil, fmt.Errorf("single sign-on with %s: %w", f.issuer, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /login/oidc", svc.Wrap(svc.OIDCStartHandler()))
-	mux.Handle("GET /login/oidc/callback", svc.Wrap(svc.OIDCCallbackHandler(nil)))
-	mux.Handle("/", next)
-	return mux, nil
+	return &access.OIDCConfig{Issuer: f.issuer, ClientID: f.clientID, ClientSecret: secret, RedirectURL: redirect, Claim: f.claim}, nil
 }
 
 // secure marks cookies Secure: serve always does (loopback, TLS, or a TLS
 // proxy in front); the demo as its address allows.
 // deps holds the web interface's settings; the store, access layer and
 // logger are filled in here.
-func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps webapp.Deps, secure bool) (*webapp.App, *access.Service, error) {
+func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps web.Deps, secure bool) (*web.App, error) {
 	acfg := access.DefaultConfig()
 	acfg.SecureCookies = secure
 	if !acfg.SecureCookies {
@@ -165,14 +158,13 @@ func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps we
 	}
 	svc, err := access.New(sq, &audit.Log{Store: sq}, acfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	deps.Store, deps.Access, deps.Log = sq, svc, a.log
 	// The live feed and the overview place each observation in its
 	// IP:port's generation with the analysis's own window.
 	deps.EndpointWindow = a.endpointWindow
-	wa, err := webapp.New(ctx, deps)
-	return wa, svc, err
+	return web.New(ctx, deps)
 }
 
 // printLoginHelp says where to log in and, with no account yet, how to
@@ -330,24 +322,24 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	}
 	defer ln.Close()
 	reg := newRegistry()
-	wa, svc, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), webapp.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose}, true)
-	if err != nil {
-		return err
-	}
-	defer wa.Close()
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
 	}
-	var handler http.Handler = wa
-	if f.oidc.issuer != "" {
-		if handler, err = f.oidc.enable(ctx, svc, scheme+"://"+ln.Addr().String(), wa); err != nil {
-			return err
-		}
-		a.log.Info("single sign-on", "issuer", f.oidc.issuer, "claim", f.oidc.claim)
+	oidc, err := f.oidc.config(scheme + "://" + ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	wa, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), web.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose, OIDC: oidc}, true)
+	if err != nil {
+		return err
+	}
+	defer wa.Close()
+	if oidc != nil {
+		a.log.Info("single sign-on", "issuer", oidc.Issuer, "claim", oidc.Claim)
 	}
 	// Outermost: nothing parses a body the edge has not bounded.
-	handler = web.Edge(handler, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
+	handler := web.Edge(wa, web.EdgeConfig{TrustedProxies: proxies, Limit: web.BodyLimits(0), Registry: reg})
 	checkpoint, err := f.checkpointer(a, sq, reg)
 	if err != nil {
 		return err

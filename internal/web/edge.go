@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/internal/access"
 )
 
 // The edge is the first thing a request meets, before any handler,
@@ -227,14 +229,13 @@ func counter(reg prometheus.Registerer, name, help string) prometheus.Counter {
 }
 
 // metricsGuard serves /metrics to a client on this machine or to an
-// authenticated caller (an API token, through wrap), and 401 to others.
-func metricsGuard(h http.Handler, wrap func(http.Handler) http.Handler, who func(*http.Request) (*User, bool)) http.Handler {
+// authenticated caller (an API token, through wrap: the access layer puts
+// the principal in the request's context), and 401 to others.
+func metricsGuard(h http.Handler, wrap func(http.Handler) http.Handler) http.Handler {
 	authed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if who != nil {
-			if _, ok := who(r); ok {
-				h.ServeHTTP(w, r)
-				return
-			}
+		if access.PrincipalFrom(r.Context()) != nil {
+			h.ServeHTTP(w, r)
+			return
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 		http.Error(w, "metrics: from this machine, or with an API token", http.StatusUnauthorized)

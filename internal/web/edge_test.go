@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
 func TestClientAddrBelievesOnlyTrustedProxies(t *testing.T) {
@@ -113,7 +115,7 @@ func TestEdgeSetsTheClientAddressAndHSTS(t *testing.T) {
 
 // At 8846f19 /metrics answered anyone.
 func TestMetricsNeedLoopbackOrAToken(t *testing.T) {
-	srv := New(Config{})
+	srv := newRoot(rootConfig{pages: pages.New(pages.Config{}), api: http.NotFoundHandler()})
 	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	h := Edge(srv, EdgeConfig{TrustedProxies: proxies})
 	for _, c := range []struct {

@@ -1,296 +1,91 @@
-// Package web serves Vigil's HTTP interface: health, metrics, the JSON API
-// under /api/v1 and the investigators' pages. Templates and assets are
-// embedded; nothing is loaded from a CDN, maps and charts are SVG drawn on
-// the server, and the only script is a small file of our own (live updates
-// and import progress) that the pages work without.
+// Package web is Vigil's HTTP interface, one tree. This package holds the
+// mux every request meets, the edge (body bounds, the client's address,
+// HSTS), the access layer's wrapping around the pages and the API,
+// single sign-on's routes, /healthz and /metrics, and New, which assembles the whole over a store
+// it knows only as an interface (Store): the composition 'vigil serve'
+// and 'vigil demo' share. The pages are internal/web/pages; all of
+// /api/v1 is internal/web/api; both record every read through one trail
+// (internal/web/trail), and a read whose record cannot be written is not
+// served.
 //
-// Handlers ask their questions through the interfaces in backend.go and
-// pass the viewer to every call: need to know is enforced by the backend,
-// never by a template. A target outside the viewer's scope answers exactly
-// as a nonexistent one (404) and is audited as denied. Every page shows an
-// observation's possession level beside it as a word: a screen must never
-// overstate, and never says it with colour alone.
+// Need to know stays in the store's queries: every read passes the
+// viewer's scope, taken from the authenticated principal and nothing
+// else. A target outside the scope answers exactly as a missing one, and
+// the refusal is audited. What is not read for the viewer at the moment
+// it is shown (live events, and the overview's rows when its answer is
+// reused) is decided again at delivery by asking the store who may see
+// each target now (api.StoreAccess, the pages' overviewnow.go), never by
+// the agency a row was routed to when it was stored.
 //
-// Authentication, sessions, bearer tokens and CSRF checks belong to the
-// access layer, injected through Config (Who, Wrap, CSRFToken, Login,
-// Logout, SetLang). Without Wrap every POST is refused: this package never
-// serves a state-changing form without CSRF protection.
+// This package must never serve a page or an API route around the access
+// layer's wrapping, never decide access from a kept answer alone, and
+// never answer /healthz with more than "ok" or "not ok", nor /metrics to
+// a caller off this machine without a token.
 package web
 
 import (
-	"context"
-	"embed"
-	"errors"
-	"html/template"
-	"io/fs"
-	"log/slog"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
-	"sync"
-	"time"
-	_ "time/tzdata" // user time zones on machines without a zoneinfo database
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/vigil-oss/vigil/internal/audit"
-	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/web/i18n"
+	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
-//go:embed templates/*.html
-var templateFS embed.FS
-
-//go:embed static
-var staticFS embed.FS
-
 // HealthFunc says whether a part is working and, if not, why.
-type HealthFunc func() (ok bool, why string)
+type HealthFunc = pages.HealthFunc
 
-// Config holds what the server serves and the access layer it relies on.
-type Config struct {
-	// Targets, ISP, Lists and Audit answer the pages' questions. A nil
-	// one makes its pages answer 503 (Audit nil: target pages too, since
-	// a read that cannot be audited is not served).
-	Targets Targets
-	ISP     ISPRequests
-	Lists   Lists
-	Audit   Audit
-	// Sensors reports sensor health and rates; nil: built from Health and
-	// Registry (counters named vigil_*).
-	Sensors Sensors
-	// Hub carries live events to pages; the caller Publishes into it (from
-	// ingest's commit hook). nil: a private hub on which nothing arrives.
-	Hub *Hub
-	// Store, if set, serves GET /api/v1/observations (NDJSON, filtered by
-	// the viewer's scope). It reads every observation since the given
-	// time: an export, not a page.
-	Store  store.Store
-	Health map[string]HealthFunc // by part name, e.g. "sensor bittorrent-1"
-	// Registry is served at /metrics; nil: a fresh one. The server
-	// registers its own metrics on it.
-	Registry *prometheus.Registry
-	Log      *slog.Logger
-
-	// Who returns the authenticated user of a request (put in its context
-	// by Wrap), or false.
-	Who func(*http.Request) (*User, bool)
-	// Wrap is the access layer's middleware around everything except
-	// /healthz, /metrics and /static/: it authenticates sessions and
-	// bearer tokens and refuses POSTs without a valid CSRF token. nil:
-	// every POST is refused with 403.
-	Wrap func(http.Handler) http.Handler
-	// CSRFToken returns the token a form must carry for this request, in
-	// the field named CSRFField.
-	CSRFToken func(*http.Request) string
-	// CSRFField is the form field name of the token (default "csrf_token").
-	CSRFField string
-	// LoginHandler, if set, serves GET and POST /login. It is given the
-	// function that renders this package's login page (access.Service's
-	// LoginHandler has this shape: convert access.LoginPage with
-	// web.LoginForm(p)). The form posts "name", "password", "next" and the
-	// CSRF field (the token in LoginForm.CSRFToken).
-	LoginHandler func(render RenderLogin) http.Handler
-	// Login, used when LoginHandler is nil, handles POST /login (same
-	// fields; the CSRF token is CSRFToken(r)) and GET /login is this
-	// package's form. On success it starts a session, audits, and
-	// redirects to next (a local path) or "/"; on failure it redirects to
-	// "/login?failed=1". Both nil: signing in is impossible.
-	Login http.Handler
-	// Logout handles POST /logout and redirects to /login.
-	Logout http.Handler
-	// SetLang stores a user's language ("en", "fr"). nil: a cookie
-	// (vigil_lang) holds the choice and overrides User.Lang.
-	SetLang func(w http.ResponseWriter, r *http.Request, u *User, lang string) error
-
-	// Live decides at delivery which live events a viewer may see now
-	// (nil: by the agency each event was published for; national scopes
-	// alone receive alerts).
-	Live LiveAccess
-	// Recheck returns who holds the request's credential now (the
-	// session cookie or bearer token it was authenticated with), or an
-	// error wrapping ErrSessionEnded when it no longer holds. A live
-	// stream calls it before every batch and every RecheckEvery, and ends
-	// when it fails or the user's rights changed. nil: streams are never
-	// re-checked (tests of this package only).
-	Recheck func(r *http.Request) (*User, error)
-	// RecheckEvery is how often an idle live stream re-checks its
-	// credential (default DefaultRecheckEvery).
-	RecheckEvery time.Duration
-	// LiveWindow is how long a live stream gathers events into one batch
-	// (one access decision, one audit record) before writing them
-	// (default DefaultLiveWindow).
-	LiveWindow time.Duration
-	// RequireViewPurpose makes a target's page (and its ISP form) ask for
-	// a purpose (case number, parameter "purpose") before showing it; the
-	// purpose is written into the audit record of the view.
-	RequireViewPurpose bool
-
-	// Now is the clock (nil: time.Now).
-	Now func() time.Time
-	// PageSize is how many targets a page lists (default 50, at most 200).
-	PageSize int
-	// MaxUpload bounds a watch-list upload in bytes (default 1 GiB).
-	MaxUpload int64
-	// RecentLimit is kept for compatibility; the backend bounds the
-	// overview's recent observations.
-	RecentLimit int
+// rootConfig is what the root handler serves.
+type rootConfig struct {
+	// pages serve everything but /api/v1, /healthz, /metrics and
+	// /static/.
+	pages http.Handler
+	// api serves all of /api/v1.
+	api http.Handler
+	// login are the routes of single sign-on (GET /login/oidc and its
+	// callback), served beside the pages behind the access layer.
+	login map[string]http.Handler
+	// wrap is the access layer's middleware around the pages and the
+	// API (access.Service.Wrap): it authenticates sessions and bearer
+	// tokens and refuses POSTs without a valid CSRF token. nil: every
+	// POST is refused with 403.
+	wrap func(http.Handler) http.Handler
+	// health reports the parts of the process by name: /healthz says
+	// "not ok" when one is not.
+	health map[string]HealthFunc
+	// registry is served at /metrics; nil: a fresh one.
+	registry *prometheus.Registry
+	// maxUpload bounds the watch-list import's body (0: 1 GiB).
+	maxUpload int64
 }
 
-// Server is the HTTP interface. Close waits for background imports.
-type Server struct {
-	h http.Handler
-	s *server
-}
-
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.ServeHTTP(w, r) }
-
-// Routes returns every pattern the server answers behind the access
-// layer, as registered on its mux ("GET /targets/{id}", ...), besides
-// /healthz, /metrics and /static/. A test that walks the routes walks
-// these: a route added to the mux is in the list by construction.
-func (s *Server) Routes() []string { return slices.Clone(s.s.routes) }
-
-// Close cancels running list imports and waits for them.
-func (s *Server) Close() error {
-	s.s.cancel()
-	s.s.jobsWG.Wait()
-	return nil
-}
-
-// Handler returns the HTTP handler; see New.
-func Handler(cfg Config) http.Handler { return New(cfg) }
-
-type server struct {
-	cfg   Config
-	log   *slog.Logger
-	pages map[string]*template.Template
-	hub   *Hub
-	now   func() time.Time
-
-	ctx    context.Context // background work (imports)
-	cancel context.CancelFunc
-	jobs   *jobs
-	jobsWG sync.WaitGroup
-
-	rates *rateMemo
-
-	recheckEvery time.Duration
-	liveWindow   time.Duration
-	routes       []string // every pattern the app mux serves, in order
-
-	requests *prometheus.CounterVec
-	denied   prometheus.Counter
-	withheld prometheus.Counter     // live events a viewer was not allowed at delivery
-	ended    *prometheus.CounterVec // live streams ended, by reason
-}
-
-// New returns the server for cfg.
-func New(cfg Config) *Server {
-	if cfg.Registry == nil {
-		cfg.Registry = prometheus.NewRegistry()
+// newRoot returns the root handler: the edge, security headers,
+// /healthz, /metrics, the pages' assets, and the pages and the API behind
+// the access layer and Go's cross-origin protection.
+func newRoot(cfg rootConfig) http.Handler {
+	if cfg.registry == nil {
+		cfg.registry = prometheus.NewRegistry()
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.CSRFField == "" {
-		cfg.CSRFField = "csrf_token"
-	}
-	if cfg.PageSize <= 0 {
-		cfg.PageSize = 50
-	}
-	cfg.PageSize = min(cfg.PageSize, 200)
-	if cfg.MaxUpload <= 0 {
-		cfg.MaxUpload = 1 << 30
-	}
-	s := &server{cfg: cfg, log: cfg.Log, hub: cfg.Hub, now: cfg.Now, jobs: newJobs(), rates: newRateMemo()}
-	if s.hub == nil {
-		s.hub = NewHub(0)
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	s.recheckEvery, s.liveWindow = cfg.RecheckEvery, cfg.LiveWindow
-	if s.recheckEvery <= 0 {
-		s.recheckEvery = DefaultRecheckEvery
-	}
-	if s.liveWindow <= 0 {
-		s.liveWindow = DefaultLiveWindow
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.pages = parsePages()
-	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_web_requests_total", Help: "Requests answered, by route and status class."}, []string{"route", "code"})
-	s.denied = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigil_web_denied_total", Help: "Reads refused for need to know (answered 404 and audited)."})
-	s.withheld = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigil_web_live_withheld_events_total", Help: "Live events withheld at delivery: the viewer may not see their target now."})
-	s.ended = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "vigil_web_live_streams_ended_total", Help: "Live streams ended, by reason (session ended, rights changed, audit failed, ...)."}, []string{"reason"})
-	for _, c := range append([]prometheus.Collector{s.requests, s.denied, s.withheld, s.ended}, s.hub.Collectors()...) {
-		if err := cfg.Registry.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				s.log.Warn("web metrics", "err", err)
-			}
-		}
-	}
-
 	app := http.NewServeMux()
-	handle := func(pattern string, h http.Handler) {
-		s.routes = append(s.routes, pattern)
-		app.Handle(pattern, h)
+	app.Handle("/api/v1/", cfg.api)
+	for p, h := range cfg.login {
+		app.Handle(p, h)
 	}
-	if cfg.LoginHandler != nil {
-		lh := cfg.LoginHandler(s.renderLogin)
-		handle("GET /login", lh)
-		handle("POST /login", lh)
-	} else {
-		handle("GET /login", http.HandlerFunc(s.loginPage))
-		handle("POST /login", http.HandlerFunc(s.loginPost))
-	}
-	handle("POST /logout", http.HandlerFunc(s.logoutPost))
-	handle("GET /{$}", s.page("overview", s.overview))
-	handle("GET /targets", s.page("targets", s.targets))
-	handle("GET /targets/{id}", s.page("target", s.target))
-	handle("GET /targets/{id}/isp", s.page("isp", s.ispForm))
-	handle("POST /targets/{id}/isp", s.page("isp", s.ispDownload))
-	handle("GET /lists", s.page("lists", s.lists))
-	handle("GET /lists/{name}", s.page("list", s.list))
-	handle("POST /lists/import", s.page("lists", s.listImport))
-	handle("GET /lists/import/{job}", s.page("import", s.importPage))
-	handle("GET /sensors", s.page("sensors", s.sensors))
-	handle("GET /audit", s.page("audit", s.auditPage))
-	handle("POST /lang", s.page("lang", s.lang))
-	handle("GET /api/v1/events", s.api(s.serveEvents))
-	handle("GET /api/v1/imports/{job}", s.api(s.importJSON))
-	if cfg.Store != nil {
-		handle("GET /api/v1/observations", s.api(s.observations))
-	}
-	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, _ := s.who(r)
-		s.fail(w, r, u, http.StatusNotFound, "error.notfound")
-	}))
-
+	app.Handle("/", cfg.pages)
 	var inner http.Handler = app
-	if cfg.Wrap != nil {
-		inner = cfg.Wrap(app)
+	if cfg.wrap != nil {
+		inner = cfg.wrap(app)
 	} else {
 		inner = refusePosts(app)
 	}
 	inner = http.NewCrossOriginProtection().Handler(inner)
 
 	root := http.NewServeMux()
-	root.HandleFunc("GET /healthz", s.healthz)
-	root.Handle("GET /metrics", metricsGuard(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}), cfg.Wrap, s.who))
-	static, _ := fs.Sub(staticFS, "static")
-	root.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	root.HandleFunc("GET /healthz", healthz(cfg.health))
+	root.Handle("GET /metrics", metricsGuard(promhttp.HandlerFor(cfg.registry, promhttp.HandlerOpts{}), cfg.wrap))
+	root.Handle("GET /static/", http.StripPrefix("/static/", pages.Static()))
 	root.Handle("/", inner)
-	return &Server{h: Edge(securityHeaders(root), EdgeConfig{Limit: BodyLimits(cfg.MaxUpload), Registry: cfg.Registry}), s: s}
+	return Edge(securityHeaders(root), EdgeConfig{Limit: BodyLimits(cfg.maxUpload), Registry: cfg.registry})
 }
 
 // refusePosts stands in for a missing access layer: no state change
@@ -298,147 +93,28 @@ func New(cfg Config) *Server {
 func refusePosts(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			http.Error(w, "refused: no CSRF protection is configured (web.Config.Wrap)", http.StatusForbidden)
+			http.Error(w, "refused: no CSRF protection is configured (no access layer)", http.StatusForbidden)
 			return
 		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// cacheStatic serves the embedded assets with a cache lifetime, and no
-// directory listing (ASVS 4.3.2).
-func cacheStatic(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
 }
 
 // healthz answers anyone, so it says only "ok" or "not ok": which part
 // failed and why is on the sensors page, behind a login.
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	status, body := http.StatusOK, "ok\n"
-	for _, h := range s.cfg.Health {
-		if ok, _ := h(); !ok {
-			status, body = http.StatusServiceUnavailable, "not ok\n"
-			break
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
-func (s *server) who(r *http.Request) (*User, bool) {
-	if s.cfg.Who == nil {
-		return nil, false
-	}
-	u, ok := s.cfg.Who(r)
-	if !ok || u == nil {
-		return nil, false
-	}
-	return u, true
-}
-
-// pageFunc handles a page for an authenticated user.
-type pageFunc func(w http.ResponseWriter, r *http.Request, u *User)
-
-// page requires a user; without one, it redirects to the login page.
-func (s *server) page(route string, f pageFunc) http.HandlerFunc {
+func healthz(health map[string]HealthFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.who(r)
-		if !ok {
-			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			} else {
-				http.Error(w, "not signed in", http.StatusUnauthorized)
+		status, body := http.StatusOK, "ok\n"
+		for _, h := range health {
+			if ok, _ := h(); !ok {
+				status, body = http.StatusServiceUnavailable, "not ok\n"
+				break
 			}
-			s.requests.WithLabelValues(route, "401").Inc()
-			return
 		}
-		rw := &statusWriter{ResponseWriter: w, code: 200}
-		f(rw, r, u)
-		s.requests.WithLabelValues(route, codeClass(rw.code)).Inc()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
 	}
-}
-
-// api requires a user (session cookie or bearer token, as Wrap
-// authenticated it) and answers 401 in JSON without one.
-func (s *server) api(f pageFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		u, ok := s.who(r)
-		if !ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"not authenticated"}` + "\n"))
-			return
-		}
-		f(w, r, u)
-	}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-func codeClass(c int) string { return string(rune('0'+c/100)) + "xx" }
-
-// lang returns the language for a request's pages.
-func (s *server) langOf(r *http.Request, u *User) string {
-	if s.cfg.SetLang == nil || u == nil {
-		if c, err := r.Cookie(langCookie); err == nil && i18n.Supported(c.Value) {
-			return c.Value
-		}
-	}
-	if u != nil && u.Lang != "" {
-		return i18n.Pick(u.Lang)
-	}
-	if al := r.Header.Get("Accept-Language"); al != "" {
-		return i18n.Pick(strings.SplitN(al, ",", 2)[0])
-	}
-	return i18n.Default
-}
-
-const langCookie = "vigil_lang"
-
-// audit appends a record for u's action. A failure is logged and returned:
-// the caller does not serve a read it could not audit.
-func (s *server) audit(r *http.Request, u *User, action, object, purpose string, detail any) error {
-	return s.auditCtx(r.Context(), r, u, action, object, purpose, detail)
-}
-
-// auditCtx is audit under ctx (a stream's end, after its request's
-// context was cancelled).
-func (s *server) auditCtx(ctx context.Context, r *http.Request, u *User, action, object, purpose string, detail any) error {
-	if s.cfg.Audit == nil {
-		return errors.New("no audit trail configured")
-	}
-	rec := AuditRecord{Action: action, Object: object, Purpose: purpose, Remote: r.RemoteAddr}
-	if u != nil {
-		rec.Actor, rec.ActorAgency, rec.Role = u.Name, u.Agency, u.Role
-	} else {
-		rec.Actor = "anonymous"
-	}
-	if detail != nil {
-		rec.Detail = string(audit.Detail(detail))
-	}
-	if err := s.cfg.Audit.Append(ctx, rec); err != nil {
-		s.log.Error("audit append", "action", action, "object", object, "user", rec.Actor, "err", err)
-		return err
-	}
-	return nil
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -450,52 +126,4 @@ func securityHeaders(h http.Handler) http.Handler {
 		hd.Set("X-Frame-Options", "DENY")
 		h.ServeHTTP(w, r)
 	})
-}
-
-// observations is GET /api/v1/observations?since=RFC3339&purpose=CASE:
-// NDJSON of the stored observations. A bulk export: for a national scope
-// only (an observation not yet attributed to a target has no other owner
-// to decide by), with a purpose (case number), audited before the first
-// byte. Served only when Config.Store is set (webapp leaves the route to
-// internal/api, which applies the same rules).
-func (s *server) observations(w http.ResponseWriter, r *http.Request, u *User) {
-	if !u.Scope.All {
-		if err := s.audit(r, u, ActionDenied, "observations", "", map[string]string{"reason": "bulk export for national scope only"}); err != nil {
-			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
-			return
-		}
-		http.Error(w, "raw observations are for national analysts", http.StatusForbidden)
-		return
-	}
-	var f store.ObservationFilter
-	if v := r.URL.Query().Get("since"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			http.Error(w, "since: want an RFC 3339 time", http.StatusBadRequest)
-			return
-		}
-		f.Since = t
-	}
-	purpose, err := checkPurpose(r.URL.Query().Get("purpose"))
-	if err != nil {
-		if aerr := s.audit(r, u, ActionDenied, "observations", r.URL.Query().Get("purpose"), map[string]string{"export": "observations", "reason": err.Error()}); aerr != nil {
-			http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
-			return
-		}
-		http.Error(w, "purpose: a bulk export needs the case number it is made for ("+err.Error()+")", http.StatusBadRequest)
-		return
-	}
-	if err := s.audit(r, u, ActionExport, "observations", purpose, map[string]string{"since": r.URL.Query().Get("since")}); err != nil {
-		http.Error(w, "the audit trail did not answer", http.StatusServiceUnavailable)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	enc := observe.NewEncoder(w)
-	err = s.cfg.Store.Observations(r.Context(), f, enc.Encode)
-	if err == nil {
-		err = enc.Flush()
-	}
-	if err != nil && r.Context().Err() == nil {
-		s.log.Error("api observations", "err", err)
-	}
 }

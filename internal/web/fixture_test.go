@@ -1,0 +1,375 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// The SQLite store is a web.Store.
+var _ Store = (*sqlite.Store)(nil)
+
+// The fixture: a real SQLite store filled with synthetic observations
+// (random hashes, loopback addresses) placed and routed as the French
+// rules would route them, scored by the real analysis engine, with real
+// accounts in the real access layer. Tests and benchmarks drive the real
+// handler over it.
+
+// Agencies of the fixture (ids of examples/jurisdictions/france.yaml).
+const (
+	agencyParis = "fr-pp-dpj"   // Paris (75)
+	agencySud   = "fr-szpj-sud" // Marseille (13), Toulouse (31)
+	agencyNat   = "fr-ofmin"    // the national office; foreign addresses
+)
+
+type fixturePlace struct {
+	country, sub, region, city string
+	lat, lon                   float64
+	agency                     string
+	asn                        uint32
+	org                        string
+	vpn                        bool
+}
+
+var fixturePlaces = []fixturePlace{
+	{"FR", "75", "Île-de-France", "Paris", 48.8566, 2.3522, agencyParis, 64496, "Lab Telecom A", false},
+	{"FR", "13", "Provence-Alpes-Côte d'Azur", "Marseille", 43.2965, 5.3698, agencySud, 64496, "Lab Telecom A", false},
+	{"FR", "31", "Occitanie", "Toulouse", 43.6047, 1.4442, agencySud, 64497, "Lab Telecom B", false},
+	{"FR", "69", "Auvergne-Rhône-Alpes", "Lyon", 45.764, 4.8357, "fr-szpj-sud-est", 64497, "Lab Telecom B", false},
+	{"FR", "59", "Hauts-de-France", "Lille", 50.6292, 3.0573, "fr-szpj-nord", 64498, "Lab Telecom C", false},
+	{"FR", "78", "Île-de-France", "Versailles", 48.8049, 2.1204, "fr-pj-idf-gc", 64498, "Lab Telecom C", false},
+	{"BE", "", "Brussels Capital", "Brussels", 50.8503, 4.3517, agencyNat, 64499, "Lab Exit VPN", true},
+	{"DE", "", "Land Berlin", "Berlin", 52.52, 13.405, agencyNat, 64501, "Lab Telecom DE", false},
+}
+
+// fixtureConfig sizes the synthetic store.
+type fixtureConfig struct {
+	Observations int // total
+	PerEndpoint  int // observations per endpoint (default 20)
+	Items        int // watched files (default 500)
+	Days         int // spread over the last Days days (default 10)
+	Seed         uint64
+}
+
+type fixtureInfo struct {
+	Items     []hashkind.Hash
+	Endpoints int
+}
+
+var fixtureLevels = []observe.Level{observe.Announced, observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
+
+// fillStore writes synthetic observations, two versions of their
+// watch-list, and runs the analysis over them.
+func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixtureConfig) fixtureInfo {
+	tb.Helper()
+	if cfg.PerEndpoint <= 0 {
+		cfg.PerEndpoint = 20
+	}
+	if cfg.Items <= 0 {
+		cfg.Items = 500
+	}
+	if cfg.Days <= 0 {
+		cfg.Days = 10
+	}
+	r := mrand.New(mrand.NewPCG(cfg.Seed, 7))
+	info := fixtureInfo{}
+	for range cfg.Items {
+		var b [20]byte
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		info.Items = append(info.Items, hashkind.MustNew(hashkind.BTIH, b[:]))
+	}
+	// Two versions of the list: the second drops the first 5% and adds
+	// the last 20%.
+	v1, v2 := info.Items[:cfg.Items*8/10], info.Items[cfg.Items/20:]
+	for i, hs := range [][]hashkind.Hash{v1, v2} {
+		var es []watchlist.Entry
+		for j, h := range hs {
+			es = append(es, watchlist.Entry{Hash: h, Category: fmt.Sprint(1 + j%3), Severity: 1 + j%5, Name: fmt.Sprintf("synthetic-%04d.bin", j)})
+		}
+		if _, err := st.ImportList(ctx, store.ListImport{Name: "lab-watchlist", Source: "vigil test", Format: watchlist.FormatText,
+			SHA256: fmt.Sprintf("%064x", i+1), By: "fixture", Entries: es}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	now := time.Now().UTC()
+	start := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
+	span := now.Sub(start) - time.Minute
+	nEp := max(1, cfg.Observations/cfg.PerEndpoint)
+	info.Endpoints = nEp
+	batch := make([]observe.Observation, 0, 5000)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := st.InsertObservations(ctx, batch); err != nil {
+			tb.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for e := range nEp {
+		pl := fixturePlaces[e%len(fixturePlaces)]
+		// Every place has its own /16 of 127.0.0.0/8; endpoints number within it.
+		n := e / len(fixturePlaces)
+		ip := netip.AddrFrom4([4]byte{127, byte(1 + e%len(fixturePlaces)), byte(n >> 8), byte(n)})
+		port := uint16(6881 + e%1000)
+		// A DHT node id per device; every tenth endpoint shares the id of
+		// an endpoint of the same place: one device seen at two addresses.
+		dev := e
+		if e%10 == 9 && e >= len(fixturePlaces) {
+			dev = e - len(fixturePlaces)
+			// Self-declared node ids on loopback prove nothing (BEP 42
+			// exempts it) and link nothing: the device is the same client,
+			// peer id and address, restarted on another port.
+			m := dev / len(fixturePlaces)
+			ip = netip.AddrFrom4([4]byte{127, byte(1 + dev%len(fixturePlaces)), byte(m >> 8), byte(m)})
+		}
+		peerID := []byte(fmt.Sprintf("-TR3000-%012d", uint64(dev)*1000+cfg.Seed%1000))
+		node := make([]byte, 20)
+		binary.BigEndian.PutUint64(node, uint64(dev)|0xAB<<56)
+		binary.BigEndian.PutUint64(node[8:], cfg.Seed)
+		files := []hashkind.Hash{info.Items[r.IntN(len(info.Items))], info.Items[r.IntN(len(info.Items))], info.Items[r.IntN(len(info.Items))]}
+		epStart := start.Add(time.Duration(r.Int64N(int64(span) / 2)))
+		for k := range cfg.PerEndpoint {
+			at := epStart.Add(time.Duration(r.Int64N(int64(now.Sub(epStart)))))
+			lvl := fixtureLevels[r.IntN(len(fixtureLevels))]
+			method := observe.MethodPeerProbe
+			if lvl == observe.Announced {
+				method = observe.MethodDHTAnnounce
+			}
+			h := files[k%len(files)]
+			have, total := -1, -1
+			if lvl >= observe.Partial {
+				total = 64
+				have = 64
+				if lvl == observe.Partial {
+					have = 1 + r.IntN(63)
+				}
+			}
+			sub := []string(nil)
+			if pl.sub != "" {
+				sub = []string{pl.region, pl.sub}
+			}
+			batch = append(batch, observe.Observation{
+				ID: observe.NewID(at), Sensor: observe.Sensor{ID: "bench-bittorrent", Version: "test", Vantage: "127.0.0.1:6881"},
+				Network: observe.NetBitTorrent, Method: method, Time: at, ClockSource: "ntp:127.0.0.1",
+				Item: observe.Item{Hash: h, Matched: []observe.Match{{List: "lab-watchlist", Category: "1"}}},
+				// The sensor's own end and a transcript digest: a first-hand
+				// contact an ISP request can name.
+				Endpoint:   observe.Endpoint{IP: ip, Port: port, Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:6881")},
+				Transcript: observe.Transcript{SHA256: sha256Of(at, e, k)},
+				Client:     observe.Client{Name: "Transmission", Version: "3.00", ListenPort: port, NodeID: node, PeerID: peerID},
+				Possession: observe.Possession{Level: lvl, PiecesHave: have, PiecesTotal: total},
+				Place: observe.Place{Country: pl.country, Subdivisions: sub, City: pl.city, Lat: pl.lat, Lon: pl.lon,
+					ASN: pl.asn, Org: pl.org, VPN: pl.vpn, DB: "lab-city.mmdb"},
+				Jurisdiction: observe.Jurisdiction{Agency: pl.agency, Rule: "fixture " + pl.country + "/" + pl.sub},
+			})
+			if len(batch) == cap(batch) {
+				flush()
+			}
+		}
+	}
+	flush()
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := eng.CatchUp(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return info
+}
+
+// fixtureUser is an account of the fixture.
+type fixtureUser struct {
+	name, agency string
+	role         access.Role
+	lang         access.Lang
+}
+
+var fixtureUsers = []fixtureUser{
+	{"paris", agencyParis, access.RoleInvestigator, access.LangEN}, // agency A
+	{"sud", agencySud, access.RoleInvestigator, access.LangFR},     // agency B
+	{"analyst", agencyNat, access.RoleAnalyst, access.LangEN},
+	{"auditor", agencyNat, access.RoleAuditor, access.LangEN},
+	{"admin", agencyNat, access.RoleAdmin, access.LangEN},
+}
+
+func randomPassword() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "pw-" + hex.EncodeToString(b[:])
+}
+
+// env is a running server over the fixture.
+type env struct {
+	URL      string
+	Server   *httptest.Server
+	App      *App
+	Store    *sqlite.Store
+	Access   *access.Service
+	Password map[string]string // by user name
+	Token    map[string]string // bearer token by user name
+	TargetA  string            // a target of agency A (paris)
+	TargetB  string            // a target of agency B (sud)
+	Info     fixtureInfo
+	Path     string // the store's file
+}
+
+// newEnv builds the store at path (a temporary file if ""), fills it with
+// obs observations and serves the real handler on loopback. A path that
+// already exists is a store newEnv made before (TestMakeBenchStore): it
+// is used as it is, with new tokens for its accounts.
+func newEnv(tb testing.TB, path string, obs int) *env {
+	tb.Helper()
+	return newEnvWith(tb, path, obs, nil)
+}
+
+// newEnvWith is newEnv with the access layer's settings changed by tune.
+func newEnvWith(tb testing.TB, path string, obs int, tune func(*access.Config)) *env {
+	tb.Helper()
+	return newEnvDeps(tb, path, obs, tune, nil)
+}
+
+// newEnvDeps is newEnvWith with the interface's settings changed by
+// tuneDeps.
+func newEnvDeps(tb testing.TB, path string, obs int, tune func(*access.Config), tuneDeps func(*Deps)) *env {
+	tb.Helper()
+	ctx := context.Background()
+	if path == "" {
+		path = filepath.Join(tb.TempDir(), "vigil.db")
+	}
+	_, statErr := os.Stat(path)
+	reuse := statErr == nil // a store made before (TestMakeBenchStore): its accounts exist
+	cfg := sqlite.DefaultConfig()
+	if s := os.Getenv("VIGIL_BENCH_MMAP"); s != "" {
+		// An experiment's knob, not the default: the store's mmap_size
+		// in bytes (sqlite.Config.MmapBytes).
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			tb.Fatalf("VIGIL_BENCH_MMAP=%q: want a number of bytes", s)
+		}
+		cfg.MmapBytes = n
+	}
+	st, err := sqlite.Open(ctx, path, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	info := fixtureInfo{Endpoints: obs / 20}
+	if !reuse {
+		info = fillStore(tb, ctx, st, fixtureConfig{Observations: obs, Seed: 1})
+	}
+
+	acfg := access.DefaultConfig()
+	acfg.Argon2 = access.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	acfg.SecureCookies = access.CookieSecureFor("127.0.0.1:0", false)
+	if tune != nil {
+		tune(&acfg)
+	}
+	svc, err := access.New(st, &audit.Log{Store: st}, acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cli := access.CLIActor("fixture")
+	for _, ag := range []string{agencyParis, agencySud, agencyNat} {
+		if reuse {
+			break
+		}
+		if err := svc.AddAgency(ctx, cli, access.Agency{ID: ag, Name: ag, Country: "FR"}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info, Path: path}
+	for _, u := range fixtureUsers {
+		pw := randomPassword()
+		if reuse {
+			pw = "" // unknown: set when the store was made
+		} else if _, err := svc.AddUser(ctx, cli, access.User{Name: u.name, Agency: u.agency, Role: u.role, Lang: u.lang, TimeZone: "Europe/Paris"}, pw); err != nil {
+			tb.Fatal(err)
+		}
+		tok, _, err := svc.CreateToken(ctx, cli, u.name, "test", time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		e.Password[u.name], e.Token[u.name] = pw, tok
+	}
+	for ag, dst := range map[string]*string{agencyParis: &e.TargetA, agencySud: &e.TargetB} {
+		list, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{Agencies: []string{ag}}, Limit: 1})
+		if err != nil || len(list) == 0 {
+			tb.Fatalf("fixture: no target routed to %s (%v)", ag, err)
+		}
+		*dst = list[0].ID
+	}
+	deps := Deps{Store: st, Access: svc, Health: map[string]HealthFunc{
+		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
+		RecheckEvery: 200 * time.Millisecond}
+	if tuneDeps != nil {
+		tuneDeps(&deps)
+	}
+	app, err := New(ctx, deps)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.App = app
+	e.Server = httptest.NewServer(app)
+	e.URL = e.Server.URL
+	tb.Cleanup(func() {
+		e.Server.Close()
+		app.Close()
+	})
+	return e
+}
+
+// discoveryOnly is an OpenID Connect provider on loopback that answers
+// its discovery document and nothing else: enough to turn single sign-on
+// on (its routes are registered), not to complete a login.
+func discoveryOnly(tb testing.TB) string {
+	tb.Helper()
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/auth",
+			"token_endpoint": issuer + "/token", "jwks_uri": issuer + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"}})
+	}))
+	tb.Cleanup(srv.Close)
+	issuer = srv.URL
+	return issuer
+}
+
+// sha256Of is a stand-in transcript digest for a fixture observation.
+func sha256Of(at time.Time, e, k int) []byte {
+	s := sha256.Sum256([]byte(fmt.Sprint(at.UnixNano(), e, k)))
+	return s[:]
+}

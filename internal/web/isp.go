@@ -1,0 +1,65 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/web/api"
+	"github.com/vigil-oss/vigil/internal/web/pages"
+)
+
+// ispFiles implements pages.ISPRequests: the ISP request the target page
+// offers is the API's (api.BuildISPRequestFor, which 'vigil target
+// isp-request' prints too), built from the target's whole timeline.
+type ispFiles struct {
+	backend   *pages.Backend
+	st        Store
+	now       func() time.Time
+	retention isp.Retention
+}
+
+// Render implements pages.ISPRequests.
+func (f ispFiles) Render(ctx context.Context, u *pages.User, id, format, purpose string) (pages.ISPFile, error) {
+	if strings.TrimSpace(purpose) == "" {
+		return pages.ISPFile{}, pages.ErrNoPurpose
+	}
+	d, err := f.backend.Detail(ctx, u, id, 1<<20)
+	if err != nil {
+		return pages.ISPFile{}, err
+	}
+	// The requesting service is the user's: its name (and country, which
+	// tells a foreign ISP) from the agencies of the store, never its id
+	// alone as a name.
+	by := isp.Requester{ID: d.Jurisdiction}
+	if u != nil && u.Agency != "" {
+		by.ID = u.Agency
+	}
+	if ag, err := f.st.Agency(ctx, by.ID); err == nil {
+		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
+	}
+	req := api.BuildISPRequestFor(d, purpose, f.now(), f.retention, by)
+	var buf bytes.Buffer
+	ctype := ""
+	switch format {
+	case "csv":
+		ctype, err = "text/csv; charset=utf-8", isp.WriteCSV(&buf, &req)
+	case "json":
+		ctype, err = "application/json", isp.WriteJSON(&buf, &req)
+	case "pdf":
+		lang := isp.LangBoth
+		if u != nil && u.Lang == "fr" {
+			lang = isp.LangFR
+		}
+		ctype, err = "application/pdf", isp.WritePDF(&buf, &req, lang)
+	default:
+		return pages.ISPFile{}, fmt.Errorf("isp request: format %q: want pdf, csv or json", format)
+	}
+	if err != nil {
+		return pages.ISPFile{}, err
+	}
+	return pages.ISPFile{ContentType: ctype, Filename: req.ID + "." + format, Body: buf.Bytes(), Endpoints: api.ISPEndpoints(&req)}, nil
+}

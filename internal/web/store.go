@@ -1,0 +1,24 @@
+package web
+
+import (
+	"context"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/web/api"
+	"github.com/vigil-oss/vigil/internal/web/pages"
+)
+
+// Store is what the interface reads and writes through its store, and
+// all it knows of it: the pages' (pages.Store: their views, the
+// watch-lists, the audit trail), the API's (the analysis's targets, the
+// observations of the bulk export, the live feed's delivery), and an
+// agency's name and address (the head of an ISP request). Accounts and
+// sessions go through Deps.Access, over the same store. The SQLite store
+// implements it; the PostgreSQL store does not yet (it keeps no targets,
+// accounts or audit trail).
+type Store interface {
+	pages.Store
+	api.Targets
+	// Agency returns an agency, or access.ErrNotFound.
+	Agency(ctx context.Context, id string) (access.Agency, error)
+}
