@@ -1,6 +1,6 @@
 // Package webviews is what Vigil's pages read from a store beyond the
 // analysis's own answers (analysis.Views): the Store interface the web
-// layer (internal/webapp) depends on, and the shapes of its answers, such
+// layer (internal/web and internal/web/pages) depends on, and the shapes of its answers, such
 // as the overview's figures and a list's versions. A store implements it
 // (the SQLite store does; internal/store/postgres does not yet); the web
 // layer names no store.

@@ -18,7 +18,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
-// Read-only queries for the investigators' pages (internal/webapp): the
+// Read-only queries for the investigators' pages (internal/web/pages): the
 // overview's figures in one pass over the live targets, the newest
 // observations through the time index, a search by address, hash or id,
 // and the target of an endpoint. None of them scans the observations.
