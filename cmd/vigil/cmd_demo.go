@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,7 @@ func demoCommand() *command {
 	return &command{
 		name:    "demo",
 		summary: "Start the loopback lab, watch it with the BitTorrent sensor, and serve the results.",
-		usage:   "vigil demo [--addr 127.0.0.1:8080] [--dir DIR] [--duration D] [lab flags]",
+		usage:   "vigil demo [--addr 127.0.0.1:8080] [--dir DIR] [--duration D] [--ipv6-seeders N] [lab flags]",
 		help: `
 The whole job, on loopback, with synthetic files of random bytes:
 
@@ -63,13 +64,21 @@ The whole job, on loopback, with synthetic files of random bytes:
          as an analyst would with 'vigil target flag';
        - a client in Toulouse only announces on the DHT and never accepts
          a connection: its target never gets past "announced";
+       - --ipv6-seeders (1) seeders run on IPv6 alone, on ::1, each sharing
+         a watched torrent: the lab's DHT nodes and tracker run on IPv4
+         and ::1, and so does the sensor (127.0.0.1 and ::1). The lab's geo
+         database places ::1 in Lyon (69), a synthetic place as the
+         127.x ones are, which the French rules route to the south-east
+         zone's PJ (the analyst's national view shows it). The other
+         peers stay on IPv4 alone: the story above is the same without
+         them (--ipv6-seeders 0);
   5. serves the web interface (log in at /login), the API, /metrics and
      /healthz; new observations appear live on the overview;
   6. prints what runs where, and a summary by method and possession level
      every few seconds. Ctrl-C stops everything cleanly.
 
 The store is DIR/vigil.db unless --db is given. Nothing is sent beyond
-127.0.0.0/8.
+127.0.0.0/8 and ::1.
 
 Examples:
   vigil demo
@@ -82,6 +91,7 @@ Examples:
 			fs.StringVar(&f.dir, "dir", "vigil-demo", "work `directory`: lab files, manifest, store")
 			fs.DurationVar(&f.duration, "duration", 0, "stop after this long (default: until interrupted)")
 			fs.IntVar(&f.identities, "identities", 4, "sensor DHT identities")
+			fs.IntVar(&f.seeders6, "ipv6-seeders", 1, "IPv6-only seeders in Lyon (69), on ::1, beside the IPv4 lab (0: none; needs --family 4 or both)")
 			fs.DurationVar(&f.every, "report-every", 10*time.Second, "how often to print the summary")
 			return func(ctx context.Context, a *app, args []string) error { return f.run(ctx, a, args) }
 		},
@@ -182,7 +192,7 @@ func storyBanner(cfg lab.Config, m lab.Manifest) string {
 	var b strings.Builder
 	b.WriteString("  story (what each account sees):\n")
 	for i, r := range lab.Story {
-		if i >= len(m.Peers) || m.Peers[i].Role != lab.RoleSeeder {
+		if i >= cfg.Seeders || i >= len(m.Peers) || m.Peers[i].Role != lab.RoleSeeder {
 			break
 		}
 		what := r.What
@@ -192,7 +202,33 @@ func storyBanner(cfg lab.Config, m lab.Manifest) string {
 		fmt.Fprintf(&b, "    %-21s  %s\n", m.Peers[i].Addr, what)
 	}
 	fmt.Fprintf(&b, "    %-21s  %s", lab.AnnouncerAddr().String()+":*", "only announces on the DHT (Toulouse): level \"announced\" and nothing more")
+	for _, p := range m.Peers[len(m.Peers)-cfg.Seeders6:] {
+		where := "IPv6 only, in Lyon (69): the south-east zone's PJ"
+		if cfg.IPv6 != lab.IPv6ULA {
+			where = "IPv6 only, on ::1, which the lab's geo database places in Lyon (69, a synthetic place): the south-east zone's PJ"
+		}
+		fmt.Fprintf(&b, "\n    %-21s  %s", p.Addr, where)
+	}
 	return b.String()
+}
+
+// demoListen returns the sensor's addresses: 127.0.0.1, and the lab's
+// IPv6 address of it (::1, or its twin in the lab's ULA prefix) when the
+// lab runs on IPv6.
+func demoListen(cfg lab.Config) []netip.Addr {
+	lo := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	var out []netip.Addr
+	if cfg.Family.Has4() {
+		out = append(out, lo)
+	}
+	if cfg.Family.Has6() {
+		lo6 := netip.IPv6Loopback()
+		if cfg.IPv6 == lab.IPv6ULA {
+			lo6, _ = lab.IPv6Twin(lo)
+		}
+		out = append(out, lo6)
+	}
+	return out
 }
 
 // demoFlags are 'vigil demo”s settings.
@@ -201,6 +237,7 @@ type demoFlags struct {
 	addr, dir       string
 	duration, every time.Duration
 	identities      int
+	seeders6        int // lab.Config.Seeders6
 }
 
 // run starts the lab, the sensor, the store, the analysis and the web
@@ -226,10 +263,18 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	lcfg := f.labConfig()
 	lcfg.Dir = filepath.Join(f.dir, "lab")
 	lcfg.Logger = a.log
+	if f.seeders6 > 0 {
+		// The IPv6 seeders need a DHT and a tracker on IPv6 too; the
+		// other peers stay on IPv4 alone (lab.Config.Seeders6).
+		if lcfg.Family == lab.Family6 {
+			return usagef("--ipv6-seeders %d needs --family 4 or both (or --ipv6-seeders 0)", f.seeders6)
+		}
+		lcfg.Family, lcfg.Seeders6 = lab.FamilyBoth, f.seeders6
+	}
 	if err := lcfg.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	fmt.Fprintf(a.stdout, "starting the lab (%d DHT nodes, %d seeders, %d torrents)...\n", lcfg.DHTNodes, lcfg.Seeders, lcfg.Torrents)
+	fmt.Fprintf(a.stdout, "starting the lab (%d DHT nodes, %d seeders, %d IPv6 seeders, %d torrents)...\n", lcfg.DHTNodes, lcfg.Seeders, lcfg.Seeders6, lcfg.Torrents)
 	l, err := lab.Start(ctx, lcfg)
 	if err != nil {
 		return fmt.Errorf("lab: %w", err)
@@ -306,6 +351,7 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 	scfg := bittorrent.LabConfig()
 	scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, f.identities
 	scfg.Bootstrap = d.lab.Bootstrap()
+	scfg.ListenAddrs = demoListen(d.labConfig)
 	s, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: scfg, Scope: scope.DefaultConfig(), Trackers: labTrackers(m)})
 	if err != nil {
 		return err
@@ -317,7 +363,7 @@ Vigil demo — everything on loopback, synthetic files only
   lab:        %d DHT nodes, %d peers, %d torrents; manifest %s
   watch-list: %s, %d entries as list "lab-watchlist" (version %d)
   store:      %s (SQLite)
-  sensor:     %d DHT identities on %s, bootstrap %v
+  sensor:     %d DHT identities on each of %v, bootstrap %v
   web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
   accounts (passwords shown once; 'vigil user passwd' sets new ones):
 %s
@@ -325,7 +371,7 @@ Vigil demo — everything on loopback, synthetic files only
 Ctrl-C stops it.
 
 `, len(m.DHTNodes), len(m.Peers), len(m.Torrents), d.manifest, m.Watchlist, d.entries, d.list.Version,
-		a.dbPath, scfg.Identities, scfg.Listen, scfg.Bootstrap, d.ln.Addr(), d.accounts, storyBanner(d.labConfig, m))
+		a.dbPath, scfg.Identities, scfg.ListenAddrs, scfg.Bootstrap, d.ln.Addr(), d.accounts, storyBanner(d.labConfig, m))
 
 	p.Go("web", func(ctx context.Context) error {
 		return serveHandler(ctx, a, d.ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))

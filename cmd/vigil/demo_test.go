@@ -39,6 +39,11 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	checkDemoStory(t, filepath.Join(dir, "vigil.db"), out)
+	// The banner lists the IPv6 seeder as such, and casts no story role
+	// (all IPv4) on it.
+	if !regexp.MustCompile(`(?m)^\s*\[::1\]:\d+\s+IPv6 only`).MatchString(out) || regexp.MustCompile(`(?m)^\s*\[::1\]:\d+\s+stays`).MatchString(out) {
+		t.Errorf("the banner does not list the IPv6 seeder apart from the story:\n%s", out)
+	}
 	final := out[strings.Index(out, "final summary:"):]
 	for _, method := range []string{"dht_get_peers", "peer_probe"} {
 		m := regexp.MustCompile(`(?m)^\s*` + method + `(\s+\d+){5}\s+(\d+)\s*$`).FindStringSubmatch(final)
@@ -60,6 +65,21 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		if !strings.Contains(exported, want) {
 			t.Errorf("no exported observation has %s: not enriched at ingest", want)
 		}
+	}
+	// The IPv6 seeder (--ipv6-seeders, 1 by default) was observed over
+	// IPv6, placed (in Lyon, the lab's synthetic place of ::1) and routed
+	// like the IPv4 peers.
+	v6 := 0
+	for _, o := range decodeJSONL(t, exported) {
+		if ip := o.Endpoint.IP; ip.Is6() && !ip.Is4In6() {
+			v6++
+			if o.Place.Country != "FR" || o.Jurisdiction.Agency == "" {
+				t.Errorf("IPv6 observation %s of %s: country %q, agency %q; want placed in FR and routed", o.ID, ip, o.Place.Country, o.Jurisdiction.Agency)
+			}
+		}
+	}
+	if v6 == 0 {
+		t.Errorf("no IPv6 observation stored: the demo's IPv6 seeder was not seen")
 	}
 	// The demo's peers became targets with an explained score; one can be
 	// shown and its ISP request written in every format.

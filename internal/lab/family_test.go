@@ -81,6 +81,9 @@ func TestConfigValidateRejectsBadFamilies(t *testing.T) {
 		"unknown-ipv6-net":     func(c *Config) { c.Family, c.IPv6 = Family6, "global" },
 		"simulated-nodes-on-6": func(c *Config) { c.Family, c.SimDHTNodes = FamilyBoth, 10 },
 		"too-many-nodes-on-6":  func(c *Config) { c.Family, c.DHTNodes = Family6, MaxRealDHTNodes+1 },
+		"ipv6-seeders-on-4":    func(c *Config) { c.Seeders6 = 1 },
+		"ipv6-seeders-on-6":    func(c *Config) { c.Family, c.Seeders6 = Family6, 1 },
+		"negative-seeders6":    func(c *Config) { c.Family, c.Seeders6 = FamilyBoth, -1 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := DefaultConfig()

@@ -42,7 +42,8 @@ type GeoFiles struct {
 
 // WriteGeo writes the lab's geolocation files into dir. Every address of
 // 127.0.0.0/8 and of fd00::/32 is covered: the peers' /16s and /48s by
-// their place, the rest by the infrastructure record.
+// their place, the rest by the infrastructure record; and ::1, by the
+// synthetic Loopback6Place.
 func WriteGeo(dir string) (GeoFiles, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return GeoFiles{}, fmt.Errorf("lab geo dir %s: %w", dir, err)
@@ -54,7 +55,10 @@ func WriteGeo(dir string) (GeoFiles, error) {
 		ASNCSV6:   filepath.Join(dir, "lab-asn-ipv6.csv"),
 		Providers: filepath.Join(dir, "lab-providers.csv"),
 	}
-	all := append([]Place{Infra}, Places...) // least specific first: later inserts override
+	// Least specific first: later inserts override. ::1 is placed too
+	// (Loopback6Place), in the .mmdb files only: the ASN CSV files cover
+	// 127.0.0.0/8 and fd00::/32.
+	all := append(append([]Place{Infra}, Places...), Loopback6Place)
 	city := func(p Place) mmdbtype.DataType {
 		return mmdbtype.Map{
 			"country_code": mmdbtype.String(p.Country),
@@ -103,7 +107,7 @@ func WriteGeo(dir string) (GeoFiles, error) {
 func writeMMDB(path, dbType string, places []Place, rec func(Place) mmdbtype.DataType) error {
 	tree, err := mmdbwriter.New(mmdbwriter.Options{
 		DatabaseType:            dbType,
-		Description:             map[string]string{"en": "Vigil lab: synthetic places for 127.0.0.0/8 and fd00::/32, never real data"},
+		Description:             map[string]string{"en": "Vigil lab: synthetic places for 127.0.0.0/8, fd00::/32 and ::1, never real data"},
 		IPVersion:               6,
 		RecordSize:              24,
 		IncludeReservedNetworks: true, // 127.0.0.0/8 and fd00::/8 are reserved; the lab lives there

@@ -12,8 +12,9 @@ import (
 // over IPv6 (a subscriber's /64 of the place's /48, with two interface
 // identifiers), is placed where the place says, with its ASN from the
 // .mmdb and from the CSV of its family; the infrastructure of both
-// families is the lab's hosting provider; addresses outside the lab's
-// ranges are placed nowhere.
+// families is the lab's hosting provider; ::1 is the synthetic place of
+// the IPv6 seeders (Lyon); addresses outside the lab's ranges are placed
+// nowhere.
 func TestGeoPlacesBothFamilies(t *testing.T) {
 	files, err := WriteGeo(t.TempDir())
 	if err != nil {
@@ -88,7 +89,17 @@ func TestGeoPlacesBothFamilies(t *testing.T) {
 	for _, s := range []string{"127.0.0.1", "127.0.1.7", "fd00:0:0:1::1", "fd00:0:99::5", "fd00:0:ffff:ffff::1"} {
 		check(netip.MustParseAddr(s), Infra)
 	}
-	for _, s := range []string{"::1", "fd01::1", "fd00:250::2", "2001:db8::1", "10.0.0.1"} {
+	// ::1 is the synthetic Loopback6Place (Lyon), in the .mmdb files
+	// only: the CSV of IPv6 ranges covers fd00::/32 alone.
+	lo := netip.IPv6Loopback()
+	if p, err := loc.Lookup(lo); err != nil || p.Country != "FR" || p.City != Seeders6Place.City || p.ASN != Seeders6Place.ASN ||
+		len(p.Subdivisions) == 0 || p.Subdivisions[len(p.Subdivisions)-1] != "69" {
+		t.Errorf("%s: placed %s (%v), want %s (69) AS%d", lo, p.Summary(), err, Seeders6Place.City, Seeders6Place.ASN)
+	}
+	if got, ok := PlaceOf(lo); !ok || got.Prefix6 != Loopback6Place.Prefix6 || got.City != Seeders6Place.City {
+		t.Errorf("PlaceOf(%s) = %+v, %v; want Loopback6Place", lo, got, ok)
+	}
+	for _, s := range []string{"::2", "fd01::1", "fd00:250::2", "2001:db8::1", "10.0.0.1"} {
 		if p, err := loc.Lookup(netip.MustParseAddr(s)); err == nil || p.Found() {
 			t.Errorf("%s: placed %s, want nowhere (outside the lab's ranges)", s, p.Summary())
 		}

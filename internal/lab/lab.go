@@ -76,6 +76,16 @@ type Config struct {
 	// one torrent from the seeders it finds on the DHT or the tracker.
 	Seeders  int
 	Leechers int
+	// Seeders6 adds this many seeders on IPv6 alone, in Lyon (69,
+	// Seeders6Place), each sharing a watched torrent. They are planned
+	// after every other peer, from a PRNG of their own, so that the rest
+	// of the plan (places, torrents, the story, the moves) is the one of
+	// the same seed without them. It needs Family both, and then the DHT
+	// nodes and the tracker run on both families but the Seeders and
+	// Leechers on IPv4 alone, as on an IPv4 lab: no peer id is ever at
+	// two addresses at once. The demo uses it to show IPv6 observations
+	// beside an unchanged IPv4 story.
+	Seeders6 int
 	// Torrents is the number of synthetic torrents; their layouts cycle
 	// through v1, hybrid and v2, single- and multi-file.
 	Torrents int
@@ -169,6 +179,10 @@ func (c *Config) Validate() error {
 		return bad("Seeders %d: want 1 to 2000", c.Seeders)
 	case c.Leechers < 0 || c.Leechers > 2000:
 		return bad("Leechers %d: want 0 to 2000", c.Leechers)
+	case c.Seeders6 < 0 || c.Seeders6 > 200:
+		return bad("Seeders6 %d: want 0 to 200", c.Seeders6)
+	case c.Seeders6 > 0 && c.Family != FamilyBoth:
+		return bad("%d IPv6 seeders (Seeders6) on family %q: they need family both", c.Seeders6, c.family())
 	case c.Torrents < 1 || c.Torrents > 10000:
 		return bad("Torrents %d: want 1 to 10000", c.Torrents)
 	case c.Watched < 0 || c.Watched > c.Torrents:
@@ -476,11 +490,11 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 		hosts[p.Prefix] = n + 1
 		return hostIn(p.Prefix, n)
 	}
-	n := cfg.Seeders + cfg.Leechers
-	for i := range n {
+	newPeer := func(r *rand.Rand, family Family) *peer {
+		i := len(l.peers)
 		p := &peer{
 			index:    i,
-			family:   cfg.Family,
+			family:   family,
 			ipv6:     cfg.IPv6,
 			role:     RoleSeeder,
 			nodeID:   randID(r),
@@ -496,6 +510,15 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 		for k := 8; k < 20; k++ {
 			p.peerID[k] = alnum[r.IntN(len(alnum))]
 		}
+		return p
+	}
+	family := cfg.Family
+	if cfg.Seeders6 > 0 {
+		family = Family4 // the IPv6 seeders alone run on IPv6 (Config.Seeders6)
+	}
+	n := cfg.Seeders + cfg.Leechers
+	for i := range n {
+		p := newPeer(r, family)
 		if i >= cfg.Seeders {
 			p.role = RoleLeecher
 			p.dataDir = filepath.Join(l.dir, "leech", fmt.Sprintf("peer-%03d", i))
@@ -553,6 +576,27 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 		}
 		l.plannedMoves = append(l.plannedMoves, plannedMove{peer: seeders[s], to: addr})
 	}
+	// The IPv6 seeders last, from a PRNG of their own: the plan above is
+	// the same with or without them.
+	var watched []*Torrent
+	for _, t := range l.torrents {
+		if t.Watched {
+			watched = append(watched, t)
+		}
+	}
+	if len(watched) == 0 {
+		watched = l.torrents
+	}
+	r6 := rand.New(rand.NewPCG(cfg.Seed, 0x6))
+	for k := range cfg.Seeders6 {
+		p := newPeer(r6, Family6)
+		addr, err := next(Seeders6Place)
+		if err != nil {
+			return err
+		}
+		p.addr, p.torrents = addr, []*Torrent{watched[k%len(watched)]}
+		l.peers = append(l.peers, p)
+	}
 	return nil
 }
 
@@ -594,7 +638,7 @@ func (l *Lab) startMoves(ctx context.Context, _ *rand.Rand) {
 				To:     m.peer.primary(to).String(),
 				At:     time.Now().UTC(),
 			}
-			if l.cfg.Family == FamilyBoth {
+			if m.peer.family == FamilyBoth {
 				mv.From6, mv.To6 = m.peer.on(from, true).String(), m.peer.on(to, true).String()
 			}
 			l.moves = append(l.moves, mv)
@@ -729,12 +773,12 @@ func (l *Lab) Manifest() Manifest {
 			NodeID:     hex.EncodeToString(p.nodeID[:]),
 			DataDir:    p.dataDir,
 		}
-		if l.cfg.Family == FamilyBoth {
+		if p.family == FamilyBoth {
 			mp.Addr6 = p.on(plan, true).String()
 		}
 		for _, a := range p.prev {
 			mp.PreviousAddrs = append(mp.PreviousAddrs, p.primary(a).String())
-			if l.cfg.Family == FamilyBoth {
+			if p.family == FamilyBoth {
 				mp.PreviousAddrs6 = append(mp.PreviousAddrs6, p.on(a, true).String())
 			}
 		}

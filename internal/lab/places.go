@@ -80,6 +80,28 @@ var VPNPlace = Place{
 	Lat: 52.3676, Lon: 4.9041, TimeZone: "Europe/Amsterdam", ASN: ASNLabVPN, Org: "Vigil Lab VPN", VPN: true,
 }
 
+// Seeders6Place is where the lab's IPv6-only seeders live (Config.Seeders6):
+// Lyon (69), a place of none of the demo story's seeders, which the French
+// example rules route to a service of its own (the south-east zone's PJ),
+// so that they add to the story and change nothing in it.
+var Seeders6Place = placeIn("69")
+
+// Loopback6Place is the synthetic place of ::1 in the lab's geo database:
+// Seeders6Place's, with ::1/128 as its only range. On IPv6Loopback every
+// IPv6 part of the lab shares ::1 (DHT nodes, tracker, sensor and the
+// IPv6 seeders, told apart by port), so ::1 cannot say where one of them
+// is: this place is a convention of the lab, as the 127.B.0.0/16 ones
+// are, so that the IPv6 seeders of a lab without a namespace (the demo's)
+// are placed and routed like IPv4 peers. On IPv6ULA they have addresses
+// of their own in Seeders6Place's /48 instead. The IPv4 tree of the
+// database lives under ::/96, so its 0.0.0.1 is placed there too; no lab
+// part ever has that address.
+var Loopback6Place = func() Place {
+	p := Seeders6Place
+	p.Prefix, p.Prefix6 = netip.Prefix{}, netip.PrefixFrom(netip.IPv6Loopback(), 128)
+	return p
+}()
+
 func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // PlaceOf returns the most specific lab place of addr, of either family.
@@ -89,6 +111,9 @@ func PlaceOf(addr netip.Addr) (Place, bool) {
 		if p.Prefix.Contains(addr) || p.Prefix6.Contains(addr) {
 			return p, true
 		}
+	}
+	if Loopback6Place.Prefix6.Contains(addr) {
+		return Loopback6Place, true
 	}
 	if Infra.Prefix.Contains(addr) || Infra.Prefix6.Contains(addr) {
 		return Infra, true

@@ -48,8 +48,15 @@ func (l *Lab) StartAnnouncer(ctx context.Context, also []netip.AddrPort, every t
 		copy(ih[:], b)
 	}
 	cfg := announcer.DefaultConfig()
-	// The announcer is an IPv4 client: it joins the lab's IPv4 DHT.
-	cfg.Bootstrap = append(l.BootstrapOf(false), also...)
+	// The announcer is an IPv4 client: it joins the lab's IPv4 DHT, and
+	// of also only the IPv4 nodes (a dual-stack sensor's IPv6 identities
+	// are out of its reach).
+	cfg.Bootstrap = l.BootstrapOf(false)
+	for _, a := range also {
+		if a.Addr().Unmap().Is4() {
+			cfg.Bootstrap = append(cfg.Bootstrap, a)
+		}
+	}
 	cfg.K, cfg.MaxQueries = 64, 400
 	c, err := announcer.Listen(netip.AddrPortFrom(AnnouncerAddr(), 0), cfg)
 	if err != nil {
