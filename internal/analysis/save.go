@@ -98,124 +98,172 @@ func (e *Engine) confidences(members []int32) (map[int32]float64, int32) {
 	return conf, anchor
 }
 
-// summarize computes the target made of members.
+// targetFile is one file's facts gathered across a target's members.
+type targetFile struct {
+	level            observe.Level // highest level an endpoint itself reached
+	count            int
+	hours            float64 // distinct first-hand clock hours, each endpoint's at its confidence
+	fh               bool    // seen first-hand at an endpoint
+	fhLast           int64   // last first-hand sighting
+	secondConf       float64 // highest confidence of the endpoints it was only named at
+	secondLooking    bool
+	first, last      int64
+	sharing, offered bool
+	// the endpoint counted in the score: the highest confidence ×
+	// (level weight + possession points) among the members
+	best     float64
+	bestFact FileFacts
+}
+
+// memberAgg is what a target's members say together about where and
+// when it was seen; summarize gathers it in one pass over the members.
+type memberAgg struct {
+	homes                   []int64
+	seq                     int64 // lowest home: the target's id
+	first, last             int64
+	agencyEp, anyEp, latest *endpoint
+	placeEp                 *endpoint
+	vpn, hosting            bool
+	networks                []string
+	agencies                map[string]struct{}
+	days                    map[int32]float64 // active day -> highest member confidence
+	files                   map[int32]*targetFile
+}
+
+// summarize computes the target made of members: it gathers the members'
+// facts, turns them into a summary and score, and routes the row.
 func (e *Engine) summarize(members []int32) TargetRow {
-	type agg struct {
-		level            observe.Level // highest level an endpoint itself reached
-		count            int
-		hours            float64 // distinct first-hand clock hours, each endpoint's at its confidence
-		fh               bool    // seen first-hand at an endpoint
-		fhLast           int64   // last first-hand sighting
-		secondConf       float64 // highest confidence of the endpoints it was only named at
-		secondLooking    bool
-		first, last      int64
-		sharing, offered bool
-		// the endpoint counted in the score: the highest confidence ×
-		// (level weight + possession points) among the members
-		best     float64
-		bestFact FileFacts
-	}
 	conf, _ := e.confidences(members)
-	w := &e.cfg.Weights
-	files := map[int32]*agg{}
-	days := map[int32]float64{}
-	homes := make([]int64, 0, len(members))
-	var (
-		seq                     int64
-		first, last             int64
-		agencyEp, anyEp, latest *endpoint
-		placeEp                 *endpoint
-		vpn, hosting            bool
-		networks                []string
-		agencies                = map[string]struct{}{}
-	)
+	g := e.gatherMembers(members, conf)
+	s := g.summary(len(members))
+	in := ScoreInput{LastSeen: s.LastSeen}
+	for _, c := range g.days {
+		in.Days += c
+	}
+	e.summarizeFiles(&s, &in, g.files)
+	shares := e.applyDecisions(&s, g.homes)
+	in.Flags = s.Flags
+	in.ConfirmedLeads = e.confirmedLeads(members)
+	s.Parts = Score(in, e.cfg.Weights, e.now())
+	s.Score = s.Parts.Total()
+	return targetRow(g.seq, s, shares)
+}
+
+// gatherMembers walks the members once, recording each one's confidence
+// in e.epConf and folding its endpoint and file facts into one memberAgg.
+func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberAgg {
+	g := &memberAgg{
+		homes:    make([]int64, 0, len(members)),
+		agencies: map[string]struct{}{},
+		days:     map[int32]float64{},
+		files:    map[int32]*targetFile{},
+	}
 	for _, m := range members {
 		p := e.eps[m]
 		c := conf[m]
 		e.epConf[m] = c
-		homes = append(homes, p.home)
-		if seq == 0 || p.home < seq {
-			seq = p.home
+		g.homes = append(g.homes, p.home)
+		if g.seq == 0 || p.home < g.seq {
+			g.seq = p.home
 		}
-		if first == 0 || p.first < first {
-			first = p.first
+		if g.first == 0 || p.first < g.first {
+			g.first = p.first
 		}
-		if p.last > last {
-			last = p.last
-			latest = p
+		if p.last > g.last {
+			g.last = p.last
+			g.latest = p
 		}
 		for _, d := range e.activeDays(p) {
-			days[d] = max(days[d], c)
+			g.days[d] = max(g.days[d], c)
 		}
-		if p.agency != "" && (agencyEp == nil || p.agencyNS > agencyEp.agencyNS) {
-			agencyEp = p
+		if p.agency != "" && (g.agencyEp == nil || p.agencyNS > g.agencyEp.agencyNS) {
+			g.agencyEp = p
 		}
-		if p.anyAgency != "" && (anyEp == nil || p.anyAgencyNS > anyEp.anyAgencyNS) {
-			anyEp = p
+		if p.anyAgency != "" && (g.anyEp == nil || p.anyAgencyNS > g.anyEp.anyAgencyNS) {
+			g.anyEp = p
 		}
-		if p.placeNS > 0 && (placeEp == nil || p.placeNS > placeEp.placeNS) {
-			placeEp = p
+		if p.placeNS > 0 && (g.placeEp == nil || p.placeNS > g.placeEp.placeNS) {
+			g.placeEp = p
 		}
 		for a := range p.agencies {
-			agencies[a] = struct{}{}
+			g.agencies[a] = struct{}{}
 		}
-		vpn, hosting = vpn || p.vpn, hosting || p.hosting
+		g.vpn, g.hosting = g.vpn || p.vpn, g.hosting || p.hosting
 		for _, n := range p.networks {
-			if !slices.Contains(networks, n) {
-				networks = append(networks, n)
+			if !slices.Contains(g.networks, n) {
+				g.networks = append(g.networks, n)
 			}
 		}
-		for idx, f := range p.files {
-			a := files[idx]
-			if a == nil {
-				a = &agg{first: f.first, last: f.last, best: -1}
-				files[idx] = a
+		e.addFiles(g.files, p, c)
+	}
+	return g
+}
+
+// addFiles folds the files of member p, seen at confidence c, into files.
+// A file only named at p keeps the highest such confidence; a file p showed
+// first-hand counts its hours at c and competes for the scored fact.
+func (e *Engine) addFiles(files map[int32]*targetFile, p *endpoint, c float64) {
+	w := &e.cfg.Weights
+	for idx, f := range p.files {
+		a := files[idx]
+		if a == nil {
+			a = &targetFile{first: f.first, last: f.last, best: -1}
+			files[idx] = a
+		}
+		a.level = max(a.level, f.level)
+		a.count += f.count
+		a.first, a.last = min(a.first, f.first), max(a.last, f.last)
+		a.sharing = a.sharing || f.sharing
+		a.offered = a.offered || f.offered
+		if !f.fh {
+			if c > a.secondConf {
+				a.secondConf, a.secondLooking = c, !f.sharing
 			}
-			a.level = max(a.level, f.level)
-			a.count += f.count
-			a.first, a.last = min(a.first, f.first), max(a.last, f.last)
-			a.sharing = a.sharing || f.sharing
-			a.offered = a.offered || f.offered
-			if !f.fh {
-				if c > a.secondConf {
-					a.secondConf, a.secondLooking = c, !f.sharing
-				}
-				continue
-			}
-			a.fh = true
-			a.fhLast = max(a.fhLast, f.fhLast)
-			a.hours += c * float64(f.fhHours)
-			lvl := min(f.fhLevel, observe.Verified)
-			if v := c * (w.Level[lvl] + w.Possession[lvl]); v > a.best {
-				a.best = v
-				a.bestFact = FileFacts{Severity: e.itemList[idx].severity, Level: f.fhLevel, Looking: !f.fhSharing, Offered: f.fhOffered, Confidence: c}
-			}
+			continue
+		}
+		a.fh = true
+		a.fhLast = max(a.fhLast, f.fhLast)
+		a.hours += c * float64(f.fhHours)
+		lvl := min(f.fhLevel, observe.Verified)
+		if v := c * (w.Level[lvl] + w.Possession[lvl]); v > a.best {
+			a.best = v
+			a.bestFact = FileFacts{Severity: e.itemList[idx].severity, Level: f.fhLevel, Looking: !f.fhSharing, Offered: f.fhOffered, Confidence: c}
 		}
 	}
-	s := TargetSummary{ID: TargetID(seq), Endpoints: len(members), FirstSeen: time.Unix(0, first).UTC(), LastSeen: time.Unix(0, last).UTC(),
-		VPN: vpn, Hosting: hosting}
-	if latest != nil {
-		s.Label = latest.key.String()
+}
+
+// summary is the target's identity, time span, place and networks; the
+// jurisdiction prefers the latest member with a place-derived agency over
+// one with any agency at all.
+func (g *memberAgg) summary(endpoints int) TargetSummary {
+	s := TargetSummary{ID: TargetID(g.seq), Endpoints: endpoints, FirstSeen: time.Unix(0, g.first).UTC(), LastSeen: time.Unix(0, g.last).UTC(),
+		VPN: g.vpn, Hosting: g.hosting}
+	if g.latest != nil {
+		s.Label = g.latest.key.String()
 	}
 	switch {
-	case agencyEp != nil:
-		s.Jurisdiction = agencyEp.agency
-	case anyEp != nil:
-		s.Jurisdiction = anyEp.anyAgency
+	case g.agencyEp != nil:
+		s.Jurisdiction = g.agencyEp.agency
+	case g.anyEp != nil:
+		s.Jurisdiction = g.anyEp.anyAgency
 	}
-	if placeEp != nil {
-		s.Country = placeEp.place.Country
-		if n := len(placeEp.place.Subdivisions); n > 0 {
-			s.Subdivision = placeEp.place.Subdivisions[n-1]
+	if g.placeEp != nil {
+		s.Country = g.placeEp.place.Country
+		if n := len(g.placeEp.place.Subdivisions); n > 0 {
+			s.Subdivision = g.placeEp.place.Subdivisions[n-1]
 		}
 	}
-	s.Agencies = slices.Sorted(maps.Keys(agencies))
-	sort.Strings(networks)
-	s.Networks = networks
-	in := ScoreInput{LastSeen: s.LastSeen}
-	for _, c := range days {
-		in.Days += c
-	}
+	s.Agencies = slices.Sorted(maps.Keys(g.agencies))
+	sort.Strings(g.networks)
+	s.Networks = g.networks
+	return s
+}
+
+// summarizeFiles fills the file parts of s and of the score input in.
+// Every observation counts in s.Observations, but held (quarantined)
+// files are left out of everything else, so nothing scored or shown rests
+// on them.
+func (e *Engine) summarizeFiles(s *TargetSummary, in *ScoreInput, files map[int32]*targetFile) {
 	levels := map[observe.Level]int{}
 	cats := map[string]struct{}{}
 	looking := true
@@ -244,6 +292,7 @@ func (e *Engine) summarize(members []int32) TargetRow {
 			}
 		}
 	}
+	// Recency is scored on first-hand sightings only.
 	if scoredLast > 0 {
 		in.LastSeen = time.Unix(0, scoredLast).UTC()
 	} else {
@@ -257,6 +306,12 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		}
 	}
 	s.Categories = slices.Sorted(maps.Keys(cats))
+}
+
+// applyDecisions sets the flags, assignment and investigator that users
+// recorded against any of the members' homes (the latest decision wins)
+// and returns the shares granted on them, by agency.
+func (e *Engine) applyDecisions(s *TargetSummary, homes []int64) map[string]Share {
 	flags := map[string]bool{}
 	shares := map[string]Share{}
 	var assign, inv Decision
@@ -277,12 +332,14 @@ func (e *Engine) summarize(members []int32) TargetRow {
 		}
 	}
 	s.Flags = slices.Sorted(maps.Keys(flags))
-	in.Flags = s.Flags
-	in.ConfirmedLeads = e.confirmedLeads(members)
-	s.Parts = Score(in, e.cfg.Weights, e.now())
-	s.Score = s.Parts.Total()
 	s.Assigned = assign.Value
 	s.Investigator = inv.Value
+	return shares
+}
+
+// targetRow routes the summary: the assigned agency, else the
+// jurisdiction, may read it, and so may every agency it was shared with.
+func targetRow(seq int64, s TargetSummary, shares map[string]Share) TargetRow {
 	row := TargetRow{Seq: seq, Summary: s}
 	route := s.Jurisdiction
 	if s.Assigned != "" {

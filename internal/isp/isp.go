@@ -647,82 +647,130 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 // country (now minus the period, in calendar terms; one exactly at the
 // cut-off is kept), and addresses that appear at a single instant among
 // all the sightings within retention.
+//
+// It runs in passes, because whether a sighting is a row depends on every
+// other sighting of its address: sort each sighting into its group or the
+// annex, then make rows of the candidates seen at two instants or more,
+// then number and annotate each group, then order and annotate the whole.
 func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 	now = now.UTC().Truncate(time.Millisecond)
-	req := Request{Created: now, Target: t, Sightings: len(s)}
-
-	annex := func(x *Sighting, code string) {
-		en, fr := annexWhy(code, x)
-		ip := x.IP
-		if ip.IsValid() {
-			ip = ip.Unmap().WithZone("")
-		}
-		req.Annex = append(req.Annex, AnnexEntry{IP: ip, Port: x.Port, Transport: x.Transport, Time: x.Time.UTC(),
-			Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Reason: code, EN: en, FR: fr})
+	b := &requestBuilder{
+		req:      Request{Created: now, Target: t, Sightings: len(s)},
+		groups:   map[groupKey]*Group{},
+		instants: map[netip.Addr]map[int64]struct{}{},
 	}
-	groups := map[groupKey]*Group{}
-	// Distinct instants per address over every sighting within retention.
-	instants := map[netip.Addr]map[int64]struct{}{}
-	type cand struct {
-		x *Sighting
-		g *Group
-	}
-	var cands []cand
-	var noAddr int
 	for i := range s {
-		x := &s[i]
-		if !x.IP.IsValid() {
-			noAddr++
-			annex(x, AnnexNoAddress)
-			continue
-		}
-		// A 6to4, Teredo or NAT64 address is the relay's: it belongs to
-		// no group (no letter, no retention count for the relay's
-		// operator). notRow gives a tunnel's sighting its reason:
-		// tunnel_address when nothing else keeps it from being a row.
-		if _, ok := tunnelOf(x.IP.Unmap()); ok {
-			annex(x, notRow(x))
-			continue
-		}
-		k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
-		if x.ASN != 0 {
-			k.org = strings.TrimSpace(x.Org)
-		}
-		g := groups[k]
-		if g == nil {
-			p := r.For(k.country)
-			g = &Group{ASN: k.asn, Org: k.org, Country: k.country, Retention: p, Cutoff: p.Cutoff(now)}
-			groups[k] = g
-		}
-		tm := x.Time.UTC()
-		if tm.Before(g.Cutoff) {
-			g.Dropped++
-			annex(x, AnnexRetention)
-			continue
-		}
-		ip := x.IP.Unmap().WithZone("")
-		m := instants[ip]
-		if m == nil {
-			m = map[int64]struct{}{}
-			instants[ip] = m
-		}
-		m[tm.UnixMilli()] = struct{}{}
-		if why := notRow(x); why != "" {
-			annex(x, why)
-			continue
-		}
-		cands = append(cands, cand{x, g})
+		b.sort(&s[i], now, r)
 	}
-	for _, m := range instants {
+	for _, m := range b.instants {
 		if len(m) == 1 {
-			req.SeenOnce++
+			b.req.SeenOnce++
 		}
 	}
-	for _, c := range cands {
+	b.makeRows()
+	b.closeGroups(t)
+	b.req.Dropped = len(b.req.Annex)
+	slices.SortStableFunc(b.req.Annex, func(a, b AnnexEntry) int {
+		return cmp.Or(a.Time.Compare(b.Time), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), strings.Compare(a.ObservationID, b.ObservationID))
+	})
+	slices.SortFunc(b.req.Groups, func(a, b Group) int {
+		// Unknown ASN last: ASN-1 wraps 0 to the largest value.
+		return cmp.Or(cmp.Compare(a.ASN-1, b.ASN-1),
+			strings.Compare(a.Org, b.Org), strings.Compare(a.Country, b.Country))
+	})
+	b.addNotes(t)
+
+	req := b.req
+	req.ID = requestID(&req)
+	for i := range req.Groups {
+		req.Groups[i].ID = fmt.Sprintf("%s-%02d", req.ID, i+1)
+	}
+	return req
+}
+
+// requestBuilder carries one request through Build's passes.
+type requestBuilder struct {
+	req    Request
+	groups map[groupKey]*Group
+	// Distinct instants per address over every sighting within retention.
+	instants map[netip.Addr]map[int64]struct{}
+	cands    []rowCandidate // sightings that are rows if their address is seen twice
+	noAddr   int            // sightings without an address
+}
+
+// rowCandidate is a sighting that passed every test but the last, and
+// the group its row would join.
+type rowCandidate struct {
+	x *Sighting
+	g *Group
+}
+
+// annex puts x in the annex with the reason code, in both languages.
+func (b *requestBuilder) annex(x *Sighting, code string) {
+	en, fr := annexWhy(code, x)
+	ip := x.IP
+	if ip.IsValid() {
+		ip = ip.Unmap().WithZone("")
+	}
+	b.req.Annex = append(b.req.Annex, AnnexEntry{IP: ip, Port: x.Port, Transport: x.Transport, Time: x.Time.UTC(),
+		Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Reason: code, EN: en, FR: fr})
+}
+
+// sort is the first pass for one sighting: it goes to the annex, or
+// becomes a candidate row of its provider's group. Every address within
+// retention counts its instant, row or not.
+func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
+	if !x.IP.IsValid() {
+		b.noAddr++
+		b.annex(x, AnnexNoAddress)
+		return
+	}
+	// A 6to4, Teredo or NAT64 address is the relay's: it belongs to
+	// no group (no letter, no retention count for the relay's
+	// operator). notRow gives a tunnel's sighting its reason:
+	// tunnel_address when nothing else keeps it from being a row.
+	if _, ok := tunnelOf(x.IP.Unmap()); ok {
+		b.annex(x, notRow(x))
+		return
+	}
+	k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
+	if x.ASN != 0 {
+		k.org = strings.TrimSpace(x.Org)
+	}
+	g := b.groups[k]
+	if g == nil {
+		p := r.For(k.country)
+		g = &Group{ASN: k.asn, Org: k.org, Country: k.country, Retention: p, Cutoff: p.Cutoff(now)}
+		b.groups[k] = g
+	}
+	tm := x.Time.UTC()
+	if tm.Before(g.Cutoff) {
+		g.Dropped++
+		b.annex(x, AnnexRetention)
+		return
+	}
+	ip := x.IP.Unmap().WithZone("")
+	m := b.instants[ip]
+	if m == nil {
+		m = map[int64]struct{}{}
+		b.instants[ip] = m
+	}
+	m[tm.UnixMilli()] = struct{}{}
+	if why := notRow(x); why != "" {
+		b.annex(x, why)
+		return
+	}
+	b.cands = append(b.cands, rowCandidate{x, g})
+}
+
+// makeRows is the second pass: a candidate whose address was seen at a
+// single instant goes to the annex; every other becomes a row of its group.
+func (b *requestBuilder) makeRows() {
+	for _, c := range b.cands {
 		x := c.x
 		ip := x.IP.Unmap().WithZone("")
-		if len(instants[ip]) < 2 {
-			annex(x, AnnexSeenOnce)
+		if len(b.instants[ip]) < 2 {
+			b.annex(x, AnnexSeenOnce)
 			continue
 		}
 		dir := "sensor_to_peer"
@@ -734,12 +782,17 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			SensorAddress: x.SensorAddress, TranscriptSHA256: x.TranscriptSHA256, Time: x.Time.UTC(),
 			ClockOffset: x.ClockOffset, ClockSource: x.ClockSource, ObservationID: x.ObservationID,
 			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
-			VPN: x.VPN, Hosting: x.Hosting, Instants: len(instants[ip]),
+			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]),
 		})
 	}
+}
 
+// closeGroups orders and numbers each group's rows, gives the group its
+// notes, and adds to the request every group with a row or a sighting
+// dropped for retention (the letter says what was lost).
+func (b *requestBuilder) closeGroups(t Target) {
 	prefixes := linkedPrefixes(t.Links)
-	for _, g := range groups {
+	for _, g := range b.groups {
 		if g.Dropped == 0 && len(g.Rows) == 0 {
 			continue
 		}
@@ -762,7 +815,7 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, row.Port, g, prefixes)
 			}
 		}
-		req.Kept += len(g.Rows)
+		b.req.Kept += len(g.Rows)
 		g.Notes = groupNotes(g, vpn, hosting)
 		if v6 > 0 {
 			g.Notes = append(g.Notes, ipv6Note(v6))
@@ -770,23 +823,19 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		if t.Requester.Foreign(g.Country) {
 			g.Notes = append([]Note{foreignNote(t.Requester.Country, g.Country)}, g.Notes...)
 		}
-		req.Groups = append(req.Groups, *g)
+		b.req.Groups = append(b.req.Groups, *g)
 	}
-	req.Dropped = len(req.Annex)
-	slices.SortStableFunc(req.Annex, func(a, b AnnexEntry) int {
-		return cmp.Or(a.Time.Compare(b.Time), a.IP.Compare(b.IP), cmp.Compare(a.Port, b.Port), strings.Compare(a.ObservationID, b.ObservationID))
-	})
+}
 
-	slices.SortFunc(req.Groups, func(a, b Group) int {
-		// Unknown ASN last: ASN-1 wraps 0 to the largest value.
-		return cmp.Or(cmp.Compare(a.ASN-1, b.ASN-1),
-			strings.Compare(a.Org, b.Org), strings.Compare(a.Country, b.Country))
-	})
-
-	if noAddr > 0 {
+// addNotes gives the request its own notes, in a fixed order: what was
+// left out and why, how the target was grouped, and whether anything is
+// left to send.
+func (b *requestBuilder) addNotes(t Target) {
+	req := &b.req
+	if b.noAddr > 0 {
 		req.Notes = append(req.Notes, Note{Code: NoteNoAddress,
-			EN: fmt.Sprintf("%d sighting(s) without an address were left out.", noAddr),
-			FR: fmt.Sprintf("%d observation(s) sans adresse ont été écartée(s).", noAddr)})
+			EN: fmt.Sprintf("%d sighting(s) without an address were left out.", b.noAddr),
+			FR: fmt.Sprintf("%d observation(s) sans adresse ont été écartée(s).", b.noAddr)})
 	}
 	if req.SeenOnce > 0 {
 		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce))
@@ -806,12 +855,6 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			EN: "No sighting is left to request: there is nothing to send.",
 			FR: "Aucune observation ne reste à demander : il n'y a rien à envoyer."})
 	}
-
-	req.ID = requestID(&req)
-	for i := range req.Groups {
-		req.Groups[i].ID = fmt.Sprintf("%s-%02d", req.ID, i+1)
-	}
-	return req
 }
 
 // foreignNote says that a provider abroad cannot be sent a national

@@ -319,27 +319,45 @@ func jsonKind(raw json.RawMessage) string {
 // vicsHashFields are the Media fields that hold a hash, by kind.
 var vicsHashFields = map[string]hashkind.Kind{"md5": hashkind.MD5, "sha1": hashkind.SHA1, "sha256": hashkind.SHA256}
 
-// media turns one Media record into entries, one for each hash.
+// vicsCanonical is the model spelling of the fields WriteVICS looks up,
+// by their lower-case name.
+var vicsCanonical = map[string]string{"alternativehashes": "AlternativeHashes", "mediafiles": "MediaFiles", "mediaid": "MediaID"}
+
+// media turns one Media record into entries, one for each hash. A record
+// with any field rejected gives none: its entries would lack what the
+// rejected field said.
 func (v *vicsReader) media(fields map[string]json.RawMessage, pos Pos) {
-	reject := func(key, format string, args ...any) {
-		p := pos
-		p.Path += "." + key
-		v.c.reject(p, fmt.Sprintf(format, args...))
+	m := &mediaRecord{c: v.c, pos: pos, e: Entry{Size: -1, Pos: pos}}
+	for _, key := range mediaKeys(fields) {
+		m.field(key, fields[key])
 	}
-	e := Entry{Size: -1, Pos: pos}
-	var hashes []hashkind.Hash
-	addHash := func(h hashkind.Hash) {
-		for _, o := range hashes {
-			if o == h {
-				return
-			}
+	if m.bad {
+		return
+	}
+	if m.e.Name == "" && m.mediaFiles != nil {
+		var files []struct{ FileName string }
+		if json.Unmarshal(m.mediaFiles, &files) == nil && len(files) > 0 {
+			m.e.Name = files[0].FileName
 		}
-		hashes = append(hashes, h)
 	}
-	bad := false
-	var mediaFiles json.RawMessage
-	// MD5, SHA1, SHA256 first, in that order; then the other fields.
-	keys := slices.SortedFunc(maps.Keys(fields), func(a, b string) int {
+	if len(m.hashes) == 0 {
+		v.c.reject(pos, "no MD5, SHA1, SHA256 or AlternativeHashes in this media record")
+		return
+	}
+	for i, h := range m.hashes {
+		m.e.Hash = h
+		if i > 0 && m.e.Extra != nil {
+			m.e.Extra = maps.Clone(m.e.Extra)
+		}
+		v.c.add(&m.e)
+	}
+}
+
+// mediaKeys orders a Media record's fields: MD5, SHA1, SHA256 first, in
+// that order; then the other fields by name, so that what a record gives
+// does not depend on the order of its fields.
+func mediaKeys(fields map[string]json.RawMessage) []string {
+	return slices.SortedFunc(maps.Keys(fields), func(a, b string) int {
 		ka, kb := vicsHashFields[strings.ToLower(a)], vicsHashFields[strings.ToLower(b)]
 		if ka != kb {
 			if ka == hashkind.Unknown || kb == hashkind.Unknown {
@@ -349,138 +367,157 @@ func (v *vicsReader) media(fields map[string]json.RawMessage, pos Pos) {
 		}
 		return strings.Compare(a, b)
 	})
-	canonical := map[string]string{"alternativehashes": "AlternativeHashes", "mediafiles": "MediaFiles", "mediaid": "MediaID"}
-	for _, key := range keys {
-		raw := fields[key]
-		lk := strings.ToLower(key)
-		if ck, ok := canonical[lk]; ok {
-			// WriteVICS looks these up by their model spelling.
-			if _, taken := e.Extra[ck]; !taken {
-				key = ck
-			}
+}
+
+// mediaRecord is one Media record as its fields are read: the entry its
+// hashes will share, the hashes (each once, in the order met), and
+// whether a field was rejected.
+type mediaRecord struct {
+	c          *collector
+	pos        Pos
+	e          Entry
+	hashes     []hashkind.Hash
+	mediaFiles json.RawMessage
+	bad        bool
+}
+
+// reject rejects the field key of the record, and so the record.
+func (m *mediaRecord) reject(key, format string, args ...any) {
+	p := m.pos
+	p.Path += "." + key
+	m.c.reject(p, fmt.Sprintf(format, args...))
+	m.bad = true
+}
+
+func (m *mediaRecord) addHash(h hashkind.Hash) {
+	if !slices.Contains(m.hashes, h) {
+		m.hashes = append(m.hashes, h)
+	}
+}
+
+// field reads one field of the record.
+func (m *mediaRecord) field(key string, raw json.RawMessage) {
+	lk := strings.ToLower(key)
+	if ck, ok := vicsCanonical[lk]; ok {
+		// WriteVICS looks these up by their model spelling.
+		if _, taken := m.e.Extra[ck]; !taken {
+			key = ck
 		}
-		if k, ok := vicsHashFields[lk]; ok {
-			s, isNull, ok := jsonString(raw)
-			if !ok {
-				reject(key, "want a %s hash as a string, got %s", k, jsonKind(raw))
-				bad = true
-				continue
-			}
-			if isNull || strings.TrimSpace(s) == "" {
-				continue
-			}
-			h, err := hashkind.Parse(s, k)
-			if err != nil {
-				reject(key, "%v", err)
-				bad = true
-				continue
-			}
-			addHash(h)
-			continue
+	}
+	if k, ok := vicsHashFields[lk]; ok {
+		m.hashField(key, k, raw)
+		return
+	}
+	switch lk {
+	case "alternativehashes":
+		hs, keep, reason := alternativeHashes(raw)
+		if reason != "" {
+			m.reject(key, "%s", reason)
+			return
 		}
-		switch lk {
-		case "alternativehashes":
-			hs, keep, reason := alternativeHashes(raw)
-			if reason != "" {
-				reject(key, "%s", reason)
-				bad = true
-				continue
-			}
-			for _, h := range hs {
-				addHash(h)
-			}
-			if keep != nil {
-				e.setExtra(key, keep)
-			}
-		case "category":
-			s, ok := jsonScalar(raw)
-			if !ok {
-				reject(key, "want a category number or string, got %s", jsonKind(raw))
-				bad = true
-				continue
-			}
-			e.Category = strings.TrimSpace(s)
-		case "mediasize":
-			s, ok := jsonScalar(raw)
-			if !ok {
-				reject(key, "want a size in bytes, got %s", jsonKind(raw))
-				bad = true
-				continue
-			}
-			if s = strings.TrimSpace(s); s != "" {
-				n, err := strconv.ParseInt(s, 10, 64)
-				if err != nil || n < 0 {
-					reject(key, "size %q is not a number of bytes", s)
-					bad = true
-					continue
-				}
-				e.Size = n
-			}
-		case "series":
-			if s, ok := jsonScalar(raw); ok {
-				e.Series = s
+		for _, h := range hs {
+			m.addHash(h)
+		}
+		if keep != nil {
+			m.e.setExtra(key, keep)
+		}
+	case "category":
+		s, ok := jsonScalar(raw)
+		if !ok {
+			m.reject(key, "want a category number or string, got %s", jsonKind(raw))
+			return
+		}
+		m.e.Category = strings.TrimSpace(s)
+	case "mediasize":
+		m.size(key, raw)
+	case "victimidentified", "offenderidentified":
+		b, isNull, ok := jsonBool(raw)
+		if !ok {
+			m.reject(key, "want true or false, got %s", jsonKind(raw))
+			return
+		}
+		if !isNull {
+			if lk == "victimidentified" {
+				m.e.VictimIdentified = &b
 			} else {
-				e.setExtra(key, raw)
+				m.e.OffenderIdentified = &b
 			}
-		case "victimidentified", "offenderidentified":
-			b, isNull, ok := jsonBool(raw)
-			if !ok {
-				reject(key, "want true or false, got %s", jsonKind(raw))
-				bad = true
-				continue
-			}
+		}
+	default:
+		m.text(key, lk, raw)
+	}
+}
+
+// hashField reads an MD5, SHA1 or SHA256 field; null or blank is no hash.
+func (m *mediaRecord) hashField(key string, k hashkind.Kind, raw json.RawMessage) {
+	s, isNull, ok := jsonString(raw)
+	if !ok {
+		m.reject(key, "want a %s hash as a string, got %s", k, jsonKind(raw))
+		return
+	}
+	if isNull || strings.TrimSpace(s) == "" {
+		return
+	}
+	h, err := hashkind.Parse(s, k)
+	if err != nil {
+		m.reject(key, "%v", err)
+		return
+	}
+	m.addHash(h)
+}
+
+// size reads MediaSize, a number of bytes as a number or a string; blank
+// leaves the size unknown (-1).
+func (m *mediaRecord) size(key string, raw json.RawMessage) {
+	s, ok := jsonScalar(raw)
+	if !ok {
+		m.reject(key, "want a size in bytes, got %s", jsonKind(raw))
+		return
+	}
+	if s = strings.TrimSpace(s); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			m.reject(key, "size %q is not a number of bytes", s)
+			return
+		}
+		m.e.Size = n
+	}
+}
+
+// text reads the fields that are never rejected: a value of an
+// unexpected type is kept as an extra field rather than lost.
+func (m *mediaRecord) text(key, lk string, raw json.RawMessage) {
+	switch lk {
+	case "series":
+		if s, ok := jsonScalar(raw); ok {
+			m.e.Series = s
+		} else {
+			m.e.setExtra(key, raw)
+		}
+	case "comments":
+		if s, isNull, ok := jsonString(raw); ok {
 			if !isNull {
-				if lk == "victimidentified" {
-					e.VictimIdentified = &b
-				} else {
-					e.OffenderIdentified = &b
-				}
+				m.e.Note = s
 			}
-		case "comments":
-			if s, isNull, ok := jsonString(raw); ok {
-				if !isNull {
-					e.Note = s
-				}
-			} else {
-				e.setExtra(key, raw)
-			}
-		case "name", "filename":
-			if s, isNull, ok := jsonString(raw); ok {
-				if !isNull && e.Name == "" {
-					e.Name = s
-				}
-			} else {
-				e.setExtra(key, raw)
-			}
-		case "mediafiles":
-			mediaFiles = raw
-			e.setExtra(key, raw)
-		default:
-			if hasPrefixFold([]byte(key), extraPrefix) {
-				key = key[len(extraPrefix):] // see vicsEscaped
-			}
-			e.setExtra(key, raw)
+		} else {
+			m.e.setExtra(key, raw)
 		}
-	}
-	if bad {
-		return
-	}
-	if e.Name == "" && mediaFiles != nil {
-		var files []struct{ FileName string }
-		if json.Unmarshal(mediaFiles, &files) == nil && len(files) > 0 {
-			e.Name = files[0].FileName
+	case "name", "filename":
+		if s, isNull, ok := jsonString(raw); ok {
+			if !isNull && m.e.Name == "" {
+				m.e.Name = s
+			}
+		} else {
+			m.e.setExtra(key, raw)
 		}
-	}
-	if len(hashes) == 0 {
-		v.c.reject(pos, "no MD5, SHA1, SHA256 or AlternativeHashes in this media record")
-		return
-	}
-	for i, h := range hashes {
-		e.Hash = h
-		if i > 0 && e.Extra != nil {
-			e.Extra = maps.Clone(e.Extra)
+	case "mediafiles":
+		m.mediaFiles = raw
+		m.e.setExtra(key, raw)
+	default:
+		if hasPrefixFold([]byte(key), extraPrefix) {
+			key = key[len(extraPrefix):] // see vicsEscaped
 		}
-		v.c.add(&e)
+		m.e.setExtra(key, raw)
 	}
 }
 

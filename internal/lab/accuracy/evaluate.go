@@ -167,7 +167,9 @@ type pairKey struct {
 	torrent int
 }
 
-// Evaluate compares the pipeline's records with the truth.
+// Evaluate compares the pipeline's records with the truth: it judges
+// every observation, counts recall over the pairs the lab made
+// detectable, and then the targets.
 func Evaluate(in Inputs) *Report {
 	network := in.Network
 	if network == "" {
@@ -178,131 +180,182 @@ func Evaluate(in Inputs) *Report {
 	for _, d := range in.Truth.Devices {
 		rep.Devices[d.Kind]++
 	}
-	levels := []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
-	recallBy, methods := methodRecall(in.Network)
-	byLevel := map[observe.Level]*Row{}
-	byMethod := map[string]*Row{}
-	for _, l := range levels {
-		byLevel[l] = &Row{Name: l.String()}
+	t := newTally(&in)
+	for i := range in.Observations {
+		t.observe(&in, rep, &in.Observations[i])
 	}
-	for _, m := range methods {
-		byMethod[m] = &Row{Name: m}
-	}
+	t.countRecall(&in)
+	t.report(rep)
+	evalTargets(&in, rep)
+	rep.in = &in
+	return rep
+}
+
+// tally is what Evaluate counts as it goes: a row per level and per
+// method (in table order, with any level or method met only in the
+// records appended), the pairs detected, and a row per device and torrent.
+type tally struct {
+	levels   []observe.Level
+	methods  []string
+	recallBy map[string]func(*lab.TruthItem) bool
+	byLevel  map[observe.Level]*Row
+	byMethod map[string]*Row
 	// Pairs detected: by level reached (correctly), by method.
-	detectedAt := map[pairKey]observe.Level{}
-	detectedBy := map[string]map[pairKey]bool{}
-	devRows := map[pairKey]*DeviceRow{}
+	detectedAt map[pairKey]observe.Level
+	detectedBy map[string]map[pairKey]bool
+	devRows    map[pairKey]*DeviceRow
+}
+
+// newTally starts the rows of the network's levels and methods, and a
+// device row for every watched torrent a device has.
+func newTally(in *Inputs) *tally {
+	t := &tally{
+		levels:     []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified},
+		byLevel:    map[observe.Level]*Row{},
+		byMethod:   map[string]*Row{},
+		detectedAt: map[pairKey]observe.Level{},
+		detectedBy: map[string]map[pairKey]bool{},
+		devRows:    map[pairKey]*DeviceRow{},
+	}
+	t.recallBy, t.methods = methodRecall(in.Network)
+	for _, l := range t.levels {
+		t.byLevel[l] = &Row{Name: l.String()}
+	}
+	for _, m := range t.methods {
+		t.byMethod[m] = &Row{Name: m}
+	}
 	for i := range in.Truth.Devices {
 		d := &in.Truth.Devices[i]
 		for _, it := range d.Items {
 			if !it.Watched {
 				continue
 			}
-			devRows[pairKey{d.Name, it.Torrent}] = &DeviceRow{Device: d.Name, Kind: d.Kind, Torrent: it.Torrent,
+			t.devRows[pairKey{d.Name, it.Torrent}] = &DeviceRow{Device: d.Name, Kind: d.Kind, Torrent: it.Torrent,
 				Shown: it.Shown.String(), ShownPieces: it.ShownPieces, HeldPieces: it.HeldPieces, Pieces: it.Pieces, MaxPieces: -1}
 		}
 	}
-	for i := range in.Observations {
-		o := &in.Observations[i]
-		c := judge(&in, o)
-		if c.dev != nil {
-			k := pairKey{c.dev.Name, -1}
-			if c.item != nil {
-				k.torrent = c.item.Torrent
-			}
-			dr := devRows[k]
-			if dr == nil {
-				dr = &DeviceRow{Device: c.dev.Name, Kind: c.dev.Kind, Torrent: -1, Shown: "none", MaxPieces: -1}
-				devRows[k] = dr
-			}
-			dr.Observations++
-			if !c.tp {
-				dr.False++
-			}
-			if lv := o.Possession.Level; dr.MaxRecorded == "" || levelOf(dr.MaxRecorded) < lv {
-				dr.MaxRecorded = lv.String()
-			}
-			dr.MaxPieces = max(dr.MaxPieces, o.Possession.PiecesHave)
-		}
-		lr := byLevel[o.Possession.Level]
-		if lr == nil {
-			lr = &Row{Name: o.Possession.Level.String()}
-			byLevel[o.Possession.Level] = lr
-			levels = append(levels, o.Possession.Level)
-		}
-		mr := byMethod[o.Method]
-		if mr == nil {
-			mr = &Row{Name: o.Method}
-			byMethod[o.Method] = mr
-			methods = append(methods, o.Method)
-		}
-		for _, r := range []*Row{lr, mr} {
-			r.Observations++
-			if c.tp {
-				r.TruePos++
-			} else {
-				r.FalsePos++
-			}
-			if c.above {
-				r.AboveHeld++
-			}
-		}
-		if !c.tp {
-			rep.FalseBy[c.why]++
-			kind := ""
-			if c.dev != nil {
-				kind = c.dev.Kind
-			}
-			rep.FalseByKind[kind]++
-			if kind == "" {
-				kind = "(none)"
-			}
-			rep.FalseDetail[o.Possession.Level.String()+" "+c.why+" "+kind]++
-			continue
-		}
-		k := pairKey{c.dev.Name, c.item.Torrent}
-		if o.Possession.Level > detectedAt[k] {
-			detectedAt[k] = o.Possession.Level
-		}
-		if detectedBy[o.Method] == nil {
-			detectedBy[o.Method] = map[pairKey]bool{}
-		}
-		detectedBy[o.Method][k] = true
+	return t
+}
+
+// observe judges one observation and counts it in its device row, its
+// level and method rows, and either the false-positive tables of rep or
+// the pairs detected.
+func (t *tally) observe(in *Inputs, rep *Report, o *observe.Observation) {
+	c := judge(in, o)
+	if c.dev != nil {
+		t.countDevice(c, o)
 	}
-	// Recall: of the (device, watched torrent) pairs the lab made
-	// detectable.
+	lr := t.byLevel[o.Possession.Level]
+	if lr == nil {
+		lr = &Row{Name: o.Possession.Level.String()}
+		t.byLevel[o.Possession.Level] = lr
+		t.levels = append(t.levels, o.Possession.Level)
+	}
+	mr := t.byMethod[o.Method]
+	if mr == nil {
+		mr = &Row{Name: o.Method}
+		t.byMethod[o.Method] = mr
+		t.methods = append(t.methods, o.Method)
+	}
+	for _, r := range []*Row{lr, mr} {
+		r.Observations++
+		if c.tp {
+			r.TruePos++
+		} else {
+			r.FalsePos++
+		}
+		if c.above {
+			r.AboveHeld++
+		}
+	}
+	if !c.tp {
+		rep.FalseBy[c.why]++
+		kind := ""
+		if c.dev != nil {
+			kind = c.dev.Kind
+		}
+		rep.FalseByKind[kind]++
+		if kind == "" {
+			kind = "(none)"
+		}
+		rep.FalseDetail[o.Possession.Level.String()+" "+c.why+" "+kind]++
+		return
+	}
+	k := pairKey{c.dev.Name, c.item.Torrent}
+	if o.Possession.Level > t.detectedAt[k] {
+		t.detectedAt[k] = o.Possession.Level
+	}
+	if t.detectedBy[o.Method] == nil {
+		t.detectedBy[o.Method] = map[pairKey]bool{}
+	}
+	t.detectedBy[o.Method][k] = true
+}
+
+// countDevice counts observation o, judged c, in the row of its device
+// and torrent (torrent -1 for one the device never had, its row made on
+// first need).
+func (t *tally) countDevice(c claim, o *observe.Observation) {
+	k := pairKey{c.dev.Name, -1}
+	if c.item != nil {
+		k.torrent = c.item.Torrent
+	}
+	dr := t.devRows[k]
+	if dr == nil {
+		dr = &DeviceRow{Device: c.dev.Name, Kind: c.dev.Kind, Torrent: -1, Shown: "none", MaxPieces: -1}
+		t.devRows[k] = dr
+	}
+	dr.Observations++
+	if !c.tp {
+		dr.False++
+	}
+	if lv := o.Possession.Level; dr.MaxRecorded == "" || levelOf(dr.MaxRecorded) < lv {
+		dr.MaxRecorded = lv.String()
+	}
+	dr.MaxPieces = max(dr.MaxPieces, o.Possession.PiecesHave)
+}
+
+// countRecall counts recall: of the (device, watched torrent) pairs the
+// lab made detectable, at each level up to the one shown (never above
+// complete) and by each method that measures it. Verified and unmeasured
+// methods are marked not measured (-1).
+func (t *tally) countRecall(in *Inputs) {
 	for _, d := range in.Truth.Devices {
 		for _, it := range d.Items {
 			if !it.Watched {
 				continue
 			}
 			k := pairKey{d.Name, it.Torrent}
-			for _, l := range levels {
+			for _, l := range t.levels {
 				if l > observe.Complete || l > it.Shown || l == observe.LevelUnknown {
 					continue
 				}
-				byLevel[l].Detectable++
-				if detectedAt[k] >= l {
-					byLevel[l].Detected++
+				t.byLevel[l].Detectable++
+				if t.detectedAt[k] >= l {
+					t.byLevel[l].Detected++
 				}
 			}
-			for m, detectable := range recallBy {
+			for m, detectable := range t.recallBy {
 				if detectable == nil || !detectable(&it) {
 					continue
 				}
-				byMethod[m].Detectable++
-				if detectedBy[m][k] {
-					byMethod[m].Detected++
+				t.byMethod[m].Detectable++
+				if t.detectedBy[m][k] {
+					t.byMethod[m].Detected++
 				}
 			}
 		}
 	}
-	byLevel[observe.Verified].Detectable = -1 // the harness runs without --verify
-	for m, detectable := range recallBy {
+	t.byLevel[observe.Verified].Detectable = -1 // the harness runs without --verify
+	for m, detectable := range t.recallBy {
 		if detectable == nil {
-			byMethod[m].Detectable = -1
+			t.byMethod[m].Detectable = -1
 		}
 	}
+}
+
+// report puts the finished level, method and device rows in rep, the
+// device rows sorted by kind, device and torrent.
+func (t *tally) report(rep *Report) {
 	finish := func(r *Row) Row {
 		r.FPRate = ratio(r.FalsePos, r.Observations)
 		if r.Detectable < 0 {
@@ -312,13 +365,13 @@ func Evaluate(in Inputs) *Report {
 		}
 		return *r
 	}
-	for _, l := range levels {
-		rep.Levels = append(rep.Levels, finish(byLevel[l]))
+	for _, l := range t.levels {
+		rep.Levels = append(rep.Levels, finish(t.byLevel[l]))
 	}
-	for _, m := range methods {
-		rep.Methods = append(rep.Methods, finish(byMethod[m]))
+	for _, m := range t.methods {
+		rep.Methods = append(rep.Methods, finish(t.byMethod[m]))
 	}
-	for _, dr := range devRows {
+	for _, dr := range t.devRows {
 		rep.DeviceRows = append(rep.DeviceRows, *dr)
 	}
 	sort.Slice(rep.DeviceRows, func(i, j int) bool {
@@ -331,9 +384,6 @@ func Evaluate(in Inputs) *Report {
 		}
 		return a.Torrent < b.Torrent
 	})
-	evalTargets(&in, rep)
-	rep.in = &in
-	return rep
 }
 
 // methodRecall returns, for the network, the methods reported in the

@@ -218,161 +218,205 @@ type candidate struct {
 // (TCP) to the K closest nodes that answered with a token.
 func (c *Client) Announce(ctx context.Context, infohash [20]byte, port uint16) (Result, error) {
 	var res Result
-	target := krpc.ID(infohash)
-	var mu sync.Mutex
-	cands := map[netip.AddrPort]*candidate{}
-	peers := map[netip.AddrPort]bool{}
-	add := func(id krpc.ID, a netip.AddrPort, known bool) {
-		a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
-		if !a.IsValid() || a.Port() == 0 || !a.Addr().IsLoopback() || a == c.addr {
-			return
-		}
-		if x, ok := cands[a]; ok {
-			if known && !x.known {
-				x.id, x.known = id, true
-			}
-			return
-		}
-		cands[a] = &candidate{id: id, addr: a, known: known}
-	}
+	l := &lookup{c: c, target: krpc.ID(infohash), res: &res,
+		cands: map[netip.AddrPort]*candidate{}, peers: map[netip.AddrPort]bool{}, wake: make(chan struct{}, 1)}
 	for _, b := range c.cfg.Bootstrap {
-		add(krpc.ID{}, b, false)
+		l.add(krpc.ID{}, b, false)
 	}
-	dist := func(a, b *candidate) int {
-		if a.known != b.known {
-			if !a.known {
-				return -1
-			}
-			return 1
-		}
-		da, db := xor(a.id, target), xor(b.id, target)
-		return bytes.Compare(da[:], db[:])
-	}
-	// closest is the candidates not failed, bootstrap first, then by
-	// distance; the lookup is over when the K closest known have answered.
-	closest := func() []*candidate {
-		l := make([]*candidate, 0, len(cands))
-		for _, x := range cands {
-			if x.state != 3 {
-				l = append(l, x)
-			}
-		}
-		slices.SortFunc(l, dist)
-		return l
-	}
-	wake := make(chan struct{}, 1)
-	var wg sync.WaitGroup
-	inflight := 0
-	for ctx.Err() == nil {
-		mu.Lock()
-		var pick []*candidate
-		busy, seen := 0, 0
-		for _, x := range closest() {
-			if x.known {
-				if seen == c.cfg.K {
-					break
-				}
-				seen++
-			}
-			switch x.state {
-			case 0:
-				if inflight+len(pick) < c.cfg.Alpha && res.Queried+len(pick) < c.cfg.MaxQueries {
-					pick = append(pick, x)
-				}
-			case 1:
-				busy++
-			}
-		}
-		for _, x := range pick {
-			x.state = 1
-		}
-		inflight += len(pick)
-		res.Queried += len(pick)
-		mu.Unlock()
-		if len(pick) == 0 && busy == 0 {
-			break
-		}
-		for _, x := range pick {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r, err := c.query(ctx, x.addr, "get_peers", &krpc.MsgArgs{InfoHash: target, Want: []krpc.Want{krpc.WantNodes}})
-				mu.Lock()
-				inflight--
-				if err != nil {
-					x.state = 3
-				} else {
-					x.state = 2
-					res.Answered++
-					if !x.known {
-						x.id, x.known = r.R.ID, true
-					}
-					if r.R.Token != nil {
-						x.token = *r.R.Token
-					}
-					for _, n := range r.R.Nodes {
-						if ap, ok := netip.AddrFromSlice(n.Addr.IP); ok {
-							add(n.ID, netip.AddrPortFrom(ap, uint16(n.Addr.Port)), true)
-						}
-					}
-					for _, p := range r.R.Values {
-						if ap, ok := netip.AddrFromSlice(p.IP); ok {
-							peers[netip.AddrPortFrom(ap.Unmap(), uint16(p.Port))] = true
-						}
-					}
-				}
-				mu.Unlock()
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}()
-		}
-		if len(pick) == 0 {
-			select {
-			case <-wake:
-			case <-ctx.Done():
-			}
-		}
-	}
-	wg.Wait()
+	l.run(ctx)
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	// Announce to the K closest that answered with a token.
-	var to []*candidate
-	for _, x := range closest() {
-		if x.state == 2 && x.token != "" && x.known {
-			to = append(to, x)
-			if len(to) == c.cfg.K {
-				break
-			}
-		}
-	}
+	to := l.announceTo()
 	if len(to) == 0 {
 		return res, fmt.Errorf("announcer: lookup of %x found no node to announce to (%d queried, %d answered)", infohash, res.Queried, res.Answered)
 	}
 	res.FirstAnnounce = time.Now()
-	var ok atomic.Int64
-	for _, x := range to {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := int(port)
-			if _, err := c.query(ctx, x.addr, "announce_peer", &krpc.MsgArgs{InfoHash: target, Token: x.token, Port: &p}); err == nil {
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	res.AnnouncedTo = int(ok.Load())
-	for p := range peers {
+	res.AnnouncedTo = l.announce(ctx, to, port)
+	for p := range l.peers {
 		res.Peers = append(res.Peers, p)
 	}
 	if res.AnnouncedTo == 0 {
 		return res, fmt.Errorf("announcer: no node accepted the announce of %x", infohash)
 	}
 	return res, nil
+}
+
+// lookup is one Announce's iterative get_peers lookup. mu guards the
+// candidates, the peers, inflight and the counts in res, which the
+// query goroutines update as replies come.
+type lookup struct {
+	c        *Client
+	target   krpc.ID
+	res      *Result
+	mu       sync.Mutex
+	cands    map[netip.AddrPort]*candidate
+	peers    map[netip.AddrPort]bool
+	inflight int
+	wake     chan struct{} // a query ended: pick again
+	wg       sync.WaitGroup
+}
+
+// add records a node to ask, if it is on loopback and not the client
+// itself; a node met again only gains the id it lacked. Called with
+// l.mu held (or before the lookup starts).
+func (l *lookup) add(id krpc.ID, a netip.AddrPort, known bool) {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	if !a.IsValid() || a.Port() == 0 || !a.Addr().IsLoopback() || a == l.c.addr {
+		return
+	}
+	if x, ok := l.cands[a]; ok {
+		if known && !x.known {
+			x.id, x.known = id, true
+		}
+		return
+	}
+	l.cands[a] = &candidate{id: id, addr: a, known: known}
+}
+
+// closest is the candidates not failed, bootstrap first, then by
+// distance; the lookup is over when the K closest known have answered.
+func (l *lookup) closest() []*candidate {
+	out := make([]*candidate, 0, len(l.cands))
+	for _, x := range l.cands {
+		if x.state != 3 {
+			out = append(out, x)
+		}
+	}
+	slices.SortFunc(out, func(a, b *candidate) int {
+		if a.known != b.known {
+			if !a.known {
+				return -1
+			}
+			return 1
+		}
+		da, db := xor(a.id, l.target), xor(b.id, l.target)
+		return bytes.Compare(da[:], db[:])
+	})
+	return out
+}
+
+// run queries, Alpha at a time, the new candidates among the K closest
+// known (and any bootstrap node), until none is new or in flight, the
+// query budget is spent, or ctx ends. It returns once every query has.
+func (l *lookup) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		pick, busy := l.pick()
+		if len(pick) == 0 && busy == 0 {
+			break
+		}
+		for _, x := range pick {
+			l.wg.Add(1)
+			go l.getPeers(ctx, x)
+		}
+		if len(pick) == 0 {
+			select {
+			case <-l.wake:
+			case <-ctx.Done():
+			}
+		}
+	}
+	l.wg.Wait()
+}
+
+// pick chooses the candidates to query now and marks them in flight; busy
+// counts those of the K closest already in flight.
+func (l *lookup) pick() (pick []*candidate, busy int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cfg := &l.c.cfg
+	seen := 0
+	for _, x := range l.closest() {
+		if x.known {
+			if seen == cfg.K {
+				break
+			}
+			seen++
+		}
+		switch x.state {
+		case 0:
+			if l.inflight+len(pick) < cfg.Alpha && l.res.Queried+len(pick) < cfg.MaxQueries {
+				pick = append(pick, x)
+			}
+		case 1:
+			busy++
+		}
+	}
+	for _, x := range pick {
+		x.state = 1
+	}
+	l.inflight += len(pick)
+	l.res.Queried += len(pick)
+	return pick, busy
+}
+
+// getPeers asks x for the target, records its answer (its id, write
+// token, the nodes and peers it names) or its failure, and wakes run.
+func (l *lookup) getPeers(ctx context.Context, x *candidate) {
+	defer l.wg.Done()
+	r, err := l.c.query(ctx, x.addr, "get_peers", &krpc.MsgArgs{InfoHash: l.target, Want: []krpc.Want{krpc.WantNodes}})
+	l.mu.Lock()
+	l.inflight--
+	if err != nil {
+		x.state = 3
+	} else {
+		x.state = 2
+		l.res.Answered++
+		if !x.known {
+			x.id, x.known = r.R.ID, true
+		}
+		if r.R.Token != nil {
+			x.token = *r.R.Token
+		}
+		for _, n := range r.R.Nodes {
+			if ap, ok := netip.AddrFromSlice(n.Addr.IP); ok {
+				l.add(n.ID, netip.AddrPortFrom(ap, uint16(n.Addr.Port)), true)
+			}
+		}
+		for _, p := range r.R.Values {
+			if ap, ok := netip.AddrFromSlice(p.IP); ok {
+				l.peers[netip.AddrPortFrom(ap.Unmap(), uint16(p.Port))] = true
+			}
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// announceTo is the K closest that answered with a token. Called after
+// run, when no query is left.
+func (l *lookup) announceTo() []*candidate {
+	var to []*candidate
+	for _, x := range l.closest() {
+		if x.state == 2 && x.token != "" && x.known {
+			to = append(to, x)
+			if len(to) == l.c.cfg.K {
+				break
+			}
+		}
+	}
+	return to
+}
+
+// announce sends announce_peer for port to each of to at once and
+// returns how many accepted it.
+func (l *lookup) announce(ctx context.Context, to []*candidate, port uint16) int {
+	var ok atomic.Int64
+	for _, x := range to {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			p := int(port)
+			if _, err := l.c.query(ctx, x.addr, "announce_peer", &krpc.MsgArgs{InfoHash: l.target, Token: x.token, Port: &p}); err == nil {
+				ok.Add(1)
+			}
+		}()
+	}
+	l.wg.Wait()
+	return int(ok.Load())
 }
 
 func xor(a, b krpc.ID) (d [20]byte) {
