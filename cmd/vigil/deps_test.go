@@ -43,9 +43,10 @@ var layerTable = []struct {
 		"internal/sensor/bittorrent/peerid",
 		"internal/sensor/bittorrent/transcript",
 	}},
-	{"codecs", "codecs built on the words (KRPC, peer wire, digests, list formats) and the routing table: no I/O", []string{
+	{"codecs", "codecs built on the words (KRPC, peer wire, torrent info dictionaries, digests, list formats) and the routing table: no I/O", []string{
 		"internal/digest",
 		"internal/sensor/bittorrent/krpc",
+		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/peerwire",
 		"internal/sensor/bittorrent/routing",
 		"internal/watchlist",
@@ -187,6 +188,7 @@ var (
 	// chain of imports.
 	noIO = []string{"internal/bencode", "internal/bep42", "internal/hashkind", "internal/digest", "internal/watchlist",
 		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
+		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing",
 		"internal/sensor/ed2k/wire", "internal/sensor/ed2k/kadwire"}
 	ioRoots = []string{"net", "os", "io/fs", "syscall"}

@@ -358,12 +358,12 @@ func (n *node) recordAnnounce(ctx context.Context, w Watched, q *krpc.Msg, raw [
 	tr := newTranscript(s.cfg.TranscriptLimit)
 	if tk, ok := n.replies.find(from, q.A.InfoHash, string(q.A.Token), now); ok {
 		n.announceProven.Add(1)
-		tr.received(tk.queryAt, tk.to, tk.query)
-		tr.sent(tk.replyAt, tk.to, tk.reply)
+		tr.Received(tk.queryAt, tk.to, tk.query)
+		tr.Sent(tk.replyAt, tk.to, tk.reply)
 	} else {
 		n.announceUnproven.Add(1)
 	}
-	tr.received(now, from, raw)
+	tr.Received(now, from, raw)
 	o := observe.Observation{
 		Method: observe.MethodDHTAnnounce, Time: now.UTC(),
 		Item:     observe.Item{Hash: w.Hash, Matched: w.Matched},
@@ -371,7 +371,7 @@ func (n *node) recordAnnounce(ctx context.Context, w Watched, q *krpc.Msg, raw [
 		Client: observe.Client{NodeID: append([]byte(nil), q.A.ID[:]...), ListenPort: listen,
 			Name: clientFromV(q.V)},
 		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-		Transcript: tr.final(),
+		Transcript: final(tr),
 	}
 	markNodeID(&o, from.Addr(), q.A.ID)
 	s.emit(ctx, o)

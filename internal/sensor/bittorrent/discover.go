@@ -1,15 +1,12 @@
 package bittorrent
 
 import (
-	"bufio"
 	"container/heap"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -19,12 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vigil-oss/vigil/internal/bencode"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
-	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/metainfo"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 )
 
@@ -504,9 +500,8 @@ func (d *discoverer) fetch(ctx context.Context, job fetchJob) {
 	d.failed(job)
 }
 
-// fetchMetadata connects to a peer, shakes hands for key, and fetches the
-// info dictionary over ut_metadata (BEP 9), verified against key: SHA-1 for
-// a v1 or hybrid key, the first 20 bytes of SHA-256 for a v2 one. Nothing
+// fetchMetadata fetches and verifies key's info dictionary from a peer
+// (probe.FetchMetadata) within ProbeTimeout and the wire budget. Nothing
 // of it is recorded: the torrent is not watched (yet).
 func (s *Sensor) fetchMetadata(ctx context.Context, peer netip.AddrPort, key routing.ID) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeTimeout)
@@ -518,105 +513,7 @@ func (s *Sensor) fetchMetadata(ctx context.Context, peer netip.AddrPort, key rou
 	if !s.lim.AllowAddr(peer.Addr(), s.cfg.Clock()) {
 		return nil, fmt.Errorf("per-address budget for %v spent", peer.Addr())
 	}
-	// dialOver dials from the sensor's address of the peer's family and
-	// remembers the connection's source port as the sensor's own.
-	conn, err := s.dialOver(ctx, transportTCP, peer)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-
-	var rsv peerwire.Reserved
-	rsv.SetExtended(true)
-	rsv.SetFast(true)
-	hs := peerwire.Handshake{Reserved: rsv, InfoHash: key, PeerID: s.peerID}
-	if _, err := conn.Write(hs.AppendTo(nil)); err != nil {
-		return nil, err
-	}
-	dec := peerwire.NewDecoder(bufio.NewReaderSize(conn, 32<<10), peerwire.DefaultMaxLength)
-	theirs, err := dec.ReadHandshake()
-	if err != nil {
-		return nil, err
-	}
-	if theirs.InfoHash != [20]byte(key) {
-		return nil, errWrongTorrent
-	}
-	if !theirs.Reserved.Extended() {
-		return nil, errors.New("peer does not speak the extension protocol (BEP 10)")
-	}
-	var out []byte
-	if theirs.Reserved.Fast() {
-		m := peerwire.Message{ID: peerwire.HaveNone}
-		out = m.AppendTo(out)
-	}
-	eh := peerwire.ExtHandshake{M: map[string]uint8{"ut_metadata": extMetadataID}, Client: "Vigil sensor", ReqQ: 1}
-	m := peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}
-	if _, err := conn.Write(m.AppendTo(out)); err != nil {
-		return nil, err
-	}
-	var meta metadataFetch
-	for {
-		var m peerwire.Message
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) || isTimeout(err) {
-				return nil, fmt.Errorf("peer closed or went quiet before the metadata was in: %w", err)
-			}
-			return nil, err
-		}
-		if m.ID != peerwire.Extended || m.Keepalive {
-			continue
-		}
-		switch m.ExtendedID {
-		case peerwire.ExtHandshakeID:
-			eh, err := peerwire.ParseExtHandshake(m.Payload)
-			if err != nil {
-				return nil, err
-			}
-			if eh.M["ut_metadata"] == 0 || eh.MetadataSize <= 0 || eh.MetadataSize > maxMetadataSize {
-				return nil, fmt.Errorf("peer offers no usable metadata (ut_metadata %d, size %d)", eh.M["ut_metadata"], eh.MetadataSize)
-			}
-			meta.start(eh.MetadataSize)
-			if err := meta.requestAll(conn, eh.M["ut_metadata"]); err != nil {
-				return nil, err
-			}
-		case extMetadataID:
-			md, err := peerwire.ParseMetadata(m.Payload)
-			if err != nil {
-				return nil, err
-			}
-			done := meta.add(md)
-			if meta.failed {
-				return nil, errors.New("peer rejected a metadata request or sent a piece of the wrong size")
-			}
-			if done {
-				info := make([]byte, 0, meta.size)
-				for _, p := range meta.pieces {
-					info = append(info, p...)
-				}
-				if _, ok := verifyInfo(info, key); !ok {
-					return nil, errors.New("metadata does not hash to the info-hash")
-				}
-				return info, nil
-			}
-		}
-	}
-}
-
-// verifyInfo checks an info dictionary against a 20-byte DHT key and
-// returns the info-hash it proves: btih if its SHA-1 is the key, btih2 (the
-// full SHA-256) if the key is its SHA-256 truncated (BEP 52).
-func verifyInfo(info []byte, key routing.ID) (hashkind.Hash, bool) {
-	if s1 := sha1.Sum(info); s1 == [20]byte(key) {
-		return hashkind.MustNew(hashkind.BTIH, s1[:]), true
-	}
-	if s2 := sha256.Sum256(info); [20]byte(s2[:20]) == [20]byte(key) {
-		return hashkind.MustNew(hashkind.BTIH2, s2[:]), true
-	}
-	return hashkind.Hash{}, false
+	return s.prober.FetchMetadata(ctx, peer, key)
 }
 
 // matchInfo matches a verified info dictionary's files against the lists.
@@ -639,7 +536,7 @@ func (d *discoverer) matchInfo(job fetchJob, from netip.AddrPort, info []byte) {
 			}
 		}
 	}
-	spf, err := singlePieceFiles(info)
+	spf, err := metainfo.SinglePieceFiles(info)
 	if err == nil {
 		for _, f := range spf {
 			h := hashkind.MustNew(hashkind.SHA1, f.SHA1[:])
@@ -689,96 +586,6 @@ func (d *discoverer) matchInfo(job fetchJob, from netip.AddrPort, info []byte) {
 	d.matched.Add(1)
 	s.log.Info("discovered a torrent with files on a watch-list; watching it",
 		"infohash", hashes[0].Hex(), "name", ti.Name, "files_matched", len(files), "reason", reason, "peer", from, "node", job.node)
-}
-
-// pieceFile is a v1 file that is exactly one piece.
-type pieceFile struct {
-	Path   string
-	Length int64
-	SHA1   [20]byte
-}
-
-// singlePieceFiles returns the files of a v1 or hybrid info dictionary
-// whose bytes are exactly one piece: the file starts on a piece boundary
-// and either fills the piece or is the last data of the torrent. That
-// piece's hash is then the SHA-1 of the whole file, so it can be matched
-// against sha1 list entries exactly. A single-file torrent of at most one
-// piece is the common case; in a multi-file torrent a file that shares a
-// piece with its neighbours is never matched this way (its piece hash
-// covers other bytes too), and pad files (BEP 47) are skipped.
-func singlePieceFiles(info []byte) ([]pieceFile, error) {
-	v, err := bencode.Decode(info, 64)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadInfo, err)
-	}
-	d, ok := v.(bencode.Dict)
-	if !ok {
-		return nil, fmt.Errorf("%w: not a dictionary", ErrBadInfo)
-	}
-	pl, ok := getInt(d, "piece length")
-	if !ok || pl <= 0 {
-		return nil, fmt.Errorf("%w: no piece length", ErrBadInfo)
-	}
-	pieces, ok := getBytes(d, "pieces")
-	if !ok {
-		return nil, nil // v2 only: no v1 pieces
-	}
-	if len(pieces)%20 != 0 {
-		return nil, fmt.Errorf("%w: pieces is %d bytes, not a multiple of 20", ErrBadInfo, len(pieces))
-	}
-	type span struct {
-		path   string
-		length int64
-		pad    bool
-	}
-	var spans []span
-	name, _ := getBytes(d, "name")
-	if l, ok := getInt(d, "length"); ok {
-		spans = append(spans, span{path: string(name), length: l})
-	} else if fv, ok := d.Get("files"); ok {
-		list, ok := fv.([]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: files is not a list", ErrBadInfo)
-		}
-		for _, e := range list {
-			fd, ok := e.(bencode.Dict)
-			if !ok {
-				return nil, fmt.Errorf("%w: a files entry is not a dictionary", ErrBadInfo)
-			}
-			l, ok := getInt(fd, "length")
-			if !ok || l < 0 {
-				return nil, fmt.Errorf("%w: a file has no length", ErrBadInfo)
-			}
-			attr, _ := getBytes(fd, "attr")
-			spans = append(spans, span{path: joinPath(fd), length: l, pad: strings.ContainsRune(string(attr), 'p')})
-		}
-	}
-	var total int64
-	for _, sp := range spans {
-		if sp.length > 1<<50 || total > 1<<50 {
-			return nil, fmt.Errorf("%w: lengths out of range", ErrBadInfo)
-		}
-		total += sp.length
-	}
-	if n := (total + pl - 1) / pl; n != int64(len(pieces)/20) {
-		return nil, fmt.Errorf("%w: %d pieces for %d bytes of piece length %d", ErrBadInfo, len(pieces)/20, total, pl)
-	}
-	var out []pieceFile
-	var off int64
-	for _, sp := range spans {
-		start := off
-		off += sp.length
-		if sp.pad || sp.length == 0 || start%pl != 0 {
-			continue
-		}
-		if sp.length == pl || (sp.length < pl && off == total) {
-			i := start / pl
-			var h [20]byte
-			copy(h[:], pieces[i*20:i*20+20])
-			out = append(out, pieceFile{Path: sp.path, Length: sp.length, SHA1: h})
-		}
-	}
-	return out, nil
 }
 
 // Discovered returns the torrents discovery has matched so far.

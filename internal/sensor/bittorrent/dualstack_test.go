@@ -455,11 +455,11 @@ func TestPeerOfAFamilyWithoutListenAddressIsNotDialled(t *testing.T) {
 			if len(s.probeQ) != 0 {
 				t.Fatal("a probe of the other family's peer was queued")
 			}
-			if _, err := s.dialOver(t.Context(), transportTCP, peer); err == nil || !strings.Contains(err.Error(), "no listen address") {
-				t.Fatalf("dialOver = %v, want a refusal", err)
+			if _, err := s.prober.Dial(t.Context(), transportTCP, peer); err == nil || !strings.Contains(err.Error(), "no listen address") {
+				t.Fatalf("Dial = %v, want a refusal", err)
 			}
-			if _, err := s.dialOver(t.Context(), transportUTP, peer); err == nil {
-				t.Fatal("dialOver over uTP dialled the other family")
+			if _, err := s.prober.Dial(t.Context(), transportUTP, peer); err == nil {
+				t.Fatal("Dial over uTP dialled the other family")
 			}
 			_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
 			if c, err := ln.Accept(); err == nil {

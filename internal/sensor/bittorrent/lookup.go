@@ -464,15 +464,15 @@ func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.Add
 		}
 		tr := newTranscript(s.cfg.TranscriptLimit)
 		if len(src.reply.sent) > 0 {
-			tr.sent(src.reply.sentAt, src.node, src.reply.sent)
+			tr.Sent(src.reply.sentAt, src.node, src.reply.sent)
 		}
-		tr.received(src.reply.at, src.node, src.reply.b)
+		tr.Received(src.reply.at, src.node, src.reply.b)
 		o := observe.Observation{
 			Method: observe.MethodDHTGetPeers, Time: src.reply.at.UTC(),
 			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
 			Endpoint:   observe.Endpoint{IP: peer.Addr(), Port: peer.Port(), Transport: "tcp"},
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-			Transcript: tr.final(),
+			Transcript: final(tr),
 		}
 		o.Mark(observe.MarkThirdParty)
 		o.Mark(observe.MarkSpoofableSource)

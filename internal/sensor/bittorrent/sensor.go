@@ -35,6 +35,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
@@ -339,7 +340,8 @@ type Sensor struct {
 	disc    *discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
-	peerID   [20]byte // the peer id the sensor's probes and announces use
+	peerID   [20]byte      // the peer id the sensor's probes and announces use
+	prober   *probe.Prober // probes and metadata fetches (package probe)
 
 	packets, sent, badPackets, timeouts, lookups atomic.Uint64
 	probes, probeFailures, scopeRefused          atomic.Uint64
@@ -393,6 +395,17 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 		probeQ:  make(chan probeJob, 4096),
 		queries: map[string]uint64{}, obsByMethod: map[string]uint64{},
 		probed: map[probeKey]time.Time{},
+	}
+	s.prober, err = probe.New(probe.Config{
+		PeerID: s.peerID, Listen: cfg.ListenAddrs,
+		PortWait: cfg.ProbePortWait, PEXWait: cfg.ProbePEXWait, Verify: cfg.Verify,
+		TranscriptLimit: cfg.TranscriptLimit, Clock: cfg.Clock,
+		Info: s.Info, Remember: s.rememberInfo,
+		// A connection's source port is the sensor's own (self.go).
+		Dialled: func(local netip.AddrPort) { s.self.add(local, s.cfg.Clock(), !s.labScope()) },
+	}, guard)
+	if err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: %w", err)
 	}
 	if cfg.Discover {
 		s.disc = newDiscoverer(s)

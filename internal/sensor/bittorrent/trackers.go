@@ -87,9 +87,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			tr := newTranscript(s.cfg.TranscriptLimit)
 			for _, r := range resp.Records {
 				if r.Sent {
-					tr.sent(r.At, trackerAddr, r.Bytes)
+					tr.Sent(r.At, trackerAddr, r.Bytes)
 				} else {
-					tr.received(r.At, trackerAddr, r.Bytes)
+					tr.Received(r.At, trackerAddr, r.Bytes)
 				}
 			}
 			o := observe.Observation{
@@ -99,7 +99,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 				// is where the probe goes first, not something seen.
 				Endpoint:   observe.Endpoint{IP: p.Addr().Unmap(), Port: p.Port(), Transport: "tcp"},
 				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-				Transcript: tr.final(),
+				Transcript: final(tr),
 			}
 			o.Mark(observe.MarkThirdParty)
 			if id := resp.PeerIDs[p]; len(id) == 20 {
