@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/metainfo"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
@@ -320,10 +321,10 @@ func (d *discoverer) run(ctx context.Context) error {
 		for _, b := range d.s.cfg.Bootstrap {
 			d.addNode(b, now)
 		}
-		for _, n := range d.s.nodes {
+		for _, n := range d.s.dht.Nodes() {
 			var t routing.ID
 			binary.BigEndian.PutUint64(t[:8], rand.Uint64())
-			for _, nd := range n.table.Closest(t, 64, now) {
+			for _, nd := range n.Closest(t, 64, now) {
 				d.addNode(nd.Addr, now)
 			}
 		}
@@ -350,7 +351,7 @@ func (d *discoverer) sampleWorker(ctx context.Context, i int) {
 			}
 			continue
 		}
-		id := s.identityFor(n.addr.Addr(), i)
+		id := s.dht.IdentityFor(n.addr.Addr(), i)
 		if id == nil { // cannot happen: addNode keeps the sensor's families only
 			d.release(n, now.Add(time.Hour))
 			continue
@@ -358,7 +359,7 @@ func (d *discoverer) sampleWorker(ctx context.Context, i int) {
 		d.queries.Add(1)
 		q := &krpc.Msg{Method: krpc.MethodSampleInfohashes}
 		q.A.Target = d.target()
-		r, _, err := id.query(ctx, n.addr, q)
+		r, _, err := id.Query(ctx, n.addr, q)
 		now = s.cfg.Clock()
 		if err != nil || r == nil || r.Kind != krpc.KindResponse || !r.R.HasInterval && len(r.R.Samples) == 0 {
 			// No BEP 51 here (anacrolix answers "method unknown"), or no
@@ -390,7 +391,7 @@ func (d *discoverer) sampleWorker(ctx context.Context, i int) {
 // consider handles one sampled info-hash. The exact watch set is asked
 // first: a watched info-hash never reaches the seen-set, whose false
 // positives may only ever skip an unwatched one.
-func (d *discoverer) consider(ctx context.Context, id *node, key routing.ID, from netip.AddrPort) {
+func (d *discoverer) consider(ctx context.Context, id *dhtnode.Node, key routing.ID, from netip.AddrPort) {
 	d.sampled.Add(1)
 	if w, ok := d.s.watch.get(key); ok {
 		d.sampledWatched.Add(1)
@@ -418,14 +419,14 @@ func (d *discoverer) consider(ctx context.Context, id *node, key routing.ID, fro
 
 // recordPeersFrom asks one node for the peers of a watched key and
 // records each peer it names, as a lookup does.
-func (s *Sensor) recordPeersFrom(ctx context.Context, id *node, from netip.AddrPort, key routing.ID, w Watched) {
+func (s *Sensor) recordPeersFrom(ctx context.Context, id *dhtnode.Node, from netip.AddrPort, key routing.ID, w Watched) {
 	q := &krpc.Msg{Method: krpc.MethodGetPeers}
 	q.A.InfoHash = krpc.ID(key)
-	r, raw, err := id.query(ctx, from, q)
+	r, raw, err := id.Query(ctx, from, q)
 	if err != nil || r == nil || r.Kind != krpc.KindResponse {
 		return
 	}
-	s.recordPeers(ctx, w, peersNamed(r, raw))
+	s.recordPeers(ctx, w, dhtnode.PeersNamed(r, raw))
 }
 
 // fetchWorker fetches the metadata of new info-hashes and matches it.
@@ -449,15 +450,15 @@ func (d *discoverer) fetch(ctx context.Context, job fetchJob) {
 	var peers []netip.AddrPort
 	q := &krpc.Msg{Method: krpc.MethodGetPeers}
 	q.A.InfoHash = krpc.ID(job.key)
-	if id := s.closestOfFamily(job.key, job.node.Addr()); id != nil {
-		if r, _, err := id.query(ctx, job.node, q); err == nil && r != nil {
+	if id := s.dht.ClosestOfFamily(job.key, job.node.Addr()); id != nil {
+		if r, _, err := id.Query(ctx, job.node, q); err == nil && r != nil {
 			for _, p := range r.R.Values {
 				peers = append(peers, netip.AddrPortFrom(p.Addr().Unmap(), p.Port()))
 			}
 		}
 	}
 	if len(peers) == 0 {
-		for p := range s.lookupAll(ctx, job.key).peers {
+		for p := range s.dht.LookupPeers(ctx, job.key).Peers {
 			peers = append(peers, p)
 		}
 	}

@@ -124,8 +124,8 @@ func TestSampledWatchedHashBypassesSeenSet(t *testing.T) {
 	s.disc.seen.testAndAdd(Key(unwatched))
 	before := s.DiscoveryStats()
 	node := nw.Nodes()[1].Addr
-	s.disc.consider(ctx, s.nodes[0], Key(watched), node)
-	s.disc.consider(ctx, s.nodes[0], Key(unwatched), node)
+	s.disc.consider(ctx, s.dht.Nodes()[0], Key(watched), node)
+	s.disc.consider(ctx, s.dht.Nodes()[0], Key(unwatched), node)
 	obs := pub.waitFor(t, observe.MethodDHTGetPeers, 1)
 	o := obs[0]
 	if o.Item.Hash != watched || o.Endpoint.IP != peer.Addr() || o.Endpoint.Port != peer.Port() || o.Possession.Level != observe.Announced {

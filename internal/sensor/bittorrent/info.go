@@ -31,12 +31,12 @@ func (s *Sensor) rememberInfo(key routing.ID, b []byte) {
 		s.log.Warn("info dictionary that matched its info-hash does not parse", "err", err)
 		return
 	}
-	s.mu.Lock()
+	s.infoMu.Lock()
 	if s.infos == nil {
 		s.infos = map[routing.ID]*TorrentInfo{}
 	}
 	s.infos[key] = ti
-	s.mu.Unlock()
+	s.infoMu.Unlock()
 }
 
 // TorrentFiles is what a peer's verified metadata says about the files of
@@ -52,8 +52,8 @@ type TorrentFiles struct {
 
 // pieceCount is a watched torrent's piece count, or -1 while unknown.
 func (s *Sensor) pieceCount(key routing.ID) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.infoMu.Lock()
+	defer s.infoMu.Unlock()
 	if ti, ok := s.infos[key]; ok && ti.Pieces > 0 {
 		return ti.Pieces
 	}
@@ -62,8 +62,8 @@ func (s *Sensor) pieceCount(key routing.ID) int {
 
 // Info returns what the sensor learned of a watched torrent's files.
 func (s *Sensor) Info(key routing.ID) (*TorrentInfo, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.infoMu.Lock()
+	defer s.infoMu.Unlock()
 	ti, ok := s.infos[key]
 	return ti, ok
 }

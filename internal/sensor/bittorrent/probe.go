@@ -76,13 +76,13 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 	}
 	k := probeKey{peer, Key(w.Hash)}
 	now := s.cfg.Clock()
-	s.mu.Lock()
+	s.probedMu.Lock()
 	if last, ok := s.probed[k]; ok && now.Sub(last) < s.cfg.ProbeEvery {
-		s.mu.Unlock()
+		s.probedMu.Unlock()
 		return
 	}
 	s.probed[k] = now
-	s.mu.Unlock()
+	s.probedMu.Unlock()
 	select {
 	case s.probeQ <- probeJob{peer: peer, w: w, via: via, transport: transport}:
 	default:
@@ -91,9 +91,9 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 		// the log. The peer may be queued again next round.
 		s.probeFailures.Add(1)
 		s.countDrop(dropProbeQueueFull)
-		s.mu.Lock()
+		s.probedMu.Lock()
 		delete(s.probed, k)
-		s.mu.Unlock()
+		s.probedMu.Unlock()
 		if last := s.queueFullLogged.Load(); now.UnixNano()-last >= int64(time.Minute) && s.queueFullLogged.CompareAndSwap(last, now.UnixNano()) {
 			s.log.Warn("probe queue full: peers not probed this round", "dropped_total", s.drops.snapshot()[dropProbeQueueFull])
 		}
@@ -287,30 +287,30 @@ func sensorPeerID() [20]byte {
 // pingNodeID asks a DHT node its id (from the peer's PORT message), so
 // that the peer's DHT identity links its observations. The ping and its
 // reply go into the probe's transcript. A reply is taken only from the
-// address pinged, with the transaction id sent (node.query matches it;
+// address pinged, with the transaction id sent (Node.Query matches it;
 // both are checked again here). checked says whether the id passes BEP 42
 // for the peer's address: an id that does not (or cannot: BEP 42 exempts
 // local addresses) is self-declared, and the observation is marked
 // node_id_unchecked.
 func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort, tr *tscript.Writer) (id [20]byte, ok, checked bool) {
-	n := s.identityFor(addr.Addr(), 0) // from the peer's family
+	n := s.dht.IdentityFor(addr.Addr(), 0) // from the peer's family
 	if n == nil {
 		return id, false, false
 	}
 	q := pingMsg()
 	at := s.cfg.Clock()
-	r, rr, err := n.query(ctx, addr, q)
+	r, rr, err := n.Query(ctx, addr, q)
 	// query filled in the transaction id and our node id: the bytes it sent.
 	if b, encErr := q.AppendTo(nil); encErr == nil && len(q.T) > 0 {
 		tr.Sent(at, addr, b)
 	}
-	if len(rr.b) > 0 {
-		tr.Received(rr.at, rr.from, rr.b)
+	if len(rr.B) > 0 {
+		tr.Received(rr.At, rr.From, rr.B)
 	}
 	if err != nil || r == nil || r.Kind != krpc.KindResponse {
 		return id, false, false
 	}
-	if rr.from.Addr().Unmap() != addr.Addr().Unmap() || rr.from.Port() != addr.Port() || string(r.T) != string(q.T) {
+	if rr.From.Addr().Unmap() != addr.Addr().Unmap() || rr.From.Port() != addr.Port() || string(r.T) != string(q.T) {
 		s.countDrop(dropForeignReply)
 		return id, false, false
 	}

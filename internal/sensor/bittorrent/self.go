@@ -184,12 +184,8 @@ func (s *Sensor) selfReason(ap netip.AddrPort, now time.Time) string {
 // scope without an internet guard).
 func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string {
 	a := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if s.isReady() {
-		for _, n := range s.nodes {
-			if n.addr == a {
-				return dropSelfListen
-			}
-		}
+	if s.dht.IsIdentity(a) {
+		return dropSelfListen
 	}
 	if !lab && s.isListenAddr(a.Addr()) {
 		return dropSelfAddress // any of its listen addresses, of either family
