@@ -116,31 +116,8 @@ const (
 	dropNonPublic = "non_public_"
 )
 
-// dropCounts counts drops by reason; usable as its zero value.
-type dropCounts struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (d *dropCounts) add(reason string) {
-	d.mu.Lock()
-	if d.n == nil {
-		d.n = map[string]uint64{}
-	}
-	d.n[reason]++
-	d.mu.Unlock()
-}
-
-func (d *dropCounts) snapshot() map[string]uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make(map[string]uint64, len(d.n))
-	for k, v := range d.n {
-		out[k] = v
-	}
-	return out
-}
-
+// countDrop counts an observation or probe not made, by reason
+// (vigil_bittorrent_dropped_total).
 func (s *Sensor) countDrop(reason string) { s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by

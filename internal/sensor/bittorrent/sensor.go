@@ -5,6 +5,13 @@
 // look for one, and probes peers, each from its own address of the peer's
 // family, to learn how surely they hold it.
 //
+// The Sensor holds the watch set, decides what each conversation proves,
+// makes and emits the observations, and counts. Its parts do the talking:
+// package dhtnode (the identities, lookups and re-polls), package probe
+// (one conversation with one peer), the tracker client (package tracker)
+// and package discover (torrents whose files are on a list); each tells
+// the Sensor what it heard and none holds a pointer back to it.
+//
 // The sensor observes; it never helps anyone find material. It never returns
 // peers for any info-hash, never announces itself in the DHT, never claims
 // to hold any torrent, and never uploads a byte of content. Trackers are
@@ -36,6 +43,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/discover"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
@@ -138,7 +146,7 @@ type Config struct {
 	// Clock returns the time; tests inject one.
 	Clock func() time.Time
 
-	// Discover turns on discovery (discover.go): BEP 51 sampling of the
+	// Discover turns on discovery (package discover): BEP 51 sampling of the
 	// key space, metadata of new info-hashes, and watching of torrents
 	// whose files match a list. It needs Match.
 	Discover bool
@@ -333,14 +341,14 @@ type Sensor struct {
 	dht   *dhtnode.DHT // identities, lookups, re-polls
 
 	probeQ chan probeJob
-	disc   *discoverer // nil unless Config.Discover
+	disc   *discover.Discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
 	peerID   [20]byte      // the peer id the sensor's probes and announces use
 	prober   *probe.Prober // probes and metadata fetches (package probe)
 
 	lookups, probes, probeFailures, scopeRefused, trackerErrors atomic.Uint64
-	obs                                                         methodCounts // observations published, by method
+	obs                                                         keyedCounts // observations published, by method
 	lastObserved                                                atomic.Pointer[time.Time]
 
 	probedMu sync.Mutex
@@ -348,8 +356,8 @@ type Sensor struct {
 	infoMu   sync.Mutex
 	infos    map[routing.ID]*TorrentInfo // what verified info dictionaries say
 
-	self  selfSet    // the sensor's own addresses, never recorded (self.go)
-	drops dropCounts // observations and probes not made, by reason (self.go)
+	self  selfSet     // the sensor's own addresses, never recorded (self.go)
+	drops keyedCounts // observations and probes not made, by reason (self.go)
 	// queueFullLogged is when the probe queue's being full was last logged
 	// (Unix ns): at most once a minute.
 	queueFullLogged atomic.Int64
@@ -406,7 +414,9 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 		return nil, fmt.Errorf("bittorrent sensor: %w", err)
 	}
 	if cfg.Discover {
-		s.disc = newDiscoverer(s)
+		if s.disc, err = s.newDiscoverer(); err != nil {
+			return nil, fmt.Errorf("bittorrent sensor: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -443,7 +453,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 		return s.lookupLoop(ctx)
 	})
 	if s.disc != nil {
-		g.Go(func() error { return s.disc.run(ctx) })
+		g.Go(func() error { return s.disc.Run(ctx) })
 	}
 	if s.cfg.Probe {
 		for i := 0; i < max(s.cfg.ProbeWorkers, 1); i++ {
@@ -477,7 +487,7 @@ func (s *Sensor) Stats() Stats {
 		Timeouts: ds.Timeouts, Lookups: s.lookups.Load(), Repolls: ds.Repolls, RepollPeers: ds.RepollPeers,
 		Observations: s.obs.snapshot(), TrackerErrors: s.trackerErrors.Load(),
 		Probes: s.probes.Load(), ProbeFailures: s.probeFailures.Load(), RoutingNodes: ds.RoutingNodes,
-		Watched: s.watch.len(), ScopeRefused: s.scopeRefused.Load() + ds.ScopeRefused,
+		Watched: s.watch.len(), ScopeRefused: s.scopeRefused.Load() + ds.ScopeRefused + s.discoveryScopeRefused(),
 		Families: ds.Families,
 	}
 	if t := s.lastObserved.Load(); t != nil {
@@ -485,6 +495,15 @@ func (s *Sensor) Stats() Stats {
 	}
 	st.Discovery = s.DiscoveryStats()
 	return st
+}
+
+// discoveryScopeRefused is how many peers discovery did not dial because
+// the scope guard refused them (0 when it is off).
+func (s *Sensor) discoveryScopeRefused() uint64 {
+	if s.disc == nil {
+		return 0
+	}
+	return s.disc.ScopeRefused()
 }
 
 // Health explains, in a sentence, whether the sensor is working and, if
@@ -570,20 +589,21 @@ func (s *Sensor) vantage(o *observe.Observation) netip.Addr {
 	return s.cfg.Listen
 }
 
-// methodCounts counts observations by method, one atomic counter each
-// (made the first time a method is seen); usable as its zero value.
-type methodCounts struct{ m sync.Map } // method -> *atomic.Uint64
+// keyedCounts counts by a key (an observation's method, a drop's reason),
+// one atomic counter each, made the first time its key is seen; usable as
+// its zero value.
+type keyedCounts struct{ m sync.Map } // key -> *atomic.Uint64
 
-func (c *methodCounts) add(method string) {
-	v, ok := c.m.Load(method)
+func (c *keyedCounts) add(key string) {
+	v, ok := c.m.Load(key)
 	if !ok {
-		v, _ = c.m.LoadOrStore(method, new(atomic.Uint64))
+		v, _ = c.m.LoadOrStore(key, new(atomic.Uint64))
 	}
 	v.(*atomic.Uint64).Add(1)
 }
 
-// snapshot returns the counts of the methods seen.
-func (c *methodCounts) snapshot() map[string]uint64 {
+// snapshot returns the counts of the keys seen.
+func (c *keyedCounts) snapshot() map[string]uint64 {
 	out := map[string]uint64{}
 	c.m.Range(func(k, v any) bool {
 		out[k.(string)] = v.(*atomic.Uint64).Load()
