@@ -168,6 +168,8 @@ var (
 			"the web reads what the pipeline stored; it runs no part of the pipeline"},
 		{[]string{"internal/sensor/bittorrent/probe"}, []string{"internal/observe"},
 			"a probe returns a result and a transcript, never an Observation (issue 12, build 6)"},
+		{[]string{"internal/sensor/bittorrent/dhtnode"}, []string{"internal/observe"},
+			"the DHT part tells the sensor what it heard; the sensor makes the observations (issue 12, build 6)"},
 		{[]string{"internal/store"}, []string{"internal/sensor", "internal/lab"},
 			"storage imports no protocol code"},
 	}
