@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -51,27 +52,58 @@ func labUpCommand() *command {
 	return &command{
 		name:    "up",
 		summary: "Start a lab and write its manifest (ground truth), until interrupted.",
-		usage:   "vigil lab up [--dht-nodes N] [--seeders N] [--torrents N] [--watched N] [--seed S] --manifest FILE",
+		usage:   "vigil lab up [--dht-nodes N] [--seeders N] [--torrents N] [--watched N] [--seed S] [--family 4|6|both] [--ipv6 loopback|ula] --manifest FILE",
 		help: `
-Starts DHT nodes, seeders and leechers on 127.0.0.0/8 (nothing leaves the
-machine), with synthetic files of random bytes, a loopback tracker and a
+Starts DHT nodes, seeders and leechers on 127.0.0.0/8 by default (nothing
+leaves the machine), with synthetic files of random bytes, a loopback tracker and a
 loopback geo database that places lab addresses in French départements and
 other countries and marks one range as a VPN provider. The manifest is JSON:
 
-  {"bootstrap":["127.0.0.1:P",...],"watchlist":"PATH","geo_db":"PATH",
+  {"family":"4","bootstrap":["127.0.0.1:P",...],"watchlist":"PATH","geo_db":"PATH",
    "peers":[{"addr":"IP:PORT","client":"...","infohashes":["hex",...]}], ...}
 
 It is rewritten when a peer moves. Stop with Ctrl-C.
+
+IPv6: --family 6 runs the whole lab on IPv6, --family both runs every DHT
+node, the tracker and every peer on IPv4 and IPv6 at once (one DHT per
+family, BEP 32; a peer's "addr6" beside its "addr", on the same port).
+Where the IPv6 parts live is --ipv6:
+
+  loopback  all on ::1, told apart by port. Runs anywhere, no root needed;
+            but every part shares one address (a sensor's per-address
+            budget then applies to the whole lab) and nothing is placed.
+  ula       each part on its own address in fd00::/32, in the IPv6 range
+            of its place (the geo database places it where it places the
+            IPv4 address): 127.B.C.D is in fd00:0:B::/48 (B's digits),
+            /64 number C*254+D (in hexadecimal), address ::1; 127.0.0.1 is fd00:0:0:1::1,
+            127.0.1.1 (the first DHT node) fd00:0:0:ff::1, 127.1.0.1 (the
+            first peer in Paris) fd00:0:1:1::1. Only inside a network
+            namespace with loopback only, which the lab then prepares
+            itself (lo up, the prefix local): run it as root under
+            unshare -n, and the sensor in the same namespace (nsenter, as
+            below), with --scope-allow for the prefix.
+
+The simulated DHT nodes (over 256 --dht-nodes) are IPv4 only.
 
 Examples:
   vigil lab up --manifest lab.json
   vigil lab up --dht-nodes 200 --seeders 20 --torrents 50 --watched 10 --manifest lab.json
   vigil sensor bittorrent --lab --bootstrap "$(jq -r '.bootstrap|join(",")' lab.json)"
+
+  vigil lab up --family 6 --manifest lab6.json
+  vigil sensor bittorrent --lab --listen ::1 --bootstrap "$(jq -r '.bootstrap|join(",")' lab6.json)"
+
+  # as root:
+  unshare -n vigil lab up --family both --ipv6 ula --manifest /tmp/lab.json &
+  nsenter --net=/proc/$!/ns/net vigil sensor bittorrent --lab --listen fd00:0:0:1::1 \
+      --scope-allow fd00::/32 --bootstrap "$(jq -r '[.bootstrap[]|select(startswith("["))]|join(",")' /tmp/lab.json)"
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			cfgOf := labFlags(fs)
 			manifest := fs.String("manifest", "", "write the manifest to this `file` (required)")
 			dir := fs.String("dir", "", "work `directory` for files and databases (default: a temporary one)")
+			family := fs.String("family", "4", "address `family`: 4, 6 or both")
+			ipv6 := fs.String("ipv6", "loopback", "`where` the IPv6 parts live: loopback (all on ::1) or ula (each its own address in fd00::/32; as root under unshare -n only)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *manifest == "" {
 					return usagef("--manifest is required")
@@ -79,8 +111,23 @@ Examples:
 				cfg := cfgOf()
 				cfg.Dir = *dir
 				cfg.Logger = a.log
+				var err error
+				if cfg.Family, err = lab.ParseFamily(*family); err != nil {
+					return usagef("--family: %v", err)
+				}
+				if cfg.IPv6, err = lab.ParseIPv6Net(*ipv6); err != nil {
+					return usagef("--ipv6: %v", err)
+				}
 				if err := cfg.Validate(); err != nil {
 					return usagef("%v", err)
+				}
+				if cfg.Family.Has6() && cfg.IPv6 == lab.IPv6ULA {
+					// Only in a namespace with loopback only: PrepareULA
+					// refuses anywhere else and touches nothing.
+					if err := lab.PrepareULA(); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stdout, "network namespace: this process's (nsenter --net=/proc/%d/ns/net ...)\n", os.Getpid())
 				}
 				l, err := lab.Start(ctx, cfg)
 				if err != nil {
@@ -91,7 +138,7 @@ Examples:
 					return err
 				}
 				m := l.Manifest()
-				fmt.Fprintf(a.stdout, "lab up: %d DHT nodes, %d peers, %d torrents (%d watched)\n", len(m.DHTNodes), len(m.Peers), len(m.Torrents), cfg.Watched)
+				fmt.Fprintf(a.stdout, "lab up: %d DHT nodes, %d peers, %d torrents (%d watched), family %s\n", len(m.DHTNodes), len(m.Peers), len(m.Torrents), cfg.Watched, m.Family)
 				fmt.Fprintf(a.stdout, "  bootstrap: %v\n  watch-list: %s\n  geo database: %s\n  manifest: %s\n", m.Bootstrap, m.Watchlist, m.GeoDB, *manifest)
 				fmt.Fprintln(a.stdout, "Ctrl-C stops it.")
 				moves := make(chan struct{})
@@ -115,7 +162,7 @@ func labAccuracyCommand() *command {
 	return &command{
 		name:    "accuracy",
 		summary: "Measure how often Vigil is right, against a lab of honest and hostile peers.",
-		usage:   "vigil lab accuracy [--seed N] [--duration D] [--format text|json]",
+		usage:   "vigil lab accuracy [--network bittorrent|ed2k] [--seed N] [--duration D] [--format text|json]",
 		help: `
 Starts a lab on 127.0.0.0/8 (nothing leaves the machine) with honest peers
 of every possession level, real third-party BitTorrent seeders and a
@@ -139,6 +186,18 @@ every observation, device link and ISP request row with the truth:
   ISP rows: rows, right (a first-hand contact of the target's device at
     that IP, port and time), wrong, and why.
 
+With --network ed2k it measures the eD2K and Kad sensor instead, on the
+eD2K lab (internal/lab/ed2k): the lab's eD2K server and 24 Kad nodes, 3
+watched files, honest clients of whole files and of one part, two that move
+to a new address half-way keeping their user hash, hostile clients (part
+maps with spare bits or twice the part count, answers naming another file,
+a compressed-packet bomb, an oversized packet, a client that queues, one
+that serves corrupt data), and a client presenting another's user hash at
+the same time. The sensor (lab timings: searches every 10 s) runs through
+the pipeline as 'vigil sensor ed2k' does, and the same tables are made,
+with eD2K's methods (ed2k_server_sources, kad_sources, peer_probe) and
+link rules (emule_user_hash).
+
 docs/accuracy.md defines every term and records the published figures.
 The same --seed gives the same files, peers and lies; what the sensor sees
 in time still varies a little from run to run. Exit 0 when the measurement
@@ -148,6 +207,7 @@ Examples:
   vigil lab accuracy
   vigil lab accuracy --seed 2 --duration 2m
   vigil lab accuracy --format json > accuracy.json
+  vigil lab accuracy --network ed2k --seed 2 --duration 30s
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			def := accuracy.DefaultConfig()
@@ -155,15 +215,19 @@ Examples:
 			duration := fs.Duration("duration", def.Duration, "how long the sensor runs (the lab's start comes first)")
 			format := fs.String("format", "text", "output `format`: text or json")
 			dir := fs.String("dir", "", "work `directory` (lab files, store); default a temporary one, removed")
+			network := fs.String("network", accuracy.NetworkBitTorrent, "the `network` measured: bittorrent or ed2k")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *format != "text" && *format != "json" {
 					return usagef("--format %q: want text or json", *format)
+				}
+				if *network != accuracy.NetworkBitTorrent && *network != accuracy.NetworkED2K {
+					return usagef("--network %q: want bittorrent or ed2k", *network)
 				}
 				if *duration < 10*time.Second {
 					return usagef("--duration %v: want at least 10s (one lookup round)", *duration)
 				}
 				c := def
-				c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *seed, *duration, *dir, version, a.log
+				c.Network, c.Seed, c.Duration, c.Dir, c.Version, c.Logger = *network, *seed, *duration, *dir, version, a.log
 				c.ISPRows = func(ctx context.Context, sq *sqlite.Store, id string, now time.Time) ([]isp.Row, error) {
 					req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, "", isp.DefaultRetention(), now, nil)
 					if err != nil {

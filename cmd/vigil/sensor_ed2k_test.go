@@ -10,43 +10,59 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/lab"
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// TestSensorED2KWritesObservationsOfTheWatchList: the watch-list's ed2k
-// links are watched, the lab's server and Kad are asked, and the JSON
-// Lines on standard output carry the probed client's user hash; a file
-// not on the list is never named.
-func TestSensorED2KWritesObservationsOfTheWatchList(t *testing.T) {
+// TestSensorED2KStoresObservationsOfTheWatchList: the watch-list's ed2k
+// links are watched, the lab's server and Kad are asked, the observations
+// go through the pipeline into the store (placed at ingest, as 'vigil
+// sensor bittorrent' stores them), the summary counts them by method and
+// level, and the exported lines carry the probed client's user hash; a
+// file not on the list is never named; the analysis made targets of them.
+func TestSensorED2KStoresObservationsOfTheWatchList(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	lab, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 21, Server: true, KadNodes: 12, Files: 2, Clients: 2,
+	edk, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 21, Server: true, KadNodes: 12, Files: 2, Clients: 2,
 		Base: netip.MustParseAddr("127.99.0.0")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lab.Close()
+	defer edk.Close()
 	dir := t.TempDir()
 	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
-	f := lab.Files[0] // only file 0 is watched
+	f := edk.Files[0] // only file 0 is watched
 	list := writeFile(t, dir, "lab.ed2k", fmt.Sprintf("ed2k://|file|%s|%d|%s|/\n", f.Name, f.Size, hex.EncodeToString(f.Hash[:])))
 	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
 		t.Fatalf("import: %s", errOut)
 	}
-	srv := lab.Server.Addr().String()
+	srv := edk.Server.Addr().String()
 	var boot []string
-	for _, a := range lab.Bootstrap(2) {
+	for _, a := range edk.Bootstrap(2) {
 		boot = append(boot, a.String())
 	}
-	code, out, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--kad-bootstrap", strings.Join(boot, ","),
-		"--listen", "127.99.255.1", "--lab", "--duration", "4s")
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, summary, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--kad-bootstrap", strings.Join(boot, ","),
+		"--listen", "127.99.255.1", "--lab", "--duration", "4s", "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+	for _, want := range []string{"ed2k_server_sources", "kad_sources", "peer_probe", "observations stored", "server requests"} {
+		if !strings.Contains(summary, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, summary)
+		}
+	}
+	code, out, errOut := vigilRun(t, env, "", "observations", "export", "--case", "T-1", "--format", "jsonl")
+	if code != exitOK {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
 	dec := observe.NewDecoder(strings.NewReader(out))
 	want := map[string]bool{}
-	for _, tr := range lab.Truth() {
+	for _, tr := range edk.Truth() {
 		if tr.File == f.Hash {
 			want[hex.EncodeToString(tr.UserHash[:])] = true
 		}
@@ -58,14 +74,23 @@ func TestSensorED2KWritesObservationsOfTheWatchList(t *testing.T) {
 			t.Fatalf("an unwatched file left the sensor: %s", o.Item.Hash)
 		}
 		methods[o.Network+" "+o.Method]++
+		if o.Place.ASN == 0 {
+			t.Fatalf("observation %s stored without a place: not enriched at ingest", o.ID)
+		}
 		if o.Method == observe.MethodPeerProbe {
 			delete(want, hex.EncodeToString(o.Client.UserHash))
 		}
 	}
 	if len(want) != 0 || methods["ed2k ed2k_server_sources"] == 0 || methods["kad kad_sources"] == 0 {
-		t.Fatalf("methods %v; user hashes not seen %v\nstderr: %s", methods, want, errOut)
+		t.Fatalf("methods %v; user hashes not seen %v\nsummary: %s", methods, want, summary)
 	}
-	if !strings.Contains(out, `"user_hash":"`) || !strings.Contains(errOut, "observations") {
-		t.Fatalf("output lacks user_hash or the summary:\n%s", errOut)
+	if !strings.Contains(out, `"user_hash":"`) {
+		t.Fatalf("exported lines lack user_hash:\n%s", out)
+	}
+	// --no-refresh: only what the sensor's own analysis scored as ingest
+	// committed.
+	code, out, errOut = vigilRun(t, env, "", "targets", "--no-refresh", "--json")
+	if code != exitOK || !strings.Contains(out, `"id": "T-`) && !strings.Contains(out, `"id":"T-`) {
+		t.Fatalf("targets: exit %d, no target scored as observations were stored:\n%s%s", code, out, errOut)
 	}
 }

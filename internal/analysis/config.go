@@ -240,6 +240,18 @@ type QuarantineConfig struct {
 	Baseline time.Duration
 }
 
+// commonPorts are the client default ports of DefaultConfig: BitTorrent's
+// 6881-6889 and aria2's whole default range up to 6999 (it takes a port of
+// 6881-6999), 6969 (trackers), 51413 (Transmission), 8999 (qBittorrent's
+// old default); eD2K's 4662 and 4672; Gnutella's 6346 and 6347.
+func commonPorts() []uint16 {
+	var out []uint16
+	for p := uint16(6881); p <= 6999; p++ {
+		out = append(out, p)
+	}
+	return append(out, 8999, 51413, 4662, 4672, 6346, 6347)
+}
+
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
 	return Config{
@@ -255,7 +267,7 @@ func DefaultConfig() Config {
 			MaxEndpoints:      64,
 			SessionWindow:     2 * time.Hour,
 			ReassignWindow:    48 * time.Hour,
-			CommonPorts:       []uint16{6881, 6882, 6883, 6884, 6885, 6886, 6887, 6888, 6889, 6969, 51413, 4662, 4672, 6346, 6347},
+			CommonPorts:       commonPorts(),
 			OverlapMinFiles:   5,
 			OverlapMinJaccard: 0.6,
 			OverlapMaxPeers:   50,

@@ -33,6 +33,9 @@ func (i IntentKind) String() string {
 //   - dht_get_peers over tcp (peers a DHT node listed), dht_announce,
 //     tracker and pex are third-party or self announcements: Sharing, at
 //     level announced.
+//   - ed2k_server_sources and kad_sources (an eD2K server's or a Kad
+//     node's list of the clients that offered the file as a source) are
+//     third-party announcements of sharing: Sharing, at level announced.
 //   - peer_probe is the endpoint answering for the item itself: Sharing, at
 //     the level it advertised.
 //   - Any other method (later networks) is Sharing when the endpoint itself
@@ -45,7 +48,8 @@ func Intent(o *observe.Observation) IntentKind {
 			return Looking
 		}
 		return Sharing
-	case observe.MethodDHTAnnounce, observe.MethodTracker, observe.MethodPEX, observe.MethodPeerProbe:
+	case observe.MethodDHTAnnounce, observe.MethodTracker, observe.MethodPEX, observe.MethodPeerProbe,
+		observe.MethodED2KServerSources, observe.MethodKadSources:
 		return Sharing
 	}
 	if o.Possession.Level >= observe.Acknowledged {

@@ -22,6 +22,10 @@ func TestIntentClassifiesEveryMethod(t *testing.T) {
 		{observe.MethodPEX, "tcp", observe.Announced, Sharing},
 		{observe.MethodPeerProbe, "tcp", observe.Acknowledged, Sharing},
 		{observe.MethodPeerProbe, "utp", observe.Complete, Sharing},
+		// eD2K and Kad source lists name clients that offer the file as a
+		// source: a third party's claim of sharing, never a search.
+		{observe.MethodED2KServerSources, "tcp", observe.Announced, Sharing},
+		{observe.MethodKadSources, "tcp", observe.Announced, Sharing},
 		{"kad_search", "udp", observe.Announced, Looking},
 		{"ed2k_source_probe", "tcp", observe.Partial, Sharing},
 	} {

@@ -26,6 +26,11 @@ func v6(ip string, file int, at time.Time) observe.Observation {
 	return ob("["+ip+"]:41234", file, observe.Complete, at)
 }
 
+func withClient(o observe.Observation, name, version string) observe.Observation {
+	o.Client.Name, o.Client.Version = name, version
+	return o
+}
+
 func activeLinks(t *testing.T, e *analysis.Engine) []analysis.Link {
 	t.Helper()
 	var out []analysis.Link
@@ -68,14 +73,14 @@ func TestSubscriberPrefixJoinsTemporaryAddresses(t *testing.T) {
 				t.Fatalf("links %+v, want one", d.Links)
 			}
 			l := d.Links[0]
-			ev := "AS64512|2001:db8:1:2::/64|41234|default"
+			ev := "AS64512|2001:db8:1:2::/64|41234|default|Transmission|3.00"
 			if tc.table != nil {
-				ev = "AS64512|2001:db8:1:2::/64|41234|table"
+				ev = "AS64512|2001:db8:1:2::/64|41234|table|Transmission|3.00"
 			}
 			if l.Rule != analysis.RuleSubscriberPrefix || l.State != "active" || l.Evidence != ev || l.Confidence != 0.6 || len(l.Obs) != 2 {
 				t.Fatalf("link %+v: want an active subscriber_prefix link on %s at 0.6 with both observations", l, ev)
 			}
-			for _, want := range []string{"2001:db8:1:2::/64 port 41234 in AS64512", "a /64 per subscriber", tc.basis,
+			for _, want := range []string{"2001:db8:1:2::/64 port 41234 in AS64512", "a /64 per subscriber", tc.basis, "client Transmission 3.00",
 				"[2001:db8:1:2:a8f3:11ff:fe42:9a01]:41234 last seen 2026-03-01T10:00:00Z",
 				"[2001:db8:1:2:3c1a:92ff:fe00:4d21]:41234 first seen 2026-03-02T06:00:00Z", "endpoint window (24h0m0s)"} {
 				if !strings.Contains(l.Reason, want) {
@@ -125,6 +130,20 @@ func TestSubscriberPrefixRefuses(t *testing.T) {
 			[]observe.Observation{withAS(a("2001:db8:1:2::a"), 0, ""), withAS(b("2001:db8:1:2::b"), 0, "")}},
 		{"a client default port (two machines of one network may both use it)", nil,
 			[]observe.Observation{ob("[2001:db8:1:2::a]:51413", 1, observe.Complete, t0), ob("[2001:db8:1:2::b]:51413", 2, observe.Complete, t0.Add(3*time.Hour))}},
+		// Two machines of one shared /64 (a campus, an office, a hotspot)
+		// on one port that is no default, told apart by their clients.
+		{"two clients on one port", nil,
+			[]observe.Observation{a("2001:db8:1:2::a"), withClient(b("2001:db8:1:2::b"), "qBittorrent", "4.6.2")}},
+		{"two versions of one client on one port", nil,
+			[]observe.Observation{a("2001:db8:1:2::a"), withClient(b("2001:db8:1:2::b"), "Transmission", "4.0.5")}},
+		{"no client named (nothing tells two machines apart)", nil,
+			[]observe.Observation{withClient(a("2001:db8:1:2::a"), "", ""), withClient(b("2001:db8:1:2::b"), "", "")}},
+		{"qBittorrent's old default port 8999", nil,
+			[]observe.Observation{ob("[2001:db8:1:2::a]:8999", 1, observe.Complete, t0), ob("[2001:db8:1:2::b]:8999", 2, observe.Complete, t0.Add(3*time.Hour))}},
+		{"aria2's default range (6881-6999)", nil,
+			[]observe.Observation{ob("[2001:db8:1:2::a]:6999", 1, observe.Complete, t0), ob("[2001:db8:1:2::b]:6999", 2, observe.Complete, t0.Add(3*time.Hour))}},
+		{"aria2's default range, low end", nil,
+			[]observe.Observation{ob("[2001:db8:1:2::a]:6890", 1, observe.Complete, t0), ob("[2001:db8:1:2::b]:6890", 2, observe.Complete, t0.Add(3*time.Hour))}},
 		{"two ports", nil,
 			[]observe.Observation{a("2001:db8:1:2::a"), ob("[2001:db8:1:2::b]:41235", 2, observe.Complete, t0.Add(3*time.Hour))}},
 		{"Teredo (one /64 per relay, shared by its clients)", nil,
@@ -182,7 +201,7 @@ func TestSubscriberPrefixFollowsTheAllocationTable(t *testing.T) {
 		v6("2001:db8:1:300::c", 3, t0.Add(6*time.Hour)), // the next subscriber's /56
 	)
 	ls := activeLinks(t, e)
-	if len(ls) != 1 || ls[0].Evidence != "AS64512|2001:db8:1:200::/56|41234|table" || !strings.Contains(ls[0].Reason, "a /56 per subscriber, from the allocation table") {
+	if len(ls) != 1 || ls[0].Evidence != "AS64512|2001:db8:1:200::/56|41234|table|Transmission|3.00" || !strings.Contains(ls[0].Reason, "a /56 per subscriber, from the allocation table") {
 		t.Fatalf("links %+v: want one, on 2001:db8:1:200::/56 from the table", ls)
 	}
 	if n := len(targets(t, e, analysis.TargetQuery{})); n != 2 {
@@ -483,5 +502,21 @@ func TestSubscriberPrefixReachesTheISPRequest(t *testing.T) {
 		if r.SubscriberPrefix.String() != "2001:db8:1:2::/64" || r.PrefixNote.EN != "subscriber prefix 2001:db8:1:2::/64 (/64 per Lab Telecom allocation)" {
 			t.Errorf("row %s:%d: prefix %v, note %q", r.IP, r.Port, r.SubscriberPrefix, r.PrefixNote.EN)
 		}
+	}
+}
+
+// An analyst's rejection of a subscriber_prefix link stored before the
+// client was part of the evidence still rejects that prefix and port.
+func TestSubscriberPrefixOldRejectionStillHolds(t *testing.T) {
+	f := newFixture(t)
+	if err := f.st.AnalysisSave(t.Context(), &analysis.Changes{Decisions: []analysis.Decision{{
+		At: t0, By: "analyst", Why: "a campus network", Kind: analysis.DecideUnlink,
+		Subject: analysis.RuleSubscriberPrefix + "|AS64512|2001:db8:1:2::/64|41234|default"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e := f.engine()
+	f.ingest(e, v6("2001:db8:1:2::a", 1, t0), v6("2001:db8:1:2::b", 2, t0.Add(3*time.Hour)))
+	if ls := activeLinks(t, e); len(ls) != 0 {
+		t.Fatalf("active links %+v, want none: the prefix and port were rejected", ls)
 	}
 }

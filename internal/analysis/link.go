@@ -111,11 +111,12 @@ func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 }
 
 // prefixSentence says a subscriber_prefix evidence in words:
-// "fd00:0:1:1::/64 port 51413 in AS64496 (a /64 per subscriber, from the
-// allocation table)".
+// "fd00:0:1:1::/64 port 41234 in AS64496 (a /64 per subscriber, from the
+// allocation table), client Transmission 3.00". Evidence stored before
+// the client was part of it has four fields and no client.
 func prefixSentence(ev string) string {
-	f := strings.Split(ev, "|")
-	if len(f) != 4 {
+	f := strings.SplitN(ev, "|", 6)
+	if len(f) != 4 && len(f) != 6 {
 		return ev
 	}
 	pfx, err := netip.ParsePrefix(f[1])
@@ -126,7 +127,11 @@ func prefixSentence(ev string) string {
 	if f[3] != "table" {
 		from = "by default: " + f[0] + " is not in the allocation table"
 	}
-	return fmt.Sprintf("%s port %s in %s (a /%d per subscriber, %s)", pfx, f[2], f[0], pfx.Bits(), from)
+	out := fmt.Sprintf("%s port %s in %s (a /%d per subscriber, %s)", pfx, f[2], f[0], pfx.Bits(), from)
+	if len(f) == 6 {
+		out += ", client " + strings.TrimSpace(f[4]+" "+f[5])
+	}
+	return out
 }
 
 // Ranges whose /64s are not a subscriber's: Teredo (2001::/32, a /64 per
@@ -143,17 +148,23 @@ var notSubscriberPrefixes = []netip.Prefix{
 }
 
 // subscriberPrefix is the identity the subscriber_prefix rule sees for a
-// first-hand observation at endpoint p, "AS<asn>|<prefix>|<port>|<basis>",
-// or false when the rule does not apply: an IPv4 address; an address no
-// subscriber holds a prefix of (link-local, multicast, loopback, Teredo,
-// 6to4, NAT64); an unknown AS; a VPN's or hosting provider's address (a
-// /64 there is shared by customers); a client default port (two machines
-// of a shared /64 may both use it); an AS whose subscribers get a single
-// address (IPv6Config: 128).
+// first-hand observation at endpoint p,
+// "AS<asn>|<prefix>|<port>|<basis>|<client>|<version>", or false when the
+// rule does not apply: an IPv4 address; an address no subscriber holds a
+// prefix of (link-local, multicast, loopback, Teredo, 6to4, NAT64); an
+// unknown AS; a VPN's or hosting provider's address (a /64 there is
+// shared by customers); a client default port (two machines of a shared
+// /64 may both use it); no client name (the endpoint did not say which
+// client it runs: two machines of a shared /64 on one port would be told
+// apart by nothing); an AS whose subscribers get a single address
+// (IPv6Config: 128). The client's name and version are part of the
+// identity, as for listen_port_client: two machines of one campus, office
+// or hotspot /64 that happen to share a port but run different clients
+// never join.
 func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, bool) {
 	ip, port := p.key.Addr(), p.key.Port()
 	if !ip.Is6() || ip.Is4In6() || !ip.IsGlobalUnicast() || o.Place.ASN == 0 || p.vpn || p.hosting || o.Place.VPN || o.Place.Hosting ||
-		port == 0 || slices.Contains(e.cfg.Links.CommonPorts, port) {
+		port == 0 || slices.Contains(e.cfg.Links.CommonPorts, port) || o.Client.Name == "" {
 		return "", false
 	}
 	for _, r := range notSubscriberPrefixes {
@@ -173,7 +184,26 @@ func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, 
 	if known {
 		basis = "table"
 	}
-	return fmt.Sprintf("AS%d|%s|%d|%s", o.Place.ASN, pfx, port, basis), true
+	return fmt.Sprintf("AS%d|%s|%d|%s|%s|%s", o.Place.ASN, pfx, port, basis, o.Client.Name, o.Client.Version), true
+}
+
+// rejected reports whether an analyst rejected the evidence of k. A
+// subscriber_prefix rejection stored before the client was part of the
+// evidence ("AS<asn>|<prefix>|<port>|<basis>") still rejects the links of
+// every client on that prefix and port: an analyst's decision is never
+// lost to a change of format.
+func (e *Engine) rejected(k identKey) bool {
+	ev := e.evidence(k)
+	if _, no := e.blocked[blockKey(k.rule, ev)]; no {
+		return true
+	}
+	if k.rule == RuleSubscriberPrefix {
+		if f := strings.SplitN(ev, "|", 5); len(f) == 5 {
+			_, no := e.blocked[blockKey(k.rule, strings.Join(f[:4], "|"))]
+			return no
+		}
+	}
+	return false
 }
 
 // window is how far apart in time two sightings of an identifier may be
@@ -240,8 +270,11 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	// that the outcome does not depend on map order. So is a subscriber
 	// prefix and port at two addresses at once: two machines in one /64
 	// (a shared network, a neighbour, or one host still answering at its
-	// previous temporary address: none is told apart, none links).
-	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix {
+	// previous temporary address: none is told apart, none links). So is
+	// an eMule user hash: eD2K runs over IPv4 alone, so one client is at
+	// one address at a time, and a hash at two at once is copied or
+	// cloned (docs/accuracy.md measures the copier).
+	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix || k.rule == RuleUserHash {
 		for oid, osp := range id.eps {
 			q := e.eps[oid]
 			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {
@@ -254,7 +287,7 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 			}
 		}
 	}
-	if _, no := e.blocked[blockKey(k.rule, e.evidence(k))]; no {
+	if e.rejected(k) {
 		return
 	}
 	win := e.window(k.rule)

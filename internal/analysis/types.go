@@ -162,8 +162,10 @@ const (
 	RuleAnnounceListen = "announce_listen_port"
 	// RuleSubscriberPrefix joins two IPv6 endpoints of one subscriber
 	// prefix (IPv6Config), one AS and one port, one after the other within
-	// the endpoint window. Its evidence is "AS<asn>|<prefix>|<port>|<basis>",
-	// basis "table" (IPv6Config.Prefixes names the AS) or "default".
+	// the endpoint window, one client name and version. Its evidence is
+	// "AS<asn>|<prefix>|<port>|<basis>|<client>|<version>", basis "table"
+	// (IPv6Config.Prefixes names the AS) or "default" (links stored before
+	// the client was part of it have the first four fields only).
 	RuleSubscriberPrefix = "subscriber_prefix"
 )
 

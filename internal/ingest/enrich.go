@@ -10,6 +10,15 @@ package ingest
 // An Enricher never fails an observation: an address no database knows is
 // stored without a place and routed by the rules' default, and the reason
 // is counted.
+//
+// A 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96,
+// 64:ff9b:1::/48) address is placed as it is seen, at the relay's or
+// translator's operator, not by the IPv4 address inside it: observe.Place
+// has no field that could say the place came from another address than
+// the endpoint's, and a place must never claim more than it rests on. The
+// ISP request (internal/isp) makes no row of such an address and names the
+// IPv4 address inside in its annex; the analysis never joins such
+// addresses by prefix.
 
 import (
 	"errors"

@@ -95,7 +95,7 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 				cfg.Enrich(&obs[i])
 			}
 		}
-		if err := commit(ctx, st, b, obs); err != nil {
+		if err := commit(ctx, st, b, obs, m, cfg.Log); err != nil {
 			m.Errors.Inc()
 			return stats, err
 		}
@@ -109,15 +109,20 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 }
 
 // commit stores one batch and acknowledges it, or hands it back.
-func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation) error {
+func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
 	if err := st.InsertObservations(cctx, obs); err != nil {
 		b.Nak()
 		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
 	}
-	// A lost ack is the bus's to report: the batch is stored, and a
+	// A lost ack is counted, never fatal: the batch is stored, and a
 	// redelivery is skipped by its ids.
-	_ = b.Ack(cctx)
+	if err := b.Ack(cctx); err != nil {
+		m.AckFailures.Inc()
+		if log != nil {
+			log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", len(obs), "err", err)
+		}
+	}
 	return nil
 }

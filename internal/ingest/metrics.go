@@ -23,6 +23,10 @@ type Metrics struct {
 	// Errors counts reads of the bus and commits that failed
 	// (vigil_ingest_errors_total).
 	Errors prometheus.Counter
+	// AckFailures counts committed batches whose acknowledgement the bus
+	// refused (vigil_ingest_ack_failures_total): stored, and redelivered
+	// later, where the ids skip them.
+	AckFailures prometheus.Counter
 	// Lag is, for each committed observation, the time from when it was
 	// seen to its commit (vigil_ingest_lag_seconds).
 	Lag prometheus.Histogram
@@ -43,6 +47,8 @@ func NewMetrics() *Metrics {
 			Help: "Observations ingest committed to the store."}),
 		Errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_errors_total",
 			Help: "Reads of the bus and commits to the store that failed (ingest stops; a durable bus keeps the batch)."}),
+		AckFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_ack_failures_total",
+			Help: "Committed batches whose acknowledgement the bus refused (they come back and are skipped by id)."}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
 			Help:    "Time from an observation's time (the sensor's clock) to its commit.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}),
@@ -59,7 +65,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Committed, m.Errors, m.Lag, m.QueueDepth}
+	return []prometheus.Collector{m.Received, m.Committed, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
 }
 
 // watch makes c the bus whose depth QueueDepth reports.

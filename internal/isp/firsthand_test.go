@@ -1,6 +1,7 @@
 package isp
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -67,6 +68,30 @@ func TestThirdPartyOnlyTargetHasNoRows(t *testing.T) {
 	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
 	if req.Kept != 0 || len(req.Annex) != len(s) || !req.Has(NoteNothing) {
 		t.Fatalf("kept %d, annex %d of %d, nothing-note %v: a third-party-only target must give no row", req.Kept, len(req.Annex), len(s), req.Has(NoteNothing))
+	}
+}
+
+// TestED2KSourceListsAreThirdPartyWhateverTheirMarks: an eD2K server's or
+// a Kad node's source entry names a client another party says shares the
+// file; without its marks (an old record, another tool's) the method
+// still decides, and the annex says a third party reported it (not that
+// it rests on one forgeable datagram: a server's list comes over TCP).
+func TestED2KSourceListsAreThirdPartyWhateverTheirMarks(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.47")
+	var s []Sighting
+	for i, m := range []string{observe.MethodED2KServerSources, observe.MethodKadSources, observe.MethodED2KServerSources} {
+		s = append(s, Sighting{IP: ip, Port: 4662, Transport: "tcp", Time: fixedNow.Add(-time.Duration(i+1) * time.Hour),
+			ObservationID: fmt.Sprint(m, i), Network: observe.NetED2K, Method: m, ASN: 64496, Org: "A", Country: "FR",
+			SensorAddress: netip.MustParseAddrPort("198.51.100.200:40123"), TranscriptSHA256: sum(m)})
+	}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 0 || len(req.Annex) != len(s) {
+		t.Fatalf("kept %d, annex %d of %d: a source list's entry is no row", req.Kept, len(req.Annex), len(s))
+	}
+	for _, a := range req.Annex {
+		if a.Reason != AnnexThirdParty || !strings.Contains(a.EN, a.Method) {
+			t.Errorf("annex entry %s: reason %s (%q), want %s naming the method", a.ObservationID, a.Reason, a.EN, AnnexThirdParty)
+		}
 	}
 }
 

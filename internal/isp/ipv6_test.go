@@ -195,15 +195,22 @@ func TestIPv6PrefixNoteRestsOnActiveLinksOnly(t *testing.T) {
 	}
 }
 
-// FuzzLinkedPrefixes: whatever a stored link's evidence says, reading it
-// never panics, and what it yields is a masked IPv6 prefix whose text
-// reads back to itself.
+// FuzzLinkedPrefixes: whatever a stored link's evidence and endpoint say,
+// reading them never panics, and what it yields is a masked IPv6 prefix
+// whose text reads back to itself and an endpoint without zone or mapped
+// form (a row's address never has either).
 func FuzzLinkedPrefixes(f *testing.F) {
-	for _, s := range []string{"AS64496|2001:db8:1:2::/64|41234|table", "AS1|::/0|0|default", "AS|x|y|z", "|||", "AS4294967296|fd00::/48|1|table", "AS64496|2001:db8::1/64|1|table"} {
-		f.Add(s)
+	for _, s := range []string{"AS64496|2001:db8:1:2::/64|41234|table", "AS64496|2001:db8:1:2::/64|41234|table|Transmission|3.00", "AS1|::/0|0|default", "AS|x|y|z", "|||", "AS4294967296|fd00::/48|1|table", "AS64496|2001:db8::1/64|1|table"} {
+		f.Add(s, "[2001:db8:1:2::a]:41234")
 	}
-	f.Fuzz(func(t *testing.T, ev string) {
-		for _, sp := range linkedPrefixes([]Link{{Rule: RuleSubscriberPrefix, State: "active", Evidence: ev}}) {
+	f.Add("AS64496|2001:db8:1:2::/64|41234|table", "[2001:db8:1:2::a%eth0]:41234#3#4")
+	f.Add("AS64496|2001:db8:1:2::/64|41234|table", "[::ffff:192.0.2.1]:1")
+	f.Fuzz(func(t *testing.T, ev, a string) {
+		for _, sp := range linkedPrefixes([]Link{{Rule: RuleSubscriberPrefix, State: "active", Evidence: ev,
+			A: a, B: "[2001:db8:1:2::b]:41234#2"}}) {
+			if sp.ends[0].Addr().Zone() != "" || sp.ends[0].Addr().Is4In6() {
+				t.Fatalf("%q: endpoint %v keeps a zone or a mapped form", a, sp.ends[0])
+			}
 			if !sp.pfx.Addr().Is6() || sp.pfx.Addr().Is4In6() || sp.pfx != sp.pfx.Masked() || sp.pfx.Bits() < 48 {
 				t.Fatalf("%q: prefix %v", ev, sp.pfx)
 			}
@@ -212,4 +219,62 @@ func FuzzLinkedPrefixes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The prefix note rests on the link's own endpoints: a row at another
+// address of the linked /64 (weeks later, perhaps another subscriber's
+// machine or a later holder of the prefix), or at a linked address on
+// another port, stands alone; only the link's A and B read "grouped".
+func TestIPv6PrefixNoteOnlyForTheLinksEndpoints(t *testing.T) {
+	tg, s := ipv6Fixture("table", "active")
+	at := func(ip string, port uint16, when, id string) Sighting {
+		return fh(Sighting{IP: netip.MustParseAddr(ip), Port: port, Time: ts(when), ClockSource: "ntp:127.0.0.1",
+			ObservationID: id, Network: observe.NetBitTorrent, Level: observe.Complete, Item: item,
+			ASN: 64496, Org: "Example Telecom", Country: "FR"})
+	}
+	s = append(s,
+		at("2001:db8:1:2::99", 41234, "2026-02-27T10:00:00Z", "obs-later-1"), at("2001:db8:1:2::99", 41234, "2026-02-27T11:00:00Z", "obs-later-2"),
+		at("2001:db8:1:2:a8f3:11ff:fe42:9a01", 50000, "2026-02-27T12:00:00Z", "obs-port-1"), at("2001:db8:1:2:a8f3:11ff:fe42:9a01", 50000, "2026-02-27T13:00:00Z", "obs-port-2"))
+	// A later generation of an endpoint is written "ip:port#n" by the
+	// analysis: it is still that address and port.
+	tg.Links[0].B += "#2"
+	req := Build(tg, s, fixedNow, DefaultRetention())
+	grouped := 0
+	for _, r := range req.Groups[0].Rows {
+		if !r.IP.Is6() {
+			continue
+		}
+		lone := strings.HasPrefix(r.ObservationID, "obs-later") || strings.HasPrefix(r.ObservationID, "obs-port") || strings.HasPrefix(r.ObservationID, "obs-c")
+		if lone && (r.PrefixNote.Code != NoteAddressOnly || r.SubscriberPrefix.IsValid()) {
+			t.Errorf("row %s [%s]:%d: note %q under %v, want address only", r.ObservationID, r.IP, r.Port, r.PrefixNote.EN, r.SubscriberPrefix)
+		}
+		if !lone {
+			grouped++
+			if r.PrefixNote.Code != NoteSubscriberPrefix {
+				t.Errorf("row %s [%s]:%d: note %q, want grouped", r.ObservationID, r.IP, r.Port, r.PrefixNote.EN)
+			}
+		}
+	}
+	if grouped != 4 {
+		t.Errorf("%d grouped rows, want the link's 4", grouped)
+	}
+}
+
+// The analysis's evidence names the client after the basis; links stored
+// before it did have four fields. Both read, whatever the client's name.
+func TestIPv6PrefixNoteReadsEvidenceWithAClient(t *testing.T) {
+	for _, ev := range []string{"AS64496|2001:db8:1:2::/64|41234|table|Transmission|3.00", "AS64496|2001:db8:1:2::/64|41234|table|We|ird|1.0", "AS64496|2001:db8:1:2::/64|41234|table||"} {
+		tg, s := ipv6Fixture("table", "active")
+		tg.Links[0].Evidence = ev
+		req := Build(tg, s, fixedNow, DefaultRetention())
+		n := 0
+		for _, r := range req.Groups[0].Rows {
+			if r.PrefixNote.Code == NoteSubscriberPrefix && r.SubscriberPrefix.String() == "2001:db8:1:2::/64" {
+				n++
+			}
+		}
+		if n != 4 {
+			t.Errorf("%q: %d grouped rows, want 4", ev, n)
+		}
+	}
 }

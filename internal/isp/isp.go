@@ -33,15 +33,23 @@
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
 //   - VPN and hosting addresses are flagged: the subscriber there is the
 //     provider's customer at best, not a household;
+//   - a 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96,
+//     64:ff9b:1::/48) address is a relay's or translator's, placed at
+//     its operator (Hurricane Electric for the first two in the public
+//     databases), who never had the subscriber: it is no row and belongs
+//     to no group (AnnexTunnel); the annex names the IPv4 address inside
+//     (and, for Teredo, the client's mapped port) whose ISP to ask;
 //   - the device links that grouped the target's addresses are listed in the
 //     annex with rule, evidence and confidence, under the words
 //     "identifiers can be forged";
 //   - the possession level of each sighting travels with its row;
 //   - an IPv6 row names the full address with its port and time, and a
 //     note on the prefix: the subscriber prefix that an active
-//     subscriber_prefix link of the target groups it under, with the
-//     allocation it rests on (the ISP's, from the analysis's table, or
-//     the analysis's default length), or that the address stands alone.
+//     subscriber_prefix link of the target groups it under, when the
+//     row's address and port are one of that link's two endpoints, with
+//     the allocation it rests on (the ISP's, from the analysis's table, or
+//     the analysis's default length), or that the address stands alone
+//     (another address of the prefix, or another port, is not grouped).
 //     An ISP records the prefix it delegated, not every address in it:
 //     the group's ipv6 note asks for the subscriber who held the prefix
 //     containing the address.
@@ -311,8 +319,10 @@ const (
 
 // RuleSubscriberPrefix is the analysis rule whose links group the IPv6
 // addresses of one subscriber prefix. Its evidence is
-// "AS<asn>|<prefix>|<port>|<basis>", basis "table" (the ISP's allocation
-// is in the analysis's table) or "default" (its default length).
+// "AS<asn>|<prefix>|<port>|<basis>|<client>|<version>", basis "table"
+// (the ISP's allocation is in the analysis's table) or "default" (its
+// default length); links stored before the client was part of it have
+// the first four fields only. The client's fields are not read here.
 const RuleSubscriberPrefix = "subscriber_prefix"
 
 // subscriberPrefix is one subscriber prefix an active link grouped
@@ -321,6 +331,23 @@ type subscriberPrefix struct {
 	asn   uint32
 	pfx   netip.Prefix
 	table bool // the length is the ISP's, from the allocation table; else the default
+	// ends are the link's two endpoints: only a row at one of them is
+	// grouped (another address of the prefix, or another port, may be
+	// another machine or a later holder of the prefix).
+	ends [2]netip.AddrPort
+}
+
+// linkEnd reads a link's endpoint, "ip:port" or, for a later generation
+// of an endpoint, "ip:port#n" (the analysis's EndpointKey).
+func linkEnd(s string) (netip.AddrPort, bool) {
+	if i := strings.IndexByte(s, '#'); i >= 0 {
+		s = s[:i]
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), true
 }
 
 // linkedPrefixes reads the subscriber prefixes of the target's active
@@ -332,8 +359,10 @@ func linkedPrefixes(links []Link) []subscriberPrefix {
 		if l.Rule != RuleSubscriberPrefix || l.State != "active" {
 			continue
 		}
-		f := strings.Split(l.Evidence, "|")
-		if len(f) != 4 || !strings.HasPrefix(f[0], "AS") || (f[3] != "table" && f[3] != "default") {
+		// The client's name and version, after the basis, may hold
+		// anything: they stay in the fifth field, unread.
+		f := strings.SplitN(l.Evidence, "|", 5)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "AS") || (f[3] != "table" && f[3] != "default") {
 			continue
 		}
 		asn, err := strconv.ParseUint(f[0][2:], 10, 32)
@@ -343,17 +372,28 @@ func linkedPrefixes(links []Link) []subscriberPrefix {
 		if err != nil || perr != nil || !pfx.Addr().Is6() || pfx.Addr().Is4In6() || pfx != pfx.Masked() || pfx.Bits() < 48 {
 			continue
 		}
-		out = append(out, subscriberPrefix{asn: uint32(asn), pfx: pfx, table: f[3] == "table"})
+		a, aok := linkEnd(l.A)
+		b, bok := linkEnd(l.B)
+		if !aok || !bok {
+			continue
+		}
+		out = append(out, subscriberPrefix{asn: uint32(asn), pfx: pfx, table: f[3] == "table", ends: [2]netip.AddrPort{a, b}})
 	}
 	return out
 }
 
 // prefixNote is the note of an IPv6 row of group g: the subscriber prefix
-// of an active link that holds its address (of the same AS), or that the
-// address stands alone.
-func prefixNote(ip netip.Addr, g *Group, prefixes []subscriberPrefix) (netip.Prefix, Note) {
+// of an active link (of the same AS) one of whose two endpoints is the
+// row's address and port, or that the address stands alone. A row at
+// another address of a linked prefix, or on another port, is not grouped:
+// the link said nothing of it. A Link carries no time span, so a row at
+// a link's endpoint is grouped whenever it was seen (the analysis names a
+// later generation of an endpoint "ip:port#n", read as the same address
+// and port).
+func prefixNote(ip netip.Addr, port uint16, g *Group, prefixes []subscriberPrefix) (netip.Prefix, Note) {
+	ep := netip.AddrPortFrom(ip, port)
 	for _, sp := range prefixes {
-		if sp.asn != g.ASN || !sp.pfx.Contains(ip) {
+		if sp.asn != g.ASN || !sp.pfx.Contains(ip) || (sp.ends[0] != ep && sp.ends[1] != ep) {
 			continue
 		}
 		n := Note{Code: NoteSubscriberPrefix}
@@ -392,6 +432,7 @@ const (
 	AnnexDeclaredPort     = "declared_port"      // a DHT announce recorded with its declared port, not the datagram's
 	AnnexNoPort           = "no_port"            // no port
 	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
+	AnnexTunnel           = "tunnel_address"     // a 6to4, Teredo or NAT64 address: the relay's, not a subscriber's of its AS
 )
 
 // Row is one line of a request: one first-hand conversation between the
@@ -426,7 +467,8 @@ type Row struct {
 	SeenOnce bool
 	// SubscriberPrefix is, for an IPv6 row, the subscriber prefix that an
 	// active subscriber_prefix device link of the target groups its
-	// address under (the prefix the ISP delegated to one subscriber, by
+	// address under, when the row's address and port are one of the
+	// link's endpoints (the prefix the ISP delegated to one subscriber, by
 	// the analysis's allocation table or its default); invalid otherwise.
 	SubscriberPrefix netip.Prefix
 	// PrefixNote, for an IPv6 row, says what the request rests on: the
@@ -507,14 +549,17 @@ type groupKey struct {
 
 // FirstHand reports whether the sighting is the endpoint itself talking to
 // the sensor, by the rule of observe.Observation.FirstHand: never a
-// tracker, PEX or DHT-value report, nor one marked third_party or
-// spoofable_source or unsigned_import.
+// tracker, PEX, DHT-value, eD2K server or Kad source report, nor one
+// marked third_party or spoofable_source or unsigned_import.
 func (x *Sighting) FirstHand() bool {
 	o := observe.Observation{Method: x.Method, Marks: x.Marks}
 	return o.FirstHand()
 }
 
-var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX}
+// thirdPartyMethods are the methods that record another party's claim
+// about the endpoint, whatever marks the record carries.
+var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX,
+	observe.MethodED2KServerSources, observe.MethodKadSources}
 
 func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
 
@@ -540,6 +585,11 @@ func notRow(x *Sighting) string {
 		return AnnexNoTranscript
 	case x.Method == observe.MethodDHTAnnounce && x.Transport != "udp":
 		return AnnexDeclaredPort
+	}
+	// Last, so that its annex text (ask the ISP of the IPv4 address
+	// inside) is given only for what would otherwise be a row.
+	if _, ok := tunnelOf(x.IP.Unmap()); ok {
+		return AnnexTunnel
 	}
 	return ""
 }
@@ -579,6 +629,8 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 	case AnnexNoPort:
 		return "No port: behind carrier-grade NAT an address and a time alone name no subscriber.",
 			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
+	case AnnexTunnel:
+		return tunnelWhy(x)
 	case AnnexSeenOnce:
 		return "The address appears at a single instant in the whole request: addresses are reassigned, and one instant is not enough to ask for a subscriber.",
 			"L'adresse n'apparaît qu'à un seul instant dans toute la demande : les adresses sont réattribuées, et un seul instant ne suffit pas à demander un abonné."
@@ -622,6 +674,14 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		if !x.IP.IsValid() {
 			noAddr++
 			annex(x, AnnexNoAddress)
+			continue
+		}
+		// A 6to4, Teredo or NAT64 address is the relay's: it belongs to
+		// no group (no letter, no retention count for the relay's
+		// operator). notRow gives a tunnel's sighting its reason:
+		// tunnel_address when nothing else keeps it from being a row.
+		if _, ok := tunnelOf(x.IP.Unmap()); ok {
+			annex(x, notRow(x))
 			continue
 		}
 		k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
@@ -699,7 +759,7 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 			}
 			if row.IP.Is6() {
 				v6++
-				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, g, prefixes)
+				row.SubscriberPrefix, row.PrefixNote = prefixNote(row.IP, row.Port, g, prefixes)
 			}
 		}
 		req.Kept += len(g.Rows)

@@ -45,7 +45,10 @@ type Torrent struct {
 	Watched         bool          `json:"watched"`
 	Category        string        `json:"category,omitempty"`
 	// Tracker is the announce URL, empty for a DHT-only torrent.
-	Tracker     string `json:"tracker,omitempty"`
+	Tracker string `json:"tracker,omitempty"`
+	// Tracker6 is the tracker's IPv6 announce URL on a lab of both
+	// families: the peers announce there too (the .torrent holds Tracker).
+	Tracker6    string `json:"tracker6,omitempty"`
 	TorrentPath string `json:"torrent_file"`
 
 	built *torrentmake.Torrent
@@ -76,9 +79,10 @@ var layouts = []struct {
 var categories = []string{"synthetic-A", "synthetic-B", "synthetic-C"}
 
 // makeContent writes the lab's synthetic files under dir/data and their
-// .torrent files under dir/torrents. Everything but the tracker URL follows
-// from seed.
-func makeContent(cfg *Config, trackerURL string) ([]*Torrent, error) {
+// .torrent files under dir/torrents. Everything but the tracker URLs
+// follows from seed; the announce URL is outside the info dictionary, so
+// the info-hashes do not depend on them (nor on the lab's families).
+func makeContent(cfg *Config, trackerURL, trackerURL6 string) ([]*Torrent, error) {
 	r := rand.New(rand.NewPCG(cfg.Seed, 0x7a11))
 	dataDir := filepath.Join(cfg.Dir, "data")
 	torDir := filepath.Join(cfg.Dir, "torrents")
@@ -121,7 +125,7 @@ func makeContent(cfg *Config, trackerURL string) ([]*Torrent, error) {
 			t.Category = categories[j%len(categories)]
 		}
 		if cfg.Tracker && j%2 == 1 {
-			t.Tracker = trackerURL
+			t.Tracker, t.Tracker6 = trackerURL, trackerURL6
 		}
 		built, err := torrentmake.Build(torrentmake.Options{
 			Name: name, PieceLength: pl, Version: lay.v, MultiFile: lay.multi,

@@ -77,9 +77,13 @@ type dhtNode struct {
 // dhtServerConfig is the configuration every DHT server of the lab uses,
 // the lab's own nodes and the torrent clients' nodes alike: its own send
 // limiter (the library's default is one 25/s bucket shared by the whole
-// process), lab starting nodes only, and a working peer store.
+// process), lab starting nodes of its own family only, and a working peer
+// store. cfg.Conn must be set: its family decides what the server asks
+// for (n6 on IPv6: a node asked only for n4 over IPv6 answers no nodes)
+// and which starting nodes it gets.
 func dhtServerConfig(cfg *dht.ServerConfig, id [20]byte, starting func() []netip.AddrPort, logger alog.Logger) *peerStore {
 	store := newPeerStore()
+	v6 := connIs6(cfg.Conn)
 	cfg.NodeId = krpc.ID(id)
 	cfg.NoSecurity = true
 	cfg.SendLimiter = rate.NewLimiter(rate.Inf, 0)
@@ -87,12 +91,17 @@ func dhtServerConfig(cfg *dht.ServerConfig, id [20]byte, starting func() []netip
 	cfg.Store = bep44.NewMemory()
 	cfg.Exp = 2 * time.Hour
 	cfg.DefaultWant = []krpc.Want{krpc.WantNodes}
+	if v6 {
+		cfg.DefaultWant = []krpc.Want{krpc.WantNodes6}
+	}
 	cfg.QueryResendDelay = func() time.Duration { return time.Second }
 	cfg.Logger = logger
 	cfg.StartingNodes = func() ([]dht.Addr, error) {
 		var out []dht.Addr
 		for _, a := range starting() {
-			out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+			if is6(a.Addr()) == v6 {
+				out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+			}
 		}
 		if len(out) == 0 {
 			return nil, fmt.Errorf("lab: no starting nodes")
@@ -102,14 +111,32 @@ func dhtServerConfig(cfg *dht.ServerConfig, id [20]byte, starting func() []netip
 	return store
 }
 
-// startDHT starts n DHT nodes on 127.0.1.1 onwards and joins them into
-// one network: each node is told of a few others, then every node
-// bootstraps (an iterative find_node for its own id).
+// is6 reports whether a is an IPv6 address (not an IPv4-mapped one).
+func is6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
+
+// connIs6 reports whether c is bound to an IPv6 address. The torrent
+// client's uTP sockets have their own address type: their text is read.
+func connIs6(c net.PacketConn) bool {
+	if c == nil {
+		return false
+	}
+	if ua, ok := c.LocalAddr().(*net.UDPAddr); ok {
+		return is6(ua.AddrPort().Addr())
+	}
+	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
+	return err == nil && is6(ap.Addr())
+}
+
+// startDHT starts a DHT node of each id, the i-th on hosts[i] (127.0.1.1
+// onwards, their IPv6 twins, or ::1 for all), and joins them into one
+// network: each node is told of a few others, then every node bootstraps
+// (an iterative find_node for its own id). The hosts are of one family: a
+// lab on both runs one network per family (BEP 32).
 //
 // onQuery, if set, sees every query a node receives before the node
 // answers it (the hostile lab's DHT spoofer listens there, as an attacker
 // who sees the sensor's queries would).
-func startDHT(ctx context.Context, ids [][20]byte, logger alog.Logger, slogger *slog.Logger, onQuery func(*krpc.Msg, net.Addr)) ([]*dhtNode, error) {
+func startDHT(ctx context.Context, ids [][20]byte, hosts []netip.Addr, logger alog.Logger, slogger *slog.Logger, onQuery func(*krpc.Msg, net.Addr)) ([]*dhtNode, error) {
 	nodes := make([]*dhtNode, 0, len(ids))
 	var addrs []netip.AddrPort
 	var mu sync.Mutex
@@ -124,12 +151,12 @@ func startDHT(ctx context.Context, ids [][20]byte, logger alog.Logger, slogger *
 		}
 	}
 	for i, id := range ids {
-		ip, err := infraAddr(i)
-		if err != nil {
-			closeAll()
-			return nil, err
+		ip := hosts[i]
+		network := "udp4"
+		if is6(ip) {
+			network = "udp6"
 		}
-		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("lab DHT node %d on %s: %w", i, ip, err)

@@ -207,6 +207,9 @@ func StartHostile(ctx context.Context, l *Lab, cfg HostileConfig) (_ *Hostile, e
 	if !cfg.SensorAddr.IsLoopback() {
 		return nil, fmt.Errorf("%w: sensor address %v is not a loopback address", ErrConfig, cfg.SensorAddr)
 	}
+	if l.cfg.Family != Family4 {
+		return nil, fmt.Errorf("%w: hostile devices run on IPv4 only; the lab runs on family %s", ErrConfig, l.cfg.Family)
+	}
 	var items []*Torrent
 	for _, t := range l.torrents {
 		if t.Watched && t.built.HasV1 && t.built.NumPieces >= 4 {

@@ -11,12 +11,19 @@
 // with the truth of what each holds and who it is (internal/lab/accuracy
 // measures Vigil against them).
 //
+// The lab runs on IPv4, on IPv6 or on both (Config.Family): on IPv6 every
+// part is on ::1, or each has its own address in the unique local prefix
+// LabULA (the IPv6 twin of its 127.0.0.0/8 address, in the same place),
+// which the lab uses only inside a network namespace with loopback
+// interfaces only (PrepareULA, ULAReady). On both families there is one DHT per family
+// (BEP 32) and every peer and the tracker listen on both.
+//
 // The lab must never send to, listen on or resolve anything outside
-// 127.0.0.0/8: every socket is bound to a loopback address, DHT nodes
-// start from lab nodes only (never the public routers), tracker URLs hold
-// loopback IPs, and UPnP, NAT-PMP and local peer discovery are off. Its
-// content is random bytes with neutral names; it must never hold real
-// material or real hashes.
+// 127.0.0.0/8, ::1 and, in such a namespace, LabULA: every socket is bound
+// to a lab address, DHT nodes start from lab nodes only (never the public
+// routers), tracker URLs hold lab IPs, and UPnP, NAT-PMP and local peer
+// discovery are off. Its content is random bytes with neutral names; it
+// must never hold real material or real hashes.
 package lab
 
 import (
@@ -103,6 +110,15 @@ type Config struct {
 	// watched torrent, and makes the first move a hand-off from Paris (75)
 	// to Toulouse (31). The rest is drawn from the seed as without it.
 	Story bool
+	// Family is the address families the lab runs on: Family4 (the
+	// default, also ""), Family6, or FamilyBoth (one DHT per family, every
+	// peer and the tracker on both). The simulated DHT nodes and the
+	// hostile devices are IPv4 only.
+	Family Family
+	// IPv6 is where the IPv6 parts live when Family has IPv6:
+	// IPv6Loopback (the default, also ""; all on ::1) or IPv6ULA (each
+	// its own address in LabULA; needs a namespace PrepareULA made).
+	IPv6 IPv6Net
 	// Logger receives the lab's logs; the libraries' own logs are passed
 	// on at warning level and above. Nil: discard.
 	Logger *slog.Logger
@@ -175,21 +191,54 @@ func (c *Config) Validate() error {
 	if _, sim := c.realAndSimNodes(); sim > 60000 {
 		return bad("%d simulated DHT nodes: want at most 60000", sim)
 	}
+	if _, err := ParseFamily(string(c.family())); err != nil {
+		return err
+	}
+	if _, err := ParseIPv6Net(string(c.ipv6())); err != nil {
+		return err
+	}
+	if _, sim := c.realAndSimNodes(); sim > 0 && c.family().Has6() {
+		return bad("%d simulated DHT nodes on family %s: simulated nodes are IPv4 only (at most %d DHT nodes with IPv6)", sim, c.family(), MaxRealDHTNodes)
+	}
 	return nil
+}
+
+// family and ipv6 are Family and IPv6 with their defaults.
+func (c *Config) family() Family {
+	if c.Family == "" {
+		return Family4
+	}
+	return c.Family
+}
+
+func (c *Config) ipv6() IPv6Net {
+	if c.IPv6 == "" {
+		return IPv6Loopback
+	}
+	return c.IPv6
 }
 
 // Move records a peer changing address.
 type Move struct {
-	PeerID string    `json:"peer_id"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	At     time.Time `json:"at"`
+	PeerID string `json:"peer_id"`
+	// From and To are in the lab's first family (IPv4 unless the lab is
+	// IPv6 only); on a lab of both families From6 and To6 are the IPv6
+	// addresses the peer left and took at the same time.
+	From  string    `json:"from"`
+	To    string    `json:"to"`
+	From6 string    `json:"from6,omitempty"`
+	To6   string    `json:"to6,omitempty"`
+	At    time.Time `json:"at"`
 }
 
 // ManifestPeer is one lab client as the manifest describes it.
 type ManifestPeer struct {
-	// Addr is where the peer listens now (TCP and uTP/DHT on the same port).
-	Addr   string `json:"addr"`
+	// Addr is where the peer listens now (TCP and uTP/DHT on the same
+	// port): its IPv4 address, or its IPv6 one on an IPv6-only lab.
+	Addr string `json:"addr"`
+	// Addr6 is where the peer also listens on a lab of both families, on
+	// the same port.
+	Addr6  string `json:"addr6,omitempty"`
 	Client string `json:"client"`
 	// Infohashes are the hex info-hashes of the torrents the peer seeds or
 	// downloads: the v1 hash (40 hex) and the full v2 hash (64 hex) as
@@ -204,15 +253,20 @@ type ManifestPeer struct {
 	Departement string `json:"departement,omitempty"`
 	ASN         uint32 `json:"asn"`
 	VPN         bool   `json:"vpn,omitempty"`
-	// PreviousAddrs lists the addresses the peer left, oldest first.
-	PreviousAddrs []string `json:"previous_addrs,omitempty"`
+	// PreviousAddrs lists the addresses the peer left, oldest first (in
+	// Addr's family); PreviousAddrs6 the IPv6 ones on a lab of both.
+	PreviousAddrs  []string `json:"previous_addrs,omitempty"`
+	PreviousAddrs6 []string `json:"previous_addrs6,omitempty"`
 	// DataDir is where the peer's torrent data lives (seeders share one).
 	DataDir string `json:"data_dir"`
 }
 
 // Manifest is the lab's ground truth.
 type Manifest struct {
-	// Bootstrap lists DHT nodes to join the lab's DHT by.
+	// Family is the address families the lab runs on: "4", "6" or "both".
+	Family Family `json:"family"`
+	// Bootstrap lists DHT nodes to join the lab's DHT by (on a lab of
+	// both families, IPv4 nodes first, then IPv6 ones).
 	Bootstrap []string `json:"bootstrap"`
 	// Watchlist is the CSV watch-list of the watched torrents.
 	Watchlist string `json:"watchlist"`
@@ -223,11 +277,14 @@ type Manifest struct {
 	ASNCSV    string         `json:"asn_csv"`
 	Providers string         `json:"providers"`
 	Peers     []ManifestPeer `json:"peers"`
-	Tracker   string         `json:"tracker,omitempty"`
-	Seed      uint64         `json:"seed"`
-	DHTNodes  []string       `json:"dht_nodes"`
-	Torrents  []Torrent      `json:"torrents"`
-	Moves     []Move         `json:"moves"`
+	// Tracker is the HTTP tracker's announce URL (on a lab of both
+	// families, its IPv4 one; Tracker6 the IPv6 one).
+	Tracker  string    `json:"tracker,omitempty"`
+	Tracker6 string    `json:"tracker6,omitempty"`
+	Seed     uint64    `json:"seed"`
+	DHTNodes []string  `json:"dht_nodes"`
+	Torrents []Torrent `json:"torrents"`
+	Moves    []Move    `json:"moves"`
 }
 
 // Lab is a running lab. Its methods are safe for concurrent use.
@@ -264,12 +321,20 @@ type Lab struct {
 }
 
 // Start builds and starts a lab. It returns once every DHT node has
-// bootstrapped and every peer has announced its torrents once; moves
+// bootstrapped and every peer has announced its torrents on the DHT of
+// each family (again, up to three times, while no lab node stores an
+// announce; a warning is logged if one still is not stored); moves
 // happen later (see WaitMoves), leechers download in the background (see
 // WaitLeechers). ctx bounds the start only; Close stops the lab.
 func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	cfg.Family, cfg.IPv6 = cfg.family(), cfg.ipv6()
+	if cfg.Family.Has6() && cfg.IPv6 == IPv6ULA {
+		if err := ULAReady(); err != nil {
+			return nil, err
+		}
 	}
 	l := &Lab{cfg: cfg, logger: cfg.Logger, movesDone: make(chan struct{}), started: time.Now()}
 	if l.logger == nil {
@@ -308,14 +373,17 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	if l.geo, err = WriteGeo(filepath.Join(cfg.Dir, "geo")); err != nil {
 		return nil, err
 	}
-	trackerURL := ""
+	trackerURL, trackerURL6 := "", ""
 	if cfg.Tracker {
-		if l.tracker, err = startTracker(l.logger); err != nil {
+		if l.tracker, err = startTracker(l.logger, l.hosts(trackerAddr)); err != nil {
 			return nil, err
 		}
-		trackerURL = l.tracker.url
+		trackerURL, trackerURL6 = l.tracker.urls[0], ""
+		if len(l.tracker.urls) > 1 {
+			trackerURL6 = l.tracker.urls[1]
+		}
 	}
-	if l.torrents, err = makeContent(&cfg, trackerURL); err != nil {
+	if l.torrents, err = makeContent(&cfg, trackerURL, trackerURL6); err != nil {
 		return nil, err
 	}
 	l.watchlist = filepath.Join(cfg.Dir, "watchlist.csv")
@@ -324,8 +392,28 @@ func Start(ctx context.Context, cfg Config) (_ *Lab, err error) {
 	}
 
 	t0 := time.Now()
-	if l.nodes, err = startDHT(ctx, nodeIDs, alogger, l.logger, l.tapQuery); err != nil {
-		return nil, err
+	// One DHT per family (BEP 32); a node keeps its id on both, as BEP 32
+	// allows, so the two networks have the same shape.
+	for _, v6 := range []bool{false, true} {
+		if (v6 && !cfg.Family.Has6()) || (!v6 && !cfg.Family.Has4()) {
+			continue
+		}
+		hosts := make([]netip.Addr, len(nodeIDs))
+		for i := range hosts {
+			ip, err := infraAddr(i)
+			if err != nil {
+				return nil, err
+			}
+			if v6 {
+				ip = ipv6Of(ip, cfg.IPv6)
+			}
+			hosts[i] = ip
+		}
+		nodes, err := startDHT(ctx, nodeIDs, hosts, alogger, l.logger, l.tapQuery)
+		l.nodes = append(l.nodes, nodes...)
+		if err != nil {
+			return nil, err
+		}
 	}
 	for _, n := range l.nodes {
 		l.wg.Add(1)
@@ -392,9 +480,12 @@ func (l *Lab) planPeers(r *rand.Rand, starting func() []netip.AddrPort, alogger 
 	for i := range n {
 		p := &peer{
 			index:    i,
+			family:   cfg.Family,
+			ipv6:     cfg.IPv6,
 			role:     RoleSeeder,
 			nodeID:   randID(r),
 			starting: starting,
+			stored:   l.stored,
 			alogger:  alogger,
 			logger:   libLog.With("lab_peer", i),
 			dataDir:  filepath.Join(l.dir, "data"),
@@ -496,18 +587,23 @@ func (l *Lab) startMoves(ctx context.Context, _ *rand.Rand) {
 			if err != nil {
 				l.moveErr = errors.Join(l.moveErr, err)
 			}
-			l.moves = append(l.moves, Move{
+			to := m.peer.addrPort()
+			mv := Move{
 				PeerID: hex.EncodeToString(m.peer.peerID[:]),
-				From:   from.String(),
-				To:     m.peer.addrPort().String(),
+				From:   m.peer.primary(from).String(),
+				To:     m.peer.primary(to).String(),
 				At:     time.Now().UTC(),
-			})
+			}
+			if l.cfg.Family == FamilyBoth {
+				mv.From6, mv.To6 = m.peer.on(from, true).String(), m.peer.on(to, true).String()
+			}
+			l.moves = append(l.moves, mv)
 			l.mu.Unlock()
 			if err != nil {
 				l.logger.Warn("lab peer move failed", "peer", m.peer.index, "err", err)
 				continue
 			}
-			l.logger.Info("lab peer moved", "peer", m.peer.index, "from", from.String(), "to", m.peer.addrPort().String())
+			l.logger.Info("lab peer moved", "peer", m.peer.index, "from", mv.From, "to", mv.To)
 		}
 	}()
 }
@@ -552,11 +648,36 @@ func (l *Lab) WaitLeechers(ctx context.Context) error {
 func (l *Lab) Dir() string { return l.dir }
 
 // Bootstrap returns the addresses of the lab's DHT nodes named as
-// bootstrap nodes in the manifest.
+// bootstrap nodes in the manifest: the first BootstrapNodes (at least
+// one) of each family the lab runs on, IPv4 first.
 func (l *Lab) Bootstrap() []netip.AddrPort {
+	return append(l.BootstrapOf(false), l.BootstrapOf(true)...)
+}
+
+// BootstrapOf returns the bootstrap nodes of one family (IPv6 if v6),
+// none if the lab does not run on it.
+func (l *Lab) BootstrapOf(v6 bool) []netip.AddrPort {
 	var out []netip.AddrPort
-	for _, n := range l.nodes[:min(len(l.nodes), max(1, l.cfg.BootstrapNodes))] {
-		out = append(out, n.addr)
+	for _, n := range l.nodes {
+		if is6(n.addr.Addr()) == v6 && len(out) < max(1, l.cfg.BootstrapNodes) {
+			out = append(out, n.addr)
+		}
+	}
+	return out
+}
+
+// Family is the address families the lab runs on.
+func (l *Lab) Family() Family { return l.cfg.Family }
+
+// hosts returns where a part planned at the IPv4 address a listens: a
+// itself, its IPv6 address (IPv6Twin or ::1), or both, IPv4 first.
+func (l *Lab) hosts(a netip.Addr) []netip.Addr {
+	var out []netip.Addr
+	if l.cfg.Family.Has4() {
+		out = append(out, a)
+	}
+	if l.cfg.Family.Has6() {
+		out = append(out, ipv6Of(a, l.cfg.IPv6))
 	}
 	return out
 }
@@ -565,6 +686,7 @@ func (l *Lab) Bootstrap() []netip.AddrPort {
 // addresses, moves so far.
 func (l *Lab) Manifest() Manifest {
 	m := Manifest{
+		Family:    l.cfg.Family,
 		Watchlist: l.watchlist,
 		GeoDB:     l.geo.City,
 		ASNDB:     l.geo.ASN,
@@ -587,15 +709,19 @@ func (l *Lab) Manifest() Manifest {
 		}
 	}
 	if l.tracker != nil {
-		m.Tracker = l.tracker.url
+		m.Tracker = l.tracker.urls[0]
+		if len(l.tracker.urls) > 1 {
+			m.Tracker6 = l.tracker.urls[1]
+		}
 	}
 	for _, t := range l.torrents {
 		m.Torrents = append(m.Torrents, *t)
 	}
 	for _, p := range l.peers {
 		p.mu.Lock()
+		plan := netip.AddrPortFrom(p.addr, p.port)
 		mp := ManifestPeer{
-			Addr:       netip.AddrPortFrom(p.addr, p.port).String(),
+			Addr:       p.primary(plan).String(),
 			Client:     ClientName,
 			Infohashes: []string{},
 			Role:       p.role,
@@ -603,10 +729,16 @@ func (l *Lab) Manifest() Manifest {
 			NodeID:     hex.EncodeToString(p.nodeID[:]),
 			DataDir:    p.dataDir,
 		}
-		for _, a := range p.prev {
-			mp.PreviousAddrs = append(mp.PreviousAddrs, a.String())
+		if l.cfg.Family == FamilyBoth {
+			mp.Addr6 = p.on(plan, true).String()
 		}
-		if pl, ok := PlaceOf(p.addr); ok {
+		for _, a := range p.prev {
+			mp.PreviousAddrs = append(mp.PreviousAddrs, p.primary(a).String())
+			if l.cfg.Family == FamilyBoth {
+				mp.PreviousAddrs6 = append(mp.PreviousAddrs6, p.on(a, true).String())
+			}
+		}
+		if pl, ok := PlaceOf(p.primary(plan).Addr()); ok {
 			mp.Country, mp.Departement, mp.ASN, mp.VPN = pl.Country, pl.Departement, pl.ASN, pl.VPN
 		}
 		p.mu.Unlock()
@@ -718,6 +850,23 @@ func (l *Lab) startSim(ctx context.Context, n int) error {
 		return fmt.Errorf("lab DHT bootstrap: %w", err)
 	}
 	return nil
+}
+
+// stored reports whether a lab DHT node of at's family stores at under
+// key.
+func (l *Lab) stored(key [20]byte, at netip.AddrPort) bool {
+	for _, n := range l.nodes {
+		if is6(n.addr.Addr()) != is6(at.Addr()) {
+			continue
+		}
+		for _, a := range n.store.GetPeers(key) {
+			ip, ok := netip.AddrFromSlice(a.IP)
+			if ok && netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)) == at {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // SetQueryTap has fn see every query the lab's anacrolix DHT nodes

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +39,11 @@ const ClientName = "anacrolix/torrent v1.59.1 (-GT0003-)"
 // peer is one lab BitTorrent client. Its identity (peer id, DHT node id)
 // survives a move; its address does not.
 type peer struct {
-	index    int
+	index int
+	// family and ipv6 are the lab's: the peer listens at addr, at its
+	// IPv6 address (ipv6Of), or both, on one port.
+	family   Family
+	ipv6     IPv6Net
 	role     string
 	peerID   [20]byte
 	nodeID   [20]byte
@@ -46,8 +52,14 @@ type peer struct {
 	logger   *slog.Logger
 	alogger  alog.Logger
 	starting func() []netip.AddrPort
+	// stored reports whether a lab DHT node of at's family stores at
+	// under key (nil: announces are not checked).
+	stored func(key [20]byte, at netip.AddrPort) bool
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// addr is the peer's planned IPv4 address (127.P.x.y, which places
+	// it) and port the port it listens on in every family; prev the
+	// planned addresses it left. on and primary give the real ones.
 	addr    netip.Addr
 	port    uint16
 	prev    []netip.AddrPort
@@ -57,10 +69,55 @@ type peer struct {
 	running []*torrent.Torrent
 }
 
+// addrPort is the peer's planned address and port (see on).
 func (p *peer) addrPort() netip.AddrPort {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return netip.AddrPortFrom(p.addr, p.port)
+}
+
+// on returns where a peer planned at plan listens in one family (IPv6 if
+// v6): plan itself, or its IPv6 address and the same port.
+func (p *peer) on(plan netip.AddrPort, v6 bool) netip.AddrPort {
+	if v6 {
+		return netip.AddrPortFrom(ipv6Of(plan.Addr(), p.ipv6), plan.Port())
+	}
+	return plan
+}
+
+// primary is on in the lab's first family: IPv4 unless the lab is IPv6
+// only. The manifest's Addr.
+func (p *peer) primary(plan netip.AddrPort) netip.AddrPort {
+	return p.on(plan, !p.family.Has4())
+}
+
+// localDialer dials from the peer's own address in the family of the
+// address it dials, so that trackers, DHT nodes and peers see the lab
+// address, never 127.0.0.1 or ::1 (unless that is the peer's).
+func (p *peer) localDialer(addr6 netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	addr4 := p.addr
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("lab: dialing %q: not an IP address and port (the lab never resolves a name)", addr)
+		}
+		local := addr4
+		if is6(ap.Addr()) {
+			local = addr6
+		}
+		d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: local.AsSlice()}}
+		if strings.HasPrefix(network, "udp") {
+			d.LocalAddr = &net.UDPAddr{IP: local.AsSlice()}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// labHost reports whether ip may be a lab part: loopback (127.0.0.0/8,
+// ::1) or LabULA.
+func labHost(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsLoopback() || LabULA.Contains(ip)
 }
 
 // start runs the client on p.addr, adds its torrents (a seeder hashes its
@@ -70,10 +127,19 @@ func (p *peer) start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	cc := torrent.NewDefaultClientConfig()
-	host := p.addr.String()
-	cc.ListenHost = func(string) string { return host }
+	addr6 := ipv6Of(p.addr, p.ipv6)
+	host4, host6 := p.addr.String(), addr6.String()
+	// Networks are "tcp4", "udp6", ...: each family on its own address,
+	// on one port (the library takes the first socket's for the rest).
+	cc.ListenHost = func(network string) string {
+		if strings.HasSuffix(network, "6") {
+			return host6
+		}
+		return host4
+	}
 	cc.ListenPort = 0
-	cc.DisableIPv6 = true
+	cc.DisableIPv4 = !p.family.Has4()
+	cc.DisableIPv6 = !p.family.Has6()
 	cc.NoDefaultPortForwarding = true
 	cc.UpnpID = ""
 	cc.PeerID = string(p.peerID[:])
@@ -102,16 +168,15 @@ func (p *peer) start(ctx context.Context) error {
 	}
 	// Every connection the client opens leaves from its own address, so
 	// that trackers, DHT nodes and PEX see the lab address, not 127.0.0.1.
-	local := &net.Dialer{LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second}
-	cc.TrackerDialContext = local.DialContext
-	cc.HTTPDialContext = local.DialContext
+	cc.TrackerDialContext = p.localDialer(addr6)
+	cc.HTTPDialContext = p.localDialer(addr6)
 	cc.LookupTrackerIp = func(u *url.URL) ([]net.IP, error) {
-		// The lab never resolves a name: tracker URLs hold loopback IPs.
-		ip := net.ParseIP(u.Hostname())
-		if ip == nil || !ip.IsLoopback() {
-			return nil, fmt.Errorf("lab: tracker host %q is not a loopback address", u.Hostname())
+		// The lab never resolves a name: tracker URLs hold lab IPs.
+		ip, err := netip.ParseAddr(u.Hostname())
+		if err != nil || !labHost(ip) {
+			return nil, fmt.Errorf("lab: tracker host %q is not a lab address (loopback or %s)", u.Hostname(), LabULA)
 		}
-		return []net.IP{ip}, nil
+		return []net.IP{ip.AsSlice()}, nil
 	}
 	// Loopback dials succeed or fail at once. Short timeouts also bound
 	// how long go-libutp's dials outlive Client.Close: it does not cancel
@@ -134,9 +199,16 @@ func (p *peer) start(ctx context.Context) error {
 	}
 	p.cl = cl
 	p.port = uint16(cl.LocalPort())
-	cl.AddDialer(dialer.WithNetwork{Network: "tcp", Dialer: &net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second,
-	}})
+	if p.family.Has4() {
+		cl.AddDialer(dialer.WithNetwork{Network: "tcp4", Dialer: &net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: p.addr.AsSlice()}, Timeout: 5 * time.Second,
+		}})
+	}
+	if p.family.Has6() {
+		cl.AddDialer(dialer.WithNetwork{Network: "tcp6", Dialer: &net.Dialer{
+			LocalAddr: &net.TCPAddr{IP: addr6.AsSlice()}, Timeout: 5 * time.Second,
+		}})
+	}
 	for _, l := range cl.Listeners() {
 		if d, ok := l.(torrent.Dialer); ok && l.Addr().Network() != "tcp" {
 			cl.AddDialer(d) // uTP dials from its own (bound) socket
@@ -151,6 +223,11 @@ func (p *peer) start(ctx context.Context) error {
 		spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
 		if err != nil {
 			return fmt.Errorf("lab peer %d torrent %s: %w", p.index, t.Name, err)
+		}
+		if t.Tracker6 != "" && t.Tracker6 != t.Tracker {
+			// A lab of both families: announce over IPv6 too, so that the
+			// tracker knows the peer's IPv6 address.
+			spec.Trackers = append(spec.Trackers, []string{t.Tracker6})
 		}
 		if spec.InfoHash.IsZero() && spec.InfoHashV2.Ok {
 			// anacrolix/torrent v1.59.1 files a v2-only torrent added with
@@ -191,40 +268,98 @@ func (p *peer) start(ctx context.Context) error {
 	return p.announceLocked(ctx)
 }
 
+// announceRounds bounds how many times a torrent is announced on one DHT
+// server when no lab node stores the announce.
+const announceRounds = 3
+
 // announceLocked announces every torrent (both info-hashes of a hybrid)
-// on every DHT server of the client and waits for the traversals.
+// on every DHT server of the client and waits for the traversals. On a
+// slow machine (the race detector, a loaded CI) a traversal can end with
+// no lab node storing the announce, its queries having timed out: then
+// the torrent is announced again on that server, up to announceRounds
+// times in all, so that the manifest's seeders can be found, which is
+// what Start promises. 20 s bound all rounds.
 func (p *peer) announceLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var dones []<-chan struct{}
-	var stops []func()
-	for _, tt := range p.running {
+	type job struct {
+		i  int // index in p.running and p.torrents
+		ds torrent.DhtServer
+	}
+	var todo []job
+	for i := range p.running {
 		for _, ds := range p.cl.DhtServers() {
-			done, stop, err := tt.AnnounceToDht(ds)
+			todo = append(todo, job{i, ds})
+		}
+	}
+	for round := 1; len(todo) > 0; round++ {
+		var dones []<-chan struct{}
+		var stops []func()
+		stopAll := func() {
+			for _, s := range stops {
+				s()
+			}
+		}
+		for _, j := range todo {
+			done, stop, err := p.running[j.i].AnnounceToDht(j.ds)
 			if err != nil {
-				return fmt.Errorf("lab peer %d announcing %s: %w", p.index, tt.Name(), err)
+				stopAll()
+				return fmt.Errorf("lab peer %d announcing %s: %w", p.index, p.running[j.i].Name(), err)
 			}
 			dones = append(dones, done)
 			stops = append(stops, stop)
 		}
-	}
-	defer func() {
-		for _, s := range stops {
-			s()
-		}
-	}()
-	for _, d := range dones {
-		select {
-		case <-d:
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				p.logger.Warn("lab DHT announce did not finish in time", "peer", p.index)
-				return nil
+		for _, d := range dones {
+			select {
+			case <-d:
+			case <-ctx.Done():
+				stopAll()
+				if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+					p.logger.Warn("lab DHT announce did not finish in time", "peer", p.index, "round", round)
+					return nil
+				}
+				return ctx.Err()
 			}
-			return ctx.Err()
+		}
+		stopAll()
+		if p.stored == nil {
+			return nil
+		}
+		var left []job
+		for _, j := range todo {
+			if !p.storedOn(j.ds, p.torrents[j.i]) {
+				left = append(left, j)
+			}
+		}
+		todo = left
+		if len(todo) > 0 && round == announceRounds {
+			p.logger.Warn("lab DHT announce stored on no lab node", "peer", p.index, "announces", len(todo), "rounds", round)
+			return nil
 		}
 	}
 	return nil
+}
+
+// storedOn reports whether some lab DHT node stores the peer, at the
+// address of ds, under every DHT key of t.
+func (p *peer) storedOn(ds torrent.DhtServer, t *Torrent) bool {
+	at, err := netip.ParseAddrPort(ds.Addr().String())
+	if err != nil {
+		return true // not an address the lab knows: nothing to check
+	}
+	at = netip.AddrPortFrom(at.Addr().Unmap(), at.Port())
+	for _, h := range t.SwarmHashes() {
+		var key [20]byte
+		if b, err := hex.DecodeString(h); err != nil || len(b) != 20 {
+			return true
+		} else {
+			copy(key[:], b)
+		}
+		if !p.stored(key, at) {
+			return false
+		}
+	}
+	return true
 }
 
 // stop closes the client and its storage. The data stays on disk.

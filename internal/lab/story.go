@@ -48,7 +48,8 @@ func (l *Lab) StartAnnouncer(ctx context.Context, also []netip.AddrPort, every t
 		copy(ih[:], b)
 	}
 	cfg := announcer.DefaultConfig()
-	cfg.Bootstrap = append(l.Bootstrap(), also...)
+	// The announcer is an IPv4 client: it joins the lab's IPv4 DHT.
+	cfg.Bootstrap = append(l.BootstrapOf(false), also...)
 	cfg.K, cfg.MaxQueries = 64, 400
 	c, err := announcer.Listen(netip.AddrPortFrom(AnnouncerAddr(), 0), cfg)
 	if err != nil {

@@ -79,12 +79,15 @@ type trackerPeer struct {
 }
 
 // tracker is a minimal in-process HTTP tracker (BEP 3, BEP 23 compact
-// replies, IPv4 only). The lab's peers announce to it; opentracker plays
-// the real one in integration tests.
+// replies, BEP 7 peers6). It listens on one address per family the lab
+// runs on, with one set of swarms: a peer that announced over IPv4 and
+// over IPv6 is listed at both addresses. The lab's peers announce to it;
+// opentracker plays the real one in integration tests (Debian builds it
+// for IPv4 only, so this one is the lab's IPv6 tracker).
 type tracker struct {
 	srv    *http.Server
-	ln     net.Listener
-	url    string
+	lns    []net.Listener
+	urls   []string // one announce URL per listener, IPv4 first
 	logger *slog.Logger
 	done   chan struct{}
 
@@ -92,27 +95,42 @@ type tracker struct {
 	swarms map[[20]byte]map[netip.AddrPort]trackerPeer
 }
 
-func startTracker(logger *slog.Logger) (*tracker, error) {
-	ln, err := net.Listen("tcp4", netip.AddrPortFrom(trackerAddr, 0).String())
-	if err != nil {
-		return nil, fmt.Errorf("lab tracker on %s: %w", trackerAddr, err)
-	}
+// startTracker serves on each of hosts (port 0: a free one each).
+func startTracker(logger *slog.Logger, hosts []netip.Addr) (*tracker, error) {
 	t := &tracker{
-		ln:     ln,
-		url:    "http://" + ln.Addr().String() + "/announce",
 		logger: logger,
 		done:   make(chan struct{}),
 		swarms: map[[20]byte]map[netip.AddrPort]trackerPeer{},
 	}
+	for _, h := range hosts {
+		network := "tcp4"
+		if h.Is6() {
+			network = "tcp6"
+		}
+		ln, err := net.Listen(network, netip.AddrPortFrom(h, 0).String())
+		if err != nil {
+			for _, l := range t.lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("lab tracker on %s: %w", h, err)
+		}
+		t.lns = append(t.lns, ln)
+		t.urls = append(t.urls, "http://"+ln.Addr().String()+"/announce")
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/announce", t.handleAnnounce)
 	t.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		defer close(t.done)
-		if err := t.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Warn("lab tracker stopped", "err", err)
-		}
-	}()
+	var wg sync.WaitGroup
+	for _, ln := range t.lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Warn("lab tracker stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(t.done) }()
 	return t, nil
 }
 
@@ -149,29 +167,40 @@ func (t *tracker) handleAnnounce(w http.ResponseWriter, r *http.Request) {
 	} else {
 		swarm[peer] = trackerPeer{addr: peer, peerID: a.peerID, seen: time.Now()}
 	}
-	var compact []byte
+	// Peers of both families, whatever the family of the announce: IPv4
+	// ones in "peers" (6 bytes each), IPv6 ones in "peers6" (18 bytes,
+	// BEP 7) when compact; one list otherwise.
+	var compact, compact6 []byte
 	var list []any
 	n := 0
 	for p, tp := range swarm {
 		if n >= a.numWant {
 			break
 		}
-		if p == peer || !p.Addr().Is4() {
+		if p == peer {
 			continue
 		}
 		n++
-		if a.compact {
+		switch {
+		case !a.compact:
+			list = append(list, map[string]any{"ip": p.Addr().String(), "port": int64(p.Port()), "peer id": string(tp.peerID[:])})
+		case p.Addr().Is4():
 			ip := p.Addr().As4()
 			compact = append(compact, ip[:]...)
 			compact = binary.BigEndian.AppendUint16(compact, p.Port())
-		} else {
-			list = append(list, map[string]any{"ip": p.Addr().String(), "port": int64(p.Port()), "peer id": string(tp.peerID[:])})
+		default:
+			ip := p.Addr().As16()
+			compact6 = append(compact6, ip[:]...)
+			compact6 = binary.BigEndian.AppendUint16(compact6, p.Port())
 		}
 	}
 	t.mu.Unlock()
 	resp := map[string]any{"interval": int64(60), "min interval": int64(10)}
 	if a.compact {
 		resp["peers"] = string(compact)
+		if len(compact6) > 0 {
+			resp["peers6"] = string(compact6)
+		}
 	} else {
 		resp["peers"] = list
 	}

@@ -99,10 +99,20 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // every address in it may reach the same household: counted per /128, a
 // list naming many addresses of one /64 (a hostile tracker or PEX message)
 // would have the sensor send to that household as many times over.
+//
+// An address that carries an IPv4 host counts as that host: NAT64
+// (64:ff9b::/96, 64:ff9b:1::/48: the last 32 bits), 6to4 (2002::/16: bits
+// 16-47) and Teredo (2001::/32: the client's address, the last 32 bits
+// inverted). Counted by /64 instead, the whole IPv4 internet behind NAT64
+// or every Teredo client of one server would share one budget, and one
+// host would have two.
 func budgetKey(addr netip.Addr) netip.Addr {
 	addr = addr.Unmap()
 	if addr.Is4() {
 		return addr
+	}
+	if v4, ok := embeddedIPv4(addr); ok {
+		return v4
 	}
 	p, err := addr.WithZone("").Prefix(64)
 	if err != nil {
@@ -199,4 +209,24 @@ func (l *Limiter) Stats() Stats {
 	n := len(l.perAddr)
 	l.mu.Unlock()
 	return Stats{WaitedGlobal: l.waitedGlobal.Load(), RefusedByAddr: l.refusedAddr.Load(), Addrs: n}
+}
+
+var (
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
+)
+
+// embeddedIPv4 is the IPv4 host an IPv6 address of a translation or
+// tunnel range stands for.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	b := a.As16()
+	switch {
+	case nat64.Contains(a), nat64Local.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), true
+	case b[0] == 0x20 && b[1] == 0x02: // 6to4
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), true
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0: // Teredo
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
+	}
+	return netip.Addr{}, false
 }

@@ -130,3 +130,22 @@ func TestPerAddrBudgetIsPerIPv6Slash64(t *testing.T) {
 		t.Fatal("two IPv4 addresses share a budget")
 	}
 }
+
+// An IPv6 address that carries an IPv4 host (NAT64, 6to4, Teredo) counts
+// against that host's budget, not its /64's: the whole IPv4 internet
+// behind NAT64 shares no budget, and one host has one.
+func TestTranslatedAddressesCountAsTheirIPv4Host(t *testing.T) {
+	l := New(Config{PerAddrPerSecond: 1, PerAddrBurst: 1, MaxAddrs: 100})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if !l.AllowAddr(netip.MustParseAddr("64:ff9b::c000:201"), now) { // 192.0.2.1
+		t.Fatal("first send refused")
+	}
+	if !l.AllowAddr(netip.MustParseAddr("64:ff9b::c000:202"), now) {
+		t.Fatal("two IPv4 hosts behind NAT64 share one budget")
+	}
+	for _, same := range []string{"192.0.2.1", "2002:c000:201::1", "2001:0:4136:e378:8000:63bf:3fff:fdfe"} { // Teredo client 192.0.2.1
+		if l.AllowAddr(netip.MustParseAddr(same), now) {
+			t.Errorf("%s escaped the budget of 192.0.2.1", same)
+		}
+	}
+}

@@ -250,7 +250,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			// drained, so that nothing the bus accepted is lost.
 			defer stopBack()
 			defer stopFront() // an exhausted consumer (a file) ends the run
-			return p.ingest(backCtx)
+			err := p.ingest(backCtx)
+			if f, ok := p.consumer.(interface{ Fail(error) }); ok && err != nil {
+				// Nothing will fetch again: publishers waiting for room
+				// (some publish without a deadline) get an error now.
+				f.Fail(err)
+			}
+			return err
 		})
 	}
 	if p.engine != nil && p.cfg.AnalysisPoll > 0 {

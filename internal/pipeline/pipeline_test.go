@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,5 +392,49 @@ func TestValidateRefusesPartsThatCannotWorkTogether(t *testing.T) {
 		if _, err := New(context.Background(), c); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
+	}
+}
+
+// failingStore refuses every insert, as a full disk would.
+type failingStore struct{ *sqlite.Store }
+
+func (failingStore) InsertObservations(context.Context, []observe.Observation) error {
+	return errors.New("disk full")
+}
+
+// When ingest fails for good, a sensor that publishes without a deadline
+// (the eD2K sensor's context.WithoutCancel) must not wait forever on a
+// full bus: its publish fails, counted, and Run returns the ingest error
+// (found in review: Run hung, and Close deadlocked on the bus's lock).
+func TestIngestFailureDoesNotHangTheRun(t *testing.T) {
+	p, err := New(context.Background(), Config{Store: failingStore{openStore(t)}, BusCapacity: 4, Ingest: ingest.Config{BatchSize: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := bustest.Observations(64)
+	published := make(chan error, 1)
+	addSensor(t, p, "ed2k-like", func(ctx context.Context) error {
+		var err error
+		for _, o := range obs {
+			if err = p.Publisher().Publish(context.WithoutCancel(ctx), o); err != nil {
+				break
+			}
+		}
+		published <- err
+		<-ctx.Done()
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("Run: %v, want the ingest error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return 20 s after ingest failed")
+	}
+	if err := <-published; !errors.Is(err, bus.ErrClosed) {
+		t.Fatalf("the blocked publish returned %v, want an error wrapping bus.ErrClosed", err)
 	}
 }

@@ -8,6 +8,7 @@ package inproc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -22,9 +23,14 @@ const DefaultCapacity = 1024
 // Bus is a bounded in-process bus. It is both a bus.Publisher and a
 // bus.Consumer.
 type Bus struct {
-	ch     chan observe.Observation
-	mu     sync.RWMutex
-	closed bool
+	ch       chan observe.Observation
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup // publishes past the closed check
+	done     chan struct{}  // closed by Close: blocked publishes give up
+	failed   chan struct{}  // closed by Fail: the consumer is gone
+	failErr  error
+	failOnce sync.Once
 }
 
 var (
@@ -37,17 +43,28 @@ func New(capacity int) *Bus {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	return &Bus{ch: make(chan observe.Observation, capacity)}
+	return &Bus{ch: make(chan observe.Observation, capacity), done: make(chan struct{}), failed: make(chan struct{})}
 }
 
 // Publish queues o, waiting while the bus is full. An observation the bus
 // has room for is accepted even when ctx has just ended: a sensor that
-// stops keeps what it saw last.
+// stops keeps what it saw last. A publish waiting for room gives up with
+// an error, never silently, when ctx ends, when the bus is closed, or
+// when its consumer has failed (Fail): then nothing will ever make room,
+// and a sensor that publishes without a deadline must not wait forever.
 func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
+	b.mu.Lock()
 	if b.closed {
+		b.mu.Unlock()
 		return bus.ErrClosed
+	}
+	b.inflight.Add(1)
+	b.mu.Unlock()
+	defer b.inflight.Done()
+	select {
+	case <-b.failed:
+		return b.failure()
+	default:
 	}
 	select {
 	case b.ch <- o:
@@ -57,9 +74,28 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	select {
 	case b.ch <- o:
 		return nil
+	case <-b.failed:
+		return b.failure()
+	case <-b.done:
+		return bus.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Fail records that the consumer has stopped for good (ingest failed to
+// commit): publishes waiting for room, and every later one, return an
+// error naming err, which their sensors count. What the bus holds stays
+// for Fetch.
+func (b *Bus) Fail(err error) {
+	b.failOnce.Do(func() {
+		b.failErr = err
+		close(b.failed)
+	})
+}
+
+func (b *Bus) failure() error {
+	return fmt.Errorf("%w: its consumer failed: %w", bus.ErrClosed, b.failErr)
 }
 
 // Fetch implements bus.Consumer: it returns as soon as it holds most
@@ -95,15 +131,21 @@ func (b *Bus) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batc
 // Len is the number of observations waiting.
 func (b *Bus) Len() int { return len(b.ch) }
 
-// Close stops new publishes and, once those in progress have finished,
-// lets Fetch drain what was accepted and then report bus.ErrClosed.
+// Close stops new publishes, makes those still waiting for room give up
+// (bus.ErrClosed), and once every publish in progress has returned lets
+// Fetch drain what was accepted and then report bus.ErrClosed. It never
+// waits on the consumer.
 func (b *Bus) Close() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.closed {
-		b.closed = true
-		close(b.ch)
+	if b.closed {
+		b.mu.Unlock()
+		return
 	}
+	b.closed = true
+	close(b.done)
+	b.mu.Unlock()
+	b.inflight.Wait()
+	close(b.ch)
 }
 
 // Slice is a closed bus holding a fixed set of observations, such as a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 func TestContract(t *testing.T) {
@@ -72,5 +73,47 @@ func TestSliceHandsOutEverythingInOrderThenCloses(t *testing.T) {
 	}
 	if s.Len() != 0 {
 		t.Fatalf("Len %d after all was fetched", s.Len())
+	}
+}
+
+// A publish blocked on a full bus returns when the bus is closed or its
+// consumer fails, and Close itself never waits on the consumer.
+func TestBlockedPublishReturnsOnCloseAndFail(t *testing.T) {
+	for _, how := range []string{"close", "fail"} {
+		b := New(1)
+		if err := b.Publish(context.Background(), observe.Observation{ID: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() { got <- b.Publish(context.Background(), observe.Observation{ID: "b"}) }()
+		// The second publish is blocked (the bus holds one): it cannot
+		// have returned, since nothing fetched.
+		closed := make(chan struct{})
+		go func() {
+			if how == "close" {
+				b.Close()
+			} else {
+				b.Fail(errors.New("disk full"))
+			}
+			close(closed)
+		}()
+		select {
+		case err := <-got:
+			if !errors.Is(err, bus.ErrClosed) {
+				t.Fatalf("%s: blocked publish returned %v, want bus.ErrClosed", how, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the blocked publish never returned", how)
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: did not return", how)
+		}
+		// What was accepted is still there for Fetch.
+		batch, err := b.Fetch(context.Background(), 10, time.Millisecond)
+		if err != nil || len(batch.Observations()) != 1 {
+			t.Fatalf("%s: fetch after: %v, %v; want the one accepted observation", how, batch, err)
+		}
 	}
 }

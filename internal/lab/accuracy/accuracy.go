@@ -42,6 +42,9 @@ import (
 
 // Config is one measurement's settings.
 type Config struct {
+	// Network is the network measured: NetworkBitTorrent (the default) or
+	// NetworkED2K (RunED2K).
+	Network string
 	// Seed seeds the lab (files, addresses, identities) and the hostile
 	// devices: the same seed gives the same devices and truth; what the
 	// sensor sees in time still varies with scheduling.
@@ -66,13 +69,19 @@ type Config struct {
 	// Logger receives the lab's and the sensor's logs; nil discards.
 	Logger *slog.Logger
 	// ISPRows builds the ISP request rows of a target as 'vigil
-	// isp-request' does; nil uses DefaultISPRows.
+	// isp-request' does; nil uses DefaultISPRows (BitTorrent) or
+	// TimelineISPRows (eD2K).
 	ISPRows func(ctx context.Context, sq *sqlite.Store, targetID string, now time.Time) ([]isp.Row, error)
+	// ED2KBase is the first address of the eD2K lab's blocks
+	// (labed2k.NetConfig.Base); default 127.5.0.0, which puts its
+	// clients in the lab geo database's French places.
+	ED2KBase netip.Addr
 }
 
 // DefaultConfig is the measurement docs/accuracy.md reports.
 func DefaultConfig() Config {
-	return Config{Seed: 1, Duration: 60 * time.Second, Shift: 30 * 24 * time.Hour, StaleWindow: 2 * time.Hour, Version: "dev"}
+	return Config{Network: NetworkBitTorrent, Seed: 1, Duration: 60 * time.Second, Shift: 30 * 24 * time.Hour, StaleWindow: 2 * time.Hour, Version: "dev",
+		ED2KBase: netip.MustParseAddr("127.5.0.0")}
 }
 
 // LabConfig is the lab the measurement runs: 16 DHT nodes, 4 seeders and
@@ -99,9 +108,16 @@ func SensorConfig(c Config, bootstrap []netip.AddrPort) bittorrent.Config {
 	return sc
 }
 
-// Run measures. It returns the report, or an error if the lab, the
-// sensor or the store failed.
+// Run measures c.Network. It returns the report, or an error if the
+// lab, the sensor or the store failed.
 func Run(ctx context.Context, c Config) (_ *Report, err error) {
+	switch c.Network {
+	case NetworkED2K:
+		return RunED2K(ctx, c)
+	case "", NetworkBitTorrent:
+	default:
+		return nil, fmt.Errorf("accuracy: network %q: want %s or %s", c.Network, NetworkBitTorrent, NetworkED2K)
+	}
 	def := DefaultConfig()
 	if c.Duration <= 0 {
 		c.Duration = def.Duration
@@ -222,36 +238,13 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 	if err := e.Flush(ctx); err != nil {
 		return nil, fmt.Errorf("accuracy: analysis: %w", err)
 	}
-	in := Inputs{Truth: truth, Sensor: []netip.Addr{sc.Listen}, StaleWindow: c.StaleWindow, Rows: map[string][]isp.Row{}}
-	if err := sq.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
-		in.Observations = append(in.Observations, *o)
-		return nil
-	}); err != nil {
-		return nil, err
-	}
+	in := Inputs{Network: NetworkBitTorrent, Truth: truth, Sensor: []netip.Addr{sc.Listen}, StaleWindow: c.StaleWindow, Rows: map[string][]isp.Row{}}
 	rows := c.ISPRows
 	if rows == nil {
 		rows = DefaultISPRows
 	}
-	now := time.Now().Add(c.Shift + time.Hour)
-	for off := 0; ; off += 1000 {
-		ts, total, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000, Offset: off})
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range ts {
-			d, err := sq.TargetWithTimeline(ctx, t.ID, analysis.AllAgencies, 1<<20)
-			if err != nil {
-				return nil, err
-			}
-			in.Targets = append(in.Targets, *d)
-			if in.Rows[t.ID], err = rows(ctx, sq, t.ID, now); err != nil {
-				return nil, err
-			}
-		}
-		if off+len(ts) >= total || len(ts) == 0 {
-			break
-		}
+	if err := gather(ctx, sq, rows, time.Now().Add(c.Shift+time.Hour), &in); err != nil {
+		return nil, err
 	}
 	rep := Evaluate(in)
 	rep.Seed, rep.Duration, rep.Shift = c.Seed, c.Duration, c.Shift

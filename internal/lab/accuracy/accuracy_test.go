@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +77,44 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 	if len(in.Observations) == 0 || len(in.Targets) == 0 {
 		t.Fatalf("%d observations, %d targets: the sensor saw nothing", len(in.Observations), len(in.Targets))
 	}
-	// The arithmetic.
+	checkArithmetic(t, rep)
+	devObs := 0
+	for _, d := range rep.DeviceRows {
+		devObs += d.Observations
+		// Honest devices that say exactly what they hold are never
+		// recorded above it: the truth of them is read right.
+		switch d.Kind {
+		case lab.KindAckNothing, lab.KindPartial, lab.KindComplete:
+			if d.Torrent >= 0 && d.False != 0 {
+				t.Errorf("honest device %s: %d of %d observations judged false", d.Device, d.False, d.Observations)
+			}
+		}
+	}
+	if devObs+rep.FalseBy[WhySensorItself]+rep.FalseBy[WhyNoDevice] != len(in.Observations) {
+		t.Errorf("device rows hold %d observations, + %d of the sensor + %d of no device != %d", devObs,
+			rep.FalseBy[WhySensorItself], rep.FalseBy[WhyNoDevice], len(in.Observations))
+	}
+	// Both outputs carry the figures.
+	var js, txt bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Levels) != len(rep.Levels) || back.ISP.Rows != rep.ISP.Rows {
+		t.Fatalf("JSON report does not read back: %v", err)
+	}
+	if err := WriteText(&txt, rep); err != nil || !bytes.Contains(txt.Bytes(), []byte("peer_id_session")) {
+		t.Fatalf("text report: %v\n%s", err, txt.String())
+	}
+	t.Logf("\n%s", txt.String())
+}
+
+// checkArithmetic checks that a report adds up: every table's rows, the
+// false observations by reason, kind and detail, the links, the ISP rows
+// and the targets.
+func checkArithmetic(t *testing.T, rep *Report) {
+	t.Helper()
+	in := rep.in
 	sum := func(rows []Row) (obs, tp, fp int) {
 		for _, r := range rows {
 			if r.TruePos+r.FalsePos != r.Observations {
@@ -130,32 +170,75 @@ func TestAccuracyRunsOnTheHostileLab(t *testing.T) {
 	if tg := rep.Targets; tg.OneDevice+tg.Mixed+tg.NoDevice != tg.Targets || tg.SensorItself > tg.NoDevice || len(tg.MixedDevices) != tg.Mixed || tg.Targets != len(in.Targets) || tg.Joined > tg.Movers {
 		t.Errorf("targets %+v (%d read)", tg, len(in.Targets))
 	}
-	devObs := 0
-	for _, d := range rep.DeviceRows {
-		devObs += d.Observations
-		// Honest devices that say exactly what they hold are never
-		// recorded above it: the truth of them is read right.
+}
+
+// TestAccuracyRunsOnTheED2KLab runs the eD2K measurement briefly: the
+// truth holds every kind of client the lab starts (the movers with two
+// stints, the clone presenting its victim's user hash), the report lists
+// the eD2K methods and link rules and adds up, and honest clients are
+// never judged false. The figures themselves are what the measurement is
+// for.
+func TestAccuracyRunsOnTheED2KLab(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the eD2K lab and the sensor for 20 s")
+	}
+	c := DefaultConfig()
+	c.Network, c.Duration, c.ED2KBase = NetworkED2K, 20*time.Second, netip.MustParseAddr("127.60.0.0")
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := rep.in
+	if rep.Network != NetworkED2K || in.Network != NetworkED2K {
+		t.Fatalf("report of network %q", rep.Network)
+	}
+	want := map[string]int{KindED2KHonestComplete: 2, KindED2KHonestPartial: 2, KindED2KMover: 2, KindED2KUserHashClone: 1, KindED2KInnocent: 1}
+	for _, b := range ed2kHostile {
+		want[string(b)] = 1
+	}
+	for k, n := range want {
+		if rep.Devices[k] != n {
+			t.Errorf("%d devices of kind %s, want %d (devices %v)", rep.Devices[k], k, n, rep.Devices)
+		}
+	}
+	for _, d := range in.Truth.Devices {
 		switch d.Kind {
-		case lab.KindAckNothing, lab.KindPartial, lab.KindComplete:
-			if d.Torrent >= 0 && d.False != 0 {
-				t.Errorf("honest device %s: %d of %d observations judged false", d.Device, d.False, d.Observations)
+		case KindED2KMover:
+			if len(d.Stints) != 2 || d.Stints[0].To.IsZero() || d.Stints[1].From != d.Stints[0].To || d.Stints[0].Addr == d.Stints[1].Addr {
+				t.Errorf("mover %s: stints %+v", d.Name, d.Stints)
+			}
+		case KindED2KUserHashClone:
+			if d.Presents == "" || d.Victim == "" || !strings.HasPrefix(d.Victim, KindED2KHonestComplete) && !strings.HasPrefix(d.Victim, KindED2KHonestPartial) {
+				t.Errorf("clone presents %q of %q", d.Presents, d.Victim)
+			}
+		}
+		for _, it := range d.Items {
+			if !it.Watched || it.Pieces < 1 || it.ShownPieces > it.Pieces || it.HeldPieces > it.Pieces || len(it.Hashes) != 1 {
+				t.Errorf("device %s file %d: truth %+v", d.Name, it.Torrent, it)
 			}
 		}
 	}
-	if devObs+rep.FalseBy[WhySensorItself]+rep.FalseBy[WhyNoDevice] != len(in.Observations) {
-		t.Errorf("device rows hold %d observations, + %d of the sensor + %d of no device != %d", devObs,
-			rep.FalseBy[WhySensorItself], rep.FalseBy[WhyNoDevice], len(in.Observations))
+	var methods []string
+	for _, m := range rep.Methods {
+		methods = append(methods, m.Name)
 	}
-	// Both outputs carry the figures.
-	var js, txt bytes.Buffer
-	if err := WriteJSON(&js, rep); err != nil {
-		t.Fatal(err)
+	if !slices.Equal(methods, []string{observe.MethodED2KServerSources, observe.MethodKadSources, observe.MethodPeerProbe}) {
+		t.Errorf("methods %v, want eD2K's", methods)
 	}
-	var back Report
-	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Levels) != len(rep.Levels) || back.ISP.Rows != rep.ISP.Rows {
-		t.Fatalf("JSON report does not read back: %v", err)
+	if len(in.Observations) == 0 || len(in.Targets) == 0 {
+		t.Fatalf("%d observations, %d targets: the sensor saw nothing", len(in.Observations), len(in.Targets))
 	}
-	if err := WriteText(&txt, rep); err != nil || !bytes.Contains(txt.Bytes(), []byte("peer_id_session")) {
+	checkArithmetic(t, rep)
+	for _, d := range rep.DeviceRows {
+		switch d.Kind {
+		case KindED2KHonestComplete, KindED2KHonestPartial, KindED2KMover:
+			if d.False != 0 {
+				t.Errorf("honest client %s file %d: %d of %d observations judged false", d.Device, d.Torrent, d.False, d.Observations)
+			}
+		}
+	}
+	var txt bytes.Buffer
+	if err := WriteText(&txt, rep); err != nil || !bytes.Contains(txt.Bytes(), []byte("emule_user_hash")) || !bytes.Contains(txt.Bytes(), []byte("eD2K")) {
 		t.Fatalf("text report: %v\n%s", err, txt.String())
 	}
 	t.Logf("\n%s", txt.String())

@@ -28,10 +28,20 @@ const (
 	WhyUnknownDevice = "endpoint_not_a_device" // a link end or row at no device (or the sensor)
 )
 
+// Networks a measurement runs on (Config.Network, Inputs.Network).
+const (
+	NetworkBitTorrent = "bittorrent"
+	NetworkED2K       = "ed2k" // eD2K servers and Kad
+)
+
 // Inputs is what Evaluate compares: the ground truth, in the times the
 // store holds (see Config.Shift), and what the pipeline recorded.
 type Inputs struct {
-	Truth lab.Truth
+	// Network is the network measured: NetworkBitTorrent ("" too) or
+	// NetworkED2K. It decides the methods and link rules reported, and
+	// what each method's recall counts (methodRecall).
+	Network string
+	Truth   lab.Truth
 	// Sensor are the sensor's own IP addresses.
 	Sensor []netip.Addr
 	// Observations are every stored observation.
@@ -116,6 +126,8 @@ type DeviceRow struct {
 
 // Report is what 'vigil lab accuracy' prints.
 type Report struct {
+	// Network is the network measured (NetworkBitTorrent, NetworkED2K).
+	Network  string         `json:"network"`
 	Seed     uint64         `json:"seed"`
 	Duration time.Duration  `json:"duration_ns"`
 	Shift    time.Duration  `json:"epoch_shift_ns"`
@@ -157,13 +169,17 @@ type pairKey struct {
 
 // Evaluate compares the pipeline's records with the truth.
 func Evaluate(in Inputs) *Report {
-	rep := &Report{Devices: map[string]int{}, FalseBy: map[string]int{}, FalseByKind: map[string]int{}, FalseDetail: map[string]int{},
+	network := in.Network
+	if network == "" {
+		network = NetworkBitTorrent
+	}
+	rep := &Report{Network: network, Devices: map[string]int{}, FalseBy: map[string]int{}, FalseByKind: map[string]int{}, FalseDetail: map[string]int{},
 		Forged: in.Truth.Forged, ISP: ISPRow{WrongBy: map[string]int{}}}
 	for _, d := range in.Truth.Devices {
 		rep.Devices[d.Kind]++
 	}
 	levels := []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
-	methods := []string{observe.MethodDHTGetPeers, observe.MethodDHTAnnounce, observe.MethodTracker, observe.MethodPEX, observe.MethodPeerProbe}
+	recallBy, methods := methodRecall(in.Network)
 	byLevel := map[observe.Level]*Row{}
 	byMethod := map[string]*Row{}
 	for _, l := range levels {
@@ -270,12 +286,8 @@ func Evaluate(in Inputs) *Report {
 					byLevel[l].Detected++
 				}
 			}
-			for m, ok := range map[string]bool{
-				observe.MethodDHTGetPeers: it.InDHT,
-				observe.MethodTracker:     it.OnTracker,
-				observe.MethodPeerProbe:   it.Shown >= observe.Acknowledged,
-			} {
-				if !ok {
+			for m, detectable := range recallBy {
+				if detectable == nil || !detectable(&it) {
 					continue
 				}
 				byMethod[m].Detectable++
@@ -286,8 +298,10 @@ func Evaluate(in Inputs) *Report {
 		}
 	}
 	byLevel[observe.Verified].Detectable = -1 // the harness runs without --verify
-	for _, m := range []string{observe.MethodDHTAnnounce, observe.MethodPEX} {
-		byMethod[m].Detectable = -1 // the lab does not log every announce and PEX message
+	for m, detectable := range recallBy {
+		if detectable == nil {
+			byMethod[m].Detectable = -1
+		}
 	}
 	finish := func(r *Row) Row {
 		r.FPRate = ratio(r.FalsePos, r.Observations)
@@ -322,6 +336,45 @@ func Evaluate(in Inputs) *Report {
 	return rep
 }
 
+// methodRecall returns, for the network, the methods reported in the
+// order of the table, and for each the (device, item) pairs its recall
+// counts: those the lab made detectable by that method (nil: not
+// measured).
+//
+// BitTorrent: dht_get_peers, the device is listed in the lab's DHT for the
+// torrent (InDHT); tracker, it announces it to the lab tracker
+// (OnTracker); peer_probe, it accepts a handshake for it; dht_announce and
+// pex are not measured (the lab does not log every announce and PEX
+// message). eD2K: ed2k_server_sources, the client offered the file to the
+// lab server (OnTracker, see ed2kTruth); kad_sources, a lab Kad node
+// confirmed its publication of the file as a source (InDHT); peer_probe,
+// its answers name the file.
+func methodRecall(network string) (map[string]func(*lab.TruthItem) bool, []string) {
+	probe := func(it *lab.TruthItem) bool { return it.Shown >= observe.Acknowledged }
+	dht := func(it *lab.TruthItem) bool { return it.InDHT }
+	listed := func(it *lab.TruthItem) bool { return it.OnTracker }
+	if network == NetworkED2K {
+		return map[string]func(*lab.TruthItem) bool{
+				observe.MethodED2KServerSources: listed, observe.MethodKadSources: dht, observe.MethodPeerProbe: probe,
+			},
+			[]string{observe.MethodED2KServerSources, observe.MethodKadSources, observe.MethodPeerProbe}
+	}
+	return map[string]func(*lab.TruthItem) bool{
+			observe.MethodDHTGetPeers: dht, observe.MethodDHTAnnounce: nil, observe.MethodTracker: listed,
+			observe.MethodPEX: nil, observe.MethodPeerProbe: probe,
+		},
+		[]string{observe.MethodDHTGetPeers, observe.MethodDHTAnnounce, observe.MethodTracker, observe.MethodPEX, observe.MethodPeerProbe}
+}
+
+// linkRules are the link rules a network's report always lists, made or
+// not.
+func linkRules(network string) []string {
+	if network == NetworkED2K {
+		return []string{analysis.RuleUserHash, analysis.RuleListenPort}
+	}
+	return []string{analysis.RuleNodeID, analysis.RulePeerID, analysis.RuleListenPort, analysis.RuleAnnounceListen}
+}
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 0
@@ -332,11 +385,12 @@ func ratio(a, b int) float64 {
 func (in *Inputs) isSensor(ip netip.Addr) bool { return slices.Contains(in.Sensor, ip.Unmap()) }
 
 // thirdParty reports whether the observation is a claim made by someone
-// other than the endpoint: a DHT node's values, a tracker's list, PEX. An
-// incoming get_peers query (transport udp) is the endpoint itself asking.
+// other than the endpoint: a DHT node's values, a tracker's list, PEX, an
+// eD2K server's or a Kad node's source list. An incoming get_peers query
+// (transport udp) is the endpoint itself asking.
 func thirdParty(o *observe.Observation) bool {
 	switch o.Method {
-	case observe.MethodTracker, observe.MethodPEX:
+	case observe.MethodTracker, observe.MethodPEX, observe.MethodED2KServerSources, observe.MethodKadSources:
 		return true
 	case observe.MethodDHTGetPeers:
 		return o.Endpoint.Transport != "udp"
@@ -524,7 +578,7 @@ func evalTargets(in *Inputs, rep *Report) {
 		lr.FPRate = ratio(lr.Wrong, lr.Made)
 		rep.Links = append(rep.Links, *lr)
 	}
-	for _, rule := range []string{analysis.RuleNodeID, analysis.RulePeerID, analysis.RuleListenPort, analysis.RuleAnnounceListen} {
+	for _, rule := range linkRules(in.Network) {
 		if rules[rule] == nil {
 			rep.Links = append(rep.Links, LinkRow{Rule: rule})
 		}

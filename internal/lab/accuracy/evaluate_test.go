@@ -177,3 +177,87 @@ func mustHash(t *testing.T, b string) hashkind.Hash {
 	}
 	return h
 }
+
+// TestEvaluateED2K: an eD2K report lists eD2K's methods and link rules;
+// a server's or Kad's source entry is a third party's claim (true up to
+// the stale window after the client left the address, as a tracker's),
+// never an ISP row; each method's recall counts the pairs the lab made
+// detectable by it.
+func TestEvaluateED2K(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	h, err := hashkind.Parse("ed2ced2ced2ced2ced2ced2ced2ced2c", hashkind.ED2K)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.MustParseAddrPort
+	truth := lab.Truth{Devices: []lab.TruthDevice{
+		{Name: "mover", Kind: KindED2KMover, Stints: []lab.Stint{
+			{Addr: ap("127.7.0.1:4662"), From: t0, To: t0.Add(time.Hour)},
+			{Addr: ap("127.8.0.1:4662"), From: t0.Add(time.Hour)},
+		}, Items: []lab.TruthItem{{Torrent: 0, Hashes: []string{h.Hex()}, Watched: true, InDHT: true, OnTracker: true,
+			Shown: observe.Complete, ShownPieces: 1, HeldPieces: 1, Pieces: 1}}},
+		{Name: "unpublished", Kind: KindED2KHonestComplete, Stints: []lab.Stint{{Addr: ap("127.7.0.2:4662"), From: t0}},
+			Items: []lab.TruthItem{{Torrent: 0, Hashes: []string{h.Hex()}, Watched: true, OnTracker: true,
+				Shown: observe.Announced, HeldPieces: 1, Pieces: 1}}},
+	}}
+	n := 0
+	obs := func(method, ep string, at time.Duration, lv observe.Level) observe.Observation {
+		n++
+		a := ap(ep)
+		return observe.Observation{ID: fmt.Sprint("o", n), Method: method, Time: t0.Add(at), Item: observe.Item{Hash: h},
+			Endpoint:   observe.Endpoint{IP: a.Addr(), Port: a.Port(), Transport: "tcp"},
+			Possession: observe.Possession{Level: lv, PiecesHave: -1, PiecesTotal: -1}}
+	}
+	srv, kad, probe := observe.MethodED2KServerSources, observe.MethodKadSources, observe.MethodPeerProbe
+	os := []observe.Observation{
+		obs(srv, "127.7.0.1:4662", time.Minute, observe.Announced),         // true
+		obs(kad, "127.7.0.1:4662", 90*time.Minute, observe.Announced),      // true: stale by 30 min
+		obs(kad, "127.7.0.1:4662", 4*time.Hour, observe.Announced),         // false: stale by 3 h
+		obs(probe, "127.8.0.1:4662", 2*time.Hour, observe.Complete),        // true, the new address
+		obs(probe, "127.7.0.1:4662", 90*time.Minute, observe.Acknowledged), // false: a probe is no claim, nobody there
+		obs(srv, "127.7.0.2:4662", time.Minute, observe.Announced),         // true
+		obs(probe, "127.7.0.2:4662", 2*time.Minute, observe.Acknowledged),  // false: above what it showed
+	}
+	in := Inputs{Network: NetworkED2K, Truth: truth, Sensor: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, StaleWindow: 2 * time.Hour,
+		Observations: os, Rows: map[string][]isp.Row{"T1": {
+			{IP: os[1].Endpoint.IP, Port: 4662, Time: os[1].Time, ObservationID: os[1].ID}, // a Kad entry as a row: third_party
+			{IP: os[3].Endpoint.IP, Port: 4662, Time: os[3].Time, ObservationID: os[3].ID}, // right
+		}},
+		Targets: []analysis.TargetDetail{{TargetSummary: analysis.TargetSummary{ID: "T1"}, Timeline: timeline(os, 0, 1, 3),
+			Links: []analysis.Link{{ID: 1, Rule: analysis.RuleUserHash, State: "active", Obs: []string{os[0].ID, os[3].ID}}}}}}
+	rep := Evaluate(in)
+	if rep.Network != NetworkED2K {
+		t.Errorf("network %q", rep.Network)
+	}
+	got := map[string][3]int{}
+	var names []string
+	for _, r := range rep.Methods {
+		got[r.Name] = [3]int{r.FalsePos, r.Detectable, r.Detected}
+		names = append(names, r.Name)
+	}
+	if !reflect.DeepEqual(names, []string{srv, kad, probe}) {
+		t.Fatalf("methods %v, want eD2K's", names)
+	}
+	// Server: both offered, both named. Kad: only the mover published,
+	// named (one stale claim false). Probe: only the mover answered.
+	want := map[string][3]int{srv: {0, 2, 2}, kad: {1, 1, 1}, probe: {2, 1, 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("methods (false, detectable, detected) %v, want %v", got, want)
+	}
+	if rep.FalseBy[WhyNoDevice] != 2 || rep.FalseBy[WhyLevelAbove] != 1 {
+		t.Errorf("false by reason %v", rep.FalseBy)
+	}
+	var rules []string
+	for _, l := range rep.Links {
+		rules = append(rules, l.Rule)
+		if l.Rule == analysis.RuleUserHash && (l.Made != 1 || l.Correct != 1) {
+			t.Errorf("user hash links %+v, want the mover's one, correct", l)
+		}
+	}
+	if !reflect.DeepEqual(rules, []string{analysis.RuleUserHash, analysis.RuleListenPort}) {
+		t.Errorf("link rules %v", rules)
+	}
+	if rep.ISP.Right != 1 || rep.ISP.WrongBy[WhyThirdParty] != 1 {
+		t.Errorf("ISP %+v, want the Kad entry wrong as third_party and the probe right", rep.ISP)
+	}
+}

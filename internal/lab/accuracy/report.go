@@ -44,8 +44,14 @@ func sortedKeys(m map[string]int) []string {
 func WriteText(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
-	fmt.Fprintf(w, "Vigil accuracy on the hostile lab: seed %d, sensor ran %v, second half stamped %v later, %d forged DHT replies sent\n",
-		r.Seed, r.Duration, r.Shift, r.Forged)
+	item := "torrent"
+	if r.Network == NetworkED2K {
+		item = "file"
+		fmt.Fprintf(w, "Vigil accuracy on the hostile eD2K and Kad lab: seed %d, sensor ran %v, movers moved half-way\n", r.Seed, r.Duration)
+	} else {
+		fmt.Fprintf(w, "Vigil accuracy on the hostile lab: seed %d, sensor ran %v, second half stamped %v later, %d forged DHT replies sent\n",
+			r.Seed, r.Duration, r.Shift, r.Forged)
+	}
 	var kinds []string
 	for _, k := range sortedKeys(r.Devices) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, r.Devices[k]))
@@ -111,8 +117,12 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(w, "  mixed: %s\n", m)
 	}
 	fmt.Fprintf(w, "Devices seen at several endpoints: %d, of which all in one target: %d\n", t.Movers, t.Joined)
-	fmt.Fprintln(w, "\nDevices: what each showed and held, what was recorded (torrent -1: torrents it never had)")
-	p("device\tkind\ttorrent\tshown\tshown pieces\theld\tof\tobservations\tfalse\tmax recorded\tmax pieces\t\n")
+	unit := "pieces"
+	if r.Network == NetworkED2K {
+		unit = "parts"
+	}
+	fmt.Fprintf(w, "\nDevices: what each showed and held, what was recorded (%s -1: %ss it never had)\n", item, item)
+	p("device\tkind\t%s\tshown\tshown %s\theld\tof\tobservations\tfalse\tmax recorded\tmax %s\t\n", item, unit, unit)
 	for _, d := range r.DeviceRows {
 		rec := d.MaxRecorded
 		if rec == "" {

@@ -1,6 +1,11 @@
 // Package opentracker runs Debian's opentracker, a real BitTorrent tracker,
 // on loopback for Vigil's integration tests. It listens on 127.0.0.1 only.
 //
+// Debian builds opentracker for IPv4 only (it is an IPv4 or an IPv6
+// tracker at compile time, and the package picks IPv4): given an IPv6
+// address to bind it exits at once with "V4 Tracker is V4 only!" (exit
+// status 111). The lab's own tracker (internal/lab) is its IPv6 tracker.
+//
 // It must never be pointed at anything but loopback: it is a lab part.
 package opentracker
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/lab/announcer"
 	"github.com/vigil-oss/vigil/internal/lab/simdht"
 	"github.com/vigil-oss/vigil/internal/testenv"
@@ -63,6 +64,62 @@ func BenchmarkFirstRoundSparse(b *testing.B) {
 		b.ReportMetric(lt.recall(), "lib-recall-%")
 		b.ReportMetric(vt.perLookup(), "vigil-pkts/lookup")
 		b.ReportMetric(lt.perLookup(), "lib-pkts/lookup")
+	}
+}
+
+// BenchmarkFirstRoundSparseFamilies is issue 18's speed figure: the sparse
+// lab of (a) on IPv4 and on IPv6, of the same size and seeds, the same
+// node ids and pairs, each address the IPv6 twin of the IPv4 one
+// (lab.IPv6Twin); per seed the IPv4 lab, then the IPv6 one, each with the
+// sensor (DefaultConfig, on 127.0.0.1 or its twin) and the library's
+// traversal side by side. Seeds: VIGIL_FIRSTROUND_SEEDS (default 5). The
+// IPv6 lab needs one address a node, so the benchmark runs only in a
+// network namespace with loopback only, as root:
+//
+//	go test -c -o /tmp/bt.test ./internal/sensor/bittorrent/
+//	unshare -n /tmp/bt.test -test.run '^$' -test.bench BenchmarkFirstRoundSparseFamilies -test.benchtime 1x -test.timeout 1800s -test.v
+func BenchmarkFirstRoundSparseFamilies(b *testing.B) {
+	if err := lab.ULAReady(); err != nil {
+		if err := lab.PrepareULA(); err != nil {
+			b.Skipf("%v (see the benchmark's comment for the command)", err)
+		}
+	}
+	seeds := envInt("VIGIL_FIRSTROUND_SEEDS", 5)
+	for range b.N {
+		var sums [2][2]firstRound // [IPv4, IPv6][vigil, library]
+		for seed := 1; seed <= seeds; seed++ {
+			for f, v6 := range []bool{false, true} {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				sc := startSparseScenarioOn(b, ctx, 60, uint64(seed), v6)
+				v, l := sideBySide(b, ctx, sc, DefaultConfig())
+				cancel()
+				name := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
+				b.Logf("seed %d %s: vigil %v", seed, name, v)
+				b.Logf("seed %d %s: library %v", seed, name, l)
+				for k, r := range []firstRound{v, l} {
+					p := &sums[f][k]
+					p.Found += r.Found
+					p.Pairs += r.Pairs
+					p.Lookups += r.Lookups
+					p.Datagrams += r.Datagrams
+					p.Other += r.Other
+					p.Took += r.Took
+				}
+			}
+		}
+		b.Logf("all %d seeds IPv4: vigil %v", seeds, sums[0][0])
+		b.Logf("all %d seeds IPv4: library %v", seeds, sums[0][1])
+		b.Logf("all %d seeds IPv6: vigil %v", seeds, sums[1][0])
+		b.Logf("all %d seeds IPv6: library %v", seeds, sums[1][1])
+		b.Logf("load average %s, %d CPUs", loadAvg(), runtime.NumCPU())
+		b.ReportMetric(sums[0][0].recall(), "v4-vigil-recall-%")
+		b.ReportMetric(sums[1][0].recall(), "v6-vigil-recall-%")
+		b.ReportMetric(sums[0][0].perLookup(), "v4-vigil-pkts/lookup")
+		b.ReportMetric(sums[1][0].perLookup(), "v6-vigil-pkts/lookup")
+		b.ReportMetric(sums[0][1].recall(), "v4-lib-recall-%")
+		b.ReportMetric(sums[1][1].recall(), "v6-lib-recall-%")
+		b.ReportMetric(sums[0][1].perLookup(), "v4-lib-pkts/lookup")
+		b.ReportMetric(sums[1][1].perLookup(), "v6-lib-pkts/lookup")
 	}
 }
 

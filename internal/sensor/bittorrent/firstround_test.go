@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 )
@@ -62,6 +63,7 @@ func (s *sparseStore) GetPeers(ih metainfo.Hash) []akrpc.NodeAddr {
 // sparseDHT is a DHT of anacrolix/dht nodes at its sparsest: every node
 // knows only a few starting nodes and what its own bootstrap taught it.
 type sparseDHT struct {
+	v6      bool // on the IPv6 twins of the IPv4 addresses (lab.IPv6Twin)
 	servers []*dht.Server
 	addrs   []netip.AddrPort
 	boot    []netip.AddrPort // the starting nodes, given to everyone
@@ -79,9 +81,28 @@ func sparsePeerAddr(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, 12, byte(i / 254), byte(1 + i%254)})
 }
 
+// sparseAddr is a in the scenario's family: itself, or its IPv6 twin in
+// the lab's ULA prefix (the same plan, one address a node).
+func sparseAddr(a netip.Addr, v6 bool) netip.Addr {
+	if v6 {
+		t, _ := lab.IPv6Twin(a)
+		return t
+	}
+	return a
+}
+
+// udpNetwork is "udp6" for an IPv6 address, else "udp4".
+func udpNetwork(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		return "udp6"
+	}
+	return "udp4"
+}
+
 // anacrolixConfig is the server configuration of every third-party node
 // in these tests: its own send limiter (the default is one 25/s bucket for
-// the whole process), lab starting nodes only, a working peer store.
+// the whole process), lab starting nodes only, a working peer store; on
+// IPv6 it asks for n6 (a node asked only for n4 over IPv6 names no nodes).
 func anacrolixConfig(conn net.PacketConn, id [20]byte, starting []netip.AddrPort) *dht.ServerConfig {
 	cfg := dht.NewDefaultServerConfig()
 	cfg.Conn = conn
@@ -90,6 +111,9 @@ func anacrolixConfig(conn net.PacketConn, id [20]byte, starting []netip.AddrPort
 	cfg.SendLimiter = rate.NewLimiter(rate.Inf, 0)
 	cfg.PeerStore = &sparseStore{m: map[metainfo.Hash][]akrpc.NodeAddr{}}
 	cfg.DefaultWant = []akrpc.Want{akrpc.WantNodes}
+	if ap, err := netip.ParseAddrPort(conn.LocalAddr().String()); err == nil && udpNetwork(ap.Addr()) == "udp6" {
+		cfg.DefaultWant = []akrpc.Want{akrpc.WantNodes6}
+	}
 	cfg.QueryResendDelay = func() time.Duration { return time.Second }
 	cfg.StartingNodes = func() ([]dht.Addr, error) {
 		var out []dht.Addr
@@ -103,13 +127,15 @@ func anacrolixConfig(conn net.PacketConn, id [20]byte, starting []netip.AddrPort
 
 // startSparseDHT starts n anacrolix nodes; every one is given the first
 // boot as starting nodes and runs the library's bootstrap, eight at once.
-func startSparseDHT(tb testing.TB, ctx context.Context, n, boot int, seed uint64) *sparseDHT {
+// With v6 they are on the IPv6 twins of their addresses (sparseAddr).
+func startSparseDHT(tb testing.TB, ctx context.Context, n, boot int, seed uint64, v6 bool) *sparseDHT {
 	tb.Helper()
 	r := rand.New(rand.NewPCG(seed, 0x5ba75e))
-	d := &sparseDHT{}
+	d := &sparseDHT{v6: v6}
 	var conns []*net.UDPConn
 	for i := range n {
-		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(sparseNodeAddr(i), 0)))
+		a := sparseAddr(sparseNodeAddr(i), v6)
+		c, err := net.ListenUDP(udpNetwork(a), net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -157,7 +183,8 @@ func announceSparse(tb testing.TB, ctx context.Context, d *sparseDHT, npeers int
 	tb.Helper()
 	peers := make([]*dht.Server, npeers)
 	for i := range peers {
-		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(sparsePeerAddr(i), 0)))
+		a := sparseAddr(sparsePeerAddr(i), d.v6)
+		c, err := net.ListenUDP(udpNetwork(a), net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -188,7 +215,7 @@ func announceSparse(tb testing.TB, ctx context.Context, d *sparseDHT, npeers int
 				case _, ok := <-a.Peers:
 					if !ok {
 						mu.Lock()
-						truth[pairKey{sparsePeerAddr(p.peer), p.key}] = true
+						truth[pairKey{sparseAddr(sparsePeerAddr(p.peer), d.v6), p.key}] = true
 						mu.Unlock()
 						return nil
 					}
@@ -267,6 +294,7 @@ func (r firstRound) perLookup() float64 {
 
 // sparseScenario is the sparse lab with its announces made.
 type sparseScenario struct {
+	v6      bool       // on IPv6 (the lab's ULA prefix, in a namespace)
 	dht     *sparseDHT // nil on a simulated network
 	boot    []netip.AddrPort
 	watched [][20]byte
@@ -277,14 +305,20 @@ type sparseScenario struct {
 // bootstrapped from 3, 12 watched torrents, 19 (peer, torrent) pairs
 // announced by passive anacrolix clients before any lookup.
 func startSparseScenario(tb testing.TB, ctx context.Context, nodes int, seed uint64) sparseScenario {
+	return startSparseScenarioOn(tb, ctx, nodes, seed, false)
+}
+
+// startSparseScenarioOn is startSparseScenario on IPv6 if v6: the same
+// node ids, pairs and plan, every address the IPv6 twin of the IPv4 one.
+func startSparseScenarioOn(tb testing.TB, ctx context.Context, nodes int, seed uint64, v6 bool) sparseScenario {
 	tb.Helper()
 	t0 := time.Now()
-	d := startSparseDHT(tb, ctx, nodes, 3, seed)
+	d := startSparseDHT(tb, ctx, nodes, 3, seed, v6)
 	watched, _, npeers, pairs := planScale(scaleScenario{Watched: 12, Pairs: 19, Spread: 1, Seed: seed})
 	truth := announceSparse(tb, ctx, d, npeers, pairs)
 	tb.Logf("sparse DHT: %d anacrolix nodes from %d starting nodes, %d routing entries (%.1f a node); %d pairs announced by %d clients; %v",
 		nodes, len(d.boot), d.entries, float64(d.entries)/float64(nodes), len(truth), npeers, time.Since(t0).Round(time.Millisecond))
-	return sparseScenario{dht: d, boot: d.boot, watched: watched, truth: truth}
+	return sparseScenario{v6: v6, dht: d, boot: d.boot, watched: watched, truth: truth}
 }
 
 // vigilFirstRound runs the sensor with cfg (Bootstrap set here) until its
@@ -292,7 +326,14 @@ func startSparseScenario(tb testing.TB, ctx context.Context, nodes int, seed uin
 // run beside libraryFirstRound, so it reports failures with an error.
 func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg Config) (firstRound, error) {
 	cfg.Bootstrap = sc.boot
-	g, err := scope.New(scope.DefaultConfig(), nil)
+	gcfg := scope.DefaultConfig()
+	if sc.v6 {
+		// On IPv6 the sensor is where 127.0.0.1's twin is, and the lab's
+		// ULA prefix must be allowed: it is not loopback.
+		cfg.Listen = sparseAddr(cfg.Listen, true)
+		gcfg.Allow = []netip.Prefix{lab.LabULA}
+	}
+	g, err := scope.New(gcfg, nil)
 	if err != nil {
 		return firstRound{}, err
 	}
@@ -337,7 +378,8 @@ func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg 
 // every watched key, from a fresh anacrolix server on at bootstrapped from
 // the same starting nodes, 4 at once (the sensor's LookupConcurrency).
 func libraryFirstRound(ctx context.Context, sc sparseScenario, at netip.AddrPort) (firstRound, error) {
-	c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(at))
+	at = netip.AddrPortFrom(sparseAddr(at.Addr(), sc.v6), at.Port())
+	c, err := net.ListenUDP(udpNetwork(at.Addr()), net.UDPAddrFromAddrPort(at))
 	if err != nil {
 		return firstRound{}, err
 	}

@@ -167,6 +167,11 @@ func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string
 	if !lab && s.isListenAddr(a.Addr()) {
 		return dropSelfAddress // any of its listen addresses, of either family
 	}
+	if v4, ok := embeddedIPv4(a.Addr()); ok && !lab && s.isListenAddr(v4) {
+		// Its IPv4 address as an IPv6-only peer behind NAT64 (or a 6to4
+		// relay) saw it, passed on in PEX added6 or a DHT value.
+		return dropSelfAddress
+	}
 	port, ip := s.self.has(a, now)
 	switch {
 	case port:

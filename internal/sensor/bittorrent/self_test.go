@@ -148,6 +148,12 @@ func TestEmitDropsTheSensorItself(t *testing.T) {
 	if r := s.selfReasonIn(netip.MustParseAddrPort("198.51.100.8:6881"), now, false); r != "" {
 		t.Fatalf("internet scope, another address: %q", r)
 	}
+	// Its IPv4 address as a NAT64 or 6to4 peer names it (found in review).
+	for _, ap := range []string{"[64:ff9b::c633:6407]:6881", "[2002:c633:6407::1]:6881"} {
+		if r := s.selfReasonIn(netip.MustParseAddrPort(ap), now, false); r != dropSelfAddress {
+			t.Errorf("internet scope, %s (198.51.100.7 embedded): %q, want %q", ap, r, dropSelfAddress)
+		}
+	}
 }
 
 // nodeIDChecked on BEP 42's published examples: each id passes for its

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/lab/netns"
 	"github.com/vigil-oss/vigil/internal/lab/torrentmake"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -36,31 +37,76 @@ import (
 // TestSensorFindsTransmissionInANamespace runs Debian's transmission-daemon,
 // a third-party client the sensor has never been tuned against, seeding a
 // synthetic torrent inside a network namespace with no default route (DHT
-// on, port mapping and local peer discovery off). The test's DHT nodes and
-// the sensor sit on the host end of a veth pair: transmission ignores DHT
-// nodes on loopback (NOTES.md), so the two ends have private addresses,
-// and the scope guard allows exactly those two. The sensor must find
-// transmission through the DHT alone and probe it: client Transmission
-// with its version, level complete; then probe it again over uTP.
+// on, port mapping and local peer discovery off), over IPv4 and over IPv6.
+// The sensor must find transmission through the DHT alone and probe it:
+// client Transmission with its version, level complete; then probe it
+// again over uTP. Transmission ignores DHT nodes on loopback (NOTES.md),
+// so the test's DHT nodes and the sensor sit at the other end of a veth
+// pair, and the scope guard allows exactly the two ends.
+//
+// IPv4: the other end is the root namespace, the pair 10.250.x.1/.2.
+//
+// IPv6: two namespaces of the test's own, neither with a default route,
+// joined by a veth pair that carries only unique local addresses
+// (fd00:0:ff:1::1 and ::2/64, no IPv4; outside every lab place). The test binary runs itself
+// again in the first (internal/lab/netns), with the DHT nodes and the
+// sensor on its address; transmission runs in the second. Transmission
+// 3.00 opens its IPv6 UDP socket (so its IPv6 DHT and uTP) only when it
+// has a "global" IPv6 address: the source address the kernel picks for
+// 2001:1890:1112:1::20, a host hard-coded in libtransmission/net.c
+// (tr_globalIPv6), must be in 2000::/3; with ULA addresses alone it
+// listens on TCP over IPv6 but has no IPv6 DHT at all, and never
+// announces (tr-udp.c, rebind_ipv6; seen here: no udp6 socket). So its
+// namespace's loopback gets a documentation address (2001:db8:76:1::2,
+// RFC 3849) and a /128 route to that host through lo: the lookup works,
+// nothing is ever sent there, and no packet can leave the namespace.
+// bind-address-ipv6 then binds its DHT, uTP and TCP to the ULA address.
 //
 // It needs root (namespaces, veth), ip(8) and transmission-daemon; .ci/run
-// installs them. Elsewhere it skips, naming what is missing.
+// installs them. Elsewhere it skips, naming what is missing, unless
+// VIGIL_REQUIRE_NETNS=1 or VIGIL_REQUIRE_TRANSMISSION=1.
 func TestSensorFindsTransmissionInANamespace(t *testing.T) {
-	if testing.Short() {
-		t.Skip("namespace integration test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		testenv.Missing(t, "NETNS", "not root: cannot create a network namespace and a veth pair (.ci/run runs as root)")
-	}
-	testenv.Need(t, "NETNS", "ip")
+	t.Run("IPv4", func(t *testing.T) {
+		needTransmission(t)
+		ns := newTestNetns(t)
+		findTransmission(t, trNet{ns: ns.name, host: ns.host, inside: ns.inside})
+	})
+	t.Run("IPv6", func(t *testing.T) {
+		if netns.Child(t) {
+			findTransmission(t, trNetFromEnv(t))
+			return
+		}
+		needTransmission(t)
+		pair := newTestNetnsPair6(t)
+		netns.Run(t, []string{"ip", "netns", "exec", pair.a}, pair.env())
+	})
+}
+
+// needTransmission skips without root, ip(8) or transmission-daemon (or
+// fails: VIGIL_REQUIRE_NETNS=1, VIGIL_REQUIRE_TRANSMISSION=1).
+func needTransmission(t *testing.T) {
+	t.Helper()
+	netns.Need(t, "ip")
 	testenv.Need(t, "TRANSMISSION", "transmission-daemon")
+}
+
+// trNet is where findTransmission runs: transmission in namespace ns at
+// inside; the DHT nodes and the sensor in this process, at host.
+type trNet struct {
+	ns           string
+	host, inside netip.Addr
+}
+
+func (n trNet) v6() bool { return n.host.Is6() }
+
+// findTransmission is the test proper, on one network.
+func findTransmission(t *testing.T, n trNet) {
 	trVersion := transmissionVersion(t)
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	ns := newTestNetns(t)
-	hostAddr, nsAddr := ns.host, ns.inside
+	hostAddr, nsAddr := n.host, n.inside
 
 	// The synthetic torrent, its data already where transmission will look.
 	dir := t.TempDir()
@@ -74,7 +120,7 @@ func TestSensorFindsTransmissionInANamespace(t *testing.T) {
 	// the node list it saves on exit and pings first on start.
 	trDir := filepath.Join(dir, "transmission")
 	const peerPort, rpcPort = 51413, 9091
-	tr := startTransmission(t, ns, trDir, dl, nodes, peerPort, rpcPort)
+	tr := startTransmission(t, n, trDir, dl, nodes, peerPort, rpcPort)
 	rpc := &trRPC{url: "http://" + netip.AddrPortFrom(nsAddr, rpcPort).String() + "/transmission/rpc",
 		hc: &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}}
 	waitFor(t, ctx, "transmission's RPC", func() error {
@@ -103,7 +149,7 @@ func TestSensorFindsTransmissionInANamespace(t *testing.T) {
 
 	// The sensor, on the host end, in scope for exactly the two addresses.
 	w := Watched{Hash: h, Matched: []observe.Match{{List: "namespace-test", Category: "synthetic"}}}
-	s, pub := startNamespaceSensor(t, ctx, ns, nodes, w)
+	s, pub := startNamespaceSensor(t, ctx, n, nodes, w)
 
 	trPeer := netip.AddrPortFrom(nsAddr, peerPort)
 	var probe observe.Observation
@@ -202,19 +248,19 @@ func syntheticDownload(t *testing.T, dir string) (*torrentmake.Torrent, hashkind
 	return tor, h, dl
 }
 
-// startNamespaceSensor runs a sensor on the host end of ns, in scope for
-// exactly the two addresses, bootstrapped from nodes and watching w, until
-// the test ends.
-func startNamespaceSensor(t *testing.T, ctx context.Context, ns *testNetns, nodes []netip.AddrPort, w Watched) (*Sensor, *collector) {
+// startNamespaceSensor runs a sensor on the host end of n, in scope for
+// exactly the two ends, bootstrapped from nodes and watching w, until the
+// test ends.
+func startNamespaceSensor(t *testing.T, ctx context.Context, n trNet, nodes []netip.AddrPort, w Watched) (*Sensor, *collector) {
 	t.Helper()
 	gcfg := scope.DefaultConfig()
-	gcfg.Allow = []netip.Prefix{netip.PrefixFrom(ns.host, 32), netip.PrefixFrom(ns.inside, 32)}
+	gcfg.Allow = []netip.Prefix{netip.PrefixFrom(n.host, n.host.BitLen()), netip.PrefixFrom(n.inside, n.inside.BitLen())}
 	guard, err := scope.New(gcfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := LabConfig()
-	cfg.Listen = ns.host
+	setListen(&cfg, n.host)
 	cfg.Identities = 4
 	cfg.LookupEvery = 3 * time.Second
 	cfg.Bootstrap = nodes
@@ -499,7 +545,8 @@ func (s *nodeStore) GetPeers(ih metainfo.Hash) []krpc.NodeAddr {
 }
 
 // startDHTNodes runs n anacrolix DHT nodes on addr, joined into one
-// network, and returns their addresses and servers.
+// network of addr's family (asking for n6 on IPv6), and returns their
+// addresses and servers.
 func startDHTNodes(t *testing.T, addr netip.Addr, n int) ([]netip.AddrPort, []*dht.Server) {
 	t.Helper()
 	type node struct {
@@ -514,8 +561,12 @@ func startDHTNodes(t *testing.T, addr netip.Addr, n int) ([]netip.AddrPort, []*d
 			nd.s.Close()
 		}
 	})
+	network, want := "udp4", krpc.WantNodes
+	if addr.Is6() {
+		network, want = "udp6", krpc.WantNodes6
+	}
 	for i := range n {
-		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
 		if err != nil {
 			t.Fatalf("DHT node %d on %s: %v", i, addr, err)
 		}
@@ -527,7 +578,7 @@ func startDHTNodes(t *testing.T, addr netip.Addr, n int) ([]netip.AddrPort, []*d
 		sc.NoSecurity = true
 		sc.SendLimiter = rate.NewLimiter(rate.Inf, 0)
 		sc.PeerStore = &nodeStore{m: map[[20]byte][]krpc.NodeAddr{}}
-		sc.DefaultWant = []krpc.Want{krpc.WantNodes}
+		sc.DefaultWant = []krpc.Want{want}
 		sc.QueryResendDelay = func() time.Duration { return time.Second }
 		sc.StartingNodes = func() ([]dht.Addr, error) {
 			var out []dht.Addr
@@ -579,13 +630,20 @@ func (tr *transmission) log() string {
 
 // startTransmission writes settings.json and dht.dat into cfgDir and runs
 // transmission-daemon in the namespace, in the foreground, until Cleanup.
-func startTransmission(t *testing.T, ns *testNetns, cfgDir, downloads string, dhtNodes []netip.AddrPort, peerPort, rpcPort int) *transmission {
+// On IPv6 its IPv4 stays on the namespace's loopback (127.0.0.1, which
+// its DHT ignores), and the lab nodes go in dht.dat's nodes6.
+func startTransmission(t *testing.T, ns trNet, cfgDir, downloads string, dhtNodes []netip.AddrPort, peerPort, rpcPort int) *transmission {
 	t.Helper()
 	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	bind4, bind6 := ns.inside.String(), "::"
+	if ns.v6() {
+		bind4, bind6 = "127.0.0.1", ns.inside.String()
+	}
 	settings := fmt.Sprintf(`{
 	"bind-address-ipv4": %q,
+	"bind-address-ipv6": %q,
 	"peer-port": %d,
 	"peer-port-random-on-start": false,
 	"dht-enabled": true,
@@ -610,19 +668,25 @@ func startTransmission(t *testing.T, ns *testNetns, cfgDir, downloads string, dh
 	"rpc-host-whitelist-enabled": false,
 	"message-level": 3
 }
-`, ns.inside, peerPort, downloads, ns.inside, rpcPort, ns.host)
+`, bind4, bind6, peerPort, downloads, ns.inside, rpcPort, ns.host)
 	if err := os.WriteFile(filepath.Join(cfgDir, "settings.json"), []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var compact []byte
+	key := "nodes"
 	for _, a := range dhtNodes {
-		ip := a.Addr().As4()
-		compact = append(compact, ip[:]...)
+		if a.Addr().Is6() {
+			ip := a.Addr().As16()
+			compact, key = append(compact, ip[:]...), "nodes6"
+		} else {
+			ip := a.Addr().As4()
+			compact = append(compact, ip[:]...)
+		}
 		compact = append(compact, byte(a.Port()>>8), byte(a.Port()))
 	}
 	var id [20]byte
 	_, _ = rand.Read(id[:])
-	dat, err := bencode.Marshal(map[string]string{"id": string(id[:]), "nodes": string(compact)})
+	dat, err := bencode.Marshal(map[string]string{"id": string(id[:]), key: string(compact)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -630,10 +694,10 @@ func startTransmission(t *testing.T, ns *testNetns, cfgDir, downloads string, dh
 		t.Fatal(err)
 	}
 	tr := &transmission{logFile: filepath.Join(cfgDir, "transmission.log")}
-	tr.cmd = exec.Command("ip", "netns", "exec", ns.name,
+	tr.cmd = exec.Command("ip", "netns", "exec", ns.ns,
 		"transmission-daemon", "-f", "-g", cfgDir, "-e", tr.logFile, "--log-debug", "-M", "-Y", "-o", "--utp")
 	if err := tr.cmd.Start(); err != nil {
-		t.Fatalf("starting transmission-daemon in %s: %v", ns.name, err)
+		t.Fatalf("starting transmission-daemon in %s: %v", ns.ns, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = tr.cmd.Wait(); close(exited) }()
@@ -652,4 +716,112 @@ func startTransmission(t *testing.T, ns *testNetns, cfgDir, downloads string, dh
 	case <-time.After(300 * time.Millisecond):
 	}
 	return tr
+}
+
+// setListen gives the sensor its one address.
+func setListen(cfg *Config, a netip.Addr) { cfg.Listen = a }
+
+// netnsPair6 is two namespaces of the test's own joined by a veth pair
+// that carries only IPv6 unique local addresses (see
+// TestSensorFindsTransmissionInANamespace).
+type netnsPair6 struct {
+	a, b         string     // the test's namespace, transmission's
+	host, inside netip.Addr // a's and b's ends of the veth pair
+}
+
+// trEnv passes the pair to the test binary run again inside a.
+const trEnv = "VIGIL_TEST_TRANSMISSION6"
+
+func (p *netnsPair6) env() string {
+	return trEnv + "=" + strings.Join([]string{p.b, p.host.String(), p.inside.String()}, ",")
+}
+
+// trNetFromEnv is the child's side of env.
+func trNetFromEnv(t *testing.T) trNet {
+	t.Helper()
+	f := strings.Split(os.Getenv(trEnv), ",")
+	if len(f) != 3 {
+		t.Fatalf("%s=%q: want NAMESPACE,HOST,INSIDE", trEnv, os.Getenv(trEnv))
+	}
+	return trNet{ns: f[0], host: netip.MustParseAddr(f[1]), inside: netip.MustParseAddr(f[2])}
+}
+
+// newTestNetnsPair6 creates the pair, checks that neither namespace has a
+// default route or an IPv4 address on the veth, and removes everything in
+// Cleanup. Both ends get nodad: an address still in duplicate address
+// detection is "tentative" and cannot be bound.
+func newTestNetnsPair6(t *testing.T) *netnsPair6 {
+	t.Helper()
+	pid := os.Getpid()
+	p := &netnsPair6{
+		a: fmt.Sprintf("vigil-t6a-%d", pid), b: fmt.Sprintf("vigil-t6b-%d", pid),
+		host: netip.MustParseAddr("fd00:0:ff:1::1"), inside: netip.MustParseAddr("fd00:0:ff:1::2"),
+	}
+	aIf, bIf := fmt.Sprintf("vg6%da", pid%1000000), fmt.Sprintf("vg6%db", pid%1000000)
+	run := func(args ...string) error {
+		out, err := exec.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if err := run("netns", "add", p.a); err != nil {
+		testenv.Missingf(t, "NETNS", "cannot create a network namespace here: %v", err)
+	}
+	etc := filepath.Join("/etc/netns", p.b)
+	t.Cleanup(func() {
+		_ = run("netns", "del", p.a) // the veth pair goes with it
+		_ = run("netns", "del", p.b)
+		_ = os.RemoveAll(etc)
+	})
+	if err := run("netns", "add", p.b); err != nil {
+		t.Fatal(err)
+	}
+	// Transmission resolves its fallback bootstrap host in b: nothing
+	// answers on b's loopback (newTestNetns says why).
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "resolv.conf"), []byte("nameserver 127.0.0.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	steps := [][]string{
+		{"link", "add", aIf, "netns", p.a, "type", "veth", "peer", "name", bIf, "netns", p.b},
+		{"-n", p.a, "-6", "addr", "add", p.host.String() + "/64", "dev", aIf, "nodad"},
+		{"-n", p.b, "-6", "addr", "add", p.inside.String() + "/64", "dev", bIf, "nodad"},
+		{"-n", p.a, "link", "set", "lo", "up"},
+		{"-n", p.b, "link", "set", "lo", "up"},
+		{"-n", p.a, "link", "set", aIf, "up"},
+		{"-n", p.b, "link", "set", bIf, "up"},
+		// Transmission's "global IPv6 address" (the test's comment): on
+		// b's loopback, never on the veth.
+		{"-n", p.b, "-6", "addr", "add", "2001:db8:76:1::2/128", "dev", "lo", "nodad"},
+		{"-n", p.b, "-6", "route", "add", "2001:1890:1112:1::20/128", "dev", "lo"},
+	}
+	for _, s := range steps {
+		if err := run(s...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ ns, dev string }{{p.a, aIf}, {p.b, bIf}} {
+		for _, q := range [][]string{{"-n", c.ns, "-4", "route", "show", "default"}, {"-n", c.ns, "-6", "route", "show", "default"}, {"-n", c.ns, "-4", "addr", "show", "dev", c.dev}} {
+			out, err := exec.Command("ip", q...).CombinedOutput()
+			if err != nil || len(bytes.TrimSpace(out)) != 0 {
+				t.Fatalf("ip %s: %v %q: want nothing (no default route, no IPv4 on the veth)", strings.Join(q, " "), err, out)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		oa, _ := exec.Command("ip", "-n", p.a, "-o", "link", "show", aIf).Output()
+		ob, _ := exec.Command("ip", "-n", p.b, "-o", "link", "show", bIf).Output()
+		if bytes.Contains(oa, []byte("LOWER_UP")) && bytes.Contains(ob, []byte("LOWER_UP")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("veth %s-%s did not come up", aIf, bIf)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return p
 }

@@ -71,6 +71,14 @@ type Config struct {
 	ProbeWorkers, ProbeQueue int
 	// ReprobeAfter is how long a (client, file) pair is not probed again.
 	ReprobeAfter time.Duration
+	// MaxProbed bounds the (client, file) pairs remembered for
+	// ReprobeAfter; past it, new pairs are not probed (counted as
+	// probe_table_full) until old ones expire.
+	MaxProbed int
+	// MaxSourcesPerAnswer bounds the sources taken from one server
+	// answer; the rest are counted (sources_over_cap), never recorded. A
+	// hostile server's 2 MB answer could otherwise name 330,000 sources.
+	MaxSourcesPerAnswer int
 	// ProbeTimeout, ServerWait, KadQueryTimeout and KadSearchWait bound
 	// a probe, a server's answer, a Kad query and a Kad source search.
 	ProbeTimeout, ServerWait, KadQueryTimeout, KadSearchWait time.Duration
@@ -91,8 +99,9 @@ type Config struct {
 // minutes, probes on, verification off.
 func DefaultConfig() Config {
 	return Config{ID: "ed2k-1", Listen: netip.MustParseAddr("127.0.0.1"), SearchEvery: 15 * time.Minute, Probe: true,
-		ProbeWorkers: 16, ProbeQueue: 4096, ReprobeAfter: time.Hour, ProbeTimeout: 20 * time.Second,
-		ServerWait: 10 * time.Second, KadQueryTimeout: 3 * time.Second, KadSearchWait: 5 * time.Second,
+		ProbeWorkers: 16, ProbeQueue: 4096, ReprobeAfter: time.Hour, MaxProbed: 1 << 20, MaxSourcesPerAnswer: 1000,
+		ProbeTimeout: 20 * time.Second,
+		ServerWait:   10 * time.Second, KadQueryTimeout: 3 * time.Second, KadSearchWait: 5 * time.Second,
 		KadParallel: 4, TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig()}
 }
 
@@ -156,9 +165,11 @@ type Sensor struct {
 	watched map[[16]byte]Watched
 	order   [][16]byte
 	probed  map[probeKey]time.Time
-	emitted map[string]uint64
-	dropped map[string]uint64
-	node    *kad.Node
+	// probedSwept is when probed was last swept of expired pairs.
+	probedSwept time.Time
+	emitted     map[string]uint64
+	dropped     map[string]uint64
+	node        *kad.Node
 
 	queue                                            chan probeJob
 	serverAsks, serverLogins, serverErrors, searches atomic.Uint64
@@ -235,9 +246,11 @@ func (s *Sensor) watchList() []Watched {
 	return out
 }
 
-func (s *Sensor) drop(reason string) {
+func (s *Sensor) drop(reason string) { s.dropN(reason, 1) }
+
+func (s *Sensor) dropN(reason string, n int) {
 	s.mu.Lock()
-	s.dropped[reason]++
+	s.dropped[reason] += uint64(n)
 	s.mu.Unlock()
 }
 
@@ -401,7 +414,12 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		}
 		return
 	}
-	for _, src := range f.Sources {
+	sources := f.Sources
+	if m := s.cfg.MaxSourcesPerAnswer; m > 0 && len(sources) > m {
+		s.dropN("sources_over_cap", len(sources)-m)
+		sources = sources[:m]
+	}
+	for _, src := range sources {
 		a, ok := src.Addr()
 		if !ok {
 			s.drop("low_id")
@@ -457,14 +475,24 @@ func (s *Sensor) enqueue(addr netip.AddrPort, w Watched) {
 		s.mu.Unlock()
 		return
 	}
-	s.probed[k] = now
-	if len(s.probed) > 1<<20 {
-		for pk, t := range s.probed {
-			if now.Sub(t) >= s.cfg.ReprobeAfter {
-				delete(s.probed, pk)
+	if m := s.cfg.MaxProbed; m > 0 && len(s.probed) >= m {
+		// Sweep the expired pairs at most once a second: a table full of
+		// fresh pairs must not cost a scan per source.
+		if now.Sub(s.probedSwept) >= time.Second {
+			s.probedSwept = now
+			for pk, t := range s.probed {
+				if now.Sub(t) >= s.cfg.ReprobeAfter {
+					delete(s.probed, pk)
+				}
 			}
 		}
+		if len(s.probed) >= m {
+			s.mu.Unlock()
+			s.drop("probe_table_full")
+			return
+		}
 	}
+	s.probed[k] = now
 	s.mu.Unlock()
 	select {
 	case s.queue <- probeJob{addr, w}:
@@ -571,16 +599,20 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 	return true
 }
 
-// self reports whether ep is the sensor itself: its Kad node, or its
-// listen address with the port its hellos name.
+// self reports whether ep is the sensor itself. Outside lab scope that is
+// any port of its listen address: a server or Kad node that names the
+// sensor's address, with whatever port, names no one else (the sensor
+// accepts no eD2K connections, so no port of its is a client). In lab
+// scope, where lab clients share the loopback address, it is the Kad
+// node's own address and port.
 func (s *Sensor) self(ep netip.AddrPort) bool {
+	if s.guard.Mode() != scope.ModeLab && ep.Addr().Unmap() == s.cfg.Listen.Unmap() {
+		return true
+	}
 	s.mu.Lock()
 	node := s.node
 	s.mu.Unlock()
-	if node != nil && ep == node.Addr() {
-		return true
-	}
-	return false
+	return node != nil && ep == node.Addr()
 }
 
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")

@@ -11,6 +11,8 @@ import (
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // collector is a bus.Publisher that keeps what it is given.
@@ -246,5 +248,72 @@ func TestSensorFindsEveryPairByKadAlone(t *testing.T) {
 		if o.Method == observe.MethodED2KServerSources {
 			t.Fatal("a server source without a server")
 		}
+	}
+}
+
+// Outside lab scope, a server or Kad node that names the sensor's own
+// address, with any port, names the sensor: never recorded, never probed
+// (found in review: only the Kad node's exact address and port were
+// recognised). In lab scope, clients share loopback: only the Kad node's
+// own address and port is the sensor.
+func TestSelfIsAnyPortOfTheListenAddressOutsideTheLab(t *testing.T) {
+	listen := netip.MustParseAddr("192.0.2.10")
+	internet, err := scope.New(scope.Config{Mode: scope.ModeInternet,
+		Deployment: &scope.Deployment{LegalAuthority: "test", Operator: "test", Retention: time.Hour}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Sensor{cfg: Config{Listen: listen}, guard: internet}
+	for _, ep := range []string{"192.0.2.10:4662", "192.0.2.10:1", "[::ffff:192.0.2.10]:4662"} {
+		if !s.self(netip.MustParseAddrPort(ep)) {
+			t.Errorf("%s: not recognised as the sensor", ep)
+		}
+	}
+	if s.self(netip.MustParseAddrPort("192.0.2.11:4662")) {
+		t.Error("another address taken for the sensor")
+	}
+	lab, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = &Sensor{cfg: Config{Listen: netip.MustParseAddr("127.0.0.1")}, guard: lab}
+	if s.self(netip.MustParseAddrPort("127.0.0.1:4662")) {
+		t.Error("lab scope: a lab client on loopback taken for the sensor")
+	}
+}
+
+// A hostile server's huge answer is capped (the rest counted, never
+// recorded), and the table of recently probed pairs is bounded: past
+// MaxProbed, new pairs are counted, not remembered (found in review: the
+// table grew without bound, with a scan per source once large).
+func TestSourcesPerAnswerAndProbedPairsAreBounded(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	cfg.MaxSourcesPerAnswer, cfg.MaxProbed, cfg.ProbeQueue = 5, 3, 100
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	var found server.Found
+	for i := range 40 {
+		found.Sources = append(found.Sources, wire.Source{ID: uint32(127) | uint32(i+1)<<24, Port: 4662})
+	}
+	found.Kept, found.At = true, time.Now()
+	s.recordServer(context.Background(), nil, w, found)
+	st := s.Stats()
+	if got := st.Emitted[observe.MethodED2KServerSources]; got != 5 {
+		t.Fatalf("%d sources recorded from one answer, want the cap of 5", got)
+	}
+	if st.Dropped["sources_over_cap"] != 35 {
+		t.Fatalf("dropped %v, want 35 sources_over_cap", st.Dropped)
+	}
+	if st.Dropped["probe_table_full"] != 2 || len(s.probed) != 3 {
+		t.Fatalf("dropped %v, %d pairs remembered; want 2 probe_table_full and 3 remembered", st.Dropped, len(s.probed))
 	}
 }

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/match"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+// ED2K is an eD2K and Kad sensor to run.
+type ED2K struct {
+	// Sensor is the sensor's configuration.
+	Sensor ed2k.Config
+	// Scope is where the sensor may send.
+	Scope scope.Config
+}
+
+// AddED2K builds an eD2K and Kad sensor that watches the store's watched
+// ed2k hashes (match.WatchSet: the ed2k entries of the enabled lists, less
+// what a known-benign list holds, each with the file size the first entry
+// that gives one gives: servers want it and a part map is judged against
+// it) and publishes to the pipeline, registers its metrics, and adds it to
+// the sensors. Call before Run.
+func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
+	if p.pub == nil {
+		return nil, fmt.Errorf("pipeline: sensor %s: this pipeline has no bus to publish to", c.Sensor.ID)
+	}
+	guard, err := scope.New(c.Scope, nil)
+	if err != nil {
+		return nil, err
+	}
+	watched, err := watchedED2K(ctx, p.cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	if len(watched) == 0 {
+		p.log.Warn("no ed2k entries on any enabled watch-list: the sensor will run but watch nothing")
+	}
+	s, err := ed2k.New(c.Sensor, guard, p.pub, p.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Watch(watched...); err != nil {
+		return nil, err
+	}
+	if err := p.registerAll(s.Collector()); err != nil {
+		return nil, err
+	}
+	return s, p.AddSensor("ed2k "+c.Sensor.ID, s.Run)
+}
+
+// watchedED2K is the ed2k sensor's watch set: match.WatchSet's ed2k
+// hashes, with the size of the first enabled entry of a watch-list that
+// gives one (-1: none does).
+func watchedED2K(ctx context.Context, src match.Entries) ([]ed2k.Watched, error) {
+	ws, err := match.WatchSet(ctx, src, hashkind.ED2K)
+	if err != nil {
+		return nil, err
+	}
+	size := make(map[hashkind.Hash]int64, len(ws))
+	for _, w := range ws {
+		size[w.Hash] = -1
+	}
+	err = src.ActiveEntries(ctx, func(l *watchlist.List, e *watchlist.Entry) error {
+		if s, ok := size[e.Hash]; ok && s < 0 && e.Size > 0 && !l.Negative {
+			size[e.Hash] = e.Size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the watch-lists' file sizes: %w", err)
+	}
+	out := make([]ed2k.Watched, len(ws))
+	for i, w := range ws {
+		out[i] = ed2k.Watched{Hash: w.Hash, Size: size[w.Hash]}
+		for _, s := range w.Sources {
+			out[i].Matched = append(out[i].Matched, observe.Match{List: s.List, Category: s.Category})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,143 @@
+package pipeline
+
+import (
+	"context"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+)
+
+func ed2kHash(b byte) hashkind.Hash {
+	h := make([]byte, 16)
+	for i := range h {
+		h[i] = b + byte(i)
+	}
+	return hashkind.MustNew(hashkind.ED2K, h)
+}
+
+func importList(t *testing.T, st store.Store, name string, negative bool, es ...watchlist.Entry) {
+	t.Helper()
+	if _, err := st.ImportList(context.Background(), store.ListImport{Name: name, Source: "test", Negative: negative,
+		Format: watchlist.FormatText, By: "test", Entries: es}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The ed2k watch set is match.WatchSet's (a hash a known-benign list holds
+// is not watched, whatever the order of the lists), each hash with the
+// size of the first list entry that gives one, and the lists it is on.
+func TestED2KWatchesListedHashesWithTheirSizes(t *testing.T) {
+	st := openStore(t)
+	sized, unsized, benign, other := ed2kHash(1), ed2kHash(2), ed2kHash(3), hashkind.MustNew(hashkind.SHA1, make([]byte, 20))
+	importList(t, st, "a", false,
+		watchlist.Entry{Hash: unsized, Size: -1, Category: "1"},
+		watchlist.Entry{Hash: sized, Size: 300_000, Category: "1"},
+		watchlist.Entry{Hash: benign, Size: 10, Category: "1"},
+		watchlist.Entry{Hash: other, Size: 5, Category: "1"})
+	importList(t, st, "b", false, watchlist.Entry{Hash: unsized, Size: 9_728_001, Category: "2"})
+	importList(t, st, "known-benign", true, watchlist.Entry{Hash: benign, Size: -1})
+	ws, err := watchedED2K(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[hashkind.Hash]ed2k.Watched{}
+	for _, w := range ws {
+		got[w.Hash] = w
+	}
+	if len(got) != 2 {
+		t.Fatalf("watched %+v, want the two ed2k hashes no benign list holds", ws)
+	}
+	if w := got[sized]; w.Size != 300_000 || len(w.Matched) != 1 || w.Matched[0].List != "a" {
+		t.Errorf("sized hash watched as %+v, want size 300000 from list a", w)
+	}
+	if w := got[unsized]; w.Size != 9_728_001 || len(w.Matched) != 2 {
+		t.Errorf("hash sized by its second list watched as %+v, want size 9728001 and both lists", w)
+	}
+}
+
+// AddED2K runs the eD2K sensor through the pipeline: a lab client found by
+// the lab's server is probed, and its observations reach the store
+// through ingest (placed), the analysis (a target) and the sensor's
+// metrics.
+func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lab, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 31, Server: true, Files: 1, Clients: 1,
+		Base: netip.MustParseAddr("127.88.0.0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	f := lab.Files[0]
+	st := openStore(t)
+	importList(t, st, "lab", false, watchlist.Entry{Hash: hashkind.MustNew(hashkind.ED2K, f.Hash[:]), Size: f.Size, Category: "1"})
+
+	reg := prometheus.NewRegistry()
+	var probes atomic.Int32
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	p, err := New(ctx, Config{Store: st, Analysis: st, Registry: reg, Enricher: labEnricher(t),
+		OnCommit: func(batch []observe.Observation) {
+			for _, o := range batch {
+				if o.Method == observe.MethodPeerProbe {
+					probes.Add(1)
+					stop()
+				}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := ed2k.LabConfig()
+	cfg.ID, cfg.Listen, cfg.Servers = "ed2k-test", netip.MustParseAddr("127.88.255.1"), []netip.AddrPort{lab.Server.Addr()}
+	if _, err := p.AddED2K(ctx, ED2K{Sensor: cfg, Scope: scope.DefaultConfig()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	if probes.Load() == 0 {
+		t.Fatal("no probe committed before the deadline")
+	}
+	var stored []observe.Observation
+	if err := st.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+		stored = append(stored, *o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	uh := lab.Clients[0].UserHash()
+	var probe *observe.Observation
+	for i := range stored {
+		o := &stored[i]
+		if o.Place.Country == "" {
+			t.Errorf("%s %s stored without a place: not enriched at ingest", o.Method, o.ID)
+		}
+		if o.Method == observe.MethodPeerProbe {
+			probe = o
+		}
+	}
+	if probe == nil || string(probe.Client.UserHash) != string(uh[:]) || probe.Network != observe.NetED2K {
+		t.Fatalf("stored probe %+v, want the lab client's user hash %x", probe, uh)
+	}
+	ts, n, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10})
+	if err != nil || n == 0 {
+		t.Fatalf("targets %v (%d), %v: the analysis scored nothing", ts, n, err)
+	}
+	got := gathered(t, reg)
+	if got["vigil_ed2k_observations_total"] < 1 || got["vigil_ed2k_probes_total"] < 1 {
+		t.Fatalf("the sensor's metrics are not registered: %v", got)
+	}
+}
