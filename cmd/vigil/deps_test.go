@@ -43,9 +43,10 @@ var layerTable = []struct {
 		"internal/sensor/bittorrent/peerid",
 		"internal/sensor/bittorrent/transcript",
 	}},
-	{"codecs", "codecs built on the words (KRPC, peer wire, digests, list formats) and the routing table: no I/O", []string{
+	{"codecs", "codecs built on the words (KRPC, peer wire, torrent info dictionaries, digests, list formats) and the routing table: no I/O", []string{
 		"internal/digest",
 		"internal/sensor/bittorrent/krpc",
+		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/peerwire",
 		"internal/sensor/bittorrent/routing",
 		"internal/watchlist",
@@ -167,6 +168,8 @@ var (
 			"the web reads what the pipeline stored; it runs no part of the pipeline"},
 		{[]string{"internal/sensor/bittorrent/probe"}, []string{"internal/observe"},
 			"a probe returns a result and a transcript, never an Observation (issue 12, build 6)"},
+		{[]string{"internal/sensor/bittorrent/dhtnode"}, []string{"internal/observe"},
+			"the DHT part tells the sensor what it heard; the sensor makes the observations (issue 12, build 6)"},
 		{[]string{"internal/store"}, []string{"internal/sensor", "internal/lab"},
 			"storage imports no protocol code"},
 	}
@@ -187,6 +190,7 @@ var (
 	// chain of imports.
 	noIO = []string{"internal/bencode", "internal/bep42", "internal/hashkind", "internal/digest", "internal/watchlist",
 		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
+		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing",
 		"internal/sensor/ed2k/wire", "internal/sensor/ed2k/kadwire"}
 	ioRoots = []string{"net", "os", "io/fs", "syscall"}

@@ -61,7 +61,7 @@ func TestDHTAnnounceFromAnacrolixIsSelfProving(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("anacrolix never announced to the sensor; sensor stats %+v, dht counters %+v", s.Stats(), s.dhtCounters())
+			t.Fatalf("anacrolix never announced to the sensor; sensor stats %+v, dht counters %+v", s.Stats(), s.dht.Stats())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -22,7 +20,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/lab/simdht"
-	"github.com/vigil-oss/vigil/internal/lab/torrentmake"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -33,114 +30,6 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
-}
-
-// TestSinglePieceFiles checks which files' SHA-1 the v1 piece hashes
-// give exactly, on torrents built by the lab's torrent maker.
-func TestSinglePieceFiles(t *testing.T) {
-	const pl = 16 << 10
-	small, exact, big := randomBytes(5000), randomBytes(pl), randomBytes(pl+1)
-	mid := randomBytes(3000)
-	tests := []struct {
-		name  string
-		v     torrentmake.Version
-		multi bool
-		files [][]byte
-		want  [][]byte // files whose SHA-1 must be found, in order
-	}{
-		{"v1-single-small", torrentmake.V1, false, [][]byte{small}, [][]byte{small}},
-		{"v1-single-exact", torrentmake.V1, false, [][]byte{exact}, [][]byte{exact}},
-		{"v1-single-two-pieces", torrentmake.V1, false, [][]byte{big}, nil},
-		// v1 multi-file: files are not padded. The first starts at 0 and
-		// fills a piece exactly, so the second starts on a boundary and,
-		// being the last, is its own piece too; after a 3000-byte file the
-		// next starts mid-piece and neither is alone in a piece.
-		{"v1-multi-first-exact", torrentmake.V1, true, [][]byte{exact, small}, [][]byte{exact, small}},
-		{"v1-multi-unaligned", torrentmake.V1, true, [][]byte{mid, small}, nil},
-		// hybrid: pad files align every file, so the last (small) one is
-		// exactly its own piece; a small non-last file is padded and so
-		// is not.
-		{"hybrid-multi", torrentmake.Hybrid, true, [][]byte{mid, small}, [][]byte{small}},
-		{"hybrid-single", torrentmake.Hybrid, false, [][]byte{small}, [][]byte{small}},
-		{"v2-only", torrentmake.V2, false, [][]byte{small}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var files []torrentmake.File
-			for i, d := range tc.files {
-				files = append(files, torrentmake.File{Path: []string{string(rune('a' + i))}, Data: d})
-			}
-			tor, err := torrentmake.Build(torrentmake.Options{Name: tc.name, PieceLength: pl, Version: tc.v, MultiFile: tc.multi}, files)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := singlePieceFiles(tor.Info)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var gotSums, wantSums []string
-			for _, f := range got {
-				gotSums = append(gotSums, hex.EncodeToString(f.SHA1[:]))
-			}
-			for _, d := range tc.want {
-				s := sha1.Sum(d)
-				wantSums = append(wantSums, hex.EncodeToString(s[:]))
-			}
-			if !slices.Equal(gotSums, wantSums) {
-				t.Fatalf("single-piece file SHA-1s %v, want %v", gotSums, wantSums)
-			}
-		})
-	}
-}
-
-func TestSinglePieceFilesRejectsInconsistentInfo(t *testing.T) {
-	for name, info := range map[string]string{
-		"not-a-dict":      "i1e",
-		"no-piece-length": "d6:lengthi5e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
-		"pieces-ragged":   "d6:lengthi5e12:piece lengthi16384e6:pieces3:abce",
-		"count-mismatch":  "d6:lengthi40000e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
-		"negative-length": "d5:filesld6:lengthi-5e4:pathl1:aeee12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae",
-	} {
-		if _, err := singlePieceFiles([]byte(info)); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-}
-
-// FuzzSinglePieceFiles: any bytes, no panic; every file returned lies
-// within the piece space and its hash is one of the pieces.
-func FuzzSinglePieceFiles(f *testing.F) {
-	tor, _ := torrentmake.Build(torrentmake.Options{Name: "x", PieceLength: 16 << 10, Version: torrentmake.Hybrid, MultiFile: true},
-		[]torrentmake.File{{Path: []string{"a"}, Data: make([]byte, 3000)}, {Path: []string{"b"}, Data: make([]byte, 100)}})
-	f.Add(tor.Info)
-	f.Add([]byte("d6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		files, err := singlePieceFiles(b)
-		if err != nil {
-			return
-		}
-		for _, pf := range files {
-			if pf.Length <= 0 {
-				t.Fatalf("file %q of length %d", pf.Path, pf.Length)
-			}
-		}
-	})
-}
-
-func TestVerifyInfo(t *testing.T) {
-	info := []byte("d4:name1:xe")
-	s1, s2 := sha1.Sum(info), sha256.Sum256(info)
-	if h, ok := verifyInfo(info, routing.ID(s1)); !ok || h.Kind() != hashkind.BTIH || h.Hex() != hex.EncodeToString(s1[:]) {
-		t.Fatalf("v1 key: %v %v", h, ok)
-	}
-	if h, ok := verifyInfo(info, routing.ID(s2[:20])); !ok || h.Kind() != hashkind.BTIH2 || h.Hex() != hex.EncodeToString(s2[:]) {
-		t.Fatalf("v2 short key: %v %v", h, ok)
-	}
-	var other routing.ID
-	other[0] = 1
-	if _, ok := verifyInfo(info, other); ok {
-		t.Fatal("an info dictionary verified against another key")
-	}
 }
 
 // startDiscoverySensor runs a sensor with discovery on against bootstrap.
@@ -207,53 +96,84 @@ func TestDiscoveryNeedsAMatcher(t *testing.T) {
 	}
 }
 
-// TestSampledWatchedHashBypassesSeenSet: a sampled info-hash that is
-// watched is never looked up in the seen-set, so a filter that (falsely
-// or not) says "seen" cannot drop it: the node is asked for its peers and
-// each is observed. An unwatched one the filter holds is skipped.
-func TestSampledWatchedHashBypassesSeenSet(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	scfg := simdht.DefaultConfig()
-	scfg.Nodes = 4
-	nw, err := simdht.Start(ctx, scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nw.Close()
+// TestDiscoveryPeersAreRecordedAsALookupRecordsThem: the peers a node
+// names to discovery for a watched key (package discover's
+// TestSampledWatchedHashBypassesSeenSet) are observed as a lookup's are,
+// at the peer, announced, a third party's claim; those of an unwatched
+// key are not.
+func TestDiscoveryPeersAreRecordedAsALookupRecordsThem(t *testing.T) {
+	s, pub := hostileSensor(t)
 	watched, unwatched := randomHash(t, hashkind.BTIH), randomHash(t, hashkind.BTIH)
-	peer := netip.MustParseAddrPort("127.250.0.7:6881")
-	nw.Preload([]simdht.ID{simdht.ID(watched.Bytes()), simdht.ID(unwatched.Bytes())},
-		func(int) []netip.AddrPort { return []netip.AddrPort{peer} }, 4)
-	pub := newCollector()
-	s := startDiscoverySensor(t, ctx, []netip.AddrPort{nw.Nodes()[0].Addr}, func(hashkind.Hash) []observe.Match { return nil }, pub)
 	if err := s.Watch(Watched{Hash: watched, Matched: []observe.Match{{List: "test"}}}); err != nil {
 		t.Fatal(err)
 	}
-	// Both keys are already in the filter, as after a false positive.
-	s.disc.seen.testAndAdd(Key(watched))
-	s.disc.seen.testAndAdd(Key(unwatched))
-	before := s.DiscoveryStats()
-	node := nw.Nodes()[1].Addr
-	s.disc.consider(ctx, s.nodes[0], Key(watched), node)
-	s.disc.consider(ctx, s.nodes[0], Key(unwatched), node)
-	obs := pub.waitFor(t, observe.MethodDHTGetPeers, 1)
+	peer := netip.MustParseAddrPort("127.250.0.7:6881")
+	node := netip.MustParseAddrPort("127.250.0.9:6881")
+	ev := (*discoverEvents)(s)
+	if !ev.Watched(Key(watched)) || ev.Watched(Key(unwatched)) {
+		t.Fatal("discovery's view of the watch set is not the watch set")
+	}
+	ev.Peers(t.Context(), Key(watched), map[netip.AddrPort]peerSource{peer: {Node: node}})
+	ev.Peers(t.Context(), Key(unwatched), map[netip.AddrPort]peerSource{peer: {Node: node}})
+	obs := pub.byMethod(observe.MethodDHTGetPeers)
+	if len(obs) != 1 {
+		t.Fatalf("%d dht_get_peers observations, want 1 (the watched key's)", len(obs))
+	}
 	o := obs[0]
 	if o.Item.Hash != watched || o.Endpoint.IP != peer.Addr() || o.Endpoint.Port != peer.Port() || o.Possession.Level != observe.Announced {
 		t.Fatalf("observation %+v, want the watched hash at %v, announced", o, peer)
 	}
-	st := s.DiscoveryStats()
-	// At least: the sensor's own sampling runs beside this test and may
-	// draw the same two hashes from the nodes that hold them.
-	if st.SampledWatched-before.SampledWatched < 1 || st.SeenBefore-before.SeenBefore < 1 {
-		t.Fatalf("stats: %d sampled watched, %d seen before; want at least 1 and 1", st.SampledWatched-before.SampledWatched, st.SeenBefore-before.SeenBefore)
+	if !o.HasMark(observe.MarkThirdParty) {
+		t.Fatalf("marks %v: a node's claim is third_party", o.Marks)
 	}
-	// consider decides in the caller's goroutine: once both calls have
-	// returned, anything the unwatched key could have made is recorded.
-	for _, o := range pub.byMethod(observe.MethodDHTGetPeers) {
-		if o.Item.Hash != watched {
-			t.Fatalf("observation of an unwatched hash %s", o.Item.Hash.Hex())
+}
+
+// preloadDiscoveryLab stores on the lab's simulated DHT 5,000 noise
+// info-hashes whose only peer is a closed port, and every lab torrent's
+// seeders on its 8 closest simulated nodes.
+//
+// The seeders announced their torrents to the lab DHT when they started,
+// but whether an anacrolix announce traversal reaches the simulated nodes
+// depends on timing (on a loaded machine some keys reach only the
+// anacrolix nodes, which do not sample). Storing them as a completed
+// announce would keeps the subject discovery.
+func preloadDiscoveryLab(l *lab.Lab, m lab.Manifest) {
+	noise := make([]simdht.ID, 5000)
+	for i := range noise {
+		rand.Read(noise[i][:])
+	}
+	l.SimDHT().Preload(noise, func(i int) []netip.AddrPort {
+		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 250, byte(i >> 8), byte(i)}), 9)}
+	}, 1)
+	for _, tor := range m.Torrents {
+		for _, hx := range tor.SwarmHashes() {
+			var k simdht.ID
+			hex.Decode(k[:], []byte(hx))
+			var peers []netip.AddrPort
+			for _, p := range m.Peers {
+				if slices.Contains(p.Infohashes, tor.InfoHash) || slices.Contains(p.Infohashes, tor.InfoHashV2) {
+					peers = append(peers, netip.MustParseAddrPort(p.Addr))
+				}
+			}
+			l.SimDHT().Preload([]simdht.ID{k}, func(int) []netip.AddrPort { return peers }, 8)
 		}
+	}
+}
+
+// logDiscoveryState logs, for a failed discovery test, where each lab
+// torrent's key is held and whether discovery saw it, and every probe.
+func logDiscoveryState(t *testing.T, l *lab.Lab, s *Sensor, pub *collector) {
+	t.Helper()
+	for _, tor := range l.Manifest().Torrents {
+		for _, hx := range tor.SwarmHashes() {
+			var k simdht.ID
+			hex.Decode(k[:], []byte(hx))
+			t.Logf("lab torrent %s (%s) key %s: held by %d simulated nodes; seen %v; watched %v", tor.Name, tor.Version, hx,
+				len(l.SimDHT().Holders(k)), s.disc.Seen(routing.ID(k)), s.watch.len())
+		}
+	}
+	for _, o := range pub.byMethod(observe.MethodPeerProbe) {
+		t.Logf("probe %v %s level %v", netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), o.Item.Hash.Hex(), o.Possession.Level)
 	}
 }
 
@@ -301,34 +221,7 @@ func TestDiscoveryWatchesTorrentsWhoseFilesMatch(t *testing.T) {
 	var live match.Live
 	live.Store(b.Build())
 
-	// Noise: synthetic info-hashes whose only peer is a closed port.
-	noise := make([]simdht.ID, 5000)
-	for i := range noise {
-		rand.Read(noise[i][:])
-	}
-	l.SimDHT().Preload(noise, func(i int) []netip.AddrPort {
-		return []netip.AddrPort{netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 250, byte(i >> 8), byte(i)}), 9)}
-	}, 1)
-
-	// The seeders announced their torrents to the lab DHT when they
-	// started, but whether an anacrolix announce traversal reaches the
-	// simulated nodes depends on timing (on a loaded machine some keys
-	// reach only the anacrolix nodes, which do not sample). Store every
-	// torrent's seeders on its 8 closest simulated nodes too, as a
-	// completed announce would: the subject here is discovery.
-	for _, tor := range m.Torrents {
-		for _, hx := range tor.SwarmHashes() {
-			var k simdht.ID
-			hex.Decode(k[:], []byte(hx))
-			var peers []netip.AddrPort
-			for _, p := range m.Peers {
-				if slices.Contains(p.Infohashes, tor.InfoHash) || slices.Contains(p.Infohashes, tor.InfoHashV2) {
-					peers = append(peers, netip.MustParseAddrPort(p.Addr))
-				}
-			}
-			l.SimDHT().Preload([]simdht.ID{k}, func(int) []netip.AddrPort { return peers }, 8)
-		}
-	}
+	preloadDiscoveryLab(l, m)
 
 	pub := newCollector()
 	s := startDiscoverySensor(t, ctx, l.Bootstrap(), MatchLive(&live), pub)
@@ -367,21 +260,10 @@ func TestDiscoveryWatchesTorrentsWhoseFilesMatch(t *testing.T) {
 	for !probed() {
 		select {
 		case <-ctx.Done():
-			st := s.DiscoveryStats()
-			for _, tor := range m.Torrents {
-				for _, hx := range tor.SwarmHashes() {
-					var k simdht.ID
-					hex.Decode(k[:], []byte(hx))
-					t.Logf("lab torrent %s (%s) key %s: held by %d simulated nodes; seen %v; watched %v", tor.Name, tor.Version, hx,
-						len(l.SimDHT().Holders(k)), s.disc.seen.has(routing.ID(k)), s.watch.len())
-				}
-			}
-			for _, o := range pub.byMethod(observe.MethodPeerProbe) {
-				t.Logf("probe %v %s level %v", netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port), o.Item.Hash.Hex(), o.Possession.Level)
-			}
+			logDiscoveryState(t, l, s, pub)
 			t.Logf("want seeders %v", seeders)
 			t.Fatalf("after 60 s the discovered torrents' seeders are not all probed: discovered %+v; stats %+v; sim %+v",
-				s.Discovered(), st, l.SimDHT().Stats())
+				s.Discovered(), s.DiscoveryStats(), l.SimDHT().Stats())
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

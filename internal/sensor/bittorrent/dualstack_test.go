@@ -30,6 +30,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
@@ -345,10 +346,10 @@ func TestDualStackLooksUpBothFamilies(t *testing.T) {
 	if st.Families[familyIPv4].RoutingNodes == 0 || st.Families[familyIPv6].RoutingNodes == 0 {
 		t.Fatalf("routing nodes by family %+v: want both filled", st.Families)
 	}
-	for _, n := range s.nodes {
-		for _, nd := range n.table.Closest(routing.ID{}, 1000, time.Now()) {
-			if nd.Addr.Addr().Is6() != n.v6 {
-				t.Errorf("identity on %v holds %v in its table", n.addr, nd.Addr)
+	for _, n := range s.dht.Nodes() {
+		for _, nd := range n.Closest(routing.ID{}, 1000, time.Now()) {
+			if nd.Addr.Addr().Is6() != n.Is6() {
+				t.Errorf("identity on %v holds %v in its table", n.Addr(), nd.Addr)
 			}
 		}
 	}
@@ -445,7 +446,7 @@ func TestPeerOfAFamilyWithoutListenAddressIsNotDialled(t *testing.T) {
 			peer := netip.MustParseAddrPort(ln.Addr().String())
 			s, pub := hostileSensorOn(t, c.listen)
 			w := watchedTorrent(t, s, 4)
-			s.recordPeers(t.Context(), w, map[netip.AddrPort]peerSource{peer: {node: netip.MustParseAddrPort("127.0.0.9:6881")}})
+			s.recordPeers(t.Context(), w, map[netip.AddrPort]peerSource{peer: {Node: netip.MustParseAddrPort("127.0.0.9:6881")}})
 			if got := pub.byMethod(observe.MethodDHTGetPeers); len(got) != 1 {
 				t.Fatalf("%d dht_get_peers observations, want the claim recorded", len(got))
 			}
@@ -455,11 +456,11 @@ func TestPeerOfAFamilyWithoutListenAddressIsNotDialled(t *testing.T) {
 			if len(s.probeQ) != 0 {
 				t.Fatal("a probe of the other family's peer was queued")
 			}
-			if _, err := s.dialOver(t.Context(), transportTCP, peer); err == nil || !strings.Contains(err.Error(), "no listen address") {
-				t.Fatalf("dialOver = %v, want a refusal", err)
+			if _, err := s.prober.Dial(t.Context(), transportTCP, peer); err == nil || !strings.Contains(err.Error(), "no listen address") {
+				t.Fatalf("Dial = %v, want a refusal", err)
 			}
-			if _, err := s.dialOver(t.Context(), transportUTP, peer); err == nil {
-				t.Fatal("dialOver over uTP dialled the other family")
+			if _, err := s.prober.Dial(t.Context(), transportUTP, peer); err == nil {
+				t.Fatal("Dial over uTP dialled the other family")
 			}
 			_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(200 * time.Millisecond))
 			if c, err := ln.Accept(); err == nil {
@@ -479,22 +480,22 @@ func TestIPv6ForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	s := startDualSensor(t, newCollector(), silent, nil)
 	node := udpSocket(t, "::1")
 	forger := udpSocket(t, "::1")
-	n := s.identityFor(v6Loopback, 0)
+	n := s.dht.IdentityFor(v6Loopback, 0)
 	type result struct {
 		r   *krpc.Msg
-		raw rawReply
+		raw dhtnode.Reply
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
 		q := &krpc.Msg{Method: krpc.MethodGetPeers}
 		q.A.InfoHash = randomID()
-		r, raw, err := n.query(context.Background(), udpAddrOf(node), q)
+		r, raw, err := n.Query(context.Background(), udpAddrOf(node), q)
 		done <- result{r, raw, err}
 	}()
 	q, from := readQuery(t, node, krpc.MethodGetPeers)
-	if from != n.addr {
-		t.Fatalf("query from %v, want the IPv6 identity %v", from, n.addr)
+	if from != n.Addr() {
+		t.Fatalf("query from %v, want the IPv6 identity %v", from, n.Addr())
 	}
 	sendAnswer(t, forger, from, q.T, randomID(), netip.MustParseAddrPort("[::1]:6666"))
 	waitUntil(t, 5*time.Second, "the forged answer was not counted", func() bool {
@@ -507,11 +508,11 @@ func TestIPv6ForgedAnswerFromAnotherAddressIsDropped(t *testing.T) {
 	if res.err != nil {
 		t.Fatalf("query: %v", res.err)
 	}
-	if res.raw.from != udpAddrOf(node) || res.r.R.ID != nodeID || len(res.r.R.Values) != 1 || res.r.R.Values[0] != real {
-		t.Fatalf("answer from %v id %x values %v, want the node queried's", res.raw.from, res.r.R.ID, res.r.R.Values)
+	if res.raw.From != udpAddrOf(node) || res.r.R.ID != nodeID || len(res.r.R.Values) != 1 || res.r.R.Values[0] != real {
+		t.Fatalf("answer from %v id %x values %v, want the node queried's", res.raw.From, res.r.R.ID, res.r.R.Values)
 	}
 	// A query to a node of the other family is never sent from this socket.
-	if _, _, err := n.query(context.Background(), netip.MustParseAddrPort("127.0.0.1:9"), &krpc.Msg{Method: krpc.MethodPing}); !errors.Is(err, errWrongFamily) {
+	if _, _, err := n.Query(context.Background(), netip.MustParseAddrPort("127.0.0.1:9"), &krpc.Msg{Method: krpc.MethodPing}); !errors.Is(err, dhtnode.ErrWrongFamily) {
 		t.Fatalf("IPv6 identity querying an IPv4 node: %v, want errWrongFamily", err)
 	}
 }
@@ -691,7 +692,7 @@ func TestIPv6TrackerListingTheSensorIsDropped(t *testing.T) {
 		}
 		return len(got) >= len(want)
 	})
-	v6id := s.identityFor(v6Loopback, 0).addr
+	v6id := s.dht.IdentityFor(v6Loopback, 0).Addr()
 	for p := range got {
 		if !want[p] {
 			t.Errorf("recorded %v; the sensor's IPv6 identity is %v", p, v6id)
@@ -718,7 +719,7 @@ func TestIPv6DHTValueNamingTheSensorIsDropped(t *testing.T) {
 	pub := newCollector()
 	other := netip.MustParseAddrPort("[::1]:7008")
 	s := startDualSensor(t, pub, []netip.AddrPort{n6.addr}, func(c *Config) { c.LookupEvery = time.Hour }, w)
-	own := s.identityFor(v6Loopback, 1).addr
+	own := s.dht.IdentityFor(v6Loopback, 1).Addr()
 	n6.set(func(n *scriptedNode) { n.values = [][]byte{compact6(own), compact6(other)} })
 	s.lookupPeers(t.Context(), Key(w.Hash))
 	obs := pub.byMethod(observe.MethodDHTGetPeers)
@@ -857,9 +858,9 @@ func TestDualStackSensorFindsSeedersOfBothFamiliesInALab(t *testing.T) {
 }
 
 // BEP 42 over IPv6 (the first 64 bits of the address, masked): the ids
-// the sensor makes for a public IPv6 listen address, and the ids it
-// accepts as checked, agree with a third party's implementation
-// (anacrolix/dht) on random addresses; an id of another /64 fails, one
+// the sensor accepts as checked agree with a third party's implementation
+// (anacrolix/dht) on random addresses (the ids its identities take for a
+// public IPv6 listen address are checked in package dhtnode); an id of another /64 fails, one
 // of the same /64 passes, and a node id failing for its IPv6 source is
 // marked node_id_unchecked.
 func TestBEP42IPv6IdsAgreeWithAnacrolix(t *testing.T) {
@@ -871,11 +872,6 @@ func TestBEP42IPv6IdsAgreeWithAnacrolix(t *testing.T) {
 		}
 		b[0] = 0x20 | b[0]&0x1f // 2000::/3, global unicast
 		ip := netip.AddrFrom16(b)
-		for _, id := range spreadIDs(ip, 3) {
-			if !adht.NodeIdSecure(id, ip.AsSlice()) || !krpc.BEP42Valid(ip, id) {
-				t.Fatalf("sensor id %x for %v: anacrolix %v, ours %v", id, ip, adht.NodeIdSecure(id, ip.AsSlice()), krpc.BEP42Valid(ip, id))
-			}
-		}
 		var theirs akrpc.ID
 		for i := range theirs {
 			theirs[i] = byte(r.Uint32())
@@ -898,15 +894,6 @@ func TestBEP42IPv6IdsAgreeWithAnacrolix(t *testing.T) {
 		markNodeID(&o, netip.AddrFrom16(other), krpc.ID(theirs))
 		if !o.HasMark(observe.MarkNodeIDUnchecked) {
 			t.Fatal("an IPv6 node id failing BEP 42 is not marked")
-		}
-	}
-	// Loopback and unique local addresses are exempt from BEP 42: the
-	// sensor's ids there are spread over the key space instead.
-	for _, ip := range []netip.Addr{v6Loopback, netip.MustParseAddr("fd00:0:0:1::1")} {
-		for i, id := range spreadIDs(ip, 4) {
-			if top := id[0] >> 6; int(top) != i {
-				t.Errorf("lab id %d of %v starts %02x: not spread", i, ip, id[0])
-			}
 		}
 	}
 }

@@ -365,7 +365,7 @@ func vigilFirstRound(tb testing.TB, ctx context.Context, sc sparseScenario, cfg 
 		}
 	}
 	st := s.Stats()
-	q := s.lookupQueries.Load()
+	q := s.dht.Stats().LookupQueries
 	// The first round waits for the bootstrap, which the metric reports.
 	if boot := gaugeValue(tb, s, "vigil_bittorrent_bootstrap_seconds"); boot <= 0 {
 		tb.Errorf("vigil_bittorrent_bootstrap_seconds = %v after the first round, want the bootstrap's duration", boot)

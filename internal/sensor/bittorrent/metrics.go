@@ -1,8 +1,6 @@
 package bittorrent
 
 import (
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,9 +43,7 @@ func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 		descFamPackets, descFamSent, descFamRouting, descFamIdentity} {
 		ch <- d
 	}
-	for _, d := range dhtDescs {
-		ch <- d
-	}
+	c.s.dht.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -76,13 +72,13 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRouting, prometheus.GaugeValue, float64(st.RoutingNodes))
 	ch <- prometheus.MustNewConstMetric(descWatched, prometheus.GaugeValue, float64(st.Watched))
 	ch <- prometheus.MustNewConstMetric(descProbeQ, prometheus.GaugeValue, float64(len(c.s.probeQ)))
-	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, time.Duration(c.s.bootstrapTook.Load()).Seconds())
+	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, c.s.dht.BootstrapTook().Seconds())
 	for fam, f := range st.Families {
 		counter(descFamPackets, f.Packets, fam)
 		counter(descFamSent, f.Sent, fam)
 		ch <- prometheus.MustNewConstMetric(descFamRouting, prometheus.GaugeValue, float64(f.RoutingNodes), fam)
 		ch <- prometheus.MustNewConstMetric(descFamIdentity, prometheus.GaugeValue, float64(f.Identities), fam)
 	}
-	c.s.collectDHT(ch)
+	c.s.dht.Collect(ch)
 	c.s.collectDropped(ch)
 }

@@ -101,10 +101,17 @@ func hostileSensor(t *testing.T) (*Sensor, *collector) {
 // the default, 127.0.0.1).
 func hostileSensorOn(t *testing.T, listen ...netip.Addr) (*Sensor, *collector) {
 	t.Helper()
+	return hostileSensorWith(t, func(c *Config) { c.ListenAddrs = listen })
+}
+
+// hostileSensorWith is hostileSensor with its configuration changed by
+// set before the sensor is made.
+func hostileSensorWith(t *testing.T, set func(*Config)) (*Sensor, *collector) {
+	t.Helper()
 	cfg := LabConfig()
-	cfg.ListenAddrs = listen
 	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
 	cfg.ProbePortWait, cfg.ProbePEXWait, cfg.ProbeTimeout = 300*time.Millisecond, 300*time.Millisecond, 5*time.Second
+	set(&cfg)
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -533,8 +540,7 @@ func TestProbeRecordsTheSensorsEndOverUTP(t *testing.T) {
 // kept, then the note; the observation is marked transcript_paused. On
 // 8846f19 the pause left no record and no mark.
 func TestProbeVerifyPauseIsMarked(t *testing.T) {
-	s, pub := hostileSensor(t)
-	s.cfg.Verify = true
+	s, pub := hostileSensorWith(t, func(c *Config) { c.Verify = true })
 	content := make([]byte, 16384)
 	if _, err := rand.Read(content); err != nil {
 		t.Fatal(err)

@@ -196,13 +196,11 @@ func planScale(sc scaleScenario) (watched, unwatched [][20]byte, peers int, pair
 	return watched, unwatched, peers, pairs
 }
 
-// runScale runs one scenario: a lab of sc.Nodes DHT nodes, the Vigil
-// sensor and the baseline side by side, and simulated clients announcing
-// the pairs at their planned times. It returns both outcomes.
-func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
+// startScaleLab starts the scale run's lab: sc.Nodes DHT nodes (a
+// quarter of them, or at most lab.MaxRealDHTNodes, anacrolix nodes, the
+// rest simulated), one seeder of one small torrent, no tracker.
+func startScaleLab(tb testing.TB, ctx context.Context, sc scaleScenario) *lab.Lab {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	t0 := time.Now()
 	lcfg := lab.DefaultConfig()
 	lcfg.DHTNodes, lcfg.Seeders, lcfg.Leechers, lcfg.Torrents, lcfg.Watched, lcfg.MovePeers = sc.Nodes, 1, 0, 1, 0, 0
@@ -218,8 +216,118 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer l.Close()
 	tb.Logf("lab: %d anacrolix + %d simulated DHT nodes up in %v", lcfg.DHTNodes, lcfg.SimDHTNodes, time.Since(t0).Round(time.Millisecond))
+	return l
+}
+
+// newScaleSensor is the scale run's sensor (not running): LabConfig with
+// the scenario's identities, interval and re-polls, probes off, watching
+// the watched info-hashes and publishing to seen.
+func newScaleSensor(tb testing.TB, sc scaleScenario, boot []netip.AddrPort, watched [][20]byte, seen *firstSeen) (*Sensor, Config) {
+	tb.Helper()
+	cfg := LabConfig()
+	cfg.Identities, cfg.LookupEvery, cfg.Probe = sc.Identities, sc.Interval, false
+	if sc.Repolls >= 0 {
+		cfg.Repolls = sc.Repolls
+	}
+	tb.Logf("sensor: %d re-polls a lookup interval, up to %d nodes each; loss %.2f, churn %.2f", cfg.Repolls, cfg.RepollNodes, sc.Loss, sc.Churn)
+	cfg.Bootstrap = boot
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(cfg, g, seen, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, h := range watched {
+		if err := s.Watch(Watched{Hash: hashkind.MustNew(hashkind.BTIH, h[:])}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return s, cfg
+}
+
+// newBaselineServer is the baseline's anacrolix dht.Server on
+// scaleBaselineAddr, starting from boot, with its datagrams counted.
+func newBaselineServer(tb testing.TB, boot []netip.AddrPort) (*dht.Server, *countingConn) {
+	tb.Helper()
+	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(scaleBaselineAddr))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bconn := &countingConn{PacketConn: uc}
+	bcfg := dht.NewDefaultServerConfig()
+	bcfg.Conn = bconn
+	bcfg.NoSecurity = true
+	bcfg.SendLimiter = rate.NewLimiter(rate.Inf, 0) // the default is one 25/s bucket per process (NOTES.md)
+	bcfg.StartingNodes = func() ([]dht.Addr, error) {
+		var out []dht.Addr
+		for _, a := range boot {
+			out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
+		}
+		return out, nil
+	}
+	bsrv, err := dht.NewServer(bcfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bsrv, bconn
+}
+
+// scaleOutcomeOf is what one side (the sensor or the baseline) saw of the
+// pairs announced before end: recall, by method, delays, and observations
+// that name no pair.
+func scaleOutcomeOf(tb testing.TB, name string, f *firstSeen, pairs []scalePair, announced []time.Time, end time.Time, truth map[pairKey]bool) scaleOutcome {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := scaleOutcome{Name: name, ByMethod: map[string]int{}, Unwatched: f.unwatched}
+	var delays []time.Duration
+	for i, p := range pairs {
+		if announced[i].IsZero() {
+			continue
+		}
+		o.Pairs++
+		k := pairKey{scalePeerAddr(p.peer), p.key}
+		at, ok := f.first[k]
+		if !ok || at.After(end) {
+			continue
+		}
+		o.Observed++
+		o.ByMethod[f.method[k]]++
+		// A sensor identity that the client itself asked (get_peers)
+		// sees it before its announce: no delay at all.
+		delays = append(delays, max(0, at.Sub(announced[i])))
+	}
+	for k := range f.first {
+		switch {
+		case truth[k]:
+		case k.ip == scaleBaselineAddr.Addr():
+			// The baseline's node asking a sensor identity for a
+			// watched info-hash: rightly seen as a node that wants it.
+			o.BaselineSeen++
+		default:
+			o.Strangers++
+			tb.Logf("%s: observation of %v for %x names no pair", name, k.ip, k.key)
+		}
+	}
+	slices.Sort(delays)
+	if len(delays) > 0 {
+		o.Median = delays[len(delays)/2]
+		o.P95 = delays[min(len(delays)-1, len(delays)*95/100)]
+	}
+	return o
+}
+
+// runScale runs one scenario: a lab of sc.Nodes DHT nodes, the Vigil
+// sensor and the baseline side by side, and simulated clients announcing
+// the pairs at their planned times. It returns both outcomes.
+func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l := startScaleLab(tb, ctx, sc)
+	defer l.Close()
 
 	watched, unwatched, npeers, pairs := planScale(sc)
 	isWatched := map[[20]byte]bool{}
@@ -247,26 +355,7 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	// The Vigil sensor: LabConfig, probes off (the baseline does not
 	// probe, and recall here is about the DHT).
 	vseen := newFirstSeen(isWatched)
-	cfg := LabConfig()
-	cfg.Identities, cfg.LookupEvery, cfg.Probe = sc.Identities, sc.Interval, false
-	if sc.Repolls >= 0 {
-		cfg.Repolls = sc.Repolls
-	}
-	tb.Logf("sensor: %d re-polls a lookup interval, up to %d nodes each; loss %.2f, churn %.2f", cfg.Repolls, cfg.RepollNodes, sc.Loss, sc.Churn)
-	cfg.Bootstrap = l.Bootstrap()
-	g, err := scope.New(scope.DefaultConfig(), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := New(cfg, g, vseen, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, h := range watched {
-		if err := s.Watch(Watched{Hash: hashkind.MustNew(hashkind.BTIH, h[:])}); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	s, cfg := newScaleSensor(tb, sc, l.Bootstrap(), watched, vseen)
 	sctx, stopSensor := context.WithCancel(ctx)
 	sdone := make(chan error, 1)
 	go func() { sdone <- s.Run(sctx) }()
@@ -281,26 +370,7 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	// (AnnounceTraversal without announcing) for every watched info-hash
 	// every Interval, as many at once as the sensor's LookupConcurrency.
 	bseen := newFirstSeen(isWatched)
-	uc, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(scaleBaselineAddr))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bconn := &countingConn{PacketConn: uc}
-	bcfg := dht.NewDefaultServerConfig()
-	bcfg.Conn = bconn
-	bcfg.NoSecurity = true
-	bcfg.SendLimiter = rate.NewLimiter(rate.Inf, 0) // the default is one 25/s bucket per process (NOTES.md)
-	bcfg.StartingNodes = func() ([]dht.Addr, error) {
-		var out []dht.Addr
-		for _, a := range l.Bootstrap() {
-			out = append(out, dht.NewAddr(net.UDPAddrFromAddrPort(a)))
-		}
-		return out, nil
-	}
-	bsrv, err := dht.NewServer(bcfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	bsrv, bconn := newBaselineServer(tb, l.Bootstrap())
 	defer bsrv.Close()
 	go bsrv.TableMaintainer()
 	if _, err := bsrv.BootstrapContext(ctx); err != nil {
@@ -382,44 +452,7 @@ func runScale(tb testing.TB, sc scaleScenario) (vigil, base scaleOutcome) {
 	}
 
 	outcome := func(name string, f *firstSeen) scaleOutcome {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		o := scaleOutcome{Name: name, ByMethod: map[string]int{}, Unwatched: f.unwatched}
-		var delays []time.Duration
-		for i, p := range pairs {
-			if announced[i].IsZero() {
-				continue
-			}
-			o.Pairs++
-			k := pairKey{scalePeerAddr(p.peer), p.key}
-			at, ok := f.first[k]
-			if !ok || at.After(end) {
-				continue
-			}
-			o.Observed++
-			o.ByMethod[f.method[k]]++
-			// A sensor identity that the client itself asked (get_peers)
-			// sees it before its announce: no delay at all.
-			delays = append(delays, max(0, at.Sub(announced[i])))
-		}
-		for k := range f.first {
-			switch {
-			case truth[k]:
-			case k.ip == scaleBaselineAddr.Addr():
-				// The baseline's node asking a sensor identity for a
-				// watched info-hash: rightly seen as a node that wants it.
-				o.BaselineSeen++
-			default:
-				o.Strangers++
-				tb.Logf("%s: observation of %v for %x names no pair", name, k.ip, k.key)
-			}
-		}
-		slices.Sort(delays)
-		if len(delays) > 0 {
-			o.Median = delays[len(delays)/2]
-			o.P95 = delays[min(len(delays)-1, len(delays)*95/100)]
-		}
-		return o
+		return scaleOutcomeOf(tb, name, f, pairs, announced, end, truth)
 	}
 	vigil = outcome("vigil", vseen)
 	vigil.Sent, vigil.Received, vigil.Lookups = vs1.Sent-vs0.Sent, vs1.Packets-vs0.Packets, vs1.Lookups-vs0.Lookups

@@ -116,31 +116,8 @@ const (
 	dropNonPublic = "non_public_"
 )
 
-// dropCounts counts drops by reason; usable as its zero value.
-type dropCounts struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-func (d *dropCounts) add(reason string) {
-	d.mu.Lock()
-	if d.n == nil {
-		d.n = map[string]uint64{}
-	}
-	d.n[reason]++
-	d.mu.Unlock()
-}
-
-func (d *dropCounts) snapshot() map[string]uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make(map[string]uint64, len(d.n))
-	for k, v := range d.n {
-		out[k] = v
-	}
-	return out
-}
-
+// countDrop counts an observation or probe not made, by reason
+// (vigil_bittorrent_dropped_total).
 func (s *Sensor) countDrop(reason string) { s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by
@@ -184,12 +161,8 @@ func (s *Sensor) selfReason(ap netip.AddrPort, now time.Time) string {
 // scope without an internet guard).
 func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string {
 	a := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if s.isReady() {
-		for _, n := range s.nodes {
-			if n.addr == a {
-				return dropSelfListen
-			}
-		}
+	if s.dht.IsIdentity(a) {
+		return dropSelfListen
 	}
 	if !lab && s.isListenAddr(a.Addr()) {
 		return dropSelfAddress // any of its listen addresses, of either family

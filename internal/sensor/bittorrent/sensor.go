@@ -5,6 +5,13 @@
 // look for one, and probes peers, each from its own address of the peer's
 // family, to learn how surely they hold it.
 //
+// The Sensor holds the watch set, decides what each conversation proves,
+// makes and emits the observations, and counts. Its parts do the talking:
+// package dhtnode (the identities, lookups and re-polls), package probe
+// (one conversation with one peer), the tracker client (package tracker)
+// and package discover (torrents whose files are on a list); each tells
+// the Sensor what it heard and none holds a pointer back to it.
+//
 // The sensor observes; it never helps anyone find material. It never returns
 // peers for any info-hash, never announces itself in the DHT, never claims
 // to hold any torrent, and never uploads a byte of content. Trackers are
@@ -35,6 +42,9 @@ import (
 	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/discover"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
@@ -136,7 +146,7 @@ type Config struct {
 	// Clock returns the time; tests inject one.
 	Clock func() time.Time
 
-	// Discover turns on discovery (discover.go): BEP 51 sampling of the
+	// Discover turns on discovery (package discover): BEP 51 sampling of the
 	// key space, metadata of new info-hashes, and watching of torrents
 	// whose files match a list. It needs Match.
 	Discover bool
@@ -314,15 +324,12 @@ type Stats struct {
 }
 
 // FamilyStats are one address family's DHT counters.
-type FamilyStats struct {
-	Listen       netip.Addr // the sensor's address of the family
-	Identities   int        // DHT identities on it
-	Packets      uint64     // datagrams received
-	Sent         uint64     // datagrams sent
-	RoutingNodes int        // nodes in its identities' routing tables
-}
+type FamilyStats = dhtnode.FamilyStats
 
-// Sensor is a running BitTorrent sensor.
+// Sensor is a running BitTorrent sensor. It holds the watch set, makes
+// observations of what its parts hear and emits them, and counts; the
+// parts are the DHT identities (dht, package dhtnode), the prober
+// (package probe), the tracker client and discovery.
 type Sensor struct {
 	cfg   Config
 	guard *scope.Guard
@@ -331,36 +338,29 @@ type Sensor struct {
 	lim   *netlimit.Limiter
 
 	watch *watchSet
-	nodes []*node       // set once by Run before ready is closed
-	ready chan struct{} // closed when the identities listen
+	dht   *dhtnode.DHT // identities, lookups, re-polls
 
-	probeQ  chan probeJob
-	repollQ repollQueue
-	disc    *discoverer // nil unless Config.Discover
+	probeQ chan probeJob
+	disc   *discover.Discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
-	peerID   [20]byte // the peer id the sensor's probes and announces use
+	peerID   [20]byte      // the peer id the sensor's probes and announces use
+	prober   *probe.Prober // probes and metadata fetches (package probe)
 
-	packets, sent, badPackets, timeouts, lookups atomic.Uint64
-	probes, probeFailures, scopeRefused          atomic.Uint64
-	trackerErrors, repolls, repollPeers          atomic.Uint64
-	lookupQueries                                atomic.Uint64 // queries sent by get_peers lookups
-	mu                                           sync.Mutex
-	queries                                      map[string]uint64
-	obsByMethod                                  map[string]uint64
-	lastObserved                                 time.Time
-	probed                                       map[probeKey]time.Time
-	infos                                        map[routing.ID]*TorrentInfo
+	lookups, probes, probeFailures, scopeRefused, trackerErrors atomic.Uint64
+	obs                                                         keyedCounts // observations published, by method
+	lastObserved                                                atomic.Pointer[time.Time]
 
-	heard heardNodes // nodes of one family named to the other's identities (family.go)
-	self  selfSet    // the sensor's own addresses, never recorded (self.go)
-	drops dropCounts // observations and probes not made, by reason (self.go)
+	probedMu sync.Mutex
+	probed   map[probeKey]time.Time // when each peer was last queued for a torrent
+	infoMu   sync.Mutex
+	infos    map[routing.ID]*TorrentInfo // what verified info dictionaries say
+
+	self  selfSet     // the sensor's own addresses, never recorded (self.go)
+	drops keyedCounts // observations and probes not made, by reason (self.go)
 	// queueFullLogged is when the probe queue's being full was last logged
 	// (Unix ns): at most once a minute.
 	queueFullLogged atomic.Int64
-	// bootstrapTook is how long the identities' bootstrap before the
-	// first lookup round took (ns; 0 until it has ended).
-	bootstrapTook atomic.Int64
 }
 
 // New returns a sensor that publishes observations to pub. guard must be
@@ -387,15 +387,36 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	s := &Sensor{
 		trackers: tc, peerID: sensorPeerID(),
 		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
-		lim:     netlimit.New(cfg.Limits),
-		watch:   newWatchSet(),
-		ready:   make(chan struct{}),
-		probeQ:  make(chan probeJob, 4096),
-		queries: map[string]uint64{}, obsByMethod: map[string]uint64{},
+		lim:    netlimit.New(cfg.Limits),
+		watch:  newWatchSet(),
+		probeQ: make(chan probeJob, 4096),
 		probed: map[probeKey]time.Time{},
 	}
+	s.dht, err = dhtnode.New(dhtnode.Config{
+		Listen: cfg.ListenAddrs, Identities: cfg.Identities, Bootstrap: cfg.Bootstrap,
+		Alpha: cfg.Alpha, QueryTimeout: cfg.QueryTimeout, RefreshEvery: cfg.RefreshEvery,
+		LookupConcurrency: cfg.LookupConcurrency, LookupEvery: cfg.LookupEvery,
+		Repolls: cfg.Repolls, RepollNodes: cfg.RepollNodes,
+		PerAddrPerSecond: cfg.Limits.PerAddrPerSecond, Clock: cfg.Clock,
+	}, guard, s.lim, (*dhtEvents)(s), s.log)
+	if err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: %w", err)
+	}
+	s.prober, err = probe.New(probe.Config{
+		PeerID: s.peerID, Listen: cfg.ListenAddrs,
+		PortWait: cfg.ProbePortWait, PEXWait: cfg.ProbePEXWait, Verify: cfg.Verify,
+		TranscriptLimit: cfg.TranscriptLimit, Clock: cfg.Clock,
+		Info: s.Info, Remember: s.rememberInfo,
+		// A connection's source port is the sensor's own (self.go).
+		Dialled: func(local netip.AddrPort) { s.self.add(local, s.cfg.Clock(), !s.labScope()) },
+	}, guard)
+	if err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: %w", err)
+	}
 	if cfg.Discover {
-		s.disc = newDiscoverer(s)
+		if s.disc, err = s.newDiscoverer(); err != nil {
+			return nil, fmt.Errorf("bittorrent sensor: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -415,40 +436,14 @@ func (s *Sensor) Watch(ws ...Watched) error {
 // probes until ctx ends. It returns after every goroutine it started has
 // stopped.
 func (s *Sensor) Run(ctx context.Context) error {
+	if err := s.dht.Listen(ctx); err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
-	// Identities on each listen address, each address's spread over the
-	// whole key space: each family's DHT is a network of its own.
-	for _, listen := range s.cfg.ListenAddrs {
-		for _, id := range spreadIDs(listen, s.cfg.Identities) {
-			n, err := s.newNode(ctx, len(s.nodes), id, listen)
-			if err != nil {
-				for _, m := range s.nodes {
-					m.conn.Close()
-				}
-				return err
-			}
-			s.nodes = append(s.nodes, n)
-		}
-	}
-	close(s.ready)
-	for _, n := range s.nodes {
-		g.Go(func() error { return n.readLoop(ctx) })
-	}
-	g.Go(func() error {
-		<-ctx.Done()
-		for _, n := range s.nodes {
-			n.conn.Close()
-		}
-		return nil
-	})
 	// The first lookup round waits for the identities' tables: started on
 	// empty ones, it would ask only the bootstrap nodes.
 	joined := make(chan struct{})
-	g.Go(func() error {
-		s.bootstrap(ctx)
-		close(joined)
-		return s.maintain(ctx)
-	})
+	g.Go(func() error { return s.dht.Run(ctx, joined) })
 	g.Go(func() error {
 		select {
 		case <-joined:
@@ -457,18 +452,15 @@ func (s *Sensor) Run(ctx context.Context) error {
 		}
 		return s.lookupLoop(ctx)
 	})
-	if s.cfg.Repolls > 0 {
-		g.Go(func() error { return s.repollLoop(ctx) })
-	}
 	if s.disc != nil {
-		g.Go(func() error { return s.disc.run(ctx) })
+		g.Go(func() error { return s.disc.Run(ctx) })
 	}
 	if s.cfg.Probe {
 		for i := 0; i < max(s.cfg.ProbeWorkers, 1); i++ {
 			g.Go(func() error { return s.probeWorker(ctx) })
 		}
 	}
-	s.log.Info("bittorrent sensor started", "identities", len(s.nodes), "listen", s.cfg.ListenAddrs,
+	s.log.Info("bittorrent sensor started", "identities", len(s.dht.Nodes()), "listen", s.cfg.ListenAddrs,
 		"bootstrap", len(s.cfg.Bootstrap), "watched", s.watch.len(), "probe", s.cfg.Probe)
 	err := g.Wait()
 	st := s.Stats()
@@ -481,65 +473,37 @@ func (s *Sensor) Run(ctx context.Context) error {
 }
 
 // Ready is closed once the sensor's identities are listening.
-func (s *Sensor) Ready() <-chan struct{} { return s.ready }
-
-func (s *Sensor) isReady() bool {
-	select {
-	case <-s.ready:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Sensor) Ready() <-chan struct{} { return s.dht.Ready() }
 
 // Addrs returns the UDP addresses of the sensor's DHT identities; it is
 // empty until Ready.
-func (s *Sensor) Addrs() []netip.AddrPort {
-	if !s.isReady() {
-		return nil
-	}
-	out := make([]netip.AddrPort, 0, len(s.nodes))
-	for _, n := range s.nodes {
-		out = append(out, n.addr)
-	}
-	return out
-}
+func (s *Sensor) Addrs() []netip.AddrPort { return s.dht.Addrs() }
 
-// Stats returns the counters.
+// Stats returns the counters: the sensor's own, and its parts'.
 func (s *Sensor) Stats() Stats {
+	ds := s.dht.Stats()
 	st := Stats{
-		Packets: s.packets.Load(), Sent: s.sent.Load(), BadPackets: s.badPackets.Load(),
-		Timeouts: s.timeouts.Load(), Lookups: s.lookups.Load(), Repolls: s.repolls.Load(), RepollPeers: s.repollPeers.Load(), Probes: s.probes.Load(),
-		ProbeFailures: s.probeFailures.Load(), ScopeRefused: s.scopeRefused.Load(), TrackerErrors: s.trackerErrors.Load(),
-		Watched: s.watch.len(), Queries: map[string]uint64{}, Observations: map[string]uint64{},
+		Packets: ds.Packets, Sent: ds.Sent, BadPackets: ds.BadPackets, Queries: ds.Queries,
+		Timeouts: ds.Timeouts, Lookups: s.lookups.Load(), Repolls: ds.Repolls, RepollPeers: ds.RepollPeers,
+		Observations: s.obs.snapshot(), TrackerErrors: s.trackerErrors.Load(),
+		Probes: s.probes.Load(), ProbeFailures: s.probeFailures.Load(), RoutingNodes: ds.RoutingNodes,
+		Watched: s.watch.len(), ScopeRefused: s.scopeRefused.Load() + ds.ScopeRefused + s.discoveryScopeRefused(),
+		Families: ds.Families,
 	}
-	st.Families = map[string]FamilyStats{}
-	for _, l := range s.cfg.ListenAddrs {
-		st.Families[familyOf(l)] = FamilyStats{Listen: l}
+	if t := s.lastObserved.Load(); t != nil {
+		st.LastObserved = *t
 	}
-	if s.isReady() {
-		for _, n := range s.nodes {
-			l := n.table.Len()
-			st.RoutingNodes += l
-			f := st.Families[familyName(n.v6)]
-			f.Identities++
-			f.Packets += n.rx.Load()
-			f.Sent += n.tx.Load()
-			f.RoutingNodes += l
-			st.Families[familyName(n.v6)] = f
-		}
-	}
-	s.mu.Lock()
-	for k, v := range s.queries {
-		st.Queries[k] = v
-	}
-	for k, v := range s.obsByMethod {
-		st.Observations[k] = v
-	}
-	st.LastObserved = s.lastObserved
-	s.mu.Unlock()
 	st.Discovery = s.DiscoveryStats()
 	return st
+}
+
+// discoveryScopeRefused is how many peers discovery did not dial because
+// the scope guard refused them (0 when it is off).
+func (s *Sensor) discoveryScopeRefused() uint64 {
+	if s.disc == nil {
+		return 0
+	}
+	return s.disc.ScopeRefused()
 }
 
 // Health explains, in a sentence, whether the sensor is working and, if
@@ -606,10 +570,9 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 		}
 		return
 	}
-	s.mu.Lock()
-	s.obsByMethod[o.Method]++
-	s.lastObserved = o.Time
-	s.mu.Unlock()
+	s.obs.add(o.Method)
+	t := o.Time
+	s.lastObserved.Store(&t)
 }
 
 // vantage is the sensor's own address in an observation: the address of
@@ -626,8 +589,25 @@ func (s *Sensor) vantage(o *observe.Observation) netip.Addr {
 	return s.cfg.Listen
 }
 
-func (s *Sensor) countQuery(method string) {
-	s.mu.Lock()
-	s.queries[method]++
-	s.mu.Unlock()
+// keyedCounts counts by a key (an observation's method, a drop's reason),
+// one atomic counter each, made the first time its key is seen; usable as
+// its zero value.
+type keyedCounts struct{ m sync.Map } // key -> *atomic.Uint64
+
+func (c *keyedCounts) add(key string) {
+	v, ok := c.m.Load(key)
+	if !ok {
+		v, _ = c.m.LoadOrStore(key, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+// snapshot returns the counts of the keys seen.
+func (c *keyedCounts) snapshot() map[string]uint64 {
+	out := map[string]uint64{}
+	c.m.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }

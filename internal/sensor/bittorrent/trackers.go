@@ -52,16 +52,16 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		// The tracker lists the sensor at the address it was reached
 		// from and the port announced: both of one family, so that
 		// the listing names one of the sensor's identities (self.go).
-		id := s.nodes[0]
+		id := s.dht.Nodes()[0]
 		if trackerAddr.IsValid() {
-			if id = s.identityFor(trackerAddr.Addr(), 0); id == nil {
+			if id = s.dht.IdentityFor(trackerAddr.Addr(), 0); id == nil {
 				s.trackerErrors.Add(1)
 				s.log.Debug("tracker not asked: no listen address of its family", "tracker", turl, "infohash", w.Hash.Hex())
 				continue
 			}
 		}
 		req := tracker.Request{
-			InfoHash: key, PeerID: s.peerID, Port: id.addr.Port(),
+			InfoHash: key, PeerID: s.peerID, Port: id.Addr().Port(),
 			Left: 1, Event: tracker.EventStarted, NumWant: 200, Compact: true,
 		}
 		resp, err := s.announceBounded(ctx, turl, req)
@@ -87,9 +87,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			tr := newTranscript(s.cfg.TranscriptLimit)
 			for _, r := range resp.Records {
 				if r.Sent {
-					tr.sent(r.At, trackerAddr, r.Bytes)
+					tr.Sent(r.At, trackerAddr, r.Bytes)
 				} else {
-					tr.received(r.At, trackerAddr, r.Bytes)
+					tr.Received(r.At, trackerAddr, r.Bytes)
 				}
 			}
 			o := observe.Observation{
@@ -99,7 +99,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 				// is where the probe goes first, not something seen.
 				Endpoint:   observe.Endpoint{IP: p.Addr().Unmap(), Port: p.Port(), Transport: "tcp"},
 				Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-				Transcript: tr.final(),
+				Transcript: final(tr),
 			}
 			o.Mark(observe.MarkThirdParty)
 			if id := resp.PeerIDs[p]; len(id) == 20 {
@@ -178,15 +178,7 @@ func (s *Sensor) droppedSelf(p netip.AddrPort) bool {
 // lists the sensor at the address that reached it with the port it
 // announced).
 func (s *Sensor) isSelf(p netip.AddrPort) bool {
-	if !s.isListenAddr(p.Addr()) {
-		return false
-	}
-	for _, n := range s.nodes {
-		if n.addr.Port() == p.Port() {
-			return true
-		}
-	}
-	return false
+	return s.isListenAddr(p.Addr()) && s.dht.HasPort(p.Port())
 }
 
 // announceBounded is one announce within Config.TrackerTimeout: a dead

@@ -28,11 +28,11 @@ func decodeTranscript(t *testing.T, tr observe.Transcript) []tscript.Record {
 func TestTranscriptMarksCutWhereItHappens(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTranscript(4096)
-	tr.streamSent(t0, trPeer, []byte("hello"))
+	tr.StreamSent(t0, trPeer, []byte("hello"))
 	big := bytes.Repeat([]byte{0xff}, 20000)
-	tr.streamReceived(t0.Add(time.Millisecond), trPeer, big)
-	tr.streamReceived(t0.Add(2*time.Millisecond), trPeer, []byte{0, 0, 0, 1, 14})
-	out := tr.final()
+	tr.StreamReceived(t0.Add(time.Millisecond), trPeer, big)
+	tr.StreamReceived(t0.Add(2*time.Millisecond), trPeer, []byte{0, 0, 0, 1, 14})
+	out := final(tr)
 	if len(out.Bytes) > 4096 {
 		t.Fatalf("transcript of %d bytes, bound 4096", len(out.Bytes))
 	}
@@ -51,7 +51,7 @@ func TestTranscriptMarksCutWhereItHappens(t *testing.T) {
 	if cut.Offset != time.Millisecond || recs[3].Offset != 2*time.Millisecond {
 		t.Fatalf("offsets %v, %v: each record keeps its own time", cut.Offset, recs[3].Offset)
 	}
-	if !tr.kept(0, uint64(kept)) || tr.kept(uint64(kept), uint64(kept)+1) || !tr.kept(20000, 20005) {
+	if !tr.Kept(0, uint64(kept)) || tr.Kept(uint64(kept), uint64(kept)+1) || !tr.Kept(20000, 20005) {
 		t.Fatal("kept() does not follow the cut")
 	}
 	if ms := transcriptMarks(out.Bytes); len(ms) != 1 || ms[0] != observe.MarkTranscriptCut {
@@ -64,14 +64,14 @@ func TestTranscriptMarksCutWhereItHappens(t *testing.T) {
 func TestTranscriptMarksPause(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTranscript(1 << 16)
-	tr.streamReceived(t0, trPeer, []byte("abc"))
-	tr.pauseAt(t0.Add(time.Second), trPeer)
-	tr.streamSent(t0.Add(time.Second), trPeer, []byte("req"))
-	tr.streamReceived(t0.Add(2*time.Second), trPeer, bytes.Repeat([]byte{7}, 1000))
-	tr.resumeAt(t0.Add(3 * time.Second))
-	tr.note(t0.Add(3*time.Second), trPeer, "piece 0 hashed")
-	tr.streamReceived(t0.Add(4*time.Second), trPeer, []byte("z"))
-	out := tr.final()
+	tr.StreamReceived(t0, trPeer, []byte("abc"))
+	tr.PauseAt(t0.Add(time.Second), trPeer)
+	tr.StreamSent(t0.Add(time.Second), trPeer, []byte("req"))
+	tr.StreamReceived(t0.Add(2*time.Second), trPeer, bytes.Repeat([]byte{7}, 1000))
+	tr.ResumeAt(t0.Add(3 * time.Second))
+	tr.Note(t0.Add(3*time.Second), trPeer, "piece 0 hashed")
+	tr.StreamReceived(t0.Add(4*time.Second), trPeer, []byte("z"))
+	out := final(tr)
 	recs := decodeTranscript(t, out)
 	if len(recs) != 4 || recs[1].Type != tscript.Paused || recs[2].Type != tscript.Note {
 		t.Fatalf("records %+v", recs)
@@ -83,7 +83,7 @@ func TestTranscriptMarksPause(t *testing.T) {
 	if bytes.Contains(out.Bytes, bytes.Repeat([]byte{7}, 10)) {
 		t.Fatal("paused bytes in the transcript")
 	}
-	if tr.kept(3, 1003) || !tr.kept(1003, 1004) {
+	if tr.Kept(3, 1003) || !tr.Kept(1003, 1004) {
 		t.Fatal("kept() does not follow the pause")
 	}
 	if ms := transcriptMarks(out.Bytes); len(ms) != 1 || ms[0] != observe.MarkTranscriptPaused {
@@ -91,9 +91,9 @@ func TestTranscriptMarksPause(t *testing.T) {
 	}
 	// A pause that never ends is written at the end.
 	tr2 := newTranscript(1 << 16)
-	tr2.pauseAt(t0, trPeer)
-	tr2.streamReceived(t0, trPeer, []byte("secret"))
-	if recs := decodeTranscript(t, tr2.final()); len(recs) != 1 || recs[0].Type != tscript.Paused || recs[0].ReceivedLeft != 6 {
+	tr2.PauseAt(t0, trPeer)
+	tr2.StreamReceived(t0, trPeer, []byte("secret"))
+	if recs := decodeTranscript(t, final(tr2)); len(recs) != 1 || recs[0].Type != tscript.Paused || recs[0].ReceivedLeft != 6 {
 		t.Fatalf("unended pause: %+v", recs)
 	}
 }
@@ -104,9 +104,9 @@ func TestTranscriptCutsMergeAndStayBounded(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr := newTranscript(1024)
 	for i := range 1000 {
-		tr.received(t0.Add(time.Duration(i)), trPeer, bytes.Repeat([]byte{byte(i)}, 100))
+		tr.Received(t0.Add(time.Duration(i)), trPeer, bytes.Repeat([]byte{byte(i)}, 100))
 	}
-	out := tr.final()
+	out := final(tr)
 	if len(out.Bytes) > 1024 {
 		t.Fatalf("%d bytes, bound 1024", len(out.Bytes))
 	}
@@ -144,21 +144,21 @@ func FuzzTranscriptWriter(f *testing.F) {
 			n := int(ops[i+1]) * 37
 			switch ops[i] % 5 {
 			case 0:
-				tr.streamReceived(at, trPeer, make([]byte, n))
+				tr.StreamReceived(at, trPeer, make([]byte, n))
 				total += uint64(n)
 			case 1:
-				tr.streamSent(at, trPeer, make([]byte, n))
+				tr.StreamSent(at, trPeer, make([]byte, n))
 				total += uint64(n)
 			case 2:
-				tr.pauseAt(at, trPeer)
+				tr.PauseAt(at, trPeer)
 			case 3:
-				tr.resumeAt(at)
+				tr.ResumeAt(at)
 			case 4:
-				tr.received(at, trPeer, make([]byte, n))
+				tr.Received(at, trPeer, make([]byte, n))
 				total += uint64(n)
 			}
 		}
-		out := tr.final()
+		out := final(tr)
 		if limit == 0 {
 			if len(out.Bytes) != 0 {
 				t.Fatal("a transcript with limit 0")

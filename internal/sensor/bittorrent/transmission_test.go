@@ -110,22 +110,7 @@ func findTransmission(t *testing.T, n trNet) {
 
 	// The synthetic torrent, its data already where transmission will look.
 	dir := t.TempDir()
-	data := make([]byte, 300<<10)
-	_, _ = rand.Read(data)
-	const name = "vigil-synthetic.bin"
-	tor, err := torrentmake.Build(torrentmake.Options{Name: name, PieceLength: 64 << 10, Version: torrentmake.V1, CreatedBy: "vigil test"},
-		[]torrentmake.File{{Data: data}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := hashkind.MustNew(hashkind.BTIH, tor.InfoHashV1[:])
-	dl := filepath.Join(dir, "downloads")
-	if err := os.MkdirAll(dl, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dl, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	tor, h, dl := syntheticDownload(t, dir)
 
 	// The lab DHT on the host end. Transmission needs at least 4 good and
 	// 9 known nodes before it announces (tr-dht.c, tr_dhtStatus).
@@ -158,59 +143,13 @@ func findTransmission(t *testing.T, n trNet) {
 	}, &added); err != nil {
 		t.Fatalf("adding the torrent: %v\n%s", err, tr.log())
 	}
-	waitFor(t, ctx, "transmission to verify and seed the torrent", func() error {
-		var got struct {
-			Torrents []struct {
-				HashString  string  `json:"hashString"`
-				PercentDone float64 `json:"percentDone"`
-				Status      int     `json:"status"`
-				ErrorString string  `json:"errorString"`
-			} `json:"torrents"`
-		}
-		if err := rpc.call(ctx, "torrent-get", map[string]any{
-			"ids": []string{h.Hex()}, "fields": []string{"hashString", "percentDone", "status", "errorString"},
-		}, &got); err != nil {
-			return err
-		}
-		// Status 6 is "seeding" (RPC spec, tr_torrent_activity).
-		if len(got.Torrents) != 1 || got.Torrents[0].PercentDone != 1 || got.Torrents[0].Status != 6 {
-			return fmt.Errorf("not seeding yet: %+v", got.Torrents)
-		}
-		return nil
-	}, tr.log)
+	waitFor(t, ctx, "transmission to verify and seed the torrent", func() error { return rpc.seeding(ctx, h) }, tr.log)
 
 	t.Logf("%v: transmission seeds %s", time.Since(start).Round(time.Millisecond), h.Hex())
 
 	// The sensor, on the host end, in scope for exactly the two addresses.
-	gcfg := scope.DefaultConfig()
-	gcfg.Allow = []netip.Prefix{netip.PrefixFrom(hostAddr, hostAddr.BitLen()), netip.PrefixFrom(nsAddr, nsAddr.BitLen())}
-	guard, err := scope.New(gcfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := LabConfig()
-	setListen(&cfg, hostAddr)
-	cfg.Identities = 4
-	cfg.LookupEvery = 3 * time.Second
-	cfg.Bootstrap = nodes
-	pub := newCollector()
-	s, err := New(cfg, guard, pub, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := Watched{Hash: h, Matched: []observe.Match{{List: "namespace-test", Category: "synthetic"}}}
-	if err := s.Watch(w); err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(sctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("sensor: %v", err)
-		}
-	}()
+	s, pub := startNamespaceSensor(t, ctx, n, nodes, w)
 
 	trPeer := netip.AddrPortFrom(nsAddr, peerPort)
 	var probe observe.Observation
@@ -256,20 +195,7 @@ func findTransmission(t *testing.T, n trNet) {
 	// one (EOF before its handshake) while it still counts an earlier one
 	// from the same address, which it does for a moment after the close.
 	// Wait until it lists no peer.
-	waitFor(t, ctx, "transmission to drop the TCP probe's connection", func() error {
-		var got struct {
-			Torrents []struct {
-				PeersConnected int `json:"peersConnected"`
-			} `json:"torrents"`
-		}
-		if err := rpc.call(ctx, "torrent-get", map[string]any{"ids": []string{h.Hex()}, "fields": []string{"peersConnected"}}, &got); err != nil {
-			return err
-		}
-		if len(got.Torrents) != 1 || got.Torrents[0].PeersConnected != 0 {
-			return fmt.Errorf("transmission still lists peers: %+v", got.Torrents)
-		}
-		return nil
-	}, tr.log)
+	waitFor(t, ctx, "transmission to drop the TCP probe's connection", func() error { return rpc.noPeers(ctx, h) }, tr.log)
 	before := len(pub.byMethod(observe.MethodPeerProbe))
 	s.probe(ctx, probeJob{peer: trPeer, w: w, via: "test", transport: transportUTP})
 	var utpObs []observe.Observation
@@ -298,6 +224,66 @@ func findTransmission(t *testing.T, n trNet) {
 
 // trRPC is a client of transmission's JSON RPC (docs/rpc-spec.md in its
 // source), used by the test to add the torrent and read its state.
+// syntheticDownload makes a synthetic v1 torrent of 300 KiB of random
+// bytes and writes its data under dir/downloads, where transmission will
+// look; it returns the torrent, its info-hash and the download dir.
+func syntheticDownload(t *testing.T, dir string) (*torrentmake.Torrent, hashkind.Hash, string) {
+	t.Helper()
+	data := make([]byte, 300<<10)
+	_, _ = rand.Read(data)
+	const name = "vigil-synthetic.bin"
+	tor, err := torrentmake.Build(torrentmake.Options{Name: name, PieceLength: 64 << 10, Version: torrentmake.V1, CreatedBy: "vigil test"},
+		[]torrentmake.File{{Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hashkind.MustNew(hashkind.BTIH, tor.InfoHashV1[:])
+	dl := filepath.Join(dir, "downloads")
+	if err := os.MkdirAll(dl, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dl, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return tor, h, dl
+}
+
+// startNamespaceSensor runs a sensor on the host end of n, in scope for
+// exactly the two ends, bootstrapped from nodes and watching w, until the
+// test ends.
+func startNamespaceSensor(t *testing.T, ctx context.Context, n trNet, nodes []netip.AddrPort, w Watched) (*Sensor, *collector) {
+	t.Helper()
+	gcfg := scope.DefaultConfig()
+	gcfg.Allow = []netip.Prefix{netip.PrefixFrom(n.host, n.host.BitLen()), netip.PrefixFrom(n.inside, n.inside.BitLen())}
+	guard, err := scope.New(gcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	setListen(&cfg, n.host)
+	cfg.Identities = 4
+	cfg.LookupEvery = 3 * time.Second
+	cfg.Bootstrap = nodes
+	pub := newCollector()
+	s, err := New(cfg, guard, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Watch(w); err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(sctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("sensor: %v", err)
+		}
+	})
+	return s, pub
+}
+
 type trRPC struct {
 	url     string
 	hc      *http.Client
@@ -379,6 +365,44 @@ func transmissionVersion(t *testing.T) string {
 		t.Fatalf("transmission-daemon -V: unexpected %q", out)
 	}
 	return f[1]
+}
+
+// seeding is nil once transmission seeds the torrent h.
+func (r *trRPC) seeding(ctx context.Context, h hashkind.Hash) error {
+	var got struct {
+		Torrents []struct {
+			HashString  string  `json:"hashString"`
+			PercentDone float64 `json:"percentDone"`
+			Status      int     `json:"status"`
+			ErrorString string  `json:"errorString"`
+		} `json:"torrents"`
+	}
+	if err := r.call(ctx, "torrent-get", map[string]any{
+		"ids": []string{h.Hex()}, "fields": []string{"hashString", "percentDone", "status", "errorString"},
+	}, &got); err != nil {
+		return err
+	}
+	// Status 6 is "seeding" (RPC spec, tr_torrent_activity).
+	if len(got.Torrents) != 1 || got.Torrents[0].PercentDone != 1 || got.Torrents[0].Status != 6 {
+		return fmt.Errorf("not seeding yet: %+v", got.Torrents)
+	}
+	return nil
+}
+
+// noPeers is nil once transmission lists no peer of the torrent h.
+func (r *trRPC) noPeers(ctx context.Context, h hashkind.Hash) error {
+	var got struct {
+		Torrents []struct {
+			PeersConnected int `json:"peersConnected"`
+		} `json:"torrents"`
+	}
+	if err := r.call(ctx, "torrent-get", map[string]any{"ids": []string{h.Hex()}, "fields": []string{"peersConnected"}}, &got); err != nil {
+		return err
+	}
+	if len(got.Torrents) != 1 || got.Torrents[0].PeersConnected != 0 {
+		return fmt.Errorf("transmission still lists peers: %+v", got.Torrents)
+	}
+	return nil
 }
 
 // waitFor polls cond every half second until it returns nil, or fails the

@@ -1,7 +1,6 @@
 package bittorrent
 
 import (
-	"net/netip"
 	"sync"
 	"time"
 
@@ -42,12 +41,6 @@ type watchSet struct {
 type watchState struct {
 	w          Watched
 	lastLookup time.Time
-	lookups    int // lookups started: the generation re-polls belong to
-	// closest are the last lookup's closest responders still answering,
-	// nearest first (re-poll targets, at most RepollNodes); named hashes
-	// the peers named since that lookup (repoll.go).
-	closest []netip.AddrPort
-	named   []uint64
 }
 
 func newWatchSet() *watchSet { return &watchSet{byKey: make(map[routing.ID]*watchState)} }
@@ -102,7 +95,6 @@ func (s *watchSet) due(now time.Time, every time.Duration, n int) []routing.ID {
 	}
 	for _, k := range out {
 		s.byKey[k].lastLookup = now
-		s.byKey[k].lookups++
 	}
 	// Rotate so that a long list is served fairly across calls. Usually
 	// the keys taken are the front of the list (it is kept oldest first):

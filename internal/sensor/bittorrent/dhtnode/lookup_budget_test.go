@@ -1,4 +1,4 @@
-package bittorrent
+package dhtnode
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/lab/simdht"
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 )
@@ -35,23 +36,27 @@ func TestLookupWaitsForThePerAddressBudget(t *testing.T) {
 	peer := netip.MustParseAddrPort("127.14.0.1:6881")
 	sim.Preload([]simdht.ID{key}, func(int) []netip.AddrPort { return []netip.AddrPort{peer} }, 8)
 
-	cfg := DefaultConfig()
+	listen := netip.MustParseAddr("127.0.0.1")
+	cfg := testConfig(listen)
 	for i, n := range sim.Nodes() {
 		if i%37 == 0 {
 			cfg.Bootstrap = append(cfg.Bootstrap, n.Addr)
 		}
 	}
-	cfg.Limits.PerAddrPerSecond, cfg.Limits.PerAddrBurst = 4, 1
+	limits := netlimit.DefaultConfig()
+	limits.PerAddrPerSecond, limits.PerAddrBurst = 4, 1
+	cfg.PerAddrPerSecond = limits.PerAddrPerSecond
 	cfg.QueryTimeout = time.Second
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, g, &lookupSeen{first: map[pairKey]time.Time{}}, nil)
+	lim := netlimit.New(limits)
+	s, err := New(cfg, g, lim, quietHandler{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.newNode(ctx, 0, spreadIDs(cfg.Listen, 1)[0], cfg.Listen)
+	n, err := s.newNode(ctx, 0, spreadIDs(listen, 1)[0], listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,8 +73,8 @@ func TestLookupWaitsForThePerAddressBudget(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			res := s.iterate(ctx, n, key, true)
-			_, found[i] = res.peers[peer]
-			queries[i] = res.queries
+			_, found[i] = res.Peers[peer]
+			queries[i] = res.Queries
 		}()
 	}
 	wg.Wait()
@@ -79,7 +84,7 @@ func TestLookupWaitsForThePerAddressBudget(t *testing.T) {
 			missed++
 		}
 	}
-	t.Logf("datagrams a lookup: %v; refused by the per-address budget: %d", queries, s.lim.Stats().RefusedByAddr)
+	t.Logf("datagrams a lookup: %v; refused by the per-address budget: %d", queries, lim.Stats().RefusedByAddr)
 	if missed > 0 {
 		t.Fatalf("%d of 8 concurrent lookups did not find the peer", missed)
 	}

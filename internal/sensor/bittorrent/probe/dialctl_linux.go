@@ -1,6 +1,6 @@
 //go:build linux
 
-package bittorrent
+package probe
 
 import (
 	"syscall"

@@ -1,8 +1,9 @@
-package bittorrent
+package probe
 
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"net"
 	"net/netip"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 )
+
+var scriptedPeerID = func() (id [20]byte) { copy(id[:], "-TR3000-fastpeer0001"); return id }()
 
 // scriptedPeer is one seeder that answers a probe's handshake with a
 // handshake (the DHT bit if dht), an extension handshake offering ut_pex
@@ -46,7 +49,7 @@ func (sp scriptedPeer) start(t *testing.T) netip.AddrPort {
 		rsv.SetExtended(true)
 		rsv.SetFast(true)
 		rsv.SetDHT(sp.dht)
-		hs := peerwire.Handshake{Reserved: rsv, InfoHash: theirs.InfoHash, PeerID: fastPeerID}
+		hs := peerwire.Handshake{Reserved: rsv, InfoHash: theirs.InfoHash, PeerID: scriptedPeerID}
 		out := hs.AppendTo(nil)
 		eh := peerwire.ExtHandshake{M: map[string]uint8{}, Client: "Transmission 3.00", Port: 51413}
 		if sp.pex {
@@ -73,7 +76,7 @@ func (sp scriptedPeer) start(t *testing.T) netip.AddrPort {
 				return
 			}
 			// The sensor asked for PEX under its own extension id.
-			xm := peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b}
+			xm := peerwire.Message{ID: peerwire.Extended, ExtendedID: ExtPEXID, Payload: b}
 			out = xm.AppendTo(out)
 		}
 		if len(out) > 0 {
@@ -88,36 +91,39 @@ func (sp scriptedPeer) start(t *testing.T) netip.AddrPort {
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
-// lingerSensor is a sensor (not running: exchange needs none of its
-// loops) with long waits for PORT and PEX and a longer probe timeout.
-func lingerSensor(t *testing.T, wait time.Duration) *Sensor {
+// lingerProber is a prober with long waits for PORT and PEX.
+func lingerProber(t *testing.T, wait time.Duration) *Prober {
 	t.Helper()
-	cfg := LabConfig()
-	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
-	cfg.ProbePortWait, cfg.ProbePEXWait, cfg.ProbeTimeout = wait, wait, 60*time.Second
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, g, newCollector(), nil)
+	p, err := New(Config{Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, PortWait: wait, PEXWait: wait,
+		TranscriptLimit: 1 << 16}, g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return p
 }
 
+// lingerTimeout is the probe's timeout: longer than every wait.
+const lingerTimeout = 60 * time.Second
+
 // probeOnce runs one exchange with peer and says how long it took.
-func probeOnce(t *testing.T, s *Sensor, peer netip.AddrPort) (*probeResult, time.Duration) {
+func probeOnce(t *testing.T, p *Prober, peer netip.AddrPort) (*Result, time.Duration) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ProbeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), lingerTimeout)
 	defer cancel()
-	w := Watched{Hash: randomHash(t, hashkind.BTIH)}
+	var ih [20]byte
+	if _, err := rand.Read(ih[:]); err != nil {
+		t.Fatal(err)
+	}
 	t0 := time.Now()
-	res, err := s.exchange(ctx, probeJob{peer: peer, w: w, transport: transportTCP}, newTranscript(1<<16))
+	res, _, err := p.Probe(ctx, Peer{Addr: peer, Transport: TransportTCP}, hashkind.MustNew(hashkind.BTIH, ih[:]))
 	if err != nil || res == nil {
 		t.Fatalf("exchange: %v", err)
 	}
-	if !res.haveAll {
+	if !res.HaveAll {
 		t.Fatal("the peer's have-all was not read")
 	}
 	return res, time.Since(t0)
@@ -127,14 +133,14 @@ func probeOnce(t *testing.T, s *Sensor, peer netip.AddrPort) (*probeResult, time
 // 300 ms after its have-all has both recorded, and the probe ends when
 // both have come, not when the 20 s waits end.
 func TestProbeCapturesPromptPortAndPEX(t *testing.T) {
-	s := lingerSensor(t, 20*time.Second)
+	p := lingerProber(t, 20*time.Second)
 	peer := scriptedPeer{dht: true, pex: true, sendPort: true, sendPEX: true, later: 300 * time.Millisecond}.start(t)
-	res, took := probeOnce(t, s, peer)
-	if res.dhtPort != 6881 {
-		t.Errorf("DHT port %d, want 6881", res.dhtPort)
+	res, took := probeOnce(t, p, peer)
+	if res.DHTPort != 6881 {
+		t.Errorf("DHT port %d, want 6881", res.DHTPort)
 	}
-	if len(res.pex) != 2 {
-		t.Errorf("%d PEX peers, want 2", len(res.pex))
+	if len(res.PEX) != 2 {
+		t.Errorf("%d PEX peers, want 2", len(res.PEX))
 	}
 	if took > 10*time.Second {
 		t.Errorf("probe took %v: it waited past the messages it was waiting for", took)
@@ -146,17 +152,17 @@ func TestProbeCapturesPromptPortAndPEX(t *testing.T) {
 // and sends only PORT is waited for until the PEX wait ends, which is
 // before the probe's timeout; the PORT it sent is recorded.
 func TestProbeWaitsOnlyForWhatThePeerCanSend(t *testing.T) {
-	s := lingerSensor(t, 20*time.Second)
+	p := lingerProber(t, 20*time.Second)
 	peer := scriptedPeer{}.start(t)
-	if _, took := probeOnce(t, s, peer); took > 10*time.Second {
+	if _, took := probeOnce(t, p, peer); took > 10*time.Second {
 		t.Errorf("probe of a peer that can send neither PORT nor PEX took %v", took)
 	}
 
-	s = lingerSensor(t, 1500*time.Millisecond)
+	p = lingerProber(t, 1500*time.Millisecond)
 	peer = scriptedPeer{dht: true, pex: true, sendPort: true, later: 100 * time.Millisecond}.start(t)
-	res, took := probeOnce(t, s, peer)
-	if res.dhtPort != 6881 || len(res.pex) != 0 {
-		t.Errorf("DHT port %d and %d PEX peers, want 6881 and none", res.dhtPort, len(res.pex))
+	res, took := probeOnce(t, p, peer)
+	if res.DHTPort != 6881 || len(res.PEX) != 0 {
+		t.Errorf("DHT port %d and %d PEX peers, want 6881 and none", res.DHTPort, len(res.PEX))
 	}
 	if took < 1500*time.Millisecond {
 		t.Errorf("probe took %v: it did not wait for the PEX the peer offered", took)

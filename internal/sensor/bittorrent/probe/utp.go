@@ -1,4 +1,4 @@
-package bittorrent
+package probe
 
 import (
 	"context"
@@ -10,13 +10,6 @@ import (
 	"github.com/anacrolix/utp"
 
 	"github.com/vigil-oss/vigil/internal/scope"
-)
-
-// Transports a probe can use; the observation's Endpoint.Transport names
-// the one that carried the conversation.
-const (
-	transportTCP = "tcp"
-	transportUTP = "utp" // uTP, BEP 29: a stream over UDP
 )
 
 // uTP (BEP 29) is a stream protocol over UDP that most clients accept on

@@ -1,6 +1,6 @@
 //go:build linux
 
-package bittorrent
+package probe
 
 import (
 	"context"
@@ -16,15 +16,17 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 )
 
-func labSensorForDial(t *testing.T, listen netip.Addr) *Sensor {
+func labProberForDial(t *testing.T, listen netip.Addr) *Prober {
 	t.Helper()
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := LabConfig()
-	cfg.Listen, cfg.ListenAddrs = listen, []netip.Addr{listen}
-	return &Sensor{cfg: cfg, guard: g}
+	p, err := New(Config{Listen: []netip.Addr{listen}}, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // TestProbeDialSetsBindAddressNoPort checks, on a real loopback dial through
@@ -46,17 +48,17 @@ func TestProbeDialSetsBindAddressNoPort(t *testing.T) {
 		_, _ = io.CopyN(c, c, 4) // echo
 	}()
 	listen := netip.MustParseAddr("127.0.0.1")
-	s := labSensorForDial(t, listen)
+	p := labProberForDial(t, listen)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := s.dialOver(ctx, transportTCP, netip.MustParseAddrPort(ln.Addr().String()))
+	c, err := p.Dial(ctx, TransportTCP, netip.MustParseAddrPort(ln.Addr().String()))
 	if err != nil {
-		t.Fatalf("dialOver: %v", err)
+		t.Fatalf("Dial: %v", err)
 	}
 	defer c.Close()
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		t.Fatalf("dialOver returned %T, want *net.TCPConn", c)
+		t.Fatalf("Dial returned %T, want *net.TCPConn", c)
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
@@ -92,12 +94,12 @@ func TestProbeDialSetsBindAddressNoPort(t *testing.T) {
 // TestProbeDialStillRefusesOutOfScope checks that the probe's dialer,
 // with its own Control hook, is still wrapped by the scope guard.
 func TestProbeDialStillRefusesOutOfScope(t *testing.T) {
-	s := labSensorForDial(t, netip.MustParseAddr("127.0.0.1"))
+	p := labProberForDial(t, netip.MustParseAddr("127.0.0.1"))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	// Documentation range: the guard refuses it before any socket exists.
-	_, err := s.dialOver(ctx, transportTCP, netip.MustParseAddrPort("203.0.113.7:6881"))
+	_, err := p.Dial(ctx, TransportTCP, netip.MustParseAddrPort("203.0.113.7:6881"))
 	if !errors.Is(err, scope.ErrOutOfScope) {
-		t.Fatalf("dialOver(public address) = %v, want ErrOutOfScope", err)
+		t.Fatalf("Dial(public address) = %v, want ErrOutOfScope", err)
 	}
 }

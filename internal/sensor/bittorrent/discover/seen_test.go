@@ -1,4 +1,4 @@
-package bittorrent
+package discover
 
 import (
 	"crypto/rand"

@@ -1,4 +1,4 @@
-package bittorrent
+package dhtnode
 
 import (
 	"net/netip"
