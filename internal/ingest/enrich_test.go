@@ -54,7 +54,7 @@ func TestEnrichPlacesAndRoutes(t *testing.T) {
 		{"fd00:0:3:4:3c1a:92ff:fe00:4d21", "FR", "Marseille", "13", "fr-szpj-sud", 64496, false, true},
 		{"fd00:0:8:2::1", "FR", "Versailles", "78", "fr-pj-idf-gc", 64497, false, true},
 		{"fd00:0:30:1::7", "NL", "Amsterdam", "", "fr-ofmin", lab.ASNLabVPN, true, true},
-		{"::1", "", "", "", "fr-ofmin", 0, false, false}, // in none of the lab's ranges
+		{"2001:db8::1", "", "", "", "fr-ofmin", 0, false, false}, // in none of the lab's ranges (::1 is, in Lyon: the demo's IPv6 seeder)
 	}
 	for _, c := range cases {
 		o := observe.Observation{Endpoint: observe.Endpoint{IP: netip.MustParseAddr(c.ip), Port: 6881}}
