@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
@@ -134,31 +133,11 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				pc := pipeline.Config{Store: st, Log: a.log}
-				if *busURL != "" {
-					// Placing and routing happen at the ingest that stores them.
-					jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(*busURL), a.log)
-					if err != nil {
-						return err
-					}
-					defer jb.Close()
-					pc.Remote = jb
-				} else {
-					en, closeEnrich, err := ef.open(a)
-					if err != nil {
-						return err
-					}
-					defer closeEnrich()
-					pc.Enricher = en
-					// Targets are scored as observations are stored.
-					if as, ok := st.(pipeline.AnalysisStore); ok {
-						pc.Analysis, pc.EndpointWindow, pc.IPv6 = as, a.endpointWindow, analysisIPv6.Load()
-					}
-				}
-				p, err := pipeline.New(ctx, pc)
+				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef)
 				if err != nil {
 					return err
 				}
+				defer done()
 				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc}); err != nil {
 					return err
 				}
