@@ -41,6 +41,7 @@ var layerTable = []struct {
 		"internal/bep42",
 		"internal/hashkind",
 		"internal/sensor/bittorrent/peerid",
+		"internal/sensor/ed2k/cursor",
 		"internal/sensor/bittorrent/transcript",
 	}},
 	{"codecs", "codecs built on the words (KRPC, peer wire, torrent info dictionaries, digests, list formats) and the routing table: no I/O", []string{
@@ -192,7 +193,7 @@ var (
 		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
 		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing",
-		"internal/sensor/ed2k/wire", "internal/sensor/ed2k/kadwire"}
+		"internal/sensor/ed2k/wire", "internal/sensor/ed2k/kadwire", "internal/sensor/ed2k/cursor"}
 	ioRoots = []string{"net", "os", "io/fs", "syscall"}
 	// noNet packages embed what they serve and must never fetch it.
 	noNet = []string{"internal/web/maps"}

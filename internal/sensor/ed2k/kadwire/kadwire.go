@@ -25,6 +25,8 @@ import (
 	"io"
 	"math/bits"
 	"net/netip"
+
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/cursor"
 )
 
 // Sentinel errors; every decoding error wraps one of them.
@@ -119,67 +121,17 @@ func (a ID) LeadingZeros() int {
 
 func (a ID) String() string { return fmt.Sprintf("%x", a[:]) }
 
-// reader is a cursor; the first short read sets err.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
+// reader is a cursor over a datagram (cursor.Cursor, failing with
+// ErrMalformed), with the Kad field types on top.
+type reader struct{ cursor.Cursor }
 
-func (r *reader) fail(format string, a ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %w", fmt.Sprintf(format, a...), r.off, ErrMalformed)
-	}
-}
-
-func (r *reader) left() int { return len(r.b) - r.off }
-
-func (r *reader) take(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || r.left() < n {
-		r.fail("%s: %d bytes wanted, %d left", what, n, r.left())
-		return nil
-	}
-	s := r.b[r.off : r.off+n]
-	r.off += n
-	return s
-}
-
-func (r *reader) u8(what string) uint8 {
-	if b := r.take(1, what); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *reader) u16(what string) uint16 {
-	if b := r.take(2, what); b != nil {
-		return binary.LittleEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (r *reader) u32(what string) uint32 {
-	if b := r.take(4, what); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *reader) u64(what string) uint64 {
-	if b := r.take(8, what); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
+func newReader(b []byte) *reader { return &reader{cursor.Cursor{B: b, Malformed: ErrMalformed}} }
 
 // id reads a 128-bit id: four little-endian 32-bit words, most
 // significant word first (aMule's CFileDataIO::ReadUInt128).
 func (r *reader) id(what string) ID {
 	var id ID
-	b := r.take(16, what)
+	b := r.Take(16, what)
 	if b == nil {
 		return id
 	}
@@ -190,10 +142,10 @@ func (r *reader) id(what string) ID {
 }
 
 func (r *reader) end(what string) error {
-	if r.err == nil && r.left() != 0 {
-		r.fail("%s: %d trailing bytes", what, r.left())
+	if r.Err == nil && r.Left() != 0 {
+		r.Fail("%s: %d trailing bytes", what, r.Left())
 	}
-	return r.err
+	return r.Err
 }
 
 func appendID(b []byte, id ID) []byte {
@@ -205,7 +157,7 @@ func appendID(b []byte, id ID) []byte {
 
 // ip reads a Kad IPv4 address: a host-order number written little-endian.
 func (r *reader) ip(what string) netip.Addr {
-	v := r.u32(what)
+	v := r.U32(what)
 	return IPFromUint32(v)
 }
 

@@ -20,7 +20,7 @@ func TestIDWireOrderIsFourLittleEndianWords(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("wire %x, want %x", got, want)
 	}
-	r := &reader{b: got}
+	r := newReader(got)
 	if back := r.id("id"); back != FileID(h) {
 		t.Fatalf("read back %x", back)
 	}
@@ -34,7 +34,7 @@ func TestKadIPIsHostOrderLittleEndian(t *testing.T) {
 	if !bytes.Equal(b[16:20], []byte{1, 0, 0, 0x7F}) {
 		t.Fatalf("ip bytes %x", b[16:20])
 	}
-	r := &reader{b: b}
+	r := newReader(b)
 	if got := readContact(r); got != c {
 		t.Fatalf("got %+v", got)
 	}

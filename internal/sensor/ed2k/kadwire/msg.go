@@ -19,8 +19,8 @@ type Contact struct {
 func readContact(r *reader) Contact {
 	id := r.id("contact id")
 	ip := r.ip("contact ip")
-	udp := r.u16("contact udp port")
-	return Contact{ID: id, Addr: netip.AddrPortFrom(ip, udp), TCPPort: r.u16("contact tcp port"), Version: r.u8("contact version")}
+	udp := r.U16("contact udp port")
+	return Contact{ID: id, Addr: netip.AddrPortFrom(ip, udp), TCPPort: r.U16("contact tcp port"), Version: r.U8("contact version")}
 }
 
 // AppendTo appends the contact's 25 bytes (as in KADEMLIA2_RES and
@@ -46,13 +46,13 @@ type BootstrapRes struct {
 
 // DecodeBootstrapRes decodes KADEMLIA2_BOOTSTRAP_RES.
 func DecodeBootstrapRes(b []byte) (BootstrapRes, error) {
-	r := &reader{b: b}
-	m := BootstrapRes{ID: r.id("node id"), TCPPort: r.u16("tcp port"), Version: r.u8("version")}
-	n := int(r.u16("contact count"))
-	if r.err == nil && r.left() != n*ContactLen {
-		r.fail("%d contacts in %d bytes", n, r.left())
+	r := newReader(b)
+	m := BootstrapRes{ID: r.id("node id"), TCPPort: r.U16("tcp port"), Version: r.U8("version")}
+	n := int(r.U16("contact count"))
+	if r.Err == nil && r.Left() != n*ContactLen {
+		r.Fail("%d contacts in %d bytes", n, r.Left())
 	}
-	if r.err == nil {
+	if r.Err == nil {
 		m.Contacts = make([]Contact, n)
 		for i := range m.Contacts {
 			m.Contacts[i] = readContact(r)
@@ -87,8 +87,8 @@ type Hello struct {
 
 // DecodeHello decodes a hello request or response.
 func DecodeHello(b []byte) (Hello, error) {
-	r := &reader{b: b}
-	m := Hello{ID: r.id("node id"), TCPPort: r.u16("tcp port"), Version: r.u8("version")}
+	r := newReader(b)
+	m := Hello{ID: r.id("node id"), TCPPort: r.U16("tcp port"), Version: r.U8("version")}
 	m.Tags = readTags(r)
 	if err := r.end("hello"); err != nil {
 		return Hello{}, err
@@ -145,7 +145,7 @@ type HelloAck struct {
 
 // DecodeHelloAck decodes KADEMLIA2_HELLO_RES_ACK.
 func DecodeHelloAck(b []byte) (HelloAck, error) {
-	r := &reader{b: b}
+	r := newReader(b)
 	m := HelloAck{ID: r.id("node id")}
 	m.Tags = readTags(r)
 	if err := r.end("hello ack"); err != nil {
@@ -167,10 +167,10 @@ type Req struct {
 
 // DecodeReq decodes KADEMLIA2_REQ.
 func DecodeReq(b []byte) (Req, error) {
-	r := &reader{b: b}
-	m := Req{Type: r.u8("type"), Target: r.id("target"), Receiver: r.id("receiver")}
-	if r.err == nil && m.Type&0x1F == 0 {
-		r.fail("request type 0x%02x", m.Type)
+	r := newReader(b)
+	m := Req{Type: r.U8("type"), Target: r.id("target"), Receiver: r.id("receiver")}
+	if r.Err == nil && m.Type&0x1F == 0 {
+		r.Fail("request type 0x%02x", m.Type)
 	}
 	if err := r.end("request"); err != nil {
 		return Req{}, err
@@ -191,13 +191,13 @@ type Res struct {
 
 // DecodeRes decodes KADEMLIA2_RES; its length must be exact.
 func DecodeRes(b []byte) (Res, error) {
-	r := &reader{b: b}
+	r := newReader(b)
 	m := Res{Target: r.id("target")}
-	n := int(r.u8("contact count"))
-	if r.err == nil && r.left() != n*ContactLen {
-		r.fail("%d contacts in %d bytes", n, r.left())
+	n := int(r.U8("contact count"))
+	if r.Err == nil && r.Left() != n*ContactLen {
+		r.Fail("%d contacts in %d bytes", n, r.Left())
 	}
-	if r.err == nil {
+	if r.Err == nil {
 		m.Contacts = make([]Contact, n)
 		for i := range m.Contacts {
 			m.Contacts[i] = readContact(r)
@@ -231,8 +231,8 @@ type SearchSourceReq struct {
 
 // DecodeSearchSourceReq decodes KADEMLIA2_SEARCH_SOURCE_REQ.
 func DecodeSearchSourceReq(b []byte) (SearchSourceReq, error) {
-	r := &reader{b: b}
-	m := SearchSourceReq{Target: r.id("target"), Start: r.u16("start"), Size: r.u64("size")}
+	r := newReader(b)
+	m := SearchSourceReq{Target: r.id("target"), Start: r.U16("start"), Size: r.U64("size")}
 	if err := r.end("search source request"); err != nil {
 		return SearchSourceReq{}, err
 	}
@@ -262,13 +262,13 @@ type SearchRes struct {
 
 // DecodeSearchRes decodes KADEMLIA2_SEARCH_RES.
 func DecodeSearchRes(b []byte) (SearchRes, error) {
-	r := &reader{b: b}
+	r := newReader(b)
 	m := SearchRes{Sender: r.id("sender"), Target: r.id("target")}
-	n := int(r.u16("result count"))
-	if r.err == nil && n*17 > r.left() {
-		r.fail("%d results in %d bytes", n, r.left())
+	n := int(r.U16("result count"))
+	if r.Err == nil && n*17 > r.Left() {
+		r.Fail("%d results in %d bytes", n, r.Left())
 	}
-	for i := 0; i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.Err == nil; i++ {
 		res := Result{ID: r.id("answer")}
 		res.Tags = readTags(r)
 		m.Results = append(m.Results, res)
@@ -355,7 +355,7 @@ type PublishSourceReq struct {
 
 // DecodePublishSourceReq decodes KADEMLIA2_PUBLISH_SOURCE_REQ.
 func DecodePublishSourceReq(b []byte) (PublishSourceReq, error) {
-	r := &reader{b: b}
+	r := newReader(b)
 	m := PublishSourceReq{File: r.id("file"), Source: r.id("source")}
 	m.Tags = readTags(r)
 	if err := r.end("publish source"); err != nil {
@@ -378,8 +378,8 @@ type PublishRes struct {
 
 // DecodePublishRes decodes KADEMLIA2_PUBLISH_RES.
 func DecodePublishRes(b []byte) (PublishRes, error) {
-	r := &reader{b: b}
-	m := PublishRes{File: r.id("file"), Load: r.u8("load")}
+	r := newReader(b)
+	m := PublishRes{File: r.id("file"), Load: r.U8("load")}
 	return m, r.end("publish response")
 }
 
@@ -392,8 +392,8 @@ type Pong struct{ Port uint16 }
 
 // DecodePong decodes KADEMLIA2_PONG.
 func DecodePong(b []byte) (Pong, error) {
-	r := &reader{b: b}
-	m := Pong{Port: r.u16("port")}
+	r := newReader(b)
+	m := Pong{Port: r.U16("port")}
 	return m, r.end("pong")
 }
 
@@ -411,8 +411,8 @@ type Firewalled2Req struct {
 
 // DecodeFirewalled2Req decodes KADEMLIA_FIREWALLED2_REQ.
 func DecodeFirewalled2Req(b []byte) (Firewalled2Req, error) {
-	r := &reader{b: b}
-	m := Firewalled2Req{TCPPort: r.u16("tcp port"), UserHash: r.id("user hash"), Options: r.u8("options")}
+	r := newReader(b)
+	m := Firewalled2Req{TCPPort: r.U16("tcp port"), UserHash: r.id("user hash"), Options: r.U8("options")}
 	return m, r.end("firewalled request")
 }
 
@@ -428,7 +428,7 @@ type FirewalledRes struct{ IP netip.Addr }
 
 // DecodeFirewalledRes decodes KADEMLIA_FIREWALLED_RES.
 func DecodeFirewalledRes(b []byte) (FirewalledRes, error) {
-	r := &reader{b: b}
+	r := newReader(b)
 	m := FirewalledRes{IP: r.ip("ip")}
 	return m, r.end("firewalled response")
 }

@@ -74,30 +74,30 @@ func IntTag(id byte, v uint64) Tag {
 
 func readTag(r *reader) Tag {
 	var t Tag
-	t.Type = r.u8("tag type")
-	t.Name = string(r.take(int(r.u16("tag name length")), "tag name"))
-	if r.err != nil {
+	t.Type = r.U8("tag type")
+	t.Name = string(r.Take(int(r.U16("tag name length")), "tag name"))
+	if r.Err != nil {
 		return t
 	}
 	switch t.Type {
 	case TagHash16:
-		copy(t.Hash[:], r.take(16, "hash tag"))
+		copy(t.Hash[:], r.Take(16, "hash tag"))
 	case TagString:
-		t.Str = string(r.take(int(r.u16("string length")), "string tag"))
+		t.Str = string(r.Take(int(r.U16("string length")), "string tag"))
 	case TagUint64:
-		t.Int = r.u64("uint64 tag")
+		t.Int = r.U64("uint64 tag")
 	case TagUint32:
-		t.Int = uint64(r.u32("uint32 tag"))
+		t.Int = uint64(r.U32("uint32 tag"))
 	case TagUint16:
-		t.Int = uint64(r.u16("uint16 tag"))
+		t.Int = uint64(r.U16("uint16 tag"))
 	case TagUint8:
-		t.Int = uint64(r.u8("uint8 tag"))
+		t.Int = uint64(r.U8("uint8 tag"))
 	case TagFloat32:
-		t.Raw = r.take(4, "float tag")
+		t.Raw = r.Take(4, "float tag")
 	case TagBsob:
-		t.Raw = r.take(int(r.u8("bsob length")), "bsob tag")
+		t.Raw = r.Take(int(r.U8("bsob length")), "bsob tag")
 	default:
-		r.fail("kad tag type 0x%02x", t.Type)
+		r.Fail("kad tag type 0x%02x", t.Type)
 	}
 	return t
 }
@@ -146,16 +146,16 @@ func (t Tag) AppendTo(b []byte) []byte {
 
 // readTags reads an 8-bit count and that many tags.
 func readTags(r *reader) []Tag {
-	n := int(r.u8("tag count"))
-	if r.err != nil {
+	n := int(r.U8("tag count"))
+	if r.Err != nil {
 		return nil
 	}
-	if n*4 > r.left() {
-		r.fail("%d tags in %d bytes", n, r.left())
+	if n*4 > r.Left() {
+		r.Fail("%d tags in %d bytes", n, r.Left())
 		return nil
 	}
 	tags := make([]Tag, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
+	for i := 0; i < n && r.Err == nil; i++ {
 		tags = append(tags, readTag(r))
 	}
 	return tags

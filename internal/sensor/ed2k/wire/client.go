@@ -61,18 +61,18 @@ func DecodeHello(payload []byte, answer bool) (Hello, error) {
 	r := newReader(payload)
 	h := Hello{Answer: answer}
 	if !answer {
-		if n := r.u8("hash length"); r.err == nil && n != 16 {
-			r.fail("hash length %d", n)
+		if n := r.U8("hash length"); r.Err == nil && n != 16 {
+			r.Fail("hash length %d", n)
 		}
 	}
 	h.UserHash = r.hash("user hash")
-	h.ClientID = r.u32("client id")
-	h.Port = r.u16("port")
+	h.ClientID = r.U32("client id")
+	h.Port = r.U16("port")
 	h.Tags = readTags(r)
-	h.ServerIP = r.u32("server ip")
-	h.ServerPort = r.u16("server port")
-	if r.err == nil && r.left() == 4 {
-		h.Trailer = r.take(4, "trailer")
+	h.ServerIP = r.U32("server ip")
+	h.ServerPort = r.U16("server port")
+	if r.Err == nil && r.Left() == 4 {
+		h.Trailer = r.Take(4, "trailer")
 	}
 	if err := r.end("hello"); err != nil {
 		return Hello{}, err
@@ -244,13 +244,13 @@ type FileStatus struct {
 // in part.
 func DecodeFileStatus(payload []byte) (FileStatus, error) {
 	r := newReader(payload)
-	m := FileStatus{Hash: r.hash("file hash"), Count: r.u16("part count")}
-	if r.err == nil {
+	m := FileStatus{Hash: r.hash("file hash"), Count: r.U16("part count")}
+	if r.Err == nil {
 		want := (int(m.Count) + 7) / 8
-		if r.left() != want {
-			r.fail("part map of %d bytes for %d parts (want %d)", r.left(), m.Count, want)
+		if r.Left() != want {
+			r.Fail("part map of %d bytes for %d parts (want %d)", r.Left(), m.Count, want)
 		}
-		m.Bits = r.take(want, "part map")
+		m.Bits = r.Take(want, "part map")
 	}
 	if err := r.end("file status"); err != nil {
 		return FileStatus{}, err
@@ -281,11 +281,11 @@ type HashSet struct {
 func DecodeHashSet(payload []byte) (HashSet, error) {
 	r := newReader(payload)
 	m := HashSet{Hash: r.hash("file hash")}
-	n := r.u16("hash count")
-	if r.err == nil && r.left() != int(n)*16 {
-		r.fail("%d hashes in %d bytes", n, r.left())
+	n := r.U16("hash count")
+	if r.Err == nil && r.Left() != int(n)*16 {
+		r.Fail("%d hashes in %d bytes", n, r.Left())
 	}
-	if r.err == nil {
+	if r.Err == nil {
 		m.Hashes = make([][16]byte, n)
 		for i := range m.Hashes {
 			m.Hashes[i] = r.hash("part hash")
@@ -319,10 +319,10 @@ func DecodeRequestParts(payload []byte) (RequestParts, error) {
 	r := newReader(payload)
 	m := RequestParts{Hash: r.hash("file hash")}
 	for i := range m.Start {
-		m.Start[i] = r.u32("start")
+		m.Start[i] = r.U32("start")
 	}
 	for i := range m.End {
-		m.End[i] = r.u32("end")
+		m.End[i] = r.U32("end")
 	}
 	if err := r.end("request parts"); err != nil {
 		return RequestParts{}, err
@@ -353,11 +353,11 @@ type SendingPart struct {
 // End-Start bytes, and not empty.
 func DecodeSendingPart(payload []byte) (SendingPart, error) {
 	r := newReader(payload)
-	m := SendingPart{Hash: r.hash("file hash"), Start: r.u32("start"), End: r.u32("end")}
-	if r.err == nil && (m.End <= m.Start || int64(m.End-m.Start) != int64(r.left())) {
-		r.fail("range %d-%d with %d bytes", m.Start, m.End, r.left())
+	m := SendingPart{Hash: r.hash("file hash"), Start: r.U32("start"), End: r.U32("end")}
+	if r.Err == nil && (m.End <= m.Start || int64(m.End-m.Start) != int64(r.Left())) {
+		r.Fail("range %d-%d with %d bytes", m.Start, m.End, r.Left())
 	}
-	m.Data = r.take(r.left(), "data")
+	m.Data = r.Take(r.Left(), "data")
 	if err := r.end("sending part"); err != nil {
 		return SendingPart{}, err
 	}
@@ -377,11 +377,11 @@ func (m SendingPart) AppendTo(b []byte) []byte {
 func QueueRank(p Packet) (uint32, error) {
 	r := newReader(p.Payload)
 	if p.Proto == ProtoEDonkey {
-		return r.u32("queue rank"), r.end("queue rank")
+		return r.U32("queue rank"), r.end("queue rank")
 	}
-	v := r.u16("queue rank")
-	r.take(r.left(), "padding")
-	return uint32(v), r.err
+	v := r.U16("queue rank")
+	r.Take(r.Left(), "padding")
+	return uint32(v), r.Err
 }
 
 // IDToAddr returns the IPv4 address of a high client id (its four bytes in

@@ -42,7 +42,7 @@ type Login struct {
 // DecodeLogin decodes OP_LOGINREQUEST.
 func DecodeLogin(payload []byte) (Login, error) {
 	r := newReader(payload)
-	m := Login{UserHash: r.hash("user hash"), ClientID: r.u32("client id"), Port: r.u16("port")}
+	m := Login{UserHash: r.hash("user hash"), ClientID: r.U32("client id"), Port: r.U16("port")}
 	m.Tags = readTags(r)
 	if err := r.end("login"); err != nil {
 		return Login{}, err
@@ -79,7 +79,7 @@ func DecodeIDChange(payload []byte) (IDChange, error) {
 	m := IDChange{Fields: len(payload) / 4}
 	v := []*uint32{&m.ID, &m.Flags, &m.AuxPort, &m.ReportedIP, &m.ObfuscationPort}
 	for i := 0; i < m.Fields; i++ {
-		*v[i] = r.u32("id change")
+		*v[i] = r.U32("id change")
 	}
 	return m, r.end("id change")
 }
@@ -115,7 +115,7 @@ type ServerStatus struct{ Users, Files uint32 }
 // DecodeServerStatus decodes OP_SERVERSTATUS.
 func DecodeServerStatus(payload []byte) (ServerStatus, error) {
 	r := newReader(payload)
-	m := ServerStatus{Users: r.u32("users"), Files: r.u32("files")}
+	m := ServerStatus{Users: r.U32("users"), Files: r.U32("files")}
 	return m, r.end("server status")
 }
 
@@ -135,24 +135,24 @@ type GetSources struct {
 func DecodeGetSources(payload []byte) (GetSources, error) {
 	r := newReader(payload)
 	m := GetSources{Hash: r.hash("file hash"), Size: -1}
-	switch r.left() {
+	switch r.Left() {
 	case 0:
 	case 4:
-		m.Size = int64(r.u32("size"))
+		m.Size = int64(r.U32("size"))
 		if m.Size == 0 {
-			r.fail("size 0")
+			r.Fail("size 0")
 		}
 	case 12:
-		if r.u32("size") != 0 {
-			r.fail("large form with a 32-bit size")
+		if r.U32("size") != 0 {
+			r.Fail("large form with a 32-bit size")
 		}
-		v := r.u64("large size")
+		v := r.U64("large size")
 		if v <= 0xFFFFFFFF || v > 1<<62 {
-			r.fail("large size %d", v)
+			r.Fail("large size %d", v)
 		}
 		m.Size = int64(v)
 	default:
-		r.fail("get sources of %d bytes", len(payload))
+		r.Fail("get sources of %d bytes", len(payload))
 	}
 	return m, r.end("get sources")
 }
@@ -202,17 +202,17 @@ type FoundSources struct {
 func DecodeFoundSources(payload []byte, obf bool) (FoundSources, error) {
 	r := newReader(payload)
 	m := FoundSources{Obfuscated: obf, Hash: r.hash("file hash")}
-	n := int(r.u8("source count"))
-	if r.err == nil && (!obf && r.left() != 6*n || obf && r.left() < 7*n) {
-		r.fail("%d sources in %d bytes", n, r.left())
+	n := int(r.U8("source count"))
+	if r.Err == nil && (!obf && r.Left() != 6*n || obf && r.Left() < 7*n) {
+		r.Fail("%d sources in %d bytes", n, r.Left())
 	}
-	if r.err == nil {
+	if r.Err == nil {
 		m.Sources = make([]Source, 0, n)
 	}
-	for i := 0; i < n && r.err == nil; i++ {
-		s := Source{ID: r.u32("source id"), Port: r.u16("source port")}
+	for i := 0; i < n && r.Err == nil; i++ {
+		s := Source{ID: r.U32("source id"), Port: r.U16("source port")}
 		if obf {
-			s.Crypt = r.u8("crypt options")
+			s.Crypt = r.U8("crypt options")
 			// eMule: the user hash follows when bit 7 is set.
 			if s.Crypt&0x80 != 0 {
 				s.UserHash, s.HasHash = r.hash("source user hash"), true
@@ -290,13 +290,13 @@ type OfferFiles struct{ Files []OfferedFile }
 // DecodeOfferFiles decodes OP_OFFERFILES.
 func DecodeOfferFiles(payload []byte) (OfferFiles, error) {
 	r := newReader(payload)
-	n := r.u32("file count")
-	if r.err == nil && int64(n)*26 > int64(r.left()) {
-		r.fail("%d files in %d bytes", n, r.left())
+	n := r.U32("file count")
+	if r.Err == nil && int64(n)*26 > int64(r.Left()) {
+		r.Fail("%d files in %d bytes", n, r.Left())
 	}
 	var m OfferFiles
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		f := OfferedFile{Hash: r.hash("file hash"), ClientID: r.u32("client id"), Port: r.u16("port")}
+	for i := uint32(0); i < n && r.Err == nil; i++ {
+		f := OfferedFile{Hash: r.hash("file hash"), ClientID: r.U32("client id"), Port: r.U16("port")}
 		f.Tags = readTags(r)
 		m.Files = append(m.Files, f)
 	}
@@ -344,19 +344,19 @@ type ServerMet struct {
 // and tags.
 func ParseServerMet(b []byte) (ServerMet, error) {
 	r := newReader(b)
-	m := ServerMet{Version: r.u8("version")}
-	if r.err == nil && m.Version != 0x0E && m.Version != 0xE0 {
-		r.fail("server.met version 0x%02x (want 0x0e or 0xe0)", m.Version)
+	m := ServerMet{Version: r.U8("version")}
+	if r.Err == nil && m.Version != 0x0E && m.Version != 0xE0 {
+		r.Fail("server.met version 0x%02x (want 0x0e or 0xe0)", m.Version)
 	}
-	n := r.u32("server count")
-	if r.err == nil && int64(n)*10 > int64(r.left()) {
-		r.fail("%d servers in %d bytes", n, r.left())
+	n := r.U32("server count")
+	if r.Err == nil && int64(n)*10 > int64(r.Left()) {
+		r.Fail("%d servers in %d bytes", n, r.Left())
 	}
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		ip := r.take(4, "server ip")
-		port := r.u16("server port")
+	for i := uint32(0); i < n && r.Err == nil; i++ {
+		ip := r.Take(4, "server ip")
+		port := r.U16("server port")
 		tags := readTags(r)
-		if r.err != nil {
+		if r.Err != nil {
 			break
 		}
 		m.Servers = append(m.Servers, ServerEntry{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte(ip)), port), Tags: tags})

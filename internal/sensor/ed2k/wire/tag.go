@@ -97,19 +97,19 @@ func StrTag(id byte, s string) Tag { return Tag{ID: id, Type: TagString, Str: s}
 // readTag reads one eD2K tag.
 func readTag(r *reader) Tag {
 	var t Tag
-	typ := r.u8("tag type")
+	typ := r.U8("tag type")
 	if typ&0x80 != 0 {
-		t.Form, t.Type, t.ID = FormCompact, typ&0x7F, r.u8("tag name id")
+		t.Form, t.Type, t.ID = FormCompact, typ&0x7F, r.U8("tag name id")
 	} else {
 		t.Type = typ
-		n := r.u16("tag name length")
+		n := r.U16("tag name length")
 		if n == 1 {
-			t.Form, t.ID = FormID, r.u8("tag name id")
+			t.Form, t.ID = FormID, r.U8("tag name id")
 		} else {
-			t.Form, t.Name = FormName, string(r.take(int(n), "tag name"))
+			t.Form, t.Name = FormName, string(r.Take(int(n), "tag name"))
 		}
 	}
-	if r.err != nil {
+	if r.Err != nil {
 		return t
 	}
 	switch t.Type {
@@ -118,33 +118,33 @@ func readTag(r *reader) Tag {
 	case TagString:
 		t.Str = r.str("string tag")
 	case TagUint32:
-		t.Int = uint64(r.u32("uint32 tag"))
+		t.Int = uint64(r.U32("uint32 tag"))
 	case TagUint64:
-		t.Int = r.u64("uint64 tag")
+		t.Int = r.U64("uint64 tag")
 	case TagUint16:
-		t.Int = uint64(r.u16("uint16 tag"))
+		t.Int = uint64(r.U16("uint16 tag"))
 	case TagUint8, TagBool:
-		t.Int = uint64(r.u8("uint8 tag"))
+		t.Int = uint64(r.U8("uint8 tag"))
 	case TagFloat32:
-		t.Raw = r.take(4, "float tag")
+		t.Raw = r.Take(4, "float tag")
 	case TagBoolArray:
 		// eMule reads len/8+1 bytes, whatever len is (its own comment
 		// calls it off by one); so do we, to stay in step.
-		t.Bits = r.u16("bool array length")
-		t.Raw = r.take(int(t.Bits)/8+1, "bool array")
+		t.Bits = r.U16("bool array length")
+		t.Raw = r.Take(int(t.Bits)/8+1, "bool array")
 	case TagBlob:
-		n := r.u32("blob length")
-		if int64(n) > int64(r.left()) {
-			r.fail("blob of %d bytes, %d left", n, r.left())
+		n := r.U32("blob length")
+		if int64(n) > int64(r.Left()) {
+			r.Fail("blob of %d bytes, %d left", n, r.Left())
 			return t
 		}
-		t.Raw = r.take(int(n), "blob")
+		t.Raw = r.Take(int(n), "blob")
 	default:
 		if t.Type >= TagStr1 && t.Type <= TagStr16 {
-			t.Str = string(r.take(int(t.Type-TagStr1+1), "short string tag"))
+			t.Str = string(r.Take(int(t.Type-TagStr1+1), "short string tag"))
 			return t
 		}
-		r.fail("tag type 0x%02x", t.Type)
+		r.Fail("tag type 0x%02x", t.Type)
 	}
 	return t
 }
@@ -198,16 +198,16 @@ func (t Tag) AppendTo(b []byte) []byte {
 // readTags reads a 32-bit count and that many tags. The count is checked
 // against the bytes left (a tag takes at least 4) before anything is kept.
 func readTags(r *reader) []Tag {
-	n := r.u32("tag count")
-	if r.err != nil {
+	n := r.U32("tag count")
+	if r.Err != nil {
 		return nil
 	}
-	if int64(n)*4 > int64(r.left()) {
-		r.fail("%d tags in %d bytes", n, r.left())
+	if int64(n)*4 > int64(r.Left()) {
+		r.Fail("%d tags in %d bytes", n, r.Left())
 		return nil
 	}
 	tags := make([]Tag, 0, n)
-	for i := uint32(0); i < n && r.err == nil; i++ {
+	for i := uint32(0); i < n && r.Err == nil; i++ {
 		tags = append(tags, readTag(r))
 	}
 	return tags

@@ -16,7 +16,8 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/cursor"
 )
 
 // Sentinel errors; every decoding error wraps one of them.
@@ -30,81 +31,27 @@ var (
 	ErrProtocol = errors.New("ed2k: unknown protocol byte")
 )
 
-// reader is a cursor over a message's bytes. The first short read sets
-// err; later reads return zeros, so that a decoder checks once at the end.
-type reader struct {
-	b   []byte
-	off int
-	err error
-}
+// reader is a cursor over a message's bytes (cursor.Cursor, failing
+// with ErrMalformed), with the eD2K field types on top.
+type reader struct{ cursor.Cursor }
 
-func newReader(b []byte) *reader { return &reader{b: b} }
-
-func (r *reader) fail(format string, a ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%s at byte %d: %w", fmt.Sprintf(format, a...), r.off, ErrMalformed)
-	}
-}
-
-// left is the number of unread bytes.
-func (r *reader) left() int { return len(r.b) - r.off }
-
-func (r *reader) take(n int, what string) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || r.left() < n {
-		r.fail("%s: %d bytes wanted, %d left", what, n, r.left())
-		return nil
-	}
-	s := r.b[r.off : r.off+n]
-	r.off += n
-	return s
-}
-
-func (r *reader) u8(what string) uint8 {
-	if b := r.take(1, what); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *reader) u16(what string) uint16 {
-	if b := r.take(2, what); b != nil {
-		return binary.LittleEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (r *reader) u32(what string) uint32 {
-	if b := r.take(4, what); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *reader) u64(what string) uint64 {
-	if b := r.take(8, what); b != nil {
-		return binary.LittleEndian.Uint64(b)
-	}
-	return 0
-}
+func newReader(b []byte) *reader { return &reader{cursor.Cursor{B: b, Malformed: ErrMalformed}} }
 
 func (r *reader) hash(what string) (h [16]byte) {
-	copy(h[:], r.take(16, what))
+	copy(h[:], r.Take(16, what))
 	return h
 }
 
 // str reads a string with a 16-bit length.
-func (r *reader) str(what string) string { return string(r.take(int(r.u16(what+" length")), what)) }
+func (r *reader) str(what string) string { return string(r.Take(int(r.U16(what+" length")), what)) }
 
 // end fails unless every byte was read: eD2K messages have exact lengths,
 // and trailing bytes are a sign of a message that is not what it claims.
 func (r *reader) end(what string) error {
-	if r.err == nil && r.left() != 0 {
-		r.fail("%s: %d trailing bytes", what, r.left())
+	if r.Err == nil && r.Left() != 0 {
+		r.Fail("%s: %d trailing bytes", what, r.Left())
 	}
-	return r.err
+	return r.Err
 }
 
 func appendU16(b []byte, v uint16) []byte { return binary.LittleEndian.AppendUint16(b, v) }

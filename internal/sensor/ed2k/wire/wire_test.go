@@ -100,8 +100,8 @@ func TestCompactAndNamedTagsDecode(t *testing.T) {
 func TestTagCountBeyondBytesIsRefusedBeforeAllocating(t *testing.T) {
 	b := appendU32(nil, 0xFFFFFFFF)
 	r := newReader(b)
-	if tags := readTags(r); tags != nil || !errors.Is(r.err, ErrMalformed) {
-		t.Fatalf("tags %v err %v", tags, r.err)
+	if tags := readTags(r); tags != nil || !errors.Is(r.Err, ErrMalformed) {
+		t.Fatalf("tags %v err %v", tags, r.Err)
 	}
 }
 
@@ -109,8 +109,8 @@ func TestBlobLongerThanPacketIsMalformed(t *testing.T) {
 	b := append([]byte{TagBlob, 1, 0, 0x99}, appendU32(nil, 1<<30)...)
 	r := newReader(b)
 	readTag(r)
-	if !errors.Is(r.err, ErrMalformed) {
-		t.Fatalf("err %v", r.err)
+	if !errors.Is(r.Err, ErrMalformed) {
+		t.Fatalf("err %v", r.Err)
 	}
 }
 
