@@ -28,7 +28,7 @@ import (
 // refused; the auditor then finds it all in the trail. Screenshots of each
 // page go to $VIGIL_ARTIFACTS (default: a temporary directory, logged).
 func TestBrowserRealBackend(t *testing.T) {
-	b := webtest.Start(t, 150*time.Second)
+	b := webtest.Start(t, 240*time.Second)
 	e := newEnv(t, "", 3000)
 	shots, downloads := b.Shots, b.Downloads
 	shot, run, text, eval := b.Shot, b.Run, b.Text, b.Eval

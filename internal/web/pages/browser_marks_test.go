@@ -34,7 +34,7 @@ const cellsJS = `(function (fresh, want) {
 // their meaning, the address whole (issue 17 item 6, issue 10). The
 // overview and a target page are photographed in English and French.
 func TestBrowserLiveRowsMatchRenderedRows(t *testing.T) {
-	b := webtest.Start(t, 120*time.Second)
+	b := webtest.Start(t, 240*time.Second)
 	env := buildEnv(t)
 	var sum [20]byte
 	for i := range sum {

@@ -25,7 +25,7 @@ import (
 // and the access layer). Screenshots of each page go to $VIGIL_ARTIFACTS
 // (default: a temporary directory, logged).
 func TestBrowser(t *testing.T) {
-	b := webtest.Start(t, 120*time.Second)
+	b := webtest.Start(t, 240*time.Second)
 	env := buildEnv(t)
 	ctx, shots, downloads := b.Ctx, b.Shots, b.Downloads
 	shot, run, text, eval := b.Shot, b.Run, b.Text, b.Eval

@@ -34,7 +34,7 @@ func (b mapsBackend) Overview(ctx context.Context, u *User, since time.Time) (*O
 // map in headless Chromium: the shaded outlines are there and visible, and
 // the tables carry the same figures. Screenshots: maps-*.png.
 func TestMapsInBrowser(t *testing.T) {
-	b := webtest.Start(t, 120*time.Second)
+	b := webtest.Start(t, 240*time.Second)
 	env := fakeEnvWith(t, func(c *Config) { c.Targets = mapsBackend{c.Targets.(*fakeBackend)} })
 	fb := env.backend
 	fb.mu.Lock()
@@ -96,7 +96,10 @@ func TestMapsInBrowser(t *testing.T) {
 	b.Run("overview in French",
 		chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#lang-select")),
 		chromedp.SetValue(chromedp.CSS("#lang-select"), "fr"), chromedp.Click(chromedp.CSS("#lang-submit")),
-		chromedp.WaitVisible(chromedp.CSS("svg.map-world")),
+		// The English page has the same map: wait for the French one, or
+		// the wait and the shot race the reload (CI: "No node with given
+		// id found", and a wait that never ended).
+		chromedp.WaitVisible(chromedp.CSS(`html[lang="fr"] svg.map-world`)),
 		elementShot(b, ".split.maps", "maps-overview-maps-fr"))
 	if s := b.Text("#by-country"); !strings.Contains(s, "BE Belgique") || !strings.Contains(s, "SG Singapour") {
 		t.Errorf("country table in French: %q", s)

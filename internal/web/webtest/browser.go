@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +34,12 @@ type Browser struct {
 // Start launches Chromium for t, or skips t (naming the package to install)
 // where it is missing (fails it under VIGIL_REQUIRE_CHROMIUM=1) or in
 // -short mode. The browser lives until the test ends or timeout passes.
+//
+// One browser test runs at a time on the machine: `go test ./...` runs
+// packages side by side, and two Chromiums on a loaded 2-core machine made
+// a test miss its budget (CI, TestMapsInBrowser). Start waits for the lock
+// (a file in the temporary directory) before it launches the browser, and
+// timeout counts from then.
 func Start(t *testing.T, timeout time.Duration) *Browser {
 	t.Helper()
 	if testing.Short() {
@@ -49,6 +56,7 @@ func Start(t *testing.T, timeout time.Duration) *Browser {
 		t.Fatal(err)
 	}
 	t.Logf("screenshots in %s", shots)
+	lockBrowser(t)
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(ChromiumPath),
 		chromedp.Headless,
@@ -126,4 +134,22 @@ func (b *Browser) SignIn(base, user, password, sel string) {
 		chromedp.Click(chromedp.CSS("#login-submit")),
 		chromedp.WaitVisible(chromedp.CSS(sel)),
 	)
+}
+
+// lockBrowser holds the machine's browser-test lock until t ends.
+func lockBrowser(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "vigil-webtest-chromium.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("browser lock: %v", err)
+	}
+	start := time.Now()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("browser lock: %v", err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %v for another package's browser test", waited.Round(time.Second))
+	}
+	t.Cleanup(func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() })
 }
