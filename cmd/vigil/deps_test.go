@@ -42,7 +42,7 @@ var layerTable = []struct {
 	{"testenv", "the one switch a test calls when a real part is missing; for tests only", []string{
 		"internal/testenv",
 	}},
-	{"words", "hash kinds, wire codecs and need to know (agency ids, Scope, roles) with nothing below them: bytes in, values out, no I/O", []string{
+	{"words", "hash kinds, wire codecs and need to know (agency ids, Scope, roles, ErrNotFound) with nothing below them: bytes in, values out, no I/O", []string{
 		"internal/agency",
 		"internal/bencode",
 		"internal/bep42",
@@ -574,6 +574,7 @@ func depListing(mod string, pkgs map[string]*goPkg, order []string) []byte {
 var oneWord = []struct{ name, pkg string }{
 	{"Scope", "internal/agency"},
 	{"Role", "internal/agency"},
+	{"ErrNotFound", "internal/agency"},
 }
 
 // TestDomainWordsDefinedOnce reads every non-test Go file under internal/

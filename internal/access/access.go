@@ -218,8 +218,9 @@ func (p *Principal) AuditScope() (all bool, agency string, ok bool) {
 }
 
 // ErrNotFound is returned for an account, agency, session or token that
-// does not exist (or, to a caller without the right, is not visible).
-var ErrNotFound = errors.New("not found")
+// does not exist (or, to a caller without the right, is not visible). It
+// is agency.ErrNotFound.
+var ErrNotFound = agency.ErrNotFound
 
 // ErrExists is returned when creating something that already exists.
 var ErrExists = errors.New("already exists")

@@ -1,6 +1,8 @@
 // Package agency holds the words of need to know that every layer shares:
 // agency ids, the Scope of what a principal may read (the agencies whose
-// targets it sees, shares included) and the roles a user can have.
+// targets it sees, shares included), the roles a user can have, and
+// ErrNotFound, the one answer for a thing that does not exist or that the
+// reader may not see.
 //
 // An agency id is the id of an agency in the jurisdiction rules file
 // ("fr-ofmin"): observations and targets are routed to it, users belong to
@@ -14,9 +16,18 @@
 package agency
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 )
+
+// ErrNotFound is returned for a thing (a target, link, lead, list, entry,
+// account, agency, session or token) that does not exist or that the
+// reader's scope does not cover: the two are never told apart. Packages
+// that name their own (access.ErrNotFound, analysis.ErrNotFound,
+// store.ErrNotFound, pages.ErrNotFound) name this one, so that errors.Is
+// holds across them.
+var ErrNotFound = errors.New("not found")
 
 var idRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 

@@ -1,11 +1,14 @@
 package agency_test
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/pages"
 )
 
@@ -46,6 +49,19 @@ func TestEveryPackageSeesTheSameScope(t *testing.T) {
 	var q analysis.Scope = a
 	if !q.Allows("fr-b", "fr-a") {
 		t.Error("a target shared with the reader's agency is out of the pages' scope")
+	}
+}
+
+func TestErrNotFoundIsOne(t *testing.T) {
+	names := map[string]error{"agency": agency.ErrNotFound, "access": access.ErrNotFound, "analysis": analysis.ErrNotFound,
+		"store": store.ErrNotFound, "pages": pages.ErrNotFound}
+	for from, e := range names {
+		wrapped := fmt.Errorf("list x: %w", e)
+		for to, target := range names {
+			if !errors.Is(wrapped, target) {
+				t.Errorf("errors.Is(%s.ErrNotFound, %s.ErrNotFound) = false", from, to)
+			}
+		}
 	}
 }
 

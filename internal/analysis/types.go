@@ -3,7 +3,6 @@ package analysis
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"net/netip"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 
 // ErrNotFound is returned for a target, link, lead or hash that does not
 // exist or that the reader's scope does not cover: the two are never told
-// apart.
-var ErrNotFound = errors.New("not found")
+// apart. It is agency.ErrNotFound.
+var ErrNotFound = agency.ErrNotFound
 
 // Scope is what a reader may see: every agency (a national office), or the
 // targets routed to one of Agencies or shared with one of them. It is

@@ -30,8 +30,11 @@ import (
 
 // Sentinel errors, wrapped with the file, line or address they concern.
 var (
-	// ErrNotFound: no database had a record for the address.
-	ErrNotFound = errors.New("address not found in any geolocation database")
+	// ErrNoRecord: no database had a record for the address. It is not
+	// agency.ErrNotFound (a record that does not exist or that the reader
+	// may not see): an address no database knows is stored unplaced, never
+	// answered as missing.
+	ErrNoRecord = errors.New("address not found in any geolocation database")
 	// ErrNotCovered: no database covers the address family (an IPv6
 	// address and only IPv4-only files).
 	ErrNotCovered = errors.New("address family not covered by any geolocation database")

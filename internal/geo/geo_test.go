@@ -246,8 +246,8 @@ func TestLocatorCombinesSourcesAndFlagsProviders(t *testing.T) {
 		{"203.0.113.9", "", "", 16276, "OVH SAS", false, true, nil},
 		{"2001:db8::5", "FR", "flat-ipv6.mmdb", 64501, "Documentation Net B", false, false, nil},
 		{"127.0.0.1", "FR", "flat-ipv4.mmdb", 64502, "Loopback, Synthetic", false, false, nil},
-		{"::1", "", "", 0, "", false, false, ErrNotFound},
-		{"100.64.0.1", "", "", 0, "", false, false, ErrNotFound},
+		{"::1", "", "", 0, "", false, false, ErrNoRecord},
+		{"100.64.0.1", "", "", 0, "", false, false, ErrNoRecord},
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {

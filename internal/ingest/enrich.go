@@ -75,7 +75,7 @@ func (e *Enricher) Enrich(o *observe.Observation) {
 			o.Place = fromGeo(&p)
 			gp = p
 			e.placed.Add(1)
-		case errors.Is(err, geo.ErrNotFound), errors.Is(err, geo.ErrNotCovered), errors.Is(err, geo.ErrInvalidAddr):
+		case errors.Is(err, geo.ErrNoRecord), errors.Is(err, geo.ErrNotCovered), errors.Is(err, geo.ErrInvalidAddr):
 			e.unplaced.Add(1)
 		default:
 			// A read error of the database file: the observation is kept

@@ -21,8 +21,8 @@ import (
 
 // Sentinel errors a backend returns; handlers test them with errors.Is.
 var (
-	// ErrNotFound: no such target, list or record.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: no such target, list or record (agency.ErrNotFound).
+	ErrNotFound = agency.ErrNotFound
 	// ErrDenied: the thing exists but is outside the viewer's scope or
 	// role. Handlers answer exactly as for ErrNotFound (404, same page) and
 	// append an audit record with ActionDenied.
