@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // Sentinel errors, wrapped with the file, line or address they concern.
@@ -82,6 +84,16 @@ type Place struct {
 	// Hosting: the ASN is a hosting or cloud provider's; the address is
 	// likely a server, a proxy or a VPN exit, not a subscriber line.
 	Hosting bool `json:"hosting"`
+}
+
+// Observed is the place as an observation carries it (observe.Place, what
+// routing reads): the same fields but the postcode and time zone, which
+// an observation does not keep. The Subdivisions slice is shared.
+func (p Place) Observed() observe.Place {
+	return observe.Place{
+		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
+		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
+	}
 }
 
 // Found reports whether the place holds anything at all.
