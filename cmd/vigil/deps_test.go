@@ -564,14 +564,20 @@ func depListing(mod string, pkgs map[string]*goPkg, order []string) []byte {
 	return b.Bytes()
 }
 
-// oneWord lists the domain words defined once (issue 12, build 5): a type
-// or a sentinel of this name is declared in pkg and nowhere else under
-// internal/ or cmd/; another package may name its own only as an alias
-// (type Scope = agency.Scope, var ErrNotFound = agency.ErrNotFound), so
-// that there is one type, one Allows and one errors.Is.
+// oneWord lists the domain words defined once (issue 12, build 5): a type,
+// a role constant or a sentinel of this name is declared in pkg and
+// nowhere else under internal/ or cmd/; another package may name its own
+// only as an alias (type Scope = agency.Scope, const RoleAnalyst =
+// agency.RoleAnalyst, var ErrNotFound = agency.ErrNotFound), so that there
+// is one type, one Allows, one set of roles and one errors.Is.
 var oneWord = []struct{ name, pkg string }{
 	{"Scope", "internal/agency"},
 	{"Role", "internal/agency"},
+	{"RoleAdmin", "internal/agency"},
+	{"RoleAnalyst", "internal/agency"},
+	{"RoleSupervisor", "internal/agency"},
+	{"RoleInvestigator", "internal/agency"},
+	{"RoleAuditor", "internal/agency"},
 	{"ErrNotFound", "internal/agency"},
 }
 
@@ -634,8 +640,8 @@ type definition struct {
 }
 
 // definitions returns the words of oneWord that f defines: a type
-// declared by name (not an alias), a variable whose value is not a
-// selector of the same name (pkg.ErrNotFound).
+// declared by name (not an alias), a constant or variable whose value is
+// not a selector of the same name (pkg.ErrNotFound).
 func definitions(f *ast.File) []definition {
 	watched := map[string]bool{}
 	for _, w := range oneWord {
