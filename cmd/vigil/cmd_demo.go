@@ -23,7 +23,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
-	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/lab"
@@ -296,17 +295,14 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	// with its own files.
 	geoCfg := geo.DefaultConfig()
 	geoCfg.PlaceFiles, geoCfg.ASNFiles, geoCfg.ProviderFile = []string{m.GeoDB}, []string{m.ASNDB}, m.Providers
-	loc, err := geo.Open(geoCfg)
-	if err != nil {
+	if d.geo, err = geo.Open(geoCfg); err != nil {
 		return fmt.Errorf("lab geo database: %w", err)
 	}
-	defer loc.Close()
-	rules, err := loadRules("example:france")
-	if err != nil {
+	defer d.geo.Close()
+	if d.rules, err = loadRules("example:france"); err != nil {
 		return err
 	}
-	d.enricher = ingest.NewEnricher(loc, rules)
-	if d.accounts, err = demoAccounts(ctx, a, d.sq, rules); err != nil {
+	if d.accounts, err = demoAccounts(ctx, a, d.sq, d.rules); err != nil {
 		return err
 	}
 	return f.runPipeline(ctx, a, &d)
@@ -321,8 +317,9 @@ type demoRun struct {
 	sq        backend
 	list      store.ImportReport // the lab's watch-list import
 	entries   int
-	enricher  *ingest.Enricher
-	accounts  string // the banner's lines about the accounts
+	geo       *geo.Locator        // places observations at ingest
+	rules     *jurisdiction.Rules // routes them
+	accounts  string              // the banner's lines about the accounts
 }
 
 // runPipeline runs the sensor into the store, the analysis, the web
@@ -343,7 +340,7 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 	}
 	defer wa.Close()
 	p, err := pipeline.New(ctx, pipeline.Config{Store: d.sq, Analysis: d.sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-		OnAlert: wa.Alert, Enricher: d.enricher, OnCommit: wa.Publish, Registry: reg, Log: a.log})
+		OnAlert: wa.Alert, Geo: d.geo, Rules: d.rules, OnCommit: wa.Publish, Registry: reg, Log: a.log})
 	if err != nil {
 		return err
 	}

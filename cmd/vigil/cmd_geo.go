@@ -152,7 +152,7 @@ type routeResult struct {
 }
 
 func routeOf(rules *jurisdiction.Rules, p geo.Place) *routeResult {
-	rt := rules.Route(p)
+	rt := rules.Route(p.Observed())
 	r := &routeResult{Agency: rt.Agency, Service: rt.Service, Rule: rt.Reason}
 	if ag, ok := rules.Agency(rt.Agency); ok {
 		r.AgencyName = ag.Name

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
-	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 )
 
@@ -42,7 +41,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				en, closeEnrich, err := ef.open(a)
+				loc, rules, closeEnrich, err := ef.open(a)
 				if err != nil {
 					return err
 				}
@@ -58,10 +57,10 @@ Example:
 				if err != nil {
 					return err
 				}
-				icfg := ingest.DefaultConfig()
-				icfg.BatchSize = *batch
-				p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Enricher: en, Consumer: cons, Ingest: icfg, Log: a.log})
+				pc := pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
+					Geo: loc, Rules: rules, Consumer: cons, Log: a.log}
+				pc.Ingest.BatchSize = *batch // ingest's default flush interval
+				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err
 				}

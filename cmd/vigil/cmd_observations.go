@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/audit"
-	"github.com/vigil-oss/vigil/internal/bus/inproc"
-	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
@@ -176,9 +175,7 @@ Example:
 				}
 				// Through ingest, the only writer, in one batch: one
 				// transaction, all or nothing.
-				icfg := ingest.DefaultConfig()
-				icfg.BatchSize = max(len(all), 1)
-				if _, err := ingest.Run(ctx, inproc.NewSlice(all), st, icfg); err != nil {
+				if err := pipeline.ImportObservations(ctx, st, all); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
 				fmt.Fprintf(a.stdout, "imported %d observations from %s\n", len(all), args[0])

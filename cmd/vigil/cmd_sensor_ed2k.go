@@ -185,12 +185,12 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 		closers = append(closers, func() { jb.Close() })
 		pc.Remote = jb
 	} else {
-		en, closeEnrich, err := ef.open(a)
+		loc, rules, closeEnrich, err := ef.open(a)
 		if err != nil {
 			return nil, nil, err
 		}
 		closers = append(closers, closeEnrich)
-		pc.Enricher = en
+		pc.Geo, pc.Rules = loc, rules
 		if as, ok := st.(pipeline.AnalysisStore); ok {
 			pc.Analysis, pc.EndpointWindow, pc.IPv6 = as, a.endpointWindow, analysisIPv6.Load()
 		}

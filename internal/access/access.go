@@ -46,31 +46,27 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/agency"
 )
 
-// Role is what a user does.
-type Role string
+// Role is what a user does: agency.Role, the one set of roles.
+type Role = agency.Role
 
 // The roles.
 const (
-	RoleAdmin        Role = "admin"
-	RoleAnalyst      Role = "analyst"
-	RoleSupervisor   Role = "supervisor"
-	RoleInvestigator Role = "investigator"
-	RoleAuditor      Role = "auditor"
+	RoleAdmin        = agency.RoleAdmin
+	RoleAnalyst      = agency.RoleAnalyst
+	RoleSupervisor   = agency.RoleSupervisor
+	RoleInvestigator = agency.RoleInvestigator
+	RoleAuditor      = agency.RoleAuditor
 )
 
 // Roles lists every role, in the order of the package table.
-var Roles = []Role{RoleAdmin, RoleAnalyst, RoleSupervisor, RoleInvestigator, RoleAuditor}
+var Roles = agency.Roles
 
 // ParseRole checks a role name.
-func ParseRole(s string) (Role, error) {
-	r := Role(strings.ToLower(strings.TrimSpace(s)))
-	if slices.Contains(Roles, r) {
-		return r, nil
-	}
-	return "", fmt.Errorf("role %q: want admin, analyst, supervisor, investigator or auditor", s)
-}
+func ParseRole(s string) (Role, error) { return agency.ParseRole(s) }
 
 // Permission is one thing a role may do.
 type Permission string
@@ -95,8 +91,8 @@ var perms = map[Role][]Permission{
 	RoleAuditor:      {PermReadAudit},
 }
 
-// Can says whether role r has permission p.
-func (r Role) Can(p Permission) bool { return slices.Contains(perms[r], p) }
+// RoleCan says whether role r has permission p.
+func RoleCan(r Role, p Permission) bool { return slices.Contains(perms[r], p) }
 
 // Lang is a user's interface language.
 type Lang string
@@ -118,12 +114,10 @@ type Agency struct {
 	Created       time.Time
 }
 
-var agencyIDRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
 // CheckAgency validates an agency before it is stored.
 func CheckAgency(a Agency) error {
-	if !agencyIDRE.MatchString(a.ID) {
-		return fmt.Errorf("agency id %q: want 1 to 64 of a-z, 0-9, '.', '_', '-' (the id in the jurisdiction rules)", a.ID)
+	if err := agency.CheckID(a.ID); err != nil {
+		return err
 	}
 	if strings.TrimSpace(a.Name) == "" {
 		return fmt.Errorf("agency %s: a name is required", a.ID)
@@ -190,7 +184,7 @@ type Principal struct {
 }
 
 // Can says whether the principal's role has permission p.
-func (p *Principal) Can(perm Permission) bool { return p != nil && p.Role.Can(perm) }
+func (p *Principal) Can(perm Permission) bool { return p != nil && RoleCan(p.Role, perm) }
 
 // Scope says which targets a principal may read.
 func (p *Principal) Scope() Scope {
@@ -224,8 +218,9 @@ func (p *Principal) AuditScope() (all bool, agency string, ok bool) {
 }
 
 // ErrNotFound is returned for an account, agency, session or token that
-// does not exist (or, to a caller without the right, is not visible).
-var ErrNotFound = errors.New("not found")
+// does not exist (or, to a caller without the right, is not visible). It
+// is agency.ErrNotFound.
+var ErrNotFound = agency.ErrNotFound
 
 // ErrExists is returned when creating something that already exists.
 var ErrExists = errors.New("already exists")

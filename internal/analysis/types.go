@@ -3,32 +3,26 @@ package analysis
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"net/netip"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // ErrNotFound is returned for a target, link, lead or hash that does not
 // exist or that the reader's scope does not cover: the two are never told
-// apart.
-var ErrNotFound = errors.New("not found")
+// apart. It is agency.ErrNotFound.
+var ErrNotFound = agency.ErrNotFound
 
 // Scope is what a reader may see: every agency (a national office), or the
-// targets routed to one of Agencies or shared with one of them. The zero
-// Scope sees nothing.
-type Scope struct {
-	All      bool
-	Agencies []string
-}
+// targets routed to one of Agencies or shared with one of them. It is
+// agency.Scope; the zero Scope sees nothing.
+type Scope = agency.Scope
 
 // AllAgencies is the scope of a national office.
 var AllAgencies = Scope{All: true}
-
-// Empty reports whether the scope sees nothing.
-func (s Scope) Empty() bool { return !s.All && len(s.Agencies) == 0 }
 
 // TargetQuery selects a page of targets. Zero fields do not filter.
 type TargetQuery struct {

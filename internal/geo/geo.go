@@ -26,12 +26,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // Sentinel errors, wrapped with the file, line or address they concern.
 var (
-	// ErrNotFound: no database had a record for the address.
-	ErrNotFound = errors.New("address not found in any geolocation database")
+	// ErrNoRecord: no database had a record for the address. It is not
+	// agency.ErrNotFound (a record that does not exist or that the reader
+	// may not see): an address no database knows is stored unplaced, never
+	// answered as missing.
+	ErrNoRecord = errors.New("address not found in any geolocation database")
 	// ErrNotCovered: no database covers the address family (an IPv6
 	// address and only IPv4-only files).
 	ErrNotCovered = errors.New("address family not covered by any geolocation database")
@@ -79,6 +84,16 @@ type Place struct {
 	// Hosting: the ASN is a hosting or cloud provider's; the address is
 	// likely a server, a proxy or a VPN exit, not a subscriber line.
 	Hosting bool `json:"hosting"`
+}
+
+// Observed is the place as an observation carries it (observe.Place, what
+// routing reads): the same fields but the postcode and time zone, which
+// an observation does not keep. The Subdivisions slice is shared.
+func (p Place) Observed() observe.Place {
+	return observe.Place{
+		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
+		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
+	}
 }
 
 // Found reports whether the place holds anything at all.

@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
@@ -246,8 +248,8 @@ func TestLocatorCombinesSourcesAndFlagsProviders(t *testing.T) {
 		{"203.0.113.9", "", "", 16276, "OVH SAS", false, true, nil},
 		{"2001:db8::5", "FR", "flat-ipv6.mmdb", 64501, "Documentation Net B", false, false, nil},
 		{"127.0.0.1", "FR", "flat-ipv4.mmdb", 64502, "Loopback, Synthetic", false, false, nil},
-		{"::1", "", "", 0, "", false, false, ErrNotFound},
-		{"100.64.0.1", "", "", 0, "", false, false, ErrNotFound},
+		{"::1", "", "", 0, "", false, false, ErrNoRecord},
+		{"100.64.0.1", "", "", 0, "", false, false, ErrNoRecord},
 	}
 	for _, tc := range tests {
 		t.Run(tc.addr, func(t *testing.T) {
@@ -621,5 +623,45 @@ func TestRealIPv6FilesPlaceAddresses(t *testing.T) {
 	}
 	if deps < 100 {
 		t.Errorf("%s: %d French networks with a département, want a real file", city6, deps)
+	}
+}
+
+// TestObservedKeepsEveryField: every field of observe.Place is filled
+// from the geo.Place field of its name, so that routing an observation
+// reads what the lookup said.
+func TestObservedKeepsEveryField(t *testing.T) {
+	var p Place
+	pv := reflect.ValueOf(&p).Elem()
+	for i := range pv.NumField() {
+		f := pv.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("lab-" + pv.Type().Field(i).Name)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"lab-a", "lab-b"}))
+		case reflect.Float64:
+			f.SetFloat(float64(i) + 0.5)
+		case reflect.Uint32:
+			f.SetUint(uint64(64500 + i))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Struct:
+			f.Set(reflect.ValueOf(time.Date(2026, 6, 17, 0, 0, 0, 0, time.UTC)))
+		default:
+			t.Fatalf("geo.Place.%s: a %s; teach this test", pv.Type().Field(i).Name, f.Kind())
+		}
+	}
+	o := p.Observed()
+	ov := reflect.ValueOf(o)
+	for i := range ov.NumField() {
+		name := ov.Type().Field(i).Name
+		gf := pv.FieldByName(name)
+		if !gf.IsValid() {
+			t.Errorf("observe.Place.%s has no geo.Place field of its name", name)
+			continue
+		}
+		if !reflect.DeepEqual(ov.Field(i).Interface(), gf.Interface()) {
+			t.Errorf("Observed().%s = %v, want %v", name, ov.Field(i).Interface(), gf.Interface())
+		}
 	}
 }

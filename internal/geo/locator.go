@@ -113,7 +113,7 @@ func (l *Locator) Close() error {
 func (l *Locator) Providers() *Providers { return l.providers }
 
 // Lookup places addr. It returns what the sources know (a Place may have an
-// ASN and no country, or the reverse) and ErrNotFound when none had a
+// ASN and no country, or the reverse) and ErrNoRecord when none had a
 // record, ErrNotCovered when no place database covers the address family
 // and no ASN source knew it either.
 func (l *Locator) Lookup(addr netip.Addr) (Place, error) {
@@ -156,7 +156,7 @@ func (l *Locator) Lookup(addr netip.Addr) (Place, error) {
 		if !covered && len(l.places) > 0 {
 			return Place{}, fmt.Errorf("%s: %w", addr, ErrNotCovered)
 		}
-		return Place{}, fmt.Errorf("%s: %w", addr, ErrNotFound)
+		return Place{}, fmt.Errorf("%s: %w", addr, ErrNoRecord)
 	}
 	return p, nil
 }

@@ -65,17 +65,13 @@ func (e *Enricher) Enrich(o *observe.Observation) {
 	if e == nil {
 		return
 	}
-	var gp geo.Place
-	if o.Place.Found() {
-		gp = toGeo(&o.Place)
-	} else if e.loc != nil {
+	if !o.Place.Found() && e.loc != nil {
 		p, err := e.loc.Lookup(o.Endpoint.IP)
 		switch {
 		case err == nil:
-			o.Place = fromGeo(&p)
-			gp = p
+			o.Place = p.Observed()
 			e.placed.Add(1)
-		case errors.Is(err, geo.ErrNotFound), errors.Is(err, geo.ErrNotCovered), errors.Is(err, geo.ErrInvalidAddr):
+		case errors.Is(err, geo.ErrNoRecord), errors.Is(err, geo.ErrNotCovered), errors.Is(err, geo.ErrInvalidAddr):
 			e.unplaced.Add(1)
 		default:
 			// A read error of the database file: the observation is kept
@@ -84,23 +80,11 @@ func (e *Enricher) Enrich(o *observe.Observation) {
 		}
 	}
 	if e.rules != nil && o.Jurisdiction.Agency == "" {
-		r := e.rules.Route(gp)
+		// An unplaced observation's Place is empty where routing reads it
+		// (country, subdivisions, city, ASN): the rules' default.
+		r := e.rules.Route(o.Place)
 		o.Jurisdiction = observe.Jurisdiction{Agency: r.Agency, Rule: r.Reason}
 		e.routed.Add(1)
-	}
-}
-
-func fromGeo(p *geo.Place) observe.Place {
-	return observe.Place{
-		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
-		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
-	}
-}
-
-func toGeo(p *observe.Place) geo.Place {
-	return geo.Place{
-		Country: p.Country, Subdivisions: p.Subdivisions, City: p.City, Lat: p.Lat, Lon: p.Lon,
-		ASN: p.ASN, Org: p.Org, DB: p.DB, DBBuild: p.DBBuild, VPN: p.VPN, Hosting: p.Hosting,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // benchFixture is a synthetic flat (@ip-location-db style) city database
@@ -132,7 +133,7 @@ func benchEnrich(b *testing.B, cityPath string, asn *geo.ASNTable, rules *Rules,
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				p, _ := l.Lookup(addrs[i&(len(addrs)-1)])
-				if rules.Route(p).Agency != "" {
+				if rules.Route(p.Observed()).Agency != "" {
 					routed++
 				}
 			}
@@ -163,7 +164,7 @@ func benchEnrich(b *testing.B, cityPath string, asn *geo.ASNTable, rules *Rules,
 				p.ASN, p.Org = a, org
 				p.VPN = providers.Kind(a) == geo.VPN
 			}
-			if rules.Route(p).Agency != "" {
+			if rules.Route(p.Observed()).Agency != "" {
 				routed++
 			}
 		}
@@ -200,7 +201,7 @@ func BenchmarkRoute(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	places := []geo.Place{
+	places := []observe.Place{
 		{Country: "FR", Subdivisions: []string{"Ile-de-France", "Yvelines"}, City: "Versailles"},
 		{Country: "FR", Subdivisions: []string{"IDF", "78"}, City: "Versailles"},
 		{Country: "RE", City: "Saint-Denis"},

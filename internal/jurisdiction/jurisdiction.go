@@ -53,7 +53,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // ErrRules is wrapped by every error in a rules file.
@@ -139,7 +139,7 @@ func (r *Rules) Agencies() []Agency {
 // Route returns the agency and service for a place (see the package
 // comment for the precedence). It never fails: the global default is the
 // last resort.
-func (r *Rules) Route(p geo.Place) Route {
+func (r *Rules) Route(p observe.Place) Route {
 	if p.ASN != 0 {
 		if ru, ok := r.asn[p.ASN]; ok {
 			return ru.route

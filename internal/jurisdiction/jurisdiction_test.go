@@ -12,6 +12,7 @@ import (
 	"github.com/oschwald/maxminddb-golang/v2"
 
 	"github.com/vigil-oss/vigil/internal/geo"
+	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
@@ -51,26 +52,26 @@ func TestRouteFollowsPrecedence(t *testing.T) {
 	r := parseSample(t)
 	tests := []struct {
 		name             string
-		place            geo.Place
+		place            observe.Place
 		agency, service  string
 		reasonStartsWith string
 	}{
-		{"asn-beats-everything", geo.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Lyon", ASN: 64500}, "vpn", "exits", "asn AS64500 (sample.yaml:19)"},
-		{"city-beats-subdivision", geo.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Lyon", ASN: 1}, "lyon", "city", "city FR/Lyon (sample.yaml:15)"},
-		{"city-folded", geo.Place{Country: "FR", City: "LYON"}, "lyon", "city", "city FR/Lyon"},
-		{"subdivision-code", geo.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Villeurbanne"}, "south", "rhone", "subdivision FR/69 (sample.yaml:13)"},
-		{"subdivision-flat-english-name", geo.Place{Country: "FR", Subdivisions: []string{"Corsica", "South Corsica"}}, "south", "corsica-south", "subdivision FR/2A"},
-		{"subdivision-french-name-with-accents", geo.Place{Country: "FR", Subdivisions: []string{"Auvergne-Rhône-Alpes", "Rhône"}}, "south", "rhone", "subdivision FR/69"},
-		{"region-only-falls-to-country", geo.Place{Country: "FR", Subdivisions: []string{"IDF"}}, "nat", "national", "country FR (sample.yaml:11)"},
-		{"unmapped-departement", geo.Place{Country: "FR", Subdivisions: []string{"Ile-de-France", "Yvelines"}}, "nat", "national", "country FR"},
-		{"overseas-country-as-departement", geo.Place{Country: "RE", City: "Saint-Denis"}, "south", "reunion", "subdivision FR/974"},
-		{"overseas-without-rule-uses-own-country", geo.Place{Country: "RE"}, "south", "reunion", "subdivision FR/974"},
-		{"overseas-falls-to-FR", geo.Place{Country: "GP"}, "nat", "national", "country FR"},
-		{"other-country-subdivision", geo.Place{Country: "BE", Subdivisions: []string{"bru"}}, "be", "brussels", "subdivision BE/BRU"},
-		{"other-country", geo.Place{Country: "BE", Subdivisions: []string{"VLG"}}, "be", "national", "country BE"},
-		{"unknown-country-default", geo.Place{Country: "JP"}, "world", "intl", "default (sample.yaml:9)"},
-		{"empty-place-default", geo.Place{}, "world", "intl", "default"},
-		{"vpn-flag-alone-does-not-route", geo.Place{Country: "FR", VPN: true, ASN: 1}, "nat", "national", "country FR"},
+		{"asn-beats-everything", observe.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Lyon", ASN: 64500}, "vpn", "exits", "asn AS64500 (sample.yaml:19)"},
+		{"city-beats-subdivision", observe.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Lyon", ASN: 1}, "lyon", "city", "city FR/Lyon (sample.yaml:15)"},
+		{"city-folded", observe.Place{Country: "FR", City: "LYON"}, "lyon", "city", "city FR/Lyon"},
+		{"subdivision-code", observe.Place{Country: "FR", Subdivisions: []string{"ARA", "69"}, City: "Villeurbanne"}, "south", "rhone", "subdivision FR/69 (sample.yaml:13)"},
+		{"subdivision-flat-english-name", observe.Place{Country: "FR", Subdivisions: []string{"Corsica", "South Corsica"}}, "south", "corsica-south", "subdivision FR/2A"},
+		{"subdivision-french-name-with-accents", observe.Place{Country: "FR", Subdivisions: []string{"Auvergne-Rhône-Alpes", "Rhône"}}, "south", "rhone", "subdivision FR/69"},
+		{"region-only-falls-to-country", observe.Place{Country: "FR", Subdivisions: []string{"IDF"}}, "nat", "national", "country FR (sample.yaml:11)"},
+		{"unmapped-departement", observe.Place{Country: "FR", Subdivisions: []string{"Ile-de-France", "Yvelines"}}, "nat", "national", "country FR"},
+		{"overseas-country-as-departement", observe.Place{Country: "RE", City: "Saint-Denis"}, "south", "reunion", "subdivision FR/974"},
+		{"overseas-without-rule-uses-own-country", observe.Place{Country: "RE"}, "south", "reunion", "subdivision FR/974"},
+		{"overseas-falls-to-FR", observe.Place{Country: "GP"}, "nat", "national", "country FR"},
+		{"other-country-subdivision", observe.Place{Country: "BE", Subdivisions: []string{"bru"}}, "be", "brussels", "subdivision BE/BRU"},
+		{"other-country", observe.Place{Country: "BE", Subdivisions: []string{"VLG"}}, "be", "national", "country BE"},
+		{"unknown-country-default", observe.Place{Country: "JP"}, "world", "intl", "default (sample.yaml:9)"},
+		{"empty-place-default", observe.Place{}, "world", "intl", "default"},
+		{"vpn-flag-alone-does-not-route", observe.Place{Country: "FR", VPN: true, ASN: 1}, "nat", "national", "country FR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +163,7 @@ func TestShippedExamplesLoadAndRouteEveryDepartement(t *testing.T) {
 				return
 			}
 			for _, d := range Departements() {
-				got := r.Route(geo.Place{Country: "FR", Subdivisions: []string{"Region", d.Code}})
+				got := r.Route(observe.Place{Country: "FR", Subdivisions: []string{"Region", d.Code}})
 				if !strings.HasPrefix(got.Reason, "subdivision FR/"+d.Code+" ") {
 					t.Errorf("département %s (%s) routed by %q, want its own rule", d.Code, d.Name, got.Reason)
 				}
@@ -173,18 +174,18 @@ func TestShippedExamplesLoadAndRouteEveryDepartement(t *testing.T) {
 					t.Errorf("département %s has no service", d.Code)
 				}
 				// The same département by name, as a flat database gives it.
-				byName := r.Route(geo.Place{Country: "FR", Subdivisions: []string{d.Name}})
+				byName := r.Route(observe.Place{Country: "FR", Subdivisions: []string{d.Name}})
 				if byName.Reason != got.Reason {
 					t.Errorf("département %s by name %q: %q, by code: %q", d.Code, d.Name, byName.Reason, got.Reason)
 				}
 			}
-			if got, want := r.Route(geo.Place{Country: "FR"}).Agency, "fr-ofmin"; got != want {
+			if got, want := r.Route(observe.Place{Country: "FR"}).Agency, "fr-ofmin"; got != want {
 				t.Errorf("national default = %q, want %q", got, want)
 			}
-			if got, want := r.Route(geo.Place{Country: "US"}).Agency, "fr-ofmin"; got != want {
+			if got, want := r.Route(observe.Place{Country: "US"}).Agency, "fr-ofmin"; got != want {
 				t.Errorf("global default = %q, want %q", got, want)
 			}
-			if got, want := r.Route(geo.Place{Country: "YT"}).Agency, "fr-dtpn-976"; got != want {
+			if got, want := r.Route(observe.Place{Country: "YT"}).Agency, "fr-dtpn-976"; got != want {
 				t.Errorf("Mayotte reported as YT = %q, want %q", got, want)
 			}
 		})
@@ -346,10 +347,10 @@ func TestRealIPv6AddressesRouteByDepartement(t *testing.T) {
 			continue
 		}
 		code, _ := DepartementCode(state2)
-		r := rules.Route(p)
-		want := rules.Route(geo.Place{Country: "FR", Subdivisions: []string{code}})
+		r := rules.Route(p.Observed())
+		want := rules.Route(observe.Place{Country: "FR", Subdivisions: []string{code}})
 		if p.ASN != 0 {
-			if asnRoute := rules.Route(geo.Place{ASN: p.ASN}); strings.HasPrefix(asnRoute.Reason, "asn") {
+			if asnRoute := rules.Route(observe.Place{ASN: p.ASN}); strings.HasPrefix(asnRoute.Reason, "asn") {
 				want = asnRoute // an ASN rule (a VPN desk) comes first
 			}
 		}
@@ -367,7 +368,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(string(b))
 	}
 	f.Add("agencies:\n  - {id: a, name: A}\ndefault: {agency: a}\nrules:\n  - {asn: 1, agency: a}\n")
-	places := []geo.Place{
+	places := []observe.Place{
 		{}, {Country: "FR", Subdivisions: []string{"IDF", "78"}, City: "Versailles"}, {Country: "RE"},
 		{Country: "BE", Subdivisions: []string{"BRU"}}, {ASN: 1}, {ASN: 64500, Country: "FR"},
 	}

@@ -84,11 +84,12 @@ func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
 	st := openStore(t)
 	importList(t, st, "lab", false, watchlist.Entry{Hash: hashkind.MustNew(hashkind.ED2K, f.Hash[:]), Size: f.Size, Category: "1"})
 
+	labGeo, labRules := labEnrichment(t)
 	reg := prometheus.NewRegistry()
 	var probes atomic.Int32
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	p, err := New(ctx, Config{Store: st, Analysis: st, Registry: reg, Enricher: labEnricher(t),
+	p, err := New(ctx, Config{Store: st, Analysis: st, Registry: reg, Geo: labGeo, Rules: labRules,
 		OnCommit: func(batch []observe.Observation) {
 			for _, o := range batch {
 				if o.Method == observe.MethodPeerProbe {

@@ -32,9 +32,7 @@ func (p *Pipeline) register() error {
 	}
 	if p.consumer != nil {
 		cs = append(cs, p.ingestM.Collectors()...)
-		if p.cfg.Enricher != nil {
-			cs = append(cs, p.cfg.Enricher.Collectors()...)
-		}
+		cs = append(cs, p.enricher.Collectors()...)
 	}
 	if p.engine != nil {
 		cs = append(cs, p.analysisM.received, p.analysisM.processed, p.analysisM.errors, p.engine.Collector())

@@ -20,9 +20,9 @@ import (
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
-// labEnricher places with the lab's loopback geo database and routes with
-// the shipped French rules.
-func labEnricher(t *testing.T) *ingest.Enricher {
+// labEnrichment is the lab's loopback geo database, to place with, and
+// the shipped French rules, to route with.
+func labEnrichment(t *testing.T) (*geo.Locator, *jurisdiction.Rules) {
 	t.Helper()
 	files, err := lab.WriteGeo(t.TempDir())
 	if err != nil {
@@ -43,7 +43,7 @@ func labEnricher(t *testing.T) *ingest.Enricher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ingest.NewEnricher(loc, rules)
+	return loc, rules
 }
 
 // asSent returns observations as a sensor sends them: no place, no
@@ -74,13 +74,13 @@ func stored(t *testing.T, st store.Store) []observe.Observation {
 func TestEveryPathStoresTheSameRowsAndEnrichment(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	en := labEnricher(t)
+	loc, rules := labEnrichment(t)
 	const n = 60
 	sent := asSent(n)
 
 	// The sensors' path: published on the in-process bus.
 	viaBus := openStore(t)
-	p, err := New(ctx, Config{Store: viaBus, Enricher: en})
+	p, err := New(ctx, Config{Store: viaBus, Geo: loc, Rules: rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestEveryPathStoresTheSameRowsAndEnrichment(t *testing.T) {
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rcancel()
 	committed := 0
-	p, err = New(ctx, Config{Store: viaNATS, Enricher: en, Consumer: cons, OnCommit: func(b []observe.Observation) {
+	p, err = New(ctx, Config{Store: viaNATS, Geo: loc, Rules: rules, Consumer: cons, OnCommit: func(b []observe.Observation) {
 		if committed += len(b); committed >= n {
 			rcancel() // as an operator's Ctrl-C once the stream is empty
 		}
@@ -135,7 +135,7 @@ func TestEveryPathStoresTheSameRowsAndEnrichment(t *testing.T) {
 	viaFile := openStore(t)
 	icfg := ingest.DefaultConfig()
 	icfg.BatchSize = n
-	p, err = New(ctx, Config{Store: viaFile, Enricher: en, Consumer: inproc.NewSlice(slices.Clone(sent)), Ingest: icfg})
+	p, err = New(ctx, Config{Store: viaFile, Geo: loc, Rules: rules, Consumer: inproc.NewSlice(slices.Clone(sent)), Ingest: icfg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,8 +30,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -60,9 +62,12 @@ type Config struct {
 	// logged and stored).
 	OnAlert func(analysis.Alert)
 
-	// Enricher places and routes each observation at ingest; nil stores
-	// them as they come.
-	Enricher *ingest.Enricher
+	// Geo places each observation at ingest (ingest.Enricher); nil
+	// stores it without a place. The caller opens and closes it.
+	Geo *geo.Locator
+	// Rules route each observation to an agency at ingest; nil routes
+	// none.
+	Rules *jurisdiction.Rules
 	// Ingest sets ingest's batching (BatchSize, FlushEvery); the
 	// pipeline sets its hooks, metrics and log.
 	Ingest ingest.Config
@@ -119,9 +124,10 @@ type Pipeline struct {
 	log *slog.Logger
 
 	engine   *analysis.Engine
-	consumer bus.Consumer  // what ingest reads; nil with Remote
-	pub      bus.Publisher // what sensors publish to, counted
-	live     match.Live    // the matcher, once a sensor needs it
+	consumer bus.Consumer     // what ingest reads; nil with Remote
+	pub      bus.Publisher    // what sensors publish to, counted
+	live     match.Live       // the matcher, once a sensor needs it
+	enricher *ingest.Enricher // places and routes what ingest reads; nil with no ingest here
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -166,6 +172,9 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	default:
 		b := inproc.New(cfg.BusCapacity)
 		p.consumer, p.pub = b, bus.Counted(b, p.busM)
+	}
+	if p.consumer != nil {
+		p.enricher = ingest.NewEnricher(cfg.Geo, cfg.Rules)
 	}
 	if cfg.Analysis != nil {
 		e, err := StartAnalysis(ctx, cfg.Analysis, AnalysisConfig{EndpointWindow: cfg.EndpointWindow, IPv6: cfg.IPv6,
@@ -346,8 +355,8 @@ func stopped(err error) bool {
 func (p *Pipeline) ingest(ctx context.Context) error {
 	cfg := p.cfg.Ingest
 	cfg.Metrics, cfg.Log = p.ingestM, p.log
-	if p.cfg.Enricher != nil {
-		cfg.Enrich = p.cfg.Enricher.Enrich
+	if p.enricher != nil {
+		cfg.Enrich = p.enricher.Enrich
 	}
 	cfg.OnCommit = p.committed
 	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)

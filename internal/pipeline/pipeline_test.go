@@ -256,7 +256,7 @@ func TestFailedPublishIsCountedAndReturned(t *testing.T) {
 func TestEveryStageRegistersItsMetrics(t *testing.T) {
 	st := openStore(t)
 	reg := prometheus.NewRegistry()
-	p, err := New(context.Background(), Config{Store: st, Analysis: st, Registry: reg, Enricher: ingest.NewEnricher(nil, nil)})
+	p, err := New(context.Background(), Config{Store: st, Analysis: st, Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

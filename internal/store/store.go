@@ -12,16 +12,17 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
-// ErrNotFound is returned when a named list, entry or record does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when a named list, entry or record does not
+// exist. It is agency.ErrNotFound.
+var ErrNotFound = agency.ErrNotFound
 
 // ListImport is one import of a list file (or several files as one list).
 type ListImport struct {

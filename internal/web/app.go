@@ -305,22 +305,8 @@ func who(r *http.Request) (*pages.User, bool) {
 
 // userOf maps a principal to the pages' user.
 func userOf(p *access.Principal) *pages.User {
-	role := ""
-	switch p.Role {
-	case access.RoleInvestigator:
-		role = pages.RoleInvestigator
-	case access.RoleAnalyst:
-		role = pages.RoleAnalyst
-	case access.RoleSupervisor:
-		role = pages.RoleSupervisor
-	case access.RoleAuditor:
-		role = pages.RoleAuditor
-	case access.RoleAdmin:
-		role = pages.RoleAdmin
-	}
-	s := p.Scope()
-	return &pages.User{Name: p.Name, Agency: p.Agency, Role: role, Lang: string(p.Lang), TimeZone: p.TimeZone,
-		Scope: pages.Scope{All: s.All, Agencies: s.Agencies}}
+	return &pages.User{Name: p.Name, Agency: p.Agency, Role: p.Role, Lang: string(p.Lang), TimeZone: p.TimeZone,
+		Scope: p.Scope()}
 }
 
 // setLang stores the language on the account (the next request's

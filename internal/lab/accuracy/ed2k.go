@@ -18,7 +18,6 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/geo"
-	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/lab"
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
@@ -156,7 +155,7 @@ func RunED2K(ctx context.Context, c Config) (_ *Report, err error) {
 	}
 	defer loc.Close()
 
-	p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, Enricher: ingest.NewEnricher(loc, nil), Log: log})
+	p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, Geo: loc, Log: log})
 	if err != nil {
 		return nil, err
 	}

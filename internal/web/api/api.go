@@ -73,16 +73,6 @@ type Imports interface {
 	ImportState(id, user string) (state any, ok bool)
 }
 
-// Scope turns a caller's access scope into the analysis scope the store
-// applies in SQL (targets routed to, or shared with, the agencies).
-func Scope(p *access.Principal) analysis.Scope {
-	if p == nil {
-		return analysis.Scope{}
-	}
-	s := p.Scope()
-	return analysis.Scope{All: s.All, Agencies: s.Agencies}
-}
-
 // Routes are the routes Handler serves (docs/openapi.yaml documents each).
 var Routes = []string{
 	"GET /api/v1/targets",
@@ -238,7 +228,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "%v", err)
 		return
 	}
-	q.Scope = Scope(p)
+	q.Scope = p.Scope()
 	list, total, err := h.cfg.Targets.Targets(r.Context(), q)
 	if err != nil {
 		h.fail(w, r, err)
@@ -313,7 +303,7 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 		}
 		purpose = p
 	}
-	d, err := h.cfg.Targets.Target(r.Context(), id, Scope(access.PrincipalFrom(r.Context())))
+	d, err := h.cfg.Targets.Target(r.Context(), id, access.PrincipalFrom(r.Context()).Scope())
 	if errors.Is(err, analysis.ErrNotFound) {
 		h.notFound(w, r, "target:"+id)
 		return
@@ -353,7 +343,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := access.PrincipalFrom(r.Context())
-	d, err := h.cfg.Targets.TargetWithTimeline(r.Context(), id, Scope(p), 1<<20)
+	d, err := h.cfg.Targets.TargetWithTimeline(r.Context(), id, p.Scope(), 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
 		h.notFound(w, r, "target:"+id)
 		return

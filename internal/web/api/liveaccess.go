@@ -39,7 +39,7 @@ type StoreAccess struct {
 // Deliverable implements LiveAccess: the endpoints' current targets (one
 // indexed query) and their visibility to p (one more).
 func (l StoreAccess) Deliverable(ctx context.Context, p *access.Principal, evs []Event) ([]bool, error) {
-	scope := Scope(p)
+	scope := p.Scope()
 	out := make([]bool, len(evs))
 	if scope.Empty() || len(evs) == 0 {
 		return out, nil

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"slices"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -21,8 +21,8 @@ import (
 
 // Sentinel errors a backend returns; handlers test them with errors.Is.
 var (
-	// ErrNotFound: no such target, list or record.
-	ErrNotFound = errors.New("not found")
+	// ErrNotFound: no such target, list or record (agency.ErrNotFound).
+	ErrNotFound = agency.ErrNotFound
 	// ErrDenied: the thing exists but is outside the viewer's scope or
 	// role. Handlers answer exactly as for ErrNotFound (404, same page) and
 	// append an audit record with ActionDenied.
@@ -31,40 +31,29 @@ var (
 	ErrNoPurpose = errors.New("a purpose (case number) is required")
 )
 
-// Roles. An adapter maps the account store's roles onto these.
+// Roles: the access layer's, agency.Role.
 const (
-	RoleInvestigator = "investigator" // a local service: its targets only
-	RoleAnalyst      = "analyst"      // national office: all targets, lists, sensors
-	RoleSupervisor   = "supervisor"   // sees its service's targets
-	RoleAuditor      = "auditor"      // reads the audit trail
-	RoleAdmin        = "admin"        // lists and sensors
+	RoleInvestigator = agency.RoleInvestigator // a local service: its targets only
+	RoleAnalyst      = agency.RoleAnalyst      // national office: all targets, lists, sensors
+	RoleSupervisor   = agency.RoleSupervisor   // sees its service's targets
+	RoleAuditor      = agency.RoleAuditor      // reads the audit trail
+	RoleAdmin        = agency.RoleAdmin        // lists and sensors
 )
 
 // User is the person behind a request, as the access layer authenticated
 // them. It is never built from request input by this package.
 type User struct {
-	Name     string // login name, written into audit records
-	Agency   string // agency id of the user's service
-	Role     string // one of the Role constants
-	Lang     string // "en" or "fr"; "" picks the default
-	TimeZone string // IANA zone, e.g. "Europe/Paris"; "" is UTC
-	Scope    Scope  // whose targets and events the user may see
+	Name     string      // login name, written into audit records
+	Agency   string      // agency id of the user's service
+	Role     agency.Role // one of the Role constants
+	Lang     string      // "en" or "fr"; "" picks the default
+	TimeZone string      // IANA zone, e.g. "Europe/Paris"; "" is UTC
+	Scope    Scope       // whose targets and events the user may see
 }
 
-// Scope is a user's need to know: the agencies whose targets they may see.
-type Scope struct {
-	All      bool     // a national office: every agency, and unrouted targets
-	Agencies []string // agency ids (the user's own and those sharing with it)
-}
-
-// Allows reports whether an item routed to agency is in scope. Unrouted
-// items ("") are visible only with All.
-func (s Scope) Allows(agency string) bool {
-	if s.All {
-		return true
-	}
-	return agency != "" && slices.Contains(s.Agencies, agency)
-}
+// Scope is a user's need to know: the agencies whose targets they may see
+// (agency.Scope).
+type Scope = agency.Scope
 
 // CanAudit reports whether u may read the audit trail.
 func (u *User) CanAudit() bool { return u != nil && u.Role == RoleAuditor }
@@ -493,7 +482,7 @@ type AuditRecord struct {
 	Time        time.Time // set by the trail
 	Actor       string
 	ActorAgency string
-	Role        string
+	Role        agency.Role // the actor's role at the time
 	Remote      string
 	Action      string
 	Object      string // "target:ID", "list:NAME", ...

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/api"
@@ -228,7 +229,7 @@ func (b *fakeBackend) Render(ctx context.Context, u *User, id, format, purpose s
 
 // Append implements trail.Appender: the records the pages write.
 func (b *fakeBackend) Append(ctx context.Context, r audit.Record) (audit.Record, error) {
-	return r, b.appendRecord(ctx, AuditRecord{Actor: r.Actor, ActorAgency: r.ActorAgency, Role: r.Role, Remote: r.Remote,
+	return r, b.appendRecord(ctx, AuditRecord{Actor: r.Actor, ActorAgency: r.ActorAgency, Role: agency.Role(r.Role), Remote: r.Remote,
 		Action: r.Action, Object: r.Object, Purpose: r.Purpose, Detail: string(r.Detail)})
 }
 

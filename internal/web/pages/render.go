@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
@@ -123,7 +124,7 @@ func (v *view) Colon() string { return v.T("common.colon") }
 
 // Role names a role in the viewer's language (the code itself when the
 // catalog does not know it).
-func (v *view) Role(r string) string { return v.known("role."+r, r) }
+func (v *view) Role(r agency.Role) string { return v.known("role."+string(r), string(r)) }
 
 // known is the message for key, or fallback when the catalog lacks it.
 func (v *view) known(key, fallback string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/audit"
 )
 
@@ -35,7 +36,7 @@ func (a storeAudit) List(ctx context.Context, u *User, f AuditFilter) ([]AuditRe
 	}
 	var out []AuditRecord
 	err := a.store.AuditRecords(ctx, af, func(r audit.Record) error {
-		out = append(out, AuditRecord{Seq: r.Seq, Time: r.Time, Actor: r.Actor, ActorAgency: r.ActorAgency, Role: r.Role,
+		out = append(out, AuditRecord{Seq: r.Seq, Time: r.Time, Actor: r.Actor, ActorAgency: r.ActorAgency, Role: agency.Role(r.Role),
 			Remote: r.Remote, Action: r.Action, Object: r.Object, Purpose: r.Purpose, Detail: string(r.Detail)})
 		return nil
 	})

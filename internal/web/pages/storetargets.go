@@ -37,11 +37,12 @@ type storeTargets struct {
 // reads every one).
 const pageTimeline = 200
 
-func viewScope(u *User) analysis.Scope {
+// viewScope is u's scope; no user sees nothing.
+func viewScope(u *User) Scope {
 	if u == nil {
-		return analysis.Scope{}
+		return Scope{}
 	}
-	return analysis.Scope{All: u.Scope.All, Agencies: u.Scope.Agencies}
+	return u.Scope
 }
 
 // List implements Targets.

@@ -1,0 +1,20 @@
+package pipeline
+
+import (
+	"context"
+
+	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// ImportObservations stores observations read from a file through ingest,
+// the only writer, in one batch: one transaction, all or nothing. They are
+// not placed or routed again: what was known when they were seen stays.
+func ImportObservations(ctx context.Context, st store.Store, obs []observe.Observation) error {
+	cfg := ingest.DefaultConfig()
+	cfg.BatchSize = max(len(obs), 1)
+	_, err := ingest.Run(ctx, inproc.NewSlice(obs), st, cfg)
+	return err
+}
