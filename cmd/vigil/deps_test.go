@@ -96,7 +96,6 @@ var layerTable = []struct {
 		"internal/audit/audittest",       // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
-		"internal/enrich",
 		"internal/isp",
 		"internal/sensor/bittorrent/discover", // issue 12, build 6
 		"internal/sensor/ed2k/probe",
@@ -169,10 +168,10 @@ var (
 	}{
 		{[]string{"internal/sensor"},
 			[]string{"internal/store", "internal/analysis", "internal/audit", "internal/access", "internal/isp",
-				"internal/enrich", "internal/jurisdiction", "internal/geo", "internal/ingest"},
+				"internal/jurisdiction", "internal/geo", "internal/ingest"},
 			"a sensor only emits observations: it knows no storage, analysis, casework or enrichment"},
 		{[]string{"internal/web"},
-			[]string{"internal/sensor", "internal/bus", "internal/ingest", "internal/enrich", "internal/lab"},
+			[]string{"internal/sensor", "internal/bus", "internal/ingest", "internal/lab"},
 			"the web reads what the pipeline stored; it runs no part of the pipeline"},
 		{[]string{"internal/sensor/bittorrent/probe"}, []string{"internal/observe"},
 			"a probe returns a result and a transcript, never an Observation (issue 12, build 6)"},
@@ -184,7 +183,7 @@ var (
 
 	// cmdNever is what cmd/vigil itself must not import: the pipeline
 	// runs these (issue 12, problems 1 and 2).
-	cmdNever = []string{"internal/ingest", "internal/enrich", "internal/bus"}
+	cmdNever = []string{"internal/ingest", "internal/bus"}
 
 	// httpAllowed may import net/http outside the web tree: HTTP clients
 	// (trackers, OIDC, the witness, the lab's tracker) and the program.
