@@ -16,12 +16,12 @@ func TestSearchKeywordFindsTheFilesIndexedUnderAWord(t *testing.T) {
 	defer cancel()
 	lab, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 6, KadNodes: 40, Files: 4, Clients: 8, SharesPerClient: 1,
 		Names: []string{"lab-keyword-alpha 01.bin", "Lab Keyword ALPHA (02).bin", "lab-keyword-beta.bin"},
-		Base:  netip.MustParseAddr("127.97.0.0")})
+		Base:  netip.MustParseAddr("127.110.0.0")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lab.Close()
-	n := testNode(t, "127.97.255.1")
+	n := testNode(t, "127.113.255.1")
 	if err := n.Bootstrap(ctx, lab.Bootstrap(2)); err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,14 @@ func TestSearchKeywordFindsTheFilesIndexedUnderAWord(t *testing.T) {
 func TestKeywordAnswersAreBoundedAndTakenOnlyFromTheNodeAsked(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	n := testNode(t, "127.97.128.1")
+	n := testNode(t, "127.114.0.1")
 	n.cfg.MaxKeywordResults = 60
-	fake, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.97.128.2:0")))
+	fake, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.114.0.2:0")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fake.Close()
-	spoofer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.97.128.3:0")))
+	spoofer, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.114.0.3:0")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,8 @@ const (
 
 // SearchExpr is one node of a search expression.
 type SearchExpr struct {
-	Type        byte   // one of the Search* node types
-	Op          byte   // SearchOperator: SearchAnd, SearchOr or SearchNot
+	Type        byte // one of the Search* node types
+	Op          byte // SearchOperator: SearchAnd, SearchOr or SearchNot
 	Left, Right *SearchExpr
 	Str         string // SearchString: the term; SearchMeta: the value
 	Tag         string // SearchMeta, SearchNum*: the tag's name (one byte for FT_* ids)
