@@ -168,7 +168,7 @@ func leadsListCommand() *command {
 A lead is an unwatched file for a human to review, never a match: another
 file of a watched torrent (FOUND BY torrent, with the endpoints that served
 it), or a file an analyst's keyword search returned ('vigil sensor ed2k
---keywords': FOUND BY keyword search, at no endpoint; --json gives the
+--keywords': FOUND BY suspect: keyword search, at no endpoint; --json gives the
 keywords and the source count the network claimed). Confirming one puts
 its hash on the local-confirmed list, so that the sensors watch it from
 their next start.
@@ -215,7 +215,7 @@ func leadOrigin(l analysis.Lead) string {
 		parts = append(parts, "torrent")
 	}
 	if len(l.Keywords) > 0 {
-		parts = append(parts, "keyword search ("+strings.Join(l.Networks, ",")+")")
+		parts = append(parts, "suspect: keyword search ("+strings.Join(l.Networks, ",")+")")
 	}
 	return strings.Join(parts, ", ")
 }
