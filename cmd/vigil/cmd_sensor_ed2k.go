@@ -199,14 +199,16 @@ Examples:
 // done releases what it opened, once the pipeline has run.
 func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
-	done = func() {
+	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
+	// release, not done: a failing return sets done to nil before this
+	// runs.
 	defer func() {
 		if err != nil {
-			done()
+			release()
 		}
 	}()
 	pc := pipeline.Config{Store: st, Log: a.log}
@@ -233,7 +235,7 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, done, nil
+	return p, release, nil
 }
 
 // readKeywords reads a keywords file: one keyword a line, '#' comments

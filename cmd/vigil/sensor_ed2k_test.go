@@ -127,8 +127,12 @@ func TestSensorED2KKeywordsMakeSuspectLeads(t *testing.T) {
 	if code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--keywords", bad); code == exitOK || !strings.Contains(errOut, "line 2") || strings.Contains(errOut, "ab-cd") {
 		t.Fatalf("a keyword without a word: exit %d: %s", code, errOut)
 	}
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	code, summary, errOut := vigilRun(t, env, "", "--log-level", "debug", "sensor", "ed2k", "--server", srv, "--listen", "127.117.255.1",
-		"--lab", "--duration", "3s", "--keywords", kw)
+		"--lab", "--duration", "3s", "--keywords", kw, "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -154,5 +158,26 @@ func TestSensorED2KKeywordsMakeSuspectLeads(t *testing.T) {
 	code, out, errOut = vigilRun(t, env, "", "observations", "export", "--case", "T-1", "--format", "jsonl")
 	if code != exitOK || strings.Contains(out, hex.EncodeToString(other.Hash[:])) {
 		t.Fatalf("export: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// TestSensorED2KFailingStartReleasesWithoutPanic: a pipeline that cannot
+// start (here: --duration ends before the analysis's catch-up) is an
+// error, not a panic: the release of what was opened once called a nil
+// function.
+func TestSensorED2KFailingStartReleasesWithoutPanic(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	list := writeFile(t, dir, "lab.ed2k", "ed2k://|file|a.bin|1000|0123456789abcdef0123456789abcdef|/\n")
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
+		t.Fatalf("import: %s", errOut)
+	}
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", "127.0.0.1:1", "--duration", "1ns", "--geo-db", geoFiles.City)
+	if code == exitOK {
+		t.Fatalf("a sensor whose pipeline could not start exited 0: %s", errOut)
 	}
 }
