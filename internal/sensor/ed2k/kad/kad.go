@@ -51,7 +51,8 @@ type Config struct {
 	// MaxUnpacked bounds a packed datagram once inflated.
 	MaxUnpacked int
 	// MaxKeywordResults bounds the files one keyword search returns (the
-	// nodes asked could name thousands); the rest are counted, not kept.
+	// nodes asked could name thousands; eMule stops a keyword search at
+	// 300 too); the rest are counted, not kept.
 	MaxKeywordResults int
 	// AnswerBudget bounds the answers given to other nodes' queries per
 	// source address (PerAddrPerSecond, PerAddrBurst, MaxAddrs): a
