@@ -65,8 +65,8 @@ servers and to check part maps).
   says have it), never an observation of anyone: results whose names lack
   one of the keyword's words are dropped; a watched hash is only counted
   (its sources are asked for each round, as every watched hash's are);
-  any other file, unless a known-benign list holds it, becomes a suspect
-  lead for review ('vigil leads list'): flagged for a human, never a
+  any other file that no list names (a known-benign one included) becomes
+  a suspect lead for review ('vigil leads list'): flagged for a human, never a
   match, a level, a target or an ISP row. Leads are recorded by the
   analysis of this process, so --keywords cannot be used with --bus.
   Keywords and results are never logged.
