@@ -93,8 +93,9 @@ type Config struct {
 	// Keywords are an analyst's keyword searches, each a phrase of which
 	// every word (as eMule splits names: wire.Words) must be in a file's
 	// name; none (the default: none are shipped): no keyword search. Each
-	// is searched on every server and in Kad (by its first word) every
-	// KeywordEvery.
+	// is searched in Kad (by its first word) every KeywordEvery, and on
+	// every server after the first round of source requests once
+	// KeywordEvery has passed (so no more often than SearchEvery).
 	Keywords     []string
 	KeywordEvery time.Duration
 	// OnSuspect receives the files keyword searches return that the
