@@ -165,6 +165,14 @@ func leadsListCommand() *command {
 		summary: "List leads, most seen first.",
 		usage:   "vigil leads list [--state open|confirmed|dismissed] [--json]",
 		help: `
+A lead is an unwatched file for a human to review, never a match: another
+file of a watched torrent (FOUND BY torrent, with the endpoints that served
+it), or a file an analyst's keyword search returned ('vigil sensor ed2k
+--keywords': FOUND BY suspect: keyword search, at no endpoint; --json gives the
+keywords and the source count the network claimed). Confirming one puts
+its hash on the local-confirmed list, so that the sensors watch it from
+their next start.
+
 Example:
   vigil leads list --state open
 `,
@@ -187,9 +195,9 @@ Example:
 					return writeIndentedJSON(a.stdout, leads)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tSTATE\t")
+				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tFOUND BY\tSTATE\t")
 				for _, l := range leads {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, l.State)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, leadOrigin(l), l.State)
 				}
 				_ = tw.Flush()
 				fmt.Fprintf(a.stdout, "%d leads\n", total)
@@ -197,6 +205,19 @@ Example:
 			}
 		},
 	}
+}
+
+// leadOrigin says how a lead was found: in watched torrents, by keyword
+// searches (a suspect lead, with the networks that returned it), or both.
+func leadOrigin(l analysis.Lead) string {
+	var parts []string
+	if len(l.Torrents) > 0 {
+		parts = append(parts, "torrent")
+	}
+	if len(l.Keywords) > 0 {
+		parts = append(parts, "suspect: keyword search ("+strings.Join(l.Networks, ",")+")")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func quarantineCommand() *command {

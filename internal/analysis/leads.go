@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 )
 
 // leadKey names a lead: its own hash, or its torrent and path.
@@ -41,22 +42,13 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 			k := leadKey(a, f)
 			l := e.leads[k]
 			if l == nil {
-				l = &LeadState{Lead: Lead{Key: k, Hash: f.Hash, Path: f.Path, Size: f.Size, FirstSeen: a.Time.UTC(), LastSeen: a.Time.UTC(), State: LeadOpen}, TorrentHash: a.Torrent, Seen: map[string]int{}}
+				l = &LeadState{Lead: Lead{Key: k, Hash: f.Hash, Path: f.Path, Size: f.Size, FirstSeen: a.Time.UTC(), LastSeen: a.Time.UTC(), State: LeadOpen, Sources: -1}, TorrentHash: a.Torrent, Seen: map[string]int{}}
 				e.leads[k] = l
 			}
-			l.Count++
-			if a.Time.Before(l.FirstSeen) {
-				l.FirstSeen = a.Time.UTC()
+			if l.TorrentHash.IsZero() {
+				l.TorrentHash = a.Torrent // a suspect lead now seen in a torrent too
 			}
-			if a.Time.After(l.LastSeen) {
-				l.LastSeen = a.Time.UTC()
-			}
-			if l.Path == "" {
-				l.Path = f.Path
-			}
-			if l.Size <= 0 {
-				l.Size = f.Size
-			}
+			l.sighted(a.Time, f.Path, f.Size)
 			if !slices.Contains(l.Torrents, tk) {
 				l.Torrents = append(l.Torrents, tk)
 			}
@@ -73,6 +65,63 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 				}
 			}
 		}
+	}
+	return e.save(ctx, 0)
+}
+
+// sighted counts one more sighting of l at t, and fills its name and size
+// if it had none.
+func (l *LeadState) sighted(t time.Time, path string, size int64) {
+	l.Count++
+	if t.Before(l.FirstSeen) {
+		l.FirstSeen = t.UTC()
+	}
+	if t.After(l.LastSeen) {
+		l.LastSeen = t.UTC()
+	}
+	if l.Path == "" {
+		l.Path = path
+	}
+	if l.Size <= 0 {
+		l.Size = size
+	}
+}
+
+// AddSuspects records the files of analysts' keyword searches as suspect
+// leads, keyed by their hash (one lead per file, whatever found it; a
+// file also seen in a torrent is the same lead). A file on a watch-list
+// (Config.Watched) is left out: it is watched, not a lead. A suspect lead
+// is seen at no endpoint: it adds nothing to any target, its score or
+// its level, and makes no observation; confirming it lists its hash
+// (ListRules), so that from then on the sensors watch it and what they
+// observe of it is scored as for any listed file.
+func (e *Engine) AddSuspects(ctx context.Context, ss []Suspect) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i := range ss {
+		sp := &ss[i]
+		if sp.Hash.IsZero() || sp.Time.IsZero() || sp.Keyword == "" || sp.Network == "" {
+			return fmt.Errorf("analysis: suspect %d: want a hash, a time, a keyword and a network", i)
+		}
+		if e.cfg.Watched != nil && e.cfg.Watched(sp.Hash) {
+			continue
+		}
+		k := HashKey(sp.Hash)
+		l := e.leads[k]
+		if l == nil {
+			l = &LeadState{Lead: Lead{Key: k, Hash: sp.Hash, Path: sp.Name, Size: sp.Size, FirstSeen: sp.Time.UTC(), LastSeen: sp.Time.UTC(),
+				State: LeadOpen, Sources: -1}, Seen: map[string]int{}}
+			e.leads[k] = l
+		}
+		l.sighted(sp.Time, sp.Name, sp.Size)
+		if !slices.Contains(l.Keywords, sp.Keyword) {
+			l.Keywords = append(l.Keywords, sp.Keyword)
+		}
+		if !slices.Contains(l.Networks, sp.Network) {
+			l.Networks = append(l.Networks, sp.Network)
+		}
+		l.Sources = max(l.Sources, sp.Sources)
+		e.dirtyLeads[k] = true
 	}
 	return e.save(ctx, 0)
 }

@@ -267,6 +267,19 @@ type AssocFile struct {
 	Hash hashkind.Hash
 }
 
+// Suspect is a file an analyst's keyword search returned that is on no
+// watch-list: what a server or a Kad node indexes (name, size, how many
+// clients it says have it), not anyone's possession.
+type Suspect struct {
+	Hash    hashkind.Hash // the file's hash (ed2k)
+	Name    string
+	Size    int64 // -1 when not given
+	Sources int   // -1 when not given
+	Keyword string
+	Network string
+	Time    time.Time
+}
+
 // Lead states.
 const (
 	LeadOpen      = "open"
@@ -274,8 +287,10 @@ const (
 	LeadDismissed = "dismissed"
 )
 
-// Lead is an unwatched file seen with watched ones: material for a human
-// to review, never a match.
+// Lead is an unwatched file seen with watched ones (the other files of a
+// watched torrent), or returned by an analyst's keyword search (a
+// suspect lead: Keywords set): material for a human to review, never a
+// match.
 type Lead struct {
 	Key       string        `json:"key"` // "<kind>:<hex>" or "<torrent kind>:<hex>/<path>"
 	Hash      hashkind.Hash `json:"-"`
@@ -286,11 +301,19 @@ type Lead struct {
 	LastSeen  time.Time     `json:"last_seen"`
 	Torrents  []string      `json:"torrents"` // "<kind>:<hex>" of the torrents it was in
 	Watched   []string      `json:"watched"`  // the watched items it was seen with
-	Endpoints int           `json:"endpoints"`
-	State     string        `json:"state"`
-	By        string        `json:"by,omitempty"`
-	Why       string        `json:"why,omitempty"`
-	DecidedAt time.Time     `json:"decided_at,omitzero"`
+	// Keywords are the analyst's keywords whose searches returned the
+	// file, Networks the networks that returned it (ed2k: a server's
+	// search; kad), and Sources the most clients a server or a Kad node
+	// said had it (their word: -1 when none said). A search result names
+	// no endpoint: a suspect lead is seen at none.
+	Keywords  []string  `json:"keywords,omitempty"`
+	Networks  []string  `json:"networks,omitempty"`
+	Sources   int       `json:"sources"`
+	Endpoints int       `json:"endpoints"`
+	State     string    `json:"state"`
+	By        string    `json:"by,omitempty"`
+	Why       string    `json:"why,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
 }
 
 // LeadQuery selects leads.

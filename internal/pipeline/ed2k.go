@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -14,7 +15,10 @@ import (
 
 // ED2K is an eD2K and Kad sensor to run.
 type ED2K struct {
-	// Sensor is the sensor's configuration.
+	// Sensor is the sensor's configuration. With Keywords, the pipeline
+	// sets OnSuspect (when nil) to record the files found as suspect
+	// leads in this process's analysis; a pipeline without one (a remote
+	// bus) refuses keywords: leads do not travel on the bus.
 	Sensor ed2k.Config
 	// Scope is where the sensor may send.
 	Scope scope.Config
@@ -41,7 +45,22 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 	if len(watched) == 0 {
 		p.log.Warn("no ed2k entries on any enabled watch-list: the sensor will run but watch nothing")
 	}
-	s, err := ed2k.New(c.Sensor, guard, p.pub, p.log)
+	cfg := c.Sensor
+	if len(cfg.Keywords) > 0 && cfg.OnSuspect == nil {
+		if p.engine == nil {
+			return nil, fmt.Errorf("pipeline: sensor %s: keyword searches make review leads, which only this process's analysis records (they do not travel on the bus): run the sensor with its store, without a remote bus", cfg.ID)
+		}
+		// The analysis tells a listed file (watched or known-benign)
+		// from a lead.
+		m, err := match.Load(ctx, p.cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		p.live.Store(m)
+		cfg.OnSuspect = p.suspect
+		p.log.Info("keyword searches on: unwatched files found become suspect leads for review", "keywords", len(cfg.Keywords))
+	}
+	s, err := ed2k.New(cfg, guard, p.pub, p.log)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +71,23 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 		return nil, err
 	}
 	return s, p.AddSensor("ed2k "+c.Sensor.ID, s.Run)
+}
+
+// suspect records a file of a keyword search as a suspect lead, unless a
+// list names it (watched, or on a known-benign list: neither is a lead).
+// Nothing of it is logged.
+func (p *Pipeline) suspect(sp ed2k.Suspect) {
+	if m := p.live.Load(); m != nil {
+		if r := m.Match(sp.Hash); len(r.Matches) > 0 || len(r.Negative) > 0 {
+			return
+		}
+	}
+	if err := p.engine.AddSuspects(p.bg, []analysis.Suspect{{Hash: sp.Hash, Name: sp.Name, Size: sp.Size, Sources: sp.Sources,
+		Keyword: sp.Keyword, Network: sp.Network, Time: sp.Time}}); err != nil {
+		p.analysisM.errors.Inc()
+		// Not the error's text: a store's error may name the file.
+		p.log.Error("analysis: a suspect lead was not recorded; the analysis's next save retries it", "network", sp.Network)
+	}
 }
 
 // watchedED2K is the ed2k sensor's watch set: match.WatchSet's ed2k

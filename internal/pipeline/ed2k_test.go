@@ -142,3 +142,78 @@ func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
 		t.Fatalf("the sensor's metrics are not registered: %v", got)
 	}
 }
+
+// discard is a remote bus that drops what it is given.
+type discard struct{}
+
+func (discard) Publish(context.Context, observe.Observation) error { return nil }
+
+// With keywords, the files a search finds that no list names become
+// suspect leads in the analysis, seen at no endpoint; a watched file and
+// a known-benign one do not; nothing of them becomes an observation. A
+// pipeline with a remote bus refuses keywords: leads do not travel on it.
+func TestED2KKeywordSearchesBecomeSuspectLeads(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lab, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 32, Server: true, Files: 3, Clients: 3,
+		Names: []string{"lab-keyword-alpha 01.bin", "lab-keyword-alpha 02.bin", "lab-keyword-alpha 03.bin"},
+		Base:  netip.MustParseAddr("127.116.0.0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	h := func(i int) hashkind.Hash { return hashkind.MustNew(hashkind.ED2K, lab.Files[i].Hash[:]) }
+	st := openStore(t)
+	importList(t, st, "lab", false, watchlist.Entry{Hash: h(0), Size: lab.Files[0].Size, Category: "1"})
+	importList(t, st, "known-benign", true, watchlist.Entry{Hash: h(2), Size: -1})
+
+	cfg := ed2k.LabConfig()
+	cfg.ID, cfg.Listen, cfg.Servers = "ed2k-test", netip.MustParseAddr("127.116.255.1"), []netip.AddrPort{lab.Server.Addr()}
+	cfg.Keywords = []string{"lab-keyword-alpha"}
+	remote, err := New(ctx, Config{Store: st, Remote: discard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := remote.AddED2K(ctx, ED2K{Sensor: cfg, Scope: scope.DefaultConfig()}); err == nil {
+		t.Fatal("keywords accepted by a pipeline without an analysis")
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	p, err := New(ctx, Config{Store: st, Analysis: st, Enricher: labEnricher(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.AddED2K(ctx, ED2K{Sensor: cfg, Scope: scope.DefaultConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for runCtx.Err() == nil {
+			if st := s.Stats(); st.Suspects > 0 && st.KeywordWatched > 0 {
+				stop()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	if err := p.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	leads, n, err := st.Leads(ctx, analysis.LeadQuery{})
+	if err != nil || n != 1 {
+		t.Fatalf("leads %+v (%d), %v; want one", leads, n, err)
+	}
+	if l := leads[0]; l.Key != analysis.HashKey(h(1)) || l.Path != lab.Files[1].Name || l.Endpoints != 0 || l.State != analysis.LeadOpen ||
+		len(l.Keywords) != 1 || len(l.Networks) != 1 || l.Networks[0] != observe.NetED2K || l.Sources != 1 {
+		t.Fatalf("lead %+v", l)
+	}
+	if err := st.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+		if o.Item.Hash != h(0) {
+			t.Errorf("observation of an unwatched hash stored: %+v", o)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"MergedTargetRedirects", testMergedTargetRedirects},
 		{"DecisionsAndLeadsPersist", testDecisionsAndLeadsPersist},
 		{"FiltersAndOrders", testFiltersAndOrders},
+		{"SuspectLeadsPersistAndTouchNoTarget", testSuspectLeadsPersistAndTouchNoTarget},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -532,5 +533,50 @@ func testFiltersAndOrders(t *testing.T, st Store) {
 	page, n, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Sort: "last_seen", Limit: 1, Offset: 1})
 	if err != nil || n != 3 || len(page) != 1 || page[0].Label != "10.1.2.2:51000" {
 		t.Fatalf("second page of one: %+v, total %d, %v", page, n, err)
+	}
+}
+
+// testSuspectLeadsPersistAndTouchNoTarget: the files of keyword searches
+// are stored as leads with their keywords, networks and the sources the
+// networks claimed, at no endpoint; a second engine reads them back;
+// confirming one changes no target's score.
+func testSuspectLeadsPersistAndTouchNoTarget(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	ingest(t, st, e, ob("10.1.2.3:51000", 1, observe.Complete, t0, versailles))
+	before := targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies})
+	sus := hashkind.MustNew(hashkind.ED2K, []byte("lab-suspect-0001"))
+	if err := e.AddSuspects(ctx, []analysis.Suspect{
+		{Hash: sus, Name: "lab-keyword-alpha 02.bin", Size: 300_000, Sources: 2, Keyword: "lab-keyword-alpha", Network: observe.NetED2K, Time: t0},
+		{Hash: sus, Name: "lab-keyword-alpha 02.bin", Size: 300_000, Sources: 5, Keyword: "lab-keyword-alpha", Network: observe.NetKad, Time: t0.Add(time.Hour)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddSuspects(ctx, []analysis.Suspect{{Hash: sus, Keyword: "x"}}); err == nil {
+		t.Fatal("a suspect without a time or network accepted")
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := engine(t, st)
+	ls, n, err := e2.Leads(ctx, analysis.LeadQuery{})
+	if err != nil || n != 1 || len(ls) != 1 {
+		t.Fatalf("leads %+v (%d), %v; want one", ls, n, err)
+	}
+	l := ls[0]
+	if l.Key != analysis.HashKey(sus) || l.Path != "lab-keyword-alpha 02.bin" || l.Size != 300_000 || l.Count != 2 || l.Sources != 5 ||
+		!slices.Equal(l.Keywords, []string{"lab-keyword-alpha"}) || !slices.Equal(l.Networks, []string{observe.NetED2K, observe.NetKad}) ||
+		l.Endpoints != 0 || len(l.Torrents) != 0 || !l.FirstSeen.Equal(t0) || !l.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("lead %+v", l)
+	}
+	if err := e2.ConfirmLead(ctx, l.Key, "analyst-1", "reviewed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies})
+	if len(after) != len(before) || len(after) != 1 || after[0].Score != before[0].Score {
+		t.Fatalf("targets %+v after a confirmed suspect lead, were %+v", after, before)
 	}
 }

@@ -34,8 +34,9 @@ type KadConfig struct {
 }
 
 // KadNode is a lab Kad node: it routes (BOOTSTRAP, HELLO, KADEMLIA2_REQ),
-// stores published sources, answers source searches and pings. It keeps
-// no keyword index and no notes.
+// stores published sources, answers source searches, keyword searches
+// (from the keyword entries the lab gives it: AddKeyword) and pings. It
+// keeps no notes.
 type KadNode struct {
 	id       kadwire.ID
 	cfg      KadConfig
@@ -44,10 +45,12 @@ type KadNode struct {
 	mu       sync.Mutex
 	contacts []kadwire.Contact
 	sources  map[kadwire.ID]map[kadwire.ID][]kadwire.Tag // file -> source id -> tags
+	keywords map[kadwire.ID]map[kadwire.ID][]kadwire.Tag // keyword id -> file -> tags
 	wg       sync.WaitGroup
 	// Requests counts datagrams received; Searches counts source
-	// searches answered with at least one source.
-	Requests, Searches atomic.Int64
+	// searches answered with at least one source; KeywordSearches
+	// keyword searches answered with at least one file.
+	Requests, Searches, KeywordSearches atomic.Int64
 }
 
 // StartKadNode listens on addr with id.
@@ -60,7 +63,7 @@ func StartKadNode(addr netip.AddrPort, id kadwire.ID, cfg KadConfig) (*KadNode, 
 		cfg.MaxContacts = 1000
 	}
 	n := &KadNode{id: id, cfg: cfg, pc: pc, addr: pc.LocalAddr().(*net.UDPAddr).AddrPort(),
-		sources: map[kadwire.ID]map[kadwire.ID][]kadwire.Tag{}}
+		sources: map[kadwire.ID]map[kadwire.ID][]kadwire.Tag{}, keywords: map[kadwire.ID]map[kadwire.ID][]kadwire.Tag{}}
 	n.wg.Add(1)
 	go n.run()
 	return n, nil
@@ -116,6 +119,26 @@ func (n *KadNode) SourcesOf(file kadwire.ID) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return len(n.sources[file])
+}
+
+// AddKeyword stores a keyword entry: under word's id (kadwire.KeywordID;
+// word as wire.Words gives it), the file with its name, size and source
+// count, as a node does on KADEMLIA2_PUBLISH_KEY_REQ. With Tolerance, a
+// key too far from the node's id is not stored (false).
+func (n *KadNode) AddKeyword(word string, f *File, sources int) bool {
+	key := kadwire.KeywordID(word)
+	if n.cfg.Tolerance && key.Xor(n.id).Top32() > kadwire.SearchTolerance {
+		return false
+	}
+	tags := []kadwire.Tag{kadwire.StrTag(kadwire.TagFileName, f.Name), kadwire.IntTag(kadwire.TagFileSize, uint64(f.Size)),
+		kadwire.IntTag(kadwire.TagSources, uint64(sources))}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.keywords[key] == nil {
+		n.keywords[key] = map[kadwire.ID][]kadwire.Tag{}
+	}
+	n.keywords[key][kadwire.FileID(f.Hash)] = tags
+	return true
 }
 
 // closest returns up to k contacts closest to target.
@@ -212,23 +235,15 @@ func (n *KadNode) handle(from netip.AddrPort, p kadwire.Packet) {
 		if err != nil {
 			return
 		}
-		n.mu.Lock()
-		var results []kadwire.Result
-		for id, tags := range n.sources[r.Target] {
-			results = append(results, kadwire.Result{ID: id, Tags: tags})
+		n.answer(from, r.Target, r.Start, n.sources, &n.Searches)
+	case kadwire.OpSearchKeyReq:
+		// The search expression, if any, is not applied: every file
+		// stored under the keyword is returned.
+		r, err := kadwire.DecodeSearchKeyReq(p.Payload)
+		if err != nil {
+			return
 		}
-		n.mu.Unlock()
-		if len(results) == 0 {
-			return // aMule answers nothing for a key it does not store
-		}
-		n.Searches.Add(1)
-		slices.SortFunc(results, func(a, b kadwire.Result) int { return a.ID.Cmp(b.ID) })
-		results = results[min(int(r.Start&0x7FFF), len(results)):]
-		for len(results) > 0 {
-			k := min(50, len(results))
-			n.send(from, kadwire.OpSearchRes, kadwire.SearchRes{Sender: n.id, Target: r.Target, Results: results[:k]}.AppendTo(nil))
-			results = results[k:]
-		}
+		n.answer(from, r.Target, r.Start, n.keywords, &n.KeywordSearches)
 	case kadwire.OpPing:
 		n.send(from, kadwire.OpPong, kadwire.Pong{Port: from.Port()}.AppendTo(nil))
 	case kadwire.OpFirewalled2Req:
@@ -242,6 +257,29 @@ func (n *KadNode) handle(from netip.AddrPort, p kadwire.Packet) {
 			defer n.wg.Done()
 			n.connectBack(netip.AddrPortFrom(from.Addr(), r.TCPPort))
 		}()
+	}
+}
+
+// answer sends what index holds under target, from start, 50 entries a
+// datagram, and counts the answer in answered; nothing for a key it does
+// not hold, as aMule.
+func (n *KadNode) answer(from netip.AddrPort, target kadwire.ID, start uint16, index map[kadwire.ID]map[kadwire.ID][]kadwire.Tag, answered *atomic.Int64) {
+	n.mu.Lock()
+	var results []kadwire.Result
+	for id, tags := range index[target] {
+		results = append(results, kadwire.Result{ID: id, Tags: tags})
+	}
+	n.mu.Unlock()
+	if len(results) == 0 {
+		return
+	}
+	answered.Add(1)
+	slices.SortFunc(results, func(a, b kadwire.Result) int { return a.ID.Cmp(b.ID) })
+	results = results[min(int(start&0x7FFF), len(results)):]
+	for len(results) > 0 {
+		k := min(50, len(results))
+		n.send(from, kadwire.OpSearchRes, kadwire.SearchRes{Sender: n.id, Target: target, Results: results[:k]}.AppendTo(nil))
+		results = results[k:]
 	}
 }
 

@@ -30,6 +30,10 @@ type NetConfig struct {
 	// taken in turn (default: 300,000 bytes and two parts).
 	Files     int
 	FileSizes []int64
+	// Names name the files in turn (default: synthetic-<seed>.bin); the
+	// server and the Kad nodes index them by their words, as eMule
+	// does. Neutral words only ("lab-keyword-alpha 01.bin").
+	Names []string
 	// Clients is the number of honest clients; each shares
 	// SharesPerClient files (round robin), every third of them holding
 	// only the first part of multi-part files.
@@ -97,7 +101,11 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 		}
 	}()
 	for i := 0; i < cfg.Files; i++ {
-		n.Files = append(n.Files, NewFile(cfg.Seed<<20|uint64(i), cfg.FileSizes[i%len(cfg.FileSizes)]))
+		f := NewFile(cfg.Seed<<20|uint64(i), cfg.FileSizes[i%len(cfg.FileSizes)])
+		if i < len(cfg.Names) {
+			f.Name = cfg.Names[i]
+		}
+		n.Files = append(n.Files, f)
 	}
 	if cfg.Server {
 		s, err := StartServer(netip.AddrPortFrom(addrAt(cfg.Base, 0, 0), 0))
@@ -154,6 +162,7 @@ func StartNet(ctx context.Context, cfg NetConfig) (*Net, error) {
 			return nil, err
 		}
 	}
+	n.indexKeywords()
 	ok = true
 	return n, nil
 }
@@ -242,6 +251,45 @@ func (n *Net) publish(ctx context.Context, c *Client) error {
 		}
 	}
 	return nil
+}
+
+// indexKeywords stores, for every word of every shared file's name, a
+// keyword entry on the ten Kad nodes closest to the word's id: what
+// eMule's keyword publishing (KADEMLIA2_PUBLISH_KEY_REQ) leaves there,
+// done by the lab's oracle rather than on the wire.
+func (n *Net) indexKeywords() {
+	if len(n.Kad) == 0 {
+		return
+	}
+	shared := map[*File]int{}
+	for _, c := range n.Clients {
+		for _, s := range c.Shares() {
+			shared[s.File]++
+		}
+	}
+	byID := map[kadwire.ID]*KadNode{}
+	for _, kn := range n.Kad {
+		byID[kn.id] = kn
+	}
+	for _, f := range n.Files {
+		if shared[f] == 0 {
+			continue
+		}
+		for _, w := range wire.Words(f.Name) {
+			for _, c := range n.closestKad(kadwire.KeywordID(w), 10) {
+				byID[c.ID].AddKeyword(w, f, shared[f])
+			}
+		}
+	}
+}
+
+// Names returns the names of the lab's files, by hash.
+func (n *Net) Names() map[[16]byte]string {
+	out := map[[16]byte]string{}
+	for _, f := range n.Files {
+		out[f.Hash] = f.Name
+	}
+	return out
 }
 
 func (n *Net) serverHas(h [16]byte, a netip.AddrPort) bool {

@@ -1,10 +1,12 @@
 package ed2k
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,18 +17,24 @@ import (
 
 // Server is a small eD2K server of the lab's: it accepts logins (every
 // client gets the high id of the address it connected from; no callback
-// test), keeps what each client offers while it stays connected, and
-// answers OP_GETSOURCES with the clients that offered the file. It is a
-// stand-in for real servers, not one: no search, no UDP, no server list.
+// test), keeps what each client offers while it stays connected, answers
+// OP_GETSOURCES with the clients that offered the file, and
+// OP_SEARCHREQUEST with the files offered whose names hold the search's
+// words (string terms and AND, OR, NOT only; a term on a tag or a number
+// matches nothing). It is a stand-in for real servers, not one: no UDP,
+// no server list.
 type Server struct {
 	ln net.Listener
 	mu sync.Mutex
 	// sources: file hash -> session -> source
 	sources map[[16]byte]map[*session]wire.Source
-	wg      sync.WaitGroup
-	closed  atomic.Bool
-	// Logins and Asks count logins and source requests.
-	Logins, Asks atomic.Int64
+	// names: file hash -> name and size, as first offered
+	names  map[[16]byte]wire.OfferedFile
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	// Logins, Asks and Searches count logins, source requests and
+	// searches.
+	Logins, Asks, Searches atomic.Int64
 }
 
 type session struct {
@@ -42,7 +50,7 @@ func StartServer(addr netip.AddrPort) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lab server: %w", err)
 	}
-	s := &Server{ln: ln, sources: map[[16]byte]map[*session]wire.Source{}}
+	s := &Server{ln: ln, sources: map[[16]byte]map[*session]wire.Source{}, names: map[[16]byte]wire.OfferedFile{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -152,8 +160,24 @@ func (s *Server) serve(nc net.Conn) {
 					s.sources[f.Hash] = map[*session]wire.Source{}
 				}
 				s.sources[f.Hash][ss] = wire.Source{ID: ss.id, Port: ss.port}
+				if _, ok := s.names[f.Hash]; !ok {
+					s.names[f.Hash] = f
+				}
 			}
 			s.mu.Unlock()
+		case wire.OpSearchRequest:
+			if ss.id == 0 {
+				return
+			}
+			sr, err := wire.DecodeSearchRequest(p.Payload)
+			if err != nil {
+				return
+			}
+			s.Searches.Add(1)
+			res := s.search(sr.Expr)
+			if pc.SendRaw(ctx, 10*time.Second, wire.AppendPacked(nil, wire.OpSearchResult, res.AppendTo(nil))) != nil {
+				return
+			}
 		case wire.OpGetSources:
 			if ss.id == 0 {
 				return
@@ -185,4 +209,57 @@ func (s *Server) serve(nc net.Conn) {
 			}
 		}
 	}
+}
+
+// searchLimit is how many files the lab server returns for one search
+// (real servers return some 200 to 300).
+const searchLimit = 200
+
+// search returns the files offered whose names match e, with their name,
+// size and source count, ordered by hash.
+func (s *Server) search(e *wire.SearchExpr) wire.SearchResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var res wire.SearchResult
+	for h, f := range s.names {
+		if len(s.sources[h]) == 0 || !matches(e, f.Name()) {
+			continue
+		}
+		var one wire.Source
+		for _, src := range s.sources[h] {
+			one = src
+			break
+		}
+		res.Files = append(res.Files, wire.OfferedFile{Hash: h, ClientID: one.ID, Port: one.Port, Tags: []wire.Tag{
+			wire.StrTag(wire.FTFileName, f.Name()), wire.IntTag(wire.FTFileSize, uint32(max(f.Size(), 0))),
+			wire.IntTag(wire.FTSources, uint32(len(s.sources[h])))}})
+	}
+	slices.SortFunc(res.Files, func(a, b wire.OfferedFile) int { return bytes.Compare(a.Hash[:], b.Hash[:]) })
+	if len(res.Files) > searchLimit {
+		res.Files = res.Files[:searchLimit]
+	}
+	return res
+}
+
+// matches evaluates a search expression against a file name.
+func matches(e *wire.SearchExpr, name string) bool {
+	if e == nil {
+		return false
+	}
+	switch e.Type {
+	case wire.SearchString:
+		w := wire.Words(e.Str)
+		return len(w) > 0 && wire.HasWords(name, w)
+	case wire.SearchOperator:
+		l, r := matches(e.Left, name), matches(e.Right, name)
+		switch e.Op {
+		case wire.SearchAnd:
+			return l && r
+		case wire.SearchOr:
+			return l || r
+		case wire.SearchNot:
+			return l && !r
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,6 +112,11 @@ func amuleChild(t *testing.T) {
 	}
 
 	file := labed2k.NewFile(0x0a11e, wire.PartSize+1_000_000) // two parts: a hash set, a part map
+	file.Name = "lab-keyword-alpha amule 01.bin"
+	// A second file aMule shares, not watched: an analyst's keyword
+	// search finds it in the server's index of aMule's own offer.
+	other := labed2k.NewFile(0x0a11f, 300_000)
+	other.Name = "lab-keyword-alpha amule 02.bin"
 	srv, err := labed2k.StartServer(netip.AddrPortFrom(serverIP, 4661))
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +144,7 @@ func amuleChild(t *testing.T) {
 	}
 
 	am, err := labed2k.StartAMule(ctx, labed2k.AMuleSetup{Dir: filepath.Join(t.TempDir(), "amule"), Addr: amuleIP,
-		Servers: []netip.AddrPort{srv.Addr()}, Nodes: contacts, Files: []*labed2k.File{file}, ECPassword: "vigil-lab"})
+		Servers: []netip.AddrPort{srv.Addr()}, Nodes: contacts, Files: []*labed2k.File{file, other}, ECPassword: "vigil-lab"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +174,14 @@ func amuleChild(t *testing.T) {
 	cfg.KadBootstrap = []netip.AddrPort{contacts[0].Addr, contacts[1].Addr}
 	cfg.Verify = true
 	cfg.ProbeTimeout = 20 * time.Second
+	cfg.Keywords, cfg.KeywordEvery = []string{"lab-keyword-alpha"}, 5*time.Second
+	var smu sync.Mutex
+	var suspects []Suspect
+	cfg.OnSuspect = func(sp Suspect) {
+		smu.Lock()
+		defer smu.Unlock()
+		suspects = append(suspects, sp)
+	}
 	col := &collector{}
 	s, err := New(cfg, g, col, nil)
 	if err != nil {
@@ -207,6 +221,25 @@ func amuleChild(t *testing.T) {
 	if p.Possession.Level != observe.Verified {
 		sum, _ := tscript.Summarize(p.Transcript.Bytes)
 		t.Logf("not verified: %s (%+v)", noteOf(p.Transcript.Bytes), sum)
+	}
+	// The keyword search: the server indexed aMule's offer by its names;
+	// the watched file is only counted, the other is a suspect, and no
+	// observation names it.
+	wait(t, 30*time.Second, "the keyword search to return aMule's two files from the server", func() bool {
+		smu.Lock()
+		defer smu.Unlock()
+		return len(suspects) > 0 && s.Stats().KeywordWatched > 0
+	})
+	smu.Lock()
+	sp := suspects[0]
+	smu.Unlock()
+	if [16]byte(sp.Hash.Bytes()) != other.Hash || sp.Name != other.Name || sp.Size != other.Size || sp.Network != observe.NetED2K {
+		t.Fatalf("suspect %+v, want aMule's unwatched file from the server", sp)
+	}
+	for _, o := range col.all() {
+		if [16]byte(o.Item.Hash.Bytes()) != file.Hash {
+			t.Fatalf("an observation of an unwatched file: %+v", o)
+		}
 	}
 	if dir := os.Getenv("VIGIL_AMULE_CAPTURE"); dir != "" {
 		capture(t, dir, p.Transcript.Bytes)

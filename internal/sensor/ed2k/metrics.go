@@ -22,12 +22,16 @@ var (
 		"Kad datagrams dropped or refused, by reason: unsolicited (an answer from an address not asked, or about another target), "+
 			"obfuscated (not plain Kad), malformed, out_of_scope (sends the scope guard refused), answer_budget (queries of other nodes over the per-address budget).",
 		[]string{"reason"}, nil)
+	descKeyword = prometheus.NewDesc("vigil_ed2k_keyword_total",
+		"Keyword searches and their results, by what: searches (servers and Kad), watched (results whose hash is watched), suspects (unwatched files handed on as review leads).",
+		[]string{"what"}, nil)
 	descProbes    = prometheus.NewDesc("vigil_ed2k_probes_total", "Client probes started.", nil, nil)
 	descProbeErrs = prometheus.NewDesc("vigil_ed2k_probe_failures_total", "Client probes that ended in an error.", nil, nil)
 	descObs       = prometheus.NewDesc("vigil_ed2k_observations_total", "Observations published, by method.", []string{"method"}, nil)
 	descDropped   = prometheus.NewDesc("vigil_ed2k_dropped_total",
 		"Observations and probes not made, by reason (low_id, self, non_public_<class>, not_acknowledged, wrong_file, "+
-			"queue_full, address_budget, out_of_scope, answer_not_kept, kad_source_without_address, publish_failed).",
+			"queue_full, address_budget, out_of_scope, answer_not_kept, kad_source_without_address, publish_failed; "+
+			"of keyword searches: keyword_result_unrelated, keyword_results_over_cap).",
 		[]string{"reason"}, nil)
 	descWatched = prometheus.NewDesc("vigil_ed2k_watched_hashes", "ed2k hashes watched.", nil, nil)
 	descProbeQ  = prometheus.NewDesc("vigil_ed2k_probe_queue_depth", "Probes waiting.", nil, nil)
@@ -36,7 +40,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServerAsks, descServerLogins, descServerErrors, descKadSearches, descKadPackets,
-		descKadDropped, descProbes, descProbeErrs, descObs, descDropped, descWatched, descProbeQ} {
+		descKadDropped, descKeyword, descProbes, descProbeErrs, descObs, descDropped, descWatched, descProbeQ} {
 		ch <- d
 	}
 }
@@ -58,6 +62,9 @@ func (c Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descKadDropped, st.Kad.Malformed, "malformed")
 	counter(descKadDropped, st.Kad.Refused, "out_of_scope")
 	counter(descKadDropped, st.Kad.AnswersLimited, "answer_budget")
+	counter(descKeyword, st.KeywordSearches, "searches")
+	counter(descKeyword, st.KeywordWatched, "watched")
+	counter(descKeyword, st.Suspects, "suspects")
 	counter(descProbes, st.Probes)
 	counter(descProbeErrs, st.ProbeFailures)
 	for m, v := range st.Emitted {

@@ -5,12 +5,15 @@
 // and kad_sources (network kad), third parties' claims at level announced;
 // and peer_probe (network ed2k), first-hand, with the client's user hash,
 // software and version from its own hello, and the level its part map
-// establishes.
+// establishes. Where an analyst configured keywords, it also searches
+// them on servers and in Kad; the unwatched files found go to OnSuspect
+// as review leads (Suspect), never as observations.
 //
 // It must never publish or offer anything (no source, keyword or file, in
 // Kad or to a server), let an observation of an unwatched hash leave it,
-// log an address beside a hash, record itself, or send anything except
-// through the scope guard.
+// let an unwatched file out but as a Suspect, log an address beside a
+// hash, log a keyword or a search result, record itself, or send
+// anything except through the scope guard.
 package ed2k
 
 import (
@@ -87,6 +90,18 @@ type Config struct {
 	KadParallel int
 	// TranscriptLimit bounds each observation's transcript.
 	TranscriptLimit int
+	// Keywords are an analyst's keyword searches, each a phrase of which
+	// every word (as eMule splits names: wire.Words) must be in a file's
+	// name; none (the default: none are shipped): no keyword search. Each
+	// is searched in Kad (by its first word) every KeywordEvery, and on
+	// every server after the first round of source requests once
+	// KeywordEvery has passed (so no more often than SearchEvery).
+	Keywords     []string
+	KeywordEvery time.Duration
+	// OnSuspect receives the files keyword searches return that the
+	// sensor does not watch: leads for review. Required with Keywords;
+	// called from the search loops, it must not block for long.
+	OnSuspect func(Suspect)
 	// UserHash is the sensor's user hash (random when zero).
 	UserHash [16]byte
 	// Budget bounds what the sensor sends (per address, in flight).
@@ -102,14 +117,14 @@ func DefaultConfig() Config {
 		ProbeWorkers: 16, ProbeQueue: 4096, ReprobeAfter: time.Hour, MaxProbed: 1 << 20, MaxSourcesPerAnswer: 1000,
 		ProbeTimeout: 20 * time.Second,
 		ServerWait:   10 * time.Second, KadQueryTimeout: 3 * time.Second, KadSearchWait: 5 * time.Second,
-		KadParallel: 4, TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig()}
+		KadParallel: 4, TranscriptLimit: 64 << 10, Budget: netlimit.DefaultConfig(), KeywordEvery: time.Hour}
 }
 
 // LabConfig returns settings for the lab on loopback: searches every 10
 // seconds, short timeouts, no wire budget.
 func LabConfig() Config {
 	c := DefaultConfig()
-	c.SearchEvery, c.ReprobeAfter = 10*time.Second, 5*time.Minute
+	c.SearchEvery, c.ReprobeAfter, c.KeywordEvery = 10*time.Second, 5*time.Minute, 10*time.Second
 	c.ProbeTimeout, c.ServerWait, c.KadQueryTimeout, c.KadSearchWait = 5*time.Second, 500*time.Millisecond, time.Second, time.Second
 	c.ProbeWorkers, c.KadParallel = 64, 32
 	c.Budget = netlimit.Unlimited()
@@ -133,6 +148,13 @@ func (c Config) Validate() error {
 		return errors.New("ed2k sensor: KadParallel must be positive")
 	case c.TranscriptLimit < 0:
 		return errors.New("ed2k sensor: transcript limit is negative")
+	case len(c.Keywords) > 0 && (c.OnSuspect == nil || c.KeywordEvery <= 0):
+		return errors.New("ed2k sensor: keyword searches need somewhere to send their leads (OnSuspect) and a positive interval")
+	}
+	for i, w := range keywordWords(c.Keywords) {
+		if len(w) == 0 {
+			return fmt.Errorf("ed2k sensor: keyword %d has no word of 3 bytes or more (eMule indexes none shorter)", i+1)
+		}
 	}
 	return nil
 }
@@ -141,8 +163,12 @@ func (c Config) Validate() error {
 type Stats struct {
 	ServerAsks, ServerLogins, ServerErrors uint64
 	KadSearches                            uint64
-	Kad                                    kad.Stats
-	Probes, ProbeFailures                  uint64
+	// KeywordSearches counts keyword searches (servers and Kad);
+	// KeywordWatched the results whose hash is watched; Suspects the
+	// unwatched files handed to OnSuspect.
+	KeywordSearches, KeywordWatched, Suspects uint64
+	Kad                                       kad.Stats
+	Probes, ProbeFailures                     uint64
 	// Emitted counts observations published, by method.
 	Emitted map[string]uint64
 	// Dropped counts what was not recorded, by reason (low_id, self,
@@ -174,6 +200,7 @@ type Sensor struct {
 	queue                                            chan probeJob
 	serverAsks, serverLogins, serverErrors, searches atomic.Uint64
 	probes, probeFailures                            atomic.Uint64
+	keywordSearches, keywordWatched, suspects        atomic.Uint64
 }
 
 type probeKey struct {
@@ -258,6 +285,7 @@ func (s *Sensor) dropN(reason string, n int) {
 func (s *Sensor) Stats() Stats {
 	st := Stats{ServerAsks: s.serverAsks.Load(), ServerLogins: s.serverLogins.Load(), ServerErrors: s.serverErrors.Load(),
 		KadSearches: s.searches.Load(), Probes: s.probes.Load(), ProbeFailures: s.probeFailures.Load(),
+		KeywordSearches: s.keywordSearches.Load(), KeywordWatched: s.keywordWatched.Load(), Suspects: s.suspects.Load(),
 		Emitted: map[string]uint64{}, Dropped: map[string]uint64{}}
 	s.mu.Lock()
 	for k, v := range s.emitted {
@@ -333,6 +361,13 @@ func (s *Sensor) runKad(ctx context.Context, node *kad.Node) error {
 	sem := make(chan struct{}, s.cfg.KadParallel)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if len(s.cfg.Keywords) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runKadKeywords(ctx, node)
+		}()
+	}
 	for {
 		start := s.now()
 		for _, w := range s.watchList() {
@@ -385,6 +420,8 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 }
 
 func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
+	words := keywordWords(s.cfg.Keywords)
+	var searched time.Time
 	for {
 		start := s.now()
 		for _, w := range s.watchList() {
@@ -397,6 +434,12 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
 				return err
 			}
 			s.recordServer(ctx, sess, w, found)
+		}
+		if len(words) > 0 && (searched.IsZero() || s.now().Sub(searched) >= s.cfg.KeywordEvery) {
+			searched = s.now()
+			if err := s.searchServer(ctx, sess, words); err != nil {
+				return err
+			}
 		}
 		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
 			return nil

@@ -558,14 +558,21 @@ func (x *saveTx) saveLeads(c *analysis.Changes) error {
 		if !l.Hash.IsZero() {
 			kind, hash = l.Hash.Kind().String(), l.Hash.Bytes()
 		}
+		// A suspect lead comes from no torrent: '' and no bytes.
+		tkind, torrent := "", []byte{}
+		if !l.TorrentHash.IsZero() {
+			tkind, torrent = l.TorrentHash.Kind().String(), l.TorrentHash.Bytes()
+		}
 		if _, err := x.exec(`INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
-			watched, seen, state, who, why, decided_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-			ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size, count = excluded.count,
+			watched, seen, state, who, why, decided_ns, keywords, networks, sources) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (key) DO UPDATE SET torrent_kind = excluded.torrent_kind, torrent = excluded.torrent, path = excluded.path,
+			size = excluded.size, count = excluded.count,
 			first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
-			seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns`,
-			l.Key, kind, hash, l.TorrentHash.Kind().String(), l.TorrentHash.Bytes(), l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
+			seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns,
+			keywords = excluded.keywords, networks = excluded.networks, sources = excluded.sources`,
+			l.Key, kind, hash, tkind, torrent, l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
 			timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
-			timeNS(l.DecidedAt)); err != nil {
+			timeNS(l.DecidedAt), jsonText(nonNil(l.Keywords)), jsonText(nonNil(l.Networks)), l.Sources); err != nil {
 			return fmt.Errorf("lead %s: %w", l.Key, err)
 		}
 		for k := range l.Seen {
@@ -1243,7 +1250,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 	return nil
 }
 
-const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns`
+const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns, keywords, networks, sources`
 
 func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.LeadState, error) {
 	var out []analysis.LeadState
@@ -1254,9 +1261,10 @@ func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.Le
 			hash, torrent           []byte
 			first, last, decided    int64
 			torrents, watched, seen string
+			keywords, networks      string
 		)
 		if err := r.Scan(&l.Key, &kind, &hash, &tkind, &torrent, &l.Path, &l.Size, &l.Count, &first, &last, &torrents, &watched,
-			&seen, &l.State, &l.By, &l.Why, &decided); err != nil {
+			&seen, &l.State, &l.By, &l.Why, &decided, &keywords, &networks, &l.Sources); err != nil {
 			return err
 		}
 		var err error
@@ -1265,14 +1273,16 @@ func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.Le
 				return fmt.Errorf("lead %s: %w", l.Key, err)
 			}
 		}
-		if l.TorrentHash, err = scanHash(tkind, torrent); err != nil {
-			return fmt.Errorf("lead %s: %w", l.Key, err)
+		if tkind != "" {
+			if l.TorrentHash, err = scanHash(tkind, torrent); err != nil {
+				return fmt.Errorf("lead %s: %w", l.Key, err)
+			}
 		}
 		l.FirstSeen, l.LastSeen, l.DecidedAt = nsTime(first), nsTime(last), nsTime(decided)
 		for _, j := range []struct {
 			s string
 			v any
-		}{{torrents, &l.Torrents}, {watched, &l.Watched}, {seen, &l.Seen}} {
+		}{{torrents, &l.Torrents}, {watched, &l.Watched}, {seen, &l.Seen}, {keywords, &l.Keywords}, {networks, &l.Networks}} {
 			if err := json.Unmarshal([]byte(j.s), j.v); err != nil {
 				return fmt.Errorf("lead %s: %w", l.Key, err)
 			}

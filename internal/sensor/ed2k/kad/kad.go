@@ -50,6 +50,10 @@ type Config struct {
 	SearchWait time.Duration
 	// MaxUnpacked bounds a packed datagram once inflated.
 	MaxUnpacked int
+	// MaxKeywordResults bounds the files one keyword search returns (the
+	// nodes asked could name thousands; eMule stops a keyword search at
+	// 300 too); the rest are counted, not kept.
+	MaxKeywordResults int
 	// AnswerBudget bounds the answers given to other nodes' queries per
 	// source address (PerAddrPerSecond, PerAddrBurst, MaxAddrs): a
 	// bootstrap answer is some 260 times its query, so without a bound a
@@ -63,7 +67,7 @@ type Config struct {
 // DefaultConfig returns aMule-like settings (K 10, alpha 3).
 func DefaultConfig() Config {
 	return Config{K: 10, Alpha: 3, QueryTimeout: 3 * time.Second, SearchWait: 5 * time.Second,
-		MaxUnpacked:  kadwire.DefaultMaxUnpacked,
+		MaxUnpacked: kadwire.DefaultMaxUnpacked, MaxKeywordResults: 300,
 		AnswerBudget: netlimit.Config{PerAddrPerSecond: 2, PerAddrBurst: 10, MaxAddrs: 100_000}}
 }
 
@@ -76,8 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("kad: K must be 1-255 and alpha positive")
 	case c.QueryTimeout <= 0 || c.SearchWait <= 0:
 		return errors.New("kad: timeouts must be positive")
-	case c.MaxUnpacked <= 0:
-		return errors.New("kad: MaxUnpacked must be positive")
+	case c.MaxUnpacked <= 0 || c.MaxKeywordResults <= 0:
+		return errors.New("kad: MaxUnpacked and MaxKeywordResults must be positive")
 	}
 	return nil
 }
@@ -587,4 +591,59 @@ func (n *Node) SearchSources(ctx context.Context, ed2k [16]byte, size int64) []F
 	}
 	wg.Wait()
 	return out
+}
+
+// KeywordFound is one file a node named in answer to a keyword search:
+// its index entry, which says nothing of who holds the file.
+type KeywordFound struct {
+	Node kadwire.Contact // the node asked, that answered
+	File kadwire.File
+	At   time.Time
+}
+
+// SearchKeyword looks up the nodes closest to a keyword's id
+// (kadwire.KeywordID of word, which must be a word as publishers index
+// it: wire.Words) and asks each for the files stored under it
+// (KADEMLIA2_SEARCH_KEY_REQ, no search expression), collecting answers
+// for SearchWait. An answer counts only from a node asked, about the
+// keyword asked, naming itself as the node asked; entries without a file
+// name are skipped. At most MaxKeywordResults files are returned; over
+// is the number left out.
+func (n *Node) SearchKeyword(ctx context.Context, word string) (found []KeywordFound, over int) {
+	key := kadwire.KeywordID(word)
+	closest := n.Lookup(ctx, key)
+	dg := kadwire.Encode(kadwire.OpSearchKeyReq, kadwire.SearchKeyReq{Target: key}.AppendTo(nil))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range closest {
+		ch, err := n.request(ctx, c.Addr, dg, kadwire.OpSearchRes, key, 16, n.cfg.SearchWait)
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func(c kadwire.Contact) {
+			defer wg.Done()
+			for r := range ch {
+				sr, err := kadwire.DecodeSearchRes(r.Packet.Payload)
+				if err != nil || sr.Sender != c.ID {
+					n.unsolicited.Add(1) // another node's id in the answer: not the node asked
+					continue
+				}
+				mu.Lock()
+				for _, res := range sr.Results {
+					f, ok := res.File()
+					switch {
+					case !ok:
+					case len(found) >= n.cfg.MaxKeywordResults:
+						over++
+					default:
+						found = append(found, KeywordFound{Node: c, File: f, At: r.At})
+					}
+				}
+				mu.Unlock()
+			}
+		}(c)
+	}
+	wg.Wait()
+	return found, over
 }

@@ -22,21 +22,26 @@ func seeds() map[string]map[string][]byte {
 	msg := func(op byte, p []byte) []byte { return Encode(op, p) }
 	return map[string]map[string][]byte{
 		"FuzzDatagram": {
-			"bootstrap-res":      msg(OpBootstrapRes, BootstrapRes{ID: id, TCPPort: 4662, Version: 8, Contacts: []Contact{c, c}}.AppendTo(nil)),
-			"hello-req-amule":    msg(OpHelloReq, Hello{ID: id, TCPPort: 4662, Version: 8, Tags: []Tag{IntTag(TagSourceUPort, 4672), IntTag(TagKadMisc, 4)}}.AppendTo(nil)),
-			"hello-ack":          msg(OpHelloResAck, HelloAck{ID: id}.AppendTo(nil)),
-			"req-find-node":      msg(OpReq, Req{Type: FindNode, Target: id, Receiver: id}.AppendTo(nil)),
-			"res-two-contacts":   msg(OpRes, Res{Target: id, Contacts: []Contact{c, c}}.AppendTo(nil)),
-			"search-source-req":  msg(OpSearchSourceReq, SearchSourceReq{Target: id, Size: 12345}.AppendTo(nil)),
-			"search-res-source":  msg(OpSearchRes, SearchRes{Sender: id, Target: id, Results: []Result{src}}.AppendTo(nil)),
-			"search-res-packed":  EncodePacked(OpSearchRes, SearchRes{Sender: id, Target: id, Results: []Result{src, src}}.AppendTo(nil)),
-			"publish-source":     msg(OpPublishSrcReq, PublishSourceReq{File: id, Source: id, Tags: src.Tags}.AppendTo(nil)),
-			"publish-res":        msg(OpPublishRes, PublishRes{File: id, Load: 3}.AppendTo(nil)),
-			"pong":               msg(OpPong, Pong{Port: 4672}.AppendTo(nil)),
-			"firewalled2-req":    msg(OpFirewalled2Req, Firewalled2Req{TCPPort: 4662, UserHash: id, Options: 1}.AppendTo(nil)),
-			"firewalled-res":     msg(OpFirewalledRes, FirewalledRes{IP: netip.MustParseAddr("127.0.0.3")}.AppendTo(nil)),
-			"obfuscated-garbage": {0x33, 0x44, 0x55},
-			"packed-bomb":        EncodePacked(OpSearchRes, make([]byte, 1<<20)),
+			"bootstrap-res":               msg(OpBootstrapRes, BootstrapRes{ID: id, TCPPort: 4662, Version: 8, Contacts: []Contact{c, c}}.AppendTo(nil)),
+			"hello-req-amule":             msg(OpHelloReq, Hello{ID: id, TCPPort: 4662, Version: 8, Tags: []Tag{IntTag(TagSourceUPort, 4672), IntTag(TagKadMisc, 4)}}.AppendTo(nil)),
+			"hello-ack":                   msg(OpHelloResAck, HelloAck{ID: id}.AppendTo(nil)),
+			"req-find-node":               msg(OpReq, Req{Type: FindNode, Target: id, Receiver: id}.AppendTo(nil)),
+			"res-two-contacts":            msg(OpRes, Res{Target: id, Contacts: []Contact{c, c}}.AppendTo(nil)),
+			"search-source-req":           msg(OpSearchSourceReq, SearchSourceReq{Target: id, Size: 12345}.AppendTo(nil)),
+			"search-res-source":           msg(OpSearchRes, SearchRes{Sender: id, Target: id, Results: []Result{src}}.AppendTo(nil)),
+			"search-key-req":              msg(OpSearchKeyReq, SearchKeyReq{Target: KeywordID("alpha")}.AppendTo(nil)),
+			"search-key-req-tree":         msg(OpSearchKeyReq, SearchKeyReq{Target: KeywordID("alpha"), Start: 50, Tree: []byte{1, 3, 0, 'l', 'a', 'b'}}.AppendTo(nil)),
+			"search-key-req-flag-no-tree": msg(OpSearchKeyReq, append(SearchKeyReq{Target: id}.AppendTo(nil)[:16], 0, 0x80)),
+			"search-res-keyword":          msg(OpSearchRes, SearchRes{Sender: id, Target: KeywordID("alpha"), Results: []Result{{ID: id, Tags: []Tag{StrTag(TagFileName, "lab-keyword-alpha.bin"), IntTag(TagFileSize, 300000), IntTag(TagSources, 7)}}}}.AppendTo(nil)),
+			"search-res-huge-count":       msg(OpSearchRes, append(SearchRes{Sender: id, Target: id}.AppendTo(nil)[:32], 0xFF, 0xFF, 1, 2, 3)),
+			"search-res-packed":           EncodePacked(OpSearchRes, SearchRes{Sender: id, Target: id, Results: []Result{src, src}}.AppendTo(nil)),
+			"publish-source":              msg(OpPublishSrcReq, PublishSourceReq{File: id, Source: id, Tags: src.Tags}.AppendTo(nil)),
+			"publish-res":                 msg(OpPublishRes, PublishRes{File: id, Load: 3}.AppendTo(nil)),
+			"pong":                        msg(OpPong, Pong{Port: 4672}.AppendTo(nil)),
+			"firewalled2-req":             msg(OpFirewalled2Req, Firewalled2Req{TCPPort: 4662, UserHash: id, Options: 1}.AppendTo(nil)),
+			"firewalled-res":              msg(OpFirewalledRes, FirewalledRes{IP: netip.MustParseAddr("127.0.0.3")}.AppendTo(nil)),
+			"obfuscated-garbage":          {0x33, 0x44, 0x55},
+			"packed-bomb":                 EncodePacked(OpSearchRes, make([]byte, 1<<20)),
 		},
 	}
 }
@@ -91,11 +96,14 @@ func FuzzDatagram(f *testing.F) {
 			m, err = DecodeRes(p.Payload)
 		case OpSearchSourceReq:
 			m, err = DecodeSearchSourceReq(p.Payload)
+		case OpSearchKeyReq:
+			m, err = DecodeSearchKeyReq(p.Payload)
 		case OpSearchRes:
 			var s SearchRes
 			s, err = DecodeSearchRes(p.Payload)
 			for _, r := range s.Results {
 				r.Source()
+				r.File()
 			}
 			m = s
 		case OpPublishSrcReq:

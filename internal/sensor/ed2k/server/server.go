@@ -2,7 +2,8 @@
 // server as a client that shares nothing, and asks it for the sources of
 // watched files (OP_GETSOURCES). What a server answers is its claim about
 // other clients: the sensor records it as a third party's, never as
-// first-hand.
+// first-hand. It also runs an analyst's keyword searches
+// (OP_SEARCHREQUEST), whose results describe files, never clients.
 //
 // It must never dial except through the Dial it is given (the scope
 // guard's), offer a file (it sends no OP_OFFERFILES), ask for anything
@@ -48,6 +49,9 @@ type Config struct {
 	Limits wire.Limits
 	// TranscriptLimit bounds each request's transcript.
 	TranscriptLimit int
+	// MaxSearchResults bounds the files one search returns; the rest of
+	// an answer are counted (Searched.Over), not kept.
+	MaxSearchResults int
 	// Clock is the time source (time.Now when nil).
 	Clock func() time.Time
 }
@@ -56,7 +60,7 @@ type Config struct {
 // set.
 func DefaultConfig() Config {
 	return Config{Nick: "vigil", Timeout: 20 * time.Second, AnswerWait: 10 * time.Second,
-		Limits: wire.DefaultLimits(), TranscriptLimit: 64 << 10}
+		Limits: wire.DefaultLimits(), TranscriptLimit: 64 << 10, MaxSearchResults: 300}
 }
 
 // Validate reports the first problem with c.
@@ -68,6 +72,8 @@ func (c Config) Validate() error {
 		return errors.New("server: no user hash")
 	case c.Timeout <= 0 || c.AnswerWait <= 0:
 		return errors.New("server: timeouts must be positive")
+	case c.MaxSearchResults <= 0:
+		return errors.New("server: MaxSearchResults must be positive")
 	case c.Limits.MaxPacket <= wire.HeaderLen || c.Limits.MaxUnpacked <= 0:
 		return errors.New("server: packet limits must be positive")
 	}
@@ -211,5 +217,71 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 		f.Sources, f.Kept, f.At = fs.Sources, kept, s.now().UTC()
 		f.Transcript = rec.Final()
 		return f, nil
+	}
+}
+
+// Searched is a server's answer to a keyword search: files as the server
+// indexes them (name, size, source count). The client id and port each
+// result carries are left out: a search result proves nothing of any
+// client.
+type Searched struct {
+	Files []SearchedFile
+	// Over is the number of files of the answer past MaxSearchResults.
+	Over int
+	// At is when the answer came (the request time when none came).
+	At time.Time
+}
+
+// SearchedFile is one file of a search result.
+type SearchedFile struct {
+	Hash    [16]byte
+	Name    string
+	Size    int64 // -1 when the server gave none
+	Sources int   // -1 when the server gave none
+}
+
+// Search asks the server for the files whose names hold every one of
+// words (OP_SEARCHREQUEST, the words joined by AND as eMule does) and
+// waits up to AnswerWait for its OP_SEARCHRESULT. No answer in time
+// means none: no files and no error. The exchange is not recorded: a
+// search result is no observation.
+func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
+	out := Searched{At: s.now().UTC()}
+	if len(words) == 0 {
+		return out, errors.New("server: a search needs a word")
+	}
+	s.c.SetRecorder(nil)
+	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
+		return out, err
+	}
+	deadline := s.now().Add(s.cfg.AnswerWait)
+	for {
+		wait := deadline.Sub(s.now())
+		if wait <= 0 {
+			return out, nil
+		}
+		p, _, err := s.c.Next(ctx, wait)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		if p.Opcode != wire.OpSearchResult {
+			continue // messages, status, a late answer about sources
+		}
+		sr, err := wire.DecodeSearchResult(p.Payload)
+		if err != nil {
+			return out, fmt.Errorf("server %s: %w", s.addr, err)
+		}
+		out.At = s.now().UTC()
+		for _, f := range sr.Files {
+			if len(out.Files) == s.cfg.MaxSearchResults {
+				out.Over++
+				continue
+			}
+			out.Files = append(out.Files, SearchedFile{Hash: f.Hash, Name: f.Name(), Size: f.Size(), Sources: f.Sources()})
+		}
+		return out, nil
 	}
 }

@@ -45,16 +45,21 @@ func seeds() map[string]map[string][]byte {
 			"hello-with-mldonkey-trailer": msg(OpHello, Hello{Tags: []Tag{StrTag(CTName, "ml")}, Trailer: []byte("MLDK")}.AppendTo(nil)),
 		},
 		"FuzzServerMessage": {
-			"login":              msg(OpLoginRequest, Login{UserHash: fh, Port: 4662, Tags: []Tag{StrTag(CTName, "vigil"), IntTag(CTVersion, EDonkeyVersion), IntTag(CTServerFlags, CapZlib)}}.AppendTo(nil)),
-			"id-change-8":        msg(OpIDChange, IDChange{ID: 0x0100007F, Flags: 1, Fields: 2}.AppendTo(nil)),
-			"id-change-20":       msg(OpIDChange, IDChange{ID: 0x0100007F, Flags: 1, AuxPort: 4661, ReportedIP: 0x0100007F, Fields: 5}.AppendTo(nil)),
-			"server-message":     msg(OpServerMessage, ServerMessage{Text: "server version 17.15 (lab)"}.AppendTo(nil)),
-			"server-status":      msg(OpServerStatus, ServerStatus{Users: 3, Files: 9}.AppendTo(nil)),
-			"get-sources-size":   msg(OpGetSources, GetSources{Hash: fh, Size: 12345}.AppendTo(nil)),
-			"get-sources-large":  msg(OpGetSources, GetSources{Hash: fh, Size: 5 << 30}.AppendTo(nil)),
-			"found-sources":      msg(OpFoundSources, FoundSources{Hash: fh, Sources: []Source{{ID: 0x0500007F, Port: 4662}, {ID: 77, Port: 1}}}.AppendTo(nil)),
-			"found-sources-obfu": msg(OpFoundSourcesObf, FoundSources{Obfuscated: true, Hash: fh, Sources: []Source{{ID: 0x0500007F, Port: 4662, Crypt: 0x81, UserHash: fh}}}.AppendTo(nil)),
-			"offer-files":        msg(OpOfferFiles, OfferFiles{Files: []OfferedFile{{Hash: fh, ClientID: 0x0500007F, Port: 4662, Tags: []Tag{StrTag(FTFileName, "a.bin"), IntTag(FTFileSize, 5000)}}}}.AppendTo(nil)),
+			"login":                    msg(OpLoginRequest, Login{UserHash: fh, Port: 4662, Tags: []Tag{StrTag(CTName, "vigil"), IntTag(CTVersion, EDonkeyVersion), IntTag(CTServerFlags, CapZlib)}}.AppendTo(nil)),
+			"id-change-8":              msg(OpIDChange, IDChange{ID: 0x0100007F, Flags: 1, Fields: 2}.AppendTo(nil)),
+			"id-change-20":             msg(OpIDChange, IDChange{ID: 0x0100007F, Flags: 1, AuxPort: 4661, ReportedIP: 0x0100007F, Fields: 5}.AppendTo(nil)),
+			"server-message":           msg(OpServerMessage, ServerMessage{Text: "server version 17.15 (lab)"}.AppendTo(nil)),
+			"server-status":            msg(OpServerStatus, ServerStatus{Users: 3, Files: 9}.AppendTo(nil)),
+			"get-sources-size":         msg(OpGetSources, GetSources{Hash: fh, Size: 12345}.AppendTo(nil)),
+			"get-sources-large":        msg(OpGetSources, GetSources{Hash: fh, Size: 5 << 30}.AppendTo(nil)),
+			"found-sources":            msg(OpFoundSources, FoundSources{Hash: fh, Sources: []Source{{ID: 0x0500007F, Port: 4662}, {ID: 77, Port: 1}}}.AppendTo(nil)),
+			"found-sources-obfu":       msg(OpFoundSourcesObf, FoundSources{Obfuscated: true, Hash: fh, Sources: []Source{{ID: 0x0500007F, Port: 4662, Crypt: 0x81, UserHash: fh}}}.AppendTo(nil)),
+			"search-one-word":          msg(OpSearchRequest, KeywordSearch([]string{"alpha"}).AppendTo(nil)),
+			"search-and-3":             msg(OpSearchRequest, KeywordSearch([]string{"lab", "keyword", "alpha"}).AppendTo(nil)),
+			"search-meta-num":          msg(OpSearchRequest, SearchRequest{Expr: &SearchExpr{Type: SearchOperator, Op: SearchNot, Left: &SearchExpr{Type: SearchMeta, Str: "Video", Tag: "\x03"}, Right: &SearchExpr{Type: SearchNum64, Num: 5 << 30, Cmp: 1, Tag: "\x02"}}}.AppendTo(nil)),
+			"search-result":            msg(OpSearchResult, SearchResult{Files: []OfferedFile{{Hash: fh, ClientID: 0x0500007F, Port: 4662, Tags: []Tag{StrTag(FTFileName, "lab-keyword-alpha.bin"), IntTag(FTFileSize, 5000), IntTag(FTSources, 3)}}}, HasMore: true}.AppendTo(nil)),
+			"search-result-huge-count": msg(OpSearchResult, []byte{0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}),
+			"offer-files":              msg(OpOfferFiles, OfferFiles{Files: []OfferedFile{{Hash: fh, ClientID: 0x0500007F, Port: 4662, Tags: []Tag{StrTag(FTFileName, "a.bin"), IntTag(FTFileSize, 5000)}}}}.AppendTo(nil)),
 		},
 		"FuzzServerMet": {
 			"two-servers": ServerMet{Version: 0x0E, Servers: []ServerEntry{
@@ -198,6 +203,20 @@ func FuzzServerMessage(f *testing.F) {
 			m, err = DecodeFoundSources(p, false)
 		case OpFoundSourcesObf:
 			m, err = DecodeFoundSources(p, true)
+		case OpSearchRequest:
+			var sr SearchRequest
+			sr, err = DecodeSearchRequest(p)
+			sr.Expr.Terms()
+			m = sr
+		case OpSearchResult:
+			var sr SearchResult
+			sr, err = DecodeSearchResult(p)
+			for _, f := range sr.Files {
+				f.Size()
+				f.Sources()
+				HasWords(f.Name(), Words("lab keyword"))
+			}
+			m = sr
 		case OpOfferFiles:
 			var of OfferFiles
 			of, err = DecodeOfferFiles(p)
