@@ -118,7 +118,7 @@ type record struct {
 	ClockOffsetMS     *json.Number `json:"clock_offset_ms"`
 	ClockUncertainty  *json.Number `json:"clock_uncertainty_ms"`
 	ClockSource       string       `json:"clock_source"`
-	Build             buildRecord  `json:"build"`
+	Build             Build        `json:"build"`
 	SensorConfig      string       `json:"sensor_config"`
 	ClientVersion     string       `json:"client_version"`
 	UserHash          string       `json:"user_hash"`
@@ -141,16 +141,9 @@ type record struct {
 	AgencyRule        string       `json:"agency_rule"`
 }
 
-// buildRecord is the "build" object: the sensor's exact build.
-type buildRecord struct {
-	Version  string `json:"version"`
-	Commit   string `json:"commit"`
-	Modified bool   `json:"modified"`
-}
-
-// millis writes d in milliseconds, exactly: the integer nanoseconds with
-// the decimal point moved, trailing zeros dropped.
-func millis(d time.Duration) *json.Number {
+// Millis writes d in milliseconds, exactly: the integer nanoseconds with
+// the decimal point moved, trailing zeros dropped ("-1.5", "0.000001").
+func Millis(d time.Duration) *json.Number {
 	ns := int64(d)
 	u := uint64(ns)
 	sign := ""
@@ -224,7 +217,7 @@ func toRecord(o *Observation) record {
 		SensorVersion:     o.Sensor.Version,
 		Vantage:           o.Sensor.Vantage,
 		ClockSource:       o.ClockSource,
-		Build:             buildRecord{Version: o.Sensor.Version, Commit: o.Sensor.Commit, Modified: o.Sensor.Modified},
+		Build:             Build{Version: o.Sensor.Version, Commit: o.Sensor.Commit, Modified: o.Sensor.Modified},
 		SensorConfig:      o.Sensor.Config,
 		ClientVersion:     o.Client.Version,
 		UserHash:          hex.EncodeToString(o.Client.UserHash),
@@ -246,7 +239,7 @@ func toRecord(o *Observation) record {
 		AgencyRule:        o.Jurisdiction.Rule,
 	}
 	if o.ClockKnown {
-		r.ClockOffsetMS, r.ClockUncertainty = millis(o.ClockOffset), millis(o.ClockUncertainty)
+		r.ClockOffsetMS, r.ClockUncertainty = Millis(o.ClockOffset), Millis(o.ClockUncertainty)
 	}
 	if r.Subdivisions == nil {
 		r.Subdivisions = []string{}

@@ -104,6 +104,19 @@ type Sensor struct {
 	Config string
 }
 
+// Build is a tool's exact build, as the JSON Lines form's "build" and the
+// API write it.
+type Build struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified"`
+}
+
+// Build is the sensor's build.
+func (s Sensor) Build() Build {
+	return Build{Version: s.Version, Commit: s.Commit, Modified: s.Modified}
+}
+
 // Match is one watch-list entry that an item matched at the edge.
 type Match struct {
 	List     string // list name

@@ -1,0 +1,85 @@
+package sqlite
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// A row stored before schema 12 held clock_offset_ns and no uncertainty,
+// and its sensor measured nothing: after migration 0012 it reads as an
+// unknown offset (never the 0 or whatever number the column held), with
+// no build, and the view shows NULL for its offset.
+func TestMigration0012ReadsOldRowsAsUnknownClock(t *testing.T) {
+	ctx := context.Background()
+	st, path := openTemp(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(12, 12))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 8 {
+		o := storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), i)
+		if i%4 == 1 && (!o.ClockKnown || o.ClockOffset == 0) {
+			t.Fatalf("synthetic observation %d: %+v, want a measured offset", i, o)
+		}
+		o.Sensor.Commit, o.Sensor.Modified, o.Sensor.Config = "", false, "" // a sensor of schema 11 had none
+		obs = append(obs, o)
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	// The file as schema 11 left it: offsets in clock_offset_ns (a sensor
+	// of then wrote 0; any number must read as unknown), no uncertainty,
+	// facets without builds.
+	for _, q := range []string{
+		`DROP VIEW observation_rows`,
+		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
+		`CREATE TABLE facets11 AS SELECT id, sensor, sensor_version, vantage, clock_source, network, method, transport,
+			possession, client, client_version, agency_rule FROM facets`,
+		`DROP TABLE facets`,
+		`ALTER TABLE facets11 RENAME TO facets`,
+		`UPDATE observations SET clock_offset_ns = 1500000`,
+		`DELETE FROM schema_migrations WHERE version >= 12`,
+	} {
+		if _, err := st.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, path, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	got := exportAll(t, again)
+	if len(got) != len(obs) {
+		t.Fatalf("%d observations after the migration, want %d", len(got), len(obs))
+	}
+	for i, o := range got {
+		if o.ClockKnown || o.ClockOffset != 0 || o.ClockUncertainty != 0 || o.ClockSource != obs[i].ClockSource {
+			t.Fatalf("observation %d: clock known=%v %v ± %v %q, want unknown from %q", i, o.ClockKnown, o.ClockOffset,
+				o.ClockUncertainty, o.ClockSource, obs[i].ClockSource)
+		}
+		if o.Sensor.Commit != "" || o.Sensor.Modified || o.Sensor.Config != "" {
+			t.Fatalf("observation %d: sensor %+v, want no build", i, o.Sensor)
+		}
+	}
+	var n int
+	if err := again.db.QueryRowContext(ctx, `SELECT count(*) FROM observation_rows WHERE clock_offset_ns IS NOT NULL`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d rows of observation_rows with an offset (%v), want none", n, err)
+	}
+	// New rows keep theirs beside the old.
+	fresh := storetest.Observation(r, at.Add(time.Hour), 5)
+	if err := again.InsertObservations(ctx, []observe.Observation{fresh}); err != nil {
+		t.Fatal(err)
+	}
+	got = exportAll(t, again)
+	if last := got[len(got)-1]; !last.Equal(&fresh) {
+		t.Fatalf("new row after the migration:\ngot  %+v\nwant %+v", last, fresh)
+	}
+}
