@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
+	"github.com/vigil-oss/vigil/internal/timesync"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -18,6 +19,10 @@ type ED2K struct {
 	Sensor ed2k.Config
 	// Scope is where the sensor may send.
 	Scope scope.Config
+	// NTP are the servers the sensor's clock is measured against, through
+	// its scope guard (unless Sensor.TimeSync is set); no server: every
+	// offset is unknown.
+	NTP timesync.Config
 }
 
 // AddED2K builds an eD2K and Kad sensor that watches the store's watched
@@ -41,7 +46,13 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 	if len(watched) == 0 {
 		p.log.Warn("no ed2k entries on any enabled watch-list: the sensor will run but watch nothing")
 	}
-	s, err := ed2k.New(c.Sensor, guard, p.pub, p.log)
+	cfg := c.Sensor
+	if cfg.TimeSync == nil {
+		if cfg.TimeSync, err = p.clock(ctx, "ed2k "+cfg.ID, c.NTP, guard); err != nil {
+			return nil, err
+		}
+	}
+	s, err := ed2k.New(cfg, guard, p.pub, p.log)
 	if err != nil {
 		return nil, err
 	}
