@@ -133,8 +133,9 @@ type Monitor struct {
 	now   func() time.Time
 	query func(server netip.AddrPort) (*ntp.Response, error)
 
-	mu   sync.Mutex
-	last Reading
+	mu       sync.Mutex
+	last     Reading
+	measured bool // Measure has run
 }
 
 // New returns a Monitor of cfg's servers, sending only where guard
@@ -175,16 +176,22 @@ func (m *Monitor) ask(server netip.AddrPort) (*ntp.Response, error) {
 	})
 }
 
-// Run measures now and then every Config.Every until ctx ends. A nil
-// Monitor returns at once.
+// Run measures every Config.Every until ctx ends, at once too unless
+// Measure has already been called. A nil Monitor returns at once.
 func (m *Monitor) Run(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
 	t := time.NewTicker(m.cfg.Every)
 	defer t.Stop()
+	m.mu.Lock()
+	measured := m.measured
+	m.mu.Unlock()
 	for {
-		m.Measure(ctx)
+		if !measured {
+			m.Measure(ctx)
+		}
+		measured = false
 		select {
 		case <-ctx.Done():
 			return nil
@@ -211,7 +218,7 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 		m.log.Debug("clock offset measured", "offset", r.Offset, "uncertainty", r.Uncertainty, "source", r.Source)
 	}
 	m.mu.Lock()
-	m.last = r
+	m.last, m.measured = r, true
 	m.mu.Unlock()
 	return r
 }
