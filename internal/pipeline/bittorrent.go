@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -32,6 +34,12 @@ func (p *Pipeline) clock(ctx context.Context, sensor string, cfg timesync.Config
 	m, err := timesync.New(cfg, guard, p.log.With("sensor", sensor))
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: sensor %s: %w", sensor, err)
+	}
+	if p.cfg.Registry != nil {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"sensor": sensor}, p.cfg.Registry)
+		if err := reg.Register(m.Collector()); err != nil {
+			return nil, fmt.Errorf("pipeline: sensor %s: metrics: %w", sensor, err)
+		}
 	}
 	r := m.Measure(ctx)
 	p.log.Info("sensor clock measured", "sensor", sensor, "known", r.Known, "offset", r.Offset,

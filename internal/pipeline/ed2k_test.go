@@ -158,6 +158,9 @@ func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
 		t.Fatalf("targets %v (%d), %v: the analysis scored nothing", ts, n, err)
 	}
 	got := gathered(t, reg)
+	if got["vigil_ntp_offset_known"] != 1 || got["vigil_ntp_answers_total"] < 1 || got["vigil_ntp_offset_seconds"] > -1.9 {
+		t.Fatalf("the sensor clock's metrics: %v", got)
+	}
 	if got["vigil_ed2k_observations_total"] < 1 || got["vigil_ed2k_probes_total"] < 1 {
 		t.Fatalf("the sensor's metrics are not registered: %v", got)
 	}

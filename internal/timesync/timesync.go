@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 )
@@ -136,6 +137,10 @@ type Monitor struct {
 	mu       sync.Mutex
 	last     Reading
 	measured bool // Measure has run
+
+	answers *prometheus.CounterVec // by result: trusted, refused
+	known   prometheus.Gauge       // 1 while the offset is known
+	offset  prometheus.Gauge       // the last known offset, seconds
 }
 
 // New returns a Monitor of cfg's servers, sending only where guard
@@ -151,7 +156,15 @@ func New(cfg Config, guard *scope.Guard, log *slog.Logger) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, guard: guard, log: log, now: time.Now}
+	m := &Monitor{cfg: cfg, guard: guard, log: log, now: time.Now,
+		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ntp_answers_total",
+			Help: "NTP servers asked, by result: trusted, or refused (no reply, malformed, unsynchronised, offset too large, ...)."},
+			[]string{"result"}),
+		known: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_ntp_offset_known",
+			Help: "1 while the sensor clock's offset is known, 0 while it is unknown (observations record it as unknown)."}),
+		offset: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_ntp_offset_seconds",
+			Help: "The sensor clock minus the reference clock, as last measured and trusted."}),
+	}
 	m.query = m.ask
 	m.last = Reading{Source: "ntp:" + joinServers(cfg.Servers) + " not yet measured"}
 	return m, nil
@@ -163,6 +176,32 @@ func joinServers(ss []netip.AddrPort) string {
 		parts[i] = s.String()
 	}
 	return strings.Join(parts, ",")
+}
+
+// Collector returns the monitor's metrics: vigil_ntp_answers_total by
+// result (trusted, refused), vigil_ntp_offset_known (1 or 0) and
+// vigil_ntp_offset_seconds (the last trusted offset). A nil Monitor has
+// none.
+func (m *Monitor) Collector() prometheus.Collector {
+	if m == nil {
+		return collectors{}
+	}
+	return collectors{m.answers, m.known, m.offset}
+}
+
+// collectors is several collectors as one.
+type collectors []prometheus.Collector
+
+func (cs collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range cs {
+		c.Describe(ch)
+	}
+}
+
+func (cs collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range cs {
+		c.Collect(ch)
+	}
 }
 
 // ask sends one NTP query to server through the scope guard.
@@ -212,6 +251,19 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 	}
 	r := combine(samples, len(m.cfg.Servers))
 	r.At = m.now()
+	for _, sm := range samples {
+		if sm.err == "" {
+			m.answers.WithLabelValues("trusted").Inc()
+		} else {
+			m.answers.WithLabelValues("refused").Inc()
+		}
+	}
+	if r.Known {
+		m.known.Set(1)
+		m.offset.Set(r.Offset.Seconds())
+	} else {
+		m.known.Set(0)
+	}
 	if !r.Known {
 		m.log.Warn("clock offset unknown: no NTP answer could be trusted", "source", r.Source)
 	} else {

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/vigil-oss/vigil/internal/lab/ntpserver"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
@@ -107,6 +110,9 @@ func TestHostileServersAreNeverTrusted(t *testing.T) {
 			prefix := "ntp:" + srv.Addr().String() + " failed: "
 			if !strings.HasPrefix(r.Source, prefix) || !strings.Contains(r.Source, tt.want) {
 				t.Fatalf("source %q, want %q and %q", r.Source, prefix, tt.want)
+			}
+			if known, refused := value(t, m.known), value(t, m.answers.WithLabelValues("refused")); known != 0 || refused != 1 {
+				t.Fatalf("metrics: known %v, refused %v", known, refused)
 			}
 			var o observe.Observation
 			m.Stamp(&o)
@@ -250,4 +256,14 @@ func TestParseServers(t *testing.T) {
 			t.Fatalf("ParseServers(%q) accepted", bad)
 		}
 	}
+}
+
+// value reads a gauge's or a counter's value.
+func value(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := c.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	return d.GetGauge().GetValue() + d.GetCounter().GetValue()
 }
