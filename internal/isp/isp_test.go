@@ -434,7 +434,7 @@ func TestFormatOffset(t *testing.T) {
 func TestFromObservation(t *testing.T) {
 	o := &observe.Observation{
 		ID: "0190-x", Network: observe.NetBitTorrent, Method: observe.MethodTracker,
-		Time:        time.Date(2026, 2, 1, 12, 0, 0, 1_500_000, time.FixedZone("X", 7200)),
+		Time:       time.Date(2026, 2, 1, 12, 0, 0, 1_500_000, time.FixedZone("X", 7200)),
 		ClockKnown: true, ClockOffset: time.Millisecond, ClockUncertainty: 3 * time.Millisecond, ClockSource: "ntp:127.0.0.1",
 		Item:       observe.Item{Hash: hashkind.MustNew(hashkind.BTIH, bytes.Repeat([]byte{0xab}, 20))},
 		Endpoint:   observe.Endpoint{IP: netip.MustParseAddr("192.0.2.5"), Port: 6881, Transport: "tcp"},
