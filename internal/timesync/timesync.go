@@ -132,7 +132,7 @@ type Monitor struct {
 	guard *scope.Guard
 	log   *slog.Logger
 	now   func() time.Time
-	query func(server netip.AddrPort) (*ntp.Response, error)
+	query func(ctx context.Context, server netip.AddrPort) (*ntp.Response, error)
 
 	mu       sync.Mutex
 	last     Reading
@@ -205,12 +205,12 @@ func (cs collectors) Collect(ch chan<- prometheus.Metric) {
 }
 
 // ask sends one NTP query to server through the scope guard.
-func (m *Monitor) ask(server netip.AddrPort) (*ntp.Response, error) {
+func (m *Monitor) ask(ctx context.Context, server netip.AddrPort) (*ntp.Response, error) {
 	d := m.guard.Dialer(&net.Dialer{Timeout: m.cfg.Timeout})
 	return ntp.QueryWithOptions(server.String(), ntp.QueryOptions{
 		Timeout: m.cfg.Timeout,
 		Dialer: func(_, remote string) (net.Conn, error) {
-			return d.DialContext(context.Background(), "udp", remote)
+			return d.DialContext(ctx, "udp", remote)
 		},
 	})
 }
@@ -247,7 +247,7 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 		if ctx.Err() != nil {
 			break
 		}
-		samples = append(samples, m.sampleOf(s))
+		samples = append(samples, m.sampleOf(ctx, s))
 	}
 	r := combine(samples, len(m.cfg.Servers))
 	r.At = m.now()
@@ -276,9 +276,9 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 }
 
 // sampleOf asks server and judges its answer.
-func (m *Monitor) sampleOf(server netip.AddrPort) sample {
+func (m *Monitor) sampleOf(ctx context.Context, server netip.AddrPort) sample {
 	s := sample{server: server}
-	resp, err := m.query(server)
+	resp, err := m.query(ctx, server)
 	if err == nil {
 		err = resp.Validate()
 	}
