@@ -15,7 +15,7 @@ var pipelineOrder = []string{
 	"config",
 	"agency", "bencode", "hashkind", "digest", "hasher", "watchlist", "match",
 	"observe", "bep42",
-	"scope", "netlimit",
+	"scope", "netlimit", "timesync",
 	"sensor",
 	"bus",
 	"ingest", "geo", "jurisdiction", "pipeline",

@@ -346,7 +346,8 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 	}
 	m := d.lab.Manifest()
 	scfg := bittorrent.LabConfig()
-	scfg.ID, scfg.Version, scfg.Identities = "demo-bittorrent", version, f.identities
+	scfg.ID, scfg.Identities = "demo-bittorrent", f.identities
+	scfg.Version, scfg.Commit, scfg.Modified = build()
 	scfg.Bootstrap = d.lab.Bootstrap()
 	scfg.ListenAddrs = demoListen(d.labConfig)
 	s, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: scfg, Scope: scope.DefaultConfig(), Trackers: labTrackers(m)})

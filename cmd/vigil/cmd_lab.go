@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/lab"
 	"github.com/vigil-oss/vigil/internal/lab/accuracy"
+	"github.com/vigil-oss/vigil/internal/lab/ntpserver"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
@@ -64,6 +66,11 @@ other countries and marks one range as a VPN provider. The manifest is JSON:
 
 It is rewritten when a peer moves. Stop with Ctrl-C.
 
+An NTP responder runs on 127.0.0.1 beside the lab (its address is printed)
+for a sensor's --ntp; --ntp-shift sets its clock off the machine's by that
+much, to see a sensor record an offset, or refuse one beyond its
+--ntp-max-offset.
+
 IPv6: --family 6 runs the whole lab on IPv6, --family both runs every DHT
 node, the tracker and every peer on IPv4 and IPv6 at once (one DHT per
 family, BEP 32; a peer's "addr6" beside its "addr", on the same port).
@@ -89,6 +96,7 @@ Examples:
   vigil lab up --manifest lab.json
   vigil lab up --dht-nodes 200 --seeders 20 --torrents 50 --watched 10 --manifest lab.json
   vigil sensor bittorrent --lab --bootstrap "$(jq -r '.bootstrap|join(",")' lab.json)"
+  vigil lab up --ntp-shift 2s --manifest lab.json   # then: vigil sensor ... --ntp 127.0.0.1:PORT
 
   vigil lab up --family 6 --manifest lab6.json
   vigil sensor bittorrent --lab --listen ::1 --bootstrap "$(jq -r '.bootstrap|join(",")' lab6.json)"
@@ -103,6 +111,7 @@ Examples:
 			manifest := fs.String("manifest", "", "write the manifest to this `file` (required)")
 			dir := fs.String("dir", "", "work `directory` for files and databases (default: a temporary one)")
 			family := fs.String("family", "4", "address `family`: 4, 6 or both")
+			ntpShift := fs.Duration("ntp-shift", 0, "how far the lab NTP responder's clock is off the machine's (e.g. 2s or -1h)")
 			ipv6 := fs.String("ipv6", "loopback", "`where` the IPv6 parts live: loopback (all on ::1) or ula (each its own address in fd00::/32; as root under unshare -n only)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *manifest == "" {
@@ -139,7 +148,13 @@ Examples:
 				}
 				m := l.Manifest()
 				fmt.Fprintf(a.stdout, "lab up: %d DHT nodes, %d peers, %d torrents (%d watched), family %s\n", len(m.DHTNodes), len(m.Peers), len(m.Torrents), cfg.Watched, m.Family)
+				ntp, err := ntpserver.Start(ntpserver.Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Shift: *ntpShift})
+				if err != nil {
+					return err
+				}
+				defer ntp.Close()
 				fmt.Fprintf(a.stdout, "  bootstrap: %v\n  watch-list: %s\n  geo database: %s\n  manifest: %s\n", m.Bootstrap, m.Watchlist, m.GeoDB, *manifest)
+				fmt.Fprintf(a.stdout, "  NTP: %s (clock off by %v; for a sensor's --ntp)\n", ntp.Addr(), *ntpShift)
 				fmt.Fprintln(a.stdout, "Ctrl-C stops it.")
 				moves := make(chan struct{})
 				go func() {

@@ -40,7 +40,12 @@ One flat JSON object a line with: id, time (RFC 3339, UTC, nanoseconds),
 sensor, network, method, ip, port, transport, item_kind, item (lower-case hex),
 possession, pieces_have, pieces_total, peer_id (hex), client, listen_port,
 node_id (hex), matched (list names), and the rest of the record (sensor
-version, clock offset, transcript ...). Empty where the protocol gave nothing.
+version, transcript ...). Empty where the protocol gave nothing. The
+sensor's clock: clock_offset_ms and clock_uncertainty_ms (numbers, or null
+when the offset is unknown: never 0 for unknown) and clock_source; its
+exact build (build: version, commit, modified) and sensor_config (the
+SHA-256 of its effective configuration). docs/evidence.md says what each
+means.
 
 A bulk export of suspects' addresses: it needs --case (the case number it
 is made for), and is written into the audit trail, with the case number and

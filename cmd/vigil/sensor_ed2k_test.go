@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/lab"
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
+	"github.com/vigil-oss/vigil/internal/lab/ntpserver"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -46,8 +47,15 @@ func TestSensorED2KStoresObservationsOfTheWatchList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The clock is measured against a lab NTP server 1.5 s behind.
+	ntp, err := ntpserver.Start(ntpserver.Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Shift: -1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ntp.Close()
 	code, summary, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", srv, "--kad-bootstrap", strings.Join(boot, ","),
-		"--listen", "127.99.255.1", "--lab", "--duration", "4s", "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN)
+		"--listen", "127.99.255.1", "--lab", "--duration", "4s", "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN,
+		"--ntp", ntp.Addr().String())
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -74,6 +82,14 @@ func TestSensorED2KStoresObservationsOfTheWatchList(t *testing.T) {
 			t.Fatalf("an unwatched file left the sensor: %s", o.Item.Hash)
 		}
 		methods[o.Network+" "+o.Method]++
+		if !o.ClockKnown || o.ClockOffset < 1400*time.Millisecond || o.ClockOffset > 1600*time.Millisecond ||
+			o.ClockSource != "ntp:"+ntp.Addr().String() {
+			t.Fatalf("observation %s: clock known=%v %v ± %v from %q, want about +1.5s from ntp:%s", o.ID, o.ClockKnown,
+				o.ClockOffset, o.ClockUncertainty, o.ClockSource, ntp.Addr())
+		}
+		if o.Sensor.Version != version || len(o.Sensor.Config) != 64 {
+			t.Fatalf("observation %s: sensor %+v, want version %s and a configuration hash", o.ID, o.Sensor, version)
+		}
 		if o.Place.ASN == 0 {
 			t.Fatalf("observation %s stored without a place: not enriched at ingest", o.ID)
 		}
@@ -83,6 +99,9 @@ func TestSensorED2KStoresObservationsOfTheWatchList(t *testing.T) {
 	}
 	if len(want) != 0 || methods["ed2k ed2k_server_sources"] == 0 || methods["kad kad_sources"] == 0 {
 		t.Fatalf("methods %v; user hashes not seen %v\nsummary: %s", methods, want, summary)
+	}
+	if !strings.Contains(out, `"clock_offset_ms":1`) || !strings.Contains(out, `"build":{"version":"`+version+`"`) {
+		t.Fatalf("exported lines lack clock_offset_ms or build:\n%s", out)
 	}
 	if !strings.Contains(out, `"user_hash":"`) {
 		t.Fatalf("exported lines lack user_hash:\n%s", out)

@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"net/netip"
 	"time"
 
@@ -180,10 +181,16 @@ type TimelineEntry struct {
 	Agency    string          `json:"agency"`
 	Sensor    string          `json:"sensor"`
 	// ClockOffset is the sensor clock minus the reference clock when it
-	// was seen, and ClockSource how that was measured: an ISP request
-	// states both beside the time.
-	ClockOffset time.Duration `json:"clock_offset_ns"`
-	ClockSource string        `json:"clock_source"`
+	// was seen, within ± ClockUncertainty, when ClockKnown; and
+	// ClockSource how that was measured, or why it is unknown: an ISP
+	// request states them beside the time. In JSON: clock_offset_ms and
+	// clock_uncertainty_ms, numbers or null when unknown (MarshalJSON).
+	ClockKnown       bool          `json:"-"`
+	ClockOffset      time.Duration `json:"-"`
+	ClockUncertainty time.Duration `json:"-"`
+	ClockSource      string        `json:"clock_source"`
+	// Build is the exact build of the sensor that made the observation.
+	Build observe.Build `json:"build"`
 	// Marks are the observation's marks (observe.Mark*): an ISP request
 	// and the page lower their trust where a mark says so.
 	Marks []string `json:"marks"`
@@ -205,12 +212,29 @@ type TimelineEntry struct {
 	PiecesTotal   int    `json:"pieces_total"`
 }
 
+// MarshalJSON writes the entry with its clock offset and uncertainty in
+// milliseconds (observe.Millis), or null when the offset is unknown.
+func (t TimelineEntry) MarshalJSON() ([]byte, error) {
+	type plain TimelineEntry
+	var off, unc *json.Number
+	if t.ClockKnown {
+		off, unc = observe.Millis(t.ClockOffset), observe.Millis(t.ClockUncertainty)
+	}
+	return json.Marshal(struct {
+		plain
+		ClockOffsetMS      *json.Number `json:"clock_offset_ms"`
+		ClockUncertaintyMS *json.Number `json:"clock_uncertainty_ms"`
+	}{plain(t), off, unc})
+}
+
 // Observation rebuilds the fields of the observation that the entry
 // carries (what an ISP request needs), with Endpoint parsed from
 // "ip:port" (left zero when it does not parse).
 func (t *TimelineEntry) Observation() observe.Observation {
 	o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
-		ClockOffset: t.ClockOffset, ClockSource: t.ClockSource, Marks: t.Marks,
+		ClockKnown: t.ClockKnown, ClockOffset: t.ClockOffset, ClockUncertainty: t.ClockUncertainty, ClockSource: t.ClockSource,
+		Sensor:     observe.Sensor{ID: t.Sensor, Version: t.Build.Version, Commit: t.Build.Commit, Modified: t.Build.Modified},
+		Marks:      t.Marks,
 		Endpoint:   observe.Endpoint{Transport: t.Transport},
 		Client:     observe.Client{Name: t.Client, Version: t.ClientVersion},
 		Possession: observe.Possession{Level: t.Level, PiecesHave: t.PiecesHave, PiecesTotal: t.PiecesTotal}, Place: t.Place}

@@ -8,12 +8,15 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // csvHeader names the CSV columns, in order.
 var csvHeader = []string{
 	"request_id", "group_id", "line", "asn", "isp", "country",
-	"ip", "source_port", "transport", "direction", "sensor_address", "time_utc", "clock_offset_ms", "clock_source",
+	"ip", "source_port", "transport", "direction", "sensor_address", "time_utc", "clock_offset_ms", "clock_uncertainty_ms",
+	"clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
 	"subscriber_prefix", "prefix_note",
@@ -33,7 +36,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 			rec := []string{
 				req.ID, g.ID, strconv.Itoa(r.Line), strconv.FormatUint(uint64(g.ASN), 10), safeCell(g.ISP()), g.Country,
 				r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, r.Direction, r.SensorAddress.String(), r.Time.Format(TimeLayout),
-				strings.TrimSuffix(strings.TrimPrefix(FormatOffset(r.ClockOffset), "+"), "ms"), safeCell(r.ClockSource),
+				csvOffset(&r), csvUncertainty(&r), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
 				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN),
@@ -48,6 +51,23 @@ func WriteCSV(w io.Writer, req *Request) error {
 		return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
 	}
 	return nil
+}
+
+// csvOffset is the offset in milliseconds, three decimals ("-2.500"); an
+// unknown offset is an empty cell, never 0.
+func csvOffset(r *Row) string {
+	if !r.ClockKnown {
+		return ""
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(FormatOffset(r.ClockOffset), "+"), "ms")
+}
+
+// csvUncertainty is the uncertainty as csvOffset writes the offset.
+func csvUncertainty(r *Row) string {
+	if !r.ClockKnown {
+		return ""
+	}
+	return strings.TrimSuffix(FormatUncertainty(r.ClockUncertainty), "ms")
 }
 
 // prefixString is a subscriber prefix as written, "" when there is none.
@@ -140,25 +160,27 @@ type jsonGroup struct {
 }
 
 type jsonRow struct {
-	Line             int    `json:"line"`
-	IP               string `json:"ip"`
-	SourcePort       uint16 `json:"source_port"`
-	Transport        string `json:"transport"`
-	Direction        string `json:"direction"`
-	SensorAddress    string `json:"sensor_address"`
-	Time             string `json:"time"`
-	ClockOffset      string `json:"clock_offset"`
-	ClockOffsetNS    int64  `json:"clock_offset_ns"`
-	ClockSource      string `json:"clock_source"`
-	Instants         int    `json:"instants_of_ip"`
-	VPN              bool   `json:"vpn"`
-	Hosting          bool   `json:"hosting"`
-	Level            string `json:"level"`
-	Network          string `json:"network"`
-	Method           string `json:"method"`
-	Item             string `json:"item"`
-	ObservationID    string `json:"observation_id"`
-	TranscriptSHA256 string `json:"transcript_sha256"`
+	Line             int          `json:"line"`
+	IP               string       `json:"ip"`
+	SourcePort       uint16       `json:"source_port"`
+	Transport        string       `json:"transport"`
+	Direction        string       `json:"direction"`
+	SensorAddress    string       `json:"sensor_address"`
+	Time             string       `json:"time"`
+	ClockOffset      string       `json:"clock_offset"`
+	ClockOffsetNS    *int64       `json:"clock_offset_ns"`
+	ClockOffsetMS    *json.Number `json:"clock_offset_ms"`
+	ClockUncertainty *json.Number `json:"clock_uncertainty_ms"`
+	ClockSource      string       `json:"clock_source"`
+	Instants         int          `json:"instants_of_ip"`
+	VPN              bool         `json:"vpn"`
+	Hosting          bool         `json:"hosting"`
+	Level            string       `json:"level"`
+	Network          string       `json:"network"`
+	Method           string       `json:"method"`
+	Item             string       `json:"item"`
+	ObservationID    string       `json:"observation_id"`
+	TranscriptSHA256 string       `json:"transcript_sha256"`
 	// IPv6 rows only.
 	SubscriberPrefix string `json:"subscriber_prefix,omitempty"`
 	PrefixNote       *Note  `json:"prefix_note,omitempty"`
@@ -203,12 +225,17 @@ func WriteJSON(w io.Writer, req *Request) error {
 				SubscriberPrefix: prefixString(r.SubscriberPrefix), PrefixNote: pn,
 				Line: r.Line, IP: r.IP.String(), SourcePort: r.Port, Transport: r.Transport,
 				Direction: r.Direction, SensorAddress: r.SensorAddress.String(),
-				Time: r.Time.Format(TimeLayout), ClockOffset: FormatOffset(r.ClockOffset),
-				ClockOffsetNS: int64(r.ClockOffset), ClockSource: r.ClockSource,
+				Time: r.Time.Format(TimeLayout), ClockOffset: r.OffsetText("unknown"), ClockSource: r.ClockSource,
 				Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
 				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
 				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256,
 			})
+			if r.ClockKnown {
+				jr := &jg.Rows[len(jg.Rows)-1]
+				ns := int64(r.ClockOffset)
+				jr.ClockOffset, jr.ClockOffsetNS = FormatOffset(r.ClockOffset), &ns
+				jr.ClockOffsetMS, jr.ClockUncertainty = observe.Millis(r.ClockOffset), observe.Millis(r.ClockUncertainty)
+			}
 		}
 		out.Groups = append(out.Groups, jg)
 	}

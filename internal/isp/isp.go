@@ -89,7 +89,8 @@
 //	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting,
 //	                    ipv6 (some rows are IPv6 addresses)
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
-//	                      clock_offset, clock_offset_ns, clock_source, instants_of_ip, vpn,
+//	                      clock_offset, clock_offset_ns, clock_offset_ms, clock_uncertainty_ms,
+//	                      clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
 //	                      transcript_sha256, subscriber_prefix, prefix_note}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
@@ -102,7 +103,11 @@
 // address:port at the other end; time is RFC 3339 UTC with milliseconds as
 // read on the sensor clock; clock_offset is that clock minus the
 // reference, in milliseconds with three decimals and a sign ("+0.512ms"),
-// clock_offset_ns the exact value; instants_of_ip counts the distinct
+// or "unknown" when it was not measured or no measurement could be trusted
+// (clock_source says why); clock_offset_ns the exact value and
+// clock_offset_ms the same in milliseconds, clock_uncertainty_ms the bound
+// of its error (the reference time was within listed time - offset ±
+// uncertainty), all three null when the offset is unknown; instants_of_ip counts the distinct
 // instants at which the row's address appears among the request's
 // sightings within retention; level is the possession level;
 // subscriber_prefix (e.g. "2001:db8:1:2::/64") and prefix_note ({code, en,
@@ -116,7 +121,8 @@
 // WriteCSV writes a header line, then one line per row with the columns
 // request_id, group_id, line, asn, isp, country, ip, source_port,
 // transport, direction, sensor_address, time_utc, clock_offset_ms (three
-// decimals, e.g. -2.500), clock_source, instants_of_ip, vpn, hosting,
+// decimals, e.g. -2.500; empty when unknown), clock_uncertainty_ms (three
+// decimals; empty when unknown), clock_source, instants_of_ip, vpn, hosting,
 // level, network, method, item, observation_id, transcript_sha256,
 // subscriber_prefix, prefix_note (English; both empty on IPv4 rows). Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
@@ -164,20 +170,25 @@ type Sighting struct {
 	// "" when it has none.
 	TranscriptSHA256 string
 	// Marks are the observation's marks (observe.Mark*).
-	Marks         []string
-	Time          time.Time     // as read on the sensor clock, UTC
-	ClockOffset   time.Duration // sensor clock minus reference clock, as measured
-	ClockSource   string        // how the offset was measured ("ntp:...", "none")
-	ObservationID string
-	Network       string // observe.NetBitTorrent, ...
-	Method        string // observe.MethodDHTAnnounce, ...
-	Level         observe.Level
-	Item          string // the item's hash as "kind:value", e.g. "btih:…"
-	ASN           uint32 // 0 when unknown
-	Org           string // the AS organisation
-	Country       string // ISO 3166-1 alpha-2, where the address was placed
-	VPN           bool   // the ASN is a VPN provider's
-	Hosting       bool   // the ASN is a hosting provider's
+	Marks []string
+	Time  time.Time // as read on the sensor clock, UTC
+	// ClockOffset is the sensor clock minus the reference clock, within
+	// ± ClockUncertainty, when ClockKnown; when not, both are zero and
+	// the offset is unknown (never read as 0).
+	ClockKnown       bool
+	ClockOffset      time.Duration
+	ClockUncertainty time.Duration
+	ClockSource      string // how the offset was measured ("ntp:..."), or why it is unknown ("none", "ntp:... failed: ...")
+	ObservationID    string
+	Network          string // observe.NetBitTorrent, ...
+	Method           string // observe.MethodDHTAnnounce, ...
+	Level            observe.Level
+	Item             string // the item's hash as "kind:value", e.g. "btih:…"
+	ASN              uint32 // 0 when unknown
+	Org              string // the AS organisation
+	Country          string // ISO 3166-1 alpha-2, where the address was placed
+	VPN              bool   // the ASN is a VPN provider's
+	Hosting          bool   // the ASN is a hosting provider's
 }
 
 // FromObservation reduces an observation, with the Place filled at ingest,
@@ -199,7 +210,9 @@ func FromObservation(o *observe.Observation) Sighting {
 		Port:             o.Endpoint.Port,
 		Transport:        o.Endpoint.Transport,
 		Time:             o.Time.UTC(),
+		ClockKnown:       o.ClockKnown,
 		ClockOffset:      o.ClockOffset,
+		ClockUncertainty: o.ClockUncertainty,
 		ClockSource:      o.ClockSource,
 		ObservationID:    o.ID,
 		Network:          o.Network,
@@ -448,8 +461,10 @@ type Row struct {
 	Direction        string
 	SensorAddress    netip.AddrPort
 	TranscriptSHA256 string
-	Time             time.Time // UTC
-	ClockOffset      time.Duration
+	Time             time.Time     // UTC
+	ClockKnown       bool          // the offset was measured and trusted (Sighting.ClockKnown)
+	ClockOffset      time.Duration // sensor clock minus reference, ± ClockUncertainty
+	ClockUncertainty time.Duration
 	ClockSource      string
 	ObservationID    string
 	Network          string
@@ -780,7 +795,8 @@ func (b *requestBuilder) makeRows() {
 		c.g.Rows = append(c.g.Rows, Row{
 			IP: ip, Port: x.Port, Transport: x.Transport, Direction: dir,
 			SensorAddress: x.SensorAddress, TranscriptSHA256: x.TranscriptSHA256, Time: x.Time.UTC(),
-			ClockOffset: x.ClockOffset, ClockSource: x.ClockSource, ObservationID: x.ObservationID,
+			ClockKnown: x.ClockKnown, ClockOffset: x.ClockOffset, ClockUncertainty: x.ClockUncertainty,
+			ClockSource: x.ClockSource, ObservationID: x.ObservationID,
 			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
 			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]),
 		})
@@ -925,6 +941,9 @@ func requestID(r *Request) string {
 		for _, row := range g.Rows {
 			w(fmt.Sprint(row.IP, "|", row.Port, "|", row.Transport, "|", row.Time.UnixNano(), "|", int64(row.ClockOffset), "|", row.ObservationID,
 				"|", row.SensorAddress, "|", row.TranscriptSHA256))
+			if row.ClockKnown {
+				w(fmt.Sprint("clock|", int64(row.ClockUncertainty), "|", row.ClockSource))
+			}
 			if row.SubscriberPrefix.IsValid() {
 				w(row.SubscriberPrefix.String() + "|" + row.PrefixNote.EN)
 			}
@@ -939,6 +958,24 @@ func requestID(r *Request) string {
 // FormatOffset prints a clock offset in milliseconds with three decimals
 // and a sign: "+0.512ms", "-12.000ms".
 func FormatOffset(d time.Duration) string {
+	return formatMS(d, true)
+}
+
+// FormatUncertainty writes an uncertainty in milliseconds with three
+// decimals, truncated, no sign: "0.250ms".
+func FormatUncertainty(d time.Duration) string { return formatMS(d, false) }
+
+// OffsetText is a row's offset and uncertainty as a letter or a reader
+// shows them, "+0.512ms ± 0.250ms", or unknown (the language's word) when
+// it was not measured or no measurement could be trusted.
+func (r *Row) OffsetText(unknown string) string {
+	if !r.ClockKnown {
+		return unknown
+	}
+	return FormatOffset(r.ClockOffset) + " ± " + FormatUncertainty(r.ClockUncertainty)
+}
+
+func formatMS(d time.Duration, signed bool) string {
 	sign := "+"
 	u := int64(d)
 	if u < 0 {
@@ -951,5 +988,8 @@ func FormatOffset(d time.Duration) string {
 		us = uint64(-(u + 1)) + 1
 	}
 	us /= 1000
+	if !signed {
+		sign = ""
+	}
 	return fmt.Sprintf("%s%d.%03dms", sign, us/1000, us%1000)
 }

@@ -73,7 +73,8 @@ func fixture() (Target, []Sighting) {
 	tg := Target{ID: "T-0001", Case: "2026/0042", Jurisdiction: "ocrvp", Agency: "Office central (lab)", Score: 7.5}
 	fr := func(ip string, port uint16, tr, at string) Sighting {
 		return fh(Sighting{IP: netip.MustParseAddr(ip), Port: port, Transport: tr, Time: ts(at),
-			ClockOffset: 512 * time.Microsecond, ClockSource: "ntp:127.0.0.1", ObservationID: "obs-" + at,
+			ClockKnown: true, ClockOffset: 512 * time.Microsecond, ClockUncertainty: 250 * time.Microsecond,
+			ClockSource: "ntp:127.0.0.1:123", ObservationID: "obs-" + at,
 			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Acknowledged,
 			Item: item, ASN: 64496, Org: `Example "Telecom", S.A.`, Country: "FR"})
 	}
@@ -88,7 +89,8 @@ func fixture() (Target, []Sighting) {
 	}
 	v6 := func(id, at string) Sighting {
 		return fh(Sighting{IP: netip.MustParseAddr("2001:db8::1"), Port: 6881, Transport: "tcp", Time: ts(at),
-			ClockOffset: -2500 * time.Microsecond, ClockSource: "ntp:127.0.0.1", ObservationID: id,
+			ClockKnown: true, ClockOffset: -2500 * time.Microsecond, ClockUncertainty: 1_250_500 * time.Nanosecond,
+			ClockSource: "ntp:127.0.0.1:123", ObservationID: id,
 			Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe, Level: observe.Complete, Item: item, VPN: true})
 	}
 	host := func(id string, port uint16, m, at string) Sighting {
@@ -432,16 +434,16 @@ func TestFormatOffset(t *testing.T) {
 func TestFromObservation(t *testing.T) {
 	o := &observe.Observation{
 		ID: "0190-x", Network: observe.NetBitTorrent, Method: observe.MethodTracker,
-		Time:        time.Date(2026, 2, 1, 12, 0, 0, 1_500_000, time.FixedZone("X", 7200)),
-		ClockOffset: time.Millisecond, ClockSource: "ntp:127.0.0.1",
+		Time:       time.Date(2026, 2, 1, 12, 0, 0, 1_500_000, time.FixedZone("X", 7200)),
+		ClockKnown: true, ClockOffset: time.Millisecond, ClockUncertainty: 3 * time.Millisecond, ClockSource: "ntp:127.0.0.1",
 		Item:       observe.Item{Hash: hashkind.MustNew(hashkind.BTIH, bytes.Repeat([]byte{0xab}, 20))},
 		Endpoint:   observe.Endpoint{IP: netip.MustParseAddr("192.0.2.5"), Port: 6881, Transport: "tcp"},
 		Possession: observe.Possession{Level: observe.Partial},
 		Place:      observe.Place{Country: "FR", ASN: 64496, Org: "A", VPN: true, Hosting: true},
 	}
 	s := FromObservation(o)
-	want := Sighting{IP: o.Endpoint.IP, Port: 6881, Transport: "tcp", Time: o.Time.UTC(), ClockOffset: time.Millisecond,
-		ClockSource: "ntp:127.0.0.1", ObservationID: "0190-x", Network: observe.NetBitTorrent, Method: observe.MethodTracker,
+	want := Sighting{IP: o.Endpoint.IP, Port: 6881, Transport: "tcp", Time: o.Time.UTC(), ClockKnown: true, ClockOffset: time.Millisecond,
+		ClockUncertainty: 3 * time.Millisecond, ClockSource: "ntp:127.0.0.1", ObservationID: "0190-x", Network: observe.NetBitTorrent, Method: observe.MethodTracker,
 		Level: observe.Partial, Item: item, ASN: 64496, Org: "A", Country: "FR", VPN: true, Hosting: true}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("FromObservation =\n%+v\nwant\n%+v", s, want)
@@ -548,8 +550,8 @@ func TestWriteJSON(t *testing.T) {
 	if g.Retention != "1y" || g.Cutoff != "2025-03-01T10:00:00.000Z" || g.Dropped != 1 || len(g.Rows) != 3 {
 		t.Fatalf("first group %+v", g)
 	}
-	wantKeys := []string{"line", "ip", "source_port", "transport", "direction", "sensor_address", "time", "clock_offset", "clock_offset_ns", "clock_source",
-		"instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id", "transcript_sha256"}
+	wantKeys := []string{"line", "ip", "source_port", "transport", "direction", "sensor_address", "time", "clock_offset", "clock_offset_ns", "clock_offset_ms",
+		"clock_uncertainty_ms", "clock_source", "instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id", "transcript_sha256"}
 	row := g.Rows[1]
 	if len(row) != len(wantKeys) {
 		t.Errorf("row has %d fields, want %d: %v", len(row), len(wantKeys), row)
@@ -560,6 +562,7 @@ func TestWriteJSON(t *testing.T) {
 		}
 	}
 	if row["time"] != "2026-02-10T08:00:00.123Z" || row["clock_offset"] != "+0.512ms" || row["clock_offset_ns"] != 512000.0 ||
+		row["clock_offset_ms"] != 0.512 || row["clock_uncertainty_ms"] != 0.25 ||
 		row["source_port"] != 51413.0 || row["level"] != "acknowledged" || row["sensor_address"] != "198.51.100.200:6881" {
 		t.Errorf("row %v", row)
 	}

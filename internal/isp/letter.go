@@ -66,6 +66,7 @@ type langText struct {
 	linksTitle, linksNone                        string
 	linkLine                                     string
 	noteText                                     func(Note) string
+	unknown                                      string // a clock offset not measured
 }
 
 var textFR = langText{
@@ -85,7 +86,7 @@ var textFR = langText{
 	body: []string{
 		"Dans le cadre de la procédure citée en référence, il vous est demandé de communiquer l'identité et les coordonnées (nom, prénom, adresse postale, adresse électronique, numéro de téléphone, référence du contrat) de l'abonné auquel étaient attribués, à chacun des instants indiqués ci-dessous, l'adresse IP et le port figurant sur la même ligne.",
 		"Chaque ligne est un échange direct entre cette adresse et le capteur du service : « Port du pair » est le port de l'abonné dans cet échange (le port auquel le capteur s'est connecté, sens « capteur -> pair », ou le port source du datagramme reçu, sens « pair -> capteur ») ; « Adresse du capteur » est l'adresse et le port de l'autre extrémité, celle du capteur.",
-		"Les heures sont exprimées en temps universel coordonné (UTC), à la milliseconde, et non en heure légale. Elles sont lues sur l'horloge du capteur, dont le décalage mesuré par rapport à l'heure de référence figure sur chaque ligne avec la source de la mesure : heure de référence = heure indiquée - décalage. Lorsque la source est « none », le décalage n'a pas été mesuré : merci d'en tenir compte et de préciser dans votre réponse la marge retenue.",
+		"Les heures sont exprimées en temps universel coordonné (UTC), à la milliseconde, et non en heure légale. Elles sont lues sur l'horloge du capteur, dont le décalage mesuré par rapport à l'heure de référence figure sur chaque ligne avec son incertitude et la source de la mesure : heure de référence = heure indiquée - décalage, à l'incertitude près (±). Lorsque le décalage est « inconnu », il n'a pas été mesuré ou aucune mesure n'a pu être retenue (la source en donne la raison) : merci d'en tenir compte et de préciser dans votre réponse la marge retenue.",
 		"Les deux extrémités et le protocole de transport figurent sur chaque ligne : lorsqu'une même adresse IP est partagée entre plusieurs abonnés (CGNAT), l'adresse et l'heure seules ne permettent pas d'identifier l'abonné.",
 		"Les adresses IP sont réattribuées. Merci de vérifier l'attribution à l'instant exact de chaque ligne et de signaler toute ligne dont l'attribution est incertaine ou dont les données ne sont plus conservées.",
 	},
@@ -104,7 +105,8 @@ var textFR = langText{
 	basisPH:     "[article … du code de procédure pénale — à compléter]",
 	basisMLAPH:  "[convention ou instrument d'entraide applicable — à compléter]",
 	mlaTitle:    "Entraide pénale internationale",
-	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage", "Source horloge"},
+	heads:       []string{"N°", "Adresse IP", "Port du pair", "Transp.", "Adresse du capteur", "Heure UTC", "Décalage ± incertitude", "Source horloge"},
+	unknown:     "inconnu",
 	refHeads:    []string{"N°", "Méthode", "Sens", "Niveau", "Identifiant d'observation", "SHA-256 de la transcription"},
 	refsTitle:   "Références des observations (mêmes numéros de ligne)",
 	v6Title:     "Adresses IPv6 : préfixe d'abonné (mêmes numéros de ligne)",
@@ -139,7 +141,7 @@ var textEN = langText{
 	body: []string{
 		"In the case referred to above, you are requested to provide the identity and contact details (name, postal address, e-mail address, telephone number, contract reference) of the subscriber to whom the IP address and port on each line below were assigned at the instant on that line.",
 		"Each line is a direct exchange between that address and the requesting service's sensor: \"Peer port\" is the subscriber's port in that exchange (the port the sensor connected to, direction \"sensor -> peer\", or the source port of the datagram received, direction \"peer -> sensor\"); \"Sensor address\" is the address and port of the other end, the sensor's.",
-		"Times are Coordinated Universal Time (UTC), to the millisecond, not local time. They were read on the sensor's clock, whose measured offset from the reference time is given on each line with the source of the measurement: reference time = listed time - offset. Where the source is \"none\", the offset was not measured: please allow for it and state in your answer the margin you applied.",
+		"Times are Coordinated Universal Time (UTC), to the millisecond, not local time. They were read on the sensor's clock, whose measured offset from the reference time is given on each line with its uncertainty and the source of the measurement: reference time = listed time - offset, within the uncertainty (±). Where the offset is \"unknown\", it was not measured or no measurement could be trusted (the source says why): please allow for it and state in your answer the margin you applied.",
 		"Both ends and the transport protocol are given on each line: where one IP address is shared by several subscribers (carrier-grade NAT), the address and the time alone cannot identify a subscriber.",
 		"IP addresses are reassigned. Please check the assignment at the exact instant of each line, and report any line whose assignment is uncertain or whose data is no longer kept.",
 	},
@@ -158,7 +160,8 @@ var textEN = langText{
 	basisPH:     "[article … of the applicable code of criminal procedure — to be completed]",
 	basisMLAPH:  "[applicable mutual legal assistance treaty or instrument — to be completed]",
 	mlaTitle:    "Mutual legal assistance",
-	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset", "Clock source"},
+	heads:       []string{"No.", "IP address", "Peer port", "Transp.", "Sensor address", "UTC time", "Clock offset ± uncertainty", "Clock source"},
+	unknown:     "unknown",
 	refHeads:    []string{"No.", "Method", "Direction", "Level", "Observation id", "Transcript SHA-256"},
 	refsTitle:   "Observation references (same line numbers)",
 	v6Title:     "IPv6 addresses: subscriber prefix (same line numbers)",
@@ -422,7 +425,7 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 		}
 		rows[i] = []string{
 			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
-			r.SensorAddress.String(), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset), orPH(r.ClockSource, "—"),
+			r.SensorAddress.String(), r.Time.Format(TimeLayout), r.OffsetText(t.unknown), orPH(r.ClockSource, "—"),
 		}
 		refs[i] = []string{strconv.Itoa(r.Line), r.Method, direction(r.Direction, t), strings.Join(append([]string{r.Level.String()}, marks...), " "),
 			r.ObservationID, r.TranscriptSHA256}

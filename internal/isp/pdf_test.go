@@ -106,10 +106,16 @@ func manyRows(n int) Request {
 			// As wide as an IPv6 address in Helvetica gets.
 			ip = netip.MustParseAddr(fmt.Sprintf("2001:db8:8888:8888:8888:8888:8888:%04x", 0x8000+i%21))
 		}
-		s = append(s, fh(Sighting{IP: ip, Port: uint16(1024 + i), Transport: []string{"tcp", "utp", "udp"}[i%3],
-			Time: base.Add(time.Duration(i) * 7919 * time.Millisecond), ClockOffset: time.Duration(i-n/2) * 37 * time.Microsecond,
-			ClockSource: "ntp:127.0.0.1", ObservationID: fmt.Sprintf("obs-%d", i), Level: observe.Level(1 + i%5),
-			ASN: 64496 + uint32(i%2), Org: []string{"Opérateur Élan & Cie (ç, ô, «»)", "Example Net"}[i%2], Country: "FR"}))
+		x := Sighting{IP: ip, Port: uint16(1024 + i), Transport: []string{"tcp", "utp", "udp"}[i%3],
+			Time: base.Add(time.Duration(i) * 7919 * time.Millisecond), ClockSource: "ntp:127.0.0.1:123 failed: no reply within 2s",
+			ObservationID: fmt.Sprintf("obs-%d", i), Level: observe.Level(1 + i%5),
+			ASN: 64496 + uint32(i%2), Org: []string{"Opérateur Élan & Cie (ç, ô, «»)", "Example Net"}[i%2], Country: "FR"}
+		if i%4 != 3 { // one row in four with its offset unknown
+			x.ClockKnown, x.ClockSource = true, "ntp:127.0.0.1:123"
+			x.ClockOffset = time.Duration(i-n/2) * 37 * time.Microsecond
+			x.ClockUncertainty = time.Duration(i%7+1) * 113 * time.Microsecond
+		}
+		s = append(s, fh(x))
 	}
 	return Build(Target{ID: "T-LONG", Agency: "Brigade numérique (lab)"}, s, fixedNow, DefaultRetention())
 }
@@ -224,7 +230,11 @@ func TestPDFTextWithPoppler(t *testing.T) {
 		"Demande d'identification d'abonnés",
 		"Request for subscriber identification",
 		"temps universel coordonné (UTC), à la milliseconde",
-		"Lorsque la source est « none »",
+		"Lorsque le décalage est « inconnu »",
+		`Where the offset is "unknown"`,
+		// Each row's offset with its uncertainty, or unknown (the
+		// DHT group's sensor measured nothing).
+		"+0.512ms ±", "-2.500ms ±", "inconnu",
 		"Coordinated Universal Time (UTC), to the millisecond",
 		"heure de référence = heure indiquée - décalage",
 		"reference time = listed time - offset",
@@ -254,7 +264,7 @@ func TestPDFTextWithPoppler(t *testing.T) {
 	}
 	for _, g := range req.Groups {
 		for _, r := range g.Rows {
-			for _, want := range []string{r.IP.String(), strconv.Itoa(int(r.Port)), r.Time.Format(TimeLayout), FormatOffset(r.ClockOffset),
+			for _, want := range []string{r.IP.String(), strconv.Itoa(int(r.Port)), r.Time.Format(TimeLayout), offsetCell(&r),
 				r.SensorAddress.String(), r.TranscriptSHA256, r.ObservationID} {
 				if !strings.Contains(text, want) {
 					t.Errorf("PDF text lacks %q of row %s", want, g.ID)
@@ -380,4 +390,13 @@ func TestTableHeadsMatchColumns(t *testing.T) {
 			t.Errorf("columns %v add up to %v, want the body width %v (to the point)", ws, sum, bodyW)
 		}
 	}
+}
+
+// offsetCell is what a row's offset cell begins with: the offset, or the
+// French word for unknown (these letters are in French).
+func offsetCell(r *Row) string {
+	if !r.ClockKnown {
+		return "inconnu"
+	}
+	return FormatOffset(r.ClockOffset) + " ±"
 }

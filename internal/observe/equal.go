@@ -14,7 +14,9 @@ func (o *Observation) Equal(p *Observation) bool {
 		o.Network == p.Network &&
 		o.Method == p.Method &&
 		o.Time.Equal(p.Time) &&
+		o.ClockKnown == p.ClockKnown &&
 		o.ClockOffset == p.ClockOffset &&
+		o.ClockUncertainty == p.ClockUncertainty &&
 		o.ClockSource == p.ClockSource &&
 		o.Item.Hash == p.Item.Hash &&
 		slices.Equal(o.Item.Matched, p.Item.Matched) &&

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -38,8 +41,23 @@ import (
 //	node_id            DHT node id, hex
 //	matched            watch-list names the item matched
 //	matched_categories the category on each of those lists, same order and length
-//	sensor_version, vantage, clock_offset_ns, clock_source, client_version,
-//	user_hash (hex), guid (hex), transcript (standard base64),
+//	sensor_version, vantage
+//	clock_offset_ms    the sensor clock minus the reference clock when the
+//	                   observation was made, in milliseconds (exact to the
+//	                   nanosecond: at most six decimals), or null when it
+//	                   is unknown (no server configured, or none answered
+//	                   in a way that could be trusted): never 0 for unknown
+//	clock_uncertainty_ms  the true offset lies within clock_offset_ms ± this;
+//	                   null exactly when clock_offset_ms is null
+//	clock_source       how the offset was measured ("ntp:127.0.0.1:123"),
+//	                   or why it is unknown ("none", "ntp:... failed: ...")
+//	build              the sensor's exact build: {"version", "commit" (the
+//	                   VCS revision, "" when the build recorded none),
+//	                   "modified" (the tree had uncommitted changes)};
+//	                   version is sensor_version
+//	sensor_config      SHA-256 (hex) of the sensor's effective configuration
+//	                   in its canonical form (docs/evidence.md), "" unknown
+//	client_version, user_hash (hex), guid (hex), transcript (standard base64),
 //	transcript_ref, transcript_sha256 (hex)
 //	country, subdivisions (list, largest first), city, latitude, longitude,
 //	asn, org, vpn, hosting, geo_db, geo_db_build (RFC 3339): where the
@@ -50,7 +68,9 @@ import (
 // and hex, 0 for numbers, [] for lists. Piece counts are the exception:
 // zero pieces is a fact (a peer that has none), so an unknown count is
 // null, never 0; in Go it is -1. A count is read back as -1 from null or
-// from a missing key. Keys the decoder does not know are ignored, so that
+// from a missing key. The clock offset is the same: null when unknown, and
+// a line without clock_offset_ms (written before it existed, with
+// clock_offset_ns) reads as unknown. Keys the decoder does not know are ignored, so that
 // files from a newer Vigil still load.
 //
 // Text is JSON text, so a client name that is not valid UTF-8 (peers send
@@ -72,50 +92,88 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z"
 
 // record is the flat JSON object. Field order is key order on output.
 type record struct {
-	ID                string   `json:"id"`
-	Time              string   `json:"time"`
-	Sensor            string   `json:"sensor"`
-	Network           string   `json:"network"`
-	Method            string   `json:"method"`
-	IP                string   `json:"ip"`
-	Port              uint16   `json:"port"`
-	Transport         string   `json:"transport"`
-	SensorAddress     string   `json:"sensor_address"`
-	ItemKind          string   `json:"item_kind"`
-	Item              string   `json:"item"`
-	Possession        string   `json:"possession"`
-	PiecesHave        *int     `json:"pieces_have"`
-	PiecesTotal       *int     `json:"pieces_total"`
-	Marks             []string `json:"marks"`
-	PeerID            string   `json:"peer_id"`
-	Client            string   `json:"client"`
-	ListenPort        uint16   `json:"listen_port"`
-	NodeID            string   `json:"node_id"`
-	Matched           []string `json:"matched"`
-	MatchedCategories []string `json:"matched_categories"`
-	SensorVersion     string   `json:"sensor_version"`
-	Vantage           string   `json:"vantage"`
-	ClockOffsetNS     int64    `json:"clock_offset_ns"`
-	ClockSource       string   `json:"clock_source"`
-	ClientVersion     string   `json:"client_version"`
-	UserHash          string   `json:"user_hash"`
-	GUID              string   `json:"guid"`
-	Transcript        string   `json:"transcript"`
-	TranscriptRef     string   `json:"transcript_ref"`
-	TranscriptSHA256  string   `json:"transcript_sha256"`
-	Country           string   `json:"country"`
-	Subdivisions      []string `json:"subdivisions"`
-	City              string   `json:"city"`
-	Latitude          float64  `json:"latitude"`
-	Longitude         float64  `json:"longitude"`
-	ASN               uint32   `json:"asn"`
-	Org               string   `json:"org"`
-	VPN               bool     `json:"vpn"`
-	Hosting           bool     `json:"hosting"`
-	GeoDB             string   `json:"geo_db"`
-	GeoDBBuild        string   `json:"geo_db_build"`
-	Agency            string   `json:"agency"`
-	AgencyRule        string   `json:"agency_rule"`
+	ID                string       `json:"id"`
+	Time              string       `json:"time"`
+	Sensor            string       `json:"sensor"`
+	Network           string       `json:"network"`
+	Method            string       `json:"method"`
+	IP                string       `json:"ip"`
+	Port              uint16       `json:"port"`
+	Transport         string       `json:"transport"`
+	SensorAddress     string       `json:"sensor_address"`
+	ItemKind          string       `json:"item_kind"`
+	Item              string       `json:"item"`
+	Possession        string       `json:"possession"`
+	PiecesHave        *int         `json:"pieces_have"`
+	PiecesTotal       *int         `json:"pieces_total"`
+	Marks             []string     `json:"marks"`
+	PeerID            string       `json:"peer_id"`
+	Client            string       `json:"client"`
+	ListenPort        uint16       `json:"listen_port"`
+	NodeID            string       `json:"node_id"`
+	Matched           []string     `json:"matched"`
+	MatchedCategories []string     `json:"matched_categories"`
+	SensorVersion     string       `json:"sensor_version"`
+	Vantage           string       `json:"vantage"`
+	ClockOffsetMS     *json.Number `json:"clock_offset_ms"`
+	ClockUncertainty  *json.Number `json:"clock_uncertainty_ms"`
+	ClockSource       string       `json:"clock_source"`
+	Build             Build        `json:"build"`
+	SensorConfig      string       `json:"sensor_config"`
+	ClientVersion     string       `json:"client_version"`
+	UserHash          string       `json:"user_hash"`
+	GUID              string       `json:"guid"`
+	Transcript        string       `json:"transcript"`
+	TranscriptRef     string       `json:"transcript_ref"`
+	TranscriptSHA256  string       `json:"transcript_sha256"`
+	Country           string       `json:"country"`
+	Subdivisions      []string     `json:"subdivisions"`
+	City              string       `json:"city"`
+	Latitude          float64      `json:"latitude"`
+	Longitude         float64      `json:"longitude"`
+	ASN               uint32       `json:"asn"`
+	Org               string       `json:"org"`
+	VPN               bool         `json:"vpn"`
+	Hosting           bool         `json:"hosting"`
+	GeoDB             string       `json:"geo_db"`
+	GeoDBBuild        string       `json:"geo_db_build"`
+	Agency            string       `json:"agency"`
+	AgencyRule        string       `json:"agency_rule"`
+}
+
+// Millis writes d in milliseconds, exactly: the integer nanoseconds with
+// the decimal point moved, trailing zeros dropped ("-1.5", "0.000001").
+func Millis(d time.Duration) *json.Number {
+	ns := int64(d)
+	u := uint64(ns)
+	sign := ""
+	if ns < 0 {
+		u, sign = -u, "-"
+	}
+	s := sign + strconv.FormatUint(u/1e6, 10)
+	if f := u % 1e6; f != 0 {
+		s += "." + strings.TrimRight(fmt.Sprintf("%06d", f), "0")
+	}
+	n := json.Number(s)
+	return &n
+}
+
+// parseMillis reads a number of milliseconds, rounded to the nearest
+// nanosecond, refusing one no Duration holds.
+func parseMillis(name string, n json.Number) (time.Duration, error) {
+	r, ok := new(big.Rat).SetString(string(n))
+	if !ok {
+		return 0, invalidf("%s %s: not a number", name, n)
+	}
+	num := new(big.Int).Mul(r.Num(), big.NewInt(1e6))
+	q, m := new(big.Int).QuoRem(num, r.Denom(), new(big.Int))
+	if m.Abs(m).Lsh(m, 1).Cmp(r.Denom()) >= 0 {
+		q.Add(q, big.NewInt(int64(num.Sign())))
+	}
+	if !q.IsInt64() {
+		return 0, invalidf("%s %s: out of range", name, n)
+	}
+	return time.Duration(q.Int64()), nil
 }
 
 // addrPortText is "" for the zero AddrPort, its usual text otherwise.
@@ -158,8 +216,9 @@ func toRecord(o *Observation) record {
 		MatchedCategories: make([]string, len(o.Item.Matched)),
 		SensorVersion:     o.Sensor.Version,
 		Vantage:           o.Sensor.Vantage,
-		ClockOffsetNS:     int64(o.ClockOffset),
 		ClockSource:       o.ClockSource,
+		Build:             Build{Version: o.Sensor.Version, Commit: o.Sensor.Commit, Modified: o.Sensor.Modified},
+		SensorConfig:      o.Sensor.Config,
 		ClientVersion:     o.Client.Version,
 		UserHash:          hex.EncodeToString(o.Client.UserHash),
 		GUID:              hex.EncodeToString(o.Client.GUID),
@@ -178,6 +237,9 @@ func toRecord(o *Observation) record {
 		GeoDB:             o.Place.DB,
 		Agency:            o.Jurisdiction.Agency,
 		AgencyRule:        o.Jurisdiction.Rule,
+	}
+	if o.ClockKnown {
+		r.ClockOffsetMS, r.ClockUncertainty = Millis(o.ClockOffset), Millis(o.ClockUncertainty)
 	}
 	if r.Subdivisions == nil {
 		r.Subdivisions = []string{}
@@ -211,11 +273,11 @@ func hexField(name, s string) ([]byte, error) {
 
 func (r *record) observation(o *Observation) error {
 	*o = Observation{
-		ID:          r.ID,
-		Sensor:      Sensor{ID: r.Sensor, Version: r.SensorVersion, Vantage: r.Vantage},
+		ID: r.ID,
+		Sensor: Sensor{ID: r.Sensor, Version: r.SensorVersion, Vantage: r.Vantage,
+			Commit: r.Build.Commit, Modified: r.Build.Modified, Config: r.SensorConfig},
 		Network:     r.Network,
 		Method:      r.Method,
-		ClockOffset: time.Duration(r.ClockOffsetNS),
 		ClockSource: r.ClockSource,
 		Endpoint:    Endpoint{Port: r.Port, Transport: r.Transport},
 		Client:      Client{Name: r.Client, Version: r.ClientVersion, ListenPort: r.ListenPort},
@@ -227,6 +289,9 @@ func (r *record) observation(o *Observation) error {
 	}
 	if len(r.Subdivisions) > 0 {
 		o.Place.Subdivisions = r.Subdivisions
+	}
+	if err := r.clock(o); err != nil {
+		return err
 	}
 	marks, err := normalizeMarks(r.Marks)
 	if err != nil {
@@ -312,6 +377,35 @@ func (r *record) observation(o *Observation) error {
 		}
 	}
 	return o.Validate()
+}
+
+// clock reads the clock and build keys into o: an offset with its
+// uncertainty, or neither (unknown); one version, however many keys name it.
+func (r *record) clock(o *Observation) error {
+	switch {
+	case (r.ClockOffsetMS == nil) != (r.ClockUncertainty == nil):
+		return invalidf("clock_offset_ms and clock_uncertainty_ms: both numbers or both null")
+	case r.Build.Version != "" && r.SensorVersion != "" && r.Build.Version != r.SensorVersion:
+		return invalidf("build version %q is not sensor_version %q", r.Build.Version, r.SensorVersion)
+	}
+	if o.Sensor.Version == "" {
+		o.Sensor.Version = r.Build.Version
+	}
+	if r.ClockOffsetMS == nil {
+		return nil
+	}
+	var err error
+	if o.ClockOffset, err = parseMillis("clock_offset_ms", *r.ClockOffsetMS); err != nil {
+		return err
+	}
+	if o.ClockUncertainty, err = parseMillis("clock_uncertainty_ms", *r.ClockUncertainty); err != nil {
+		return err
+	}
+	if o.ClockUncertainty < 0 {
+		return invalidf("clock_uncertainty_ms %s: negative", *r.ClockUncertainty)
+	}
+	o.ClockKnown = true
+	return nil
 }
 
 // Encoder writes observations as JSON Lines.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,13 +37,17 @@ func samples() []Observation {
 	at := time.Date(2026, 11, 23, 13, 34, 13, 123456789, time.UTC)
 	return []Observation{
 		{ // a peer probe that filled everything
-			ID:          "019ab123-4567-7abc-8def-0123456789ab",
-			Sensor:      Sensor{ID: "bt-lab-1", Version: "0.1.0", Vantage: "127.0.0.1:6881"},
-			Network:     NetBitTorrent,
-			Method:      MethodPeerProbe,
-			Time:        at,
-			ClockOffset: -1500 * time.Microsecond,
-			ClockSource: "ntp:127.0.0.1",
+			ID: "019ab123-4567-7abc-8def-0123456789ab",
+			Sensor: Sensor{ID: "bt-lab-1", Version: "0.1.0", Vantage: "127.0.0.1:6881",
+				Commit: "4927d5e0c0ffee0000000000000000000000beef", Modified: true,
+				Config: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+			Network:          NetBitTorrent,
+			Method:           MethodPeerProbe,
+			Time:             at,
+			ClockKnown:       true,
+			ClockOffset:      -1500 * time.Microsecond,
+			ClockUncertainty: 250*time.Microsecond + 7,
+			ClockSource:      "ntp:127.0.0.1:123",
 			Item: Item{
 				Hash:    hashOf(hashkind.BTIH, "00112233445566778899aabbccddeeff00112233"),
 				Matched: []Match{{List: "national", Category: "1"}, {List: "partner", Category: "A"}},
@@ -57,16 +62,17 @@ func samples() []Observation {
 			Jurisdiction: Jurisdiction{Agency: "fr-srpj-versailles", Rule: "subdivision FR/78 (france.yaml:12)"},
 		},
 		{ // a DHT announce: a third party's word, pieces unknown
-			ID:         "019ab123-4567-7abc-8def-0123456789ac",
-			Sensor:     Sensor{ID: "bt-lab-1"},
-			Network:    NetBitTorrent,
-			Method:     MethodDHTAnnounce,
-			Time:       at.Add(time.Second),
-			Item:       Item{Hash: hashOf(hashkind.BTIH2, "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"), Matched: []Match{{List: "national"}}},
-			Endpoint:   Endpoint{IP: netip.MustParseAddr("::1"), Port: 6881, Transport: "udp"},
-			Client:     Client{NodeID: mustHex("0000000000000000000000000000000000000001")},
-			Possession: Possession{Level: Announced, PiecesHave: -1, PiecesTotal: -1},
-			Marks:      []string{MarkNodeIDUnchecked, MarkSpoofableSource},
+			ID:          "019ab123-4567-7abc-8def-0123456789ac",
+			Sensor:      Sensor{ID: "bt-lab-1"},
+			Network:     NetBitTorrent,
+			Method:      MethodDHTAnnounce,
+			ClockSource: "ntp:127.0.0.1:123 failed: no reply within 2s",
+			Time:        at.Add(time.Second),
+			Item:        Item{Hash: hashOf(hashkind.BTIH2, "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"), Matched: []Match{{List: "national"}}},
+			Endpoint:    Endpoint{IP: netip.MustParseAddr("::1"), Port: 6881, Transport: "udp"},
+			Client:      Client{NodeID: mustHex("0000000000000000000000000000000000000001")},
+			Possession:  Possession{Level: Announced, PiecesHave: -1, PiecesTotal: -1},
+			Marks:       []string{MarkNodeIDUnchecked, MarkSpoofableSource},
 		},
 		{ // a peer that has none of the pieces: zero is not unknown
 			ID:         "019ab123-4567-7abc-8def-0123456789ad",
@@ -80,15 +86,18 @@ func samples() []Observation {
 			Transcript: Transcript{Ref: "transcripts/2026-11-23/synthetic-001.bin", SHA256: mustHex("00000000000000000000000000000000000000000000000000000000000000ff")},
 		},
 		{ // eD2K with an eMule user hash, text that needs escaping
-			ID:         "019ab123-4567-7abc-8def-0123456789ae",
-			Sensor:     Sensor{ID: "ed2k-lab", Version: "0.1.0"},
-			Network:    NetED2K,
-			Method:     "source_exchange",
-			Time:       time.Date(2026, 11, 23, 15, 0, 0, 1, time.UTC),
-			Item:       Item{Hash: hashOf(hashkind.ED2K, "31d6cfe0d16ae931b73c59d7e0c089c0")},
-			Endpoint:   Endpoint{IP: netip.MustParseAddr("127.0.0.4"), Port: 4662, Transport: "tcp"},
-			Client:     Client{Name: "aMule \"lab\" <test>", Version: "2.3.3", UserHash: mustHex("0123456789abcdef0123456789abcdef")},
-			Possession: Possession{Level: Complete, PiecesHave: 3, PiecesTotal: 3},
+			ID:               "019ab123-4567-7abc-8def-0123456789ae",
+			Sensor:           Sensor{ID: "ed2k-lab", Version: "0.1.0"},
+			ClockKnown:       true, // a measured offset of zero is a fact, not unknown
+			ClockSource:      "ntp:[::1]:123",
+			ClockUncertainty: 3 * time.Second,
+			Network:          NetED2K,
+			Method:           "source_exchange",
+			Time:             time.Date(2026, 11, 23, 15, 0, 0, 1, time.UTC),
+			Item:             Item{Hash: hashOf(hashkind.ED2K, "31d6cfe0d16ae931b73c59d7e0c089c0")},
+			Endpoint:         Endpoint{IP: netip.MustParseAddr("127.0.0.4"), Port: 4662, Transport: "tcp"},
+			Client:           Client{Name: "aMule \"lab\" <test>", Version: "2.3.3", UserHash: mustHex("0123456789abcdef0123456789abcdef")},
+			Possession:       Possession{Level: Complete, PiecesHave: 3, PiecesTotal: 3},
 		},
 		{ // Gnutella with a servent GUID
 			ID:         "019ab123-4567-7abc-8def-0123456789af",
@@ -173,7 +182,8 @@ var wantKeys = []string{
 	"id", "time", "sensor", "network", "method", "ip", "port", "transport", "sensor_address",
 	"item_kind", "item", "possession", "pieces_have", "pieces_total", "marks", "peer_id",
 	"client", "listen_port", "node_id", "matched", "matched_categories",
-	"sensor_version", "vantage", "clock_offset_ns", "clock_source",
+	"sensor_version", "vantage", "clock_offset_ms", "clock_uncertainty_ms", "clock_source",
+	"build", "sensor_config",
 	"client_version", "user_hash", "guid", "transcript", "transcript_ref",
 	"transcript_sha256", "country", "subdivisions", "city", "latitude", "longitude",
 	"asn", "org", "vpn", "hosting", "geo_db", "geo_db_build", "agency", "agency_rule",
@@ -218,6 +228,7 @@ func TestEncodeWritesEveryKeyEvenWhenEmpty(t *testing.T) {
 	for key, want := range map[string]any{
 		"id": "", "sensor": "", "port": 0.0, "peer_id": "", "listen_port": 0.0,
 		"node_id": "", "transcript": "", "pieces_have": nil, "pieces_total": nil,
+		"clock_offset_ms": nil, "clock_uncertainty_ms": nil, "clock_source": "", "sensor_config": "",
 		"time": "2026-01-02T03:04:05.000000000Z",
 	} {
 		if got := m[key]; got != want {
@@ -332,6 +343,12 @@ func TestDecodeRejectsBadFieldsNamingTheLine(t *testing.T) {
 		{"mark-with-space", "marks", `["third party"]`, true, "mark"},
 		{"mark-upper-case", "marks", `["THIRD_PARTY"]`, true, "mark"},
 		{"mark-empty", "marks", `[""]`, true, "mark"},
+		{"clock-offset-without-uncertainty", "clock_uncertainty_ms", `null`, true, "clock_uncertainty_ms"},
+		{"clock-uncertainty-without-offset", "clock_offset_ms", `null`, true, "clock_offset_ms"},
+		{"clock-uncertainty-negative", "clock_uncertainty_ms", `-1`, true, "clock_uncertainty_ms"},
+		{"clock-offset-huge", "clock_offset_ms", `1e300`, true, "clock_offset_ms"},
+		{"build-version-differs", "build", `{"version":"9.9.9","commit":"","modified":false}`, true, "sensor_version"},
+		{"sensor-config-not-sha256", "sensor_config", `"abc"`, true, "sensor config"},
 		{"port-out-of-range", "port", `70000`, false, "port"},
 		{"port-not-number", "port", `"80"`, false, "port"},
 	}
@@ -444,6 +461,89 @@ func TestEncodeDecodeRoundTripNormalises(t *testing.T) {
 	again := encodeAll(t, got)
 	if want := encodeAll(t, []Observation{want}); !bytes.Equal(again, want) {
 		t.Fatalf("re-encoded:\n%s\nwant:\n%s", again, want)
+	}
+}
+
+func TestClockOffsetIsExactMillisecondsOrNull(t *testing.T) {
+	tests := []struct {
+		name        string
+		known       bool
+		offset, unc time.Duration
+		wantOffset  string
+		wantUnc     string
+	}{
+		{"unknown", false, 0, 0, "null", "null"},
+		{"zero-measured", true, 0, time.Millisecond, "0", "1"},
+		{"negative-fraction", true, -1500 * time.Microsecond, 250 * time.Microsecond, "-1.5", "0.25"},
+		{"nanosecond", true, 1, 3, "0.000001", "0.000003"},
+		{"big", true, 3*time.Hour + 7, 16 * time.Second, "10800000.000007", "16000"},
+		{"most-negative", true, time.Duration(math.MinInt64), 0, "-9223372036854.775808", "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := samples()[0]
+			o.ClockKnown, o.ClockOffset, o.ClockUncertainty = tt.known, tt.offset, tt.unc
+			b := encodeAll(t, []Observation{o})
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(m["clock_offset_ms"]); got != tt.wantOffset {
+				t.Fatalf("clock_offset_ms = %s, want %s", got, tt.wantOffset)
+			}
+			if got := string(m["clock_uncertainty_ms"]); got != tt.wantUnc {
+				t.Fatalf("clock_uncertainty_ms = %s, want %s", got, tt.wantUnc)
+			}
+			got := decodeAll(t, b)
+			if len(got) != 1 || !got[0].Equal(&o) {
+				t.Fatalf("round trip:\ngot  %+v\nwant %+v", got, o)
+			}
+		})
+	}
+}
+
+func TestDecodeRoundsMillisecondsToTheNanosecond(t *testing.T) {
+	for raw, want := range map[string]time.Duration{
+		"1.0000004": 1000000, "1.0000005": 1000001, "-1.0000005": -1000001, "2e-3": 2000, "-0": 0,
+	} {
+		got := decodeAll(t, []byte(line(t, "clock_offset_ms", raw)+"\n"))
+		if len(got) != 1 || !got[0].ClockKnown || got[0].ClockOffset != want {
+			t.Fatalf("clock_offset_ms %s read as %+v, want %v", raw, got, want)
+		}
+	}
+}
+
+// A file written before the clock was measured (clock_offset_ns, no
+// clock_offset_ms, no build) still loads, every offset unknown: the old
+// clock_offset_ns is never taken for a measurement.
+func TestDecodeLineBeforeClockFieldsReadsUnknown(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("testdata", "observations-before-clock.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"clock_offset_ns":-1500000`)) {
+		t.Fatal("the old file should hold a clock_offset_ns")
+	}
+	got := decodeAll(t, b)
+	if len(got) != len(samples()) {
+		t.Fatalf("decoded %d observations, want %d", len(got), len(samples()))
+	}
+	for i, o := range got {
+		if o.ClockKnown || o.ClockOffset != 0 || o.ClockUncertainty != 0 {
+			t.Fatalf("observation %d: clock known=%v %v ± %v, want unknown", i, o.ClockKnown, o.ClockOffset, o.ClockUncertainty)
+		}
+		if o.Sensor.Commit != "" || o.Sensor.Config != "" || o.Sensor.Version != samples()[i].Sensor.Version {
+			t.Fatalf("observation %d: sensor %+v", i, o.Sensor)
+		}
+	}
+}
+
+func TestEncodeRefusesAnUnknownOffsetThatIsNotZero(t *testing.T) {
+	o := samples()[0]
+	o.ClockKnown = false
+	var buf bytes.Buffer
+	if err := NewEncoder(&buf).Encode(&o); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Encode of an unknown offset of %v = %v, want ErrInvalid", o.ClockOffset, err)
 	}
 }
 

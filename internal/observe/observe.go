@@ -86,11 +86,35 @@ const (
 	MethodKadSources        = "kad_sources"         // a Kad node named the endpoint as a source
 )
 
-// Sensor identifies the sensor instance that made an observation.
+// Sensor identifies the sensor instance that made an observation, and the
+// exact build and configuration it ran (docs/evidence.md, "Tool identity").
 type Sensor struct {
 	ID      string // instance name, e.g. "bt-paris-1"
 	Version string // Vigil version of the sensor
 	Vantage string // the sensor's own address as seen on the network, if known
+	// Commit is the VCS revision the sensor was built from (Go build
+	// info's vcs.revision); "" when the build did not record one.
+	Commit string
+	// Modified says the build's tree held uncommitted changes
+	// (vcs.modified): the commit alone does not name the code.
+	Modified bool
+	// Config is the SHA-256, in lower-case hex, of the sensor's effective
+	// configuration in its canonical form (docs/evidence.md); "" when
+	// unknown.
+	Config string
+}
+
+// Build is a tool's exact build, as the JSON Lines form's "build" and the
+// API write it.
+type Build struct {
+	Version  string `json:"version"`
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified"`
+}
+
+// Build is the sensor's build.
+func (s Sensor) Build() Build {
+	return Build{Version: s.Version, Commit: s.Commit, Modified: s.Modified}
 }
 
 // Match is one watch-list entry that an item matched at the edge.
@@ -147,13 +171,23 @@ type Transcript struct {
 // Observation is one sighting of an endpoint sharing or looking for a
 // watched item.
 type Observation struct {
-	ID          string        // time-ordered unique id (UUIDv7)
-	Sensor      Sensor        //
-	Network     string        // NetBitTorrent, ...
-	Method      string        // MethodDHTAnnounce, ...
-	Time        time.Time     // UTC, nanoseconds
-	ClockOffset time.Duration // sensor clock minus reference clock, as measured
-	ClockSource string        // how the offset was measured ("ntp:...", "none")
+	ID      string    // time-ordered unique id (UUIDv7)
+	Sensor  Sensor    //
+	Network string    // NetBitTorrent, ...
+	Method  string    // MethodDHTAnnounce, ...
+	Time    time.Time // UTC, nanoseconds
+	// The sensor clock's offset when the observation was made
+	// (docs/evidence.md, "Clock"). ClockKnown says whether it was
+	// measured: when false the offset is unknown, and ClockOffset and
+	// ClockUncertainty are zero and mean nothing. Never read an unknown
+	// offset as 0.
+	ClockKnown       bool
+	ClockOffset      time.Duration // sensor clock minus reference clock, as measured
+	ClockUncertainty time.Duration // the true offset lies within ClockOffset ± this
+	// ClockSource is how the offset was measured ("ntp:127.0.0.1:123"),
+	// or why it is unknown ("none": no server configured; "ntp:...
+	// failed: ..." naming what went wrong).
+	ClockSource string
 	Item        Item
 	Endpoint    Endpoint
 	Client      Client

@@ -33,6 +33,25 @@ func (o *Observation) Validate() error {
 		return fmt.Errorf("%w: possession level %s", ErrInvalid, o.Possession.Level)
 	case !o.Endpoint.IP.IsValid():
 		return fmt.Errorf("%w: no endpoint address", ErrInvalid)
+	case !o.ClockKnown && (o.ClockOffset != 0 || o.ClockUncertainty != 0):
+		return fmt.Errorf("%w: clock offset %v ± %v with the offset unknown", ErrInvalid, o.ClockOffset, o.ClockUncertainty)
+	case o.ClockUncertainty < 0:
+		return fmt.Errorf("%w: clock uncertainty %v is negative", ErrInvalid, o.ClockUncertainty)
+	case o.Sensor.Config != "" && !isSHA256Hex(o.Sensor.Config):
+		return fmt.Errorf("%w: sensor config %q is not a SHA-256 in lower-case hex", ErrInvalid, o.Sensor.Config)
 	}
 	return nil
+}
+
+// isSHA256Hex reports whether s is 64 lower-case hex digits.
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

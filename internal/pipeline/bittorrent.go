@@ -4,12 +4,49 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
+	"github.com/vigil-oss/vigil/internal/timesync"
 )
+
+// clock makes the sensor's clock monitor of cfg's servers (nil for none),
+// measures once so that the first observations carry a reading, and runs
+// it as a service that measures again every cfg.Every.
+func (p *Pipeline) clock(ctx context.Context, sensor string, cfg timesync.Config, guard *scope.Guard) (*timesync.Monitor, error) {
+	if len(cfg.Servers) == 0 {
+		return nil, nil
+	}
+	d := timesync.DefaultConfig()
+	if cfg.Every == 0 {
+		cfg.Every = d.Every
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = d.Timeout
+	}
+	if cfg.MaxOffset == 0 {
+		cfg.MaxOffset = d.MaxOffset
+	}
+	m, err := timesync.New(cfg, guard, p.log.With("sensor", sensor))
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: sensor %s: %w", sensor, err)
+	}
+	if p.cfg.Registry != nil {
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"sensor": sensor}, p.cfg.Registry)
+		if err := reg.Register(m.Collector()); err != nil {
+			return nil, fmt.Errorf("pipeline: sensor %s: metrics: %w", sensor, err)
+		}
+	}
+	r := m.Measure(ctx)
+	p.log.Info("sensor clock measured", "sensor", sensor, "known", r.Known, "offset", r.Offset,
+		"uncertainty", r.Uncertainty, "source", r.Source)
+	p.Go("clock "+sensor, m.Run)
+	return m, nil
+}
 
 // BitTorrent is a BitTorrent sensor to run.
 type BitTorrent struct {
@@ -21,6 +58,10 @@ type BitTorrent struct {
 	// Trackers are the trackers known for watched info-hashes (a magnet
 	// link's tr=).
 	Trackers map[hashkind.Hash][]string
+	// NTP are the servers the sensor's clock is measured against, through
+	// its scope guard (unless Sensor.TimeSync is set); no server: every
+	// offset is unknown.
+	NTP timesync.Config
 }
 
 // AddBitTorrent builds a BitTorrent sensor that watches the store's
@@ -51,6 +92,11 @@ func (p *Pipeline) AddBitTorrent(ctx context.Context, c BitTorrent) (*bittorrent
 		p.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
 	}
 	cfg := c.Sensor
+	if cfg.TimeSync == nil {
+		if cfg.TimeSync, err = p.clock(ctx, "bittorrent "+cfg.ID, c.NTP, guard); err != nil {
+			return nil, err
+		}
+	}
 	discover := cfg.Discover && cfg.Match == nil
 	if discover || p.engine != nil {
 		// Discovery matches the files of sampled torrents; the analysis

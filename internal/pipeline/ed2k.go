@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
+	"github.com/vigil-oss/vigil/internal/timesync"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -22,6 +23,10 @@ type ED2K struct {
 	Sensor ed2k.Config
 	// Scope is where the sensor may send.
 	Scope scope.Config
+	// NTP are the servers the sensor's clock is measured against, through
+	// its scope guard (unless Sensor.TimeSync is set); no server: every
+	// offset is unknown.
+	NTP timesync.Config
 }
 
 // AddED2K builds an eD2K and Kad sensor that watches the store's watched
@@ -59,6 +64,11 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 		p.live.Store(m)
 		cfg.OnSuspect = p.suspect
 		p.log.Info("keyword searches on: unwatched files found become suspect leads for review", "keywords", len(cfg.Keywords))
+	}
+	if cfg.TimeSync == nil {
+		if cfg.TimeSync, err = p.clock(ctx, "ed2k "+cfg.ID, c.NTP, guard); err != nil {
+			return nil, err
+		}
 	}
 	s, err := ed2k.New(cfg, guard, p.pub, p.log)
 	if err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,10 +13,12 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
+	"github.com/vigil-oss/vigil/internal/lab/ntpserver"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/timesync"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
@@ -103,7 +106,16 @@ func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
 	}
 	cfg := ed2k.LabConfig()
 	cfg.ID, cfg.Listen, cfg.Servers = "ed2k-test", netip.MustParseAddr("127.88.255.1"), []netip.AddrPort{lab.Server.Addr()}
-	if _, err := p.AddED2K(ctx, ED2K{Sensor: cfg, Scope: scope.DefaultConfig()}); err != nil {
+	cfg.Version, cfg.Commit, cfg.Modified, cfg.ConfigSHA256 = "1.2.3", "c0ffee", true, strings.Repeat("ab", 32)
+	// The sensor's clock is measured against a lab NTP server two
+	// seconds ahead of the machine's clock.
+	ntpSrv, err := ntpserver.Start(ntpserver.Config{Addr: netip.MustParseAddrPort("127.0.0.1:0"), Shift: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ntpSrv.Close()
+	ntp := timesync.Config{Servers: []netip.AddrPort{ntpSrv.Addr()}}
+	if _, err := p.AddED2K(ctx, ED2K{Sensor: cfg, Scope: scope.DefaultConfig(), NTP: ntp}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Run(runCtx); err != nil {
@@ -133,11 +145,23 @@ func TestED2KSensorStoresThroughIngestAndAnalysis(t *testing.T) {
 	if probe == nil || string(probe.Client.UserHash) != string(uh[:]) || probe.Network != observe.NetED2K {
 		t.Fatalf("stored probe %+v, want the lab client's user hash %x", probe, uh)
 	}
+	if !probe.ClockKnown || probe.ClockOffset > -1900*time.Millisecond || probe.ClockOffset < -2100*time.Millisecond ||
+		probe.ClockUncertainty <= 0 || probe.ClockSource != "ntp:"+ntpSrv.Addr().String() {
+		t.Fatalf("stored probe's clock: known %v, %v ± %v from %q; want about -2s from ntp:%s",
+			probe.ClockKnown, probe.ClockOffset, probe.ClockUncertainty, probe.ClockSource, ntpSrv.Addr())
+	}
+	if want := (observe.Sensor{ID: "ed2k-test", Version: "1.2.3", Vantage: "127.88.255.1", Commit: "c0ffee", Modified: true,
+		Config: strings.Repeat("ab", 32)}); probe.Sensor != want {
+		t.Fatalf("stored probe's sensor %+v, want %+v", probe.Sensor, want)
+	}
 	ts, n, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10})
 	if err != nil || n == 0 {
 		t.Fatalf("targets %v (%d), %v: the analysis scored nothing", ts, n, err)
 	}
 	got := gathered(t, reg)
+	if got["vigil_ntp_offset_known"] != 1 || got["vigil_ntp_answers_total"] < 1 || got["vigil_ntp_offset_seconds"] > -1.9 {
+		t.Fatalf("the sensor clock's metrics: %v", got)
+	}
 	if got["vigil_ed2k_observations_total"] < 1 || got["vigil_ed2k_probes_total"] < 1 {
 		t.Fatalf("the sensor's metrics are not registered: %v", got)
 	}
@@ -180,7 +204,8 @@ func TestED2KKeywordSearchesBecomeSuspectLeads(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	p, err := New(ctx, Config{Store: st, Analysis: st, Enricher: labEnricher(t)})
+	labGeo, labRules := labEnrichment(t)
+	p, err := New(ctx, Config{Store: st, Analysis: st, Geo: labGeo, Rules: labRules})
 	if err != nil {
 		t.Fatal(err)
 	}

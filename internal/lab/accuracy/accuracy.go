@@ -309,7 +309,7 @@ func DefaultISPRows(ctx context.Context, sq *sqlite.Store, id string, now time.T
 			return nil, fmt.Errorf("target %s: endpoint %q: %w", id, t.Endpoint, err)
 		}
 		o := observe.Observation{ID: t.ID, Network: t.Network, Method: t.Method, Time: t.Time,
-			ClockOffset: t.ClockOffset, ClockSource: t.ClockSource,
+			ClockKnown: t.ClockKnown, ClockOffset: t.ClockOffset, ClockUncertainty: t.ClockUncertainty, ClockSource: t.ClockSource,
 			Endpoint:   observe.Endpoint{IP: ap.Addr(), Port: ap.Port(), Transport: t.Transport},
 			Possession: observe.Possession{Level: t.Level}, Place: t.Place}
 		sg := isp.FromObservation(&o)

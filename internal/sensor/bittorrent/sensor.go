@@ -47,6 +47,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
+	"github.com/vigil-oss/vigil/internal/timesync"
 )
 
 // Config is the sensor's configuration. DefaultConfig gives values fit for
@@ -56,6 +57,16 @@ type Config struct {
 	ID string
 	// Version is Vigil's version, recorded in observations.
 	Version string
+	// Commit, Modified and ConfigSHA256 complete the sensor's identity
+	// in its observations (observe.Sensor): the VCS revision it was
+	// built from, whether that tree had uncommitted changes, and the
+	// SHA-256 of its effective configuration.
+	Commit       string
+	Modified     bool
+	ConfigSHA256 string
+	// TimeSync measures the sensor clock's offset, recorded with every
+	// observation; nil: the offset is unknown, source "none".
+	TimeSync *timesync.Monitor
 	// Listen is the address the DHT nodes and probes use (default
 	// 127.0.0.1): the one address of a sensor that runs one address
 	// family. ListenAddrs, when set, replaces it; Validate then sets
@@ -557,9 +568,10 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 		o.Time = now
 	}
 	o.ID = observe.NewID(o.Time)
-	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.vantage(&o).String()}
+	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.vantage(&o).String(),
+		Commit: s.cfg.Commit, Modified: s.cfg.Modified, Config: s.cfg.ConfigSHA256}
 	o.Network = observe.NetBitTorrent
-	o.ClockSource = "none"
+	s.cfg.TimeSync.Stamp(&o)
 	if err := s.pub.Publish(ctx, o); err != nil {
 		// Never silent: an observation that did not reach the bus is
 		// counted (vigil_bittorrent_dropped_total{reason="publish_failed"})

@@ -38,6 +38,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
+	"github.com/vigil-oss/vigil/internal/timesync"
 )
 
 // Watched is one ed2k hash the sensor looks for.
@@ -53,6 +54,16 @@ type Watched struct {
 type Config struct {
 	// ID and Version name the sensor in its observations.
 	ID, Version string
+	// Commit, Modified and ConfigSHA256 complete the sensor's identity
+	// in its observations (observe.Sensor): the VCS revision it was
+	// built from, whether that tree had uncommitted changes, and the
+	// SHA-256 of its effective configuration.
+	Commit       string
+	Modified     bool
+	ConfigSHA256 string
+	// TimeSync measures the sensor clock's offset, recorded with every
+	// observation; nil: the offset is unknown, source "none".
+	TimeSync *timesync.Monitor
 	// Listen is the address the Kad node listens on and probes and
 	// server connections leave from.
 	Listen netip.Addr
@@ -629,8 +640,9 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 		o.Time = s.now().UTC()
 	}
 	o.ID = observe.NewID(o.Time)
-	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.cfg.Listen.String()}
-	o.ClockSource = "none"
+	o.Sensor = observe.Sensor{ID: s.cfg.ID, Version: s.cfg.Version, Vantage: s.cfg.Listen.String(),
+		Commit: s.cfg.Commit, Modified: s.cfg.Modified, Config: s.cfg.ConfigSHA256}
+	s.cfg.TimeSync.Stamp(&o)
 	if err := s.pub.Publish(context.WithoutCancel(ctx), o); err != nil {
 		s.drop("publish_failed")
 		s.log.Error("publishing observation", "method", o.Method, "err", err)

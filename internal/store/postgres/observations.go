@@ -26,12 +26,13 @@ import (
 var obsColumnList = []string{"uid", "id_text", "time_ns", "sensor", "sensor_version", "vantage", "network", "method",
 	"clock_offset_ns", "clock_source", "item_id", "matched", "ip", "port", "transport", "peer_id", "client", "client_version",
 	"listen_port", "node_id", "user_hash", "guid", "possession", "pieces_have", "pieces_total", "transcript", "transcript_ref",
-	"transcript_sha256", "place", "agency", "agency_rule", "marks", "sensor_address"}
+	"transcript_sha256", "place", "agency", "agency_rule", "marks", "sensor_address", "clock_uncertainty_ns",
+	"build_commit", "build_modified", "sensor_config"}
 
 var obsColumns = strings.Join(obsColumnList, ", ")
 
 const (
-	obsArgs  = 33
+	obsArgs  = 37
 	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
 )
 
@@ -39,7 +40,8 @@ const (
 const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, '')`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
+	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config`
 
 // stageTable is the per-connection staging table COPY writes into; its
 // rows go at commit. It is created in each writing transaction if missing
@@ -79,7 +81,11 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage (
 	agency            text NOT NULL,
 	agency_rule       text NOT NULL,
 	marks             text,
-	sensor_address    text
+	sensor_address    text,
+	clock_uncertainty_ns bigint,
+	build_commit      text NOT NULL,
+	build_modified    boolean NOT NULL,
+	sensor_config     text NOT NULL
 ) ON COMMIT DELETE ROWS`
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
@@ -116,6 +122,7 @@ func checkObservation(o *observe.Observation) error {
 	}
 	if err := checkText("id", o.ID, "sensor", o.Sensor.ID, "sensor version", o.Sensor.Version, "vantage", o.Sensor.Vantage,
 		"network", o.Network, "method", o.Method, "clock source", o.ClockSource, "transport", o.Endpoint.Transport,
+		"build commit", o.Sensor.Commit,
 		"transcript ref", o.Transcript.Ref, "agency", o.Jurisdiction.Agency, "agency rule", o.Jurisdiction.Rule,
 		"address", o.Endpoint.IP.String()); err != nil {
 		return fmt.Errorf("%w: %w", observe.ErrInvalid, err)
@@ -138,6 +145,11 @@ func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []b
 	dst[25], dst[26], dst[27] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
 	dst[28], dst[29], dst[30] = placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule
 	dst[31], dst[32] = rowcodec.MarksColumn(o.Marks), rowcodec.AddrPortColumn(o.Endpoint.Local)
+	dst[33] = nil // unknown offset
+	if o.ClockKnown {
+		dst[33] = int64(o.ClockUncertainty)
+	}
+	dst[34], dst[35], dst[36] = o.Sensor.Commit, o.Sensor.Modified, o.Sensor.Config
 	return scratch
 }
 
@@ -448,6 +460,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			uid                   pgtype.UUID
 			idText                *string
 			timeNS, offset        int64
+			uncertainty           *int64
 			kind, ip, level       string
 			sum, matched, place   []byte
 			client, clientVersion []byte
@@ -459,7 +472,8 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &client, &clientVersion, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
-			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local); err != nil {
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
+			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config); err != nil {
 			return err
 		}
 		switch {
@@ -469,7 +483,9 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			o.ID = *idText
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
-		o.ClockOffset = time.Duration(offset)
+		if uncertainty != nil { // NULL: unknown, whatever clock_offset_ns holds
+			o.ClockKnown, o.ClockOffset, o.ClockUncertainty = true, time.Duration(offset), time.Duration(*uncertainty)
+		}
 		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(listenPort)
 		o.Client.Name, o.Client.Version = string(client), string(clientVersion)
 		o.Possession.PiecesHave, o.Possession.PiecesTotal = int(have), int(total)

@@ -1134,7 +1134,7 @@ func maxTime(a, b time.Time) time.Time {
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
 	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, o.marks, o.sensor_address, o.transcript_sha256, o.port,
-	o.client, o.client_version, o.pieces_have, o.pieces_total
+	o.client, o.client_version, o.pieces_have, o.pieces_total, o.clock_uncertainty_ns, o.sensor_version, o.build_commit, o.build_modified
 	FROM analysis_timeline t JOIN observation_rows o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1185,7 +1185,8 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				var (
 					e              entry
 					id             any
-					ns, offset     int64
+					ns             int64
+					offset, unc    sql.NullInt64
 					level, matched string
 					place          sql.NullString
 					hash, tsum     []byte
@@ -1195,7 +1196,8 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				t := &e.t
 				if err := r.Scan(&e.seq, &id, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
 					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port,
-					&t.Client, &t.ClientVersion, &t.PiecesHave, &t.PiecesTotal); err != nil {
+					&t.Client, &t.ClientVersion, &t.PiecesHave, &t.PiecesTotal,
+					&unc, &t.Build.Version, &t.Build.Commit, &t.Build.Modified); err != nil {
 					return err
 				}
 				if marks != "" {
@@ -1218,7 +1220,9 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				// the port it declared but was sent from another, and an ISP
 				// row needs the port of the conversation.
 				t.Time, t.Endpoint, t.Hash = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), uint16(port)).String(), hx
-				t.ClockOffset = time.Duration(offset)
+				if unc.Valid {
+					t.ClockKnown, t.ClockOffset, t.ClockUncertainty = true, time.Duration(offset.Int64), time.Duration(unc.Int64)
+				}
 				if t.Level, err = observe.ParseLevel(level); err != nil {
 					return err
 				}

@@ -25,22 +25,24 @@ import (
 // columns that held them get empty text (obsRow).
 const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
 	client, client_version, agency_rule, clock_offset_ns, item_id, matched, ip, port, peer_id, listen_port,
-	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency, marks, sensor_address`
+	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency, marks, sensor_address,
+	clock_uncertainty_ns`
 
 // obsRow is one row's VALUES for obsColumns: literals where nothing need be
 // bound (each bound value costs the driver a conversion, a copy and a
 // lock).
-const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // obsSelect reads an observation back from observation_rows (which
 // resolves facets and places), its item from items.
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address,
+	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config`
 
 const (
-	obsArgs  = 22              // the ? of obsRow
+	obsArgs  = 23              // the ? of obsRow
 	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 
@@ -142,18 +144,23 @@ type facetKey struct {
 	sensor, version, vantage, clock        string
 	network, method, transport, possession string
 	client, clientVersion, rule            string
+	commit                                 string
+	modified                               bool
+	config                                 string
 }
 
 func facetOf(o *observe.Observation) facetKey {
 	return facetKey{o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.ClockSource, o.Network, o.Method, o.Endpoint.Transport,
-		o.Possession.Level.String(), o.Client.Name, o.Client.Version, o.Jurisdiction.Rule}
+		o.Possession.Level.String(), o.Client.Name, o.Client.Version, o.Jurisdiction.Rule,
+		o.Sensor.Commit, o.Sensor.Modified, o.Sensor.Config}
 }
 
 const (
 	findFacet = `SELECT id FROM facets WHERE sensor = ? AND sensor_version = ? AND vantage = ? AND clock_source = ? AND network = ?
-		AND method = ? AND transport = ? AND possession = ? AND client = ? AND client_version = ? AND agency_rule = ?`
+		AND method = ? AND transport = ? AND possession = ? AND client = ? AND client_version = ? AND agency_rule = ?
+		AND build_commit = ? AND build_modified = ? AND sensor_config = ?`
 	addFacet = `INSERT INTO facets (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
-		client_version, agency_rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		client_version, agency_rule, build_commit, build_modified, sensor_config) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	findPlace = `SELECT id FROM places WHERE place = ?`
 	addPlace  = `INSERT INTO places (place) VALUES (?)`
 	findItem  = `SELECT id FROM items WHERE hash = ? AND kind = ?`
@@ -161,7 +168,12 @@ const (
 )
 
 func (k *facetKey) args() []any {
-	return []any{k.sensor, k.version, k.vantage, k.clock, k.network, k.method, k.transport, k.possession, k.client, k.clientVersion, k.rule}
+	modified := int64(0)
+	if k.modified {
+		modified = 1
+	}
+	return []any{k.sensor, k.version, k.vantage, k.clock, k.network, k.method, k.transport, k.possession, k.client, k.clientVersion, k.rule,
+		k.commit, modified, k.config}
 }
 
 // hashKey identifies a hash as a comparable value (the items cache's key).
@@ -394,9 +406,12 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 // obsValues are the bound values of o's row (obsRow); matched is its
 // matches' JSON.
 func obsValues(o *observe.Observation, item, facet, place int64, matched string) []any {
-	var placeID any
+	var placeID, uncertainty any
 	if place != 0 {
 		placeID = place
+	}
+	if o.ClockKnown {
+		uncertainty = int64(o.ClockUncertainty)
 	}
 	return []any{
 		idValue(o.ID), o.Time.UnixNano(), facet, int64(o.ClockOffset), item, matched,
@@ -405,6 +420,7 @@ func obsValues(o *observe.Observation, item, facet, place int64, matched string)
 		int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1)),
 		nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256),
 		placeID, o.Jurisdiction.Agency, rowcodec.MarksColumn(o.Marks), rowcodec.AddrPortColumn(o.Endpoint.Local),
+		uncertainty,
 	}
 }
 
@@ -431,7 +447,8 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		var (
 			o                        observe.Observation
 			id                       any
-			timeNS, offset           int64
+			timeNS                   int64
+			offset, uncertainty      sql.NullInt64
 			kind, matched, ip, level string
 			sum                      []byte
 			place                    sql.NullString
@@ -443,11 +460,14 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &o.Client.Name, &o.Client.Version, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
-			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local); err != nil {
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
+			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
-		o.ClockOffset = time.Duration(offset)
+		if uncertainty.Valid {
+			o.ClockKnown, o.ClockOffset, o.ClockUncertainty = true, time.Duration(offset.Int64), time.Duration(uncertainty.Int64)
+		}
 		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(listenPort)
 		o.Possession.PiecesHave, o.Possession.PiecesTotal = int(have), int(total)
 		o.ID, err = idString(id)

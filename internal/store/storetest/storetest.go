@@ -699,16 +699,14 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 	if i%5 == 0 {
 		ip = netip.IPv6Loopback()
 	}
-	return observe.Observation{
-		ID:          observe.NewID(at),
-		Sensor:      observe.Sensor{ID: "bt-lab-1", Version: "0.1.0", Vantage: "127.0.0.1:6881"},
-		Network:     observe.NetBitTorrent,
-		Method:      observe.MethodPeerProbe,
-		Time:        at,
-		ClockOffset: time.Duration(r.IntN(4000)-2000) * time.Microsecond,
-		ClockSource: "ntp:127.0.0.1",
-		Item:        observe.Item{Hash: h, Matched: []observe.Match{{List: "national", Category: fmt.Sprint(1 + i%3)}, {List: "partner", Category: "A"}}},
-		Endpoint:    observe.Endpoint{IP: ip, Port: uint16(1024 + r.IntN(60000)), Transport: "tcp", Local: syntheticLocal(i)},
+	o := observe.Observation{
+		ID:       observe.NewID(at),
+		Sensor:   syntheticSensor(i),
+		Network:  observe.NetBitTorrent,
+		Method:   observe.MethodPeerProbe,
+		Time:     at,
+		Item:     observe.Item{Hash: h, Matched: []observe.Match{{List: "national", Category: fmt.Sprint(1 + i%3)}, {List: "partner", Category: "A"}}},
+		Endpoint: observe.Endpoint{IP: ip, Port: uint16(1024 + r.IntN(60000)), Transport: "tcp", Local: syntheticLocal(i)},
 		Client: observe.Client{PeerID: append([]byte("-TR3000-"), b(12)...), Name: "Transmission", Version: "3.00",
 			ListenPort: uint16(1024 + r.IntN(60000)), NodeID: b(20), UserHash: b(16), GUID: b(16)},
 		Possession:   observe.Possession{Level: observe.Partial, PiecesHave: r.IntN(100), PiecesTotal: 100},
@@ -716,6 +714,38 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 		Marks:        syntheticMarks(i),
 		Place:        syntheticPlace(i),
 		Jurisdiction: syntheticJurisdiction(i),
+	}
+	syntheticClock(&o, i, r)
+	return o
+}
+
+// syntheticSensor gives every other observation a build and a
+// configuration hash, and changes the build along the way, so that a store
+// that loses or shares them between rows fails.
+func syntheticSensor(i int) observe.Sensor {
+	s := observe.Sensor{ID: "bt-lab-1", Version: "0.1.0", Vantage: "127.0.0.1:6881"}
+	if i%2 == 1 {
+		s.Commit, s.Modified = fmt.Sprintf("%040x", i%7), i%3 == 0
+		s.Config = fmt.Sprintf("%064x", i%5)
+	}
+	return s
+}
+
+// syntheticClock gives the four kinds of clock reading: unknown with no
+// server, measured, unknown because the server failed, and measured at
+// exactly zero (a fact, not unknown).
+func syntheticClock(o *observe.Observation, i int, r *rand.Rand) {
+	switch i % 4 {
+	case 0:
+		o.ClockSource = "none"
+	case 1:
+		o.ClockKnown, o.ClockSource = true, "ntp:127.0.0.1:123"
+		o.ClockOffset = time.Duration(r.IntN(4_000_000)-2_000_000) * time.Nanosecond
+		o.ClockUncertainty = time.Duration(1+r.IntN(900_000)) * time.Nanosecond
+	case 2:
+		o.ClockSource = "ntp:127.0.0.1:123 failed: no reply within 2s"
+	default:
+		o.ClockKnown, o.ClockUncertainty, o.ClockSource = true, 250*time.Microsecond, "ntp:[::1]:123"
 	}
 }
 

@@ -1,0 +1,68 @@
+package postgres
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// A row stored before migration 0004 held clock_offset_ns and no
+// uncertainty, and its sensor measured nothing: after the migration it
+// reads as an unknown offset (never the number the column held), with no
+// build.
+func TestMigration0004ReadsOldRowsAsUnknownClock(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 8 {
+		obs = append(obs, storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), i))
+	}
+	if !obs[1].ClockKnown || obs[1].Sensor.Commit == "" {
+		t.Fatalf("synthetic observation 1: %+v, want a measured offset and a build", obs[1])
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	// The schema as migration 0003 left it.
+	for _, q := range []string{
+		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns, DROP COLUMN build_commit, DROP COLUMN build_modified,
+			DROP COLUMN sensor_config`,
+		`UPDATE observations SET clock_offset_ns = 1500000`,
+		`DELETE FROM schema_migrations WHERE version >= 4`,
+	} {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st.Close()
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	got := storetest.Export(t, again, store.ObservationFilter{})
+	if len(got) != len(obs) {
+		t.Fatalf("%d observations after the migration, want %d", len(got), len(obs))
+	}
+	for i, o := range got {
+		if o.ClockKnown || o.ClockOffset != 0 || o.ClockUncertainty != 0 || o.ClockSource != obs[i].ClockSource {
+			t.Fatalf("observation %d: clock known=%v %v ± %v %q, want unknown from %q", i, o.ClockKnown, o.ClockOffset,
+				o.ClockUncertainty, o.ClockSource, obs[i].ClockSource)
+		}
+		if o.Sensor.Commit != "" || o.Sensor.Modified || o.Sensor.Config != "" {
+			t.Fatalf("observation %d: sensor %+v, want no build", i, o.Sensor)
+		}
+	}
+}
