@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/access"
-	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -27,7 +27,6 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/internal/watchlist"
-	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -111,6 +110,13 @@ func openTest(t testing.TB, cfg Config) *Store {
 func TestContract(t *testing.T) {
 	requirePostgres(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The analysis's contract (analysis.Views), driving the real Engine over
+// the store.
+func TestAnalysisContract(t *testing.T) {
+	requirePostgres(t)
+	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
 }
 
 // Multi-row INSERTs of three rows exercise the power-of-two remainder path
@@ -566,12 +572,10 @@ func TestDistinctTimes(t *testing.T) {
 func TestContractsNotYetKept(t *testing.T) {
 	var st any = (*Store)(nil)
 	for name, kept := range map[string]bool{
-		"analysis.Views (analysistest)":                        implements[analysis.Views](st),
-		"access.Store (accesstest)":                            implements[access.Store](st),
-		"audit.Store (audittest)":                              implements[audit.Store](st),
-		"audit.BatchStore (audittest)":                         implements[audit.BatchStore](st),
-		"audit.CheckpointStore (audittest)":                    implements[audit.CheckpointStore](st),
-		"webviews.Store (the pages' queries, internal/webapp)": implements[webviews.Store](st),
+		"access.Store (accesstest)":         implements[access.Store](st),
+		"audit.Store (audittest)":           implements[audit.Store](st),
+		"audit.BatchStore (audittest)":      implements[audit.BatchStore](st),
+		"audit.CheckpointStore (audittest)": implements[audit.CheckpointStore](st),
 	} {
 		if kept {
 			t.Errorf("*postgres.Store now implements %s: run its contract suite here and drop it from this list", name)
