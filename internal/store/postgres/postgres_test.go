@@ -19,8 +19,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/access/accesstest"
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/audit/audittest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -117,6 +119,48 @@ func TestContract(t *testing.T) {
 func TestAnalysisContract(t *testing.T) {
 	requirePostgres(t)
 	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// Accounts, sessions, tokens and identities (access.Store).
+func TestAccessContract(t *testing.T) {
+	requirePostgres(t)
+	accesstest.Run(t, func(t *testing.T) access.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The audit trail and its checkpoints (audit.Store, audit.BatchStore,
+// audit.CheckpointStore).
+func TestAuditContract(t *testing.T) {
+	requirePostgres(t)
+	audittest.Run(t, func(t *testing.T) audittest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The trail and its checkpoints refuse UPDATE, DELETE and TRUNCATE, from
+// any connection, not only through the store's methods.
+func TestAuditIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	if _, err := st.AppendAudit(ctx, audit.Record{Actor: "alice", Action: "target.view", Object: "T-000001-94"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddAuditCheckpoint(ctx, audit.Checkpoint{Seq: 1, Hash: []byte("h"), Time: time.Unix(1, 0), KeyID: "k", Sig: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit SET actor = 'mallory'`, `DELETE FROM audit`, `TRUNCATE audit`,
+		`UPDATE audit_checkpoints SET sig = 'x'`, `DELETE FROM audit_checkpoints`, `TRUNCATE audit_checkpoints`} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused as append-only", q, err)
+		}
+	}
+	n := 0
+	if err := st.AuditRecords(ctx, audit.Filter{}, func(r audit.Record) error {
+		if r.Actor != "alice" {
+			t.Errorf("record %d actor %q after refused writes", r.Seq, r.Actor)
+		}
+		n++
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("trail holds %d records, %v; want 1", n, err)
+	}
 }
 
 // Multi-row INSERTs of three rows exercise the power-of-two remainder path
@@ -564,26 +608,4 @@ func TestDistinctTimes(t *testing.T) {
 			}
 		})
 	}
-}
-
-// The store keeps only the watch-list and observation contract today (see
-// the note at Store). When it implements another contract, this fails:
-// run that contract's suite against it here and take it off the list.
-func TestContractsNotYetKept(t *testing.T) {
-	var st any = (*Store)(nil)
-	for name, kept := range map[string]bool{
-		"access.Store (accesstest)":         implements[access.Store](st),
-		"audit.Store (audittest)":           implements[audit.Store](st),
-		"audit.BatchStore (audittest)":      implements[audit.BatchStore](st),
-		"audit.CheckpointStore (audittest)": implements[audit.CheckpointStore](st),
-	} {
-		if kept {
-			t.Errorf("*postgres.Store now implements %s: run its contract suite here and drop it from this list", name)
-		}
-	}
-}
-
-func implements[I any](v any) bool {
-	_, ok := v.(I)
-	return ok
 }
