@@ -284,7 +284,7 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	if err := l.WriteManifest(d.manifest); err != nil {
 		return err
 	}
-	if d.sq, err = a.sqliteStore(ctx); err != nil {
+	if d.sq, err = a.backendStore(ctx); err != nil {
 		return err
 	}
 	m := l.Manifest()

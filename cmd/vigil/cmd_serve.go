@@ -306,7 +306,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	sq, err := a.sqliteStore(ctx)
+	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ var errNoStore = errors.New("no such store")
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
-	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or a postgres:// URL; env VIGIL_DB")
+	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or postgres://USER@HOST:PORT/DB (every command, tables in the schema vigil); env VIGIL_DB")
 	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
@@ -126,8 +126,8 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 		return nil, usagef("--db %s: unknown store scheme %q (want a SQLite file path or a postgres:// URL)", redactDSN(a.dbPath), a.dbPath[:i])
 	}
 	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
-		// PostgreSQL at national scale: watch-lists and observations. Targets,
-		// accounts and the audit trail are in the embedded store only, for now.
+		// PostgreSQL at national scale: everything the SQLite store keeps,
+		// in the schema "vigil" of the database the URL names.
 		st, err = postgres.Open(ctx, a.dbPath, postgres.DefaultConfig())
 	} else {
 		if _, serr := os.Stat(a.dbPath); !a.mayCreate && errors.Is(serr, fs.ErrNotExist) {

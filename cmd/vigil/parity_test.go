@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/testenv"
+)
+
+// postgresDB creates an empty database on the test server
+// (VIGIL_TEST_POSTGRES, else the local service CI provides), dropped when
+// t ends, and returns its URL.
+func postgresDB(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("VIGIL_TEST_POSTGRES")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("VIGIL_TEST_POSTGRES: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		testenv.Missingf(t, "POSTGRES", "PostgreSQL not reachable at %s: start it with 'pg_ctlcluster --skip-systemctl-redirect 15 main start' or set VIGIL_TEST_POSTGRES (%v)",
+			net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), err)
+	}
+	defer conn.Close(ctx)
+	var b [6]byte
+	rand.Read(b[:])
+	name := "vigil_cli_" + hex.EncodeToString(b[:])
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("VIGIL_TEST_POSTGRES: want a postgres:// URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// parityObservations are synthetic sightings (documentation and private
+// addresses, hashes of counters) that make targets of every kind the
+// analysis knows: devices seen at several addresses and linked by their
+// peer id, node id or eMule user hash, files at every level, third
+// parties' claims, several agencies and places, an IPv6 subscriber's
+// addresses, an address reused after a long silence.
+func parityObservations() []observe.Observation {
+	r := mrand.New(mrand.NewPCG(13, 13))
+	t0 := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
+	agencies := []string{"fr-pp-dpj", "fr-lyon", "fr-versailles"}
+	subs := [][]string{{"Île-de-France", "75"}, {"Auvergne-Rhône-Alpes", "69"}, {"Île-de-France", "78"}}
+	levels := []observe.Level{observe.Announced, observe.Acknowledged, observe.Partial, observe.Complete, observe.Verified}
+	var out []observe.Observation
+	for d := range 14 {
+		ag := d % len(agencies)
+		peerID := []byte(fmt.Sprintf("-TR3000-%012d", d))
+		node := make([]byte, 20)
+		for i := range node {
+			node[i] = byte(d*7 + i)
+		}
+		user := make([]byte, 16)
+		for i := range user {
+			user[i] = byte(d*11 + i)
+		}
+		ed2k := d%4 == 3
+		// Each device at one to three addresses over the month.
+		var eps []netip.AddrPort
+		for k := range 1 + d%3 {
+			var a netip.Addr
+			switch {
+			case d%5 == 4:
+				a = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, byte(d), 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(1 + k)})
+			case k%2 == 0:
+				a = netip.AddrFrom4([4]byte{198, 51, 100, byte(10*d + k)})
+			default:
+				a = netip.AddrFrom4([4]byte{203, 0, 113, byte(10*d + k)})
+			}
+			eps = append(eps, netip.AddrPortFrom(a, uint16(6881+d)))
+		}
+		n := 6 + r.IntN(10)
+		for i := range n {
+			// One address after the other (a session identity at two
+			// addresses at once links nothing), an hour or two apart.
+			ep := eps[i*len(eps)/n]
+			at := t0.Add(time.Duration(d)*24*time.Hour + time.Duration(i)*90*time.Minute + time.Duration(r.IntN(600))*time.Second)
+			if d == 0 && i > 8 {
+				at = at.Add(20 * 24 * time.Hour) // the same IP:port after a long silence: another endpoint
+			}
+			file := 1 + (d+i)%9
+			o := observe.Observation{
+				ID: observe.NewID(at), Sensor: observe.Sensor{ID: "bt-lab-1", Version: "test"}, Network: observe.NetBitTorrent,
+				Method: observe.MethodPeerProbe, Time: at,
+				Item:         observe.Item{Hash: parityHash(file), Matched: []observe.Match{{List: "national", Category: strconv.Itoa(1 + file%3)}}},
+				Endpoint:     observe.Endpoint{IP: ep.Addr(), Port: ep.Port(), Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:51413")},
+				Client:       observe.Client{Name: "Transmission", Version: "3.00", PeerID: peerID, NodeID: node, ListenPort: ep.Port()},
+				Possession:   observe.Possession{Level: levels[(d+i)%len(levels)], PiecesHave: -1, PiecesTotal: -1},
+				Place:        observe.Place{Country: "FR", Subdivisions: subs[ag], ASN: uint32(64512 + ag), Org: "Lab Telecom"},
+				Jurisdiction: observe.Jurisdiction{Agency: agencies[ag], Rule: "test"},
+			}
+			if ed2k {
+				o.Network, o.Client = observe.NetED2K, observe.Client{Name: "aMule", Version: "2.3.3", UserHash: user, ListenPort: 4662}
+			}
+			if o.Possession.Level == observe.Announced {
+				o.Method, o.Endpoint.Transport, o.Endpoint.Local = observe.MethodDHTAnnounce, "udp", netip.AddrPort{}
+				o.Client = observe.Client{NodeID: node}
+				if ed2k {
+					o.Method, o.Client = observe.MethodKadSources, observe.Client{}
+					o.Network = observe.NetKad
+				}
+			}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func parityHash(n int) hashkind.Hash {
+	b := make([]byte, 20)
+	b[0], b[1], b[2] = 0xCD, byte(n>>8), byte(n)
+	return hashkind.MustNew(hashkind.BTIH, b)
+}
+
+// The same observations stored in SQLite and in PostgreSQL give the same
+// targets: 'vigil targets --json' (ids, scores, levels, endpoints, files,
+// links, timelines), 'vigil target show --json' of a device and 'vigil
+// stats --json' print the same bytes for either store. The observations
+// go in as ingest stores them (InsertObservations): an import through
+// 'vigil observations import' marks each unsigned_import, and such
+// observations link nothing.
+func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
+	ctx := context.Background()
+	pgURL := postgresDB(t)
+	sqPath := filepath.Join(t.TempDir(), "v.db")
+	obs := parityObservations()
+	sq, err := sqlite.Open(ctx, sqPath, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := postgres.Open(ctx, pgURL, postgres.DefaultConfig())
+	if err != nil {
+		sq.Close()
+		t.Fatal(err)
+	}
+	for _, st := range []store.Store{sq, pg} {
+		// In batches, as ingest commits them.
+		for start := 0; start < len(obs); start += 50 {
+			batch := append([]observe.Observation(nil), obs[start:min(start+50, len(obs))]...)
+			if err := st.InsertObservations(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vigilOut := func(db string, args ...string) string {
+		t.Helper()
+		code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
+		if code != exitOK {
+			t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
+		}
+		return out
+	}
+	commands := [][]string{{"targets", "--json", "--limit", "1000"}, {"stats", "--json"}}
+	list := vigilOut(sqPath, commands[0]...)
+	var ids []struct{ ID string }
+	if err := json.Unmarshal([]byte(list), &ids); err != nil || len(ids) < 10 {
+		t.Fatalf("targets --json on SQLite: %d targets, %v; want 10 or more to compare\n%s", len(ids), err, list)
+	}
+	for _, id := range ids {
+		commands = append(commands, []string{"target", "show", id.ID, "--json"})
+	}
+	var links, timeline int
+	for _, args := range commands {
+		s, p := vigilOut(sqPath, args...), vigilOut(pgURL, args...)
+		if s != p {
+			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
+		}
+		var d struct{ Links, Timeline []json.RawMessage }
+		if args[0] == "target" {
+			if err := json.Unmarshal([]byte(s), &d); err != nil {
+				t.Fatalf("vigil %s: %v", strings.Join(args, " "), err)
+			}
+		}
+		links, timeline = links+len(d.Links), timeline+len(d.Timeline)
+	}
+	if links == 0 || timeline == 0 {
+		t.Fatalf("the targets show %d links and %d timeline entries: the comparison proves too little", links, timeline)
+	}
+}
+
+// firstDiff shows where a and b first differ, with some context.
+func firstDiff(a, b string) string {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	lo := max(i-300, 0)
+	return fmt.Sprintf("at byte %d:\nsqlite:   …%s…\npostgres: …%s…", i, a[lo:min(i+200, len(a))], b[lo:min(i+200, len(b))])
+}
