@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -134,11 +138,14 @@ func parityObservations() []observe.Observation {
 				Place:        observe.Place{Country: "FR", Subdivisions: subs[ag], ASN: uint32(64512 + ag), Org: "Lab Telecom"},
 				Jurisdiction: observe.Jurisdiction{Agency: agencies[ag], Rule: "test"},
 			}
+			sum := sha256.Sum256([]byte(o.ID))
+			o.Transcript.SHA256 = sum[:] // an ISP row needs the conversation's record
 			if ed2k {
 				o.Network, o.Client = observe.NetED2K, observe.Client{Name: "aMule", Version: "2.3.3", UserHash: user, ListenPort: 4662}
 			}
 			if o.Possession.Level == observe.Announced {
 				o.Method, o.Endpoint.Transport, o.Endpoint.Local = observe.MethodDHTAnnounce, "udp", netip.AddrPort{}
+				o.Transcript.SHA256 = nil
 				o.Client = observe.Client{NodeID: node}
 				if ed2k {
 					o.Method, o.Client = observe.MethodKadSources, observe.Client{}
@@ -159,8 +166,9 @@ func parityHash(n int) hashkind.Hash {
 
 // The same observations stored in SQLite and in PostgreSQL give the same
 // targets: 'vigil targets --json' (ids, scores, levels, endpoints, files,
-// links, timelines), 'vigil target show --json' of a device and 'vigil
-// stats --json' print the same bytes for either store. The observations
+// links, timelines), 'vigil target show --json' and 'vigil isp-request
+// --format json' of every target and 'vigil stats --json' print the same
+// bytes for either store (an ISP request's number and time aside). The observations
 // go in as ingest stores them (InsertObservations): an import through
 // 'vigil observations import' marks each unsigned_import, and such
 // observations link nothing.
@@ -205,11 +213,16 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 		t.Fatalf("targets --json on SQLite: %d targets, %v; want 10 or more to compare\n%s", len(ids), err, list)
 	}
 	for _, id := range ids {
-		commands = append(commands, []string{"target", "show", id.ID, "--json"})
+		commands = append(commands, []string{"target", "show", id.ID, "--json"},
+			[]string{"isp-request", "--target", id.ID, "--case", "2026/0001", "--format", "json"})
 	}
-	var links, timeline int
+	// An ISP request's own number, time and retention cutoff are of the
+	// moment it is made.
+	made := regexp.MustCompile(`"(id": "ISP-|created": "|cutoff": ")[^"]*"`)
+	var links, timeline, rows int
 	for _, args := range commands {
 		s, p := vigilOut(sqPath, args...), vigilOut(pgURL, args...)
+		s, p = made.ReplaceAllString(s, `"$1"`), made.ReplaceAllString(p, `"$1"`)
 		if s != p {
 			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
 		}
@@ -220,9 +233,12 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 			}
 		}
 		links, timeline = links+len(d.Links), timeline+len(d.Timeline)
+		if args[0] == "isp-request" {
+			rows += strings.Count(s, `"sensor_address"`)
+		}
 	}
-	if links == 0 || timeline == 0 {
-		t.Fatalf("the targets show %d links and %d timeline entries: the comparison proves too little", links, timeline)
+	if links == 0 || timeline == 0 || rows == 0 {
+		t.Fatalf("the targets show %d links, %d timeline entries and %d ISP rows: the comparison proves too little", links, timeline, rows)
 	}
 }
 
@@ -234,4 +250,68 @@ func firstDiff(a, b string) string {
 	}
 	lo := max(i-300, 0)
 	return fmt.Sprintf("at byte %d:\nsqlite:   …%s…\npostgres: …%s…", i, a[lo:min(i+200, len(a))], b[lo:min(i+200, len(b))])
+}
+
+// Accounts, tokens and the audit trail on PostgreSQL from the command
+// line: agency, user and token commands, a signed checkpoint, and 'audit
+// verify' finding a record changed behind Vigil's back (the append-only
+// trigger dropped first, as an attacker with the database's owner would).
+func TestAccountAndAuditCommandsOnPostgres(t *testing.T) {
+	db := postgresDB(t)
+	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+	mustRun(t, env, "", "agency", "import", "--rules", "example:france")
+	if code, _, errOut := vigilRun(t, env, "", "agency", "add", "--id", "fr-ofmin", "--name", "again"); code != exitRejected || !strings.Contains(errOut, "already exists") {
+		t.Fatalf("agency add of an existing id: exit %d %s", code, errOut)
+	}
+	mustRun(t, env, "a long enough password\n", "user", "add", "--agency", "fr-ofmin", "--role", "analyst", "--name", "svc")
+	if code, _, _ := vigilRun(t, env, "a long enough password\n", "user", "add", "--agency", "fr-ofmin", "--role", "analyst", "--name", "svc"); code != exitRejected {
+		t.Fatalf("user add of an existing name: exit %d", code)
+	}
+	if out := mustRun(t, env, "", "user", "list"); !strings.Contains(out, "svc") || !strings.Contains(out, "fr-ofmin") {
+		t.Fatalf("user list:\n%s", out)
+	}
+	tok := strings.TrimSpace(mustRun(t, env, "", "token", "create", "--user", "svc", "--expires", "90d", "--label", "ci"))
+	ctx := context.Background()
+	st, err := postgres.Open(ctx, db, postgres.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := access.New(st, &audit.Log{Store: st}, access.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := svc.TokenPrincipal(ctx, tok, ""); err != nil || p.Name != "svc" {
+		t.Fatalf("the printed token does not authenticate: %v", err)
+	}
+	if out := mustRun(t, env, "", "token", "list", "--user", "svc"); !strings.Contains(out, "ci") || strings.Contains(out, tok) {
+		t.Fatalf("token list:\n%s", out)
+	}
+	mustRun(t, env, "", "token", "revoke", "--id", "1")
+	if _, err := svc.TokenPrincipal(ctx, tok, ""); err == nil {
+		t.Fatal("revoked token still authenticates")
+	}
+	keyFile := writeFile(t, t.TempDir(), "audit.key", randHex(t, 32)+"\n")
+	pub := regexp.MustCompile(`public key ([0-9a-f]{64})`).FindStringSubmatch(mustRun(t, env, "", "audit", "checkpoint", "--key", keyFile))
+	if pub == nil {
+		t.Fatal("audit checkpoint printed no public key")
+	}
+	var v verifyJSON
+	if out := mustRun(t, env, "", "audit", "verify", "--json", "--pubkey", pub[1]); json.Unmarshal([]byte(out), &v) != nil || !v.OK || v.Checkpoints != 1 {
+		t.Fatalf("verify --json: %s", out)
+	}
+	raw, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close(ctx)
+	for _, q := range []string{`ALTER TABLE vigil.audit DISABLE TRIGGER audit_append_only`, `UPDATE vigil.audit SET object = 'user:someone' WHERE seq = 2`} {
+		if _, err := raw.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := vigilRun(t, env, "", "audit", "verify")
+	if code != exitRejected || !strings.Contains(errOut, "broken at seq 2 (changed)") {
+		t.Fatalf("tampered: exit %d\n%s%s", code, out, errOut)
+	}
 }

@@ -35,8 +35,13 @@ func (s *syncBuffer) String() string {
 // TestServeLogsInARealUser starts 'vigil serve' on an empty store: it says
 // how to make the first account; once made, that account logs in through
 // the form and reads the targets page.
-func TestServeLogsInARealUser(t *testing.T) {
-	db := emptyStore(t)
+func TestServeLogsInARealUser(t *testing.T) { serveLogsInARealUser(t, emptyStore(t)) }
+
+// The same on an empty PostgreSQL database: accounts, sessions, the audit
+// trail and the pages are all in it.
+func TestServeLogsInARealUserOnPostgres(t *testing.T) { serveLogsInARealUser(t, postgresDB(t)) }
+
+func serveLogsInARealUser(t *testing.T, db string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
