@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -29,6 +31,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/testenv"
+	"github.com/vigil-oss/vigil/internal/watchlist"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // postgresDB creates an empty database on the test server
@@ -158,21 +162,12 @@ func parityObservations() []observe.Observation {
 	return out
 }
 
-func parityHash(n int) hashkind.Hash {
-	b := make([]byte, 20)
-	b[0], b[1], b[2] = 0xCD, byte(n>>8), byte(n)
-	return hashkind.MustNew(hashkind.BTIH, b)
-}
-
-// The same observations stored in SQLite and in PostgreSQL give the same
-// targets: 'vigil targets --json' (ids, scores, levels, endpoints, files,
-// links, timelines), 'vigil target show --json' and 'vigil isp-request
-// --format json' of every target and 'vigil stats --json' print the same
-// bytes for either store (an ISP request's number and time aside). The observations
-// go in as ingest stores them (InsertObservations): an import through
-// 'vigil observations import' marks each unsigned_import, and such
-// observations link nothing.
-func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
+// parityStores stores parityObservations in a new SQLite file and a new
+// PostgreSQL database, as ingest stores them (InsertObservations, in
+// batches): an import through 'vigil observations import' marks each
+// unsigned_import, and such observations link nothing. It returns the
+// file's path and the database's URL, for --db.
+func parityStores(t *testing.T) (string, string) {
 	ctx := context.Background()
 	pgURL := postgresDB(t)
 	sqPath := filepath.Join(t.TempDir(), "v.db")
@@ -187,7 +182,6 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range []store.Store{sq, pg} {
-		// In batches, as ingest commits them.
 		for start := 0; start < len(obs); start += 50 {
 			batch := append([]observe.Observation(nil), obs[start:min(start+50, len(obs))]...)
 			if err := st.InsertObservations(ctx, batch); err != nil {
@@ -198,6 +192,22 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return sqPath, pgURL
+}
+
+func parityHash(n int) hashkind.Hash {
+	b := make([]byte, 20)
+	b[0], b[1], b[2] = 0xCD, byte(n>>8), byte(n)
+	return hashkind.MustNew(hashkind.BTIH, b)
+}
+
+// The same observations stored in SQLite and in PostgreSQL give the same
+// targets: 'vigil targets --json' (ids, scores, levels, endpoints, files,
+// links, timelines), 'vigil target show --json' and 'vigil isp-request
+// --format json' of every target and 'vigil stats --json' print the same
+// bytes for either store (an ISP request's number and time aside).
+func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
+	sqPath, pgURL := parityStores(t)
 	vigilOut := func(db string, args ...string) string {
 		t.Helper()
 		code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
@@ -313,5 +323,122 @@ func TestAccountAndAuditCommandsOnPostgres(t *testing.T) {
 	code, out, errOut := vigilRun(t, env, "", "audit", "verify")
 	if code != exitRejected || !strings.Contains(errOut, "broken at seq 2 (changed)") {
 		t.Fatalf("tampered: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// The pages' reads (webviews.Store) answer alike on both stores over the
+// same observations, decisions and lists: the overview (at a UTC midnight,
+// from the maintained counts, and at another time, from the targets), the
+// list in every order and scope, searches, the newest observations, map
+// points, the targets of endpoints at an instant, who may see which
+// target, entry names and list versions with their differences.
+func TestPostgresAndSQLiteAnswerThePagesAlike(t *testing.T) {
+	sqPath, pgURL := parityStores(t)
+	ctx := context.Background()
+	for _, db := range []string{sqPath, pgURL} {
+		mustRun(t, nil, "", "--db", db, "targets", "--limit", "1")
+		mustRun(t, nil, "", "--db", db, "target", "share", "T-000003-89", "--agency", "fr-versailles", "--why", "seen there too")
+		mustRun(t, nil, "", "--db", db, "target", "share", "T-000005-83", "--agency", "fr-lyon", "--assign", "--why", "hand-off")
+	}
+	sq, err := sqlite.Open(ctx, sqPath, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sq.Close()
+	pg, err := postgres.Open(ctx, pgURL, postgres.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	for v, n := range []int{5, 7} {
+		var es []watchlist.Entry
+		for i := v; i < n; i++ {
+			es = append(es, watchlist.Entry{Hash: parityHash(i), Name: fmt.Sprintf("lab-file-%d-v%d", i, v), Category: "1", Size: -1})
+		}
+		for _, st := range []store.Store{sq, pg} {
+			if _, err := st.ImportList(ctx, store.ListImport{Name: "national", Entries: es}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var ids []string
+	list, _, err := sq.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000})
+	if err != nil || len(list) < 10 {
+		t.Fatalf("SQLite targets: %d, %v", len(list), err)
+	}
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	scopes := []analysis.Scope{analysis.AllAgencies, {Agencies: []string{"fr-lyon"}}, {Agencies: []string{"fr-lyon", "fr-versailles"}},
+		{Agencies: []string{"fr-nobody"}}}
+	midnight := time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
+	eps := []netip.AddrPort{netip.MustParseAddrPort("198.51.100.0:6881"), netip.MustParseAddrPort("203.0.113.11:6882"),
+		netip.MustParseAddrPort("[2001:db8:4::2]:6885"), netip.MustParseAddrPort("192.0.2.1:1")}
+	at := []time.Time{midnight.Add(-3 * 24 * time.Hour), midnight, midnight, midnight}
+	type ask struct {
+		what string
+		call func(st backend) (any, error)
+	}
+	var asks []ask
+	add := func(what string, call func(st backend) (any, error)) { asks = append(asks, ask{what, call}) }
+	for _, sc := range scopes {
+		for _, since := range []time.Time{{}, midnight, midnight.Add(5 * time.Hour)} {
+			add(fmt.Sprintf("Overview(%v, %v)", sc, since), func(st backend) (any, error) {
+				ov, err := st.Overview(ctx, sc, since)
+				if ov != nil { // in no order (the page sorts them)
+					slices.SortFunc(ov.Places, func(a, b webviews.PlaceStat) int { return strings.Compare(a.Subdivision, b.Subdivision) })
+				}
+				return ov, err
+			})
+		}
+		add(fmt.Sprintf("CountTargets(%v)", sc), func(st backend) (any, error) { return st.CountTargets(ctx, sc) })
+		for _, sort := range []string{"", "last_seen", "first_seen", "files", "endpoints"} {
+			for _, q := range []analysis.TargetQuery{{Limit: 5}, {Limit: 5, Offset: 3}, {Since: midnight, Limit: 50}, {Network: "ed2k", MinLevel: observe.Complete}} {
+				q.Scope, q.Sort = sc, sort
+				add(fmt.Sprintf("WebTargets(%+v)", q), func(st backend) (any, error) {
+					l, n, err := st.WebTargets(ctx, q, true)
+					return []any{l, n}, err
+				})
+			}
+		}
+		for _, s := range []string{"T-000003-89", "198.51.100.0", "203.0.113.11:6882", parityHash(3).Hex(), "nothing"} {
+			add(fmt.Sprintf("SearchTargets(%q, %v)", s, sc), func(st backend) (any, error) { return st.SearchTargets(ctx, s, sc, 0) })
+		}
+		add(fmt.Sprintf("RecentObservations(%v)", sc), func(st backend) (any, error) { return st.RecentObservations(ctx, sc, 30, 0) })
+		add(fmt.Sprintf("VisibleTargets(%v)", sc), func(st backend) (any, error) { return st.VisibleTargets(ctx, sc, append(ids, "T-000999-99")) })
+	}
+	add("PlacePoints", func(st backend) (any, error) { return st.PlacePoints(ctx, 0) })
+	add("EndpointTargetsAt", func(st backend) (any, error) { return st.EndpointTargetsAt(ctx, eps, at, 0) })
+	add("TargetAccess", func(st backend) (any, error) { return st.TargetAccess(ctx, ids) })
+	add("EntryNames", func(st backend) (any, error) {
+		return st.EntryNames(ctx, []hashkind.Hash{parityHash(4), parityHash(5), parityHash(6), parityHash(8)})
+	})
+	add("ListVersions", func(st backend) (any, error) {
+		vs, err := st.ListVersions(ctx, "national")
+		for i := range vs {
+			vs[i].Imported = time.Time{} // each store's own clock
+		}
+		return vs, err
+	})
+	add("DiffListVersions", func(st backend) (any, error) { return st.DiffListVersions(ctx, "national", 0, 2, 0) })
+	add("DiffListVersions 1..2", func(st backend) (any, error) { return st.DiffListVersions(ctx, "national", 1, 2, 0) })
+	nonEmpty := 0
+	for _, a := range asks {
+		s, serr := a.call(sq)
+		p, perr := a.call(pg)
+		if serr != nil || perr != nil {
+			t.Fatalf("%s: SQLite %v, PostgreSQL %v", a.what, serr, perr)
+		}
+		sj, _ := json.Marshal(s)
+		pj, _ := json.Marshal(p)
+		if string(sj) != string(pj) {
+			t.Errorf("%s differs:\n%s", a.what, firstDiff(string(sj), string(pj)))
+		}
+		if len(sj) > 40 {
+			nonEmpty++
+		}
+	}
+	if nonEmpty < len(asks)/2 {
+		t.Fatalf("only %d of %d answers hold anything: the comparison proves too little", nonEmpty, len(asks))
 	}
 }
