@@ -103,7 +103,7 @@ var errNoStore = errors.New("no such store")
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
-	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or postgres://USER@HOST:PORT/DB (every command, tables in the schema vigil); env VIGIL_DB")
+	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or postgres://USER@HOST:PORT/DB[?schema=NAME] (every command; tables in the schema vigil unless NAME); env VIGIL_DB")
 	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
@@ -127,8 +127,13 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 	}
 	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
 		// PostgreSQL at national scale: everything the SQLite store keeps,
-		// in the schema "vigil" of the database the URL names.
-		st, err = postgres.Open(ctx, a.dbPath, postgres.DefaultConfig())
+		// in the schema "vigil" (or ?schema=NAME) of the database the URL
+		// names.
+		dsn, cfg, perr := postgresConfig(a.dbPath)
+		if perr != nil {
+			return nil, usagef("--db %s: %v", redactDSN(a.dbPath), perr)
+		}
+		st, err = postgres.Open(ctx, dsn, cfg)
 	} else {
 		if _, serr := os.Stat(a.dbPath); !a.mayCreate && errors.Is(serr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("store %s: %w (check --db or VIGIL_DB; 'vigil demo', 'vigil watchlist import', 'vigil sensor bittorrent', 'vigil agency import' or 'vigil user add' make one)", a.dbPath, errNoStore)
@@ -140,6 +145,26 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 	}
 	a.st = st
 	return st, nil
+}
+
+// postgresConfig splits Vigil's own parameter, schema (the PostgreSQL
+// schema that holds Vigil's tables; default vigil), off a postgres:// URL:
+// several deployments, or tests, can share one database. The rest of the
+// URL goes to the driver as given.
+func postgresConfig(dsn string) (string, postgres.Config, error) {
+	cfg := postgres.DefaultConfig()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", cfg, fmt.Errorf("not a URL: %w", err)
+	}
+	q := u.Query()
+	if !q.Has("schema") {
+		return dsn, cfg, nil
+	}
+	cfg.Schema = q.Get("schema")
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return u.String(), cfg, nil
 }
 
 // redactDSN hides a password in a database URL.

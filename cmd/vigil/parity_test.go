@@ -35,9 +35,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
-// postgresDB creates an empty database on the test server
-// (VIGIL_TEST_POSTGRES, else the local service CI provides), dropped when
-// t ends, and returns its URL.
+// postgresDB returns a --db URL for a new, empty store on the test server
+// (VIGIL_TEST_POSTGRES, else the local service CI provides): its database,
+// in a schema of its own (?schema=), dropped when t ends. CI's server lets
+// the tests into the database test only.
 func postgresDB(t *testing.T) string {
 	t.Helper()
 	dsn := os.Getenv("VIGIL_TEST_POSTGRES")
@@ -55,31 +56,30 @@ func postgresDB(t *testing.T) string {
 		testenv.Missingf(t, "POSTGRES", "PostgreSQL not reachable at %s: start it with 'pg_ctlcluster --skip-systemctl-redirect 15 main start' or set VIGIL_TEST_POSTGRES (%v)",
 			net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), err)
 	}
-	defer conn.Close(ctx)
+	conn.Close(ctx)
 	var b [6]byte
 	rand.Read(b[:])
-	name := "vigil_cli_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
+	schema := "vigil_cli_" + hex.EncodeToString(b[:])
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+			t.Errorf("drop schema %s: %v", schema, err)
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatalf("VIGIL_TEST_POSTGRES: want a postgres:// URL: %v", err)
 	}
-	u.Path = "/" + name
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
 	return u.String()
 }
 
@@ -176,7 +176,11 @@ func parityStores(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg, err := postgres.Open(ctx, pgURL, postgres.DefaultConfig())
+	dsn, cfg, err := postgresConfig(pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := postgres.Open(ctx, dsn, cfg)
 	if err != nil {
 		sq.Close()
 		t.Fatal(err)
@@ -282,7 +286,11 @@ func TestAccountAndAuditCommandsOnPostgres(t *testing.T) {
 	}
 	tok := strings.TrimSpace(mustRun(t, env, "", "token", "create", "--user", "svc", "--expires", "90d", "--label", "ci"))
 	ctx := context.Background()
-	st, err := postgres.Open(ctx, db, postgres.DefaultConfig())
+	dsn, cfg, err := postgresConfig(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := postgres.Open(ctx, dsn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,12 +318,13 @@ func TestAccountAndAuditCommandsOnPostgres(t *testing.T) {
 	if out := mustRun(t, env, "", "audit", "verify", "--json", "--pubkey", pub[1]); json.Unmarshal([]byte(out), &v) != nil || !v.OK || v.Checkpoints != 1 {
 		t.Fatalf("verify --json: %s", out)
 	}
-	raw, err := pgx.Connect(ctx, db)
+	raw, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close(ctx)
-	for _, q := range []string{`ALTER TABLE vigil.audit DISABLE TRIGGER audit_append_only`, `UPDATE vigil.audit SET object = 'user:someone' WHERE seq = 2`} {
+	trail := pgx.Identifier{cfg.Schema, "audit"}.Sanitize()
+	for _, q := range []string{`ALTER TABLE ` + trail + ` DISABLE TRIGGER audit_append_only`, `UPDATE ` + trail + ` SET object = 'user:someone' WHERE seq = 2`} {
 		if _, err := raw.Exec(ctx, q); err != nil {
 			t.Fatal(err)
 		}
@@ -345,7 +354,11 @@ func TestPostgresAndSQLiteAnswerThePagesAlike(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sq.Close()
-	pg, err := postgres.Open(ctx, pgURL, postgres.DefaultConfig())
+	dsn, cfg, err := postgresConfig(pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := postgres.Open(ctx, dsn, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,5 +453,23 @@ func TestPostgresAndSQLiteAnswerThePagesAlike(t *testing.T) {
 	}
 	if nonEmpty < len(asks)/2 {
 		t.Fatalf("only %d of %d answers hold anything: the comparison proves too little", nonEmpty, len(asks))
+	}
+}
+
+// ?schema=NAME chooses the schema and is not passed to the driver (which
+// would send it to the server as a setting); without it, the schema is
+// vigil and the URL goes as given.
+func TestPostgresURLSchema(t *testing.T) {
+	for _, c := range []struct{ in, dsn, schema string }{
+		{"postgres://vigil@db.example:5432/vigil", "postgres://vigil@db.example:5432/vigil", "vigil"},
+		{"postgres://vigil@db.example:5432/vigil?schema=dep2&sslmode=require", "postgres://vigil@db.example:5432/vigil?sslmode=require", "dep2"},
+	} {
+		dsn, cfg, err := postgresConfig(c.in)
+		if err != nil || dsn != c.dsn || cfg.Schema != c.schema {
+			t.Errorf("postgresConfig(%q) = %q, schema %q, %v; want %q, %q", c.in, dsn, cfg.Schema, err, c.dsn, c.schema)
+		}
+	}
+	if code, _, errOut := vigilRun(t, nil, "", "--db", "postgres://vigil@127.0.0.1:1/vigil?schema=Bad-Name", "targets"); code != exitRejected || !strings.Contains(errOut, "Schema") {
+		t.Fatalf("a bad schema name: exit %d %s", code, errOut)
 	}
 }
