@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -338,39 +337,81 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 }
 
 // AnalysisSave implements analysis.Backend: one transaction, written
-// part by part in the order below.
+// part by part in the order below. The statements go in batches of
+// saveBatch (pgx's pipeline), not one round trip each: a save is
+// thousands of small upserts (a catch-up of 20,000 observations at 5,000
+// endpoints took 4.0 s one statement at a time).
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
-	return s.sqlTx(ctx, func(tx sqlDB) error {
-		x := &saveTx{ctx: ctx, tx: tx}
+	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
 		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
 			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
 			if err := part(c); err != nil {
 				return err
 			}
+			if x.err != nil {
+				return x.err
+			}
 		}
-		return nil
+		return x.flush()
 	})
 }
 
-// saveTx is one AnalysisSave's transaction (pgx prepares each statement
-// once per connection).
+// saveBatch is how many statements one batch of AnalysisSave sends.
+const saveBatch = 1000
+
+// saveTx is one AnalysisSave's transaction: statements are queued, and
+// sent a batch at a time; the first error stops the save.
 type saveTx struct {
 	ctx context.Context
-	tx  sqlDB
+	tx  pgx.Tx
+	b   *pgx.Batch
+	err error // the first error of a batch sent
 }
 
-func (x *saveTx) exec(q string, args ...any) (pgconn.CommandTag, error) {
-	return x.tx.ExecContext(x.ctx, q, args...)
+// exec queues q; wrap (nil: none) gives its error the context of what
+// it wrote.
+func (x *saveTx) exec(wrap func(error) error, q string, args ...any) {
+	x.queue(q, args...).Fn = func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			if wrap != nil {
+				return wrap(err)
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// queue queues q, sending the batch first if it is full.
+func (x *saveTx) queue(q string, args ...any) *pgx.QueuedQuery {
+	if x.b.Len() >= saveBatch && x.err == nil {
+		x.err = x.flush()
+	}
+	return x.b.Queue(rebind(q), args...)
+}
+
+// flush sends the queued statements and waits for their results.
+func (x *saveTx) flush() error {
+	if x.b.Len() == 0 {
+		return nil
+	}
+	err := x.tx.SendBatch(x.ctx, x.b).Close()
+	x.b = &pgx.Batch{}
+	return err
 }
 
 // saveDecisions writes the analysts' decisions, numbering them.
 func (x *saveTx) saveDecisions(c *analysis.Changes) error {
 	for i := range c.Decisions {
 		d := &c.Decisions[i]
-		if err := x.tx.QueryRowContext(x.ctx, `INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (?, ?, ?, ?, ?, ?)
-			RETURNING id`, timeNS(d.At), d.By, d.Why, d.Kind, d.Subject, d.Value).Scan(&d.ID); err != nil {
-			return fmt.Errorf("decision %s %s: %w", d.Kind, d.Subject, err)
-		}
+		x.queue(`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (?, ?, ?, ?, ?, ?)
+			RETURNING id`, timeNS(d.At), d.By, d.Why, d.Kind, d.Subject, d.Value).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&d.ID); err != nil {
+				return fmt.Errorf("decision %s %s: %w", d.Kind, d.Subject, err)
+			}
+			return nil
+		})
 	}
 	return nil
 }
@@ -379,7 +420,7 @@ func (x *saveTx) saveDecisions(c *analysis.Changes) error {
 func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 	for _, e := range c.Endpoints {
 		in := &e.Info
-		if _, err := x.exec(`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
+		x.exec(func(err error) error { return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err) }, `INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
 			agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
 			confidence = excluded.confidence, first_hand = excluded.first_hand,
@@ -388,9 +429,7 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
 			e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
 			in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
-			b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand)); err != nil {
-			return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err)
-		}
+			b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand))
 	}
 	return nil
 }
@@ -399,15 +438,13 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 func (x *saveTx) saveFiles(c *analysis.Changes) error {
 	for _, f := range c.Files {
 		fi := &f.File
-		if _, err := x.exec(`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
+		x.exec(func(err error) error { return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err) }, `INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
 			first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
 			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 			observations = excluded.observations, quarantined = excluded.quarantined`,
 			f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
-			timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
-			return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
-		}
+			timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined))
 	}
 	return nil
 }
@@ -416,7 +453,7 @@ func (x *saveTx) saveFiles(c *analysis.Changes) error {
 func (x *saveTx) saveTargets(c *analysis.Changes) error {
 	for _, t := range c.Targets {
 		ts := &t.Summary
-		if _, err := x.exec(`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
+		x.exec(func(err error) error { return fmt.Errorf("target %s: %w", ts.ID, err) }, `INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
 			endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
 			looking, country, subdivision, label, flags, shares) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
@@ -429,33 +466,21 @@ func (x *saveTx) saveTargets(c *analysis.Changes) error {
 			ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
 			ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
 			timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
-			ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares))); err != nil {
-			return fmt.Errorf("target %s: %w", ts.ID, err)
-		}
+			ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares)))
 		if t.Same {
-			if _, err := x.exec(`UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
-				timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID); err != nil {
-				return err
-			}
+			x.exec(nil, `UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
+				timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID)
 			continue
 		}
-		if _, err := x.exec(`DELETE FROM target_access WHERE target = ?`, ts.ID); err != nil {
-			return err
-		}
+		x.exec(nil, `DELETE FROM target_access WHERE target = ?`, ts.ID)
 		for _, a := range t.Access {
-			if _, err := x.exec(`INSERT INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)
+			x.exec(nil, `INSERT INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)
 				ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns`,
-				a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)); err != nil {
-				return err
-			}
+				a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen))
 		}
-		if _, err := x.exec(`DELETE FROM target_categories WHERE target = ?`, ts.ID); err != nil {
-			return err
-		}
+		x.exec(nil, `DELETE FROM target_categories WHERE target = ?`, ts.ID)
 		for _, cat := range ts.Categories {
-			if _, err := x.exec(`INSERT INTO target_categories (category, target) VALUES (?, ?) ON CONFLICT DO NOTHING`, cat, ts.ID); err != nil {
-				return err
-			}
+			x.exec(nil, `INSERT INTO target_categories (category, target) VALUES (?, ?) ON CONFLICT DO NOTHING`, cat, ts.ID)
 		}
 	}
 	return nil
@@ -468,16 +493,10 @@ func (x *saveTx) saveMerged(c *analysis.Changes) error {
 			continue // revived: its row was written above
 		}
 		seq, _ := analysis.ParseTargetID(id)
-		if _, err := x.exec(`INSERT INTO targets (id, seq, merged_into) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET merged_into = excluded.merged_into`,
-			id, seq, into); err != nil {
-			return fmt.Errorf("target %s merged into %s: %w", id, into, err)
-		}
-		if _, err := x.exec(`DELETE FROM target_access WHERE target = ?`, id); err != nil {
-			return err
-		}
-		if _, err := x.exec(`DELETE FROM target_categories WHERE target = ?`, id); err != nil {
-			return err
-		}
+		x.exec(func(err error) error { return fmt.Errorf("target %s merged into %s: %w", id, into, err) }, `INSERT INTO targets (id, seq, merged_into) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET merged_into = excluded.merged_into`,
+			id, seq, into)
+		x.exec(nil, `DELETE FROM target_access WHERE target = ?`, id)
+		x.exec(nil, `DELETE FROM target_categories WHERE target = ?`, id)
 	}
 	return nil
 }
@@ -485,11 +504,9 @@ func (x *saveTx) saveMerged(c *analysis.Changes) error {
 // saveLinks writes the links.
 func (x *saveTx) saveLinks(c *analysis.Changes) error {
 	for _, l := range c.Links {
-		if _, err := x.exec(`INSERT INTO analysis_links (id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note)
+		x.exec(func(err error) error { return fmt.Errorf("link %d (%s %s): %w", l.ID, l.Rule, l.Evidence, err) }, `INSERT INTO analysis_links (id, a, b, rule, evidence, reason, confidence, obs, at_ns, state, note)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET state = excluded.state, note = excluded.note`,
-			l.ID, l.AID, l.BID, l.Rule, l.Evidence, l.Reason, l.Confidence, jsonText(nonNil(l.Obs)), timeNS(l.At), l.State, l.Note); err != nil {
-			return fmt.Errorf("link %d (%s %s): %w", l.ID, l.Rule, l.Evidence, err)
-		}
+			l.ID, l.AID, l.BID, l.Rule, l.Evidence, l.Reason, l.Confidence, jsonText(nonNil(l.Obs)), timeNS(l.At), l.State, l.Note)
 	}
 	return nil
 }
@@ -497,13 +514,11 @@ func (x *saveTx) saveLinks(c *analysis.Changes) error {
 // saveQuarantine writes the quarantine.
 func (x *saveTx) saveQuarantine(c *analysis.Changes) error {
 	for _, q := range c.Quarantine {
-		if _, err := x.exec(`INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns)
+		x.exec(func(err error) error { return fmt.Errorf("quarantine %s: %w", analysis.HashKey(q.Hash), err) }, `INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason, who, why, decided_ns)
 			VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (kind, hash) DO UPDATE SET state = excluded.state, detected_ns = excluded.detected_ns,
 			peers = excluded.peers, baseline = excluded.baseline, reason = excluded.reason, who = excluded.who, why = excluded.why,
 			decided_ns = excluded.decided_ns`,
-			q.Hash.Kind().String(), q.Hash.Bytes(), q.State, timeNS(q.Detected), q.Peers, q.Baseline, q.Reason, q.By, q.Why, timeNS(q.DecidedAt)); err != nil {
-			return fmt.Errorf("quarantine %s: %w", analysis.HashKey(q.Hash), err)
-		}
+			q.Hash.Kind().String(), q.Hash.Bytes(), q.State, timeNS(q.Detected), q.Peers, q.Baseline, q.Reason, q.By, q.Why, timeNS(q.DecidedAt))
 	}
 	return nil
 }
@@ -512,10 +527,13 @@ func (x *saveTx) saveQuarantine(c *analysis.Changes) error {
 func (x *saveTx) saveAlerts(c *analysis.Changes) error {
 	for i := range c.Alerts {
 		a := &c.Alerts[i]
-		if err := x.tx.QueryRowContext(x.ctx, `INSERT INTO analysis_alerts (at_ns, kind, subject, message) VALUES (?, ?, ?, ?) RETURNING id`,
-			timeNS(a.Time), a.Kind, a.Subject, a.Message).Scan(&a.ID); err != nil {
-			return fmt.Errorf("alert %s: %w", a.Subject, err)
-		}
+		x.queue(`INSERT INTO analysis_alerts (at_ns, kind, subject, message) VALUES (?, ?, ?, ?) RETURNING id`,
+			timeNS(a.Time), a.Kind, a.Subject, a.Message).QueryRow(func(r pgx.Row) error {
+			if err := r.Scan(&a.ID); err != nil {
+				return fmt.Errorf("alert %s: %w", a.Subject, err)
+			}
+			return nil
+		})
 	}
 	return nil
 }
@@ -528,24 +546,20 @@ func (x *saveTx) saveLeads(c *analysis.Changes) error {
 		if !l.Hash.IsZero() {
 			kind, hash = l.Hash.Kind().String(), l.Hash.Bytes()
 		}
-		if _, err := x.exec(`INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
+		x.exec(func(err error) error { return fmt.Errorf("lead %s: %w", l.Key, err) }, `INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
 			watched, seen, state, who, why, decided_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (key) DO UPDATE SET path = excluded.path, size = excluded.size, count = excluded.count,
 			first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
 			seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns`,
 			l.Key, kind, hash, l.TorrentHash.Kind().String(), l.TorrentHash.Bytes(), l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
 			timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
-			timeNS(l.DecidedAt)); err != nil {
-			return fmt.Errorf("lead %s: %w", l.Key, err)
-		}
+			timeNS(l.DecidedAt))
 		for k := range l.Seen {
 			ap, err := netip.ParseAddrPort(k)
 			if err != nil {
 				return fmt.Errorf("lead %s endpoint %q: %w", l.Key, k, err)
 			}
-			if _, err := x.exec(`INSERT INTO lead_endpoints (ip, port, lead) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, ap.Addr().String(), int64(ap.Port()), l.Key); err != nil {
-				return err
-			}
+			x.exec(nil, `INSERT INTO lead_endpoints (ip, port, lead) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, ap.Addr().String(), int64(ap.Port()), l.Key)
 		}
 	}
 	return nil
@@ -561,9 +575,7 @@ func (x *saveTx) saveTimeline(c *analysis.Changes) error {
 		}
 		// DO NOTHING: a batch saved again after a failed commit, or
 		// an observation processed twice, leaves one row.
-		if _, err := x.exec(timelineInsert(n), args...); err != nil {
-			return fmt.Errorf("timeline of %d observations: %w", n, err)
-		}
+		x.exec(func(err error) error { return fmt.Errorf("timeline of %d observations: %w", n, err) }, timelineInsert(n), args...)
 		rest = rest[n:]
 	}
 	return nil
@@ -572,11 +584,9 @@ func (x *saveTx) saveTimeline(c *analysis.Changes) error {
 // saveDaily writes the daily counts.
 func (x *saveTx) saveDaily(c *analysis.Changes) error {
 	for _, d := range c.Daily {
-		if _, err := x.exec(`INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
+		x.exec(nil, `INSERT INTO analysis_daily (day, agency, network, observations) VALUES (?, ?, ?, ?)
 			ON CONFLICT (day, agency, network) DO UPDATE SET observations = excluded.observations`,
-			d.Day, d.Agency, d.Network, d.Observations); err != nil {
-			return err
-		}
+			d.Day, d.Agency, d.Network, d.Observations)
 	}
 	return nil
 }
@@ -584,16 +594,12 @@ func (x *saveTx) saveDaily(c *analysis.Changes) error {
 // saveState writes the watermark and the next target number.
 func (x *saveTx) saveState(c *analysis.Changes) error {
 	if c.Watermark > 0 {
-		if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
-			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.Watermark); err != nil {
-			return err
-		}
+		x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
+			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.Watermark)
 	}
 	if c.NextSeq > 0 {
-		if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('next_seq', ?)
-			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.NextSeq); err != nil {
-			return err
-		}
+		x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('next_seq', ?)
+			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.NextSeq)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/access/accesstest"
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/audit/audittest"
@@ -119,6 +121,45 @@ func TestContract(t *testing.T) {
 func TestAnalysisContract(t *testing.T) {
 	requirePostgres(t)
 	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// AnalysisSave sends its statements in batches: a save whose last batch
+// fails (a link in a state the table refuses, after more than a batch of
+// endpoints) stores nothing of itself, says what failed, and leaves the
+// store as it was for the next save.
+func TestAnalysisSaveIsAllOrNothingAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var c analysis.Changes
+	for i := range saveBatch + 10 {
+		c.Endpoints = append(c.Endpoints, analysis.EndpointRow{ID: int64(i + 1), Home: 1, Target: "T-000001-94",
+			Info: analysis.EndpointInfo{IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Port: uint16(1000 + i), FirstSeen: at, LastSeen: at}})
+	}
+	c.Decisions = []analysis.Decision{{At: at, By: "analyst-1", Why: "test", Kind: "note", Subject: "T-000001-94"}}
+	c.Links = []analysis.LinkRow{{AID: 1, BID: 2, Link: analysis.Link{ID: 1, Rule: "peer_id", Evidence: "x", State: "bogus", At: at}}}
+	c.Watermark = 5
+	err := st.AnalysisSave(ctx, &c)
+	if err == nil || !strings.Contains(err.Error(), "link 1 (peer_id x)") {
+		t.Fatalf("AnalysisSave with a refused link: %v; want an error naming the link", err)
+	}
+	snap, err := st.AnalysisLoad(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Endpoints) != 0 || len(snap.Decisions) != 0 || snap.Watermark != 0 {
+		t.Fatalf("after a failed save: %d endpoints, %d decisions, watermark %d; want nothing", len(snap.Endpoints), len(snap.Decisions), snap.Watermark)
+	}
+	c.Links[0].State = "active"
+	c.Decisions[0].ID = 0
+	if err := st.AnalysisSave(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = st.AnalysisLoad(ctx); err != nil || len(snap.Endpoints) != saveBatch+10 || len(snap.Decisions) != 1 ||
+		snap.Decisions[0].ID == 0 || c.Decisions[0].ID != snap.Decisions[0].ID || snap.Watermark != 5 {
+		t.Fatalf("after the save again: %d endpoints, decisions %+v (written back %d), watermark %d, %v", len(snap.Endpoints),
+			snap.Decisions, c.Decisions[0].ID, snap.Watermark, err)
+	}
 }
 
 // Accounts, sessions, tokens and identities (access.Store).
