@@ -341,7 +341,21 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 // saveBatch (pgx's pipeline), not one round trip each: a save is
 // thousands of small upserts (a catch-up of 20,000 observations at 5,000
 // endpoints took 4.0 s one statement at a time).
+//
+// Two engines may save at once (an ingest and a server's poll), each
+// transaction taking row locks in its own order: one that loses a
+// deadlock to the other is run again, as SQLite's single writer would
+// have queued it.
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
+	for attempt := 1; ; attempt++ {
+		err := s.analysisSave(ctx, c)
+		if err == nil || attempt == 3 || !retryable(err) {
+			return err
+		}
+	}
+}
+
+func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 	return s.writeTx(ctx, func(tx pgx.Tx) error {
 		x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
 		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,

@@ -162,6 +162,30 @@ func TestAnalysisSaveIsAllOrNothingAcrossBatches(t *testing.T) {
 	}
 }
 
+// The triggers work from any session, not only the store's (whose
+// search_path is its schema): an administrator's psql writing a target,
+// or trying to empty the trail, meets them as Vigil does.
+func TestTriggersWorkOutsideTheStoresSearchPath(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	conn, err := pgx.Connect(ctx, testDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	sch := pgx.Identifier{st.cfg.Schema}.Sanitize()
+	if _, err := conn.Exec(ctx, `INSERT INTO `+sch+`.targets (id, seq, agency, last_ns, first_ns, observations) VALUES ('T-000001-94', 1, 'fr-a', 1, 1, 3)`); err != nil {
+		t.Fatalf("insert of a target from another session: %v", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(SUM(targets), 0) FROM `+sch+`.web_target_days WHERE route = 'fr-a'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("day counts after the insert: %d, %v; want 1", n, err)
+	}
+	if _, err := conn.Exec(ctx, `TRUNCATE `+sch+`.audit`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("TRUNCATE of the trail from another session: %v; want refused", err)
+	}
+}
+
 // Accounts, sessions, tokens and identities (access.Store).
 func TestAccessContract(t *testing.T) {
 	requirePostgres(t)

@@ -247,8 +247,9 @@ CREATE TABLE web_first_days (
 
 -- One function for insert, update and delete: take the old row out of its
 -- groups, put the new one in. A score change alone (the engine rescores
--- for recency) touches nothing.
-CREATE FUNCTION web_targets_count() RETURNS trigger LANGUAGE plpgsql AS $$
+-- for recency) touches nothing. Its search_path is the schema's, whatever
+-- the session that writes targets has.
+CREATE FUNCTION web_targets_count() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
 	d  constant bigint := 86400000000000;
 	od boolean := TG_OP <> 'INSERT' AND OLD.merged_into IS NULL;

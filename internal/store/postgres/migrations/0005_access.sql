@@ -97,7 +97,7 @@ CREATE TABLE audit_checkpoints (
 -- Both are append-only: an UPDATE, DELETE or TRUNCATE fails, whoever asks
 -- (a superuser can drop the trigger; the chain and the signed checkpoints
 -- are what detect that).
-CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 BEGIN
 	RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
 END
