@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -122,10 +123,10 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 		st  store.Store
 		err error
 	)
-	if i := strings.Index(a.dbPath, "://"); i >= 0 && !strings.HasPrefix(a.dbPath, "postgres://") && !strings.HasPrefix(a.dbPath, "postgresql://") {
+	if i := strings.Index(a.dbPath, "://"); i >= 0 && !isPostgresURL(a.dbPath) {
 		return nil, usagef("--db %s: unknown store scheme %q (want a SQLite file path or a postgres:// URL)", redactDSN(a.dbPath), a.dbPath[:i])
 	}
-	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
+	if isPostgresURL(a.dbPath) {
 		// PostgreSQL at national scale: everything the SQLite store keeps,
 		// in the schema "vigil" (or ?schema=NAME) of the database the URL
 		// names.
@@ -165,6 +166,45 @@ func postgresConfig(dsn string) (string, postgres.Config, error) {
 	q.Del("schema")
 	u.RawQuery = q.Encode()
 	return u.String(), cfg, nil
+}
+
+// isPostgresURL reports whether --db names a PostgreSQL store.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// defaultAuditKey is where serve keeps the audit checkpoint key when
+// --audit-key does not say: beside a SQLite file, and for a PostgreSQL
+// store (no file to put it beside, and it must not be in the store) in
+// the user's configuration directory, named for the server, database and
+// schema.
+func (a *app) defaultAuditKey() (string, error) {
+	if !isPostgresURL(a.dbPath) {
+		return a.dbPath + ".audit-key", nil
+	}
+	dir := a.getenv("XDG_CONFIG_HOME")
+	if h := a.getenv("HOME"); dir == "" && h != "" {
+		dir = filepath.Join(h, ".config")
+	}
+	if dir == "" {
+		return "", usagef("--audit-key FILE is needed with a postgres:// store when neither XDG_CONFIG_HOME nor HOME is set")
+	}
+	u, err := url.Parse(a.dbPath)
+	if err != nil {
+		return "", usagef("--db: %v", err)
+	}
+	_, cfg, _ := postgresConfig(a.dbPath)
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	name := strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, u.Hostname()+"_"+port+"_"+strings.TrimPrefix(u.Path, "/")+"_"+cfg.Schema)
+	return filepath.Join(dir, "vigil", name+".audit-key"), nil
 }
 
 // redactDSN hides a password in a database URL.
