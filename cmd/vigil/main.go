@@ -173,6 +173,14 @@ func isPostgresURL(db string) bool {
 	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
+// storeKind names the kind of store --db names, for people.
+func storeKind(db string) string {
+	if isPostgresURL(db) {
+		return "PostgreSQL"
+	}
+	return "SQLite"
+}
+
 // defaultAuditKey is where serve keeps the audit checkpoint key when
 // --audit-key does not say: beside a SQLite file, and for a PostgreSQL
 // store (no file to put it beside, and it must not be in the store) in
@@ -221,7 +229,7 @@ func redactDSN(s string) string {
 func (a *app) close() {
 	if a.st != nil {
 		if err := a.st.Close(); err != nil {
-			a.log.Error("closing store", "db", a.dbPath, "err", err)
+			a.log.Error("closing store", "db", redactDSN(a.dbPath), "err", err)
 		}
 	}
 }
