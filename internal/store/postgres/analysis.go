@@ -430,46 +430,144 @@ func (x *saveTx) saveDecisions(c *analysis.Changes) error {
 	return nil
 }
 
-// saveEndpoints writes the endpoints.
+// rowsChunk is how many rows one multi-row upsert of AnalysisSave writes
+// (each column goes as one array parameter, unnest-ed by the server).
+const rowsChunk = 5000
+
+// chunks calls fn for each [lo, hi) of n rows, rowsChunk at a time.
+func chunks(n int, fn func(lo, hi int)) {
+	for lo := 0; lo < n; lo += rowsChunk {
+		fn(lo, min(lo+rowsChunk, n))
+	}
+}
+
+// saveEndpoints writes the endpoints, a chunk a statement.
 func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
-	for _, e := range c.Endpoints {
-		in := &e.Info
-		x.exec(func(err error) error { return fmt.Errorf("endpoint %s:%d: %w", in.IP, in.Port, err) }, `INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
-			agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	chunks(len(c.Endpoints), func(lo, hi int) {
+		n := hi - lo
+		var (
+			ids, homes, asns, firsts, lasts, obs []int64
+			ports, vpns, hostings, gens, fhs     []int32
+			ips, targets, transports, orgs       []string
+			countries, subs, cities, agencies    []string
+			networks                             []string
+			confs                                []float64
+		)
+		for _, e := range c.Endpoints[lo:hi] {
+			in := &e.Info
+			ids, homes, asns = append(ids, e.ID), append(homes, e.Home), append(asns, int64(in.ASN))
+			firsts, lasts, obs = append(firsts, timeNS(in.FirstSeen)), append(lasts, timeNS(in.LastSeen)), append(obs, int64(in.Observations))
+			ports, vpns, hostings = append(ports, int32(in.Port)), append(vpns, int32(b2i(in.VPN))), append(hostings, int32(b2i(in.Hosting)))
+			gens, fhs, confs = append(gens, int32(in.Gen)), append(fhs, int32(b2i(in.FirstHand))), append(confs, in.Confidence)
+			ips, targets, transports, orgs = append(ips, in.IP.String()), append(targets, e.Target), append(transports, in.Transport), append(orgs, in.Org)
+			countries, subs, cities = append(countries, in.Country), append(subs, in.Subdivision), append(cities, in.City)
+			agencies, networks = append(agencies, in.Agency), append(networks, strings.Join(e.Networks, ","))
+		}
+		x.exec(func(err error) error { return fmt.Errorf("%d endpoints from id %d: %w", n, ids[0], err) },
+			`INSERT INTO analysis_endpoints (id, ip, port, home, target, transport, asn, org, country, subdivision, city,
+			agency, networks, first_ns, last_ns, observations, vpn, hosting, gen, confidence, first_hand)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::integer[], ?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::text[],
+				?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::integer[],
+				?::integer[], ?::integer[], ?::double precision[], ?::integer[])
 			ON CONFLICT (id) DO UPDATE SET target = excluded.target, transport = excluded.transport, asn = excluded.asn,
 			confidence = excluded.confidence, first_hand = excluded.first_hand,
 			org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
 			agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
-			e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
-			in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
-			b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand))
-	}
+			ids, ips, ports, homes, targets, transports, asns, orgs, countries, subs, cities, agencies, networks, firsts, lasts, obs,
+			vpns, hostings, gens, confs, fhs)
+	})
 	return nil
 }
 
-// saveFiles writes each endpoint's files.
+// saveFiles writes each endpoint's files, a chunk a statement.
 func (x *saveTx) saveFiles(c *analysis.Changes) error {
-	for _, f := range c.Files {
-		fi := &f.File
-		x.exec(func(err error) error { return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err) }, `INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
-			first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+	chunks(len(c.Files), func(lo, hi int) {
+		n := hi - lo
+		var (
+			eps, firsts, lasts, obs []int64
+			sevs, levels, qs        []int32
+			kinds, matched, intents []string
+			hashes                  [][]byte
+		)
+		for _, f := range c.Files[lo:hi] {
+			fi := &f.File
+			eps, firsts, lasts, obs = append(eps, f.Endpoint), append(firsts, timeNS(fi.FirstSeen)), append(lasts, timeNS(fi.LastSeen)), append(obs, int64(fi.Observations))
+			sevs, levels, qs = append(sevs, int32(fi.Severity)), append(levels, int32(fi.MaxLevel)), append(qs, int32(b2i(fi.Quarantined)))
+			kinds, intents, hashes = append(kinds, fi.Kind), append(intents, fi.Intent), append(hashes, fi.Hash.Bytes())
+			matched = append(matched, string(rowcodec.AppendMatched(nil, fi.Matched)))
+		}
+		x.exec(func(err error) error { return fmt.Errorf("%d files from endpoint %d: %w", n, eps[0], err) },
+			`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
+			first_ns, last_ns, observations, quarantined)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bytea[], ?::text[], ?::integer[], ?::integer[], ?::text[],
+				?::bigint[], ?::bigint[], ?::bigint[], ?::integer[])
 			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
 			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 			observations = excluded.observations, quarantined = excluded.quarantined`,
-			f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
-			timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined))
-	}
+			eps, kinds, hashes, matched, sevs, levels, intents, firsts, lasts, obs, qs)
+	})
 	return nil
 }
 
-// saveTargets writes the live targets, who may see them and their categories.
+// saveTargets writes the live targets, who may see them and their
+// categories, a chunk of targets a few statements.
 func (x *saveTx) saveTargets(c *analysis.Changes) error {
-	for _, t := range c.Targets {
-		ts := &t.Summary
-		x.exec(func(err error) error { return fmt.Errorf("target %s: %w", ts.ID, err) }, `INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
+	chunks(len(c.Targets), func(lo, hi int) {
+		rows := c.Targets[lo:hi]
+		var (
+			ids, agency, agencies, assigned, investigator, parts, levels []string
+			networks, cats, country, sub, label, flags, shares           []string
+			seqs, obs, firsts, lasts                                     []int64
+			eps, files, maxLevel, vpn, hosting, maxSev, looking          []int32
+			scores                                                       []float64
+			sameIDs, changedIDs                                          []string
+			sameScores                                                   []float64
+			sameLasts, sameFirsts                                        []int64
+			accAgency, accTarget, catName, catTarget                     []string
+			accScore                                                     []float64
+			accLast, accFirst                                            []int64
+		)
+		for _, t := range rows {
+			ts := &t.Summary
+			ids, seqs, agency = append(ids, ts.ID), append(seqs, t.Seq), append(agency, ts.Jurisdiction)
+			agencies, assigned = append(agencies, jsonText(nonNil(ts.Agencies))), append(assigned, ts.Assigned)
+			investigator, scores, parts = append(investigator, ts.Investigator), append(scores, ts.Score), append(parts, jsonText(ts.Parts))
+			eps, files, levels = append(eps, int32(ts.Endpoints)), append(files, int32(ts.Files)), append(levels, jsonText(nonNilLevels(ts.Levels)))
+			maxLevel, obs = append(maxLevel, int32(ts.MaxLevel)), append(obs, int64(ts.Observations))
+			firsts, lasts = append(firsts, timeNS(ts.FirstSeen)), append(lasts, timeNS(ts.LastSeen))
+			networks = append(networks, ","+strings.Join(ts.Networks, ",")+",")
+			vpn, hosting, cats = append(vpn, int32(b2i(ts.VPN))), append(hosting, int32(b2i(ts.Hosting))), append(cats, jsonText(nonNil(ts.Categories)))
+			maxSev, looking = append(maxSev, int32(ts.MaxSeverity)), append(looking, int32(b2i(ts.Looking)))
+			country, sub, label = append(country, ts.Country), append(sub, ts.Subdivision), append(label, ts.Label)
+			flags, shares = append(flags, jsonText(nonNil(ts.Flags))), append(shares, jsonText(nonNilShares(t.Shares)))
+			if t.Same {
+				sameIDs, sameScores = append(sameIDs, ts.ID), append(sameScores, ts.Score)
+				sameLasts, sameFirsts = append(sameLasts, timeNS(ts.LastSeen)), append(sameFirsts, timeNS(ts.FirstSeen))
+				continue
+			}
+			changedIDs = append(changedIDs, ts.ID)
+			for _, a := range t.Access {
+				accAgency, accTarget, accScore = append(accAgency, a), append(accTarget, ts.ID), append(accScore, ts.Score)
+				accLast, accFirst = append(accLast, timeNS(ts.LastSeen)), append(accFirst, timeNS(ts.FirstSeen))
+			}
+			for _, cat := range ts.Categories {
+				catName, catTarget = append(catName, cat), append(catTarget, ts.ID)
+			}
+		}
+		x.exec(func(err error) error { return fmt.Errorf("%d targets from %s: %w", len(ids), ids[0], err) },
+			`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
 			endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
-			looking, country, subdivision, label, flags, shares) VALUES (?,?,NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			looking, country, subdivision, label, flags, shares)
+			SELECT id, seq, NULL, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+				observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
+				label, flags, shares
+			FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::double precision[], ?::text[],
+				?::integer[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::integer[],
+				?::integer[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+				AS v (id, seq, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+				observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
+				label, flags, shares)
 			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
 			assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
 			endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
@@ -477,26 +575,30 @@ func (x *saveTx) saveTargets(c *analysis.Changes) error {
 			networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
 			max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
 			subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
-			ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
-			ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
-			timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
-			ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares)))
-		if t.Same {
-			x.exec(nil, `UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
-				timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID)
-			continue
+			ids, seqs, agency, agencies, assigned, investigator, scores, parts, eps, files, levels, maxLevel, obs, firsts, lasts,
+			networks, vpn, hosting, cats, maxSev, looking, country, sub, label, flags, shares)
+		if len(sameIDs) > 0 {
+			// Access and categories as last written: only the score and times move.
+			x.exec(nil, `UPDATE target_access a SET score = v.score, last_ns = v.last_ns, first_ns = v.first_ns
+				FROM unnest(?::text[], ?::double precision[], ?::bigint[], ?::bigint[]) AS v (target, score, last_ns, first_ns)
+				WHERE a.target = v.target`, sameIDs, sameScores, sameLasts, sameFirsts)
 		}
-		x.exec(nil, `DELETE FROM target_access WHERE target = ?`, ts.ID)
-		for _, a := range t.Access {
-			x.exec(nil, `INSERT INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns`,
-				a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen))
+		if len(changedIDs) == 0 {
+			return
 		}
-		x.exec(nil, `DELETE FROM target_categories WHERE target = ?`, ts.ID)
-		for _, cat := range ts.Categories {
-			x.exec(nil, `INSERT INTO target_categories (category, target) VALUES (?, ?) ON CONFLICT DO NOTHING`, cat, ts.ID)
-		}
-	}
+		x.exec(nil, `DELETE FROM target_access WHERE target = ANY(?::text[])`, changedIDs)
+		// DISTINCT ON: an upsert may not touch a row twice (SQLite's INSERT
+		// OR REPLACE took the last of an agency named twice; all carry the
+		// same values).
+		x.exec(nil, `INSERT INTO target_access (agency, target, score, last_ns, first_ns)
+			SELECT DISTINCT ON (agency, target) * FROM unnest(?::text[], ?::text[], ?::double precision[], ?::bigint[], ?::bigint[])
+				AS v (agency, target, score, last_ns, first_ns)
+			ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns`,
+			accAgency, accTarget, accScore, accLast, accFirst)
+		x.exec(nil, `DELETE FROM target_categories WHERE target = ANY(?::text[])`, changedIDs)
+		x.exec(nil, `INSERT INTO target_categories (category, target) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT DO NOTHING`,
+			catName, catTarget)
+	})
 	return nil
 }
 

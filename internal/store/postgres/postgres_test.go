@@ -186,6 +186,47 @@ func TestTriggersWorkOutsideTheStoresSearchPath(t *testing.T) {
 	}
 }
 
+// The overview's day counts, kept by a statement-level trigger, equal a
+// count of the live targets after inserts, upserts, score-only updates,
+// hand-offs, merges, revivals and deletes of many rows a statement.
+func TestDayCountsMatchTheTargets(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	const day = int64(86400e9)
+	steps := []string{
+		`INSERT INTO targets (id, seq, agency, country, networks, max_level, endpoints, observations, first_ns, last_ns)
+			SELECT 'T-' || g, g, 'ag-' || (g % 3), 'FR', ',bittorrent,', g % 5, 1 + g % 3, g, g * ` + strconv.FormatInt(day/7, 10) + `, g * ` + strconv.FormatInt(day/3, 10) + `
+			FROM generate_series(1, 300) g`,
+		`UPDATE targets SET score = score + 1`,
+		`UPDATE targets SET assigned = 'ag-x' WHERE seq % 7 = 0`,
+		`UPDATE targets SET merged_into = 'T-1' WHERE seq % 11 = 0`,
+		`INSERT INTO targets (id, seq, merged_into) SELECT 'T-' || g, g, NULL FROM generate_series(1, 400) g WHERE g % 22 = 0
+			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, observations = targets.observations + 1, last_ns = targets.last_ns + ` + strconv.FormatInt(day, 10),
+		`DELETE FROM targets WHERE seq % 13 = 0`,
+	}
+	for _, q := range steps {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		d := strconv.FormatInt(day, 10)
+		kept := `SELECT day, route, country, subdivision, networks, max_level, multi, targets, observations FROM web_target_days
+			WHERE targets <> 0 OR observations <> 0`
+		counted := `SELECT last_ns / ` + d + `, CASE WHEN assigned <> '' THEN assigned ELSE agency END, country, subdivision, networks,
+			max_level, (endpoints > 1)::integer, COUNT(*), SUM(observations) FROM targets WHERE merged_into IS NULL GROUP BY 1, 2, 3, 4, 5, 6, 7`
+		keptFirst := `SELECT day, route, targets FROM web_first_days WHERE targets <> 0`
+		countedFirst := `SELECT first_ns / ` + d + `, CASE WHEN assigned <> '' THEN assigned ELSE agency END, COUNT(*)
+			FROM targets WHERE merged_into IS NULL GROUP BY 1, 2`
+		var diff int
+		if err := st.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM ((`+kept+` EXCEPT `+counted+`) UNION ALL (`+counted+` EXCEPT `+kept+`)) x)
+			+ (SELECT COUNT(*) FROM ((`+keptFirst+` EXCEPT `+countedFirst+`) UNION ALL (`+countedFirst+` EXCEPT `+keptFirst+`)) y)`).Scan(&diff); err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 {
+			t.Fatalf("after %.60s…: %d day-count rows differ from a count of the targets", q, diff)
+		}
+	}
+}
+
 // Accounts, sessions, tokens and identities (access.Store).
 func TestAccessContract(t *testing.T) {
 	requirePostgres(t)

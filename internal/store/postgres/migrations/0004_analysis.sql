@@ -245,42 +245,43 @@ CREATE TABLE web_first_days (
 	PRIMARY KEY (day, route)
 );
 
--- One function for insert, update and delete: take the old row out of its
--- groups, put the new one in. A score change alone (the engine rescores
--- for recency) touches nothing. Its search_path is the schema's, whatever
--- the session that writes targets has.
+-- Statement-level, over the statement's transition tables: the analysis
+-- writes targets a few thousand rows a statement, and one pass over them
+-- costs a fraction of a trigger call per row. Each statement's rows leave
+-- their old groups (-1) and join their new ones (+1); groups whose net
+-- change is nothing (a score change alone: the engine rescores for
+-- recency) are not touched. The function's search_path is the schema's,
+-- whatever the session that writes targets has.
 CREATE FUNCTION web_targets_count() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
-	d  constant bigint := 86400000000000;
-	od boolean := TG_OP <> 'INSERT' AND OLD.merged_into IS NULL;
-	nw boolean := TG_OP <> 'DELETE' AND NEW.merged_into IS NULL;
+	src text;
 BEGIN
-	IF TG_OP = 'UPDATE' AND od = nw AND OLD.last_ns / d = NEW.last_ns / d AND OLD.first_ns / d = NEW.first_ns / d
-		AND OLD.agency = NEW.agency AND OLD.assigned = NEW.assigned AND OLD.country = NEW.country
-		AND OLD.subdivision = NEW.subdivision AND OLD.networks = NEW.networks AND OLD.max_level = NEW.max_level
-		AND (OLD.endpoints > 1) = (NEW.endpoints > 1) AND OLD.observations = NEW.observations THEN
-		RETURN NULL;
-	END IF;
-	IF od THEN
-		UPDATE web_target_days SET targets = targets - 1, observations = observations - OLD.observations
-		WHERE day = OLD.last_ns / d AND route = (CASE WHEN OLD.assigned <> '' THEN OLD.assigned ELSE OLD.agency END)
-			AND country = OLD.country AND subdivision = OLD.subdivision AND networks = OLD.networks
-			AND max_level = OLD.max_level AND multi = (OLD.endpoints > 1)::integer;
-		UPDATE web_first_days SET targets = targets - 1
-		WHERE day = OLD.first_ns / d AND route = (CASE WHEN OLD.assigned <> '' THEN OLD.assigned ELSE OLD.agency END);
-	END IF;
-	IF nw THEN
+	src := CASE TG_OP
+		WHEN 'INSERT' THEN 'SELECT n.*, 1 AS sign FROM new_rows n'
+		WHEN 'DELETE' THEN 'SELECT o.*, -1 AS sign FROM old_rows o'
+		ELSE 'SELECT o.*, -1 AS sign FROM old_rows o UNION ALL SELECT n.*, 1 FROM new_rows n' END;
+	EXECUTE format($q$
 		INSERT INTO web_target_days AS w (day, route, country, subdivision, networks, max_level, multi, targets, observations)
-		VALUES (NEW.last_ns / d, CASE WHEN NEW.assigned <> '' THEN NEW.assigned ELSE NEW.agency END, NEW.country,
-			NEW.subdivision, NEW.networks, NEW.max_level, (NEW.endpoints > 1)::integer, 1, NEW.observations)
+		SELECT last_ns / 86400000000000, CASE WHEN assigned <> '' THEN assigned ELSE agency END, country, subdivision,
+			networks, max_level, (endpoints > 1)::integer, SUM(sign), SUM(sign * observations)
+		FROM (%s) r WHERE merged_into IS NULL
+		GROUP BY 1, 2, 3, 4, 5, 6, 7
+		HAVING SUM(sign) <> 0 OR SUM(sign * observations) <> 0
 		ON CONFLICT (day, route, country, subdivision, networks, max_level, multi)
-		DO UPDATE SET targets = w.targets + 1, observations = w.observations + excluded.observations;
+		DO UPDATE SET targets = w.targets + excluded.targets, observations = w.observations + excluded.observations$q$, src);
+	EXECUTE format($q$
 		INSERT INTO web_first_days AS w (day, route, targets)
-		VALUES (NEW.first_ns / d, CASE WHEN NEW.assigned <> '' THEN NEW.assigned ELSE NEW.agency END, 1)
-		ON CONFLICT (day, route) DO UPDATE SET targets = w.targets + 1;
-	END IF;
+		SELECT first_ns / 86400000000000, CASE WHEN assigned <> '' THEN assigned ELSE agency END, SUM(sign)
+		FROM (%s) r WHERE merged_into IS NULL
+		GROUP BY 1, 2
+		HAVING SUM(sign) <> 0
+		ON CONFLICT (day, route) DO UPDATE SET targets = w.targets + excluded.targets$q$, src);
 	RETURN NULL;
 END
 $$;
-CREATE TRIGGER web_targets_count AFTER INSERT OR UPDATE OR DELETE ON targets
-	FOR EACH ROW EXECUTE FUNCTION web_targets_count();
+CREATE TRIGGER web_targets_count_insert AFTER INSERT ON targets REFERENCING NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION web_targets_count();
+CREATE TRIGGER web_targets_count_update AFTER UPDATE ON targets REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION web_targets_count();
+CREATE TRIGGER web_targets_count_delete AFTER DELETE ON targets REFERENCING OLD TABLE AS old_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION web_targets_count();
