@@ -649,7 +649,10 @@ func (s *Store) endpointGenerations(ctx context.Context, eps []netip.AddrPort) (
 // an order is read by walking an index in that order, keeping the rows
 // the scope and filters admit, when that reads fewer rows than sorting
 // every match (see below): a scoped list by last or first seen, or an
-// unscoped one by score with a since filter.
+// unscoped one by score with a since filter. Here that choice only
+// shapes the query (the scope as an EXISTS, the order by the index's
+// columns): PostgreSQL's planner decides, where SQLite is told (INDEXED
+// BY).
 func (s *Store) WebTargets(ctx context.Context, q analysis.TargetQuery, count bool) ([]analysis.TargetSummary, int, error) {
 	if q.Scope.Empty() {
 		return nil, 0, nil
@@ -705,12 +708,10 @@ func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, w
 	order := ""
 	group := ""
 	switch {
-	case walk && (q.Sort == "score" || q.Sort == "") && q.Scope.All:
-		from = `targets t`
 	case walk && q.Sort == "last_seen":
-		from, order = `targets t`, `t.last_ns DESC, t.id`
+		order = `t.last_ns DESC, t.id`
 	case walk && q.Sort == "first_seen":
-		from, order = `targets t`, `t.first_ns, t.id`
+		order = `t.first_ns, t.id`
 	}
 	where = append(where, `t.merged_into IS NULL`)
 	if !q.Scope.All {
