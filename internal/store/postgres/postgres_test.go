@@ -715,3 +715,16 @@ func TestDistinctTimes(t *testing.T) {
 		})
 	}
 }
+
+func TestRebind(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`SELECT 1`, `SELECT 1`},
+		{`a = ? AND b IN (?,?)`, `a = $1 AND b IN ($2,$3)`},
+		{`x = '?' AND y = ? AND "q?" = ?`, `x = '?' AND y = $1 AND "q?" = $2`},
+		{`'it''s ?' || ?`, `'it''s ?' || $1`},
+	} {
+		if got := rebind(c.in); got != c.want {
+			t.Errorf("rebind(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

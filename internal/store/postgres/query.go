@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -46,8 +47,14 @@ func (s *Store) sqlTx(ctx context.Context, fn func(tx sqlDB) error) error {
 }
 
 // rebound caches rebind's answers: the queries are few and built from
-// constants (an IN list's length aside).
-var rebound sync.Map
+// constants, an IN list's length aside; past maxRebound entries (lists of
+// many lengths) new answers are no longer kept.
+var (
+	rebound  sync.Map
+	reboundN atomic.Int64
+)
+
+const maxRebound = 4096
 
 // rebind replaces each ? outside quotes with $1, $2, ... in order.
 func rebind(q string) string {
@@ -76,7 +83,11 @@ func rebind(q string) string {
 		b.WriteByte(c)
 	}
 	out := b.String()
-	rebound.Store(q, out)
+	if reboundN.Load() < maxRebound {
+		if _, had := rebound.LoadOrStore(q, out); !had {
+			reboundN.Add(1)
+		}
+	}
 	return out
 }
 
