@@ -31,17 +31,17 @@ func startAnalysis(ctx context.Context, log *slog.Logger, sq backend, onAlert fu
 		EndpointWindow: time.Duration(analysisEndpointWindow.Load()), IPv6: analysisIPv6.Load(), OnAlert: onAlert, Log: log})
 }
 
-// sqliteStore is the store as a backend: a store that holds targets,
-// accounts and the audit trail, which only the embedded SQLite store does
-// today.
-func (a *app) sqliteStore(ctx context.Context) (backend, error) {
+// backendStore is the store as a backend: a store that holds targets,
+// accounts and the audit trail, as both the SQLite and the PostgreSQL
+// store do.
+func (a *app) backendStore(ctx context.Context) (backend, error) {
 	st, err := a.store(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sq, ok := st.(backend)
 	if !ok {
-		return nil, fmt.Errorf("store %s keeps no targets", a.dbPath)
+		return nil, fmt.Errorf("store %s keeps no targets", redactDSN(a.dbPath))
 	}
 	return sq, nil
 }

@@ -5,15 +5,17 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
 // backend is the store as the commands that go beyond watch-lists and
 // observations need it: the analysis's tables, the pages' views, accounts
 // and the audit trail with its checkpoints. The commands reach it through
-// these interfaces only. The SQLite store is one; the PostgreSQL store is
-// not yet (it keeps watch-lists and observations), and such a command
-// says so (app.sqliteStore).
+// these interfaces only. The SQLite and the PostgreSQL store are both
+// one (the assertions below); a store that were not would be refused with
+// a message saying what it keeps (app.backendStore).
 type backend interface {
 	store.Store
 	analysis.Views
@@ -22,3 +24,8 @@ type backend interface {
 	audit.BatchStore
 	audit.CheckpointStore
 }
+
+var (
+	_ backend = (*sqlite.Store)(nil)
+	_ backend = (*postgres.Store)(nil)
+)

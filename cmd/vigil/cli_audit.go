@@ -58,13 +58,13 @@ func (a *app) auditCLIPurpose(ctx context.Context, sq backend, action, object, p
 	return a.auditTo(ctx, sq, action, object, purpose, detail)
 }
 
-// auditStore appends a record to st's audit trail, if st keeps one. The
-// PostgreSQL store keeps none yet (the trail is in the embedded store):
-// with it the record cannot be written, and the error says so.
+// auditStore appends a record to st's audit trail, if st keeps one (both
+// the SQLite and the PostgreSQL store do); with a store that kept none the
+// record could not be written, and the error says so.
 func (a *app) auditStore(ctx context.Context, st store.Store, action, object, purpose string, detail any) error {
 	as, ok := st.(audit.Store)
 	if !ok {
-		return fmt.Errorf("the audit trail is not written: store %s keeps none (it is kept in the embedded SQLite store)", redactDSN(a.dbPath))
+		return fmt.Errorf("the audit trail is not written: store %s keeps none", redactDSN(a.dbPath))
 	}
 	return a.auditTo(ctx, as, action, object, purpose, detail)
 }

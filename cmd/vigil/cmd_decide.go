@@ -34,7 +34,7 @@ func decisionCommand(name, summary, usage, help string, nargs int, flags func(fs
 				if *why == "" {
 					return usagef("--why is required: every decision keeps its reason")
 				}
-				sq, err := a.sqliteStore(ctx)
+				sq, err := a.backendStore(ctx)
 				if err != nil {
 					return err
 				}

@@ -283,7 +283,7 @@ func (f *demoFlags) run(ctx context.Context, a *app, args []string) error {
 	if err := l.WriteManifest(d.manifest); err != nil {
 		return err
 	}
-	if d.sq, err = a.sqliteStore(ctx); err != nil {
+	if d.sq, err = a.backendStore(ctx); err != nil {
 		return err
 	}
 	m := l.Manifest()
@@ -360,7 +360,7 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 Vigil demo — everything on loopback, synthetic files only
   lab:        %d DHT nodes, %d peers, %d torrents; manifest %s
   watch-list: %s, %d entries as list "lab-watchlist" (version %d)
-  store:      %s (SQLite)
+  store:      %s (%s)
   sensor:     %d DHT identities on each of %v, bootstrap %v
   web:        http://%s/login   (API /api/v1 with a token from 'vigil token create', /metrics, /healthz)
   accounts (passwords shown once; 'vigil user passwd' sets new ones):
@@ -369,7 +369,7 @@ Vigil demo — everything on loopback, synthetic files only
 Ctrl-C stops it.
 
 `, len(m.DHTNodes), len(m.Peers), len(m.Torrents), d.manifest, m.Watchlist, d.entries, d.list.Version,
-		a.dbPath, scfg.Identities, scfg.ListenAddrs, scfg.Bootstrap, d.ln.Addr(), d.accounts, storyBanner(d.labConfig, m))
+		redactDSN(a.dbPath), storeKind(a.dbPath), scfg.Identities, scfg.ListenAddrs, scfg.Bootstrap, d.ln.Addr(), d.accounts, storyBanner(d.labConfig, m))
 
 	p.Go("web", func(ctx context.Context) error {
 		return serveHandler(ctx, a, d.ln, web.Edge(wa, web.EdgeConfig{Limit: web.BodyLimits(0), Registry: reg}))

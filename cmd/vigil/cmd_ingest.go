@@ -37,7 +37,7 @@ Example:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				sq, err := a.sqliteStore(ctx)
+				sq, err := a.backendStore(ctx)
 				if err != nil {
 					return err
 				}

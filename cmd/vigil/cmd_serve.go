@@ -62,7 +62,9 @@ Audit checkpoints: serve signs the head of the audit chain every
 --audit-checkpoint-every records, at least every --audit-checkpoint-interval
 while records are added, and when it stops, with the ed25519 key in
 --audit-key (made, mode 0600, when missing; default: the database path +
-".audit-key"; its public key is logged). --audit-witness PATH appends each
+".audit-key", or with a postgres:// store a file named for its host, port,
+database and schema in $XDG_CONFIG_HOME/vigil or ~/.config/vigil; its
+public key is logged). --audit-witness PATH appends each
 signed checkpoint to a file outside the store, --audit-witness-url POSTs
 it; 'vigil audit verify --witness PATH' then finds a cut tail even when
 the store's own checkpoints were deleted with it. Keep the witness where
@@ -102,7 +104,7 @@ Examples:
 			fs.StringVar(&sf.proxies, "trusted-proxy", "", "`CIDR,...` of reverse proxies whose X-Forwarded-For is believed")
 			fs.StringVar(&sf.witness, "audit-witness", "", "append signed audit checkpoints to this `file` outside the store")
 			fs.StringVar(&sf.witnessURL, "audit-witness-url", "", "POST signed audit checkpoints to this `URL`")
-			fs.StringVar(&sf.auditKey, "audit-key", "", "`file` of the audit checkpoint key (hex ed25519 seed; made when missing; default DB.audit-key)")
+			fs.StringVar(&sf.auditKey, "audit-key", "", "`file` of the audit checkpoint key (hex ed25519 seed; made when missing; default DB.audit-key, or for a postgres:// store ~/.config/vigil/HOST_PORT_DB_SCHEMA.audit-key)")
 			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
 			fs.BoolVar(&sf.requirePurpose, "require-purpose", false, "every view of a target (page and API) must state a purpose (case number), kept in its audit record")
 			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
@@ -179,7 +181,7 @@ func printLoginHelp(ctx context.Context, a *app, sq backend, base string) error 
 		fmt.Fprintf(a.stdout, `No account exists yet. Create the agencies and a first user, e.g.:
   vigil --db %s agency import --rules example:france
   printf '%%s\n' "$PASSWORD" | vigil --db %s user add --agency fr-ofmin --role analyst --name YOUR.NAME
-`, a.dbPath, a.dbPath)
+`, redactDSN(a.dbPath), redactDSN(a.dbPath))
 	}
 	return nil
 }
@@ -275,7 +277,10 @@ func (f *serveFlags) check(addr string) (*tls.Config, []netip.Prefix, error) {
 func (f *serveFlags) checkpointer(a *app, sq backend, reg *prometheus.Registry) (func(context.Context) error, error) {
 	keyPath := f.auditKey
 	if keyPath == "" {
-		keyPath = a.dbPath + ".audit-key"
+		var err error
+		if keyPath, err = a.defaultAuditKey(); err != nil {
+			return nil, err
+		}
 	}
 	key, made, err := loadOrCreateAuditKey(keyPath)
 	if err != nil {
@@ -306,7 +311,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	sq, err := a.sqliteStore(ctx)
+	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return err
 	}

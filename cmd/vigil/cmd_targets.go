@@ -513,7 +513,7 @@ func requesterOf(ctx context.Context, sq backend, rules *jurisdiction.Rules, id 
 // targetsStore opens the store and, if refresh, brings the targets up to
 // date with the observations stored since they were last computed.
 func (a *app) targetsStore(ctx context.Context, refresh bool) (backend, error) {
-	sq, err := a.sqliteStore(ctx)
+	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return nil, err
 	}

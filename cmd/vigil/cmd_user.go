@@ -26,7 +26,7 @@ func (a *app) accounts(ctx context.Context) (*access.Service, backend, error) {
 	}
 	sq, ok := st.(backend)
 	if !ok {
-		return nil, nil, fmt.Errorf("store %s keeps no accounts", a.dbPath)
+		return nil, nil, fmt.Errorf("store %s keeps no accounts", redactDSN(a.dbPath))
 	}
 	svc, err := access.New(sq, &audit.Log{Store: sq}, access.DefaultConfig())
 	if err != nil {

@@ -21,6 +21,17 @@ import (
 // JetStream server, are stored by 'vigil ingest --bus', placed and routed
 // there, and exported as they were sent.
 func TestIngestFromJetStream(t *testing.T) {
+	ingestFromJetStream(t, filepath.Join(t.TempDir(), "v.db"))
+}
+
+// The same into PostgreSQL, with the analysis's rules (--rules): the
+// issue's "vigil --db postgres://… ingest --bus nats://… --rules
+// example:france" that stopped with "keeps no targets".
+func TestIngestFromJetStreamIntoPostgres(t *testing.T) {
+	ingestFromJetStream(t, postgresDB(t))
+}
+
+func ingestFromJetStream(t *testing.T, db string) {
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -52,7 +63,6 @@ func TestIngestFromJetStream(t *testing.T) {
 		sent = append(sent, o)
 	}
 
-	db := filepath.Join(t.TempDir(), "v.db")
 	runCtx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -103,7 +104,7 @@ var errNoStore = errors.New("no such store")
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
-	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or a postgres:// URL; env VIGIL_DB")
+	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or postgres://USER@HOST:PORT/DB[?schema=NAME] (every command; tables in the schema vigil unless NAME); env VIGIL_DB")
 	fs.StringVar(&a.cfgPath, "config", "", "YAML config file; env VIGIL_CONFIG (see 'vigil config example')")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error; env VIGIL_LOG_LEVEL")
 	fs.StringVar(&a.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal, else JSON)")
@@ -122,13 +123,18 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 		st  store.Store
 		err error
 	)
-	if i := strings.Index(a.dbPath, "://"); i >= 0 && !strings.HasPrefix(a.dbPath, "postgres://") && !strings.HasPrefix(a.dbPath, "postgresql://") {
+	if i := strings.Index(a.dbPath, "://"); i >= 0 && !isPostgresURL(a.dbPath) {
 		return nil, usagef("--db %s: unknown store scheme %q (want a SQLite file path or a postgres:// URL)", redactDSN(a.dbPath), a.dbPath[:i])
 	}
-	if strings.HasPrefix(a.dbPath, "postgres://") || strings.HasPrefix(a.dbPath, "postgresql://") {
-		// PostgreSQL at national scale: watch-lists and observations. Targets,
-		// accounts and the audit trail are in the embedded store only, for now.
-		st, err = postgres.Open(ctx, a.dbPath, postgres.DefaultConfig())
+	if isPostgresURL(a.dbPath) {
+		// PostgreSQL at national scale: everything the SQLite store keeps,
+		// in the schema "vigil" (or ?schema=NAME) of the database the URL
+		// names.
+		dsn, cfg, perr := postgresConfig(a.dbPath)
+		if perr != nil {
+			return nil, usagef("--db %s: %v", redactDSN(a.dbPath), perr)
+		}
+		st, err = postgres.Open(ctx, dsn, cfg)
 	} else {
 		if _, serr := os.Stat(a.dbPath); !a.mayCreate && errors.Is(serr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("store %s: %w (check --db or VIGIL_DB; 'vigil demo', 'vigil watchlist import', 'vigil sensor bittorrent', 'vigil agency import' or 'vigil user add' make one)", a.dbPath, errNoStore)
@@ -140,6 +146,73 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 	}
 	a.st = st
 	return st, nil
+}
+
+// postgresConfig splits Vigil's own parameter, schema (the PostgreSQL
+// schema that holds Vigil's tables; default vigil), off a postgres:// URL:
+// several deployments, or tests, can share one database. The rest of the
+// URL goes to the driver as given.
+func postgresConfig(dsn string) (string, postgres.Config, error) {
+	cfg := postgres.DefaultConfig()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", cfg, fmt.Errorf("not a URL: %w", err)
+	}
+	q := u.Query()
+	if !q.Has("schema") {
+		return dsn, cfg, nil
+	}
+	cfg.Schema = q.Get("schema")
+	q.Del("schema")
+	u.RawQuery = q.Encode()
+	return u.String(), cfg, nil
+}
+
+// isPostgresURL reports whether --db names a PostgreSQL store.
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// storeKind names the kind of store --db names, for people.
+func storeKind(db string) string {
+	if isPostgresURL(db) {
+		return "PostgreSQL"
+	}
+	return "SQLite"
+}
+
+// defaultAuditKey is where serve keeps the audit checkpoint key when
+// --audit-key does not say: beside a SQLite file, and for a PostgreSQL
+// store (no file to put it beside, and it must not be in the store) in
+// the user's configuration directory, named for the server, database and
+// schema.
+func (a *app) defaultAuditKey() (string, error) {
+	if !isPostgresURL(a.dbPath) {
+		return a.dbPath + ".audit-key", nil
+	}
+	dir := a.getenv("XDG_CONFIG_HOME")
+	if h := a.getenv("HOME"); dir == "" && h != "" {
+		dir = filepath.Join(h, ".config")
+	}
+	if dir == "" {
+		return "", usagef("--audit-key FILE is needed with a postgres:// store when neither XDG_CONFIG_HOME nor HOME is set")
+	}
+	u, err := url.Parse(a.dbPath)
+	if err != nil {
+		return "", usagef("--db: %v", err)
+	}
+	_, cfg, _ := postgresConfig(a.dbPath)
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	name := strings.Map(func(r rune) rune {
+		if r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, u.Hostname()+"_"+port+"_"+strings.TrimPrefix(u.Path, "/")+"_"+cfg.Schema)
+	return filepath.Join(dir, "vigil", name+".audit-key"), nil
 }
 
 // redactDSN hides a password in a database URL.
@@ -156,7 +229,7 @@ func redactDSN(s string) string {
 func (a *app) close() {
 	if a.st != nil {
 		if err := a.st.Close(); err != nil {
-			a.log.Error("closing store", "db", a.dbPath, "err", err)
+			a.log.Error("closing store", "db", redactDSN(a.dbPath), "err", err)
 		}
 	}
 }

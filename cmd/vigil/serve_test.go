@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,14 +36,28 @@ func (s *syncBuffer) String() string {
 // TestServeLogsInARealUser starts 'vigil serve' on an empty store: it says
 // how to make the first account; once made, that account logs in through
 // the form and reads the targets page.
-func TestServeLogsInARealUser(t *testing.T) {
-	db := emptyStore(t)
+func TestServeLogsInARealUser(t *testing.T) { serveLogsInARealUser(t, emptyStore(t), nil) }
+
+// The same on an empty PostgreSQL database: accounts, sessions, the audit
+// trail and the pages are all in it. The audit key goes where
+// XDG_CONFIG_HOME says, named for the database, never beside the URL as
+// if it were a path.
+func TestServeLogsInARealUserOnPostgres(t *testing.T) {
+	cfg := t.TempDir()
+	serveLogsInARealUser(t, postgresDB(t), map[string]string{"XDG_CONFIG_HOME": cfg})
+	keys, err := filepath.Glob(filepath.Join(cfg, "vigil", "127.0.0.1_5432_test_vigil_cli_*.audit-key"))
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("audit keys under XDG_CONFIG_HOME: %q, %v; want one named for the database", keys, err)
+	}
+}
+
+func serveLogsInARealUser(t *testing.T, db string, env map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--db", db, "serve", "--addr", "127.0.0.1:0", "--analysis-poll", "200ms", "--log-level", "warn"},
-			strings.NewReader(""), &out, &errb, func(string) string { return "" })
+			strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
 	}()
 	defer func() {
 		cancel()

@@ -9,9 +9,8 @@ import "context"
 // readers add: a target with all of its timeline, for an ISP request.
 //
 // A store that keeps the analysis implements Views and runs
-// analysistest.Run, the contract it must keep. The SQLite store does; the
-// PostgreSQL store does not yet (it keeps watch-lists and observations
-// only). The Engine itself needs only Backend.
+// analysistest.Run, the contract it must keep. The SQLite and the
+// PostgreSQL store both do. The Engine itself needs only Backend.
 type Views interface {
 	Backend
 	// TargetWithTimeline is Target with up to limit timeline entries,

@@ -13,9 +13,8 @@ import (
 // watch-lists, the audit trail), the API's (the analysis's targets, the
 // observations of the bulk export, the live feed's delivery), and an
 // agency's name and address (the head of an ISP request). Accounts and
-// sessions go through Deps.Access, over the same store. The SQLite store
-// implements it; the PostgreSQL store does not yet (it keeps no targets,
-// accounts or audit trail).
+// sessions go through Deps.Access, over the same store. The SQLite and
+// the PostgreSQL store both implement it.
 type Store interface {
 	pages.Store
 	api.Targets

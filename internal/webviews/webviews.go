@@ -2,7 +2,7 @@
 // analysis's own answers (analysis.Views): the Store interface the web
 // layer (internal/web and internal/web/pages) depends on, and the shapes of its answers, such
 // as the overview's figures and a list's versions. A store implements it
-// (the SQLite store does; internal/store/postgres does not yet); the web
+// (the SQLite and the PostgreSQL store both do); the web
 // layer names no store.
 //
 // Stores import this package, so it must never import HTTP, a store or

@@ -11,11 +11,11 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// A row stored before migration 0004 held clock_offset_ns and no
+// A row stored before migration 0006 held clock_offset_ns and no
 // uncertainty, and its sensor measured nothing: after the migration it
 // reads as an unknown offset (never the number the column held), with no
 // build.
-func TestMigration0004ReadsOldRowsAsUnknownClock(t *testing.T) {
+func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)
@@ -35,12 +35,14 @@ func TestMigration0004ReadsOldRowsAsUnknownClock(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	// The schema as migration 0003 left it.
+	// The schema as migration 0005 left it (0007 undone too: migrations
+	// apply from the highest version recorded).
 	for _, q := range []string{
+		`ALTER TABLE leads DROP COLUMN keywords, DROP COLUMN networks, DROP COLUMN sources`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns, DROP COLUMN build_commit, DROP COLUMN build_modified,
 			DROP COLUMN sensor_config`,
 		`UPDATE observations SET clock_offset_ns = 1500000`,
-		`DELETE FROM schema_migrations WHERE version >= 4`,
+		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -1,7 +1,9 @@
 // Package postgres is the server-side store, for deployments that outgrow
-// one SQLite file: the same watch-lists with their history, confirmations
-// and observations as store/sqlite, in a PostgreSQL schema, through a pgx
-// connection pool. Both pass store/storetest.
+// one SQLite file: everything store/sqlite keeps (watch-lists with their
+// history, confirmations and observations; the analysis's tables;
+// agencies, accounts, sessions and tokens; the audit trail and its
+// checkpoints; the pages' reads), in a PostgreSQL schema, through a pgx
+// connection pool. Both run the same contract suites.
 //
 // Observations are written with COPY into a per-connection staging table
 // and moved into place by one INSERT ... SELECT ... ON CONFLICT DO NOTHING,
@@ -16,7 +18,10 @@
 //
 // seq, the observations' arrival number, is assigned when a row is
 // inserted, not when its transaction commits: with concurrent writers a
-// reader may see seq 11 before seq 10. It orders ties; it is not a cursor.
+// reader may see seq 11 before seq 10. It orders ties; it is not a cursor
+// for readers. The analysis reads it as one (its watermark): that is exact
+// while one process writes observations at a time (one ingest), as
+// Vigil's pipeline does.
 package postgres
 
 import (
@@ -33,8 +38,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Insert methods for Config.InsertMethod.
@@ -116,32 +125,21 @@ type Store struct {
 	items map[hashKey]int64 // items (id) by hash, all committed; guarded by mu
 }
 
-// The PostgreSQL store keeps watch-lists and observations: it is a
-// store.Store and passes storetest. It is not yet the store of anything
-// else (issue 13), and does not pretend to be: it implements none of the
-// following, so that the wiring answers "keeps no targets" rather than
-// serve empty tables. TestContractsNotYetKept fails when one appears, so
-// that its contract suite is run here.
-//
-//   - analysis.Views (analysistest): AnalysisLoad, AnalysisObservations,
-//     AnalysisSeqs, AnalysisSave, Targets, Target, TargetWithTimeline,
-//     Stats, Leads, Quarantined, Alerts, TargetAgencies; the SQLite
-//     store's migrations 0003, 0005, 0006, 0009 and 0010 (the analysis
-//     tables, the maintained counts, the timeline, endpoint generations,
-//     target ids).
-//   - access.Store (accesstest): AddAgency, Agency, Agencies, AddUser,
-//     UserByName, UserByID, Users, UpdateUser, AddSession, SessionByHash,
-//     TouchSession, DeleteSession, DeleteUserSessions, AddToken,
-//     TokenByHash, TouchToken, RevokeToken, Tokens, LinkIdentity,
-//     IdentityUser (migrations 0004, 0007, 0011).
-//   - audit.Store, audit.BatchStore, audit.CheckpointStore (audittest):
-//     AppendAudit, AppendAuditBatch, AuditRecords, AddAuditCheckpoint,
-//     AuditCheckpoints (migration 0004: the trail, append-only).
-//   - webviews.Store (the pages): Overview, CountTargets, WebTargets,
-//     SearchTargets, RecentObservations, PlacePoints, EndpointTargetsAt,
-//     VisibleTargets, TargetAccess, EntryNames, ListVersions,
-//     DiffListVersions; all but the last three read the analysis tables.
-var _ store.Store = (*Store)(nil)
+// The PostgreSQL store keeps every contract the SQLite store keeps, and
+// runs each one's suite in its tests: storetest (watch-lists and
+// observations), analysistest (analysis.Views: the analysis's tables,
+// migration 0004), accesstest (access.Store) and audittest (the audit
+// trail and its checkpoints, migration 0005). webviews.Store, the pages'
+// reads, has no suite of its own: TestParityWithSQLite compares its
+// answers with the SQLite store's over the same observations.
+var (
+	_ store.Store           = (*Store)(nil)
+	_ analysis.Views        = (*Store)(nil)
+	_ webviews.Store        = (*Store)(nil)
+	_ access.Store          = (*Store)(nil)
+	_ audit.BatchStore      = (*Store)(nil)
+	_ audit.CheckpointStore = (*Store)(nil)
+)
 
 // Open connects to the database named by dsn (a postgres:// URL or
 // key=value string, as libpq takes), creates cfg.Schema if need be and

@@ -8,6 +8,7 @@ import (
 	"maps"
 	mrand "math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -19,15 +20,17 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/access/accesstest"
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/audit/audittest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/testenv"
 	"github.com/vigil-oss/vigil/internal/watchlist"
-	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 const defaultTestDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -111,6 +114,159 @@ func openTest(t testing.TB, cfg Config) *Store {
 func TestContract(t *testing.T) {
 	requirePostgres(t)
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The analysis's contract (analysis.Views), driving the real Engine over
+// the store.
+func TestAnalysisContract(t *testing.T) {
+	requirePostgres(t)
+	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// AnalysisSave sends its statements in batches: a save whose last batch
+// fails (a link in a state the table refuses, after more than a batch of
+// endpoints) stores nothing of itself, says what failed, and leaves the
+// store as it was for the next save.
+func TestAnalysisSaveIsAllOrNothingAcrossBatches(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var c analysis.Changes
+	for i := range saveBatch + 10 {
+		c.Endpoints = append(c.Endpoints, analysis.EndpointRow{ID: int64(i + 1), Home: 1, Target: "T-000001-94",
+			Info: analysis.EndpointInfo{IP: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Port: uint16(1000 + i), FirstSeen: at, LastSeen: at}})
+	}
+	c.Decisions = []analysis.Decision{{At: at, By: "analyst-1", Why: "test", Kind: "note", Subject: "T-000001-94"}}
+	c.Links = []analysis.LinkRow{{AID: 1, BID: 2, Link: analysis.Link{ID: 1, Rule: "peer_id", Evidence: "x", State: "bogus", At: at}}}
+	c.Watermark = 5
+	err := st.AnalysisSave(ctx, &c)
+	if err == nil || !strings.Contains(err.Error(), "link 1 (peer_id x)") {
+		t.Fatalf("AnalysisSave with a refused link: %v; want an error naming the link", err)
+	}
+	snap, err := st.AnalysisLoad(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Endpoints) != 0 || len(snap.Decisions) != 0 || snap.Watermark != 0 {
+		t.Fatalf("after a failed save: %d endpoints, %d decisions, watermark %d; want nothing", len(snap.Endpoints), len(snap.Decisions), snap.Watermark)
+	}
+	c.Links[0].State = "active"
+	c.Decisions[0].ID = 0
+	if err := st.AnalysisSave(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if snap, err = st.AnalysisLoad(ctx); err != nil || len(snap.Endpoints) != saveBatch+10 || len(snap.Decisions) != 1 ||
+		snap.Decisions[0].ID == 0 || c.Decisions[0].ID != snap.Decisions[0].ID || snap.Watermark != 5 {
+		t.Fatalf("after the save again: %d endpoints, decisions %+v (written back %d), watermark %d, %v", len(snap.Endpoints),
+			snap.Decisions, c.Decisions[0].ID, snap.Watermark, err)
+	}
+}
+
+// The triggers work from any session, not only the store's (whose
+// search_path is its schema): an administrator's psql writing a target,
+// or trying to empty the trail, meets them as Vigil does.
+func TestTriggersWorkOutsideTheStoresSearchPath(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	conn, err := pgx.Connect(ctx, testDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	sch := pgx.Identifier{st.cfg.Schema}.Sanitize()
+	if _, err := conn.Exec(ctx, `INSERT INTO `+sch+`.targets (id, seq, agency, last_ns, first_ns, observations) VALUES ('T-000001-94', 1, 'fr-a', 1, 1, 3)`); err != nil {
+		t.Fatalf("insert of a target from another session: %v", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT COALESCE(SUM(targets), 0) FROM `+sch+`.web_target_days WHERE route = 'fr-a'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("day counts after the insert: %d, %v; want 1", n, err)
+	}
+	if _, err := conn.Exec(ctx, `TRUNCATE `+sch+`.audit`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Fatalf("TRUNCATE of the trail from another session: %v; want refused", err)
+	}
+}
+
+// The overview's day counts, kept by a statement-level trigger, equal a
+// count of the live targets after inserts, upserts, score-only updates,
+// hand-offs, merges, revivals and deletes of many rows a statement.
+func TestDayCountsMatchTheTargets(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	const day = int64(86400e9)
+	steps := []string{
+		`INSERT INTO targets (id, seq, agency, country, networks, max_level, endpoints, observations, first_ns, last_ns)
+			SELECT 'T-' || g, g, 'ag-' || (g % 3), 'FR', ',bittorrent,', g % 5, 1 + g % 3, g, g * ` + strconv.FormatInt(day/7, 10) + `, g * ` + strconv.FormatInt(day/3, 10) + `
+			FROM generate_series(1, 300) g`,
+		`UPDATE targets SET score = score + 1`,
+		`UPDATE targets SET assigned = 'ag-x' WHERE seq % 7 = 0`,
+		`UPDATE targets SET merged_into = 'T-1' WHERE seq % 11 = 0`,
+		`INSERT INTO targets (id, seq, merged_into) SELECT 'T-' || g, g, NULL FROM generate_series(1, 400) g WHERE g % 22 = 0
+			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, observations = targets.observations + 1, last_ns = targets.last_ns + ` + strconv.FormatInt(day, 10),
+		`DELETE FROM targets WHERE seq % 13 = 0`,
+	}
+	for _, q := range steps {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		d := strconv.FormatInt(day, 10)
+		kept := `SELECT day, route, country, subdivision, networks, max_level, multi, targets, observations FROM web_target_days
+			WHERE targets <> 0 OR observations <> 0`
+		counted := `SELECT last_ns / ` + d + `, CASE WHEN assigned <> '' THEN assigned ELSE agency END, country, subdivision, networks,
+			max_level, (endpoints > 1)::integer, COUNT(*), SUM(observations) FROM targets WHERE merged_into IS NULL GROUP BY 1, 2, 3, 4, 5, 6, 7`
+		keptFirst := `SELECT day, route, targets FROM web_first_days WHERE targets <> 0`
+		countedFirst := `SELECT first_ns / ` + d + `, CASE WHEN assigned <> '' THEN assigned ELSE agency END, COUNT(*)
+			FROM targets WHERE merged_into IS NULL GROUP BY 1, 2`
+		var diff int
+		if err := st.pool.QueryRow(ctx, `SELECT (SELECT COUNT(*) FROM ((`+kept+` EXCEPT `+counted+`) UNION ALL (`+counted+` EXCEPT `+kept+`)) x)
+			+ (SELECT COUNT(*) FROM ((`+keptFirst+` EXCEPT `+countedFirst+`) UNION ALL (`+countedFirst+` EXCEPT `+keptFirst+`)) y)`).Scan(&diff); err != nil {
+			t.Fatal(err)
+		}
+		if diff != 0 {
+			t.Fatalf("after %.60s…: %d day-count rows differ from a count of the targets", q, diff)
+		}
+	}
+}
+
+// Accounts, sessions, tokens and identities (access.Store).
+func TestAccessContract(t *testing.T) {
+	requirePostgres(t)
+	accesstest.Run(t, func(t *testing.T) access.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The audit trail and its checkpoints (audit.Store, audit.BatchStore,
+// audit.CheckpointStore).
+func TestAuditContract(t *testing.T) {
+	requirePostgres(t)
+	audittest.Run(t, func(t *testing.T) audittest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The trail and its checkpoints refuse UPDATE, DELETE and TRUNCATE, from
+// any connection, not only through the store's methods.
+func TestAuditIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	if _, err := st.AppendAudit(ctx, audit.Record{Actor: "alice", Action: "target.view", Object: "T-000001-94"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddAuditCheckpoint(ctx, audit.Checkpoint{Seq: 1, Hash: []byte("h"), Time: time.Unix(1, 0), KeyID: "k", Sig: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit SET actor = 'mallory'`, `DELETE FROM audit`, `TRUNCATE audit`,
+		`UPDATE audit_checkpoints SET sig = 'x'`, `DELETE FROM audit_checkpoints`, `TRUNCATE audit_checkpoints`} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused as append-only", q, err)
+		}
+	}
+	n := 0
+	if err := st.AuditRecords(ctx, audit.Filter{}, func(r audit.Record) error {
+		if r.Actor != "alice" {
+			t.Errorf("record %d actor %q after refused writes", r.Seq, r.Actor)
+		}
+		n++
+		return nil
+	}); err != nil || n != 1 {
+		t.Fatalf("trail holds %d records, %v; want 1", n, err)
+	}
 }
 
 // Multi-row INSERTs of three rows exercise the power-of-two remainder path
@@ -560,26 +716,15 @@ func TestDistinctTimes(t *testing.T) {
 	}
 }
 
-// The store keeps only the watch-list and observation contract today (see
-// the note at Store). When it implements another contract, this fails:
-// run that contract's suite against it here and take it off the list.
-func TestContractsNotYetKept(t *testing.T) {
-	var st any = (*Store)(nil)
-	for name, kept := range map[string]bool{
-		"analysis.Views (analysistest)":                        implements[analysis.Views](st),
-		"access.Store (accesstest)":                            implements[access.Store](st),
-		"audit.Store (audittest)":                              implements[audit.Store](st),
-		"audit.BatchStore (audittest)":                         implements[audit.BatchStore](st),
-		"audit.CheckpointStore (audittest)":                    implements[audit.CheckpointStore](st),
-		"webviews.Store (the pages' queries, internal/webapp)": implements[webviews.Store](st),
+func TestRebind(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`SELECT 1`, `SELECT 1`},
+		{`a = ? AND b IN (?,?)`, `a = $1 AND b IN ($2,$3)`},
+		{`x = '?' AND y = ? AND "q?" = ?`, `x = '?' AND y = $1 AND "q?" = $2`},
+		{`'it''s ?' || ?`, `'it''s ?' || $1`},
 	} {
-		if kept {
-			t.Errorf("*postgres.Store now implements %s: run its contract suite here and drop it from this list", name)
+		if got := rebind(c.in); got != c.want {
+			t.Errorf("rebind(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
-}
-
-func implements[I any](v any) bool {
-	_, ok := v.(I)
-	return ok
 }

@@ -14,8 +14,7 @@ import (
 // Store is what the pages read and write through a store, and all they
 // know of it: the pages' views, a target with its timeline, the
 // watch-lists (the lists page imports them) and the audit trail (the
-// audit page). The SQLite store implements it; the PostgreSQL store does
-// not yet (it keeps no targets or audit trail).
+// audit page). The SQLite and the PostgreSQL store both implement it.
 type Store interface {
 	store.Store
 	webviews.Store

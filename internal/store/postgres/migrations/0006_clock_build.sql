@@ -1,6 +1,6 @@
 -- The sensor clock's measured offset and the sensor's exact build
 -- (issue 14; docs/evidence.md, "Clock" and "Tool identity"), as the
--- SQLite store keeps them (its migration 0012).
+-- SQLite store keeps them (its migration 0013).
 --
 -- clock_uncertainty_ns: the true offset lay within clock_offset_ns ± this.
 -- NULL means the offset is unknown (no NTP server, or none could be
