@@ -39,6 +39,7 @@ var layerTable = []struct {
 	{"words", "hash kinds and wire codecs with nothing below them: bytes in, values out, no I/O", []string{
 		"internal/bencode",
 		"internal/bep42",
+		"internal/evidence/canon",
 		"internal/hashkind",
 		"internal/sensor/bittorrent/peerid",
 		"internal/sensor/ed2k/cursor",
@@ -76,6 +77,7 @@ var layerTable = []struct {
 		"internal/analysis",
 		"internal/audit",
 		"internal/bus",
+		"internal/evidence/verify",
 		"internal/jurisdiction",
 		"internal/sensor/bittorrent/dhtnode", // issue 12, build 6
 		"internal/sensor/bittorrent/probe",   // issue 12, build 6
@@ -90,6 +92,7 @@ var layerTable = []struct {
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
 		"internal/enrich",
+		"internal/evidence",
 		"internal/isp",
 		"internal/sensor/bittorrent/discover", // issue 12, build 6
 		"internal/sensor/ed2k/probe",

@@ -331,6 +331,17 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 			o.ID = observe.NewID(o.Time)
 		}
 	}
+	var leaves [][32]byte
+	if !s.cfg.NoEvidenceLog {
+		leaves = make([][32]byte, len(obs))
+		for i := range obs {
+			l, err := obs[i].LeafHash()
+			if err != nil {
+				return fmt.Errorf("observation %d (%s): evidence log leaf: %w", i, obs[i].ID, err)
+			}
+			leaves[i] = l
+		}
+	}
 	chunk := s.cfg.ObservationChunk
 	fresh := newFreshIDs()
 	s.wmu.Lock()
@@ -348,6 +359,10 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 		if err := s.insertObservations(ctx, dc, obs, chunk, fresh); err != nil {
 			tx.Rollback()
 			return err
+		}
+		if err := s.appendLeaves(ctx, dc, obs, leaves); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("evidence log: %w", err)
 		}
 		return tx.Commit()
 	})
@@ -415,13 +430,20 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	if !f.Since.IsZero() {
 		lo = f.Since.UnixNano()
 	}
-	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= ?`
+	where := `o.time_ns >= ?`
 	args := []any{lo}
 	if !f.Until.IsZero() {
 		hi = f.Until.UnixNano()
-		q += ` AND o.time_ns < ?`
+		where += ` AND o.time_ns < ?`
 		args = append(args, hi)
 	}
+	return s.observationsWhere(ctx, where, args, fn)
+}
+
+// observationsWhere calls fn for each observation that where selects, in
+// time order (ties in the order they were stored).
+func (s *Store) observationsWhere(ctx context.Context, where string, args []any, fn func(o *observe.Observation) error) error {
+	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE ` + where
 	r, err := s.db.QueryContext(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
 	if err != nil {
 		return err

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// LogCheckpoint is one signed checkpoint of the evidence log.
+type LogCheckpoint struct {
+	Size uint64
+	Root []byte
+	Time time.Time
+	Note []byte // the signed note (C2SP tlog-checkpoint) as witnessed
+}
+
+// LogStore is the store's part of the evidence log (internal/evidence),
+// an append-only RFC 6962 Merkle log of every stored observation. A store
+// that keeps it appends, in the transaction of InsertObservations, one
+// leaf for each observation it stores, in the order stored: the
+// observation's LeafHash (observe.Observation.LeafHash, of the row as it
+// will read back); an observation skipped because its id is stored
+// already appends nothing. Leaves are never changed or removed, also when
+// the observation is purged. The SQLite store keeps it; the PostgreSQL
+// store does not yet.
+type LogStore interface {
+	// LogSize is the number of leaves.
+	LogSize(ctx context.Context) (uint64, error)
+	// LogLeaves calls fn with the leaves of indexes [from, to) in order.
+	LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error
+	// LogIndexes returns the leaf index of each id that has one.
+	LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error)
+	// AddLogCheckpoint stores a signed checkpoint; one of a size already
+	// stored is ignored (the first stands).
+	AddLogCheckpoint(ctx context.Context, c LogCheckpoint) error
+	// LogCheckpoints returns the stored checkpoints, smallest first.
+	LogCheckpoints(ctx context.Context) ([]LogCheckpoint, error)
+	// ObservationsByID calls fn for each observation of ids, in the order
+	// of ids; ErrNotFound (wrapped) for one not stored.
+	ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error
+}

@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/bits"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// The evidence log (migration 0012): a leaf per stored observation,
+// appended in the transaction that stores it (store.LogStore).
+
+var _ store.LogStore = (*Store)(nil)
+
+const leafArgs = 2
+
+func leavesSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`(?,?)`)
+	}
+	// A redelivered observation (its id stored already) appends nothing:
+	// its leaf is in the log since it was first stored.
+	b.WriteString(` ON CONFLICT (observation_id) DO NOTHING`)
+	return b.String()
+}
+
+// appendLeaves appends obs' leaves, in order, on the writer's connection
+// inside its transaction; leaves nil (Config.NoEvidenceLog) appends none.
+func (s *Store) appendLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte) error {
+	if leaves == nil {
+		return nil
+	}
+	w := &s.obs
+	const chunk = 32766 / leafArgs / 4
+	args := make([]any, 0, min(chunk, len(obs))*leafArgs)
+	for start := 0; start < len(obs); {
+		n := chunk
+		if rest := len(obs) - start; rest < chunk {
+			n = 1 << (bits.Len(uint(rest)) - 1)
+		}
+		st, err := w.stmt(ctx, dc, leavesSQL(n))
+		if err != nil {
+			return err
+		}
+		args = args[:0]
+		for i := start; i < start+n; i++ {
+			args = append(args, idValue(obs[i].ID), leaves[i][:])
+		}
+		if _, err := w.exec(ctx, st, args...); err != nil {
+			return fmt.Errorf("leaves %d..%d: %w", start, start+n-1, err)
+		}
+		start += n
+	}
+	return nil
+}
+
+// LogSize implements store.LogStore.
+func (s *Store) LogSize(ctx context.Context) (uint64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx), 0) FROM evidence_log`).Scan(&n)
+	return uint64(n), err
+}
+
+// LogLeaves implements store.LogStore. Leaf i is row idx i+1.
+func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
+	r, err := s.db.QueryContext(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > ? AND idx <= ? ORDER BY idx`, int64(from), int64(to))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	next := from
+	for r.Next() {
+		var idx int64
+		var leaf []byte
+		if err := r.Scan(&idx, &leaf); err != nil {
+			return err
+		}
+		if uint64(idx-1) != next {
+			return fmt.Errorf("evidence log: leaf %d missing", next)
+		}
+		if err := fn(next, leaf); err != nil {
+			return err
+		}
+		next++
+	}
+	return r.Err()
+}
+
+// LogIndexes implements store.LogStore.
+func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(ids))
+	for _, id := range ids {
+		var idx int64
+		err := s.db.QueryRowContext(ctx, `SELECT idx FROM evidence_log WHERE observation_id = ?`, idValue(id)).Scan(&idx)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = uint64(idx - 1)
+	}
+	return out, nil
+}
+
+// AddLogCheckpoint implements store.LogStore. A checkpoint of a size
+// already signed replaces nothing: the first one stands.
+func (s *Store) AddLogCheckpoint(ctx context.Context, c store.LogCheckpoint) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO evidence_checkpoints (size, root, time_ns, note) VALUES (?,?,?,?)
+		ON CONFLICT (size) DO NOTHING`, int64(c.Size), c.Root, c.Time.UnixNano(), c.Note)
+	return err
+}
+
+// LogCheckpoints implements store.LogStore.
+func (s *Store) LogCheckpoints(ctx context.Context) ([]store.LogCheckpoint, error) {
+	r, err := s.db.QueryContext(ctx, `SELECT size, root, time_ns, note FROM evidence_checkpoints ORDER BY size`)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []store.LogCheckpoint
+	for r.Next() {
+		var c store.LogCheckpoint
+		var size, t int64
+		if err := r.Scan(&size, &c.Root, &t, &c.Note); err != nil {
+			return nil, err
+		}
+		c.Size, c.Time = uint64(size), time.Unix(0, t).UTC()
+		out = append(out, c)
+	}
+	return out, r.Err()
+}
+
+// ObservationsByID implements store.LogStore: each stored observation
+// among ids, in the order of ids.
+func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error {
+	for _, id := range ids {
+		found := false
+		err := s.observationsWhere(ctx, `o.id = ?`, []any{idValue(id)}, func(o *observe.Observation) error {
+			found = true
+			return fn(o)
+		})
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
+		}
+	}
+	return nil
+}

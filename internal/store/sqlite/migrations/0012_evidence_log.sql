@@ -1,0 +1,29 @@
+-- The evidence log (internal/evidence): an append-only RFC 6962 Merkle
+-- log of every stored observation. A leaf is the RFC 6962 leaf hash of
+-- the observation's canonical JSON form (internal/evidence/canon); leaf
+-- index = idx - 1, in the order observations were stored. A redelivered
+-- observation (same id) appends nothing. Rows are never updated or
+-- deleted, also when retention purges the observation: a hash reveals
+-- nothing, and the log's checkpoints commit to it.
+CREATE TABLE IF NOT EXISTS evidence_log (
+	idx            INTEGER PRIMARY KEY,
+	observation_id BLOB NOT NULL UNIQUE,
+	leaf           BLOB NOT NULL
+);
+
+-- Signed checkpoints of the log: its size, its root, and the signed note
+-- (C2SP tlog-checkpoint) as it was handed to the witnesses.
+CREATE TABLE IF NOT EXISTS evidence_checkpoints (
+	size    INTEGER PRIMARY KEY,
+	root    BLOB NOT NULL,
+	time_ns INTEGER NOT NULL,
+	note    BLOB NOT NULL
+);
+
+CREATE TRIGGER IF NOT EXISTS evidence_log_no_update BEFORE UPDATE ON evidence_log
+BEGIN SELECT RAISE(ABORT, 'evidence_log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_log_no_delete BEFORE DELETE ON evidence_log
+BEGIN SELECT RAISE(ABORT, 'evidence_log is append-only'); END;
+
+-- (IF NOT EXISTS: tests that roll a store back to an older schema version
+-- apply the later migrations again over these tables.)
