@@ -21,4 +21,5 @@ type backend interface {
 	access.Store
 	audit.BatchStore
 	audit.CheckpointStore
+	store.LogStore
 }

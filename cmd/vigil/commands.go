@@ -43,6 +43,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			agencyCommand(),
 			tokenCommand(),
 			auditCommand(),
+			evidenceCommand(),
+			verifyCommand(),
 			geoCommand(),
 			labCommand(),
 			configCommand(),

@@ -137,7 +137,7 @@ func (f *fixture) bundle(t testing.TB, ids []string) []byte {
 	var buf bytes.Buffer
 	err := evidence.WriteBundle(context.Background(), &buf, f.st, f.key, evidence.Export{
 		Target: "T-LAB-1", IDs: ids, Now: t0.Add(2 * time.Hour),
-		Watch: []verify.WatchEntry{{ItemKind: "btih", Item: "00", List: "lab-list", Version: 1, Category: "1"}},
+		Watch: []verify.WatchEntry{{ItemKind: "btih", Item: "00", List: "lab-list", Version: "1", Category: "1"}},
 		Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`),
 	})
 	if err != nil {

@@ -78,6 +78,6 @@ type WatchEntry struct {
 	ItemKind string `json:"item_kind"`
 	Item     string `json:"item"`
 	List     string `json:"list"`
-	Version  int    `json:"version"`
+	Version  string `json:"version"`
 	Category string `json:"category"`
 }
