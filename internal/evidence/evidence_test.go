@@ -266,7 +266,7 @@ func failsOn(t *testing.T, what string, rep *verify.Report, file string) {
 // TestEveryChangedByteOfEveryFileFails flips one byte at several places
 // of every file: the verifier fails and names the file.
 func TestEveryChangedByteOfEveryFileFails(t *testing.T) {
-	f := newFixture(t, sample(6))
+	f := newFixture(t, signed(t, sample(6)))
 	f.checkpoint(t)
 	orig := f.bundle(t, f.ids)
 	names, files := unzip(t, orig)
@@ -370,7 +370,7 @@ func changed(v any) any {
 // proof (and, for a transcript, its checks) still catches it, naming the
 // observation's line.
 func TestEveryChangedFieldFails(t *testing.T) {
-	f := newFixture(t, sample(3))
+	f := newFixture(t, signed(t, sample(3)))
 	f.checkpoint(t)
 	names, files := unzip(t, f.bundle(t, f.ids))
 	if rep := check(t, resign(t, f.key, names, files)); !rep.OK() {
@@ -536,5 +536,111 @@ func TestStoredRowsHashToTheirLeaves(t *testing.T) {
 	var buf bytes.Buffer
 	if err := evidence.WriteBundle(context.Background(), &buf, f.st, f.key, evidence.Export{Target: "T", IDs: f.ids}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// collect is a bus.Publisher that keeps what it is handed.
+type collect struct{ obs []observe.Observation }
+
+func (c *collect) Publish(_ context.Context, o observe.Observation) error {
+	c.obs = append(c.obs, o)
+	return nil
+}
+
+var sensorKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+
+// signed publishes obs through a BatchSigner (batches of 4) and returns
+// what reached the bus.
+func signed(t testing.TB, obs []observe.Observation) []observe.Observation {
+	t.Helper()
+	c := &collect{}
+	s := evidence.NewBatchSigner(c, sensorKey, evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
+	for _, o := range obs {
+		if err := s.Publish(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c.obs
+}
+
+func TestSignedBundleVerifies(t *testing.T) {
+	f := newFixture(t, signed(t, sample(10)))
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, []string{f.ids[1], f.ids[5], f.ids[6], f.ids[9]}))
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	// Observations 1, 5-6 and 9 lie in batches 1-4, 5-8 and 9-10.
+	if rep.Signed != 4 || rep.Batches != 3 || rep.Unsigned != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+}
+
+// TestHubThatChangesAFieldIsCaught: a hub (or anyone before ingest)
+// changes what a sensor signed; the log then commits to the changed
+// observation, but its sensor hash is not the one the sensor signed.
+func TestHubThatChangesAFieldIsCaught(t *testing.T) {
+	for _, change := range []struct {
+		name string
+		fn   func(o *observe.Observation)
+	}{
+		{"port", func(o *observe.Observation) { o.Endpoint.Port++ }},
+		{"possession", func(o *observe.Observation) { o.Possession.PiecesHave-- }},
+		{"time", func(o *observe.Observation) { o.Time = o.Time.Add(time.Hour) }},
+		{"marks", func(o *observe.Observation) { o.Marks = nil }},
+		{"chain_seq", func(o *observe.Observation) { o.Chain.Seq++ }},
+		{"batch_sig", func(o *observe.Observation) { o.Chain.BatchSig[0] ^= 1 }},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			unsigned := sample(4)
+			unsigned[3].Marks = []string{observe.MarkMalformedBitfield}
+			obs := signed(t, unsigned)
+			change.fn(&obs[3])
+			f := newFixture(t, obs)
+			f.checkpoint(t)
+			var buf bytes.Buffer
+			err := evidence.WriteBundle(context.Background(), &buf, f.st, f.key, evidence.Export{Target: "T", IDs: f.ids[3:]})
+			if err != nil {
+				// The store cannot even gather the batch (a seq moved).
+				if !strings.Contains(err.Error(), "missing from the store") {
+					t.Fatal(err)
+				}
+				return
+			}
+			failsOn(t, change.name, check(t, buf.Bytes()), verify.FileObservations)
+		})
+	}
+}
+
+// TestChangedBatchFails changes each field of each batch in batches.json
+// and signs the manifest again with the log's key: the chain or the
+// sensor's signature no longer checks.
+func TestChangedBatchFails(t *testing.T) {
+	f := newFixture(t, signed(t, sample(6)))
+	f.checkpoint(t)
+	names, files := unzip(t, f.bundle(t, f.ids))
+	var bs []map[string]any
+	d := json.NewDecoder(bytes.NewReader(files[verify.FileBatches]))
+	d.UseNumber()
+	if err := d.Decode(&bs); err != nil || len(bs) != 2 {
+		t.Fatalf("batches: %v (%d)", err, len(bs))
+	}
+	for i := range bs {
+		for k, v := range bs[i] {
+			c2 := make([]map[string]any, len(bs))
+			for j := range bs {
+				c2[j] = maps2(bs[j])
+			}
+			c2[i][k] = changed(v)
+			c := maps(files)
+			c[verify.FileBatches], _ = json.Marshal(c2)
+			rep := check(t, resign(t, f.key, names, c))
+			if rep.OK() {
+				t.Errorf("batch %d %s changed: verified", i, k)
+			}
+		}
 	}
 }

@@ -26,10 +26,6 @@ type Export struct {
 	IDs []string
 	// Watch are the watch-list entries the observations' items matched.
 	Watch []verify.WatchEntry
-	// SensorKeys are every sensor key the log has seen.
-	SensorKeys []verify.SensorKey
-	// Batches are the sensors' signed batches covering the observations.
-	Batches []verify.Batch
 	// Links and Annex are the target's links and its ISP request's annex,
 	// as JSON.
 	Links, Annex json.RawMessage
@@ -57,14 +53,27 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		return err
 	}
 	obs := map[string][]byte{}
+	var signed []*observe.Observation
 	err = ls.ObservationsByID(ctx, e.IDs, func(o *observe.Observation) error {
 		line, err := o.Line()
 		if err != nil {
 			return err
 		}
 		obs[o.ID] = line
+		if o.Signed() {
+			c := *o
+			signed = append(signed, &c)
+		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	batches, err := batchesOf(ctx, ls, signed)
+	if err != nil {
+		return err
+	}
+	keys, err := sensorKeys(ctx, ls)
 	if err != nil {
 		return err
 	}
@@ -107,8 +116,8 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		{verify.FileObservations, lines.Bytes()},
 		{verify.FileCheckpoint, cp.Note},
 		{verify.FileProofs, mustJSON(ps)},
-		{verify.FileKeys, mustJSON(verify.Keys{Log: vkey, Sensors: nonNil(e.SensorKeys)})},
-		{verify.FileBatches, mustJSON(nonNil(e.Batches))},
+		{verify.FileKeys, mustJSON(verify.Keys{Log: vkey, Sensors: keys})},
+		{verify.FileBatches, mustJSON(nonNil(batches))},
 		{verify.FileWatchlist, mustJSON(nonNil(e.Watch))},
 		{verify.FileLinks, orNull(e.Links)},
 		{verify.FileISPAnnex, orNull(e.Annex)},

@@ -39,4 +39,23 @@ type LogStore interface {
 	// ObservationsByID calls fn for each observation of ids, in the order
 	// of ids; ErrNotFound (wrapped) for one not stored.
 	ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error
+
+	// ChainBatch returns the seqs of the first and last observation of
+	// the signed batch of chain that holds seq: from the one after the
+	// previous signed head to the first signed head at or after seq.
+	// ErrNotFound (wrapped) when that head is not stored.
+	ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error)
+	// ChainObservations calls fn for the observations of chain with seqs
+	// first..head, in seq order; an error when one is missing.
+	ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error
+	// SensorKeys returns every sensor key the log holds observations of,
+	// with the sensor that used it and when first seen, oldest first.
+	SensorKeys(ctx context.Context) ([]SensorKey, error)
+}
+
+// SensorKey is a sensor's public key as the log has seen it used.
+type SensorKey struct {
+	Key       []byte // ed25519 public key
+	Sensor    string
+	FirstSeen time.Time
 }

@@ -18,16 +18,16 @@ import (
 
 var _ store.LogStore = (*Store)(nil)
 
-const leafArgs = 2
+const leafArgs = 7
 
 func leavesSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf) VALUES `)
+	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig) VALUES `)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?,?)`)
+		b.WriteString(`(?,?,?,?,?,?,?)`)
 	}
 	// A redelivered observation (its id stored already) appends nothing:
 	// its leaf is in the log since it was first stored.
@@ -55,7 +55,8 @@ func (s *Store) appendLeaves(ctx context.Context, dc driverConn, obs []observe.O
 		}
 		args = args[:0]
 		for i := start; i < start+n; i++ {
-			args = append(args, idValue(obs[i].ID), leaves[i][:])
+			chain, seq, key, prev, sig := chainArgs(&obs[i].Chain)
+			args = append(args, idValue(obs[i].ID), leaves[i][:], chain, seq, key, prev, sig)
 		}
 		if _, err := w.exec(ctx, st, args...); err != nil {
 			return fmt.Errorf("leaves %d..%d: %w", start, start+n-1, err)
@@ -159,4 +160,86 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 		}
 	}
 	return nil
+}
+
+// chainArgs are the chain's columns of evidence_log: all NULL when no
+// sensor signed the observation.
+func chainArgs(c *observe.Chain) (chain, seq, key, prev, sig any) {
+	if len(c.Key) == 0 {
+		return nil, nil, nil, nil, nil
+	}
+	return c.ID, int64(c.Seq), c.Key, c.Prev, nilIfEmpty(c.BatchSig)
+}
+
+// scanChain fills c from the chain's columns.
+func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, c *observe.Chain) {
+	if !chain.Valid {
+		*c = observe.Chain{}
+		return
+	}
+	*c = observe.Chain{Key: key, ID: chain.String, Seq: uint64(seq.Int64), Prev: prev, BatchSig: sig}
+}
+
+// ChainBatch implements store.LogStore: the batch of chain that holds
+// seq runs from the seq after the previous signed head to the first signed
+// head at or after seq.
+func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error) {
+	var h, p sql.NullInt64
+	err = s.db.QueryRowContext(ctx, `SELECT
+		(SELECT MIN(chain_seq) FROM evidence_log WHERE chain = ?1 AND chain_seq >= ?2 AND batch_sig IS NOT NULL),
+		(SELECT MAX(chain_seq) FROM evidence_log WHERE chain = ?1 AND chain_seq < ?2 AND batch_sig IS NOT NULL)`,
+		chain, int64(seq)).Scan(&h, &p)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !h.Valid {
+		return 0, 0, fmt.Errorf("chain %s seq %d: the batch's signed head is not stored: %w", chain, seq, store.ErrNotFound)
+	}
+	return uint64(p.Int64) + 1, uint64(h.Int64), nil
+}
+
+// ChainObservations implements store.LogStore.
+func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
+	next := first
+	err := s.observationsWhere(ctx, `e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, []any{chain, int64(first), int64(head)},
+		func(o *observe.Observation) error {
+			if o.Chain.Seq != next {
+				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+			}
+			next++
+			return fn(o)
+		})
+	if err == nil && next != head+1 {
+		err = fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	}
+	return err
+}
+
+// SensorKeys implements store.LogStore: each key with the sensor that
+// used it and when it was first seen, oldest first.
+func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
+	r, err := s.db.QueryContext(ctx, `SELECT DISTINCT e.chain_key, o.sensor, MIN(o.time_ns) FROM evidence_log e
+		JOIN observation_rows o ON o.id = e.observation_id
+		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain)
+		GROUP BY e.chain_key, o.sensor ORDER BY 3`)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var out []store.SensorKey
+	seen := map[string]bool{}
+	for r.Next() {
+		var k store.SensorKey
+		var t int64
+		if err := r.Scan(&k.Key, &k.Sensor, &t); err != nil {
+			return nil, err
+		}
+		if seen[string(k.Key)+"\x00"+k.Sensor] {
+			continue
+		}
+		seen[string(k.Key)+"\x00"+k.Sensor] = true
+		k.FirstSeen = time.Unix(0, t).UTC()
+		out = append(out, k)
+	}
+	return out, r.Err()
 }

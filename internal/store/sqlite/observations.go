@@ -37,7 +37,8 @@ const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,
 const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address`
+	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address,
+	e.chain, e.chain_seq, e.chain_key, e.chain_prev, e.batch_sig`
 
 const (
 	obsArgs  = 22              // the ? of obsRow
@@ -443,7 +444,8 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 // observationsWhere calls fn for each observation that where selects, in
 // time order (ties in the order they were stored).
 func (s *Store) observationsWhere(ctx context.Context, where string, args []any, fn func(o *observe.Observation) error) error {
-	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE ` + where
+	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id
+		LEFT JOIN evidence_log e ON e.observation_id = o.id WHERE ` + where
 	r, err := s.db.QueryContext(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
 	if err != nil {
 		return err
@@ -460,12 +462,16 @@ func (s *Store) observationsWhere(ctx context.Context, where string, args []any,
 			port, listenPort         int64
 			have, total              int64
 			marks, local             string
+			chain                    sql.NullString
+			chainSeq                 sql.NullInt64
+			chainKey, prev, sig      []byte
 		)
 		if err := r.Scan(&id, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &o.Client.Name, &o.Client.Version, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
-			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local); err != nil {
+			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
+			&chain, &chainSeq, &chainKey, &prev, &sig); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
@@ -498,6 +504,7 @@ func (s *Store) observationsWhere(ctx context.Context, where string, args []any,
 		if err == nil {
 			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
 		}
+		scanChain(chain, chainSeq, chainKey, prev, sig, &o.Chain)
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}

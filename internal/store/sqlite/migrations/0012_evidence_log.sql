@@ -5,11 +5,24 @@
 -- observation (same id) appends nothing. Rows are never updated or
 -- deleted, also when retention purges the observation: a hash reveals
 -- nothing, and the log's checkpoints commit to it.
+--
+-- chain, chain_seq, chain_key, chain_prev and batch_sig are where the
+-- sensor's signed hash chain holds the observation (observe.Chain), NULL
+-- when no sensor signed it: kept here, beside the leaf that commits to
+-- them, rather than as columns of observations.
 CREATE TABLE IF NOT EXISTS evidence_log (
 	idx            INTEGER PRIMARY KEY,
 	observation_id BLOB NOT NULL UNIQUE,
-	leaf           BLOB NOT NULL
+	leaf           BLOB NOT NULL,
+	chain          TEXT,
+	chain_seq      INTEGER,
+	chain_key      BLOB,
+	chain_prev     BLOB,
+	batch_sig      BLOB
 );
+
+-- A bundle finds the batch around an observation by its chain and seq.
+CREATE INDEX IF NOT EXISTS evidence_log_chain ON evidence_log (chain, chain_seq) WHERE chain IS NOT NULL;
 
 -- Signed checkpoints of the log: its size, its root, and the signed note
 -- (C2SP tlog-checkpoint) as it was handed to the witnesses.
