@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus"
-	"github.com/vigil-oss/vigil/internal/evidence/canon"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -75,17 +73,7 @@ func (s *BatchSigner) Chain() string { return s.chain }
 
 // SensorHash is an observation's sensor hash: what a sensor's chain
 // commits to.
-func SensorHash(o *observe.Observation) ([32]byte, error) {
-	line, err := o.Line()
-	if err != nil {
-		return [32]byte{}, err
-	}
-	c, err := canon.Form(line, canon.IngestKeys...)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	return sha256.Sum256(c), nil
-}
+func SensorHash(o *observe.Observation) ([32]byte, error) { return o.SensorHash() }
 
 // Publish chains o and holds it for its batch; a full batch is signed
 // and published before Publish returns.

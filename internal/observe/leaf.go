@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 
@@ -28,13 +29,15 @@ func (o *Observation) Line() ([]byte, error) {
 // canonical form (package canon) of its JSON line. 'vigil verify' computes
 // the same from the line in a bundle.
 func (o *Observation) LeafHash() ([32]byte, error) {
-	line, err := o.Line()
-	if err != nil {
-		return [32]byte{}, err
-	}
-	c, err := canon.Form(line)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("observation %s: %w", o.ID, err)
-	}
-	return canon.LeafHash(c), nil
+	var h [32]byte
+	err := o.appendCanonical(false, func(b []byte) { h = canon.LeafHash(b) })
+	return h, err
+}
+
+// SensorHash is what a sensor's hash chain commits to for o: SHA-256 of
+// the canonical form of its JSON line without canon.IngestKeys.
+func (o *Observation) SensorHash() ([32]byte, error) {
+	var h [32]byte
+	err := o.appendCanonical(true, func(b []byte) { h = sha256.Sum256(b) })
+	return h, err
 }

@@ -46,3 +46,66 @@ func TestLeafIgnoresKeysAddedEmpty(t *testing.T) {
 		t.Fatalf("leaf does not follow the record: %x %x %x", l1, l2, canon.LeafHash(before))
 	}
 }
+
+// TestCanonicalFormIsCanonOfTheLine holds the direct canonical form to
+// canon.Form of the JSON line, for the golden records and for records
+// with every kind of awkward value.
+func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
+	b, err := os.ReadFile("testdata/observations.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obs []Observation
+	d := NewDecoder(bytes.NewReader(b))
+	for {
+		var o Observation
+		if err := d.Decode(&o); err != nil {
+			break
+		}
+		obs = append(obs, o)
+	}
+	if len(obs) < 5 {
+		t.Fatalf("%d golden records", len(obs))
+	}
+	odd := obs[0]
+	odd.Client.Name = "bad \xff\xfe utf-8 \"q\" <&> \u2028 \u2029 \x01\b\f\n\r\t\\ \x7f é 😀"
+	odd.Item.Matched = []Match{{List: "l\xffist", Category: ""}, {List: "", Category: "c"}}
+	odd.Place.Lat, odd.Place.Lon = 1e-7, -123456789.125
+	odd.Place.Subdivisions = []string{""}
+	odd.Chain = Chain{Key: make([]byte, 32), ID: "ab", Seq: 7, Prev: make([]byte, 32), BatchSig: []byte{1}}
+	odd.ClockOffset = -1
+	obs = append(obs, odd)
+	for c := range 256 {
+		x := obs[0]
+		x.Client.Name = "a" + string([]byte{byte(c)}) + "z"
+		x.Place.Lat = []float64{0.1, 1e21, 1e-6, 9.999e-7, -0.0, 123456789012345678, 1.5e300}[c%7]
+		x.Possession.PiecesHave = c%3 - 1
+		obs = append(obs, x)
+	}
+	for i := range obs {
+		line, err := obs[i].Line()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sensor := range []bool{false, true} {
+			var drop []string
+			if sensor {
+				drop = canon.IngestKeys
+			}
+			want, err := canon.Form(line, drop...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, ref []byte
+			if err := obs[i].appendCanonical(sensor, func(b []byte) { got = bytes.Clone(b) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := obs[i].canonical(sensor, func(b []byte) { ref = bytes.Clone(b) }); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) || !bytes.Equal(ref, want) {
+				t.Errorf("record %d (sensor form %v):\ngot  %s\nref  %s\nwant %s", i, sensor, got, ref, want)
+			}
+		}
+	}
+}

@@ -18,16 +18,23 @@ import (
 
 var _ store.LogStore = (*Store)(nil)
 
-const leafArgs = 7
-
-func leavesSQL(n int) string {
+// leavesSQL is the INSERT of n leaves; signed ones carry the chain's
+// five columns too (an unsigned row binds two values, not seven: each
+// bound value costs the driver a conversion).
+func leavesSQL(n int, signed bool) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig) VALUES `)
+	row := `(?,?)`
+	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf`)
+	if signed {
+		row = `(?,?,?,?,?,?,?)`
+		b.WriteString(`, chain, chain_seq, chain_key, chain_prev, batch_sig`)
+	}
+	b.WriteString(`) VALUES `)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?,?,?,?,?,?,?)`)
+		b.WriteString(row)
 	}
 	// A redelivered observation (its id stored already) appends nothing:
 	// its leaf is in the log since it was first stored.
@@ -35,28 +42,51 @@ func leavesSQL(n int) string {
 	return b.String()
 }
 
-// appendLeaves appends obs' leaves, in order, on the writer's connection
-// inside its transaction; leaves nil (Config.NoEvidenceLog) appends none.
+// appendLeaves appends obs' leaves on the writer's connection inside its
+// transaction, the unsigned observations' first, then the signed ones',
+// each in their order; leaves nil (Config.NoEvidenceLog) appends none.
 func (s *Store) appendLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte) error {
 	if leaves == nil {
 		return nil
 	}
+	var plain, signed []int
+	for i := range obs {
+		if obs[i].Signed() {
+			signed = append(signed, i)
+		} else {
+			plain = append(plain, i)
+		}
+	}
+	if err := s.insertLeaves(ctx, dc, obs, leaves, plain, false); err != nil {
+		return err
+	}
+	return s.insertLeaves(ctx, dc, obs, leaves, signed, true)
+}
+
+func (s *Store) insertLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte, which []int, signed bool) error {
 	w := &s.obs
-	const chunk = 32766 / leafArgs / 4
-	args := make([]any, 0, min(chunk, len(obs))*leafArgs)
-	for start := 0; start < len(obs); {
+	per := 2
+	if signed {
+		per = 7
+	}
+	chunk := 32766 / per / 4
+	args := make([]any, 0, min(chunk, len(which))*per)
+	for start := 0; start < len(which); {
 		n := chunk
-		if rest := len(obs) - start; rest < chunk {
+		if rest := len(which) - start; rest < chunk {
 			n = 1 << (bits.Len(uint(rest)) - 1)
 		}
-		st, err := w.stmt(ctx, dc, leavesSQL(n))
+		st, err := w.stmt(ctx, dc, leavesSQL(n, signed))
 		if err != nil {
 			return err
 		}
 		args = args[:0]
-		for i := start; i < start+n; i++ {
-			chain, seq, key, prev, sig := chainArgs(&obs[i].Chain)
-			args = append(args, idValue(obs[i].ID), leaves[i][:], chain, seq, key, prev, sig)
+		for _, i := range which[start : start+n] {
+			args = append(args, idValue(obs[i].ID), leaves[i][:])
+			if signed {
+				chain, seq, key, prev, sig := chainArgs(&obs[i].Chain)
+				args = append(args, chain, seq, key, prev, sig)
+			}
 		}
 		if _, err := w.exec(ctx, st, args...); err != nil {
 			return fmt.Errorf("leaves %d..%d: %w", start, start+n-1, err)
