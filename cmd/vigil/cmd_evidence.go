@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -20,6 +21,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/store"
 )
 
 func evidenceCommand() *command {
@@ -38,6 +40,10 @@ appended to a witness file outside the store.
 	}
 }
 
+// keyDir is the folder of the signing keys: the flag, else
+// $VIGIL_KEY_DIR, else vigil/keys in the user's config folder
+// ($XDG_CONFIG_HOME, else $HOME/.config), else (no home: a service
+// account, a test) the store's path + ".keys", which the log says.
 func (a *app) keyDir(flagValue string) (string, error) {
 	if flagValue != "" {
 		return flagValue, nil
@@ -45,11 +51,18 @@ func (a *app) keyDir(flagValue string) (string, error) {
 	if d := a.getenv("VIGIL_KEY_DIR"); d != "" {
 		return d, nil
 	}
-	cfg, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("--key-dir: no default (%v): give one", err)
+	if d := a.getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "vigil", "keys"), nil
 	}
-	return filepath.Join(cfg, "vigil", "keys"), nil
+	if h := a.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".config", "vigil", "keys"), nil
+	}
+	if a.dbPath == "" || strings.Contains(a.dbPath, "://") {
+		return "", usagef("--key-dir: no $HOME to put the keys under: give --key-dir")
+	}
+	d := a.dbPath + ".keys"
+	a.log.Warn("no $HOME: signing keys kept beside the store; give --key-dir to keep them elsewhere", "key_dir", d)
+	return d, nil
 }
 
 // logKeyFile and logWitnessFile are the evidence log's key and default
@@ -101,7 +114,7 @@ Examples:
   vigil evidence checkpoint --key-dir /etc/vigil/keys --witness /mnt/worm/evidence.witness
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder)")
+			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
 			witness := fs.String("witness", "", "witness `file` the signed checkpoint is appended to (default evidence-log.witness in --key-dir)")
 			witnessURL := fs.String("witness-url", "", "also POST the signed checkpoint to this `URL`")
 			return func(ctx context.Context, a *app, args []string) error {
@@ -157,7 +170,7 @@ Examples:
 			id := fs.String("target", "", "target `ID` (required)")
 			out := fs.String("out", "", "the bundle `FILE.zip` to write (required)")
 			caseNo := fs.String("case", "", "the case `number` the bundle is made for, recorded in the audit trail")
-			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder)")
+			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
 			witness := fs.String("witness", "", "witness `file` a new checkpoint is appended to (default evidence-log.witness in --key-dir)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *id == "" || *out == "" {
@@ -362,5 +375,134 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	fmt.Fprintf(w, "FAILED: %d problems\n", len(rep.Problems))
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+// sensorKeyFile is a sensor's signing key in a key folder.
+const sensorKeyFile = "sensor.key"
+
+// sensorKey reads the sensor key in dir (the --key-dir flag's value, or
+// its default), making it on first start.
+func (a *app) sensorKey(dirFlag string) (ed25519.PrivateKey, error) {
+	dir, err := a.keyDir(dirFlag)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, sensorKeyFile)
+	key, err := evidence.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("sensor batches signed", "key", path, "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
+	return key, nil
+}
+
+// logCheckpointer returns a service that signs the evidence log every
+// interval (when it grew) and once more when it stops, and the function
+// that signs the last checkpoint once ingest has drained (the service
+// stops before ingest does).
+func (a *app) logCheckpointer(ls store.LogStore, dirFlag string, interval time.Duration) (service func(context.Context) error, final func(context.Context), err error) {
+	key, dir, err := a.logKey(dirFlag)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws := a.logWitnesses(dir, "", "")
+	var last uint64
+	sign := func(ctx context.Context) {
+		n, err := ls.LogSize(ctx)
+		if err != nil || n == last {
+			return
+		}
+		c, err := evidence.MakeCheckpoint(ctx, ls, key, time.Now(), ws...)
+		if err != nil {
+			a.log.Error("evidence log checkpoint", "size", c.Size, "err", err)
+		}
+		if c.Note != nil {
+			last = c.Size
+		}
+	}
+	service = func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				sign(ctx)
+			}
+		}
+	}
+	return service, sign, nil
+}
+
+// keyFlags are the signing flags of the commands that run sensors or
+// ingest.
+type keyFlags struct {
+	dir      string
+	interval time.Duration
+}
+
+func defineKeyFlags(fs *flag.FlagSet) *keyFlags {
+	kf := &keyFlags{}
+	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+	fs.DurationVar(&kf.interval, "evidence-interval", 5*time.Minute, "sign the evidence log's checkpoint this often while observations are stored (and once at the end)")
+	return kf
+}
+
+func sensorKeyCommand() *command {
+	return &command{
+		name:    "key",
+		summary: "Manage the sensor's signing key.",
+		usage:   "vigil sensor key COMMAND",
+		help: `
+A sensor signs each batch of observations it publishes with its ed25519 key,
+sensor.key in --key-dir (made on the sensor's first start, kept outside the
+store). Every key that signed observations stays published: a bundle lists
+every sensor key the evidence log holds observations of.
+`,
+		subs: []*command{sensorKeyRotateCommand()},
+	}
+}
+
+func sensorKeyRotateCommand() *command {
+	return &command{
+		name:    "rotate",
+		summary: "Replace the sensor's signing key with a new one.",
+		usage:   "vigil sensor key rotate [--key-dir DIR]",
+		help: `
+Renames sensor.key in --key-dir to sensor-<UTC time>.key.retired and makes
+a new sensor.key; a sensor started afterwards signs with the new key (a
+running one keeps the key it started with until it is restarted). Prints
+both public keys (hex). Observations signed with the old key still verify:
+their bundles carry the key that signed them.
+
+Examples:
+  vigil sensor key rotate --key-dir /etc/vigil/keys
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			keyDir := fs.String("key-dir", "", "`folder` of the signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+			return func(ctx context.Context, a *app, args []string) error {
+				dir, err := a.keyDir(*keyDir)
+				if err != nil {
+					return err
+				}
+				path := filepath.Join(dir, sensorKeyFile)
+				old, err := evidence.LoadOrCreateKey(path)
+				if err != nil {
+					return err
+				}
+				retired := filepath.Join(dir, "sensor-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key.retired")
+				if err := os.Rename(path, retired); err != nil {
+					return err
+				}
+				key, err := evidence.LoadOrCreateKey(path)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "retired %s (public key %x)\nnew %s (public key %x)\n", retired, old.Public(), path, key.Public())
+				return nil
+			}
+		},
 	}
 }

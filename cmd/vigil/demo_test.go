@@ -284,6 +284,14 @@ func checkLabBundle(t *testing.T, db, target, keyDir string) {
 	if code, out, errOut := vigilRun(t, env, "", "verify", bundle); code != exitOK || !strings.Contains(out, "OK: everything checks") {
 		t.Fatalf("verify of the lab bundle: exit %d\n%s%s", code, out, errOut)
 	}
+	// Every observation of the lab was signed by the demo's sensor, and
+	// every proof and batch checked.
+	code, out, errOut := vigilRun(t, env, "", "verify", "--json", bundle)
+	var rep struct{ Observations, Proofs, Signed, Batches, Unsigned int }
+	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil || rep.Observations == 0 ||
+		rep.Proofs != rep.Observations || rep.Signed != rep.Observations || rep.Batches == 0 || rep.Unsigned != 0 {
+		t.Fatalf("verify --json: exit %d %v %+v\n%s", code, err, rep, errOut)
+	}
 	if b, err := os.ReadFile(filepath.Join(keyDir, "evidence-log.witness")); err != nil || !strings.Contains(string(b), "vigil/evidence-log/v1") {
 		t.Fatalf("no checkpoint in the witness file: %v", err)
 	}

@@ -9,10 +9,12 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -567,13 +569,18 @@ func signed(t testing.TB, obs []observe.Observation) []observe.Observation {
 }
 
 func TestSignedBundleVerifies(t *testing.T) {
-	f := newFixture(t, signed(t, sample(10)))
+	obs := sample(10)
+	// A sensor publishes as its probes end, not in time order.
+	obs[1], obs[2] = obs[2], obs[1]
+	obs[5].Time = obs[5].Time.Add(time.Hour)
+	f := newFixture(t, signed(t, obs))
 	f.checkpoint(t)
 	rep := check(t, f.bundle(t, []string{f.ids[1], f.ids[5], f.ids[6], f.ids[9]}))
 	if !rep.OK() {
 		t.Fatalf("problems: %v", rep.Problems)
 	}
-	// Observations 1, 5-6 and 9 lie in batches 1-4, 5-8 and 9-10.
+	// Observations 1, 5-6 and 9 (in the order published) lie in batches
+	// 1-4, 5-8 and 9-10.
 	if rep.Signed != 4 || rep.Batches != 3 || rep.Unsigned != 0 {
 		t.Fatalf("report %+v", rep)
 	}
@@ -642,5 +649,36 @@ func TestChangedBatchFails(t *testing.T) {
 				t.Errorf("batch %d %s changed: verified", i, k)
 			}
 		}
+	}
+}
+
+var updateFixture = flag.Bool("update-fixture", false, "rewrite internal/evidence/verify/testdata/bundle-v1 (the checked-in bundle 'vigil verify' must keep verifying)")
+
+// TestWriteFixtureBundle writes the checked-in fixture bundle, unzipped
+// (text files), with -update-fixture: synthetic observations (random
+// bytes, lab addresses), signed by a sensor, logged, checkpointed. The
+// verify package's TestFixtureBundleStillVerifies checks it.
+func TestWriteFixtureBundle(t *testing.T) {
+	if !*updateFixture {
+		t.Skip("-update-fixture not given")
+	}
+	f := newFixture(t, signed(t, sample(7)))
+	f.checkpoint(t)
+	names, files := unzip(t, f.bundle(t, f.ids[1:6]))
+	dir := filepath.Join("verify", "testdata", "bundle-v1")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := os.WriteFile(filepath.Join(dir, n), files[n], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vkey, _ := evidence.VerifierKey(f.key.Public().(ed25519.PublicKey))
+	if err := os.WriteFile(filepath.Join("verify", "testdata", "bundle-v1.logkey"), []byte(vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -17,6 +17,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/match"
@@ -83,6 +85,13 @@ type Config struct {
 	// scored (live views).
 	OnCommit func([]observe.Observation)
 
+	// SensorKey, if set, signs what this process's sensors publish: an
+	// evidence.BatchSigner between them and the bus hash-chains every
+	// observation and signs each batch (docs/evidence.md).
+	SensorKey ed25519.PrivateKey
+	// Signer sets the signed batches (zero: evidence.DefaultSignerConfig).
+	Signer evidence.SignerConfig
+
 	// Registry, if set, receives every stage's metrics.
 	Registry prometheus.Registerer
 	// Log receives what the pipeline does; nil discards it.
@@ -119,9 +128,10 @@ type Pipeline struct {
 	log *slog.Logger
 
 	engine   *analysis.Engine
-	consumer bus.Consumer  // what ingest reads; nil with Remote
-	pub      bus.Publisher // what sensors publish to, counted
-	live     match.Live    // the matcher, once a sensor needs it
+	consumer bus.Consumer          // what ingest reads; nil with Remote
+	pub      bus.Publisher         // what sensors publish to, counted
+	signer   *evidence.BatchSigner // between the sensors and pub, with SensorKey
+	live     match.Live            // the matcher, once a sensor needs it
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -167,6 +177,13 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		b := inproc.New(cfg.BusCapacity)
 		p.consumer, p.pub = b, bus.Counted(b, p.busM)
 	}
+	if cfg.SensorKey != nil && p.pub != nil {
+		p.signer = evidence.NewBatchSigner(p.pub, cfg.SensorKey, cfg.Signer)
+		p.pub = p.signer
+		// The first service: it stops last, and Run flushes it again once
+		// every sensor has returned.
+		p.services = append(p.services, part{"batch signer", p.signer.Run})
+	}
 	if cfg.Analysis != nil {
 		e, err := StartAnalysis(ctx, cfg.Analysis, AnalysisConfig{EndpointWindow: cfg.EndpointWindow, IPv6: cfg.IPv6,
 			Watched: func(h hashkind.Hash) bool { return p.live.Load().Contains(h) }, OnAlert: cfg.OnAlert, Log: p.log})
@@ -182,8 +199,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 }
 
 // Publisher is what this process's sensors publish to: the in-process
-// bus, or the remote one, counted either way; nil with NoIngest or a
-// Consumer.
+// bus, or the remote one, counted either way, behind the batch signer
+// when Config.SensorKey is set; nil with NoIngest or a Consumer.
 func (p *Pipeline) Publisher() bus.Publisher { return p.pub }
 
 // Engine is the analysis, or nil when this process runs none.
@@ -236,6 +253,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		err := front.Wait()
 		stopFront()
 		p.log.Info("pipeline: sensors and services stopped")
+		if p.signer != nil {
+			// Every sensor has returned: sign and publish what is held.
+			if ferr := p.signer.Flush(p.bg); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("batch signer: %w", ferr))
+			}
+		}
 		if p.consumer != nil {
 			p.consumer.Close()
 			p.log.Info("pipeline: bus closed; ingest drains what it accepted", "waiting", p.consumer.Len())

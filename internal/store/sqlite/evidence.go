@@ -178,7 +178,7 @@ func (s *Store) LogCheckpoints(ctx context.Context) ([]store.LogCheckpoint, erro
 func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error {
 	for _, id := range ids {
 		found := false
-		err := s.observationsWhere(ctx, `o.id = ?`, []any{idValue(id)}, func(o *observe.Observation) error {
+		err := s.observationsWhere(ctx, `o.id = ?`, `o.seq`, []any{idValue(id)}, func(o *observe.Observation) error {
 			found = true
 			return fn(o)
 		})
@@ -231,7 +231,7 @@ func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first
 // ChainObservations implements store.LogStore.
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
 	next := first
-	err := s.observationsWhere(ctx, `e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, []any{chain, int64(first), int64(head)},
+	err := s.observationsWhere(ctx, `e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, `e.chain_seq`, []any{chain, int64(first), int64(head)},
 		func(o *observe.Observation) error {
 			if o.Chain.Seq != next {
 				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)

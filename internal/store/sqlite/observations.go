@@ -459,15 +459,15 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		where += ` AND o.time_ns < ?`
 		args = append(args, hi)
 	}
-	return s.observationsWhere(ctx, where, args, fn)
+	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
 }
 
 // observationsWhere calls fn for each observation that where selects, in
-// time order (ties in the order they were stored).
-func (s *Store) observationsWhere(ctx context.Context, where string, args []any, fn func(o *observe.Observation) error) error {
+// the order orderBy says.
+func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
 	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id
 		LEFT JOIN evidence_log e ON e.observation_id = o.id WHERE ` + where
-	r, err := s.db.QueryContext(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
+	r, err := s.db.QueryContext(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err
 	}
