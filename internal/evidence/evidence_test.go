@@ -682,3 +682,20 @@ func TestWriteFixtureBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestChainCheckerAtIngest: observations as a sensor published them check,
+// across ingest batches; a field changed on the way fails its batch.
+func TestChainCheckerAtIngest(t *testing.T) {
+	obs := signed(t, sample(10))
+	c := evidence.NewChainChecker()
+	r1, r2 := c.Check(obs[:3]), c.Check(obs[3:])
+	if len(r1.Failures)+len(r2.Failures) != 0 || r1.Signed+r2.Signed != 10 || r1.Batches+r2.Batches != 3 {
+		t.Fatalf("untouched: %+v %+v", r1, r2)
+	}
+	obs = signed(t, sample(10))
+	obs[5].Endpoint.Port++
+	r := evidence.NewChainChecker().Check(obs)
+	if len(r.Failures) != 1 || r.Signed != 6 || r.Batches != 2 || !strings.Contains(r.Failures[0].Error(), "seq 8") {
+		t.Fatalf("changed port: %+v", r)
+	}
+}

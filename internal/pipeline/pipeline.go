@@ -128,10 +128,12 @@ type Pipeline struct {
 	log *slog.Logger
 
 	engine   *analysis.Engine
-	consumer bus.Consumer          // what ingest reads; nil with Remote
-	pub      bus.Publisher         // what sensors publish to, counted
-	signer   *evidence.BatchSigner // between the sensors and pub, with SensorKey
-	live     match.Live            // the matcher, once a sensor needs it
+	consumer bus.Consumer           // what ingest reads; nil with Remote
+	pub      bus.Publisher          // what sensors publish to, counted
+	signer   *evidence.BatchSigner  // between the sensors and pub, with SensorKey
+	checker  *evidence.ChainChecker // checks sensors' signatures as ingest stores
+	checkM   *checkMetrics
+	live     match.Live // the matcher, once a sensor needs it
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -163,7 +165,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Rescore <= 0 {
 		cfg.Rescore = 24 * time.Hour
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, bg: context.WithoutCancel(ctx), busM: bus.NewMetrics(), ingestM: ingest.NewMetrics(), analysisM: newAnalysisMetrics()}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, bg: context.WithoutCancel(ctx), busM: bus.NewMetrics(), ingestM: ingest.NewMetrics(), analysisM: newAnalysisMetrics(),
+		checker: evidence.NewChainChecker(), checkM: newCheckMetrics()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -378,9 +381,18 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	return err
 }
 
-// committed follows each committed batch: the analysis scores it, the
-// live views see it, the tally counts it.
+// committed follows each committed batch: the sensors' signatures are
+// checked (evidence.ChainChecker: counted and logged, nothing changed),
+// the analysis scores it, the live views see it, the tally counts it.
 func (p *Pipeline) committed(batch []observe.Observation) {
+	r := p.checker.Check(batch)
+	p.checkM.batches.Add(float64(r.Batches))
+	if len(r.Failures) > 0 {
+		p.checkM.failures.Add(float64(len(r.Failures)))
+		for _, err := range r.Failures {
+			p.log.Error("ingest: a sensor batch does not check; stored as it came", "err", err)
+		}
+	}
 	if p.engine != nil {
 		p.score(batch)
 	}

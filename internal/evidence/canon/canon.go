@@ -31,6 +31,34 @@ var ErrNotObject = errors.New("not a JSON object")
 // in drop are removed from the top level first (a sensor's hash leaves out
 // what ingest adds).
 func Form(line []byte, drop ...string) ([]byte, error) {
+	m, err := decode(line)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range drop {
+		delete(m, k)
+	}
+	return encode(m)
+}
+
+// Forms returns the canonical form of line, and that form without the
+// top-level keys in drop, reading line once.
+func Forms(line []byte, drop []string) (full, without []byte, err error) {
+	m, err := decode(line)
+	if err != nil {
+		return nil, nil, err
+	}
+	if full, err = encode(m); err != nil {
+		return nil, nil, err
+	}
+	for _, k := range drop {
+		delete(m, k)
+	}
+	without, err = encode(m)
+	return full, without, err
+}
+
+func decode(line []byte) (map[string]any, error) {
 	d := json.NewDecoder(bytes.NewReader(line))
 	d.UseNumber()
 	var m map[string]any
@@ -43,9 +71,10 @@ func Form(line []byte, drop ...string) ([]byte, error) {
 	if d.More() {
 		return nil, fmt.Errorf("%w: more after the object", ErrNotObject)
 	}
-	for _, k := range drop {
-		delete(m, k)
-	}
+	return m, nil
+}
+
+func encode(m map[string]any) ([]byte, error) {
 	prune(m)
 	var b bytes.Buffer
 	e := json.NewEncoder(&b)

@@ -15,7 +15,6 @@ package verify
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -23,7 +22,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -255,35 +256,67 @@ func (o *obsLine) field(key string) string {
 }
 
 func (v *verifier) observations() {
-	sc := bufio.NewScanner(bytes.NewReader(v.files[FileObservations]))
-	sc.Buffer(nil, 16<<20)
-	seen := map[string]bool{}
-	for n := 1; sc.Scan(); n++ {
-		o := obsLine{line: bytes.Clone(sc.Bytes()), n: n}
-		if err := json.Unmarshal(o.line, &o); err != nil {
-			v.rep.fail(FileObservations, fmt.Sprintf("line %d", n), "not an observation: %v", err)
-			continue
+	data := v.files[FileObservations]
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		v.rep.fail(FileObservations, "", "the last line has no newline: the file was cut short or changed")
+	}
+	for n, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(data) > 0 {
+			v.obs = append(v.obs, obsLine{line: line, n: n + 1})
 		}
-		if o.ID == "" || seen[o.ID] {
-			v.rep.fail(FileObservations, o.field("id"), "empty or repeated")
-			continue
+	}
+	// Each line is read and hashed on its own: across the machine's cores.
+	errs := make([]string, len(v.obs))
+	parallel(len(v.obs), func(i int) {
+		o := &v.obs[i]
+		if err := json.Unmarshal(o.line, o); err != nil {
+			errs[i] = fmt.Sprintf("not an observation: %v", err)
+			return
 		}
-		seen[o.ID] = true
-		c, err := canon.Form(o.line)
+		full, sensor, err := canon.Forms(o.line, canon.IngestKeys)
 		if err != nil {
-			v.rep.fail(FileObservations, o.field(""), "%v", err)
-			continue
+			errs[i] = err.Error()
+			return
 		}
-		o.leaf = canon.LeafHash(c)
-		if s, err := canon.Form(o.line, canon.IngestKeys...); err == nil {
-			o.sensorHash = sha256.Sum256(s)
+		o.leaf, o.sensorHash = canon.LeafHash(full), sha256.Sum256(sensor)
+	})
+	seen := map[string]bool{}
+	kept := v.obs[:0]
+	for i, o := range v.obs {
+		switch {
+		case errs[i] != "":
+			v.rep.fail(FileObservations, fmt.Sprintf("line %d", o.n), "%s", errs[i])
+		case o.ID == "" || seen[o.ID]:
+			v.rep.fail(FileObservations, o.field("id"), "empty or repeated")
+		default:
+			seen[o.ID] = true
+			kept = append(kept, o)
 		}
-		v.obs = append(v.obs, o)
 	}
-	if err := sc.Err(); err != nil {
-		v.rep.fail(FileObservations, "", "%v", err)
-	}
+	v.obs = kept
 	v.rep.Observations = len(v.obs)
+}
+
+// parallel calls fn(0..n-1) on as many goroutines as the machine has
+// cores, and returns when all have returned.
+func parallel(n int, fn func(i int)) {
+	workers := min(runtime.GOMAXPROCS(0), max(n, 1))
+	var wg sync.WaitGroup
+	next := make(chan int, workers)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // proofs checks one RFC 6962 inclusion proof per observation.

@@ -25,7 +25,8 @@ func (c *collector) Publish(_ context.Context, o observe.Observation) error {
 // observations (batches of 1,000, as ingest commits them) stored with no
 // log (the store before the log), with the log, and with the log and
 // sensor-signed observations (longer records: key, chain, seq, previous
-// hash, a signature each 256). The variants alternate, rounds times, so
+// hash, a signature each 256), and that with ingest's check of the
+// signatures after each commit (evidence.ChainChecker). The variants alternate, rounds times, so
 // that a neighbour's load falls on all of them alike. The sensor's own
 // signing is reported apart (sign ns/obs).
 func BenchmarkEvidenceLog(b *testing.B) {
@@ -52,10 +53,12 @@ func BenchmarkEvidenceLog(b *testing.B) {
 		name  string
 		noLog bool
 		obs   []observe.Observation
+		check bool // and ingest's ChainChecker after each commit
 	}{
-		{"no-log", true, plain},
-		{"log", false, plain},
-		{"log+signed", false, signedObs},
+		{"no-log", true, plain, false},
+		{"log", false, plain, false},
+		{"log+signed", false, signedObs, false},
+		{"log+signed+checked", false, signedObs, true},
 	}
 	const rounds = 3
 	cpu := make([]time.Duration, len(variants))
@@ -70,11 +73,17 @@ func BenchmarkEvidenceLog(b *testing.B) {
 					b.Fatal(err)
 				}
 				batch := make([]observe.Observation, 0, 1000)
+				checker := evidence.NewChainChecker()
 				for done := 0; done < n; done += 1000 {
 					batch = append(batch[:0], vr.obs[done:min(done+1000, n)]...)
 					t0, c0 := time.Now(), cpuTime()
 					if err := st.InsertObservations(ctx, batch); err != nil {
 						b.Fatal(err)
+					}
+					if vr.check {
+						if r := checker.Check(batch); len(r.Failures) > 0 {
+							b.Fatal(r.Failures[0])
+						}
 					}
 					wall[v] += time.Since(t0)
 					cpu[v] += cpuTime() - c0
