@@ -296,7 +296,7 @@ func verifyCommand() *command {
 	return &command{
 		name:    "verify",
 		summary: "Check an evidence bundle with nothing but the bundle.",
-		usage:   "vigil verify [--log-key KEY] [--json] FILE.zip",
+		usage:   "vigil verify FILE.zip [--log-key KEY] [--json]",
 		help: `
 Checks an evidence bundle ('vigil evidence export') offline: it opens no
 store and no network connection. It checks the manifest's signature and
