@@ -2,10 +2,14 @@ package observe
 
 import (
 	"bytes"
+	"math"
+	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence/canon"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 )
 
 // TestLeafIgnoresKeysAddedEmpty: a record written before a key existed
@@ -108,4 +112,52 @@ func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzCanonicalForm: whatever text and numbers a peer or a file gives,
+// the canonical form written straight from the observation is canon.Form
+// of its JSON line (the form 'vigil verify' computes).
+func FuzzCanonicalForm(f *testing.F) {
+	f.Add("Transmission", "3.00", "national", "1", 48.8049, int64(-1500000), 12, uint64(0))
+	f.Add("bad \xff\xfe", "\u2028\x00", "", "\"", 1e-7, int64(1), -1, uint64(7))
+	f.Fuzz(func(t *testing.T, client, version, list, category string, lat float64, offset int64, have int, seq uint64) {
+		o := Observation{
+			ID: "019ab123-4567-7abc-8def-0123456789ab", Network: NetBitTorrent, Method: MethodPeerProbe,
+			Time:        time.Date(2026, 11, 23, 13, 34, 13, 123456789, time.UTC),
+			Item:        Item{Hash: hashkind.MustNew(hashkind.BTIH, make([]byte, 20)), Matched: []Match{{List: list, Category: category}}},
+			Endpoint:    Endpoint{IP: netip.MustParseAddr("127.0.0.2"), Port: 6881, Transport: "tcp"},
+			Client:      Client{Name: client, Version: version},
+			Possession:  Possession{Level: Partial, PiecesHave: have, PiecesTotal: -1},
+			ClockOffset: time.Duration(offset),
+			Place:       Place{Lat: lat, Subdivisions: []string{category}},
+			Chain:       Chain{Seq: seq, ID: list},
+		}
+		if math.IsNaN(lat) || math.IsInf(lat, 0) {
+			return // no JSON form
+		}
+		if o.Possession.PiecesHave < -1 {
+			o.Possession.PiecesHave = -1
+		}
+		line, err := o.Line()
+		if err != nil {
+			t.Skip()
+		}
+		for _, sensor := range []bool{false, true} {
+			var drop []string
+			if sensor {
+				drop = canon.IngestKeys
+			}
+			want, err := canon.Form(line, drop...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if err := o.appendCanonical(sensor, func(b []byte) { got = bytes.Clone(b) }); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("sensor form %v:\ngot  %s\nwant %s", sensor, got, want)
+			}
+		}
+	})
 }

@@ -12,7 +12,7 @@ import (
 
 // fixture zips the checked-in bundle (testdata/bundle-v1, kept unzipped
 // so that it reads as text), with changed applied to its files.
-func fixture(t *testing.T, changed func(files map[string][]byte)) []byte {
+func fixture(t testing.TB, changed func(files map[string][]byte)) []byte {
 	t.Helper()
 	dir := filepath.Join("testdata", "bundle-v1")
 	ents, err := os.ReadDir(dir)
@@ -112,4 +112,22 @@ func TestFixtureEveryByteOfEveryFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzVerify: whatever a bundle holds, Verify answers (a report or an
+// error), never panics, and never calls a changed fixture good unless it
+// is byte for byte the fixture's content.
+func FuzzVerify(f *testing.F) {
+	good := fixture(f, nil)
+	f.Add(good)
+	f.Add([]byte("PK\x03\x04"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rep, err := Verify(bytes.NewReader(b), int64(len(b)), Options{})
+		if err != nil || !rep.OK() {
+			return
+		}
+		if rep.Observations > 0 && rep.Target == "" {
+			t.Fatalf("verified without a target: %+v", rep)
+		}
+	})
 }
