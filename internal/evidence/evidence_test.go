@@ -24,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	_ "modernc.org/sqlite"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -697,5 +698,25 @@ func TestChainCheckerAtIngest(t *testing.T) {
 	r := evidence.NewChainChecker().Check(obs)
 	if len(r.Failures) != 1 || r.Signed != 6 || r.Batches != 2 || !strings.Contains(r.Failures[0].Error(), "seq 8") {
 		t.Fatalf("changed port: %+v", r)
+	}
+}
+
+// TestCheckpointOfAnUnchangedLogIsStored: a witness never holds a
+// checkpoint the store lacks, also when the log did not grow.
+func TestCheckpointOfAnUnchangedLogIsStored(t *testing.T) {
+	f := newFixture(t, sample(2))
+	w := filepath.Join(t.TempDir(), "w")
+	for i := range 2 {
+		if _, err := evidence.MakeCheckpoint(context.Background(), f.st, f.key, t0.Add(time.Duration(i)*time.Minute), audit.FileWitness{Path: w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cps, err := f.st.LogCheckpoints(context.Background())
+	if err != nil || len(cps) != 2 || !cps[1].Time.After(cps[0].Time) {
+		t.Fatalf("stored %d checkpoints (%v)", len(cps), err)
+	}
+	b, _ := os.ReadFile(w)
+	if n := strings.Count(string(b), verify.LogOrigin); n != 2 {
+		t.Fatalf("witness holds %d notes", n)
 	}
 }

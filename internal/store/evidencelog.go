@@ -31,10 +31,11 @@ type LogStore interface {
 	LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error
 	// LogIndexes returns the leaf index of each id that has one.
 	LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error)
-	// AddLogCheckpoint stores a signed checkpoint; one of a size already
-	// stored is ignored (the first stands).
+	// AddLogCheckpoint stores a signed checkpoint (a log that did not grow
+	// may be signed again, at another time).
 	AddLogCheckpoint(ctx context.Context, c LogCheckpoint) error
-	// LogCheckpoints returns the stored checkpoints, smallest first.
+	// LogCheckpoints returns the stored checkpoints, smallest first, then
+	// oldest first.
 	LogCheckpoints(ctx context.Context) ([]LogCheckpoint, error)
 	// ObservationsByID calls fn for each observation of ids, in the order
 	// of ids; ErrNotFound (wrapped) for one not stored.

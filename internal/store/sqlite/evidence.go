@@ -145,17 +145,16 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 	return out, nil
 }
 
-// AddLogCheckpoint implements store.LogStore. A checkpoint of a size
-// already signed replaces nothing: the first one stands.
+// AddLogCheckpoint implements store.LogStore.
 func (s *Store) AddLogCheckpoint(ctx context.Context, c store.LogCheckpoint) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO evidence_checkpoints (size, root, time_ns, note) VALUES (?,?,?,?)
-		ON CONFLICT (size) DO NOTHING`, int64(c.Size), c.Root, c.Time.UnixNano(), c.Note)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO evidence_checkpoints (size, root, time_ns, note) VALUES (?,?,?,?)`,
+		int64(c.Size), c.Root, c.Time.UnixNano(), c.Note)
 	return err
 }
 
 // LogCheckpoints implements store.LogStore.
 func (s *Store) LogCheckpoints(ctx context.Context) ([]store.LogCheckpoint, error) {
-	r, err := s.db.QueryContext(ctx, `SELECT size, root, time_ns, note FROM evidence_checkpoints ORDER BY size`)
+	r, err := s.db.QueryContext(ctx, `SELECT size, root, time_ns, note FROM evidence_checkpoints ORDER BY size, time_ns`)
 	if err != nil {
 		return nil, err
 	}

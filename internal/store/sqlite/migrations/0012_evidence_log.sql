@@ -25,12 +25,14 @@ CREATE TABLE IF NOT EXISTS evidence_log (
 CREATE INDEX IF NOT EXISTS evidence_log_chain ON evidence_log (chain, chain_seq) WHERE chain IS NOT NULL;
 
 -- Signed checkpoints of the log: its size, its root, and the signed note
--- (C2SP tlog-checkpoint) as it was handed to the witnesses.
+-- (C2SP tlog-checkpoint) as it was handed to the witnesses. A log that did
+-- not grow may be signed again (another time).
 CREATE TABLE IF NOT EXISTS evidence_checkpoints (
-	size    INTEGER PRIMARY KEY,
-	root    BLOB NOT NULL,
+	size    INTEGER NOT NULL,
 	time_ns INTEGER NOT NULL,
-	note    BLOB NOT NULL
+	root    BLOB NOT NULL,
+	note    BLOB NOT NULL,
+	PRIMARY KEY (size, time_ns)
 );
 
 CREATE TRIGGER IF NOT EXISTS evidence_log_no_update BEFORE UPDATE ON evidence_log
@@ -40,3 +42,7 @@ BEGIN SELECT RAISE(ABORT, 'evidence_log is append-only'); END;
 
 -- (IF NOT EXISTS: tests that roll a store back to an older schema version
 -- apply the later migrations again over these tables.)
+CREATE TRIGGER IF NOT EXISTS evidence_checkpoints_no_update BEFORE UPDATE ON evidence_checkpoints
+BEGIN SELECT RAISE(ABORT, 'evidence_checkpoints is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS evidence_checkpoints_no_delete BEFORE DELETE ON evidence_checkpoints
+BEGIN SELECT RAISE(ABORT, 'evidence_checkpoints is append-only'); END;
