@@ -13,6 +13,7 @@
 package evidence
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -102,21 +103,41 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 // Root computes the log's root over its first size leaves, reading them
 // from the store.
 func Root(ctx context.Context, ls LogStore, size uint64) ([]byte, error) {
+	root, _, err := roots(ctx, ls, size, 0)
+	return root, err
+}
+
+// roots computes the root over the first size leaves and, on the way, the
+// root over the first at leaves (nil when at is 0 or above size).
+func roots(ctx context.Context, ls LogStore, size, at uint64) (root, atRoot []byte, err error) {
 	rng := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
-	err := ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
-		return rng.Append(leaf, nil)
+	err = ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
+		if err := rng.Append(leaf, nil); err != nil {
+			return err
+		}
+		if rng.End() == at {
+			r, err := rng.GetRootHash(nil)
+			atRoot = r
+			return err
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rng.End() != size {
-		return nil, fmt.Errorf("evidence log: read %d leaves, want %d", rng.End(), size)
+		return nil, nil, fmt.Errorf("evidence log: read %d leaves, want %d", rng.End(), size)
 	}
 	if size == 0 {
-		return hasher.EmptyRoot(), nil
+		return hasher.EmptyRoot(), nil, nil
 	}
-	return rng.GetRootHash(nil)
+	root, err = rng.GetRootHash(nil)
+	return root, atRoot, err
 }
+
+// ErrLogChanged is returned when the log's leaves no longer give the root
+// of a checkpoint signed before: leaves were changed or removed.
+var ErrLogChanged = errors.New("the evidence log was changed")
 
 // CheckpointNote is the signed note of a checkpoint of size leaves with
 // root, made at t.
@@ -137,7 +158,9 @@ type Witness interface {
 	String() string
 }
 
-// MakeCheckpoint signs the log's current head, stores the checkpoint, then
+// MakeCheckpoint signs the log's current head, after checking that the
+// leaves still give the root of the last checkpoint signed (ErrLogChanged
+// otherwise: nothing is signed), stores the checkpoint, then
 // hands its note to every witness (a witness never holds a checkpoint the
 // store lacks). A log that did not grow since the last checkpoint is
 // signed again (a fresh time), so that on-demand checkpoints always
@@ -147,9 +170,27 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	root, err := Root(ctx, ls, size)
+	cps, err := ls.LogCheckpoints(ctx)
 	if err != nil {
 		return Checkpoint{}, err
+	}
+	var last Checkpoint
+	if len(cps) > 0 {
+		last = cps[len(cps)-1]
+	}
+	if last.Size > size {
+		return Checkpoint{}, fmt.Errorf("%w: %d leaves, the checkpoint signed %s had %d", ErrLogChanged, size, last.Time.Format(time.RFC3339), last.Size)
+	}
+	root, lastRoot, err := roots(ctx, ls, size, last.Size)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if last.Size == size {
+		lastRoot = root
+	}
+	// Never sign over a log whose older part is not what was signed.
+	if last.Size > 0 && !bytes.Equal(lastRoot, last.Root) {
+		return Checkpoint{}, fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint signed %s says %x", ErrLogChanged, last.Size, lastRoot, last.Time.Format(time.RFC3339), last.Root)
 	}
 	n, err := CheckpointNote(size, root, now, key)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -718,5 +719,43 @@ func TestCheckpointOfAnUnchangedLogIsStored(t *testing.T) {
 	b, _ := os.ReadFile(w)
 	if n := strings.Count(string(b), verify.LogOrigin); n != 2 {
 		t.Fatalf("witness holds %d notes", n)
+	}
+}
+
+// TestNoCheckpointOverAChangedLog: a leaf rewritten in the database (the
+// triggers dropped first, as someone with the file could) stops the next
+// checkpoint.
+func TestNoCheckpointOverAChangedLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.InsertObservations(ctx, sample(5)); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertObservations(ctx, sample(7)[5:]); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = evidence.MakeCheckpoint(ctx, st, key, t0.Add(time.Minute))
+	if !errors.Is(err, evidence.ErrLogChanged) {
+		t.Fatalf("checkpoint over a changed leaf: err %v", err)
 	}
 }
