@@ -122,9 +122,13 @@ Examples:
 				if err != nil {
 					return err
 				}
-				sq, err := a.sqliteStore(ctx)
+				st, err := a.store(ctx)
 				if err != nil {
 					return err
+				}
+				sq, ok := st.(store.LogStore)
+				if !ok {
+					return fmt.Errorf("store %s keeps no evidence log", redactDSN(a.dbPath))
 				}
 				c, err := evidence.MakeCheckpoint(ctx, sq, key, time.Now(), a.logWitnesses(dir, *witness, *witnessURL)...)
 				if c.Note == nil {

@@ -22,8 +22,8 @@ type LogCheckpoint struct {
 // observation's LeafHash (observe.Observation.LeafHash, of the row as it
 // will read back); an observation skipped because its id is stored
 // already appends nothing. Leaves are never changed or removed, also when
-// the observation is purged. storetest.RunLogStore is its contract; the
-// SQLite store keeps it, the PostgreSQL store does not yet.
+// the observation is purged. storetest.RunLogStore is its contract; both
+// stores keep it.
 type LogStore interface {
 	// LogSize is the number of leaves.
 	LogSize(ctx context.Context) (uint64, error)

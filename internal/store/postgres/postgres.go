@@ -49,6 +49,11 @@ const (
 
 // Config sets how the store connects and writes.
 type Config struct {
+	// NoEvidenceLog stores observations without appending their leaves
+	// to the evidence log. For benchmarks that measure the log's cost
+	// only: a store that skips the log holds observations no bundle can
+	// prove.
+	NoEvidenceLog bool
 	// Schema is the PostgreSQL schema that holds Vigil's tables; Open
 	// creates it. Lower-case letters, digits and '_', starting with a
 	// letter or '_'. Several stores (tests, say) can share a database in
@@ -117,7 +122,8 @@ type Store struct {
 }
 
 // The PostgreSQL store keeps watch-lists and observations: it is a
-// store.Store and passes storetest. It is not yet the store of anything
+// store.Store and passes storetest; and the evidence log (store.LogStore,
+// storetest.RunLogStore; migration 0004). It is not yet the store of anything
 // else (issue 13), and does not pretend to be: it implements none of the
 // following, so that the wiring answers "keeps no targets" rather than
 // serve empty tables. TestContractsNotYetKept fails when one appears, so
