@@ -759,3 +759,39 @@ func TestNoCheckpointOverAChangedLog(t *testing.T) {
 		t.Fatalf("checkpoint over a changed leaf: err %v", err)
 	}
 }
+
+// TestTranscriptClaimsAreChecked: observations whose transcript does not
+// say what they claim fail, each naming its line and the transcript.
+func TestTranscriptClaimsAreChecked(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	overstated := probe(r, 0, 3, 10)
+	overstated.Possession.PiecesHave = 4 // the bitfield shows 3
+	complete := probe(r, 1, 3, 10)
+	complete.Possession.Level, complete.Possession.PiecesHave = observe.Complete, 3
+	unknownComplete := probe(r, 2, 3, 10)
+	unknownComplete.Possession = observe.Possession{Level: observe.Complete, PiecesHave: -1, PiecesTotal: -1}
+	otherHash := probe(r, 3, 3, 10)
+	otherHash.Item.Hash = hashkind.MustNew(hashkind.BTIH, bytes.Repeat([]byte{1}, 20))
+	otherPeer := probe(r, 4, 3, 10)
+	otherPeer.Client.PeerID = bytes.Repeat([]byte{2}, 20)
+	noTranscript := probe(r, 5, 3, 10)
+	noTranscript.Transcript = observe.Transcript{}
+	badSum := probe(r, 6, 3, 10)
+	badSum.Transcript.SHA256 = make([]byte, 32)
+	obs := []observe.Observation{overstated, complete, unknownComplete, otherHash, otherPeer, noTranscript, badSum}
+	f := newFixture(t, obs)
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	bad := map[int]bool{}
+	for _, p := range rep.Problems {
+		var line int
+		if _, err := fmt.Sscanf(p.Field, "line %d", &line); err == nil && p.File == verify.FileObservations {
+			bad[line] = true
+		}
+	}
+	for i := range obs {
+		if !bad[i+1] {
+			t.Errorf("line %d (%s): no problem named it: %v", i+1, []string{"overstated", "complete", "unknownComplete", "otherHash", "otherPeer", "noTranscript", "badSum"}[i], rep.Problems)
+		}
+	}
+}

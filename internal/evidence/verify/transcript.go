@@ -114,6 +114,10 @@ func (v *verifier) probeClaims(o *obsLine, recs []transcript.Record, item []byte
 		if o.Possession == "partial" {
 			return "partial with an unknown piece count: nothing can be counted in range"
 		}
+		// complete with the piece count unknown rests on a have_all.
+		if _, all := advertised(b[peerwire.HandshakeLen:], 0); !all && o.Possession == "complete" {
+			return "complete with an unknown piece count, but the peer sent no have_all"
+		}
 		return ""
 	}
 	total := *o.PiecesTotal
