@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +134,8 @@ type Pipeline struct {
 	signer   *evidence.BatchSigner  // between the sensors and pub, with SensorKey
 	checker  *evidence.ChainChecker // checks sensors' signatures as ingest stores
 	checkM   *checkMetrics
-	live     match.Live // the matcher, once a sensor needs it
+	checks   chan []observe.Observation // committed batches for the checker, while Run runs
+	live     match.Live                 // the matcher, once a sensor needs it
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -271,9 +273,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	})
 	if p.consumer != nil {
+		// The sensors' signatures are checked on a goroutine of their own,
+		// beside ingest (on another core), in the order committed; it
+		// ends when ingest has returned and it has checked every batch.
+		p.checks = make(chan []observe.Observation, 4)
+		g.Go(func() error {
+			for batch := range p.checks {
+				p.check(batch)
+			}
+			return nil
+		})
 		g.Go(func() error {
 			// Ingest outlives ctx: it stops when the bus is closed and
 			// drained, so that nothing the bus accepted is lost.
+			defer close(p.checks)
 			defer stopBack()
 			defer stopFront() // an exhausted consumer (a file) ends the run
 			err := p.ingest(backCtx)
@@ -382,16 +395,11 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 }
 
 // committed follows each committed batch: the sensors' signatures are
-// checked (evidence.ChainChecker: counted and logged, nothing changed),
-// the analysis scores it, the live views see it, the tally counts it.
+// checked (handed to check, on its own goroutine), the analysis scores
+// it, the live views see it, the tally counts it.
 func (p *Pipeline) committed(batch []observe.Observation) {
-	r := p.checker.Check(batch)
-	p.checkM.batches.Add(float64(r.Batches))
-	if len(r.Failures) > 0 {
-		p.checkM.failures.Add(float64(len(r.Failures)))
-		for _, err := range r.Failures {
-			p.log.Error("ingest: a sensor batch does not check; stored as it came", "err", err)
-		}
+	if p.checks != nil {
+		p.checks <- slices.Clone(batch) // the bus may reuse its slice
 	}
 	if p.engine != nil {
 		p.score(batch)
@@ -400,4 +408,17 @@ func (p *Pipeline) committed(batch []observe.Observation) {
 		p.cfg.OnCommit(batch)
 	}
 	p.tally.add(batch)
+}
+
+// check runs evidence.ChainChecker over a committed batch: what does not
+// check is counted and logged; nothing is changed.
+func (p *Pipeline) check(batch []observe.Observation) {
+	r := p.checker.Check(batch)
+	p.checkM.batches.Add(float64(r.Batches))
+	if len(r.Failures) > 0 {
+		p.checkM.failures.Add(float64(len(r.Failures)))
+		for _, err := range r.Failures {
+			p.log.Error("ingest: a sensor batch does not check; stored as it came", "err", err)
+		}
+	}
 }
