@@ -795,3 +795,24 @@ func TestTranscriptClaimsAreChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeRatesAreThePublishedOnes: the error rates the bundle's README
+// quotes are those docs/accuracy.md publishes; when the measurement is
+// redone, this fails until the README says the new figures.
+func TestReadmeRatesAreThePublishedOnes(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "accuracy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := evidence.Readme("T", evidence.Checkpoint{})
+	for _, pair := range [][2]string{
+		{"commit c464fb0", "after the fixes of issue 10** (commit c464fb0)"},
+		{"announced 4.3% false (30 of 690", "| announced | 690 | 660 | 30 | 4.3% |"},
+		{"ISP rows 21 of 21", "| 21 | 21 | 0 | 0.0% |"},
+		{"0 wrong ISP rows of 37-42", "| seed 2 | 0.0% / 100.0% | 0.0% / 100.0% | 0.0% / 100.0% | 0.0% / 100.0% | 0 (0) | 42 (0) |"},
+	} {
+		if !strings.Contains(readme, pair[0]) || !strings.Contains(string(doc), pair[1]) {
+			t.Errorf("README says %q: docs/accuracy.md no longer has %q (or the README changed)", pair[0], pair[1])
+		}
+	}
+}
