@@ -20,7 +20,7 @@ var pipelineOrder = []string{
 	"bus",
 	"ingest", "geo", "jurisdiction", "pipeline",
 	"store",
-	"analysis",
+	"analysis", "evidence",
 	"isp",
 	"audit", "access",
 	"webviews", "web",

@@ -23,6 +23,7 @@ type backend interface {
 	access.Store
 	audit.BatchStore
 	audit.CheckpointStore
+	store.LogStore
 }
 
 var (

@@ -339,11 +339,24 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 		return err
 	}
 	defer wa.Close()
-	p, err := pipeline.New(ctx, pipeline.Config{Store: d.sq, Analysis: d.sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-		OnAlert: wa.Alert, Geo: d.geo, Rules: d.rules, OnCommit: wa.Publish, Registry: reg, Log: a.log})
+	keyDir := a.getenv("VIGIL_KEY_DIR")
+	if keyDir == "" {
+		keyDir = filepath.Join(f.dir, "keys") // the demo's keys stay in its folder
+	}
+	sensorKey, err := a.sensorKey(keyDir)
 	if err != nil {
 		return err
 	}
+	p, err := pipeline.New(ctx, pipeline.Config{Store: d.sq, Analysis: d.sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
+		OnAlert: wa.Alert, Geo: d.geo, Rules: d.rules, OnCommit: wa.Publish, Registry: reg, Log: a.log, SensorKey: sensorKey})
+	if err != nil {
+		return err
+	}
+	cpSvc, cpFinal, err := a.logCheckpointer(d.sq, keyDir, time.Minute)
+	if err != nil {
+		return err
+	}
+	p.Go("evidence log checkpoints", cpSvc)
 	m := d.lab.Manifest()
 	scfg := bittorrent.LabConfig()
 	scfg.ID, scfg.Identities = "demo-bittorrent", f.identities
@@ -385,6 +398,7 @@ Ctrl-C stops it.
 		p.Go("report", reportEvery(a, p, s, f.every))
 	}
 	err = p.Run(ctx)
+	cpFinal(context.WithoutCancel(ctx))
 	printDemoEnd(context.WithoutCancel(ctx), a, p.Tally(), p.Engine(), d.sq)
 	return err
 }

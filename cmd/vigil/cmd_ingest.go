@@ -30,6 +30,7 @@ Example:
 			busURL := fs.String("bus", "", "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
 			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
 			ef := defineEnrichFlags(fs)
+			kf := defineKeyFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				if *busURL == "" {
 					return usagef("--bus is required")
@@ -64,7 +65,13 @@ Example:
 				if err != nil {
 					return err
 				}
+				svc, final, err := a.logCheckpointer(sq, kf.dir, kf.interval)
+				if err != nil {
+					return err
+				}
+				p.Go("evidence log checkpoints", svc)
 				err = p.Run(ctx)
+				final(context.WithoutCancel(ctx))
 				total := p.Stats().Committed
 				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
 				return err

@@ -137,6 +137,11 @@ Reads the format that 'vigil observations export' writes. A line that does
 not parse stops the import with its line number; nothing is stored. Every
 observation imported is marked unsigned_import: nothing proves which sensor
 made it, so it is shown and scored but never becomes a row of an ISP request.
+A line's sensor signature fields (sensor_key, chain, chain_seq, chain_prev,
+batch_sig) are dropped: an imported line is never sensor evidence, and its
+batch is not in the store to check it against. Each imported observation
+is a leaf of the evidence log like any other: the log proves what was
+stored and when, not who observed it.
 
 Example:
   vigil observations import --format jsonl sensor-paris-2026-11-23.jsonl
@@ -172,6 +177,7 @@ Example:
 						return fmt.Errorf("%s: %w", args[0], err)
 					}
 					o.Mark(observe.MarkUnsigned)
+					o.Chain = observe.Chain{}
 					all = append(all, o)
 				}
 				st, err := a.store(ctx)

@@ -100,6 +100,7 @@ Examples:
 			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: lookups every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
+			kf := defineKeyFlags(fs)
 			discover := fs.Bool("discover", false, "discover torrents by BEP 51 sampling and watch those with a file on a list (by v2 root or single-piece SHA-1)")
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			cf := defineClockFlags(fs)
@@ -141,7 +142,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef)
+				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef, kf)
 				if err != nil {
 					return err
 				}

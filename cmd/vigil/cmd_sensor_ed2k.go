@@ -116,6 +116,7 @@ Examples:
 			keywordEvery := fs.Duration("keyword-every", 0, "how often each keyword is searched (default 1h, 10s with --lab)")
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
+			kf := defineKeyFlags(fs)
 			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			cf := defineClockFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
@@ -183,7 +184,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef)
+				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef, kf)
 				if err != nil {
 					return err
 				}
@@ -205,7 +206,7 @@ Examples:
 // the store (placed and routed at ingest, targets scored as observations
 // are stored) or, with busURL, to NATS JetStream for an ingest elsewhere.
 // done releases what it opened, once the pipeline has run.
-func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
+func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags, kf *keyFlags) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
 	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -220,6 +221,9 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 		}
 	}()
 	pc := pipeline.Config{Store: st, Log: a.log}
+	if pc.SensorKey, err = a.sensorKey(kf.dir); err != nil {
+		return nil, nil, err
+	}
 	if busURL != "" {
 		// Placing and routing happen at the ingest that stores them.
 		jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(busURL), a.log)
@@ -242,6 +246,14 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 	p, err := pipeline.New(ctx, pc)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ls, ok := st.(store.LogStore); ok && busURL == "" {
+		svc, final, err := a.logCheckpointer(ls, kf.dir, kf.interval)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Go("evidence log checkpoints", svc)
+		closers = append(closers, func() { final(context.WithoutCancel(ctx)) })
 	}
 	return p, release, nil
 }

@@ -4,7 +4,7 @@ package main
 // file (cmd_*.go).
 func rootCommand() *command {
 	sensor := sensorCommand()
-	sensor.subs = append(sensor.subs, sensorED2KCommand())
+	sensor.subs = append(sensor.subs, sensorED2KCommand(), sensorKeyCommand())
 	return &command{
 		name:    "vigil",
 		summary: "Find peers sharing known abuse material on P2P networks, from hashes only.",
@@ -43,6 +43,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			agencyCommand(),
 			tokenCommand(),
 			auditCommand(),
+			evidenceCommand(),
+			verifyCommand(),
 			geoCommand(),
 			labCommand(),
 			configCommand(),

@@ -139,6 +139,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	if b, _ := os.ReadFile(csvs[0]); !strings.Contains(string(b), top.Endpoints[0].IP) {
 		t.Fatalf("ISP request CSV does not list the target's endpoint %s:\n%s", top.Endpoints[0].IP, b)
 	}
+	checkLabBundle(t, db, top.ID, filepath.Join(dir, "keys"))
 	if code, out, _ := vigilRun(t, nil, "", "--db", db, "audit", "list", "--action", "export", "--json"); code != exitOK || !strings.Contains(out, "2026/0001") {
 		t.Fatalf("the ISP request export was not audited with its case number:\n%s", out)
 	}
@@ -179,6 +180,12 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 		if len(back[i].Marks) == 0 {
 			back[i].Marks = nil
 		}
+		// An import drops the sensor's signature: a file is never
+		// sensor evidence.
+		if back[i].Signed() || !orig[i].Signed() {
+			t.Fatalf("observation %s: signed %v in the demo store, %v after import; want true, false", orig[i].ID, orig[i].Signed(), back[i].Signed())
+		}
+		orig[i].Chain = observe.Chain{}
 		if !back[i].Equal(&orig[i]) {
 			t.Fatalf("observation %s differs after import:\n%+v\n%+v", orig[i].ID, back[i], orig[i])
 		}
@@ -267,5 +274,31 @@ func checkDemoStory(t *testing.T, db, banner string) {
 	}
 	if !announcedOnly {
 		t.Errorf("no target of the announce-only client at level announced alone (%+v)", all)
+	}
+}
+
+// checkLabBundle exports the target's evidence bundle from a lab run's
+// store and checks it with 'vigil verify': it verifies, and a bundle with
+// one byte of an observation changed does not.
+func checkLabBundle(t *testing.T, db, target, keyDir string) {
+	t.Helper()
+	env := map[string]string{"VIGIL_KEY_DIR": keyDir}
+	bundle := filepath.Join(filepath.Dir(db), target+".zip")
+	if code, out, errOut := vigilRun(t, env, "", "--db", db, "evidence", "export", "--target", target, "--out", bundle); code != exitOK {
+		t.Fatalf("evidence export: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := vigilRun(t, env, "", "verify", bundle); code != exitOK || !strings.Contains(out, "OK: everything checks") {
+		t.Fatalf("verify of the lab bundle: exit %d\n%s%s", code, out, errOut)
+	}
+	// Every observation of the lab was signed by the demo's sensor, and
+	// every proof and batch checked.
+	code, out, errOut := vigilRun(t, env, "", "verify", "--json", bundle)
+	var rep struct{ Observations, Proofs, Signed, Batches, Unsigned int }
+	if err := json.Unmarshal([]byte(out), &rep); code != exitOK || err != nil || rep.Observations == 0 ||
+		rep.Proofs != rep.Observations || rep.Signed != rep.Observations || rep.Batches == 0 || rep.Unsigned != 0 {
+		t.Fatalf("verify --json: exit %d %v %+v\n%s", code, err, rep, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(keyDir, "evidence-log.witness")); err != nil || !strings.Contains(string(b), "vigil/evidence-log/v1") {
+		t.Fatalf("no checkpoint in the witness file: %v", err)
 	}
 }

@@ -46,6 +46,7 @@ var layerTable = []struct {
 		"internal/agency",
 		"internal/bencode",
 		"internal/bep42",
+		"internal/evidence/canon",
 		"internal/hashkind",
 		"internal/sensor/bittorrent/peerid",
 		"internal/sensor/ed2k/cursor",
@@ -83,6 +84,7 @@ var layerTable = []struct {
 		"internal/analysis",
 		"internal/audit",
 		"internal/bus",
+		"internal/evidence/verify",
 		"internal/jurisdiction",
 		"internal/sensor/bittorrent/dhtnode", // issue 12, build 6
 		"internal/sensor/bittorrent/probe",   // issue 12, build 6
@@ -97,6 +99,7 @@ var layerTable = []struct {
 		"internal/audit/audittest",       // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
+		"internal/evidence",
 		"internal/isp",
 		"internal/sensor/bittorrent/discover", // issue 12, build 6
 		"internal/sensor/ed2k/probe",

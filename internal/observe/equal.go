@@ -34,7 +34,9 @@ func (o *Observation) Equal(p *Observation) bool {
 		o.Transcript.Ref == p.Transcript.Ref &&
 		bytes.Equal(o.Transcript.SHA256, p.Transcript.SHA256) &&
 		o.Place.Equal(&p.Place) &&
-		o.Jurisdiction == p.Jurisdiction
+		o.Jurisdiction == p.Jurisdiction &&
+		bytes.Equal(o.Chain.Key, p.Chain.Key) && o.Chain.ID == p.Chain.ID && o.Chain.Seq == p.Chain.Seq &&
+		bytes.Equal(o.Chain.Prev, p.Chain.Prev) && bytes.Equal(o.Chain.BatchSig, p.Chain.BatchSig)
 }
 
 // Equal reports whether two places say the same, build times compared as

@@ -63,6 +63,10 @@ import (
 //	asn, org, vpn, hosting, geo_db, geo_db_build (RFC 3339): where the
 //	address was placed at ingest, and by which database edition
 //	agency, agency_rule  the agency it was routed to, and the rule that did
+//	sensor_key, chain, chain_seq, chain_prev, batch_sig  where the sensor's
+//	                   signed hash chain holds it (hex; chain_seq a number
+//	                   from 1, null when no sensor signed it): see
+//	                   internal/evidence and docs/evidence.md
 //
 // Where the protocol gave nothing a key holds its empty value: "" for text
 // and hex, 0 for numbers, [] for lists. Piece counts are the exception:
@@ -139,6 +143,11 @@ type record struct {
 	GeoDBBuild        string       `json:"geo_db_build"`
 	Agency            string       `json:"agency"`
 	AgencyRule        string       `json:"agency_rule"`
+	SensorKey         string       `json:"sensor_key"`
+	Chain             string       `json:"chain"`
+	ChainSeq          *uint64      `json:"chain_seq"`
+	ChainPrev         string       `json:"chain_prev"`
+	BatchSig          string       `json:"batch_sig"`
 }
 
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
@@ -237,6 +246,14 @@ func toRecord(o *Observation) record {
 		GeoDB:             o.Place.DB,
 		Agency:            o.Jurisdiction.Agency,
 		AgencyRule:        o.Jurisdiction.Rule,
+		SensorKey:         hex.EncodeToString(o.Chain.Key),
+		Chain:             o.Chain.ID,
+		ChainPrev:         hex.EncodeToString(o.Chain.Prev),
+		BatchSig:          hex.EncodeToString(o.Chain.BatchSig),
+	}
+	if o.Chain.Seq > 0 {
+		seq := o.Chain.Seq
+		r.ChainSeq = &seq
 	}
 	if o.ClockKnown {
 		r.ClockOffsetMS, r.ClockUncertainty = Millis(o.ClockOffset), Millis(o.ClockUncertainty)
@@ -369,6 +386,9 @@ func (r *record) observation(o *Observation) error {
 		return err
 	}
 	if o.Transcript.SHA256, err = hexField("transcript_sha256", r.TranscriptSHA256); err != nil {
+		return err
+	}
+	if err := r.chain(o); err != nil {
 		return err
 	}
 	if r.Transcript != "" {
@@ -526,4 +546,22 @@ func (d *Decoder) Decode(o *Observation) error {
 		}
 		return nil
 	}
+}
+
+func (r *record) chain(o *Observation) error {
+	var err error
+	if o.Chain.Key, err = hexField("sensor_key", r.SensorKey); err != nil {
+		return err
+	}
+	if o.Chain.Prev, err = hexField("chain_prev", r.ChainPrev); err != nil {
+		return err
+	}
+	if o.Chain.BatchSig, err = hexField("batch_sig", r.BatchSig); err != nil {
+		return err
+	}
+	o.Chain.ID = r.Chain
+	if r.ChainSeq != nil {
+		o.Chain.Seq = *r.ChainSeq
+	}
+	return nil
 }

@@ -187,6 +187,7 @@ var wantKeys = []string{
 	"client_version", "user_hash", "guid", "transcript", "transcript_ref",
 	"transcript_sha256", "country", "subdivisions", "city", "latitude", "longitude",
 	"asn", "org", "vpn", "hosting", "geo_db", "geo_db_build", "agency", "agency_rule",
+	"sensor_key", "chain", "chain_seq", "chain_prev", "batch_sig",
 }
 
 func keysInOrder(t *testing.T, line []byte) []string {

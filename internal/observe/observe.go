@@ -204,7 +204,25 @@ type Observation struct {
 	// Jurisdiction is the agency the observation was routed to at ingest
 	// (a rules-file agency id), with the rule that decided it.
 	Jurisdiction Jurisdiction
+	// Chain is the observation's place in its sensor's signed hash chain
+	// (internal/evidence); zero when no sensor signed it.
+	Chain Chain
 }
+
+// Chain is where a sensor's hash chain holds an observation. The sensor
+// hashes each observation it publishes (all it wrote, Chain.BatchSig
+// aside), chains the hashes, and signs the chain's head at the end of each
+// batch; BatchSig is that signature, on the batch's last observation.
+type Chain struct {
+	Key      []byte // the sensor's ed25519 public key; nil: not signed
+	ID       string // the chain: one per sensor start (hex)
+	Seq      uint64 // position in the chain, from 1
+	Prev     []byte // the chain hash before this observation (32 bytes)
+	BatchSig []byte // on a batch's last observation: the sensor's signature
+}
+
+// Signed reports whether a sensor signed the observation.
+func (o *Observation) Signed() bool { return len(o.Chain.Key) > 0 }
 
 // Place is what a geo database said of the endpoint's address when the
 // observation was ingested. The observe package keeps its own copy of the

@@ -33,6 +33,7 @@ func (p *Pipeline) register() error {
 	if p.consumer != nil {
 		cs = append(cs, p.ingestM.Collectors()...)
 		cs = append(cs, p.enricher.Collectors()...)
+		cs = append(cs, p.checkM.batches, p.checkM.failures)
 	}
 	if p.engine != nil {
 		cs = append(cs, p.analysisM.received, p.analysisM.processed, p.analysisM.errors, p.engine.Collector())
@@ -51,4 +52,18 @@ func (p *Pipeline) registerAll(cs ...prometheus.Collector) error {
 		}
 	}
 	return nil
+}
+
+// checkMetrics count what ingest's ChainChecker found.
+type checkMetrics struct {
+	batches, failures prometheus.Counter
+}
+
+func newCheckMetrics() *checkMetrics {
+	return &checkMetrics{
+		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_signed_batches_total",
+			Help: "Sensor batches whose hash chain and signature checked as ingest stored them."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_signature_failures_total",
+			Help: "Sensor batches that did not check as ingest stored them (a changed field, a bad signature, missing observations): stored as they came, and logged."}),
+	}
 }

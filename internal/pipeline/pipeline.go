@@ -17,9 +17,11 @@ package pipeline
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -88,6 +91,13 @@ type Config struct {
 	// scored (live views).
 	OnCommit func([]observe.Observation)
 
+	// SensorKey, if set, signs what this process's sensors publish: an
+	// evidence.BatchSigner between them and the bus hash-chains every
+	// observation and signs each batch (docs/evidence.md).
+	SensorKey ed25519.PrivateKey
+	// Signer sets the signed batches (zero: evidence.DefaultSignerConfig).
+	Signer evidence.SignerConfig
+
 	// Registry, if set, receives every stage's metrics.
 	Registry prometheus.Registerer
 	// Log receives what the pipeline does; nil discards it.
@@ -124,10 +134,14 @@ type Pipeline struct {
 	log *slog.Logger
 
 	engine   *analysis.Engine
-	consumer bus.Consumer     // what ingest reads; nil with Remote
-	pub      bus.Publisher    // what sensors publish to, counted
-	live     match.Live       // the matcher, once a sensor needs it
-	enricher *ingest.Enricher // places and routes what ingest reads; nil with no ingest here
+	consumer bus.Consumer           // what ingest reads; nil with Remote
+	pub      bus.Publisher          // what sensors publish to, counted
+	signer   *evidence.BatchSigner  // between the sensors and pub, with SensorKey
+	checker  *evidence.ChainChecker // checks sensors' signatures as ingest stores
+	checkM   *checkMetrics
+	checks   chan []observe.Observation // committed batches for the checker, while Run runs
+	live     match.Live                 // the matcher, once a sensor needs it
+	enricher *ingest.Enricher           // places and routes what ingest reads; nil with no ingest here
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -159,7 +173,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Rescore <= 0 {
 		cfg.Rescore = 24 * time.Hour
 	}
-	p := &Pipeline{cfg: cfg, log: cfg.Log, bg: context.WithoutCancel(ctx), busM: bus.NewMetrics(), ingestM: ingest.NewMetrics(), analysisM: newAnalysisMetrics()}
+	p := &Pipeline{cfg: cfg, log: cfg.Log, bg: context.WithoutCancel(ctx), busM: bus.NewMetrics(), ingestM: ingest.NewMetrics(), analysisM: newAnalysisMetrics(),
+		checker: evidence.NewChainChecker(), checkM: newCheckMetrics()}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,6 +187,13 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	default:
 		b := inproc.New(cfg.BusCapacity)
 		p.consumer, p.pub = b, bus.Counted(b, p.busM)
+	}
+	if cfg.SensorKey != nil && p.pub != nil {
+		p.signer = evidence.NewBatchSigner(p.pub, cfg.SensorKey, cfg.Signer)
+		p.pub = p.signer
+		// The first service: it stops last, and Run flushes it again once
+		// every sensor has returned.
+		p.services = append(p.services, part{"batch signer", p.signer.Run})
 	}
 	if p.consumer != nil {
 		p.enricher = ingest.NewEnricher(cfg.Geo, cfg.Rules)
@@ -191,8 +213,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 }
 
 // Publisher is what this process's sensors publish to: the in-process
-// bus, or the remote one, counted either way; nil with NoIngest or a
-// Consumer.
+// bus, or the remote one, counted either way, behind the batch signer
+// when Config.SensorKey is set; nil with NoIngest or a Consumer.
 func (p *Pipeline) Publisher() bus.Publisher { return p.pub }
 
 // Engine is the analysis, or nil when this process runs none.
@@ -245,6 +267,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		err := front.Wait()
 		stopFront()
 		p.log.Info("pipeline: sensors and services stopped")
+		if p.signer != nil {
+			// Every sensor has returned: sign and publish what is held.
+			if ferr := p.signer.Flush(p.bg); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("batch signer: %w", ferr))
+			}
+		}
 		if p.consumer != nil {
 			p.consumer.Close()
 			p.log.Info("pipeline: bus closed; ingest drains what it accepted", "waiting", p.consumer.Len())
@@ -254,9 +282,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	})
 	if p.consumer != nil {
+		// The sensors' signatures are checked on a goroutine of their own,
+		// beside ingest (on another core), in the order committed; it
+		// ends when ingest has returned and it has checked every batch.
+		p.checks = make(chan []observe.Observation, 4)
+		g.Go(func() error {
+			for batch := range p.checks {
+				p.check(batch)
+			}
+			return nil
+		})
 		g.Go(func() error {
 			// Ingest outlives ctx: it stops when the bus is closed and
 			// drained, so that nothing the bus accepted is lost.
+			defer close(p.checks)
 			defer stopBack()
 			defer stopFront() // an exhausted consumer (a file) ends the run
 			err := p.ingest(backCtx)
@@ -364,9 +403,13 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	return err
 }
 
-// committed follows each committed batch: the analysis scores it, the
-// live views see it, the tally counts it.
+// committed follows each committed batch: the sensors' signatures are
+// checked (handed to check, on its own goroutine), the analysis scores
+// it, the live views see it, the tally counts it.
 func (p *Pipeline) committed(batch []observe.Observation) {
+	if p.checks != nil {
+		p.checks <- slices.Clone(batch) // the bus may reuse its slice
+	}
 	if p.engine != nil {
 		p.score(batch)
 	}
@@ -374,4 +417,17 @@ func (p *Pipeline) committed(batch []observe.Observation) {
 		p.cfg.OnCommit(batch)
 	}
 	p.tally.add(batch)
+}
+
+// check runs evidence.ChainChecker over a committed batch: what does not
+// check is counted and logged; nothing is changed.
+func (p *Pipeline) check(batch []observe.Observation) {
+	r := p.checker.Check(batch)
+	p.checkM.batches.Add(float64(r.Batches))
+	if len(r.Failures) > 0 {
+		p.checkM.failures.Add(float64(len(r.Failures)))
+		for _, err := range r.Failures {
+			p.log.Error("ingest: a sensor batch does not check; stored as it came", "err", err)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -436,5 +439,45 @@ func TestIngestFailureDoesNotHangTheRun(t *testing.T) {
 	}
 	if err := <-published; !errors.Is(err, bus.ErrClosed) {
 		t.Fatalf("the blocked publish returned %v, want an error wrapping bus.ErrClosed", err)
+	}
+}
+
+// TestSignedSensorsAreCheckedAtIngest: with a sensor key, what the sensors
+// publish is hash-chained and signed, the batch held when they stop is
+// still published (the last observation, sent as the sensor stopped,
+// included), and ingest checks every batch.
+func TestSignedSensorsAreCheckedAtIngest(t *testing.T) {
+	st := openStore(t)
+	reg := prometheus.NewRegistry()
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	p, err := New(context.Background(), Config{Store: st, SensorKey: key, Signer: evidence.SignerConfig{BatchSize: 7, Interval: time.Hour},
+		Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFlood(p.Publisher(), 50)
+	addSensor(t, p, "flood", f.run)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	f.waitAccepted(t, 49)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
+		n++
+		if !o.Signed() {
+			t.Errorf("observation %s stored unsigned", o.ID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m := gathered(t, reg)
+	if n != 50 || m["vigil_ingest_signed_batches_total"] != 8 || m["vigil_ingest_signature_failures_total"] != 0 {
+		t.Fatalf("stored %d (want 50); signed batches %v (want 8: 7 of 7 and the last 1), failures %v",
+			n, m["vigil_ingest_signed_batches_total"], m["vigil_ingest_signature_failures_total"])
 	}
 }

@@ -41,7 +41,8 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.va
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
-	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config`
+	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
+	e.chain, e.chain_seq, e.chain_key, e.chain_prev, e.batch_sig`
 
 // stageTable is the per-connection staging table COPY writes into; its
 // rows go at commit. It is created in each writing transaction if missing
@@ -296,7 +297,10 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 				return err
 			}
 			fresh = f
-			return write(ctx, tx, obs, ids)
+			if err := write(ctx, tx, obs, ids); err != nil {
+				return err
+			}
+			return s.appendLeaves(ctx, tx, obs)
 		})
 		if err == nil {
 			s.commitItems(fresh)
@@ -443,13 +447,21 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	if !f.Since.IsZero() {
 		lo = f.Since.UnixNano()
 	}
-	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= $1`
+	where := `o.time_ns >= $1`
 	args := []any{lo}
 	if !f.Until.IsZero() {
-		q += ` AND o.time_ns < $2`
+		where += ` AND o.time_ns < $2`
 		args = append(args, f.Until.UnixNano())
 	}
-	r, err := s.pool.Query(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
+	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
+}
+
+// observationsWhere calls fn for each observation that where selects, in
+// the order orderBy says.
+func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
+	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id
+		LEFT JOIN evidence_log e ON e.obs_seq = o.seq WHERE ` + where
+	r, err := s.pool.Query(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err
 	}
@@ -467,13 +479,17 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			port, listenPort      int32
 			have, total           int64
 			marks, local          string
+			chain                 *string
+			chainSeq              *int64
+			chainKey, prev, sig   []byte
 		)
 		if err := r.Scan(&uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &client, &clientVersion, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
 			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
-			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config); err != nil {
+			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config,
+			&chain, &chainSeq, &chainKey, &prev, &sig); err != nil {
 			return err
 		}
 		switch {
@@ -510,6 +526,9 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		}
 		if err == nil {
 			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
+		}
+		if chain != nil && chainSeq != nil {
+			o.Chain = observe.Chain{Key: chainKey, ID: *chain, Seq: uint64(*chainSeq), Prev: prev, BatchSig: sig}
 		}
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)

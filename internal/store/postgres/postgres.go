@@ -58,6 +58,11 @@ const (
 
 // Config sets how the store connects and writes.
 type Config struct {
+	// NoEvidenceLog stores observations without appending their leaves
+	// to the evidence log. For benchmarks that measure the log's cost
+	// only: a store that skips the log holds observations no bundle can
+	// prove.
+	NoEvidenceLog bool
 	// Schema is the PostgreSQL schema that holds Vigil's tables; Open
 	// creates it. Lower-case letters, digits and '_', starting with a
 	// letter or '_'. Several stores (tests, say) can share a database in
@@ -131,7 +136,8 @@ type Store struct {
 // migration 0004), accesstest (access.Store) and audittest (the audit
 // trail and its checkpoints, migration 0005). webviews.Store, the pages'
 // reads, has no suite of its own: TestParityWithSQLite compares its
-// answers with the SQLite store's over the same observations.
+// answers with the SQLite store's over the same observations. The
+// evidence log (store.LogStore, storetest.RunLogStore; migration 0008) too.
 var (
 	_ store.Store           = (*Store)(nil)
 	_ analysis.Views        = (*Store)(nil)
@@ -139,6 +145,7 @@ var (
 	_ access.Store          = (*Store)(nil)
 	_ audit.BatchStore      = (*Store)(nil)
 	_ audit.CheckpointStore = (*Store)(nil)
+	_ store.LogStore        = (*Store)(nil)
 )
 
 // Open connects to the database named by dsn (a postgres:// URL or

@@ -278,6 +278,16 @@ func TestContractWithValuesInserts(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, cfg) })
 }
 
+func TestLogStoreContract(t *testing.T) {
+	requirePostgres(t)
+	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, DefaultConfig()) })
+	cfg := DefaultConfig()
+	cfg.InsertMethod, cfg.ValuesChunk = InsertValues, 3
+	t.Run("ValuesInserts", func(t *testing.T) {
+		storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, cfg) })
+	})
+}
+
 func migrationRows(t *testing.T, st *Store) (n, maxV int) {
 	t.Helper()
 	if err := st.pool.QueryRow(context.Background(), `SELECT count(*), COALESCE(max(version), 0) FROM schema_migrations`).Scan(&n, &maxV); err != nil {

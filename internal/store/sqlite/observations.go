@@ -39,7 +39,8 @@ const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.net
 	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address,
-	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config`
+	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
+	e.chain, e.chain_seq, e.chain_key, e.chain_prev, e.batch_sig`
 
 const (
 	obsArgs  = 23              // the ? of obsRow
@@ -343,6 +344,33 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 			o.ID = observe.NewID(o.Time)
 		}
 	}
+	// The leaves are hashed on a goroutine of their own while the rows
+	// are written (the writer waits for it before it appends them): the
+	// hashing then costs ingest CPU, not time.
+	var leaves [][32]byte
+	leafErr := make(chan error, 1)
+	if s.cfg.NoEvidenceLog {
+		leafErr <- nil
+	} else {
+		leaves = make([][32]byte, len(obs))
+		go func() {
+			for i := range obs {
+				l, err := obs[i].LeafHash()
+				if err != nil {
+					leafErr <- fmt.Errorf("observation %d (%s): evidence log leaf: %w", i, obs[i].ID, err)
+					return
+				}
+				leaves[i] = l
+			}
+			leafErr <- nil
+		}()
+	}
+	waited := false
+	defer func() {
+		if !waited {
+			<-leafErr
+		}
+	}()
 	chunk := s.cfg.ObservationChunk
 	fresh := newFreshIDs()
 	s.wmu.Lock()
@@ -360,6 +388,15 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 		if err := s.insertObservations(ctx, dc, obs, chunk, fresh); err != nil {
 			tx.Rollback()
 			return err
+		}
+		waited = true
+		if err := <-leafErr; err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := s.appendLeaves(ctx, dc, obs, leaves); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("evidence log: %w", err)
 		}
 		return tx.Commit()
 	})
@@ -431,14 +468,22 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	if !f.Since.IsZero() {
 		lo = f.Since.UnixNano()
 	}
-	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE o.time_ns >= ?`
+	where := `o.time_ns >= ?`
 	args := []any{lo}
 	if !f.Until.IsZero() {
 		hi = f.Until.UnixNano()
-		q += ` AND o.time_ns < ?`
+		where += ` AND o.time_ns < ?`
 		args = append(args, hi)
 	}
-	r, err := s.db.QueryContext(ctx, q+` ORDER BY o.time_ns, o.seq`, args...)
+	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
+}
+
+// observationsWhere calls fn for each observation that where selects, in
+// the order orderBy says.
+func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
+	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id
+		LEFT JOIN evidence_log e ON e.observation_id = o.id WHERE ` + where
+	r, err := s.db.QueryContext(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err
 	}
@@ -455,13 +500,17 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 			port, listenPort         int64
 			have, total              int64
 			marks, local             string
+			chain                    sql.NullString
+			chainSeq                 sql.NullInt64
+			chainKey, prev, sig      []byte
 		)
 		if err := r.Scan(&id, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &o.Client.Name, &o.Client.Version, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
 			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
-			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config); err != nil {
+			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config,
+			&chain, &chainSeq, &chainKey, &prev, &sig); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
@@ -496,6 +545,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 		if err == nil {
 			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
 		}
+		scanChain(chain, chainSeq, chainKey, prev, sig, &o.Chain)
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}

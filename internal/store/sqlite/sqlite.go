@@ -33,6 +33,11 @@ import (
 
 // Config sets how the file is opened.
 type Config struct {
+	// NoEvidenceLog stores observations without appending their leaves
+	// to the evidence log (internal/evidence). For benchmarks that
+	// measure the log's cost only: a store that skips the log holds
+	// observations no bundle can prove.
+	NoEvidenceLog bool
 	// BusyTimeout is how long a statement waits for another process's
 	// lock on the file before failing.
 	BusyTimeout time.Duration

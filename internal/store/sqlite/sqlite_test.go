@@ -190,3 +190,10 @@ func TestMigrationFilesAreNumberedWithoutGaps(t *testing.T) {
 		t.Fatalf("migrations = %+v, want 0001_... first", ms)
 	}
 }
+
+func TestLogStoreContract(t *testing.T) {
+	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore {
+		st, _ := openTemp(t, DefaultConfig())
+		return st
+	})
+}

@@ -1,0 +1,512 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+func evidenceCommand() *command {
+	return &command{
+		name:    "evidence",
+		summary: "Sign the evidence log and export a target's evidence bundle.",
+		usage:   "vigil evidence COMMAND",
+		help: `
+Every observation the store keeps is a leaf of the evidence log, an
+append-only RFC 6962 Merkle log kept in the store (docs/evidence.md,
+"The evidence log"). Its checkpoints are signed with the log's ed25519
+key (a file in --key-dir, made when missing, kept outside the store) and
+appended to a witness file outside the store.
+`,
+		subs: []*command{evidenceCheckpointCommand(), evidenceExportCommand()},
+	}
+}
+
+// keyDir is the folder of the signing keys: the flag, else
+// $VIGIL_KEY_DIR, else vigil/keys in the user's config folder
+// ($XDG_CONFIG_HOME, else $HOME/.config), else (no home: a service
+// account, a test) the store's path + ".keys", which the log says.
+func (a *app) keyDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	if d := a.getenv("VIGIL_KEY_DIR"); d != "" {
+		return d, nil
+	}
+	if d := a.getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "vigil", "keys"), nil
+	}
+	if h := a.getenv("HOME"); h != "" {
+		return filepath.Join(h, ".config", "vigil", "keys"), nil
+	}
+	if a.dbPath == "" || strings.Contains(a.dbPath, "://") {
+		return "", usagef("--key-dir: no $HOME to put the keys under: give --key-dir")
+	}
+	d := a.dbPath + ".keys"
+	a.log.Warn("no $HOME: signing keys kept beside the store; give --key-dir to keep them elsewhere", "key_dir", d)
+	return d, nil
+}
+
+// logKeyFile and logWitnessFile are the evidence log's key and default
+// witness file in a key folder.
+const (
+	logKeyFile     = "evidence-log.key"
+	logWitnessFile = "evidence-log.witness"
+)
+
+func (a *app) logKey(dirFlag string) (ed25519.PrivateKey, string, error) {
+	dir, err := a.keyDir(dirFlag)
+	if err != nil {
+		return nil, "", err
+	}
+	key, err := evidence.LoadOrCreateKey(filepath.Join(dir, logKeyFile))
+	return key, dir, err
+}
+
+func (a *app) logWitnesses(dir, path, url string) []evidence.Witness {
+	if path == "" {
+		path = filepath.Join(dir, logWitnessFile)
+	}
+	var ws []evidence.Witness
+	for _, w := range witnesses(path, url) {
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+func evidenceCheckpointCommand() *command {
+	return &command{
+		name:    "checkpoint",
+		summary: "Sign the evidence log's current size and root now.",
+		usage:   "vigil evidence checkpoint [--key-dir DIR] [--witness PATH] [--witness-url URL]",
+		help: `
+Reads every leaf of the evidence log, computes its RFC 6962 root, signs
+size and root as a C2SP tlog-checkpoint note (origin
+"vigil/evidence-log/v1", key name "vigil-evidence-log", a "time" line),
+stores the checkpoint, then appends the note to the witness file
+(--witness, default evidence-log.witness in --key-dir) and, with
+--witness-url, POSTs it there. The checkpoint is stored before any witness
+sees it.
+
+It prints the size, the root and the log's verifier key (for 'vigil verify
+--log-key').
+
+Examples:
+  vigil evidence checkpoint
+  vigil evidence checkpoint --key-dir /etc/vigil/keys --witness /mnt/worm/evidence.witness
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+			witness := fs.String("witness", "", "witness `file` the signed checkpoint is appended to (default evidence-log.witness in --key-dir)")
+			witnessURL := fs.String("witness-url", "", "also POST the signed checkpoint to this `URL`")
+			return func(ctx context.Context, a *app, args []string) error {
+				key, dir, err := a.logKey(*keyDir)
+				if err != nil {
+					return err
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				sq, ok := st.(store.LogStore)
+				if !ok {
+					return fmt.Errorf("store %s keeps no evidence log", redactDSN(a.dbPath))
+				}
+				c, err := evidence.MakeCheckpoint(ctx, sq, key, time.Now(), a.logWitnesses(dir, *witness, *witnessURL)...)
+				if c.Note == nil {
+					return err
+				}
+				vkey, _ := evidence.VerifierKey(key.Public().(ed25519.PublicKey))
+				fmt.Fprintf(a.stdout, "evidence log checkpoint: size %d, root %x\nlog key %s\n", c.Size, c.Root, vkey)
+				return err
+			}
+		},
+	}
+}
+
+func evidenceExportCommand() *command {
+	return &command{
+		name:    "export",
+		summary: "Write a target's evidence bundle (a zip file that 'vigil verify' checks).",
+		usage:   "vigil evidence export --target ID --out FILE.zip [--case NUMBER] [--key-dir DIR] [--witness PATH]",
+		help: `
+Writes one zip file with the target's observations as stored (each with its
+transcript), an inclusion proof of each in the evidence log against a
+signed checkpoint, the sensors' batch signatures and public keys, the
+watch-list entries the items matched (hash, list, list version, category:
+never content), the target's device links, the annex of its ISP request,
+and a README for a court (levels, marks, the error rates of
+docs/accuracy.md, how to check by hand). A manifest of every file's
+SHA-256 is signed with the log's key.
+
+Before it writes, each observation's stored row is hashed again and
+compared with its leaf: a row edited after it was logged stops the export.
+When the latest checkpoint does not cover every observation of the target,
+a new one is signed first (and handed to the witness, as 'vigil evidence
+checkpoint' does).
+
+The export is recorded in the audit trail, with --case as its purpose
+(default "evidence bundle").
+
+Examples:
+  vigil evidence export --target T-000001-95 --out T-000001-95.zip
+  vigil verify T-000001-95.zip
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			id := fs.String("target", "", "target `ID` (required)")
+			out := fs.String("out", "", "the bundle `FILE.zip` to write (required)")
+			caseNo := fs.String("case", "", "the case `number` the bundle is made for, recorded in the audit trail")
+			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+			witness := fs.String("witness", "", "witness `file` a new checkpoint is appended to (default evidence-log.witness in --key-dir)")
+			return func(ctx context.Context, a *app, args []string) error {
+				if *id == "" || *out == "" {
+					return usagef("--target and --out are required")
+				}
+				purpose := "evidence bundle"
+				if *caseNo != "" {
+					p, err := audit.RequirePurpose(*caseNo)
+					if err != nil {
+						return usagef("--case: %v", err)
+					}
+					purpose = p
+				}
+				key, dir, err := a.logKey(*keyDir)
+				if err != nil {
+					return err
+				}
+				sq, err := a.targetsStore(ctx, true)
+				if err != nil {
+					return err
+				}
+				e, err := bundleOf(ctx, sq, *id, purpose, time.Now())
+				if err != nil {
+					return err
+				}
+				if err := a.auditCLIPurpose(ctx, sq, audit.ActionExport, "target:"+*id, purpose,
+					map[string]any{"what": "evidence-bundle", "observations": len(e.IDs), "file": filepath.Base(*out)}); err != nil {
+					return err
+				}
+				if err := coverCheckpoint(ctx, a, sq, key, dir, *witness, e.IDs); err != nil {
+					return err
+				}
+				var buf bytes.Buffer
+				if err := evidence.WriteBundle(ctx, &buf, sq, key, e); err != nil {
+					return err
+				}
+				if err := os.WriteFile(*out, buf.Bytes(), 0o600); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "wrote %s: target %s, %d observations\n", *out, *id, len(e.IDs))
+				return nil
+			}
+		},
+	}
+}
+
+// coverCheckpoint signs a checkpoint when the latest does not cover ids.
+func coverCheckpoint(ctx context.Context, a *app, sq backend, key ed25519.PrivateKey, dir, witness string, ids []string) error {
+	cps, err := sq.LogCheckpoints(ctx)
+	if err != nil {
+		return err
+	}
+	idx, err := sq.LogIndexes(ctx, ids)
+	if err != nil {
+		return err
+	}
+	need := uint64(0)
+	for _, i := range idx {
+		need = max(need, i+1)
+	}
+	if len(cps) > 0 && cps[len(cps)-1].Size >= need {
+		return nil
+	}
+	_, err = evidence.MakeCheckpoint(ctx, sq, key, time.Now(), a.logWitnesses(dir, witness, "")...)
+	return err
+}
+
+// bundleOf gathers what a target's bundle holds besides the log: its
+// observations (oldest first), the watch-list entries of their items, its
+// links and its ISP request's annex.
+func bundleOf(ctx context.Context, sq backend, id, purpose string, now time.Time) (evidence.Export, error) {
+	d, err := sq.TargetWithTimeline(ctx, id, analysis.AllAgencies, 1<<20)
+	if errors.Is(err, analysis.ErrNotFound) {
+		return evidence.Export{}, fmt.Errorf("target %s: no such target", id)
+	}
+	if err != nil {
+		return evidence.Export{}, err
+	}
+	e := evidence.Export{Target: d.ID, Now: now}
+	seen := map[string]bool{}
+	for _, t := range slices.Backward(d.Timeline) {
+		e.IDs = append(e.IDs, t.ID)
+		key := t.Kind + ":" + t.Hash
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		k, err := hashkind.ParseKind(t.Kind)
+		if err != nil {
+			return e, err
+		}
+		digest, err := hex.DecodeString(t.Hash)
+		if err != nil {
+			return e, fmt.Errorf("timeline hash %q: %w", t.Hash, err)
+		}
+		h, err := hashkind.New(k, digest)
+		if err != nil {
+			return e, err
+		}
+		recs, err := sq.Lookup(ctx, h)
+		if err != nil {
+			return e, err
+		}
+		for _, r := range recs {
+			e.Watch = append(e.Watch, verify.WatchEntry{ItemKind: t.Kind, Item: t.Hash, List: r.List.Name,
+				Version: r.List.Version, Category: r.Entry.Category})
+		}
+	}
+	if e.Links, err = json.Marshal(d.Links); err != nil {
+		return e, err
+	}
+	req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, purpose, isp.DefaultRetention(), now, nil)
+	if err != nil {
+		return e, err
+	}
+	if e.Annex, err = json.Marshal(req.Annex); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+func verifyCommand() *command {
+	return &command{
+		name:    "verify",
+		summary: "Check an evidence bundle with nothing but the bundle.",
+		usage:   "vigil verify FILE.zip [--log-key KEY] [--json]",
+		help: `
+Checks an evidence bundle ('vigil evidence export') offline: it opens no
+store and no network connection. It checks the manifest's signature and
+every file's SHA-256; the checkpoint's signature; each observation's RFC
+6962 inclusion proof against the checkpoint; each sensor batch's hash chain
+and ed25519 signature, and that each signed observation is the one its
+sensor signed; and it decodes each transcript and compares it with what
+the observation claims (the handshake names the info-hash and the peer id,
+the pieces claimed are no more than the peer advertised within the piece
+count, a DHT announce carries the token the sensor gave). It prints what it
+checked and every problem, naming the file and the field.
+
+--log-key pins the log's verifier key (as 'vigil evidence checkpoint'
+prints it, or as the witness's notes are signed): without it, the bundle's
+own key is used, and a forger who rewrote every file could have signed
+them with a key of their own.
+
+Exit status: 0 when everything checks, 1 otherwise.
+
+Examples:
+  vigil verify T-000001-95.zip
+  vigil verify --log-key 'vigil-evidence-log+5e1c6a2f+AQ...' --json T-000001-95.zip
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			logKey := fs.String("log-key", "", "the evidence log's verifier `key` to trust (name+hash+key)")
+			asJSON := fs.Bool("json", false, "print the report as one JSON object")
+			return func(ctx context.Context, a *app, args []string) error {
+				if len(args) != 1 {
+					return usagef("want one bundle FILE.zip")
+				}
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				st, err := f.Stat()
+				if err != nil {
+					return err
+				}
+				rep, err := verify.Verify(f, st.Size(), verify.Options{LogKey: *logKey})
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				if *asJSON {
+					if err := writeIndentedJSON(a.stdout, rep); err != nil {
+						return err
+					}
+				} else {
+					printVerifyReport(a, args[0], rep)
+				}
+				if !rep.OK() {
+					return errSilent
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func printVerifyReport(a *app, name string, rep *verify.Report) {
+	w := a.stdout
+	fmt.Fprintf(w, "bundle %s, target %s\n", name, rep.Target)
+	fmt.Fprintf(w, "log key %s\n", rep.LogKey)
+	fmt.Fprintf(w, "checkpoint %s\n", rep.Checkpoint)
+	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
+	fmt.Fprintf(w, "observations: %d; inclusion proofs checked: %d\n", rep.Observations, rep.Proofs)
+	fmt.Fprintf(w, "sensor batches checked: %d; observations under a checked sensor signature: %d\n", rep.Batches, rep.Signed)
+	if rep.Unsigned > 0 {
+		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
+	}
+	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
+	if rep.OK() {
+		fmt.Fprintln(w, "OK: everything checks")
+		return
+	}
+	fmt.Fprintf(w, "FAILED: %d problems\n", len(rep.Problems))
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+// sensorKeyFile is a sensor's signing key in a key folder.
+const sensorKeyFile = "sensor.key"
+
+// sensorKey reads the sensor key in dir (the --key-dir flag's value, or
+// its default), making it on first start.
+func (a *app) sensorKey(dirFlag string) (ed25519.PrivateKey, error) {
+	dir, err := a.keyDir(dirFlag)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, sensorKeyFile)
+	key, err := evidence.LoadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Info("sensor batches signed", "key", path, "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
+	return key, nil
+}
+
+// logCheckpointer returns a service that signs the evidence log every
+// interval (when it grew) and once more when it stops, and the function
+// that signs the last checkpoint once ingest has drained (the service
+// stops before ingest does).
+func (a *app) logCheckpointer(ls store.LogStore, dirFlag string, interval time.Duration) (service func(context.Context) error, final func(context.Context), err error) {
+	key, dir, err := a.logKey(dirFlag)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws := a.logWitnesses(dir, "", "")
+	var last uint64
+	sign := func(ctx context.Context) {
+		n, err := ls.LogSize(ctx)
+		if err != nil || n == last {
+			return
+		}
+		c, err := evidence.MakeCheckpoint(ctx, ls, key, time.Now(), ws...)
+		if err != nil {
+			a.log.Error("evidence log checkpoint", "size", c.Size, "err", err)
+		}
+		if c.Note != nil {
+			last = c.Size
+		}
+	}
+	service = func(ctx context.Context) error {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				sign(ctx)
+			}
+		}
+	}
+	return service, sign, nil
+}
+
+// keyFlags are the signing flags of the commands that run sensors or
+// ingest.
+type keyFlags struct {
+	dir      string
+	interval time.Duration
+}
+
+func defineKeyFlags(fs *flag.FlagSet) *keyFlags {
+	kf := &keyFlags{}
+	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+	fs.DurationVar(&kf.interval, "evidence-interval", 5*time.Minute, "sign the evidence log's checkpoint this often while observations are stored (and once at the end)")
+	return kf
+}
+
+func sensorKeyCommand() *command {
+	return &command{
+		name:    "key",
+		summary: "Manage the sensor's signing key.",
+		usage:   "vigil sensor key COMMAND",
+		help: `
+A sensor signs each batch of observations it publishes with its ed25519 key,
+sensor.key in --key-dir (made on the sensor's first start, kept outside the
+store). Every key that signed observations stays published: a bundle lists
+every sensor key the evidence log holds observations of.
+`,
+		subs: []*command{sensorKeyRotateCommand()},
+	}
+}
+
+func sensorKeyRotateCommand() *command {
+	return &command{
+		name:    "rotate",
+		summary: "Replace the sensor's signing key with a new one.",
+		usage:   "vigil sensor key rotate [--key-dir DIR]",
+		help: `
+Renames sensor.key in --key-dir to sensor-<UTC time>.key.retired and makes
+a new sensor.key; a sensor started afterwards signs with the new key (a
+running one keeps the key it started with until it is restarted). Prints
+both public keys (hex). Observations signed with the old key still verify:
+their bundles carry the key that signed them.
+
+Examples:
+  vigil sensor key rotate --key-dir /etc/vigil/keys
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			keyDir := fs.String("key-dir", "", "`folder` of the signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+			return func(ctx context.Context, a *app, args []string) error {
+				dir, err := a.keyDir(*keyDir)
+				if err != nil {
+					return err
+				}
+				path := filepath.Join(dir, sensorKeyFile)
+				old, err := evidence.LoadOrCreateKey(path)
+				if err != nil {
+					return err
+				}
+				retired := filepath.Join(dir, "sensor-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key.retired")
+				if err := os.Rename(path, retired); err != nil {
+					return err
+				}
+				key, err := evidence.LoadOrCreateKey(path)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "retired %s (public key %x)\nnew %s (public key %x)\n", retired, old.Public(), path, key.Public())
+				return nil
+			}
+		},
+	}
+}

@@ -1,0 +1,77 @@
+package evidence
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// batchesOf returns the signed sensor batches that hold the signed
+// observations among obs: each from the observation after the previous
+// signed head to its own head, with the sensor hash of every observation
+// in it (hashes only: the other observations' content stays out of the
+// bundle).
+func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]verify.Batch, error) {
+	type span struct {
+		chain       string
+		first, head uint64
+	}
+	done := map[span]bool{}
+	var out []verify.Batch
+	for _, o := range obs {
+		if !o.Signed() {
+			continue
+		}
+		first, head, err := ls.ChainBatch(ctx, o.Chain.ID, o.Chain.Seq)
+		if err != nil {
+			return nil, fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+		sp := span{o.Chain.ID, first, head}
+		if done[sp] {
+			continue
+		}
+		done[sp] = true
+		b := verify.Batch{SensorKey: hex.EncodeToString(o.Chain.Key), Chain: o.Chain.ID, FirstSeq: first}
+		var prev []byte
+		err = ls.ChainObservations(ctx, o.Chain.ID, first, head, func(c *observe.Observation) error {
+			if c.Chain.Seq == first {
+				prev = c.Chain.Prev
+				b.Prev = hex.EncodeToString(prev)
+			}
+			h, err := SensorHash(c)
+			if err != nil {
+				return err
+			}
+			b.Leaves = append(b.Leaves, hex.EncodeToString(h[:]))
+			next := verify.ChainStep(prev, h[:])
+			prev = next[:]
+			if c.Chain.Seq == head {
+				b.Signature = hex.EncodeToString(c.Chain.BatchSig)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+		b.Head = hex.EncodeToString(prev)
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// sensorKeys lists every sensor key the log has seen.
+func sensorKeys(ctx context.Context, ls LogStore) ([]verify.SensorKey, error) {
+	ks, err := ls.SensorKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]verify.SensorKey, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, verify.SensorKey{Sensor: k.Sensor, PublicKey: hex.EncodeToString(k.Key), FirstSeen: k.FirstSeen.Format(time.RFC3339)})
+	}
+	return out, nil
+}

@@ -1,0 +1,98 @@
+package evidence
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// MaxPendingPerChain bounds what a ChainChecker holds of one chain while
+// it waits for the batch's signed head: a sensor's batches are far
+// smaller (DefaultSignerConfig: 256).
+const MaxPendingPerChain = 1 << 16
+
+// ChainChecker checks, as ingest stores them, that sensors' observations
+// are what the sensors signed: it follows each chain (observations may
+// arrive across several ingest batches, in chain order as a sensor
+// publishes them), and at each signed head checks the chain of sensor
+// hashes and the signature. It does not change or drop anything: what it
+// finds is counted and logged, and 'vigil verify' finds the same in a
+// bundle. Not safe for concurrent use.
+type ChainChecker struct {
+	chains map[string]*pendingChain
+}
+
+type pendingChain struct {
+	key    []byte
+	next   uint64 // seq expected next
+	prev   []byte // chain hash before next
+	count  int    // observations since the last head
+	broken bool   // a gap or a bad hash: skip to the next head
+	failed bool   // the last batch did not check
+}
+
+// CheckResult is what Check found in one batch of observations.
+type CheckResult struct {
+	Signed   int     // observations under a signature that checked
+	Batches  int     // signed heads that checked
+	Unsigned int     // observations no sensor signed
+	Failures []error // each signed head that did not check, and why
+}
+
+// NewChainChecker returns an empty ChainChecker.
+func NewChainChecker() *ChainChecker { return &ChainChecker{chains: map[string]*pendingChain{}} }
+
+// Check follows obs (in the order stored).
+func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
+	var r CheckResult
+	for i := range obs {
+		o := &obs[i]
+		if !o.Signed() {
+			r.Unsigned++
+			continue
+		}
+		pc := c.chains[o.Chain.ID]
+		if pc == nil || o.Chain.Seq != pc.next {
+			// A chain seen first mid-way (ingest restarted), or a gap:
+			// follow it from this observation's own prev.
+			if pc != nil && !pc.broken {
+				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d after %d: observations missing or out of order", o.Chain.ID, o.Chain.Seq, pc.next-1))
+			}
+			pc = &pendingChain{key: o.Chain.Key, next: o.Chain.Seq, prev: o.Chain.Prev}
+			c.chains[o.Chain.ID] = pc
+		}
+		if pc.count == 0 && !bytes.Equal(o.Chain.Prev, pc.prev) {
+			// A batch starts from the chain hash its sensor signed last;
+			// after a batch that failed, follow the sensor's own word.
+			if !pc.failed {
+				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d does not follow the batch signed before it", o.Chain.ID, o.Chain.Seq))
+			}
+			pc.prev = o.Chain.Prev
+		}
+		h, err := o.SensorHash()
+		if err != nil || !bytes.Equal(o.Chain.Prev, pc.prev) || !bytes.Equal(o.Chain.Key, pc.key) {
+			pc.broken = true
+		}
+		step := verify.ChainStep(pc.prev, h[:])
+		pc.prev, pc.next = step[:], pc.next+1
+		if pc.count++; pc.count > MaxPendingPerChain {
+			pc.broken = true
+		}
+		if len(o.Chain.BatchSig) == 0 {
+			continue
+		}
+		ok := !pc.broken && ed25519.Verify(ed25519.PublicKey(pc.key), verify.BatchMessage(o.Chain.ID, o.Chain.Seq, pc.prev), o.Chain.BatchSig)
+		pc.failed = !ok
+		if ok {
+			r.Batches++
+			r.Signed += pc.count
+		} else {
+			r.Failures = append(r.Failures, fmt.Errorf("chain %s: the batch signed at seq %d does not check (observation %s): a field was changed after the sensor signed it, or the signature is not the key's", o.Chain.ID, o.Chain.Seq, o.ID))
+		}
+		pc.count, pc.broken = 0, false
+	}
+	return r
+}

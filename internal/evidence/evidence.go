@@ -1,0 +1,259 @@
+// Package evidence keeps what backs an observation once it leaves the
+// sensor: the evidence log (an append-only RFC 6962 Merkle log of every
+// stored observation, whose leaves the store appends in the transaction
+// that stores the observations), its signed checkpoints (C2SP
+// tlog-checkpoint notes, also handed to a witness outside the store), and
+// bundles: a target's observations with their inclusion proofs, the keys,
+// the watch-list entries matched, the links and the ISP annex, which
+// internal/evidence/verify checks with nothing but the bundle.
+//
+// It must never rewrite or drop a leaf, sign a checkpoint over leaves it
+// did not read, or put into a bundle an observation whose stored form no
+// longer hashes to its leaf.
+package evidence
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// Checkpoint is one signed checkpoint of the log.
+type Checkpoint = store.LogCheckpoint
+
+// LogStore is the store's part of the log (store.LogStore).
+type LogStore = store.LogStore
+
+var hasher = rfc6962.DefaultHasher
+
+// ErrNoCheckpoint is returned when a bundle would need a checkpoint that
+// does not cover its observations yet.
+var ErrNoCheckpoint = errors.New("no signed checkpoint covers the observations yet")
+
+// Signer returns the signed-note signer of key under verify.LogKeyName.
+func Signer(key ed25519.PrivateKey) (note.Signer, error) {
+	vkey, err := VerifierKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, err
+	}
+	// vkey is name+hash+base64(alg, key); the signer key is
+	// PRIVATE+KEY+name+hash+base64(alg, seed).
+	parts := strings.Split(vkey, "+")
+	skey := "PRIVATE+KEY+" + verify.LogKeyName + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(append([]byte{1}, key.Seed()...))
+	return note.NewSigner(skey)
+}
+
+// VerifierKey is the log key's signed-note verifier key, as keys.json and
+// 'vigil verify --log-key' give it.
+func VerifierKey(pub ed25519.PublicKey) (string, error) {
+	return note.NewEd25519VerifierKey(verify.LogKeyName, pub)
+}
+
+// LoadOrCreateKey reads the hex ed25519 seed in path, or makes one (0600,
+// in a 0700 folder) when the file does not exist.
+func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		seed := make([]byte, ed25519.SeedSize)
+		if _, err := rand.Read(seed); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("key %s: %w", path, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("key %s: %w", path, err)
+		}
+		if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("key %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("key %s: %w", path, err)
+		}
+		return ed25519.NewKeyFromSeed(seed), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("key %s: want %d bytes in hex", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// Root computes the log's root over its first size leaves, reading them
+// from the store.
+func Root(ctx context.Context, ls LogStore, size uint64) ([]byte, error) {
+	root, _, err := roots(ctx, ls, size, 0)
+	return root, err
+}
+
+// roots computes the root over the first size leaves and, on the way, the
+// root over the first at leaves (nil when at is 0 or above size).
+func roots(ctx context.Context, ls LogStore, size, at uint64) (root, atRoot []byte, err error) {
+	rng := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
+	err = ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
+		if err := rng.Append(leaf, nil); err != nil {
+			return err
+		}
+		if rng.End() == at {
+			r, err := rng.GetRootHash(nil)
+			atRoot = r
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if rng.End() != size {
+		return nil, nil, fmt.Errorf("evidence log: read %d leaves, want %d", rng.End(), size)
+	}
+	if size == 0 {
+		return hasher.EmptyRoot(), nil, nil
+	}
+	root, err = rng.GetRootHash(nil)
+	return root, atRoot, err
+}
+
+// ErrLogChanged is returned when the log's leaves no longer give the root
+// of a checkpoint signed before: leaves were changed or removed.
+var ErrLogChanged = errors.New("the evidence log was changed")
+
+// CheckpointNote is the signed note of a checkpoint of size leaves with
+// root, made at t.
+func CheckpointNote(size uint64, root []byte, t time.Time, key ed25519.PrivateKey) ([]byte, error) {
+	s, err := Signer(key)
+	if err != nil {
+		return nil, err
+	}
+	text := fmt.Sprintf("%s\n%d\n%s\ntime %s\n", verify.LogOrigin, size, base64.StdEncoding.EncodeToString(root),
+		t.UTC().Format(time.RFC3339Nano))
+	return note.Sign(&note.Note{Text: text}, s)
+}
+
+// Witness takes copies of checkpoint notes outside the store
+// (audit.FileWitness and audit.HTTPWitness are ones).
+type Witness interface {
+	Witness(ctx context.Context, note []byte) error
+	String() string
+}
+
+// MakeCheckpoint signs the log's current head, after checking that the
+// leaves still give the root of the last checkpoint signed (ErrLogChanged
+// otherwise: nothing is signed), stores the checkpoint, then
+// hands its note to every witness (a witness never holds a checkpoint the
+// store lacks). A log that did not grow since the last checkpoint is
+// signed again (a fresh time), so that on-demand checkpoints always
+// answer. The witnesses' errors are returned joined, with the checkpoint.
+func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, now time.Time, ws ...Witness) (Checkpoint, error) {
+	size, err := ls.LogSize(ctx)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	cps, err := ls.LogCheckpoints(ctx)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	var last Checkpoint
+	if len(cps) > 0 {
+		last = cps[len(cps)-1]
+	}
+	if last.Size > size {
+		return Checkpoint{}, fmt.Errorf("%w: %d leaves, the checkpoint signed %s had %d", ErrLogChanged, size, last.Time.Format(time.RFC3339), last.Size)
+	}
+	root, lastRoot, err := roots(ctx, ls, size, last.Size)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if last.Size == size {
+		lastRoot = root
+	}
+	// Never sign over a log whose older part is not what was signed.
+	if last.Size > 0 && !bytes.Equal(lastRoot, last.Root) {
+		return Checkpoint{}, fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint signed %s says %x", ErrLogChanged, last.Size, lastRoot, last.Time.Format(time.RFC3339), last.Root)
+	}
+	n, err := CheckpointNote(size, root, now, key)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	c := Checkpoint{Size: size, Root: root, Time: now.UTC(), Note: n}
+	if err := ls.AddLogCheckpoint(ctx, c); err != nil {
+		return Checkpoint{}, fmt.Errorf("evidence log checkpoint: %w", err)
+	}
+	var errs []error
+	for _, w := range ws {
+		if err := w.Witness(ctx, n); err != nil {
+			errs = append(errs, fmt.Errorf("evidence checkpoint at size %d: %w", size, err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// InclusionProofs returns the RFC 6962 inclusion proof of each leaf index
+// in a log of size leaves, reading the leaves once.
+func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []uint64) (map[uint64][][]byte, []byte, error) {
+	want := map[compact.NodeID][]byte{}
+	nodes := make(map[uint64]proofNodes, len(indexes))
+	for _, i := range indexes {
+		n, err := inclusion(i, size)
+		if err != nil {
+			return nil, nil, err
+		}
+		nodes[i] = n
+		for _, id := range n.IDs {
+			want[id] = nil
+		}
+	}
+	visit := func(id compact.NodeID, h []byte) {
+		if _, ok := want[id]; ok {
+			want[id] = h
+		}
+	}
+	rng := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
+	err := ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
+		return rng.Append(leaf, visit)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if rng.End() != size {
+		return nil, nil, fmt.Errorf("evidence log: read %d leaves, want %d", rng.End(), size)
+	}
+	root, err := rng.GetRootHash(visit)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[uint64][][]byte, len(indexes))
+	for i, n := range nodes {
+		hs := make([][]byte, len(n.IDs))
+		for j, id := range n.IDs {
+			if hs[j] = want[id]; hs[j] == nil {
+				return nil, nil, fmt.Errorf("evidence log: node %v of leaf %d's proof not computed", id, i)
+			}
+		}
+		if out[i], err = n.Rehash(hs, hasher.HashChildren); err != nil {
+			return nil, nil, err
+		}
+	}
+	return out, root, nil
+}

@@ -1,0 +1,154 @@
+package verify
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	tlog "github.com/transparency-dev/formats/log"
+)
+
+// ParseCheckpoint reads a checkpoint note's text (C2SP tlog-checkpoint:
+// origin, size, base64 root hash, then extension lines) and checks that
+// its origin is LogOrigin.
+func ParseCheckpoint(text string) (tlog.Checkpoint, error) {
+	var cp tlog.Checkpoint
+	if _, err := cp.Unmarshal([]byte(text)); err != nil {
+		return cp, err
+	}
+	if cp.Origin != LogOrigin {
+		return cp, fmt.Errorf("origin %q, want %q", cp.Origin, LogOrigin)
+	}
+	if len(cp.Hash) != sha256.Size {
+		return cp, fmt.Errorf("root of %d bytes, want %d", len(cp.Hash), sha256.Size)
+	}
+	return cp, nil
+}
+
+// ChainStep is one step of a sensor's hash chain: the chain hash after an
+// observation whose sensor hash is leaf, given the chain hash before it
+// (32 zero bytes before the first).
+func ChainStep(prev, leaf []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(ChainContext))
+	h.Write(prev)
+	h.Write(leaf)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// BatchMessage is what a sensor signs for a batch: the chain, the seq of
+// its head and the head's chain hash.
+func BatchMessage(chain string, seq uint64, head []byte) []byte {
+	return fmt.Appendf(nil, "%s\nchain %s\nseq %d\nhead %x\n", BatchContext, chain, seq, head)
+}
+
+type chainPos struct {
+	key, chain string
+	seq        uint64
+}
+
+type chainEntry struct {
+	leaf, prev string
+}
+
+// batches checks each batch's chain and signature, then that every
+// observation that names a sensor key is in a checked batch, unchanged.
+func (v *verifier) batches() {
+	var bs []Batch
+	if err := strictJSON(v.files[FileBatches], &bs); err != nil {
+		v.rep.fail(FileBatches, "", "not the batches' JSON: %v", err)
+		return
+	}
+	var keys Keys
+	_ = strictJSON(v.files[FileKeys], &keys) // read and checked in keys()
+	published := map[string]bool{}
+	for _, k := range keys.Sensors {
+		published[k.PublicKey] = true
+	}
+	entries := map[chainPos]chainEntry{}
+	for i, b := range bs {
+		field := fmt.Sprintf("[%d]", i)
+		pub, ok := sensorKey(b.SensorKey)
+		if !ok {
+			v.rep.fail(FileBatches, field+".sensor_key", "not a hex ed25519 public key")
+			continue
+		}
+		if !published[b.SensorKey] {
+			v.rep.fail(FileBatches, field+".sensor_key", "not among the sensor keys of %s", FileKeys)
+			continue
+		}
+		prev, err := hex.DecodeString(b.Prev)
+		if err != nil || len(prev) != sha256.Size || len(b.Leaves) == 0 || b.FirstSeq == 0 {
+			v.rep.fail(FileBatches, field, "prev, leaves or first_seq malformed")
+			continue
+		}
+		local := map[chainPos]chainEntry{}
+		bad := false
+		for j, l := range b.Leaves {
+			leaf, err := hex.DecodeString(l)
+			if err != nil || len(leaf) != sha256.Size {
+				v.rep.fail(FileBatches, fmt.Sprintf("%s.leaves[%d]", field, j), "not a hex SHA-256")
+				bad = true
+				break
+			}
+			local[chainPos{b.SensorKey, b.Chain, b.FirstSeq + uint64(j)}] = chainEntry{leaf: l, prev: hex.EncodeToString(prev)}
+			next := ChainStep(prev, leaf)
+			prev = next[:]
+		}
+		if bad {
+			continue
+		}
+		if hex.EncodeToString(prev) != b.Head {
+			v.rep.fail(FileBatches, field+".head", "the chain of leaves leads to %x, not %s", prev, b.Head)
+			continue
+		}
+		sig, err := hex.DecodeString(b.Signature)
+		head := b.FirstSeq + uint64(len(b.Leaves)) - 1
+		if err != nil || !ed25519.Verify(pub, BatchMessage(b.Chain, head, prev), sig) {
+			v.rep.fail(FileBatches, field+".signature", "not the sensor key's signature of chain %s up to seq %d", b.Chain, head)
+			continue
+		}
+		for p, e := range local {
+			entries[p] = e
+		}
+		v.rep.Batches++
+	}
+	for i := range v.obs {
+		v.signedBy(&v.obs[i], entries)
+	}
+}
+
+// signedBy checks that o is the observation its sensor signed.
+func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) {
+	if o.SensorKey == "" {
+		// Not a failure: the report counts it, and says that such an
+		// observation is not sensor evidence (imports, and observations
+		// stored before sensors signed their batches).
+		v.rep.Unsigned++
+		return
+	}
+	e, ok := entries[chainPos{o.SensorKey, o.Chain, o.ChainSeq}]
+	switch {
+	case !ok:
+		v.rep.fail(FileObservations, o.field("chain_seq"), "no checked batch of %s covers sensor key %.16s…, chain %s, seq %d", FileBatches, o.SensorKey, o.Chain, o.ChainSeq)
+	case e.leaf != hex.EncodeToString(o.sensorHash[:]):
+		v.rep.fail(FileObservations, o.field(""), "the sensor signed another content (its hash %s, this line's %x): a field the sensor wrote was changed", e.leaf, o.sensorHash)
+	case e.prev != o.ChainPrev:
+		v.rep.fail(FileObservations, o.field("chain_prev"), "%s, the batch's chain has %s", o.ChainPrev, e.prev)
+	default:
+		v.rep.Signed++
+	}
+}
+
+func hasMark(marks []string, m string) bool {
+	for _, x := range marks {
+		if strings.EqualFold(x, m) {
+			return x == m
+		}
+	}
+	return false
+}

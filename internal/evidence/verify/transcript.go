@@ -1,0 +1,248 @@
+package verify
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+
+	"github.com/vigil-oss/vigil/internal/bencode"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+)
+
+// transcript decodes o's transcript and compares it with o's claims:
+//   - transcript_sha256, when given, is the transcript's SHA-256;
+//   - a BitTorrent peer_probe: the peer's handshake names the item's
+//     info-hash (and the peer id recorded); the pieces it advertised
+//     (bitfield, have, have_all), counted in range, are at least those
+//     claimed, and all of them for complete;
+//   - a dht_announce: the peer's announce_peer names the item and carries
+//     a token, the one the sensor gave if the transcript holds it;
+//   - an eD2K or Kad peer_probe: a packet from the peer names the item.
+//
+// A transcript is decoded with internal/sensor/bittorrent/transcript, the
+// format every network's transcripts use.
+func (v *verifier) transcript(o *obsLine) {
+	if o.TranscriptSHA256 != "" {
+		sum := sha256.Sum256(o.Transcript)
+		if hex.EncodeToString(sum[:]) != o.TranscriptSHA256 {
+			v.rep.fail(FileObservations, o.field("transcript_sha256"), "the transcript's SHA-256 is %x", sum)
+			return
+		}
+	}
+	if len(o.Transcript) == 0 {
+		if o.Network == "bittorrent" && o.Method == "peer_probe" && !hasMark(o.Marks, "unsigned_import") {
+			v.rep.fail(FileObservations, o.field("transcript"), "a peer probe without its transcript: nothing shows the peer said what is claimed")
+		}
+		return
+	}
+	recs, err := transcript.Decode(o.Transcript)
+	if err != nil {
+		v.rep.fail(FileObservations, o.field("transcript"), "does not decode: %v", err)
+		return
+	}
+	item, err := hex.DecodeString(o.Item)
+	if err != nil {
+		v.rep.fail(FileObservations, o.field("item"), "not hex")
+		return
+	}
+	var problem string
+	switch {
+	case o.Network == "bittorrent" && o.Method == "peer_probe":
+		problem = v.probeClaims(o, recs, item)
+	case o.Network == "bittorrent" && o.Method == "dht_announce":
+		problem = announceClaims(recs, item)
+	case (o.Network == "ed2k" || o.Network == "kad") && o.Method == "peer_probe":
+		problem = "no packet from the peer names the item"
+		for _, r := range recs {
+			if r.Type == transcript.Received && bytes.Contains(r.Data, item) {
+				problem = ""
+				break
+			}
+		}
+	}
+	if problem != "" {
+		v.rep.fail(FileObservations, o.field("transcript"), "%s", problem)
+		return
+	}
+	v.rep.Transcripts++
+}
+
+// stream is the bytes received from the first peer that sent any, up to
+// the first gap (what follows a gap cannot be parsed in place).
+func stream(recs []transcript.Record) []byte {
+	var peer string
+	var b []byte
+	for _, r := range recs {
+		if r.Gap() {
+			break
+		}
+		if r.Type != transcript.Received {
+			continue
+		}
+		if peer == "" {
+			peer = r.Peer
+		}
+		if r.Peer == peer {
+			b = append(b, r.Data...)
+		}
+	}
+	return b
+}
+
+func (v *verifier) probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
+	b := stream(recs)
+	if len(b) < peerwire.HandshakeLen {
+		return "no whole handshake from the peer"
+	}
+	hs, err := peerwire.ParseHandshake(b[:peerwire.HandshakeLen])
+	if err != nil {
+		return "the peer's handshake: " + err.Error()
+	}
+	if len(item) < 20 || !bytes.Equal(hs.InfoHash[:], item[:20]) {
+		return "the peer's handshake names info-hash " + hex.EncodeToString(hs.InfoHash[:]) + ", not the item"
+	}
+	if o.PeerID != "" && o.PeerID != hex.EncodeToString(hs.PeerID[:]) {
+		return "the peer's handshake gives peer id " + hex.EncodeToString(hs.PeerID[:]) + ", not " + o.PeerID
+	}
+	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
+		return ""
+	}
+	if o.PiecesTotal == nil {
+		if o.Possession == "partial" {
+			return "partial with an unknown piece count: nothing can be counted in range"
+		}
+		// complete with the piece count unknown rests on a have_all.
+		if _, all := advertised(b[peerwire.HandshakeLen:], 0); !all && o.Possession == "complete" {
+			return "complete with an unknown piece count, but the peer sent no have_all"
+		}
+		return ""
+	}
+	total := *o.PiecesTotal
+	shown, all := advertised(b[peerwire.HandshakeLen:], total)
+	have := total
+	if o.PiecesHave != nil {
+		have = *o.PiecesHave
+	}
+	switch {
+	case have > total:
+		return "pieces_have exceeds pieces_total"
+	case have > shown:
+		return "the peer advertised " + itoa(shown) + " pieces in range, the observation claims " + itoa(have)
+	case o.Possession == "complete" && !all && shown < total:
+		return "complete, but the peer advertised " + itoa(shown) + " of " + itoa(total) + " pieces"
+	}
+	return ""
+}
+
+// advertised counts the distinct pieces below total that the peer's
+// bitfield, have and have_all messages name (whatever their order: the
+// sensor's stricter reading may count fewer, never more), and whether it
+// sent have_all.
+func advertised(b []byte, total int) (int, bool) {
+	seen := make(map[int]bool)
+	all := false
+	for len(b) >= 4 {
+		n := binary.BigEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-4) {
+			break
+		}
+		msg := b[4 : 4+n]
+		b = b[4+n:]
+		if n == 0 {
+			continue
+		}
+		switch peerwire.MsgID(msg[0]) {
+		case peerwire.Bitfield:
+			for i := 0; i < total && i/8 < len(msg)-1; i++ {
+				if msg[1+i/8]&(0x80>>(i%8)) != 0 {
+					seen[i] = true
+				}
+			}
+		case peerwire.Have:
+			if len(msg) == 5 {
+				if i := int(binary.BigEndian.Uint32(msg[1:])); i < total {
+					seen[i] = true
+				}
+			}
+		case peerwire.HaveAll:
+			all = true
+		}
+	}
+	if all {
+		return total, true
+	}
+	return len(seen), false
+}
+
+// announceClaims finds the peer's announce_peer for the item with a
+// token; if the transcript holds the sensor's reply giving a token, the
+// announce must carry that one.
+func announceClaims(recs []transcript.Record, item []byte) string {
+	given := map[string]bool{}
+	for _, r := range recs {
+		if r.Type != transcript.Sent {
+			continue
+		}
+		if d, ok := decodeDict(r.Data); ok {
+			if resp, ok := d.Get("r"); ok {
+				if rd, ok := resp.(bencode.Dict); ok {
+					if t, ok := rd.Get("token"); ok {
+						if tb, ok := t.([]byte); ok {
+							given[string(tb)] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, r := range recs {
+		if r.Type != transcript.Received {
+			continue
+		}
+		d, ok := decodeDict(r.Data)
+		if !ok {
+			continue
+		}
+		if q, _ := d.Get("q"); !isBytes(q, "announce_peer") {
+			continue
+		}
+		a, _ := d.Get("a")
+		ad, ok := a.(bencode.Dict)
+		if !ok {
+			continue
+		}
+		ih, _ := ad.Get("info_hash")
+		if ihb, ok := ih.([]byte); !ok || len(item) < 20 || !bytes.Equal(ihb, item[:20]) {
+			continue
+		}
+		tok, _ := ad.Get("token")
+		tb, ok := tok.([]byte)
+		if !ok || len(tb) == 0 {
+			return "the announce_peer carries no token"
+		}
+		if len(given) > 0 && !given[string(tb)] {
+			return "the announce_peer's token is not one the sensor gave"
+		}
+		return ""
+	}
+	return "no announce_peer from the peer names the item"
+}
+
+func decodeDict(b []byte) (bencode.Dict, bool) {
+	v, err := bencode.Decode(b, 8)
+	if err != nil {
+		return nil, false
+	}
+	d, ok := v.(bencode.Dict)
+	return d, ok
+}
+
+func isBytes(v any, s string) bool {
+	b, ok := v.([]byte)
+	return ok && string(b) == s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,177 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+)
+
+// LogStore is a store that keeps the evidence log.
+type LogStore interface {
+	store.Store
+	store.LogStore
+}
+
+// RunLogStore runs the contract of store.LogStore (the evidence log). open
+// must return a new, empty store for t and close it when t ends.
+func RunLogStore(t *testing.T, open func(t *testing.T) LogStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, st LogStore)
+	}{
+		{"LeavesFollowStoredObservations", testLeavesFollowStoredObservations},
+		{"RedeliveryAppendsNoLeaf", testRedeliveryAppendsNoLeaf},
+		{"ChainRoundTripsAndBatches", testChainRoundTripsAndBatches},
+		{"CheckpointsKeptInOrder", testCheckpointsKeptInOrder},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+func leaves(t *testing.T, st LogStore) [][]byte {
+	t.Helper()
+	n, err := st.LogSize(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	if err := st.LogLeaves(context.Background(), 0, n, func(i uint64, leaf []byte) error {
+		if i != uint64(len(out)) {
+			t.Fatalf("leaf %d handed out as %d", len(out), i)
+		}
+		out = append(out, bytes.Clone(leaf))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Every stored observation has a leaf, the hash of the row as it reads
+// back, at the index LogIndexes gives.
+func testLeavesFollowStoredObservations(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 5))
+	obs := make([]observe.Observation, 40)
+	for i := range obs {
+		obs[i] = Observation(r, t0.Add(time.Duration(i)*time.Second), i)
+	}
+	insert(t, st, slices.Clone(obs[:25]))
+	insert(t, st, slices.Clone(obs[25:]))
+	ls := leaves(t, st)
+	if len(ls) != len(obs) {
+		t.Fatalf("%d leaves for %d observations", len(ls), len(obs))
+	}
+	ids := make([]string, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].ID
+	}
+	idx, err := st.LogIndexes(ctx, append(ids, "01a00000-0000-7000-8000-000000000000"))
+	if err != nil || len(idx) != len(obs) {
+		t.Fatalf("LogIndexes: %d of %d (%v)", len(idx), len(obs), err)
+	}
+	err = st.ObservationsByID(ctx, ids, func(o *observe.Observation) error {
+		h, err := o.LeafHash()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(h[:], ls[idx[o.ID]]) {
+			t.Errorf("observation %s: read back, hashes to %x, its leaf %d is %x", o.ID, h, idx[o.ID], ls[idx[o.ID]])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ObservationsByID(ctx, []string{"01a00000-0000-7000-8000-000000000000"}, func(*observe.Observation) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ObservationsByID of an unknown id: %v", err)
+	}
+}
+
+func testRedeliveryAppendsNoLeaf(t *testing.T, st LogStore) {
+	r := rand.New(rand.NewPCG(6, 6))
+	obs := []observe.Observation{Observation(r, t0, 1), Observation(r, t0.Add(time.Second), 2)}
+	insert(t, st, slices.Clone(obs))
+	before := leaves(t, st)
+	insert(t, st, slices.Clone(obs))
+	if after := leaves(t, st); len(after) != len(before) {
+		t.Fatalf("a redelivered batch grew the log from %d to %d leaves", len(before), len(after))
+	}
+}
+
+// A sensor's chain reads back with the observation, and its batches are
+// found by chain and seq.
+func testChainRoundTripsAndBatches(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 7))
+	key := bytes.Repeat([]byte{9}, 32)
+	obs := make([]observe.Observation, 6)
+	for i := range obs {
+		// Out of time order, as a sensor publishes when its probes end.
+		obs[i] = Observation(r, t0.Add(time.Duration(6-i)*time.Second), i)
+		obs[i].Chain = observe.Chain{Key: key, ID: "c0ffee", Seq: uint64(i + 1), Prev: bytes.Repeat([]byte{byte(i)}, 32)}
+	}
+	obs[2].Chain.BatchSig = bytes.Repeat([]byte{1}, 64)
+	obs[5].Chain.BatchSig = bytes.Repeat([]byte{2}, 64)
+	insert(t, st, slices.Clone(obs))
+	first, head, err := st.ChainBatch(ctx, "c0ffee", 4)
+	if err != nil || first != 4 || head != 6 {
+		t.Fatalf("ChainBatch(4) = %d, %d, %v; want 4, 6", first, head, err)
+	}
+	if first, head, err = st.ChainBatch(ctx, "c0ffee", 1); err != nil || first != 1 || head != 3 {
+		t.Fatalf("ChainBatch(1) = %d, %d, %v; want 1, 3", first, head, err)
+	}
+	var got []observe.Observation
+	if err := st.ChainObservations(ctx, "c0ffee", 1, 6, func(o *observe.Observation) error {
+		got = append(got, *o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 6 {
+		t.Fatalf("ChainObservations gave %d", len(got))
+	}
+	for i := range got {
+		if !got[i].Equal(&obs[i]) {
+			t.Errorf("seq %d: read back %+v, want %+v", i+1, got[i].Chain, obs[i].Chain)
+		}
+	}
+	keys, err := st.SensorKeys(ctx)
+	if err != nil || len(keys) != 1 || !bytes.Equal(keys[0].Key, key) || keys[0].Sensor != obs[0].Sensor.ID {
+		t.Fatalf("SensorKeys = %+v, %v", keys, err)
+	}
+	more := Observation(r, t0.Add(time.Hour), 9)
+	more.Chain = observe.Chain{Key: key, ID: "c0ffee", Seq: 7, Prev: make([]byte, 32)}
+	insert(t, st, []observe.Observation{more})
+	if _, _, err := st.ChainBatch(ctx, "c0ffee", 7); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a batch whose head is not stored: %v", err)
+	}
+}
+
+func testCheckpointsKeptInOrder(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	for _, c := range []store.LogCheckpoint{
+		{Size: 5, Root: []byte("r5"), Time: t0.Add(time.Minute), Note: []byte("n5")},
+		{Size: 3, Root: []byte("r3"), Time: t0, Note: []byte("n3")},
+		{Size: 5, Root: []byte("r5"), Time: t0.Add(2 * time.Minute), Note: []byte("n5b")},
+	} {
+		if err := st.AddLogCheckpoint(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cps, err := st.LogCheckpoints(ctx)
+	if err != nil || len(cps) != 3 {
+		t.Fatalf("%d checkpoints (%v)", len(cps), err)
+	}
+	if cps[0].Size != 3 || string(cps[1].Note) != "n5" || string(cps[2].Note) != "n5b" || !cps[2].Time.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("checkpoints out of order: %+v", cps)
+	}
+}
