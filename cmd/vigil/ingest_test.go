@@ -66,7 +66,7 @@ func ingestFromJetStream(t *testing.T, db string) {
 	runCtx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := run(runCtx, []string{"--db", db, "ingest", "--bus", url, "--rules", "example:france", "--geo-db", writeLabGeo(t)},
+	code := run(runCtx, []string{"--db", db, "ingest", "--bus", url, "--rules", "example:france", "--geo-db", writeLabGeo(t), "--key-dir", t.TempDir()},
 		strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	if code != exitOK || !strings.Contains(out.String(), "40 observations stored") {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())

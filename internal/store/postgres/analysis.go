@@ -1237,7 +1237,8 @@ func maxTime(a, b time.Time) time.Time {
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, ` + obsIDCol + `, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
 	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
-	o.transcript_sha256, o.port, o.client, o.client_version, o.pieces_have, o.pieces_total
+	o.transcript_sha256, o.port, o.client, o.client_version, o.pieces_have, o.pieces_total,
+	o.clock_uncertainty_ns, o.sensor_version, o.build_commit, o.build_modified
 	FROM analysis_timeline t JOIN observations o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
@@ -1288,6 +1289,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				var (
 					e                     entry
 					ns, offset            int64
+					unc                   *int64
 					level                 string
 					matched, place        []byte
 					hash, tsum            []byte
@@ -1298,7 +1300,8 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				t := &e.t
 				if err := r.Scan(&e.seq, &t.ID, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
 					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port,
-					&client, &clientVersion, &t.PiecesHave, &t.PiecesTotal); err != nil {
+					&client, &clientVersion, &t.PiecesHave, &t.PiecesTotal,
+					&unc, &t.Build.Version, &t.Build.Commit, &t.Build.Modified); err != nil {
 					return err
 				}
 				t.Client, t.ClientVersion = string(client), string(clientVersion)
@@ -1320,7 +1323,10 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				// the port it declared but was sent from another, and an ISP
 				// row needs the port of the conversation.
 				t.Time, t.Endpoint, t.Hash = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), uint16(port)).String(), hx
-				t.ClockOffset = time.Duration(offset)
+				// NULL uncertainty: the offset is unknown (0 means nothing).
+				if unc != nil {
+					t.ClockKnown, t.ClockOffset, t.ClockUncertainty = true, time.Duration(offset), time.Duration(*unc)
+				}
 				if t.Level, err = observe.ParseLevel(level); err != nil {
 					return err
 				}

@@ -35,9 +35,11 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	// The schema as migration 0005 left it (0007 undone too: migrations
-	// apply from the highest version recorded).
+	// The schema as migration 0005 left it (0007 and 0008 undone too:
+	// migrations apply from the highest version recorded).
 	for _, q := range []string{
+		`DROP TABLE evidence_log, evidence_checkpoints`,
+		`DROP FUNCTION vigil_evidence_append_only`,
 		`ALTER TABLE leads DROP COLUMN keywords, DROP COLUMN networks, DROP COLUMN sources`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns, DROP COLUMN build_commit, DROP COLUMN build_modified,
 			DROP COLUMN sensor_config`,
