@@ -169,7 +169,9 @@ A lead is an unwatched file for a human to review, never a match: another
 file of a watched torrent (FOUND BY torrent, with the endpoints that served
 it), or a file an analyst's keyword search returned ('vigil sensor ed2k
 --keywords': FOUND BY suspect: keyword search, at no endpoint; --json gives the
-keywords and the source count the network claimed). Confirming one puts
+keywords and the source count the network claimed). SEEN counts the
+sightings with watched items (in torrents, at ENDPOINTS); SEARCH RESULTS
+the keyword search results that named the file, which name no one. Confirming one puts
 its hash on the local-confirmed list, so that the sensors watch it from
 their next start.
 
@@ -195,9 +197,9 @@ Example:
 					return writeIndentedJSON(a.stdout, leads)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tFOUND BY\tSTATE\t")
+				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tSEARCH RESULTS\tFOUND BY\tSTATE\t")
 				for _, l := range leads {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, leadOrigin(l), l.State)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, l.Searched, leadOrigin(l), l.State)
 				}
 				_ = tw.Flush()
 				fmt.Fprintf(a.stdout, "%d leads\n", total)

@@ -303,11 +303,14 @@ type Lead struct {
 	Watched   []string      `json:"watched"`  // the watched items it was seen with
 	// Keywords are the analyst's keywords whose searches returned the
 	// file, Networks the networks that returned it (ed2k: a server's
-	// search; kad), and Sources the most clients a server or a Kad node
-	// said had it (their word: -1 when none said). A search result names
-	// no endpoint: a suspect lead is seen at none.
+	// search; kad), Searched how many search results named it, and
+	// Sources the most clients a server or a Kad node said had it (their
+	// word: -1 when none said). A search result names no endpoint: a
+	// suspect lead is seen at none, and Count (sightings with watched
+	// items) and Endpoints do not count searches.
 	Keywords  []string  `json:"keywords,omitempty"`
 	Networks  []string  `json:"networks,omitempty"`
+	Searched  int       `json:"searched"`
 	Sources   int       `json:"sources"`
 	Endpoints int       `json:"endpoints"`
 	State     string    `json:"state"`

@@ -48,7 +48,7 @@ func TestMigration0009SplitsAnIPPortSeenAYearApart(t *testing.T) {
 		`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT 1, time_ns, seq FROM observations`,
 		`INSERT INTO analysis_state (key, value) VALUES ('watermark', 3), ('next_seq', 2)`,
 		`DROP TABLE analysis_homes`,
-		`ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
+		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
 		`ALTER TABLE agencies DROP COLUMN address`,         // 0011's
 		`DELETE FROM schema_migrations WHERE version >= 9`, // migrations apply from MAX(version)
 	} {
