@@ -180,7 +180,8 @@ func TestED2KKeywordSearchesBecomeSuspectLeads(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	p, err := New(ctx, Config{Store: st, Analysis: st, Enricher: labEnricher(t)})
+	labGeo, labRules := labEnrichment(t)
+	p, err := New(ctx, Config{Store: st, Analysis: st, Geo: labGeo, Rules: labRules})
 	if err != nil {
 		t.Fatal(err)
 	}
