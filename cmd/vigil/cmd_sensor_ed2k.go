@@ -283,7 +283,8 @@ func printED2KStats(w io.Writer, st ed2k.Stats) {
 		fmt.Fprintln(w)
 	}
 	if st.KeywordSearches > 0 {
-		fmt.Fprintf(w, "%d keyword searches: %d results of watched hashes, %d suspect leads\n", st.KeywordSearches, st.KeywordWatched, st.Suspects)
+		fmt.Fprintf(w, "%d keyword searches: %d results of watched hashes, %d results recorded in suspect leads ('vigil leads list')\n",
+			st.KeywordSearches, st.KeywordWatched, st.Suspects)
 	}
 	if st.Kad.Unsolicited+st.Kad.Obfuscated+st.Kad.Refused > 0 {
 		fmt.Fprintf(w, "Kad datagrams dropped: %d unsolicited, %d obfuscated, %d out of scope\n", st.Kad.Unsolicited, st.Kad.Obfuscated, st.Kad.Refused)

@@ -53,7 +53,8 @@ func keywordWords(kws []string) [][]string {
 // answers off the point, or a late answer to another search), a watched
 // hash is counted (its sources are asked for as every watched hash's
 // are, each round), and every other file, once per search, goes to
-// OnSuspect. Nothing of them is logged.
+// OnSuspect, and is counted as a suspect only if it recorded it.
+// Nothing of them is logged.
 func (s *Sensor) results(kw string, words []string, network string, at time.Time, fs []found) {
 	seen := make(map[[16]byte]int, len(fs))
 	var out []Suspect
@@ -81,8 +82,11 @@ func (s *Sensor) results(kw string, words []string, network string, at time.Time
 		out = append(out, Suspect{Keyword: kw, Network: network, Hash: h, Name: f.name, Size: f.size, Sources: f.sources, Time: at.UTC()})
 	}
 	for _, sp := range out {
-		s.suspects.Add(1)
-		s.cfg.OnSuspect(sp)
+		if s.cfg.OnSuspect(sp) {
+			s.suspects.Add(1)
+		} else {
+			s.drop("keyword_result_no_lead")
+		}
 	}
 }
 

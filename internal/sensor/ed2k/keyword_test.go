@@ -63,10 +63,11 @@ func TestKeywordSearchesMakeSuspectsNotObservations(t *testing.T) {
 	cfg.SearchEvery, cfg.KeywordEvery = 300*time.Millisecond, 300*time.Millisecond
 	cfg.KadBootstrap, cfg.Servers = lab.Bootstrap(3), []netip.AddrPort{lab.Server.Addr()}
 	cfg.Keywords = []string{"lab-keyword-alpha"}
-	cfg.OnSuspect = func(sp Suspect) {
+	cfg.OnSuspect = func(sp Suspect) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		suspects[sp.Network+" "+sp.Hash.Hex()] = sp
+		return true
 	}
 	logs := &syncBuffer{}
 	col := &collector{}
@@ -133,7 +134,7 @@ func TestKeywordsWithoutALeadSinkOrAWordAreRefused(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("keywords without OnSuspect accepted")
 	}
-	cfg.OnSuspect = func(Suspect) {}
+	cfg.OnSuspect = func(Suspect) bool { return true }
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

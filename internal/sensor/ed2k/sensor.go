@@ -99,9 +99,11 @@ type Config struct {
 	Keywords     []string
 	KeywordEvery time.Duration
 	// OnSuspect receives the files keyword searches return that the
-	// sensor does not watch: leads for review. Required with Keywords;
-	// called from the search loops, it must not block for long.
-	OnSuspect func(Suspect)
+	// sensor does not watch: leads for review. It reports whether the
+	// file was recorded in a suspect lead (false: a list names it, a
+	// known-benign one say, or it could not be stored). Required with
+	// Keywords; called from the search loops, it must not block for long.
+	OnSuspect func(Suspect) bool
 	// UserHash is the sensor's user hash (random when zero).
 	UserHash [16]byte
 	// Budget bounds what the sensor sends (per address, in flight).
@@ -165,7 +167,9 @@ type Stats struct {
 	KadSearches                            uint64
 	// KeywordSearches counts keyword searches (servers and Kad);
 	// KeywordWatched the results whose hash is watched; Suspects the
-	// unwatched files handed to OnSuspect.
+	// results OnSuspect recorded in suspect leads (a file several
+	// searches return counts each time; those it did not record are
+	// dropped, keyword_result_no_lead).
 	KeywordSearches, KeywordWatched, Suspects uint64
 	Kad                                       kad.Stats
 	Probes, ProbeFailures                     uint64
