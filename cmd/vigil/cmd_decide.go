@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -199,7 +200,7 @@ Example:
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tSEARCH RESULTS\tFOUND BY\tSTATE\t")
 				for _, l := range leads {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, l.Searched, leadOrigin(l), l.State)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", inert(l.Key), inert(l.Path), l.Size, l.Count, l.Endpoints, l.Searched, leadOrigin(l), l.State)
 				}
 				_ = tw.Flush()
 				fmt.Fprintf(a.stdout, "%d leads\n", total)
@@ -207,6 +208,20 @@ Example:
 			}
 		},
 	}
+}
+
+// inert is s as a terminal shows it harmlessly: a file name comes from
+// a torrent's metadata or a server's search result, i.e. from anyone,
+// and one with a line break, a tab, an escape or a bidirectional control
+// would forge rows or drive the analyst's terminal. Such a name is shown
+// quoted, its controls escaped (Go syntax); any other as it is.
+func inert(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // leadOrigin says how a lead was found: in watched torrents, by keyword
