@@ -143,3 +143,34 @@ func TestKeywordsWithoutALeadSinkOrAWordAreRefused(t *testing.T) {
 		t.Fatalf("a keyword without a word of 3 bytes: %v", err)
 	}
 }
+
+// TestKeywordResultWithAHugeNameIsDropped: a server or node names files
+// as it likes (a tag string of up to 64 KiB); a suspect lead is kept in
+// the analysis's memory for good, so a name longer than any file system
+// allows is dropped and counted, never handed on.
+func TestKeywordResultWithAHugeNameIsDropped(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4661")}
+	cfg.Keywords = []string{"lab-keyword-alpha"}
+	var got []Suspect
+	cfg.OnSuspect = func(sp Suspect) bool { got = append(got, sp); return true }
+	s, err := New(cfg, g, &collector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := "lab-keyword-alpha " + strings.Repeat("x", 60<<10) + ".bin"
+	s.results(cfg.Keywords[0], keywordWords(cfg.Keywords)[0], observe.NetED2K, time.Now(), []found{
+		{hash: [16]byte{1}, name: huge, size: 10, sources: 1},
+		{hash: [16]byte{2}, name: "lab-keyword-alpha 02.bin", size: 10, sources: 1},
+	})
+	if len(got) != 1 || got[0].Name != "lab-keyword-alpha 02.bin" {
+		t.Fatalf("suspects %d (first name %d bytes); want only the one with a file name's length", len(got), len(got[0].Name))
+	}
+	if n := s.Stats().Dropped["keyword_result_name_too_long"]; n != 1 {
+		t.Fatalf("dropped %v", s.Stats().Dropped)
+	}
+}
