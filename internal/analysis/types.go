@@ -319,6 +319,16 @@ type Lead struct {
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 }
 
+// OnTarget is the lead as a target's page (and its API and exports)
+// shows it: a lead is there for the torrents it was seen in at the
+// target's endpoints, so what keyword searches said of it (the
+// analyst's keywords, the networks, the results, the sources a server
+// claimed) stays with the leads' review and is left out.
+func (l Lead) OnTarget() Lead {
+	l.Keywords, l.Networks, l.Searched, l.Sources = nil, nil, 0, -1
+	return l
+}
+
 // LeadQuery selects leads.
 type LeadQuery struct {
 	State  string // "" for all

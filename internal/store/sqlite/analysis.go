@@ -1106,7 +1106,7 @@ func (s *Store) targetLeads(ctx context.Context, d *analysis.TargetDetail) error
 			return err
 		}
 		for _, l := range ls {
-			d.Leads = append(d.Leads, l.Lead)
+			d.Leads = append(d.Leads, l.Lead.OnTarget())
 		}
 	}
 	sort.Slice(d.Leads, func(i, j int) bool { return d.Leads[i].Key < d.Leads[j].Key })
