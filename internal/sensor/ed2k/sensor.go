@@ -400,6 +400,10 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 	cfg := server.DefaultConfig()
 	cfg.Dial, cfg.UserHash, cfg.AnswerWait, cfg.TranscriptLimit, cfg.Clock = s.dial, s.cfg.UserHash, s.cfg.ServerWait, s.cfg.TranscriptLimit, s.cfg.Clock
 	backoff := time.Second
+	// When the keywords were last searched on this server: kept across
+	// sessions, or a server that ends the session on each search would
+	// be logged in to and searched again at once, in a loop.
+	var searched time.Time
 	for ctx.Err() == nil {
 		sess, err := server.Login(ctx, cfg, addr)
 		if err != nil {
@@ -413,7 +417,7 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 		}
 		backoff = time.Second
 		s.serverLogins.Add(1)
-		err = s.askServer(ctx, sess)
+		err = s.askServer(ctx, sess, &searched)
 		sess.Close()
 		if err != nil && ctx.Err() == nil {
 			s.serverErrors.Add(1)
@@ -423,9 +427,11 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 	return nil
 }
 
-func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
+// askServer asks sess for the sources of every watched hash each
+// SearchEvery and, after a round, searches the keywords if they were not
+// searched on this server (*searched) within KeywordEvery.
+func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *time.Time) error {
 	words := keywordWords(s.cfg.Keywords)
-	var searched time.Time
 	for {
 		start := s.now()
 		for _, w := range s.watchList() {
@@ -439,8 +445,8 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
 			}
 			s.recordServer(ctx, sess, w, found)
 		}
-		if len(words) > 0 && (searched.IsZero() || s.now().Sub(searched) >= s.cfg.KeywordEvery) {
-			searched = s.now()
+		if len(words) > 0 && (searched.IsZero() || s.now().Sub(*searched) >= s.cfg.KeywordEvery) {
+			*searched = s.now()
 			if err := s.searchServer(ctx, sess, words); err != nil {
 				return err
 			}
