@@ -415,14 +415,26 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 			backoff = min(2*backoff, 5*time.Minute)
 			continue
 		}
-		backoff = time.Second
 		s.serverLogins.Add(1)
+		started := s.now()
 		err = s.askServer(ctx, sess, &searched)
 		sess.Close()
 		if err != nil && ctx.Err() == nil {
 			s.serverErrors.Add(1)
 			s.log.Warn("eD2K server session ended", "server", addr, "err", err)
 		}
+		// A session that lasted a round's interval is logged in to again
+		// at once; one that ended sooner waits as a failed login does, or
+		// a server that ends every session would have the sensor log in
+		// again and again, in a loop.
+		if s.now().Sub(started) >= s.cfg.SearchEvery {
+			backoff = time.Second
+			continue
+		}
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Minute)
 	}
 	return nil
 }
