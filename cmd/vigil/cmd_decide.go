@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -169,7 +170,9 @@ A lead is an unwatched file for a human to review, never a match: another
 file of a watched torrent (FOUND BY torrent, with the endpoints that served
 it), or a file an analyst's keyword search returned ('vigil sensor ed2k
 --keywords': FOUND BY suspect: keyword search, at no endpoint; --json gives the
-keywords and the source count the network claimed). Confirming one puts
+keywords and the source count the network claimed). SEEN counts the
+sightings with watched items (in torrents, at ENDPOINTS); SEARCH RESULTS
+the keyword search results that named the file, which name no one. Confirming one puts
 its hash on the local-confirmed list, so that the sensors watch it from
 their next start.
 
@@ -195,9 +198,9 @@ Example:
 					return writeIndentedJSON(a.stdout, leads)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tFOUND BY\tSTATE\t")
+				fmt.Fprintln(tw, "KEY\tPATH\tSIZE\tSEEN\tENDPOINTS\tSEARCH RESULTS\tFOUND BY\tSTATE\t")
 				for _, l := range leads {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\t\n", l.Key, l.Path, l.Size, l.Count, l.Endpoints, leadOrigin(l), l.State)
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t\n", inert(l.Key), inert(l.Path), l.Size, l.Count, l.Endpoints, l.Searched, leadOrigin(l), l.State)
 				}
 				_ = tw.Flush()
 				fmt.Fprintf(a.stdout, "%d leads\n", total)
@@ -205,6 +208,20 @@ Example:
 			}
 		},
 	}
+}
+
+// inert is s as a terminal shows it harmlessly: a file name comes from
+// a torrent's metadata or a server's search result, i.e. from anyone,
+// and one with a line break, a tab, an escape or a bidirectional control
+// would forge rows or drive the analyst's terminal. Such a name is shown
+// quoted, its controls escaped (Go syntax); any other as it is.
+func inert(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // leadOrigin says how a lead was found: in watched torrents, by keyword

@@ -59,7 +59,8 @@ servers and to check part maps).
   skipped; each needs a word of 3 bytes or more, as eMule splits names at
   white space and ()[]{}<>,._-!?:;\/"). Every --keyword-every (default 1h,
   10s with --lab) each is searched on every server (OP_SEARCHREQUEST, its
-  words joined by AND) and in Kad (KADEMLIA2_SEARCH_KEY_REQ for its first
+  words joined by AND; after a round of source requests, so no more often
+  than --search-every, and once an interval whatever the sessions) and in Kad (KADEMLIA2_SEARCH_KEY_REQ for its first
   word, at the nodes closest to it). A result is a file as the network
   indexes it (name, size, hash, the number of clients the server or node
   says have it), never an observation of anyone: results whose names lack
@@ -303,7 +304,8 @@ func printED2KStats(w io.Writer, st ed2k.Stats) {
 		fmt.Fprintln(w)
 	}
 	if st.KeywordSearches > 0 {
-		fmt.Fprintf(w, "%d keyword searches: %d results of watched hashes, %d suspect leads\n", st.KeywordSearches, st.KeywordWatched, st.Suspects)
+		fmt.Fprintf(w, "%d keyword searches: %d results of watched hashes, %d results recorded in suspect leads ('vigil leads list')\n",
+			st.KeywordSearches, st.KeywordWatched, st.Suspects)
 	}
 	if st.Kad.Unsolicited+st.Kad.Obfuscated+st.Kad.Refused > 0 {
 		fmt.Fprintf(w, "Kad datagrams dropped: %d unsolicited, %d obfuscated, %d out of scope\n", st.Kad.Unsolicited, st.Kad.Obfuscated, st.Kad.Refused)

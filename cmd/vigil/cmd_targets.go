@@ -306,7 +306,7 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 	if len(d.Leads) > 0 {
 		fmt.Fprintln(w, "\nAssociated files for review (never matches by themselves):")
 		for _, l := range d.Leads {
-			fmt.Fprintf(w, "  %s  %s  %d bytes  seen %d times  %s\n", l.Key, l.Path, l.Size, l.Count, l.State)
+			fmt.Fprintf(w, "  %s  %s  %d bytes  seen %d times  %s\n", inert(l.Key), inert(l.Path), l.Size, l.Count, l.State)
 		}
 	}
 	fmt.Fprintln(w, "\nTimeline (newest first):")

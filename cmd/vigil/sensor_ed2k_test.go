@@ -155,7 +155,7 @@ func TestSensorED2KKeywordsMakeSuspectLeads(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(summary, "keyword searches") || !strings.Contains(summary, "1 suspect leads") {
+	if !strings.Contains(summary, "keyword searches") || !strings.Contains(summary, "1 results recorded in suspect leads") {
 		t.Fatalf("summary:\n%s", summary)
 	}
 	for _, secret := range []string{other.Name, hex.EncodeToString(other.Hash[:]), "keyword-alpha"} {
@@ -198,5 +198,96 @@ func TestSensorED2KFailingStartReleasesWithoutPanic(t *testing.T) {
 	code, _, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", "127.0.0.1:1", "--duration", "1ns", "--geo-db", geoFiles.City)
 	if code == exitOK {
 		t.Fatalf("a sensor whose pipeline could not start exited 0: %s", errOut)
+	}
+}
+
+// TestSensorED2KSummaryCountsNoBenignFileAsALead: a file a keyword search
+// returns that is on a known-benign list is no lead; the summary must not
+// count it as one (it said "1 suspect leads" while 'vigil leads list' had
+// none).
+func TestSensorED2KSummaryCountsNoBenignFileAsALead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	edk, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 23, Server: true, Files: 2, Clients: 2,
+		Names: []string{"lab-keyword-alpha 01.bin", "lab-keyword-alpha 02.bin"},
+		Base:  netip.MustParseAddr("127.118.0.0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edk.Close()
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	f, other := edk.Files[0], edk.Files[1]
+	line := func(x *labed2k.File) string {
+		return fmt.Sprintf("ed2k://|file|%s|%d|%s|/\n", x.Name, x.Size, hex.EncodeToString(x.Hash[:]))
+	}
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", writeFile(t, dir, "lab.ed2k", line(f))); code != exitOK {
+		t.Fatalf("import: %s", errOut)
+	}
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "benign", "--negative", writeFile(t, dir, "benign.ed2k", line(other))); code != exitOK {
+		t.Fatalf("import benign: %s", errOut)
+	}
+	kw := writeFile(t, dir, "keywords.txt", "lab-keyword-alpha\n")
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, summary, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", edk.Server.Addr().String(), "--listen", "127.118.255.1",
+		"--lab", "--duration", "3s", "--keywords", kw, "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN)
+	if code != exitOK || !strings.Contains(summary, "keyword searches") {
+		t.Fatalf("exit %d: %s%s", code, summary, errOut)
+	}
+	if code, out, _ := vigilRun(t, env, "", "leads", "list"); code != exitOK || !strings.Contains(out, "0 leads") {
+		t.Fatalf("leads list:\n%s", out)
+	}
+	if strings.Contains(summary, "1 suspect lead") || !strings.Contains(summary, "0 results recorded in suspect leads") {
+		t.Fatalf("summary counts a known-benign file as a suspect lead:\n%s", summary)
+	}
+}
+
+// TestLeadsListShowsHostileNamesInert: a file name comes from a server's
+// or a Kad node's search result, i.e. from anyone. One with a line break
+// and terminal escapes must not forge a row of 'vigil leads list' (here a
+// lead found in a torrent at 9 endpoints) nor reach the analyst's
+// terminal as control codes.
+func TestLeadsListShowsHostileNamesInert(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	forged := "lab-keyword-alpha x.bin\x1b[2K\nbtih:0000000000000000000000000000000000000000  forged.bin  1  9  9  0  torrent  confirmed"
+	edk, err := labed2k.StartNet(ctx, labed2k.NetConfig{Seed: 24, Server: true, Files: 2, Clients: 2,
+		Names: []string{"lab-keyword-alpha 01.bin", forged},
+		Base:  netip.MustParseAddr("127.119.0.0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer edk.Close()
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
+	f := edk.Files[0]
+	list := writeFile(t, dir, "lab.ed2k", fmt.Sprintf("ed2k://|file|%s|%d|%s|/\n", f.Name, f.Size, hex.EncodeToString(f.Hash[:])))
+	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
+		t.Fatalf("import: %s", errOut)
+	}
+	kw := writeFile(t, dir, "keywords.txt", "lab-keyword-alpha\n")
+	geoFiles, err := lab.WriteGeo(filepath.Join(dir, "geo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, summary, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", edk.Server.Addr().String(), "--listen", "127.119.255.1",
+		"--lab", "--duration", "3s", "--keywords", kw, "--geo-db", geoFiles.City, "--asn-db", geoFiles.ASN); code != exitOK ||
+		!strings.Contains(summary, "1 results recorded in suspect leads") {
+		t.Fatalf("exit %d: %s%s", code, summary, errOut)
+	}
+	code, out, _ := vigilRun(t, env, "", "leads", "list")
+	if code != exitOK || !strings.Contains(out, "1 leads") {
+		t.Fatalf("leads list:\n%s", out)
+	}
+	if strings.ContainsRune(out, '\x1b') {
+		t.Errorf("a terminal escape reached the output:\n%q", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "btih:") {
+			t.Errorf("a file name forged a row:\n%s", out)
+		}
 	}
 }

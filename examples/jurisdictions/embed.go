@@ -1,6 +1,9 @@
-// Package jurisdictions embeds the example rules files, so that the demo
-// and 'vigil serve' without a --rules file route observations the way the
-// examples document. A deployment names its own file with --rules.
+// Package jurisdictions embeds the example rules files, so that
+// --rules example:NAME (the demo, 'vigil agency import', the sensors'
+// and ingest's enrichment, 'vigil geo lookup', 'vigil isp-request') reads
+// one without a file.
+// A deployment names its own file with --rules. ('vigil serve' routes
+// nothing: observations are routed as they are stored.)
 package jurisdictions
 
 import "embed"

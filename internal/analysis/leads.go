@@ -46,7 +46,11 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 				e.leads[k] = l
 			}
 			if l.TorrentHash.IsZero() {
-				l.TorrentHash = a.Torrent // a suspect lead now seen in a torrent too
+				// A suspect lead now seen in a torrent too: the torrent's
+				// path and size, not what a search result claimed.
+				l.TorrentHash = a.Torrent
+				l.Path, l.Size = f.Path, f.Size
+				l.FirstSeen, l.LastSeen = a.Time.UTC(), a.Time.UTC()
 			}
 			l.sighted(a.Time, f.Path, f.Size)
 			if !slices.Contains(l.Torrents, tk) {
@@ -113,7 +117,23 @@ func (e *Engine) AddSuspects(ctx context.Context, ss []Suspect) error {
 				State: LeadOpen, Sources: -1}, Seen: map[string]int{}}
 			e.leads[k] = l
 		}
-		l.sighted(sp.Time, sp.Name, sp.Size)
+		// A search result is no sighting (Count, and the times of a lead
+		// seen in a torrent): it names no one.
+		l.Searched++
+		if l.TorrentHash.IsZero() {
+			if sp.Time.Before(l.FirstSeen) {
+				l.FirstSeen = sp.Time.UTC()
+			}
+			if sp.Time.After(l.LastSeen) {
+				l.LastSeen = sp.Time.UTC()
+			}
+			if l.Path == "" {
+				l.Path = sp.Name
+			}
+			if l.Size <= 0 {
+				l.Size = sp.Size
+			}
+		}
 		if !slices.Contains(l.Keywords, sp.Keyword) {
 			l.Keywords = append(l.Keywords, sp.Keyword)
 		}

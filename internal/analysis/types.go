@@ -327,17 +327,30 @@ type Lead struct {
 	Watched   []string      `json:"watched"`  // the watched items it was seen with
 	// Keywords are the analyst's keywords whose searches returned the
 	// file, Networks the networks that returned it (ed2k: a server's
-	// search; kad), and Sources the most clients a server or a Kad node
-	// said had it (their word: -1 when none said). A search result names
-	// no endpoint: a suspect lead is seen at none.
+	// search; kad), Searched how many search results named it, and
+	// Sources the most clients a server or a Kad node said had it (their
+	// word: -1 when none said). A search result names no endpoint: a
+	// suspect lead is seen at none, and Count (sightings with watched
+	// items) and Endpoints do not count searches.
 	Keywords  []string  `json:"keywords,omitempty"`
 	Networks  []string  `json:"networks,omitempty"`
+	Searched  int       `json:"searched"`
 	Sources   int       `json:"sources"`
 	Endpoints int       `json:"endpoints"`
 	State     string    `json:"state"`
 	By        string    `json:"by,omitempty"`
 	Why       string    `json:"why,omitempty"`
 	DecidedAt time.Time `json:"decided_at,omitzero"`
+}
+
+// OnTarget is the lead as a target's page (and its API and exports)
+// shows it: a lead is there for the torrents it was seen in at the
+// target's endpoints, so what keyword searches said of it (the
+// analyst's keywords, the networks, the results, the sources a server
+// claimed) stays with the leads' review and is left out.
+func (l Lead) OnTarget() Lead {
+	l.Keywords, l.Networks, l.Searched, l.Sources = nil, nil, 0, -1
+	return l
 }
 
 // LeadQuery selects leads.

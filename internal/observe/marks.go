@@ -33,8 +33,9 @@ const (
 	// endpoint; the endpoint itself said nothing to the sensor.
 	MarkThirdParty = "third_party"
 	// MarkTranscriptCut: bytes of the exchange were left out of the
-	// transcript (a record too long, or the bound reached); the transcript
-	// says where and how many.
+	// transcript (a record too long, the bound reached, or an eD2K
+	// server's keyword search result, which names unwatched files); the
+	// transcript says where and how many.
 	MarkTranscriptCut = "transcript_cut"
 	// MarkTranscriptPaused: recording was paused for part of the exchange
 	// (a piece fetched for verification is hashed, never kept); the

@@ -84,12 +84,12 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 }
 
 // suspect records a file of a keyword search as a suspect lead, unless a
-// list names it (watched, or on a known-benign list: neither is a lead).
-// Nothing of it is logged.
-func (p *Pipeline) suspect(sp ed2k.Suspect) {
+// list names it (watched, or on a known-benign list: neither is a lead),
+// and reports whether it did. Nothing of it is logged.
+func (p *Pipeline) suspect(sp ed2k.Suspect) bool {
 	if m := p.live.Load(); m != nil {
 		if r := m.Match(sp.Hash); len(r.Matches) > 0 || len(r.Negative) > 0 {
-			return
+			return false
 		}
 	}
 	if err := p.engine.AddSuspects(p.bg, []analysis.Suspect{{Hash: sp.Hash, Name: sp.Name, Size: sp.Size, Sources: sp.Sources,
@@ -97,7 +97,9 @@ func (p *Pipeline) suspect(sp ed2k.Suspect) {
 		p.analysisM.errors.Inc()
 		// Not the error's text: a store's error may name the file.
 		p.log.Error("analysis: a suspect lead was not recorded; the analysis's next save retries it", "network", sp.Network)
+		return false
 	}
+	return true
 }
 
 // watchedED2K is the ed2k sensor's watch set: match.WatchSet's ed2k

@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"DecisionsAndLeadsPersist", testDecisionsAndLeadsPersist},
 		{"FiltersAndOrders", testFiltersAndOrders},
 		{"SuspectLeadsPersistAndTouchNoTarget", testSuspectLeadsPersistAndTouchNoTarget},
+		{"KeywordSearchesAreNoSightingsOfATargetsLead", testKeywordSearchesAreNoSightingsOfATargetsLead},
+		{"TargetsLeadsCarryNoKeywordSearch", testTargetsLeadsCarryNoKeywordSearch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,7 +566,7 @@ func testSuspectLeadsPersistAndTouchNoTarget(t *testing.T, st Store) {
 		t.Fatalf("leads %+v (%d), %v; want one", ls, n, err)
 	}
 	l := ls[0]
-	if l.Key != analysis.HashKey(sus) || l.Path != "lab-keyword-alpha 02.bin" || l.Size != 300_000 || l.Count != 2 || l.Sources != 5 ||
+	if l.Key != analysis.HashKey(sus) || l.Path != "lab-keyword-alpha 02.bin" || l.Size != 300_000 || l.Count != 0 || l.Searched != 2 || l.Sources != 5 ||
 		!slices.Equal(l.Keywords, []string{"lab-keyword-alpha"}) || !slices.Equal(l.Networks, []string{observe.NetED2K, observe.NetKad}) ||
 		l.Endpoints != 0 || len(l.Torrents) != 0 || !l.FirstSeen.Equal(t0) || !l.LastSeen.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("lead %+v", l)
@@ -578,5 +580,94 @@ func testSuspectLeadsPersistAndTouchNoTarget(t *testing.T, st Store) {
 	after := targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies})
 	if len(after) != len(before) || len(after) != 1 || after[0].Score != before[0].Score {
 		t.Fatalf("targets %+v after a confirmed suspect lead, were %+v", after, before)
+	}
+}
+
+// testKeywordSearchesAreNoSightingsOfATargetsLead: a file seen once in a
+// target's torrent and returned by keyword searches every hour is, on
+// the target's page, seen once, under the torrent's path and size; the
+// leads' review counts the searches apart (Searched), and the name and
+// size a server or Kad node gave do not stand in for what the torrent
+// showed.
+func testKeywordSearchesAreNoSightingsOfATargetsLead(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	ingest(t, st, e, ob("10.1.2.3:51000", 1, observe.Complete, t0, versailles))
+	sus := hashkind.MustNew(hashkind.ED2K, []byte("lab-suspect-0002"))
+	search := func(at time.Time) {
+		t.Helper()
+		if err := e.AddSuspects(ctx, []analysis.Suspect{{Hash: sus, Name: "lab-keyword-alpha server-name.bin", Size: 999, Sources: 40,
+			Keyword: "lab-keyword-alpha", Network: observe.NetED2K, Time: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search(t0.Add(-time.Hour)) // found by a search first
+	ep := observe.Endpoint{IP: netip.MustParseAddr("10.1.2.3"), Port: 51000, Transport: "tcp"}
+	if err := e.AddAssociated(ctx, []analysis.Associated{{Torrent: file(1), Endpoint: ep, Time: t0, Files: []analysis.AssocFile{
+		{Path: "dir/torrent-path.bin", Size: 300, Hash: sus}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		search(t0.Add(time.Duration(i) * time.Hour))
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.Target(ctx, analysis.TargetID(1), analysis.AllAgencies)
+	if err != nil || len(d.Leads) != 1 {
+		t.Fatalf("target's leads %+v, %v; want one", d, err)
+	}
+	l := d.Leads[0]
+	if l.Count != 1 || l.Endpoints != 1 || l.Path != "dir/torrent-path.bin" || l.Size != 300 {
+		t.Fatalf("lead on the target's page %+v: want seen once (in the torrent), at its path and size", l)
+	}
+	ls, _, err := engine(t, st).Leads(ctx, analysis.LeadQuery{})
+	if err != nil || len(ls) != 1 || ls[0].Count != 1 || ls[0].Searched != 4 {
+		t.Fatalf("leads after a restart %+v, %v", ls, err)
+	}
+}
+
+// testTargetsLeadsCarryNoKeywordSearch: a file of a target's torrent that
+// a keyword search also returned is on the target's page (API, exports)
+// for the torrent only: the analyst's keywords, the networks searched,
+// the search results and the source count a server claimed stay with
+// the leads' review ('vigil leads list'), never with a target, where the
+// count would read as something of the target's.
+func testTargetsLeadsCarryNoKeywordSearch(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	ingest(t, st, e, ob("10.1.2.3:51000", 1, observe.Complete, t0, versailles))
+	sus := hashkind.MustNew(hashkind.ED2K, []byte("lab-suspect-0003"))
+	ep := observe.Endpoint{IP: netip.MustParseAddr("10.1.2.3"), Port: 51000, Transport: "tcp"}
+	if err := e.AddAssociated(ctx, []analysis.Associated{{Torrent: file(1), Endpoint: ep, Time: t0, Files: []analysis.AssocFile{
+		{Path: "dir/torrent-path.bin", Size: 300, Hash: sus}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddSuspects(ctx, []analysis.Suspect{{Hash: sus, Name: "lab-keyword-alpha x.bin", Size: 300, Sources: 4000,
+		Keyword: "lab-keyword-alpha", Network: observe.NetKad, Time: t0.Add(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, read := range map[string]func() (*analysis.TargetDetail, error){
+		"Target": func() (*analysis.TargetDetail, error) {
+			return st.Target(ctx, analysis.TargetID(1), analysis.AllAgencies)
+		},
+		"TargetWithTimeline": func() (*analysis.TargetDetail, error) {
+			return st.TargetWithTimeline(ctx, analysis.TargetID(1), analysis.AllAgencies, 10)
+		},
+	} {
+		d, err := read()
+		if err != nil || len(d.Leads) != 1 {
+			t.Fatalf("%s: leads %+v, %v; want one", name, d, err)
+		}
+		if l := d.Leads[0]; len(l.Keywords) != 0 || len(l.Networks) != 0 || l.Searched != 0 || l.Sources != -1 || !l.LastSeen.Equal(t0) {
+			t.Errorf("%s: the target's lead carries its keyword search: %+v", name, l)
+		}
+	}
+	ls, _, err := e.Leads(ctx, analysis.LeadQuery{})
+	if err != nil || len(ls) != 1 || len(ls[0].Keywords) != 1 || ls[0].Sources != 4000 {
+		t.Fatalf("the leads' review lost the search: %+v, %v", ls, err)
 	}
 }

@@ -177,10 +177,11 @@ func amuleChild(t *testing.T) {
 	cfg.Keywords, cfg.KeywordEvery = []string{"lab-keyword-alpha"}, 5*time.Second
 	var smu sync.Mutex
 	var suspects []Suspect
-	cfg.OnSuspect = func(sp Suspect) {
+	cfg.OnSuspect = func(sp Suspect) bool {
 		smu.Lock()
 		defer smu.Unlock()
 		suspects = append(suspects, sp)
+		return true
 	}
 	col := &collector{}
 	s, err := New(cfg, g, col, nil)

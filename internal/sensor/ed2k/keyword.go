@@ -38,6 +38,13 @@ type found struct {
 	sources int
 }
 
+// maxSuspectName bounds a suspect's file name, in bytes. A server or a
+// node names files as it likes (a tag string of up to 64 KiB), and a
+// suspect lead is kept in the analysis's memory for good; no file system
+// names a file longer (NTFS: 255 UTF-16 units, at most 765 bytes of
+// UTF-8; ext4: 255 bytes). A longer name is dropped, counted.
+const maxSuspectName = 1024
+
 // keywordWords splits each keyword into the words eMule indexes
 // (wire.Words); a keyword without any is refused by Validate.
 func keywordWords(kws []string) [][]string {
@@ -49,15 +56,21 @@ func keywordWords(kws []string) [][]string {
 }
 
 // results sorts the files a search for kw returned: a file whose name
-// lacks one of the keyword's words is dropped (a server or node that
+// is longer than maxSuspectName, or lacks one of the keyword's words, is
+// dropped (a server or node that
 // answers off the point, or a late answer to another search), a watched
 // hash is counted (its sources are asked for as every watched hash's
 // are, each round), and every other file, once per search, goes to
-// OnSuspect. Nothing of them is logged.
+// OnSuspect, and is counted as a suspect only if it recorded it.
+// Nothing of them is logged.
 func (s *Sensor) results(kw string, words []string, network string, at time.Time, fs []found) {
 	seen := make(map[[16]byte]int, len(fs))
 	var out []Suspect
 	for _, f := range fs {
+		if len(f.name) > maxSuspectName {
+			s.drop("keyword_result_name_too_long")
+			continue
+		}
 		if !wire.HasWords(f.name, words) {
 			s.drop("keyword_result_unrelated")
 			continue
@@ -81,8 +94,11 @@ func (s *Sensor) results(kw string, words []string, network string, at time.Time
 		out = append(out, Suspect{Keyword: kw, Network: network, Hash: h, Name: f.name, Size: f.size, Sources: f.sources, Time: at.UTC()})
 	}
 	for _, sp := range out {
-		s.suspects.Add(1)
-		s.cfg.OnSuspect(sp)
+		if s.cfg.OnSuspect(sp) {
+			s.suspects.Add(1)
+		} else {
+			s.drop("keyword_result_no_lead")
+		}
 	}
 }
 

@@ -23,7 +23,7 @@ var (
 			"obfuscated (not plain Kad), malformed, out_of_scope (sends the scope guard refused), answer_budget (queries of other nodes over the per-address budget).",
 		[]string{"reason"}, nil)
 	descKeyword = prometheus.NewDesc("vigil_ed2k_keyword_total",
-		"Keyword searches and their results, by what: searches (servers and Kad), watched (results whose hash is watched), suspects (unwatched files handed on as review leads).",
+		"Keyword searches and their results, by what: searches (servers and Kad), watched (results whose hash is watched), suspects (unwatched results recorded in suspect leads for review; a file on a list is none).",
 		[]string{"what"}, nil)
 	descProbes    = prometheus.NewDesc("vigil_ed2k_probes_total", "Client probes started.", nil, nil)
 	descProbeErrs = prometheus.NewDesc("vigil_ed2k_probe_failures_total", "Client probes that ended in an error.", nil, nil)
@@ -31,7 +31,7 @@ var (
 	descDropped   = prometheus.NewDesc("vigil_ed2k_dropped_total",
 		"Observations and probes not made, by reason (low_id, self, non_public_<class>, not_acknowledged, wrong_file, "+
 			"queue_full, address_budget, out_of_scope, answer_not_kept, kad_source_without_address, publish_failed; "+
-			"of keyword searches: keyword_result_unrelated, keyword_results_over_cap).",
+			"of keyword searches: keyword_result_unrelated, keyword_result_name_too_long, keyword_results_over_cap, keyword_result_no_lead).",
 		[]string{"reason"}, nil)
 	descWatched = prometheus.NewDesc("vigil_ed2k_watched_hashes", "ed2k hashes watched.", nil, nil)
 	descProbeQ  = prometheus.NewDesc("vigil_ed2k_probe_queue_depth", "Probes waiting.", nil, nil)

@@ -110,9 +110,11 @@ type Config struct {
 	Keywords     []string
 	KeywordEvery time.Duration
 	// OnSuspect receives the files keyword searches return that the
-	// sensor does not watch: leads for review. Required with Keywords;
-	// called from the search loops, it must not block for long.
-	OnSuspect func(Suspect)
+	// sensor does not watch: leads for review. It reports whether the
+	// file was recorded in a suspect lead (false: a list names it, a
+	// known-benign one say, or it could not be stored). Required with
+	// Keywords; called from the search loops, it must not block for long.
+	OnSuspect func(Suspect) bool
 	// UserHash is the sensor's user hash (random when zero).
 	UserHash [16]byte
 	// Budget bounds what the sensor sends (per address, in flight).
@@ -176,7 +178,9 @@ type Stats struct {
 	KadSearches                            uint64
 	// KeywordSearches counts keyword searches (servers and Kad);
 	// KeywordWatched the results whose hash is watched; Suspects the
-	// unwatched files handed to OnSuspect.
+	// results OnSuspect recorded in suspect leads (a file several
+	// searches return counts each time; those it did not record are
+	// dropped, keyword_result_no_lead).
 	KeywordSearches, KeywordWatched, Suspects uint64
 	Kad                                       kad.Stats
 	Probes, ProbeFailures                     uint64
@@ -407,6 +411,10 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 	cfg := server.DefaultConfig()
 	cfg.Dial, cfg.UserHash, cfg.AnswerWait, cfg.TranscriptLimit, cfg.Clock = s.dial, s.cfg.UserHash, s.cfg.ServerWait, s.cfg.TranscriptLimit, s.cfg.Clock
 	backoff := time.Second
+	// When the keywords were last searched on this server: kept across
+	// sessions, or a server that ends the session on each search would
+	// be logged in to and searched again at once, in a loop.
+	var searched time.Time
 	for ctx.Err() == nil {
 		sess, err := server.Login(ctx, cfg, addr)
 		if err != nil {
@@ -418,21 +426,35 @@ func (s *Sensor) runServer(ctx context.Context, addr netip.AddrPort) error {
 			backoff = min(2*backoff, 5*time.Minute)
 			continue
 		}
-		backoff = time.Second
 		s.serverLogins.Add(1)
-		err = s.askServer(ctx, sess)
+		started := s.now()
+		err = s.askServer(ctx, sess, &searched)
 		sess.Close()
 		if err != nil && ctx.Err() == nil {
 			s.serverErrors.Add(1)
 			s.log.Warn("eD2K server session ended", "server", addr, "err", err)
 		}
+		// A session that lasted a round's interval is logged in to again
+		// at once; one that ended sooner waits as a failed login does, or
+		// a server that ends every session would have the sensor log in
+		// again and again, in a loop.
+		if s.now().Sub(started) >= s.cfg.SearchEvery {
+			backoff = time.Second
+			continue
+		}
+		if !sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, 5*time.Minute)
 	}
 	return nil
 }
 
-func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
+// askServer asks sess for the sources of every watched hash each
+// SearchEvery and, after a round, searches the keywords if they were not
+// searched on this server (*searched) within KeywordEvery.
+func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *time.Time) error {
 	words := keywordWords(s.cfg.Keywords)
-	var searched time.Time
 	for {
 		start := s.now()
 		for _, w := range s.watchList() {
@@ -446,8 +468,8 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session) error {
 			}
 			s.recordServer(ctx, sess, w, found)
 		}
-		if len(words) > 0 && (searched.IsZero() || s.now().Sub(searched) >= s.cfg.KeywordEvery) {
-			searched = s.now()
+		if len(words) > 0 && (searched.IsZero() || s.now().Sub(*searched) >= s.cfg.KeywordEvery) {
+			*searched = s.now()
 			if err := s.searchServer(ctx, sess, words); err != nil {
 				return err
 			}

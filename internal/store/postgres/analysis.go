@@ -668,15 +668,15 @@ func (x *saveTx) saveLeads(c *analysis.Changes) error {
 			tkind, torrent = l.TorrentHash.Kind().String(), l.TorrentHash.Bytes()
 		}
 		x.exec(func(err error) error { return fmt.Errorf("lead %s: %w", l.Key, err) }, `INSERT INTO leads (key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents,
-			watched, seen, state, who, why, decided_ns, keywords, networks, sources) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			watched, seen, state, who, why, decided_ns, keywords, networks, sources, searched) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (key) DO UPDATE SET torrent_kind = excluded.torrent_kind, torrent = excluded.torrent, path = excluded.path,
 			size = excluded.size, count = excluded.count,
 			first_ns = excluded.first_ns, last_ns = excluded.last_ns, torrents = excluded.torrents, watched = excluded.watched,
 			seen = excluded.seen, state = excluded.state, who = excluded.who, why = excluded.why, decided_ns = excluded.decided_ns,
-			keywords = excluded.keywords, networks = excluded.networks, sources = excluded.sources`,
+			keywords = excluded.keywords, networks = excluded.networks, sources = excluded.sources, searched = excluded.searched`,
 			l.Key, kind, hash, tkind, torrent, l.Path, l.Size, l.Count, timeNS(l.FirstSeen),
 			timeNS(l.LastSeen), jsonText(nonNil(l.Torrents)), jsonText(nonNil(l.Watched)), jsonText(l.Seen), l.State, l.By, l.Why,
-			timeNS(l.DecidedAt), jsonText(nonNil(l.Keywords)), jsonText(nonNil(l.Networks)), l.Sources)
+			timeNS(l.DecidedAt), jsonText(nonNil(l.Keywords)), jsonText(nonNil(l.Networks)), l.Sources, l.Searched)
 		for k := range l.Seen {
 			ap, err := netip.ParseAddrPort(k)
 			if err != nil {
@@ -1209,7 +1209,7 @@ func (s *Store) targetLeads(ctx context.Context, d *analysis.TargetDetail) error
 			return err
 		}
 		for _, l := range ls {
-			d.Leads = append(d.Leads, l.Lead)
+			d.Leads = append(d.Leads, l.Lead.OnTarget())
 		}
 	}
 	sort.Slice(d.Leads, func(i, j int) bool { return d.Leads[i].Key < d.Leads[j].Key })
@@ -1358,7 +1358,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 	return nil
 }
 
-const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns, keywords, networks, sources`
+const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns, keywords, networks, sources, searched`
 
 func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.LeadState, error) {
 	var out []analysis.LeadState
@@ -1372,7 +1372,7 @@ func (s *Store) leads(ctx context.Context, q string, args ...any) ([]analysis.Le
 			keywords, networks      string
 		)
 		if err := r.Scan(&l.Key, &kind, &hash, &tkind, &torrent, &l.Path, &l.Size, &l.Count, &first, &last, &torrents, &watched,
-			&seen, &l.State, &l.By, &l.Why, &decided, &keywords, &networks, &l.Sources); err != nil {
+			&seen, &l.State, &l.By, &l.Why, &decided, &keywords, &networks, &l.Sources, &l.Searched); err != nil {
 			return err
 		}
 		var err error

@@ -35,12 +35,12 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	// The schema as migration 0005 left it (0007 and 0008 undone too:
+	// The schema as migration 0005 left it (0007, 0008 and 0009 undone too:
 	// migrations apply from the highest version recorded).
 	for _, q := range []string{
 		`DROP TABLE evidence_log, evidence_checkpoints`,
 		`DROP FUNCTION vigil_evidence_append_only`,
-		`ALTER TABLE leads DROP COLUMN keywords, DROP COLUMN networks, DROP COLUMN sources`,
+		`ALTER TABLE leads DROP COLUMN searched, DROP COLUMN keywords, DROP COLUMN networks, DROP COLUMN sources`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns, DROP COLUMN build_commit, DROP COLUMN build_modified,
 			DROP COLUMN sensor_config`,
 		`UPDATE observations SET clock_offset_ns = 1500000`,

@@ -37,6 +37,7 @@ func TestMigration0013ReadsOldRowsAsUnknownClock(t *testing.T) {
 	// of then wrote 0; any number must read as unknown), no uncertainty,
 	// facets without builds.
 	for _, q := range []string{
+		`ALTER TABLE leads DROP COLUMN searched`, // 0015's
 		`DROP VIEW observation_rows`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
 		`CREATE TABLE facets11 AS SELECT id, sensor, sensor_version, vantage, clock_source, network, method, transport,

@@ -154,6 +154,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`ALTER TABLE target_access DROP COLUMN first_ns`,
 		`DROP TABLE analysis_homes`,                // 0009's; its analysis_endpoints keeps the columns 0006 reads
 		`ALTER TABLE agencies DROP COLUMN address`, // 0011's
+		`ALTER TABLE leads DROP COLUMN searched`,   // 0015's
 		`ALTER TABLE leads DROP COLUMN keywords`,   // 0012's
 		`ALTER TABLE leads DROP COLUMN networks`,
 		`ALTER TABLE leads DROP COLUMN sources`,

@@ -50,7 +50,7 @@ func TestMigration0009SplitsAnIPPortSeenAYearApart(t *testing.T) {
 		`DROP TABLE analysis_homes`,
 		`DROP VIEW observation_rows`, // 0013's
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
-		`ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
+		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
 		`ALTER TABLE agencies DROP COLUMN address`,         // 0011's
 		`DELETE FROM schema_migrations WHERE version >= 9`, // migrations apply from MAX(version)
 	} {

@@ -27,6 +27,8 @@ type Conn struct {
 	local netip.AddrPort
 	rec   *record.Recorder
 	lim   wire.Limits
+	// withhold selects the packets counted, never kept (SetWithheld).
+	withhold func(wire.Header) bool
 	// In and Out count the wire bytes received and sent.
 	In, Out int64
 	// broken: a read stopped inside a packet; the stream is out of step.
@@ -42,6 +44,25 @@ func (c *Conn) Broken() bool { return c.broken }
 
 // SetRecorder makes later packets go to rec (nil: none recorded).
 func (c *Conn) SetRecorder(rec *record.Recorder) { c.rec = rec }
+
+// SetWithheld makes the packets received whose header withhold selects
+// (nil: none) counted in the transcript, never kept (record.Withheld):
+// what must not reach an observation (a server's keyword search result,
+// which names unwatched files, arriving while the sources of a watched
+// one are awaited).
+func (c *Conn) SetWithheld(withhold func(wire.Header) bool) { c.withhold = withhold }
+
+// received records the wire bytes of one packet (whole or not) of header
+// h (nil: not parsed).
+func (c *Conn) received(h *wire.Header, b []byte) bool {
+	if c.rec == nil {
+		return true
+	}
+	if h != nil && c.withhold != nil && c.withhold(*h) {
+		return c.rec.Withheld(c.peer, b)
+	}
+	return c.rec.Received(c.peer, b)
+}
 
 // New wraps c; rec may be nil (nothing recorded).
 func New(c net.Conn, rec *record.Recorder, lim wire.Limits) *Conn {
@@ -112,18 +133,14 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 	if err != nil {
 		if n > 0 {
 			c.broken = true
-			if c.rec != nil {
-				c.rec.Received(c.peer, h[:n])
-			}
+			c.received(nil, h[:n])
 		}
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
 	hd, err := wire.ParseHeader(h[:], c.lim)
 	if err != nil {
 		c.broken = true
-		if c.rec != nil {
-			c.rec.Received(c.peer, h[:])
-		}
+		c.received(nil, h[:])
 		return wire.Packet{}, false, fmt.Errorf("from %s: %w", c.peer, err)
 	}
 	raw := make([]byte, wire.HeaderLen+hd.PayloadLen())
@@ -132,15 +149,10 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 	c.In += int64(n)
 	if err != nil {
 		c.broken = true
-		if c.rec != nil {
-			c.rec.Received(c.peer, raw[:wire.HeaderLen+n])
-		}
+		c.received(&hd, raw[:wire.HeaderLen+n])
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
-	kept := true
-	if c.rec != nil {
-		kept = c.rec.Received(c.peer, raw)
-	}
+	kept := c.received(&hd, raw)
 	p, err := wire.Unpack(hd, raw[wire.HeaderLen:], c.lim)
 	if err != nil {
 		return wire.Packet{}, kept, fmt.Errorf("from %s: %w", c.peer, err)

@@ -139,6 +139,27 @@ func (r *Recorder) add(dir byte, peer netip.AddrPort, b []byte) bool {
 	return true
 }
 
+// Withheld counts bytes received from peer that are deliberately not
+// kept (a server's keyword search result, which names files nobody
+// watches): a cut record placed here says how many, as for bytes past
+// the bound. It reports false: they are not in the transcript.
+func (r *Recorder) Withheld(peer netip.AddrPort, b []byte) bool {
+	if !r.on() || len(b) == 0 {
+		return len(b) == 0
+	}
+	at := r.now()
+	if g := r.pause; g != nil {
+		g.add(tscript.Received, at, len(b))
+		return false
+	}
+	if r.over != nil {
+		r.over.add(tscript.Received, at, len(b))
+		return false
+	}
+	r.cut(peerText(peer), tscript.Received, at, len(b))
+	return false
+}
+
 // cut counts n bytes left out here: a cut record right now if that still
 // leaves room for the last one, else the final cut record.
 func (r *Recorder) cut(p string, dir byte, at time.Time, n int) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
+	tscript "github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -115,5 +117,68 @@ func TestSearchAnswersAreBounded(t *testing.T) {
 		if !errors.Is(err, c.err) || len(got.Files) != c.files || got.Over != c.over {
 			t.Errorf("%s: %d files, %d over, err %v; want %d, %d, %v", c.name, len(got.Files), got.Over, err, c.files, c.over, c.err)
 		}
+	}
+}
+
+// TestLateSearchResultStaysOutOfTheSourcesTranscript: a server that
+// answers a keyword search late (after AnswerWait, or unasked) sends its
+// OP_SEARCHRESULT while the sensor waits for the sources of a watched
+// file. That transcript goes into the observations of the sources; the
+// search result names unwatched files and must not be in it: its bytes
+// are counted in a gap record, never kept.
+func TestLateSearchResultStaysOutOfTheSourcesTranscript(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	unwatched := "lab-keyword-alpha unwatched-name-0042.bin"
+	late := wire.Append(nil, wire.ProtoEDonkey, wire.OpSearchResult, wire.SearchResult{Files: []wire.OfferedFile{{
+		Hash: [16]byte{0xEE, 1, 2, 3}, ClientID: 0x0A0B0C0D, Port: 4662,
+		Tags: []wire.Tag{wire.StrTag(wire.FTFileName, unwatched)}}}}.AppendTo(nil))
+	watched := [16]byte{0xAA, 7}
+	ln, err := net.Listen("tcp", "127.91.129.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		pc := pconn.New(nc, nil, wire.DefaultLimits())
+		for {
+			p, _, err := pc.Next(ctx, 5*time.Second)
+			if err != nil {
+				return
+			}
+			switch p.Opcode {
+			case wire.OpLoginRequest:
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 0x0100007F, Fields: 1}.AppendTo(nil))
+			case wire.OpSearchRequest:
+				// No answer in time.
+			case wire.OpGetSources:
+				pc.SendRaw(ctx, time.Second, late)
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpFoundSources, wire.FoundSources{Hash: watched,
+					Sources: []wire.Source{{ID: 0x0100000A, Port: 4662}}}.AppendTo(nil))
+			}
+		}
+	}()
+	s, err := Login(ctx, testConfig(t), ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Search(ctx, []string{"alpha"}); err != nil || len(got.Files) != 0 {
+		t.Fatalf("search: %+v, %v; want no answer in time", got, err)
+	}
+	f, err := s.Sources(ctx, watched, 1000)
+	if err != nil || len(f.Sources) != 1 || !f.Kept {
+		t.Fatalf("sources %+v kept %v, %v", f.Sources, f.Kept, err)
+	}
+	if bytes.Contains(f.Transcript.Bytes, []byte("unwatched-name-0042")) || bytes.Contains(f.Transcript.Bytes, []byte{0xEE, 1, 2, 3}) {
+		t.Fatal("the late search result's file name or hash is in the sources' transcript")
+	}
+	if s, err := tscript.Summarize(f.Transcript.Bytes); err != nil || !s.Cut {
+		t.Fatalf("transcript summary %+v, %v: want a gap record for the bytes left out", s, err)
 	}
 }

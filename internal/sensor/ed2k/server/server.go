@@ -115,6 +115,11 @@ func Login(ctx context.Context, cfg Config, addr netip.AddrPort) (*Session, erro
 	}
 	rec := record.New(cfg.TranscriptLimit, now)
 	s := &Session{cfg: cfg, c: pconn.New(nc, rec, cfg.Limits), now: now, addr: addr}
+	// A keyword search's answer names files nobody watches; arriving late
+	// (or unasked) while the sources of a watched file are awaited, it
+	// would land in their transcript, and so in observations: its bytes
+	// are counted there, never kept.
+	s.c.SetWithheld(func(h wire.Header) bool { return h.Opcode == wire.OpSearchResult })
 	login := wire.Login{UserHash: cfg.UserHash, Port: cfg.Port, Tags: []wire.Tag{
 		wire.StrTag(wire.CTName, cfg.Nick),
 		wire.IntTag(wire.CTVersion, wire.EDonkeyVersion),

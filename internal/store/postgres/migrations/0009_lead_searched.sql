@@ -1,0 +1,9 @@
+-- searched: how many keyword search results named a lead's file, as the
+-- SQLite store keeps it (its migration 0015). They were counted in count,
+-- which says how often the file was seen with watched items (at
+-- endpoints, in torrents), and a search result names no one. Of the leads
+-- stored before: one seen in no torrent (a keyword search's only) has its
+-- count moved to searched; one seen both ways keeps a count that mixes
+-- the two (it cannot be split).
+ALTER TABLE leads ADD COLUMN searched integer NOT NULL DEFAULT 0;
+UPDATE leads SET searched = count, count = 0 WHERE torrent_kind = '' AND keywords <> '[]';
