@@ -148,7 +148,9 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	// once instead of waiting in memory for an ack that cannot come.
 	nc, err := nats.Connect(cfg.URL, nats.Name("vigil"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.ReconnectBufSize(-1), nats.RetryOnFailedConnect(lazy),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("jetstream: disconnected from NATS", "url", cfg.URL, "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("jetstream: disconnected from NATS", "url", cfg.URL, "err", err)
+		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("jetstream: reconnected to NATS", "url", cfg.URL) }))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect %s: %w", cfg.URL, err)
