@@ -37,7 +37,7 @@ func decode(b []byte) (observe.Observation, error) {
 // Run publishes the queue to the bus, in order, until ctx ends: at once
 // while the bus takes them, every RetryEvery while it fails. It fsyncs
 // what was written every SyncEvery. Once ctx ends it drains for up to
-// CloseDrain more (stopping at the first failure) and saves the cursor;
+// CloseDrain more (retrying while the bus fails) and saves the cursor;
 // what is left waits on disk for the next run. It returns nil: a bus that
 // fails is the health's and the metrics' to report, not a reason to stop
 // observing.
@@ -62,11 +62,19 @@ func (s *Spool) Run(ctx context.Context) error {
 	}
 }
 
-// finish drains for up to CloseDrain, then fsyncs and saves the cursor.
+// finish drains for up to CloseDrain, retrying every RetryEvery while
+// the bus fails, then fsyncs and saves the cursor.
 func (s *Spool) finish(ctx context.Context) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CloseDrain)
 	defer cancel()
-	_ = s.drain(dctx)
+	for s.drain(dctx) != nil && dctx.Err() == nil {
+		t := time.NewTimer(s.cfg.RetryEvery)
+		select {
+		case <-dctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := errors.Join(s.syncLocked(), saveCursor(s.cfg.Dir, s.rc)); err != nil {

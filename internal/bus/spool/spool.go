@@ -67,8 +67,9 @@ type Config struct {
 	RetryEvery time.Duration
 	// PublishTimeout bounds one publish to the bus. Default 10 s.
 	PublishTimeout time.Duration
-	// CloseDrain is how long Run goes on draining once its context ends
-	// (what is left waits on disk for the next run). Default 5 s.
+	// CloseDrain is how long Run goes on draining once its context ends,
+	// retrying while the bus fails (what is left waits on disk for the
+	// next run). Default 5 s.
 	CloseDrain time.Duration
 }
 
