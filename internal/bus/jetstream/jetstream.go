@@ -23,6 +23,7 @@ package jetstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -385,13 +386,18 @@ type batch struct {
 func (b *batch) Observations() []observe.Observation { return b.obs }
 
 // Ack acknowledges every message, waiting for the server's confirmation.
-// An ack that is lost is logged, not returned: the observation is stored,
-// it will come back and the store skips its id.
+// Acks that are lost are logged (one line for the batch), not returned:
+// the observations are stored, they will come back and the store skips
+// their ids.
 func (b *batch) Ack(ctx context.Context) error {
-	for i, m := range b.msgs {
+	lost, first := 0, error(nil)
+	for _, m := range b.msgs {
 		if err := m.DoubleAck(ctx); err != nil {
-			b.c.b.log.Warn("jetstream: ack lost; the observation will be redelivered and skipped", "id", b.obs[i].ID, "err", err)
+			lost, first = lost+1, cmp.Or(first, err)
 		}
+	}
+	if lost > 0 {
+		b.c.b.log.Warn("jetstream: acks lost; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
 	}
 	return nil
 }
