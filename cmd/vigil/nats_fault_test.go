@@ -351,7 +351,7 @@ func faultState(url string) (msgs uint64, ci *js.ConsumerInfo, ok bool) {
 
 // Sensors with queues publish through a real nats-server to ingest
 // processes that share one durable consumer and write one SQLite store.
-// Meanwhile: an ingest is killed (SIGKILL) while it holds a batch it has
+// Meanwhile: a sensor starts while NATS is unreachable, an ingest is killed (SIGKILL) while it holds a batch it has
 // not acknowledged, two ingests run at once, one sensor is cut off from
 // NATS for a while, and NATS is restarted. Afterwards the store holds
 // every observation the sensors emitted exactly once, and the sensors'
@@ -369,7 +369,14 @@ func TestNATSFaults(t *testing.T) {
 	const n = 3000
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
 	a := startFaultSensor(t, "sensor-a", srv.url(), 1, n)
+	// Sensor b starts while NATS is unreachable, and keeps observing.
+	proxy.setCut(true)
 	b := startFaultSensor(t, "sensor-b", proxy.url(), 2, n)
+	waitUntil(t, 20*time.Second, "sensor b to observe while NATS is unreachable", func() bool {
+		ok, _ := b.p.QueueHealth()
+		return !ok && b.emitted() > 300
+	})
+	proxy.setCut(false)
 
 	// One ingest, killed while it holds a batch it has not acknowledged.
 	i1 := startIngest(t, ingestArgs...)
