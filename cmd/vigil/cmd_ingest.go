@@ -41,6 +41,7 @@ Examples:
 			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
 			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
 			ef := defineEnrichFlags(fs)
+			mf := defineMetricsFlag(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
 					return usagef("--bus is required")
@@ -74,8 +75,11 @@ Examples:
 				icfg := ingest.DefaultConfig()
 				icfg.BatchSize = *batch
 				p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Enricher: en, Consumer: cons, Ingest: icfg, Log: a.log})
+					Enricher: en, Consumer: cons, Ingest: icfg, Registry: mf.registry(), Log: a.log})
 				if err != nil {
+					return err
+				}
+				if err := mf.serve(a, p); err != nil {
 					return err
 				}
 				err = p.Run(ctx)

@@ -100,6 +100,7 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			discover := fs.Bool("discover", false, "discover torrents by BEP 51 sampling and watch those with a file on a list (by v2 root or single-piece SHA-1)")
 			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			mf := defineMetricsFlag(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := bittorrent.DefaultConfig()
 				if *lab {
@@ -133,14 +134,16 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, bf, ef)
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef, mf)
 				if err != nil {
 					return err
 				}
 				defer done()
-				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc}); err != nil {
+				s, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc})
+				if err != nil {
 					return err
 				}
+				mf.addHealth("sensor "+cfg.ID, s.Health)
 				err = p.Run(ctx)
 				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
 				return err

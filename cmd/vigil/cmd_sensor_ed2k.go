@@ -91,6 +91,7 @@ Examples:
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
 			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			mf := defineMetricsFlag(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				cfg := ed2k.DefaultConfig()
 				if *lab {
@@ -140,7 +141,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, bf, ef)
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef, mf)
 				if err != nil {
 					return err
 				}
@@ -162,7 +163,7 @@ Examples:
 // the store (placed and routed at ingest, targets scored as observations
 // are stored) or, with busURL, to NATS JetStream for an ingest elsewhere.
 // done releases what it opened, once the pipeline has run.
-func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, ef *enrichFlags) (_ *pipeline.Pipeline, done func(), err error) {
+func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, ef *enrichFlags, mf *metricsFlag) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
 	done = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -174,7 +175,7 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, e
 			done()
 		}
 	}()
-	pc := pipeline.Config{Store: st, Log: a.log}
+	pc := pipeline.Config{Store: st, Log: a.log, Registry: mf.registry()}
 	if *bf.url != "" {
 		// Placing and routing happen at the ingest that stores them.
 		jb, err := openSensorBus(ctx, a, bf, &pc)
@@ -195,6 +196,12 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, e
 	}
 	p, err := pipeline.New(ctx, pc)
 	if err != nil {
+		return nil, nil, err
+	}
+	if pc.Queue != nil {
+		mf.addHealth("queue", p.QueueHealth)
+	}
+	if err := mf.serve(a, p); err != nil {
 		return nil, nil, err
 	}
 	return p, done, nil
