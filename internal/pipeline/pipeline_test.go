@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/bus/spool"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -388,6 +389,7 @@ func TestValidateRefusesPartsThatCannotWorkTogether(t *testing.T) {
 		"analysis with remote bus": {Store: st, Remote: refusing{}, Analysis: st},
 		"no ingest with a bus":     {Store: st, NoIngest: true, Consumer: inproc.New(1)},
 		"negative poll":            {Store: st, AnalysisPoll: -time.Second},
+		"queue without remote bus": {Store: st, Queue: &spool.Config{Dir: t.TempDir()}},
 	} {
 		if _, err := New(context.Background(), c); err == nil {
 			t.Errorf("%s: New accepted it", name)
