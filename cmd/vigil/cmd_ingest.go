@@ -23,7 +23,8 @@ durable consumer --consumer (default "ingest"), places and routes each one
 batch is acknowledged only after it is committed: if ingest stops or
 crashes, the stream keeps what was not stored and hands it over again after
 --ack-wait; the store skips observation ids it already holds, so nothing is
-lost and nothing is doubled. Runs until interrupted.
+lost and nothing is doubled. Runs until interrupted; then it prints how many
+observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
 share the work (JetStream hands each message to one of them), and write one
@@ -83,8 +84,12 @@ Examples:
 					return err
 				}
 				err = p.Run(ctx)
-				total := p.Stats().Committed
-				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
+				st := p.Stats()
+				fmt.Fprintf(a.stdout, "%d observations stored", st.Committed-st.Duplicates)
+				if st.Duplicates > 0 {
+					fmt.Fprintf(a.stdout, "; %d delivered again and skipped (already stored)", st.Duplicates)
+				}
+				fmt.Fprintln(a.stdout)
 				return err
 			}
 		},
