@@ -127,7 +127,7 @@ type Store interface {
 // NewCounter is a Store that can say how many of the observations it was
 // given were new: the rest had ids it already held (a redelivery). Ingest
 // counts them (vigil_ingest_duplicates_total); a Store without it is
-// taken to have stored all.
+// taken to have stored all. Both backends implement it.
 type NewCounter interface {
 	// InsertObservationsCounted is InsertObservations, returning how many
 	// observations it added.
