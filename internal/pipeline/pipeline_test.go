@@ -404,6 +404,12 @@ func (failingStore) InsertObservations(context.Context, []observe.Observation) e
 	return errors.New("disk full")
 }
 
+// InsertObservationsCounted fails too: ingest uses it where the store has
+// it (store.NewCounter), and the embedded store's would succeed.
+func (failingStore) InsertObservationsCounted(context.Context, []observe.Observation) (int, error) {
+	return 0, errors.New("disk full")
+}
+
 // When ingest fails for good, a sensor that publishes without a deadline
 // (the eD2K sensor's context.WithoutCancel) must not wait forever on a
 // full bus: its publish fails, counted, and Run returns the ingest error

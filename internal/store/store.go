@@ -127,7 +127,9 @@ type Store interface {
 // NewCounter is a Store that can say how many of the observations it was
 // given were new: the rest had ids it already held (a redelivery). Ingest
 // counts them (vigil_ingest_duplicates_total); a Store without it is
-// taken to have stored all. Both backends implement it.
+// taken to have stored all. Both backends implement it. A wrapper that
+// embeds a store and changes InsertObservations must change this too:
+// ingest calls this one where it exists.
 type NewCounter interface {
 	// InsertObservationsCounted is InsertObservations, returning how many
 	// observations it added.
