@@ -83,13 +83,15 @@ acknowledge is lost and counted (publish_failed). With --queue-dir DIR the
 sensor starts and keeps observing while NATS is unreachable: every
 observation is appended to segment files in DIR (each record with a CRC-32C;
 written before the sensor goes on, fsynced every --queue-sync) and published
-from there in order, each one removed only once NATS acknowledged it; on
-restart what an earlier run left is published first, and a record a crash
-cut short is skipped and counted. The queue holds at most --queue-max bytes
-(default 1 GiB, about two million observations): beyond, new observations
-are dropped and counted, never silently. The summary then says how many
-were published, are still queued, and were dropped; docs/deployment.md has
-the details.
+from there in order, the queue's cursor moving past each one only once NATS
+acknowledged it; on restart what an earlier run left is published first,
+and a record a crash cut short is skipped and counted. The queue holds at
+most --queue-max bytes (default 1 GiB, about two million observations):
+beyond, new observations are dropped and counted, never silently. With
+--metrics, /healthz says "queue: not ok" while NATS is unreachable or once
+anything was dropped, and /metrics has vigil_queue_*. The summary says how
+many were queued, dropped, published, and are still queued;
+docs/deployment.md has the details.
 `
 
 // printDelivery says where a sensor's observations went: stored here,
