@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/ingest"
@@ -28,7 +29,11 @@ observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
 share the work (JetStream hands each message to one of them), and write one
-store without duplicates. Two deployments sharing one NATS give their
+store without duplicates. Only one process may run the analysis over a
+store: give the other ingests --analysis=false. The one with the analysis
+catches up with what they store, in the store's order, at its next batch,
+every 10 seconds, and when it stops. Without the analysis, --db
+may be any store, PostgreSQL included. Two deployments sharing one NATS give their
 sensors and ingests their own --stream, --subject and --consumer.
 docs/deployment.md has the details.
 
@@ -43,6 +48,7 @@ Examples:
 			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
 			ef := defineEnrichFlags(fs)
 			mf := defineMetricsFlag(fs)
+			analyse := fs.Bool("analysis", true, "score targets as batches are committed; with several ingests on one store, give all but one --analysis=false")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
 					return usagef("--bus is required")
@@ -50,7 +56,7 @@ Examples:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				sq, err := a.sqliteStore(ctx)
+				pc, err := ingestStore(ctx, a, *analyse)
 				if err != nil {
 					return err
 				}
@@ -75,8 +81,8 @@ Examples:
 				}
 				icfg := ingest.DefaultConfig()
 				icfg.BatchSize = *batch
-				p, err := pipeline.New(ctx, pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Enricher: en, Consumer: cons, Ingest: icfg, Registry: mf.registry(), Log: a.log})
+				pc.Enricher, pc.Consumer, pc.Ingest, pc.Registry, pc.Log = en, cons, icfg, mf.registry(), a.log
+				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err
 				}
@@ -94,4 +100,20 @@ Examples:
 			}
 		},
 	}
+}
+
+// ingestStore opens the store ingest writes: with the analysis, a store
+// that keeps targets (SQLite, for now); without, any store.
+func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, error) {
+	if !analyse {
+		st, err := a.store(ctx)
+		return pipeline.Config{Store: st}, err
+	}
+	sq, err := a.sqliteStore(ctx)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
+	// The poll catches up with what other ingests store when this one
+	// gets no batch for a while.
+	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
 }

@@ -8,10 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,17 +179,18 @@ func (p *cutProxy) setCut(cut bool) {
 
 // faultSensor is a sensor's publishing side as 'vigil sensor ... --bus
 // URL --queue-dir DIR' builds it (jetstream.OpenLazy, a queue, the
-// pipeline), emitting synthetic observations at a steady pace; it keeps
-// the ids of those the queue accepted.
+// pipeline), emitting synthetic observations at a steady pace until
+// stopped; it keeps the ids of those the queue accepted.
 type faultSensor struct {
 	p    *pipeline.Pipeline
 	jb   *jetstream.Bus
+	stop chan struct{} // closed: the sensor stops observing
 	done chan error
 	mu   sync.Mutex
 	ids  []string
 }
 
-func startFaultSensor(t *testing.T, name, url string, seed uint64, n int) *faultSensor {
+func startFaultSensor(t *testing.T, name, url string, seed uint64) *faultSensor {
 	t.Helper()
 	cfg := jetstream.DefaultConfig(url)
 	cfg.Stream, cfg.Subject = "FAULT_OBS", "fault.obs"
@@ -206,18 +209,26 @@ func startFaultSensor(t *testing.T, name, url string, seed uint64, n int) *fault
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &faultSensor{p: p, jb: jb, done: make(chan error, 1)}
+	s := &faultSensor{p: p, jb: jb, stop: make(chan struct{}), done: make(chan error, 1)}
 	r := rand.New(rand.NewPCG(seed, seed))
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	if err := p.AddSensor(name, func(ctx context.Context) error {
 		tick := time.NewTicker(time.Millisecond)
 		defer tick.Stop()
-		for i := range n {
-			<-tick.C
+		for i := 0; ; i++ {
+			select {
+			case <-s.stop:
+				return nil
+			case <-tick.C:
+			}
 			o := storetest.Observation(r, at.Add(time.Duration(i)*time.Millisecond), i)
 			o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{} // as a sensor sends them
 			o.Endpoint.IP = o.Endpoint.IP.Unmap()
 			o.Sensor.ID, o.ID = name, observe.NewID(o.Time)
+			// A few hundred peers seen again and again: targets with many
+			// observations each, for the analysis to get wrong.
+			o.Endpoint.IP = netip.AddrFrom4([4]byte{127, 0, 3, byte(r.IntN(200))})
+			o.Endpoint.Port = uint16(6881 + r.IntN(2))
 			if err := p.Publisher().Publish(ctx, o); err != nil {
 				return err
 			}
@@ -225,7 +236,6 @@ func startFaultSensor(t *testing.T, name, url string, seed uint64, n int) *fault
 			s.ids = append(s.ids, o.ID)
 			s.mu.Unlock()
 		}
-		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -350,12 +360,14 @@ func faultState(url string) (msgs uint64, ci *js.ConsumerInfo, ok bool) {
 }
 
 // Sensors with queues publish through a real nats-server to ingest
-// processes that share one durable consumer and write one SQLite store.
+// processes that share one durable consumer and write one SQLite store
+// (one of them runs the analysis).
 // Meanwhile: a sensor starts while NATS is unreachable, an ingest is killed (SIGKILL) while it holds a batch it has
 // not acknowledged, two ingests run at once, one sensor is cut off from
 // NATS for a while, and NATS is restarted. Afterwards the store holds
-// every observation the sensors emitted exactly once, and the sensors'
-// own counts say the same.
+// every observation the sensors emitted exactly once, the sensors' own
+// counts say the same, and the targets are those one ingest alone makes
+// of the same observations.
 func TestNATSFaults(t *testing.T) {
 	srv := startNATS(t)
 	db := filepath.Join(t.TempDir(), "v.db")
@@ -366,12 +378,11 @@ func TestNATSFaults(t *testing.T) {
 	st.Close()
 	ingestArgs := []string{"--db", db, "--log-level", "warn", "ingest", "--bus", srv.url(),
 		"--stream", "FAULT_OBS", "--subject", "fault.obs", "--consumer", "fault-ingest", "--batch", "50", "--ack-wait", "2s"}
-	const n = 3000
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
-	a := startFaultSensor(t, "sensor-a", srv.url(), 1, n)
+	a := startFaultSensor(t, "sensor-a", srv.url(), 1)
 	// Sensor b starts while NATS is unreachable, and keeps observing.
 	proxy.setCut(true)
-	b := startFaultSensor(t, "sensor-b", proxy.url(), 2, n)
+	b := startFaultSensor(t, "sensor-b", proxy.url(), 2)
 	waitUntil(t, 20*time.Second, "sensor b to observe while NATS is unreachable", func() bool {
 		ok, _ := b.p.QueueHealth()
 		return !ok && b.emitted() > 300
@@ -386,9 +397,9 @@ func TestNATSFaults(t *testing.T) {
 	})
 	_ = i1.stop(syscall.SIGKILL)
 
-	// Two ingests at once from now on.
+	// Two ingests at once from now on; one runs the analysis.
 	i2 := startIngest(t, ingestArgs...)
-	i3 := startIngest(t, ingestArgs...)
+	i3 := startIngest(t, append(ingestArgs, "--analysis=false")...)
 
 	// Sensor b cut off from NATS while it emits a few hundred.
 	proxy.setCut(true)
@@ -406,6 +417,10 @@ func TestNATSFaults(t *testing.T) {
 	srv.stop()
 	srv.start()
 
+	// The sensors stop; their queues drain.
+	for _, s := range []*faultSensor{a, b} {
+		close(s.stop)
+	}
 	for _, s := range []*faultSensor{a, b} {
 		select {
 		case err := <-s.done:
@@ -423,17 +438,24 @@ func TestNATSFaults(t *testing.T) {
 		return ok && msgs == 0 && ci.NumAckPending == 0 && ci.NumPending == 0
 	})
 	_, ci, _ := faultState(srv.url())
-	if ci.Delivered.Consumer <= 2*n {
-		t.Errorf("NATS delivered %d messages for %d observations: the killed ingest's batch was never handed over again", ci.Delivered.Consumer, 2*n)
+	n := uint64(a.emitted() + b.emitted())
+	if ci.Delivered.Consumer <= n {
+		t.Errorf("NATS delivered %d messages for %d observations: the killed ingest's batch was never handed over again", ci.Delivered.Consumer, n)
 	}
-	for _, p := range []*ingestProcess{i2, i3} {
+	// The one with the analysis stops last: it catches up with what the
+	// other stored.
+	for _, p := range []*ingestProcess{i3, i2} {
 		if err := p.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("ingest: %v\n%s", err, p.output())
 		}
+		if strings.HasPrefix(p.output(), "0 observations stored") || !strings.Contains(p.output(), "observations stored") {
+			t.Errorf("an ingest of two stored nothing:\n%s", p.output())
+		}
 	}
 	checkFaultStore(t, db, a, b)
+	checkAnalysisAsOneIngest(t, db, srv.url())
 	t.Logf("deliveries by NATS %d (stream sequence %d) for %d observations; ingests said:\n%s%s",
-		ci.Delivered.Consumer, ci.Delivered.Stream, 2*n, i2.output(), i3.output())
+		ci.Delivered.Consumer, ci.Delivered.Stream, n, i2.output(), i3.output())
 }
 
 // checkFaultStore checks that the store holds every observation the
@@ -479,4 +501,125 @@ func checkFaultStore(t *testing.T, db string, sensors ...*faultSensor) {
 	if rows != len(want) {
 		t.Fatalf("the store holds %d rows, the sensors emitted %d", rows, len(want))
 	}
+}
+
+// checkAnalysisAsOneIngest stores the same observations with one ingest
+// into a fresh store (through a stream of its own) and checks that both
+// stores list the same targets with the same parts (but recency, which
+// follows the clock), matched by their endpoints: the analyses of two
+// ingests, one of them killed, stayed exact.
+func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
+	t.Helper()
+	obs := storedObservations(t, db)
+	cfg := jetstream.DefaultConfig(url)
+	cfg.Stream, cfg.Subject, cfg.Consumer = "FAULT_REF", "fault.ref", "ref"
+	jb, err := jetstream.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range obs {
+		o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
+		if err := jb.Publish(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jb.Close()
+	ref := filepath.Join(t.TempDir(), "ref.db")
+	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
+		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
+	waitUntil(t, 60*time.Second, "the reference ingest", func() bool {
+		p.alive(t)
+		return streamEmpty(url, cfg.Stream)
+	})
+	if err := p.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("reference ingest: %v\n%s", err, p.output())
+	}
+	got, want := targetParts(t, db), targetParts(t, ref)
+	if len(want) < 100 {
+		t.Fatalf("the reference has %d targets: too few to test anything", len(want))
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || g != w {
+			t.Errorf("target of %s: two ingests give %q, one ingest %q", k, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d targets with two ingests, %d with one", len(got), len(want))
+	}
+}
+
+func storedObservations(t *testing.T, db string) []observe.Observation {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var obs []observe.Observation
+	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
+		obs = append(obs, *o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return obs
+}
+
+func streamEmpty(url, stream string) bool {
+	nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	j, err := js.New(nc)
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := j.Stream(ctx, stream)
+	if err != nil {
+		return false
+	}
+	info, err := s.Info(ctx)
+	return err == nil && info.State.Msgs == 0
+}
+
+// targetParts lists a store's targets (at most 1000, the CLI's cap) as
+// their endpoints -> their score's parts but recency.
+func targetParts(t *testing.T, db string) map[string]string {
+	t.Helper()
+	code, out, errOut := vigilRun(t, nil, "", "--db", db, "targets", "--json", "--limit", "1000")
+	if code != exitOK {
+		t.Fatalf("targets: %s", errOut)
+	}
+	var ts []struct {
+		Parts     map[string]float64 `json:"parts"`
+		Endpoints []struct {
+			IP   string `json:"ip"`
+			Port int    `json:"port"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(out), &ts); err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) >= 1000 {
+		t.Fatalf("%d targets: more than the CLI lists", len(ts))
+	}
+	m := map[string]string{}
+	for _, x := range ts {
+		var eps, parts []string
+		for _, e := range x.Endpoints {
+			eps = append(eps, e.IP+":"+strconv.Itoa(e.Port))
+		}
+		for k, v := range x.Parts {
+			if k != "recency" {
+				parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+			}
+		}
+		sort.Strings(eps)
+		sort.Strings(parts)
+		m[strings.Join(eps, ",")] = strings.Join(parts, " ")
+	}
+	return m
 }

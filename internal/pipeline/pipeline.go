@@ -7,7 +7,8 @@
 //
 // Run stops the stages in the order data flows, and says so in the log:
 // the sensors and services stop, the bus closes, ingest drains and
-// commits everything the bus accepted, and the analysis flushes. The
+// commits everything the bus accepted, and the analysis catches up with
+// what other processes stored and flushes. The
 // package must never start a goroutine that Run does not wait for, nor
 // stop a stage before the one that feeds it.
 //
@@ -297,6 +298,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	err := g.Wait()
 	p.closeQueue()
 	if p.engine != nil {
+		// Other processes (ingests sharing the store) may have committed
+		// after this one's last batch: the flushed state includes them.
+		if cerr := p.engine.CatchUp(context.WithoutCancel(ctx)); cerr != nil {
+			p.analysisM.errors.Inc()
+			err = errors.Join(err, fmt.Errorf("analysis: last catch-up: %w", cerr))
+		}
 		if ferr := p.engine.Flush(context.WithoutCancel(ctx)); ferr != nil {
 			p.analysisM.errors.Inc()
 			err = errors.Join(err, fmt.Errorf("analysis: last flush: %w", ferr))
