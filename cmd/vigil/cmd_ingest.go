@@ -24,7 +24,8 @@ durable consumer --consumer (default "ingest"), places and routes each one
 batch is acknowledged only after it is committed: if ingest stops or
 crashes, the stream keeps what was not stored and hands it over again after
 --ack-wait; the store skips observation ids it already holds, so nothing is
-lost and nothing is doubled. Runs until interrupted; then it prints how many
+lost and nothing is doubled. Started while NATS is unreachable, it waits
+for it. Runs until interrupted; then it prints how many
 observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
@@ -70,12 +71,12 @@ Examples:
 					return err
 				}
 				cfg.Batch = *batch
-				jb, err := jetstream.Open(ctx, cfg, a.log)
+				jb, err := jetstream.OpenLazy(cfg, a.log)
 				if err != nil {
 					return err
 				}
 				defer jb.Close()
-				cons, err := jb.Consumer(ctx)
+				cons, err := consumerWhenUp(ctx, a, jb)
 				if err != nil {
 					return err
 				}
@@ -116,4 +117,26 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 	// The poll catches up with what other ingests store when this one
 	// gets no batch for a while.
 	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
+}
+
+// consumerWhenUp creates the stream and the durable consumer, waiting
+// while NATS is unreachable (an ingest started during a NATS restart);
+// an error NATS itself returns ends it.
+func consumerWhenUp(ctx context.Context, a *app, jb *jetstream.Bus) (*jetstream.Consumer, error) {
+	for tries := 0; ; tries++ {
+		c, err := jb.Consumer(ctx)
+		if err == nil || jb.Connected() {
+			return c, err
+		}
+		if tries == 0 {
+			a.log.Warn("ingest: NATS unreachable; waiting for it", "err", err)
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
 }

@@ -194,6 +194,9 @@ func (b *Bus) forgetStream() {
 	b.st = nil
 }
 
+// Connected reports whether the connection to NATS is up now.
+func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+
 // Close closes the connection.
 func (b *Bus) Close() { b.nc.Close() }
 
