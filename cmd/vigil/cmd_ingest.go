@@ -120,12 +120,12 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 }
 
 // consumerWhenUp creates the stream and the durable consumer, waiting
-// while NATS is unreachable (an ingest started during a NATS restart);
-// an error NATS itself returns ends it.
+// while NATS is unreachable or does not answer (an ingest started during
+// a NATS restart); an error NATS itself returns ends it.
 func consumerWhenUp(ctx context.Context, a *app, jb *jetstream.Bus) (*jetstream.Consumer, error) {
 	for tries := 0; ; tries++ {
 		c, err := jb.Consumer(ctx)
-		if err == nil || jb.Connected() {
+		if err == nil || !jb.Transient(err) {
 			return c, err
 		}
 		if tries == 0 {

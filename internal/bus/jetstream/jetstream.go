@@ -194,11 +194,21 @@ func (b *Bus) forgetStream() {
 	b.st = nil
 }
 
-// Connected reports whether the connection to NATS is up now.
-func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+// Transient reports whether err, returned by this bus, may pass by
+// itself: the connection is down, or NATS did not answer in time (a
+// restart, a server under load). Anything else is NATS refusing.
+func (b *Bus) Transient(err error) bool {
+	return !b.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse)
+}
 
-// Close closes the connection.
-func (b *Bus) Close() { b.nc.Close() }
+// Close closes the connection. The disconnect handler is removed first:
+// it would log, from NATS's own goroutine, after the caller is done.
+func (b *Bus) Close() {
+	b.nc.SetDisconnectErrHandler(nil)
+	b.nc.SetReconnectHandler(nil)
+	b.nc.Close()
+}
 
 // subjectToken makes a sensor id safe as one subject token.
 func subjectToken(s string) string {
