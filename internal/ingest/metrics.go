@@ -23,6 +23,10 @@ type Metrics struct {
 	// Errors counts reads of the bus and commits that failed
 	// (vigil_ingest_errors_total).
 	Errors prometheus.Counter
+	// Duplicates counts committed observations the store already held
+	// (vigil_ingest_duplicates_total): a batch delivered again after a
+	// crash or a lost acknowledgement, skipped by id.
+	Duplicates prometheus.Counter
 	// AckFailures counts committed batches whose acknowledgement the bus
 	// refused (vigil_ingest_ack_failures_total): stored, and redelivered
 	// later, where the ids skip them.
@@ -47,6 +51,8 @@ func NewMetrics() *Metrics {
 			Help: "Observations ingest committed to the store."}),
 		Errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_errors_total",
 			Help: "Reads of the bus and commits to the store that failed (ingest stops; a durable bus keeps the batch)."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_duplicates_total",
+			Help: "Observations delivered again that the store already held (skipped by id, never stored twice)."}),
 		AckFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_ack_failures_total",
 			Help: "Committed batches whose acknowledgement the bus refused (they come back and are skipped by id)."}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
@@ -65,7 +71,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Committed, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
+	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
 }
 
 // watch makes c the bus whose depth QueueDepth reports.

@@ -27,7 +27,10 @@ func newAnalysisMetrics() *analysisMetrics {
 // register registers the metrics of every stage this pipeline runs.
 func (p *Pipeline) register() error {
 	var cs []prometheus.Collector
-	if p.pub != nil {
+	switch {
+	case p.queue != nil:
+		cs = append(cs, p.queue.Collectors()...)
+	case p.pub != nil:
 		cs = append(cs, p.busM.Collectors()...)
 	}
 	if p.consumer != nil {

@@ -7,7 +7,8 @@
 //
 // Run stops the stages in the order data flows, and says so in the log:
 // the sensors and services stop, the bus closes, ingest drains and
-// commits everything the bus accepted, and the analysis flushes. The
+// commits everything the bus accepted, and the analysis catches up with
+// what other processes stored and flushes. The
 // package must never start a goroutine that Run does not wait for, nor
 // stop a stage before the one that feeds it.
 //
@@ -32,6 +33,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/bus/spool"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/geo"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -81,6 +83,12 @@ type Config struct {
 	// Remote, if set, is where the sensors publish (NATS JetStream):
 	// nothing is ingested in this process. Exclusive with Consumer.
 	Remote bus.Publisher
+	// Queue, if set with Remote, puts a bounded on-disk queue (package
+	// spool) between the sensors and Remote: the sensors write to it, its
+	// drain publishes to Remote in order whenever Remote is reachable, and
+	// Run closes it once the sensors have stopped and it has drained for
+	// its CloseDrain.
+	Queue *spool.Config
 	// BusCapacity is the in-process bus's size (0: inproc's default).
 	BusCapacity int
 	// NoIngest runs no bus and no ingest in this process: it serves and
@@ -111,6 +119,8 @@ func (c *Config) Validate() error {
 		return errors.New("pipeline: no store")
 	case c.Remote != nil && c.Consumer != nil:
 		return errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
+	case c.Queue != nil && c.Remote == nil:
+		return errors.New("pipeline: a sensor queue without a remote bus to drain it to")
 	case c.Remote != nil && c.Analysis != nil:
 		return errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
 	case c.NoIngest && (c.Remote != nil || c.Consumer != nil):
@@ -142,6 +152,7 @@ type Pipeline struct {
 	checks   chan []observe.Observation // committed batches for the checker, while Run runs
 	live     match.Live                 // the matcher, once a sensor needs it
 	enricher *ingest.Enricher           // places and routes what ingest reads; nil with no ingest here
+	queue    *spool.Spool               // between the sensors and Remote, if configured
 
 	busM      *bus.Metrics
 	ingestM   *ingest.Metrics
@@ -179,6 +190,12 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	switch {
+	case cfg.Remote != nil && cfg.Queue != nil:
+		q, err := spool.Open(*cfg.Queue, cfg.Remote, p.log)
+		if err != nil {
+			return nil, err
+		}
+		p.queue, p.pub = q, p.tally.counting(q)
 	case cfg.Remote != nil:
 		p.pub = p.tally.counting(bus.Counted(cfg.Remote, p.busM))
 	case cfg.Consumer != nil:
@@ -207,9 +224,20 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 		p.engine = e
 	}
 	if err := p.register(); err != nil {
+		p.closeQueue()
 		return nil, err
 	}
 	return p, nil
+}
+
+// closeQueue closes the sensor queue, if any, saying what it left.
+func (p *Pipeline) closeQueue() {
+	if p.queue == nil {
+		return
+	}
+	if err := p.queue.Close(); err != nil {
+		p.log.Error("pipeline: closing the sensor queue", "err", err)
+	}
 }
 
 // Publisher is what this process's sensors publish to: the in-process
@@ -310,8 +338,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.engine != nil && p.cfg.AnalysisPoll > 0 {
 		g.Go(func() error { p.poll(backCtx); return nil })
 	}
+	if p.queue != nil {
+		// The drain outlives the sensors: it stops once they have, and
+		// drains a while longer (spool.Config.CloseDrain).
+		g.Go(func() error { return p.queue.Run(backCtx) })
+	}
 	err := g.Wait()
+	p.closeQueue()
 	if p.engine != nil {
+		// Other processes (ingests sharing the store) may have committed
+		// after this one's last batch: the flushed state includes them.
+		if cerr := p.engine.CatchUp(context.WithoutCancel(ctx)); cerr != nil {
+			p.analysisM.errors.Inc()
+			err = errors.Join(err, fmt.Errorf("analysis: last catch-up: %w", cerr))
+		}
 		if ferr := p.engine.Flush(context.WithoutCancel(ctx)); ferr != nil {
 			p.analysisM.errors.Inc()
 			err = errors.Join(err, fmt.Errorf("analysis: last flush: %w", ferr))

@@ -16,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
+	"github.com/vigil-oss/vigil/internal/bus/spool"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/ingest"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -391,6 +392,7 @@ func TestValidateRefusesPartsThatCannotWorkTogether(t *testing.T) {
 		"analysis with remote bus": {Store: st, Remote: refusing{}, Analysis: st},
 		"no ingest with a bus":     {Store: st, NoIngest: true, Consumer: inproc.New(1)},
 		"negative poll":            {Store: st, AnalysisPoll: -time.Second},
+		"queue without remote bus": {Store: st, Queue: &spool.Config{Dir: t.TempDir()}},
 	} {
 		if _, err := New(context.Background(), c); err == nil {
 			t.Errorf("%s: New accepted it", name)
@@ -403,6 +405,12 @@ type failingStore struct{ *sqlite.Store }
 
 func (failingStore) InsertObservations(context.Context, []observe.Observation) error {
 	return errors.New("disk full")
+}
+
+// InsertObservationsCounted fails too: ingest uses it where the store has
+// it (store.NewCounter), and the embedded store's would succeed.
+func (failingStore) InsertObservationsCounted(context.Context, []observe.Observation) (int, error) {
+	return 0, errors.New("disk full")
 }
 
 // When ingest fails for good, a sensor that publishes without a deadline

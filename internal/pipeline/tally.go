@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/bus/spool"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -22,10 +23,12 @@ func (t Tally) Total() int {
 	return n
 }
 
-// tally is a Tally safe for concurrent use.
+// tally is a Tally safe for concurrent use, with the publishes that
+// failed.
 type tally struct {
-	mu sync.Mutex
-	t  Tally
+	mu     sync.Mutex
+	t      Tally
+	failed int
 }
 
 func (t *tally) add(batch []observe.Observation) {
@@ -67,8 +70,44 @@ type countingPublisher struct {
 
 func (c countingPublisher) Publish(ctx context.Context, o observe.Observation) error {
 	if err := c.p.Publish(ctx, o); err != nil {
+		c.t.mu.Lock()
+		c.t.failed++
+		c.t.mu.Unlock()
 		return err
 	}
 	c.t.add([]observe.Observation{o})
 	return nil
+}
+
+// Delivery says where this process's sensors' observations went.
+type Delivery struct {
+	// Remote: they were published to a remote bus (else stored here).
+	Remote bool
+	// Accepted is the number the bus, or the queue in front of it,
+	// accepted (the Tally's total); Failed the number it refused (with a
+	// queue: dropped because it was full).
+	Accepted, Failed int
+	// Queue is what the sensor queue did and holds; nil without one.
+	Queue *spool.Stats
+}
+
+// Delivery returns where the sensors' observations went so far.
+func (p *Pipeline) Delivery() Delivery {
+	p.tally.mu.Lock()
+	d := Delivery{Remote: p.cfg.Remote != nil, Accepted: p.tally.t.Total(), Failed: p.tally.failed}
+	p.tally.mu.Unlock()
+	if p.queue != nil {
+		st := p.queue.Stats()
+		d.Queue = &st
+	}
+	return d
+}
+
+// QueueHealth is the sensor queue's health (spool.Spool.Health); ok with
+// no queue.
+func (p *Pipeline) QueueHealth() (ok bool, why string) {
+	if p.queue == nil {
+		return true, "no sensor queue"
+	}
+	return p.queue.Health()
 }

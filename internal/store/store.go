@@ -115,10 +115,24 @@ type Store interface {
 	// History returns an entry's history across lists, oldest first.
 	History(ctx context.Context, h hashkind.Hash) ([]EntryEvent, error)
 
-	// InsertObservations appends observations in one transaction.
+	// InsertObservations appends observations in one transaction. An
+	// observation whose id the store already holds is skipped (a bus
+	// that redelivers after a crash must not duplicate evidence).
 	InsertObservations(ctx context.Context, obs []observe.Observation) error
 	// Observations calls fn for each observation matching f, in time order.
 	Observations(ctx context.Context, f ObservationFilter, fn func(o *observe.Observation) error) error
 
 	Close() error
+}
+
+// NewCounter is a Store that can say how many of the observations it was
+// given were new: the rest had ids it already held (a redelivery). Ingest
+// counts them (vigil_ingest_duplicates_total); a Store without it is
+// taken to have stored all. Both backends implement it. A wrapper that
+// embeds a store and changes InsertObservations must change this too:
+// ingest calls this one where it exists.
+type NewCounter interface {
+	// InsertObservationsCounted is InsertObservations, returning how many
+	// observations it added.
+	InsertObservationsCounted(ctx context.Context, obs []observe.Observation) (added int, err error)
 }

@@ -32,6 +32,7 @@ var Parts = map[string]string{
 	"HASHTOOLS":    "Debian packages rhash, hashdeep and coreutils (reference hashers)",
 	"LIBTORRENT":   "Debian package python3-libtorrent, for /usr/bin/python3",
 	"LOOPBACKNS":   "a network namespace with loopback only: unshare -n sh -c 'ip link set lo up && go test ...' as root",
+	"NATS":         "Debian package nats-server (/usr/sbin/nats-server: the fault tests start, kill and restart a real JetStream server on loopback)",
 	"NETNS":        "root and iproute2, to create network namespaces joined by a veth pair",
 	"OPENTRACKER":  "Debian package opentracker",
 	"POPPLER":      "Debian package poppler-utils (pdftotext)",

@@ -1,6 +1,12 @@
 // Package jetstream carries observations between machines over NATS
-// JetStream: sensors publish (Bus is a bus.Publisher), one ingest consumes
-// into the store (Consumer is a bus.Consumer).
+// JetStream: sensors publish (Bus is a bus.Publisher), ingest consumes into
+// the store (Consumer is a bus.Consumer). Several ingest processes may read
+// one stream through one shared durable consumer: JetStream hands each
+// message to one of them at a time, and to another only if the first does
+// not acknowledge it within AckWait (it crashed, or was too slow); the
+// store's insert skips an id it already holds, so such a redelivery is
+// never stored twice. Stream, subject and consumer are named in Config,
+// so that two deployments can share one NATS.
 //
 // Delivery is at least once and nothing is lost on a crash. A sensor's
 // Publish returns only when JetStream has stored the observation (a file
@@ -17,11 +23,13 @@ package jetstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,13 +56,46 @@ type Config struct {
 	Dedupe time.Duration
 	// Batch is the most observations the consumer hands over at once.
 	Batch int
+	// AckWait is how long a fetched message may stay unacknowledged
+	// before JetStream hands it to another fetch (another ingest): longer
+	// than a batch's commit. Default 1 minute.
+	AckWait time.Duration
 }
 
 // DefaultConfig is a file-backed stream "VIGIL_OBSERVATIONS" on subject
 // "vigil.obs.>" with a durable consumer "ingest".
 func DefaultConfig(url string) Config {
 	return Config{URL: url, Stream: "VIGIL_OBSERVATIONS", Subject: "vigil.obs", Consumer: "ingest",
-		Dedupe: 10 * time.Minute, Batch: 1000}
+		Dedupe: 10 * time.Minute, Batch: 1000, AckWait: time.Minute}
+}
+
+// Validate reports a Config whose names NATS would refuse.
+func (c *Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("jetstream: no NATS URL")
+	case !validName(c.Stream):
+		return fmt.Errorf("jetstream: stream name %q: want letters, digits, - or _", c.Stream)
+	case !validName(c.Consumer):
+		return fmt.Errorf("jetstream: consumer name %q: want letters, digits, - or _", c.Consumer)
+	case c.Subject == "" || strings.ContainsAny(c.Subject, "*> \t") || strings.HasPrefix(c.Subject, ".") || strings.HasSuffix(c.Subject, ".") || strings.Contains(c.Subject, ".."):
+		return fmt.Errorf("jetstream: subject prefix %q: want dot-separated tokens without wildcards, e.g. vigil.obs", c.Subject)
+	}
+	return nil
+}
+
+// validName is a stream or consumer name NATS accepts everywhere (it
+// becomes a file name on the server).
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Bus is a connection to the stream.
@@ -62,15 +103,38 @@ type Bus struct {
 	cfg Config
 	nc  *nats.Conn
 	js  js.JetStream
-	st  js.Stream
 	log *slog.Logger
+
+	mu sync.Mutex
+	st js.Stream // nil until the stream is created or updated
 }
 
 // Open connects and creates (or updates) the stream. The URL must be given:
 // there is no default server.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("jetstream: no NATS URL")
+	b, err := connect(cfg, log, false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.stream(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// OpenLazy is Open for a sensor that must start while NATS is away: it
+// does not wait for the server, keeps reconnecting in the background, and
+// creates the stream at the first Publish that reaches it. Until then each
+// Publish fails at once (a queue in front of the bus, package spool,
+// holds the observations).
+func OpenLazy(cfg Config, log *slog.Logger) (*Bus, error) {
+	return connect(cfg, log, true)
+}
+
+func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -78,7 +142,17 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 1000
 	}
-	nc, err := nats.Connect(cfg.URL, nats.Name("vigil"), nats.MaxReconnects(-1))
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = time.Minute
+	}
+	// No reconnect buffer: a publish while the server is away fails at
+	// once instead of waiting in memory for an ack that cannot come.
+	nc, err := nats.Connect(cfg.URL, nats.Name("vigil"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		nats.ReconnectBufSize(-1), nats.RetryOnFailedConnect(lazy),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("jetstream: disconnected from NATS", "url", cfg.URL, "err", err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("jetstream: reconnected to NATS", "url", cfg.URL) }))
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect %s: %w", cfg.URL, err)
 	}
@@ -87,23 +161,54 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
 		nc.Close()
 		return nil, fmt.Errorf("jetstream %s: %w", cfg.URL, err)
 	}
-	st, err := j.CreateOrUpdateStream(ctx, js.StreamConfig{
-		Name:       cfg.Stream,
-		Subjects:   []string{cfg.Subject + ".>"},
-		Storage:    js.FileStorage,
-		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
-		MaxAge:     cfg.MaxAge,
-		Duplicates: cfg.Dedupe,
-	})
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("jetstream %s: stream %s: %w", cfg.URL, cfg.Stream, err)
-	}
-	return &Bus{cfg: cfg, nc: nc, js: j, st: st, log: log}, nil
+	return &Bus{cfg: cfg, nc: nc, js: j, log: log}, nil
 }
 
-// Close closes the connection.
-func (b *Bus) Close() { b.nc.Close() }
+// stream creates or updates the stream once, and returns it.
+func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.st != nil {
+		return b.st, nil
+	}
+	st, err := b.js.CreateOrUpdateStream(ctx, js.StreamConfig{
+		Name:       b.cfg.Stream,
+		Subjects:   []string{b.cfg.Subject + ".>"},
+		Storage:    js.FileStorage,
+		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
+		MaxAge:     b.cfg.MaxAge,
+		Duplicates: b.cfg.Dedupe,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.cfg.URL, b.cfg.Stream, err)
+	}
+	b.st = st
+	return st, nil
+}
+
+// forgetStream makes the next Publish create or update the stream again
+// (a NATS server that came back without its state).
+func (b *Bus) forgetStream() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.st = nil
+}
+
+// Transient reports whether err, returned by this bus, may pass by
+// itself: the connection is down, or NATS did not answer in time (a
+// restart, a server under load). Anything else is NATS refusing.
+func (b *Bus) Transient(err error) bool {
+	return !b.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse)
+}
+
+// Close closes the connection. The disconnect handler is removed first:
+// it would log, from NATS's own goroutine, after the caller is done.
+func (b *Bus) Close() {
+	b.nc.SetDisconnectErrHandler(nil)
+	b.nc.SetReconnectHandler(nil)
+	b.nc.Close()
+}
 
 // subjectToken makes a sensor id safe as one subject token.
 func subjectToken(s string) string {
@@ -150,8 +255,14 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	if err != nil {
 		return err
 	}
+	if _, err := b.stream(ctx); err != nil {
+		return err
+	}
 	_, err = b.js.PublishMsg(ctx, &nats.Msg{Subject: b.cfg.Subject + "." + subjectToken(o.Sensor.ID), Data: body},
 		js.WithMsgID(o.ID), js.WithExpectStream(b.cfg.Stream))
+	if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
+		b.forgetStream()
+	}
 	if err != nil {
 		return fmt.Errorf("jetstream publish %s: %w", o.ID, err)
 	}
@@ -168,16 +279,22 @@ type Consumer struct {
 	closed      atomic.Bool
 	pending     atomic.Int64  // messages after the last one fetched, as the server last said
 	undecodable atomic.Uint64 // messages terminated because they were not observations
+	fetchErrors atomic.Uint64 // fetches that failed while the server was away
+	outage      atomic.Bool   // the last fetch failed (log the first of an outage only)
 }
 
 var _ bus.Consumer = (*Consumer)(nil)
 
 // Consumer creates (or updates) the durable consumer and returns it.
 func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
-	cons, err := b.st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
+	st, err := b.stream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
 		Durable:       b.cfg.Consumer,
 		AckPolicy:     js.AckExplicitPolicy,
-		AckWait:       time.Minute,
+		AckWait:       b.cfg.AckWait,
 		MaxAckPending: 4 * b.cfg.Batch,
 	})
 	if err != nil {
@@ -188,9 +305,12 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 
 // Fetch implements bus.Consumer. A message that does not decode is
 // terminated (never redelivered), logged with its stream sequence and
-// counted (Undecodable): a bad record must not block the stream. After
-// Close, Fetch returns bus.ErrClosed at once: what was not fetched stays
-// in the stream for the next ingest.
+// counted (Undecodable): a bad record must not block the stream. While
+// the server is away (a restart) Fetch waits up to wait and returns what
+// it has, possibly nothing, counting the failure (FetchErrors) and logging
+// the first of an outage: ingest keeps running and resumes when the
+// connection does. After Close, Fetch returns bus.ErrClosed at once: what
+// was not fetched stays in the stream for the next ingest.
 func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
 	if c.closed.Load() {
 		return nil, bus.ErrClosed
@@ -198,38 +318,64 @@ func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	mb, err := c.cons.Fetch(max(most, 1), js.FetchMaxWait(max(wait, time.Millisecond)))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("jetstream fetch: %w", err)
-	}
+	wait = max(wait, time.Millisecond)
 	out := &batch{c: c}
-	for m := range mb.Messages() {
-		meta, _ := m.Metadata()
-		if meta != nil {
-			c.pending.Store(int64(meta.NumPending))
+	mb, err := c.cons.Fetch(max(most, 1), js.FetchMaxWait(wait))
+	if err == nil {
+		for m := range mb.Messages() {
+			c.take(out, m)
 		}
-		o, err := Decode(m.Data())
-		if err != nil {
-			var seq uint64
-			if meta != nil {
-				seq = meta.Sequence.Stream
-			}
-			c.undecodable.Add(1)
-			c.b.log.Error("jetstream: message is not an observation; dropped", "stream_seq", seq, "subject", m.Subject(), "err", err)
-			_ = m.Term()
-			continue
-		}
-		out.obs, out.msgs = append(out.obs, o), append(out.msgs, m)
+		err = mb.Error()
 	}
-	if err := mb.Error(); err != nil && !errors.Is(err, js.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil && len(out.msgs) == 0:
+		return nil, ctx.Err()
+	case err == nil || errors.Is(err, js.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil:
+		c.outage.Store(false)
+		return out, nil
+	case c.b.nc.IsClosed():
 		out.Nak()
 		return nil, fmt.Errorf("jetstream fetch: %w", err)
 	}
+	c.fetchErrors.Add(1)
+	if !c.outage.Swap(true) {
+		c.b.log.Warn("jetstream: fetch failed; ingest waits for NATS", "url", c.b.cfg.URL, "err", err)
+	}
+	if len(out.msgs) == 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 	return out, nil
 }
+
+// take adds m to out, or terminates it if it is not an observation.
+func (c *Consumer) take(out *batch, m js.Msg) {
+	meta, _ := m.Metadata()
+	if meta != nil {
+		c.pending.Store(int64(meta.NumPending))
+	}
+	o, err := Decode(m.Data())
+	if err != nil {
+		var seq uint64
+		if meta != nil {
+			seq = meta.Sequence.Stream
+		}
+		c.undecodable.Add(1)
+		c.b.log.Error("jetstream: message is not an observation; dropped", "stream_seq", seq, "subject", m.Subject(), "err", err)
+		_ = m.Term()
+		return
+	}
+	out.obs, out.msgs = append(out.obs, o), append(out.msgs, m)
+}
+
+// FetchErrors is the number of fetches that failed because the server
+// was away or did not answer.
+func (c *Consumer) FetchErrors() uint64 { return c.fetchErrors.Load() }
 
 // Len is the number of messages the server last said were waiting for
 // this consumer beyond those fetched.
@@ -253,13 +399,18 @@ type batch struct {
 func (b *batch) Observations() []observe.Observation { return b.obs }
 
 // Ack acknowledges every message, waiting for the server's confirmation.
-// An ack that is lost is logged, not returned: the observation is stored,
-// it will come back and the store skips its id.
+// Acks that are lost are logged (one line for the batch), not returned:
+// the observations are stored, they will come back and the store skips
+// their ids.
 func (b *batch) Ack(ctx context.Context) error {
-	for i, m := range b.msgs {
+	lost, first := 0, error(nil)
+	for _, m := range b.msgs {
 		if err := m.DoubleAck(ctx); err != nil {
-			b.c.b.log.Warn("jetstream: ack lost; the observation will be redelivered and skipped", "id", b.obs[i].ID, "err", err)
+			lost, first = lost+1, cmp.Or(first, err)
 		}
+	}
+	if lost > 0 {
+		b.c.b.log.Warn("jetstream: acks lost; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
 	}
 	return nil
 }

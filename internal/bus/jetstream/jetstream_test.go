@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -327,5 +328,128 @@ func TestSignatureTravels(t *testing.T) {
 	}
 	if !got.Equal(&o) {
 		t.Fatalf("chain after the bus: %+v, want %+v", got.Chain, o.Chain)
+	}
+}
+
+// Names NATS would refuse, or that would make a subject of several
+// tokens or a wildcard, are refused before connecting.
+func TestValidateRefusesBadNames(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"stream with a dot":      func(c *Config) { c.Stream = "A.B" },
+		"empty stream":           func(c *Config) { c.Stream = "" },
+		"consumer with a space":  func(c *Config) { c.Consumer = "in gest" },
+		"wildcard subject":       func(c *Config) { c.Subject = "vigil.*" },
+		"subject ending in dot":  func(c *Config) { c.Subject = "vigil." },
+		"subject with empty tok": func(c *Config) { c.Subject = "vigil..obs" },
+	} {
+		c := DefaultConfig("nats://127.0.0.1:1")
+		mod(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	c := DefaultConfig("nats://127.0.0.1:1")
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the default: %v", err)
+	}
+}
+
+// Two deployments on one NATS, each with its own stream, subject and
+// consumer, never see each other's observations.
+func TestTwoDeploymentsShareOneNATS(t *testing.T) {
+	url := startServer(t)
+	ctx := context.Background()
+	obs := observations(20)
+	for i, names := range [][3]string{{"PARIS_OBS", "paris.obs", "paris-ingest"}, {"LYON_OBS", "lyon.obs", "lyon-ingest"}} {
+		cfg := DefaultConfig(url)
+		cfg.Stream, cfg.Subject, cfg.Consumer = names[0], names[1], names[2]
+		b, err := Open(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		for _, o := range obs[i*10 : i*10+10] {
+			if err := b.Publish(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i, names := range [][3]string{{"PARIS_OBS", "paris.obs", "paris-ingest"}, {"LYON_OBS", "lyon.obs", "lyon-ingest"}} {
+		cfg := DefaultConfig(url)
+		cfg.Stream, cfg.Subject, cfg.Consumer = names[0], names[1], names[2]
+		b, err := Open(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		c, err := b.Consumer(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bt, err := c.Fetch(ctx, 100, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := bt.Observations()
+		if len(got) != 10 {
+			t.Fatalf("%s: %d observations, want its own 10", names[0], len(got))
+		}
+		for j := range got {
+			if got[j].ID != obs[i*10+j].ID {
+				t.Fatalf("%s got %s, want %s", names[0], got[j].ID, obs[i*10+j].ID)
+			}
+		}
+		if err := bt.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A lazily opened bus starts while NATS is away: publishes fail at once,
+// and succeed once the server is there.
+func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cfg := DefaultConfig(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	b, err := OpenLazy(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	o := observations(1)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := b.Publish(ctx, o); err == nil {
+		t.Fatal("publish with no server succeeded")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a publish with no server took %s: it must fail at once", d)
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	defer s.Shutdown()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := b.Publish(pctx, o)
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish after the server came: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

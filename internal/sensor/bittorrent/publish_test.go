@@ -1,9 +1,12 @@
 package bittorrent
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -40,5 +43,33 @@ func TestFailedPublishIsCounted(t *testing.T) {
 	}
 	if n := s.Stats().Observations[observe.MethodPeerProbe]; n != 0 {
 		t.Fatalf("%d observations counted as published, want 0", n)
+	}
+}
+
+// A bus (or a full sensor queue) that refuses every publish is logged
+// sampled, not once per observation: the 1st, 2nd, 4th, 8th... failure.
+func TestFailedPublishesAreLoggedSampled(t *testing.T) {
+	guard, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}
+	var logged bytes.Buffer
+	s, err := New(cfg, guard, refusingBus{errors.New("sensor queue full")}, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		s.emit(context.Background(), observe.Observation{Method: observe.MethodPeerProbe,
+			Item:       observe.Item{Hash: randomHash(t, hashkind.BTIH)},
+			Endpoint:   observe.Endpoint{IP: netip.MustParseAddr("127.0.0.9"), Port: 6881, Transport: "tcp"},
+			Possession: observe.Possession{Level: observe.Acknowledged, PiecesHave: -1, PiecesTotal: -1}})
+	}
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", "publish_failed"); got != 100 {
+		t.Fatalf(`vigil_bittorrent_dropped_total{reason="publish_failed"} = %v, want 100`, got)
+	}
+	if n := strings.Count(logged.String(), "publishing observation"); n != 7 { // 1, 2, 4, ..., 64
+		t.Fatalf("%d log lines for 100 failed publishes, want 7:\n%s", n, logged.String())
 	}
 }

@@ -118,7 +118,7 @@ const (
 
 // countDrop counts an observation or probe not made, by reason
 // (vigil_bittorrent_dropped_total).
-func (s *Sensor) countDrop(reason string) { s.drops.add(reason) }
+func (s *Sensor) countDrop(reason string) { _ = s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by
 // reason: the sensor itself, a non-public address named by a third party

@@ -575,10 +575,11 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) {
 	if err := s.pub.Publish(ctx, o); err != nil {
 		// Never silent: an observation that did not reach the bus is
 		// counted (vigil_bittorrent_dropped_total{reason="publish_failed"})
-		// and, while the sensor runs, logged.
-		s.countDrop("publish_failed")
-		if ctx.Err() == nil {
-			s.log.Error("publishing observation", "err", err, "method", o.Method)
+		// and, while the sensor runs, logged: at the 1st, 2nd, 4th, 8th...
+		// failure, for a full sensor queue fails every publish and must
+		// not flood the log.
+		if n := s.drops.add("publish_failed"); ctx.Err() == nil && n&(n-1) == 0 {
+			s.log.Error("publishing observation", "err", err, "method", o.Method, "failed_so_far", n)
 		}
 		return
 	}
@@ -606,12 +607,12 @@ func (s *Sensor) vantage(o *observe.Observation) netip.Addr {
 // its zero value.
 type keyedCounts struct{ m sync.Map } // key -> *atomic.Uint64
 
-func (c *keyedCounts) add(key string) {
+func (c *keyedCounts) add(key string) uint64 {
 	v, ok := c.m.Load(key)
 	if !ok {
 		v, _ = c.m.LoadOrStore(key, new(atomic.Uint64))
 	}
-	v.(*atomic.Uint64).Add(1)
+	return v.(*atomic.Uint64).Add(1)
 }
 
 // snapshot returns the counts of the keys seen.

@@ -290,10 +290,12 @@ func (s *Sensor) watchList() []Watched {
 
 func (s *Sensor) drop(reason string) { s.dropN(reason, 1) }
 
-func (s *Sensor) dropN(reason string, n int) {
+// dropN counts n dropped for reason and returns the count so far.
+func (s *Sensor) dropN(reason string, n int) uint64 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.dropped[reason] += uint64(n)
-	s.mu.Unlock()
+	return s.dropped[reason]
 }
 
 // Stats returns the counters.
@@ -666,8 +668,11 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 		Commit: s.cfg.Commit, Modified: s.cfg.Modified, Config: s.cfg.ConfigSHA256}
 	s.cfg.TimeSync.Stamp(&o)
 	if err := s.pub.Publish(context.WithoutCancel(ctx), o); err != nil {
-		s.drop("publish_failed")
-		s.log.Error("publishing observation", "method", o.Method, "err", err)
+		// Logged sampled, at the 1st, 2nd, 4th, 8th... failure: a full
+		// sensor queue fails every publish, and must not flood the log.
+		if n := s.dropN("publish_failed", 1); n&(n-1) == 0 {
+			s.log.Error("publishing observation", "method", o.Method, "err", err, "failed_so_far", n)
+		}
 		return false
 	}
 	s.mu.Lock()

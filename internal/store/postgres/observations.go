@@ -273,13 +273,20 @@ func retryable(err error) bool {
 // error, none. An observation with an empty ID is given one (written back
 // into obs); one whose ID is already stored is skipped.
 func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observation) error {
+	_, err := s.InsertObservationsCounted(ctx, obs)
+	return err
+}
+
+// InsertObservationsCounted implements store.NewCounter: the rows the
+// INSERTs added, from their command tags.
+func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Observation) (int, error) {
 	if len(obs) == 0 {
-		return nil
+		return 0, nil
 	}
 	for i := range obs {
 		o := &obs[i]
 		if err := checkObservation(o); err != nil {
-			return fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+			return 0, fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
 		}
 		if o.ID == "" {
 			o.ID = observe.NewID(o.Time)
@@ -291,23 +298,24 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 	}
 	for attempt := 1; ; attempt++ {
 		var fresh map[hashKey]int64
+		var added int64
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
 			ids, f, err := s.itemIDs(ctx, tx, obs)
 			if err != nil {
 				return err
 			}
 			fresh = f
-			if err := write(ctx, tx, obs, ids); err != nil {
+			if added, err = write(ctx, tx, obs, ids); err != nil {
 				return err
 			}
 			return s.appendLeaves(ctx, tx, obs)
 		})
 		if err == nil {
 			s.commitItems(fresh)
-			return nil
+			return int(added), nil
 		}
 		if attempt == 3 || !retryable(err) {
-			return fmt.Errorf("observations: %w", err)
+			return 0, fmt.Errorf("observations: %w", err)
 		}
 	}
 }
@@ -341,16 +349,16 @@ var stageColumns = append([]string{"ord"}, obsColumnList...)
 // insertCopy writes obs with COPY into the staging table and one INSERT
 // from it; observations of the same time get their seq in the batch's
 // order (arrival order).
-func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) error {
+func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
 	// One round trip for both (simple protocol: no arguments). When the
 	// move sorts the batch by ord (rows of a kilobyte), the default 4 MB
 	// of work_mem would sort a batch of 10,000 on disk.
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; `+stageTable); err != nil {
-		return fmt.Errorf("staging table: %w", err)
+		return 0, fmt.Errorf("staging table: %w", err)
 	}
 	src := &copySource{obs: obs, ids: ids, row: make([]any, obsArgs+1)}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage"}, stageColumns, src); err != nil {
-		return fmt.Errorf("copy of %d: %w", len(obs), err)
+		return 0, fmt.Errorf("copy of %d: %w", len(obs), err)
 	}
 	// seq only breaks ties on time (Observations orders by time_ns, seq):
 	// when no two observations of the batch share a time, the order they
@@ -360,11 +368,12 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if distinctTimes(obs) {
 		order = ``
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
-		` FROM pg_temp.vigil_obs_stage`+order+` ON CONFLICT DO NOTHING`); err != nil {
-		return fmt.Errorf("insert of %d: %w", len(obs), err)
+	tag, err := tx.Exec(ctx, `INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
+		` FROM pg_temp.vigil_obs_stage`+order+` ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return 0, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
-	return nil
+	return tag.RowsAffected(), nil
 }
 
 // distinctTimes reports whether no two observations of obs have the same
@@ -417,7 +426,8 @@ func valuesSQL(n int) string {
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
 // rest in power-of-two pieces so that few statements are prepared.
-func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) error {
+func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
+	var added int64
 	chunk := s.cfg.ValuesChunk
 	args := make([]any, min(chunk, len(obs))*obsArgs)
 	var scratch []byte
@@ -432,12 +442,14 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 			// a string by obsRow, so it can be reused.
 			scratch = obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], ids[start+i], scratch)
 		}
-		if _, err := tx.Exec(ctx, valuesSQL(n), a...); err != nil {
-			return fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
+		tag, err := tx.Exec(ctx, valuesSQL(n), a...)
+		if err != nil {
+			return 0, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
 		}
+		added += tag.RowsAffected()
 		start += n
 	}
-	return nil
+	return added, nil
 }
 
 // Observations calls fn for each observation in f's time range, oldest

@@ -738,3 +738,34 @@ func TestRebind(t *testing.T) {
 		}
 	}
 }
+
+// A redelivered batch adds nothing, and the count says so, with COPY and
+// with multi-row INSERTs.
+func TestInsertCountsWhatIsNew(t *testing.T) {
+	requirePostgres(t)
+	for _, method := range []string{InsertCopy, InsertValues} {
+		cfg := DefaultConfig()
+		cfg.InsertMethod, cfg.ValuesChunk = method, 64
+		st := openTest(t, cfg)
+		ctx := context.Background()
+		r := mrand.New(mrand.NewPCG(5, 6))
+		at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+		var obs []observe.Observation
+		for i := range 300 {
+			obs = append(obs, storetest.Observation(r, at.Add(time.Duration(i)*time.Second), i))
+		}
+		for _, c := range []struct {
+			name string
+			obs  []observe.Observation
+			want int
+		}{{"new", obs[:200], 200}, {"redelivered", obs[:200], 0}, {"half new", obs[100:300], 100}} {
+			n, err := st.InsertObservationsCounted(ctx, c.obs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != c.want {
+				t.Errorf("method %s, %s: %d added, want %d", method, c.name, n, c.want)
+			}
+		}
+	}
+}

@@ -332,13 +332,19 @@ func nilIfEmpty(b []byte) any {
 // error, none. An observation with an empty ID is given one (written back
 // into obs); one whose ID is already stored is skipped.
 func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observation) error {
+	_, err := s.InsertObservationsCounted(ctx, obs)
+	return err
+}
+
+// InsertObservationsCounted implements store.NewCounter.
+func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Observation) (int, error) {
 	if len(obs) == 0 {
-		return nil
+		return 0, nil
 	}
 	for i := range obs {
 		o := &obs[i]
 		if err := o.Validate(); err != nil {
-			return fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+			return 0, fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
 		}
 		if o.ID == "" {
 			o.ID = observe.NewID(o.Time)
@@ -376,6 +382,7 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	w := &s.obs
+	added := 0
 	err := w.conn.Raw(func(c any) error {
 		dc, ok := c.(driverConn)
 		if !ok {
@@ -385,7 +392,8 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 		if err != nil {
 			return err
 		}
-		if err := s.insertObservations(ctx, dc, obs, chunk, fresh); err != nil {
+		n, err := s.insertObservations(ctx, dc, obs, chunk, fresh)
+		if err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -398,22 +406,26 @@ func (s *Store) InsertObservations(ctx context.Context, obs []observe.Observatio
 			tx.Rollback()
 			return fmt.Errorf("evidence log: %w", err)
 		}
+		added = n
 		return tx.Commit()
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.commitIDs(fresh)
 	s.kickCheckpoint()
-	return nil
+	return added, nil
 }
 
-func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) error {
+// insertObservations inserts obs and returns how many rows it added (an
+// id already stored adds none).
+func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) (int, error) {
 	w := &s.obs
 	itemIDs, facetIDs, placeIDs, err := s.refIDs(ctx, dc, obs, fresh)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	added := 0
 	args := make([]any, 0, min(chunk, len(obs))*obsArgs)
 	var scratch []byte
 	for start := 0; start < len(obs); {
@@ -424,7 +436,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 		}
 		st, err := w.stmt(ctx, dc, insertSQL(n))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		args = args[:0]
 		for i := start; i < start+n; i++ {
@@ -432,12 +444,18 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
 			args = append(args, obsValues(o, itemIDs[i], facetIDs[i], placeIDs[i], string(scratch))...)
 		}
-		if _, err := w.exec(ctx, st, args...); err != nil {
-			return fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
+		res, err := w.exec(ctx, st, args...)
+		if err != nil {
+			return 0, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
 		}
+		rows, err := res.RowsAffected()
+		if err != nil {
+			rows = int64(n) // cannot tell: count none as a duplicate
+		}
+		added += int(rows)
 		start += n
 	}
-	return nil
+	return added, nil
 }
 
 // obsValues are the bound values of o's row (obsRow); matched is its

@@ -197,3 +197,40 @@ func TestLogStoreContract(t *testing.T) {
 		return st
 	})
 }
+
+// A redelivered batch adds nothing, and the count says so; a batch half
+// new adds its new half.
+func TestInsertCountsWhatIsNew(t *testing.T) {
+	st, _ := openTemp(t, DefaultConfig())
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 300 {
+		obs = append(obs, storetest.Observation(r, at.Add(time.Duration(i)*time.Second), i))
+	}
+	for _, c := range []struct {
+		name string
+		obs  []observe.Observation
+		want int
+	}{
+		{"new", obs[:200], 200},
+		{"redelivered", obs[:200], 0},
+		{"half new", obs[100:300], 100},
+	} {
+		n, err := st.InsertObservationsCounted(ctx, c.obs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Errorf("%s: %d added, want %d", c.name, n, c.want)
+		}
+	}
+	rows := 0
+	if err := st.Observations(ctx, store.ObservationFilter{}, func(*observe.Observation) error { rows++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 300 {
+		t.Fatalf("%d rows, want 300", rows)
+	}
+}

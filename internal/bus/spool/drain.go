@@ -1,0 +1,212 @@
+package spool
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// saveEvery is how many drained records the cursor may lag behind.
+const saveEvery = 256
+
+func encode(o *observe.Observation) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	if err := enc.Encode(o); err != nil {
+		return nil, err
+	}
+	if err := enc.Flush(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func decode(b []byte) (observe.Observation, error) {
+	var o observe.Observation
+	err := observe.NewDecoder(bytes.NewReader(b)).Decode(&o)
+	return o, err
+}
+
+// Run publishes the queue to the bus, in order, until ctx ends: at once
+// while the bus takes them, every RetryEvery while it fails. It fsyncs
+// what was written every SyncEvery. Once ctx ends it drains for up to
+// CloseDrain more (retrying while the bus fails) and saves the cursor;
+// what is left waits on disk for the next run. It returns nil: a bus that
+// fails is the health's and the metrics' to report, not a reason to stop
+// observing.
+func (s *Spool) Run(ctx context.Context) error {
+	tick := time.NewTicker(max(s.cfg.SyncEvery, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		failed := s.drain(ctx) != nil
+		wake, retry := s.notify, (<-chan time.Time)(nil)
+		if failed {
+			wake, retry = nil, time.After(s.cfg.RetryEvery)
+		}
+		select {
+		case <-ctx.Done():
+			s.finish(ctx)
+			return nil
+		case <-wake:
+		case <-retry:
+		case <-tick.C:
+			s.sync()
+		}
+	}
+}
+
+// finish drains for up to CloseDrain, retrying every RetryEvery while
+// the bus fails, then fsyncs and saves the cursor.
+func (s *Spool) finish(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.CloseDrain)
+	defer cancel()
+	for s.drain(dctx) != nil && dctx.Err() == nil {
+		t := time.NewTimer(s.cfg.RetryEvery)
+		select {
+		case <-dctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := errors.Join(s.syncLocked(), saveCursor(s.cfg.Dir, s.rc)); err != nil {
+		s.log.Error("sensor queue: saving its state", "dir", s.cfg.Dir, "err", err)
+	}
+	s.sinceSave = 0
+	st := s.st
+	s.log.Info("sensor queue stopped", "published", st.Published, "left_on_disk", st.Pending, "dropped", st.Dropped, "torn", st.Torn)
+}
+
+func (s *Spool) sync() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.syncLocked(); err != nil {
+		s.log.Error("sensor queue: fsync", "err", err)
+	}
+}
+
+// drain publishes records until the queue is empty (nil), a publish
+// fails (its error) or ctx ends.
+func (s *Spool) drain(ctx context.Context) error {
+	for ctx.Err() == nil {
+		o, n, ok, err := s.next()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+		err = s.up.Publish(pctx, o)
+		cancel()
+		if err != nil {
+			s.failed(err)
+			return err
+		}
+		if err := s.advance(n); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// failed records that the bus refused or did not answer.
+func (s *Spool) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.PublishErrors++
+	s.st.LastError = err.Error()
+	if s.st.BusUp {
+		s.st.BusUp, s.st.DownSince = false, time.Now()
+		s.log.Warn("sensor queue: bus unreachable; observations wait on disk", "dir", s.cfg.Dir, "err", err, "pending", s.st.Pending)
+	}
+}
+
+// next reads the record at the cursor without moving it: the observation
+// and the record's length; ok false when the queue is empty. It moves to
+// the next segment at the end of one, and skips (and counts) a record
+// that is damaged or is not an observation.
+func (s *Spool) next() (o observe.Observation, n int64, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.closed || (s.rc.Seg == s.wseg && s.rc.Off >= s.wsize) {
+			return o, 0, false, nil
+		}
+		p, n, rerr := readRecord(s.rf, s.rc.Off)
+		switch {
+		case rerr != nil && s.rc.Seg < s.wseg:
+			if !errors.Is(rerr, io.EOF) {
+				s.skipped("damaged record: the rest of its segment is skipped", rerr)
+			}
+			if err := s.nextSegment(); err != nil {
+				return o, 0, false, err
+			}
+			continue
+		case rerr != nil:
+			// The segment being written, damaged under us: nothing after
+			// this point can be trusted to parse.
+			return o, 0, false, fmt.Errorf("spool %s: segment %d offset %d: %w", s.cfg.Dir, s.rc.Seg, s.rc.Off, rerr)
+		}
+		if o, err = decode(p); err != nil {
+			s.skipped("record is not an observation", err)
+			s.rc.Off += n
+			s.st.Pending--
+			continue
+		}
+		return o, n, true, nil
+	}
+}
+
+func (s *Spool) skipped(what string, err error) {
+	s.st.Torn++
+	s.log.Error("sensor queue: "+what, "dir", s.cfg.Dir, "segment", s.rc.Seg, "offset", s.rc.Off, "err", err)
+}
+
+// advance moves the cursor past a record the bus acknowledged.
+func (s *Spool) advance(n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rc.Off += n
+	s.st.Pending--
+	s.st.Published++
+	if !s.st.BusUp {
+		s.log.Info("sensor queue: bus back; draining in order", "down_for", time.Since(s.st.DownSince).Round(time.Millisecond), "pending", s.st.Pending)
+		s.st.BusUp = true
+	}
+	if s.sinceSave++; s.sinceSave >= saveEvery {
+		s.sinceSave = 0
+		return saveCursor(s.cfg.Dir, s.rc)
+	}
+	return nil
+}
+
+// nextSegment moves the cursor to the start of the next segment and
+// deletes the one it leaves (after saving the cursor, so that a crash in
+// between never re-reads a deleted file).
+func (s *Spool) nextSegment() error {
+	old := filepath.Join(s.cfg.Dir, segName(s.rc.Seg))
+	if err := s.rf.Close(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.rc = cursor{Seg: s.rc.Seg + 1}
+	if err := saveCursor(s.cfg.Dir, s.rc); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.sinceSave = 0
+	if fi, err := os.Stat(old); err == nil {
+		s.st.Bytes -= fi.Size()
+	}
+	if err := os.Remove(old); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return s.openReader()
+}

@@ -1,0 +1,391 @@
+// Package spool is a sensor's bounded on-disk queue in front of a remote
+// bus (NATS JetStream): the sensor keeps observing while the hub is
+// unreachable, and what it observed reaches the bus, in order, when the
+// hub returns.
+//
+// Every observation a sensor publishes is appended to a segment file in
+// the queue's directory before Publish returns; a drain (Run) publishes
+// the records to the bus one by one, in the order they were appended, and
+// moves its cursor past each one only once the bus has acknowledged it.
+// While the bus is unreachable the drain retries every RetryEvery and the
+// records wait on disk.
+//
+// Durability. A record is written with write(2) before Publish returns,
+// so a sensor that is killed (kill -9, a crash) loses nothing: the kernel
+// holds the write. The segment is fsynced every SyncEvery (default 1 s)
+// and when the queue closes, so a power loss loses at most the records of
+// the last SyncEvery; SyncEvery 0 fsyncs every record. Each record carries
+// its length and a CRC-32C: a record that a crash cut short, or that the
+// disk damaged, is detected when the queue opens, cut off, counted (Torn)
+// and never published. The cursor is saved every 256 records and when
+// the queue closes; after a crash the records published since are
+// published again, with the same observation id, which JetStream's
+// duplicate window and the store's idempotent insert both recognise.
+//
+// Bound. The segment files never hold more than MaxBytes in all. When
+// the queue is full, a new observation is refused with ErrFull and counted
+// (Dropped, vigil_queue_dropped_total) and the health says so: the oldest
+// observations, already on disk, are kept and drain first. The package
+// must never drop a record silently, nor publish records out of order.
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// ErrFull is returned by Publish when the queue holds MaxBytes: the
+// observation is dropped, and counted.
+var ErrFull = errors.New("sensor queue full: observation dropped")
+
+// Config is a queue's directory, bound and timings.
+type Config struct {
+	// Dir holds the segment files and the cursor; one sensor process at a
+	// time (a lock file says so). Required.
+	Dir string
+	// MaxBytes bounds the segment files' total size. Default 1 GiB
+	// (about two million observations).
+	MaxBytes int64
+	// SegmentBytes is the size at which a new segment file is started;
+	// a drained segment is deleted. Default 16 MiB.
+	SegmentBytes int64
+	// SyncEvery is how often written records are fsynced; 0 fsyncs each
+	// record before Publish returns. Default 1 s.
+	SyncEvery time.Duration
+	// RetryEvery is how long the drain waits after the bus failed before
+	// trying again. Default 1 s.
+	RetryEvery time.Duration
+	// PublishTimeout bounds one publish to the bus. Default 10 s.
+	PublishTimeout time.Duration
+	// CloseDrain is how long Run goes on draining once its context ends,
+	// retrying while the bus fails (what is left waits on disk for the
+	// next run). Default 5 s.
+	CloseDrain time.Duration
+}
+
+// DefaultConfig is a 1 GiB queue in dir, fsynced every second.
+func DefaultConfig(dir string) Config {
+	return Config{Dir: dir, MaxBytes: 1 << 30, SegmentBytes: 16 << 20, SyncEvery: time.Second,
+		RetryEvery: time.Second, PublishTimeout: 10 * time.Second, CloseDrain: 5 * time.Second}
+}
+
+// Validate reports a Config that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Dir == "":
+		return errors.New("spool: no directory")
+	case c.MaxBytes <= 0 || c.SegmentBytes <= 0:
+		return fmt.Errorf("spool %s: max bytes %d and segment bytes %d must be positive", c.Dir, c.MaxBytes, c.SegmentBytes)
+	case c.SyncEvery < 0 || c.RetryEvery <= 0 || c.PublishTimeout <= 0 || c.CloseDrain < 0:
+		return fmt.Errorf("spool %s: negative or zero timings", c.Dir)
+	}
+	return nil
+}
+
+// Stats is what the queue did since it was opened, and holds now.
+type Stats struct {
+	// Queued counts observations written to the queue; Published those
+	// the bus acknowledged (including ones queued by an earlier run);
+	// Dropped those refused because the queue was full; Torn the damaged
+	// or cut-short records found and skipped; PublishErrors the publishes
+	// to the bus that failed (and will be retried).
+	Queued, Published, Dropped, Torn, PublishErrors uint64
+	// Pending is the number of records waiting on disk; Bytes the size of
+	// the segment files, out of MaxBytes.
+	Pending         int
+	Bytes, MaxBytes int64
+	// BusUp is false from a failed publish to the next one that succeeds;
+	// DownSince is when the bus failed, LastError why.
+	BusUp     bool
+	DownSince time.Time
+	LastError string
+}
+
+// Spool is an open queue: a bus.Publisher for the sensor, drained to the
+// bus by Run.
+type Spool struct {
+	cfg  Config
+	up   bus.Publisher
+	log  *slog.Logger
+	lock *os.File
+
+	notify chan struct{} // a record was appended
+
+	mu        sync.Mutex
+	closed    bool
+	wseg      uint64   // the segment written to
+	wf        *os.File // its file, opened for appending
+	wsize     int64
+	dirty     bool // written since the last fsync
+	rc        cursor
+	rf        *os.File // the segment rc is in, opened for reading
+	sinceSave int      // records drained since the cursor was saved
+	st        Stats
+}
+
+var _ bus.Publisher = (*Spool)(nil)
+
+// Open opens (or creates) the queue in cfg.Dir, in front of up. It
+// counts what an earlier run left, and cuts off a torn last record.
+func Open(cfg Config, up bus.Publisher, log *slog.Logger) (*Spool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{cfg: cfg, up: up, log: log, lock: lock, notify: make(chan struct{}, 1)}
+	s.st.MaxBytes, s.st.BusUp = cfg.MaxBytes, true
+	if err := s.recover(); err != nil {
+		s.release()
+		return nil, err
+	}
+	if s.st.Pending > 0 || s.st.Torn > 0 {
+		log.Info("sensor queue: records left by an earlier run will be published first", "dir", cfg.Dir,
+			"pending", s.st.Pending, "bytes", s.st.Bytes, "torn", s.st.Torn)
+	}
+	return s, nil
+}
+
+// lockDir takes the directory's lock file, so that two sensors never
+// share one queue.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("spool %s: in use by another process: %w", dir, err)
+	}
+	return f, nil
+}
+
+// recover loads the cursor, deletes drained segments, counts what waits,
+// cuts torn records off, and opens the files to write and read.
+func (s *Spool) recover() error {
+	dir := s.cfg.Dir
+	c, err := loadCursor(dir)
+	if err != nil {
+		return err
+	}
+	segs, err := segments(dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	var live []uint64
+	for _, n := range segs {
+		if n < c.Seg {
+			if err := os.Remove(filepath.Join(dir, segName(n))); err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+			continue
+		}
+		live = append(live, n)
+	}
+	if len(live) > 0 && live[0] > c.Seg {
+		c = cursor{Seg: live[0]}
+	}
+	for _, n := range live {
+		if err := s.recoverSegment(n, c); err != nil {
+			return err
+		}
+	}
+	s.wseg = c.Seg
+	if len(live) > 0 {
+		s.wseg = live[len(live)-1]
+	}
+	if err := s.openWriter(); err != nil {
+		return err
+	}
+	s.rc = c
+	return s.openReader()
+}
+
+// recoverSegment counts segment n's waiting records and cuts it at a
+// torn record.
+func (s *Spool) recoverSegment(n uint64, c cursor) error {
+	path := filepath.Join(s.cfg.Dir, segName(n))
+	from := int64(0)
+	if n == c.Seg {
+		from = c.Off
+	}
+	records, good, torn, err := scan(path, from)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if torn {
+		s.st.Torn++
+		s.log.Warn("sensor queue: torn or damaged record cut off; what follows it in the segment is lost", "segment", path, "offset", good)
+		if err := os.Truncate(path, good); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.st.Pending += records
+	s.st.Bytes += fi.Size()
+	if n == c.Seg && c.Off > fi.Size() {
+		return fmt.Errorf("spool %s: cursor at offset %d of %s, which holds %d bytes: the queue was changed by hand", s.cfg.Dir, c.Off, path, fi.Size())
+	}
+	return nil
+}
+
+func (s *Spool) openWriter() error {
+	f, err := os.OpenFile(filepath.Join(s.cfg.Dir, segName(s.wseg)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.wf, s.wsize = f, fi.Size()
+	return nil
+}
+
+func (s *Spool) openReader() error {
+	f, err := os.Open(filepath.Join(s.cfg.Dir, segName(s.rc.Seg)))
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.rf = f
+	return nil
+}
+
+// Publish appends o to the queue (it is given an id first if it has
+// none, so that the bus recognises a re-publish). It returns ErrFull,
+// counted, when the queue holds MaxBytes. ctx is not waited on: a write
+// to the local disk does not wait for the bus.
+func (s *Spool) Publish(_ context.Context, o observe.Observation) error {
+	if o.ID == "" {
+		o.ID = observe.NewID(o.Time)
+	}
+	payload, err := encode(&o)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	rec := appendRecord(make([]byte, 0, headerLen+len(payload)), payload)
+	if err := s.append(rec); err != nil {
+		return err
+	}
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// append writes one record, starting a new segment when the current one
+// is full.
+func (s *Spool) append(rec []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return bus.ErrClosed
+	case s.st.Bytes+int64(len(rec)) > s.cfg.MaxBytes:
+		s.st.Dropped++
+		return fmt.Errorf("%w (%d bytes of %d in %s; %d dropped so far)", ErrFull, s.st.Bytes, s.cfg.MaxBytes, s.cfg.Dir, s.st.Dropped)
+	}
+	if s.wsize >= s.cfg.SegmentBytes {
+		if err := s.roll(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.wf.Write(rec); err != nil {
+		_ = s.wf.Truncate(s.wsize) // never leave half a record before the next
+		return fmt.Errorf("spool %s: %w", s.cfg.Dir, err)
+	}
+	s.wsize += int64(len(rec))
+	s.st.Bytes += int64(len(rec))
+	s.st.Pending++
+	s.st.Queued++
+	s.dirty = true
+	if s.cfg.SyncEvery == 0 {
+		return s.syncLocked()
+	}
+	return nil
+}
+
+// roll fsyncs and closes the segment written to and starts the next.
+func (s *Spool) roll() error {
+	if err := s.syncLocked(); err != nil {
+		return err
+	}
+	if err := s.wf.Close(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	s.wseg++
+	return s.openWriter()
+}
+
+func (s *Spool) syncLocked() error {
+	if !s.dirty {
+		return nil
+	}
+	if err := s.wf.Sync(); err != nil {
+		return fmt.Errorf("spool %s: fsync: %w", s.cfg.Dir, err)
+	}
+	s.dirty = false
+	return nil
+}
+
+// Stats returns what the queue did and holds.
+func (s *Spool) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// Health says whether observations reach the bus and whether any were
+// dropped: a queue that fills, or a bus that is down, is not healthy.
+func (s *Spool) Health() (ok bool, why string) {
+	st := s.Stats()
+	held := fmt.Sprintf("%d observations queued on disk (%d of %d bytes), %d dropped because the queue was full, %d torn records skipped",
+		st.Pending, st.Bytes, st.MaxBytes, st.Dropped, st.Torn)
+	switch {
+	case !st.BusUp:
+		return false, fmt.Sprintf("bus unreachable since %s (%s): %s", st.DownSince.UTC().Format(time.RFC3339), st.LastError, held)
+	case st.Dropped > 0:
+		return false, "the queue filled while the bus was away: " + held
+	}
+	return true, fmt.Sprintf("bus up, %d published; %s", st.Published, held)
+}
+
+// Close fsyncs the segment, saves the cursor and releases the directory.
+// Publish returns bus.ErrClosed afterwards. Call it after Run returned.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.syncLocked()
+	err = errors.Join(err, saveCursor(s.cfg.Dir, s.rc), s.wf.Close(), s.rf.Close())
+	s.release()
+	return err
+}
+
+func (s *Spool) release() { s.lock.Close() }
