@@ -24,7 +24,93 @@ func sensorED2KCommand() *command {
 		name:    "ed2k",
 		summary: "Ask eD2K servers and Kad for sources of watched ed2k hashes and probe them.",
 		usage:   "vigil sensor ed2k [--kad-bootstrap ADDR,...] [--server ADDR,...] [--server-met FILE] [--listen IP] [--scope-allow CIDR,...] [--duration D] [--keywords FILE] [--bus URL [--queue-dir DIR]]",
-		help: `
+		help:    sensorED2KHelp,
+		setup: func(fs *flag.FlagSet) runFunc {
+			kadBoot := fs.String("kad-bootstrap", "", "Kad nodes to join through, `ADDR[,ADDR...]` (IP:port)")
+			servers := fs.String("server", "", "eD2K servers to ask, `ADDR[,ADDR...]` (IP:port)")
+			serverMet := fs.String("server-met", "", "read more servers from a server.met `FILE`")
+			listen := fs.String("listen", "127.0.0.1", "`IP` the Kad node listens on and probes leave from")
+			kadPort := fs.Uint("kad-port", 0, "UDP `port` of the Kad node (0: any)")
+			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope: namespaces the operator created")
+			duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
+			id := fs.String("id", "ed2k-1", "sensor instance name recorded in observations")
+			every := fs.Duration("search-every", 0, "how often each watched hash is asked for (default 15m, 10s with --lab)")
+			probe := fs.Bool("probe", true, "probe every source found (hello, file request, file status)")
+			verify := fs.Bool("verify", false, "fetch one part from each probed client alone, hash it in memory and discard it, to record `verified` (off by default)")
+			keywords := fs.String("keywords", "", "search the keywords of `FILE` (one a line) and record the unwatched files found as suspect leads for review")
+			keywordEvery := fs.Duration("keyword-every", 0, "how often each keyword is searched (default 1h, 10s with --lab)")
+			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
+			ef := defineEnrichFlags(fs)
+			kf := defineKeyFlags(fs)
+			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
+			mf := defineMetricsFlag(fs)
+			cf := defineClockFlags(fs)
+			return func(ctx context.Context, a *app, args []string) error {
+				ntp, err := cf.config()
+				if err != nil {
+					return err
+				}
+				cfg := ed2k.DefaultConfig()
+				if *lab {
+					cfg = ed2k.LabConfig()
+				}
+				if *every > 0 {
+					cfg.SearchEvery = *every
+				}
+				cfg.ID, cfg.Probe, cfg.Verify = *id, *probe, *verify
+				cfg.Version, cfg.Commit, cfg.Modified = build()
+				cfg.ConfigSHA256 = configHash(fs)
+				cfg.KadPort = uint16(*kadPort)
+				if err := ed2kAddresses(&cfg, *listen, *kadBoot, *servers, *serverMet); err != nil {
+					return err
+				}
+				if *keywordEvery > 0 {
+					cfg.KeywordEvery = *keywordEvery
+				}
+				if *keywords != "" {
+					if *bf.url != "" {
+						return usagef("--keywords cannot be used with --bus: suspect leads are recorded by this process's analysis and do not travel on the bus")
+					}
+					if cfg.Keywords, err = readKeywords(*keywords); err != nil {
+						return err
+					}
+				}
+				if len(cfg.KadBootstrap) == 0 && len(cfg.Servers) == 0 {
+					return usagef("--server, --server-met or --kad-bootstrap is required (the sensor never contacts public servers or nodes)")
+				}
+				sc := scope.DefaultConfig()
+				if sc.Allow, err = parsePrefixes(*allow); err != nil {
+					return usagef("--scope-allow: %v", err)
+				}
+				st, err := a.store(ctx)
+				if err != nil {
+					return err
+				}
+				if *duration > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, *duration)
+					defer cancel()
+				}
+				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
+				if err != nil {
+					return err
+				}
+				defer done()
+				s, err := p.AddED2K(ctx, pipeline.ED2K{Sensor: cfg, Scope: sc, NTP: ntp})
+				if err != nil {
+					return err
+				}
+				err = p.Run(ctx)
+				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
+				printED2KStats(a.stdout, s.Stats())
+				return err
+			}
+		},
+	}
+}
+
+// sensorED2KHelp is the help of vigil sensor ed2k.
+const sensorED2KHelp = `
 Watches the eDonkey network for the ed2k hashes of the enabled watch-lists
 in the store (entries of kind ed2k; a hash on a known-benign list is not
 watched; the file size a list gives, as ed2k links do, is used to ask
@@ -99,108 +185,35 @@ Examples:
   vigil leads list --state open
   vigil sensor ed2k --server 100.64.0.1:4661 --kad-bootstrap 100.64.1.1:4672 \
       --listen 100.64.9.1 --scope-allow 100.64.0.0/16 --duration 10m
-`,
-		setup: func(fs *flag.FlagSet) runFunc {
-			kadBoot := fs.String("kad-bootstrap", "", "Kad nodes to join through, `ADDR[,ADDR...]` (IP:port)")
-			servers := fs.String("server", "", "eD2K servers to ask, `ADDR[,ADDR...]` (IP:port)")
-			serverMet := fs.String("server-met", "", "read more servers from a server.met `FILE`")
-			listen := fs.String("listen", "127.0.0.1", "`IP` the Kad node listens on and probes leave from")
-			kadPort := fs.Uint("kad-port", 0, "UDP `port` of the Kad node (0: any)")
-			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope: namespaces the operator created")
-			duration := fs.Duration("duration", 0, "stop after this long (default: until interrupted)")
-			id := fs.String("id", "ed2k-1", "sensor instance name recorded in observations")
-			every := fs.Duration("search-every", 0, "how often each watched hash is asked for (default 15m, 10s with --lab)")
-			probe := fs.Bool("probe", true, "probe every source found (hello, file request, file status)")
-			verify := fs.Bool("verify", false, "fetch one part from each probed client alone, hash it in memory and discard it, to record `verified` (off by default)")
-			keywords := fs.String("keywords", "", "search the keywords of `FILE` (one a line) and record the unwatched files found as suspect leads for review")
-			keywordEvery := fs.Duration("keyword-every", 0, "how often each keyword is searched (default 1h, 10s with --lab)")
-			lab := fs.Bool("lab", false, "lab timings: searches every 10s, short timeouts, no wire budget")
-			ef := defineEnrichFlags(fs)
-			kf := defineKeyFlags(fs)
-			bf := defineBusFlags(fs, false, "NATS JetStream `URL` to publish observations to (e.g. nats://127.0.0.1:4222), for a 'vigil ingest' elsewhere; default: straight into the store")
-			mf := defineMetricsFlag(fs)
-			cf := defineClockFlags(fs)
-			return func(ctx context.Context, a *app, args []string) error {
-				ntp, err := cf.config()
-				if err != nil {
-					return err
-				}
-				cfg := ed2k.DefaultConfig()
-				if *lab {
-					cfg = ed2k.LabConfig()
-				}
-				if *every > 0 {
-					cfg.SearchEvery = *every
-				}
-				cfg.ID, cfg.Probe, cfg.Verify = *id, *probe, *verify
-				cfg.Version, cfg.Commit, cfg.Modified = build()
-				cfg.ConfigSHA256 = configHash(fs)
-				cfg.KadPort = uint16(*kadPort)
-				if cfg.Listen, err = netip.ParseAddr(*listen); err != nil {
-					return usagef("--listen %q: want an IP address", *listen)
-				}
-				if cfg.KadBootstrap, err = parseAddrPorts(*kadBoot); err != nil {
-					return usagef("--kad-bootstrap: %v", err)
-				}
-				if cfg.Servers, err = parseAddrPorts(*servers); err != nil {
-					return usagef("--server: %v", err)
-				}
-				if *serverMet != "" {
-					b, err := os.ReadFile(*serverMet)
-					if err != nil {
-						return err
-					}
-					met, err := wire.ParseServerMet(b)
-					if err != nil {
-						return fmt.Errorf("%s: %w", *serverMet, err)
-					}
-					for _, s := range met.Servers {
-						cfg.Servers = append(cfg.Servers, s.Addr)
-					}
-				}
-				if *keywordEvery > 0 {
-					cfg.KeywordEvery = *keywordEvery
-				}
-				if *keywords != "" {
-					if *bf.url != "" {
-						return usagef("--keywords cannot be used with --bus: suspect leads are recorded by this process's analysis and do not travel on the bus")
-					}
-					if cfg.Keywords, err = readKeywords(*keywords); err != nil {
-						return err
-					}
-				}
-				if len(cfg.KadBootstrap) == 0 && len(cfg.Servers) == 0 {
-					return usagef("--server, --server-met or --kad-bootstrap is required (the sensor never contacts public servers or nodes)")
-				}
-				sc := scope.DefaultConfig()
-				if sc.Allow, err = parsePrefixes(*allow); err != nil {
-					return usagef("--scope-allow: %v", err)
-				}
-				st, err := a.store(ctx)
-				if err != nil {
-					return err
-				}
-				if *duration > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, *duration)
-					defer cancel()
-				}
-				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
-				if err != nil {
-					return err
-				}
-				defer done()
-				s, err := p.AddED2K(ctx, pipeline.ED2K{Sensor: cfg, Scope: sc, NTP: ntp})
-				if err != nil {
-					return err
-				}
-				err = p.Run(ctx)
-				printDelivery(a.stdout, printSensorTable(a.stdout, p.Tally()), p.Delivery(), *bf.queueDir)
-				printED2KStats(a.stdout, s.Stats())
-				return err
-			}
-		},
+`
+
+// ed2kAddresses fills the sensor's listen address, Kad bootstrap nodes and
+// servers (given, and read from a server.met file) from their flags.
+func ed2kAddresses(cfg *ed2k.Config, listen, kadBoot, servers, serverMet string) error {
+	var err error
+	if cfg.Listen, err = netip.ParseAddr(listen); err != nil {
+		return usagef("--listen %q: want an IP address", listen)
 	}
+	if cfg.KadBootstrap, err = parseAddrPorts(kadBoot); err != nil {
+		return usagef("--kad-bootstrap: %v", err)
+	}
+	if cfg.Servers, err = parseAddrPorts(servers); err != nil {
+		return usagef("--server: %v", err)
+	}
+	if serverMet != "" {
+		b, err := os.ReadFile(serverMet)
+		if err != nil {
+			return err
+		}
+		met, err := wire.ParseServerMet(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", serverMet, err)
+		}
+		for _, s := range met.Servers {
+			cfg.Servers = append(cfg.Servers, s.Addr)
+		}
+	}
+	return nil
 }
 
 // sensorPipeline builds the pipeline a sensor command runs: straight into
