@@ -49,6 +49,11 @@ type Config struct {
 	// (before the decision is stored; an error stops it): wire it to add
 	// the file to the local list (store.AddToList).
 	OnLeadConfirmed func(ctx context.Context, l Lead, by, why string) error
+	// MaxSuspectLeads bounds the leads that keyword searches alone made
+	// (files on no list, seen in no torrent): a hostile server or Kad node
+	// answers every search with new files. Past it, a new one is left out
+	// and counted (Dropped: suspect_leads_full). Default 10,000.
+	MaxSuspectLeads int
 	// SaveInterval: Add writes its changes at most this often (and Flush
 	// at once). Nothing is lost in between: the watermark is written with
 	// the changes, and a restart replays what came after it. Zero writes
@@ -299,6 +304,9 @@ func (c *Config) validate() error {
 	}
 	if c.SaveEvery <= 0 {
 		c.SaveEvery = 20000
+	}
+	if c.MaxSuspectLeads <= 0 {
+		c.MaxSuspectLeads = 10000
 	}
 	if c.Weights.FlagPoints == nil {
 		c.Weights.FlagPoints = DefaultWeights().FlagPoints

@@ -34,6 +34,7 @@ type Engine struct {
 	epConf    map[int32]float64          // confidence each endpoint belongs to its target (summarize)
 	pending   map[netip.AddrPort][]pendingObs
 	nPending  int
+	nSuspect  int // leads of keyword searches alone (suspectOnly)
 	dropped   map[string]int  // observations left out of the analysis, by reason
 	homeEp    map[int64]int32 // endpoint born with each target number
 	items     map[hashkind.Hash]*item
@@ -88,6 +89,7 @@ const (
 // Reasons an observation is left out of the analysis (Engine.Dropped).
 const (
 	DropNonPublicUnconfirmed = "non_public_third_party" // a third party named a non-public address never confirmed first-hand
+	DropSuspectLeadsFull     = "suspect_leads_full"     // a keyword search's file, with MaxSuspectLeads leads of searches alone held
 )
 
 type dailyKey struct {
@@ -201,6 +203,9 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 	for i := range snap.Leads {
 		l := snap.Leads[i]
 		e.leads[l.Key] = &l
+		if l.suspectOnly() {
+			e.nSuspect++
+		}
 		for k := range l.Seen {
 			if ap, err := netip.ParseAddrPort(k); err == nil {
 				e.leadOn(ap, l.Key)

@@ -48,6 +48,9 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 			if l.TorrentHash.IsZero() {
 				// A suspect lead now seen in a torrent too: the torrent's
 				// path and size, not what a search result claimed.
+				if l.suspectOnly() {
+					e.nSuspect--
+				}
 				l.TorrentHash = a.Torrent
 				l.Path, l.Size = f.Path, f.Size
 				l.FirstSeen, l.LastSeen = a.Time.UTC(), a.Time.UTC()
@@ -91,6 +94,10 @@ func (l *LeadState) sighted(t time.Time, path string, size int64) {
 	}
 }
 
+// suspectOnly reports whether keyword searches alone made the lead: seen
+// in no torrent.
+func (l *LeadState) suspectOnly() bool { return l.TorrentHash.IsZero() && l.Searched > 0 }
+
 // AddSuspects records the files of analysts' keyword searches as suspect
 // leads, keyed by their hash (one lead per file, whatever found it; a
 // file also seen in a torrent is the same lead). A file on a watch-list
@@ -113,9 +120,14 @@ func (e *Engine) AddSuspects(ctx context.Context, ss []Suspect) error {
 		k := HashKey(sp.Hash)
 		l := e.leads[k]
 		if l == nil {
+			if e.nSuspect >= e.cfg.MaxSuspectLeads {
+				e.dropped[DropSuspectLeadsFull]++
+				continue
+			}
 			l = &LeadState{Lead: Lead{Key: k, Hash: sp.Hash, Path: sp.Name, Size: sp.Size, FirstSeen: sp.Time.UTC(), LastSeen: sp.Time.UTC(),
 				State: LeadOpen, Sources: -1}, Seen: map[string]int{}}
 			e.leads[k] = l
+			e.nSuspect++
 		}
 		// A search result is no sighting (Count, and the times of a lead
 		// seen in a torrent): it names no one.

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"DecisionsAndLeadsPersist", testDecisionsAndLeadsPersist},
 		{"FiltersAndOrders", testFiltersAndOrders},
 		{"SuspectLeadsPersistAndTouchNoTarget", testSuspectLeadsPersistAndTouchNoTarget},
+		{"SuspectLeadsAreBounded", testSuspectLeadsAreBounded},
 		{"KeywordSearchesAreNoSightingsOfATargetsLead", testKeywordSearchesAreNoSightingsOfATargetsLead},
 		{"TargetsLeadsCarryNoKeywordSearch", testTargetsLeadsCarryNoKeywordSearch},
 	}
@@ -580,6 +581,61 @@ func testSuspectLeadsPersistAndTouchNoTarget(t *testing.T, st Store) {
 	after := targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies})
 	if len(after) != len(before) || len(after) != 1 || after[0].Score != before[0].Score {
 		t.Fatalf("targets %+v after a confirmed suspect lead, were %+v", after, before)
+	}
+}
+
+// testSuspectLeadsAreBounded: a server or Kad node that answers every
+// search with new files fills no more than MaxSuspectLeads leads, also
+// after a restart; what is left out is counted; a file already a lead
+// is still counted as searched.
+func testSuspectLeadsAreBounded(t *testing.T, st Store) {
+	ctx := context.Background()
+	open := func() *analysis.Engine {
+		cfg := analysis.DefaultConfig()
+		cfg.Now = func() time.Time { return t0.Add(30 * 24 * time.Hour) }
+		cfg.SaveInterval, cfg.MaxSuspectLeads = 0, 3
+		e, err := analysis.New(ctx, st, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	suspect := func(i int) analysis.Suspect {
+		return analysis.Suspect{Hash: hashkind.MustNew(hashkind.ED2K, []byte(fmt.Sprintf("lab-flood-%06d", i))), Name: "lab-keyword-alpha flood.bin",
+			Size: 1000, Sources: 1, Keyword: "lab-keyword-alpha", Network: observe.NetKad, Time: t0}
+	}
+	e := open()
+	var ss []analysis.Suspect
+	for i := range 5 {
+		ss = append(ss, suspect(i))
+	}
+	if err := e.AddSuspects(ctx, ss); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.Dropped(); d[analysis.DropSuspectLeadsFull] != 2 {
+		t.Fatalf("dropped %v, want 2 suspect_leads_full", d)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e2 := open()
+	if err := e2.AddSuspects(ctx, []analysis.Suspect{suspect(6), suspect(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e2.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ls, n, err := e2.Leads(ctx, analysis.LeadQuery{})
+	if err != nil || n != 3 {
+		t.Fatalf("%d leads after a restart, %v; want the bound, 3", n, err)
+	}
+	if d, _ := e2.Dropped(); d[analysis.DropSuspectLeadsFull] != 1 {
+		t.Fatalf("after a restart: dropped %v, want 1", d)
+	}
+	for _, l := range ls {
+		if l.Key == analysis.HashKey(suspect(0).Hash) && l.Searched != 2 {
+			t.Fatalf("a lead searched again: %+v, want searched 2", l)
+		}
 	}
 }
 
