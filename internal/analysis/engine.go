@@ -27,6 +27,16 @@ type Engine struct {
 	nextSeq   int64
 	loading   bool // replaying what the tables already reflect: mark no dirt
 
+	// The store's analysis as this view last saw it (Changes.Version):
+	// a save at another version finds that another process saved since,
+	// and the view catches up before it saves again (resync).
+	version int64
+	stored  int64 // the store's watermark then
+	seq     int64 // seq of the observation being folded (alertSeqs)
+	// alertSeqs: the seq of the observation behind each pending alert,
+	// so that one another process already saved is not raised twice.
+	alertSeqs []int64
+
 	storedEps map[string]EndpointID
 	eps       []*endpoint                // by id; eps[0] unused
 	epByKey   map[netip.AddrPort][]int32 // every generation of an IP:port, oldest first
@@ -167,7 +177,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		b: b, cfg: cfg,
-		watermark: snap.Watermark, nextSeq: max(snap.NextSeq, 1),
+		watermark: snap.Watermark, nextSeq: max(snap.NextSeq, 1), version: snap.Version, stored: snap.Watermark,
 		storedEps: snap.Endpoints, eps: []*endpoint{nil},
 		epByKey: map[netip.AddrPort][]int32{}, linksOf: map[int32][]linkKey{}, epConf: map[int32]float64{},
 		pending: map[netip.AddrPort][]pendingObs{}, dropped: map[string]int{}, homeEp: map[int64]int32{}, items: map[hashkind.Hash]*item{},
@@ -222,7 +232,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		}
 	}
 	// Links or holds the replay found that the tables lack (rules changed).
-	if err := e.save(ctx, 0); err != nil {
+	if err := e.save(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -235,6 +245,7 @@ func (e *Engine) resetDirt() {
 	e.dirtyLinks = map[linkKey]bool{}
 	e.dirtyLeads = map[string]bool{}
 	e.changes = Changes{}
+	e.alertSeqs = nil
 }
 
 // Watermark returns the seq of the last observation processed.
@@ -278,6 +289,9 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 			if err := e.catchUpLocked(ctx, s-1); err != nil {
 				return err
 			}
+			if s <= e.watermark {
+				continue // a save on the way caught up past it (resync)
+			}
 		}
 		e.observe(s, &batch[i])
 		e.watermark = s
@@ -285,7 +299,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 	if time.Since(e.lastSave) < e.cfg.SaveInterval {
 		return nil
 	}
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // Flush writes what Add has not written yet (call it on shutdown, or
@@ -293,7 +307,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 func (e *Engine) Flush(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // CatchUp processes every observation stored after the watermark (those
@@ -304,7 +318,7 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 	if err := e.catchUpLocked(ctx, 0); err != nil {
 		return err
 	}
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // catchUpLocked reads observations in (watermark, upTo] (upTo 0: all),
@@ -312,11 +326,14 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
 	n := 0
 	err := e.b.AnalysisObservations(ctx, e.watermark, upTo, func(seq int64, o *observe.Observation) error {
+		if seq <= e.watermark {
+			return nil // a save on the way caught up past it (resync)
+		}
 		e.observe(seq, o)
 		e.watermark = seq
 		if n++; n%e.cfg.SaveEvery == 0 {
 			// WAL: a write on another connection does not disturb this read.
-			return e.save(ctx, seq)
+			return e.save(ctx)
 		}
 		return nil
 	})
@@ -338,7 +355,7 @@ func (e *Engine) Rescore(ctx context.Context) error {
 	for id := 1; id < len(e.eps); id++ {
 		e.dirtyEps[int32(id)] = true
 	}
-	return e.save(ctx, 0)
+	return e.save(ctx)
 }
 
 // Run catches up every poll and rescores every rescore interval until ctx
@@ -570,6 +587,7 @@ func (e *Engine) observe(seq int64, o *observe.Observation) {
 
 // fold adds o to endpoint p.
 func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
+	e.seq = seq
 	t := o.Time.UnixNano()
 	firstHand := o.FirstHand()
 	if firstHand {

@@ -83,6 +83,8 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 			snap.Watermark = v
 		case "next_seq":
 			snap.NextSeq = v
+		case "version":
+			snap.Version = v
 		}
 	}
 	rows.Close()
@@ -357,6 +359,9 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 
 func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkAnalysisVersion(ctx, tx, c); err != nil {
+			return err
+		}
 		x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
 		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
 			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
@@ -369,6 +374,30 @@ func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 		}
 		return x.flush()
 	})
+}
+
+// analysisLockKey is the transaction-scoped advisory lock that
+// serialises the analysis's saves across every process.
+func (s *Store) analysisLockKey() int64 { return lockKey(s.cfg.Schema + " analysis") }
+
+// checkAnalysisVersion takes the analysis's lock for the rest of tx and
+// refuses the save (*analysis.StaleError) when another writer saved since
+// the view behind c was loaded or last saved. Read committed: the read
+// after the lock sees every save committed before it.
+func (s *Store) checkAnalysisVersion(ctx context.Context, tx pgx.Tx, c *analysis.Changes) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.analysisLockKey()); err != nil {
+		return fmt.Errorf("analysis lock: %w", err)
+	}
+	var version, watermark int64
+	if err := tx.QueryRow(ctx, `SELECT
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'version'), 0),
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&version, &watermark); err != nil {
+		return fmt.Errorf("analysis version: %w", err)
+	}
+	if version != c.Version {
+		return &analysis.StaleError{Version: version, Watermark: watermark}
+	}
+	return nil
 }
 
 // saveBatch is how many statements one batch of AnalysisSave sends.
@@ -714,8 +743,11 @@ func (x *saveTx) saveDaily(c *analysis.Changes) error {
 	return nil
 }
 
-// saveState writes the watermark and the next target number.
+// saveState writes the watermark, the next target number and the
+// analysis version after this save.
 func (x *saveTx) saveState(c *analysis.Changes) error {
+	x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('version', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, c.Version+1)
 	if c.Watermark > 0 {
 		x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
 			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.Watermark)
