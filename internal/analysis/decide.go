@@ -101,6 +101,7 @@ func (e *Engine) decide(ctx context.Context, ds ...Decision) error {
 	}
 	for _, d := range ds {
 		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
 	}
 	return e.save(ctx)
 }

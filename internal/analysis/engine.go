@@ -32,6 +32,7 @@ type Engine struct {
 	// and the view catches up before it saves again (resync).
 	version int64
 	stored  int64 // the store's watermark then
+	lastDec int64 // number of the last decision applied
 	seq     int64 // seq of the observation being folded (alertSeqs)
 	// alertSeqs: the seq of the observation behind each pending alert,
 	// so that one another process already saved is not raised twice.
@@ -219,6 +220,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 	}
 	for _, d := range snap.Decisions {
 		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
 	}
 	if e.watermark > 0 {
 		e.loading = true

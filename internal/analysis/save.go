@@ -402,11 +402,12 @@ func (e *Engine) retry(ctx context.Context, write func(context.Context) error) e
 
 // resync brings the view up to the store's after another process saved
 // (st): it processes the observations the other saved past its own
-// watermark, and forgets what it believed the store held (the access
-// rows and merges it wrote last: the other may have rewritten them), so
-// that its next save writes everything it changed since its last save,
-// at a watermark no lower than the store's. Alerts of observations the
-// other has saved were raised and stored by it.
+// watermark, applies the decisions stored since its last save, and
+// forgets what it believed the store held (the access rows and merges it
+// wrote last: the other may have rewritten them), so that its next save
+// writes everything it changed since its last save, at a watermark no
+// lower than the store's. Alerts of observations the other has saved
+// were raised and stored by it.
 func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 	e.version, e.stored = st.Version, st.Watermark
 	clear(e.written)
@@ -422,6 +423,14 @@ func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 		if err != nil {
 			return fmt.Errorf("analysis: catching up with another process's save, %d to %d: %w", e.watermark, st.Watermark, err)
 		}
+	}
+	ds, err := e.b.AnalysisDecisions(ctx, e.lastDec)
+	if err != nil {
+		return fmt.Errorf("analysis: reading the decisions after %d: %w", e.lastDec, err)
+	}
+	for _, d := range ds {
+		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
 	}
 	var alerts []Alert
 	var seqs []int64

@@ -465,6 +465,9 @@ type Backend interface {
 	// in (after, upTo], in seq order (upTo 0: no bound). Transcripts are
 	// left out.
 	AnalysisObservations(ctx context.Context, after, upTo int64, fn func(seq int64, o *observe.Observation) error) error
+	// AnalysisDecisions returns the decisions numbered after after, in
+	// order (those another process stored since this one last saved).
+	AnalysisDecisions(ctx context.Context, after int64) ([]Decision, error)
 	// AnalysisSeqs returns the seq of each stored observation id (0 for
 	// one not stored), and the highest seq in the store.
 	AnalysisSeqs(ctx context.Context, ids []string) (seqs []int64, maxSeq int64, err error)

@@ -18,7 +18,7 @@ import (
 // store, as two ingests and a server do: batches are stored in turn and
 // fed to one or the other (some to none: an ingest without the
 // analysis), one saves only when flushed (its view lags), and one only
-// rescores (a server's poll). The store must end with exactly the
+// rescores (a server's poll) and records an analyst's decisions. The store must end with exactly the
 // targets, files, links, scores, timelines and alerts that one Engine
 // makes from the same batches on another store.
 func testEnginesOfSeveralProcessesMakeWhatOneMakes(t *testing.T, shared, alone Store) {
@@ -26,8 +26,11 @@ func testEnginesOfSeveralProcessesMakeWhatOneMakes(t *testing.T, shared, alone S
 	batches := concurrentBatches()
 	cfg := concurrentConfig()
 	one := engineWith(t, alone, cfg)
-	for _, b := range batches {
+	for i, b := range batches {
 		ingest(t, alone, one, b...)
+		if i == decideAfter {
+			decide(t, one)
+		}
 	}
 	if err := one.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -58,29 +61,31 @@ func testEnginesOfSeveralProcessesMakeWhatOneMakes(t *testing.T, shared, alone S
 				t.Fatal(err)
 			}
 		}
+		if i == decideAfter {
+			decide(t, server) // an analyst, on the server
+		}
 		if server != nil && i%7 == 6 {
 			if err := server.Rescore(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	// A stops (catch-up, flush); then the lagging ones save their views.
-	if err := a.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Rescore(ctx); err != nil {
-		t.Fatal(err)
+	// The server rescores; A stops (catch-up, flush); then B saves its
+	// lagging view, and A rescores every target (the last to write them
+	// all is not the one that recorded the decisions).
+	for _, step := range []func(context.Context) error{server.Rescore, a.CatchUp, a.Flush, b.Flush, a.Rescore} {
+		if err := step(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	want, got := analysisOf(t, alone), analysisOf(t, shared)
 	if len(want.Alerts) == 0 || len(want.Targets) < 5 || !slices.ContainsFunc(want.Targets, func(d analysis.TargetDetail) bool { return len(d.MergedFrom) > 0 }) {
 		t.Fatalf("the reference has %d targets and %d alerts, none merged; the batches test too little", len(want.Targets), len(want.Alerts))
+	}
+	if !slices.ContainsFunc(want.Targets, func(d analysis.TargetDetail) bool { return slices.Contains(d.Flags, analysis.FlagKnownOffender) }) ||
+		!slices.ContainsFunc(want.Targets, func(d analysis.TargetDetail) bool { return len(d.Shares) > 0 }) {
+		t.Fatal("the reference has no flagged or shared target")
 	}
 	for i := range max(len(want.Targets), len(got.Targets)) {
 		var w, g analysis.TargetDetail
@@ -99,6 +104,21 @@ func testEnginesOfSeveralProcessesMakeWhatOneMakes(t *testing.T, shared, alone S
 	}
 	if jw, jg := mustJSON(t, want.Stats), mustJSON(t, got.Stats); jw != jg {
 		t.Errorf("figures %s", firstDiff(jg, jw))
+	}
+}
+
+// decideAfter is the batch after which an analyst flags a target and
+// shares another.
+const decideAfter = 10
+
+func decide(t *testing.T, e *analysis.Engine) {
+	t.Helper()
+	ctx := context.Background()
+	if err := e.SetFlag(ctx, analysis.TargetID(1), analysis.FlagKnownOffender, true, "analyst-1", "known"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Share(ctx, analysis.TargetID(2), lyon, true, "analyst-1", "joint case"); err != nil {
+		t.Fatal(err)
 	}
 }
 

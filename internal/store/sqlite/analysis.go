@@ -99,16 +99,7 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := eachRow(ctx, s.db, `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions ORDER BY id`, func(r *sql.Rows) error {
-		var d analysis.Decision
-		var at int64
-		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
-			return err
-		}
-		d.At = nsTime(at)
-		snap.Decisions = append(snap.Decisions, d)
-		return nil
-	}); err != nil {
+	if snap.Decisions, err = s.AnalysisDecisions(ctx, 0); err != nil {
 		return nil, err
 	}
 	qs, err := s.Quarantined(ctx)
@@ -145,6 +136,23 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	}
 	snap.Leads = leads
 	return snap, nil
+}
+
+// AnalysisDecisions implements analysis.Backend: the decisions numbered
+// after after, in order.
+func (s *Store) AnalysisDecisions(ctx context.Context, after int64) ([]analysis.Decision, error) {
+	var out []analysis.Decision
+	err := eachRow(ctx, s.db, `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions WHERE id > ? ORDER BY id`, func(r *sql.Rows) error {
+		var d analysis.Decision
+		var at int64
+		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
+			return err
+		}
+		d.At = nsTime(at)
+		out = append(out, d)
+		return nil
+	}, after)
+	return out, err
 }
 
 // rowsQueryer is what eachRow reads from: the pool (readDB) or a
