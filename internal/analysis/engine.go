@@ -489,8 +489,12 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32][]int32{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
-		// in a different order and it gets another id.
+		// in a different order and it gets another id. The snapshot may
+		// hold endpoints another process made after its watermark (it is
+		// read table by table while others save): numbers go on after
+		// theirs, as in that process.
 		p.home = s.Home
+		e.nextSeq = max(e.nextSeq, s.Home+1)
 	} else {
 		p.home = e.nextSeq
 		e.nextSeq++
