@@ -352,10 +352,10 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 // thousands of small upserts (a catch-up of 20,000 observations at 5,000
 // endpoints took 4.0 s one statement at a time).
 //
-// Two engines may save at once (an ingest and a server's poll), each
-// transaction taking row locks in its own order: one that loses a
-// deadlock to the other is run again, as SQLite's single writer would
-// have queued it.
+// Engines of several processes save one at a time (checkAnalysisVersion's
+// advisory lock, taken first); a save that still loses a deadlock to
+// another writer is run again, as SQLite's single writer would have
+// queued it.
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 	for attempt := 1; ; attempt++ {
 		err := s.analysisSave(ctx, c)
