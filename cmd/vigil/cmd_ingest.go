@@ -30,11 +30,13 @@ observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
 share the work (JetStream hands each message to one of them), and write one
-store without duplicates. Only one process may run the analysis over a
-store: give the other ingests --analysis=false. The one with the analysis
-catches up with what they store, in the store's order, at its next batch,
-every 10 seconds, and when it stops. Without the analysis, --db
-may be any store, PostgreSQL included. Two deployments sharing one NATS give their
+store without duplicates. Each with --analysis (the default) scores what
+all of them store, in the store's order: at its next batch, every 10
+seconds, and when it stops. A save of the analysis that finds another
+process saved since catches up with the store and saves again, so the
+targets are those one ingest alone would make; --analysis=false on some
+ingests (or 'vigil serve --analysis-poll 0') only saves their work.
+Without the analysis, --db may be any store. Two deployments sharing one NATS give their
 sensors and ingests their own --stream, --subject and --consumer.
 docs/deployment.md has the details.
 
@@ -50,7 +52,7 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
-			analyse := fs.Bool("analysis", true, "score targets as batches are committed; with several ingests on one store, give all but one --analysis=false")
+			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
 					return usagef("--bus is required")

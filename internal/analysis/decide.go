@@ -96,13 +96,14 @@ func (e *Engine) decide(ctx context.Context, ds ...Decision) error {
 		}
 		d.At = e.now()
 	}
-	if err := e.b.AnalysisSave(ctx, &Changes{Decisions: ds}); err != nil {
+	if err := e.retry(ctx, func(ctx context.Context) error { return e.write(ctx, &Changes{Decisions: ds}) }); err != nil {
 		return fmt.Errorf("analysis: storing decision %s on %s: %w", ds[0].Kind, ds[0].Subject, err)
 	}
 	for _, d := range ds {
 		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
 	}
-	return e.save(ctx, 0)
+	return e.save(ctx)
 }
 
 // homesOf returns the target numbers of the live target id (or of the one

@@ -42,6 +42,16 @@
 // in-memory state is rebuilt from the store at start; analyst decisions are
 // kept in the store and survive every rebuild.
 //
+// Several processes may run an Engine over one store. Each folds every
+// stored observation in seq order, so views at one watermark are one view;
+// a save is refused (ErrStale) when another process saved since this view
+// last matched the store (Changes.Version, checked in the save's
+// transaction), and the Engine then catches up to the store's watermark,
+// applies the decisions stored since and saves again. A save therefore
+// never writes a view older than the store's (docs/architecture.md).
+// Leads reach only the Engine that recorded them (and those started
+// later).
+//
 // This package must never widen what a reader may see: every query takes a
 // Scope, applied in the store's SQL, and a target outside it is
 // indistinguishable from one that does not exist.

@@ -27,6 +27,17 @@ type Engine struct {
 	nextSeq   int64
 	loading   bool // replaying what the tables already reflect: mark no dirt
 
+	// The store's analysis as this view last saw it (Changes.Version):
+	// a save at another version finds that another process saved since,
+	// and the view catches up before it saves again (resync).
+	version int64
+	stored  int64 // the store's watermark then
+	lastDec int64 // number of the last decision applied
+	seq     int64 // seq of the observation being folded (alertSeqs)
+	// alertSeqs: the seq of the observation behind each pending alert,
+	// so that one another process already saved is not raised twice.
+	alertSeqs []int64
+
 	storedEps map[string]EndpointID
 	eps       []*endpoint                // by id; eps[0] unused
 	epByKey   map[netip.AddrPort][]int32 // every generation of an IP:port, oldest first
@@ -169,7 +180,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		b: b, cfg: cfg,
-		watermark: snap.Watermark, nextSeq: max(snap.NextSeq, 1),
+		watermark: snap.Watermark, nextSeq: max(snap.NextSeq, 1), version: snap.Version, stored: snap.Watermark,
 		storedEps: snap.Endpoints, eps: []*endpoint{nil},
 		epByKey: map[netip.AddrPort][]int32{}, linksOf: map[int32][]linkKey{}, epConf: map[int32]float64{},
 		pending: map[netip.AddrPort][]pendingObs{}, dropped: map[string]int{}, homeEp: map[int64]int32{}, items: map[hashkind.Hash]*item{},
@@ -214,6 +225,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 	}
 	for _, d := range snap.Decisions {
 		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
 	}
 	if e.watermark > 0 {
 		e.loading = true
@@ -227,7 +239,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		}
 	}
 	// Links or holds the replay found that the tables lack (rules changed).
-	if err := e.save(ctx, 0); err != nil {
+	if err := e.save(ctx); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -240,6 +252,7 @@ func (e *Engine) resetDirt() {
 	e.dirtyLinks = map[linkKey]bool{}
 	e.dirtyLeads = map[string]bool{}
 	e.changes = Changes{}
+	e.alertSeqs = nil
 }
 
 // Watermark returns the seq of the last observation processed.
@@ -283,6 +296,9 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 			if err := e.catchUpLocked(ctx, s-1); err != nil {
 				return err
 			}
+			if s <= e.watermark {
+				continue // a save on the way caught up past it (resync)
+			}
 		}
 		e.observe(s, &batch[i])
 		e.watermark = s
@@ -290,7 +306,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 	if time.Since(e.lastSave) < e.cfg.SaveInterval {
 		return nil
 	}
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // Flush writes what Add has not written yet (call it on shutdown, or
@@ -298,7 +314,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 func (e *Engine) Flush(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // CatchUp processes every observation stored after the watermark (those
@@ -309,7 +325,7 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 	if err := e.catchUpLocked(ctx, 0); err != nil {
 		return err
 	}
-	return e.save(ctx, e.watermark)
+	return e.save(ctx)
 }
 
 // catchUpLocked reads observations in (watermark, upTo] (upTo 0: all),
@@ -317,11 +333,14 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
 	n := 0
 	err := e.b.AnalysisObservations(ctx, e.watermark, upTo, func(seq int64, o *observe.Observation) error {
+		if seq <= e.watermark {
+			return nil // a save on the way caught up past it (resync)
+		}
 		e.observe(seq, o)
 		e.watermark = seq
 		if n++; n%e.cfg.SaveEvery == 0 {
 			// WAL: a write on another connection does not disturb this read.
-			return e.save(ctx, seq)
+			return e.save(ctx)
 		}
 		return nil
 	})
@@ -343,7 +362,7 @@ func (e *Engine) Rescore(ctx context.Context) error {
 	for id := 1; id < len(e.eps); id++ {
 		e.dirtyEps[int32(id)] = true
 	}
-	return e.save(ctx, 0)
+	return e.save(ctx)
 }
 
 // Run catches up every poll and rescores every rescore interval until ctx
@@ -475,8 +494,12 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32][]int32{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
-		// in a different order and it gets another id.
+		// in a different order and it gets another id. The snapshot may
+		// hold endpoints another process made after its watermark (it is
+		// read table by table while others save): numbers go on after
+		// theirs, as in that process.
 		p.home = s.Home
+		e.nextSeq = max(e.nextSeq, s.Home+1)
 	} else {
 		p.home = e.nextSeq
 		e.nextSeq++
@@ -575,6 +598,7 @@ func (e *Engine) observe(seq int64, o *observe.Observation) {
 
 // fold adds o to endpoint p.
 func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
+	e.seq = seq
 	t := o.Time.UnixNano()
 	firstHand := o.FirstHand()
 	if firstHand {

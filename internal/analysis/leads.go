@@ -73,7 +73,7 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 			}
 		}
 	}
-	return e.save(ctx, 0)
+	return e.save(ctx)
 }
 
 // sighted counts one more sighting of l at t, and fills its name and size
@@ -155,7 +155,7 @@ func (e *Engine) AddSuspects(ctx context.Context, ss []Suspect) error {
 		l.Sources = max(l.Sources, sp.Sources)
 		e.dirtyLeads[k] = true
 	}
-	return e.save(ctx, 0)
+	return e.save(ctx)
 }
 
 // confirmedLeads counts the distinct confirmed leads seen at members.

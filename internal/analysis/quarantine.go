@@ -75,6 +75,7 @@ func (e *Engine) countHour(it *item, p *endpoint, f *fileAgg, t time.Time) {
 	e.quarantine[it.hash] = q
 	e.changes.Quarantine = append(e.changes.Quarantine, *q)
 	e.changes.Alerts = append(e.changes.Alerts, Alert{Time: now, Kind: "quarantine", Subject: HashKey(it.hash), Message: q.Reason})
+	e.alertSeqs = append(e.alertSeqs, e.seq)
 	e.rescoreItem(it)
 	if e.cfg.Log != nil {
 		e.cfg.Log.Warn("analysis: hash quarantined", "hash", HashKey(it.hash), "peers", c, "baseline", mean)

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -371,11 +372,93 @@ func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
 	return in
 }
 
+// maxResyncs bounds how often one save catches up with other processes'
+// saves and tries again before it gives up (its changes stay pending).
+const maxResyncs = 20
+
 // save writes the dirt and pending records in one transaction; on error
-// everything stays pending for the next save.
-func (e *Engine) save(ctx context.Context, watermark int64) error {
+// everything stays pending for the next save. When another process saved
+// since this view last matched the store, it brings the view up to the
+// store's (resync) and saves again.
+func (e *Engine) save(ctx context.Context) error {
+	return e.retry(ctx, e.saveOnce)
+}
+
+// retry calls write until it succeeds, fails otherwise than by ErrStale,
+// or has been refused maxResyncs times; between two, the view catches up
+// with the store's.
+func (e *Engine) retry(ctx context.Context, write func(context.Context) error) error {
+	for n := 0; ; n++ {
+		err := write(ctx)
+		var st *StaleError
+		if err == nil || !errors.As(err, &st) || n == maxResyncs {
+			return err
+		}
+		if err := e.resync(ctx, st); err != nil {
+			return err
+		}
+	}
+}
+
+// resync brings the view up to the store's after another process saved
+// (st): it processes the observations the other saved past its own
+// watermark, applies the decisions stored since its last save, and
+// forgets what it believed the store held (the access rows and merges it
+// wrote last: the other may have rewritten them), so that its next save
+// writes everything it changed since its last save, at a watermark no
+// lower than the store's. Alerts of observations the other has saved
+// were raised and stored by it.
+func (e *Engine) resync(ctx context.Context, st *StaleError) error {
+	e.version, e.stored = st.Version, st.Watermark
+	clear(e.written)
+	clear(e.mergedStored)
+	if st.Watermark > e.watermark {
+		err := e.b.AnalysisObservations(ctx, e.watermark, st.Watermark, func(seq int64, o *observe.Observation) error {
+			if seq > e.watermark {
+				e.observe(seq, o)
+				e.watermark = seq
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("analysis: catching up with another process's save, %d to %d: %w", e.watermark, st.Watermark, err)
+		}
+	}
+	ds, err := e.b.AnalysisDecisions(ctx, e.lastDec)
+	if err != nil {
+		return fmt.Errorf("analysis: reading the decisions after %d: %w", e.lastDec, err)
+	}
+	for _, d := range ds {
+		e.apply(d)
+		e.lastDec = max(e.lastDec, d.ID)
+	}
+	var alerts []Alert
+	var seqs []int64
+	for i, a := range e.changes.Alerts {
+		if s := e.alertSeqs[i]; s > st.Watermark {
+			alerts, seqs = append(alerts, a), append(seqs, s)
+		}
+	}
+	e.changes.Alerts, e.alertSeqs = alerts, seqs
+	return nil
+}
+
+// write saves c at the view's version and watermark, and notes the
+// version the store holds after it.
+func (e *Engine) write(ctx context.Context, c *Changes) error {
+	c.Version, c.Watermark = e.version, e.watermark
+	if err := e.b.AnalysisSave(ctx, c); err != nil {
+		return err
+	}
+	e.version++
+	e.stored = max(e.stored, e.watermark)
+	return nil
+}
+
+// saveOnce writes the dirt and pending records in one transaction, if the
+// store is at the view's version.
+func (e *Engine) saveOnce(ctx context.Context) error {
 	c := e.changes // copy: pending stays intact until the write succeeds
-	c.Watermark = watermark
 	roots := map[int32][]int32{}
 	for id := range e.dirtyEps {
 		r := e.uf.find(id)
@@ -445,10 +528,10 @@ func (e *Engine) save(ctx context.Context, watermark int64) error {
 	}
 	empty := len(c.Targets) == 0 && len(c.Endpoints) == 0 && len(c.Files) == 0 && len(c.Links) == 0 && len(c.Leads) == 0 &&
 		len(c.Daily) == 0 && len(c.Timeline) == 0 && len(c.Quarantine) == 0 && len(c.Alerts) == 0 && len(c.Decisions) == 0 && len(c.Merged) == 0
-	if empty && watermark == 0 {
+	if empty && e.watermark <= e.stored {
 		return nil
 	}
-	if err := e.b.AnalysisSave(ctx, &c); err != nil {
+	if err := e.write(ctx, &c); err != nil {
 		return fmt.Errorf("analysis: saving %d targets, %d endpoints, %d files: %w", len(c.Targets), len(c.Endpoints), len(c.Files), err)
 	}
 	for id, to := range merged {

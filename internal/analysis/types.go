@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -16,6 +18,24 @@ import (
 // exist or that the reader's scope does not cover: the two are never told
 // apart. It is agency.ErrNotFound.
 var ErrNotFound = agency.ErrNotFound
+
+// ErrStale is what AnalysisSave returns (as a *StaleError) when another
+// process saved the analysis since the writer's view last matched the
+// store: the writer must bring its view up to the store's first
+// (Engine does, and saves again), never overwrite a newer one.
+var ErrStale = errors.New("analysis: the store's analysis moved on since this view was loaded")
+
+// StaleError is ErrStale with the store's analysis version and watermark.
+type StaleError struct {
+	Version   int64 // the version the store holds
+	Watermark int64 // the watermark the store holds
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%v (version %d, watermark %d)", ErrStale, e.Version, e.Watermark)
+}
+
+func (e *StaleError) Unwrap() error { return ErrStale }
 
 // Scope is what a reader may see: every agency (a national office), or the
 // targets routed to one of Agencies or shared with one of them. It is
@@ -445,10 +465,16 @@ type Backend interface {
 	// in (after, upTo], in seq order (upTo 0: no bound). Transcripts are
 	// left out.
 	AnalysisObservations(ctx context.Context, after, upTo int64, fn func(seq int64, o *observe.Observation) error) error
+	// AnalysisDecisions returns the decisions numbered after after, in
+	// order (those another process stored since this one last saved).
+	AnalysisDecisions(ctx context.Context, after int64) ([]Decision, error)
 	// AnalysisSeqs returns the seq of each stored observation id (0 for
 	// one not stored), and the highest seq in the store.
 	AnalysisSeqs(ctx context.Context, ids []string) (seqs []int64, maxSeq int64, err error)
-	// AnalysisSave writes one batch of changes in one transaction.
+	// AnalysisSave writes one batch of changes in one transaction, only
+	// if the store's analysis version is c.Version (checked inside the
+	// transaction, saves serialised), and leaves it at c.Version+1; else
+	// it writes nothing and returns a *StaleError.
 	AnalysisSave(ctx context.Context, c *Changes) error
 
 	Targets(ctx context.Context, q TargetQuery) ([]TargetSummary, int, error)
@@ -466,6 +492,7 @@ type Backend interface {
 type Snapshot struct {
 	Watermark int64 // last observation seq reflected in the tables
 	NextSeq   int64 // next target number
+	Version   int64 // how many saves the tables have seen (Changes.Version)
 	// Endpoints by "ip:port": their id and the target number they were born with.
 	Endpoints map[string]EndpointID
 	Decisions []Decision // in order
@@ -494,6 +521,9 @@ type LeadState struct {
 
 // Changes is one batch of writes from the Engine.
 type Changes struct {
+	// Version is the analysis version the writer's view rests on: the
+	// store's version when it last loaded or saved (AnalysisSave).
+	Version    int64
 	Watermark  int64 // 0: unchanged
 	NextSeq    int64
 	Endpoints  []EndpointRow

@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tt.fn(t, open(t))
 		})
 	}
+	t.Run("EnginesOfSeveralProcessesMakeWhatOneMakes", func(t *testing.T) {
+		testEnginesOfSeveralProcessesMakeWhatOneMakes(t, open(t), open(t))
+	})
 }
 
 // t0 is when the synthetic observations begin; the engine's clock is a

@@ -83,6 +83,8 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 			snap.Watermark = v
 		case "next_seq":
 			snap.NextSeq = v
+		case "version":
+			snap.Version = v
 		}
 	}
 	rows.Close()
@@ -104,16 +106,7 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := eachRow(ctx, s.db(), `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions ORDER BY id`, func(r pgx.Rows) error {
-		var d analysis.Decision
-		var at int64
-		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
-			return err
-		}
-		d.At = nsTime(at)
-		snap.Decisions = append(snap.Decisions, d)
-		return nil
-	}); err != nil {
+	if snap.Decisions, err = s.AnalysisDecisions(ctx, 0); err != nil {
 		return nil, err
 	}
 	qs, err := s.Quarantined(ctx)
@@ -158,6 +151,23 @@ func scanHash(kind string, b []byte) (hashkind.Hash, error) {
 		return hashkind.Hash{}, err
 	}
 	return hashkind.New(k, b)
+}
+
+// AnalysisDecisions implements analysis.Backend: the decisions numbered
+// after after, in order.
+func (s *Store) AnalysisDecisions(ctx context.Context, after int64) ([]analysis.Decision, error) {
+	var out []analysis.Decision
+	err := eachRow(ctx, s.db(), `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions WHERE id > ? ORDER BY id`, func(r pgx.Rows) error {
+		var d analysis.Decision
+		var at int64
+		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
+			return err
+		}
+		d.At = nsTime(at)
+		out = append(out, d)
+		return nil
+	}, after)
+	return out, err
 }
 
 // AnalysisObservations implements analysis.Backend: observations with seq
@@ -342,10 +352,10 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 // thousands of small upserts (a catch-up of 20,000 observations at 5,000
 // endpoints took 4.0 s one statement at a time).
 //
-// Two engines may save at once (an ingest and a server's poll), each
-// transaction taking row locks in its own order: one that loses a
-// deadlock to the other is run again, as SQLite's single writer would
-// have queued it.
+// Engines of several processes save one at a time (checkAnalysisVersion's
+// advisory lock, taken first); a save that still loses a deadlock to
+// another writer is run again, as SQLite's single writer would have
+// queued it.
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 	for attempt := 1; ; attempt++ {
 		err := s.analysisSave(ctx, c)
@@ -357,6 +367,9 @@ func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 
 func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 	return s.writeTx(ctx, func(tx pgx.Tx) error {
+		if err := s.checkAnalysisVersion(ctx, tx, c); err != nil {
+			return err
+		}
 		x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
 		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
 			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
@@ -369,6 +382,30 @@ func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 		}
 		return x.flush()
 	})
+}
+
+// analysisLockKey is the transaction-scoped advisory lock that
+// serialises the analysis's saves across every process.
+func (s *Store) analysisLockKey() int64 { return lockKey(s.cfg.Schema + " analysis") }
+
+// checkAnalysisVersion takes the analysis's lock for the rest of tx and
+// refuses the save (*analysis.StaleError) when another writer saved since
+// the view behind c was loaded or last saved. Read committed: the read
+// after the lock sees every save committed before it.
+func (s *Store) checkAnalysisVersion(ctx context.Context, tx pgx.Tx, c *analysis.Changes) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.analysisLockKey()); err != nil {
+		return fmt.Errorf("analysis lock: %w", err)
+	}
+	var version, watermark int64
+	if err := tx.QueryRow(ctx, `SELECT
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'version'), 0),
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&version, &watermark); err != nil {
+		return fmt.Errorf("analysis version: %w", err)
+	}
+	if version != c.Version {
+		return &analysis.StaleError{Version: version, Watermark: watermark}
+	}
+	return nil
 }
 
 // saveBatch is how many statements one batch of AnalysisSave sends.
@@ -714,8 +751,11 @@ func (x *saveTx) saveDaily(c *analysis.Changes) error {
 	return nil
 }
 
-// saveState writes the watermark and the next target number.
+// saveState writes the watermark, the next target number and the
+// analysis version after this save.
 func (x *saveTx) saveState(c *analysis.Changes) error {
+	x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('version', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, c.Version+1)
 	if c.Watermark > 0 {
 		x.exec(nil, `INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
 			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.Watermark)

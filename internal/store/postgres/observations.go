@@ -320,6 +320,23 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	}
 }
 
+// seqOrder takes, for the rest of tx, the lock that makes the batches of
+// every process commit in the order of their seqs: a batch's INSERT draws
+// its seqs only once the batch before it has committed. The analysis
+// reads observations by seq and never goes back below its watermark: a
+// batch that drew lower seqs but committed later would be passed for
+// good. Only the INSERT and what follows it wait; the COPY into the
+// staging table and the items run beside other batches.
+func (s *Store) seqOrder(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.seqLockKey()); err != nil {
+		return fmt.Errorf("observations' seq lock: %w", err)
+	}
+	return nil
+}
+
+// seqLockKey is seqOrder's transaction-scoped advisory lock.
+func (s *Store) seqLockKey() int64 { return lockKey(s.cfg.Schema + " observations") }
+
 // copySource hands COPY one observation at a time, its row built in a
 // reused slice (pgx encodes each row before asking for the next).
 type copySource struct {
@@ -359,6 +376,9 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	src := &copySource{obs: obs, ids: ids, row: make([]any, obsArgs+1)}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage"}, stageColumns, src); err != nil {
 		return 0, fmt.Errorf("copy of %d: %w", len(obs), err)
+	}
+	if err := s.seqOrder(ctx, tx); err != nil {
+		return 0, err
 	}
 	// seq only breaks ties on time (Observations orders by time_ns, seq):
 	// when no two observations of the batch share a time, the order they
@@ -427,6 +447,9 @@ func valuesSQL(n int) string {
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
 // rest in power-of-two pieces so that few statements are prepared.
 func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
+	if err := s.seqOrder(ctx, tx); err != nil {
+		return 0, err
+	}
 	var added int64
 	chunk := s.cfg.ValuesChunk
 	args := make([]any, min(chunk, len(obs))*obsArgs)

@@ -574,6 +574,60 @@ func TestConcurrentBatchesSharingNewItems(t *testing.T) {
 	}
 }
 
+// Batches of two ingests commit in the order of their seqs: a batch
+// whose INSERT comes second waits until the first has committed, so that
+// the analysis, which reads by seq and never goes back below its
+// watermark, cannot pass the first batch for good.
+func TestBatchesCommitInTheOrderOfTheirSeqs(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := mrand.New(mrand.NewPCG(4, 4))
+	at := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	first := []observe.Observation{storetest.Observation(r, at, 1)}
+	second := []observe.Observation{storetest.Observation(r, at.Add(time.Second), 2)}
+	// The first batch, held open after its INSERT.
+	tx, err := st.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	ids, _, err := st.itemIDs(ctx, tx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.insertCopy(ctx, tx, first, ids); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- st.InsertObservations(ctx, second) }()
+	key := uint64(st.seqLockKey())
+	deadline := time.Now().Add(20 * time.Second)
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-done:
+			t.Fatalf("the second batch committed (err %v) while the first, whose INSERT came first, was open", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second batch neither committed nor waited for the first")
+		}
+		if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1`, int64(key>>32), int64(key&0xffffffff)).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	seqs, _, err := st.AnalysisSeqs(ctx, []string{first[0].ID, second[0].ID})
+	if err != nil || seqs[0] == 0 || seqs[1] <= seqs[0] {
+		t.Fatalf("seqs %v %v: want the first batch's below the second's", seqs, err)
+	}
+}
+
 // An id that is not a canonical UUID is kept as text, and never collides
 // with a UUID of the same characters in other case.
 func TestNonUUIDIDsKeptAsText(t *testing.T) {

@@ -76,6 +76,8 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 			snap.Watermark = v
 		case "next_seq":
 			snap.NextSeq = v
+		case "version":
+			snap.Version = v
 		}
 	}
 	rows.Close()
@@ -97,16 +99,7 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := eachRow(ctx, s.db, `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions ORDER BY id`, func(r *sql.Rows) error {
-		var d analysis.Decision
-		var at int64
-		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
-			return err
-		}
-		d.At = nsTime(at)
-		snap.Decisions = append(snap.Decisions, d)
-		return nil
-	}); err != nil {
+	if snap.Decisions, err = s.AnalysisDecisions(ctx, 0); err != nil {
 		return nil, err
 	}
 	qs, err := s.Quarantined(ctx)
@@ -143,6 +136,23 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 	}
 	snap.Leads = leads
 	return snap, nil
+}
+
+// AnalysisDecisions implements analysis.Backend: the decisions numbered
+// after after, in order.
+func (s *Store) AnalysisDecisions(ctx context.Context, after int64) ([]analysis.Decision, error) {
+	var out []analysis.Decision
+	err := eachRow(ctx, s.db, `SELECT id, at_ns, who, why, kind, subject, value FROM analysis_decisions WHERE id > ? ORDER BY id`, func(r *sql.Rows) error {
+		var d analysis.Decision
+		var at int64
+		if err := r.Scan(&d.ID, &at, &d.By, &d.Why, &d.Kind, &d.Subject, &d.Value); err != nil {
+			return err
+		}
+		d.At = nsTime(at)
+		out = append(out, d)
+		return nil
+	}, after)
+	return out, err
 }
 
 // rowsQueryer is what eachRow reads from: the pool (readDB) or a
@@ -350,12 +360,13 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 }
 
 // AnalysisSave implements analysis.Backend: one transaction, written
-// part by part in the order below.
+// part by part in the order below, the first of which checks the
+// analysis version (writes are serialised: BEGIN IMMEDIATE).
 func (s *Store) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		x := &saveTx{ctx: ctx, tx: tx, prep: map[string]*sql.Stmt{}}
 		defer x.close()
-		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
+		for _, part := range []func(*analysis.Changes) error{x.checkVersion, x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
 			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
 			if err := part(c); err != nil {
 				return err
@@ -618,8 +629,28 @@ func (x *saveTx) saveDaily(c *analysis.Changes) error {
 	return nil
 }
 
-// saveState writes the watermark and the next target number.
+// checkVersion refuses the save (*analysis.StaleError) when another
+// writer saved since the view behind c was loaded or last saved.
+func (x *saveTx) checkVersion(c *analysis.Changes) error {
+	var version, watermark int64
+	if err := x.tx.QueryRowContext(x.ctx, `SELECT
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'version'), 0),
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&version, &watermark); err != nil {
+		return fmt.Errorf("analysis version: %w", err)
+	}
+	if version != c.Version {
+		return &analysis.StaleError{Version: version, Watermark: watermark}
+	}
+	return nil
+}
+
+// saveState writes the watermark, the next target number and the
+// analysis version after this save.
 func (x *saveTx) saveState(c *analysis.Changes) error {
+	if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('version', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, c.Version+1); err != nil {
+		return err
+	}
 	if c.Watermark > 0 {
 		if _, err := x.exec(`INSERT INTO analysis_state (key, value) VALUES ('watermark', ?)
 			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, c.Watermark); err != nil {
