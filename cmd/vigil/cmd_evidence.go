@@ -363,7 +363,14 @@ Examples:
 func printVerifyReport(a *app, name string, rep *verify.Report) {
 	w := a.stdout
 	fmt.Fprintf(w, "bundle %s, target %s\n", name, rep.Target)
-	fmt.Fprintf(w, "log key %s\n", rep.LogKey)
+	if rep.LogKeyPinned {
+		fmt.Fprintf(w, "log key %s: the key given with --log-key\n", rep.LogKey)
+	} else {
+		fmt.Fprintf(w, "log key %s: taken from the bundle itself and NOT compared with a published key.\n", rep.LogKey)
+		fmt.Fprintln(w, "  Every signature below is checked against it, and sensor keys are those it signed: compare it")
+		fmt.Fprintln(w, "  with the key the operator publishes ('vigil evidence checkpoint' prints it; the witness's notes")
+		fmt.Fprintln(w, "  are signed with it), or run again with --log-key KEY.")
+	}
 	fmt.Fprintf(w, "checkpoint %s\n", rep.Checkpoint)
 	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
 	fmt.Fprintf(w, "observations: %d; inclusion proofs checked: %d\n", rep.Observations, rep.Proofs)
@@ -372,8 +379,12 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
 	}
 	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
-	if rep.OK() {
+	if rep.OK() && rep.LogKeyPinned {
 		fmt.Fprintln(w, "OK: everything checks")
+		return
+	}
+	if rep.OK() {
+		fmt.Fprintln(w, "OK against the bundle's own log key: everything checks, but who signed it is shown only once that key is compared with the published one (--log-key)")
 		return
 	}
 	fmt.Fprintf(w, "FAILED: %d problems\n", len(rep.Problems))

@@ -50,8 +50,14 @@ func (p Problem) String() string {
 
 // Report is what Verify found.
 type Report struct {
-	Target        string    `json:"target"`
-	LogKey        string    `json:"log_key"`      // the log's verifier key
+	Target string `json:"target"`
+	LogKey string `json:"log_key"` // the log's verifier key
+	// LogKeyPinned is whether LogKey was given by the caller (Options):
+	// when false it is the bundle's own, and everything else checks only
+	// against it: a forger who rewrote every file and signed with a key of
+	// their own gets the same report. The examiner must compare LogKey
+	// with the key the operator publishes (and the witness's notes).
+	LogKeyPinned  bool      `json:"log_key_pinned"`
 	Checkpoint    string    `json:"checkpoint"`   // size and root, as text
 	Files         int       `json:"files"`        // files whose SHA-256 checked
 	Observations  int       `json:"observations"` // observations read
@@ -157,7 +163,7 @@ func (v *verifier) keys(opt Options) bool {
 		v.rep.fail(FileKeys, "log", "not a %s verifier key: %q", LogKeyName, k.Log)
 		return false
 	}
-	v.logV, v.rep.LogKey = lv, k.Log
+	v.logV, v.rep.LogKey, v.rep.LogKeyPinned = lv, k.Log, opt.LogKey != ""
 	return true
 }
 
