@@ -151,6 +151,42 @@ func CheckpointNote(size uint64, root []byte, t time.Time, key ed25519.PrivateKe
 	return note.Sign(&note.Note{Text: text}, s)
 }
 
+// lastSigned returns the stored checkpoint of the largest size (the
+// zero Checkpoint when there is none), after checking that every stored
+// checkpoint's size and root are what its note says under key's
+// signature: the rows are in the store, where an insider could add one
+// whose root is that of a log they rewrote (no trigger stops an INSERT,
+// and the note cannot be signed without the key, so they would copy an
+// old one). ErrLogChanged otherwise.
+func lastSigned(cps []Checkpoint, key ed25519.PrivateKey) (Checkpoint, error) {
+	vkey, err := VerifierKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	var last Checkpoint
+	for _, c := range cps {
+		n, err := note.Open(c.Note, note.VerifierList(v))
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s) is not signed by the log's key: %v", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), err)
+		}
+		sc, err := verify.ParseCheckpoint(n.Text)
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s): %v", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), err)
+		}
+		if sc.Size != c.Size || !bytes.Equal(sc.Hash, c.Root) {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s) says root %x, its signed note size %d and root %x", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), c.Root, sc.Size, sc.Hash)
+		}
+		if c.Size >= last.Size {
+			last = c
+		}
+	}
+	return last, nil
+}
+
 // Witness takes copies of checkpoint notes outside the store
 // (audit.FileWitness and audit.HTTPWitness are ones).
 type Witness interface {
@@ -174,9 +210,9 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	var last Checkpoint
-	if len(cps) > 0 {
-		last = cps[len(cps)-1]
+	last, err := lastSigned(cps, key)
+	if err != nil {
+		return Checkpoint{}, err
 	}
 	if last.Size > size {
 		return Checkpoint{}, fmt.Errorf("%w: %d leaves, the checkpoint signed %s had %d", ErrLogChanged, size, last.Time.Format(time.RFC3339), last.Size)

@@ -822,3 +822,54 @@ func TestReadmeRatesAreThePublishedOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCheckpointOverALogRewrittenWithItsCheckpointRow: an insider who
+// rewrites a leaf and adds a checkpoint row of the same size whose root is
+// the rewritten log's (copying the old signed note: they cannot sign; no
+// trigger stops an INSERT) must not get a new checkpoint signed over the
+// rewritten log, nor a bundle written against that row.
+func TestNoCheckpointOverALogRewrittenWithItsCheckpointRow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	obs := sample(5)
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	cp, err := evidence.MakeCheckpoint(ctx, st, key, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := evidence.Root(ctx, st, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO evidence_checkpoints (size, time_ns, root, note) VALUES (?, ?, ?, ?)`,
+		int64(cp.Size), t0.Add(time.Second).UnixNano(), root, cp.Note); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0.Add(time.Minute)); !errors.Is(err, evidence.ErrLogChanged) {
+		t.Errorf("checkpoint over a rewritten log with a forged checkpoint row: err %v", err)
+	}
+	var buf bytes.Buffer
+	err = evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "T", IDs: []string{obs[4].ID}})
+	if !errors.Is(err, evidence.ErrLogChanged) {
+		t.Errorf("bundle against a forged checkpoint row: err %v", err)
+	}
+}
