@@ -84,8 +84,22 @@ type Options struct {
 	LogKey string
 }
 
-// MaxFile bounds one file read from a bundle.
-const MaxFile = 1 << 30
+// MaxFile bounds one file read from a bundle, and MaxBundle all of them:
+// the sizes the zip's entries declare are checked against both before
+// anything is unpacked (archive/zip refuses an entry that unpacks to more
+// than it declares), so that a forged bundle of a few KiB that unpacks to
+// gigabytes is refused rather than read into memory.
+const (
+	MaxFile   = 1 << 30
+	MaxBundle = 2 << 30
+)
+
+// bundleFiles are the names a bundle has; an entry of another name is a
+// problem, and is never unpacked.
+var bundleFiles = map[string]bool{
+	FileManifest: true, FileReadme: true, FileObservations: true, FileProofs: true, FileCheckpoint: true,
+	FileKeys: true, FileBatches: true, FileWatchlist: true, FileLinks: true, FileISPAnnex: true,
+}
 
 // Verify checks the bundle in r (a zip file of size bytes).
 func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
@@ -94,10 +108,27 @@ func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("not a zip file: %w", err)
 	}
 	rep := &Report{Problems: []Problem{}}
-	files := map[string][]byte{}
+	var declared uint64
 	for _, f := range zr.File {
-		if _, dup := files[f.Name]; dup {
+		declared += min(f.UncompressedSize64, MaxBundle+1)
+	}
+	if declared > MaxBundle {
+		return nil, fmt.Errorf("the zip's entries declare %d bytes or more in all, over the %d a bundle may hold", declared, uint64(MaxBundle))
+	}
+	files := map[string][]byte{}
+	seen := map[string]bool{}
+	for _, f := range zr.File {
+		if seen[f.Name] {
 			rep.fail(f.Name, "", "the zip holds this name twice")
+			continue
+		}
+		seen[f.Name] = true
+		if !bundleFiles[f.Name] {
+			rep.fail(f.Name, "", "not a file of a bundle (not in the manifest; not unpacked)")
+			continue
+		}
+		if f.UncompressedSize64 > MaxFile {
+			rep.fail(f.Name, "", "declares %d bytes, over the %d a file of a bundle may hold (not unpacked)", f.UncompressedSize64, MaxFile)
 			continue
 		}
 		rc, err := f.Open()
