@@ -873,3 +873,24 @@ func TestNoCheckpointOverALogRewrittenWithItsCheckpointRow(t *testing.T) {
 		t.Errorf("bundle against a forged checkpoint row: err %v", err)
 	}
 }
+
+// TestTranscriptNotComparedIsNotCountedAsCompared: a transcript of a
+// method whose claims the verifier does not compare (a PEX message, a
+// tracker's list) is not counted among the transcripts "compared with
+// their claims": the report would overstate what was checked.
+func TestTranscriptNotComparedIsNotCountedAsCompared(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	pex := probe(r, 0, 3, 10)
+	pex.Method = observe.MethodPEX
+	pex.Possession = observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1}
+	pex.Marks = []string{observe.MarkThirdParty}
+	f := newFixture(t, []observe.Observation{pex, probe(r, 1, 3, 10)})
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Transcripts != 1 || rep.TranscriptsNotCompared != 1 {
+		t.Fatalf("transcripts compared %d (want 1), not compared %d (want 1)", rep.Transcripts, rep.TranscriptsNotCompared)
+	}
+}

@@ -62,6 +62,9 @@ func (v *verifier) transcript(o *obsLine) {
 				break
 			}
 		}
+	default:
+		v.rep.TranscriptsNotCompared++
+		return
 	}
 	if problem != "" {
 		v.rep.fail(FileObservations, o.field("transcript"), "%s", problem)

@@ -57,17 +57,22 @@ type Report struct {
 	// against it: a forger who rewrote every file and signed with a key of
 	// their own gets the same report. The examiner must compare LogKey
 	// with the key the operator publishes (and the witness's notes).
-	LogKeyPinned  bool      `json:"log_key_pinned"`
-	Checkpoint    string    `json:"checkpoint"`   // size and root, as text
-	Files         int       `json:"files"`        // files whose SHA-256 checked
-	Observations  int       `json:"observations"` // observations read
-	Proofs        int       `json:"proofs"`       // inclusion proofs that checked
-	Batches       int       `json:"batches"`      // sensor batch signatures that checked
-	Signed        int       `json:"signed"`       // observations under a checked batch signature
-	Unsigned      int       `json:"unsigned"`     // observations no sensor signed (imports)
-	Transcripts   int       `json:"transcripts"`  // transcripts decoded and compared with their claims
-	Problems      []Problem `json:"problems"`     // empty when everything checks
-	ManifestNotes []string  `json:"-"`
+	LogKeyPinned bool   `json:"log_key_pinned"`
+	Checkpoint   string `json:"checkpoint"`   // size and root, as text
+	Files        int    `json:"files"`        // files whose SHA-256 checked
+	Observations int    `json:"observations"` // observations read
+	Proofs       int    `json:"proofs"`       // inclusion proofs that checked
+	Batches      int    `json:"batches"`      // sensor batch signatures that checked
+	Signed       int    `json:"signed"`       // observations under a checked batch signature
+	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
+	Transcripts  int    `json:"transcripts"`  // transcripts decoded and compared with their claims
+	// TranscriptsNotCompared are transcripts that decoded (and matched
+	// their transcript_sha256) but whose observation's method has no
+	// claim the verifier compares (a tracker's list, a PEX message, a
+	// DHT get_peers answer, ...).
+	TranscriptsNotCompared int       `json:"transcripts_not_compared"`
+	Problems               []Problem `json:"problems"` // empty when everything checks
+	ManifestNotes          []string  `json:"-"`
 }
 
 // OK reports whether everything checked.
