@@ -85,8 +85,10 @@ func (a *app) logWitnesses(dir, path, url string) []evidence.Witness {
 	if path == "" {
 		path = filepath.Join(dir, logWitnessFile)
 	}
-	var ws []evidence.Witness
-	for _, w := range witnesses(path, url) {
+	// The file is read back too: each checkpoint is compared with the
+	// witness's notes as well as the store's (evidence.WitnessReader).
+	ws := []evidence.Witness{evidence.FileWitness{Path: path}}
+	for _, w := range witnesses("", url) {
 		ws = append(ws, w)
 	}
 	return ws
@@ -104,7 +106,9 @@ size and root as a C2SP tlog-checkpoint note (origin
 stores the checkpoint, then appends the note to the witness file
 (--witness, default evidence-log.witness in --key-dir) and, with
 --witness-url, POSTs it there. The checkpoint is stored before any witness
-sees it.
+sees it. Nothing is signed when the leaves no longer give the root of a
+checkpoint signed before, the store's or the witness file's (a leaf
+changed or removed in the database).
 
 It prints the size, the root and the log's verifier key (for 'vigil verify
 --log-key').

@@ -187,6 +187,43 @@ func lastSigned(cps []Checkpoint, key ed25519.PrivateKey) (Checkpoint, error) {
 	return last, nil
 }
 
+// checkWitnessed compares the log (size leaves) with the largest
+// checkpoint each WitnessReader among ws holds: the store's checkpoints
+// can be deleted by whoever rewrote its leaves, the witness's cannot.
+func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, size uint64, ws []Witness) error {
+	for _, w := range ws {
+		wr, ok := w.(WitnessReader)
+		if !ok {
+			continue
+		}
+		notes, err := wr.Notes(ctx)
+		if err != nil {
+			return fmt.Errorf("evidence log: reading %s: %w", w, err)
+		}
+		cps, err := WitnessedCheckpoints(notes, key)
+		if err != nil || len(cps) == 0 {
+			continue
+		}
+		top := cps[0]
+		for _, c := range cps[1:] {
+			if c.Size > top.Size {
+				top = c
+			}
+		}
+		if top.Size > size {
+			return fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d", ErrLogChanged, size, w, top.Size)
+		}
+		root, err := Root(ctx, ls, top.Size)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(root, top.Root) {
+			return fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x", ErrLogChanged, top.Size, root, w, top.Root)
+		}
+	}
+	return nil
+}
+
 // Witness takes copies of checkpoint notes outside the store
 // (audit.FileWitness and audit.HTTPWitness are ones).
 type Witness interface {
@@ -212,6 +249,9 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	}
 	last, err := lastSigned(cps, key)
 	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := checkWitnessed(ctx, ls, key, size, ws); err != nil {
 		return Checkpoint{}, err
 	}
 	if last.Size > size {

@@ -894,3 +894,42 @@ func TestTranscriptNotComparedIsNotCountedAsCompared(t *testing.T) {
 		t.Fatalf("transcripts compared %d (want 1), not compared %d (want 1)", rep.Transcripts, rep.TranscriptsNotCompared)
 	}
 }
+
+// TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted: an insider
+// who rewrites a leaf and deletes every stored checkpoint (the triggers
+// dropped first) leaves the witness file outside the store: the next
+// checkpoint compares the log with the witness's notes and signs nothing.
+func TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.InsertObservations(ctx, sample(5)); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	w := witnessFile(filepath.Join(dir, "evidence-log.witness"))
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0, w); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`,
+		`DROP TRIGGER evidence_checkpoints_no_delete`, `DELETE FROM evidence_checkpoints`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0.Add(time.Minute), w); !errors.Is(err, evidence.ErrLogChanged) {
+		t.Fatalf("checkpoint over a rewritten log whose checkpoints were deleted: err %v", err)
+	}
+}
+
+func witnessFile(path string) evidence.Witness { return evidence.FileWitness{Path: path} }
