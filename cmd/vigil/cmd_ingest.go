@@ -20,7 +20,10 @@ consumer "ingest"), places and routes each one (--geo-db, --asn-db, --rules),
 and commits them to the store in batches. A batch is acknowledged only after
 it is committed: if ingest stops or crashes, the stream keeps what was not
 stored and hands it over again; the store skips ids it already holds, so
-nothing is lost and nothing is doubled. Runs until interrupted.
+nothing is lost and nothing is doubled. Every sensor signs what it
+publishes: an observation that arrives without a sensor's signature (made,
+or stripped, on the way) is stored marked unsigned_import, never sensor
+evidence nor an ISP row. Runs until interrupted.
 
 Example:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
@@ -59,7 +62,7 @@ Example:
 					return err
 				}
 				pc := pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Geo: loc, Rules: rules, Consumer: cons, Log: a.log}
+					Geo: loc, Rules: rules, Consumer: cons, MarkUnsigned: true, Log: a.log}
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {

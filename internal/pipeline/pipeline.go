@@ -91,6 +91,13 @@ type Config struct {
 	// scored (live views).
 	OnCommit func([]observe.Observation)
 
+	// MarkUnsigned marks unsigned_import every observation ingest reads
+	// from Consumer without a sensor's signature ('vigil ingest': every
+	// sensor signs what it publishes, so such an observation was made or
+	// stripped on the way, by a tampering hub or anyone on the bus): it is
+	// then never sensor evidence, never first-hand, never an ISP row.
+	MarkUnsigned bool
+
 	// SensorKey, if set, signs what this process's sensors publish: an
 	// evidence.BatchSigner between them and the bus hash-chains every
 	// observation and signs each batch (docs/evidence.md).
@@ -113,6 +120,8 @@ func (c *Config) Validate() error {
 		return errors.New("pipeline: a remote bus and a consumer: sensors publish to one, ingest reads the other; choose one")
 	case c.Remote != nil && c.Analysis != nil:
 		return errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
+	case c.MarkUnsigned && c.Consumer == nil:
+		return errors.New("pipeline: unsigned observations marked, but no consumer: only what ingest reads from a bus is marked")
 	case c.NoIngest && (c.Remote != nil || c.Consumer != nil):
 		return errors.New("pipeline: no ingest, yet a bus to publish to or read from")
 	case c.AnalysisPoll < 0 || c.Rescore < 0 || c.EndpointWindow < 0:
@@ -396,6 +405,17 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	cfg.Metrics, cfg.Log = p.ingestM, p.log
 	if p.enricher != nil {
 		cfg.Enrich = p.enricher.Enrich
+	}
+	if p.cfg.MarkUnsigned && p.cfg.Consumer != nil {
+		enrich := cfg.Enrich
+		cfg.Enrich = func(o *observe.Observation) {
+			if !o.Signed() {
+				o.Mark(observe.MarkUnsigned)
+			}
+			if enrich != nil {
+				enrich(o)
+			}
+		}
 	}
 	cfg.OnCommit = p.committed
 	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)
