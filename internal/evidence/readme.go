@@ -65,8 +65,9 @@ MARKS (what a reader must know before relying on an observation)
 
   third_party         someone else named the endpoint; it said nothing itself
   spoofable_source    rests on one UDP datagram whose source could be forged
-  unsigned_import     read from a file, not received from a sensor: proves
-                      no conversation and is not sensor evidence
+  unsigned_import     read from a file, or received without a sensor's
+                      signature: proves no conversation and is not sensor
+                      evidence
   malformed_bitfield, malformed_have
                       the peer broke the protocol; only the valid part counted
   transcript_cut, transcript_paused
