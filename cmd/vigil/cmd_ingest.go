@@ -23,7 +23,10 @@ stored and hands it over again; the store skips ids it already holds, so
 nothing is lost and nothing is doubled. Every sensor signs what it
 publishes: an observation that arrives without a sensor's signature (made,
 or stripped, on the way) is stored marked unsigned_import, never sensor
-evidence nor an ISP row. Runs until interrupted.
+evidence nor an ISP row. A place or an agency an observation brings from
+the bus is dropped (a sensor sets neither, and its signature does not cover
+them): ingest places and routes every observation itself. Runs until
+interrupted.
 
 Example:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
@@ -62,7 +65,7 @@ Example:
 					return err
 				}
 				pc := pipeline.Config{Store: sq, Analysis: sq, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
-					Geo: loc, Rules: rules, Consumer: cons, MarkUnsigned: true, Log: a.log}
+					Geo: loc, Rules: rules, Consumer: cons, FromSensors: true, Log: a.log}
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
