@@ -211,14 +211,14 @@ func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, si
 			}
 		}
 		if top.Size > size {
-			return fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d", ErrLogChanged, size, w, top.Size)
+			return fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d (or it is another store's witness: give each store its own key folder)", ErrLogChanged, size, w, top.Size)
 		}
 		root, err := Root(ctx, ls, top.Size)
 		if err != nil {
 			return err
 		}
 		if !bytes.Equal(root, top.Root) {
-			return fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x", ErrLogChanged, top.Size, root, w, top.Root)
+			return fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x (or it is another store's witness: give each store its own key folder)", ErrLogChanged, top.Size, root, w, top.Root)
 		}
 	}
 	return nil
