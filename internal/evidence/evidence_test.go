@@ -933,3 +933,29 @@ func TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted(t *testing.T) {
 }
 
 func witnessFile(path string) evidence.Witness { return evidence.FileWitness{Path: path} }
+
+// TestTranscriptOfAnotherEndpointFails: the endpoint is what an ISP row
+// names; a transcript of a conversation with another address (or port)
+// does not back an observation of this one, whatever it says.
+func TestTranscriptOfAnotherEndpointFails(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 11))
+	otherIP := probe(r, 0, 3, 10)
+	otherIP.Endpoint.IP = netip.MustParseAddr("127.0.0.99")
+	otherPort := probe(r, 1, 3, 10)
+	otherPort.Endpoint.Port++
+	mapped := probe(r, 2, 3, 10) // the same address written IPv4-mapped: still the endpoint
+	mapped.Endpoint.IP = netip.AddrFrom16(mapped.Endpoint.IP.As16())
+	f := newFixture(t, []observe.Observation{otherIP, otherPort, mapped})
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	bad := map[int]bool{}
+	for _, p := range rep.Problems {
+		var line int
+		if _, err := fmt.Sscanf(p.Field, "line %d", &line); err == nil && p.File == verify.FileObservations && strings.HasSuffix(p.Field, "transcript") {
+			bad[line] = true
+		}
+	}
+	if !bad[1] || !bad[2] || bad[3] {
+		t.Fatalf("lines failed %v, want 1 and 2 (another address, another port), not 3: %v", bad, rep.Problems)
+	}
+}

@@ -275,6 +275,8 @@ type obsLine struct {
 	ID               string   `json:"id"`
 	Network          string   `json:"network"`
 	Method           string   `json:"method"`
+	IP               string   `json:"ip"`
+	Port             uint16   `json:"port"`
 	ItemKind         string   `json:"item_kind"`
 	Item             string   `json:"item"`
 	Possession       string   `json:"possession"`
