@@ -119,7 +119,9 @@ HOW TO CHECK, BY HAND
      || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
   5. The transcript (base64) is a sequence of records (docs/evidence.md,
-     "Transcripts"). For a BitTorrent peer_probe, the peer's 68-byte
+     "Transcripts"), each naming the address it went to or came from: only
+     what came from the observation's own ip and port backs it. For a
+     BitTorrent peer_probe, the peer's 68-byte
      handshake must name the item's info-hash; the pieces claimed must be
      no more than the peer's bitfield, have and have_all messages name
      within the piece count. For a dht_announce, the peer's announce_peer
