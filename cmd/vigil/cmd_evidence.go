@@ -379,6 +379,13 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
 	fmt.Fprintf(w, "observations: %d; inclusion proofs checked: %d\n", rep.Observations, rep.Proofs)
 	fmt.Fprintf(w, "sensor batches checked: %d; observations under a checked sensor signature: %d\n", rep.Batches, rep.Signed)
+	if len(rep.SensorKeys) > 0 {
+		fmt.Fprintln(w, "sensor keys that signed them (from keys.json, under the log key; whoever can write to the database")
+		fmt.Fprintln(w, "  can add observations signed with a key of their own: compare each with the key its sensor published):")
+		for _, k := range rep.SensorKeys {
+			fmt.Fprintf(w, "  %s %s: %d observations (first seen %s)\n", k.Sensor, k.PublicKey, k.Observations, k.FirstSeen)
+		}
+	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
 	}

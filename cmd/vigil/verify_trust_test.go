@@ -74,3 +74,24 @@ func TestVerifySaysWhichLogKeyItTrusts(t *testing.T) {
 		t.Errorf("json report (exit %d):\n%s", code, out)
 	}
 }
+
+// TestVerifyNamesTheSensorKeysItTrusted: sensor keys come from the
+// bundle's keys.json, which the store's log gives: whoever can write to the
+// database can add observations signed with a key of their own. The report
+// names each key that signed, with its sensor and how many observations,
+// for the examiner to compare with the keys the sensors published.
+func TestVerifyNamesTheSensorKeysItTrusted(t *testing.T) {
+	path, key := zipFixtureBundle(t)
+	const sensorKey = "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1"
+	code, out, errOut := vigilRun(t, nil, "", "verify", "--log-key", key, path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "bt-lab-1 "+sensorKey+": 5 observations") || !strings.Contains(out, "compare each") {
+		t.Errorf("report does not name the sensor key that signed:\n%s", out)
+	}
+	code, out, _ = vigilRun(t, nil, "", "verify", "--json", "--log-key", key, path)
+	if code != exitOK || !strings.Contains(out, `"public_key": "`+sensorKey+`"`) {
+		t.Errorf("json report (exit %d):\n%s", code, out)
+	}
+}

@@ -70,9 +70,23 @@ type Report struct {
 	// their transcript_sha256) but whose observation's method has no
 	// claim the verifier compares (a tracker's list, a PEX message, a
 	// DHT get_peers answer, ...).
-	TranscriptsNotCompared int       `json:"transcripts_not_compared"`
-	Problems               []Problem `json:"problems"` // empty when everything checks
-	ManifestNotes          []string  `json:"-"`
+	TranscriptsNotCompared int `json:"transcripts_not_compared"`
+	// SensorKeys are the sensor keys whose batches checked, as keys.json
+	// names them, with how many observations each signed. They come from
+	// the store's log, under the log key: whoever can write to the
+	// database can add observations signed with a key of their own, so
+	// the examiner compares each with the key its sensor published.
+	SensorKeys    []SensorKeyUse `json:"sensor_keys"`
+	Problems      []Problem      `json:"problems"` // empty when everything checks
+	ManifestNotes []string       `json:"-"`
+}
+
+// SensorKeyUse is a sensor key and the observations it signed.
+type SensorKeyUse struct {
+	Sensor       string `json:"sensor"`
+	PublicKey    string `json:"public_key"`
+	FirstSeen    string `json:"first_seen"`
+	Observations int    `json:"observations"`
 }
 
 // OK reports whether everything checked.
