@@ -118,6 +118,10 @@ HOW TO CHECK, BY HAND
      batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" || previous
      || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
+     keys.json lists the sensor keys the store's log holds observations
+     of: compare each with the key its sensor published (whoever can
+     write to the database could add observations signed with a key of
+     their own).
   5. The transcript (base64) is a sequence of records (docs/evidence.md,
      "Transcripts"), each naming the address it went to or came from: only
      what came from the observation's own ip and port backs it. For a
