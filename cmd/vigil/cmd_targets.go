@@ -473,7 +473,11 @@ func buildISPRequest(ctx context.Context, sq backend, id string, scope analysis.
 			return isp.Request{}, err
 		}
 	}
-	return api.BuildISPRequestFor(d, caseNo, now, ret, by), nil
+	req := api.BuildISPRequestFor(d, caseNo, now, ret, by)
+	if err := api.CheckISPRows(ctx, sq, &req); err != nil {
+		return isp.Request{}, err
+	}
+	return req, nil
 }
 
 // requesterOf is the requesting agency id as the letters name it: from
