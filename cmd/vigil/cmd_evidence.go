@@ -85,8 +85,10 @@ func (a *app) logWitnesses(dir, path, url string) []evidence.Witness {
 	if path == "" {
 		path = filepath.Join(dir, logWitnessFile)
 	}
-	var ws []evidence.Witness
-	for _, w := range witnesses(path, url) {
+	// The file is read back too: each checkpoint is compared with the
+	// witness's notes as well as the store's (evidence.WitnessReader).
+	ws := []evidence.Witness{evidence.FileWitness{Path: path}}
+	for _, w := range witnesses("", url) {
 		ws = append(ws, w)
 	}
 	return ws
@@ -104,7 +106,9 @@ size and root as a C2SP tlog-checkpoint note (origin
 stores the checkpoint, then appends the note to the witness file
 (--witness, default evidence-log.witness in --key-dir) and, with
 --witness-url, POSTs it there. The checkpoint is stored before any witness
-sees it.
+sees it. Nothing is signed when the leaves no longer give the root of a
+checkpoint signed before, the store's or the witness file's (a leaf
+changed or removed in the database).
 
 It prints the size, the root and the log's verifier key (for 'vigil verify
 --log-key').
@@ -363,17 +367,38 @@ Examples:
 func printVerifyReport(a *app, name string, rep *verify.Report) {
 	w := a.stdout
 	fmt.Fprintf(w, "bundle %s, target %s\n", name, rep.Target)
-	fmt.Fprintf(w, "log key %s\n", rep.LogKey)
+	if rep.LogKeyPinned {
+		fmt.Fprintf(w, "log key %s: the key given with --log-key\n", rep.LogKey)
+	} else {
+		fmt.Fprintf(w, "log key %s: taken from the bundle itself and NOT compared with a published key.\n", rep.LogKey)
+		fmt.Fprintln(w, "  Every signature below is checked against it, and sensor keys are those it signed: compare it")
+		fmt.Fprintln(w, "  with the key the operator publishes ('vigil evidence checkpoint' prints it; the witness's notes")
+		fmt.Fprintln(w, "  are signed with it), or run again with --log-key KEY.")
+	}
 	fmt.Fprintf(w, "checkpoint %s\n", rep.Checkpoint)
 	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
 	fmt.Fprintf(w, "observations: %d; inclusion proofs checked: %d\n", rep.Observations, rep.Proofs)
 	fmt.Fprintf(w, "sensor batches checked: %d; observations under a checked sensor signature: %d\n", rep.Batches, rep.Signed)
+	if len(rep.SensorKeys) > 0 {
+		fmt.Fprintln(w, "sensor keys that signed them (from keys.json, under the log key; whoever can write to the database")
+		fmt.Fprintln(w, "  can add observations signed with a key of their own: compare each with the key its sensor published):")
+		for _, k := range rep.SensorKeys {
+			fmt.Fprintf(w, "  %s %s: %d observations (first seen %s)\n", k.Sensor, k.PublicKey, k.Observations, k.FirstSeen)
+		}
+	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
 	}
 	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
-	if rep.OK() {
+	if rep.TranscriptsNotCompared > 0 {
+		fmt.Fprintf(w, "transcripts decoded, of methods whose claims are not compared (tracker, PEX, DHT get_peers, ...): %d\n", rep.TranscriptsNotCompared)
+	}
+	if rep.OK() && rep.LogKeyPinned {
 		fmt.Fprintln(w, "OK: everything checks")
+		return
+	}
+	if rep.OK() {
+		fmt.Fprintln(w, "OK against the bundle's own log key: everything checks, but who signed it is shown only once that key is compared with the published one (--log-key)")
 		return
 	}
 	fmt.Fprintf(w, "FAILED: %d problems\n", len(rep.Problems))

@@ -24,8 +24,13 @@ durable consumer --consumer (default "ingest"), places and routes each one
 batch is acknowledged only after it is committed: if ingest stops or
 crashes, the stream keeps what was not stored and hands it over again after
 --ack-wait; the store skips observation ids it already holds, so nothing is
-lost and nothing is doubled. Started while NATS is unreachable, it waits
-for it. Runs until interrupted; then it prints how many
+lost and nothing is doubled. Every sensor signs what it publishes: an
+observation that arrives without a sensor's signature (made, or stripped,
+on the way) is stored marked unsigned_import, never sensor evidence nor an
+ISP row. A place or an agency an observation brings from the bus is
+dropped (a sensor sets neither, and its signature does not cover them):
+ingest places and routes every observation itself. Started while NATS is
+unreachable, it waits for it. Runs until interrupted; then it prints how many
 observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
@@ -83,7 +88,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log = loc, rules, cons, mf.registry(), a.log
+				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log, pc.FromSensors = loc, rules, cons, mf.registry(), a.log, true
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {

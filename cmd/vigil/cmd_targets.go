@@ -356,6 +356,11 @@ through mutual legal assistance, with a placeholder for the treaty.
 The export needs --case (the case number it is made for): it is written
 into the request and into the audit trail, before the request is.
 
+Each row's stored observation is hashed again and compared with its leaf in
+the evidence log first: a row edited in the database after it was logged
+stops the request, naming the observation (docs/evidence.md, "ISP
+requests").
+
 Examples:
   vigil isp-request --target T-000001-95 --format pdf --out requests/ --case 2026/1234
   vigil isp-request --target T-000001-95 --format pdf --out requests/ --case 2026/1234 --agency fr-pp-dpj --rules example:france
@@ -473,7 +478,11 @@ func buildISPRequest(ctx context.Context, sq backend, id string, scope analysis.
 			return isp.Request{}, err
 		}
 	}
-	return api.BuildISPRequestFor(d, caseNo, now, ret, by), nil
+	req := api.BuildISPRequestFor(d, caseNo, now, ret, by)
+	if err := api.CheckISPRows(ctx, sq, &req); err != nil {
+		return isp.Request{}, err
+	}
+	return req, nil
 }
 
 // requesterOf is the requesting agency id as the letters name it: from

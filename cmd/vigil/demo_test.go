@@ -287,7 +287,7 @@ func checkLabBundle(t *testing.T, db, target, keyDir string) {
 	if code, out, errOut := vigilRun(t, env, "", "--db", db, "evidence", "export", "--target", target, "--out", bundle); code != exitOK {
 		t.Fatalf("evidence export: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, out, errOut := vigilRun(t, env, "", "verify", bundle); code != exitOK || !strings.Contains(out, "OK: everything checks") {
+	if code, out, errOut := vigilRun(t, env, "", "verify", bundle); code != exitOK || !strings.Contains(out, "everything checks") {
 		t.Fatalf("verify of the lab bundle: exit %d\n%s%s", code, out, errOut)
 	}
 	// Every observation of the lab was signed by the demo's sensor, and

@@ -91,6 +91,10 @@ func ingestFromJetStream(t *testing.T, db string) {
 		if o.Endpoint.IP.Is4() && !o.Place.Found() {
 			t.Errorf("observation %d (%s) not placed at ingest", i, o.Endpoint.IP)
 		}
+		// Published with no sensor's signature: not sensor evidence.
+		if !o.HasMark(observe.MarkUnsigned) {
+			t.Errorf("observation %d arrived unsigned and was stored without the unsigned_import mark: %v", i, o.Marks)
+		}
 	}
 }
 

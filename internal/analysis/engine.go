@@ -45,7 +45,7 @@ type Engine struct {
 	epConf    map[int32]float64          // confidence each endpoint belongs to its target (summarize)
 	pending   map[netip.AddrPort][]pendingObs
 	nPending  int
-	nSuspect  int // leads of keyword searches alone (suspectOnly)
+	nSuspect  int             // leads of keyword searches alone (suspectOnly)
 	dropped   map[string]int  // observations left out of the analysis, by reason
 	homeEp    map[int64]int32 // endpoint born with each target number
 	items     map[hashkind.Hash]*item

@@ -151,6 +151,79 @@ func CheckpointNote(size uint64, root []byte, t time.Time, key ed25519.PrivateKe
 	return note.Sign(&note.Note{Text: text}, s)
 }
 
+// lastSigned returns the stored checkpoint of the largest size (the
+// zero Checkpoint when there is none), after checking that every stored
+// checkpoint's size and root are what its note says under key's
+// signature: the rows are in the store, where an insider could add one
+// whose root is that of a log they rewrote (no trigger stops an INSERT,
+// and the note cannot be signed without the key, so they would copy an
+// old one). ErrLogChanged otherwise.
+func lastSigned(cps []Checkpoint, key ed25519.PrivateKey) (Checkpoint, error) {
+	vkey, err := VerifierKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	var last Checkpoint
+	for _, c := range cps {
+		n, err := note.Open(c.Note, note.VerifierList(v))
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s) is not signed by the log's key: %v", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), err)
+		}
+		sc, err := verify.ParseCheckpoint(n.Text)
+		if err != nil {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s): %v", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), err)
+		}
+		if sc.Size != c.Size || !bytes.Equal(sc.Hash, c.Root) {
+			return Checkpoint{}, fmt.Errorf("%w: the checkpoint stored at size %d (%s) says root %x, its signed note size %d and root %x", ErrLogChanged, c.Size, c.Time.Format(time.RFC3339), c.Root, sc.Size, sc.Hash)
+		}
+		if c.Size >= last.Size {
+			last = c
+		}
+	}
+	return last, nil
+}
+
+// checkWitnessed compares the log (size leaves) with the largest
+// checkpoint each WitnessReader among ws holds: the store's checkpoints
+// can be deleted by whoever rewrote its leaves, the witness's cannot.
+func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, size uint64, ws []Witness) error {
+	for _, w := range ws {
+		wr, ok := w.(WitnessReader)
+		if !ok {
+			continue
+		}
+		notes, err := wr.Notes(ctx)
+		if err != nil {
+			return fmt.Errorf("evidence log: reading %s: %w", w, err)
+		}
+		cps, err := WitnessedCheckpoints(notes, key)
+		if err != nil || len(cps) == 0 {
+			continue
+		}
+		top := cps[0]
+		for _, c := range cps[1:] {
+			if c.Size > top.Size {
+				top = c
+			}
+		}
+		if top.Size > size {
+			return fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d (or it is another store's witness: give each store its own key folder)", ErrLogChanged, size, w, top.Size)
+		}
+		root, err := Root(ctx, ls, top.Size)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(root, top.Root) {
+			return fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x (or it is another store's witness: give each store its own key folder)", ErrLogChanged, top.Size, root, w, top.Root)
+		}
+	}
+	return nil
+}
+
 // Witness takes copies of checkpoint notes outside the store
 // (audit.FileWitness and audit.HTTPWitness are ones).
 type Witness interface {
@@ -174,9 +247,12 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	var last Checkpoint
-	if len(cps) > 0 {
-		last = cps[len(cps)-1]
+	last, err := lastSigned(cps, key)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	if err := checkWitnessed(ctx, ls, key, size, ws); err != nil {
+		return Checkpoint{}, err
 	}
 	if last.Size > size {
 		return Checkpoint{}, fmt.Errorf("%w: %d leaves, the checkpoint signed %s had %d", ErrLogChanged, size, last.Time.Format(time.RFC3339), last.Size)

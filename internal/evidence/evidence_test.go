@@ -822,3 +822,140 @@ func TestReadmeRatesAreThePublishedOnes(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCheckpointOverALogRewrittenWithItsCheckpointRow: an insider who
+// rewrites a leaf and adds a checkpoint row of the same size whose root is
+// the rewritten log's (copying the old signed note: they cannot sign; no
+// trigger stops an INSERT) must not get a new checkpoint signed over the
+// rewritten log, nor a bundle written against that row.
+func TestNoCheckpointOverALogRewrittenWithItsCheckpointRow(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	obs := sample(5)
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	cp, err := evidence.MakeCheckpoint(ctx, st, key, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := evidence.Root(ctx, st, cp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO evidence_checkpoints (size, time_ns, root, note) VALUES (?, ?, ?, ?)`,
+		int64(cp.Size), t0.Add(time.Second).UnixNano(), root, cp.Note); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0.Add(time.Minute)); !errors.Is(err, evidence.ErrLogChanged) {
+		t.Errorf("checkpoint over a rewritten log with a forged checkpoint row: err %v", err)
+	}
+	var buf bytes.Buffer
+	err = evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "T", IDs: []string{obs[4].ID}})
+	if !errors.Is(err, evidence.ErrLogChanged) {
+		t.Errorf("bundle against a forged checkpoint row: err %v", err)
+	}
+}
+
+// TestTranscriptNotComparedIsNotCountedAsCompared: a transcript of a
+// method whose claims the verifier does not compare (a PEX message, a
+// tracker's list) is not counted among the transcripts "compared with
+// their claims": the report would overstate what was checked.
+func TestTranscriptNotComparedIsNotCountedAsCompared(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	pex := probe(r, 0, 3, 10)
+	pex.Method = observe.MethodPEX
+	pex.Possession = observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1}
+	pex.Marks = []string{observe.MarkThirdParty}
+	f := newFixture(t, []observe.Observation{pex, probe(r, 1, 3, 10)})
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Transcripts != 1 || rep.TranscriptsNotCompared != 1 {
+		t.Fatalf("transcripts compared %d (want 1), not compared %d (want 1)", rep.Transcripts, rep.TranscriptsNotCompared)
+	}
+}
+
+// TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted: an insider
+// who rewrites a leaf and deletes every stored checkpoint (the triggers
+// dropped first) leaves the witness file outside the store: the next
+// checkpoint compares the log with the witness's notes and signs nothing.
+func TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.InsertObservations(ctx, sample(5)); err != nil {
+		t.Fatal(err)
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	w := witnessFile(filepath.Join(dir, "evidence-log.witness"))
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0, w); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`,
+		`DROP TRIGGER evidence_checkpoints_no_delete`, `DELETE FROM evidence_checkpoints`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, t0.Add(time.Minute), w); !errors.Is(err, evidence.ErrLogChanged) {
+		t.Fatalf("checkpoint over a rewritten log whose checkpoints were deleted: err %v", err)
+	}
+}
+
+func witnessFile(path string) evidence.Witness { return evidence.FileWitness{Path: path} }
+
+// TestTranscriptOfAnotherEndpointFails: the endpoint is what an ISP row
+// names; a transcript of a conversation with another address (or port)
+// does not back an observation of this one, whatever it says.
+func TestTranscriptOfAnotherEndpointFails(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 11))
+	otherIP := probe(r, 0, 3, 10)
+	otherIP.Endpoint.IP = netip.MustParseAddr("127.0.0.99")
+	otherPort := probe(r, 1, 3, 10)
+	otherPort.Endpoint.Port++
+	mapped := probe(r, 2, 3, 10) // the same address written IPv4-mapped: still the endpoint
+	mapped.Endpoint.IP = netip.AddrFrom16(mapped.Endpoint.IP.As16())
+	f := newFixture(t, []observe.Observation{otherIP, otherPort, mapped})
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	bad := map[int]bool{}
+	for _, p := range rep.Problems {
+		var line int
+		if _, err := fmt.Sscanf(p.Field, "line %d", &line); err == nil && p.File == verify.FileObservations && strings.HasSuffix(p.Field, "transcript") {
+			bad[line] = true
+		}
+	}
+	if !bad[1] || !bad[2] || bad[3] {
+		t.Fatalf("lines failed %v, want 1 and 2 (another address, another port), not 3: %v", bad, rep.Problems)
+	}
+}

@@ -47,7 +47,10 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 	if len(cps) == 0 {
 		return fmt.Errorf("%w: 'vigil evidence checkpoint' signs one", ErrNoCheckpoint)
 	}
-	cp := cps[len(cps)-1]
+	cp, err := lastSigned(cps, key)
+	if err != nil {
+		return err
+	}
 	idx, err := ls.LogIndexes(ctx, e.IDs)
 	if err != nil {
 		return err

@@ -65,8 +65,9 @@ MARKS (what a reader must know before relying on an observation)
 
   third_party         someone else named the endpoint; it said nothing itself
   spoofable_source    rests on one UDP datagram whose source could be forged
-  unsigned_import     read from a file, not received from a sensor: proves
-                      no conversation and is not sensor evidence
+  unsigned_import     read from a file, or received without a sensor's
+                      signature: proves no conversation and is not sensor
+                      evidence
   malformed_bitfield, malformed_have
                       the peer broke the protocol; only the valid part counted
   transcript_cut, transcript_paused
@@ -117,8 +118,14 @@ HOW TO CHECK, BY HAND
      batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" || previous
      || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
+     keys.json lists the sensor keys the store's log holds observations
+     of: compare each with the key its sensor published (whoever can
+     write to the database could add observations signed with a key of
+     their own).
   5. The transcript (base64) is a sequence of records (docs/evidence.md,
-     "Transcripts"). For a BitTorrent peer_probe, the peer's 68-byte
+     "Transcripts"), each naming the address it went to or came from: only
+     what came from the observation's own ip and port backs it. For a
+     BitTorrent peer_probe, the peer's 68-byte
      handshake must name the item's info-hash; the pieces claimed must be
      no more than the peer's bitfield, have and have_all messages name
      within the piece count. For a dht_announce, the peer's announce_peer

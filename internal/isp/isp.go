@@ -437,7 +437,7 @@ const (
 	AnnexRetention        = "retention"          // older than the ISP's retention period
 	AnnexThirdParty       = "third_party"        // a tracker, PEX peer or DHT node named the endpoint
 	AnnexSpoofable        = "spoofable_source"   // rests on one unauthenticated datagram
-	AnnexUnsigned         = "unsigned_import"    // imported from a file, not received from a sensor
+	AnnexUnsigned         = "unsigned_import"    // imported from a file, or received unsigned: no sensor signed it
 	AnnexNonPublic        = "non_public_address" // a private or local address names no subscriber
 	AnnexInfohashMismatch = "infohash_mismatch"  // the exchange was about another item
 	AnnexNoSensorAddress  = "no_sensor_address"  // the sensor's own address:port was not recorded
@@ -624,8 +624,8 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 		return "Rests on one unauthenticated datagram whose source address could have been forged.",
 			"Repose sur un seul datagramme non authentifié dont l'adresse source a pu être falsifiée."
 	case AnnexUnsigned:
-		return "Imported from a file, not received from a sensor: not sensor evidence.",
-			"Importé d'un fichier, non reçu d'un capteur : ce n'est pas une preuve du capteur."
+		return "Imported from a file, or received without a sensor's signature: not sensor evidence.",
+			"Importé d'un fichier, ou reçu sans la signature d'un capteur : ce n'est pas une preuve du capteur."
 	case AnnexNonPublic:
 		return "A private or local address: it names no subscriber of a public network.",
 			"Adresse privée ou locale : elle ne désigne aucun abonné d'un réseau public."

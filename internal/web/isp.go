@@ -42,6 +42,9 @@ func (f ispFiles) Render(ctx context.Context, u *pages.User, id, format, purpose
 		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
 	}
 	req := api.BuildISPRequestFor(d, purpose, f.now(), f.retention, by)
+	if err := api.CheckISPRows(ctx, f.st, &req); err != nil {
+		return pages.ISPFile{}, err
+	}
 	var buf bytes.Buffer
 	ctype := ""
 	switch format {

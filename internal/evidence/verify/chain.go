@@ -117,19 +117,30 @@ func (v *verifier) batches() {
 		}
 		v.rep.Batches++
 	}
+	signed := map[string]int{}
 	for i := range v.obs {
-		v.signedBy(&v.obs[i], entries)
+		if v.signedBy(&v.obs[i], entries) {
+			signed[v.obs[i].SensorKey]++
+		}
+	}
+	v.rep.SensorKeys = []SensorKeyUse{}
+	for _, k := range keys.Sensors {
+		if n := signed[k.PublicKey]; n > 0 {
+			v.rep.SensorKeys = append(v.rep.SensorKeys, SensorKeyUse{Sensor: k.Sensor, PublicKey: k.PublicKey, FirstSeen: k.FirstSeen, Observations: n})
+			delete(signed, k.PublicKey) // a key listed twice is counted once
+		}
 	}
 }
 
-// signedBy checks that o is the observation its sensor signed.
-func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) {
+// signedBy checks that o is the observation its sensor signed, and
+// reports whether it is.
+func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) bool {
 	if o.SensorKey == "" {
 		// Not a failure: the report counts it, and says that such an
 		// observation is not sensor evidence (imports, and observations
 		// stored before sensors signed their batches).
 		v.rep.Unsigned++
-		return
+		return false
 	}
 	e, ok := entries[chainPos{o.SensorKey, o.Chain, o.ChainSeq}]
 	switch {
@@ -141,7 +152,9 @@ func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) {
 		v.rep.fail(FileObservations, o.field("chain_prev"), "%s, the batch's chain has %s", o.ChainPrev, e.prev)
 	default:
 		v.rep.Signed++
+		return true
 	}
+	return false
 }
 
 func hasMark(marks []string, m string) bool {

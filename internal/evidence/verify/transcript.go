@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 
 	"github.com/vigil-oss/vigil/internal/bencode"
@@ -53,7 +54,7 @@ func (v *verifier) transcript(o *obsLine) {
 	case o.Network == "bittorrent" && o.Method == "peer_probe":
 		problem = v.probeClaims(o, recs, item)
 	case o.Network == "bittorrent" && o.Method == "dht_announce":
-		problem = announceClaims(recs, item)
+		problem = announceClaims(recs, item, o.endpoint())
 	case (o.Network == "ed2k" || o.Network == "kad") && o.Method == "peer_probe":
 		problem = "no packet from the peer names the item"
 		for _, r := range recs {
@@ -62,6 +63,9 @@ func (v *verifier) transcript(o *obsLine) {
 				break
 			}
 		}
+	default:
+		v.rep.TranscriptsNotCompared++
+		return
 	}
 	if problem != "" {
 		v.rep.fail(FileObservations, o.field("transcript"), "%s", problem)
@@ -70,22 +74,32 @@ func (v *verifier) transcript(o *obsLine) {
 	v.rep.Transcripts++
 }
 
-// stream is the bytes received from the first peer that sent any, up to
-// the first gap (what follows a gap cannot be parsed in place).
-func stream(recs []transcript.Record) []byte {
-	var peer string
+// endpoint is the observation's address and port (IPv4-mapped addresses
+// unmapped), as a transcript's records name their peer.
+func (o *obsLine) endpoint() netip.AddrPort {
+	a, err := netip.ParseAddr(o.IP)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Unmap(), o.Port)
+}
+
+// from reports whether r's peer is ep: the endpoint the observation names
+// (and an ISP row would), not another address the sensor talked to.
+func from(r transcript.Record, ep netip.AddrPort) bool {
+	p, err := netip.ParseAddrPort(r.Peer)
+	return err == nil && ep.IsValid() && netip.AddrPortFrom(p.Addr().Unmap(), p.Port()) == ep
+}
+
+// stream is the bytes received from ep, up to the first gap (what follows
+// a gap cannot be parsed in place).
+func stream(recs []transcript.Record, ep netip.AddrPort) []byte {
 	var b []byte
 	for _, r := range recs {
 		if r.Gap() {
 			break
 		}
-		if r.Type != transcript.Received {
-			continue
-		}
-		if peer == "" {
-			peer = r.Peer
-		}
-		if r.Peer == peer {
+		if r.Type == transcript.Received && from(r, ep) {
 			b = append(b, r.Data...)
 		}
 	}
@@ -93,9 +107,9 @@ func stream(recs []transcript.Record) []byte {
 }
 
 func (v *verifier) probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
-	b := stream(recs)
+	b := stream(recs, o.endpoint())
 	if len(b) < peerwire.HandshakeLen {
-		return "no whole handshake from the peer"
+		return "no whole handshake from the observation's endpoint " + o.endpoint().String()
 	}
 	hs, err := peerwire.ParseHandshake(b[:peerwire.HandshakeLen])
 	if err != nil {
@@ -177,10 +191,11 @@ func advertised(b []byte, total int) (int, bool) {
 	return len(seen), false
 }
 
-// announceClaims finds the peer's announce_peer for the item with a
-// token; if the transcript holds the sensor's reply giving a token, the
-// announce must carry that one.
-func announceClaims(recs []transcript.Record, item []byte) string {
+// announceClaims finds the announce_peer for the item, sent from ep (the
+// datagram's source: the observation's endpoint), with a token; if the
+// transcript holds the sensor's reply giving a token, the announce must
+// carry that one.
+func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) string {
 	given := map[string]bool{}
 	for _, r := range recs {
 		if r.Type != transcript.Sent {
@@ -199,7 +214,7 @@ func announceClaims(recs []transcript.Record, item []byte) string {
 		}
 	}
 	for _, r := range recs {
-		if r.Type != transcript.Received {
+		if r.Type != transcript.Received || !from(r, ep) {
 			continue
 		}
 		d, ok := decodeDict(r.Data)
@@ -228,7 +243,7 @@ func announceClaims(recs []transcript.Record, item []byte) string {
 		}
 		return ""
 	}
-	return "no announce_peer from the peer names the item"
+	return "no announce_peer from the observation's endpoint " + ep.String() + " names the item"
 }
 
 func decodeDict(b []byte) (bencode.Dict, bool) {

@@ -50,18 +50,43 @@ func (p Problem) String() string {
 
 // Report is what Verify found.
 type Report struct {
-	Target        string    `json:"target"`
-	LogKey        string    `json:"log_key"`      // the log's verifier key
-	Checkpoint    string    `json:"checkpoint"`   // size and root, as text
-	Files         int       `json:"files"`        // files whose SHA-256 checked
-	Observations  int       `json:"observations"` // observations read
-	Proofs        int       `json:"proofs"`       // inclusion proofs that checked
-	Batches       int       `json:"batches"`      // sensor batch signatures that checked
-	Signed        int       `json:"signed"`       // observations under a checked batch signature
-	Unsigned      int       `json:"unsigned"`     // observations no sensor signed (imports)
-	Transcripts   int       `json:"transcripts"`  // transcripts decoded and compared with their claims
-	Problems      []Problem `json:"problems"`     // empty when everything checks
-	ManifestNotes []string  `json:"-"`
+	Target string `json:"target"`
+	LogKey string `json:"log_key"` // the log's verifier key
+	// LogKeyPinned is whether LogKey was given by the caller (Options):
+	// when false it is the bundle's own, and everything else checks only
+	// against it: a forger who rewrote every file and signed with a key of
+	// their own gets the same report. The examiner must compare LogKey
+	// with the key the operator publishes (and the witness's notes).
+	LogKeyPinned bool   `json:"log_key_pinned"`
+	Checkpoint   string `json:"checkpoint"`   // size and root, as text
+	Files        int    `json:"files"`        // files whose SHA-256 checked
+	Observations int    `json:"observations"` // observations read
+	Proofs       int    `json:"proofs"`       // inclusion proofs that checked
+	Batches      int    `json:"batches"`      // sensor batch signatures that checked
+	Signed       int    `json:"signed"`       // observations under a checked batch signature
+	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
+	Transcripts  int    `json:"transcripts"`  // transcripts decoded and compared with their claims
+	// TranscriptsNotCompared are transcripts that decoded (and matched
+	// their transcript_sha256) but whose observation's method has no
+	// claim the verifier compares (a tracker's list, a PEX message, a
+	// DHT get_peers answer, ...).
+	TranscriptsNotCompared int `json:"transcripts_not_compared"`
+	// SensorKeys are the sensor keys whose batches checked, as keys.json
+	// names them, with how many observations each signed. They come from
+	// the store's log, under the log key: whoever can write to the
+	// database can add observations signed with a key of their own, so
+	// the examiner compares each with the key its sensor published.
+	SensorKeys    []SensorKeyUse `json:"sensor_keys"`
+	Problems      []Problem      `json:"problems"` // empty when everything checks
+	ManifestNotes []string       `json:"-"`
+}
+
+// SensorKeyUse is a sensor key and the observations it signed.
+type SensorKeyUse struct {
+	Sensor       string `json:"sensor"`
+	PublicKey    string `json:"public_key"`
+	FirstSeen    string `json:"first_seen"`
+	Observations int    `json:"observations"`
 }
 
 // OK reports whether everything checked.
@@ -78,8 +103,22 @@ type Options struct {
 	LogKey string
 }
 
-// MaxFile bounds one file read from a bundle.
-const MaxFile = 1 << 30
+// MaxFile bounds one file read from a bundle, and MaxBundle all of them:
+// the sizes the zip's entries declare are checked against both before
+// anything is unpacked (archive/zip refuses an entry that unpacks to more
+// than it declares), so that a forged bundle of a few KiB that unpacks to
+// gigabytes is refused rather than read into memory.
+const (
+	MaxFile   = 1 << 30
+	MaxBundle = 2 << 30
+)
+
+// bundleFiles are the names a bundle has; an entry of another name is a
+// problem, and is never unpacked.
+var bundleFiles = map[string]bool{
+	FileManifest: true, FileReadme: true, FileObservations: true, FileProofs: true, FileCheckpoint: true,
+	FileKeys: true, FileBatches: true, FileWatchlist: true, FileLinks: true, FileISPAnnex: true,
+}
 
 // Verify checks the bundle in r (a zip file of size bytes).
 func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
@@ -88,10 +127,27 @@ func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("not a zip file: %w", err)
 	}
 	rep := &Report{Problems: []Problem{}}
-	files := map[string][]byte{}
+	var declared uint64
 	for _, f := range zr.File {
-		if _, dup := files[f.Name]; dup {
+		declared += min(f.UncompressedSize64, MaxBundle+1)
+	}
+	if declared > MaxBundle {
+		return nil, fmt.Errorf("the zip's entries declare %d bytes or more in all, over the %d a bundle may hold", declared, uint64(MaxBundle))
+	}
+	files := map[string][]byte{}
+	seen := map[string]bool{}
+	for _, f := range zr.File {
+		if seen[f.Name] {
 			rep.fail(f.Name, "", "the zip holds this name twice")
+			continue
+		}
+		seen[f.Name] = true
+		if !bundleFiles[f.Name] {
+			rep.fail(f.Name, "", "not a file of a bundle (not in the manifest; not unpacked)")
+			continue
+		}
+		if f.UncompressedSize64 > MaxFile {
+			rep.fail(f.Name, "", "declares %d bytes, over the %d a file of a bundle may hold (not unpacked)", f.UncompressedSize64, MaxFile)
 			continue
 		}
 		rc, err := f.Open()
@@ -157,7 +213,7 @@ func (v *verifier) keys(opt Options) bool {
 		v.rep.fail(FileKeys, "log", "not a %s verifier key: %q", LogKeyName, k.Log)
 		return false
 	}
-	v.logV, v.rep.LogKey = lv, k.Log
+	v.logV, v.rep.LogKey, v.rep.LogKeyPinned = lv, k.Log, opt.LogKey != ""
 	return true
 }
 
@@ -233,6 +289,8 @@ type obsLine struct {
 	ID               string   `json:"id"`
 	Network          string   `json:"network"`
 	Method           string   `json:"method"`
+	IP               string   `json:"ip"`
+	Port             uint16   `json:"port"`
 	ItemKind         string   `json:"item_kind"`
 	Item             string   `json:"item"`
 	Possession       string   `json:"possession"`

@@ -17,6 +17,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -353,6 +354,10 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := BuildISPRequest(d, purpose, h.cfg.Now(), h.cfg.Retention)
+	if err := CheckISPRows(r.Context(), h.cfg.Observations, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	if !h.audited(w, r, audit.ActionExport, "target:"+d.ID, purpose,
 		map[string]any{"what": "isp-request", "format": format, "request": req.ID, "rows": req.Kept, "endpoints": ISPEndpoints(&req)}) {
 		return // no export without its trace
@@ -514,6 +519,56 @@ func (h *handler) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPort(s) }
+
+// CheckISPRows refuses an ISP request one of whose rows is an observation
+// whose stored row no longer hashes to its leaf in the evidence log
+// (ErrRowChanged: someone edited it in the database after it was logged),
+// when st keeps the log (store.LogStore). The rows are what an ISP is
+// asked to answer for: they leave as they were logged, or not at all. A
+// row stored before the log existed has no leaf and is not checked. (It
+// is evidence.WriteBundle's check, written here against the store's
+// contract: the web imports nothing of the pipeline.)
+func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
+	ls, ok := st.(store.LogStore)
+	if !ok {
+		return nil
+	}
+	var ids []string
+	for _, g := range req.Groups {
+		for _, row := range g.Rows {
+			ids = append(ids, row.ObservationID)
+		}
+	}
+	idx, err := ls.LogIndexes(ctx, ids)
+	if err != nil {
+		return err
+	}
+	var logged []string
+	for _, id := range ids {
+		if _, ok := idx[id]; ok {
+			logged = append(logged, id)
+		}
+	}
+	return ls.ObservationsByID(ctx, logged, func(o *observe.Observation) error {
+		h, err := o.LeafHash()
+		if err != nil {
+			return err
+		}
+		i := idx[o.ID]
+		var leaf []byte
+		if err := ls.LogLeaves(ctx, i, i+1, func(_ uint64, l []byte) error { leaf = l; return nil }); err != nil {
+			return err
+		}
+		if !bytes.Equal(h[:], leaf) {
+			return fmt.Errorf("isp request %s: observation %s: %w (leaf %d): the row was changed after it was logged", req.ID, o.ID, ErrRowChanged, i)
+		}
+		return nil
+	})
+}
+
+// ErrRowChanged is returned for a stored observation that no longer
+// hashes to its leaf in the evidence log.
+var ErrRowChanged = errors.New("its stored row no longer hashes to its leaf in the evidence log")
 
 // ISPEndpoints lists the distinct addresses (ip:port) an ISP request
 // names, in its order: what the audit record of the export names.

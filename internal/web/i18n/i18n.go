@@ -219,7 +219,7 @@ var catalog = map[string]msg{
 	"mark.transcript_paused":      {"en": "transcript paused", "fr": "transcription suspendue"},
 	"mark.transcript_paused.why":  {"en": "recording was paused while a fetched piece was hashed (never kept); a record says where and how many bytes", "fr": "l’enregistrement a été suspendu pendant le calcul d’empreinte d’une pièce téléchargée (jamais conservée) ; un enregistrement dit où et combien d’octets"},
 	"mark.unsigned_import":        {"en": "unsigned import", "fr": "import non signé"},
-	"mark.unsigned_import.why":    {"en": "read from a file, not received from a sensor: nothing proves which sensor made it nor that any exchange took place; not first-hand, it never becomes an ISP request row and links nothing", "fr": "lue dans un fichier, non reçue d’un capteur : rien ne prouve quel capteur l’a produite ni qu’un échange a eu lieu ; n’étant pas de première main, elle ne devient jamais une ligne de réquisition FAI et ne fonde aucun lien"},
+	"mark.unsigned_import.why":    {"en": "read from a file, or received from the bus without a sensor's signature: nothing proves which sensor made it nor that any exchange took place; not first-hand, it never becomes an ISP request row and links nothing", "fr": "lue dans un fichier, ou reçue du bus sans la signature d’un capteur : rien ne prouve quel capteur l’a produite ni qu’un échange a eu lieu ; n’étant pas de première main, elle ne devient jamais une ligne de réquisition FAI et ne fonde aucun lien"},
 
 	// Score parts (analysis.Part*; docs/scoring.md).
 	"part.files":                       {"en": "files", "fr": "fichiers"},

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"archive/zip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// zipFixtureBundle zips the checked-in bundle of internal/evidence/verify.
+func zipFixtureBundle(t *testing.T) (path, logKey string) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "internal", "evidence", "verify", "testdata", "bundle-v1")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "bundle.zip")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := zw.Create(e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	k, err := os.ReadFile(dir + ".logkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.TrimSpace(string(k))
+}
+
+// TestVerifySaysWhichLogKeyItTrusts: without --log-key, a forger who
+// rewrote every file and signed with a key of their own gets the same
+// "OK" as the real bundle; the report must say that the key is the
+// bundle's own, not compared with a published one, and what to do.
+func TestVerifySaysWhichLogKeyItTrusts(t *testing.T) {
+	path, key := zipFixtureBundle(t)
+	code, out, errOut := vigilRun(t, nil, "", "verify", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	for _, want := range []string{"NOT compared with a published key", "--log-key"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("unpinned report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "OK: everything checks\n") {
+		t.Errorf("unpinned report says plainly that everything checks:\n%s", out)
+	}
+	code, out, errOut = vigilRun(t, nil, "", "verify", "--log-key", key, path)
+	if code != exitOK {
+		t.Fatalf("pinned: exit %d: %s %s", code, out, errOut)
+	}
+	if strings.Contains(out, "NOT compared") || !strings.Contains(out, "the key given with --log-key") {
+		t.Errorf("pinned report:\n%s", out)
+	}
+	code, out, _ = vigilRun(t, nil, "", "verify", "--json", path)
+	if code != exitOK || !strings.Contains(out, `"log_key_pinned": false`) {
+		t.Errorf("json report (exit %d):\n%s", code, out)
+	}
+}
+
+// TestVerifyNamesTheSensorKeysItTrusted: sensor keys come from the
+// bundle's keys.json, which the store's log gives: whoever can write to the
+// database can add observations signed with a key of their own. The report
+// names each key that signed, with its sensor and how many observations,
+// for the examiner to compare with the keys the sensors published.
+func TestVerifyNamesTheSensorKeysItTrusted(t *testing.T) {
+	path, key := zipFixtureBundle(t)
+	const sensorKey = "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1"
+	code, out, errOut := vigilRun(t, nil, "", "verify", "--log-key", key, path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	if !strings.Contains(out, "bt-lab-1 "+sensorKey+": 5 observations") || !strings.Contains(out, "compare each") {
+		t.Errorf("report does not name the sensor key that signed:\n%s", out)
+	}
+	code, out, _ = vigilRun(t, nil, "", "verify", "--json", "--log-key", key, path)
+	if code != exitOK || !strings.Contains(out, `"public_key": "`+sensorKey+`"`) {
+		t.Errorf("json report (exit %d):\n%s", code, out)
+	}
+}

@@ -1,0 +1,38 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+	"math/rand/v2"
+)
+
+// TestEvidenceLogIsAppendOnly: the evidence log and its checkpoints refuse
+// UPDATE, DELETE and TRUNCATE from any connection, as the audit trail
+// does (a row trigger does not fire on TRUNCATE: it needs its own).
+func TestEvidenceLogIsAppendOnly(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(1, 1))
+	o := storetest.Observation(r, time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), 0)
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddLogCheckpoint(ctx, store.LogCheckpoint{Size: 1, Root: make([]byte, 32), Time: time.Unix(1, 0), Note: []byte("n")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE evidence_log SET leaf = '\x00'`, `DELETE FROM evidence_log`, `TRUNCATE evidence_log`,
+		`UPDATE evidence_checkpoints SET root = '\x00'`, `DELETE FROM evidence_checkpoints`, `TRUNCATE evidence_checkpoints`} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused as append-only", q, err)
+		}
+	}
+	if n, err := st.LogSize(ctx); err != nil || n != 1 {
+		t.Fatalf("log size %d, %v after refused writes; want 1", n, err)
+	}
+}
