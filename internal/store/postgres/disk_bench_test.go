@@ -12,7 +12,8 @@ import (
 // with COPY in batches of 10,000, the evidence log on, as ingest stores
 // them, and reports the disk each takes (pg_total_relation_size: heap,
 // TOAST and indexes, after VACUUM ANALYZE): observations with and without
-// their transcripts (the sum of pg_column_size of the transcript column),
+// their transcripts (the sum of pg_column_size of the transcript column)
+// and their indexes alone (pg_indexes_size),
 // items, the evidence log, and the analysis's timeline (one row an
 // observation, written here by one INSERT over generate_series with the
 // analysis's shape: 20 observations an endpoint). Docs/deployment.md
@@ -38,15 +39,16 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, analysis_timeline`); err != nil {
 			b.Fatal(err)
 		}
-		var obs, transcripts, items, evlog, timeline int64
-		if err := st.pool.QueryRow(ctx, `SELECT pg_total_relation_size('observations'),
+		var obs, obsIndexes, transcripts, items, evlog, timeline int64
+		if err := st.pool.QueryRow(ctx, `SELECT pg_total_relation_size('observations'), pg_indexes_size('observations'),
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
 			pg_total_relation_size('items'), pg_total_relation_size('evidence_log'),
-			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &transcripts, &items, &evlog, &timeline); err != nil {
+			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &obsIndexes, &transcripts, &items, &evlog, &timeline); err != nil {
 			b.Fatal(err)
 		}
 		per := func(v int64) float64 { return float64(v) / float64(n) }
 		b.ReportMetric(per(obs), "obs-bytes/obs")
+		b.ReportMetric(per(obsIndexes), "obs-index-bytes/obs")
 		b.ReportMetric(per(transcripts), "transcript-bytes/obs")
 		b.ReportMetric(per(obs-transcripts), "obs-without-transcript-bytes/obs")
 		b.ReportMetric(per(items), "items-bytes/obs")
