@@ -5,8 +5,11 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // The Citus plan (docs/deployment.md, "Citus: where every table goes") is
@@ -230,4 +233,80 @@ func TestCitusPlanNamesWhatCitusRefuses(t *testing.T) {
 		}
 	}
 	t.Logf("refused under the plan: %v", refused)
+}
+
+var citusCall = regexp.MustCompile(`SELECT create_(distributed|reference)_table\('(\w+)'(?:, '(\w+)')?`)
+
+// citus.sql's first part, applied to a store holding observations of both
+// kinds of id and their leaves, leaves nothing Citus would refuse under
+// the plan, and keeps every observation and leaf; its second part places
+// every table as the plan does.
+func TestCitusSchemaScript(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	plan, _ := citusPlan(t)
+	b, err := os.ReadFile("citus.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	part1, part2, ok := strings.Cut(string(b), "\n-- part 2")
+	if !ok {
+		t.Fatal(`citus.sql has no "-- part 2" line`)
+	}
+	st := openTest(t, DefaultConfig())
+	obs := make([]observe.Observation, 20)
+	newBenchSource().fill(obs)
+	for i := 0; i < len(obs); i += 4 {
+		obs[i].ID = "lab-text-id-" + strconv.Itoa(i)
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := st.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, part1); err != nil {
+		t.Fatalf("citus.sql, part 1: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if refused := citusRefusals(t, st, plan); len(refused) > 0 {
+		t.Errorf("after citus.sql's part 1, Citus would still refuse %v", refused)
+	}
+	var rows, keyed, leaves, leavesKeyed int
+	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations), (SELECT count(DISTINCT uid) FROM observations),
+		(SELECT count(*) FROM evidence_log), (SELECT count(*) FROM evidence_log e JOIN observations o ON o.uid = e.obs_uid AND o.seq = e.obs_seq)`).Scan(&rows, &keyed, &leaves, &leavesKeyed); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(obs) || keyed != len(obs) || leaves != len(obs) || leavesKeyed != len(obs) {
+		t.Errorf("after part 1: %d observations with %d distinct keys, %d leaves of which %d joined on the key; want %d each", rows, keyed, leaves, leavesKeyed, len(obs))
+	}
+	placed := map[string]string{}
+	for _, c := range citusCall.FindAllStringSubmatch(part2, -1) {
+		placed[c[2]] = c[1] + " " + c[3]
+	}
+	for name, r := range plan {
+		want := ""
+		switch r.placement {
+		case "distributed":
+			want = "distributed " + r.key
+		case "reference":
+			want = "reference "
+		}
+		if r.toCome {
+			continue
+		}
+		if placed[name] != want {
+			t.Errorf("citus.sql places %s as %q, the plan as %q", name, placed[name], want)
+		}
+		delete(placed, name)
+	}
+	for name := range placed {
+		if !plan[name].toCome {
+			t.Errorf("citus.sql places %s, which has no row in the plan", name)
+		}
+	}
 }
