@@ -64,6 +64,22 @@ CREATE INDEX analysis_endpoints_addr ON analysis_endpoints (ip, port, gen);
 ALTER TABLE analysis_links DROP CONSTRAINT analysis_links_pkey;
 ALTER TABLE analysis_links ADD CONSTRAINT analysis_links_pkey PRIMARY KEY (a, id);
 
+-- To come (issue 15's tables, once their PostgreSQL migration lands with
+-- the SQLite ones' keys): keyed by target, so a primary key on id alone
+-- becomes (target, id). Skipped while the table does not exist.
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['claim_records', 'handoff_proposals', 'case_steps'] LOOP
+		IF to_regclass(t) IS NOT NULL THEN
+			EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, t || '_pkey');
+			EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (target, id)', t, t || '_pkey');
+		END IF;
+	END LOOP;
+END
+$$;
+
 -- part 2: on a Citus coordinator only. Reference tables first (a table
 -- with a foreign key to another is placed after it); then each
 -- co-location group from its first table.
@@ -85,5 +101,9 @@ SELECT create_distributed_table('analysis_links', 'a', colocate_with => 'analysi
 SELECT create_distributed_table('targets', 'id');
 SELECT create_distributed_table('target_access', 'target', colocate_with => 'targets');
 SELECT create_distributed_table('target_categories', 'target', colocate_with => 'targets');
+
+-- To come, once their migration lands: claims, claim_records,
+-- handoff_proposals, case_steps and case_subscribers distributed by
+-- target, co-located with targets (colocate_with => 'targets').
 
 -- Every other table stays local on the coordinator (the plan's "local").
