@@ -86,7 +86,7 @@ written before the sensor goes on, fsynced every --queue-sync) and published
 from there in order, the queue's cursor moving past each one only once NATS
 acknowledged it; on restart what an earlier run left is published first,
 and a record a crash cut short is skipped and counted. The queue holds at
-most --queue-max bytes (default 1 GiB, about two million observations):
+most --queue-max bytes (default 1 GiB, about 590,000 observations of 1.8 KB):
 beyond, new observations are dropped and counted, never silently. With
 --metrics, /healthz says "queue: not ok" while NATS is unreachable or once
 anything was dropped, and /metrics has vigil_queue_*. The summary says how

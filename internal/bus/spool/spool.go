@@ -54,7 +54,7 @@ type Config struct {
 	// time (a lock file says so). Required.
 	Dir string
 	// MaxBytes bounds the segment files' total size. Default 1 GiB
-	// (about two million observations).
+	// (about 590,000 observations of 1.8 KB, docs/deployment.md).
 	MaxBytes int64
 	// SegmentBytes is the size at which a new segment file is started;
 	// a drained segment is deleted. Default 16 MiB.

@@ -1,0 +1,109 @@
+-- The Citus schema on paper (docs/deployment.md, "Citus: where every
+-- table goes"). NOT a migration, and never run against Citus here: Citus
+-- was not available. Part 1 turns the schema the migrations make (0001 to
+-- 0009) into one whose every unique index on a distributed table holds the
+-- table's key, with no trigger Citus would refuse; it is plain
+-- PostgreSQL, and TestCitusSchemaScript applies it to a fresh store and
+-- checks, from the catalog, that nothing is left that Citus would refuse.
+-- Part 2 (after the "-- part 2" line) places every table; it needs a
+-- Citus coordinator, and the same test checks that it places each table
+-- as the plan says. The store's code must change with it (the list in
+-- docs/deployment.md): ingest draws seq from observations_seq and sets uid
+-- for every id, the timeline and the overview's newest observations read
+-- in two steps, the evidence log's append and joins use obs_uid, and the
+-- analysis's save keeps web_target_days and web_first_days.
+
+-- observations: keyed by uid, set for every id. A text id gets a uid
+-- derived from its text (md5 of 'vigil-id:' and the text, as a uuid); the
+-- two kinds of id keep separate unique indexes, so that a derived uid never
+-- collides with a sensor's UUID.
+ALTER TABLE observations DROP CONSTRAINT observations_check;
+UPDATE observations SET uid = md5('vigil-id:' || id_text)::uuid WHERE uid IS NULL;
+ALTER TABLE observations ALTER COLUMN uid SET NOT NULL;
+DROP INDEX observations_uid;
+CREATE UNIQUE INDEX observations_uid ON observations (uid) WHERE id_text IS NULL;
+DROP INDEX observations_id_text;
+CREATE UNIQUE INDEX observations_id_text ON observations (uid, id_text) WHERE id_text IS NOT NULL;
+-- seq: no longer an identity (values drawn on a worker would come from
+-- that node's own range, out of arrival order); ingest draws each batch's
+-- values from this sequence on the coordinator, under its advisory lock.
+ALTER TABLE observations DROP CONSTRAINT observations_pkey;
+ALTER TABLE observations ALTER COLUMN seq DROP IDENTITY;
+CREATE SEQUENCE observations_seq;
+SELECT setval('observations_seq', COALESCE(MAX(seq), 0) + 1, false) FROM observations;
+ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid);
+
+-- evidence_log: co-located with its observation. Append-only by
+-- privilege instead of a trigger (dropped first: the trigger refuses the
+-- UPDATE below too; the whole script is one transaction): revoke UPDATE
+-- and DELETE from the role Vigil connects as (PUBLIC here; name the role).
+DROP TRIGGER evidence_log_append_only ON evidence_log;
+ALTER TABLE evidence_log ADD COLUMN obs_uid uuid;
+UPDATE evidence_log e SET obs_uid = o.uid FROM observations o WHERE o.seq = e.obs_seq;
+ALTER TABLE evidence_log ALTER COLUMN obs_uid SET NOT NULL;
+ALTER TABLE evidence_log DROP CONSTRAINT evidence_log_pkey;
+ALTER TABLE evidence_log ADD CONSTRAINT evidence_log_pkey PRIMARY KEY (idx, obs_uid);
+ALTER TABLE evidence_log DROP CONSTRAINT evidence_log_obs_seq_key;
+ALTER TABLE evidence_log ADD CONSTRAINT evidence_log_obs_key UNIQUE (obs_uid, obs_seq);
+REVOKE UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
+
+-- targets: target numbers are the analysis's; the counts' triggers go (the
+-- analysis's save writes the same deltas).
+ALTER TABLE targets DROP CONSTRAINT targets_seq_key;
+CREATE INDEX targets_seq ON targets (seq);
+DROP TRIGGER web_targets_count_insert ON targets;
+DROP TRIGGER web_targets_count_update ON targets;
+DROP TRIGGER web_targets_count_delete ON targets;
+
+-- analysis_endpoints: (ip, port, gen) is the analysis's to keep unique;
+-- the overview still looks endpoints up by address.
+ALTER TABLE analysis_endpoints DROP CONSTRAINT analysis_endpoints_ip_port_gen_key;
+CREATE INDEX analysis_endpoints_addr ON analysis_endpoints (ip, port, gen);
+
+-- analysis_links: keyed by its first endpoint.
+ALTER TABLE analysis_links DROP CONSTRAINT analysis_links_pkey;
+ALTER TABLE analysis_links ADD CONSTRAINT analysis_links_pkey PRIMARY KEY (a, id);
+
+-- To come (issue 15's tables, once their PostgreSQL migration lands with
+-- the SQLite ones' keys): keyed by target, so a primary key on id alone
+-- becomes (target, id). Skipped while the table does not exist.
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['claim_records', 'handoff_proposals', 'case_steps'] LOOP
+		IF to_regclass(t) IS NOT NULL THEN
+			EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', t, t || '_pkey');
+			EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (target, id)', t, t || '_pkey');
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- part 2: on a Citus coordinator only. Reference tables first (a table
+-- with a foreign key to another is placed after it); then each
+-- co-location group from its first table.
+SELECT create_reference_table('items');
+SELECT create_reference_table('lists');
+SELECT create_reference_table('list_versions');
+SELECT create_reference_table('entries');
+SELECT create_reference_table('entry_events');
+SELECT create_reference_table('confirmations');
+
+SELECT create_distributed_table('observations', 'uid');
+SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');
+
+SELECT create_distributed_table('analysis_endpoints', 'id');
+SELECT create_distributed_table('analysis_endpoint_files', 'endpoint', colocate_with => 'analysis_endpoints');
+SELECT create_distributed_table('analysis_timeline', 'endpoint', colocate_with => 'analysis_endpoints');
+SELECT create_distributed_table('analysis_links', 'a', colocate_with => 'analysis_endpoints');
+
+SELECT create_distributed_table('targets', 'id');
+SELECT create_distributed_table('target_access', 'target', colocate_with => 'targets');
+SELECT create_distributed_table('target_categories', 'target', colocate_with => 'targets');
+
+-- To come, once their migration lands: claims, claim_records,
+-- handoff_proposals, case_steps and case_subscribers distributed by
+-- target, co-located with targets (colocate_with => 'targets').
+
+-- Every other table stays local on the coordinator (the plan's "local").
