@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -205,7 +206,11 @@ func startFaultSensor(t *testing.T, name, url string, seed uint64) *faultSensor 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	p, err := pipeline.New(context.Background(), pipeline.Config{Store: st, Remote: jb, Queue: &qc})
+	// Sensors sign what they publish, as every sensor does (ingest stores
+	// an unsigned observation as unsigned_import: no target of it).
+	keySeed := make([]byte, ed25519.SeedSize)
+	keySeed[0] = byte(seed)
+	p, err := pipeline.New(context.Background(), pipeline.Config{Store: st, Remote: jb, Queue: &qc, SensorKey: ed25519.NewKeyFromSeed(keySeed)})
 	if err != nil {
 		t.Fatal(err)
 	}
