@@ -66,6 +66,7 @@ var layerTable = []struct {
 		"internal/hasher",
 		"internal/netlimit",
 		"internal/scope",
+		"internal/figures",
 		"internal/store",
 		"internal/sensor/ed2k/record",
 		"internal/web/i18n",
@@ -86,7 +87,8 @@ var layerTable = []struct {
 	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus, the stores' shared codec and contract suites", []string{
 		"internal/access",
 		"internal/analysis/analysistest", // issue 12, build 3
-		"internal/audit/audittest",       // issue 12, build 3
+		"internal/figures/figurestest",
+		"internal/audit/audittest", // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
 		"internal/enrich",

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -56,6 +57,15 @@ type Engine struct {
 	leadsByEp  map[netip.AddrPort]map[string]bool
 
 	daily map[dailyKey]int
+
+	// The figures' roll-ups (figures.go): the batch's deltas, the
+	// endpoints seen under each key (their devices are known at save),
+	// the last seq whose observations the stored roll-ups count, and
+	// whether the observation being processed counts in them.
+	figs     figures.Accumulator
+	figEps   map[figures.Key]map[int32]struct{}
+	figWM    int64
+	figCount bool
 
 	mergedStored map[string]string
 	written      map[string]string // target id -> access and categories last written
@@ -178,6 +188,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		quarantine: map[hashkind.Hash]*QuarantineRecord{}, leads: map[string]*LeadState{},
 		leadsByEp: map[netip.AddrPort]map[string]bool{}, daily: map[dailyKey]int{},
 		mergedStored: snap.MergedInto, written: map[string]string{},
+		figWM: snap.FiguresWatermark,
 	}
 	if e.storedEps == nil {
 		e.storedEps = map[string]EndpointID{}
@@ -235,6 +246,8 @@ func (e *Engine) resetDirt() {
 	e.dirtyLinks = map[linkKey]bool{}
 	e.dirtyLeads = map[string]bool{}
 	e.changes = Changes{}
+	e.figs = figures.Accumulator{}
+	e.figEps = map[figures.Key]map[int32]struct{}{}
 }
 
 // Watermark returns the seq of the last observation processed.
@@ -557,6 +570,10 @@ func (e *Engine) confirm(p *endpoint) {
 
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
+	// A replay at start counts in the roll-ups only what they lack (a
+	// store made before them, or a crash between two writes cannot: the
+	// roll-ups are written with the watermark).
+	e.figCount = !e.loading || seq > e.figWM
 	p := e.endpoint(o)
 	if p == nil {
 		e.hold(seq, o)
@@ -659,6 +676,9 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	e.daily[dk]++
 	if !e.loading {
 		e.dirtyDaily[dk] = true
+	}
+	if e.figCount {
+		e.figure(o, p)
 	}
 	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
+	"github.com/vigil-oss/vigil/internal/figures/figurestest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -41,6 +42,14 @@ func TestContract(t *testing.T) {
 // The SQLite store keeps the analysis's contract too.
 func TestAnalysisContract(t *testing.T) {
 	analysistest.Run(t, func(t *testing.T) analysistest.Store {
+		st, _ := openTemp(t, DefaultConfig())
+		return st
+	})
+}
+
+// The SQLite store keeps the figures' contract.
+func TestFiguresContract(t *testing.T) {
+	figurestest.Run(t, func(t *testing.T) figurestest.Store {
 		st, _ := openTemp(t, DefaultConfig())
 		return st
 	})
