@@ -4,6 +4,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web"
 )
@@ -17,6 +18,7 @@ import (
 type backend interface {
 	store.Store
 	analysis.Views
+	figures.Store
 	web.Store
 	access.Store
 	audit.BatchStore

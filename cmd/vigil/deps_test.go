@@ -154,7 +154,7 @@ var (
 	// A package that imports testing or net/http/httptest must be one of
 	// them.
 	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
-		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest"}
+		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest"}
 
 	// never lists what a package must not depend on, even through
 	// another package.
