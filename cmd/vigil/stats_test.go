@@ -71,7 +71,7 @@ func TestStatsFiguresFromTheCommandLine(t *testing.T) {
 		Rows         []struct {
 			Period        string
 			Observations  *int64
-			UniqueDevices *int64 `json:"unique_devices"`
+			UniqueDevices *int64   `json:"unique_devices"`
 			DevicesChange *float64 `json:"unique_devices_change_pct"`
 			Suppressed    []string
 		}
