@@ -41,10 +41,11 @@ period (in percent, of the same group), estimated, and suppressed.
 - Exact or estimated: when the periods asked for, with the period before
   the first, span at most 62 days, every figure is counted exactly from the
   observations (a device is then the target as linked today). Longer spans
-  are read from the daily roll-ups the analysis keeps: observations are
-  still exact, unique addresses and devices are HyperLogLog estimates
-  (standard error about 0.8%), and a target linked after its observations
-  were folded in counts once per target it was. The column estimated, and
+  are read from the weekly and monthly roll-ups the analysis keeps (this
+  command brings the analysis up to date first): observations are still
+  exact, unique addresses and devices are HyperLogLog estimates (standard
+  error about 0.8%), and a target linked to another after its
+  observations were counted counts once for each. The column estimated, and
   the note printed after the table (or the JSON's method, estimated and
   note), say which.
 - --min-cell N (publication, k-anonymity): every figure below N is left

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -58,14 +57,15 @@ type Engine struct {
 
 	daily map[dailyKey]int
 
-	// The figures' roll-ups (figures.go): the batch's deltas, the
-	// endpoints seen under each key (their devices are known at save),
+	// The figures' roll-ups (figures.go): the batch's observations by
+	// profile with the endpoints seen (their devices are known at save),
 	// the last seq whose observations the stored roll-ups count, and
 	// whether the observation being processed counts in them.
-	figs     figures.Accumulator
-	figEps   map[figures.Key]map[int32]struct{}
-	figWM    int64
-	figCount bool
+	figObs      map[figProfile]*figAgg
+	figWM       int64
+	figCount    bool
+	figForce    bool      // the next save writes the roll-ups whatever the interval
+	lastFigSave time.Time // when they were last written
 
 	mergedStored map[string]string
 	written      map[string]string // target id -> access and categories last written
@@ -188,7 +188,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		quarantine: map[hashkind.Hash]*QuarantineRecord{}, leads: map[string]*LeadState{},
 		leadsByEp: map[netip.AddrPort]map[string]bool{}, daily: map[dailyKey]int{},
 		mergedStored: snap.MergedInto, written: map[string]string{},
-		figWM: snap.FiguresWatermark,
+		figWM: snap.FiguresWatermark, figObs: map[figProfile]*figAgg{}, lastFigSave: time.Now(),
 	}
 	if e.storedEps == nil {
 		e.storedEps = map[string]EndpointID{}
@@ -232,7 +232,9 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("analysis: replaying observations up to %d: %w", e.watermark, err)
 		}
 	}
-	// Links or holds the replay found that the tables lack (rules changed).
+	// Links or holds the replay found that the tables lack (rules changed),
+	// and what the replay added to the figures.
+	e.figForce = true
 	if err := e.save(ctx, 0); err != nil {
 		return nil, err
 	}
@@ -246,8 +248,6 @@ func (e *Engine) resetDirt() {
 	e.dirtyLinks = map[linkKey]bool{}
 	e.dirtyLeads = map[string]bool{}
 	e.changes = Changes{}
-	e.figs = figures.Accumulator{}
-	e.figEps = map[figures.Key]map[int32]struct{}{}
 }
 
 // Watermark returns the seq of the last observation processed.
@@ -306,6 +306,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 func (e *Engine) Flush(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.figForce = true
 	return e.save(ctx, e.watermark)
 }
 
@@ -317,6 +318,7 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 	if err := e.catchUpLocked(ctx, 0); err != nil {
 		return err
 	}
+	e.figForce = true
 	return e.save(ctx, e.watermark)
 }
 

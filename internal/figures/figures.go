@@ -5,7 +5,7 @@
 // suppresses every cell below a threshold.
 //
 // Short ranges are counted exactly from the observations (Store.FigureFacts).
-// Long ranges are read from daily roll-ups that the analysis maintains as it
+// Long ranges are read from weekly and monthly roll-ups that the analysis maintains as it
 // folds each observation in (Rollup, Accumulator): the observation counts
 // there are exact sums, the unique addresses and devices HyperLogLog
 // sketches (github.com/axiomhq/hyperloglog, precision 14: a standard error
@@ -18,6 +18,7 @@
 package figures
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -109,33 +110,58 @@ func Day(t time.Time) int64 {
 	return s / 86400
 }
 
-// Key names one roll-up: a day, a dimension and a value of it.
+// PeriodStart is the first day of the week or month (by) of t.
+func PeriodStart(by string, t time.Time) time.Time { return periodOf(by, t.UTC()).start }
+
+// Key names one roll-up: a period (a week or a month, by its first day),
+// a dimension and a value of it.
 type Key struct {
-	Day   int64
+	By    string // Week or Month
+	Start int64  // the period's first day (Day)
 	Dim   string
 	Value string
 }
 
 // Keys returns the roll-ups f counts in: the total and one per value of
-// each group.
+// each group, for its week and for its month. Roll-ups are kept by period
+// rather than by day because a report's periods are whole: a year by
+// month merges nothing, and a year by week 53 sketches a row.
 func Keys(f *Fact) []Key {
-	d := Day(f.Time)
-	out := make([]Key, 0, len(dims)+1)
-	for _, dim := range dims {
-		for _, v := range f.Values(dim) {
-			out = append(out, Key{Day: d, Dim: dim, Value: v})
+	out := make([]Key, 0, 2*(len(dims)+1))
+	for _, by := range []string{Week, Month} {
+		start := Day(periodOf(by, f.Time.UTC()).start)
+		for _, dim := range dims {
+			for _, v := range f.Values(dim) {
+				out = append(out, Key{By: by, Start: start, Dim: dim, Value: v})
+			}
 		}
 	}
 	return out
 }
 
-// Rollup is one day's figures under one key: observations (exact) and
+// Rollup is one period's figures under one key: observations (exact) and
 // sketches of the addresses and devices seen.
 type Rollup struct {
 	Key
 	Observations int64
 	Addresses    *hyperloglog.Sketch
 	Devices      *hyperloglog.Sketch
+}
+
+// Count is a roll-up as a report reads it: the observations and the
+// estimates of its sketches, which the store computes as it writes them.
+// A report's periods are whole weeks or months, so each of its cells is
+// one roll-up: it reads these numbers and decodes no sketch.
+type Count struct {
+	Key
+	Observations int64
+	Addresses    int64 // estimated unique addresses
+	Devices      int64 // estimated unique devices
+}
+
+// Count returns r's figures (the estimates may compact r's sketches).
+func (r *Rollup) Count() Count {
+	return Count{Key: r.Key, Observations: r.Observations, Addresses: int64(r.Addresses.Estimate()), Devices: int64(r.Devices.Estimate())}
 }
 
 // NewRollup returns an empty roll-up for k.
@@ -147,10 +173,10 @@ func NewRollup(k Key) *Rollup {
 func (r *Rollup) Merge(o *Rollup) error {
 	r.Observations += o.Observations
 	if err := r.Addresses.Merge(o.Addresses); err != nil {
-		return fmt.Errorf("figures: merging addresses of %s %q day %d: %w", o.Dim, o.Value, o.Day, err)
+		return fmt.Errorf("figures: merging addresses of %s %s %q from day %d: %w", o.By, o.Dim, o.Value, o.Start, err)
 	}
 	if err := r.Devices.Merge(o.Devices); err != nil {
-		return fmt.Errorf("figures: merging devices of %s %q day %d: %w", o.Dim, o.Value, o.Day, err)
+		return fmt.Errorf("figures: merging devices of %s %s %q from day %d: %w", o.By, o.Dim, o.Value, o.Start, err)
 	}
 	return nil
 }
@@ -170,10 +196,10 @@ func (r *Rollup) Encode() (addresses, devices []byte, err error) {
 func DecodeRollup(k Key, observations int64, addresses, devices []byte) (*Rollup, error) {
 	r := &Rollup{Key: k, Observations: observations, Addresses: &hyperloglog.Sketch{}, Devices: &hyperloglog.Sketch{}}
 	if err := r.Addresses.UnmarshalBinary(addresses); err != nil {
-		return nil, fmt.Errorf("figures: roll-up %s %q day %d: addresses: %w", k.Dim, k.Value, k.Day, err)
+		return nil, fmt.Errorf("figures: roll-up %s %s %q from day %d: addresses: %w", k.By, k.Dim, k.Value, k.Start, err)
 	}
 	if err := r.Devices.UnmarshalBinary(devices); err != nil {
-		return nil, fmt.Errorf("figures: roll-up %s %q day %d: devices: %w", k.Dim, k.Value, k.Day, err)
+		return nil, fmt.Errorf("figures: roll-up %s %s %q from day %d: devices: %w", k.By, k.Dim, k.Value, k.Start, err)
 	}
 	return r, nil
 }
@@ -201,49 +227,44 @@ func (a *Accumulator) row(k Key) *Rollup {
 // Add counts f in each of its roll-ups: one observation, its address and,
 // when known, its device.
 func (a *Accumulator) Add(f *Fact) {
-	addr := f.Addr.Unmap().AsSlice()
-	for _, k := range Keys(f) {
-		r := a.row(k)
-		r.Observations++
-		r.Addresses.Insert(addr)
-		if f.Device != "" {
-			r.Devices.Insert([]byte(f.Device))
-		}
+	keys := Keys(f)
+	a.Count(keys, 1)
+	a.See(keys, f.Addr, f.Device)
+}
+
+// Count adds n observations to the roll-ups keys (Keys of their fact).
+func (a *Accumulator) Count(keys []Key, n int64) {
+	for _, k := range keys {
+		a.row(k).Observations += n
 	}
 }
 
-// AddDevice counts a device in the roll-up k (for a caller that learns an
-// observation's device after the observation: the analysis knows its
-// targets at the end of a batch).
-func (a *Accumulator) AddDevice(k Key, device string) {
-	a.row(k).Devices.Insert([]byte(device))
+// See counts an address and, unless "", a device in the roll-ups keys,
+// for a caller that gathers a batch's observations first (the analysis
+// counts each distinct fact, address and device of a batch once, and
+// knows an observation's device only at the end of the batch).
+func (a *Accumulator) See(keys []Key, addr netip.Addr, device string) {
+	b := addr.Unmap().AsSlice()
+	for _, k := range keys {
+		r := a.row(k)
+		r.Addresses.Insert(b)
+		if device != "" {
+			r.Devices.Insert([]byte(device))
+		}
+	}
 }
 
 // Len is the number of roll-ups gathered.
 func (a *Accumulator) Len() int { return len(a.rows) }
 
-// Rollups returns the deltas gathered, by day, dimension and value.
+// Rollups returns the deltas gathered, by period, dimension and value.
 func (a *Accumulator) Rollups() []Rollup {
 	out := make([]Rollup, 0, len(a.rows))
 	for _, r := range a.rows {
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(x, y Rollup) int {
-		if x.Day != y.Day {
-			return int(x.Day - y.Day)
-		}
-		if x.Dim != y.Dim {
-			if x.Dim < y.Dim {
-				return -1
-			}
-			return 1
-		}
-		if x.Value < y.Value {
-			return -1
-		} else if x.Value > y.Value {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(x.By, y.By), cmp.Compare(x.Start, y.Start), cmp.Compare(x.Dim, y.Dim), cmp.Compare(x.Value, y.Value))
 	})
 	return out
 }

@@ -8,16 +8,15 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"github.com/axiomhq/hyperloglog"
 )
 
 // Store is what the figures read from a store. Stores that keep the
 // analysis implement it (the SQLite store does) and run figurestest.
 type Store interface {
-	// FigureRollups calls fn for each roll-up of dim with a day in
-	// [fromDay, toDay], in any order.
-	FigureRollups(ctx context.Context, dim string, fromDay, toDay int64, fn func(*Rollup) error) error
+	// FigureCounts calls fn for each roll-up of the periods by (Week or
+	// Month) and dimension dim whose first day is in [fromDay, toDay], in
+	// any order, with the estimates of its sketches as last written.
+	FigureCounts(ctx context.Context, by, dim string, fromDay, toDay int64, fn func(*Count) error) error
 	// FigureFacts calls fn for each observation in [since, until) that the
 	// analysis placed on an endpoint, with that endpoint's target today as
 	// its device.
@@ -126,13 +125,11 @@ func periodOf(by string, t time.Time) period {
 
 // cell is one period and group being counted.
 type cell struct {
-	obs       int64
-	addrs     map[netip16]struct{}
-	devs      map[string]struct{}
-	sketchA   *hyperloglog.Sketch
-	sketchD   *hyperloglog.Sketch
-	hasSketch bool
-	nA, nD    int64
+	obs    int64
+	addrs  map[netip16]struct{}
+	devs   map[string]struct{}
+	parts  []*Rollup
+	nA, nD int64
 }
 
 type netip16 = [16]byte
@@ -195,26 +192,17 @@ func Compute(ctx context.Context, s Store, q Query) (*Report, error) {
 		}
 	} else {
 		rep.Method, rep.Estimated = MethodHyperLogLog, true
-		rep.Note = "observations are exact; unique addresses and devices are HyperLogLog estimates from daily roll-ups (standard error about 0.8%); a device is the target an observation's endpoint belonged to when the analysis folded it in, so targets linked later count more than once"
-		err := s.FigureRollups(ctx, q.Group, Day(prev.start), Day(last.end)-1, func(r *Rollup) error {
-			c := get(cellKey{periodOf(q.By, time.Unix(r.Day*86400, 0).UTC()).label, r.Value})
-			c.obs += r.Observations
-			if !c.hasSketch {
-				c.sketchA, c.sketchD, c.hasSketch = r.Addresses, r.Devices, true
-				return nil
+		rep.Note = "observations are exact; unique addresses and devices are HyperLogLog estimates from weekly and monthly roll-ups (standard error about 0.8%); a device is the target its endpoint belonged to when the analysis wrote the observation's batch, so a target linked to another later counts once for each"
+		err := s.FigureCounts(ctx, q.By, q.Group, Day(prev.start), Day(last.start), func(r *Count) error {
+			k := cellKey{periodOf(q.By, time.Unix(r.Start*86400, 0).UTC()).label, r.Value}
+			if cells[k] != nil {
+				return fmt.Errorf("figures: two roll-ups of %s %s %q from day %d", r.By, r.Dim, r.Value, r.Start)
 			}
-			if err := c.sketchA.Merge(r.Addresses); err != nil {
-				return err
-			}
-			return c.sketchD.Merge(r.Devices)
+			cells[k] = &cell{obs: r.Observations, nA: r.Addresses, nD: r.Devices}
+			return nil
 		})
 		if err != nil {
 			return nil, err
-		}
-		for _, c := range cells {
-			if c.hasSketch {
-				c.nA, c.nD = int64(c.sketchA.Estimate()), int64(c.sketchD.Estimate())
-			}
 		}
 	}
 	rep.Rows = rows(q, periods, prev, cells, rep.Estimated)

@@ -23,8 +23,8 @@ func (x *saveTx) saveFigures(c *analysis.Changes) error {
 		d := &c.Figures[i]
 		var obs int64
 		var a, dv []byte
-		err := x.tx.QueryRowContext(x.ctx, `SELECT observations, addresses, devices FROM figure_rollups WHERE dim = ? AND day = ? AND value = ?`,
-			d.Dim, d.Day, d.Value).Scan(&obs, &a, &dv)
+		err := x.tx.QueryRowContext(x.ctx, `SELECT observations, addresses, devices FROM figure_rollups WHERE period = ? AND dim = ? AND start = ? AND value = ?`,
+			d.By, d.Dim, d.Start, d.Value).Scan(&obs, &a, &dv)
 		sum := d
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -44,9 +44,10 @@ func (x *saveTx) saveFigures(c *analysis.Changes) error {
 		if err != nil {
 			return err
 		}
-		if _, err := x.exec(`INSERT OR REPLACE INTO figure_rollups (dim, day, value, observations, addresses, devices) VALUES (?, ?, ?, ?, ?, ?)`,
-			d.Dim, d.Day, d.Value, sum.Observations, a, dv); err != nil {
-			return fmt.Errorf("figure roll-up %s %q day %d: %w", d.Dim, d.Value, d.Day, err)
+		n := sum.Count()
+		if _, err := x.exec(`INSERT OR REPLACE INTO figure_rollups (period, dim, start, value, observations, addresses, devices, unique_addresses, unique_devices)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.By, d.Dim, d.Start, d.Value, sum.Observations, a, dv, n.Addresses, n.Devices); err != nil {
+			return fmt.Errorf("figure roll-up %s %s %q from day %d: %w", d.By, d.Dim, d.Value, d.Start, err)
 		}
 	}
 	if c.FiguresWatermark > 0 {
@@ -58,22 +59,17 @@ func (x *saveTx) saveFigures(c *analysis.Changes) error {
 	return nil
 }
 
-// FigureRollups implements figures.Store.
-func (s *Store) FigureRollups(ctx context.Context, dim string, fromDay, toDay int64, fn func(*figures.Rollup) error) error {
-	return eachRow(ctx, s.db, `SELECT day, value, observations, addresses, devices FROM figure_rollups WHERE dim = ? AND day BETWEEN ? AND ?`,
+// FigureCounts implements figures.Store.
+func (s *Store) FigureCounts(ctx context.Context, by, dim string, fromDay, toDay int64, fn func(*figures.Count) error) error {
+	return eachRow(ctx, s.db, `SELECT start, value, observations, unique_addresses, unique_devices FROM figure_rollups
+		WHERE period = ? AND dim = ? AND start BETWEEN ? AND ?`,
 		func(r *sql.Rows) error {
-			k := figures.Key{Dim: dim}
-			var obs int64
-			var a, d []byte
-			if err := r.Scan(&k.Day, &k.Value, &obs, &a, &d); err != nil {
+			c := figures.Count{Key: figures.Key{By: by, Dim: dim}}
+			if err := r.Scan(&c.Start, &c.Value, &c.Observations, &c.Addresses, &c.Devices); err != nil {
 				return err
 			}
-			ru, err := figures.DecodeRollup(k, obs, a, d)
-			if err != nil {
-				return err
-			}
-			return fn(ru)
-		}, dim, fromDay, toDay)
+			return fn(&c)
+		}, by, dim, fromDay, toDay)
 }
 
 // window is one generation of an endpoint: its span and its target.
