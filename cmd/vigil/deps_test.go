@@ -76,6 +76,7 @@ var layerTable = []struct {
 	{"domain", "what the stages agree on: the store's contract, the bus, the analysis, the audit trail, routing rules; and the sensor's network parts", []string{
 		"internal/analysis",
 		"internal/audit",
+		"internal/casework",
 		"internal/bus",
 		"internal/jurisdiction",
 		"internal/sensor/bittorrent/dhtnode", // issue 12, build 6
@@ -88,6 +89,7 @@ var layerTable = []struct {
 		"internal/access",
 		"internal/analysis/analysistest", // issue 12, build 3
 		"internal/figures/figurestest",
+		"internal/casework/casetest",
 		"internal/audit/audittest", // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
@@ -154,7 +156,8 @@ var (
 	// A package that imports testing or net/http/httptest must be one of
 	// them.
 	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
-		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest"}
+		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest",
+		"internal/casework/casetest"}
 
 	// never lists what a package must not depend on, even through
 	// another package.

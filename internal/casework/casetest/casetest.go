@@ -1,0 +1,179 @@
+// Package casetest is the contract of casework.Store: one suite a store
+// runs in its own tests, through the casework.Claims service, with a
+// clock the suite moves.
+package casetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/casework"
+)
+
+// Run runs the contract. open must return two handles on one new, empty
+// store (as two processes, or two services, see it), closed when t ends.
+func Run(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+	t.Run("TwoServicesRaceForOneTarget", func(t *testing.T) { testRace(t, open) })
+	t.Run("ClaimLapsesAfterAWarning", func(t *testing.T) { testLapse(t, open) })
+	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
+}
+
+var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func service(s casework.Store, c *clock) *casework.Claims {
+	return &casework.Claims{Store: s, Config: casework.DefaultConfig(), Now: c.Now}
+}
+
+// Two services claim one target at the same instant, each through its own
+// handle: one holds it, the other is told who, since when and whom to
+// call, and both events are on record.
+func testRace(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	const target = "T-000042-69"
+	for round := range 20 {
+		tgt := target
+		if round > 0 {
+			tgt = target + "-" + string(rune('a'+round))
+		}
+		type result struct {
+			c   casework.Claim
+			err error
+		}
+		res := make([]result, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, sv := range []struct {
+			s              casework.Store
+			agency, person string
+		}{{a, "fr-lyon", "lyon-officer"}, {b, "fr-versailles", "versailles-officer"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				c, err := service(sv.s, clk).Claim(ctx, tgt, sv.agency, sv.person, "+33 1 00 00 00 0"+string(rune('0'+i)))
+				res[i] = result{c, err}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won, lost := 0, 1
+		if res[0].err != nil {
+			won, lost = 1, 0
+		}
+		if res[won].err != nil {
+			t.Fatalf("round %d: neither claim won: %v / %v", round, res[0].err, res[1].err)
+		}
+		var ce *casework.ClaimedError
+		if !errors.As(res[lost].err, &ce) || !errors.Is(res[lost].err, casework.ErrClaimed) {
+			t.Fatalf("round %d: both claims won, or the loser was not told who: %v", round, res[lost].err)
+		}
+		w := res[won].c
+		if ce.Holder.Agency != w.Agency || ce.Holder.Contact != w.Contact || !ce.Holder.Since.Equal(w.Since) || ce.Holder.By != w.By {
+			t.Fatalf("round %d: loser told %+v, the holder is %+v", round, ce.Holder, w)
+		}
+		held, err := a.ClaimOf(ctx, tgt)
+		if err != nil || held == nil || held.Agency != w.Agency {
+			t.Fatalf("round %d: stored claim %+v (%v), want %s's", round, held, err, w.Agency)
+		}
+		recs, err := b.ClaimRecords(ctx, tgt)
+		if err != nil || len(recs) != 2 || recs[0].Kind != casework.RecordClaim || recs[0].Agency != w.Agency || recs[1].Kind != casework.RecordRefused {
+			t.Fatalf("round %d: records %+v (%v), want %s's claim then the refusal", round, recs, err, w.Agency)
+		}
+	}
+}
+
+// A claim without activity is "lapsing" WarnBefore before LapseAfter,
+// then lapses: another agency may then take the target, on record.
+func testLapse(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+	ctx := context.Background()
+	a, _ := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	cfg := s.Config
+	if _, err := s.Claim(ctx, "T-1", "fr-lyon", "u1", "04 00 00 00 00"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, casework.Held},
+		{cfg.LapseAfter - cfg.WarnBefore - time.Second, casework.Held},
+		{cfg.LapseAfter - cfg.WarnBefore, casework.Lapsing},
+		{cfg.LapseAfter - time.Second, casework.Lapsing},
+	} {
+		clk.now = t0.Add(c.after)
+		h, st, err := s.Holder(ctx, "T-1")
+		if err != nil || h == nil || st != c.want {
+			t.Fatalf("after %s: holder %+v state %q (%v), want %q", c.after, h, st, err, c.want)
+		}
+	}
+	if _, err := s.Claim(ctx, "T-1", "fr-versailles", "u2", ""); !errors.Is(err, casework.ErrClaimed) {
+		t.Fatalf("claim of a lapsing target by another agency: %v, want ErrClaimed", err)
+	}
+	clk.now = t0.Add(cfg.LapseAfter)
+	if h, _, err := s.Holder(ctx, "T-1"); err != nil || h != nil {
+		t.Fatalf("after the lapse: holder %+v (%v), want none", h, err)
+	}
+	c, err := s.Claim(ctx, "T-1", "fr-versailles", "u2", "01 00 00 00 00")
+	if err != nil || c.Agency != "fr-versailles" || !c.Since.Equal(clk.now) {
+		t.Fatalf("claim after the lapse: %+v %v", c, err)
+	}
+	recs, _ := a.ClaimRecords(ctx, "T-1")
+	var kinds []string
+	for _, r := range recs {
+		kinds = append(kinds, r.Kind)
+	}
+	if got, want := kinds, []string{casework.RecordClaim, casework.RecordRefused, casework.RecordLapse, casework.RecordClaim}; len(got) != len(want) || got[2] != want[2] || got[3] != want[3] {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+}
+
+// The holder's claim again renews it (Since kept); only the holder may
+// release it, and then another agency may claim it.
+func testRenewRelease(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	sa, sb := service(a, clk), service(b, clk)
+	if _, err := sa.Claim(ctx, "T-2", "fr-lyon", "u1", "04 11"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * 24 * time.Hour)
+	c, err := sa.Claim(ctx, "T-2", "fr-lyon", "u3", "")
+	if err != nil || !c.Since.Equal(t0) || !c.Active.Equal(clk.Now()) || c.Contact != "04 11" || c.By != "u1" {
+		t.Fatalf("renewal: %+v %v; want since %s, active now, contact and claimant kept", c, err, t0)
+	}
+	if _, err := sa.Claim(ctx, "", "fr-lyon", "u1", ""); !errors.Is(err, casework.ErrInput) {
+		t.Fatalf("a claim without a target: %v", err)
+	}
+	if err := sb.Release(ctx, "T-2", "fr-versailles", "u2"); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("release by another agency: %v, want ErrNotHeld", err)
+	}
+	if err := sa.Release(ctx, "T-2", "fr-lyon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := sb.Holder(ctx, "T-2"); h != nil {
+		t.Fatalf("released target still held: %+v", h)
+	}
+	if _, err := sb.Claim(ctx, "T-2", "fr-versailles", "u2", ""); err != nil {
+		t.Fatalf("claim after the release: %v", err)
+	}
+}

@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/casework"
+)
+
+var _ casework.Store = (*Store)(nil)
+
+// TakeClaim implements casework.Store in one immediate transaction (the
+// store's transactions take the write lock when they begin), so that two
+// processes claiming one target are served one after the other.
+func (s *Store) TakeClaim(ctx context.Context, c casework.Claim, liveAfter time.Time) (casework.Claim, error) {
+	var out casework.Claim
+	var refused *casework.ClaimedError
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		cur, err := claimOf(ctx, tx, c.Target)
+		if err != nil {
+			return err
+		}
+		record := func(kind, agency, by, note string) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO claim_records (target, at_ns, kind, agency, by_whom, note) VALUES (?, ?, ?, ?, ?, ?)`,
+				c.Target, c.Active.UnixNano(), kind, agency, by, note)
+			return err
+		}
+		switch {
+		case cur != nil && cur.Agency != c.Agency && cur.Active.After(liveAfter):
+			refused, out = &casework.ClaimedError{Holder: *cur}, *cur
+			return record(casework.RecordRefused, c.Agency, c.By, "held by "+cur.Agency)
+		case cur != nil && cur.Agency == c.Agency:
+			out = *cur
+			out.Active = c.Active
+			if c.Contact != "" {
+				out.Contact = c.Contact
+			}
+		case cur != nil:
+			if err := record(casework.RecordLapse, cur.Agency, cur.By, "lapsed; taken by "+c.Agency); err != nil {
+				return err
+			}
+			out = c
+		default:
+			out = c
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO claims (target, agency, by_whom, contact, since_ns, active_ns) VALUES (?, ?, ?, ?, ?, ?)`,
+			out.Target, out.Agency, out.By, out.Contact, out.Since.UnixNano(), out.Active.UnixNano()); err != nil {
+			return err
+		}
+		return record(casework.RecordClaim, c.Agency, c.By, "")
+	})
+	if err != nil {
+		return casework.Claim{}, fmt.Errorf("claim of %s by %s: %w", c.Target, c.Agency, err)
+	}
+	if refused != nil {
+		return out, refused
+	}
+	return out, nil
+}
+
+// ReleaseClaim implements casework.Store.
+func (s *Store) ReleaseClaim(ctx context.Context, target, agency, by string, at time.Time) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM claims WHERE target = ? AND agency = ?`, target, agency)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("release of %s by %s: %w", target, agency, casework.ErrNotHeld)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO claim_records (target, at_ns, kind, agency, by_whom, note) VALUES (?, ?, ?, ?, ?, '')`,
+			target, at.UnixNano(), casework.RecordRelease, agency, by)
+		return err
+	})
+}
+
+// ClaimOf implements casework.Store.
+func (s *Store) ClaimOf(ctx context.Context, target string) (*casework.Claim, error) {
+	return claimOf(ctx, s.db, target)
+}
+
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func claimOf(ctx context.Context, q queryRower, target string) (*casework.Claim, error) {
+	c := casework.Claim{Target: target}
+	var since, active int64
+	err := q.QueryRowContext(ctx, `SELECT agency, by_whom, contact, since_ns, active_ns FROM claims WHERE target = ?`, target).
+		Scan(&c.Agency, &c.By, &c.Contact, &since, &active)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Since, c.Active = time.Unix(0, since).UTC(), time.Unix(0, active).UTC()
+	return &c, nil
+}
+
+// ClaimRecords implements casework.Store.
+func (s *Store) ClaimRecords(ctx context.Context, target string) ([]casework.Record, error) {
+	var out []casework.Record
+	err := eachRow(ctx, s.db, `SELECT at_ns, kind, agency, by_whom, note FROM claim_records WHERE target = ? ORDER BY id`, func(r *sql.Rows) error {
+		rec := casework.Record{Target: target}
+		var at int64
+		if err := r.Scan(&at, &rec.Kind, &rec.Agency, &rec.By, &rec.Note); err != nil {
+			return err
+		}
+		rec.At = time.Unix(0, at).UTC()
+		out = append(out, rec)
+		return nil
+	}, target)
+	return out, err
+}
