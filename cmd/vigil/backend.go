@@ -4,6 +4,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web"
@@ -19,6 +20,7 @@ type backend interface {
 	store.Store
 	analysis.Views
 	figures.Store
+	casework.Store
 	web.Store
 	access.Store
 	audit.BatchStore

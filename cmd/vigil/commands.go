@@ -37,6 +37,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			ispRequestCommand(),
 			leadsCommand(),
 			statsCommand(),
+			claimCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),

@@ -105,6 +105,7 @@ const (
 	RecordRefused = "refused" // another agency held it: the claimant was told who
 	RecordRelease = "release" // its agency let it go
 	RecordLapse   = "lapse"   // it lapsed, and another agency took the target
+	RecordHandOff = "handoff" // the target was handed off: its claim moved to another agency
 )
 
 // Record is one event of a target's claims, kept forever.
@@ -128,6 +129,11 @@ type Store interface {
 	// unless c gives one, Contact kept). A lapsed claim is replaced, with
 	// a RecordLapse.
 	TakeClaim(ctx context.Context, c Claim, liveAfter time.Time) (Claim, error)
+	// HandOffClaim moves target's claim, if there is one, to agency to
+	// (the target was handed off to it): since and active at, by by, no
+	// contact yet; recorded with the agency it came from. Without a claim
+	// it does nothing.
+	HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error
 	// ReleaseClaim ends agency's claim on target, or returns ErrNotHeld.
 	ReleaseClaim(ctx context.Context, target, agency, by string, at time.Time) error
 	// ClaimOf returns target's claim, lapsed or not, or nil when none.
@@ -164,6 +170,12 @@ func (s *Claims) Claim(ctx context.Context, target, agency, by, contact string) 
 // Release ends agency's claim on target.
 func (s *Claims) Release(ctx context.Context, target, agency, by string) error {
 	return s.Store.ReleaseClaim(ctx, target, agency, by, s.now())
+}
+
+// HandOff moves target's claim to agency to (a hand-off: 'vigil target
+// share --assign'), if it is claimed.
+func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
+	return s.Store.HandOffClaim(ctx, target, to, by, s.now())
 }
 
 // Holder returns target's claim and its state now, or nil when nobody

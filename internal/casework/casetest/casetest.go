@@ -19,6 +19,7 @@ func Run(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store))
 	t.Run("TwoServicesRaceForOneTarget", func(t *testing.T) { testRace(t, open) })
 	t.Run("ClaimLapsesAfterAWarning", func(t *testing.T) { testLapse(t, open) })
 	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
+	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -175,5 +176,38 @@ func testRenewRelease(t *testing.T, open func(t *testing.T) (casework.Store, cas
 	}
 	if _, err := sb.Claim(ctx, "T-2", "fr-versailles", "u2", ""); err != nil {
 		t.Fatalf("claim after the release: %v", err)
+	}
+}
+
+// A hand-off moves the claim to the agency the target is handed to, on
+// record; a target nobody claims stays unclaimed.
+func testHandOff(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	sa := service(a, clk)
+	if err := sa.HandOff(ctx, "T-3", "fr-lille", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.ClaimOf(ctx, "T-3"); c != nil {
+		t.Fatalf("a hand-off of an unclaimed target made a claim: %+v", c)
+	}
+	if _, err := sa.Claim(ctx, "T-3", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	if err := sa.HandOff(ctx, "T-3", "fr-lille", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.ClaimOf(ctx, "T-3")
+	if err != nil || c == nil || c.Agency != "fr-lille" || !c.Since.Equal(clk.Now()) {
+		t.Fatalf("after the hand-off: %+v (%v), want fr-lille's since now", c, err)
+	}
+	if _, err := service(b, clk).Claim(ctx, "T-3", "fr-lyon", "u1", ""); !errors.Is(err, casework.ErrClaimed) {
+		t.Fatalf("the old holder claims again after the hand-off: %v, want ErrClaimed", err)
+	}
+	recs, _ := b.ClaimRecords(ctx, "T-3")
+	if n := len(recs); n < 2 || recs[1].Kind != casework.RecordHandOff || recs[1].Note != "from fr-lyon" {
+		t.Fatalf("records %+v, want the hand-off from fr-lyon", recs)
 	}
 }

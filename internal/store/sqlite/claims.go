@@ -79,6 +79,23 @@ func (s *Store) ReleaseClaim(ctx context.Context, target, agency, by string, at 
 	})
 }
 
+// HandOffClaim implements casework.Store.
+func (s *Store) HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		cur, err := claimOf(ctx, tx, target)
+		if err != nil || cur == nil || cur.Agency == to {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE claims SET agency = ?, by_whom = ?, contact = '', since_ns = ?, active_ns = ? WHERE target = ?`,
+			to, by, at.UnixNano(), at.UnixNano(), target); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO claim_records (target, at_ns, kind, agency, by_whom, note) VALUES (?, ?, ?, ?, ?, ?)`,
+			target, at.UnixNano(), casework.RecordHandOff, to, by, "from "+cur.Agency)
+		return err
+	})
+}
+
 // ClaimOf implements casework.Store.
 func (s *Store) ClaimOf(ctx context.Context, target string) (*casework.Claim, error) {
 	return claimOf(ctx, s.db, target)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// vigil claim: one agency holds a target; another is refused and told who
+// holds it and whom to call; a hand-off (target share --assign) moves the
+// claim; release lets it go; each step is audited.
+func TestClaimFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "v.db")
+	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	o := storetest.Observation(rand.New(rand.NewPCG(15, 2)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.9"), 51413
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	for _, a := range []string{"fr-lyon", "fr-versailles", "fr-lille"} {
+		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
+	}
+	var ts []targetJSON
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 1 {
+		t.Fatalf("targets: %v %+v", err, ts)
+	}
+	id := ts[0].ID
+	if out := mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-lyon", "--contact", "Lt. Martin, 04 00 00 00 00"); !strings.Contains(out, "claimed by fr-lyon") {
+		t.Fatalf("claim: %s", out)
+	}
+	code, _, errOut := vigilRun(t, env, "", "claim", "--target", id, "--agency", "fr-versailles")
+	if code == exitOK || !strings.Contains(errOut, "claimed by agency fr-lyon since") || !strings.Contains(errOut, "Lt. Martin, 04 00 00 00 00") {
+		t.Fatalf("a second agency's claim: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := vigilRun(t, env, "", "claim", "--target", id, "--agency", "fr-nowhere"); code == exitOK {
+		t.Fatal("a claim for an agency that does not exist succeeded")
+	}
+	mustRun(t, env, "", "target", "share", id, "--agency", "fr-lille", "--assign", "--why", "moved to Lille")
+	code, _, errOut = vigilRun(t, env, "", "claim", "--target", id, "--agency", "fr-lyon")
+	if code == exitOK || !strings.Contains(errOut, "claimed by agency fr-lille") {
+		t.Fatalf("after the hand-off to fr-lille, fr-lyon's claim: exit %d\n%s", code, errOut)
+	}
+	if code, _, _ := vigilRun(t, env, "", "claim", "release", "--target", id, "--agency", "fr-lyon"); code == exitOK {
+		t.Fatal("fr-lyon released a claim fr-lille holds")
+	}
+	if out := mustRun(t, env, "", "claim", "release", "--target", id); !strings.Contains(out, "released by fr-lille") {
+		t.Fatalf("release: %s", out)
+	}
+	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-versailles")
+	out := mustRun(t, env, "", "audit", "list", "--action", "change", "--json")
+	if strings.Count(out, `"target:`+id+`"`) < 5 {
+		t.Fatalf("claims, hand-off and release not all audited:\n%s", out)
+	}
+}
