@@ -21,6 +21,7 @@ type backend interface {
 	analysis.Views
 	figures.Store
 	casework.Store
+	casework.ProposalStore
 	web.Store
 	access.Store
 	audit.BatchStore

@@ -62,6 +62,14 @@ func TestClaimFromTheCommandLine(t *testing.T) {
 		t.Fatalf("release: %s", out)
 	}
 	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-versailles")
+	// The target is routed to fr-srpj-versailles, but by imported
+	// observations, which are not first-hand: no hand-off is proposed.
+	if out := mustRun(t, env, "", "claim", "handoffs"); out != "" {
+		t.Fatalf("a hand-off proposed on observations that are not first-hand:\n%s", out)
+	}
+	if code, _, errOut := vigilRun(t, env, "", "claim", "handoff", "--target", id, "--accept", "--note", "x"); code == exitOK || !strings.Contains(errOut, "no pending hand-off") {
+		t.Fatalf("accepting a proposal never made: exit %d %s", code, errOut)
+	}
 	out := mustRun(t, env, "", "audit", "list", "--action", "change", "--json")
 	if strings.Count(out, `"target:`+id+`"`) < 5 {
 		t.Fatalf("claims, hand-off and release not all audited:\n%s", out)

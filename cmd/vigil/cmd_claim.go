@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -62,7 +63,7 @@ Examples:
 				return nil
 			}
 		},
-		subs: []*command{claimReleaseCommand()},
+		subs: []*command{claimReleaseCommand(), claimHandOffsCommand(), claimHandOffCommand()},
 	}
 }
 
@@ -107,6 +108,126 @@ Example:
 			}
 		},
 	}
+}
+
+func claimHandOffsCommand() *command {
+	return &command{
+		name:    "handoffs",
+		summary: "Propose hand-offs of claimed targets last seen first-hand elsewhere; list those pending.",
+		usage:   "vigil claim handoffs [--json]",
+		help: `
+For every live claim, looks at the target's newest first-hand observation
+(the peer itself talked to a sensor: what a third party said never moves a
+target): when it was routed to another agency than the one holding the
+claim, proposes a hand-off to that agency (one pending proposal a target).
+Then lists every pending proposal. 'vigil claim handoff' accepts or
+declines one. Audited.
+
+Example:
+  vigil claim handoffs
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, a *app, args []string) error {
+				sq, err := a.targetsStore(ctx, true)
+				if err != nil {
+					return err
+				}
+				if err := a.auditCLI(ctx, sq, audit.ActionSearch, "claims", map[string]any{"handoffs": true}); err != nil {
+					return err
+				}
+				if _, err := claimsOf(sq).ProposeHandOffs(ctx, sq, movement{sq}); err != nil {
+					return err
+				}
+				ps, err := sq.Proposals(ctx, casework.Pending)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return writeIndentedJSON(a.stdout, ps)
+				}
+				for _, p := range ps {
+					fmt.Fprintf(a.stdout, "%s\t%s -> %s\t%s\n", p.Target, p.From, p.To, p.Reason)
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func claimHandOffCommand() *command {
+	return &command{
+		name:    "handoff",
+		summary: "Accept or decline a proposed hand-off; accepted, the target and its claim go to the other agency.",
+		usage:   "vigil claim handoff --target ID --accept|--decline --note TEXT",
+		help: `
+Answers the pending hand-off proposal of the target ('vigil claim
+handoffs'). --accept hands the target off (as 'vigil target share
+--assign') and moves its claim; --decline keeps it. Both are kept with
+who, when and the note, and audited.
+
+Examples:
+  vigil claim handoff --target T-000042-69 --accept --note "agreed with Lille by phone"
+  vigil claim handoff --target T-000042-69 --decline --note "search planned on Monday"
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			target := fs.String("target", "", "the target's `ID`")
+			accept := fs.Bool("accept", false, "accept the hand-off")
+			decline := fs.Bool("decline", false, "decline it")
+			note := fs.String("note", "", "why (required)")
+			return func(ctx context.Context, a *app, args []string) error {
+				if len(args) > 0 || *target == "" || *accept == *decline || *note == "" {
+					return usagef("want --target ID, one of --accept and --decline, and --note")
+				}
+				sq, id, err := a.claimTarget(ctx, *target)
+				if err != nil {
+					return err
+				}
+				by := a.cliActor().Name
+				if err := a.auditCLI(ctx, sq, audit.ActionChange, "target:"+id, map[string]any{"handoff": *accept, "note": *note}); err != nil {
+					return err
+				}
+				p, err := claimsOf(sq).DecideHandOff(ctx, sq, id, *accept, by, *note)
+				if err != nil {
+					return err
+				}
+				if *accept {
+					e, err := startAnalysis(ctx, a.log, sq, nil)
+					if err != nil {
+						return err
+					}
+					if err := e.Assign(ctx, id, p.To, by, "hand-off proposal accepted: "+*note); err != nil {
+						return err
+					}
+					if err := e.Flush(ctx); err != nil {
+						return err
+					}
+				}
+				fmt.Fprintf(a.stdout, "%s: hand-off to %s %s\n", id, p.To, p.State)
+				return nil
+			}
+		},
+	}
+}
+
+// movement reads where a target was last seen first-hand from its
+// timeline (casework.Movement).
+type movement struct{ sq backend }
+
+func (m movement) NewestFirstHand(ctx context.Context, target string) (string, time.Time, error) {
+	d, err := m.sq.TargetWithTimeline(ctx, target, analysis.AllAgencies, 1000)
+	if errors.Is(err, analysis.ErrNotFound) {
+		return "", time.Time{}, nil
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	for _, e := range d.Timeline { // newest first
+		if e.FirstHand && e.Agency != "" {
+			return e.Agency, e.Time, nil
+		}
+	}
+	return "", time.Time{}, nil
 }
 
 // claimsOf is the claims service over the store, with the default lapse.

@@ -13,13 +13,20 @@ import (
 	"github.com/vigil-oss/vigil/internal/casework"
 )
 
+// Store is what the suite checks: claims and hand-off proposals.
+type Store interface {
+	casework.Store
+	casework.ProposalStore
+}
+
 // Run runs the contract. open must return two handles on one new, empty
 // store (as two processes, or two services, see it), closed when t ends.
-func Run(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("TwoServicesRaceForOneTarget", func(t *testing.T) { testRace(t, open) })
 	t.Run("ClaimLapsesAfterAWarning", func(t *testing.T) { testLapse(t, open) })
 	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
 	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
+	t.Run("HandOffProposedByMovement", func(t *testing.T) { testProposal(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -36,14 +43,14 @@ func (c *clock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func service(s casework.Store, c *clock) *casework.Claims {
+func service(s Store, c *clock) *casework.Claims {
 	return &casework.Claims{Store: s, Config: casework.DefaultConfig(), Now: c.Now}
 }
 
 // Two services claim one target at the same instant, each through its own
 // handle: one holds it, the other is told who, since when and whom to
 // call, and both events are on record.
-func testRace(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+func testRace(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	ctx := context.Background()
 	a, b := open(t)
 	clk := &clock{now: t0}
@@ -61,7 +68,7 @@ func testRace(t *testing.T, open func(t *testing.T) (casework.Store, casework.St
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		for i, sv := range []struct {
-			s              casework.Store
+			s              Store
 			agency, person string
 		}{{a, "fr-lyon", "lyon-officer"}, {b, "fr-versailles", "versailles-officer"}} {
 			wg.Add(1)
@@ -102,7 +109,7 @@ func testRace(t *testing.T, open func(t *testing.T) (casework.Store, casework.St
 
 // A claim without activity is "lapsing" WarnBefore before LapseAfter,
 // then lapses: another agency may then take the target, on record.
-func testLapse(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+func testLapse(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	ctx := context.Background()
 	a, _ := open(t)
 	clk := &clock{now: t0}
@@ -149,7 +156,7 @@ func testLapse(t *testing.T, open func(t *testing.T) (casework.Store, casework.S
 
 // The holder's claim again renews it (Since kept); only the holder may
 // release it, and then another agency may claim it.
-func testRenewRelease(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+func testRenewRelease(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	ctx := context.Background()
 	a, b := open(t)
 	clk := &clock{now: t0}
@@ -181,7 +188,7 @@ func testRenewRelease(t *testing.T, open func(t *testing.T) (casework.Store, cas
 
 // A hand-off moves the claim to the agency the target is handed to, on
 // record; a target nobody claims stays unclaimed.
-func testHandOff(t *testing.T, open func(t *testing.T) (casework.Store, casework.Store)) {
+func testHandOff(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	ctx := context.Background()
 	a, b := open(t)
 	clk := &clock{now: t0}
@@ -209,5 +216,62 @@ func testHandOff(t *testing.T, open func(t *testing.T) (casework.Store, casework
 	recs, _ := b.ClaimRecords(ctx, "T-3")
 	if n := len(recs); n < 2 || recs[1].Kind != casework.RecordHandOff || recs[1].Note != "from fr-lyon" {
 		t.Fatalf("records %+v, want the hand-off from fr-lyon", recs)
+	}
+}
+
+// movement is where each target was last seen first-hand.
+type movement map[string]string
+
+func (m movement) NewestFirstHand(_ context.Context, target string) (string, time.Time, error) {
+	return m[target], t0, nil
+}
+
+// A claimed target last seen first-hand in another jurisdiction gets one
+// pending proposal to hand it off there (however often the check runs);
+// an accepted one moves the claim, a declined one stays on record; a
+// target still seen where it is held gets none.
+func testProposal(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	for _, tg := range []string{"T-4", "T-5", "T-6"} {
+		if _, err := s.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved := movement{"T-4": "fr-lille", "T-5": "fr-marseille", "T-6": "fr-lyon"}
+	for round := range 2 {
+		ps, err := s.ProposeHandOffs(ctx, a, moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{0: 2, 1: 0}[round]; len(ps) != want {
+			t.Fatalf("round %d: %d proposals %+v, want %d", round, len(ps), ps, want)
+		}
+	}
+	pending, err := b.Proposals(ctx, casework.Pending)
+	if err != nil || len(pending) != 2 || pending[0].Target != "T-4" || pending[0].From != "fr-lyon" || pending[0].To != "fr-lille" {
+		t.Fatalf("pending %+v (%v), want T-4 to fr-lille and T-5", pending, err)
+	}
+	sb := service(b, clk)
+	if _, err := sb.DecideHandOff(ctx, b, "T-4", true, "analyst", "agreed by phone"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-4"); c == nil || c.Agency != "fr-lille" {
+		t.Fatalf("accepted hand-off: claim %+v, want fr-lille's", c)
+	}
+	if _, err := sb.DecideHandOff(ctx, b, "T-5", false, "lyon-chief", "search planned Monday"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-5"); c == nil || c.Agency != "fr-lyon" {
+		t.Fatalf("declined hand-off: claim %+v, want still fr-lyon's", c)
+	}
+	if _, err := sb.DecideHandOff(ctx, b, "T-6", true, "x", ""); !errors.Is(err, casework.ErrNoProposal) {
+		t.Fatalf("deciding a proposal never made: %v", err)
+	}
+	all, _ := a.Proposals(ctx, "")
+	if len(all) != 2 || all[0].State != casework.Accepted || all[1].State != casework.Declined || all[1].Note != "search planned Monday" || all[1].DecidedBy != "lyon-chief" {
+		t.Fatalf("records %+v", all)
 	}
 }

@@ -135,3 +135,87 @@ func (s *Store) ClaimRecords(ctx context.Context, target string) ([]casework.Rec
 	}, target)
 	return out, err
 }
+
+var _ casework.ProposalStore = (*Store)(nil)
+
+// LiveClaims implements casework.ProposalStore.
+func (s *Store) LiveClaims(ctx context.Context, liveAfter time.Time) ([]casework.Claim, error) {
+	var out []casework.Claim
+	err := eachRow(ctx, s.db, `SELECT target, agency, by_whom, contact, since_ns, active_ns FROM claims WHERE active_ns > ? ORDER BY target`, func(r *sql.Rows) error {
+		var c casework.Claim
+		var since, active int64
+		if err := r.Scan(&c.Target, &c.Agency, &c.By, &c.Contact, &since, &active); err != nil {
+			return err
+		}
+		c.Since, c.Active = time.Unix(0, since).UTC(), time.Unix(0, active).UTC()
+		out = append(out, c)
+		return nil
+	}, liveAfter.UnixNano())
+	return out, err
+}
+
+// ProposeHandOff implements casework.ProposalStore.
+func (s *Store) ProposeHandOff(ctx context.Context, p casework.Proposal) (bool, error) {
+	made := false
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM handoff_proposals WHERE target = ? AND state = ?`, p.Target, casework.Pending).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO handoff_proposals (target, from_agency, to_agency, reason, at_ns, state, decided_by, decided_ns, note)
+			VALUES (?, ?, ?, ?, ?, ?, '', 0, '')`, p.Target, p.From, p.To, p.Reason, p.At.UnixNano(), casework.Pending); err != nil {
+			return err
+		}
+		made = true
+		return nil
+	})
+	return made, err
+}
+
+const proposalColumns = `target, from_agency, to_agency, reason, at_ns, state, decided_by, decided_ns, note`
+
+func scanProposal(r interface{ Scan(...any) error }) (casework.Proposal, error) {
+	var p casework.Proposal
+	var at, decided int64
+	if err := r.Scan(&p.Target, &p.From, &p.To, &p.Reason, &at, &p.State, &p.DecidedBy, &decided, &p.Note); err != nil {
+		return p, err
+	}
+	p.At = time.Unix(0, at).UTC()
+	if decided != 0 {
+		p.DecidedAt = time.Unix(0, decided).UTC()
+	}
+	return p, nil
+}
+
+// Proposals implements casework.ProposalStore.
+func (s *Store) Proposals(ctx context.Context, state string) ([]casework.Proposal, error) {
+	var out []casework.Proposal
+	err := eachRow(ctx, s.db, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE ? = '' OR state = ? ORDER BY id`, func(r *sql.Rows) error {
+		p, err := scanProposal(r)
+		out = append(out, p)
+		return err
+	}, state, state)
+	return out, err
+}
+
+// DecideHandOff implements casework.ProposalStore.
+func (s *Store) DecideHandOff(ctx context.Context, target, state, by, note string, at time.Time) (casework.Proposal, error) {
+	var p casework.Proposal
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM handoff_proposals WHERE target = ? AND state = ?`, target, casework.Pending).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%s: %w", target, casework.ErrNoProposal)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE handoff_proposals SET state = ?, decided_by = ?, decided_ns = ?, note = ? WHERE id = ?`,
+			state, by, at.UnixNano(), note, id); err != nil {
+			return err
+		}
+		p, err = scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE id = ?`, id))
+		return err
+	})
+	return p, err
+}

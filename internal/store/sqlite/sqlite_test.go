@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
-	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/casework/casetest"
 	"github.com/vigil-oss/vigil/internal/figures/figurestest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -60,7 +59,7 @@ func TestFiguresContract(t *testing.T) {
 // The SQLite store keeps the claims' contract, two handles on one file
 // standing for two services' processes.
 func TestClaimsContract(t *testing.T) {
-	casetest.Run(t, func(t *testing.T) (casework.Store, casework.Store) {
+	casetest.Run(t, func(t *testing.T) (casetest.Store, casetest.Store) {
 		a, path := openTemp(t, DefaultConfig())
 		b, err := Open(context.Background(), path, DefaultConfig())
 		if err != nil {

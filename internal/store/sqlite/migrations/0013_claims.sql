@@ -22,3 +22,20 @@ CREATE TABLE claim_records (
 	note   TEXT NOT NULL
 );
 CREATE INDEX claim_records_target ON claim_records (target, id);
+
+-- Hand-off proposals: a claimed target whose newest first-hand
+-- observations were routed to another agency; accepted or declined, with
+-- who, when and a note. Kept forever.
+CREATE TABLE handoff_proposals (
+	id          INTEGER PRIMARY KEY,
+	target      TEXT NOT NULL,
+	from_agency TEXT NOT NULL,
+	to_agency   TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	at_ns       INTEGER NOT NULL,
+	state       TEXT NOT NULL, -- pending, accepted, declined
+	decided_by  TEXT NOT NULL,
+	decided_ns  INTEGER NOT NULL,
+	note        TEXT NOT NULL
+);
+CREATE INDEX handoff_proposals_target ON handoff_proposals (target, state);
