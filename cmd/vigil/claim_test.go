@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -73,5 +76,55 @@ func TestClaimFromTheCommandLine(t *testing.T) {
 	out := mustRun(t, env, "", "audit", "list", "--action", "change", "--json")
 	if strings.Count(out, `"target:`+id+`"`) < 5 {
 		t.Fatalf("claims, hand-off and release not all audited:\n%s", out)
+	}
+}
+
+// A claimed target whose newest first-hand observations were routed to
+// another agency gets a hand-off proposal there, read from its timeline.
+func TestHandOffProposedWhenTheTargetMoves(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := analysis.DefaultConfig()
+	cfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(15, 3))
+	now := time.Now().UTC()
+	var obs []observe.Observation
+	for i, agency := range []string{"fr-lyon", "fr-lyon", "fr-lille", "fr-lyon"} {
+		o := storetest.Observation(r, now.Add(time.Duration(i-4)*time.Hour), 1)
+		o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.44"), 51413
+		o.Method, o.Marks, o.Jurisdiction.Agency = observe.MethodPeerProbe, nil, agency
+		if i == 3 { // the newest, but a third party's: it moves nothing
+			o.Method = observe.MethodDHTGetPeers
+		}
+		obs = append(obs, o)
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("targets %+v %v", ts, err)
+	}
+	claims := claimsOf(st)
+	if _, err := claims.Claim(ctx, ts[0].ID, "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	ps, err := claims.ProposeHandOffs(ctx, st, movement{st})
+	if err != nil || len(ps) != 1 || ps[0].To != "fr-lille" || ps[0].From != "fr-lyon" {
+		t.Fatalf("proposals %+v (%v), want one from fr-lyon to fr-lille", ps, err)
 	}
 }
