@@ -22,6 +22,7 @@ type backend interface {
 	figures.Store
 	casework.Store
 	casework.ProposalStore
+	casework.CaseStore
 	web.Store
 	access.Store
 	audit.BatchStore

@@ -128,3 +128,62 @@ func TestHandOffProposedWhenTheTargetMoves(t *testing.T) {
 		t.Fatalf("proposals %+v (%v), want one from fr-lyon to fr-lille", ps, err)
 	}
 }
+
+// vigil case: the holding agency moves the case and enters the
+// subscriber; another agency cannot read it, the national office can;
+// every read (and the refusal) is audited.
+func TestCaseFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "v.db")
+	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	o := storetest.Observation(rand.New(rand.NewPCG(15, 4)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.10"), 51413
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	for _, a := range []string{"fr-lyon", "fr-versailles"} {
+		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
+	}
+	var ts []targetJSON
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 1 {
+		t.Fatalf("targets: %v %+v", err, ts)
+	}
+	id := ts[0].ID
+	if code, _, _ := vigilRun(t, env, "", "case", "step", "--target", id, "--agency", "fr-lyon", "--step", "lead"); code == exitOK {
+		t.Fatal("a step on an unclaimed target succeeded")
+	}
+	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-lyon")
+	mustRun(t, env, "", "case", "step", "--target", id, "--agency", "fr-lyon", "--step", "isp_request_sent", "--note", "PV 2026/0042")
+	if code, _, _ := vigilRun(t, env, "", "case", "step", "--target", id, "--agency", "fr-lyon", "--step", "closed"); code != exitUsage {
+		t.Fatalf("closing without an outcome: exit %d, want %d", code, exitUsage)
+	}
+	mustRun(t, env, "", "case", "step", "--target", id, "--agency", "fr-lyon", "--step", "closed", "--outcome", "arrest", "--outcome", "devices_seized")
+	if out := mustRun(t, env, "", "case", "show", "--target", id); !strings.Contains(out, "isp_request_sent") || !strings.Contains(out, "arrest,devices_seized") {
+		t.Fatalf("case show:\n%s", out)
+	}
+	mustRun(t, env, "", "case", "subscriber", "--target", id, "--agency", "fr-lyon", "--set", "synthetic subscriber 0001")
+	if out := mustRun(t, env, "", "case", "subscriber", "--target", id, "--agency", "fr-lyon"); !strings.Contains(out, "synthetic subscriber 0001") {
+		t.Fatalf("the holding agency's read: %s", out)
+	}
+	if out := mustRun(t, env, "", "case", "subscriber", "--target", id, "--national"); !strings.Contains(out, "synthetic subscriber 0001") {
+		t.Fatalf("the national office's read: %s", out)
+	}
+	code, out, errOut := vigilRun(t, env, "", "case", "subscriber", "--target", id, "--agency", "fr-versailles")
+	if code == exitOK || strings.Contains(out+errOut, "synthetic subscriber") {
+		t.Fatalf("another agency's read: exit %d\n%s%s", code, out, errOut)
+	}
+	out = mustRun(t, env, "", "audit", "list", "--action", "denied", "--json")
+	if !strings.Contains(out, `"target:`+id+`"`) || !strings.Contains(out, "fr-versailles") {
+		t.Fatalf("the refused read is not audited:\n%s", out)
+	}
+	out = mustRun(t, env, "", "audit", "list", "--action", "view_target", "--json")
+	if strings.Count(out, `"subscriber": "read"`)+strings.Count(out, `"subscriber":"read"`) < 2 {
+		t.Fatalf("the subscriber reads are not audited:\n%s", out)
+	}
+}

@@ -17,6 +17,7 @@ import (
 type Store interface {
 	casework.Store
 	casework.ProposalStore
+	casework.CaseStore
 }
 
 // Run runs the contract. open must return two handles on one new, empty
@@ -27,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
 	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
 	t.Run("HandOffProposedByMovement", func(t *testing.T) { testProposal(t, open) })
+	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -273,5 +275,75 @@ func testProposal(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	all, _ := a.Proposals(ctx, "")
 	if len(all) != 2 || all[0].State != casework.Accepted || all[1].State != casework.Declined || all[1].Note != "search planned Monday" || all[1].DecidedBy != "lyon-chief" {
 		t.Fatalf("records %+v", all)
+	}
+}
+
+// Only the agency holding a target moves its case, forward, closing with
+// outcomes; its subscriber is shown to that agency and the national
+// office only, also after a hand-off (to the new holder, not the old).
+func testCase(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	cases := &casework.Cases{Claims: service(a, clk), Store: b}
+	const tg = "T-7"
+	if _, err := cases.Advance(ctx, tg, "fr-lyon", "u1", casework.StepLead, "", nil); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("a step on an unclaimed target: %v, want ErrNotHeld", err)
+	}
+	if _, err := cases.Claims.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		step     string
+		outcomes []string
+		ok       bool
+	}{
+		{casework.StepLead, nil, true},
+		{casework.StepISPRequest, nil, true},
+		{casework.StepISPRequest, nil, true}, // a note on the same step
+		{casework.StepLead, nil, false},      // backwards
+		{"arrested", nil, false},
+		{casework.StepSubscriber, []string{"arrest"}, false}, // outcomes close a case
+		{casework.StepSubscriber, nil, true},
+		{casework.StepSearch, nil, true},
+		{casework.StepClosed, nil, false}, // without its outcome
+		{casework.StepClosed, []string{"arrest", "devices_seized"}, true},
+		{casework.StepSearch, nil, false}, // after the close
+	} {
+		clk.Add(time.Hour)
+		_, err := cases.Advance(ctx, tg, "fr-lyon", "u1", st.step, "note "+st.step, st.outcomes)
+		if st.ok != (err == nil) {
+			t.Fatalf("step %s %v: %v, want ok=%v", st.step, st.outcomes, err, st.ok)
+		}
+	}
+	steps, err := a.CaseSteps(ctx, tg)
+	if err != nil || len(steps) != 6 || steps[5].Step != casework.StepClosed || len(steps[5].Outcomes) != 2 || !steps[1].At.After(steps[0].At) {
+		t.Fatalf("steps %+v (%v)", steps, err)
+	}
+	const details = "synthetic subscriber 0001, 1 rue de l'Exemple"
+	if err := cases.SetSubscriber(ctx, tg, "fr-versailles", "u2", details); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("a subscriber entered by an agency not holding the target: %v", err)
+	}
+	if err := cases.SetSubscriber(ctx, tg, "fr-lyon", "u1", details); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct {
+		agency   string
+		national bool
+		ok       bool
+	}{{"fr-lyon", false, true}, {"ocrvp", true, true}, {"fr-versailles", false, false}} {
+		sub, err := cases.Subscriber(ctx, tg, who.agency, who.national)
+		if who.ok && (err != nil || sub == nil || sub.Details != details) || !who.ok && (!errors.Is(err, casework.ErrDenied) || sub != nil) {
+			t.Fatalf("subscriber for %s (national %v): %+v %v", who.agency, who.national, sub, err)
+		}
+	}
+	if err := cases.Claims.HandOff(ctx, tg, "fr-versailles", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cases.Subscriber(ctx, tg, "fr-lyon", false); !errors.Is(err, casework.ErrDenied) {
+		t.Fatalf("the old holder reads the subscriber after the hand-off: %v", err)
+	}
+	if sub, err := cases.Subscriber(ctx, tg, "fr-versailles", false); err != nil || sub == nil {
+		t.Fatalf("the new holder: %+v %v", sub, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/casework"
@@ -218,4 +219,60 @@ func (s *Store) DecideHandOff(ctx context.Context, target, state, by, note strin
 		return err
 	})
 	return p, err
+}
+
+var _ casework.CaseStore = (*Store)(nil)
+
+// AddCaseStep implements casework.CaseStore.
+func (s *Store) AddCaseStep(ctx context.Context, st casework.Step) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO case_steps (target, step, at_ns, agency, by_whom, note, outcomes) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			st.Target, st.Step, st.At.UnixNano(), st.Agency, st.By, st.Note, strings.Join(st.Outcomes, ","))
+		return err
+	})
+}
+
+// CaseSteps implements casework.CaseStore.
+func (s *Store) CaseSteps(ctx context.Context, target string) ([]casework.Step, error) {
+	var out []casework.Step
+	err := eachRow(ctx, s.db, `SELECT step, at_ns, agency, by_whom, note, outcomes FROM case_steps WHERE target = ? ORDER BY id`, func(r *sql.Rows) error {
+		st := casework.Step{Target: target}
+		var at int64
+		var outcomes string
+		if err := r.Scan(&st.Step, &at, &st.Agency, &st.By, &st.Note, &outcomes); err != nil {
+			return err
+		}
+		st.At = time.Unix(0, at).UTC()
+		if outcomes != "" {
+			st.Outcomes = strings.Split(outcomes, ",")
+		}
+		out = append(out, st)
+		return nil
+	}, target)
+	return out, err
+}
+
+// SetSubscriber implements casework.CaseStore.
+func (s *Store) SetSubscriber(ctx context.Context, sub casework.Subscriber) error {
+	return s.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO case_subscribers (target, details, agency, by_whom, at_ns) VALUES (?, ?, ?, ?, ?)`,
+			sub.Target, sub.Details, sub.Agency, sub.By, sub.At.UnixNano())
+		return err
+	})
+}
+
+// SubscriberOf implements casework.CaseStore.
+func (s *Store) SubscriberOf(ctx context.Context, target string) (*casework.Subscriber, error) {
+	sub := casework.Subscriber{Target: target}
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT details, agency, by_whom, at_ns FROM case_subscribers WHERE target = ?`, target).
+		Scan(&sub.Details, &sub.Agency, &sub.By, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sub.At = time.Unix(0, at).UTC()
+	return &sub, nil
 }

@@ -21,9 +21,9 @@ func TestMigration0010RewritesTargetIDs(t *testing.T) {
 		`INSERT INTO target_categories (category, target) VALUES ('cat', 'T-A')`,
 		`INSERT INTO analysis_endpoints (id, ip, port, gen, home, target, first_ns, last_ns, observations) VALUES (1, '192.0.2.1', 6881, 0, 10, 'T-A', 0, 100, 1), (2, '192.0.2.2', 6881, 0, 7, 'T-7', 0, 100, 1)`,
 		`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (1, 'a', 'b', 'flag', 'T-A', 'known_offender')`,
-		`ALTER TABLE agencies DROP COLUMN address`,                                      // 0011's
-		`DROP TABLE figure_rollups`,                                                     // 0012's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, // 0013's
+		`ALTER TABLE agencies DROP COLUMN address`,                                                                                              // 0011's
+		`DROP TABLE figure_rollups`,                                                                                                             // 0012's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0013's
 		`DELETE FROM schema_migrations WHERE version >= 10`, // what a store of schema 9 says
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {
@@ -67,7 +67,7 @@ func TestMigration0010RewritesTargetIDs(t *testing.T) {
 	}
 	// Run 0010 again (a rolled-back schema_migrations): nothing changes.
 	// Migrations apply from MAX(version), so 0011 is undone too.
-	for _, q := range []string{`ALTER TABLE agencies DROP COLUMN address`, `DROP TABLE figure_rollups`, `DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DELETE FROM schema_migrations WHERE version >= 10`} {
+	for _, q := range []string{`ALTER TABLE agencies DROP COLUMN address`, `DROP TABLE figure_rollups`, `DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, `DELETE FROM schema_migrations WHERE version >= 10`} {
 		if _, err := again.db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}

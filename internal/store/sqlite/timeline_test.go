@@ -147,10 +147,10 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`DROP INDEX target_access_first`,
 		`ALTER TABLE target_access DROP COLUMN last_ns`,
 		`ALTER TABLE target_access DROP COLUMN first_ns`,
-		`DROP TABLE analysis_homes`,                                                     // 0009's; its analysis_endpoints keeps the columns 0006 reads
-		`ALTER TABLE agencies DROP COLUMN address`,                                      // 0011's
-		`DROP TABLE figure_rollups`,                                                     // 0012's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, // 0013's
+		`DROP TABLE analysis_homes`,                                                                                                             // 0009's; its analysis_endpoints keeps the columns 0006 reads
+		`ALTER TABLE agencies DROP COLUMN address`,                                                                                              // 0011's
+		`DROP TABLE figure_rollups`,                                                                                                             // 0012's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0013's
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {

@@ -48,9 +48,9 @@ func TestMigration0009SplitsAnIPPortSeenAYearApart(t *testing.T) {
 		`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT 1, time_ns, seq FROM observations`,
 		`INSERT INTO analysis_state (key, value) VALUES ('watermark', 3), ('next_seq', 2)`,
 		`DROP TABLE analysis_homes`,
-		`ALTER TABLE agencies DROP COLUMN address`,                                      // 0011's
-		`DROP TABLE figure_rollups`,                                                     // 0012's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, // 0013's
+		`ALTER TABLE agencies DROP COLUMN address`,                                                                                              // 0011's
+		`DROP TABLE figure_rollups`,                                                                                                             // 0012's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0013's
 		`DELETE FROM schema_migrations WHERE version >= 9`, // migrations apply from MAX(version)
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {

@@ -39,3 +39,26 @@ CREATE TABLE handoff_proposals (
 	note        TEXT NOT NULL
 );
 CREATE INDEX handoff_proposals_target ON handoff_proposals (target, state);
+
+-- Case progress: each target's steps (lead, isp_request_sent,
+-- subscriber_identified, search, closed) with who, when, a note and, when
+-- closed, the outcomes (comma-separated); and the subscriber an ISP named,
+-- shown only to the agency holding the target and the national office.
+CREATE TABLE case_steps (
+	id       INTEGER PRIMARY KEY,
+	target   TEXT NOT NULL,
+	step     TEXT NOT NULL,
+	at_ns    INTEGER NOT NULL,
+	agency   TEXT NOT NULL,
+	by_whom  TEXT NOT NULL,
+	note     TEXT NOT NULL,
+	outcomes TEXT NOT NULL
+);
+CREATE INDEX case_steps_target ON case_steps (target, id);
+CREATE TABLE case_subscribers (
+	target  TEXT PRIMARY KEY,
+	details TEXT NOT NULL,
+	agency  TEXT NOT NULL,
+	by_whom TEXT NOT NULL,
+	at_ns   INTEGER NOT NULL
+) WITHOUT ROWID;
