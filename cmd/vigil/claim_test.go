@@ -65,6 +65,9 @@ func TestClaimFromTheCommandLine(t *testing.T) {
 		t.Fatalf("release: %s", out)
 	}
 	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-versailles")
+	if out := mustRun(t, env, "", "claim", "list"); !strings.Contains(out, id+"\tfr-versailles since") || strings.Contains(out, "LAPSING") {
+		t.Fatalf("claim list:\n%s", out)
+	}
 	// The target is routed to fr-srpj-versailles, but by imported
 	// observations, which are not first-hand: no hand-off is proposed.
 	if out := mustRun(t, env, "", "claim", "handoffs"); out != "" {

@@ -21,8 +21,9 @@ func claimCommand() *command {
 One agency at a time holds a target. A claim on a target another agency
 holds is refused, and says who holds it, since when, and whom to call
 (exit 1). A claim by the agency that holds it renews it. A claim lapses
-after 30 days without activity (a renewal is activity): 'vigil target show'
-says "lapsing" in its last 7 days; then any agency may claim the target.
+after 30 days without activity (a renewal is activity); in its last 7 days
+'vigil claim list' marks it LAPSING and the target page gives its date; then
+any agency may claim the target. The target page shows who holds it.
 Handing a target off ('vigil target share ID --agency ID --assign') moves
 its claim to that agency. Every claim, refusal, release, lapse and hand-off
 is kept as a record, and each command is audited.
@@ -63,7 +64,7 @@ Examples:
 				return nil
 			}
 		},
-		subs: []*command{claimReleaseCommand(), claimHandOffsCommand(), claimHandOffCommand()},
+		subs: []*command{claimReleaseCommand(), claimListCommand(), claimHandOffsCommand(), claimHandOffCommand()},
 	}
 }
 
@@ -204,6 +205,64 @@ Examples:
 					}
 				}
 				fmt.Fprintf(a.stdout, "%s: hand-off to %s %s\n", id, p.To, p.State)
+				return nil
+			}
+		},
+	}
+}
+
+func claimListCommand() *command {
+	return &command{
+		name:    "list",
+		summary: "List the live claims, those about to lapse first marked LAPSING.",
+		usage:   "vigil claim list [--agency ID] [--json]",
+		help: `
+Every claim not yet lapsed, with its agency, since when, whom to call and
+when it lapses without activity; a claim in its last 7 days is LAPSING:
+its agency renews it by claiming the target again. Audited.
+
+Example:
+  vigil claim list --agency fr-srpj-lyon
+`,
+		setup: func(fs *flag.FlagSet) runFunc {
+			agency := fs.String("agency", "", "only this agency's claims")
+			asJSON := fs.Bool("json", false, "print JSON")
+			return func(ctx context.Context, a *app, args []string) error {
+				sq, err := a.targetsStore(ctx, false)
+				if err != nil {
+					return err
+				}
+				if err := a.auditCLI(ctx, sq, audit.ActionSearch, "claims", map[string]any{"agency": *agency}); err != nil {
+					return err
+				}
+				svc := claimsOf(sq)
+				now := time.Now().UTC()
+				cs, err := sq.LiveClaims(ctx, now.Add(-svc.Config.LapseAfter))
+				if err != nil {
+					return err
+				}
+				type row struct {
+					casework.Claim
+					State    string    `json:"state"`
+					LapsesAt time.Time `json:"lapses_at"`
+				}
+				var rows []row
+				for _, c := range cs {
+					if *agency == "" || c.Agency == *agency {
+						rows = append(rows, row{c, svc.Config.State(c, now), svc.Config.LapsesAt(c)})
+					}
+				}
+				if *asJSON {
+					return writeIndentedJSON(a.stdout, rows)
+				}
+				for _, r := range rows {
+					mark := ""
+					if r.State == casework.Lapsing {
+						mark = "LAPSING "
+					}
+					fmt.Fprintf(a.stdout, "%s%s\t%s since %s\tcall %s\tlapses %s\n", mark, r.Target, r.Agency,
+						r.Since.Format("2006-01-02"), orDash(r.Contact), r.LapsesAt.Format("2006-01-02"))
+				}
 				return nil
 			}
 		},
