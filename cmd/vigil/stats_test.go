@@ -28,13 +28,17 @@ func TestStatsFiguresFromTheCommandLine(t *testing.T) {
 	enc := observe.NewEncoder(&buf)
 	r := rand.New(rand.NewPCG(15, 1))
 	// Week 2026-W10 (from Monday 2 March): 4 observations at 192.0.2.1 and
-	// 1 at 192.0.2.2; week W11: 3 at 192.0.2.1.
+	// 1 at 192.0.2.2; week W11: 3 at 192.0.2.1. The times are fixed, each
+	// day's first less than 24 hours (the analysis's EndpointWindow) after
+	// the day before's last: 192.0.2.1 is one device in W10 and one (a new
+	// generation, silent for six days) in W11.
 	monday := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	for _, s := range []struct {
-		ip  string
-		day int
-	}{{"192.0.2.1", 0}, {"192.0.2.1", 0}, {"192.0.2.1", 1}, {"192.0.2.1", 1}, {"192.0.2.2", 2}, {"192.0.2.1", 7}, {"192.0.2.1", 7}, {"192.0.2.1", 8}} {
-		o := storetest.Observation(r, monday.AddDate(0, 0, s.day).Add(time.Duration(r.IntN(60))*time.Minute), 1)
+		ip       string
+		day, min int
+	}{{"192.0.2.1", 0, 20}, {"192.0.2.1", 0, 30}, {"192.0.2.1", 1, 0}, {"192.0.2.1", 1, 10}, {"192.0.2.2", 2, 0},
+		{"192.0.2.1", 7, 0}, {"192.0.2.1", 7, 10}, {"192.0.2.1", 8, 0}} {
+		o := storetest.Observation(r, monday.AddDate(0, 0, s.day).Add(time.Duration(s.min)*time.Minute), 1)
 		o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(s.ip), 51413
 		if err := enc.Encode(&o); err != nil {
 			t.Fatal(err)
