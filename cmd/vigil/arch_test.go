@@ -25,7 +25,7 @@ var pipelineOrder = []string{
 	"bus",
 	"ingest", "geo", "jurisdiction", "pipeline",
 	"store",
-	"analysis", "evidence",
+	"analysis", "figures", "evidence", "casework",
 	"isp",
 	"audit", "access",
 	"webviews", "web",

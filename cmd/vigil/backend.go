@@ -4,6 +4,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
+	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -19,6 +21,10 @@ import (
 type backend interface {
 	store.Store
 	analysis.Views
+	figures.Store
+	casework.Store
+	casework.ProposalStore
+	casework.CaseStore
 	web.Store
 	access.Store
 	audit.BatchStore

@@ -18,9 +18,9 @@ import (
 // by the analysis (it survives restarts and rebuilds) and is audited as a
 // change by "cli:<os user>".
 
-// decision is one decision command's run: it gets the engine, the actor's
-// name and the reason.
-type decision func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (object string, err error)
+// decision is one decision command's run: it gets the store, the engine,
+// the actor's name and the reason.
+type decision func(ctx context.Context, sq backend, e *analysis.Engine, by, why string, args []string) (object string, err error)
 
 func decisionCommand(name, summary, usage, help string, nargs int, flags func(fs *flag.FlagSet) decision) *command {
 	return &command{
@@ -44,7 +44,7 @@ func decisionCommand(name, summary, usage, help string, nargs int, flags func(fs
 					return err
 				}
 				by := a.cliActor().Name
-				obj, err := run(ctx, e, by, *why, args)
+				obj, err := run(ctx, sq, e, by, *why, args)
 				if err != nil {
 					return err
 				}
@@ -73,7 +73,7 @@ Examples:
 `, 1, func(fs *flag.FlagSet) decision {
 			fl := fs.String("flag", "", "known_offender or access_to_children")
 			off := fs.Bool("off", false, "clear the flag")
-			return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+			return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 				if *fl != analysis.FlagKnownOffender && *fl != analysis.FlagChildAccess {
 					return "", usagef("--flag %q: want %s or %s", *fl, analysis.FlagKnownOffender, analysis.FlagChildAccess)
 				}
@@ -86,8 +86,9 @@ func targetShareCommand() *command {
 	return decisionCommand("share", "Share a target with another agency, or hand it off (--assign).",
 		"vigil target share ID --agency ID [--assign] [--off] --why TEXT", `
 --agency lets that agency's investigators see the target beside the agency
-it is routed to; --assign hands it off (the agency then has it in charge);
---off withdraws a share. Kept and audited.
+it is routed to; --assign hands it off (the agency then has it in charge,
+and the target's claim, if any, moves to it: 'vigil claim'); --off
+withdraws a share. Kept and audited.
 
 Examples:
   vigil target share T-000004-86 --agency fr-szpj-nord --why "address in Lille since March"
@@ -96,16 +97,33 @@ Examples:
 			agency := fs.String("agency", "", "agency `ID`")
 			assign := fs.Bool("assign", false, "hand the target off to the agency")
 			off := fs.Bool("off", false, "withdraw the share")
-			return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+			return func(ctx context.Context, sq backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 				if *agency == "" && !*assign {
 					return "", usagef("--agency is required")
 				}
 				if *assign {
-					return "target:" + args[0], e.Assign(ctx, args[0], *agency, by, why)
+					if err := e.Assign(ctx, args[0], *agency, by, why); err != nil {
+						return "", err
+					}
+					// The hand-off moves the target's claim, if any (vigil claim).
+					return "target:" + args[0], handOffClaim(ctx, sq, args[0], *agency, by)
 				}
 				return "target:" + args[0], e.Share(ctx, args[0], *agency, !*off, by, why)
 			}
 		})
+}
+
+// handOffClaim moves the claim on target (as the analysis resolves its
+// id) to agency.
+func handOffClaim(ctx context.Context, sq backend, target, agency, by string) error {
+	t, err := sq.Target(ctx, target, analysis.AllAgencies)
+	if err != nil {
+		return fmt.Errorf("target %s handed off, but its claim was not moved: %w", target, err)
+	}
+	if err := claimsOf(sq).HandOff(ctx, t.ID, agency, by); err != nil {
+		return fmt.Errorf("target %s handed off, but its claim was not moved: %w", target, err)
+	}
+	return nil
 }
 
 func targetUnlinkCommand() *command {
@@ -118,7 +136,7 @@ evidence; the decision is kept, so the same evidence never merges them again.
 Example:
   vigil target unlink 17 --why "node id shared by a VPN exit"
 `, 1, func(fs *flag.FlagSet) decision {
-			return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+			return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 				id, err := strconv.ParseInt(args[0], 10, 64)
 				if err != nil {
 					return "", usagef("link id %q: want a number", args[0])
@@ -144,7 +162,7 @@ or dismisses it.
 Example:
   vigil leads confirm btv2:0a1b... --why "reviewed: same series as the listed files"
 `, 1, func(fs *flag.FlagSet) decision {
-				return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+				return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 					return "lead:" + args[0], e.ConfirmLead(ctx, args[0], by, why)
 				}
 			}),
@@ -152,7 +170,7 @@ Example:
 Example:
   vigil leads dismiss btih:0a1b.../readme.txt --why "text file"
 `, 1, func(fs *flag.FlagSet) decision {
-				return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+				return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 					return "lead:" + args[0], e.DismissLead(ctx, args[0], by, why)
 				}
 			}),
@@ -282,7 +300,7 @@ an alert is raised. An analyst releases it (back to scoring) or disables it
 Example:
   vigil quarantine release sha1:0123... --why "checked: rare file, burst was a real swarm"
 `, 1, func(fs *flag.FlagSet) decision {
-				return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+				return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 					h, err := hashArg(args[0])
 					if err != nil {
 						return "", err
@@ -294,7 +312,7 @@ Example:
 Example:
   vigil quarantine disable sha1:0123... --why "a popular installer, listed by mistake"
 `, 1, func(fs *flag.FlagSet) decision {
-				return func(ctx context.Context, e *analysis.Engine, by, why string, args []string) (string, error) {
+				return func(ctx context.Context, _ backend, e *analysis.Engine, by, why string, args []string) (string, error) {
 					h, err := hashArg(args[0])
 					if err != nil {
 						return "", err

@@ -6,80 +6,238 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/figures"
 )
 
 func statsCommand() *command {
 	return &command{
 		name:    "stats",
-		summary: "The figures the field lacks: targets and devices by agency, region, network; the trend by month.",
-		usage:   "vigil stats [--since DATE] [--json]",
+		summary: "The figures the field lacks: observations, unique addresses and devices by week or month; targets by agency, region, network.",
+		usage: "vigil stats [--by week|month] [--group network|country|subdivision|category|level]\n" +
+			"      [--from DATE --to DATE] [--format csv|json] [--min-cell N]\n  vigil stats [--since DATE] [--json]",
 		help: `
-Counts targets (devices, or lone endpoints when nothing links them), devices
-(targets of more than one linked endpoint) by agency, country, subdivision
-(département) and network, and observations by month since --since. Devices
-are counted once however many addresses they used: a figure of unique
-devices, not of IP addresses.
+With any of --by, --group, --from, --to, --format or --min-cell: one row per
+period (and group) with the columns period, [group,] observations,
+unique_addresses, unique_devices, the change of each against the previous
+period (in percent, of the same group), estimated, and suppressed.
+
+- Periods are ISO weeks (2026-W05, Monday to Sunday) or calendar months
+  (2026-01, the default), UTC. --from (default: a year ago, or --since) is
+  taken back to the first day of its period, --to (default: today) on to
+  the last day of its own: every period is whole.
+- Groups: network; country; subdivision (country/département); category
+  (of the list entries an observation's file matched: an observation of a
+  file on lists of two categories counts under both, so category rows do
+  not add up to the total); level (possession level). "-" is an unknown
+  value.
+- Counted: the observations the analysis placed on an endpoint; a device is
+  a target (linked endpoints).
+- Exact or estimated: when the periods asked for, with the period before
+  the first, span at most 62 days, every figure is counted exactly from the
+  observations (a device is then the target as linked today). Longer spans
+  are read from the weekly and monthly roll-ups the analysis keeps (this
+  command brings the analysis up to date first): observations are still
+  exact, unique addresses and devices are HyperLogLog estimates (standard
+  error about 0.8%), and a target linked to another after its
+  observations were counted counts once for each. The column estimated, and
+  the note printed after the table (or the JSON's method, estimated and
+  note), say which.
+- --min-cell N (publication, k-anonymity): every figure below N is left
+  out (an empty CSV field, null in JSON, "<N" in the table), and so is
+  every change computed from a figure below N; the column suppressed names
+  the figures left out of each row, and the note says so.
+
+Without those flags, as before: targets (devices, or lone endpoints when
+nothing links them) and devices (targets of more than one linked endpoint)
+by agency, country, subdivision (département) and network, and
+observations by month since --since (--json for JSON).
+
+Every run is written to the audit trail.
 
 Examples:
+  vigil stats --by month --from 2026-01-01 --to 2026-12-31
+  vigil stats --by week --group subdivision --from 2026-03-01 --to 2026-03-31 --format csv
+  vigil stats --by month --group category --min-cell 10 --format csv > yearly-report.csv
   vigil stats
   vigil stats --since 2026-01-01 --json
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
-			since := fs.String("since", "", "trend from this `date` (YYYY-MM-DD; default: a year ago)")
-			asJSON := fs.Bool("json", false, "print JSON")
+			since := fs.String("since", "", "trend from this `date` (YYYY-MM-DD; default: a year ago); the same as --from with the new flags")
+			asJSON := fs.Bool("json", false, "print JSON (with the new flags: the same as --format json)")
+			by := fs.String("by", "", "cut the figures by `period`: week or month (default month)")
+			group := fs.String("group", "", "one row per value of `dimension`: network, country, subdivision, category or level")
+			fromF := fs.String("from", "", "first `date` (YYYY-MM-DD), taken back to its period's first day (default: --since, or a year ago)")
+			toF := fs.String("to", "", "last `date` (YYYY-MM-DD), taken on to its period's last day (default: today)")
+			format := fs.String("format", "", "print `csv` or json (default: a table)")
+			minCell := fs.Int("min-cell", 0, "leave out every figure below `N`, and every change computed from one (k-anonymity, for publication)")
 			return func(ctx context.Context, a *app, args []string) error {
+				if len(args) > 0 {
+					return usagef("stats takes no arguments, got %q", args)
+				}
+				newForm := false
+				fs.Visit(func(f *flag.Flag) {
+					switch f.Name {
+					case "by", "group", "from", "to", "format", "min-cell":
+						newForm = true
+					}
+				})
 				from := time.Now().UTC().AddDate(-1, 0, 0)
 				if *since != "" {
-					t, err := time.Parse("2006-01-02", *since)
+					t, err := time.Parse(time.DateOnly, *since)
 					if err != nil {
 						return usagef("--since %q: want a date such as 2026-01-01", *since)
 					}
 					from = t
 				}
-				sq, err := a.targetsStore(ctx, true)
-				if err != nil {
-					return err
+				if newForm {
+					return a.figures(ctx, figuresFlags{by: *by, group: *group, from: from, fromF: *fromF, toF: *toF, format: *format, json: *asJSON, minCell: *minCell})
 				}
-				st, err := sq.Stats(ctx, analysis.AllAgencies, from)
-				if err != nil {
-					return err
-				}
-				if err := a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"since": from.Format("2006-01-02")}); err != nil {
-					return err
-				}
-				months := map[string]int{}
-				for _, d := range st.Daily {
-					if len(d.Day) >= 7 {
-						months[d.Day[:7]] += d.Observations
-					}
-				}
-				if *asJSON {
-					return writeIndentedJSON(a.stdout, map[string]any{"stats": st, "by_month": months})
-				}
-				fmt.Fprintf(a.stdout, "%d targets, of which %d devices with several linked endpoints\n", st.Targets, st.Devices)
-				printCounts(a.stdout, "AGENCY", st.ByAgency)
-				printCounts(a.stdout, "COUNTRY", st.ByCountry)
-				printCounts(a.stdout, "SUBDIVISION", st.BySubdivision)
-				printCounts(a.stdout, "NETWORK", st.ByNetwork)
-				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "\nMONTH\tOBSERVATIONS\t")
-				keys := make([]string, 0, len(months))
-				for k := range months {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				for _, k := range keys {
-					fmt.Fprintf(tw, "%s\t%d\t\n", k, months[k])
-				}
-				return tw.Flush()
+				return a.legacyStats(ctx, from, *asJSON)
 			}
 		},
 	}
+}
+
+// figuresFlags are the figures' flags as given.
+type figuresFlags struct {
+	by, group, fromF, toF, format string
+	from                          time.Time
+	json                          bool
+	minCell                       int
+}
+
+// figures prints the report of `vigil stats --by ...`.
+func (a *app) figures(ctx context.Context, f figuresFlags) error {
+	q := figures.Query{By: f.by, Group: f.group, From: f.from, To: time.Now().UTC(), MinCell: f.minCell}
+	if q.By == "" {
+		q.By = figures.Month
+	}
+	for _, d := range []struct {
+		flag string
+		v    string
+		t    *time.Time
+	}{{"--from", f.fromF, &q.From}, {"--to", f.toF, &q.To}} {
+		if d.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, d.v)
+		if err != nil {
+			return usagef("%s %q: want a date such as 2026-01-01", d.flag, d.v)
+		}
+		*d.t = t
+	}
+	format := f.format
+	if format == "" && f.json {
+		format = "json"
+	}
+	if format != "" && format != "csv" && format != "json" {
+		return usagef("--format %q: want csv or json", format)
+	}
+	if err := q.Validate(); err != nil {
+		return usagef("%s", strings.TrimPrefix(err.Error(), figures.ErrQuery.Error()+": "))
+	}
+	sq, err := a.targetsStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"by": q.By, "group": q.Group,
+		"from": q.From.Format(time.DateOnly), "to": q.To.Format(time.DateOnly), "min_cell": q.MinCell}); err != nil {
+		return err
+	}
+	rep, err := figures.Compute(ctx, sq, q)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		return writeIndentedJSON(a.stdout, rep)
+	case "csv":
+		return figures.WriteCSV(a.stdout, rep)
+	}
+	return printFigures(a.stdout, rep)
+}
+
+// printFigures prints a report as a table, then its note.
+func printFigures(w io.Writer, rep *figures.Report) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	head := "PERIOD\t"
+	if rep.Group != figures.All {
+		head += strings.ToUpper(rep.Group) + "\t"
+	}
+	fmt.Fprintln(tw, head+"OBSERVATIONS\tCHANGE\tUNIQUE ADDRESSES\tCHANGE\tUNIQUE DEVICES\tCHANGE\t")
+	cellOf := func(v *int64) string {
+		if v == nil {
+			return fmt.Sprintf("<%d", rep.MinCell)
+		}
+		return figures.Int(v)
+	}
+	pct := func(v *float64) string {
+		if v == nil {
+			return "-"
+		}
+		return figures.Pct(v) + "%"
+	}
+	for _, r := range rep.Rows {
+		line := r.Period + "\t"
+		if rep.Group != figures.All {
+			line += figures.GroupLabel(r.Group) + "\t"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t\n", line, cellOf(r.Observations), pct(r.ObservationsChange),
+			cellOf(r.UniqueAddresses), pct(r.UniqueAddressesChange), cellOf(r.UniqueDevices), pct(r.UniqueDevicesChange))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s to %s, %s: %s.\n", rep.From, rep.To, rep.Method, rep.Note)
+	return err
+}
+
+// legacyStats is `vigil stats [--since DATE] [--json]` as before the
+// figures: targets and devices by agency, place and network, and
+// observations by month.
+func (a *app) legacyStats(ctx context.Context, from time.Time, asJSON bool) error {
+	sq, err := a.targetsStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	st, err := sq.Stats(ctx, analysis.AllAgencies, from)
+	if err != nil {
+		return err
+	}
+	if err := a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"since": from.Format("2006-01-02")}); err != nil {
+		return err
+	}
+	months := map[string]int{}
+	for _, d := range st.Daily {
+		if len(d.Day) >= 7 {
+			months[d.Day[:7]] += d.Observations
+		}
+	}
+	if asJSON {
+		return writeIndentedJSON(a.stdout, map[string]any{"stats": st, "by_month": months})
+	}
+	fmt.Fprintf(a.stdout, "%d targets, of which %d devices with several linked endpoints\n", st.Targets, st.Devices)
+	printCounts(a.stdout, "AGENCY", st.ByAgency)
+	printCounts(a.stdout, "COUNTRY", st.ByCountry)
+	printCounts(a.stdout, "SUBDIVISION", st.BySubdivision)
+	printCounts(a.stdout, "NETWORK", st.ByNetwork)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nMONTH\tOBSERVATIONS\t")
+	keys := make([]string, 0, len(months))
+	for k := range months {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%d\t\n", k, months[k])
+	}
+	return tw.Flush()
 }
 
 func printCounts(w io.Writer, title string, m map[string]int) {

@@ -37,6 +37,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			ispRequestCommand(),
 			leadsCommand(),
 			statsCommand(),
+			claimCommand(),
+			caseCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),

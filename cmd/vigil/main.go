@@ -100,6 +100,12 @@ var storeCreators = map[string]bool{
 // file that does not exist.
 var errNoStore = errors.New("no such store")
 
+// flagName is the name of the flag arg gives ("--db=x" and "-db" are "db").
+func flagName(arg string) string {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	return name
+}
+
 // globalFlags are accepted before the command and after it.
 var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
 
@@ -283,6 +289,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	a.defineGlobal(pre)
 	rest := args
 	for len(cmd.subs) > 0 {
+		// A command with both subcommands and flags of its own ('vigil claim
+		// --target ID' beside 'vigil claim release'): its own flag ends the
+		// walk.
+		if len(rest) > 0 && cmd.setup != nil && strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) && !globalFlags[flagName(rest[0])] {
+			break
+		}
 		// Consume global flags that stand before a command name.
 		if len(rest) > 0 && strings.HasPrefix(rest[0], "-") && !isHelp(rest[0]) {
 			if err := pre.Parse(rest); err != nil {

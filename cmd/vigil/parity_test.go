@@ -208,8 +208,10 @@ func parityHash(n int) hashkind.Hash {
 // The same observations stored in SQLite and in PostgreSQL give the same
 // targets: 'vigil targets --json' (ids, scores, levels, endpoints, files,
 // links, timelines), 'vigil target show --json' and 'vigil isp-request
-// --format json' of every target and 'vigil stats --json' print the same
-// bytes for either store (an ISP request's number and time aside).
+// --format json' of every target, 'vigil stats --json' and the figures
+// ('vigil stats --by month --format json', from the roll-ups and from the
+// observations) print the same bytes for either store (an ISP request's
+// number and time aside).
 func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	sqPath, pgURL := parityStores(t)
 	vigilOut := func(db string, args ...string) string {
@@ -220,7 +222,11 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 		}
 		return out
 	}
-	commands := [][]string{{"targets", "--json", "--limit", "1000"}, {"stats", "--json"}}
+	// The figures: a year by month (read from the roll-ups the analysis
+	// keeps) and a month by network (counted from the observations).
+	figs := [][]string{{"stats", "--by", "month", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"},
+		{"stats", "--by", "month", "--group", "network", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json"}}
+	commands := append([][]string{{"targets", "--json", "--limit", "1000"}, {"stats", "--json"}}, figs...)
 	list := vigilOut(sqPath, commands[0]...)
 	var ids []struct{ ID string }
 	if err := json.Unmarshal([]byte(list), &ids); err != nil || len(ids) < 10 {
@@ -253,6 +259,22 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	}
 	if links == 0 || timeline == 0 || rows == 0 {
 		t.Fatalf("the targets show %d links, %d timeline entries and %d ISP rows: the comparison proves too little", links, timeline, rows)
+	}
+	for _, args := range figs {
+		var rep struct {
+			Method string
+			Rows   []struct{ Observations int64 }
+		}
+		if err := json.Unmarshal([]byte(vigilOut(pgURL, args...)), &rep); err != nil {
+			t.Fatalf("vigil %s: %v", strings.Join(args, " "), err)
+		}
+		var n int64
+		for _, r := range rep.Rows {
+			n += r.Observations
+		}
+		if n == 0 {
+			t.Fatalf("vigil %s (%s) counts no observation: the comparison proves too little", strings.Join(args, " "), rep.Method)
+		}
 	}
 }
 

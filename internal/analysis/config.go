@@ -62,6 +62,13 @@ type Config struct {
 	// SaveEvery bounds how many observations CatchUp processes between two
 	// writes of its changes.
 	SaveEvery int
+	// FiguresInterval: the figures' roll-ups are written with the changes
+	// at most this often (and by Flush and CatchUp at once), each write
+	// reading and rewriting every roll-up the observations since touched
+	// (docs/benchmarks.md). Nothing is lost in between: the roll-ups keep
+	// the seq they count up to, and a restart replays what came after it
+	// into them. Zero writes them with every save.
+	FiguresInterval time.Duration
 	// Log receives a line per catch-up and per quarantine.
 	Log *slog.Logger
 }
@@ -287,10 +294,11 @@ func DefaultConfig() Config {
 				RuleAnnounceListen:   0.3,
 			},
 		},
-		Quarantine:   QuarantineConfig{MinPeers: 50, Factor: 10, Baseline: 7 * 24 * time.Hour},
-		Now:          time.Now,
-		SaveEvery:    20000,
-		SaveInterval: time.Second,
+		Quarantine:      QuarantineConfig{MinPeers: 50, Factor: 10, Baseline: 7 * 24 * time.Hour},
+		Now:             time.Now,
+		SaveEvery:       20000,
+		SaveInterval:    time.Second,
+		FiguresInterval: 30 * time.Second,
 	}
 }
 

@@ -69,6 +69,16 @@ type Engine struct {
 
 	daily map[dailyKey]int
 
+	// The figures' roll-ups (figures.go): the batch's observations by
+	// profile with the endpoints seen (their devices are known at save),
+	// the last seq whose observations the stored roll-ups count, and
+	// whether the observation being processed counts in them.
+	figObs      map[figProfile]*figAgg
+	figWM       int64
+	figCount    bool
+	figForce    bool      // the next save writes the roll-ups whatever the interval
+	lastFigSave time.Time // when they were last written
+
 	mergedStored map[string]string
 	written      map[string]string // target id -> access and categories last written
 	lastSave     time.Time
@@ -191,6 +201,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		quarantine: map[hashkind.Hash]*QuarantineRecord{}, leads: map[string]*LeadState{},
 		leadsByEp: map[netip.AddrPort]map[string]bool{}, daily: map[dailyKey]int{},
 		mergedStored: snap.MergedInto, written: map[string]string{},
+		figWM: snap.FiguresWatermark, figObs: map[figProfile]*figAgg{}, lastFigSave: time.Now(),
 	}
 	if e.storedEps == nil {
 		e.storedEps = map[string]EndpointID{}
@@ -238,7 +249,9 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("analysis: replaying observations up to %d: %w", e.watermark, err)
 		}
 	}
-	// Links or holds the replay found that the tables lack (rules changed).
+	// Links or holds the replay found that the tables lack (rules changed),
+	// and what the replay added to the figures.
+	e.figForce = true
 	if err := e.save(ctx); err != nil {
 		return nil, err
 	}
@@ -314,6 +327,7 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 func (e *Engine) Flush(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.figForce = true
 	return e.save(ctx)
 }
 
@@ -325,6 +339,7 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 	if err := e.catchUpLocked(ctx, 0); err != nil {
 		return err
 	}
+	e.figForce = true
 	return e.save(ctx)
 }
 
@@ -585,6 +600,10 @@ func (e *Engine) confirm(p *endpoint) {
 
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
+	// A replay at start counts in the roll-ups only what they lack (a
+	// store made before them, or a crash between two writes cannot: the
+	// roll-ups are written with the watermark).
+	e.figCount = !e.loading || seq > e.figWM
 	p := e.endpoint(o)
 	if p == nil {
 		e.hold(seq, o)
@@ -688,6 +707,9 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	e.daily[dk]++
 	if !e.loading {
 		e.dirtyDaily[dk] = true
+	}
+	if e.figCount {
+		e.figure(o, p)
 	}
 	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)

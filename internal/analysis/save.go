@@ -526,8 +526,10 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	if c.NextSeq == 0 {
 		c.NextSeq = e.nextSeq
 	}
+	figs := e.figureChanges(&c)
 	empty := len(c.Targets) == 0 && len(c.Endpoints) == 0 && len(c.Files) == 0 && len(c.Links) == 0 && len(c.Leads) == 0 &&
-		len(c.Daily) == 0 && len(c.Timeline) == 0 && len(c.Quarantine) == 0 && len(c.Alerts) == 0 && len(c.Decisions) == 0 && len(c.Merged) == 0
+		len(c.Daily) == 0 && len(c.Timeline) == 0 && len(c.Quarantine) == 0 && len(c.Alerts) == 0 && len(c.Decisions) == 0 && len(c.Merged) == 0 &&
+		len(c.Figures) == 0 && c.FiguresWatermark == 0
 	if empty && e.watermark <= e.stored {
 		return nil
 	}
@@ -549,6 +551,10 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 		}
 	}
 	e.lastSave = time.Now()
+	if figs {
+		e.figWM = max(e.figWM, c.FiguresWatermark)
+		e.figObs, e.lastFigSave, e.figForce = map[figProfile]*figAgg{}, e.lastSave, false
+	}
 	if e.cfg.OnAlert != nil {
 		for _, a := range c.Alerts {
 			e.cfg.OnAlert(a)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/agency"
+	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -503,6 +504,10 @@ type Snapshot struct {
 	LinkIDs map[string]int64
 	// MergedInto: the stored merged_into of every target row ("" when live).
 	MergedInto map[string]string
+	// FiguresWatermark: the last observation seq the figures' roll-ups
+	// count (Changes.FiguresWatermark); observations replayed after it are
+	// added to them.
+	FiguresWatermark int64
 }
 
 // EndpointID is an endpoint's stored identity.
@@ -536,6 +541,11 @@ type Changes struct {
 	Alerts     []Alert // appended; IDs filled in by the store
 	Leads      []LeadState
 	Daily      []DailyRow
+	// Figures: the figures' roll-up deltas (the store adds each to the
+	// roll-up it keeps under the same key), and the seq they count up to
+	// (0: unchanged), kept as the snapshot's FiguresWatermark.
+	Figures          []figures.Rollup
+	FiguresWatermark int64
 	// Timeline: every observation processed since the last save, by the
 	// endpoint it was folded into, so that a target's page and its ISP
 	// request read an endpoint's sightings without an index on the

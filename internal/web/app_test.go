@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -133,6 +134,7 @@ func TestRealBackendPages(t *testing.T) {
 		{"AuditTrailForAuditorOnly", realAuditTrailForAuditorOnly},
 		{"ListsVersionsAndDiff", realListsVersionsAndDiff},
 		{"LiveEventsInScope", realLiveEventsInScope},
+		{"TargetPageShowsWhoHoldsIt", realTargetPageShowsWhoHoldsIt},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, e) })
 	}
@@ -522,4 +524,36 @@ func realLiveEventsInScope(t *testing.T, e *env) {
 		return
 	}
 	t.Fatalf("no live event: %v", sc.Err())
+}
+
+// The target page says who holds the target (vigil claim), since when and
+// whom to call, in the viewer's language; and that nobody does otherwise.
+func realTargetPageShowsWhoHoldsIt(t *testing.T, e *env) {
+	b := newBrowser(t, e)
+	b.login("paris")
+	claimOf := func(body string) string {
+		m := regexp.MustCompile(`(?s)<dd id="claim">(.*?)</dd>`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("the target page has no claim:\n%s", body)
+		}
+		return m[1]
+	}
+	if _, body := b.get("/targets/" + e.TargetA); !strings.Contains(claimOf(body), "nobody") {
+		t.Fatalf("an unclaimed target: %q", claimOf(body))
+	}
+	claims := &casework.Claims{Store: e.Store, Config: casework.DefaultConfig()}
+	if _, err := claims.Claim(context.Background(), e.TargetA, "fr-brigade-x", "lt-martin", "Lt. Martin 01 00 00 00 00"); err != nil {
+		t.Fatal(err)
+	}
+	_, body := b.get("/targets/" + e.TargetA)
+	if c := claimOf(body); !strings.Contains(c, "fr-brigade-x") || !strings.Contains(c, "since") || !strings.Contains(c, "Lt. Martin 01 00 00 00 00") {
+		t.Fatalf("a claimed target: %q", c)
+	}
+	b.get("/targets")
+	b.do("POST", "/lang", url.Values{"lang": {"fr"}, "next": {"/targets"}, "csrf_token": {b.csrf}})
+	_, body = b.get("/targets/" + e.TargetA)
+	if c := claimOf(body); !strings.Contains(body, "Prise en charge") || !strings.Contains(c, "depuis le") || !strings.Contains(c, "fr-brigade-x") {
+		t.Fatalf("in French: %q", c)
+	}
+	b.do("POST", "/lang", url.Values{"lang": {"en"}, "next": {"/targets"}, "csrf_token": {b.csrf}})
 }

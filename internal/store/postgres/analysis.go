@@ -85,6 +85,8 @@ func (s *Store) AnalysisLoad(ctx context.Context) (*analysis.Snapshot, error) {
 			snap.NextSeq = v
 		case "version":
 			snap.Version = v
+		case "figures_watermark":
+			snap.FiguresWatermark = v
 		}
 	}
 	rows.Close()
@@ -372,7 +374,7 @@ func (s *Store) analysisSave(ctx context.Context, c *analysis.Changes) error {
 		}
 		x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
 		for _, part := range []func(*analysis.Changes) error{x.saveDecisions, x.saveEndpoints, x.saveFiles, x.saveTargets,
-			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveState} {
+			x.saveMerged, x.saveLinks, x.saveQuarantine, x.saveAlerts, x.saveLeads, x.saveTimeline, x.saveDaily, x.saveFigures, x.saveState} {
 			if err := part(c); err != nil {
 				return err
 			}

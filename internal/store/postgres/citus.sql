@@ -38,6 +38,7 @@ ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid);
 -- UPDATE below too; the whole script is one transaction): revoke UPDATE
 -- and DELETE from the role Vigil connects as (PUBLIC here; name the role).
 DROP TRIGGER evidence_log_append_only ON evidence_log;
+DROP TRIGGER evidence_log_no_truncate ON evidence_log; -- TRUNCATE too (migration 0010): revoke TRUNCATE
 ALTER TABLE evidence_log ADD COLUMN obs_uid uuid;
 UPDATE evidence_log e SET obs_uid = o.uid FROM observations o WHERE o.seq = e.obs_seq;
 ALTER TABLE evidence_log ALTER COLUMN obs_uid SET NOT NULL;
@@ -102,8 +103,10 @@ SELECT create_distributed_table('targets', 'id');
 SELECT create_distributed_table('target_access', 'target', colocate_with => 'targets');
 SELECT create_distributed_table('target_categories', 'target', colocate_with => 'targets');
 
--- To come, once their migration lands: claims, claim_records,
--- handoff_proposals, case_steps and case_subscribers distributed by
--- target, co-located with targets (colocate_with => 'targets').
+SELECT create_distributed_table('claims', 'target', colocate_with => 'targets');
+SELECT create_distributed_table('claim_records', 'target', colocate_with => 'targets');
+SELECT create_distributed_table('handoff_proposals', 'target', colocate_with => 'targets');
+SELECT create_distributed_table('case_steps', 'target', colocate_with => 'targets');
+SELECT create_distributed_table('case_subscribers', 'target', colocate_with => 'targets');
 
 -- Every other table stays local on the coordinator (the plan's "local").

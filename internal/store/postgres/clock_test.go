@@ -35,9 +35,11 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	// The schema as migration 0005 left it (0007, 0008 and 0009 undone too:
+	// The schema as migration 0005 left it (0007 to 0011 undone too:
 	// migrations apply from the highest version recorded).
 	for _, q := range []string{
+		`DROP TABLE figure_rollups`, // 0010's
+		`DROP TABLE claims, claim_records, handoff_proposals, case_steps, case_subscribers`, // 0011's
 		`DROP TABLE evidence_log, evidence_checkpoints`,
 		`DROP FUNCTION vigil_evidence_append_only`,
 		`ALTER TABLE leads DROP COLUMN searched, DROP COLUMN keywords, DROP COLUMN networks, DROP COLUMN sources`,

@@ -1,6 +1,7 @@
 // Package postgres is the server-side store, for deployments that outgrow
 // one SQLite file: everything store/sqlite keeps (watch-lists with their
-// history, confirmations and observations; the analysis's tables;
+// history, confirmations and observations; the analysis's tables and
+// the figures' roll-ups; claims, hand-off proposals and case progress;
 // agencies, accounts, sessions and tokens; the audit trail and its
 // checkpoints; the pages' reads), in a PostgreSQL schema, through a pgx
 // connection pool. Both run the same contract suites.
@@ -137,7 +138,10 @@ type Store struct {
 // trail and its checkpoints, migration 0005). webviews.Store, the pages'
 // reads, has no suite of its own: TestParityWithSQLite compares its
 // answers with the SQLite store's over the same observations. The
-// evidence log (store.LogStore, storetest.RunLogStore; migration 0008) too.
+// evidence log (store.LogStore, storetest.RunLogStore; migration 0008) too,
+// the figures (figures.Store, figurestest; migration 0011) and the
+// casework (casework.Store, ProposalStore and CaseStore, casetest;
+// migration 0012, claims.go).
 var (
 	_ store.Store           = (*Store)(nil)
 	_ analysis.Views        = (*Store)(nil)

@@ -25,6 +25,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/audit/audittest"
+	"github.com/vigil-oss/vigil/internal/casework/casetest"
+	"github.com/vigil-oss/vigil/internal/figures/figurestest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -121,6 +123,29 @@ func TestContract(t *testing.T) {
 func TestAnalysisContract(t *testing.T) {
 	requirePostgres(t)
 	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The PostgreSQL store keeps the figures' contract (figures.Store, the
+// roll-ups of migration 0011).
+func TestFiguresContract(t *testing.T) {
+	requirePostgres(t)
+	figurestest.Run(t, func(t *testing.T) figurestest.Store { return openTest(t, DefaultConfig()) })
+}
+
+// The PostgreSQL store keeps the claims' contract (casework.Store,
+// ProposalStore and CaseStore, migration 0012), two stores (two pools) on
+// one schema standing for two services' processes.
+func TestClaimsContract(t *testing.T) {
+	requirePostgres(t)
+	casetest.Run(t, func(t *testing.T) (casetest.Store, casetest.Store) {
+		a := openTest(t, DefaultConfig())
+		b, err := Open(context.Background(), testDSN(), a.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
+	})
 }
 
 // AnalysisSave sends its statements in batches: a save whose last batch

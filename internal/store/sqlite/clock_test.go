@@ -37,6 +37,8 @@ func TestMigration0013ReadsOldRowsAsUnknownClock(t *testing.T) {
 	// of then wrote 0; any number must read as unknown), no uncertainty,
 	// facets without builds.
 	for _, q := range []string{
+		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
 		`ALTER TABLE leads DROP COLUMN searched`, // 0015's
 		`DROP VIEW observation_rows`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,

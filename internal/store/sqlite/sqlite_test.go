@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
+	"github.com/vigil-oss/vigil/internal/casework/casetest"
+	"github.com/vigil-oss/vigil/internal/figures/figurestest"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -43,6 +45,28 @@ func TestAnalysisContract(t *testing.T) {
 	analysistest.Run(t, func(t *testing.T) analysistest.Store {
 		st, _ := openTemp(t, DefaultConfig())
 		return st
+	})
+}
+
+// The SQLite store keeps the figures' contract.
+func TestFiguresContract(t *testing.T) {
+	figurestest.Run(t, func(t *testing.T) figurestest.Store {
+		st, _ := openTemp(t, DefaultConfig())
+		return st
+	})
+}
+
+// The SQLite store keeps the claims' contract, two handles on one file
+// standing for two services' processes.
+func TestClaimsContract(t *testing.T) {
+	casetest.Run(t, func(t *testing.T) (casetest.Store, casetest.Store) {
+		a, path := openTemp(t, DefaultConfig())
+		b, err := Open(context.Background(), path, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
 	})
 }
 

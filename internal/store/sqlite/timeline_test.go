@@ -158,6 +158,8 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`ALTER TABLE leads DROP COLUMN keywords`,   // 0012's
 		`ALTER TABLE leads DROP COLUMN networks`,
 		`ALTER TABLE leads DROP COLUMN sources`,
+		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {

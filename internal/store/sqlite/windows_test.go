@@ -48,6 +48,8 @@ func TestMigration0009SplitsAnIPPortSeenAYearApart(t *testing.T) {
 		`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT 1, time_ns, seq FROM observations`,
 		`INSERT INTO analysis_state (key, value) VALUES ('watermark', 3), ('next_seq', 2)`,
 		`DROP TABLE analysis_homes`,
+		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
+		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
 		`DROP VIEW observation_rows`, // 0013's
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
 		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's

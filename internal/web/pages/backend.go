@@ -125,6 +125,7 @@ type TargetSummary struct {
 // the backend (newest first); the totals say how many there are.
 type TargetDetail struct {
 	TargetSummary
+	Claim             *ClaimInfo       // the agency that holds it (vigil claim); nil when none
 	Observations      []ObservationRow // timeline, newest first
 	ObservationsTotal int
 	Places            []PlaceCount  // where its addresses were placed, for the map
@@ -133,6 +134,17 @@ type TargetDetail struct {
 	FileRows          []FileRow
 	ScoreParts        []ScorePart
 	Associated        []AssociatedFile
+}
+
+// ClaimInfo is who holds a target (casework.Claim), as its page shows it
+// to every agency that may see the target: whom to call before acting.
+type ClaimInfo struct {
+	Agency   string
+	By       string
+	Contact  string
+	Since    time.Time
+	LapsesAt time.Time // without activity before then
+	Lapsing  bool      // within the warning before the lapse
 }
 
 // ObservationRow is one observation as a page shows it.

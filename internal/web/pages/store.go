@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/webviews"
@@ -26,6 +27,8 @@ type Store interface {
 	// TargetAgencies returns the routing agency and the shares of a live
 	// target (resolving merged ids), or analysis.ErrNotFound.
 	TargetAgencies(ctx context.Context, id string) (string, []string, error)
+	// ClaimOf returns the claim on a target, or nil (casework.Store).
+	ClaimOf(ctx context.Context, target string) (*casework.Claim, error)
 }
 
 // BackendConfig is what the pages' answers over a store are built from.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -174,7 +175,22 @@ func (t *storeTargets) Get(ctx context.Context, u *User, id string) (*TargetDeta
 	if err != nil {
 		return nil, err
 	}
-	return t.detailOf(ctx, d), nil
+	out := t.detailOf(ctx, d)
+	// Who holds it: shown to every agency that may see the target, so
+	// that none acts on it without calling the holder. Read after the
+	// target, within the same authorised and audited view.
+	cl, err := t.st.ClaimOf(ctx, d.ID)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: claim: %w", d.ID, err)
+	}
+	if cl != nil {
+		cfg, now := casework.DefaultConfig(), t.now()
+		if st := cfg.State(*cl, now); st != casework.Lapsed {
+			out.Claim = &ClaimInfo{Agency: cl.Agency, By: cl.By, Contact: cl.Contact, Since: cl.Since,
+				LapsesAt: cfg.LapsesAt(*cl), Lapsing: st == casework.Lapsing}
+		}
+	}
+	return out, nil
 }
 
 // partWhy says what each score part counts (docs/scoring.md), for a

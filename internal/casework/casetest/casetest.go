@@ -1,0 +1,349 @@
+// Package casetest is the contract of casework.Store: one suite a store
+// runs in its own tests, through the casework.Claims service, with a
+// clock the suite moves.
+package casetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/casework"
+)
+
+// Store is what the suite checks: claims and hand-off proposals.
+type Store interface {
+	casework.Store
+	casework.ProposalStore
+	casework.CaseStore
+}
+
+// Run runs the contract. open must return two handles on one new, empty
+// store (as two processes, or two services, see it), closed when t ends.
+func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	t.Run("TwoServicesRaceForOneTarget", func(t *testing.T) { testRace(t, open) })
+	t.Run("ClaimLapsesAfterAWarning", func(t *testing.T) { testLapse(t, open) })
+	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
+	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
+	t.Run("HandOffProposedByMovement", func(t *testing.T) { testProposal(t, open) })
+	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
+}
+
+var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func service(s Store, c *clock) *casework.Claims {
+	return &casework.Claims{Store: s, Config: casework.DefaultConfig(), Now: c.Now}
+}
+
+// Two services claim one target at the same instant, each through its own
+// handle: one holds it, the other is told who, since when and whom to
+// call, and both events are on record.
+func testRace(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	const target = "T-000042-69"
+	for round := range 20 {
+		tgt := target
+		if round > 0 {
+			tgt = target + "-" + string(rune('a'+round))
+		}
+		type result struct {
+			c   casework.Claim
+			err error
+		}
+		res := make([]result, 2)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, sv := range []struct {
+			s              Store
+			agency, person string
+		}{{a, "fr-lyon", "lyon-officer"}, {b, "fr-versailles", "versailles-officer"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				c, err := service(sv.s, clk).Claim(ctx, tgt, sv.agency, sv.person, "+33 1 00 00 00 0"+string(rune('0'+i)))
+				res[i] = result{c, err}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		won, lost := 0, 1
+		if res[0].err != nil {
+			won, lost = 1, 0
+		}
+		if res[won].err != nil {
+			t.Fatalf("round %d: neither claim won: %v / %v", round, res[0].err, res[1].err)
+		}
+		var ce *casework.ClaimedError
+		if !errors.As(res[lost].err, &ce) || !errors.Is(res[lost].err, casework.ErrClaimed) {
+			t.Fatalf("round %d: both claims won, or the loser was not told who: %v", round, res[lost].err)
+		}
+		w := res[won].c
+		if ce.Holder.Agency != w.Agency || ce.Holder.Contact != w.Contact || !ce.Holder.Since.Equal(w.Since) || ce.Holder.By != w.By {
+			t.Fatalf("round %d: loser told %+v, the holder is %+v", round, ce.Holder, w)
+		}
+		held, err := a.ClaimOf(ctx, tgt)
+		if err != nil || held == nil || held.Agency != w.Agency {
+			t.Fatalf("round %d: stored claim %+v (%v), want %s's", round, held, err, w.Agency)
+		}
+		recs, err := b.ClaimRecords(ctx, tgt)
+		if err != nil || len(recs) != 2 || recs[0].Kind != casework.RecordClaim || recs[0].Agency != w.Agency || recs[1].Kind != casework.RecordRefused {
+			t.Fatalf("round %d: records %+v (%v), want %s's claim then the refusal", round, recs, err, w.Agency)
+		}
+	}
+}
+
+// A claim without activity is "lapsing" WarnBefore before LapseAfter,
+// then lapses: another agency may then take the target, on record.
+func testLapse(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, _ := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	cfg := s.Config
+	if _, err := s.Claim(ctx, "T-1", "fr-lyon", "u1", "04 00 00 00 00"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{0, casework.Held},
+		{cfg.LapseAfter - cfg.WarnBefore - time.Second, casework.Held},
+		{cfg.LapseAfter - cfg.WarnBefore, casework.Lapsing},
+		{cfg.LapseAfter - time.Second, casework.Lapsing},
+	} {
+		clk.now = t0.Add(c.after)
+		h, st, err := s.Holder(ctx, "T-1")
+		if err != nil || h == nil || st != c.want {
+			t.Fatalf("after %s: holder %+v state %q (%v), want %q", c.after, h, st, err, c.want)
+		}
+	}
+	if _, err := s.Claim(ctx, "T-1", "fr-versailles", "u2", ""); !errors.Is(err, casework.ErrClaimed) {
+		t.Fatalf("claim of a lapsing target by another agency: %v, want ErrClaimed", err)
+	}
+	clk.now = t0.Add(cfg.LapseAfter)
+	if h, _, err := s.Holder(ctx, "T-1"); err != nil || h != nil {
+		t.Fatalf("after the lapse: holder %+v (%v), want none", h, err)
+	}
+	c, err := s.Claim(ctx, "T-1", "fr-versailles", "u2", "01 00 00 00 00")
+	if err != nil || c.Agency != "fr-versailles" || !c.Since.Equal(clk.now) {
+		t.Fatalf("claim after the lapse: %+v %v", c, err)
+	}
+	recs, _ := a.ClaimRecords(ctx, "T-1")
+	var kinds []string
+	for _, r := range recs {
+		kinds = append(kinds, r.Kind)
+	}
+	if got, want := kinds, []string{casework.RecordClaim, casework.RecordRefused, casework.RecordLapse, casework.RecordClaim}; len(got) != len(want) || got[2] != want[2] || got[3] != want[3] {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+}
+
+// The holder's claim again renews it (Since kept); only the holder may
+// release it, and then another agency may claim it.
+func testRenewRelease(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	sa, sb := service(a, clk), service(b, clk)
+	if _, err := sa.Claim(ctx, "T-2", "fr-lyon", "u1", "04 11"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * 24 * time.Hour)
+	c, err := sa.Claim(ctx, "T-2", "fr-lyon", "u3", "")
+	if err != nil || !c.Since.Equal(t0) || !c.Active.Equal(clk.Now()) || c.Contact != "04 11" || c.By != "u1" {
+		t.Fatalf("renewal: %+v %v; want since %s, active now, contact and claimant kept", c, err, t0)
+	}
+	if _, err := sa.Claim(ctx, "", "fr-lyon", "u1", ""); !errors.Is(err, casework.ErrInput) {
+		t.Fatalf("a claim without a target: %v", err)
+	}
+	if err := sb.Release(ctx, "T-2", "fr-versailles", "u2"); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("release by another agency: %v, want ErrNotHeld", err)
+	}
+	if err := sa.Release(ctx, "T-2", "fr-lyon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, _ := sb.Holder(ctx, "T-2"); h != nil {
+		t.Fatalf("released target still held: %+v", h)
+	}
+	if _, err := sb.Claim(ctx, "T-2", "fr-versailles", "u2", ""); err != nil {
+		t.Fatalf("claim after the release: %v", err)
+	}
+}
+
+// A hand-off moves the claim to the agency the target is handed to, on
+// record; a target nobody claims stays unclaimed.
+func testHandOff(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	sa := service(a, clk)
+	if err := sa.HandOff(ctx, "T-3", "fr-lille", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := b.ClaimOf(ctx, "T-3"); c != nil {
+		t.Fatalf("a hand-off of an unclaimed target made a claim: %+v", c)
+	}
+	if _, err := sa.Claim(ctx, "T-3", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	if err := sa.HandOff(ctx, "T-3", "fr-lille", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.ClaimOf(ctx, "T-3")
+	if err != nil || c == nil || c.Agency != "fr-lille" || !c.Since.Equal(clk.Now()) {
+		t.Fatalf("after the hand-off: %+v (%v), want fr-lille's since now", c, err)
+	}
+	if _, err := service(b, clk).Claim(ctx, "T-3", "fr-lyon", "u1", ""); !errors.Is(err, casework.ErrClaimed) {
+		t.Fatalf("the old holder claims again after the hand-off: %v, want ErrClaimed", err)
+	}
+	recs, _ := b.ClaimRecords(ctx, "T-3")
+	if n := len(recs); n < 2 || recs[1].Kind != casework.RecordHandOff || recs[1].Note != "from fr-lyon" {
+		t.Fatalf("records %+v, want the hand-off from fr-lyon", recs)
+	}
+}
+
+// movement is where each target was last seen first-hand.
+type movement map[string]string
+
+func (m movement) NewestFirstHand(_ context.Context, target string) (string, time.Time, error) {
+	return m[target], t0, nil
+}
+
+// A claimed target last seen first-hand in another jurisdiction gets one
+// pending proposal to hand it off there (however often the check runs);
+// an accepted one moves the claim, a declined one stays on record; a
+// target still seen where it is held gets none.
+func testProposal(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	for _, tg := range []string{"T-4", "T-5", "T-6"} {
+		if _, err := s.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moved := movement{"T-4": "fr-lille", "T-5": "fr-marseille", "T-6": "fr-lyon"}
+	for round := range 2 {
+		ps, err := s.ProposeHandOffs(ctx, a, moved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[int]int{0: 2, 1: 0}[round]; len(ps) != want {
+			t.Fatalf("round %d: %d proposals %+v, want %d", round, len(ps), ps, want)
+		}
+	}
+	pending, err := b.Proposals(ctx, casework.Pending)
+	if err != nil || len(pending) != 2 || pending[0].Target != "T-4" || pending[0].From != "fr-lyon" || pending[0].To != "fr-lille" {
+		t.Fatalf("pending %+v (%v), want T-4 to fr-lille and T-5", pending, err)
+	}
+	sb := service(b, clk)
+	if _, err := sb.DecideHandOff(ctx, b, "T-4", true, "analyst", "agreed by phone"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-4"); c == nil || c.Agency != "fr-lille" {
+		t.Fatalf("accepted hand-off: claim %+v, want fr-lille's", c)
+	}
+	if _, err := sb.DecideHandOff(ctx, b, "T-5", false, "lyon-chief", "search planned Monday"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-5"); c == nil || c.Agency != "fr-lyon" {
+		t.Fatalf("declined hand-off: claim %+v, want still fr-lyon's", c)
+	}
+	if _, err := sb.DecideHandOff(ctx, b, "T-6", true, "x", ""); !errors.Is(err, casework.ErrNoProposal) {
+		t.Fatalf("deciding a proposal never made: %v", err)
+	}
+	all, _ := a.Proposals(ctx, "")
+	if len(all) != 2 || all[0].State != casework.Accepted || all[1].State != casework.Declined || all[1].Note != "search planned Monday" || all[1].DecidedBy != "lyon-chief" {
+		t.Fatalf("records %+v", all)
+	}
+}
+
+// Only the agency holding a target moves its case, forward, closing with
+// outcomes; its subscriber is shown to that agency and the national
+// office only, also after a hand-off (to the new holder, not the old).
+func testCase(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	cases := &casework.Cases{Claims: service(a, clk), Store: b}
+	const tg = "T-7"
+	if _, err := cases.Advance(ctx, tg, "fr-lyon", "u1", casework.StepLead, "", nil); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("a step on an unclaimed target: %v, want ErrNotHeld", err)
+	}
+	if _, err := cases.Claims.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []struct {
+		step     string
+		outcomes []string
+		ok       bool
+	}{
+		{casework.StepLead, nil, true},
+		{casework.StepISPRequest, nil, true},
+		{casework.StepISPRequest, nil, true}, // a note on the same step
+		{casework.StepLead, nil, false},      // backwards
+		{"arrested", nil, false},
+		{casework.StepSubscriber, []string{"arrest"}, false}, // outcomes close a case
+		{casework.StepSubscriber, nil, true},
+		{casework.StepSearch, nil, true},
+		{casework.StepClosed, nil, false}, // without its outcome
+		{casework.StepClosed, []string{"arrest", "devices_seized"}, true},
+		{casework.StepSearch, nil, false}, // after the close
+	} {
+		clk.Add(time.Hour)
+		_, err := cases.Advance(ctx, tg, "fr-lyon", "u1", st.step, "note "+st.step, st.outcomes)
+		if st.ok != (err == nil) {
+			t.Fatalf("step %s %v: %v, want ok=%v", st.step, st.outcomes, err, st.ok)
+		}
+	}
+	steps, err := a.CaseSteps(ctx, tg)
+	if err != nil || len(steps) != 6 || steps[5].Step != casework.StepClosed || len(steps[5].Outcomes) != 2 || !steps[1].At.After(steps[0].At) {
+		t.Fatalf("steps %+v (%v)", steps, err)
+	}
+	const details = "synthetic subscriber 0001, 1 rue de l'Exemple"
+	if err := cases.SetSubscriber(ctx, tg, "fr-versailles", "u2", details); !errors.Is(err, casework.ErrNotHeld) {
+		t.Fatalf("a subscriber entered by an agency not holding the target: %v", err)
+	}
+	if err := cases.SetSubscriber(ctx, tg, "fr-lyon", "u1", details); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []struct {
+		agency   string
+		national bool
+		ok       bool
+	}{{"fr-lyon", false, true}, {"ocrvp", true, true}, {"fr-versailles", false, false}} {
+		sub, err := cases.Subscriber(ctx, tg, who.agency, who.national)
+		if who.ok && (err != nil || sub == nil || sub.Details != details) || !who.ok && (!errors.Is(err, casework.ErrDenied) || sub != nil) {
+			t.Fatalf("subscriber for %s (national %v): %+v %v", who.agency, who.national, sub, err)
+		}
+	}
+	if err := cases.Claims.HandOff(ctx, tg, "fr-versailles", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cases.Subscriber(ctx, tg, "fr-lyon", false); !errors.Is(err, casework.ErrDenied) {
+		t.Fatalf("the old holder reads the subscriber after the hand-off: %v", err)
+	}
+	if sub, err := cases.Subscriber(ctx, tg, "fr-versailles", false); err != nil || sub == nil {
+		t.Fatalf("the new holder: %+v %v", sub, err)
+	}
+}

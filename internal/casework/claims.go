@@ -1,0 +1,193 @@
+// Package casework is what services do with targets once the analysis
+// has found them: claims (deconfliction), so that two services never work
+// on one person unknowingly. A service claims a target; every other
+// service is told who holds it, since when and whom to call, and cannot
+// claim it; a claim lapses after a set time without activity, with a
+// warning before.
+//
+// It must never let two agencies hold one target at once, nor forget a
+// claim, a release or a refusal: each is kept as a record. It does no I/O
+// of its own: a store keeps the claims (Store, checked by casetest).
+package casework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Claim is an agency's hold on a target.
+type Claim struct {
+	Target  string    `json:"target"`
+	Agency  string    `json:"agency"`
+	By      string    `json:"by"`      // who claimed it (a user, or the operator of the command line)
+	Contact string    `json:"contact"` // whom to call about it
+	Since   time.Time `json:"since"`
+	Active  time.Time `json:"active"` // its last activity (a claim again by its agency, a touch)
+}
+
+// Claim states, as Config.State says them.
+const (
+	Held    = "held"
+	Lapsing = "lapsing" // within Config.WarnBefore of lapsing: its agency is warned
+	Lapsed  = "lapsed"  // no activity for Config.LapseAfter: anyone may claim the target
+)
+
+// Config says when a claim lapses.
+type Config struct {
+	// LapseAfter: a claim without activity for this long lapses.
+	LapseAfter time.Duration
+	// WarnBefore: a claim is "lapsing" (its agency is warned) this long
+	// before it lapses.
+	WarnBefore time.Duration
+}
+
+// DefaultConfig: a claim lapses after 30 days without activity, with a
+// warning 7 days before.
+func DefaultConfig() Config {
+	return Config{LapseAfter: 30 * 24 * time.Hour, WarnBefore: 7 * 24 * time.Hour}
+}
+
+// Validate says what is wrong with c.
+func (c Config) Validate() error {
+	if c.LapseAfter <= 0 {
+		return fmt.Errorf("casework: lapse after %s: want a positive duration", c.LapseAfter)
+	}
+	if c.WarnBefore < 0 || c.WarnBefore >= c.LapseAfter {
+		return fmt.Errorf("casework: warn before %s: want at least 0 and less than the lapse (%s)", c.WarnBefore, c.LapseAfter)
+	}
+	return nil
+}
+
+// LapsesAt is when cl lapses without further activity.
+func (c Config) LapsesAt(cl Claim) time.Time { return cl.Active.Add(c.LapseAfter) }
+
+// State is cl's state at now.
+func (c Config) State(cl Claim, now time.Time) string {
+	switch at := c.LapsesAt(cl); {
+	case !now.Before(at):
+		return Lapsed
+	case !now.Before(at.Add(-c.WarnBefore)):
+		return Lapsing
+	}
+	return Held
+}
+
+// Errors a caller tests with errors.Is.
+var (
+	ErrClaimed = errors.New("casework: the target is claimed by another agency")
+	ErrNotHeld = errors.New("casework: the target is not claimed by this agency")
+	ErrInput   = errors.New("casework: incomplete claim")
+)
+
+// ClaimedError is the answer to a claim on a target another agency holds:
+// who holds it, since when, and whom to call.
+type ClaimedError struct {
+	Holder Claim
+}
+
+func (e *ClaimedError) Error() string {
+	contact := e.Holder.Contact
+	if contact == "" {
+		contact = "no contact given"
+	}
+	return fmt.Sprintf("target %s is claimed by agency %s since %s (by %s; call: %s)", e.Holder.Target, e.Holder.Agency,
+		e.Holder.Since.UTC().Format(time.RFC3339), e.Holder.By, contact)
+}
+
+func (e *ClaimedError) Unwrap() error { return ErrClaimed }
+
+// Record kinds: what happened to a claim.
+const (
+	RecordClaim   = "claim"   // an agency took the target (or renewed its claim)
+	RecordRefused = "refused" // another agency held it: the claimant was told who
+	RecordRelease = "release" // its agency let it go
+	RecordLapse   = "lapse"   // it lapsed, and another agency took the target
+	RecordHandOff = "handoff" // the target was handed off: its claim moved to another agency
+)
+
+// Record is one event of a target's claims, kept forever.
+type Record struct {
+	Target string    `json:"target"`
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`
+	Agency string    `json:"agency"`
+	By     string    `json:"by"`
+	Note   string    `json:"note,omitempty"` // for a refusal or a lapse, the holder
+}
+
+// Store keeps claims and their records. Every method is atomic: two
+// callers claiming one target at once, in one process or two, get one
+// claim and one refusal.
+type Store interface {
+	// TakeClaim gives c.Target to c.Agency unless another agency holds a
+	// claim on it whose Active is after liveAfter: then it records the
+	// refusal and returns the holder's claim and a *ClaimedError. A claim
+	// by the holding agency renews it (Active = c.Active; Since, By and,
+	// unless c gives one, Contact kept). A lapsed claim is replaced, with
+	// a RecordLapse.
+	TakeClaim(ctx context.Context, c Claim, liveAfter time.Time) (Claim, error)
+	// HandOffClaim moves target's claim, if there is one, to agency to
+	// (the target was handed off to it): since and active at, by by, no
+	// contact yet; recorded with the agency it came from. Without a claim
+	// it does nothing.
+	HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error
+	// ReleaseClaim ends agency's claim on target, or returns ErrNotHeld.
+	ReleaseClaim(ctx context.Context, target, agency, by string, at time.Time) error
+	// ClaimOf returns target's claim, lapsed or not, or nil when none.
+	ClaimOf(ctx context.Context, target string) (*Claim, error)
+	// ClaimRecords returns target's records, oldest first.
+	ClaimRecords(ctx context.Context, target string) ([]Record, error)
+}
+
+// Claims is the claims service over a store.
+type Claims struct {
+	Store  Store
+	Config Config
+	Now    func() time.Time // nil: time.Now
+}
+
+func (s *Claims) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Claim gives target to agency, or returns a *ClaimedError naming the
+// agency that holds it.
+func (s *Claims) Claim(ctx context.Context, target, agency, by, contact string) (Claim, error) {
+	if strings.TrimSpace(target) == "" || strings.TrimSpace(agency) == "" || strings.TrimSpace(by) == "" {
+		return Claim{}, fmt.Errorf("%w: target %q, agency %q, by %q", ErrInput, target, agency, by)
+	}
+	now := s.now()
+	return s.Store.TakeClaim(ctx, Claim{Target: target, Agency: agency, By: by, Contact: contact, Since: now, Active: now},
+		now.Add(-s.Config.LapseAfter))
+}
+
+// Release ends agency's claim on target.
+func (s *Claims) Release(ctx context.Context, target, agency, by string) error {
+	return s.Store.ReleaseClaim(ctx, target, agency, by, s.now())
+}
+
+// HandOff moves target's claim to agency to (a hand-off: 'vigil target
+// share --assign'), if it is claimed.
+func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
+	return s.Store.HandOffClaim(ctx, target, to, by, s.now())
+}
+
+// Holder returns target's claim and its state now, or nil when nobody
+// holds it (never claimed, released, or lapsed).
+func (s *Claims) Holder(ctx context.Context, target string) (*Claim, string, error) {
+	c, err := s.Store.ClaimOf(ctx, target)
+	if err != nil || c == nil {
+		return nil, "", err
+	}
+	st := s.Config.State(*c, s.now())
+	if st == Lapsed {
+		return nil, "", nil
+	}
+	return c, st, nil
+}

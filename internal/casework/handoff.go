@@ -1,0 +1,103 @@
+package casework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Hand-off proposals: when a claimed target's newest first-hand
+// observations fall in another agency's jurisdiction (the person moved,
+// or changed provider), Vigil proposes to hand the target off to that
+// agency; someone accepts or declines, and the answer is kept.
+
+// Proposal states.
+const (
+	Pending  = "pending"
+	Accepted = "accepted"
+	Declined = "declined"
+)
+
+// ErrNoProposal: no pending proposal for the target.
+var ErrNoProposal = errors.New("casework: no pending hand-off proposal for the target")
+
+// Proposal is a proposed hand-off of a claimed target.
+type Proposal struct {
+	Target    string    `json:"target"`
+	From      string    `json:"from"` // the agency holding the claim
+	To        string    `json:"to"`   // the agency of the newest first-hand observations
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+	State     string    `json:"state"`
+	DecidedBy string    `json:"decided_by,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Movement says where a target was last seen first-hand: the agency the
+// newest first-hand observation was routed to ("" when unrouted or none),
+// and its time. Only what the peer itself showed moves a target: a third
+// party's claim never proposes a hand-off.
+type Movement interface {
+	NewestFirstHand(ctx context.Context, target string) (agency string, at time.Time, err error)
+}
+
+// ProposalStore keeps the proposals.
+type ProposalStore interface {
+	// LiveClaims returns every claim whose Active is after liveAfter.
+	LiveClaims(ctx context.Context, liveAfter time.Time) ([]Claim, error)
+	// ProposeHandOff records p (pending) unless a pending proposal for
+	// p.Target exists; it reports whether it recorded it.
+	ProposeHandOff(ctx context.Context, p Proposal) (bool, error)
+	// Proposals returns the proposals in state ("" all), oldest first.
+	Proposals(ctx context.Context, state string) ([]Proposal, error)
+	// DecideHandOff sets target's pending proposal to state (Accepted or
+	// Declined) with who, when and a note, or returns ErrNoProposal.
+	DecideHandOff(ctx context.Context, target, state, by, note string, at time.Time) (Proposal, error)
+}
+
+// ProposeHandOffs proposes a hand-off for every live claim whose target's
+// newest first-hand observation was routed to another agency, and returns
+// the proposals it made.
+func (s *Claims) ProposeHandOffs(ctx context.Context, ps ProposalStore, m Movement) ([]Proposal, error) {
+	now := s.now()
+	claims, err := ps.LiveClaims(ctx, now.Add(-s.Config.LapseAfter))
+	if err != nil {
+		return nil, err
+	}
+	var out []Proposal
+	for _, c := range claims {
+		to, at, err := m.NewestFirstHand(ctx, c.Target)
+		if err != nil {
+			return out, fmt.Errorf("target %s: %w", c.Target, err)
+		}
+		if to == "" || to == c.Agency {
+			continue
+		}
+		p := Proposal{Target: c.Target, From: c.Agency, To: to, At: now, State: Pending,
+			Reason: fmt.Sprintf("newest first-hand observation (%s) routed to %s, the claim is %s's", at.UTC().Format(time.RFC3339), to, c.Agency)}
+		ok, err := ps.ProposeHandOff(ctx, p)
+		if err != nil {
+			return out, err
+		}
+		if ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// DecideHandOff accepts or declines target's pending proposal; an
+// accepted one moves the claim (the caller hands the target off too).
+func (s *Claims) DecideHandOff(ctx context.Context, ps ProposalStore, target string, accept bool, by, note string) (Proposal, error) {
+	state := Declined
+	if accept {
+		state = Accepted
+	}
+	p, err := ps.DecideHandOff(ctx, target, state, by, note, s.now())
+	if err != nil || !accept {
+		return p, err
+	}
+	return p, s.HandOff(ctx, target, p.To, by)
+}
