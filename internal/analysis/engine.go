@@ -69,11 +69,14 @@ type Engine struct {
 
 	daily map[dailyKey]int
 
-	// The figures' roll-ups (figures.go): the batch's observations by
-	// profile with the endpoints seen (their devices are known at save),
-	// the last seq whose observations the stored roll-ups count, and
-	// whether the observation being processed counts in them.
-	figObs      map[figProfile]*figAgg
+	// The figures' roll-ups (figures.go): the observations not yet in the
+	// stored roll-ups, each with its seq, profile (interned) and endpoint
+	// (their devices are known at save), the last seq whose observations
+	// the stored roll-ups count, and whether the observation being
+	// processed counts in them.
+	figLog      []figEntry
+	figProfs    map[figProfile]int32
+	figProfList []figProfile
 	figWM       int64
 	figCount    bool
 	figForce    bool      // the next save writes the roll-ups whatever the interval
@@ -201,7 +204,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		quarantine: map[hashkind.Hash]*QuarantineRecord{}, leads: map[string]*LeadState{},
 		leadsByEp: map[netip.AddrPort]map[string]bool{}, daily: map[dailyKey]int{},
 		mergedStored: snap.MergedInto, written: map[string]string{},
-		figWM: snap.FiguresWatermark, figObs: map[figProfile]*figAgg{}, lastFigSave: time.Now(),
+		figWM: snap.FiguresWatermark, figProfs: map[figProfile]int32{}, lastFigSave: time.Now(),
 	}
 	if e.storedEps == nil {
 		e.storedEps = map[string]EndpointID{}
@@ -600,10 +603,11 @@ func (e *Engine) confirm(p *endpoint) {
 
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
-	// A replay at start counts in the roll-ups only what they lack (a
-	// store made before them, or a crash between two writes cannot: the
-	// roll-ups are written with the watermark).
-	e.figCount = !e.loading || seq > e.figWM
+	// The roll-ups count only what the stored ones lack: at a replay (a
+	// store made before them; a crash between two writes cannot: the
+	// roll-ups are written with the watermark), and when catching up with
+	// another process whose roll-ups are ahead (resync).
+	e.figCount = seq > e.figWM
 	p := e.endpoint(o)
 	if p == nil {
 		e.hold(seq, o)
@@ -709,7 +713,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		e.dirtyDaily[dk] = true
 	}
 	if e.figCount {
-		e.figure(o, p)
+		e.figure(seq, o, p)
 	}
 	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)

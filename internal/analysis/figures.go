@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -16,16 +17,19 @@ type figProfile struct {
 	network, country, sub, level, cats string
 }
 
-// figAgg is one profile's observations in the batch.
-type figAgg struct {
-	n   int64
-	eps map[int32]struct{}
+// figEntry is one observation the stored roll-ups do not count yet.
+type figEntry struct {
+	seq  int64
+	prof int32 // in Engine.figProfList
+	ep   int32
 }
 
-// figure counts o, just folded into p, for the figures' roll-ups. Its
-// address is p's, its device p's target, known once the batch's links
-// are: figureChanges makes the roll-ups at save.
-func (e *Engine) figure(o *observe.Observation, p *endpoint) {
+// figure counts o (seq), just folded into p, for the figures' roll-ups.
+// Its address is p's, its device p's target, known once the batch's links
+// are: figureChanges makes the roll-ups at save. Each observation keeps
+// its seq until the roll-ups are written, so that a process that finds
+// another's roll-ups ahead of its own (resync) drops what they count.
+func (e *Engine) figure(seq int64, o *observe.Observation, p *endpoint) {
 	k := figProfile{day: figures.Day(o.Time), network: o.Network, country: o.Place.Country, level: o.Possession.Level.String()}
 	if n := len(o.Place.Subdivisions); n > 0 {
 		k.sub = o.Place.Subdivisions[n-1]
@@ -41,13 +45,26 @@ func (e *Engine) figure(o *observe.Observation, p *endpoint) {
 		}
 		k.cats = strings.Join(cs, "\x00")
 	}
-	a := e.figObs[k]
-	if a == nil {
-		a = &figAgg{eps: map[int32]struct{}{}}
-		e.figObs[k] = a
+	i, ok := e.figProfs[k]
+	if !ok {
+		i = int32(len(e.figProfList))
+		e.figProfs[k] = i
+		e.figProfList = append(e.figProfList, k)
 	}
-	a.n++
-	a.eps[p.id] = struct{}{}
+	e.figLog = append(e.figLog, figEntry{seq: seq, prof: i, ep: p.id})
+}
+
+// figuresWrittenTo drops what roll-ups written up to seq wm count (by
+// this process at save, or by another: resync).
+func (e *Engine) figuresWrittenTo(wm int64) {
+	if wm <= e.figWM {
+		return
+	}
+	e.figWM = wm
+	e.figLog = slices.DeleteFunc(e.figLog, func(f figEntry) bool { return f.seq <= wm })
+	if len(e.figLog) == 0 {
+		e.figProfs, e.figProfList = map[figProfile]int32{}, nil
+	}
 }
 
 // figureChanges puts in c, when they are due (Config.FiguresInterval),
@@ -56,13 +73,28 @@ func (e *Engine) figure(o *observe.Observation, p *endpoint) {
 // they count up to; it reports whether it did. It builds them afresh from
 // the profiles, so a save that failed builds them again.
 func (e *Engine) figureChanges(c *Changes) bool {
-	if len(e.figObs) > 0 && !e.figForce && e.cfg.FiguresInterval > 0 && time.Since(e.lastFigSave) < e.cfg.FiguresInterval {
+	if len(e.figLog) > 0 && !e.figForce && e.cfg.FiguresInterval > 0 && time.Since(e.lastFigSave) < e.cfg.FiguresInterval {
 		return false
 	}
-	if len(e.figObs) > 0 {
+	if len(e.figLog) > 0 {
+		type figAgg struct {
+			n   int64
+			eps map[int32]struct{}
+		}
+		by := map[int32]*figAgg{}
+		for _, f := range e.figLog {
+			a := by[f.prof]
+			if a == nil {
+				a = &figAgg{eps: map[int32]struct{}{}}
+				by[f.prof] = a
+			}
+			a.n++
+			a.eps[f.ep] = struct{}{}
+		}
 		var acc figures.Accumulator
 		target := map[int32]string{} // by component root
-		for k, a := range e.figObs {
+		for prof, a := range by {
+			k := e.figProfList[prof]
 			f := figures.Fact{Time: time.Unix(k.day*86400, 0).UTC(), Network: k.network, Country: k.country, Subdivision: k.sub, Level: k.level}
 			if k.cats != "" {
 				f.Categories = strings.Split(k.cats, "\x00")

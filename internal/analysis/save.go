@@ -410,6 +410,8 @@ func (e *Engine) retry(ctx context.Context, write func(context.Context) error) e
 // were raised and stored by it.
 func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 	e.version, e.stored = st.Version, st.Watermark
+	// What the other process's roll-ups count is not counted again.
+	e.figuresWrittenTo(st.FiguresWatermark)
 	clear(e.written)
 	clear(e.mergedStored)
 	if st.Watermark > e.watermark {
@@ -552,8 +554,8 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	}
 	e.lastSave = time.Now()
 	if figs {
-		e.figWM = max(e.figWM, c.FiguresWatermark)
-		e.figObs, e.lastFigSave, e.figForce = map[figProfile]*figAgg{}, e.lastSave, false
+		e.figuresWrittenTo(c.FiguresWatermark)
+		e.lastFigSave, e.figForce = e.lastSave, false
 	}
 	if e.cfg.OnAlert != nil {
 		for _, a := range c.Alerts {

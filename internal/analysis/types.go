@@ -28,8 +28,9 @@ var ErrStale = errors.New("analysis: the store's analysis moved on since this vi
 
 // StaleError is ErrStale with the store's analysis version and watermark.
 type StaleError struct {
-	Version   int64 // the version the store holds
-	Watermark int64 // the watermark the store holds
+	Version          int64 // the version the store holds
+	Watermark        int64 // the watermark the store holds
+	FiguresWatermark int64 // the last seq the stored roll-ups count
 }
 
 func (e *StaleError) Error() string {

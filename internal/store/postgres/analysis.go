@@ -398,14 +398,15 @@ func (s *Store) checkAnalysisVersion(ctx context.Context, tx pgx.Tx, c *analysis
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.analysisLockKey()); err != nil {
 		return fmt.Errorf("analysis lock: %w", err)
 	}
-	var version, watermark int64
+	var version, watermark, figures int64
 	if err := tx.QueryRow(ctx, `SELECT
 		COALESCE((SELECT value FROM analysis_state WHERE key = 'version'), 0),
-		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&version, &watermark); err != nil {
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0),
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'figures_watermark'), 0)`).Scan(&version, &watermark, &figures); err != nil {
 		return fmt.Errorf("analysis version: %w", err)
 	}
 	if version != c.Version {
-		return &analysis.StaleError{Version: version, Watermark: watermark}
+		return &analysis.StaleError{Version: version, Watermark: watermark, FiguresWatermark: figures}
 	}
 	return nil
 }

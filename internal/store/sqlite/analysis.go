@@ -634,14 +634,15 @@ func (x *saveTx) saveDaily(c *analysis.Changes) error {
 // checkVersion refuses the save (*analysis.StaleError) when another
 // writer saved since the view behind c was loaded or last saved.
 func (x *saveTx) checkVersion(c *analysis.Changes) error {
-	var version, watermark int64
+	var version, watermark, figures int64
 	if err := x.tx.QueryRowContext(x.ctx, `SELECT
 		COALESCE((SELECT value FROM analysis_state WHERE key = 'version'), 0),
-		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&version, &watermark); err != nil {
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0),
+		COALESCE((SELECT value FROM analysis_state WHERE key = 'figures_watermark'), 0)`).Scan(&version, &watermark, &figures); err != nil {
 		return fmt.Errorf("analysis version: %w", err)
 	}
 	if version != c.Version {
-		return &analysis.StaleError{Version: version, Watermark: watermark}
+		return &analysis.StaleError{Version: version, Watermark: watermark, FiguresWatermark: figures}
 	}
 	return nil
 }
