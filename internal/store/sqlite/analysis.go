@@ -1013,64 +1013,29 @@ func (s *Store) targetEndpoints(ctx context.Context, d *analysis.TargetDetail, c
 // first, each with the level every endpoint itself reached.
 func (s *Store) targetFiles(ctx context.Context, d *analysis.TargetDetail, eps targetEPs) error {
 	epIDs, epConf, in, idArgs := eps.keys, eps.conf, eps.in, eps.args
-	files := map[string]*analysis.FileInfo{}
+	var files rowcodec.TargetFiles
 	if err := eachRow(ctx, s.db, `SELECT endpoint, kind, hash, matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined
 		FROM analysis_endpoint_files WHERE endpoint IN `+in, func(r *sql.Rows) error {
 		var (
-			f                      analysis.FileInfo
-			kind, matched, intent  string
-			sum                    []byte
-			ep, level, first, last int64
-			quarantined            int
+			f           rowcodec.FileRow
+			kind        string
+			sum         []byte
+			ep          int64
+			quarantined int
 		)
-		if err := r.Scan(&ep, &kind, &sum, &matched, &f.Severity, &level, &intent, &first, &last, &f.Observations, &quarantined); err != nil {
+		if err := r.Scan(&ep, &kind, &sum, &f.Matched, &f.Severity, &f.Level, &f.Intent, &f.FirstNS, &f.LastNS, &f.Observations, &quarantined); err != nil {
 			return err
 		}
 		h, err := scanHash(kind, sum)
 		if err != nil {
 			return err
 		}
-		at := analysis.FileAt{Endpoint: epIDs[ep], Level: observe.Level(level), Confidence: epConf[ep]}
-		k := analysis.HashKey(h)
-		if g := files[k]; g != nil {
-			g.At = append(g.At, at)
-			g.MaxLevel = max(g.MaxLevel, observe.Level(level))
-			g.FirstSeen, g.LastSeen = minTime(g.FirstSeen, nsTime(first)), maxTime(g.LastSeen, nsTime(last))
-			g.Observations += f.Observations
-			if intent == "sharing" {
-				g.Intent = intent
-			}
-			return nil
-		}
-		f.Hash, f.Kind, f.Hex, f.MaxLevel, f.Intent = h, kind, h.Hex(), observe.Level(level), intent
-		f.FirstSeen, f.LastSeen, f.Quarantined = nsTime(first), nsTime(last), quarantined == 1
-		f.At = []analysis.FileAt{at}
-		if matched != "[]" {
-			if err := json.Unmarshal([]byte(matched), &f.Matched); err != nil {
-				return err
-			}
-		}
-		files[k] = &f
-		return nil
+		f.Hash, f.Quarantined = h, quarantined == 1
+		return files.Add(f, analysis.FileAt{Endpoint: epIDs[ep], Level: observe.Level(f.Level), Confidence: epConf[ep]})
 	}, idArgs...); err != nil {
 		return err
 	}
-	for _, f := range files {
-		sort.Slice(f.At, func(i, j int) bool {
-			if f.At[i].Level != f.At[j].Level {
-				return f.At[i].Level > f.At[j].Level
-			}
-			return f.At[i].Endpoint < f.At[j].Endpoint
-		})
-		d.Files = append(d.Files, *f)
-	}
-	sort.Slice(d.Files, func(i, j int) bool {
-		a, b := &d.Files[i], &d.Files[j]
-		if a.MaxLevel != b.MaxLevel {
-			return a.MaxLevel > b.MaxLevel
-		}
-		return a.Hex < b.Hex
-	})
+	d.Files = append(d.Files, files.Sorted()...)
 	return nil
 }
 
@@ -1150,20 +1115,6 @@ func (s *Store) targetLeads(ctx context.Context, d *analysis.TargetDetail) error
 type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
-
-func minTime(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
 
 // timelineQuery reads the newest of one endpoint's sightings.
 const timelineQuery = `SELECT t.seq, o.id, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
