@@ -294,3 +294,44 @@ func TestQueueDirectoryIsLocked(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+// A queue directory whose segment numbers have a gap (a segment removed by
+// hand, or files dropped in by someone else) still drains every segment,
+// in order, instead of retrying forever to open the missing one; a file
+// whose name is a number written otherwise than the queue writes it
+// ("7.seg") is not a segment and does not stop the queue from opening.
+func TestQueueDrainsAcrossAGapInItsSegments(t *testing.T) {
+	dir := t.TempDir()
+	obs := observations(6)
+	var want []string
+	for i, n := range []uint64{3, 9} {
+		var b []byte
+		for _, o := range obs[i*3 : i*3+3] {
+			p, err := encode(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = appendRecord(b, p)
+			want = append(want, o.ID)
+		}
+		if err := os.WriteFile(filepath.Join(dir, segName(n)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "7.seg"), []byte("not a segment"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{}
+	s, err := Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := s.Stats(); st.Pending != 6 {
+		t.Fatalf("after opening: %+v, want 6 pending", st)
+	}
+	stop := run(s)
+	defer stop()
+	waitFor(t, "the drain", func() bool { return len(up.ids()) == 6 })
+	sameOrder(t, up.ids(), want)
+}
