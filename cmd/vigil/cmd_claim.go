@@ -165,7 +165,9 @@ func claimHandOffCommand() *command {
 Answers the pending hand-off proposal of the target ('vigil claim
 handoffs'). --accept hands the target off (as 'vigil target share
 --assign') and moves its claim; --decline keeps it. Both are kept with
-who, when and the note, and audited.
+who, when and the note, and audited. A proposal whose agency no longer
+holds the target (another agency claimed it since) is not accepted: it is
+kept as declined, with why, and the other agency's claim stays.
 
 Examples:
   vigil claim handoff --target T-000042-69 --accept --note "agreed with Lille by phone"
