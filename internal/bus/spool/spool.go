@@ -328,16 +328,24 @@ func (s *Spool) append(rec []byte) error {
 	return nil
 }
 
-// roll fsyncs and closes the segment written to and starts the next.
+// roll fsyncs the segment written to, starts the next and closes the
+// one it leaves. The next is opened first: when it cannot be (a full
+// disk), the queue stays on the current segment and tries again at the
+// next append, instead of writing to a closed file for ever.
 func (s *Spool) roll() error {
 	if err := s.syncLocked(); err != nil {
 		return err
 	}
-	if err := s.wf.Close(); err != nil {
+	old, seg, size := s.wf, s.wseg, s.wsize
+	s.wseg++
+	if err := s.openWriter(); err != nil {
+		s.wf, s.wseg, s.wsize = old, seg, size
+		return err
+	}
+	if err := old.Close(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.wseg++
-	return s.openWriter()
+	return nil
 }
 
 func (s *Spool) syncLocked() error {

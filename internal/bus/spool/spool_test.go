@@ -335,3 +335,38 @@ func TestQueueDrainsAcrossAGapInItsSegments(t *testing.T) {
 	waitFor(t, "the drain", func() bool { return len(up.ids()) == 6 })
 	sameOrder(t, up.ids(), want)
 }
+
+// When the next segment cannot be created (a full disk, no inode left:
+// here a directory in its place), the observation is refused, and once it
+// can be created again the queue takes and drains observations again: a
+// failed roll must not leave the queue writing to a closed file forever.
+func TestQueueRecoversFromASegmentItCouldNotCreate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SegmentBytes = 1
+	up := &upstream{}
+	up.down.Store(true)
+	s, err := Open(cfg, up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	obs := observations(3)
+	want := publishAll(t, s, obs[:1])
+	blocker := filepath.Join(dir, segName(s.wseg+1))
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(context.Background(), obs[1]); err == nil {
+		t.Fatal("publish with no segment to write to: no error")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, publishAll(t, s, obs[2:])...)
+	up.down.Store(false)
+	stop := run(s)
+	defer stop()
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	sameOrder(t, up.ids(), want)
+}
