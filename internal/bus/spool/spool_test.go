@@ -370,3 +370,28 @@ func TestQueueRecoversFromASegmentItCouldNotCreate(t *testing.T) {
 	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
 	sameOrder(t, up.ids(), want)
 }
+
+// A queue directory that others may write to (--queue-dir /tmp/q made
+// 0777, or someone else's) is refused: anyone could plant segments that
+// the sensor would publish as its own, or a symbolic link at cursor.tmp
+// or lock that it would write through.
+func TestQueueRefusesADirectoryOthersMayWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(testConfig(dir), &upstream{}, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("a queue directory writable by anyone was accepted")
+	}
+	if !strings.Contains(err.Error(), "others may write") {
+		t.Fatalf("error %q does not say why", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lock")); err == nil {
+		t.Fatal("a lock file was made in the refused directory")
+	}
+}
