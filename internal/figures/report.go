@@ -263,9 +263,13 @@ var measures = []struct {
 
 // hiddenCells decides which figures a report with min leaves out: every
 // figure below min and, when grouped, in each period and measure where
-// that leaves a single group's figure out, the smallest other one too
-// (the groups of a period add up to its total, which the ungrouped report
-// shows: one figure left out alone is that total minus the others).
+// that leaves a single group's figure out, the other group with the
+// fewest observations too (the groups of a period add up to its total,
+// which the ungrouped report shows: one figure left out alone is that
+// total minus the others). The second is chosen by observations, exact
+// in both methods, so that an exact report and an estimated one of the
+// same period hide the same cells: chosen by an estimate, two close cells
+// could swap, each report showing the one the other hides.
 func hiddenCells(q Query, min int, cells map[cellKey]*cell) map[cellKey][3]bool {
 	hidden := map[cellKey][3]bool{}
 	for k, c := range cells {
@@ -284,13 +288,13 @@ func hiddenCells(q Query, min int, cells map[cellKey]*cell) map[cellKey][3]bool 
 	}
 	for _, keys := range byPeriod {
 		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.group, b.group) })
-		for i, m := range measures {
+		for i := range measures {
 			var n int
 			var smallest *cellKey
 			for j, k := range keys {
 				if hidden[k][i] {
 					n++
-				} else if smallest == nil || m.of(cells[k]) < m.of(cells[*smallest]) {
+				} else if smallest == nil || cells[k].obs < cells[*smallest].obs {
 					smallest = &keys[j]
 				}
 			}
@@ -313,7 +317,7 @@ func suppress(rep *Report, q Query, min int, cells map[cellKey]*cell, periods []
 	}
 	rep.Note += fmt.Sprintf("; every figure below %d is suppressed (k-anonymity), and every change computed from one", min)
 	if q.Group != All {
-		rep.Note += "; where that would leave a single group's figure of a period out, the smallest other one is left out too, so that no figure left out is the total minus the others"
+		rep.Note += "; where that would leave a single group's figure of a period out, the other group's with the fewest observations is left out too, so that no figure left out is the total minus the others"
 	}
 	hidden := hiddenCells(q, min, cells)
 	prevLabel := map[string]string{}

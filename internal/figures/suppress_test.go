@@ -112,3 +112,81 @@ func TestMinCellLeavesNoSuppressedCellRecoverable(t *testing.T) {
 		t.Errorf("suppressed cells %d, want at least 6 (two a measure in March)", grouped.SuppressedCells)
 	}
 }
+
+// estimates is a Store whose roll-ups say what the facts say, but for
+// each cell's unique addresses, which are off by the given amount (the
+// HyperLogLog error).
+type estimates struct {
+	facts
+	off map[string]int64 // network: error of its unique addresses
+}
+
+func (e estimates) FigureCounts(ctx context.Context, by, dim string, fromDay, toDay int64, fn func(*Count) error) error {
+	rep, err := Compute(ctx, e.facts, Query{By: by, Group: dim, From: time.Unix(fromDay*86400, 0).UTC(),
+		To: time.Unix(toDay*86400, 0).UTC(), ExactDays: 10000})
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Rows {
+		start, _ := time.Parse("2006-01", r.Period)
+		c := Count{Key: Key{By: by, Dim: dim, Value: r.Group, Start: Day(start)}, Observations: *r.Observations,
+			Addresses: *r.UniqueAddresses + e.off[r.Group], Devices: *r.UniqueDevices}
+		if err := fn(&c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The exact report (a short span) and the estimated one (a long span)
+// must leave out the same cells beside a suppressed one: were the second
+// cell chosen by the estimate, two cells close in size could swap, each
+// report showing the one the other hides, and together they would give
+// the suppressed cell back.
+func TestMinCellHidesTheSameCellsExactOrEstimated(t *testing.T) {
+	ctx := context.Background()
+	var st facts
+	for _, n := range []struct {
+		network string
+		count   int
+		first   byte
+	}{{"lab-a", 40, 1}, {"lab-b", 30, 2}, {"lab-d", 31, 4}, {"lab-c", 3, 3}} {
+		for i := range n.count {
+			st = append(st, Fact{Time: time.Date(2026, 3, 2, 10, i, 0, 0, time.UTC), Addr: netip.AddrFrom4([4]byte{198, 51, n.first, byte(i)}),
+				Device: fmt.Sprintf("T-%s-%d", n.network, i), Network: n.network, Level: "advertised"})
+		}
+	}
+	q := Query{By: Month, Group: Network, From: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), MinCell: 10}
+	exact, err := Compute(ctx, st, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.ExactDays = -1
+	est, err := Compute(ctx, estimates{st, map[string]int64{"lab-b": +2}}, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exact.Method != MethodExact || est.Method != MethodHyperLogLog {
+		t.Fatalf("methods %s and %s", exact.Method, est.Method)
+	}
+	hidden := func(rep *Report) map[string]bool {
+		out := map[string]bool{}
+		for _, r := range rep.Rows {
+			if r.UniqueAddresses == nil {
+				out[r.Group] = true
+			}
+		}
+		return out
+	}
+	he, hh := hidden(exact), hidden(est)
+	for g := range he {
+		if !hh[g] {
+			t.Errorf("unique addresses of %s: left out of the exact report, shown in the estimated one (exact hides %v, estimated %v)", g, he, hh)
+		}
+	}
+	for g := range hh {
+		if !he[g] {
+			t.Errorf("unique addresses of %s: left out of the estimated report, shown in the exact one (exact hides %v, estimated %v)", g, he, hh)
+		}
+	}
+}
