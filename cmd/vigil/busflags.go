@@ -90,8 +90,11 @@ most --queue-max bytes (default 1 GiB, about 590,000 observations of 1.8 KB):
 beyond, new observations are dropped and counted, never silently. With
 --metrics, /healthz says "queue: not ok" while NATS is unreachable or once
 anything was dropped, and /metrics has vigil_queue_*. The summary says how
-many were queued, dropped, published, and are still queued;
-docs/deployment.md has the details.
+many were queued, dropped, published, and are still queued. DIR (made
+0700 when missing) must belong to the sensor's account and be writable by
+it alone, or the sensor refuses to start: whoever may write there could
+plant observations it would publish as its own. docs/deployment.md has
+the details.
 `
 
 // printDelivery says where a sensor's observations went: stored here,

@@ -21,9 +21,10 @@ func claimCommand() *command {
 One agency at a time holds a target. A claim on a target another agency
 holds is refused, and says who holds it, since when, and whom to call
 (exit 1). A claim by the agency that holds it renews it. A claim lapses
-after 30 days without activity (a renewal is activity); in its last 7 days
-'vigil claim list' marks it LAPSING and the target page gives its date; then
-any agency may claim the target. The target page shows who holds it.
+after 30 days without activity (a renewal is activity, and so are its
+agency's 'vigil case step' and 'vigil case subscriber --set'); in its last
+7 days 'vigil claim list' marks it LAPSING and the target page gives its
+date; then any agency may claim the target. The target page shows who holds it.
 Handing a target off ('vigil target share ID --agency ID --assign') moves
 its claim to that agency. Every claim, refusal, release, lapse and hand-off
 is kept as a record, and each command is audited.
@@ -165,7 +166,9 @@ func claimHandOffCommand() *command {
 Answers the pending hand-off proposal of the target ('vigil claim
 handoffs'). --accept hands the target off (as 'vigil target share
 --assign') and moves its claim; --decline keeps it. Both are kept with
-who, when and the note, and audited.
+who, when and the note, and audited. A proposal whose agency no longer
+holds the target (another agency claimed it since) is not accepted: it is
+kept as declined, with why, and the other agency's claim stays.
 
 Examples:
   vigil claim handoff --target T-000042-69 --accept --note "agreed with Lille by phone"

@@ -49,9 +49,12 @@ period (in percent, of the same group), estimated, and suppressed.
   the note printed after the table (or the JSON's method, estimated and
   note), say which.
 - --min-cell N (publication, k-anonymity): every figure below N is left
-  out (an empty CSV field, null in JSON, "<N" in the table), and so is
-  every change computed from a figure below N; the column suppressed names
-  the figures left out of each row, and the note says so.
+  out (an empty CSV field, null in JSON, "x" in the table), and so is
+  every change computed from a figure left out. With --group, where that
+  leaves a single group's figure of a period out, that of the other group
+  with the fewest observations is left out too (the groups add up to the
+  total: a figure left out alone would be the total minus the others). The column suppressed names the
+  figures left out of each row, and the note says so.
 
 Without those flags, as before: targets (devices, or lone endpoints when
 nothing links them) and devices (targets of more than one linked endpoint)
@@ -173,7 +176,7 @@ func printFigures(w io.Writer, rep *figures.Report) error {
 	fmt.Fprintln(tw, head+"OBSERVATIONS\tCHANGE\tUNIQUE ADDRESSES\tCHANGE\tUNIQUE DEVICES\tCHANGE\t")
 	cellOf := func(v *int64) string {
 		if v == nil {
-			return fmt.Sprintf("<%d", rep.MinCell)
+			return "x" // below --min-cell, or left out with one that is: the same mark, so that none is told from the other
 		}
 		return figures.Int(v)
 	}

@@ -87,8 +87,18 @@ func (c *Cases) holds(ctx context.Context, target, agency string) error {
 	return nil
 }
 
-// Advance records a step by the agency holding the target: the same step
-// again (a note) or a later one; outcomes only when closing, and only
+// renew marks agency's claim on target active now: working the case is
+// activity, and the claim does not lapse under an agency that works it.
+func (c *Cases) renew(ctx context.Context, target, agency, by string) error {
+	now := c.Claims.now()
+	_, err := c.Claims.Store.TakeClaim(ctx, Claim{Target: target, Agency: agency, By: by, Since: now, Active: now},
+		now.Add(-c.Claims.Config.LapseAfter))
+	return err
+}
+
+// Advance records a step by the agency holding the target (and renews its
+// claim: case work is activity): the same step again (a note) or a later
+// one; outcomes only when closing, and only
 // known ones; a closed case takes no further step.
 func (c *Cases) Advance(ctx context.Context, target, agency, by, step, note string, outcomes []string) (Step, error) {
 	idx := slices.Index(Steps, step)
@@ -120,10 +130,11 @@ func (c *Cases) Advance(ctx context.Context, target, agency, by, step, note stri
 	if err := c.Store.AddCaseStep(ctx, s); err != nil {
 		return Step{}, err
 	}
-	return s, nil
+	return s, c.renew(ctx, target, agency, by)
 }
 
-// SetSubscriber records the subscriber, for the agency holding the target.
+// SetSubscriber records the subscriber, for the agency holding the target
+// (and renews its claim).
 func (c *Cases) SetSubscriber(ctx context.Context, target, agency, by, details string) error {
 	if strings.TrimSpace(details) == "" {
 		return fmt.Errorf("%w: no subscriber details", ErrInput)
@@ -131,7 +142,10 @@ func (c *Cases) SetSubscriber(ctx context.Context, target, agency, by, details s
 	if err := c.holds(ctx, target, agency); err != nil {
 		return err
 	}
-	return c.Store.SetSubscriber(ctx, Subscriber{Target: target, Details: details, Agency: agency, By: by, At: c.Claims.now()})
+	if err := c.Store.SetSubscriber(ctx, Subscriber{Target: target, Details: details, Agency: agency, By: by, At: c.Claims.now()}); err != nil {
+		return err
+	}
+	return c.renew(ctx, target, agency, by)
 }
 
 // Subscriber returns target's subscriber to the agency holding its claim

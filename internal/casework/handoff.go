@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -21,6 +22,11 @@ const (
 
 // ErrNoProposal: no pending proposal for the target.
 var ErrNoProposal = errors.New("casework: no pending hand-off proposal for the target")
+
+// ErrStaleProposal: the proposal's From no longer holds the target (it was
+// released or lapsed, and another agency claimed it): accepting it would
+// take that agency's claim away.
+var ErrStaleProposal = errors.New("casework: the hand-off proposal is stale: another agency holds the target now")
 
 // Proposal is a proposed hand-off of a claimed target.
 type Proposal struct {
@@ -90,10 +96,34 @@ func (s *Claims) ProposeHandOffs(ctx context.Context, ps ProposalStore, m Moveme
 
 // DecideHandOff accepts or declines target's pending proposal; an
 // accepted one moves the claim (the caller hands the target off too).
+//
+// A proposal whose From no longer holds the target, another agency
+// holding it now, is not accepted: it is kept as declined, with why, and
+// ErrStaleProposal is returned (the claim stays where it is).
 func (s *Claims) DecideHandOff(ctx context.Context, ps ProposalStore, target string, accept bool, by, note string) (Proposal, error) {
 	state := Declined
 	if accept {
 		state = Accepted
+		pending, err := ps.Proposals(ctx, Pending)
+		if err != nil {
+			return Proposal{}, err
+		}
+		i := slices.IndexFunc(pending, func(p Proposal) bool { return p.Target == target })
+		if i < 0 {
+			return Proposal{}, fmt.Errorf("%s: %w", target, ErrNoProposal)
+		}
+		h, _, err := s.Holder(ctx, target)
+		if err != nil {
+			return Proposal{}, err
+		}
+		if h != nil && h.Agency != pending[i].From {
+			why := fmt.Sprintf("not accepted: stale, the target is held by %s now, not %s; %s", h.Agency, pending[i].From, note)
+			p, err := ps.DecideHandOff(ctx, target, Declined, by, why, s.now())
+			if err != nil {
+				return p, err
+			}
+			return p, fmt.Errorf("%s (proposal from %s): %w", target, pending[i].From, ErrStaleProposal)
+		}
 	}
 	p, err := ps.DecideHandOff(ctx, target, state, by, note, s.now())
 	if err != nil || !accept {

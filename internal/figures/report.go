@@ -206,7 +206,7 @@ func Compute(ctx context.Context, s Store, q Query) (*Report, error) {
 		}
 	}
 	rep.Rows = rows(q, periods, prev, cells, rep.Estimated)
-	suppress(rep, q.MinCell, cells, periods, prev)
+	suppress(rep, q, q.MinCell, cells, periods, prev)
 	return rep, nil
 }
 
@@ -251,38 +251,98 @@ func rows(q Query, periods []period, prev period, cells map[cellKey]*cell, estim
 	return out
 }
 
-// suppress blanks every cell below min, and every change computed from a
-// figure below min (this period's or the previous one's), and counts them.
-func suppress(rep *Report, min int, cells map[cellKey]*cell, periods []period, prev period) {
+// measures are the figures of a cell, in the order of a row's columns.
+var measures = []struct {
+	name string
+	of   func(*cell) int64
+}{
+	{"observations", func(c *cell) int64 { return c.obs }},
+	{"unique_addresses", func(c *cell) int64 { return c.nA }},
+	{"unique_devices", func(c *cell) int64 { return c.nD }},
+}
+
+// hiddenCells decides which figures a report with min leaves out: every
+// figure below min and, when grouped, in each period and measure where
+// that leaves a single group's figure out, the other group with the
+// fewest observations too (the groups of a period add up to its total,
+// which the ungrouped report shows: one figure left out alone is that
+// total minus the others). The second is chosen by observations, exact
+// in both methods, so that an exact report and an estimated one of the
+// same period hide the same cells: chosen by an estimate, two close cells
+// could swap, each report showing the one the other hides.
+func hiddenCells(q Query, min int, cells map[cellKey]*cell) map[cellKey][3]bool {
+	hidden := map[cellKey][3]bool{}
+	for k, c := range cells {
+		var h [3]bool
+		for i, m := range measures {
+			h[i] = m.of(c) < int64(min)
+		}
+		hidden[k] = h
+	}
+	if q.Group == All {
+		return hidden
+	}
+	byPeriod := map[string][]cellKey{}
+	for k := range cells {
+		byPeriod[k.period] = append(byPeriod[k.period], k)
+	}
+	for _, keys := range byPeriod {
+		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.group, b.group) })
+		for i := range measures {
+			var n int
+			var smallest *cellKey
+			for j, k := range keys {
+				if hidden[k][i] {
+					n++
+				} else if smallest == nil || cells[k].obs < cells[*smallest].obs {
+					smallest = &keys[j]
+				}
+			}
+			if n == 1 && smallest != nil {
+				h := hidden[*smallest]
+				h[i] = true
+				hidden[*smallest] = h
+			}
+		}
+	}
+	return hidden
+}
+
+// suppress blanks every figure hiddenCells leaves out, and every change
+// computed from one (this period's or the previous one's), and counts
+// them.
+func suppress(rep *Report, q Query, min int, cells map[cellKey]*cell, periods []period, prev period) {
 	if min <= 1 {
 		return
 	}
 	rep.Note += fmt.Sprintf("; every figure below %d is suppressed (k-anonymity), and every change computed from one", min)
+	if q.Group != All {
+		rep.Note += "; where that would leave a single group's figure of a period out, the other group's with the fewest observations is left out too, so that no figure left out is the total minus the others"
+	}
+	hidden := hiddenCells(q, min, cells)
 	prevLabel := map[string]string{}
 	before := prev.label
 	for _, p := range periods {
 		prevLabel[p.label] = before
 		before = p.label
 	}
-	low := func(v int64) bool { return v < int64(min) }
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		pc := cells[cellKey{prevLabel[r.Period], r.Group}]
-		for _, f := range []struct {
-			name   string
-			v      **int64
-			ch     **float64
-			prevOf func(*cell) int64
+		cur := hidden[cellKey{r.Period, r.Group}]
+		ph, hasPrev := hidden[cellKey{prevLabel[r.Period], r.Group}]
+		for j, f := range []struct {
+			v  **int64
+			ch **float64
 		}{
-			{"observations", &r.Observations, &r.ObservationsChange, func(c *cell) int64 { return c.obs }},
-			{"unique_addresses", &r.UniqueAddresses, &r.UniqueAddressesChange, func(c *cell) int64 { return c.nA }},
-			{"unique_devices", &r.UniqueDevices, &r.UniqueDevicesChange, func(c *cell) int64 { return c.nD }},
+			{&r.Observations, &r.ObservationsChange},
+			{&r.UniqueAddresses, &r.UniqueAddressesChange},
+			{&r.UniqueDevices, &r.UniqueDevicesChange},
 		} {
-			if low(**f.v) {
+			if cur[j] || (*f.v != nil && **f.v < int64(min)) {
 				*f.v, *f.ch = nil, nil
-				r.Suppressed = append(r.Suppressed, f.name)
+				r.Suppressed = append(r.Suppressed, measures[j].name)
 				rep.SuppressedCells++
-			} else if pc != nil && low(f.prevOf(pc)) {
+			} else if hasPrev && ph[j] {
 				*f.ch = nil
 			}
 		}

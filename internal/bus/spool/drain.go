@@ -189,15 +189,27 @@ func (s *Spool) advance(n int64) error {
 	return nil
 }
 
-// nextSegment moves the cursor to the start of the next segment and
-// deletes the one it leaves (after saving the cursor, so that a crash in
-// between never re-reads a deleted file).
+// nextSegment moves the cursor to the start of the next segment (the
+// lowest numbered after it: numbers may have gaps when files were removed
+// by hand) and deletes the one it leaves (after saving the cursor, so
+// that a crash in between never re-reads a deleted file).
 func (s *Spool) nextSegment() error {
 	old := filepath.Join(s.cfg.Dir, segName(s.rc.Seg))
 	if err := s.rf.Close(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.rc = cursor{Seg: s.rc.Seg + 1}
+	next := s.wseg
+	segs, err := segments(s.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	for _, n := range segs {
+		if n > s.rc.Seg && n < next {
+			next = n
+			break
+		}
+	}
+	s.rc = cursor{Seg: next}
 	if err := saveCursor(s.cfg.Dir, s.rc); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

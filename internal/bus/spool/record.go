@@ -60,7 +60,8 @@ func readRecord(f *os.File, off int64) ([]byte, int64, error) {
 // segName is the file name of segment n: names sort as numbers do.
 func segName(n uint64) string { return fmt.Sprintf("%020d.seg", n) }
 
-// segments lists the segment numbers in dir, in order.
+// segments lists the segment numbers in dir, in order: the files named
+// exactly as segName names them.
 func segments(dir string) ([]uint64, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -73,8 +74,8 @@ func segments(dir string) ([]uint64, error) {
 			continue
 		}
 		n, err := strconv.ParseUint(name, 10, 64)
-		if err != nil {
-			continue
+		if err != nil || segName(n) != e.Name() {
+			continue // not a name the queue writes ("7.seg"): not a segment
 		}
 		out = append(out, n)
 	}

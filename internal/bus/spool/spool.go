@@ -147,6 +147,9 @@ func Open(cfg Config, up bus.Publisher, log *slog.Logger) (*Spool, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	if err := privateDir(cfg.Dir); err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -162,6 +165,27 @@ func Open(cfg Config, up bus.Publisher, log *slog.Logger) (*Spool, error) {
 			"pending", s.st.Pending, "bytes", s.st.Bytes, "torn", s.st.Torn)
 	}
 	return s, nil
+}
+
+// privateDir refuses a queue directory that another account owns or that
+// its group or anyone may write to: whoever can write there can plant
+// segments the sensor would publish as its own, or a symbolic link at
+// cursor.tmp or lock that the sensor would write through.
+func privateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("spool %s: not a directory", dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("spool %s: owned by uid %d, not by this process (uid %d): others may write to it", dir, st.Uid, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("spool %s: mode %s: others may write to it (chmod 700 it, or give a new directory)", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // lockDir takes the directory's lock file, so that two sensors never
@@ -328,16 +352,24 @@ func (s *Spool) append(rec []byte) error {
 	return nil
 }
 
-// roll fsyncs and closes the segment written to and starts the next.
+// roll fsyncs the segment written to, starts the next and closes the
+// one it leaves. The next is opened first: when it cannot be (a full
+// disk), the queue stays on the current segment and tries again at the
+// next append, instead of writing to a closed file for ever.
 func (s *Spool) roll() error {
 	if err := s.syncLocked(); err != nil {
 		return err
 	}
-	if err := s.wf.Close(); err != nil {
+	old, seg, size := s.wf, s.wseg, s.wsize
+	s.wseg++
+	if err := s.openWriter(); err != nil {
+		s.wf, s.wseg, s.wsize = old, seg, size
+		return err
+	}
+	if err := old.Close(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.wseg++
-	return s.openWriter()
+	return nil
 }
 
 func (s *Spool) syncLocked() error {

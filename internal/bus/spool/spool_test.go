@@ -294,3 +294,104 @@ func TestQueueDirectoryIsLocked(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+// A queue directory whose segment numbers have a gap (a segment removed by
+// hand, or files dropped in by someone else) still drains every segment,
+// in order, instead of retrying forever to open the missing one; a file
+// whose name is a number written otherwise than the queue writes it
+// ("7.seg") is not a segment and does not stop the queue from opening.
+func TestQueueDrainsAcrossAGapInItsSegments(t *testing.T) {
+	dir := t.TempDir()
+	obs := observations(6)
+	var want []string
+	for i, n := range []uint64{3, 9} {
+		var b []byte
+		for _, o := range obs[i*3 : i*3+3] {
+			p, err := encode(&o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = appendRecord(b, p)
+			want = append(want, o.ID)
+		}
+		if err := os.WriteFile(filepath.Join(dir, segName(n)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "7.seg"), []byte("not a segment"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{}
+	s, err := Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := s.Stats(); st.Pending != 6 {
+		t.Fatalf("after opening: %+v, want 6 pending", st)
+	}
+	stop := run(s)
+	defer stop()
+	waitFor(t, "the drain", func() bool { return len(up.ids()) == 6 })
+	sameOrder(t, up.ids(), want)
+}
+
+// When the next segment cannot be created (a full disk, no inode left:
+// here a directory in its place), the observation is refused, and once it
+// can be created again the queue takes and drains observations again: a
+// failed roll must not leave the queue writing to a closed file forever.
+func TestQueueRecoversFromASegmentItCouldNotCreate(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.SegmentBytes = 1
+	up := &upstream{}
+	up.down.Store(true)
+	s, err := Open(cfg, up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	obs := observations(3)
+	want := publishAll(t, s, obs[:1])
+	blocker := filepath.Join(dir, segName(s.wseg+1))
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Publish(context.Background(), obs[1]); err == nil {
+		t.Fatal("publish with no segment to write to: no error")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, publishAll(t, s, obs[2:])...)
+	up.down.Store(false)
+	stop := run(s)
+	defer stop()
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	sameOrder(t, up.ids(), want)
+}
+
+// A queue directory that others may write to (--queue-dir /tmp/q made
+// 0777, or someone else's) is refused: anyone could plant segments that
+// the sensor would publish as its own, or a symbolic link at cursor.tmp
+// or lock that it would write through.
+func TestQueueRefusesADirectoryOthersMayWrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "q")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(testConfig(dir), &upstream{}, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("a queue directory writable by anyone was accepted")
+	}
+	if !strings.Contains(err.Error(), "others may write") {
+		t.Fatalf("error %q does not say why", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lock")); err == nil {
+		t.Fatal("a lock file was made in the refused directory")
+	}
+}

@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("RenewAndRelease", func(t *testing.T) { testRenewRelease(t, open) })
 	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
 	t.Run("HandOffProposedByMovement", func(t *testing.T) { testProposal(t, open) })
+	t.Run("StaleHandOffMovesNoOtherClaim", func(t *testing.T) { testStaleProposal(t, open) })
+	t.Run("CaseWorkKeepsTheClaim", func(t *testing.T) { testCaseWorkIsActivity(t, open) })
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 }
 
@@ -275,6 +277,70 @@ func testProposal(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	all, _ := a.Proposals(ctx, "")
 	if len(all) != 2 || all[0].State != casework.Accepted || all[1].State != casework.Declined || all[1].Note != "search planned Monday" || all[1].DecidedBy != "lyon-chief" {
 		t.Fatalf("records %+v", all)
+	}
+}
+
+// A proposal made while fr-lyon held the target, accepted after fr-lyon
+// let it go and fr-marseille claimed it, must not take fr-marseille's claim
+// away: it is refused, the claim stays fr-marseille's, and the proposal is
+// kept as declined with why.
+func testStaleProposal(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	if _, err := s.Claim(ctx, "T-7", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := s.ProposeHandOffs(ctx, a, movement{"T-7": "fr-lille"}); err != nil || len(ps) != 1 {
+		t.Fatalf("proposals %+v, %v", ps, err)
+	}
+	clk.Add(time.Hour)
+	if err := s.Release(ctx, "T-7", "fr-lyon", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	sb := service(b, clk)
+	if _, err := sb.Claim(ctx, "T-7", "fr-marseille", "u2", "04 91"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.DecideHandOff(ctx, b, "T-7", true, "analyst", "ok"); !errors.Is(err, casework.ErrStaleProposal) {
+		t.Fatalf("accepting a proposal from fr-lyon while fr-marseille holds the target: %v, want ErrStaleProposal", err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-7"); c == nil || c.Agency != "fr-marseille" {
+		t.Fatalf("claim %+v, want still fr-marseille's", c)
+	}
+	if pend, _ := a.Proposals(ctx, casework.Pending); len(pend) != 0 {
+		t.Fatalf("pending %+v: the stale proposal should be closed", pend)
+	}
+}
+
+// An agency working a case (its steps, its subscriber) is active on it: its
+// claim does not lapse under it 30 days after it was taken, letting
+// another agency claim the target and read the subscriber it entered.
+func testCaseWorkIsActivity(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	s := service(a, clk)
+	cases := &casework.Cases{Claims: s, Store: a}
+	if _, err := s.Claim(ctx, "T-8", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * 24 * time.Hour)
+	if _, err := cases.Advance(ctx, "T-8", "fr-lyon", "u1", casework.StepISPRequest, "PV 1", nil); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * 24 * time.Hour)
+	if err := cases.SetSubscriber(ctx, "T-8", "fr-lyon", "u1", "lab subscriber alpha"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(20 * 24 * time.Hour)
+	sb := service(b, clk)
+	if _, err := sb.Claim(ctx, "T-8", "fr-marseille", "u2", ""); !errors.Is(err, casework.ErrClaimed) {
+		t.Fatalf("claim by fr-marseille 20 days after fr-lyon's last case work: %v, want refused", err)
+	}
+	if _, err := (&casework.Cases{Claims: sb, Store: b}).Subscriber(ctx, "T-8", "fr-marseille", false); !errors.Is(err, casework.ErrDenied) {
+		t.Fatalf("fr-marseille reading fr-lyon's subscriber: %v, want ErrDenied", err)
 	}
 }
 
