@@ -744,7 +744,7 @@ func (s *Store) webTargets(ctx context.Context, q analysis.TargetQuery, count, w
 	} else if order == "" || (q.Sort != "last_seen" && q.Sort != "first_seen") {
 		order = def
 	}
-	where, args = targetFilters(q, scoreCol, where, args)
+	where, args = rowcodec.TargetFilters(q, scoreCol, where, args)
 	w := strings.Join(where, " AND ")
 	total := -1
 	if count {

@@ -768,7 +768,7 @@ func (s *Store) Targets(ctx context.Context, q analysis.TargetQuery) ([]analysis
 		}
 		scoreCol = "a.score"
 	}
-	where, args = targetFilters(q, scoreCol, where, args)
+	where, args = rowcodec.TargetFilters(q, scoreCol, where, args)
 	order, err := targetOrder(q.Sort, scoreCol)
 	if err != nil {
 		return nil, 0, err
@@ -1409,48 +1409,4 @@ func (s *Store) Stats(ctx context.Context, scope analysis.Scope, since time.Time
 // call it as a method).
 func (s *Store) AddToList(ctx context.Context, list, source string, e watchlist.Entry, by, reason string) (store.ImportReport, error) {
 	return store.AddToList(ctx, s, list, source, e, by, reason)
-}
-
-// targetFilters appends the conditions of q's filters (all but the scope
-// and the sort) on targets t, scoreCol being the score column in force.
-// Targets and WebTargets both use it, so the API and the pages filter
-// alike.
-func targetFilters(q analysis.TargetQuery, scoreCol string, where []string, args []any) ([]string, []any) {
-	if q.Jurisdiction != "" {
-		where = append(where, `t.agency = ?`)
-		args = append(args, q.Jurisdiction)
-	}
-	if q.Network != "" {
-		where = append(where, `t.networks LIKE ?`)
-		args = append(args, "%,"+q.Network+",%")
-	}
-	if q.MinScore > 0 {
-		where = append(where, scoreCol+` >= ?`)
-		args = append(args, q.MinScore)
-	}
-	if q.MinLevel > 0 {
-		where = append(where, `t.max_level >= ?`)
-		args = append(args, int(q.MinLevel))
-	}
-	if q.VPN != nil {
-		where = append(where, `t.vpn = ?`)
-		args = append(args, b2i(*q.VPN))
-	}
-	if !q.Since.IsZero() {
-		where = append(where, `t.last_ns >= ?`)
-		args = append(args, q.Since.UnixNano())
-	}
-	if !q.Until.IsZero() {
-		where = append(where, `t.first_ns < ?`)
-		args = append(args, q.Until.UnixNano())
-	}
-	if q.Category != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM target_categories c WHERE c.target = t.id AND c.category = ?)`)
-		args = append(args, q.Category)
-	}
-	if q.MinSeverity > 0 {
-		where = append(where, `t.max_severity >= ?`)
-		args = append(args, q.MinSeverity)
-	}
-	return where, args
 }
