@@ -149,7 +149,7 @@ Example:
 func leadsCommand() *command {
 	return &command{
 		name:    "leads",
-		summary: "Review associated files: other files seen in matched torrents.",
+		summary: "Review leads: other files seen in matched torrents, and the files of keyword searches (suspect).",
 		usage:   "vigil leads list|confirm|dismiss",
 		help: `
 A lead is a file on no list that was seen inside a matched torrent, with how
