@@ -36,10 +36,8 @@ func TestMigration0013ReadsOldRowsAsUnknownClock(t *testing.T) {
 	// The file as schema 12 left it: offsets in clock_offset_ns (a sensor
 	// of then wrote 0; any number must read as unknown), no uncertainty,
 	// facets without builds.
+	undoLater(ctx, t, st.db)
 	for _, q := range []string{
-		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
-		`ALTER TABLE leads DROP COLUMN searched`, // 0015's
 		`DROP VIEW observation_rows`,
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
 		`CREATE TABLE facets11 AS SELECT id, sensor, sensor_version, vantage, clock_source, network, method, transport,

@@ -14,6 +14,7 @@ import (
 func TestMigration0010RewritesTargetIDs(t *testing.T) {
 	ctx := context.Background()
 	st, path := openTemp(t, DefaultConfig())
+	undoLater(ctx, t, st.db)
 	for _, q := range []string{
 		`INSERT INTO targets (id, seq, agency, score, last_ns) VALUES ('T-A', 10, 'ag-a', 5, 100), ('T-7', 7, 'ag-a', 5, 100)`,
 		`INSERT INTO targets (id, seq, merged_into) VALUES ('T-10', 32, 'T-A')`,
@@ -21,11 +22,9 @@ func TestMigration0010RewritesTargetIDs(t *testing.T) {
 		`INSERT INTO target_categories (category, target) VALUES ('cat', 'T-A')`,
 		`INSERT INTO analysis_endpoints (id, ip, port, gen, home, target, first_ns, last_ns, observations) VALUES (1, '192.0.2.1', 6881, 0, 10, 'T-A', 0, 100, 1), (2, '192.0.2.2', 6881, 0, 7, 'T-7', 0, 100, 1)`,
 		`INSERT INTO analysis_decisions (at_ns, who, why, kind, subject, value) VALUES (1, 'a', 'b', 'flag', 'T-A', 'known_offender')`,
-		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
-		`DROP VIEW observation_rows`,                                                                                                                                          // 0013's
-		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,                                                                                                           // 0013's
-		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
+		`DROP VIEW observation_rows`,                                                                                                // 0013's
+		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,                                                                 // 0013's
+		`ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
 		`ALTER TABLE agencies DROP COLUMN address`,          // 0011's
 		`DELETE FROM schema_migrations WHERE version >= 10`, // what a store of schema 9 says
 	} {
@@ -70,9 +69,9 @@ func TestMigration0010RewritesTargetIDs(t *testing.T) {
 	}
 	// Run 0010 again (a rolled-back schema_migrations): nothing changes.
 	// Migrations apply from MAX(version), so 0011 is undone too.
-	for _, q := range []string{`DROP TABLE figure_rollups`, `DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`,
-		`DROP VIEW observation_rows`, `ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
-		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`,
+	undoLater(ctx, t, again.db)
+	for _, q := range []string{`DROP VIEW observation_rows`, `ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
+		`ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`,
 		`ALTER TABLE agencies DROP COLUMN address`, `DELETE FROM schema_migrations WHERE version >= 10`} {
 		if _, err := again.db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)

@@ -131,6 +131,7 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 	// The file as schema 5 left it: each row with its own sensor and place,
 	// the two indexes, none of the new tables (nor 0007's columns, nor
 	// 0008's marks, cleared above).
+	undoLater(ctx, t, st.db)
 	for _, q := range []string{
 		`UPDATE observations SET (sensor, sensor_version, vantage, clock_source, network, method, transport, possession, client,
 			client_version, agency_rule) = (SELECT sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
@@ -154,12 +155,9 @@ func TestTimelineWrittenByAnalysisAndByMigration(t *testing.T) {
 		`ALTER TABLE target_access DROP COLUMN first_ns`,
 		`DROP TABLE analysis_homes`,                // 0009's; its analysis_endpoints keeps the columns 0006 reads
 		`ALTER TABLE agencies DROP COLUMN address`, // 0011's
-		`ALTER TABLE leads DROP COLUMN searched`,   // 0015's
 		`ALTER TABLE leads DROP COLUMN keywords`,   // 0012's
 		`ALTER TABLE leads DROP COLUMN networks`,
 		`ALTER TABLE leads DROP COLUMN sources`,
-		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
 		`DELETE FROM schema_migrations WHERE version >= 6`,
 	} {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {

@@ -42,17 +42,16 @@ func TestMigration0009SplitsAnIPPortSeenAYearApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What schema 8's analysis left: one endpoint, home 1, one target.
+	undoLater(ctx, t, st.db)
 	for _, q := range []string{
 		`INSERT INTO analysis_endpoints (id, ip, port, gen, home, target, first_ns, last_ns, observations) VALUES (1, '192.0.2.20', 51413, 0, 1, 'T-1', 0, 0, 3)`,
 		`INSERT INTO targets (id, seq, endpoints, files, observations) VALUES ('T-1', 1, 1, 2, 3)`,
 		`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT 1, time_ns, seq FROM observations`,
 		`INSERT INTO analysis_state (key, value) VALUES ('watermark', 3), ('next_seq', 2)`,
 		`DROP TABLE analysis_homes`,
-		`DROP TABLE figure_rollups`,                                                                                                             // 0016's
-		`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`, // 0017's
 		`DROP VIEW observation_rows`, // 0013's
 		`ALTER TABLE observations DROP COLUMN clock_uncertainty_ns`,
-		`ALTER TABLE leads DROP COLUMN searched`, `ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
+		`ALTER TABLE leads DROP COLUMN keywords`, `ALTER TABLE leads DROP COLUMN networks`, `ALTER TABLE leads DROP COLUMN sources`, // 0012's
 		`ALTER TABLE agencies DROP COLUMN address`,         // 0011's
 		`DELETE FROM schema_migrations WHERE version >= 9`, // migrations apply from MAX(version)
 	} {
