@@ -440,3 +440,16 @@ var catalog = map[string]msg{
 	"map.legend":        {"en": "Observations", "fr": "Observations"},
 	"map.notdrawn":      {"en": "not on the map", "fr": "hors carte"},
 }
+
+// register adds a topic's messages (a file of this package per topic:
+// alerts, operations, figures...) to the catalog, from an init function,
+// so that topics do not all edit one map. A key defined twice is a
+// programming error.
+func register(topic map[string]msg) {
+	for k, v := range topic {
+		if _, dup := catalog[k]; dup {
+			panic("i18n: message " + k + " defined twice")
+		}
+		catalog[k] = v
+	}
+}
