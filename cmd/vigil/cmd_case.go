@@ -20,8 +20,14 @@ func caseCommand() *command {
 		help: `
 Only the agency holding the target ('vigil claim') moves its case, forward
 (the same step again adds a note), and closes it with its outcomes. The
-subscriber an ISP named is shown only to that agency and to the national
-office. Every step, entry and read is audited, a refused read too.
+subscriber an ISP named is shown only to the national office and to the
+agency holding the target when that agency entered it or was handed the
+target by the one that did; an agency that claims a target after a lapse
+or a release is told who identified the subscriber and asks them. The
+command line acts as the operator of the store says (--agency,
+--national): who may run it may read the store anyway; the pages and the
+API authorise each user. Every step, entry and read is audited, a refused
+read too.
 
 Examples:
   vigil case step --target T-000042-69 --agency fr-srpj-lyon --step isp_request_sent --note "PV 2026/0042"
@@ -126,8 +132,11 @@ func caseSubscriberCommand() *command {
 		usage:   "vigil case subscriber --target ID (--agency ID | --national) [--set TEXT]",
 		help: `
 With --set, the agency holding the target records the subscriber. Without,
-prints it to the agency holding the target (--agency) or the national
-office (--national); any other agency is refused. The read, or its refusal,
+prints it to the national office (--national) or to the agency holding
+the target (--agency) if it entered the subscriber or was handed the
+target by the agency that did (an agency that claimed the target after a
+lapse or a release is refused and told whom to ask); any other agency is
+refused. The read, or its refusal,
 is audited before anything is printed.
 
 Examples:

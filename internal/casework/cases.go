@@ -148,14 +148,53 @@ func (c *Cases) SetSubscriber(ctx context.Context, target, agency, by, details s
 	return c.renew(ctx, target, agency, by)
 }
 
-// Subscriber returns target's subscriber to the agency holding its claim
-// or to the national office (national), or ErrDenied to anyone else. The
-// caller writes the audit record before it calls (and the refusal too).
+// Subscriber returns target's subscriber to the national office
+// (national), and to the agency holding the target's claim when that
+// agency entered it or received the target from it by hand-offs since
+// (Passed); to anyone else ErrDenied. An agency that claims the target
+// after a lapse or a release does not read what another identified: it is
+// told whom to ask. The caller writes the audit record before it calls
+// (and the refusal too).
 func (c *Cases) Subscriber(ctx context.Context, target, agency string, national bool) (*Subscriber, error) {
 	if !national {
 		if err := c.holds(ctx, target, agency); err != nil {
 			return nil, fmt.Errorf("target %s, agency %s: %w", target, agency, ErrDenied)
 		}
 	}
-	return c.Store.SubscriberOf(ctx, target)
+	sub, err := c.Store.SubscriberOf(ctx, target)
+	if err != nil || sub == nil || national || sub.Agency == agency {
+		return sub, err
+	}
+	recs, err := c.Claims.Store.ClaimRecords(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	if Passed(recs, sub.Agency, sub.At) != agency {
+		return nil, fmt.Errorf("target %s, agency %s: %w: the subscriber was identified by agency %s on %s, before this agency's claim; ask that agency or the national office",
+			target, agency, ErrDenied, sub.Agency, sub.At.UTC().Format("2006-01-02"))
+	}
+	return sub, nil
+}
+
+// Passed follows a target's claim records from agency from at since:
+// each hand-off passes what the holder knew on to the next holder; a
+// release, a lapse or a claim by another agency ends the chain, and it
+// starts again whenever from holds the target again. It returns the
+// agency holding the target at the chain's end, or "" when it broke.
+func Passed(recs []Record, from string, since time.Time) string {
+	cur := from
+	for _, r := range recs {
+		if r.At.Before(since) {
+			continue
+		}
+		switch {
+		case (r.Kind == RecordHandOff || r.Kind == RecordClaim) && r.Agency == from:
+			cur = from // from holds it again: what it entered is its own
+		case r.Kind == RecordHandOff && cur != "" && r.Note == "from "+cur:
+			cur = r.Agency
+		case r.Kind == RecordRelease && r.Agency == cur, r.Kind == RecordLapse, r.Kind == RecordClaim && r.Agency != cur:
+			cur = ""
+		}
+	}
+	return cur
 }

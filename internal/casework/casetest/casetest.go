@@ -6,6 +6,7 @@ package casetest
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("StaleHandOffMovesNoOtherClaim", func(t *testing.T) { testStaleProposal(t, open) })
 	t.Run("CaseWorkKeepsTheClaim", func(t *testing.T) { testCaseWorkIsActivity(t, open) })
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
+	t.Run("SubscriberNotReadByALapseClaimant", func(t *testing.T) { testSubscriberAfterLapse(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -411,5 +413,50 @@ func testCase(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	}
 	if sub, err := cases.Subscriber(ctx, tg, "fr-versailles", false); err != nil || sub == nil {
 		t.Fatalf("the new holder: %+v %v", sub, err)
+	}
+}
+
+// A curious service waits for a claim to lapse, claims the target and
+// asks for the subscriber another service identified: refused, and told
+// whom to ask. A hand-off from the service that entered it passes it on
+// (along a chain of hand-offs); a lapse or a release breaks the chain.
+func testSubscriberAfterLapse(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	cases := &casework.Cases{Claims: service(a, clk), Store: a}
+	const tg = "T-9"
+	if _, err := cases.Claims.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cases.SetSubscriber(ctx, tg, "fr-lyon", "u1", "synthetic subscriber 0009"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(31 * 24 * time.Hour) // lapsed
+	other := &casework.Cases{Claims: service(b, clk), Store: b}
+	if _, err := other.Claims.Claim(ctx, tg, "fr-marseille", "u3", ""); err != nil {
+		t.Fatalf("claim after the lapse: %v", err)
+	}
+	sub, err := other.Subscriber(ctx, tg, "fr-marseille", false)
+	if !errors.Is(err, casework.ErrDenied) || sub != nil || !strings.Contains(err.Error(), "fr-lyon") {
+		t.Fatalf("the claimant after a lapse reads fr-lyon's subscriber: %+v %v, want ErrDenied naming fr-lyon", sub, err)
+	}
+	if sub, err := other.Subscriber(ctx, tg, "ocrvp", true); err != nil || sub == nil {
+		t.Fatalf("the national office: %+v %v", sub, err)
+	}
+	// Marseille hands it back to Lyon, which hands it to Versailles: Lyon
+	// reads its own; Versailles got it from Lyon and reads it too.
+	if err := other.Claims.HandOff(ctx, tg, "fr-lyon", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := other.Subscriber(ctx, tg, "fr-lyon", false); err != nil || sub == nil {
+		t.Fatalf("the agency that entered it, holding again: %+v %v", sub, err)
+	}
+	clk.Add(time.Hour)
+	if err := other.Claims.HandOff(ctx, tg, "fr-versailles", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	if sub, err := other.Subscriber(ctx, tg, "fr-versailles", false); err != nil || sub == nil {
+		t.Fatalf("handed off by the agency that entered it: %+v %v", sub, err)
 	}
 }
