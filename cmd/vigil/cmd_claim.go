@@ -25,6 +25,9 @@ after 30 days without activity (a renewal is activity, and so are its
 agency's 'vigil case step' and 'vigil case subscriber --set'); in its last
 7 days 'vigil claim list' marks it LAPSING and the target page gives its
 date; then any agency may claim the target. The target page shows who holds it.
+When the analysis merges two targets (one person), a claim taken on the
+older id holds the merged target: another agency's claim is refused naming
+the holder, and a release or a hand-off moves the claims on both ids.
 Handing a target off ('vigil target share ID --agency ID --assign') moves
 its claim to that agency. Every claim, refusal, release, lapse and hand-off
 is kept as a record, and each command is audited.
@@ -92,7 +95,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				cl, err := sq.ClaimOf(ctx, id)
+				cl, _, err := claimsOf(sq).Holder(ctx, id)
 				if err != nil {
 					return err
 				}
@@ -294,7 +297,13 @@ func (m movement) NewestFirstHand(ctx context.Context, target string) (string, t
 
 // claimsOf is the claims service over the store, with the default lapse.
 func claimsOf(sq backend) *casework.Claims {
-	return &casework.Claims{Store: sq, Config: casework.DefaultConfig()}
+	return &casework.Claims{Store: sq, Config: casework.DefaultConfig(), Merged: func(ctx context.Context, id string) ([]string, error) {
+		t, err := sq.Target(ctx, id, analysis.AllAgencies)
+		if err != nil {
+			return nil, err
+		}
+		return t.MergedFrom, nil
+	}}
 }
 
 // claimTarget opens the store and checks that id names a live target

@@ -147,6 +147,12 @@ type Claims struct {
 	Store  Store
 	Config Config
 	Now    func() time.Time // nil: time.Now
+	// Merged lists the ids the analysis merged into a target (nil: none).
+	// A claim taken on one of them before the merge still holds the
+	// person: Holder reports it for the target, and a claim on the target
+	// by another agency is refused, so that two services never work one
+	// person unknowingly because the analysis joined two of its targets.
+	Merged func(ctx context.Context, target string) ([]string, error)
 }
 
 func (s *Claims) now() time.Time {
@@ -163,31 +169,154 @@ func (s *Claims) Claim(ctx context.Context, target, agency, by, contact string) 
 		return Claim{}, fmt.Errorf("%w: target %q, agency %q, by %q", ErrInput, target, agency, by)
 	}
 	now := s.now()
-	return s.Store.TakeClaim(ctx, Claim{Target: target, Agency: agency, By: by, Contact: contact, Since: now, Active: now},
-		now.Add(-s.Config.LapseAfter))
+	c := Claim{Target: target, Agency: agency, By: by, Contact: contact, Since: now, Active: now}
+	if err := s.refuseMerged(ctx, c); err != nil {
+		return Claim{}, err
+	}
+	return s.Store.TakeClaim(ctx, c, now.Add(-s.Config.LapseAfter))
 }
 
-// Release ends agency's claim on target.
+// refuseMerged refuses c when another agency holds a live claim on an id
+// merged into c.Target: the refusal is put to that id's claim (and so
+// recorded there, naming its holder).
+func (s *Claims) refuseMerged(ctx context.Context, c Claim) error {
+	held, err := s.mergedHolder(ctx, c.Target)
+	if err != nil || held == nil || held.Agency == c.Agency {
+		return err
+	}
+	m := c
+	m.Target = held.Target
+	if _, err := s.Store.TakeClaim(ctx, m, s.now().Add(-s.Config.LapseAfter)); err != nil {
+		return err
+	}
+	// It lapsed between the two reads: the claim on the merged id is the
+	// claimant's now; the target's own follows.
+	return nil
+}
+
+// liveMerged returns the live claims on ids merged into target.
+func (s *Claims) liveMerged(ctx context.Context, target string) ([]Claim, error) {
+	if s.Merged == nil {
+		return nil, nil
+	}
+	ids, err := s.Merged(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	return s.Config.live(ctx, s.Store, s.now(), ids)
+}
+
+// mergedHolder returns the oldest live claim on an id merged into target,
+// or nil.
+func (s *Claims) mergedHolder(ctx context.Context, target string) (*Claim, error) {
+	merged, err := s.liveMerged(ctx, target)
+	if err != nil || len(merged) == 0 {
+		return nil, err
+	}
+	return oldest(merged), nil
+}
+
+// ClaimReader reads claims: the part of Store a page needs.
+type ClaimReader interface {
+	ClaimOf(ctx context.Context, target string) (*Claim, error)
+}
+
+// live returns the claims on ids that are live at now.
+func (c Config) live(ctx context.Context, r ClaimReader, now time.Time, ids []string) ([]Claim, error) {
+	var out []Claim
+	for _, id := range ids {
+		cl, err := r.ClaimOf(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if cl != nil && c.State(*cl, now) != Lapsed {
+			out = append(out, *cl)
+		}
+	}
+	return out, nil
+}
+
+func oldest(cs []Claim) *Claim {
+	best := cs[0]
+	for _, c := range cs[1:] {
+		if c.Since.Before(best.Since) {
+			best = c
+		}
+	}
+	return &best
+}
+
+// HolderOf is Holder for a reader: target's live claim or, without one,
+// the oldest live claim on an id merged into it (merged), with its state
+// at now; nil when nobody holds it.
+func (c Config) HolderOf(ctx context.Context, r ClaimReader, now time.Time, target string, merged []string) (*Claim, string, error) {
+	held, err := c.live(ctx, r, now, []string{target})
+	if err == nil && len(held) == 0 {
+		held, err = c.live(ctx, r, now, merged)
+	}
+	if err != nil || len(held) == 0 {
+		return nil, "", err
+	}
+	h := oldest(held)
+	return h, c.State(*h, now), nil
+}
+
+// Release ends agency's claim on target, and its claims on ids merged
+// into target; ErrNotHeld when it holds none of them.
 func (s *Claims) Release(ctx context.Context, target, agency, by string) error {
-	return s.Store.ReleaseClaim(ctx, target, agency, by, s.now())
+	err := s.Store.ReleaseClaim(ctx, target, agency, by, s.now())
+	if err != nil && !errors.Is(err, ErrNotHeld) {
+		return err
+	}
+	released := err == nil
+	merged, err := s.liveMerged(ctx, target)
+	if err != nil {
+		return err
+	}
+	for _, c := range merged {
+		if c.Agency != agency {
+			continue
+		}
+		if err := s.Store.ReleaseClaim(ctx, c.Target, agency, by, s.now()); err != nil && !errors.Is(err, ErrNotHeld) {
+			return err
+		}
+		released = true
+	}
+	if !released {
+		return fmt.Errorf("target %s, agency %s: %w", target, agency, ErrNotHeld)
+	}
+	return nil
 }
 
 // HandOff moves target's claim to agency to (a hand-off: 'vigil target
-// share --assign'), if it is claimed.
+// share --assign'), if it is claimed, and the live claims on ids merged
+// into it.
 func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
-	return s.Store.HandOffClaim(ctx, target, to, by, s.now())
+	if err := s.Store.HandOffClaim(ctx, target, to, by, s.now()); err != nil {
+		return err
+	}
+	merged, err := s.liveMerged(ctx, target)
+	if err != nil {
+		return err
+	}
+	for _, c := range merged {
+		if err := s.Store.HandOffClaim(ctx, c.Target, to, by, s.now()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Holder returns target's claim and its state now, or nil when nobody
-// holds it (never claimed, released, or lapsed).
+// holds it (never claimed, released, or lapsed). Without a live claim on
+// the target itself, one on an id merged into it holds the person.
 func (s *Claims) Holder(ctx context.Context, target string) (*Claim, string, error) {
-	c, err := s.Store.ClaimOf(ctx, target)
-	if err != nil || c == nil {
-		return nil, "", err
+	var merged []string
+	if s.Merged != nil {
+		var err error
+		if merged, err = s.Merged(ctx, target); err != nil {
+			return nil, "", err
+		}
 	}
-	st := s.Config.State(*c, s.now())
-	if st == Lapsed {
-		return nil, "", nil
-	}
-	return c, st, nil
+	return s.Config.HolderOf(ctx, s.Store, s.now(), target, merged)
 }

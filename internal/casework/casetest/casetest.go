@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("CaseWorkKeepsTheClaim", func(t *testing.T) { testCaseWorkIsActivity(t, open) })
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 	t.Run("SubscriberNotReadByALapseClaimant", func(t *testing.T) { testSubscriberAfterLapse(t, open) })
+	t.Run("AClaimHoldsAcrossAMerge", func(t *testing.T) { testMergedClaim(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -458,5 +459,58 @@ func testSubscriberAfterLapse(t *testing.T, open func(t *testing.T) (Store, Stor
 	}
 	if sub, err := other.Subscriber(ctx, tg, "fr-versailles", false); err != nil || sub == nil {
 		t.Fatalf("handed off by the agency that entered it: %+v %v", sub, err)
+	}
+}
+
+// Lyon claimed T-21; the analysis then merged T-21 into T-20 (one
+// person). Marseille's claim on T-20 is refused naming Lyon, and the
+// refusal is on T-21's record; Lyon works the case under T-20 and keeps
+// it; releasing T-20 lets the person go; a hand-off moves the claim.
+func testMergedClaim(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	merged := func(_ context.Context, target string) ([]string, error) {
+		if target == "T-20" {
+			return []string{"T-21"}, nil
+		}
+		return nil, nil
+	}
+	lyon, marseille := service(a, clk), service(b, clk)
+	lyon.Merged, marseille.Merged = merged, merged
+	if _, err := lyon.Claim(ctx, "T-21", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Hour)
+	var ce *casework.ClaimedError
+	if _, err := marseille.Claim(ctx, "T-20", "fr-marseille", "u3", ""); !errors.As(err, &ce) || ce.Holder.Agency != "fr-lyon" {
+		t.Fatalf("claim on the merged target while Lyon holds its older id: %v, want refused naming fr-lyon", err)
+	}
+	if recs, err := b.ClaimRecords(ctx, "T-21"); err != nil || recs[len(recs)-1].Kind != casework.RecordRefused || recs[len(recs)-1].Agency != "fr-marseille" {
+		t.Fatalf("records of T-21: %+v %v, want Marseille's refusal last", recs, err)
+	}
+	if h, _, err := marseille.Holder(ctx, "T-20"); err != nil || h == nil || h.Agency != "fr-lyon" {
+		t.Fatalf("holder of T-20: %+v %v, want fr-lyon", h, err)
+	}
+	cases := &casework.Cases{Claims: lyon, Store: a}
+	if _, err := cases.Advance(ctx, "T-20", "fr-lyon", "u1", casework.StepLead, "", nil); err != nil {
+		t.Fatalf("Lyon's case step on the merged target: %v", err)
+	}
+	if err := marseille.HandOff(ctx, "T-20", "fr-lille", "analyst"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"T-20", "T-21"} {
+		if c, _ := a.ClaimOf(ctx, id); c == nil || c.Agency != "fr-lille" {
+			t.Fatalf("after the hand-off, %s held by %+v, want fr-lille", id, c)
+		}
+	}
+	if err := lyon.Release(ctx, "T-20", "fr-lille", "u9"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := lyon.Holder(ctx, "T-20"); err != nil || h != nil {
+		t.Fatalf("after the release: %+v %v, want nobody", h, err)
+	}
+	if _, err := marseille.Claim(ctx, "T-20", "fr-marseille", "u3", ""); err != nil {
+		t.Fatalf("claim after the release: %v", err)
 	}
 }

@@ -179,16 +179,16 @@ func (t *storeTargets) Get(ctx context.Context, u *User, id string) (*TargetDeta
 	// Who holds it: shown to every agency that may see the target, so
 	// that none acts on it without calling the holder. Read after the
 	// target, within the same authorised and audited view.
-	cl, err := t.st.ClaimOf(ctx, d.ID)
+	// A claim taken on an id the analysis merged into this target holds
+	// the person too (casework.Claims.Merged).
+	cfg := casework.DefaultConfig()
+	cl, st, err := cfg.HolderOf(ctx, t.st, t.now(), d.ID, d.MergedFrom)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: claim: %w", d.ID, err)
 	}
 	if cl != nil {
-		cfg, now := casework.DefaultConfig(), t.now()
-		if st := cfg.State(*cl, now); st != casework.Lapsed {
-			out.Claim = &ClaimInfo{Agency: cl.Agency, By: cl.By, Contact: cl.Contact, Since: cl.Since,
-				LapsesAt: cfg.LapsesAt(*cl), Lapsing: st == casework.Lapsing}
-		}
+		out.Claim = &ClaimInfo{Agency: cl.Agency, By: cl.By, Contact: cl.Contact, Since: cl.Since,
+			LapsesAt: cfg.LapsesAt(*cl), Lapsing: st == casework.Lapsing}
 	}
 	return out, nil
 }
