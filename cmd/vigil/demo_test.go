@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,6 +106,7 @@ func TestDemoRunsTheWholeJob(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &targets); err != nil || len(targets) == 0 {
 		t.Fatalf("targets --json: %v (%d targets)\n%s", err, len(targets), out)
 	}
+	checkDemoFigures(t, db, decodeJSONL(t, exported))
 	top := targets[0]
 	sum := 0.0
 	for _, p := range top.Parts {
@@ -300,5 +302,110 @@ func checkLabBundle(t *testing.T, db, target, keyDir string) {
 	}
 	if b, err := os.ReadFile(filepath.Join(keyDir, "evidence-log.witness")); err != nil || !strings.Contains(string(b), "vigil/evidence-log/v1") {
 		t.Fatalf("no checkpoint in the witness file: %v", err)
+	}
+}
+
+// checkDemoFigures: vigil stats over the lab's observations equals the
+// counts this test makes itself from the exported observations and the
+// targets' endpoints (the figures count an observation on an endpoint of
+// the analysis, its device being the endpoint's target): observations,
+// unique addresses and unique devices, by network.
+func checkDemoFigures(t *testing.T, db string, obs []observe.Observation) {
+	t.Helper()
+	code, out, errOut := vigilRun(t, nil, "", "--db", db, "targets", "--json", "--limit", "100000")
+	if code != exitOK {
+		t.Fatalf("targets: exit %d %s", code, errOut)
+	}
+	var targets []struct {
+		ID        string `json:"id"`
+		Endpoints []struct {
+			IP   string `json:"ip"`
+			Port uint16 `json:"port"`
+		} `json:"endpoints"`
+	}
+	if err := json.Unmarshal([]byte(out), &targets); err != nil {
+		t.Fatal(err)
+	}
+	owner := map[netip.AddrPort]string{}
+	for _, tg := range targets {
+		for _, ep := range tg.Endpoints {
+			k := netip.AddrPortFrom(netip.MustParseAddr(ep.IP).Unmap(), ep.Port)
+			if prev, ok := owner[k]; ok && prev != tg.ID {
+				t.Skipf("endpoint %s belongs to %s and %s (two generations): the devices cannot be counted from the endpoints alone", k, prev, tg.ID)
+			}
+			owner[k] = tg.ID
+		}
+	}
+	type counts struct {
+		obs        int64
+		addrs, dev map[string]bool
+	}
+	want := map[string]*counts{}
+	days := map[string]bool{}
+	for _, o := range obs {
+		k := netip.AddrPortFrom(o.Endpoint.IP.Unmap(), o.Endpoint.Port)
+		tg, ok := owner[k]
+		if !ok {
+			continue
+		}
+		c := want[o.Network]
+		if c == nil {
+			c = &counts{addrs: map[string]bool{}, dev: map[string]bool{}}
+			want[o.Network] = c
+		}
+		c.obs++
+		c.addrs[k.Addr().String()] = true
+		c.dev[tg] = true
+		days[o.Time.UTC().Format("2006-01-02")] = true
+	}
+	if len(want) == 0 {
+		t.Fatal("no observation of the demo is on a target's endpoint")
+	}
+	var ds []string
+	for d := range days {
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	code, out, errOut = vigilRun(t, nil, "", "--db", db, "stats", "--by", "week", "--group", "network",
+		"--from", ds[0], "--to", ds[len(ds)-1], "--format", "json")
+	if code != exitOK {
+		t.Fatalf("stats: exit %d %s", code, errOut)
+	}
+	var rep struct {
+		Method string `json:"method"`
+		Rows   []struct {
+			Period       string `json:"period"`
+			Group        string `json:"group"`
+			Observations *int64 `json:"observations"`
+			Addresses    *int64 `json:"unique_addresses"`
+			Devices      *int64 `json:"unique_devices"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Method != "exact" {
+		t.Fatalf("stats json (method %q): %v\n%s", rep.Method, err, out)
+	}
+	got := map[string][3]int64{}
+	for _, r := range rep.Rows {
+		if r.Observations == nil || r.Addresses == nil || r.Devices == nil {
+			t.Fatalf("stats row %+v has a suppressed cell without --min-cell", r)
+		}
+		g := got[r.Group]
+		got[r.Group] = [3]int64{g[0] + *r.Observations, g[1] + *r.Addresses, g[2] + *r.Devices}
+	}
+	periods := map[string]bool{}
+	for _, r := range rep.Rows {
+		periods[r.Period] = true
+	}
+	for network, c := range want {
+		w := [3]int64{c.obs, int64(len(c.addrs)), int64(len(c.dev))}
+		if len(periods) > 1 { // the run crossed a week's end: unique counts do not add up
+			w[1], w[2] = got[network][1], got[network][2]
+		}
+		if got[network] != w {
+			t.Errorf("network %s: stats gives observations, addresses, devices %v; counted from the export %v", network, got[network], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("stats has the networks %v, the export %d networks", got, len(want))
 	}
 }
