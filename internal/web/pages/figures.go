@@ -290,13 +290,10 @@ func (v *view) figureCharts(rep *figures.Report) []figureChart {
 		{"chart-addresses", "figures.addrs", true, func(r *figures.Row) *int64 { return r.UniqueAddresses }, func(r *figures.Row) *float64 { return r.UniqueAddressesChange }},
 		{"chart-devices", "figures.devices", true, func(r *figures.Row) *int64 { return r.UniqueDevices }, func(r *figures.Row) *float64 { return r.UniqueDevicesChange }},
 	}
-	var periods []string
+	periods := reportPeriods(rep)
 	totals := map[string]int64{}
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		if len(periods) == 0 || periods[len(periods)-1] != r.Period {
-			periods = append(periods, r.Period)
-		}
 		if r.Observations != nil {
 			totals[r.Group] += *r.Observations
 		}
@@ -348,6 +345,33 @@ func (v *view) figureCharts(rep *figures.Report) []figureChart {
 		c.SVG = seriesSVG(seriesSpec{title: c.Title, desc: desc, xLabel: v.T("figures.axis." + rep.By), yLabel: c.Title,
 			periods: periods, groups: drawn, groupLabels: labels, values: vals, num: v.Num64, colon: v.Colon()})
 		out = append(out, c)
+	}
+	return out
+}
+
+// reportPeriods labels every period of rep, those without a row too (a
+// grouped report has rows only for the groups seen in a period), so that
+// the chart's axis is time without gaps.
+func reportPeriods(rep *figures.Report) []string {
+	from, err1 := time.Parse(time.DateOnly, rep.From)
+	to, err2 := time.Parse(time.DateOnly, rep.To)
+	var out []string
+	if err1 == nil && err2 == nil {
+		for t := from; !t.After(to) && len(out) < 1000; {
+			if rep.By == figures.Month {
+				out = append(out, t.Format("2006-01"))
+				t = t.AddDate(0, 1, 0)
+				continue
+			}
+			y, w := t.ISOWeek()
+			out = append(out, fmt.Sprintf("%04d-W%02d", y, w))
+			t = t.AddDate(0, 0, 7)
+		}
+	}
+	for _, r := range rep.Rows {
+		if !slices.Contains(out, r.Period) {
+			out = append(out, r.Period)
+		}
 	}
 	return out
 }
