@@ -73,6 +73,9 @@ func TestFiguresPage(t *testing.T) {
 			t.Fatalf("%s: table %q, report %s", r.Period, row[1], figures.Int(r.Observations))
 		}
 	}
+	if k := regexp.MustCompile(`\[[a-z]+\.[a-z.]+\]`).FindString(body); k != "" {
+		t.Fatalf("a message missing from the catalog: %s", k)
+	}
 	if want.Estimated != strings.Contains(body, `id="estimated"`) {
 		t.Fatalf("report estimated %v, page says otherwise", want.Estimated)
 	}
@@ -134,7 +137,8 @@ func TestFiguresPage(t *testing.T) {
 
 	// French.
 	a.do("POST", "/lang", map[string][]string{"lang": {"fr"}, "next": {"/figures"}, "csrf_token": {a.csrf}})
-	if _, body := a.get("/figures"); !strings.Contains(body, `lang="fr"`) || !strings.Contains(body, "Chiffres") || !strings.Contains(body, "Adresses uniques") {
+	if _, body := a.get("/figures?group=level"); !strings.Contains(body, `lang="fr"`) || !strings.Contains(body, "Chiffres") || !strings.Contains(body, "Adresses uniques") ||
+		regexp.MustCompile(`\[[a-z]+\.[a-z.]+\]`).MatchString(body) {
 		t.Fatalf("the French page:\n%.1500s", body)
 	}
 

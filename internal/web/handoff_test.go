@@ -62,6 +62,9 @@ func TestTargetPageShowsPendingHandOff(t *testing.T) {
 		if m == nil {
 			return ""
 		}
+		if strings.Contains(m[1], "[handoff.") {
+			t.Fatalf("%s: a message missing from the catalog: %s", u, m[1])
+		}
 		return m[1]
 	}
 	for u := range users {

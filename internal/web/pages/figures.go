@@ -417,7 +417,7 @@ func seriesSVG(s seriesSpec) template.HTML {
 	esc := html.EscapeString
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart series" viewBox="0 0 %.0f %.0f" role="img" aria-labelledby="%[3]s-t %[3]s-d" xmlns="http://www.w3.org/2000/svg">`, w, h, idOf(s.title))
-	fmt.Fprintf(&b, `<title id="%s-t">%s</title><desc id="%[1]s-d">%s</desc>`, idOf(s.title), esc(s.title), esc(s.desc))
+	fmt.Fprintf(&b, `<title id="%[1]s-t">%[2]s</title><desc id="%[1]s-d">%[3]s</desc>`, idOf(s.title), esc(s.title), esc(s.desc))
 	var maxV int64
 	for _, v := range s.values {
 		if v != nil {
@@ -426,9 +426,16 @@ func seriesSVG(s seriesSpec) template.HTML {
 	}
 	top2 := niceMax(maxV)
 	plotH, plotW := h-top-bottom, w-left-right
-	for i := 0; i <= 4; i++ {
-		val := top2 * int64(i) / 4
-		y := h - bottom - plotH*float64(i)/4
+	steps := int64(1) // gridlines at whole numbers only
+	for _, n := range []int64{4, 5, 2} {
+		if top2 > 0 && top2%n == 0 {
+			steps = n
+			break
+		}
+	}
+	for i := int64(0); i <= steps; i++ {
+		val := top2 * i / steps
+		y := h - bottom - plotH*float64(i)/float64(steps)
 		fmt.Fprintf(&b, `<line class="grid" x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f"/>`, left, y, w-right, y)
 		fmt.Fprintf(&b, `<text class="tick y" x="%.0f" y="%.1f">%s</text>`, left-4, y+4, esc(s.num(val)))
 	}
@@ -476,7 +483,7 @@ func seriesSVG(s seriesSpec) template.HTML {
 }
 
 // niceMax rounds v up to 1, 2, 4 or 5 times a power of ten, so that the
-// axis' four steps are round numbers (0 stays 0).
+// axis' steps are round numbers (0 stays 0).
 func niceMax(v int64) int64 {
 	if v <= 0 {
 		return 0
