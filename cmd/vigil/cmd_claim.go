@@ -126,7 +126,8 @@ For every live claim, looks at the target's newest first-hand observation
 target): when it was routed to another agency than the one holding the
 claim, proposes a hand-off to that agency (one pending proposal a target).
 Then lists every pending proposal. 'vigil claim handoff' accepts or
-declines one. Audited.
+declines one. Audited. 'vigil serve' makes the same proposals on its own
+every --handoff-every.
 
 Example:
   vigil claim handoffs

@@ -30,7 +30,7 @@ func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "Serve the web interface and the JSON API over the store.",
-		usage:   "vigil serve [--addr 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--trusted-proxy CIDR,...] [--audit-witness PATH] [--analysis-poll 5s] [--retention FILE]",
+		usage:   "vigil serve [--addr 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--trusted-proxy CIDR,...] [--audit-witness PATH] [--analysis-poll 5s] [--handoff-every 10m] [--retention FILE]",
 		help: `
 Serves the investigators' pages at /, the API at /api/v1, Prometheus metrics
 at /metrics and health at /healthz. Listens on loopback by default. Users log
@@ -42,6 +42,16 @@ It also runs the analysis: every --analysis-poll it scores the observations
 other processes ('vigil ingest', 'vigil sensor') stored, so that they become
 targets, and rescores every target daily. --analysis-poll 0 leaves that to
 another process.
+
+Hand-offs: every --handoff-every (default 10m; 0: never) it does what
+'vigil claim handoffs' does: for every live claim whose target's newest
+first-hand observation (the peer itself talked to a sensor) was routed to
+another agency than the one holding the claim, it proposes a hand-off to
+that agency. A target has at most one pending proposal, however many
+checks run; what a third party reports (a DHT node, a tracker, a peer's
+PEX, an eD2K server or Kad node) never moves a target. Each proposal is
+written to the audit trail; the target's page shows it to both agencies;
+'vigil claim handoff' accepts or declines it.
 
 TLS: --tls-cert and --tls-key (PEM files) serve HTTPS (TLS 1.2 or later)
 with Strict-Transport-Security. Cookies are always Secure (browsers treat
@@ -91,6 +101,7 @@ Examples:
 			var sf serveFlags
 			fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
 			fs.DurationVar(&sf.poll, "analysis-poll", 5*time.Second, "score newly stored observations this often (0: never)")
+			fs.DurationVar(&sf.handOffEvery, "handoff-every", DefaultHandOffEvery, "propose hand-offs of claimed targets last seen first-hand in another agency's jurisdiction this often (0: never)")
 			fs.StringVar(&sf.retention, "retention", "", "retention periods `YAML` for ISP requests (default: one year everywhere)")
 			oidc := &sf.oidc
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")
@@ -217,6 +228,7 @@ func serveHandler(ctx context.Context, a *app, ln net.Listener, h http.Handler) 
 type serveFlags struct {
 	addr                string
 	poll                time.Duration
+	handOffEvery        time.Duration
 	retention           string
 	oidc                oidcFlags
 	tlsCert, tlsKey     string
@@ -239,6 +251,9 @@ func (f *serveFlags) check(addr string) (*tls.Config, []netip.Prefix, error) {
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return nil, nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if f.handOffEvery < 0 {
+		return nil, nil, usagef("--handoff-every %s: want a positive interval, or 0 for never", f.handOffEvery)
 	}
 	if f.cpEvery < 1 || f.cpInterval <= 0 {
 		return nil, nil, usagef("--audit-checkpoint-every and --audit-checkpoint-interval must be positive")
@@ -361,6 +376,13 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 		return err
 	}
 	p.Go("audit checkpointer", checkpoint)
+	if f.handOffEvery > 0 {
+		hc, err := newHandOffChecker(a, sq, f.handOffEvery, reg)
+		if err != nil {
+			return err
+		}
+		p.Go("hand-off check", hc.run)
+	}
 	if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
 		return err
 	}

@@ -61,7 +61,9 @@ nothing links them) and devices (targets of more than one linked endpoint)
 by agency, country, subdivision (département) and network, and
 observations by month since --since (--json for JSON).
 
-Every run is written to the audit trail.
+Every run is written to the audit trail. The web interface shows the same
+report, charts and tables, at /figures, with these exports (national
+scopes only: the figures count every agency's observations).
 
 Examples:
   vigil stats --by month --from 2026-01-01 --to 2026-12-31

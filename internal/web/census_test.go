@@ -55,6 +55,8 @@ var census = map[string][]censusReq{
 	"GET /sensors":                         {{method: "GET", path: "/sensors"}},
 	"GET /audit":                           {{method: "GET", path: "/audit", kind: "trail"}},
 	"POST /lang":                           {{method: "POST", path: "/lang", form: url.Values{"lang": {"en"}, "next": {"/"}}}},
+	"GET /figures":                         {{method: "GET", path: "/figures"}, {method: "GET", path: "/figures?by=week&group=subdivision"}},
+	"GET /figures/export":                  {{method: "GET", path: "/figures/export?format=csv&group=country"}, {method: "GET", path: "/figures/export?format=json&publish=1&k=5"}},
 	"GET /api/v1/events":                   {{method: "GET", path: "/api/v1/events", kind: "stream"}},
 	"GET /api/v1/imports/{job}":            {{method: "GET", path: "/api/v1/imports/0123456789abcdef"}},
 	"/":                                    {{method: "GET", path: "/no/such/page"}},

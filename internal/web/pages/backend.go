@@ -125,7 +125,11 @@ type TargetSummary struct {
 // the backend (newest first); the totals say how many there are.
 type TargetDetail struct {
 	TargetSummary
-	Claim             *ClaimInfo       // the agency that holds it (vigil claim); nil when none
+	Claim *ClaimInfo // the agency that holds it (vigil claim); nil when none
+	// HandOff is the target's pending hand-off proposal, given only to
+	// the agency it is from (the claim's holder), the agency it is
+	// proposed to, and a national scope; nil otherwise.
+	HandOff           *HandOffInfo
 	Observations      []ObservationRow // timeline, newest first
 	ObservationsTotal int
 	Places            []PlaceCount  // where its addresses were placed, for the map
@@ -145,6 +149,15 @@ type ClaimInfo struct {
 	Since    time.Time
 	LapsesAt time.Time // without activity before then
 	Lapsing  bool      // within the warning before the lapse
+}
+
+// HandOffInfo is a pending hand-off proposal (casework.Proposal): the
+// target's newest first-hand observations fall in another agency's
+// jurisdiction than the claim's.
+type HandOffInfo struct {
+	From, To string
+	Reason   string // as casework wrote it
+	At       time.Time
 }
 
 // ObservationRow is one observation as a page shows it.

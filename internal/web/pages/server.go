@@ -1,6 +1,7 @@
 // Package pages serves Vigil's pages for investigators, analysts and
 // auditors: the overview, targets, a target, its ISP request, the
-// watch-lists and their imports, the sensors and the audit trail.
+// watch-lists and their imports, the sensors, the audit trail and the
+// office's figures (national scopes only).
 // Templates and assets are embedded; nothing is loaded from a CDN, maps and
 // charts are SVG drawn on the server, and the only script is a small file
 // of our own (live updates from the API's feed, import progress) that the
@@ -57,6 +58,8 @@ type Config struct {
 	ISP     ISPRequests
 	Lists   Lists
 	Audit   Audit
+	// Figures answers the figures page and its exports (nil: 503).
+	Figures Figures
 	// Trail writes the audit record of every read before it is served,
 	// and of every refusal. nil: every page that shows case data answers
 	// 503 (a read that cannot be audited is not served).
@@ -217,6 +220,8 @@ func New(cfg Config) *Server {
 	handle("GET /lists/import/{job}", s.page("import", s.importPage))
 	handle("GET /sensors", s.page("sensors", s.sensors))
 	handle("GET /audit", s.page("audit", s.auditPage))
+	handle("GET /figures", s.page("figures", s.figuresPage))
+	handle("GET /figures/export", s.page("figures", s.figuresExport))
 	handle("POST /lang", s.page("lang", s.lang))
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := s.who(r)

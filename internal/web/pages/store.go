@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/casework"
+	"github.com/vigil-oss/vigil/internal/figures"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/webviews"
@@ -29,6 +30,11 @@ type Store interface {
 	TargetAgencies(ctx context.Context, id string) (string, []string, error)
 	// ClaimOf returns the claim on a target, or nil (casework.Store).
 	ClaimOf(ctx context.Context, target string) (*casework.Claim, error)
+	// Proposals returns the hand-off proposals in state ("" all), oldest
+	// first (casework.ProposalStore).
+	Proposals(ctx context.Context, state string) ([]casework.Proposal, error)
+	// The office's figures (the figures page): figures.Compute reads them.
+	figures.Store
 }
 
 // BackendConfig is what the pages' answers over a store are built from.
@@ -76,6 +82,10 @@ func NewBackend(ctx context.Context, cfg BackendConfig) (*Backend, error) {
 
 // Targets answers the target pages.
 func (b *Backend) Targets() Targets { return b.targets }
+
+// Figures answers the figures page (figures.Compute over the store, for
+// a national scope only).
+func (b *Backend) Figures() Figures { return storeFigures{st: b.targets.st} }
 
 // Lists answers the watch-list pages.
 func (b *Backend) Lists() Lists { return b.lists }

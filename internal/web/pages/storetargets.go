@@ -190,7 +190,27 @@ func (t *storeTargets) Get(ctx context.Context, u *User, id string) (*TargetDeta
 		out.Claim = &ClaimInfo{Agency: cl.Agency, By: cl.By, Contact: cl.Contact, Since: cl.Since,
 			LapsesAt: cfg.LapsesAt(*cl), Lapsing: st == casework.Lapsing}
 	}
+	if out.HandOff, err = t.pendingHandOff(ctx, u, d.ID); err != nil {
+		return nil, fmt.Errorf("target %s: hand-off proposal: %w", d.ID, err)
+	}
 	return out, nil
+}
+
+// pendingHandOff returns the pending hand-off proposal of target when the
+// viewer's agency is the one it is from or to (or national): another
+// agency that may see the target is not told of it.
+func (t *storeTargets) pendingHandOff(ctx context.Context, u *User, target string) (*HandOffInfo, error) {
+	ps, err := t.st.Proposals(ctx, casework.Pending)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.Target != target || !(u.Scope.Allows(p.From) || u.Scope.Allows(p.To)) {
+			continue
+		}
+		return &HandOffInfo{From: p.From, To: p.To, Reason: p.Reason, At: p.At}, nil
+	}
+	return nil, nil
 }
 
 // partWhy says what each score part counts (docs/scoring.md), for a
