@@ -201,7 +201,6 @@ func readSecret(path string) ([]byte, error) {
 	}
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	b = bytes.TrimSuffix(b, []byte("\r"))
-
 	if len(b) < MinSecret {
 		return nil, fmt.Errorf("secret file %s: %d bytes, at least %d needed (openssl rand -hex 32)", path, len(b), MinSecret)
 	}

@@ -262,6 +262,8 @@ func TestSMTPRefusesHostileAddresses(t *testing.T) {
 		{"alerts@vigil.example", "desk@ocrtis.example\r\nRCPT TO:<evil@attacker.example>"},
 		{"alerts@vigil.example", "desk@ocrtis.example>\nDATA"},
 		{"Vigil\n <alerts@vigil.example>", "desk@ocrtis.example"},
+		{"Vigil <alerts@vigil.example> (x\r\n y)", "desk@ocrtis.example"}, // net/mail takes this comment
+		{"alerts@vigil.example", "Desk <desk@ocrtis.example> (\r\nBcc: evil@attacker.example)"},
 		{"alerts@vigil.example", "dés@ocrtis.example"},
 		{"alerts@vigil.example", "not an address"},
 		{"", "desk@ocrtis.example"},
@@ -291,6 +293,8 @@ func TestSMTPClassifiesReplies(t *testing.T) {
 		{notifytest.StageMail, 421, false},
 		{notifytest.StageMail, 451, false},
 		{notifytest.StageMail, 550, true},
+		{notifytest.StageMail, 530, true},
+		{notifytest.StageRcpt, 501, true},
 		{notifytest.StageRcpt, 450, false},
 		{notifytest.StageRcpt, 550, true},
 		{notifytest.StageRcpt, 553, true},
