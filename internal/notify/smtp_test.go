@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net"
+	"net/smtp"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +359,25 @@ func TestSMTPConnectionFailuresAreTemporary(t *testing.T) {
 	start = time.Now()
 	if err := s.Send(ctx, mailMessage("t")); err == nil || time.Since(start) > 5*time.Second {
 		t.Fatalf("cancelled: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestSMTPAuthenticatesAfterStartTLS(t *testing.T) {
+	sink := notifytest.NewSMTPSink(t, notifytest.StartTLS(), notifytest.Auth("vigil", "correct horse"))
+	send := func(auth smtp.Auth) error {
+		s := notify.SMTP{Addr: sink.Addr, From: "alerts@vigil.example", To: []string{"desk@ocrtis.example"}, TLSConfig: sink.ClientTLS(), Auth: auth}
+		return s.Send(context.Background(), mailMessage("auth"))
+	}
+	if err := send(smtp.PlainAuth("", "vigil", "correct horse", "127.0.0.1")); err != nil {
+		t.Fatalf("with the right password: %v", err)
+	}
+	if err := send(smtp.PlainAuth("", "vigil", "wrong", "127.0.0.1")); !errors.Is(err, notify.ErrPermanent) {
+		t.Fatalf("with a wrong password: %v, want permanent (535)", err)
+	}
+	if err := send(nil); !errors.Is(err, notify.ErrPermanent) {
+		t.Fatalf("without AUTH: %v, want permanent (530)", err)
+	}
+	if got := sink.Messages(); len(got) != 1 || !got[0].TLS {
+		t.Fatalf("sink has %d messages", len(got))
 	}
 }

@@ -62,6 +62,8 @@ type Webhook struct {
 	AllowPrivateHTTP bool
 }
 
+var _ Sender = Webhook{}
+
 // String names the webhook's URL, never its secret.
 func (w Webhook) String() string { return "webhook " + redactURL(w.URL) }
 

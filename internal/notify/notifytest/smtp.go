@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/big"
@@ -68,6 +69,8 @@ type SMTPSink struct {
 	messages []SMTPMessage
 	fails    map[Stage]failure
 	commands []string
+	user     string // with pass, AUTH PLAIN is offered (after STARTTLS, when offered) and required
+	pass     string
 }
 
 type failure struct {
@@ -89,6 +92,12 @@ func StartTLS() SinkOption {
 		s.tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		s.roots = roots
 	}
+}
+
+// Auth makes the sink offer AUTH PLAIN (only once the session is TLS,
+// when the sink offers STARTTLS) and require it before MAIL.
+func Auth(user, pass string) SinkOption {
+	return func(s *SMTPSink) { s.user, s.pass = user, pass }
 }
 
 // NewSMTPSink starts a sink on 127.0.0.1; it stops when the test ends.
@@ -185,6 +194,7 @@ type session struct {
 	conn net.Conn
 	tp   *textproto.Conn
 	tls  bool
+	auth bool
 	from string
 	to   []string
 	mail bool
@@ -216,6 +226,9 @@ func (ss *session) command(line string) bool {
 		if ss.s.tlsConf != nil && !ss.tls {
 			lines = append(lines, "250-STARTTLS")
 		}
+		if ss.authOffered() {
+			lines = append(lines, "250-AUTH PLAIN")
+		}
 		lines = append(lines, "250 HELP")
 		for _, l := range lines {
 			ss.tp.PrintfLine("%s", l)
@@ -234,7 +247,13 @@ func (ss *session) command(line string) bool {
 		}
 		ss.conn, ss.tp, ss.tls = tc, textproto.NewConn(tc), true
 		ss.reset()
+	case "AUTH":
+		ss.authenticate(arg)
 	case "MAIL":
+		if ss.s.user != "" && !ss.auth {
+			ss.tp.PrintfLine("530 5.7.0 authentication required")
+			return true
+		}
 		if code := ss.s.failing(StageMail); code != 0 {
 			ss.tp.PrintfLine("%d injected failure", code)
 			return true
@@ -267,6 +286,36 @@ func (ss *session) command(line string) bool {
 		ss.tp.PrintfLine("500 5.5.2 unknown command")
 	}
 	return true
+}
+
+func (ss *session) authOffered() bool {
+	return ss.s.user != "" && (ss.s.tlsConf == nil || ss.tls)
+}
+
+// authenticate answers AUTH PLAIN, the credentials on the line or on the
+// next one.
+func (ss *session) authenticate(arg string) {
+	mech, resp, _ := strings.Cut(arg, " ")
+	if !ss.authOffered() || !strings.EqualFold(mech, "PLAIN") {
+		ss.tp.PrintfLine("504 5.5.4 mechanism not offered")
+		return
+	}
+	if resp == "" {
+		ss.tp.PrintfLine("334 ")
+		line, err := ss.tp.ReadLine()
+		if err != nil {
+			return
+		}
+		resp = line
+	}
+	b, err := base64.StdEncoding.DecodeString(resp)
+	parts := strings.Split(string(b), "\x00")
+	if err != nil || len(parts) != 3 || parts[1] != ss.s.user || parts[2] != ss.s.pass {
+		ss.tp.PrintfLine("535 5.7.8 authentication failed")
+		return
+	}
+	ss.auth = true
+	ss.tp.PrintfLine("235 2.7.0 authenticated")
 }
 
 func (ss *session) reset() { ss.from, ss.to, ss.mail = "", nil, false }
