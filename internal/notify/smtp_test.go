@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/smtp"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -379,5 +380,44 @@ func TestSMTPAuthenticatesAfterStartTLS(t *testing.T) {
 	}
 	if got := sink.Messages(); len(got) != 1 || !got[0].TLS {
 		t.Fatalf("sink has %d messages", len(got))
+	}
+}
+
+// A server's reply of several lines stays one line in the error (the
+// delivery log's line), whatever the server puts in it.
+func TestSMTPReplyTextIsQuoted(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tp := textproto.NewConn(c)
+		tp.PrintfLine("220 hostile")
+		for {
+			line, err := tp.ReadLine()
+			if err != nil {
+				return
+			}
+			switch {
+			case strings.HasPrefix(line, "EHLO"):
+				tp.PrintfLine("250 hostile")
+			case strings.HasPrefix(line, "MAIL"):
+				tp.PrintfLine("450-first\r\n450-level=ERROR msg=\"forged log line\"\r\n450 last")
+			default:
+				tp.PrintfLine("221 bye")
+				return
+			}
+		}
+	}()
+	s := notify.SMTP{Addr: ln.Addr().String(), From: "alerts@vigil.example", To: []string{"desk@ocrtis.example"}}
+	err = s.Send(context.Background(), mailMessage("q"))
+	if err == nil || errors.Is(err, notify.ErrPermanent) || strings.ContainsAny(err.Error(), "\r\n") || !strings.Contains(err.Error(), "forged") {
+		t.Fatalf("a reply of three lines: %q", err)
 	}
 }
