@@ -255,14 +255,12 @@ func step(addr, what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	// A reply's text is the server's: quoted, so that a reply of several
-	// lines is one line in the delivery log.
+	// A reply's text is the server's: quoted (as textproto.Error quotes
+	// it), so that a reply of several lines is one line in the delivery
+	// log.
 	var te *textproto.Error
 	if errors.As(err, &te) && te.Code >= 500 && te.Code < 600 {
 		return fmt.Errorf("%w: smtp %s: %s: %d %q", ErrPermanent, addr, what, te.Code, clip(te.Msg))
-	}
-	if errors.As(err, &te) {
-		return fmt.Errorf("smtp %s: %s: %d %q", addr, what, te.Code, clip(te.Msg))
 	}
 	return fmt.Errorf("smtp %s: %s: %w", addr, what, err)
 }

@@ -386,38 +386,44 @@ func TestSMTPAuthenticatesAfterStartTLS(t *testing.T) {
 // A server's reply of several lines stays one line in the error (the
 // delivery log's line), whatever the server puts in it.
 func TestSMTPReplyTextIsQuoted(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for _, code := range []int{450, 550} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go hostileServer(ln, code)
+		s := notify.SMTP{Addr: ln.Addr().String(), From: "alerts@vigil.example", To: []string{"desk@ocrtis.example"}}
+		err = s.Send(context.Background(), mailMessage("q"))
+		ln.Close()
+		if err == nil || errors.Is(err, notify.ErrPermanent) != (code >= 500) || strings.ContainsAny(err.Error(), "\r\n") || !strings.Contains(err.Error(), "forged") {
+			t.Errorf("a reply of three lines, %d: %q", code, err)
+		}
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
+}
+
+// hostileServer answers MAIL with a reply of three lines, the second a
+// forged log record.
+func hostileServer(ln net.Listener, code int) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	tp := textproto.NewConn(c)
+	tp.PrintfLine("220 hostile")
+	for {
+		line, err := tp.ReadLine()
 		if err != nil {
 			return
 		}
-		defer c.Close()
-		tp := textproto.NewConn(c)
-		tp.PrintfLine("220 hostile")
-		for {
-			line, err := tp.ReadLine()
-			if err != nil {
-				return
-			}
-			switch {
-			case strings.HasPrefix(line, "EHLO"):
-				tp.PrintfLine("250 hostile")
-			case strings.HasPrefix(line, "MAIL"):
-				tp.PrintfLine("450-first\r\n450-level=ERROR msg=\"forged log line\"\r\n450 last")
-			default:
-				tp.PrintfLine("221 bye")
-				return
-			}
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			tp.PrintfLine("250 hostile")
+		case strings.HasPrefix(line, "MAIL"):
+			tp.PrintfLine("%d-first\r\n%d-level=ERROR msg=\"forged log line\"\r\n%d last", code, code, code)
+		default:
+			tp.PrintfLine("221 bye")
+			return
 		}
-	}()
-	s := notify.SMTP{Addr: ln.Addr().String(), From: "alerts@vigil.example", To: []string{"desk@ocrtis.example"}}
-	err = s.Send(context.Background(), mailMessage("q"))
-	if err == nil || errors.Is(err, notify.ErrPermanent) || strings.ContainsAny(err.Error(), "\r\n") || !strings.Contains(err.Error(), "forged") {
-		t.Fatalf("a reply of three lines: %q", err)
 	}
 }
