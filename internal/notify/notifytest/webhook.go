@@ -19,12 +19,13 @@ type Delivery struct {
 	Body   []byte
 }
 
-// Receiver is a webhook endpoint on 127.0.0.1 (plain HTTP) that checks
+// Receiver is a webhook endpoint on 127.0.0.1 (plain HTTP, or https
+// with NewTLSReceiver) that checks
 // each request with notify.VerifyWebhook, as a real receiver must, and
 // records what passes. Requests that fail verification are answered 401
 // and counted; it can be told to answer the next requests with an error.
 type Receiver struct {
-	URL string // where to send: http://127.0.0.1:port/hook
+	URL string // where to send: http://127.0.0.1:port/hook (https with NewTLSReceiver)
 
 	secret    []byte
 	tolerance time.Duration
@@ -43,12 +44,30 @@ type Receiver struct {
 // the test ends.
 func NewReceiver(t testing.TB, secret []byte) *Receiver {
 	t.Helper()
-	r := &Receiver{secret: append([]byte(nil), secret...), tolerance: notify.DefaultTolerance, now: time.Now}
+	r := newReceiver(secret)
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	r.URL = r.srv.URL + "/hook"
 	t.Cleanup(r.srv.Close)
 	return r
 }
+
+// NewTLSReceiver is NewReceiver over https, with a certificate of its own
+// that only Client trusts.
+func NewTLSReceiver(t testing.TB, secret []byte) *Receiver {
+	t.Helper()
+	r := newReceiver(secret)
+	r.srv = httptest.NewTLSServer(http.HandlerFunc(r.serve))
+	r.URL = r.srv.URL + "/hook"
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func newReceiver(secret []byte) *Receiver {
+	return &Receiver{secret: append([]byte(nil), secret...), tolerance: notify.DefaultTolerance, now: time.Now}
+}
+
+// Client is an HTTP client that trusts the receiver's certificate.
+func (r *Receiver) Client() *http.Client { return r.srv.Client() }
 
 // FailNext answers the next n verified requests with status (and does
 // not record them).
