@@ -75,6 +75,7 @@ var layerTable = []struct {
 		"internal/netlimit",
 		"internal/scope",
 		"internal/figures",
+		"internal/notify",
 		"internal/store",
 		"internal/sensor/ed2k/record",
 		"internal/web/i18n",
@@ -88,6 +89,7 @@ var layerTable = []struct {
 		"internal/bus",
 		"internal/evidence/verify",
 		"internal/jurisdiction",
+		"internal/notify/notifytest",
 		"internal/sensor/bittorrent/dhtnode", // issue 12, build 6
 		"internal/sensor/bittorrent/probe",   // issue 12, build 6
 		"internal/sensor/bittorrent/tracker",
@@ -169,7 +171,7 @@ var (
 	// them.
 	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
 		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest",
-		"internal/casework/casetest"}
+		"internal/casework/casetest", "internal/notify/notifytest"}
 
 	// never lists what a package must not depend on, even through
 	// another package.
@@ -190,6 +192,8 @@ var (
 			"the DHT part tells the sensor what it heard; the sensor makes the observations (issue 12, build 6)"},
 		{[]string{"internal/store"}, []string{"internal/sensor", "internal/lab"},
 			"storage imports no protocol code"},
+		{[]string{"internal/notify"}, []string{"internal/store", "internal/web"},
+			"a sender holds no state and serves nothing: the alerts package keeps the queue and the log"},
 	}
 
 	// cmdNever is what cmd/vigil itself must not import: the pipeline
@@ -197,11 +201,12 @@ var (
 	cmdNever = []string{"internal/ingest", "internal/bus"}
 
 	// httpAllowed may import net/http outside the web tree: HTTP clients
-	// (trackers, OIDC, the witness, the lab's tracker) and the program.
+	// (trackers, OIDC, the witness, the lab's tracker, the alerts'
+	// webhooks and their test receiver) and the program.
 	// The web tree is internal/web and everything under it: one tree
 	// serves HTTP (issue 12, problem 4).
 	httpAllowed = []string{"internal/sensor/bittorrent/tracker", "internal/access", "internal/audit",
-		"internal/lab", "internal/lab/opentracker", "cmd/vigil"}
+		"internal/lab", "internal/lab/opentracker", "cmd/vigil", "internal/notify", "internal/notify/notifytest"}
 
 	// noIO packages are parsers: bytes in, values out. They must not reach
 	// net, os, io/fs or syscall (or a package under them), through any

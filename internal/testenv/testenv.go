@@ -34,6 +34,7 @@ var Parts = map[string]string{
 	"LOOPBACKNS":   "a network namespace with loopback only: unshare -n sh -c 'ip link set lo up && go test ...' as root",
 	"NATS":         "Debian package nats-server (/usr/sbin/nats-server: the fault tests start, kill and restart a real JetStream server on loopback)",
 	"NETNS":        "root and iproute2, to create network namespaces joined by a veth pair",
+	"OPENSSL":      "Debian package openssl (docs/alerts.md's shell check of a webhook signature)",
 	"OPENTRACKER":  "Debian package opentracker",
 	"POPPLER":      "Debian package poppler-utils (pdftotext)",
 	"POSTGRES":     "a PostgreSQL server on 127.0.0.1:5432 (Debian package postgresql; pg_ctlcluster ... start) or VIGIL_TEST_POSTGRES",
