@@ -68,8 +68,8 @@ var Kinds = []string{KindListSeen, KindScorePassed, KindFlaggedActive, KindHeldN
 // Params are a rule's parameters. They can only narrow what the rule's
 // agency sees, never widen it.
 type Params struct {
-	List     string  `json:"list,omitempty"`     // list_seen: a watch-list name
-	Category string  `json:"category,omitempty"` // list_seen: a list category
+	List     string `json:"list,omitempty"`     // list_seen: a watch-list name
+	Category string `json:"category,omitempty"` // list_seen: a list category
 	// Jurisdiction (list_seen): only observations routed to this agency;
 	// it must be the rule's own agency (ErrScope otherwise).
 	Jurisdiction string  `json:"jurisdiction,omitempty"`
@@ -79,15 +79,15 @@ type Params struct {
 
 // Rule is what an agency asked to be told about.
 type Rule struct {
-	ID       string    `json:"id"`
-	Agency   string    `json:"agency"` // the owner: alerts are for it alone, read through its scope
-	Kind     string    `json:"kind"`
-	Params   Params    `json:"params"`
-	Emails   []string  `json:"emails,omitempty"`   // e-mail recipients (the feed always gets the alert)
-	Webhooks []string  `json:"webhooks,omitempty"` // ids of webhooks configured in vigil serve
-	MaxPerHour int     `json:"max_per_hour"`       // alerts sent in any hour at most; the surplus is held and summarised
-	By       string    `json:"by"`
-	Created  time.Time `json:"created"`
+	ID         string    `json:"id"`
+	Agency     string    `json:"agency"` // the owner: alerts are for it alone, read through its scope
+	Kind       string    `json:"kind"`
+	Params     Params    `json:"params"`
+	Emails     []string  `json:"emails,omitempty"`   // e-mail recipients (the feed always gets the alert)
+	Webhooks   []string  `json:"webhooks,omitempty"` // ids of webhooks configured in vigil serve
+	MaxPerHour int       `json:"max_per_hour"`       // alerts sent in any hour at most; the surplus is held and summarised
+	By         string    `json:"by"`
+	Created    time.Time `json:"created"`
 	// FromSeq: the store's highest observation seq when the rule was made;
 	// a list_seen rule looks only at later observations.
 	FromSeq int64 `json:"from_seq"`
