@@ -290,3 +290,19 @@ type Store interface {
 	// claims: a lapse is the reader's to judge).
 	AlertHeldTargets(ctx context.Context, agency string) ([]Held, error)
 }
+
+// ActionAlertView is the audit action of alerts shown (overview, CLI):
+// a read like any other, naming each alert and target shown.
+const ActionAlertView = "view_alerts"
+
+// ViewDetail is the audit detail of alerts shown: every alert and target.
+func ViewDetail(as []Alert) map[string]any {
+	ids, targets := []string{}, []string{}
+	for _, a := range as {
+		ids = append(ids, a.ID)
+		if a.Target != "" && !slices.Contains(targets, a.Target) {
+			targets = append(targets, a.Target)
+		}
+	}
+	return map[string]any{"alerts": ids, "targets": targets}
+}

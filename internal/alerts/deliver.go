@@ -32,7 +32,7 @@ func (c Channels) sender(channel string) (notify.Sender, error) {
 	switch {
 	case strings.HasPrefix(channel, ChannelEmail):
 		if c.Email == nil {
-			return nil, fmt.Errorf("%w: no SMTP server configured (vigil serve --alert-smtp)", notify.ErrPermanent)
+			return nil, fmt.Errorf("%w: no SMTP sender configured in vigil serve", notify.ErrPermanent)
 		}
 		s, err := c.Email(strings.TrimPrefix(channel, ChannelEmail))
 		if err != nil {
@@ -44,7 +44,7 @@ func (c Channels) sender(channel string) (notify.Sender, error) {
 		if s, ok := c.Webhooks[id]; ok && s != nil {
 			return s, nil
 		}
-		return nil, fmt.Errorf("%w: no webhook %q configured (vigil serve --alert-webhook)", notify.ErrPermanent, id)
+		return nil, fmt.Errorf("%w: no webhook %q configured in vigil serve", notify.ErrPermanent, id)
 	}
 	return nil, fmt.Errorf("%w: channel %q", notify.ErrPermanent, channel)
 }
