@@ -156,7 +156,7 @@ func (a *App) assemble(d Deps) http.Handler {
 	// writes goes through it, and a read whose record fails is refused.
 	tr := trail.New(d.Access.AuditLog(), d.Log)
 	a.pages = pages.New(pages.Config{
-		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Trail: tr,
+		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Trail: tr, Alerts: alertFeed{d.Store},
 		ISP:    ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
 		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,

@@ -57,6 +57,8 @@ type Config struct {
 	ISP     ISPRequests
 	Lists   Lists
 	Audit   Audit
+	// Alerts answers the overview's Alerts block (nil: no alerts shown).
+	Alerts AlertFeed
 	// Trail writes the audit record of every read before it is served,
 	// and of every refusal. nil: every page that shows case data answers
 	// 503 (a read that cannot be audited is not served).
