@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("TargetRulesFireOncePerEvent", func(t *testing.T) { testTargetRules(t, open) })
 	t.Run("HeldTargetAtANewAddress", func(t *testing.T) { testHeldNewAddress(t, open) })
 	t.Run("RateLimitHoldsAndSummarises", func(t *testing.T) { testRateLimit(t, open) })
+	t.Run("RateLimitHoldsUnderConcurrentRecords", func(t *testing.T) { testRateLimitRace(t, open) })
 	t.Run("RetriesUntilDeliveredAndStopsOnPermanent", func(t *testing.T) { testRetries(t, open) })
 	t.Run("AnotherAgencysRuleSeesNothingOfA", func(t *testing.T) { testNeedToKnow(t, open) })
 	t.Run("RulesBelongToTheirAgency", func(t *testing.T) { testRules(t, open) })
@@ -347,16 +348,29 @@ func testRateLimit(t *testing.T, open func(t *testing.T) (Store, Store)) {
 		obs = append(obs, probe(fmt.Sprintf("203.0.113.%d:4662", 10+i), 2*i, userHash(byte(10+i)), AgencyA, t0.Add(time.Duration(i)*time.Minute)))
 	}
 	w.add(obs...)
-	p := w.evaluate(w.st)
-	if p.Recorded != 10 || p.Held != 7 || p.Summaries != 0 {
-		t.Fatalf("pass %+v: want 10 recorded, 7 held, no summary within the hour", p)
+	// Two processes at once count against one limit.
+	ps := make([]alerts.Pass, 2)
+	var wg sync.WaitGroup
+	for i, st := range []Store{w.st, w.st2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if ps[i], err = w.evaluator(st).Evaluate(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if p := (alerts.Pass{Recorded: ps[0].Recorded + ps[1].Recorded, Held: ps[0].Held + ps[1].Held, Summaries: ps[0].Summaries + ps[1].Summaries}); p.Recorded != 10 || p.Held != 7 || p.Summaries != 0 {
+		t.Fatalf("passes %+v: want 10 recorded, 7 held, no summary within the hour", ps)
 	}
 	ds, err := w.st.Deliveries(context.Background(), AgencyA, 100)
 	if err != nil || len(ds) != 3 {
 		t.Fatalf("deliveries %d (%v), want 3", len(ds), err)
 	}
 	w.clk.Add(61 * time.Minute)
-	p = w.evaluate(w.st2)
+	p := w.evaluate(w.st2)
 	if p.Summaries != 1 {
 		t.Fatalf("pass %+v: want one summary once the hour has room", p)
 	}
@@ -384,6 +398,52 @@ func testRateLimit(t *testing.T, open func(t *testing.T) (Store, Store)) {
 		t.Fatalf("deliveries %d, want 4 (3 alerts and the summary)", len(ds))
 	}
 	_ = r
+}
+
+// Many events of one rule recorded at once through two handles: exactly
+// the limit is sent, the rest held, each event once.
+func testRateLimitRace(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	now := t0
+	const n, limit = 40, 3
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		st := a
+		if i%2 == 1 {
+			st = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ev := fmt.Sprintf("obs:%d", i%(n/2)) // each event twice
+			al := alerts.Alert{ID: alerts.AlertID("race", ev), Rule: "race", Agency: AgencyA, Kind: alerts.KindListSeen, Event: ev, At: now, Created: now, Subject: "s"}
+			if _, _, err := st.RecordAlert(ctx, al, []string{"webhook:w"}, limit, time.Hour); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	as, err := a.AgencyAlerts(ctx, alerts.Query{Agency: AgencyA, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, al := range as {
+		if !al.Held {
+			sent++
+		}
+	}
+	ds, err := b.Deliveries(ctx, AgencyA, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != n/2 || sent != limit || len(ds) != limit {
+		t.Fatalf("%d alerts, %d sent, %d deliveries: want %d, %d, %d", len(as), sent, len(ds), n/2, limit, limit)
+	}
 }
 
 // flaky fails its first n sends, then succeeds; it records every message.
