@@ -91,8 +91,8 @@ type AlertRow struct {
 	ID        string
 	Kind      string // the rule's kind (alerts.Kind*)
 	Rule      string
-	Target    string // "" for an alert about no target
-	Detail    string // the list, the score, the address: data, not translated
+	Target    string        // "" for an alert about no target
+	Detail    string        // the list, the score, the address: data, not translated
 	Level     observe.Level // possession level, when the alert has one (0: none)
 	Created   time.Time
 	Held      bool // over its rule's limit: shown, not sent
