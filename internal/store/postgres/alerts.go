@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -271,7 +272,7 @@ func (s *Store) AgencyAlerts(ctx context.Context, q alerts.Query) ([]alerts.Aler
 			a, err := scanAlert(rows.Scan)
 			out = append(out, a)
 			return err
-		}, q.Agency, q.Since.UnixNano(), q.Limit)
+		}, q.Agency, sinceNS(q.Since), q.Limit)
 	return out, err
 }
 
@@ -282,6 +283,15 @@ func (s *Store) AlertByID(ctx context.Context, id string) (alerts.Alert, error) 
 		return a, fmt.Errorf("alert %s: %w", id, alerts.ErrNotFound)
 	}
 	return a, err
+}
+
+// sinceNS is since in nanoseconds; the zero time, the lowest (UnixNano
+// is undefined for it).
+func sinceNS(since time.Time) int64 {
+	if since.IsZero() {
+		return math.MinInt64
+	}
+	return since.UnixNano()
 }
 
 const deliveryCols = `id, alert, rule, agency, channel, attempts, next_ns, last_error, outcome, updated_ns`
