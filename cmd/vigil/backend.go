@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/alerts"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/casework"
@@ -25,6 +26,7 @@ type backend interface {
 	casework.Store
 	casework.ProposalStore
 	casework.CaseStore
+	alerts.Store
 	web.Store
 	access.Store
 	audit.BatchStore

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/alerts"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/pipeline"
@@ -102,6 +103,8 @@ Examples:
 			fs.StringVar(&sf.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
 			fs.DurationVar(&sf.poll, "analysis-poll", 5*time.Second, "score newly stored observations this often (0: never)")
 			fs.DurationVar(&sf.handOffEvery, "handoff-every", DefaultHandOffEvery, "propose hand-offs of claimed targets last seen first-hand in another agency's jurisdiction this often (0: never)")
+			fs.DurationVar(&sf.alertEvery, "alert-every", 10*time.Second, "evaluate the alert rules and send due alert deliveries this often (0: never; docs/alerts.md)")
+			fs.IntVar(&sf.alertAttempts, "alert-attempts", alerts.DefaultConfig().MaxAttempts, "give an alert delivery up after this many failed `attempts`")
 			fs.StringVar(&sf.retention, "retention", "", "retention periods `YAML` for ISP requests (default: one year everywhere)")
 			oidc := &sf.oidc
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")
@@ -229,6 +232,8 @@ type serveFlags struct {
 	addr                string
 	poll                time.Duration
 	handOffEvery        time.Duration
+	alertEvery          time.Duration // --alert-every
+	alertAttempts       int           // --alert-attempts
 	retention           string
 	oidc                oidcFlags
 	tlsCert, tlsKey     string
@@ -382,6 +387,13 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 			return err
 		}
 		p.Go("hand-off check", hc.run)
+	}
+	if f.alertEvery > 0 {
+		job, err := f.alertJob(a, sq, wa)
+		if err != nil {
+			return err
+		}
+		p.Go("alerts", job)
 	}
 	if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
 		return err

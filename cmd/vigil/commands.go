@@ -38,6 +38,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			leadsCommand(),
 			statsCommand(),
 			claimCommand(),
+			alertCommand(),
 			caseCommand(),
 			quarantineCommand(),
 			serveCommand(),

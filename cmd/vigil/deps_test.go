@@ -99,6 +99,7 @@ var layerTable = []struct {
 	}},
 	{"services", "services over the domain: access, ISP requests, enrichment, the JetStream bus and the sensors' queue in front of it, the stores' shared codec and contract suites", []string{
 		"internal/access",
+		"internal/alerts",
 		"internal/analysis/analysistest", // issue 12, build 3
 		"internal/figures/figurestest",
 		"internal/casework/casetest",
@@ -117,6 +118,7 @@ var layerTable = []struct {
 	}},
 	{"stages", "the pipeline's stages and the store backends", []string{
 		"internal/access/accesstest", // issue 12, build 3
+		"internal/alerts/alertstest",
 		"internal/bus/bustest",
 		"internal/ingest",
 		"internal/sensor/bittorrent",
@@ -171,7 +173,7 @@ var (
 	// them.
 	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
 		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest",
-		"internal/casework/casetest", "internal/notify/notifytest"}
+		"internal/casework/casetest", "internal/notify/notifytest", "internal/alerts/alertstest"}
 
 	// never lists what a package must not depend on, even through
 	// another package.

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/alerts"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -155,7 +156,7 @@ func (a *App) assemble(d Deps) http.Handler {
 	// writes goes through it, and a read whose record fails is refused.
 	tr := trail.New(d.Access.AuditLog(), d.Log)
 	a.pages = pages.New(pages.Config{
-		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Figures: a.backend.Figures(), Trail: tr,
+		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Figures: a.backend.Figures(), Trail: tr, Alerts: alertFeed{d.Store},
 		ISP:    ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
 		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
@@ -222,6 +223,18 @@ func (a *App) Alert(al analysis.Alert) {
 		msg = al.Subject + ": " + msg
 	}
 	a.hub.Publish(api.Event{Kind: api.EventAlert, Time: al.Time.UTC(), Message: msg})
+}
+
+// AgencyAlert publishes an agency's alert (internal/alerts) to the live
+// pages: offered to its agency alone, and delivered only while its target,
+// if it names one, is in that agency's scope (api.StoreAccess). A held
+// alert (over its rule's limit) is left to the overview and the summary.
+func (a *App) AgencyAlert(al alerts.Alert) {
+	if al.Held {
+		return
+	}
+	a.hub.Publish(api.Event{Kind: api.EventAlert, Time: al.Created.UTC(), Agency: al.Agency, Target: al.Target,
+		Message: al.Subject, Alert: al.ID, Access: []string{al.Agency}})
 }
 
 func (a *App) runLive(ctx context.Context) {

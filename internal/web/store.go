@@ -18,6 +18,8 @@ import (
 type Store interface {
 	pages.Store
 	api.Targets
+	// AgencyAlerts and VisibleTargets answer the overview's Alerts block.
+	AlertStore
 	// Agency returns an agency, or access.ErrNotFound.
 	Agency(ctx context.Context, id string) (access.Agency, error)
 }

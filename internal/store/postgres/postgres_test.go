@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/access/accesstest"
+	"github.com/vigil-oss/vigil/internal/alerts/alertstest"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -847,4 +848,19 @@ func TestInsertCountsWhatIsNew(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The PostgreSQL store keeps the alerts' contract (migration 0014), two
+// stores (two pools) on one schema standing for two processes.
+func TestAlertsContract(t *testing.T) {
+	requirePostgres(t)
+	alertstest.Run(t, func(t *testing.T) (alertstest.Store, alertstest.Store) {
+		a := openTest(t, DefaultConfig())
+		b, err := Open(context.Background(), testDSN(), a.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
+	})
 }

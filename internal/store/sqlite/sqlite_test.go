@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/alerts/alertstest"
 	"github.com/vigil-oss/vigil/internal/analysis/analysistest"
 	"github.com/vigil-oss/vigil/internal/casework/casetest"
 	"github.com/vigil-oss/vigil/internal/figures/figurestest"
@@ -257,4 +258,18 @@ func TestInsertCountsWhatIsNew(t *testing.T) {
 	if rows != 300 {
 		t.Fatalf("%d rows, want 300", rows)
 	}
+}
+
+// The SQLite store keeps the alerts' contract, two handles on one file
+// standing for two processes.
+func TestAlertsContract(t *testing.T) {
+	alertstest.Run(t, func(t *testing.T) (alertstest.Store, alertstest.Store) {
+		a, path := openTemp(t, DefaultConfig())
+		b, err := Open(context.Background(), path, DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return a, b
+	})
 }

@@ -38,6 +38,7 @@ type Event struct {
 	Endpoint string        `json:"endpoint,omitempty"`
 	Target   string        `json:"target,omitempty"`  // target id, if known
 	Message  string        `json:"message,omitempty"` // for alerts
+	Alert    string        `json:"alert,omitempty"`   // an agency's alert: its id (internal/alerts); Agency owns it
 	// Marks and FirstHand travel with the observation to the live rows as
 	// to every other screen (observe.Observation.Marks, .FirstHand).
 	Marks     []string `json:"marks,omitempty"`

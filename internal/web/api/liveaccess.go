@@ -16,7 +16,9 @@ import (
 // routed to when it was stored: after a hand-off the old agency receives
 // nothing more of the target, and the new one receives it. An event whose
 // endpoint belongs to no target yet goes by the agency it was routed to;
-// an alert, to national scopes only.
+// an analysis alert, to national scopes only; an agency's alert
+// (internal/alerts), to that agency's users only, while its target is in
+// the agency's scope.
 
 // LiveStore is what the delivery asks the store (webviews.Store holds it).
 type LiveStore interface {
@@ -71,9 +73,27 @@ func (l StoreAccess) Deliverable(ctx context.Context, p *access.Principal, evs [
 	if err != nil {
 		return nil, err
 	}
+	// An agency's alert is judged by its agency's own scope (not a
+	// national reader's): one query for its targets.
+	var agencySees map[string]bool
+	var alertTargets []string
+	for i := range evs {
+		if evs[i].Alert != "" && evs[i].Target != "" && evs[i].Agency == p.Agency {
+			alertTargets = append(alertTargets, evs[i].Target)
+		}
+	}
+	if len(alertTargets) > 0 {
+		if agencySees, err = l.Store.VisibleTargets(ctx, access.Scope{Agencies: []string{p.Agency}}, alertTargets); err != nil {
+			return nil, err
+		}
+	}
 	for i := range evs {
 		ev := &evs[i]
 		switch {
+		case ev.Kind == EventAlert && ev.Alert != "":
+			// An agency's alert: to its agency alone, while its target
+			// (if any) is in that agency's scope now.
+			out[i] = p.Agency == ev.Agency && (ev.Target == "" || agencySees[ev.Target])
 		case ev.Kind == EventAlert || (!ev.Addr.IsValid() && ev.Target == ""):
 			out[i] = scope.All
 		case ev.Target != "":

@@ -132,7 +132,7 @@ func (l *Live) deliverable(ctx context.Context, p *access.Principal, evs []Event
 	} else {
 		ok = make([]bool, len(evs))
 		for i := range evs {
-			ok[i] = offered(p.Scope(), &evs[i])
+			ok[i] = offered(p.Scope(), &evs[i]) && (evs[i].Alert == "" || evs[i].Agency == p.Agency)
 		}
 	}
 	out := evs[:0]
@@ -170,11 +170,14 @@ func (l *Live) stillAllowed(r *http.Request, p *access.Principal) string {
 // liveDetail is what an audit record of a delivery names: every target and
 // endpoint the batch shows.
 func liveDetail(evs []Event) map[string]any {
-	var targets, endpoints []string
+	var targets, endpoints, alertIDs []string
 	alerts := 0
 	for i := range evs {
 		if evs[i].Kind == EventAlert {
 			alerts++
+		}
+		if evs[i].Alert != "" {
+			alertIDs = append(alertIDs, evs[i].Alert)
 		}
 		if t := evs[i].Target; t != "" && !slices.Contains(targets, t) {
 			targets = append(targets, t)
@@ -185,7 +188,11 @@ func liveDetail(evs []Event) map[string]any {
 	}
 	slices.Sort(targets)
 	slices.Sort(endpoints)
-	return map[string]any{"events": len(evs), "alerts": alerts, "targets": targets, "endpoints": endpoints}
+	d := map[string]any{"events": len(evs), "alerts": alerts, "targets": targets, "endpoints": endpoints}
+	if len(alertIDs) > 0 {
+		d["alert_ids"] = alertIDs // an agency's alerts shown: audited as a read, each by id
+	}
+	return d
 }
 
 // serveEvents is GET /api/v1/events: server-sent events, one "data:" JSON

@@ -77,6 +77,28 @@ type Targets interface {
 	Overview(ctx context.Context, viewer *User, since time.Time) (*Overview, error)
 }
 
+// AlertFeed answers the overview's Alerts block: the viewer's agency's
+// recent alerts (internal/alerts), those about a target only while the
+// target is in that agency's scope now. Another agency's alerts are never
+// in it, whatever the viewer's scope (a national analyst sees their own
+// agency's).
+type AlertFeed interface {
+	Recent(ctx context.Context, viewer *User, n int) ([]AlertRow, error)
+}
+
+// AlertRow is one alert as the overview shows it.
+type AlertRow struct {
+	ID        string
+	Kind      string // the rule's kind (alerts.Kind*)
+	Rule      string
+	Target    string        // "" for an alert about no target
+	Detail    string        // the list, the score, the address: data, not translated
+	Level     observe.Level // possession level, when the alert has one (0: none)
+	Created   time.Time
+	Held      bool // over its rule's limit: shown, not sent
+	SummaryOf int  // a summary: how many held alerts it counts
+}
+
 // Sort orders for TargetQuery.
 const (
 	SortScore = "score"

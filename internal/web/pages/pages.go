@@ -138,7 +138,25 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 			eps = appendNew(eps, o.Endpoint.String())
 		}
 	}
-	if !s.audited(w, r, u, ActionListTargets, "overview", "", map[string]any{"targets": ids, "endpoints": eps, "observations": len(ov.Recent)}) {
+	// The agency's alerts are shown, and recorded, by id and target.
+	var als []AlertRow
+	var alertIDs []string
+	if s.cfg.Alerts != nil {
+		if als, err = s.cfg.Alerts.Recent(r.Context(), u, 10); err != nil {
+			s.log.Error("overview alerts", "user", u.Name, "err", err)
+			s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
+			return
+		}
+		for _, a := range als {
+			alertIDs = append(alertIDs, a.ID)
+			ids = appendNew(ids, a.Target)
+		}
+	}
+	detail := map[string]any{"targets": ids, "endpoints": eps, "observations": len(ov.Recent)}
+	if len(alertIDs) > 0 {
+		detail["alerts"] = alertIDs
+	}
+	if !s.audited(w, r, u, ActionListTargets, "overview", "", detail) {
 		return
 	}
 	v := s.newView(r, u, "overview", "overview.title", nil)
@@ -146,6 +164,7 @@ func (s *server) overview(w http.ResponseWriter, r *http.Request, u *User) {
 		"O":        ov,
 		"PlaceMap": v.overviewMaps(ov),
 		"Health":   s.healthRows(), // the trend chart is the view's TrendChart
+		"Alerts":   als,
 	}
 	s.render(w, http.StatusOK, "overview", v)
 }

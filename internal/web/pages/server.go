@@ -60,6 +60,8 @@ type Config struct {
 	Audit   Audit
 	// Figures answers the figures page and its exports (nil: 503).
 	Figures Figures
+	// Alerts answers the overview's Alerts block (nil: no alerts shown).
+	Alerts AlertFeed
 	// Trail writes the audit record of every read before it is served,
 	// and of every refusal. nil: every page that shows case data answers
 	// 503 (a read that cannot be audited is not served).

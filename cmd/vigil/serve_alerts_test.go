@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/alerts"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// vigil serve runs the alerts: a rule's event becomes one alert, and its
+// webhook delivery, with no sender configured, fails permanently and says
+// why (rather than being retried for ever or lost).
+func TestServeEvaluatesAlertRules(t *testing.T) {
+	dir := t.TempDir()
+	db := emptyStore(t)
+	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	o := storetest.Observation(rand.New(rand.NewPCG(15, 4)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.19"), 51413
+	o.Jurisdiction = observe.Jurisdiction{Agency: "fr-lyon", Rule: "test"}
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	mustRun(t, env, "", "agency", "add", "--id", "fr-lyon", "--name", "Lyon")
+	mustRun(t, env, "", "alert", "rule", "add", "--id", "any", "--agency", "fr-lyon", "--kind", "score_passed", "--score", "0.001", "--webhook", "soc")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--db", db, "serve", "--addr", "127.0.0.1:0", "--analysis-poll", "100ms", "--alert-every", "100ms", "--log-level", "warn"},
+			strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
+	}()
+	defer func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != exitOK {
+				t.Errorf("serve exit %d: %s", code, errb.String())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	st, err := sqlite.Open(context.Background(), filepath.Clean(db), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var ds []alerts.Delivery
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ds, err = st.Deliveries(context.Background(), "fr-lyon", 10); err == nil && len(ds) == 1 && ds[0].Outcome != alerts.Pending {
+			break
+		}
+	}
+	if len(ds) != 1 || ds[0].Outcome != alerts.Failed || !strings.Contains(ds[0].LastError, `no webhook "soc" configured`) {
+		t.Fatalf("deliveries: %+v\n%s", ds, errb.String())
+	}
+	as, err := st.AgencyAlerts(context.Background(), alerts.Query{Agency: "fr-lyon"})
+	if err != nil || len(as) != 1 || as[0].Kind != alerts.KindScorePassed || as[0].Target == "" {
+		t.Fatalf("alerts: %+v, %v", as, err)
+	}
+}
