@@ -6,17 +6,39 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/alerts"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/notify"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
-// alertChannels are the senders of alert deliveries vigil serve has. The
-// e-mail and webhook senders (internal/notify) are wired here: until they
-// are, e-mail and webhook deliveries fail permanently, saying that no
+// alertChannels are the senders of alert deliveries vigil serve has:
+// --alert-smtp (e-mail) and --alert-webhooks (signed webhooks). Without
+// them, e-mail and webhook deliveries fail permanently, saying that no
 // sender is configured, and the alerts still reach the overview and the
-// live feed. (To wire: an SMTP server's settings whose Email returns a
-// copy with To = []string{to}; the webhooks by id.)
+// live feed.
 func (f *serveFlags) alertChannels() (alerts.Channels, error) {
-	return alerts.Channels{}, nil
+	var ch alerts.Channels
+	if f.alertSMTP != "" {
+		smtp, err := notify.ParseSMTPURL(f.alertSMTP)
+		if err != nil {
+			return ch, err
+		}
+		ch.Email = func(to string) (notify.Sender, error) {
+			s := smtp
+			s.To = []string{to}
+			return s, nil
+		}
+	}
+	if f.alertWebhooks != "" {
+		entries, err := notify.LoadWebhooks(f.alertWebhooks)
+		if err != nil {
+			return ch, fmt.Errorf("--alert-webhooks: %w", err)
+		}
+		ch.Webhooks = map[string]notify.Sender{}
+		for _, e := range entries {
+			ch.Webhooks[e.ID] = e.Webhook
+		}
+	}
+	return ch, nil
 }
 
 // alertJob is the alerts' loop in vigil serve: evaluate the rules over
