@@ -18,6 +18,7 @@ type Store interface {
 	casework.Store
 	casework.ProposalStore
 	casework.CaseStore
+	casework.OperationStore
 }
 
 // Run runs the contract. open must return two handles on one new, empty
@@ -31,6 +32,10 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("StaleHandOffMovesNoOtherClaim", func(t *testing.T) { testStaleProposal(t, open) })
 	t.Run("CaseWorkKeepsTheClaim", func(t *testing.T) { testCaseWorkIsActivity(t, open) })
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
+	t.Run("OperationKeepsItsCriteriaAndSnapshot", func(t *testing.T) { testOperation(t, open) })
+	t.Run("TwoAssignsOfOneTargetRace", func(t *testing.T) { testAssignRace(t, open) })
+	t.Run("AssignLeavesAnotherServicesClaim", func(t *testing.T) { testAssignHeld(t, open) })
+	t.Run("BoardCountsStepsAndOutcomesOnANeedToKnow", func(t *testing.T) { testBoard(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
