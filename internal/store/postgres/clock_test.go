@@ -38,8 +38,8 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	// The schema as migration 0005 left it (0007 to 0011 undone too:
 	// migrations apply from the highest version recorded).
 	for _, q := range []string{
-		`DROP TABLE operation_targets, operations`, // 0013's
-		`DROP TABLE figure_rollups`, // 0010's
+		`DROP TABLE operation_targets, operations`,                                          // 0013's
+		`DROP TABLE figure_rollups`,                                                         // 0010's
 		`DROP TABLE claims, claim_records, handoff_proposals, case_steps, case_subscribers`, // 0011's
 		`DROP TABLE evidence_log, evidence_checkpoints`,
 		`DROP FUNCTION vigil_evidence_append_only`,
