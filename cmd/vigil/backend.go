@@ -25,6 +25,7 @@ type backend interface {
 	casework.Store
 	casework.ProposalStore
 	casework.CaseStore
+	casework.OperationStore
 	web.Store
 	access.Store
 	audit.BatchStore

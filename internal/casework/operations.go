@@ -88,7 +88,9 @@ const (
 	Assigned        = "assigned"         // the target is now the service's in the operation
 	AlreadyAssigned = "already_assigned" // it was already the service's
 	AssignedElse    = "assigned_to_other"
-	HeldByOther     = "held" // another service holds its claim: left as it is
+	HeldByOther     = "held"     // another service holds its claim: left as it is
+	Gone            = "gone"     // no longer a target (its observations expired): left
+	Unrouted        = "unrouted" // routed to no service, and none was named: left
 )
 
 // Assignment is what became of one target's assignment.
@@ -105,6 +107,10 @@ func (a Assignment) String() string {
 		return fmt.Sprintf("%s: held by %s, left (not assigned to %s)", a.Target, a.Other, a.Agency)
 	case AssignedElse:
 		return fmt.Sprintf("%s: already assigned to %s in this operation (not to %s)", a.Target, a.Other, a.Agency)
+	case Gone:
+		return fmt.Sprintf("%s: no longer a target, left", a.Target)
+	case Unrouted:
+		return fmt.Sprintf("%s: routed to no service, left (assign it with --target and --agency)", a.Target)
 	case AlreadyAssigned:
 		return fmt.Sprintf("%s: already assigned to %s", a.Target, a.Agency)
 	}
