@@ -26,6 +26,7 @@ type backend interface {
 	casework.ProposalStore
 	casework.CaseStore
 	casework.OperationStore
+	casework.OutcomeStore
 	web.Store
 	access.Store
 	audit.BatchStore

@@ -251,6 +251,26 @@ func TestOperationAssignAndBoard(t *testing.T) {
 	if out := mustRun(t, env, "", "operation", "list", "--as", "fr-rennes"); out != "" {
 		t.Fatalf("fr-rennes lists %q", out)
 	}
+	// The outcomes in figures, per service and per operation, and
+	// suppressed below a minimum cell.
+	csvOut := mustRun(t, env, "", "stats", "--outcomes", "--format", "csv")
+	if want := routed[steps] + ",1,1,1,0,0,1,0,\n"; !strings.Contains(csvOut, want) || !strings.HasPrefix(csvOut, "group,cases,closed,arrest,") ||
+		!strings.HasSuffix(csvOut, "total,1,1,1,0,0,1,0,\n") {
+		t.Fatalf("stats --outcomes:\n%s\nwant the line %q and the total", csvOut, want)
+	}
+	if out := mustRun(t, env, "", "stats", "--outcomes", "--min-cell", "2", "--format", "csv"); !strings.Contains(out, routed[steps]+",,,,,,,,cases;closed;") {
+		t.Fatalf("stats --outcomes --min-cell 2:\n%s", out)
+	}
+	var byOp casework.OutcomeReport
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "stats", "--outcomes", "--group", "operation", "--json")), &byOp); err != nil {
+		t.Fatal(err)
+	}
+	if len(byOp.Rows) != 1 || byOp.Rows[0].Group != "1 Aurore" || *byOp.Rows[0].Cases != 1 || *byOp.Rows[0].Outcomes["victims_identified"] != 1 {
+		t.Fatalf("stats --outcomes --group operation: %+v", byOp)
+	}
+	if code, _, _ := vigilRun(t, env, "", "stats", "--outcomes", "--by", "week"); code != exitUsage {
+		t.Fatalf("stats --outcomes --by week: exit %d, want a usage error", code)
+	}
 	auditOut := mustRun(t, env, "", "audit", "list", "--json")
 	var recs []struct {
 		Action string          `json:"action"`

@@ -19,6 +19,7 @@ type Store interface {
 	casework.ProposalStore
 	casework.CaseStore
 	casework.OperationStore
+	casework.OutcomeStore
 }
 
 // Run runs the contract. open must return two handles on one new, empty

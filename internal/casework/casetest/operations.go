@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -187,6 +188,17 @@ func testBoard(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	step("T-B1", "fr-lyon", casework.StepLead, casework.StepISPRequest)
 	step("T-B2", "fr-lyon", casework.StepLead, casework.StepSearch, casework.StepClosed)
 	step("T-B4", "fr-lille", casework.StepISPRequest)
+	latest, err := a.LatestCaseSteps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range latest {
+		got = append(got, fmt.Sprintf("%s %s %s %v", s.Target, s.Agency, s.Step, s.Outcomes))
+	}
+	if want := []string{"T-B1 fr-lyon isp_request_sent []", "T-B2 fr-lyon closed [arrest devices_seized]", "T-B4 fr-lille isp_request_sent []"}; !slices.Equal(got, want) {
+		t.Fatalf("latest case steps %q, want %q", got, want)
+	}
 	national, err := ops.Board(ctx, op.ID, agency.Scope{All: true}, b.CaseSteps)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -113,4 +114,27 @@ func (s *Store) AssignOperationTarget(ctx context.Context, id int64, target, age
 		return err
 	})
 	return cur, err
+}
+
+var _ casework.OutcomeStore = (*Store)(nil)
+
+// LatestCaseSteps implements casework.OutcomeStore.
+func (s *Store) LatestCaseSteps(ctx context.Context) ([]casework.Step, error) {
+	var out []casework.Step
+	err := eachRow(ctx, s.db(), `SELECT target, step, at_ns, agency, by_whom, note, outcomes FROM case_steps c
+		WHERE id = (SELECT max(id) FROM case_steps l WHERE l.target = c.target) ORDER BY target`, func(r pgx.Rows) error {
+		var st casework.Step
+		var at int64
+		var outcomes string
+		if err := r.Scan(&st.Target, &st.Step, &at, &st.Agency, &st.By, &st.Note, &outcomes); err != nil {
+			return err
+		}
+		st.At = time.Unix(0, at).UTC()
+		if outcomes != "" {
+			st.Outcomes = strings.Split(outcomes, ",")
+		}
+		out = append(out, st)
+		return nil
+	})
+	return out, err
 }
