@@ -54,6 +54,8 @@ var census = map[string][]censusReq{
 	"GET /lists/import/{job}":              {{method: "GET", path: "/lists/import/0123456789abcdef"}},
 	"GET /sensors":                         {{method: "GET", path: "/sensors"}},
 	"GET /audit":                           {{method: "GET", path: "/audit", kind: "trail"}},
+	"GET /operations":                      {{method: "GET", path: "/operations"}},
+	"GET /operations/{id}":                 {{method: "GET", path: "/operations/1"}, {method: "GET", path: "/operations/2"}},
 	"POST /lang":                           {{method: "POST", path: "/lang", form: url.Values{"lang": {"en"}, "next": {"/"}}}},
 	"GET /api/v1/events":                   {{method: "GET", path: "/api/v1/events", kind: "stream"}},
 	"GET /api/v1/imports/{job}":            {{method: "GET", path: "/api/v1/imports/0123456789abcdef"}},

@@ -57,6 +57,9 @@ type Config struct {
 	ISP     ISPRequests
 	Lists   Lists
 	Audit   Audit
+	// Operations answers the operations pages (/operations, national
+	// office; /operations/{id}, a board on a need to know); nil: 503.
+	Operations Operations
 	// Trail writes the audit record of every read before it is served,
 	// and of every refusal. nil: every page that shows case data answers
 	// 503 (a read that cannot be audited is not served).
@@ -217,6 +220,8 @@ func New(cfg Config) *Server {
 	handle("GET /lists/import/{job}", s.page("import", s.importPage))
 	handle("GET /sensors", s.page("sensors", s.sensors))
 	handle("GET /audit", s.page("audit", s.auditPage))
+	handle("GET /operations", s.page("operations", s.operations))
+	handle("GET /operations/{id}", s.page("operation", s.operation))
 	handle("POST /lang", s.page("lang", s.lang))
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := s.who(r)
