@@ -276,8 +276,12 @@ Examples:
 						return fmt.Errorf("--agency %s: %w ('vigil agency list' lists them)", *agency, err)
 					}
 				}
+				ids := make([]string, 0, len(op.Targets))
+				for _, t := range op.Targets {
+					ids = append(ids, t.Target)
+				}
 				if err := a.auditCLI(ctx, sq, audit.ActionChange, obj, map[string]any{"assign": map[bool]string{true: "by_jurisdiction", false: "target"}[*byJur],
-					"target": *target, "agency": *agency}); err != nil {
+					"target": *target, "agency": *agency, "targets": ids}); err != nil {
 					return err
 				}
 				res, err := assignOperation(ctx, a, sq, op, *target, *agency)

@@ -288,7 +288,7 @@ func TestOperationAssignAndBoard(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var denied, boards, creates int
+	var denied, boards, creates, assigns int
 	for _, r := range recs {
 		switch {
 		case r.Action == "denied" && r.Object == "operation:1" && strings.Contains(string(r.Detail), "fr-rennes"):
@@ -299,10 +299,12 @@ func TestOperationAssignAndBoard(t *testing.T) {
 			boards++
 		case r.Action == "list_targets" && r.Object == "operations" && strings.Contains(string(r.Detail), `"create"`):
 			creates++
+		case r.Action == "change" && r.Object == "operation:1" && strings.Contains(string(r.Detail), held):
+			assigns++
 		}
 	}
-	if denied != 3 || boards != 1 || creates != 1 {
-		t.Fatalf("audit: %d refusals (want fr-lyon's assign and create, fr-rennes's read), %d national board reads naming the targets (want 1), %d creations (want 1)\n%s",
-			denied, boards, creates, auditOut)
+	if denied != 3 || boards != 1 || creates != 1 || assigns != 4 {
+		t.Fatalf("audit: %d refusals (want fr-lyon's assign and create, fr-rennes's read), %d national board reads naming the targets (want 1), %d creations (want 1), %d assignments naming the targets (want 4)\n%s",
+			denied, boards, creates, assigns, auditOut)
 	}
 }
