@@ -68,7 +68,7 @@ func CountOutcomes(group string, minCell int, latest []Step, ops []Operation) (*
 	if minCell < 0 {
 		return nil, fmt.Errorf("%w: min-cell %d is negative", ErrOutcomeQuery, minCell)
 	}
-	rep := &OutcomeReport{Group: group, MinCell: minCell, Note: "every target with a case counted once per group, by its latest step"}
+	rep := &OutcomeReport{Group: group, MinCell: minCell, Note: "every target with a case is counted by its latest step"}
 	groups := map[string]outcomeCounts{}
 	total := outcomeCounts{}
 	count := func(g string, s Step) {
@@ -83,7 +83,7 @@ func CountOutcomes(group string, minCell int, latest []Step, ops []Operation) (*
 			count(s.Agency, s)
 			total.add(s)
 		}
-		rep.Note += " under the service that recorded it"
+		rep.Note += ", once, under the service that recorded that step"
 	case ByOperation:
 		byTarget := map[string]Step{}
 		for _, s := range latest {
@@ -101,7 +101,7 @@ func CountOutcomes(group string, minCell int, latest []Step, ops []Operation) (*
 				}
 			}
 		}
-		rep.Note += " under every operation that selected it (a target in several operations counts in each; the total counts it once)"
+		rep.Note += ", under every operation that selected it (a target in several operations counts in each; the total counts it once)"
 	default:
 		return nil, fmt.Errorf("%w: group %q: want service or operation", ErrOutcomeQuery, group)
 	}
