@@ -27,6 +27,8 @@ type backend interface {
 	casework.ProposalStore
 	casework.CaseStore
 	alerts.Store
+	casework.OperationStore
+	casework.OutcomeStore
 	web.Store
 	access.Store
 	audit.BatchStore

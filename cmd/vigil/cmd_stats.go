@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/csv"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/figures"
 )
 
@@ -20,7 +23,8 @@ func statsCommand() *command {
 		name:    "stats",
 		summary: "The figures the field lacks: observations, unique addresses and devices by week or month; targets by agency, region, network.",
 		usage: "vigil stats [--by week|month] [--group network|country|subdivision|category|level]\n" +
-			"      [--from DATE --to DATE] [--format csv|json] [--min-cell N]\n  vigil stats [--since DATE] [--json]",
+			"      [--from DATE --to DATE] [--format csv|json] [--min-cell N]\n" +
+			"  vigil stats --outcomes [--group service|operation] [--format csv|json] [--min-cell N]\n  vigil stats [--since DATE] [--json]",
 		help: `
 With any of --by, --group, --from, --to, --format or --min-cell: one row per
 period (and group) with the columns period, [group,] observations,
@@ -61,6 +65,18 @@ nothing links them) and devices (targets of more than one linked endpoint)
 by agency, country, subdivision (département) and network, and
 observations by month since --since (--json for JSON).
 
+With --outcomes: the outcomes of the cases ('vigil case'), one row per
+service (--group service, the default: the service that recorded the
+case's latest step) or per operation (--group operation: 'vigil
+operation'; a target in several operations counts in each, and once in the
+total), then the total, with the columns group, cases (targets with at
+least one case step), closed, and one per outcome (closed cases that
+recorded it: ` + strings.Join(casework.Outcomes, ", ") + `), and
+suppressed. --min-cell leaves figures out as above: every figure below N,
+and where that leaves a single group's figure of a column out, the other
+group's with the fewest cases too. --by, --from and --to do not apply (every
+case is counted, as it stands now).
+
 Every run is written to the audit trail. The web interface shows the same
 report, charts and tables, at /figures, with these exports (national
 scopes only: the figures count every agency's observations).
@@ -69,6 +85,8 @@ Examples:
   vigil stats --by month --from 2026-01-01 --to 2026-12-31
   vigil stats --by week --group subdivision --from 2026-03-01 --to 2026-03-31 --format csv
   vigil stats --by month --group category --min-cell 10 --format csv > yearly-report.csv
+  vigil stats --outcomes --min-cell 5 --format csv
+  vigil stats --outcomes --group operation --format json
   vigil stats
   vigil stats --since 2026-01-01 --json
 `,
@@ -81,9 +99,22 @@ Examples:
 			toF := fs.String("to", "", "last `date` (YYYY-MM-DD), taken on to its period's last day (default: today)")
 			format := fs.String("format", "", "print `csv` or json (default: a table)")
 			minCell := fs.Int("min-cell", 0, "leave out every figure below `N`, and every change computed from one (k-anonymity, for publication)")
+			outcomes := fs.Bool("outcomes", false, "the cases' outcomes per service or (--group operation) per operation")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) > 0 {
 					return usagef("stats takes no arguments, got %q", args)
+				}
+				if *outcomes {
+					var bad []string
+					fs.Visit(func(f *flag.Flag) {
+						if f.Name == "by" || f.Name == "from" || f.Name == "to" || f.Name == "since" {
+							bad = append(bad, "--"+f.Name)
+						}
+					})
+					if len(bad) > 0 {
+						return usagef("--outcomes counts every case as it stands: %s do not apply", strings.Join(bad, ", "))
+					}
+					return a.outcomeFigures(ctx, *group, *format, *asJSON, *minCell)
 				}
 				newForm := false
 				fs.Visit(func(f *flag.Flag) {
@@ -166,6 +197,121 @@ func (a *app) figures(ctx context.Context, f figuresFlags) error {
 		return figures.WriteCSV(a.stdout, rep)
 	}
 	return printFigures(a.stdout, rep)
+}
+
+// outcomeFigures prints the report of 'vigil stats --outcomes'.
+func (a *app) outcomeFigures(ctx context.Context, group, format string, asJSON bool, minCell int) error {
+	if group == "" {
+		group = casework.ByService
+	}
+	if group != casework.ByService && group != casework.ByOperation {
+		return usagef("--group %q: with --outcomes, want service or operation", group)
+	}
+	if format == "" && asJSON {
+		format = "json"
+	}
+	if format != "" && format != "csv" && format != "json" {
+		return usagef("--format %q: want csv or json", format)
+	}
+	if minCell < 0 {
+		return usagef("--min-cell %d: want 0 or more", minCell)
+	}
+	sq, err := a.targetsStore(ctx, false)
+	if err != nil {
+		return err
+	}
+	if err := a.auditCLI(ctx, sq, audit.ActionSearch, "stats", map[string]any{"outcomes": group, "min_cell": minCell}); err != nil {
+		return err
+	}
+	latest, err := sq.LatestCaseSteps(ctx)
+	if err != nil {
+		return err
+	}
+	var ops []casework.Operation
+	if group == casework.ByOperation {
+		list, err := sq.Operations(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range list {
+			op, err := sq.Operation(ctx, o.ID)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, *op)
+		}
+	}
+	rep, err := casework.CountOutcomes(group, minCell, latest, ops)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "json":
+		if rep.Rows == nil {
+			rep.Rows = []casework.OutcomeRow{}
+		}
+		return writeIndentedJSON(a.stdout, rep)
+	case "csv":
+		return writeOutcomesCSV(a.stdout, rep)
+	}
+	return printOutcomes(a.stdout, rep)
+}
+
+// outcomeCells are a row's figures in casework.OutcomeColumns' order.
+func outcomeCells(r casework.OutcomeRow) []*int64 {
+	out := []*int64{r.Cases, r.Closed}
+	for _, o := range casework.Outcomes {
+		out = append(out, r.Outcomes[o])
+	}
+	return out
+}
+
+// writeOutcomesCSV writes the rows then the total (group "total"); a
+// figure left out is an empty field, named in the suppressed column.
+func writeOutcomesCSV(w io.Writer, rep *casework.OutcomeReport) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(append(append([]string{"group"}, casework.OutcomeColumns()...), "suppressed")); err != nil {
+		return err
+	}
+	for _, r := range append(slices.Clone(rep.Rows), rep.Total) {
+		g := r.Group
+		if g == "" {
+			g = "total"
+		}
+		rec := []string{g}
+		for _, v := range outcomeCells(r) {
+			rec = append(rec, figures.Int(v))
+		}
+		if err := cw.Write(append(rec, strings.Join(r.Suppressed, ";"))); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func printOutcomes(w io.Writer, rep *casework.OutcomeReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.ToUpper(rep.Group+"\t"+strings.Join(casework.OutcomeColumns(), "\t"))+"\t")
+	for _, r := range append(slices.Clone(rep.Rows), rep.Total) {
+		line := r.Group
+		if line == "" {
+			line = "TOTAL"
+		}
+		for _, v := range outcomeCells(r) {
+			if v == nil {
+				line += "\tx"
+			} else {
+				line += "\t" + figures.Int(v)
+			}
+		}
+		fmt.Fprintln(tw, line+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "\n%s.\n", rep.Note)
+	return err
 }
 
 // printFigures prints a report as a table, then its note.

@@ -40,6 +40,7 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			claimCommand(),
 			alertCommand(),
 			caseCommand(),
+			operationCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),

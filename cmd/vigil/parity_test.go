@@ -210,7 +210,7 @@ func parityHash(n int) hashkind.Hash {
 // links, timelines), 'vigil target show --json' and 'vigil isp-request
 // --format json' of every target, 'vigil stats --json' and the figures
 // ('vigil stats --by month --format json', from the roll-ups and from the
-// observations) print the same bytes for either store (an ISP request's
+// observations), an operation's selection and the outcome figures print the same bytes for either store (an ISP request's
 // number and time aside).
 func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	sqPath, pgURL := parityStores(t)
@@ -227,6 +227,12 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	figs := [][]string{{"stats", "--by", "month", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"},
 		{"stats", "--by", "month", "--group", "network", "--from", "2026-10-01", "--to", "2026-10-31", "--format", "json"}}
 	commands := append([][]string{{"targets", "--json", "--limit", "1000"}, {"stats", "--json"}}, figs...)
+	// An operation's selection (the target list's filters, volume
+	// included: a dry run, which keeps nothing and has no time), and the
+	// outcome figures.
+	commands = append(commands, []string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--min-files", "2"},
+		[]string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--level", "complete", "--network", "bittorrent", "--limit", "5"},
+		[]string{"stats", "--outcomes", "--format", "json"})
 	list := vigilOut(sqPath, commands[0]...)
 	var ids []struct{ ID string }
 	if err := json.Unmarshal([]byte(list), &ids); err != nil || len(ids) < 10 {

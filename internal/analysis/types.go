@@ -58,6 +58,8 @@ type TargetQuery struct {
 	Since, Until time.Time     // last seen at or after Since, first seen before Until
 	Category     string        // only targets with a file of this list category
 	MinSeverity  int           // only targets with a file of this severity or graver
+	MinFiles     int           // only targets with at least this many distinct watched files (volume)
+	Flags        []string      // only targets an analyst flagged with every one of these (FlagKnownOffender, FlagChildAccess)
 	Sort         string        // "score" (default), "last_seen", "first_seen", "files", "endpoints"
 	Limit        int           // default 50, at most 1000
 	Offset       int

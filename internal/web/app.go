@@ -157,8 +157,9 @@ func (a *App) assemble(d Deps) http.Handler {
 	tr := trail.New(d.Access.AuditLog(), d.Log)
 	a.pages = pages.New(pages.Config{
 		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Figures: a.backend.Figures(), Trail: tr, Alerts: alertFeed{d.Store},
-		ISP:    ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
-		Health: d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
+		Operations: operationBoards{st: d.Store},
+		ISP:        ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
+		Health:     d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
 		CSRFToken:          func(r *http.Request) string { return access.CSRFToken(r.Context()) },

@@ -54,6 +54,8 @@ var census = map[string][]censusReq{
 	"GET /lists/import/{job}":              {{method: "GET", path: "/lists/import/0123456789abcdef"}},
 	"GET /sensors":                         {{method: "GET", path: "/sensors"}},
 	"GET /audit":                           {{method: "GET", path: "/audit", kind: "trail"}},
+	"GET /operations":                      {{method: "GET", path: "/operations"}},
+	"GET /operations/{id}":                 {{method: "GET", path: "/operations/1"}, {method: "GET", path: "/operations/2"}},
 	"POST /lang":                           {{method: "POST", path: "/lang", form: url.Values{"lang": {"en"}, "next": {"/"}}}},
 	"GET /figures":                         {{method: "GET", path: "/figures"}, {method: "GET", path: "/figures?by=week&group=subdivision"}},
 	"GET /figures/export":                  {{method: "GET", path: "/figures/export?format=csv&group=country"}, {method: "GET", path: "/figures/export?format=json&publish=1&k=5"}},

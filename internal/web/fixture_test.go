@@ -8,12 +8,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -329,6 +332,9 @@ func newEnvDeps(tb testing.TB, path string, obs int, tune func(*access.Config), 
 		}
 		*dst = list[0].ID
 	}
+	if !reuse {
+		fixtureOperations(tb, ctx, st, e)
+	}
 	deps := Deps{Store: st, Access: svc, Health: map[string]HealthFunc{
 		"sensor bench-bittorrent": func() (bool, string) { return true, "synthetic fixture" }},
 		RecheckEvery: 200 * time.Millisecond}
@@ -372,4 +378,32 @@ func discoveryOnly(tb testing.TB) string {
 func sha256Of(at time.Time, e, k int) []byte {
 	s := sha256.Sum256([]byte(fmt.Sprint(at.UnixNano(), e, k)))
 	return s[:]
+}
+
+// fixtureOperations makes two operations: 1 gives TargetA to agency A
+// (Paris) and TargetB to agency B; 2 gives TargetB to agency B only.
+func fixtureOperations(tb testing.TB, ctx context.Context, st *sqlite.Store, e *env) {
+	tb.Helper()
+	ops := &casework.Operations{Store: st, Claims: &casework.Claims{Store: st, Config: casework.DefaultConfig()}}
+	for _, o := range []struct {
+		name    string
+		targets map[string]string
+	}{
+		{"Aurore", map[string]string{e.TargetA: agencyParis, e.TargetB: agencySud}},
+		{"Borée", map[string]string{e.TargetB: agencySud}},
+	} {
+		op := casework.Operation{Name: o.name}
+		for _, t := range slices.Sorted(maps.Keys(o.targets)) {
+			op.Targets = append(op.Targets, casework.OperationTarget{Target: t, Score: 10, Level: "complete"})
+		}
+		op, err := ops.Create(ctx, op, "fixture")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for t, ag := range o.targets {
+			if res, err := ops.Assign(ctx, op.ID, t, ag, "fixture"); err != nil || res.Result != casework.Assigned {
+				tb.Fatalf("operation %s, %s to %s: %+v %v", o.name, t, ag, res, err)
+			}
+		}
+	}
 }

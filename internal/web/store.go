@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/pages"
 )
@@ -22,4 +23,22 @@ type Store interface {
 	AlertStore
 	// Agency returns an agency, or access.ErrNotFound.
 	Agency(ctx context.Context, id string) (access.Agency, error)
+	// The operations pages' boards: operations, the claims and the case
+	// steps they count.
+	casework.Store
+	casework.CaseStore
+	casework.OperationStore
+}
+
+// operationBoards answers the operations pages (pages.Operations) over
+// the store.
+type operationBoards struct{ st Store }
+
+func (o operationBoards) OperationList(ctx context.Context) ([]casework.Operation, error) {
+	return o.st.Operations(ctx)
+}
+
+func (o operationBoards) OperationBoard(ctx context.Context, id int64, scope pages.Scope) (*casework.Board, error) {
+	ops := &casework.Operations{Store: o.st, Claims: &casework.Claims{Store: o.st, Config: casework.DefaultConfig()}}
+	return ops.Board(ctx, id, scope, o.st.CaseSteps)
 }

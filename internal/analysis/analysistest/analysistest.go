@@ -530,9 +530,33 @@ func testFiltersAndOrders(t *testing.T, st Store) {
 		{"seen since", analysis.TargetQuery{Since: t0.Add(90 * time.Minute), Sort: "last_seen"}, []string{"10.1.2.3:51000", "10.1.2.2:51000"}},
 		{"first seen before", analysis.TargetQuery{Until: t0.Add(30 * time.Minute)}, []string{"10.1.2.1:51000"}},
 		{"another network", analysis.TargetQuery{Network: "ed2k"}, nil},
+		{"at least two files", analysis.TargetQuery{MinFiles: 2}, []string{"10.1.2.2:51000"}},
+		{"no flag yet", analysis.TargetQuery{Flags: []string{analysis.FlagKnownOffender}}, nil},
 	} {
 		if got := labels(c.q); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	// The analysts' flags: every one asked for, by its exact name.
+	lyons := targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies, Jurisdiction: lyon})
+	if err := e.SetFlag(ctx, lyons[0].ID, analysis.FlagKnownOffender, true, "analyst", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  []string
+	}{
+		{[]string{analysis.FlagKnownOffender}, []string{"10.1.2.3:51000"}},
+		{[]string{analysis.FlagChildAccess}, nil},
+		{[]string{analysis.FlagKnownOffender, analysis.FlagChildAccess}, nil},
+		{[]string{"known%"}, nil},
+		{[]string{"known_offende_"}, nil},
+	} {
+		if got := labels(analysis.TargetQuery{Flags: c.flags}); !slices.Equal(got, c.want) {
+			t.Errorf("flags %v: %v, want %v", c.flags, got, c.want)
 		}
 	}
 	// Pages: the total counts every match, the page holds Limit.

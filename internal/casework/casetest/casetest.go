@@ -19,6 +19,8 @@ type Store interface {
 	casework.Store
 	casework.ProposalStore
 	casework.CaseStore
+	casework.OperationStore
+	casework.OutcomeStore
 }
 
 // Run runs the contract. open must return two handles on one new, empty
@@ -34,6 +36,10 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 	t.Run("SubscriberNotReadByALapseClaimant", func(t *testing.T) { testSubscriberAfterLapse(t, open) })
 	t.Run("AClaimHoldsAcrossAMerge", func(t *testing.T) { testMergedClaim(t, open) })
+	t.Run("OperationKeepsItsCriteriaAndSnapshot", func(t *testing.T) { testOperation(t, open) })
+	t.Run("TwoAssignsOfOneTargetRace", func(t *testing.T) { testAssignRace(t, open) })
+	t.Run("AssignLeavesAnotherServicesClaim", func(t *testing.T) { testAssignHeld(t, open) })
+	t.Run("BoardCountsStepsAndOutcomesOnANeedToKnow", func(t *testing.T) { testBoard(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)

@@ -39,6 +39,7 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	// migrations apply from the highest version recorded).
 	for _, q := range []string{
 		`DROP TABLE alert_rules, alert_state, alerts, alert_deliveries`,                     // 0014's
+		`DROP TABLE operation_targets, operations`,                                          // 0013's
 		`DROP TABLE figure_rollups`,                                                         // 0010's
 		`DROP TABLE claims, claim_records, handoff_proposals, case_steps, case_subscribers`, // 0011's
 		`DROP TABLE evidence_log, evidence_checkpoints`,

@@ -1,6 +1,10 @@
 package rowcodec
 
-import "github.com/vigil-oss/vigil/internal/analysis"
+import (
+	"strings"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+)
 
 // TargetFilters appends the conditions of q's filters (all but the scope
 // and the sort) on targets t, scoreCol being the score column in force.
@@ -44,8 +48,21 @@ func TargetFilters(q analysis.TargetQuery, scoreCol string, where []string, args
 		where = append(where, `t.max_severity >= ?`)
 		args = append(args, q.MinSeverity)
 	}
+	if q.MinFiles > 0 {
+		where = append(where, `t.files >= ?`)
+		args = append(args, q.MinFiles)
+	}
+	for _, f := range q.Flags {
+		// t.flags is the JSON array of the target's flags: the flag's
+		// quoted name, LIKE's wildcards escaped (a flag is a word of
+		// letters and underscores).
+		where = append(where, `t.flags LIKE ? ESCAPE '\'`)
+		args = append(args, `%"`+likeEscaper.Replace(f)+`"%`)
+	}
 	return where, args
 }
+
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 func boolInt(b bool) int {
 	if b {

@@ -15,6 +15,7 @@ var laterUndo = map[int][]string{
 	15: {`ALTER TABLE leads DROP COLUMN searched`},
 	16: {`DROP TABLE figure_rollups`},
 	17: {`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`},
+	18: {`DROP TABLE operations`, `DROP TABLE operation_targets`},
 	19: {`DROP TABLE alert_rules`, `DROP TABLE alert_state`, `DROP TABLE alerts`, `DROP TABLE alert_deliveries`},
 }
 

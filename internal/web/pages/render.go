@@ -19,7 +19,7 @@ import (
 )
 
 // pageNames are the templates; each is parsed with layout.html.
-var pageNames = []string{"login", "overview", "targets", "target", "isp", "purpose", "lists", "list", "import", "sensors", "audit", "figures", "error"}
+var pageNames = []string{"login", "overview", "targets", "target", "isp", "purpose", "lists", "list", "import", "sensors", "audit", "figures", "operations", "operation", "error"}
 
 func parsePages() map[string]*template.Template {
 	out := map[string]*template.Template{}

@@ -62,6 +62,9 @@ type Config struct {
 	Figures Figures
 	// Alerts answers the overview's Alerts block (nil: no alerts shown).
 	Alerts AlertFeed
+	// Operations answers the operations pages (/operations, national
+	// office; /operations/{id}, a board on a need to know); nil: 503.
+	Operations Operations
 	// Trail writes the audit record of every read before it is served,
 	// and of every refusal. nil: every page that shows case data answers
 	// 503 (a read that cannot be audited is not served).
@@ -224,6 +227,8 @@ func New(cfg Config) *Server {
 	handle("GET /audit", s.page("audit", s.auditPage))
 	handle("GET /figures", s.page("figures", s.figuresPage))
 	handle("GET /figures/export", s.page("figures", s.figuresExport))
+	handle("GET /operations", s.page("operations", s.operations))
+	handle("GET /operations/{id}", s.page("operation", s.operation))
 	handle("POST /lang", s.page("lang", s.lang))
 	handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := s.who(r)

@@ -117,15 +117,15 @@ func (t *storeTargets) List(ctx context.Context, u *User, q TargetQuery) (Target
 // per scope and filters: a list's total may lag its rows by that much.
 func (t *storeTargets) count(ctx context.Context, q analysis.TargetQuery) (int, error) {
 	if q.Jurisdiction == "" && q.Network == "" && q.MinScore == 0 && q.MinLevel == 0 && q.VPN == nil && q.Since.IsZero() &&
-		q.Until.IsZero() && q.Category == "" && q.MinSeverity == 0 {
+		q.Until.IsZero() && q.Category == "" && q.MinSeverity == 0 && q.MinFiles == 0 && len(q.Flags) == 0 {
 		return t.st.CountTargets(ctx, q.Scope)
 	}
 	vpn := ""
 	if q.VPN != nil {
 		vpn = fmt.Sprint(*q.VPN)
 	}
-	key := fmt.Sprintf("%v|%s|%q|%q|%g|%d|%s|%d|%d|%q|%d", q.Scope.All, strings.Join(q.Scope.Agencies, ","), q.Jurisdiction,
-		q.Network, q.MinScore, q.MinLevel, vpn, q.Since.UnixNano(), q.Until.UnixNano(), q.Category, q.MinSeverity)
+	key := fmt.Sprintf("%v|%s|%q|%q|%g|%d|%s|%d|%d|%q|%d|%d|%q", q.Scope.All, strings.Join(q.Scope.Agencies, ","), q.Jurisdiction,
+		q.Network, q.MinScore, q.MinLevel, vpn, q.Since.UnixNano(), q.Until.UnixNano(), q.Category, q.MinSeverity, q.MinFiles, q.Flags)
 	v, err := t.counts.get(ctx, key, t.now(), func(ctx context.Context) (any, error) {
 		probe := q
 		probe.Limit, probe.Offset, probe.Sort = 1, 0, "score"

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vigil-oss/vigil/internal/audit"
+)
+
+// The operations pages: the national office lists the operations and
+// reads a whole board; a local service reads its own row of a board that
+// gave it targets, and nothing of one that gave it none, nor the list
+// (404, as for what does not exist, and the refusal on record); every
+// read is audited with the targets it shows.
+func TestOperationsPagesOnANeedToKnow(t *testing.T) {
+	e := newEnv(t, "", 600)
+	analyst := newBrowser(t, e)
+	analyst.login("analyst")
+	code, body := analyst.get("/operations")
+	if code != http.StatusOK || !strings.Contains(body, "Aurore") || !strings.Contains(body, "Borée") || !strings.Contains(body, `href="/operations/2"`) {
+		t.Fatalf("analyst, /operations: %d\n%s", code, body)
+	}
+	if recs := records(t, e, audit.Filter{Actor: "analyst", Action: audit.ActionSearch, Object: "operations"}); len(recs) != 1 {
+		t.Fatalf("the list was read with %d records", len(recs))
+	}
+	code, body = analyst.get("/operations/1")
+	if code != http.StatusOK || !strings.Contains(body, e.TargetA) || !strings.Contains(body, e.TargetB) || !strings.Contains(body, `id="board"`) {
+		t.Fatalf("analyst, /operations/1: %d\n%s", code, body)
+	}
+	recs := records(t, e, audit.Filter{Actor: "analyst", Action: audit.ActionListTargets, Object: "operation:1"})
+	if len(recs) != 1 || !strings.Contains(string(recs[0].Detail), e.TargetA) || !strings.Contains(string(recs[0].Detail), e.TargetB) {
+		t.Fatalf("the board was read with the records %+v", recs)
+	}
+
+	paris := newBrowser(t, e)
+	paris.login("paris")
+	code, body = paris.get("/operations/1")
+	if code != http.StatusOK || !strings.Contains(body, e.TargetA) || strings.Contains(body, e.TargetB) || strings.Contains(body, agencySud) {
+		t.Fatalf("paris, /operations/1: %d, want its own row only\n%s", code, body)
+	}
+	if strings.Contains(body, `href="/operations"`) {
+		t.Fatal("the operations link is shown to a local service")
+	}
+	code2, body2 := paris.get("/operations/2")
+	code3, body3 := paris.get("/operations/999")
+	if code2 != http.StatusNotFound || strings.Contains(body2, e.TargetB) || strings.Contains(body2, "Borée") || code3 != code2 ||
+		!strings.Contains(body2, "No such operation.") || !strings.Contains(body3, "No such operation.") {
+		t.Fatalf("paris, an operation that gave it nothing: %d\n%s\n(one that does not exist: %d)", code2, body2, code3)
+	}
+	if code, body := paris.get("/operations"); code != http.StatusNotFound || strings.Contains(body, "Aurore") {
+		t.Fatalf("paris, /operations: %d\n%s", code, body)
+	}
+	denied := records(t, e, audit.Filter{Actor: "paris", Action: audit.ActionDenied})
+	var objs []string
+	for _, r := range denied {
+		objs = append(objs, r.Object)
+	}
+	if strings.Join(objs, ",") != "operation:2,operation:999,operations" {
+		t.Fatalf("paris's refusals on record: %v", objs)
+	}
+	sud := newBrowser(t, e)
+	sud.login("sud")
+	if code, body := sud.get("/operations/2"); code != http.StatusOK || !strings.Contains(body, "Opération Borée") || !strings.Contains(body, "perquisition") {
+		t.Fatalf("sud (French), /operations/2: %d\n%s", code, body)
+	}
+}
