@@ -439,7 +439,7 @@ func faultCutOff(t *testing.T) time.Duration {
 // those one ingest alone makes of the same observations.
 // TestNATSPostgresFaults is the same with a PostgreSQL store that crashes.
 func TestNATSFaults(t *testing.T) {
-	runNATSFaults(t, faultRun{cutOff: 5 * time.Second, every: time.Millisecond})
+	runNATSFaults(t, faultRun{cutOff: 5 * time.Second, every: 10 * time.Millisecond})
 }
 
 // TestNATSPostgresFaults runs the fault scenario with the ingests writing
@@ -451,10 +451,12 @@ func TestNATSFaults(t *testing.T) {
 func TestNATSPostgresFaults(t *testing.T) {
 	cut := faultCutOff(t)
 	pg := startPrivatePostgres(t)
-	runNATSFaults(t, faultRun{pg: pg, cutOff: cut, every: 4 * time.Millisecond})
+	runNATSFaults(t, faultRun{pg: pg, cutOff: cut, every: 10 * time.Millisecond})
 }
 
 func runNATSFaults(t *testing.T, run faultRun) {
+	began := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
 	srv := startNATS(t)
 	db := filepath.Join(t.TempDir(), "v.db")
 	if run.pg != nil {
@@ -491,6 +493,7 @@ func runNATSFaults(t *testing.T, run faultRun) {
 		return ok && ci.AckFloor.Stream > 200 && ci.NumAckPending > 0
 	})
 	_ = i1.stop(syscall.SIGKILL)
+	phase("first ingest killed (SIGKILL)")
 
 	// Sensor b cut off from NATS, observing into its queue, while the
 	// other faults happen.
@@ -508,12 +511,14 @@ func runNATSFaults(t *testing.T, run faultRun) {
 	ingests := []*ingestProcess{i2, i3}
 	if run.pg != nil {
 		crashPostgres(t, run.pg, srv, ingests)
+		phase("PostgreSQL crashed and restarted")
 	}
 
 	// NATS restarted (its JetStream store kept).
 	srv.stop()
 	srv.start()
 	committedAfter(t, srv, ingests, "NATS restarted")
+	phase("NATS restarted")
 
 	// The cut-off lasts its time; everything b observed meanwhile waits in
 	// its queue.
@@ -541,6 +546,7 @@ func runNATSFaults(t *testing.T, run faultRun) {
 		return b.p.Delivery().Queue.Pending < 100
 	})
 
+	phase("sensor b's queue drained")
 	// The sensors stop; their queues drain.
 	for _, s := range []*faultSensor{a, b} {
 		close(s.stop)
@@ -561,6 +567,7 @@ func runNATSFaults(t *testing.T, run faultRun) {
 		return ok && msgs == 0 && ci.NumAckPending == 0 && ci.NumPending == 0
 	})
 	_, ci, _ := faultState(srv.url())
+	phase("everything stored and acknowledged")
 	n := uint64(a.emitted() + b.emitted())
 	if ci.Delivered.Consumer <= n {
 		t.Errorf("NATS delivered %d messages for %d observations: the killed ingest's batch was never handed over again", ci.Delivered.Consumer, n)
@@ -576,8 +583,11 @@ func runNATSFaults(t *testing.T, run faultRun) {
 			t.Errorf("an ingest of two stored nothing:\n%s", p.output())
 		}
 	}
+	phase("ingests stopped")
 	checkFaultStore(t, db, a, b)
+	phase("store checked")
 	checkAnalysisAsOneIngest(t, db, srv.url())
+	phase("analysis compared")
 	t.Logf("deliveries by NATS %d (stream sequence %d) for %d observations; ingests said:\n%s%s",
 		ci.Delivered.Consumer, ci.Delivered.Stream, n, i2.output(), i3.output())
 }
@@ -737,6 +747,11 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The reference ingest reads as the observations are published, in
+	// the order of the store.
+	ref := filepath.Join(t.TempDir(), "ref.db")
+	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
+		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
 	for _, o := range obs {
 		o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
 		if err := jb.Publish(context.Background(), o); err != nil {
@@ -744,10 +759,7 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 		}
 	}
 	jb.Close()
-	ref := filepath.Join(t.TempDir(), "ref.db")
-	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
-		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
-	waitUntil(t, 60*time.Second, "the reference ingest", func() bool {
+	waitUntil(t, 3*time.Minute, "the reference ingest", func() bool {
 		p.alive(t)
 		return streamEmpty(url, cfg.Stream)
 	})
