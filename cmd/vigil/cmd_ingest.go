@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
 )
 
 func ingestCommand() *command {
@@ -30,7 +31,9 @@ on the way) is stored marked unsigned_import, never sensor evidence nor an
 ISP row. A place or an agency an observation brings from the bus is
 dropped (a sensor sets neither, and its signature does not cover them):
 ingest places and routes every observation itself. Started while NATS is
-unreachable, it waits for it. Runs until interrupted; then it prints how many
+unreachable, it waits for it. While a PostgreSQL store is unreachable (a
+restart, a crash), it hands each batch back to NATS and tries again every
+second; any other store error ends it. Runs until interrupted; then it prints how many
 observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
@@ -90,6 +93,10 @@ Examples:
 				}
 				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log, pc.FromSensors = loc, rules, cons, mf.registry(), a.log, true
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
+				if isPostgresURL(a.dbPath) {
+					// A PostgreSQL server that restarts: wait for it.
+					pc.Ingest.Unavailable = postgres.Unavailable
+				}
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err

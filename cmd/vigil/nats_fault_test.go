@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,6 +31,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/testenv"
@@ -180,8 +182,8 @@ func (p *cutProxy) setCut(cut bool) {
 
 // faultSensor is a sensor's publishing side as 'vigil sensor ... --bus
 // URL --queue-dir DIR' builds it (jetstream.OpenLazy, a queue, the
-// pipeline), emitting synthetic observations at a steady pace until
-// stopped; it keeps the ids of those the queue accepted.
+// pipeline), emitting synthetic observations at a steady pace (one
+// every every, or fewer when the machine is busy) until stopped; it keeps the ids of those the queue accepted.
 type faultSensor struct {
 	p    *pipeline.Pipeline
 	jb   *jetstream.Bus
@@ -191,7 +193,7 @@ type faultSensor struct {
 	ids  []string
 }
 
-func startFaultSensor(t *testing.T, name, url string, seed uint64) *faultSensor {
+func startFaultSensor(t *testing.T, name, url string, seed uint64, every time.Duration) *faultSensor {
 	t.Helper()
 	cfg := jetstream.DefaultConfig(url)
 	cfg.Stream, cfg.Subject = "FAULT_OBS", "fault.obs"
@@ -218,7 +220,7 @@ func startFaultSensor(t *testing.T, name, url string, seed uint64) *faultSensor 
 	r := rand.New(rand.NewPCG(seed, seed))
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	if err := p.AddSensor(name, func(ctx context.Context) error {
-		tick := time.NewTicker(time.Millisecond)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
@@ -257,11 +259,12 @@ func (s *faultSensor) emitted() int {
 // ingestProcess is 'vigil ingest' in a process of its own: this test
 // binary, run again as TestNATSFaultIngestHelper.
 type ingestProcess struct {
-	cmd    *exec.Cmd
-	out    *strings.Builder
-	mu     *sync.Mutex
-	exited chan struct{} // closed once the process has exited, with err
-	err    error
+	cmd     *exec.Cmd
+	out     *strings.Builder
+	mu      *sync.Mutex
+	exited  chan struct{} // closed once the process has exited, with err
+	err     error
+	metrics string // --metrics address, if any
 }
 
 func startIngest(t *testing.T, args ...string) *ingestProcess {
@@ -290,6 +293,42 @@ func startIngest(t *testing.T, args ...string) *ingestProcess {
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-p.exited })
 	return p
+}
+
+// startMeteredIngest is startIngest with --metrics on a loopback port,
+// which metric reads.
+func startMeteredIngest(t *testing.T, args ...string) *ingestProcess {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := startIngest(t, append(args, "--metrics", addr)...)
+	p.metrics = addr
+	return p
+}
+
+// metric reads a counter off the process's /metrics (0 while it does not
+// answer yet).
+func (p *ingestProcess) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	if p.metrics == "" {
+		t.Fatal("metric of an ingest started without --metrics")
+	}
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", name, sc.Text())
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 // stop signals the process and waits for it to exit.
@@ -364,64 +403,150 @@ func faultState(url string) (msgs uint64, ci *js.ConsumerInfo, ok bool) {
 	return info.State.Msgs, ci, true
 }
 
+// faultRun is one run of the fault scenario: the store the ingests write
+// (a SQLite file, or a private PostgreSQL instance that the run crashes
+// and starts again), and how long a sensor stays cut off from NATS.
+type faultRun struct {
+	pg     *privatePostgres // nil: a SQLite store
+	cutOff time.Duration
+	every  time.Duration // each sensor's pace
+}
+
+// faultCutOff is how long TestNATSPostgresFaults cuts a sensor off from
+// NATS: a minute, or VIGIL_FAULT_CUTOFF (a Go duration, e.g. 10m, for the
+// long variant).
+func faultCutOff(t *testing.T) time.Duration {
+	t.Helper()
+	v := os.Getenv("VIGIL_FAULT_CUTOFF")
+	if v == "" {
+		return time.Minute
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		t.Fatalf("VIGIL_FAULT_CUTOFF=%q: want a duration of at least 1m", v)
+	}
+	return d
+}
+
 // Sensors with queues publish through a real nats-server to ingest
 // processes that share one durable consumer and write one SQLite store
-// (both run the analysis when two run at once).
-// Meanwhile: a sensor starts while NATS is unreachable, an ingest is killed (SIGKILL) while it holds a batch it has
-// not acknowledged, two ingests run at once, one sensor is cut off from
-// NATS for a while, and NATS is restarted. Afterwards the store holds
-// every observation the sensors emitted exactly once, the sensors' own
-// counts say the same, and the targets are those one ingest alone makes
-// of the same observations.
+// (both run the analysis when two run at once). Meanwhile: a sensor
+// starts while NATS is unreachable, an ingest is killed (SIGKILL) while
+// it holds a batch it has not acknowledged, two ingests run at once, one
+// sensor is cut off from NATS for a while, and NATS is restarted.
+// Afterwards the store holds every observation the sensors emitted
+// exactly once, the sensors' own counts say the same, and the targets are
+// those one ingest alone makes of the same observations.
+// TestNATSPostgresFaults is the same with a PostgreSQL store that crashes.
 func TestNATSFaults(t *testing.T) {
+	runNATSFaults(t, faultRun{cutOff: 5 * time.Second, every: 10 * time.Millisecond})
+}
+
+// TestNATSPostgresFaults runs the fault scenario with the ingests writing
+// a PostgreSQL store of the test's own, which is crashed ('pg_ctl stop -m
+// immediate') and started again while both ingests run and the sensors
+// publish; and one sensor is cut off from NATS for a minute (or
+// VIGIL_FAULT_CUTOFF), observing into its on-disk queue, during which
+// the other faults happen.
+func TestNATSPostgresFaults(t *testing.T) {
+	cut := faultCutOff(t)
+	pg := startPrivatePostgres(t)
+	runNATSFaults(t, faultRun{pg: pg, cutOff: cut, every: 10 * time.Millisecond})
+}
+
+func runNATSFaults(t *testing.T, run faultRun) {
+	began := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
 	srv := startNATS(t)
 	db := filepath.Join(t.TempDir(), "v.db")
-	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig()) // the schema, before two ingests race to make it
-	if err != nil {
-		t.Fatal(err)
+	if run.pg != nil {
+		db = run.pg.dsn()
 	}
-	st.Close()
+	openFaultStore(t, db).Close() // the schema, before two ingests race to make it
 	ingestArgs := []string{"--db", db, "--log-level", "warn", "ingest", "--bus", srv.url(),
 		"--stream", "FAULT_OBS", "--subject", "fault.obs", "--consumer", "fault-ingest", "--batch", "50", "--ack-wait", "2s"}
+	if run.pg != nil {
+		// The evidence log's checkpoint keys of a postgres:// store live
+		// under --key-dir (else $HOME, which the ingest processes lack).
+		ingestArgs = append(ingestArgs, "--key-dir", t.TempDir())
+	}
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
-	a := startFaultSensor(t, "sensor-a", srv.url(), 1)
+	a := startFaultSensor(t, "sensor-a", srv.url(), 1, run.every)
 	// Sensor b starts while NATS is unreachable, and keeps observing.
 	proxy.setCut(true)
-	b := startFaultSensor(t, "sensor-b", proxy.url(), 2)
-	waitUntil(t, 20*time.Second, "sensor b to observe while NATS is unreachable", func() bool {
+	b := startFaultSensor(t, "sensor-b", proxy.url(), 2, run.every)
+	waitUntil(t, 30*time.Second, "sensor b to observe while NATS is unreachable", func() bool {
 		ok, _ := b.p.QueueHealth()
 		return !ok && b.emitted() > 300
 	})
 	proxy.setCut(false)
+	waitUntil(t, 30*time.Second, "sensor b to reach NATS", func() bool {
+		ok, _ := b.p.QueueHealth()
+		return ok
+	})
 
 	// One ingest, killed while it holds a batch it has not acknowledged.
 	i1 := startIngest(t, ingestArgs...)
-	waitUntil(t, 30*time.Second, "the first ingest at work", func() bool {
+	waitUntil(t, 60*time.Second, "the first ingest at work", func() bool {
+		i1.alive(t)
 		_, ci, ok := faultState(srv.url())
 		return ok && ci.AckFloor.Stream > 200 && ci.NumAckPending > 0
 	})
 	_ = i1.stop(syscall.SIGKILL)
+	phase("first ingest killed (SIGKILL)")
+
+	// Sensor b cut off from NATS, observing into its queue, while the
+	// other faults happen.
+	proxy.setCut(true)
+	cutAt := time.Now()
+	waitUntil(t, time.Minute, "sensor b to see NATS gone", func() bool {
+		ok, _ := b.p.QueueHealth()
+		return !ok
+	})
+	cut0, cutEmitted := b.p.Delivery().Queue, b.emitted()
 
 	// Two ingests at once from now on, both running the analysis.
-	i2 := startIngest(t, ingestArgs...)
-	i3 := startIngest(t, ingestArgs...)
-
-	// Sensor b cut off from NATS while it emits a few hundred.
-	proxy.setCut(true)
-	cutAt := b.emitted()
-	waitUntil(t, 20*time.Second, "sensor b to queue while cut off", func() bool {
-		ok, _ := b.p.QueueHealth()
-		return !ok && b.emitted() > cutAt+500
-	})
-	if d := b.p.Delivery(); d.Queue.Pending == 0 {
-		t.Fatalf("sensor b cut off, yet nothing waits in its queue: %+v", d.Queue)
+	i2 := startMeteredIngest(t, ingestArgs...)
+	i3 := startMeteredIngest(t, ingestArgs...)
+	ingests := []*ingestProcess{i2, i3}
+	if run.pg != nil {
+		crashPostgres(t, run.pg, srv, ingests)
+		phase("PostgreSQL crashed and restarted")
 	}
-	proxy.setCut(false)
 
-	// NATS restarted.
+	// NATS restarted (its JetStream store kept).
 	srv.stop()
 	srv.start()
+	committedAfter(t, srv, ingests, "NATS restarted")
+	phase("NATS restarted")
 
+	// The cut-off lasts its time; everything b observed meanwhile waits in
+	// its queue.
+	waitUntil(t, run.cutOff+time.Minute, "the end of sensor b's cut-off", func() bool {
+		alive(t, ingests)
+		return time.Since(cutAt) >= run.cutOff
+	})
+	// (The queue takes an observation a moment after the sensor emitted
+	// it: wait until it took what was emitted so far.)
+	during := b.emitted() - cutEmitted
+	var d *spool.Stats
+	waitUntil(t, time.Minute, "sensor b's queue to take all it observed while cut off", func() bool {
+		d = b.p.Delivery().Queue
+		return d.Queued-cut0.Queued >= uint64(during) || d.Published != cut0.Published
+	})
+	if up, _ := b.p.QueueHealth(); up || d.Published != cut0.Published || d.Pending < during || during < 100 || d.Dropped != 0 {
+		t.Fatalf("sensor b cut off for %s: bus up %v, %d observed meanwhile; its queue at the cut %+v, now %+v",
+			time.Since(cutAt).Round(time.Second), up, during, cut0, d)
+	}
+	t.Logf("sensor b cut off for %s: %d observations queued meanwhile", time.Since(cutAt).Round(time.Second), during)
+	proxy.setCut(false)
+	// Its queue drains while it goes on observing.
+	waitUntil(t, 3*time.Minute, "sensor b's queue to drain", func() bool {
+		alive(t, ingests)
+		return b.p.Delivery().Queue.Pending < 100
+	})
+
+	phase("sensor b's queue drained")
 	// The sensors stop; their queues drain.
 	for _, s := range []*faultSensor{a, b} {
 		close(s.stop)
@@ -432,17 +557,17 @@ func TestNATSFaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-		case <-time.After(60 * time.Second):
+		case <-time.After(2 * time.Minute):
 			t.Fatal("a sensor did not finish")
 		}
 	}
-	waitUntil(t, 60*time.Second, "every message stored and acknowledged", func() bool {
-		i2.alive(t)
-		i3.alive(t)
+	waitUntil(t, 3*time.Minute, "every message stored and acknowledged", func() bool {
+		alive(t, ingests)
 		msgs, ci, ok := faultState(srv.url())
 		return ok && msgs == 0 && ci.NumAckPending == 0 && ci.NumPending == 0
 	})
 	_, ci, _ := faultState(srv.url())
+	phase("everything stored and acknowledged")
 	n := uint64(a.emitted() + b.emitted())
 	if ci.Delivered.Consumer <= n {
 		t.Errorf("NATS delivered %d messages for %d observations: the killed ingest's batch was never handed over again", ci.Delivered.Consumer, n)
@@ -450,7 +575,7 @@ func TestNATSFaults(t *testing.T) {
 	// Each catches up with what the other stored and saves as it stops;
 	// the one that stops last saves a view that lagged while the other
 	// saved.
-	for _, p := range []*ingestProcess{i2, i3} {
+	for _, p := range ingests {
 		if err := p.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("ingest: %v\n%s", err, p.output())
 		}
@@ -458,10 +583,112 @@ func TestNATSFaults(t *testing.T) {
 			t.Errorf("an ingest of two stored nothing:\n%s", p.output())
 		}
 	}
+	phase("ingests stopped")
 	checkFaultStore(t, db, a, b)
+	phase("store checked")
 	checkAnalysisAsOneIngest(t, db, srv.url())
+	phase("analysis compared")
 	t.Logf("deliveries by NATS %d (stream sequence %d) for %d observations; ingests said:\n%s%s",
 		ci.Delivered.Consumer, ci.Delivered.Stream, n, i2.output(), i3.output())
+}
+
+// crashPostgres crashes the store's server while both ingests commit
+// and the sensors publish, lets the stream grow while it is down, starts
+// it again and waits until both ingests commit again: they waited for
+// the store instead of exiting.
+func crashPostgres(t *testing.T, pg *privatePostgres, srv *natsServer, ingests []*ingestProcess) {
+	t.Helper()
+	before := make([]float64, len(ingests))
+	waitUntil(t, 2*time.Minute, "both ingests committing", func() bool {
+		alive(t, ingests)
+		for i, p := range ingests {
+			before[i] = p.metric(t, "vigil_ingest_committed_total")
+			if before[i] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	pg.crash()
+	var msgs uint64
+	waitUntil(t, time.Minute, "NATS to answer while PostgreSQL is down", func() bool {
+		m, _, ok := faultState(srv.url())
+		msgs = m
+		return ok
+	})
+	waitUntil(t, time.Minute, "observations to pile up in NATS while PostgreSQL is down", func() bool {
+		alive(t, ingests)
+		m, _, ok := faultState(srv.url())
+		return ok && m > msgs+300
+	})
+	pg.start()
+	if !pg.recoveredFromCrash() {
+		t.Fatal("PostgreSQL's log does not say it recovered from a crash: was it stopped as a crash?")
+	}
+	waitUntil(t, 2*time.Minute, "both ingests committing again after PostgreSQL restarted", func() bool {
+		alive(t, ingests)
+		for i, p := range ingests {
+			if p.metric(t, "vigil_ingest_committed_total") <= before[i] {
+				return false
+			}
+		}
+		return true
+	})
+	failed := 0.0
+	for _, p := range ingests {
+		failed += p.metric(t, "vigil_ingest_errors_total")
+	}
+	if failed == 0 {
+		t.Fatal("no ingest saw a commit fail while PostgreSQL was down: the crash did not happen mid-ingest")
+	}
+}
+
+// committedAfter waits until the ingests have acknowledged (so committed)
+// messages beyond what the stream held when it was called.
+func committedAfter(t *testing.T, srv *natsServer, ingests []*ingestProcess, what string) {
+	t.Helper()
+	var last uint64
+	waitUntil(t, time.Minute, "NATS to answer after "+what, func() bool {
+		_, ci, ok := faultState(srv.url())
+		if ok {
+			last = ci.Delivered.Stream
+		}
+		return ok
+	})
+	waitUntil(t, 2*time.Minute, "the ingests to commit again after "+what, func() bool {
+		alive(t, ingests)
+		_, ci, ok := faultState(srv.url())
+		return ok && ci.AckFloor.Stream > last
+	})
+}
+
+func alive(t *testing.T, ps []*ingestProcess) {
+	t.Helper()
+	for _, p := range ps {
+		p.alive(t)
+	}
+}
+
+// openFaultStore opens the store the ingests write: a SQLite file or a
+// postgres:// URL.
+func openFaultStore(t *testing.T, db string) store.Store {
+	t.Helper()
+	if !isPostgresURL(db) {
+		st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	dsn, cfg, err := postgresConfig(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := postgres.Open(context.Background(), dsn, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // checkFaultStore checks that the store holds every observation the
@@ -480,10 +707,7 @@ func checkFaultStore(t *testing.T, db string, sensors ...*faultSensor) {
 			want[id] = true
 		}
 	}
-	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openFaultStore(t, db)
 	defer st.Close()
 	got := map[string]int{}
 	rows := 0
@@ -523,6 +747,11 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The reference ingest reads as the observations are published, in
+	// the order of the store.
+	ref := filepath.Join(t.TempDir(), "ref.db")
+	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
+		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
 	for _, o := range obs {
 		o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
 		if err := jb.Publish(context.Background(), o); err != nil {
@@ -530,10 +759,7 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 		}
 	}
 	jb.Close()
-	ref := filepath.Join(t.TempDir(), "ref.db")
-	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
-		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
-	waitUntil(t, 60*time.Second, "the reference ingest", func() bool {
+	waitUntil(t, 3*time.Minute, "the reference ingest", func() bool {
 		p.alive(t)
 		return streamEmpty(url, cfg.Stream)
 	})
@@ -556,10 +782,7 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 
 func storedObservations(t *testing.T, db string) []observe.Observation {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), db, sqlite.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openFaultStore(t, db)
 	defer st.Close()
 	var obs []observe.Observation
 	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {

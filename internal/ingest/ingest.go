@@ -6,7 +6,9 @@
 // Ingest never drops an observation it accepted: a batch is acknowledged
 // to the bus only once committed, a closed bus is drained before Run
 // returns, and a failed batch is returned as an error (and counted), not
-// logged and forgotten.
+// logged and forgotten; a store that is only away for a while (as
+// Config.Unavailable says) gets its batches back, from the bus, when it
+// answers again.
 package ingest
 
 import (
@@ -38,6 +40,13 @@ type Config struct {
 	Metrics *Metrics
 	// Log receives the line that says what ingest did when it stops.
 	Log *slog.Logger
+	// Unavailable, if set, says which store errors mean the store is
+	// away for a while (a database server restarting) rather than that it
+	// refused the batch: on such an error ingest hands the batch back to
+	// the bus and tries again every RetryEvery (1 s if 0) instead of
+	// returning. nil: every store error ends Run.
+	Unavailable func(error) bool
+	RetryEvery  time.Duration
 }
 
 // DefaultConfig returns conservative batching: 1,000 observations or 250 ms.
@@ -75,7 +84,11 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		m = NewMetrics()
 	}
 	m.watch(c)
+	if cfg.RetryEvery <= 0 {
+		cfg.RetryEvery = time.Second
+	}
 	var stats Stats
+	outage := false // the last commit failed because the store was away
 	for {
 		b, err := c.Fetch(ctx, cfg.BatchSize, cfg.FlushEvery)
 		if err != nil {
@@ -101,8 +114,24 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		added, err := commit(ctx, st, b, obs, m, cfg.Log)
 		if err != nil {
 			m.Errors.Inc()
-			return stats, err
+			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
+				return stats, err
+			}
+			// The store is away (restarting): the batch went back to the
+			// bus; wait, and fetch it (or another) again.
+			if !outage && cfg.Log != nil {
+				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
+			}
+			outage = true
+			if !sleep(ctx, cfg.RetryEvery) {
+				return stats, err
+			}
+			continue
 		}
+		if outage && cfg.Log != nil {
+			cfg.Log.Warn("ingest: store available again")
+		}
+		outage = false
 		m.committed(obs, time.Now())
 		m.Duplicates.Add(float64(len(obs) - added))
 		stats.Committed += len(obs)
@@ -111,6 +140,18 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		if cfg.OnCommit != nil {
 			cfg.OnCommit(obs)
 		}
+	}
+}
+
+// sleep waits d, or until ctx ends: it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

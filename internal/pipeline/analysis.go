@@ -91,11 +91,24 @@ func (p *Pipeline) associated(tf bittorrent.TorrentFiles) {
 }
 
 // poll catches the analysis up with what other processes stored, and
-// rescores, until ctx ends. An error stops the loop and is logged and
-// counted: the server goes on serving what is stored.
+// rescores, until ctx ends. An error (a database server restarting) is
+// logged and counted, and the loop starts again after a poll interval:
+// the server goes on serving what is stored meanwhile, and targets follow
+// new observations again once the store answers.
 func (p *Pipeline) poll(ctx context.Context) {
-	if err := p.engine.Run(ctx, p.cfg.AnalysisPoll, p.cfg.Rescore); err != nil && ctx.Err() == nil {
+	for {
+		err := p.engine.Run(ctx, p.cfg.AnalysisPoll, p.cfg.Rescore)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
 		p.analysisM.errors.Inc()
-		p.log.Error("analysis stopped; targets no longer follow new observations", "err", err)
+		p.log.Error("analysis: catch-up failed; trying again at the next poll", "err", err)
+		t := time.NewTimer(p.cfg.AnalysisPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }

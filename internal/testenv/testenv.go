@@ -37,7 +37,7 @@ var Parts = map[string]string{
 	"OPENSSL":      "Debian package openssl (docs/alerts.md's shell check of a webhook signature)",
 	"OPENTRACKER":  "Debian package opentracker",
 	"POPPLER":      "Debian package poppler-utils (pdftotext)",
-	"POSTGRES":     "a PostgreSQL server on 127.0.0.1:5432 (Debian package postgresql; pg_ctlcluster ... start) or VIGIL_TEST_POSTGRES",
+	"POSTGRES":     "a PostgreSQL server on 127.0.0.1:5432 (Debian package postgresql; pg_ctlcluster ... start) or VIGIL_TEST_POSTGRES; the PostgreSQL fault test starts a private one with initdb and pg_ctl (same package, /usr/lib/postgresql/*/bin)",
 	"QPDF":         "Debian package qpdf",
 	"TRANSMISSION": "Debian package transmission-daemon",
 }
