@@ -15,6 +15,7 @@ var laterUndo = map[int][]string{
 	15: {`ALTER TABLE leads DROP COLUMN searched`},
 	16: {`DROP TABLE figure_rollups`},
 	17: {`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`},
+	20: {`DROP TABLE legal_holds`, `DROP TABLE purged_observations`},
 }
 
 // undoLater takes db back to the schema of migration 0014 as far as
