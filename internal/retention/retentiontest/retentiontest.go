@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,11 +225,11 @@ func testHeldSurvives(t *testing.T, st Store) {
 	}
 	for _, want := range []string{`"observations":{"count":2`, `"oldest":"` + b.Time.Format(time.RFC3339Nano), `"newest":"` + c.Time.Format(time.RFC3339Nano),
 		`"held_back":1`, `"target":"` + held + `"`, `"case":"PV 2024/17"`, `"observations":"2y"`, `"audit":"10y"`, `"audit_purged":false`} {
-		if !contains(string(done[0].Detail), want) {
+		if !strings.Contains(string(done[0].Detail), want) {
 			t.Errorf("the purge's record %s lacks %s", done[0].Detail, want)
 		}
 	}
-	if !contains(string(plan[0].Detail), `"due":{`) {
+	if !strings.Contains(string(plan[0].Detail), `"due":{`) {
 		t.Errorf("the plan record %s says nothing due", plan[0].Detail)
 	}
 	// Nothing is due any more: a second run writes nothing.
@@ -236,17 +237,6 @@ func testHeldSurvives(t *testing.T, st Store) {
 	if rep, err := runner(st, now).Run(ctx, false); err != nil || rep.Total() != 0 || len(records(t, st, "")) != n {
 		t.Fatalf("a second run: %+v, %v, %d records (was %d)", rep, err, len(records(t, st, "")), n)
 	}
-}
-
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // Two endpoints become one target by a shared peer id; the hold placed on
