@@ -39,6 +39,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			statsCommand(),
 			claimCommand(),
 			caseCommand(),
+			holdCommand(),
+			retentionCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),
