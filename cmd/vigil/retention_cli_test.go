@@ -25,8 +25,12 @@ func TestRetentionFromTheCommandLine(t *testing.T) {
 	var buf bytes.Buffer
 	enc := observe.NewEncoder(&buf)
 	old := time.Now().UTC().AddDate(-3, 0, 0)
-	for i := range 2 {
-		o := storetest.Observation(rand.New(rand.NewPCG(21, uint64(i))), old.Add(time.Duration(i)*time.Hour), i)
+	for i := range 3 {
+		at := old.Add(time.Duration(i) * time.Hour)
+		if i == 2 { // past the transcripts' year, within the observations' two
+			at = time.Now().UTC().AddDate(0, -18, 0)
+		}
+		o := storetest.Observation(rand.New(rand.NewPCG(21, uint64(i))), at, i)
 		o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 10+i)), 51413
 		if err := enc.Encode(&o); err != nil {
 			t.Fatal(err)
@@ -41,10 +45,17 @@ func TestRetentionFromTheCommandLine(t *testing.T) {
 	mustRun(t, env, "a long enough password\n", "user", "add", "--agency", "fr-ofmin", "--role", "analyst", "--name", "m.durand")
 	mustRun(t, env, "a long enough password\n", "user", "add", "--agency", "fr-lyon", "--role", "investigator", "--name", "j.curious")
 	var ts []targetJSON
-	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 2 {
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 3 {
 		t.Fatalf("targets: %v %+v", err, ts)
 	}
-	held := ts[0].ID
+	at := map[string]string{}
+	for _, x := range ts {
+		at[x.Label] = x.ID
+	}
+	held, purged, young := at["192.0.2.10:51413"], at["192.0.2.11:51413"], at["192.0.2.12:51413"]
+	if held == "" || purged == "" || young == "" {
+		t.Fatalf("targets by endpoint: %v", at)
+	}
 	for _, as := range []string{"j.curious", "nobody"} {
 		if code, _, errOut := vigilRun(t, env, "", "hold", "add", "--as", as, "--target", held, "--reason", "curious"); code == exitOK {
 			t.Fatalf("%s placed a hold:\n%s", as, errOut)
@@ -60,12 +71,14 @@ func TestRetentionFromTheCommandLine(t *testing.T) {
 		t.Fatalf("hold list: %s", out)
 	}
 	out := mustRun(t, env, "", "retention", "run", "--dry-run")
+	// Sign the log before the purge, as a running Vigil would have.
+	mustRun(t, env, "", "evidence", "checkpoint")
 	if !strings.Contains(out, "observations") || !strings.Contains(out, "1 active legal hold") {
 		t.Fatalf("dry run: %s", out)
 	}
 	auditBefore := mustRun(t, env, "", "audit", "list", "--json")
 	out = mustRun(t, env, "", "retention", "run")
-	if !strings.Contains(out, "observations: 1 of 1 purged") {
+	if !strings.Contains(out, "observations: 1 of 1 purged") || !strings.Contains(out, "transcripts: 2 of 2 purged") {
 		t.Fatalf("run: %s", out)
 	}
 	if n := len(mustRun(t, env, "", "audit", "list", "--json")); n <= len(auditBefore) {
@@ -76,6 +89,24 @@ func TestRetentionFromTheCommandLine(t *testing.T) {
 		if !strings.Contains(trail, want) {
 			t.Errorf("the audit trail lacks %s", want)
 		}
+	}
+	// The purged target's bundle still verifies, and says what was purged.
+	bundle := filepath.Join(dir, "b.zip")
+	if out := mustRun(t, env, "", "evidence", "export", "--target", purged, "--out", bundle); !strings.Contains(out, "1 more purged under retention") {
+		t.Fatalf("export of the purged target: %s", out)
+	}
+	code, out, errOut := vigilRun(t, env, "", "verify", bundle)
+	if code != exitOK || !strings.Contains(out, "PURGED under retention: 1 observations") {
+		t.Fatalf("verify of the purged target's bundle: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The younger target kept its row, not its transcript: its bundle
+	// says so too.
+	if out := mustRun(t, env, "", "evidence", "export", "--target", young, "--out", bundle); !strings.Contains(out, "0 observations") {
+		t.Fatalf("export of the target whose transcript was purged: %s", out)
+	}
+	code, out, errOut = vigilRun(t, env, "", "verify", bundle)
+	if code != exitOK || !strings.Contains(out, "PURGED under retention: 1 observations of the target (1 of them only their transcript)") {
+		t.Fatalf("verify of the transcript-purged target's bundle: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if out := mustRun(t, env, "", "retention", "show"); !strings.Contains(out, "WOULD PURGE") {
 		t.Fatalf("show: %s", out)

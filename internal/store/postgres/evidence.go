@@ -123,6 +123,11 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		var idx int64
 		err := s.pool.QueryRow(ctx, `SELECT e.idx FROM observations o JOIN evidence_log e ON e.obs_seq = o.seq WHERE `+where, arg).Scan(&idx)
 		if errors.Is(err, pgx.ErrNoRows) {
+			// A row purged under retention: its leaf is found through
+			// its purge record (migration 0015), which keeps its seq.
+			err = s.pool.QueryRow(ctx, `SELECT e.idx FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq WHERE p.observation_id = $1`, id).Scan(&idx)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
 		if err != nil {
