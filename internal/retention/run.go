@@ -66,6 +66,15 @@ type PurgeStore interface {
 	PurgedOfTarget(ctx context.Context, target string) ([]Purged, error)
 }
 
+// Partitioner is a store that keeps observations in time partitions
+// (PostgreSQL): the job has the coming months' made before it purges.
+type Partitioner interface {
+	PreparePartitions(ctx context.Context, now time.Time, ahead int) error
+}
+
+// PartitionsAhead is how many months ahead a run makes partitions.
+const PartitionsAhead = 3
+
 // Store is what the retention keeps in a store.
 type Store interface {
 	HoldStore
@@ -132,7 +141,15 @@ func (r *Runner) Run(ctx context.Context, dryRun bool) (*Report, error) {
 	if rep.Due, err = r.Store.PurgePlan(ctx, rep.Cutoffs); err != nil {
 		return nil, err
 	}
-	if dryRun || rep.Total() == 0 {
+	if dryRun {
+		return rep, nil
+	}
+	if p, ok := r.Store.(Partitioner); ok {
+		if err := p.PreparePartitions(ctx, rep.At, PartitionsAhead); err != nil {
+			return rep, err
+		}
+	}
+	if rep.Total() == 0 {
 		return rep, nil
 	}
 	if err := r.record(ctx, ActionPurgePlan, rep.detail(false)); err != nil {

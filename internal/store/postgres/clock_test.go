@@ -37,7 +37,7 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	}
 	// The schema as migration 0005 left it (0007 to 0011 undone too:
 	// migrations apply from the highest version recorded).
-	for _, q := range []string{
+	for _, q := range append(undo0015[:len(undo0015):len(undo0015)],
 		`DROP TABLE figure_rollups`, // 0010's
 		`DROP TABLE claims, claim_records, handoff_proposals, case_steps, case_subscribers`, // 0011's
 		`DROP TABLE evidence_log, evidence_checkpoints`,
@@ -47,7 +47,7 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 			DROP COLUMN sensor_config`,
 		`UPDATE observations SET clock_offset_ns = 1500000`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
-	} {
+	) {
 		if _, err := st.pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -158,6 +160,12 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 // most n rows and writes their purged_observations records.
 func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Time, n int, at time.Time) (retention.Span, error) {
 	var got retention.Span
+	if k == retention.KindObservations {
+		dropped, err := s.dropPartition(ctx, cutoff, at)
+		if err != nil || dropped.N > 0 {
+			return dropped, err
+		}
+	}
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
@@ -282,4 +290,85 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		return nil, err
 	}
 	return collectPurged(rows)
+}
+
+// monthlyPartition is the name of a monthly partition of observations
+// (migration 0015, vigil_observation_partition).
+var monthlyPartition = regexp.MustCompile(`^observations_p([0-9]{4})([0-9]{2})$`)
+
+// dropPartition drops the oldest monthly partition of observations that
+// ends at or before cutoff, if it holds no observation a hold protects
+// and none the analysis has not read, writing the purge records of its
+// rows in the same transaction; it returns what it removed (nothing: no
+// such partition, and the caller deletes rows instead).
+func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retention.Span, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'observations'::regclass ORDER BY c.relname`)
+	if err != nil {
+		return retention.Span{}, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return retention.Span{}, err
+	}
+	for _, name := range names {
+		m := monthlyPartition.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		y, _ := strconv.Atoi(m[1])
+		mo, _ := strconv.Atoi(m[2])
+		if end := time.Date(y, time.Month(mo)+1, 1, 0, 0, 0, 0, time.UTC); end.After(cutoff) {
+			return retention.Span{}, nil // partitions are named in time order
+		}
+		var got retention.Span
+		dropped := false
+		err := s.writeTx(ctx, func(tx pgx.Tx) error {
+			var keep int64
+			var lo, hi *int64
+			part := pgx.Identifier{name}.Sanitize()
+			if err := tx.QueryRow(ctx, heldCTE+`SELECT count(*) FILTER (WHERE o.seq IN (SELECT seq FROM held_seq) OR o.seq > (SELECT seq FROM mark)),
+				count(*), min(o.time_ns), max(o.time_ns) FROM `+part+` o`).Scan(&keep, &got.N, &lo, &hi); err != nil {
+				return err
+			}
+			if keep > 0 {
+				got = retention.Span{}
+				return nil // rows are deleted one by one in this one
+			}
+			if got.N > 0 {
+				got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1 FROM `+part+` o
+					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`, at.UnixNano()); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DROP TABLE `+part)
+			dropped = true
+			return err
+		})
+		if err != nil {
+			return retention.Span{}, fmt.Errorf("retention: dropping partition %s: %w", name, err)
+		}
+		if dropped && got.N > 0 {
+			return got, nil
+		}
+		// An empty partition went without a count: look at the next one.
+	}
+	return retention.Span{}, nil
+}
+
+// PreparePartitions implements retention.Partitioner: the partitions of
+// the months from now's to ahead months later exist.
+func (s *Store) PreparePartitions(ctx context.Context, now time.Time, ahead int) error {
+	m := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i <= ahead; i++ {
+		if _, err := s.pool.Exec(ctx, `SELECT vigil_observation_partition($1)`, m.AddDate(0, i, 0).UnixNano()); err != nil {
+			return fmt.Errorf("retention: partition of %s: %w", m.AddDate(0, i, 0).Format("2006-01"), err)
+		}
+	}
+	return nil
 }
