@@ -17,6 +17,9 @@ import (
 
 var _ retention.Store = (*Store)(nil)
 
+// purgedSensor is the SQLite store's PurgedSensor.
+const purgedSensor = "(first observation purged under retention)"
+
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
 // held_seq, the observations an active hold protects (following merges),
 // held_ep their endpoints, mark the analysis's watermark.
@@ -371,4 +374,12 @@ func (s *Store) PreparePartitions(ctx context.Context, now time.Time, ahead int)
 		}
 	}
 	return nil
+}
+
+// ChainPurged implements evidence.ChainPurger.
+func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq
+		WHERE e.chain = $1 AND e.chain_seq BETWEEN $2 AND $3`, chain, int64(first), int64(head)).Scan(&n)
+	return n, err
 }

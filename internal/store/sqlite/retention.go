@@ -14,6 +14,10 @@ import (
 
 var _ retention.Store = (*Store)(nil)
 
+// PurgedSensor stands for the sensor's name in the sensor keys of a chain
+// whose first observation was purged under retention.
+const PurgedSensor = "(first observation purged under retention)"
+
 // heldCTE names, as held_seq, the observations an active legal hold
 // protects: those at the endpoints of a held target or of the target it
 // was merged into (followed to the survivor), and as held_ep those
@@ -290,4 +294,12 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		return err
 	}, cur)
 	return out, err
+}
+
+// ChainPurged implements evidence.ChainPurger.
+func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.observation_id = p.observation_id
+		WHERE e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, chain, int64(first), int64(head)).Scan(&n)
+	return n, err
 }
