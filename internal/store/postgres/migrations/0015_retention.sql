@@ -51,7 +51,7 @@ CREATE UNIQUE INDEX observations_uid ON observations (uid, time_ns) WHERE uid IS
 CREATE UNIQUE INDEX observations_id_text ON observations (id_text, time_ns) WHERE id_text IS NOT NULL;
 CREATE INDEX observations_time ON observations (time_ns, seq);
 CREATE INDEX observations_item ON observations (item_id);
-CREATE INDEX observations_seq ON observations (seq);
+CREATE INDEX observations_by_seq ON observations (seq);
 CREATE TABLE observations_pdefault PARTITION OF observations DEFAULT;
 
 -- vigil_observation_partition creates the partition of the month that
