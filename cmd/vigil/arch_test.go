@@ -25,7 +25,7 @@ var pipelineOrder = []string{
 	"bus",
 	"ingest", "geo", "jurisdiction", "pipeline",
 	"store",
-	"analysis", "figures", "evidence", "casework", "alerts", "notify",
+	"analysis", "figures", "evidence", "casework", "alerts", "notify", "retention",
 	"isp",
 	"audit", "access",
 	"webviews", "web",

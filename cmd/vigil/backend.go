@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/figures"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -34,6 +35,7 @@ type backend interface {
 	audit.BatchStore
 	audit.CheckpointStore
 	store.LogStore
+	retention.Store
 }
 
 var (

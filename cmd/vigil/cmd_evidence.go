@@ -205,10 +205,14 @@ Examples:
 					return err
 				}
 				if err := a.auditCLIPurpose(ctx, sq, audit.ActionExport, "target:"+*id, purpose,
-					map[string]any{"what": "evidence-bundle", "observations": len(e.IDs), "file": filepath.Base(*out)}); err != nil {
+					map[string]any{"what": "evidence-bundle", "observations": len(e.IDs), "purged": len(e.Purged), "file": filepath.Base(*out)}); err != nil {
 					return err
 				}
-				if err := coverCheckpoint(ctx, a, sq, key, dir, *witness, e.IDs); err != nil {
+				ids := slices.Clone(e.IDs)
+				for _, p := range e.Purged {
+					ids = append(ids, p.ID)
+				}
+				if err := coverCheckpoint(ctx, a, sq, key, dir, *witness, ids); err != nil {
 					return err
 				}
 				var buf bytes.Buffer
@@ -219,6 +223,9 @@ Examples:
 					return err
 				}
 				fmt.Fprintf(a.stdout, "wrote %s: target %s, %d observations\n", *out, *id, len(e.IDs))
+				if len(e.Purged) > 0 {
+					fmt.Fprintf(a.stdout, "%d more purged under retention: leaves and proofs only (%s)\n", len(e.Purged), verify.FilePurged)
+				}
 				return nil
 			}
 		},
@@ -249,6 +256,33 @@ func coverCheckpoint(ctx context.Context, a *app, sq backend, key ed25519.Privat
 // bundleOf gathers what a target's bundle holds besides the log: its
 // observations (oldest first), the watch-list entries of their items, its
 // links and its ISP request's annex.
+// purgedOf moves the target's observations whose transcript was purged
+// under retention from e.IDs to e.Purged (their rows no longer hash to
+// their leaves), and adds those whose rows were purged.
+func purgedOf(ctx context.Context, sq backend, target string, e *evidence.Export) error {
+	ps, err := sq.PurgedObservations(ctx, e.IDs)
+	if err != nil {
+		return err
+	}
+	kept := e.IDs[:0]
+	for _, id := range e.IDs {
+		if p, ok := ps[id]; ok {
+			e.Purged = append(e.Purged, evidence.PurgedObservation{ID: id, What: string(p.What), Time: p.Time, At: p.At})
+			continue
+		}
+		kept = append(kept, id)
+	}
+	e.IDs = kept
+	gone, err := sq.PurgedOfTarget(ctx, target)
+	if err != nil {
+		return err
+	}
+	for _, p := range gone {
+		e.Purged = append(e.Purged, evidence.PurgedObservation{ID: p.ObservationID, What: string(p.What), Time: p.Time, At: p.At})
+	}
+	return nil
+}
+
 func bundleOf(ctx context.Context, sq backend, id, purpose string, now time.Time) (evidence.Export, error) {
 	d, err := sq.TargetWithTimeline(ctx, id, analysis.AllAgencies, 1<<20)
 	if errors.Is(err, analysis.ErrNotFound) {
@@ -286,6 +320,9 @@ func bundleOf(ctx context.Context, sq backend, id, purpose string, now time.Time
 			e.Watch = append(e.Watch, verify.WatchEntry{ItemKind: t.Kind, Item: t.Hash, List: r.List.Name,
 				Version: r.List.Version, Category: r.Entry.Category})
 		}
+	}
+	if err := purgedOf(ctx, sq, d.ID, &e); err != nil {
+		return e, err
 	}
 	if e.Links, err = json.Marshal(d.Links); err != nil {
 		return e, err
@@ -392,6 +429,10 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
 	if rep.TranscriptsNotCompared > 0 {
 		fmt.Fprintf(w, "transcripts decoded, of methods whose claims are not compared (tracker, PEX, DHT get_peers, ...): %d\n", rep.TranscriptsNotCompared)
+	}
+	if rep.Purged > 0 {
+		fmt.Fprintf(w, "PURGED under retention: %d observations of the target (%d of them only their transcript): the log proves each leaf\n", rep.Purged, rep.PurgedTranscripts)
+		fmt.Fprintf(w, "  was logged (%s), but their content is gone and was not checked\n", verify.FilePurged)
 	}
 	if rep.OK() && rep.LogKeyPinned {
 		fmt.Fprintln(w, "OK: everything checks")

@@ -24,6 +24,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/pipeline"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/web"
 )
 
@@ -31,7 +32,7 @@ func serveCommand() *command {
 	return &command{
 		name:    "serve",
 		summary: "Serve the web interface and the JSON API over the store.",
-		usage:   "vigil serve [--addr 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--trusted-proxy CIDR,...] [--audit-witness PATH] [--analysis-poll 5s] [--handoff-every 10m] [--retention FILE]",
+		usage:   "vigil serve [--addr 127.0.0.1:8080] [--tls-cert FILE --tls-key FILE] [--insecure-http] [--trusted-proxy CIDR,...] [--audit-witness PATH] [--analysis-poll 5s] [--handoff-every 10m] [--alert-every 10s] [--retention FILE] [--retention-interval 1h] [--keep-observations 2y] ...",
 		help: `
 Serves the investigators' pages at /, the API at /api/v1, Prometheus metrics
 at /metrics and health at /healthz. Listens on loopback by default. Users log
@@ -89,6 +90,11 @@ login (authorization code with PKCE) beside the local accounts; the ID
 token's --oidc-claim must name an existing user ('vigil user link' ties a
 provider identity to one). Unknown identities are refused and audited.
 
+Retention: every --retention-interval (1h; 0: never) the server runs the
+purge of 'vigil retention run' with the --keep-* periods (transcripts 1y,
+observations 2y, leads 1y; the audit trail is never purged), sparing the
+targets under a legal hold ('vigil hold'); each purge is audited.
+
 Examples:
   vigil --db /var/lib/vigil/vigil.db serve --addr 127.0.0.1:8080
   vigil serve --addr 0.0.0.0:8443 --tls-cert /etc/vigil/tls.crt --tls-key /etc/vigil/tls.key \
@@ -124,6 +130,8 @@ Examples:
 			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
 			fs.BoolVar(&sf.requirePurpose, "require-purpose", false, "every view of a target (page and API) must state a purpose (case number), kept in its audit record")
 			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
+			sf.purge = defineRetentionFlags(fs)
+			fs.DurationVar(&sf.purge.Interval, "retention-interval", sf.purge.Interval, "run the retention purge ('vigil retention run') this often (0: never)")
 			return func(ctx context.Context, a *app, args []string) error { return sf.run(ctx, a) }
 		},
 	}
@@ -248,6 +256,7 @@ type serveFlags struct {
 	cpEvery             int64
 	cpInterval          time.Duration
 	requirePurpose      bool
+	purge               *retention.Config
 }
 
 // check validates the flags against the listen address: TLS files
@@ -335,6 +344,9 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	if err := f.purge.Validate(); err != nil {
+		return usagef("%v", err)
+	}
 	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return err
@@ -398,6 +410,9 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 			return err
 		}
 		p.Go("alerts", job)
+	}
+	if f.purge.Interval > 0 {
+		p.Go("retention purge", retentionService(a.retentionRunner(sq, *f.purge), f.purge.Interval, a.log))
 	}
 	if err := printLoginHelp(ctx, a, sq, scheme+"://"+ln.Addr().String()); err != nil {
 		return err

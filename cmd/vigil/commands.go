@@ -41,6 +41,8 @@ Exit codes: 0 success, 1 input rejected or work failed, 2 usage error.
 			alertCommand(),
 			caseCommand(),
 			operationCommand(),
+			holdCommand(),
+			retentionCommand(),
 			quarantineCommand(),
 			serveCommand(),
 			userCommand(),

@@ -103,6 +103,7 @@ var layerTable = []struct {
 		"internal/analysis/analysistest", // issue 12, build 3
 		"internal/figures/figurestest",
 		"internal/casework/casetest",
+		"internal/retention",
 		"internal/audit/audittest", // issue 12, build 3
 		"internal/bus/inproc",
 		"internal/bus/jetstream",
@@ -119,6 +120,7 @@ var layerTable = []struct {
 	{"stages", "the pipeline's stages and the store backends", []string{
 		"internal/access/accesstest", // issue 12, build 3
 		"internal/alerts/alertstest",
+		"internal/retention/retentiontest",
 		"internal/bus/bustest",
 		"internal/ingest",
 		"internal/sensor/bittorrent",
@@ -173,7 +175,7 @@ var (
 	// them.
 	testOnly = []string{"internal/testenv", "internal/lab/netns", "internal/bus/bustest", "internal/web/webtest", "internal/store/storetest",
 		"internal/analysis/analysistest", "internal/access/accesstest", "internal/audit/audittest", "internal/figures/figurestest",
-		"internal/casework/casetest", "internal/notify/notifytest", "internal/alerts/alertstest"}
+		"internal/casework/casetest", "internal/notify/notifytest", "internal/alerts/alertstest", "internal/retention/retentiontest"}
 
 	// never lists what a package must not depend on, even through
 	// another package.

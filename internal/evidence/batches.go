@@ -3,6 +3,7 @@ package evidence
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +16,16 @@ import (
 // signed head to its own head, with the sensor hash of every observation
 // in it (hashes only: the other observations' content stays out of the
 // bundle).
+// ChainPurger is a store that says how many observations of a sensor
+// batch a retention purge touched (both stores).
+type ChainPurger interface {
+	ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error)
+}
+
+// ErrBatchPurged: a bundle needs a sensor batch an observation of which
+// was purged under retention.
+var ErrBatchPurged = errors.New("sensor batch purged in part under retention")
+
 func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]verify.Batch, error) {
 	type span struct {
 		chain       string
@@ -35,6 +46,15 @@ func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]
 			continue
 		}
 		done[sp] = true
+		if cp, ok := ls.(ChainPurger); ok {
+			n, err := cp.ChainPurged(ctx, o.Chain.ID, first, head)
+			if err != nil {
+				return nil, fmt.Errorf("observation %s: %w", o.ID, err)
+			}
+			if n > 0 {
+				return nil, fmt.Errorf("observation %s: %w: its sensor's signed batch (chain %s, seqs %d to %d) holds %d observations whose transcript or row was purged under retention, so the batch's chain of sensor hashes cannot be rebuilt and its signature cannot be checked", o.ID, ErrBatchPurged, o.Chain.ID, first, head, n)
+			}
+		}
 		b := verify.Batch{SensorKey: hex.EncodeToString(o.Chain.Key), Chain: o.Chain.ID, FirstSeq: first}
 		var prev []byte
 		err = ls.ChainObservations(ctx, o.Chain.ID, first, head, func(c *observe.Observation) error {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -31,6 +32,16 @@ type Export struct {
 	Links, Annex json.RawMessage
 	// Now is the bundle's time.
 	Now time.Time
+	// Purged are the target's observations purged under retention, not
+	// in IDs: their leaves and proofs go in purged.json.
+	Purged []PurgedObservation
+}
+
+// PurgedObservation is an observation whose transcript ("transcripts")
+// or whole row ("observations") a retention purge removed.
+type PurgedObservation struct {
+	ID, What string
+	Time, At time.Time
 }
 
 // WriteBundle writes the bundle (a zip file) of e to w: the observations as
@@ -51,7 +62,11 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 	if err != nil {
 		return err
 	}
-	idx, err := ls.LogIndexes(ctx, e.IDs)
+	all := slices.Clone(e.IDs)
+	for _, p := range e.Purged {
+		all = append(all, p.ID)
+	}
+	idx, err := ls.LogIndexes(ctx, all)
 	if err != nil {
 		return err
 	}
@@ -96,9 +111,16 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		lines.Write(obs[id])
 		lines.WriteByte('\n')
 	}
-	proofs, root, err := InclusionProofs(ctx, ls, cp.Size, indexes)
+	purged, pindexes, err := purgedEntries(ctx, ls, e.Purged, idx, cp.Size)
 	if err != nil {
 		return err
+	}
+	proofs, root, err := InclusionProofs(ctx, ls, cp.Size, append(slices.Clone(indexes), pindexes...))
+	if err != nil {
+		return err
+	}
+	for j := range purged.Entries {
+		purged.Entries[j].Hashes = proofs[purged.Entries[j].LeafIndex]
 	}
 	if !bytes.Equal(root, cp.Root) {
 		return fmt.Errorf("evidence log: the leaves give root %x at size %d, the signed checkpoint %x: the log was changed", root, cp.Size, cp.Root)
@@ -125,7 +147,49 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		{verify.FileLinks, orNull(e.Links)},
 		{verify.FileISPAnnex, orNull(e.Annex)},
 	}
+	if len(purged.Entries) > 0 {
+		files = append(files, bundleFile{verify.FilePurged, mustJSON(purged)})
+	}
 	return writeZip(w, key, e, files)
+}
+
+// PurgedNote heads purged.json.
+const PurgedNote = "These observations of the target were purged under the retention policy (docs/deployment.md, \"Retention and legal holds\"): " +
+	"their content is gone, their evidence-log leaves are not. Each leaf is proven in the log at the checkpoint; what the observation said cannot be checked. " +
+	"\"transcripts\": the row stays without its transcript (remaining, not checked against the leaf); \"observations\": the row is gone."
+
+// purgedEntries reads the leaf of each purged observation (and, for a
+// purged transcript, the row as now stored) for purged.json; the proofs
+// are filled in by the caller.
+func purgedEntries(ctx context.Context, ls LogStore, ps []PurgedObservation, idx map[string]uint64, size uint64) (verify.Purged, []uint64, error) {
+	out := verify.Purged{Note: PurgedNote, Entries: []verify.PurgedEntry{}}
+	var indexes []uint64
+	for _, p := range ps {
+		i, ok := idx[p.ID]
+		switch {
+		case !ok:
+			return out, nil, fmt.Errorf("observation %s (purged under retention): not in the evidence log", p.ID)
+		case i >= size:
+			return out, nil, fmt.Errorf("%w: purged observation %s is leaf %d, the latest checkpoint has %d leaves", ErrNoCheckpoint, p.ID, i, size)
+		}
+		en := verify.PurgedEntry{ID: p.ID, What: p.What, Time: p.Time.UTC().Format(time.RFC3339Nano), PurgedAt: p.At.UTC().Format(time.RFC3339Nano), LeafIndex: i}
+		if err := ls.LogLeaves(ctx, i, i+1, func(_ uint64, leaf []byte) error { en.Leaf = leaf; return nil }); err != nil {
+			return out, nil, err
+		}
+		if p.What == "transcripts" {
+			err := ls.ObservationsByID(ctx, []string{p.ID}, func(o *observe.Observation) error {
+				line, err := o.Line()
+				en.Remaining = bytes.TrimSpace(line)
+				return err
+			})
+			if err != nil {
+				return out, nil, err
+			}
+		}
+		out.Entries = append(out.Entries, en)
+		indexes = append(indexes, i)
+	}
+	return out, indexes, nil
 }
 
 type bundleFile struct {

@@ -1,5 +1,7 @@
 package verify
 
+import "encoding/json"
+
 // The bundle's files. Every file but the manifest is listed in the
 // manifest with its SHA-256; the manifest is a signed note.
 const (
@@ -13,6 +15,7 @@ const (
 	FileWatchlist    = "watchlist.json"     // the watch-list entries matched: hash, list, version
 	FileLinks        = "links.json"         // the target's links between devices
 	FileISPAnnex     = "isp_annex.json"     // the annex of the target's ISP request
+	FilePurged       = "purged.json"        // only when some were purged: the target's observations purged under retention, each leaf with its proof
 )
 
 // Names in the signed notes.
@@ -44,6 +47,32 @@ type Proof struct {
 	ID        string   `json:"id"`
 	LeafIndex uint64   `json:"leaf_index"`
 	Hashes    [][]byte `json:"hashes"` // base64 in JSON
+}
+
+// Purged is purged.json, in a bundle only when some of the target's
+// observations were purged under retention (docs/deployment.md): their
+// content is gone, their leaves are not. Each entry's leaf is proven in
+// the log at the checkpoint, so that the bundle shows the observation
+// existed and was logged; what it said cannot be checked.
+type Purged struct {
+	Note    string        `json:"note"`
+	Entries []PurgedEntry `json:"entries"`
+}
+
+// PurgedEntry is one purged observation.
+type PurgedEntry struct {
+	ID string `json:"id"`
+	// What is "transcripts" (the row stays, without its transcript:
+	// Remaining) or "observations" (the row is gone).
+	What      string   `json:"what"`
+	Time      string   `json:"time"`      // the observation's time, RFC 3339
+	PurgedAt  string   `json:"purged_at"` // RFC 3339
+	LeafIndex uint64   `json:"leaf_index"`
+	Leaf      []byte   `json:"leaf"`   // the leaf hash the log holds (base64 in JSON)
+	Hashes    [][]byte `json:"hashes"` // its inclusion proof to the checkpoint
+	// Remaining is the row as now stored (its JSON line), for a purged
+	// transcript: it no longer hashes to Leaf and is not checked.
+	Remaining json.RawMessage `json:"remaining,omitempty"`
 }
 
 // Keys is keys.json.

@@ -66,6 +66,12 @@ type Report struct {
 	Signed       int    `json:"signed"`       // observations under a checked batch signature
 	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
 	Transcripts  int    `json:"transcripts"`  // transcripts decoded and compared with their claims
+	// Purged are the target's observations purged under retention
+	// (purged.json) whose leaf proof checked: the log shows each was
+	// logged; its content is gone and is not checked. PurgedTranscripts
+	// of them kept their row without the transcript.
+	Purged            int `json:"purged"`
+	PurgedTranscripts int `json:"purged_transcripts"`
 	// TranscriptsNotCompared are transcripts that decoded (and matched
 	// their transcript_sha256) but whose observation's method has no
 	// claim the verifier compares (a tracker's list, a PEX message, a
@@ -117,7 +123,7 @@ const (
 // problem, and is never unpacked.
 var bundleFiles = map[string]bool{
 	FileManifest: true, FileReadme: true, FileObservations: true, FileProofs: true, FileCheckpoint: true,
-	FileKeys: true, FileBatches: true, FileWatchlist: true, FileLinks: true, FileISPAnnex: true,
+	FileKeys: true, FileBatches: true, FileWatchlist: true, FileLinks: true, FileISPAnnex: true, FilePurged: true,
 }
 
 // Verify checks the bundle in r (a zip file of size bytes).
@@ -186,6 +192,7 @@ func (v *verifier) run(opt Options) {
 	}
 	v.observations()
 	v.proofs()
+	v.purged()
 	v.batches()
 	for i := range v.obs {
 		v.transcript(&v.obs[i])
@@ -404,6 +411,36 @@ func (v *verifier) proofs() {
 			continue
 		}
 		v.rep.Proofs++
+	}
+}
+
+// purged checks purged.json, when the bundle has it: each entry's leaf
+// with its proof leads to the checkpoint's root.
+func (v *verifier) purged() {
+	b, ok := v.files[FilePurged]
+	if !ok {
+		return
+	}
+	var ps Purged
+	if err := strictJSON(b, &ps); err != nil {
+		v.rep.fail(FilePurged, "", "not the purged observations' JSON: %v", err)
+		return
+	}
+	h := rfc6962.DefaultHasher
+	for i, p := range ps.Entries {
+		field := fmt.Sprintf("entries[%d]", i)
+		if p.What != "transcripts" && p.What != "observations" {
+			v.rep.fail(FilePurged, field+".what", "%q: want transcripts or observations", p.What)
+			continue
+		}
+		if err := proof.VerifyInclusion(h, p.LeafIndex, v.size, p.Leaf, p.Hashes, v.root); err != nil {
+			v.rep.fail(FilePurged, field, "observation %s: its leaf %d does not lead to the checkpoint's root (%v)", p.ID, p.LeafIndex, err)
+			continue
+		}
+		v.rep.Purged++
+		if p.What == "transcripts" {
+			v.rep.PurgedTranscripts++
+		}
 	}
 }
 

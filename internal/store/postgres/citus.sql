@@ -21,9 +21,9 @@ ALTER TABLE observations DROP CONSTRAINT observations_check;
 UPDATE observations SET uid = md5('vigil-id:' || id_text)::uuid WHERE uid IS NULL;
 ALTER TABLE observations ALTER COLUMN uid SET NOT NULL;
 DROP INDEX observations_uid;
-CREATE UNIQUE INDEX observations_uid ON observations (uid) WHERE id_text IS NULL;
+CREATE UNIQUE INDEX observations_uid ON observations (uid, time_ns) WHERE id_text IS NULL;
 DROP INDEX observations_id_text;
-CREATE UNIQUE INDEX observations_id_text ON observations (uid, id_text) WHERE id_text IS NOT NULL;
+CREATE UNIQUE INDEX observations_id_text ON observations (uid, id_text, time_ns) WHERE id_text IS NOT NULL;
 -- seq: no longer an identity (values drawn on a worker would come from
 -- that node's own range, out of arrival order); ingest draws each batch's
 -- values from this sequence on the coordinator, under its advisory lock.
@@ -31,7 +31,7 @@ ALTER TABLE observations DROP CONSTRAINT observations_pkey;
 ALTER TABLE observations ALTER COLUMN seq DROP IDENTITY;
 CREATE SEQUENCE observations_seq;
 SELECT setval('observations_seq', COALESCE(MAX(seq), 0) + 1, false) FROM observations;
-ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid);
+ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid, time_ns);
 
 -- evidence_log: co-located with its observation. Append-only by
 -- privilege instead of a trigger (dropped first: the trigger refuses the
@@ -90,9 +90,11 @@ SELECT create_reference_table('list_versions');
 SELECT create_reference_table('entries');
 SELECT create_reference_table('entry_events');
 SELECT create_reference_table('confirmations');
+SELECT create_reference_table('legal_holds');
 
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');
+SELECT create_distributed_table('purged_observations', 'observation_id');
 
 SELECT create_distributed_table('analysis_endpoints', 'id');
 SELECT create_distributed_table('analysis_endpoint_files', 'endpoint', colocate_with => 'analysis_endpoints');

@@ -37,10 +37,10 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 	}
 	// The schema as migration 0005 left it (0007 to 0011 undone too:
 	// migrations apply from the highest version recorded).
-	for _, q := range []string{
+	for _, q := range append(undo0015[:len(undo0015):len(undo0015)],
+		`DROP TABLE figure_rollups`,                                                         // 0010's
 		`DROP TABLE alert_rules, alert_state, alerts, alert_deliveries`,                     // 0014's
 		`DROP TABLE operation_targets, operations`,                                          // 0013's
-		`DROP TABLE figure_rollups`,                                                         // 0010's
 		`DROP TABLE claims, claim_records, handoff_proposals, case_steps, case_subscribers`, // 0011's
 		`DROP TABLE evidence_log, evidence_checkpoints`,
 		`DROP FUNCTION vigil_evidence_append_only`,
@@ -49,7 +49,7 @@ func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
 			DROP COLUMN sensor_config`,
 		`UPDATE observations SET clock_offset_ns = 1500000`,
 		`DELETE FROM schema_migrations WHERE version >= 6`,
-	} {
+	) {
 		if _, err := st.pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

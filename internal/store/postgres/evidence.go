@@ -123,6 +123,11 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		var idx int64
 		err := s.pool.QueryRow(ctx, `SELECT e.idx FROM observations o JOIN evidence_log e ON e.obs_seq = o.seq WHERE `+where, arg).Scan(&idx)
 		if errors.Is(err, pgx.ErrNoRows) {
+			// A row purged under retention: its leaf is found through
+			// its purge record (migration 0015), which keeps its seq.
+			err = s.pool.QueryRow(ctx, `SELECT e.idx FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq WHERE p.observation_id = $1`, id).Scan(&idx)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
 			continue
 		}
 		if err != nil {
@@ -218,10 +223,13 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 
 // SensorKeys implements store.LogStore.
 func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
-	r, err := s.pool.Query(ctx, `SELECT e.chain_key, o.sensor, MIN(o.time_ns) FROM evidence_log e
-		JOIN observations o ON o.seq = e.obs_seq
-		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain)
-		GROUP BY e.chain_key, o.sensor ORDER BY 3`)
+	// A chain whose first observation was purged under retention keeps
+	// its key (the SQLite store's SensorKeys).
+	r, err := s.pool.Query(ctx, `SELECT e.chain_key, COALESCE(o.sensor, '`+purgedSensor+`'), MIN(COALESCE(o.time_ns, p.time_ns)) FROM evidence_log e
+		LEFT JOIN observations o ON o.seq = e.obs_seq
+		LEFT JOIN purged_observations p ON p.seq = e.obs_seq
+		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain) AND (o.seq IS NOT NULL OR p.seq IS NOT NULL)
+		GROUP BY e.chain_key, 2 ORDER BY 3`)
 	if err != nil {
 		return nil, err
 	}

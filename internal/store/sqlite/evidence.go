@@ -247,10 +247,14 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 // SensorKeys implements store.LogStore: each key with the sensor that
 // used it and when it was first seen, oldest first.
 func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
-	r, err := s.db.QueryContext(ctx, `SELECT DISTINCT e.chain_key, o.sensor, MIN(o.time_ns) FROM evidence_log e
-		JOIN observation_rows o ON o.id = e.observation_id
-		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain)
-		GROUP BY e.chain_key, o.sensor ORDER BY 3`)
+	// A chain whose first observation was purged under retention
+	// (migration 0020) keeps its key: the sensor's name is then unknown
+	// and its time is the purge record's.
+	r, err := s.db.QueryContext(ctx, `SELECT DISTINCT e.chain_key, COALESCE(o.sensor, '`+PurgedSensor+`'), MIN(COALESCE(o.time_ns, p.time_ns)) FROM evidence_log e
+		LEFT JOIN observation_rows o ON o.id = e.observation_id
+		LEFT JOIN purged_observations p ON p.observation_id = e.observation_id
+		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain) AND (o.seq IS NOT NULL OR p.seq IS NOT NULL)
+		GROUP BY e.chain_key, 2 ORDER BY 3`)
 	if err != nil {
 		return nil, err
 	}

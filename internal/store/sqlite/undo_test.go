@@ -17,6 +17,7 @@ var laterUndo = map[int][]string{
 	17: {`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`},
 	18: {`DROP TABLE operations`, `DROP TABLE operation_targets`},
 	19: {`DROP TABLE alert_rules`, `DROP TABLE alert_state`, `DROP TABLE alerts`, `DROP TABLE alert_deliveries`},
+	20: {`DROP TABLE legal_holds`, `DROP TABLE purged_observations`},
 }
 
 // undoLater takes db back to the schema of migration 0014 as far as

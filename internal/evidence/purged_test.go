@@ -1,0 +1,85 @@
+package evidence_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/retention"
+)
+
+// After a retention purge of one observation of a signed batch: the log
+// still verifies; a bundle that lists the purged observation proves its
+// leaf in purged.json and verify says it was purged; a bundle that needs
+// the batch says exactly why it cannot be written; a forged purged leaf
+// fails.
+func TestPurgedObservationsInABundle(t *testing.T) {
+	ctx := context.Background()
+	obs := signed(t, sample(8))
+	f := newFixture(t, obs)
+	if err := f.st.AnalysisSave(ctx, &analysis.Changes{Watermark: 100}); err != nil {
+		t.Fatal(err)
+	}
+	oldest := obs[0].Time
+	for _, o := range obs {
+		if o.Time.Before(oldest) {
+			oldest = o.Time
+		}
+	}
+	at := oldest.AddDate(3, 0, 0)
+	got, err := f.st.PurgeChunk(ctx, retention.KindObservations, oldest.Add(time.Nanosecond), 10, at)
+	if err != nil || got.N != 1 {
+		t.Fatalf("purge: %+v, %v", got, err)
+	}
+	var gone string
+	for _, o := range obs {
+		if o.Time.Equal(oldest) {
+			gone = o.ID
+		}
+	}
+	f.checkpoint(t) // checks the leaves against the root: none was removed
+	var same, other []string
+	for i, o := range obs {
+		switch {
+		case o.ID == gone:
+		case o.Chain.Seq <= 4:
+			same = append(same, obs[i].ID)
+		default:
+			other = append(other, obs[i].ID)
+		}
+	}
+	var buf bytes.Buffer
+	err = evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: "T", IDs: same[:1], Now: at})
+	if !errors.Is(err, evidence.ErrBatchPurged) {
+		t.Fatalf("a bundle needing the purged observation's batch: %v, want ErrBatchPurged", err)
+	}
+	buf.Reset()
+	exp := evidence.Export{Target: "T-LAB-1", IDs: other, Now: at, Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`),
+		Purged: []evidence.PurgedObservation{{ID: gone, What: "observations", Time: oldest, At: at}}}
+	if err := evidence.WriteBundle(ctx, &buf, f.st, f.key, exp); err != nil {
+		t.Fatal(err)
+	}
+	rep := check(t, buf.Bytes())
+	if !rep.OK() || rep.Purged != 1 || rep.Proofs != len(other) {
+		t.Fatalf("report %+v", rep)
+	}
+	// A forged leaf in purged.json fails, naming the file.
+	names, files := unzip(t, buf.Bytes())
+	var p verify.Purged
+	if err := json.Unmarshal(files[verify.FilePurged], &p); err != nil {
+		t.Fatal(err)
+	}
+	p.Entries[0].Leaf[0] ^= 1
+	files[verify.FilePurged], _ = json.Marshal(p)
+	rep = check(t, resign(t, f.key, names, files))
+	if rep.OK() || rep.Purged != 0 {
+		t.Fatalf("a forged purged leaf checks: %+v", rep)
+	}
+	failsOn(t, "forged purged leaf", rep, verify.FilePurged)
+}

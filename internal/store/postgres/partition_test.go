@@ -1,0 +1,197 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/agency"
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// undo0015 takes a store back to the schema before migration 0015: holds and purge records
+// gone, observations one plain table again, seq kept.
+var undo0015 = []string{
+	`DROP TABLE legal_holds, purged_observations`,
+	`CREATE TABLE observations_flat (LIKE observations INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)`,
+	`INSERT INTO observations_flat OVERRIDING SYSTEM VALUE SELECT * FROM observations`,
+	`DROP TABLE observations`,
+	`DROP FUNCTION vigil_observation_partition`,
+	`ALTER TABLE observations_flat RENAME TO observations`,
+	`ALTER TABLE observations ADD PRIMARY KEY (seq)`,
+	`SELECT setval(pg_get_serial_sequence('observations', 'seq'), COALESCE((SELECT max(seq) FROM observations), 0) + 1, false)`,
+	`CREATE UNIQUE INDEX observations_uid ON observations (uid) WHERE uid IS NOT NULL`,
+	`CREATE UNIQUE INDEX observations_id_text ON observations (id_text) WHERE id_text IS NOT NULL`,
+	`CREATE INDEX observations_time ON observations (time_ns, seq)`,
+	`CREATE INDEX observations_item ON observations (item_id)`,
+	`DELETE FROM schema_migrations WHERE version >= 15`,
+}
+
+func relkind(t *testing.T, st *Store, name string) string {
+	t.Helper()
+	var k string
+	if err := st.pool.QueryRow(context.Background(), `SELECT COALESCE((SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), '')`, name).Scan(&k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Migration 0015 converts a store's observations, with data, into monthly
+// partitions: every row reads back as before, with its leaf; seq goes on
+// after the last; a redelivered observation is still skipped.
+func TestMigration0015PartitionsExistingObservations(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(15, 15))
+	var obs []observe.Observation
+	for i := range 12 {
+		obs = append(obs, storetest.Observation(r, time.Date(2025, time.Month(1+i%4), 3+i, 12, 0, 0, 0, time.UTC), i))
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range undo0015 {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if k := relkind(t, st, "observations"); k != "r" {
+		t.Fatalf("before the migration observations is of kind %q, want a plain table", k)
+	}
+	st.Close()
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if k := relkind(t, again, "observations"); k != "p" {
+		t.Fatalf("after the migration observations is of kind %q, want partitioned", k)
+	}
+	for _, m := range []string{"202501", "202502", "202503", "202504"} {
+		if k := relkind(t, again, "observations_p"+m); k != "r" {
+			t.Fatalf("partition of %s: kind %q", m, k)
+		}
+	}
+	got := storetest.Export(t, again, store.ObservationFilter{})
+	if len(got) != len(obs) {
+		t.Fatalf("%d observations after the migration, want %d", len(got), len(obs))
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	idx, err := again.LogIndexes(ctx, ids)
+	if err != nil || len(idx) != len(obs) {
+		t.Fatalf("leaves after the migration: %d of %d, %v", len(idx), len(obs), err)
+	}
+	// New rows go on after the old seqs; a redelivery is skipped.
+	more := storetest.Observation(r, time.Date(2025, 2, 20, 0, 0, 0, 0, time.UTC), 99)
+	if err := again.InsertObservations(ctx, []observe.Observation{more, obs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	var n, maxSeq, seq int64
+	if err := again.pool.QueryRow(ctx, `SELECT count(*), max(seq) FILTER (WHERE uid IS DISTINCT FROM $1::uuid), max(seq) FILTER (WHERE uid = $1::uuid) FROM observations`, more.ID).Scan(&n, &maxSeq, &seq); err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(len(obs)+1) || seq <= maxSeq {
+		t.Fatalf("after inserting one new and one redelivered: %d rows (want %d), new seq %d after %d", n, len(obs)+1, seq, maxSeq)
+	}
+	if size, err := again.LogSize(ctx); err != nil || size != uint64(len(obs)+1) {
+		t.Fatalf("log size %d, %v; want %d", size, err, len(obs)+1)
+	}
+}
+
+// A purge drops a whole month's partition that holds no held observation,
+// and deletes row by row in a month that holds one; every removed row has
+// its purge record.
+func TestPurgeDropsPartitionsWithoutHeldObservations(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	if err := st.PreparePartitions(ctx, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), 3); err != nil {
+		t.Fatal(err)
+	}
+	acfg := analysis.DefaultConfig()
+	acfg.Now = func() time.Time { return time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) }
+	acfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(16, 16))
+	var obs []observe.Observation
+	for i := range 9 { // January, February, March 2024
+		o := storetest.Observation(r, time.Date(2024, time.Month(1+i/3), 5+i, 0, 0, 0, 0, time.UTC), i)
+		o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 10+i)), 51413
+		obs = append(obs, o)
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, x := range ts {
+		if x.Label == "192.0.2.14:51413" { // February's second
+			held = x.ID
+		}
+	}
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := &retention.Holds{Store: st, Targets: st, Trail: &audit.Log{Store: st}, Now: func() time.Time { return now }}
+	if _, err := h.Add(ctx, retention.Actor{Name: "a", Role: agency.RoleAnalyst}, held, "", "held"); err != nil {
+		t.Fatal(err)
+	}
+	run := &retention.Runner{Store: st, Trail: &audit.Log{Store: st}, Config: retention.DefaultConfig(), Now: func() time.Time { return now }}
+	rep, err := run.Run(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Purged[retention.KindObservations].N != 8 {
+		t.Fatalf("purged %+v, want 8 observations", rep.Purged)
+	}
+	for m, want := range map[string]string{"202401": "", "202402": "r", "202403": ""} {
+		if k := relkind(t, st, "observations_p"+m); k != want {
+			t.Errorf("partition of %s: kind %q, want %q", m, k, want)
+		}
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	p, err := st.PurgedObservations(ctx, ids)
+	if err != nil || len(p) != 8 {
+		t.Fatalf("%d purge records, %v; want 8", len(p), err)
+	}
+	left := storetest.Export(t, st, store.ObservationFilter{})
+	if len(left) != 1 || left[0].ID != obs[4].ID {
+		t.Fatalf("left %d observations, want only the held one", len(left))
+	}
+	if idx, err := st.LogIndexes(ctx, ids); err != nil || len(idx) != 9 || !slices.Contains(ids, obs[0].ID) {
+		t.Fatalf("leaf indexes after the purge: %d of 9, %v", len(idx), err)
+	}
+	// The months ahead of now were made.
+	if k := relkind(t, st, "observations_p202703"); k != "r" {
+		t.Fatalf("partition of 2027-03 (ahead): kind %q", k)
+	}
+}

@@ -1,0 +1,385 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/retention"
+)
+
+var _ retention.Store = (*Store)(nil)
+
+// purgedSensor is the SQLite store's PurgedSensor.
+const purgedSensor = "(first observation purged under retention)"
+
+// heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
+// held_seq, the observations an active hold protects (following merges),
+// held_ep their endpoints, mark the analysis's watermark.
+const heldCTE = `WITH RECURSIVE held_t(id) AS (
+	SELECT target FROM legal_holds WHERE released_ns IS NULL
+	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
+held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
+held_seq(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
+
+func dueWhere(k retention.Kind) string {
+	w := `o.time_ns < $1 AND o.seq <= (SELECT seq FROM mark) AND o.seq NOT IN (SELECT seq FROM held_seq)`
+	if k == retention.KindTranscripts {
+		w += ` AND o.transcript IS NOT NULL`
+	}
+	return w
+}
+
+const leadsDueWhere = `l.last_ns < $1 AND l.state <> 'confirmed' AND l.key NOT IN (
+	SELECT le.lead FROM lead_endpoints le JOIN analysis_endpoints e ON e.port = le.port AND le.ip IN (e.ip, '::ffff:' || e.ip)
+	WHERE e.id IN (SELECT id FROM held_ep))`
+
+func canonicalTarget(id string) string {
+	if c, ok := analysis.CanonicalTargetID(strings.TrimSpace(id)); ok {
+		return c
+	}
+	return strings.TrimSpace(id)
+}
+
+const holdCols = `id, target, case_ref, reason, by_whom, at_ns, released_ns, released_by, release_reason`
+
+func scanHold(r pgx.Row) (retention.Hold, error) {
+	var h retention.Hold
+	var at int64
+	var rel *int64
+	if err := r.Scan(&h.ID, &h.Target, &h.Case, &h.Reason, &h.By, &at, &rel, &h.ReleasedBy, &h.ReleaseReason); err != nil {
+		return h, err
+	}
+	h.At = time.Unix(0, at).UTC()
+	if rel != nil {
+		h.Released = time.Unix(0, *rel).UTC()
+	}
+	return h, nil
+}
+
+func collectHolds(rows pgx.Rows) ([]retention.Hold, error) {
+	defer rows.Close()
+	var out []retention.Hold
+	for rows.Next() {
+		h, err := scanHold(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// AddHold implements retention.HoldStore.
+func (s *Store) AddHold(ctx context.Context, h retention.Hold) (retention.Hold, error) {
+	h.Target = canonicalTarget(h.Target)
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM targets WHERE id = $1`, h.Target).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("legal hold: target %q: %w", h.Target, retention.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO legal_holds (target, case_ref, reason, by_whom, at_ns) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+			h.Target, h.Case, h.Reason, h.By, h.At.UnixNano()).Scan(&h.ID)
+	})
+	return h, err
+}
+
+// ReleaseHolds implements retention.HoldStore.
+func (s *Store) ReleaseHolds(ctx context.Context, target, caseRef, by, reason string, at time.Time) ([]retention.Hold, error) {
+	target = canonicalTarget(target)
+	var out []retention.Hold
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `UPDATE legal_holds SET released_ns = $3, released_by = $4, release_reason = $5
+			WHERE released_ns IS NULL AND target = $1 AND ($2 = '' OR case_ref = $2) RETURNING `+holdCols, target, caseRef, at.UnixNano(), by, reason)
+		if err != nil {
+			return err
+		}
+		if out, err = collectHolds(rows); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("target %s case %q: %w", target, caseRef, retention.ErrNoHold)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Holds implements retention.HoldStore.
+func (s *Store) Holds(ctx context.Context, activeOnly bool) ([]retention.Hold, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+holdCols+` FROM legal_holds WHERE NOT $1 OR released_ns IS NULL ORDER BY id`, activeOnly)
+	if err != nil {
+		return nil, err
+	}
+	return collectHolds(rows)
+}
+
+// PurgePlan implements retention.PurgeStore.
+func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.Time) (map[retention.Kind]retention.Due, error) {
+	out := map[retention.Kind]retention.Due{}
+	for _, k := range retention.Kinds {
+		c := cutoffs[k].UnixNano()
+		var d retention.Due
+		var lo, hi *int64
+		var q, heldQ string
+		if k == retention.KindLeads {
+			q = heldCTE + `SELECT count(*), min(l.last_ns), max(l.last_ns) FROM leads l WHERE ` + leadsDueWhere
+			heldQ = `SELECT count(*) FROM leads l WHERE l.last_ns < $1 AND l.state <> 'confirmed'`
+		} else {
+			q = heldCTE + `SELECT count(*), min(o.time_ns), max(o.time_ns) FROM observations o WHERE ` + dueWhere(k)
+			heldQ = heldCTE + `SELECT count(*) FROM observations o WHERE o.time_ns < $1 AND o.seq IN (SELECT seq FROM held_seq)`
+			if k == retention.KindTranscripts {
+				heldQ += ` AND o.transcript IS NOT NULL`
+			}
+		}
+		if err := s.pool.QueryRow(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
+			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
+		}
+		if err := s.pool.QueryRow(ctx, heldQ, c).Scan(&d.Held); err != nil {
+			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
+		}
+		if k == retention.KindLeads {
+			d.Held -= d.N
+		}
+		if d.N > 0 {
+			d.Oldest, d.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+		}
+		out[k] = d
+	}
+	return out, nil
+}
+
+// PurgeChunk implements retention.PurgeStore: one transaction removes at
+// most n rows and writes their purged_observations records.
+func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Time, n int, at time.Time) (retention.Span, error) {
+	var got retention.Span
+	if k == retention.KindObservations {
+		dropped, err := s.dropPartition(ctx, cutoff, at)
+		if err != nil || dropped.N > 0 {
+			return dropped, err
+		}
+	}
+	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		if k == retention.KindLeads {
+			return purgeLeads(ctx, tx, cutoff, n, &got)
+		}
+		var seqs, times []int64
+		var ids []string
+		rows, err := tx.Query(ctx, heldCTE+`SELECT o.seq, COALESCE(o.uid::text, o.id_text), o.time_ns FROM observations o WHERE `+dueWhere(k)+
+			` ORDER BY o.time_ns, o.seq LIMIT $2 FOR UPDATE OF o`, cutoff.UnixNano(), n)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var seq, ns int64
+			var id string
+			if err := rows.Scan(&seq, &id, &ns); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs, ids, times = append(seqs, seq), append(ids, id), append(times, ns)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(seqs) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+			SELECT u.id, u.seq, $4, u.ns, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, seq, ns)
+			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`,
+			ids, seqs, times, string(k), at.UnixNano()); err != nil {
+			return err
+		}
+		q := `UPDATE observations SET transcript = NULL WHERE seq = ANY($1)`
+		if k == retention.KindObservations {
+			q = `DELETE FROM observations WHERE seq = ANY($1)`
+		}
+		if _, err := tx.Exec(ctx, q, seqs); err != nil {
+			return err
+		}
+		for _, ns := range times {
+			t := time.Unix(0, ns).UTC()
+			got.Add(retention.Span{N: 1, Oldest: t, Newest: t})
+		}
+		return nil
+	})
+	if err != nil {
+		return retention.Span{}, fmt.Errorf("retention purge of %s: %w", k, err)
+	}
+	return got, nil
+}
+
+func purgeLeads(ctx context.Context, tx pgx.Tx, cutoff time.Time, n int, got *retention.Span) error {
+	rows, err := tx.Query(ctx, heldCTE+`SELECT l.key, l.last_ns FROM leads l WHERE `+leadsDueWhere+` ORDER BY l.last_ns LIMIT $2`, cutoff.UnixNano(), n)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	var times []int64
+	for rows.Next() {
+		var k string
+		var ns int64
+		if err := rows.Scan(&k, &ns); err != nil {
+			rows.Close()
+			return err
+		}
+		keys, times = append(keys, k), append(times, ns)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(keys) == 0 {
+		return err
+	}
+	for _, q := range []string{`DELETE FROM lead_endpoints WHERE lead = ANY($1)`, `DELETE FROM leads WHERE key = ANY($1)`} {
+		if _, err := tx.Exec(ctx, q, keys); err != nil {
+			return err
+		}
+	}
+	for _, ns := range times {
+		t := time.Unix(0, ns).UTC()
+		got.Add(retention.Span{N: 1, Oldest: t, Newest: t})
+	}
+	return nil
+}
+
+func collectPurged(rows pgx.Rows) ([]retention.Purged, error) {
+	defer rows.Close()
+	var out []retention.Purged
+	for rows.Next() {
+		var p retention.Purged
+		var what string
+		var ns, at int64
+		if err := rows.Scan(&p.ObservationID, &what, &ns, &at); err != nil {
+			return nil, err
+		}
+		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// PurgedObservations implements retention.PurgeStore.
+func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
+	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns FROM purged_observations WHERE observation_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := collectPurged(rows)
+	out := map[string]retention.Purged{}
+	for _, p := range ps {
+		out[p.ObservationID] = p
+	}
+	return out, err
+}
+
+// PurgedOfTarget implements retention.PurgeStore.
+func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
+	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns FROM purged_observations p
+		WHERE p.what = 'observations' AND p.seq IN (SELECT tl.seq FROM analysis_timeline tl JOIN analysis_endpoints e ON e.id = tl.endpoint WHERE e.target = $1)
+		ORDER BY p.time_ns, p.seq`, cur)
+	if err != nil {
+		return nil, err
+	}
+	return collectPurged(rows)
+}
+
+// monthlyPartition is the name of a monthly partition of observations
+// (migration 0015, vigil_observation_partition).
+var monthlyPartition = regexp.MustCompile(`^observations_p([0-9]{4})([0-9]{2})$`)
+
+// dropPartition drops the oldest monthly partition of observations that
+// ends at or before cutoff, if it holds no observation a hold protects
+// and none the analysis has not read, writing the purge records of its
+// rows in the same transaction; it returns what it removed (nothing: no
+// such partition, and the caller deletes rows instead).
+func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retention.Span, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'observations'::regclass ORDER BY c.relname`)
+	if err != nil {
+		return retention.Span{}, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return retention.Span{}, err
+	}
+	for _, name := range names {
+		m := monthlyPartition.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		y, _ := strconv.Atoi(m[1])
+		mo, _ := strconv.Atoi(m[2])
+		if end := time.Date(y, time.Month(mo)+1, 1, 0, 0, 0, 0, time.UTC); end.After(cutoff) {
+			return retention.Span{}, nil // partitions are named in time order
+		}
+		var got retention.Span
+		dropped := false
+		err := s.writeTx(ctx, func(tx pgx.Tx) error {
+			var keep int64
+			var lo, hi *int64
+			part := pgx.Identifier{name}.Sanitize()
+			if err := tx.QueryRow(ctx, heldCTE+`SELECT count(*) FILTER (WHERE o.seq IN (SELECT seq FROM held_seq) OR o.seq > (SELECT seq FROM mark)),
+				count(*), min(o.time_ns), max(o.time_ns) FROM `+part+` o`).Scan(&keep, &got.N, &lo, &hi); err != nil {
+				return err
+			}
+			if keep > 0 {
+				got = retention.Span{}
+				return nil // rows are deleted one by one in this one
+			}
+			if got.N > 0 {
+				got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1 FROM `+part+` o
+					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`, at.UnixNano()); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DROP TABLE `+part)
+			dropped = true
+			return err
+		})
+		if err != nil {
+			return retention.Span{}, fmt.Errorf("retention: dropping partition %s: %w", name, err)
+		}
+		if dropped && got.N > 0 {
+			return got, nil
+		}
+		// An empty partition went without a count: look at the next one.
+	}
+	return retention.Span{}, nil
+}
+
+// PreparePartitions implements retention.Partitioner: the partitions of
+// the months from now's to ahead months later exist.
+func (s *Store) PreparePartitions(ctx context.Context, now time.Time, ahead int) error {
+	m := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i <= ahead; i++ {
+		if _, err := s.pool.Exec(ctx, `SELECT vigil_observation_partition($1)`, m.AddDate(0, i, 0).UnixNano()); err != nil {
+			return fmt.Errorf("retention: partition of %s: %w", m.AddDate(0, i, 0).Format("2006-01"), err)
+		}
+	}
+	return nil
+}
+
+// ChainPurged implements evidence.ChainPurger.
+func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq
+		WHERE e.chain = $1 AND e.chain_seq BETWEEN $2 AND $3`, chain, int64(first), int64(head)).Scan(&n)
+	return n, err
+}

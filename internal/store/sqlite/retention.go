@@ -1,0 +1,305 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/retention"
+)
+
+var _ retention.Store = (*Store)(nil)
+
+// PurgedSensor stands for the sensor's name in the sensor keys of a chain
+// whose first observation was purged under retention.
+const PurgedSensor = "(first observation purged under retention)"
+
+// heldCTE names, as held_seq, the observations an active legal hold
+// protects: those at the endpoints of a held target or of the target it
+// was merged into (followed to the survivor), and as held_ep those
+// endpoints.
+const heldCTE = `WITH RECURSIVE held_t(id) AS (
+	SELECT target FROM legal_holds WHERE released_ns IS NULL
+	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
+held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
+held_seq(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
+
+// dueWhere selects the observations of kind k older than ? (the cutoff)
+// that no hold protects and the analysis has read.
+func dueWhere(k retention.Kind) string {
+	w := `o.time_ns < ? AND o.seq <= (SELECT seq FROM mark) AND o.seq NOT IN (SELECT seq FROM held_seq)`
+	if k == retention.KindTranscripts {
+		w += ` AND o.transcript IS NOT NULL`
+	}
+	return w
+}
+
+// leadsDueWhere selects the leads last seen before ? that no analyst
+// confirmed and that were not seen at a held endpoint.
+const leadsDueWhere = `l.last_ns < ? AND l.state <> 'confirmed' AND l.key NOT IN (
+	SELECT le.lead FROM lead_endpoints le JOIN analysis_endpoints e ON e.port = le.port AND le.ip IN (e.ip, '::ffff:' || e.ip)
+	WHERE e.id IN (SELECT id FROM held_ep))`
+
+func canonicalTarget(id string) string {
+	if c, ok := analysis.CanonicalTargetID(strings.TrimSpace(id)); ok {
+		return c
+	}
+	return strings.TrimSpace(id)
+}
+
+// AddHold implements retention.HoldStore.
+func (s *Store) AddHold(ctx context.Context, h retention.Hold) (retention.Hold, error) {
+	h.Target = canonicalTarget(h.Target)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM targets WHERE id = ?`, h.Target).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("legal hold: target %q: %w", h.Target, retention.ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO legal_holds (target, case_ref, reason, by_whom, at_ns) VALUES (?, ?, ?, ?, ?)`,
+			h.Target, h.Case, h.Reason, h.By, h.At.UnixNano())
+		if err != nil {
+			return err
+		}
+		h.ID, err = res.LastInsertId()
+		return err
+	})
+	return h, err
+}
+
+// ReleaseHolds implements retention.HoldStore.
+func (s *Store) ReleaseHolds(ctx context.Context, target, caseRef, by, reason string, at time.Time) ([]retention.Hold, error) {
+	target = canonicalTarget(target)
+	var out []retention.Hold
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		q := `SELECT ` + holdCols + ` FROM legal_holds WHERE released_ns IS NULL AND target = ?`
+		args := []any{target}
+		if caseRef != "" {
+			q += ` AND case_ref = ?`
+			args = append(args, caseRef)
+		}
+		if err := eachRow(ctx, tx, q+` ORDER BY id`, func(r *sql.Rows) error {
+			h, err := scanHold(r)
+			out = append(out, h)
+			return err
+		}, args...); err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("target %s case %q: %w", target, caseRef, retention.ErrNoHold)
+		}
+		for i := range out {
+			out[i].Released, out[i].ReleasedBy, out[i].ReleaseReason = at.UTC(), by, reason
+			if _, err := tx.ExecContext(ctx, `UPDATE legal_holds SET released_ns = ?, released_by = ?, release_reason = ? WHERE id = ?`,
+				at.UnixNano(), by, reason, out[i].ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+const holdCols = `id, target, case_ref, reason, by_whom, at_ns, released_ns, released_by, release_reason`
+
+func scanHold(r interface{ Scan(...any) error }) (retention.Hold, error) {
+	var h retention.Hold
+	var at int64
+	var rel sql.NullInt64
+	if err := r.Scan(&h.ID, &h.Target, &h.Case, &h.Reason, &h.By, &at, &rel, &h.ReleasedBy, &h.ReleaseReason); err != nil {
+		return h, err
+	}
+	h.At = time.Unix(0, at).UTC()
+	if rel.Valid {
+		h.Released = time.Unix(0, rel.Int64).UTC()
+	}
+	return h, nil
+}
+
+// Holds implements retention.HoldStore.
+func (s *Store) Holds(ctx context.Context, activeOnly bool) ([]retention.Hold, error) {
+	q := `SELECT ` + holdCols + ` FROM legal_holds`
+	if activeOnly {
+		q += ` WHERE released_ns IS NULL`
+	}
+	var out []retention.Hold
+	err := eachRow(ctx, s.db, q+` ORDER BY id`, func(r *sql.Rows) error {
+		h, err := scanHold(r)
+		out = append(out, h)
+		return err
+	})
+	return out, err
+}
+
+// PurgePlan implements retention.PurgeStore.
+func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.Time) (map[retention.Kind]retention.Due, error) {
+	out := map[retention.Kind]retention.Due{}
+	for _, k := range retention.Kinds {
+		c := cutoffs[k].UnixNano()
+		var d retention.Due
+		var lo, hi sql.NullInt64
+		var q, heldQ string
+		if k == retention.KindLeads {
+			q = heldCTE + `SELECT count(*), min(l.last_ns), max(l.last_ns) FROM leads l WHERE ` + leadsDueWhere
+			heldQ = heldCTE + `SELECT count(*) FROM leads l WHERE l.last_ns < ? AND l.state <> 'confirmed'`
+		} else {
+			q = heldCTE + `SELECT count(*), min(o.time_ns), max(o.time_ns) FROM observations o WHERE ` + dueWhere(k)
+			heldQ = heldCTE + `SELECT count(*) FROM observations o WHERE o.time_ns < ? AND o.seq IN (SELECT seq FROM held_seq)`
+			if k == retention.KindTranscripts {
+				heldQ += ` AND o.transcript IS NOT NULL`
+			}
+		}
+		if err := s.db.QueryRowContext(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
+			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
+		}
+		if err := s.db.QueryRowContext(ctx, heldQ, c).Scan(&d.Held); err != nil {
+			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
+		}
+		if k == retention.KindLeads {
+			d.Held -= d.N // the leads past their period less those due
+		}
+		if d.N > 0 {
+			d.Oldest, d.Newest = time.Unix(0, lo.Int64).UTC(), time.Unix(0, hi.Int64).UTC()
+		}
+		out[k] = d
+	}
+	return out, nil
+}
+
+// PurgeChunk implements retention.PurgeStore: one transaction removes at
+// most n rows and writes their purged_observations records, so that a
+// crash leaves either both or neither.
+func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Time, n int, at time.Time) (retention.Span, error) {
+	var got retention.Span
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		if k == retention.KindLeads {
+			return purgeLeads(ctx, tx, cutoff, n, &got)
+		}
+		type row struct {
+			seq, ns int64
+			id      any
+		}
+		var rows []row
+		if err := eachRow(ctx, tx, heldCTE+`SELECT o.seq, o.id, o.time_ns FROM observations o WHERE `+dueWhere(k)+` ORDER BY o.time_ns, o.seq LIMIT ?`,
+			func(r *sql.Rows) error {
+				var x row
+				if err := r.Scan(&x.seq, &x.id, &x.ns); err != nil {
+					return err
+				}
+				rows = append(rows, x)
+				return nil
+			}, cutoff.UnixNano(), n); err != nil {
+			return err
+		}
+		for _, x := range rows {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`,
+				x.id, x.seq, string(k), x.ns, at.UnixNano()); err != nil {
+				return err
+			}
+			q := `UPDATE observations SET transcript = NULL WHERE seq = ?`
+			if k == retention.KindObservations {
+				q = `DELETE FROM observations WHERE seq = ?`
+			}
+			if _, err := tx.ExecContext(ctx, q, x.seq); err != nil {
+				return err
+			}
+			t := time.Unix(0, x.ns).UTC()
+			got.Add(retention.Span{N: 1, Oldest: t, Newest: t})
+		}
+		return nil
+	})
+	if err != nil {
+		return retention.Span{}, fmt.Errorf("retention purge of %s: %w", k, err)
+	}
+	return got, nil
+}
+
+func purgeLeads(ctx context.Context, tx *sql.Tx, cutoff time.Time, n int, got *retention.Span) error {
+	type row struct {
+		key string
+		ns  int64
+	}
+	var rows []row
+	if err := eachRow(ctx, tx, heldCTE+`SELECT l.key, l.last_ns FROM leads l WHERE `+leadsDueWhere+` ORDER BY l.last_ns LIMIT ?`, func(r *sql.Rows) error {
+		var x row
+		if err := r.Scan(&x.key, &x.ns); err != nil {
+			return err
+		}
+		rows = append(rows, x)
+		return nil
+	}, cutoff.UnixNano(), n); err != nil {
+		return err
+	}
+	for _, x := range rows {
+		for _, q := range []string{`DELETE FROM lead_endpoints WHERE lead = ?`, `DELETE FROM leads WHERE key = ?`} {
+			if _, err := tx.ExecContext(ctx, q, x.key); err != nil {
+				return err
+			}
+		}
+		t := time.Unix(0, x.ns).UTC()
+		got.Add(retention.Span{N: 1, Oldest: t, Newest: t})
+	}
+	return nil
+}
+
+func scanPurged(r interface{ Scan(...any) error }) (retention.Purged, error) {
+	var p retention.Purged
+	var id any
+	var what string
+	var ns, at int64
+	if err := r.Scan(&id, &what, &ns, &at); err != nil {
+		return p, err
+	}
+	var err error
+	p.ObservationID, err = idString(id)
+	p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
+	return p, err
+}
+
+// PurgedObservations implements retention.PurgeStore.
+func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
+	out := map[string]retention.Purged{}
+	for _, id := range ids {
+		p, err := scanPurged(s.db.QueryRowContext(ctx, `SELECT observation_id, what, time_ns, purged_ns FROM purged_observations WHERE observation_id = ?`, idValue(id)))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = p
+	}
+	return out, nil
+}
+
+// PurgedOfTarget implements retention.PurgeStore.
+func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
+	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
+	if err != nil {
+		return nil, err
+	}
+	var out []retention.Purged
+	err = eachRow(ctx, s.db, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns FROM purged_observations p
+		WHERE p.what = 'observations' AND p.seq IN (SELECT tl.seq FROM analysis_timeline tl JOIN analysis_endpoints e ON e.id = tl.endpoint WHERE e.target = ?)
+		ORDER BY p.time_ns, p.seq`, func(r *sql.Rows) error {
+		p, err := scanPurged(r)
+		out = append(out, p)
+		return err
+	}, cur)
+	return out, err
+}
+
+// ChainPurged implements evidence.ChainPurger.
+func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.observation_id = p.observation_id
+		WHERE e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, chain, int64(first), int64(head)).Scan(&n)
+	return n, err
+}
