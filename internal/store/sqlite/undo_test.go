@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,19 @@ var laterUndo = map[int][]string{
 	15: {`ALTER TABLE leads DROP COLUMN searched`},
 	16: {`DROP TABLE figure_rollups`},
 	17: {`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`},
+	21: {`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain`, `ALTER TABLE observations DROP COLUMN batch_sig`,
+		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
+		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
+}
+
+// view0013 is observation_rows as migration 0013 creates it.
+func view0013() string {
+	b, err := migrationFS.ReadFile("migrations/0013_clock_build.sql")
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	return s[strings.Index(s, "CREATE VIEW observation_rows"):]
 }
 
 // undoLater takes db back to the schema of migration 0014 as far as
