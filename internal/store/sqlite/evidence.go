@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -396,30 +397,69 @@ func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first
 	return uint64(p.Int64) + 1, uint64(h.Int64), nil
 }
 
-// ChainObservations implements store.LogStore.
+// ChainObservations implements store.LogStore. The batch is read among
+// the rows stored after the chain's signed head before first and up to
+// its last signed head at or before head (a sensor publishes its chain in
+// order, and ingest stores it so); should a seq be missing there (stored
+// out of order), every row is read.
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
-	next := first
-	err := s.observationsWhere(ctx, `o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = ?) AND o.chain_seq BETWEEN ? AND ?`, `o.chain_seq`,
-		[]any{chain, int64(first), int64(head)},
-		func(o *observe.Observation) error {
-			if o.Chain.Seq != next {
-				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
-			}
-			next++
-			return fn(o)
-		})
-	if err == nil && next != head+1 {
-		err = fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	var lo, hi sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1),
+		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq BETWEEN ?2 AND ?3 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1)`,
+		chain, int64(first), int64(head)).Scan(&lo, &hi)
+	if err != nil {
+		return err
 	}
-	return err
+	where := `o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = ?) AND o.chain_seq BETWEEN ? AND ?`
+	args := []any{chain, int64(first), int64(head)}
+	upTo := int64(math.MaxInt64)
+	if hi.Valid {
+		upTo = hi.Int64
+	}
+	got, err := s.chainRows(ctx, `o.seq > ? AND o.seq <= ? AND `+where, append([]any{lo.Int64, upTo}, args...), first, head)
+	if err == nil && uint64(len(got)) != head-first+1 {
+		got, err = s.chainRows(ctx, where, args, first, head)
+	}
+	if err != nil {
+		return err
+	}
+	next := first
+	for i := range got {
+		if got[i].Chain.Seq != next {
+			return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+		}
+		next++
+		if err := fn(&got[i]); err != nil {
+			return err
+		}
+	}
+	if next != head+1 {
+		return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	}
+	return nil
+}
+
+// chainRows reads the observations where selects, in chain order, at
+// most head-first+1 of them.
+func (s *Store) chainRows(ctx context.Context, where string, args []any, first, head uint64) ([]observe.Observation, error) {
+	var out []observe.Observation
+	err := s.observationsWhere(ctx, where, `o.chain_seq`, args, func(o *observe.Observation) error {
+		if uint64(len(out)) > head-first {
+			return fmt.Errorf("chain %s: seq %d twice in the store", o.Chain.ID, o.Chain.Seq)
+		}
+		out = append(out, *o)
+		return nil
+	})
+	return out, err
 }
 
 // SensorKeys implements store.LogStore: each key with the sensor that
 // used it and when it was first seen, oldest first.
 func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
-	r, err := s.db.QueryContext(ctx, `SELECT c.chain_key, o.sensor, MIN(o.time_ns) FROM sensor_chains c
-		JOIN observation_rows o ON o.seq = (SELECT seq FROM observations WHERE chain_ref = c.id ORDER BY chain_seq LIMIT 1)
-		GROUP BY c.chain_key, o.sensor ORDER BY 3`)
+	r, err := s.db.QueryContext(ctx, `SELECT chain_key, sensor, MIN(first_ns) FROM sensor_chains GROUP BY chain_key, sensor ORDER BY 3`)
 	if err != nil {
 		return nil, err
 	}

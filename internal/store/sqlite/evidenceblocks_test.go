@@ -178,3 +178,28 @@ func TestLeafOfADeletedRowIsStillFound(t *testing.T) {
 		t.Fatalf("LogSize = %d, %v after deleting rows", n, err)
 	}
 }
+
+// A batch stored out of chain order (a member after its signed head, as a
+// redelivery may) is still read whole, in chain order.
+func TestChainObservationsStoredOutOfOrder(t *testing.T) {
+	ctx := context.Background()
+	st, _ := openTemp(t, DefaultConfig())
+	obs := chainObs(rand.New(rand.NewPCG(23, 23)))
+	for _, part := range [][]observe.Observation{obs[:3], {obs[3], obs[5]}, {obs[4]}} {
+		if err := st.InsertObservations(ctx, slices.Clone(part)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ first, head uint64 }{{1, 3}, {4, 6}, {1, 6}} {
+		var got []uint64
+		if err := st.ChainObservations(ctx, "feed01", c.first, c.head, func(o *observe.Observation) error {
+			got = append(got, o.Chain.Seq)
+			return nil
+		}); err != nil {
+			t.Fatalf("ChainObservations(%d, %d): %v", c.first, c.head, err)
+		}
+		if uint64(len(got)) != c.head-c.first+1 || got[0] != c.first || got[len(got)-1] != c.head {
+			t.Fatalf("ChainObservations(%d, %d) = %v", c.first, c.head, got)
+		}
+	}
+}

@@ -177,8 +177,27 @@ const (
 	findItem  = `SELECT id FROM items WHERE hash = ? AND kind = ?`
 	addItem   = `INSERT INTO items (hash, kind) VALUES (?, ?)`
 	findChain = `SELECT id FROM sensor_chains WHERE chain = ? AND chain_key = ?`
-	addChain  = `INSERT INTO sensor_chains (chain, chain_key) VALUES (?, ?)`
+	addChain  = `INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns) VALUES (?, ?, ?, ?)`
 )
+
+// chainID returns the sensor_chains row of o's chain, adding it (with
+// o's sensor and time: the chain's first observation stored) when there
+// is none.
+func (w *obsWriter) chainID(ctx context.Context, dc driverConn, o *observe.Observation) (int64, error) {
+	id, err := w.queryInt(ctx, dc, findChain, o.Chain.ID, o.Chain.Key)
+	if !errors.Is(err, store.ErrNotFound) {
+		return id, err
+	}
+	st, err := w.stmt(ctx, dc, addChain)
+	if err != nil {
+		return 0, err
+	}
+	res, err := w.exec(ctx, st, o.Chain.ID, o.Chain.Key, o.Sensor.ID, o.Time.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
 
 // chainKey is what a sensor_chains row holds: a chain's id and key.
 type chainKey struct{ chain, key string }
@@ -252,7 +271,7 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 				id, ok = fresh.chains[ck]
 			}
 			if !ok {
-				if id, err = w.refID(ctx, dc, findChain, addChain, o.Chain.ID, o.Chain.Key); err != nil {
+				if id, err = w.chainID(ctx, dc, o); err != nil {
 					return nil, nil, nil, nil, fmt.Errorf("chain %s of observation %s: %w", o.Chain.ID, o.ID, err)
 				}
 				fresh.chains[ck] = id

@@ -16,7 +16,7 @@ var laterUndo = map[int][]string{
 	15: {`ALTER TABLE leads DROP COLUMN searched`},
 	16: {`DROP TABLE figure_rollups`},
 	17: {`DROP TABLE claims`, `DROP TABLE claim_records`, `DROP TABLE handoff_proposals`, `DROP TABLE case_steps`, `DROP TABLE case_subscribers`},
-	21: {`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain`, `ALTER TABLE observations DROP COLUMN batch_sig`,
+	21: {`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain_heads`, `ALTER TABLE observations DROP COLUMN batch_sig`,
 		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
 		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
 }

@@ -24,13 +24,16 @@ BEGIN SELECT RAISE(ABORT, 'evidence_blocks is append-only'); END;
 CREATE TRIGGER evidence_blocks_no_delete BEFORE DELETE ON evidence_blocks
 BEGIN SELECT RAISE(ABORT, 'evidence_blocks is append-only'); END;
 
--- A sensor's chain (observe.Chain): its id and key once, here; each
--- observation holds its place in it (chain_ref, chain_seq, chain_prev and,
--- on a batch's signed head, batch_sig). All NULL when no sensor signed it.
+-- A sensor's chain (observe.Chain): its id and key once, here, with the
+-- sensor and time of its first observation stored; each observation
+-- holds its place in it (chain_ref, chain_seq, chain_prev and, on a
+-- batch's signed head, batch_sig). All NULL when no sensor signed it.
 CREATE TABLE sensor_chains (
 	id        INTEGER PRIMARY KEY,
 	chain     TEXT NOT NULL,
 	chain_key BLOB NOT NULL,
+	sensor    TEXT NOT NULL,
+	first_ns  INTEGER NOT NULL,
 	UNIQUE (chain, chain_key)
 );
 ALTER TABLE observations ADD COLUMN chain_ref INTEGER;
@@ -40,14 +43,17 @@ ALTER TABLE observations ADD COLUMN batch_sig BLOB;
 
 -- The chains of observations stored before: copied from evidence_log
 -- (which keeps them too).
-INSERT OR IGNORE INTO sensor_chains (chain, chain_key)
-SELECT chain, chain_key FROM evidence_log WHERE chain IS NOT NULL ORDER BY idx;
+INSERT OR IGNORE INTO sensor_chains (chain, chain_key, sensor, first_ns)
+SELECT e.chain, e.chain_key, o.sensor, o.time_ns FROM evidence_log e JOIN observation_rows o ON o.id = e.observation_id
+WHERE e.chain IS NOT NULL ORDER BY e.idx;
 UPDATE observations SET chain_ref = c.id, chain_seq = e.chain_seq, chain_prev = e.chain_prev, batch_sig = e.batch_sig
 FROM evidence_log e JOIN sensor_chains c ON c.chain = e.chain AND c.chain_key = e.chain_key
 WHERE e.observation_id = observations.id AND e.chain IS NOT NULL;
 
--- A bundle finds the batch around an observation by its chain and seq.
-CREATE INDEX observations_chain ON observations (chain_ref, chain_seq) WHERE chain_ref IS NOT NULL;
+-- A bundle finds the batch around an observation by its chain and seq:
+-- the signed heads (one observation in 256) by this index, the rest of
+-- the batch among the rows stored between the head before and the head.
+CREATE INDEX observations_chain_heads ON observations (chain_ref, chain_seq) WHERE batch_sig IS NOT NULL;
 
 DROP VIEW IF EXISTS observation_rows;
 CREATE VIEW observation_rows AS
