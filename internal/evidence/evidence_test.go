@@ -755,7 +755,7 @@ func TestNoCheckpointOverAChangedLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`} {
+	for _, q := range zeroLeaf2 {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -851,7 +851,7 @@ func TestNoCheckpointOverALogRewrittenWithItsCheckpointRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`} {
+	for _, q := range zeroLeaf2 {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -921,8 +921,8 @@ func TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, q := range []string{`DROP TRIGGER evidence_log_no_update`, `UPDATE evidence_log SET leaf = zeroblob(32) WHERE idx = 2`,
-		`DROP TRIGGER evidence_checkpoints_no_delete`, `DELETE FROM evidence_checkpoints`} {
+	for _, q := range append(zeroLeaf2[:2:2],
+		`DROP TRIGGER evidence_checkpoints_no_delete`, `DELETE FROM evidence_checkpoints`) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -931,6 +931,12 @@ func TestNoCheckpointOverALogRewrittenWithItsCheckpointsDeleted(t *testing.T) {
 		t.Fatalf("checkpoint over a rewritten log whose checkpoints were deleted: err %v", err)
 	}
 }
+
+// zeroLeaf2 overwrites the log's leaf 1 (its second) with zeros in a
+// SQLite store whose log is in evidence_blocks (migration 0021), as
+// someone with the file could.
+var zeroLeaf2 = []string{`DROP TRIGGER evidence_blocks_no_update`,
+	`UPDATE evidence_blocks SET leaves = CAST(substr(leaves, 1, 32) || zeroblob(32) || substr(leaves, 65) AS BLOB) WHERE first = 1`}
 
 func witnessFile(path string) evidence.Witness { return evidence.FileWitness{Path: path} }
 

@@ -128,7 +128,7 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	}
 	w.key("time")
 	w.b = append(w.b, '"')
-	w.b = o.Time.UTC().AppendFormat(w.b, timeLayout)
+	w.b = appendTime(w.b, o.Time)
 	w.b = append(w.b, '"')
 	if t := o.Transcript.Bytes; len(t) > 0 {
 		w.key("transcript")
@@ -197,7 +197,7 @@ func (w *canonWriter) int(k string, v int64) {
 // millis writes d in milliseconds as the line does (Millis).
 func (w *canonWriter) millis(k string, d time.Duration) {
 	w.key(k)
-	w.b = append(w.b, *Millis(d)...)
+	w.b = appendMillis(w.b, d)
 }
 
 func (w *canonWriter) bool(k string, v bool) {
@@ -290,4 +290,38 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// appendTime appends t in UTC as AppendFormat(timeLayout) writes it,
+// without reading the layout.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	ns := t.Nanosecond()
+	var d [30]byte // 2006-01-02T15:04:05.000000000Z
+	put := func(at, width, v int) {
+		for i := at + width - 1; i >= at; i-- {
+			d[i] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(0, 4, year)
+	d[4] = '-'
+	put(5, 2, int(month))
+	d[7] = '-'
+	put(8, 2, day)
+	d[10] = 'T'
+	put(11, 2, hour)
+	d[13] = ':'
+	put(14, 2, minute)
+	d[16] = ':'
+	put(17, 2, sec)
+	d[19] = '.'
+	put(20, 9, ns)
+	d[29] = 'Z'
+	return append(b, d[:]...)
 }

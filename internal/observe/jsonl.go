@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -153,18 +152,32 @@ type record struct {
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
 // the decimal point moved, trailing zeros dropped ("-1.5", "0.000001").
 func Millis(d time.Duration) *json.Number {
-	ns := int64(d)
-	u := uint64(ns)
-	sign := ""
-	if ns < 0 {
-		u, sign = -u, "-"
-	}
-	s := sign + strconv.FormatUint(u/1e6, 10)
-	if f := u % 1e6; f != 0 {
-		s += "." + strings.TrimRight(fmt.Sprintf("%06d", f), "0")
-	}
-	n := json.Number(s)
+	n := json.Number(appendMillis(nil, d))
 	return &n
+}
+
+// appendMillis appends d in milliseconds: the integer part, then a point
+// and the fraction's digits up to the last that is not 0, if any.
+func appendMillis(b []byte, d time.Duration) []byte {
+	u := uint64(d)
+	if d < 0 {
+		b, u = append(b, '-'), -u
+	}
+	b = strconv.AppendUint(b, u/1e6, 10)
+	if f := u % 1e6; f != 0 {
+		var digits [6]byte
+		for i := 5; i >= 0; i-- {
+			digits[i] = byte('0' + f%10)
+			f /= 10
+		}
+		n := 6
+		for digits[n-1] == '0' {
+			n--
+		}
+		b = append(b, '.')
+		b = append(b, digits[:n]...)
+	}
+	return b
 }
 
 // parseMillis reads a number of milliseconds, rounded to the nearest

@@ -21,14 +21,18 @@ var _ store.LogStore = (*Store)(nil)
 // appendLeavesSQL appends the leaves of the observations of a batch that
 // the batch's INSERT stored (those already stored before have their leaf),
 // in the batch's order, numbered after the log's last leaf under the
-// table's lock.
+// table's lock. The rows the INSERT stored are those of a seq after the
+// last logged one: batches draw their seqs and commit in order (seqOrder)
+// and every committed row has its leaf, so a row stored before has a
+// seq at or below it. (A NOT EXISTS on evidence_log was planned as a
+// hash anti-join over the whole log, every batch: docs/benchmarks.md.)
 const appendLeavesSQL = `INSERT INTO evidence_log (idx, obs_seq, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
 SELECT (SELECT COALESCE(MAX(idx), 0) FROM evidence_log) + row_number() OVER (ORDER BY a.ord),
 	o.seq, a.leaf, a.chain, a.chain_seq, a.chain_key, a.chain_prev, a.batch_sig
 FROM unnest($1::int[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bytea[])
 	AS a(ord, uid, id_text, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
 JOIN observations o ON (a.uid IS NOT NULL AND o.uid = a.uid) OR (a.id_text IS NOT NULL AND o.id_text = a.id_text)
-WHERE NOT EXISTS (SELECT 1 FROM evidence_log e WHERE e.obs_seq = o.seq)`
+WHERE o.seq > (SELECT COALESCE(MAX(obs_seq), 0) FROM evidence_log)`
 
 // appendLeaves appends obs' leaves inside tx, after the observations'
 // INSERT; s.cfg.NoEvidenceLog appends none.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -292,6 +293,10 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			o.ID = observe.NewID(o.Time)
 		}
 	}
+	// An id twice in the batch (a replay inside it) is stored once, the
+	// first time: its second row would be dropped by the INSERT, in an
+	// order COPY does not keep, and would append a second leaf.
+	obs = firstOfEachID(obs)
 	write := s.insertCopy
 	if s.cfg.InsertMethod == InsertValues {
 		write = s.insertValues
@@ -318,6 +323,26 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			return 0, fmt.Errorf("observations: %w", err)
 		}
 	}
+}
+
+// firstOfEachID returns obs without the observations whose id came
+// before in it (obs itself when every id is new).
+func firstOfEachID(obs []observe.Observation) []observe.Observation {
+	seen := make(map[string]struct{}, len(obs))
+	for i := range obs {
+		if _, dup := seen[obs[i].ID]; dup {
+			out := slices.Clone(obs[:i])
+			for j := i + 1; j < len(obs); j++ {
+				if _, dup := seen[obs[j].ID]; !dup {
+					seen[obs[j].ID] = struct{}{}
+					out = append(out, obs[j])
+				}
+			}
+			return out
+		}
+		seen[obs[i].ID] = struct{}{}
+	}
+	return obs
 }
 
 // seqOrder takes, for the rest of tx, the lock that makes the batches of

@@ -1,12 +1,16 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
-	"strings"
+	"io"
+	"math"
+	"sort"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -18,99 +22,172 @@ import (
 
 var _ store.LogStore = (*Store)(nil)
 
-// leavesSQL is the INSERT of n leaves; signed ones carry the chain's
-// five columns too (an unsigned row binds two values, not seven: each
-// bound value costs the driver a conversion).
-func leavesSQL(n int, signed bool) string {
-	var b strings.Builder
-	row := `(?,?)`
-	b.WriteString(`INSERT INTO evidence_log (observation_id, leaf`)
-	if signed {
-		row = `(?,?,?,?,?,?,?)`
-		b.WriteString(`, chain, chain_seq, chain_key, chain_prev, batch_sig`)
-	}
-	b.WriteString(`) VALUES `)
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
-	}
-	// A redelivered observation (its id stored already) appends nothing:
-	// its leaf is in the log since it was first stored.
-	b.WriteString(` ON CONFLICT (observation_id) DO NOTHING`)
-	return b.String()
-}
+// maxBlock bounds the leaves of one evidence_blocks row.
+const maxBlock = 4096
 
-// appendLeaves appends obs' leaves on the writer's connection inside its
-// transaction, the unsigned observations' first, then the signed ones',
-// each in their order; leaves nil (Config.NoEvidenceLog) appends none.
-func (s *Store) appendLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte) error {
-	if leaves == nil {
+// appendLeaves appends, on the writer's connection inside its
+// transaction, the leaves of the observations the batch stored as
+// evidence_blocks rows (migration 0021), in the order of their seq:
+// added rows, the last of seq last, all after seq before. An observation
+// whose id was stored already appends nothing. leaves nil
+// (Config.NoEvidenceLog) appends none.
+func (s *Store) appendLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte, before int64, added int, last int64) error {
+	if leaves == nil || added == 0 {
 		return nil
 	}
-	var plain, signed []int
-	for i := range obs {
-		if obs[i].Signed() {
-			signed = append(signed, i)
-		} else {
-			plain = append(plain, i)
+	w := &s.obs
+	var order []int // obs' indexes in seq order; nil: all of them, in obs' order
+	var seqs []int64
+	if added != len(obs) || last != before+int64(added) {
+		// A redelivery (ids stored already) or an id repeated in the
+		// batch: the rows this batch added are those of a seq after
+		// before, each once (the first of a repeated id was stored).
+		seen := make(map[int64]bool, added)
+		for i := range obs {
+			seq, err := w.queryInt(ctx, dc, `SELECT seq FROM observations WHERE id = ?`, idValue(obs[i].ID))
+			if err != nil {
+				return fmt.Errorf("observation %s: %w", obs[i].ID, err)
+			}
+			if seq <= before || seen[seq] {
+				continue
+			}
+			seen[seq] = true
+			order, seqs = append(order, i), append(seqs, seq)
 		}
+		if len(order) != added {
+			return fmt.Errorf("%d observations stored, %d found", added, len(order))
+		}
+		sort.Sort(bySeq{order, seqs})
 	}
-	if err := s.insertLeaves(ctx, dc, obs, leaves, plain, false); err != nil {
+	next, err := w.queryInt(ctx, dc, logNextSQL)
+	if err != nil {
 		return err
 	}
-	return s.insertLeaves(ctx, dc, obs, leaves, signed, true)
-}
-
-func (s *Store) insertLeaves(ctx context.Context, dc driverConn, obs []observe.Observation, leaves [][32]byte, which []int, signed bool) error {
-	w := &s.obs
-	per := 2
-	if signed {
-		per = 7
+	st, err := w.stmt(ctx, dc, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
 	}
-	chunk := 32766 / per / 4
-	args := make([]any, 0, min(chunk, len(which))*per)
-	for start := 0; start < len(which); {
-		n := chunk
-		if rest := len(which) - start; rest < chunk {
-			n = 1 << (bits.Len(uint(rest)) - 1)
+	for from := 0; from < added; from += maxBlock {
+		to := min(from+maxBlock, added)
+		ids, blob := make([]byte, 0, (to-from)*17), make([]byte, 0, (to-from)*32)
+		firstSeq := before + 1 + int64(from)
+		if order != nil {
+			firstSeq = seqs[from]
 		}
-		st, err := w.stmt(ctx, dc, leavesSQL(n, signed))
-		if err != nil {
-			return err
-		}
-		args = args[:0]
-		for _, i := range which[start : start+n] {
-			args = append(args, idValue(obs[i].ID), leaves[i][:])
-			if signed {
-				chain, seq, key, prev, sig := chainArgs(&obs[i].Chain)
-				args = append(args, chain, seq, key, prev, sig)
+		for k := from; k < to; k++ {
+			i := k
+			if order != nil {
+				i = order[k]
 			}
+			ids = appendID(ids, obs[i].ID)
+			blob = append(blob, leaves[i][:]...)
 		}
-		if _, err := w.exec(ctx, st, args...); err != nil {
-			return fmt.Errorf("leaves %d..%d: %w", start, start+n-1, err)
+		if _, err := w.exec(ctx, st, next+int64(from), firstSeq, ids, blob); err != nil {
+			return fmt.Errorf("leaves %d..%d: %w", next-1+int64(from), next-1+int64(to)-1, err)
 		}
-		start += n
 	}
 	return nil
+}
+
+// logNextSQL is the idx (1-based) of the log's next leaf: after the last
+// block, or after evidence_log's rows when there is none (the leaves
+// stored before migration 0021).
+const logNextSQL = `SELECT COALESCE((SELECT first + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
+	(SELECT COALESCE(MAX(idx), 0) + 1 FROM evidence_log))`
+
+type bySeq struct {
+	order []int
+	seqs  []int64
+}
+
+func (b bySeq) Len() int           { return len(b.order) }
+func (b bySeq) Less(i, j int) bool { return b.seqs[i] < b.seqs[j] }
+func (b bySeq) Swap(i, j int) {
+	b.order[i], b.order[j] = b.order[j], b.order[i]
+	b.seqs[i], b.seqs[j] = b.seqs[j], b.seqs[i]
+}
+
+// appendID appends id to a block's ids: its length (uvarint), then the
+// bytes observations (id) holds (idValue).
+func appendID(b []byte, id string) []byte {
+	switch v := idValue(id).(type) {
+	case []byte:
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		return append(b, v...)
+	default:
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		return append(b, id...)
+	}
+}
+
+// blockIndex returns the position of id in a block's ids, or -1.
+func blockIndex(ids []byte, id string) (int, error) {
+	want := idValue(id)
+	var wb []byte
+	switch v := want.(type) {
+	case []byte:
+		wb = v
+	default:
+		wb = []byte(id)
+	}
+	for k := 0; len(ids) > 0; k++ {
+		n, m := binary.Uvarint(ids)
+		if m <= 0 || uint64(len(ids)-m) < n {
+			return -1, errors.New("evidence log: a block's ids are cut short")
+		}
+		if bytes.Equal(ids[m:m+int(n)], wb) {
+			return k, nil
+		}
+		ids = ids[m+int(n):]
+	}
+	return -1, nil
+}
+
+// queryInt returns the one integer q selects on the writer's connection.
+func (w *obsWriter) queryInt(ctx context.Context, dc driverConn, q string, args ...any) (int64, error) {
+	st, err := w.stmt(ctx, dc, q)
+	if err != nil {
+		return 0, err
+	}
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, named)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, store.ErrNotFound
+		}
+		return 0, err
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("%T, not an integer", dest[0])
+	}
+	return n, nil
 }
 
 // LogSize implements store.LogStore.
 func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx), 0) FROM evidence_log`).Scan(&n)
-	return uint64(n), err
+	err := s.db.QueryRowContext(ctx, logNextSQL).Scan(&n)
+	return uint64(n - 1), err
 }
 
-// LogLeaves implements store.LogStore. Leaf i is row idx i+1.
+// LogLeaves implements store.LogStore. Leaf i is evidence_log's row idx
+// i+1 or, after them, leaf i-first+1 of the block that holds it.
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
+	next := from
 	r, err := s.db.QueryContext(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > ? AND idx <= ? ORDER BY idx`, int64(from), int64(to))
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	next := from
 	for r.Next() {
 		var idx int64
 		var leaf []byte
@@ -125,24 +202,124 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		}
 		next++
 	}
-	return r.Err()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	r.Close()
+	if next >= to {
+		return nil
+	}
+	b, err := s.db.QueryContext(ctx, `SELECT first, leaves FROM evidence_blocks
+		WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_blocks WHERE first <= ?1), 0) AND first <= ?2 ORDER BY first`,
+		int64(next+1), int64(to))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	for b.Next() && next < to {
+		var first int64
+		var leaves []byte
+		if err := b.Scan(&first, &leaves); err != nil {
+			return err
+		}
+		if len(leaves)%32 != 0 || first < 1 {
+			return fmt.Errorf("evidence log: the block at leaf %d is not whole", first-1)
+		}
+		for k := uint64(0); k < uint64(len(leaves)/32) && next < to; k++ {
+			i := uint64(first-1) + k
+			if i < next {
+				continue
+			}
+			if i != next {
+				return fmt.Errorf("evidence log: leaf %d missing", next)
+			}
+			if err := fn(next, leaves[k*32:k*32+32]); err != nil {
+				return err
+			}
+			next++
+		}
+	}
+	if err := b.Err(); err != nil {
+		return err
+	}
+	if next < to {
+		return fmt.Errorf("evidence log: leaf %d missing", next)
+	}
+	return nil
 }
 
-// LogIndexes implements store.LogStore.
+// LogIndexes implements store.LogStore: an id's leaf is in evidence_log
+// (stored before migration 0021) or in the block of its seq; the leaf of
+// an observation whose row retention purged is found in the blocks' ids.
 func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(ids))
+	var lost []string
 	for _, id := range ids {
 		var idx int64
 		err := s.db.QueryRowContext(ctx, `SELECT idx FROM evidence_log WHERE observation_id = ?`, idValue(id)).Scan(&idx)
+		if err == nil {
+			out[id] = uint64(idx - 1)
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		var first int64
+		var blockIDs []byte
+		err = s.db.QueryRowContext(ctx, `SELECT b.first, b.ids FROM observations o JOIN evidence_blocks b
+			ON b.first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= o.seq) WHERE o.id = ?`, idValue(id)).Scan(&first, &blockIDs)
 		if errors.Is(err, sql.ErrNoRows) {
+			lost = append(lost, id)
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out[id] = uint64(idx - 1)
+		k, err := blockIndex(blockIDs, id)
+		if err != nil {
+			return nil, err
+		}
+		if k < 0 {
+			lost = append(lost, id)
+			continue
+		}
+		out[id] = uint64(first-1) + uint64(k)
 	}
-	return out, nil
+	if len(lost) == 0 {
+		return out, nil
+	}
+	return out, s.scanBlocks(ctx, lost, out)
+}
+
+// scanBlocks finds the leaves of ids in every block's ids (observations
+// whose rows are gone, or a logless store's).
+func (s *Store) scanBlocks(ctx context.Context, ids []string, out map[string]uint64) error {
+	r, err := s.db.QueryContext(ctx, `SELECT first, ids FROM evidence_blocks ORDER BY first`)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for r.Next() && len(ids) > 0 {
+		var first int64
+		var blockIDs []byte
+		if err := r.Scan(&first, &blockIDs); err != nil {
+			return err
+		}
+		rest := ids[:0]
+		for _, id := range ids {
+			k, err := blockIndex(blockIDs, id)
+			if err != nil {
+				return err
+			}
+			if k < 0 {
+				rest = append(rest, id)
+				continue
+			}
+			out[id] = uint64(first-1) + uint64(k)
+		}
+		ids = rest
+	}
+	return r.Err()
 }
 
 // AddLogCheckpoint implements store.LogStore.
@@ -191,15 +368,6 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 	return nil
 }
 
-// chainArgs are the chain's columns of evidence_log: all NULL when no
-// sensor signed the observation.
-func chainArgs(c *observe.Chain) (chain, seq, key, prev, sig any) {
-	if len(c.Key) == 0 {
-		return nil, nil, nil, nil, nil
-	}
-	return c.ID, int64(c.Seq), c.Key, c.Prev, nilIfEmpty(c.BatchSig)
-}
-
 // scanChain fills c from the chain's columns.
 func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, c *observe.Chain) {
 	if !chain.Valid {
@@ -215,8 +383,10 @@ func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, c
 func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error) {
 	var h, p sql.NullInt64
 	err = s.db.QueryRowContext(ctx, `SELECT
-		(SELECT MIN(chain_seq) FROM evidence_log WHERE chain = ?1 AND chain_seq >= ?2 AND batch_sig IS NOT NULL),
-		(SELECT MAX(chain_seq) FROM evidence_log WHERE chain = ?1 AND chain_seq < ?2 AND batch_sig IS NOT NULL)`,
+		(SELECT MIN(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq >= ?2 AND o.batch_sig IS NOT NULL),
+		(SELECT MAX(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL)`,
 		chain, int64(seq)).Scan(&h, &p)
 	if err != nil {
 		return 0, 0, err
@@ -227,34 +397,69 @@ func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first
 	return uint64(p.Int64) + 1, uint64(h.Int64), nil
 }
 
-// ChainObservations implements store.LogStore.
+// ChainObservations implements store.LogStore. The batch is read among
+// the rows stored after the chain's signed head before first and up to
+// its last signed head at or before head (a sensor publishes its chain in
+// order, and ingest stores it so); should a seq be missing there (stored
+// out of order), every row is read.
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
-	next := first
-	err := s.observationsWhere(ctx, `e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, `e.chain_seq`, []any{chain, int64(first), int64(head)},
-		func(o *observe.Observation) error {
-			if o.Chain.Seq != next {
-				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
-			}
-			next++
-			return fn(o)
-		})
-	if err == nil && next != head+1 {
-		err = fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	var lo, hi sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1),
+		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq BETWEEN ?2 AND ?3 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1)`,
+		chain, int64(first), int64(head)).Scan(&lo, &hi)
+	if err != nil {
+		return err
 	}
-	return err
+	where := `o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = ?) AND o.chain_seq BETWEEN ? AND ?`
+	args := []any{chain, int64(first), int64(head)}
+	upTo := int64(math.MaxInt64)
+	if hi.Valid {
+		upTo = hi.Int64
+	}
+	got, err := s.chainRows(ctx, `o.seq > ? AND o.seq <= ? AND `+where, append([]any{lo.Int64, upTo}, args...), first, head)
+	if err == nil && uint64(len(got)) != head-first+1 {
+		got, err = s.chainRows(ctx, where, args, first, head)
+	}
+	if err != nil {
+		return err
+	}
+	next := first
+	for i := range got {
+		if got[i].Chain.Seq != next {
+			return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+		}
+		next++
+		if err := fn(&got[i]); err != nil {
+			return err
+		}
+	}
+	if next != head+1 {
+		return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	}
+	return nil
+}
+
+// chainRows reads the observations where selects, in chain order, at
+// most head-first+1 of them.
+func (s *Store) chainRows(ctx context.Context, where string, args []any, first, head uint64) ([]observe.Observation, error) {
+	var out []observe.Observation
+	err := s.observationsWhere(ctx, where, `o.chain_seq`, args, func(o *observe.Observation) error {
+		if uint64(len(out)) > head-first {
+			return fmt.Errorf("chain %s: seq %d twice in the store", o.Chain.ID, o.Chain.Seq)
+		}
+		out = append(out, *o)
+		return nil
+	})
+	return out, err
 }
 
 // SensorKeys implements store.LogStore: each key with the sensor that
 // used it and when it was first seen, oldest first.
 func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
-	// A chain whose first observation was purged under retention
-	// (migration 0020) keeps its key: the sensor's name is then unknown
-	// and its time is the purge record's.
-	r, err := s.db.QueryContext(ctx, `SELECT DISTINCT e.chain_key, COALESCE(o.sensor, '`+PurgedSensor+`'), MIN(COALESCE(o.time_ns, p.time_ns)) FROM evidence_log e
-		LEFT JOIN observation_rows o ON o.id = e.observation_id
-		LEFT JOIN purged_observations p ON p.observation_id = e.observation_id
-		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain) AND (o.seq IS NOT NULL OR p.seq IS NOT NULL)
-		GROUP BY e.chain_key, 2 ORDER BY 3`)
+	r, err := s.db.QueryContext(ctx, `SELECT chain_key, sensor, MIN(first_ns) FROM sensor_chains GROUP BY chain_key, sensor ORDER BY 3`)
 	if err != nil {
 		return nil, err
 	}

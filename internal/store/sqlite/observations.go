@@ -26,12 +26,16 @@ import (
 const obsColumns = `id, time_ns, facet_id, sensor, sensor_version, vantage, clock_source, network, method, transport, possession,
 	client, client_version, agency_rule, clock_offset_ns, item_id, matched, ip, port, peer_id, listen_port,
 	node_id, user_hash, guid, pieces_have, pieces_total, transcript, transcript_ref, transcript_sha256, place_id, agency, marks, sensor_address,
-	clock_uncertainty_ns`
+	clock_uncertainty_ns, chain_ref, chain_seq, chain_prev, batch_sig`
 
 // obsRow is one row's VALUES for obsColumns: literals where nothing need be
 // bound (each bound value costs the driver a conversion, a copy and a
-// lock).
-const obsRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+// lock); signedRow binds the chain's four columns too (migration 0021),
+// which obsRow leaves NULL.
+const (
+	obsRow    = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,NULL,NULL,NULL,NULL)`
+	signedRow = `(?,?,?,'','','','','','','','','','','',?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+)
 
 // obsSelect reads an observation back from observation_rows (which
 // resolves facets and places), its item from items.
@@ -40,15 +44,21 @@ const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.net
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address,
 	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
-	e.chain, e.chain_seq, e.chain_key, e.chain_prev, e.batch_sig`
+	o.chain, o.chain_seq, o.chain_key, o.chain_prev, o.batch_sig`
 
 const (
-	obsArgs  = 23              // the ? of obsRow
-	maxChunk = 32766 / obsArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
+	obsArgs    = 23                 // the ? of obsRow
+	signedArgs = obsArgs + 4        // the ? of signedRow
+	maxChunk   = 32766 / signedArgs // SQLite's default SQLITE_MAX_VARIABLE_NUMBER
 )
 
-// insertSQL is the INSERT of n observations.
-func insertSQL(n int) string {
+// insertSQL is the INSERT of n observations, with their chains' columns
+// when signed.
+func insertSQL(n int, signed bool) string {
+	row := obsRow
+	if signed {
+		row = signedRow
+	}
 	var b strings.Builder
 	// OR FAIL: a failing row stops the statement without undoing the rows
 	// before it, so SQLite keeps no statement journal (a copy of every page
@@ -59,7 +69,7 @@ func insertSQL(n int) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(obsRow)
+		b.WriteString(row)
 	}
 	// An observation already stored (same id) is skipped, so that a bus
 	// that redelivers after a crash cannot duplicate evidence.
@@ -166,7 +176,31 @@ const (
 	addPlace  = `INSERT INTO places (place) VALUES (?)`
 	findItem  = `SELECT id FROM items WHERE hash = ? AND kind = ?`
 	addItem   = `INSERT INTO items (hash, kind) VALUES (?, ?)`
+	findChain = `SELECT id FROM sensor_chains WHERE chain = ? AND chain_key = ?`
+	addChain  = `INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns) VALUES (?, ?, ?, ?)`
 )
+
+// chainID returns the sensor_chains row of o's chain, adding it (with
+// o's sensor and time: the chain's first observation stored) when there
+// is none.
+func (w *obsWriter) chainID(ctx context.Context, dc driverConn, o *observe.Observation) (int64, error) {
+	id, err := w.queryInt(ctx, dc, findChain, o.Chain.ID, o.Chain.Key)
+	if !errors.Is(err, store.ErrNotFound) {
+		return id, err
+	}
+	st, err := w.stmt(ctx, dc, addChain)
+	if err != nil {
+		return 0, err
+	}
+	res, err := w.exec(ctx, st, o.Chain.ID, o.Chain.Key, o.Sensor.ID, o.Time.UnixNano())
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// chainKey is what a sensor_chains row holds: a chain's id and key.
+type chainKey struct{ chain, key string }
 
 func (k *facetKey) args() []any {
 	modified := int64(0)
@@ -195,19 +229,20 @@ type freshIDs struct {
 	items  map[hashKey]int64
 	facets map[facetKey]int64
 	places map[string]int64
+	chains map[chainKey]int64
 }
 
 func newFreshIDs() *freshIDs {
-	return &freshIDs{items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}}
+	return &freshIDs{items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}, chains: map[chainKey]int64{}}
 }
 
 // refIDs returns the items, facets and places rows of every observation
 // (0 for no place), adding rows for values not seen before. New ids enter
 // the caches only after the transaction commits (see commitIDs): a
 // rolled-back id must not be reused.
-func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh *freshIDs) (items, facets, places []int64, err error) {
+func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observation, fresh *freshIDs) (items, facets, places, chains []int64, err error) {
 	w := &s.obs
-	items, facets, places = make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs))
+	items, facets, places, chains = make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs)), make([]int64, len(obs))
 	var (
 		scratch []byte
 		last    facetKey
@@ -223,11 +258,26 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 		}
 		if !ok {
 			if id, err = w.refID(ctx, dc, findItem, addItem, h.Bytes(), h.Kind().String()); err != nil {
-				return nil, nil, nil, fmt.Errorf("item %s %s: %w", h.Kind(), h.Hex(), err)
+				return nil, nil, nil, nil, fmt.Errorf("item %s %s: %w", h.Kind(), h.Hex(), err)
 			}
 			fresh.items[k] = id
 		}
 		items[i] = id
+
+		if o.Signed() {
+			ck := chainKey{o.Chain.ID, string(o.Chain.Key)}
+			id, ok = s.chains[ck]
+			if !ok {
+				id, ok = fresh.chains[ck]
+			}
+			if !ok {
+				if id, err = w.chainID(ctx, dc, o); err != nil {
+					return nil, nil, nil, nil, fmt.Errorf("chain %s of observation %s: %w", o.Chain.ID, o.ID, err)
+				}
+				fresh.chains[ck] = id
+			}
+			chains[i] = id
+		}
 
 		fk := facetOf(o)
 		if lastID == 0 || fk != last { // neighbours often share them
@@ -237,7 +287,7 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 			}
 			if !ok {
 				if id, err = w.refID(ctx, dc, findFacet, addFacet, fk.args()...); err != nil {
-					return nil, nil, nil, fmt.Errorf("facets of observation %s: %w", o.ID, err)
+					return nil, nil, nil, nil, fmt.Errorf("facets of observation %s: %w", o.ID, err)
 				}
 				fresh.facets[fk] = id
 			}
@@ -256,13 +306,13 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 		if !ok {
 			p := string(scratch)
 			if id, err = w.refID(ctx, dc, findPlace, addPlace, p); err != nil {
-				return nil, nil, nil, fmt.Errorf("place %s: %w", p, err)
+				return nil, nil, nil, nil, fmt.Errorf("place %s: %w", p, err)
 			}
 			fresh.places[p] = id
 		}
 		places[i] = id
 	}
-	return items, facets, places, nil
+	return items, facets, places, chains, nil
 }
 
 // refID returns the id of the row that find finds, adding it with add
@@ -319,6 +369,7 @@ func (s *Store) commitIDs(fresh *freshIDs) {
 	commitCache(s.items, fresh.items)
 	commitCache(s.facets, fresh.facets)
 	commitCache(s.places, fresh.places)
+	commitCache(s.chains, fresh.chains)
 }
 
 func nilIfEmpty(b []byte) any {
@@ -392,7 +443,14 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 		if err != nil {
 			return err
 		}
-		n, err := s.insertObservations(ctx, dc, obs, chunk, fresh)
+		var before int64 // the largest seq before the batch: its rows come after
+		if leaves != nil {
+			if before, err = w.queryInt(ctx, dc, `SELECT COALESCE(MAX(seq), 0) FROM observations`); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		n, last, err := s.insertObservations(ctx, dc, obs, chunk, fresh)
 		if err != nil {
 			tx.Rollback()
 			return err
@@ -402,7 +460,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			tx.Rollback()
 			return err
 		}
-		if err := s.appendLeaves(ctx, dc, obs, leaves); err != nil {
+		if err := s.appendLeaves(ctx, dc, obs, leaves, before, n, last); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("evidence log: %w", err)
 		}
@@ -418,15 +476,16 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 }
 
 // insertObservations inserts obs and returns how many rows it added (an
-// id already stored adds none).
-func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) (int, error) {
+// id already stored adds none) and the seq of the last row added (0: none,
+// or the driver could not tell).
+func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []observe.Observation, chunk int, fresh *freshIDs) (int, int64, error) {
 	w := &s.obs
-	itemIDs, facetIDs, placeIDs, err := s.refIDs(ctx, dc, obs, fresh)
+	itemIDs, facetIDs, placeIDs, chainIDs, err := s.refIDs(ctx, dc, obs, fresh)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	added := 0
-	args := make([]any, 0, min(chunk, len(obs))*obsArgs)
+	added, last := 0, int64(0)
+	args := make([]any, 0, min(chunk, len(obs))*signedArgs)
 	var scratch []byte
 	for start := 0; start < len(obs); {
 		// Full chunks, then the rest in power-of-two pieces: few statements to keep.
@@ -434,28 +493,47 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 		if rest := len(obs) - start; rest < chunk {
 			n = 1 << (bits.Len(uint(rest)) - 1)
 		}
-		st, err := w.stmt(ctx, dc, insertSQL(n))
+		signed := false
+		for i := start; i < start+n && !signed; i++ {
+			signed = obs[i].Signed()
+		}
+		st, err := w.stmt(ctx, dc, insertSQL(n, signed))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		args = args[:0]
 		for i := start; i < start+n; i++ {
 			o := &obs[i]
 			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
 			args = append(args, obsValues(o, itemIDs[i], facetIDs[i], placeIDs[i], string(scratch))...)
+			if signed {
+				args = append(args, chainValues(o, chainIDs[i])...)
+			}
 		}
 		res, err := w.exec(ctx, st, args...)
 		if err != nil {
-			return 0, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
+			return 0, 0, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
 		}
 		rows, err := res.RowsAffected()
 		if err != nil {
 			rows = int64(n) // cannot tell: count none as a duplicate
 		}
+		if id, err := res.LastInsertId(); err == nil && rows > 0 {
+			last = id
+		}
 		added += int(rows)
 		start += n
 	}
-	return added, nil
+	return added, last, nil
+}
+
+// chainValues are the bound values of a signed row's chain columns
+// (signedRow): all NULL when no sensor signed o.
+func chainValues(o *observe.Observation, chain int64) []any {
+	if !o.Signed() {
+		return []any{nil, nil, nil, nil}
+	}
+	return []any{chain, int64(o.Chain.Seq), o.Chain.Prev, nilIfEmpty(o.Chain.BatchSig)}
 }
 
 // obsValues are the bound values of o's row (obsRow); matched is its
@@ -499,8 +577,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 // observationsWhere calls fn for each observation that where selects, in
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
-	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id
-		LEFT JOIN evidence_log e ON e.observation_id = o.id WHERE ` + where
+	q := `SELECT ` + obsSelect + ` FROM observation_rows o JOIN items i ON i.id = o.item_id WHERE ` + where
 	r, err := s.db.QueryContext(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err

@@ -134,6 +134,7 @@ type Store struct {
 	items  map[hashKey]int64  // items (id) by hash; guarded by wmu
 	facets map[facetKey]int64 // facets (id); guarded by wmu
 	places map[string]int64   // places (id) by their JSON; guarded by wmu
+	chains map[chainKey]int64 // sensor_chains (id); guarded by wmu
 
 	// The background checkpointer: woken by kick, stopped by stop, and
 	// waited for by Close through done.
@@ -192,7 +193,7 @@ func Open(ctx context.Context, path string, cfg Config) (*Store, error) {
 	}
 	db.SetMaxOpenConns(cfg.MaxOpenConns)
 	db.SetMaxIdleConns(cfg.MaxOpenConns)
-	s := &Store{db: newReadDB(db), path: path, cfg: cfg, items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}}
+	s := &Store{db: newReadDB(db), path: path, cfg: cfg, items: map[hashKey]int64{}, facets: map[facetKey]int64{}, places: map[string]int64{}, chains: map[chainKey]int64{}}
 	// The page size must be set before the file turns to WAL, and WAL is
 	// then a property of the file that every later connection sees.
 	var mode string

@@ -275,4 +275,13 @@ func TestInsertRowShape(t *testing.T) {
 	if n := len(obsValues(&o, 1, 1, 0, "[]")); n != obsArgs {
 		t.Fatalf("obsValues gives %d values, obsRow binds %d", n, obsArgs)
 	}
+	if n := strings.Count(signedRow, "?"); n != signedArgs {
+		t.Fatalf("signedRow binds %d values, signedArgs is %d", n, signedArgs)
+	}
+	if n := len(strings.Split(strings.Trim(signedRow, "()"), ",")); n != cols {
+		t.Fatalf("obsColumns names %d columns, signedRow has %d values", cols, n)
+	}
+	if n := len(obsValues(&o, 1, 1, 0, "[]")) + len(chainValues(&o, 1)); n != signedArgs {
+		t.Fatalf("obsValues and chainValues give %d values, signedRow binds %d", n, signedArgs)
+	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +19,19 @@ var laterUndo = map[int][]string{
 	18: {`DROP TABLE operations`, `DROP TABLE operation_targets`},
 	19: {`DROP TABLE alert_rules`, `DROP TABLE alert_state`, `DROP TABLE alerts`, `DROP TABLE alert_deliveries`},
 	20: {`DROP TABLE legal_holds`, `DROP TABLE purged_observations`},
+	21: {`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain_heads`, `ALTER TABLE observations DROP COLUMN batch_sig`,
+		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
+		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
+}
+
+// view0013 is observation_rows as migration 0013 creates it.
+func view0013() string {
+	b, err := migrationFS.ReadFile("migrations/0013_clock_build.sql")
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	return s[strings.Index(s, "CREATE VIEW observation_rows"):]
 }
 
 // undoLater takes db back to the schema of migration 0014 as far as

@@ -28,6 +28,7 @@ func RunLogStore(t *testing.T, open func(t *testing.T) LogStore) {
 	}{
 		{"LeavesFollowStoredObservations", testLeavesFollowStoredObservations},
 		{"RedeliveryAppendsNoLeaf", testRedeliveryAppendsNoLeaf},
+		{"ReplayAmongNewAppendsOnlyTheNew", testReplayAmongNewAppendsOnlyTheNew},
 		{"ChainRoundTripsAndBatches", testChainRoundTripsAndBatches},
 		{"CheckpointsKeptInOrder", testCheckpointsKeptInOrder},
 	}
@@ -104,6 +105,48 @@ func testRedeliveryAppendsNoLeaf(t *testing.T, st LogStore) {
 	insert(t, st, slices.Clone(obs))
 	if after := leaves(t, st); len(after) != len(before) {
 		t.Fatalf("a redelivered batch grew the log from %d to %d leaves", len(before), len(after))
+	}
+}
+
+// A batch that mixes new observations with replayed ids (one already
+// stored, one twice in the batch, each replay with a field changed, as a
+// forger would send them) appends a leaf for each new observation only,
+// in the order stored, hashing what was stored first: a replay neither
+// grows the log nor replaces a leaf.
+func testReplayAmongNewAppendsOnlyTheNew(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(8, 8))
+	a, b := Observation(r, t0, 1), Observation(r, t0.Add(time.Second), 2)
+	insert(t, st, []observe.Observation{a, b})
+	c, d := Observation(r, t0.Add(2*time.Second), 3), Observation(r, t0.Add(3*time.Second), 4)
+	forgedB, forgedC := b, c
+	forgedB.Possession.PiecesHave, forgedC.Possession.PiecesHave = 99, 98
+	insert(t, st, []observe.Observation{c, forgedB, d, forgedC})
+	ls := leaves(t, st)
+	want := make([][32]byte, 0, 4)
+	for _, o := range []observe.Observation{a, b, c, d} {
+		h, err := o.LeafHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, h)
+	}
+	if len(ls) != len(want) {
+		t.Fatalf("%d leaves after a batch of 2 new and 2 replayed observations over 2, want 4", len(ls))
+	}
+	for i := range want {
+		if !bytes.Equal(ls[i], want[i][:]) {
+			t.Errorf("leaf %d is %x, want %x (the observation as first stored)", i, ls[i], want[i])
+		}
+	}
+	idx, err := st.LogIndexes(ctx, []string{a.ID, b.ID, c.ID, d.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range []string{a.ID, b.ID, c.ID, d.ID} {
+		if got, ok := idx[id]; !ok || got != uint64(i) {
+			t.Errorf("LogIndexes[%s] = %d, %v; want %d", id, got, ok, i)
+		}
 	}
 }
 
