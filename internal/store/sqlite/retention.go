@@ -198,8 +198,10 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 			return err
 		}
 		for _, x := range rows {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`,
+			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
+				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq FROM observations WHERE seq = ?2
+				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
+					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`,
 				x.id, x.seq, string(k), x.ns, at.UnixNano()); err != nil {
 				return err
 			}
@@ -299,7 +301,14 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 // ChainPurged implements evidence.ChainPurger.
 func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.observation_id = p.observation_id
-		WHERE e.chain = ? AND e.chain_seq BETWEEN ? AND ?`, chain, int64(first), int64(head)).Scan(&n)
+	// Observations logged before migration 0021 keep their chain in
+	// evidence_log; later ones, in their row, which the purge record
+	// copies.
+	err := s.db.QueryRowContext(ctx, `SELECT count(DISTINCT id) FROM (
+		SELECT p.observation_id AS id FROM purged_observations p JOIN evidence_log e ON e.observation_id = p.observation_id
+			WHERE e.chain = ?1 AND e.chain_seq BETWEEN ?2 AND ?3
+		UNION ALL
+		SELECT p.observation_id FROM purged_observations p JOIN sensor_chains c ON c.id = p.chain_ref
+			WHERE c.chain = ?1 AND p.chain_seq BETWEEN ?2 AND ?3)`, chain, int64(first), int64(head)).Scan(&n)
 	return n, err
 }

@@ -19,7 +19,8 @@ var laterUndo = map[int][]string{
 	18: {`DROP TABLE operations`, `DROP TABLE operation_targets`},
 	19: {`DROP TABLE alert_rules`, `DROP TABLE alert_state`, `DROP TABLE alerts`, `DROP TABLE alert_deliveries`},
 	20: {`DROP TABLE legal_holds`, `DROP TABLE purged_observations`},
-	21: {`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain_heads`, `ALTER TABLE observations DROP COLUMN batch_sig`,
+	21: {`DROP INDEX purged_observations_chain`, `ALTER TABLE purged_observations DROP COLUMN chain_seq`, `ALTER TABLE purged_observations DROP COLUMN chain_ref`,
+		`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain_heads`, `ALTER TABLE observations DROP COLUMN batch_sig`,
 		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
 		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
 }

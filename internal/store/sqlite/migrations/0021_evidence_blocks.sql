@@ -87,3 +87,11 @@ FROM observations o
 LEFT JOIN facets f ON f.id = o.facet_id
 LEFT JOIN places p ON p.id = o.place_id
 LEFT JOIN sensor_chains c ON c.id = o.chain_ref;
+
+-- A purge removes a row and, with it, the chain fields above: the purge
+-- record keeps the observation's chain and seq, so that a bundle that
+-- needs the batch says it was purged in part (evidence.ErrBatchPurged)
+-- rather than that a seq is missing.
+ALTER TABLE purged_observations ADD COLUMN chain_ref INTEGER;
+ALTER TABLE purged_observations ADD COLUMN chain_seq INTEGER;
+CREATE INDEX purged_observations_chain ON purged_observations (chain_ref, chain_seq) WHERE chain_ref IS NOT NULL;
