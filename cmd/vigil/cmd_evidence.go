@@ -388,6 +388,9 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
+		if rep.SignatureFailed > 0 {
+			fmt.Fprintf(w, "  of which marked signature_failed (received as a sensor's, but no trusted sensor's signature covered them at ingest: changed, forged, reordered or replayed on the way): %d\n", rep.SignatureFailed)
+		}
 	}
 	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
 	if rep.TranscriptsNotCompared > 0 {

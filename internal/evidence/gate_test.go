@@ -175,3 +175,33 @@ func clone(obs []observe.Observation) []observe.Observation {
 	}
 	return out
 }
+
+// TestBundleSaysWhatIngestFailed: observations the gate released as
+// failed go into the log and a bundle like any other; 'vigil verify'
+// counts them apart, as not sensor evidence, and the bundle still checks
+// (the mark is what ingest stored; nothing claims a signature).
+func TestBundleSaysWhatIngestFailed(t *testing.T) {
+	obs := signed(t, sample(8))
+	obs[6].Time = obs[6].Time.Add(time.Minute) // changed on the way: seq 5-7 fail, 8 (the head) stands
+	fate := gateRun(t, evidence.DefaultGateConfig(), obs)
+	g := evidence.NewGate(evidence.DefaultGateConfig())
+	var stored []observe.Observation
+	for i, o := range obs {
+		for _, r := range g.Add(o, i, time.Now()) {
+			stored = append(stored, r.Obs)
+		}
+	}
+	for _, r := range g.Expire(time.Now(), true) {
+		stored = append(stored, r.Obs)
+	}
+	f := newFixture(t, stored)
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	_, failed := covered(fate, obs)
+	if failed == 0 || rep.SignatureFailed != failed || rep.Unsigned != failed || rep.Signed != len(obs)-failed {
+		t.Fatalf("report signed %d, unsigned %d, signature_failed %d; want %d failed of %d", rep.Signed, rep.Unsigned, rep.SignatureFailed, failed, len(obs))
+	}
+}

@@ -65,7 +65,11 @@ type Report struct {
 	Batches      int    `json:"batches"`      // sensor batch signatures that checked
 	Signed       int    `json:"signed"`       // observations under a checked batch signature
 	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
-	Transcripts  int    `json:"transcripts"`  // transcripts decoded and compared with their claims
+	// SignatureFailed are those of Unsigned that ingest stored marked
+	// signature_failed: received as a sensor's, but no signature of a
+	// trusted sensor key covered them (not sensor evidence either).
+	SignatureFailed int `json:"signature_failed"`
+	Transcripts     int `json:"transcripts"` // transcripts decoded and compared with their claims
 	// TranscriptsNotCompared are transcripts that decoded (and matched
 	// their transcript_sha256) but whose observation's method has no
 	// claim the verifier compares (a tracker's list, a PEX message, a
