@@ -90,7 +90,7 @@ func (a *app) logWitnesses(dir, path, url string) []evidence.Witness {
 	ws := []evidence.Witness{evidence.FileWitness{Path: path}}
 	if url != "" {
 		// Read back too: a GET of the URL returns the notes it holds.
-		ws = append(ws, evidence.URLWitness{URL: url})
+		ws = append(ws, evidence.URLWitness{HTTPWitness: audit.HTTPWitness{URL: url}})
 	}
 	return ws
 }

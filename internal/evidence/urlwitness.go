@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"time"
 
 	"github.com/vigil-oss/vigil/internal/audit"
 )
@@ -19,23 +16,11 @@ import (
 // checkpoint the witness holds, and that checkpoint with the other
 // witnesses' (a witness that holds less than another was given rolled
 // back, or lost notes).
-type URLWitness struct {
-	URL    string
-	Client *http.Client // nil: a client with a 10-second timeout
-}
-
-func (u URLWitness) String() string { return audit.HTTPWitness{URL: u.URL}.String() }
-
-func (u URLWitness) client() *http.Client {
-	if u.Client != nil {
-		return u.Client
-	}
-	return &http.Client{Timeout: 10 * time.Second}
-}
+type URLWitness struct{ audit.HTTPWitness }
 
 // Witness POSTs n, then reads the witness back: it must hold n.
 func (u URLWitness) Witness(ctx context.Context, n []byte) error {
-	if err := (audit.HTTPWitness{URL: u.URL, Client: u.Client}).Witness(ctx, n); err != nil {
+	if err := u.HTTPWitness.Witness(ctx, n); err != nil {
 		return err
 	}
 	notes, err := u.Notes(ctx)
@@ -46,28 +31,4 @@ func (u URLWitness) Witness(ctx context.Context, n []byte) error {
 		return fmt.Errorf("%s did not keep the checkpoint it was given: a GET does not return it", u)
 	}
 	return nil
-}
-
-// Notes GETs what the witness holds (at most MaxWitnessFile bytes).
-func (u URLWitness) Notes(ctx context.Context) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	resp, err := u.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s: a GET answered %s", u, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxWitnessFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	if len(b) > MaxWitnessFile {
-		return nil, fmt.Errorf("%s: over %d bytes", u, MaxWitnessFile)
-	}
-	return b, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/evidence"
 )
 
@@ -66,7 +67,7 @@ func TestURLWitnessIsReadBack(t *testing.T) {
 			srv := httptest.NewServer(lw)
 			defer srv.Close()
 			file := evidence.FileWitness{Path: filepath.Join(t.TempDir(), "w")}
-			url := evidence.URLWitness{URL: srv.URL}
+			url := evidence.URLWitness{HTTPWitness: audit.HTTPWitness{URL: srv.URL}}
 			if _, err := evidence.MakeCheckpoint(ctx, f.st, f.key, t0, file, url); err != nil {
 				if mode == "drop" && strings.Contains(err.Error(), "did not keep") && strings.Contains(err.Error(), srv.URL) {
 					return // caught at once: what it was given is not there
