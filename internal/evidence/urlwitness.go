@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -31,4 +32,25 @@ func (u URLWitness) Witness(ctx context.Context, n []byte) error {
 		return fmt.Errorf("%s did not keep the checkpoint it was given: a GET does not return it", u)
 	}
 	return nil
+}
+
+// CheckWitnessed compares the log with what each witness among ws that
+// can be read back holds, as MakeCheckpoint does before it signs (for an
+// export whose checkpoint is already signed): ErrLogChanged when the log
+// does not give a witness's largest checkpoint. A witness behind the
+// store or another witness is returned apart (behind), not as a change.
+func CheckWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, ws ...Witness) (behind, err error) {
+	size, err := ls.LogSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := ls.LogCheckpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	last, err := lastSigned(cps, key)
+	if err != nil {
+		return nil, err
+	}
+	return checkWitnessed(ctx, ls, key, size, last, ws)
 }

@@ -105,3 +105,28 @@ func TestURLWitnessIsReadBack(t *testing.T) {
 		})
 	}
 }
+
+// TestExportChecksTheWitnessToo: with a checkpoint already signed (no new
+// one to sign), the log is still compared with the witness: a witness
+// holding another root at the log's size is a changed log.
+func TestExportChecksTheWitnessToo(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, sample(4))
+	file := evidence.FileWitness{Path: filepath.Join(t.TempDir(), "w")}
+	if _, err := evidence.MakeCheckpoint(ctx, f.st, f.key, t0, file); err != nil {
+		t.Fatal(err)
+	}
+	if behind, err := evidence.CheckWitnessed(ctx, f.st, f.key, file); err != nil || behind != nil {
+		t.Fatalf("an honest witness: %v, %v", behind, err)
+	}
+	n, err := evidence.CheckpointNote(4, make([]byte, 32), t0, f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := file.Witness(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.CheckWitnessed(ctx, f.st, f.key, file); !errors.Is(err, evidence.ErrLogChanged) {
+		t.Fatalf("a witness holding another root: %v", err)
+	}
+}
