@@ -70,7 +70,7 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
-			sigWait := fs.Duration("signature-wait", 30*time.Second, "how long a signed observation is held for the signature that covers it before it is stored marked signature_failed (under --ack-wait)")
+			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation is held for the signature that covers it before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
 			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: any key whose signature checks")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
@@ -79,6 +79,9 @@ Examples:
 				}
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
+				}
+				if *sigWait == 0 {
+					*sigWait = min(30*time.Second, *bf.ackWait/2)
 				}
 				if *sigWait <= 0 || *sigWait >= *bf.ackWait {
 					return usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, *bf.ackWait)

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store"
-	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // hubCollect is what a sensor's batch signer hands to the bus: here, to a
@@ -120,17 +120,32 @@ func TestIngestFromAHostileHub(t *testing.T) {
 			"--sensor-keys", keys, "--signature-wait", "1s", "--geo-db", writeLabGeo(t)},
 			strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	}()
+	defer func() {
+		if t.Failed() {
+			cancel()
+			<-done
+			t.Logf("ingest said:\n%s\n%s", out.String(), errb.String())
+		}
+	}()
 	// Everything the hub sent is stored (what no signature covers, after
-	// --signature-wait) before ingest is stopped.
-	waitUntil(t, 60*time.Second, "every observation stored", func() bool {
-		db, err := sqlite.Open(ctx, db, sqlite.DefaultConfig())
+	// --signature-wait) before ingest is stopped: ingest acknowledges a
+	// message only once it is committed.
+	waitUntil(t, 60*time.Second, "every message acknowledged", func() bool {
+		nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
 		if err != nil {
 			return false
 		}
-		defer db.Close()
-		n := 0
-		err = db.Observations(ctx, store.ObservationFilter{}, func(*observe.Observation) error { n++; return nil })
-		return err == nil && n >= len(sent)
+		defer nc.Close()
+		j, err := js.New(nc)
+		if err != nil {
+			return false
+		}
+		c, err := j.Consumer(ctx, jetstream.DefaultConfig(url).Stream, jetstream.DefaultConfig(url).Consumer)
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.AckFloor.Stream >= uint64(len(sent)) && ci.NumAckPending == 0
 	})
 	cancel()
 	if code := <-done; code != exitOK {

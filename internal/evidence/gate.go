@@ -27,6 +27,13 @@ type GateConfig struct {
 	// MaxHeld bounds the observations held in all (default 65,536): past
 	// it the oldest are released as failed.
 	MaxHeld int
+	// Stored, if set, gives the chain_prev of the observation stored at
+	// seq of chain with its chain fields (covered by a signature when
+	// another ingest sharing the bus stored it), or false. Before an
+	// observation is failed, the run held before it is linked to what is
+	// stored after it: several ingests that share a bus each get part of
+	// a sensor's batch.
+	Stored func(chain string, seq uint64) ([]byte, bool)
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
@@ -223,6 +230,12 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if !all && g.held <= g.cfg.MaxHeld && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
+		if g.cfg.Stored != nil {
+			out = append(out, g.linkStored(h)...)
+			if h.done {
+				continue
+			}
+		}
 		h.done = true
 		g.held--
 		gc := h.chain
@@ -236,6 +249,29 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 	}
 	g.fifo = slices.Delete(g.fifo, 0, i)
 	return out
+}
+
+// linkStored covers the run of held observations from h's seq up to the
+// last one held next to it when the observation stored after that run
+// links to it.
+func (g *Gate) linkStored(h *heldObs) []Released {
+	gc := h.chain
+	m := h.o.Chain.Seq
+	for len(gc.held[m+1]) > 0 {
+		m++
+	}
+	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
+	if !ok {
+		return nil
+	}
+	for _, c := range gc.held[m] {
+		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
+		if bytes.Equal(after[:], prev) {
+			gc.authPrev[m+1] = prev
+			return g.cover(gc, h.o.Chain.ID, m)
+		}
+	}
+	return nil
 }
 
 // failed marks o signature_failed and drops its chain fields: it is

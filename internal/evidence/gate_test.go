@@ -205,3 +205,32 @@ func TestBundleSaysWhatIngestFailed(t *testing.T) {
 		t.Fatalf("report signed %d, unsigned %d, signature_failed %d; want %d failed of %d", rep.Signed, rep.Unsigned, rep.SignatureFailed, failed, len(obs))
 	}
 }
+
+// TestGateBatchSplitBetweenTwoIngests: two ingests sharing a bus each get
+// part of a sensor's batch; the one without the head links its part to
+// what the other stored, rather than failing the sensor's evidence.
+func TestGateBatchSplitBetweenTwoIngests(t *testing.T) {
+	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
+	stored := map[uint64][]byte{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	now := time.Now()
+	for i, o := range obs[2:] { // b: seq 3 and the head
+		for _, r := range b.Add(o, i, now) {
+			if r.Failed != "" {
+				t.Fatalf("b: %s failed", r.Obs.ID)
+			}
+			stored[r.Obs.Chain.Seq] = r.Obs.Chain.Prev
+		}
+	}
+	for i, o := range obs[:2] { // a: seq 1 and 2, no head
+		if rs := a.Add(o, i, now); len(rs) != 0 {
+			t.Fatalf("a released %d before any head", len(rs))
+		}
+	}
+	rs := a.Expire(now.Add(time.Minute), false)
+	if len(rs) != 2 || rs[0].Failed != "" || rs[1].Failed != "" {
+		t.Fatalf("a's part: %+v", rs)
+	}
+}

@@ -466,7 +466,18 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 		// Nothing is stored as a sensor's that the sensor did not sign:
 		// the gate holds each signed observation until a signature of a
 		// trusted key covers it, and marks what none covers.
-		cfg.Gate = evidence.NewGate(evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait})
+		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait}
+		if ls, ok := p.cfg.Store.(store.LogStore); ok {
+			// Another ingest on the same bus may hold the rest of a batch.
+			gcfg.Stored = func(chain string, seq uint64) (prev []byte, found bool) {
+				err := ls.ChainObservations(p.bg, chain, seq, seq, func(o *observe.Observation) error {
+					prev, found = o.Chain.Prev, o.Signed()
+					return nil
+				})
+				return prev, err == nil && found
+			}
+		}
+		cfg.Gate = evidence.NewGate(gcfg)
 		cfg.OnGate = p.gateFound
 		enrich := cfg.Enrich
 		cfg.Enrich = func(o *observe.Observation) {
