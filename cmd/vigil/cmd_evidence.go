@@ -88,8 +88,9 @@ func (a *app) logWitnesses(dir, path, url string) []evidence.Witness {
 	// The file is read back too: each checkpoint is compared with the
 	// witness's notes as well as the store's (evidence.WitnessReader).
 	ws := []evidence.Witness{evidence.FileWitness{Path: path}}
-	for _, w := range witnesses("", url) {
-		ws = append(ws, w)
+	if url != "" {
+		// Read back too: a GET of the URL returns the notes it holds.
+		ws = append(ws, evidence.URLWitness{HTTPWitness: audit.HTTPWitness{URL: url}})
 	}
 	return ws
 }
@@ -107,8 +108,14 @@ stores the checkpoint, then appends the note to the witness file
 (--witness, default evidence-log.witness in --key-dir) and, with
 --witness-url, POSTs it there. The checkpoint is stored before any witness
 sees it. Nothing is signed when the leaves no longer give the root of a
-checkpoint signed before, the store's or the witness file's (a leaf
-changed or removed in the database).
+checkpoint signed before, the store's or a witness's (a leaf changed or
+removed in the database). A --witness-url is read back like the file: a
+GET of the URL must return the notes it holds (each followed by a blank
+line); the log is compared with the largest checkpoint it returns, a
+witness that holds fewer checkpoints than the store or the other witness
+(rolled back, or lost notes) is reported once the new checkpoint is
+signed, and one that does not return the note just POSTed is reported as
+not keeping it (exit 1 in both cases, the checkpoint stored).
 
 It prints the size, the root and the log's verifier key (for 'vigil verify
 --log-key').
@@ -120,7 +127,7 @@ Examples:
 		setup: func(fs *flag.FlagSet) runFunc {
 			keyDir := fs.String("key-dir", "", "`folder` of Vigil's signing keys, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
 			witness := fs.String("witness", "", "witness `file` the signed checkpoint is appended to (default evidence-log.witness in --key-dir)")
-			witnessURL := fs.String("witness-url", "", "also POST the signed checkpoint to this `URL`")
+			witnessURL := fs.String("witness-url", "", "also POST the signed checkpoint to this `URL`, and read it back (GET returns the notes it holds)")
 			return func(ctx context.Context, a *app, args []string) error {
 				key, dir, err := a.logKey(*keyDir)
 				if err != nil {
@@ -246,10 +253,17 @@ func coverCheckpoint(ctx context.Context, a *app, sq backend, key ed25519.Privat
 	for _, i := range idx {
 		need = max(need, i+1)
 	}
+	ws := a.logWitnesses(dir, witness, "")
 	if len(cps) > 0 && cps[len(cps)-1].Size >= need {
-		return nil
+		// No new checkpoint: the witness file is still read back and
+		// compared with the log, as before a checkpoint is signed.
+		behind, err := evidence.CheckWitnessed(ctx, sq, key, ws...)
+		if behind != nil {
+			a.log.Warn("evidence export: a witness is behind the store's checkpoints", "err", behind)
+		}
+		return err
 	}
-	_, err = evidence.MakeCheckpoint(ctx, sq, key, time.Now(), a.logWitnesses(dir, witness, "")...)
+	_, err = evidence.MakeCheckpoint(ctx, sq, key, time.Now(), ws...)
 	return err
 }
 
@@ -425,6 +439,9 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	}
 	if rep.Unsigned > 0 {
 		fmt.Fprintf(w, "observations no sensor signed (not sensor evidence: imports, or stored before sensors signed): %d\n", rep.Unsigned)
+		if rep.SignatureFailed > 0 {
+			fmt.Fprintf(w, "  of which marked signature_failed (received as a sensor's, but no trusted sensor's signature covered them at ingest: changed, forged, reordered or replayed on the way): %d\n", rep.SignatureFailed)
+		}
 	}
 	fmt.Fprintf(w, "transcripts compared with their claims: %d\n", rep.Transcripts)
 	if rep.TranscriptsNotCompared > 0 {

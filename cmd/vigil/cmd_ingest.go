@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
@@ -16,7 +18,7 @@ func ingestCommand() *command {
 	return &command{
 		name:    "ingest",
 		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE]",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D]",
 		help: `
 Reads observations from the NATS JetStream stream --stream (default
 VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
@@ -28,7 +30,18 @@ crashes, the stream keeps what was not stored and hands it over again after
 lost and nothing is doubled. Every sensor signs what it publishes: an
 observation that arrives without a sensor's signature (made, or stripped,
 on the way) is stored marked unsigned_import, never sensor evidence nor an
-ISP row. A place or an agency an observation brings from the bus is
+ISP row. A signed one is held until a signature of its sensor covers it
+(its batch's signed head, or a later one its hash chain links it to): one
+that no signature covers within --signature-wait (a field changed on the
+way; an observation forged, reordered, replayed or dropped from its chain;
+a key not in --sensor-keys) is stored marked signature_failed, without its
+chain fields: never sensor evidence, never an ISP row. What is still held
+when ingest stops is handed back to the stream, and checked again at the
+next start. --sensor-keys FILE lists the sensor keys trusted, one
+hexadecimal public key a line (as 'vigil sensor key rotate' prints it;
+remove a key rotated out); without it any key whose signature checks is
+taken, and a hub that signs forgeries with a key of its own is not caught
+here (compare the keys a bundle lists with the sensors' own). A place or an agency an observation brings from the bus is
 dropped (a sensor sets neither, and its signature does not cover them):
 ingest places and routes every observation itself. Started while NATS is
 unreachable, it waits for it. While a PostgreSQL store is unreachable (a
@@ -60,6 +73,8 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
+			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation is held for the signature that covers it before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: any key whose signature checks")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
@@ -67,6 +82,24 @@ Examples:
 				}
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
+				}
+				if *sigWait == 0 {
+					*sigWait = min(30*time.Second, *bf.ackWait/2)
+				}
+				if *sigWait <= 0 || *sigWait >= *bf.ackWait {
+					return usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, *bf.ackWait)
+				}
+				var trusted [][]byte
+				if *keysFile != "" {
+					data, err := os.ReadFile(*keysFile)
+					if err != nil {
+						return fmt.Errorf("--sensor-keys: %w", err)
+					}
+					if trusted, err = evidence.ParseSensorKeys(*keysFile, data); err != nil {
+						return fmt.Errorf("--sensor-keys: %w", err)
+					}
+				} else {
+					a.log.Warn("ingest: no --sensor-keys: any sensor key whose signature checks is taken")
 				}
 				pc, err := ingestStore(ctx, a, *analyse)
 				if err != nil {
@@ -97,6 +130,7 @@ Examples:
 					// A PostgreSQL server that restarts: wait for it.
 					pc.Ingest.Unavailable = postgres.Unavailable
 				}
+				pc.SensorKeys, pc.SignatureWait = trusted, *sigWait
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err

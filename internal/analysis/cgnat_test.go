@@ -191,6 +191,33 @@ func TestAttackImportedObservationsLinkNothing(t *testing.T) {
 	}
 }
 
+// An observation a hub forged (ingest marked it signature_failed: no
+// sensor's signature covers it) raises no possession level: a target seen
+// complete only in forged records is listed at announced, links nothing
+// and scores only as second hand.
+func TestAttackForgedObservationsRaiseNoLevel(t *testing.T) {
+	f := newFixture(t)
+	f.now = t0
+	e := f.engine()
+	a := withPeerID(ob("192.0.2.51:7000", 1, observe.Complete, t0), "-TR3000-abcdefghijkm")
+	b := withPeerID(ob("198.51.100.51:7001", 2, observe.Complete, t0.Add(10*time.Minute)), "-TR3000-abcdefghijkm")
+	a.Mark(observe.MarkSignatureFailed)
+	b.Mark(observe.MarkSignatureFailed)
+	f.ingest(e, a, b)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 2 {
+		t.Fatalf("%d targets, want 2: forged observations made a link", len(ts))
+	}
+	for _, x := range ts {
+		if x.MaxLevel > observe.Announced {
+			t.Errorf("target %s: level %v from forged records, want at most announced", x.ID, x.MaxLevel)
+		}
+		if x.Parts[analysis.PartFiles] != 0 {
+			t.Errorf("parts %v: a forged observation scored as first-hand", x.Parts)
+		}
+	}
+}
+
 // The announce_listen_port link does not depend on arrival order, and
 // survives a restart (the state is replayed from the store).
 func TestAnnounceListenLinkOrderAndRestart(t *testing.T) {

@@ -679,7 +679,13 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	f.count++
 	f.first, f.last = min(f.first, t), max(f.last, t)
-	f.level = max(f.level, o.Possession.Level)
+	if o.HasMark(observe.MarkSignatureFailed) {
+		// No sensor signed what it says: it shows that the record
+		// exists, never a level.
+		f.level = max(f.level, min(o.Possession.Level, observe.Announced))
+	} else {
+		f.level = max(f.level, o.Possession.Level)
+	}
 	if intent == Sharing {
 		f.sharing = true
 		if o.Possession.Level >= observe.Acknowledged {

@@ -87,3 +87,36 @@ func (h HTTPWitness) Witness(ctx context.Context, note []byte) error {
 	}
 	return nil
 }
+
+// MaxWitnessNotes bounds what Notes reads of a witness.
+const MaxWitnessNotes = 1 << 30
+
+// Notes GETs what the witness at the URL holds: its notes, each followed
+// by a blank line, as a witness file holds them (at most
+// MaxWitnessNotes bytes).
+func (h HTTPWitness) Notes(ctx context.Context) ([]byte, error) {
+	c := h.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s: a GET answered %s", h, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxWitnessNotes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h, err)
+	}
+	if len(b) > MaxWitnessNotes {
+		return nil, fmt.Errorf("%s: over %d bytes", h, MaxWitnessNotes)
+	}
+	return b, nil
+}

@@ -55,25 +55,7 @@ func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]
 				return nil, fmt.Errorf("observation %s: %w: its sensor's signed batch (chain %s, seqs %d to %d) holds %d observations whose transcript or row was purged under retention, so the batch's chain of sensor hashes cannot be rebuilt and its signature cannot be checked", o.ID, ErrBatchPurged, o.Chain.ID, first, head, n)
 			}
 		}
-		b := verify.Batch{SensorKey: hex.EncodeToString(o.Chain.Key), Chain: o.Chain.ID, FirstSeq: first}
-		var prev []byte
-		err = ls.ChainObservations(ctx, o.Chain.ID, first, head, func(c *observe.Observation) error {
-			if c.Chain.Seq == first {
-				prev = c.Chain.Prev
-				b.Prev = hex.EncodeToString(prev)
-			}
-			h, err := SensorHash(c)
-			if err != nil {
-				return err
-			}
-			b.Leaves = append(b.Leaves, hex.EncodeToString(h[:]))
-			next := verify.ChainStep(prev, h[:])
-			prev = next[:]
-			if c.Chain.Seq == head {
-				b.Signature = hex.EncodeToString(c.Chain.BatchSig)
-			}
-			return nil
-		})
+		b, prev, err := chainBatch(ctx, ls, o, first, head)
 		if err != nil {
 			return nil, fmt.Errorf("observation %s: %w", o.ID, err)
 		}
@@ -94,4 +76,40 @@ func sensorKeys(ctx context.Context, ls LogStore) ([]verify.SensorKey, error) {
 		out = append(out, verify.SensorKey{Sensor: k.Sensor, PublicKey: hex.EncodeToString(k.Key), FirstSeen: k.FirstSeen.Format(time.RFC3339)})
 	}
 	return out, nil
+}
+
+// chainBatch reads the batch of o, first to head, with the sensor hash of
+// each observation, and returns it with the chain hash at its head. Where
+// ingest stored the start of a batch marked signature_failed (no
+// signature covered it: it has no chain fields), the batch starts at the
+// first stored observation from which the chain runs unbroken to the
+// head: the sensor's signature covers that run, whose chain_prev is where
+// it starts.
+func chainBatch(ctx context.Context, ls LogStore, o *observe.Observation, first, head uint64) (verify.Batch, []byte, error) {
+	var err error
+	for f := first; f <= o.Chain.Seq; f++ {
+		b := verify.Batch{SensorKey: hex.EncodeToString(o.Chain.Key), Chain: o.Chain.ID, FirstSeq: f}
+		var prev []byte
+		err = ls.ChainObservations(ctx, o.Chain.ID, f, head, func(c *observe.Observation) error {
+			if c.Chain.Seq == f {
+				prev = c.Chain.Prev
+				b.Prev = hex.EncodeToString(prev)
+			}
+			h, err := SensorHash(c)
+			if err != nil {
+				return err
+			}
+			b.Leaves = append(b.Leaves, hex.EncodeToString(h[:]))
+			next := verify.ChainStep(prev, h[:])
+			prev = next[:]
+			if c.Chain.Seq == head {
+				b.Signature = hex.EncodeToString(c.Chain.BatchSig)
+			}
+			return nil
+		})
+		if err == nil {
+			return b, prev, nil
+		}
+	}
+	return verify.Batch{}, nil, err
 }

@@ -3,8 +3,10 @@ package evidence_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"flag"
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -14,7 +16,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-var benchBundle = flag.Int("bench-bundle", 100_000, "observations in the bundle BenchmarkVerify checks")
+var (
+	benchBundle    = flag.Int("bench-bundle", 100_000, "observations in the bundle BenchmarkVerify checks")
+	benchBundleOut = flag.String("bench-bundle-out", "", "also write the bundle BenchmarkVerify checks to this file (to time 'vigil verify' on it)")
+)
 
 // BenchmarkVerify checks a bundle of -bench-bundle observations (signed
 // peer probes with transcripts of a handshake and a bitfield, batches of
@@ -41,6 +46,18 @@ func BenchmarkVerify(b *testing.B) {
 	f := newFixture(b, c.obs)
 	f.checkpoint(b)
 	bundle := f.bundle(b, f.ids)
+	if *benchBundleOut != "" {
+		if err := os.WriteFile(*benchBundleOut, bundle, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		vkey, err := evidence.VerifierKey(f.key.Public().(ed25519.PublicKey))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(*benchBundleOut+".logkey", []byte(vkey+"\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
 	b.ResetTimer()
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {

@@ -189,8 +189,19 @@ func lastSigned(cps []Checkpoint, key ed25519.PrivateKey) (Checkpoint, error) {
 
 // checkWitnessed compares the log (size leaves) with the largest
 // checkpoint each WitnessReader among ws holds: the store's checkpoints
-// can be deleted by whoever rewrote its leaves, the witness's cannot.
-func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, size uint64, ws []Witness) error {
+// can be deleted by whoever rewrote its leaves, the witness's cannot. A
+// witness's checkpoint the log does not match is ErrLogChanged (nothing
+// is signed). The witnesses are then compared with one another: one
+// whose largest checkpoint is smaller than another's, or than the
+// store's last (each was handed every checkpoint), rolled back or lost
+// notes; that is returned apart (behind), to be reported once the new
+// checkpoint is signed and handed to every witness.
+func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, size uint64, last Checkpoint, ws []Witness) (behind, err error) {
+	type held struct {
+		w   Witness
+		top Checkpoint
+	}
+	var tops []held
 	for _, w := range ws {
 		wr, ok := w.(WitnessReader)
 		if !ok {
@@ -198,30 +209,49 @@ func checkWitnessed(ctx context.Context, ls LogStore, key ed25519.PrivateKey, si
 		}
 		notes, err := wr.Notes(ctx)
 		if err != nil {
-			return fmt.Errorf("evidence log: reading %s: %w", w, err)
+			return nil, fmt.Errorf("evidence log: reading %s: %w", w, err)
 		}
 		cps, err := WitnessedCheckpoints(notes, key)
-		if err != nil || len(cps) == 0 {
-			continue
+		if err != nil {
+			return nil, err
 		}
-		top := cps[0]
-		for _, c := range cps[1:] {
+		var top Checkpoint
+		for _, c := range cps {
 			if c.Size > top.Size {
 				top = c
 			}
 		}
+		tops = append(tops, held{w, top})
+		if top.Size == 0 {
+			continue
+		}
 		if top.Size > size {
-			return fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d (or it is another store's witness: give each store its own key folder)", ErrLogChanged, size, w, top.Size)
+			return nil, fmt.Errorf("%w: %d leaves, %s holds a checkpoint of %d (or it is another store's witness: give each store its own key folder)", ErrLogChanged, size, w, top.Size)
 		}
 		root, err := Root(ctx, ls, top.Size)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !bytes.Equal(root, top.Root) {
-			return fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x (or it is another store's witness: give each store its own key folder)", ErrLogChanged, top.Size, root, w, top.Root)
+		for _, c := range cps {
+			// Every note of that size: two roots at one size is a fork.
+			if c.Size == top.Size && !bytes.Equal(root, c.Root) {
+				return nil, fmt.Errorf("%w: its first %d leaves give root %x, the checkpoint %s holds says %x (or it is another store's witness: give each store its own key folder)", ErrLogChanged, top.Size, root, w, c.Root)
+			}
 		}
 	}
-	return nil
+	most, from := last.Size, "the store's checkpoints"
+	for _, h := range tops {
+		if h.top.Size > most {
+			most, from = h.top.Size, h.w.String()
+		}
+	}
+	var errs []error
+	for _, h := range tops {
+		if h.top.Size < most {
+			errs = append(errs, fmt.Errorf("%s holds checkpoints up to %d leaves, %s up to %d: it rolled back or lost notes (or a checkpoint was never handed to it: see the log)", h.w, h.top.Size, from, most))
+		}
+	}
+	return errors.Join(errs...), nil
 }
 
 // Witness takes copies of checkpoint notes outside the store
@@ -251,7 +281,8 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	if err := checkWitnessed(ctx, ls, key, size, ws); err != nil {
+	behind, err := checkWitnessed(ctx, ls, key, size, last, ws)
+	if err != nil {
 		return Checkpoint{}, err
 	}
 	if last.Size > size {
@@ -277,6 +308,9 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 		return Checkpoint{}, fmt.Errorf("evidence log checkpoint: %w", err)
 	}
 	var errs []error
+	if behind != nil {
+		errs = append(errs, fmt.Errorf("evidence checkpoint at size %d signed, but a witness was behind before it: %w", size, behind))
+	}
 	for _, w := range ws {
 		if err := w.Witness(ctx, n); err != nil {
 			errs = append(errs, fmt.Errorf("evidence checkpoint at size %d: %w", size, err))

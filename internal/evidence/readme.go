@@ -68,6 +68,10 @@ MARKS (what a reader must know before relying on an observation)
   unsigned_import     read from a file, or received without a sensor's
                       signature: proves no conversation and is not sensor
                       evidence
+  signature_failed    received as a sensor's, but no trusted sensor's
+                      signature covered it at ingest (changed, forged,
+                      reordered or replayed on the way): not sensor
+                      evidence, raises no possession level
   malformed_bitfield, malformed_have
                       the peer broke the protocol; only the valid part counted
   transcript_cut, transcript_paused

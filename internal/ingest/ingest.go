@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 )
@@ -36,6 +37,16 @@ type Config struct {
 	// OnCommit, if set, is called after each committed batch (analysis,
 	// counters, live updates).
 	OnCommit func(batch []observe.Observation)
+	// Gate, if set, holds each signed observation until a signature of
+	// its sensor covers it, and marks what none covers (evidence.Gate):
+	// for observations from a bus another party runs. The bus batches
+	// that hold an observation it holds are acknowledged once it is
+	// committed; at a stop, those still held are handed back (Nak) to a
+	// bus that redelivers, and committed as failed otherwise.
+	Gate *evidence.Gate
+	// OnGate, if set, is called after each fetch with what the Gate
+	// found that did not check (for counting and logging).
+	OnGate func(checked int, failures []error)
 	// Metrics, if set, counts what ingest does; nil counts nothing.
 	Metrics *Metrics
 	// Log receives the line that says what ingest did when it stops.
@@ -86,6 +97,9 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 	m.watch(c)
 	if cfg.RetryEvery <= 0 {
 		cfg.RetryEvery = time.Second
+	}
+	if cfg.Gate != nil {
+		return runGated(ctx, c, st, cfg, m)
 	}
 	var stats Stats
 	outage := false // the last commit failed because the store was away
@@ -180,4 +194,165 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 		}
 	}
 	return added, nil
+}
+
+// heldBatch is a bus batch with observations the gate still holds.
+type heldBatch struct {
+	b    bus.Batch
+	left int // observations not yet committed
+}
+
+// redeliverer is a bus batch that says whether a Nak hands it over again.
+type redeliverer interface{ Redelivers() bool }
+
+// runGated is Run with a Gate between the bus and the store: a bus batch
+// is acknowledged once every observation of it is committed, whenever the
+// gate lets them through.
+func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m *Metrics) (Stats, error) {
+	var stats Stats
+	batches := map[int]*heldBatch{}
+	next, checked := 0, 0
+	gate := cfg.Gate
+	outage := false // the last commit failed because the store was away
+	for {
+		b, err := c.Fetch(ctx, cfg.BatchSize, cfg.FlushEvery)
+		if err != nil {
+			if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
+				ferr := stopGated(ctx, st, cfg, m, &stats, batches)
+				if cfg.Log != nil {
+					cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
+				}
+				return stats, ferr
+			}
+			m.Errors.Inc()
+			nakAll(batches)
+			return stats, fmt.Errorf("ingest: reading the bus: %w", err)
+		}
+		now := time.Now()
+		var rel []evidence.Released
+		if obs := b.Observations(); len(obs) > 0 {
+			tag := next
+			next++
+			batches[tag] = &heldBatch{b: b, left: len(obs)}
+			m.Received.Add(float64(len(obs)))
+			for i := range obs {
+				o := obs[i]
+				if cfg.Enrich != nil {
+					cfg.Enrich(&o)
+				}
+				rel = append(rel, gate.Add(o, tag, now)...)
+			}
+		}
+		rel = append(rel, gate.Expire(now, false)...)
+		if cfg.OnGate != nil {
+			cfg.OnGate(gate.Checked-checked, gate.TakeFailures())
+			checked = gate.Checked
+		}
+		if err := commitReleased(ctx, st, cfg, m, &stats, batches, rel); err != nil {
+			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
+				return stats, err
+			}
+			// The store is away (restarting): every batch not yet
+			// acknowledged went back to the bus (commitReleased handed
+			// them back), so the gate forgets what it held; they come
+			// again, with their signatures, once the store answers.
+			if !outage && cfg.Log != nil {
+				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
+			}
+			outage = true
+			gate.Drop()
+			clear(batches)
+			if !sleep(ctx, cfg.RetryEvery) {
+				return stats, err
+			}
+			continue
+		}
+		if outage && len(rel) > 0 {
+			if cfg.Log != nil {
+				cfg.Log.Warn("ingest: store available again")
+			}
+			outage = false
+		}
+	}
+}
+
+// commitReleased stores what the gate released and acknowledges each bus
+// batch all of whose observations are now committed.
+func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, batches map[int]*heldBatch, rel []evidence.Released) error {
+	if len(rel) == 0 {
+		return nil
+	}
+	obs := make([]observe.Observation, len(rel))
+	for i := range rel {
+		obs[i] = rel[i].Obs
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	added, err := len(obs), error(nil)
+	if nc, ok := st.(store.NewCounter); ok {
+		added, err = nc.InsertObservationsCounted(cctx, obs)
+	} else {
+		err = st.InsertObservations(cctx, obs)
+	}
+	if err != nil {
+		m.Errors.Inc()
+		nakAll(batches)
+		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
+	}
+	for _, r := range rel {
+		for _, tag := range r.Tags {
+			hb := batches[tag]
+			if hb == nil {
+				continue
+			}
+			if hb.left--; hb.left == 0 {
+				delete(batches, tag)
+				if err := hb.b.Ack(cctx); err != nil {
+					m.AckFailures.Inc()
+					if cfg.Log != nil {
+						cfg.Log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", len(hb.b.Observations()), "err", err)
+					}
+				}
+			}
+		}
+	}
+	m.committed(obs, time.Now())
+	m.Duplicates.Add(float64(len(obs) - added))
+	stats.Committed += len(obs)
+	stats.Duplicates += len(obs) - added
+	stats.Batches++
+	if cfg.OnCommit != nil {
+		cfg.OnCommit(obs)
+	}
+	return nil
+}
+
+// stopGated ends a gated run: what the gate still holds waits for a
+// signature that has not come. A bus that redelivers gets those batches
+// back (Nak: the next run sees them again, with what follows them); any
+// other bus's are committed as failed, never dropped.
+func stopGated(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, batches map[int]*heldBatch) error {
+	redeliver := false
+	for _, hb := range batches {
+		if r, ok := hb.b.(redeliverer); ok && r.Redelivers() {
+			redeliver = true
+		}
+	}
+	if redeliver {
+		nakAll(batches)
+		return nil
+	}
+	rel := cfg.Gate.Expire(time.Now(), true)
+	if cfg.OnGate != nil {
+		cfg.OnGate(0, cfg.Gate.TakeFailures())
+	}
+	return commitReleased(ctx, st, cfg, m, stats, batches, rel)
+}
+
+// nakAll hands back every batch not yet acknowledged.
+func nakAll(batches map[int]*heldBatch) {
+	for tag, hb := range batches {
+		hb.b.Nak()
+		delete(batches, tag)
+	}
 }

@@ -117,13 +117,16 @@ func TestRowNeedsBothEndsAndTheConversationsPort(t *testing.T) {
 	private.Marks = []string{observe.MarkNonPublicAddress}
 	unsigned := ok("unsigned", at.Add(6*time.Minute))
 	unsigned.Marks = []string{observe.MarkUnsigned}
-	s := []Sighting{ok("row", at), noLocal, noSum, declared, spoof, private, unsigned}
+	forged := ok("signature-failed", at.Add(7*time.Minute))
+	forged.Marks = []string{observe.MarkSignatureFailed}
+	s := []Sighting{ok("row", at), noLocal, noSum, declared, spoof, private, unsigned, forged}
 	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
 	if req.Kept != 1 || req.Groups[0].Rows[0].ObservationID != "row" {
 		t.Fatalf("rows %+v, want only %q", req.Groups, "row")
 	}
 	want := map[string]string{"no-local": AnnexNoSensorAddress, "no-sum": AnnexNoTranscript, "declared": AnnexDeclaredPort,
-		"spoofable": AnnexSpoofable, "private": AnnexNonPublic, "unsigned": AnnexUnsigned}
+		"spoofable": AnnexSpoofable, "private": AnnexNonPublic, "unsigned": AnnexUnsigned,
+		"signature-failed": AnnexSignatureFailed}
 	for _, a := range req.Annex {
 		if want[a.ObservationID] != a.Reason {
 			t.Errorf("annex %s: reason %s, want %s", a.ObservationID, a.Reason, want[a.ObservationID])
@@ -157,5 +160,26 @@ func TestLinksAreShownWithTheForgeryWarning(t *testing.T) {
 	pdf := buildPDF(t, &req, LangEN)
 	if !strings.Contains(string(pdf), "(Identifiers can be forged") && !strings.Contains(string(pdf), "Identifiers can be") {
 		t.Errorf("PDF lacks the forgery warning")
+	}
+}
+
+// TestAForgedSightingIsNoSecondInstant: a hub that replays a sensor's one
+// probe of an address under a new id and time gets a sighting marked
+// signature_failed; it must not count as the second instant that makes
+// the genuine probe a row.
+func TestAForgedSightingIsNoSecondInstant(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.48")
+	at := fixedNow.Add(-time.Hour)
+	real := fh(Sighting{IP: ip, Port: 6881, Time: at, ObservationID: "real", ASN: 64496, Org: "A", Country: "FR"})
+	replay := real
+	replay.ObservationID, replay.Time, replay.Marks = "replay", at.Add(24*time.Minute), []string{observe.MarkSignatureFailed}
+	req := Build(Target{ID: "T"}, []Sighting{real, replay}, fixedNow, DefaultRetention())
+	if req.Kept != 0 {
+		t.Fatalf("rows %+v: a forged sighting made the real one a row", req.Groups)
+	}
+	for _, a := range req.Annex {
+		if want := map[string]string{"real": AnnexSeenOnce, "replay": AnnexSignatureFailed}[a.ObservationID]; a.Reason != want {
+			t.Errorf("annex %s: %s, want %s", a.ObservationID, a.Reason, want)
+		}
 	}
 }

@@ -438,6 +438,7 @@ const (
 	AnnexThirdParty       = "third_party"        // a tracker, PEX peer or DHT node named the endpoint
 	AnnexSpoofable        = "spoofable_source"   // rests on one unauthenticated datagram
 	AnnexUnsigned         = "unsigned_import"    // imported from a file, or received unsigned: no sensor signed it
+	AnnexSignatureFailed  = "signature_failed"   // came as a sensor's, but no trusted sensor's signature covers it
 	AnnexNonPublic        = "non_public_address" // a private or local address names no subscriber
 	AnnexInfohashMismatch = "infohash_mismatch"  // the exchange was about another item
 	AnnexNoSensorAddress  = "no_sensor_address"  // the sensor's own address:port was not recorded
@@ -565,7 +566,8 @@ type groupKey struct {
 // FirstHand reports whether the sighting is the endpoint itself talking to
 // the sensor, by the rule of observe.Observation.FirstHand: never a
 // tracker, PEX, DHT-value, eD2K server or Kad source report, nor one
-// marked third_party or spoofable_source or unsigned_import.
+// marked third_party, spoofable_source, unsigned_import or
+// signature_failed.
 func (x *Sighting) FirstHand() bool {
 	o := observe.Observation{Method: x.Method, Marks: x.Marks}
 	return o.FirstHand()
@@ -586,6 +588,8 @@ func notRow(x *Sighting) string {
 		return AnnexThirdParty
 	case x.has(observe.MarkUnsigned): // not first-hand either: said first, as the more exact reason
 		return AnnexUnsigned
+	case x.has(observe.MarkSignatureFailed): // the same
+		return AnnexSignatureFailed
 	case !x.FirstHand(): // spoofable_source or unsigned_import. or whatever else observe decides
 		return AnnexSpoofable
 	case x.has(observe.MarkNonPublicAddress):
@@ -626,6 +630,9 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 	case AnnexUnsigned:
 		return "Imported from a file, or received without a sensor's signature: not sensor evidence.",
 			"Importé d'un fichier, ou reçu sans la signature d'un capteur : ce n'est pas une preuve du capteur."
+	case AnnexSignatureFailed:
+		return "Received as a sensor's, but no signature of a trusted sensor key covers it (changed, forged, reordered or replayed on the way, or an unknown key): not sensor evidence.",
+			"Reçu comme venant d'un capteur, mais aucune signature d'une clé de capteur reconnue ne le couvre (modifié, falsifié, réordonné ou rejoué en route, ou clé inconnue) : ce n'est pas une preuve du capteur."
 	case AnnexNonPublic:
 		return "A private or local address: it names no subscriber of a public network.",
 			"Adresse privée ou locale : elle ne désigne aucun abonné d'un réseau public."
@@ -762,6 +769,12 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 	if tm.Before(g.Cutoff) {
 		g.Dropped++
 		b.annex(x, AnnexRetention)
+		return
+	}
+	if x.has(observe.MarkSignatureFailed) {
+		// Not even a second instant of its address: what a hub forged
+		// must not turn a sensor's single sighting into a row.
+		b.annex(x, AnnexSignatureFailed)
 		return
 	}
 	ip := x.IP.Unmap().WithZone("")

@@ -60,6 +60,13 @@ const (
 	// one made or stripped on the way). Nothing proves which sensor made
 	// it, so it never backs an ISP row, and it is not first-hand.
 	MarkUnsigned = "unsigned_import"
+	// MarkSignatureFailed: it came from the bus as a sensor's, but no
+	// signature of a trusted sensor key covers it (a field changed after
+	// the sensor signed it, an observation of its chain forged, reordered,
+	// replayed or missing, an unknown or rotated-out key): ingest stored
+	// it without its chain fields. It is not sensor evidence, not
+	// first-hand, never an ISP row, and raises no possession level.
+	MarkSignatureFailed = "signature_failed"
 )
 
 // KnownMarks lists the marks this version of Vigil sets, in order, with
@@ -71,6 +78,7 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkNodeIDUnchecked, "DHT node id fails BEP 42 for its address: self-declared, may be forged"},
 	{MarkNodeIDViaPing, "DHT node id learnt by pinging a declared port: may be another subscriber's, links nothing"},
 	{MarkNonPublicAddress, "not a public address: names no subscriber"},
+	{MarkSignatureFailed, "came from the bus as a sensor's, but no trusted sensor's signature covers it: not sensor evidence, not first-hand, never an ISP row"},
 	{MarkSpoofableSource, "rests on one unauthenticated UDP datagram: the source could be forged"},
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
@@ -119,8 +127,8 @@ func (o *Observation) HasMark(m string) bool {
 // node, an eD2K server or a Kad node said of the endpoint is never
 // first-hand, whatever its marks (an observation imported from a Vigil
 // that set no marks stays second-hand);
-// neither is anything marked third_party, spoofable_source or
-// unsigned_import (a file proves no conversation: whoever wrote it could
+// neither is anything marked third_party, spoofable_source,
+// unsigned_import or signature_failed (a file proves no conversation: whoever wrote it could
 // have written any address). Only first-hand observations back device
 // links, ISP rows and the first-hand parts of a score.
 func (o *Observation) FirstHand() bool {
@@ -128,7 +136,7 @@ func (o *Observation) FirstHand() bool {
 	case MethodDHTGetPeers, MethodTracker, MethodPEX, MethodED2KServerSources, MethodKadSources:
 		return false
 	}
-	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned)
+	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned) && !o.HasMark(MarkSignatureFailed)
 }
 
 // normalizeMarks sorts and de-duplicates marks read from a file or store,

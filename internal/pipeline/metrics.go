@@ -67,6 +67,6 @@ func newCheckMetrics() *checkMetrics {
 		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_signed_batches_total",
 			Help: "Sensor batches whose hash chain and signature checked as ingest stored them."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_signature_failures_total",
-			Help: "Sensor batches that did not check as ingest stored them (a changed field, a bad signature, missing observations): stored as they came, and logged."}),
+			Help: "Sensor evidence that did not check: as 'vigil ingest' reads from a bus, each bad signature, untrusted key and observation no signature covers (stored marked signature_failed); with sensors in the same process, each batch that did not check (stored as it came). Logged."}),
 	}
 }

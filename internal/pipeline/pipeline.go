@@ -108,6 +108,14 @@ type Config struct {
 	// (its signature leaves place and agency out): a place or an agency
 	// an observation brings is dropped, and ingest places and routes it.
 	FromSensors bool
+	// SensorKeys, with FromSensors, are the only sensor keys trusted
+	// (ed25519 public keys): what another key signed is stored marked
+	// signature_failed. Nil trusts any key whose signature checks.
+	SensorKeys [][]byte
+	// SignatureWait, with FromSensors, is how long ingest holds a signed
+	// observation for the signature that covers it (0: the gate's
+	// default, 30 s); keep it under the bus's redelivery delay.
+	SignatureWait time.Duration
 
 	// SensorKey, if set, signs what this process's sensors publish: an
 	// evidence.BatchSigner between them and the bus hash-chains every
@@ -322,20 +330,25 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return err
 	})
 	if p.consumer != nil {
-		// The sensors' signatures are checked on a goroutine of their own,
-		// beside ingest (on another core), in the order committed; it
-		// ends when ingest has returned and it has checked every batch.
-		p.checks = make(chan []observe.Observation, 4)
-		g.Go(func() error {
-			for batch := range p.checks {
-				p.check(batch)
-			}
-			return nil
-		})
+		checks := make(chan []observe.Observation, 4)
+		if !p.gated() {
+			// The sensors' signatures (of this process's own sensors:
+			// read from another party's bus, the gate checks them before
+			// they are stored) are checked on a goroutine of their own,
+			// beside ingest (on another core), in the order committed; it
+			// ends when ingest has returned and it has checked every batch.
+			p.checks = checks
+			g.Go(func() error {
+				for batch := range checks {
+					p.check(batch)
+				}
+				return nil
+			})
+		}
 		g.Go(func() error {
 			// Ingest outlives ctx: it stops when the bus is closed and
 			// drained, so that nothing the bus accepted is lost.
-			defer close(p.checks)
+			defer close(checks)
 			defer stopBack()
 			defer stopFront() // an exhausted consumer (a file) ends the run
 			err := p.ingest(backCtx)
@@ -449,7 +462,23 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	if p.enricher != nil {
 		cfg.Enrich = p.enricher.Enrich
 	}
-	if p.cfg.FromSensors && p.cfg.Consumer != nil {
+	if p.gated() {
+		// Nothing is stored as a sensor's that the sensor did not sign:
+		// the gate holds each signed observation until a signature of a
+		// trusted key covers it, and marks what none covers.
+		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait}
+		if ls, ok := p.cfg.Store.(store.LogStore); ok {
+			// Another ingest on the same bus may hold the rest of a batch.
+			gcfg.Stored = func(chain string, seq uint64) (prev []byte, found bool) {
+				err := ls.ChainObservations(p.bg, chain, seq, seq, func(o *observe.Observation) error {
+					prev, found = o.Chain.Prev, o.Signed()
+					return nil
+				})
+				return prev, err == nil && found
+			}
+		}
+		cfg.Gate = evidence.NewGate(gcfg)
+		cfg.OnGate = p.gateFound
 		enrich := cfg.Enrich
 		cfg.Enrich = func(o *observe.Observation) {
 			if !o.Signed() {
@@ -468,6 +497,21 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)
 	p.stats = st
 	return err
+}
+
+// gated says that ingest checks sensors' signatures before it stores
+// (evidence.Gate): what ingest reads comes from a bus another party runs.
+func (p *Pipeline) gated() bool { return p.cfg.FromSensors && p.cfg.Consumer != nil }
+
+// gateFound counts and logs what the gate checked and what did not check.
+func (p *Pipeline) gateFound(checked int, failures []error) {
+	p.checkM.batches.Add(float64(checked))
+	if len(failures) > 0 {
+		p.checkM.failures.Add(float64(len(failures)))
+		for _, err := range failures {
+			p.log.Error("ingest: sensor evidence that does not check; stored marked signature_failed", "err", err)
+		}
+	}
 }
 
 // committed follows each committed batch: the sensors' signatures are

@@ -110,8 +110,8 @@ type Reading struct {
 	// dispersion).
 	Uncertainty time.Duration
 	// Source is "ntp:IP:PORT" of the server whose answer was taken (with
-	// "(N of M servers agree)" when several answered), or why the offset
-	// is unknown.
+	// "(N of M servers agree)" when several agreed, "(single source ...)"
+	// when one answer alone was taken), or why the offset is unknown.
 	Source string
 	// At is when it was measured (sensor clock); zero if never.
 	At time.Time
@@ -330,11 +330,20 @@ func (m *Monitor) reason(err error) string {
 	return err.Error()
 }
 
+// SingleSourceFactor multiplies the uncertainty of a reading that rests on
+// one server's answer (one configured, or the only one that answered):
+// no other server checked it. A convention, not a measurement: it does
+// not bound what a lying server can do (up to Config.MaxOffset).
+const SingleSourceFactor = 2
+
 // combine makes one reading of the servers' samples (asked: how many
-// servers were asked). It takes the largest group of answers whose
-// intervals (offset ± uncertainty) share a point; if that group is more
-// than half of the answers, the reading is its answer of least
-// uncertainty; otherwise the servers disagree and the offset is unknown.
+// servers were asked). One trusted answer is a single source: taken,
+// named so, its uncertainty times SingleSourceFactor. Of several, it
+// takes the largest group of answers whose intervals (offset ±
+// uncertainty) share a point (Marzullo's algorithm): the others are
+// falsetickers, dropped; if that group is more than half of the answers,
+// the reading is its answer of least uncertainty; otherwise the servers
+// disagree and the offset is unknown.
 func combine(samples []sample, asked int) Reading {
 	var good []sample
 	var failed []string
@@ -350,6 +359,16 @@ func combine(samples []sample, asked int) Reading {
 			return Reading{Source: "ntp: no server asked"}
 		}
 		return Reading{Source: strings.Join(failed, "; ")}
+	}
+	if len(good) == 1 {
+		// Nothing to compare it with: a server that lies within the bound
+		// is believed. Say so, and widen the bound by convention.
+		s := good[0]
+		src := "ntp:" + s.server.String() + " (single source, not cross-checked: uncertainty doubled)"
+		if asked > 1 {
+			src = fmt.Sprintf("ntp:%s (single source: 1 of %d servers answered; not cross-checked: uncertainty doubled)", s.server, asked)
+		}
+		return Reading{Known: true, Offset: s.offset, Uncertainty: SingleSourceFactor * s.unc, Source: src}
 	}
 	agree := largestAgreement(good)
 	if 2*len(agree) <= len(good) {

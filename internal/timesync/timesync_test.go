@@ -62,7 +62,7 @@ func TestMeasuresAnHonestServer(t *testing.T) {
 		srv := start(t, ntpserver.Config{Addr: netip.MustParseAddrPort(addr)})
 		m := monitor(t, quick(), srv)
 		r := m.Measure(context.Background())
-		if !r.Known || r.Source != "ntp:"+srv.Addr().String() {
+		if !r.Known || !strings.HasPrefix(r.Source, "ntp:"+srv.Addr().String()+" (single source") {
 			t.Fatalf("%s: reading %+v, want a known offset from ntp:%s", addr, r, srv.Addr())
 		}
 		if r.Uncertainty < 900*time.Microsecond || r.Offset < -50*time.Millisecond || r.Offset > 50*time.Millisecond {
@@ -153,7 +153,7 @@ func TestServersThatDisagreeLeaveTheOffsetUnknown(t *testing.T) {
 func TestOneFailedServerOfTwoStillMeasures(t *testing.T) {
 	honest, broken := start(t, ntpserver.Config{}), start(t, ntpserver.Config{Lie: ntpserver.Malformed})
 	r := monitor(t, quick(), broken, honest).Measure(context.Background())
-	if !r.Known || r.Source != "ntp:"+honest.Addr().String()+" (1 of 2 servers agree)" {
+	if !r.Known || r.Source != "ntp:"+honest.Addr().String()+" (single source: 1 of 2 servers answered; not cross-checked: uncertainty doubled)" {
 		t.Fatalf("reading %+v", r)
 	}
 }
@@ -295,5 +295,61 @@ func TestAClockStepMakesTheOffsetUnknown(t *testing.T) {
 	}
 	if r := m.Measure(context.Background()); !r.Known {
 		t.Fatalf("measured again: %+v", r)
+	}
+}
+
+// TestALiarByMinutesIsOutvoted: of three servers on loopback, one lies by
+// three minutes (within the operator's bound, so its answer is trusted as
+// an answer): its interval overlaps neither honest one, so it is dropped
+// as a falseticker and the honest pair's offset is taken. Of two, the
+// liar and an honest one, neither is a majority: unknown, never 0.
+func TestALiarByMinutesIsOutvoted(t *testing.T) {
+	c := quick()
+	c.MaxOffset = time.Hour
+	liar := start(t, ntpserver.Config{Shift: 3 * time.Minute})
+	h1, h2 := start(t, ntpserver.Config{}), start(t, ntpserver.Config{})
+	r := monitor(t, c, h1, liar, h2).Measure(context.Background())
+	if !r.Known || r.Offset.Abs() > 50*time.Millisecond || !strings.Contains(r.Source, "(2 of 3 servers agree)") {
+		t.Fatalf("reading %+v, want the honest pair's offset, 2 of 3", r)
+	}
+	if strings.Contains(r.Source, "single source") {
+		t.Fatalf("source %q: two servers agreed", r.Source)
+	}
+	r = monitor(t, c, liar, h1).Measure(context.Background())
+	if r.Known || r.Offset != 0 || r.Uncertainty != 0 || !strings.Contains(r.Source, "servers disagree") {
+		t.Fatalf("reading %+v, want unknown: a liar and an honest server, no majority", r)
+	}
+	// With the default bound the lie is refused outright; the two honest
+	// servers still agree.
+	r = monitor(t, quick(), h1, liar, h2).Measure(context.Background())
+	if !r.Known || r.Offset.Abs() > 50*time.Millisecond {
+		t.Fatalf("reading %+v, want the honest pair's offset", r)
+	}
+}
+
+// TestASingleSourceSaysSo: one server answering (one configured, or the
+// only one of several that answered) cannot be cross-checked: the reading
+// names it as a single source and doubles its uncertainty; a lone liar
+// within the bound is believed, and the reading says that nothing checked it.
+func TestASingleSourceSaysSo(t *testing.T) {
+	honest := start(t, ntpserver.Config{})
+	one := monitor(t, quick(), honest)
+	r := one.Measure(context.Background())
+	want := "ntp:" + honest.Addr().String() + " (single source, not cross-checked: uncertainty doubled)"
+	if !r.Known || r.Source != want {
+		t.Fatalf("reading %+v, want source %q", r, want)
+	}
+	// Twice the root distance: at least twice the server's 1 ms dispersion
+	// (sent to 1/65536 s); exactly twice the answer's.
+	if r.Uncertainty < 1990*time.Microsecond {
+		t.Fatalf("uncertainty %v, want at least twice the server's dispersion", r.Uncertainty)
+	}
+	if got := combine([]sample{{server: honest.Addr(), offset: time.Millisecond, unc: 3 * time.Millisecond}}, 1); got.Uncertainty != 6*time.Millisecond || got.Offset != time.Millisecond {
+		t.Fatalf("single source reading %+v, want 1ms ± 6ms", got)
+	}
+	broken := start(t, ntpserver.Config{Lie: ntpserver.Malformed})
+	r = monitor(t, quick(), broken, honest).Measure(context.Background())
+	if want := "ntp:" + honest.Addr().String() + " (single source: 1 of 2 servers answered; not cross-checked: uncertainty doubled)"; !r.Known || r.Source != want {
+		t.Fatalf("reading %+v, want source %q", r, want)
 	}
 }

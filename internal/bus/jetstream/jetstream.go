@@ -415,6 +415,10 @@ func (b *batch) Ack(ctx context.Context) error {
 	return nil
 }
 
+// Redelivers says that a Nak hands the batch over again (ingest's gate
+// hands back what it still holds at a stop, rather than failing it).
+func (b *batch) Redelivers() bool { return true }
+
 // Nak hands every message back for redelivery.
 func (b *batch) Nak() {
 	for _, m := range b.msgs {

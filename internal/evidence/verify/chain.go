@@ -140,6 +140,9 @@ func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) bool {
 		// observation is not sensor evidence (imports, and observations
 		// stored before sensors signed their batches).
 		v.rep.Unsigned++
+		if hasMark(o.Marks, "signature_failed") {
+			v.rep.SignatureFailed++
+		}
 		return false
 	}
 	e, ok := entries[chainPos{o.SensorKey, o.Chain, o.ChainSeq}]

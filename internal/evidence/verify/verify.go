@@ -65,7 +65,11 @@ type Report struct {
 	Batches      int    `json:"batches"`      // sensor batch signatures that checked
 	Signed       int    `json:"signed"`       // observations under a checked batch signature
 	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
-	Transcripts  int    `json:"transcripts"`  // transcripts decoded and compared with their claims
+	// SignatureFailed are those of Unsigned that ingest stored marked
+	// signature_failed: received as a sensor's, but no signature of a
+	// trusted sensor key covered them (not sensor evidence either).
+	SignatureFailed int `json:"signature_failed"`
+	Transcripts     int `json:"transcripts"` // transcripts decoded and compared with their claims
 	// Purged are the target's observations purged under retention
 	// (purged.json) whose leaf proof checked: the log shows each was
 	// logged; its content is gone and is not checked. PurgedTranscripts
@@ -142,6 +146,7 @@ func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
 	}
 	files := map[string][]byte{}
 	seen := map[string]bool{}
+	var open []*zip.File
 	for _, f := range zr.File {
 		if seen[f.Name] {
 			rep.fail(f.Name, "", "the zip holds this name twice")
@@ -156,22 +161,38 @@ func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
 			rep.fail(f.Name, "", "declares %d bytes, over the %d a file of a bundle may hold (not unpacked)", f.UncompressedSize64, MaxFile)
 			continue
 		}
-		rc, err := f.Open()
-		if err != nil {
-			rep.fail(f.Name, "", "cannot open: %v", err)
+		open = append(open, f)
+	}
+	// The files are unpacked at once, on the machine's cores (the
+	// observations and the proofs are the large ones).
+	data, errs := make([][]byte, len(open)), make([]string, len(open))
+	parallel(len(open), func(i int) { data[i], errs[i] = unpack(open[i]) })
+	for i, f := range open {
+		if errs[i] != "" {
+			rep.fail(f.Name, "", "%s", errs[i])
 			continue
 		}
-		b, err := io.ReadAll(io.LimitReader(rc, MaxFile+1))
-		rc.Close()
-		if err != nil || len(b) > MaxFile {
-			rep.fail(f.Name, "", "cannot read (damaged, or over %d bytes): %v", MaxFile, err)
-			continue
-		}
-		files[f.Name] = b
+		files[f.Name] = data[i]
 	}
 	v := &verifier{rep: rep, files: files}
 	v.run(opt)
 	return rep, nil
+}
+
+// unpack reads f whole, into a buffer of the size it declares (the zip
+// reader refuses more bytes than declared), or says why it cannot.
+func unpack(f *zip.File) ([]byte, string) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Sprintf("cannot open: %v", err)
+	}
+	defer rc.Close()
+	buf := bytes.NewBuffer(make([]byte, 0, int(f.UncompressedSize64)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(rc, MaxFile+1))
+	if err != nil || buf.Len() > MaxFile {
+		return nil, fmt.Sprintf("cannot read (damaged, or over %d bytes): %v", MaxFile, err)
+	}
+	return buf.Bytes(), ""
 }
 
 type verifier struct {
@@ -190,8 +211,12 @@ func (v *verifier) run(opt Options) {
 	if !v.checkpoint() {
 		return
 	}
+	// proofs.json is decoded while the lines are read (both are large).
+	var ps Proofs
+	decoded := make(chan error, 1)
+	go func() { decoded <- strictJSON(v.files[FileProofs], &ps) }()
 	v.observations()
-	v.proofs()
+	v.proofs(&ps, <-decoded)
 	v.purged()
 	v.batches()
 	for i := range v.obs {
@@ -384,10 +409,10 @@ func parallel(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// proofs checks one RFC 6962 inclusion proof per observation.
-func (v *verifier) proofs() {
-	var ps Proofs
-	if err := strictJSON(v.files[FileProofs], &ps); err != nil {
+// proofs checks one RFC 6962 inclusion proof per observation (ps, as
+// decoded from proofs.json with err), on the machine's cores.
+func (v *verifier) proofs(ps *Proofs, err error) {
+	if err != nil {
 		v.rep.fail(FileProofs, "", "not the proofs' JSON: %v", err)
 		return
 	}
@@ -399,14 +424,22 @@ func (v *verifier) proofs() {
 		v.rep.fail(FileProofs, "entries", "%d proofs for %d observations", len(ps.Entries), len(v.obs))
 	}
 	h := rfc6962.DefaultHasher
-	for i := range min(len(ps.Entries), len(v.obs)) {
+	n := min(len(ps.Entries), len(v.obs))
+	bad := make([]error, n)
+	parallel(n, func(i int) {
+		p, o := &ps.Entries[i], &v.obs[i]
+		if p.ID == o.ID {
+			bad[i] = proof.VerifyInclusion(h, p.LeafIndex, v.size, o.leaf[:], p.Hashes, v.root)
+		}
+	})
+	for i := range n {
 		p, o := &ps.Entries[i], &v.obs[i]
 		field := fmt.Sprintf("entries[%d]", i)
 		if p.ID != o.ID {
 			v.rep.fail(FileProofs, field+".id", "%q, line %d of %s is %q", p.ID, o.n, FileObservations, o.ID)
 			continue
 		}
-		if err := proof.VerifyInclusion(h, p.LeafIndex, v.size, o.leaf[:], p.Hashes, v.root); err != nil {
+		if err := bad[i]; err != nil {
 			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint (%v): the line, or its proof (%s %s), was changed", p.LeafIndex, err, FileProofs, field)
 			continue
 		}

@@ -1,0 +1,318 @@
+package evidence
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// GateConfig sets what a Gate trusts and how long it waits.
+type GateConfig struct {
+	// Keys, if set, are the only sensor keys trusted (ed25519 public
+	// keys, 32 bytes each): an observation chained under any other key
+	// (an unknown key, or one rotated out and removed from the list)
+	// never counts as sensor evidence. Nil trusts any key whose
+	// signature checks.
+	Keys [][]byte
+	// MaxHold is how long an observation waits for a signature of its
+	// sensor that covers it (default 30 s; a sensor signs every 250 ms).
+	MaxHold time.Duration
+	// MaxHeld bounds the observations held in all (default 65,536): past
+	// it the oldest are released as failed.
+	MaxHeld int
+	// Stored, if set, gives the chain_prev of the observation stored at
+	// seq of chain with its chain fields (covered by a signature when
+	// another ingest sharing the bus stored it), or false. Before an
+	// observation is failed, the run held before it is linked to what is
+	// stored after it: several ingests that share a bus each get part of
+	// a sensor's batch.
+	Stored func(chain string, seq uint64) ([]byte, bool)
+}
+
+// DefaultGateConfig trusts any key, and holds at most 65,536
+// observations for at most 30 s.
+func DefaultGateConfig() GateConfig {
+	return GateConfig{MaxHold: 30 * time.Second, MaxHeld: 1 << 16}
+}
+
+// Released is an observation a Gate lets through: Failed is "" when a
+// signature of its sensor covers it, else why not (the observation is
+// then marked signature_failed and carries no chain fields).
+type Released struct {
+	Obs    observe.Observation
+	Tags   []int // the tags it was added with (one, or more for copies delivered again)
+	Failed string
+}
+
+// Gate stands between the bus and the store where observations come from
+// sensors over a bus another party runs ('vigil ingest'): it holds each
+// signed observation until a signature of its sensor covers it, so that
+// nothing is stored as sensor evidence that the sensor did not sign. An
+// observation is covered when the chain hash after it is a signed head
+// whose signature checks under a trusted key, or is the chain_prev of a
+// covered observation (the chain hash links it to a later signature).
+// Arrival order does not matter. What is not covered within MaxHold (a
+// field changed after signing, an observation reordered, forged or
+// replayed at another place of its chain, a missing neighbour, a key not
+// trusted) is released marked observe.MarkSignatureFailed, its chain
+// fields dropped: stored, never sensor evidence. Unsigned observations
+// pass at once (the caller marks them). Not safe for concurrent use.
+type Gate struct {
+	cfg    GateConfig
+	keys   map[string]bool
+	chains map[string]*gateChain
+	fifo   []*heldObs // in arrival order, for expiry
+	held   int
+	// Checked counts signed heads whose signature checked; Failures
+	// holds what did not check since the last TakeFailures.
+	Checked  int
+	failures []error
+}
+
+type gateChain struct {
+	key      []byte
+	held     map[uint64][]*heldObs
+	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
+	top      uint64            // the highest seq covered
+}
+
+type heldObs struct {
+	chain *gateChain
+	o     observe.Observation
+	tags  []int
+	sh    [32]byte
+	at    time.Time
+	done  bool
+	// reported: its bad signature was counted once
+	reported bool
+}
+
+// authWindow is how many covered positions of a chain a Gate remembers,
+// so that an observation delivered late still links to them.
+const authWindow = 8192
+
+// NewGate returns a Gate.
+func NewGate(cfg GateConfig) *Gate {
+	d := DefaultGateConfig()
+	if cfg.MaxHold <= 0 {
+		cfg.MaxHold = d.MaxHold
+	}
+	if cfg.MaxHeld <= 0 {
+		cfg.MaxHeld = d.MaxHeld
+	}
+	g := &Gate{cfg: cfg, chains: map[string]*gateChain{}}
+	if cfg.Keys != nil {
+		g.keys = map[string]bool{}
+		for _, k := range cfg.Keys {
+			g.keys[string(k)] = true
+		}
+	}
+	return g
+}
+
+// Drop forgets every observation held (they were handed back to the bus,
+// which delivers them again); what the gate learnt of covered positions
+// stays, so that those delivered again link as before.
+func (g *Gate) Drop() {
+	for _, gc := range g.chains {
+		clear(gc.held)
+	}
+	g.fifo, g.held = nil, 0
+}
+
+// Held is the number of observations waiting for a signature.
+func (g *Gate) Held() int { return g.held }
+
+// TakeFailures returns what did not check since the last call (bad
+// signatures, untrusted keys, observations released uncovered).
+func (g *Gate) TakeFailures() []error {
+	f := g.failures
+	g.failures = nil
+	return f
+}
+
+// Add takes one observation as it came off the bus, with tag (the
+// caller's handle, returned with it), and returns what it releases now:
+// o itself when unsigned or failed at once, and whatever a signature in o
+// covers, in chain order.
+func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
+	if !o.Signed() {
+		return []Released{{Obs: o, Tags: []int{tag}}}
+	}
+	if g.keys != nil && !g.keys[string(o.Chain.Key)] {
+		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
+		return []Released{failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)")}
+	}
+	gc := g.chains[o.Chain.ID]
+	if gc == nil {
+		gc = &gateChain{key: o.Chain.Key, held: map[uint64][]*heldObs{}, authPrev: map[uint64][]byte{}}
+		g.chains[o.Chain.ID] = gc
+	}
+	if !bytes.Equal(gc.key, o.Chain.Key) {
+		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is under key %x, not the chain's key %x", o.ID, o.Chain.ID, o.Chain.Key, gc.key))
+		return []Released{failed(o, []int{tag}, "its chain is under another sensor key")}
+	}
+	sh, err := o.SensorHash()
+	if err != nil || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
+		return []Released{failed(o, []int{tag}, "its chain fields or sensor hash cannot be read")}
+	}
+	k := o.Chain.Seq
+	for _, h := range gc.held[k] {
+		if h.sh == sh && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
+			h.tags = append(h.tags, tag) // the same, delivered again
+			return nil
+		}
+	}
+	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now}
+	gc.held[k] = append(gc.held[k], h)
+	g.fifo = append(g.fifo, h)
+	g.held++
+	return g.cover(gc, o.Chain.ID, k)
+}
+
+// cover releases what is covered at k of the chain, and before it.
+func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
+	var out []Released
+	for k > 0 {
+		var got *heldObs
+		for _, h := range gc.held[k] {
+			after := verify.ChainStep(h.o.Chain.Prev, h.sh[:])
+			if next, ok := gc.authPrev[k+1]; ok && bytes.Equal(next, after[:]) {
+				got = h
+				break
+			}
+			if len(h.o.Chain.BatchSig) > 0 {
+				if ed25519.Verify(ed25519.PublicKey(gc.key), verify.BatchMessage(chain, k, after[:]), h.o.Chain.BatchSig) {
+					g.Checked++
+					got = h
+					break
+				}
+				if !h.reported {
+					h.reported = true
+					g.failures = append(g.failures, fmt.Errorf("chain %s: the batch signed at seq %d does not check (observation %s): a field was changed after the sensor signed it, the chain before it was reordered, or the signature is not the key's", chain, k, h.o.ID))
+				}
+			}
+		}
+		if got == nil {
+			break
+		}
+		got.done = true
+		g.held--
+		gc.held[k] = slices.DeleteFunc(gc.held[k], func(h *heldObs) bool { return h == got })
+		if len(gc.held[k]) == 0 {
+			delete(gc.held, k)
+		}
+		gc.authPrev[k] = got.o.Chain.Prev
+		if k > gc.top {
+			gc.top = k
+			if len(gc.authPrev) > 2*authWindow {
+				for s := range gc.authPrev {
+					if s+authWindow < gc.top {
+						delete(gc.authPrev, s)
+					}
+				}
+			}
+		}
+		out = append(out, Released{Obs: got.o, Tags: got.tags})
+		k--
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// Expire releases, as failed, what has waited longer than MaxHold (or
+// everything, with all), and the oldest beyond MaxHeld.
+func (g *Gate) Expire(now time.Time, all bool) []Released {
+	var out []Released
+	i := 0
+	for ; i < len(g.fifo); i++ {
+		h := g.fifo[i]
+		if h.done {
+			continue
+		}
+		if !all && g.held <= g.cfg.MaxHeld && now.Sub(h.at) < g.cfg.MaxHold {
+			break
+		}
+		if g.cfg.Stored != nil {
+			out = append(out, g.linkStored(h)...)
+			if h.done {
+				continue
+			}
+		}
+		h.done = true
+		g.held--
+		gc := h.chain
+		k := h.o.Chain.Seq
+		gc.held[k] = slices.DeleteFunc(gc.held[k], func(x *heldObs) bool { return x == h })
+		if len(gc.held[k]) == 0 {
+			delete(gc.held, k)
+		}
+		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): no signature of its sensor covers it", h.o.ID, h.o.Chain.ID, k))
+		out = append(out, failed(h.o, h.tags, "no signature of its sensor covers it (a field changed after signing, an observation of its chain missing, reordered or replayed, or no signed head)"))
+	}
+	g.fifo = slices.Delete(g.fifo, 0, i)
+	return out
+}
+
+// linkStored covers the run of held observations from h's seq up to the
+// last one held next to it when the observation stored after that run
+// links to it.
+func (g *Gate) linkStored(h *heldObs) []Released {
+	gc := h.chain
+	m := h.o.Chain.Seq
+	for len(gc.held[m+1]) > 0 {
+		m++
+	}
+	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
+	if !ok {
+		return nil
+	}
+	for _, c := range gc.held[m] {
+		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
+		if bytes.Equal(after[:], prev) {
+			gc.authPrev[m+1] = prev
+			return g.cover(gc, h.o.Chain.ID, m)
+		}
+	}
+	return nil
+}
+
+// failed marks o signature_failed and drops its chain fields: it is
+// stored, and never counts as sensor evidence.
+func failed(o observe.Observation, tags []int, why string) Released {
+	o.Chain = observe.Chain{}
+	o.Mark(observe.MarkSignatureFailed)
+	return Released{Obs: o, Tags: tags, Failed: why}
+}
+
+// ParseSensorKeys reads a list of trusted sensor keys: one ed25519 public
+// key a line, in hexadecimal (as 'vigil sensor key rotate' prints it and
+// a sensor logs it at start), optionally followed by white space and a
+// note (the sensor's name); blank lines and lines starting with # are
+// skipped. name is the file's name, for errors.
+func ParseSensorKeys(name string, data []byte) ([][]byte, error) {
+	var out [][]byte
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Fields(line)[0]
+		k, err := hex.DecodeString(f)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("%s line %d: %q is not an ed25519 public key in hexadecimal (64 digits)", name, n+1, f)
+		}
+		out = append(out, k)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no sensor key (one hexadecimal public key a line)", name)
+	}
+	return out, nil
+}

@@ -1,0 +1,236 @@
+package evidence_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// gateRun feeds obs through a gate in the order given, then expires what
+// is left, and returns each observation's fate by id: "" covered by a
+// signature, else why not.
+func gateRun(t *testing.T, cfg evidence.GateConfig, obs []observe.Observation) map[string]string {
+	t.Helper()
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	fate := map[string]string{}
+	take := func(rs []evidence.Released) {
+		for _, r := range rs {
+			if _, dup := fate[r.Obs.ID]; dup {
+				t.Fatalf("%s released twice", r.Obs.ID)
+			}
+			fate[r.Obs.ID] = r.Failed
+			if marked := r.Obs.HasMark(observe.MarkSignatureFailed); marked != (r.Failed != "") {
+				t.Errorf("%s: failed %q but marked %v", r.Obs.ID, r.Failed, marked)
+			}
+			if r.Failed != "" && (r.Obs.Signed() || r.Obs.FirstHand()) {
+				t.Errorf("%s: failed, yet still signed %v / first-hand %v", r.Obs.ID, r.Obs.Signed(), r.Obs.FirstHand())
+			}
+		}
+	}
+	for i, o := range obs {
+		take(g.Add(o, i, now))
+	}
+	if g.Held() > 0 {
+		take(g.Expire(now.Add(time.Minute), false))
+	}
+	if g.Held() != 0 {
+		t.Fatalf("%d still held after expiry", g.Held())
+	}
+	if len(fate) != len(obs) {
+		t.Fatalf("released %d of %d", len(fate), len(obs))
+	}
+	return fate
+}
+
+func covered(fate map[string]string, obs []observe.Observation) (ok, failed int) {
+	for _, o := range obs {
+		if fate[o.ID] == "" {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
+
+// TestGateLetsThroughWhatTheSensorSigned, in any order of arrival: the
+// bus (or a hub) may deliver a batch out of order; what the sensor signed
+// is still its evidence.
+func TestGateLetsThroughWhatTheSensorSigned(t *testing.T) {
+	obs := signed(t, sample(10))
+	shuffled := append([]observe.Observation(nil), obs...)
+	rand.New(rand.NewPCG(3, 3)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for name, in := range map[string][]observe.Observation{"in order": obs, "shuffled": shuffled} {
+		fate := gateRun(t, evidence.DefaultGateConfig(), in)
+		if ok, failed := covered(fate, obs); failed != 0 {
+			t.Errorf("%s: %d covered, %d failed: %v", name, ok, failed, fate)
+		}
+	}
+}
+
+// TestGateFailsWhatAHostileHubForged: a changed field, a reordered batch,
+// a batch replayed at another place of its chain, an observation dropped
+// from a batch, a key the ingest does not trust. None of it passes as
+// sensor evidence; a valid batch after it still does.
+func TestGateFailsWhatAHostileHubForged(t *testing.T) {
+	base := signed(t, sample(12)) // batches of 4: seq 1-4, 5-8, 9-12
+	cases := []struct {
+		name   string
+		tamper func(obs []observe.Observation) []observe.Observation
+		bad    []int // indexes (in base) that must fail; every other must pass
+	}{
+		{"changed field", func(obs []observe.Observation) []observe.Observation {
+			obs[5].Endpoint.Port++
+			return obs
+		}, []int{4, 5}}, // seq 5 links through 6, which no longer hashes to what was signed
+		{"reordered within a batch", func(obs []observe.Observation) []observe.Observation {
+			obs[4].Chain.Seq, obs[5].Chain.Seq = obs[5].Chain.Seq, obs[4].Chain.Seq
+			return obs
+		}, []int{4, 5}},
+		{"replayed at another seq", func(obs []observe.Observation) []observe.Observation {
+			r := obs[1]
+			r.ID = observe.NewID(r.Time.Add(time.Hour)) // a new id, so the store would keep it
+			r.Chain.Seq = 13
+			return append(obs, r)
+		}, []int{12}},
+		{"one dropped", func(obs []observe.Observation) []observe.Observation {
+			return append(obs[:5:5], obs[6:]...)
+		}, []int{4}},
+		{"last head signed by another key", func(obs []observe.Observation) []observe.Observation {
+			// (A bad signature on a middle head is made good by the next
+			// one: the chain hash links the earlier batch to it.)
+			other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+			obs[11].Chain.BatchSig = ed25519.Sign(other, []byte("anything"))
+			return obs
+		}, []int{8, 9, 10, 11}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			obs := c.tamper(clone(base))
+			fate := gateRun(t, evidence.DefaultGateConfig(), obs)
+			bad := map[string]bool{}
+			for _, i := range c.bad {
+				bad[obs[i].ID] = true
+			}
+			for i, o := range obs {
+				if c.name == "one dropped" && i >= 5 {
+					i++
+				}
+				if got := fate[o.ID] != ""; got != bad[o.ID] {
+					t.Errorf("observation %d (seq %d): failed %v (%q), want %v", i, o.Chain.Seq, got, fate[o.ID], bad[o.ID])
+				}
+			}
+		})
+	}
+}
+
+// TestGateTrustsOnlyTheKeysGiven: a hub that signs its own forgeries with
+// a key of its own gets a signature that checks, but not under a key the
+// ingest trusts; the sensor's key (listed) still passes.
+func TestGateTrustsOnlyTheKeysGiven(t *testing.T) {
+	obs := signed(t, sample(8))
+	cfg := evidence.DefaultGateConfig()
+	cfg.Keys = [][]byte{bytes.Repeat([]byte{1}, 32)}
+	if _, failed := covered(gateRun(t, cfg, obs), obs); failed != len(obs) {
+		t.Errorf("under an untrusted key: %d of %d failed", failed, len(obs))
+	}
+	cfg.Keys = append(cfg.Keys, sensorKey.Public().(ed25519.PublicKey))
+	if ok, _ := covered(gateRun(t, cfg, obs), obs); ok != len(obs) {
+		t.Errorf("under the trusted key: %d of %d covered", ok, len(obs))
+	}
+}
+
+// TestGateSameObservationTwice: a copy delivered again (a redelivery) is
+// released once, with both tags, so that both bus batches are
+// acknowledged and the store keeps one.
+func TestGateSameObservationTwice(t *testing.T) {
+	obs := signed(t, sample(4))
+	g := evidence.NewGate(evidence.DefaultGateConfig())
+	now := time.Now()
+	var rel []evidence.Released
+	for i, o := range obs[:3] {
+		rel = append(rel, g.Add(o, i, now)...)
+	}
+	rel = append(rel, g.Add(obs[1], 9, now)...)
+	rel = append(rel, g.Add(obs[3], 3, now)...)
+	if len(rel) != 4 || g.Held() != 0 {
+		t.Fatalf("released %d, held %d", len(rel), g.Held())
+	}
+	if got := rel[1].Tags; len(got) != 2 || got[1] != 9 {
+		t.Errorf("tags of the copy delivered twice: %v", got)
+	}
+}
+
+func clone(obs []observe.Observation) []observe.Observation {
+	out := make([]observe.Observation, len(obs))
+	for i, o := range obs {
+		out[i] = o
+		out[i].Chain.Prev = bytes.Clone(o.Chain.Prev)
+	}
+	return out
+}
+
+// TestBundleSaysWhatIngestFailed: observations the gate released as
+// failed go into the log and a bundle like any other; 'vigil verify'
+// counts them apart, as not sensor evidence, and the bundle still checks
+// (the mark is what ingest stored; nothing claims a signature).
+func TestBundleSaysWhatIngestFailed(t *testing.T) {
+	obs := signed(t, sample(8))
+	obs[6].Time = obs[6].Time.Add(time.Minute) // changed on the way: seq 5-7 fail, 8 (the head) stands
+	fate := gateRun(t, evidence.DefaultGateConfig(), obs)
+	g := evidence.NewGate(evidence.DefaultGateConfig())
+	var stored []observe.Observation
+	for i, o := range obs {
+		for _, r := range g.Add(o, i, time.Now()) {
+			stored = append(stored, r.Obs)
+		}
+	}
+	for _, r := range g.Expire(time.Now(), true) {
+		stored = append(stored, r.Obs)
+	}
+	f := newFixture(t, stored)
+	f.checkpoint(t)
+	rep := check(t, f.bundle(t, f.ids))
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	_, failed := covered(fate, obs)
+	if failed == 0 || rep.SignatureFailed != failed || rep.Unsigned != failed || rep.Signed != len(obs)-failed {
+		t.Fatalf("report signed %d, unsigned %d, signature_failed %d; want %d failed of %d", rep.Signed, rep.Unsigned, rep.SignatureFailed, failed, len(obs))
+	}
+}
+
+// TestGateBatchSplitBetweenTwoIngests: two ingests sharing a bus each get
+// part of a sensor's batch; the one without the head links its part to
+// what the other stored, rather than failing the sensor's evidence.
+func TestGateBatchSplitBetweenTwoIngests(t *testing.T) {
+	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
+	stored := map[uint64][]byte{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	now := time.Now()
+	for i, o := range obs[2:] { // b: seq 3 and the head
+		for _, r := range b.Add(o, i, now) {
+			if r.Failed != "" {
+				t.Fatalf("b: %s failed", r.Obs.ID)
+			}
+			stored[r.Obs.Chain.Seq] = r.Obs.Chain.Prev
+		}
+	}
+	for i, o := range obs[:2] { // a: seq 1 and 2, no head
+		if rs := a.Add(o, i, now); len(rs) != 0 {
+			t.Fatalf("a released %d before any head", len(rs))
+		}
+	}
+	rs := a.Expire(now.Add(time.Minute), false)
+	if len(rs) != 2 || rs[0].Failed != "" || rs[1].Failed != "" {
+		t.Fatalf("a's part: %+v", rs)
+	}
+}
