@@ -23,7 +23,7 @@ func TestOnlyIngestInsertsObservations(t *testing.T) {
 	// ingest, the stores, and the stores' contract suites (test helpers
 	// that fill a store to test it).
 	allowed := []string{"internal/ingest/", "internal/store/", "internal/analysis/analysistest/", "internal/access/accesstest/", "internal/audit/audittest/",
-		"internal/figures/figurestest/", "internal/casework/casetest/"}
+		"internal/figures/figurestest/", "internal/casework/casetest/", "internal/alerts/alertstest/", "internal/retention/retentiontest/"}
 	fset := token.NewFileSet()
 	files := 0
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
