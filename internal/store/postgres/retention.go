@@ -170,6 +170,9 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		}
 	}
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		if err := lockHolds(ctx, tx); err != nil {
+			return err
+		}
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
 		}
@@ -297,6 +300,19 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 
 // monthlyPartition is the name of a monthly partition of observations
 // (migration 0015, vigil_observation_partition).
+// lockHolds makes a purge transaction and a hold's placement (or
+// release) take turns: a hold committed before the purge chose its rows is
+// seen by it (each statement after the lock reads anew), and one placed
+// while the purge runs waits for it to commit, so that a hold that
+// returned protects from then on. SHARE: purges do not wait for each
+// other.
+func lockHolds(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE legal_holds IN SHARE MODE`); err != nil {
+		return fmt.Errorf("legal holds' lock: %w", err)
+	}
+	return nil
+}
+
 var monthlyPartition = regexp.MustCompile(`^observations_p([0-9]{4})([0-9]{2})$`)
 
 // dropPartition drops the oldest monthly partition of observations that
@@ -327,6 +343,9 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 		var got retention.Span
 		dropped := false
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
+			if err := lockHolds(ctx, tx); err != nil {
+				return err
+			}
 			var keep int64
 			var lo, hi *int64
 			part := pgx.Identifier{name}.Sanitize()
