@@ -352,14 +352,19 @@ func firstOfEachID(obs []observe.Observation) []observe.Observation {
 // replayed id with another time twice. Checked under seqOrder's lock,
 // which every INSERT into observations takes: no batch adds an id between
 // the check and the INSERT.
+// An id purged under retention (migration 0015) is not stored again
+// either: a replay must not undo a purge.
 const notStoredSQL = `NOT EXISTS (SELECT 1 FROM observations o WHERE o.uid = s.uid)
-	AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id_text = s.id_text)`
+	AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id_text = s.id_text)
+	AND NOT EXISTS (SELECT 1 FROM purged_observations p WHERE p.observation_id = COALESCE(s.uid::text, s.id_text))`
 
-// storedIDs returns the ids of obs already stored, under any time.
+// storedIDs returns the ids of obs already stored, under any time, or
+// purged.
 func storedIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[string]bool, error) {
 	var uids []pgtype.UUID
-	var texts []string
+	var texts, all []string
 	for i := range obs {
+		all = append(all, obs[i].ID)
 		uid, text := idValues(obs[i].ID)
 		if uid.Valid {
 			uids = append(uids, uid)
@@ -368,7 +373,8 @@ func storedIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[s
 		}
 	}
 	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.uid = ANY($1::uuid[])
-		UNION ALL SELECT `+obsIDCol+` FROM observations o WHERE o.id_text = ANY($2::text[])`, uids, texts)
+		UNION ALL SELECT `+obsIDCol+` FROM observations o WHERE o.id_text = ANY($2::text[])
+		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])`, uids, texts, all)
 	if err != nil {
 		return nil, fmt.Errorf("stored ids: %w", err)
 	}
