@@ -21,13 +21,20 @@ var _ retention.Store = (*Store)(nil)
 const purgedSensor = "(first observation purged under retention)"
 
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
-// held_seq, the observations an active hold protects (following merges),
+// held_seq, the observations an active hold protects (following merges,
+// with every member of their sensors' signed batches),
 // held_ep their endpoints, mark the analysis's watermark.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
-held_seq(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_batch(chain, lo, hi) AS (SELECT e.chain,
+	COALESCE((SELECT max(p.chain_seq) FROM evidence_log p WHERE p.chain = e.chain AND p.chain_seq < e.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
+	COALESCE((SELECT min(h.chain_seq) FROM evidence_log h WHERE h.chain = e.chain AND h.chain_seq >= e.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	FROM evidence_log e WHERE e.obs_seq IN (SELECT seq FROM held_obs) AND e.chain IS NOT NULL),
+held_seq(seq) AS (SELECT seq FROM held_obs UNION
+	SELECT e.obs_seq FROM held_batch b JOIN evidence_log e ON e.chain = b.chain AND e.chain_seq BETWEEN b.lo AND b.hi),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 func dueWhere(k retention.Kind) string {
