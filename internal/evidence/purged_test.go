@@ -83,6 +83,30 @@ func TestPurgedObservationsInABundle(t *testing.T) {
 		t.Fatalf("a forged purged leaf checks: %+v", rep)
 	}
 	failsOn(t, "forged purged leaf", rep, verify.FilePurged)
+	// Attack: purged.json names an observation the bundle holds as
+	// purged (to cast doubt on it, or to hide a row behind a leaf that
+	// does check), or counts one purged leaf twice: both fail.
+	for name, forge := range map[string]func(p *verify.Purged){
+		"an observation of the bundle claimed purged": func(p *verify.Purged) { p.Entries[0].ID = other[0] },
+		"one purged leaf listed twice": func(p *verify.Purged) {
+			twin := p.Entries[0]
+			twin.ID = "00000000-0000-7000-8000-000000000001"
+			p.Entries = append(p.Entries, twin)
+		},
+	} {
+		_, files := unzip(t, buf.Bytes())
+		var p verify.Purged
+		if err := json.Unmarshal(files[verify.FilePurged], &p); err != nil {
+			t.Fatal(err)
+		}
+		forge(&p)
+		files[verify.FilePurged], _ = json.Marshal(p)
+		rep = check(t, resign(t, f.key, names, files))
+		if rep.OK() {
+			t.Fatalf("%s: verify accepts it: %+v", name, rep)
+		}
+		failsOn(t, name, rep, verify.FilePurged)
+	}
 }
 
 // Attack (court): a legal hold keeps a target's observations, but a
