@@ -252,7 +252,9 @@ func holdReleaseCommand() *command {
 		summary: "Release the legal holds on a target (of one case with --case).",
 		usage:   "vigil hold release --as USER --target ID [--case REF] --reason TEXT",
 		help: `
-The hold's row stays, with who released it, when and why.
+The hold's row stays, with who released it, when and why. A supervisor
+releases only the holds they placed themselves (name their --case when
+the target has others); a national office analyst releases any.
 
 Example:
   vigil hold release --as m.durand --target T-000042-69 --reason "case closed"

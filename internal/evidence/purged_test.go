@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -82,4 +83,93 @@ func TestPurgedObservationsInABundle(t *testing.T) {
 		t.Fatalf("a forged purged leaf checks: %+v", rep)
 	}
 	failsOn(t, "forged purged leaf", rep, verify.FilePurged)
+	// Attack: purged.json names an observation the bundle holds as
+	// purged (to cast doubt on it, or to hide a row behind a leaf that
+	// does check), or counts one purged leaf twice: both fail.
+	for name, forge := range map[string]func(p *verify.Purged){
+		"an observation of the bundle claimed purged": func(p *verify.Purged) { p.Entries[0].ID = other[0] },
+		"one purged leaf listed twice": func(p *verify.Purged) {
+			twin := p.Entries[0]
+			twin.ID = "00000000-0000-7000-8000-000000000001"
+			p.Entries = append(p.Entries, twin)
+		},
+	} {
+		_, files := unzip(t, buf.Bytes())
+		var p verify.Purged
+		if err := json.Unmarshal(files[verify.FilePurged], &p); err != nil {
+			t.Fatal(err)
+		}
+		forge(&p)
+		files[verify.FilePurged], _ = json.Marshal(p)
+		rep = check(t, resign(t, f.key, names, files))
+		if rep.OK() {
+			t.Fatalf("%s: verify accepts it: %+v", name, rep)
+		}
+		failsOn(t, name, rep, verify.FilePurged)
+	}
+}
+
+// Attack (court): a legal hold keeps a target's observations, but a
+// sensor signs its observations in batches that mix targets; once the
+// other members of a held observation's batch were purged, the batch's
+// signature could no longer be checked and the held target's bundle could
+// not be written at all (ErrBatchPurged). A hold must keep what its
+// evidence needs: the purge spares every member of a held observation's
+// signed batch.
+func TestAHeldTargetsBundleSurvivesThePurgeOfItsBatchMates(t *testing.T) {
+	ctx := context.Background()
+	obs := signed(t, sample(8))
+	f := newFixture(t, obs)
+	cfg := analysis.DefaultConfig()
+	cfg.Now = func() time.Time { return t0.Add(24 * time.Hour) }
+	cfg.SaveInterval = 0
+	e, err := analysis.New(ctx, f.st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	label := netip.AddrPortFrom(obs[0].Endpoint.IP, obs[0].Endpoint.Port).String()
+	ts, _, err := f.st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, x := range ts {
+		if x.Label == label {
+			held = x.ID
+		}
+	}
+	if held == "" {
+		t.Fatalf("no target at %s among %d", label, len(ts))
+	}
+	at := t0.AddDate(3, 0, 0)
+	if _, err := f.st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "analyst", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []retention.Kind{retention.KindTranscripts, retention.KindObservations} {
+		for {
+			got, err := f.st.PurgeChunk(ctx, k, at, 100, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.N == 0 {
+				break
+			}
+		}
+	}
+	f.checkpoint(t)
+	var buf bytes.Buffer
+	err = evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: held, IDs: []string{obs[0].ID}, Now: at,
+		Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)})
+	if err != nil {
+		t.Fatalf("the held target's bundle after a purge of others: %v", err)
+	}
+	if rep := check(t, buf.Bytes()); !rep.OK() || rep.Signed != 1 {
+		t.Fatalf("the held target's bundle: %+v", rep)
+	}
 }

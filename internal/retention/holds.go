@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/agency"
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 )
 
@@ -171,10 +172,41 @@ func (h *Holds) Release(ctx context.Context, who Actor, target, caseRef, reason 
 	if err := h.allowed(ctx, who, ActionHoldRelease, target); err != nil {
 		return nil, err
 	}
+	if err := h.ownHolds(ctx, who, target, strings.TrimSpace(caseRef)); err != nil {
+		return nil, err
+	}
 	if err := h.record(ctx, who, ActionHoldRelease, "target:"+target, map[string]any{"case": caseRef, "reason": reason}); err != nil {
 		return nil, err
 	}
 	return h.Store.ReleaseHolds(ctx, target, strings.TrimSpace(caseRef), who.Name, strings.TrimSpace(reason), h.now())
+}
+
+// ownHolds refuses (and records) a supervisor's release that would
+// release an active hold someone else placed: only a national office
+// analyst releases another's hold (a supervisor of an agency the target is
+// shared with must not lift a hold placed for another agency's case).
+func (h *Holds) ownHolds(ctx context.Context, who Actor, target, caseRef string) error {
+	if who.Role != agency.RoleSupervisor {
+		return nil
+	}
+	want := strings.TrimSpace(target)
+	if c, ok := analysis.CanonicalTargetID(want); ok {
+		want = c
+	}
+	hs, err := h.Store.Holds(ctx, true)
+	if err != nil {
+		return err
+	}
+	for _, x := range hs {
+		if x.Target != want || (caseRef != "" && x.Case != caseRef) || x.By == who.Name {
+			continue
+		}
+		if err := h.record(ctx, who, audit.ActionDenied, "target:"+target, map[string]any{"wanted": ActionHoldRelease, "hold": x.ID, "placed_by": x.By}); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s (%s, role %q): hold %d was placed by %s, only a national office analyst may release it: %w", ActionHoldRelease, who.Name, who.Role, x.ID, x.By, ErrForbidden)
+	}
+	return nil
 }
 
 // List lists the holds (active only, when asked): analysts and supervisors

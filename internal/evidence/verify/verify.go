@@ -202,6 +202,8 @@ type verifier struct {
 	size  uint64
 	root  []byte
 	obs   []obsLine
+	// leaves are the leaf indexes proofs.json proves for observations.jsonl.
+	leaves map[uint64]string
 }
 
 func (v *verifier) run(opt Options) {
@@ -443,6 +445,10 @@ func (v *verifier) proofs(ps *Proofs, err error) {
 			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint (%v): the line, or its proof (%s %s), was changed", p.LeafIndex, err, FileProofs, field)
 			continue
 		}
+		if v.leaves == nil {
+			v.leaves = map[uint64]string{}
+		}
+		v.leaves[p.LeafIndex] = p.ID
 		v.rep.Proofs++
 	}
 }
@@ -460,12 +466,34 @@ func (v *verifier) purged() {
 		return
 	}
 	h := rfc6962.DefaultHasher
+	inBundle := make(map[string]bool, len(v.obs))
+	for _, o := range v.obs {
+		inBundle[o.ID] = true
+	}
+	ids, leaves := map[string]bool{}, map[uint64]bool{}
 	for i, p := range ps.Entries {
 		field := fmt.Sprintf("entries[%d]", i)
 		if p.What != "transcripts" && p.What != "observations" {
 			v.rep.fail(FilePurged, field+".what", "%q: want transcripts or observations", p.What)
 			continue
 		}
+		// One observation is either in the bundle or purged, once; one
+		// leaf is one observation.
+		switch {
+		case p.ID == "" || ids[p.ID]:
+			v.rep.fail(FilePurged, field+".id", "%q: empty or repeated", p.ID)
+			continue
+		case inBundle[p.ID]:
+			v.rep.fail(FilePurged, field+".id", "observation %s is in %s too: it cannot be both stored and purged", p.ID, FileObservations)
+			continue
+		case leaves[p.LeafIndex]:
+			v.rep.fail(FilePurged, field+".leaf_index", "leaf %d is claimed by another purged observation", p.LeafIndex)
+			continue
+		case v.leaves[p.LeafIndex] != "":
+			v.rep.fail(FilePurged, field+".leaf_index", "leaf %d is observation %s's in %s", p.LeafIndex, v.leaves[p.LeafIndex], FileObservations)
+			continue
+		}
+		ids[p.ID], leaves[p.LeafIndex] = true, true
 		if err := proof.VerifyInclusion(h, p.LeafIndex, v.size, p.Leaf, p.Hashes, v.root); err != nil {
 			v.rep.fail(FilePurged, field, "observation %s: its leaf %d does not lead to the checkpoint's root (%v)", p.ID, p.LeafIndex, err)
 			continue

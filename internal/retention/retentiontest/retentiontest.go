@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"OnlyAnalystsAndTheTargetsSupervisorsHold", testWhoMayHold},
 		{"ReleasedHoldLetsThePurgeThrough", testRelease},
 		{"OldLeadsGoUnlessConfirmedOrHeld", testLeads},
+		{"APurgedObservationReplayedIsNotStoredAgain", testReplayAfterPurge},
+		{"ASupervisorReleasesOnlyTheirOwnHolds", testSupervisorRelease},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
@@ -533,5 +535,73 @@ func testLeads(t *testing.T, st Store) {
 	}
 	if rep.Purged[retention.KindLeads].N == 0 || m == 0 || m >= n || int64(n-m) != rep.Purged[retention.KindLeads].N {
 		t.Fatalf("leads %d before, %d after, %d purged: want the unheld ones gone and the held ones kept (%+v)", n, m, rep.Purged[retention.KindLeads].N, after)
+	}
+}
+
+// Attack: an observation purged under retention is delivered again (a
+// sensor's queue or the bus replaying an old message, or a forged copy).
+// Its row is gone, so the id's unique index no longer refuses it: it must
+// not come back (a purge that undoes itself), nor get a second leaf.
+func testReplayAfterPurge(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	a := ob("10.7.0.1:51000", 7, t0, versailles)
+	ingest(t, st, e, a)
+	now := t0.AddDate(3, 0, 0)
+	if rep, err := runner(st, now).Run(ctx, false); err != nil || rep.Purged[retention.KindObservations].N != 1 {
+		t.Fatalf("purge: %+v, %v; want a purged", rep, err)
+	}
+	before, err := st.LogSize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := ob("10.7.0.1:51000", 7, t0, versailles)
+	again.ID = a.ID
+	if err := st.InsertObservations(ctx, []observe.Observation{again}); err != nil {
+		t.Fatal(err)
+	}
+	if left := stored(t, st, a.ID); len(left) != 0 {
+		t.Fatalf("the purged observation %s was stored again by a replay: %v", a.ID, left)
+	}
+	if after, err := st.LogSize(ctx); err != nil || after != before {
+		t.Fatalf("the evidence log went from %d to %d leaves (%v): a replay of a purged observation must not add a leaf", before, after, err)
+	}
+}
+
+// Attack: a supervisor of an agency the target is shared with (or routed
+// to) released every active hold on it, the national office's for another
+// agency's case included, and the next purge removed the evidence. A
+// supervisor releases only the holds they placed; the others are refused,
+// audited, and stay active.
+func testSupervisorRelease(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	a := ob("10.8.0.1:51000", 8, t0, versailles)
+	ingest(t, st, e, a)
+	id := targetOf(t, st, "10.8.0.1:51000")
+	h := holds(st, t0)
+	if _, err := h.Add(ctx, analyst, id, "PV 2024/99", "national case"); err != nil {
+		t.Fatal(err)
+	}
+	sup := retention.Actor{Name: "sup-v", Agency: versailles, Role: agency.RoleSupervisor}
+	denied := len(records(t, st, audit.ActionDenied))
+	if _, err := h.Release(ctx, sup, id, "", "not our case"); !errors.Is(err, retention.ErrForbidden) {
+		t.Fatalf("a supervisor released the national office's hold: %v", err)
+	}
+	if n := len(records(t, st, audit.ActionDenied)); n != denied+1 {
+		t.Fatalf("%d refusals recorded, want %d", n, denied+1)
+	}
+	if hs, err := st.Holds(ctx, true); err != nil || len(hs) != 1 {
+		t.Fatalf("active holds after the refused release: %+v, %v", hs, err)
+	}
+	// Their own hold they may release; the national one stays.
+	if _, err := h.Add(ctx, sup, id, "PV 2024/100", "our case"); err != nil {
+		t.Fatal(err)
+	}
+	if rel, err := h.Release(ctx, sup, id, "PV 2024/100", "closed"); err != nil || len(rel) != 1 {
+		t.Fatalf("a supervisor's release of their own hold: %+v, %v", rel, err)
+	}
+	if hs, err := st.Holds(ctx, true); err != nil || len(hs) != 1 || hs[0].By != analyst.Name {
+		t.Fatalf("active holds: %+v, %v; want the national office's", hs, err)
 	}
 }

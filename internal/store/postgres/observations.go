@@ -296,6 +296,8 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// An id twice in the batch (a replay inside it) is stored once, the
 	// first time: its second row would be dropped by the INSERT, in an
 	// order COPY does not keep, and would append a second leaf.
+	// And with two times it would be two rows: the unique indexes hold
+	// time_ns since the partitions (migration 0015).
 	obs = firstOfEachID(obs)
 	write := s.insertCopy
 	if s.cfg.InsertMethod == InsertValues {
@@ -343,6 +345,50 @@ func firstOfEachID(obs []observe.Observation) []observe.Observation {
 		seen[obs[i].ID] = struct{}{}
 	}
 	return obs
+}
+
+// notStoredSQL is the condition, on a row s of the batch, that its id is
+// stored under no time: the unique indexes hold (id, time_ns) since the
+// partitions (migration 0015), so ON CONFLICT alone would store a
+// replayed id with another time twice. Checked under seqOrder's lock,
+// which every INSERT into observations takes: no batch adds an id between
+// the check and the INSERT.
+// An id purged under retention (migration 0015) is not stored again
+// either: a replay must not undo a purge.
+const notStoredSQL = `NOT EXISTS (SELECT 1 FROM observations o WHERE o.uid = s.uid)
+	AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id_text = s.id_text)
+	AND NOT EXISTS (SELECT 1 FROM purged_observations p WHERE p.observation_id = COALESCE(s.uid::text, s.id_text))`
+
+// storedIDs returns the ids of obs already stored, under any time, or
+// purged.
+func storedIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[string]bool, error) {
+	var uids []pgtype.UUID
+	var texts, all []string
+	for i := range obs {
+		all = append(all, obs[i].ID)
+		uid, text := idValues(obs[i].ID)
+		if uid.Valid {
+			uids = append(uids, uid)
+		} else if t, ok := text.(string); ok {
+			texts = append(texts, t)
+		}
+	}
+	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.uid = ANY($1::uuid[])
+		UNION ALL SELECT `+obsIDCol+` FROM observations o WHERE o.id_text = ANY($2::text[])
+		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])`, uids, texts, all)
+	if err != nil {
+		return nil, fmt.Errorf("stored ids: %w", err)
+	}
+	defer r.Close()
+	out := map[string]bool{}
+	for r.Next() {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return nil, fmt.Errorf("stored ids: %w", err)
+		}
+		out[id] = true
+	}
+	return out, r.Err()
 }
 
 // seqOrder takes, for the rest of tx, the lock that makes the batches of
@@ -414,7 +460,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		order = ``
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
-		` FROM pg_temp.vigil_obs_stage`+order+` ON CONFLICT DO NOTHING`)
+		` FROM pg_temp.vigil_obs_stage s WHERE `+notStoredSQL+order+` ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return 0, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
@@ -474,6 +520,20 @@ func valuesSQL(n int) string {
 func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return 0, err
+	}
+	stored, err := storedIDs(ctx, tx, obs)
+	if err != nil {
+		return 0, err
+	}
+	if len(stored) > 0 {
+		var fobs []observe.Observation
+		var fids []int64
+		for i := range obs {
+			if !stored[obs[i].ID] {
+				fobs, fids = append(fobs, obs[i]), append(fids, ids[i])
+			}
+		}
+		obs, ids = fobs, fids
 	}
 	var added int64
 	chunk := s.cfg.ValuesChunk

@@ -21,13 +21,20 @@ var _ retention.Store = (*Store)(nil)
 const purgedSensor = "(first observation purged under retention)"
 
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
-// held_seq, the observations an active hold protects (following merges),
+// held_seq, the observations an active hold protects (following merges,
+// with every member of their sensors' signed batches),
 // held_ep their endpoints, mark the analysis's watermark.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
-held_seq(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_batch(chain, lo, hi) AS (SELECT e.chain,
+	COALESCE((SELECT max(p.chain_seq) FROM evidence_log p WHERE p.chain = e.chain AND p.chain_seq < e.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
+	COALESCE((SELECT min(h.chain_seq) FROM evidence_log h WHERE h.chain = e.chain AND h.chain_seq >= e.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	FROM evidence_log e WHERE e.obs_seq IN (SELECT seq FROM held_obs) AND e.chain IS NOT NULL),
+held_seq(seq) AS (SELECT seq FROM held_obs UNION
+	SELECT e.obs_seq FROM held_batch b JOIN evidence_log e ON e.chain = b.chain AND e.chain_seq BETWEEN b.lo AND b.hi),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 func dueWhere(k retention.Kind) string {
@@ -170,6 +177,9 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		}
 	}
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		if err := lockHolds(ctx, tx); err != nil {
+			return err
+		}
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
 		}
@@ -297,6 +307,19 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 
 // monthlyPartition is the name of a monthly partition of observations
 // (migration 0015, vigil_observation_partition).
+// lockHolds makes a purge transaction and a hold's placement (or
+// release) take turns: a hold committed before the purge chose its rows is
+// seen by it (each statement after the lock reads anew), and one placed
+// while the purge runs waits for it to commit, so that a hold that
+// returned protects from then on. SHARE: purges do not wait for each
+// other.
+func lockHolds(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE legal_holds IN SHARE MODE`); err != nil {
+		return fmt.Errorf("legal holds' lock: %w", err)
+	}
+	return nil
+}
+
 var monthlyPartition = regexp.MustCompile(`^observations_p([0-9]{4})([0-9]{2})$`)
 
 // dropPartition drops the oldest monthly partition of observations that
@@ -327,6 +350,9 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 		var got retention.Span
 		dropped := false
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
+			if err := lockHolds(ctx, tx); err != nil {
+				return err
+			}
 			var keep int64
 			var lo, hi *int64
 			part := pgx.Identifier{name}.Sanitize()

@@ -432,6 +432,20 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	fresh := newFreshIDs()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	// An id purged under retention is not stored again: a replay must not
+	// undo a purge (its leaf is in the log: appendLeaves adds none).
+	rows := obs
+	var keep []int // rows' indexes in obs, when some were left out
+	if gone, err := s.purgedIDs(ctx, obs); err != nil {
+		return 0, err
+	} else if len(gone) > 0 {
+		rows = nil
+		for i := range obs {
+			if !gone[obs[i].ID] {
+				rows, keep = append(rows, obs[i]), append(keep, i)
+			}
+		}
+	}
 	w := &s.obs
 	added := 0
 	err := w.conn.Raw(func(c any) error {
@@ -450,7 +464,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 				return err
 			}
 		}
-		n, last, err := s.insertObservations(ctx, dc, obs, chunk, fresh)
+		n, last, err := s.insertObservations(ctx, dc, rows, chunk, fresh)
 		if err != nil {
 			tx.Rollback()
 			return err
@@ -460,7 +474,14 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			tx.Rollback()
 			return err
 		}
-		if err := s.appendLeaves(ctx, dc, obs, leaves, before, n, last); err != nil {
+		lv := leaves
+		if keep != nil && leaves != nil {
+			lv = make([][32]byte, len(keep))
+			for j, i := range keep {
+				lv[j] = leaves[i]
+			}
+		}
+		if err := s.appendLeaves(ctx, dc, rows, lv, before, n, last); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("evidence log: %w", err)
 		}
@@ -473,6 +494,37 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	s.commitIDs(fresh)
 	s.kickCheckpoint()
 	return added, nil
+}
+
+// purgedIDs returns the ids of obs purged under retention (called under
+// wmu, which every purge takes).
+func (s *Store) purgedIDs(ctx context.Context, obs []observe.Observation) (map[string]bool, error) {
+	var some int
+	if err := s.db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM purged_observations)`).Scan(&some); err != nil || some == 0 {
+		return nil, err
+	}
+	out := map[string]bool{}
+	const chunk = 500
+	for start := 0; start < len(obs); start += chunk {
+		part := obs[start:min(start+chunk, len(obs))]
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = idValue(part[i].ID)
+		}
+		q := `SELECT observation_id FROM purged_observations WHERE observation_id IN (?` + strings.Repeat(",?", len(part)-1) + `)`
+		if err := eachRow(ctx, s.db, q, func(r *sql.Rows) error {
+			var id any
+			if err := r.Scan(&id); err != nil {
+				return err
+			}
+			v, err := idString(id)
+			out[v] = true
+			return err
+		}, args...); err != nil {
+			return nil, fmt.Errorf("purged ids: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // insertObservations inserts obs and returns how many rows it added (an

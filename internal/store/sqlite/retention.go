@@ -20,13 +20,23 @@ const PurgedSensor = "(first observation purged under retention)"
 
 // heldCTE names, as held_seq, the observations an active legal hold
 // protects: those at the endpoints of a held target or of the target it
-// was merged into (followed to the survivor), and as held_ep those
+// was merged into (followed to the survivor), and every other member of
+// their sensors' signed batches (a batch's signature is checked over all
+// its members' sensor hashes: without them the held observations' bundle
+// could not be written, evidence.ErrBatchPurged; a batch whose signed head
+// is not stored yet is kept to its chain's end), and as held_ep those
 // endpoints.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
-held_seq(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_batch(chain, lo, hi) AS (SELECT e.chain,
+	COALESCE((SELECT MAX(p.chain_seq) FROM evidence_log p WHERE p.chain = e.chain AND p.chain_seq < e.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
+	COALESCE((SELECT MIN(h.chain_seq) FROM evidence_log h WHERE h.chain = e.chain AND h.chain_seq >= e.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	FROM observations o JOIN evidence_log e ON e.observation_id = o.id WHERE o.seq IN (SELECT seq FROM held_obs) AND e.chain IS NOT NULL),
+held_seq(seq) AS (SELECT seq FROM held_obs UNION
+	SELECT o.seq FROM held_batch b JOIN evidence_log e ON e.chain = b.chain AND e.chain_seq BETWEEN b.lo AND b.hi JOIN observations o ON o.id = e.observation_id),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 // dueWhere selects the observations of kind k older than ? (the cutoff)

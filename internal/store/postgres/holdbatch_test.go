@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+type collected struct{ obs []observe.Observation }
+
+func (c *collected) Publish(_ context.Context, o observe.Observation) error {
+	c.obs = append(c.obs, o)
+	return nil
+}
+
+// Attack (court): a hold keeps its target's observations, but their
+// sensor's signed batches mix targets; the purge of the other members
+// made the held observations' batch signature uncheckable (a bundle of
+// the held target failed with evidence.ErrBatchPurged). The purge spares
+// every member of a held observation's signed batch, whole partitions
+// included.
+func TestHoldKeepsItsObservationsSignedBatch(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(18, 18))
+	var raw []observe.Observation
+	for i := range 8 {
+		o := storetest.Observation(r, time.Date(2024, 1, 5, i, 0, 0, 0, time.UTC), i+1)
+		o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 30+i)), 51413
+		o.Chain = observe.Chain{}
+		raw = append(raw, o)
+	}
+	c := &collected{}
+	s := evidence.NewBatchSigner(c, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)), evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
+	for _, o := range raw {
+		if err := s.Publish(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	obs := c.obs
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	acfg := analysis.DefaultConfig()
+	acfg.Now = func() time.Time { return time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) }
+	acfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, x := range ts {
+		if x.Label == "192.0.2.31:51413" {
+			held = x.ID
+		}
+	}
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "a", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	run := &retention.Runner{Store: st, Trail: &audit.Log{Store: st}, Config: retention.DefaultConfig(), Now: func() time.Time { return now }}
+	if _, err := run.Run(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	first, head, err := st.ChainBatch(ctx, obs[1].Chain.ID, obs[1].Chain.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.ChainPurged(ctx, obs[1].Chain.ID, first, head); err != nil || n != 0 {
+		t.Fatalf("the held observation's batch (seqs %d to %d) has %d purged members (%v): its signature can no longer be checked", first, head, n, err)
+	}
+	p, err := st.PurgedObservations(ctx, []string{obs[4].ID, obs[5].ID, obs[6].ID, obs[7].ID})
+	if err != nil || len(p) != 4 {
+		t.Fatalf("the other batch: %d purged, %v; want all 4", len(p), err)
+	}
+}
