@@ -190,3 +190,46 @@ func TestCaseFromTheCommandLine(t *testing.T) {
 		t.Fatalf("the subscriber reads are not audited:\n%s", out)
 	}
 }
+
+// An agency that claims a target after another released it is refused
+// the subscriber the other entered (casework.Cases.Subscriber): the
+// trail must say so. Hostile case: the refusal was written as a read of
+// the subscriber ("view_target", "subscriber": "read"), so the trail
+// showed a disclosure that never happened and no refusal.
+func TestCaseSubscriberRefusalAfterReleaseIsAuditedAsDenied(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db"), "USER": "tester"}
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	o := storetest.Observation(rand.New(rand.NewPCG(15, 5)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.11"), 51413
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	for _, a := range []string{"fr-lyon", "fr-versailles"} {
+		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
+	}
+	var ts []targetJSON
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 1 {
+		t.Fatalf("targets: %v %+v", err, ts)
+	}
+	id := ts[0].ID
+	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-lyon")
+	mustRun(t, env, "", "case", "subscriber", "--target", id, "--agency", "fr-lyon", "--set", "synthetic subscriber 0002")
+	mustRun(t, env, "", "claim", "release", "--target", id, "--agency", "fr-lyon")
+	mustRun(t, env, "", "claim", "--target", id, "--agency", "fr-versailles")
+	code, out, errOut := vigilRun(t, env, "", "case", "subscriber", "--target", id, "--agency", "fr-versailles")
+	if code == exitOK || strings.Contains(out+errOut, "synthetic subscriber") {
+		t.Fatalf("the claimant after a release read the subscriber: exit %d\n%s%s", code, out, errOut)
+	}
+	if out := mustRun(t, env, "", "audit", "list", "--action", "view_target", "--json"); strings.Contains(out, "fr-versailles") {
+		t.Fatalf("the refused read is in the trail as a read by fr-versailles:\n%s", out)
+	}
+	if out := mustRun(t, env, "", "audit", "list", "--action", "denied", "--json"); !strings.Contains(out, `"target:`+id+`"`) || !strings.Contains(out, "fr-versailles") {
+		t.Fatalf("the refusal is not audited as denied:\n%s", out)
+	}
+}

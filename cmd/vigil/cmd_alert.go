@@ -163,6 +163,9 @@ func alertRuleRemoveCommand() *command {
 		summary: "Remove an agency's alert rule (its alerts are kept).",
 		usage:   "vigil alert rule remove --id ID --agency ID",
 		help: `
+Its alerts are kept under its id, so the id is not given to a new rule
+once it has alerts.
+
 Example:
   vigil alert rule remove --id nat-78 --agency fr-versailles
 `,

@@ -170,19 +170,18 @@ Examples:
 				// Decided, then recorded, then read: nothing of the subscriber
 				// is read before its audit record is written.
 				action, detail := audit.ActionViewTarget, map[string]any{"subscriber": "read", "agency": *agency, "national": *national}
-				h, _, err := cases.Claims.Holder(ctx, id)
-				if err != nil {
-					return err
+				refused := cases.MayReadSubscriber(ctx, id, *agency, *national)
+				if refused != nil && !errors.Is(refused, casework.ErrDenied) {
+					return refused
 				}
-				allowed := *national || h != nil && h.Agency == *agency
-				if !allowed {
+				if refused != nil {
 					action = audit.ActionDenied
 				}
 				if err := a.auditCLI(ctx, sq, action, "target:"+id, detail); err != nil {
 					return err
 				}
-				if !allowed {
-					return fmt.Errorf("target %s, agency %s: %w", id, *agency, casework.ErrDenied)
+				if refused != nil {
+					return refused
 				}
 				sub, err := cases.Subscriber(ctx, id, *agency, *national)
 				if err != nil {

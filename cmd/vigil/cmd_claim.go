@@ -297,11 +297,17 @@ func (m movement) NewestFirstHand(ctx context.Context, target string) (string, t
 }
 
 // claimsOf is the claims service over the store, with the default lapse.
+// An id the analysis merged into another target (an operation keeps the
+// ids it selected) is the same person as that target: the claims on the
+// target it is in now count for it too.
 func claimsOf(sq backend) *casework.Claims {
 	return &casework.Claims{Store: sq, Config: casework.DefaultConfig(), Merged: func(ctx context.Context, id string) ([]string, error) {
 		t, err := sq.Target(ctx, id, analysis.AllAgencies)
 		if err != nil {
 			return nil, err
+		}
+		if t.ID != id {
+			return append([]string{t.ID}, t.MergedFrom...), nil
 		}
 		return t.MergedFrom, nil
 	}}

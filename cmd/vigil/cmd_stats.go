@@ -57,7 +57,9 @@ period (in percent, of the same group), estimated, and suppressed.
   every change computed from a figure left out. With --group, where that
   leaves a single group's figure of a period out, that of the other group
   with the fewest observations is left out too (the groups add up to the
-  total: a figure left out alone would be the total minus the others). The column suppressed names the
+  total: a figure left out alone would be the total minus the others);
+  with --group subdivision, the same within each country (its figure,
+  by --group country, is its départements' sum). The column suppressed names the
   figures left out of each row, and the note says so.
 
 Without those flags, as before: targets (devices, or lone endpoints when

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -306,5 +308,85 @@ func TestOperationAssignAndBoard(t *testing.T) {
 	if denied != 3 || boards != 1 || creates != 1 || assigns != 4 {
 		t.Fatalf("audit: %d refusals (want fr-lyon's assign and create, fr-rennes's read), %d national board reads naming the targets (want 1), %d creations (want 1), %d assignments naming the targets (want 4)\n%s",
 			denied, boards, creates, assigns, auditOut)
+	}
+}
+
+// An operation keeps the target ids it selected; the analysis may merge
+// two of them into one person afterwards, and a service then claims the
+// person (under the id it is in now). Assigning the operation's older id
+// to another service must be refused as held: it is the same person.
+// Hostile case: the claim on the person's current id was not seen from
+// the older id, and the person was shared out to a second service.
+func TestOperationAssignSeesTheClaimAcrossAMerge(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db"), sqlite.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := analysis.DefaultConfig()
+	cfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(15, 31))
+	at := time.Now().UTC().Add(-3 * time.Hour)
+	seq := 0
+	add := func(k int, uh byte, when time.Time) {
+		t.Helper()
+		seq++
+		o := storetest.Observation(r, when, seq)
+		o.Network, o.Method, o.Marks = observe.NetED2K, observe.MethodPeerProbe, nil
+		o.Endpoint.IP, o.Endpoint.Port = netip.AddrFrom4([4]byte{192, 0, 2, byte(40 + k)}), uint16(4662+k)
+		h := bytes.Repeat([]byte{uh}, 16)
+		h[5], h[14] = 14, 111 // an eMule user hash's marks
+		o.Client = observe.Client{Name: "aMule", Version: "2.3.3", ListenPort: uint16(4662 + k), UserHash: h}
+		o.Jurisdiction = observe.Jurisdiction{Agency: "fr-lyon", Rule: "test"}
+		obs := []observe.Observation{o}
+		if err := st.InsertObservations(ctx, obs); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Add(ctx, obs); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(0, 0xA1, at)
+	add(1, 0xB2, at)
+	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10})
+	if err != nil || len(ts) != 2 {
+		t.Fatalf("targets %d %v, want 2", len(ts), err)
+	}
+	ops := operationsOf(st)
+	op, err := ops.Create(ctx, casework.Operation{Name: "Merge", Targets: []casework.OperationTarget{{Target: ts[0].ID}, {Target: ts[1].ID}}}, "national")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(1, 0xA1, at.Add(time.Hour)) // address 1 now says address 0's user hash: one person
+	after, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10})
+	if err != nil || len(after) != 1 {
+		t.Fatalf("targets after the shared user hash: %d %v, want 1 (a merge to test)", len(after), err)
+	}
+	person, old := after[0].ID, ""
+	for _, ot := range op.Targets {
+		if ot.Target != person {
+			old = ot.Target
+		}
+	}
+	if old == "" {
+		t.Fatalf("the operation's targets %+v: none merged into %s", op.Targets, person)
+	}
+	if _, err := claimsOf(st).Claim(ctx, person, "fr-lille", "u2", "03"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ops.Assign(ctx, op.ID, old, "fr-lyon", "national")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Result != casework.HeldByOther || a.Other != "fr-lille" {
+		t.Fatalf("assigning %s (merged into %s, which fr-lille holds) to fr-lyon: %s; want it left, held by fr-lille", old, person, a)
 	}
 }

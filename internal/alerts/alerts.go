@@ -248,7 +248,8 @@ type Held struct {
 
 // Store keeps rules, alerts and deliveries (alertstest checks it).
 type Store interface {
-	// AddAlertRule stores r (validated by the caller), or ErrExists.
+	// AddAlertRule stores r (validated by the caller), or ErrExists: a
+	// rule has the id, or alerts carry it (a removed rule's, kept).
 	AddAlertRule(ctx context.Context, r Rule) error
 	// AlertRules returns the rules of agency ("": every agency's), by id.
 	AlertRules(ctx context.Context, agency string) ([]Rule, error)

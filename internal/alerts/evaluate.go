@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -267,20 +268,39 @@ func (e *Evaluator) held(ctx context.Context, r Rule, p *Pass) error {
 		} else if err != nil {
 			return err
 		}
-		seen := map[string]bool{}
+		seen, levels := map[string]bool{}, addressLevels(t)
 		for _, ep := range t.Endpoints {
 			ip := ep.IP.Unmap().String()
 			if seen[ip] || ep.FirstSeen.Before(h.Since) {
 				continue
 			}
 			seen[ip] = true
-			c := Content{Address: ip, Network: strings.Join(t.Networks, ","), Level: t.MaxLevel.String(),
+			c := Content{Address: ip, Network: strings.Join(t.Networks, ","), Level: levels[ip].String(),
 				Country: ep.Country, Subdivision: ep.Subdivision}
 			cands = append(cands, Alert{Event: "addr:" + t.ID + ":" + ip, Target: t.ID, At: ep.FirstSeen.UTC(), Content: c,
 				Subject: fmt.Sprintf("target %s you hold seen at a new address", t.ID)})
 		}
 	}
 	return e.recordNew(ctx, r, cands, p)
+}
+
+// addressLevels is the highest level each IP address of t itself
+// reached for any file (analysis.FileAt): a link never lends one
+// address's level to another.
+func addressLevels(t *analysis.TargetDetail) map[string]observe.Level {
+	out := map[string]observe.Level{}
+	for _, f := range t.Files {
+		for _, at := range f.At {
+			key, _, _ := strings.Cut(at.Endpoint, "#")
+			ap, err := netip.ParseAddrPort(key)
+			if err != nil {
+				continue
+			}
+			ip := ap.Addr().Unmap().String()
+			out[ip] = max(out[ip], at.Level)
+		}
+	}
+	return out
 }
 
 // recordNew records the candidates whose event has no alert yet.

@@ -156,24 +156,35 @@ func (c *Cases) SetSubscriber(ctx context.Context, target, agency, by, details s
 // told whom to ask. The caller writes the audit record before it calls
 // (and the refusal too).
 func (c *Cases) Subscriber(ctx context.Context, target, agency string, national bool) (*Subscriber, error) {
+	if err := c.MayReadSubscriber(ctx, target, agency, national); err != nil {
+		return nil, err
+	}
+	return c.Store.SubscriberOf(ctx, target)
+}
+
+// MayReadSubscriber decides, as Subscriber does, whether agency (or the
+// national office) may read target's subscriber, without returning it:
+// nil, or an error wrapping ErrDenied (or the store's). The caller
+// audits the read, or the refusal, by this decision before it reads.
+func (c *Cases) MayReadSubscriber(ctx context.Context, target, agency string, national bool) error {
 	if !national {
 		if err := c.holds(ctx, target, agency); err != nil {
-			return nil, fmt.Errorf("target %s, agency %s: %w", target, agency, ErrDenied)
+			return fmt.Errorf("target %s, agency %s: %w", target, agency, ErrDenied)
 		}
 	}
 	sub, err := c.Store.SubscriberOf(ctx, target)
 	if err != nil || sub == nil || national || sub.Agency == agency {
-		return sub, err
+		return err
 	}
 	recs, err := c.Claims.Store.ClaimRecords(ctx, target)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if Passed(recs, sub.Agency, sub.At) != agency {
-		return nil, fmt.Errorf("target %s, agency %s: %w: the subscriber was identified by agency %s on %s, before this agency's claim; ask that agency or the national office",
+		return fmt.Errorf("target %s, agency %s: %w: the subscriber was identified by agency %s on %s, before this agency's claim; ask that agency or the national office",
 			target, agency, ErrDenied, sub.Agency, sub.At.UTC().Format("2006-01-02"))
 	}
-	return sub, nil
+	return nil
 }
 
 // Passed follows a target's claim records from agency from at since:

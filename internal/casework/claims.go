@@ -292,6 +292,13 @@ func (s *Claims) Release(ctx context.Context, target, agency, by string) error {
 // share --assign'), if it is claimed, and the live claims on ids merged
 // into it.
 func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
+	return s.handOff(ctx, target, "", to, by)
+}
+
+// handOff is HandOff; with from given, only from's live claims on ids
+// merged into target move (an accepted proposal is from's: another
+// agency's claim on a merged id is not taken from it).
+func (s *Claims) handOff(ctx context.Context, target, from, to, by string) error {
 	if err := s.Store.HandOffClaim(ctx, target, to, by, s.now()); err != nil {
 		return err
 	}
@@ -300,6 +307,9 @@ func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
 		return err
 	}
 	for _, c := range merged {
+		if from != "" && c.Agency != from {
+			continue
+		}
 		if err := s.Store.HandOffClaim(ctx, c.Target, to, by, s.now()); err != nil {
 			return err
 		}

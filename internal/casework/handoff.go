@@ -95,7 +95,9 @@ func (s *Claims) ProposeHandOffs(ctx context.Context, ps ProposalStore, m Moveme
 }
 
 // DecideHandOff accepts or declines target's pending proposal; an
-// accepted one moves the claim (the caller hands the target off too).
+// accepted one moves the claim (the caller hands the target off too):
+// the proposing agency's, never another agency's claim on an id merged
+// into the target.
 //
 // A proposal whose From no longer holds the target, another agency
 // holding it now, is not accepted: it is kept as declined, with why, and
@@ -129,5 +131,5 @@ func (s *Claims) DecideHandOff(ctx context.Context, ps ProposalStore, target str
 	if err != nil || !accept {
 		return p, err
 	}
-	return p, s.HandOff(ctx, target, p.To, by)
+	return p, s.handOff(ctx, target, p.From, p.To, by)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -288,24 +289,67 @@ func hiddenCells(q Query, min int, cells map[cellKey]*cell) map[cellKey][3]bool 
 	}
 	for _, keys := range byPeriod {
 		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.group, b.group) })
-		for i := range measures {
-			var n int
-			var smallest *cellKey
-			for j, k := range keys {
-				if hidden[k][i] {
-					n++
-				} else if smallest == nil || cells[k].obs < cells[*smallest].obs {
-					smallest = &keys[j]
-				}
+		// By département, a country's départements add up to its figure
+		// (the report by country shows it): the same rule holds within
+		// each country, and the period's second cell is taken, when it
+		// can be, in a country with another département to hide with.
+		countries := map[string][]cellKey{}
+		if q.Group == Subdivision {
+			for _, k := range keys {
+				c, _, _ := strings.Cut(k.group, "/")
+				countries[c] = append(countries[c], k)
 			}
-			if n == 1 && smallest != nil {
-				h := hidden[*smallest]
-				h[i] = true
-				hidden[*smallest] = h
+		}
+		shared := func(k cellKey) bool {
+			c, _, _ := strings.Cut(k.group, "/")
+			return len(countries[c]) > 1
+		}
+		for i := range measures {
+			for changed := true; changed; {
+				changed = false
+				for _, ks := range countries {
+					changed = complement(ks, i, hidden, cells, nil) || changed
+				}
+				var prefer func(cellKey) bool
+				if q.Group == Subdivision {
+					prefer = shared
+				}
+				changed = complement(keys, i, hidden, cells, prefer) || changed
 			}
 		}
 	}
 	return hidden
+}
+
+// complement hides, where keys (cells that add up to a figure shown
+// elsewhere) have a single figure of measure i left out, the other with
+// the fewest observations too (among those prefer likes, when any); it
+// reports whether it hid one.
+func complement(keys []cellKey, i int, hidden map[cellKey][3]bool, cells map[cellKey]*cell, prefer func(cellKey) bool) bool {
+	var n int
+	var smallest, liked *cellKey
+	for j, k := range keys {
+		if hidden[k][i] {
+			n++
+			continue
+		}
+		if smallest == nil || cells[k].obs < cells[*smallest].obs {
+			smallest = &keys[j]
+		}
+		if prefer != nil && prefer(k) && (liked == nil || cells[k].obs < cells[*liked].obs) {
+			liked = &keys[j]
+		}
+	}
+	if liked != nil {
+		smallest = liked
+	}
+	if n != 1 || smallest == nil {
+		return false
+	}
+	h := hidden[*smallest]
+	h[i] = true
+	hidden[*smallest] = h
+	return true
 }
 
 // suppress blanks every figure hiddenCells leaves out, and every change
@@ -318,6 +362,9 @@ func suppress(rep *Report, q Query, min int, cells map[cellKey]*cell, periods []
 	rep.Note += fmt.Sprintf("; every figure below %d is suppressed (k-anonymity), and every change computed from one", min)
 	if q.Group != All {
 		rep.Note += "; where that would leave a single group's figure of a period out, the other group's with the fewest observations is left out too, so that no figure left out is the total minus the others"
+	}
+	if q.Group == Subdivision {
+		rep.Note += "; the same within each country, whose figure is its départements' sum"
 	}
 	hidden := hiddenCells(q, min, cells)
 	prevLabel := map[string]string{}

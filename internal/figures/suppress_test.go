@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -187,6 +188,67 @@ func TestMinCellHidesTheSameCellsExactOrEstimated(t *testing.T) {
 	for g := range hh {
 		if !he[g] {
 			t.Errorf("unique addresses of %s: left out of the estimated report, shown in the exact one (exact hides %v, estimated %v)", g, he, hh)
+		}
+	}
+}
+
+// Two published reports of one period, by country and by département:
+// a country's figure is the sum of its départements' (every observation
+// here is placed). Hostile case: the one département suppressed in a
+// country, its complementary cell taken in another country, is the
+// country's figure minus its other départements.
+func TestMinCellSubdivisionNotRecoverableFromItsCountry(t *testing.T) {
+	ctx := context.Background()
+	var st facts
+	add := func(country, sub string, n int, firstAddr byte) {
+		for i := range n {
+			st = append(st, Fact{Time: time.Date(2026, time.March, 2, 10, i, 0, 0, time.UTC),
+				Addr: netip.AddrFrom4([4]byte{198, 51, firstAddr, byte(i)}), Device: fmt.Sprintf("T-%s-%d", sub, i),
+				Network: "lab-a", Country: country, Subdivision: sub, Level: "advertised"})
+		}
+	}
+	add("FR", "75", 30, 1)
+	add("FR", "78", 3, 2)
+	add("FR", "92", 12, 3)
+	add("DE", "BE", 10, 4)
+	q := Query{By: Month, Group: Country, From: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC),
+		To: time.Date(2026, 3, 31, 0, 0, 0, 0, time.UTC), MinCell: 5, ExactDays: 120}
+	byCountry, err := Compute(ctx, st, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Group = Subdivision
+	bySub, err := Compute(ctx, st, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range byCountry.Rows {
+		for _, m := range []struct {
+			name string
+			v    func(Row) *int64
+		}{
+			{"observations", func(r Row) *int64 { return r.Observations }},
+			{"unique_addresses", func(r Row) *int64 { return r.UniqueAddresses }},
+			{"unique_devices", func(r Row) *int64 { return r.UniqueDevices }},
+		} {
+			if m.v(c) == nil {
+				continue
+			}
+			rest, hidden := *m.v(c), []string{}
+			for _, s := range bySub.Rows {
+				if s.Period != c.Period || !strings.HasPrefix(s.Group, c.Group+"/") {
+					continue
+				}
+				if m.v(s) == nil {
+					hidden = append(hidden, s.Group)
+				} else {
+					rest -= *m.v(s)
+				}
+			}
+			if len(hidden) == 1 {
+				t.Errorf("%s %s: the suppressed %s of %s is %s's %d minus its other départements: %d",
+					c.Period, m.name, m.name, hidden[0], c.Group, *m.v(c), rest)
+			}
 		}
 	}
 }

@@ -39,11 +39,13 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("ListSeenFiresOncePerEvent", func(t *testing.T) { testListSeen(t, open) })
 	t.Run("TargetRulesFireOncePerEvent", func(t *testing.T) { testTargetRules(t, open) })
 	t.Run("HeldTargetAtANewAddress", func(t *testing.T) { testHeldNewAddress(t, open) })
+	t.Run("NewAddressAlertGivesThatAddressesLevel", func(t *testing.T) { testNewAddressLevel(t, open) })
 	t.Run("RateLimitHoldsAndSummarises", func(t *testing.T) { testRateLimit(t, open) })
 	t.Run("RateLimitHoldsUnderConcurrentRecords", func(t *testing.T) { testRateLimitRace(t, open) })
 	t.Run("RetriesUntilDeliveredAndStopsOnPermanent", func(t *testing.T) { testRetries(t, open) })
 	t.Run("AnotherAgencysRuleSeesNothingOfA", func(t *testing.T) { testNeedToKnow(t, open) })
 	t.Run("RulesBelongToTheirAgency", func(t *testing.T) { testRules(t, open) })
+	t.Run("ARemovedRulesIDIsNotReused", func(t *testing.T) { testRuleIDReuse(t, open) })
 }
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -597,5 +599,88 @@ func testRules(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	}
 	if rs, _ := w.st.AlertRules(ctx, ""); len(rs) != 1 || rs[0].ID != "b1" {
 		t.Fatalf("rules after removal: %+v", rs)
+	}
+}
+
+// A rule's alerts are kept when it is removed, keyed by its id: a new
+// rule under that id (another agency's, or the same agency's with other
+// recipients) would find its events already "recorded" and never tell
+// its agency, and count the old rule's alerts against its own limit.
+// Hostile case: agency B's rule silently deduplicated against agency
+// A's old alerts. A removed rule's id is refused while alerts carry it.
+func testRuleIDReuse(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	w := newWorld(t, open)
+	w.add(probe("203.0.113.7:4662", 0, userHash(7), AgencyA, t0))
+	ts, _, _ := w.st.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{All: true}, Limit: 10})
+	if len(ts) != 1 {
+		t.Fatalf("targets: %d", len(ts))
+	}
+	w.rule(alerts.Rule{ID: "hi", Agency: AgencyA, Kind: alerts.KindScorePassed, Params: alerts.Params{Score: 0.001}})
+	w.evaluate(w.st)
+	if as := w.alerts(AgencyA); countRule(as, "hi") != 1 {
+		t.Fatalf("A's alerts: %+v, want one of rule hi", as)
+	}
+	if err := w.st.RemoveAlertRule(ctx, AgencyA, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.eng.Share(ctx, ts[0].ID, AgencyB, true, "suite", "joint case"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.eng.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := alerts.Rule{ID: "hi", Agency: AgencyB, Kind: alerts.KindScorePassed, Params: alerts.Params{Score: 0.001},
+		MaxPerHour: 10, By: "suite", Created: w.clk.Now()}
+	err := w.st.AddAlertRule(ctx, r)
+	if err == nil {
+		w.evaluate(w.st)
+		if as := w.alerts(AgencyB); countRule(as, "hi") != 1 {
+			t.Fatalf("B's new rule hi (the id of A's removed rule) made %d alerts on the target shared with B, want 1: "+
+				"its event was taken as recorded by A's old alert", countRule(as, "hi"))
+		}
+		return
+	}
+	if !errors.Is(err, alerts.ErrExists) {
+		t.Fatalf("re-adding the removed rule's id: %v, want ErrExists or a rule that fires", err)
+	}
+}
+
+// A held target seen at a new address: the alert's level is what that
+// address itself showed, not the target's highest (reached at another
+// address). Hostile case: an alert that overstates, a link lending one
+// endpoint's level to another ("complete" beside an address that only
+// acknowledged a handshake).
+func testNewAddressLevel(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	w := newWorld(t, open)
+	uh := userHash(8)
+	w.add(probe("203.0.113.8:4662", 0, uh, AgencyA, t0)) // complete
+	ts, _, err := w.st.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{All: true}, Limit: 10})
+	if err != nil || len(ts) != 1 {
+		t.Fatalf("targets: %d, %v", len(ts), err)
+	}
+	w.clk.Add(time.Hour)
+	if _, err := w.st.TakeClaim(ctx, casework.Claim{Target: ts[0].ID, Agency: AgencyA, By: "suite", Since: w.clk.Now(), Active: w.clk.Now()}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r := w.rule(alerts.Rule{ID: "held-lvl", Agency: AgencyA, Kind: alerts.KindHeldNewAddress})
+	w.clk.Add(time.Hour)
+	o := probe("203.0.113.88:4662", 2, uh, AgencyA, w.clk.Now())
+	o.Possession = observe.Possession{Level: observe.Acknowledged}
+	w.add(o)
+	w.evaluate(w.st)
+	var got []alerts.Alert
+	for _, a := range w.alerts(AgencyA) {
+		if a.Rule == r.ID {
+			got = append(got, a)
+		}
+	}
+	if len(got) != 1 || got[0].Content.Address != "203.0.113.88" {
+		t.Fatalf("alerts %+v, want one of 203.0.113.88", got)
+	}
+	if got[0].Content.Level != observe.Acknowledged.String() {
+		t.Fatalf("the new address's alert says level %q, want %q (what 203.0.113.88 itself showed; the target's %q was reached elsewhere)",
+			got[0].Content.Level, observe.Acknowledged, observe.Complete)
 	}
 }

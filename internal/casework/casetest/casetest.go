@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 	t.Run("SubscriberNotReadByALapseClaimant", func(t *testing.T) { testSubscriberAfterLapse(t, open) })
 	t.Run("AClaimHoldsAcrossAMerge", func(t *testing.T) { testMergedClaim(t, open) })
+	t.Run("AcceptedHandOffLeavesAnotherAgencysMergedClaim", func(t *testing.T) { testHandOffLeavesMergedClaim(t, open) })
 	t.Run("OperationKeepsItsCriteriaAndSnapshot", func(t *testing.T) { testOperation(t, open) })
 	t.Run("TwoAssignsOfOneTargetRace", func(t *testing.T) { testAssignRace(t, open) })
 	t.Run("AssignLeavesAnotherServicesClaim", func(t *testing.T) { testAssignHeld(t, open) })
@@ -518,5 +519,44 @@ func testMergedClaim(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	}
 	if _, err := marseille.Claim(ctx, "T-20", "fr-marseille", "u3", ""); err != nil {
 		t.Fatalf("claim after the release: %v", err)
+	}
+}
+
+// Two services claimed two ids before the analysis merged them into one
+// person. A hand-off proposed from one of them (Marseille, holding the
+// target's own id) and accepted moves Marseille's claim only: Lyon's
+// claim on the merged id is not taken from it by a proposal it never
+// saw (hostile case: a hand-off that takes a claim from its holder).
+func testHandOffLeavesMergedClaim(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	lyon, marseille := service(a, clk), service(b, clk)
+	if _, err := lyon.Claim(ctx, "T-31", "fr-lyon", "u1", "04"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := marseille.Claim(ctx, "T-30", "fr-marseille", "u3", "04 91"); err != nil {
+		t.Fatal(err)
+	}
+	// The analysis merges T-31 into T-30 afterwards.
+	merged := func(_ context.Context, target string) ([]string, error) {
+		if target == "T-30" {
+			return []string{"T-31"}, nil
+		}
+		return nil, nil
+	}
+	lyon.Merged, marseille.Merged = merged, merged
+	clk.Add(time.Hour)
+	if ps, err := marseille.ProposeHandOffs(ctx, b, movement{"T-30": "fr-lille"}); err != nil || len(ps) != 1 || ps[0].From != "fr-marseille" {
+		t.Fatalf("proposals %+v, %v: want one from fr-marseille", ps, err)
+	}
+	if _, err := marseille.DecideHandOff(ctx, b, "T-30", true, "analyst", "agreed"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-30"); c == nil || c.Agency != "fr-lille" {
+		t.Fatalf("T-30 held by %+v, want fr-lille (Marseille's claim handed off)", c)
+	}
+	if c, _ := a.ClaimOf(ctx, "T-31"); c == nil || c.Agency != "fr-lyon" {
+		t.Fatalf("T-31 held by %+v after Marseille's hand-off was accepted, want still fr-lyon's", c)
 	}
 }

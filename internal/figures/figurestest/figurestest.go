@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -335,25 +336,39 @@ func testMinCell(t *testing.T, st Store) {
 	}
 	// A figure below k left out alone in its period and measure takes a
 	// second one with it (the groups add up to the total): one a period
-	// and measure, and only there.
-	low, second := map[string]int{}, map[string]int{}
+	// and measure; and alone in its country (whose figure is its
+	// départements' sum), a second one of that country. A second taken
+	// in another country takes a third there, for the same reason.
+	country := func(g string) string { c, _, _ := strings.Cut(g, "/"); return c }
+	low, lowIn, second, secondIn, cellsIn := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for _, r := range rep.Rows {
 		for _, c := range cellsOf(r) {
+			pc := r.Period + "/" + c.name + "/" + country(r.Group)
+			cellsIn[pc]++
 			if c.want < k {
 				low[r.Period+"/"+c.name]++
+				lowIn[pc]++
 			}
 		}
 	}
 	for _, r := range rep.Rows {
 		for _, c := range cellsOf(r) {
 			pm := r.Period + "/" + c.name
+			pc := pm + "/" + country(r.Group)
 			switch {
 			case c.want < k && c.got != nil:
 				t.Errorf("%s %q %s = %d published, below the threshold %d", r.Period, r.Group, c.name, *c.got, k)
 			case c.want < k:
 				suppressed++
+			case c.got == nil && lowIn[pc] == 1 && cellsIn[pc] > 1 && secondIn[pc] == 0:
+				secondIn[pc]++
+				suppressed++
 			case c.got == nil && low[pm] == 1 && second[pm] == 0:
 				second[pm]++
+				secondIn[pc]++
+				suppressed++
+			case c.got == nil && lowIn[pc] == 0 && secondIn[pc] == 1:
+				secondIn[pc]++
 				suppressed++
 			case c.got == nil || *c.got != c.want:
 				t.Errorf("%s %q %s = %s, want %d", r.Period, r.Group, c.name, figures.Int(c.got), c.want)

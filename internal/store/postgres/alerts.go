@@ -23,6 +23,15 @@ func (s *Store) AddAlertRule(ctx context.Context, r alerts.Rule) error {
 		return err
 	}
 	return s.sqlTx(ctx, func(tx sqlDB) error {
+		// A removed rule's alerts are kept under its id: a new rule taking
+		// it would find its events recorded already, and its limit spent.
+		var used int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM alerts WHERE rule = ? LIMIT 1) u`, r.ID).Scan(&used); err != nil {
+			return err
+		}
+		if used > 0 {
+			return fmt.Errorf("alert rule %s: a removed rule's alerts keep this id: %w", r.ID, alerts.ErrExists)
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO alert_rules (id, agency, kind, params, emails, webhooks, max_per_hour, by_whom, created_ns, from_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			r.ID, r.Agency, r.Kind, params, emails, hooks, r.MaxPerHour, r.By, r.Created.UnixNano(), r.FromSeq)
