@@ -240,7 +240,7 @@ func Encode(o *observe.Observation) ([]byte, error) {
 // Decode reads a message body.
 func Decode(b []byte) (observe.Observation, error) {
 	var o observe.Observation
-	err := observe.NewDecoder(bytes.NewReader(b)).Decode(&o)
+	err := observe.DecodeLine(b, &o)
 	return o, err
 }
 

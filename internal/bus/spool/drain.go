@@ -30,7 +30,7 @@ func encode(o *observe.Observation) ([]byte, error) {
 
 func decode(b []byte) (observe.Observation, error) {
 	var o observe.Observation
-	err := observe.NewDecoder(bytes.NewReader(b)).Decode(&o)
+	err := observe.DecodeLine(b, &o)
 	return o, err
 }
 
