@@ -453,6 +453,15 @@ func (e *Encoder) SetMaxLineBytes(n int) { e.maxLine = n }
 // Encode writes o as one line. It refuses an observation that Validate
 // rejects: what an Encoder writes, a Decoder reads.
 func (e *Encoder) Encode(o *Observation) error {
+	if err := e.line(o); err != nil {
+		return err
+	}
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+// line puts o's line, newline included, in e.buf.
+func (e *Encoder) line(o *Observation) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("observation %s: %w", o.ID, err)
 	}
@@ -464,8 +473,21 @@ func (e *Encoder) Encode(o *Observation) error {
 	if n := e.buf.Len() - 1; n > e.maxLine {
 		return fmt.Errorf("observation %s: %d bytes, more than %d: %w", o.ID, n, e.maxLine, ErrLineTooLong)
 	}
-	_, err := e.w.Write(e.buf.Bytes())
-	return err
+	return nil
+}
+
+// MarshalLine returns o's line, newline included, as an Encoder with the
+// default limit writes it (the same bytes, the same errors), without the
+// Encoder's 64 KiB write buffer: for a message body, encoded by the
+// thousand.
+func MarshalLine(o *Observation) ([]byte, error) {
+	e := Encoder{maxLine: DefaultMaxLineBytes}
+	e.je = json.NewEncoder(&e.buf)
+	e.je.SetEscapeHTML(false)
+	if err := e.line(o); err != nil {
+		return nil, err
+	}
+	return e.buf.Bytes(), nil
 }
 
 // Flush writes out what Encode buffered.

@@ -75,3 +75,47 @@ func TestDecodeAsDecoder(t *testing.T) {
 		}
 	}
 }
+
+// Encoding a message body allocates about what the line holds, not a
+// 64 KiB write buffer per message (a sensor encodes every observation it
+// publishes), and gives the bytes an Encoder writes.
+func TestEncodeAllocatesLittle(t *testing.T) {
+	o := storetest.Observation(rand.New(rand.NewPCG(3, 3)), time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), 3)
+	var want bytes.Buffer
+	enc := observe.NewEncoder(&want)
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	body, err := Encode(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, want.Bytes()) {
+		t.Fatalf("Encode wrote\n%s\nwant the Encoder's\n%s", body, want.Bytes())
+	}
+	const n = 200
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		if _, err := Encode(&o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	per := (after.TotalAlloc - before.TotalAlloc) / n
+	if limit := uint64(8*len(body) + 4096); per > limit {
+		t.Errorf("Encode of a %d-byte body allocates %d bytes, want at most %d", len(body), per, limit)
+	}
+	// What an Encoder refuses, Encode refuses with the same error.
+	bad := o
+	bad.ID = ""
+	bad.Time = time.Time{}
+	werr := observe.NewEncoder(&bytes.Buffer{}).Encode(&bad)
+	_, gerr := Encode(&bad)
+	if werr == nil || gerr == nil || werr.Error() != gerr.Error() {
+		t.Errorf("invalid observation: Encode error %v, want the Encoder's %v", gerr, werr)
+	}
+}
