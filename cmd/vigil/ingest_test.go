@@ -100,7 +100,7 @@ func ingestFromJetStream(t *testing.T, db string) {
 
 // writeLabGeo writes the lab's loopback geo database and returns the city
 // file (it places every 127.0.0.0/8 address).
-func writeLabGeo(t *testing.T) string {
+func writeLabGeo(t testing.TB) string {
 	t.Helper()
 	files, err := lab.WriteGeo(t.TempDir())
 	if err != nil {

@@ -466,6 +466,15 @@ func (e *Encoder) SetMaxLineBytes(n int) { e.maxLine = n }
 // Encode writes o as one line. It refuses an observation that Validate
 // rejects: what an Encoder writes, a Decoder reads.
 func (e *Encoder) Encode(o *Observation) error {
+	if err := e.line(o); err != nil {
+		return err
+	}
+	_, err := e.w.Write(e.buf.Bytes())
+	return err
+}
+
+// line puts o's line, newline included, in e.buf.
+func (e *Encoder) line(o *Observation) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("observation %s: %w", o.ID, err)
 	}
@@ -477,8 +486,21 @@ func (e *Encoder) Encode(o *Observation) error {
 	if n := e.buf.Len() - 1; n > e.maxLine {
 		return fmt.Errorf("observation %s: %d bytes, more than %d: %w", o.ID, n, e.maxLine, ErrLineTooLong)
 	}
-	_, err := e.w.Write(e.buf.Bytes())
-	return err
+	return nil
+}
+
+// MarshalLine returns o's line, newline included, as an Encoder with the
+// default limit writes it (the same bytes, the same errors), without the
+// Encoder's 64 KiB write buffer: for a message body, encoded by the
+// thousand.
+func MarshalLine(o *Observation) ([]byte, error) {
+	e := Encoder{maxLine: DefaultMaxLineBytes}
+	e.je = json.NewEncoder(&e.buf)
+	e.je.SetEscapeHTML(false)
+	if err := e.line(o); err != nil {
+		return nil, err
+	}
+	return e.buf.Bytes(), nil
 }
 
 // Flush writes out what Encode buffered.
@@ -559,6 +581,31 @@ func (d *Decoder) Decode(o *Observation) error {
 		}
 		return nil
 	}
+}
+
+// DecodeLine reads one observation from b as a Decoder with the default
+// limit reads the first line of b (the same observation, the same errors),
+// without the Decoder's 64 KiB read buffer: for a message body that holds
+// one line, such as a bus message, decoded by the thousand.
+func DecodeLine(b []byte, o *Observation) error {
+	line := bytes.TrimSuffix(b, []byte("\n"))
+	if bytes.IndexByte(line, '\n') >= 0 || len(bytes.TrimSpace(line)) == 0 {
+		return NewDecoder(bytes.NewReader(b)).Decode(o) // blank or several lines: the Decoder's rules
+	}
+	// The Scanner drops a carriage return before the end of a line, then
+	// Decode drops one more.
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\r")), []byte("\r"))
+	if len(line) > DefaultMaxLineBytes {
+		return &LineError{Line: 1, Err: fmt.Errorf("more than %d bytes: %w", DefaultMaxLineBytes, ErrLineTooLong)}
+	}
+	var r record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return &LineError{Line: 1, Err: err}
+	}
+	if err := r.observation(o); err != nil {
+		return &LineError{Line: 1, Err: err}
+	}
+	return nil
 }
 
 func (r *record) chain(o *Observation) error {

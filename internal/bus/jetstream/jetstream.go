@@ -22,7 +22,6 @@
 package jetstream
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -226,21 +225,13 @@ func subjectToken(s string) string {
 
 // Encode is the message body of o: one JSON Lines line.
 func Encode(o *observe.Observation) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	if err := enc.Encode(o); err != nil {
-		return nil, err
-	}
-	if err := enc.Flush(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return observe.MarshalLine(o)
 }
 
 // Decode reads a message body.
 func Decode(b []byte) (observe.Observation, error) {
 	var o observe.Observation
-	err := observe.NewDecoder(bytes.NewReader(b)).Decode(&o)
+	err := observe.DecodeLine(b, &o)
 	return o, err
 }
 

@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,20 +16,12 @@ import (
 const saveEvery = 256
 
 func encode(o *observe.Observation) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	if err := enc.Encode(o); err != nil {
-		return nil, err
-	}
-	if err := enc.Flush(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return observe.MarshalLine(o)
 }
 
 func decode(b []byte) (observe.Observation, error) {
 	var o observe.Observation
-	err := observe.NewDecoder(bytes.NewReader(b)).Decode(&o)
+	err := observe.DecodeLine(b, &o)
 	return o, err
 }
 
