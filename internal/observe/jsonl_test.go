@@ -579,3 +579,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeLine: DecodeLine, which reads bus messages, gives what a
+// Decoder with the default limit gives for the first line of the same
+// bytes: the same observation, or an error where it errs.
+func FuzzDecodeLine(f *testing.F) {
+	f.Add([]byte("{}\n"))
+	f.Add([]byte("\r\n"))
+	f.Add([]byte(`{"id":"x"}` + "\r"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got, want Observation
+		gerr := DecodeLine(b, &got)
+		werr := NewDecoder(bytes.NewReader(b)).Decode(&want)
+		if (gerr == nil) != (werr == nil) {
+			t.Fatalf("DecodeLine(%q) = %v, the Decoder %v", b, gerr, werr)
+		}
+		if gerr == nil && !got.Equal(&want) {
+			t.Fatalf("DecodeLine(%q) = %+v, the Decoder %+v", b, got, want)
+		}
+	})
+}
