@@ -31,12 +31,12 @@ const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
-held_batch(chain, lo, hi) AS (SELECT e.chain,
-	COALESCE((SELECT MAX(p.chain_seq) FROM evidence_log p WHERE p.chain = e.chain AND p.chain_seq < e.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT MIN(h.chain_seq) FROM evidence_log h WHERE h.chain = e.chain AND h.chain_seq >= e.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
-	FROM observations o JOIN evidence_log e ON e.observation_id = o.id WHERE o.seq IN (SELECT seq FROM held_obs) AND e.chain IS NOT NULL),
+held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
+	COALESCE((SELECT MAX(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
+	COALESCE((SELECT MIN(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
-	SELECT o.seq FROM held_batch b JOIN evidence_log e ON e.chain = b.chain AND e.chain_seq BETWEEN b.lo AND b.hi JOIN observations o ON o.id = e.observation_id),
+	SELECT o.seq FROM held_batch b JOIN observations o ON o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 // dueWhere selects the observations of kind k older than ? (the cutoff)
