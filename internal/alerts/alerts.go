@@ -244,6 +244,7 @@ type Query struct {
 type Held struct {
 	Target string
 	Since  time.Time
+	Active time.Time // the claim's last activity: it lapses casework.DefaultConfig().LapseAfter later
 }
 
 // Store keeps rules, alerts and deliveries (alertstest checks it).
@@ -287,8 +288,8 @@ type Store interface {
 	FinishDelivery(ctx context.Context, d Delivery) error
 	// Deliveries returns agency's deliveries ("": all), newest first.
 	Deliveries(ctx context.Context, agency string, limit int) ([]Delivery, error)
-	// AlertHeldTargets returns the targets agency holds (live or lapsed
-	// claims: a lapse is the reader's to judge).
+	// AlertHeldTargets returns the targets whose claim is agency's, live
+	// or lapsed (the rule skips an address first seen after the lapse).
 	AlertHeldTargets(ctx context.Context, agency string) ([]Held, error)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vigil-oss/vigil/internal/casework"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -261,6 +262,7 @@ func (e *Evaluator) held(ctx context.Context, r Rule, p *Pass) error {
 		return err
 	}
 	var cands []Alert
+	lapse := casework.DefaultConfig()
 	for _, h := range hs {
 		t, err := e.Source.Target(ctx, h.Target, r.Scope())
 		if errors.Is(err, ErrNotFound) {
@@ -271,7 +273,9 @@ func (e *Evaluator) held(ctx context.Context, r Rule, p *Pass) error {
 		seen, levels := map[string]bool{}, addressLevels(t)
 		for _, ep := range t.Endpoints {
 			ip := ep.IP.Unmap().String()
-			if seen[ip] || ep.FirstSeen.Before(h.Since) {
+			// Seen before the claim, or after it lapsed: not while the
+			// agency held the target.
+			if seen[ip] || ep.FirstSeen.Before(h.Since) || !ep.FirstSeen.Before(lapse.LapsesAt(casework.Claim{Active: h.Active})) {
 				continue
 			}
 			seen[ip] = true

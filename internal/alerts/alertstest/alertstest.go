@@ -337,6 +337,18 @@ func testHeldNewAddress(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	if as[0].Content.Address != "203.0.113.77" {
 		t.Fatalf("alert address %q, want 203.0.113.77", as[0].Content.Address)
 	}
+	// The claim lapses (its last activity 30 days ago, as a renewal with
+	// that date records): an address first seen after that is not one of
+	// "a target you hold".
+	if _, err := w.st.TakeClaim(ctx, casework.Claim{Target: ts[0].ID, Agency: AgencyA, By: "suite", Active: w.clk.Now().Add(-30*24*time.Hour + time.Minute)}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(time.Hour)
+	w.add(probe("203.0.113.78:4662", 2, uh, AgencyA, w.clk.Now()))
+	w.evaluate(w.st)
+	if got := countRule(w.alerts(AgencyA), r.ID); got != 1 {
+		t.Fatalf("held_new_address alerts after the claim lapsed: %d, want still 1", got)
+	}
 }
 
 // A rule sends at most MaxPerHour alerts an hour: the surplus is

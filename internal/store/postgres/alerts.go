@@ -363,11 +363,11 @@ func (s *Store) Deliveries(ctx context.Context, agency string, limit int) ([]ale
 // AlertHeldTargets implements alerts.Store.
 func (s *Store) AlertHeldTargets(ctx context.Context, agency string) ([]alerts.Held, error) {
 	var out []alerts.Held
-	err := eachRow(ctx, s.db(), `SELECT target, since_ns FROM claims WHERE agency = ? ORDER BY target`, func(rows pgx.Rows) error {
+	err := eachRow(ctx, s.db(), `SELECT target, since_ns, active_ns FROM claims WHERE agency = ? ORDER BY target`, func(rows pgx.Rows) error {
 		var h alerts.Held
-		var since int64
-		err := rows.Scan(&h.Target, &since)
-		h.Since = time.Unix(0, since).UTC()
+		var since, active int64
+		err := rows.Scan(&h.Target, &since, &active)
+		h.Since, h.Active = time.Unix(0, since).UTC(), time.Unix(0, active).UTC()
 		out = append(out, h)
 		return err
 	}, agency)
