@@ -26,19 +26,7 @@ func TestServeEvaluatesAlertRules(t *testing.T) {
 	dir := t.TempDir()
 	db := emptyStore(t)
 	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 4)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.19"), 51413
-	o.Jurisdiction = observe.Jurisdiction{Agency: "fr-lyon", Rule: "test"}
-	if err := enc.Encode(&o); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
-	mustRun(t, env, "", "agency", "add", "--id", "fr-lyon", "--name", "Lyon")
+	importAlertObservation(t, dir, env, 4, "192.0.2.19")
 	mustRun(t, env, "", "alert", "rule", "add", "--id", "any", "--agency", "fr-lyon", "--kind", "score_passed", "--score", "0.001", "--webhook", "soc")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -88,19 +76,7 @@ func TestServeSendsAlertsByEmailAndWebhook(t *testing.T) {
 	dir := t.TempDir()
 	db := emptyStore(t)
 	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 5)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.20"), 51413
-	o.Jurisdiction = observe.Jurisdiction{Agency: "fr-lyon", Rule: "test"}
-	if err := enc.Encode(&o); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
-	mustRun(t, env, "", "agency", "add", "--id", "fr-lyon", "--name", "Lyon")
+	importAlertObservation(t, dir, env, 5, "192.0.2.20")
 	mustRun(t, env, "", "alert", "rule", "add", "--id", "any", "--agency", "fr-lyon", "--kind", "score_passed", "--score", "0.001",
 		"--webhook", "soc", "--email", "duty@lyon.example")
 
@@ -181,4 +157,23 @@ func TestServeSendsAlertsByEmailAndWebhook(t *testing.T) {
 	if err := json.Unmarshal(got[0].Body, &body); err != nil || body.Delivery == "" || body.Delivery != got[0].ID || body.Target == "" {
 		t.Fatalf("webhook body %s (%v): want the signed delivery id %q and the target", got[0].Body, err, got[0].ID)
 	}
+}
+
+// importAlertObservation stores one observation of ip routed to fr-lyon,
+// an hour ago, and the agency fr-lyon.
+func importAlertObservation(t *testing.T, dir string, env map[string]string, seed uint64, ip string) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := observe.NewEncoder(&buf)
+	o := storetest.Observation(rand.New(rand.NewPCG(15, seed)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(ip), 51413
+	o.Jurisdiction = observe.Jurisdiction{Agency: "fr-lyon", Rule: "test"}
+	if err := enc.Encode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs-"+ip+".jsonl", buf.String()))
+	mustRun(t, env, "", "agency", "add", "--id", "fr-lyon", "--name", "Lyon")
 }

@@ -175,12 +175,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger) (int, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, err := len(obs), error(nil)
-	if nc, ok := st.(store.NewCounter); ok {
-		added, err = nc.InsertObservationsCounted(cctx, obs)
-	} else {
-		err = st.InsertObservations(cctx, obs)
-	}
+	added, err := insert(cctx, st, obs)
 	if err != nil {
 		b.Nak()
 		return 0, fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
@@ -194,6 +189,15 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 		}
 	}
 	return added, nil
+}
+
+// insert stores obs and returns how many the store added (the rest it
+// already held); a store that cannot say is taken to have added all.
+func insert(ctx context.Context, st store.Store, obs []observe.Observation) (int, error) {
+	if nc, ok := st.(store.NewCounter); ok {
+		return nc.InsertObservationsCounted(ctx, obs)
+	}
+	return len(obs), st.InsertObservations(ctx, obs)
 }
 
 // heldBatch is a bus batch with observations the gate still holds.
@@ -288,12 +292,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, err := len(obs), error(nil)
-	if nc, ok := st.(store.NewCounter); ok {
-		added, err = nc.InsertObservationsCounted(cctx, obs)
-	} else {
-		err = st.InsertObservations(cctx, obs)
-	}
+	added, err := insert(cctx, st, obs)
 	if err != nil {
 		m.Errors.Inc()
 		nakAll(batches)
