@@ -51,7 +51,7 @@ Examples:
   vigil operation assign --operation 1 --by-jurisdiction
   vigil operation assign --operation 1 --target T-000042-69 --agency fr-srpj-lyon
   vigil operation show --operation 1
-  vigil operation show --operation 1 --agency fr-srpj-lyon --json
+  vigil operation show --operation 1 --as fr-srpj-lyon --json
   vigil operation list
 `,
 		subs: []*command{operationCreateCommand(), operationAssignCommand(), operationShowCommand(), operationListCommand()},
