@@ -18,7 +18,7 @@ func ingestCommand() *command {
 	return &command{
 		name:    "ingest",
 		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D]",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D] [--head-wait D]",
 		help: `
 Reads observations from the NATS JetStream stream --stream (default
 VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
@@ -35,7 +35,11 @@ ISP row. A signed one is held until a signature of its sensor covers it
 that no signature covers within --signature-wait (a field changed on the
 way; an observation forged, reordered, replayed or dropped from its chain;
 a key not in --sensor-keys) is stored marked signature_failed, without its
-chain fields: never sensor evidence, never an ISP row. What is still held
+chain fields: never sensor evidence, never an ISP row. The part of a batch
+that came before its signed head, while nothing later of its chain has
+come, waits up to --head-wait instead (a sensor cut off from NATS in the
+middle of a batch sends the rest from its --queue-dir when NATS returns);
+ingest tells NATS meanwhile that those messages are in progress. What is still held
 when ingest stops is handed back to the stream, and checked again at the
 next start. --sensor-keys FILE lists the sensor keys trusted, one
 hexadecimal public key a line (as 'vigil sensor key rotate' prints it;
@@ -74,6 +78,7 @@ Examples:
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
 			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation is held for the signature that covers it before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
+			headWait := fs.Duration("head-wait", time.Hour, "how long the part of a signed batch that came before its signed head waits for it, while nothing later of its chain has come, before it is stored marked signature_failed")
 			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: any key whose signature checks")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
@@ -88,6 +93,9 @@ Examples:
 				}
 				if *sigWait <= 0 || *sigWait >= *bf.ackWait {
 					return usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, *bf.ackWait)
+				}
+				if *headWait < *sigWait {
+					return usagef("--head-wait %s: must be at least --signature-wait (%s)", *headWait, *sigWait)
 				}
 				var trusted [][]byte
 				if *keysFile != "" {
@@ -130,7 +138,8 @@ Examples:
 					// A PostgreSQL server that restarts: wait for it.
 					pc.Ingest.Unavailable = postgres.Unavailable
 				}
-				pc.SensorKeys, pc.SignatureWait = trusted, *sigWait
+				pc.SensorKeys, pc.SignatureWait, pc.HeadWait = trusted, *sigWait, *headWait
+				pc.Ingest.KeepAlive = *bf.ackWait / 3
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
 					return err

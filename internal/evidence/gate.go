@@ -22,8 +22,17 @@ type GateConfig struct {
 	// signature checks.
 	Keys [][]byte
 	// MaxHold is how long an observation waits for a signature of its
-	// sensor that covers it (default 30 s; a sensor signs every 250 ms).
+	// sensor that covers it (default 30 s; a sensor signs every 250 ms)
+	// once its batch's head has arrived, or a later position of its chain
+	// is covered: past that, nothing will cover it.
 	MaxHold time.Duration
+	// HeadWait is how long an observation waits when nothing of its chain
+	// at or after it has arrived signed (default 1 h): the part of a
+	// batch that reached the bus before its sensor was cut off from it.
+	// The sensor publishes the rest, with the signed head, from its queue
+	// when the bus returns; failing the part that came first would mark
+	// genuine observations signature_failed.
+	HeadWait time.Duration
 	// MaxHeld bounds the observations held in all (default 65,536): past
 	// it the oldest are released as failed.
 	MaxHeld int
@@ -37,9 +46,10 @@ type GateConfig struct {
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
-// observations for at most 30 s.
+// observations, for at most 30 s once their batch's head has come (1 h
+// while it has not).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, MaxHeld: 1 << 16}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, MaxHeld: 1 << 16}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -81,6 +91,7 @@ type gateChain struct {
 	held     map[uint64][]*heldObs
 	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
 	top      uint64            // the highest seq covered
+	head     uint64            // the highest seq that came with a batch signature, checked or not
 }
 
 type heldObs struct {
@@ -92,6 +103,9 @@ type heldObs struct {
 	done  bool
 	// reported: its bad signature was counted once
 	reported bool
+	// asked is when the store was last asked what follows its run
+	// (GateConfig.Stored), while it waits for its batch's head.
+	asked time.Time
 }
 
 // authWindow is how many covered positions of a chain a Gate remembers,
@@ -107,6 +121,10 @@ func NewGate(cfg GateConfig) *Gate {
 	if cfg.MaxHeld <= 0 {
 		cfg.MaxHeld = d.MaxHeld
 	}
+	if cfg.HeadWait <= 0 {
+		cfg.HeadWait = d.HeadWait
+	}
+	cfg.HeadWait = max(cfg.HeadWait, cfg.MaxHold)
 	g := &Gate{cfg: cfg, chains: map[string]*gateChain{}}
 	if cfg.Keys != nil {
 		g.keys = map[string]bool{}
@@ -170,6 +188,9 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 			return nil
 		}
 	}
+	if len(o.Chain.BatchSig) > 0 {
+		gc.head = max(gc.head, k)
+	}
 	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now}
 	gc.held[k] = append(gc.held[k], h)
 	g.fifo = append(g.fifo, h)
@@ -228,23 +249,37 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 }
 
 // Expire releases, as failed, what has waited longer than MaxHold (or
-// everything, with all), and the oldest beyond MaxHeld.
+// everything, with all), and the oldest beyond MaxHeld. An observation
+// whose batch's head has not come (nothing of its chain at or after it
+// arrived signed, nor is stored next to its run) waits up to HeadWait
+// instead: asking the store every MaxHold whether another ingest stored
+// what follows it.
 func (g *Gate) Expire(now time.Time, all bool) []Released {
 	var out []Released
+	var waiting []*heldObs // past MaxHold, still waiting for their head
 	i := 0
 	for ; i < len(g.fifo); i++ {
 		h := g.fifo[i]
 		if h.done {
 			continue
 		}
-		if !all && g.held <= g.cfg.MaxHeld && now.Sub(h.at) < g.cfg.MaxHold {
+		over := g.held > g.cfg.MaxHeld
+		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
-		if g.cfg.Stored != nil {
-			out = append(out, g.linkStored(h)...)
+		headless := h.chain.top < h.o.Chain.Seq && h.chain.head < h.o.Chain.Seq
+		if g.cfg.Stored != nil && (!headless || all || over || now.Sub(h.asked) >= g.cfg.MaxHold) {
+			h.asked = now
+			rel, contradicted := g.linkStored(h)
+			out = append(out, rel...)
 			if h.done {
 				continue
 			}
+			headless = headless && !contradicted
+		}
+		if headless && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
+			waiting = append(waiting, h)
+			continue
 		}
 		h.done = true
 		g.held--
@@ -254,17 +289,21 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if len(gc.held[k]) == 0 {
 			delete(gc.held, k)
 		}
-		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): no signature of its sensor covers it", h.o.ID, h.o.Chain.ID, k))
-		out = append(out, failed(h.o, h.tags, "no signature of its sensor covers it (a field changed after signing, an observation of its chain missing, reordered or replayed, or no signed head)"))
+		why := "no signature of its sensor covers it (a field changed after signing, an observation of its chain missing, reordered or replayed, or no signed head)"
+		if headless {
+			why = fmt.Sprintf("its batch's signed head did not come within %s (nothing of its chain at or after it arrived signed)", g.cfg.HeadWait)
+		}
+		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
+		out = append(out, failed(h.o, h.tags, why))
 	}
-	g.fifo = slices.Delete(g.fifo, 0, i)
+	g.fifo = append(waiting, g.fifo[i:]...)
 	return out
 }
 
 // linkStored covers the run of held observations from h's seq up to the
 // last one held next to it when the observation stored after that run
-// links to it.
-func (g *Gate) linkStored(h *heldObs) []Released {
+// links to it; contradicted says one is stored there that does not.
+func (g *Gate) linkStored(h *heldObs) (rel []Released, contradicted bool) {
 	gc := h.chain
 	m := h.o.Chain.Seq
 	for len(gc.held[m+1]) > 0 {
@@ -272,16 +311,16 @@ func (g *Gate) linkStored(h *heldObs) []Released {
 	}
 	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	for _, c := range gc.held[m] {
 		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
 		if bytes.Equal(after[:], prev) {
 			gc.authPrev[m+1] = prev
-			return g.cover(gc, h.o.Chain.ID, m)
+			return g.cover(gc, h.o.Chain.ID, m), false
 		}
 	}
-	return nil
+	return nil, true
 }
 
 // failed marks o signature_failed and drops its chain fields: it is

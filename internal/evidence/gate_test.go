@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ func gateRun(t *testing.T, cfg evidence.GateConfig, obs []observe.Observation) m
 	}
 	if g.Held() > 0 {
 		take(g.Expire(now.Add(time.Minute), false))
+	}
+	if g.Held() > 0 { // what waits for its batch's head
+		take(g.Expire(now.Add(2*time.Hour), false))
 	}
 	if g.Held() != 0 {
 		t.Fatalf("%d still held after expiry", g.Held())
@@ -232,5 +236,114 @@ func TestGateBatchSplitBetweenTwoIngests(t *testing.T) {
 	rs := a.Expire(now.Add(time.Minute), false)
 	if len(rs) != 2 || rs[0].Failed != "" || rs[1].Failed != "" {
 		t.Fatalf("a's part: %+v", rs)
+	}
+}
+
+// TestGateWaitsForTheHeadOfABatchCutOff: a sensor cut off from the bus in
+// the middle of a signed batch has published its first part; the rest,
+// with the signed head, comes from its queue when the bus returns, after
+// --signature-wait. The first part is the sensor's evidence: it waits for
+// its head (HeadWait), it is not marked signature_failed.
+func TestGateWaitsForTheHeadOfABatchCutOff(t *testing.T) {
+	obs := signed(t, sample(8)) // batches of 4: seq 1-4, 5-8
+	g := evidence.NewGate(evidence.DefaultGateConfig())
+	now := time.Now()
+	var rel []evidence.Released
+	for i, o := range obs[:6] { // the first batch, and seq 5-6 of the second
+		rel = append(rel, g.Add(o, i, now)...)
+	}
+	if len(rel) != 4 || g.Held() != 2 {
+		t.Fatalf("released %d, held %d; want the first batch released and 2 held", len(rel), g.Held())
+	}
+	for _, after := range []time.Duration{time.Minute, 10 * time.Minute, 59 * time.Minute} {
+		if rs := g.Expire(now.Add(after), false); len(rs) != 0 {
+			t.Fatalf("after %s, released %d (failed: %q) while the head has not come", after, len(rs), rs[0].Failed)
+		}
+	}
+	rel = nil
+	for i, o := range obs[6:] { // the sensor's queue drains
+		rel = append(rel, g.Add(o, 6+i, now.Add(59*time.Minute))...)
+	}
+	if len(rel) != 4 || g.Held() != 0 {
+		t.Fatalf("after the head came: released %d, held %d", len(rel), g.Held())
+	}
+	for _, r := range rel {
+		if r.Failed != "" {
+			t.Errorf("seq %d failed: %s", r.Obs.Chain.Seq, r.Failed)
+		}
+	}
+}
+
+// TestGateHeadWaitIsBounded: a hub that withholds a batch's head does not
+// get its part held for ever, nor passed: past HeadWait it is failed,
+// saying why; and a part whose head came but does not link fails after
+// MaxHold, without waiting for HeadWait.
+func TestGateHeadWaitIsBounded(t *testing.T) {
+	obs := signed(t, sample(8))
+	cfg := evidence.DefaultGateConfig()
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i, o := range obs[4:7] { // seq 5-7; the head (8) withheld
+		g.Add(o, i, now)
+	}
+	if rs := g.Expire(now.Add(cfg.HeadWait-time.Second), false); len(rs) != 0 {
+		t.Fatalf("released %d before HeadWait", len(rs))
+	}
+	rs := g.Expire(now.Add(cfg.HeadWait+time.Second), false)
+	if len(rs) != 3 || g.Held() != 0 {
+		t.Fatalf("after HeadWait: released %d, held %d", len(rs), g.Held())
+	}
+	for _, r := range rs {
+		if r.Failed == "" || !r.Obs.HasMark(observe.MarkSignatureFailed) || !strings.Contains(r.Failed, "head") {
+			t.Errorf("seq %d: %q", r.Obs.Chain.Seq, r.Failed)
+		}
+	}
+
+	tampered := clone(obs)
+	tampered[5].Endpoint.Port++ // seq 6 changed: 5 and 6 link to nothing; 7 and the head pass
+	g = evidence.NewGate(cfg)
+	for i, o := range tampered[4:] {
+		g.Add(o, i, now)
+	}
+	rs = g.Expire(now.Add(cfg.MaxHold+time.Second), false)
+	if len(rs) != 2 || rs[0].Failed == "" || rs[1].Failed == "" {
+		t.Fatalf("a part whose head came and does not link: released %d after MaxHold, want 2 failed", len(rs))
+	}
+}
+
+// TestGateHeadlessPartAsksTheStore: the head went to another ingest,
+// which stored it only after this one's MaxHold: the part held here
+// waits, asks the store again, and links to it; a store that holds
+// something else after the run fails it at once.
+func TestGateHeadlessPartAsksTheStore(t *testing.T) {
+	obs := signed(t, sample(4))
+	stored := map[uint64][]byte{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i, o := range obs[:2] {
+		g.Add(o, i, now)
+	}
+	if rs := g.Expire(now.Add(time.Minute), false); len(rs) != 0 {
+		t.Fatalf("released %d with nothing stored after the run", len(rs))
+	}
+	stored[3] = obs[2].Chain.Prev // the other ingest stored seq 3 and the head
+	if rs := g.Expire(now.Add(time.Minute+time.Second), false); len(rs) != 0 {
+		t.Fatalf("asked the store again within MaxHold: released %d", len(rs))
+	}
+	rs := g.Expire(now.Add(2*time.Minute), false)
+	if len(rs) != 2 || rs[0].Failed != "" || rs[1].Failed != "" {
+		t.Fatalf("after the store held the rest: %+v", rs)
+	}
+
+	g = evidence.NewGate(cfg)
+	stored[3] = bytes.Repeat([]byte{7}, 32) // something else stored after the run
+	for i, o := range obs[:2] {
+		g.Add(o, i, now)
+	}
+	rs = g.Expire(now.Add(time.Minute), false)
+	if len(rs) != 2 || rs[0].Failed == "" || rs[1].Failed == "" {
+		t.Fatalf("contradicted by the store: released %d, want 2 failed", len(rs))
 	}
 }

@@ -58,6 +58,12 @@ type Config struct {
 	// returning. nil: every store error ends Run.
 	Unavailable func(error) bool
 	RetryEvery  time.Duration
+	// KeepAlive, with a Gate, tells the bus every KeepAlive that a batch
+	// holding an observation the gate still holds is being worked on
+	// (bus batches with an InProgress method: JetStream's, whose ack
+	// wait would otherwise hand it over again while the observation
+	// waits for its batch's signed head). 0: never.
+	KeepAlive time.Duration
 }
 
 // DefaultConfig returns conservative batching: 1,000 observations or 250 ms.
@@ -202,12 +208,34 @@ func insert(ctx context.Context, st store.Store, obs []observe.Observation) (int
 
 // heldBatch is a bus batch with observations the gate still holds.
 type heldBatch struct {
-	b    bus.Batch
-	left int // observations not yet committed
+	b       bus.Batch
+	left    int       // observations not yet committed
+	touched time.Time // fetched, or last told to the bus as in progress
 }
 
 // redeliverer is a bus batch that says whether a Nak hands it over again.
 type redeliverer interface{ Redelivers() bool }
+
+// inProgresser is a bus batch whose redelivery can be put off: it is
+// still being worked on.
+type inProgresser interface{ InProgress() }
+
+// keepAlive tells the bus that each batch held longer than every is
+// still being worked on.
+func keepAlive(batches map[int]*heldBatch, every time.Duration, now time.Time) {
+	if every <= 0 {
+		return
+	}
+	for _, hb := range batches {
+		if now.Sub(hb.touched) < every {
+			continue
+		}
+		if ip, ok := hb.b.(inProgresser); ok {
+			ip.InProgress()
+		}
+		hb.touched = now
+	}
+}
 
 // runGated is Run with a Gate between the bus and the store: a bus batch
 // is acknowledged once every observation of it is committed, whenever the
@@ -237,7 +265,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		if obs := b.Observations(); len(obs) > 0 {
 			tag := next
 			next++
-			batches[tag] = &heldBatch{b: b, left: len(obs)}
+			batches[tag] = &heldBatch{b: b, left: len(obs), touched: now}
 			m.Received.Add(float64(len(obs)))
 			for i := range obs {
 				o := obs[i]
@@ -271,6 +299,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 			}
 			continue
 		}
+		keepAlive(batches, cfg.KeepAlive, now)
 		if outage && len(rel) > 0 {
 			if cfg.Log != nil {
 				cfg.Log.Warn("ingest: store available again")

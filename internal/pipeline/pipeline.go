@@ -116,6 +116,12 @@ type Config struct {
 	// observation for the signature that covers it (0: the gate's
 	// default, 30 s); keep it under the bus's redelivery delay.
 	SignatureWait time.Duration
+	// HeadWait, with FromSensors, is how long ingest holds the part of a
+	// signed batch that came before its signed head, while nothing of its
+	// chain after it has come (0: the gate's default, 1 h): a sensor cut
+	// off from the bus mid-batch sends the rest when it returns.
+	// Ingest.KeepAlive keeps the bus from handing it over meanwhile.
+	HeadWait time.Duration
 
 	// SensorKey, if set, signs what this process's sensors publish: an
 	// evidence.BatchSigner between them and the bus hash-chains every
@@ -466,7 +472,7 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 		// Nothing is stored as a sensor's that the sensor did not sign:
 		// the gate holds each signed observation until a signature of a
 		// trusted key covers it, and marks what none covers.
-		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait}
+		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait, HeadWait: p.cfg.HeadWait}
 		if ls, ok := p.cfg.Store.(store.LogStore); ok {
 			// Another ingest on the same bus may hold the rest of a batch.
 			gcfg.Stored = func(chain string, seq uint64) (prev []byte, found bool) {

@@ -410,6 +410,14 @@ func (b *batch) Ack(ctx context.Context) error {
 // hands back what it still holds at a stop, rather than failing it).
 func (b *batch) Redelivers() bool { return true }
 
+// InProgress puts off every message's redelivery by the ack wait: ingest
+// still holds one of them (waiting for its batch's signature).
+func (b *batch) InProgress() {
+	for _, m := range b.msgs {
+		_ = m.InProgress()
+	}
+}
+
 // Nak hands every message back for redelivery.
 func (b *batch) Nak() {
 	for _, m := range b.msgs {
