@@ -31,15 +31,16 @@ lost and nothing is doubled. Every sensor signs what it publishes: an
 observation that arrives without a sensor's signature (made, or stripped,
 on the way) is stored marked unsigned_import, never sensor evidence nor an
 ISP row. A signed one is held until a signature of its sensor covers it
-(its batch's signed head, or a later one its hash chain links it to): one
-that no signature covers within --signature-wait (a field changed on the
-way; an observation forged, reordered, replayed or dropped from its chain;
-a key not in --sensor-keys) is stored marked signature_failed, without its
-chain fields: never sensor evidence, never an ISP row. The part of a batch
-that came before its signed head, while nothing later of its chain has
-come, waits up to --head-wait instead (a sensor cut off from NATS in the
-middle of a batch sends the rest from its --queue-dir when NATS returns);
-ingest tells NATS meanwhile that those messages are in progress. What is still held
+(its batch's signed head, or a later one its hash chain links it to). One
+that what follows it in its chain contradicts (a field changed on the way;
+an observation forged, reordered or replayed; a key not in --sensor-keys)
+is stored (at once, or after --signature-wait) marked signature_failed, without its
+chain fields: never sensor evidence, never an ISP row. One that nothing
+contradicts yet waits up to --head-wait: the part of a batch that came
+before its sensor was cut off from NATS (the sensor sends the rest from
+its --queue-dir when NATS returns), or a batch NATS handed to several
+ingests in turn (each covers its part as the others store theirs). Ingest
+tells NATS meanwhile that those messages are in progress. What is still held
 when ingest stops is handed back to the stream, and checked again at the
 next start. --sensor-keys FILE lists the sensor keys trusted, one
 hexadecimal public key a line (as 'vigil sensor key rotate' prints it;
@@ -48,9 +49,11 @@ taken, and a hub that signs forgeries with a key of its own is not caught
 here (compare the keys a bundle lists with the sensors' own). A place or an agency an observation brings from the bus is
 dropped (a sensor sets neither, and its signature does not cover them):
 ingest places and routes every observation itself. Started while NATS is
-unreachable, it waits for it. While a PostgreSQL store is unreachable (a
+unreachable, it waits for it; started while a PostgreSQL store is
+unreachable, likewise. While a PostgreSQL store is unreachable (a
 restart, a crash), it hands each batch back to NATS and tries again every
-second; any other store error ends it. Runs until interrupted; then it prints how many
+second; any other store error (a refused password, a database that does
+not exist) ends it. Runs until interrupted; then it prints how many
 observations it stored, and how many it was handed again and skipped.
 
 Several ingests may run at once on one stream: with the same --consumer they
@@ -77,8 +80,8 @@ Examples:
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
-			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation is held for the signature that covers it before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
-			headWait := fs.Duration("head-wait", time.Hour, "how long the part of a signed batch that came before its signed head waits for it, while nothing later of its chain has come, before it is stored marked signature_failed")
+			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation that what follows it contradicts is held before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
+			headWait := fs.Duration("head-wait", time.Hour, "how long a signed observation that nothing covers nor contradicts yet (its batch's head not come: a sensor cut off mid-batch) waits before it is stored marked signature_failed")
 			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: any key whose signature checks")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
@@ -88,28 +91,11 @@ Examples:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				if *sigWait == 0 {
-					*sigWait = min(30*time.Second, *bf.ackWait/2)
+				trusted, err := gateSettings(a, sigWait, *headWait, *bf.ackWait, *keysFile)
+				if err != nil {
+					return err
 				}
-				if *sigWait <= 0 || *sigWait >= *bf.ackWait {
-					return usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, *bf.ackWait)
-				}
-				if *headWait < *sigWait {
-					return usagef("--head-wait %s: must be at least --signature-wait (%s)", *headWait, *sigWait)
-				}
-				var trusted [][]byte
-				if *keysFile != "" {
-					data, err := os.ReadFile(*keysFile)
-					if err != nil {
-						return fmt.Errorf("--sensor-keys: %w", err)
-					}
-					if trusted, err = evidence.ParseSensorKeys(*keysFile, data); err != nil {
-						return fmt.Errorf("--sensor-keys: %w", err)
-					}
-				} else {
-					a.log.Warn("ingest: no --sensor-keys: any sensor key whose signature checks is taken")
-				}
-				pc, err := ingestStore(ctx, a, *analyse)
+				pc, err := storeWhenUp(ctx, a, *analyse)
 				if err != nil {
 					return err
 				}
@@ -123,6 +109,10 @@ Examples:
 					return err
 				}
 				cfg.Batch = *batch
+				// Room for everything the gate may hold waiting for its
+				// batch's head, and the batches in flight besides: at the
+				// stream's limit it would deliver no more, heads included.
+				cfg.MaxAckPending = evidence.DefaultGateConfig().MaxHeld + 4*cfg.Batch
 				jb, err := jetstream.OpenLazy(cfg, a.log)
 				if err != nil {
 					return err
@@ -186,6 +176,57 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 	// The poll catches up with what other ingests store when this one
 	// gets no batch for a while.
 	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
+}
+
+// gateSettings checks ingest's waits for the sensors' signatures (a zero
+// --signature-wait becomes its default) and reads --sensor-keys.
+func gateSettings(a *app, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+	if *sigWait == 0 {
+		*sigWait = min(30*time.Second, ackWait/2)
+	}
+	if *sigWait <= 0 || *sigWait >= ackWait {
+		return nil, usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, ackWait)
+	}
+	if headWait < *sigWait {
+		return nil, usagef("--head-wait %s: must be at least --signature-wait (%s)", headWait, *sigWait)
+	}
+	if keysFile == "" {
+		a.log.Warn("ingest: no --sensor-keys: any sensor key whose signature checks is taken")
+		return nil, nil
+	}
+	data, err := os.ReadFile(keysFile)
+	if err != nil {
+		return nil, fmt.Errorf("--sensor-keys: %w", err)
+	}
+	trusted, err := evidence.ParseSensorKeys(keysFile, data)
+	if err != nil {
+		return nil, fmt.Errorf("--sensor-keys: %w", err)
+	}
+	return trusted, nil
+}
+
+// storeWhenUp opens the store for ingest, waiting while a PostgreSQL
+// server does not answer (an ingest started while the database restarts,
+// or before it): the sensors' observations wait in NATS meanwhile. Any
+// other error (a refused password, a database that does not exist) ends
+// it at once.
+func storeWhenUp(ctx context.Context, a *app, analyse bool) (pipeline.Config, error) {
+	for tries := 0; ; tries++ {
+		pc, err := ingestStore(ctx, a, analyse)
+		if err == nil || !isPostgresURL(a.dbPath) || !postgres.Unavailable(err) {
+			return pc, err
+		}
+		if tries == 0 {
+			a.log.Warn("ingest: PostgreSQL unreachable; waiting for it", "db", redactDSN(a.dbPath), "err", err)
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return pc, err
+		case <-t.C:
+		}
+	}
 }
 
 // consumerWhenUp creates the stream and the durable consumer, waiting

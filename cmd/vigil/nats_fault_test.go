@@ -108,6 +108,17 @@ func (s *natsServer) stop() {
 	s.cmd = nil
 }
 
+// kill stops the server as a crash would (SIGKILL: nothing flushed), and
+// waits for it.
+func (s *natsServer) kill() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
 func waitUntil(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -433,7 +444,7 @@ func faultCutOff(t *testing.T) time.Duration {
 // (both run the analysis when two run at once). Meanwhile: a sensor
 // starts while NATS is unreachable, an ingest is killed (SIGKILL) while
 // it holds a batch it has not acknowledged, two ingests run at once, one
-// sensor is cut off from NATS for a while, and NATS is restarted.
+// sensor is cut off from NATS for a while, and NATS is killed (SIGKILL) and started again.
 // Afterwards the store holds every observation the sensors emitted
 // exactly once, the sensors' own counts say the same, and the targets are
 // those one ingest alone makes of the same observations.
@@ -445,7 +456,8 @@ func TestNATSFaults(t *testing.T) {
 // TestNATSPostgresFaults runs the fault scenario with the ingests writing
 // a PostgreSQL store of the test's own, which is crashed ('pg_ctl stop -m
 // immediate') and started again while both ingests run and the sensors
-// publish; and one sensor is cut off from NATS for a minute (or
+// publish (a third ingest, started while it is down, waits for it and
+// then works beside the other two); and one sensor is cut off from NATS for a minute (or
 // VIGIL_FAULT_CUTOFF), observing into its on-disk queue, during which
 // the other faults happen.
 func TestNATSPostgresFaults(t *testing.T) {
@@ -510,15 +522,19 @@ func runNATSFaults(t *testing.T, run faultRun) {
 	i3 := startMeteredIngest(t, ingestArgs...)
 	ingests := []*ingestProcess{i2, i3}
 	if run.pg != nil {
-		crashPostgres(t, run.pg, srv, ingests)
-		phase("PostgreSQL crashed and restarted")
+		// A third ingest is started while PostgreSQL is down: it waits for
+		// the store, and works with the other two once it is back.
+		i4 := crashPostgres(t, run.pg, srv, ingests, ingestArgs)
+		ingests = append(ingests, i4)
+		phase("PostgreSQL crashed and restarted; an ingest started meanwhile")
 	}
 
-	// NATS restarted (its JetStream store kept).
-	srv.stop()
+	// NATS killed (SIGKILL, as a crash) and started again on its
+	// JetStream store.
+	srv.kill()
 	srv.start()
 	committedAfter(t, srv, ingests, "NATS restarted")
-	phase("NATS restarted")
+	phase("NATS killed and restarted")
 
 	// The cut-off lasts its time; everything b observed meanwhile waits in
 	// its queue.
@@ -561,13 +577,24 @@ func runNATSFaults(t *testing.T, run faultRun) {
 			t.Fatal("a sensor did not finish")
 		}
 	}
+	last := time.Now()
 	waitUntil(t, 3*time.Minute, "every message stored and acknowledged", func() bool {
 		alive(t, ingests)
 		msgs, ci, ok := faultState(srv.url())
-		return ok && msgs == 0 && ci.NumAckPending == 0 && ci.NumPending == 0
+		if ok && time.Since(last) > 20*time.Second {
+			last = time.Now()
+			t.Logf("NATS holds %d messages; consumer: %d pending, %d unacknowledged, %d redelivered, ack floor %d, delivered %d",
+				msgs, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.AckFloor.Stream, ci.Delivered.Stream)
+		}
+		return ok && ci.NumAckPending == 0 && ci.NumPending == 0 && (msgs == 0 || time.Since(last) > 15*time.Second)
 	})
 	_, ci, _ := faultState(srv.url())
-	phase("everything stored and acknowledged")
+	// After a crash, nats-server (2.9) may keep messages whose
+	// acknowledgement it had taken and whose removal it had not yet
+	// written: the consumer is past them and never delivers them again.
+	// Each must be one the ingests stored (checked below).
+	linger := lingering(t, srv.url(), "FAULT_OBS")
+	phase(fmt.Sprintf("everything stored and acknowledged (%d acknowledged messages left in the stream by the crash)", len(linger)))
 	n := uint64(a.emitted() + b.emitted())
 	if ci.Delivered.Consumer <= n {
 		t.Errorf("NATS delivered %d messages for %d observations: the killed ingest's batch was never handed over again", ci.Delivered.Consumer, n)
@@ -579,12 +606,23 @@ func runNATSFaults(t *testing.T, run faultRun) {
 		if err := p.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("ingest: %v\n%s", err, p.output())
 		}
-		if strings.HasPrefix(p.output(), "0 observations stored") || !strings.Contains(p.output(), "observations stored") {
-			t.Errorf("an ingest of two stored nothing:\n%s", p.output())
+		if out := "\n" + p.output(); strings.Contains(out, "\n0 observations stored") || !strings.Contains(out, "observations stored") {
+			t.Errorf("an ingest of several stored nothing:\n%s", p.output())
 		}
 	}
 	phase("ingests stopped")
 	checkFaultStore(t, db, a, b)
+	emitted := map[string]bool{}
+	for _, s := range []*faultSensor{a, b} {
+		for _, id := range s.ids {
+			emitted[id] = true
+		}
+	}
+	for _, id := range linger {
+		if !emitted[id] {
+			t.Errorf("message %s left in the stream is not an observation the sensors emitted", id)
+		}
+	}
 	phase("store checked")
 	checkAnalysisAsOneIngest(t, db, srv.url())
 	phase("analysis compared")
@@ -596,7 +634,7 @@ func runNATSFaults(t *testing.T, run faultRun) {
 // and the sensors publish, lets the stream grow while it is down, starts
 // it again and waits until both ingests commit again: they waited for
 // the store instead of exiting.
-func crashPostgres(t *testing.T, pg *privatePostgres, srv *natsServer, ingests []*ingestProcess) {
+func crashPostgres(t *testing.T, pg *privatePostgres, srv *natsServer, ingests []*ingestProcess, ingestArgs []string) *ingestProcess {
 	t.Helper()
 	before := make([]float64, len(ingests))
 	waitUntil(t, 2*time.Minute, "both ingests committing", func() bool {
@@ -621,7 +659,16 @@ func crashPostgres(t *testing.T, pg *privatePostgres, srv *natsServer, ingests [
 		m, _, ok := faultState(srv.url())
 		return ok && m > msgs+300
 	})
+	// An ingest started now finds no store: it must wait, not exit.
+	late := startMeteredIngest(t, ingestArgs...)
+	waitUntil(t, time.Minute, "the ingest started while PostgreSQL is down to say it waits", func() bool {
+		late.alive(t)
+		return strings.Contains(late.output(), "PostgreSQL unreachable; waiting for it")
+	})
+	time.Sleep(2 * time.Second)
+	late.alive(t)
 	pg.start()
+	ingests, before = append(ingests, late), append(before, 0)
 	if !pg.recoveredFromCrash() {
 		t.Fatal("PostgreSQL's log does not say it recovered from a crash: was it stopped as a crash?")
 	}
@@ -641,6 +688,7 @@ func crashPostgres(t *testing.T, pg *privatePostgres, srv *natsServer, ingests [
 	if failed == 0 {
 		t.Fatal("no ingest saw a commit fail while PostgreSQL was down: the crash did not happen mid-ingest")
 	}
+	return late
 }
 
 // committedAfter waits until the ingests have acknowledged (so committed)
@@ -718,10 +766,19 @@ func checkFaultStore(t *testing.T, db string, sensors ...*faultSensor) {
 	st := openFaultStore(t, db)
 	defer st.Close()
 	got := map[string]int{}
-	rows := 0
+	rows, failed := 0, 0
 	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
 		got[o.ID]++
 		rows++
+		// Every sensor here signs, and no one on the way tampers: a
+		// genuine observation stored as failed (a batch cut in two by
+		// the cut-off, its first part failed before its head came) or
+		// unsigned understates the evidence and changes the analysis.
+		if o.HasMark(observe.MarkSignatureFailed) || o.HasMark(observe.MarkUnsigned) || !o.Signed() {
+			if failed++; failed <= 5 {
+				t.Errorf("observation %s stored marked %v, signed %v: the sensor signed it", o.ID, o.Marks, o.Signed())
+			}
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -735,6 +792,9 @@ func checkFaultStore(t *testing.T, db string, sensors ...*faultSensor) {
 		if got[id] == 0 {
 			t.Errorf("observation %s emitted, never stored", id)
 		}
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d observations stored as not the sensor's signed evidence", failed, rows)
 	}
 	if rows != len(want) {
 		t.Fatalf("the store holds %d rows, the sensors emitted %d", rows, len(want))
@@ -800,6 +860,47 @@ func storedObservations(t *testing.T, db string) []observe.Observation {
 		t.Fatal(err)
 	}
 	return obs
+}
+
+// lingering returns the observation ids of the messages a stream still
+// holds.
+func lingering(t *testing.T, url, stream string) []string {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Timeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, err := js.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := j.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			continue // removed
+		}
+		o, err := jetstream.Decode(m.Data)
+		if err != nil {
+			t.Fatalf("stream message %d: %v", seq, err)
+		}
+		ids = append(ids, o.ID)
+	}
+	if uint64(len(ids)) != info.State.Msgs {
+		t.Fatalf("the stream says it holds %d messages; %d read", info.State.Msgs, len(ids))
+	}
+	return ids
 }
 
 func streamEmpty(url, stream string) bool {

@@ -23,16 +23,25 @@ type GateConfig struct {
 	Keys [][]byte
 	// MaxHold is how long an observation waits for a signature of its
 	// sensor that covers it (default 30 s; a sensor signs every 250 ms)
-	// once its batch's head has arrived, or a later position of its chain
-	// is covered: past that, nothing will cover it.
+	// when what follows it contradicts it: the position after its run
+	// is covered here, or stored by another ingest, and does not link to
+	// it (a field changed after signing, an observation reordered or
+	// replayed). Past that, nothing will cover it.
 	MaxHold time.Duration
-	// HeadWait is how long an observation waits when nothing of its chain
-	// at or after it has arrived signed (default 1 h): the part of a
-	// batch that reached the bus before its sensor was cut off from it.
-	// The sensor publishes the rest, with the signed head, from its queue
-	// when the bus returns; failing the part that came first would mark
+	// HeadWait is how long an observation waits when nothing contradicts
+	// it but nothing covers it yet (default 1 h): the part of a batch
+	// that reached the bus before its sensor was cut off from it (the
+	// sensor publishes the rest, with the signed head, from its queue
+	// when the bus returns), or observations of one batch that the bus
+	// handed to several ingests in turn (each covers its part once
+	// another stored what follows). Failing them sooner would mark
 	// genuine observations signature_failed.
 	HeadWait time.Duration
+	// AskEvery is how often, past MaxHold, an observation waiting asks
+	// Stored what follows its run (default 500 ms): several ingests that
+	// got alternate observations of one batch cover it a step at a time,
+	// each after the other stored its part.
+	AskEvery time.Duration
 	// MaxHeld bounds the observations held in all (default 65,536): past
 	// it the oldest are released as failed.
 	MaxHeld int
@@ -46,10 +55,10 @@ type GateConfig struct {
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
-// observations, for at most 30 s once their batch's head has come (1 h
-// while it has not).
+// observations, for at most 30 s once what follows them contradicts them
+// (1 h while nothing does).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, MaxHeld: 1 << 16}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxHeld: 1 << 16}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -91,7 +100,6 @@ type gateChain struct {
 	held     map[uint64][]*heldObs
 	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
 	top      uint64            // the highest seq covered
-	head     uint64            // the highest seq that came with a batch signature, checked or not
 }
 
 type heldObs struct {
@@ -104,8 +112,9 @@ type heldObs struct {
 	// reported: its bad signature was counted once
 	reported bool
 	// asked is when the store was last asked what follows its run
-	// (GateConfig.Stored), while it waits for its batch's head.
-	asked time.Time
+	// (GateConfig.Stored); contradicted, that what follows does not link.
+	asked        time.Time
+	contradicted bool
 }
 
 // authWindow is how many covered positions of a chain a Gate remembers,
@@ -125,6 +134,9 @@ func NewGate(cfg GateConfig) *Gate {
 		cfg.HeadWait = d.HeadWait
 	}
 	cfg.HeadWait = max(cfg.HeadWait, cfg.MaxHold)
+	if cfg.AskEvery <= 0 {
+		cfg.AskEvery = d.AskEvery
+	}
 	g := &Gate{cfg: cfg, chains: map[string]*gateChain{}}
 	if cfg.Keys != nil {
 		g.keys = map[string]bool{}
@@ -188,9 +200,6 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 			return nil
 		}
 	}
-	if len(o.Chain.BatchSig) > 0 {
-		gc.head = max(gc.head, k)
-	}
 	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now}
 	gc.held[k] = append(gc.held[k], h)
 	g.fifo = append(g.fifo, h)
@@ -248,15 +257,19 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 	return out
 }
 
-// Expire releases, as failed, what has waited longer than MaxHold (or
-// everything, with all), and the oldest beyond MaxHeld. An observation
-// whose batch's head has not come (nothing of its chain at or after it
-// arrived signed, nor is stored next to its run) waits up to HeadWait
-// instead: asking the store every MaxHold whether another ingest stored
-// what follows it.
+// Expire releases, as failed, what has waited longer than MaxHold and
+// is contradicted by what follows it, what has waited longer than
+// HeadWait, everything with all, and the oldest beyond MaxHeld. Past
+// MaxHold, an observation asks Stored every AskEvery whether another
+// ingest stored what follows its run, and is covered if that links.
 func (g *Gate) Expire(now time.Time, all bool) []Released {
 	var out []Released
-	var waiting []*heldObs // past MaxHold, still waiting for their head
+	var waiting []*heldObs // past MaxHold, neither covered nor contradicted
+	type run struct {
+		gc  *gateChain
+		end uint64
+	}
+	asked := map[run]bool{} // the store's answer this pass (contradicted), by run
 	i := 0
 	for ; i < len(g.fifo); i++ {
 		h := g.fifo[i]
@@ -267,17 +280,24 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
-		headless := h.chain.top < h.o.Chain.Seq && h.chain.head < h.o.Chain.Seq
-		if g.cfg.Stored != nil && (!headless || all || over || now.Sub(h.asked) >= g.cfg.MaxHold) {
+		if g.cfg.Stored != nil && (all || over || now.Sub(h.asked) >= g.cfg.AskEvery) {
+			// One question a run and pass: its members share its end.
 			h.asked = now
-			rel, contradicted := g.linkStored(h)
-			out = append(out, rel...)
+			r := run{h.chain, runEnd(h)}
+			contradicted, ok := asked[r]
+			if !ok {
+				var rel []Released
+				rel, contradicted = g.linkStored(h)
+				out = append(out, rel...)
+				asked[r] = contradicted
+			}
 			if h.done {
 				continue
 			}
-			headless = headless && !contradicted
+			h.contradicted = h.contradicted || contradicted
 		}
-		if headless && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
+		contradicted := h.contradicted || g.coveredAfterRun(h)
+		if !contradicted && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
 			waiting = append(waiting, h)
 			continue
 		}
@@ -289,9 +309,9 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if len(gc.held[k]) == 0 {
 			delete(gc.held, k)
 		}
-		why := "no signature of its sensor covers it (a field changed after signing, an observation of its chain missing, reordered or replayed, or no signed head)"
-		if headless {
-			why = fmt.Sprintf("its batch's signed head did not come within %s (nothing of its chain at or after it arrived signed)", g.cfg.HeadWait)
+		why := "no signature of its sensor covers it: what follows it in its chain does not link to it (a field changed after signing, an observation of its chain missing, reordered or replayed)"
+		if !contradicted {
+			why = fmt.Sprintf("no signature of its sensor covered it within %s, and nothing after it in its chain came (no signed head)", g.cfg.HeadWait)
 		}
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
 		out = append(out, failed(h.o, h.tags, why))
@@ -300,15 +320,28 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 	return out
 }
 
+// runEnd is the last seq of the run of held observations from h's.
+func runEnd(h *heldObs) uint64 {
+	m := h.o.Chain.Seq
+	for len(h.chain.held[m+1]) > 0 {
+		m++
+	}
+	return m
+}
+
+// coveredAfterRun says that the position after h's run is covered here:
+// since the run did not link to it when it was covered, it never will.
+func (g *Gate) coveredAfterRun(h *heldObs) bool {
+	_, ok := h.chain.authPrev[runEnd(h)+1]
+	return ok
+}
+
 // linkStored covers the run of held observations from h's seq up to the
 // last one held next to it when the observation stored after that run
 // links to it; contradicted says one is stored there that does not.
 func (g *Gate) linkStored(h *heldObs) (rel []Released, contradicted bool) {
 	gc := h.chain
-	m := h.o.Chain.Seq
-	for len(gc.held[m+1]) > 0 {
-		m++
-	}
+	m := runEnd(h)
 	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
 	if !ok {
 		return nil, false

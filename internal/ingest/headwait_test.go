@@ -23,6 +23,7 @@ type scripted struct{ steps []*scriptedBatch }
 type scriptedBatch struct {
 	obs                     []observe.Observation
 	inProgress, acked, nakd int
+	ackedOne                []int
 }
 
 func (b *scriptedBatch) Observations() []observe.Observation { return b.obs }
@@ -30,6 +31,10 @@ func (b *scriptedBatch) Ack(context.Context) error           { b.acked++; return
 func (b *scriptedBatch) Nak()                                { b.nakd++ }
 func (b *scriptedBatch) InProgress()                         { b.inProgress++ }
 func (b *scriptedBatch) Redelivers() bool                    { return true }
+func (b *scriptedBatch) AckOne(_ context.Context, i int) error {
+	b.ackedOne = append(b.ackedOne, i)
+	return nil
+}
 
 func (c *scripted) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
 	if len(c.steps) == 0 {
@@ -87,6 +92,13 @@ func TestGatedIngestWaitsForTheHeadOfACutOffBatch(t *testing.T) {
 	stats, err := Run(context.Background(), &scripted{steps: steps}, st, cfg)
 	if err != nil || stats.Committed != 8 {
 		t.Fatalf("Run: %+v, %v; want 8 committed", stats, err)
+	}
+	// The first batch's observations are acknowledged one by one as they
+	// are committed: while seq 5-6 wait, only their own messages stay
+	// unacknowledged (whole bus batches held for one observation each
+	// would fill the stream's limit and stop it delivering the heads).
+	if len(first.ackedOne) != 5 || first.ackedOne[3] != 3 {
+		t.Errorf("first batch acknowledged one by one: %v, want 0-4 (and the last by Ack)", first.ackedOne)
 	}
 	if first.inProgress == 0 || first.acked != 1 || rest.acked != 1 || first.nakd+rest.nakd != 0 {
 		t.Errorf("first batch: %d in progress, %d acked, %d handed back; rest: %d acked", first.inProgress, first.acked, first.nakd, rest.acked)

@@ -213,6 +213,22 @@ type heldBatch struct {
 	touched time.Time // fetched, or last told to the bus as in progress
 }
 
+// partBits: a gate tag is the bus batch's tag and the observation's index
+// in it (tag<<partBits | index).
+const partBits = 24
+
+// partAcker is a bus batch whose observations can be acknowledged one by
+// one (JetStream's: a message each): an observation committed is
+// acknowledged at once, so that one the gate still holds keeps only its
+// own message unacknowledged, not its whole bus batch. (The stream stops
+// delivering past its limit of unacknowledged messages: whole batches
+// held for one observation each would stop it, and with it the heads
+// they wait for.) Its Ack, Nak and InProgress then leave out what was
+// acknowledged.
+type partAcker interface {
+	AckOne(ctx context.Context, i int) error
+}
+
 // redeliverer is a bus batch that says whether a Nak hands it over again.
 type redeliverer interface{ Redelivers() bool }
 
@@ -272,7 +288,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 				if cfg.Enrich != nil {
 					cfg.Enrich(&o)
 				}
-				rel = append(rel, gate.Add(o, tag, now)...)
+				rel = append(rel, gate.Add(o, tag<<partBits|i, now)...)
 			}
 		}
 		rel = append(rel, gate.Expire(now, false)...)
@@ -328,10 +344,16 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
 	}
 	for _, r := range rel {
-		for _, tag := range r.Tags {
+		for _, t := range r.Tags {
+			tag, i := t>>partBits, t&(1<<partBits-1)
 			hb := batches[tag]
 			if hb == nil {
 				continue
+			}
+			if pa, ok := hb.b.(partAcker); ok && hb.left > 1 {
+				if err := pa.AckOne(cctx, i); err != nil {
+					m.AckFailures.Inc()
+				}
 			}
 			if hb.left--; hb.left == 0 {
 				delete(batches, tag)

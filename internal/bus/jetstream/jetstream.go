@@ -59,6 +59,12 @@ type Config struct {
 	// before JetStream hands it to another fetch (another ingest): longer
 	// than a batch's commit. Default 1 minute.
 	AckWait time.Duration
+	// MaxAckPending is the most messages handed out and not yet
+	// acknowledged, across the consumer's ingests, before JetStream stops
+	// delivering (default 4 × Batch). An ingest that holds observations
+	// for their batch's signature (ingest's gate) needs room for all it
+	// may hold, or the heads they wait for are never delivered.
+	MaxAckPending int
 }
 
 // DefaultConfig is a file-backed stream "VIGIL_OBSERVATIONS" on subject
@@ -143,6 +149,9 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = time.Minute
+	}
+	if cfg.MaxAckPending <= 0 {
+		cfg.MaxAckPending = 4 * cfg.Batch
 	}
 	// No reconnect buffer: a publish while the server is away fails at
 	// once instead of waiting in memory for an ack that cannot come.
@@ -286,7 +295,7 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 		Durable:       b.cfg.Consumer,
 		AckPolicy:     js.AckExplicitPolicy,
 		AckWait:       b.cfg.AckWait,
-		MaxAckPending: 4 * b.cfg.Batch,
+		MaxAckPending: b.cfg.MaxAckPending,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
@@ -382,9 +391,31 @@ func (c *Consumer) Close() { c.closed.Store(true) }
 
 // batch is a fetched batch with its messages, to acknowledge or hand back.
 type batch struct {
-	c    *Consumer
-	obs  []observe.Observation
-	msgs []js.Msg
+	c     *Consumer
+	obs   []observe.Observation
+	msgs  []js.Msg
+	acked []bool // by AckOne: left out of Ack, Nak and InProgress
+}
+
+// done says whether message i was acknowledged on its own.
+func (b *batch) done(i int) bool { return b.acked != nil && b.acked[i] }
+
+// AckOne acknowledges message i alone (its observation is committed while
+// another of the batch waits in ingest's gate), waiting for the server's
+// confirmation.
+func (b *batch) AckOne(ctx context.Context, i int) error {
+	if b.acked == nil {
+		b.acked = make([]bool, len(b.msgs))
+	}
+	if b.acked[i] {
+		return nil
+	}
+	b.acked[i] = true
+	if err := b.msgs[i].DoubleAck(ctx); err != nil {
+		b.c.b.log.Warn("jetstream: ack lost; that observation will be redelivered and skipped", "err", err)
+		return err
+	}
+	return nil
 }
 
 func (b *batch) Observations() []observe.Observation { return b.obs }
@@ -395,7 +426,10 @@ func (b *batch) Observations() []observe.Observation { return b.obs }
 // their ids.
 func (b *batch) Ack(ctx context.Context) error {
 	lost, first := 0, error(nil)
-	for _, m := range b.msgs {
+	for i, m := range b.msgs {
+		if b.done(i) {
+			continue
+		}
 		if err := m.DoubleAck(ctx); err != nil {
 			lost, first = lost+1, cmp.Or(first, err)
 		}
@@ -413,15 +447,19 @@ func (b *batch) Redelivers() bool { return true }
 // InProgress puts off every message's redelivery by the ack wait: ingest
 // still holds one of them (waiting for its batch's signature).
 func (b *batch) InProgress() {
-	for _, m := range b.msgs {
-		_ = m.InProgress()
+	for i, m := range b.msgs {
+		if !b.done(i) {
+			_ = m.InProgress()
+		}
 	}
 }
 
 // Nak hands every message back for redelivery.
 func (b *batch) Nak() {
-	for _, m := range b.msgs {
-		_ = m.Nak()
+	for i, m := range b.msgs {
+		if !b.done(i) {
+			_ = m.Nak()
+		}
 	}
 }
 

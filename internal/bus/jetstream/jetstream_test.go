@@ -453,3 +453,52 @@ func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestAckOneLeavesOnlyTheRestPending: ingest acknowledges each
+// observation of a bus batch as it is stored while its gate still holds
+// another; a Nak then hands back only that one, and only it counts
+// against the consumer's limit of unacknowledged messages.
+func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
+	cfg := DefaultConfig(startServer(t))
+	cfg.AckWait = time.Hour
+	b, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	for _, o := range observations(3) {
+		if err := b.Publish(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := c.Fetch(ctx, 3, 5*time.Second)
+	if err != nil || len(bt.Observations()) != 3 {
+		t.Fatalf("fetch: %v, %d observations", err, len(bt.Observations()))
+	}
+	held := bt.Observations()[1].ID
+	pa := bt.(interface {
+		AckOne(context.Context, int) error
+	})
+	for _, i := range []int{0, 2} {
+		if err := pa.AckOne(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil || info.NumAckPending != 1 {
+		t.Fatalf("after two of three acknowledged: %d unacknowledged (%v), want 1", info.NumAckPending, err)
+	}
+	bt.Nak()
+	again, err := c.Fetch(ctx, 3, 5*time.Second)
+	if err != nil || len(again.Observations()) != 1 || again.Observations()[0].ID != held {
+		t.Fatalf("after the Nak: %v, %d observations, want only %s", err, len(again.Observations()), held)
+	}
+	if err := again.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
