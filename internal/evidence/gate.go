@@ -42,6 +42,11 @@ type GateConfig struct {
 	// got alternate observations of one batch cover it a step at a time,
 	// each after the other stored its part.
 	AskEvery time.Duration
+	// MaxAsks bounds the questions to Stored in one Expire (default 64),
+	// taken in turn among the observations waiting: a hub that floods
+	// the bus with forged observations, each waiting, must not turn each
+	// into a query a second to the store.
+	MaxAsks int
 	// MaxHeld bounds the observations held in all (default 65,536): past
 	// it the oldest are released as failed.
 	MaxHeld int
@@ -58,7 +63,7 @@ type GateConfig struct {
 // observations, for at most 30 s once what follows them contradicts them
 // (1 h while nothing does).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxHeld: 1 << 16}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -136,6 +141,9 @@ func NewGate(cfg GateConfig) *Gate {
 	cfg.HeadWait = max(cfg.HeadWait, cfg.MaxHold)
 	if cfg.AskEvery <= 0 {
 		cfg.AskEvery = d.AskEvery
+	}
+	if cfg.MaxAsks <= 0 {
+		cfg.MaxAsks = d.MaxAsks
 	}
 	g := &Gate{cfg: cfg, chains: map[string]*gateChain{}}
 	if cfg.Keys != nil {
@@ -264,7 +272,9 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 // ingest stored what follows its run, and is covered if that links.
 func (g *Gate) Expire(now time.Time, all bool) []Released {
 	var out []Released
-	var waiting []*heldObs // past MaxHold, neither covered nor contradicted
+	// Past MaxHold, neither covered nor contradicted: those not asked
+	// this pass first, so that the next pass asks them first.
+	var waiting, waitingAsked []*heldObs
 	type run struct {
 		gc  *gateChain
 		end uint64
@@ -280,16 +290,21 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
+		askedNow := false
 		if g.cfg.Stored != nil && (all || over || now.Sub(h.asked) >= g.cfg.AskEvery) {
 			// One question a run and pass: its members share its end.
-			h.asked = now
 			r := run{h.chain, runEnd(h)}
 			contradicted, ok := asked[r]
-			if !ok {
+			if !ok && len(asked) < g.cfg.MaxAsks {
+				askedNow = true
+				h.asked = now
 				var rel []Released
 				rel, contradicted = g.linkStored(h)
 				out = append(out, rel...)
 				asked[r] = contradicted
+			} else if ok {
+				askedNow = true
+				h.asked = now
 			}
 			if h.done {
 				continue
@@ -298,7 +313,11 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		}
 		contradicted := h.contradicted || g.coveredAfterRun(h)
 		if !contradicted && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
-			waiting = append(waiting, h)
+			if askedNow {
+				waitingAsked = append(waitingAsked, h)
+			} else {
+				waiting = append(waiting, h)
+			}
 			continue
 		}
 		h.done = true
@@ -316,7 +335,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
 		out = append(out, failed(h.o, h.tags, why))
 	}
-	g.fifo = append(waiting, g.fifo[i:]...)
+	g.fifo = append(append(waiting, waitingAsked...), g.fifo[i:]...)
 	return out
 }
 

@@ -3,6 +3,7 @@ package evidence_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -386,5 +387,42 @@ func TestGateBatchDealtInTurnToTwoIngests(t *testing.T) {
 		if why, ok := fate[seq]; !ok || why != "" {
 			t.Errorf("seq %d: released %v, failed %q", seq, ok, why)
 		}
+	}
+}
+
+// TestGateAsksTheStoreBoundedAndInTurn: a hub floods the bus with forged
+// observations that nothing covers nor contradicts (each of a chain of
+// its own): each waits, and a pass of the gate asks the store about at
+// most MaxAsks of them, in turn, so that none is starved and the store
+// is not asked about each every AskEvery.
+func TestGateAsksTheStoreBoundedAndInTurn(t *testing.T) {
+	const n = 1000
+	asked := map[string]int{}
+	calls := 0
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(chain string, _ uint64) ([]byte, bool) { asked[chain]++; calls++; return nil, false }
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i := range n {
+		o := signed(t, sample(1))[0]
+		o.Chain.ID = fmt.Sprintf("forged%04d", i)
+		o.Chain.BatchSig = nil // no head: it can only wait
+		g.Add(o, i, now)
+	}
+	passes := (n + cfg.MaxAsks - 1) / cfg.MaxAsks
+	for p := 1; p <= passes; p++ {
+		calls = 0
+		if rs := g.Expire(now.Add(cfg.MaxHold+time.Duration(p)*cfg.AskEvery), false); len(rs) != 0 {
+			t.Fatalf("pass %d released %d", p, len(rs))
+		}
+		if calls > cfg.MaxAsks {
+			t.Fatalf("pass %d asked the store %d times, more than MaxAsks (%d)", p, calls, cfg.MaxAsks)
+		}
+	}
+	if len(asked) != n {
+		t.Fatalf("after %d passes, %d of %d waiting observations were asked about", passes, len(asked), n)
+	}
+	if rs := g.Expire(now.Add(cfg.HeadWait+time.Second), false); len(rs) != n {
+		t.Fatalf("after HeadWait released %d of %d", len(rs), n)
 	}
 }
