@@ -112,7 +112,7 @@ Examples:
 			fs.DurationVar(&sf.alertEvery, "alert-every", 10*time.Second, "evaluate the alert rules and send due alert deliveries this often (0: never; docs/alerts.md)")
 			fs.IntVar(&sf.alertAttempts, "alert-attempts", alerts.DefaultConfig().MaxAttempts, "give an alert delivery up after this many failed `attempts`")
 			fs.StringVar(&sf.alertSMTP, "alert-smtp", "", "send alert e-mails through this mail server: `smtp://HOST:PORT?from=ADDR[&starttls=required|off]` (STARTTLS required but to loopback; docs/alerts.md)")
-			fs.StringVar(&sf.alertWebhooks, "alert-webhooks", "", "the alert rules' webhooks: a JSON `FILE` of {id, url, secret_file} (secret files mode 600; docs/alerts.md)")
+			fs.StringVar(&sf.alertWebhooks, "alert-webhooks", "", "the alert rules' webhooks: a JSON `FILE` of {id, agency or national, url, secret_file} (secret files mode 600; docs/alerts.md)")
 			fs.StringVar(&sf.retention, "retention", "", "retention periods `YAML` for ISP requests (default: one year everywhere)")
 			oidc := &sf.oidc
 			fs.StringVar(&oidc.issuer, "oidc-issuer", "", "OpenID Connect provider `URL` for single sign-on (off when empty)")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/vigil-oss/vigil/internal/alerts"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -15,7 +16,7 @@ import (
 // them, e-mail and webhook deliveries fail permanently, saying that no
 // sender is configured, and the alerts still reach the overview and the
 // live feed.
-func (f *serveFlags) alertChannels() (alerts.Channels, error) {
+func (f *serveFlags) alertChannels(log *slog.Logger) (alerts.Channels, error) {
 	var ch alerts.Channels
 	if f.alertSMTP != "" {
 		smtp, err := notify.ParseSMTPURL(f.alertSMTP)
@@ -33,9 +34,13 @@ func (f *serveFlags) alertChannels() (alerts.Channels, error) {
 		if err != nil {
 			return ch, fmt.Errorf("--alert-webhooks: %w", err)
 		}
-		ch.Webhooks = map[string]notify.Sender{}
+		ch.Webhooks = map[string]alerts.Webhook{}
 		for _, e := range entries {
-			ch.Webhooks[e.ID] = e.Webhook
+			if !e.Bound() {
+				log.Warn("webhook bound to no agency: no alert is sent to it; give it \"agency\": \"ID\" (or \"national\": true) in the webhooks file",
+					"file", f.alertWebhooks, "line", e.Line, "webhook", e.ID)
+			}
+			ch.Webhooks[e.ID] = alerts.Webhook{Sender: e.Webhook, Agency: e.Agency, National: e.National}
 		}
 	}
 	return ch, nil
@@ -50,7 +55,7 @@ func (f *serveFlags) alertJob(a *app, sq backend, wa *web.App) (func(context.Con
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("--alert-attempts %d: %w", f.alertAttempts, err)
 	}
-	ch, err := f.alertChannels()
+	ch, err := f.alertChannels(a.log)
 	if err != nil {
 		return nil, err
 	}

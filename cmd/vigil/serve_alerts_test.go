@@ -87,7 +87,7 @@ func TestServeSendsAlertsByEmailAndWebhook(t *testing.T) {
 	if err := os.WriteFile(keyFile, secret, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hooks := writeFile(t, dir, "hooks.json", `[{"id": "soc", "url": "`+recv.URL+`", "secret_file": "soc.key"}]`)
+	hooks := writeFile(t, dir, "hooks.json", `[{"id": "soc", "agency": "fr-lyon", "url": "`+recv.URL+`", "secret_file": "soc.key"}]`)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer

@@ -22,13 +22,32 @@ type Channels struct {
 	// server configured; e-mail deliveries fail permanently, saying so).
 	Email func(to string) (notify.Sender, error)
 	// Webhooks by id (a rule names them); an id not here fails its
-	// deliveries permanently.
-	Webhooks map[string]notify.Sender
+	// deliveries permanently, and so does a webhook of another agency than
+	// the alert's, or of none.
+	Webhooks map[string]Webhook
 }
 
-// sender returns the sender of channel, or an error wrapping
-// notify.ErrPermanent when none is configured.
-func (c Channels) sender(channel string) (notify.Sender, error) {
+// Webhook is a webhook receiver and whose it is: an alert is sent only to
+// a webhook of its own agency, or to a national one. A rule naming another
+// agency's webhook (a typo, or a curious colleague) sends it nothing.
+type Webhook struct {
+	Sender notify.Sender
+	// Agency owns the webhook: it receives that agency's alerts only.
+	Agency string
+	// National: the national office's webhook, which receives the alerts
+	// of every agency whose rules name it (the national office reads every
+	// agency's targets). Exclusive with Agency.
+	National bool
+}
+
+// ErrWebhookAgency: a webhook not bound to the alert's agency (another
+// agency's, or one bound to none in the webhooks file).
+var ErrWebhookAgency = errors.New("alerts: the webhook is not the alert's agency's")
+
+// sender returns the sender of channel for an alert of agency, or an
+// error wrapping notify.ErrPermanent when none is configured or the
+// channel's webhook is not agency's (nor national).
+func (c Channels) sender(channel, agency string) (notify.Sender, error) {
 	switch {
 	case strings.HasPrefix(channel, ChannelEmail):
 		if c.Email == nil {
@@ -41,10 +60,18 @@ func (c Channels) sender(channel string) (notify.Sender, error) {
 		return s, nil
 	case strings.HasPrefix(channel, ChannelWebhook):
 		id := strings.TrimPrefix(channel, ChannelWebhook)
-		if s, ok := c.Webhooks[id]; ok && s != nil {
-			return s, nil
+		w, ok := c.Webhooks[id]
+		switch {
+		case !ok || w.Sender == nil:
+			return nil, fmt.Errorf("%w: no webhook %q configured in vigil serve", notify.ErrPermanent, id)
+		case w.National:
+			return w.Sender, nil
+		case w.Agency == "":
+			return nil, fmt.Errorf("%w: %w: webhook %q is bound to no agency in the webhooks file (give it \"agency\": \"ID\", or \"national\": true): nothing is sent to it", notify.ErrPermanent, ErrWebhookAgency, id)
+		case w.Agency != agency:
+			return nil, fmt.Errorf("%w: %w: webhook %q is agency %s's, the alert agency %s's: an alert goes only to its own agency's webhooks, or a national one", notify.ErrPermanent, ErrWebhookAgency, id, w.Agency, agency)
 		}
-		return nil, fmt.Errorf("%w: no webhook %q configured in vigil serve", notify.ErrPermanent, id)
+		return w.Sender, nil
 	}
 	return nil, fmt.Errorf("%w: channel %q", notify.ErrPermanent, channel)
 }
@@ -170,7 +197,7 @@ func (w *Worker) send(ctx context.Context, a Alert, d *Delivery) error {
 			return fmt.Errorf("%w: target %s is no longer in agency %s's scope", notify.ErrPermanent, a.Target, a.Agency)
 		}
 	}
-	s, err := w.Channels.sender(d.Channel)
+	s, err := w.Channels.sender(d.Channel, a.Agency)
 	if err != nil {
 		return err
 	}

@@ -132,8 +132,10 @@ type Store interface {
 	// HandOffClaim moves target's claim, if there is one, to agency to
 	// (the target was handed off to it): since and active at, by by, no
 	// contact yet; recorded with the agency it came from. Without a claim
-	// it does nothing.
-	HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error
+	// it does nothing. With from given, it moves the claim only while
+	// from holds it, in the same transaction as the check (a claim
+	// released and taken by another agency meanwhile stays where it is).
+	HandOffClaim(ctx context.Context, target, from, to, by string, at time.Time) error
 	// ReleaseClaim ends agency's claim on target, or returns ErrNotHeld.
 	ReleaseClaim(ctx context.Context, target, agency, by string, at time.Time) error
 	// ClaimOf returns target's claim, lapsed or not, or nil when none.
@@ -299,9 +301,16 @@ func (s *Claims) HandOff(ctx context.Context, target, to, by string) error {
 // merged into target move (an accepted proposal is from's: another
 // agency's claim on a merged id is not taken from it).
 func (s *Claims) handOff(ctx context.Context, target, from, to, by string) error {
-	if err := s.Store.HandOffClaim(ctx, target, to, by, s.now()); err != nil {
+	if err := s.Store.HandOffClaim(ctx, target, from, to, by, s.now()); err != nil {
 		return err
 	}
+	return s.handOffMerged(ctx, target, from, to, by)
+}
+
+// handOffMerged moves the live claims on ids merged into target to to;
+// with from given, only from's, each checked and moved in one store
+// transaction.
+func (s *Claims) handOffMerged(ctx context.Context, target, from, to, by string) error {
 	merged, err := s.liveMerged(ctx, target)
 	if err != nil {
 		return err
@@ -310,7 +319,7 @@ func (s *Claims) handOff(ctx context.Context, target, from, to, by string) error
 		if from != "" && c.Agency != from {
 			continue
 		}
-		if err := s.Store.HandOffClaim(ctx, c.Target, to, by, s.now()); err != nil {
+		if err := s.Store.HandOffClaim(ctx, c.Target, from, to, by, s.now()); err != nil {
 			return err
 		}
 	}

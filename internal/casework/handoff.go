@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -61,6 +60,21 @@ type ProposalStore interface {
 	// DecideHandOff sets target's pending proposal to state (Accepted or
 	// Declined) with who, when and a note, or returns ErrNoProposal.
 	DecideHandOff(ctx context.Context, target, state, by, note string, at time.Time) (Proposal, error)
+	// AcceptHandOff accepts target's pending proposal and moves target's
+	// claim from the proposal's From to its To, in one transaction (of
+	// two accepts at once, or an accept and a release, a claim or a
+	// second proposal, one is served after the other). When the claim on
+	// target is another agency's than From (live or lapsed), it takes
+	// nothing: it keeps the proposal as declined, saying who holds the
+	// target, and returns ErrStaleProposal. Without a claim it accepts
+	// and moves nothing. Without a pending proposal, ErrNoProposal.
+	AcceptHandOff(ctx context.Context, target, by, note string, at time.Time) (Proposal, error)
+}
+
+// StaleNote is the note a stale proposal is declined with: who holds the
+// target now, instead of the proposal's From, and the decider's note.
+func StaleNote(holder, from, note string) string {
+	return fmt.Sprintf("not accepted: stale, the target is held by %s now, not %s; %s", holder, from, note)
 }
 
 // ProposeHandOffs proposes a hand-off for every live claim whose target's
@@ -101,35 +115,17 @@ func (s *Claims) ProposeHandOffs(ctx context.Context, ps ProposalStore, m Moveme
 //
 // A proposal whose From no longer holds the target, another agency
 // holding it now, is not accepted: it is kept as declined, with why, and
-// ErrStaleProposal is returned (the claim stays where it is).
+// ErrStaleProposal is returned (the claim stays where it is). The check
+// and the move are one store transaction (ProposalStore.AcceptHandOff):
+// a release, a claim or another accept between them cannot make it move
+// a claim From no longer holds, or move one twice.
 func (s *Claims) DecideHandOff(ctx context.Context, ps ProposalStore, target string, accept bool, by, note string) (Proposal, error) {
-	state := Declined
-	if accept {
-		state = Accepted
-		pending, err := ps.Proposals(ctx, Pending)
-		if err != nil {
-			return Proposal{}, err
-		}
-		i := slices.IndexFunc(pending, func(p Proposal) bool { return p.Target == target })
-		if i < 0 {
-			return Proposal{}, fmt.Errorf("%s: %w", target, ErrNoProposal)
-		}
-		h, _, err := s.Holder(ctx, target)
-		if err != nil {
-			return Proposal{}, err
-		}
-		if h != nil && h.Agency != pending[i].From {
-			why := fmt.Sprintf("not accepted: stale, the target is held by %s now, not %s; %s", h.Agency, pending[i].From, note)
-			p, err := ps.DecideHandOff(ctx, target, Declined, by, why, s.now())
-			if err != nil {
-				return p, err
-			}
-			return p, fmt.Errorf("%s (proposal from %s): %w", target, pending[i].From, ErrStaleProposal)
-		}
+	if !accept {
+		return ps.DecideHandOff(ctx, target, Declined, by, note, s.now())
 	}
-	p, err := ps.DecideHandOff(ctx, target, state, by, note, s.now())
-	if err != nil || !accept {
+	p, err := ps.AcceptHandOff(ctx, target, by, note, s.now())
+	if err != nil {
 		return p, err
 	}
-	return p, s.handOff(ctx, target, p.From, p.To, by)
+	return p, s.handOffMerged(ctx, target, p.From, p.To, by)
 }

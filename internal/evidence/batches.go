@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 )
 
 // batchesOf returns the signed sensor batches that hold the signed
@@ -38,6 +40,9 @@ func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]
 			continue
 		}
 		first, head, err := ls.ChainBatch(ctx, o.Chain.ID, o.Chain.Seq)
+		if errors.Is(err, store.ErrNotFound) {
+			err = headPurged(ctx, ls, o, err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("observation %s: %w", o.ID, err)
 		}
@@ -63,6 +68,26 @@ func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// headPurged is the error for a signed observation whose batch's signed
+// head is not stored (notFound): ErrBatchPurged when observations of its
+// chain at or after its seq were purged under retention (the head among
+// them: ingest stores no signed observation before its head), else
+// notFound.
+func headPurged(ctx context.Context, ls LogStore, o *observe.Observation, notFound error) error {
+	cp, ok := ls.(ChainPurger)
+	if !ok {
+		return notFound
+	}
+	n, err := cp.ChainPurged(ctx, o.Chain.ID, o.Chain.Seq, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound
+	}
+	return fmt.Errorf("%w: its sensor's signed batch (chain %s, from seq %d) has no signed head stored, and %d observations of the chain from seq %d on were purged under retention, the head among them, so the batch's signature cannot be checked", ErrBatchPurged, o.Chain.ID, o.Chain.Seq, n, o.Chain.Seq)
 }
 
 // sensorKeys lists every sensor key the log has seen.

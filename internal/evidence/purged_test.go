@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
 )
 
@@ -171,5 +172,54 @@ func TestAHeldTargetsBundleSurvivesThePurgeOfItsBatchMates(t *testing.T) {
 	}
 	if rep := check(t, buf.Bytes()); !rep.OK() || rep.Signed != 1 {
 		t.Fatalf("the held target's bundle: %+v", rep)
+	}
+}
+
+// purgeFirst marks obs[i] (before signing) the oldest, and returns the
+// signed observations in a fixture with it purged under retention.
+func purgeFirst(t *testing.T, idx ...int) (*fixture, []observe.Observation, time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	raw := sample(8)
+	for _, i := range idx {
+		raw[i].Time = t0.Add(-time.Hour - time.Duration(i)*time.Second)
+	}
+	obs := signed(t, raw)
+	f := newFixture(t, obs)
+	if err := f.st.AnalysisSave(ctx, &analysis.Changes{Watermark: 100}); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.AddDate(3, 0, 0)
+	got, err := f.st.PurgeChunk(ctx, retention.KindObservations, t0.Add(-time.Minute), 10, at)
+	if err != nil || got.N != int64(len(idx)) {
+		t.Fatalf("purge: %+v, %v; want %d purged", got, err, len(idx))
+	}
+	return f, obs, at
+}
+
+// A sensor batch whose signed head was purged under retention cannot be
+// checked: a bundle needing it says so (ErrBatchPurged), not that the
+// head was never stored (ErrNotFound), be it the chain's last batch or
+// not; the other batch is unaffected.
+func TestABatchWhoseHeadWasPurged(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name      string
+		head, ask int // indexes in publish order: seqs head+1, ask+1
+	}{
+		{"the last batch's head", 7, 5},
+		{"an earlier batch's head", 3, 1},
+	} {
+		f, obs, at := purgeFirst(t, c.head)
+		f.checkpoint(t)
+		if obs[c.head].Chain.Seq != uint64(c.head+1) || obs[c.head].Chain.BatchSig == nil {
+			t.Fatalf("%s: obs %d is seq %d, signed head %v", c.name, c.head, obs[c.head].Chain.Seq, obs[c.head].Chain.BatchSig != nil)
+		}
+		var buf bytes.Buffer
+		err := evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: "T", IDs: []string{obs[c.ask].ID}, Now: at,
+			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)})
+		if !errors.Is(err, evidence.ErrBatchPurged) {
+			t.Fatalf("%s purged: a bundle needing its batch: %v, want ErrBatchPurged", c.name, err)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -19,7 +20,7 @@ var csvHeader = []string{
 	"clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
-	"subscriber_prefix", "prefix_note",
+	"subscriber_prefix", "prefix_note", "transcript_purged",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
@@ -39,7 +40,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 				csvOffset(&r), csvUncertainty(&r), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
-				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN),
+				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), purgedAt(r.TranscriptPurged),
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
@@ -181,6 +182,8 @@ type jsonRow struct {
 	Item             string       `json:"item"`
 	ObservationID    string       `json:"observation_id"`
 	TranscriptSHA256 string       `json:"transcript_sha256"`
+	// TranscriptPurged: when a retention purge removed the raw exchange.
+	TranscriptPurged string `json:"transcript_purged,omitempty"`
 	// IPv6 rows only.
 	SubscriberPrefix string `json:"subscriber_prefix,omitempty"`
 	PrefixNote       *Note  `json:"prefix_note,omitempty"`
@@ -228,7 +231,7 @@ func WriteJSON(w io.Writer, req *Request) error {
 				Time: r.Time.Format(TimeLayout), ClockOffset: r.OffsetText("unknown"), ClockSource: r.ClockSource,
 				Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
 				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
-				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256,
+				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256, TranscriptPurged: purgedAt(r.TranscriptPurged),
 			})
 			if r.ClockKnown {
 				jr := &jg.Rows[len(jg.Rows)-1]
@@ -245,6 +248,14 @@ func WriteJSON(w io.Writer, req *Request) error {
 		return fmt.Errorf("isp request %s: json: %w", req.ID, err)
 	}
 	return nil
+}
+
+// purgedAt prints when a row's raw exchange was purged, "" while kept.
+func purgedAt(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeLayout)
 }
 
 func orEmpty(n []Note) []Note {

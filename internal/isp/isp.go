@@ -87,12 +87,13 @@
 //	  dropped           how many were left out for retention
 //	  notes             [{code, en, fr}]; codes: mutual-legal-assistance (the ISP is outside the
 //	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting,
-//	                    ipv6 (some rows are IPv6 addresses)
+//	                    ipv6 (some rows are IPv6 addresses), transcript-purged (some rows' raw
+//	                    exchange was purged under retention: the lines and days)
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
 //	                      clock_offset, clock_offset_ns, clock_offset_ms, clock_uncertainty_ms,
 //	                      clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
-//	                      transcript_sha256, subscriber_prefix, prefix_note}]
+//	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
@@ -112,7 +113,10 @@
 // sightings within retention; level is the possession level;
 // subscriber_prefix (e.g. "2001:db8:1:2::/64") and prefix_note ({code, en,
 // fr}, code subscriber-prefix or address-only) are present on IPv6 rows
-// only. An annex
+// only; transcript_purged (RFC 3339 UTC, ms) is present on a row whose raw
+// exchange a retention purge removed, when it did: transcript_sha256 is
+// then the digest recorded at the time, with no transcript behind it any
+// more. An annex
 // entry's port is whatever its source gave (a third party's report, a
 // declared port): never a conversation's port.
 //
@@ -124,7 +128,9 @@
 // decimals, e.g. -2.500; empty when unknown), clock_uncertainty_ms (three
 // decimals; empty when unknown), clock_source, instants_of_ip, vpn, hosting,
 // level, network, method, item, observation_id, transcript_sha256,
-// subscriber_prefix, prefix_note (English; both empty on IPv4 rows). Notes,
+// subscriber_prefix, prefix_note (English; both empty on IPv4 rows),
+// transcript_purged (when a retention purge removed the row's raw
+// exchange, RFC 3339 UTC; empty while it is kept). Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
 // prefixed with a single quote.
@@ -310,18 +316,19 @@ type Note struct {
 
 // Note codes.
 const (
-	NoteRetention  = "retention"               // sightings left out: older than the ISP's retention
-	NoteUnknownASN = "unknown-asn"             // the ISP is not known
-	NoteSeenOnce   = "seen-once"               // some addresses were seen at one instant only (they are in the annex)
-	NoteVPN        = "vpn"                     // some addresses are a VPN provider's
-	NoteHosting    = "hosting"                 // some addresses are a hosting provider's
-	NoteNoPort     = "no-port"                 // some rows have no port (no longer made: such sightings go to the annex)
-	NoteNoAddress  = "no-address"              // sightings without an address were left out
-	NoteNothing    = "nothing"                 // no row is left to request
-	NoteAnnex      = "annex"                   // sightings that are not rows are in the annex, each with why
-	NoteLinks      = "links"                   // the target's addresses were grouped by device links
-	NoteForeign    = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
-	NoteIPv6       = "ipv6"                    // some rows are IPv6 addresses: the ISP identifies the holder of the delegated prefix
+	NoteRetention        = "retention"               // sightings left out: older than the ISP's retention
+	NoteTranscriptPurged = "transcript-purged"       // some rows' raw exchange was purged under Vigil's own retention
+	NoteUnknownASN       = "unknown-asn"             // the ISP is not known
+	NoteSeenOnce         = "seen-once"               // some addresses were seen at one instant only (they are in the annex)
+	NoteVPN              = "vpn"                     // some addresses are a VPN provider's
+	NoteHosting          = "hosting"                 // some addresses are a hosting provider's
+	NoteNoPort           = "no-port"                 // some rows have no port (no longer made: such sightings go to the annex)
+	NoteNoAddress        = "no-address"              // sightings without an address were left out
+	NoteNothing          = "nothing"                 // no row is left to request
+	NoteAnnex            = "annex"                   // sightings that are not rows are in the annex, each with why
+	NoteLinks            = "links"                   // the target's addresses were grouped by device links
+	NoteForeign          = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
+	NoteIPv6             = "ipv6"                    // some rows are IPv6 addresses: the ISP identifies the holder of the delegated prefix
 )
 
 // Row prefix notes (Row.PrefixNote) of IPv6 rows.
@@ -462,6 +469,11 @@ type Row struct {
 	Direction        string
 	SensorAddress    netip.AddrPort
 	TranscriptSHA256 string
+	// TranscriptPurged is when a retention purge removed the row's raw
+	// protocol exchange (its purge record's time), zero while it is kept:
+	// the digest is then only what was recorded at the time, and the row
+	// says so (MarkTranscriptsPurged).
+	TranscriptPurged time.Time
 	Time             time.Time     // UTC
 	ClockKnown       bool          // the offset was measured and trusted (Sighting.ClockKnown)
 	ClockOffset      time.Duration // sensor clock minus reference, ± ClockUncertainty
@@ -927,6 +939,66 @@ func groupNotes(g *Group, vpn, hosting int) []Note {
 			FR: fmt.Sprintf("%d ligne(s) portent sur une adresse d'hébergeur (serveur ou relais) : demander le client du serveur, non un abonné.", hosting)})
 	}
 	return notes
+}
+
+// DateLayout is how a purge's day is printed in a letter.
+const DateLayout = "2006-01-02"
+
+// MarkTranscriptsPurged marks the rows whose raw protocol exchange a
+// retention purge removed, purged giving the purge's time by observation
+// id, and notes it on each group that has such rows, with the lines and
+// the days, in both languages: such a row still names a conversation the
+// sensor had, but its transcript can no longer be produced, and the
+// request must not present it as backed by one. It returns how many rows
+// it marked.
+func (r *Request) MarkTranscriptsPurged(purged map[string]time.Time) int {
+	n := 0
+	for gi := range r.Groups {
+		g := &r.Groups[gi]
+		var en, fr []string
+		for i := range g.Rows {
+			row := &g.Rows[i]
+			at, ok := purged[row.ObservationID]
+			if !ok || at.IsZero() {
+				continue
+			}
+			row.TranscriptPurged = at.UTC()
+			day := row.TranscriptPurged.Format(DateLayout)
+			en = append(en, fmt.Sprintf("line %d on %s", row.Line, day))
+			fr = append(fr, fmt.Sprintf("ligne %d le %s", row.Line, day))
+		}
+		if len(en) == 0 {
+			continue
+		}
+		n += len(en)
+		g.Notes = slices.DeleteFunc(g.Notes, func(x Note) bool { return x.Code == NoteTranscriptPurged })
+		g.Notes = append(g.Notes, Note{Code: NoteTranscriptPurged,
+			EN: fmt.Sprintf("%d row(s): the raw protocol exchange (transcript) was purged under the requesting service's retention (%s). The digest given on those lines is the one recorded when the exchange took place; the exchange itself can no longer be produced nor checked against it, and those lines could not be checked against the service's evidence log, whose entries include the exchange.",
+				len(en), strings.Join(en, ", ")),
+			FR: fmt.Sprintf("%d ligne(s) : l'échange de protocole brut (transcription) a été purgé au titre de la durée de conservation du service requérant (%s). L'empreinte indiquée sur ces lignes est celle enregistrée lors de l'échange ; l'échange lui-même ne peut plus être produit, ni vérifié au regard de cette empreinte, et ces lignes n'ont pu être vérifiées au regard du journal de preuve du service, dont les entrées incluent l'échange.",
+				len(fr), strings.Join(fr, ", "))})
+	}
+	return n
+}
+
+// TranscriptsPurged counts the rows whose raw exchange was purged, and
+// the first and last day of those purges.
+func (r *Request) TranscriptsPurged() (n int, first, last time.Time) {
+	for _, g := range r.Groups {
+		for _, row := range g.Rows {
+			if row.TranscriptPurged.IsZero() {
+				continue
+			}
+			n++
+			if first.IsZero() || row.TranscriptPurged.Before(first) {
+				first = row.TranscriptPurged
+			}
+			if row.TranscriptPurged.After(last) {
+				last = row.TranscriptPurged
+			}
+		}
+	}
+	return n, first, last
 }
 
 func countryName(c string) string {

@@ -51,6 +51,7 @@ type langText struct {
 	groupLine                                    string
 	title, reference, procedure, dated, to       string
 	toUnknown, desk, basis, notes, legend        string
+	kept, purgedKept, purgedCell                 string // the legend's last sentence, without and with purged rows; a purged row's digest cell
 	body                                         []string
 	onceWarn, replyTo, recap                     string
 	sign, signName, signCourt, signDate, signSig string
@@ -120,8 +121,11 @@ var textFR = langText{
 	linksNone:   "Aucun lien : les adresses de la cible n'ont pas été regroupées.",
 	linkLine:    "%s <-> %s — règle %s, élément %s, confiance %.2f, état %s : %s",
 	once:        "1×", vpn: "VPN", host: "Héb.", noPort: "sans port",
-	legend:   "Sens : capteur -> pair (le capteur s'est connecté au port du pair) ou pair -> capteur (datagramme reçu du port du pair). VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné. La transcription de chaque échange est conservée ; son empreinte SHA-256 permet de la vérifier.",
-	noteText: func(n Note) string { return n.FR },
+	legend:     "Sens : capteur -> pair (le capteur s'est connecté au port du pair) ou pair -> capteur (datagramme reçu du port du pair). VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné.",
+	kept:       "La transcription de chaque échange est conservée ; son empreinte SHA-256 permet de la vérifier.",
+	purgedKept: "La transcription de chaque échange est conservée, sauf sur les lignes qui la disent purgée : de celles-ci ne reste que l'empreinte SHA-256 enregistrée lors de l'échange.",
+	purgedCell: "transcription purgée le %s ; empreinte enregistrée : %s",
+	noteText:   func(n Note) string { return n.FR },
 }
 
 var textEN = langText{
@@ -175,8 +179,11 @@ var textEN = langText{
 	linksNone:   "No link: the target's addresses were not grouped.",
 	linkLine:    "%s <-> %s — rule %s, evidence %s, confidence %.2f, state %s: %s",
 	once:        "1×", vpn: "VPN", host: "Host.", noPort: "no port",
-	legend:   "Direction: sensor -> peer (the sensor connected to the peer's port) or peer -> sensor (a datagram received from the peer's port). VPN: a VPN provider's address. Host.: a hosting provider's address. Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber. The transcript of each exchange is kept; its SHA-256 digest lets anyone check it.",
-	noteText: func(n Note) string { return n.EN },
+	legend:     "Direction: sensor -> peer (the sensor connected to the peer's port) or peer -> sensor (a datagram received from the peer's port). VPN: a VPN provider's address. Host.: a hosting provider's address. Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber.",
+	kept:       "The transcript of each exchange is kept; its SHA-256 digest lets anyone check it.",
+	purgedKept: "The transcript of each exchange is kept, except on the lines that say it was purged: of those, only the SHA-256 digest recorded at the time of the exchange remains.",
+	purgedCell: "transcript purged on %s; recorded digest: %s",
+	noteText:   func(n Note) string { return n.EN },
 }
 
 // Column widths of the rows table and of the references table; each adds
@@ -427,8 +434,12 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
 			r.SensorAddress.String(), r.Time.Format(TimeLayout), r.OffsetText(t.unknown), orPH(r.ClockSource, "—"),
 		}
+		digest := r.TranscriptSHA256
+		if !r.TranscriptPurged.IsZero() {
+			digest = fmt.Sprintf(t.purgedCell, r.TranscriptPurged.Format(DateLayout), r.TranscriptSHA256)
+		}
 		refs[i] = []string{strconv.Itoa(r.Line), r.Method, direction(r.Direction, t), strings.Join(append([]string{r.Level.String()}, marks...), " "),
-			r.ObservationID, r.TranscriptSHA256}
+			r.ObservationID, digest}
 	}
 	d.table(columns(t.heads, colWidths), rows)
 	d.y -= 6
@@ -446,7 +457,11 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 		d.para(t.v6Title, bold, 9.5, 0, 2)
 		d.table(columns(t.v6Heads, v6Widths), v6)
 	}
-	d.para(t.legend, regular, 8, 0, 14)
+	kept := t.kept
+	if g.Has(NoteTranscriptPurged) {
+		kept = t.purgedKept
+	}
+	d.para(t.legend+" "+kept, regular, 8, 0, 14)
 
 	// Signature block, kept on one page with a recap of what is signed,
 	// so that a signature page never stands apart from its request.

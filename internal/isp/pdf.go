@@ -249,9 +249,11 @@ func (d *doc) table(cols []column, rows [][]string) {
 			}
 			avail := c.w - 2*pad
 			sizes[i] = tableSize
-			if b := winAnsi(s); !bytes.ContainsRune(b, ' ') {
-				if wd := width(b, f, tableSize); wd > avail {
-					sizes[i] = max(tableMinSize, math.Floor(tableSize*avail/wd*100)/100)
+			// A word wider than the column (a digest, an id) is set
+			// smaller rather than broken, down to tableMinSize.
+			for _, word := range bytes.Fields(winAnsi(s)) {
+				if wd := width(word, f, tableSize); wd > avail {
+					sizes[i] = min(sizes[i], max(tableMinSize, math.Floor(tableSize*avail/wd*100)/100))
 				}
 			}
 			wrapped[i] = wrap(s, f, sizes[i], avail)

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"syscall"
+
+	"github.com/vigil-oss/vigil/internal/agency"
 )
 
 // ParseSMTPURL reads the server of --alert-smtp:
@@ -85,8 +87,18 @@ func ParseSMTPURL(raw string) (SMTP, error) {
 type WebhookEntry struct {
 	ID      string  // what alert rules name it by
 	Webhook Webhook // URL and secret
-	Line    int     // where the entry starts in its file
+	// Agency owns it: only that agency's alerts are sent to it.
+	Agency string
+	// National: the national office's, sent the alerts of any agency
+	// whose rules name it. An entry with neither Agency nor National (a
+	// file written before they existed) loads, but no alert is sent to
+	// it: Bound is false, and vigil serve warns.
+	National bool
+	Line     int // where the entry starts in its file
 }
+
+// Bound reports whether e says whose alerts it receives.
+func (e WebhookEntry) Bound() bool { return e.National || e.Agency != "" }
 
 // webhookID is what an entry's id may be.
 var webhookID = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -97,13 +109,18 @@ type fileEntry struct {
 	URL              string `json:"url"`
 	SecretFile       string `json:"secret_file"`
 	AllowPrivateHTTP bool   `json:"allow_private_http"`
+	Agency           string `json:"agency"`
+	National         bool   `json:"national"`
 }
 
 // LoadWebhooks reads a webhooks file: a JSON array of
 //
-//	{"id": "ocrtis-desk", "url": "https://...", "secret_file": "ocrtis.key"}
+//	{"id": "ocrtis-desk", "agency": "fr-ocrtis", "url": "https://...", "secret_file": "ocrtis.key"}
 //
-// (optionally "allow_private_http": true). A relative secret_file is read
+// (optionally "allow_private_http": true). "agency" names the agency whose
+// alerts it receives, or "national": true the national office's (every
+// agency's alerts whose rules name it); both at once is refused, neither
+// loads an entry that receives nothing (WebhookEntry.Bound). A relative secret_file is read
 // from the webhooks file's directory; the secret is its content without
 // its final line end, at least MinSecret bytes. A secret file that
 // another account owns, or that its group or others may read or write,
@@ -154,6 +171,14 @@ func entry(path string, fe fileEntry, line int) (WebhookEntry, error) {
 	if fe.SecretFile == "" {
 		return WebhookEntry{}, fmt.Errorf("id %q: no secret_file", fe.ID)
 	}
+	if fe.Agency != "" && fe.National {
+		return WebhookEntry{}, fmt.Errorf("id %q: both \"agency\" and \"national\": a webhook is one agency's, or the national office's", fe.ID)
+	}
+	if fe.Agency != "" {
+		if err := agency.CheckID(fe.Agency); err != nil {
+			return WebhookEntry{}, fmt.Errorf("id %q: %w", fe.ID, err)
+		}
+	}
 	sf := fe.SecretFile
 	if !filepath.IsAbs(sf) {
 		sf = filepath.Join(filepath.Dir(path), sf)
@@ -166,7 +191,7 @@ func entry(path string, fe fileEntry, line int) (WebhookEntry, error) {
 	if err := w.Validate(); err != nil {
 		return WebhookEntry{}, fmt.Errorf("id %q: %w", fe.ID, err)
 	}
-	return WebhookEntry{ID: fe.ID, Webhook: w, Line: line}, nil
+	return WebhookEntry{ID: fe.ID, Webhook: w, Agency: fe.Agency, National: fe.National, Line: line}, nil
 }
 
 // maxSecret bounds a secret file.

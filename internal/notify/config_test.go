@@ -74,16 +74,22 @@ func TestLoadWebhooks(t *testing.T) {
 	writeFile(t, dir, "ocrtis.key", goodSecret+"\n", 0o600)
 	abs := writeFile(t, dir, "lyon.key", goodSecret+"\r\n", 0o400)
 	path := writeFile(t, dir, "webhooks.json", `[
-  {"id": "ocrtis-desk", "url": "https://hooks.ocrtis.example/vigil", "secret_file": "ocrtis.key"},
-  {"id": "lyon", "url": "http://10.20.0.5:8080/hook", "secret_file": "`+abs+`", "allow_private_http": true}
+  {"id": "ocrtis-desk", "national": true, "url": "https://hooks.ocrtis.example/vigil", "secret_file": "ocrtis.key"},
+  {"id": "lyon", "agency": "fr-lyon", "url": "http://10.20.0.5:8080/hook", "secret_file": "`+abs+`", "allow_private_http": true},
+  {"id": "old", "url": "https://hooks.old.example/vigil", "secret_file": "ocrtis.key"}
 ]
 `, 0o644)
 	got, err := notify.LoadWebhooks(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].ID != "ocrtis-desk" || got[1].ID != "lyon" || got[0].Line != 2 || got[1].Line != 3 {
+	if len(got) != 3 || got[0].ID != "ocrtis-desk" || got[1].ID != "lyon" || got[0].Line != 2 || got[1].Line != 3 {
 		t.Fatalf("entries %+v", got)
+	}
+	// Whose alerts each receives: the national office's, Lyon's, and (a
+	// file written before webhooks had an agency) nobody's.
+	if !got[0].National || got[0].Agency != "" || !got[0].Bound() || got[1].National || got[1].Agency != "fr-lyon" || !got[1].Bound() || got[2].Bound() {
+		t.Fatalf("bindings %+v", got)
 	}
 	for _, e := range got {
 		if string(e.Webhook.Secret) != goodSecret {
@@ -126,6 +132,8 @@ func TestLoadWebhooksRefuses(t *testing.T) {
 		{"syntax", "[\n" + ok + ",\n{\"id\": \n]", 4, "invalid"},
 		{"wrong type", "[\n" + ok + ",\n{\"url\": \"https://h.example/x\",\n \"id\": 5}\n]", 4, "cannot unmarshal"},
 		{"not an array", `{"id": "a"}`, 1, "array"},
+		{"agency and national", "[\n" + ok + ",\n" + `{"id": "c", "agency": "fr-lyon", "national": true, "url": "https://h.example/x", "secret_file": "ok.key"}` + "\n]", 3, "national"},
+		{"bad agency", "[\n" + `{"id": "c", "agency": "Lyon PJ", "url": "https://h.example/x", "secret_file": "ok.key"}` + "\n]", 2, "agency id"},
 		{"trailing text", "[\n" + ok + "\n]\n[]", 4, "more after"},
 	} {
 		path := writeFile(t, dir, "hooks.json", tc.file, 0o644)

@@ -100,8 +100,32 @@ type Report struct {
 	Periods map[Kind]Period
 	Cutoffs map[Kind]time.Time
 	Due     map[Kind]Due
-	Holds   []Hold // the active holds honoured
-	Purged  map[Kind]Span
+	Holds   []Hold // the active holds honoured: those active at its start, then those added while it ran
+	// Added is how many of Holds (the last ones) were added while it ran:
+	// each chunk that began after one was added honoured it, and the run's
+	// done record names it.
+	Added  int
+	Purged map[Kind]Span
+}
+
+// addHolds adds to rep.Holds the active holds not listed yet (added
+// since the run began, or since the last look).
+func (r *Runner) addHolds(ctx context.Context, rep *Report) error {
+	active, err := r.Store.Holds(ctx, true)
+	if err != nil {
+		return err
+	}
+	seen := make(map[int64]bool, len(rep.Holds))
+	for _, h := range rep.Holds {
+		seen[h.ID] = true
+	}
+	for _, h := range active {
+		if !seen[h.ID] {
+			rep.Holds = append(rep.Holds, h)
+			rep.Added++
+		}
+	}
+	return nil
 }
 
 // Total is the number of rows due.
@@ -160,6 +184,10 @@ func (r *Runner) Run(ctx context.Context, dryRun bool) (*Report, error) {
 			return rep, fmt.Errorf("retention purge of %s, after %d removed: %w", k, rep.Purged[k].N, err)
 		}
 	}
+	// A hold added during the last chunk is named too.
+	if err := r.addHolds(ctx, rep); err != nil {
+		return rep, err
+	}
 	return rep, r.record(ctx, ActionPurgeDone, rep.detail(true))
 }
 
@@ -169,6 +197,12 @@ func (r *Runner) purgeKind(ctx context.Context, rep *Report, k Kind) error {
 	}
 	for {
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// A hold added since the last chunk stops part of this one (the
+		// store reads the active holds in the chunk's transaction): the
+		// done record names it.
+		if err := r.addHolds(ctx, rep); err != nil {
 			return err
 		}
 		got, err := r.Store.PurgeChunk(ctx, k, rep.Cutoffs[k], r.Config.Chunk, rep.At)
@@ -210,7 +244,8 @@ func span(s Span) map[string]any {
 
 // detail is the audit record's detail: the periods, the cutoffs, what is
 // due (or, done, what was removed) per kind with its time range, the rows
-// held back and the holds honoured.
+// held back (as planned) and the holds honoured, those added while the run
+// went on marked added_during_run.
 func (rep *Report) detail(done bool) map[string]any {
 	periods, kinds := map[string]any{}, map[string]any{}
 	for k, p := range rep.Periods {
@@ -226,16 +261,26 @@ func (rep *Report) detail(done bool) map[string]any {
 		kinds[string(k)] = m
 	}
 	var holds []map[string]any
+	first := len(rep.Holds) - rep.Added
 	for i, h := range rep.Holds {
-		if i == maxHoldsListed {
-			break
+		if len(holds) == maxHoldsListed && i < first {
+			continue // the holds added while it ran are always named
 		}
-		holds = append(holds, map[string]any{"id": h.ID, "target": h.Target, "case": h.Case})
+		m := map[string]any{"id": h.ID, "target": h.Target, "case": h.Case}
+		if i >= first {
+			m["added_during_run"] = true
+			m["added"] = h.At.UTC().Format(time.RFC3339Nano)
+		}
+		holds = append(holds, m)
 	}
 	key := "due"
 	if done {
 		key = "purged"
 	}
-	return map[string]any{key: kinds, "periods": periods, "audit_purged": false,
+	d := map[string]any{key: kinds, "periods": periods, "audit_purged": false,
 		"holds_honoured": len(rep.Holds), "holds": holds}
+	if rep.Added > 0 {
+		d["holds_added_during_run"] = rep.Added
+	}
+	return d
 }

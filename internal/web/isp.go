@@ -22,6 +22,21 @@ type ispFiles struct {
 	retention isp.Retention
 }
 
+// PurgedRows implements pages.ISPPurged: the request the form would give,
+// with its rows whose transcript was purged marked from the purge records.
+func (f ispFiles) PurgedRows(ctx context.Context, u *pages.User, id string) (int, time.Time, time.Time, error) {
+	d, err := f.backend.Detail(ctx, u, id, 1<<20)
+	if err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	req := api.BuildISPRequestFor(d, "", f.now(), f.retention, isp.Requester{ID: d.Jurisdiction})
+	if err := api.MarkPurgedRows(ctx, f.st, &req); err != nil {
+		return 0, time.Time{}, time.Time{}, err
+	}
+	n, first, last := req.TranscriptsPurged()
+	return n, first, last, nil
+}
+
 // Render implements pages.ISPRequests.
 func (f ispFiles) Render(ctx context.Context, u *pages.User, id, format, purpose string) (pages.ISPFile, error) {
 	if strings.TrimSpace(purpose) == "" {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("RateLimitHoldsUnderConcurrentRecords", func(t *testing.T) { testRateLimitRace(t, open) })
 	t.Run("RetriesUntilDeliveredAndStopsOnPermanent", func(t *testing.T) { testRetries(t, open) })
 	t.Run("AnotherAgencysRuleSeesNothingOfA", func(t *testing.T) { testNeedToKnow(t, open) })
+	t.Run("AnotherAgencysWebhookNeverGetsTheAlert", func(t *testing.T) { testWebhookAgency(t, open) })
 	t.Run("RulesBelongToTheirAgency", func(t *testing.T) { testRules(t, open) })
 	t.Run("ARemovedRulesIDIsNotReused", func(t *testing.T) { testRuleIDReuse(t, open) })
 }
@@ -495,7 +497,8 @@ func testRetries(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	cfg := alerts.DefaultConfig()
 	cfg.MaxAttempts = 4
 	wk := &alerts.Worker{Store: w.st2, Audit: &audit.Log{Store: w.st2, Now: w.clk.Now}, Config: cfg, Now: w.clk.Now,
-		Channels: alerts.Channels{Webhooks: map[string]notify.Sender{"good": good, "bad": bad, "down": down}}}
+		Channels: alerts.Channels{Webhooks: map[string]alerts.Webhook{"good": {Sender: good, Agency: AgencyA}, "bad": {Sender: bad, Agency: AgencyA},
+			"down": {Sender: down, Agency: AgencyA}}}}
 	for range 10 {
 		if _, err := wk.RunOnce(ctx); err != nil {
 			t.Fatal(err)
@@ -694,5 +697,56 @@ func testNewAddressLevel(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	if got[0].Content.Level != observe.Acknowledged.String() {
 		t.Fatalf("the new address's alert says level %q, want %q (what 203.0.113.88 itself showed; the target's %q was reached elsewhere)",
 			got[0].Content.Level, observe.Acknowledged, observe.Complete)
+	}
+}
+
+// A rule of A names webhooks of A, of B, of the national office, and one
+// bound to no agency (a webhooks file written before webhooks had one).
+// A's alert reaches A's and the national one; B's webhook and the unbound
+// one never receive it: their deliveries fail at once, saying why, and
+// nothing is audited as sent to them.
+func testWebhookAgency(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	w := newWorld(t, open)
+	hooks := map[string]*flaky{"a-desk": {}, "b-desk": {}, "national": {}, "legacy": {}}
+	w.rule(alerts.Rule{ID: "r", Agency: AgencyA, Kind: alerts.KindListSeen, Params: alerts.Params{List: "national"},
+		Webhooks: []string{"a-desk", "b-desk", "national", "legacy"}})
+	w.add(probe("203.0.113.9:4662", 0, userHash(9), AgencyA, t0))
+	w.evaluate(w.st)
+	wk := &alerts.Worker{Store: w.st2, Audit: &audit.Log{Store: w.st2, Now: w.clk.Now}, Config: alerts.DefaultConfig(), Now: w.clk.Now,
+		Channels: alerts.Channels{Webhooks: map[string]alerts.Webhook{
+			"a-desk":   {Sender: hooks["a-desk"], Agency: AgencyA},
+			"b-desk":   {Sender: hooks["b-desk"], Agency: AgencyB},
+			"national": {Sender: hooks["national"], National: true},
+			"legacy":   {Sender: hooks["legacy"]},
+		}}}
+	for range 3 {
+		if _, err := wk.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.clk.Add(time.Hour)
+	}
+	for id, want := range map[string]int{"a-desk": 1, "national": 1, "b-desk": 0, "legacy": 0} {
+		if got := len(hooks[id].msgs); got != want {
+			t.Errorf("webhook %s received %d messages of agency A's alert, want %d", id, got, want)
+		}
+	}
+	ds, err := w.st.Deliveries(ctx, AgencyA, 10)
+	if err != nil || len(ds) != 4 {
+		t.Fatalf("deliveries %d, %v", len(ds), err)
+	}
+	for _, d := range ds {
+		refused := d.Channel == "webhook:b-desk" || d.Channel == "webhook:legacy"
+		if refused && (d.Outcome != alerts.Failed || !strings.Contains(d.LastError, "agency")) || !refused && d.Outcome != alerts.Delivered {
+			t.Errorf("delivery on %s: %s (%s)", d.Channel, d.Outcome, d.LastError)
+		}
+	}
+	if err := w.st.AuditRecords(ctx, audit.Filter{Action: alerts.ActionAlertSend}, func(r audit.Record) error {
+		if strings.Contains(string(r.Detail), "b-desk") || strings.Contains(string(r.Detail), "legacy") {
+			t.Errorf("audited as sent to a webhook that is not A's: %s", r.Detail)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ package casetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) (Store, Store)) {
 	t.Run("HandOffMovesTheClaim", func(t *testing.T) { testHandOff(t, open) })
 	t.Run("HandOffProposedByMovement", func(t *testing.T) { testProposal(t, open) })
 	t.Run("StaleHandOffMovesNoOtherClaim", func(t *testing.T) { testStaleProposal(t, open) })
+	t.Run("AcceptBetweenAReleaseAndAClaimMovesNoOtherClaim", func(t *testing.T) { testAcceptInterleaved(t, open) })
+	t.Run("AcceptsRaceReleasesClaimsAndProposals", func(t *testing.T) { testAcceptRace(t, open) })
 	t.Run("CaseWorkKeepsTheClaim", func(t *testing.T) { testCaseWorkIsActivity(t, open) })
 	t.Run("CaseProgressAndItsSubscriber", func(t *testing.T) { testCase(t, open) })
 	t.Run("SubscriberNotReadByALapseClaimant", func(t *testing.T) { testSubscriberAfterLapse(t, open) })
@@ -558,5 +561,217 @@ func testHandOffLeavesMergedClaim(t *testing.T, open func(t *testing.T) (Store, 
 	}
 	if c, _ := a.ClaimOf(ctx, "T-31"); c == nil || c.Agency != "fr-lyon" {
 		t.Fatalf("T-31 held by %+v after Marseille's hand-off was accepted, want still fr-lyon's", c)
+	}
+}
+
+// interleaved is a store whose every call of the accepting service runs,
+// before the call number at, what another service does meanwhile: so
+// that the suite tries each point between an accept's reads and writes.
+type interleaved struct {
+	Store
+	calls, at int
+	meanwhile func()
+}
+
+func (s *interleaved) step() {
+	if s.calls++; s.calls == s.at {
+		s.meanwhile()
+	}
+}
+
+func (s *interleaved) ClaimOf(ctx context.Context, target string) (*casework.Claim, error) {
+	s.step()
+	return s.Store.ClaimOf(ctx, target)
+}
+
+func (s *interleaved) Proposals(ctx context.Context, state string) ([]casework.Proposal, error) {
+	s.step()
+	return s.Store.Proposals(ctx, state)
+}
+
+func (s *interleaved) DecideHandOff(ctx context.Context, target, state, by, note string, at time.Time) (casework.Proposal, error) {
+	s.step()
+	return s.Store.DecideHandOff(ctx, target, state, by, note, at)
+}
+
+func (s *interleaved) AcceptHandOff(ctx context.Context, target, by, note string, at time.Time) (casework.Proposal, error) {
+	s.step()
+	return s.Store.AcceptHandOff(ctx, target, by, note, at)
+}
+
+func (s *interleaved) HandOffClaim(ctx context.Context, target, from, to, by string, at time.Time) error {
+	s.step()
+	return s.Store.HandOffClaim(ctx, target, from, to, by, at)
+}
+
+// checkMoves fails t unless every hand-off on target's record is an
+// accepted proposal's, each accepted proposal moving the claim at most
+// once, and the stored claim is the one the records end with.
+func checkMoves(t *testing.T, s Store, target string) {
+	t.Helper()
+	ctx := context.Background()
+	recs, err := s.ClaimRecords(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Proposals(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := map[string]int{}
+	for _, p := range all {
+		if p.Target == target && p.State == casework.Accepted {
+			accepted["from "+p.From+" to "+p.To]++
+		}
+	}
+	holder := ""
+	for _, r := range recs {
+		switch r.Kind {
+		case casework.RecordHandOff:
+			move := r.Note + " to " + r.Agency
+			if accepted[move] == 0 {
+				t.Fatalf("%s: hand-off %q on record, not an accepted proposal's (or one accepted proposal moved the claim twice); records %+v, proposals %+v", target, move, recs, all)
+			}
+			accepted[move]--
+			holder = r.Agency
+		case casework.RecordClaim, casework.RecordLapse:
+			if r.Kind == casework.RecordClaim {
+				holder = r.Agency
+			}
+		case casework.RecordRelease:
+			holder = ""
+		}
+	}
+	c, err := s.ClaimOf(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ""; c != nil && c.Agency != holder || c == nil && holder != "" {
+		if c != nil {
+			got = c.Agency
+		}
+		t.Fatalf("%s: claim held by %q, the records end with %q: %+v", target, got, holder, recs)
+	}
+}
+
+// Lyon holds a target and a hand-off to Lille is proposed; while it is
+// being accepted, Lyon lets the target go and Marseille claims it, or a
+// second proposal is made and accepted, at every point between the
+// accept's reads and writes. The accept never moves Marseille's claim,
+// nor moves a claim twice: it is accepted whole before, or found stale.
+func testAcceptInterleaved(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	other := service(b, clk)
+	for _, kind := range []string{"release and claim", "second proposal"} {
+		for at := 1; at <= 6; at++ {
+			tg := fmt.Sprintf("T-50-%d-%d", len(kind), at)
+			if _, err := other.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+				t.Fatal(err)
+			}
+			if ps, err := other.ProposeHandOffs(ctx, b, movement{tg: "fr-lille"}); err != nil || len(ps) != 1 {
+				t.Fatalf("proposals %+v, %v", ps, err)
+			}
+			ran := false
+			meanwhile := func() {
+				ran = true
+				if kind == "release and claim" {
+					if err := other.Release(ctx, tg, "fr-lyon", "u1"); err != nil && !errors.Is(err, casework.ErrNotHeld) {
+						t.Error(err)
+					}
+					if _, err := other.Claim(ctx, tg, "fr-marseille", "u3", "04 91"); err != nil && !errors.Is(err, casework.ErrClaimed) {
+						t.Error(err)
+					}
+					return
+				}
+				if _, err := other.ProposeHandOffs(ctx, b, movement{tg: "fr-paris"}); err != nil {
+					t.Error(err)
+				}
+				if _, err := other.DecideHandOff(ctx, b, tg, true, "paris-analyst", "second"); err != nil &&
+					!errors.Is(err, casework.ErrNoProposal) && !errors.Is(err, casework.ErrStaleProposal) {
+					t.Error(err)
+				}
+			}
+			st := &interleaved{Store: a, at: at, meanwhile: meanwhile}
+			_, err := service(st, clk).DecideHandOff(ctx, st, tg, true, "analyst", "agreed")
+			if err != nil && !errors.Is(err, casework.ErrNoProposal) && !errors.Is(err, casework.ErrStaleProposal) {
+				t.Fatalf("%s at call %d: %v", kind, at, err)
+			}
+			if !ran {
+				meanwhile()
+			}
+			checkMoves(t, a, tg)
+			if c, _ := a.ClaimOf(ctx, tg); kind == "release and claim" && c != nil && c.Agency == "fr-lille" {
+				if recs, _ := a.ClaimRecords(ctx, tg); len(recs) < 2 || recs[1].Note != "from fr-lyon" {
+					t.Fatalf("%s at call %d: Lille holds the target, not by Lyon's hand-off: %+v", kind, at, recs)
+				}
+			}
+		}
+	}
+}
+
+// Many accepts of one proposal race, from two processes, with Lyon
+// releasing the target and Marseille claiming it, and a second proposal
+// made and accepted: the claim moves at most once per accepted proposal,
+// only from the agency that proposed, and ends where the records say.
+func testAcceptRace(t *testing.T, open func(t *testing.T) (Store, Store)) {
+	ctx := context.Background()
+	a, b := open(t)
+	clk := &clock{now: t0}
+	for round := range 12 {
+		tg := fmt.Sprintf("T-60-%d", round)
+		sa, sb := service(a, clk), service(b, clk)
+		if _, err := sa.Claim(ctx, tg, "fr-lyon", "u1", "04"); err != nil {
+			t.Fatal(err)
+		}
+		if ps, err := sa.ProposeHandOffs(ctx, a, movement{tg: "fr-lille"}); err != nil || len(ps) != 1 {
+			t.Fatalf("proposals %+v, %v", ps, err)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		fine := func(err error) {
+			if err != nil && !errors.Is(err, casework.ErrNoProposal) && !errors.Is(err, casework.ErrStaleProposal) &&
+				!errors.Is(err, casework.ErrNotHeld) && !errors.Is(err, casework.ErrClaimed) {
+				errs <- err
+			}
+		}
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				s, st := sa, a
+				if i%2 == 1 {
+					s, st = sb, b
+				}
+				_, err := s.DecideHandOff(ctx, st, tg, true, fmt.Sprintf("analyst-%d", i), "agreed")
+				fine(err)
+			}()
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			fine(sb.Release(ctx, tg, "fr-lyon", "u1"))
+			_, err := sb.Claim(ctx, tg, "fr-marseille", "u3", "04 91")
+			fine(err)
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			_, err := sa.ProposeHandOffs(ctx, a, movement{tg: "fr-paris"})
+			fine(err)
+			_, err = sa.DecideHandOff(ctx, a, tg, true, "paris-analyst", "second")
+			fine(err)
+		}()
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		checkMoves(t, b, tg)
 	}
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"OldLeadsGoUnlessConfirmedOrHeld", testLeads},
 		{"APurgedObservationReplayedIsNotStoredAgain", testReplayAfterPurge},
 		{"ASupervisorReleasesOnlyTheirOwnHolds", testSupervisorRelease},
+		{"AHoldAddedWhileAPurgeRunsIsNamedInItsRecord", testHoldAddedMidRun},
 	} {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
 	}
@@ -603,5 +604,56 @@ func testSupervisorRelease(t *testing.T, st Store) {
 	}
 	if hs, err := st.Holds(ctx, true); err != nil || len(hs) != 1 || hs[0].By != analyst.Name {
 		t.Fatalf("active holds: %+v, %v; want the national office's", hs, err)
+	}
+}
+
+// A hold placed while a purge runs (after its first chunk) stops the
+// rest of it, and the purge's done record names that hold, marked added
+// during the run, beside the one it started with.
+func testHoldAddedMidRun(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	a, b, c := ob("10.9.0.1:51000", 1, t0, versailles), ob("10.9.0.2:51000", 2, t0.Add(time.Minute), versailles), ob("10.9.0.3:51000", 3, t0.Add(2*time.Minute), versailles)
+	d := ob("10.9.0.4:51000", 4, t0.Add(3*time.Minute), versailles)
+	ingest(t, st, e, a, b, c, d)
+	first, late := targetOf(t, st, "10.9.0.4:51000"), targetOf(t, st, "10.9.0.3:51000")
+	if _, err := holds(st, t0.Add(time.Hour)).Add(ctx, analyst, first, "PV 2024/1", "held before the run"); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.AddDate(3, 0, 0)
+	r := runner(st, now)
+	r.Config.Chunk = 1
+	added := false
+	r.Progress = func(k retention.Kind, done retention.Span, due retention.Due) {
+		if added {
+			return
+		}
+		added = true
+		if _, err := holds(st, now).Add(ctx, analyst, late, "PV 2027/9", "placed while the purge ran"); err != nil {
+			t.Error(err)
+		}
+	}
+	rep, err := r.Run(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := stored(t, st, c.ID, d.ID); len(left) != 2 || left[c.ID] != "synthetic transcript 3" {
+		t.Fatalf("left %v: the hold added during the run did not keep its target whole", left)
+	}
+	if rep.Added != 1 || len(rep.Holds) != 2 {
+		t.Fatalf("report: %d holds, %d added, want 2 and 1", len(rep.Holds), rep.Added)
+	}
+	done := records(t, st, retention.ActionPurgeDone)
+	if len(done) != 1 {
+		t.Fatalf("%d done records", len(done))
+	}
+	for _, want := range []string{`"target":"` + first + `"`, `"case":"PV 2027/9"`, `"target":"` + late + `"`, `"added_during_run":true`,
+		`"holds_honoured":2`, `"holds_added_during_run":1`} {
+		if !strings.Contains(string(done[0].Detail), want) {
+			t.Errorf("the done record %s lacks %s", done[0].Detail, want)
+		}
+	}
+	if strings.Contains(string(records(t, st, retention.ActionPurgePlan)[0].Detail), late) {
+		t.Errorf("the plan record names a hold placed after it")
 	}
 }

@@ -109,20 +109,27 @@ func (s *Store) ReleaseClaim(ctx context.Context, target, agency, by string, at 
 	})
 }
 
-// HandOffClaim implements casework.Store.
-func (s *Store) HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error {
+// HandOffClaim implements casework.Store: the claim's row is read FOR
+// UPDATE, so that a release or a claim waits until it has moved (or not).
+func (s *Store) HandOffClaim(ctx context.Context, target, from, to, by string, at time.Time) error {
 	return s.claimTx(ctx, func(tx sqlDB) error {
 		cur, err := claimOf(ctx, tx, target, true)
-		if err != nil || cur == nil || cur.Agency == to {
+		if err != nil || cur == nil || cur.Agency == to || from != "" && cur.Agency != from {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE claims SET agency = ?, by_whom = ?, contact = '', since_ns = ?, active_ns = ? WHERE target = ?`,
-			to, by, at.UnixNano(), at.UnixNano(), target); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, insertClaimRecord, target, at.UnixNano(), casework.RecordHandOff, to, by, "from "+cur.Agency)
-		return err
+		return moveClaim(ctx, tx, target, cur.Agency, to, by, at)
 	})
+}
+
+// moveClaim gives target's claim, held by from (its row locked), to to,
+// on record.
+func moveClaim(ctx context.Context, tx sqlDB, target, from, to, by string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE claims SET agency = ?, by_whom = ?, contact = '', since_ns = ?, active_ns = ? WHERE target = ?`,
+		to, by, at.UnixNano(), at.UnixNano(), target); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, insertClaimRecord, target, at.UnixNano(), casework.RecordHandOff, to, by, "from "+from)
+	return err
 }
 
 // ClaimOf implements casework.Store.
@@ -230,6 +237,52 @@ func (s *Store) DecideHandOff(ctx context.Context, target, state, by, note strin
 		return casework.Proposal{}, fmt.Errorf("%s: %w", target, casework.ErrNoProposal)
 	}
 	return p, err
+}
+
+// AcceptHandOff implements casework.ProposalStore in one transaction:
+// the pending proposal's row, then the claim's, are read FOR UPDATE (that
+// order everywhere), so that a second accept waits and then finds no
+// pending proposal, and a release or a claim of the target waits until
+// the claim has moved or the proposal was found stale.
+func (s *Store) AcceptHandOff(ctx context.Context, target, by, note string, at time.Time) (casework.Proposal, error) {
+	var p casework.Proposal
+	var stale error
+	err := s.claimTx(ctx, func(tx sqlDB) error {
+		p, stale = casework.Proposal{}, nil
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM handoff_proposals WHERE target = ? AND state = ? FOR UPDATE`, target, casework.Pending).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("%s: %w", target, casework.ErrNoProposal)
+		}
+		if err != nil {
+			return err
+		}
+		pend, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		cur, err := claimOf(ctx, tx, target, true)
+		if err != nil {
+			return err
+		}
+		state, why := casework.Accepted, note
+		if cur != nil && cur.Agency != pend.From {
+			state, why = casework.Declined, casework.StaleNote(cur.Agency, pend.From, note)
+			stale = fmt.Errorf("%s (proposal from %s): %w", target, pend.From, casework.ErrStaleProposal)
+		}
+		if p, err = scanProposal(tx.QueryRowContext(ctx, `UPDATE handoff_proposals SET state = ?, decided_by = ?, decided_ns = ?, note = ?
+			WHERE id = ? RETURNING `+proposalColumns, state, by, at.UnixNano(), why, id)); err != nil {
+			return err
+		}
+		if stale != nil || cur == nil || cur.Agency == p.To {
+			return nil
+		}
+		return moveClaim(ctx, tx, target, cur.Agency, p.To, by, at)
+	})
+	if err != nil {
+		return casework.Proposal{}, err
+	}
+	return p, stale
 }
 
 // AddCaseStep implements casework.CaseStore.

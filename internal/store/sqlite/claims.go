@@ -80,21 +80,27 @@ func (s *Store) ReleaseClaim(ctx context.Context, target, agency, by string, at 
 	})
 }
 
-// HandOffClaim implements casework.Store.
-func (s *Store) HandOffClaim(ctx context.Context, target, to, by string, at time.Time) error {
+// HandOffClaim implements casework.Store: the check of from and the move
+// are one immediate transaction.
+func (s *Store) HandOffClaim(ctx context.Context, target, from, to, by string, at time.Time) error {
 	return s.writeTx(ctx, func(tx *sql.Tx) error {
 		cur, err := claimOf(ctx, tx, target)
-		if err != nil || cur == nil || cur.Agency == to {
+		if err != nil || cur == nil || cur.Agency == to || from != "" && cur.Agency != from {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE claims SET agency = ?, by_whom = ?, contact = '', since_ns = ?, active_ns = ? WHERE target = ?`,
-			to, by, at.UnixNano(), at.UnixNano(), target); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO claim_records (target, at_ns, kind, agency, by_whom, note) VALUES (?, ?, ?, ?, ?, ?)`,
-			target, at.UnixNano(), casework.RecordHandOff, to, by, "from "+cur.Agency)
-		return err
+		return moveClaim(ctx, tx, target, cur.Agency, to, by, at)
 	})
+}
+
+// moveClaim gives target's claim, held by from, to to, on record.
+func moveClaim(ctx context.Context, tx *sql.Tx, target, from, to, by string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE claims SET agency = ?, by_whom = ?, contact = '', since_ns = ?, active_ns = ? WHERE target = ?`,
+		to, by, at.UnixNano(), at.UnixNano(), target); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO claim_records (target, at_ns, kind, agency, by_whom, note) VALUES (?, ?, ?, ?, ?, ?)`,
+		target, at.UnixNano(), casework.RecordHandOff, to, by, "from "+from)
+	return err
 }
 
 // ClaimOf implements casework.Store.
@@ -203,22 +209,65 @@ func (s *Store) Proposals(ctx context.Context, state string) ([]casework.Proposa
 func (s *Store) DecideHandOff(ctx context.Context, target, state, by, note string, at time.Time) (casework.Proposal, error) {
 	var p casework.Proposal
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM handoff_proposals WHERE target = ? AND state = ?`, target, casework.Pending).Scan(&id)
+		var err error
+		p, err = decideHandOff(ctx, tx, target, state, by, note, at)
+		return err
+	})
+	return p, err
+}
+
+func decideHandOff(ctx context.Context, tx *sql.Tx, target, state, by, note string, at time.Time) (casework.Proposal, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `SELECT id FROM handoff_proposals WHERE target = ? AND state = ?`, target, casework.Pending).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return casework.Proposal{}, fmt.Errorf("%s: %w", target, casework.ErrNoProposal)
+	}
+	if err != nil {
+		return casework.Proposal{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE handoff_proposals SET state = ?, decided_by = ?, decided_ns = ?, note = ? WHERE id = ?`,
+		state, by, at.UnixNano(), note, id); err != nil {
+		return casework.Proposal{}, err
+	}
+	return scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE id = ?`, id))
+}
+
+// AcceptHandOff implements casework.ProposalStore in one immediate
+// transaction: the proposal, the claim's holder and the move are read and
+// written with the write lock held.
+func (s *Store) AcceptHandOff(ctx context.Context, target, by, note string, at time.Time) (casework.Proposal, error) {
+	var p casework.Proposal
+	var stale error
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		p, stale = casework.Proposal{}, nil
+		pend, err := scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE target = ? AND state = ?`, target, casework.Pending))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%s: %w", target, casework.ErrNoProposal)
 		}
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE handoff_proposals SET state = ?, decided_by = ?, decided_ns = ?, note = ? WHERE id = ?`,
-			state, by, at.UnixNano(), note, id); err != nil {
+		cur, err := claimOf(ctx, tx, target)
+		if err != nil {
 			return err
 		}
-		p, err = scanProposal(tx.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM handoff_proposals WHERE id = ?`, id))
-		return err
+		if cur != nil && cur.Agency != pend.From {
+			p, err = decideHandOff(ctx, tx, target, casework.Declined, by, casework.StaleNote(cur.Agency, pend.From, note), at)
+			stale = fmt.Errorf("%s (proposal from %s): %w", target, pend.From, casework.ErrStaleProposal)
+			return err
+		}
+		if p, err = decideHandOff(ctx, tx, target, casework.Accepted, by, note, at); err != nil {
+			return err
+		}
+		if cur == nil || cur.Agency == p.To {
+			return nil
+		}
+		return moveClaim(ctx, tx, target, cur.Agency, p.To, by, at)
 	})
-	return p, err
+	if err != nil {
+		return casework.Proposal{}, err
+	}
+	return p, stale
 }
 
 var _ casework.CaseStore = (*Store)(nil)

@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
@@ -528,7 +529,16 @@ func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPor
 // row stored before the log existed has no leaf and is not checked. (It
 // is evidence.WriteBundle's check, written here against the store's
 // contract: the web imports nothing of the pipeline.)
+//
+// It first marks the rows whose raw exchange a retention purge removed
+// (isp.Request.MarkTranscriptsPurged, from the purge records), when st
+// keeps them: such a row says so, and when, in every format, and that it
+// could not be checked against the log (whose leaf commits to the
+// exchange's bytes); it is not checked.
 func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
+	if err := MarkPurgedRows(ctx, st, req); err != nil {
+		return err
+	}
 	ls, ok := st.(store.LogStore)
 	if !ok {
 		return nil
@@ -536,7 +546,12 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 	var ids []string
 	for _, g := range req.Groups {
 		for _, row := range g.Rows {
-			ids = append(ids, row.ObservationID)
+			// A row whose transcript was purged no longer hashes to its
+			// leaf (the leaf commits to the exchange's bytes): it cannot be
+			// checked, and says so (its transcript-purged note).
+			if row.TranscriptPurged.IsZero() {
+				ids = append(ids, row.ObservationID)
+			}
 		}
 	}
 	idx, err := ls.LogIndexes(ctx, ids)
@@ -564,6 +579,40 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		}
 		return nil
 	})
+}
+
+// purgeRecords is a store that keeps the retention's purge records.
+type purgeRecords interface {
+	PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error)
+}
+
+// MarkPurgedRows marks req's rows whose transcript (or whole row) a
+// retention purge removed, with the purge's time, when st keeps the purge
+// records.
+func MarkPurgedRows(ctx context.Context, st any, req *isp.Request) error {
+	pr, ok := st.(purgeRecords)
+	if !ok {
+		return nil
+	}
+	var ids []string
+	for _, g := range req.Groups {
+		for _, row := range g.Rows {
+			ids = append(ids, row.ObservationID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	ps, err := pr.PurgedObservations(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("isp request %s: purge records: %w", req.ID, err)
+	}
+	at := make(map[string]time.Time, len(ps))
+	for id, p := range ps {
+		at[id] = p.At
+	}
+	req.MarkTranscriptsPurged(at)
+	return nil
 }
 
 // ErrRowChanged is returned for a stored observation that no longer

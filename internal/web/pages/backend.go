@@ -380,6 +380,14 @@ type ISPRequests interface {
 	Render(ctx context.Context, viewer *User, targetID, format, purpose string) (ISPFile, error)
 }
 
+// ISPPurged is ISPRequests that also tells the form how many rows of a
+// target's request rest on an exchange whose transcript a retention purge
+// removed, and the first and last day of those purges: the form says so
+// before anyone downloads it.
+type ISPPurged interface {
+	PurgedRows(ctx context.Context, viewer *User, targetID string) (n int, first, last time.Time, err error)
+}
+
 // Lists answers about watch-lists.
 type Lists interface {
 	Lists(ctx context.Context, viewer *User) ([]ListInfo, error)

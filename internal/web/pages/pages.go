@@ -378,8 +378,21 @@ func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
 func (s *server) renderISP(w http.ResponseWriter, r *http.Request, u *User, id string, code int, problem string) {
 	v := s.newView(r, u, "targets", "", nil)
 	v.Title = v.T("isp.title", id)
-	v.Data = map[string]any{"ID": id, "Formats": ISPFormats, "Problem": problem,
+	data := map[string]any{"ID": id, "Formats": ISPFormats, "Problem": problem,
 		"Purpose": r.PostFormValue("purpose"), "Format": r.PostFormValue("format")}
+	v.Data = data
+	if pr, ok := s.cfg.ISP.(ISPPurged); ok {
+		n, first, last, err := pr.PurgedRows(r.Context(), u, id)
+		switch {
+		case err != nil:
+			s.log.Error("isp request: purged rows", "id", id, "err", err)
+			data["Purged"] = v.T("isp.purged.unknown")
+		case n > 0 && first.Format("2006-01-02") == last.Format("2006-01-02"):
+			data["Purged"] = v.T("isp.purged", n, first.Format("2006-01-02"))
+		case n > 0:
+			data["Purged"] = v.T("isp.purged.between", n, first.Format("2006-01-02"), last.Format("2006-01-02"))
+		}
+	}
 	s.render(w, code, "isp", v)
 }
 
