@@ -50,13 +50,15 @@ type GateConfig struct {
 	// MaxHeld bounds the observations held in all (default 65,536): past
 	// it the oldest are released as failed.
 	MaxHeld int
-	// Stored, if set, gives the chain_prev of the observation stored at
-	// seq of chain with its chain fields (covered by a signature when
-	// another ingest sharing the bus stored it), or false. Before an
-	// observation is failed, the run held before it is linked to what is
-	// stored after it: several ingests that share a bus each get part of
-	// a sensor's batch.
-	Stored func(chain string, seq uint64) ([]byte, bool)
+	// Stored, if set, gives the chain_prev and the sensor key of the
+	// observation stored at seq of chain with its chain fields (covered
+	// by a signature when another ingest sharing the bus stored it), or
+	// false. Before an observation is failed, the run held before it is
+	// linked to what is stored after it under its own chain's key:
+	// several ingests that share a bus each get part of a sensor's batch.
+	// (The store keeps a chain id under each key it came with: a row
+	// under another key says nothing of this chain.)
+	Stored func(chain string, seq uint64) (prev, key []byte, found bool)
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
@@ -361,8 +363,11 @@ func (g *Gate) coveredAfterRun(h *heldObs) bool {
 func (g *Gate) linkStored(h *heldObs) (rel []Released, contradicted bool) {
 	gc := h.chain
 	m := runEnd(h)
-	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
-	if !ok {
+	prev, key, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
+	if !ok || !bytes.Equal(key, gc.key) {
+		// Nothing stored there, or only under another key: a chain id
+		// another key signed (a hub's own, without --sensor-keys) never
+		// covers this chain's observations.
 		return nil, false
 	}
 	for _, c := range gc.held[m] {
