@@ -282,6 +282,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		end uint64
 	}
 	asked := map[run]bool{} // the store's answer this pass (contradicted), by run
+	ends := g.runEnds(now, all)
 	i := 0
 	for ; i < len(g.fifo); i++ {
 		h := g.fifo[i]
@@ -295,13 +296,13 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		askedNow := false
 		if g.cfg.Stored != nil && (all || over || now.Sub(h.asked) >= g.cfg.AskEvery) {
 			// One question a run and pass: its members share its end.
-			r := run{h.chain, runEnd(h)}
+			r := run{h.chain, ends[h]}
 			contradicted, ok := asked[r]
 			if !ok && len(asked) < g.cfg.MaxAsks {
 				askedNow = true
 				h.asked = now
 				var rel []Released
-				rel, contradicted = g.linkStored(h)
+				rel, contradicted = g.linkStored(h, r.end)
 				out = append(out, rel...)
 				asked[r] = contradicted
 			} else if ok {
@@ -313,7 +314,8 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			}
 			h.contradicted = h.contradicted || contradicted
 		}
-		contradicted := h.contradicted || g.coveredAfterRun(h)
+		_, coveredAfter := h.chain.authPrev[ends[h]+1] // (it did not link to it)
+		contradicted := h.contradicted || coveredAfter
 		if !contradicted && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
 			if askedNow {
 				waitingAsked = append(waitingAsked, h)
@@ -341,28 +343,58 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 	return out
 }
 
-// runEnd is the last seq of the run of held observations from h's.
-func runEnd(h *heldObs) uint64 {
-	m := h.o.Chain.Seq
-	for len(h.chain.held[m+1]) > 0 {
-		m++
+// runEnds gives the last seq of the run of held observations from each
+// one Expire may look at, as held when the pass starts (the position
+// after it is where the run is linked, or contradicted). Each position is
+// walked once a pass: walking each run from each of its members would
+// make a long run a hostile publisher puts on the bus (consecutive seqs,
+// no head, each waiting HeadWait) cost the square of its length a pass.
+func (g *Gate) runEnds(now time.Time, all bool) map[*heldObs]uint64 {
+	ends := map[*heldObs]uint64{}
+	memo := map[*gateChain]map[uint64]uint64{}
+	over := g.held > g.cfg.MaxHeld
+	var path []uint64
+	for _, h := range g.fifo {
+		if h.done {
+			continue
+		}
+		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
+			break
+		}
+		gc, mm := h.chain, memo[h.chain]
+		if mm == nil {
+			mm = map[uint64]uint64{}
+			memo[gc] = mm
+		}
+		m := h.o.Chain.Seq
+		path = path[:0]
+		for {
+			if e, ok := mm[m]; ok {
+				m = e
+				break
+			}
+			path = append(path, m)
+			if len(gc.held[m+1]) == 0 {
+				break
+			}
+			m++
+		}
+		for _, p := range path {
+			mm[p] = m
+		}
+		ends[h] = m
 	}
-	return m
+	return ends
 }
 
-// coveredAfterRun says that the position after h's run is covered here:
-// since the run did not link to it when it was covered, it never will.
-func (g *Gate) coveredAfterRun(h *heldObs) bool {
-	_, ok := h.chain.authPrev[runEnd(h)+1]
-	return ok
-}
-
-// linkStored covers the run of held observations from h's seq up to the
-// last one held next to it when the observation stored after that run
-// links to it; contradicted says one is stored there that does not.
-func (g *Gate) linkStored(h *heldObs) (rel []Released, contradicted bool) {
+// linkStored covers the run of held observations from h's seq up to m,
+// the last one held next to it, when the observation stored after that
+// run links to it; contradicted says one is stored there that does not.
+func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bool) {
 	gc := h.chain
-	m := runEnd(h)
+	if len(gc.held[m]) == 0 {
+		return nil, false // released earlier in this pass: nothing to ask
+	}
 	prev, key, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
 	if !ok || !bytes.Equal(key, gc.key) {
 		// Nothing stored there, or only under another key: a chain id
