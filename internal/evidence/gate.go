@@ -47,8 +47,9 @@ type GateConfig struct {
 	// the bus with forged observations, each waiting, must not turn each
 	// into a query a second to the store.
 	MaxAsks int
-	// MaxHeld bounds the observations held in all (default 65,536): past
-	// it the oldest are released as failed.
+	// MaxHeld bounds the observations held in all, each copy delivered
+	// again counted (default 65,536: each is a message the bus waits to
+	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
 	// Stored, if set, gives the chain_prev and the sensor key of the
 	// observation stored at seq of chain with its chain fields (covered
@@ -96,6 +97,7 @@ type Gate struct {
 	chains map[string]*gateChain
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
+	copies int // tags held beyond the first of each observation
 	// Checked counts signed heads whose signature checked; Failures
 	// holds what did not check since the last TakeFailures.
 	Checked  int
@@ -164,7 +166,7 @@ func (g *Gate) Drop() {
 	for _, gc := range g.chains {
 		clear(gc.held)
 	}
-	g.fifo, g.held = nil, 0
+	g.fifo, g.held, g.copies = nil, 0, 0
 }
 
 // Held is the number of observations waiting for a signature.
@@ -207,6 +209,7 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	for _, h := range gc.held[k] {
 		if h.sh == sh && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
+			g.copies++
 			return nil
 		}
 	}
@@ -245,6 +248,7 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 		}
 		got.done = true
 		g.held--
+		g.copies -= len(got.tags) - 1
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(h *heldObs) bool { return h == got })
 		if len(gc.held[k]) == 0 {
 			delete(gc.held, k)
@@ -289,7 +293,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if h.done {
 			continue
 		}
-		over := g.held > g.cfg.MaxHeld
+		over := g.held+g.copies > g.cfg.MaxHeld
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
@@ -326,6 +330,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		}
 		h.done = true
 		g.held--
+		g.copies -= len(h.tags) - 1
 		gc := h.chain
 		k := h.o.Chain.Seq
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(x *heldObs) bool { return x == h })
@@ -352,7 +357,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 func (g *Gate) runEnds(now time.Time, all bool) map[*heldObs]uint64 {
 	ends := map[*heldObs]uint64{}
 	memo := map[*gateChain]map[uint64]uint64{}
-	over := g.held > g.cfg.MaxHeld
+	over := g.held+g.copies > g.cfg.MaxHeld
 	var path []uint64
 	for _, h := range g.fifo {
 		if h.done {

@@ -490,3 +490,31 @@ func TestGateStoredUnderAnotherKeyCoversNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestGateMaxHeldCountsCopies: a publisher that puts one headless
+// observation on the bus many times, each message with an id of its own
+// (the stream then keeps every one), gets one observation held and every
+// message unacknowledged: past the stream's limit of unacknowledged
+// messages ('vigil ingest' sets it to MaxHeld and four batches) it
+// delivers nothing more, heads included, for HeadWait. The gate's bound
+// counts the messages it holds, copies included.
+func TestGateMaxHeldCountsCopies(t *testing.T) {
+	o := signed(t, sample(1))[0]
+	o.Chain.BatchSig = nil // no head: it can only wait
+	cfg := evidence.DefaultGateConfig()
+	cfg.MaxHeld = 4
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i := range 10 {
+		if rs := g.Add(o, i, now); len(rs) != 0 {
+			t.Fatalf("copy %d released at once", i)
+		}
+	}
+	rs := g.Expire(now, false)
+	if len(rs) != 1 || rs[0].Failed == "" || len(rs[0].Tags) != 10 {
+		t.Fatalf("10 messages of one observation held with MaxHeld 4: released %d", len(rs))
+	}
+	if g.Held() != 0 {
+		t.Fatalf("still held: %d", g.Held())
+	}
+}
