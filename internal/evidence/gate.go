@@ -47,16 +47,19 @@ type GateConfig struct {
 	// the bus with forged observations, each waiting, must not turn each
 	// into a query a second to the store.
 	MaxAsks int
-	// MaxHeld bounds the observations held in all (default 65,536): past
-	// it the oldest are released as failed.
+	// MaxHeld bounds the observations held in all, each copy delivered
+	// again counted (default 65,536: each is a message the bus waits to
+	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
-	// Stored, if set, gives the chain_prev of the observation stored at
-	// seq of chain with its chain fields (covered by a signature when
-	// another ingest sharing the bus stored it), or false. Before an
-	// observation is failed, the run held before it is linked to what is
-	// stored after it: several ingests that share a bus each get part of
-	// a sensor's batch.
-	Stored func(chain string, seq uint64) ([]byte, bool)
+	// Stored, if set, gives the chain_prev and the sensor key of the
+	// observation stored at seq of chain with its chain fields (covered
+	// by a signature when another ingest sharing the bus stored it), or
+	// false. Before an observation is failed, the run held before it is
+	// linked to what is stored after it under its own chain's key:
+	// several ingests that share a bus each get part of a sensor's batch.
+	// (The store keeps a chain id under each key it came with: a row
+	// under another key says nothing of this chain.)
+	Stored func(chain string, seq uint64) (prev, key []byte, found bool)
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
@@ -94,6 +97,7 @@ type Gate struct {
 	chains map[string]*gateChain
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
+	copies int // tags held beyond the first of each observation
 	// Checked counts signed heads whose signature checked; Failures
 	// holds what did not check since the last TakeFailures.
 	Checked  int
@@ -162,7 +166,7 @@ func (g *Gate) Drop() {
 	for _, gc := range g.chains {
 		clear(gc.held)
 	}
-	g.fifo, g.held = nil, 0
+	g.fifo, g.held, g.copies = nil, 0, 0
 }
 
 // Held is the number of observations waiting for a signature.
@@ -205,6 +209,7 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	for _, h := range gc.held[k] {
 		if h.sh == sh && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
+			g.copies++
 			return nil
 		}
 	}
@@ -243,6 +248,7 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 		}
 		got.done = true
 		g.held--
+		g.copies -= len(got.tags) - 1
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(h *heldObs) bool { return h == got })
 		if len(gc.held[k]) == 0 {
 			delete(gc.held, k)
@@ -280,26 +286,27 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		end uint64
 	}
 	asked := map[run]bool{} // the store's answer this pass (contradicted), by run
+	ends := g.runEnds(now, all)
 	i := 0
 	for ; i < len(g.fifo); i++ {
 		h := g.fifo[i]
 		if h.done {
 			continue
 		}
-		over := g.held > g.cfg.MaxHeld
+		over := g.held+g.copies > g.cfg.MaxHeld
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
 		askedNow := false
 		if g.cfg.Stored != nil && (all || over || now.Sub(h.asked) >= g.cfg.AskEvery) {
 			// One question a run and pass: its members share its end.
-			r := run{h.chain, runEnd(h)}
+			r := run{h.chain, ends[h]}
 			contradicted, ok := asked[r]
 			if !ok && len(asked) < g.cfg.MaxAsks {
 				askedNow = true
 				h.asked = now
 				var rel []Released
-				rel, contradicted = g.linkStored(h)
+				rel, contradicted = g.linkStored(h, r.end)
 				out = append(out, rel...)
 				asked[r] = contradicted
 			} else if ok {
@@ -311,7 +318,8 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			}
 			h.contradicted = h.contradicted || contradicted
 		}
-		contradicted := h.contradicted || g.coveredAfterRun(h)
+		_, coveredAfter := h.chain.authPrev[ends[h]+1] // (it did not link to it)
+		contradicted := h.contradicted || coveredAfter
 		if !contradicted && !all && !over && now.Sub(h.at) < g.cfg.HeadWait {
 			if askedNow {
 				waitingAsked = append(waitingAsked, h)
@@ -322,6 +330,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		}
 		h.done = true
 		g.held--
+		g.copies -= len(h.tags) - 1
 		gc := h.chain
 		k := h.o.Chain.Seq
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(x *heldObs) bool { return x == h })
@@ -339,30 +348,63 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 	return out
 }
 
-// runEnd is the last seq of the run of held observations from h's.
-func runEnd(h *heldObs) uint64 {
-	m := h.o.Chain.Seq
-	for len(h.chain.held[m+1]) > 0 {
-		m++
+// runEnds gives the last seq of the run of held observations from each
+// one Expire may look at, as held when the pass starts (the position
+// after it is where the run is linked, or contradicted). Each position is
+// walked once a pass: walking each run from each of its members would
+// make a long run a hostile publisher puts on the bus (consecutive seqs,
+// no head, each waiting HeadWait) cost the square of its length a pass.
+func (g *Gate) runEnds(now time.Time, all bool) map[*heldObs]uint64 {
+	ends := map[*heldObs]uint64{}
+	memo := map[*gateChain]map[uint64]uint64{}
+	over := g.held+g.copies > g.cfg.MaxHeld
+	var path []uint64
+	for _, h := range g.fifo {
+		if h.done {
+			continue
+		}
+		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
+			break
+		}
+		gc, mm := h.chain, memo[h.chain]
+		if mm == nil {
+			mm = map[uint64]uint64{}
+			memo[gc] = mm
+		}
+		m := h.o.Chain.Seq
+		path = path[:0]
+		for {
+			if e, ok := mm[m]; ok {
+				m = e
+				break
+			}
+			path = append(path, m)
+			if len(gc.held[m+1]) == 0 {
+				break
+			}
+			m++
+		}
+		for _, p := range path {
+			mm[p] = m
+		}
+		ends[h] = m
 	}
-	return m
+	return ends
 }
 
-// coveredAfterRun says that the position after h's run is covered here:
-// since the run did not link to it when it was covered, it never will.
-func (g *Gate) coveredAfterRun(h *heldObs) bool {
-	_, ok := h.chain.authPrev[runEnd(h)+1]
-	return ok
-}
-
-// linkStored covers the run of held observations from h's seq up to the
-// last one held next to it when the observation stored after that run
-// links to it; contradicted says one is stored there that does not.
-func (g *Gate) linkStored(h *heldObs) (rel []Released, contradicted bool) {
+// linkStored covers the run of held observations from h's seq up to m,
+// the last one held next to it, when the observation stored after that
+// run links to it; contradicted says one is stored there that does not.
+func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bool) {
 	gc := h.chain
-	m := runEnd(h)
-	prev, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
-	if !ok {
+	if len(gc.held[m]) == 0 {
+		return nil, false // released earlier in this pass: nothing to ask
+	}
+	prev, key, ok := g.cfg.Stored(h.o.Chain.ID, m+1)
+	if !ok || !bytes.Equal(key, gc.key) {
+		// Nothing stored there, or only under another key: a chain id
+		// another key signed (a hub's own, without --sensor-keys) never
+		// covers this chain's observations.
 		return nil, false
 	}
 	for _, c := range gc.held[m] {

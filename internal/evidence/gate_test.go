@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -218,7 +219,10 @@ func TestGateBatchSplitBetweenTwoIngests(t *testing.T) {
 	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
 	stored := map[uint64][]byte{}
 	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
 	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
 	now := time.Now()
 	for i, o := range obs[2:] { // b: seq 3 and the head
@@ -320,7 +324,10 @@ func TestGateHeadlessPartAsksTheStore(t *testing.T) {
 	obs := signed(t, sample(4))
 	stored := map[uint64][]byte{}
 	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
 	g := evidence.NewGate(cfg)
 	now := time.Now()
 	for i, o := range obs[:2] {
@@ -360,7 +367,10 @@ func TestGateBatchDealtInTurnToTwoIngests(t *testing.T) {
 	obs := signed(t, sample(12)) // batches of 4: heads at 4, 8, 12
 	stored := map[uint64][]byte{}
 	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(_ string, seq uint64) ([]byte, bool) { p, ok := stored[seq]; return p, ok }
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
 	gates := []*evidence.Gate{evidence.NewGate(cfg), evidence.NewGate(cfg)}
 	now := time.Now()
 	fate := map[uint64]string{}
@@ -400,7 +410,7 @@ func TestGateAsksTheStoreBoundedAndInTurn(t *testing.T) {
 	asked := map[string]int{}
 	calls := 0
 	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(chain string, _ uint64) ([]byte, bool) { asked[chain]++; calls++; return nil, false }
+	cfg.Stored = func(chain string, _ uint64) ([]byte, []byte, bool) { asked[chain]++; calls++; return nil, nil, false }
 	g := evidence.NewGate(cfg)
 	now := time.Now()
 	for i := range n {
@@ -424,5 +434,87 @@ func TestGateAsksTheStoreBoundedAndInTurn(t *testing.T) {
 	}
 	if rs := g.Expire(now.Add(cfg.HeadWait+time.Second), false); len(rs) != n {
 		t.Fatalf("after HeadWait released %d of %d", len(rs), n)
+	}
+}
+
+// TestGateStoredUnderAnotherKeyCoversNothing: the store keeps a chain id
+// under each key it came with. A hub that forges an observation under a
+// sensor's key and chain (no signature of it), and has another ingest
+// store, under a key of its own (any key checks without --sensor-keys),
+// the next seq of that chain id linking to the forgery, must not get the
+// forgery covered as the sensor's evidence by the store's answer.
+func TestGateStoredUnderAnotherKeyCoversNothing(t *testing.T) {
+	genuine := signed(t, sample(4))
+	chain := genuine[0].Chain.ID
+	forged := sample(5)[4]
+	forged.Chain = observe.Chain{Key: genuine[0].Chain.Key, ID: chain, Seq: 100, Prev: bytes.Repeat([]byte{1}, 32)}
+	fh, err := forged.SensorHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := verify.ChainStep(forged.Chain.Prev, fh[:])
+	hub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
+	link := sample(6)[5]
+	link.Chain = observe.Chain{Key: hub.Public().(ed25519.PublicKey), ID: chain, Seq: 101, Prev: after[:]}
+	lh, err := link.SensorHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := verify.ChainStep(link.Chain.Prev, lh[:])
+	link.Chain.BatchSig = ed25519.Sign(hub, verify.BatchMessage(chain, 101, head[:]))
+
+	type row struct{ prev, key []byte }
+	stored := map[uint64]row{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		r, ok := stored[seq]
+		return r.prev, r.key, ok
+	}
+	other, g := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	now := time.Now()
+	for _, r := range other.Add(link, 0, now) { // the other ingest stores it
+		if r.Failed != "" {
+			t.Fatalf("the hub's own signed observation failed: %s", r.Failed)
+		}
+		stored[r.Obs.Chain.Seq] = row{r.Obs.Chain.Prev, r.Obs.Chain.Key}
+	}
+	if len(stored) != 1 {
+		t.Fatal("the hub's observation was not released")
+	}
+	g.Add(forged, 0, now)
+	for _, at := range []time.Duration{cfg.MaxHold + time.Second, cfg.HeadWait + time.Second} {
+		for _, r := range g.Expire(now.Add(at), false) {
+			if r.Failed == "" {
+				t.Fatalf("after %s: the forgery under the sensor's key was released as covered, through what the store holds under the hub's key", at)
+			}
+		}
+	}
+}
+
+// TestGateMaxHeldCountsCopies: a publisher that puts one headless
+// observation on the bus many times, each message with an id of its own
+// (the stream then keeps every one), gets one observation held and every
+// message unacknowledged: past the stream's limit of unacknowledged
+// messages ('vigil ingest' sets it to MaxHeld and four batches) it
+// delivers nothing more, heads included, for HeadWait. The gate's bound
+// counts the messages it holds, copies included.
+func TestGateMaxHeldCountsCopies(t *testing.T) {
+	o := signed(t, sample(1))[0]
+	o.Chain.BatchSig = nil // no head: it can only wait
+	cfg := evidence.DefaultGateConfig()
+	cfg.MaxHeld = 4
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i := range 10 {
+		if rs := g.Add(o, i, now); len(rs) != 0 {
+			t.Fatalf("copy %d released at once", i)
+		}
+	}
+	rs := g.Expire(now, false)
+	if len(rs) != 1 || rs[0].Failed == "" || len(rs[0].Tags) != 10 {
+		t.Fatalf("10 messages of one observation held with MaxHeld 4: released %d", len(rs))
+	}
+	if g.Held() != 0 {
+		t.Fatalf("still held: %d", g.Held())
 	}
 }

@@ -209,6 +209,7 @@ func insert(ctx context.Context, st store.Store, obs []observe.Observation) (int
 // heldBatch is a bus batch with observations the gate still holds.
 type heldBatch struct {
 	b       bus.Batch
+	size    int       // observations fetched
 	left    int       // observations not yet committed
 	touched time.Time // fetched, or last told to the bus as in progress
 }
@@ -224,7 +225,10 @@ const partBits = 24
 // delivering past its limit of unacknowledged messages: whole batches
 // held for one observation each would stop it, and with it the heads
 // they wait for.) Its Ack, Nak and InProgress then leave out what was
-// acknowledged.
+// acknowledged, and it may let go of its observations (Observations is
+// then empty; ingest took them when fetched): a batch stays here up to
+// --head-wait for one observation, and must not keep the others in
+// memory meanwhile.
 type partAcker interface {
 	AckOne(ctx context.Context, i int) error
 }
@@ -281,7 +285,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		if obs := b.Observations(); len(obs) > 0 {
 			tag := next
 			next++
-			batches[tag] = &heldBatch{b: b, left: len(obs), touched: now}
+			batches[tag] = &heldBatch{b: b, size: len(obs), left: len(obs), touched: now}
 			m.Received.Add(float64(len(obs)))
 			for i := range obs {
 				o := obs[i]
@@ -360,7 +364,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 				if err := hb.b.Ack(cctx); err != nil {
 					m.AckFailures.Inc()
 					if cfg.Log != nil {
-						cfg.Log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", len(hb.b.Observations()), "err", err)
+						cfg.Log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", hb.size, "err", err)
 					}
 				}
 			}

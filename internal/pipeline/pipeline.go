@@ -475,12 +475,12 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, MaxHold: p.cfg.SignatureWait, HeadWait: p.cfg.HeadWait}
 		if ls, ok := p.cfg.Store.(store.LogStore); ok {
 			// Another ingest on the same bus may hold the rest of a batch.
-			gcfg.Stored = func(chain string, seq uint64) (prev []byte, found bool) {
+			gcfg.Stored = func(chain string, seq uint64) (prev, key []byte, found bool) {
 				err := ls.ChainObservations(p.bg, chain, seq, seq, func(o *observe.Observation) error {
-					prev, found = o.Chain.Prev, o.Signed()
+					prev, key, found = o.Chain.Prev, o.Chain.Key, o.Signed()
 					return nil
 				})
-				return prev, err == nil && found
+				return prev, key, err == nil && found
 			}
 		}
 		cfg.Gate = evidence.NewGate(gcfg)

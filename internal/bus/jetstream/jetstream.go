@@ -402,7 +402,9 @@ func (b *batch) done(i int) bool { return b.acked != nil && b.acked[i] }
 
 // AckOne acknowledges message i alone (its observation is committed while
 // another of the batch waits in ingest's gate), waiting for the server's
-// confirmation.
+// confirmation. It lets go of that message, and of every observation of
+// the batch (Observations is then empty; ingest took them when fetched):
+// the batch may stay in ingest's hands up to --head-wait for one of them.
 func (b *batch) AckOne(ctx context.Context, i int) error {
 	if b.acked == nil {
 		b.acked = make([]bool, len(b.msgs))
@@ -411,7 +413,9 @@ func (b *batch) AckOne(ctx context.Context, i int) error {
 		return nil
 	}
 	b.acked[i] = true
-	if err := b.msgs[i].DoubleAck(ctx); err != nil {
+	m := b.msgs[i]
+	b.msgs[i], b.obs = nil, nil
+	if err := m.DoubleAck(ctx); err != nil {
 		b.c.b.log.Warn("jetstream: ack lost; that observation will be redelivered and skipped", "err", err)
 		return err
 	}

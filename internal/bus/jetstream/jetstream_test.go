@@ -502,3 +502,55 @@ func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAckOneLetsGoOfTheObservation: a bus batch stays in ingest's hands
+// as long as its gate holds one observation of it (up to --head-wait, an
+// hour): a publisher that slips one headless observation into every
+// fetch must not keep every other observation fetched that hour in
+// memory. What AckOne acknowledged is let go of.
+func TestAckOneLetsGoOfTheObservation(t *testing.T) {
+	cfg := DefaultConfig(startServer(t))
+	cfg.AckWait = time.Hour
+	b, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	for _, o := range observations(3) {
+		if err := b.Publish(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := c.Fetch(ctx, 3, 5*time.Second)
+	if err != nil || len(bt.Observations()) != 3 {
+		t.Fatalf("fetch: %v, %d observations", err, len(bt.Observations()))
+	}
+	held := bt.Observations()[1].ID
+	for _, i := range []int{0, 2} {
+		if err := bt.(*batch).AckOne(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := bt.(*batch)
+	for _, i := range []int{0, 2} {
+		if got.msgs[i] != nil {
+			t.Errorf("message %d acknowledged, still held by its batch", i)
+		}
+	}
+	if len(got.obs) != 0 {
+		t.Errorf("the batch still holds its %d observations (ingest took them when fetched)", len(got.obs))
+	}
+	if meta, err := got.msgs[1].Metadata(); err != nil || meta.Sequence.Stream != 2 {
+		t.Fatalf("the message not acknowledged (%s) was let go of: %v", held, err)
+	}
+	got.InProgress()
+	bt.Nak()
+	if err := bt.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

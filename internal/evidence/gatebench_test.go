@@ -1,0 +1,43 @@
+package evidence_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// BenchmarkGateExpireLongRun is one pass of Gate.Expire over n forged
+// observations a hostile publisher put on the bus at consecutive seqs of
+// one chain, without a head: past MaxHold each waits for HeadWait, and
+// every pass of ingest's loop (one a fetch) goes over them all.
+func BenchmarkGateExpireLongRun(b *testing.B) {
+	for _, n := range []int{1 << 12, 1 << 14, 1 << 16} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			cfg := evidence.DefaultGateConfig()
+			cfg.Stored = func(string, uint64) ([]byte, []byte, bool) { return nil, nil, false }
+			g := evidence.NewGate(cfg)
+			now := time.Now()
+			o := signed(b, sample(1))[0]
+			o.Chain.BatchSig = nil
+			for i := range n {
+				f := o
+				f.ID = observe.NewID(now.Add(time.Duration(i)))
+				f.Chain.Seq = uint64(i + 1)
+				f.Sensor.ID = fmt.Sprint(i)
+				g.Add(f, i, now)
+			}
+			if g.Held() != n {
+				b.Fatalf("held %d of %d", g.Held(), n)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if rs := g.Expire(now.Add(cfg.MaxHold+time.Duration(i+1)*cfg.AskEvery), false); len(rs) != 0 {
+					b.Fatalf("released %d", len(rs))
+				}
+			}
+		})
+	}
+}
