@@ -109,10 +109,12 @@ Examples:
 					return err
 				}
 				cfg.Batch = *batch
-				// Room for everything the gate may hold waiting for its
-				// batch's head, and the batches in flight besides: at the
-				// stream's limit it would deliver no more, heads included.
-				cfg.MaxAckPending = evidence.DefaultGateConfig().MaxHeld + 4*cfg.Batch
+				// No limit on the messages handed out and not yet
+				// acknowledged: at a limit the stream would deliver no
+				// more, heads included, while the gates of all the
+				// consumer's ingests (each bounded by itself) wait for
+				// them.
+				cfg.MaxAckPending = -1
 				jb, err := jetstream.OpenLazy(cfg, a.log)
 				if err != nil {
 					return err

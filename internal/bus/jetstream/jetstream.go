@@ -61,9 +61,11 @@ type Config struct {
 	AckWait time.Duration
 	// MaxAckPending is the most messages handed out and not yet
 	// acknowledged, across the consumer's ingests, before JetStream stops
-	// delivering (default 4 × Batch). An ingest that holds observations
-	// for their batch's signature (ingest's gate) needs room for all it
-	// may hold, or the heads they wait for are never delivered.
+	// delivering (0: 4 × Batch; negative: no limit). Ingests that hold
+	// observations for their batch's signature (ingest's gate) need room
+	// for all they may hold together, or the heads they wait for are
+	// never delivered: 'vigil ingest' sets no limit, each ingest's gate
+	// bounding what it holds.
 	MaxAckPending int
 }
 
@@ -150,8 +152,11 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = time.Minute
 	}
-	if cfg.MaxAckPending <= 0 {
+	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 4 * cfg.Batch
+	}
+	if cfg.MaxAckPending < 0 {
+		cfg.MaxAckPending = -1 // JetStream's "no limit"
 	}
 	// No reconnect buffer: a publish while the server is away fails at
 	// once instead of waiting in memory for an ack that cannot come.

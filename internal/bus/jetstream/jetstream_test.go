@@ -460,7 +460,7 @@ func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
 // against the consumer's limit of unacknowledged messages.
 func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 	cfg := DefaultConfig(startServer(t))
-	cfg.AckWait = time.Hour
+	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	b, err := Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -490,6 +490,9 @@ func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 		}
 	}
 	info, err := c.cons.Info(ctx)
+	if err == nil && info.Config.MaxAckPending != -1 {
+		t.Errorf("MaxAckPending %d, want -1 (no limit)", info.Config.MaxAckPending)
+	}
 	if err != nil || info.NumAckPending != 1 {
 		t.Fatalf("after two of three acknowledged: %d unacknowledged (%v), want 1", info.NumAckPending, err)
 	}
@@ -510,7 +513,7 @@ func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 // memory. What AckOne acknowledged is let go of.
 func TestAckOneLetsGoOfTheObservation(t *testing.T) {
 	cfg := DefaultConfig(startServer(t))
-	cfg.AckWait = time.Hour
+	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	b, err := Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
