@@ -389,19 +389,32 @@ type batch struct {
 
 func (b *batch) Observations() []observe.Observation { return b.obs }
 
-// Ack acknowledges every message, waiting for the server's confirmation.
-// Acks that are lost are logged (one line for the batch), not returned:
-// the observations are stored, they will come back and the store skips
-// their ids.
+// Ack acknowledges every message: each with its own ack (the consumer's
+// AckExplicit policy: an AckAll would also acknowledge what other ingests
+// sharing the consumer fetched and have not committed), sent without
+// waiting, and the last one waits for the server's confirmation. The
+// server processes a consumer's acks in the order a connection sent
+// them, so that one answer confirms the whole batch: one round trip a
+// batch, not one a message. Acks that are lost are logged (one line for
+// the batch), not returned: the observations are stored, they will come
+// back and the store skips their ids.
 func (b *batch) Ack(ctx context.Context) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
 	lost, first := 0, error(nil)
-	for _, m := range b.msgs {
-		if err := m.DoubleAck(ctx); err != nil {
+	last := len(b.msgs) - 1
+	for _, m := range b.msgs[:last] {
+		if err := m.Ack(); err != nil {
 			lost, first = lost+1, cmp.Or(first, err)
 		}
 	}
+	if err := b.msgs[last].DoubleAck(ctx); err != nil {
+		// Unconfirmed: any of them may be lost.
+		lost, first = len(b.msgs), cmp.Or(first, err)
+	}
 	if lost > 0 {
-		b.c.b.log.Warn("jetstream: acks lost; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
+		b.c.b.log.Warn("jetstream: acks lost or unconfirmed; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
 	}
 	return nil
 }

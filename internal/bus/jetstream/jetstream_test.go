@@ -453,3 +453,66 @@ func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A batch's Ack costs one round trip, not one a message: the messages'
+// acks go without waiting and only the last waits for the server's
+// answer, which confirms them all (the server processes a consumer's
+// acks in order). When Ack returns, nothing of the batch is pending an
+// ack and the work queue has let the messages go.
+func TestAckOneRoundTripABatch(t *testing.T) {
+	url := startServer(t)
+	ctx := context.Background()
+	cfg := DefaultConfig(url)
+	b, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	obs := observations(200)
+	for i := range obs {
+		if err := b.Publish(ctx, obs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for got < len(obs) {
+		bt, err := c.Fetch(ctx, 100, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(bt.Observations())
+		if n == 0 {
+			t.Fatalf("fetched nothing with %d of %d left", len(obs)-got, len(obs))
+		}
+		got += n
+		before := b.nc.Stats()
+		if err := bt.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := b.nc.Stats()
+		if in := after.InMsgs - before.InMsgs; in > 1 {
+			t.Errorf("acking %d messages took %d answers from the server, want 1", n, in)
+		}
+		if out := after.OutMsgs - before.OutMsgs; out != uint64(n) {
+			t.Errorf("acking %d messages sent %d, want one ack each", n, out)
+		}
+		ci, err := c.cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumAckPending != 0 {
+			t.Errorf("after Ack, %d messages still pending an ack", ci.NumAckPending)
+		}
+	}
+	si, err := b.st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 0 {
+		t.Errorf("the work queue still holds %d messages after every batch was acknowledged", si.State.Msgs)
+	}
+}
