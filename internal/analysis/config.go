@@ -62,6 +62,19 @@ type Config struct {
 	// SaveEvery bounds how many observations CatchUp processes between two
 	// writes of its changes.
 	SaveEvery int
+	// Behind, if set, says whether Add is being given a backlog: the
+	// process that calls Add has more observations waiting for it (its
+	// bus holds more than the batch in hand). While it does, Add saves
+	// as CatchUp does, once SaveEvery observations have come since the
+	// last save, or after BehindInterval, whichever is first, rather than
+	// every SaveInterval: each save rewrites every target, endpoint and
+	// file its observations touched, and a backlog's observations touch
+	// the same ones again and again. The analysis is the same; what the
+	// screens show lags by at most that much more while the backlog lasts.
+	Behind func() bool
+	// BehindInterval is the longest Add goes without saving while Behind
+	// (10 s if 0; never less than SaveInterval).
+	BehindInterval time.Duration
 	// FiguresInterval: the figures' roll-ups are written with the changes
 	// at most this often (and by Flush and CatchUp at once), each write
 	// reading and rewriting every roll-up the observations since touched
@@ -312,6 +325,9 @@ func (c *Config) validate() error {
 	}
 	if c.SaveEvery <= 0 {
 		c.SaveEvery = 20000
+	}
+	if c.BehindInterval <= 0 {
+		c.BehindInterval = 10 * time.Second
 	}
 	if c.MaxSuspectLeads <= 0 {
 		c.MaxSuspectLeads = 10000

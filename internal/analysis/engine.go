@@ -85,6 +85,7 @@ type Engine struct {
 	mergedStored map[string]string
 	written      map[string]string // target id -> access and categories last written
 	lastSave     time.Time
+	unsaved      int // observations Add processed since the last save
 
 	// dirt
 	dirtyEps   map[int32]bool
@@ -318,11 +319,23 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 		}
 		e.observe(s, &batch[i])
 		e.watermark = s
+		e.unsaved++
 	}
-	if time.Since(e.lastSave) < e.cfg.SaveInterval {
+	if !e.saveDue() {
 		return nil
 	}
 	return e.save(ctx)
+}
+
+// saveDue says whether Add saves now: every SaveInterval, or while the
+// caller is behind (Config.Behind) every SaveEvery observations or
+// BehindInterval.
+func (e *Engine) saveDue() bool {
+	since := time.Since(e.lastSave)
+	if e.cfg.Behind != nil && e.cfg.Behind() {
+		return e.unsaved >= e.cfg.SaveEvery || since >= max(e.cfg.BehindInterval, e.cfg.SaveInterval)
+	}
+	return since >= e.cfg.SaveInterval
 }
 
 // Flush writes what Add has not written yet (call it on shutdown, or

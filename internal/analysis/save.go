@@ -552,7 +552,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 			delete(e.written, id)
 		}
 	}
-	e.lastSave = time.Now()
+	e.lastSave, e.unsaved = time.Now(), 0
 	if figs {
 		e.figuresWrittenTo(c.FiguresWatermark)
 		e.lastFigSave, e.figForce = e.lastSave, false

@@ -219,9 +219,10 @@ type heldBatch struct {
 const partBits = 24
 
 // partAcker is a bus batch whose observations can be acknowledged one by
-// one (JetStream's: a message each): an observation committed is
-// acknowledged at once, so that one the gate still holds keeps only its
-// own message unacknowledged, not its whole bus batch. (The stream stops
+// one (JetStream's: a message each): the observations committed of a bus
+// batch that the gate still holds one of are acknowledged at once, so
+// that the held one keeps only its own message unacknowledged, not its
+// whole bus batch. (The stream stops
 // delivering past its limit of unacknowledged messages: whole batches
 // held for one observation each would stop it, and with it the heads
 // they wait for.) Its Ack, Nak and InProgress then leave out what was
@@ -230,7 +231,7 @@ const partBits = 24
 // --head-wait for one observation, and must not keep the others in
 // memory meanwhile.
 type partAcker interface {
-	AckOne(ctx context.Context, i int) error
+	AckSome(ctx context.Context, idx []int) error
 }
 
 // redeliverer is a bus batch that says whether a Nak hands it over again.
@@ -347,6 +348,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 		nakAll(batches)
 		return fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
 	}
+	part := map[int][]int{} // bus batch → the indexes committed now
 	for _, r := range rel {
 		for _, t := range r.Tags {
 			tag, i := t>>partBits, t&(1<<partBits-1)
@@ -354,11 +356,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 			if hb == nil {
 				continue
 			}
-			if pa, ok := hb.b.(partAcker); ok && hb.left > 1 {
-				if err := pa.AckOne(cctx, i); err != nil {
-					m.AckFailures.Inc()
-				}
-			}
+			part[tag] = append(part[tag], i)
 			if hb.left--; hb.left == 0 {
 				delete(batches, tag)
 				if err := hb.b.Ack(cctx); err != nil {
@@ -367,6 +365,19 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 						cfg.Log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", hb.size, "err", err)
 					}
 				}
+			}
+		}
+	}
+	// What a batch still held had committed now is acknowledged now (one
+	// round trip a batch); a batch all committed was acknowledged whole.
+	for tag, idx := range part {
+		hb := batches[tag]
+		if hb == nil {
+			continue
+		}
+		if pa, ok := hb.b.(partAcker); ok {
+			if err := pa.AckSome(cctx, idx); err != nil {
+				m.AckFailures.Inc()
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -183,6 +184,49 @@ func appendMillis(b []byte, d time.Duration) []byte {
 // parseMillis reads a number of milliseconds, rounded to the nearest
 // nanosecond, refusing one no Duration holds.
 func parseMillis(name string, n json.Number) (time.Duration, error) {
+	if d, ok := exactMillis(string(n)); ok {
+		return d, nil
+	}
+	return parseMillisRat(name, n)
+}
+
+// exactMillis reads what appendMillis writes (and any number of
+// milliseconds with at most six decimals and no exponent, below 10^12):
+// a whole number of nanoseconds, no rounding, no big.Rat. It declines
+// anything else (parseMillisRat reads it).
+func exactMillis(s string) (time.Duration, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	whole, frac, dot := strings.Cut(s, ".")
+	if len(whole) == 0 || len(whole) > 12 || (len(whole) > 1 && whole[0] == '0') || (dot && (len(frac) == 0 || len(frac) > 6)) {
+		return 0, false
+	}
+	var ns int64
+	for _, c := range []byte(whole) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		ns = ns*10 + int64(c-'0')
+	}
+	ns *= 1e6
+	scale := int64(1e5)
+	for _, c := range []byte(frac) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		ns += int64(c-'0') * scale
+		scale /= 10
+	}
+	if neg {
+		ns = -ns
+	}
+	return time.Duration(ns), true
+}
+
+// parseMillisRat is parseMillis for any number JSON allows, exactly.
+func parseMillisRat(name string, n json.Number) (time.Duration, error) {
 	r, ok := new(big.Rat).SetString(string(n))
 	if !ok {
 		return 0, invalidf("%s %s: not a number", name, n)
@@ -573,7 +617,7 @@ func (d *Decoder) Decode(o *Observation) error {
 			continue
 		}
 		var r record
-		if err := json.Unmarshal(b, &r); err != nil {
+		if err := unmarshalRecord(b, &r); err != nil {
 			return &LineError{Line: d.line, Err: err}
 		}
 		if err := r.observation(o); err != nil {
@@ -599,7 +643,7 @@ func DecodeLine(b []byte, o *Observation) error {
 		return &LineError{Line: 1, Err: fmt.Errorf("more than %d bytes: %w", DefaultMaxLineBytes, ErrLineTooLong)}
 	}
 	var r record
-	if err := json.Unmarshal(line, &r); err != nil {
+	if err := unmarshalRecord(line, &r); err != nil {
 		return &LineError{Line: 1, Err: err}
 	}
 	if err := r.observation(o); err != nil {

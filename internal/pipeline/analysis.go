@@ -25,6 +25,8 @@ type AnalysisConfig struct {
 	OnAlert func(analysis.Alert)
 	// Log receives the alerts and the catch-ups; nil discards them.
 	Log *slog.Logger
+	// Behind is analysis.Config.Behind: ingest has a backlog.
+	Behind func() bool
 }
 
 // StartAnalysis starts the analysis over st with the list rules in force
@@ -45,6 +47,7 @@ func StartAnalysis(ctx context.Context, st AnalysisStore, c AnalysisConfig) (*an
 		cfg.IPv6 = *c.IPv6
 	}
 	cfg.Watched = c.Watched
+	cfg.Behind = c.Behind
 	cfg.OnAlert = func(al analysis.Alert) {
 		log.Warn("analysis alert", "kind", al.Kind, "detail", fmt.Sprintf("%+v", al))
 		if c.OnAlert != nil {

@@ -243,7 +243,8 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Analysis != nil {
 		e, err := StartAnalysis(ctx, cfg.Analysis, AnalysisConfig{EndpointWindow: cfg.EndpointWindow, IPv6: cfg.IPv6,
-			Watched: func(h hashkind.Hash) bool { return p.live.Load().Contains(h) }, OnAlert: cfg.OnAlert, Log: p.log})
+			Watched: func(h hashkind.Hash) bool { return p.live.Load().Contains(h) }, OnAlert: cfg.OnAlert, Log: p.log,
+			Behind: p.behind})
 		if err != nil {
 			return nil, err
 		}
@@ -503,6 +504,20 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	st, err := ingest.Run(ctx, p.consumer, p.cfg.Store, cfg)
 	p.stats = st
 	return err
+}
+
+// behind says that ingest has a backlog: its bus holds at least another
+// full batch beyond the one in hand (the analysis then saves less often,
+// analysis.Config.Behind).
+func (p *Pipeline) behind() bool {
+	if p.consumer == nil {
+		return false
+	}
+	batch := p.cfg.Ingest.BatchSize
+	if batch <= 0 {
+		batch = ingest.DefaultConfig().BatchSize
+	}
+	return p.consumer.Len() >= batch
 }
 
 // gated says that ingest checks sensors' signatures before it stores

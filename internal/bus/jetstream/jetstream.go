@@ -405,46 +405,77 @@ type batch struct {
 // done says whether message i was acknowledged on its own.
 func (b *batch) done(i int) bool { return b.acked != nil && b.acked[i] }
 
-// AckOne acknowledges message i alone (its observation is committed while
-// another of the batch waits in ingest's gate), waiting for the server's
-// confirmation. It lets go of that message, and of every observation of
-// the batch (Observations is then empty; ingest took them when fetched):
-// the batch may stay in ingest's hands up to --head-wait for one of them.
-func (b *batch) AckOne(ctx context.Context, i int) error {
+// AckSome acknowledges the messages at idx alone (their observations
+// are committed while another of the batch waits in ingest's gate), as
+// Ack does: each sent without waiting, the last one waiting for the
+// server's confirmation. It lets go of those messages, and of every
+// observation of the batch (Observations is then empty; ingest took
+// them when fetched): the batch may stay in ingest's hands up to
+// --head-wait for one of them.
+func (b *batch) AckSome(ctx context.Context, idx []int) error {
 	if b.acked == nil {
 		b.acked = make([]bool, len(b.msgs))
 	}
-	if b.acked[i] {
+	var ms []js.Msg
+	for _, i := range idx {
+		if !b.acked[i] {
+			b.acked[i] = true
+			ms = append(ms, b.msgs[i])
+			b.msgs[i] = nil
+		}
+	}
+	b.obs = nil
+	if len(ms) == 0 {
 		return nil
 	}
-	b.acked[i] = true
-	m := b.msgs[i]
-	b.msgs[i], b.obs = nil, nil
-	if err := m.DoubleAck(ctx); err != nil {
-		b.c.b.log.Warn("jetstream: ack lost; that observation will be redelivered and skipped", "err", err)
-		return err
+	var first error
+	for _, m := range ms[:len(ms)-1] {
+		first = cmp.Or(first, m.Ack())
 	}
-	return nil
+	first = cmp.Or(ms[len(ms)-1].DoubleAck(ctx), first)
+	if first != nil {
+		b.c.b.log.Warn("jetstream: acks lost or unconfirmed; those observations will be redelivered and skipped", "acks", len(ms), "err", first)
+	}
+	return first
 }
 
 func (b *batch) Observations() []observe.Observation { return b.obs }
 
-// Ack acknowledges every message, waiting for the server's confirmation.
-// Acks that are lost are logged (one line for the batch), not returned:
-// the observations are stored, they will come back and the store skips
-// their ids.
+// Ack acknowledges every message: each with its own ack (the consumer's
+// AckExplicit policy: an AckAll would also acknowledge what other ingests
+// sharing the consumer fetched and have not committed), sent without
+// waiting, and the last one waits for the server's confirmation. The
+// server processes a consumer's acks in the order a connection sent
+// them, so that one answer confirms the whole batch: one round trip a
+// batch, not one a message. Acks that are lost are logged (one line for
+// the batch), not returned: the observations are stored, they will come
+// back and the store skips their ids.
 func (b *batch) Ack(ctx context.Context) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
 	lost, first := 0, error(nil)
-	for i, m := range b.msgs {
-		if b.done(i) {
-			continue
+	var todo []int
+	for i := range b.msgs {
+		if !b.done(i) {
+			todo = append(todo, i)
 		}
-		if err := m.DoubleAck(ctx); err != nil {
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	last := todo[len(todo)-1]
+	for _, i := range todo[:len(todo)-1] {
+		if err := b.msgs[i].Ack(); err != nil {
 			lost, first = lost+1, cmp.Or(first, err)
 		}
 	}
+	if err := b.msgs[last].DoubleAck(ctx); err != nil {
+		// Unconfirmed: any of them may be lost.
+		lost, first = len(todo), cmp.Or(first, err)
+	}
 	if lost > 0 {
-		b.c.b.log.Warn("jetstream: acks lost; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
+		b.c.b.log.Warn("jetstream: acks lost or unconfirmed; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
 	}
 	return nil
 }

@@ -454,11 +454,11 @@ func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
 	}
 }
 
-// TestAckOneLeavesOnlyTheRestPending: ingest acknowledges each
+// TestAckSomeLeavesOnlyTheRestPending: ingest acknowledges each
 // observation of a bus batch as it is stored while its gate still holds
 // another; a Nak then hands back only that one, and only it counts
 // against the consumer's limit of unacknowledged messages.
-func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
+func TestAckSomeLeavesOnlyTheRestPending(t *testing.T) {
 	cfg := DefaultConfig(startServer(t))
 	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	b, err := Open(context.Background(), cfg, nil)
@@ -482,12 +482,10 @@ func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 	}
 	held := bt.Observations()[1].ID
 	pa := bt.(interface {
-		AckOne(context.Context, int) error
+		AckSome(context.Context, []int) error
 	})
-	for _, i := range []int{0, 2} {
-		if err := pa.AckOne(ctx, i); err != nil {
-			t.Fatal(err)
-		}
+	if err := pa.AckSome(ctx, []int{0, 2}); err != nil {
+		t.Fatal(err)
 	}
 	info, err := c.cons.Info(ctx)
 	if err == nil && info.Config.MaxAckPending != -1 {
@@ -506,12 +504,12 @@ func TestAckOneLeavesOnlyTheRestPending(t *testing.T) {
 	}
 }
 
-// TestAckOneLetsGoOfTheObservation: a bus batch stays in ingest's hands
+// TestAckSomeLetsGoOfTheObservation: a bus batch stays in ingest's hands
 // as long as its gate holds one observation of it (up to --head-wait, an
 // hour): a publisher that slips one headless observation into every
 // fetch must not keep every other observation fetched that hour in
-// memory. What AckOne acknowledged is let go of.
-func TestAckOneLetsGoOfTheObservation(t *testing.T) {
+// memory. What AckSome acknowledged is let go of.
+func TestAckSomeLetsGoOfTheObservation(t *testing.T) {
 	cfg := DefaultConfig(startServer(t))
 	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	b, err := Open(context.Background(), cfg, nil)
@@ -534,10 +532,8 @@ func TestAckOneLetsGoOfTheObservation(t *testing.T) {
 		t.Fatalf("fetch: %v, %d observations", err, len(bt.Observations()))
 	}
 	held := bt.Observations()[1].ID
-	for _, i := range []int{0, 2} {
-		if err := bt.(*batch).AckOne(ctx, i); err != nil {
-			t.Fatal(err)
-		}
+	if err := bt.(*batch).AckSome(ctx, []int{0, 2}); err != nil {
+		t.Fatal(err)
 	}
 	got := bt.(*batch)
 	for _, i := range []int{0, 2} {
@@ -555,5 +551,68 @@ func TestAckOneLetsGoOfTheObservation(t *testing.T) {
 	bt.Nak()
 	if err := bt.Ack(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A batch's Ack costs one round trip, not one a message: the messages'
+// acks go without waiting and only the last waits for the server's
+// answer, which confirms them all (the server processes a consumer's
+// acks in order). When Ack returns, nothing of the batch is pending an
+// ack and the work queue has let the messages go.
+func TestAckOneRoundTripABatch(t *testing.T) {
+	url := startServer(t)
+	ctx := context.Background()
+	cfg := DefaultConfig(url)
+	b, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	obs := observations(200)
+	for i := range obs {
+		if err := b.Publish(ctx, obs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	for got < len(obs) {
+		bt, err := c.Fetch(ctx, 100, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(bt.Observations())
+		if n == 0 {
+			t.Fatalf("fetched nothing with %d of %d left", len(obs)-got, len(obs))
+		}
+		got += n
+		before := b.nc.Stats()
+		if err := bt.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		after := b.nc.Stats()
+		if in := after.InMsgs - before.InMsgs; in > 1 {
+			t.Errorf("acking %d messages took %d answers from the server, want 1", n, in)
+		}
+		if out := after.OutMsgs - before.OutMsgs; out != uint64(n) {
+			t.Errorf("acking %d messages sent %d, want one ack each", n, out)
+		}
+		ci, err := c.cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.NumAckPending != 0 {
+			t.Errorf("after Ack, %d messages still pending an ack", ci.NumAckPending)
+		}
+	}
+	si, err := b.st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.State.Msgs != 0 {
+		t.Errorf("the work queue still holds %d messages after every batch was acknowledged", si.State.Msgs)
 	}
 }
