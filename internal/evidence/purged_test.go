@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -220,6 +221,39 @@ func TestABatchWhoseHeadWasPurged(t *testing.T) {
 			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)})
 		if !errors.Is(err, evidence.ErrBatchPurged) {
 			t.Fatalf("%s purged: a bundle needing its batch: %v, want ErrBatchPurged", c.name, err)
+		}
+	}
+}
+
+// After retention purged a batch's signed head, the batch that follows
+// it is whole: a bundle needing it is written and verifies (the store
+// knows where the purged batch ended, its head's purge record says it
+// was a head), while a bundle needing the purged batch still stops with
+// ErrBatchPurged. Both the last batch's head and the first's, as in
+// TestABatchWhoseHeadWasPurged; here the first, whose next batch is whole.
+func TestTheBatchAfterAPurgedHeadIsWhole(t *testing.T) {
+	ctx := context.Background()
+	f, obs, at := purgeFirst(t, 3) // seq 4: the first batch's (seqs 1-4) head
+	f.checkpoint(t)
+	if obs[3].Chain.Seq != 4 || obs[3].Chain.BatchSig == nil || obs[7].Chain.BatchSig == nil {
+		t.Fatalf("want batches 1-4 and 5-8: obs 3 is seq %d, signed head %v", obs[3].Chain.Seq, obs[3].Chain.BatchSig != nil)
+	}
+	for _, i := range []int{4, 5, 7} {
+		var buf bytes.Buffer
+		if err := evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: "T", IDs: []string{obs[i].ID}, Now: at,
+			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)}); err != nil {
+			t.Fatalf("seq %d, in the batch after the purged head: %v", obs[i].Chain.Seq, err)
+		}
+		rep := check(t, buf.Bytes())
+		if !rep.OK() || rep.Batches != 1 || rep.Signed != 1 {
+			t.Fatalf("seq %d's bundle: %+v", obs[i].Chain.Seq, rep)
+		}
+	}
+	for _, i := range []int{0, 2} {
+		err := evidence.WriteBundle(ctx, io.Discard, f.st, f.key, evidence.Export{Target: "T", IDs: []string{obs[i].ID}, Now: at,
+			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)})
+		if !errors.Is(err, evidence.ErrBatchPurged) {
+			t.Fatalf("seq %d, in the batch whose head was purged: %v, want ErrBatchPurged", obs[i].Chain.Seq, err)
 		}
 	}
 }

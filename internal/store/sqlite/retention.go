@@ -208,10 +208,14 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 			return err
 		}
 		for _, x := range rows {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
-				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq FROM observations WHERE seq = ?2
+			// batch_head: the row's batch_sig, which the purge of the
+			// row removes, says it was its batch's signed head
+			// (ChainBatch: where the batch after it starts).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, batch_head)
+				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq, batch_sig IS NOT NULL FROM observations WHERE seq = ?2
 				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`,
+					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
+					batch_head = COALESCE(purged_observations.batch_head, excluded.batch_head)`,
 				x.id, x.seq, string(k), x.ns, at.UnixNano()); err != nil {
 				return err
 			}
