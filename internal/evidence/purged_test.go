@@ -257,3 +257,87 @@ func TestTheBatchAfterAPurgedHeadIsWhole(t *testing.T) {
 		}
 	}
 }
+
+// A legal hold keeps the signed batch of a held observation, and no more:
+// when the batch before it lost its signed head to an earlier purge, the
+// hold does not reach back over that batch's remaining observations (the
+// purge record of the head says where the held batch starts), which a
+// later purge removes; the held target's bundle is still written and
+// verifies.
+func TestAHoldDoesNotKeepTheBatchBeforeAPurgedHead(t *testing.T) {
+	ctx := context.Background()
+	raw := sample(8)
+	raw[3].Time = t0.Add(-time.Hour) // seq 4: the first batch's head, the oldest
+	obs := signed(t, raw)
+	f := newFixture(t, obs)
+	cfg := analysis.DefaultConfig()
+	cfg.Now = func() time.Time { return t0.Add(24 * time.Hour) }
+	cfg.SaveInterval = 0
+	e, err := analysis.New(ctx, f.st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.AddDate(3, 0, 0)
+	if got, err := f.st.PurgeChunk(ctx, retention.KindObservations, t0.Add(-time.Minute), 10, at); err != nil || got.N != 1 {
+		t.Fatalf("purge of the head: %+v, %v", got, err)
+	}
+	label := netip.AddrPortFrom(obs[4].Endpoint.IP, obs[4].Endpoint.Port).String()
+	ts, _, err := f.st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, x := range ts {
+		if x.Label == label {
+			held = x.ID
+		}
+	}
+	if held == "" {
+		t.Fatalf("no target at %s among %d", label, len(ts))
+	}
+	for i, o := range obs {
+		if i != 4 && o.Endpoint == obs[4].Endpoint {
+			t.Fatalf("obs %d shares the held endpoint", i)
+		}
+	}
+	if _, err := f.st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "analyst", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := f.st.PurgeChunk(ctx, retention.KindObservations, at, 100, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.N == 0 {
+			break
+		}
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	purged, err := f.st.PurgedObservations(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range obs {
+		if _, gone := purged[o.ID]; gone != (o.Chain.Seq <= 4) {
+			t.Errorf("seq %d (obs %d): purged %v, want %v (the held batch is seqs 5 to 8)", o.Chain.Seq, i, gone, o.Chain.Seq <= 4)
+		}
+	}
+	f.checkpoint(t)
+	var buf bytes.Buffer
+	if err := evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: held, IDs: []string{obs[4].ID}, Now: at,
+		Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)}); err != nil {
+		t.Fatalf("the held target's bundle: %v", err)
+	}
+	if rep := check(t, buf.Bytes()); !rep.OK() || rep.Signed != 1 {
+		t.Fatalf("the held target's bundle: %+v", rep)
+	}
+}

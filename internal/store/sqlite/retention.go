@@ -24,16 +24,19 @@ const PurgedSensor = "(first observation purged under retention)"
 // their sensors' signed batches (a batch's signature is checked over all
 // its members' sensor hashes: without them the held observations' bundle
 // could not be written, evidence.ErrBatchPurged; a batch whose signed head
-// is not stored yet is kept to its chain's end), and as held_ep those
-// endpoints.
+// is not stored yet is kept to its chain's end; a head purged under
+// retention, which its purge record says was one, still bounds its batch
+// and the next), and as held_ep those endpoints.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
 held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
-	COALESCE((SELECT MAX(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT MIN(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	max(COALESCE((SELECT MAX(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0),
+		COALESCE((SELECT MAX(q.chain_seq) FROM purged_observations q WHERE q.chain_ref = o.chain_ref AND q.chain_seq < o.chain_seq AND q.batch_head = 1), 0)) + 1,
+	min(COALESCE((SELECT MIN(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807),
+		COALESCE((SELECT MIN(q.chain_seq) FROM purged_observations q WHERE q.chain_ref = o.chain_ref AND q.chain_seq >= o.chain_seq AND q.batch_head = 1), 9223372036854775807))
 	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
 	SELECT o.seq FROM held_batch b JOIN observations o ON o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
