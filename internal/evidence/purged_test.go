@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -221,5 +222,122 @@ func TestABatchWhoseHeadWasPurged(t *testing.T) {
 		if !errors.Is(err, evidence.ErrBatchPurged) {
 			t.Fatalf("%s purged: a bundle needing its batch: %v, want ErrBatchPurged", c.name, err)
 		}
+	}
+}
+
+// After retention purged a batch's signed head, the batch that follows
+// it is whole: a bundle needing it is written and verifies (the store
+// knows where the purged batch ended, its head's purge record says it
+// was a head), while a bundle needing the purged batch still stops with
+// ErrBatchPurged. Both the last batch's head and the first's, as in
+// TestABatchWhoseHeadWasPurged; here the first, whose next batch is whole.
+func TestTheBatchAfterAPurgedHeadIsWhole(t *testing.T) {
+	ctx := context.Background()
+	f, obs, at := purgeFirst(t, 3) // seq 4: the first batch's (seqs 1-4) head
+	f.checkpoint(t)
+	if obs[3].Chain.Seq != 4 || obs[3].Chain.BatchSig == nil || obs[7].Chain.BatchSig == nil {
+		t.Fatalf("want batches 1-4 and 5-8: obs 3 is seq %d, signed head %v", obs[3].Chain.Seq, obs[3].Chain.BatchSig != nil)
+	}
+	for _, i := range []int{4, 5, 7} {
+		var buf bytes.Buffer
+		if err := evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: "T", IDs: []string{obs[i].ID}, Now: at,
+			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)}); err != nil {
+			t.Fatalf("seq %d, in the batch after the purged head: %v", obs[i].Chain.Seq, err)
+		}
+		rep := check(t, buf.Bytes())
+		if !rep.OK() || rep.Batches != 1 || rep.Signed != 1 {
+			t.Fatalf("seq %d's bundle: %+v", obs[i].Chain.Seq, rep)
+		}
+	}
+	for _, i := range []int{0, 2} {
+		err := evidence.WriteBundle(ctx, io.Discard, f.st, f.key, evidence.Export{Target: "T", IDs: []string{obs[i].ID}, Now: at,
+			Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)})
+		if !errors.Is(err, evidence.ErrBatchPurged) {
+			t.Fatalf("seq %d, in the batch whose head was purged: %v, want ErrBatchPurged", obs[i].Chain.Seq, err)
+		}
+	}
+}
+
+// A legal hold keeps the signed batch of a held observation, and no more:
+// when the batch before it lost its signed head to an earlier purge, the
+// hold does not reach back over that batch's remaining observations (the
+// purge record of the head says where the held batch starts), which a
+// later purge removes; the held target's bundle is still written and
+// verifies.
+func TestAHoldDoesNotKeepTheBatchBeforeAPurgedHead(t *testing.T) {
+	ctx := context.Background()
+	raw := sample(8)
+	raw[3].Time = t0.Add(-time.Hour) // seq 4: the first batch's head, the oldest
+	obs := signed(t, raw)
+	f := newFixture(t, obs)
+	cfg := analysis.DefaultConfig()
+	cfg.Now = func() time.Time { return t0.Add(24 * time.Hour) }
+	cfg.SaveInterval = 0
+	e, err := analysis.New(ctx, f.st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.AddDate(3, 0, 0)
+	if got, err := f.st.PurgeChunk(ctx, retention.KindObservations, t0.Add(-time.Minute), 10, at); err != nil || got.N != 1 {
+		t.Fatalf("purge of the head: %+v, %v", got, err)
+	}
+	label := netip.AddrPortFrom(obs[4].Endpoint.IP, obs[4].Endpoint.Port).String()
+	ts, _, err := f.st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held string
+	for _, x := range ts {
+		if x.Label == label {
+			held = x.ID
+		}
+	}
+	if held == "" {
+		t.Fatalf("no target at %s among %d", label, len(ts))
+	}
+	for i, o := range obs {
+		if i != 4 && o.Endpoint == obs[4].Endpoint {
+			t.Fatalf("obs %d shares the held endpoint", i)
+		}
+	}
+	if _, err := f.st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "analyst", At: at}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got, err := f.st.PurgeChunk(ctx, retention.KindObservations, at, 100, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.N == 0 {
+			break
+		}
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	purged, err := f.st.PurgedObservations(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range obs {
+		if _, gone := purged[o.ID]; gone != (o.Chain.Seq <= 4) {
+			t.Errorf("seq %d (obs %d): purged %v, want %v (the held batch is seqs 5 to 8)", o.Chain.Seq, i, gone, o.Chain.Seq <= 4)
+		}
+	}
+	f.checkpoint(t)
+	var buf bytes.Buffer
+	if err := evidence.WriteBundle(ctx, &buf, f.st, f.key, evidence.Export{Target: held, IDs: []string{obs[4].ID}, Now: at,
+		Links: json.RawMessage(`[]`), Annex: json.RawMessage(`[]`)}); err != nil {
+		t.Fatalf("the held target's bundle: %v", err)
+	}
+	if rep := check(t, buf.Bytes()); !rep.OK() || rep.Signed != 1 {
+		t.Fatalf("the held target's bundle: %+v", rep)
 	}
 }

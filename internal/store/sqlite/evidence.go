@@ -379,34 +379,47 @@ func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, c
 
 // ChainBatch implements store.LogStore: the batch of chain that holds
 // seq runs from the seq after the previous signed head to the first signed
-// head at or after seq.
+// head at or after seq. A head retention purged counts as a head (its
+// purge record says it was one, migration 0022): the batch after it starts
+// after it, and a batch whose own head was purged has no head stored
+// (store.ErrNotFound).
 func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error) {
-	var h, p sql.NullInt64
+	var h, p, ph, pp sql.NullInt64
 	err = s.db.QueryRowContext(ctx, `SELECT
 		(SELECT MIN(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
 			WHERE c.chain = ?1 AND o.chain_seq >= ?2 AND o.batch_sig IS NOT NULL),
 		(SELECT MAX(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
-			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL)`,
-		chain, int64(seq)).Scan(&h, &p)
+			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL),
+		(SELECT MIN(p.chain_seq) FROM sensor_chains c JOIN purged_observations p ON p.chain_ref = c.id
+			WHERE c.chain = ?1 AND p.chain_seq >= ?2 AND p.batch_head = 1),
+		(SELECT MAX(p.chain_seq) FROM sensor_chains c JOIN purged_observations p ON p.chain_ref = c.id
+			WHERE c.chain = ?1 AND p.chain_seq < ?2 AND p.batch_head = 1)`,
+		chain, int64(seq)).Scan(&h, &p, &ph, &pp)
 	if err != nil {
 		return 0, 0, err
+	}
+	if ph.Valid && (!h.Valid || ph.Int64 < h.Int64) {
+		return 0, 0, fmt.Errorf("chain %s seq %d: the batch's signed head (seq %d) was purged under retention, it is not stored: %w", chain, seq, ph.Int64, store.ErrNotFound)
 	}
 	if !h.Valid {
 		return 0, 0, fmt.Errorf("chain %s seq %d: the batch's signed head is not stored: %w", chain, seq, store.ErrNotFound)
 	}
-	return uint64(p.Int64) + 1, uint64(h.Int64), nil
+	return uint64(max(p.Int64, pp.Int64)) + 1, uint64(h.Int64), nil
 }
 
 // ChainObservations implements store.LogStore. The batch is read among
-// the rows stored after the chain's signed head before first and up to
+// the rows stored after the chain's signed head before first (stored, or
+// purged under retention: its purge record keeps its seq) and up to
 // its last signed head at or before head (a sensor publishes its chain in
 // order, and ingest stores it so); should a seq be missing there (stored
 // out of order), every row is read.
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
 	var lo, hi sql.NullInt64
 	err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
-			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1),
+		MAX(COALESCE((SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = ?1 AND o.chain_seq < ?2 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1), 0),
+		COALESCE((SELECT p.seq FROM sensor_chains c JOIN purged_observations p ON p.chain_ref = c.id
+			WHERE c.chain = ?1 AND p.chain_seq < ?2 AND p.batch_head = 1 ORDER BY p.chain_seq DESC LIMIT 1), 0)),
 		(SELECT o.seq FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
 			WHERE c.chain = ?1 AND o.chain_seq BETWEEN ?2 AND ?3 AND o.batch_sig IS NOT NULL ORDER BY o.chain_seq DESC LIMIT 1)`,
 		chain, int64(first), int64(head)).Scan(&lo, &hi)

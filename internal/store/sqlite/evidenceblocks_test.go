@@ -3,12 +3,16 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -100,9 +104,11 @@ func TestMigration0021KeepsTheLogBeforeIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range append(laterUndo[21], `DELETE FROM schema_migrations WHERE version = 21`) {
-		if _, err := st.db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
+	for v := SchemaVersion(); v >= 21; v-- { // 0021 and those after it
+		for _, q := range append(laterUndo[v], fmt.Sprintf(`DELETE FROM schema_migrations WHERE version = %d`, v)) {
+			if _, err := st.db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
 		}
 	}
 	if err := st.Close(); err != nil {
@@ -201,5 +207,81 @@ func TestChainObservationsStoredOutOfOrder(t *testing.T) {
 		if uint64(len(got)) != c.head-c.first+1 || got[0] != c.first || got[len(got)-1] != c.head {
 			t.Fatalf("ChainObservations(%d, %d) = %v", c.first, c.head, got)
 		}
+	}
+}
+
+// Migration 0022 fills in the purge records written before it from
+// evidence_log, for the observations logged before migration 0021: whether
+// each was its batch's signed head, and its chain (a record written before
+// 0021 has none); ChainBatch then starts the batch after a purged head
+// after it, and finds no head for the batch whose head was purged.
+func TestMigration0022TellsThePurgedHeadsBeforeIt(t *testing.T) {
+	ctx := context.Background()
+	st, path := openTemp(t, DefaultConfig())
+	obs := chainObs(rand.New(rand.NewPCG(22, 22)))[:6] // feed01: heads at seqs 3 and 6
+	if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	idx, err := st.LogIndexes(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range obs {
+		h, err := obs[i].LeafHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.db.ExecContext(ctx, `INSERT INTO evidence_log (idx, observation_id, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
+			SELECT ?, o.id, ?, c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig
+			FROM observations o LEFT JOIN sensor_chains c ON c.id = o.chain_ref WHERE o.id = ?`,
+			int64(idx[obs[i].ID]+1), h[:], idValue(obs[i].ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Seqs 1 and 3 (the first batch's head) purged as 0020 did: no chain
+	// in the record.
+	for _, seq := range []int{1, 3} {
+		for _, q := range []string{`INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+			SELECT id, seq, 'observations', time_ns, 1 FROM observations WHERE chain_seq = ?`,
+			`DELETE FROM observations WHERE chain_seq = ?`} {
+			if _, err := st.db.ExecContext(ctx, q, seq); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	for v := SchemaVersion(); v >= 21; v-- {
+		for _, q := range append(laterUndo[v], fmt.Sprintf(`DELETE FROM schema_migrations WHERE version = %d`, v)) {
+			if _, err := st.db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, path, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, c := range []struct{ seq, head int }{{1, 0}, {3, 1}} {
+		var head, chainSeq sql.NullInt64
+		if err := again.db.QueryRowContext(ctx, `SELECT p.batch_head, p.chain_seq FROM purged_observations p JOIN sensor_chains c ON c.id = p.chain_ref
+			WHERE c.chain = 'feed01' AND p.observation_id = ?`, idValue(obs[c.seq-1].ID)).Scan(&head, &chainSeq); err != nil {
+			t.Fatalf("seq %d's purge record: %v", c.seq, err)
+		}
+		if head != (sql.NullInt64{Int64: int64(c.head), Valid: true}) || chainSeq.Int64 != int64(c.seq) {
+			t.Fatalf("seq %d's purge record: batch_head %+v, chain_seq %d", c.seq, head, chainSeq.Int64)
+		}
+	}
+	if first, head, err := again.ChainBatch(ctx, "feed01", 5); err != nil || first != 4 || head != 6 {
+		t.Fatalf("ChainBatch after the purged head = %d, %d, %v; want 4, 6", first, head, err)
+	}
+	if _, _, err := again.ChainBatch(ctx, "feed01", 2); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ChainBatch of the batch whose head was purged: %v, want ErrNotFound", err)
 	}
 }

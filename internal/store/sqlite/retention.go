@@ -24,16 +24,19 @@ const PurgedSensor = "(first observation purged under retention)"
 // their sensors' signed batches (a batch's signature is checked over all
 // its members' sensor hashes: without them the held observations' bundle
 // could not be written, evidence.ErrBatchPurged; a batch whose signed head
-// is not stored yet is kept to its chain's end), and as held_ep those
-// endpoints.
+// is not stored yet is kept to its chain's end; a head purged under
+// retention, which its purge record says was one, still bounds its batch
+// and the next), and as held_ep those endpoints.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
 held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
-	COALESCE((SELECT MAX(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT MIN(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	max(COALESCE((SELECT MAX(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0),
+		COALESCE((SELECT MAX(q.chain_seq) FROM purged_observations q WHERE q.chain_ref = o.chain_ref AND q.chain_seq < o.chain_seq AND q.batch_head = 1), 0)) + 1,
+	min(COALESCE((SELECT MIN(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807),
+		COALESCE((SELECT MIN(q.chain_seq) FROM purged_observations q WHERE q.chain_ref = o.chain_ref AND q.chain_seq >= o.chain_seq AND q.batch_head = 1), 9223372036854775807))
 	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
 	SELECT o.seq FROM held_batch b JOIN observations o ON o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
@@ -208,10 +211,14 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 			return err
 		}
 		for _, x := range rows {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
-				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq FROM observations WHERE seq = ?2
+			// batch_head: the row's batch_sig, which the purge of the
+			// row removes, says it was its batch's signed head
+			// (ChainBatch: where the batch after it starts).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, batch_head)
+				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq, batch_sig IS NOT NULL FROM observations WHERE seq = ?2
 				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`,
+					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
+					batch_head = COALESCE(purged_observations.batch_head, excluded.batch_head)`,
 				x.id, x.seq, string(k), x.ns, at.UnixNano()); err != nil {
 				return err
 			}

@@ -23,6 +23,7 @@ var laterUndo = map[int][]string{
 		`DROP VIEW observation_rows`, view0013(), `DROP INDEX observations_chain_heads`, `ALTER TABLE observations DROP COLUMN batch_sig`,
 		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
 		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
+	22: {`DROP INDEX purged_observations_heads`, `ALTER TABLE purged_observations DROP COLUMN batch_head`},
 }
 
 // view0013 is observation_rows as migration 0013 creates it.
