@@ -156,3 +156,26 @@ func BenchmarkForms(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkParser is the verifier's use: one Parser and one buffer for
+// every line, both forms written.
+func BenchmarkParser(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "verify", "testdata", "bundle-v1", "observations.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	var p Parser
+	var buf []byte
+	b.ReportAllocs()
+	for range b.N {
+		for _, l := range lines {
+			o, err := p.Parse(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf = o.AppendForm(buf[:0], nil)
+			buf = o.AppendForm(buf[:0], IngestKeys)
+		}
+	}
+}
