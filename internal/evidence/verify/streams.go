@@ -64,20 +64,21 @@ func (s *largeFile) sum() ([32]byte, error) {
 	return sum, nil
 }
 
-// readLines reads src in batches of whole lines, handing each to batch
-// with the number of its first line: each line ends with '\n' but maybe
-// the file's last, which readLines reports. The batches are buffers taken
-// from free (or made) and handed over: batch owns them.
-func readLines(src io.Reader, free chan []byte, batch func(first int, data []byte)) (lastHasNoNewline bool, err error) {
-	take := func(size int) []byte {
+// readLines reads src in batches of whole lines, of size bytes or more
+// (a batch holds one line at least), handing each to batch with the number
+// of its first line: each line ends with '\n' but maybe the file's last,
+// which readLines reports. The batches are buffers taken from free (or
+// made) and handed over: batch owns them.
+func readLines(src io.Reader, size int, free chan []byte, batch func(first int, data []byte)) (lastHasNoNewline bool, err error) {
+	take := func(n int) []byte {
 		select {
 		case b := <-free:
-			if len(b) >= size {
+			if len(b) >= n {
 				return b
 			}
 		default:
 		}
-		return make([]byte, max(size, 1<<20))
+		return make([]byte, max(n, size, 1))
 	}
 	buf, n, first := take(0), 0, 1
 	for {

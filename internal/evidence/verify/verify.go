@@ -394,7 +394,7 @@ func (v *verifier) observations() {
 			}
 		})
 	}
-	noNewline, err := readLines(s, free, func(first int, data []byte) {
+	noNewline, err := readLines(s, 1<<20, free, func(first int, data []byte) {
 		b := &batch{first: first, data: data}
 		batches = append(batches, b)
 		work <- b
