@@ -9,6 +9,9 @@
 // inclusion proof (RFC 6962) against the checkpoint; each sensor batch's
 // hash chain and signature; and that each observation's transcript says
 // what the observation claims. Every failure names the file and the field.
+// The two large files, the observations and their proofs, are never held
+// whole: each is read once, checked as it is hashed (streams.go), and of
+// each observation only what the later checks need is kept.
 //
 // It must never open a socket, a store or a file other than the bundle.
 package verify
