@@ -22,7 +22,7 @@ var errSyntax = errors.New("invalid JSON")
 // member is one member of an object: its key (decoded) and its value in
 // canonical form.
 type member struct {
-	key   string
+	key   []byte
 	value []byte
 	empty bool // null, "", [], or {} after pruning
 }
@@ -30,6 +30,11 @@ type member struct {
 type scanner struct {
 	b []byte
 	i int
+	// stack holds the members of the objects being read, innermost last
+	// (members); orders are the orders members last sorted objects of n
+	// members in, by n.
+	stack  []member
+	orders map[int][]int32
 }
 
 func (s *scanner) ws() {
@@ -43,42 +48,87 @@ func (s *scanner) ws() {
 	}
 }
 
-// fastForms is Forms without maps.
-func fastForms(line []byte, drop []string) (full, without []byte, err error) {
-	s := &scanner{b: line}
+// Object is a JSON object read once (Parse) for its canonical forms and
+// for its members' values: its members in key order, the last of a
+// repeated key kept, each value already in canonical form. The members
+// whose value is empty are kept too (Value gives them); the forms leave
+// them out.
+type Object struct{ ms []member }
+
+// Parse reads the JSON object in line. The Object refers to line's bytes:
+// line must not change while it is used.
+func Parse(line []byte) (Object, error) {
+	var p Parser
+	return p.Parse(line)
+}
+
+// A Parser reads objects as Parse does, reusing its memory from one to the
+// next: the Object it returns is valid until its next Parse.
+type Parser struct{ s scanner }
+
+// Parse reads the JSON object in line, as the package's Parse.
+func (p *Parser) Parse(line []byte) (Object, error) {
+	s := &p.s
+	s.b, s.i, s.stack = line, 0, s.stack[:0]
 	s.ws()
 	if s.i >= len(s.b) || s.b[s.i] != '{' {
-		return nil, nil, fmt.Errorf("%w: not an object", ErrNotObject)
+		return Object{}, fmt.Errorf("%w: not an object", ErrNotObject)
 	}
 	ms, err := s.members(true)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrNotObject, err)
+		return Object{}, fmt.Errorf("%w: %v", ErrNotObject, err)
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return nil, nil, fmt.Errorf("%w: more after the object", ErrNotObject)
+		return Object{}, fmt.Errorf("%w: more after the object", ErrNotObject)
 	}
-	full = appendObject(make([]byte, 0, len(line)), ms, nil)
-	without = appendObject(make([]byte, 0, len(line)), ms, drop)
-	return full, without, nil
+	return Object{ms}, nil
+}
+
+// AppendForm appends o's canonical form, without the top-level keys in
+// drop, to dst.
+func (o Object) AppendForm(dst []byte, drop []string) []byte {
+	return appendObject(dst, o.ms, drop, true)
+}
+
+// Value returns the canonical JSON of key's value (null, "", [] and {}
+// included), and whether o has key (exactly: case counts).
+func (o Object) Value(key string) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(o.ms, key, func(m member, k string) int { return bytes.Compare(m.key, []byte(k)) })
+	if !ok {
+		return nil, false
+	}
+	return o.ms[i].value, true
+}
+
+// fastForms is Forms without maps.
+func fastForms(line []byte, drop []string) (full, without []byte, err error) {
+	o, err := Parse(line)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o.AppendForm(make([]byte, 0, len(line)), nil), o.AppendForm(make([]byte, 0, len(line)), drop), nil
 }
 
 // members reads an object (at '{') and returns its members sorted by key,
-// the last of a repeated key kept, the empty ones dropped when prune.
+// the last of a repeated key kept. Whether the object is pruned (prune)
+// decides only how its members' values are read (value). The members are
+// on s.stack, above those of the objects around it: the caller drops
+// them (truncates the stack) once it has written them.
 func (s *scanner) members(prune bool) ([]member, error) {
 	s.i++ // '{'
-	var ms []member
+	base := len(s.stack)
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
-		return ms, nil
+		return nil, nil
 	}
 	for {
 		s.ws()
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return nil, errSyntax
 		}
-		k, err := s.str()
+		k, _, err := s.str()
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +142,7 @@ func (s *scanner) members(prune bool) ([]member, error) {
 		if err != nil {
 			return nil, err
 		}
-		ms = append(ms, member{key: string(k), value: v, empty: empty})
+		s.stack = append(s.stack, member{key: k, value: v, empty: empty})
 		s.ws()
 		if s.i >= len(s.b) {
 			return nil, errSyntax
@@ -108,27 +158,41 @@ func (s *scanner) members(prune bool) ([]member, error) {
 		break
 	}
 	// Sort by key; of repeated keys the last read wins (as decoding into
-	// a map): stable sort, then keep the last of each run.
-	slices.SortStableFunc(ms, func(a, b member) int {
-		switch {
-		case a.key < b.key:
-			return -1
-		case a.key > b.key:
-			return 1
+	// a map). The members' positions are sorted, by key then position,
+	// rather than the members themselves (moving a member is slower); the
+	// members are then copied above the ones read, in that order.
+	read := s.stack[base:]
+	byKey := func(a, b int32) int {
+		if c := bytes.Compare(read[a].key, read[b].key); c != 0 {
+			return c
 		}
-		return 0
-	})
-	out := ms[:0]
-	for i := range ms {
-		if i+1 < len(ms) && ms[i+1].key == ms[i].key {
-			continue
-		}
-		if prune && ms[i].empty {
-			continue
-		}
-		out = append(out, ms[i])
+		return int(a - b)
 	}
-	return out, nil
+	// Objects of one kind (the lines of a file) have their keys in the
+	// same order: the order the last object of as many members was sorted
+	// in is tried first. If the members are in key order under it, it is
+	// the order the sort would give (there is one: no two members have
+	// the same key and position).
+	if s.orders == nil {
+		s.orders = map[int][]int32{}
+	}
+	order := s.orders[len(read)]
+	if len(order) != len(read) || !slices.IsSortedFunc(order, byKey) {
+		order = order[:0]
+		for i := range read {
+			order = append(order, int32(i))
+		}
+		slices.SortFunc(order, byKey)
+		s.orders[len(read)] = order
+	}
+	sorted := len(s.stack)
+	for i, j := range order {
+		if i+1 < len(order) && bytes.Equal(read[order[i+1]].key, read[j].key) {
+			continue
+		}
+		s.stack = append(s.stack, read[j])
+	}
+	return s.stack[sorted:], nil
 }
 
 // value reads one value and returns its canonical form and whether it is
@@ -141,11 +205,14 @@ func (s *scanner) value(prune, inArray bool) ([]byte, bool, error) {
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
+		base := len(s.stack)
 		ms, err := s.members(prune)
 		if err != nil {
 			return nil, false, err
 		}
-		return appendObject(nil, ms, nil), len(ms) == 0, nil
+		v := appendObject(nil, ms, nil, prune)
+		s.stack = s.stack[:base]
+		return v, len(v) == len("{}"), nil
 	case c == '[':
 		s.i++
 		out := []byte{'['}
@@ -181,11 +248,14 @@ func (s *scanner) value(prune, inArray bool) ([]byte, bool, error) {
 			return append(out, ']'), false, nil
 		}
 	case c == '"':
-		str, err := s.str()
+		str, token, err := s.str()
 		if err != nil {
 			return nil, false, err
 		}
-		return appendString(nil, str), len(str) == 0, nil
+		if token == nil {
+			token = appendString(nil, str)
+		}
+		return token, len(str) == 0, nil
 	case c == 't':
 		return s.lit("true")
 	case c == 'f':
@@ -209,7 +279,7 @@ func (s *scanner) lit(w string) ([]byte, bool, error) {
 		return nil, false, errSyntax
 	}
 	s.i += len(w)
-	return []byte(w), false, nil
+	return s.b[s.i-len(w) : s.i : s.i], false, nil
 }
 
 func (s *scanner) number() {
@@ -267,20 +337,29 @@ func validNumber(b []byte) bool {
 
 // str reads a string (at '"') and returns it decoded as encoding/json
 // decodes it: escapes resolved, a lone surrogate and every byte that is
-// not UTF-8 as U+FFFD.
-func (s *scanner) str() ([]byte, error) {
+// not UTF-8 as U+FFFD. When the string is already in canonical form (no
+// escape, no character appendString would escape), token is the string
+// as read, quotes included; else nil.
+func (s *scanner) str() (str, token []byte, err error) {
 	s.i++ // '"'
 	start := s.i
-	// Fast path: no escape, all ASCII printable.
+	// Fast path: no escape, nothing to escape.
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		if c == '"' {
-			out := s.b[start:s.i:s.i]
 			s.i++
-			return out, nil
+			return s.b[start : s.i-1 : s.i-1], s.b[start-1 : s.i : s.i], nil
 		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+		if c == '\\' || c < 0x20 {
 			break
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(s.b[s.i:])
+			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+				break
+			}
+			s.i += size
+			continue
 		}
 		s.i++
 	}
@@ -290,12 +369,12 @@ func (s *scanner) str() ([]byte, error) {
 		switch {
 		case c == '"':
 			s.i++
-			return out, nil
+			return out, nil, nil
 		case c < 0x20:
-			return nil, errSyntax
+			return nil, nil, errSyntax
 		case c == '\\':
 			if s.i+1 >= len(s.b) {
-				return nil, errSyntax
+				return nil, nil, errSyntax
 			}
 			e := s.b[s.i+1]
 			s.i += 2
@@ -315,7 +394,7 @@ func (s *scanner) str() ([]byte, error) {
 			case 'u':
 				r, ok := s.hex4()
 				if !ok {
-					return nil, errSyntax
+					return nil, nil, errSyntax
 				}
 				if utf16.IsSurrogate(r) {
 					r2 := rune(-1)
@@ -339,7 +418,7 @@ func (s *scanner) str() ([]byte, error) {
 				}
 				out = utf8.AppendRune(out, r)
 			default:
-				return nil, errSyntax
+				return nil, nil, errSyntax
 			}
 		case c < utf8.RuneSelf:
 			out = append(out, c)
@@ -354,7 +433,7 @@ func (s *scanner) str() ([]byte, error) {
 			}
 		}
 	}
-	return nil, errSyntax
+	return nil, nil, errSyntax
 }
 
 func (s *scanner) hex4() (rune, bool) {
@@ -369,24 +448,33 @@ func (s *scanner) hex4() (rune, bool) {
 	return rune(v), true
 }
 
-// appendObject writes ms (sorted, pruned) as an object, leaving out the
-// keys in drop.
-func appendObject(dst []byte, ms []member, drop []string) []byte {
+// appendObject writes ms (sorted) as an object, leaving out the keys in
+// drop, and the empty members when prune.
+func appendObject(dst []byte, ms []member, drop []string, prune bool) []byte {
 	dst = append(dst, '{')
 	n := 0
 	for _, m := range ms {
-		if slices.Contains(drop, m.key) {
+		if prune && m.empty || dropped(drop, m.key) {
 			continue
 		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
 		n++
-		dst = appendString(dst, []byte(m.key))
+		dst = appendString(dst, m.key)
 		dst = append(dst, ':')
 		dst = append(dst, m.value...)
 	}
 	return append(dst, '}')
+}
+
+func dropped(drop []string, key []byte) bool {
+	for _, d := range drop {
+		if string(key) == d {
+			return true
+		}
+	}
+	return false
 }
 
 const hexDigits = "0123456789abcdef"

@@ -2,9 +2,11 @@ package canon
 
 import (
 	"bytes"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -153,6 +155,147 @@ func BenchmarkForms(b *testing.B) {
 				Form(l)
 				Form(l, IngestKeys...)
 			}
+		}
+	})
+}
+
+// BenchmarkParser is the verifier's use: one Parser and one buffer for
+// every line, both forms written.
+func BenchmarkParser(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "verify", "testdata", "bundle-v1", "observations.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	var p Parser
+	var buf []byte
+	b.ReportAllocs()
+	for range b.N {
+		for _, l := range lines {
+			o, err := p.Parse(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			buf = o.AppendForm(buf[:0], nil)
+			buf = o.AppendForm(buf[:0], IngestKeys)
+		}
+	}
+}
+
+// TestParserReusedIsForm: one Parser reading object after object (as the
+// verifier reads a file's lines) gives Form's bytes for each, whether its
+// keys come in the order of the object before (the order it tries first)
+// or in another, with the same number of members or not, repeated keys
+// and nested objects of as many members included.
+func TestParserReusedIsForm(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 15))
+	keys := []string{"id", "country", "batch_sig", "a", "b", "c", "d", "e"}
+	var p Parser
+	var buf []byte
+	for i := range 20000 {
+		ks := slices.Clone(keys[:1+r.IntN(len(keys))])
+		if r.IntN(2) == 0 {
+			r.Shuffle(len(ks), func(i, j int) { ks[i], ks[j] = ks[j], ks[i] })
+		}
+		if r.IntN(8) == 0 {
+			ks = append(ks, ks[r.IntN(len(ks))]) // a repeated key
+		}
+		var b bytes.Buffer
+		b.WriteByte('{')
+		for j, k := range ks {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Quote(k) + ":")
+			if r.IntN(4) == 0 { // an object of as many members as the line
+				b.WriteByte('{')
+				for m := range len(ks) {
+					if m > 0 {
+						b.WriteByte(',')
+					}
+					b.WriteString(strconv.Quote(ks[len(ks)-1-m]) + ":" + strconv.Itoa(m))
+				}
+				b.WriteByte('}')
+			} else {
+				randValue(r, &b, 2)
+			}
+		}
+		b.WriteByte('}')
+		line := b.Bytes()
+		want, err := Form(line)
+		wantWithout, _ := Form(line, IngestKeys...)
+		o, err2 := p.Parse(line)
+		if (err != nil) != (err2 != nil) {
+			t.Fatalf("object %d %s: Form %v, Parse %v", i, line, err, err2)
+		}
+		if err != nil { // a string randValue made that is not JSON
+			continue
+		}
+		if buf = o.AppendForm(buf[:0], nil); !bytes.Equal(buf, want) {
+			t.Fatalf("object %d %s:\nParser %s\nForm   %s", i, line, buf, want)
+		}
+		if buf = o.AppendForm(buf[:0], IngestKeys); !bytes.Equal(buf, wantWithout) {
+			t.Fatalf("object %d %s without the ingest keys:\nParser %s\nForm   %s", i, line, buf, wantWithout)
+		}
+	}
+}
+
+// TestValueIsTheMembersCanonicalValue: Value gives each top-level member's
+// value in canonical form, empty ones included, by its exact key.
+func TestValueIsTheMembersCanonicalValue(t *testing.T) {
+	o, err := Parse([]byte(`{"b" : "x\u0041", "a":null, "e":"", "l":[ 1, {"z":"","y":2} ], "a":[], "B":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"b": `"xA"`, "a": `[]`, "e": `""`, "l": `[1,{"y":2}]`, "B": `1`} {
+		if got, ok := o.Value(k); !ok || string(got) != want {
+			t.Errorf("Value(%q) = %s, %v; want %s", k, got, ok, want)
+		}
+	}
+	if v, ok := o.Value("c"); ok {
+		t.Errorf("Value(c) = %s", v)
+	}
+}
+
+var fuzzParser Parser
+
+// FuzzForms: on any input, Forms and a Parser used before give Form's
+// bytes, or refuse it; they refuse only what is not one JSON value
+// (Form's decoder may take an object followed by more).
+func FuzzForms(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join("..", "verify", "testdata", "bundle-v1", "observations.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		f.Add(l)
+	}
+	f.Add([]byte(`{"s":"<&> \u2028 é \ufffd \u0001 \ud800","n":-0.5e+3,"o":{"x":"","y":[{}]},"o":1}`))
+	f.Add([]byte(`{"a":1}]`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		want, err1 := Form(line)
+		wantWithout, _ := Form(line, IngestKeys...)
+		full, without, err2 := Forms(line, IngestKeys)
+		o, err3 := fuzzParser.Parse(line)
+		if (err2 != nil) != (err3 != nil) {
+			t.Fatalf("Forms: %v, Parser: %v", err2, err3)
+		}
+		switch {
+		case err1 != nil && err2 == nil:
+			t.Fatalf("Form refuses (%v), Forms takes it", err1)
+		case err1 == nil && err2 != nil && json.Valid(line):
+			t.Fatalf("Forms refuses (%v) one JSON object Form takes", err2)
+		case err2 != nil:
+			return
+		}
+		if !bytes.Equal(full, want) || !bytes.Equal(without, wantWithout) {
+			t.Fatalf("Forms %s\n      %s\nForm  %s\n      %s", full, without, want, wantWithout)
+		}
+		if got := o.AppendForm(nil, nil); !bytes.Equal(got, want) {
+			t.Fatalf("Parser %s\nForm   %s", got, want)
+		}
+		if got := o.AppendForm(nil, IngestKeys); !bytes.Equal(got, wantWithout) {
+			t.Fatalf("Parser %s\nForm   %s", got, wantWithout)
 		}
 	})
 }

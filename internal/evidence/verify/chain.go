@@ -120,7 +120,7 @@ func (v *verifier) batches() {
 	signed := map[string]int{}
 	for i := range v.obs {
 		if v.signedBy(&v.obs[i], entries) {
-			signed[v.obs[i].SensorKey]++
+			signed[v.obs[i].sensorKey]++
 		}
 	}
 	v.rep.SensorKeys = []SensorKeyUse{}
@@ -134,25 +134,25 @@ func (v *verifier) batches() {
 
 // signedBy checks that o is the observation its sensor signed, and
 // reports whether it is.
-func (v *verifier) signedBy(o *obsLine, entries map[chainPos]chainEntry) bool {
-	if o.SensorKey == "" {
+func (v *verifier) signedBy(o *observation, entries map[chainPos]chainEntry) bool {
+	if o.sensorKey == "" {
 		// Not a failure: the report counts it, and says that such an
 		// observation is not sensor evidence (imports, and observations
 		// stored before sensors signed their batches).
 		v.rep.Unsigned++
-		if hasMark(o.Marks, "signature_failed") {
+		if o.signatureFailed {
 			v.rep.SignatureFailed++
 		}
 		return false
 	}
-	e, ok := entries[chainPos{o.SensorKey, o.Chain, o.ChainSeq}]
+	e, ok := entries[chainPos{o.sensorKey, o.chain, o.chainSeq}]
 	switch {
 	case !ok:
-		v.rep.fail(FileObservations, o.field("chain_seq"), "no checked batch of %s covers sensor key %.16s…, chain %s, seq %d", FileBatches, o.SensorKey, o.Chain, o.ChainSeq)
+		v.rep.fail(FileObservations, o.field("chain_seq"), "no checked batch of %s covers sensor key %.16s…, chain %s, seq %d", FileBatches, o.sensorKey, o.chain, o.chainSeq)
 	case e.leaf != hex.EncodeToString(o.sensorHash[:]):
 		v.rep.fail(FileObservations, o.field(""), "the sensor signed another content (its hash %s, this line's %x): a field the sensor wrote was changed", e.leaf, o.sensorHash)
-	case e.prev != o.ChainPrev:
-		v.rep.fail(FileObservations, o.field("chain_prev"), "%s, the batch's chain has %s", o.ChainPrev, e.prev)
+	case e.prev != o.chainPrev:
+		v.rep.fail(FileObservations, o.field("chain_prev"), "%s, the batch's chain has %s", o.chainPrev, e.prev)
 	default:
 		v.rep.Signed++
 		return true

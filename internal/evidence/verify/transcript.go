@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strconv"
 
@@ -13,7 +14,24 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
 )
 
-// transcript decodes o's transcript and compares it with o's claims:
+// transcriptResult is what checkTranscript found for one observation.
+type transcriptResult struct {
+	outcome transcriptOutcome
+	// field and problem, when outcome is transcriptFailed: the key of the
+	// observation that does not check, and why.
+	field, problem string
+}
+
+type transcriptOutcome uint8
+
+const (
+	transcriptNone        transcriptOutcome = iota // no transcript, and none needed
+	transcriptCompared                             // decoded and compared with the claims
+	transcriptNotCompared                          // decoded; its method has no claim the verifier compares
+	transcriptFailed
+)
+
+// checkTranscript decodes o's transcript and compares it with o's claims:
 //   - transcript_sha256, when given, is the transcript's SHA-256;
 //   - a BitTorrent peer_probe: the peer's handshake names the item's
 //     info-hash (and the peer id recorded); the pieces it advertised
@@ -25,34 +43,34 @@ import (
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
-func (v *verifier) transcript(o *obsLine) {
+func checkTranscript(o *obsLine) transcriptResult {
+	failed := func(field, problem string) transcriptResult {
+		return transcriptResult{outcome: transcriptFailed, field: field, problem: problem}
+	}
 	if o.TranscriptSHA256 != "" {
 		sum := sha256.Sum256(o.Transcript)
 		if hex.EncodeToString(sum[:]) != o.TranscriptSHA256 {
-			v.rep.fail(FileObservations, o.field("transcript_sha256"), "the transcript's SHA-256 is %x", sum)
-			return
+			return failed("transcript_sha256", fmt.Sprintf("the transcript's SHA-256 is %x", sum))
 		}
 	}
 	if len(o.Transcript) == 0 {
 		if o.Network == "bittorrent" && o.Method == "peer_probe" && !hasMark(o.Marks, "unsigned_import") {
-			v.rep.fail(FileObservations, o.field("transcript"), "a peer probe without its transcript: nothing shows the peer said what is claimed")
+			return failed("transcript", "a peer probe without its transcript: nothing shows the peer said what is claimed")
 		}
-		return
+		return transcriptResult{}
 	}
 	recs, err := transcript.Decode(o.Transcript)
 	if err != nil {
-		v.rep.fail(FileObservations, o.field("transcript"), "does not decode: %v", err)
-		return
+		return failed("transcript", fmt.Sprintf("does not decode: %v", err))
 	}
 	item, err := hex.DecodeString(o.Item)
 	if err != nil {
-		v.rep.fail(FileObservations, o.field("item"), "not hex")
-		return
+		return failed("item", "not hex")
 	}
 	var problem string
 	switch {
 	case o.Network == "bittorrent" && o.Method == "peer_probe":
-		problem = v.probeClaims(o, recs, item)
+		problem = probeClaims(o, recs, item)
 	case o.Network == "bittorrent" && o.Method == "dht_announce":
 		problem = announceClaims(recs, item, o.endpoint())
 	case (o.Network == "ed2k" || o.Network == "kad") && o.Method == "peer_probe":
@@ -64,14 +82,24 @@ func (v *verifier) transcript(o *obsLine) {
 			}
 		}
 	default:
-		v.rep.TranscriptsNotCompared++
-		return
+		return transcriptResult{outcome: transcriptNotCompared}
 	}
 	if problem != "" {
-		v.rep.fail(FileObservations, o.field("transcript"), "%s", problem)
-		return
+		return failed("transcript", problem)
 	}
-	v.rep.Transcripts++
+	return transcriptResult{outcome: transcriptCompared}
+}
+
+// transcript counts what checkTranscript found for o in the report.
+func (v *verifier) transcript(o *observation) {
+	switch r := o.transcript; r.outcome {
+	case transcriptCompared:
+		v.rep.Transcripts++
+	case transcriptNotCompared:
+		v.rep.TranscriptsNotCompared++
+	case transcriptFailed:
+		v.rep.fail(FileObservations, o.field(r.field), "%s", r.problem)
+	}
 }
 
 // endpoint is the observation's address and port (IPv4-mapped addresses
@@ -106,7 +134,7 @@ func stream(recs []transcript.Record, ep netip.AddrPort) []byte {
 	return b
 }
 
-func (v *verifier) probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
+func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	b := stream(recs, o.endpoint())
 	if len(b) < peerwire.HandshakeLen {
 		return "no whole handshake from the observation's endpoint " + o.endpoint().String()

@@ -9,6 +9,9 @@
 // inclusion proof (RFC 6962) against the checkpoint; each sensor batch's
 // hash chain and signature; and that each observation's transcript says
 // what the observation claims. Every failure names the file and the field.
+// The two large files, the observations and their proofs, are never held
+// whole: each is read once, checked as it is hashed (streams.go), and of
+// each observation only what the later checks need is kept.
 //
 // It must never open a socket, a store or a file other than the bundle.
 package verify
@@ -27,10 +30,7 @@ import (
 	"sync"
 
 	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
-
-	"github.com/vigil-oss/vigil/internal/evidence/canon"
 )
 
 // Problem is one thing that did not check: which file, which field (an
@@ -163,18 +163,22 @@ func Verify(r io.ReaderAt, size int64, opt Options) (*Report, error) {
 		}
 		open = append(open, f)
 	}
-	// The files are unpacked at once, on the machine's cores (the
-	// observations and the proofs are the large ones).
-	data, errs := make([][]byte, len(open)), make([]string, len(open))
-	parallel(len(open), func(i int) { data[i], errs[i] = unpack(open[i]) })
-	for i, f := range open {
-		if errs[i] != "" {
-			rep.fail(f.Name, "", "%s", errs[i])
+	// The files but the two large ones are unpacked into memory; those
+	// two are read as they are checked (streams.go).
+	largeFiles := map[string]*largeFile{}
+	for _, f := range open {
+		if large[f.Name] {
+			largeFiles[f.Name] = newLargeFile(f)
 			continue
 		}
-		files[f.Name] = data[i]
+		data, err := unpack(f)
+		if err != "" {
+			rep.fail(f.Name, "", "%s", err)
+			continue
+		}
+		files[f.Name] = data
 	}
-	v := &verifier{rep: rep, files: files}
+	v := &verifier{rep: rep, files: files, large: largeFiles}
 	v.run(opt)
 	return rep, nil
 }
@@ -197,28 +201,47 @@ func unpack(f *zip.File) ([]byte, string) {
 
 type verifier struct {
 	rep   *Report
-	files map[string][]byte
+	files map[string][]byte // the files unpacked, by name
+	large map[string]*largeFile
 	logV  note.Verifier
 	size  uint64
 	root  []byte
-	obs   []obsLine
+	obs   []observation
 	// leaves are the leaf indexes proofs.json proves for observations.jsonl.
 	leaves map[uint64]string
 }
 
+// run checks the bundle. The manifest comes first: nothing else counts
+// unless every file is the one it lists. But the two large files are
+// hashed as their content is read (streams.go), so the content is checked
+// first, on a report of its own, which replaces the manifest's only if
+// every file's SHA-256 is the manifest's.
 func (v *verifier) run(opt Options) {
-	if !v.keys(opt) || !v.manifest() {
+	if !v.keys(opt) {
 		return
 	}
+	listed, ok := v.manifestNote()
+	if !ok {
+		return
+	}
+	manifest, content := v.rep, *v.rep
+	content.Problems = []Problem{}
+	v.rep = &content
+	v.content()
+	v.rep = manifest
+	if v.manifestFiles(listed) {
+		content.Files = manifest.Files
+		*manifest = content
+	}
+}
+
+// content checks what the files say, in order.
+func (v *verifier) content() {
 	if !v.checkpoint() {
 		return
 	}
-	// proofs.json is decoded while the lines are read (both are large).
-	var ps Proofs
-	decoded := make(chan error, 1)
-	go func() { decoded <- strictJSON(v.files[FileProofs], &ps) }()
 	v.observations()
-	v.proofs(&ps, <-decoded)
+	v.proofs()
 	v.purged()
 	v.batches()
 	for i := range v.obs {
@@ -251,38 +274,52 @@ func (v *verifier) keys(opt Options) bool {
 	return true
 }
 
-// manifest checks the signed manifest and every file's SHA-256 against it.
-func (v *verifier) manifest() bool {
+// manifestNote checks the manifest's signature and header, and returns
+// its lines that list the files.
+func (v *verifier) manifestNote() ([]string, bool) {
 	b, ok := v.files[FileManifest]
 	if !ok {
 		v.rep.fail(FileManifest, "", "missing")
-		return false
+		return nil, false
 	}
 	n, err := note.Open(b, note.VerifierList(v.logV))
 	if err != nil {
 		v.rep.fail(FileManifest, "signature", "not signed by the log key: %v", err)
-		return false
+		return nil, false
 	}
 	lines := strings.Split(strings.TrimSuffix(n.Text, "\n"), "\n")
 	if len(lines) < 3 || lines[0] != ManifestOrigin || !strings.HasPrefix(lines[1], "target ") {
 		v.rep.fail(FileManifest, "header", "want %q, a target line and a created line", ManifestOrigin)
-		return false
+		return nil, false
 	}
 	v.rep.Target = strings.TrimPrefix(lines[1], "target ")
-	listed := map[string]bool{FileManifest: true}
-	for i, l := range lines[3:] {
+	return lines[3:], true
+}
+
+// manifestFiles checks every file's SHA-256 against the manifest's lines
+// (listed), and that the bundle has no file it does not list.
+func (v *verifier) manifestFiles(listed []string) bool {
+	names := map[string]bool{FileManifest: true}
+	for i, l := range listed {
 		sum, name, ok := strings.Cut(l, "  ")
 		if !ok {
 			v.rep.fail(FileManifest, fmt.Sprintf("line %d", i+4), "want \"<sha256>  <file>\"")
 			continue
 		}
-		listed[name] = true
-		data, ok := v.files[name]
-		if !ok {
+		names[name] = true
+		var got [32]byte
+		var err error
+		if data, ok := v.files[name]; ok {
+			got = sha256.Sum256(data)
+		} else if s, ok := v.large[name]; ok {
+			if got, err = s.sum(); err != nil {
+				v.rep.fail(name, "", "cannot read (damaged): %v", err)
+				continue
+			}
+		} else {
 			v.rep.fail(name, "", "listed in the manifest, missing from the bundle")
 			continue
 		}
-		got := sha256.Sum256(data)
 		if hex.EncodeToString(got[:]) != sum {
 			v.rep.fail(name, "sha256", "the file's SHA-256 is %x, the manifest says %s: the file was changed", got, sum)
 			continue
@@ -290,7 +327,12 @@ func (v *verifier) manifest() bool {
 		v.rep.Files++
 	}
 	for name := range v.files {
-		if !listed[name] {
+		if !names[name] {
+			v.rep.fail(name, "", "in the bundle but not in the manifest")
+		}
+	}
+	for name := range v.large {
+		if !names[name] {
 			v.rep.fail(name, "", "in the bundle but not in the manifest")
 		}
 	}
@@ -315,140 +357,185 @@ func (v *verifier) checkpoint() bool {
 	return true
 }
 
-// obsLine is what the verifier reads of an observation line; the line
-// itself is what the hashes cover.
-type obsLine struct {
-	line             []byte
-	n                int      // 1-based line number
-	ID               string   `json:"id"`
-	Network          string   `json:"network"`
-	Method           string   `json:"method"`
-	IP               string   `json:"ip"`
-	Port             uint16   `json:"port"`
-	ItemKind         string   `json:"item_kind"`
-	Item             string   `json:"item"`
-	Possession       string   `json:"possession"`
-	PiecesHave       *int     `json:"pieces_have"`
-	PiecesTotal      *int     `json:"pieces_total"`
-	Marks            []string `json:"marks"`
-	PeerID           string   `json:"peer_id"`
-	Transcript       []byte   `json:"transcript"`
-	TranscriptSHA256 string   `json:"transcript_sha256"`
-	SensorKey        string   `json:"sensor_key"`
-	Chain            string   `json:"chain"`
-	ChainSeq         uint64   `json:"chain_seq"`
-	ChainPrev        string   `json:"chain_prev"`
-	BatchSig         string   `json:"batch_sig"`
-	leaf             [32]byte
-	sensorHash       [32]byte
-}
-
-func (o *obsLine) field(key string) string {
-	return fmt.Sprintf("line %d (observation %s) %s", o.n, o.ID, key)
-}
-
+// observations reads observations.jsonl as it is unpacked: batches of
+// lines go to the machine's cores, where each line's hashes and
+// transcript are checked, and only what the later checks need of a line
+// is kept (observation).
 func (v *verifier) observations() {
-	data := v.files[FileObservations]
-	if len(data) > 0 && data[len(data)-1] != '\n' {
+	s, ok := v.large[FileObservations]
+	if !ok {
+		return
+	}
+	type batch struct {
+		first int    // the number of its first line
+		data  []byte // its lines
+		obs   []observation
+		errs  []error
+	}
+	var batches []*batch
+	workers := runtime.GOMAXPROCS(0)
+	work, free := make(chan *batch, workers), make(chan []byte, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var r lineReader
+			for b := range work {
+				data := bytes.TrimSuffix(b.data, []byte("\n"))
+				for n := b.first; ; n++ {
+					line, rest, more := bytes.Cut(data, []byte("\n"))
+					o, err := r.read(line, n)
+					b.obs, b.errs = append(b.obs, o), append(b.errs, err)
+					if data = rest; !more {
+						break
+					}
+				}
+				select { // the buffer, for another batch
+				case free <- b.data[:cap(b.data)]:
+				default:
+				}
+				b.data = nil
+			}
+		})
+	}
+	noNewline, err := readLines(s, 1<<20, free, func(first int, data []byte) {
+		b := &batch{first: first, data: data}
+		batches = append(batches, b)
+		work <- b
+	})
+	close(work)
+	wg.Wait()
+	if err != nil {
+		v.rep.fail(FileObservations, "", "cannot read: %v", err)
+		return
+	}
+	if noNewline {
 		v.rep.fail(FileObservations, "", "the last line has no newline: the file was cut short or changed")
 	}
-	for n, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
-		if len(data) > 0 {
-			v.obs = append(v.obs, obsLine{line: line, n: n + 1})
+	n := 0
+	for _, b := range batches {
+		n += len(b.obs)
+	}
+	v.obs = make([]observation, 0, n)
+	seen := make(map[string]bool, n)
+	for _, b := range batches {
+		for i, o := range b.obs {
+			switch {
+			case b.errs[i] != nil:
+				v.rep.fail(FileObservations, fmt.Sprintf("line %d", o.n), "%v", b.errs[i])
+			case o.id == "" || seen[o.id]:
+				v.rep.fail(FileObservations, o.field("id"), "empty or repeated")
+			default:
+				seen[o.id] = true
+				v.obs = append(v.obs, o)
+			}
 		}
 	}
-	// Each line is read and hashed on its own: across the machine's cores.
-	errs := make([]string, len(v.obs))
-	parallel(len(v.obs), func(i int) {
-		o := &v.obs[i]
-		if err := json.Unmarshal(o.line, o); err != nil {
-			errs[i] = fmt.Sprintf("not an observation: %v", err)
-			return
-		}
-		full, sensor, err := canon.Forms(o.line, canon.IngestKeys)
-		if err != nil {
-			errs[i] = err.Error()
-			return
-		}
-		o.leaf, o.sensorHash = canon.LeafHash(full), sha256.Sum256(sensor)
-	})
-	seen := map[string]bool{}
-	kept := v.obs[:0]
-	for i, o := range v.obs {
-		switch {
-		case errs[i] != "":
-			v.rep.fail(FileObservations, fmt.Sprintf("line %d", o.n), "%s", errs[i])
-		case o.ID == "" || seen[o.ID]:
-			v.rep.fail(FileObservations, o.field("id"), "empty or repeated")
-		default:
-			seen[o.ID] = true
-			kept = append(kept, o)
-		}
-	}
-	v.obs = kept
 	v.rep.Observations = len(v.obs)
 }
 
-// parallel calls fn(0..n-1) on as many goroutines as the machine has
-// cores, and returns when all have returned.
-func parallel(n int, fn func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), max(n, 1))
+// parallel calls fn on the ranges [lo, hi) that cover 0..n-1, on as many
+// goroutines as the machine has cores, and returns when all have
+// returned.
+func parallel(n int, fn func(lo, hi int)) {
+	const chunk = 256
+	workers := min(runtime.GOMAXPROCS(0), max((n+chunk-1)/chunk, 1))
 	var wg sync.WaitGroup
 	next := make(chan int, workers)
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				fn(i)
+			for lo := range next {
+				fn(lo, min(lo+chunk, n))
 			}
 		}()
 	}
-	for i := range n {
-		next <- i
+	for lo := 0; lo < n; lo += chunk {
+		next <- lo
 	}
 	close(next)
 	wg.Wait()
 }
 
-// proofs checks one RFC 6962 inclusion proof per observation (ps, as
-// decoded from proofs.json with err), on the machine's cores.
-func (v *verifier) proofs(ps *Proofs, err error) {
+// proofs checks proofs.json: one RFC 6962 inclusion proof per observation,
+// in the order of the lines. The entries are read one after another and
+// checked in batches on the machine's cores.
+func (v *verifier) proofs() {
+	type result struct {
+		leafIndex uint64
+		otherID   bool   // the entry's id is not the observation's:
+		id        string // this one
+		err       error  // the proof's, when it does not lead to the root
+	}
+	results := make([]result, len(v.obs))
+	// A batch of entries read, to be checked; their hashes are copied
+	// into one buffer, reused from batch to batch.
+	type pending struct{ i, from, to int } // entry i's hashes are hashes[from:to]
+	var batch []pending
+	var hashes [][]byte
+	var buf []byte
+	check := func() {
+		parallel(len(batch), func(lo, hi int) {
+			for _, p := range batch[lo:hi] {
+				o, r := &v.obs[p.i], &results[p.i]
+				r.err = proof.VerifyInclusion(treeHasher, r.leafIndex, v.size, o.leaf[:], hashes[p.from:p.to], v.root)
+			}
+		})
+		batch, hashes, buf = batch[:0], hashes[:0], buf[:0]
+	}
+	s, ok := v.large[FileProofs]
+	if !ok {
+		v.rep.fail(FileProofs, "", "not the proofs' JSON: missing")
+		return
+	}
+	size, n, err := readProofs(s, func(i int, p *Proof) {
+		if i >= len(v.obs) {
+			return
+		}
+		r := &results[i]
+		r.leafIndex = p.LeafIndex
+		if p.ID != v.obs[i].id {
+			r.otherID, r.id = true, p.ID
+			return
+		}
+		from := len(hashes)
+		for _, h := range p.Hashes {
+			start := len(buf)
+			buf = append(buf, h...)
+			hashes = append(hashes, buf[start:len(buf):len(buf)])
+		}
+		batch = append(batch, pending{i, from, len(hashes)})
+		if len(batch) == 4096 {
+			check()
+		}
+	})
 	if err != nil {
 		v.rep.fail(FileProofs, "", "not the proofs' JSON: %v", err)
 		return
 	}
-	if ps.Size != v.size {
-		v.rep.fail(FileProofs, "size", "%d, the checkpoint's is %d", ps.Size, v.size)
+	check()
+	if size != v.size {
+		v.rep.fail(FileProofs, "size", "%d, the checkpoint's is %d", size, v.size)
 		return
 	}
-	if len(ps.Entries) != len(v.obs) {
-		v.rep.fail(FileProofs, "entries", "%d proofs for %d observations", len(ps.Entries), len(v.obs))
+	if n != len(v.obs) {
+		v.rep.fail(FileProofs, "entries", "%d proofs for %d observations", n, len(v.obs))
 	}
-	h := rfc6962.DefaultHasher
-	n := min(len(ps.Entries), len(v.obs))
-	bad := make([]error, n)
-	parallel(n, func(i int) {
-		p, o := &ps.Entries[i], &v.obs[i]
-		if p.ID == o.ID {
-			bad[i] = proof.VerifyInclusion(h, p.LeafIndex, v.size, o.leaf[:], p.Hashes, v.root)
-		}
-	})
-	for i := range n {
-		p, o := &ps.Entries[i], &v.obs[i]
+	for i := range min(n, len(v.obs)) {
+		o, r := &v.obs[i], &results[i]
 		field := fmt.Sprintf("entries[%d]", i)
-		if p.ID != o.ID {
-			v.rep.fail(FileProofs, field+".id", "%q, line %d of %s is %q", p.ID, o.n, FileObservations, o.ID)
+		if r.otherID {
+			v.rep.fail(FileProofs, field+".id", "%q, line %d of %s is %q", r.id, o.n, FileObservations, o.id)
 			continue
 		}
-		if err := bad[i]; err != nil {
-			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint (%v): the line, or its proof (%s %s), was changed", p.LeafIndex, err, FileProofs, field)
+		if r.err != nil {
+			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint (%v): the line, or its proof (%s %s), was changed", r.leafIndex, r.err, FileProofs, field)
 			continue
 		}
 		if v.leaves == nil {
 			v.leaves = map[uint64]string{}
 		}
-		v.leaves[p.LeafIndex] = p.ID
+		v.leaves[r.leafIndex] = o.id
 		v.rep.Proofs++
 	}
 }
@@ -465,10 +552,10 @@ func (v *verifier) purged() {
 		v.rep.fail(FilePurged, "", "not the purged observations' JSON: %v", err)
 		return
 	}
-	h := rfc6962.DefaultHasher
+	h := treeHasher
 	inBundle := make(map[string]bool, len(v.obs))
 	for _, o := range v.obs {
-		inBundle[o.ID] = true
+		inBundle[o.id] = true
 	}
 	ids, leaves := map[string]bool{}, map[uint64]bool{}
 	for i, p := range ps.Entries {

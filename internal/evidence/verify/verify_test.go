@@ -131,3 +131,27 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// TestChangedLargeFileIsTheManifestsProblemOnly: observations.jsonl and
+// proofs.json are checked as they are hashed, but as with every other
+// file, one that is not the manifest's is reported as changed, and what
+// its content would have failed is not reported (nor counted).
+func TestChangedLargeFileIsTheManifestsProblemOnly(t *testing.T) {
+	for _, name := range []string{FileObservations, FileProofs} {
+		b := fixture(t, func(files map[string][]byte) {
+			c := bytes.Clone(files[name])
+			c[len(c)/2] ^= 0x20
+			files[name] = c
+		})
+		rep, err := Verify(bytes.NewReader(b), int64(len(b)), Options{LogKey: logKey(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Problems) != 1 || rep.Problems[0].File != name || rep.Problems[0].Field != "sha256" {
+			t.Errorf("%s changed: problems %v", name, rep.Problems)
+		}
+		if rep.Observations != 0 || rep.Proofs != 0 || rep.Checkpoint != "" || rep.Files != 8 {
+			t.Errorf("%s changed: report %+v", name, rep)
+		}
+	}
+}
