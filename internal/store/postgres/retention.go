@@ -17,7 +17,8 @@ import (
 
 var _ retention.Store = (*Store)(nil)
 
-// purgedSensor is the SQLite store's PurgedSensor.
+// purgedSensor is the SQLite store's PurgedSensor: migration 0016 writes it as
+// the sensor of a chain whose first observation was purged before it.
 const purgedSensor = "(first observation purged under retention)"
 
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
