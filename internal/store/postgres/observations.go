@@ -486,10 +486,17 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if distinctTimes(obs) {
 		order = ``
 	}
+	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
+		` FROM pg_temp.vigil_obs_stage16 s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
+	if s.cfg.NoEvidenceLog { // no log to name the rows to
+		tag, err := tx.Exec(ctx, insert)
+		if err != nil {
+			return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
+		}
+		return inserted{n: tag.RowsAffected()}, nil
+	}
 	var in inserted
-	err := tx.QueryRow(ctx, `WITH ins AS (INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
-		` FROM pg_temp.vigil_obs_stage16 s WHERE `+notStoredSQL+order+` ON CONFLICT DO NOTHING RETURNING seq)`+
-		` SELECT count(*), COALESCE(min(seq), 0) FROM ins`).Scan(&in.n, &in.firstSeq)
+	err := tx.QueryRow(ctx, `WITH ins AS (`+insert+` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`).Scan(&in.n, &in.firstSeq)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
