@@ -135,7 +135,7 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 		row := make([]any, obsArgs)
 		var scratch []byte
 		for i := range obs {
-			scratch = obsRow(row, &obs[i], ids[i], scratch)
+			scratch = obsRow(row, &obs[i], ids[i], 0, scratch)
 			if _, err := tx.Exec(ctx, q, row...); err != nil {
 				return err
 			}

@@ -91,6 +91,7 @@ SELECT create_reference_table('entries');
 SELECT create_reference_table('entry_events');
 SELECT create_reference_table('confirmations');
 SELECT create_reference_table('legal_holds');
+SELECT create_reference_table('sensor_chains');
 
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');

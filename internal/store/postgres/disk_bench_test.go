@@ -36,13 +36,13 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			SELECT g / 20, 1795000000000000000 + g * 37000, g FROM generate_series(1, $1::bigint) g`, n); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, analysis_timeline`); err != nil {
+		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, analysis_timeline`); err != nil {
 			b.Fatal(err)
 		}
 		var obs, obsIndexes, transcripts, items, evlog, timeline int64
 		if err := st.pool.QueryRow(ctx, `SELECT pg_total_relation_size('observations'), pg_indexes_size('observations'),
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
-			pg_total_relation_size('items'), pg_total_relation_size('evidence_log'),
+			pg_total_relation_size('items'), pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks'),
 			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &obsIndexes, &transcripts, &items, &evlog, &timeline); err != nil {
 			b.Fatal(err)
 		}

@@ -2,90 +2,181 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
 // The evidence log (migration 0008): a leaf per stored observation,
-// appended in the transaction that stores it (store.LogStore).
+// appended in the transaction that stores it (store.LogStore). Since
+// migration 0016 a commit appends its leaves as one evidence_blocks row
+// (4,096 leaves at most a row), and the observation's row holds its place
+// in its sensor's chain; the leaves stored before stay in evidence_log.
 
 var _ store.LogStore = (*Store)(nil)
 
-// appendLeavesSQL appends the leaves of the observations of a batch that
-// the batch's INSERT stored (those already stored before have their leaf),
-// in the batch's order, numbered after the log's last leaf under the
-// table's lock. The rows the INSERT stored are those of a seq after the
-// last logged one: batches draw their seqs and commit in order (seqOrder)
-// and every committed row has its leaf, so a row stored before has a
-// seq at or below it. (A NOT EXISTS on evidence_log was planned as a
-// hash anti-join over the whole log, every batch: docs/benchmarks.md.)
-const appendLeavesSQL = `INSERT INTO evidence_log (idx, obs_seq, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
-SELECT (SELECT COALESCE(MAX(idx), 0) FROM evidence_log) + row_number() OVER (ORDER BY a.ord),
-	o.seq, a.leaf, a.chain, a.chain_seq, a.chain_key, a.chain_prev, a.batch_sig
-FROM unnest($1::int[], $2::uuid[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bytea[])
-	AS a(ord, uid, id_text, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
-JOIN observations o ON (a.uid IS NOT NULL AND o.uid = a.uid) OR (a.id_text IS NOT NULL AND o.id_text = a.id_text)
-WHERE o.seq > (SELECT COALESCE(MAX(obs_seq), 0) FROM evidence_log)`
+// maxBlock bounds the leaves of one evidence_blocks row.
+const maxBlock = 4096
 
-// appendLeaves appends obs' leaves inside tx, after the observations'
-// INSERT; s.cfg.NoEvidenceLog appends none.
-func (s *Store) appendLeaves(ctx context.Context, tx pgx.Tx, obs []observe.Observation) error {
+// leafHashes are the leaves of a batch, hashed on a goroutine of their
+// own beside the batch's writes.
+type leafHashes struct {
+	done   chan struct{}
+	leaves [][32]byte
+	err    error
+}
+
+// hashLeaves starts hashing obs' leaves; nil when s.cfg.NoEvidenceLog.
+// obs must not change until wait has returned.
+func (s *Store) hashLeaves(obs []observe.Observation) *leafHashes {
 	if s.cfg.NoEvidenceLog {
 		return nil
 	}
-	n := len(obs)
-	ord := make([]int32, n)
-	uids := make([]pgtype.UUID, n)
-	texts := make([]*string, n)
-	leaves := make([][]byte, n)
-	chains := make([]*string, n)
-	seqs := make([]*int64, n)
-	keys, prevs, sigs := make([][]byte, n), make([][]byte, n), make([][]byte, n)
-	for i := range obs {
-		o := &obs[i]
-		h, err := o.LeafHash()
+	h := &leafHashes{done: make(chan struct{}), leaves: make([][32]byte, len(obs))}
+	go func() {
+		defer close(h.done)
+		for i := range obs {
+			if h.leaves[i], h.err = obs[i].LeafHash(); h.err != nil {
+				h.err = fmt.Errorf("observation %s: %w", obs[i].ID, h.err)
+				return
+			}
+		}
+	}()
+	return h
+}
+
+// wait returns the leaves once hashed (nil, nil for a nil h).
+func (h *leafHashes) wait() ([][32]byte, error) {
+	if h == nil {
+		return nil, nil
+	}
+	<-h.done
+	return h.leaves, h.err
+}
+
+// appendBlockSQL appends a block after the log's last leaf ($1 leaves
+// further on, for the second block of a commit and after): batches append
+// under seqOrder's lock, in the order of their seqs.
+const appendBlockSQL = `INSERT INTO evidence_blocks (first, first_seq, ids, leaves)
+SELECT COALESCE((SELECT first + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
+	(SELECT COALESCE(MAX(idx), 0) + 1 FROM evidence_log)) + $1, $2, $3, $4`
+
+// appendLeaves appends, inside tx after the observations' INSERT, the
+// leaves of the observations the INSERT added (in), in obs' order. An
+// observation stored before (a redelivery) appends nothing: the rows
+// added are those of a seq at or after in.firstSeq, as batches draw their
+// seqs and commit in order (seqOrder). leaves nil (Config.NoEvidenceLog)
+// appends none.
+func (s *Store) appendLeaves(ctx context.Context, tx pgx.Tx, obs []observe.Observation, leaves *leafHashes, in inserted) error {
+	hashes, err := leaves.wait()
+	if err != nil || hashes == nil || in.n == 0 {
+		return err
+	}
+	order := make([]int, 0, in.n)
+	if in.n == int64(len(obs)) {
+		for i := range obs {
+			order = append(order, i)
+		}
+	} else {
+		added, err := idsFrom(ctx, tx, in.firstSeq)
 		if err != nil {
 			return err
 		}
-		ord[i], leaves[i] = int32(i), h[:]
-		uid, text := idValues(o.ID)
-		uids[i] = uid
-		if t, ok := text.(string); ok {
-			texts[i] = &t
-		}
-		if o.Signed() {
-			id, seq := o.Chain.ID, int64(o.Chain.Seq)
-			chains[i], seqs[i] = &id, &seq
-			keys[i], prevs[i] = o.Chain.Key, o.Chain.Prev
-			if len(o.Chain.BatchSig) > 0 {
-				sigs[i] = o.Chain.BatchSig
+		for i := range obs {
+			if added[idKey(obs[i].ID)] {
+				order = append(order, i)
 			}
 		}
+		if int64(len(order)) != in.n {
+			return fmt.Errorf("evidence log: %d observations stored, %d found", in.n, len(order))
+		}
 	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE evidence_log IN SHARE ROW EXCLUSIVE MODE`); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, appendLeavesSQL, ord, uids, texts, leaves, chains, seqs, keys, prevs, sigs); err != nil {
-		return fmt.Errorf("evidence log: %w", err)
+	for from := 0; from < len(order); from += maxBlock {
+		to := min(from+maxBlock, len(order))
+		ids, blob := make([]byte, 0, (to-from)*17), make([]byte, 0, (to-from)*32)
+		for _, i := range order[from:to] {
+			ids = appendID(ids, obs[i].ID)
+			blob = append(blob, hashes[i][:]...)
+		}
+		if _, err := tx.Exec(ctx, appendBlockSQL, int64(from), in.firstSeq, ids, blob); err != nil {
+			return fmt.Errorf("evidence log: %w", err)
+		}
 	}
 	return nil
 }
 
+// idsFrom returns the ids (idKey) of the rows of a seq at or after seq.
+func idsFrom(ctx context.Context, tx pgx.Tx, seq int64) (map[string]bool, error) {
+	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.seq >= $1`, seq)
+	if err != nil {
+		return nil, fmt.Errorf("evidence log: %w", err)
+	}
+	defer r.Close()
+	out := map[string]bool{}
+	for r.Next() {
+		var id string
+		if err := r.Scan(&id); err != nil {
+			return nil, fmt.Errorf("evidence log: %w", err)
+		}
+		out[idKey(id)] = true
+	}
+	return out, r.Err()
+}
+
+// idKey is id as a block holds it (appendID's bytes, without the length).
+func idKey(id string) string {
+	if b, ok := parseUUID(id); ok {
+		return string(b[:])
+	}
+	return id
+}
+
+// appendID appends id to a block's ids: its length (uvarint), then a
+// UUID's 16 bytes or any other id's text (as observations holds it: uid or
+// id_text).
+func appendID(b []byte, id string) []byte {
+	k := idKey(id)
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	return append(b, k...)
+}
+
+// blockIndex returns the position of id in a block's ids, or -1.
+func blockIndex(ids []byte, id string) (int, error) {
+	want := idKey(id)
+	for k := 0; len(ids) > 0; k++ {
+		n, m := binary.Uvarint(ids)
+		if m <= 0 || uint64(len(ids)-m) < n {
+			return -1, errors.New("evidence log: a block's ids are cut short")
+		}
+		if string(ids[m:m+int(n)]) == want {
+			return k, nil
+		}
+		ids = ids[m+int(n):]
+	}
+	return -1, nil
+}
+
+// logSizeSQL is the number of leaves: up to the last block's last, or
+// evidence_log's rows when there is no block (the leaves stored before
+// migration 0016).
+const logSizeSQL = `SELECT COALESCE((SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
+	(SELECT COALESCE(MAX(idx), 0) FROM evidence_log))`
+
 // LogSize implements store.LogStore.
 func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `SELECT COALESCE(MAX(idx), 0) FROM evidence_log`).Scan(&n)
+	err := s.pool.QueryRow(ctx, logSizeSQL).Scan(&n)
 	return uint64(n), err
 }
 
-// LogLeaves implements store.LogStore. Leaf i is row idx i+1.
+// LogLeaves implements store.LogStore. Leaf i is evidence_log's row idx
+// i+1 or, after them, leaf i-first+1 of the block that holds it.
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
 	r, err := s.pool.Query(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > $1 AND idx <= $2 ORDER BY idx`, int64(from), int64(to))
 	if err != nil {
@@ -107,7 +198,50 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		}
 		next++
 	}
-	return r.Err()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	r.Close()
+	if next >= to {
+		return nil
+	}
+	b, err := s.pool.Query(ctx, `SELECT first, leaves FROM evidence_blocks
+		WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_blocks WHERE first <= $1), 0) AND first <= $2 ORDER BY first`,
+		int64(next+1), int64(to))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	for b.Next() && next < to {
+		var first int64
+		var leaves []byte
+		if err := b.Scan(&first, &leaves); err != nil {
+			return err
+		}
+		if len(leaves)%32 != 0 || first < 1 {
+			return fmt.Errorf("evidence log: the block at leaf %d is not whole", first-1)
+		}
+		for k := uint64(0); k < uint64(len(leaves)/32) && next < to; k++ {
+			i := uint64(first-1) + k
+			if i < next {
+				continue
+			}
+			if i != next {
+				return fmt.Errorf("evidence log: leaf %d missing", next)
+			}
+			if err := fn(next, leaves[k*32:k*32+32]); err != nil {
+				return err
+			}
+			next++
+		}
+	}
+	if err := b.Err(); err != nil {
+		return err
+	}
+	if next < to {
+		return fmt.Errorf("evidence log: leaf %d missing", next)
+	}
+	return nil
 }
 
 // idWhere is the condition on observations o that selects the id in $1.
@@ -119,27 +253,82 @@ func idWhere(id string) (string, any) {
 	return `o.id_text = $1`, text
 }
 
-// LogIndexes implements store.LogStore.
+// LogIndexes implements store.LogStore: an id's leaf is in evidence_log
+// (stored before migration 0016) or in a block of its commit, found by
+// the seq of its row or, for a row purged under retention, of its purge
+// record (migration 0015); failing that, in every block's ids.
 func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(ids))
+	var lost []string
 	for _, id := range ids {
 		where, arg := idWhere(id)
-		var idx int64
-		err := s.pool.QueryRow(ctx, `SELECT e.idx FROM observations o JOIN evidence_log e ON e.obs_seq = o.seq WHERE `+where, arg).Scan(&idx)
+		var seq int64
+		err := s.pool.QueryRow(ctx, `SELECT o.seq FROM observations o WHERE `+where+`
+			UNION ALL SELECT p.seq FROM purged_observations p WHERE p.observation_id = $2 LIMIT 1`, arg, id).Scan(&seq)
 		if errors.Is(err, pgx.ErrNoRows) {
-			// A row purged under retention: its leaf is found through
-			// its purge record (migration 0015), which keeps its seq.
-			err = s.pool.QueryRow(ctx, `SELECT e.idx FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq WHERE p.observation_id = $1`, id).Scan(&idx)
-		}
-		if errors.Is(err, pgx.ErrNoRows) {
+			lost = append(lost, id)
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out[id] = uint64(idx - 1)
+		var idx int64
+		err = s.pool.QueryRow(ctx, `SELECT idx FROM evidence_log WHERE obs_seq = $1`, seq).Scan(&idx)
+		if err == nil {
+			out[id] = uint64(idx - 1)
+			continue
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		found, err := s.findInBlocks(ctx, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
+			[]any{seq}, []string{id}, out)
+		if err != nil {
+			return nil, err
+		}
+		if found == 0 {
+			lost = append(lost, id)
+		}
 	}
-	return out, nil
+	if len(lost) == 0 {
+		return out, nil
+	}
+	// Observations found neither way (a store written by a logless
+	// binary between logged ones): every block's ids.
+	_, err := s.findInBlocks(ctx, ``, nil, lost, out)
+	return out, err
+}
+
+// findInBlocks looks ids up in the ids of the blocks where selects,
+// recording each one found in out; it returns how many it found.
+func (s *Store) findInBlocks(ctx context.Context, where string, args []any, ids []string, out map[string]uint64) (int, error) {
+	r, err := s.pool.Query(ctx, `SELECT first, ids FROM evidence_blocks `+where+` ORDER BY first`, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	found := 0
+	for r.Next() && found < len(ids) {
+		var first int64
+		var blockIDs []byte
+		if err := r.Scan(&first, &blockIDs); err != nil {
+			return 0, err
+		}
+		for _, id := range ids {
+			if _, done := out[id]; done {
+				continue
+			}
+			k, err := blockIndex(blockIDs, id)
+			if err != nil {
+				return 0, err
+			}
+			if k >= 0 {
+				out[id] = uint64(first-1) + uint64(k)
+				found++
+			}
+		}
+	}
+	return found, r.Err()
 }
 
 // AddLogCheckpoint implements store.LogStore.
@@ -188,12 +377,16 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 	return nil
 }
 
-// ChainBatch implements store.LogStore.
+// ChainBatch implements store.LogStore: the batch of chain that holds
+// seq runs from the seq after the previous signed head to the first signed
+// head at or after seq.
 func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error) {
 	var h, p *int64
 	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT MIN(chain_seq) FROM evidence_log WHERE chain = $1 AND chain_seq >= $2 AND batch_sig IS NOT NULL),
-		(SELECT MAX(chain_seq) FROM evidence_log WHERE chain = $1 AND chain_seq < $2 AND batch_sig IS NOT NULL)`,
+		(SELECT MIN(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = $1 AND o.chain_seq >= $2 AND o.batch_sig IS NOT NULL),
+		(SELECT MAX(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = $1 AND o.chain_seq < $2 AND o.batch_sig IS NOT NULL)`,
 		chain, int64(seq)).Scan(&h, &p)
 	if err != nil {
 		return 0, 0, err
@@ -211,7 +404,8 @@ func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first
 // ChainObservations implements store.LogStore.
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
 	next := first
-	err := s.observationsWhere(ctx, `e.chain = $1 AND e.chain_seq BETWEEN $2 AND $3`, `e.chain_seq`, []any{chain, int64(first), int64(head)},
+	err := s.observationsWhere(ctx, `o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $1) AND o.chain_seq BETWEEN $2 AND $3`,
+		`o.chain_seq`, []any{chain, int64(first), int64(head)},
 		func(o *observe.Observation) error {
 			if o.Chain.Seq != next {
 				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
@@ -225,15 +419,11 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 	return err
 }
 
-// SensorKeys implements store.LogStore.
+// SensorKeys implements store.LogStore: each key with the sensor that
+// used it and when it was first seen, oldest first. A chain whose first
+// observation was purged keeps its key (sensor_chains keeps it).
 func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
-	// A chain whose first observation was purged under retention keeps
-	// its key (the SQLite store's SensorKeys).
-	r, err := s.pool.Query(ctx, `SELECT e.chain_key, COALESCE(o.sensor, '`+purgedSensor+`'), MIN(COALESCE(o.time_ns, p.time_ns)) FROM evidence_log e
-		LEFT JOIN observations o ON o.seq = e.obs_seq
-		LEFT JOIN purged_observations p ON p.seq = e.obs_seq
-		WHERE e.idx IN (SELECT MIN(idx) FROM evidence_log WHERE chain IS NOT NULL GROUP BY chain) AND (o.seq IS NOT NULL OR p.seq IS NOT NULL)
-		GROUP BY e.chain_key, 2 ORDER BY 3`)
+	r, err := s.pool.Query(ctx, `SELECT chain_key, sensor, MIN(first_ns) FROM sensor_chains GROUP BY chain_key, sensor ORDER BY 3, 2`)
 	if err != nil {
 		return nil, err
 	}
@@ -249,4 +439,103 @@ func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
 		out = append(out, k)
 	}
 	return out, r.Err()
+}
+
+// chainKey identifies a chain and its key in Store.chains.
+func chainKey(o *observe.Observation) string { return o.Chain.ID + "\x00" + string(o.Chain.Key) }
+
+// chainRefs returns the sensor_chains row of every signed observation (0
+// for an unsigned one; nil when none is signed), adding rows for new
+// chains (with the sensor and time of their first observation), and the
+// ids it added or read for the cache once the transaction commits (as
+// itemIDs does).
+func (s *Store) chainRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) ([]int64, map[string]int64, error) {
+	var refs []int64
+	var missing map[string]int
+	s.mu.Lock()
+	for i := range obs {
+		if !obs[i].Signed() {
+			continue
+		}
+		if refs == nil {
+			refs = make([]int64, len(obs))
+		}
+		k := chainKey(&obs[i])
+		id, ok := s.chains[k]
+		if !ok {
+			if missing == nil {
+				missing = map[string]int{}
+			}
+			if _, seen := missing[k]; !seen {
+				missing[k] = i
+			}
+		}
+		refs[i] = id
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return refs, nil, nil
+	}
+	fresh := make(map[string]int64, len(missing))
+	// A chain another transaction is adding at the same moment: the next
+	// round sees it (itemIDs).
+	for round := 0; len(missing) > 0; round++ {
+		if round == 3 {
+			return nil, nil, fmt.Errorf("sensor chains: %d neither added nor found after %d rounds", len(missing), round)
+		}
+		var chains, sensors []string
+		var keys [][]byte
+		var times []int64
+		for _, i := range missing {
+			o := &obs[i]
+			chains, keys = append(chains, o.Chain.ID), append(keys, o.Chain.Key)
+			sensors, times = append(sensors, o.Sensor.ID), append(times, o.Time.UnixNano())
+		}
+		r, err := tx.Query(ctx, `WITH input (chain, chain_key, sensor, first_ns) AS (SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[])),
+			added AS (INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns) SELECT * FROM input ORDER BY chain, chain_key
+				ON CONFLICT DO NOTHING RETURNING id, chain, chain_key)
+			SELECT id, chain, chain_key FROM added
+			UNION ALL
+			SELECT c.id, c.chain, c.chain_key FROM sensor_chains c JOIN input ON c.chain = input.chain AND c.chain_key = input.chain_key`,
+			chains, keys, sensors, times)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sensor chains: %w", err)
+		}
+		for r.Next() {
+			var id int64
+			var chain string
+			var key []byte
+			if err := r.Scan(&id, &chain, &key); err != nil {
+				r.Close()
+				return nil, nil, fmt.Errorf("sensor chains: %w", err)
+			}
+			k := chain + "\x00" + string(key)
+			fresh[k] = id
+			delete(missing, k)
+		}
+		r.Close()
+		if err := r.Err(); err != nil {
+			return nil, nil, fmt.Errorf("sensor chains: %w", err)
+		}
+	}
+	for i := range obs {
+		if obs[i].Signed() && refs[i] == 0 {
+			refs[i] = fresh[chainKey(&obs[i])]
+		}
+	}
+	return refs, fresh, nil
+}
+
+func (s *Store) commitChains(fresh map[string]int64) {
+	if len(fresh) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.chains)+len(fresh) > maxCachedItems {
+		clear(s.chains)
+	}
+	for k, v := range fresh {
+		s.chains[k] = v
+	}
 }

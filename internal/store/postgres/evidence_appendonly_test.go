@@ -12,7 +12,8 @@ import (
 	"math/rand/v2"
 )
 
-// TestEvidenceLogIsAppendOnly: the evidence log and its checkpoints refuse
+// TestEvidenceLogIsAppendOnly: the evidence log (its rows before
+// migration 0016 and its blocks since) and its checkpoints refuse
 // UPDATE, DELETE and TRUNCATE from any connection, as the audit trail
 // does (a row trigger does not fire on TRUNCATE: it needs its own).
 func TestEvidenceLogIsAppendOnly(t *testing.T) {
@@ -26,7 +27,13 @@ func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	if err := st.AddLogCheckpoint(ctx, store.LogCheckpoint{Size: 1, Root: make([]byte, 32), Time: time.Unix(1, 0), Note: []byte("n")}); err != nil {
 		t.Fatal(err)
 	}
+	// evidence_log holds the leaves stored before migration 0016: one
+	// of them, as that store held it.
+	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (0, 0, '\x00')`); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range []string{`UPDATE evidence_log SET leaf = '\x00'`, `DELETE FROM evidence_log`, `TRUNCATE evidence_log`,
+		`UPDATE evidence_blocks SET leaves = '\x00'`, `DELETE FROM evidence_blocks`, `TRUNCATE evidence_blocks`,
 		`UPDATE evidence_checkpoints SET root = '\x00'`, `DELETE FROM evidence_checkpoints`, `TRUNCATE evidence_checkpoints`} {
 		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused as append-only", q, err)

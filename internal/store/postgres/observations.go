@@ -28,12 +28,12 @@ var obsColumnList = []string{"uid", "id_text", "time_ns", "sensor", "sensor_vers
 	"clock_offset_ns", "clock_source", "item_id", "matched", "ip", "port", "transport", "peer_id", "client", "client_version",
 	"listen_port", "node_id", "user_hash", "guid", "possession", "pieces_have", "pieces_total", "transcript", "transcript_ref",
 	"transcript_sha256", "place", "agency", "agency_rule", "marks", "sensor_address", "clock_uncertainty_ns",
-	"build_commit", "build_modified", "sensor_config"}
+	"build_commit", "build_modified", "sensor_config", "chain_ref", "chain_seq", "chain_prev", "batch_sig"}
 
 var obsColumns = strings.Join(obsColumnList, ", ")
 
 const (
-	obsArgs  = 37
+	obsArgs  = 41
 	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
 )
 
@@ -43,13 +43,16 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.va
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
 	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
-	e.chain, e.chain_seq, e.chain_key, e.chain_prev, e.batch_sig`
+	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig`
 
 // stageTable is the per-connection staging table COPY writes into; its
 // rows go at commit. It is created in each writing transaction if missing
 // (not once per connection), so that a pooler in transaction mode, which
-// hands each transaction any server connection, does not break it.
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage (
+// hands each transaction any server connection, does not break it. Its
+// name changes with its columns (vigil_obs_stage before migration 0016's
+// chain columns): a pooler may hand a session that an older binary left
+// its own table in.
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage16 (
 	ord               integer NOT NULL,
 	uid               uuid,
 	id_text           text,
@@ -87,7 +90,11 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage (
 	clock_uncertainty_ns bigint,
 	build_commit      text NOT NULL,
 	build_modified    boolean NOT NULL,
-	sensor_config     text NOT NULL
+	sensor_config     text NOT NULL,
+	chain_ref         bigint,
+	chain_seq         bigint,
+	chain_prev        bytea,
+	batch_sig         bytea
 ) ON COMMIT DELETE ROWS`
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
@@ -133,8 +140,9 @@ func checkObservation(o *observe.Observation) error {
 }
 
 // obsRow fills dst (obsArgs long) with o's column values in obsColumnList
-// order; scratch is reused for the matches' JSON.
-func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []byte {
+// order, chainRef its sensor_chains row (0: unsigned); scratch is reused
+// for the matches' JSON.
+func obsRow(dst []any, o *observe.Observation, itemID, chainRef int64, scratch []byte) []byte {
 	uid, text := idValues(o.ID)
 	scratch = appendMatched(scratch[:0], o.Item.Matched)
 	dst[0], dst[1], dst[2] = uid, text, o.Time.UnixNano()
@@ -152,6 +160,11 @@ func obsRow(dst []any, o *observe.Observation, itemID int64, scratch []byte) []b
 		dst[33] = int64(o.ClockUncertainty)
 	}
 	dst[34], dst[35], dst[36] = o.Sensor.Commit, o.Sensor.Modified, o.Sensor.Config
+	dst[37], dst[38], dst[39], dst[40] = nil, nil, nil, nil
+	if chainRef != 0 {
+		dst[37], dst[38], dst[39] = chainRef, int64(o.Chain.Seq), o.Chain.Prev
+		dst[40] = nilIfEmpty(o.Chain.BatchSig)
+	}
 	return scratch
 }
 
@@ -303,23 +316,32 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	if s.cfg.InsertMethod == InsertValues {
 		write = s.insertValues
 	}
+	leaves := s.hashLeaves(obs) // on a goroutine, beside the writes
+	defer leaves.wait()         // obs is the caller's again on return
 	for attempt := 1; ; attempt++ {
 		var fresh map[hashKey]int64
-		var added int64
+		var freshChains map[string]int64
+		var added inserted
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
 			ids, f, err := s.itemIDs(ctx, tx, obs)
 			if err != nil {
 				return err
 			}
 			fresh = f
-			if added, err = write(ctx, tx, obs, ids); err != nil {
+			chains, fc, err := s.chainRefs(ctx, tx, obs)
+			if err != nil {
 				return err
 			}
-			return s.appendLeaves(ctx, tx, obs)
+			freshChains = fc
+			if added, err = write(ctx, tx, obs, ids, chains); err != nil {
+				return err
+			}
+			return s.appendLeaves(ctx, tx, obs, leaves, added)
 		})
 		if err == nil {
 			s.commitItems(fresh)
-			return int(added), nil
+			s.commitChains(freshChains)
+			return int(added.n), nil
 		}
 		if attempt == 3 || !retryable(err) {
 			return 0, fmt.Errorf("observations: %w", err)
@@ -413,6 +435,7 @@ func (s *Store) seqLockKey() int64 { return lockKey(s.cfg.Schema + " observation
 type copySource struct {
 	obs     []observe.Observation
 	ids     []int64
+	chains  []int64 // nil: none signed
 	i       int
 	row     []any
 	scratch []byte
@@ -426,7 +449,11 @@ func (c *copySource) Next() bool {
 func (c *copySource) Values() ([]any, error) {
 	n := c.i - 1
 	c.row[0] = int32(n)
-	c.scratch = obsRow(c.row[1:], &c.obs[n], c.ids[n], c.scratch)
+	var chain int64
+	if c.chains != nil {
+		chain = c.chains[n]
+	}
+	c.scratch = obsRow(c.row[1:], &c.obs[n], c.ids[n], chain, c.scratch)
 	return c.row, nil
 }
 
@@ -437,19 +464,19 @@ var stageColumns = append([]string{"ord"}, obsColumnList...)
 // insertCopy writes obs with COPY into the staging table and one INSERT
 // from it; observations of the same time get their seq in the batch's
 // order (arrival order).
-func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
+func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids, chains []int64) (inserted, error) {
 	// One round trip for both (simple protocol: no arguments). When the
 	// move sorts the batch by ord (rows of a kilobyte), the default 4 MB
 	// of work_mem would sort a batch of 10,000 on disk.
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; `+stageTable); err != nil {
-		return 0, fmt.Errorf("staging table: %w", err)
+		return inserted{}, fmt.Errorf("staging table: %w", err)
 	}
-	src := &copySource{obs: obs, ids: ids, row: make([]any, obsArgs+1)}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage"}, stageColumns, src); err != nil {
-		return 0, fmt.Errorf("copy of %d: %w", len(obs), err)
+	src := &copySource{obs: obs, ids: ids, chains: chains, row: make([]any, obsArgs+1)}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage16"}, stageColumns, src); err != nil {
+		return inserted{}, fmt.Errorf("copy of %d: %w", len(obs), err)
 	}
 	if err := s.seqOrder(ctx, tx); err != nil {
-		return 0, err
+		return inserted{}, err
 	}
 	// seq only breaks ties on time (Observations orders by time_ns, seq):
 	// when no two observations of the batch share a time, the order they
@@ -459,12 +486,32 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if distinctTimes(obs) {
 		order = ``
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO observations (`+obsColumns+`) SELECT `+obsColumns+
-		` FROM pg_temp.vigil_obs_stage s WHERE `+notStoredSQL+order+` ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return 0, fmt.Errorf("insert of %d: %w", len(obs), err)
+	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
+		` FROM pg_temp.vigil_obs_stage16 s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
+	if s.cfg.NoEvidenceLog { // no log to name the rows to
+		tag, err := tx.Exec(ctx, insert)
+		if err != nil {
+			return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
+		}
+		return inserted{n: tag.RowsAffected()}, nil
 	}
-	return tag.RowsAffected(), nil
+	var in inserted
+	err := tx.QueryRow(ctx, `WITH ins AS (`+insert+` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`).Scan(&in.n, &in.firstSeq)
+	if err != nil {
+		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
+	}
+	return in, nil
+}
+
+// inserted is what a batch's INSERTs added: n rows, the least seq
+// firstSeq (0 when none).
+type inserted struct{ n, firstSeq int64 }
+
+func (in *inserted) add(n, firstSeq int64) {
+	if n > 0 && (in.n == 0 || firstSeq < in.firstSeq) {
+		in.firstSeq = firstSeq
+	}
+	in.n += n
 }
 
 // distinctTimes reports whether no two observations of obs have the same
@@ -491,7 +538,7 @@ func distinctTimes(obs []observe.Observation) bool {
 // valuesSQL is the INSERT of n observations in one statement.
 func valuesSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO observations (` + obsColumns + `) VALUES `)
+	b.WriteString(`WITH ins AS (INSERT INTO observations (` + obsColumns + `) VALUES `)
 	p := 1
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -511,31 +558,34 @@ func valuesSQL(n int) string {
 	// An observation already stored (same id, in either column) is
 	// skipped, so that a bus that redelivers after a crash cannot
 	// duplicate evidence.
-	b.WriteString(` ON CONFLICT DO NOTHING`)
+	b.WriteString(` ON CONFLICT DO NOTHING RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`)
 	return b.String()
 }
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
 // rest in power-of-two pieces so that few statements are prepared.
-func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids []int64) (int64, error) {
+func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids, chains []int64) (inserted, error) {
 	if err := s.seqOrder(ctx, tx); err != nil {
-		return 0, err
+		return inserted{}, err
 	}
 	stored, err := storedIDs(ctx, tx, obs)
 	if err != nil {
-		return 0, err
+		return inserted{}, err
 	}
 	if len(stored) > 0 {
 		var fobs []observe.Observation
-		var fids []int64
+		var fids, fchains []int64
 		for i := range obs {
 			if !stored[obs[i].ID] {
 				fobs, fids = append(fobs, obs[i]), append(fids, ids[i])
+				if chains != nil {
+					fchains = append(fchains, chains[i])
+				}
 			}
 		}
-		obs, ids = fobs, fids
+		obs, ids, chains = fobs, fids, fchains
 	}
-	var added int64
+	var added inserted
 	chunk := s.cfg.ValuesChunk
 	args := make([]any, min(chunk, len(obs))*obsArgs)
 	var scratch []byte
@@ -548,13 +598,17 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 		for i := 0; i < n; i++ {
 			// Each row needs its own matches JSON: scratch is copied into
 			// a string by obsRow, so it can be reused.
-			scratch = obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], ids[start+i], scratch)
+			var chain int64
+			if chains != nil {
+				chain = chains[start+i]
+			}
+			scratch = obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], ids[start+i], chain, scratch)
 		}
-		tag, err := tx.Exec(ctx, valuesSQL(n), a...)
-		if err != nil {
-			return 0, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
+		var n1, first int64
+		if err := tx.QueryRow(ctx, valuesSQL(n), a...).Scan(&n1, &first); err != nil {
+			return inserted{}, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
 		}
-		added += tag.RowsAffected()
+		added.add(n1, first)
 		start += n
 	}
 	return added, nil
@@ -580,7 +634,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
 	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id
-		LEFT JOIN evidence_log e ON e.obs_seq = o.seq WHERE ` + where
+		LEFT JOIN sensor_chains c ON c.id = o.chain_ref WHERE ` + where
 	r, err := s.pool.Query(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err

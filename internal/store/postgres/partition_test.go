@@ -18,9 +18,26 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0015 takes a store back to the schema before migration 0015: holds and purge records
-// gone, observations one plain table again, seq kept.
-var undo0015 = []string{
+// undo0016 takes a store back to the schema before migration 0016: the
+// leaves of evidence_blocks and the chains of the observations' rows back
+// in evidence_log rows (every id a UUID: 17 bytes in a block's ids),
+// no unpurged observation missing.
+var undo0016 = []string{
+	`INSERT INTO evidence_log (idx, obs_seq, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
+	SELECT b.first + k, o.seq, substring(b.leaves FROM k * 32 + 1 FOR 32), c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig
+	FROM evidence_blocks b CROSS JOIN LATERAL generate_series(0, length(b.leaves) / 32 - 1) AS k
+	JOIN observations o ON o.uid = encode(substring(b.ids FROM k * 17 + 2 FOR 16), 'hex')::uuid
+	LEFT JOIN sensor_chains c ON c.id = o.chain_ref`,
+	`DROP TABLE evidence_blocks, sensor_chains`,
+	`ALTER TABLE observations DROP COLUMN chain_ref, DROP COLUMN chain_seq, DROP COLUMN chain_prev, DROP COLUMN batch_sig`,
+	`ALTER TABLE purged_observations DROP COLUMN chain_ref, DROP COLUMN chain_seq`,
+	`DELETE FROM schema_migrations WHERE version >= 16`,
+}
+
+// undo0015 takes a store back to the schema before migration 0015 (0016
+// undone first): holds and purge records gone, observations one plain
+// table again, seq kept.
+var undo0015 = append(undo0016[:len(undo0016):len(undo0016)],
 	`DROP TABLE legal_holds, purged_observations`,
 	`CREATE TABLE observations_flat (LIKE observations INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING IDENTITY)`,
 	`INSERT INTO observations_flat OVERRIDING SYSTEM VALUE SELECT * FROM observations`,
@@ -34,7 +51,7 @@ var undo0015 = []string{
 	`CREATE INDEX observations_time ON observations (time_ns, seq)`,
 	`CREATE INDEX observations_item ON observations (item_id)`,
 	`DELETE FROM schema_migrations WHERE version >= 15`,
-}
+)
 
 func relkind(t *testing.T, st *Store, name string) string {
 	t.Helper()

@@ -129,6 +129,9 @@ type Store struct {
 
 	mu    sync.Mutex
 	items map[hashKey]int64 // items (id) by hash, all committed; guarded by mu
+	// chains is sensor_chains (id) by chain and key (chainKey), all
+	// committed; guarded by mu.
+	chains map[string]int64
 }
 
 // The PostgreSQL store keeps every contract the SQLite store keeps, and
@@ -173,7 +176,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}}
+	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}, chains: map[string]int64{}}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", where, err)

@@ -621,7 +621,7 @@ func TestBatchesCommitInTheOrderOfTheirSeqs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.insertCopy(ctx, tx, first, ids); err != nil {
+	if _, err := st.insertCopy(ctx, tx, first, ids, nil); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

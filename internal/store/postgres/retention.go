@@ -17,7 +17,8 @@ import (
 
 var _ retention.Store = (*Store)(nil)
 
-// purgedSensor is the SQLite store's PurgedSensor.
+// purgedSensor is the SQLite store's PurgedSensor: migration 0016 writes it as
+// the sensor of a chain whose first observation was purged before it.
 const purgedSensor = "(first observation purged under retention)"
 
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
@@ -29,12 +30,12 @@ const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
-held_batch(chain, lo, hi) AS (SELECT e.chain,
-	COALESCE((SELECT max(p.chain_seq) FROM evidence_log p WHERE p.chain = e.chain AND p.chain_seq < e.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT min(h.chain_seq) FROM evidence_log h WHERE h.chain = e.chain AND h.chain_seq >= e.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
-	FROM evidence_log e WHERE e.obs_seq IN (SELECT seq FROM held_obs) AND e.chain IS NOT NULL),
+held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
+	COALESCE((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
+	COALESCE((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
-	SELECT e.obs_seq FROM held_batch b JOIN evidence_log e ON e.chain = b.chain AND e.chain_seq BETWEEN b.lo AND b.hi),
+	SELECT o.seq FROM held_batch b JOIN observations o ON o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 func dueWhere(k retention.Kind) string {
@@ -203,9 +204,11 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err := rows.Err(); err != nil || len(seqs) == 0 {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
-			SELECT u.id, u.seq, $4, u.ns, $5 FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, seq, ns)
-			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`,
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
+			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, seq, ns)
+			JOIN observations o ON o.seq = u.seq AND o.time_ns = u.ns
+			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
+				chain_ref = excluded.chain_ref, chain_seq = excluded.chain_seq`,
 			ids, seqs, times, string(k), at.UnixNano()); err != nil {
 			return err
 		}
@@ -366,9 +369,10 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			}
 			if got.N > 0 {
 				got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
-				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
-					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1 FROM `+part+` o
-					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns`, at.UnixNano()); err != nil {
+				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
+					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq FROM `+part+` o
+					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
+						chain_ref = excluded.chain_ref, chain_seq = excluded.chain_seq`, at.UnixNano()); err != nil {
 					return err
 				}
 			}
@@ -405,7 +409,9 @@ func (s *Store) PreparePartitions(ctx context.Context, now time.Time, ahead int)
 // ChainPurged implements evidence.ChainPurger.
 func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint64) (int, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM purged_observations p JOIN evidence_log e ON e.obs_seq = p.seq
-		WHERE e.chain = $1 AND e.chain_seq BETWEEN $2 AND $3`, chain, int64(first), int64(head)).Scan(&n)
+	// Migration 0016 copied the chains of the records before it from
+	// evidence_log.
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM purged_observations p JOIN sensor_chains c ON c.id = p.chain_ref
+		WHERE c.chain = $1 AND p.chain_seq BETWEEN $2 AND $3`, chain, int64(first), int64(head)).Scan(&n)
 	return n, err
 }
