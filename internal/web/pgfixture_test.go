@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 )
@@ -83,6 +85,36 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 			}
 		}})
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
+		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
 	return serveEnv(tb, st, reuse, info, nil, nil)
+}
+
+// analyzeSchema runs ANALYZE on every table of schema: the planner's
+// statistics of a freshly filled store, which autovacuum would gather on
+// a server that runs it (the test cluster runs without: before this, the
+// scoped target list was planned for 605 live targets out of 184,506 and
+// took 1.7 s instead of 15 ms).
+func analyzeSchema(tb testing.TB, ctx context.Context, dsn, schema string) {
+	tb.Helper()
+	start := time.Now()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1`, schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, n := range names {
+		if _, err := conn.Exec(ctx, `ANALYZE `+pgx.Identifier{schema, n}.Sanitize()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Logf("postgres %s: ANALYZE of %d tables in %v", schema, len(names), time.Since(start).Round(time.Millisecond))
 }
