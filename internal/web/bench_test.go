@@ -36,13 +36,22 @@ func benchObs(tb testing.TB) int {
 // with new tokens):
 //
 //	VIGIL_BENCH_STORE=/tmp/bench.db VIGIL_BENCH_OBS=200000 go test ./internal/web -run TestMakeBenchStore -v
+//
+// Without VIGIL_BENCH_STORE and with VIGIL_BENCH_PG it writes the
+// PostgreSQL schema benchPG names instead (kept, like the file).
 func TestMakeBenchStore(t *testing.T) {
 	path := os.Getenv("VIGIL_BENCH_STORE")
-	if path == "" {
-		t.Skip("set VIGIL_BENCH_STORE=FILE to write the benchmark store")
+	if path == "" && benchPG() == "" {
+		t.Skip("set VIGIL_BENCH_STORE=FILE (or VIGIL_BENCH_PG=URL, benchPG) to write the benchmark store")
 	}
 	start := time.Now()
-	e := newEnv(t, path, benchObs(t))
+	var e *env
+	if path != "" {
+		e = newEnv(t, path, benchObs(t))
+	} else {
+		path = "VIGIL_BENCH_PG"
+		e = newPGEnv(t, benchPG(), benchObs(t))
+	}
 	t.Logf("store %s: %d observations, %d endpoints, built in %v", path, benchObs(t), e.Info.Endpoints, time.Since(start).Round(time.Millisecond))
 	ctx := context.Background()
 	for _, u := range fixtureUsers {
@@ -58,7 +67,8 @@ func TestMakeBenchStore(t *testing.T) {
 
 // BenchmarkPagesUnderLoad serves the real handler over a store of
 // VIGIL_BENCH_OBS observations and has 50 concurrent clients (bearer
-// tokens: 25 analysts, 25 investigators of Paris) ask each page; it
+// tokens: 25 analysts, 25 investigators of Paris; all 50 Paris for
+// targets-paris, the target list of one jurisdiction) ask each page; it
 // reports the server-side latency percentiles per page (measured around
 // the handler, without the client's socket time) as p50-ms, p95-ms and
 // p99-ms. Every request is a real audited read.
@@ -66,37 +76,68 @@ func TestMakeBenchStore(t *testing.T) {
 // With VIGIL_BENCH_STORE naming a store TestMakeBenchStore made, that store
 // is served instead of a new one (a 10M-observation store takes long to
 // build).
+//
+// With VIGIL_BENCH_PG (benchPG) the same pages are asked of the same
+// fixture in PostgreSQL too, in the same run: sub-benchmarks store=sqlite
+// and store=postgres, SQLite first. The PostgreSQL schema is kept between
+// runs as VIGIL_BENCH_STORE keeps the SQLite file.
 func BenchmarkPagesUnderLoad(b *testing.B) {
-	e := newEnv(b, os.Getenv("VIGIL_BENCH_STORE"), benchObs(b))
+	if dsn := benchPG(); dsn != "" {
+		var counts []int
+		b.Run("store=sqlite", func(b *testing.B) {
+			counts = append(counts, benchPages(b, newEnv(b, os.Getenv("VIGIL_BENCH_STORE"), benchObs(b))))
+		})
+		b.Run("store=postgres", func(b *testing.B) {
+			counts = append(counts, benchPages(b, newPGEnv(b, dsn, benchObs(b))))
+		})
+		// The same fixture: both stores route as many targets to Paris.
+		if len(counts) == 2 && counts[0] != counts[1] {
+			b.Errorf("targets of %s: SQLite %d, PostgreSQL %d", agencyParis, counts[0], counts[1])
+		}
+		return
+	}
+	benchPages(b, newEnv(b, os.Getenv("VIGIL_BENCH_STORE"), benchObs(b)))
+}
+
+// benchPages is BenchmarkPagesUnderLoad over the fixture e; it returns
+// how many targets the store routes to Paris.
+func benchPages(b *testing.B, e *env) int {
 	ctx := context.Background()
-	cold, err := New(ctx, Deps{Store: e.Store, Access: e.Access, OverviewTTL: -1})
+	cold, err := New(ctx, Deps{Store: e.Back, Access: e.Access, OverviewTTL: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cold.Close()
 	// Target ids to cycle through, per user's scope.
 	ids := map[string][]string{}
+	parisTotal := 0
 	for user, scope := range map[string]analysis.Scope{"analyst": analysis.AllAgencies, "paris": {Agencies: []string{agencyParis}}} {
-		list, _, err := e.Store.Targets(ctx, analysis.TargetQuery{Scope: scope, Limit: 200})
+		list, total, err := e.Back.Targets(ctx, analysis.TargetQuery{Scope: scope, Limit: 200})
 		if err != nil || len(list) == 0 {
 			b.Fatalf("targets for %s: %v", user, err)
 		}
 		for _, t := range list {
 			ids[user] = append(ids[user], t.ID)
 		}
+		if user == "paris" {
+			parisTotal = total
+		}
 	}
+	b.Logf("targets: %d of %s", parisTotal, agencyParis)
 	type page struct {
 		name string
 		h    http.Handler
 		path func(user string, i int) string
+		only string // every client is this user ("": half analysts, half Paris)
 	}
 	pages := []page{
-		{"targets", e.App, func(string, int) string { return "/targets" }},
-		{"targets-page3-last", e.App, func(string, int) string { return "/targets?sort=last&page=3" }},
-		{"target", e.App, func(u string, i int) string { return "/targets/" + ids[u][i%len(ids[u])] }},
-		{"overview-cached", e.App, func(string, int) string { return "/" }},
-		{"overview-uncached", cold, func(string, int) string { return "/" }},
-		{"api-targets", e.App, func(string, int) string { return "/api/v1/targets" }},
+		{"targets", e.App, func(string, int) string { return "/targets" }, ""},
+		{"targets-paris", e.App, func(string, int) string { return "/targets" }, "paris"},
+		{"targets-page3-last", e.App, func(string, int) string { return "/targets?sort=last&page=3" }, ""},
+		{"target", e.App, func(u string, i int) string { return "/targets/" + ids[u][i%len(ids[u])] }, ""},
+		{"overview-cached", e.App, func(string, int) string { return "/" }, ""},
+		{"overview-uncached", cold, func(string, int) string { return "/" }, ""},
+		{"api-targets", e.App, func(string, int) string { return "/api/v1/targets" }, ""},
 	}
 	const clients = 50
 	for _, p := range pages {
@@ -125,6 +166,9 @@ func BenchmarkPagesUnderLoad(b *testing.B) {
 				user := "analyst"
 				if c%2 == 1 {
 					user = "paris"
+				}
+				if p.only != "" {
+					user = p.only
 				}
 				wg.Add(1)
 				go func() {
@@ -162,4 +206,5 @@ func BenchmarkPagesUnderLoad(b *testing.B) {
 			b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
 		})
 	}
+	return parisTotal
 }

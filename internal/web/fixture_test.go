@@ -27,12 +27,31 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/postgres"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/watchlist"
 )
 
 // The SQLite store is a web.Store.
 var _ Store = (*sqlite.Store)(nil)
+
+// fixtureStore is the store as the fixture fills it (watch-lists,
+// observations, the analysis, operations) and the pages and accounts read
+// it. The SQLite and the PostgreSQL store are both one.
+type fixtureStore interface {
+	store.Store
+	analysis.Backend
+	Store
+	access.Store
+	audit.Store
+	casework.Store
+	casework.OperationStore
+}
+
+var (
+	_ fixtureStore = (*sqlite.Store)(nil)
+	_ fixtureStore = (*postgres.Store)(nil)
+)
 
 // The fixture: a real SQLite store filled with synthetic observations
 // (random hashes, loopback addresses) placed and routed as the French
@@ -73,7 +92,11 @@ type fixtureConfig struct {
 	PerEndpoint  int // observations per endpoint (default 20)
 	Items        int // watched files (default 500)
 	Days         int // spread over the last Days days (default 10)
+	Batch        int // observations per InsertObservations (default 5,000)
 	Seed         uint64
+	// Progress, if set, is called after each batch with the observations
+	// written so far.
+	Progress func(written int)
 }
 
 type fixtureInfo struct {
@@ -85,7 +108,7 @@ var fixtureLevels = []observe.Level{observe.Announced, observe.Announced, observ
 
 // fillStore writes synthetic observations, two versions of their
 // watch-list, and runs the analysis over them.
-func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixtureConfig) fixtureInfo {
+func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureConfig) fixtureInfo {
 	tb.Helper()
 	if cfg.PerEndpoint <= 0 {
 		cfg.PerEndpoint = 20
@@ -95,6 +118,9 @@ func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixture
 	}
 	if cfg.Days <= 0 {
 		cfg.Days = 10
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 5000
 	}
 	r := mrand.New(mrand.NewPCG(cfg.Seed, 7))
 	info := fixtureInfo{}
@@ -123,13 +149,18 @@ func fillStore(tb testing.TB, ctx context.Context, st *sqlite.Store, cfg fixture
 	span := now.Sub(start) - time.Minute
 	nEp := max(1, cfg.Observations/cfg.PerEndpoint)
 	info.Endpoints = nEp
-	batch := make([]observe.Observation, 0, 5000)
+	batch := make([]observe.Observation, 0, cfg.Batch)
+	written := 0
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
 		if err := st.InsertObservations(ctx, batch); err != nil {
 			tb.Fatal(err)
+		}
+		written += len(batch)
+		if cfg.Progress != nil {
+			cfg.Progress(written)
 		}
 		batch = batch[:0]
 	}
@@ -237,14 +268,15 @@ type env struct {
 	URL      string
 	Server   *httptest.Server
 	App      *App
-	Store    *sqlite.Store
+	Store    *sqlite.Store // nil over PostgreSQL (newPGEnv)
+	Back     fixtureStore  // the store, SQLite or PostgreSQL
 	Access   *access.Service
 	Password map[string]string // by user name
 	Token    map[string]string // bearer token by user name
 	TargetA  string            // a target of agency A (paris)
 	TargetB  string            // a target of agency B (sud)
 	Info     fixtureInfo
-	Path     string // the store's file
+	Path     string // the store's file (SQLite)
 }
 
 // newEnv builds the store at path (a temporary file if ""), fills it with
@@ -291,6 +323,17 @@ func newEnvDeps(tb testing.TB, path string, obs int, tune func(*access.Config), 
 	if !reuse {
 		info = fillStore(tb, ctx, st, fixtureConfig{Observations: obs, Seed: 1})
 	}
+	e := serveEnv(tb, st, reuse, info, tune, tuneDeps)
+	e.Store, e.Path = st, path
+	return e
+}
+
+// serveEnv adds the fixture's agencies, accounts and operations to st,
+// filled by fillStore (unless reuse: a store made before, whose accounts
+// exist and get new tokens), and serves the real handler on loopback.
+func serveEnv(tb testing.TB, st fixtureStore, reuse bool, info fixtureInfo, tune func(*access.Config), tuneDeps func(*Deps)) *env {
+	tb.Helper()
+	ctx := context.Background()
 
 	acfg := access.DefaultConfig()
 	acfg.Argon2 = access.Argon2Params{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -311,7 +354,7 @@ func newEnvDeps(tb testing.TB, path string, obs int, tune func(*access.Config), 
 			tb.Fatal(err)
 		}
 	}
-	e := &env{Store: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info, Path: path}
+	e := &env{Back: st, Access: svc, Password: map[string]string{}, Token: map[string]string{}, Info: info}
 	for _, u := range fixtureUsers {
 		pw := randomPassword()
 		if reuse {
@@ -382,7 +425,7 @@ func sha256Of(at time.Time, e, k int) []byte {
 
 // fixtureOperations makes two operations: 1 gives TargetA to agency A
 // (Paris) and TargetB to agency B; 2 gives TargetB to agency B only.
-func fixtureOperations(tb testing.TB, ctx context.Context, st *sqlite.Store, e *env) {
+func fixtureOperations(tb testing.TB, ctx context.Context, st fixtureStore, e *env) {
 	tb.Helper()
 	ops := &casework.Operations{Store: st, Claims: &casework.Claims{Store: st, Config: casework.DefaultConfig()}}
 	for _, o := range []struct {
