@@ -40,7 +40,9 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			b.Fatal(err)
 		}
 		var obs, obsIndexes, transcripts, items, evlog, timeline int64
-		if err := st.pool.QueryRow(ctx, `SELECT pg_total_relation_size('observations'), pg_indexes_size('observations'),
+		if err := st.pool.QueryRow(ctx, `SELECT
+			(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observations')),
+			(SELECT SUM(pg_indexes_size(relid)) FROM pg_partition_tree('observations')),
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
 			pg_total_relation_size('items'), pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks'),
 			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &obsIndexes, &transcripts, &items, &evlog, &timeline); err != nil {
