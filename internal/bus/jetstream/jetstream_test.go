@@ -454,18 +454,18 @@ func TestOpenLazyStartsWithoutTheServer(t *testing.T) {
 	}
 }
 
-// TestAckSomeLeavesOnlyTheRestPending: ingest acknowledges each
-// observation of a bus batch as it is stored while its gate still holds
-// another; a Nak then hands back only that one, and only it counts
-// against the consumer's limit of unacknowledged messages.
-func TestAckSomeLeavesOnlyTheRestPending(t *testing.T) {
+// fetchThree publishes three observations to a consumer without a limit
+// on unacknowledged messages and an hour's ack wait, and fetches them as
+// one batch.
+func fetchThree(t *testing.T) (*Consumer, bus.Batch) {
+	t.Helper()
 	cfg := DefaultConfig(startServer(t))
 	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	b, err := Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(b.Close)
 	ctx := context.Background()
 	for _, o := range observations(3) {
 		if err := b.Publish(ctx, o); err != nil {
@@ -480,6 +480,16 @@ func TestAckSomeLeavesOnlyTheRestPending(t *testing.T) {
 	if err != nil || len(bt.Observations()) != 3 {
 		t.Fatalf("fetch: %v, %d observations", err, len(bt.Observations()))
 	}
+	return c, bt
+}
+
+// TestAckSomeLeavesOnlyTheRestPending: ingest acknowledges each
+// observation of a bus batch as it is stored while its gate still holds
+// another; a Nak then hands back only that one, and only it counts
+// against the consumer's limit of unacknowledged messages.
+func TestAckSomeLeavesOnlyTheRestPending(t *testing.T) {
+	ctx := context.Background()
+	c, bt := fetchThree(t)
 	held := bt.Observations()[1].ID
 	pa := bt.(interface {
 		AckSome(context.Context, []int) error
@@ -510,27 +520,8 @@ func TestAckSomeLeavesOnlyTheRestPending(t *testing.T) {
 // fetch must not keep every other observation fetched that hour in
 // memory. What AckSome acknowledged is let go of.
 func TestAckSomeLetsGoOfTheObservation(t *testing.T) {
-	cfg := DefaultConfig(startServer(t))
-	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
-	b, err := Open(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	ctx := context.Background()
-	for _, o := range observations(3) {
-		if err := b.Publish(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := b.Consumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bt, err := c.Fetch(ctx, 3, 5*time.Second)
-	if err != nil || len(bt.Observations()) != 3 {
-		t.Fatalf("fetch: %v, %d observations", err, len(bt.Observations()))
-	}
+	_, bt := fetchThree(t)
 	held := bt.Observations()[1].ID
 	if err := bt.(*batch).AckSome(ctx, []int{0, 2}); err != nil {
 		t.Fatal(err)
