@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 // The evidence log (migration 0014): a leaf per stored observation,
@@ -222,21 +223,8 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		if err := b.Scan(&first, &leaves); err != nil {
 			return err
 		}
-		if len(leaves)%32 != 0 || first < 1 {
-			return fmt.Errorf("evidence log: the block at leaf %d is not whole", first-1)
-		}
-		for k := uint64(0); k < uint64(len(leaves)/32) && next < to; k++ {
-			i := uint64(first-1) + k
-			if i < next {
-				continue
-			}
-			if i != next {
-				return fmt.Errorf("evidence log: leaf %d missing", next)
-			}
-			if err := fn(next, leaves[k*32:k*32+32]); err != nil {
-				return err
-			}
-			next++
+		if next, err = rowcodec.BlockLeaves(next, to, first, leaves, fn); err != nil {
+			return err
 		}
 	}
 	if err := b.Err(); err != nil {
