@@ -45,7 +45,9 @@ type GateConfig struct {
 	// MaxAsks bounds the questions to Stored in one Expire (default 64),
 	// taken in turn among the observations waiting: a hub that floods
 	// the bus with forged observations, each waiting, must not turn each
-	// into a query a second to the store.
+	// into a query a second to the store. Runs just below a position the
+	// gate covered (the next step of a batch dealt to several ingests in
+	// turn) have a budget of MaxAsks more, asked about first.
 	MaxAsks int
 	// MaxHeld bounds the observations held in all, each copy delivered
 	// again counted (default 65,536: each is a message the bus waits to
@@ -286,6 +288,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		end uint64
 	}
 	asked := map[run]bool{} // the store's answer this pass (contradicted), by run
+	prio := 0               // questions asked this pass about frontier runs
 	ends := g.runEnds(now, all)
 	i := 0
 	for ; i < len(g.fifo); i++ {
@@ -302,7 +305,13 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			// One question a run and pass: its members share its end.
 			r := run{h.chain, ends[h]}
 			contradicted, ok := asked[r]
-			if !ok && len(asked) < g.cfg.MaxAsks {
+			// A frontier run gets a budget of its own: the rest take
+			// their turn within MaxAsks.
+			front := !ok && prio < g.cfg.MaxAsks && frontier(h.chain, r.end)
+			if front {
+				prio++
+			}
+			if !ok && (front || len(asked)-prio < g.cfg.MaxAsks) {
 				askedNow = true
 				h.asked = now
 				var rel []Released
@@ -346,6 +355,29 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 	}
 	g.fifo = append(append(waiting, waitingAsked...), g.fifo[i:]...)
 	return out
+}
+
+// frontierReach is how far above a run frontier looks for a position
+// the gate covered.
+const frontierReach = 16
+
+// frontier says that the run ending at end is likely to link now: the
+// gate covered a position a little above it, and holds nothing between
+// them. Another ingest holds that gap (a batch dealt to several ingests
+// in turn), links it to the covered position once stored, and stores it:
+// this run's next step. Such runs are asked about every pass within a
+// budget of their own, so that a batch dealt in turn is covered at a
+// step a pass however many other runs wait.
+func frontier(gc *gateChain, end uint64) bool {
+	for c := end + 2; c <= end+frontierReach; c++ {
+		if _, ok := gc.authPrev[c]; ok {
+			return true
+		}
+		if len(gc.held[c]) > 0 {
+			return false
+		}
+	}
+	return false
 }
 
 // runEnds gives the last seq of the run of held observations from each

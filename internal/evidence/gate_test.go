@@ -2,6 +2,7 @@ package evidence_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
@@ -517,4 +518,73 @@ func TestGateMaxHeldCountsCopies(t *testing.T) {
 	if g.Held() != 0 {
 		t.Fatalf("still held: %d", g.Held())
 	}
+}
+
+// TestGateDealtInTurnAmongManyWaiting: the batch dealt in turn to two
+// ingests is covered a step a pass even while thousands of other
+// observations wait (a backlog after a crash, or a hub's flood): the run
+// just below a position the gate covered is asked about first, with a
+// budget of its own. Taking its turn among 2,000 others, each step would
+// wait some 30 passes (a reviewer's finding: a batch of 256 could then
+// outlast --head-wait and be stored signature_failed).
+func TestGateDealtInTurnAmongManyWaiting(t *testing.T) {
+	c := &collect{}
+	s := evidence.NewBatchSigner(c, sensorKey, evidence.SignerConfig{BatchSize: 64, Interval: time.Hour})
+	for _, o := range sample(64) {
+		if err := s.Publish(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	obs := c.obs
+	stored := map[uint64][]byte{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(chain string, seq uint64) ([]byte, []byte, bool) {
+		if chain != obs[0].Chain.ID {
+			return nil, nil, false
+		}
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
+	gates := []*evidence.Gate{evidence.NewGate(cfg), evidence.NewGate(cfg)}
+	now := time.Now()
+	for i := range 4000 { // 2,000 forged observations waiting in each gate
+		o := signed(t, sample(1))[0]
+		o.Chain.ID = fmt.Sprintf("backlog%04d", i)
+		o.Chain.BatchSig = nil
+		gates[i%2].Add(o, i, now)
+	}
+	failed := 0
+	take := func(rs []evidence.Released) {
+		for _, r := range rs {
+			if r.Obs.ID == "" || r.Obs.Chain.ID != obs[0].Chain.ID && r.Failed == "" {
+				continue
+			}
+			if r.Failed != "" {
+				if r.Obs.HasMark(observe.MarkSignatureFailed) && !strings.HasPrefix(r.Failed, "no signature of its sensor covered it within") {
+					failed++
+				}
+				continue
+			}
+			stored[r.Obs.Chain.Seq] = r.Obs.Chain.Prev
+		}
+	}
+	for i, o := range obs {
+		take(gates[i%2].Add(o, 10000+i, now))
+	}
+	rounds := 0
+	for ; rounds < 400 && len(stored) < len(obs); rounds++ {
+		at := now.Add(cfg.MaxHold + time.Duration(rounds+1)*cfg.AskEvery)
+		take(gates[0].Expire(at, false))
+		take(gates[1].Expire(at, false))
+	}
+	if failed != 0 || len(stored) != len(obs) {
+		t.Fatalf("after %d rounds: %d of %d covered, %d failed", rounds, len(stored), len(obs), failed)
+	}
+	if rounds > 150 {
+		t.Fatalf("the batch took %d rounds to cover (one step a round: ~64 expected)", rounds)
+	}
+	t.Logf("covered in %d rounds", rounds)
 }
