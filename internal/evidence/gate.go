@@ -53,6 +53,11 @@ type GateConfig struct {
 	// again counted (default 65,536: each is a message the bus waits to
 	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
+	// MaxChains bounds the chains remembered with nothing held (default
+	// 16,384): past it, those idle longest are forgotten first. Each
+	// start of a sensor begins a chain, and without --sensor-keys a hub
+	// can begin as many as it likes.
+	MaxChains int
 	// Stored, if set, gives the chain_prev and the sensor key of the
 	// observation stored at seq of chain with its chain fields (covered
 	// by a signature when another ingest sharing the bus stored it), or
@@ -68,7 +73,7 @@ type GateConfig struct {
 // observations, for at most 30 s once what follows them contradicts them
 // (1 h while nothing does).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16, MaxChains: 1 << 14}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -96,7 +101,8 @@ type Released struct {
 type Gate struct {
 	cfg    GateConfig
 	keys   map[string]bool
-	chains map[string]*gateChain
+	chains map[chainID]*gateChain
+	swept  time.Time  // when idle chains were last forgotten
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
 	copies int // tags held beyond the first of each observation
@@ -106,8 +112,15 @@ type Gate struct {
 	failures []error
 }
 
+// chainID names a sensor chain: its key and its id. A chain id is the
+// key's: another key's observations under the same id (a hub's own,
+// without --sensor-keys) are another chain, and never make the sensor's
+// fail.
+type chainID struct{ key, id string }
+
 type gateChain struct {
 	key      []byte
+	last     time.Time // when an observation of it was last added
 	held     map[uint64][]*heldObs
 	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
 	top      uint64            // the highest seq covered
@@ -151,7 +164,10 @@ func NewGate(cfg GateConfig) *Gate {
 	if cfg.MaxAsks <= 0 {
 		cfg.MaxAsks = d.MaxAsks
 	}
-	g := &Gate{cfg: cfg, chains: map[string]*gateChain{}}
+	if cfg.MaxChains <= 0 {
+		cfg.MaxChains = d.MaxChains
+	}
+	g := &Gate{cfg: cfg, chains: map[chainID]*gateChain{}}
 	if cfg.Keys != nil {
 		g.keys = map[string]bool{}
 		for _, k := range cfg.Keys {
@@ -174,6 +190,9 @@ func (g *Gate) Drop() {
 // Held is the number of observations waiting for a signature.
 func (g *Gate) Held() int { return g.held }
 
+// Chains is the number of sensor chains the gate remembers.
+func (g *Gate) Chains() int { return len(g.chains) }
+
 // TakeFailures returns what did not check since the last call (bad
 // signatures, untrusted keys, observations released uncovered).
 func (g *Gate) TakeFailures() []error {
@@ -194,15 +213,13 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
 		return []Released{failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)")}
 	}
-	gc := g.chains[o.Chain.ID]
+	cid := chainID{string(o.Chain.Key), o.Chain.ID}
+	gc := g.chains[cid]
 	if gc == nil {
 		gc = &gateChain{key: o.Chain.Key, held: map[uint64][]*heldObs{}, authPrev: map[uint64][]byte{}}
-		g.chains[o.Chain.ID] = gc
+		g.chains[cid] = gc
 	}
-	if !bytes.Equal(gc.key, o.Chain.Key) {
-		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is under key %x, not the chain's key %x", o.ID, o.Chain.ID, o.Chain.Key, gc.key))
-		return []Released{failed(o, []int{tag}, "its chain is under another sensor key")}
-	}
+	gc.last = now
 	sh, err := o.SensorHash()
 	if err != nil || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
 		return []Released{failed(o, []int{tag}, "its chain fields or sensor hash cannot be read")}
@@ -354,7 +371,38 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		out = append(out, failed(h.o, h.tags, why))
 	}
 	g.fifo = append(append(waiting, waitingAsked...), g.fifo[i:]...)
+	g.forgetIdle(now)
 	return out
+}
+
+// forgetIdle forgets the chains that hold nothing and had nothing added
+// for HeadWait, and, past MaxChains, those idle longest: each is what it
+// learnt of covered positions (up to authWindow of them). An observation
+// of a forgotten chain that comes later is held as a new one and linked
+// through Stored, as another ingest's part of a batch is. Sweeps at most
+// every AskEvery, unless past MaxChains.
+func (g *Gate) forgetIdle(now time.Time) {
+	if len(g.chains) <= g.cfg.MaxChains && now.Sub(g.swept) < g.cfg.AskEvery {
+		return
+	}
+	g.swept = now
+	var idle []chainID
+	for id, gc := range g.chains {
+		if len(gc.held) > 0 {
+			continue
+		}
+		if now.Sub(gc.last) >= g.cfg.HeadWait {
+			delete(g.chains, id)
+			continue
+		}
+		idle = append(idle, id)
+	}
+	if over := len(g.chains) - g.cfg.MaxChains; over > 0 {
+		slices.SortFunc(idle, func(a, b chainID) int { return g.chains[a].last.Compare(g.chains[b].last) })
+		for _, id := range idle[:min(over, len(idle))] {
+			delete(g.chains, id)
+		}
+	}
 }
 
 // frontierReach is how far above a run frontier looks for a position

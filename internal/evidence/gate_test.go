@@ -588,3 +588,77 @@ func TestGateDealtInTurnAmongManyWaiting(t *testing.T) {
 	}
 	t.Logf("covered in %d rounds", rounds)
 }
+
+// TestGateChainIDSquattedByAnotherKey: without --sensor-keys, a hub that
+// relays a sensor's messages puts first on the bus an observation of its
+// own, signed with its own key, under the sensor's chain id. The genuine
+// chain must still be covered: a chain is the sensor key's, not its id's.
+func TestGateChainIDSquattedByAnotherKey(t *testing.T) {
+	genuine := signed(t, sample(8))
+	hub := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	squat := sample(9)[8]
+	squat.Chain = observe.Chain{Key: hub.Public().(ed25519.PublicKey), ID: genuine[0].Chain.ID, Seq: 1, Prev: make([]byte, 32)}
+	sh, err := squat.SensorHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := verify.ChainStep(squat.Chain.Prev, sh[:])
+	squat.Chain.BatchSig = ed25519.Sign(hub, verify.BatchMessage(squat.Chain.ID, 1, head[:]))
+	fate := gateRun(t, evidence.DefaultGateConfig(), append([]observe.Observation{squat}, genuine...))
+	if ok, failed := covered(fate, genuine); failed != 0 {
+		t.Errorf("the sensor's own chain, after a hub squatted its id: %d covered, %d failed", ok, failed)
+	}
+}
+
+// TestGateForgetsIdleChains: each start of a sensor begins a chain, and
+// the gate remembered every chain it ever saw (up to 8,192 covered
+// positions each) for as long as ingest ran: months of restarts grew
+// without bound. A chain with nothing held and nothing added for
+// HeadWait is forgotten; what comes of it later is linked through the
+// store (Stored), as another ingest's part is.
+func TestGateForgetsIdleChains(t *testing.T) {
+	cfg := evidence.DefaultGateConfig()
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	for i := range 20 { // 20 sensor starts, one batch each
+		for _, o := range signed(t, sample(4)) {
+			for _, r := range g.Add(o, i, now) {
+				if r.Failed != "" {
+					t.Fatalf("start %d: %s failed: %s", i, r.Obs.ID, r.Failed)
+				}
+			}
+		}
+	}
+	if g.Chains() != 20 {
+		t.Fatalf("chains remembered after 20 starts: %d", g.Chains())
+	}
+	later := signed(t, sample(4))
+	g.Add(later[0], 99, now.Add(cfg.HeadWait)) // a chain still being published
+	g.Expire(now.Add(cfg.HeadWait+time.Second), false)
+	if g.Chains() != 1 {
+		t.Errorf("chains remembered after HeadWait idle: %d, want the one still held", g.Chains())
+	}
+}
+
+// TestGateChainsBounded: a hub without --sensor-keys signs each message
+// with a key of its own under a new chain id; each is a chain the gate
+// would remember for HeadWait. Past the bound, the idlest are forgotten.
+func TestGateChainsBounded(t *testing.T) {
+	cfg := evidence.DefaultGateConfig()
+	cfg.MaxChains = 64
+	g := evidence.NewGate(cfg)
+	now := time.Now()
+	one := sample(1)
+	const n = 300
+	for i := range n {
+		for _, r := range g.Add(signed(t, one)[0], i, now.Add(time.Duration(i)*time.Microsecond)) {
+			if r.Failed != "" {
+				t.Fatalf("%d: failed: %s", i, r.Failed)
+			}
+		}
+	}
+	g.Expire(now.Add(time.Second), false)
+	if g.Chains() > cfg.MaxChains {
+		t.Errorf("chains remembered after %d one-observation chains: %d", n, g.Chains())
+	}
+}
