@@ -113,10 +113,11 @@ type LinkConfig struct {
 	// endpoints declaring the same IP:port within it make that IP:port
 	// link nothing.
 	AnnounceWindow time.Duration
-	// ConcurrentSlack: a peer id or a listen-port identity seen at two
-	// different addresses within this time of each other is taken as
-	// active at both at once (a replay, or two machines): it is withdrawn
-	// and links nothing.
+	// ConcurrentSlack: an identifier (a peer id, a listen-port identity,
+	// a subscriber prefix and port, an eMule user hash, a DHT node id, a
+	// Gnutella GUID) seen at two different addresses within this time of
+	// each other is taken as active at both at once (a replay, or two
+	// machines): it is withdrawn and links nothing.
 	ConcurrentSlack time.Duration
 	// CommonPorts are client default ports, never evidence of one device.
 	CommonPorts []uint16

@@ -162,13 +162,16 @@ type fileAgg struct {
 	hours       int   // distinct clock hours it was seen in: independent sightings
 	// First-hand facts only (observe.Observation.FirstHand): the score's
 	// files, possession, sharing, repetition and recency rest on these.
-	fh         bool          // seen first-hand at least once
-	fhLevel    observe.Level // highest level of a first-hand observation
-	fhOffered  bool          // offered first-hand (sharing, level acknowledged or more)
-	fhSharing  bool          // a first-hand observation was sharing
-	fhHours    int           // distinct clock hours of first-hand sightings
-	fhLastHour int64         // hour+1 of the last counted first-hand sighting
-	fhLast     int64         // time of the last first-hand sighting
+	fh        bool          // seen first-hand at least once
+	fhLevel   observe.Level // highest level of a first-hand observation
+	fhOffered bool          // offered first-hand (sharing, level acknowledged or more)
+	fhSharing bool          // a first-hand observation was sharing
+	// fhHours are the distinct clock hours (since the Unix epoch) of its
+	// first-hand sightings, sorted: repetition counts distinct hours,
+	// whatever the order observations arrive in (a late one of an hour
+	// already counted adds nothing).
+	fhHours []int32
+	fhLast  int64 // time of the last first-hand sighting
 }
 
 type item struct {
@@ -716,10 +719,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 				f.fhOffered = true
 			}
 		}
-		if h := t / int64(time.Hour); f.fhLastHour != h+1 {
-			f.fhLastHour = h + 1
-			f.fhHours++
-		}
+		f.addHour(int32(t / int64(time.Hour)))
 	}
 	e.markEp(p.id)
 	if !e.loading {
@@ -744,6 +744,19 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	if newFH {
 		e.linkOverlap(p, it)
+	}
+}
+
+// addHour records a first-hand sighting in clock hour h. Observations
+// mostly arrive in time order: the common case appends or finds h last.
+func (f *fileAgg) addHour(h int32) {
+	n := len(f.fhHours)
+	if n == 0 || f.fhHours[n-1] < h {
+		f.fhHours = append(f.fhHours, h)
+		return
+	}
+	if i, found := slices.BinarySearch(f.fhHours, h); !found {
+		f.fhHours = slices.Insert(f.fhHours, i, h)
 	}
 }
 

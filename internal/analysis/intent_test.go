@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"maps"
 	"math"
 	"testing"
 	"time"
@@ -96,8 +97,14 @@ func TestScoreSingleAnnounceLowCollectorHigh(t *testing.T) {
 		files = append(files, FileFacts{Severity: 5, Level: observe.Complete, Offered: true})
 	}
 	coll := Score(ScoreInput{Files: files, Days: 90, Observations: 320, Sightings: 320, LastSeen: now.Add(-24 * time.Hour)}, w, now)
-	if got := coll.Total(); got < 500 || got > 700 {
-		t.Errorf("collector: %v (%v), want the documented ~665", got, coll)
+	// docs/scoring.md, "Worked examples": every part and the total.
+	wantColl := Parts{PartFiles: 400, PartPossession: 80, PartDays: 44.5,
+		PartRepetition: 6, PartRecency: 95.17, PartSharing: 40}
+	if !maps.Equal(coll, wantColl) || coll.Total() != 665.67 {
+		t.Errorf("collector: %v (%v), want the documented 665.67 (%v)", coll.Total(), coll, wantColl)
+	}
+	if want := (Parts{PartFiles: 1, PartRecency: 0.25}); !maps.Equal(single, want) {
+		t.Errorf("one gravest file announced once: parts %v, want the documented %v", single, want)
 	}
 	if coll.Total() < 100*single.Total() {
 		t.Errorf("collector %v is not far above a single announce %v", coll.Total(), single.Total())

@@ -264,17 +264,23 @@ func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	if len(id.eps) < 2 {
 		return // seen at one endpoint only: nothing to join or compare
 	}
-	// A session identity (peer id, listen-port identity) at two addresses
-	// at once is a replay or two machines, never one device that moved:
-	// checked against every other endpoint before any link is made, so
-	// that the outcome does not depend on map order. So is a subscriber
-	// prefix and port at two addresses at once: two machines in one /64
-	// (a shared network, a neighbour, or one host still answering at its
-	// previous temporary address: none is told apart, none links). So is
-	// an eMule user hash: eD2K runs over IPv4 alone, so one client is at
-	// one address at a time, and a hash at two at once is copied or
-	// cloned (docs/accuracy.md measures the copier).
-	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix || k.rule == RuleUserHash {
+	// An identifier at two addresses at once is a replay or two machines,
+	// never one device that moved: checked against every other endpoint
+	// before any link is made, so that the outcome does not depend on map
+	// order. A session identity (peer id, listen-port identity) is
+	// replayed or shared. A subscriber prefix and port at two addresses at
+	// once is two machines in one /64 (a shared network, a neighbour, or
+	// one host still answering at its previous temporary address: none is
+	// told apart, none links). An eMule user hash: eD2K runs over IPv4
+	// alone, so one client is at one address at a time, and a hash at two
+	// at once is copied or cloned (docs/accuracy.md measures the copier).
+	// A DHT node id valid under BEP 42 at two addresses at once: BEP 42's
+	// mask cannot tell them apart (two machines of one /64, say), and a
+	// neighbour copied the id. A Gnutella GUID likewise: one servent is at
+	// one address at a time. docs/scoring.md refuses every identifier
+	// rule's link so.
+	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix || k.rule == RuleUserHash ||
+		k.rule == RuleNodeID || k.rule == RuleGUID {
 		for oid, osp := range id.eps {
 			q := e.eps[oid]
 			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {

@@ -44,7 +44,7 @@ func (e *Engine) ownInput(p *endpoint) ScoreInput {
 			continue
 		}
 		in.Files = append(in.Files, FileFacts{Severity: it.severity, Level: f.fhLevel, Looking: !f.fhSharing, Offered: f.fhOffered, Confidence: 1})
-		in.Sightings += float64(max(f.fhHours, 1))
+		in.Sightings += float64(max(len(f.fhHours), 1))
 		last = max(last, f.fhLast)
 	}
 	if last > 0 {
@@ -224,7 +224,7 @@ func (e *Engine) addFiles(files map[int32]*targetFile, p *endpoint, c float64) {
 		}
 		a.fh = true
 		a.fhLast = max(a.fhLast, f.fhLast)
-		a.hours += c * float64(f.fhHours)
+		a.hours += c * float64(len(f.fhHours))
 		lvl := min(f.fhLevel, observe.Verified)
 		if v := c * (w.Level[lvl] + w.Possession[lvl]); v > a.best {
 			a.best = v
