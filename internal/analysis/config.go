@@ -368,6 +368,14 @@ func (c *Config) validate() error {
 		}
 		l.Confidence = conf
 	}
+	for _, r := range slices.Sorted(maps.Keys(l.Confidence)) {
+		// A link's files count at its confidence: 0 or less is read as
+		// 1 (full weight) where a confidence reaches the score, and above
+		// 1 a linked endpoint would outweigh the target's anchor.
+		if v := l.Confidence[r]; !(v > 0 && v <= 1) {
+			errs = append(errs, fmt.Errorf("Links.Confidence[%q] = %v: must be above 0 and at most 1", r, v))
+		}
+	}
 	if err := c.IPv6.validate(); err != nil {
 		errs = append(errs, err)
 	}
