@@ -158,8 +158,6 @@ type fileAgg struct {
 	first, last int64
 	sharing     bool
 	offered     bool
-	lastHour    int64 // hour+1 of the last counted sighting, for quarantine
-	hours       int   // distinct clock hours it was seen in: independent sightings
 	// First-hand facts only (observe.Observation.FirstHand): the score's
 	// files, possession, sharing, repetition and recency rest on these.
 	fh        bool          // seen first-hand at least once
@@ -719,7 +717,13 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 				f.fhOffered = true
 			}
 		}
-		f.addHour(int32(t / int64(time.Hour)))
+		if f.addHour(int32(t / int64(time.Hour))) {
+			// A burst counts endpoints that showed the file themselves,
+			// once in each hour: a forged DHT reply, tracker answer or
+			// PEX list naming many addresses must not get a watched
+			// hash held (and unscored).
+			e.countHour(it, o.Time)
+		}
 	}
 	e.markEp(p.id)
 	if !e.loading {
@@ -734,7 +738,6 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	if e.figCount {
 		e.figure(seq, o, p)
 	}
-	e.countHour(it, p, f, o.Time)
 	e.linkIdentifiers(p, o)
 	e.linkDeclared(p, o)
 	// The overlap rule rests on first-hand files and spans only: what a
@@ -749,15 +752,17 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 
 // addHour records a first-hand sighting in clock hour h. Observations
 // mostly arrive in time order: the common case appends or finds h last.
-func (f *fileAgg) addHour(h int32) {
+func (f *fileAgg) addHour(h int32) (added bool) {
 	n := len(f.fhHours)
 	if n == 0 || f.fhHours[n-1] < h {
 		f.fhHours = append(f.fhHours, h)
-		return
+		return true
 	}
-	if i, found := slices.BinarySearch(f.fhHours, h); !found {
+	i, found := slices.BinarySearch(f.fhHours, h)
+	if !found {
 		f.fhHours = slices.Insert(f.fhHours, i, h)
 	}
+	return !found
 }
 
 func (e *Engine) markEp(id int32) {

@@ -17,19 +17,12 @@ func (e *Engine) held(h hashkind.Hash) bool {
 	return q != nil && (q.State == QuarantineHeld || q.State == QuarantineDisabled)
 }
 
-// countHour counts the endpoint once per clock hour for the hash's rate,
-// and holds the hash when the hour is a burst against its history.
-//
-// An endpoint is counted once per hour it was seen in, in arrival order: a
-// sighting arriving out of order may count it a second time in an earlier
-// hour, which can only make a burst look larger, never hide one.
-func (e *Engine) countHour(it *item, p *endpoint, f *fileAgg, t time.Time) {
+// countHour counts an endpoint in the clock hour of t for the hash's
+// rate, and holds the hash when the hour is a burst against its history.
+// The caller counts each endpoint once in each hour it showed the file
+// first-hand, whatever the order observations arrive in.
+func (e *Engine) countHour(it *item, t time.Time) {
 	h := t.UnixNano() / int64(time.Hour)
-	if f.lastHour == h+1 {
-		return
-	}
-	f.lastHour = h + 1
-	f.hours++
 	it.hours[h]++
 	c := it.hours[h]
 	qc := &e.cfg.Quarantine
