@@ -338,7 +338,16 @@ func bundleOf(ctx context.Context, sq backend, id, purpose string, now time.Time
 	if err := purgedOf(ctx, sq, d.ID, &e); err != nil {
 		return e, err
 	}
-	if e.Links, err = json.Marshal(d.Links); err != nil {
+	// links.json: the links as recorded, and the sentence that each is
+	// an inference, never an identification.
+	links := struct {
+		Warning isp.Note        `json:"warning"`
+		Links   []analysis.Link `json:"links"`
+	}{isp.LinksWarning(), d.Links}
+	if links.Links == nil {
+		links.Links = []analysis.Link{}
+	}
+	if e.Links, err = json.Marshal(links); err != nil {
 		return e, err
 	}
 	req, err := buildISPRequest(ctx, sq, id, analysis.AllAgencies, purpose, isp.DefaultRetention(), now, nil)

@@ -113,13 +113,16 @@ Examples:
 // print it: the summary, with endpoints and files as lists.
 type targetJSON struct {
 	analysis.TargetSummary
-	Endpoints []analysis.EndpointInfo  `json:"endpoints"`
-	Files     []analysis.FileInfo      `json:"files"`
-	Links     []analysis.Link          `json:"links,omitempty"`
-	Timeline  []analysis.TimelineEntry `json:"timeline,omitempty"`
-	Leads     []analysis.Lead          `json:"leads,omitempty"`
-	Shares    []analysis.Share         `json:"shares,omitempty"`
-	Merged    []string                 `json:"merged_from,omitempty"`
+	Endpoints []analysis.EndpointInfo `json:"endpoints"`
+	Files     []analysis.FileInfo     `json:"files"`
+	Links     []analysis.Link         `json:"links,omitempty"`
+	// LinksWarning: a link is an inference, never an identification
+	// (with the links: 'target show --json').
+	LinksWarning *isp.Note                `json:"links_warning,omitempty"`
+	Timeline     []analysis.TimelineEntry `json:"timeline,omitempty"`
+	Leads        []analysis.Lead          `json:"leads,omitempty"`
+	Shares       []analysis.Share         `json:"shares,omitempty"`
+	Merged       []string                 `json:"merged_from,omitempty"`
 }
 
 func toTargetJSON(d *analysis.TargetDetail, full bool) targetJSON {
@@ -132,6 +135,8 @@ func toTargetJSON(d *analysis.TargetDetail, full bool) targetJSON {
 	}
 	if full {
 		t.Links, t.Timeline, t.Leads, t.Shares, t.Merged = d.Links, d.Timeline, d.Leads, d.Shares, d.MergedFrom
+		w := isp.LinksWarning()
+		t.LinksWarning = &w
 	}
 	return t
 }

@@ -41,7 +41,9 @@ FILES
                       observations (empty when the sensors did not sign)
   watchlist.json      the watch-list entries the items matched: hash, list,
                       version and category; never any content
-  links.json          the target's links between devices, as recorded
+  links.json          the target's links between devices, as recorded:
+                      each an inference from identifiers a peer chooses
+                      or can copy, never an identification
   isp_annex.json      the annex of the target's ISP request: what was seen
                       but does not make a request row, and why
   README.txt          this text

@@ -198,7 +198,7 @@ func WriteJSON(w io.Writer, req *Request) error {
 			Agency: req.Target.DisplayName(), Score: req.Target.Score},
 		Sightings: req.Sightings, Kept: req.Kept, Dropped: req.Dropped, SeenOnce: req.SeenOnce,
 		Notes: orEmpty(req.Notes), Groups: []jsonGroup{}, Annex: []jsonAnnex{},
-		Links: jsonLinks{Warning: Note{Code: "forgery", EN: ForgeryWarningEN, FR: ForgeryWarningFR}, Links: []jsonLink{}},
+		Links: jsonLinks{Warning: LinksWarning(), Links: []jsonLink{}},
 	}
 	if r := req.Target.Requester; r != (Requester{}) {
 		out.Target.Requester = &jsonRequester{ID: r.ID, Name: r.Name, Address: r.Address, Contact: r.Contact, Country: r.Country}

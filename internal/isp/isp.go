@@ -314,6 +314,13 @@ type Note struct {
 	FR   string `json:"fr"`
 }
 
+// LinksWarning is the note that goes beside device links wherever a
+// program reads them (the API's target, 'target show --json', an
+// evidence bundle's links.json, the ISP request's JSON).
+func LinksWarning() Note {
+	return Note{Code: "forgery", EN: ForgeryWarningEN, FR: ForgeryWarningFR}
+}
+
 // Note codes.
 const (
 	NoteRetention        = "retention"               // sightings left out: older than the ISP's retention

@@ -317,7 +317,14 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 	if !h.audited(w, r, audit.ActionViewTarget, "target:"+d.ID, purpose, map[string]any{"endpoints": TargetEndpoints(d)}) {
 		return
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, TargetAnswer{TargetDetail: d, LinksWarning: isp.LinksWarning()})
+}
+
+// TargetAnswer is GET /api/v1/targets/{id}: the target, and beside its
+// links the sentence that they are inferences, never identifications.
+type TargetAnswer struct {
+	*analysis.TargetDetail
+	LinksWarning isp.Note `json:"links_warning"`
 }
 
 // ispRequest answers GET /api/v1/targets/{id}/isp-request?format=&purpose=&lang=.

@@ -388,3 +388,26 @@ func TestObservationsRefusalWithoutItsRecordIs503(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetJSONSaysLinksAreInferences: the target page and the ISP
+// request say that a device link is an inference, never an
+// identification; a program reading the API's answer gets the same
+// sentence beside the links, in both languages.
+func TestTargetJSONSaysLinksAreInferences(t *testing.T) {
+	f := newFixture(t)
+	code, body, _ := f.get(t, "inv-a", "/api/v1/targets/"+f.byAg["fr-a"])
+	if code != 200 {
+		t.Fatalf("%d %s", code, body)
+	}
+	var d struct {
+		ID           string          `json:"id"`
+		Links        json.RawMessage `json:"links"`
+		LinksWarning isp.Note        `json:"links_warning"`
+	}
+	if err := json.Unmarshal([]byte(body), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.ID != f.byAg["fr-a"] || d.LinksWarning.EN != isp.ForgeryWarningEN || d.LinksWarning.FR != isp.ForgeryWarningFR {
+		t.Errorf("target %q: links_warning %+v", d.ID, d.LinksWarning)
+	}
+}
