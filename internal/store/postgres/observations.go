@@ -516,7 +516,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		order = ``
 	}
 	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
-		` FROM pg_temp.`+stageName+` s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
+		` FROM pg_temp.` + stageName + ` s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
 	if s.cfg.NoEvidenceLog { // no log to name the rows to
 		tag, err := tx.Exec(ctx, insert)
 		if err != nil {
