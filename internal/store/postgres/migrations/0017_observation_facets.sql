@@ -178,9 +178,3 @@ SELECT setval(pg_get_serial_sequence('observations', 'seq'), GREATEST(
 	COALESCE((SELECT max(seq) FROM observations_v16), 0),
 	COALESCE(pg_sequence_last_value(pg_get_serial_sequence('observations_v16', 'seq')::regclass), 0)) + 1, false);
 DROP TABLE observations_v16;
--- The identity's sequence takes back the name it had (it was created
--- while the old one held it).
-DO $$
-BEGIN
-	EXECUTE format('ALTER SEQUENCE %s RENAME TO observations_seq_seq', pg_get_serial_sequence('observations', 'seq'));
-END $$;
