@@ -388,7 +388,8 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePo
 	}
 	seen := map[[2]string]bool{}
 	var out []webviews.PlacePoint
-	err := eachRow(ctx, s.db(), `SELECT place FROM (SELECT place FROM observations ORDER BY time_ns DESC LIMIT ?) AS newest WHERE place IS NOT NULL`,
+	err := eachRow(ctx, s.db(), `SELECT p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
+		JOIN observation_places p ON p.id = newest.place_id WHERE p.place <> '' ORDER BY newest.time_ns DESC, newest.seq DESC`,
 		func(r pgx.Rows) error {
 			var txt []byte
 			if err := r.Scan(&txt); err != nil {
