@@ -166,11 +166,14 @@ SELECT o.seq, o.time_ns, o.item_id, o.clock_offset_ns, o.clock_uncertainty_ns, o
 	o.peer_id, o.node_id, o.user_hash, o.guid, o.transcript, o.transcript_ref, o.transcript_sha256, o.sensor_address,
 	o.chain_prev, o.batch_sig
 FROM observations_v16 o
-JOIN observation_facets f ON f.key = vigil_dict_key(ARRAY[o.sensor, o.sensor_version, o.vantage, o.build_commit,
-	o.build_modified::text, o.sensor_config, o.clock_source, o.network, o.method, o.transport, o.possession,
-	encode(o.client, 'hex'), encode(o.client_version, 'hex'), COALESCE(o.marks, '')])
-JOIN observation_places p ON p.key = vigil_dict_key(ARRAY[COALESCE(o.place::text, ''), o.agency, o.agency_rule])
-JOIN observation_matches m ON m.key = vigil_dict_key(ARRAY[o.matched::text])
+-- On the values themselves (a hash join), not on their keys: no SHA-256
+-- a row.
+JOIN observation_facets f ON (f.sensor, f.sensor_version, f.vantage, f.build_commit, f.build_modified, f.sensor_config,
+		f.clock_source, f.network, f.method, f.transport, f.possession, f.client, f.client_version, f.marks)
+	= (o.sensor, o.sensor_version, o.vantage, o.build_commit, o.build_modified, o.sensor_config,
+		o.clock_source, o.network, o.method, o.transport, o.possession, o.client, o.client_version, COALESCE(o.marks, ''))
+JOIN observation_places p ON (p.place, p.agency, p.agency_rule) = (COALESCE(o.place::text, ''), o.agency, o.agency_rule)
+JOIN observation_matches m ON m.matched = o.matched::text
 ORDER BY o.seq;
 -- seq goes on after the last drawn, stored or not (a purge may have
 -- dropped the newest rows: their seqs stay in purged_observations).
