@@ -211,10 +211,10 @@ type obsReadCache struct {
 // says how many and the last seq.
 func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obsReadCache,
 	fn func(seq int64, o *observe.Observation) error) (n int, last int64, err error) {
-	r, err := s.db().QueryContext(ctx, `SELECT o.seq, `+obsIDCol+`, o.time_ns, o.sensor, o.network, o.method, i.kind, i.hash, o.matched,
-		o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
-		o.possession, o.pieces_have, o.pieces_total, o.place, o.agency, o.agency_rule, COALESCE(o.marks, '')
-		FROM observations o JOIN items i ON i.id = o.item_id WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq LIMIT ?`,
+	r, err := s.db().QueryContext(ctx, `SELECT o.seq, `+obsIDCol+`, o.time_ns, f.sensor, f.network, f.method, i.kind, i.hash, m.matched,
+		`+obsIPSQL+`, o.port, f.transport, o.peer_id, f.client, f.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
+		f.possession, o.pieces_have, o.pieces_total, `+obsPlaceSQL+`, p.agency, p.agency_rule, f.marks
+		FROM observations o`+obsJoins+` WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq LIMIT ?`,
 		after, upTo, analysisChunk)
 	if err != nil {
 		return 0, 0, err
@@ -1229,11 +1229,11 @@ type scanFunc func(dest ...any) error
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // timelineQuery reads the newest of one endpoint's sightings.
-const timelineQuery = `SELECT t.seq, ` + obsIDCol + `, o.time_ns, o.network, o.method, o.possession, o.transport, i.kind, i.hash, o.matched,
-	o.place, o.agency, o.sensor, o.clock_offset_ns, o.clock_source, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
-	o.transcript_sha256, o.port, o.client, o.client_version, o.pieces_have, o.pieces_total,
-	o.clock_uncertainty_ns, o.sensor_version, o.build_commit, o.build_modified
-	FROM analysis_timeline t JOIN observations o ON o.seq = t.seq JOIN items i ON i.id = o.item_id
+const timelineQuery = `SELECT t.seq, ` + obsIDCol + `, o.time_ns, f.network, f.method, f.possession, f.transport, i.kind, i.hash, m.matched,
+	` + obsPlaceSQL + `, p.agency, f.sensor, o.clock_offset_ns, f.clock_source, f.marks, COALESCE(o.sensor_address, ''),
+	o.transcript_sha256, o.port, f.client, f.client_version, o.pieces_have, o.pieces_total,
+	o.clock_uncertainty_ns, f.sensor_version, f.build_commit, f.build_modified
+	FROM analysis_timeline t JOIN observations o ON o.seq = t.seq` + obsJoins + `
 	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
 
 // timeline reads the newest limit observations at the target's

@@ -126,16 +126,16 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 		}
 	}
 	var fresh map[hashKey]int64
+	var freshChains map[string]int64
+	var freshDicts [numDicts]map[string]int32
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
-		ids, f, err := s.itemIDs(ctx, tx, obs)
+		refs, err := s.rowRefs(ctx, tx, obs, &fresh, &freshChains, &freshDicts)
 		if err != nil {
 			return err
 		}
-		fresh = f
 		row := make([]any, obsArgs)
-		var scratch []byte
 		for i := range obs {
-			scratch = obsRow(row, &obs[i], ids[i], 0, scratch)
+			obsRow(row, &obs[i], &refs[i])
 			if _, err := tx.Exec(ctx, q, row...); err != nil {
 				return err
 			}
@@ -144,6 +144,8 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 	})
 	if err == nil {
 		s.commitItems(fresh)
+		s.commitChains(freshChains)
+		s.commitDicts(freshDicts)
 	}
 	return err
 }

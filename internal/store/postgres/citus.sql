@@ -27,7 +27,10 @@ CREATE UNIQUE INDEX observations_id_text ON observations (uid, id_text, time_ns)
 -- seq: no longer an identity (values drawn on a worker would come from
 -- that node's own range, out of arrival order); ingest draws each batch's
 -- values from this sequence on the coordinator, under its advisory lock.
+-- The primary key was also the time index (migration 0017): it comes
+-- back as a plain index.
 ALTER TABLE observations DROP CONSTRAINT observations_pkey;
+CREATE INDEX observations_time ON observations (time_ns, seq);
 ALTER TABLE observations ALTER COLUMN seq DROP IDENTITY;
 CREATE SEQUENCE observations_seq;
 SELECT setval('observations_seq', COALESCE(MAX(seq), 0) + 1, false) FROM observations;
@@ -92,6 +95,9 @@ SELECT create_reference_table('entry_events');
 SELECT create_reference_table('confirmations');
 SELECT create_reference_table('legal_holds');
 SELECT create_reference_table('sensor_chains');
+SELECT create_reference_table('observation_facets');
+SELECT create_reference_table('observation_places');
+SELECT create_reference_table('observation_matches');
 
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');

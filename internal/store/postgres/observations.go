@@ -24,25 +24,39 @@ import (
 
 // obsColumnList is the observation columns a writer fills, in the order
 // obsRow gives their values.
-var obsColumnList = []string{"uid", "id_text", "time_ns", "sensor", "sensor_version", "vantage", "network", "method",
-	"clock_offset_ns", "clock_source", "item_id", "matched", "ip", "port", "transport", "peer_id", "client", "client_version",
-	"listen_port", "node_id", "user_hash", "guid", "possession", "pieces_have", "pieces_total", "transcript", "transcript_ref",
-	"transcript_sha256", "place", "agency", "agency_rule", "marks", "sensor_address", "clock_uncertainty_ns",
-	"build_commit", "build_modified", "sensor_config", "chain_ref", "chain_seq", "chain_prev", "batch_sig"}
+var obsColumnList = []string{"uid", "id_text", "time_ns", "item_id", "facet_id", "place_id", "matched_id",
+	"clock_offset_ns", "clock_uncertainty_ns", "ip", "ip_zone", "port", "listen_port", "peer_id", "node_id", "user_hash", "guid",
+	"pieces_have", "pieces_total", "transcript", "transcript_ref", "transcript_sha256", "sensor_address",
+	"chain_ref", "chain_seq", "chain_prev", "batch_sig"}
 
 var obsColumns = strings.Join(obsColumnList, ", ")
 
 const (
-	obsArgs  = 41
+	obsArgs  = 27
 	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
 )
 
-// obsSelect reads an observation back, its item from items.
-const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.network, o.method, o.clock_offset_ns,
-	o.clock_source, i.kind, i.hash, o.matched, o.ip, o.port, o.transport, o.peer_id, o.client, o.client_version,
-	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, COALESCE(o.marks, ''), COALESCE(o.sensor_address, ''),
-	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
+// obsJoins joins an observation o with its item (i), its dictionaries'
+// rows (f, p, m: migration 0017) and its chain (c). LEFT JOIN: a join
+// whose columns a query does not read is left out by the planner (every
+// row has its dictionaries' rows).
+const obsJoins = ` JOIN items i ON i.id = o.item_id
+	LEFT JOIN observation_facets f ON f.id = o.facet_id
+	LEFT JOIN observation_places p ON p.id = o.place_id
+	LEFT JOIN observation_matches m ON m.id = o.matched_id`
+
+// obsIPSQL is o's address as text, exactly as netip prints it.
+const obsIPSQL = `vigil_ip_text(o.ip, o.ip_zone)`
+
+// obsPlaceSQL is o's place JSON, NULL when nothing was known.
+const obsPlaceSQL = `NULLIF(p.place, '')`
+
+// obsSelect reads an observation back (obsJoins).
+const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.vantage, f.network, f.method, o.clock_offset_ns,
+	f.clock_source, i.kind, i.hash, m.matched, ` + obsIPSQL + `, o.port, f.transport, o.peer_id, f.client, f.client_version,
+	o.listen_port, o.node_id, o.user_hash, o.guid, f.possession, o.pieces_have, o.pieces_total, o.transcript,
+	o.transcript_ref, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),
+	o.clock_uncertainty_ns, f.build_commit, f.build_modified, f.sensor_config,
 	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig`
 
 // stageTable is the per-connection staging table COPY writes into; its
@@ -50,52 +64,40 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, o.sensor, o.sensor_version, o.va
 // (not once per connection), so that a pooler in transaction mode, which
 // hands each transaction any server connection, does not break it. Its
 // name changes with its columns (vigil_obs_stage before migration 0016's
-// chain columns): a pooler may hand a session that an older binary left
-// its own table in.
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage16 (
-	ord               integer NOT NULL,
-	uid               uuid,
-	id_text           text,
-	time_ns           bigint NOT NULL,
-	sensor            text NOT NULL,
-	sensor_version    text NOT NULL,
-	vantage           text NOT NULL,
-	network           text NOT NULL,
-	method            text NOT NULL,
-	clock_offset_ns   bigint NOT NULL,
-	clock_source      text NOT NULL,
-	item_id           bigint NOT NULL,
-	matched           json NOT NULL,
-	ip                text NOT NULL,
-	port              integer NOT NULL,
-	transport         text NOT NULL,
-	peer_id           bytea,
-	client            bytea NOT NULL,
-	client_version    bytea NOT NULL,
-	listen_port       integer NOT NULL,
-	node_id           bytea,
-	user_hash         bytea,
-	guid              bytea,
-	possession        text NOT NULL,
-	pieces_have       integer NOT NULL,
-	pieces_total      integer NOT NULL,
-	transcript        bytea,
-	transcript_ref    text NOT NULL,
-	transcript_sha256 bytea,
-	place             json,
-	agency            text NOT NULL,
-	agency_rule       text NOT NULL,
-	marks             text,
-	sensor_address    text,
+// chain columns, vigil_obs_stage16 before 0017's dictionaries): a pooler
+// may hand a session that an older binary left its own table in.
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17 (
+	ord                  integer NOT NULL,
+	uid                  uuid,
+	id_text              text,
+	time_ns              bigint NOT NULL,
+	item_id              bigint NOT NULL,
+	facet_id             integer NOT NULL,
+	place_id             integer NOT NULL,
+	matched_id           integer NOT NULL,
+	clock_offset_ns      bigint NOT NULL,
 	clock_uncertainty_ns bigint,
-	build_commit      text NOT NULL,
-	build_modified    boolean NOT NULL,
-	sensor_config     text NOT NULL,
-	chain_ref         bigint,
-	chain_seq         bigint,
-	chain_prev        bytea,
-	batch_sig         bytea
+	ip                   inet NOT NULL,
+	ip_zone              text,
+	port                 integer NOT NULL,
+	listen_port          integer NOT NULL,
+	peer_id              bytea,
+	node_id              bytea,
+	user_hash            bytea,
+	guid                 bytea,
+	pieces_have          integer NOT NULL,
+	pieces_total         integer NOT NULL,
+	transcript           bytea,
+	transcript_ref       text NOT NULL,
+	transcript_sha256    bytea,
+	sensor_address       text,
+	chain_ref            bigint,
+	chain_seq            bigint,
+	chain_prev           bytea,
+	batch_sig            bytea
 ) ON COMMIT DELETE ROWS`
+
+const stageName = "vigil_obs_stage17"
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
 // anything else as the text given in id_text (the SQLite store's idValue,
@@ -139,33 +141,37 @@ func checkObservation(o *observe.Observation) error {
 	return nil
 }
 
+// obsRefs is what an observation's row refers to: its items row, its
+// sensor_chains row (0: unsigned) and its dictionaries' rows.
+type obsRefs struct {
+	item, chain int64
+	dict        [numDicts]int32
+}
+
 // obsRow fills dst (obsArgs long) with o's column values in obsColumnList
-// order, chainRef its sensor_chains row (0: unsigned); scratch is reused
-// for the matches' JSON.
-func obsRow(dst []any, o *observe.Observation, itemID, chainRef int64, scratch []byte) []byte {
+// order.
+func obsRow(dst []any, o *observe.Observation, ref *obsRefs) {
 	uid, text := idValues(o.ID)
-	scratch = appendMatched(scratch[:0], o.Item.Matched)
-	dst[0], dst[1], dst[2] = uid, text, o.Time.UnixNano()
-	dst[3], dst[4], dst[5], dst[6], dst[7] = o.Sensor.ID, o.Sensor.Version, o.Sensor.Vantage, o.Network, o.Method
-	dst[8], dst[9], dst[10], dst[11] = int64(o.ClockOffset), o.ClockSource, itemID, string(scratch)
-	dst[12], dst[13], dst[14] = o.Endpoint.IP.String(), int32(o.Endpoint.Port), o.Endpoint.Transport
-	dst[15], dst[16], dst[17], dst[18] = nilIfEmpty(o.Client.PeerID), rawText(o.Client.Name), rawText(o.Client.Version), int32(o.Client.ListenPort)
-	dst[19], dst[20], dst[21] = nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
-	dst[22], dst[23], dst[24] = o.Possession.Level.String(), int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1))
-	dst[25], dst[26], dst[27] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
-	dst[28], dst[29], dst[30] = placeValue(&o.Place), o.Jurisdiction.Agency, o.Jurisdiction.Rule
-	dst[31], dst[32] = rowcodec.MarksColumn(o.Marks), rowcodec.AddrPortColumn(o.Endpoint.Local)
-	dst[33] = nil // unknown offset
+	dst[0], dst[1], dst[2], dst[3] = uid, text, o.Time.UnixNano(), ref.item
+	dst[4], dst[5], dst[6] = ref.dict[dictFacets], ref.dict[dictPlaces], ref.dict[dictMatches]
+	dst[7], dst[8] = int64(o.ClockOffset), nil // nil: unknown offset
 	if o.ClockKnown {
-		dst[33] = int64(o.ClockUncertainty)
+		dst[8] = int64(o.ClockUncertainty)
 	}
-	dst[34], dst[35], dst[36] = o.Sensor.Commit, o.Sensor.Modified, o.Sensor.Config
-	dst[37], dst[38], dst[39], dst[40] = nil, nil, nil, nil
-	if chainRef != 0 {
-		dst[37], dst[38], dst[39] = chainRef, int64(o.Chain.Seq), o.Chain.Prev
-		dst[40] = nilIfEmpty(o.Chain.BatchSig)
+	dst[9], dst[10] = o.Endpoint.IP.WithZone(""), nil
+	if z := o.Endpoint.IP.Zone(); z != "" {
+		dst[10] = z
 	}
-	return scratch
+	dst[11], dst[12] = int32(o.Endpoint.Port), int32(o.Client.ListenPort)
+	dst[13], dst[14], dst[15], dst[16] = nilIfEmpty(o.Client.PeerID), nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
+	dst[17], dst[18] = int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1))
+	dst[19], dst[20], dst[21] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
+	dst[22] = rowcodec.AddrPortColumn(o.Endpoint.Local)
+	dst[23], dst[24], dst[25], dst[26] = nil, nil, nil, nil
+	if ref.chain != 0 {
+		dst[23], dst[24], dst[25] = ref.chain, int64(o.Chain.Seq), o.Chain.Prev
+		dst[26] = nilIfEmpty(o.Chain.BatchSig)
+	}
 }
 
 // maxCachedItems bounds the item id cache; past it the cache starts over.
@@ -321,19 +327,14 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	for attempt := 1; ; attempt++ {
 		var fresh map[hashKey]int64
 		var freshChains map[string]int64
+		var freshDicts [numDicts]map[string]int32
 		var added inserted
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
-			ids, f, err := s.itemIDs(ctx, tx, obs)
+			refs, err := s.rowRefs(ctx, tx, obs, &fresh, &freshChains, &freshDicts)
 			if err != nil {
 				return err
 			}
-			fresh = f
-			chains, fc, err := s.chainRefs(ctx, tx, obs)
-			if err != nil {
-				return err
-			}
-			freshChains = fc
-			if added, err = write(ctx, tx, obs, ids, chains); err != nil {
+			if added, err = write(ctx, tx, obs, refs); err != nil {
 				return err
 			}
 			return s.appendLeaves(ctx, tx, obs, leaves, added)
@@ -341,12 +342,46 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 		if err == nil {
 			s.commitItems(fresh)
 			s.commitChains(freshChains)
+			s.commitDicts(freshDicts)
 			return int(added.n), nil
 		}
 		if attempt == 3 || !retryable(err) {
 			return 0, fmt.Errorf("observations: %w", err)
 		}
 	}
+}
+
+// rowRefs returns what each observation's row refers to (obsRefs),
+// adding the items, chains and dictionary rows missing; the ids read or
+// added go in the fresh maps, for the caches once tx commits.
+func (s *Store) rowRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observation, fresh *map[hashKey]int64,
+	freshChains *map[string]int64, freshDicts *[numDicts]map[string]int32) ([]obsRefs, error) {
+	ids, f, err := s.itemIDs(ctx, tx, obs)
+	if err != nil {
+		return nil, err
+	}
+	*fresh = f
+	chains, fc, err := s.chainRefs(ctx, tx, obs)
+	if err != nil {
+		return nil, err
+	}
+	*freshChains = fc
+	dicts, fd, err := s.dictRefs(ctx, tx, obs)
+	if err != nil {
+		return nil, err
+	}
+	*freshDicts = fd
+	refs := make([]obsRefs, len(obs))
+	for i := range refs {
+		refs[i].item = ids[i]
+		if chains != nil {
+			refs[i].chain = chains[i]
+		}
+		for k := range dicts {
+			refs[i].dict[k] = dicts[k][i]
+		}
+	}
+	return refs, nil
 }
 
 // firstOfEachID returns obs without the observations whose id came
@@ -433,12 +468,10 @@ func (s *Store) seqLockKey() int64 { return lockKey(s.cfg.Schema + " observation
 // copySource hands COPY one observation at a time, its row built in a
 // reused slice (pgx encodes each row before asking for the next).
 type copySource struct {
-	obs     []observe.Observation
-	ids     []int64
-	chains  []int64 // nil: none signed
-	i       int
-	row     []any
-	scratch []byte
+	obs  []observe.Observation
+	refs []obsRefs
+	i    int
+	row  []any
 }
 
 func (c *copySource) Next() bool {
@@ -449,11 +482,7 @@ func (c *copySource) Next() bool {
 func (c *copySource) Values() ([]any, error) {
 	n := c.i - 1
 	c.row[0] = int32(n)
-	var chain int64
-	if c.chains != nil {
-		chain = c.chains[n]
-	}
-	c.scratch = obsRow(c.row[1:], &c.obs[n], c.ids[n], chain, c.scratch)
+	obsRow(c.row[1:], &c.obs[n], &c.refs[n])
 	return c.row, nil
 }
 
@@ -464,15 +493,15 @@ var stageColumns = append([]string{"ord"}, obsColumnList...)
 // insertCopy writes obs with COPY into the staging table and one INSERT
 // from it; observations of the same time get their seq in the batch's
 // order (arrival order).
-func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids, chains []int64) (inserted, error) {
+func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, refs []obsRefs) (inserted, error) {
 	// One round trip for both (simple protocol: no arguments). When the
 	// move sorts the batch by ord (rows of a kilobyte), the default 4 MB
 	// of work_mem would sort a batch of 10,000 on disk.
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; `+stageTable); err != nil {
 		return inserted{}, fmt.Errorf("staging table: %w", err)
 	}
-	src := &copySource{obs: obs, ids: ids, chains: chains, row: make([]any, obsArgs+1)}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", "vigil_obs_stage16"}, stageColumns, src); err != nil {
+	src := &copySource{obs: obs, refs: refs, row: make([]any, obsArgs+1)}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stageName}, stageColumns, src); err != nil {
 		return inserted{}, fmt.Errorf("copy of %d: %w", len(obs), err)
 	}
 	if err := s.seqOrder(ctx, tx); err != nil {
@@ -487,7 +516,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		order = ``
 	}
 	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
-		` FROM pg_temp.vigil_obs_stage16 s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
+		` FROM pg_temp.` + stageName + ` s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
 	if s.cfg.NoEvidenceLog { // no log to name the rows to
 		tag, err := tx.Exec(ctx, insert)
 		if err != nil {
@@ -564,7 +593,7 @@ func valuesSQL(n int) string {
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
 // rest in power-of-two pieces so that few statements are prepared.
-func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, ids, chains []int64) (inserted, error) {
+func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Observation, refs []obsRefs) (inserted, error) {
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return inserted{}, err
 	}
@@ -574,21 +603,17 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 	}
 	if len(stored) > 0 {
 		var fobs []observe.Observation
-		var fids, fchains []int64
+		var frefs []obsRefs
 		for i := range obs {
 			if !stored[obs[i].ID] {
-				fobs, fids = append(fobs, obs[i]), append(fids, ids[i])
-				if chains != nil {
-					fchains = append(fchains, chains[i])
-				}
+				fobs, frefs = append(fobs, obs[i]), append(frefs, refs[i])
 			}
 		}
-		obs, ids, chains = fobs, fids, fchains
+		obs, refs = fobs, frefs
 	}
 	var added inserted
 	chunk := s.cfg.ValuesChunk
 	args := make([]any, min(chunk, len(obs))*obsArgs)
-	var scratch []byte
 	for start := 0; start < len(obs); {
 		n := chunk
 		if rest := len(obs) - start; rest < chunk {
@@ -596,13 +621,7 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 		}
 		a := args[:n*obsArgs]
 		for i := 0; i < n; i++ {
-			// Each row needs its own matches JSON: scratch is copied into
-			// a string by obsRow, so it can be reused.
-			var chain int64
-			if chains != nil {
-				chain = chains[start+i]
-			}
-			scratch = obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], ids[start+i], chain, scratch)
+			obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], &refs[start+i])
 		}
 		var n1, first int64
 		if err := tx.QueryRow(ctx, valuesSQL(n), a...).Scan(&n1, &first); err != nil {
@@ -633,7 +652,7 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 // observationsWhere calls fn for each observation that where selects, in
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
-	q := `SELECT ` + obsSelect + ` FROM observations o JOIN items i ON i.id = o.item_id
+	q := `SELECT ` + obsSelect + ` FROM observations o` + obsJoins + `
 		LEFT JOIN sensor_chains c ON c.id = o.chain_ref WHERE ` + where
 	r, err := s.pool.Query(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {

@@ -18,11 +18,41 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0016 takes a store back to the schema before migration 0016: the
+// undo0017 takes a store back to the schema before migration 0017: the
+// dictionaries' values back in every row, the address as netip prints
+// it, the indexes of migration 0015.
+var undo0017 = []string{
+	`ALTER TABLE observations ADD COLUMN sensor text NOT NULL DEFAULT '', ADD COLUMN sensor_version text NOT NULL DEFAULT '',
+		ADD COLUMN vantage text NOT NULL DEFAULT '', ADD COLUMN network text NOT NULL DEFAULT '', ADD COLUMN method text NOT NULL DEFAULT '',
+		ADD COLUMN clock_source text NOT NULL DEFAULT '', ADD COLUMN matched json NOT NULL DEFAULT '[]',
+		ADD COLUMN transport text NOT NULL DEFAULT '', ADD COLUMN client bytea NOT NULL DEFAULT '', ADD COLUMN client_version bytea NOT NULL DEFAULT '',
+		ADD COLUMN possession text NOT NULL DEFAULT '', ADD COLUMN place json, ADD COLUMN agency text NOT NULL DEFAULT '',
+		ADD COLUMN agency_rule text NOT NULL DEFAULT '', ADD COLUMN marks text, ADD COLUMN build_commit text NOT NULL DEFAULT '',
+		ADD COLUMN build_modified boolean NOT NULL DEFAULT false, ADD COLUMN sensor_config text NOT NULL DEFAULT ''`,
+	`UPDATE observations o SET sensor = f.sensor, sensor_version = f.sensor_version, vantage = f.vantage, network = f.network,
+		method = f.method, clock_source = f.clock_source, matched = m.matched::json, transport = f.transport, client = f.client,
+		client_version = f.client_version, possession = f.possession, place = NULLIF(p.place, '')::json, agency = p.agency,
+		agency_rule = p.agency_rule, marks = NULLIF(f.marks, ''), build_commit = f.build_commit, build_modified = f.build_modified,
+		sensor_config = f.sensor_config
+	FROM observation_facets f, observation_places p, observation_matches m
+	WHERE f.id = o.facet_id AND p.id = o.place_id AND m.id = o.matched_id`,
+	`ALTER TABLE observations ALTER COLUMN ip TYPE text USING vigil_ip_text(ip, ip_zone)`,
+	`ALTER TABLE observations DROP COLUMN ip_zone, DROP COLUMN facet_id, DROP COLUMN place_id, DROP COLUMN matched_id`,
+	`ALTER TABLE observations DROP CONSTRAINT observations_pkey`,
+	`ALTER TABLE observations ADD PRIMARY KEY (seq, time_ns)`,
+	`CREATE INDEX observations_time ON observations (time_ns, seq)`,
+	`CREATE INDEX observations_item ON observations (item_id)`,
+	`DROP TABLE observation_facets, observation_places, observation_matches`,
+	`DROP FUNCTION vigil_dict_key, vigil_ip_text`,
+	`DELETE FROM schema_migrations WHERE version >= 17`,
+}
+
+// undo0016 takes a store back to the schema before migration 0016 (0017
+// undone first): the
 // leaves of evidence_blocks and the chains of the observations' rows back
 // in evidence_log rows (every id a UUID: 17 bytes in a block's ids),
 // no unpurged observation missing.
-var undo0016 = []string{
+var undo0016 = append(undo0017[:len(undo0017):len(undo0017)],
 	`INSERT INTO evidence_log (idx, obs_seq, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
 	SELECT b.first + k, o.seq, substring(b.leaves FROM k * 32 + 1 FOR 32), c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig
 	FROM evidence_blocks b CROSS JOIN LATERAL generate_series(0, length(b.leaves) / 32 - 1) AS k
@@ -32,7 +62,7 @@ var undo0016 = []string{
 	`ALTER TABLE observations DROP COLUMN chain_ref, DROP COLUMN chain_seq, DROP COLUMN chain_prev, DROP COLUMN batch_sig`,
 	`ALTER TABLE purged_observations DROP COLUMN chain_ref, DROP COLUMN chain_seq`,
 	`DELETE FROM schema_migrations WHERE version >= 16`,
-}
+)
 
 // undo0015 takes a store back to the schema before migration 0015 (0016
 // undone first): holds and purge records gone, observations one plain

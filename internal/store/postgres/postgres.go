@@ -132,6 +132,9 @@ type Store struct {
 	// chains is sensor_chains (id) by chain and key (chainKey), all
 	// committed; guarded by mu.
 	chains map[string]int64
+	// dicts is each dictionary's ids (dict.go) by appendKey of the row's
+	// values, all committed; guarded by mu.
+	dicts [numDicts]map[string]int32
 }
 
 // The PostgreSQL store keeps every contract the SQLite store keeps, and
@@ -177,6 +180,9 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}, chains: map[string]int64{}}
+	for k := range s.dicts {
+		s.dicts[k] = map[string]int32{}
+	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("%s: %w", where, err)

@@ -617,11 +617,14 @@ func TestBatchesCommitInTheOrderOfTheirSeqs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	ids, _, err := st.itemIDs(ctx, tx, first)
+	var fresh map[hashKey]int64
+	var freshChains map[string]int64
+	var freshDicts [numDicts]map[string]int32
+	refs, err := st.rowRefs(ctx, tx, first, &fresh, &freshChains, &freshDicts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.insertCopy(ctx, tx, first, ids, nil); err != nil {
+	if _, err := st.insertCopy(ctx, tx, first, refs); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

@@ -310,9 +310,9 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	filter, args := ``, []any{window - 1}
 	if !scope.All {
 		in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
-		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = observations.ip AND e0.port = observations.port)
-			THEN EXISTS (SELECT 1 FROM target_access a WHERE a.target = ` + genTargetSQL("observations") + ` AND a.agency IN ` + in + `)
-			ELSE agency IN ` + in + ` END`
+		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = ` + obsIPSQL + ` AND e0.port = o.port)
+			THEN EXISTS (SELECT 1 FROM target_access a WHERE a.target = ` + genTargetSQL("o") + ` AND a.agency IN ` + in + `)
+			ELSE (SELECT p.agency FROM observation_places p WHERE p.id = o.place_id) IN ` + in + ` END`
 		for range 2 {
 			for _, a := range scope.Agencies {
 				args = append(args, a)
@@ -320,14 +320,13 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		}
 	}
 	args = append(args, limit)
-	q := `WITH k AS (SELECT seq FROM observations
-			WHERE time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775807)` +
-		filter + ` ORDER BY time_ns DESC, seq DESC LIMIT ?)
-		SELECT ` + obsIDCol + `, o.time_ns, o.sensor, o.network, o.method, o.possession, o.pieces_have, o.pieces_total, o.ip, o.port,
-		o.transport, o.client, o.client_version, i.kind, i.hash, o.matched, o.place, o.agency, COALESCE(` + genTargetSQL("o") + `, ''),
-		COALESCE(o.marks, '')
-		FROM k JOIN observations o ON o.seq = k.seq
-		JOIN items i ON i.id = o.item_id
+	q := `WITH k AS (SELECT o.seq FROM observations o
+			WHERE o.time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775807)` +
+		filter + ` ORDER BY o.time_ns DESC, o.seq DESC LIMIT ?)
+		SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, o.pieces_have, o.pieces_total, ` + obsIPSQL + `, o.port,
+		f.transport, f.client, f.client_version, i.kind, i.hash, m.matched, ` + obsPlaceSQL + `, p.agency, COALESCE(` + genTargetSQL("o") + `, ''),
+		f.marks
+		FROM k JOIN observations o ON o.seq = k.seq` + obsJoins + `
 		ORDER BY o.time_ns DESC, o.seq DESC`
 	var out []webviews.RecentObservation
 	err := eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
@@ -389,7 +388,8 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePo
 	}
 	seen := map[[2]string]bool{}
 	var out []webviews.PlacePoint
-	err := eachRow(ctx, s.db(), `SELECT place FROM (SELECT place FROM observations ORDER BY time_ns DESC LIMIT ?) AS newest WHERE place IS NOT NULL`,
+	err := eachRow(ctx, s.db(), `SELECT p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
+		JOIN observation_places p ON p.id = newest.place_id WHERE p.place <> '' ORDER BY newest.time_ns DESC, newest.seq DESC`,
 		func(r pgx.Rows) error {
 			var txt []byte
 			if err := r.Scan(&txt); err != nil {
@@ -520,8 +520,9 @@ func (s *Store) SearchTargets(ctx context.Context, search string, scope analysis
 // which only narrows who sees it (the webapp decides again at delivery
 // with EndpointTargetsAt, which does).
 func genTargetSQL(row string) string {
-	return `COALESCE((SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port AND g.first_ns <= ` + row + `.time_ns ORDER BY g.first_ns DESC LIMIT 1),
-		(SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + row + `.ip AND g.port = ` + row + `.port ORDER BY g.first_ns LIMIT 1))`
+	ip := `vigil_ip_text(` + row + `.ip, ` + row + `.ip_zone)`
+	return `COALESCE((SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + ip + ` AND g.port = ` + row + `.port AND g.first_ns <= ` + row + `.time_ns ORDER BY g.first_ns DESC LIMIT 1),
+		(SELECT g.target FROM analysis_endpoints g WHERE g.ip = ` + ip + ` AND g.port = ` + row + `.port ORDER BY g.first_ns LIMIT 1))`
 }
 
 // genAt is the generation of an IP:port (spans firsts[i]..lasts[i],
