@@ -32,6 +32,7 @@ const (
 	claimHaveAll
 	claimHaveNone
 	claimUnknown
+	claimUnnegotiated
 )
 
 type claim struct {
@@ -66,6 +67,13 @@ func (c *Claims) HaveNone() { c.addPossession(claim{kind: claimHaveNone}) }
 // counts either.
 func (c *Claims) Unknown() { c.addPossession(claim{kind: claimUnknown}) }
 
+// HaveAllUnnegotiated records a have_all from a peer that did not set the
+// fast extension bit in its handshake: BEP 6 gives the message no meaning
+// on that connection (the receiver must close it). It counts nothing and
+// is marked malformed; like any possession message, it makes a later
+// bitfield late.
+func (c *Claims) HaveAllUnnegotiated() { c.addPossession(claim{kind: claimUnnegotiated}) }
+
 func (c *Claims) addPossession(e claim) {
 	n := 0
 	for _, x := range c.events {
@@ -95,8 +103,9 @@ type Verdict struct {
 	// set, or not the first possession message (BEP 3); only its in-range
 	// bits counted, or none when it came late.
 	MalformedBitfield bool
-	// MalformedHave: a have past the last piece, or a have_all/have_none
-	// that contradicts what came before; not counted.
+	// MalformedHave: a have past the last piece, a have_all/have_none
+	// that contradicts what came before, or a have_all from a peer that
+	// did not negotiate the fast extension; not counted.
 	MalformedHave bool
 }
 
@@ -218,6 +227,8 @@ func (c *Claims) Judge(numPieces int) Verdict {
 			seen = true
 		case claimUnknown:
 			seen, unknown = true, true
+		case claimUnnegotiated:
+			seen, v.MalformedHave = true, true
 		}
 	}
 	switch {

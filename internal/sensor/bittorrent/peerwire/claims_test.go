@@ -153,3 +153,20 @@ func FuzzClaims(f *testing.F) {
 		}
 	})
 }
+
+// A have_all from a peer that did not negotiate the fast extension counts
+// nothing, whatever the piece count, and is marked; a bitfield after it
+// is late (it only ever lowers).
+func TestClaimsHaveAllUnnegotiated(t *testing.T) {
+	for _, pieces := range []int{10, -1} {
+		var c Claims
+		c.HaveAllUnnegotiated()
+		if v := c.Judge(pieces); v.All || v.Have != -1 || !v.MalformedHave {
+			t.Fatalf("Judge(%d) = %+v, want nothing counted, malformed_have", pieces, v)
+		}
+		c.Bitfield([]byte{0xff, 0xc0})
+		if v := c.Judge(pieces); v.All || v.Have > 0 || !v.MalformedBitfield {
+			t.Fatalf("Judge(%d) after a bitfield = %+v, want nothing counted, malformed_bitfield", pieces, v)
+		}
+	}
+}

@@ -216,10 +216,17 @@ func (c *peerConn) onHaveAll(m *peerwire.Message, kept bool) {
 	if m.Keepalive {
 		return
 	}
-	c.saidPossession, c.res.HaveAll = true, true
-	if kept {
+	c.saidPossession = true
+	switch {
+	case !c.theirs.Reserved.Fast():
+		// BEP 6: without the fast extension bit in the peer's handshake
+		// have_all means nothing here; it shows no piece.
+		c.res.Claims.HaveAllUnnegotiated()
+	case kept:
+		c.res.HaveAll = true
 		c.res.Claims.HaveAll()
-	} else {
+	default:
+		c.res.HaveAll = true
 		c.res.Claims.Unknown()
 	}
 }
