@@ -194,7 +194,7 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 	s.emit(context.WithoutCancel(ctx), o)
 	for _, p := range res.PEX {
 		po := observe.Observation{
-			Method: observe.MethodPEX, Time: res.Connected.UTC(),
+			Method: observe.MethodPEX, Time: p.At.UTC(),
 			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
 			Endpoint:   observe.Endpoint{IP: p.Addr.Addr().Unmap(), Port: p.Addr.Port(), Transport: pexTransport(p.Flags)},
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},

@@ -323,12 +323,16 @@ func (c *peerConn) onPEX(m *peerwire.Message, kept bool) {
 	if err != nil {
 		return
 	}
-	if kept {
-		c.res.PEX = append(c.res.PEX, x.Added...)
-		c.res.PEX = append(c.res.PEX, x.Added6...)
-	} else {
-		c.res.PEXUnkept = append(c.res.PEXUnkept, x.Added...)
-		c.res.PEXUnkept = append(c.res.PEXUnkept, x.Added6...)
+	// The message was decoded as soon as its last byte was read: that
+	// read is the latest (no read happens between it and the decode).
+	to := &c.res.PEX
+	if !kept {
+		to = &c.res.PEXUnkept
+	}
+	for _, list := range [][]peerwire.PEXPeer{x.Added, x.Added6} {
+		for _, p := range list {
+			*to = append(*to, PEXPeer{PEXPeer: p, At: c.conn.lastRead})
+		}
 	}
 }
 
@@ -443,13 +447,17 @@ type recordingConn struct {
 	peer netip.AddrPort
 	now  func() time.Time
 	rx   uint64 // bytes received
+	// lastRead is the time of the latest read that returned bytes (the
+	// time of its transcript record).
+	lastRead time.Time
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.rx += uint64(n)
-		c.tr.StreamReceived(c.now(), c.peer, p[:n])
+		c.lastRead = c.now()
+		c.tr.StreamReceived(c.lastRead, c.peer, p[:n])
 	}
 	return n, err
 }

@@ -147,8 +147,8 @@ type Result struct {
 	// PEXUnkept those named in PEX messages cut from it, which may be
 	// probed but never recorded (no record would show where they came
 	// from).
-	PEX       []peerwire.PEXPeer
-	PEXUnkept []peerwire.PEXPeer
+	PEX       []PEXPeer
+	PEXUnkept []PEXPeer
 	// Metadata is the verified info dictionary, if one was fetched.
 	Metadata []byte
 	// Verified: one piece fetched from this peer matched its hash.
@@ -166,6 +166,13 @@ type Result struct {
 	// TransportUTP); Local is the sensor's end of the connection.
 	Transport string
 	Local     netip.AddrPort
+}
+
+// PEXPeer is a peer a PEX message named, and when that message came: the
+// time of the transcript record that holds its last byte.
+type PEXPeer struct {
+	peerwire.PEXPeer
+	At time.Time
 }
 
 // Probe connects to a peer, shakes hands for the torrent ih, and reads
