@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 )
 
@@ -89,5 +90,83 @@ func TestProbePEXTimeIsWhenTheMessageCame(t *testing.T) {
 	}
 	if got := p.Time; !got.Before(at) {
 		t.Fatalf("peer_probe at %v, want the handshake's time, before the PEX message (%v)", got, at)
+	}
+}
+
+// internetSensor is hostileSensor in internet scope, listening on
+// 127.0.0.1 (the guard lets an internet sensor reach loopback).
+func internetSensor(t *testing.T) (*Sensor, *collector) {
+	t.Helper()
+	cfg := LabConfig()
+	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
+	cfg.ProbePortWait, cfg.ProbePEXWait, cfg.ProbeTimeout = 300*time.Millisecond, 300*time.Millisecond, 5*time.Second
+	g, err := scope.New(scope.Config{Mode: scope.ModeInternet,
+		Deployment: &scope.Deployment{LegalAuthority: "test authority", Operator: "test operator", Retention: time.Hour}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newCollector()
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.labScope() {
+		t.Fatal("the sensor is in lab scope")
+	}
+	return s, pub
+}
+
+// In internet scope a peer names, in PEX, a loopback address other than
+// the sensor's listen address: the sensor's own host (another sensor, the
+// operator's tools). The third party's claim was already dropped
+// (non_public_loopback), but the sensor still probed the address, and a
+// client there that answered was recorded as a first-hand peer_probe of
+// 127.0.0.2, which reads as an ISP row. Loopback is the sensor's own host
+// in internet scope: never probed, never recorded.
+func TestProbeInternetScopeLoopbackNamedByPEXIsNotProbed(t *testing.T) {
+	s, pub := internetSensor(t)
+	w := watchedTorrent(t, s, 10)
+	local := hostilePeerOn(t, "127.0.0.2:0", func(_ net.Conn, h peerwire.Handshake) []byte {
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false),
+			msg(peerwire.Message{ID: peerwire.HaveAll})}, nil)
+	})
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		x := peerwire.PEX{Added: []peerwire.PEXPeer{{Addr: local}, {Addr: netip.AddrPortFrom(netip.MustParseAddr("::ffff:127.0.0.3"), 6881)}}}
+		b, err := x.AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(true),
+			msg(peerwire.Message{ID: peerwire.HaveAll}),
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
+	})
+	probeNow(t, s, pub, peer, w)
+	for len(s.probeQ) > 0 {
+		job := <-s.probeQ
+		t.Errorf("internet scope: a probe of %v (loopback, named by PEX) was queued", job.peer)
+		s.probe(t.Context(), job)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, o := range pub.obs {
+		if o.Endpoint.IP != peer.Addr() && o.Endpoint.IP.Unmap().IsLoopback() {
+			t.Errorf("internet scope: %s observation of %v:%d (first-hand %v)", o.Method, o.Endpoint.IP, o.Endpoint.Port, o.FirstHand())
+		}
+	}
+}
+
+// In internet scope every loopback address is the sensor's own host,
+// whatever the port and however written; in lab scope loopback is the
+// lab.
+func TestSelfInternetScopeLoopbackIsTheSensorsHost(t *testing.T) {
+	s, _ := hostileSensor(t)
+	now := s.cfg.Clock()
+	for _, ap := range []string{"127.0.0.2:6881", "127.200.1.1:1", "[::1]:6881", "[::ffff:127.0.0.9]:51413"} {
+		if r := s.selfReasonIn(netip.MustParseAddrPort(ap), now, false); r != dropSelfAddress {
+			t.Errorf("internet scope, %s: %q, want %q", ap, r, dropSelfAddress)
+		}
+		if r := s.selfReasonIn(netip.MustParseAddrPort(ap), now, true); r != "" {
+			t.Errorf("lab scope, %s: %q, want a lab peer", ap, r)
+		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 // and uTP, and whatever else dials through dialOver), for selfTTL each,
 // at most selfMax of them (the oldest go first). In internet scope the
 // addresses its connections came from, and its listen address, are its
-// own on every port.
+// own on every port, and so is every loopback address (its own host).
 
 const (
 	// selfTTL is how long the source port of an outgoing connection is
@@ -106,7 +106,7 @@ func (m *selfSet) has(ap netip.AddrPort, now time.Time) (port, ip bool) {
 const (
 	dropSelfConnection   = "self_connection"   // the source port of one of the sensor's connections
 	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
-	dropSelfAddress      = "self_address"      // the sensor's own address (internet scope), any port
+	dropSelfAddress      = "self_address"      // the sensor's own address or loopback (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
 	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up without a word
 	dropProbeQueueFull   = "probe_queue_full"  // a peer to probe found the probe queue full (probed a later round)
@@ -164,8 +164,11 @@ func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string
 	if s.dht.IsIdentity(a) {
 		return dropSelfListen
 	}
-	if !lab && s.isListenAddr(a.Addr()) {
-		return dropSelfAddress // any of its listen addresses, of either family
+	if !lab && (s.isListenAddr(a.Addr()) || a.Addr().IsLoopback()) {
+		// Any of its listen addresses, of either family; and loopback,
+		// which the guard lets it reach: its own host (another sensor,
+		// the operator's tools), never a subscriber.
+		return dropSelfAddress
 	}
 	if v4, ok := embeddedIPv4(a.Addr()); ok && !lab && s.isListenAddr(v4) {
 		// Its IPv4 address as an IPv6-only peer behind NAT64 (or a 6to4
