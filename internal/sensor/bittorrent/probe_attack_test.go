@@ -170,3 +170,41 @@ func TestSelfInternetScopeLoopbackIsTheSensorsHost(t *testing.T) {
 		}
 	}
 }
+
+// A slow peer whose handshake comes just before the probe's deadline and
+// says nothing more: the probe stops reading a moment later, and the code
+// before this took that as "held the connection open" (acknowledged).
+// An echo-then-hang-up peer (docs/traps.md) looks the same when its
+// hang-up is still on the way. Holding counts only once the connection
+// was held for a while after the handshake; a peer that answers at once
+// and then holds silently until the deadline is still acknowledged.
+func TestProbeHostileHandshakeAtTheDeadlineIsNotHolding(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		want  int // peer_probe observations
+	}{
+		{"handshake-at-the-deadline", 1200 * time.Millisecond, 0},
+		{"handshake-at-once-then-silence", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, pub := hostileSensorWith(t, func(c *Config) { c.ProbeTimeout = 1500 * time.Millisecond })
+			w := watchedTorrent(t, s, 10)
+			peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+				time.Sleep(tc.delay)
+				return handshakeFor(h.InfoHash, false)
+			})
+			probes, others := probeNow(t, s, pub, peer, w)
+			if len(probes) != tc.want || len(others) != 0 {
+				t.Fatalf("%d peer_probe observations and %d others, want %d", len(probes), len(others), tc.want)
+			}
+			if tc.want == 1 {
+				wantPossession(t, probes[0], observe.Acknowledged, -1, 10)
+				return
+			}
+			if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropHandshakeOnly); got != 1 {
+				t.Fatalf("vigil_bittorrent_dropped_total{handshake_only} = %v, want 1", got)
+			}
+		})
+	}
+}

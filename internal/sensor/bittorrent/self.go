@@ -108,7 +108,7 @@ const (
 	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
 	dropSelfAddress      = "self_address"      // the sensor's own address or loopback (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
-	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up without a word
+	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
 	dropProbeQueueFull   = "probe_queue_full"  // a peer to probe found the probe queue full (probed a later round)
 	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third

@@ -144,10 +144,19 @@ func (c *peerConn) run() error {
 	}
 }
 
+// minHold is how long a peer that says nothing after its handshake must
+// hold the connection for that to count as speaking. A peer that echoes
+// the info-hash and hangs up (docs/traps.md) has its hang-up on the way
+// within a round trip; a probe that stops reading sooner (its deadline,
+// the sensor stopping) has not seen whether it would come.
+const minHold = time.Second
+
 // readEnded says how a read that failed ends the probe.
 func (c *peerConn) readEnded(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		c.res.Spoke = true // it held the connection: it serves the torrent
+		if c.p.cfg.Clock().Sub(c.res.Connected) >= minHold {
+			c.res.Spoke = true // it held the connection: it serves the torrent
+		}
 		return nil
 	}
 	if errors.Is(err, io.EOF) {

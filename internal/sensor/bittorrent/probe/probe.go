@@ -157,7 +157,7 @@ type Result struct {
 	Connected time.Time
 	// Spoke is set once the peer sent anything after its handshake (a
 	// message, even a keep-alive) or held the connection open until the
-	// probe stopped reading. A peer that echoes the info-hash and hangs
+	// probe stopped reading, at least a second after its handshake. A peer that echoes the info-hash and hangs
 	// up at once has acknowledged nothing: some libraries echo whatever
 	// info-hash they are sent before they check that they serve it
 	// (anacrolix/torrent 1.59 does; docs/traps.md).
