@@ -198,98 +198,13 @@ func thirdParty(o *observe.Observation) bool {
 	return o.HasMark(observe.MarkThirdParty)
 }
 
-var (
-	cgnat4    = netip.MustParsePrefix("100.64.0.0/10")
-	thisNet4  = netip.MustParsePrefix("0.0.0.0/8")
-	ietf4     = netip.MustParsePrefix("192.0.0.0/24")
-	bench4    = netip.MustParsePrefix("198.18.0.0/15")
-	reserved4 = netip.MustParsePrefix("240.0.0.0/4")
-	doc       = []netip.Prefix{
-		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
-		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
-	}
-	siteLocal6 = netip.MustParsePrefix("fec0::/10")
-	// IPv6 ranges that name no subscriber: benchmarking (RFC 5180),
-	// discard-only (RFC 6666), ORCHIDv2 (RFC 7343), documentation (RFC
-	// 9637), local-use NAT64 (RFC 8215).
-	bench6     = netip.MustParsePrefix("2001:2::/48")
-	discard6   = netip.MustParsePrefix("100::/64")
-	orchid6    = netip.MustParsePrefix("2001:20::/28")
-	doc6b      = netip.MustParsePrefix("3fff::/20")
-	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
-	// IPv6 forms that carry an IPv4 address: the well-known NAT64 prefix
-	// (RFC 6052, the last 32 bits) and 6to4 (RFC 3056, bits 16 to 48).
-	// What they name is the IPv4 address inside.
-	nat64  = netip.MustParsePrefix("64:ff9b::/96")
-	sixTo4 = netip.MustParsePrefix("2002::/16")
-	// The deprecated IPv4-compatible form (RFC 4291): no subscriber is
-	// named by it (:: and ::1 are judged before).
-	v4Compat6 = netip.MustParsePrefix("::/96")
-)
-
 // embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	b := a.As16()
-	switch {
-	case nat64.Contains(a):
-		return netip.AddrFrom4([4]byte(b[12:16])), true
-	case sixTo4.Contains(a):
-		return netip.AddrFrom4([4]byte(b[2:6])), true
-	}
-	return netip.Addr{}, false
-}
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) { return scope.EmbeddedIPv4(a) }
 
 // nonPublicClass says what kind of non-public address a is ("private",
-// "loopback", "link_local", "cgnat", "ula", ...), or "" if a is a public
-// unicast address that can name a subscriber.
-func nonPublicClass(a netip.Addr) string {
-	if !a.IsValid() {
-		return "invalid"
-	}
-	a = a.Unmap().WithZone("")
-	if v4, ok := embeddedIPv4(a); ok {
-		return nonPublicClass(v4)
-	}
-	switch {
-	case a.IsUnspecified():
-		return "unspecified"
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsMulticast():
-		return "multicast"
-	case a.IsLinkLocalUnicast():
-		return "link_local"
-	case a.Is4() && a.IsPrivate():
-		return "private"
-	case a.Is6() && a.IsPrivate():
-		return "ula"
-	case cgnat4.Contains(a):
-		return "cgnat"
-	case bench4.Contains(a), bench6.Contains(a):
-		return "benchmark"
-	case discard6.Contains(a):
-		return "discard"
-	case orchid6.Contains(a):
-		return "orchid"
-	case nat64Local.Contains(a):
-		return "nat64_local"
-	case doc6b.Contains(a):
-		return "documentation"
-	case siteLocal6.Contains(a):
-		return "site_local"
-	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a), v4Compat6.Contains(a):
-		return "reserved"
-	}
-	for _, p := range doc {
-		if p.Contains(a) {
-			return "documentation"
-		}
-	}
-	if !a.IsGlobalUnicast() {
-		return "reserved"
-	}
-	return ""
-}
+// "loopback", ...), or "" if a is a public unicast address that can name
+// a subscriber (scope.NonPublicClass, shared with the eD2K sensor).
+func nonPublicClass(a netip.Addr) string { return scope.NonPublicClass(a) }
 
 // admit decides whether emit may publish o: never the sensor itself, and,
 // outside lab scope, no non-public address on a third party's word. It

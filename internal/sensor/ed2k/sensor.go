@@ -697,23 +697,7 @@ func (s *Sensor) self(ep netip.AddrPort) bool {
 	return node != nil && ep == node.Addr()
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
 // nonPublic names the class of an address that names no subscriber on
-// its own, or "".
-func nonPublic(a netip.Addr) string {
-	a = a.Unmap()
-	switch {
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsPrivate():
-		return "private"
-	case cgnat.Contains(a):
-		return "cgnat"
-	case a.IsLinkLocalUnicast():
-		return "link_local"
-	case !a.IsGlobalUnicast():
-		return "reserved"
-	}
-	return ""
-}
+// its own, or "": the same classes as the BitTorrent sensor's
+// (scope.NonPublicClass).
+func nonPublic(a netip.Addr) string { return scope.NonPublicClass(a) }
