@@ -9,6 +9,14 @@ import (
 // claimsOf feeds c the possession messages of a stream of frames.
 func claimsOf(t testing.TB, stream []byte) *Claims {
 	t.Helper()
+	return claimsOfPeer(t, stream, true, true)
+}
+
+// claimsOfPeer is claimsOf for a peer that set the fast extension bit or
+// not; without it, have_all is fed as unnegotiated, or left out when
+// !keepHaveAll.
+func claimsOfPeer(t testing.TB, stream []byte, fast, keepHaveAll bool) *Claims {
+	t.Helper()
 	var c Claims
 	d := NewDecoder(bufio.NewReader(bytes.NewReader(stream)), 1<<12)
 	var m Message
@@ -22,7 +30,12 @@ func claimsOf(t testing.TB, stream []byte) *Claims {
 		case Have:
 			c.Have(m.Index)
 		case HaveAll:
-			c.HaveAll()
+			switch {
+			case fast:
+				c.HaveAll()
+			case keepHaveAll:
+				c.HaveAllUnnegotiated()
+			}
 		case HaveNone:
 			c.HaveNone()
 		}
@@ -141,6 +154,12 @@ func FuzzClaims(f *testing.F) {
 		}
 		if v.All && pieces >= 0 && v.Have != pieces {
 			t.Fatalf("All with Have %d of %d", v.Have, pieces)
+		}
+		// From a peer without the fast extension a have_all counts
+		// nothing: never all, and never more than the stream without it.
+		nf := claimsOfPeer(t, stream, false, true).Judge(pieces)
+		if nf.All || nf.Have > claimsOfPeer(t, stream, false, false).Judge(pieces).Have {
+			t.Fatalf("without the fast extension %+v, more than with its have_alls left out", nf)
 		}
 		// Repeating the last have changes nothing.
 		if len(c.events) > 0 && c.haves < MaxHaves {
