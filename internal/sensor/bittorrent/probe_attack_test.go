@@ -208,3 +208,37 @@ func TestProbeHostileHandshakeAtTheDeadlineIsNotHolding(t *testing.T) {
 		})
 	}
 }
+
+// Held (no change needed): the sensor's own probe address passed back in
+// PEX added6 in IPv4-mapped form (::ffff:127.0.0.1) is still the sensor,
+// never recorded nor probed; a pex observation of a mapped peer names
+// the IPv4 address.
+func TestProbeHostilePEXNamesTheSensorInMappedForm(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	other := netip.MustParseAddrPort("[::ffff:127.13.0.4]:6881")
+	seen := make(chan netip.AddrPort, 1)
+	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
+		me := netip.MustParseAddrPort(c.RemoteAddr().String())
+		seen <- me
+		mapped := netip.AddrPortFrom(netip.AddrFrom16(me.Addr().As16()), me.Port())
+		x := peerwire.PEX{Added6: []peerwire.PEXPeer{{Addr: mapped}, {Addr: other}}}
+		b, err := x.AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(true),
+			msg(peerwire.Message{ID: peerwire.HaveAll}),
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
+	})
+	_, others := probeNow(t, s, pub, peer, w)
+	me := <-seen
+	if len(others) != 1 || others[0].Endpoint.IP != other.Addr().Unmap() || others[0].Endpoint.Port != other.Port() {
+		t.Fatalf("pex observations %+v, want one of %v as IPv4", others, other)
+	}
+	for len(s.probeQ) > 0 {
+		if j := <-s.probeQ; j.peer.Addr().Unmap() == me.Addr() && j.peer.Port() == me.Port() {
+			t.Fatal("the sensor queued a probe of itself (mapped form)")
+		}
+	}
+}
