@@ -170,7 +170,7 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 	if res.Verified {
 		pos.Level = observe.Verified
 	}
-	cl := probeClient(res)
+	cl := probeClient(res, s.peerID)
 	if res.DHTPort != 0 {
 		if id, ok, checked := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.DHTPort), tr); ok {
 			cl.NodeID = id[:]
@@ -211,11 +211,17 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 // probeClient is the client a probe's handshakes name: the peer id, the
 // client it decodes to, and, from an extension handshake kept in the
 // transcript, its listen port and (where the peer id names no client we
-// know) its "v".
-func probeClient(res *probe.Result) observe.Client {
-	cl := observe.Client{PeerID: append([]byte(nil), res.Handshake.PeerID[:]...)}
-	pc := peerid.Decode(res.Handshake.PeerID)
-	cl.Name, cl.Version = pc.Name, pc.Version
+// know) its "v". A peer id that is the sensor's own (own) was echoed
+// back, by a peer that mirrors handshakes: it names the sensor, not the
+// peer, and is left out (every mirror would carry it, and the peer_id
+// link would join them into one device).
+func probeClient(res *probe.Result, own [20]byte) observe.Client {
+	var cl observe.Client
+	if res.Handshake.PeerID != own {
+		cl.PeerID = append([]byte(nil), res.Handshake.PeerID[:]...)
+		pc := peerid.Decode(res.Handshake.PeerID)
+		cl.Name, cl.Version = pc.Name, pc.Version
+	}
 	if res.Ext != nil && res.ExtKept {
 		if res.Ext.Client != "" && cl.Name == "" {
 			// The peer id names no client we know: take the extension

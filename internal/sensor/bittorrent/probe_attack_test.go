@@ -242,3 +242,24 @@ func TestProbeHostilePEXNamesTheSensorInMappedForm(t *testing.T) {
 		}
 	}
 }
+
+// A peer that echoes the sensor's own handshake, peer id included (a
+// mirror): the peer id is the sensor's, not the peer's, and must not be
+// recorded as the peer's identity. The sensor sends one peer id for the
+// whole run, so every mirror it probes would carry the same id, and the
+// peer_id rule would link them into one device. The code before this
+// recorded it (client "Vigil").
+func TestProbeHostileMirrorOfTheSensorsPeerID(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		mirror := h // the sensor's own handshake, reserved bits and peer id
+		return bytes.Join([][]byte{mirror.AppendTo(nil), extHandshake(false), msg(peerwire.Message{ID: peerwire.HaveNone})}, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if bytes.Equal(o.Client.PeerID, s.peerID[:]) || o.Client.Name == "Vigil" {
+		t.Fatalf("the sensor's own peer id %q recorded as the peer's (client %q)", o.Client.PeerID, o.Client.Name)
+	}
+	wantPossession(t, o, observe.Acknowledged, 0, 10)
+}
