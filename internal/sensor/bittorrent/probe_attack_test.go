@@ -263,3 +263,30 @@ func TestProbeHostileMirrorOfTheSensorsPeerID(t *testing.T) {
 	}
 	wantPossession(t, o, observe.Acknowledged, 0, 10)
 }
+
+// Possession messages past the eight a probe keeps were dropped unread,
+// and with them a later have_none: a full bitfield, seven have_all (each
+// consistent with it) and then have_none was recorded complete 10/10,
+// though the peer's last word was that it holds nothing (a peer that
+// says "all" then "none" is never complete, docs/evidence.md). A peer
+// that sends more possession messages than can be kept is counted
+// nothing.
+func TestProbeHostileHaveNonePastThePossessionCap(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		parts := [][]byte{handshakeFor(h.InfoHash, false), extHandshake(false),
+			msg(peerwire.Message{ID: peerwire.Bitfield, Payload: []byte{0xff, 0xc0}})}
+		for range 7 {
+			parts = append(parts, msg(peerwire.Message{ID: peerwire.HaveAll}))
+		}
+		parts = append(parts, msg(peerwire.Message{ID: peerwire.HaveNone}))
+		return bytes.Join(parts, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if o.Possession.Level >= observe.Partial {
+		t.Fatalf("possession %v %d/%d after the peer's have_none", o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal)
+	}
+	wantPossession(t, o, observe.Acknowledged, o.Possession.PiecesHave, 10, observe.MarkMalformedHave)
+}

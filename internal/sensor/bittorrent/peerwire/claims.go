@@ -10,10 +10,14 @@ package peerwire
 //
 // Claims does no I/O and keeps bounded memory: the first bitfield (its
 // length is bounded by the decoder) and at most MaxHaves have messages;
-// later ones are ignored, which can only lower the count.
+// later ones are ignored, which can only lower the count. Of the other
+// possession messages it keeps maxPossessionEvents; a peer that sends
+// more is counted nothing (a later have_none or bitfield could lower what
+// the kept ones say).
 type Claims struct {
-	events []claim
-	haves  int
+	events   []claim
+	haves    int
+	overflow bool // more possession messages than maxPossessionEvents came
 }
 
 // MaxHaves bounds the have messages a Claims keeps.
@@ -21,7 +25,9 @@ const MaxHaves = 1 << 16
 
 // maxPossessionEvents bounds the bitfield, have_all, have_none and unknown
 // events kept: BEP 6 allows one, a peer that sends more is malformed
-// already, and a few are enough to show it.
+// already, and a few are enough to show it. Past it nothing is counted:
+// dropping the rest unread would drop a have_none that withdraws what
+// the kept ones said.
 const maxPossessionEvents = 8
 
 type claimKind uint8
@@ -82,6 +88,7 @@ func (c *Claims) addPossession(e claim) {
 		}
 	}
 	if n >= maxPossessionEvents {
+		c.overflow = true
 		return
 	}
 	c.events = append(c.events, e)
@@ -104,8 +111,9 @@ type Verdict struct {
 	// bits counted, or none when it came late.
 	MalformedBitfield bool
 	// MalformedHave: a have past the last piece, a have_all/have_none
-	// that contradicts what came before, or a have_all from a peer that
-	// did not negotiate the fast extension; not counted.
+	// that contradicts what came before, a have_all from a peer that did
+	// not negotiate the fast extension (not counted), or more possession
+	// messages than are kept (nothing counted).
 	MalformedHave bool
 }
 
@@ -232,6 +240,10 @@ func (c *Claims) Judge(numPieces int) Verdict {
 		}
 	}
 	switch {
+	case c.overflow:
+		// Messages past the bound were not read: what they withdrew is
+		// unknown, so nothing stands.
+		v.All, v.MalformedHave, v.Have = false, true, -1
 	case v.All && known:
 		v.Have = numPieces
 	case known && stated:

@@ -189,3 +189,21 @@ func TestClaimsHaveAllUnnegotiated(t *testing.T) {
 		}
 	}
 }
+
+// More possession messages than are kept: nothing stands, for what the
+// unread ones withdrew is unknown (a have_none past the bound used to be
+// dropped and the peer stayed complete).
+func TestClaimsPastThePossessionBoundCountNothing(t *testing.T) {
+	var c Claims
+	c.Bitfield([]byte{0xff, 0xc0})
+	for range maxPossessionEvents - 1 {
+		c.HaveAll()
+	}
+	if v := c.Judge(10); !v.All || v.Have != 10 {
+		t.Fatalf("Judge at the bound = %+v, want all 10", v)
+	}
+	c.HaveNone()
+	if v := c.Judge(10); v.All || v.Have != -1 || !v.MalformedHave {
+		t.Fatalf("Judge past the bound = %+v, want nothing counted, malformed_have", v)
+	}
+}
