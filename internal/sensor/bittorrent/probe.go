@@ -128,11 +128,15 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		return
 	}
 	res, tr, err := s.prober.Probe(ctx, probe.Peer{Addr: job.peer, Transport: job.transport}, job.w.Hash)
-	if errors.Is(err, errWrongTorrent) {
+	switch {
+	case errors.Is(err, errWrongTorrent):
 		// The peer answered for another torrent: it said nothing about
 		// this one. No observation (not even announced: a peer_probe
 		// would read as first-hand); counted.
 		s.countDrop(dropInfohashMismatch)
+	case errors.Is(err, probe.ErrMirror):
+		// It reflected the sensor's own handshake: nothing of its own.
+		s.countDrop(dropMirror)
 	}
 	if res != nil && !res.Spoke {
 		// The handshake echoed the info-hash and the peer hung up (or
@@ -170,7 +174,7 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 	if res.Verified {
 		pos.Level = observe.Verified
 	}
-	cl := probeClient(res, s.peerID)
+	cl := probeClient(res)
 	if res.DHTPort != 0 {
 		if id, ok, checked := s.pingNodeID(ctx, netip.AddrPortFrom(job.peer.Addr(), res.DHTPort), tr); ok {
 			cl.NodeID = id[:]
@@ -211,17 +215,12 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 // probeClient is the client a probe's handshakes name: the peer id, the
 // client it decodes to, and, from an extension handshake kept in the
 // transcript, its listen port and (where the peer id names no client we
-// know) its "v". A peer id that is the sensor's own (own) was echoed
-// back, by a peer that mirrors handshakes: it names the sensor, not the
-// peer, and is left out (every mirror would carry it, and the peer_id
-// link would join them into one device).
-func probeClient(res *probe.Result, own [20]byte) observe.Client {
-	var cl observe.Client
-	if res.Handshake.PeerID != own {
-		cl.PeerID = append([]byte(nil), res.Handshake.PeerID[:]...)
-		pc := peerid.Decode(res.Handshake.PeerID)
-		cl.Name, cl.Version = pc.Name, pc.Version
-	}
+// know) its "v". (A handshake with the sensor's own peer id ended the
+// probe: probe.ErrMirror.)
+func probeClient(res *probe.Result) observe.Client {
+	cl := observe.Client{PeerID: append([]byte(nil), res.Handshake.PeerID[:]...)}
+	pc := peerid.Decode(res.Handshake.PeerID)
+	cl.Name, cl.Version = pc.Name, pc.Version
 	if res.Ext != nil && res.ExtKept {
 		if res.Ext.Client != "" && cl.Name == "" {
 			// The peer id names no client we know: take the extension

@@ -109,6 +109,7 @@ const (
 	dropSelfAddress      = "self_address"      // the sensor's own address or loopback (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
 	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
+	dropMirror           = "mirror"            // a probed peer answered with the sensor's own peer id (its handshake reflected)
 	dropProbeQueueFull   = "probe_queue_full"  // a peer to probe found the probe queue full (probed a later round)
 	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
@@ -122,7 +123,8 @@ func (s *Sensor) countDrop(reason string) { _ = s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by
 // reason: the sensor itself, a non-public address named by a third party
-// outside lab scope, a peer that answered for another torrent, a DHT
+// outside lab scope, a peer that answered for another torrent or with the
+// sensor's own peer id, a DHT
 // reply from an address not asked, a peer of an address family the
 // sensor has no listen address of (not probed).
 func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
@@ -130,7 +132,7 @@ func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
 var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
-		"a peer answering for another info-hash (infohash_mismatch), a DHT reply from an address not asked (foreign_reply), "+
+		"a peer answering for another info-hash (infohash_mismatch) or with the sensor's own peer id (mirror), a DHT reply from an address not asked (foreign_reply), "+
 		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
 	[]string{"reason"}, nil)
 

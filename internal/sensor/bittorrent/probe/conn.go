@@ -90,6 +90,11 @@ func (c *peerConn) handshake(transport string) error {
 	if theirs.InfoHash != [20]byte(c.key) {
 		return ErrWrongTorrent
 	}
+	if theirs.PeerID == c.p.cfg.PeerID {
+		// Our own handshake, reflected: the info-hash in it is ours, not
+		// an acceptance, and whatever follows may be our bytes too.
+		return ErrMirror
+	}
 	c.theirs = theirs
 	c.res = &Result{Handshake: theirs, Connected: c.p.cfg.Clock(), Haves: map[uint32]bool{}, Transport: transport,
 		Local: addrPortOf(c.raw.LocalAddr())}

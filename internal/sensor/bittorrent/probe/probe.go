@@ -49,6 +49,11 @@ const maxMetadataSize = 8 << 20
 // info-hash: it said nothing about the torrent asked.
 var ErrWrongTorrent = errors.New("peer answered the handshake for another info-hash")
 
+// ErrMirror is a peer whose handshake carries the sensor's own peer id: it
+// reflected the sensor's handshake (info-hash included) and has shown
+// nothing of its own.
+var ErrMirror = errors.New("peer answered with the sensor's own peer id (a mirror)")
+
 // ErrNoListenFamily is a dial to a peer of an address family the sensor
 // has no listen address of: nothing was dialled.
 var ErrNoListenFamily = errors.New("no listen address of the peer's address family")
