@@ -43,6 +43,7 @@ type peerConn struct {
 	vf             *pieceFetch   // the piece being fetched for verification
 	verifyDone     bool          // verification is over, or was not asked
 	unchoked       bool          // the peer's last word on choking
+	handshakeAt    time.Time     // when the peer's handshake came, by the wall clock (minHold)
 	saidPossession bool          // a bitfield, have_all or have_none came
 	pexSeen        bool          // a PEX message came
 	lingerFrom     time.Time     // when all was known and the linger began
@@ -95,7 +96,7 @@ func (c *peerConn) handshake(transport string) error {
 		// an acceptance, and whatever follows may be our bytes too.
 		return ErrMirror
 	}
-	c.theirs = theirs
+	c.theirs, c.handshakeAt = theirs, time.Now()
 	c.res = &Result{Handshake: theirs, Connected: c.p.cfg.Clock(), Haves: map[uint32]bool{}, Transport: transport,
 		Local: addrPortOf(c.raw.LocalAddr())}
 	return nil
@@ -159,7 +160,7 @@ const minHold = time.Second
 // readEnded says how a read that failed ends the probe.
 func (c *peerConn) readEnded(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		if c.p.cfg.Clock().Sub(c.res.Connected) >= minHold {
+		if time.Since(c.handshakeAt) >= minHold { // a duration: the wall clock, as the deadlines
 			c.res.Spoke = true // it held the connection: it serves the torrent
 		}
 		return nil
