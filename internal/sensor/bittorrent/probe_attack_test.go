@@ -291,3 +291,35 @@ func TestProbeHostileHaveNonePastThePossessionCap(t *testing.T) {
 	}
 	wantPossession(t, o, observe.Acknowledged, o.Possession.PiecesHave, 10, observe.MarkMalformedHave)
 }
+
+// An extension handshake (BEP 10) from a peer whose handshake did not set
+// the extension bit: BEP 10 gives it no meaning there. Its listen port
+// feeds the listen_port_client link and its "v" the client name; the
+// code before this took both. Now it is read and ignored, as are the
+// PEX and metadata messages of such a peer.
+func TestProbeHostileExtensionHandshakeWithoutTheBit(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		var rsv peerwire.Reserved
+		rsv.SetFast(true)
+		var pid [20]byte
+		copy(pid[:], "XX0000-hostilepeer02") // a peer id that names no client
+		hs := (&peerwire.Handshake{Reserved: rsv, InfoHash: h.InfoHash, PeerID: pid}).AppendTo(nil)
+		x := peerwire.PEX{Added: []peerwire.PEXPeer{{Addr: netip.MustParseAddrPort("127.13.0.5:6881")}}}
+		b, err := x.AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Join([][]byte{hs, extHandshake(true), msg(peerwire.Message{ID: peerwire.HaveNone}),
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
+	})
+	probes, others := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	if o.Client.ListenPort != 0 || o.Client.Name != "" {
+		t.Errorf("listen port %d and client %q taken from an extension handshake the peer did not negotiate", o.Client.ListenPort, o.Client.Name)
+	}
+	if len(others) != 0 {
+		t.Errorf("%d pex observations from a peer that did not negotiate extensions", len(others))
+	}
+}

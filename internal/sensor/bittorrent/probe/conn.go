@@ -299,9 +299,12 @@ func (c *peerConn) onPort(m *peerwire.Message) {
 }
 
 // onExtended hands an extension message (BEP 10) to the handler of its
-// extension, under the ids the sensor asked the peer to use.
+// extension, under the ids the sensor asked the peer to use. A peer whose
+// handshake did not set the extension bit has no extension messages: BEP
+// 10 gives them no meaning there, and nothing is taken from them (its
+// listen port, client name, PEX or metadata).
 func (c *peerConn) onExtended(m *peerwire.Message, kept bool) error {
-	if m.Keepalive {
+	if m.Keepalive || !c.theirs.Reserved.Extended() {
 		return nil
 	}
 	switch m.ExtendedID {
