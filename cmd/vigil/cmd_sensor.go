@@ -66,7 +66,8 @@ never rewritten by a later database.
 
 With --discover the sensor also samples the DHT's key space (BEP 51), fetches
 the metadata of torrents it has not seen, and watches those with a file
-whose v2 root or single-piece SHA-1 is on a list; unmatched metadata is
+whose v2 root or single-piece SHA-1 is on a list (a hybrid torrent under
+the info-hash of the version whose hash matched); unmatched metadata is
 dropped and only a compact seen-set is kept.
 
 ` + queueHelp + `

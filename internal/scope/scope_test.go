@@ -480,3 +480,17 @@ func TestIPv6EmbeddingIPv4InInternetMode(t *testing.T) {
 		}
 	}
 }
+
+// NonPublicClass judges an address by what it names: an IPv4-mapped
+// address as its IPv4 address, a NAT64 or 6to4 one by the IPv4 address
+// inside (the sensors' own tests cover every class).
+func TestNonPublicClassSeesThroughIPv6Forms(t *testing.T) {
+	for addr, want := range map[string]string{
+		"::ffff:10.0.0.1": "private", "64:ff9b::7f00:1": "loopback", "2002:c000:0207::1": "documentation",
+		"::ffff:0.1.2.3": "reserved", "::ffff:2.3.4.5": "", "64:ff9b::203:405": "",
+	} {
+		if got := NonPublicClass(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("NonPublicClass(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func (e *dhtEvents) GetPeers(ctx context.Context, q dhtnode.Query) {
 // announced endpoint probed.
 //
 // The endpoint is the datagram's real source, UDP, and the sensor's socket
-// that received it: the token proves that this address received the
+// that received it: the token proves that this address and port received the
 // sensor's answer, so the source was not forged, and this is the
 // conversation an ISP can find in its logs. The port the peer says it
 // listens on (the "port" argument, or the source port with implied_port)

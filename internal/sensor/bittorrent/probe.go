@@ -128,11 +128,15 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 		return
 	}
 	res, tr, err := s.prober.Probe(ctx, probe.Peer{Addr: job.peer, Transport: job.transport}, job.w.Hash)
-	if errors.Is(err, errWrongTorrent) {
+	switch {
+	case errors.Is(err, errWrongTorrent):
 		// The peer answered for another torrent: it said nothing about
 		// this one. No observation (not even announced: a peer_probe
 		// would read as first-hand); counted.
 		s.countDrop(dropInfohashMismatch)
+	case errors.Is(err, probe.ErrMirror):
+		// It reflected the sensor's own handshake: nothing of its own.
+		s.countDrop(dropMirror)
 	}
 	if res != nil && !res.Spoke {
 		// The handshake echoed the info-hash and the peer hung up (or
@@ -194,7 +198,7 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 	s.emit(context.WithoutCancel(ctx), o)
 	for _, p := range res.PEX {
 		po := observe.Observation{
-			Method: observe.MethodPEX, Time: res.Connected.UTC(),
+			Method: observe.MethodPEX, Time: p.At.UTC(),
 			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
 			Endpoint:   observe.Endpoint{IP: p.Addr.Addr().Unmap(), Port: p.Addr.Port(), Transport: pexTransport(p.Flags)},
 			Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
@@ -211,7 +215,8 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 // probeClient is the client a probe's handshakes name: the peer id, the
 // client it decodes to, and, from an extension handshake kept in the
 // transcript, its listen port and (where the peer id names no client we
-// know) its "v".
+// know) its "v". (A handshake with the sensor's own peer id ended the
+// probe: probe.ErrMirror.)
 func probeClient(res *probe.Result) observe.Client {
 	cl := observe.Client{PeerID: append([]byte(nil), res.Handshake.PeerID[:]...)}
 	pc := peerid.Decode(res.Handshake.PeerID)

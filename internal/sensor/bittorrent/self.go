@@ -21,7 +21,7 @@ import (
 // and uTP, and whatever else dials through dialOver), for selfTTL each,
 // at most selfMax of them (the oldest go first). In internet scope the
 // addresses its connections came from, and its listen address, are its
-// own on every port.
+// own on every port, and so is every loopback address (its own host).
 
 const (
 	// selfTTL is how long the source port of an outgoing connection is
@@ -106,9 +106,10 @@ func (m *selfSet) has(ap netip.AddrPort, now time.Time) (port, ip bool) {
 const (
 	dropSelfConnection   = "self_connection"   // the source port of one of the sensor's connections
 	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
-	dropSelfAddress      = "self_address"      // the sensor's own address (internet scope), any port
+	dropSelfAddress      = "self_address"      // the sensor's own address or loopback (internet scope), any port
 	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
-	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up without a word
+	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
+	dropMirror           = "mirror"            // a probed peer answered with the sensor's own peer id (its handshake reflected)
 	dropProbeQueueFull   = "probe_queue_full"  // a peer to probe found the probe queue full (probed a later round)
 	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
@@ -122,7 +123,8 @@ func (s *Sensor) countDrop(reason string) { _ = s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by
 // reason: the sensor itself, a non-public address named by a third party
-// outside lab scope, a peer that answered for another torrent, a DHT
+// outside lab scope, a peer that answered for another torrent or with the
+// sensor's own peer id, a DHT
 // reply from an address not asked, a peer of an address family the
 // sensor has no listen address of (not probed).
 func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
@@ -130,7 +132,7 @@ func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
 var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
-		"a peer answering for another info-hash (infohash_mismatch), a DHT reply from an address not asked (foreign_reply), "+
+		"a peer answering for another info-hash (infohash_mismatch) or with the sensor's own peer id (mirror), a DHT reply from an address not asked (foreign_reply), "+
 		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
 	[]string{"reason"}, nil)
 
@@ -164,8 +166,11 @@ func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string
 	if s.dht.IsIdentity(a) {
 		return dropSelfListen
 	}
-	if !lab && s.isListenAddr(a.Addr()) {
-		return dropSelfAddress // any of its listen addresses, of either family
+	if !lab && (s.isListenAddr(a.Addr()) || a.Addr().IsLoopback()) {
+		// Any of its listen addresses, of either family; and loopback,
+		// which the guard lets it reach: its own host (another sensor,
+		// the operator's tools), never a subscriber.
+		return dropSelfAddress
 	}
 	if v4, ok := embeddedIPv4(a.Addr()); ok && !lab && s.isListenAddr(v4) {
 		// Its IPv4 address as an IPv6-only peer behind NAT64 (or a 6to4
@@ -195,98 +200,13 @@ func thirdParty(o *observe.Observation) bool {
 	return o.HasMark(observe.MarkThirdParty)
 }
 
-var (
-	cgnat4    = netip.MustParsePrefix("100.64.0.0/10")
-	thisNet4  = netip.MustParsePrefix("0.0.0.0/8")
-	ietf4     = netip.MustParsePrefix("192.0.0.0/24")
-	bench4    = netip.MustParsePrefix("198.18.0.0/15")
-	reserved4 = netip.MustParsePrefix("240.0.0.0/4")
-	doc       = []netip.Prefix{
-		netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
-		netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
-	}
-	siteLocal6 = netip.MustParsePrefix("fec0::/10")
-	// IPv6 ranges that name no subscriber: benchmarking (RFC 5180),
-	// discard-only (RFC 6666), ORCHIDv2 (RFC 7343), documentation (RFC
-	// 9637), local-use NAT64 (RFC 8215).
-	bench6     = netip.MustParsePrefix("2001:2::/48")
-	discard6   = netip.MustParsePrefix("100::/64")
-	orchid6    = netip.MustParsePrefix("2001:20::/28")
-	doc6b      = netip.MustParsePrefix("3fff::/20")
-	nat64Local = netip.MustParsePrefix("64:ff9b:1::/48")
-	// IPv6 forms that carry an IPv4 address: the well-known NAT64 prefix
-	// (RFC 6052, the last 32 bits) and 6to4 (RFC 3056, bits 16 to 48).
-	// What they name is the IPv4 address inside.
-	nat64  = netip.MustParsePrefix("64:ff9b::/96")
-	sixTo4 = netip.MustParsePrefix("2002::/16")
-	// The deprecated IPv4-compatible form (RFC 4291): no subscriber is
-	// named by it (:: and ::1 are judged before).
-	v4Compat6 = netip.MustParsePrefix("::/96")
-)
-
 // embeddedIPv4 returns the IPv4 address a NAT64 or 6to4 address carries.
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	b := a.As16()
-	switch {
-	case nat64.Contains(a):
-		return netip.AddrFrom4([4]byte(b[12:16])), true
-	case sixTo4.Contains(a):
-		return netip.AddrFrom4([4]byte(b[2:6])), true
-	}
-	return netip.Addr{}, false
-}
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) { return scope.EmbeddedIPv4(a) }
 
 // nonPublicClass says what kind of non-public address a is ("private",
-// "loopback", "link_local", "cgnat", "ula", ...), or "" if a is a public
-// unicast address that can name a subscriber.
-func nonPublicClass(a netip.Addr) string {
-	if !a.IsValid() {
-		return "invalid"
-	}
-	a = a.Unmap().WithZone("")
-	if v4, ok := embeddedIPv4(a); ok {
-		return nonPublicClass(v4)
-	}
-	switch {
-	case a.IsUnspecified():
-		return "unspecified"
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsMulticast():
-		return "multicast"
-	case a.IsLinkLocalUnicast():
-		return "link_local"
-	case a.Is4() && a.IsPrivate():
-		return "private"
-	case a.Is6() && a.IsPrivate():
-		return "ula"
-	case cgnat4.Contains(a):
-		return "cgnat"
-	case bench4.Contains(a), bench6.Contains(a):
-		return "benchmark"
-	case discard6.Contains(a):
-		return "discard"
-	case orchid6.Contains(a):
-		return "orchid"
-	case nat64Local.Contains(a):
-		return "nat64_local"
-	case doc6b.Contains(a):
-		return "documentation"
-	case siteLocal6.Contains(a):
-		return "site_local"
-	case thisNet4.Contains(a), ietf4.Contains(a), reserved4.Contains(a), v4Compat6.Contains(a):
-		return "reserved"
-	}
-	for _, p := range doc {
-		if p.Contains(a) {
-			return "documentation"
-		}
-	}
-	if !a.IsGlobalUnicast() {
-		return "reserved"
-	}
-	return ""
-}
+// "loopback", ...), or "" if a is a public unicast address that can name
+// a subscriber (scope.NonPublicClass, shared with the eD2K sensor).
+func nonPublicClass(a netip.Addr) string { return scope.NonPublicClass(a) }
 
 // admit decides whether emit may publish o: never the sensor itself, and,
 // outside lab scope, no non-public address on a third party's word. It

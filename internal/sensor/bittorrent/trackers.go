@@ -102,8 +102,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 				Transcript: final(tr),
 			}
 			o.Mark(observe.MarkThirdParty)
-			if id := resp.PeerIDs[p]; len(id) == 20 {
-				// The tracker's word for it, like the address.
+			if id := resp.PeerIDs[p]; len(id) == 20 && string(id) != string(s.peerID[:]) {
+				// The tracker's word for it, like the address (never
+				// the sensor's own peer id, whatever address it lists).
 				o.Client.PeerID = append([]byte(nil), id...)
 			}
 			s.emit(ctx, o)

@@ -582,10 +582,16 @@ func (s *Sensor) enqueue(addr netip.AddrPort, w Watched) {
 	}
 }
 
-func (s *Sensor) probeWorker(ctx context.Context) {
+// probeConfig is how the sensor's probes are made.
+func (s *Sensor) probeConfig() probe.Config {
 	pc := probe.DefaultConfig()
 	pc.Dial, pc.UserHash, pc.Timeout, pc.Verify, pc.TranscriptLimit, pc.Clock =
 		s.dial, s.cfg.UserHash, s.cfg.ProbeTimeout, s.cfg.Verify, s.cfg.TranscriptLimit, s.cfg.Clock
+	return pc
+}
+
+func (s *Sensor) probeWorker(ctx context.Context) {
+	pc := s.probeConfig()
 	for {
 		select {
 		case <-ctx.Done():
@@ -626,12 +632,17 @@ func (s *Sensor) probe(ctx context.Context, pc probe.Config, j probeJob) {
 	pos, marks := res.Possession()
 	o := observe.Observation{
 		Network: observe.NetED2K, Method: observe.MethodPeerProbe, Time: res.Connected,
-		Item:     observe.Item{Hash: j.w.Hash, Matched: j.w.Matched},
-		Endpoint: observe.Endpoint{IP: j.addr.Addr(), Port: j.addr.Port(), Transport: "tcp", Local: res.Local},
-		Client: observe.Client{Name: res.Client.Name, Version: res.Client.Version, ListenPort: res.Client.ListenPort,
-			UserHash: append([]byte(nil), res.Hello.UserHash[:]...)},
+		Item:       observe.Item{Hash: j.w.Hash, Matched: j.w.Matched},
+		Endpoint:   observe.Endpoint{IP: j.addr.Addr(), Port: j.addr.Port(), Transport: "tcp", Local: res.Local},
+		Client:     observe.Client{Name: res.Client.Name, Version: res.Client.Version, ListenPort: res.Client.ListenPort},
 		Possession: pos,
 		Transcript: tr,
+	}
+	if res.Hello.UserHash != s.cfg.UserHash {
+		// The sensor's own hash, echoed by a client that mirrors the
+		// hello it was sent, names the sensor: every such mirror would
+		// carry it, and the user hash link would join them.
+		o.Client.UserHash = append([]byte(nil), res.Hello.UserHash[:]...)
 	}
 	for _, m := range marks {
 		o.Mark(m)
@@ -697,23 +708,7 @@ func (s *Sensor) self(ep netip.AddrPort) bool {
 	return node != nil && ep == node.Addr()
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
 // nonPublic names the class of an address that names no subscriber on
-// its own, or "".
-func nonPublic(a netip.Addr) string {
-	a = a.Unmap()
-	switch {
-	case a.IsLoopback():
-		return "loopback"
-	case a.IsPrivate():
-		return "private"
-	case cgnat.Contains(a):
-		return "cgnat"
-	case a.IsLinkLocalUnicast():
-		return "link_local"
-	case !a.IsGlobalUnicast():
-		return "reserved"
-	}
-	return ""
-}
+// its own, or "": the same classes as the BitTorrent sensor's
+// (scope.NonPublicClass).
+func nonPublic(a netip.Addr) string { return scope.NonPublicClass(a) }

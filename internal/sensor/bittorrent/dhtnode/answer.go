@@ -34,13 +34,13 @@ func (n *Node) handleQuery(ctx context.Context, q Query, out []byte) []byte {
 	case krpc.MethodGetPeers:
 		// Nodes and a token, never values: the sensor helps no one find peers.
 		n.setNodes(&r, q, m.A.InfoHash)
-		r.R.Token = n.token(from.Addr(), m.A.InfoHash, now, false)
+		r.R.Token = n.token(from, m.A.InfoHash, now, false)
 		if d.h.Watched(m.A.InfoHash) {
 			watchedGetPeers = true
 			d.h.GetPeers(ctx, q)
 		}
 	case krpc.MethodAnnouncePeer:
-		if !n.validToken(from.Addr(), m.A.InfoHash, m.A.Token, now) {
+		if !n.validToken(from, m.A.InfoHash, m.A.Token, now) {
 			d.queries.badToken.Add(1)
 			return n.sendError(m.T, krpc.ErrorProtocol, "bad token", from, out)
 		}

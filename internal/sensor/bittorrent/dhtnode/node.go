@@ -205,14 +205,20 @@ const (
 	tokenLifetime = 2 * tokenRotate
 )
 
-// token is the write token for ip and infohash: a keyed hash that the
-// querier must return in announce_peer for that info-hash. A valid token
-// proves the announcer received our answer at that address, so its source
-// address was not spoofed. Binding it to the info-hash (BEP 5 leaves the
+// token is the write token for the querier's address and port and
+// infohash: a keyed hash that the querier must return in announce_peer
+// for that info-hash. A valid token proves the announcer received our
+// answer at that address and port, so neither was spoofed. BEP 5 binds a
+// token to the address; the port too matters here, because behind
+// carrier-grade NAT one address is many subscribers told apart by port:
+// a token bound to the address alone let one of them, able to forge
+// source addresses elsewhere, announce from another's port with its own
+// token. Clients announce from the socket they asked from, so the port
+// costs them nothing. Binding it to the info-hash (BEP 5 leaves the
 // token's form to the node) means an announce for a watched info-hash
 // always follows our answer to a get_peers for that same info-hash, which
 // the node keeps for the announce's transcript (tokenReplies).
-func (n *Node) token(ip netip.Addr, infohash krpc.ID, now time.Time, prev bool) []byte {
+func (n *Node) token(ap netip.AddrPort, infohash krpc.ID, now time.Time, prev bool) []byte {
 	n.tokMu.Lock()
 	switch d := now.Sub(n.secretTime); {
 	case d >= tokenLifetime:
@@ -232,14 +238,15 @@ func (n *Node) token(ip netip.Addr, infohash krpc.ID, now time.Time, prev bool) 
 	n.tokMu.Unlock()
 	h := sha1.New()
 	h.Write(sec[:])
-	b := ip.Unmap().As16()
+	b := ap.Addr().Unmap().As16()
 	h.Write(b[:])
+	h.Write([]byte{byte(ap.Port() >> 8), byte(ap.Port())})
 	h.Write(infohash[:])
 	return h.Sum(nil)[:8]
 }
 
-func (n *Node) validToken(ip netip.Addr, infohash krpc.ID, tok []byte, now time.Time) bool {
-	return string(tok) == string(n.token(ip, infohash, now, false)) || string(tok) == string(n.token(ip, infohash, now, true))
+func (n *Node) validToken(ap netip.AddrPort, infohash krpc.ID, tok []byte, now time.Time) bool {
+	return string(tok) == string(n.token(ap, infohash, now, false)) || string(tok) == string(n.token(ap, infohash, now, true))
 }
 
 // sameFamily reports whether a is of the identity's address family (an

@@ -90,20 +90,17 @@ func (t *tokenReplies) keep(r tokenReply) {
 	t.compact()
 }
 
-// find returns the kept answer that carried token to from's address for
-// infohash and has not expired at now: the one sent to from's own port if
-// there is one, else the newest.
+// find returns the kept answer that carried token to from (address and
+// port: the token is bound to both) for infohash and has not expired at
+// now.
 func (t *tokenReplies) find(from netip.AddrPort, infohash krpc.ID, token string, now time.Time) (tokenReply, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
 	var best *tokenReply
 	for _, r := range t.byKey[tokenKey{from.Addr(), infohash}] {
-		if r.token != token {
-			continue
-		}
-		if best == nil || r.to == from || best.to != from {
-			best = r
+		if r.token == token && r.to == from {
+			best = r // the newest of the same token to the same port
 		}
 	}
 	if best == nil {

@@ -27,27 +27,35 @@ func TestDHTTokenLifetime(t *testing.T) {
 	_, _ = rand.Read(n.secret[0][:])
 	n.secret[1] = n.secret[0]
 	ip := netip.MustParseAddr("127.0.0.5")
+	from := netip.AddrPortFrom(ip, 6881)
 	ih := randomID()
 	at := start.Add(4 * time.Minute)
-	tok := n.token(ip, ih, at, false)
+	tok := n.token(from, ih, at, false)
 	for _, c := range []struct {
 		d    time.Duration
 		want bool
 	}{{0, true}, {5 * time.Minute, true}, {tokenLifetime - 4*time.Minute - time.Second, true}, {tokenLifetime - 4*time.Minute, false}, {time.Hour, false}} {
 		m := &Node{secretTime: n.secretTime, secret: n.secret}
-		if got := m.validToken(ip, ih, tok, at.Add(c.d)); got != c.want {
+		if got := m.validToken(from, ih, tok, at.Add(c.d)); got != c.want {
 			t.Errorf("token handed out at +4m, checked %v later: valid %v, want %v", c.d, got, c.want)
 		}
 	}
-	if n.validToken(netip.MustParseAddr("127.0.0.6"), ih, tok, at) {
+	if n.validToken(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.6"), 6881), ih, tok, at) {
 		t.Error("token valid for another address")
+	}
+	// Behind carrier-grade NAT another port of the address is another
+	// subscriber.
+	if n.validToken(netip.AddrPortFrom(ip, 7000), ih, tok, at) {
+		t.Error("token valid for another port of the address")
 	}
 
 	var kept tokenReplies
-	from := netip.AddrPortFrom(ip, 6881)
 	kept.keep(tokenReply{to: from, infohash: ih, token: string(tok), query: []byte("q"), reply: []byte("r"), queryAt: at, replyAt: at})
-	if _, ok := kept.find(netip.AddrPortFrom(ip, 7000), ih, string(tok), at.Add(time.Minute)); !ok {
-		t.Error("kept answer not found for another port of the same address")
+	if _, ok := kept.find(netip.AddrPortFrom(ip, 7000), ih, string(tok), at.Add(time.Minute)); ok {
+		t.Error("kept answer found for another port of the same address")
+	}
+	if _, ok := kept.find(from, ih, string(tok), at.Add(time.Minute)); !ok {
+		t.Error("kept answer not found for its own port")
 	}
 	if _, ok := kept.find(from, ih, "other", at); ok {
 		t.Error("kept answer found for another token")
@@ -206,11 +214,8 @@ func TestDHTTokenRepliesMatchAModel(t *testing.T) {
 		var want *tokenReply
 		for i := range model {
 			e := &model[i]
-			if e.key != k || e.r.token != tok {
-				continue
-			}
-			if want == nil || e.r.to == to || want.to != to {
-				want = &e.r
+			if e.key == k && e.r.token == tok && e.r.to == to {
+				want = &e.r // the token proves its own port only
 			}
 		}
 		if ok != (want != nil) || ok && string(got.reply) != string(want.reply) {

@@ -197,42 +197,64 @@ func (d *Discoverer) matchInfo(job fetchJob, from netip.AddrPort, info []byte) {
 	if len(files) == 0 {
 		return
 	}
-	var hashes []hashkind.Hash
+	// Each info-hash is watched with the entries its own hashes prove. A
+	// v1 client checks only v1 piece hashes, a v2 client v2 roots, and
+	// nothing makes a hybrid torrent's two describe the same bytes: its
+	// v1 info-hash watched for a v2 root on a list would record v1 peers
+	// that may share other bytes (a torrent made to frame them).
+	type watch struct {
+		h   hashkind.Hash
+		all []observe.Match
+		why []string
+	}
+	var ws []watch
 	if ti.V1 {
 		sum := sha1.Sum(info)
-		hashes = append(hashes, hashkind.MustNew(hashkind.BTIH, sum[:]))
+		ws = append(ws, watch{h: hashkind.MustNew(hashkind.BTIH, sum[:])})
 	}
 	if ti.V2 {
 		sum := sha256.Sum256(info)
-		hashes = append(hashes, hashkind.MustNew(hashkind.BTIH2, sum[:]))
+		ws = append(ws, watch{h: hashkind.MustNew(hashkind.BTIH2, sum[:])})
 	}
-	var all []observe.Match
-	var why []string
 	for _, f := range files {
-		all = mergeMatches(all, f.Matched)
 		lists := make([]string, 0, len(f.Matched))
 		for _, m := range f.Matched {
 			lists = append(lists, m.List)
 		}
-		why = append(why, fmt.Sprintf("file %q %s %s on %s", f.Path, f.Hash.Kind(), f.Hash.Hex(), strings.Join(lists, ",")))
+		for i := range ws {
+			if (ws[i].h.Kind() == hashkind.BTIH) == (f.Hash.Kind() == hashkind.SHA1) {
+				ws[i].all = mergeMatches(ws[i].all, f.Matched)
+				ws[i].why = append(ws[i].why, fmt.Sprintf("file %q %s %s on %s", f.Path, f.Hash.Kind(), f.Hash.Hex(), strings.Join(lists, ",")))
+			}
+		}
 	}
-	reason := "discovered: " + strings.Join(why, "; ")
+	var hashes []hashkind.Hash
+	var why []string
+	for _, w := range ws {
+		if len(w.all) > 0 {
+			hashes = append(hashes, w.h)
+			why = append(why, w.why...)
+		}
+	}
 	// Two samplers may have queued the same new key at once: the second
 	// match of a torrent already discovered adds nothing.
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.p.Sensor.Watched(key(hashes[0])) {
+	if len(hashes) == 0 || d.p.Sensor.Watched(key(hashes[0])) {
 		return
 	}
-	for _, h := range hashes {
-		if err := d.p.Sensor.Watch(h, all, reason, info); err != nil {
-			d.p.Log.Error("discovery: watching a matched torrent", "infohash", h.Hex(), "err", err)
+	for _, w := range ws {
+		if len(w.all) == 0 {
+			continue
+		}
+		if err := d.p.Sensor.Watch(w.h, w.all, "discovered: "+strings.Join(w.why, "; "), info); err != nil {
+			d.p.Log.Error("discovery: watching a matched torrent", "infohash", w.h.Hex(), "err", err)
 		}
 	}
 	d.discovered = append(d.discovered, Discovery{Hashes: hashes, Name: ti.Name, Files: files, From: from, Node: job.node, At: d.cfg.Clock()})
 	d.matched.Add(1)
 	d.p.Log.Info("discovered a torrent with files on a watch-list; watching it",
-		"infohash", hashes[0].Hex(), "name", ti.Name, "files_matched", len(files), "reason", reason, "peer", from, "node", job.node)
+		"infohash", hashes[0].Hex(), "name", ti.Name, "files_matched", len(files), "reason", "discovered: "+strings.Join(why, "; "), "peer", from, "node", job.node)
 }
 
 // matchFiles returns the files of an info dictionary on a list: by their

@@ -10,10 +10,14 @@ package peerwire
 //
 // Claims does no I/O and keeps bounded memory: the first bitfield (its
 // length is bounded by the decoder) and at most MaxHaves have messages;
-// later ones are ignored, which can only lower the count.
+// later ones are ignored, which can only lower the count. Of the other
+// possession messages it keeps maxPossessionEvents; a peer that sends
+// more is counted nothing (a later have_none or bitfield could lower what
+// the kept ones say).
 type Claims struct {
-	events []claim
-	haves  int
+	events   []claim
+	haves    int
+	overflow bool // more possession messages than maxPossessionEvents came
 }
 
 // MaxHaves bounds the have messages a Claims keeps.
@@ -21,7 +25,9 @@ const MaxHaves = 1 << 16
 
 // maxPossessionEvents bounds the bitfield, have_all, have_none and unknown
 // events kept: BEP 6 allows one, a peer that sends more is malformed
-// already, and a few are enough to show it.
+// already, and a few are enough to show it. Past it nothing is counted:
+// dropping the rest unread would drop a have_none that withdraws what
+// the kept ones said.
 const maxPossessionEvents = 8
 
 type claimKind uint8
@@ -32,6 +38,7 @@ const (
 	claimHaveAll
 	claimHaveNone
 	claimUnknown
+	claimUnnegotiated
 )
 
 type claim struct {
@@ -66,6 +73,13 @@ func (c *Claims) HaveNone() { c.addPossession(claim{kind: claimHaveNone}) }
 // counts either.
 func (c *Claims) Unknown() { c.addPossession(claim{kind: claimUnknown}) }
 
+// HaveAllUnnegotiated records a have_all from a peer that did not set the
+// fast extension bit in its handshake: BEP 6 gives the message no meaning
+// on that connection (the receiver must close it). It counts nothing and
+// is marked malformed; like any possession message, it makes a later
+// bitfield late.
+func (c *Claims) HaveAllUnnegotiated() { c.addPossession(claim{kind: claimUnnegotiated}) }
+
 func (c *Claims) addPossession(e claim) {
 	n := 0
 	for _, x := range c.events {
@@ -74,6 +88,7 @@ func (c *Claims) addPossession(e claim) {
 		}
 	}
 	if n >= maxPossessionEvents {
+		c.overflow = true
 		return
 	}
 	c.events = append(c.events, e)
@@ -95,8 +110,10 @@ type Verdict struct {
 	// set, or not the first possession message (BEP 3); only its in-range
 	// bits counted, or none when it came late.
 	MalformedBitfield bool
-	// MalformedHave: a have past the last piece, or a have_all/have_none
-	// that contradicts what came before; not counted.
+	// MalformedHave: a have past the last piece, a have_all/have_none
+	// that contradicts what came before, a have_all from a peer that did
+	// not negotiate the fast extension (not counted), or more possession
+	// messages than are kept (nothing counted).
 	MalformedHave bool
 }
 
@@ -218,9 +235,15 @@ func (c *Claims) Judge(numPieces int) Verdict {
 			seen = true
 		case claimUnknown:
 			seen, unknown = true, true
+		case claimUnnegotiated:
+			seen, v.MalformedHave = true, true
 		}
 	}
 	switch {
+	case c.overflow:
+		// Messages past the bound were not read: what they withdrew is
+		// unknown, so nothing stands.
+		v.All, v.MalformedHave, v.Have = false, true, -1
 	case v.All && known:
 		v.Have = numPieces
 	case known && stated:

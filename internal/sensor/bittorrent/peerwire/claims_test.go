@@ -9,6 +9,14 @@ import (
 // claimsOf feeds c the possession messages of a stream of frames.
 func claimsOf(t testing.TB, stream []byte) *Claims {
 	t.Helper()
+	return claimsOfPeer(t, stream, true, true)
+}
+
+// claimsOfPeer is claimsOf for a peer that set the fast extension bit or
+// not; without it, have_all is fed as unnegotiated, or left out when
+// !keepHaveAll.
+func claimsOfPeer(t testing.TB, stream []byte, fast, keepHaveAll bool) *Claims {
+	t.Helper()
 	var c Claims
 	d := NewDecoder(bufio.NewReader(bytes.NewReader(stream)), 1<<12)
 	var m Message
@@ -22,7 +30,12 @@ func claimsOf(t testing.TB, stream []byte) *Claims {
 		case Have:
 			c.Have(m.Index)
 		case HaveAll:
-			c.HaveAll()
+			switch {
+			case fast:
+				c.HaveAll()
+			case keepHaveAll:
+				c.HaveAllUnnegotiated()
+			}
 		case HaveNone:
 			c.HaveNone()
 		}
@@ -142,6 +155,12 @@ func FuzzClaims(f *testing.F) {
 		if v.All && pieces >= 0 && v.Have != pieces {
 			t.Fatalf("All with Have %d of %d", v.Have, pieces)
 		}
+		// From a peer without the fast extension a have_all counts
+		// nothing: never all, and never more than the stream without it.
+		nf := claimsOfPeer(t, stream, false, true).Judge(pieces)
+		if nf.All || nf.Have > claimsOfPeer(t, stream, false, false).Judge(pieces).Have {
+			t.Fatalf("without the fast extension %+v, more than with its have_alls left out", nf)
+		}
 		// Repeating the last have changes nothing.
 		if len(c.events) > 0 && c.haves < MaxHaves {
 			if last := c.events[len(c.events)-1]; last.kind == claimHave {
@@ -152,4 +171,39 @@ func FuzzClaims(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A have_all from a peer that did not negotiate the fast extension counts
+// nothing, whatever the piece count, and is marked; a bitfield after it
+// is late (it only ever lowers).
+func TestClaimsHaveAllUnnegotiated(t *testing.T) {
+	for _, pieces := range []int{10, -1} {
+		var c Claims
+		c.HaveAllUnnegotiated()
+		if v := c.Judge(pieces); v.All || v.Have != -1 || !v.MalformedHave {
+			t.Fatalf("Judge(%d) = %+v, want nothing counted, malformed_have", pieces, v)
+		}
+		c.Bitfield([]byte{0xff, 0xc0})
+		if v := c.Judge(pieces); v.All || v.Have > 0 || !v.MalformedBitfield {
+			t.Fatalf("Judge(%d) after a bitfield = %+v, want nothing counted, malformed_bitfield", pieces, v)
+		}
+	}
+}
+
+// More possession messages than are kept: nothing stands, for what the
+// unread ones withdrew is unknown (a have_none past the bound used to be
+// dropped and the peer stayed complete).
+func TestClaimsPastThePossessionBoundCountNothing(t *testing.T) {
+	var c Claims
+	c.Bitfield([]byte{0xff, 0xc0})
+	for range maxPossessionEvents - 1 {
+		c.HaveAll()
+	}
+	if v := c.Judge(10); !v.All || v.Have != 10 {
+		t.Fatalf("Judge at the bound = %+v, want all 10", v)
+	}
+	c.HaveNone()
+	if v := c.Judge(10); v.All || v.Have != -1 || !v.MalformedHave {
+		t.Fatalf("Judge past the bound = %+v, want nothing counted, malformed_have", v)
+	}
 }

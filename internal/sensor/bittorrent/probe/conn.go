@@ -43,6 +43,7 @@ type peerConn struct {
 	vf             *pieceFetch   // the piece being fetched for verification
 	verifyDone     bool          // verification is over, or was not asked
 	unchoked       bool          // the peer's last word on choking
+	handshakeAt    time.Time     // when the peer's handshake came, by the wall clock (minHold)
 	saidPossession bool          // a bitfield, have_all or have_none came
 	pexSeen        bool          // a PEX message came
 	lingerFrom     time.Time     // when all was known and the linger began
@@ -90,7 +91,12 @@ func (c *peerConn) handshake(transport string) error {
 	if theirs.InfoHash != [20]byte(c.key) {
 		return ErrWrongTorrent
 	}
-	c.theirs = theirs
+	if theirs.PeerID == c.p.cfg.PeerID {
+		// Our own handshake, reflected: the info-hash in it is ours, not
+		// an acceptance, and whatever follows may be our bytes too.
+		return ErrMirror
+	}
+	c.theirs, c.handshakeAt = theirs, time.Now()
 	c.res = &Result{Handshake: theirs, Connected: c.p.cfg.Clock(), Haves: map[uint32]bool{}, Transport: transport,
 		Local: addrPortOf(c.raw.LocalAddr())}
 	return nil
@@ -144,10 +150,19 @@ func (c *peerConn) run() error {
 	}
 }
 
+// minHold is how long a peer that says nothing after its handshake must
+// hold the connection for that to count as speaking. A peer that echoes
+// the info-hash and hangs up (docs/traps.md) has its hang-up on the way
+// within a round trip; a probe that stops reading sooner (its deadline,
+// the sensor stopping) has not seen whether it would come.
+const minHold = time.Second
+
 // readEnded says how a read that failed ends the probe.
 func (c *peerConn) readEnded(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		c.res.Spoke = true // it held the connection: it serves the torrent
+		if time.Since(c.handshakeAt) >= minHold { // a duration: the wall clock, as the deadlines
+			c.res.Spoke = true // it held the connection: it serves the torrent
+		}
 		return nil
 	}
 	if errors.Is(err, io.EOF) {
@@ -216,10 +231,17 @@ func (c *peerConn) onHaveAll(m *peerwire.Message, kept bool) {
 	if m.Keepalive {
 		return
 	}
-	c.saidPossession, c.res.HaveAll = true, true
-	if kept {
+	c.saidPossession = true
+	switch {
+	case !c.theirs.Reserved.Fast():
+		// BEP 6: without the fast extension bit in the peer's handshake
+		// have_all means nothing here; it shows no piece.
+		c.res.Claims.HaveAllUnnegotiated()
+	case kept:
+		c.res.HaveAll = true
 		c.res.Claims.HaveAll()
-	} else {
+	default:
+		c.res.HaveAll = true
 		c.res.Claims.Unknown()
 	}
 }
@@ -277,9 +299,12 @@ func (c *peerConn) onPort(m *peerwire.Message) {
 }
 
 // onExtended hands an extension message (BEP 10) to the handler of its
-// extension, under the ids the sensor asked the peer to use.
+// extension, under the ids the sensor asked the peer to use. A peer whose
+// handshake did not set the extension bit has no extension messages: BEP
+// 10 gives them no meaning there, and nothing is taken from them (its
+// listen port, client name, PEX or metadata).
 func (c *peerConn) onExtended(m *peerwire.Message, kept bool) error {
-	if m.Keepalive {
+	if m.Keepalive || !c.theirs.Reserved.Extended() {
 		return nil
 	}
 	switch m.ExtendedID {
@@ -316,12 +341,16 @@ func (c *peerConn) onPEX(m *peerwire.Message, kept bool) {
 	if err != nil {
 		return
 	}
-	if kept {
-		c.res.PEX = append(c.res.PEX, x.Added...)
-		c.res.PEX = append(c.res.PEX, x.Added6...)
-	} else {
-		c.res.PEXUnkept = append(c.res.PEXUnkept, x.Added...)
-		c.res.PEXUnkept = append(c.res.PEXUnkept, x.Added6...)
+	// The message was decoded as soon as its last byte was read: that
+	// read is the latest (no read happens between it and the decode).
+	to := &c.res.PEX
+	if !kept {
+		to = &c.res.PEXUnkept
+	}
+	for _, list := range [][]peerwire.PEXPeer{x.Added, x.Added6} {
+		for _, p := range list {
+			*to = append(*to, PEXPeer{PEXPeer: p, At: c.conn.lastRead})
+		}
 	}
 }
 
@@ -436,13 +465,17 @@ type recordingConn struct {
 	peer netip.AddrPort
 	now  func() time.Time
 	rx   uint64 // bytes received
+	// lastRead is the time of the latest read that returned bytes (the
+	// time of its transcript record).
+	lastRead time.Time
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.rx += uint64(n)
-		c.tr.StreamReceived(c.now(), c.peer, p[:n])
+		c.lastRead = c.now()
+		c.tr.StreamReceived(c.lastRead, c.peer, p[:n])
 	}
 	return n, err
 }

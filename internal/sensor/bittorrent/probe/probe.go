@@ -49,6 +49,11 @@ const maxMetadataSize = 8 << 20
 // info-hash: it said nothing about the torrent asked.
 var ErrWrongTorrent = errors.New("peer answered the handshake for another info-hash")
 
+// ErrMirror is a peer whose handshake carries the sensor's own peer id: it
+// reflected the sensor's handshake (info-hash included) and has shown
+// nothing of its own.
+var ErrMirror = errors.New("peer answered with the sensor's own peer id (a mirror)")
+
 // ErrNoListenFamily is a dial to a peer of an address family the sensor
 // has no listen address of: nothing was dialled.
 var ErrNoListenFamily = errors.New("no listen address of the peer's address family")
@@ -147,8 +152,8 @@ type Result struct {
 	// PEXUnkept those named in PEX messages cut from it, which may be
 	// probed but never recorded (no record would show where they came
 	// from).
-	PEX       []peerwire.PEXPeer
-	PEXUnkept []peerwire.PEXPeer
+	PEX       []PEXPeer
+	PEXUnkept []PEXPeer
 	// Metadata is the verified info dictionary, if one was fetched.
 	Metadata []byte
 	// Verified: one piece fetched from this peer matched its hash.
@@ -157,7 +162,7 @@ type Result struct {
 	Connected time.Time
 	// Spoke is set once the peer sent anything after its handshake (a
 	// message, even a keep-alive) or held the connection open until the
-	// probe stopped reading. A peer that echoes the info-hash and hangs
+	// probe stopped reading, at least a second after its handshake. A peer that echoes the info-hash and hangs
 	// up at once has acknowledged nothing: some libraries echo whatever
 	// info-hash they are sent before they check that they serve it
 	// (anacrolix/torrent 1.59 does; docs/traps.md).
@@ -166,6 +171,13 @@ type Result struct {
 	// TransportUTP); Local is the sensor's end of the connection.
 	Transport string
 	Local     netip.AddrPort
+}
+
+// PEXPeer is a peer a PEX message named, and when that message came: the
+// time of the transcript record that holds its last byte.
+type PEXPeer struct {
+	peerwire.PEXPeer
+	At time.Time
 }
 
 // Probe connects to a peer, shakes hands for the torrent ih, and reads

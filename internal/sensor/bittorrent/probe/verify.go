@@ -16,9 +16,13 @@ type pieceFetch struct {
 	index     uint32
 	want      [20]byte
 	buf       []byte
-	got       int
+	got       []bool // the blocks received, each once
+	left      int    // blocks still to come
 	requested bool
 }
+
+// blockSize is the size of every block asked for but a piece's last.
+const blockSize = 16 << 10
 
 // pickPiece picks a piece the peer advertised, of a v1 or hybrid torrent
 // whose info dictionary the sensor holds, or returns nil.
@@ -49,17 +53,22 @@ func (p *Prober) pickPiece(key routing.ID, res *Result) *pieceFetch {
 	if size <= 0 {
 		return nil
 	}
-	vf := &pieceFetch{index: uint32(idx), buf: make([]byte, size)}
+	vf := newPieceFetch(uint32(idx), int(size))
 	copy(vf.want[:], ti.PieceHashes[idx*20:idx*20+20])
 	return vf
+}
+
+func newPieceFetch(index uint32, size int) *pieceFetch {
+	n := (size + blockSize - 1) / blockSize
+	return &pieceFetch{index: index, buf: make([]byte, size), got: make([]bool, n), left: n}
 }
 
 // request asks for every 16 KiB block of the piece.
 func (f *pieceFetch) request(w io.Writer) error {
 	f.requested = true
 	var out []byte
-	for begin := 0; begin < len(f.buf); begin += 16 << 10 {
-		n := min(16<<10, len(f.buf)-begin)
+	for begin := 0; begin < len(f.buf); begin += blockSize {
+		n := min(blockSize, len(f.buf)-begin)
 		m := peerwire.Message{ID: peerwire.Request, Index: f.index, Begin: uint32(begin), Length: uint32(n)}
 		out = m.AppendTo(out)
 	}
@@ -67,13 +76,22 @@ func (f *pieceFetch) request(w io.Writer) error {
 	return err
 }
 
-// add stores one block; it reports whether the piece is complete.
+// add stores one block; it reports whether the piece is complete. Only
+// the blocks asked for count, each once: a block sent twice must not
+// stand for one never sent (the buffer's zeros would be hashed in its
+// place).
 func (f *pieceFetch) add(index, begin uint32, b []byte) bool {
-	if index != f.index || int(begin) >= len(f.buf) || int(begin)+len(b) > len(f.buf) {
+	if index != f.index || int64(begin) >= int64(len(f.buf)) || begin%blockSize != 0 {
 		return false
 	}
-	f.got += copy(f.buf[begin:], b)
-	return f.got >= len(f.buf)
+	i := int(begin / blockSize)
+	if f.got[i] || len(b) != min(blockSize, len(f.buf)-int(begin)) {
+		return false
+	}
+	copy(f.buf[begin:], b)
+	f.got[i] = true
+	f.left--
+	return f.left == 0
 }
 
 func (f *pieceFetch) check() bool {
