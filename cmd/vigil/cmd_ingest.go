@@ -23,12 +23,9 @@ func ingestCommand() *command {
 Reads observations from the NATS JetStream stream --stream (default
 VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
 durable consumer --consumer (default "ingest"), places and routes each one
-(--geo-db, --asn-db, --rules), and commits them to the store in batches.
-A message is a sensor's signed batch, one observation a line (JSON Lines),
-or a single observation as older sensors send it; both are read. A line
-that is not an observation is dropped, logged and counted, and the other
-lines of its message are stored. A message is acknowledged only after every
-observation in it is committed: if ingest stops or
+(--geo-db, --asn-db, --rules), and commits them to the store in batches. A
+message (a sensor's signed batch in JSON Lines, or one observation) is
+acknowledged only after all of it is committed: if ingest stops or
 crashes, the stream keeps what was not stored and hands it over again after
 --ack-wait; the store skips observation ids it already holds, so nothing is
 lost and nothing is doubled. Every sensor signs what it publishes: an

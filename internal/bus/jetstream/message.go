@@ -1,10 +1,9 @@
 package jetstream
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 
+	"github.com/vigil-oss/vigil/internal/bus/wire"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -16,7 +15,7 @@ import (
 const MaxMessageBytes = 512 << 10
 
 // ErrNoObservation is a message body with no line to decode.
-var ErrNoObservation = errors.New("message holds no observation")
+var ErrNoObservation = wire.ErrNoObservation
 
 // message is one message of a published batch: obs[first:first+n], whose
 // lines are body.
@@ -28,30 +27,17 @@ type message struct {
 	body    []byte
 }
 
-// messages cuts obs into message bodies of their JSON lines, in order: a
-// new message when the next line would take the body past limit bytes,
-// or when the sensor (the subject) changes. An observation that does
-// not encode is in no message: its index and error are returned.
-func messages(obs []observe.Observation, limit int) (out []message, failed []int, errs []error) {
-	var cur *message
-	for i := range obs {
-		line, err := Encode(&obs[i])
-		if err != nil {
-			failed, errs = append(failed, i), append(errs, err)
-			cur = nil // keep each message a run of consecutive observations
-			continue
-		}
-		tok := subjectToken(obs[i].Sensor.ID)
-		if cur == nil || cur.subject != tok || len(cur.body)+len(line) > limit {
-			out = append(out, message{subject: tok, first: i})
-			cur = &out[len(out)-1]
-		}
-		cur.body = append(cur.body, line...)
-		cur.n++
-	}
-	for j := range out {
-		m := &out[j]
-		m.id = messageID(obs[m.first : m.first+m.n])
+// messages cuts obs into message bodies (wire.Split): each at most limit
+// bytes and of one sensor (one subject). An observation that does not
+// encode is in no message: its index and error are returned.
+func messages(obs []observe.Observation, limit int) ([]message, []int, []error) {
+	ms, failed, errs := wire.Split(obs, limit, func(prev, next *observe.Observation) bool {
+		return subjectToken(prev.Sensor.ID) == subjectToken(next.Sensor.ID)
+	})
+	out := make([]message, len(ms))
+	for j, m := range ms {
+		out[j] = message{subject: subjectToken(obs[m.First].Sensor.ID), id: messageID(obs[m.First : m.First+m.N]),
+			first: m.First, n: m.N, body: m.Body}
 	}
 	return out, failed, errs
 }
@@ -59,8 +45,8 @@ func messages(obs []observe.Observation, limit int) (out []message, failed []int
 // messageID is a message's id for JetStream's duplicate window: the
 // observation's id for a message of one (what every message was before
 // batches, so that the two forms de-duplicate alike), else the first and
-// last ids and the count. A message is always a run of a sensor's
-// observations in its order, so these name its content.
+// last ids and the count between. A message is always a run of a
+// sensor's observations in its order, so these name its content.
 func messageID(obs []observe.Observation) string {
 	if len(obs) == 1 {
 		return obs[0].ID
@@ -68,38 +54,10 @@ func messageID(obs []observe.Observation) string {
 	return fmt.Sprintf("%s+%d+%s", obs[0].ID, len(obs)-2, obs[len(obs)-1].ID)
 }
 
-// DecodeMessage reads a message body: one observation a line, blank lines
-// skipped. A body of one line is what every message was before batches
-// (and what 'vigil observations publish' sends). Each line that does not
-// decode gives an *observe.LineError naming its line in the body, and
-// the lines around it are still read; a body with no line at all is one
-// ErrNoObservation.
+// DecodeMessage reads a message body (wire.Decode): one observation a
+// line. A body of one line is what every message was before batches.
+// Each line that does not decode gives an *observe.LineError naming its
+// line; the others are still read.
 func DecodeMessage(body []byte) (obs []observe.Observation, bad []error) {
-	lines := 0
-	for n := 1; len(body) > 0; n++ {
-		line := body
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i+1], body[i+1:]
-		} else {
-			body = nil
-		}
-		if len(bytes.TrimSpace(line)) == 0 {
-			continue
-		}
-		lines++
-		var o observe.Observation
-		if err := observe.DecodeLine(line, &o); err != nil {
-			var le *observe.LineError
-			if errors.As(err, &le) {
-				err = le.Err
-			}
-			bad = append(bad, &observe.LineError{Line: n, Err: err})
-			continue
-		}
-		obs = append(obs, o)
-	}
-	if lines == 0 {
-		bad = append(bad, &observe.LineError{Line: 1, Err: ErrNoObservation})
-	}
-	return obs, bad
+	return wire.Decode(body)
 }

@@ -1,25 +1,30 @@
-package jetstream
+package wire
 
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// FuzzDecodeMessage reads any body as a message: it never panics, it
+// FuzzDecode reads any body as a message: it never panics, it
 // accounts for every line (an observation or an error naming its line),
-// and what it decodes, sent again as PublishBatch sends it, decodes to
-// the same observations. Seeds (testdata/fuzz/FuzzDecodeMessage) are
+// and what it decodes, split again as a publisher splits a batch, decodes
+// to the same observations. Seeds (testdata/fuzz/FuzzDecode) are
 // named for the case they cover: a body of the previous release (one
 // line), a batch, a batch with a bad line, blank lines and carriage
 // returns, nothing.
-func FuzzDecodeMessage(f *testing.F) {
-	obs := observations(3)
+func FuzzDecode(f *testing.F) {
+	r := rand.New(rand.NewPCG(5, 5))
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	obs := []observe.Observation{storetest.Observation(r, at, 0), storetest.Observation(r, at, 1), storetest.Observation(r, at, 2)}
 	var batch []byte
 	for i := range obs {
-		line, err := Encode(&obs[i])
+		line, err := observe.MarshalLine(&obs[i])
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -28,7 +33,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(batch)
 	f.Add([]byte("not json\n{}\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, bad := DecodeMessage(body)
+		got, bad := Decode(body)
 		lines := 0
 		for _, l := range bytes.Split(body, []byte("\n")) {
 			if len(bytes.TrimSpace(l)) > 0 {
@@ -50,15 +55,18 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("error %v does not name its line", err)
 			}
 		}
-		msgs, failed, errs := messages(got, MaxMessageBytes)
+		msgs, failed, errs := Split(got, 4<<10, nil)
 		if len(failed) > 0 {
 			t.Fatalf("decoded observations that do not encode again: %v", errs)
 		}
 		var again []observe.Observation
 		for _, m := range msgs {
-			o, bad := DecodeMessage(m.body)
+			if len(m.Body) > 4<<10 && m.N > 1 {
+				t.Fatalf("a body of %d observations holds %d bytes, more than 4 KiB", m.N, len(m.Body))
+			}
+			o, bad := Decode(m.Body)
 			if len(bad) > 0 {
-				t.Fatalf("a message PublishBatch sends does not decode: %v", bad)
+				t.Fatalf("a body Split made does not decode: %v", bad)
 			}
 			again = append(again, o...)
 		}
