@@ -9,16 +9,21 @@
 // so that two deployments can share one NATS.
 //
 // Delivery is at least once and nothing is lost on a crash. A sensor's
-// Publish returns only when JetStream has stored the observation (a file
-// stream by default) and acknowledged it; the observation id is the message
-// id, so a sensor that re-publishes after a lost ack is de-duplicated by the
-// server. The consumer acknowledges a batch only after ingest has placed,
-// routed and committed it to the store (Batch.Ack); a crash before that
-// redelivers the batch, and the store skips ids it already holds.
+// Publish (PublishBatch) returns only when JetStream has stored the
+// message (a file stream by default) and acknowledged it; the message id
+// is derived from the observation ids, so a sensor that re-publishes
+// after a lost ack is de-duplicated by the server. The consumer
+// acknowledges a message only after ingest has placed, routed and
+// committed every observation in it to the store (Batch.Ack, AckSome); a
+// crash before that redelivers the message, and the store skips ids it
+// already holds.
 //
-// Each message is one observation in the JSON Lines form of package observe
-// (one flat object), so that what crosses the wire is what an analyst can
-// read and what 'vigil observations import' accepts.
+// A message is a sensor's signed batch (or a run of it, under
+// MaxMessageBytes): its observations in the JSON Lines form of package
+// observe, one flat object a line (package wire), so that what crosses
+// the wire is what an analyst can read and what 'vigil observations
+// import' accepts. A message of one line, what sensors sent before
+// batches travelled whole, is read alike.
 package jetstream
 
 import (

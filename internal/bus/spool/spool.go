@@ -4,9 +4,11 @@
 // hub returns.
 //
 // Every observation a sensor publishes is appended to a segment file in
-// the queue's directory before Publish returns; a drain (Run) publishes
-// the records to the bus one by one, in the order they were appended, and
-// moves its cursor past each one only once the bus has acknowledged it.
+// the queue's directory before Publish returns, a signed batch
+// (PublishBatch) as one record; a drain (Run) publishes the records to
+// the bus one by one, in the order they were appended, a record at once
+// to a bus that takes batches (one NATS message), and moves its cursor
+// past each one only once the bus has acknowledged all of it.
 // While the bus is unreachable the drain retries every RetryEvery and the
 // records wait on disk.
 //
@@ -17,14 +19,17 @@
 // the last SyncEvery; SyncEvery 0 fsyncs every record. Each record carries
 // its length and a CRC-32C: a record that a crash cut short, or that the
 // disk damaged, is detected when the queue opens, cut off, counted (Torn)
-// and never published. The cursor is saved every 256 records and when
-// the queue closes; after a crash the records published since are
-// published again, with the same observation id, which JetStream's
+// and never published; a line of a record that is not an observation is
+// skipped and counted the same way. The cursor is saved once 256
+// observations were drained since it last was, and when the queue
+// closes; after a crash the records published since are published again,
+// as the same messages with the same observation ids, which JetStream's
 // duplicate window and the store's idempotent insert both recognise.
 //
 // Bound. The segment files never hold more than MaxBytes in all. When
 // the queue is full, a new observation is refused with ErrFull and counted
-// (Dropped, vigil_queue_dropped_total) and the health says so: the oldest
+// (Dropped, vigil_queue_dropped_total) and the health says so (of a batch,
+// what fits is kept and each observation of the rest counted): the oldest
 // observations, already on disk, are kept and drain first. The package
 // must never drop a record silently, nor publish records out of order.
 package spool
@@ -98,11 +103,12 @@ type Stats struct {
 	// Queued counts observations written to the queue; Published those
 	// the bus acknowledged (including ones queued by an earlier run);
 	// Dropped those refused because the queue was full; Torn the damaged
-	// or cut-short records found and skipped; PublishErrors the publishes
-	// to the bus that failed (and will be retried).
+	// or cut-short records, and the lines that were not observations,
+	// found and skipped; PublishErrors the publishes to the bus that
+	// failed (and will be retried).
 	Queued, Published, Dropped, Torn, PublishErrors uint64
-	// Pending is the number of records waiting on disk; Bytes the size of
-	// the segment files, out of MaxBytes.
+	// Pending is the number of observations waiting on disk; Bytes the
+	// size of the segment files, out of MaxBytes.
 	Pending         int
 	Bytes, MaxBytes int64
 	// BusUp is false from a failed publish to the next one that succeeds;
