@@ -77,17 +77,20 @@ func (f *busFlags) queue() (*spool.Config, error) {
 const queueHelp = `
 With --bus the observations go to a NATS JetStream stream instead (--stream,
 --subject), for a 'vigil ingest --bus' on the store's machine; the sensor's
-own --db then only holds its watch-lists. Without --queue-dir the sensor
-must reach NATS when it starts, and an observation that NATS does not
-acknowledge is lost and counted (publish_failed). With --queue-dir DIR the
-sensor starts and keeps observing while NATS is unreachable: every
-observation is appended to segment files in DIR (each record with a CRC-32C;
-written before the sensor goes on, fsynced every --queue-sync) and published
-from there in order, the queue's cursor moving past each one only once NATS
-acknowledged it; on restart what an earlier run left is published first,
+own --db then only holds its watch-lists. Each signed batch (256
+observations or a quarter of a second) is one NATS message of JSON Lines,
+one observation a line (a few messages when it passes 512 KiB). Without
+--queue-dir the sensor must reach NATS when it starts, and an observation
+that NATS does not acknowledge is lost and counted (publish_failed). With
+--queue-dir DIR the sensor starts and keeps observing while NATS is
+unreachable: every signed batch is appended to segment files in DIR as one
+record (with a CRC-32C; written before the sensor goes on, fsynced every
+--queue-sync) and published from there in order, the queue's cursor moving
+past each record only once NATS acknowledged it; on restart what an earlier run left is published first,
 and a record a crash cut short is skipped and counted. The queue holds at
 most --queue-max bytes (default 1 GiB, about 590,000 observations of 1.8 KB):
-beyond, new observations are dropped and counted, never silently. With
+beyond, new observations are dropped and counted, one by one (of a batch
+that does not fit, what fits is kept), never silently. With
 --metrics, /healthz says "queue: not ok" while NATS is unreachable or once
 anything was dropped, and /metrics has vigil_queue_*. The summary says how
 many were queued, dropped, published, and are still queued. DIR (made

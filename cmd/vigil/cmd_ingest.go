@@ -24,7 +24,8 @@ Reads observations from the NATS JetStream stream --stream (default
 VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
 durable consumer --consumer (default "ingest"), places and routes each one
 (--geo-db, --asn-db, --rules), and commits them to the store in batches. A
-batch is acknowledged only after it is committed: if ingest stops or
+message (a sensor's signed batch in JSON Lines, or one observation) is
+acknowledged only after all of it is committed: if ingest stops or
 crashes, the stream keeps what was not stored and hands it over again after
 --ack-wait; the store skips observation ids it already holds, so nothing is
 lost and nothing is doubled. Every sensor signs what it publishes: an

@@ -87,6 +87,7 @@ var layerTable = []struct {
 		"internal/audit",
 		"internal/casework",
 		"internal/bus",
+		"internal/bus/wire",
 		"internal/evidence/verify",
 		"internal/jurisdiction",
 		"internal/notify/notifytest",

@@ -35,8 +35,9 @@ func (m *Metrics) Collectors() []prometheus.Collector {
 }
 
 // Counted wraps p so that every publish is counted in m: accepted or
-// failed.
-func Counted(p Publisher, m *Metrics) Publisher { return counted{p, m} }
+// failed, an observation at a time (a batch counts each of its own). It
+// is a BatchPublisher, passing batches on whole to a p that takes them.
+func Counted(p Publisher, m *Metrics) BatchPublisher { return counted{p, m} }
 
 type counted struct {
 	p Publisher
@@ -50,4 +51,13 @@ func (c counted) Publish(ctx context.Context, o observe.Observation) error {
 	}
 	c.m.Published.Inc()
 	return nil
+}
+
+// PublishBatch counts each observation of obs, accepted or failed.
+func (c counted) PublishBatch(ctx context.Context, obs []observe.Observation) error {
+	err := PublishBatch(ctx, c.p, obs)
+	failed := len(FailedOf(err, len(obs)))
+	c.m.Errors.Add(float64(failed))
+	c.m.Published.Add(float64(len(obs) - failed))
+	return err
 }

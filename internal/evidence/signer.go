@@ -38,7 +38,8 @@ func DefaultSignerConfig() SignerConfig {
 // (canon.IngestKeys); each chain step is verify.ChainStep. A batch is held
 // until BatchSize observations or Interval, then its last observation gets
 // the ed25519 signature of verify.BatchMessage and the batch is published
-// in order. Publish therefore returns before the bus holds an observation:
+// in order, in one call when the next publisher takes batches
+// (bus.BatchPublisher: a remote bus then carries it as one message). Publish therefore returns before the bus holds an observation:
 // Run publishes what is held at each Interval and when it stops, and a
 // batch the bus refused is returned by Flush (and Run) as an error.
 type BatchSigner struct {
@@ -109,13 +110,12 @@ func (s *BatchSigner) flushLocked(ctx context.Context) error {
 	last.Chain.BatchSig = ed25519.Sign(s.key, verify.BatchMessage(s.chain, s.seq, s.prev[:]))
 	batch := s.pending
 	s.pending = nil
-	var errs []error
-	for i := range batch {
-		if err := s.next.Publish(ctx, batch[i]); err != nil {
-			errs = append(errs, fmt.Errorf("signed batch up to seq %d, observation %s: %w", s.seq, batch[i].ID, err))
-		}
+	// One call for the batch: a remote bus carries it as one message (or
+	// a few), not one message and one acknowledgement each.
+	if err := bus.PublishBatch(ctx, s.next, batch); err != nil {
+		return fmt.Errorf("signed batch of %d up to seq %d: %w", len(batch), s.seq, err)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Run publishes the held batch every Interval until ctx ends, then once

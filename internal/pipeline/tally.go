@@ -61,7 +61,7 @@ func (t *tally) snapshot() Tally {
 
 // counting wraps p so that what it accepts is tallied: with a remote bus,
 // what this process counts is what the bus acknowledged.
-func (t *tally) counting(p bus.Publisher) bus.Publisher { return countingPublisher{p, t} }
+func (t *tally) counting(p bus.Publisher) bus.BatchPublisher { return countingPublisher{p, t} }
 
 type countingPublisher struct {
 	p bus.Publisher
@@ -77,6 +77,30 @@ func (c countingPublisher) Publish(ctx context.Context, o observe.Observation) e
 	}
 	c.t.add([]observe.Observation{o})
 	return nil
+}
+
+// PublishBatch tallies what of obs the bus accepted, and counts the rest
+// as failed.
+func (c countingPublisher) PublishBatch(ctx context.Context, obs []observe.Observation) error {
+	err := bus.PublishBatch(ctx, c.p, obs)
+	failed := bus.FailedOf(err, len(obs))
+	if len(failed) == 0 {
+		c.t.add(obs)
+		return err
+	}
+	ok := make([]observe.Observation, 0, len(obs)-len(failed))
+	for i, f := 0, 0; i < len(obs); i++ {
+		if f < len(failed) && failed[f] == i {
+			f++
+			continue
+		}
+		ok = append(ok, obs[i])
+	}
+	c.t.add(ok)
+	c.t.mu.Lock()
+	c.t.failed += len(failed)
+	c.t.mu.Unlock()
+	return err
 }
 
 // Delivery says where this process's sensors' observations went.

@@ -9,27 +9,31 @@
 // so that two deployments can share one NATS.
 //
 // Delivery is at least once and nothing is lost on a crash. A sensor's
-// Publish returns only when JetStream has stored the observation (a file
-// stream by default) and acknowledged it; the observation id is the message
-// id, so a sensor that re-publishes after a lost ack is de-duplicated by the
-// server. The consumer acknowledges a batch only after ingest has placed,
-// routed and committed it to the store (Batch.Ack); a crash before that
-// redelivers the batch, and the store skips ids it already holds.
+// Publish (PublishBatch) returns only when JetStream has stored the
+// message (a file stream by default) and acknowledged it; the message id
+// is derived from the observation ids, so a sensor that re-publishes
+// after a lost ack is de-duplicated by the server. The consumer
+// acknowledges a message only after ingest has placed, routed and
+// committed every observation in it to the store (Batch.Ack, AckSome); a
+// crash before that redelivers the message, and the store skips ids it
+// already holds.
 //
-// Each message is one observation in the JSON Lines form of package observe
-// (one flat object), so that what crosses the wire is what an analyst can
-// read and what 'vigil observations import' accepts.
+// A message is a sensor's signed batch (or a run of it, under
+// MaxMessageBytes): its observations in the JSON Lines form of package
+// observe, one flat object a line (package wire), so that what crosses
+// the wire is what an analyst can read and what 'vigil observations
+// import' accepts. A message of one line, what sensors sent before
+// batches travelled whole, is read alike.
 package jetstream
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -274,233 +278,61 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	return nil
 }
 
-// Consumer reads the stream with the durable consumer, for one ingest. It
-// is a bus.Consumer: a batch is acknowledged only when ingest says it is
-// committed, and one that is not (Nak, or a crash) is handed over again.
-type Consumer struct {
-	b    *Bus
-	cons js.Consumer
-
-	closed      atomic.Bool
-	pending     atomic.Int64  // messages after the last one fetched, as the server last said
-	undecodable atomic.Uint64 // messages terminated because they were not observations
-	fetchErrors atomic.Uint64 // fetches that failed while the server was away
-	outage      atomic.Bool   // the last fetch failed (log the first of an outage only)
-}
-
-var _ bus.Consumer = (*Consumer)(nil)
-
-// Consumer creates (or updates) the durable consumer and returns it.
-func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
-	st, err := b.stream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
-		Durable:       b.cfg.Consumer,
-		AckPolicy:     js.AckExplicitPolicy,
-		AckWait:       b.cfg.AckWait,
-		MaxAckPending: b.cfg.MaxAckPending,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
-	}
-	return &Consumer{b: b, cons: cons}, nil
-}
-
-// Fetch implements bus.Consumer. A message that does not decode is
-// terminated (never redelivered), logged with its stream sequence and
-// counted (Undecodable): a bad record must not block the stream. While
-// the server is away (a restart) Fetch waits up to wait and returns what
-// it has, possibly nothing, counting the failure (FetchErrors) and logging
-// the first of an outage: ingest keeps running and resumes when the
-// connection does. After Close, Fetch returns bus.ErrClosed at once: what
-// was not fetched stays in the stream for the next ingest.
-func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
-	if c.closed.Load() {
-		return nil, bus.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	wait = max(wait, time.Millisecond)
-	out := &batch{c: c}
-	mb, err := c.cons.Fetch(max(most, 1), js.FetchMaxWait(wait))
-	if err == nil {
-		for m := range mb.Messages() {
-			c.take(out, m)
-		}
-		err = mb.Error()
-	}
-	switch {
-	case ctx.Err() != nil && len(out.msgs) == 0:
-		return nil, ctx.Err()
-	case err == nil || errors.Is(err, js.ErrNoMessages) || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil:
-		c.outage.Store(false)
-		return out, nil
-	case c.b.nc.IsClosed():
-		out.Nak()
-		return nil, fmt.Errorf("jetstream fetch: %w", err)
-	}
-	c.fetchErrors.Add(1)
-	if !c.outage.Swap(true) {
-		c.b.log.Warn("jetstream: fetch failed; ingest waits for NATS", "url", c.b.cfg.URL, "err", err)
-	}
-	if len(out.msgs) == 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-	}
-	return out, nil
-}
-
-// take adds m to out, or terminates it if it is not an observation.
-func (c *Consumer) take(out *batch, m js.Msg) {
-	meta, _ := m.Metadata()
-	if meta != nil {
-		c.pending.Store(int64(meta.NumPending))
-	}
-	o, err := Decode(m.Data())
-	if err != nil {
-		var seq uint64
-		if meta != nil {
-			seq = meta.Sequence.Stream
-		}
-		c.undecodable.Add(1)
-		c.b.log.Error("jetstream: message is not an observation; dropped", "stream_seq", seq, "subject", m.Subject(), "err", err)
-		_ = m.Term()
-		return
-	}
-	out.obs, out.msgs = append(out.obs, o), append(out.msgs, m)
-}
-
-// FetchErrors is the number of fetches that failed because the server
-// was away or did not answer.
-func (c *Consumer) FetchErrors() uint64 { return c.fetchErrors.Load() }
-
-// Len is the number of messages the server last said were waiting for
-// this consumer beyond those fetched.
-func (c *Consumer) Len() int { return int(c.pending.Load()) }
-
-// Undecodable is the number of messages dropped because they were not
-// observations.
-func (c *Consumer) Undecodable() uint64 { return c.undecodable.Load() }
-
-// Close stops fetching; the connection stays open (Bus.Close closes it)
-// so that the batch in hand can still be acknowledged.
-func (c *Consumer) Close() { c.closed.Store(true) }
-
-// batch is a fetched batch with its messages, to acknowledge or hand back.
-type batch struct {
-	c     *Consumer
-	obs   []observe.Observation
-	msgs  []js.Msg
-	acked []bool // by AckOne: left out of Ack, Nak and InProgress
-}
-
-// done says whether message i was acknowledged on its own.
-func (b *batch) done(i int) bool { return b.acked != nil && b.acked[i] }
-
-// AckSome acknowledges the messages at idx alone (their observations
-// are committed while another of the batch waits in ingest's gate), as
-// Ack does: each sent without waiting, the last one waiting for the
-// server's confirmation. It lets go of those messages, and of every
-// observation of the batch (Observations is then empty; ingest took
-// them when fetched): the batch may stay in ingest's hands up to
-// --head-wait for one of them.
-func (b *batch) AckSome(ctx context.Context, idx []int) error {
-	if b.acked == nil {
-		b.acked = make([]bool, len(b.msgs))
-	}
-	var ms []js.Msg
-	for _, i := range idx {
-		if !b.acked[i] {
-			b.acked[i] = true
-			ms = append(ms, b.msgs[i])
-			b.msgs[i] = nil
-		}
-	}
-	b.obs = nil
-	if len(ms) == 0 {
+// PublishBatch implements bus.BatchPublisher: obs travel as few
+// messages as fit (DecodeMessage reads one): each a run of one sensor's
+// observations in order, of their JSON lines, at most MaxMessageBytes
+// and well under the server's max_payload. Each message is stored and
+// acknowledged before the next is sent; the first that fails stops the
+// batch, so that what reaches the stream is always in order: the
+// *bus.BatchError names its observations and those after it. A
+// re-publish of the same batch gives the same messages and ids, which
+// the server's duplicate window recognises.
+func (b *Bus) PublishBatch(ctx context.Context, obs []observe.Observation) error {
+	if len(obs) == 0 {
 		return nil
 	}
-	var first error
-	for _, m := range ms[:len(ms)-1] {
-		first = cmp.Or(first, m.Ack())
+	obs = slices.Clone(obs)
+	for i := range obs {
+		if obs[i].ID == "" {
+			obs[i].ID = observe.NewID(obs[i].Time)
+		}
 	}
-	first = cmp.Or(ms[len(ms)-1].DoubleAck(ctx), first)
-	if first != nil {
-		b.c.b.log.Warn("jetstream: acks lost or unconfirmed; those observations will be redelivered and skipped", "acks", len(ms), "err", first)
+	msgs, failed, errs := messages(obs, b.messageLimit())
+	if _, err := b.stream(ctx); err != nil {
+		return err
 	}
-	return first
-}
-
-func (b *batch) Observations() []observe.Observation { return b.obs }
-
-// Ack acknowledges every message: each with its own ack (the consumer's
-// AckExplicit policy: an AckAll would also acknowledge what other ingests
-// sharing the consumer fetched and have not committed), sent without
-// waiting, and the last one waits for the server's confirmation. The
-// server processes a consumer's acks in the order a connection sent
-// them, so that one answer confirms the whole batch: one round trip a
-// batch, not one a message. Acks that are lost are logged (one line for
-// the batch), not returned: the observations are stored, they will come
-// back and the store skips their ids.
-func (b *batch) Ack(ctx context.Context) error {
-	if len(b.msgs) == 0 {
+	for j, m := range msgs {
+		_, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: b.cfg.Subject + "." + m.subject, Data: m.body},
+			js.WithMsgID(m.id), js.WithExpectStream(b.cfg.Stream))
+		if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
+			b.forgetStream()
+		}
+		if err != nil {
+			for _, later := range msgs[j:] {
+				for i := later.first; i < later.first+later.n; i++ {
+					failed = append(failed, i)
+				}
+			}
+			errs = append(errs, fmt.Errorf("jetstream publish of %d observations %s (and %d messages after it not sent): %w", m.n, m.id, len(msgs)-j-1, err))
+			break
+		}
+	}
+	if len(failed) == 0 {
 		return nil
 	}
-	lost, first := 0, error(nil)
-	var todo []int
-	for i := range b.msgs {
-		if !b.done(i) {
-			todo = append(todo, i)
-		}
-	}
-	if len(todo) == 0 {
-		return nil
-	}
-	last := todo[len(todo)-1]
-	for _, i := range todo[:len(todo)-1] {
-		if err := b.msgs[i].Ack(); err != nil {
-			lost, first = lost+1, cmp.Or(first, err)
-		}
-	}
-	if err := b.msgs[last].DoubleAck(ctx); err != nil {
-		// Unconfirmed: any of them may be lost.
-		lost, first = len(todo), cmp.Or(first, err)
-	}
-	if lost > 0 {
-		b.c.b.log.Warn("jetstream: acks lost or unconfirmed; those observations will be redelivered and skipped", "lost", lost, "batch", len(b.msgs), "err", first)
-	}
-	return nil
+	slices.Sort(failed)
+	return &bus.BatchError{Failed: failed, Err: errors.Join(errs...)}
 }
 
-// Redelivers says that a Nak hands the batch over again (ingest's gate
-// hands back what it still holds at a stop, rather than failing it).
-func (b *batch) Redelivers() bool { return true }
-
-// InProgress puts off every message's redelivery by the ack wait: ingest
-// still holds one of them (waiting for its batch's signature).
-func (b *batch) InProgress() {
-	for i, m := range b.msgs {
-		if !b.done(i) {
-			_ = m.InProgress()
-		}
+// messageLimit is the most a message of several observations holds:
+// MaxMessageBytes, or less when the server takes less (its max_payload,
+// headers included).
+func (b *Bus) messageLimit() int {
+	limit := MaxMessageBytes
+	if mp := int(b.nc.MaxPayload()); mp > 0 {
+		limit = min(limit, mp/2)
 	}
-}
-
-// Nak hands every message back for redelivery.
-func (b *batch) Nak() {
-	for i, m := range b.msgs {
-		if !b.done(i) {
-			_ = m.Nak()
-		}
-	}
+	return limit
 }
 
 // Consume hands batches of observations to handle until ctx ends,

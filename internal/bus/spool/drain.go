@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,20 +10,37 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/bus"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// saveEvery is how many drained records the cursor may lag behind.
+// saveEvery is how many drained observations the cursor may lag behind
+// (a record more, at most).
 const saveEvery = 256
 
 func encode(o *observe.Observation) ([]byte, error) {
 	return observe.MarshalLine(o)
 }
 
-func decode(b []byte) (observe.Observation, error) {
-	var o observe.Observation
-	err := observe.DecodeLine(b, &o)
-	return o, err
+// decode reads a record's payload, a line at a time: its observations,
+// and an error for each line that is not one (a blank line included:
+// countLines counted it).
+func decode(p []byte) (obs []observe.Observation, bad []error) {
+	for n := 1; len(p) > 0; n++ {
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line, p = p[:i+1], p[i+1:]
+		} else {
+			p = nil
+		}
+		var o observe.Observation
+		if err := observe.DecodeLine(line, &o); err != nil {
+			bad = append(bad, fmt.Errorf("line %d: %w", n, err))
+			continue
+		}
+		obs = append(obs, o)
+	}
+	return obs, bad
 }
 
 // Run publishes the queue to the bus, in order, until ctx ends: at once
@@ -88,7 +106,7 @@ func (s *Spool) sync() {
 // fails (its error) or ctx ends.
 func (s *Spool) drain(ctx context.Context) error {
 	for ctx.Err() == nil {
-		o, n, ok, err := s.next()
+		obs, n, ok, err := s.next()
 		if err != nil {
 			return err
 		}
@@ -96,17 +114,33 @@ func (s *Spool) drain(ctx context.Context) error {
 			return nil
 		}
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-		err = s.up.Publish(pctx, o)
+		err = s.publish(pctx, obs)
 		cancel()
 		if err != nil {
 			s.failed(err)
 			return err
 		}
-		if err := s.advance(n); err != nil {
+		if err := s.advance(n, len(obs)); err != nil {
 			return err
 		}
 	}
 	return ctx.Err()
+}
+
+// publish hands one record's observations to the bus: at once to a bus
+// that takes batches, else one by one, stopping at the first that fails
+// (the record is published again, from its start, and the bus
+// recognises the ids it already holds).
+func (s *Spool) publish(ctx context.Context, obs []observe.Observation) error {
+	if bp, ok := s.up.(bus.BatchPublisher); ok {
+		return bp.PublishBatch(ctx, obs)
+	}
+	for i := range obs {
+		if err := s.up.Publish(ctx, obs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // failed records that the bus refused or did not answer.
@@ -121,16 +155,17 @@ func (s *Spool) failed(err error) {
 	}
 }
 
-// next reads the record at the cursor without moving it: the observation
-// and the record's length; ok false when the queue is empty. It moves to
-// the next segment at the end of one, and skips (and counts) a record
-// that is damaged or is not an observation.
-func (s *Spool) next() (o observe.Observation, n int64, ok bool, err error) {
+// next reads the record at the cursor without moving it: its
+// observations and the record's length; ok false when the queue is empty.
+// It moves to the next segment at the end of one, and skips (and counts)
+// a record that is damaged, and each line of a record that is not an
+// observation.
+func (s *Spool) next() (obs []observe.Observation, n int64, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		if s.closed || (s.rc.Seg == s.wseg && s.rc.Off >= s.wsize) {
-			return o, 0, false, nil
+			return nil, 0, false, nil
 		}
 		p, n, rerr := readRecord(s.rf, s.rc.Off)
 		switch {
@@ -139,21 +174,24 @@ func (s *Spool) next() (o observe.Observation, n int64, ok bool, err error) {
 				s.skipped("damaged record: the rest of its segment is skipped", rerr)
 			}
 			if err := s.nextSegment(); err != nil {
-				return o, 0, false, err
+				return nil, 0, false, err
 			}
 			continue
 		case rerr != nil:
 			// The segment being written, damaged under us: nothing after
 			// this point can be trusted to parse.
-			return o, 0, false, fmt.Errorf("spool %s: segment %d offset %d: %w", s.cfg.Dir, s.rc.Seg, s.rc.Off, rerr)
+			return nil, 0, false, fmt.Errorf("spool %s: segment %d offset %d: %w", s.cfg.Dir, s.rc.Seg, s.rc.Off, rerr)
 		}
-		if o, err = decode(p); err != nil {
-			s.skipped("record is not an observation", err)
+		obs, bad := decode(p)
+		for _, err := range bad {
+			s.skipped("record line is not an observation", err)
+		}
+		s.st.Pending -= len(bad)
+		if len(obs) == 0 {
 			s.rc.Off += n
-			s.st.Pending--
 			continue
 		}
-		return o, n, true, nil
+		return obs, n, true, nil
 	}
 }
 
@@ -162,18 +200,19 @@ func (s *Spool) skipped(what string, err error) {
 	s.log.Error("sensor queue: "+what, "dir", s.cfg.Dir, "segment", s.rc.Seg, "offset", s.rc.Off, "err", err)
 }
 
-// advance moves the cursor past a record the bus acknowledged.
-func (s *Spool) advance(n int64) error {
+// advance moves the cursor past a record, of n bytes and obs
+// observations, that the bus acknowledged.
+func (s *Spool) advance(n int64, obs int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rc.Off += n
-	s.st.Pending--
-	s.st.Published++
+	s.st.Pending -= obs
+	s.st.Published += uint64(obs)
 	if !s.st.BusUp {
 		s.log.Info("sensor queue: bus back; draining in order", "down_for", time.Since(s.st.DownSince).Round(time.Millisecond), "pending", s.st.Pending)
 		s.st.BusUp = true
 	}
-	if s.sinceSave++; s.sinceSave >= saveEvery {
+	if s.sinceSave += obs; s.sinceSave >= saveEvery {
 		s.sinceSave = 0
 		return saveCursor(s.cfg.Dir, s.rc)
 	}

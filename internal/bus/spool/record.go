@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,9 +15,16 @@ import (
 )
 
 // A record on disk is an 8-byte header, the payload's length and its
-// CRC-32C (both little-endian uint32), then the payload: one observation
-// in the JSON Lines form of package observe.
+// CRC-32C (both little-endian uint32), then the payload: observations in
+// the JSON Lines form of package observe, one a line (one in a record
+// that Publish wrote, a sensor's signed batch, or as much of it as
+// recordBytes holds, in one that PublishBatch wrote).
 const headerLen = 8
+
+// recordBytes is the most a record of several observations holds (a
+// longer observation is a record alone): a signed batch of 256
+// observations of about 1.8 KB is one record.
+const recordBytes = 1 << 20
 
 // maxRecord bounds a payload's length, so that a torn header cannot make
 // a reader allocate gigabytes.
@@ -83,26 +91,36 @@ func segments(dir string) ([]uint64, error) {
 	return out, nil
 }
 
-// scan counts the records of segment file path from off on. A torn or
-// damaged record ends the scan: good is the offset just before it and torn
-// says one was found.
-func scan(path string, off int64) (records int, good int64, torn bool, err error) {
+// scan counts the observations (lines) in the records of segment file
+// path from off on. A torn or damaged record ends the scan: good is the
+// offset just before it and torn says one was found.
+func scan(path string, off int64) (obs int, good int64, torn bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	defer f.Close()
 	for {
-		_, n, err := readRecord(f, off)
+		p, n, err := readRecord(f, off)
 		switch {
 		case errors.Is(err, io.EOF):
-			return records, off, false, nil
+			return obs, off, false, nil
 		case err != nil:
-			return records, off, true, nil
+			return obs, off, true, nil
 		}
-		records++
+		obs += countLines(p)
 		off += n
 	}
+}
+
+// countLines is the number of lines in a record's payload: the
+// observations it holds.
+func countLines(p []byte) int {
+	n := bytes.Count(p, []byte("\n"))
+	if len(p) > 0 && p[len(p)-1] != '\n' {
+		n++
+	}
+	return n
 }
 
 // cursor is where the drain stands: the next record to publish.

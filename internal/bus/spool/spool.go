@@ -4,9 +4,11 @@
 // hub returns.
 //
 // Every observation a sensor publishes is appended to a segment file in
-// the queue's directory before Publish returns; a drain (Run) publishes
-// the records to the bus one by one, in the order they were appended, and
-// moves its cursor past each one only once the bus has acknowledged it.
+// the queue's directory before Publish returns, a signed batch
+// (PublishBatch) as one record; a drain (Run) publishes the records to
+// the bus one by one, in the order they were appended, a record at once
+// to a bus that takes batches (one NATS message), and moves its cursor
+// past each one only once the bus has acknowledged all of it.
 // While the bus is unreachable the drain retries every RetryEvery and the
 // records wait on disk.
 //
@@ -17,14 +19,17 @@
 // the last SyncEvery; SyncEvery 0 fsyncs every record. Each record carries
 // its length and a CRC-32C: a record that a crash cut short, or that the
 // disk damaged, is detected when the queue opens, cut off, counted (Torn)
-// and never published. The cursor is saved every 256 records and when
-// the queue closes; after a crash the records published since are
-// published again, with the same observation id, which JetStream's
+// and never published; a line of a record that is not an observation is
+// skipped and counted the same way. The cursor is saved once 256
+// observations were drained since it last was, and when the queue
+// closes; after a crash the records published since are published again,
+// as the same messages with the same observation ids, which JetStream's
 // duplicate window and the store's idempotent insert both recognise.
 //
 // Bound. The segment files never hold more than MaxBytes in all. When
 // the queue is full, a new observation is refused with ErrFull and counted
-// (Dropped, vigil_queue_dropped_total) and the health says so: the oldest
+// (Dropped, vigil_queue_dropped_total) and the health says so (of a batch,
+// what fits is kept and each observation of the rest counted): the oldest
 // observations, already on disk, are kept and drain first. The package
 // must never drop a record silently, nor publish records out of order.
 package spool
@@ -36,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -97,11 +103,12 @@ type Stats struct {
 	// Queued counts observations written to the queue; Published those
 	// the bus acknowledged (including ones queued by an earlier run);
 	// Dropped those refused because the queue was full; Torn the damaged
-	// or cut-short records found and skipped; PublishErrors the publishes
-	// to the bus that failed (and will be retried).
+	// or cut-short records, and the lines that were not observations,
+	// found and skipped; PublishErrors the publishes to the bus that
+	// failed (and will be retried).
 	Queued, Published, Dropped, Torn, PublishErrors uint64
-	// Pending is the number of records waiting on disk; Bytes the size of
-	// the segment files, out of MaxBytes.
+	// Pending is the number of observations waiting on disk; Bytes the
+	// size of the segment files, out of MaxBytes.
 	Pending         int
 	Bytes, MaxBytes int64
 	// BusUp is false from a failed publish to the next one that succeeds;
@@ -129,11 +136,11 @@ type Spool struct {
 	dirty     bool // written since the last fsync
 	rc        cursor
 	rf        *os.File // the segment rc is in, opened for reading
-	sinceSave int      // records drained since the cursor was saved
+	sinceSave int      // observations drained since the cursor was saved
 	st        Stats
 }
 
-var _ bus.Publisher = (*Spool)(nil)
+var _ bus.BatchPublisher = (*Spool)(nil)
 
 // Open opens (or creates) the queue in cfg.Dir, in front of up. It
 // counts what an earlier run left, and cuts off a torn last record.
@@ -251,7 +258,7 @@ func (s *Spool) recoverSegment(n uint64, c cursor) error {
 	if n == c.Seg {
 		from = c.Off
 	}
-	records, good, torn, err := scan(path, from)
+	obs, good, torn, err := scan(path, from)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
@@ -266,7 +273,7 @@ func (s *Spool) recoverSegment(n uint64, c cursor) error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.st.Pending += records
+	s.st.Pending += obs
 	s.st.Bytes += fi.Size()
 	if n == c.Seg && c.Off > fi.Size() {
 		return fmt.Errorf("spool %s: cursor at offset %d of %s, which holds %d bytes: the queue was changed by hand", s.cfg.Dir, c.Off, path, fi.Size())
@@ -301,37 +308,95 @@ func (s *Spool) openReader() error {
 // none, so that the bus recognises a re-publish). It returns ErrFull,
 // counted, when the queue holds MaxBytes. ctx is not waited on: a write
 // to the local disk does not wait for the bus.
-func (s *Spool) Publish(_ context.Context, o observe.Observation) error {
-	if o.ID == "" {
-		o.ID = observe.NewID(o.Time)
+func (s *Spool) Publish(ctx context.Context, o observe.Observation) error {
+	err := s.PublishBatch(ctx, []observe.Observation{o})
+	var be *bus.BatchError
+	if errors.As(err, &be) {
+		return be.Err
 	}
-	payload, err := encode(&o)
-	if err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	rec := appendRecord(make([]byte, 0, headerLen+len(payload)), payload)
-	if err := s.append(rec); err != nil {
-		return err
-	}
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return nil
+	return err
 }
 
-// append writes one record, starting a new segment when the current one
-// is full.
-func (s *Spool) append(rec []byte) error {
+// PublishBatch appends obs to the queue, in order, as few records as
+// hold them (a sensor's signed batch is one record, drained as one bus
+// message): each observation is given an id first if it has none. When
+// the queue cannot hold them all, it keeps those that fit, in order, and
+// drops the rest, each counted (Dropped) as Publish counts one: the
+// *bus.BatchError names them, with ErrFull. ctx is not waited on.
+func (s *Spool) PublishBatch(_ context.Context, obs []observe.Observation) error {
+	var failed []int
+	var errs []error
+	var lines [][]byte
+	at := make([]int, 0, len(obs)) // the index in obs of each line
+	for i := range obs {
+		o := obs[i]
+		if o.ID == "" {
+			o.ID = observe.NewID(o.Time)
+		}
+		line, err := encode(&o)
+		if err != nil {
+			failed, errs = append(failed, i), append(errs, fmt.Errorf("spool: %w", err))
+			continue
+		}
+		lines, at = append(lines, line), append(at, i)
+	}
+	kept, err := s.appendLines(lines)
+	if err != nil {
+		failed, errs = append(failed, at[kept:]...), append(errs, err)
+	}
+	if kept > 0 {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	slices.Sort(failed)
+	return &bus.BatchError{Failed: failed, Err: errors.Join(errs...)}
+}
+
+// appendLines writes lines as records of up to recordBytes each (a line
+// longer than that alone), in order, and returns how many lines it wrote:
+// when the queue is full, those that fit are written and the rest are
+// dropped and counted (ErrFull).
+func (s *Spool) appendLines(lines [][]byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.closed:
-		return bus.ErrClosed
-	case s.st.Bytes+int64(len(rec)) > s.cfg.MaxBytes:
-		s.st.Dropped++
-		return fmt.Errorf("%w (%d bytes of %d in %s; %d dropped so far)", ErrFull, s.st.Bytes, s.cfg.MaxBytes, s.cfg.Dir, s.st.Dropped)
+	if s.closed {
+		return 0, bus.ErrClosed
 	}
+	done := 0
+	for done < len(lines) {
+		// The next record: as many lines as recordBytes and the queue's
+		// room take (at least one, which may then not fit).
+		room := s.cfg.MaxBytes - s.st.Bytes - headerLen
+		size, n := 0, 0
+		for done+n < len(lines) {
+			l := len(lines[done+n])
+			if n > 0 && (size+l > recordBytes || int64(size+l) > room) {
+				break
+			}
+			size, n = size+l, n+1
+		}
+		if int64(size) > room {
+			s.st.Dropped += uint64(len(lines) - done)
+			return done, fmt.Errorf("%w (%d bytes of %d in %s; %d dropped so far)", ErrFull, s.st.Bytes, s.cfg.MaxBytes, s.cfg.Dir, s.st.Dropped)
+		}
+		rec := make([]byte, 0, headerLen+size)
+		rec = appendRecord(rec, slices.Concat(lines[done:done+n]...))
+		if err := s.appendLocked(rec, n); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// appendLocked writes one record of n observations, starting a new
+// segment when the current one is full.
+func (s *Spool) appendLocked(rec []byte, n int) error {
 	if s.wsize >= s.cfg.SegmentBytes {
 		if err := s.roll(); err != nil {
 			return err
@@ -343,8 +408,8 @@ func (s *Spool) append(rec []byte) error {
 	}
 	s.wsize += int64(len(rec))
 	s.st.Bytes += int64(len(rec))
-	s.st.Pending++
-	s.st.Queued++
+	s.st.Pending += n
+	s.st.Queued += uint64(n)
 	s.dirty = true
 	if s.cfg.SyncEvery == 0 {
 		return s.syncLocked()
