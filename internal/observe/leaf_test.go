@@ -86,6 +86,9 @@ func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
 		x.Possession.PiecesHave = c%3 - 1
 		obs = append(obs, x)
 	}
+	for i, n := 0, len(obs); i < n; i++ {
+		obs = append(obs, asForm2(obs[i]))
+	}
 	for i := range obs {
 		line, err := obs[i].Line()
 		if err != nil {
@@ -94,7 +97,7 @@ func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
 		for _, sensor := range []bool{false, true} {
 			var drop []string
 			if sensor {
-				drop = canon.IngestKeys
+				drop = canon.SensorDrop(max(1, int(obs[i].Chain.Form)))
 			}
 			want, err := canon.Form(line, drop...)
 			if err != nil {
