@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
@@ -18,7 +19,8 @@ const MaxPendingPerChain = 1 << 16
 // are what the sensors signed: it follows each chain (observations may
 // arrive across several ingest batches, in chain order as a sensor
 // publishes them), and at each signed head checks the chain of sensor
-// hashes and the signature. It does not change or drop anything: what it
+// hashes and the signature, and in evidence form 2 that each transcript
+// is the one its transcript_sha256 names. It does not change or drop anything: what it
 // finds is counted and logged, and 'vigil verify' finds the same in a
 // bundle. Not safe for concurrent use.
 type ChainChecker struct {
@@ -72,9 +74,18 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 			}
 			pc.prev = o.Chain.Prev
 		}
-		h, err := o.SensorHash()
+		// A store that hashed a form 2 leaf remembered the sensor hash.
+		h, err := o.KnownSensorHash()
 		if err != nil || !bytes.Equal(o.Chain.Prev, pc.prev) || !bytes.Equal(o.Chain.Key, pc.key) {
 			pc.broken = true
+		}
+		if o.Chain.Form == observe.Form2 && len(o.Transcript.Bytes) > 0 {
+			// Form 2's sensor hash covers the transcript only through
+			// transcript_sha256.
+			if sum := sha256.Sum256(o.Transcript.Bytes); !bytes.Equal(sum[:], o.Transcript.SHA256) {
+				pc.broken = true
+				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d (observation %s, evidence form 2): the transcript's SHA-256 is %x, not its transcript_sha256", o.Chain.ID, o.Chain.Seq, o.ID, sum))
+			}
 		}
 		step := verify.ChainStep(pc.prev, h[:])
 		pc.prev, pc.next = step[:], pc.next+1

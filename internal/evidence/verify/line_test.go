@@ -35,6 +35,7 @@ type jsonLine struct {
 	ChainSeq         uint64   `json:"chain_seq"`
 	ChainPrev        string   `json:"chain_prev"`
 	BatchSig         string   `json:"batch_sig"`
+	Form             *int     `json:"evidence_form"`
 }
 
 // FuzzReadLine: on any line canon reads, obsLine.read decodes the fields
@@ -54,7 +55,7 @@ func FuzzReadLine(f *testing.F) {
 		`{"id":"\u0041\"","port":65535,"pieces_have":-3,"pieces_total":null,"marks":["a",null],"transcript":"AAAA","chain_seq":18446744073709551615}`,
 		`{"port":65536}`, `{"port":1.0}`, `{"port":"1"}`, `{"port":-0}`, `{"pieces_have":1e2}`, `{"marks":[]}`, `{"marks":null}`,
 		`{"transcript":""}`, `{"transcript":"A"}`, `{"transcript":"AA\r\nAA"}`, `{"transcript":"AA\u000aAA"}`, `{"id":1}`, `{"id":null}`,
-		`{"ID":"x","id":"y"}`, `{"pieces_total":9223372036854775808}`, `{"build":{"x":""},"marks":[{}]}`, `{"id":"a","id":"b"}`,
+		`{"ID":"x","id":"y"}`, `{"evidence_form":2}`, `{"evidence_form":"2"}`, `{"evidence_form":null}`, `{"pieces_total":9223372036854775808}`, `{"build":{"x":""},"marks":[{}]}`, `{"id":"a","id":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}

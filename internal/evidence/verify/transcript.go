@@ -32,7 +32,9 @@ const (
 )
 
 // checkTranscript decodes o's transcript and compares it with o's claims:
-//   - transcript_sha256, when given, is the transcript's SHA-256;
+//   - transcript_sha256, when given, is the transcript's SHA-256 (in
+//     evidence form 2 it must be given with a transcript: the hashes
+//     cover the transcript only through it);
 //   - a BitTorrent peer_probe: the peer's handshake names the item's
 //     info-hash (and the peer id recorded); the pieces it advertised
 //     (bitfield, have, have_all), counted in range, are at least those
@@ -46,6 +48,9 @@ const (
 func checkTranscript(o *obsLine) transcriptResult {
 	failed := func(field, problem string) transcriptResult {
 		return transcriptResult{outcome: transcriptFailed, field: field, problem: problem}
+	}
+	if o.Form != nil && *o.Form == 2 && len(o.Transcript) > 0 && o.TranscriptSHA256 == "" {
+		return failed("transcript_sha256", "missing: in evidence form 2 the hashes cover the transcript only through it")
 	}
 	if o.TranscriptSHA256 != "" {
 		sum := sha256.Sum256(o.Transcript)
