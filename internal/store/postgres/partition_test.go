@@ -22,7 +22,7 @@ import (
 // leaves of evidence_blocks and the chains of the observations' rows back
 // in evidence_log rows (every id a UUID: 17 bytes in a block's ids),
 // no unpurged observation missing.
-var undo0016 = []string{
+var undo0016 = append(undo0018[:len(undo0018):len(undo0018)],
 	`INSERT INTO evidence_log (idx, obs_seq, leaf, chain, chain_seq, chain_key, chain_prev, batch_sig)
 	SELECT b.first + k, o.seq, substring(b.leaves FROM k * 32 + 1 FOR 32), c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig
 	FROM evidence_blocks b CROSS JOIN LATERAL generate_series(0, length(b.leaves) / 32 - 1) AS k
@@ -32,6 +32,13 @@ var undo0016 = []string{
 	`ALTER TABLE observations DROP COLUMN chain_ref, DROP COLUMN chain_seq, DROP COLUMN chain_prev, DROP COLUMN batch_sig`,
 	`ALTER TABLE purged_observations DROP COLUMN chain_ref, DROP COLUMN chain_seq`,
 	`DELETE FROM schema_migrations WHERE version >= 16`,
+)
+
+// undo0018 takes a store back to the schema before migration 0018 (0017
+// on this branch is a placeholder): one sensor_chains row a chain and key.
+var undo0018 = []string{
+	`DELETE FROM sensor_chains WHERE form <> 1`,
+	`ALTER TABLE sensor_chains DROP CONSTRAINT sensor_chains_chain_key_form, DROP COLUMN form, ADD UNIQUE (chain, chain_key)`,
 }
 
 // undo0015 takes a store back to the schema before migration 0015 (0016
