@@ -79,12 +79,10 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 		if err != nil || !bytes.Equal(o.Chain.Prev, pc.prev) || !bytes.Equal(o.Chain.Key, pc.key) {
 			pc.broken = true
 		}
-		if o.Chain.Form == observe.Form2 && len(o.Transcript.Bytes) > 0 {
-			// Form 2's sensor hash covers the transcript only through
-			// transcript_sha256.
-			if sum := sha256.Sum256(o.Transcript.Bytes); !bytes.Equal(sum[:], o.Transcript.SHA256) {
+		if o.Chain.Form == observe.Form2 {
+			if err := form2Transcript(o); err != nil {
 				pc.broken = true
-				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d (observation %s, evidence form 2): the transcript's SHA-256 is %x, not its transcript_sha256", o.Chain.ID, o.Chain.Seq, o.ID, sum))
+				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d (observation %s, evidence form 2): %w", o.Chain.ID, o.Chain.Seq, o.ID, err))
 			}
 		}
 		step := verify.ChainStep(pc.prev, h[:])
@@ -106,4 +104,21 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 		pc.count, pc.broken = 0, false
 	}
 	return r
+}
+
+// form2Transcript checks what evidence form 2's sensor hash does not: it
+// covers the transcript only through transcript_sha256, so the bytes must
+// be those it names, and not be missing where it names some (unless
+// transcript_ref says where they are kept).
+func form2Transcript(o *observe.Observation) error {
+	t := &o.Transcript
+	switch {
+	case len(t.Bytes) > 0:
+		if sum := sha256.Sum256(t.Bytes); !bytes.Equal(sum[:], t.SHA256) {
+			return fmt.Errorf("the transcript's SHA-256 is %x, not its transcript_sha256 %x", sum, t.SHA256)
+		}
+	case len(t.SHA256) > 0 && t.Ref == "":
+		return fmt.Errorf("the transcript its transcript_sha256 %x names is missing", t.SHA256)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ type obsLine struct {
 	PeerID           string
 	Transcript       []byte
 	TranscriptSHA256 string
+	TranscriptRef    string
 	SensorKey        string
 	Chain            string
 	ChainSeq         uint64
@@ -51,6 +52,7 @@ func (o *obsLine) read(obj canon.Object) error {
 		{"possession", &o.Possession}, {"pieces_have", &o.PiecesHave}, {"pieces_total", &o.PiecesTotal},
 		{"marks", &o.Marks}, {"peer_id", &o.PeerID},
 		{"transcript", &o.Transcript}, {"transcript_sha256", &o.TranscriptSHA256},
+		{"transcript_ref", &o.TranscriptRef},
 		{"sensor_key", &o.SensorKey}, {"chain", &o.Chain}, {"chain_seq", &o.ChainSeq},
 		{"chain_prev", &o.ChainPrev}, {"batch_sig", &o.BatchSig}, {canon.FormKey, &o.Form},
 	} {

@@ -30,6 +30,7 @@ type jsonLine struct {
 	PeerID           string   `json:"peer_id"`
 	Transcript       []byte   `json:"transcript"`
 	TranscriptSHA256 string   `json:"transcript_sha256"`
+	TranscriptRef    string   `json:"transcript_ref"`
 	SensorKey        string   `json:"sensor_key"`
 	Chain            string   `json:"chain"`
 	ChainSeq         uint64   `json:"chain_seq"`
