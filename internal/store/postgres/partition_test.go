@@ -37,7 +37,6 @@ var undo0016 = append(undo0018[:len(undo0018):len(undo0018)],
 // undo0018 takes a store back to the schema before migration 0018 (0017
 // on this branch is a placeholder): one sensor_chains row a chain and key.
 var undo0018 = []string{
-	`DELETE FROM sensor_chains WHERE form <> 1`,
 	`ALTER TABLE sensor_chains DROP CONSTRAINT sensor_chains_chain_key_form, DROP COLUMN form, ADD UNIQUE (chain, chain_key)`,
 }
 
