@@ -45,12 +45,14 @@ type jsonLine struct {
 // field's (encoding/json reads "ID" as id; the verifier reads the keys
 // the hashes cover, exactly).
 func FuzzReadLine(f *testing.F) {
-	data, err := os.ReadFile(filepath.Join("testdata", "bundle-v1", FileObservations))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		f.Add(l)
+	for _, fixture := range []string{"bundle-v1", "bundle-form2"} {
+		data, err := os.ReadFile(filepath.Join("testdata", fixture, FileObservations))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			f.Add(l)
+		}
 	}
 	for _, s := range []string{
 		`{"id":"\u0041\"","port":65535,"pieces_have":-3,"pieces_total":null,"marks":["a",null],"transcript":"AAAA","chain_seq":18446744073709551615}`,
