@@ -437,7 +437,7 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	}
 	fmt.Fprintf(w, "checkpoint %s\n", rep.Checkpoint)
 	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
-	fmt.Fprintf(w, "observations: %d; inclusion proofs checked: %d\n", rep.Observations, rep.Proofs)
+	fmt.Fprintf(w, "observations: %d (evidence form 1: %d, form 2: %d); inclusion proofs checked: %d\n", rep.Observations, rep.Form1, rep.Form2, rep.Proofs)
 	fmt.Fprintf(w, "sensor batches checked: %d; observations under a checked sensor signature: %d\n", rep.Batches, rep.Signed)
 	if len(rep.SensorKeys) > 0 {
 		fmt.Fprintln(w, "sensor keys that signed them (from keys.json, under the log key; whoever can write to the database")

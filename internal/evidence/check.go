@@ -3,6 +3,7 @@ package evidence
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"fmt"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
@@ -18,7 +19,8 @@ const MaxPendingPerChain = 1 << 16
 // are what the sensors signed: it follows each chain (observations may
 // arrive across several ingest batches, in chain order as a sensor
 // publishes them), and at each signed head checks the chain of sensor
-// hashes and the signature. It does not change or drop anything: what it
+// hashes and the signature, and in evidence form 2 that each transcript
+// is the one its transcript_sha256 names. It does not change or drop anything: what it
 // finds is counted and logged, and 'vigil verify' finds the same in a
 // bundle. Not safe for concurrent use.
 type ChainChecker struct {
@@ -72,9 +74,16 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 			}
 			pc.prev = o.Chain.Prev
 		}
-		h, err := o.SensorHash()
+		// A store that hashed a form 2 leaf remembered the sensor hash.
+		h, err := o.KnownSensorHash()
 		if err != nil || !bytes.Equal(o.Chain.Prev, pc.prev) || !bytes.Equal(o.Chain.Key, pc.key) {
 			pc.broken = true
+		}
+		if o.Chain.Form == observe.Form2 {
+			if err := form2Transcript(o); err != nil {
+				pc.broken = true
+				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d (observation %s, evidence form 2): %w", o.Chain.ID, o.Chain.Seq, o.ID, err))
+			}
 		}
 		step := verify.ChainStep(pc.prev, h[:])
 		pc.prev, pc.next = step[:], pc.next+1
@@ -95,4 +104,21 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 		pc.count, pc.broken = 0, false
 	}
 	return r
+}
+
+// form2Transcript checks what evidence form 2's sensor hash does not: it
+// covers the transcript only through transcript_sha256, so the bytes must
+// be those it names, and not be missing where it names some (unless
+// transcript_ref says where they are kept).
+func form2Transcript(o *observe.Observation) error {
+	t := &o.Transcript
+	switch {
+	case len(t.Bytes) > 0:
+		if sum := sha256.Sum256(t.Bytes); !bytes.Equal(sum[:], t.SHA256) {
+			return fmt.Errorf("the transcript's SHA-256 is %x, not its transcript_sha256 %x", sum, t.SHA256)
+		}
+	case len(t.SHA256) > 0 && t.Ref == "":
+		return fmt.Errorf("the transcript its transcript_sha256 %x names is missing", t.SHA256)
+	}
+	return nil
 }

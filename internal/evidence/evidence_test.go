@@ -660,12 +660,14 @@ func TestChangedBatchFails(t *testing.T) {
 	}
 }
 
-var updateFixture = flag.Bool("update-fixture", false, "rewrite internal/evidence/verify/testdata/bundle-v1 (the checked-in bundle 'vigil verify' must keep verifying)")
+var updateFixture = flag.Bool("update-fixture", false, "rewrite internal/evidence/verify/testdata/bundle-form2 (the checked-in bundle of evidence form 2 'vigil verify' must keep verifying; bundle-v1, of form 1, is never rewritten)")
 
-// TestWriteFixtureBundle writes the checked-in fixture bundle, unzipped
-// (text files), with -update-fixture: synthetic observations (random
-// bytes, lab addresses), signed by a sensor, logged, checkpointed. The
-// verify package's TestFixtureBundleStillVerifies checks it.
+// TestWriteFixtureBundle writes the checked-in fixture bundle of evidence
+// form 2 (verify/testdata/bundle-form2), unzipped (text files), with
+// -update-fixture: synthetic observations (random bytes, lab addresses),
+// signed by a sensor, logged, checkpointed. The verify package's
+// TestFixtureForm2BundleStillVerifies checks it. bundle-v1, written so
+// by an earlier Vigil in form 1, is kept as it is.
 func TestWriteFixtureBundle(t *testing.T) {
 	if !*updateFixture {
 		t.Skip("-update-fixture not given")
@@ -673,7 +675,7 @@ func TestWriteFixtureBundle(t *testing.T) {
 	f := newFixture(t, signed(t, sample(7)))
 	f.checkpoint(t)
 	names, files := unzip(t, f.bundle(t, f.ids[1:6]))
-	dir := filepath.Join("verify", "testdata", "bundle-v1")
+	dir := filepath.Join("verify", "testdata", "bundle-form2")
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -685,9 +687,10 @@ func TestWriteFixtureBundle(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Both fixtures are under the one log key of bundle-v1.logkey.
 	vkey, _ := evidence.VerifierKey(f.key.Public().(ed25519.PublicKey))
-	if err := os.WriteFile(filepath.Join("verify", "testdata", "bundle-v1.logkey"), []byte(vkey+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	if b, err := os.ReadFile(filepath.Join("verify", "testdata", "bundle-v1.logkey")); err != nil || strings.TrimSpace(string(b)) != vkey {
+		t.Fatalf("bundle-v1.logkey is not the fixture's log key %s (%v)", vkey, err)
 	}
 }
 

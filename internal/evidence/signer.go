@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,9 +34,11 @@ func DefaultSignerConfig() SignerConfig {
 // BatchSigner is a sensor's Publisher that hash-chains and signs what it
 // publishes (docs/evidence.md, "Signed sensor batches"). Each observation
 // gets its place in the chain (observe.Chain: the sensor's key, the chain,
-// its seq, the chain hash before it); its sensor hash is SHA-256 of the
-// canonical form of its JSON line without the keys ingest adds
-// (canon.IngestKeys); each chain step is verify.ChainStep. A batch is held
+// its seq, the chain hash before it) and evidence form 2 (its transcript's
+// SHA-256 is added when the sensor gave none); its sensor hash is SHA-256
+// of the canonical form of its JSON line without the keys ingest adds and
+// the transcript's bytes (canon.SensorDrop(2)); each chain step is
+// verify.ChainStep. A batch is held
 // until BatchSize observations or Interval, then its last observation gets
 // the ed25519 signature of verify.BatchMessage and the batch is published
 // in order, in one call when the next publisher takes batches
@@ -81,7 +84,12 @@ func SensorHash(o *observe.Observation) ([32]byte, error) { return o.SensorHash(
 func (s *BatchSigner) Publish(ctx context.Context, o observe.Observation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o.Chain = observe.Chain{Key: s.pub, ID: s.chain, Seq: s.seq + 1, Prev: append([]byte(nil), s.prev[:]...)}
+	o.Chain = observe.Chain{Key: s.pub, ID: s.chain, Seq: s.seq + 1, Prev: append([]byte(nil), s.prev[:]...), Form: observe.Form2}
+	if len(o.Transcript.Bytes) > 0 && len(o.Transcript.SHA256) == 0 {
+		// Evidence form 2 covers the transcript through its SHA-256.
+		sum := sha256.Sum256(o.Transcript.Bytes)
+		o.Transcript.SHA256 = sum[:]
+	}
 	h, err := SensorHash(&o)
 	if err != nil {
 		return err

@@ -17,9 +17,10 @@ import (
 // are not UTF-8 as U+FFFD) straight from the observation, without the
 // line: a store computes it for every observation it stores, so it is
 // written by hand. With sensor, the keys ingest adds and batch_sig are
-// left out (canon.IngestKeys). TestCanonicalFormIsCanonOfTheLine holds it
-// to canon.Form of the line; a key added to the line must be added here,
-// in its place.
+// left out (canon.IngestKeys), and in evidence form 2 the transcript's
+// bytes too (transcript_sha256 binds them: canon.SensorDrop).
+// TestCanonicalFormIsCanonOfTheLine holds it to canon.Form of the line; a
+// key added to the line must be added here, in its place.
 func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("observation %s: %w", o.ID, err)
@@ -68,13 +69,13 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	}
 	if ing {
 		w.str("country", o.Place.Country)
+	}
+	if o.Chain.Form != 0 {
+		w.uint("evidence_form", uint64(o.Chain.Form))
+	}
+	if ing {
 		w.str("geo_db", o.Place.DB)
-		if !o.Place.DBBuild.IsZero() {
-			w.key("geo_db_build")
-			w.b = append(w.b, '"')
-			w.b = o.Place.DBBuild.UTC().AppendFormat(w.b, time.RFC3339Nano)
-			w.b = append(w.b, '"')
-		}
+		w.geoBuild(o.Place.DBBuild)
 	}
 	w.hex("guid", o.Client.GUID)
 	if ing {
@@ -130,7 +131,7 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	w.b = append(w.b, '"')
 	w.b = appendTime(w.b, o.Time)
 	w.b = append(w.b, '"')
-	if t := o.Transcript.Bytes; len(t) > 0 {
+	if t := o.Transcript.Bytes; len(t) > 0 && (ing || o.Chain.Form != Form2) {
 		w.key("transcript")
 		w.b = append(w.b, '"')
 		w.b = base64.StdEncoding.AppendEncode(w.b, t)
@@ -147,6 +148,32 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	w.b = append(w.b, '}')
 	fn(w.b)
 	return nil
+}
+
+// appendLeaf2 writes the canonical form a form 2 leaf covers: the keys
+// ingest adds (canon.IngestKeys) and sensor_sha256, the sensor hash in
+// hex, in key order.
+func (o *Observation) appendLeaf2(sensorHash [32]byte, fn func([]byte)) {
+	w := canonPool.Get().(*canonWriter)
+	defer canonPool.Put(w)
+	w.b, w.n = append(w.b[:0], '{'), 0
+	w.str("agency", o.Jurisdiction.Agency)
+	w.str("agency_rule", o.Jurisdiction.Rule)
+	w.uint("asn", uint64(o.Place.ASN))
+	w.hex("batch_sig", o.Chain.BatchSig)
+	w.str("city", o.Place.City)
+	w.str("country", o.Place.Country)
+	w.str("geo_db", o.Place.DB)
+	w.geoBuild(o.Place.DBBuild)
+	w.bool("hosting", o.Place.Hosting)
+	w.float("latitude", o.Place.Lat)
+	w.float("longitude", o.Place.Lon)
+	w.str("org", o.Place.Org)
+	w.hex("sensor_sha256", sensorHash[:])
+	w.list("subdivisions", len(o.Place.Subdivisions), func(i int) string { return o.Place.Subdivisions[i] })
+	w.bool("vpn", o.Place.VPN)
+	w.b = append(w.b, '}')
+	fn(w.b)
 }
 
 var canonPool = sync.Pool{New: func() any { return &canonWriter{b: make([]byte, 0, 2048)} }}
@@ -172,6 +199,17 @@ func (w *canonWriter) str(k, v string) {
 	}
 	w.key(k)
 	w.b = appendJSONString(w.b, v)
+}
+
+// geoBuild writes geo_db_build (RFC 3339, as the line), unless t is zero.
+func (w *canonWriter) geoBuild(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	w.key("geo_db_build")
+	w.b = append(w.b, '"')
+	w.b = t.UTC().AppendFormat(w.b, time.RFC3339Nano)
+	w.b = append(w.b, '"')
 }
 
 func (w *canonWriter) hex(k string, v []byte) {

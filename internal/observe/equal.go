@@ -36,7 +36,8 @@ func (o *Observation) Equal(p *Observation) bool {
 		o.Place.Equal(&p.Place) &&
 		o.Jurisdiction == p.Jurisdiction &&
 		bytes.Equal(o.Chain.Key, p.Chain.Key) && o.Chain.ID == p.Chain.ID && o.Chain.Seq == p.Chain.Seq &&
-		bytes.Equal(o.Chain.Prev, p.Chain.Prev) && bytes.Equal(o.Chain.BatchSig, p.Chain.BatchSig)
+		bytes.Equal(o.Chain.Prev, p.Chain.Prev) && bytes.Equal(o.Chain.BatchSig, p.Chain.BatchSig) &&
+		o.Chain.Form == p.Chain.Form
 }
 
 // Equal reports whether two places say the same, build times compared as

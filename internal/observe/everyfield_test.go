@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"os"
 	"slices"
@@ -22,11 +23,15 @@ func TestEveryKeyOfTheLineIsInTheLeaf(t *testing.T) {
 	ingest := []string{"country", "subdivisions", "city", "latitude", "longitude", "asn", "org",
 		"vpn", "hosting", "geo_db", "geo_db_build", "agency", "agency_rule", "batch_sig"}
 	tested := map[string]bool{}
+	var obs []Observation
 	for {
 		var o Observation
 		if err := d.Decode(&o); err != nil {
 			break
 		}
+		obs = append(obs, o, asForm2(o))
+	}
+	for _, o := range obs {
 		line, err := o.Line()
 		if err != nil {
 			t.Fatal(err)
@@ -56,6 +61,14 @@ func TestEveryKeyOfTheLineIsInTheLeaf(t *testing.T) {
 				tested[k] = true
 				leaf, _ := p.LeafHash()
 				sens, _ := p.SensorHash()
+				if k == "transcript" && p.Chain.Form == Form2 {
+					// Form 2: transcript_sha256 stands for the bytes,
+					// which must then no longer match it.
+					if sum := sha256.Sum256(p.Transcript.Bytes); bytes.Equal(sum[:], p.Transcript.SHA256) {
+						t.Errorf("%s: form 2 transcript -> %s still matches transcript_sha256", o.ID, nv)
+					}
+					continue
+				}
 				if leaf == leaf0 {
 					t.Errorf("%s: %s -> %s keeps the leaf hash", o.ID, k, nv)
 				}
@@ -69,6 +82,7 @@ func TestEveryKeyOfTheLineIsInTheLeaf(t *testing.T) {
 	rt, _ := json.Marshal(r)
 	var all map[string]json.RawMessage
 	json.Unmarshal(rt, &all)
+	all["evidence_form"] = nil // omitted from a form 1 line
 	for k := range all {
 		if !tested[k] {
 			t.Errorf("key %s: no change of it was tried", k)

@@ -445,6 +445,12 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		n, ok = 50, p.str(&r.ChainPrev)
 	case "batch_sig":
 		n, ok = 51, p.str(&r.BatchSig)
+	case "evidence_form":
+		var v uint64
+		n = 52
+		if v, ok = p.uint(8); ok {
+			r.EvidenceForm = uint8(v)
+		}
 	}
 	if n < 0 || p.seen&(1<<n) != 0 {
 		return false

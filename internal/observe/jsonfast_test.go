@@ -109,6 +109,8 @@ func FuzzFastRecord(f *testing.F) {
 	}
 	f.Add([]byte(`{"id":"x","pieces_have":null,"chain_seq":18446744073709551615,"latitude":-0.5e-3,"marks":[ "a" , "b" ] }`))
 	f.Add([]byte(` { "build" : { "version" : "1" , "modified" : true } } `))
+	f.Add([]byte(`{"evidence_form":2,"chain_seq":1}`))
+	f.Add([]byte(`{"evidence_form":256}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got record
 		if !fastRecord(b, &got) {

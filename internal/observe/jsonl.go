@@ -67,6 +67,8 @@ import (
 //	                   signed hash chain holds it (hex; chain_seq a number
 //	                   from 1, null when no sensor signed it): see
 //	                   internal/evidence and docs/evidence.md
+//	evidence_form      2 when the sensor hashed it in evidence form 2
+//	                   (docs/evidence.md); absent in form 1, never 0 or 1
 //
 // Where the protocol gave nothing a key holds its empty value: "" for text
 // and hex, 0 for numbers, [] for lists. Piece counts are the exception:
@@ -148,6 +150,7 @@ type record struct {
 	ChainSeq          *uint64      `json:"chain_seq"`
 	ChainPrev         string       `json:"chain_prev"`
 	BatchSig          string       `json:"batch_sig"`
+	EvidenceForm      uint8        `json:"evidence_form,omitempty"`
 }
 
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
@@ -307,6 +310,7 @@ func toRecord(o *Observation) record {
 		Chain:             o.Chain.ID,
 		ChainPrev:         hex.EncodeToString(o.Chain.Prev),
 		BatchSig:          hex.EncodeToString(o.Chain.BatchSig),
+		EvidenceForm:      o.Chain.Form,
 	}
 	if o.Chain.Seq > 0 {
 		seq := o.Chain.Seq
@@ -664,6 +668,7 @@ func (r *record) chain(o *Observation) error {
 		return err
 	}
 	o.Chain.ID = r.Chain
+	o.Chain.Form = r.EvidenceForm
 	if r.ChainSeq != nil {
 		o.Chain.Seq = *r.ChainSeq
 	}

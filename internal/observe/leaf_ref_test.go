@@ -33,6 +33,7 @@ type canonRecord struct {
 	ClockSource       string       `json:"clock_source,omitempty"`
 	ClockUncertainty  *json.Number `json:"clock_uncertainty_ms,omitempty"`
 	Country           string       `json:"country,omitempty"`
+	EvidenceForm      uint8        `json:"evidence_form,omitempty"`
 	GeoDB             string       `json:"geo_db,omitempty"`
 	GeoDBBuild        string       `json:"geo_db_build,omitempty"`
 	GUID              string       `json:"guid,omitempty"`
@@ -132,6 +133,10 @@ func canonOf(r *record, sensor bool) canonRecord {
 		Transcript: r.Transcript, TranscriptRef: valid(r.TranscriptRef), TranscriptSHA256: r.TranscriptSHA256,
 		Transport: valid(r.Transport), UserHash: r.UserHash, Vantage: valid(r.Vantage),
 		ASN: &r.ASN, Hosting: &r.Hosting, Latitude: &r.Latitude, Longitude: &r.Longitude, VPN: &r.VPN,
+		EvidenceForm: r.EvidenceForm,
+	}
+	if sensor && r.EvidenceForm == Form2 { // canon.SensorDrop
+		c.Transcript = ""
 	}
 	if sensor { // canon.IngestKeys
 		c.Agency, c.AgencyRule, c.City, c.Country, c.GeoDB, c.GeoDBBuild, c.Org, c.Subdivisions = "", "", "", "", "", "", "", nil

@@ -86,6 +86,9 @@ func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
 		x.Possession.PiecesHave = c%3 - 1
 		obs = append(obs, x)
 	}
+	for i, n := 0, len(obs); i < n; i++ {
+		obs = append(obs, asForm2(obs[i]))
+	}
 	for i := range obs {
 		line, err := obs[i].Line()
 		if err != nil {
@@ -94,7 +97,7 @@ func TestCanonicalFormIsCanonOfTheLine(t *testing.T) {
 		for _, sensor := range []bool{false, true} {
 			var drop []string
 			if sensor {
-				drop = canon.IngestKeys
+				drop = canon.SensorDrop(max(1, int(obs[i].Chain.Form)))
 			}
 			want, err := canon.Form(line, drop...)
 			if err != nil {
@@ -138,25 +141,27 @@ func FuzzCanonicalForm(f *testing.F) {
 		if o.Possession.PiecesHave < -1 {
 			o.Possession.PiecesHave = -1
 		}
-		line, err := o.Line()
-		if err != nil {
-			t.Skip()
-		}
-		for _, sensor := range []bool{false, true} {
-			var drop []string
-			if sensor {
-				drop = canon.IngestKeys
-			}
-			want, err := canon.Form(line, drop...)
+		for _, o := range []Observation{o, asForm2(o)} {
+			line, err := o.Line()
 			if err != nil {
-				t.Fatal(err)
+				t.Skip()
 			}
-			var got []byte
-			if err := o.appendCanonical(sensor, func(b []byte) { got = bytes.Clone(b) }); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("sensor form %v:\ngot  %s\nwant %s", sensor, got, want)
+			for _, sensor := range []bool{false, true} {
+				var drop []string
+				if sensor {
+					drop = canon.SensorDrop(max(1, int(o.Chain.Form)))
+				}
+				want, err := canon.Form(line, drop...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []byte
+				if err := o.appendCanonical(sensor, func(b []byte) { got = bytes.Clone(b) }); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("form %d, sensor form %v:\ngot  %s\nwant %s", o.Chain.Form, sensor, got, want)
+				}
 			}
 		}
 	})

@@ -17,13 +17,22 @@ func BenchmarkLeafHash(b *testing.B) {
 			obs[i].Transcript.Bytes[j] = byte(r.Uint32())
 		}
 	}
+	obs2 := make([]Observation, len(obs))
+	for i := range obs {
+		obs2[i] = asForm2(obs[i])
+	}
 	for _, c := range []struct {
 		name string
+		obs  []Observation
 		fn   func(o *Observation) ([32]byte, error)
-	}{{"leaf", (*Observation).LeafHash}, {"sensor", (*Observation).SensorHash}} {
+	}{
+		{"leaf", obs, (*Observation).LeafHash}, {"sensor", obs, (*Observation).SensorHash},
+		// Form 2: the leaf includes its sensor hash (Hashes gives both).
+		{"form2-leaf", obs2, (*Observation).LeafHash}, {"form2-sensor", obs2, (*Observation).SensorHash},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				if _, err := c.fn(&obs[i%len(obs)]); err != nil {
+				if _, err := c.fn(&c.obs[i%len(c.obs)]); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -207,6 +207,11 @@ type Observation struct {
 	// Chain is the observation's place in its sensor's signed hash chain
 	// (internal/evidence); zero when no sensor signed it.
 	Chain Chain
+
+	// sensorHash is the sensor hash as a store computed it for a form 2
+	// leaf (RememberSensorHash), for ingest's check to reuse; never
+	// written to a line or a store.
+	sensorHash *[32]byte
 }
 
 // Chain is where a sensor's hash chain holds an observation. The sensor
@@ -219,7 +224,17 @@ type Chain struct {
 	Seq      uint64 // position in the chain, from 1
 	Prev     []byte // the chain hash before this observation (32 bytes)
 	BatchSig []byte // on a batch's last observation: the sensor's signature
+	// Form is the evidence form the sensor hashed the observation in
+	// (docs/evidence.md, "Evidence forms"): 0 for form 1 (the line has
+	// no evidence_form: what its sensor hash and its leaf cover is the
+	// whole canonical form), Form2 for form 2 (the sensor hash covers the
+	// transcript through transcript_sha256, the leaf the sensor hash).
+	Form uint8
 }
+
+// Form2 is Chain.Form's value for evidence form 2, what BatchSigner
+// writes; form 1 is 0 (the line has no evidence_form key).
+const Form2 = 2
 
 // Signed reports whether a sensor signed the observation.
 func (o *Observation) Signed() bool { return len(o.Chain.Key) > 0 }

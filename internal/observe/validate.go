@@ -39,6 +39,13 @@ func (o *Observation) Validate() error {
 		return fmt.Errorf("%w: clock uncertainty %v is negative", ErrInvalid, o.ClockUncertainty)
 	case o.Sensor.Config != "" && !isSHA256Hex(o.Sensor.Config):
 		return fmt.Errorf("%w: sensor config %q is not a SHA-256 in lower-case hex", ErrInvalid, o.Sensor.Config)
+	case o.Chain.Form != 0 && o.Chain.Form != Form2:
+		return fmt.Errorf("%w: evidence form %d (1 is written as none, 2 is the other)", ErrInvalid, o.Chain.Form)
+	case o.Chain.Form == Form2 && !o.Signed():
+		return fmt.Errorf("%w: evidence form 2 without a sensor key (only a signing sensor writes form 2)", ErrInvalid)
+	case o.Chain.Form == Form2 && len(o.Transcript.Bytes) > 0 && len(o.Transcript.SHA256) != 32:
+		// Form 2's hashes cover the transcript through its SHA-256 only.
+		return fmt.Errorf("%w: evidence form 2 with a transcript and no transcript_sha256", ErrInvalid)
 	}
 	return nil
 }

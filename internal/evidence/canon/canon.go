@@ -126,3 +126,23 @@ var IngestKeys = []string{
 	"vpn", "hosting", "geo_db", "geo_db_build", "agency", "agency_rule",
 	"batch_sig",
 }
+
+// FormKey is the line's key for its evidence form (docs/evidence.md,
+// "Evidence forms"): absent in form 1, 2 in form 2.
+const FormKey = "evidence_form"
+
+// SensorDrop returns the keys a sensor's hash leaves out in evidence
+// form (1 or 2): IngestKeys, and in form 2 transcript too (its
+// transcript_sha256 stands for it).
+func SensorDrop(form int) []string {
+	if form == 2 {
+		return sensorDrop2
+	}
+	return IngestKeys
+}
+
+var sensorDrop2 = append(IngestKeys[:len(IngestKeys):len(IngestKeys)], "transcript")
+
+// SensorHashKey is the member a form 2 leaf adds to the keys of
+// IngestKeys: the sensor hash, in hex.
+const SensorHashKey = "sensor_sha256"

@@ -91,6 +91,32 @@ func (o Object) AppendForm(dst []byte, drop []string) []byte {
 	return appendObject(dst, o.ms, drop, true)
 }
 
+// AppendLeaf2 appends the canonical form an evidence form 2 leaf covers:
+// o's members whose keys are in IngestKeys, and SensorHashKey with
+// sensorHash in hex, in key order.
+func (o Object) AppendLeaf2(dst []byte, sensorHash []byte) []byte {
+	ms := make([]member, 0, len(IngestKeys)+1)
+	v := make([]byte, 0, 2+2*len(sensorHash))
+	v = append(v, '"')
+	for _, c := range sensorHash {
+		v = append(v, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	v = append(v, '"')
+	sh := member{key: []byte(SensorHashKey), value: v}
+	for _, m := range o.ms {
+		if sh.key != nil && bytes.Compare(m.key, sh.key) > 0 {
+			ms, sh.key = append(ms, sh), nil
+		}
+		if dropped(IngestKeys, m.key) {
+			ms = append(ms, m)
+		}
+	}
+	if sh.key != nil {
+		ms = append(ms, sh)
+	}
+	return appendObject(dst, ms, nil, true)
+}
+
 // Value returns the canonical JSON of key's value (null, "", [] and {}
 // included), and whether o has key (exactly: case counts).
 func (o Object) Value(key string) ([]byte, bool) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -262,6 +263,15 @@ var fuzzParser Parser
 // FuzzForms: on any input, Forms and a Parser used before give Form's
 // bytes, or refuse it; they refuse only what is not one JSON value
 // (Form's decoder may take an object followed by more).
+func mustForm(t *testing.T, line []byte, drop []string) []byte {
+	t.Helper()
+	b, err := Form(line, drop...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func FuzzForms(f *testing.F) {
 	data, err := os.ReadFile(filepath.Join("..", "verify", "testdata", "bundle-v1", "observations.jsonl"))
 	if err != nil {
@@ -272,6 +282,7 @@ func FuzzForms(f *testing.F) {
 	}
 	f.Add([]byte(`{"s":"<&> \u2028 é \ufffd \u0001 \ud800","n":-0.5e+3,"o":{"x":"","y":[{}]},"o":1}`))
 	f.Add([]byte(`{"a":1}]`))
+	f.Add([]byte(`{"evidence_form":2,"sensor_sha256":"x","agency":"a","vpn":false,"subdivisions":[],"transcript":"AAAA","zz":1}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		want, err1 := Form(line)
 		wantWithout, _ := Form(line, IngestKeys...)
@@ -296,6 +307,28 @@ func FuzzForms(f *testing.F) {
 		}
 		if got := o.AppendForm(nil, IngestKeys); !bytes.Equal(got, wantWithout) {
 			t.Fatalf("Parser %s\nForm   %s", got, wantWithout)
+		}
+		// Form 2's leaf form: the ingest keys and sensor_sha256, as Form
+		// writes an object of those members.
+		m, err := decode(line)
+		if err != nil {
+			return
+		}
+		keep := map[string]any{SensorHashKey: "00ff" + strings.Repeat("ab", 30)}
+		for _, k := range IngestKeys {
+			if v, ok := m[k]; ok {
+				keep[k] = v
+			}
+		}
+		want2, err := encode(keep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.AppendLeaf2(nil, append([]byte{0, 0xff}, bytes.Repeat([]byte{0xab}, 30)...)); !bytes.Equal(got, want2) {
+			t.Fatalf("AppendLeaf2 %s\nForm        %s", got, want2)
+		}
+		if got, want := o.AppendForm(nil, SensorDrop(2)), mustForm(t, line, SensorDrop(2)); !bytes.Equal(got, want) {
+			t.Fatalf("Parser %s\nForm   %s", got, want)
 		}
 	})
 }

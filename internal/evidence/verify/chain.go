@@ -150,7 +150,7 @@ func (v *verifier) signedBy(o *observation, entries map[chainPos]chainEntry) boo
 	case !ok:
 		v.rep.fail(FileObservations, o.field("chain_seq"), "no checked batch of %s covers sensor key %.16s…, chain %s, seq %d", FileBatches, o.sensorKey, o.chain, o.chainSeq)
 	case e.leaf != hex.EncodeToString(o.sensorHash[:]):
-		v.rep.fail(FileObservations, o.field(""), "the sensor signed another content (its hash %s, this line's %x): a field the sensor wrote was changed", e.leaf, o.sensorHash)
+		v.rep.fail(FileObservations, o.field(""), "the sensor signed another content (its hash %s, this line's in evidence form %d %x): a field the sensor wrote was changed", e.leaf, o.form, o.sensorHash)
 	case e.prev != o.chainPrev:
 		v.rep.fail(FileObservations, o.field("chain_prev"), "%s, the batch's chain has %s", o.chainPrev, e.prev)
 	default:

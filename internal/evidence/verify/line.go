@@ -29,11 +29,13 @@ type obsLine struct {
 	PeerID           string
 	Transcript       []byte
 	TranscriptSHA256 string
+	TranscriptRef    string
 	SensorKey        string
 	Chain            string
 	ChainSeq         uint64
 	ChainPrev        string
 	BatchSig         string
+	Form             *int // evidence_form: nil in form 1
 }
 
 // read sets o's fields from the line's members (as canon read them: the
@@ -50,8 +52,9 @@ func (o *obsLine) read(obj canon.Object) error {
 		{"possession", &o.Possession}, {"pieces_have", &o.PiecesHave}, {"pieces_total", &o.PiecesTotal},
 		{"marks", &o.Marks}, {"peer_id", &o.PeerID},
 		{"transcript", &o.Transcript}, {"transcript_sha256", &o.TranscriptSHA256},
+		{"transcript_ref", &o.TranscriptRef},
 		{"sensor_key", &o.SensorKey}, {"chain", &o.Chain}, {"chain_seq", &o.ChainSeq},
-		{"chain_prev", &o.ChainPrev}, {"batch_sig", &o.BatchSig},
+		{"chain_prev", &o.ChainPrev}, {"batch_sig", &o.BatchSig}, {canon.FormKey, &o.Form},
 	} {
 		raw, ok := obj.Value(f.key)
 		if !ok {
@@ -143,6 +146,7 @@ func digits(raw []byte) bool {
 type observation struct {
 	n                int // 1-based line number
 	id               string
+	form             int // evidence form: 1 or 2
 	leaf, sensorHash [32]byte
 	sensorKey, chain string
 	chainSeq         uint64
@@ -161,9 +165,14 @@ type lineReader struct {
 	buf []byte
 }
 
-// read reads one line: its members, its two hashes (the log's leaf over
-// its canonical form, the sensor's over that form without what ingest
-// added), and its transcript's check.
+// read reads one line: its members, its evidence form, its two hashes,
+// and its transcript's check. In form 1 (no evidence_form) the sensor's
+// hash is SHA-256 of the line's canonical form without what ingest added
+// (canon.IngestKeys), the log's leaf the RFC 6962 leaf hash of the whole
+// canonical form. In form 2 (evidence_form 2) the sensor's hash also
+// leaves out the transcript's bytes (transcript_sha256, which the
+// transcript's check compares with them, stands for them), and the leaf
+// covers what ingest added and sensor_sha256, the sensor's hash.
 func (r *lineReader) read(line []byte, n int) (observation, error) {
 	obj, err := r.p.Parse(line)
 	if err != nil {
@@ -174,13 +183,24 @@ func (r *lineReader) read(line []byte, n int) (observation, error) {
 		return observation{n: n}, fmt.Errorf("not an observation: %v", err)
 	}
 	o := observation{
-		n: n, id: l.ID, sensorKey: l.SensorKey, chain: l.Chain, chainSeq: l.ChainSeq, chainPrev: l.ChainPrev,
+		n: n, id: l.ID, form: 1, sensorKey: l.SensorKey, chain: l.Chain, chainSeq: l.ChainSeq, chainPrev: l.ChainPrev,
 		signatureFailed: hasMark(l.Marks, "signature_failed"),
 	}
-	r.buf = obj.AppendForm(r.buf[:0], nil)
-	o.leaf = canon.LeafHash(r.buf)
-	r.buf = obj.AppendForm(r.buf[:0], canon.IngestKeys)
-	o.sensorHash = sha256.Sum256(r.buf)
+	switch {
+	case l.Form == nil:
+		r.buf = obj.AppendForm(r.buf[:0], nil)
+		o.leaf = canon.LeafHash(r.buf)
+		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(1))
+		o.sensorHash = sha256.Sum256(r.buf)
+	case *l.Form == 2:
+		o.form = 2
+		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(2))
+		o.sensorHash = sha256.Sum256(r.buf)
+		r.buf = obj.AppendLeaf2(r.buf[:0], o.sensorHash[:])
+		o.leaf = canon.LeafHash(r.buf)
+	default:
+		return observation{n: n}, fmt.Errorf("observation %s: %s %d: not an evidence form (form 1 has none, form 2 is 2)", l.ID, canon.FormKey, *l.Form)
+	}
 	o.transcript = checkTranscript(&l)
 	return o, nil
 }

@@ -30,11 +30,13 @@ type jsonLine struct {
 	PeerID           string   `json:"peer_id"`
 	Transcript       []byte   `json:"transcript"`
 	TranscriptSHA256 string   `json:"transcript_sha256"`
+	TranscriptRef    string   `json:"transcript_ref"`
 	SensorKey        string   `json:"sensor_key"`
 	Chain            string   `json:"chain"`
 	ChainSeq         uint64   `json:"chain_seq"`
 	ChainPrev        string   `json:"chain_prev"`
 	BatchSig         string   `json:"batch_sig"`
+	Form             *int     `json:"evidence_form"`
 }
 
 // FuzzReadLine: on any line canon reads, obsLine.read decodes the fields
@@ -43,18 +45,20 @@ type jsonLine struct {
 // field's (encoding/json reads "ID" as id; the verifier reads the keys
 // the hashes cover, exactly).
 func FuzzReadLine(f *testing.F) {
-	data, err := os.ReadFile(filepath.Join("testdata", "bundle-v1", FileObservations))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
-		f.Add(l)
+	for _, fixture := range []string{"bundle-v1", "bundle-form2"} {
+		data, err := os.ReadFile(filepath.Join("testdata", fixture, FileObservations))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, l := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			f.Add(l)
+		}
 	}
 	for _, s := range []string{
 		`{"id":"\u0041\"","port":65535,"pieces_have":-3,"pieces_total":null,"marks":["a",null],"transcript":"AAAA","chain_seq":18446744073709551615}`,
 		`{"port":65536}`, `{"port":1.0}`, `{"port":"1"}`, `{"port":-0}`, `{"pieces_have":1e2}`, `{"marks":[]}`, `{"marks":null}`,
 		`{"transcript":""}`, `{"transcript":"A"}`, `{"transcript":"AA\r\nAA"}`, `{"transcript":"AA\u000aAA"}`, `{"id":1}`, `{"id":null}`,
-		`{"ID":"x","id":"y"}`, `{"pieces_total":9223372036854775808}`, `{"build":{"x":""},"marks":[{}]}`, `{"id":"a","id":"b"}`,
+		`{"ID":"x","id":"y"}`, `{"evidence_form":2}`, `{"evidence_form":"2"}`, `{"evidence_form":null}`, `{"pieces_total":9223372036854775808}`, `{"build":{"x":""},"marks":[{}]}`, `{"id":"a","id":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}

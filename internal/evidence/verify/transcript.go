@@ -32,7 +32,10 @@ const (
 )
 
 // checkTranscript decodes o's transcript and compares it with o's claims:
-//   - transcript_sha256, when given, is the transcript's SHA-256;
+//   - transcript_sha256, when given, is the transcript's SHA-256 (in
+//     evidence form 2, where the hashes cover the transcript only
+//     through it, each must come with the other, unless transcript_ref
+//     says where the transcript is kept);
 //   - a BitTorrent peer_probe: the peer's handshake names the item's
 //     info-hash (and the peer id recorded); the pieces it advertised
 //     (bitfield, have, have_all), counted in range, are at least those
@@ -46,6 +49,16 @@ const (
 func checkTranscript(o *obsLine) transcriptResult {
 	failed := func(field, problem string) transcriptResult {
 		return transcriptResult{outcome: transcriptFailed, field: field, problem: problem}
+	}
+	if o.Form != nil && *o.Form == 2 {
+		// Form 2's hashes cover the transcript only through its SHA-256:
+		// the one must come with the other.
+		switch {
+		case len(o.Transcript) > 0 && o.TranscriptSHA256 == "":
+			return failed("transcript_sha256", "missing: in evidence form 2 the hashes cover the transcript only through it")
+		case len(o.Transcript) == 0 && o.TranscriptSHA256 != "" && o.TranscriptRef == "":
+			return failed("transcript", "missing: transcript_sha256 names one, and in evidence form 2 the hashes do not cover the bytes themselves")
+		}
 	}
 	if o.TranscriptSHA256 != "" {
 		sum := sha256.Sum256(o.Transcript)

@@ -61,10 +61,14 @@ type Report struct {
 	Checkpoint   string `json:"checkpoint"`   // size and root, as text
 	Files        int    `json:"files"`        // files whose SHA-256 checked
 	Observations int    `json:"observations"` // observations read
-	Proofs       int    `json:"proofs"`       // inclusion proofs that checked
-	Batches      int    `json:"batches"`      // sensor batch signatures that checked
-	Signed       int    `json:"signed"`       // observations under a checked batch signature
-	Unsigned     int    `json:"unsigned"`     // observations no sensor signed (imports)
+	// Form1 and Form2 are the observations read in each evidence form
+	// (docs/evidence.md, "Evidence forms"): what their hashes cover.
+	Form1    int `json:"form1"`
+	Form2    int `json:"form2"`
+	Proofs   int `json:"proofs"`   // inclusion proofs that checked
+	Batches  int `json:"batches"`  // sensor batch signatures that checked
+	Signed   int `json:"signed"`   // observations under a checked batch signature
+	Unsigned int `json:"unsigned"` // observations no sensor signed (imports)
 	// SignatureFailed are those of Unsigned that ingest stored marked
 	// signature_failed: received as a sensor's, but no signature of a
 	// trusted sensor key covered them (not sensor evidence either).
@@ -427,6 +431,11 @@ func (v *verifier) observations() {
 			default:
 				seen[o.id] = true
 				v.obs = append(v.obs, o)
+				if o.form == 2 {
+					v.rep.Form2++
+				} else {
+					v.rep.Form1++
+				}
 			}
 		}
 	}
@@ -529,7 +538,7 @@ func (v *verifier) proofs() {
 			continue
 		}
 		if r.err != nil {
-			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint (%v): the line, or its proof (%s %s), was changed", r.leafIndex, r.err, FileProofs, field)
+			v.rep.fail(FileObservations, o.field(""), "does not hash to leaf %d of the log at the checkpoint in evidence form %d (%v): the line, or its proof (%s %s), was changed", r.leafIndex, o.form, r.err, FileProofs, field)
 			continue
 		}
 		if v.leaves == nil {

@@ -11,10 +11,17 @@ import (
 )
 
 // fixture zips the checked-in bundle (testdata/bundle-v1, kept unzipped
-// so that it reads as text), with changed applied to its files.
+// so that it reads as text; its observations are in evidence form 1),
+// with changed applied to its files.
 func fixture(t testing.TB, changed func(files map[string][]byte)) []byte {
 	t.Helper()
-	dir := filepath.Join("testdata", "bundle-v1")
+	return fixtureOf(t, "bundle-v1", changed)
+}
+
+// fixtureOf zips the checked-in bundle testdata/name.
+func fixtureOf(t testing.TB, name string, changed func(files map[string][]byte)) []byte {
+	t.Helper()
+	dir := filepath.Join("testdata", name)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +80,28 @@ func TestFixtureBundleStillVerifies(t *testing.T) {
 	}
 	if rep.Observations != 5 || rep.Proofs != 5 || rep.Signed != 5 || rep.Batches == 0 || rep.Transcripts == 0 || rep.Files != 9 {
 		t.Fatalf("report %+v", rep)
+	}
+}
+
+// TestFixtureForm2BundleStillVerifies: the checked-in bundle of evidence
+// form 2 (testdata/bundle-form2, written by 'go test ./internal/evidence
+// -run TestWriteFixtureBundle -update-fixture') must keep verifying, as
+// bundle-v1 must in form 1.
+func TestFixtureForm2BundleStillVerifies(t *testing.T) {
+	b := fixtureOf(t, "bundle-form2", nil)
+	rep, err := Verify(bytes.NewReader(b), int64(len(b)), Options{LogKey: logKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Fatalf("problems: %v", rep.Problems)
+	}
+	if rep.Observations != 5 || rep.Form2 != 5 || rep.Signed != 5 || rep.Batches == 0 || rep.Transcripts == 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	b1 := fixture(t, nil)
+	if rep, err := Verify(bytes.NewReader(b1), int64(len(b1)), Options{LogKey: logKey(t)}); err != nil || rep.Form1 != 5 || rep.Form2 != 0 {
+		t.Fatalf("bundle-v1: forms %d/%d (%v)", rep.Form1, rep.Form2, err)
 	}
 }
 

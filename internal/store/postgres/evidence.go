@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,7 @@ const maxBlock = 4096
 type leafHashes struct {
 	done   chan struct{}
 	leaves [][32]byte
+	sensor [][32]byte // form 2's sensor hashes, which its leaves are of
 	err    error
 }
 
@@ -39,17 +41,34 @@ func (s *Store) hashLeaves(obs []observe.Observation) *leafHashes {
 	if s.cfg.NoEvidenceLog {
 		return nil
 	}
-	h := &leafHashes{done: make(chan struct{}), leaves: make([][32]byte, len(obs))}
+	h := &leafHashes{done: make(chan struct{}), leaves: make([][32]byte, len(obs)), sensor: make([][32]byte, len(obs))}
 	go func() {
 		defer close(h.done)
 		for i := range obs {
-			if h.leaves[i], h.err = obs[i].LeafHash(); h.err != nil {
+			if h.leaves[i], h.sensor[i], h.err = obs[i].Hashes(); h.err != nil {
 				h.err = fmt.Errorf("observation %s: %w", obs[i].ID, h.err)
 				return
 			}
 		}
 	}()
 	return h
+}
+
+// remember hands the form 2 sensor hashes on in obs, the batch they were
+// hashed from, once it is stored (observe.RememberSensorHash): ingest's
+// check then does not compute them again.
+func (h *leafHashes) remember(obs []observe.Observation) {
+	if h == nil || len(obs) != len(h.sensor) {
+		return
+	}
+	if <-h.done; h.err != nil {
+		return
+	}
+	for i := range obs {
+		if obs[i].Chain.Form == observe.Form2 {
+			obs[i].RememberSensorHash(h.sensor[i])
+		}
+	}
 }
 
 // wait returns the leaves once hashed (nil, nil for a nil h).
@@ -430,7 +449,18 @@ func (s *Store) SensorKeys(ctx context.Context) ([]store.SensorKey, error) {
 }
 
 // chainKey identifies a chain and its key in Store.chains.
-func chainKey(o *observe.Observation) string { return o.Chain.ID + "\x00" + string(o.Chain.Key) }
+func chainKey(o *observe.Observation) string {
+	return chainKeyOf(o.Chain.ID, o.Chain.Key, chainForm(o))
+}
+
+// chainKeyOf is chainKey of a chain, its key and sensor_chains.form.
+func chainKeyOf(chain string, key []byte, form int16) string {
+	return chain + "\x00" + string(key) + "\x00" + strconv.Itoa(int(form))
+}
+
+// chainForm is sensor_chains.form of o: its evidence form, 1 or 2
+// (migration 0018).
+func chainForm(o *observe.Observation) int16 { return int16(max(o.Chain.Form, 1)) }
 
 // chainRefs returns the sensor_chains row of every signed observation (0
 // for an unsigned one; nil when none is signed), adding rows for new
@@ -474,18 +504,20 @@ func (s *Store) chainRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observat
 		var chains, sensors []string
 		var keys [][]byte
 		var times []int64
+		var forms []int16
 		for _, i := range missing {
 			o := &obs[i]
 			chains, keys = append(chains, o.Chain.ID), append(keys, o.Chain.Key)
 			sensors, times = append(sensors, o.Sensor.ID), append(times, o.Time.UnixNano())
+			forms = append(forms, chainForm(o))
 		}
-		r, err := tx.Query(ctx, `WITH input (chain, chain_key, sensor, first_ns) AS (SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[])),
-			added AS (INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns) SELECT * FROM input ORDER BY chain, chain_key
-				ON CONFLICT DO NOTHING RETURNING id, chain, chain_key)
-			SELECT id, chain, chain_key FROM added
+		r, err := tx.Query(ctx, `WITH input (chain, chain_key, sensor, first_ns, form) AS (SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[], $5::smallint[])),
+			added AS (INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns, form) SELECT * FROM input ORDER BY chain, chain_key, form
+				ON CONFLICT DO NOTHING RETURNING id, chain, chain_key, form)
+			SELECT id, chain, chain_key, form FROM added
 			UNION ALL
-			SELECT c.id, c.chain, c.chain_key FROM sensor_chains c JOIN input ON c.chain = input.chain AND c.chain_key = input.chain_key`,
-			chains, keys, sensors, times)
+			SELECT c.id, c.chain, c.chain_key, c.form FROM sensor_chains c JOIN input ON c.chain = input.chain AND c.chain_key = input.chain_key AND c.form = input.form`,
+			chains, keys, sensors, times, forms)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sensor chains: %w", err)
 		}
@@ -493,11 +525,12 @@ func (s *Store) chainRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observat
 			var id int64
 			var chain string
 			var key []byte
-			if err := r.Scan(&id, &chain, &key); err != nil {
+			var form int16
+			if err := r.Scan(&id, &chain, &key, &form); err != nil {
 				r.Close()
 				return nil, nil, fmt.Errorf("sensor chains: %w", err)
 			}
-			k := chain + "\x00" + string(key)
+			k := chainKeyOf(chain, key, form)
 			fresh[k] = id
 			delete(missing, k)
 		}

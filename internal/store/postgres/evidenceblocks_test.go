@@ -81,6 +81,10 @@ func TestMigration0016KeepsTheLog(t *testing.T) {
 	r := rand.New(rand.NewPCG(16, 16))
 	at := time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC)
 	signed := signedBatch(t, r, at, 300) // two signed heads: 256 and 300
+	for i := range signed {
+		// Before 0016 (and 0018) sensors signed in evidence form 1 only.
+		signed[i].Chain.Form = 0
+	}
 	var plain []observe.Observation
 	for i := range 20 {
 		plain = append(plain, storetest.Observation(r, at.Add(time.Hour+time.Duration(i)*time.Minute), 1000+i))

@@ -57,7 +57,7 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.va
 	o.listen_port, o.node_id, o.user_hash, o.guid, f.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),
 	o.clock_uncertainty_ns, f.build_commit, f.build_modified, f.sensor_config,
-	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig`
+	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig, c.form`
 
 // stageTable is the per-connection staging table COPY writes into; its
 // rows go at commit. It is created in each writing transaction if missing
@@ -317,6 +317,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// order COPY does not keep, and would append a second leaf.
 	// And with two times it would be two rows: the unique indexes hold
 	// time_ns since the partitions (migration 0015).
+	given := obs
 	obs = firstOfEachID(obs)
 	write := s.insertCopy
 	if s.cfg.InsertMethod == InsertValues {
@@ -343,6 +344,9 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			s.commitItems(fresh)
 			s.commitChains(freshChains)
 			s.commitDicts(freshDicts)
+			if len(obs) == len(given) { // else obs is a copy
+				leaves.remember(given)
+			}
 			return int(added.n), nil
 		}
 		if attempt == 3 || !retryable(err) {
@@ -675,6 +679,7 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 			chain                 *string
 			chainSeq              *int64
 			chainKey, prev, sig   []byte
+			form                  *int16 // sensor_chains.form
 		)
 		if err := r.Scan(&uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
@@ -682,7 +687,7 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
 			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
 			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config,
-			&chain, &chainSeq, &chainKey, &prev, &sig); err != nil {
+			&chain, &chainSeq, &chainKey, &prev, &sig, &form); err != nil {
 			return err
 		}
 		switch {
@@ -722,6 +727,9 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 		}
 		if chain != nil && chainSeq != nil {
 			o.Chain = observe.Chain{Key: chainKey, ID: *chain, Seq: uint64(*chainSeq), Prev: prev, BatchSig: sig}
+			if form != nil && *form == observe.Form2 {
+				o.Chain.Form = observe.Form2
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)

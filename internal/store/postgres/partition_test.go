@@ -18,10 +18,17 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0017 takes a store back to the schema before migration 0017: the
-// dictionaries' values back in every row, the address as netip prints
-// it, the indexes of migration 0015.
-var undo0017 = []string{
+// undo0018 takes a store back to the schema before migration 0018: one
+// sensor_chains row a chain and key.
+var undo0018 = []string{
+	`ALTER TABLE sensor_chains DROP CONSTRAINT sensor_chains_chain_key_form, DROP COLUMN form, ADD UNIQUE (chain, chain_key)`,
+	`DELETE FROM schema_migrations WHERE version >= 18`,
+}
+
+// undo0017 takes a store back to the schema before migration 0017 (0018
+// undone first): the dictionaries' values back in every row, the address
+// as netip prints it, the indexes of migration 0015.
+var undo0017 = append(undo0018[:len(undo0018):len(undo0018)],
 	`ALTER TABLE observations ADD COLUMN sensor text NOT NULL DEFAULT '', ADD COLUMN sensor_version text NOT NULL DEFAULT '',
 		ADD COLUMN vantage text NOT NULL DEFAULT '', ADD COLUMN network text NOT NULL DEFAULT '', ADD COLUMN method text NOT NULL DEFAULT '',
 		ADD COLUMN clock_source text NOT NULL DEFAULT '', ADD COLUMN matched json NOT NULL DEFAULT '[]',
@@ -45,7 +52,7 @@ var undo0017 = []string{
 	`DROP TABLE observation_facets, observation_places, observation_matches`,
 	`DROP FUNCTION vigil_dict_key, vigil_ip_text`,
 	`DELETE FROM schema_migrations WHERE version >= 17`,
-}
+)
 
 // undo0016 takes a store back to the schema before migration 0016 (0017
 // undone first): the

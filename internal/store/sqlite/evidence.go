@@ -356,13 +356,17 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 	return nil
 }
 
-// scanChain fills c from the chain's columns.
-func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, c *observe.Chain) {
+// scanChain fills c from the chain's columns (form: sensor_chains.form,
+// 1 or 2; form 1 is Chain.Form 0).
+func scanChain(chain sql.NullString, seq sql.NullInt64, key, prev, sig []byte, form sql.NullInt64, c *observe.Chain) {
 	if !chain.Valid {
 		*c = observe.Chain{}
 		return
 	}
 	*c = observe.Chain{Key: key, ID: chain.String, Seq: uint64(seq.Int64), Prev: prev, BatchSig: sig}
+	if form.Int64 == observe.Form2 {
+		c.Form = observe.Form2
+	}
 }
 
 // ChainBatch implements store.LogStore: the batch of chain that holds

@@ -44,7 +44,7 @@ const obsSelect = `o.id, o.time_ns, o.sensor, o.sensor_version, o.vantage, o.net
 	o.listen_port, o.node_id, o.user_hash, o.guid, o.possession, o.pieces_have, o.pieces_total, o.transcript,
 	o.transcript_ref, o.transcript_sha256, o.place, o.agency, o.agency_rule, o.marks, o.sensor_address,
 	o.clock_uncertainty_ns, o.build_commit, o.build_modified, o.sensor_config,
-	o.chain, o.chain_seq, o.chain_key, o.chain_prev, o.batch_sig`
+	o.chain, o.chain_seq, o.chain_key, o.chain_prev, o.batch_sig, o.chain_form`
 
 const (
 	obsArgs    = 23                 // the ? of obsRow
@@ -176,15 +176,15 @@ const (
 	addPlace  = `INSERT INTO places (place) VALUES (?)`
 	findItem  = `SELECT id FROM items WHERE hash = ? AND kind = ?`
 	addItem   = `INSERT INTO items (hash, kind) VALUES (?, ?)`
-	findChain = `SELECT id FROM sensor_chains WHERE chain = ? AND chain_key = ?`
-	addChain  = `INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns) VALUES (?, ?, ?, ?)`
+	findChain = `SELECT id FROM sensor_chains WHERE chain = ? AND chain_key = ? AND form = ?`
+	addChain  = `INSERT INTO sensor_chains (chain, chain_key, sensor, first_ns, form) VALUES (?, ?, ?, ?, ?)`
 )
 
-// chainID returns the sensor_chains row of o's chain, adding it (with
-// o's sensor and time: the chain's first observation stored) when there
-// is none.
+// chainID returns the sensor_chains row of o's chain in o's evidence
+// form, adding it (with o's sensor and time: the chain's first
+// observation stored) when there is none.
 func (w *obsWriter) chainID(ctx context.Context, dc driverConn, o *observe.Observation) (int64, error) {
-	id, err := w.queryInt(ctx, dc, findChain, o.Chain.ID, o.Chain.Key)
+	id, err := w.queryInt(ctx, dc, findChain, o.Chain.ID, o.Chain.Key, chainForm(o))
 	if !errors.Is(err, store.ErrNotFound) {
 		return id, err
 	}
@@ -192,15 +192,22 @@ func (w *obsWriter) chainID(ctx context.Context, dc driverConn, o *observe.Obser
 	if err != nil {
 		return 0, err
 	}
-	res, err := w.exec(ctx, st, o.Chain.ID, o.Chain.Key, o.Sensor.ID, o.Time.UnixNano())
+	res, err := w.exec(ctx, st, o.Chain.ID, o.Chain.Key, o.Sensor.ID, o.Time.UnixNano(), chainForm(o))
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
 }
 
-// chainKey is what a sensor_chains row holds: a chain's id and key.
-type chainKey struct{ chain, key string }
+// chainKey is what a sensor_chains row holds: a chain's id and key, and
+// the evidence form of its observations (migration 0023).
+type chainKey struct {
+	chain, key string
+	form       uint8
+}
+
+// chainForm is sensor_chains.form of o: its evidence form, 1 or 2.
+func chainForm(o *observe.Observation) int64 { return int64(max(o.Chain.Form, 1)) }
 
 func (k *facetKey) args() []any {
 	modified := int64(0)
@@ -265,7 +272,7 @@ func (s *Store) refIDs(ctx context.Context, dc driverConn, obs []observe.Observa
 		items[i] = id
 
 		if o.Signed() {
-			ck := chainKey{o.Chain.ID, string(o.Chain.Key)}
+			ck := chainKey{o.Chain.ID, string(o.Chain.Key), o.Chain.Form}
 			id, ok = s.chains[ck]
 			if !ok {
 				id, ok = fresh.chains[ck]
@@ -404,20 +411,23 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// The leaves are hashed on a goroutine of their own while the rows
 	// are written (the writer waits for it before it appends them): the
 	// hashing then costs ingest CPU, not time.
-	var leaves [][32]byte
+	// A form 2 leaf is hashed from the sensor hash, which is kept
+	// (sensor) and handed on in obs once the batch is stored
+	// (RememberSensorHash): ingest's check then does not compute it again.
+	var leaves, sensor [][32]byte
 	leafErr := make(chan error, 1)
 	if s.cfg.NoEvidenceLog {
 		leafErr <- nil
 	} else {
-		leaves = make([][32]byte, len(obs))
+		leaves, sensor = make([][32]byte, len(obs)), make([][32]byte, len(obs))
 		go func() {
 			for i := range obs {
-				l, err := obs[i].LeafHash()
+				l, h, err := obs[i].Hashes()
 				if err != nil {
 					leafErr <- fmt.Errorf("observation %d (%s): evidence log leaf: %w", i, obs[i].ID, err)
 					return
 				}
-				leaves[i] = l
+				leaves[i], sensor[i] = l, h
 			}
 			leafErr <- nil
 		}()
@@ -490,6 +500,11 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	})
 	if err != nil {
 		return 0, err
+	}
+	for i := range obs {
+		if obs[i].Chain.Form == observe.Form2 && sensor != nil {
+			obs[i].RememberSensorHash(sensor[i])
+		}
 	}
 	s.commitIDs(fresh)
 	s.kickCheckpoint()
@@ -648,7 +663,7 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 			have, total              int64
 			marks, local             string
 			chain                    sql.NullString
-			chainSeq                 sql.NullInt64
+			chainSeq, form           sql.NullInt64
 			chainKey, prev, sig      []byte
 		)
 		if err := r.Scan(&id, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
@@ -657,7 +672,7 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
 			&place, &o.Jurisdiction.Agency, &o.Jurisdiction.Rule, &marks, &local,
 			&uncertainty, &o.Sensor.Commit, &o.Sensor.Modified, &o.Sensor.Config,
-			&chain, &chainSeq, &chainKey, &prev, &sig); err != nil {
+			&chain, &chainSeq, &chainKey, &prev, &sig, &form); err != nil {
 			return err
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
@@ -692,7 +707,7 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 		if err == nil {
 			o.Endpoint.Local, err = rowcodec.ParseAddrPort(local)
 		}
-		scanChain(chain, chainSeq, chainKey, prev, sig, &o.Chain)
+		scanChain(chain, chainSeq, chainKey, prev, sig, form, &o.Chain)
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}

@@ -24,6 +24,21 @@ var laterUndo = map[int][]string{
 		`ALTER TABLE observations DROP COLUMN chain_prev`, `ALTER TABLE observations DROP COLUMN chain_seq`,
 		`ALTER TABLE observations DROP COLUMN chain_ref`, `DROP TABLE sensor_chains`, `DROP TABLE evidence_blocks`},
 	22: {`DROP INDEX purged_observations_heads`, `ALTER TABLE purged_observations DROP COLUMN batch_head`},
+	23: {`DROP VIEW observation_rows`,
+		`CREATE TABLE sensor_chains_0021 (id INTEGER PRIMARY KEY, chain TEXT NOT NULL, chain_key BLOB NOT NULL, sensor TEXT NOT NULL, first_ns INTEGER NOT NULL, UNIQUE (chain, chain_key))`,
+		`INSERT INTO sensor_chains_0021 SELECT id, chain, chain_key, sensor, first_ns FROM sensor_chains`,
+		`DROP TABLE sensor_chains`, `ALTER TABLE sensor_chains_0021 RENAME TO sensor_chains`, view0021()},
+}
+
+// view0021 is observation_rows as migration 0021 creates it.
+func view0021() string {
+	b, err := migrationFS.ReadFile("migrations/0021_evidence_blocks.sql")
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	s = s[strings.Index(s, "CREATE VIEW observation_rows"):]
+	return s[:strings.Index(s, ";")+1]
 }
 
 // view0013 is observation_rows as migration 0013 creates it.

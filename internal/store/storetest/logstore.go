@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -31,6 +32,7 @@ func RunLogStore(t *testing.T, open func(t *testing.T) LogStore) {
 		{"ReplayAmongNewAppendsOnlyTheNew", testReplayAmongNewAppendsOnlyTheNew},
 		{"ChainRoundTripsAndBatches", testChainRoundTripsAndBatches},
 		{"CheckpointsKeptInOrder", testCheckpointsKeptInOrder},
+		{"EvidenceFormRoundTrips", testEvidenceFormRoundTrips},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -216,5 +218,58 @@ func testCheckpointsKeptInOrder(t *testing.T, st LogStore) {
 	}
 	if cps[0].Size != 3 || string(cps[1].Note) != "n5" || string(cps[2].Note) != "n5b" || !cps[2].Time.Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("checkpoints out of order: %+v", cps)
+	}
+}
+
+// Each observation reads back in the evidence form it came in, also where
+// one chain comes in both (a line relabelled on the way), and its leaf is
+// the hash of its form: a bundle gives the line back as it was stored.
+func testEvidenceFormRoundTrips(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(9, 9))
+	key := bytes.Repeat([]byte{3}, 32)
+	var obs []observe.Observation
+	for i := range 4 {
+		o := Observation(r, t0.Add(time.Duration(i)*time.Second), i)
+		o.Chain = observe.Chain{Key: key, ID: "c0ffee", Seq: uint64(i + 1), Prev: make([]byte, 32)}
+		if i%2 == 0 {
+			o.Chain.Form = observe.Form2
+			if len(o.Transcript.Bytes) == 0 {
+				o.Transcript.Bytes = []byte{1, 2, 3}
+			}
+			sum := sha256.Sum256(o.Transcript.Bytes)
+			o.Transcript.SHA256 = sum[:]
+		}
+		obs = append(obs, o)
+	}
+	insert(t, st, slices.Clone(obs[:2]))
+	insert(t, st, slices.Clone(obs[2:]))
+	ls := leaves(t, st)
+	idx, err := st.LogIndexes(ctx, []string{obs[0].ID, obs[1].ID, obs[2].ID, obs[3].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]*observe.Observation{}
+	for i := range obs {
+		want[obs[i].ID] = &obs[i]
+	}
+	n := 0
+	err = st.ObservationsByID(ctx, []string{obs[0].ID, obs[1].ID, obs[2].ID, obs[3].ID}, func(o *observe.Observation) error {
+		n++
+		w := want[o.ID]
+		if o.Chain.Form != w.Chain.Form || !o.Equal(w) {
+			t.Errorf("observation %s: read back in form %d, stored in form %d (equal %v)", o.ID, o.Chain.Form, w.Chain.Form, o.Equal(w))
+		}
+		h, err := o.LeafHash()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(h[:], ls[idx[o.ID]]) {
+			t.Errorf("observation %s (form %d): read back, hashes to %x, its leaf is %x", o.ID, o.Chain.Form, h, ls[idx[o.ID]])
+		}
+		return nil
+	})
+	if err != nil || n != len(obs) {
+		t.Fatalf("%d of %d read back: %v", n, len(obs), err)
 	}
 }

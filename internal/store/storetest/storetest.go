@@ -9,6 +9,7 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"maps"
@@ -715,6 +716,10 @@ func Observation(r *rand.Rand, at time.Time, i int) observe.Observation {
 		Place:        syntheticPlace(i),
 		Jurisdiction: syntheticJurisdiction(i),
 	}
+	// As a sensor writes it (evidence form 2 relies on it): the random
+	// draw above keeps the stream of values as it was.
+	sum := sha256.Sum256(o.Transcript.Bytes)
+	o.Transcript.SHA256 = sum[:]
 	syntheticClock(&o, i, r)
 	return o
 }
