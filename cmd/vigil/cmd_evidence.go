@@ -364,7 +364,7 @@ func verifyCommand() *command {
 	return &command{
 		name:    "verify",
 		summary: "Check an evidence bundle with nothing but the bundle.",
-		usage:   "vigil verify FILE.zip [--log-key KEY] [--json]",
+		usage:   "vigil verify FILE.zip [--log-key KEY] [--sensor-keys FILE] [--json]",
 		help: `
 Checks an evidence bundle ('vigil evidence export') offline: it opens no
 store and no network connection. It checks the manifest's signature and
@@ -382,18 +382,42 @@ prints it, or as the witness's notes are signed): without it, the bundle's
 own key is used, and a forger who rewrote every file could have signed
 them with a key of their own.
 
+--sensor-keys FILE pins the sensor keys (one hexadecimal ed25519 public key
+a line, '#' comments, as 'vigil sensor key rotate' prints them and 'vigil
+ingest --sensor-keys' reads them): a batch signed by any other key then
+covers nothing, and its observations fail. Without it, every key the
+bundle's keys.json lists is taken: whoever could write to the store (a hub
+that signed with a key of its own, without 'vigil ingest --sensor-keys')
+could have added observations under a key of their own.
+
 Exit status: 0 when everything checks, 1 otherwise.
 
 Examples:
   vigil verify T-000001-95.zip
   vigil verify --log-key 'vigil-evidence-log+5e1c6a2f+AQ...' --json T-000001-95.zip
+  vigil verify --log-key 'vigil-evidence-log+5e1c6a2f+AQ...' --sensor-keys sensors.keys T-000001-95.zip
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			logKey := fs.String("log-key", "", "the evidence log's verifier `key` to trust (name+hash+key)")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys to trust, one hexadecimal ed25519 public key a line (# comments); default: every key the bundle lists")
 			asJSON := fs.Bool("json", false, "print the report as one JSON object")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) != 1 {
 					return usagef("want one bundle FILE.zip")
+				}
+				opt := verify.Options{LogKey: *logKey}
+				if *keysFile != "" {
+					data, err := os.ReadFile(*keysFile)
+					if err != nil {
+						return fmt.Errorf("--sensor-keys: %w", err)
+					}
+					keys, err := evidence.ParseSensorKeys(*keysFile, data)
+					if err != nil {
+						return fmt.Errorf("--sensor-keys: %w", err)
+					}
+					for _, k := range keys {
+						opt.SensorKeys = append(opt.SensorKeys, hex.EncodeToString(k))
+					}
 				}
 				f, err := os.Open(args[0])
 				if err != nil {
@@ -404,7 +428,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				rep, err := verify.Verify(f, st.Size(), verify.Options{LogKey: *logKey})
+				rep, err := verify.Verify(f, st.Size(), opt)
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
@@ -439,9 +463,17 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	fmt.Fprintf(w, "files checked against the signed manifest: %d\n", rep.Files)
 	fmt.Fprintf(w, "observations: %d (evidence form 1: %d, form 2: %d); inclusion proofs checked: %d\n", rep.Observations, rep.Form1, rep.Form2, rep.Proofs)
 	fmt.Fprintf(w, "sensor batches checked: %d; observations under a checked sensor signature: %d\n", rep.Batches, rep.Signed)
+	if rep.SensorKeysPinned {
+		fmt.Fprintln(w, "sensor keys: the keys given with --sensor-keys; a batch under any other key covers nothing")
+	}
 	if len(rep.SensorKeys) > 0 {
-		fmt.Fprintln(w, "sensor keys that signed them (from keys.json, under the log key; whoever can write to the database")
-		fmt.Fprintln(w, "  can add observations signed with a key of their own: compare each with the key its sensor published):")
+		if !rep.SensorKeysPinned {
+			fmt.Fprintln(w, "sensor keys that signed them (from keys.json, under the log key; whoever can write to the database")
+			fmt.Fprintln(w, "  can add observations signed with a key of their own: compare each with the key its sensor published,")
+			fmt.Fprintln(w, "  or run again with --sensor-keys FILE):")
+		} else {
+			fmt.Fprintln(w, "sensor keys that signed them:")
+		}
 		for _, k := range rep.SensorKeys {
 			fmt.Fprintf(w, "  %s %s: %d observations (first seen %s)\n", k.Sensor, k.PublicKey, k.Observations, k.FirstSeen)
 		}

@@ -95,3 +95,31 @@ func TestVerifyNamesTheSensorKeysItTrusted(t *testing.T) {
 		t.Errorf("json report (exit %d):\n%s", code, out)
 	}
 }
+
+// TestVerifyPinsTheSensorKeys: with --sensor-keys FILE (the sensors'
+// published keys, as 'vigil ingest --sensor-keys' reads them), a bundle
+// signed by those keys checks and the report says the keys were given; a
+// file of other keys makes every signed observation fail, naming the key.
+func TestVerifyPinsTheSensorKeys(t *testing.T) {
+	path, key := zipFixtureBundle(t)
+	const sensorKey = "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1"
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.keys", "# the lab sensor\n"+sensorKey+" bt-lab-1\n")
+	code, out, errOut := vigilRun(t, nil, "", "verify", "--log-key", key, "--sensor-keys", good, path)
+	if code != exitOK || !strings.Contains(out, "the keys given with --sensor-keys") || !strings.Contains(out, "OK: everything checks") {
+		t.Fatalf("pinned to the sensor's key: exit %d\n%s%s", code, out, errOut)
+	}
+	other := writeFile(t, dir, "other.keys", strings.Repeat("ab", 32)+"\n")
+	code, out, _ = vigilRun(t, nil, "", "verify", "--log-key", key, "--sensor-keys", other, path)
+	if code == exitOK || !strings.Contains(out, sensorKey+" is not among the sensor keys given") {
+		t.Errorf("pinned to another key: exit %d\n%s", code, out)
+	}
+	code, out, _ = vigilRun(t, nil, "", "verify", "--log-key", key, path)
+	if code != exitOK || !strings.Contains(out, "--sensor-keys") {
+		t.Errorf("unpinned report does not say how to pin the sensor keys (exit %d):\n%s", code, out)
+	}
+	bad := writeFile(t, dir, "bad.keys", "not-a-key\n")
+	if code, _, errOut := vigilRun(t, nil, "", "verify", "--sensor-keys", bad, path); code == exitOK || !strings.Contains(errOut, "bad.keys line 1") {
+		t.Errorf("a bad keys file: exit %d: %s", code, errOut)
+	}
+}

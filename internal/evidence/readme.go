@@ -113,21 +113,30 @@ HOW TO CHECK, BY HAND
   3. Each line of observations.jsonl: its canonical form is the JSON object
      without the members whose value is null, "", [] or {}, keys sorted,
      no spaces (Go's encoding/json escaping, HTML escaping off), numbers as
-     written. Its leaf hash is SHA-256(0x00 || canonical form) (RFC 6962).
+     written. What it hashes depends on its evidence form:
+     - form 1 (no "evidence_form" in the line): the leaf hash is
+       SHA-256(0x00 || canonical form) (RFC 6962);
+     - form 2 ("evidence_form":2): the leaf hash is SHA-256(0x00 ||
+       canonical form of an object of the line's ingest keys (below) and
+       batch_sig, plus "sensor_sha256": the sensor hash of step 4, in
+       lower-case hex).
      proofs.json gives its leaf index and the proof; the RFC 6962
      inclusion proof must lead to the checkpoint's root.
   4. Each observation a sensor signed names its sensor key, chain and
      sequence number. Its sensor hash is SHA-256 of the canonical form
      without the keys ingest adds (country, subdivisions, city, latitude,
      longitude, asn, org, vpn, hosting, geo_db, geo_db_build, agency,
-     agency_rule) and batch_sig. batches.json lists the sensor hashes of a
-     batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" || previous
-     || sensor hash), and the sensor's ed25519 signature covers
+     agency_rule) and batch_sig; in form 2 also without transcript, whose
+     bytes it covers through transcript_sha256 (SHA-256 of the transcript's
+     bytes, which must match them). batches.json lists the sensor hashes
+     of a batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" ||
+     previous || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
      keys.json lists the sensor keys the store's log holds observations
      of: compare each with the key its sensor published (whoever can
      write to the database could add observations signed with a key of
-     their own).
+     their own), or give the published keys to 'vigil verify
+     --sensor-keys FILE'.
   5. The transcript (base64) is a sequence of records (docs/evidence.md,
      "Transcripts"), each naming the address it went to or came from: only
      what came from the observation's own ip and port backs it. For a

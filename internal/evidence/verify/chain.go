@@ -81,6 +81,10 @@ func (v *verifier) batches() {
 			v.rep.fail(FileBatches, field+".sensor_key", "not among the sensor keys of %s", FileKeys)
 			continue
 		}
+		if v.pinned != nil && !v.pinned[b.SensorKey] {
+			v.rep.fail(FileBatches, field+".sensor_key", "%s is not among the sensor keys given: its batch covers nothing", b.SensorKey)
+			continue
+		}
 		prev, err := hex.DecodeString(b.Prev)
 		if err != nil || len(prev) != sha256.Size || len(b.Leaves) == 0 || b.FirstSeq == 0 {
 			v.rep.fail(FileBatches, field, "prev, leaves or first_seq malformed")

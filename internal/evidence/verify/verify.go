@@ -90,9 +90,13 @@ type Report struct {
 	// the store's log, under the log key: whoever can write to the
 	// database can add observations signed with a key of their own, so
 	// the examiner compares each with the key its sensor published.
-	SensorKeys    []SensorKeyUse `json:"sensor_keys"`
-	Problems      []Problem      `json:"problems"` // empty when everything checks
-	ManifestNotes []string       `json:"-"`
+	SensorKeys []SensorKeyUse `json:"sensor_keys"`
+	// SensorKeysPinned is whether the sensor keys were given by the
+	// caller (Options.SensorKeys): when false, any key keys.json lists
+	// is taken.
+	SensorKeysPinned bool      `json:"sensor_keys_pinned"`
+	Problems         []Problem `json:"problems"` // empty when everything checks
+	ManifestNotes    []string  `json:"-"`
 }
 
 // SensorKeyUse is a sensor key and the observations it signed.
@@ -115,6 +119,10 @@ type Options struct {
 	// LogKey, if set, is the log's verifier key the caller trusts (from
 	// the witness or the operator): the bundle's must be it.
 	LogKey string
+	// SensorKeys, if set, are the sensor keys the caller trusts (the
+	// sensors' published ed25519 public keys, in hexadecimal): a batch
+	// under any other key covers nothing, and its observations fail.
+	SensorKeys []string
 }
 
 // MaxFile bounds one file read from a bundle, and MaxBundle all of them:
@@ -213,6 +221,8 @@ type verifier struct {
 	obs   []observation
 	// leaves are the leaf indexes proofs.json proves for observations.jsonl.
 	leaves map[uint64]string
+	// pinned are the sensor keys the caller trusts (nil: any listed).
+	pinned map[string]bool
 }
 
 // run checks the bundle. The manifest comes first: nothing else counts
@@ -275,6 +285,13 @@ func (v *verifier) keys(opt Options) bool {
 		return false
 	}
 	v.logV, v.rep.LogKey, v.rep.LogKeyPinned = lv, k.Log, opt.LogKey != ""
+	if len(opt.SensorKeys) > 0 {
+		v.pinned = map[string]bool{}
+		for _, sk := range opt.SensorKeys {
+			v.pinned[strings.ToLower(sk)] = true
+		}
+		v.rep.SensorKeysPinned = true
+	}
 	return true
 }
 
