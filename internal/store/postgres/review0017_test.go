@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// undoTo16 takes st back to the schema before migration 0017 and closes
+// it; the caller opens the schema again, which runs the migration.
+func undoTo16(t *testing.T, st *Store) {
+	t.Helper()
+	for _, q := range undo0017 {
+		if _, err := st.pool.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st.Close()
+}
+
+// Migration 0017 moves a store whose default partition holds
+// observations at the first and the last instant a store may hold (a
+// signed 64-bit count of nanoseconds: September 1677, April 2262, both
+// valid): the months around them have bounds no bigint holds, so those
+// rows stay in the default partition, as the insert path leaves them.
+func TestMigration0017KeepsObservationsAtTheEdgesOfTime(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(31, 31))
+	first := storetest.Observation(r, time.Unix(0, -1<<63).UTC(), 1)
+	last := storetest.Observation(r, time.Unix(0, 1<<63-1).UTC(), 2)
+	middle := storetest.Observation(r, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), 3)
+	if err := st.InsertObservations(ctx, slices.Clone([]observe.Observation{first, middle, last})); err != nil {
+		t.Fatal(err)
+	}
+	want := storetest.Export(t, st, store.ObservationFilter{})
+	undoTo16(t, st)
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatalf("opening a store at version 16 that holds observations of 1677 and 2262: %v", err)
+	}
+	defer again.Close()
+	got := storetest.Export(t, again, store.ObservationFilter{})
+	if len(got) != len(want) {
+		t.Fatalf("%d observations after the migration, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !got[i].Equal(&want[i]) {
+			t.Fatalf("observation %d after the migration:\ngot  %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Two stores (two ingest processes, their caches apart) and two writers
+// each add, at the same moment, batches whose facets, places and matches
+// are all new and the same in every writer: every batch commits, each
+// value takes one dictionary row, and every observation reads back as
+// written.
+func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	var stores [2]*Store
+	for i := range stores {
+		st, err := Open(ctx, testDSN(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		stores[i] = st
+	}
+	const writers, rounds, values = 4, 15, 40
+	at := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	batch := func(w, round int) []observe.Observation {
+		r := rand.New(rand.NewPCG(uint64(w), uint64(round)))
+		obs := make([]observe.Observation, values)
+		for i := range obs {
+			o := storetest.Observation(r, at.Add(time.Duration(round*values+i)*time.Millisecond), round*values+i)
+			o.Client.Name = string([]byte{byte(round), byte(i), 0, 0xff}) // new in this round, the same in every writer
+			o.Jurisdiction.Rule = string(rune('a'+round)) + string(rune('a'+i%26))
+			o.Item.Matched = []observe.Match{{List: "l" + string(rune('a'+round)), Category: string(rune('a' + i%7))}}
+			obs[i] = o
+		}
+		return obs
+	}
+	var all [writers][][]observe.Observation
+	for round := 0; round < rounds; round++ {
+		start := make(chan struct{})
+		errs := make(chan error, writers)
+		for w := 0; w < writers; w++ {
+			obs := batch(w, round)
+			all[w] = append(all[w], slices.Clone(obs))
+			go func() {
+				<-start
+				errs <- stores[w%2].InsertObservations(ctx, obs)
+			}()
+		}
+		close(start)
+		for w := 0; w < writers; w++ {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	var facets, places, matches, n int
+	if err := stores[0].pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observation_facets), (SELECT count(*) FROM observation_places),
+		(SELECT count(*) FROM observation_matches), (SELECT count(*) FROM observations)`).Scan(&facets, &places, &matches, &n); err != nil {
+		t.Fatal(err)
+	}
+	var burnt int64
+	if err := stores[0].pool.QueryRow(ctx, `SELECT last_value FROM pg_sequences WHERE schemaname = $1 AND sequencename LIKE 'observation_facets%'`, cfg.Schema).Scan(&burnt); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("facets: %d rows, the identity at %d (ids drawn by rows that met a concurrent writer's)", facets, burnt)
+	var distinct [3]map[string]bool
+	for k := range distinct {
+		distinct[k] = map[string]bool{}
+	}
+	var want []observe.Observation
+	for w := range all {
+		for _, obs := range all[w] {
+			for i := range obs {
+				for k := range dictionaries {
+					distinct[k][string(appendKey(nil, dictionaries[k].values(&obs[i])))] = true
+				}
+				want = append(want, obs[i])
+			}
+		}
+	}
+	if facets != len(distinct[0]) || places != len(distinct[1]) || matches != len(distinct[2]) || n != len(want) {
+		t.Fatalf("dictionary rows %d, %d, %d and %d observations; want %d, %d, %d and %d",
+			facets, places, matches, n, len(distinct[0]), len(distinct[1]), len(distinct[2]), len(want))
+	}
+	got := map[string]observe.Observation{}
+	if err := stores[1].Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+		got[o.ID] = *o
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		g, ok := got[want[i].ID]
+		if !ok || !g.Equal(&want[i]) {
+			t.Fatalf("observation %s:\ngot  %+v\nwant %+v", want[i].ID, g, want[i])
+		}
+	}
+}
+
