@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -95,6 +96,25 @@ func appendKey(b []byte, values []any) []byte {
 	return b
 }
 
+// maxRawDictKey is the longest appendKey a cache keeps as it is; a
+// longer one is kept as its SHA-256. A client name is whatever a peer
+// sent (up to a message's length, a new one each connection if it
+// likes), and a cache of a million such keys would hold all of them.
+const maxRawDictKey = 256
+
+// appendCacheKey appends to b the cache's key of values: 0 and their
+// appendKey when it is short, else 1 and its SHA-256 (the leading byte
+// keeps the two forms apart).
+func appendCacheKey(b []byte, values []any) []byte {
+	start := len(b)
+	b = appendKey(append(b, 0), values)
+	if len(b)-start-1 > maxRawDictKey {
+		sum := sha256.Sum256(b[start+1:])
+		b = append(append(b[:start], 1), sum[:]...)
+	}
+	return b
+}
+
 // insertSQL adds the rows of d not there yet and reads the id of each:
 // (n, id) for the n-th row of the input (1-based).
 func (d *dictionary) insertSQL() string {
@@ -155,7 +175,7 @@ func (s *Store) dictRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observati
 		var buf []byte
 		s.mu.Lock()
 		for i := range obs {
-			buf = appendKey(buf[:0], d.values(&obs[i]))
+			buf = appendCacheKey(buf[:0], d.values(&obs[i]))
 			id, ok := s.dicts[k][string(buf)]
 			if !ok {
 				keys[i] = string(buf)

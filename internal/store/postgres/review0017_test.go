@@ -157,3 +157,54 @@ func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
 	}
 }
 
+// A peer chooses its client string ("v" of an extension handshake or a
+// DHT message: up to a message's length), and a new one a connection
+// makes a new facet: the ids cached for it must not hold the string, or
+// an ingest's memory grows with what peers send (a million facets of a
+// megabyte each). Each cached key is at most 257 bytes (maxRawDictKey and a byte).
+func TestDictionaryCacheKeysAreBounded(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(32, 32))
+	var obs []observe.Observation
+	for i := range 4 {
+		o := storetest.Observation(r, time.Date(2026, 11, 3, 0, 0, i, 0, time.UTC), i)
+		name := make([]byte, 1<<20)
+		name[0] = byte(i)
+		o.Client.Name = string(name)
+		obs = append(obs, o)
+	}
+	if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	n, longest := len(st.dicts[dictFacets]), 0
+	for k := range st.dicts[dictFacets] {
+		longest = max(longest, len(k))
+	}
+	st.mu.Unlock()
+	if n != 4 || longest > maxRawDictKey+1 {
+		t.Fatalf("%d facets cached, the longest key %d bytes; want 4, at most %d", n, longest, maxRawDictKey+1)
+	}
+	// The cached ids are found again: a second batch of the same values
+	// adds no dictionary row and reads back as written.
+	more := slices.Clone(obs)
+	for i := range more {
+		more[i].ID = ""
+		more[i].Time = more[i].Time.Add(time.Minute)
+	}
+	if err := st.InsertObservations(ctx, more); err != nil {
+		t.Fatal(err)
+	}
+	var facets int
+	if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observation_facets`).Scan(&facets); err != nil || facets != 4 {
+		t.Fatalf("%d facets (%v), want 4", facets, err)
+	}
+	got := storetest.Export(t, st, store.ObservationFilter{})
+	all := append(obs, more...)
+	for i := range all {
+		if i >= len(got) || !got[i].Equal(&all[i]) {
+			t.Fatalf("observation %d does not read back as written", i)
+		}
+	}
+}
