@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
@@ -206,5 +208,39 @@ func TestDictionaryCacheKeysAreBounded(t *testing.T) {
 		if i >= len(got) || !got[i].Equal(&all[i]) {
 			t.Fatalf("observation %d does not read back as written", i)
 		}
+	}
+}
+
+// What a purge leaves (docs/deployment.md, "What stays after a purge"):
+// the observation's row goes, its dictionary rows stay, the peer's client
+// string as it sent it included, referred to by no row.
+func TestPurgeLeavesDictionaryRows(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(33, 33))
+	o := storetest.Observation(r, time.Date(2023, 5, 1, 0, 0, 0, 0, time.UTC), 1)
+	o.Client.Name = "free text a peer sent \x01"
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	// The analysis has read it (a purge keeps what it has not).
+	if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', (SELECT max(seq) FROM observations))
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	run := &retention.Runner{Store: st, Trail: &audit.Log{Store: st}, Config: retention.DefaultConfig(), Now: func() time.Time { return now }}
+	if _, err := run.Run(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	var rows, names, orphans int
+	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations),
+		(SELECT count(*) FROM observation_facets WHERE client = $1),
+		(SELECT count(*) FROM observation_facets f WHERE NOT EXISTS (SELECT 1 FROM observations o WHERE o.facet_id = f.id))`,
+		[]byte(o.Client.Name)).Scan(&rows, &names, &orphans); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 || names != 1 || orphans != 1 {
+		t.Fatalf("after the purge: %d observations, %d facets with the client string, %d facets no row refers to; want 0, 1, 1", rows, names, orphans)
 	}
 }
