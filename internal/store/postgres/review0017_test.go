@@ -244,3 +244,38 @@ func TestPurgeLeavesDictionaryRows(t *testing.T) {
 		t.Fatalf("after the purge: %d observations, %d facets with the client string, %d facets no row refers to; want 0, 1, 1", rows, names, orphans)
 	}
 }
+
+// A transaction that adds dictionary rows and then fails leaves no id in
+// the caches: the next batch of the same values adds the rows again
+// (they were rolled back) and reads back as written.
+func TestRolledBackDictionaryRowsAreNotCached(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	if _, err := st.pool.Exec(ctx, `CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused'; END $$;
+		CREATE TRIGGER refuse BEFORE INSERT ON observations FOR EACH ROW EXECUTE FUNCTION refuse()`); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(34, 34))
+	o := storetest.Observation(r, time.Date(2026, 11, 4, 0, 0, 0, 0, time.UTC), 1)
+	o.Client.Name = "a name no row has yet"
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err == nil {
+		t.Fatal("the trigger did not refuse the row")
+	}
+	st.mu.Lock()
+	cached := len(st.dicts[dictFacets]) + len(st.dicts[dictPlaces]) + len(st.dicts[dictMatches])
+	st.mu.Unlock()
+	if cached != 0 {
+		t.Fatalf("%d dictionary ids cached from a transaction that rolled back", cached)
+	}
+	if _, err := st.pool.Exec(ctx, `DROP TRIGGER refuse ON observations`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	got := storetest.Export(t, st, store.ObservationFilter{})
+	if len(got) != 1 || !got[0].Equal(&o) {
+		t.Fatalf("after the retry: %d observations, want the one written", len(got))
+	}
+}
