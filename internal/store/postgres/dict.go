@@ -116,7 +116,11 @@ func appendCacheKey(b []byte, values []any) []byte {
 }
 
 // insertSQL adds the rows of d not there yet and reads the id of each:
-// (n, id) for the n-th row of the input (1-based).
+// (n, id) for the n-th row of the input (1-based). The ids are integers,
+// drawn for good, and ON CONFLICT draws one for each row it is offered
+// before it finds the row there: a row already committed is not offered
+// (a store with empty caches would spend an id on every value it writes
+// again; only a writer racing another for a new value still does).
 func (d *dictionary) insertSQL() string {
 	params := make([]string, len(d.cols))
 	for i, t := range d.types {
@@ -125,7 +129,8 @@ func (d *dictionary) insertSQL() string {
 	cols := strings.Join(d.cols, ", ")
 	return `WITH input AS (SELECT u.*, vigil_dict_key(` + d.keySQL + `) AS key
 			FROM unnest(` + strings.Join(params, ", ") + `) WITH ORDINALITY AS u(` + cols + `, n)),
-		added AS (INSERT INTO ` + d.table + ` (key, ` + cols + `) SELECT key, ` + cols + ` FROM input ORDER BY key
+		added AS (INSERT INTO ` + d.table + ` (key, ` + cols + `) SELECT key, ` + cols + ` FROM input
+			WHERE NOT EXISTS (SELECT 1 FROM ` + d.table + ` t WHERE t.key = input.key) ORDER BY key
 			ON CONFLICT (key) DO NOTHING RETURNING id, key)
 		SELECT input.n, added.id FROM added JOIN input USING (key)
 		UNION ALL

@@ -279,3 +279,47 @@ func TestRolledBackDictionaryRowsAreNotCached(t *testing.T) {
 		t.Fatalf("after the retry: %d observations, want the one written", len(got))
 	}
 }
+
+// dictIdentities is the last value each dictionary's identity drew.
+func dictIdentities(t *testing.T, st *Store) [numDicts]int64 {
+	t.Helper()
+	var out [numDicts]int64
+	for k := range dictionaries {
+		if err := st.pool.QueryRow(context.Background(), `SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass), 0)`,
+			dictionaries[k].table).Scan(&out[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// The dictionaries' ids are integers (2,147,483,647 of them), drawn for
+// good: a store whose caches are empty (a restart, a second ingest, a
+// cache started over) and that writes values the dictionaries already
+// hold draws none (ON CONFLICT DO NOTHING alone draws one a row before it
+// finds the conflict), or every restart and every concurrent writer
+// would spend ids on values that have one.
+func TestDictionariesDrawNoIDForAValueTheyHold(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	st := openTest(t, cfg)
+	r := rand.New(rand.NewPCG(35, 35))
+	at := time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC)
+	obs := oddObservations(r, at)
+	if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+		t.Fatal(err)
+	}
+	before := dictIdentities(t, st)
+	cfg.Schema = st.cfg.Schema
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if err := again.InsertObservations(ctx, oddObservations(r, at.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if after := dictIdentities(t, again); after != before {
+		t.Fatalf("identities (facets, places, matches) at %v after writing only values the dictionaries hold, want %v", after, before)
+	}
+}
