@@ -22,7 +22,12 @@ import (
 // dictionary is one of those tables: its name, its columns after id and
 // key, their array types for unnest, the SQL of the text array
 // vigil_dict_key takes of a row (as the migration computes it), and the
-// Go values of an observation's row, in column order.
+// Go values of an observation's row, in column order. No value may be
+// NULL (a nil []byte is sent as NULL: rawText gives the client's as
+// empty, never nil): vigil_dict_key leaves NULL elements out, so that
+// ARRAY['a', NULL], ARRAY[NULL, 'a'] and ARRAY['a'] share a key, and the
+// row of one would be taken for the other's (ON CONFLICT on the key)
+// before any NOT NULL constraint is checked.
 type dictionary struct {
 	table  string
 	cols   []string
