@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -21,7 +22,12 @@ import (
 // dictionary is one of those tables: its name, its columns after id and
 // key, their array types for unnest, the SQL of the text array
 // vigil_dict_key takes of a row (as the migration computes it), and the
-// Go values of an observation's row, in column order.
+// Go values of an observation's row, in column order. No value may be
+// NULL (a nil []byte is sent as NULL: rawText gives the client's as
+// empty, never nil): vigil_dict_key leaves NULL elements out, so that
+// ARRAY['a', NULL], ARRAY[NULL, 'a'] and ARRAY['a'] share a key, and the
+// row of one would be taken for the other's (ON CONFLICT on the key)
+// before any NOT NULL constraint is checked.
 type dictionary struct {
 	table  string
 	cols   []string
@@ -95,8 +101,31 @@ func appendKey(b []byte, values []any) []byte {
 	return b
 }
 
+// maxRawDictKey is the longest appendKey a cache keeps as it is; a
+// longer one is kept as its SHA-256. A client name is whatever a peer
+// sent (up to a message's length, a new one each connection if it
+// likes), and a cache of a million such keys would hold all of them.
+const maxRawDictKey = 256
+
+// appendCacheKey appends to b the cache's key of values: 0 and their
+// appendKey when it is short, else 1 and its SHA-256 (the leading byte
+// keeps the two forms apart).
+func appendCacheKey(b []byte, values []any) []byte {
+	start := len(b)
+	b = appendKey(append(b, 0), values)
+	if len(b)-start-1 > maxRawDictKey {
+		sum := sha256.Sum256(b[start+1:])
+		b = append(append(b[:start], 1), sum[:]...)
+	}
+	return b
+}
+
 // insertSQL adds the rows of d not there yet and reads the id of each:
-// (n, id) for the n-th row of the input (1-based).
+// (n, id) for the n-th row of the input (1-based). The ids are integers,
+// drawn for good, and ON CONFLICT draws one for each row it is offered
+// before it finds the row there: a row already committed is not offered
+// (a store with empty caches would spend an id on every value it writes
+// again; only a writer racing another for a new value still does).
 func (d *dictionary) insertSQL() string {
 	params := make([]string, len(d.cols))
 	for i, t := range d.types {
@@ -105,7 +134,8 @@ func (d *dictionary) insertSQL() string {
 	cols := strings.Join(d.cols, ", ")
 	return `WITH input AS (SELECT u.*, vigil_dict_key(` + d.keySQL + `) AS key
 			FROM unnest(` + strings.Join(params, ", ") + `) WITH ORDINALITY AS u(` + cols + `, n)),
-		added AS (INSERT INTO ` + d.table + ` (key, ` + cols + `) SELECT key, ` + cols + ` FROM input ORDER BY key
+		added AS (INSERT INTO ` + d.table + ` (key, ` + cols + `) SELECT key, ` + cols + ` FROM input
+			WHERE NOT EXISTS (SELECT 1 FROM ` + d.table + ` t WHERE t.key = input.key) ORDER BY key
 			ON CONFLICT (key) DO NOTHING RETURNING id, key)
 		SELECT input.n, added.id FROM added JOIN input USING (key)
 		UNION ALL
@@ -155,7 +185,7 @@ func (s *Store) dictRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observati
 		var buf []byte
 		s.mu.Lock()
 		for i := range obs {
-			buf = appendKey(buf[:0], d.values(&obs[i]))
+			buf = appendCacheKey(buf[:0], d.values(&obs[i]))
 			id, ok := s.dicts[k][string(buf)]
 			if !ok {
 				keys[i] = string(buf)

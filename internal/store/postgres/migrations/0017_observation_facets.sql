@@ -149,10 +149,13 @@ CREATE TABLE observations_pdefault PARTITION OF observations DEFAULT;
 
 -- One partition per month the existing rows cover, and the next three
 -- (vigil_observation_partition, migration 0015, makes them LIKE the new
--- table).
+-- table). Not the months of September 1677 and April 2262, whose bounds
+-- no bigint holds: their rows (times a store may hold) stay in the
+-- default partition, as ingest leaves them.
 SELECT vigil_observation_partition(t)
 FROM (SELECT DISTINCT (extract(epoch FROM date_trunc('month', to_timestamp(time_ns / 1e9) AT TIME ZONE 'UTC')) * 1e9)::bigint AS t
 	FROM observations_v16
+	WHERE to_timestamp(time_ns / 1e9) >= '1677-10-01 00:00:00+00' AND to_timestamp(time_ns / 1e9) < '2262-04-01 00:00:00+00'
 	UNION SELECT (extract(epoch FROM date_trunc('month', now() AT TIME ZONE 'UTC') + make_interval(months => k)) * 1e9)::bigint
 	FROM generate_series(0, 3) AS k) AS months;
 
