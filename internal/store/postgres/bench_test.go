@@ -127,7 +127,7 @@ func insertNaive(s *Store, ctx context.Context, obs []observe.Observation) error
 	}
 	var fresh map[hashKey]int64
 	var freshChains map[string]int64
-	var freshDicts [numDicts]map[string]int32
+	var freshDicts [numDicts]map[string]int64
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
 		refs, err := s.rowRefs(ctx, tx, obs, &fresh, &freshChains, &freshDicts)
 		if err != nil {

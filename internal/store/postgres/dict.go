@@ -173,12 +173,12 @@ func columnsOf(rows [][]any, width int) []any {
 // dictRefs returns, for each dictionary, the id of each observation's
 // row, adding the rows missing, and the ids it added or read (fresh) for
 // the caches once the transaction commits (itemIDs says why not before).
-func (s *Store) dictRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) ([numDicts][]int32, [numDicts]map[string]int32, error) {
-	var ids [numDicts][]int32
-	var fresh [numDicts]map[string]int32
+func (s *Store) dictRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) ([numDicts][]int64, [numDicts]map[string]int64, error) {
+	var ids [numDicts][]int64
+	var fresh [numDicts]map[string]int64
 	for k := range dictionaries {
 		d := &dictionaries[k]
-		ids[k] = make([]int32, len(obs))
+		ids[k] = make([]int64, len(obs))
 		keys := make([]string, len(obs))
 		var missing map[string]int // key: the first observation that has it
 		var order []string
@@ -222,8 +222,8 @@ func (s *Store) dictRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observati
 // transaction is adding at the same moment is neither added by this
 // statement nor seen by its snapshot: the next round sees it.
 func (s *Store) addDictRows(ctx context.Context, tx pgx.Tx, d *dictionary, obs []observe.Observation,
-	missing map[string]int, order []string) (map[string]int32, error) {
-	got := make(map[string]int32, len(order))
+	missing map[string]int, order []string) (map[string]int64, error) {
+	got := make(map[string]int64, len(order))
 	for round := 0; len(order) > 0; round++ {
 		if round == 3 {
 			return nil, fmt.Errorf("%s: %d rows neither added nor found after %d rounds", d.table, len(order), round)
@@ -238,7 +238,7 @@ func (s *Store) addDictRows(ctx context.Context, tx pgx.Tx, d *dictionary, obs [
 		}
 		for r.Next() {
 			var n int64
-			var id int32
+			var id int64
 			if err := r.Scan(&n, &id); err != nil {
 				r.Close()
 				return nil, fmt.Errorf("%s: %w", d.table, err)
@@ -265,7 +265,7 @@ func (s *Store) addDictRows(ctx context.Context, tx pgx.Tx, d *dictionary, obs [
 }
 
 // commitDicts keeps the ids of a committed transaction in the caches.
-func (s *Store) commitDicts(fresh [numDicts]map[string]int32) {
+func (s *Store) commitDicts(fresh [numDicts]map[string]int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, f := range fresh {

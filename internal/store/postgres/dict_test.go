@@ -221,3 +221,40 @@ func TestMigration0017KeepsEveryValue(t *testing.T) {
 		t.Fatalf("after one more: last seq %d, %d facets; want %d and 3", maxSeq, facets, len(obs)+1)
 	}
 }
+
+// TestFacetIDsPastTwoBillion: a facet is a distinct combination of
+// values, a peer's client name and version among them, which a hostile
+// peer makes anew at every probe; ids are never reused, purges included.
+// With 32-bit ids, once 2^31 were drawn every batch holding a new client
+// name was refused ("nextval: reached maximum value") and ingest stalled.
+func TestFacetIDsPastTwoBillion(t *testing.T) {
+	ctx := context.Background()
+	for _, method := range []string{InsertCopy, InsertValues} {
+		t.Run(method, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.InsertMethod = method
+			st := openTest(t, cfg)
+			if _, err := st.pool.Exec(ctx, `SELECT setval(pg_get_serial_sequence('observation_facets', 'id'), 2147483646)`); err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(24, 24))
+			obs := oddObservations(r, time.Date(2026, 10, 5, 12, 0, 0, 0, time.UTC))
+			if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+				t.Fatalf("new facets past id 2^31-1: %v", err)
+			}
+			var top int64
+			if err := st.pool.QueryRow(ctx, `SELECT max(id) FROM observation_facets`).Scan(&top); err != nil || top <= 1<<31-1 {
+				t.Fatalf("highest facet id %d (%v), want past 2^31-1", top, err)
+			}
+			got := storetest.Export(t, st, store.ObservationFilter{})
+			if len(got) != len(obs) {
+				t.Fatalf("exported %d observations, want %d", len(got), len(obs))
+			}
+			for i := range obs {
+				if !got[i].Equal(&obs[i]) {
+					t.Fatalf("observation %d:\ngot  %+v\nwant %+v", i, got[i], obs[i])
+				}
+			}
+		})
+	}
+}

@@ -66,13 +66,13 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.va
 // name changes with its columns (vigil_obs_stage before migration 0016's
 // chain columns, vigil_obs_stage16 before 0017's dictionaries): a pooler
 // may hand a session that an older binary left its own table in.
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17 (
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17b (
 	ord                  integer NOT NULL,
 	uid                  uuid,
 	id_text              text,
 	time_ns              bigint NOT NULL,
 	item_id              bigint NOT NULL,
-	facet_id             integer NOT NULL,
+	facet_id             bigint NOT NULL,
 	place_id             integer NOT NULL,
 	matched_id           integer NOT NULL,
 	clock_offset_ns      bigint NOT NULL,
@@ -97,7 +97,7 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17 (
 	batch_sig            bytea
 ) ON COMMIT DELETE ROWS`
 
-const stageName = "vigil_obs_stage17"
+const stageName = "vigil_obs_stage17b"
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
 // anything else as the text given in id_text (the SQLite store's idValue,
@@ -145,7 +145,7 @@ func checkObservation(o *observe.Observation) error {
 // sensor_chains row (0: unsigned) and its dictionaries' rows.
 type obsRefs struct {
 	item, chain int64
-	dict        [numDicts]int32
+	dict        [numDicts]int64
 }
 
 // obsRow fills dst (obsArgs long) with o's column values in obsColumnList
@@ -328,7 +328,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	for attempt := 1; ; attempt++ {
 		var fresh map[hashKey]int64
 		var freshChains map[string]int64
-		var freshDicts [numDicts]map[string]int32
+		var freshDicts [numDicts]map[string]int64
 		var added inserted
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
 			refs, err := s.rowRefs(ctx, tx, obs, &fresh, &freshChains, &freshDicts)
@@ -359,7 +359,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 // adding the items, chains and dictionary rows missing; the ids read or
 // added go in the fresh maps, for the caches once tx commits.
 func (s *Store) rowRefs(ctx context.Context, tx pgx.Tx, obs []observe.Observation, fresh *map[hashKey]int64,
-	freshChains *map[string]int64, freshDicts *[numDicts]map[string]int32) ([]obsRefs, error) {
+	freshChains *map[string]int64, freshDicts *[numDicts]map[string]int64) ([]obsRefs, error) {
 	ids, f, err := s.itemIDs(ctx, tx, obs)
 	if err != nil {
 		return nil, err

@@ -134,7 +134,7 @@ type Store struct {
 	chains map[string]int64
 	// dicts is each dictionary's ids (dict.go) by appendKey of the row's
 	// values, all committed; guarded by mu.
-	dicts [numDicts]map[string]int32
+	dicts [numDicts]map[string]int64
 }
 
 // The PostgreSQL store keeps every contract the SQLite store keeps, and
@@ -181,7 +181,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	}
 	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}, chains: map[string]int64{}}
 	for k := range s.dicts {
-		s.dicts[k] = map[string]int32{}
+		s.dicts[k] = map[string]int64{}
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()

@@ -619,7 +619,7 @@ func TestBatchesCommitInTheOrderOfTheirSeqs(t *testing.T) {
 	defer tx.Rollback(ctx)
 	var fresh map[hashKey]int64
 	var freshChains map[string]int64
-	var freshDicts [numDicts]map[string]int32
+	var freshDicts [numDicts]map[string]int64
 	refs, err := st.rowRefs(ctx, tx, first, &fresh, &freshChains, &freshDicts)
 	if err != nil {
 		t.Fatal(err)
