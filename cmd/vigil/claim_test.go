@@ -17,17 +17,14 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// vigil claim: one agency holds a target; another is refused and told who
-// holds it and whom to call; a hand-off (target share --assign) moves the
-// claim; release lets it go; each step is audited.
-func TestClaimFromTheCommandLine(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "v.db")
-	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+// importOne imports into env's store one synthetic observation (drawn
+// from seed) of ip:51413, an hour old: one target.
+func importOne(t *testing.T, env map[string]string, dir string, seed uint64, ip string) {
+	t.Helper()
 	var buf bytes.Buffer
 	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 2)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.9"), 51413
+	o := storetest.Observation(rand.New(rand.NewPCG(15, seed)), time.Now().UTC().Add(-time.Hour), 1)
+	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr(ip), 51413
 	if err := enc.Encode(&o); err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +32,16 @@ func TestClaimFromTheCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+}
+
+// vigil claim: one agency holds a target; another is refused and told who
+// holds it and whom to call; a hand-off (target share --assign) moves the
+// claim; release lets it go; each step is audited.
+func TestClaimFromTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "v.db")
+	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
+	importOne(t, env, dir, 2, "192.0.2.9")
 	for _, a := range []string{"fr-lyon", "fr-versailles", "fr-lille"} {
 		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
 	}
@@ -139,17 +146,7 @@ func TestCaseFromTheCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "v.db")
 	env := map[string]string{"VIGIL_DB": db, "USER": "tester"}
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 4)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.10"), 51413
-	if err := enc.Encode(&o); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	importOne(t, env, dir, 4, "192.0.2.10")
 	for _, a := range []string{"fr-lyon", "fr-versailles"} {
 		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
 	}
@@ -199,17 +196,7 @@ func TestCaseFromTheCommandLine(t *testing.T) {
 func TestCaseSubscriberRefusalAfterReleaseIsAuditedAsDenied(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db"), "USER": "tester"}
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 5)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.11"), 51413
-	if err := enc.Encode(&o); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	importOne(t, env, dir, 5, "192.0.2.11")
 	for _, a := range []string{"fr-lyon", "fr-versailles"} {
 		mustRun(t, env, "", "agency", "add", "--id", a, "--name", a)
 	}

@@ -2,17 +2,11 @@ package main
 
 import (
 	"archive/zip"
-	"bytes"
 	"encoding/json"
-	"math/rand/v2"
-	"net/netip"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/vigil-oss/vigil/internal/isp"
-	"github.com/vigil-oss/vigil/internal/observe"
-	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
 // TestTargetShowJSONSaysLinksAreInferences: 'target show --json' prints
@@ -21,17 +15,7 @@ import (
 func TestTargetShowJSONSaysLinksAreInferences(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db"), "USER": "tester"}
-	var buf bytes.Buffer
-	enc := observe.NewEncoder(&buf)
-	o := storetest.Observation(rand.New(rand.NewPCG(15, 3)), time.Now().UTC().Add(-time.Hour), 1)
-	o.Endpoint.IP, o.Endpoint.Port = netip.MustParseAddr("192.0.2.9"), 51413
-	if err := enc.Encode(&o); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	mustRun(t, env, "", "observations", "import", "--format", "jsonl", writeFile(t, dir, "obs.jsonl", buf.String()))
+	importOne(t, env, dir, 3, "192.0.2.9")
 	var ts []targetJSON
 	if err := json.Unmarshal([]byte(mustRun(t, env, "", "targets", "--json")), &ts); err != nil || len(ts) != 1 {
 		t.Fatalf("targets: %v %+v", err, ts)
