@@ -77,7 +77,7 @@ Examples:
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
-			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
+			batch := fs.Int("batch", 1000, fmt.Sprintf("most observations committed in one transaction (1 to %d)", maxIngestBatch))
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
@@ -91,6 +91,9 @@ Examples:
 				}
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
+				}
+				if *batch < 1 || *batch > maxIngestBatch {
+					return usagef("--batch %d: want 1 to %d", *batch, maxIngestBatch)
 				}
 				trusted, err := gateSettings(a, sigWait, *headWait, *bf.ackWait, *keysFile)
 				if err != nil {
@@ -164,6 +167,14 @@ Examples:
 		},
 	}
 }
+
+// maxIngestBatch bounds --batch: a fetch of the bus is held in memory
+// whole (JetStream's fetch asks for up to 8 KiB of bytes an
+// observation), ingest's gate holds at most 65,536 observations
+// (evidence.DefaultGateConfig's MaxHeld: a fetch larger than that, held
+// for its heads, would have its oldest released as failed), and it tags
+// an observation's index in a fetch in 24 bits (ingest.MaxGatedBatch).
+const maxIngestBatch = 1 << 16
 
 // ingestStore opens the store ingest writes: with the analysis, a store
 // that keeps targets (SQLite or PostgreSQL); without, any store.
