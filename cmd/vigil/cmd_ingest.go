@@ -92,10 +92,7 @@ Examples:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				if *batch < 1 || *batch > maxIngestBatch {
-					return usagef("--batch %d: want 1 to %d", *batch, maxIngestBatch)
-				}
-				trusted, err := gateSettings(a, sigWait, *headWait, *bf.ackWait, *keysFile)
+				trusted, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile)
 				if err != nil {
 					return err
 				}
@@ -192,9 +189,13 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
 }
 
-// gateSettings checks ingest's waits for the sensors' signatures (a zero
-// --signature-wait becomes its default) and reads --sensor-keys.
-func gateSettings(a *app, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+// gateSettings checks ingest's --batch (what the signature check may be
+// handed at once) and its waits for the sensors' signatures (a zero
+// --signature-wait becomes its default), and reads --sensor-keys.
+func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+	if batch < 1 || batch > maxIngestBatch {
+		return nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
+	}
 	if *sigWait == 0 {
 		*sigWait = min(30*time.Second, ackWait/2)
 	}
