@@ -90,7 +90,8 @@ past each record only once NATS acknowledged it; on restart what an earlier run 
 and a record a crash cut short is skipped and counted. The queue holds at
 most --queue-max bytes (default 1 GiB, about 590,000 observations of 1.8 KB):
 beyond, new observations are dropped and counted, one by one (of a batch
-that does not fit, what fits is kept), never silently. With
+that does not fit, what fits is kept, without its signed head: ingest
+stores it marked signature_failed after its --head-wait), never silently. With
 --metrics, /healthz says "queue: not ok" while NATS is unreachable or once
 anything was dropped, and /metrics has vigil_queue_*. The summary says how
 many were queued, dropped, published, and are still queued. DIR (made

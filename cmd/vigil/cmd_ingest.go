@@ -77,7 +77,7 @@ Examples:
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
-			batch := fs.Int("batch", 1000, "most observations committed in one transaction")
+			batch := fs.Int("batch", 1000, fmt.Sprintf("most observations committed in one transaction (1 to %d)", maxIngestBatch))
 			ef := defineEnrichFlags(fs)
 			kf := defineKeyFlags(fs)
 			mf := defineMetricsFlag(fs)
@@ -92,7 +92,7 @@ Examples:
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				trusted, err := gateSettings(a, sigWait, *headWait, *bf.ackWait, *keysFile)
+				trusted, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile)
 				if err != nil {
 					return err
 				}
@@ -165,6 +165,14 @@ Examples:
 	}
 }
 
+// maxIngestBatch bounds --batch: a fetch of the bus is held in memory
+// whole (JetStream's fetch asks for up to 8 KiB of bytes an
+// observation), ingest's gate holds at most 65,536 observations
+// (evidence.DefaultGateConfig's MaxHeld: a fetch larger than that, held
+// for its heads, would have its oldest released as failed), and it tags
+// an observation's index in a fetch in 24 bits (ingest.MaxGatedBatch).
+const maxIngestBatch = 1 << 16
+
 // ingestStore opens the store ingest writes: with the analysis, a store
 // that keeps targets (SQLite or PostgreSQL); without, any store.
 func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, error) {
@@ -181,9 +189,13 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
 }
 
-// gateSettings checks ingest's waits for the sensors' signatures (a zero
-// --signature-wait becomes its default) and reads --sensor-keys.
-func gateSettings(a *app, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+// gateSettings checks ingest's --batch (what the signature check may be
+// handed at once) and its waits for the sensors' signatures (a zero
+// --signature-wait becomes its default), and reads --sensor-keys.
+func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+	if batch < 1 || batch > maxIngestBatch {
+		return nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
+	}
 	if *sigWait == 0 {
 		*sigWait = min(30*time.Second, ackWait/2)
 	}

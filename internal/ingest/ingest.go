@@ -218,6 +218,17 @@ type heldBatch struct {
 // in it (tag<<partBits | index).
 const partBits = 24
 
+// MaxGatedBatch is the most observations a bus batch may hand a gated
+// ingest: an index must fit in partBits, or an observation's tag would
+// name the next batch (acknowledged before all of it is committed). A
+// bus batch may exceed BatchSize (a NATS message larger than it comes
+// whole), so runGated checks each batch as well.
+const MaxGatedBatch = 1<<partBits - 1
+
+// ErrBatchTooLarge is a bus batch of more than MaxGatedBatch observations
+// for a gated ingest.
+var ErrBatchTooLarge = fmt.Errorf("a bus batch of more than %d observations", MaxGatedBatch)
+
 // partAcker is a bus batch whose observations can be acknowledged one by
 // one (JetStream's: a message each): the observations committed of a bus
 // batch that the gate still holds one of are acknowledged at once, so
@@ -283,6 +294,14 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		}
 		now := time.Now()
 		var rel []evidence.Released
+		if n := len(b.Observations()); n > MaxGatedBatch {
+			// Its tags would run into the next batch's: hand it back,
+			// and stop, rather than acknowledge a batch not committed.
+			b.Nak()
+			nakAll(batches)
+			m.Errors.Inc()
+			return stats, fmt.Errorf("ingest: %w: %d (lower --batch, or NATS's max_payload)", ErrBatchTooLarge, n)
+		}
 		if obs := b.Observations(); len(obs) > 0 {
 			tag := next
 			next++

@@ -493,3 +493,59 @@ func TestPublishBatchNamesWhatFailed(t *testing.T) {
 		t.Errorf("the error %q does not name the observation", err)
 	}
 }
+
+// What a Fetch kept beyond most goes back to the stream when the
+// consumer closes, though no Fetch follows (an ingest that stopped on a
+// store error): another ingest gets it at once, not after the ack wait.
+func TestCloseHandsBackWhatFetchKept(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig(startServer(t))
+	cfg.AckWait = time.Minute
+	b, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	obs := observations(150)
+	for i := 0; i < len(obs); i += 50 {
+		if err := b.PublishBatch(ctx, obs[i:i+50]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := c1.Fetch(ctx, 50, 2*time.Second)
+	if err != nil || len(bt.Observations()) != 50 {
+		t.Fatalf("Fetch(50): %d (%v)", len(bt.Observations()), err)
+	}
+	if c1.Len() < 100 {
+		t.Fatalf("the first fetch kept %d observations, want the other two messages", c1.Len())
+	}
+	if err := bt.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c1.Close()
+	other, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c2, err := other.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for deadline := time.Now().Add(5 * time.Second); got < 100 && time.Now().Before(deadline); {
+		bt, err := c2.Fetch(ctx, 100, 500*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(bt.Observations())
+		_ = bt.Ack(ctx)
+	}
+	if got != 100 {
+		t.Fatalf("another consumer got %d of the 100 observations the closed one kept, within 5 s (ack wait %s)", got, cfg.AckWait)
+	}
+}

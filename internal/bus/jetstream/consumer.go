@@ -80,12 +80,14 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 // not block the stream. While the server is away (a restart) Fetch waits
 // up to wait and returns what it has, possibly nothing, counting the
 // failure (FetchErrors) and logging the first of an outage: ingest keeps
-// running and resumes when the connection does. After Close, Fetch hands
-// back (Nak) what it kept and returns bus.ErrClosed at once: what was not
-// handed out stays in the stream for the next ingest.
+// running and resumes when the connection does. After Close, Fetch
+// returns bus.ErrClosed at once; what it kept is handed back (Nak) by
+// Close, or by the Fetch in progress as it returns: what was not handed
+// out stays in the stream for another ingest.
 func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.handBackIfClosed() // closed while this Fetch ran
 	if c.closed.Load() {
 		c.handBack()
 		return nil, bus.ErrClosed
@@ -235,9 +237,24 @@ func (c *Consumer) Undecodable() uint64 { return c.undecodable.Load() }
 
 // Close stops fetching; the connection stays open (Bus.Close closes it)
 // so that the batch in hand can still be acknowledged. Messages fetched
-// and not yet handed out are handed back by the next Fetch (or by the
-// server after the ack wait).
-func (c *Consumer) Close() { c.closed.Store(true) }
+// and not yet handed out are handed back (Nak) at once, or by a Fetch
+// in progress as it returns: another ingest gets them without waiting
+// for the ack wait, though no Fetch follows (an ingest that stopped on
+// an error).
+func (c *Consumer) Close() {
+	c.closed.Store(true)
+	if c.mu.TryLock() {
+		c.handBack()
+		c.mu.Unlock()
+	}
+}
+
+// handBackIfClosed hands the carry back once the consumer is closed.
+func (c *Consumer) handBackIfClosed() {
+	if c.closed.Load() {
+		c.handBack()
+	}
+}
 
 // batch is a fetched batch with its messages, to acknowledge or hand back.
 type batch struct {
