@@ -894,7 +894,7 @@ func lingering(t *testing.T, url, stream string) []string {
 		if err != nil {
 			continue // removed
 		}
-		obs, bad := jetstream.DecodeMessage(m.Data)
+		obs, bad, _ := jetstream.DecodeMessage(m.Data)
 		if len(bad) > 0 {
 			t.Fatalf("stream message %d: %v", seq, bad)
 		}

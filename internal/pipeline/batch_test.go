@@ -111,7 +111,7 @@ func TestSignedBatchesCrossTheQueueAndNATSWhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, bad := jetstream.DecodeMessage(m.Data)
+		got, bad, _ := jetstream.DecodeMessage(m.Data)
 		if len(bad) > 0 || len(got) != 10 && !(n == 10 && len(got) == 5) {
 			t.Fatalf("message %d: %d observations, %v", n, len(got), bad)
 		}

@@ -200,15 +200,15 @@ func (c *Consumer) take(m js.Msg) (f fetched, ok bool) {
 	if meta != nil {
 		c.pending.Store(int64(meta.NumPending))
 	}
-	obs, bad := DecodeMessage(m.Data())
-	if len(bad) > 0 {
+	obs, bad, dropped := DecodeMessage(m.Data())
+	if dropped > 0 {
 		var seq uint64
 		if meta != nil {
 			seq = meta.Sequence.Stream
 		}
-		c.undecodable.Add(uint64(len(bad)))
+		c.undecodable.Add(uint64(dropped))
 		c.b.log.Error("jetstream: message lines that are not observations; dropped", "stream_seq", seq, "subject", m.Subject(),
-			"dropped", len(bad), "kept", len(obs), "err", bad[0])
+			"dropped", dropped, "kept", len(obs), "err", bad[0])
 	}
 	if len(obs) == 0 {
 		_ = m.Term()

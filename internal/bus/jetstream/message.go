@@ -56,8 +56,9 @@ func messageID(obs []observe.Observation) string {
 
 // DecodeMessage reads a message body (wire.Decode): one observation a
 // line. A body of one line is what every message was before batches.
-// Each line that does not decode gives an *observe.LineError naming its
-// line; the others are still read.
-func DecodeMessage(body []byte) (obs []observe.Observation, bad []error) {
+// Each line that does not decode is counted in dropped, the first
+// wire.MaxLineErrors of them with an *observe.LineError naming its line;
+// the others are still read.
+func DecodeMessage(body []byte) (obs []observe.Observation, bad []error, dropped int) {
 	return wire.Decode(body)
 }

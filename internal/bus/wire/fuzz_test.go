@@ -33,7 +33,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(batch)
 	f.Add([]byte("not json\n{}\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		got, bad := Decode(body)
+		got, bad, dropped := Decode(body)
 		lines := 0
 		for _, l := range bytes.Split(body, []byte("\n")) {
 			if len(bytes.TrimSpace(l)) > 0 {
@@ -41,13 +41,13 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		if lines == 0 {
-			if len(got) != 0 || len(bad) != 1 || !errors.Is(bad[0], ErrNoObservation) {
+			if len(got) != 0 || len(bad) != 1 || dropped != 1 || !errors.Is(bad[0], ErrNoObservation) {
 				t.Fatalf("a body without a line: %d observations, errors %v; want one ErrNoObservation", len(got), bad)
 			}
 			return
 		}
-		if len(got)+len(bad) != lines {
-			t.Fatalf("%d lines read as %d observations and %d errors", lines, len(got), len(bad))
+		if len(got)+dropped != lines || len(bad) != min(dropped, MaxLineErrors) {
+			t.Fatalf("%d lines read as %d observations and %d dropped, %d errors kept", lines, len(got), dropped, len(bad))
 		}
 		for _, err := range bad {
 			var le *observe.LineError
@@ -64,7 +64,7 @@ func FuzzDecode(f *testing.F) {
 			if len(m.Body) > 4<<10 && m.N > 1 {
 				t.Fatalf("a body of %d observations holds %d bytes, more than 4 KiB", m.N, len(m.Body))
 			}
-			o, bad := Decode(m.Body)
+			o, bad, _ := Decode(m.Body)
 			if len(bad) > 0 {
 				t.Fatalf("a body Split made does not decode: %v", bad)
 			}

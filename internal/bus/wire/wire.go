@@ -47,12 +47,18 @@ func Split(obs []observe.Observation, limit int, together func(prev, next *obser
 	return msgs, failed, errs
 }
 
+// MaxLineErrors is the most errors Decode keeps of one body: a hostile
+// publisher's 1 MiB message of half a million lines that do not decode
+// must not become half a million errors held in memory.
+const MaxLineErrors = 16
+
 // Decode reads a body: one observation a line, blank lines skipped, a
 // line read as a Decoder reads it (a carriage return before the newline
-// dropped). Each line that does not decode gives an *observe.LineError
-// naming its line in the body, and the lines around it are still read;
-// a body with no line at all is one ErrNoObservation.
-func Decode(body []byte) (obs []observe.Observation, bad []error) {
+// dropped). Each line that does not decode is counted in dropped, and
+// the first MaxLineErrors give an *observe.LineError naming its line in
+// the body; the lines around it are still read. A body with no line at
+// all is one ErrNoObservation (dropped 1).
+func Decode(body []byte) (obs []observe.Observation, bad []error, dropped int) {
 	lines := 0
 	for n := 1; len(body) > 0; n++ {
 		line := body
@@ -67,17 +73,21 @@ func Decode(body []byte) (obs []observe.Observation, bad []error) {
 		lines++
 		var o observe.Observation
 		if err := observe.DecodeLine(line, &o); err != nil {
-			var le *observe.LineError
-			if errors.As(err, &le) {
-				err = le.Err
+			dropped++
+			if len(bad) < MaxLineErrors {
+				var le *observe.LineError
+				if errors.As(err, &le) {
+					err = le.Err
+				}
+				bad = append(bad, &observe.LineError{Line: n, Err: err})
 			}
-			bad = append(bad, &observe.LineError{Line: n, Err: err})
 			continue
 		}
 		obs = append(obs, o)
 	}
 	if lines == 0 {
 		bad = append(bad, &observe.LineError{Line: 1, Err: ErrNoObservation})
+		dropped = 1
 	}
-	return obs, bad
+	return obs, bad, dropped
 }
