@@ -125,7 +125,7 @@ Examples:
 				if err != nil {
 					return err
 				}
-				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log, pc.FromSensors = loc, rules, cons, mf.registry(), a.log, true
+				pc.Geo, pc.Rules, pc.Consumer, pc.Registry, pc.Log, pc.FromSensors = loc, rules, cons, mf.registry(), a.log, !benchNoGate
 				pc.Ingest.BatchSize = *batch // ingest's default flush interval
 				if isPostgresURL(a.dbPath) {
 					// A PostgreSQL server that restarts: wait for it.

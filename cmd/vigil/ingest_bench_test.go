@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	crand "crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,6 +30,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
@@ -37,6 +40,7 @@ var (
 	ingestBenchBatch    = flag.Int("ingest-bench-batch", 1000, "ingest's --batch in BenchmarkIngestNATSPostgres (1,000 is its default)")
 	ingestBenchAnalysis = flag.Bool("ingest-bench-analysis", true, "ingest's --analysis in BenchmarkIngestNATSPostgres (false: to see what the analysis costs)")
 	ingestBenchRounds   = flag.Int("ingest-bench-rounds", 3, "rounds of BenchmarkIngestNATSPostgres, each running both variants (their order alternates)")
+	ingestBenchEvidence = flag.Bool("ingest-bench-evidence-variants", false, "BenchmarkIngestNATSPostgres runs ingest with and without signing and the evidence log instead of ingest and the single-row baseline")
 )
 
 // BenchmarkIngestNATSPostgres is issue 13's ingest row: observations that
@@ -53,6 +57,19 @@ var (
 // one: the store's items and transaction per 1,000, no evidence log, no
 // NATS, no analysis). Each round runs both, alternating which goes first.
 //
+// With -ingest-bench-evidence-variants a round runs instead three
+// variants of 'vigil ingest' (their order rotating): as above ("ingest":
+// signed batches, the store's evidence log on, ingest's signature gate
+// checking them); "nolog", the same with the store opened with
+// NoEvidenceLog (benchNoEvidenceLog); and "plain", without signing and
+// logging: the same observations published unsigned through the same
+// bus's PublishBatch in runs of 256 (one message a run, as a signed batch
+// is), the store without its log and ingest without its signature gate
+// (benchNoGate). Through the gate, unsigned observations would be marked
+// unsigned_import, which is never first-hand: the analysis would make no
+// target of them. Without it the analysis does the same work on both
+// (checkScored logs the targets, links and leaves of each).
+//
 // docs/benchmarks.md, "Ingest through NATS into PostgreSQL (issue 13)":
 //
 //	go test ./cmd/vigil -run '^$' -bench IngestNATSPostgres -benchtime 1x -timeout 30m \
@@ -63,10 +80,16 @@ func BenchmarkIngestNATSPostgres(b *testing.B) {
 	srv := startNATS(b)
 	geo, keyDir := writeLabGeo(b), b.TempDir()
 	for i := 0; i < b.N; i++ {
+		if *ingestBenchEvidence {
+			with, without := evidenceRounds(b, srv, obs, geo, keyDir, "", i)
+			b.ReportMetric(median(with), "ingest-obs/s")
+			b.ReportMetric(median(without), "plain-obs/s")
+			continue
+		}
 		var ingestRates, rowRates []float64
 		for r := range *ingestBenchRounds {
 			variants := []func() benchRound{
-				func() benchRound { return ingestRound(b, srv, obs, geo, keyDir, r) },
+				func() benchRound { return ingestRound(b, srv, obs, geo, keyDir, fmt.Sprint(r), "ingest", "") },
 				func() benchRound { return rowsRound(b, obs) },
 			}
 			if r%2 == 1 {
@@ -87,6 +110,80 @@ func BenchmarkIngestNATSPostgres(b *testing.B) {
 	}
 }
 
+// BenchmarkIngestNATSSQLite is BenchmarkIngestNATSPostgres's evidence
+// variants (-ingest-bench-evidence-variants) into a SQLite file: 'vigil
+// --db FILE ingest --bus ...' with signing and the evidence log, with
+// signing alone, and with neither, each round all three, their order
+// rotating. Its flags are BenchmarkIngestNATSPostgres's.
+//
+//	go test ./cmd/vigil -run '^$' -bench IngestNATSSQLite -benchtime 1x -timeout 30m \
+//	    -ingest-bench-observations 100000 -ingest-bench-rounds 3
+func BenchmarkIngestNATSSQLite(b *testing.B) {
+	obs := ingestBenchObservations(*ingestBenchObs)
+	srv := startNATS(b)
+	geo, keyDir, dir := writeLabGeo(b), b.TempDir(), b.TempDir()
+	for i := 0; i < b.N; i++ {
+		with, without := evidenceRounds(b, srv, obs, geo, keyDir, dir, i)
+		b.ReportMetric(median(with), "ingest-obs/s")
+		b.ReportMetric(median(without), "plain-obs/s")
+	}
+}
+
+// evidenceRounds runs the rounds of the evidence variants ("ingest",
+// "nolog", "plain": ingestRound), the order rotating from round to round
+// so that each variant runs first, second and third in three rounds, and
+// returns the obs/s of "ingest" and of "plain".
+func evidenceRounds(b *testing.B, srv *natsServer, obs []observe.Observation, geo, keyDir, sqliteDir string, iter int) (with, without []float64) {
+	names := []string{"ingest", "nolog", "plain"}
+	for r := range *ingestBenchRounds {
+		var round []benchRound
+		for k := range names {
+			name := names[(k+r)%len(names)]
+			res := ingestRound(b, srv, obs, geo, keyDir, fmt.Sprintf("%d_%d_%s", iter, r, name), name, sqliteDir)
+			b.Logf("round %d %s", r+1, res)
+			round = append(round, res)
+			switch name {
+			case "ingest":
+				with = append(with, res.rate())
+			case "plain":
+				without = append(without, res.rate())
+			}
+		}
+		b.Logf("round %d %s", r+1, evidenceCost(round))
+	}
+	return with, without
+}
+
+// benchSQLite makes a fresh SQLite store in dir (migrations are not
+// timed) and returns its path.
+func benchSQLite(b *testing.B, dir, tag string) string {
+	path := filepath.Join(dir, "bench_"+tag+".db")
+	st, err := sqlite.Open(context.Background(), path, sqlite.DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	return path
+}
+
+// checkScoredSQLite is checkScored for a SQLite store.
+func checkScoredSQLite(b *testing.B, path string) {
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	var targets, links, leaves int
+	if err := db.QueryRow(`SELECT (SELECT count(*) FROM targets), (SELECT count(*) FROM analysis_links),
+		(SELECT coalesce(sum(length(leaves)/32), 0) FROM evidence_blocks)`).Scan(&targets, &links, &leaves); err != nil {
+		b.Fatal(err)
+	}
+	if targets == 0 {
+		b.Fatal("ingest's analysis made no target")
+	}
+	b.Logf("%s: %d targets, %d device links, %d evidence leaves", filepath.Base(path), targets, links, leaves)
+}
+
 // benchRound is one variant's figures.
 type benchRound struct {
 	name                string
@@ -94,11 +191,41 @@ type benchRound struct {
 	wall                time.Duration
 	cpu, nats, pg       time.Duration // this process; nats-server; the PostgreSQL backends
 	publish             time.Duration // ingest: the publishing before the clock starts
+	msgs                uint64        // ingest: the NATS messages published
 	load1, load1After   string
 	stored, extraOutput string
 }
 
 func (r benchRound) rate() float64 { return float64(r.n) / r.wall.Seconds() }
+
+// evidenceCost compares a round's "ingest" (signing and logging) and
+// "nolog" (signing alone) variants with its "plain" one: how much more
+// they take, in wall time and in CPU per observation (vigil, nats-server,
+// PostgreSQL, and the three together).
+func evidenceCost(round []benchRound) string {
+	by := map[string]benchRound{}
+	for _, r := range round {
+		by[r.name] = r
+	}
+	without := by["plain"]
+	var out []string
+	for _, v := range []struct{ name, what string }{{"ingest", "signing and logging"}, {"nolog", "signing alone"}} {
+		with, ok := by[v.name]
+		if !ok {
+			continue
+		}
+		more := func(a, b time.Duration) string {
+			if b <= 0 {
+				return "?"
+			}
+			return fmt.Sprintf("%+.1f %%", 100*(float64(a)/float64(with.n)/(float64(b)/float64(without.n))-1))
+		}
+		out = append(out, fmt.Sprintf("%s: wall %s; CPU an observation: vigil %s, nats %s, postgres %s, all three %s; obs/s %+.1f %%",
+			v.what, more(with.wall, without.wall), more(with.cpu, without.cpu), more(with.nats, without.nats), more(with.pg, without.pg),
+			more(with.cpu+with.nats+with.pg, without.cpu+without.nats+without.pg), 100*(with.rate()/without.rate()-1)))
+	}
+	return strings.Join(out, "; ")
+}
 
 func (r benchRound) String() string {
 	total := r.cpu + r.nats + r.pg
@@ -106,7 +233,7 @@ func (r benchRound) String() string {
 		r.name, r.n, r.wall.Seconds(), r.rate(), r.cpu.Seconds(), r.nats.Seconds(), r.pg.Seconds(),
 		float64(r.n)/total.Seconds(), float64(r.n)/r.cpu.Seconds(), r.load1, r.load1After)
 	if r.publish > 0 {
-		s += fmt.Sprintf("; published before in %.2fs (%.0f/s, not counted)", r.publish.Seconds(), float64(r.n)/r.publish.Seconds())
+		s += fmt.Sprintf("; published before in %.2fs (%.0f/s, %d messages, not counted)", r.publish.Seconds(), float64(r.n)/r.publish.Seconds(), r.msgs)
 	}
 	return s
 }
@@ -164,8 +291,9 @@ func ingestBenchObservations(n int) []observe.Observation {
 // publishSigned signs obs as a sensor does and publishes them to a new
 // stream through the sensor's bus (jetstream.Bus: one message a signed
 // batch); it returns once JetStream holds them all, with the number of
-// messages.
-func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Observation) (time.Duration, uint64) {
+// messages. Unless signed, obs go unsigned through the same bus's
+// PublishBatch in runs of the signer's batch size (one message a run).
+func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Observation, signed bool) (time.Duration, uint64) {
 	start := time.Now()
 	ctx := context.Background()
 	// The stream as ingest and sensors make it (work queue, file storage).
@@ -179,7 +307,12 @@ func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Obse
 	seed := make([]byte, ed25519.SeedSize)
 	seed[0] = 13
 	signer := evidence.NewBatchSigner(jb, ed25519.NewKeyFromSeed(seed), evidence.DefaultSignerConfig())
-	for i := range obs {
+	for i := 0; i < len(obs) && !signed; i += evidence.DefaultSignerConfig().BatchSize {
+		if err := jb.PublishBatch(ctx, obs[i:min(len(obs), i+evidence.DefaultSignerConfig().BatchSize)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < len(obs) && signed; i++ {
 		if err := signer.Publish(ctx, obs[i]); err != nil {
 			b.Fatal(err)
 		}
@@ -209,16 +342,31 @@ func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Obse
 
 var storedLine = regexp.MustCompile(`(\d+) observations stored`)
 
-// ingestRound publishes obs to a new stream and times 'vigil ingest'
-// storing them into a fresh schema.
-func ingestRound(b *testing.B, srv *natsServer, obs []observe.Observation, geo, keyDir string, round int) benchRound {
-	stream, subject, consumer := fmt.Sprintf("BENCH_%d", round), fmt.Sprintf("bench%d.obs", round), fmt.Sprintf("bench%d", round)
-	res := benchRound{name: "ingest", n: len(obs)}
-	var msgs uint64
-	res.publish, msgs = publishSigned(b, srv.url(), stream, subject, obs)
-	db, schema := benchSchema(b)
-	app := "vigil_bench_" + schema
-	db += "&application_name=" + app
+// ingestRound publishes obs to a new stream (named for tag) and times
+// 'vigil ingest' storing them into a fresh schema. Variant "ingest" is
+// ingest as it runs (signed batches, the evidence log, the signature
+// gate); "nolog" the same without the store's evidence log
+// (benchNoEvidenceLog); "plain" neither signing nor the log: obs are
+// published unsigned and ingest runs without its gate (benchNoGate).
+// The store is a fresh PostgreSQL schema, or when sqliteDir is not empty
+// a fresh SQLite file in it (no PostgreSQL CPU then: SQLite works in
+// vigil's own process).
+func ingestRound(b *testing.B, srv *natsServer, obs []observe.Observation, geo, keyDir, tag, variant, sqliteDir string) benchRound {
+	stream, subject, consumer := "BENCH_"+tag, "bench"+tag+".obs", "bench"+tag
+	res := benchRound{name: variant, n: len(obs)}
+	signed := variant != "plain"
+	benchNoEvidenceLog, benchNoGate = variant != "ingest", !signed
+	defer func() { benchNoEvidenceLog, benchNoGate = false, false }()
+	res.publish, res.msgs = publishSigned(b, srv.url(), stream, subject, obs, signed)
+	msgs := res.msgs
+	var db, schema, app string
+	if sqliteDir == "" {
+		db, schema = benchSchema(b)
+		app = "vigil_bench_" + schema
+		db += "&application_name=" + app
+	} else {
+		db = benchSQLite(b, sqliteDir, tag)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb bytes.Buffer
@@ -251,7 +399,9 @@ func ingestRound(b *testing.B, srv *natsServer, obs []observe.Observation, geo, 
 			break
 		}
 	}
-	res.pg = backendCPU(b, app)
+	if app != "" {
+		res.pg = backendCPU(b, app)
+	}
 	cancel()
 	code := <-done
 	res.wall, res.cpu, res.nats = time.Since(start), rusageCPU()-cpu0, procCPU(srv.cmd.Process.Pid)-nats0
@@ -262,8 +412,10 @@ func ingestRound(b *testing.B, srv *natsServer, obs []observe.Observation, geo, 
 	if m := storedLine.FindStringSubmatch(out.String()); m == nil || m[1] != strconv.Itoa(len(obs)) {
 		b.Fatalf("ingest stored %q, want %d observations\n%s", out.String(), len(obs), errb.String())
 	}
-	if *ingestBenchAnalysis {
+	if *ingestBenchAnalysis && sqliteDir == "" {
 		checkScored(b, schema)
+	} else if *ingestBenchAnalysis {
+		checkScoredSQLite(b, db)
 	}
 	if err := j.DeleteStream(context.Background(), stream); err != nil {
 		b.Fatal(err)
@@ -363,7 +515,11 @@ func checkScored(b *testing.B, schema string) {
 	if targets == 0 {
 		b.Fatal("ingest's analysis made no target")
 	}
-	b.Logf("schema %s: %d targets", schema, targets)
+	var links, logged int
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{schema, "analysis_links"}.Sanitize()+`), (SELECT coalesce(sum(length(leaves)/32), 0) FROM `+pgx.Identifier{schema, "evidence_blocks"}.Sanitize()+`)`).Scan(&links, &logged); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("schema %s: %d targets, %d device links, %d evidence leaves", schema, targets, links, logged)
 }
 
 // benchDSN is the test server's URL.

@@ -120,6 +120,18 @@ func (a *app) defineGlobal(fs *flag.FlagSet) {
 		"analysis: the IPv6 prefix length an ISP gives one subscriber, `DEFAULT[,ASnnn=LEN...]` (48 to 128; 128: never group), e.g. 64,AS3215=56; env VIGIL_IPV6_PREFIXES")
 }
 
+// benchNoEvidenceLog and benchNoGate are for BenchmarkIngestNATSPostgres
+// and BenchmarkIngestNATSSQLite only, so that they can time 'vigil
+// ingest' with and without signing and logging in the same run: with
+// benchNoEvidenceLog the store opens without its evidence log (the
+// stores' Config.NoEvidenceLog); with benchNoGate ingest reads its bus
+// without the signature gate (pipeline.Config.FromSensors false: nothing
+// held, checked before it is stored, nor marked unsigned_import, so that
+// the analysis does the same work on unsigned observations). No flag,
+// variable or file of a user's sets them: a store run for real always
+// keeps its log, and ingest always gates what it reads from a bus.
+var benchNoEvidenceLog, benchNoGate bool
+
 // store opens the store once, on first use.
 func (a *app) store(ctx context.Context) (store.Store, error) {
 	if a.st != nil {
@@ -140,12 +152,15 @@ func (a *app) store(ctx context.Context) (store.Store, error) {
 		if perr != nil {
 			return nil, usagef("--db %s: %v", redactDSN(a.dbPath), perr)
 		}
+		cfg.NoEvidenceLog = benchNoEvidenceLog
 		st, err = postgres.Open(ctx, dsn, cfg)
 	} else {
 		if _, serr := os.Stat(a.dbPath); !a.mayCreate && errors.Is(serr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("store %s: %w (check --db or VIGIL_DB; 'vigil demo', 'vigil watchlist import', 'vigil sensor bittorrent', 'vigil agency import' or 'vigil user add' make one)", a.dbPath, errNoStore)
 		}
-		st, err = sqlite.Open(ctx, a.dbPath, sqlite.DefaultConfig())
+		cfg := sqlite.DefaultConfig()
+		cfg.NoEvidenceLog = benchNoEvidenceLog
+		st, err = sqlite.Open(ctx, a.dbPath, cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", redactDSN(a.dbPath), err)
