@@ -3,6 +3,8 @@ package evidence_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // lineChange is one change to an observation line of a bundle.
@@ -197,5 +200,53 @@ func TestChainCheckerForm2(t *testing.T) {
 		if got, _ := obs[i].KnownSensorHash(); got != want {
 			t.Fatalf("observation %d: the store remembered %x, its sensor hash was %x", i, got, want)
 		}
+	}
+}
+
+// TestEditedForm2TranscriptIsNotExported: a form 2 leaf covers the
+// transcript only through transcript_sha256, so a transcript changed or
+// removed in the database still hashes to its leaf. The export must
+// refuse such a row as it refuses any row edited after it was logged,
+// rather than write a bundle that 'vigil verify' then fails.
+func TestEditedForm2TranscriptIsNotExported(t *testing.T) {
+	for _, c := range []struct{ name, set string }{
+		{"changed", `UPDATE observations SET transcript = randomblob(40) WHERE transcript IS NOT NULL`},
+		{"removed", `UPDATE observations SET transcript = NULL WHERE transcript IS NOT NULL`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vigil.db")
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			obs := signed(t, sample(1)) // a peer probe with its transcript
+			if obs[0].Chain.Form != observe.Form2 || len(obs[0].Transcript.Bytes) == 0 {
+				t.Fatalf("form %d, %d transcript bytes", obs[0].Chain.Form, len(obs[0].Transcript.Bytes))
+			}
+			if err := st.InsertObservations(ctx, obs); err != nil {
+				t.Fatal(err)
+			}
+			key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+			if _, err := evidence.MakeCheckpoint(ctx, st, key, t0); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if r, err := db.Exec(c.set); err != nil {
+				t.Fatal(err)
+			} else if n, _ := r.RowsAffected(); n != 1 {
+				t.Fatalf("%d rows changed", n)
+			}
+			var buf bytes.Buffer
+			err = evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "T", IDs: []string{obs[0].ID}})
+			if err == nil || !strings.Contains(err.Error(), "transcript_sha256") || !strings.Contains(err.Error(), "changed after it was logged") {
+				t.Fatalf("transcript %s in the database: err %v", c.name, err)
+			}
+		})
 	}
 }
