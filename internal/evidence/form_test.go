@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/canon"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
@@ -249,4 +251,53 @@ func TestEditedForm2TranscriptIsNotExported(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadmeSaysEmptyMembersGoInsideObjectsToo: the canonical form drops
+// empty members inside nested objects too (a line's "build" holds
+// "commit":"" when the build has none), so a defence expert who drops them
+// at the top level only computes another leaf. The README a bundle
+// carries, which tells them how to recompute it by hand, must say so.
+func TestReadmeSaysEmptyMembersGoInsideObjectsToo(t *testing.T) {
+	lines := bytes.Split(fileOfBundle(t, "bundle-form2", verify.FileObservations), []byte("\n"))
+	d := json.NewDecoder(bytes.NewReader(lines[0]))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := m["build"].(map[string]any); !ok || b["commit"] != "" {
+		t.Fatalf("the fixture's first line has no empty build commit: %v", m["build"])
+	}
+	for k, v := range m { // the top level only
+		if v == nil || v == "" || fmt.Sprint(v) == "[]" || fmt.Sprint(v) == "map[]" {
+			delete(m, k)
+		}
+	}
+	var top bytes.Buffer
+	e := json.NewEncoder(&top)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	full, err := canon.Form(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(bytes.TrimSpace(top.Bytes()), full) {
+		t.Fatal("pruning the top level only gives the canonical form: the test shows nothing")
+	}
+	readme := evidence.Readme("T", evidence.Checkpoint{})
+	if !strings.Contains(readme, `inside the objects it holds`) || !strings.Contains(readme, `"build"`) {
+		t.Errorf("the README does not say that empty members are dropped inside nested objects too:\n%s", readme)
+	}
+}
+
+func fileOfBundle(t *testing.T, name, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("verify", "testdata", name, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
