@@ -129,10 +129,13 @@ func TestIngestFromAHostileHub(t *testing.T) {
 			"--sensor-keys", keys, "--signature-wait", "1s", "--geo-db", writeLabGeo(t)},
 			strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	}()
+	exited := false // ingest's exit code was received from done
 	defer func() {
 		if t.Failed() {
 			cancel()
-			<-done
+			if !exited {
+				<-done
+			}
 			t.Logf("ingest said:\n%s\n%s", out.String(), errb.String())
 		}
 	}()
@@ -157,7 +160,9 @@ func TestIngestFromAHostileHub(t *testing.T) {
 		return err == nil && ci.AckFloor.Stream >= uint64(len(sent)) && ci.NumAckPending == 0
 	})
 	cancel()
-	if code := <-done; code != exitOK {
+	code := <-done
+	exited = true
+	if code != exitOK {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 	stored := map[string]observe.Observation{}
