@@ -109,6 +109,9 @@ func TestForm2ChangesFailAndSayWhat(t *testing.T) {
 		{"relabelled form 1", func(m map[string]any) { delete(m, "evidence_form") },
 			[]string{"in evidence form 1", "the sensor signed another content"}},
 		{"form 3", func(m map[string]any) { m["evidence_form"] = json.Number("3") }, []string{"evidence_form 3: not an evidence form"}},
+		// The store never writes form 2 unsigned (observe.Validate):
+		// verify is never looser than the store.
+		{"sensor_key removed", func(m map[string]any) { delete(m, "sensor_key") }, []string{"evidence form 2 without a sensor_key"}},
 		{"sensor_sha256 added", func(m map[string]any) { m["sensor_sha256"] = strings.Repeat("ab", 32) },
 			[]string{"in evidence form 2", "the sensor signed another content"}},
 		{"country (ingest)", func(m map[string]any) { m["country"] = "DE" }, []string{"does not hash to leaf", "in evidence form 2"}},
