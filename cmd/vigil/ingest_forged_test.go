@@ -41,6 +41,10 @@ func signedProbes(t *testing.T, key ed25519.PrivateKey, at time.Time, addrs ...s
 		o := ispObs(observe.MethodPeerProbe, 51413, at.Add(time.Duration(i)*time.Hour))
 		o.Endpoint.IP = netip.MustParseAddr(a)
 		o.Place = observe.Place{} // a sensor places nothing
+		// A sensor's probe carries the transcript its transcript_sha256
+		// names (ispObs gives the hash only): in evidence form 2 the
+		// gate fails a signed observation whose transcript is missing.
+		o.Transcript.Bytes = []byte("transcript")
 		if err := s.Publish(context.Background(), o); err != nil {
 			t.Fatal(err)
 		}
@@ -52,8 +56,9 @@ func signedProbes(t *testing.T, key ed25519.PrivateKey, at time.Time, addrs ...s
 }
 
 // TestIngestFromAHostileHub: a hub between the sensors and 'vigil ingest'
-// changes a field of a signed batch, reorders one, and replays one under
-// new ids. None of it may become sensor evidence: each is stored marked
+// changes a field of a signed batch, reorders one, replays one under new
+// ids, and swaps the transcript of one in evidence form 2 (its
+// transcript_sha256 kept). None of it may become sensor evidence: each is stored marked
 // signature_failed, without its chain fields, and is in the annex of the
 // ISP request, never a row; the valid batches around them (before and
 // after) are stored signed and make their rows.
@@ -94,10 +99,14 @@ func TestIngestFromAHostileHub(t *testing.T) {
 	replayed = append(replayed, r)
 	// A hub that signs its forgeries with a key of its own.
 	ownKey := signedProbes(t, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32)), at.Add(3*time.Minute), "192.0.2.47", "192.0.2.47")
+	// Evidence form 2: the signature covers a transcript only through its
+	// transcript_sha256; the hub swaps one's bytes.
+	swapped := signedProbes(t, key, at.Add(4*time.Minute), "192.0.2.57", "192.0.2.57", "192.0.2.48", "192.0.2.48", "192.0.2.58", "192.0.2.58")
+	swapped[3].Transcript.Bytes = []byte("forged transcript")
 	forged := map[string]bool{changed[2].ID: true, changed[3].ID: true, reordered[2].ID: true, reordered[3].ID: true,
-		r.ID: true, ownKey[0].ID: true, ownKey[1].ID: true}
+		r.ID: true, ownKey[0].ID: true, ownKey[1].ID: true, swapped[2].ID: true, swapped[3].ID: true}
 	var sent []observe.Observation
-	for _, obs := range [][]observe.Observation{changed, reordered, replayed, ownKey} {
+	for _, obs := range [][]observe.Observation{changed, reordered, replayed, ownKey, swapped} {
 		for _, o := range obs {
 			if err := pub.Publish(ctx, o); err != nil {
 				t.Fatal(err)
@@ -120,10 +129,13 @@ func TestIngestFromAHostileHub(t *testing.T) {
 			"--sensor-keys", keys, "--signature-wait", "1s", "--geo-db", writeLabGeo(t)},
 			strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	}()
+	exited := false // ingest's exit code was received from done
 	defer func() {
 		if t.Failed() {
 			cancel()
-			<-done
+			if !exited {
+				<-done
+			}
 			t.Logf("ingest said:\n%s\n%s", out.String(), errb.String())
 		}
 	}()
@@ -148,7 +160,9 @@ func TestIngestFromAHostileHub(t *testing.T) {
 		return err == nil && ci.AckFloor.Stream >= uint64(len(sent)) && ci.NumAckPending == 0
 	})
 	cancel()
-	if code := <-done; code != exitOK {
+	code := <-done
+	exited = true
+	if code != exitOK {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 	stored := map[string]observe.Observation{}
@@ -202,12 +216,12 @@ func TestIngestFromAHostileHub(t *testing.T) {
 			annexed[a["observation_id"].(string)], _ = a["reason"].(string)
 		}
 	}
-	for _, ip := range []string{"192.0.2.44", "192.0.2.45", "192.0.2.46", "192.0.2.47"} {
+	for _, ip := range []string{"192.0.2.44", "192.0.2.45", "192.0.2.46", "192.0.2.47", "192.0.2.48"} {
 		if rows[ip] {
 			t.Errorf("a row at %s, whose sightings the hub forged", ip)
 		}
 	}
-	for _, ip := range []string{"192.0.2.50", "192.0.2.51", "192.0.2.52", "192.0.2.53", "192.0.2.54", "192.0.2.55"} {
+	for _, ip := range []string{"192.0.2.50", "192.0.2.51", "192.0.2.52", "192.0.2.53", "192.0.2.54", "192.0.2.55", "192.0.2.57", "192.0.2.58"} {
 		if !rows[ip] {
 			t.Errorf("no row at %s (valid batches before and after the forged ones): rows %v", ip, rows)
 		}

@@ -49,7 +49,8 @@ type PurgedObservation struct {
 // latest signed checkpoint, signed by key (the log's key). It fails with
 // ErrNoCheckpoint when that checkpoint does not cover every observation,
 // and refuses an observation whose stored form no longer hashes to its
-// leaf (the row was edited after it was logged).
+// leaf, or, in evidence form 2, whose transcript is not the one its
+// transcript_sha256 names (the row was edited after it was logged).
 func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.PrivateKey, e Export) error {
 	cps, err := ls.LogCheckpoints(ctx)
 	if err != nil {
@@ -76,6 +77,13 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		line, err := o.Line()
 		if err != nil {
 			return err
+		}
+		if o.Chain.Form == observe.Form2 {
+			// A form 2 leaf covers the transcript only through
+			// transcript_sha256: checkLeaves cannot see its bytes changed.
+			if err := form2Transcript(o); err != nil {
+				return fmt.Errorf("observation %s: its stored row (evidence form 2) does not hold the transcript it was logged with: %w: the row was changed after it was logged", o.ID, err)
+			}
 		}
 		obs[o.ID] = line
 		if o.Signed() {

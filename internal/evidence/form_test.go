@@ -3,8 +3,11 @@ package evidence_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"database/sql"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,8 +16,10 @@ import (
 	"testing"
 
 	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/canon"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // lineChange is one change to an observation line of a bundle.
@@ -104,6 +109,9 @@ func TestForm2ChangesFailAndSayWhat(t *testing.T) {
 		{"relabelled form 1", func(m map[string]any) { delete(m, "evidence_form") },
 			[]string{"in evidence form 1", "the sensor signed another content"}},
 		{"form 3", func(m map[string]any) { m["evidence_form"] = json.Number("3") }, []string{"evidence_form 3: not an evidence form"}},
+		// The store never writes form 2 unsigned (observe.Validate):
+		// verify is never looser than the store.
+		{"sensor_key removed", func(m map[string]any) { delete(m, "sensor_key") }, []string{"evidence form 2 without a sensor_key"}},
 		{"sensor_sha256 added", func(m map[string]any) { m["sensor_sha256"] = strings.Repeat("ab", 32) },
 			[]string{"in evidence form 2", "the sensor signed another content"}},
 		{"country (ingest)", func(m map[string]any) { m["country"] = "DE" }, []string{"does not hash to leaf", "in evidence form 2"}},
@@ -198,4 +206,101 @@ func TestChainCheckerForm2(t *testing.T) {
 			t.Fatalf("observation %d: the store remembered %x, its sensor hash was %x", i, got, want)
 		}
 	}
+}
+
+// TestEditedForm2TranscriptIsNotExported: a form 2 leaf covers the
+// transcript only through transcript_sha256, so a transcript changed or
+// removed in the database still hashes to its leaf. The export must
+// refuse such a row as it refuses any row edited after it was logged,
+// rather than write a bundle that 'vigil verify' then fails.
+func TestEditedForm2TranscriptIsNotExported(t *testing.T) {
+	for _, c := range []struct{ name, set string }{
+		{"changed", `UPDATE observations SET transcript = randomblob(40) WHERE transcript IS NOT NULL`},
+		{"removed", `UPDATE observations SET transcript = NULL WHERE transcript IS NOT NULL`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vigil.db")
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			obs := signed(t, sample(1)) // a peer probe with its transcript
+			if obs[0].Chain.Form != observe.Form2 || len(obs[0].Transcript.Bytes) == 0 {
+				t.Fatalf("form %d, %d transcript bytes", obs[0].Chain.Form, len(obs[0].Transcript.Bytes))
+			}
+			if err := st.InsertObservations(ctx, obs); err != nil {
+				t.Fatal(err)
+			}
+			key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+			if _, err := evidence.MakeCheckpoint(ctx, st, key, t0); err != nil {
+				t.Fatal(err)
+			}
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if r, err := db.Exec(c.set); err != nil {
+				t.Fatal(err)
+			} else if n, _ := r.RowsAffected(); n != 1 {
+				t.Fatalf("%d rows changed", n)
+			}
+			var buf bytes.Buffer
+			err = evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "T", IDs: []string{obs[0].ID}})
+			if err == nil || !strings.Contains(err.Error(), "transcript_sha256") || !strings.Contains(err.Error(), "changed after it was logged") {
+				t.Fatalf("transcript %s in the database: err %v", c.name, err)
+			}
+		})
+	}
+}
+
+// TestReadmeSaysEmptyMembersGoInsideObjectsToo: the canonical form drops
+// empty members inside nested objects too (a line's "build" holds
+// "commit":"" when the build has none), so a defence expert who drops them
+// at the top level only computes another leaf. The README a bundle
+// carries, which tells them how to recompute it by hand, must say so.
+func TestReadmeSaysEmptyMembersGoInsideObjectsToo(t *testing.T) {
+	lines := bytes.Split(fileOfBundle(t, "bundle-form2", verify.FileObservations), []byte("\n"))
+	d := json.NewDecoder(bytes.NewReader(lines[0]))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := m["build"].(map[string]any); !ok || b["commit"] != "" {
+		t.Fatalf("the fixture's first line has no empty build commit: %v", m["build"])
+	}
+	for k, v := range m { // the top level only
+		if v == nil || v == "" || fmt.Sprint(v) == "[]" || fmt.Sprint(v) == "map[]" {
+			delete(m, k)
+		}
+	}
+	var top bytes.Buffer
+	e := json.NewEncoder(&top)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(m); err != nil {
+		t.Fatal(err)
+	}
+	full, err := canon.Form(lines[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(bytes.TrimSpace(top.Bytes()), full) {
+		t.Fatal("pruning the top level only gives the canonical form: the test shows nothing")
+	}
+	readme := evidence.Readme("T", evidence.Checkpoint{})
+	if !strings.Contains(readme, `inside the objects it holds`) || !strings.Contains(readme, `"build"`) {
+		t.Errorf("the README does not say that empty members are dropped inside nested objects too:\n%s", readme)
+	}
+}
+
+func fileOfBundle(t *testing.T, name, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("verify", "testdata", name, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

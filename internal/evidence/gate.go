@@ -95,7 +95,8 @@ type Released struct {
 // Arrival order does not matter. What is not covered within MaxHold (a
 // field changed after signing, an observation reordered, forged or
 // replayed at another place of its chain, a missing neighbour, a key not
-// trusted) is released marked observe.MarkSignatureFailed, its chain
+// trusted, in evidence form 2 a transcript that is not the one its
+// transcript_sha256 names) is released marked observe.MarkSignatureFailed, its chain
 // fields dropped: stored, never sensor evidence. Unsigned observations
 // pass at once (the caller marks them). Not safe for concurrent use.
 type Gate struct {
@@ -139,6 +140,9 @@ type heldObs struct {
 	// (GateConfig.Stored); contradicted, that what follows does not link.
 	asked        time.Time
 	contradicted bool
+	// bad: in evidence form 2, its transcript is not the one its
+	// transcript_sha256 names (form2Transcript); nothing covers it.
+	bad bool
 }
 
 // authWindow is how many covered positions of a chain a Gate remembers,
@@ -224,15 +228,28 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	if err != nil || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
 		return []Released{failed(o, []int{tag}, "its chain fields or sensor hash cannot be read")}
 	}
+	// In evidence form 2 the sensor hash covers the transcript only
+	// through transcript_sha256: bytes that are not the ones it names (a
+	// hub swapped or dropped them) leave the signature good. Such a copy
+	// is held as one that does not hash to what was signed: never
+	// covered, never taken for the sensor's copy delivered again, failed
+	// once MaxHold has passed.
+	var bad error
+	if o.Chain.Form == observe.Form2 {
+		bad = form2Transcript(&o)
+	}
 	k := o.Chain.Seq
 	for _, h := range gc.held[k] {
-		if h.sh == sh && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
+		if h.sh == sh && h.bad == (bad != nil) && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
 			g.copies++
 			return nil
 		}
 	}
-	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now}
+	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now, bad: bad != nil, contradicted: bad != nil}
+	if bad != nil {
+		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
+	}
 	gc.held[k] = append(gc.held[k], h)
 	g.fifo = append(g.fifo, h)
 	g.held++
@@ -245,6 +262,9 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 	for k > 0 {
 		var got *heldObs
 		for _, h := range gc.held[k] {
+			if h.bad {
+				continue
+			}
 			after := verify.ChainStep(h.o.Chain.Prev, h.sh[:])
 			if next, ok := gc.authPrev[k+1]; ok && bytes.Equal(next, after[:]) {
 				got = h
@@ -489,7 +509,7 @@ func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bo
 	}
 	for _, c := range gc.held[m] {
 		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
-		if bytes.Equal(after[:], prev) {
+		if !c.bad && bytes.Equal(after[:], prev) {
 			gc.authPrev[m+1] = prev
 			return g.cover(gc, h.o.Chain.ID, m), false
 		}

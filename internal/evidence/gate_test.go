@@ -662,3 +662,69 @@ func TestGateChainsBounded(t *testing.T) {
 		t.Errorf("chains remembered after %d one-observation chains: %d", n, g.Chains())
 	}
 }
+
+// TestGateFailsAForm2TranscriptNotItsSHA256: in evidence form 2 the
+// sensor hash covers a transcript only through its transcript_sha256, so
+// a hub that swaps or drops the transcript's bytes keeps the signature
+// good. The gate ('vigil ingest') must compare the bytes with
+// transcript_sha256, as ingest's check in one process does: what does not
+// match never passes as sensor evidence; the copy the sensor published,
+// delivered beside it, still does.
+func TestGateFailsAForm2TranscriptNotItsSHA256(t *testing.T) {
+	base := signed(t, sample(12)) // batches of 4; index 4 (seq 5) a peer probe
+	if base[4].Chain.Form != observe.Form2 || len(base[4].Transcript.Bytes) == 0 {
+		t.Fatalf("index 4: form %d, %d transcript bytes", base[4].Chain.Form, len(base[4].Transcript.Bytes))
+	}
+	for _, c := range []struct {
+		name   string
+		tamper func(o *observe.Observation)
+	}{
+		{"bytes changed", func(o *observe.Observation) {
+			o.Transcript.Bytes = bytes.Clone(o.Transcript.Bytes)
+			o.Transcript.Bytes[len(o.Transcript.Bytes)-1] ^= 1
+		}},
+		{"bytes dropped", func(o *observe.Observation) { o.Transcript.Bytes = nil }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obs := clone(base)
+			c.tamper(&obs[4])
+			fate := gateRun(t, evidence.DefaultGateConfig(), obs)
+			for i, o := range obs {
+				if got := fate[o.ID] != ""; got != (i == 4) {
+					t.Errorf("observation %d (seq %d): failed %v (%q)", i, o.Chain.Seq, got, fate[o.ID])
+				}
+			}
+			// The hub's copy first, then the sensor's: the sensor's is
+			// covered, the hub's is not (the store keeps the first of an
+			// id it stores: the covered one comes out first).
+			g := evidence.NewGate(evidence.DefaultGateConfig())
+			now := time.Now()
+			var rel []evidence.Released
+			rel = append(rel, g.Add(obs[4], 100, now)...)
+			for i, o := range base {
+				rel = append(rel, g.Add(o, i, now)...)
+			}
+			rel = append(rel, g.Expire(now.Add(2*time.Hour), true)...)
+			var good, bad int
+			for _, r := range rel {
+				if r.Obs.ID != base[4].ID {
+					continue
+				}
+				if r.Failed == "" {
+					good++
+					if !bytes.Equal(r.Obs.Transcript.Bytes, base[4].Transcript.Bytes) {
+						t.Error("the copy covered is the hub's")
+					}
+				} else {
+					bad++
+				}
+			}
+			if good != 1 || bad != 1 {
+				t.Errorf("the sensor's copy and the hub's: %d covered, %d failed", good, bad)
+			}
+			if len(rel) == 0 || rel[0].Obs.ID == base[4].ID && rel[0].Failed != "" {
+				t.Error("the hub's copy came out before the sensor's")
+			}
+		})
+	}
+}

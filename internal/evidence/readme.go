@@ -111,8 +111,11 @@ HOW TO CHECK, BY HAND
      log's size and root. A witness outside Vigil's database keeps copies
      of these checkpoints: ask for the one of this size.
   3. Each line of observations.jsonl: its canonical form is the JSON object
-     without the members whose value is null, "", [] or {}, keys sorted,
-     no spaces (Go's encoding/json escaping, HTML escaping off), numbers as
+     without the members whose value is null, "", [] or {}, and so also
+     inside the objects it holds, and inside objects that are elements of
+     its arrays (in "build", an empty "commit" is left out; an object left
+     empty so is {} and is left out too), keys sorted by their bytes, no
+     spaces (Go's encoding/json escaping, HTML escaping off), numbers as
      written. What it hashes depends on its evidence form:
      - form 1 (no "evidence_form" in the line): the leaf hash is
        SHA-256(0x00 || canonical form) (RFC 6962);
@@ -127,8 +130,11 @@ HOW TO CHECK, BY HAND
      without the keys ingest adds (country, subdivisions, city, latitude,
      longitude, asn, org, vpn, hosting, geo_db, geo_db_build, agency,
      agency_rule) and batch_sig; in form 2 also without transcript, whose
-     bytes it covers through transcript_sha256 (SHA-256 of the transcript's
-     bytes, which must match them). batches.json lists the sensor hashes
+     bytes it covers only through transcript_sha256: the SHA-256 of the
+     transcript's bytes (its base64 decoded) must be transcript_sha256, and
+     in form 2 a transcript without transcript_sha256, or a
+     transcript_sha256 without its transcript (unless transcript_ref says
+     where it is kept), fails. batches.json lists the sensor hashes
      of a batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" ||
      previous || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".

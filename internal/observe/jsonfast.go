@@ -449,7 +449,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		var v uint64
 		n = 52
 		if v, ok = p.uint(8); ok {
-			r.EvidenceForm = uint8(v)
+			r.EvidenceForm = formPtr(uint8(v))
 		}
 	}
 	if n < 0 || p.seen&(1<<n) != 0 {

@@ -111,6 +111,7 @@ func FuzzFastRecord(f *testing.F) {
 	f.Add([]byte(` { "build" : { "version" : "1" , "modified" : true } } `))
 	f.Add([]byte(`{"evidence_form":2,"chain_seq":1}`))
 	f.Add([]byte(`{"evidence_form":256}`))
+	f.Add([]byte(`{"evidence_form":0}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var got record
 		if !fastRecord(b, &got) {

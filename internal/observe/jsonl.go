@@ -150,7 +150,7 @@ type record struct {
 	ChainSeq          *uint64      `json:"chain_seq"`
 	ChainPrev         string       `json:"chain_prev"`
 	BatchSig          string       `json:"batch_sig"`
-	EvidenceForm      uint8        `json:"evidence_form,omitempty"`
+	EvidenceForm      *uint8       `json:"evidence_form,omitempty"` // nil: absent (form 1)
 }
 
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
@@ -310,7 +310,9 @@ func toRecord(o *Observation) record {
 		Chain:             o.Chain.ID,
 		ChainPrev:         hex.EncodeToString(o.Chain.Prev),
 		BatchSig:          hex.EncodeToString(o.Chain.BatchSig),
-		EvidenceForm:      o.Chain.Form,
+	}
+	if o.Chain.Form != 0 {
+		r.EvidenceForm = formPtr(o.Chain.Form)
 	}
 	if o.Chain.Seq > 0 {
 		seq := o.Chain.Seq
@@ -332,6 +334,19 @@ func toRecord(o *Observation) record {
 		r.Matched[i], r.MatchedCategories[i] = m.List, m.Category
 	}
 	return r
+}
+
+// form2 is what a record's EvidenceForm points to in form 2 (formPtr):
+// nothing writes through it.
+var form2 uint8 = Form2
+
+// formPtr is a pointer to f for a record's EvidenceForm, without an
+// allocation in form 2.
+func formPtr(f uint8) *uint8 {
+	if f == Form2 {
+		return &form2
+	}
+	return &f
 }
 
 func invalidf(format string, args ...any) error {
@@ -668,7 +683,14 @@ func (r *record) chain(o *Observation) error {
 		return err
 	}
 	o.Chain.ID = r.Chain
-	o.Chain.Form = r.EvidenceForm
+	if f := r.EvidenceForm; f != nil {
+		// Form 1 is written without the key: 0 or 1 here is not
+		// form 1, whose canonical form has no evidence_form.
+		if *f != Form2 {
+			return invalidf("evidence_form %d: not an evidence form (form 1 has none, form 2 is 2)", *f)
+		}
+		o.Chain.Form = Form2
+	}
 	if r.ChainSeq != nil {
 		o.Chain.Seq = *r.ChainSeq
 	}

@@ -130,3 +130,38 @@ func TestKnownSensorHash(t *testing.T) {
 		t.Fatalf("KnownSensorHash %x, remembered 01...", h)
 	}
 }
+
+// TestDecoderRefusesEvidenceFormZero: form 1 is written without
+// evidence_form, form 2 as 2, and docs/evidence.md says a line whose
+// evidence_form is anything else is refused by the decoder, as 'vigil
+// verify' refuses it. 0 (and 1) must not be read as form 1: the line's
+// canonical form (with the member) would then not be the one stored
+// (without it). Absent and null are form 1, as in the canonical form.
+func TestDecoderRefusesEvidenceFormZero(t *testing.T) {
+	o := goldens(t)[0]
+	line, err := o.Line()
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(v string) []byte {
+		return append(append(bytes.Clone(bytes.TrimSuffix(line, []byte("}"))), `,"evidence_form":`+v...), '}')
+	}
+	for _, v := range []string{"0", "1", "3"} {
+		var p Observation
+		if err := DecodeLine(with(v), &p); err == nil {
+			t.Errorf("evidence_form %s: decoded (form %d)", v, p.Chain.Form)
+		}
+	}
+	var p Observation
+	if err := DecodeLine(with("null"), &p); err != nil || p.Chain.Form != 0 {
+		t.Errorf("evidence_form null: %v, form %d", err, p.Chain.Form)
+	}
+	f2 := asForm2(o)
+	line2, err := f2.Line()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeLine(line2, &p); err != nil || p.Chain.Form != Form2 {
+		t.Errorf("form 2: %v, form %d", err, p.Chain.Form)
+	}
+}

@@ -33,7 +33,7 @@ type canonRecord struct {
 	ClockSource       string       `json:"clock_source,omitempty"`
 	ClockUncertainty  *json.Number `json:"clock_uncertainty_ms,omitempty"`
 	Country           string       `json:"country,omitempty"`
-	EvidenceForm      uint8        `json:"evidence_form,omitempty"`
+	EvidenceForm      *uint8       `json:"evidence_form,omitempty"`
 	GeoDB             string       `json:"geo_db,omitempty"`
 	GeoDBBuild        string       `json:"geo_db_build,omitempty"`
 	GUID              string       `json:"guid,omitempty"`
@@ -135,7 +135,7 @@ func canonOf(r *record, sensor bool) canonRecord {
 		ASN: &r.ASN, Hosting: &r.Hosting, Latitude: &r.Latitude, Longitude: &r.Longitude, VPN: &r.VPN,
 		EvidenceForm: r.EvidenceForm,
 	}
-	if sensor && r.EvidenceForm == Form2 { // canon.SensorDrop
+	if sensor && r.EvidenceForm != nil && *r.EvidenceForm == Form2 { // canon.SensorDrop
 		c.Transcript = ""
 	}
 	if sensor { // canon.IngestKeys

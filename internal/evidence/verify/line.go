@@ -192,6 +192,10 @@ func (r *lineReader) read(line []byte, n int) (observation, error) {
 		o.leaf = canon.LeafHash(r.buf)
 		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(1))
 		o.sensorHash = sha256.Sum256(r.buf)
+	case *l.Form == 2 && l.SensorKey == "":
+		// Only a signing sensor writes form 2: no store keeps it
+		// unsigned (observe.Validate), and verify is never looser.
+		return observation{n: n}, fmt.Errorf("observation %s: evidence form 2 without a sensor_key (only a signing sensor writes form 2)", l.ID)
 	case *l.Form == 2:
 		o.form = 2
 		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(2))
