@@ -139,11 +139,7 @@ func TestMessageIsAckedOnlyWhenAllItsObservationsAre(t *testing.T) {
 	cfg := DefaultConfig(startServer(t))
 	cfg.AckWait, cfg.MaxAckPending = time.Hour, -1
 	ctx := context.Background()
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	obs := observations(4)
 	// Sent as a sensor of this release sends them, written out by hand:
 	// three observations in one message, then one alone.
@@ -210,11 +206,7 @@ func TestMessageIsAckedOnlyWhenAllItsObservationsAre(t *testing.T) {
 func TestOldAndNewMessagesMix(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig(startServer(t))
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	obs := observations(40)
 	old := func(o observe.Observation) {
 		// Exactly what the previous release's Publish sent.
@@ -284,11 +276,7 @@ func TestBatchPublishedAgainIsDeduplicated(t *testing.T) {
 func TestBadLineDropsOnlyItself(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig(startServer(t))
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	obs := observations(5)
 	mixed := slicesConcat(body(t, obs[0]), []byte("{\"id\":\"x\",\"time\":\"yesterday\"}\n"), body(t, obs[1], obs[2]), []byte("not json\n"))
 	for _, bd := range [][]byte{mixed, []byte("{}\n\nnot json\n"), body(t, obs[3:]...)} {
@@ -349,11 +337,7 @@ func TestRedeliveryAfterAKillStoresOnce(t *testing.T) {
 	url := startServer(t)
 	cfg := DefaultConfig(url)
 	cfg.AckWait = time.Second
-	pub, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
+	pub := openBus(t, cfg)
 	obs := observations(300)
 	for i := 0; i < len(obs); i += 60 {
 		if err := pub.PublishBatch(ctx, obs[i:i+60]); err != nil {
@@ -412,11 +396,7 @@ func TestRedeliveryAfterAKillStoresOnce(t *testing.T) {
 func TestFetchKeepsToMost(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig(startServer(t))
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	obs := observations(400)
 	// 100 old messages of one, then 6 batches of 50.
 	for i := range 100 {
@@ -501,11 +481,7 @@ func TestCloseHandsBackWhatFetchKept(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig(startServer(t))
 	cfg.AckWait = time.Minute
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	obs := observations(150)
 	for i := 0; i < len(obs); i += 50 {
 		if err := b.PublishBatch(ctx, obs[i:i+50]); err != nil {
@@ -548,4 +524,15 @@ func TestCloseHandsBackWhatFetchKept(t *testing.T) {
 	if got != 100 {
 		t.Fatalf("another consumer got %d of the 100 observations the closed one kept, within 5 s (ack wait %s)", got, cfg.AckWait)
 	}
+}
+
+// openBus opens a bus on cfg for the test, closed when it ends.
+func openBus(t *testing.T, cfg Config) *Bus {
+	t.Helper()
+	b, err := Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
 }
