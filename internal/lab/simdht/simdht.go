@@ -539,14 +539,12 @@ func (n *Node) closest(target ID) krpc.CompactIPv4NodeInfo {
 	n.mu.Lock()
 	es := slices.Clone(n.table)
 	n.mu.Unlock()
-	es = append(es, entry{id: n.id, addr: n.addr})
+	// The table never holds the node itself (learn refuses it), so a reply
+	// names K other nodes even when the node is among the closest.
 	slices.SortFunc(es, func(a, b entry) int { return cmpDist(target, a.id, b.id) })
 	k := min(len(es), n.nw.cfg.K)
 	out := make(krpc.CompactIPv4NodeInfo, 0, k)
 	for _, e := range es[:k] {
-		if e.id == n.id {
-			continue // a node does not name itself
-		}
 		out = append(out, krpc.NodeInfo{ID: e.id, Addr: krpc.NodeAddr{IP: e.addr.Addr().AsSlice(), Port: int(e.addr.Port())}})
 	}
 	return out
