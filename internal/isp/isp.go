@@ -17,8 +17,9 @@
 //     transcript digest. What a tracker, a PEX peer or a DHT node said of
 //     the endpoint (with a port someone else reported, at the time Vigil
 //     heard the claim), a datagram whose source could be forged, an
-//     import, a private address, an announce stored with its declared
-//     port: each goes to the annex with why (Annex* codes);
+//     import, an address the sensor marked private, an announce stored
+//     with its declared port, any method other than a probe or a DHT
+//     announce: each goes to the annex with why (Annex* codes);
 //   - every row keeps the endpoint's port and transport of that
 //     conversation and the sensor's end: behind carrier-grade NAT an
 //     address and a time alone cannot name a subscriber;
@@ -461,6 +462,7 @@ const (
 	AnnexNoPort           = "no_port"            // no port
 	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
 	AnnexTunnel           = "tunnel_address"     // a 6to4, Teredo or NAT64 address: the relay's, not a subscriber's of its AS
+	AnnexNotAConversation = "not_a_conversation" // a method not known here as the endpoint's own conversation with the sensor
 )
 
 // Row is one line of a request: one first-hand conversation between the
@@ -597,6 +599,12 @@ func (x *Sighting) FirstHand() bool {
 var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX,
 	observe.MethodED2KServerSources, observe.MethodKadSources}
 
+// conversationMethods are the only methods that can be rows: the sensor
+// connected to the endpoint (a probe), or received its datagram with the
+// real source port (a DHT announce). Any other method, known or not, is
+// no row (AnnexNotAConversation for those not already a third party's).
+var conversationMethods = []string{observe.MethodPeerProbe, observe.MethodDHTAnnounce}
+
 func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
 
 // notRow says why a sighting within retention cannot be a row, or "" when
@@ -611,6 +619,11 @@ func notRow(x *Sighting) string {
 		return AnnexSignatureFailed
 	case !x.FirstHand(): // spoofable_source or unsigned_import. or whatever else observe decides
 		return AnnexSpoofable
+	case !slices.Contains(conversationMethods, x.Method):
+		// observe.FirstHand names the third parties it knows; methods are
+		// free strings, and a row needs a method known to be the
+		// endpoint's own conversation with the sensor.
+		return AnnexNotAConversation
 	case x.has(observe.MarkNonPublicAddress):
 		return AnnexNonPublic
 	case x.has(observe.MarkInfohashMismatch):
@@ -672,6 +685,9 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
 	case AnnexTunnel:
 		return tunnelWhy(x)
+	case AnnexNotAConversation:
+		return fmt.Sprintf("Method %q is not known as a conversation of the endpoint itself with the sensor (only a probe or a DHT announce received from the endpoint is): its address and port may be what the endpoint or another party declared.", x.Method),
+			fmt.Sprintf("La méthode %q n'est pas connue comme un échange du pair lui-même avec le capteur (seuls une connexion du capteur ou une annonce DHT reçue du pair le sont) : son adresse et son port peuvent être ceux que le pair ou un tiers a déclarés.", x.Method)
 	case AnnexSeenOnce:
 		return "The address appears at a single instant in the whole request: addresses are reassigned, and one instant is not enough to ask for a subscriber.",
 			"L'adresse n'apparaît qu'à un seul instant dans toute la demande : les adresses sont réattribuées, et un seul instant ne suffit pas à demander un abonné."
