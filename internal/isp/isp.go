@@ -34,6 +34,12 @@
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
 //   - VPN and hosting addresses are flagged: the subscriber there is the
 //     provider's customer at best, not a household;
+//   - a row at an address that is not globally routable (private,
+//     loopback, CGNAT shared space, ...: the class the caller gives in
+//     Sighting.NonPublic, for the sensors keep the endpoint's own
+//     conversation from such an address unmarked) is flagged, and its
+//     group carries the non-public note naming the lines: it names no
+//     subscriber of a public network;
 //   - a 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96,
 //     64:ff9b:1::/48) address is a relay's or translator's, placed at
 //     its operator (Hurricane Electric for the first two in the public
@@ -89,12 +95,15 @@
 //	  notes             [{code, en, fr}]; codes: mutual-legal-assistance (the ISP is outside the
 //	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting,
 //	                    ipv6 (some rows are IPv6 addresses), transcript-purged (some rows' raw
-//	                    exchange was purged under retention: the lines and days)
+//	                    exchange was purged under retention: the lines and days), non-public
+//	                    (some rows are at an address that is not publicly routable: the lines
+//	                    and classes)
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
 //	                      clock_offset, clock_offset_ns, clock_offset_ms, clock_uncertainty_ms,
 //	                      clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
-//	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note}]
+//	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note,
+//	                      non_public}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
@@ -117,7 +126,8 @@
 // only; transcript_purged (RFC 3339 UTC, ms) is present on a row whose raw
 // exchange a retention purge removed, when it did: transcript_sha256 is
 // then the digest recorded at the time, with no transcript behind it any
-// more. An annex
+// more; non_public (e.g. "private", "cgnat", "loopback") is present on a
+// row whose address is not publicly routable. An annex
 // entry's port is whatever its source gave (a third party's report, a
 // declared port): never a conversation's port.
 //
@@ -131,7 +141,9 @@
 // level, network, method, item, observation_id, transcript_sha256,
 // subscriber_prefix, prefix_note (English; both empty on IPv4 rows),
 // transcript_purged (when a retention purge removed the row's raw
-// exchange, RFC 3339 UTC; empty while it is kept). Notes,
+// exchange, RFC 3339 UTC; empty while it is kept), non_public (the class
+// of an address that is not publicly routable; empty for a public one).
+// Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
 // prefixed with a single quote.
@@ -196,6 +208,13 @@ type Sighting struct {
 	Country          string // ISO 3166-1 alpha-2, where the address was placed
 	VPN              bool   // the ASN is a VPN provider's
 	Hosting          bool   // the ASN is a hosting provider's
+	// NonPublic is the class of an address that is not globally routable
+	// ("private", "loopback", "cgnat", "ula", "documentation", ...:
+	// scope.NonPublicClass), "" for a public one. The caller sets it
+	// (this package knows no address ranges): the sensors mark such an
+	// address only on a third party's claim, and keep the endpoint's own
+	// conversation from it, which may become a row (Row.NonPublic).
+	NonPublic string
 }
 
 // FromObservation reduces an observation, with the Place filled at ingest,
@@ -336,6 +355,7 @@ const (
 	NoteAnnex            = "annex"                   // sightings that are not rows are in the annex, each with why
 	NoteLinks            = "links"                   // the target's addresses were grouped by device links
 	NoteForeign          = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
+	NoteNonPublic        = "non-public"              // some rows are at an address that is not globally routable
 	NoteIPv6             = "ipv6"                    // some rows are IPv6 addresses: the ISP identifies the holder of the delegated prefix
 )
 
@@ -439,6 +459,27 @@ func prefixNote(ip netip.Addr, port uint16, g *Group, prefixes []subscriberPrefi
 		FR: "adresse seule : non regroupée avec une autre adresse d'un préfixe d'abonné"}
 }
 
+// nonPublicNote warns, when some rows are at an address that is not
+// globally routable, which lines and of what class: such an address
+// names no subscriber of a public network, and only the operator of the
+// network where the sensor met it could say who held it. The zero Note
+// when every row is public.
+func nonPublicNote(rows []Row) Note {
+	var en, fr []string
+	for _, r := range rows {
+		if r.NonPublic != "" {
+			en = append(en, fmt.Sprintf("line %d (%s)", r.Line, r.NonPublic))
+			fr = append(fr, fmt.Sprintf("ligne %d (%s)", r.Line, r.NonPublic))
+		}
+	}
+	if len(en) == 0 {
+		return Note{}
+	}
+	return Note{Code: NoteNonPublic,
+		EN: fmt.Sprintf("%d row(s) name an address that is not publicly routable: %s. Such an address (private, loopback, shared carrier-grade NAT space, unique-local, documentation, ...) names no subscriber of a public network: many homes hold the same one. Only the operator of the network inside which the sensor met it could say who held it; do not send these lines to any other provider.", len(en), strings.Join(en, ", ")),
+		FR: fmt.Sprintf("%d ligne(s) désignent une adresse non routable publiquement : %s. Une telle adresse (privée, de bouclage, de l'espace partagé des CGNAT, locale unique, de documentation, ...) ne désigne aucun abonné d'un réseau public : de nombreux foyers détiennent la même. Seul l'opérateur du réseau à l'intérieur duquel le capteur l'a rencontrée pourrait dire qui la détenait ; ne pas adresser ces lignes à un autre fournisseur.", len(fr), strings.Join(fr, ", "))}
+}
+
 // ipv6Note tells the ISP how to read the IPv6 rows of a group.
 func ipv6Note(n int) Note {
 	return Note{Code: NoteIPv6,
@@ -513,6 +554,11 @@ type Row struct {
 	// (NoteSubscriberPrefix), or that the address stands alone
 	// (NoteAddressOnly). Empty for an IPv4 row.
 	PrefixNote Note
+	// NonPublic is the class of the row's address when it is not
+	// globally routable (Sighting.NonPublic), "" for a public one: such an
+	// address names no subscriber of a public network, and the row, its
+	// group's non-public note and the letter say so.
+	NonPublic string
 }
 
 // AnnexEntry is a sighting that is not a row, with why.
@@ -846,7 +892,7 @@ func (b *requestBuilder) makeRows() {
 			ClockKnown: x.ClockKnown, ClockOffset: x.ClockOffset, ClockUncertainty: x.ClockUncertainty,
 			ClockSource: x.ClockSource, ObservationID: x.ObservationID,
 			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
-			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]),
+			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]), NonPublic: x.NonPublic,
 		})
 	}
 }
@@ -881,6 +927,9 @@ func (b *requestBuilder) closeGroups(t Target) {
 		}
 		b.req.Kept += len(g.Rows)
 		g.Notes = groupNotes(g, vpn, hosting)
+		if n := nonPublicNote(g.Rows); n.Code != "" {
+			g.Notes = append(g.Notes, n)
+		}
 		if v6 > 0 {
 			g.Notes = append(g.Notes, ipv6Note(v6))
 		}
@@ -1054,6 +1103,9 @@ func requestID(r *Request) string {
 			}
 			if row.SubscriberPrefix.IsValid() {
 				w(row.SubscriberPrefix.String() + "|" + row.PrefixNote.EN)
+			}
+			if row.NonPublic != "" {
+				w("non-public|" + row.NonPublic)
 			}
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
@@ -420,11 +421,18 @@ func ISPTarget(d *analysis.TargetDetail, caseNo string) isp.Target {
 	return tg
 }
 
-// SightingOf is a timeline entry as an ISP request sighting.
+// SightingOf is a timeline entry as an ISP request sighting, with the
+// class of its address when that is not globally routable
+// (scope.NonPublicClass): the endpoint's own conversation from such an
+// address carries no mark, and its row must say that it names no
+// subscriber of a public network (isp.Row.NonPublic).
 func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
 	o := t.Observation()
 	sg := isp.FromObservation(&o)
 	sg.Item = t.Kind + ":" + t.Hash
+	if sg.IP.IsValid() {
+		sg.NonPublic = scope.NonPublicClass(sg.IP)
+	}
 	return sg
 }
 
