@@ -26,7 +26,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -130,7 +132,7 @@ func (h *handler) permit(perm access.Permission) func(http.Handler) http.Handler
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 				http.Error(w, "log in first", http.StatusUnauthorized)
 			case !p.Can(perm):
-				_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, r.Method+" "+r.URL.Path, "",
+				_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, r.Method+" "+auditText(r.URL.Path), "",
 					map[string]any{"reason": "role " + string(p.Role) + " may not"})
 				http.Error(w, "your role does not allow this", http.StatusForbidden)
 			default:
@@ -250,7 +252,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			eps = append(eps, t.Label)
 		}
 	}
-	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total, "targets": ids, "endpoints": eps}) {
+	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": auditText(r.URL.RawQuery), "total": total, "targets": ids, "endpoints": eps}) {
 		return
 	}
 	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
@@ -263,6 +265,29 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, action, object
 	return h.cfg.Trail.Before(w, r, refuse, action, object, purpose, detail)
 }
 
+// maxAudited is the most bytes of the caller's own text (an id, a
+// purpose, a query, a path) that an audit record keeps.
+const maxAudited = 512
+
+// auditText is the caller's text s as an audit record keeps it: the trail
+// is append-only and hash-chained, so a hostile id, purpose or query must
+// not write tens of KiB into it at each request, nor a NUL or invalid
+// UTF-8 that a PostgreSQL text column refuses (the refusal would then go
+// unrecorded). Invalid bytes and NUL become U+FFFD; text longer than
+// maxAudited bytes is cut on a character boundary and says its length.
+func auditText(s string) string {
+	n := len(s)
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= maxAudited {
+		return s
+	}
+	cut := maxAudited
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(cut: %d bytes)", s[:cut], n)
+}
+
 // refuse is the API's answer to a read whose record could not be written.
 func refuse(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusServiceUnavailable, apiError{"the audit trail did not answer; nothing is served without its record"})
@@ -271,7 +296,7 @@ func refuse(w http.ResponseWriter, r *http.Request) {
 // notFound answers a target outside the caller's scope exactly as a
 // missing one (404), and records the refusal.
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request, object string) {
-	_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, object, "", map[string]any{"reason": "outside the need-to-know scope", "path": r.URL.Path})
+	_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, auditText(object), "", map[string]any{"reason": "outside the need-to-know scope", "path": auditText(r.URL.Path)})
 	http.NotFound(w, r)
 }
 
@@ -347,7 +372,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(v.Get("purpose"))
 	if err != nil {
-		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
+		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, auditText("target:"+id), auditText(v.Get("purpose")),
 			map[string]any{"export": "isp-request", "reason": err.Error()})
 		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
 		return
@@ -461,7 +486,7 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
-		if !h.audited(w, r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
+		if !h.audited(w, r, audit.ActionDenied, "observations", auditText(r.URL.Query().Get("purpose")),
 			map[string]any{"export": "observations", "reason": err.Error()}) {
 			return
 		}
