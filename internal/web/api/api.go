@@ -660,16 +660,34 @@ func MarkPurgedRows(ctx context.Context, st any, req *isp.Request) error {
 var ErrRowChanged = errors.New("its stored row no longer hashes to its leaf in the evidence log")
 
 // ISPEndpoints lists the distinct addresses (ip:port) an ISP request
-// names, in its order: what the audit record of the export names.
+// shows, what the audit record of its export names: the rows' first, in
+// their order, then the annex's (a third party's claim, an address seen
+// at a single instant, ...) and the ends of the device links, which the
+// JSON and the PDF carry (the CSV carries the rows only: its record names
+// more than it shows, never less). A link's later generation of an
+// endpoint ("ip:port#n") is named as its address and port.
 func ISPEndpoints(req *isp.Request) []string {
 	var out []string
 	seen := map[netip.AddrPort]bool{}
+	add := func(ap netip.AddrPort) {
+		if ap.Addr().IsValid() && !seen[ap] {
+			seen[ap] = true
+			out = append(out, ap.String())
+		}
+	}
 	for _, g := range req.Groups {
 		for _, row := range g.Rows {
-			ap := netip.AddrPortFrom(row.IP, row.Port)
-			if !seen[ap] {
-				seen[ap] = true
-				out = append(out, ap.String())
+			add(netip.AddrPortFrom(row.IP, row.Port))
+		}
+	}
+	for _, a := range req.Annex {
+		add(netip.AddrPortFrom(a.IP, a.Port))
+	}
+	for _, l := range req.Target.Links {
+		for _, end := range []string{l.A, l.B} {
+			end, _, _ = strings.Cut(end, "#")
+			if ap, err := netip.ParseAddrPort(end); err == nil {
+				add(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 			}
 		}
 	}

@@ -46,3 +46,42 @@ func TestISPRequestFlagsANonPublicRow(t *testing.T) {
 		t.Errorf("group notes %+v: no %s note", req.Groups[0].Notes, isp.NoteNonPublic)
 	}
 }
+
+// TestISPExportAuditNamesEveryAddressItCarries: the audit record of an
+// ISP request export (the API's, the pages', the command's: all name
+// ISPEndpoints) must name every address the file shows: the rows', and
+// also the annex's (a tracker's claim, an address seen at one instant)
+// and the device links' ends, which the JSON and the PDF carry. An
+// auditor asking who exported an address must find the export that
+// showed it in its annex.
+func TestISPExportAuditNamesEveryAddressItCarries(t *testing.T) {
+	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	entry := func(id, ep, method string, i int) analysis.TimelineEntry {
+		return analysis.TimelineEntry{ID: id, Time: now.Add(-time.Hour + time.Duration(i)*time.Minute),
+			Network: observe.NetBitTorrent, Method: method, Level: observe.Complete,
+			Endpoint: ep, Transport: "tcp", Kind: "btih", Hash: strings.Repeat("ab", 20),
+			Place: observe.Place{ASN: 64496, Org: "Example", Country: "FR"}, ClockSource: "none",
+			SensorAddress: "81.2.69.1:6881", TranscriptSHA256: strings.Repeat("0", 63) + string(rune('1'+i)), FirstHand: true}
+	}
+	d := &analysis.TargetDetail{}
+	d.ID, d.Jurisdiction = "T-1", "fr-a"
+	d.Timeline = []analysis.TimelineEntry{
+		entry("row-1", "81.2.69.160:51413", observe.MethodPeerProbe, 0), entry("row-2", "81.2.69.160:51413", observe.MethodPeerProbe, 1),
+		entry("once", "81.2.69.161:51413", observe.MethodPeerProbe, 2),
+		entry("claim", "81.2.69.162:6881", observe.MethodTracker, 3),
+	}
+	d.Links = []analysis.Link{{A: "81.2.69.160:51413", B: "81.2.69.163:40000#2", Rule: "peer_id_session", State: "active"}}
+	req := BuildISPRequest(d, "2026/0001", now, isp.DefaultRetention())
+	if req.Kept != 2 || len(req.Annex) != 2 {
+		t.Fatalf("kept %d, annex %d: want the two probes as rows, the single instant and the claim in the annex", req.Kept, len(req.Annex))
+	}
+	got := ISPEndpoints(&req)
+	for _, want := range []string{"81.2.69.160:51413", "81.2.69.161:51413", "81.2.69.162:6881", "81.2.69.163:40000"} {
+		if !contains(got, want) {
+			t.Errorf("the export's audit names %v: not %s, which the file shows", got, want)
+		}
+	}
+	if got[0] != "81.2.69.160:51413" {
+		t.Errorf("the rows' addresses come first: %v", got)
+	}
+}
