@@ -20,7 +20,7 @@ var csvHeader = []string{
 	"clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
-	"subscriber_prefix", "prefix_note", "transcript_purged", "non_public",
+	"subscriber_prefix", "prefix_note", "non_public", "transcript_purged",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
@@ -40,7 +40,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 				csvOffset(&r), csvUncertainty(&r), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
-				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), purgedAt(r.TranscriptPurged), safeCell(r.NonPublic),
+				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), safeCell(r.NonPublic), purgedAt(r.TranscriptPurged),
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
