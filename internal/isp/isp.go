@@ -26,9 +26,12 @@
 //   - times are the sensor clock's reading in UTC, printed to the millisecond
 //     (truncated, RFC 3339), always with the clock offset measured for that
 //     sighting and its source (reference time = listed time − offset);
-//   - an address that appears at a single instant among all the request's
-//     sightings within retention (first-hand or not) is no row: addresses
-//     are reassigned; it is in the annex as seen_once;
+//   - an address that appears at no other instant within the endpoint
+//     window (Target.EndpointWindow, 24 hours by default) of a sighting's
+//     own, among all the request's sightings within retention (first-hand
+//     or not), is no row: addresses are reassigned, and after a longer
+//     silence the address may be another subscriber's; it is in the annex
+//     as seen_once;
 //   - sightings older than the ISP's retention period (Retention, per
 //     country) are in the annex, and the group says how many and from which
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
@@ -81,7 +84,8 @@
 //	                    letters name at their head (agency is its name)
 //	sightings           how many sightings were given
 //	kept, dropped       how many became rows, how many are in the annex
-//	addresses_seen_once how many distinct addresses were seen at a single instant
+//	addresses_seen_once how many distinct addresses were seen at a single instant, or had a
+//	                    sighting with no other instant within the endpoint window
 //	notes               request-wide notes: [{code, en, fr}]
 //	groups              one per ISP and country:
 //	  id                request id + "-NN"
@@ -140,9 +144,9 @@
 // decimals; empty when unknown), clock_source, instants_of_ip, vpn, hosting,
 // level, network, method, item, observation_id, transcript_sha256,
 // subscriber_prefix, prefix_note (English; both empty on IPv4 rows),
-// transcript_purged (when a retention purge removed the row's raw
-// exchange, RFC 3339 UTC; empty while it is kept), non_public (the class
-// of an address that is not publicly routable; empty for a public one).
+// non_public (the class of an address that is not publicly routable;
+// empty for a public one), transcript_purged (when a retention purge
+// removed the row's raw exchange, RFC 3339 UTC; empty while it is kept).
 // Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
@@ -159,6 +163,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -271,7 +276,15 @@ type Target struct {
 	// identifiers can be forged, and a magistrate must see on what the
 	// grouping of addresses rests.
 	Links []Link
+	// EndpointWindow is the analysis's endpoint window: an address silent
+	// for longer may be another subscriber's, so a row's second instant
+	// must be within it of the row's own (0: DefaultEndpointWindow).
+	EndpointWindow time.Duration
 }
+
+// DefaultEndpointWindow is the window of Target.EndpointWindow when none
+// is given: the analysis's default (analysis.DefaultConfig).
+const DefaultEndpointWindow = 24 * time.Hour
 
 // Requester is the service that makes a request, from the agency of the
 // jurisdiction rules (or the agencies of the store).
@@ -538,8 +551,9 @@ type Row struct {
 	Hosting          bool
 	// Instants is how many distinct instants (to the millisecond) the
 	// row's address appears at among all the request's sightings within
-	// retention, first-hand or not. A row always has at least two: an
-	// address seen at one instant goes to the annex.
+	// retention, first-hand or not, near the row or not. A row always has
+	// at least two, one of them within the endpoint window of its own: a
+	// sighting without that goes to the annex.
 	Instants int
 	// SeenOnce is always false for a row (kept for readers of old files).
 	SeenOnce bool
@@ -611,7 +625,7 @@ type Request struct {
 	Sightings int // given to Build
 	Kept      int // became rows
 	Dropped   int // not rows: every entry of the annex
-	SeenOnce  int // distinct addresses seen at a single instant
+	SeenOnce  int // distinct addresses seen at a single instant, or with a sighting alone in its endpoint window
 	Notes     []Note
 	Groups    []Group
 	// Annex lists every sighting that is not a row, with why, in time
@@ -761,16 +775,18 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		req:      Request{Created: now, Target: t, Sightings: len(s)},
 		groups:   map[groupKey]*Group{},
 		instants: map[netip.Addr]map[int64]struct{}{},
+		window:   cmp.Or(t.EndpointWindow, DefaultEndpointWindow),
+		isolated: map[netip.Addr]bool{},
 	}
 	for i := range s {
 		b.sort(&s[i], now, r)
 	}
-	for _, m := range b.instants {
-		if len(m) == 1 {
+	b.makeRows()
+	for ip, m := range b.instants {
+		if len(m) == 1 || b.isolated[ip] {
 			b.req.SeenOnce++
 		}
 	}
-	b.makeRows()
 	b.closeGroups(t)
 	b.req.Dropped = len(b.req.Annex)
 	slices.SortStableFunc(b.req.Annex, func(a, b AnnexEntry) int {
@@ -799,6 +815,33 @@ type requestBuilder struct {
 	instants map[netip.Addr]map[int64]struct{}
 	cands    []rowCandidate // sightings that are rows if their address is seen twice
 	noAddr   int            // sightings without an address
+	// window is the endpoint window: a second instant of an address
+	// counts only within it of a candidate's own (Target.EndpointWindow).
+	window time.Duration
+	// sorted are the distinct instants of each address in order (ms),
+	// made by makeRows; isolated, the addresses a candidate of which had
+	// no other instant within the window.
+	sorted   map[netip.Addr][]int64
+	isolated map[netip.Addr]bool
+}
+
+// secondInstant reports whether ip appears at another instant than ms
+// (one of its instants) within the endpoint window of it.
+func (b *requestBuilder) secondInstant(ip netip.Addr, ms int64) bool {
+	ts, ok := b.sorted[ip]
+	if !ok {
+		ts = slices.Sorted(maps.Keys(b.instants[ip]))
+		b.sorted[ip] = ts
+	}
+	w := b.window.Milliseconds()
+	i, found := slices.BinarySearch(ts, ms)
+	if i > 0 && ms-ts[i-1] <= w {
+		return true
+	}
+	if found {
+		i++
+	}
+	return i < len(ts) && ts[i]-ms <= w
 }
 
 // rowCandidate is a sighting that passed every test but the last, and
@@ -811,6 +854,9 @@ type rowCandidate struct {
 // annex puts x in the annex with the reason code, in both languages.
 func (b *requestBuilder) annex(x *Sighting, code string) {
 	en, fr := annexWhy(code, x)
+	if code == AnnexSeenOnce {
+		en, fr = seenOnceWhy(b.window)
+	}
 	ip := x.IP
 	if ip.IsValid() {
 		ip = ip.Unmap().WithZone("")
@@ -872,13 +918,17 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 	b.cands = append(b.cands, rowCandidate{x, g})
 }
 
-// makeRows is the second pass: a candidate whose address was seen at a
-// single instant goes to the annex; every other becomes a row of its group.
+// makeRows is the second pass: a candidate whose address appears at no
+// other instant within the endpoint window of its own (a single instant,
+// or others so far off that the address may have been another
+// subscriber's) goes to the annex; every other becomes a row of its group.
 func (b *requestBuilder) makeRows() {
+	b.sorted = map[netip.Addr][]int64{}
 	for _, c := range b.cands {
 		x := c.x
 		ip := x.IP.Unmap().WithZone("")
-		if len(b.instants[ip]) < 2 {
+		if !b.secondInstant(ip, x.Time.UTC().UnixMilli()) {
+			b.isolated[ip] = true
 			b.annex(x, AnnexSeenOnce)
 			continue
 		}
@@ -951,7 +1001,7 @@ func (b *requestBuilder) addNotes(t Target) {
 			FR: fmt.Sprintf("%d observation(s) sans adresse ont été écartée(s).", b.noAddr)})
 	}
 	if req.SeenOnce > 0 {
-		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce))
+		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce, b.window))
 	}
 	if len(req.Annex) > 0 {
 		req.Notes = append(req.Notes, Note{Code: NoteAnnex,
@@ -979,10 +1029,18 @@ func foreignNote(home, abroad string) Note {
 		FR: fmt.Sprintf("Ce fournisseur est établi en %s, hors du pays du service requérant (%s) : une réquisition nationale ne peut lui être adressée. La demande passe par l'entraide pénale internationale (dans l'Union européenne, par les instruments de coopération judiciaire entre États membres), par l'intermédiaire du magistrat et de l'autorité centrale compétente ; sa lettre est rédigée en anglais.", abroad, home)}
 }
 
-func seenOnceNote(n int) Note {
+func seenOnceNote(n int, window time.Duration) Note {
+	h := window.Hours()
 	return Note{Code: NoteSeenOnce,
-		EN: fmt.Sprintf("%d address(es) were seen at a single instant: addresses are reassigned, so such sightings are not rows (see the annex).", n),
-		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant : les adresses sont réattribuées, ces observations ne sont donc pas des lignes (voir l'annexe).", n)}
+		EN: fmt.Sprintf("%d address(es) were seen at a single instant, or at instants more than %g hours apart: addresses are reassigned (after such a silence an address may be another subscriber's), so such sightings are not rows (see the annex).", n, h),
+		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant, ou à des instants distants de plus de %g heures : les adresses sont réattribuées (après un tel silence, une adresse peut être celle d'un autre abonné), ces observations ne sont donc pas des lignes (voir l'annexe).", n, h)}
+}
+
+// seenOnceWhy is why a sighting is seen_once, in both languages.
+func seenOnceWhy(window time.Duration) (en, fr string) {
+	h := window.Hours()
+	return fmt.Sprintf("The address appears at no other instant within %g hours of this one in the whole request: addresses are reassigned (after such a silence the address may be another subscriber's), and one instant is not enough to ask for a subscriber.", h),
+		fmt.Sprintf("L'adresse n'apparaît à aucun autre instant à moins de %g heures de celui-ci dans toute la demande : les adresses sont réattribuées (après un tel silence, l'adresse peut être celle d'un autre abonné), et un seul instant ne suffit pas à demander un abonné.", h)
 }
 
 func groupNotes(g *Group, vpn, hosting int) []Note {
