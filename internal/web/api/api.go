@@ -387,7 +387,12 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req := BuildISPRequest(d, purpose, h.cfg.Now(), h.cfg.Retention)
+	by, err := h.requester(r.Context(), p, d)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req := BuildISPRequestFor(d, purpose, h.cfg.Now(), h.cfg.Retention, by)
 	if err := CheckISPRows(r.Context(), h.cfg.Observations, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -410,6 +415,38 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.cfg.Log.Error("isp request", "target", d.ID, "err", err)
 	}
+}
+
+// agencyStore is a store that keeps the agencies (their names, postal
+// addresses and countries).
+type agencyStore interface {
+	Agency(ctx context.Context, id string) (access.Agency, error)
+}
+
+// requester is the service an ISP request made by p is made by, as the
+// pages name it: p's agency (the target's routed agency when p has
+// none), with its name, address and country when the store keeps it. The
+// country tells a provider abroad, whose letter goes through mutual
+// legal assistance: a store that does not answer stops the request
+// rather than let it leave as a national requisition.
+func (h *handler) requester(ctx context.Context, p *access.Principal, d *analysis.TargetDetail) (isp.Requester, error) {
+	by := isp.Requester{ID: d.Jurisdiction}
+	if p != nil && p.Agency != "" {
+		by.ID = p.Agency
+	}
+	as, ok := any(h.cfg.Observations).(agencyStore)
+	if !ok {
+		return by, nil
+	}
+	ag, err := as.Agency(ctx, by.ID)
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return by, nil // the letters print a placeholder for its name and address
+	case err != nil:
+		return by, fmt.Errorf("isp request: agency %s: %w", by.ID, err)
+	}
+	by.Name, by.Address, by.Country = ag.Name, ag.Address, ag.Country
+	return by, nil
 }
 
 // BuildISPRequest builds a target's ISP request from its full timeline
