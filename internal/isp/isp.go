@@ -1103,9 +1103,9 @@ func (r *Request) MarkTranscriptsPurged(purged map[string]time.Time) int {
 		n += len(en)
 		g.Notes = slices.DeleteFunc(g.Notes, func(x Note) bool { return x.Code == NoteTranscriptPurged })
 		g.Notes = append(g.Notes, Note{Code: NoteTranscriptPurged,
-			EN: fmt.Sprintf("%d row(s): the raw protocol exchange (transcript) was purged under the requesting service's retention (%s). The digest given on those lines is the one recorded when the exchange took place; the exchange itself can no longer be produced nor checked against it, and those lines could not be checked against the service's evidence log, whose entries include the exchange.",
+			EN: fmt.Sprintf("%d row(s): the raw protocol exchange (transcript) was purged under the requesting service's retention (%s). The digest given on those lines is the one recorded when the exchange took place; the exchange itself can no longer be produced nor checked against it. A line whose entry in the service's evidence log commits to the exchange itself (evidence form 1, older data) could not be checked against the log either; one whose entry commits to the digest (evidence form 2) was checked against it.",
 				len(en), strings.Join(en, ", ")),
-			FR: fmt.Sprintf("%d ligne(s) : l'échange de protocole brut (transcription) a été purgé au titre de la durée de conservation du service requérant (%s). L'empreinte indiquée sur ces lignes est celle enregistrée lors de l'échange ; l'échange lui-même ne peut plus être produit, ni vérifié au regard de cette empreinte, et ces lignes n'ont pu être vérifiées au regard du journal de preuve du service, dont les entrées incluent l'échange.",
+			FR: fmt.Sprintf("%d ligne(s) : l'échange de protocole brut (transcription) a été purgé au titre de la durée de conservation du service requérant (%s). L'empreinte indiquée sur ces lignes est celle enregistrée lors de l'échange ; l'échange lui-même ne peut plus être produit, ni vérifié au regard de cette empreinte. Une ligne dont l'entrée au journal de preuve du service engage l'échange lui-même (forme de preuve 1, données anciennes) n'a pu non plus être vérifiée au regard du journal ; une ligne dont l'entrée engage l'empreinte (forme de preuve 2) l'a été.",
 				len(fr), strings.Join(fr, ", "))})
 	}
 	return n

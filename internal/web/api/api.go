@@ -609,9 +609,11 @@ func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPor
 //
 // It first marks the rows whose raw exchange a retention purge removed
 // (isp.Request.MarkTranscriptsPurged, from the purge records), when st
-// keeps them: such a row says so, and when, in every format, and that it
-// could not be checked against the log (whose leaf commits to the
-// exchange's bytes); it is not checked.
+// keeps them: such a row says so, and when, in every format. A purged
+// row of evidence form 2 (what the sensors sign) is checked as any
+// other, its leaf committing to the transcript's digest, which stays; one
+// of form 1, whose leaf commits to the exchange's bytes, cannot be, and
+// its row says so (the transcript-purged note).
 func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 	if err := MarkPurgedRows(ctx, st, req); err != nil {
 		return err
@@ -621,14 +623,11 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		return nil
 	}
 	var ids []string
+	purged := map[string]bool{}
 	for _, g := range req.Groups {
 		for _, row := range g.Rows {
-			// A row whose transcript was purged no longer hashes to its
-			// leaf (the leaf commits to the exchange's bytes): it cannot be
-			// checked, and says so (its transcript-purged note).
-			if row.TranscriptPurged.IsZero() {
-				ids = append(ids, row.ObservationID)
-			}
+			ids = append(ids, row.ObservationID)
+			purged[row.ObservationID] = !row.TranscriptPurged.IsZero()
 		}
 	}
 	idx, err := ls.LogIndexes(ctx, ids)
@@ -642,6 +641,10 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		}
 	}
 	return ls.ObservationsByID(ctx, logged, func(o *observe.Observation) error {
+		if purged[o.ID] && o.Chain.Form != observe.Form2 {
+			// Its leaf commits to the exchange's bytes, which are gone.
+			return nil
+		}
 		h, err := o.LeafHash()
 		if err != nil {
 			return err
