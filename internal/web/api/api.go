@@ -612,8 +612,10 @@ func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPor
 // keeps them: such a row says so, and when, in every format. A purged
 // row of evidence form 2 (what the sensors sign) is checked as any
 // other, its leaf committing to the transcript's digest, which stays; one
-// of form 1, whose leaf commits to the exchange's bytes, cannot be, and
-// its row says so (the transcript-purged note).
+// of form 1, whose leaf commits to the exchange's bytes, cannot be once
+// they are gone, and its row says so (the transcript-purged note); a
+// purge record beside a transcript still stored is not believed: the row
+// is checked.
 func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 	if err := MarkPurgedRows(ctx, st, req); err != nil {
 		return err
@@ -641,8 +643,9 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		}
 	}
 	return ls.ObservationsByID(ctx, logged, func(o *observe.Observation) error {
-		if purged[o.ID] && o.Chain.Form != observe.Form2 {
+		if purged[o.ID] && o.Chain.Form != observe.Form2 && len(o.Transcript.Bytes) == 0 {
 			// Its leaf commits to the exchange's bytes, which are gone.
+			// (Bytes still stored make its purge record a lie: checked.)
 			return nil
 		}
 		h, err := o.LeafHash()

@@ -28,9 +28,15 @@ import (
 // (at a shared address, another subscriber's hour) after the purge, or
 // who writes a purge record beside the edit, must not send the ISP the
 // edited time. A row of form 1, whose leaf commits to the bytes, cannot be
-// checked once they are gone; it still says so.
+// checked once they are gone; it still says so. But a purge record
+// written beside a form 1 row whose transcript is still stored is a lie:
+// the row is checked.
 func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
-	for _, form := range []uint8{observe.Form2, 0} {
+	for _, c := range []struct {
+		form   uint8
+		forged bool // a purge record written in the database, the transcript left
+	}{{observe.Form2, false}, {0, false}, {0, true}} {
+		form := c.form
 		ctx := context.Background()
 		path := filepath.Join(t.TempDir(), "v.db")
 		st, err := sqlite.Open(ctx, path, sqlite.DefaultConfig())
@@ -64,7 +70,17 @@ func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
 		if err := e.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := st.PurgeChunk(ctx, retention.KindTranscripts, at.Add(2*time.Hour), 10, time.Now().UTC()); err != nil || got.N != 2 {
+		raw, err := sql.Open("sqlite", "file:"+path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if c.forged {
+			if _, err := raw.Exec(`INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+				SELECT id, seq, 'transcripts', time_ns, 1 FROM observations`); err != nil {
+				t.Fatal(err)
+			}
+		} else if got, err := st.PurgeChunk(ctx, retention.KindTranscripts, at.Add(2*time.Hour), 10, time.Now().UTC()); err != nil || got.N != 2 {
 			t.Fatalf("form %d: purge of both transcripts: %+v, %v", form, got, err)
 		}
 		build := func() isp.Request {
@@ -84,20 +100,15 @@ func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
 		if n, _, _ := req.TranscriptsPurged(); n != 2 {
 			t.Fatalf("form %d: %d rows say their transcript was purged, want 2", form, n)
 		}
-		raw, err := sql.Open("sqlite", "file:"+path)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if _, err := raw.Exec(`UPDATE observations SET time_ns = time_ns + 3600000000000`); err != nil {
 			t.Fatal(err)
 		}
-		raw.Close()
 		req = build()
 		err = CheckISPRows(ctx, st, &req)
-		if form == observe.Form2 && !errors.Is(err, ErrRowChanged) {
-			t.Errorf("form 2: a row edited after its transcript was purged: %v, want %v", err, ErrRowChanged)
-		}
-		if form != observe.Form2 && err != nil {
+		switch {
+		case (form == observe.Form2 || c.forged) && !errors.Is(err, ErrRowChanged):
+			t.Errorf("form %d (forged purge record %v): a row edited after its transcript was purged: %v, want %v", form, c.forged, err, ErrRowChanged)
+		case form != observe.Form2 && !c.forged && err != nil:
 			t.Errorf("form 1: a purged row cannot be checked, and is not refused: %v", err)
 		}
 	}
