@@ -20,7 +20,7 @@ var csvHeader = []string{
 	"clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
-	"subscriber_prefix", "prefix_note", "transcript_purged",
+	"subscriber_prefix", "prefix_note", "non_public", "transcript_purged",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
@@ -40,7 +40,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 				csvOffset(&r), csvUncertainty(&r), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
-				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), purgedAt(r.TranscriptPurged),
+				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), safeCell(r.NonPublic), purgedAt(r.TranscriptPurged),
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
@@ -187,6 +187,8 @@ type jsonRow struct {
 	// IPv6 rows only.
 	SubscriberPrefix string `json:"subscriber_prefix,omitempty"`
 	PrefixNote       *Note  `json:"prefix_note,omitempty"`
+	// NonPublic: the class of an address that is not publicly routable.
+	NonPublic string `json:"non_public,omitempty"`
 }
 
 // WriteJSON writes the request as one indented JSON object (the fields are
@@ -232,6 +234,7 @@ func WriteJSON(w io.Writer, req *Request) error {
 				Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
 				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
 				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256, TranscriptPurged: purgedAt(r.TranscriptPurged),
+				NonPublic: r.NonPublic,
 			})
 			if r.ClockKnown {
 				jr := &jg.Rows[len(jg.Rows)-1]

@@ -183,3 +183,31 @@ func TestAForgedSightingIsNoSecondInstant(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyAConversationMethodIsARow: methods are free strings (later
+// networks add their own), so the first-hand rule of observe, which names
+// the third parties it knows, cannot decide a row alone. A sighting of a
+// method this package does not know as a conversation of the endpoint
+// with the sensor (a Gnutella query hit relayed through the overlay, say,
+// which carries the address its sender declared) is no row, however
+// complete its record: it is in the annex, naming the method.
+func TestOnlyAConversationMethodIsARow(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.48")
+	var s []Sighting
+	for i, m := range []string{"gnutella_query_hit", "gnutella_query_hit", ""} {
+		s = append(s, fh(Sighting{IP: ip, Port: 6346, Time: fixedNow.Add(-time.Duration(i+1) * time.Hour),
+			ObservationID: fmt.Sprint("hit", i), Network: observe.NetGnutella, Method: m, ASN: 64496, Org: "A", Country: "FR"}))
+		s[i].Method = m // fh gives an empty method the probe's
+	}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 0 || len(req.Annex) != len(s) {
+		t.Fatalf("kept %d, annex %d of %d: a method not known as a conversation is no row", req.Kept, len(req.Annex), len(s))
+	}
+	for _, a := range req.Annex {
+		if a.Reason != AnnexNotAConversation || !strings.Contains(a.EN, strconvQuote(a.Method)) || a.FR == "" {
+			t.Errorf("annex entry %s: reason %s (%q), want %s naming the method", a.ObservationID, a.Reason, a.EN, AnnexNotAConversation)
+		}
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }

@@ -17,22 +17,32 @@
 //     transcript digest. What a tracker, a PEX peer or a DHT node said of
 //     the endpoint (with a port someone else reported, at the time Vigil
 //     heard the claim), a datagram whose source could be forged, an
-//     import, a private address, an announce stored with its declared
-//     port: each goes to the annex with why (Annex* codes);
+//     import, an address the sensor marked private, an announce stored
+//     with its declared port, any method other than a probe or a DHT
+//     announce: each goes to the annex with why (Annex* codes);
 //   - every row keeps the endpoint's port and transport of that
 //     conversation and the sensor's end: behind carrier-grade NAT an
 //     address and a time alone cannot name a subscriber;
 //   - times are the sensor clock's reading in UTC, printed to the millisecond
 //     (truncated, RFC 3339), always with the clock offset measured for that
 //     sighting and its source (reference time = listed time − offset);
-//   - an address that appears at a single instant among all the request's
-//     sightings within retention (first-hand or not) is no row: addresses
-//     are reassigned; it is in the annex as seen_once;
+//   - an address that appears at no other instant within the endpoint
+//     window (Target.EndpointWindow, 24 hours by default) of a sighting's
+//     own, among all the request's sightings within retention (first-hand
+//     or not), is no row: addresses are reassigned, and after a longer
+//     silence the address may be another subscriber's; it is in the annex
+//     as seen_once;
 //   - sightings older than the ISP's retention period (Retention, per
 //     country) are in the annex, and the group says how many and from which
 //     cut-off, so that nobody asks for data the law lets the ISP delete;
 //   - VPN and hosting addresses are flagged: the subscriber there is the
 //     provider's customer at best, not a household;
+//   - a row at an address that is not globally routable (private,
+//     loopback, CGNAT shared space, ...: the class the caller gives in
+//     Sighting.NonPublic, for the sensors keep the endpoint's own
+//     conversation from such an address unmarked) is flagged, and its
+//     group carries the non-public note naming the lines: it names no
+//     subscriber of a public network;
 //   - a 6to4 (2002::/16), Teredo (2001::/32) or NAT64 (64:ff9b::/96,
 //     64:ff9b:1::/48) address is a relay's or translator's, placed at
 //     its operator (Hurricane Electric for the first two in the public
@@ -74,7 +84,8 @@
 //	                    letters name at their head (agency is its name)
 //	sightings           how many sightings were given
 //	kept, dropped       how many became rows, how many are in the annex
-//	addresses_seen_once how many distinct addresses were seen at a single instant
+//	addresses_seen_once how many distinct addresses were seen at a single instant, or had a
+//	                    sighting with no other instant within the endpoint window
 //	notes               request-wide notes: [{code, en, fr}]
 //	groups              one per ISP and country:
 //	  id                request id + "-NN"
@@ -88,12 +99,15 @@
 //	  notes             [{code, en, fr}]; codes: mutual-legal-assistance (the ISP is outside the
 //	                    requester's country: one letter, in English), retention, unknown-asn, vpn, hosting,
 //	                    ipv6 (some rows are IPv6 addresses), transcript-purged (some rows' raw
-//	                    exchange was purged under retention: the lines and days)
+//	                    exchange was purged under retention: the lines and days), non-public
+//	                    (some rows are at an address that is not publicly routable: the lines
+//	                    and classes)
 //	  rows              [{line, ip, source_port, transport, direction, sensor_address, time,
 //	                      clock_offset, clock_offset_ns, clock_offset_ms, clock_uncertainty_ms,
 //	                      clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
-//	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note}]
+//	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note,
+//	                      non_public}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
@@ -116,7 +130,8 @@
 // only; transcript_purged (RFC 3339 UTC, ms) is present on a row whose raw
 // exchange a retention purge removed, when it did: transcript_sha256 is
 // then the digest recorded at the time, with no transcript behind it any
-// more. An annex
+// more; non_public (e.g. "private", "cgnat", "loopback") is present on a
+// row whose address is not publicly routable. An annex
 // entry's port is whatever its source gave (a third party's report, a
 // declared port): never a conversation's port.
 //
@@ -129,8 +144,10 @@
 // decimals; empty when unknown), clock_source, instants_of_ip, vpn, hosting,
 // level, network, method, item, observation_id, transcript_sha256,
 // subscriber_prefix, prefix_note (English; both empty on IPv4 rows),
-// transcript_purged (when a retention purge removed the row's raw
-// exchange, RFC 3339 UTC; empty while it is kept). Notes,
+// non_public (the class of an address that is not publicly routable;
+// empty for a public one), transcript_purged (when a retention purge
+// removed the row's raw exchange, RFC 3339 UTC; empty while it is kept).
+// Notes,
 // the annex and the links are only in the JSON and the PDF. Cells of text
 // that a spreadsheet would read as a formula (starting with = + - @) are
 // prefixed with a single quote.
@@ -146,6 +163,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -195,6 +213,13 @@ type Sighting struct {
 	Country          string // ISO 3166-1 alpha-2, where the address was placed
 	VPN              bool   // the ASN is a VPN provider's
 	Hosting          bool   // the ASN is a hosting provider's
+	// NonPublic is the class of an address that is not globally routable
+	// ("private", "loopback", "cgnat", "ula", "documentation", ...:
+	// scope.NonPublicClass), "" for a public one. The caller sets it
+	// (this package knows no address ranges): the sensors mark such an
+	// address only on a third party's claim, and keep the endpoint's own
+	// conversation from it, which may become a row (Row.NonPublic).
+	NonPublic string
 }
 
 // FromObservation reduces an observation, with the Place filled at ingest,
@@ -251,7 +276,15 @@ type Target struct {
 	// identifiers can be forged, and a magistrate must see on what the
 	// grouping of addresses rests.
 	Links []Link
+	// EndpointWindow is the analysis's endpoint window: an address silent
+	// for longer may be another subscriber's, so a row's second instant
+	// must be within it of the row's own (0: DefaultEndpointWindow).
+	EndpointWindow time.Duration
 }
+
+// DefaultEndpointWindow is the window of Target.EndpointWindow when none
+// is given: the analysis's default (analysis.DefaultConfig).
+const DefaultEndpointWindow = 24 * time.Hour
 
 // Requester is the service that makes a request, from the agency of the
 // jurisdiction rules (or the agencies of the store).
@@ -335,6 +368,7 @@ const (
 	NoteAnnex            = "annex"                   // sightings that are not rows are in the annex, each with why
 	NoteLinks            = "links"                   // the target's addresses were grouped by device links
 	NoteForeign          = "mutual-legal-assistance" // the provider is abroad: the request goes through mutual legal assistance
+	NoteNonPublic        = "non-public"              // some rows are at an address that is not globally routable
 	NoteIPv6             = "ipv6"                    // some rows are IPv6 addresses: the ISP identifies the holder of the delegated prefix
 )
 
@@ -438,6 +472,27 @@ func prefixNote(ip netip.Addr, port uint16, g *Group, prefixes []subscriberPrefi
 		FR: "adresse seule : non regroupée avec une autre adresse d'un préfixe d'abonné"}
 }
 
+// nonPublicNote warns, when some rows are at an address that is not
+// globally routable, which lines and of what class: such an address
+// names no subscriber of a public network, and only the operator of the
+// network where the sensor met it could say who held it. The zero Note
+// when every row is public.
+func nonPublicNote(rows []Row) Note {
+	var en, fr []string
+	for _, r := range rows {
+		if r.NonPublic != "" {
+			en = append(en, fmt.Sprintf("line %d (%s)", r.Line, r.NonPublic))
+			fr = append(fr, fmt.Sprintf("ligne %d (%s)", r.Line, r.NonPublic))
+		}
+	}
+	if len(en) == 0 {
+		return Note{}
+	}
+	return Note{Code: NoteNonPublic,
+		EN: fmt.Sprintf("%d row(s) name an address that is not publicly routable: %s. Such an address (private, loopback, shared carrier-grade NAT space, unique-local, documentation, ...) names no subscriber of a public network: many homes hold the same one. Only the operator of the network inside which the sensor met it could say who held it; do not send these lines to any other provider.", len(en), strings.Join(en, ", ")),
+		FR: fmt.Sprintf("%d ligne(s) désignent une adresse non routable publiquement : %s. Une telle adresse (privée, de bouclage, de l'espace partagé des CGNAT, locale unique, de documentation, ...) ne désigne aucun abonné d'un réseau public : de nombreux foyers détiennent la même. Seul l'opérateur du réseau à l'intérieur duquel le capteur l'a rencontrée pourrait dire qui la détenait ; ne pas adresser ces lignes à un autre fournisseur.", len(fr), strings.Join(fr, ", "))}
+}
+
 // ipv6Note tells the ISP how to read the IPv6 rows of a group.
 func ipv6Note(n int) Note {
 	return Note{Code: NoteIPv6,
@@ -461,6 +516,7 @@ const (
 	AnnexNoPort           = "no_port"            // no port
 	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
 	AnnexTunnel           = "tunnel_address"     // a 6to4, Teredo or NAT64 address: the relay's, not a subscriber's of its AS
+	AnnexNotAConversation = "not_a_conversation" // a method not known here as the endpoint's own conversation with the sensor
 )
 
 // Row is one line of a request: one first-hand conversation between the
@@ -495,8 +551,9 @@ type Row struct {
 	Hosting          bool
 	// Instants is how many distinct instants (to the millisecond) the
 	// row's address appears at among all the request's sightings within
-	// retention, first-hand or not. A row always has at least two: an
-	// address seen at one instant goes to the annex.
+	// retention, first-hand or not, near the row or not. A row always has
+	// at least two, one of them within the endpoint window of its own: a
+	// sighting without that goes to the annex.
 	Instants int
 	// SeenOnce is always false for a row (kept for readers of old files).
 	SeenOnce bool
@@ -511,6 +568,11 @@ type Row struct {
 	// (NoteSubscriberPrefix), or that the address stands alone
 	// (NoteAddressOnly). Empty for an IPv4 row.
 	PrefixNote Note
+	// NonPublic is the class of the row's address when it is not
+	// globally routable (Sighting.NonPublic), "" for a public one: such an
+	// address names no subscriber of a public network, and the row, its
+	// group's non-public note and the letter say so.
+	NonPublic string
 }
 
 // AnnexEntry is a sighting that is not a row, with why.
@@ -563,7 +625,7 @@ type Request struct {
 	Sightings int // given to Build
 	Kept      int // became rows
 	Dropped   int // not rows: every entry of the annex
-	SeenOnce  int // distinct addresses seen at a single instant
+	SeenOnce  int // distinct addresses seen at a single instant, or with a sighting alone in its endpoint window
 	Notes     []Note
 	Groups    []Group
 	// Annex lists every sighting that is not a row, with why, in time
@@ -597,6 +659,12 @@ func (x *Sighting) FirstHand() bool {
 var thirdPartyMethods = []string{observe.MethodDHTGetPeers, observe.MethodTracker, observe.MethodPEX,
 	observe.MethodED2KServerSources, observe.MethodKadSources}
 
+// conversationMethods are the only methods that can be rows: the sensor
+// connected to the endpoint (a probe), or received its datagram with the
+// real source port (a DHT announce). Any other method, known or not, is
+// no row (AnnexNotAConversation for those not already a third party's).
+var conversationMethods = []string{observe.MethodPeerProbe, observe.MethodDHTAnnounce}
+
 func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
 
 // notRow says why a sighting within retention cannot be a row, or "" when
@@ -611,6 +679,11 @@ func notRow(x *Sighting) string {
 		return AnnexSignatureFailed
 	case !x.FirstHand(): // spoofable_source or unsigned_import. or whatever else observe decides
 		return AnnexSpoofable
+	case !slices.Contains(conversationMethods, x.Method):
+		// observe.FirstHand names the third parties it knows; methods are
+		// free strings, and a row needs a method known to be the
+		// endpoint's own conversation with the sensor.
+		return AnnexNotAConversation
 	case x.has(observe.MarkNonPublicAddress):
 		return AnnexNonPublic
 	case x.has(observe.MarkInfohashMismatch):
@@ -672,6 +745,9 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
 	case AnnexTunnel:
 		return tunnelWhy(x)
+	case AnnexNotAConversation:
+		return fmt.Sprintf("Method %q is not known as a conversation of the endpoint itself with the sensor (only a probe or a DHT announce received from the endpoint is): its address and port may be what the endpoint or another party declared.", x.Method),
+			fmt.Sprintf("La méthode %q n'est pas connue comme un échange du pair lui-même avec le capteur (seuls une connexion du capteur ou une annonce DHT reçue du pair le sont) : son adresse et son port peuvent être ceux que le pair ou un tiers a déclarés.", x.Method)
 	case AnnexSeenOnce:
 		return "The address appears at a single instant in the whole request: addresses are reassigned, and one instant is not enough to ask for a subscriber.",
 			"L'adresse n'apparaît qu'à un seul instant dans toute la demande : les adresses sont réattribuées, et un seul instant ne suffit pas à demander un abonné."
@@ -699,16 +775,18 @@ func Build(t Target, s []Sighting, now time.Time, r Retention) Request {
 		req:      Request{Created: now, Target: t, Sightings: len(s)},
 		groups:   map[groupKey]*Group{},
 		instants: map[netip.Addr]map[int64]struct{}{},
+		window:   cmp.Or(t.EndpointWindow, DefaultEndpointWindow),
+		isolated: map[netip.Addr]bool{},
 	}
 	for i := range s {
 		b.sort(&s[i], now, r)
 	}
-	for _, m := range b.instants {
-		if len(m) == 1 {
+	b.makeRows()
+	for ip, m := range b.instants {
+		if len(m) == 1 || b.isolated[ip] {
 			b.req.SeenOnce++
 		}
 	}
-	b.makeRows()
 	b.closeGroups(t)
 	b.req.Dropped = len(b.req.Annex)
 	slices.SortStableFunc(b.req.Annex, func(a, b AnnexEntry) int {
@@ -737,6 +815,33 @@ type requestBuilder struct {
 	instants map[netip.Addr]map[int64]struct{}
 	cands    []rowCandidate // sightings that are rows if their address is seen twice
 	noAddr   int            // sightings without an address
+	// window is the endpoint window: a second instant of an address
+	// counts only within it of a candidate's own (Target.EndpointWindow).
+	window time.Duration
+	// sorted are the distinct instants of each address in order (ms),
+	// made by makeRows; isolated, the addresses a candidate of which had
+	// no other instant within the window.
+	sorted   map[netip.Addr][]int64
+	isolated map[netip.Addr]bool
+}
+
+// secondInstant reports whether ip appears at another instant than ms
+// (one of its instants) within the endpoint window of it.
+func (b *requestBuilder) secondInstant(ip netip.Addr, ms int64) bool {
+	ts, ok := b.sorted[ip]
+	if !ok {
+		ts = slices.Sorted(maps.Keys(b.instants[ip]))
+		b.sorted[ip] = ts
+	}
+	w := b.window.Milliseconds()
+	i, found := slices.BinarySearch(ts, ms)
+	if i > 0 && ms-ts[i-1] <= w {
+		return true
+	}
+	if found {
+		i++
+	}
+	return i < len(ts) && ts[i]-ms <= w
 }
 
 // rowCandidate is a sighting that passed every test but the last, and
@@ -749,6 +854,9 @@ type rowCandidate struct {
 // annex puts x in the annex with the reason code, in both languages.
 func (b *requestBuilder) annex(x *Sighting, code string) {
 	en, fr := annexWhy(code, x)
+	if code == AnnexSeenOnce {
+		en, fr = seenOnceWhy(b.window)
+	}
 	ip := x.IP
 	if ip.IsValid() {
 		ip = ip.Unmap().WithZone("")
@@ -810,13 +918,17 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 	b.cands = append(b.cands, rowCandidate{x, g})
 }
 
-// makeRows is the second pass: a candidate whose address was seen at a
-// single instant goes to the annex; every other becomes a row of its group.
+// makeRows is the second pass: a candidate whose address appears at no
+// other instant within the endpoint window of its own (a single instant,
+// or others so far off that the address may have been another
+// subscriber's) goes to the annex; every other becomes a row of its group.
 func (b *requestBuilder) makeRows() {
+	b.sorted = map[netip.Addr][]int64{}
 	for _, c := range b.cands {
 		x := c.x
 		ip := x.IP.Unmap().WithZone("")
-		if len(b.instants[ip]) < 2 {
+		if !b.secondInstant(ip, x.Time.UTC().UnixMilli()) {
+			b.isolated[ip] = true
 			b.annex(x, AnnexSeenOnce)
 			continue
 		}
@@ -830,7 +942,7 @@ func (b *requestBuilder) makeRows() {
 			ClockKnown: x.ClockKnown, ClockOffset: x.ClockOffset, ClockUncertainty: x.ClockUncertainty,
 			ClockSource: x.ClockSource, ObservationID: x.ObservationID,
 			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
-			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]),
+			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]), NonPublic: x.NonPublic,
 		})
 	}
 }
@@ -865,6 +977,9 @@ func (b *requestBuilder) closeGroups(t Target) {
 		}
 		b.req.Kept += len(g.Rows)
 		g.Notes = groupNotes(g, vpn, hosting)
+		if n := nonPublicNote(g.Rows); n.Code != "" {
+			g.Notes = append(g.Notes, n)
+		}
 		if v6 > 0 {
 			g.Notes = append(g.Notes, ipv6Note(v6))
 		}
@@ -886,7 +1001,7 @@ func (b *requestBuilder) addNotes(t Target) {
 			FR: fmt.Sprintf("%d observation(s) sans adresse ont été écartée(s).", b.noAddr)})
 	}
 	if req.SeenOnce > 0 {
-		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce))
+		req.Notes = append(req.Notes, seenOnceNote(req.SeenOnce, b.window))
 	}
 	if len(req.Annex) > 0 {
 		req.Notes = append(req.Notes, Note{Code: NoteAnnex,
@@ -914,10 +1029,18 @@ func foreignNote(home, abroad string) Note {
 		FR: fmt.Sprintf("Ce fournisseur est établi en %s, hors du pays du service requérant (%s) : une réquisition nationale ne peut lui être adressée. La demande passe par l'entraide pénale internationale (dans l'Union européenne, par les instruments de coopération judiciaire entre États membres), par l'intermédiaire du magistrat et de l'autorité centrale compétente ; sa lettre est rédigée en anglais.", abroad, home)}
 }
 
-func seenOnceNote(n int) Note {
+func seenOnceNote(n int, window time.Duration) Note {
+	h := window.Hours()
 	return Note{Code: NoteSeenOnce,
-		EN: fmt.Sprintf("%d address(es) were seen at a single instant: addresses are reassigned, so such sightings are not rows (see the annex).", n),
-		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant : les adresses sont réattribuées, ces observations ne sont donc pas des lignes (voir l'annexe).", n)}
+		EN: fmt.Sprintf("%d address(es) were seen at a single instant, or at instants more than %g hours apart: addresses are reassigned (after such a silence an address may be another subscriber's), so such sightings are not rows (see the annex).", n, h),
+		FR: fmt.Sprintf("%d adresse(s) n'ont été observée(s) qu'à un seul instant, ou à des instants distants de plus de %g heures : les adresses sont réattribuées (après un tel silence, une adresse peut être celle d'un autre abonné), ces observations ne sont donc pas des lignes (voir l'annexe).", n, h)}
+}
+
+// seenOnceWhy is why a sighting is seen_once, in both languages.
+func seenOnceWhy(window time.Duration) (en, fr string) {
+	h := window.Hours()
+	return fmt.Sprintf("The address appears at no other instant within %g hours of this one in the whole request: addresses are reassigned (after such a silence the address may be another subscriber's), and one instant is not enough to ask for a subscriber.", h),
+		fmt.Sprintf("L'adresse n'apparaît à aucun autre instant à moins de %g heures de celui-ci dans toute la demande : les adresses sont réattribuées (après un tel silence, l'adresse peut être celle d'un autre abonné), et un seul instant ne suffit pas à demander un abonné.", h)
 }
 
 func groupNotes(g *Group, vpn, hosting int) []Note {
@@ -980,9 +1103,9 @@ func (r *Request) MarkTranscriptsPurged(purged map[string]time.Time) int {
 		n += len(en)
 		g.Notes = slices.DeleteFunc(g.Notes, func(x Note) bool { return x.Code == NoteTranscriptPurged })
 		g.Notes = append(g.Notes, Note{Code: NoteTranscriptPurged,
-			EN: fmt.Sprintf("%d row(s): the raw protocol exchange (transcript) was purged under the requesting service's retention (%s). The digest given on those lines is the one recorded when the exchange took place; the exchange itself can no longer be produced nor checked against it, and those lines could not be checked against the service's evidence log, whose entries include the exchange.",
+			EN: fmt.Sprintf("%d row(s): the raw protocol exchange (transcript) was purged under the requesting service's retention (%s). The digest given on those lines is the one recorded when the exchange took place; the exchange itself can no longer be produced nor checked against it. A line whose entry in the service's evidence log commits to the exchange itself (evidence form 1, older data) could not be checked against the log either; one whose entry commits to the digest (evidence form 2) was checked against it.",
 				len(en), strings.Join(en, ", ")),
-			FR: fmt.Sprintf("%d ligne(s) : l'échange de protocole brut (transcription) a été purgé au titre de la durée de conservation du service requérant (%s). L'empreinte indiquée sur ces lignes est celle enregistrée lors de l'échange ; l'échange lui-même ne peut plus être produit, ni vérifié au regard de cette empreinte, et ces lignes n'ont pu être vérifiées au regard du journal de preuve du service, dont les entrées incluent l'échange.",
+			FR: fmt.Sprintf("%d ligne(s) : l'échange de protocole brut (transcription) a été purgé au titre de la durée de conservation du service requérant (%s). L'empreinte indiquée sur ces lignes est celle enregistrée lors de l'échange ; l'échange lui-même ne peut plus être produit, ni vérifié au regard de cette empreinte. Une ligne dont l'entrée au journal de preuve du service engage l'échange lui-même (forme de preuve 1, données anciennes) n'a pu non plus être vérifiée au regard du journal ; une ligne dont l'entrée engage l'empreinte (forme de preuve 2) l'a été.",
 				len(fr), strings.Join(fr, ", "))})
 	}
 	return n
@@ -1038,6 +1161,9 @@ func requestID(r *Request) string {
 			}
 			if row.SubscriberPrefix.IsValid() {
 				w(row.SubscriberPrefix.String() + "|" + row.PrefixNote.EN)
+			}
+			if row.NonPublic != "" {
+				w("non-public|" + row.NonPublic)
 			}
 		}
 	}

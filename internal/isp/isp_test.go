@@ -107,7 +107,7 @@ func fixture() (Target, []Sighting) {
 	tracker.Level = observe.Announced
 	s := []Sighting{
 		fr("192.0.2.10", 51413, "tcp", "2026-02-10T08:00:00.123456789Z"),
-		fr("192.0.2.10", 51413, "utp", "2026-02-11T09:30:00.5Z"),
+		fr("192.0.2.10", 51413, "utp", "2026-02-11T07:30:00.5Z"),
 		fr("192.0.2.77", 6881, "utp", "2026-01-05T23:59:59.999Z"),
 		tracker, // a third party's claim: annex, but it is a second instant of 192.0.2.77
 		fr("192.0.2.10", 51413, "tcp", "2025-01-01T00:00:00Z"), // older than a year: annex
@@ -191,7 +191,7 @@ func TestBuildOrdersRowsByTime(t *testing.T) {
 	for _, r := range g.Rows {
 		got = append(got, r.Time.Format(TimeLayout)+" "+r.Transport)
 	}
-	want := []string{"2026-01-05T23:59:59.999Z utp", "2026-02-10T08:00:00.123Z tcp", "2026-02-11T09:30:00.500Z utp"}
+	want := []string{"2026-01-05T23:59:59.999Z utp", "2026-02-10T08:00:00.123Z tcp", "2026-02-11T07:30:00.500Z utp"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("rows = %q, want %q", got, want)
 	}
@@ -246,8 +246,9 @@ func TestBuildRetentionCutoff(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// A tracker's claim of the same address at another instant
-			// within retention, so that a kept sighting is not seen once.
-			claim := Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Transport: "tcp", Time: fixedNow.Add(-2 * time.Hour), ASN: 64496,
+			// within retention and within the endpoint window of the
+			// sighting, so that a kept sighting is not seen once.
+			claim := Sighting{IP: netip.MustParseAddr("192.0.2.1"), Port: 1, Transport: "tcp", Time: tc.at.Add(time.Minute), ASN: 64496,
 				Org: "A", Country: tc.country, Method: observe.MethodTracker, ObservationID: "claim"}
 			if tc.r.For(tc.country).Cutoff(fixedNow).After(claim.Time) {
 				claim.Time = fixedNow.Add(time.Hour)

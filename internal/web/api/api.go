@@ -26,7 +26,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/analysis"
@@ -34,6 +36,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/trail"
 )
@@ -129,7 +132,7 @@ func (h *handler) permit(perm access.Permission) func(http.Handler) http.Handler
 				w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 				http.Error(w, "log in first", http.StatusUnauthorized)
 			case !p.Can(perm):
-				_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, r.Method+" "+r.URL.Path, "",
+				_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, r.Method+" "+auditText(r.URL.Path), "",
 					map[string]any{"reason": "role " + string(p.Role) + " may not"})
 				http.Error(w, "your role does not allow this", http.StatusForbidden)
 			default:
@@ -249,7 +252,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			eps = append(eps, t.Label)
 		}
 	}
-	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": r.URL.RawQuery, "total": total, "targets": ids, "endpoints": eps}) {
+	if !h.audited(w, r, audit.ActionListTargets, "targets", "", map[string]any{"query": auditText(r.URL.RawQuery), "total": total, "targets": ids, "endpoints": eps}) {
 		return
 	}
 	writeJSON(w, http.StatusOK, TargetList{Total: total, Limit: q.Limit, Offset: q.Offset, Targets: list})
@@ -262,6 +265,29 @@ func (h *handler) audited(w http.ResponseWriter, r *http.Request, action, object
 	return h.cfg.Trail.Before(w, r, refuse, action, object, purpose, detail)
 }
 
+// maxAudited is the most bytes of the caller's own text (an id, a
+// purpose, a query, a path) that an audit record keeps.
+const maxAudited = 512
+
+// auditText is the caller's text s as an audit record keeps it: the trail
+// is append-only and hash-chained, so a hostile id, purpose or query must
+// not write tens of KiB into it at each request, nor a NUL or invalid
+// UTF-8 that a PostgreSQL text column refuses (the refusal would then go
+// unrecorded). Invalid bytes and NUL become U+FFFD; text longer than
+// maxAudited bytes is cut on a character boundary and says its length.
+func auditText(s string) string {
+	n := len(s)
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	if len(s) <= maxAudited {
+		return s
+	}
+	cut := maxAudited
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(cut: %d bytes)", s[:cut], n)
+}
+
 // refuse is the API's answer to a read whose record could not be written.
 func refuse(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusServiceUnavailable, apiError{"the audit trail did not answer; nothing is served without its record"})
@@ -270,7 +296,7 @@ func refuse(w http.ResponseWriter, r *http.Request) {
 // notFound answers a target outside the caller's scope exactly as a
 // missing one (404), and records the refusal.
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request, object string) {
-	_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, object, "", map[string]any{"reason": "outside the need-to-know scope", "path": r.URL.Path})
+	_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, auditText(object), "", map[string]any{"reason": "outside the need-to-know scope", "path": auditText(r.URL.Path)})
 	http.NotFound(w, r)
 }
 
@@ -346,7 +372,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(v.Get("purpose"))
 	if err != nil {
-		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "target:"+id, v.Get("purpose"),
+		_ = h.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, auditText("target:"+id), auditText(v.Get("purpose")),
 			map[string]any{"export": "isp-request", "reason": err.Error()})
 		badRequest(w, "purpose: an export needs the case number it is made for (%v)", err)
 		return
@@ -361,7 +387,12 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req := BuildISPRequest(d, purpose, h.cfg.Now(), h.cfg.Retention)
+	by, err := h.requester(r.Context(), p, d)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req := BuildISPRequestFor(d, purpose, h.cfg.Now(), h.cfg.Retention, by)
 	if err := CheckISPRows(r.Context(), h.cfg.Observations, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -384,6 +415,38 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.cfg.Log.Error("isp request", "target", d.ID, "err", err)
 	}
+}
+
+// agencyStore is a store that keeps the agencies (their names, postal
+// addresses and countries).
+type agencyStore interface {
+	Agency(ctx context.Context, id string) (access.Agency, error)
+}
+
+// requester is the service an ISP request made by p is made by, as the
+// pages name it: p's agency (the target's routed agency when p has
+// none), with its name, address and country when the store keeps it. The
+// country tells a provider abroad, whose letter goes through mutual
+// legal assistance: a store that does not answer stops the request
+// rather than let it leave as a national requisition.
+func (h *handler) requester(ctx context.Context, p *access.Principal, d *analysis.TargetDetail) (isp.Requester, error) {
+	by := isp.Requester{ID: d.Jurisdiction}
+	if p != nil && p.Agency != "" {
+		by.ID = p.Agency
+	}
+	as, ok := any(h.cfg.Observations).(agencyStore)
+	if !ok {
+		return by, nil
+	}
+	ag, err := as.Agency(ctx, by.ID)
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return by, nil // the letters print a placeholder for its name and address
+	case err != nil:
+		return by, fmt.Errorf("isp request: agency %s: %w", by.ID, err)
+	}
+	by.Name, by.Address, by.Country = ag.Name, ag.Address, ag.Country
+	return by, nil
 }
 
 // BuildISPRequest builds a target's ISP request from its full timeline
@@ -420,11 +483,18 @@ func ISPTarget(d *analysis.TargetDetail, caseNo string) isp.Target {
 	return tg
 }
 
-// SightingOf is a timeline entry as an ISP request sighting.
+// SightingOf is a timeline entry as an ISP request sighting, with the
+// class of its address when that is not globally routable
+// (scope.NonPublicClass): the endpoint's own conversation from such an
+// address carries no mark, and its row must say that it names no
+// subscriber of a public network (isp.Row.NonPublic).
 func SightingOf(t *analysis.TimelineEntry) isp.Sighting {
 	o := t.Observation()
 	sg := isp.FromObservation(&o)
 	sg.Item = t.Kind + ":" + t.Hash
+	if sg.IP.IsValid() {
+		sg.NonPublic = scope.NonPublicClass(sg.IP)
+	}
 	return sg
 }
 
@@ -453,7 +523,7 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	purpose, err := audit.RequirePurpose(r.URL.Query().Get("purpose"))
 	if err != nil {
-		if !h.audited(w, r, audit.ActionDenied, "observations", r.URL.Query().Get("purpose"),
+		if !h.audited(w, r, audit.ActionDenied, "observations", auditText(r.URL.Query().Get("purpose")),
 			map[string]any{"export": "observations", "reason": err.Error()}) {
 			return
 		}
@@ -539,9 +609,13 @@ func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPor
 //
 // It first marks the rows whose raw exchange a retention purge removed
 // (isp.Request.MarkTranscriptsPurged, from the purge records), when st
-// keeps them: such a row says so, and when, in every format, and that it
-// could not be checked against the log (whose leaf commits to the
-// exchange's bytes); it is not checked.
+// keeps them: such a row says so, and when, in every format. A purged
+// row of evidence form 2 (what the sensors sign) is checked as any
+// other, its leaf committing to the transcript's digest, which stays; one
+// of form 1, whose leaf commits to the exchange's bytes, cannot be once
+// they are gone, and its row says so (the transcript-purged note); a
+// purge record beside a transcript still stored is not believed: the row
+// is checked.
 func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 	if err := MarkPurgedRows(ctx, st, req); err != nil {
 		return err
@@ -551,14 +625,11 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		return nil
 	}
 	var ids []string
+	purged := map[string]bool{}
 	for _, g := range req.Groups {
 		for _, row := range g.Rows {
-			// A row whose transcript was purged no longer hashes to its
-			// leaf (the leaf commits to the exchange's bytes): it cannot be
-			// checked, and says so (its transcript-purged note).
-			if row.TranscriptPurged.IsZero() {
-				ids = append(ids, row.ObservationID)
-			}
+			ids = append(ids, row.ObservationID)
+			purged[row.ObservationID] = !row.TranscriptPurged.IsZero()
 		}
 	}
 	idx, err := ls.LogIndexes(ctx, ids)
@@ -572,6 +643,11 @@ func CheckISPRows(ctx context.Context, st any, req *isp.Request) error {
 		}
 	}
 	return ls.ObservationsByID(ctx, logged, func(o *observe.Observation) error {
+		if purged[o.ID] && o.Chain.Form != observe.Form2 && len(o.Transcript.Bytes) == 0 {
+			// Its leaf commits to the exchange's bytes, which are gone.
+			// (Bytes still stored make its purge record a lie: checked.)
+			return nil
+		}
 		h, err := o.LeafHash()
 		if err != nil {
 			return err
@@ -627,16 +703,34 @@ func MarkPurgedRows(ctx context.Context, st any, req *isp.Request) error {
 var ErrRowChanged = errors.New("its stored row no longer hashes to its leaf in the evidence log")
 
 // ISPEndpoints lists the distinct addresses (ip:port) an ISP request
-// names, in its order: what the audit record of the export names.
+// shows, what the audit record of its export names: the rows' first, in
+// their order, then the annex's (a third party's claim, an address seen
+// at a single instant, ...) and the ends of the device links, which the
+// JSON and the PDF carry (the CSV carries the rows only: its record names
+// more than it shows, never less). A link's later generation of an
+// endpoint ("ip:port#n") is named as its address and port.
 func ISPEndpoints(req *isp.Request) []string {
 	var out []string
 	seen := map[netip.AddrPort]bool{}
+	add := func(ap netip.AddrPort) {
+		if ap.Addr().IsValid() && !seen[ap] {
+			seen[ap] = true
+			out = append(out, ap.String())
+		}
+	}
 	for _, g := range req.Groups {
 		for _, row := range g.Rows {
-			ap := netip.AddrPortFrom(row.IP, row.Port)
-			if !seen[ap] {
-				seen[ap] = true
-				out = append(out, ap.String())
+			add(netip.AddrPortFrom(row.IP, row.Port))
+		}
+	}
+	for _, a := range req.Annex {
+		add(netip.AddrPortFrom(a.IP, a.Port))
+	}
+	for _, l := range req.Target.Links {
+		for _, end := range []string{l.A, l.B} {
+			end, _, _ = strings.Cut(end, "#")
+			if ap, err := netip.ParseAddrPort(end); err == nil {
+				add(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 			}
 		}
 	}

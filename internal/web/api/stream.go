@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,6 +59,11 @@ type LiveConfig struct {
 	// Trail writes the subscription, each batch before it is written,
 	// and the end (nil: every stream is refused).
 	Trail *trail.Trail
+	// MaxStreamsPerUser bounds the streams one user holds open at once
+	// (default DefaultMaxStreamsPerUser): each holds a goroutine and
+	// re-checks its credential every RecheckEvery. One more is refused
+	// with 429, audited as denied.
+	MaxStreamsPerUser int
 	// Registry, if set, gets the feed's metrics.
 	Registry prometheus.Registerer
 	Log      *slog.Logger
@@ -71,6 +77,9 @@ type Live struct {
 
 	withheld prometheus.Counter     // live events a viewer was not allowed at delivery
 	ended    *prometheus.CounterVec // live streams ended, by reason
+
+	mu   sync.Mutex
+	open map[string]int // streams open, by user name
 }
 
 // NewLive returns the live feed for cfg.
@@ -84,10 +93,13 @@ func NewLive(cfg LiveConfig) *Live {
 	if cfg.Window <= 0 {
 		cfg.Window = DefaultLiveWindow
 	}
+	if cfg.MaxStreamsPerUser <= 0 {
+		cfg.MaxStreamsPerUser = DefaultMaxStreamsPerUser
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	l := &Live{cfg: cfg, hub: cfg.Hub,
+	l := &Live{cfg: cfg, hub: cfg.Hub, open: map[string]int{},
 		withheld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_web_live_withheld_events_total", Help: "Live events withheld at delivery: the viewer may not see their target now."}),
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -113,8 +125,31 @@ func (l *Live) Hub() *Hub { return l.hub }
 const (
 	DefaultRecheckEvery = 2 * time.Second
 	DefaultLiveWindow   = 500 * time.Millisecond
-	maxLiveBatch        = 500
+	// DefaultMaxStreamsPerUser is enough for a user's tabs; a page
+	// opens one stream.
+	DefaultMaxStreamsPerUser = 16
+	maxLiveBatch             = 500
 )
+
+// hold takes one of user's stream places, or reports that they are all
+// taken; release gives it back.
+func (l *Live) hold(user string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[user] >= l.cfg.MaxStreamsPerUser {
+		return false
+	}
+	l.open[user]++
+	return true
+}
+
+func (l *Live) release(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[user]--; l.open[user] <= 0 {
+		delete(l.open, user)
+	}
+}
 
 // deliverable filters evs to those p may see now (LiveConfig.Access;
 // without one, the agency each event was offered for, and alerts to a
@@ -220,6 +255,15 @@ func (l *Live) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "streaming not supported", http.StatusInternalServerError)
 		return
 	}
+	if !l.hold(p.Name) {
+		l.ended.WithLabelValues("too many streams").Inc()
+		_ = l.cfg.Trail.Record(r.Context(), r, audit.ActionDenied, "live", "",
+			map[string]any{"reason": fmt.Sprintf("already %d live streams open", l.cfg.MaxStreamsPerUser)})
+		w.Header().Set("Retry-After", "30")
+		http.Error(w, "too many live streams open for this user", http.StatusTooManyRequests)
+		return
+	}
+	defer l.release(p.Name)
 	scope := p.Scope()
 	if !l.cfg.Trail.Before(w, r, refuseStream, audit.ActionLiveSubscribe, "live", "", map[string]any{"scope_all": scope.All, "scope": scope.Agencies}) {
 		return
