@@ -483,7 +483,8 @@ func buildISPRequest(ctx context.Context, sq backend, id string, scope analysis.
 			return isp.Request{}, err
 		}
 	}
-	req := api.BuildISPRequestFor(d, caseNo, now, ret, by)
+	// The analysis's --endpoint-window, as the targets were made with it.
+	req := api.BuildISPRequestFor(d, caseNo, now, ret, by, time.Duration(analysisEndpointWindow.Load()))
 	if err := api.CheckISPRows(ctx, sq, &req); err != nil {
 		return isp.Request{}, err
 	}

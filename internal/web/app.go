@@ -158,7 +158,7 @@ func (a *App) assemble(d Deps) http.Handler {
 	a.pages = pages.New(pages.Config{
 		Targets: a.backend.Targets(), Lists: a.backend.Lists(), Audit: a.backend.Audit(), Figures: a.backend.Figures(), Trail: tr, Alerts: alertFeed{d.Store},
 		Operations: operationBoards{st: d.Store},
-		ISP:        ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention},
+		ISP:        ispFiles{backend: a.backend, st: d.Store, now: d.Now, retention: d.Retention, window: d.EndpointWindow},
 		Health:     d.Health, Registry: d.Registry, Log: d.Log, Now: d.Now,
 		RequireViewPurpose: d.RequireViewPurpose,
 		Who:                who,
@@ -175,7 +175,7 @@ func (a *App) assemble(d Deps) http.Handler {
 	live := api.NewLive(api.LiveConfig{Hub: a.hub, Access: api.StoreAccess{Store: d.Store, Window: d.EndpointWindow},
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
-		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
+		Retention: d.Retention, EndpointWindow: d.EndpointWindow, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
 		Live: live, Imports: a.pages})
 	rc := rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {

@@ -20,6 +20,7 @@ type ispFiles struct {
 	st        Store
 	now       func() time.Time
 	retention isp.Retention
+	window    time.Duration // the analysis's endpoint window (Deps.EndpointWindow)
 }
 
 // PurgedRows implements pages.ISPPurged: the request the form would give,
@@ -29,7 +30,7 @@ func (f ispFiles) PurgedRows(ctx context.Context, u *pages.User, id string) (int
 	if err != nil {
 		return 0, time.Time{}, time.Time{}, err
 	}
-	req := api.BuildISPRequestFor(d, "", f.now(), f.retention, isp.Requester{ID: d.Jurisdiction})
+	req := api.BuildISPRequestFor(d, "", f.now(), f.retention, isp.Requester{ID: d.Jurisdiction}, f.window)
 	if err := api.MarkPurgedRows(ctx, f.st, &req); err != nil {
 		return 0, time.Time{}, time.Time{}, err
 	}
@@ -56,7 +57,7 @@ func (f ispFiles) Render(ctx context.Context, u *pages.User, id, format, purpose
 	if ag, err := f.st.Agency(ctx, by.ID); err == nil {
 		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
 	}
-	req := api.BuildISPRequestFor(d, purpose, f.now(), f.retention, by)
+	req := api.BuildISPRequestFor(d, purpose, f.now(), f.retention, by, f.window)
 	if err := api.CheckISPRows(ctx, f.st, &req); err != nil {
 		return pages.ISPFile{}, err
 	}

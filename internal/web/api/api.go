@@ -55,8 +55,11 @@ type Config struct {
 	Targets      Targets
 	Observations store.Store // raw observations (national scope only)
 	Retention    isp.Retention
-	Now          func() time.Time
-	Log          *slog.Logger
+	// EndpointWindow is the analysis's endpoint window (0: its default):
+	// an ISP request counts a second instant of an address within it.
+	EndpointWindow time.Duration
+	Now            func() time.Time
+	Log            *slog.Logger
 	// RequireViewPurpose makes GET /api/v1/targets/{id} need a purpose
 	// (parameter "purpose", a case number), written into the audit record
 	// of the view.
@@ -392,7 +395,7 @@ func (h *handler) ispRequest(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	req := BuildISPRequestFor(d, purpose, h.cfg.Now(), h.cfg.Retention, by)
+	req := BuildISPRequestFor(d, purpose, h.cfg.Now(), h.cfg.Retention, by, h.cfg.EndpointWindow)
 	if err := CheckISPRows(r.Context(), h.cfg.Observations, &req); err != nil {
 		h.fail(w, r, err)
 		return
@@ -453,19 +456,23 @@ func (h *handler) requester(ctx context.Context, p *access.Principal, d *analysi
 // (only first-hand contacts become rows: isp.Build) and its active device
 // links (shown in the annex).
 func BuildISPRequest(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention) isp.Request {
-	return BuildISPRequestFor(d, caseNo, now, ret, isp.Requester{ID: d.Jurisdiction})
+	return BuildISPRequestFor(d, caseNo, now, ret, isp.Requester{ID: d.Jurisdiction}, 0)
 }
 
 // BuildISPRequestFor is BuildISPRequest made by a named requesting
 // service: its name and address head the letters, and a provider outside
 // its country gets the mutual-legal-assistance note and an English letter.
-func BuildISPRequestFor(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention, by isp.Requester) isp.Request {
+// window is the analysis's endpoint window (--endpoint-window; 0: its
+// default), within which a second instant of an address counts for a row
+// (isp.Target.EndpointWindow): the letter must not join instants the
+// analysis itself keeps apart, nor split what it joins.
+func BuildISPRequestFor(d *analysis.TargetDetail, caseNo string, now time.Time, ret isp.Retention, by isp.Requester, window time.Duration) isp.Request {
 	s := make([]isp.Sighting, 0, len(d.Timeline))
 	for _, t := range d.Timeline {
 		s = append(s, SightingOf(&t))
 	}
 	tg := ISPTarget(d, caseNo)
-	tg.Requester = by
+	tg.Requester, tg.EndpointWindow = by, window
 	return isp.Build(tg, s, now, ret)
 }
 
