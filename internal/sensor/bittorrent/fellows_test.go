@@ -237,3 +237,56 @@ func TestFellowSensorsWithoutTheFileAreOnlyEverAnnounced(t *testing.T) {
 		t.Logf("sensor %s recorded its fellow %d times without the deployment's addresses", c.name, len(got))
 	}
 }
+
+// A fellow in the file is dropped whoever names it and in every scope
+// (also as the IPv4 address inside a NAT64 or 6to4 address), never
+// probed; a peer that claims to be a sensor (a Vigil peer id, a
+// sensor_address of the deployment's) is recorded as any other: only the
+// file names a fellow.
+func TestFellowIsDroppedByAddressNeverByClaim(t *testing.T) {
+	s, pub := hostileSensor(t)
+	set, err := own.Parse("own.txt", []byte("198.51.100.60\n203.0.113.7:6881\n127.0.0.9:6881\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg.Own = set
+	now := s.cfg.Clock()
+	w := watchedTorrent(t, nil, 1)
+	for _, ap := range []string{"198.51.100.60:1", "198.51.100.60:6881", "203.0.113.7:6881", "[::ffff:203.0.113.7]:6881"} {
+		for _, lab := range []bool{true, false} {
+			if r := s.selfReasonIn(netip.MustParseAddrPort(ap), now, lab); r != dropDeployment {
+				t.Errorf("%s (lab scope %v): %q, want %q", ap, lab, r, dropDeployment)
+			}
+		}
+	}
+	for _, ap := range []string{"[64:ff9b::c633:643c]:6881", "[2002:c633:643c::1]:6881"} {
+		if r := s.selfReasonIn(netip.MustParseAddrPort(ap), now, false); r != dropDeployment {
+			t.Errorf("%s (198.51.100.60 embedded): %q, want %q", ap, r, dropDeployment)
+		}
+	}
+	if r := s.selfReasonIn(netip.MustParseAddrPort("203.0.113.7:6882"), now, false); r != "" {
+		t.Errorf("another port of a shared host: %q", r)
+	}
+	for _, m := range []string{observe.MethodPEX, observe.MethodTracker, observe.MethodDHTGetPeers, observe.MethodPeerProbe} {
+		s.emit(t.Context(), observe.Observation{Method: m, Item: observe.Item{Hash: w.Hash},
+			Endpoint: observe.Endpoint{IP: netip.MustParseAddr("198.51.100.60"), Port: 51413, Transport: "tcp"}})
+	}
+	probes := len(s.probeQ)
+	s.enqueueProbe(netip.MustParseAddrPort("127.0.0.9:6881"), w, "pex") // in lab scope: the guard lets it through
+	if len(s.probeQ) != probes {
+		t.Error("a fellow was queued for a probe")
+	}
+	// The hostile peer: every claim a peer or an observation can make.
+	s.emit(t.Context(), observe.Observation{Method: observe.MethodPeerProbe, Item: observe.Item{Hash: w.Hash},
+		Endpoint: observe.Endpoint{IP: netip.MustParseAddr("192.0.2.99"), Port: 51413, Transport: "tcp",
+			Local: netip.MustParseAddrPort("198.51.100.60:40000")},
+		Client: observe.Client{PeerID: []byte("-VG0001-abcdefghijkl")}})
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.obs) != 1 || pub.obs[0].Endpoint.IP != netip.MustParseAddr("192.0.2.99") {
+		t.Fatalf("recorded %d observations, want only the peer that claims to be a sensor", len(pub.obs))
+	}
+	if got := s.Dropped()[dropDeployment]; got != 5 {
+		t.Fatalf("%d deployment_address drops, want 5 (4 observations, 1 probe)", got)
+	}
+}
