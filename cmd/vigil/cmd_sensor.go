@@ -17,6 +17,24 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 )
 
+// fellowsHelp is what 'vigil sensor bittorrent --help' says of
+// --own-addresses.
+const fellowsHelp = `Fellow sensors: a sensor never records itself, but it cannot tell the
+other sensors of its deployment from suspects by itself: their DHT
+lookups land on its identities, trackers list them, and peers their
+probes reached pass them on in PEX. Name them once in a file, one a line,
+and give it to every sensor and to every ingest and serve with the
+global --own-addresses FILE (or VIGIL_OWN_ADDRESSES, or own-addresses in
+the config file): a host's address (every port), IP:PORT ([IPv6]:PORT)
+for one socket of a shared host (a lab's loopback), or a CIDR range the
+deployment holds (no wider than /16, /32 for IPv6); # starts a comment; a
+bad line is an error naming the file and the line. The sensor records
+and probes none of them, in every scope, and counts what it left out
+(vigil_bittorrent_dropped_total{reason="deployment_address"}). Nothing
+is taken from what peers or observations say (a peer id, a
+sensor_address): only the file names a fellow.
+`
+
 func sensorCommand() *command {
 	return &command{
 		name:    "sensor",
@@ -54,6 +72,7 @@ is recorded as named but never probed (counted). --bootstrap takes IPv4
 IP:port and IPv6 [IP]:port nodes; give some of each family (an IPv6 DHT
 can also be joined through IPv6 nodes that IPv4 nodes name).
 
+` + fellowsHelp + `
 Scope: lab scope by default. Only 127.0.0.0/8, ::1 and the prefixes given
 with --scope-allow (network namespaces you created; IPv4 or IPv6, e.g.
 10.250.0.0/24 or fd00:0:0:1::/64) are ever sent to or listened on;
@@ -85,6 +104,8 @@ Examples:
       --scope-allow 10.250.0.0/24 --identities 4
   vigil sensor bittorrent --listen 127.0.0.1,::1 \
       --bootstrap 127.0.0.1:40001,[::1]:40101
+  vigil --own-addresses /etc/vigil/own-addresses sensor bittorrent \
+      --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 --scope-allow 10.250.0.0/24
   vigil sensor bittorrent --listen 10.250.0.1,fd00:0:0:1::1 \
       --bootstrap 10.250.0.2:6881,[fd00:0:0:1::2]:6881 \
       --scope-allow 10.250.0.0/24,fd00:0:0:1::/64

@@ -171,6 +171,12 @@ with --scope-allow (network namespaces you created) are ever sent to;
 anything else is refused before a socket is touched, and counted. The
 sensor never contacts public servers or Kad nodes: --server or
 --kad-bootstrap is required.
+
+Fellow sensors: the global --own-addresses FILE names the deployment's
+own addresses (its sensors' hosts, IP:PORT sockets, CIDR ranges; 'vigil
+sensor bittorrent --help' says the format): a source a server or a Kad
+node names there is never recorded nor probed, counted
+(vigil_ed2k_dropped_total{reason="deployment_address"}).
 ` + queueHelp + `
 ` + clockHelp + `
 Examples:
@@ -234,7 +240,7 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, e
 			release()
 		}
 	}()
-	pc := pipeline.Config{Store: st, Log: a.log, Registry: mf.registry()}
+	pc := pipeline.Config{Store: st, Log: a.log, Registry: mf.registry(), Own: analysisOwn.Load()}
 	if pc.SensorKey, err = a.sensorKey(kf.dir); err != nil {
 		return nil, nil, err
 	}

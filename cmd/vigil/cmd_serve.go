@@ -388,7 +388,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	// The analysis scores what other processes ('vigil ingest', 'vigil
 	// sensor') store; the server and the checkpointer run beside it
 	// and stop with it.
-	pc := pipeline.Config{Store: sq, NoIngest: true, Registry: reg, Log: a.log}
+	pc := pipeline.Config{Store: sq, NoIngest: true, Registry: reg, Log: a.log, Own: analysisOwn.Load()}
 	if f.poll > 0 {
 		pc.Analysis, pc.AnalysisPoll, pc.OnAlert, pc.EndpointWindow, pc.IPv6 = sq, f.poll, wa.Alert, a.endpointWindow, analysisIPv6.Load()
 	}

@@ -48,6 +48,7 @@ var layerTable = []struct {
 		"internal/bep42",
 		"internal/evidence/canon",
 		"internal/hashkind",
+		"internal/own",
 		"internal/sensor/bittorrent/peerid",
 		"internal/sensor/ed2k/cursor",
 		"internal/sensor/bittorrent/transcript",
@@ -216,7 +217,7 @@ var (
 	// noIO packages are parsers: bytes in, values out. They must not reach
 	// net, os, io/fs or syscall (or a package under them), through any
 	// chain of imports.
-	noIO = []string{"internal/agency", "internal/bencode", "internal/bep42", "internal/hashkind", "internal/digest", "internal/watchlist",
+	noIO = []string{"internal/agency", "internal/bencode", "internal/bep42", "internal/own", "internal/hashkind", "internal/digest", "internal/watchlist",
 		"internal/sensor/bittorrent/krpc", "internal/sensor/bittorrent/peerwire", "internal/sensor/bittorrent/peerid",
 		"internal/sensor/bittorrent/metainfo",
 		"internal/sensor/bittorrent/transcript", "internal/sensor/bittorrent/routing",

@@ -47,17 +47,22 @@ func build() (ver, commit string, modified bool) {
 // observations go; its URL may hold a password).
 var configUnhashed = map[string]bool{"bus": true}
 
+// configHashedGlobal are the global flags that change what a sensor
+// does, hashed with its own: --own-addresses (which addresses it never
+// records).
+var configHashedGlobal = map[string]bool{"own-addresses": true}
+
 // configHash is the SHA-256, in hex, of a sensor command's effective
 // configuration (docs/evidence.md, "Tool identity"): one line
 // "NAME=VALUE\n" for every flag of the command but configUnhashed and the
-// global flags, in name order, VALUE as the flag prints it once the
+// global flags (but configHashedGlobal), in name order, VALUE as the flag prints it once the
 // command line, the environment and the config file have been applied
 // (defaults included). A flag naming a file is hashed by its name, not
 // its content.
 func configHash(fs *flag.FlagSet) string {
 	h := sha256.New()
 	fs.VisitAll(func(f *flag.Flag) { // VisitAll goes in name order
-		if globalFlags[f.Name] || configUnhashed[f.Name] {
+		if globalFlags[f.Name] && !configHashedGlobal[f.Name] || configUnhashed[f.Name] {
 			return
 		}
 		h.Write([]byte(f.Name + "=" + f.Value.String() + "\n"))

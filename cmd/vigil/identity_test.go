@@ -9,8 +9,8 @@ import (
 
 // The configuration hash is of the effective flags: the same flags give
 // the same hash whatever their order on the command line, any flag that
-// changes what the sensor does changes it, and --bus and the global flags
-// do not.
+// changes what the sensor does changes it (--own-addresses too, global
+// as it is), and --bus and the other global flags do not.
 func TestConfigHashCoversTheSensorsOwnFlags(t *testing.T) {
 	hash := func(args ...string) string {
 		t.Helper()
@@ -39,7 +39,7 @@ func TestConfigHashCoversTheSensorsOwnFlags(t *testing.T) {
 			t.Fatalf("%v changed the hash", same)
 		}
 	}
-	for _, other := range [][]string{{"--verify"}, {"--ntp", "127.0.0.1:123"}, {"--id", "ed2k-2"}, {"--ntp-max-offset", "1s"}} {
+	for _, other := range [][]string{{"--verify"}, {"--ntp", "127.0.0.1:123"}, {"--id", "ed2k-2"}, {"--ntp-max-offset", "1s"}, {"--own-addresses", "own.txt"}} {
 		if got := hash(append([]string{"--server", "127.0.0.1:4661", "--lab"}, other...)...); got == base {
 			t.Fatalf("%v left the hash unchanged", other)
 		}

@@ -82,6 +82,9 @@ type app struct {
 	// ipv6Prefixes is the subscriber prefix length per ISP
 	// (analysis.Config.IPv6, in analysis.ParseIPv6Config's form).
 	ipv6Prefixes string
+	// ownAddresses is --own-addresses: the file of the deployment's own
+	// addresses (package own), "" for none.
+	ownAddresses string
 
 	st store.Store
 	// mayCreate is set for the commands that bring data into a store
@@ -107,7 +110,7 @@ func flagName(arg string) string {
 }
 
 // globalFlags are accepted before the command and after it.
-var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true}
+var globalFlags = map[string]bool{"db": true, "config": true, "log-level": true, "log-format": true, "endpoint-window": true, "ipv6-prefixes": true, "own-addresses": true}
 
 func (a *app) defineGlobal(fs *flag.FlagSet) {
 	fs.StringVar(&a.dbPath, "db", "vigil.db", "store: a SQLite file (the embedded default) or postgres://USER@HOST:PORT/DB[?schema=NAME] (every command; tables in the schema vigil unless NAME); env VIGIL_DB")
@@ -118,6 +121,9 @@ func (a *app) defineGlobal(fs *flag.FlagSet) {
 		"analysis: an IP:port silent for longer than this is a new endpoint when seen again (addresses are reassigned); env VIGIL_ENDPOINT_WINDOW")
 	fs.StringVar(&a.ipv6Prefixes, "ipv6-prefixes", analysis.DefaultConfig().IPv6.String(),
 		"analysis: the IPv6 prefix length an ISP gives one subscriber, `DEFAULT[,ASnnn=LEN...]` (48 to 128; 128: never group), e.g. 64,AS3215=56; env VIGIL_IPV6_PREFIXES")
+	fs.StringVar(&a.ownAddresses, "own-addresses", "",
+		"the deployment's own addresses, a `FILE` of IP (every port), IP:PORT ([IPv6]:PORT) or CIDR lines, # comments: its sensors' hosts. "+
+			"No sensor records or probes one; the analysis makes no target of one. Give every sensor and every process that runs the analysis (ingest, serve, ...) the same file; env VIGIL_OWN_ADDRESSES")
 }
 
 // benchNoEvidenceLog and benchNoGate are for BenchmarkIngestNATSPostgres
@@ -412,6 +418,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitUsage
 	}
 	analysisIPv6.Store(&v6)
+	if err := a.loadOwn(); err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return exitUsage
+	}
 	err = runFn(ctx, a, positional)
 	var ue *usageError
 	switch {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/own"
 )
 
 // Config sets the Engine's rules. docs/scoring.md documents every default.
@@ -84,6 +85,16 @@ type Config struct {
 	FiguresInterval time.Duration
 	// Log receives a line per catch-up and per quarantine.
 	Log *slog.Logger
+	// Own are the deployment's own addresses (package own,
+	// --own-addresses): an observation whose endpoint is one (a fellow
+	// sensor a sensor recorded before it was told) makes no endpoint,
+	// device, target or ISP row; it is left out and counted (Dropped:
+	// deployment_address). Only the endpoint is judged, never what an
+	// observation says of its sensor (sensor_address, vantage) nor a peer
+	// id: those a hostile peer or hub can write. Every process that runs
+	// the analysis over one store must be given the same file, or their
+	// views differ. nil: none.
+	Own *own.Set
 }
 
 // LinkConfig holds the device-linking thresholds (docs/scoring.md,

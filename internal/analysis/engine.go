@@ -115,6 +115,7 @@ const (
 const (
 	DropNonPublicUnconfirmed = "non_public_third_party" // a third party named a non-public address never confirmed first-hand
 	DropSuspectLeadsFull     = "suspect_leads_full"     // a keyword search's file, with MaxSuspectLeads leads of searches alone held
+	DropDeploymentAddress    = "deployment_address"     // the endpoint is one of the deployment's own addresses (Config.Own): a fellow sensor
 )
 
 type dailyKey struct {
@@ -381,7 +382,8 @@ func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
 	}
 	if e.cfg.Log != nil && n > 0 {
 		e.cfg.Log.Info("analysis caught up", "observations", n, "watermark", e.watermark,
-			"held_unconfirmed", e.nPending, "dropped_unconfirmed", e.dropped[DropNonPublicUnconfirmed])
+			"held_unconfirmed", e.nPending, "dropped_unconfirmed", e.dropped[DropNonPublicUnconfirmed],
+			"deployment_address", e.dropped[DropDeploymentAddress])
 	}
 	return nil
 }
@@ -617,6 +619,12 @@ func (e *Engine) confirm(p *endpoint) {
 
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
+	if e.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
+		// A fellow sensor of the deployment: stored (it is in its
+		// sensor's signed chain), never a suspect.
+		e.dropped[DropDeploymentAddress]++
+		return
+	}
 	// The roll-ups count only what the stored ones lack: at a replay (a
 	// store made before them; a crash between two writes cannot: the
 	// roll-ups are written with the watermark), and when catching up with

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 )
 
@@ -27,6 +28,9 @@ type AnalysisConfig struct {
 	Log *slog.Logger
 	// Behind is analysis.Config.Behind: ingest has a backlog.
 	Behind func() bool
+	// Own is analysis.Config.Own: the deployment's own addresses, of
+	// which no observation makes a target.
+	Own *own.Set
 }
 
 // StartAnalysis starts the analysis over st with the list rules in force
@@ -48,6 +52,7 @@ func StartAnalysis(ctx context.Context, st AnalysisStore, c AnalysisConfig) (*an
 	}
 	cfg.Watched = c.Watched
 	cfg.Behind = c.Behind
+	cfg.Own = c.Own
 	cfg.OnAlert = func(al analysis.Alert) {
 		log.Warn("analysis alert", "kind", al.Kind, "detail", fmt.Sprintf("%+v", al))
 		if c.OnAlert != nil {

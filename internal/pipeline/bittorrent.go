@@ -51,7 +51,8 @@ func (p *Pipeline) clock(ctx context.Context, sensor string, cfg timesync.Config
 // BitTorrent is a BitTorrent sensor to run.
 type BitTorrent struct {
 	// Sensor is the sensor's configuration. The pipeline sets Match (for
-	// discovery) and OnFiles (for the analysis) when they are nil.
+	// discovery), OnFiles (for the analysis) and Own (Config.Own) when
+	// they are nil.
 	Sensor bittorrent.Config
 	// Scope is where the sensor may send.
 	Scope scope.Config
@@ -92,6 +93,9 @@ func (p *Pipeline) AddBitTorrent(ctx context.Context, c BitTorrent) (*bittorrent
 		p.log.Warn("no btih or btih2 entries on any enabled watch-list: the sensor will answer the DHT but watch nothing")
 	}
 	cfg := c.Sensor
+	if cfg.Own == nil {
+		cfg.Own = p.cfg.Own
+	}
 	if cfg.TimeSync == nil {
 		if cfg.TimeSync, err = p.clock(ctx, "bittorrent "+cfg.ID, c.NTP, guard); err != nil {
 			return nil, err

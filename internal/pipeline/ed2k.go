@@ -19,7 +19,8 @@ type ED2K struct {
 	// Sensor is the sensor's configuration. With Keywords, the pipeline
 	// sets OnSuspect (when nil) to record the files found as suspect
 	// leads in this process's analysis; a pipeline without one (a remote
-	// bus) refuses keywords: leads do not travel on the bus.
+	// bus) refuses keywords: leads do not travel on the bus. The pipeline
+	// sets Own (Config.Own) when it is nil.
 	Sensor ed2k.Config
 	// Scope is where the sensor may send.
 	Scope scope.Config
@@ -51,6 +52,9 @@ func (p *Pipeline) AddED2K(ctx context.Context, c ED2K) (*ed2k.Sensor, error) {
 		p.log.Warn("no ed2k entries on any enabled watch-list: the sensor will run but watch nothing")
 	}
 	cfg := c.Sensor
+	if cfg.Own == nil {
+		cfg.Own = p.cfg.Own
+	}
 	if len(cfg.Keywords) > 0 && cfg.OnSuspect == nil {
 		if p.engine == nil {
 			return nil, fmt.Errorf("pipeline: sensor %s: keyword searches make review leads, which only this process's analysis records (they do not travel on the bus): run the sensor with its store, without a remote bus", cfg.ID)

@@ -41,6 +41,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/match"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
@@ -129,6 +130,15 @@ type Config struct {
 	SensorKey ed25519.PrivateKey
 	// Signer sets the signed batches (zero: evidence.DefaultSignerConfig).
 	Signer evidence.SignerConfig
+
+	// Own are the deployment's own addresses (package own,
+	// --own-addresses): given to each sensor added whose configuration
+	// names none (it records none of them and probes none), and to the
+	// analysis (an observation of one makes no target; one a sensor
+	// recorded before it was told is still stored: it is in its sensor's
+	// signed chain, and the other observations of its batch are checked
+	// through it). nil: none.
+	Own *own.Set
 
 	// Registry, if set, receives every stage's metrics.
 	Registry prometheus.Registerer
@@ -244,7 +254,7 @@ func New(ctx context.Context, cfg Config) (*Pipeline, error) {
 	if cfg.Analysis != nil {
 		e, err := StartAnalysis(ctx, cfg.Analysis, AnalysisConfig{EndpointWindow: cfg.EndpointWindow, IPv6: cfg.IPv6,
 			Watched: func(h hashkind.Hash) bool { return p.live.Load().Contains(h) }, OnAlert: cfg.OnAlert, Log: p.log,
-			Behind: p.behind})
+			Behind: p.behind, Own: cfg.Own})
 		if err != nil {
 			return nil, err
 		}
@@ -389,6 +399,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			err = errors.Join(err, fmt.Errorf("analysis: last flush: %w", ferr))
 		} else {
 			p.log.Info("pipeline: analysis flushed", "watermark", p.engine.Watermark())
+		}
+		if d, _ := p.engine.Dropped(); d[analysis.DropDeploymentAddress] > 0 {
+			// Counted, never named: the addresses are the deployment's.
+			p.log.Info("pipeline: observations of the deployment's own addresses (--own-addresses) stored but made no target",
+				"observations", d[analysis.DropDeploymentAddress])
 		}
 	}
 	p.log.Info("pipeline stopped", "committed", p.stats.Committed, "err", err)

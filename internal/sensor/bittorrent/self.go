@@ -22,6 +22,14 @@ import (
 // at most selfMax of them (the oldest go first). In internet scope the
 // addresses its connections came from, and its listen address, are its
 // own on every port, and so is every loopback address (its own host).
+//
+// Its fellows (the other sensors of its deployment) it cannot tell by
+// itself: sensor B's DHT lookups land on A's identities (a get_peers from
+// B's socket, recorded as first-hand), trackers list B, and peers that
+// B's probes reached pass B's source port on in PEX. Config.Own, the
+// deployment's own addresses (package own, --own-addresses), names them:
+// an address in it is never recorded nor probed, in every scope, counted
+// as deployment_address.
 
 const (
 	// selfTTL is how long the source port of an outgoing connection is
@@ -104,14 +112,15 @@ func (m *selfSet) has(ap netip.AddrPort, now time.Time) (port, ip bool) {
 // Reasons an observation or probe is dropped (the label of
 // vigil_bittorrent_dropped_total).
 const (
-	dropSelfConnection   = "self_connection"   // the source port of one of the sensor's connections
-	dropSelfListen       = "self_listen"       // one of the sensor's DHT identities
-	dropSelfAddress      = "self_address"      // the sensor's own address or loopback (internet scope), any port
-	dropInfohashMismatch = "infohash_mismatch" // a probed peer answered for another torrent
-	dropHandshakeOnly    = "handshake_only"    // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
-	dropMirror           = "mirror"            // a probed peer answered with the sensor's own peer id (its handshake reflected)
-	dropProbeQueueFull   = "probe_queue_full"  // a peer to probe found the probe queue full (probed a later round)
-	dropForeignReply     = "foreign_reply"     // a DHT reply from another address than the one asked
+	dropSelfConnection   = "self_connection"    // the source port of one of the sensor's connections
+	dropSelfListen       = "self_listen"        // one of the sensor's DHT identities
+	dropSelfAddress      = "self_address"       // the sensor's own address or loopback (internet scope), any port
+	dropDeployment       = "deployment_address" // one of the deployment's own addresses (Config.Own): a fellow sensor
+	dropInfohashMismatch = "infohash_mismatch"  // a probed peer answered for another torrent
+	dropHandshakeOnly    = "handshake_only"     // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
+	dropMirror           = "mirror"             // a probed peer answered with the sensor's own peer id (its handshake reflected)
+	dropProbeQueueFull   = "probe_queue_full"   // a peer to probe found the probe queue full (probed a later round)
+	dropForeignReply     = "foreign_reply"      // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
 	// party named outside lab scope: non_public_private, ..._loopback.
 	dropNonPublic = "non_public_"
@@ -122,7 +131,8 @@ const (
 func (s *Sensor) countDrop(reason string) { _ = s.drops.add(reason) }
 
 // Dropped returns how many observations (and probes) were not made, by
-// reason: the sensor itself, a non-public address named by a third party
+// reason: the sensor itself, one of the deployment's own addresses (a
+// fellow sensor), a non-public address named by a third party
 // outside lab scope, a peer that answered for another torrent or with the
 // sensor's own peer id, a DHT
 // reply from an address not asked, a peer of an address family the
@@ -131,6 +141,7 @@ func (s *Sensor) Dropped() map[string]uint64 { return s.drops.snapshot() }
 
 var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
+		"one of the deployment's own addresses, a fellow sensor (deployment_address), "+
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
 		"a peer answering for another info-hash (infohash_mismatch) or with the sensor's own peer id (mirror), a DHT reply from an address not asked (foreign_reply), "+
 		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
@@ -176,6 +187,14 @@ func (s *Sensor) selfReasonIn(ap netip.AddrPort, now time.Time, lab bool) string
 		// Its IPv4 address as an IPv6-only peer behind NAT64 (or a 6to4
 		// relay) saw it, passed on in PEX added6 or a DHT value.
 		return dropSelfAddress
+	}
+	if s.cfg.Own.Contains(a) {
+		// A fellow sensor of the deployment (or the operator's own
+		// range), in every scope: the file says so.
+		return dropDeployment
+	}
+	if v4, ok := embeddedIPv4(a.Addr()); ok && s.cfg.Own.Contains(netip.AddrPortFrom(v4, a.Port())) {
+		return dropDeployment
 	}
 	port, ip := s.self.has(a, now)
 	switch {

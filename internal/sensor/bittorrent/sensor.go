@@ -41,6 +41,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/discover"
@@ -186,6 +187,12 @@ type Config struct {
 	// SeenCapacity is how many unwatched info-hashes the seen-set
 	// remembers at least (1.25 MB per million, twice that at most).
 	SeenCapacity int
+	// Own are the deployment's own addresses (package own,
+	// --own-addresses): its other sensors' hosts or sockets. The sensor
+	// records none of them and probes none, in every scope, as it never
+	// records itself (self.go); each is counted (deployment_address).
+	// nil: none beyond the sensor's own.
+	Own *own.Set
 }
 
 // DefaultConfig returns a conservative configuration.
@@ -552,7 +559,8 @@ func sum(m map[string]uint64) uint64 {
 // drop: an observation of a watched item is evidence. Two kinds are never
 // published, and are counted by reason (vigil_bittorrent_dropped_total):
 // the sensor itself (its DHT identities, the source port of any of its
-// connections, in internet scope its own address), and, outside lab
+// connections, in internet scope its own address) or a fellow sensor of
+// its deployment (Config.Own), and, outside lab
 // scope, a non-public address named by a third party (admit, self.go).
 // A transcript with cut or paused records marks the observation so.
 func (s *Sensor) emit(ctx context.Context, o observe.Observation) {

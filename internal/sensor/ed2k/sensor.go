@@ -33,6 +33,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kad"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/probe"
@@ -121,6 +122,11 @@ type Config struct {
 	Budget netlimit.Config
 	// Clock is the time source (time.Now when nil).
 	Clock func() time.Time
+	// Own are the deployment's own addresses (package own,
+	// --own-addresses): its other sensors' hosts or sockets. The sensor
+	// records none of them and probes none, in every scope, as it never
+	// records itself; each is counted (deployment_address). nil: none.
+	Own *own.Set
 }
 
 // DefaultConfig returns settings for a real network: searches every 15
@@ -187,6 +193,7 @@ type Stats struct {
 	// Emitted counts observations published, by method.
 	Emitted map[string]uint64
 	// Dropped counts what was not recorded, by reason (low_id, self,
+	// deployment_address,
 	// non_public_*, not_acknowledged, wrong_file, queue_full,
 	// publish_failed, out_of_scope, ...).
 	Dropped map[string]uint64
@@ -651,12 +658,19 @@ func (s *Sensor) probe(ctx context.Context, pc probe.Config, j probeJob) {
 }
 
 // emit completes and publishes o unless it must not leave the sensor: the
-// sensor's own address, or a non-public address a third party named
+// sensor's own address, one of the deployment's own (Config.Own), or a
+// non-public address a third party named
 // outside lab scope (in lab scope it is kept, marked non_public_address).
 func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 	ep := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)
 	if s.self(ep) {
 		s.drop("self")
+		return false
+	}
+	if s.cfg.Own.Contains(ep) {
+		// A fellow sensor of the deployment: a server or a Kad node that
+		// names it, or a source list that does, names no suspect.
+		s.drop("deployment_address")
 		return false
 	}
 	if !o.FirstHand() {
