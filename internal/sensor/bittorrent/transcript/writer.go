@@ -141,15 +141,16 @@ func (t *Writer) Kept(from, to uint64) bool {
 	return true
 }
 
-func (t *Writer) add(dir byte, at time.Time, peer netip.AddrPort, b []byte) {
-	t.addRecord(dir, at, peer, b, false)
+func (t *Writer) add(dir byte, at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.addRecord(dir, at, peer, b, false)
 }
 
 // addRecord records b; stream says it is a chunk of the received TCP or
-// uTP stream whose offsets Kept tracks.
-func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte, stream bool) {
+// uTP stream whose offsets Kept tracks. It reports whether all of b is in
+// the transcript (with transcripts off: true, nothing is hidden).
+func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte, stream bool) bool {
 	if !t.on() || len(b) == 0 && dir != Note {
-		return
+		return true
 	}
 	p := peerText(peer)
 	from := t.recvOff
@@ -165,7 +166,7 @@ func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte
 		if stream && dir == Received {
 			t.gap(from, t.recvOff)
 		}
-		return
+		return false
 	}
 	reserve := 3 * gapRecordMax
 	header := 1 + 10 + 1 + len(p) + 10
@@ -189,20 +190,27 @@ func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte
 		if stream && dir == Received {
 			t.gap(from+uint64(keep), t.recvOff)
 		}
+		return false
 	}
+	return true
 }
 
-// Sent and Received record one datagram or message each.
-func (t *Writer) Sent(at time.Time, peer netip.AddrPort, b []byte) { t.add(Sent, at, peer, b) }
-
-// Received records one datagram or message received.
-func (t *Writer) Received(at time.Time, peer netip.AddrPort, b []byte) {
-	t.add(Received, at, peer, b)
+// Sent and Received record one datagram or message each, and report
+// whether it is all in the transcript: nothing may be taken from bytes
+// that are not.
+func (t *Writer) Sent(at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.add(Sent, at, peer, b)
 }
 
-// Note records a text of the sensor's.
-func (t *Writer) Note(at time.Time, peer netip.AddrPort, text string) {
-	t.add(Note, at, peer, []byte(text))
+// Received records one datagram or message received (see Sent).
+func (t *Writer) Received(at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.add(Received, at, peer, b)
+}
+
+// Note records a text of the sensor's, whole or not at all, and reports
+// whether it is in the transcript.
+func (t *Writer) Note(at time.Time, peer netip.AddrPort, text string) bool {
+	return t.add(Note, at, peer, []byte(text))
 }
 
 // StreamSent records a chunk of a TCP or uTP stream sent.
