@@ -132,27 +132,109 @@ func from(r transcript.Record, ep netip.AddrPort) bool {
 	return err == nil && ep.IsValid() && netip.AddrPortFrom(p.Addr().Unmap(), p.Port()) == ep
 }
 
-// stream is the bytes received from ep, up to the first gap (what follows
-// a gap cannot be parsed in place).
-func stream(recs []transcript.Record, ep netip.AddrPort) []byte {
-	var b []byte
+// keptStream is the byte stream received from one endpoint as the
+// transcript keeps it: each received record at its place in the stream,
+// and the bytes a cut or paused record counts as received left as holes
+// (a reader knows their length, not their content).
+type keptStream struct {
+	spans []span
+	end   uint64 // the stream's length, holes included
+	next  int    // the first span bytes may still be asked from
+}
+
+type span struct {
+	at uint64
+	b  []byte
+}
+
+// streamOf is the stream received from ep. A legacy end marker counts
+// its bytes somewhere unknown: the stream stops there.
+func streamOf(recs []transcript.Record, ep netip.AddrPort) *keptStream {
+	s := &keptStream{}
 	for _, r := range recs {
-		if r.Gap() {
-			break
-		}
-		if r.Type == transcript.Received && from(r, ep) {
-			b = append(b, r.Data...)
+		switch {
+		case r.Type == transcript.LegacyCut:
+			return s
+		case r.Gap():
+			s.end += r.ReceivedLeft
+		case r.Type == transcript.Received && from(r, ep):
+			s.spans = append(s.spans, span{s.end, r.Data})
+			s.end += uint64(len(r.Data))
 		}
 	}
-	return b
+	return s
+}
+
+// bytes returns the stream's bytes [lo, hi), if all of them are kept.
+// Asked in increasing order (lo never below an earlier call's lo).
+func (s *keptStream) bytes(lo, hi uint64) ([]byte, bool) {
+	var out []byte
+	pos := lo
+	for i := s.next; i < len(s.spans) && pos < hi; i++ {
+		sp := s.spans[i]
+		end := sp.at + uint64(len(sp.b))
+		if end <= pos {
+			s.next = i + 1
+			continue
+		}
+		if sp.at > pos {
+			return nil, false // a hole
+		}
+		out = append(out, sp.b[pos-sp.at:min(end, hi)-sp.at]...)
+		pos = min(end, hi)
+	}
+	return out, pos >= hi
+}
+
+// messages calls fn with each message after the handshake that a reader
+// can find (the length prefix of every message before it is kept) and
+// whether all of its bytes are kept; a message with bytes cut is skipped
+// by its length. It stops at a length prefix not kept.
+func (s *keptStream) messages(fn func(msg []byte, whole bool)) {
+	for pos := uint64(peerwire.HandshakeLen); pos+4 <= s.end; {
+		hdr, ok := s.bytes(pos, pos+4)
+		if !ok {
+			return
+		}
+		end := pos + 4 + uint64(binary.BigEndian.Uint32(hdr))
+		if end > s.end {
+			return
+		}
+		msg, whole := s.bytes(pos+4, end)
+		fn(msg, whole)
+		pos = end
+	}
+}
+
+// spoke reports whether the transcript shows the peer acknowledged: a
+// byte it sent after its handshake is kept, or the sensor's note says it
+// held the connection (transcript.HeldNote). Two handshakes alone are
+// what a peer that echoes any info-hash and hangs up leaves.
+func spoke(recs []transcript.Record, s *keptStream, ep netip.AddrPort) bool {
+	for _, sp := range s.spans {
+		if sp.at+uint64(len(sp.b)) > uint64(peerwire.HandshakeLen) {
+			return true
+		}
+	}
+	return hasNote(recs, ep, transcript.HeldNote)
+}
+
+func hasNote(recs []transcript.Record, ep netip.AddrPort, text string) bool {
+	for _, r := range recs {
+		if r.Type == transcript.Note && from(r, ep) && bytes.Contains(r.Data, []byte(text)) {
+			return true
+		}
+	}
+	return false
 }
 
 func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
-	b := stream(recs, o.endpoint())
-	if len(b) < peerwire.HandshakeLen {
+	s := streamOf(recs, o.endpoint())
+	b, ok := s.bytes(0, uint64(peerwire.HandshakeLen))
+	if !ok {
 		return "no whole handshake from the observation's endpoint " + o.endpoint().String()
 	}
-	hs, err := peerwire.ParseHandshake(b[:peerwire.HandshakeLen])
+	hs, err := peerwire.ParseHandshake(b)
 	if err != nil {
 		return "the peer's handshake: " + err.Error()
 	}
@@ -162,6 +244,20 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	if o.PeerID != "" && o.PeerID != hex.EncodeToString(hs.PeerID[:]) {
 		return "the peer's handshake gives peer id " + hex.EncodeToString(hs.PeerID[:]) + ", not " + o.PeerID
 	}
+	if !spoke(recs, s, o.endpoint()) {
+		return "the peer's handshake and nothing after it: no acknowledgement (a peer may echo any info-hash and hang up)"
+	}
+	if o.Possession == "verified" && !hasNote(recs, o.endpoint(), transcript.VerifiedNote) {
+		return "verified, but no note of the sensor's says a piece from this peer matched its hash"
+	}
+	total := -1
+	if o.PiecesTotal != nil {
+		total = *o.PiecesTotal
+	}
+	shown, all, port := read(s, total)
+	if o.ListenPort != 0 && o.ListenPort != port {
+		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole gives it"
+	}
 	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
 		return ""
 	}
@@ -170,13 +266,11 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 			return "partial with an unknown piece count: nothing can be counted in range"
 		}
 		// complete with the piece count unknown rests on a have_all.
-		if _, all := advertised(b[peerwire.HandshakeLen:], 0); !all && o.Possession == "complete" {
+		if !all && o.Possession == "complete" {
 			return "complete with an unknown piece count, but the peer sent no have_all"
 		}
 		return ""
 	}
-	total := *o.PiecesTotal
-	shown, all := advertised(b[peerwire.HandshakeLen:], total)
 	have := total
 	if o.PiecesHave != nil {
 		have = *o.PiecesHave
@@ -192,22 +286,18 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	return ""
 }
 
-// advertised counts the distinct pieces below total that the peer's
-// bitfield, have and have_all messages name (whatever their order: the
-// sensor's stricter reading may count fewer, never more), and whether it
-// sent have_all.
-func advertised(b []byte, total int) (int, bool) {
+// read counts the distinct pieces below total that the peer's bitfield,
+// have and have_all messages kept whole name (whatever their order: the
+// sensor's stricter reading may count fewer, never more), whether it sent
+// have_all, and the listen port its last extension handshake kept whole
+// gives.
+func read(s *keptStream, total int) (int, bool, uint16) {
 	seen := make(map[int]bool)
 	all := false
-	for len(b) >= 4 {
-		n := binary.BigEndian.Uint32(b)
-		if uint64(n) > uint64(len(b)-4) {
-			break
-		}
-		msg := b[4 : 4+n]
-		b = b[4+n:]
-		if n == 0 {
-			continue
+	var port uint16
+	s.messages(func(msg []byte, whole bool) {
+		if !whole || len(msg) == 0 {
+			return
 		}
 		switch peerwire.MsgID(msg[0]) {
 		case peerwire.Bitfield:
@@ -224,12 +314,18 @@ func advertised(b []byte, total int) (int, bool) {
 			}
 		case peerwire.HaveAll:
 			all = true
+		case peerwire.Extended:
+			if len(msg) >= 2 && msg[1] == peerwire.ExtHandshakeID {
+				if eh, err := peerwire.ParseExtHandshake(msg[2:]); err == nil {
+					port = eh.Port
+				}
+			}
 		}
-	}
+	})
 	if all {
-		return total, true
+		return max(total, 0), true, port
 	}
-	return len(seen), false
+	return len(seen), false, port
 }
 
 // announceClaims finds the announce_peer for the item, sent from ep (the
