@@ -57,13 +57,14 @@ func smallJunk(n int) []byte {
 	return bytes.Repeat(one, n)
 }
 
-// A peer sends 40 KiB of small padding messages at once: the read that
-// holds them is cut, and the cut falls in the middle of the padding, so
-// that the lengths of the messages in it are not in the transcript. A
-// reader of the transcript cannot tell where any later message begins;
-// the have_all the peer sends next, kept whole in its own record, cannot
-// be found by a reader. It was recorded complete; it is acknowledged,
-// marked transcript_cut.
+// A peer sends 40 KiB of small padding messages at once, then have_all
+// in its own write. On the code before this, the read that held the
+// padding was cut in the middle of it, so that the lengths of the
+// messages in the cut were not in the transcript and no reader could
+// tell where a later message began; the have_all, kept whole in its own
+// record, could not be found by a reader, and the peer was recorded
+// complete. Whatever is cut now, a complete claim must be one a reader
+// of the transcript finds the have_all for.
 func TestProbeHostileFramingLostInACut(t *testing.T) {
 	s, pub := hostileSensor(t)
 	w := watchedTorrent(t, s, 10)
@@ -77,10 +78,58 @@ func TestProbeHostileFramingLostInACut(t *testing.T) {
 	})
 	probes, _ := probeNow(t, s, pub, peer, w)
 	o := oneProbe(t, probes)
-	if !bytes.Contains(o.Transcript.Bytes, msg(peerwire.Message{ID: peerwire.HaveAll})) {
-		t.Fatal("the have_all's bytes are not in the transcript: the test proves nothing")
+	if !o.HasMark(observe.MarkTranscriptCut) {
+		t.Fatalf("marks %v: nothing was cut, the test proves nothing", o.Marks)
 	}
-	wantPossession(t, o, observe.Acknowledged, -1, 10, observe.MarkTranscriptCut)
+	if found := readerFinds(t, o, peerwire.HaveAll); o.Possession.Level >= observe.Complete && found == 0 {
+		t.Fatalf("possession %v, but a reader of the transcript finds no have_all", o.Possession.Level)
+	}
+}
+
+// readerFinds counts the messages of type id that a reader of o's
+// transcript finds whole: the peer's stream as kept, cut records as
+// holes of the length they count, each message found by the lengths of
+// those before it (stopping at a length prefix not kept).
+func readerFinds(t *testing.T, o observe.Observation, id peerwire.MsgID) int {
+	t.Helper()
+	ep := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port).String()
+	kept := map[uint64]byte{}
+	var end uint64
+	for _, r := range decodeTranscript(t, o.Transcript) {
+		switch {
+		case r.Gap():
+			end += r.ReceivedLeft
+		case r.Type == tscript.Received && r.Peer == ep:
+			for _, c := range r.Data {
+				kept[end] = c
+				end++
+			}
+		}
+	}
+	get := func(from, to uint64) ([]byte, bool) {
+		var b []byte
+		for i := from; i < to; i++ {
+			c, ok := kept[i]
+			if !ok {
+				return nil, false
+			}
+			b = append(b, c)
+		}
+		return b, true
+	}
+	n := 0
+	for pos := uint64(peerwire.HandshakeLen); pos+4 <= end; {
+		hdr, ok := get(pos, pos+4)
+		if !ok {
+			break
+		}
+		l := uint64(hdr[0])<<24 | uint64(hdr[1])<<16 | uint64(hdr[2])<<8 | uint64(hdr[3])
+		if body, ok := get(pos+4, pos+4+l); ok && l > 0 && peerwire.MsgID(body[0]) == id {
+			n++
+		}
+		pos += 4 + l
+	}
+	return n
 }
 
 // A peer fills the transcript with padding, then sends have_all and PORT
@@ -145,5 +194,34 @@ func TestProbeHostileNodeIDFromACutPing(t *testing.T) {
 	}
 	if len(o.Client.NodeID) != 0 && !replyKept {
 		t.Fatalf("node id %x taken from a ping reply cut from the transcript", o.Client.NodeID)
+	}
+}
+
+// A peer sends 40 KiB of padding (an extension message of an id the
+// sensor never gave) and its bitfield in one write: the read that holds
+// both was cut half-way through the padding, the bitfield with it, and
+// the peer was recorded acknowledged. The padding's body is withheld
+// (its length and type kept, its bytes counted in a cut record) and the
+// bitfield kept whole: partial 3/10, shown by the transcript.
+func TestProbeHostilePaddingDoesNotPushTheBitfieldOut(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	bf := make([]byte, peerwire.BitfieldLen(10))
+	for p := range 3 {
+		peerwire.SetPiece(bf, p)
+	}
+	bitfield := msg(peerwire.Message{ID: peerwire.Bitfield, Payload: bf})
+	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), junk, bitfield}, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	o := oneProbe(t, probes)
+	wantPossession(t, o, observe.Partial, 3, 10, observe.MarkTranscriptCut)
+	if !bytes.Contains(o.Transcript.Bytes, bitfield) || !bytes.Contains(o.Transcript.Bytes, junk[:6]) {
+		t.Fatal("the bitfield, or the padding's length and type, are not in the transcript")
+	}
+	if o.Client.ListenPort != 51413 {
+		t.Fatalf("listen port %d, want the kept extension handshake's 51413", o.Client.ListenPort)
 	}
 }

@@ -63,7 +63,7 @@ func (p *Prober) exchange(ctx context.Context, peer Peer, ih hashkind.Hash, tr *
 	_ = raw.SetDeadline(c.deadline)
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Now()) })
 	defer stop()
-	c.conn = &recordingConn{Conn: raw, tr: tr, peer: peer.Addr, now: p.cfg.Clock}
+	c.conn = &recordingConn{Conn: raw, tr: tr, peer: peer.Addr, now: p.cfg.Clock, fr: newFramer()}
 	if err := c.handshake(transport); err != nil {
 		return nil, err
 	}
@@ -485,6 +485,7 @@ type recordingConn struct {
 	peer netip.AddrPort
 	now  func() time.Time
 	rx   uint64 // bytes received
+	fr   framer // what of the received stream is kept (frame.go)
 	// lastRead is the time of the latest read that returned bytes (the
 	// time of its transcript record).
 	lastRead time.Time
@@ -495,7 +496,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.rx += uint64(n)
 		c.lastRead = c.now()
-		c.tr.StreamReceived(c.lastRead, c.peer, p[:n])
+		c.fr.record(c.tr, c.lastRead, c.peer, p[:n])
 	}
 	return n, err
 }

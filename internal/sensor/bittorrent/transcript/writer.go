@@ -224,6 +224,45 @@ func (t *Writer) StreamReceived(at time.Time, peer netip.AddrPort, b []byte) {
 	t.addRecord(Received, at, peer, b, true)
 }
 
+// StreamWithheld counts n bytes of the received TCP or uTP stream that
+// are deliberately not kept (the body of a message that shows nothing,
+// which a peer could use to push what does show out of the bound): they
+// go into a cut record placed here, as bytes past the bound do, and Kept
+// follows them.
+func (t *Writer) StreamWithheld(at time.Time, peer netip.AddrPort, n int) {
+	if !t.on() || n <= 0 {
+		return
+	}
+	from := t.recvOff
+	t.recvOff += uint64(n)
+	t.offset(at)
+	switch {
+	case t.pause != nil:
+		leave(&t.pause, Paused, Received, at, peerText(peer), n)
+	case t.over != nil:
+		leave(&t.over, Cut, Received, at, peerText(peer), n)
+	default:
+		leave(&t.cut, Cut, Received, at, peerText(peer), n)
+	}
+	t.gap(from, t.recvOff)
+}
+
+// Fits reports whether a record of n bytes for peer would be kept whole
+// if it were added now.
+func (t *Writer) Fits(peer netip.AddrPort, n int) bool {
+	if !t.on() {
+		return true
+	}
+	if t.pause != nil || t.over != nil {
+		return false
+	}
+	need := len(t.buf) + 1 + 10 + 1 + len(peerText(peer)) + 10 + n + 3*gapRecordMax
+	if t.cut != nil {
+		need += gapRecordMax // the pending cut record is written first
+	}
+	return need <= t.limit
+}
+
 // PauseAt stops keeping bytes: those that cross until ResumeAt are
 // counted in a paused record written where the pause began.
 func (t *Writer) PauseAt(at time.Time, peer netip.AddrPort) {
