@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // Transcripts cut by their bound (or shaped by a hostile peer's padding)
@@ -32,8 +34,11 @@ type cutRec struct {
 // recs with).
 func withRecords(o observe.Observation, recs ...cutRec) observe.Observation {
 	peer := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)
-	mine := peerwire.Handshake{InfoHash: [20]byte(o.Item.Hash.Bytes())}
-	b := transcript.Record{Type: transcript.Sent, Peer: peer.String(), Data: mine.AppendTo(nil)}.AppendTo(nil)
+	sent := []byte("the sensor's hello")
+	if ih := o.Item.Hash.Bytes(); len(ih) >= 20 {
+		sent = (&peerwire.Handshake{InfoHash: [20]byte(ih[:20])}).AppendTo(nil)
+	}
+	b := transcript.Record{Type: transcript.Sent, Peer: peer.String(), Data: sent}.AppendTo(nil)
 	for i, r := range recs {
 		off := time.Duration(i+1) * time.Millisecond
 		switch {
@@ -119,6 +124,40 @@ func TestCutTranscriptClaims(t *testing.T) {
 	o = base(len(cases), observe.Verified, 3, 10)
 	add("verified with its note", true, withRecords(o, cutRec{data: append(peerHS(o), bitfield...)},
 		cutRec{note: "piece 1 (16384 bytes) fetched from this peer alone, hashed in memory and discarded; " + transcript.VerifiedNote}))
+
+	// eD2K: the hello answer and a file name answer or status for the
+	// item, whole; partial and complete from the status kept whole.
+	ed2kObs := func(name string, level observe.Level, have, total int, ok bool, recs func(hash [16]byte) []cutRec) {
+		h := [16]byte(bytes.Repeat([]byte{byte(len(cases))}, 16))
+		o := base(len(cases), level, have, total)
+		o.Network, o.Item.Hash = observe.NetED2K, hashkind.MustNew(hashkind.ED2K, h[:])
+		o.Client = observe.Client{Name: "aMule", Version: "2.3.3"}
+		add(name, ok, withRecords(o, recs(h)...))
+	}
+	hello := wire.Append(nil, wire.ProtoEDonkey, wire.OpHelloAnswer, wire.Hello{Answer: true, Port: 4662}.AppendTo(nil))
+	named := func(h [16]byte) []byte {
+		return wire.Append(nil, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: h, Name: "x"}.AppendTo(nil))
+	}
+	status := func(h [16]byte, count uint16, bits ...byte) []byte {
+		return wire.Append(nil, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: h, Count: count, Bits: bits}.AppendTo(nil))
+	}
+	ed2kObs("ed2k complete, status kept", observe.Complete, 3, 3, true, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x07)}}
+	})
+	ed2kObs("ed2k partial 2/3, status kept", observe.Partial, 2, 3, true, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x03)}}
+	})
+	ed2kObs("ed2k complete, status cut", observe.Complete, 3, 3, false, func(h [16]byte) []cutRec {
+		st := status(h, 3, 0x07)
+		return []cutRec{{data: hello}, {data: named(h)}, {data: st[:20]}, {cut: len(st) - 20}}
+	})
+	ed2kObs("ed2k partial 3/3 over a status of 2", observe.Partial, 3, 3, false, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x03)}}
+	})
+	ed2kObs("ed2k acknowledged from a padding packet that holds the hash", observe.Acknowledged, -1, -1, false, func(h [16]byte) []cutRec {
+		pad := wire.Append(nil, wire.ProtoEDonkey, 0x99, bytes.Repeat(h[:], 4))
+		return []cutRec{{data: hello}, {data: pad}}
+	})
 
 	obs := make([]observe.Observation, len(cases))
 	for i, c := range cases {

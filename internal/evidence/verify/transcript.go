@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bencode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // transcriptResult is what checkTranscript found for one observation.
@@ -42,7 +43,10 @@ const (
 //     claimed, and all of them for complete;
 //   - a dht_announce: the peer's announce_peer names the item and carries
 //     a token, the one the sensor gave if the transcript holds it;
-//   - an eD2K or Kad peer_probe: a packet from the peer names the item.
+//   - an eD2K or Kad peer_probe: the client's hello answer and its file
+//     name answer or file status for the item, each a packet kept whole;
+//     for partial and complete, the file status, its parts counted as
+//     for a bitfield.
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
@@ -87,13 +91,7 @@ func checkTranscript(o *obsLine) transcriptResult {
 	case o.Network == "bittorrent" && o.Method == "dht_announce":
 		problem = announceClaims(recs, item, o.endpoint())
 	case (o.Network == "ed2k" || o.Network == "kad") && o.Method == "peer_probe":
-		problem = "no packet from the peer names the item"
-		for _, r := range recs {
-			if r.Type == transcript.Received && bytes.Contains(r.Data, item) {
-				problem = ""
-				break
-			}
-		}
+		problem = ed2kClaims(o, recs, item)
 	default:
 		return transcriptResult{outcome: transcriptNotCompared}
 	}
@@ -381,6 +379,66 @@ func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) st
 		return ""
 	}
 	return "no announce_peer from the observation's endpoint " + ep.String() + " names the item"
+}
+
+// ed2kClaims checks an eD2K client probe against the packets received
+// from the endpoint that the transcript keeps whole (one packet a record,
+// as the probe records them; a packet cut short shows nothing).
+func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
+	var hello, named bool
+	var status *wire.FileStatus
+	for _, r := range recs {
+		if r.Type != transcript.Received || !from(r, o.endpoint()) {
+			continue
+		}
+		p, n, err := wire.Decode(r.Data, wire.DefaultLimits())
+		if err != nil || n == 0 || n != len(r.Data) || p.Proto != wire.ProtoEDonkey {
+			continue
+		}
+		switch p.Opcode {
+		case wire.OpHelloAnswer:
+			_, err := wire.DecodeHello(p.Payload, true)
+			hello = hello || err == nil
+		case wire.OpReqFileNameAns:
+			fn, err := wire.DecodeFileName(p.Payload)
+			named = named || err == nil && bytes.Equal(fn.Hash[:], item)
+		case wire.OpFileStatus:
+			if fs, err := wire.DecodeFileStatus(p.Payload); err == nil && bytes.Equal(fs.Hash[:], item) && status == nil {
+				status = &fs
+			}
+		}
+	}
+	switch {
+	case !hello:
+		return "no hello answer from the observation's endpoint " + o.endpoint().String() + " kept whole"
+	case !named && status == nil:
+		return "no file name answer or file status for the item kept whole"
+	case o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified":
+		return ""
+	case status == nil:
+		return o.Possession + ", but no file status for the item kept whole"
+	case status.Count == 0:
+		return "" // the whole file, in eD2K's words
+	case o.PiecesTotal == nil:
+		return o.Possession + " with an unknown part count, but the file status names parts"
+	}
+	total, have := *o.PiecesTotal, *o.PiecesTotal
+	if o.PiecesHave != nil {
+		have = *o.PiecesHave
+	}
+	shown := 0
+	for i := 0; i < total && i < int(status.Count); i++ {
+		if status.Has(i) {
+			shown++
+		}
+	}
+	switch {
+	case have > shown:
+		return "the file status sets " + itoa(shown) + " parts in range, the observation claims " + itoa(have)
+	case o.Possession == "complete" && shown < total:
+		return "complete, but the file status sets " + itoa(shown) + " of " + itoa(total) + " parts"
+	}
+	return ""
 }
 
 func decodeDict(b []byte) (bencode.Dict, bool) {
