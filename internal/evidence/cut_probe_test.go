@@ -14,8 +14,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/metainfo"
-	btprobe "github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
+	btprobe "github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	ed2kprobe "github.com/vigil-oss/vigil/internal/sensor/ed2k/probe"
 )
@@ -43,9 +43,9 @@ func TestProbesThroughPaddingVerify(t *testing.T) {
 	ext := (&peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}).AppendTo(nil)
 	var obs []observe.Observation
 	for i, script := range [][][]byte{
-		{ext, pad, bitfield},                 // padding before the bitfield, one write
+		{ext, pad, bitfield},                  // padding before the bitfield, one write
 		{ext, small, nil, {0, 0, 0, 1, 0x0e}}, // small padding, then have_all in its own write
-		{},                                   // the handshake, then silence
+		{},                                    // the handshake, then silence
 	} {
 		peer := scriptedPeer(t, ih, script)
 		p, err := btprobe.New(btprobe.Config{PeerID: [20]byte(bytes.Repeat([]byte{'v'}, 20)), Listen: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
