@@ -10,15 +10,16 @@ import (
 )
 
 // maxPaddingKept is the longest body of a message that shows nothing
-// (not a possession message, PORT, the extension handshake or PEX) that
+// (not a possession message, PORT, the extension handshake, PEX or
+// ut_metadata) that
 // the transcript keeps; a longer one is withheld. Shorter ones cost less
 // kept than the cut record that would count them.
 const maxPaddingKept = 64
 
 // framer records a peer's stream message by message, so that a hostile
 // peer cannot push what a claim rests on out of the bounded transcript by
-// padding (a long extension message, a huge metadata reply, unknown
-// messages). The handshake and every message's length prefix and type are
+// padding (a long extension message of an id the sensor never gave,
+// unknown messages, requests). The handshake and every message's length prefix and type are
 // always recorded (a reader finds each message by the lengths before
 // it); the body of a message that shows something is kept whole if it
 // fits, else withheld whole (part of a bitfield shows nothing); the body
@@ -100,13 +101,14 @@ func (f *framer) header(tr *transcript.Writer, peer netip.AddrPort, pending int)
 
 // shows reports whether a message of type id (extension id ext, if
 // nhdr is 6) can back a claim: what the peer holds, its DHT port, its
-// listen port and client (the extension handshake), the peers it names.
+// listen port and client (the extension handshake), the peers it names,
+// the info dictionary it gave (the piece count).
 func shows(id, ext byte, nhdr int) bool {
 	switch peerwire.MsgID(id) {
 	case peerwire.Bitfield, peerwire.Have, peerwire.HaveAll, peerwire.HaveNone, peerwire.Port:
 		return true
 	case peerwire.Extended:
-		return nhdr == 6 && (ext == peerwire.ExtHandshakeID || ext == ExtPEXID)
+		return nhdr == 6 && (ext == peerwire.ExtHandshakeID || ext == ExtPEXID || ext == ExtMetadataID)
 	}
 	return false
 }
