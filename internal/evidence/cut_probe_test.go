@@ -99,7 +99,8 @@ func TestProbesThroughPaddingVerify(t *testing.T) {
 	o := probe(r, 50, 0, 10)
 	o.Network, o.Item.Hash = observe.NetED2K, hashkind.MustNew(hashkind.ED2K, f.Hash[:])
 	o.Endpoint = observe.Endpoint{IP: c.Addr().Addr(), Port: c.Addr().Port(), Transport: "tcp", Local: res.Local}
-	o.Client = observe.Client{Name: res.Client.Name, Version: res.Client.Version}
+	o.Client = observe.Client{Name: res.Client.Name, Version: res.Client.Version, ListenPort: res.Client.ListenPort,
+		UserHash: res.Hello.UserHash[:]}
 	o.Possession, o.Transcript = pos, tr
 	if pos.Level != observe.Complete {
 		t.Fatalf("eD2K probe of a client sharing the file: %+v", pos)

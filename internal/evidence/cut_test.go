@@ -154,6 +154,18 @@ func TestCutTranscriptClaims(t *testing.T) {
 	ed2kObs("ed2k partial 3/3 over a status of 2", observe.Partial, 3, 3, false, func(h [16]byte) []cutRec {
 		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x03)}}
 	})
+	ed2kObs("ed2k user hash not the hello's", observe.Complete, 3, 3, false, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x07)}}
+	})
+	cases[len(cases)-1].o.Client.UserHash = bytes.Repeat([]byte{7}, 16)
+	ed2kObs("ed2k listen port not the hello's", observe.Complete, 3, 3, false, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x07)}}
+	})
+	cases[len(cases)-1].o.Client.ListenPort = 4663
+	ed2kObs("ed2k user hash and listen port the hello's", observe.Complete, 3, 3, true, func(h [16]byte) []cutRec {
+		return []cutRec{{data: hello}, {data: named(h)}, {data: status(h, 3, 0x07)}}
+	})
+	cases[len(cases)-1].o.Client.UserHash, cases[len(cases)-1].o.Client.ListenPort = make([]byte, 16), 4662
 	ed2kObs("ed2k acknowledged from a padding packet that holds the hash", observe.Acknowledged, -1, -1, false, func(h [16]byte) []cutRec {
 		pad := wire.Append(nil, wire.ProtoEDonkey, 0x99, bytes.Repeat(h[:], 4))
 		return []cutRec{{data: hello}, {data: pad}}

@@ -29,6 +29,7 @@ type jsonLine struct {
 	Marks            []string `json:"marks"`
 	PeerID           string   `json:"peer_id"`
 	ListenPort       uint16   `json:"listen_port"`
+	UserHash         string   `json:"user_hash"`
 	Transcript       []byte   `json:"transcript"`
 	TranscriptSHA256 string   `json:"transcript_sha256"`
 	TranscriptRef    string   `json:"transcript_ref"`

@@ -43,8 +43,9 @@ const (
 //     claimed, and all of them for complete;
 //   - a dht_announce: the peer's announce_peer names the item and carries
 //     a token, the one the sensor gave if the transcript holds it;
-//   - an eD2K or Kad peer_probe: the client's hello answer and its file
-//     name answer or file status for the item, each a packet kept whole;
+//   - an eD2K or Kad peer_probe: the client's hello answer (the user hash
+//     and listen port recorded) and its file name answer or file status
+//     for the item, each a packet kept whole;
 //     for partial and complete, the file status, its parts counted as
 //     for a bitfield.
 //
@@ -385,11 +386,12 @@ func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) st
 // from the endpoint that the transcript keeps whole (one packet a record,
 // as the probe records them; a packet cut short shows nothing).
 func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
-	var hello, named bool
+	var hello *wire.Hello
+	var named bool
 	var status *wire.FileStatus
 	for _, r := range recs {
-		if r.Type != transcript.Received || !from(r, o.endpoint()) {
-			continue
+		if r.Type != transcript.Received || !from(r, o.endpoint()) || len(r.Data) == 0 || r.Data[0] != wire.ProtoEDonkey {
+			continue // none of what is compared comes packed: nothing is inflated
 		}
 		p, n, err := wire.Decode(r.Data, wire.DefaultLimits())
 		if err != nil || n == 0 || n != len(r.Data) || p.Proto != wire.ProtoEDonkey {
@@ -397,8 +399,9 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 		}
 		switch p.Opcode {
 		case wire.OpHelloAnswer:
-			_, err := wire.DecodeHello(p.Payload, true)
-			hello = hello || err == nil
+			if h, err := wire.DecodeHello(p.Payload, true); err == nil && hello == nil {
+				hello = &h
+			}
 		case wire.OpReqFileNameAns:
 			fn, err := wire.DecodeFileName(p.Payload)
 			named = named || err == nil && bytes.Equal(fn.Hash[:], item)
@@ -409,8 +412,12 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 		}
 	}
 	switch {
-	case !hello:
+	case hello == nil:
 		return "no hello answer from the observation's endpoint " + o.endpoint().String() + " kept whole"
+	case o.UserHash != "" && o.UserHash != hex.EncodeToString(hello.UserHash[:]):
+		return "the hello answer gives user hash " + hex.EncodeToString(hello.UserHash[:]) + ", not " + o.UserHash
+	case o.ListenPort != 0 && o.ListenPort != hello.Client().ListenPort:
+		return "the hello answer gives listen port " + itoa(int(hello.Client().ListenPort)) + ", not " + itoa(int(o.ListenPort))
 	case !named && status == nil:
 		return "no file name answer or file status for the item kept whole"
 	case o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified":
