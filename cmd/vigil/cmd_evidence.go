@@ -372,9 +372,12 @@ every file's SHA-256; the checkpoint's signature; each observation's RFC
 6962 inclusion proof against the checkpoint; each sensor batch's hash chain
 and ed25519 signature, and that each signed observation is the one its
 sensor signed; and it decodes each transcript and compares it with what
-the observation claims (the handshake names the info-hash and the peer id,
-the pieces claimed are no more than the peer advertised within the piece
-count, a DHT announce carries the token the sensor gave). It prints what it
+the observation claims, from the bytes the transcript keeps (the handshake
+names the info-hash and the peer id, the peer said more than its handshake
+or held the connection, the pieces claimed are no more than the peer
+advertised within the piece count, the listen port is its extension
+handshake's, an eD2K client's file status backs its level, a DHT announce
+carries the token the sensor gave). It prints what it
 checked and every problem, naming the file and the field.
 
 --log-key pins the log's verifier key (as 'vigil evidence checkpoint'

@@ -27,6 +27,8 @@ type obsLine struct {
 	PiecesTotal      *int
 	Marks            []string
 	PeerID           string
+	ListenPort       uint16
+	UserHash         string
 	Transcript       []byte
 	TranscriptSHA256 string
 	TranscriptRef    string
@@ -50,7 +52,7 @@ func (o *obsLine) read(obj canon.Object) error {
 		{"id", &o.ID}, {"network", &o.Network}, {"method", &o.Method},
 		{"ip", &o.IP}, {"port", &o.Port}, {"item_kind", &o.ItemKind}, {"item", &o.Item},
 		{"possession", &o.Possession}, {"pieces_have", &o.PiecesHave}, {"pieces_total", &o.PiecesTotal},
-		{"marks", &o.Marks}, {"peer_id", &o.PeerID},
+		{"marks", &o.Marks}, {"peer_id", &o.PeerID}, {"listen_port", &o.ListenPort}, {"user_hash", &o.UserHash},
 		{"transcript", &o.Transcript}, {"transcript_sha256", &o.TranscriptSHA256},
 		{"transcript_ref", &o.TranscriptRef},
 		{"sensor_key", &o.SensorKey}, {"chain", &o.Chain}, {"chain_seq", &o.ChainSeq},

@@ -28,6 +28,8 @@ type jsonLine struct {
 	PiecesTotal      *int     `json:"pieces_total"`
 	Marks            []string `json:"marks"`
 	PeerID           string   `json:"peer_id"`
+	ListenPort       uint16   `json:"listen_port"`
+	UserHash         string   `json:"user_hash"`
 	Transcript       []byte   `json:"transcript"`
 	TranscriptSHA256 string   `json:"transcript_sha256"`
 	TranscriptRef    string   `json:"transcript_ref"`

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/bencode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // transcriptResult is what checkTranscript found for one observation.
@@ -42,7 +43,11 @@ const (
 //     claimed, and all of them for complete;
 //   - a dht_announce: the peer's announce_peer names the item and carries
 //     a token, the one the sensor gave if the transcript holds it;
-//   - an eD2K or Kad peer_probe: a packet from the peer names the item.
+//   - an eD2K or Kad peer_probe: the client's hello answer (the user hash
+//     and listen port recorded) and its file name answer or file status
+//     for the item, each a packet kept whole;
+//     for partial and complete, the file status, its parts counted as
+//     for a bitfield.
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
@@ -87,13 +92,7 @@ func checkTranscript(o *obsLine) transcriptResult {
 	case o.Network == "bittorrent" && o.Method == "dht_announce":
 		problem = announceClaims(recs, item, o.endpoint())
 	case (o.Network == "ed2k" || o.Network == "kad") && o.Method == "peer_probe":
-		problem = "no packet from the peer names the item"
-		for _, r := range recs {
-			if r.Type == transcript.Received && bytes.Contains(r.Data, item) {
-				problem = ""
-				break
-			}
-		}
+		problem = ed2kClaims(o, recs, item)
 	default:
 		return transcriptResult{outcome: transcriptNotCompared}
 	}
@@ -132,27 +131,109 @@ func from(r transcript.Record, ep netip.AddrPort) bool {
 	return err == nil && ep.IsValid() && netip.AddrPortFrom(p.Addr().Unmap(), p.Port()) == ep
 }
 
-// stream is the bytes received from ep, up to the first gap (what follows
-// a gap cannot be parsed in place).
-func stream(recs []transcript.Record, ep netip.AddrPort) []byte {
-	var b []byte
+// keptStream is the byte stream received from one endpoint as the
+// transcript keeps it: each received record at its place in the stream,
+// and the bytes a cut or paused record counts as received left as holes
+// (a reader knows their length, not their content).
+type keptStream struct {
+	spans []span
+	end   uint64 // the stream's length, holes included
+	next  int    // the first span bytes may still be asked from
+}
+
+type span struct {
+	at uint64
+	b  []byte
+}
+
+// streamOf is the stream received from ep. A legacy end marker counts
+// its bytes somewhere unknown: the stream stops there.
+func streamOf(recs []transcript.Record, ep netip.AddrPort) *keptStream {
+	s := &keptStream{}
 	for _, r := range recs {
-		if r.Gap() {
-			break
-		}
-		if r.Type == transcript.Received && from(r, ep) {
-			b = append(b, r.Data...)
+		switch {
+		case r.Type == transcript.LegacyCut:
+			return s
+		case r.Gap():
+			s.end += r.ReceivedLeft
+		case r.Type == transcript.Received && from(r, ep):
+			s.spans = append(s.spans, span{s.end, r.Data})
+			s.end += uint64(len(r.Data))
 		}
 	}
-	return b
+	return s
+}
+
+// bytes returns the stream's bytes [lo, hi), if all of them are kept.
+// Asked in increasing order (lo never below an earlier call's lo).
+func (s *keptStream) bytes(lo, hi uint64) ([]byte, bool) {
+	var out []byte
+	pos := lo
+	for i := s.next; i < len(s.spans) && pos < hi; i++ {
+		sp := s.spans[i]
+		end := sp.at + uint64(len(sp.b))
+		if end <= pos {
+			s.next = i + 1
+			continue
+		}
+		if sp.at > pos {
+			return nil, false // a hole
+		}
+		out = append(out, sp.b[pos-sp.at:min(end, hi)-sp.at]...)
+		pos = min(end, hi)
+	}
+	return out, pos >= hi
+}
+
+// messages calls fn with each message after the handshake that a reader
+// can find (the length prefix of every message before it is kept) and
+// whether all of its bytes are kept; a message with bytes cut is skipped
+// by its length. It stops at a length prefix not kept.
+func (s *keptStream) messages(fn func(msg []byte, whole bool)) {
+	for pos := uint64(peerwire.HandshakeLen); pos+4 <= s.end; {
+		hdr, ok := s.bytes(pos, pos+4)
+		if !ok {
+			return
+		}
+		end := pos + 4 + uint64(binary.BigEndian.Uint32(hdr))
+		if end > s.end {
+			return
+		}
+		msg, whole := s.bytes(pos+4, end)
+		fn(msg, whole)
+		pos = end
+	}
+}
+
+// spoke reports whether the transcript shows the peer acknowledged: a
+// byte it sent after its handshake is kept, or the sensor's note says it
+// held the connection (transcript.HeldNote). Two handshakes alone are
+// what a peer that echoes any info-hash and hangs up leaves.
+func spoke(recs []transcript.Record, s *keptStream, ep netip.AddrPort) bool {
+	for _, sp := range s.spans {
+		if sp.at+uint64(len(sp.b)) > uint64(peerwire.HandshakeLen) {
+			return true
+		}
+	}
+	return hasNote(recs, ep, transcript.HeldNote)
+}
+
+func hasNote(recs []transcript.Record, ep netip.AddrPort, text string) bool {
+	for _, r := range recs {
+		if r.Type == transcript.Note && from(r, ep) && bytes.Contains(r.Data, []byte(text)) {
+			return true
+		}
+	}
+	return false
 }
 
 func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
-	b := stream(recs, o.endpoint())
-	if len(b) < peerwire.HandshakeLen {
+	s := streamOf(recs, o.endpoint())
+	b, ok := s.bytes(0, uint64(peerwire.HandshakeLen))
+	if !ok {
 		return "no whole handshake from the observation's endpoint " + o.endpoint().String()
 	}
-	hs, err := peerwire.ParseHandshake(b[:peerwire.HandshakeLen])
+	hs, err := peerwire.ParseHandshake(b)
 	if err != nil {
 		return "the peer's handshake: " + err.Error()
 	}
@@ -162,6 +243,20 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	if o.PeerID != "" && o.PeerID != hex.EncodeToString(hs.PeerID[:]) {
 		return "the peer's handshake gives peer id " + hex.EncodeToString(hs.PeerID[:]) + ", not " + o.PeerID
 	}
+	if !spoke(recs, s, o.endpoint()) {
+		return "the peer's handshake and nothing after it: no acknowledgement (a peer may echo any info-hash and hang up)"
+	}
+	if o.Possession == "verified" && !hasNote(recs, o.endpoint(), transcript.VerifiedNote) {
+		return "verified, but no note of the sensor's says a piece from this peer matched its hash"
+	}
+	total := -1
+	if o.PiecesTotal != nil {
+		total = *o.PiecesTotal
+	}
+	shown, all, port := read(s, total)
+	if o.ListenPort != 0 && o.ListenPort != port {
+		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole gives it"
+	}
 	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
 		return ""
 	}
@@ -170,13 +265,11 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 			return "partial with an unknown piece count: nothing can be counted in range"
 		}
 		// complete with the piece count unknown rests on a have_all.
-		if _, all := advertised(b[peerwire.HandshakeLen:], 0); !all && o.Possession == "complete" {
+		if !all && o.Possession == "complete" {
 			return "complete with an unknown piece count, but the peer sent no have_all"
 		}
 		return ""
 	}
-	total := *o.PiecesTotal
-	shown, all := advertised(b[peerwire.HandshakeLen:], total)
 	have := total
 	if o.PiecesHave != nil {
 		have = *o.PiecesHave
@@ -192,22 +285,18 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	return ""
 }
 
-// advertised counts the distinct pieces below total that the peer's
-// bitfield, have and have_all messages name (whatever their order: the
-// sensor's stricter reading may count fewer, never more), and whether it
-// sent have_all.
-func advertised(b []byte, total int) (int, bool) {
+// read counts the distinct pieces below total that the peer's bitfield,
+// have and have_all messages kept whole name (whatever their order: the
+// sensor's stricter reading may count fewer, never more), whether it sent
+// have_all, and the listen port its last extension handshake kept whole
+// gives.
+func read(s *keptStream, total int) (int, bool, uint16) {
 	seen := make(map[int]bool)
 	all := false
-	for len(b) >= 4 {
-		n := binary.BigEndian.Uint32(b)
-		if uint64(n) > uint64(len(b)-4) {
-			break
-		}
-		msg := b[4 : 4+n]
-		b = b[4+n:]
-		if n == 0 {
-			continue
+	var port uint16
+	s.messages(func(msg []byte, whole bool) {
+		if !whole || len(msg) == 0 {
+			return
 		}
 		switch peerwire.MsgID(msg[0]) {
 		case peerwire.Bitfield:
@@ -224,12 +313,18 @@ func advertised(b []byte, total int) (int, bool) {
 			}
 		case peerwire.HaveAll:
 			all = true
+		case peerwire.Extended:
+			if len(msg) >= 2 && msg[1] == peerwire.ExtHandshakeID {
+				if eh, err := peerwire.ParseExtHandshake(msg[2:]); err == nil {
+					port = eh.Port
+				}
+			}
 		}
-	}
+	})
 	if all {
-		return total, true
+		return max(total, 0), true, port
 	}
-	return len(seen), false
+	return len(seen), false, port
 }
 
 // announceClaims finds the announce_peer for the item, sent from ep (the
@@ -285,6 +380,72 @@ func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) st
 		return ""
 	}
 	return "no announce_peer from the observation's endpoint " + ep.String() + " names the item"
+}
+
+// ed2kClaims checks an eD2K client probe against the packets received
+// from the endpoint that the transcript keeps whole (one packet a record,
+// as the probe records them; a packet cut short shows nothing).
+func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
+	var hello *wire.Hello
+	var named bool
+	var status *wire.FileStatus
+	for _, r := range recs {
+		if r.Type != transcript.Received || !from(r, o.endpoint()) || len(r.Data) == 0 || r.Data[0] != wire.ProtoEDonkey {
+			continue // none of what is compared comes packed: nothing is inflated
+		}
+		p, n, err := wire.Decode(r.Data, wire.DefaultLimits())
+		if err != nil || n == 0 || n != len(r.Data) || p.Proto != wire.ProtoEDonkey {
+			continue
+		}
+		switch p.Opcode {
+		case wire.OpHelloAnswer:
+			if h, err := wire.DecodeHello(p.Payload, true); err == nil && hello == nil {
+				hello = &h
+			}
+		case wire.OpReqFileNameAns:
+			fn, err := wire.DecodeFileName(p.Payload)
+			named = named || err == nil && bytes.Equal(fn.Hash[:], item)
+		case wire.OpFileStatus:
+			if fs, err := wire.DecodeFileStatus(p.Payload); err == nil && bytes.Equal(fs.Hash[:], item) && status == nil {
+				status = &fs
+			}
+		}
+	}
+	switch {
+	case hello == nil:
+		return "no hello answer from the observation's endpoint " + o.endpoint().String() + " kept whole"
+	case o.UserHash != "" && o.UserHash != hex.EncodeToString(hello.UserHash[:]):
+		return "the hello answer gives user hash " + hex.EncodeToString(hello.UserHash[:]) + ", not " + o.UserHash
+	case o.ListenPort != 0 && o.ListenPort != hello.Client().ListenPort:
+		return "the hello answer gives listen port " + itoa(int(hello.Client().ListenPort)) + ", not " + itoa(int(o.ListenPort))
+	case !named && status == nil:
+		return "no file name answer or file status for the item kept whole"
+	case o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified":
+		return ""
+	case status == nil:
+		return o.Possession + ", but no file status for the item kept whole"
+	case status.Count == 0:
+		return "" // the whole file, in eD2K's words
+	case o.PiecesTotal == nil:
+		return o.Possession + " with an unknown part count, but the file status names parts"
+	}
+	total, have := *o.PiecesTotal, *o.PiecesTotal
+	if o.PiecesHave != nil {
+		have = *o.PiecesHave
+	}
+	shown := 0
+	for i := 0; i < total && i < int(status.Count); i++ {
+		if status.Has(i) {
+			shown++
+		}
+	}
+	switch {
+	case have > shown:
+		return "the file status sets " + itoa(shown) + " parts in range, the observation claims " + itoa(have)
+	case o.Possession == "complete" && shown < total:
+		return "complete, but the file status sets " + itoa(shown) + " of " + itoa(total) + " parts"
+	}
+	return ""
 }
 
 func decodeDict(b []byte) (bencode.Dict, bool) {

@@ -306,13 +306,16 @@ func (s *Sensor) pingNodeID(ctx context.Context, addr netip.AddrPort, tr *tscrip
 	at := s.cfg.Clock()
 	r, rr, err := n.Query(ctx, addr, q)
 	// query filled in the transaction id and our node id: the bytes it sent.
+	// The id is taken only if the ping and the reply are both kept in the
+	// transcript: it must rest on bytes a reader sees.
+	sentKept, replyKept := false, false
 	if b, encErr := q.AppendTo(nil); encErr == nil && len(q.T) > 0 {
-		tr.Sent(at, addr, b)
+		sentKept = tr.Sent(at, addr, b)
 	}
 	if len(rr.B) > 0 {
-		tr.Received(rr.At, rr.From, rr.B)
+		replyKept = tr.Received(rr.At, rr.From, rr.B)
 	}
-	if err != nil || r == nil || r.Kind != krpc.KindResponse {
+	if err != nil || r == nil || r.Kind != krpc.KindResponse || !sentKept || !replyKept {
 		return id, false, false
 	}
 	if rr.From.Addr().Unmap() != addr.Addr().Unmap() || rr.From.Port() != addr.Port() || string(r.T) != string(q.T) {

@@ -620,13 +620,15 @@ func TestProbeVerifyPauseIsMarked(t *testing.T) {
 // (kept), was recorded complete 10/10, while the same stream uncut is
 // partial 1/10 with malformed_have. Cutting bytes must never raise a
 // level (docs/evidence.md: a later have_all that cannot be checked
-// against a cut possession message is not counted).
+// against a cut possession message is not counted). Padding is withheld
+// now and the have kept; what is cut is a possession message too large
+// for the transcript (a bitfield of 20,000 bytes).
 func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
 	s, pub := hostileSensor(t)
 	w := watchedTorrent(t, s, 10)
-	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	big := msg(peerwire.Message{ID: peerwire.Bitfield, Payload: bytes.Repeat([]byte{0x80}, 20_000)})
 	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
-		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), junk, haveMsg(0)}, nil)
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false), big}, nil)
 		if _, err := c.Write(first); err != nil {
 			return nil
 		}
@@ -636,7 +638,7 @@ func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
 	probes, _ := probeNow(t, s, pub, peer, w)
 	o := oneProbe(t, probes)
 	if o.Possession.Level >= observe.Partial {
-		t.Fatalf("possession %v %d/%d with the have cut: a cut raised the level", o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal)
+		t.Fatalf("possession %v %d/%d with the bitfield cut: a cut raised the level", o.Possession.Level, o.Possession.PiecesHave, o.Possession.PiecesTotal)
 	}
 	wantPossession(t, o, observe.Acknowledged, -1, 10, observe.MarkTranscriptCut)
 }
@@ -644,13 +646,15 @@ func TestProbeHostileCutHaveThenHaveAll(t *testing.T) {
 // The extension handshake's listen port and client name go into the
 // observation (and the listen port into the listen_port_client link): not
 // when its bytes were cut from the transcript, where no reader can see
-// them.
+// them. Padding before it is withheld now, so the cut one is an extension
+// handshake too large for the transcript itself.
 func TestProbeHostileCutExtensionHandshakeIsNotUsed(t *testing.T) {
 	s, pub := hostileSensor(t)
 	w := watchedTorrent(t, s, 10)
-	junk := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: 99, Payload: bytes.Repeat([]byte{'x'}, 40<<10)})
+	eh := peerwire.ExtHandshake{M: map[string]uint8{}, Client: strings.Repeat("x", 40<<10), Port: 51413}
+	ext := msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)})
 	peer := hostilePeer(t, func(c net.Conn, h peerwire.Handshake) []byte {
-		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), junk, extHandshake(false)}, nil)
+		first := bytes.Join([][]byte{handshakeFor(h.InfoHash, false), ext}, nil)
 		if _, err := c.Write(first); err != nil {
 			return nil
 		}

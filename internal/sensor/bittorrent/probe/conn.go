@@ -46,6 +46,7 @@ type peerConn struct {
 	handshakeAt    time.Time     // when the peer's handshake came, by the wall clock (minHold)
 	saidPossession bool          // a bitfield, have_all or have_none came
 	pexSeen        bool          // a PEX message came
+	framingLost    bool          // a message's length prefix was cut: no later message can be found by a reader
 	lingerFrom     time.Time     // when all was known and the linger began
 }
 
@@ -62,7 +63,7 @@ func (p *Prober) exchange(ctx context.Context, peer Peer, ih hashkind.Hash, tr *
 	_ = raw.SetDeadline(c.deadline)
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Now()) })
 	defer stop()
-	c.conn = &recordingConn{Conn: raw, tr: tr, peer: peer.Addr, now: p.cfg.Clock}
+	c.conn = &recordingConn{Conn: raw, tr: tr, peer: peer.Addr, now: p.cfg.Clock, fr: newFramer()}
 	if err := c.handshake(transport); err != nil {
 		return nil, err
 	}
@@ -95,6 +96,11 @@ func (c *peerConn) handshake(transport string) error {
 		// Our own handshake, reflected: the info-hash in it is ours, not
 		// an acceptance, and whatever follows may be our bytes too.
 		return ErrMirror
+	}
+	if !c.tr.Kept(0, uint64(peerwire.HandshakeLen)) {
+		// Nothing the peer says can be shown without its handshake (a
+		// transcript bound too small to hold it).
+		return ErrHandshakeCut
 	}
 	c.theirs, c.handshakeAt = theirs, time.Now()
 	c.res = &Result{Handshake: theirs, Connected: c.p.cfg.Clock(), Haves: map[uint32]bool{}, Transport: transport,
@@ -136,11 +142,19 @@ func (c *peerConn) run() error {
 		var m peerwire.Message
 		from := c.streamPos()
 		err := c.dec.Decode(&m)
-		kept := c.tr.Kept(from, c.streamPos())
 		if err != nil {
 			return c.readEnded(err)
 		}
-		c.res.Spoke = true
+		to := c.streamPos()
+		if c.tr.Kept(from, from+1) {
+			c.res.Spoke = true // the transcript shows the peer said more than its handshake
+		}
+		if !c.tr.Kept(from, min(from+4, to)) {
+			// A reader finds a message by the lengths of those before it:
+			// past a length prefix left out, no message can be found.
+			c.framingLost = true
+		}
+		kept := !c.framingLost && c.tr.Kept(from, to)
 		if err := c.handle(&m, kept); err != nil {
 			return err
 		}
@@ -160,8 +174,11 @@ const minHold = time.Second
 // readEnded says how a read that failed ends the probe.
 func (c *peerConn) readEnded(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		if time.Since(c.handshakeAt) >= minHold { // a duration: the wall clock, as the deadlines
-			c.res.Spoke = true // it held the connection: it serves the torrent
+		if held := time.Since(c.handshakeAt); held >= minHold && !c.res.Spoke { // a duration: the wall clock, as the deadlines
+			// It held the connection: it serves the torrent. The
+			// transcript says so, or it is not claimed.
+			c.res.Spoke = c.tr.Note(c.p.cfg.Clock(), c.peer, fmt.Sprintf(
+				"%s %s after its handshake, when the probe stopped reading", transcript.HeldNote, held.Round(time.Millisecond)))
 		}
 		return nil
 	}
@@ -190,7 +207,7 @@ func (c *peerConn) handle(m *peerwire.Message, kept bool) error {
 	case peerwire.Piece:
 		return c.onPiece(m)
 	case peerwire.Port:
-		c.onPort(m)
+		c.onPort(m, kept)
 	case peerwire.Extended:
 		return c.onExtended(m, kept)
 	}
@@ -277,11 +294,12 @@ func (c *peerConn) onPiece(m *peerwire.Message) error {
 	if c.vf == nil || m.Keepalive || !c.vf.add(m.Index, m.Begin, m.Payload) {
 		return nil
 	}
-	c.res.Verified = c.vf.check()
+	ok := c.vf.check()
 	c.conn.resume()
-	c.tr.Note(c.p.cfg.Clock(), c.peer, fmt.Sprintf(
+	// Verified only if the transcript says so (the note kept).
+	c.res.Verified = c.tr.Note(c.p.cfg.Clock(), c.peer, fmt.Sprintf(
 		"piece %d (%d bytes) fetched from this peer alone, hashed in memory and discarded; SHA-1 matches the info dictionary: %v",
-		c.vf.index, len(c.vf.buf), c.res.Verified))
+		c.vf.index, len(c.vf.buf), ok)) && ok
 	c.vf.buf = nil
 	c.vf = nil
 	nm := peerwire.Message{ID: peerwire.NotInterested}
@@ -292,8 +310,10 @@ func (c *peerConn) onPiece(m *peerwire.Message) error {
 	return nil
 }
 
-func (c *peerConn) onPort(m *peerwire.Message) {
-	if !m.Keepalive {
+// onPort takes the peer's DHT port, if its bytes are in the transcript:
+// the node pinged at it must be one a reader sees the peer name.
+func (c *peerConn) onPort(m *peerwire.Message, kept bool) {
+	if !m.Keepalive && kept {
 		c.res.DHTPort = m.Port
 	}
 }
@@ -465,6 +485,7 @@ type recordingConn struct {
 	peer netip.AddrPort
 	now  func() time.Time
 	rx   uint64 // bytes received
+	fr   framer // what of the received stream is kept (frame.go)
 	// lastRead is the time of the latest read that returned bytes (the
 	// time of its transcript record).
 	lastRead time.Time
@@ -475,7 +496,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.rx += uint64(n)
 		c.lastRead = c.now()
-		c.tr.StreamReceived(c.lastRead, c.peer, p[:n])
+		c.fr.record(c.tr, c.lastRead, c.peer, p[:n])
 	}
 	return n, err
 }

@@ -54,6 +54,10 @@ var ErrWrongTorrent = errors.New("peer answered the handshake for another info-h
 // nothing of its own.
 var ErrMirror = errors.New("peer answered with the sensor's own peer id (a mirror)")
 
+// ErrHandshakeCut is a peer whose handshake the transcript could not
+// keep (a bound too small to hold it): nothing it said can be shown.
+var ErrHandshakeCut = errors.New("the peer's handshake is not in the transcript")
+
 // ErrNoListenFamily is a dial to a peer of an address family the sensor
 // has no listen address of: nothing was dialled.
 var ErrNoListenFamily = errors.New("no listen address of the peer's address family")
@@ -161,11 +165,13 @@ type Result struct {
 	// Connected is when the handshake came.
 	Connected time.Time
 	// Spoke is set once the peer sent anything after its handshake (a
-	// message, even a keep-alive) or held the connection open until the
-	// probe stopped reading, at least a second after its handshake. A peer that echoes the info-hash and hangs
-	// up at once has acknowledged nothing: some libraries echo whatever
-	// info-hash they are sent before they check that they serve it
-	// (anacrolix/torrent 1.59 does; docs/traps.md).
+	// message, even a keep-alive) whose first byte is in the transcript,
+	// or held the connection open until the probe stopped reading, at
+	// least a second after its handshake, and the transcript keeps the
+	// note that says so (transcript.HeldNote). A peer that echoes the info-hash and
+	// hangs up at once has acknowledged nothing: some libraries echo
+	// whatever info-hash they are sent before they check that they serve
+	// it (anacrolix/torrent 1.59 does; docs/traps.md).
 	Spoke bool
 	// Transport is the one that carried the exchange (TransportTCP or
 	// TransportUTP); Local is the sensor's end of the connection.

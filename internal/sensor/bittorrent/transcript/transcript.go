@@ -36,6 +36,18 @@ const (
 	LegacyCut byte = '!'
 )
 
+// Notes a reader relies on: a BitTorrent probe's claims that rest on the
+// sensor's word rather than on the peer's bytes begin with these.
+const (
+	// HeldNote: the peer sent its handshake and nothing more that the
+	// transcript kept, and held the connection open until the probe
+	// stopped reading, at least a second later: it acknowledged.
+	HeldNote = "the peer held the connection open"
+	// VerifiedNote: a piece fetched from this peer alone (its bytes not
+	// kept, a Paused record counts them) matched its hash.
+	VerifiedNote = "SHA-1 matches the info dictionary: true"
+)
+
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("transcript: malformed")
 

@@ -141,15 +141,16 @@ func (t *Writer) Kept(from, to uint64) bool {
 	return true
 }
 
-func (t *Writer) add(dir byte, at time.Time, peer netip.AddrPort, b []byte) {
-	t.addRecord(dir, at, peer, b, false)
+func (t *Writer) add(dir byte, at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.addRecord(dir, at, peer, b, false)
 }
 
 // addRecord records b; stream says it is a chunk of the received TCP or
-// uTP stream whose offsets Kept tracks.
-func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte, stream bool) {
+// uTP stream whose offsets Kept tracks. It reports whether all of b is in
+// the transcript (with transcripts off: true, nothing is hidden).
+func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte, stream bool) bool {
 	if !t.on() || len(b) == 0 && dir != Note {
-		return
+		return true
 	}
 	p := peerText(peer)
 	from := t.recvOff
@@ -165,7 +166,7 @@ func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte
 		if stream && dir == Received {
 			t.gap(from, t.recvOff)
 		}
-		return
+		return false
 	}
 	reserve := 3 * gapRecordMax
 	header := 1 + 10 + 1 + len(p) + 10
@@ -189,20 +190,27 @@ func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte
 		if stream && dir == Received {
 			t.gap(from+uint64(keep), t.recvOff)
 		}
+		return false
 	}
+	return true
 }
 
-// Sent and Received record one datagram or message each.
-func (t *Writer) Sent(at time.Time, peer netip.AddrPort, b []byte) { t.add(Sent, at, peer, b) }
-
-// Received records one datagram or message received.
-func (t *Writer) Received(at time.Time, peer netip.AddrPort, b []byte) {
-	t.add(Received, at, peer, b)
+// Sent and Received record one datagram or message each, and report
+// whether it is all in the transcript: nothing may be taken from bytes
+// that are not.
+func (t *Writer) Sent(at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.add(Sent, at, peer, b)
 }
 
-// Note records a text of the sensor's.
-func (t *Writer) Note(at time.Time, peer netip.AddrPort, text string) {
-	t.add(Note, at, peer, []byte(text))
+// Received records one datagram or message received (see Sent).
+func (t *Writer) Received(at time.Time, peer netip.AddrPort, b []byte) bool {
+	return t.add(Received, at, peer, b)
+}
+
+// Note records a text of the sensor's, whole or not at all, and reports
+// whether it is in the transcript.
+func (t *Writer) Note(at time.Time, peer netip.AddrPort, text string) bool {
+	return t.add(Note, at, peer, []byte(text))
 }
 
 // StreamSent records a chunk of a TCP or uTP stream sent.
@@ -214,6 +222,45 @@ func (t *Writer) StreamSent(at time.Time, peer netip.AddrPort, b []byte) {
 // follows its offsets.
 func (t *Writer) StreamReceived(at time.Time, peer netip.AddrPort, b []byte) {
 	t.addRecord(Received, at, peer, b, true)
+}
+
+// StreamWithheld counts n bytes of the received TCP or uTP stream that
+// are deliberately not kept (the body of a message that shows nothing,
+// which a peer could use to push what does show out of the bound): they
+// go into a cut record placed here, as bytes past the bound do, and Kept
+// follows them.
+func (t *Writer) StreamWithheld(at time.Time, peer netip.AddrPort, n int) {
+	if !t.on() || n <= 0 {
+		return
+	}
+	from := t.recvOff
+	t.recvOff += uint64(n)
+	t.offset(at)
+	switch {
+	case t.pause != nil:
+		leave(&t.pause, Paused, Received, at, peerText(peer), n)
+	case t.over != nil:
+		leave(&t.over, Cut, Received, at, peerText(peer), n)
+	default:
+		leave(&t.cut, Cut, Received, at, peerText(peer), n)
+	}
+	t.gap(from, t.recvOff)
+}
+
+// Fits reports whether a record of n bytes for peer would be kept whole
+// if it were added now.
+func (t *Writer) Fits(peer netip.AddrPort, n int) bool {
+	if !t.on() {
+		return true
+	}
+	if t.pause != nil || t.over != nil {
+		return false
+	}
+	need := len(t.buf) + 1 + 10 + 1 + len(peerText(peer)) + 10 + n + 3*gapRecordMax
+	if t.cut != nil {
+		need += gapRecordMax // the pending cut record is written first
+	}
+	return need <= t.limit
 }
 
 // PauseAt stops keeping bytes: those that cross until ResumeAt are

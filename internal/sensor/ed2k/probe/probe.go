@@ -204,6 +204,7 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 	}
 	defer nc.Close()
 	c := pconn.New(nc, rec, cfg.Limits)
+	c.SetWithheld(padding)
 	res := &Result{Connected: now().UTC(), Local: c.Local()}
 	p := &prober{cfg: cfg, t: t, c: c, res: res}
 	err = p.ask(pctx)
@@ -216,6 +217,31 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 		res = nil
 	}
 	return res, rec.Final(), err
+}
+
+// maxPaddingKept is the longest payload of a packet that shows nothing
+// that the transcript keeps: a client's ordinary small packets (eMule
+// info, secure ident) stay in it whole, and with the defaults (64
+// packets a probe, 64 KiB) kept padding never fills more than half.
+const maxPaddingKept = 512
+
+// padding selects the packets a probe withholds from its transcript
+// (counted in a cut record, never kept): those whose payload is longer
+// than maxPaddingKept and that show nothing an observation takes (all
+// but the hello answer, the file name answer, the file status, the
+// no-file answer and the hash set), so that a client cannot push what
+// does show out of the bound by padding the conversation.
+func padding(h wire.Header) bool {
+	if h.PayloadLen() <= maxPaddingKept {
+		return false
+	}
+	if h.Proto == wire.ProtoEDonkey {
+		switch h.Opcode {
+		case wire.OpHelloAnswer, wire.OpReqFileNameAns, wire.OpFileStatus, wire.OpFileReqAnsNoFile, wire.OpHashSetAnswer:
+			return false
+		}
+	}
+	return true
 }
 
 type prober struct {
