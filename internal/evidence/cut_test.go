@@ -54,8 +54,13 @@ func withRecords(o observe.Observation, recs ...cutRec) observe.Observation {
 	return o
 }
 
+// peerHS is the peer's handshake, with the extension protocol bit set
+// (BEP 10: without it an extension handshake means nothing, to the probe
+// and to the verifier).
 func peerHS(o observe.Observation) []byte {
-	return (&peerwire.Handshake{InfoHash: [20]byte(o.Item.Hash.Bytes()), PeerID: [20]byte(o.Client.PeerID)}).AppendTo(nil)
+	hs := peerwire.Handshake{InfoHash: [20]byte(o.Item.Hash.Bytes()), PeerID: [20]byte(o.Client.PeerID)}
+	hs.Reserved.SetExtended(true)
+	return hs.AppendTo(nil)
 }
 
 func wireMsg(m peerwire.Message) []byte { return m.AppendTo(nil) }

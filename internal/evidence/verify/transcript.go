@@ -146,15 +146,30 @@ type span struct {
 	b  []byte
 }
 
+// maxStream bounds a stream's length, holes included: cut records that
+// add up past it (only a hostile bundle's can) cannot be placed, and the
+// stream stops there rather than wrap.
+const maxStream = 1 << 62
+
 // streamOf is the stream received from ep. A legacy end marker counts
-// its bytes somewhere unknown: the stream stops there.
+// its bytes somewhere unknown: the stream stops there. So does the
+// sensor's DHT ping of the peer's node (a KRPC query, 'd', sent to ep:
+// no handshake nor message the probe writes on the stream starts so),
+// which the probe sends once the stream is over, to the port the peer's
+// PORT message gave, often the one it listens on: what comes from ep
+// after it is the node's reply, a datagram, never part of the stream.
 func streamOf(recs []transcript.Record, ep netip.AddrPort) *keptStream {
 	s := &keptStream{}
 	for _, r := range recs {
 		switch {
 		case r.Type == transcript.LegacyCut:
 			return s
+		case r.Type == transcript.Sent && len(r.Data) > 0 && r.Data[0] == 'd' && from(r, ep):
+			return s
 		case r.Gap():
+			if r.ReceivedLeft > maxStream-s.end {
+				return s
+			}
 			s.end += r.ReceivedLeft
 		case r.Type == transcript.Received && from(r, ep):
 			s.spans = append(s.spans, span{s.end, r.Data})
@@ -188,21 +203,56 @@ func (s *keptStream) bytes(lo, hi uint64) ([]byte, bool) {
 // messages calls fn with each message after the handshake that a reader
 // can find (the length prefix of every message before it is kept) and
 // whether all of its bytes are kept; a message with bytes cut is skipped
-// by its length. It stops at a length prefix not kept.
-func (s *keptStream) messages(fn func(msg []byte, whole bool)) {
+// by its length. It stops at a length prefix not kept, and where the
+// probe stopped reading: at a message its decoder refuses (longer than
+// peerwire.DefaultMaxLength, or of a length its type cannot have), or
+// when fn says so. What the probe did not read, it did not count.
+func (s *keptStream) messages(fn func(msg []byte, whole bool) (stop bool)) {
 	for pos := uint64(peerwire.HandshakeLen); pos+4 <= s.end; {
 		hdr, ok := s.bytes(pos, pos+4)
 		if !ok {
 			return
 		}
-		end := pos + 4 + uint64(binary.BigEndian.Uint32(hdr))
-		if end > s.end {
+		n := binary.BigEndian.Uint32(hdr)
+		end := pos + 4 + uint64(n)
+		if n > peerwire.DefaultMaxLength || end > s.end {
+			return
+		}
+		if id, ok := s.bytes(pos+4, min(pos+5, end)); ok && n > 0 && refused(id[0], n) {
 			return
 		}
 		msg, whole := s.bytes(pos+4, end)
-		fn(msg, whole)
+		if fn(msg, whole) {
+			return
+		}
 		pos = end
 	}
+}
+
+// refused reports whether the probe's decoder (peerwire.Decoder) refuses
+// a message of length n (type byte included) of type id, which ends the
+// probe's reading.
+func refused(id byte, n uint32) bool {
+	p := int64(n) - 1
+	switch peerwire.MsgID(id) {
+	case peerwire.Choke, peerwire.Unchoke, peerwire.Interested, peerwire.NotInterested, peerwire.HaveAll, peerwire.HaveNone:
+		return p != 0
+	case peerwire.Have, peerwire.Suggest, peerwire.AllowedFast:
+		return p != 4
+	case peerwire.Request, peerwire.Cancel, peerwire.Reject:
+		return p != 12
+	case peerwire.Port:
+		return p != 2
+	case peerwire.Piece:
+		return p < 8
+	case peerwire.Extended:
+		return p < 1
+	case peerwire.HashRequest, peerwire.HashReject:
+		return p != 48
+	case peerwire.Hashes:
+		return p < 48 || (p-48)%32 != 0
+	}
+	return false
 }
 
 // spoke reports whether the transcript shows the peer acknowledged: a
@@ -253,8 +303,8 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	if o.PiecesTotal != nil {
 		total = *o.PiecesTotal
 	}
-	shown, all, port := read(s, total)
-	if o.ListenPort != 0 && o.ListenPort != port {
+	shown, all, ports := read(s, total, hs.Reserved)
+	if o.ListenPort != 0 && !ports[o.ListenPort] {
 		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole gives it"
 	}
 	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
@@ -288,15 +338,19 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 // read counts the distinct pieces below total that the peer's bitfield,
 // have and have_all messages kept whole name (whatever their order: the
 // sensor's stricter reading may count fewer, never more), whether it sent
-// have_all, and the listen port its last extension handshake kept whole
-// gives.
-func read(s *keptStream, total int) (int, bool, uint16) {
+// have_all, and the listen ports its extension handshakes kept whole
+// give (any of them: the probe takes the last one it read, and a reader
+// cannot tell where it stopped reading). As the probe, it takes a
+// have_all only if the peer's handshake (its reserved bits res) set the
+// fast extension bit, an extension message only if it set the extension
+// bit, and stops at an extension handshake that does not parse.
+func read(s *keptStream, total int, res peerwire.Reserved) (int, bool, map[uint16]bool) {
 	seen := make(map[int]bool)
 	all := false
-	var port uint16
-	s.messages(func(msg []byte, whole bool) {
+	ports := map[uint16]bool{}
+	s.messages(func(msg []byte, whole bool) bool {
 		if !whole || len(msg) == 0 {
-			return
+			return false
 		}
 		switch peerwire.MsgID(msg[0]) {
 		case peerwire.Bitfield:
@@ -312,19 +366,22 @@ func read(s *keptStream, total int) (int, bool, uint16) {
 				}
 			}
 		case peerwire.HaveAll:
-			all = true
+			all = all || res.Fast() && len(msg) == 1
 		case peerwire.Extended:
-			if len(msg) >= 2 && msg[1] == peerwire.ExtHandshakeID {
-				if eh, err := peerwire.ParseExtHandshake(msg[2:]); err == nil {
-					port = eh.Port
+			if res.Extended() && len(msg) >= 2 && msg[1] == peerwire.ExtHandshakeID {
+				eh, err := peerwire.ParseExtHandshake(msg[2:])
+				if err != nil {
+					return true // the probe stops there
 				}
+				ports[eh.Port] = true
 			}
 		}
+		return false
 	})
 	if all {
-		return max(total, 0), true, port
+		return max(total, 0), true, ports
 	}
-	return len(seen), false, port
+	return len(seen), false, ports
 }
 
 // announceClaims finds the announce_peer for the item, sent from ep (the
