@@ -204,9 +204,9 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 	}
 	defer nc.Close()
 	c := pconn.New(nc, rec, cfg.Limits)
-	c.SetWithheld(padding)
 	res := &Result{Connected: now().UTC(), Local: c.Local()}
 	p := &prober{cfg: cfg, t: t, c: c, res: res}
+	c.SetWithheld(p.padding)
 	err = p.ask(pctx)
 	if err == nil && cfg.Verify && res.Status != nil {
 		vctx, vcancel := context.WithTimeout(ctx, cfg.VerifyTimeout)
@@ -227,19 +227,30 @@ const maxPaddingKept = 512
 
 // padding selects the packets a probe withholds from its transcript
 // (counted in a cut record, never kept): those whose payload is longer
-// than maxPaddingKept and that show nothing an observation takes (all
-// but the hello answer, the file name answer, the file status, the
-// no-file answer and the hash set), so that a client cannot push what
-// does show out of the bound by padding the conversation.
-func padding(h wire.Header) bool {
+// than maxPaddingKept and that the probe cannot take now, so that a
+// client cannot push what does show out of the bound by padding the
+// conversation. It can take only the first hello answer, a file name
+// answer until one is kept, the first file status or no-file answer
+// after the hello, and a hash set it asked for: a second hello answer, a
+// hash set nobody asked for, a status before the hello (which the probe
+// ignores) are padding like any other opcode's.
+func (p *prober) padding(h wire.Header) bool {
 	if h.PayloadLen() <= maxPaddingKept {
 		return false
 	}
-	if h.Proto == wire.ProtoEDonkey {
-		switch h.Opcode {
-		case wire.OpHelloAnswer, wire.OpReqFileNameAns, wire.OpFileStatus, wire.OpFileReqAnsNoFile, wire.OpHashSetAnswer:
-			return false
-		}
+	if h.Proto != wire.ProtoEDonkey {
+		return true
+	}
+	asked := p.res.Hello != nil
+	switch h.Opcode {
+	case wire.OpHelloAnswer:
+		return asked
+	case wire.OpReqFileNameAns:
+		return !asked || p.res.Named
+	case wire.OpFileStatus, wire.OpFileReqAnsNoFile:
+		return !asked || p.res.Status != nil || p.res.NoFile
+	case wire.OpHashSetAnswer:
+		return !p.wantHashSet
 	}
 	return true
 }
@@ -249,6 +260,8 @@ type prober struct {
 	t   Target
 	c   *pconn.Conn
 	res *Result
+	// wantHashSet: the probe asked for the hash set and has not had it.
+	wantHashSet bool
 }
 
 // hello is the sensor's OP_HELLO: its user hash, the port it names, its
@@ -408,6 +421,8 @@ func (p *prober) verify(ctx context.Context) {
 }
 
 func (p *prober) hashSet(ctx context.Context) (wire.HashSet, error) {
+	p.wantHashSet = true
+	defer func() { p.wantHashSet = false }()
 	if err := p.c.Send(ctx, p.cfg.VerifyTimeout, wire.ProtoEDonkey, wire.OpHashSetRequest, wire.HashMsg{Hash: p.t.Hash}.AppendTo(nil)); err != nil {
 		return wire.HashSet{}, err
 	}
