@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // A BitTorrent probe transcript for the tests below: the peer at
@@ -181,5 +182,35 @@ func TestRefusedIsTheDecoders(t *testing.T) {
 				t.Fatalf("refused(%d, %d) = %v, the decoder: %v", id, n, got, fmt.Sprint(err))
 			}
 		}
+	}
+}
+
+// An eD2K client that sends a file status before its hello answer (the
+// probe reads nothing but the hello answer until it has it, and takes the
+// first status after it): the verifier took that first status, one that
+// sets no part, and a client that then gave its whole file failed
+// verify. Name and status count only after the hello answer, as for the
+// probe.
+func TestED2KStatusBeforeTheHelloIsNotTheProbes(t *testing.T) {
+	ih := bytes.Repeat([]byte{0x5a}, 16)
+	peer := "127.0.0.2:4662"
+	rec := func(b []byte) []byte {
+		return transcript.Record{Type: transcript.Received, Peer: peer, Data: b}.AppendTo(nil)
+	}
+	var tr []byte
+	tr = append(tr, rec(wire.Append(nil, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: [16]byte(ih), Count: 3, Bits: []byte{0}}.AppendTo(nil)))...)
+	tr = append(tr, rec(wire.Append(nil, wire.ProtoEDonkey, wire.OpHelloAnswer, wire.Hello{Answer: true, Port: 4662}.AppendTo(nil)))...)
+	tr = append(tr, rec(wire.Append(nil, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: [16]byte(ih)}.AppendTo(nil)))...)
+	total := 3
+	o := &obsLine{Network: "ed2k", Method: "peer_probe", IP: "127.0.0.2", Port: 4662, Item: hex.EncodeToString(ih),
+		Possession: "complete", PiecesTotal: &total, Transcript: tr}
+	if r := checkTranscript(o); r.outcome != transcriptCompared {
+		t.Fatalf("the status the probe took fails: %+v", r)
+	}
+	// A status before the hello alone shows nothing.
+	o.Transcript = append(append([]byte(nil), tr[:len(tr)-len(rec(wire.Append(nil, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: [16]byte(ih)}.AppendTo(nil))))]...), nil...)
+	o.Possession = "acknowledged"
+	if r := checkTranscript(o); r.outcome != transcriptFailed {
+		t.Fatalf("a status before the hello answer accepted: %+v", r)
 	}
 }

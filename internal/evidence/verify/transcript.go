@@ -441,7 +441,9 @@ func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) st
 
 // ed2kClaims checks an eD2K client probe against the packets received
 // from the endpoint that the transcript keeps whole (one packet a record,
-// as the probe records them; a packet cut short shows nothing).
+// as the probe records them; a packet cut short shows nothing): its
+// first hello answer, and after it (the probe reads nothing else before)
+// a file name answer or the first file status for the item.
 func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	var hello *wire.Hello
 	var named bool
@@ -454,11 +456,16 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 		if err != nil || n == 0 || n != len(r.Data) || p.Proto != wire.ProtoEDonkey {
 			continue
 		}
-		switch p.Opcode {
-		case wire.OpHelloAnswer:
+		switch {
+		case p.Opcode == wire.OpHelloAnswer:
 			if h, err := wire.DecodeHello(p.Payload, true); err == nil && hello == nil {
 				hello = &h
 			}
+			continue
+		case hello == nil:
+			continue // the probe reads nothing else until it has the hello answer
+		}
+		switch p.Opcode {
 		case wire.OpReqFileNameAns:
 			fn, err := wire.DecodeFileName(p.Payload)
 			named = named || err == nil && bytes.Equal(fn.Hash[:], item)
