@@ -24,6 +24,9 @@ func FuzzTranscriptClaims(f *testing.F) {
 	f.Add(append(rec('<', append(hs, 0, 0, 0, 9, 20, 99), 0), append(rec('-', nil, 1000), rec('<', bf, 0)...)...), "partial", false)
 	f.Add(rec('<', hs, 0), "acknowledged", false)
 	f.Add(append(rec('<', hs, 0), rec('#', []byte(transcript.HeldNote), 0)...), "acknowledged", false)
+	ping := []byte("d1:ad2:id20:ssssssssssssssssssssse1:q4:ping1:t2:aa1:y1:qe")
+	f.Add(append(append(rec('<', append(hs, 0, 0, 0, 60, 5), 0), rec('>', ping, 0)...), rec('<', ping, 0)...), "partial", false)
+	f.Add(append(append(rec('<', hs, 0), rec('-', nil, ^uint64(0))...), rec('<', []byte{0xaa, 0, 0, 0, 1, 14}, 0)...), "complete", false)
 	st := wire.Append(nil, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: [16]byte(ih[:16]), Count: 3, Bits: []byte{7}}.AppendTo(nil))
 	f.Add(rec('<', st, 0), "complete", true)
 	f.Fuzz(func(t *testing.T, tr []byte, level string, ed2k bool) {
