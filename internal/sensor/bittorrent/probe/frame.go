@@ -92,11 +92,35 @@ func (f *framer) header(tr *transcript.Writer, peer netip.AddrPort, pending int)
 	}
 	f.body = n + 4 - uint64(f.nhdr)
 	if shows(f.hdr[4], f.hdr[5], f.nhdr) {
-		f.keepBody = f.body <= 1<<30 && tr.Fits(peer, pending+int(f.body))
+		f.keepBody = f.body <= showsMax(f.hdr[4], f.hdr[5]) && tr.Fits(peer, pending+int(f.body))
 	} else {
 		f.keepBody = f.body <= maxPaddingKept
 	}
 	f.nhdr = 0
+}
+
+// Longest bodies of extension messages that show something the
+// transcript keeps; a longer one, larger than any client sends, is
+// withheld like padding (a peer could bloat one to fill the bound and
+// push its possession messages out). An extension handshake and a PEX
+// message (BEP 11: at most 50 peers added a message, each family) are a
+// few hundred bytes to a few KiB; a ut_metadata reply carries one 16 KiB
+// piece of the info dictionary after its own dictionary.
+const (
+	maxExtKept      = 8 << 10
+	maxMetadataKept = 16<<10 + 1<<10
+)
+
+// showsMax is the longest body kept of a message that shows something,
+// of type id (extension id ext).
+func showsMax(id, ext byte) uint64 {
+	if peerwire.MsgID(id) != peerwire.Extended {
+		return 1 << 30
+	}
+	if ext == ExtMetadataID {
+		return maxMetadataKept
+	}
+	return maxExtKept
 }
 
 // shows reports whether a message of type id (extension id ext, if
