@@ -146,11 +146,12 @@ func TestVerifyNoLooserThanTheProbe(t *testing.T) {
 	}
 }
 
-// The probe stops reading once all is known, with what it already read
-// still in the transcript (its read-ahead); a peer that sends a second
-// extension handshake there made its listen port, the one its first
-// gave and the probe recorded, fail verify. Any extension handshake kept
-// whole may give it (docs/evidence.md says so).
+// The probe can stop reading with more already read, and so in the
+// transcript: at an error the verifier does not mirror (a ut_metadata
+// message that does not parse, a write that fails). A peer that sends a
+// second extension handshake after such a message made its listen port,
+// the one its first gave and the probe recorded, fail verify. Any
+// extension handshake kept whole may give it (docs/evidence.md says so).
 func TestListenPortOfAnyKeptExtensionHandshake(t *testing.T) {
 	p := newProbeTr(true, true).msg(extHS(51413)).msg(peerwire.Message{ID: peerwire.HaveAll}).msg(extHS(1))
 	if problem := p.check("complete", nil, 51413); problem != "" {

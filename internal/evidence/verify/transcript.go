@@ -340,7 +340,8 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 // sensor's stricter reading may count fewer, never more), whether it sent
 // have_all, and the listen ports its extension handshakes kept whole
 // give (any of them: the probe takes the last one it read, and a reader
-// cannot tell where it stopped reading). As the probe, it takes a
+// cannot always tell where it stopped reading: at a ut_metadata message
+// that does not parse, a write that failed, with more received). As the probe, it takes a
 // have_all only if the peer's handshake (its reserved bits res) set the
 // fast extension bit, an extension message only if it set the extension
 // bit, and stops at an extension handshake that does not parse.
