@@ -31,10 +31,11 @@ import (
 )
 
 // Widest prefixes a file may name: a /8 of the deployment's would hide
-// millions of subscribers, whoever mistyped it.
+// millions of subscribers, whoever mistyped it; in IPv6 a /32 is a whole
+// provider's allocation, a /48 one site's.
 const (
 	MinPrefixBits4 = 16
-	MinPrefixBits6 = 32
+	MinPrefixBits6 = 48
 )
 
 // MaxEntries bounds the lines of a file that name something.

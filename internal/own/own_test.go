@@ -60,6 +60,7 @@ func TestParseRefusesWhatWouldHideSubscribers(t *testing.T) {
 		{"10.0.0.0/8", ErrTooBroad},
 		{"0.0.0.0/0", ErrNotAHost},
 		{"2001:db8::/31", ErrTooBroad},
+		{"2001:db8::/47", ErrTooBroad}, // a /32 is a whole provider
 		{"::ffff:10.0.0.0/100", ErrTooBroad},
 		{"0.0.0.0", ErrNotAHost},
 		{"::", ErrNotAHost},
