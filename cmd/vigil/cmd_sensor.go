@@ -27,7 +27,7 @@ and give it to every sensor and to every ingest and serve with the
 global --own-addresses FILE (or VIGIL_OWN_ADDRESSES, or own-addresses in
 the config file): a host's address (every port), IP:PORT ([IPv6]:PORT)
 for one socket of a shared host (a lab's loopback), or a CIDR range the
-deployment holds (no wider than /16, /32 for IPv6); # starts a comment; a
+deployment holds (no wider than /16, /48 for IPv6); # starts a comment; a
 bad line is an error naming the file and the line. The sensor records
 and probes none of them, in every scope, and counts what it left out
 (vigil_bittorrent_dropped_total{reason="deployment_address"}). Nothing
