@@ -238,6 +238,15 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	if o.Chain.Form == observe.Form2 {
 		bad = form2Transcript(&o)
 	}
+	// What the gate releases carries the sensor hash it computed (and, in
+	// form 2, that its transcript is the one named): the store's leaf and
+	// ingest's check use them, unless a field they cover changed since
+	// (observe.KnownSensorHash).
+	if bad == nil && o.Chain.Form == observe.Form2 {
+		o.RememberSensorHashAndTranscript(sh)
+	} else {
+		o.RememberSensorHash(sh)
+	}
 	k := o.Chain.Seq
 	for _, h := range gc.held[k] {
 		if h.sh == sh && h.bad == (bad != nil) && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
