@@ -74,12 +74,14 @@ func (c *ChainChecker) Check(obs []observe.Observation) CheckResult {
 			}
 			pc.prev = o.Chain.Prev
 		}
-		// A store that hashed a form 2 leaf remembered the sensor hash.
-		h, err := o.KnownSensorHash()
+		// Ingest's gate (or a store that hashed a form 2 leaf) remembered
+		// the sensor hash, and the gate that the transcript is the one
+		// named: both hold while nothing they cover changed.
+		h, transcriptChecked, err := o.KnownSensorHashChecked()
 		if err != nil || !bytes.Equal(o.Chain.Prev, pc.prev) || !bytes.Equal(o.Chain.Key, pc.key) {
 			pc.broken = true
 		}
-		if o.Chain.Form == observe.Form2 {
+		if o.Chain.Form == observe.Form2 && !transcriptChecked {
 			if err := form2Transcript(o); err != nil {
 				pc.broken = true
 				r.Failures = append(r.Failures, fmt.Errorf("chain %s: seq %d (observation %s, evidence form 2): %w", o.Chain.ID, o.Chain.Seq, o.ID, err))

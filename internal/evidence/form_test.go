@@ -201,9 +201,14 @@ func TestChainCheckerForm2(t *testing.T) {
 	}
 	for i := range obs {
 		want, _ := obs[i].SensorHash()
-		obs[i].Endpoint.Port++ // what the store hashed is what it remembered
 		if got, _ := obs[i].KnownSensorHash(); got != want {
-			t.Fatalf("observation %d: the store remembered %x, its sensor hash was %x", i, got, want)
+			t.Fatalf("observation %d: the store remembered %x, its sensor hash is %x", i, got, want)
+		}
+		// A field changed after: the remembered hash is not given.
+		obs[i].Endpoint.Port++
+		want, _ = obs[i].SensorHash()
+		if got, _ := obs[i].KnownSensorHash(); got != want {
+			t.Fatalf("observation %d, port changed after it was stored: known sensor hash %x, its sensor hash now %x", i, got, want)
 		}
 	}
 }

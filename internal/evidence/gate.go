@@ -111,6 +111,10 @@ type Gate struct {
 	// holds what did not check since the last TakeFailures.
 	Checked  int
 	failures []error
+	// lastChain is the chain last added to (Gate.chain); covered, cover's
+	// scratch.
+	lastChain *gateChain
+	covered   []*heldObs
 }
 
 // chainID names a sensor chain: its key and its id. A chain id is the
@@ -121,6 +125,7 @@ type chainID struct{ key, id string }
 
 type gateChain struct {
 	key      []byte
+	id       string
 	last     time.Time // when an observation of it was last added
 	held     map[uint64][]*heldObs
 	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
@@ -210,23 +215,24 @@ func (g *Gate) TakeFailures() []error {
 // o itself when unsigned or failed at once, and whatever a signature in o
 // covers, in chain order.
 func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
+	return g.AddTo(nil, o, tag, now)
+}
+
+// AddTo is Add, appending what it releases to out (one copy of each, and
+// no slice of its own for a signed head's batch).
+func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Time) []Released {
 	if !o.Signed() {
-		return []Released{{Obs: o, Tags: []int{tag}}}
+		return append(out, Released{Obs: o, Tags: []int{tag}})
 	}
 	if g.keys != nil && !g.keys[string(o.Chain.Key)] {
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
-		return []Released{failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)")}
+		return append(out, failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
 	}
-	cid := chainID{string(o.Chain.Key), o.Chain.ID}
-	gc := g.chains[cid]
-	if gc == nil {
-		gc = &gateChain{key: o.Chain.Key, held: map[uint64][]*heldObs{}, authPrev: map[uint64][]byte{}}
-		g.chains[cid] = gc
-	}
+	gc := g.chain(o.Chain.Key, o.Chain.ID)
 	gc.last = now
 	sh, err := o.SensorHash()
 	if err != nil || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
-		return []Released{failed(o, []int{tag}, "its chain fields or sensor hash cannot be read")}
+		return append(out, failed(o, []int{tag}, "its chain fields or sensor hash cannot be read"))
 	}
 	// In evidence form 2 the sensor hash covers the transcript only
 	// through transcript_sha256: bytes that are not the ones it names (a
@@ -238,12 +244,21 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	if o.Chain.Form == observe.Form2 {
 		bad = form2Transcript(&o)
 	}
+	// What the gate releases carries the sensor hash it computed (and, in
+	// form 2, that its transcript is the one named): the store's leaf and
+	// ingest's check use them, unless a field they cover changed since
+	// (observe.KnownSensorHash).
+	if bad == nil && o.Chain.Form == observe.Form2 {
+		o.RememberSensorHashAndTranscript(sh)
+	} else {
+		o.RememberSensorHash(sh)
+	}
 	k := o.Chain.Seq
 	for _, h := range gc.held[k] {
 		if h.sh == sh && h.bad == (bad != nil) && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
 			g.copies++
-			return nil
+			return out
 		}
 	}
 	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now, bad: bad != nil, contradicted: bad != nil}
@@ -253,12 +268,29 @@ func (g *Gate) Add(o observe.Observation, tag int, now time.Time) []Released {
 	gc.held[k] = append(gc.held[k], h)
 	g.fifo = append(g.fifo, h)
 	g.held++
-	return g.cover(gc, o.Chain.ID, k)
+	return g.cover(out, gc, o.Chain.ID, k)
 }
 
-// cover releases what is covered at k of the chain, and before it.
-func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
-	var out []Released
+// chain is the chain of key and id, begun if new. The last one asked is
+// kept aside: a sensor's observations come a batch at a time.
+func (g *Gate) chain(key []byte, id string) *gateChain {
+	if gc := g.lastChain; gc != nil && gc.id == id && bytes.Equal(gc.key, key) {
+		return gc
+	}
+	cid := chainID{string(key), id}
+	gc := g.chains[cid]
+	if gc == nil {
+		gc = &gateChain{key: key, id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][]byte{}}
+		g.chains[cid] = gc
+	}
+	g.lastChain = gc
+	return gc
+}
+
+// cover releases what is covered at k of the chain, and before it,
+// appending it to out in chain order.
+func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Released {
+	run := g.covered[:0] // from k down
 	for k > 0 {
 		var got *heldObs
 		for _, h := range gc.held[k] {
@@ -288,9 +320,10 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 		got.done = true
 		g.held--
 		g.copies -= len(got.tags) - 1
-		gc.held[k] = slices.DeleteFunc(gc.held[k], func(h *heldObs) bool { return h == got })
-		if len(gc.held[k]) == 0 {
+		if hs := gc.held[k]; len(hs) == 1 {
 			delete(gc.held, k)
+		} else {
+			gc.held[k] = slices.DeleteFunc(hs, func(h *heldObs) bool { return h == got })
 		}
 		gc.authPrev[k] = got.o.Chain.Prev
 		if k > gc.top {
@@ -303,10 +336,15 @@ func (g *Gate) cover(gc *gateChain, chain string, k uint64) []Released {
 				}
 			}
 		}
-		out = append(out, Released{Obs: got.o, Tags: got.tags})
+		run = append(run, got)
 		k--
 	}
-	slices.Reverse(out)
+	out = slices.Grow(out, len(run))
+	for i := len(run) - 1; i >= 0; i-- {
+		out = append(out, Released{Obs: run[i].o, Tags: run[i].tags})
+		run[i] = nil
+	}
+	g.covered = run[:0]
 	return out
 }
 
@@ -406,6 +444,7 @@ func (g *Gate) forgetIdle(now time.Time) {
 		return
 	}
 	g.swept = now
+	g.lastChain = nil // it may be forgotten
 	var idle []chainID
 	for id, gc := range g.chains {
 		if len(gc.held) > 0 {
@@ -511,7 +550,7 @@ func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bo
 		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
 		if !c.bad && bytes.Equal(after[:], prev) {
 			gc.authPrev[m+1] = prev
-			return g.cover(gc, h.o.Chain.ID, m), false
+			return g.cover(nil, gc, h.o.Chain.ID, m), false
 		}
 	}
 	return nil, true

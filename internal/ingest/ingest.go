@@ -307,12 +307,13 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 			next++
 			batches[tag] = &heldBatch{b: b, size: len(obs), left: len(obs), touched: now}
 			m.Received.Add(float64(len(obs)))
+			rel = make([]evidence.Released, 0, len(obs))
 			for i := range obs {
 				o := obs[i]
 				if cfg.Enrich != nil {
 					cfg.Enrich(&o)
 				}
-				rel = append(rel, gate.Add(o, tag<<partBits|i, now)...)
+				rel = gate.AddTo(rel, o, tag<<partBits|i, now)
 			}
 		}
 		rel = append(rel, gate.Expire(now, false)...)

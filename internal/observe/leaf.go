@@ -36,14 +36,15 @@ func (o *Observation) LeafHash() ([32]byte, error) {
 }
 
 // Hashes returns o's leaf (LeafHash) and, in form 2, its sensor hash
-// (SensorHash), computed once for both; in form 1 the sensor hash is not
+// (KnownSensorHash: the one remembered, if what it covers did not
+// change), computed once for both; in form 1 the sensor hash is not
 // computed (zero), the leaf not needing it.
 func (o *Observation) Hashes() (leaf, sensor [32]byte, err error) {
 	if o.Chain.Form != Form2 {
 		err = o.appendCanonical(false, func(b []byte) { leaf = canon.LeafHash(b) })
 		return leaf, sensor, err
 	}
-	if sensor, err = o.SensorHash(); err != nil {
+	if sensor, err = o.KnownSensorHash(); err != nil {
 		return leaf, sensor, err
 	}
 	o.appendLeaf2(sensor, func(b []byte) { leaf = canon.LeafHash(b) })
@@ -59,18 +60,59 @@ func (o *Observation) SensorHash() ([32]byte, error) {
 	return h, err
 }
 
-// RememberSensorHash keeps h, o's sensor hash as Hashes computed it, for
-// KnownSensorHash: a store that hashed o's form 2 leaf hands ingest's
-// check the hash it already has. It is held in o's memory only (a copy
-// of o keeps it) and must be set only from o's own Hashes, after o is
-// final: a field changed later is not seen by KnownSensorHash.
-func (o *Observation) RememberSensorHash(h [32]byte) { o.sensorHash = &h }
-
-// KnownSensorHash is o's sensor hash: the one a store remembered
-// (RememberSensorHash), else SensorHash.
-func (o *Observation) KnownSensorHash() ([32]byte, error) {
-	if o.sensorHash != nil {
-		return *o.sensorHash, nil
+// RememberSensorHash keeps h, o's sensor hash as o is now (SensorHash,
+// or Hashes), for KnownSensorHash: ingest's gate hashes each signed
+// observation it takes, and the store's leaf and ingest's check then use
+// that hash instead of computing it again. It is kept in o's memory only
+// (a copy of o keeps it; never written to a line or a store) with a
+// fingerprint of every field the sensor hash covers (sensorPrint): once
+// any of them changes, by whatever code, KnownSensorHash no longer gives
+// it and computes the hash afresh. The keys ingest adds
+// (canon.IngestKeys: the place, the agency, batch_sig) may change: the
+// sensor hash does not cover them.
+func (o *Observation) RememberSensorHash(h [32]byte) {
+	p := o.sensorPrint()
+	if o.memo.set && o.memo.print == p && o.memo.hash == h {
+		return // what was known of the transcript stays known
 	}
-	return o.SensorHash()
+	o.memo = sensorMemo{hash: h, print: p, set: true}
+}
+
+// RememberSensorHashAndTranscript is RememberSensorHash, and keeps that
+// o's transcript bytes were found to be the ones its transcript_sha256
+// names (evidence form 2): TranscriptChecked then says so while neither
+// they nor any field the sensor hash covers changed.
+func (o *Observation) RememberSensorHashAndTranscript(h [32]byte) {
+	o.memo = sensorMemo{hash: h, print: o.sensorPrint(), set: true, transcript: true}
+}
+
+// TranscriptChecked reports whether o's transcript bytes were found to be
+// the ones its transcript_sha256 names (RememberSensorHashAndTranscript)
+// and nothing changed since.
+func (o *Observation) TranscriptChecked() bool {
+	_, checked, _ := o.KnownSensorHashChecked()
+	return checked
+}
+
+// KnownSensorHash is o's sensor hash: the one remembered
+// (RememberSensorHash) if no field it covers changed since, else
+// SensorHash.
+func (o *Observation) KnownSensorHash() ([32]byte, error) {
+	h, _, err := o.KnownSensorHashChecked()
+	return h, err
+}
+
+// KnownSensorHashChecked is KnownSensorHash, and whether the transcript
+// is known to be the one transcript_sha256 names (TranscriptChecked).
+func (o *Observation) KnownSensorHashChecked() (h [32]byte, transcriptChecked bool, err error) {
+	if o.memo.set {
+		if err := o.Validate(); err != nil {
+			return h, false, fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+		if o.memo.print == o.sensorPrint() {
+			return o.memo.hash, o.memo.transcript, nil
+		}
+	}
+	h, err = o.SensorHash()
+	return h, false, err
 }

@@ -208,10 +208,11 @@ type Observation struct {
 	// (internal/evidence); zero when no sensor signed it.
 	Chain Chain
 
-	// sensorHash is the sensor hash as a store computed it for a form 2
-	// leaf (RememberSensorHash), for ingest's check to reuse; never
-	// written to a line or a store.
-	sensorHash *[32]byte
+	// memo is the sensor hash as ingest's gate or a store computed it
+	// (RememberSensorHash), for the store's leaf and ingest's check to
+	// reuse while what it covers is unchanged; never written to a line or
+	// a store.
+	memo sensorMemo
 }
 
 // Chain is where a sensor's hash chain holds an observation. The sensor

@@ -31,7 +31,7 @@ const maxBlock = 4096
 type leafHashes struct {
 	done   chan struct{}
 	leaves [][32]byte
-	sensor [][32]byte // form 2's sensor hashes, which its leaves are of
+	sensor [][32]byte // form 2's sensor hashes, which its leaves are of (observe.KnownSensorHash)
 	err    error
 }
 

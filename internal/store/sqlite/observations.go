@@ -411,8 +411,9 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// The leaves are hashed on a goroutine of their own while the rows
 	// are written (the writer waits for it before it appends them): the
 	// hashing then costs ingest CPU, not time.
-	// A form 2 leaf is hashed from the sensor hash, which is kept
-	// (sensor) and handed on in obs once the batch is stored
+	// A form 2 leaf is hashed from the sensor hash (the one ingest's gate
+	// remembered, while no field it covers changed: KnownSensorHash),
+	// which is kept (sensor) and handed on in obs once the batch is stored
 	// (RememberSensorHash): ingest's check then does not compute it again.
 	var leaves, sensor [][32]byte
 	leafErr := make(chan error, 1)

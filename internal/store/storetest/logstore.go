@@ -33,6 +33,7 @@ func RunLogStore(t *testing.T, open func(t *testing.T) LogStore) {
 		{"ChainRoundTripsAndBatches", testChainRoundTripsAndBatches},
 		{"CheckpointsKeptInOrder", testCheckpointsKeptInOrder},
 		{"EvidenceFormRoundTrips", testEvidenceFormRoundTrips},
+		{"RememberedSensorHashOfAChangedObservationIsNotLogged", testRememberedSensorHashOfAChangedObservation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -266,6 +267,73 @@ func testEvidenceFormRoundTrips(t *testing.T, st LogStore) {
 		}
 		if !bytes.Equal(h[:], ls[idx[o.ID]]) {
 			t.Errorf("observation %s (form %d): read back, hashes to %x, its leaf is %x", o.ID, o.Chain.Form, h, ls[idx[o.ID]])
+		}
+		return nil
+	})
+	if err != nil || n != len(obs) {
+		t.Fatalf("%d of %d read back: %v", n, len(obs), err)
+	}
+}
+
+// A form 2 observation comes with the sensor hash ingest's gate
+// remembered (observe.RememberSensorHash), and a field it covers changed
+// after (a mark added, no id, so that the store assigns one, the pieces,
+// peer id bytes changed in place): the leaf logged is of the row as
+// stored, never of the hash remembered, and the observation handed back
+// knows the sensor hash of what was stored.
+func testRememberedSensorHashOfAChangedObservation(t *testing.T, st LogStore) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(10, 10))
+	key := bytes.Repeat([]byte{4}, 32)
+	changes := []func(o *observe.Observation){
+		func(o *observe.Observation) { o.Mark(observe.MarkThirdParty) },
+		func(o *observe.Observation) { o.ID = "" },
+		func(o *observe.Observation) { o.Possession.PiecesHave++ },
+		func(o *observe.Observation) { o.Client.PeerID[0] ^= 1 },
+		func(o *observe.Observation) {}, // unchanged: the hash remembered holds
+	}
+	obs := make([]observe.Observation, len(changes))
+	for i := range obs {
+		o := Observation(r, t0.Add(time.Duration(i)*time.Second), i)
+		o.Chain = observe.Chain{Key: key, ID: "c0ffee", Seq: uint64(i + 1), Prev: make([]byte, 32), Form: observe.Form2}
+		if len(o.Transcript.Bytes) == 0 {
+			o.Transcript.Bytes = []byte{1, 2, 3}
+		}
+		sum := sha256.Sum256(o.Transcript.Bytes)
+		o.Transcript.SHA256 = sum[:]
+		o.Client.PeerID = append([]byte{7}, o.Client.PeerID...)
+		h, err := o.SensorHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.RememberSensorHash(h)
+		o.Place.City, o.Jurisdiction.Agency = "Lyon", "fr-test" // routed: not in the sensor hash
+		changes[i](&o)
+		obs[i] = o
+	}
+	insert(t, st, obs)
+	ls := leaves(t, st)
+	ids := make([]string, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].ID
+		want, err := obs[i].SensorHash()
+		if got, err2 := obs[i].KnownSensorHash(); err != nil || err2 != nil || got != want {
+			t.Errorf("observation %d handed back: known sensor hash %x, its sensor hash %x", i, got, want)
+		}
+	}
+	idx, err := st.LogIndexes(ctx, ids)
+	if err != nil || len(idx) != len(obs) {
+		t.Fatalf("LogIndexes: %d (%v)", len(idx), err)
+	}
+	n := 0
+	err = st.ObservationsByID(ctx, ids, func(o *observe.Observation) error {
+		n++
+		h, err := o.LeafHash()
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(h[:], ls[idx[o.ID]]) {
+			t.Errorf("observation %s: read back, hashes to %x, its leaf is %x (the remembered sensor hash logged)", o.ID, h, ls[idx[o.ID]])
 		}
 		return nil
 	})
