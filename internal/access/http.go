@@ -516,26 +516,31 @@ func (s *Service) Mount(mux *http.ServeMux, render RenderLogin) {
 }
 
 // Wrap returns h under the middleware chain in the order it must run:
-// SecurityHeaders, then Authenticate, then Confine, then CSRF.
-func (s *Service) Wrap(h http.Handler) http.Handler {
-	return SecurityHeaders(s.Authenticate(s.Confine(s.CSRF(h))))
+// SecurityHeaders, then Authenticate, then Confine(platformRoutes...),
+// then CSRF. A platform principal reaches only platformRoutes and
+// logging out.
+func (s *Service) Wrap(h http.Handler, platformRoutes ...string) http.Handler {
+	return SecurityHeaders(s.Authenticate(s.Confine(platformRoutes...)(s.CSRF(h))))
 }
 
-// PlatformRoutes are the only requests a platform principal (RolePlatform)
-// may make: the address check and logging out. Method and path must match
-// exactly.
-var PlatformRoutes = []string{"POST /api/v1/check", "POST /logout"}
-
 // Confine refuses a platform principal (RolePlatform) every request but
-// PlatformRoutes with 403, audited as denied: no page, no target, no
-// export, no live feed, no audit trail, not even whoami. It decides before
-// any handler runs, so that a route added later without a permission check
-// is still closed to a platform. Other principals pass untouched. Mount it
-// inside Authenticate.
-func (s *Service) Confine(next http.Handler) http.Handler {
+// routes (method and path, exactly: "POST /api/v1/…", which the web tree
+// names) and POST /logout, with 403 audited as denied: no page, no
+// target, no export, no live feed, no audit trail, not even whoami. It
+// decides before any handler runs, so that a route added later without a
+// permission check is still closed to a platform. Other principals pass
+// untouched. Mount it inside Authenticate.
+func (s *Service) Confine(routes ...string) func(http.Handler) http.Handler {
+	allowed := append(slices.Clone(routes), "POST /logout")
+	return func(next http.Handler) http.Handler {
+		return s.confine(next, allowed)
+	}
+}
+
+func (s *Service) confine(next http.Handler, allowed []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := PrincipalFrom(r.Context())
-		if p == nil || p.Role != RolePlatform || slices.Contains(PlatformRoutes, r.Method+" "+r.URL.Path) {
+		if p == nil || p.Role != RolePlatform || slices.Contains(allowed, r.Method+" "+r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -544,7 +549,7 @@ func (s *Service) Confine(next http.Handler) http.Handler {
 			path = path[:256] + "…"
 		}
 		_ = s.Audit(r.Context(), p, audit.ActionDenied, r.Method+" "+strings.ReplaceAll(strings.ToValidUTF8(path, "\uFFFD"), "\x00", "\uFFFD"), "",
-			map[string]any{"reason": "a platform may only check addresses (POST /api/v1/check)"})
-		http.Error(w, "a platform account may only use POST /api/v1/check", http.StatusForbidden)
+			map[string]any{"reason": "a platform may only check addresses", "allowed": allowed})
+		http.Error(w, "a platform account may only check addresses: "+strings.Join(allowed, ", "), http.StatusForbidden)
 	})
 }

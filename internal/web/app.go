@@ -177,7 +177,7 @@ func (a *App) assemble(d Deps) http.Handler {
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
 		Live: live, Imports: a.pages})
-	rc := rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry}
+	rc := rootConfig{pages: a.pages, api: apiH, wrap: func(h http.Handler) http.Handler { return d.Access.Wrap(h, api.PlatformRoutes...) }, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {
 		rc.login = map[string]http.Handler{
 			"GET /login/oidc":          d.Access.OIDCStartHandler(),
