@@ -210,3 +210,36 @@ func TestAgencyImportFromRules(t *testing.T) {
 		t.Fatalf("re-import: %q", out)
 	}
 }
+
+// A platform account is made like any other; its token's help shows the
+// one route it may call, not a bulk export.
+func TestPlatformAccountAndTokenHelp(t *testing.T) {
+	env, _ := accessEnv(t)
+	mustRun(t, env, "", "agency", "add", "--id", "filehost", "--name", "File host")
+	mustRun(t, env, "a long enough password\n", "user", "add", "--agency", "filehost", "--role", "platform", "--name", "ts-filehost", "--lang", "en")
+	var u userJSON
+	if out := mustRun(t, env, "", "user", "list", "--json"); json.Unmarshal([]byte(strings.TrimSpace(out)), &u) != nil || u.Role != "platform" {
+		t.Fatalf("user list: %q, want the platform account", out)
+	}
+	if tok := strings.TrimSpace(mustRun(t, env, "", "token", "create", "--user", "ts-filehost", "--expires", "30d")); !strings.HasPrefix(tok, "vgt_") {
+		t.Fatalf("token for a platform: %q", tok)
+	}
+	_, out, _ := vigilRun(t, nil, "", "token", "create", "--help")
+	if !strings.Contains(out, "/api/v1/check") || strings.Contains(out, "/api/v1/observations") {
+		t.Fatalf("token create --help shows a platform token calling another route than the check:\n%s", out)
+	}
+	_, out, _ = vigilRun(t, nil, "", "user", "add", "--help")
+	if !strings.Contains(out, "--role platform") {
+		t.Fatalf("user add --help has no platform example:\n%s", out)
+	}
+}
+
+func TestServeRefusesCheckBoundsThatAreNone(t *testing.T) {
+	env, _ := accessEnv(t)
+	for _, args := range [][]string{{"--check-max", "0"}, {"--check-max", "101"}, {"--check-per-minute", "0"}, {"--check-per-day", "-1"}, {"--check-tolerance", "0s"}, {"--check-tolerance", "48h"}} {
+		code, _, errOut := vigilRun(t, env, "", append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+		if code != exitUsage || !strings.Contains(errOut, "--check-") {
+			t.Errorf("serve %v: exit %d %s, want a usage error", args, code, errOut)
+		}
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/pipeline"
 	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/web"
+	"github.com/vigil-oss/vigil/internal/web/api"
 )
 
 func serveCommand() *command {
@@ -85,6 +86,16 @@ the database's host cannot rewrite it.
 /metrics answers this machine, or a caller with an API token; /healthz
 says only "ok" or "not ok".
 
+Platforms: an account of role platform ('vigil user add --role platform')
+may only call POST /api/v1/check, asking whether addresses of its own users
+were seen sharing watched material, first-hand, within --check-tolerance
+(default 1h) either side of a time; every other page and route refuses it
+(403, audited). Each user may make --check-per-minute requests a minute and
+ask --check-per-day addresses in 24 hours, at most --check-max a request
+(429 beyond, audited); the counts are kept in memory (a restart forgets
+them; the audit trail keeps every check). docs/platforms.md says what a
+platform learns and never learns.
+
 Single sign-on: --oidc-issuer and --oidc-client-id turn on an OpenID Connect
 login (authorization code with PKCE) beside the local accounts; the ID
 token's --oidc-claim must name an existing user ('vigil user link' ties a
@@ -130,6 +141,10 @@ Examples:
 			fs.Int64Var(&sf.cpEvery, "audit-checkpoint-every", audit.DefaultCheckpointEvery, "sign the audit chain after this many `records`")
 			fs.BoolVar(&sf.requirePurpose, "require-purpose", false, "every view of a target (page and API) must state a purpose (case number), kept in its audit record")
 			fs.DurationVar(&sf.cpInterval, "audit-checkpoint-interval", audit.DefaultCheckpointInterval, "sign the audit chain at least this often while it grows")
+			fs.DurationVar(&sf.platformCheck.Tolerance, "check-tolerance", api.DefaultCheckTolerance, "the platforms' check: a first-hand sighting this close to the time asked, either side, answers seen")
+			fs.IntVar(&sf.platformCheck.MaxChecks, "check-max", api.DefaultCheckMax, "the platforms' check: at most this many `addresses` a request")
+			fs.IntVar(&sf.platformCheck.PerMinute, "check-per-minute", api.DefaultCheckPerMinute, "the platforms' check: at most this many `requests` a minute per user (429 beyond, audited)")
+			fs.IntVar(&sf.platformCheck.PerDay, "check-per-day", api.DefaultCheckPerDay, "the platforms' check: at most this many `addresses` in 24 hours per user (429 beyond, audited)")
 			sf.purge = defineRetentionFlags(fs)
 			fs.DurationVar(&sf.purge.Interval, "retention-interval", sf.purge.Interval, "run the retention purge ('vigil retention run') this often (0: never)")
 			return func(ctx context.Context, a *app, args []string) error { return sf.run(ctx, a) }
@@ -257,6 +272,7 @@ type serveFlags struct {
 	cpInterval          time.Duration
 	requirePurpose      bool
 	purge               *retention.Config
+	platformCheck       api.CheckConfig // the platforms' POST /api/v1/check
 }
 
 // check validates the flags against the listen address: TLS files
@@ -347,6 +363,9 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err := f.purge.Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 {
+		return usagef("--check-tolerance: want more than 0 and at most 24h; --check-max: 1 to 100; --check-per-minute and --check-per-day: at least 1")
+	}
 	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return err
@@ -371,7 +390,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	wa, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), web.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose, OIDC: oidc}, true)
+	wa, err := newWebAppWith(ctx, a, sq, ln.Addr().String(), web.Deps{Registry: reg, Retention: ret, RequireViewPurpose: f.requirePurpose, OIDC: oidc, Check: f.platformCheck}, true)
 	if err != nil {
 		return err
 	}

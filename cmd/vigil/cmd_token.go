@@ -38,9 +38,16 @@ another if it is lost, and revoke the old one.
 Every token expires: --expires is at most 90 days ("never" is refused). A
 password change ('vigil user passwd') revokes the user's tokens.
 
+A token has its user's role: give a program an account of the narrowest
+role that does its work. A platform's trust-and-safety team gets an account
+of role platform ('vigil user add --role platform'), whose token may only
+call POST /api/v1/check (docs/platforms.md).
+
 Examples:
-  vigil token create --user svc-platform --expires 90d --label "platform check" > token.txt
-  curl -H "Authorization: Bearer $(cat token.txt)" http://127.0.0.1:8080/api/v1/observations
+  vigil token create --user ts-filehost --expires 90d --label "platform check" > token.txt
+  curl -H "Authorization: Bearer $(cat token.txt)" -H "Content-Type: application/json" \
+      -d '{"purpose": "ticket 4242", "checks": [{"address": "203.0.113.7", "port": 51413, "time": "2026-12-01T21:04:05Z"}]}' \
+      http://127.0.0.1:8080/api/v1/check
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			name := fs.String("user", "", "user `name`")
@@ -87,7 +94,7 @@ Lists tokens with their id, user, label, creation, expiry, last use and
 revocation. The token values are not stored and cannot be listed.
 
 Example:
-  vigil token list --user svc-platform
+  vigil token list --user ts-filehost
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			name := fs.String("user", "", "only this user's tokens")

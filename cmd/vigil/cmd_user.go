@@ -59,8 +59,9 @@ func userCommand() *command {
 		help: `
 Accounts belong to an agency and have one role: admin, analyst (national
 view), supervisor (own agency, and its staff's audit trail), investigator
-(own agency's targets and those shared with it) or auditor (the audit
-trail). Passwords are read from standard input, never from the command
+(own agency's targets and those shared with it), auditor (the audit
+trail) or platform (a platform's trust-and-safety team: the address check
+POST /api/v1/check and nothing else; docs/platforms.md). Passwords are read from standard input, never from the command
 line, and stored as argon2id hashes. Every change is in the audit trail.
 `,
 		subs: []*command{userAddCommand(), userPasswdCommand(), userDisableCommand(), userListCommand(), userLinkCommand()},
@@ -74,7 +75,10 @@ func userAddCommand() *command {
 		usage:   "vigil user add --agency ID --role ROLE --name NAME [--lang fr|en] [--tz ZONE] [--oidc-only]",
 		help: `
 Creates the account NAME in agency ID (add the agency first: 'vigil agency
-add') with role admin, analyst, supervisor, investigator or auditor. The
+add') with role admin, analyst, supervisor, investigator, auditor or
+platform (a platform's trust-and-safety team: it may only call POST
+/api/v1/check, with an API token, and sees no page; its agency is the
+platform itself, added with 'vigil agency add'). The
 password is read from the first line of standard input and must be at least
 12 characters. --oidc-only makes an account without a local password, that
 logs in through the agency's single sign-on only (see 'vigil user link').
@@ -83,10 +87,11 @@ Examples:
   printf '%s\n' "$PASSWORD" | vigil user add --agency fr-ofmin --role analyst --name a.martin
   vigil user add --agency fr-szpj-sud-est --role investigator --name j.dupont --lang fr --tz Europe/Paris < pw.txt
   vigil user add --agency fr-ofmin --role auditor --name audit1 --oidc-only
+  printf '%s\n' "$PASSWORD" | vigil user add --agency filehost --role platform --name ts-filehost --lang en
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			agency := fs.String("agency", "", "the user's agency `id`")
-			role := fs.String("role", "", "`role`: admin, analyst, supervisor, investigator, auditor")
+			role := fs.String("role", "", "`role`: admin, analyst, supervisor, investigator, auditor, platform")
 			name := fs.String("name", "", "user `name` (letters, digits, . _ @ + -)")
 			lang := fs.String("lang", "fr", "interface language: fr or en")
 			tz := fs.String("tz", "Europe/Paris", "time `zone` for displayed times (IANA name)")

@@ -14,16 +14,17 @@
 //
 // Roles and what they may do (Can):
 //
-//	permission           admin  analyst  supervisor  investigator  auditor
-//	view targets          -     all      own+shared  own+shared     -
-//	search, count         -     all      own+shared  own+shared     -
-//	export (+ purpose)    -     all      own+shared  own+shared     -
-//	claim targets         -      -       yes         yes            -
-//	share / hand off      -     yes      yes          -             -
-//	confirm assoc. files  -     yes      yes          -             -
-//	manage lists          yes   yes       -           -             -
-//	manage users, tokens  yes    -        -           -             -
-//	read audit trail      -      -       own agency   -             all
+//	permission           admin  analyst  supervisor  investigator  auditor  platform
+//	view targets          -     all      own+shared  own+shared     -        -
+//	search, count         -     all      own+shared  own+shared     -        -
+//	export (+ purpose)    -     all      own+shared  own+shared     -        -
+//	claim targets         -      -       yes         yes            -        -
+//	share / hand off      -     yes      yes          -             -        -
+//	confirm assoc. files  -     yes      yes          -             -        -
+//	manage lists          yes   yes       -           -             -        -
+//	manage users, tokens  yes    -        -           -             -        -
+//	read audit trail      -      -       own agency   -             all      -
+//	check addresses       -      -        -           -             -        yes
 //
 // "own+shared": the targets routed to the user's agency and those another
 // agency shared with it. The admin runs the system and manages accounts
@@ -32,7 +33,11 @@
 // and why: target ids, actions, purposes) but not the targets themselves;
 // an audit that needs a target's content is a case for an analyst. A
 // supervisor oversees one agency: its targets, hand-offs and the trail of
-// its own staff.
+// its own staff. A platform (a file host's trust-and-safety team) may only
+// check addresses it holds, through one narrow route (POST /api/v1/check):
+// Confine refuses it every other route and page, whatever its permissions
+// say, so that a route added later without a permission check is still
+// closed to it.
 //
 // This package must never decide access from anything the client sends
 // other than its credential, never store a password, session id or token
@@ -60,6 +65,7 @@ const (
 	RoleSupervisor   = agency.RoleSupervisor
 	RoleInvestigator = agency.RoleInvestigator
 	RoleAuditor      = agency.RoleAuditor
+	RolePlatform     = agency.RolePlatform
 )
 
 // Roles lists every role, in the order of the package table.
@@ -79,8 +85,9 @@ const (
 	PermShareTargets      Permission = "share_targets" // share with or hand off to another agency
 	PermConfirmAssociated Permission = "confirm_associated"
 	PermManageLists       Permission = "manage_lists"
-	PermManageUsers       Permission = "manage_users" // users, agencies, tokens
-	PermReadAudit         Permission = "read_audit"   // within AuditScope
+	PermManageUsers       Permission = "manage_users"    // users, agencies, tokens
+	PermReadAudit         Permission = "read_audit"      // within AuditScope
+	PermCheckAddresses    Permission = "check_addresses" // POST /api/v1/check: was an address seen (platforms)
 )
 
 var perms = map[Role][]Permission{
@@ -89,6 +96,7 @@ var perms = map[Role][]Permission{
 	RoleSupervisor:   {PermViewTargets, PermExport, PermClaimTargets, PermShareTargets, PermConfirmAssociated, PermReadAudit},
 	RoleInvestigator: {PermViewTargets, PermExport, PermClaimTargets},
 	RoleAuditor:      {PermReadAudit},
+	RolePlatform:     {PermCheckAddresses},
 }
 
 // RoleCan says whether role r has permission p.

@@ -363,9 +363,10 @@ func TestRolePermissionsMatchTheTable(t *testing.T) {
 		access.RoleSupervisor:   {access.PermViewTargets, access.PermExport, access.PermClaimTargets, access.PermShareTargets, access.PermConfirmAssociated, access.PermReadAudit},
 		access.RoleInvestigator: {access.PermViewTargets, access.PermExport, access.PermClaimTargets},
 		access.RoleAuditor:      {access.PermReadAudit},
+		access.RolePlatform:     {access.PermCheckAddresses},
 	}
 	all := []access.Permission{access.PermViewTargets, access.PermExport, access.PermClaimTargets, access.PermShareTargets,
-		access.PermConfirmAssociated, access.PermManageLists, access.PermManageUsers, access.PermReadAudit}
+		access.PermConfirmAssociated, access.PermManageLists, access.PermManageUsers, access.PermReadAudit, access.PermCheckAddresses}
 	for _, r := range access.Roles {
 		for _, p := range all {
 			if got := access.RoleCan(r, p); got != slices.Contains(want[r], p) {
@@ -384,7 +385,7 @@ func TestScopeByRole(t *testing.T) {
 		want string
 	}{
 		{access.RoleAnalyst, "{true []}"}, {access.RoleInvestigator, "{false [fr-a]}"}, {access.RoleSupervisor, "{false [fr-a]}"},
-		{access.RoleAdmin, "{false []}"}, {access.RoleAuditor, "{false []}"},
+		{access.RoleAdmin, "{false []}"}, {access.RoleAuditor, "{false []}"}, {access.RolePlatform, "{false []}"},
 	} {
 		p := &access.Principal{Name: "x", Agency: "fr-a", Role: c.role}
 		if got := fmt.Sprint(p.Scope()); got != c.want {
@@ -483,6 +484,7 @@ func TestAuditScope(t *testing.T) {
 	}{
 		{access.RoleAuditor, true, "", true}, {access.RoleSupervisor, false, "fr-a", true},
 		{access.RoleAdmin, false, "", false}, {access.RoleInvestigator, false, "", false}, {access.RoleAnalyst, false, "", false},
+		{access.RolePlatform, false, "", false},
 	} {
 		all, ag, ok := (&access.Principal{Agency: "fr-a", Role: c.role}).AuditScope()
 		if all != c.all || ag != c.agency || ok != c.ok {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -515,7 +516,40 @@ func (s *Service) Mount(mux *http.ServeMux, render RenderLogin) {
 }
 
 // Wrap returns h under the middleware chain in the order it must run:
-// SecurityHeaders, then Authenticate, then CSRF.
-func (s *Service) Wrap(h http.Handler) http.Handler {
-	return SecurityHeaders(s.Authenticate(s.CSRF(h)))
+// SecurityHeaders, then Authenticate, then Confine(platformRoutes...),
+// then CSRF. A platform principal reaches only platformRoutes and
+// logging out.
+func (s *Service) Wrap(h http.Handler, platformRoutes ...string) http.Handler {
+	return SecurityHeaders(s.Authenticate(s.Confine(platformRoutes...)(s.CSRF(h))))
+}
+
+// Confine refuses a platform principal (RolePlatform) every request but
+// routes (method and path, exactly: "POST /api/v1/…", which the web tree
+// names) and POST /logout, with 403 audited as denied: no page, no
+// target, no export, no live feed, no audit trail, not even whoami. It
+// decides before any handler runs, so that a route added later without a
+// permission check is still closed to a platform. Other principals pass
+// untouched. Mount it inside Authenticate.
+func (s *Service) Confine(routes ...string) func(http.Handler) http.Handler {
+	allowed := append(slices.Clone(routes), "POST /logout")
+	return func(next http.Handler) http.Handler {
+		return s.confine(next, allowed)
+	}
+}
+
+func (s *Service) confine(next http.Handler, allowed []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := PrincipalFrom(r.Context())
+		if p == nil || p.Role != RolePlatform || slices.Contains(allowed, r.Method+" "+r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		path := r.URL.Path
+		if len(path) > 256 {
+			path = path[:256] + "…"
+		}
+		_ = s.Audit(r.Context(), p, audit.ActionDenied, r.Method+" "+strings.ReplaceAll(strings.ToValidUTF8(path, "\uFFFD"), "\x00", "\uFFFD"), "",
+			map[string]any{"reason": "a platform may only check addresses", "allowed": allowed})
+		http.Error(w, "a platform account may only check addresses: "+strings.Join(allowed, ", "), http.StatusForbidden)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -294,5 +295,46 @@ func TestLoginRedirectStaysOnSite(t *testing.T) {
 		if got := resp.Header.Get("Location"); got != want {
 			t.Errorf("next %q: redirected to %q, want %q", next, got, want)
 		}
+	}
+}
+
+// Confine keeps a platform account to the routes it is given (and
+// logging out), refusing the rest with 403 before any handler runs,
+// audited; other roles pass untouched.
+func TestConfineKeepsAPlatformToItsRoutes(t *testing.T) {
+	f := newFixture(t, nil)
+	f.user(t, "plat", "fr-nat", access.RolePlatform)
+	f.user(t, "bot", "fr-nat", access.RoleAnalyst)
+	ctx := context.Background()
+	platTok, _, _ := f.svc.CreateToken(ctx, f.admin, "plat", "", time.Hour)
+	botTok, _, _ := f.svc.CreateToken(ctx, f.admin, "bot", "", time.Hour)
+	var reached atomic.Int32
+	srv := httptest.NewServer(f.svc.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		_, _ = io.WriteString(w, "reached")
+	}), "POST /check"))
+	t.Cleanup(srv.Close)
+	do := func(tok, method, path string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		code, _ := rd(t)(http.DefaultClient.Do(req))
+		return code
+	}
+	for _, c := range []struct{ method, path string }{{"GET", "/check"}, {"POST", "/check/"}, {"POST", "/checks"}, {"GET", "/"}, {"GET", "/api/v1/whoami"}, {"POST", "/change"}} {
+		if code := do(platTok, c.method, c.path); code != http.StatusForbidden {
+			t.Errorf("%s %s as a platform: %d, want 403", c.method, c.path, code)
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("a refused platform request reached the handler %d times", n)
+	}
+	if rs := f.records(t, audit.Filter{Actor: "plat", Action: audit.ActionDenied}); len(rs) != 6 {
+		t.Fatalf("%d refusals recorded, want 6: %v", len(rs), reasons(rs))
+	}
+	if code := do(platTok, "POST", "/check"); code != 200 || reached.Load() != 1 {
+		t.Fatalf("POST /check as a platform: %d, want it served", code)
+	}
+	if code := do(botTok, "GET", "/"); code != 200 || reached.Load() != 2 {
+		t.Fatalf("an analyst: %d, want it served", code)
 	}
 }

@@ -17,10 +17,14 @@ const (
 	RoleSupervisor   Role = "supervisor"   // oversees one agency: its targets and its staff's audit trail
 	RoleInvestigator Role = "investigator" // a local service: its agency's targets and those shared with it
 	RoleAuditor      Role = "auditor"      // reads the audit trail, not the targets
+	// RolePlatform is a platform's trust-and-safety team (a file host, a
+	// chat service): it may only ask, through POST /api/v1/check, whether
+	// addresses of its own users were seen, and learns nothing else.
+	RolePlatform Role = "platform"
 )
 
 // Roles lists every role, in the order of the access package's table.
-var Roles = []Role{RoleAdmin, RoleAnalyst, RoleSupervisor, RoleInvestigator, RoleAuditor}
+var Roles = []Role{RoleAdmin, RoleAnalyst, RoleSupervisor, RoleInvestigator, RoleAuditor, RolePlatform}
 
 // ParseRole checks a role name.
 func ParseRole(s string) (Role, error) {
@@ -28,5 +32,5 @@ func ParseRole(s string) (Role, error) {
 	if slices.Contains(Roles, r) {
 		return r, nil
 	}
-	return "", fmt.Errorf("role %q: want admin, analyst, supervisor, investigator or auditor", s)
+	return "", fmt.Errorf("role %q: want admin, analyst, supervisor, investigator, auditor or platform", s)
 }

@@ -66,6 +66,11 @@ const (
 	ActionLiveEnd       = "live_end"
 	// ActionViewList is a read of watch-lists (pages, CLI export).
 	ActionViewList = "view_list"
+	// ActionPlatformCheck is a platform's check of addresses (POST
+	// /api/v1/check): the record names each address, port and time
+	// asked, the purpose, and for each one seen the sighting and the
+	// reference given.
+	ActionPlatformCheck = "platform_check"
 )
 
 // Record is one entry of the trail. Seq, PrevHash and Hash are set by the

@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/agency"
@@ -121,6 +122,14 @@ type Store interface {
 	InsertObservations(ctx context.Context, obs []observe.Observation) error
 	// Observations calls fn for each observation matching f, in time order.
 	Observations(ctx context.Context, f ObservationFilter, fn func(o *observe.Observation) error) error
+	// ObservationsOfAddress calls fn for each observation whose endpoint
+	// address is exactly one of addrs (as stored: an IPv4 address and its
+	// IPv4-mapped form are two addresses, and one with a zone matches
+	// none of addrs, which carry none) with since <= time < until, in
+	// time order. It is the platforms' check (POST /api/v1/check), which
+	// decides from what it is given what may be said: the store decides
+	// nothing.
+	ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, since, until time.Time, fn func(o *observe.Observation) error) error
 
 	Close() error
 }

@@ -66,6 +66,9 @@ type Deps struct {
 	// GET /login/oidc leaves for the provider, GET /login/oidc/callback
 	// comes back, both behind the access layer.
 	OIDC *access.OIDCConfig
+	// Check bounds the platforms' POST /api/v1/check (zero fields: the
+	// api package's defaults).
+	Check api.CheckConfig
 }
 
 // App is the assembled interface.
@@ -176,8 +179,8 @@ func (a *App) assemble(d Deps) http.Handler {
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, EndpointWindow: d.EndpointWindow, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
-		Live: live, Imports: a.pages})
-	rc := rootConfig{pages: a.pages, api: apiH, wrap: d.Access.Wrap, health: d.Health, registry: d.Registry}
+		Live: live, Imports: a.pages, Check: d.Check})
+	rc := rootConfig{pages: a.pages, api: apiH, wrap: func(h http.Handler) http.Handler { return d.Access.Wrap(h, api.PlatformRoutes...) }, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {
 		rc.login = map[string]http.Handler{
 			"GET /login/oidc":          d.Access.OIDCStartHandler(),

@@ -67,6 +67,7 @@ var census = map[string][]censusReq{
 	"GET /api/v1/targets/{id}/isp-request": {{method: "GET", path: "/api/v1/targets/{A}/isp-request?format=csv&purpose=PV+2026%2F00042"}, {method: "GET", path: "/api/v1/targets/{B}/isp-request?format=json&purpose=PV+2026%2F00042"}},
 	"GET /api/v1/observations":             {{method: "GET", path: "/api/v1/observations?purpose=PV+2026%2F00042", kind: "bulk"}, {method: "GET", path: "/api/v1/observations", kind: "bulk"}},
 	"GET /api/v1/whoami":                   {{method: "GET", path: "/api/v1/whoami"}},
+	"POST /api/v1/check":                   {{method: "POST", path: "/api/v1/check", form: url.Values{"purpose": {"PV 2026/00042"}, "address": {"{IPB}"}}}},
 	// Last: it ends the role's session.
 	"POST /logout": {{method: "POST", path: "/logout"}},
 }

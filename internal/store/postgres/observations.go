@@ -653,6 +653,26 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
 }
 
+// ObservationsOfAddress calls fn for each observation of one of addrs
+// (exactly as stored: inet keeps an IPv4 address and its IPv4-mapped form
+// apart, and an address with a zone has ip_zone set) with since <= time <
+// until, in time order. The time range prunes the partitions and walks
+// the (time_ns, seq) key.
+func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, since, until time.Time, fn func(o *observe.Observation) error) error {
+	if len(addrs) == 0 || !since.Before(until) {
+		return nil
+	}
+	ips := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if a.Zone() != "" {
+			return fmt.Errorf("observations of address %s: an address with a zone is never asked", a)
+		}
+		ips = append(ips, a.String())
+	}
+	return s.observationsWhere(ctx, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
+		`o.time_ns, o.seq`, []any{since.UnixNano(), until.UnixNano(), ips}, fn)
+}
+
 // observationsWhere calls fn for each observation that where selects, in
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {

@@ -18,12 +18,21 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0018 takes a store back to the schema before migration 0018: one
-// sensor_chains row a chain and key.
-var undo0018 = []string{
+// undo0019 takes a store back to the schema before migration 0019: no
+// platform role.
+var undo0019 = []string{
+	`DELETE FROM users WHERE role = 'platform'`,
+	`ALTER TABLE users DROP CONSTRAINT users_role_check,
+		ADD CONSTRAINT users_role_check CHECK (role IN ('admin', 'analyst', 'supervisor', 'investigator', 'auditor'))`,
+	`DELETE FROM schema_migrations WHERE version >= 19`,
+}
+
+// undo0018 takes a store back to the schema before migration 0018 (0019
+// undone first): one sensor_chains row a chain and key.
+var undo0018 = append(undo0019[:len(undo0019):len(undo0019)],
 	`ALTER TABLE sensor_chains DROP CONSTRAINT sensor_chains_chain_key_form, DROP COLUMN form, ADD UNIQUE (chain, chain_key)`,
 	`DELETE FROM schema_migrations WHERE version >= 18`,
-}
+)
 
 // undo0017 takes a store back to the schema before migration 0017 (0018
 // undone first): the dictionaries' values back in every row, the address

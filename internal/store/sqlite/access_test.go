@@ -193,3 +193,55 @@ func TestAuditRewrittenChainDisagreesWithCheckpoint(t *testing.T) {
 		t.Fatalf("with the key: %+v", rep.Broken)
 	}
 }
+
+// Migration 0024 rebuilds users to admit the platform role: a store from
+// before it keeps its users under their ids, with the tokens that
+// reference them, and then takes a platform user.
+func TestMigration0024KeepsUsersAndTheirTokens(t *testing.T) {
+	ctx := context.Background()
+	st, path := openTemp(t, DefaultConfig())
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	if err := st.AddAgency(ctx, access.Agency{ID: "fr-a", Name: "A", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := st.AddUser(ctx, access.User{Name: "inv", Agency: "fr-a", Role: access.RoleInvestigator, PasswordHash: "h",
+		Lang: access.LangFR, TimeZone: "Europe/Paris", Created: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddToken(ctx, access.Token{Hash: []byte("0123456789abcdef0123456789abcdef"), UserID: u.ID, Label: "t", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range append(laterUndo[24], `DELETE FROM schema_migrations WHERE version = 24`) {
+		if _, err := st.db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := st.AddUser(ctx, access.User{Name: "plat", Agency: "fr-a", Role: access.RolePlatform, PasswordHash: "h",
+		Lang: access.LangFR, TimeZone: "Europe/Paris", Created: now}); err == nil {
+		t.Fatal("the store before 0024 took a platform user: the undo did not undo")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Open(ctx, path, DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	tok, err := again.TokenByHash(ctx, []byte("0123456789abcdef0123456789abcdef"))
+	if err != nil || tok.UserID != u.ID {
+		t.Fatalf("token after 0024: %+v, %v; want user %d", tok, err, u.ID)
+	}
+	if got, err := again.UserByName(ctx, "inv"); err != nil || got.ID != u.ID || got.Role != access.RoleInvestigator {
+		t.Fatalf("user after 0024: %+v, %v", got, err)
+	}
+	if _, err := again.AddUser(ctx, access.User{Name: "plat", Agency: "fr-a", Role: access.RolePlatform, PasswordHash: "h",
+		Lang: access.LangFR, TimeZone: "Europe/Paris", Created: now}); err != nil {
+		t.Fatalf("a platform user after 0024: %v", err)
+	}
+	var fk int
+	if err := again.db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check`).Scan(&fk); err != nil || fk != 0 {
+		t.Fatalf("foreign key check after 0024: %d violations, %v", fk, err)
+	}
+}

@@ -642,6 +642,25 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
 }
 
+// ObservationsOfAddress calls fn for each observation of one of addrs
+// (exactly as stored) with since <= time < until, in time order: one
+// range of the (ip, port, time) index per address.
+func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, since, until time.Time, fn func(o *observe.Observation) error) error {
+	if len(addrs) == 0 || !since.Before(until) {
+		return nil
+	}
+	args := make([]any, 0, len(addrs)+2)
+	for _, a := range addrs {
+		if a.Zone() != "" {
+			return fmt.Errorf("observations of address %s: an address with a zone is never asked", a)
+		}
+		args = append(args, a.String())
+	}
+	args = append(args, since.UnixNano(), until.UnixNano())
+	where := `o.ip IN (?` + strings.Repeat(`, ?`, len(addrs)-1) + `) AND o.time_ns >= ? AND o.time_ns < ?`
+	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
+}
+
 // observationsWhere calls fn for each observation that where selects, in
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {

@@ -286,6 +286,57 @@ func SchemaVersion() int {
 	return len(ms)
 }
 
+// noForeignKeys is the line a migration carries when it must run with
+// foreign keys off: it rebuilds a table that others reference (SQLite's
+// way to change a CHECK constraint), whose DROP would otherwise delete,
+// or fail on, the rows that reference it. PRAGMA foreign_keys is a no-op
+// inside a transaction, so such a migration runs on one connection with
+// them off, and PRAGMA foreign_key_check must find no violation before
+// it commits.
+const noForeignKeys = "-- vigil: foreign_keys off"
+
+// applyMigration runs m and records it, in one transaction.
+func (s *Store) applyMigration(ctx context.Context, m migration) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if strings.Contains(m.SQL, noForeignKeys) {
+		if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`); err != nil {
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // never give the pool a connection without them
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return err
+	}
+	if strings.Contains(m.SQL, noForeignKeys) {
+		var table string
+		var parent string
+		switch err := tx.QueryRowContext(ctx, `SELECT "table", parent FROM pragma_foreign_key_check`).Scan(&table, &parent); {
+		case err == nil:
+			return fmt.Errorf("a row of %s references a missing row of %s", table, parent)
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, s.cfg.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
@@ -308,20 +359,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("%w: the file is at schema version %d, this Vigil knows up to %d; use a newer Vigil", ErrSchemaTooNew, have, len(ms))
 	}
 	for _, m := range ms[have:] {
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.Version, m.Name, s.cfg.Now().UnixNano()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if err := tx.Commit(); err != nil {
+		if err := s.applyMigration(ctx, m); err != nil {
 			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}

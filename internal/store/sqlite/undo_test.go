@@ -28,6 +28,22 @@ var laterUndo = map[int][]string{
 		`CREATE TABLE sensor_chains_0021 (id INTEGER PRIMARY KEY, chain TEXT NOT NULL, chain_key BLOB NOT NULL, sensor TEXT NOT NULL, first_ns INTEGER NOT NULL, UNIQUE (chain, chain_key))`,
 		`INSERT INTO sensor_chains_0021 SELECT id, chain, chain_key, sensor, first_ns FROM sensor_chains`,
 		`DROP TABLE sensor_chains`, `ALTER TABLE sensor_chains_0021 RENAME TO sensor_chains`, view0021()},
+	24: {"PRAGMA foreign_keys = OFF; BEGIN; DELETE FROM users WHERE role = 'platform'; " + users0004() +
+		" INSERT INTO users_0004 SELECT * FROM users; DROP TABLE users; ALTER TABLE users_0004 RENAME TO users;" +
+		" CREATE INDEX users_agency ON users (agency); COMMIT; PRAGMA foreign_keys = ON"},
+}
+
+// users0004 creates users_0004, the users table as migration 0004
+// creates it (no platform role).
+func users0004() string {
+	b, err := migrationFS.ReadFile("migrations/0004_access.sql")
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	s = s[strings.Index(s, "CREATE TABLE users ("):]
+	s = s[:strings.Index(s, ";")+1]
+	return strings.Replace(s, "CREATE TABLE users (", "CREATE TABLE users_0004 (", 1)
 }
 
 // view0021 is observation_rows as migration 0021 creates it.

@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ObservationsRoundTripEveryField", testObservationsRoundTripEveryField},
 		{"ObservationsComeInTimeOrder", testObservationsComeInTimeOrder},
 		{"ObservationsFilterSinceUntil", testObservationsFilterSinceUntil},
+		{"ObservationsOfAddressExactly", testObservationsOfAddressExactly},
 		{"InsertObservationsManyAcrossChunks", testInsertObservationsManyAcrossChunks},
 		{"InsertObservationsAssignsMissingID", testInsertObservationsAssignsMissingID},
 		{"InsertObservationsSkipsStoredID", testInsertObservationsSkipsStoredID},
@@ -863,6 +864,70 @@ func testObservationsComeInTimeOrder(t *testing.T, st store.Store) {
 	}
 	if len(got) != 5 {
 		t.Fatalf("exported %d, want 5", len(got))
+	}
+}
+
+// ObservationsOfAddress gives the observations of exactly the addresses
+// asked (an IPv4 address and its IPv4-mapped form apart, an address with
+// a zone never), in the half-open time range, in time order, with every
+// field.
+func testObservationsOfAddressExactly(t *testing.T, st store.Store) {
+	r := rand.New(rand.NewPCG(23, 23))
+	v4 := netip.MustParseAddr("127.9.8.7")
+	v6 := netip.MustParseAddr("2001:db8::7")
+	at := func(i int, ip netip.Addr, d time.Duration) observe.Observation {
+		o := Observation(r, t0.Add(d), i+1)
+		o.Endpoint.IP = ip
+		return o
+	}
+	obs := []observe.Observation{
+		at(0, v4, 0),
+		at(1, netip.AddrFrom16(v4.As16()), time.Minute), // the mapped form: another address
+		at(2, v6, 2*time.Minute),
+		at(3, v4, time.Hour),
+		at(4, netip.MustParseAddr("127.9.8.6"), 3*time.Minute),
+		at(5, netip.MustParseAddr("fe80::1%eth0"), 4*time.Minute),
+		at(6, v4, 2*time.Hour),
+	}
+	insert(t, st, obs)
+	ask := func(addrs []netip.Addr, since, until time.Time) []observe.Observation {
+		t.Helper()
+		var got []observe.Observation
+		if err := st.ObservationsOfAddress(context.Background(), addrs, since, until, func(o *observe.Observation) error {
+			got = append(got, *o)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tests := []struct {
+		name         string
+		addrs        []netip.Addr
+		since, until time.Duration
+		want         []int
+	}{
+		{"ipv4", []netip.Addr{v4}, -time.Hour, 3 * time.Hour, []int{0, 3, 6}},
+		{"ipv4-until-exclusive", []netip.Addr{v4}, 0, 2 * time.Hour, []int{0, 3}},
+		{"ipv4-since-inclusive", []netip.Addr{v4}, time.Hour, 3 * time.Hour, []int{3, 6}},
+		{"ipv4-and-mapped", []netip.Addr{v4, netip.AddrFrom16(v4.As16())}, 0, 90 * time.Minute, []int{0, 1, 3}},
+		{"ipv6", []netip.Addr{v6}, 0, time.Hour, []int{2}},
+		{"zone-never", []netip.Addr{netip.MustParseAddr("fe80::1")}, 0, time.Hour, nil},
+		{"neighbour-never", []netip.Addr{netip.MustParseAddr("127.9.8.8")}, 0, 3 * time.Hour, nil},
+		{"empty-range", []netip.Addr{v4}, time.Minute, time.Minute, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ask(tt.addrs, t0.Add(tt.since), t0.Add(tt.until))
+			if len(got) != len(tt.want) {
+				t.Fatalf("%d observations, want %d (%v)", len(got), len(tt.want), tt.want)
+			}
+			for i, j := range tt.want {
+				if !got[i].Equal(&obs[j]) {
+					t.Fatalf("observation %d = %s at %s, want %s", i, got[i].ID, got[i].Time, obs[j].ID)
+				}
+			}
+		})
 	}
 }
 

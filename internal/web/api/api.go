@@ -1,8 +1,9 @@
 // Package api serves all of Vigil's /api/v1: targets, a target's detail
 // (timeline, endpoints, devices, files with levels), its ISP request, raw
 // observations for national analysts, the caller, the live feed
-// (server-sent events) and the progress of a watch-list import the pages
-// started. docs/openapi.yaml documents every route. No other package
+// (server-sent events), the progress of a watch-list import the pages
+// started, and the platforms' narrow check of addresses they hold
+// (check.go). docs/openapi.yaml documents every route. No other package
 // registers a route under /api/v1 (routes_test.go fails if one does).
 //
 // Every handler runs behind access.Service's authentication (session
@@ -72,6 +73,10 @@ type Config struct {
 	// Imports answers GET /api/v1/imports/{job} (nil: every job is
 	// unknown).
 	Imports Imports
+	// Check bounds the platforms' POST /api/v1/check (zero fields: the
+	// defaults). It reads Observations (store.Store's
+	// ObservationsOfAddress).
+	Check CheckConfig
 }
 
 // Imports is the progress of the watch-list imports the pages start.
@@ -90,7 +95,12 @@ var Routes = []string{
 	"GET /api/v1/whoami",
 	"GET /api/v1/events",
 	"GET /api/v1/imports/{job}",
+	"POST /api/v1/check",
 }
+
+// PlatformRoutes are the routes a platform principal (access.RolePlatform)
+// may reach: mount Handler under access.Service.Wrap(h, PlatformRoutes...).
+var PlatformRoutes = []string{"POST /api/v1/check"}
 
 // Handler returns the /api/v1 routes. Mount it behind the access layer
 // (access.Service.Wrap), as internal/web does for all of /api/v1.
@@ -101,7 +111,8 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{cfg: cfg}
+	cfg.Check = cfg.Check.withDefaults()
+	h := &handler{cfg: cfg, limits: &checkLimiter{}}
 	mux := http.NewServeMux()
 	view := h.permit(access.PermViewTargets)
 	export := h.permit(access.PermExport)
@@ -113,6 +124,7 @@ func Handler(cfg Config) http.Handler {
 		Routes[4]: http.HandlerFunc(h.whoami),
 		Routes[5]: http.HandlerFunc(h.events),
 		Routes[6]: http.HandlerFunc(h.imports),
+		Routes[7]: h.permit(access.PermCheckAddresses)(http.HandlerFunc(h.check)),
 	}
 	for _, r := range Routes {
 		mux.Handle(r, handlers[r])
@@ -120,7 +132,10 @@ func Handler(cfg Config) http.Handler {
 	return mux
 }
 
-type handler struct{ cfg Config }
+type handler struct {
+	cfg    Config
+	limits *checkLimiter // the platforms' check, per user
+}
 
 // permit lets through only a principal whose role has perm: without one,
 // 401 (the access layer's RequireLogin answer); with a role that may not,

@@ -1,0 +1,494 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/web/i18n"
+)
+
+// The platforms' check (POST /api/v1/check): a platform's trust-and-safety
+// team (role platform) asks whether addresses of its own users' sessions,
+// each with a time and perhaps a port, were seen sharing watched material,
+// so that it can report them to the police service with jurisdiction. It
+// learns, per address, seen or not; and when seen only how: first-hand
+// (a sensor's own conversation with that address: peer_probe or
+// dht_announce, never what a tracker, a DHT node or a peer said of it),
+// within CheckConfig.Tolerance of the time, at which possession level,
+// whether the port matched or only the address did, an opaque reference
+// and the service to report to. Never a target id, a file name, a hash,
+// another address, a score or a second-hand sighting. "Not seen" is one
+// answer for never seen, seen only second-hand, seen outside the
+// tolerance, an address or time outside the store's retention, and a time
+// in the future.
+
+// Default bounds of the check (CheckConfig).
+const (
+	DefaultCheckTolerance = time.Hour
+	DefaultCheckMax       = 10
+	DefaultCheckPerMinute = 6
+	DefaultCheckPerDay    = 500
+	DefaultCheckMaxBody   = 16 << 10
+)
+
+// CheckConfig bounds the platforms' check. Zero fields take the defaults.
+type CheckConfig struct {
+	// Tolerance is how far from the time asked a sighting may be, either
+	// side, and still answer "seen" (DefaultCheckTolerance: ±1 h).
+	Tolerance time.Duration
+	// MaxChecks is the most addresses one request may ask
+	// (DefaultCheckMax).
+	MaxChecks int
+	// PerMinute is the most requests one user may make in any minute
+	// (DefaultCheckPerMinute); every request counts, refused ones too.
+	PerMinute int
+	// PerDay is the most addresses one user may ask in any 24 hours
+	// (DefaultCheckPerDay).
+	PerDay int
+	// MaxBody is the most bytes a request's body may hold
+	// (DefaultCheckMaxBody).
+	MaxBody int64
+}
+
+// withDefaults returns c with its zero fields set.
+func (c CheckConfig) withDefaults() CheckConfig {
+	if c.Tolerance <= 0 {
+		c.Tolerance = DefaultCheckTolerance
+	}
+	if c.MaxChecks <= 0 {
+		c.MaxChecks = DefaultCheckMax
+	}
+	if c.PerMinute <= 0 {
+		c.PerMinute = DefaultCheckPerMinute
+	}
+	if c.PerDay <= 0 {
+		c.PerDay = DefaultCheckPerDay
+	}
+	if c.MaxBody <= 0 {
+		c.MaxBody = DefaultCheckMaxBody
+	}
+	return c
+}
+
+// CheckRequest is the body of POST /api/v1/check.
+type CheckRequest struct {
+	// Purpose is the platform's own reference for the checks (a ticket,
+	// a report number): written into the audit record.
+	Purpose string  `json:"purpose"`
+	Checks  []Check `json:"checks"`
+}
+
+// Check is one address to check: an IPv4 or IPv6 address (no prefix, no
+// range, no zone), the port of the session if the platform holds it, and
+// the time of the session (RFC 3339).
+type Check struct {
+	Address string `json:"address"`
+	Port    *int   `json:"port,omitempty"`
+	Time    string `json:"time"`
+}
+
+// CheckAnswer is the answer of POST /api/v1/check: one result per check,
+// in the order asked.
+type CheckAnswer struct {
+	Results []CheckResult `json:"results"`
+	// Tolerance is how far from each time asked a sighting was looked
+	// for, either side (a Go duration, e.g. "1h0m0s").
+	Tolerance string `json:"tolerance"`
+	// Note says what "seen" and "not seen" mean, in the user's language.
+	Note string `json:"note"`
+}
+
+// CheckResult answers one check. Everything but Seen is empty when the
+// address was not seen.
+type CheckResult struct {
+	Address string `json:"address"`
+	Port    int    `json:"port,omitempty"`
+	Time    string `json:"time"`
+	Seen    bool   `json:"seen"`
+	// Match is "address_and_port" when a sighting had the port asked,
+	// "address_only" when none did or no port was asked.
+	Match string `json:"match,omitempty"`
+	// Method is how the sensor met the address: peer_probe (it
+	// exchanged with the peer) or dht_announce (the address announced
+	// itself to the sensor's DHT node, proving it received its reply).
+	Method string `json:"method,omitempty"`
+	// Level is the possession level of the sighting, as observed.
+	Level string `json:"level,omitempty"`
+	// Marks are the sighting's marks, as observed.
+	Marks []string `json:"marks,omitempty"`
+	// Reference is opaque: the police service finds the sighting by it
+	// in Vigil's audit trail. Quote it in the report.
+	Reference string `json:"reference,omitempty"`
+	// ReportTo is the police service with jurisdiction.
+	ReportTo *ReportTo `json:"report_to,omitempty"`
+	// Warning says what the match does not prove (address only: another
+	// subscriber behind a shared address).
+	Warning string `json:"warning,omitempty"`
+}
+
+// ReportTo names the police service a platform reports a sighting to.
+type ReportTo struct {
+	Agency  string `json:"agency"`
+	Name    string `json:"name,omitempty"`
+	Address string `json:"address,omitempty"`
+	Country string `json:"country,omitempty"`
+	// Note is set when no service is on record for the sighting.
+	Note string `json:"note,omitempty"`
+}
+
+// Match values of CheckResult.
+const (
+	MatchAddressPort = "address_and_port"
+	MatchAddressOnly = "address_only"
+)
+
+// checkError is a refused request: its status and what to tell the
+// caller (and the audit record).
+type checkError struct {
+	status int
+	msg    string
+}
+
+func (e *checkError) Error() string { return e.msg }
+
+func refusedf(status int, format string, a ...any) *checkError {
+	return &checkError{status: status, msg: fmt.Sprintf(format, a...)}
+}
+
+// asked is one check as parsed.
+type asked struct {
+	addr netip.Addr // unmapped
+	port int        // 0: none asked
+	at   time.Time
+}
+
+// parseCheckRequest reads and validates the body of POST /api/v1/check
+// (at most max checks). Its errors say what is wrong and where.
+func parseCheckRequest(body io.Reader, max int) (purpose string, checks []asked, err error) {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req CheckRequest
+	if err := dec.Decode(&req); err != nil {
+		return "", nil, fmt.Errorf("the body is not a check request (JSON {\"purpose\": ..., \"checks\": [{\"address\", \"port\", \"time\"}]}): %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "", nil, errors.New("the body holds more than one JSON value")
+	}
+	purpose, err = audit.RequirePurpose(req.Purpose)
+	if err != nil {
+		return "", nil, fmt.Errorf("purpose: give your own reference for these checks (a ticket or report number): %w", err)
+	}
+	switch {
+	case len(req.Checks) == 0:
+		return "", nil, errors.New("checks: give at least one")
+	case len(req.Checks) > max:
+		return "", nil, fmt.Errorf("checks: %d asked, at most %d a request", len(req.Checks), max)
+	}
+	for i, c := range req.Checks {
+		a, err := parseCheck(c)
+		if err != nil {
+			return "", nil, fmt.Errorf("checks[%d]: %w", i, err)
+		}
+		checks = append(checks, a)
+	}
+	return purpose, checks, nil
+}
+
+func parseCheck(c Check) (asked, error) {
+	var a asked
+	s := strings.TrimSpace(c.Address)
+	if strings.ContainsAny(s, "/-*") {
+		return a, fmt.Errorf("address %q: one address only, no prefix or range", c.Address)
+	}
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return a, fmt.Errorf("address %q: want one IPv4 or IPv6 address", c.Address)
+	}
+	if addr.Zone() != "" {
+		return a, fmt.Errorf("address %q: an address with a zone names no host on the Internet", c.Address)
+	}
+	addr = addr.Unmap()
+	if addr.IsUnspecified() || addr.IsMulticast() {
+		return a, fmt.Errorf("address %q: not the address of one host", c.Address)
+	}
+	a.addr = addr
+	if c.Port != nil {
+		if *c.Port < 1 || *c.Port > 65535 {
+			return a, fmt.Errorf("port %d: want 1 to 65535, or leave it out when you do not hold it", *c.Port)
+		}
+		a.port = *c.Port
+	}
+	if a.at, err = time.Parse(time.RFC3339Nano, strings.TrimSpace(c.Time)); err != nil {
+		return a, fmt.Errorf("time %q: want an RFC 3339 time, e.g. 2026-12-01T21:04:05Z", c.Time)
+	}
+	return a, nil
+}
+
+// checkLimiter counts each user's requests (per minute) and checks (per
+// 24 hours), in this process: a restart forgets them (the audit trail
+// keeps every check).
+type checkLimiter struct {
+	mu    sync.Mutex
+	users map[int64]*checkUsage
+}
+
+type checkUsage struct {
+	requests []time.Time // in the last minute
+	checks   []dayCount  // in the last 24 hours
+}
+
+type dayCount struct {
+	at time.Time
+	n  int
+}
+
+// request counts a request by user at now; false when it is one more
+// than perMinute in the last minute (it is then not counted).
+func (l *checkLimiter) request(user int64, now time.Time, perMinute int) (ok bool, retry time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.usage(user)
+	u.requests = slices.DeleteFunc(u.requests, func(t time.Time) bool { return !t.After(now.Add(-time.Minute)) })
+	if len(u.requests) >= perMinute {
+		return false, u.requests[0].Add(time.Minute).Sub(now)
+	}
+	u.requests = append(u.requests, now)
+	return true, 0
+}
+
+// spend counts n checks by user at now; false when they would make more
+// than perDay in the last 24 hours (they are then not counted).
+func (l *checkLimiter) spend(user int64, now time.Time, n, perDay int) (ok bool, left int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	u := l.usage(user)
+	u.checks = slices.DeleteFunc(u.checks, func(d dayCount) bool { return !d.at.After(now.Add(-24 * time.Hour)) })
+	used := 0
+	for _, d := range u.checks {
+		used += d.n
+	}
+	if used+n > perDay {
+		return false, perDay - used
+	}
+	u.checks = append(u.checks, dayCount{now, n})
+	return true, perDay - used - n
+}
+
+func (l *checkLimiter) usage(user int64) *checkUsage {
+	if l.users == nil {
+		l.users = map[int64]*checkUsage{}
+	}
+	u := l.users[user]
+	if u == nil {
+		u = &checkUsage{}
+		l.users[user] = u
+	}
+	return u
+}
+
+// addressStore is what the check reads: the observations of an address.
+type addressStore interface {
+	ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, since, until time.Time, fn func(o *observe.Observation) error) error
+}
+
+// check is POST /api/v1/check.
+func (h *handler) check(w http.ResponseWriter, r *http.Request) {
+	p := access.PrincipalFrom(r.Context())
+	cfg := h.cfg.Check
+	now := h.cfg.Now()
+	if ok, retry := h.limits.request(p.UserID, now, cfg.PerMinute); !ok {
+		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many requests: at most %d a minute", cfg.PerMinute), retry, nil)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.checkRefused(w, r, refusedf(http.StatusUnsupportedMediaType, "Content-Type: want application/json"), 0, nil)
+		return
+	}
+	purpose, checks, err := parseCheckRequest(http.MaxBytesReader(w, r.Body, cfg.MaxBody), cfg.MaxChecks)
+	if err != nil {
+		status := http.StatusBadRequest
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			err = fmt.Errorf("the body is larger than %d bytes: ask at most %d addresses a request", cfg.MaxBody, cfg.MaxChecks)
+			status = http.StatusRequestEntityTooLarge
+		}
+		h.checkRefused(w, r, refusedf(status, "%v", err), 0, nil)
+		return
+	}
+	if ok, left := h.limits.spend(p.UserID, now, len(checks), cfg.PerDay); !ok {
+		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many checks: at most %d addresses in 24 hours (%d left)", cfg.PerDay, max(left, 0)),
+			time.Hour, checks)
+		return
+	}
+	st, ok := h.cfg.Observations.(addressStore)
+	if h.cfg.Observations == nil || !ok {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{"no store to check against is configured"})
+		return
+	}
+	lang := string(p.Lang)
+	ans := CheckAnswer{Results: make([]CheckResult, len(checks)), Tolerance: cfg.Tolerance.String(),
+		Note: i18n.T(lang, "check.note", cfg.Tolerance.String())}
+	records := make([]map[string]any, len(checks))
+	for i, c := range checks {
+		res, rec, err := h.checkOne(r.Context(), st, c, lang)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		ans.Results[i], records[i] = res, rec
+	}
+	if !h.audited(w, r, audit.ActionPlatformCheck, "check", purpose, map[string]any{"checks": records, "tolerance": cfg.Tolerance.String()}) {
+		return // no answer without its record
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// checkRefused answers a refused check with its status and reason, after
+// recording the refusal (with the addresses asked, when they were read);
+// a refusal whose record cannot be written answers 503.
+func (h *handler) checkRefused(w http.ResponseWriter, r *http.Request, e *checkError, retry time.Duration, checks []asked) {
+	detail := map[string]any{"reason": auditText(e.msg), "status": e.status}
+	if checks != nil {
+		detail["checks"] = askedRecords(checks)
+	}
+	if !h.audited(w, r, audit.ActionDenied, "check", "", detail) {
+		return
+	}
+	if retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)+1))
+	}
+	writeJSON(w, e.status, apiError{e.msg})
+}
+
+func askedRecords(checks []asked) []map[string]any {
+	out := make([]map[string]any, len(checks))
+	for i, c := range checks {
+		out[i] = map[string]any{"address": c.addr.String(), "port": c.port, "time": c.at.UTC().Format(time.RFC3339Nano)}
+	}
+	return out
+}
+
+// firstHandMethods are the sightings a check may answer from: a sensor's
+// own conversation with the address.
+var firstHandMethods = []string{observe.MethodPeerProbe, observe.MethodDHTAnnounce}
+
+// checkOne looks for c's first-hand sightings within the tolerance and
+// answers from the best: one with the port asked before one without,
+// then the highest level, then the nearest in time. The record for the
+// audit trail names what was asked and, when seen, the sighting the
+// answer rests on and the reference given.
+func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang string) (CheckResult, map[string]any, error) {
+	tol := h.cfg.Check.Tolerance
+	res := CheckResult{Address: c.addr.String(), Port: c.port, Time: c.at.UTC().Format(time.RFC3339Nano)}
+	rec := map[string]any{"address": res.Address, "port": c.port, "time": res.Time, "seen": false}
+	addrs := []netip.Addr{c.addr}
+	if c.addr.Is4() {
+		addrs = append(addrs, netip.AddrFrom16(c.addr.As16())) // as a dual-stack socket reports it
+	}
+	if c.at.Year() < 1970 || c.at.Year() > 2200 {
+		return res, rec, nil // no sensor ran then: not seen, as any other
+	}
+	var best *observe.Observation
+	var bestPort bool
+	better := func(o *observe.Observation, port bool) bool {
+		switch {
+		case best == nil:
+			return true
+		case port != bestPort:
+			return port
+		case o.Possession.Level != best.Possession.Level:
+			return o.Possession.Level > best.Possession.Level
+		}
+		return absDur(o.Time.Sub(c.at)) < absDur(best.Time.Sub(c.at))
+	}
+	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol), c.at.Add(tol+1), func(o *observe.Observation) error {
+		if !slices.Contains(firstHandMethods, o.Method) || !o.FirstHand() {
+			return nil
+		}
+		port := c.port != 0 && int(o.Endpoint.Port) == c.port
+		if better(o, port) {
+			cp := *o
+			best, bestPort = &cp, port
+		}
+		return nil
+	})
+	if err != nil || best == nil {
+		return res, rec, err
+	}
+	ref, err := checkReference()
+	if err != nil {
+		return res, rec, err
+	}
+	res.Seen, res.Method, res.Level, res.Marks, res.Reference = true, best.Method, best.Possession.Level.String(), best.Marks, ref
+	res.Match = MatchAddressOnly
+	switch {
+	case bestPort:
+		res.Match = MatchAddressPort
+	case c.port == 0:
+		res.Warning = i18n.T(lang, "check.address_only.noport")
+	default:
+		res.Warning = i18n.T(lang, "check.address_only.otherport")
+	}
+	res.ReportTo, err = h.reportTo(ctx, best.Jurisdiction.Agency, lang)
+	if err != nil {
+		return res, rec, err
+	}
+	rec["seen"], rec["reference"], rec["observation"], rec["match"], rec["level"], rec["agency"] =
+		true, ref, best.ID, res.Match, res.Level, best.Jurisdiction.Agency
+	return res, rec, nil
+}
+
+// reportTo names the service with jurisdiction over a sighting routed to
+// agency id, from the store's agencies when it keeps them.
+func (h *handler) reportTo(ctx context.Context, id, lang string) (*ReportTo, error) {
+	if id == "" {
+		return &ReportTo{Note: i18n.T(lang, "check.unrouted")}, nil
+	}
+	to := &ReportTo{Agency: id}
+	as, ok := any(h.cfg.Observations).(agencyStore)
+	if !ok {
+		return to, nil
+	}
+	ag, err := as.Agency(ctx, id)
+	switch {
+	case errors.Is(err, access.ErrNotFound):
+		return to, nil
+	case err != nil:
+		return nil, fmt.Errorf("check: agency %s: %w", id, err)
+	}
+	to.Name, to.Address, to.Country = ag.Name, ag.Address, ag.Country
+	return to, nil
+}
+
+// checkReference is a fresh opaque reference: 80 random bits. It says
+// nothing of the sighting; the audit record of the check ties it to the
+// observation.
+func checkReference() (string, error) {
+	b := make([]byte, 10)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "VC-" + base32.StdEncoding.EncodeToString(b), nil
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
