@@ -205,6 +205,8 @@ func newWebAppWith(ctx context.Context, a *app, sq backend, addr string, deps we
 	// The live feed and the overview place each observation in its
 	// IP:port's generation with the analysis's own window.
 	deps.EndpointWindow = a.endpointWindow
+	// The platforms' check answers no sighting of a fellow sensor.
+	deps.Own = analysisOwn.Load()
 	return web.New(ctx, deps)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/pages"
 	"github.com/vigil-oss/vigil/internal/web/trail"
@@ -69,6 +70,9 @@ type Deps struct {
 	// Check bounds the platforms' POST /api/v1/check (zero fields: the
 	// api package's defaults).
 	Check api.CheckConfig
+	// Own are the deployment's own addresses (--own-addresses): the
+	// platforms' check never answers "seen" for a sighting of one.
+	Own *own.Set
 }
 
 // App is the assembled interface.
@@ -179,7 +183,7 @@ func (a *App) assemble(d Deps) http.Handler {
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, EndpointWindow: d.EndpointWindow, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
-		Live: live, Imports: a.pages, Check: d.Check})
+		Live: live, Imports: a.pages, Check: d.Check, Own: d.Own})
 	rc := rootConfig{pages: a.pages, api: apiH, wrap: func(h http.Handler) http.Handler { return d.Access.Wrap(h, api.PlatformRoutes...) }, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {
 		rc.login = map[string]http.Handler{

@@ -36,6 +36,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -77,6 +78,10 @@ type Config struct {
 	// defaults). It reads Observations (store.Store's
 	// ObservationsOfAddress).
 	Check CheckConfig
+	// Own are the deployment's own addresses (--own-addresses, package
+	// own): a sighting of one (a fellow sensor) never answers the
+	// platforms' check "seen", as it makes no target (nil: none).
+	Own *own.Set
 }
 
 // Imports is the progress of the watch-list imports the pages start.

@@ -34,8 +34,9 @@ import (
 // whether the port matched or only the address did, an opaque reference
 // and the service to report to. Never a target id, a file name, a hash,
 // another address, a score or a second-hand sighting. "Not seen" is one
-// answer for never seen, seen only second-hand, seen outside the
-// tolerance, an address or time outside the store's retention, and a time
+// answer for never seen, seen only second-hand, seen only in an exchange
+// whose peer named another info-hash, seen only as one of the
+// deployment's own addresses (Config.Own), seen outside the tolerance, an address or time outside the store's retention, and a time
 // in the future.
 
 // Default bounds of the check (CheckConfig).
@@ -387,6 +388,15 @@ func askedRecords(checks []asked) []map[string]any {
 // own conversation with the address.
 var firstHandMethods = []string{observe.MethodPeerProbe, observe.MethodDHTAnnounce}
 
+// countsForCheck says whether o may answer a check "seen": the endpoint
+// itself talked to the sensor (observe's first-hand rule, and a method
+// that is a conversation), about the item asked (not marked
+// infohash_mismatch: the peer named another info-hash, and the exchange
+// proves nothing of a watched item).
+func countsForCheck(o *observe.Observation) bool {
+	return slices.Contains(firstHandMethods, o.Method) && o.FirstHand() && !o.HasMark(observe.MarkInfohashMismatch)
+}
+
 // checkOne looks for c's first-hand sightings within the tolerance and
 // answers from the best: one with the port asked before one without,
 // then the highest level, then the nearest in time. The record for the
@@ -417,8 +427,8 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang s
 		return absDur(o.Time.Sub(c.at)) < absDur(best.Time.Sub(c.at))
 	}
 	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol), c.at.Add(tol+1), func(o *observe.Observation) error {
-		if !slices.Contains(firstHandMethods, o.Method) || !o.FirstHand() {
-			return nil
+		if !countsForCheck(o) || h.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
+			return nil // second-hand, about no watched item, or a fellow sensor of the deployment
 		}
 		port := c.port != 0 && int(o.Endpoint.Port) == c.port
 		if better(o, port) {

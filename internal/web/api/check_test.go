@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/own"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/web/trail"
@@ -50,7 +51,7 @@ func (f *checkFixture) advance(d time.Duration) {
 // newCheckFixture stores sightings of a few addresses, first- and
 // second-hand, and makes a platform user, an analyst and an investigator,
 // each with a token.
-func newCheckFixture(t *testing.T, cc CheckConfig) *checkFixture {
+func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *checkFixture {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v.db")
@@ -86,6 +87,12 @@ func newCheckFixture(t *testing.T, cc CheckConfig) *checkFixture {
 		sight(8, "[2001:db8::9]:4444", 20*time.Minute, observe.MethodDHTAnnounce, observe.Announced, "fr-b"),
 		// A dual-stack socket's view of 127.20.0.4.
 		sight(9, "[::ffff:127.20.0.4]:51413", 0, observe.MethodPeerProbe, observe.Acknowledged, ""),
+		// 127.20.0.5: a probe whose peer named another info-hash (it
+		// proves nothing of the item).
+		sight(10, "127.20.0.5:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a", observe.MarkInfohashMismatch),
+		// 127.20.0.6: a fellow sensor of the deployment (own addresses),
+		// probed by a sensor that was not told of it.
+		sight(11, "127.20.0.6:6881", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
 	}
 	if err := st.InsertObservations(ctx, f.obs); err != nil {
 		t.Fatal(err)
@@ -119,8 +126,12 @@ func newCheckFixture(t *testing.T, cc CheckConfig) *checkFixture {
 		}
 		f.tokens[u.name] = tok
 	}
-	f.srv = httptest.NewServer(svc.Wrap(Handler(Config{Targets: st, Observations: st, Retention: isp.DefaultRetention(),
-		Trail: trail.New(svc.AuditLog(), nil), Now: f.now, Check: cc}), PlatformRoutes...))
+	hc := Config{Targets: st, Observations: st, Retention: isp.DefaultRetention(),
+		Trail: trail.New(svc.AuditLog(), nil), Now: f.now, Check: cc}
+	for _, o := range opts {
+		o(&hc)
+	}
+	f.srv = httptest.NewServer(svc.Wrap(Handler(hc), PlatformRoutes...))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -229,6 +240,24 @@ func TestCheckSecondHandOnlyIsNotSeen(t *testing.T) {
 	for i, got := range a.Results {
 		if got.Seen || got.Level != "" || got.Reference != "" || got.ReportTo != nil {
 			t.Fatalf("check %d of an address seen only second-hand = %+v, want not seen and nothing else", i, got)
+		}
+	}
+}
+
+// A sighting that proves nothing of a platform's user is never "seen":
+// one of the deployment's own addresses (a fellow sensor, which the
+// analysis makes no target of), and a probe whose peer named another
+// info-hash than the one asked (the exchange proves nothing of the item).
+func TestCheckNeverSeesAFellowSensorNorAnotherItem(t *testing.T) {
+	set, err := own.Parse("own.txt", []byte("127.20.0.6\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newCheckFixture(t, CheckConfig{}, func(c *Config) { c.Own = set })
+	a := f.answer(t, "plat", one("127.20.0.6", 6881, checkT), one("127.20.0.6", 0, checkT), one("127.20.0.5", 51413, checkT))
+	for i, got := range a.Results {
+		if got.Seen || got.Level != "" || got.Reference != "" {
+			t.Errorf("check %d (%s) = %+v, want not seen", i, got.Address, got)
 		}
 	}
 }
