@@ -91,9 +91,11 @@ may only call POST /api/v1/check, asking whether addresses of its own users
 were seen sharing watched material, first-hand, within --check-tolerance
 (default 1h) either side of a time; every other page and route refuses it
 (403, audited). Each user may make --check-per-minute requests a minute and
-ask --check-per-day addresses in 24 hours, at most --check-max a request
-(429 beyond, audited); the counts are kept in memory (a restart forgets
-them; the audit trail keeps every check). docs/platforms.md says what a
+ask --check-per-day addresses in 24 hours, all the accounts of one
+platform (agency) together --check-per-day-platform (default: as many as
+one account), at most --check-max a request (429 beyond, audited); the
+day's counts start, at the first check of each account and platform after
+a start, from the checks the audit trail holds of the last 24 hours. docs/platforms.md says what a
 platform learns and never learns.
 
 Single sign-on: --oidc-issuer and --oidc-client-id turn on an OpenID Connect
@@ -145,6 +147,7 @@ Examples:
 			fs.IntVar(&sf.platformCheck.MaxChecks, "check-max", api.DefaultCheckMax, "the platforms' check: at most this many `addresses` a request")
 			fs.IntVar(&sf.platformCheck.PerMinute, "check-per-minute", api.DefaultCheckPerMinute, "the platforms' check: at most this many `requests` a minute per user (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.PerDay, "check-per-day", api.DefaultCheckPerDay, "the platforms' check: at most this many `addresses` in 24 hours per user (429 beyond, audited)")
+			fs.IntVar(&sf.platformCheck.PlatformPerDay, "check-per-day-platform", 0, "the platforms' check: at most this many `addresses` in 24 hours by all the accounts of one platform (agency) together (0: --check-per-day)")
 			sf.purge = defineRetentionFlags(fs)
 			fs.DurationVar(&sf.purge.Interval, "retention-interval", sf.purge.Interval, "run the retention purge ('vigil retention run') this often (0: never)")
 			return func(ctx context.Context, a *app, args []string) error { return sf.run(ctx, a) }
@@ -365,7 +368,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err := f.purge.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 {
+	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 || f.platformCheck.PlatformPerDay < 0 {
 		return usagef("--check-tolerance: want more than 0 and at most 24h; --check-max: 1 to 100; --check-per-minute and --check-per-day: at least 1")
 	}
 	sq, err := a.backendStore(ctx)

@@ -62,6 +62,10 @@ type CheckConfig struct {
 	// PerDay is the most addresses one user may ask in any 24 hours
 	// (DefaultCheckPerDay).
 	PerDay int
+	// PlatformPerDay is the most addresses all the accounts of one
+	// platform (the users of one agency) may ask together in any 24
+	// hours (zero: PerDay), so that more accounts buy no more checks.
+	PlatformPerDay int
 	// MaxBody is the most bytes a request's body may hold
 	// (DefaultCheckMaxBody).
 	MaxBody int64
@@ -80,6 +84,9 @@ func (c CheckConfig) withDefaults() CheckConfig {
 	}
 	if c.PerDay <= 0 {
 		c.PerDay = DefaultCheckPerDay
+	}
+	if c.PlatformPerDay <= 0 {
+		c.PlatformPerDay = c.PerDay
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultCheckMaxBody
@@ -241,18 +248,25 @@ func parseCheck(c Check) (asked, error) {
 	return a, nil
 }
 
-// checkLimiter counts each user's requests (per minute) and checks (per
-// 24 hours), in this process: a restart forgets them (the audit trail
-// keeps every check).
+// checkLimiter counts each user's requests (per minute) and each user's
+// and each platform's checks (per 24 hours), keyed by userKey and
+// platformKey. The counts live in this process; the checks of the last
+// 24 hours are read back from the audit trail the first time a key is
+// used (seed), so that a restart forgets no check, only the per-minute
+// requests.
 type checkLimiter struct {
 	mu    sync.Mutex
-	users map[int64]*checkUsage
+	users map[string]*checkUsage
 }
 
 type checkUsage struct {
 	requests []time.Time // in the last minute
 	checks   []dayCount  // in the last 24 hours
+	seeded   bool        // the trail's checks are counted
 }
+
+func userKey(p *access.Principal) string     { return "user:" + strconv.FormatInt(p.UserID, 10) }
+func platformKey(p *access.Principal) string { return "platform:" + p.Agency }
 
 type dayCount struct {
 	at time.Time
@@ -261,7 +275,7 @@ type dayCount struct {
 
 // request counts a request by user at now; false when it is one more
 // than perMinute in the last minute (it is then not counted).
-func (l *checkLimiter) request(user int64, now time.Time, perMinute int) (ok bool, retry time.Duration) {
+func (l *checkLimiter) request(user string, now time.Time, perMinute int) (ok bool, retry time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	u := l.usage(user)
@@ -273,27 +287,57 @@ func (l *checkLimiter) request(user int64, now time.Time, perMinute int) (ok boo
 	return true, 0
 }
 
-// spend counts n checks by user at now; false when they would make more
-// than perDay in the last 24 hours (they are then not counted).
-func (l *checkLimiter) spend(user int64, now time.Time, n, perDay int) (ok bool, left int) {
+// spend counts n checks at now against each of bounds (a key and its
+// bound); false when they would make more than a key's bound in the last
+// 24 hours (they are then counted against none). left is what the
+// tightest key has left.
+func (l *checkLimiter) spend(now time.Time, n int, bounds map[string]int) (ok bool, left int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	u := l.usage(user)
-	u.checks = slices.DeleteFunc(u.checks, func(d dayCount) bool { return !d.at.After(now.Add(-24 * time.Hour)) })
-	used := 0
-	for _, d := range u.checks {
-		used += d.n
+	left, ok = -1, true
+	for k, perDay := range bounds {
+		u := l.usage(k)
+		u.checks = slices.DeleteFunc(u.checks, func(d dayCount) bool { return !d.at.After(now.Add(-24 * time.Hour)) })
+		used := 0
+		for _, d := range u.checks {
+			used += d.n
+		}
+		if used+n > perDay {
+			ok = false
+		}
+		if l := perDay - used; left < 0 || l < left {
+			left = l
+		}
 	}
-	if used+n > perDay {
-		return false, perDay - used
+	if !ok {
+		return false, left
 	}
-	u.checks = append(u.checks, dayCount{now, n})
-	return true, perDay - used - n
+	for k := range bounds {
+		u := l.usage(k)
+		u.checks = append(u.checks, dayCount{now, n})
+	}
+	return true, left - n
 }
 
-func (l *checkLimiter) usage(user int64) *checkUsage {
+// seeded says whether key's checks of the trail are counted.
+func (l *checkLimiter) seeded(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.usage(key).seeded
+}
+
+// seed counts checks read from the trail for key, once.
+func (l *checkLimiter) seed(key string, checks []dayCount) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if u := l.usage(key); !u.seeded {
+		u.checks, u.seeded = append(u.checks, checks...), true
+	}
+}
+
+func (l *checkLimiter) usage(user string) *checkUsage {
 	if l.users == nil {
-		l.users = map[int64]*checkUsage{}
+		l.users = map[string]*checkUsage{}
 	}
 	u := l.users[user]
 	if u == nil {
@@ -313,7 +357,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	p := access.PrincipalFrom(r.Context())
 	cfg := h.cfg.Check
 	now := h.cfg.Now()
-	if ok, retry := h.limits.request(p.UserID, now, cfg.PerMinute); !ok {
+	if ok, retry := h.limits.request(userKey(p), now, cfg.PerMinute); !ok {
 		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many requests: at most %d a minute", cfg.PerMinute), retry, nil)
 		return
 	}
@@ -331,9 +375,14 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 		h.checkRefused(w, r, refusedf(status, "%v", err), 0, nil)
 		return
 	}
-	if ok, left := h.limits.spend(p.UserID, now, len(checks), cfg.PerDay); !ok {
-		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many checks: at most %d addresses in 24 hours (%d left)", cfg.PerDay, max(left, 0)),
-			time.Hour, checks)
+	if err := h.seedCheckLimits(r.Context(), p, now); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	bounds := map[string]int{userKey(p): cfg.PerDay, platformKey(p): cfg.PlatformPerDay}
+	if ok, left := h.limits.spend(now, len(checks), bounds); !ok {
+		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many checks: at most %d addresses in 24 hours (%d left), and %d by all of the platform's accounts together",
+			cfg.PerDay, max(left, 0), cfg.PlatformPerDay), time.Hour, checks)
 		return
 	}
 	st, ok := h.cfg.Observations.(addressStore)
@@ -357,6 +406,41 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 		return // no answer without its record
 	}
 	writeJSON(w, http.StatusOK, ans)
+}
+
+// auditReader reads the trail (store.Store's AuditRecords).
+type auditReader interface {
+	AuditRecords(ctx context.Context, f audit.Filter, fn func(audit.Record) error) error
+}
+
+// seedCheckLimits counts, the first time this process sees p's account
+// or platform, the checks the trail holds of them in the 24 hours before
+// now: a restart must not give a platform a fresh day.
+func (h *handler) seedCheckLimits(ctx context.Context, p *access.Principal, now time.Time) error {
+	ar, _ := any(h.cfg.Observations).(auditReader)
+	for key, f := range map[string]audit.Filter{userKey(p): {Actor: p.Name}, platformKey(p): {ActorAgency: p.Agency}} {
+		if h.limits.seeded(key) {
+			continue
+		}
+		var got []dayCount
+		if ar != nil {
+			f.Action, f.Since = audit.ActionPlatformCheck, now.Add(-24*time.Hour)
+			err := ar.AuditRecords(ctx, f, func(r audit.Record) error {
+				var d struct {
+					Checks []json.RawMessage `json:"checks"`
+				}
+				if json.Unmarshal(r.Detail, &d) == nil && len(d.Checks) > 0 {
+					got = append(got, dayCount{r.Time, len(d.Checks)})
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("check: the trail's checks of %s: %w", key, err)
+			}
+		}
+		h.limits.seed(key, got)
+	}
+	return nil
 }
 
 // checkRefused answers a refused check with its status and reason, after

@@ -32,6 +32,7 @@ var checkT = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 type checkFixture struct {
 	fixture
 	obs   []observe.Observation
+	svc   *access.Service
 	mu    sync.Mutex
 	clock time.Time
 }
@@ -126,14 +127,21 @@ func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *check
 		}
 		f.tokens[u.name] = tok
 	}
-	hc := Config{Targets: st, Observations: st, Retention: isp.DefaultRetention(),
-		Trail: trail.New(svc.AuditLog(), nil), Now: f.now, Check: cc}
+	f.svc = svc
+	f.serve(t, cc, opts...)
+	return f
+}
+
+// serve starts a server of the check over f's store (a new handler: a
+// process that starts afresh).
+func (f *checkFixture) serve(t *testing.T, cc CheckConfig, opts ...func(*Config)) {
+	hc := Config{Targets: f.st, Observations: f.st, Retention: isp.DefaultRetention(),
+		Trail: trail.New(f.svc.AuditLog(), nil), Now: f.now, Check: cc}
 	for _, o := range opts {
 		o(&hc)
 	}
-	f.srv = httptest.NewServer(svc.Wrap(Handler(hc), PlatformRoutes...))
+	f.srv = httptest.NewServer(f.svc.Wrap(Handler(hc), PlatformRoutes...))
 	t.Cleanup(f.srv.Close)
-	return f
 }
 
 // post sends body to POST /api/v1/check as user.
@@ -365,7 +373,7 @@ func TestPlatformIsRefusedEveryOtherRoute(t *testing.T) {
 }
 
 func TestCheckRateLimits(t *testing.T) {
-	f := newCheckFixture(t, CheckConfig{PerMinute: 3, PerDay: 5, MaxChecks: 3})
+	f := newCheckFixture(t, CheckConfig{PerMinute: 3, PerDay: 5, MaxChecks: 3, PlatformPerDay: 100})
 	req := checkBody(one("127.99.0.1", 0, checkT))
 	for i := range 3 {
 		if code, body, _ := f.post(t, "plat", "application/json", req); code != http.StatusOK {
@@ -396,6 +404,34 @@ func TestCheckRateLimits(t *testing.T) {
 	f.advance(24 * time.Hour)
 	if code, body, _ := f.post(t, "plat", "application/json", three); code != http.StatusOK {
 		t.Fatalf("a day later: %d %s", code, body)
+	}
+}
+
+// The day's bound holds across accounts of one platform and across a
+// restart: a platform with several accounts gets no more checks than
+// PlatformPerDay, and a new process (a new handler over the same store)
+// counts the checks its trail already holds.
+func TestCheckDayBoundIsPerPlatformAndSurvivesARestart(t *testing.T) {
+	f := newCheckFixture(t, CheckConfig{PerMinute: 100, PerDay: 4, PlatformPerDay: 6, MaxChecks: 3})
+	three := checkBody(one("127.99.0.1", 0, checkT), one("127.99.0.2", 0, checkT), one("127.99.0.3", 0, checkT))
+	for _, user := range []string{"plat", "plat-fr"} {
+		if code, body, _ := f.post(t, user, "application/json", three); code != http.StatusOK {
+			t.Fatalf("%s's 3 checks: %d %s", user, code, body)
+		}
+	}
+	// Each account has 1 left of its own, but the platform none.
+	if code, body, _ := f.post(t, "plat", "application/json", checkBody(one("127.99.0.4", 0, checkT))); code != http.StatusTooManyRequests {
+		t.Fatalf("a 7th check of the platform in a day: %d %s, want 429", code, body)
+	}
+	// A restart: a new handler over the same store and trail, with the
+	// platform's bound raised. plat has 1 check left of its 4.
+	f.serve(t, CheckConfig{PerMinute: 100, PerDay: 4, PlatformPerDay: 100, MaxChecks: 3})
+	two := checkBody(one("127.99.0.4", 0, checkT), one("127.99.0.5", 0, checkT))
+	if code, body, _ := f.post(t, "plat", "application/json", two); code != http.StatusTooManyRequests || !strings.Contains(body, "(1 left)") {
+		t.Fatalf("2 checks after a restart, with 1 left of the day: %d %s, want 429 saying 1 left", code, body)
+	}
+	if code, body, _ := f.post(t, "plat", "application/json", checkBody(one("127.99.0.4", 0, checkT))); code != http.StatusOK {
+		t.Fatalf("the check left after a restart: %d %s", code, body)
 	}
 }
 
