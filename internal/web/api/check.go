@@ -508,11 +508,16 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang s
 		case o.Possession.Level != best.Possession.Level:
 			return o.Possession.Level > best.Possession.Level
 		}
-		return absDur(o.Time.Sub(c.at)) < absDur(best.Time.Sub(c.at))
+		return absDur(referenceTime(o).Sub(c.at)) < absDur(referenceTime(best).Sub(c.at))
 	}
-	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol), c.at.Add(tol+1), func(o *observe.Observation) error {
+	// A sensor's clock may be off: read checkClockSlack further either
+	// side, and keep what its measured offset puts within the tolerance.
+	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol-checkClockSlack), c.at.Add(tol+checkClockSlack+1), func(o *observe.Observation) error {
 		if !countsForCheck(o) || h.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
 			return nil // second-hand, about no watched item, or a fellow sensor of the deployment
+		}
+		if absDur(referenceTime(o).Sub(c.at))+o.ClockUncertainty > tol {
+			return nil // not surely within the tolerance
 		}
 		port := c.port != 0 && int(o.Endpoint.Port) == c.port
 		if better(o, port) {
@@ -537,6 +542,9 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang s
 		res.Warning = i18n.T(lang, "check.address_only.noport")
 	default:
 		res.Warning = i18n.T(lang, "check.address_only.otherport")
+	}
+	if !best.ClockKnown {
+		res.Warning = strings.TrimSpace(res.Warning + " " + i18n.T(lang, "check.clock_unknown"))
 	}
 	res.ReportTo, err = h.reportTo(ctx, best.Jurisdiction.Agency, lang)
 	if err != nil {
@@ -578,6 +586,21 @@ func checkReference() (string, error) {
 		return "", err
 	}
 	return "VC-" + base32.StdEncoding.EncodeToString(b), nil
+}
+
+// checkClockSlack is how far beyond the tolerance the check reads
+// sightings, for a sensor clock's measured offset to bring back within
+// it (a clock off by more is missed: "not seen", never an overstatement).
+const checkClockSlack = time.Hour
+
+// referenceTime is when o was made on the reference clock, as far as is
+// known: the sensor's time less its measured offset (docs/evidence.md,
+// "Clock"); the sensor's own time when the offset was not measured.
+func referenceTime(o *observe.Observation) time.Time {
+	if !o.ClockKnown {
+		return o.Time
+	}
+	return o.Time.Add(-o.ClockOffset)
 }
 
 func absDur(d time.Duration) time.Duration {

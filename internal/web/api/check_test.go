@@ -94,6 +94,12 @@ func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *check
 		// 127.20.0.6: a fellow sensor of the deployment (own addresses),
 		// probed by a sensor that was not told of it.
 		sight(11, "127.20.0.6:6881", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
+		// 127.20.0.7: a sensor whose clock was 50 minutes fast, measured;
+		// 127.20.0.8: one whose clock was known only within 10 minutes;
+		// 127.20.0.9: one whose clock was not measured.
+		clocked(sight(12, "127.20.0.7:51413", 50*time.Minute, observe.MethodPeerProbe, observe.Complete, "fr-a"), true, 50*time.Minute, time.Millisecond),
+		clocked(sight(13, "127.20.0.8:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"), true, 0, 10*time.Minute),
+		clocked(sight(14, "127.20.0.9:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"), false, 0, 0),
 	}
 	if err := st.InsertObservations(ctx, f.obs); err != nil {
 		t.Fatal(err)
@@ -252,6 +258,40 @@ func TestCheckSecondHandOnlyIsNotSeen(t *testing.T) {
 	}
 }
 
+func clocked(o observe.Observation, known bool, offset, uncertainty time.Duration) observe.Observation {
+	o.ClockKnown, o.ClockOffset, o.ClockUncertainty, o.ClockSource = known, offset, uncertainty, "ntp:127.0.0.1:123"
+	if !known {
+		o.ClockSource = "none"
+	}
+	return o
+}
+
+// The time of a sighting is the reference clock's: the sensor's time
+// less its measured offset, and the whole of its uncertainty must lie
+// within the tolerance; a sighting whose clock was not measured says so.
+func TestCheckReadsTheSensorClockOffset(t *testing.T) {
+	f := newCheckFixture(t, CheckConfig{})
+	a := f.answer(t, "plat",
+		// The fast sensor wrote checkT+50m for checkT.
+		one("127.20.0.7", 51413, checkT.Add(time.Hour+45*time.Minute)), // 55 min from what it wrote, 1h45 from when
+		one("127.20.0.7", 51413, checkT.Add(-55*time.Minute)),          // 1h45 from what it wrote, 55 min from when
+		one("127.20.0.8", 51413, checkT.Add(55*time.Minute)),           // 55 min ± 10 min
+		one("127.20.0.8", 51413, checkT.Add(45*time.Minute)),           // 45 min ± 10 min
+		one("127.20.0.9", 51413, checkT))
+	want := []bool{false, true, false, true, true}
+	for i, got := range a.Results {
+		if got.Seen != want[i] {
+			t.Errorf("check %d (%s %s) = %+v, want seen %v", i, got.Address, got.Time, got, want[i])
+		}
+	}
+	if w := a.Results[4].Warning; !strings.Contains(w, "clock was not measured") {
+		t.Errorf("a sighting whose clock was not measured: warning %q, want it said", w)
+	}
+	if w := a.Results[3].Warning; strings.Contains(w, "clock") {
+		t.Errorf("a sighting whose clock was measured: warning %q", w)
+	}
+}
+
 // A sighting that proves nothing of a platform's user is never "seen":
 // one of the deployment's own addresses (a fellow sensor, which the
 // analysis makes no target of), and a probe whose peer named another
@@ -273,7 +313,9 @@ func TestCheckNeverSeesAFellowSensorNorAnotherItem(t *testing.T) {
 func TestCheckOutsideTheToleranceIsNotSeen(t *testing.T) {
 	f := newCheckFixture(t, CheckConfig{})
 	a := f.answer(t, "plat", one("127.20.0.3", 51413, checkT), one("127.20.0.3", 51413, checkT.Add(-3*time.Hour+59*time.Minute)),
-		one("127.20.0.3", 51413, checkT.Add(-4*time.Hour-time.Second)), one("127.20.0.3", 51413, checkT.Add(-2*time.Hour)))
+		// (the sighting's clock is known within 250 µs: an hour and a
+		// second after it is surely within ±1 h, an hour after it not)
+		one("127.20.0.3", 51413, checkT.Add(-4*time.Hour-time.Second)), one("127.20.0.3", 51413, checkT.Add(-2*time.Hour-time.Second)))
 	want := []bool{false, true, false, true}
 	for i, got := range a.Results {
 		if got.Seen != want[i] {
