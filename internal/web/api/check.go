@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
@@ -394,8 +396,13 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	ans := CheckAnswer{Results: make([]CheckResult, len(checks)), Tolerance: cfg.Tolerance.String(),
 		Note: i18n.T(lang, "check.note", cfg.Tolerance.String())}
 	records := make([]map[string]any, len(checks))
+	held, err := h.heldItems(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	for i, c := range checks {
-		res, rec, err := h.checkOne(r.Context(), st, c, lang)
+		res, rec, err := h.checkOne(r.Context(), st, held, c, lang)
 		if err != nil {
 			h.fail(w, r, err)
 			return
@@ -481,12 +488,38 @@ func countsForCheck(o *observe.Observation) bool {
 	return slices.Contains(firstHandMethods, o.Method) && o.FirstHand() && !o.HasMark(observe.MarkInfohashMismatch)
 }
 
+// quarantineStore is the analysis's quarantine (store.Store's backends).
+type quarantineStore interface {
+	Quarantined(ctx context.Context) ([]analysis.QuarantineRecord, error)
+}
+
+// heldItems are the hashes the analysis keeps out of every score: held
+// for review (a burst of peers, as a benign file wrongly listed gives)
+// or disabled as benign. A sighting of one never answers "seen".
+func (h *handler) heldItems(ctx context.Context) (map[hashkind.Hash]bool, error) {
+	qs, ok := any(h.cfg.Observations).(quarantineStore)
+	if !ok {
+		return nil, nil
+	}
+	recs, err := qs.Quarantined(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check: quarantine: %w", err)
+	}
+	held := map[hashkind.Hash]bool{}
+	for _, q := range recs {
+		if q.State == analysis.QuarantineHeld || q.State == analysis.QuarantineDisabled {
+			held[q.Hash] = true
+		}
+	}
+	return held, nil
+}
+
 // checkOne looks for c's first-hand sightings within the tolerance and
 // answers from the best: one with the port asked before one without,
 // then the highest level, then the nearest in time. The record for the
 // audit trail names what was asked and, when seen, the sighting the
 // answer rests on and the reference given.
-func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang string) (CheckResult, map[string]any, error) {
+func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashkind.Hash]bool, c asked, lang string) (CheckResult, map[string]any, error) {
 	tol := h.cfg.Check.Tolerance
 	res := CheckResult{Address: c.addr.String(), Port: c.port, Time: c.at.UTC().Format(time.RFC3339Nano)}
 	rec := map[string]any{"address": res.Address, "port": c.port, "time": res.Time, "seen": false}
@@ -515,6 +548,9 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, c asked, lang s
 	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol-checkClockSlack), c.at.Add(tol+checkClockSlack+1), func(o *observe.Observation) error {
 		if !countsForCheck(o) || h.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
 			return nil // second-hand, about no watched item, or a fellow sensor of the deployment
+		}
+		if held[o.Item.Hash] {
+			return nil // a hash held for review or found benign: kept out of every score, and of the check
 		}
 		if absDur(referenceTime(o).Sub(c.at))+o.ClockUncertainty > tol {
 			return nil // not surely within the tolerance

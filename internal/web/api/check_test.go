@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -100,6 +101,10 @@ func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *check
 		clocked(sight(12, "127.20.0.7:51413", 50*time.Minute, observe.MethodPeerProbe, observe.Complete, "fr-a"), true, 50*time.Minute, time.Millisecond),
 		clocked(sight(13, "127.20.0.8:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"), true, 0, 10*time.Minute),
 		clocked(sight(14, "127.20.0.9:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"), false, 0, 0),
+		// 127.20.0.10 and 127.20.0.11: items the analysis quarantined
+		// (TestCheckNeverSeesAQuarantinedItem holds and disables them).
+		sight(15, "127.20.0.10:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
+		sight(16, "127.20.0.11:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
 	}
 	if err := st.InsertObservations(ctx, f.obs); err != nil {
 		t.Fatal(err)
@@ -289,6 +294,44 @@ func TestCheckReadsTheSensorClockOffset(t *testing.T) {
 	}
 	if w := a.Results[3].Warning; strings.Contains(w, "clock") {
 		t.Errorf("a sighting whose clock was measured: warning %q", w)
+	}
+}
+
+// A sighting of an item the analysis holds for review (a burst of peers,
+// as a benign file wrongly listed gives) or disabled as benign is kept
+// out of every score: the check never answers it "seen" either. A
+// released one counts again.
+func TestCheckNeverSeesAQuarantinedItem(t *testing.T) {
+	f := newCheckFixture(t, CheckConfig{})
+	ask := []string{one("127.20.0.10", 51413, checkT), one("127.20.0.11", 51413, checkT)}
+	for i, got := range f.answer(t, "plat", ask...).Results {
+		if !got.Seen {
+			t.Fatalf("check %d before any quarantine = %+v, want seen", i, got)
+		}
+	}
+	raw, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	quarantine := func(o observe.Observation, state string) {
+		t.Helper()
+		if _, err := raw.Exec(`INSERT INTO quarantine (kind, hash, state, detected_ns, peers, baseline, reason) VALUES (?, ?, ?, ?, 40, 1.5, 'burst')
+			ON CONFLICT (kind, hash) DO UPDATE SET state = excluded.state`,
+			o.Item.Hash.Kind().String(), o.Item.Hash.Bytes(), state, checkT.UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quarantine(f.obs[14], "held")
+	quarantine(f.obs[15], "disabled")
+	for i, got := range f.answer(t, "plat", ask...).Results {
+		if got.Seen {
+			t.Errorf("check %d of a quarantined item = %+v, want not seen", i, got)
+		}
+	}
+	quarantine(f.obs[14], "released")
+	if got := f.answer(t, "plat", ask...).Results; !got[0].Seen || got[1].Seen {
+		t.Fatalf("after the release of the first: %+v, want it seen again and not the disabled one", got)
 	}
 }
 
