@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -22,6 +23,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
 
@@ -530,19 +532,11 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashki
 	if c.at.Year() < 1970 || c.at.Year() > 2200 {
 		return res, rec, nil // no sensor ran then: not seen, as any other
 	}
-	var best *observe.Observation
-	var bestPort bool
-	better := func(o *observe.Observation, port bool) bool {
-		switch {
-		case best == nil:
-			return true
-		case port != bestPort:
-			return port
-		case o.Possession.Level != best.Possession.Level:
-			return o.Possession.Level > best.Possession.Level
-		}
-		return absDur(referenceTime(o).Sub(c.at)) < absDur(referenceTime(best).Sub(c.at))
+	type cand struct {
+		o    observe.Observation
+		port bool // on the port asked
 	}
+	var cands []cand
 	// A sensor's clock may be off: read checkClockSlack further either
 	// side, and keep what its measured offset puts within the tolerance.
 	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol-checkClockSlack), c.at.Add(tol+checkClockSlack+1), func(o *observe.Observation) error {
@@ -555,15 +549,50 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashki
 		if absDur(referenceTime(o).Sub(c.at))+o.ClockUncertainty > tol {
 			return nil // not surely within the tolerance
 		}
-		port := c.port != 0 && int(o.Endpoint.Port) == c.port
-		if better(o, port) {
-			cp := *o
-			best, bestPort = &cp, port
-		}
+		cands = append(cands, cand{*o, c.port != 0 && int(o.Endpoint.Port) == c.port})
 		return nil
 	})
-	if err != nil || best == nil {
+	if err != nil {
 		return res, rec, err
+	}
+	// The best first: on the port asked, then the highest level, then
+	// the nearest in time.
+	slices.SortStableFunc(cands, func(a, b cand) int {
+		switch {
+		case a.port != b.port:
+			if a.port {
+				return -1
+			}
+			return 1
+		case a.o.Possession.Level != b.o.Possession.Level:
+			return int(b.o.Possession.Level) - int(a.o.Possession.Level)
+		}
+		return int(absDur(referenceTime(&a.o).Sub(c.at)) - absDur(referenceTime(&b.o).Sub(c.at)))
+	})
+	// The answer rests on a sighting as it was logged: a row changed
+	// since (its leaf in the evidence log disagrees) is passed over, and
+	// named in the audit record.
+	var best *observe.Observation
+	var bestPort bool
+	var changed []string
+	for i := range cands {
+		ok, err := h.asLogged(ctx, &cands[i].o)
+		if err != nil {
+			return res, rec, err
+		}
+		if !ok {
+			changed = append(changed, cands[i].o.ID)
+			h.cfg.Log.Error("check: a stored observation was changed after it was logged: not answered", "observation", cands[i].o.ID)
+			continue
+		}
+		best, bestPort = &cands[i].o, cands[i].port
+		break
+	}
+	if changed != nil {
+		rec["changed_after_logging"] = changed
+	}
+	if best == nil {
+		return res, rec, nil
 	}
 	ref, err := checkReference()
 	if err != nil {
@@ -611,6 +640,46 @@ func (h *handler) reportTo(ctx context.Context, id, lang string) (*ReportTo, err
 	}
 	to.Name, to.Address, to.Country = ag.Name, ag.Address, ag.Country
 	return to, nil
+}
+
+// asLogged says whether o is as the evidence log holds it (its leaf
+// hash), when the store keeps the log: the check's rule of
+// CheckISPRows. A row stored before the log, and one of evidence form 1
+// whose transcript a retention purge removed (its leaf commits to the
+// bytes), cannot be checked and pass.
+func (h *handler) asLogged(ctx context.Context, o *observe.Observation) (bool, error) {
+	ls, ok := any(h.cfg.Observations).(store.LogStore)
+	if !ok {
+		return true, nil
+	}
+	idx, err := ls.LogIndexes(ctx, []string{o.ID})
+	if err != nil {
+		return false, err
+	}
+	i, logged := idx[o.ID]
+	if !logged {
+		return true, nil
+	}
+	if o.Chain.Form != observe.Form2 && len(o.Transcript.Bytes) == 0 {
+		if pr, ok := any(h.cfg.Observations).(purgeRecords); ok {
+			p, err := pr.PurgedObservations(ctx, []string{o.ID})
+			if err != nil {
+				return false, err
+			}
+			if _, purged := p[o.ID]; purged {
+				return true, nil
+			}
+		}
+	}
+	sum, err := o.LeafHash()
+	if err != nil {
+		return false, err
+	}
+	var leaf []byte
+	if err := ls.LogLeaves(ctx, i, i+1, func(_ uint64, l []byte) error { leaf = l; return nil }); err != nil {
+		return false, err
+	}
+	return bytes.Equal(sum[:], leaf), nil
 }
 
 // checkReference is a fresh opaque reference: 80 random bits. It says

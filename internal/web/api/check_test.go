@@ -105,6 +105,9 @@ func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *check
 		// (TestCheckNeverSeesAQuarantinedItem holds and disables them).
 		sight(15, "127.20.0.10:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
 		sight(16, "127.20.0.11:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a"),
+		// 127.20.0.12: a sighting TestCheckAnswersOnlyWhatWasLogged edits
+		// in the database.
+		sight(17, "127.20.0.12:51413", 0, observe.MethodPeerProbe, observe.Acknowledged, "fr-a"),
 	}
 	if err := st.InsertObservations(ctx, f.obs); err != nil {
 		t.Fatal(err)
@@ -294,6 +297,38 @@ func TestCheckReadsTheSensorClockOffset(t *testing.T) {
 	}
 	if w := a.Results[3].Warning; strings.Contains(w, "clock") {
 		t.Errorf("a sighting whose clock was measured: warning %q", w)
+	}
+}
+
+// The answer rests on a sighting as the evidence log holds it: a row
+// edited in the database afterwards (its address moved to another
+// subscriber's) answers nothing, and the audit record
+// names it.
+func TestCheckAnswersOnlyWhatWasLogged(t *testing.T) {
+	f := newCheckFixture(t, CheckConfig{})
+	if got := f.answer(t, "plat", one("127.20.0.12", 51413, checkT)).Results[0]; !got.Seen || got.Level != "acknowledged" {
+		t.Fatalf("before the edit: %+v, want seen, acknowledged", got)
+	}
+	raw, err := sql.Open("sqlite", "file:"+f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE observations SET ip = '127.20.0.13' WHERE ip = '127.20.0.12'`); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.answer(t, "plat", one("127.20.0.13", 51413, checkT)).Results[0]; got.Seen {
+		t.Fatalf("an edited row: %+v, want not seen", got)
+	}
+	if !f.audited(t, "plat", audit.ActionPlatformCheck, "") {
+		t.Fatal("no record of the check")
+	}
+	var d string
+	if err := f.st.AuditRecords(context.Background(), audit.Filter{Actor: "plat", Action: audit.ActionPlatformCheck, Desc: true, Limit: 1}, func(r audit.Record) error {
+		d = string(r.Detail)
+		return nil
+	}); err != nil || !strings.Contains(d, "changed_after_logging") || !strings.Contains(d, f.obs[16].ID) {
+		t.Fatalf("the record %s (%v) does not name the changed row %s", d, err, f.obs[16].ID)
 	}
 }
 
