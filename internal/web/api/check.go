@@ -40,7 +40,8 @@ import (
 // another address, a score or a second-hand sighting. "Not seen" is one
 // answer for never seen, seen only second-hand, seen only in an exchange
 // whose peer named another info-hash, seen only as one of the
-// deployment's own addresses (Config.Own), seen outside the tolerance, an address or time outside the store's retention, and a time
+// deployment's own addresses (Config.Own), seen only sharing an item the
+// analysis quarantined, seen outside the tolerance, an address or time outside the store's retention, and a time
 // in the future.
 
 // Default bounds of the check (CheckConfig).
