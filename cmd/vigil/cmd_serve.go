@@ -371,6 +371,7 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 || f.platformCheck.PlatformPerDay < 0 {
 		return usagef("--check-tolerance: want more than 0 and at most 24h; --check-max: 1 to 100; --check-per-minute and --check-per-day: at least 1; --check-per-day-platform: 0 (as --check-per-day) or more")
 	}
+	f.platformCheck.Retention = f.purge.Observations // the check answers nothing older
 	sq, err := a.backendStore(ctx)
 	if err != nil {
 		return err

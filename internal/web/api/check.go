@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
 )
@@ -74,6 +75,12 @@ type CheckConfig struct {
 	// MaxBody is the most bytes a request's body may hold
 	// (DefaultCheckMaxBody).
 	MaxBody int64
+	// Retention is how long the store keeps observations (vigil serve's
+	// --keep-observations; zero: no bound). A sighting older than
+	// it never answers "seen", even while the purge has not yet removed
+	// it or a legal hold keeps it for a case: what is kept for a case is
+	// not kept for the platforms.
+	Retention retention.Period
 }
 
 // withDefaults returns c with its zero fields set.
@@ -538,11 +545,18 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashki
 		port bool // on the port asked
 	}
 	var cands []cand
+	var kept time.Time // what is older is beyond retention
+	if r := h.cfg.Check.Retention; !r.IsZero() {
+		kept = r.Cutoff(h.cfg.Now())
+	}
 	// A sensor's clock may be off: read checkClockSlack further either
 	// side, and keep what its measured offset puts within the tolerance.
 	err := st.ObservationsOfAddress(ctx, addrs, c.at.Add(-tol-checkClockSlack), c.at.Add(tol+checkClockSlack+1), func(o *observe.Observation) error {
 		if !countsForCheck(o) || h.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
 			return nil // second-hand, about no watched item, or a fellow sensor of the deployment
+		}
+		if o.Time.Before(kept) {
+			return nil // beyond retention: kept, if at all, for a case, not for the platforms
 		}
 		if held[o.Item.Hash] {
 			return nil // a hash held for review or found benign: kept out of every score, and of the check

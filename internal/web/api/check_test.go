@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/own"
+	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store/sqlite"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/web/trail"
@@ -329,6 +330,22 @@ func TestCheckAnswersOnlyWhatWasLogged(t *testing.T) {
 		return nil
 	}); err != nil || !strings.Contains(d, "changed_after_logging") || !strings.Contains(d, f.obs[16].ID) {
 		t.Fatalf("the record %s (%v) does not name the changed row %s", d, err, f.obs[16].ID)
+	}
+}
+
+// A sighting older than the observations' retention never answers
+// "seen", though the purge has not run yet (or a legal hold keeps it for
+// a case): the platform is told only what the service keeps.
+func TestCheckNeverSeesBeyondRetention(t *testing.T) {
+	// The fixture's clock is a day after checkT: a day's retention keeps
+	// what is after checkT.
+	f := newCheckFixture(t, CheckConfig{Retention: retention.Period{Days: 1}})
+	a := f.answer(t, "plat", one("127.20.0.3", 51413, checkT.Add(-3*time.Hour)), one("2001:db8::9", 4444, checkT))
+	if got := a.Results[0]; got.Seen {
+		t.Errorf("a sighting older than retention: %+v, want not seen", got)
+	}
+	if got := a.Results[1]; !got.Seen || got.Match != MatchAddressPort {
+		t.Errorf("a sighting within retention: %+v, want seen on its port", got)
 	}
 }
 
