@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -21,12 +22,51 @@ import (
 // records) and what the level rests on kept whole: complete, marked
 // transcript_cut.
 func TestProbeHostilePaddingDoesNotPushTheStatusOut(t *testing.T) {
+	hash := small.Hash
+	out := helloAnswer()
+	for range 10 {
+		out = wire.Append(out, wire.ProtoEDonkey, 0x99, bytes.Repeat([]byte{'x'}, 100_000))
+	}
+	out = wire.Append(out, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: hash, Name: "file"}.AppendTo(nil))
+	out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: hash}.AppendTo(nil))
+	cfg := testConfig(t)
+	res, tr, err := Probe(context.Background(), cfg, Target{Addr: scriptedClient(t, out), Hash: hash, Size: small.Size})
+	if res == nil {
+		t.Fatalf("no result: %v", err)
+	}
+	pos, _ := res.Possession()
+	if pos.Level != observe.Complete {
+		t.Fatalf("possession %+v (err %v): the padding pushed what the client said out of the transcript", pos, err)
+	}
+	if len(tr.Bytes) > cfg.TranscriptLimit {
+		t.Fatalf("transcript of %d bytes, bound %d", len(tr.Bytes), cfg.TranscriptLimit)
+	}
+	marked := false
+	for _, m := range record.Marks(tr.Bytes) {
+		marked = marked || m == observe.MarkTranscriptCut
+	}
+	if !marked {
+		t.Fatal("the padding withheld, but the transcript is not marked cut")
+	}
+}
+
+// helloAnswer is a client's hello answer, as the padding tests' client
+// sends it first.
+func helloAnswer() []byte {
+	return wire.Append(nil, wire.ProtoEDonkey, wire.OpHelloAnswer,
+		wire.Hello{Answer: true, UserHash: [16]byte{9, 9, 9, 9, 9, 14, 9, 9, 9, 9, 9, 9, 9, 9, 111, 9}, Port: 4662}.AppendTo(nil))
+}
+
+// scriptedClient listens on loopback for one probe: it reads the sensor's
+// hello, writes out whole, and holds the connection a second after the
+// sensor's next packet.
+func scriptedClient(t *testing.T, out []byte) netip.AddrPort {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	hash := small.Hash
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -46,37 +86,11 @@ func TestProbeHostilePaddingDoesNotPushTheStatusOut(t *testing.T) {
 				break
 			}
 		}
-		out := wire.Append(nil, wire.ProtoEDonkey, wire.OpHelloAnswer,
-			wire.Hello{Answer: true, UserHash: [16]byte{9, 9, 9, 9, 9, 14, 9, 9, 9, 9, 9, 9, 9, 9, 111, 9}, Port: 4662}.AppendTo(nil))
-		for range 10 {
-			out = wire.Append(out, wire.ProtoEDonkey, 0x99, bytes.Repeat([]byte{'x'}, 100_000))
-		}
-		out = wire.Append(out, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: hash, Name: "file"}.AppendTo(nil))
-		out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: hash}.AppendTo(nil))
 		if _, err := c.Write(out); err != nil {
 			return
 		}
 		_, _ = c.Read(buf)
 		time.Sleep(time.Second)
 	}()
-	cfg := testConfig(t)
-	addr := ln.Addr().(*net.TCPAddr).AddrPort()
-	res, tr, err := Probe(context.Background(), cfg, Target{Addr: addr, Hash: hash, Size: small.Size})
-	if res == nil {
-		t.Fatalf("no result: %v", err)
-	}
-	pos, _ := res.Possession()
-	if pos.Level != observe.Complete {
-		t.Fatalf("possession %+v (err %v): the padding pushed what the client said out of the transcript", pos, err)
-	}
-	if len(tr.Bytes) > cfg.TranscriptLimit {
-		t.Fatalf("transcript of %d bytes, bound %d", len(tr.Bytes), cfg.TranscriptLimit)
-	}
-	marked := false
-	for _, m := range record.Marks(tr.Bytes) {
-		marked = marked || m == observe.MarkTranscriptCut
-	}
-	if !marked {
-		t.Fatal("the padding withheld, but the transcript is not marked cut")
-	}
+	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
