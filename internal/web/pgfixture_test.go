@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -78,12 +79,35 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 			tb.Fatal(err)
 		}
 		defer fill.Close()
-		info = fillStore(tb, ctx, fill, fixtureConfig{Observations: obs, Seed: 1, Batch: 50000, Progress: func(n int) {
-			if time.Since(last) > 30*time.Second || n == obs {
-				last = time.Now()
-				tb.Logf("postgres %s: %d observations written in %v (%.0f/s)", cfg.Schema, n, time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+		writers := 1
+		if s := os.Getenv("VIGIL_BENCH_PG_WRITERS"); s != "" {
+			if writers, err = strconv.Atoi(s); err != nil || writers < 1 {
+				tb.Fatalf("VIGIL_BENCH_PG_WRITERS=%q: want a number of connections, at least 1", s)
 			}
-		}})
+		}
+		prevN, prevAt := 0, start
+		info = fillStore(tb, ctx, fill, fixtureConfig{Observations: obs, Seed: 1, Batch: 50000, Writers: writers,
+			// The analysis as the observations come, as 'vigil serve'
+			// beside an ingest runs it: a 50M fill does not wait for an
+			// hour-long catch-up after its inserts.
+			CatchUpEvery: 30 * time.Second,
+			CaughtUp: func(wm int64) {
+				tb.Logf("postgres %s: analysis caught up to seq %d at %v", cfg.Schema, wm, time.Since(start).Round(time.Second))
+			},
+			Progress: func(n int) {
+				if time.Since(last) < time.Minute && n != obs {
+					return
+				}
+				now := time.Now()
+				perMin := float64(n-prevN) / now.Sub(prevAt).Minutes()
+				eta := "-"
+				if perMin > 0 {
+					eta = (time.Duration(float64(obs-n) / perMin * float64(time.Minute))).Round(time.Second).String()
+				}
+				tb.Logf("postgres %s: %d of %d observations written in %v (%.0f a minute lately, %.0f/s overall; inserts done in %s)",
+					cfg.Schema, n, obs, now.Sub(start).Round(time.Second), perMin, float64(n)/now.Sub(start).Seconds(), eta)
+				last, prevN, prevAt = now, n, now
+			}})
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
