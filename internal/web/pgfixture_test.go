@@ -86,6 +86,30 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 			}
 		}
 		prevN, prevAt := 0, start
+		// ANALYZE as the tables grow, as autovacuum would (the test
+		// cluster runs without it): on tables never analysed, the
+		// analysis's save planned its UPDATE of target_access as a merge
+		// join that reads the whole table's index, at every save
+		// (docs/benchmarks.md, "50 million").
+		analyzed := make(chan struct{})
+		stopAnalyze := make(chan struct{})
+		go func() {
+			defer close(analyzed)
+			t := time.NewTicker(5 * time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopAnalyze:
+					return
+				case <-t.C:
+					if n, d, err := analyzeTables(ctx, u.String(), cfg.Schema); err != nil {
+						tb.Logf("postgres %s: ANALYZE during the fill: %v", cfg.Schema, err)
+					} else {
+						tb.Logf("postgres %s: ANALYZE of %d tables in %v, at %v", cfg.Schema, n, d.Round(time.Millisecond), time.Since(start).Round(time.Second))
+					}
+				}
+			}
+		}()
 		info = fillStore(tb, ctx, fill, fixtureConfig{Observations: obs, Seed: 1, Batch: 50000, Writers: writers,
 			// The analysis as the observations come, as 'vigil serve'
 			// beside an ingest runs it: a 50M fill does not wait for an
@@ -108,6 +132,8 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 					cfg.Schema, n, obs, now.Sub(start).Round(time.Second), perMin, float64(n)/now.Sub(start).Seconds(), eta)
 				last, prevN, prevAt = now, n, now
 			}})
+		close(stopAnalyze)
+		<-analyzed
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
@@ -121,24 +147,34 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 // took 1.7 s instead of 15 ms).
 func analyzeSchema(tb testing.TB, ctx context.Context, dsn, schema string) {
 	tb.Helper()
+	n, d, err := analyzeTables(ctx, dsn, schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: ANALYZE of %d tables in %v", schema, n, d.Round(time.Millisecond))
+}
+
+// analyzeTables runs ANALYZE on every table of schema; it says how many
+// and how long it took.
+func analyzeTables(ctx context.Context, dsn, schema string) (int, time.Duration, error) {
 	start := time.Now()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1`, schema)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	for _, n := range names {
 		if _, err := conn.Exec(ctx, `ANALYZE `+pgx.Identifier{schema, n}.Sanitize()); err != nil {
-			tb.Fatal(err)
+			return 0, 0, err
 		}
 	}
-	tb.Logf("postgres %s: ANALYZE of %d tables in %v", schema, len(names), time.Since(start).Round(time.Millisecond))
+	return len(names), time.Since(start), nil
 }
