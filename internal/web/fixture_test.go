@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,8 +96,21 @@ type fixtureConfig struct {
 	Batch        int // observations per InsertObservations (default 5,000)
 	Seed         uint64
 	// Progress, if set, is called after each batch with the observations
-	// written so far.
+	// written so far (from one goroutine at a time).
 	Progress func(written int)
+	// Writers is how many batches are written at once, each on its own
+	// connection (default 1). The store still commits them in the order
+	// of their seqs (its seq lock), but not necessarily in the order
+	// they were made: keep 1 where two stores must hold the same rows
+	// in the same order.
+	Writers int
+	// CatchUpEvery, if set, runs the analysis while the observations are
+	// written: a CatchUp every CatchUpEvery, as 'vigil serve' beside an
+	// ingest that does not analyse does (analysis.Engine.Run), then a
+	// last one once all are written. Unset: one CatchUp at the end.
+	CatchUpEvery time.Duration
+	// CaughtUp, if set, is called after each CatchUp with the watermark.
+	CaughtUp func(watermark int64)
 }
 
 type fixtureInfo struct {
@@ -145,30 +159,124 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 		}
 	}
 	now := time.Now().UTC()
-	start := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
-	span := now.Sub(start) - time.Minute
 	nEp := max(1, cfg.Observations/cfg.PerEndpoint)
 	info.Endpoints = nEp
-	batch := make([]observe.Observation, 0, cfg.Batch)
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	catchUp := func() error {
+		if err := eng.CatchUp(ctx); err != nil {
+			return err
+		}
+		if cfg.CaughtUp != nil {
+			cfg.CaughtUp(eng.Watermark())
+		}
+		return nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []observe.Observation, max(2, cfg.Writers))
+	errs := make(chan error, max(1, cfg.Writers)+1)
+	var mu sync.Mutex
 	written := 0
-	flush := func() {
-		if len(batch) == 0 {
+	var wg sync.WaitGroup
+	for range max(1, cfg.Writers) {
+		wg.Go(func() {
+			for b := range batches {
+				if err := st.InsertObservations(wctx, b); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+				mu.Lock()
+				written += len(b)
+				if cfg.Progress != nil {
+					cfg.Progress(written)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	analysed := make(chan struct{})
+	go func() { // the analysis as the observations come, if asked
+		defer close(analysed)
+		if cfg.CatchUpEvery <= 0 {
 			return
 		}
-		if err := st.InsertObservations(ctx, batch); err != nil {
-			tb.Fatal(err)
+		t := time.NewTicker(cfg.CatchUpEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if err := catchUp(); err != nil && wctx.Err() == nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
 		}
-		written += len(batch)
-		if cfg.Progress != nil {
-			cfg.Progress(written)
+	}()
+	fixtureObservations(wctx, cfg, info.Items, r, now, nEp, batches)
+	close(batches)
+	wg.Wait()
+	cancel()
+	<-analysed
+	select {
+	case err := <-errs:
+		tb.Fatal(err)
+	default:
+	}
+	if err := catchUp(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return info
+}
+
+// fixtureEndpointIP is the address of the fixture's endpoint e: every
+// place has its own /16 of 127.0.0.0/8 (127.1 to 127.8) for its first
+// 65,536 endpoints, then its next ones: endpoint n of place p is
+// 127.(1+p+8k).x.y with k = n/65,536 (up to k = 30: 2 million endpoints
+// a place, 16 million in all). Every endpoint gets its own address, and
+// stores of up to 524,288 endpoints keep the addresses they had when
+// the octets wrapped instead.
+func fixtureEndpointIP(e int) netip.Addr {
+	p, n := e%len(fixturePlaces), e/len(fixturePlaces)
+	k := n >> 16
+	if k > 30 {
+		panic(fmt.Sprintf("fixture: endpoint %d past the fixture's addresses", e))
+	}
+	return netip.AddrFrom4([4]byte{127, byte(1 + p + len(fixturePlaces)*k), byte(n >> 8), byte(n)})
+}
+
+// fixtureObservations makes the fixture's observations, in batches of
+// cfg.Batch sent to out, until ctx ends.
+func fixtureObservations(ctx context.Context, cfg fixtureConfig, items []hashkind.Hash, r *mrand.Rand, now time.Time, nEp int, out chan<- []observe.Observation) {
+	start := now.Add(-time.Duration(cfg.Days) * 24 * time.Hour)
+	span := now.Sub(start) - time.Minute
+	batch := make([]observe.Observation, 0, cfg.Batch)
+	flush := func() bool {
+		if len(batch) == 0 {
+			return true
 		}
-		batch = batch[:0]
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			return false
+		}
+		batch = make([]observe.Observation, 0, cfg.Batch)
+		return true
 	}
 	for e := range nEp {
 		pl := fixturePlaces[e%len(fixturePlaces)]
-		// Every place has its own /16 of 127.0.0.0/8; endpoints number within it.
-		n := e / len(fixturePlaces)
-		ip := netip.AddrFrom4([4]byte{127, byte(1 + e%len(fixturePlaces)), byte(n >> 8), byte(n)})
+		ip := fixtureEndpointIP(e)
 		port := uint16(6881 + e%1000)
 		// A DHT node id per device; every tenth endpoint shares the id of
 		// an endpoint of the same place: one device seen at two addresses.
@@ -178,14 +286,13 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 			// Self-declared node ids on loopback prove nothing (BEP 42
 			// exempts it) and link nothing: the device is the same client,
 			// peer id and address, restarted on another port.
-			m := dev / len(fixturePlaces)
-			ip = netip.AddrFrom4([4]byte{127, byte(1 + dev%len(fixturePlaces)), byte(m >> 8), byte(m)})
+			ip = fixtureEndpointIP(dev)
 		}
 		peerID := []byte(fmt.Sprintf("-TR3000-%012d", uint64(dev)*1000+cfg.Seed%1000))
 		node := make([]byte, 20)
 		binary.BigEndian.PutUint64(node, uint64(dev)|0xAB<<56)
 		binary.BigEndian.PutUint64(node[8:], cfg.Seed)
-		files := []hashkind.Hash{info.Items[r.IntN(len(info.Items))], info.Items[r.IntN(len(info.Items))], info.Items[r.IntN(len(info.Items))]}
+		files := []hashkind.Hash{items[r.IntN(len(items))], items[r.IntN(len(items))], items[r.IntN(len(items))]}
 		epStart := start.Add(time.Duration(r.Int64N(int64(span) / 2)))
 		for k := range cfg.PerEndpoint {
 			at := epStart.Add(time.Duration(r.Int64N(int64(now.Sub(epStart)))))
@@ -221,25 +328,12 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 					ASN: pl.asn, Org: pl.org, VPN: pl.vpn, DB: "lab-city.mmdb"},
 				Jurisdiction: observe.Jurisdiction{Agency: pl.agency, Rule: "fixture " + pl.country + "/" + pl.sub},
 			})
-			if len(batch) == cap(batch) {
-				flush()
+			if len(batch) == cap(batch) && !flush() {
+				return
 			}
 		}
 	}
 	flush()
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := eng.CatchUp(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if err := eng.Flush(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return info
 }
 
 // fixtureUser is an account of the fixture.
@@ -446,6 +540,31 @@ func fixtureOperations(tb testing.TB, ctx context.Context, st fixtureStore, e *e
 		for t, ag := range o.targets {
 			if res, err := ops.Assign(ctx, op.ID, t, ag, "fixture"); err != nil || res.Result != casework.Assigned {
 				tb.Fatalf("operation %s, %s to %s: %+v %v", o.name, t, ag, res, err)
+			}
+		}
+	}
+}
+
+// TestFixtureEndpointAddresses: every endpoint of a 50M-observation
+// fixture (2.5 million endpoints) has its own loopback address, and
+// stores of up to 524,288 endpoints keep the addresses they had before
+// (the octets of 127.(1+p).n>>8.n wrapped past 65,536 endpoints a place:
+// endpoint 65,536 of Paris was endpoint 0 of Paris again).
+func TestFixtureEndpointAddresses(t *testing.T) {
+	const n = 50_000_000 / 20
+	seen := make(map[netip.Addr]int, n)
+	for e := range n {
+		ip := fixtureEndpointIP(e)
+		if !ip.Is4() || ip.As4()[0] != 127 {
+			t.Fatalf("endpoint %d: %v, not in 127.0.0.0/8", e, ip)
+		}
+		if prev, ok := seen[ip]; ok {
+			t.Fatalf("endpoints %d and %d share %v", prev, e, ip)
+		}
+		seen[ip] = e
+		if m := e / len(fixturePlaces); m < 1<<16 {
+			if old := netip.AddrFrom4([4]byte{127, byte(1 + e%len(fixturePlaces)), byte(m >> 8), byte(m)}); ip != old {
+				t.Fatalf("endpoint %d: %v, was %v", e, ip, old)
 			}
 		}
 	}

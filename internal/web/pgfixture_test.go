@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -78,12 +79,61 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 			tb.Fatal(err)
 		}
 		defer fill.Close()
-		info = fillStore(tb, ctx, fill, fixtureConfig{Observations: obs, Seed: 1, Batch: 50000, Progress: func(n int) {
-			if time.Since(last) > 30*time.Second || n == obs {
-				last = time.Now()
-				tb.Logf("postgres %s: %d observations written in %v (%.0f/s)", cfg.Schema, n, time.Since(start).Round(time.Second), float64(n)/time.Since(start).Seconds())
+		writers := 1
+		if s := os.Getenv("VIGIL_BENCH_PG_WRITERS"); s != "" {
+			if writers, err = strconv.Atoi(s); err != nil || writers < 1 {
+				tb.Fatalf("VIGIL_BENCH_PG_WRITERS=%q: want a number of connections, at least 1", s)
 			}
-		}})
+		}
+		prevN, prevAt := 0, start
+		// ANALYZE as the tables grow, as autovacuum would (the test
+		// cluster runs without it): on tables never analysed, the
+		// analysis's save planned its UPDATE of target_access as a merge
+		// join that reads the whole table's index, at every save
+		// (docs/benchmarks.md, "50 million").
+		analyzed := make(chan struct{})
+		stopAnalyze := make(chan struct{})
+		go func() {
+			defer close(analyzed)
+			t := time.NewTicker(5 * time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopAnalyze:
+					return
+				case <-t.C:
+					if n, d, err := analyzeTables(ctx, u.String(), cfg.Schema); err != nil {
+						tb.Logf("postgres %s: ANALYZE during the fill: %v", cfg.Schema, err)
+					} else {
+						tb.Logf("postgres %s: ANALYZE of %d tables in %v, at %v", cfg.Schema, n, d.Round(time.Millisecond), time.Since(start).Round(time.Second))
+					}
+				}
+			}
+		}()
+		info = fillStore(tb, ctx, fill, fixtureConfig{Observations: obs, Seed: 1, Batch: 50000, Writers: writers,
+			// The analysis as the observations come, as 'vigil serve'
+			// beside an ingest runs it: a 50M fill does not wait for an
+			// hour-long catch-up after its inserts.
+			CatchUpEvery: 30 * time.Second,
+			CaughtUp: func(wm int64) {
+				tb.Logf("postgres %s: analysis caught up to seq %d at %v", cfg.Schema, wm, time.Since(start).Round(time.Second))
+			},
+			Progress: func(n int) {
+				if time.Since(last) < time.Minute && n != obs {
+					return
+				}
+				now := time.Now()
+				perMin := float64(n-prevN) / now.Sub(prevAt).Minutes()
+				eta := "-"
+				if perMin > 0 {
+					eta = (time.Duration(float64(obs-n) / perMin * float64(time.Minute))).Round(time.Second).String()
+				}
+				tb.Logf("postgres %s: %d of %d observations written in %v (%.0f a minute lately, %.0f/s overall; inserts done in %s)",
+					cfg.Schema, n, obs, now.Sub(start).Round(time.Second), perMin, float64(n)/now.Sub(start).Seconds(), eta)
+				last, prevN, prevAt = now, n, now
+			}})
+		close(stopAnalyze)
+		<-analyzed
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
@@ -97,24 +147,34 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 // took 1.7 s instead of 15 ms).
 func analyzeSchema(tb testing.TB, ctx context.Context, dsn, schema string) {
 	tb.Helper()
+	n, d, err := analyzeTables(ctx, dsn, schema)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: ANALYZE of %d tables in %v", schema, n, d.Round(time.Millisecond))
+}
+
+// analyzeTables runs ANALYZE on every table of schema; it says how many
+// and how long it took.
+func analyzeTables(ctx context.Context, dsn, schema string) (int, time.Duration, error) {
 	start := time.Now()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = $1`, schema)
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		tb.Fatal(err)
+		return 0, 0, err
 	}
 	for _, n := range names {
 		if _, err := conn.Exec(ctx, `ANALYZE `+pgx.Identifier{schema, n}.Sanitize()); err != nil {
-			tb.Fatal(err)
+			return 0, 0, err
 		}
 	}
-	tb.Logf("postgres %s: ANALYZE of %d tables in %v", schema, len(names), time.Since(start).Round(time.Millisecond))
+	return len(names), time.Since(start), nil
 }
