@@ -64,8 +64,11 @@ func TestAFellowInASignedBatchIsStoredButMakesNoTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := gathered(t, reg)
-	if n != 7 || m["vigil_ingest_signed_batches_total"] != 1 || m["vigil_ingest_signature_failures_total"] != 0 {
-		t.Fatalf("stored %d (want 7); signed batches %v (want 1), failures %v (want 0)",
+	// The flood publishes its last observation as the pipeline stops:
+	// the signer may have signed the first six as a batch by then, so one
+	// batch or two, each checked.
+	if n != 7 || m["vigil_ingest_signed_batches_total"] < 1 || m["vigil_ingest_signature_failures_total"] != 0 {
+		t.Fatalf("stored %d (want 7); signed batches %v (want 1 or 2), failures %v (want 0)",
 			n, m["vigil_ingest_signed_batches_total"], m["vigil_ingest_signature_failures_total"])
 	}
 	if m["vigil_analysis_dropped_total"] != 1 {
