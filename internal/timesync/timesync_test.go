@@ -340,8 +340,10 @@ func TestASingleSourceSaysSo(t *testing.T) {
 		t.Fatalf("reading %+v, want source %q", r, want)
 	}
 	// Twice the root distance: at least twice the server's 1 ms dispersion
-	// (sent to 1/65536 s); exactly twice the answer's.
-	if r.Uncertainty < 1990*time.Microsecond {
+	// as sent, truncated to 1/65536 s (65 units, 991.8 µs): 1,983.6 µs.
+	// (It read 1,988.9 µs once, under a threshold of 1,990 µs that
+	// forgot the truncation.)
+	if min := 2 * time.Duration(65*int64(time.Second)/65536); r.Uncertainty < min {
 		t.Fatalf("uncertainty %v, want at least twice the server's dispersion", r.Uncertainty)
 	}
 	if got := combine([]sample{{server: honest.Addr(), offset: time.Millisecond, unc: 3 * time.Millisecond}}, 1); got.Uncertainty != 6*time.Millisecond || got.Offset != time.Millisecond {
