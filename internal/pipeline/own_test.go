@@ -13,9 +13,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/evidence"
-	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/own"
-	"github.com/vigil-oss/vigil/internal/store"
 )
 
 // A sensor that was not given --own-addresses recorded a fellow sensor in
@@ -37,38 +35,20 @@ func TestAFellowInASignedBatchIsStoredButMakesNoTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	fellow := netip.MustParseAddr("192.0.2.50")
-	f := newFlood(p.Publisher(), 7)
-	f.obs = bustest.Observations(7)
+	// Seven before the stop (one whole batch, the fellow in its middle),
+	// the eighth as the sensor stops (a batch of its own).
+	f := newFlood(p.Publisher(), 8)
+	f.obs = bustest.Observations(8)
 	for i := range f.obs {
 		f.obs[i].Endpoint.IP = netip.AddrFrom4([4]byte{203, 0, 113, byte(10 + i)})
 		f.obs[i].Marks = nil // first-hand probes of public addresses: each a target
 	}
 	f.obs[3].Endpoint.IP = fellow
 	addSensor(t, p, "sensor without the file", f.run)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	f.waitAccepted(t, 6)
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
-		n++
-		if !o.Signed() {
-			t.Errorf("observation %s stored unsigned", o.ID)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	n := runUntilAccepted(t, p, f, st, 7)
 	m := gathered(t, reg)
-	// The flood publishes its last observation as the pipeline stops:
-	// the signer may have signed the first six as a batch by then, so one
-	// batch or two, each checked.
-	if n != 7 || m["vigil_ingest_signed_batches_total"] < 1 || m["vigil_ingest_signature_failures_total"] != 0 {
-		t.Fatalf("stored %d (want 7); signed batches %v (want 1 or 2), failures %v (want 0)",
+	if n != 8 || m["vigil_ingest_signed_batches_total"] != 2 || m["vigil_ingest_signature_failures_total"] != 0 {
+		t.Fatalf("stored %d (want 8); signed batches %v (want 2: 7 and the last 1), failures %v (want 0)",
 			n, m["vigil_ingest_signed_batches_total"], m["vigil_ingest_signature_failures_total"])
 	}
 	if m["vigil_analysis_dropped_total"] != 1 {
@@ -78,8 +58,8 @@ func TestAFellowInASignedBatchIsStoredButMakesNoTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if total != 6 {
-		t.Errorf("%d targets, want 6 (every observation but the fellow's)", total)
+	if total != 7 {
+		t.Errorf("%d targets, want 7 (every observation but the fellow's)", total)
 	}
 	for _, s := range ts {
 		d, err := p.Engine().Target(context.Background(), s.ID, analysis.AllAgencies)

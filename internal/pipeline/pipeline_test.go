@@ -465,17 +465,30 @@ func TestSignedSensorsAreCheckedAtIngest(t *testing.T) {
 	}
 	f := newFlood(p.Publisher(), 50)
 	addSensor(t, p, "flood", f.run)
+	n := runUntilAccepted(t, p, f, st, 49)
+	m := gathered(t, reg)
+	if n != 50 || m["vigil_ingest_signed_batches_total"] != 8 || m["vigil_ingest_signature_failures_total"] != 0 {
+		t.Fatalf("stored %d (want 50); signed batches %v (want 8: 7 of 7 and the last 1), failures %v",
+			n, m["vigil_ingest_signed_batches_total"], m["vigil_ingest_signature_failures_total"])
+	}
+}
+
+// runUntilAccepted runs p until f's bus accepted n observations, stops it
+// (the flood publishes its last one as it stops), and returns how many
+// observations st holds, each of which must be signed.
+func runUntilAccepted(t *testing.T, p *Pipeline, f *flood, st store.Store, n int) int {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	f.waitAccepted(t, 49)
+	f.waitAccepted(t, n)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	n := 0
+	stored := 0
 	if err := st.Observations(context.Background(), store.ObservationFilter{}, func(o *observe.Observation) error {
-		n++
+		stored++
 		if !o.Signed() {
 			t.Errorf("observation %s stored unsigned", o.ID)
 		}
@@ -483,9 +496,5 @@ func TestSignedSensorsAreCheckedAtIngest(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	m := gathered(t, reg)
-	if n != 50 || m["vigil_ingest_signed_batches_total"] != 8 || m["vigil_ingest_signature_failures_total"] != 0 {
-		t.Fatalf("stored %d (want 50); signed batches %v (want 8: 7 of 7 and the last 1), failures %v",
-			n, m["vigil_ingest_signed_batches_total"], m["vigil_ingest_signature_failures_total"])
-	}
+	return stored
 }
