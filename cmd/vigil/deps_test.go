@@ -78,6 +78,7 @@ var layerTable = []struct {
 		"internal/figures",
 		"internal/notify",
 		"internal/store",
+		"internal/store/obsblock", // issue 13: observations in blocks
 		"internal/sensor/ed2k/record",
 		"internal/web/i18n",
 		"internal/web/maps",

@@ -1,0 +1,379 @@
+package obsblock
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+type colKind uint8
+
+const (
+	kindUints  colKind = iota // unsigned integers
+	kindBlobs                 // byte strings, nil told apart
+	kindFixed8                // 8 bytes a value
+)
+
+// The columns of version 1, in their order in a block. A column's rows
+// are the block's observations unless noted: "rows with F" are those
+// whose flags have F, "elements" the members of a list whose counts are
+// in the column before.
+const (
+	colFlags         = iota // flag bits below
+	colIDHi                 // rows with flagUUID: zig-zag(UUID's high 8 bytes − what the time predicts)
+	colIDLo                 // rows with flagUUID: the UUID's low 8 bytes
+	colIDText               // rows without flagUUID: the id as written
+	colTime                 // rows with flagTime: Unix ns, as uint64
+	colSensorID             //
+	colSensorVersion        //
+	colSensorVantage        //
+	colSensorCommit         //
+	colSensorConfig         //
+	colNetwork              //
+	colMethod               //
+	colClockOffset          // zig-zag ns
+	colClockUnc             // zig-zag ns
+	colClockSource          //
+	colItem                 // kind byte and digest; nil for the zero hash
+	colMatchCount           // 0 nil, k+1 for k matches
+	colMatchList            // elements
+	colMatchCategory        // elements
+	colIP                   // netip.Addr.MarshalBinary; nil when invalid
+	colPort                 //
+	colTransport            //
+	colLocal                // netip.AddrPort.MarshalBinary; nil when zero
+	colPeerID               //
+	colClientName           //
+	colClientVersion        //
+	colListenPort           //
+	colNodeID               //
+	colUserHash             //
+	colGUID                 //
+	colLevel                //
+	colPiecesHave           // zig-zag
+	colPiecesTotal          // zig-zag
+	colMarkCount            // 0 nil, k+1 for k marks
+	colMarks                // elements
+	colTranscriptRef        //
+	colTranscriptSHA        //
+	colCountry              //
+	colSubdivCount          // 0 nil, k+1 for k subdivisions
+	colSubdivs              // elements
+	colCity                 //
+	colLat                  // float64 bits
+	colLon                  // float64 bits
+	colASN                  //
+	colOrg                  //
+	colGeoDB                //
+	colGeoDBBuild           // rows with flagDBBuild: Unix ns, as uint64
+	colAgency               //
+	colRule                 //
+	colChainKey             //
+	colChainID              //
+	colChainSeq             //
+	colChainPrev            //
+	colChainSig             //
+	colChainForm            //
+	numCols
+)
+
+// Flag bits, one uvarint a row in colFlags.
+const (
+	flagClockKnown = 1 << iota
+	flagModified
+	flagVPN
+	flagHosting
+	flagUUID    // the id is a UUID in canonical lower-case form: colIDHi, colIDLo
+	flagTime    // the time is not zero: colTime
+	flagDBBuild // the geo database's build time is not zero: colGeoDBBuild
+	flagAll     = flagDBBuild<<1 - 1
+)
+
+var colSpecs = [numCols]struct {
+	name string
+	kind colKind
+	str  bool // a blob column of strings: no nil
+}{
+	colFlags: {"flags", kindUints, false}, colIDHi: {"id_hi", kindUints, false}, colIDLo: {"id_lo", kindFixed8, false},
+	colIDText: {"id_text", kindBlobs, true}, colTime: {"time", kindUints, false},
+	colSensorID: {"sensor_id", kindBlobs, true}, colSensorVersion: {"sensor_version", kindBlobs, true},
+	colSensorVantage: {"sensor_vantage", kindBlobs, true}, colSensorCommit: {"sensor_commit", kindBlobs, true},
+	colSensorConfig: {"sensor_config", kindBlobs, true}, colNetwork: {"network", kindBlobs, true},
+	colMethod: {"method", kindBlobs, true}, colClockOffset: {"clock_offset", kindUints, false},
+	colClockUnc: {"clock_uncertainty", kindUints, false}, colClockSource: {"clock_source", kindBlobs, true},
+	colItem: {"item", kindBlobs, false}, colMatchCount: {"match_count", kindUints, false},
+	colMatchList: {"match_list", kindBlobs, true}, colMatchCategory: {"match_category", kindBlobs, true},
+	colIP: {"ip", kindBlobs, false}, colPort: {"port", kindUints, false}, colTransport: {"transport", kindBlobs, true},
+	colLocal: {"local", kindBlobs, false}, colPeerID: {"peer_id", kindBlobs, false},
+	colClientName: {"client_name", kindBlobs, true}, colClientVersion: {"client_version", kindBlobs, true},
+	colListenPort: {"listen_port", kindUints, false}, colNodeID: {"node_id", kindBlobs, false},
+	colUserHash: {"user_hash", kindBlobs, false}, colGUID: {"guid", kindBlobs, false},
+	colLevel: {"level", kindUints, false}, colPiecesHave: {"pieces_have", kindUints, false},
+	colPiecesTotal: {"pieces_total", kindUints, false}, colMarkCount: {"mark_count", kindUints, false},
+	colMarks: {"marks", kindBlobs, true}, colTranscriptRef: {"transcript_ref", kindBlobs, true},
+	colTranscriptSHA: {"transcript_sha256", kindBlobs, false}, colCountry: {"country", kindBlobs, true},
+	colSubdivCount: {"subdivision_count", kindUints, false}, colSubdivs: {"subdivisions", kindBlobs, true},
+	colCity: {"city", kindBlobs, true}, colLat: {"lat", kindFixed8, false}, colLon: {"lon", kindFixed8, false},
+	colASN: {"asn", kindUints, false}, colOrg: {"org", kindBlobs, true}, colGeoDB: {"geo_db", kindBlobs, true},
+	colGeoDBBuild: {"geo_db_build", kindUints, false}, colAgency: {"agency", kindBlobs, true},
+	colRule: {"agency_rule", kindBlobs, true}, colChainKey: {"chain_key", kindBlobs, false},
+	colChainID: {"chain_id", kindBlobs, true}, colChainSeq: {"chain_seq", kindUints, false},
+	colChainPrev: {"chain_prev", kindBlobs, false}, colChainSig: {"chain_batch_sig", kindBlobs, false},
+	colChainForm: {"chain_form", kindUints, false},
+}
+
+// Modes of a column's raw bytes (its first byte).
+const (
+	uintsPlain = 0 // the values
+	uintsDelta = 1 // zig-zag(value − value before), the first from 0
+	blobsPlain = 0 // a tag and the bytes, a value
+	blobsDict  = 1 // d, d distinct values (tag and bytes), an index a value
+)
+
+func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// appendUints appends the raw bytes of an unsigned-integer column: deltas
+// when they take fewer bytes than the values (a tie keeps the values).
+func appendUints(b []byte, vals []uint64) []byte {
+	plain, delta := 0, 0
+	prev := uint64(0)
+	for _, v := range vals {
+		plain += uvarintLen(v)
+		delta += uvarintLen(zigzag(int64(v - prev)))
+		prev = v
+	}
+	if delta < plain {
+		b = append(b, uintsDelta)
+		prev = 0
+		for _, v := range vals {
+			b = binary.AppendUvarint(b, zigzag(int64(v-prev)))
+			prev = v
+		}
+		return b
+	}
+	b = append(b, uintsPlain)
+	for _, v := range vals {
+		b = binary.AppendUvarint(b, v)
+	}
+	return b
+}
+
+// blobs is a blob column being built: values, nil ones marked.
+type blobs struct {
+	vals []string
+	null []bool
+}
+
+func (c *blobs) add(s string, null bool) {
+	c.vals = append(c.vals, s)
+	c.null = append(c.null, null)
+}
+
+func appendBlob(b []byte, s string, null bool) []byte {
+	if null {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))+1)
+	return append(b, s...)
+}
+
+// appendBlobs appends the raw bytes of a blob column: a dictionary when it
+// takes fewer bytes than the values (a tie keeps the values).
+func appendBlobs(b []byte, c *blobs) []byte {
+	type key struct {
+		s    string
+		null bool
+	}
+	ids := make(map[key]int, 64)
+	var order []key
+	idx := make([]int, len(c.vals))
+	plain, dict := 0, 0
+	for i, s := range c.vals {
+		k := key{s, c.null[i]}
+		sz := 1
+		if !k.null {
+			sz = uvarintLen(uint64(len(s))+1) + len(s)
+		}
+		plain += sz
+		id, ok := ids[k]
+		if !ok {
+			id = len(order)
+			ids[k] = id
+			order = append(order, k)
+			dict += sz
+		}
+		idx[i] = id
+		dict += uvarintLen(uint64(id))
+	}
+	dict += uvarintLen(uint64(len(order)))
+	if dict < plain {
+		b = append(b, blobsDict)
+		b = binary.AppendUvarint(b, uint64(len(order)))
+		for _, k := range order {
+			b = appendBlob(b, k.s, k.null)
+		}
+		for _, id := range idx {
+			b = binary.AppendUvarint(b, uint64(id))
+		}
+		return b
+	}
+	b = append(b, blobsPlain)
+	for i, s := range c.vals {
+		b = appendBlob(b, s, c.null[i])
+	}
+	return b
+}
+
+// reader reads one column's raw bytes, naming the column in its errors.
+type reader struct {
+	col int
+	b   []byte
+	off int
+}
+
+func (r *reader) name() string { return colSpecs[r.col].name }
+
+func (r *reader) uvarint(what string, i int) (uint64, error) {
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		return 0, corrupt(r.name(), "%s %d at byte %d: not a varint", what, i, r.off)
+	}
+	r.off += n
+	return v, nil
+}
+
+func (r *reader) end() error {
+	if r.off != len(r.b) {
+		return corrupt(r.name(), "%d bytes after its last value", len(r.b)-r.off)
+	}
+	return nil
+}
+
+// parseUints reads an unsigned-integer column of rows values.
+func parseUints(col int, raw []byte, rows int) ([]uint64, error) {
+	r := &reader{col: col, b: raw}
+	if len(raw) < 1+rows { // a mode byte, at least a byte a value
+		return nil, corrupt(r.name(), "%d bytes for %d values", len(raw), rows)
+	}
+	mode := raw[0]
+	r.off = 1
+	if mode != uintsPlain && mode != uintsDelta {
+		return nil, corrupt(r.name(), "unknown mode %d", mode)
+	}
+	out := make([]uint64, rows)
+	prev := uint64(0)
+	for i := range out {
+		v, err := r.uvarint("value", i)
+		if err != nil {
+			return nil, err
+		}
+		if mode == uintsDelta {
+			v = prev + uint64(unzigzag(v))
+			prev = v
+		}
+		out[i] = v
+	}
+	return out, r.end()
+}
+
+// span is one blob value within a column's raw bytes.
+type span struct {
+	off, n int32 // n < 0: nil
+}
+
+// blobCol is a parsed blob column: a value's span is vals[idx[i]] in a
+// dictionary column and vals[i] in a plain one.
+type blobCol struct {
+	raw  []byte
+	vals []span
+	idx  []uint32 // nil: plain
+}
+
+func (c *blobCol) at(i int) (b []byte, null bool) {
+	var s span
+	if c.idx != nil {
+		s = c.vals[c.idx[i]]
+	} else {
+		s = c.vals[i]
+	}
+	if s.n < 0 {
+		return nil, true
+	}
+	return c.raw[s.off : s.off+s.n : s.off+s.n], false
+}
+
+func (r *reader) blob(what string, i int) (span, error) {
+	tag, err := r.uvarint(what, i)
+	if err != nil {
+		return span{}, err
+	}
+	if tag == 0 {
+		if colSpecs[r.col].str {
+			return span{}, corrupt(r.name(), "%s %d is nil in a column of strings", what, i)
+		}
+		return span{n: -1}, nil
+	}
+	if tag-1 > uint64(len(r.b)-r.off) {
+		return span{}, corrupt(r.name(), "%s %d of %d bytes at byte %d runs past the column's end (%d bytes)", what, i, tag-1, r.off, len(r.b))
+	}
+	s := span{off: int32(r.off), n: int32(tag - 1)}
+	r.off += int(tag - 1)
+	return s, nil
+}
+
+// parseBlobs reads a blob column of rows values.
+func parseBlobs(col int, raw []byte, rows int) (*blobCol, error) {
+	r := &reader{col: col, b: raw}
+	if len(raw) < 1+rows {
+		return nil, corrupt(r.name(), "%d bytes for %d values", len(raw), rows)
+	}
+	mode := raw[0]
+	r.off = 1
+	c := &blobCol{raw: raw}
+	switch mode {
+	case blobsPlain:
+		c.vals = make([]span, rows)
+		for i := range c.vals {
+			s, err := r.blob("value", i)
+			if err != nil {
+				return nil, err
+			}
+			c.vals[i] = s
+		}
+	case blobsDict:
+		d, err := r.uvarint("dictionary size", 0)
+		if err != nil {
+			return nil, err
+		}
+		if d > uint64(len(raw)-r.off) || (rows > 0 && d == 0) {
+			return nil, corrupt(r.name(), "a dictionary of %d values in %d bytes", d, len(raw))
+		}
+		c.vals = make([]span, d)
+		for i := range c.vals {
+			s, err := r.blob("dictionary value", i)
+			if err != nil {
+				return nil, err
+			}
+			c.vals[i] = s
+		}
+		if rows > len(raw)-r.off {
+			return nil, corrupt(r.name(), "%d bytes left for %d indexes", len(raw)-r.off, rows)
+		}
+		c.idx = make([]uint32, rows)
+		for i := range c.idx {
+			v, err := r.uvarint("index", i)
+			if err != nil {
+				return nil, err
+			}
+			if v >= d {
+				return nil, corrupt(r.name(), "index %d of value %d past the dictionary's %d values", v, i, d)
+			}
+			c.idx[i] = uint32(v)
+		}
+	default:
+		return nil, corrupt(r.name(), "unknown mode %d", mode)
+	}
+	return c, r.end()
+}
