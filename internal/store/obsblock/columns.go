@@ -186,8 +186,16 @@ func appendBlobs(b []byte, c *blobs) []byte {
 		s    string
 		null bool
 	}
+	if allDistinct(c, 128) {
+		b = append(b, blobsPlain)
+		for i, s := range c.vals {
+			b = appendBlob(b, s, c.null[i])
+		}
+		return b
+	}
 	ids := make(map[key]int, 64)
 	var order []key
+	var last key
 	idx := make([]int, len(c.vals))
 	plain, dict := 0, 0
 	for i, s := range c.vals {
@@ -197,6 +205,12 @@ func appendBlobs(b []byte, c *blobs) []byte {
 			sz = uvarintLen(uint64(len(s))+1) + len(s)
 		}
 		plain += sz
+		if i > 0 && k == last { // a run: the same value as the row before
+			idx[i] = idx[i-1]
+			dict += uvarintLen(uint64(idx[i]))
+			continue
+		}
+		last = k
 		id, ok := ids[k]
 		if !ok {
 			id = len(order)
@@ -224,6 +238,26 @@ func appendBlobs(b []byte, c *blobs) []byte {
 		b = appendBlob(b, s, c.null[i])
 	}
 	return b
+}
+
+// allDistinct reports whether a column of more than k values has k
+// distinct ones first (hashes, chain links, transcripts' digests): a
+// dictionary would not pay, and building one costs a map of every value.
+func allDistinct(c *blobs, k int) bool {
+	if len(c.vals) <= k {
+		return false
+	}
+	seen := make(map[string]struct{}, k)
+	for i, s := range c.vals[:k] {
+		if c.null[i] {
+			return false
+		}
+		if _, ok := seen[s]; ok {
+			return false
+		}
+		seen[s] = struct{}{}
+	}
+	return true
 }
 
 // reader reads one column's raw bytes, naming the column in its errors.
@@ -289,6 +323,7 @@ type blobCol struct {
 	raw  []byte
 	vals []span
 	idx  []uint32 // nil: plain
+	strs []string // a dictionary's values as strings, once made
 }
 
 func (c *blobCol) at(i int) (b []byte, null bool) {

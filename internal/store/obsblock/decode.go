@@ -324,9 +324,23 @@ func (b *Block) cursorAt(i int) cursor {
 	return c
 }
 
+// str is row i of string column c. A dictionary's strings are made once
+// and shared by the rows (strings do not change).
 func (b *Block) str(c, i int) string {
-	v, _ := b.b[c].at(i)
-	return string(v)
+	col := b.b[c]
+	if col.idx == nil {
+		v, _ := col.at(i)
+		return string(v)
+	}
+	if col.strs == nil {
+		col.strs = make([]string, len(col.vals))
+		for k, s := range col.vals {
+			if s.n > 0 {
+				col.strs[k] = string(col.raw[s.off : s.off+s.n])
+			}
+		}
+	}
+	return col.strs[col.idx[i]]
 }
 
 func (b *Block) bytes(c, i int) []byte {

@@ -6,20 +6,37 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // builder gathers a block's columns before they are written.
 type builder struct {
-	u [numCols][]uint64
-	b [numCols]blobs
-	f [numCols][]byte
+	u     [numCols][]uint64
+	b     [numCols]blobs
+	f     [numCols][]byte
+	arena []byte // bytes made here (the items' kind and digest), viewed by b
 }
 
 func (w *builder) str(c int, s string) { w.b[c].add(s, false) }
 
-func (w *builder) bytes(c int, v []byte) { w.b[c].add(string(v), v == nil) }
+// bytes adds v to blob column c as a view of v's memory, not a copy: the
+// caller's observations are not changed while Encode runs, and the views
+// are gone when it returns.
+func (w *builder) bytes(c int, v []byte) {
+	w.b[c].add(unsafe.String(unsafe.SliceData(v), len(v)), v == nil)
+}
+
+// made adds to blob column c bytes that the builder made; a later append
+// to the arena may move it, but leaves what earlier views see as it was.
+func (w *builder) made(c int, v ...[]byte) {
+	start := len(w.arena)
+	for _, p := range v {
+		w.arena = append(w.arena, p...)
+	}
+	w.bytes(c, w.arena[start:len(w.arena):len(w.arena)])
+}
 
 func (w *builder) fixed8(c int, v uint64) { w.f[c] = binary.LittleEndian.AppendUint64(w.f[c], v) }
 
@@ -41,6 +58,15 @@ func Encode(dst []byte, obs []observe.Observation) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %d observations (1..%d a block)", ErrUnencodable, len(obs), MaxObservations)
 	}
 	w := &builder{}
+	for c := range numCols { // room for a value a row; lists and optional columns grow as they need
+		switch colSpecs[c].kind {
+		case kindUints:
+			w.u[c] = make([]uint64, 0, len(obs))
+		case kindBlobs:
+			w.b[c] = blobs{vals: make([]string, 0, len(obs)), null: make([]bool, 0, len(obs))}
+		}
+	}
+	w.arena = make([]byte, 0, 40*len(obs))
 	for i := range obs {
 		if err := w.add(&obs[i]); err != nil {
 			return dst, fmt.Errorf("observation %d (%s): %w", i, obs[i].ID, err)
@@ -138,7 +164,7 @@ func (w *builder) add(o *observe.Observation) error {
 	if o.Item.Hash.IsZero() {
 		w.bytes(colItem, nil)
 	} else {
-		w.bytes(colItem, append([]byte{byte(o.Item.Hash.Kind())}, o.Item.Hash.Digest()...))
+		w.made(colItem, []byte{byte(o.Item.Hash.Kind())}, o.Item.Hash.Digest())
 	}
 	w.count(colMatchCount, len(o.Item.Matched), o.Item.Matched == nil)
 	for _, m := range o.Item.Matched {
@@ -162,7 +188,7 @@ func (w *builder) add(o *observe.Observation) error {
 func (w *builder) addEndpointClient(o *observe.Observation) {
 	if o.Endpoint.IP.IsValid() {
 		b, _ := o.Endpoint.IP.MarshalBinary() // never fails
-		w.bytes(colIP, b)
+		w.made(colIP, b)
 	} else {
 		w.bytes(colIP, nil)
 	}
@@ -170,7 +196,7 @@ func (w *builder) addEndpointClient(o *observe.Observation) {
 	w.str(colTransport, o.Endpoint.Transport)
 	if o.Endpoint.Local.IsValid() || o.Endpoint.Local.Port() != 0 {
 		b, _ := o.Endpoint.Local.MarshalBinary()
-		w.bytes(colLocal, b)
+		w.made(colLocal, b)
 	} else {
 		w.bytes(colLocal, nil)
 	}
