@@ -68,12 +68,15 @@ const (
 	storeZstd = 1
 )
 
-// zstd is klauspost/compress's, already a dependency (of nats-server and
-// the JetStream client): pure Go, maintained, decodes at about 1 GB/s and
-// compresses these columns about as well as the reference library; gzip
-// and flate are slower and compress worse, s2 and snappy faster but
-// leave the columns 1.5–2 times larger, and the disk is what this is for.
-// EncodeAll and DecodeAll are safe for concurrent use.
+// zstd is klauspost/compress's, already in the module (the NATS server
+// and client use it): pure Go (no cgo beside the pure-Go SQLite), widely
+// used and maintained, with a decoder that bounds its output
+// (WithDecoderMaxMemory), which a decoder of edited blocks needs. Among
+// its codecs zstd is the one that trades speed for size at the levels
+// wanted here; flate compresses less for more CPU, s2/snappy are faster
+// and compress less (not measured here: the disk is what this is for).
+// Level SpeedDefault; EncodeAll and DecodeAll are safe for concurrent
+// use.
 var (
 	encoder    = newEncoder(zstd.SpeedDefault)
 	decoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxRawBytes))
