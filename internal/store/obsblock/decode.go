@@ -468,7 +468,9 @@ func (b *Block) endpoint(i int) (observe.Endpoint, error) {
 }
 
 // Times reads the observations' times alone (zero where an observation
-// has none), decompressing two columns.
+// has none), decompressing two columns. It checks those columns only: a
+// block whose other columns are broken still gives its times (All and At
+// refuse it).
 func (b *Block) Times() ([]time.Time, error) {
 	if err := b.readFlags(); err != nil {
 		return nil, err
@@ -489,7 +491,8 @@ func (b *Block) Times() ([]time.Time, error) {
 
 // Endpoints reads the observations' endpoints alone (address, port,
 // transport, the sensor's own address), decompressing four columns: what
-// a platform's check of its addresses or an ISP scan reads.
+// a platform's check of its addresses or an ISP scan reads. Like Times,
+// it checks the columns it reads only.
 func (b *Block) Endpoints() ([]observe.Endpoint, error) {
 	for _, c := range []int{colIP, colPort, colTransport, colLocal} {
 		b.rows[c] = b.n

@@ -11,10 +11,13 @@
 // else comes back as it went in, nil and empty slices told apart.
 //
 // The decoder reads bytes that someone with access to the database may
-// have edited: it never panics, never allocates more than MaxRawBytes a
-// block whatever a length field says, and rejects a malformed block with
-// an error (ErrCorrupt) naming the column and what broke. It must never
-// guess: a block that does not decode whole is refused, not patched.
+// have edited: it never panics, and rejects a malformed block with an
+// error (ErrCorrupt) naming the column and what broke. Whatever a length
+// field says, the columns it keeps take at most MaxRawBytes a block, the
+// parsed values a few times their raw bytes, and decompressing one column
+// at most MaxRawBytes more while it runs (zstd's own bound, checked
+// against the directory's length after). It must never guess: a block
+// that does not decode whole is refused, not patched.
 //
 // Layout (version 1), all integers unsigned LEB128 (uvarint):
 //
@@ -46,7 +49,8 @@ const (
 	// MaxObservations is the most observations a block holds.
 	MaxObservations = 1 << 16
 	// MaxRawBytes is the most bytes a block's columns take decompressed,
-	// all together: a decoder allocates no more than this for one block.
+	// all together: a decoder keeps no more than this of one block's
+	// columns.
 	MaxRawBytes = 64 << 20
 )
 
