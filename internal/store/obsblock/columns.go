@@ -2,6 +2,7 @@ package obsblock
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 )
 
@@ -127,6 +128,7 @@ const (
 	uintsDelta = 1 // zig-zag(value − value before), the first from 0
 	blobsPlain = 0 // a tag and the bytes, a value
 	blobsDict  = 1 // d, d distinct values (tag and bytes), an index a value
+	blobsFixed = 2 // w, a bitmap of the nil values (bit i%8 of byte i/8), w bytes a value not nil
 )
 
 func zigzag(v int64) uint64   { return uint64(v<<1) ^ uint64(v>>63) }
@@ -179,50 +181,18 @@ func appendBlob(b []byte, s string, null bool) []byte {
 	return append(b, s...)
 }
 
-// appendBlobs appends the raw bytes of a blob column: a dictionary when it
-// takes fewer bytes than the values (a tie keeps the values).
+// appendBlobs appends the raw bytes of a blob column in the mode that
+// takes the fewest bytes: the values, a dictionary, or fixed-width values
+// (every value of one length: hashes, keys, addresses of one family)
+// behind a bitmap of the nil ones. A tie keeps the first of that order.
 func appendBlobs(b []byte, c *blobs) []byte {
-	type key struct {
-		s    string
-		null bool
+	plain, w, fixed := blobSizes(c)
+	dict, order, idx := math.MaxInt, []blobKey(nil), []int(nil)
+	if !allDistinct(c, 128) {
+		dict, order, idx = dictionary(c)
 	}
-	if allDistinct(c, 128) {
-		b = append(b, blobsPlain)
-		for i, s := range c.vals {
-			b = appendBlob(b, s, c.null[i])
-		}
-		return b
-	}
-	ids := make(map[key]int, 64)
-	var order []key
-	var last key
-	idx := make([]int, len(c.vals))
-	plain, dict := 0, 0
-	for i, s := range c.vals {
-		k := key{s, c.null[i]}
-		sz := 1
-		if !k.null {
-			sz = uvarintLen(uint64(len(s))+1) + len(s)
-		}
-		plain += sz
-		if i > 0 && k == last { // a run: the same value as the row before
-			idx[i] = idx[i-1]
-			dict += uvarintLen(uint64(idx[i]))
-			continue
-		}
-		last = k
-		id, ok := ids[k]
-		if !ok {
-			id = len(order)
-			ids[k] = id
-			order = append(order, k)
-			dict += sz
-		}
-		idx[i] = id
-		dict += uvarintLen(uint64(id))
-	}
-	dict += uvarintLen(uint64(len(order)))
-	if dict < plain {
+	switch {
+	case dict < plain && dict <= fixed:
 		b = append(b, blobsDict)
 		b = binary.AppendUvarint(b, uint64(len(order)))
 		for _, k := range order {
@@ -231,13 +201,89 @@ func appendBlobs(b []byte, c *blobs) []byte {
 		for _, id := range idx {
 			b = binary.AppendUvarint(b, uint64(id))
 		}
-		return b
-	}
-	b = append(b, blobsPlain)
-	for i, s := range c.vals {
-		b = appendBlob(b, s, c.null[i])
+	case fixed < plain:
+		b = append(b, blobsFixed)
+		b = binary.AppendUvarint(b, uint64(w))
+		bitmap := make([]byte, (len(c.vals)+7)/8)
+		for i, null := range c.null {
+			if null {
+				bitmap[i/8] |= 1 << (i % 8)
+			}
+		}
+		b = append(b, bitmap...)
+		for i, s := range c.vals {
+			if !c.null[i] {
+				b = append(b, s...)
+			}
+		}
+	default:
+		b = append(b, blobsPlain)
+		for i, s := range c.vals {
+			b = appendBlob(b, s, c.null[i])
+		}
 	}
 	return b
+}
+
+type blobKey struct {
+	s    string
+	null bool
+}
+
+// blobSizes is a blob column's size as values and, when every value that
+// is not nil has one length w > 0, as fixed-width values (else MaxInt).
+func blobSizes(c *blobs) (plain, w, fixed int) {
+	w, fixed = -1, 0
+	for i, s := range c.vals {
+		if c.null[i] {
+			plain++
+			continue
+		}
+		plain += uvarintLen(uint64(len(s))+1) + len(s)
+		switch {
+		case w < 0:
+			w = len(s)
+		case w != len(s):
+			fixed = math.MaxInt
+		}
+		if fixed != math.MaxInt {
+			fixed += len(s)
+		}
+	}
+	if w <= 0 || fixed == math.MaxInt {
+		return plain, w, math.MaxInt
+	}
+	return plain, w, fixed + uvarintLen(uint64(w)) + (len(c.vals)+7)/8
+}
+
+// dictionary is a blob column's distinct values in order of first use,
+// each row's index among them, and the size of both.
+func dictionary(c *blobs) (size int, order []blobKey, idx []int) {
+	ids := make(map[blobKey]int, 64)
+	var last blobKey
+	idx = make([]int, len(c.vals))
+	for i, s := range c.vals {
+		k := blobKey{s, c.null[i]}
+		if i > 0 && k == last { // a run: the same value as the row before
+			idx[i] = idx[i-1]
+			size += uvarintLen(uint64(idx[i]))
+			continue
+		}
+		last = k
+		id, ok := ids[k]
+		if !ok {
+			id = len(order)
+			ids[k] = id
+			order = append(order, k)
+			size++
+			if !k.null {
+				size += uvarintLen(uint64(len(s))+1) + len(s)
+			}
+		}
+		idx[i] = id
+		size += uvarintLen(uint64(id))
+	}
+	return size + uvarintLen(uint64(len(order))), order, idx
 }
 
 // allDistinct reports whether a column of more than k values has k
@@ -361,13 +407,20 @@ func (r *reader) blob(what string, i int) (span, error) {
 // parseBlobs reads a blob column of rows values.
 func parseBlobs(col int, raw []byte, rows int) (*blobCol, error) {
 	r := &reader{col: col, b: raw}
-	if len(raw) < 1+rows {
-		return nil, corrupt(r.name(), "%d bytes for %d values", len(raw), rows)
+	if len(raw) < 1 {
+		return nil, corrupt(r.name(), "empty")
 	}
 	mode := raw[0]
 	r.off = 1
 	c := &blobCol{raw: raw}
+	if mode != blobsFixed && len(raw) < 1+rows { // a byte a value at least
+		return nil, corrupt(r.name(), "%d bytes for %d values", len(raw), rows)
+	}
 	switch mode {
+	case blobsFixed:
+		if err := r.fixed(c, rows); err != nil {
+			return nil, err
+		}
 	case blobsPlain:
 		c.vals = make([]span, rows)
 		for i := range c.vals {
@@ -411,4 +464,42 @@ func parseBlobs(col int, raw []byte, rows int) (*blobCol, error) {
 		return nil, corrupt(r.name(), "unknown mode %d", mode)
 	}
 	return c, r.end()
+}
+
+// fixed reads a fixed-width blob column of rows values after its mode.
+func (r *reader) fixed(c *blobCol, rows int) error {
+	w, err := r.uvarint("width", 0)
+	if err != nil {
+		return err
+	}
+	nb := (rows + 7) / 8
+	if w == 0 || w > uint64(len(r.b)) || nb > len(r.b)-r.off {
+		return corrupt(r.name(), "fixed width %d and a bitmap of %d bytes in %d", w, nb, len(r.b))
+	}
+	bitmap := r.b[r.off : r.off+nb]
+	r.off += nb
+	if rows%8 != 0 && bitmap[nb-1]>>(rows%8) != 0 {
+		return corrupt(r.name(), "bits set past the last value in the bitmap of nil values")
+	}
+	notNil := 0
+	for i := range rows {
+		if bitmap[i/8]&(1<<(i%8)) == 0 {
+			notNil++
+		} else if colSpecs[r.col].str {
+			return corrupt(r.name(), "value %d is nil in a column of strings", i)
+		}
+	}
+	if uint64(len(r.b)-r.off) != uint64(notNil)*w {
+		return corrupt(r.name(), "%d bytes for %d values of %d", len(r.b)-r.off, notNil, w)
+	}
+	c.vals = make([]span, rows)
+	for i := range c.vals {
+		if bitmap[i/8]&(1<<(i%8)) != 0 {
+			c.vals[i] = span{n: -1}
+			continue
+		}
+		c.vals[i] = span{off: int32(r.off), n: int32(w)}
+		r.off += int(w)
+	}
+	return nil
 }

@@ -31,7 +31,9 @@
 // columns.go): unsigned integers (a mode byte: plain values, or
 // zig-zag deltas from the value before), blobs (plain: a tag a value, 0 for
 // nil and k+1 for k bytes, then the bytes; or a dictionary of distinct
-// values in order of first use, then an index a value), or fixed-width
+// values in order of first use, then an index a value; or, when every
+// value has one length, that length, a bitmap of the nil values and the
+// values end to end), or fixed-width
 // values (the UUID's low 8 bytes, latitudes and longitudes). The flags
 // column says, a row at a time, which optional columns hold a value for
 // it (a presence bitmap) and holds the booleans.
