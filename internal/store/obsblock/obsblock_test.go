@@ -417,3 +417,39 @@ func appendUvarint(b []byte, n int) []byte {
 	}
 	return append(b, byte(n))
 }
+
+// TestFixedWidthColumns: a column of one-length values with nil ones
+// among them is stored fixed-width and comes back; its bitmap may not
+// mark a string nil nor set bits past the last value.
+func TestFixedWidthColumns(t *testing.T) {
+	c := &blobs{}
+	for i := range 20 {
+		if i%3 == 0 {
+			c.add("", true)
+		} else {
+			c.add(strings.Repeat(string(rune('a'+i)), 32), false)
+		}
+	}
+	raw := appendBlobs(nil, c)
+	if raw[0] != blobsFixed {
+		t.Fatalf("mode %d, want fixed-width", raw[0])
+	}
+	col, err := parseBlobs(colTranscriptSHA, raw, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		v, null := col.at(i)
+		if null != c.null[i] || string(v) != c.vals[i] {
+			t.Fatalf("value %d: %q %v, want %q %v", i, v, null, c.vals[i], c.null[i])
+		}
+	}
+	if _, err := parseBlobs(colTranscriptRef, raw, 20); err == nil || !strings.Contains(err.Error(), "nil in a column of strings") {
+		t.Fatalf("a nil string: %v", err)
+	}
+	spare := slices.Clone(raw)
+	spare[2+2] |= 0x80 // the bitmap's third byte holds rows 16-19; bit 7 is past row 19
+	if _, err := parseBlobs(colTranscriptSHA, spare, 20); err == nil || !strings.Contains(err.Error(), "past the last value") {
+		t.Fatalf("a spare bit: %v", err)
+	}
+}
