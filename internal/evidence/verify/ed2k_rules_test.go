@@ -89,6 +89,10 @@ func TestED2KVerifyReadsAsTheProbe(t *testing.T) {
 		{"a file status cut, then a whole one", (&ed2kTr{}).hello().raw(statusPkt[:12]).cut(uint64(len(statusPkt) - 12)).status(ed2kItem), "complete"},
 		{"a packet whose header does not parse", (&ed2kTr{}).hello().raw([]byte{0x01, 2, 0, 0, 0, 9, 9}).status(ed2kItem), "complete"},
 		{"the status after the probe's 64 packets", junk((&ed2kTr{}).hello(), 63).status(ed2kItem), "complete"},
+		{"a status of three parts with a bit set past them", (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus,
+			wire.FileStatus{Hash: ed2kItem, Count: 3, Bits: []byte{0x0f}}.AppendTo(nil)), "complete"},
+		{"a status of five parts for a file of three", (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus,
+			wire.FileStatus{Hash: ed2kItem, Count: 5, Bits: []byte{0x1f}}.AppendTo(nil)), "complete"},
 	}
 	for _, c := range cases {
 		if problem := c.tr.check(c.level); problem == "" {
@@ -106,6 +110,10 @@ func TestED2KVerifyReadsAsTheProbe(t *testing.T) {
 		{"the status as the probe's 64th packet", junk((&ed2kTr{}).hello(), 62).status(ed2kItem), "complete"},
 		{"a name answer cut short (it names nothing), a status", (&ed2kTr{}).hello().raw(nameOf(ed2kItem)[:10]).cut(uint64(len(nameOf(ed2kItem)) - 10)).
 			status(ed2kItem), "complete"},
+		{"a status of three parts, all set", (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus,
+			wire.FileStatus{Hash: ed2kItem, Count: 3, Bits: []byte{0x07}}.AppendTo(nil)), "complete"},
+		{"a status of four parts (a size of three whole parts), three set", (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus,
+			wire.FileStatus{Hash: ed2kItem, Count: 4, Bits: []byte{0x07}}.AppendTo(nil)), "complete"},
 		{"a packet of three bytes kept of 400, a status", (&ed2kTr{}).hello().raw([]byte{wire.ProtoEMule, 0x90, 1}).cut(397).status(ed2kItem), "complete"},
 	}
 	for _, c := range ok {

@@ -260,3 +260,25 @@ func FuzzProbeAndVerifierAgree(f *testing.F) {
 		checkAgree(t, r, sh, tr)
 	})
 }
+
+// A peer that sends many claim-bearing messages, each under the size
+// kept whole (PEX of 1 KB), fills the transcript's bound with them, so
+// that its bitfield and have_all behind them are cut. Whatever the reads'
+// sizes, the probe's level does not rest on them (nothing counted: the
+// peer hid its own claim, acknowledged), and the verifier reads the same.
+func TestFloodPushesTheClaimOutNeverIn(t *testing.T) {
+	guard := diffGuard(t)
+	bf := (&peerwire.Message{ID: peerwire.Bitfield, Payload: []byte{0xff, 0xff, 0xf0}}).AppendTo(nil)
+	pex := (&peerwire.Message{ID: peerwire.Extended, ExtendedID: btprobe.ExtPEXID, Payload: bytes.Repeat([]byte{'p'}, 1000)}).AppendTo(nil)
+	haveAll := (&peerwire.Message{ID: peerwire.HaveAll}).AppendTo(nil)
+	for _, step := range []int{1, 700, 1 << 20} {
+		r, sh, tr := probeAndVerify(t, guard, append(bytes.Repeat(pex, 40), append(bf, haveAll...)...), 16<<10, step, reserved(true, true))
+		if r == nil {
+			t.Fatal("no result")
+		}
+		if v := r.Claims.Judge(diffPieces); v.All || v.Have >= 0 {
+			t.Fatalf("reads of %d bytes: the probe counted %+v from possession messages cut from its transcript", step, v)
+		}
+		checkAgree(t, r, sh, tr)
+	}
+}

@@ -658,11 +658,22 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 			shown++
 		}
 	}
+	// The probe never calls a malformed map complete (wire.PartMap): a
+	// count that is not the file's (size/PartSize+1: the part count, or
+	// one more for a size that is an exact multiple of PartSize, which
+	// the verifier cannot tell apart without the size), or a bit set past
+	// the count.
+	malformed := int(status.Count) != total && int(status.Count) != total+1
+	for i := int(status.Count); i < len(status.Bits)*8; i++ {
+		malformed = malformed || status.Has(i)
+	}
 	switch {
 	case have > shown:
 		return "the file status sets " + itoa(shown) + " parts in range, the observation claims " + itoa(have)
 	case o.Possession == "complete" && shown < total:
 		return "complete, but the file status sets " + itoa(shown) + " of " + itoa(total) + " parts"
+	case o.Possession == "complete" && malformed:
+		return "complete, but the file status is malformed (its part count, or a bit past it): the probe never calls such a map complete"
 	}
 	return ""
 }
