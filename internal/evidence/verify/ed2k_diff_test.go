@@ -133,11 +133,12 @@ func ed2kProbeAndVerify(t testing.TB, guard *scope.Guard, out []byte, limit, ste
 		return ""
 	}
 	if res == nil || errors.Is(err, ed2kprobe.ErrWrongFile) || !res.Acknowledged() {
-		if res != nil && res.NoFile && !wholeNoFile(t, tr.Bytes) {
-			// The client said it has no such file in a packet cut from the
-			// transcript (the bound): the probe drops it, the verifier
-			// cannot see why. The same transcript comes of a client whose
-			// status was cut there, which the probe records acknowledged.
+		if res != nil && (res.NoFile || errors.Is(err, ed2kprobe.ErrWrongFile)) && lastPacketCut(t, tr.Bytes) {
+			// The client said it has no such file, or answered for another,
+			// in a packet cut from the transcript (the bound): the probe
+			// drops it, the verifier cannot see why. The same transcript
+			// comes of a client whose status was cut there, which the probe
+			// records acknowledged.
 			return
 		}
 		// No claim: a forged acknowledged, from the same transcript, fails.
@@ -211,17 +212,22 @@ func FuzzED2KProbeAndVerifierAgree(f *testing.F) {
 	})
 }
 
-// wholeNoFile reports whether the transcript keeps a no-file answer whole.
-func wholeNoFile(t testing.TB, tr []byte) bool {
+// lastPacketCut reports whether the last packet received in the
+// transcript, the one the probe stopped at, is not kept whole.
+func lastPacketCut(t testing.TB, tr []byte) bool {
 	recs, err := transcript.Decode(tr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cut := false
 	for _, r := range recs {
-		if p, n, err := wire.Decode(r.Data, wire.DefaultLimits()); r.Type == transcript.Received && err == nil && n == len(r.Data) &&
-			p.Proto == wire.ProtoEDonkey && p.Opcode == wire.OpFileReqAnsNoFile {
-			return true
+		switch {
+		case r.Gap() && r.ReceivedLeft > 0:
+			cut = true
+		case r.Type == transcript.Received:
+			_, n, err := wire.Decode(r.Data, wire.DefaultLimits())
+			cut = err != nil || n != len(r.Data)
 		}
 	}
-	return false
+	return cut
 }
