@@ -282,3 +282,16 @@ func TestFloodPushesTheClaimOutNeverIn(t *testing.T) {
 		checkAgree(t, r, sh, tr)
 	}
 }
+
+// A peer that sends more padding messages than the transcript writer
+// remembers holes for (1,024) under a large bound: the writer counted
+// the rest of the stream as not kept, so the probe counted nothing after
+// it, yet went on keeping bytes, and the verifier counted the have_all it
+// kept. The writer now keeps nothing more once it cannot say what it
+// kept: the probe and the verifier read the same.
+func TestMoreHolesThanTheWriterRemembers(t *testing.T) {
+	pad := (&peerwire.Message{ID: 99, Payload: bytes.Repeat([]byte{'x'}, 100)}).AppendTo(nil)
+	haveAll := (&peerwire.Message{ID: peerwire.HaveAll}).AppendTo(nil)
+	r, sh, tr := probeAndVerify(t, diffGuard(t), append(bytes.Repeat(pad, 1100), haveAll...), 1<<20, 1<<20, reserved(true, true))
+	checkAgree(t, r, sh, tr)
+}

@@ -38,16 +38,18 @@ const (
 //     through it, each must come with the other, unless transcript_ref
 //     says where the transcript is kept);
 //   - a BitTorrent peer_probe: the peer's handshake names the item's
-//     info-hash (and the peer id recorded); the pieces it advertised
-//     (bitfield, have, have_all), counted in range, are at least those
-//     claimed, and all of them for complete;
+//     info-hash (and the peer id recorded); its possession messages, as
+//     far as a reader can follow the probe's decoder and judged by the
+//     probe's own rules (peerwire.Claims: read), count at least the
+//     pieces claimed, and all of them for complete;
 //   - a dht_announce: the peer's announce_peer names the item and carries
 //     a token, the one the sensor gave if the transcript holds it;
-//   - an eD2K or Kad peer_probe: the client's hello answer (the user hash
-//     and listen port recorded) and its file name answer or file status
-//     for the item, each a packet kept whole;
-//     for partial and complete, the file status, its parts counted as
-//     for a bitfield.
+//   - an eD2K or Kad peer_probe: read as the probe reads it (readED2K),
+//     the client's hello answer (the user hash and listen port recorded)
+//     and its file name answer or file status for the item, each a packet
+//     kept whole; for partial and complete, the file status, its parts
+//     counted as for a bitfield (and for complete a map the probe does
+//     not call malformed).
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
