@@ -38,16 +38,18 @@ const (
 //     through it, each must come with the other, unless transcript_ref
 //     says where the transcript is kept);
 //   - a BitTorrent peer_probe: the peer's handshake names the item's
-//     info-hash (and the peer id recorded); the pieces it advertised
-//     (bitfield, have, have_all), counted in range, are at least those
-//     claimed, and all of them for complete;
+//     info-hash (and the peer id recorded); its possession messages, as
+//     far as a reader can follow the probe's decoder and judged by the
+//     probe's own rules (peerwire.Claims: read), count at least the
+//     pieces claimed, and all of them for complete;
 //   - a dht_announce: the peer's announce_peer names the item and carries
 //     a token, the one the sensor gave if the transcript holds it;
-//   - an eD2K or Kad peer_probe: the client's hello answer (the user hash
-//     and listen port recorded) and its file name answer or file status
-//     for the item, each a packet kept whole;
-//     for partial and complete, the file status, its parts counted as
-//     for a bitfield.
+//   - an eD2K or Kad peer_probe: read as the probe reads it (readED2K),
+//     the client's hello answer (the user hash and listen port recorded)
+//     and its file name answer or file status for the item, each a packet
+//     kept whole; for partial and complete, the file status, its parts
+//     counted as for a bitfield (and for complete a map the probe does
+//     not call malformed).
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
@@ -200,14 +202,26 @@ func (s *keptStream) bytes(lo, hi uint64) ([]byte, bool) {
 	return out, pos >= hi
 }
 
+// found is a message a reader finds in the kept stream.
+type found struct {
+	n     uint32 // its length, type byte included (0: a keep-alive)
+	id    byte   // its type (when n > 0)
+	msg   []byte // all of it (type byte included), when whole
+	whole bool
+}
+
 // messages calls fn with each message after the handshake that a reader
-// can find (the length prefix of every message before it is kept) and
-// whether all of its bytes are kept; a message with bytes cut is skipped
-// by its length. It stops at a length prefix not kept, and where the
-// probe stopped reading: at a message its decoder refuses (longer than
-// peerwire.DefaultMaxLength, or of a length its type cannot have), or
-// when fn says so. What the probe did not read, it did not count.
-func (s *keptStream) messages(fn func(msg []byte, whole bool) (stop bool)) {
+// can find: its length prefix and type byte kept, and those of every
+// message before it; a message with body bytes cut is passed with whole
+// false (skipped by its length). It stops where a reader cannot follow
+// the probe's decoder (peerwire.Decoder): at a length prefix or type byte
+// in a hole (the probe's decoder may have refused the message: every
+// length is wrong for some type), at a message the decoder refuses
+// (longer than peerwire.DefaultMaxLength, or of a length its type cannot
+// have) or that the stream does not hold to its end, and when fn says
+// so. What the probe did not read, it did not count; the probe counts
+// nothing past where a reader stops either (probe.peerConn.run).
+func (s *keptStream) messages(fn func(m found) (stop bool)) {
 	for pos := uint64(peerwire.HandshakeLen); pos+4 <= s.end; {
 		hdr, ok := s.bytes(pos, pos+4)
 		if !ok {
@@ -218,11 +232,16 @@ func (s *keptStream) messages(fn func(msg []byte, whole bool) (stop bool)) {
 		if n > peerwire.DefaultMaxLength || end > s.end {
 			return
 		}
-		if id, ok := s.bytes(pos+4, min(pos+5, end)); ok && n > 0 && refused(id[0], n) {
-			return
+		m := found{n: n}
+		if n > 0 {
+			id, ok := s.bytes(pos+4, pos+5)
+			if !ok || refused(id[0], n) {
+				return
+			}
+			m.id = id[0]
 		}
-		msg, whole := s.bytes(pos+4, end)
-		if fn(msg, whole) {
+		m.msg, m.whole = s.bytes(pos+4, end)
+		if fn(m) {
 			return
 		}
 		pos = end
@@ -255,19 +274,6 @@ func refused(id byte, n uint32) bool {
 	return false
 }
 
-// spoke reports whether the transcript shows the peer acknowledged: a
-// byte it sent after its handshake is kept, or the sensor's note says it
-// held the connection (transcript.HeldNote). Two handshakes alone are
-// what a peer that echoes any info-hash and hangs up leaves.
-func spoke(recs []transcript.Record, s *keptStream, ep netip.AddrPort) bool {
-	for _, sp := range s.spans {
-		if sp.at+uint64(len(sp.b)) > uint64(peerwire.HandshakeLen) {
-			return true
-		}
-	}
-	return hasNote(recs, ep, transcript.HeldNote)
-}
-
 func hasNote(recs []transcript.Record, ep netip.AddrPort, text string) bool {
 	for _, r := range recs {
 		if r.Type == transcript.Note && from(r, ep) && bytes.Contains(r.Data, []byte(text)) {
@@ -293,96 +299,132 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	if o.PeerID != "" && o.PeerID != hex.EncodeToString(hs.PeerID[:]) {
 		return "the peer's handshake gives peer id " + hex.EncodeToString(hs.PeerID[:]) + ", not " + o.PeerID
 	}
-	if !spoke(recs, s, o.endpoint()) {
-		return "the peer's handshake and nothing after it: no acknowledgement (a peer may echo any info-hash and hang up)"
+	sh := read(s, hs.Reserved)
+	if !sh.spoke && !hasNote(recs, o.endpoint(), transcript.HeldNote) {
+		// Two handshakes alone are what a peer that echoes any info-hash
+		// and hangs up leaves.
+		return "the peer's handshake and no message after it: no acknowledgement (a peer may echo any info-hash and hang up)"
 	}
 	if o.Possession == "verified" && !hasNote(recs, o.endpoint(), transcript.VerifiedNote) {
 		return "verified, but no note of the sensor's says a piece from this peer matched its hash"
 	}
-	total := -1
-	if o.PiecesTotal != nil {
-		total = *o.PiecesTotal
-	}
-	shown, all, ports := read(s, total, hs.Reserved)
-	if o.ListenPort != 0 && !ports[o.ListenPort] {
+	if o.ListenPort != 0 && !sh.ports[o.ListenPort] {
 		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole gives it"
 	}
 	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
 		return ""
 	}
+	total := -1
+	if o.PiecesTotal != nil {
+		total = *o.PiecesTotal
+	}
+	v := sh.claims.Judge(total)
 	if o.PiecesTotal == nil {
 		if o.Possession == "partial" {
 			return "partial with an unknown piece count: nothing can be counted in range"
 		}
 		// complete with the piece count unknown rests on a have_all.
-		if !all && o.Possession == "complete" {
-			return "complete with an unknown piece count, but the peer sent no have_all"
+		if !v.All && o.Possession == "complete" {
+			return "complete with an unknown piece count, but no have_all the probe's rules count"
 		}
 		return ""
 	}
-	have := total
+	have, counted := total, v.Have
 	if o.PiecesHave != nil {
 		have = *o.PiecesHave
+	}
+	if v.All {
+		counted = total
 	}
 	switch {
 	case have > total:
 		return "pieces_have exceeds pieces_total"
-	case have > shown:
-		return "the peer advertised " + itoa(shown) + " pieces in range, the observation claims " + itoa(have)
-	case o.Possession == "complete" && !all && shown < total:
-		return "complete, but the peer advertised " + itoa(shown) + " of " + itoa(total) + " pieces"
+	case have > counted:
+		return "the peer's possession messages, judged by the probe's rules, count " + itoa(counted) + " pieces in range, the observation claims " + itoa(have)
+	case o.Possession == "partial" && have <= 0:
+		return "partial, but it claims no piece"
+	case o.Possession == "complete" && counted < total:
+		return "complete, but the peer's possession messages, judged by the probe's rules, count " + itoa(counted) + " of " + itoa(total) + " pieces"
 	}
 	return ""
 }
 
-// read counts the distinct pieces below total that the peer's bitfield,
-// have and have_all messages kept whole name (whatever their order: the
-// sensor's stricter reading may count fewer, never more), whether it sent
-// have_all, and the listen ports its extension handshakes kept whole
-// give (any of them: the probe takes the last one it read, and a reader
-// cannot always tell where it stopped reading: at a ut_metadata message
-// that does not parse, a write that failed, with more received). As the probe, it takes a
-// have_all only if the peer's handshake (its reserved bits res) set the
-// fast extension bit, an extension message only if it set the extension
-// bit, and stops at an extension handshake that does not parse.
-func read(s *keptStream, total int, res peerwire.Reserved) (int, bool, map[uint16]bool) {
-	seen := make(map[int]bool)
-	all := false
-	ports := map[uint16]bool{}
-	s.messages(func(msg []byte, whole bool) bool {
-		if !whole || len(msg) == 0 {
-			return false
+// utMetadataID is the extension id the sensor's probe asks peers to use
+// for ut_metadata messages to it (probe.ExtMetadataID).
+const utMetadataID = 1
+
+// shown is what a reader finds the peer said on the stream, counted as
+// the probe counts it.
+type shown struct {
+	spoke  bool            // a message after the handshake was found
+	claims peerwire.Claims // its possession messages, judged by the probe's own rules
+	ports  map[uint16]bool // the listen ports of its extension handshakes kept whole
+}
+
+// read replays the messages a reader finds (messages) through
+// peerwire.Claims, the accounting the probe itself uses, fed as the probe
+// feeds it (probe.peerConn.account): a bitfield or have kept whole with
+// its content, one cut as a message whose content is unknown, have_all
+// and have_none (nothing to cut: found, they are whole); a have_all only
+// if the peer's handshake (its reserved bits res) set the fast extension
+// bit, else as one that shows nothing. Claims then applies the probe's
+// rules: their order (a bitfield only first, a have_all or have_none
+// against what came before), ranges, and more than eight possession
+// messages counting nothing. An extension message counts only if the
+// handshake set the extension bit; reading stops, as the probe's does, at
+// an extension handshake or ut_metadata message kept whole that does not
+// parse (one that is cut the probe reads past: a reader could not see it
+// fail). The listen ports are those of every extension handshake kept
+// whole (the probe records the last it read, and may stop reading at a
+// write that failed with more already in the transcript).
+func read(s *keptStream, res peerwire.Reserved) *shown {
+	sh := &shown{ports: map[uint16]bool{}}
+	s.messages(func(m found) bool {
+		sh.spoke = true
+		if m.n == 0 {
+			return false // a keep-alive
 		}
-		switch peerwire.MsgID(msg[0]) {
+		switch peerwire.MsgID(m.id) {
 		case peerwire.Bitfield:
-			for i := 0; i < total && i/8 < len(msg)-1; i++ {
-				if msg[1+i/8]&(0x80>>(i%8)) != 0 {
-					seen[i] = true
-				}
+			if m.whole {
+				sh.claims.Bitfield(m.msg[1:])
+			} else {
+				sh.claims.Unknown()
 			}
 		case peerwire.Have:
-			if len(msg) == 5 {
-				if i := int(binary.BigEndian.Uint32(msg[1:])); i < total {
-					seen[i] = true
-				}
+			if m.whole {
+				sh.claims.Have(binary.BigEndian.Uint32(m.msg[1:]))
+			} else {
+				sh.claims.Unknown()
 			}
 		case peerwire.HaveAll:
-			all = all || res.Fast() && len(msg) == 1
+			if res.Fast() {
+				sh.claims.HaveAll()
+			} else {
+				sh.claims.HaveAllUnnegotiated()
+			}
+		case peerwire.HaveNone:
+			sh.claims.HaveNone()
 		case peerwire.Extended:
-			if res.Extended() && len(msg) >= 2 && msg[1] == peerwire.ExtHandshakeID {
-				eh, err := peerwire.ParseExtHandshake(msg[2:])
+			if !res.Extended() || !m.whole {
+				return false
+			}
+			switch m.msg[1] {
+			case peerwire.ExtHandshakeID:
+				eh, err := peerwire.ParseExtHandshake(m.msg[2:])
 				if err != nil {
 					return true // the probe stops there
 				}
-				ports[eh.Port] = true
+				sh.ports[eh.Port] = true
+			case utMetadataID:
+				if _, err := peerwire.ParseMetadata(m.msg[2:]); err != nil {
+					return true // the probe stops there
+				}
 			}
 		}
 		return false
 	})
-	if all {
-		return max(total, 0), true, ports
-	}
-	return len(seen), false, ports
+	return sh
 }
 
 // announceClaims finds the announce_peer for the item, sent from ep (the
@@ -440,51 +482,165 @@ func announceClaims(recs []transcript.Record, item []byte, ep netip.AddrPort) st
 	return "no announce_peer from the observation's endpoint " + ep.String() + " names the item"
 }
 
-// ed2kClaims checks an eD2K client probe against the packets received
-// from the endpoint that the transcript keeps whole (one packet a record,
-// as the probe records them; a packet cut short shows nothing): its
-// first hello answer, and after it (the probe reads nothing else before)
-// a file name answer or the first file status for the item.
-func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
-	var hello *wire.Hello
-	var named bool
-	var status *wire.FileStatus
+// The eD2K probe's bounds (internal/sensor/ed2k/probe, DefaultConfig):
+// the packets it reads, the limits of each.
+var (
+	ed2kMaxPackets = 64
+	ed2kLimits     = wire.DefaultLimits()
+)
+
+// ed2kRead is what the eD2K probe read of the packets received from an
+// endpoint, up to where it stopped.
+type ed2kRead struct {
+	hello  *wire.Hello
+	named  bool
+	status *wire.FileStatus
+	// fail: the probe would have dropped the client (another file, or
+	// no such file, or an answer a reader cannot check).
+	fail string
+}
+
+// readED2K replays the packets received from ep as the eD2K probe reads
+// them (internal/sensor/ed2k/probe, ask), one packet a record: a packet
+// withheld is a cut record of its own; a packet cut short is a record of
+// its start and a cut record of the rest. The probe reads at most
+// ed2kMaxPackets packets. Until it has the first hello answer it reads
+// nothing else; after it, the first name answer and the first file
+// status or no-file answer, and it stops there. It stops at a packet
+// whose header does not parse or that does not unpack, at a hello answer,
+// name answer, file status or no-file answer that does not decode, and
+// at a hello answer, file status or no-file answer cut short (ed2kStops).
+// A name answer, status or no-file answer for another file drops the
+// client, as does a no-file answer for the item: nothing is claimed. The
+// probe reads one packet at a time: where it stops, its transcript ends,
+// so that none of these stops refuses a transcript the probe wrote.
+func readED2K(recs []transcript.Record, ep netip.AddrPort, item []byte) ed2kRead {
+	var out ed2kRead
+	packets := 0
+	rest := false // the last record was a packet cut short: the next cut record is its rest
 	for _, r := range recs {
-		if r.Type != transcript.Received || !from(r, o.endpoint()) || len(r.Data) == 0 || r.Data[0] != wire.ProtoEDonkey {
-			continue // none of what is compared comes packed: nothing is inflated
-		}
-		p, n, err := wire.Decode(r.Data, wire.DefaultLimits())
-		if err != nil || n == 0 || n != len(r.Data) || p.Proto != wire.ProtoEDonkey {
+		if !from(r, ep) {
 			continue
 		}
+		if r.Gap() {
+			if r.ReceivedLeft > 0 && !rest {
+				packets++ // a packet withheld: the probe takes nothing from those
+			}
+			rest = false
+			continue
+		}
+		if r.Type != transcript.Received {
+			continue
+		}
+		if packets >= ed2kMaxPackets {
+			return out // the probe stopped
+		}
+		packets++
+		p, n, err := wire.Decode(r.Data, ed2kLimits)
+		rest = err == nil && n == 0
 		switch {
-		case p.Opcode == wire.OpHelloAnswer:
-			if h, err := wire.DecodeHello(p.Payload, true); err == nil && hello == nil {
-				hello = &h
+		case err != nil || n != len(r.Data) && n != 0:
+			return out // the probe's reading of it failed, or it is not one packet
+		case n == 0:
+			if h, err := wire.ParseHeader(r.Data, ed2kLimits); err == nil && h.Proto == wire.ProtoEDonkey && ed2kStops(&out, h.Opcode) {
+				return out // cut short where the probe always stops
 			}
+			continue // the probe took nothing from it, and may have read on
+		case p.Proto != wire.ProtoEDonkey || !ed2kTakes(&out, p.Opcode):
 			continue
-		case hello == nil:
-			continue // the probe reads nothing else until it has the hello answer
 		}
-		switch p.Opcode {
-		case wire.OpReqFileNameAns:
-			fn, err := wire.DecodeFileName(p.Payload)
-			named = named || err == nil && bytes.Equal(fn.Hash[:], item)
-		case wire.OpFileStatus:
-			if fs, err := wire.DecodeFileStatus(p.Payload); err == nil && bytes.Equal(fs.Hash[:], item) && status == nil {
-				status = &fs
-			}
+		if done := ed2kTake(&out, p, item); done {
+			return out
 		}
 	}
+	return out
+}
+
+// ed2kTakes reports whether the probe acts on an eDonkey packet of
+// opcode op, where it stands.
+func ed2kTakes(out *ed2kRead, op byte) bool {
+	if out.hello == nil {
+		return op == wire.OpHelloAnswer
+	}
+	return op == wire.OpReqFileNameAns && !out.named || op == wire.OpFileStatus || op == wire.OpFileReqAnsNoFile
+}
+
+// ed2kStops reports whether the probe, where it stands, stops at an
+// eDonkey packet of opcode op that the transcript does not keep whole (a
+// hello answer, file status or no-file answer: it stops at any of them it
+// cannot show). At one it reads past (a name answer cut short names
+// nothing) what follows may be kept.
+func ed2kStops(out *ed2kRead, op byte) bool {
+	if out.hello == nil {
+		return op == wire.OpHelloAnswer
+	}
+	return op == wire.OpFileStatus || op == wire.OpFileReqAnsNoFile
+}
+
+// ed2kTake takes a packet the probe acts on (ed2kTakes), kept whole; done
+// says the probe stopped reading.
+func ed2kTake(out *ed2kRead, p wire.Packet, item []byte) (done bool) {
+	other := func(h [16]byte) bool { return !bytes.Equal(h[:], item) }
+	switch p.Opcode {
+	case wire.OpHelloAnswer:
+		h, err := wire.DecodeHello(p.Payload, true)
+		if err != nil {
+			return true
+		}
+		out.hello = &h
+		return false
+	case wire.OpReqFileNameAns:
+		fn, err := wire.DecodeFileName(p.Payload)
+		switch {
+		case err != nil:
+			return true
+		case other(fn.Hash):
+			out.fail = "a file name answer for another file: the probe drops the client"
+			return true
+		}
+		out.named = true
+		return false
+	case wire.OpFileStatus:
+		fs, err := wire.DecodeFileStatus(p.Payload)
+		switch {
+		case err != nil:
+		case other(fs.Hash):
+			out.fail = "a file status for another file: the probe drops the client"
+		default:
+			out.status = &fs
+		}
+		return true
+	default: // wire.OpFileReqAnsNoFile
+		m, err := wire.DecodeHashMsg(p.Payload)
+		switch {
+		case err != nil:
+		case other(m.Hash):
+			out.fail = "a no-file answer for another file: the probe drops the client"
+		default:
+			out.fail = "the client said it has no such file"
+		}
+		return true
+	}
+}
+
+// ed2kClaims checks an eD2K client probe against what the probe read
+// (readED2K): its hello answer (user hash and listen port), a name
+// answer or file status for the item, and for partial, complete or
+// verified the file status, its parts counted as for a bitfield.
+func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
+	rd := readED2K(recs, o.endpoint(), item)
+	hello, status := rd.hello, rd.status
 	switch {
+	case rd.fail != "":
+		return rd.fail
 	case hello == nil:
-		return "no hello answer from the observation's endpoint " + o.endpoint().String() + " kept whole"
+		return "no hello answer from the observation's endpoint " + o.endpoint().String() + " kept whole where the probe reads it"
 	case o.UserHash != "" && o.UserHash != hex.EncodeToString(hello.UserHash[:]):
 		return "the hello answer gives user hash " + hex.EncodeToString(hello.UserHash[:]) + ", not " + o.UserHash
 	case o.ListenPort != 0 && o.ListenPort != hello.Client().ListenPort:
 		return "the hello answer gives listen port " + itoa(int(hello.Client().ListenPort)) + ", not " + itoa(int(o.ListenPort))
-	case !named && status == nil:
-		return "no file name answer or file status for the item kept whole"
+	case !rd.named && status == nil:
+		return "no file name answer or file status for the item kept whole where the probe reads it"
 	case o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified":
 		return ""
 	case status == nil:
@@ -504,11 +660,22 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 			shown++
 		}
 	}
+	// The probe never calls a malformed map complete (wire.PartMap): a
+	// count that is not the file's (size/PartSize+1: the part count, or
+	// one more for a size that is an exact multiple of PartSize, which
+	// the verifier cannot tell apart without the size), or a bit set past
+	// the count.
+	malformed := int(status.Count) != total && int(status.Count) != total+1
+	for i := int(status.Count); i < len(status.Bits)*8; i++ {
+		malformed = malformed || status.Has(i)
+	}
 	switch {
 	case have > shown:
 		return "the file status sets " + itoa(shown) + " parts in range, the observation claims " + itoa(have)
 	case o.Possession == "complete" && shown < total:
 		return "complete, but the file status sets " + itoa(shown) + " of " + itoa(total) + " parts"
+	case o.Possession == "complete" && malformed:
+		return "complete, but the file status is malformed (its part count, or a bit past it): the probe never calls such a map complete"
 	}
 	return ""
 }

@@ -46,7 +46,7 @@ type peerConn struct {
 	handshakeAt    time.Time     // when the peer's handshake came, by the wall clock (minHold)
 	saidPossession bool          // a bitfield, have_all or have_none came
 	pexSeen        bool          // a PEX message came
-	framingLost    bool          // a message's length prefix was cut: no later message can be found by a reader
+	framingLost    bool          // a message's length prefix or type byte was cut: no later message can be found by a reader
 	lingerFrom     time.Time     // when all was known and the linger began
 }
 
@@ -146,13 +146,17 @@ func (c *peerConn) run() error {
 			return c.readEnded(err)
 		}
 		to := c.streamPos()
-		if c.tr.Kept(from, from+1) {
-			c.res.Spoke = true // the transcript shows the peer said more than its handshake
-		}
-		if !c.tr.Kept(from, min(from+4, to)) {
+		if !c.tr.Kept(from, min(from+5, to)) {
 			// A reader finds a message by the lengths of those before it:
-			// past a length prefix left out, no message can be found.
+			// past a length prefix left out, no message can be found; past
+			// a type byte left out, a reader cannot tell whether this
+			// decoder refused the message (every length is wrong for some
+			// type) and stopped.
 			c.framingLost = true
+		}
+		if !c.framingLost {
+			c.res.Spoke = true // the transcript shows the peer said more than its handshake
+			c.account(&m, c.tr.Kept(from, to))
 		}
 		kept := !c.framingLost && c.tr.Kept(from, to)
 		if err := c.handle(&m, kept); err != nil {
@@ -193,13 +197,13 @@ func (c *peerConn) readEnded(err error) error {
 func (c *peerConn) handle(m *peerwire.Message, kept bool) error {
 	switch m.ID {
 	case peerwire.Bitfield:
-		c.onBitfield(m, kept)
+		c.onBitfield(m)
 	case peerwire.Have:
 		c.onHave(m, kept)
 	case peerwire.HaveAll:
-		c.onHaveAll(m, kept)
+		c.onHaveAll(m)
 	case peerwire.HaveNone:
-		c.onHaveNone(m, kept)
+		c.onHaveNone(m)
 	case peerwire.Choke:
 		c.onChoke()
 	case peerwire.Unchoke:
@@ -214,7 +218,54 @@ func (c *peerConn) handle(m *peerwire.Message, kept bool) error {
 	return nil
 }
 
-func (c *peerConn) onBitfield(m *peerwire.Message, kept bool) {
+// account counts a message a reader of the transcript finds (its length
+// prefix and type byte kept, and those of every message before it) in
+// Claims, the possession messages a level rests on; kept says whether all
+// of its bytes are kept. A bitfield or have cut counts as a message whose
+// content is unknown; a have_all counts only if the peer's handshake set
+// the fast extension bit (BEP 6). What no reader can find counts neither
+// for nor against a level: the verifier (internal/evidence/verify, read)
+// replays the messages it finds through the same Claims, fed the same
+// way, and must reach the same verdict.
+func (c *peerConn) account(m *peerwire.Message, kept bool) {
+	if m.Keepalive {
+		return
+	}
+	cl := &c.res.Claims
+	switch m.ID {
+	case peerwire.Bitfield:
+		if kept {
+			cl.Bitfield(m.Payload)
+		} else {
+			cl.Unknown()
+		}
+	case peerwire.Have:
+		if kept {
+			cl.Have(m.Index)
+		} else {
+			cl.Unknown()
+		}
+	case peerwire.HaveAll:
+		switch {
+		case !c.theirs.Reserved.Fast():
+			// BEP 6: without the fast extension bit in the peer's
+			// handshake have_all means nothing here; it shows no piece.
+			cl.HaveAllUnnegotiated()
+		case kept: // found, a have_all is whole
+			cl.HaveAll()
+		default:
+			cl.Unknown()
+		}
+	case peerwire.HaveNone:
+		if kept {
+			cl.HaveNone()
+		} else {
+			cl.Unknown()
+		}
+	}
+}
+
+func (c *peerConn) onBitfield(m *peerwire.Message) {
 	if m.Keepalive {
 		return
 	}
@@ -222,57 +273,29 @@ func (c *peerConn) onBitfield(m *peerwire.Message, kept bool) {
 	if c.res.Bitfield == nil {
 		c.res.Bitfield = append([]byte(nil), m.Payload...)
 	}
-	if kept {
-		c.res.Claims.Bitfield(m.Payload)
-	} else {
-		c.res.Claims.Unknown()
-	}
 }
 
 func (c *peerConn) onHave(m *peerwire.Message, kept bool) {
-	switch {
-	case m.Keepalive:
-	case kept:
-		if len(c.res.Haves) < peerwire.MaxHaves {
-			c.res.Haves[m.Index] = true
-		}
-		c.res.Claims.Have(m.Index)
-	default:
-		// Cut: not counted, and a later have_all or have_none cannot be
-		// checked against it (ignoring it let a cut raise a level).
-		c.res.Claims.Unknown()
+	if !m.Keepalive && kept && len(c.res.Haves) < peerwire.MaxHaves {
+		c.res.Haves[m.Index] = true
 	}
 }
 
-func (c *peerConn) onHaveAll(m *peerwire.Message, kept bool) {
+func (c *peerConn) onHaveAll(m *peerwire.Message) {
 	if m.Keepalive {
 		return
 	}
 	c.saidPossession = true
-	switch {
-	case !c.theirs.Reserved.Fast():
-		// BEP 6: without the fast extension bit in the peer's handshake
-		// have_all means nothing here; it shows no piece.
-		c.res.Claims.HaveAllUnnegotiated()
-	case kept:
+	if c.theirs.Reserved.Fast() {
 		c.res.HaveAll = true
-		c.res.Claims.HaveAll()
-	default:
-		c.res.HaveAll = true
-		c.res.Claims.Unknown()
 	}
 }
 
-func (c *peerConn) onHaveNone(m *peerwire.Message, kept bool) {
+func (c *peerConn) onHaveNone(m *peerwire.Message) {
 	if m.Keepalive {
 		return
 	}
 	c.saidPossession, c.res.HaveNone = true, true
-	if kept {
-		c.res.Claims.HaveNone()
-	} else {
-		c.res.Claims.Unknown()
-	}
 }
 
 // onChoke notes the peer choked us. A keep-alive, which has no type,
@@ -333,7 +356,7 @@ func (c *peerConn) onExtended(m *peerwire.Message, kept bool) error {
 	case ExtPEXID:
 		c.onPEX(m, kept)
 	case ExtMetadataID:
-		return c.onMetadata(m)
+		return c.onMetadata(m, kept)
 	}
 	return nil
 }
@@ -343,6 +366,11 @@ func (c *peerConn) onExtended(m *peerwire.Message, kept bool) error {
 func (c *peerConn) onExtHandshake(m *peerwire.Message, kept bool) error {
 	eh, err := peerwire.ParseExtHandshake(m.Payload)
 	if err != nil {
+		if !kept {
+			// No reader can see that it does not parse: read past it,
+			// as the verifier does.
+			return nil
+		}
 		return err
 	}
 	c.res.Ext, c.res.ExtKept = &eh, kept
@@ -376,9 +404,12 @@ func (c *peerConn) onPEX(m *peerwire.Message, kept bool) {
 
 // onMetadata takes a piece of the info dictionary (BEP 9); the whole is
 // kept only if it hashes to the info-hash.
-func (c *peerConn) onMetadata(m *peerwire.Message) error {
+func (c *peerConn) onMetadata(m *peerwire.Message, kept bool) error {
 	md, err := peerwire.ParseMetadata(m.Payload)
 	if err != nil {
+		if !kept {
+			return nil // as for an extension handshake (onExtHandshake)
+		}
 		return err
 	}
 	if done := c.meta.add(md); done {

@@ -165,7 +165,8 @@ type Result struct {
 	// Connected is when the handshake came.
 	Connected time.Time
 	// Spoke is set once the peer sent anything after its handshake (a
-	// message, even a keep-alive) whose first byte is in the transcript,
+	// message, even a keep-alive) that a reader of the transcript finds
+	// (its length prefix and type byte kept, and those before it),
 	// or held the connection open until the probe stopped reading, at
 	// least a second after its handshake, and the transcript keeps the
 	// note that says so (transcript.HeldNote). A peer that echoes the info-hash and

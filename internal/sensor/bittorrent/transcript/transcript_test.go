@@ -3,6 +3,7 @@ package transcript
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -93,4 +94,40 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode then AppendTo of %x gave %x", in, out)
 		}
 	})
+}
+
+// Past maxGaps holes the writer counts the rest of the received stream as
+// not kept (Kept), and keeps none of it either: a byte a reader could
+// find, which Kept says is not there, would be counted by the verifier and
+// not by the probe.
+func TestNothingKeptPastMaxGaps(t *testing.T) {
+	w := NewWriter(1 << 20)
+	peer := netip.MustParseAddrPort("127.0.0.2:6881")
+	at := time.Unix(0, 0)
+	for range maxGaps + 5 {
+		w.StreamReceived(at, peer, []byte{1})
+		w.StreamWithheld(at, peer, 10)
+	}
+	from := w.recvOff
+	w.StreamReceived(at, peer, []byte("evidence"))
+	if w.Kept(from, from+8) {
+		t.Fatal("Kept says bytes past maxGaps holes are kept")
+	}
+	if bytes.Contains(w.Bytes(), []byte("evidence")) {
+		t.Fatal("bytes Kept says are not kept are in the transcript")
+	}
+	recs, err := Decode(w.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept, left uint64
+	for _, r := range recs {
+		if r.Type == Received {
+			kept += uint64(len(r.Data))
+		}
+		left += r.ReceivedLeft
+	}
+	if kept+left != w.recvOff {
+		t.Fatalf("kept %d and cut %d bytes of %d received", kept, left, w.recvOff)
+	}
 }

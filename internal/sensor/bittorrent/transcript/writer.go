@@ -44,8 +44,13 @@ type gapRecord struct {
 type byteRange struct{ from, to uint64 }
 
 // maxGaps bounds the gaps remembered; past it the rest of the stream
-// counts as not kept.
+// counts as not kept, and is not kept: every later byte goes into the
+// last cut record, so that what Kept says and what a reader of the
+// transcript finds stay the same.
 const maxGaps = 1024
+
+// gapsFull reports whether the gaps remembered reached maxGaps.
+func (t *Writer) gapsFull() bool { return len(t.gaps) >= maxGaps }
 
 // NewWriter returns a writer of at most limit bytes.
 func NewWriter(limit int) *Writer { return &Writer{limit: limit} }
@@ -157,7 +162,7 @@ func (t *Writer) addRecord(dir byte, at time.Time, peer netip.AddrPort, b []byte
 	if stream && dir == Received {
 		t.recvOff += uint64(len(b))
 	}
-	if t.pause != nil || t.over != nil {
+	if t.pause != nil || t.over != nil || t.gapsFull() {
 		if t.pause != nil {
 			leave(&t.pause, Paused, dir, at, p, len(b))
 		} else {
@@ -239,7 +244,7 @@ func (t *Writer) StreamWithheld(at time.Time, peer netip.AddrPort, n int) {
 	switch {
 	case t.pause != nil:
 		leave(&t.pause, Paused, Received, at, peerText(peer), n)
-	case t.over != nil:
+	case t.over != nil || t.gapsFull():
 		leave(&t.over, Cut, Received, at, peerText(peer), n)
 	default:
 		leave(&t.cut, Cut, Received, at, peerText(peer), n)
@@ -253,7 +258,7 @@ func (t *Writer) Fits(peer netip.AddrPort, n int) bool {
 	if !t.on() {
 		return true
 	}
-	if t.pause != nil || t.over != nil {
+	if t.pause != nil || t.over != nil || t.gapsFull() {
 		return false
 	}
 	need := len(t.buf) + 1 + 10 + 1 + len(peerText(peer)) + 10 + n + 3*gapRecordMax

@@ -331,6 +331,11 @@ func (p *prober) ask(ctx context.Context) error {
 		}
 		switch pk.Opcode {
 		case wire.OpReqFileNameAns:
+			if p.res.Named {
+				// One is enough; later ones are padding (withheld when
+				// long), read past as the verifier reads past them.
+				continue
+			}
 			fn, err := wire.DecodeFileName(pk.Payload)
 			if err != nil {
 				return fmt.Errorf("file name from %s: %w", p.t.Addr, err)
