@@ -41,6 +41,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/trail"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Targets is what the API reads targets from (analysis.Views holds it).
@@ -324,7 +325,7 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request, object string
 }
 
 // TargetEndpoints lists the addresses a target's detail shows: its
-// endpoints and those of its timeline.
+// endpoints, those of its timeline and those its links name.
 func TargetEndpoints(d *analysis.TargetDetail) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -340,6 +341,11 @@ func TargetEndpoints(d *analysis.TargetDetail) []string {
 	for _, t := range d.Timeline {
 		add(t.Endpoint)
 	}
+	for i := range d.Links {
+		for _, ap := range webviews.LinkAddresses(&d.Links[i]) {
+			add(ap.String())
+		}
+	}
 	return out
 }
 
@@ -354,10 +360,18 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 		}
 		purpose = p
 	}
-	d, err := h.cfg.Targets.Target(r.Context(), id, access.PrincipalFrom(r.Context()).Scope())
+	scope := access.PrincipalFrom(r.Context()).Scope()
+	d, err := h.cfg.Targets.Target(r.Context(), id, scope)
 	if errors.Is(err, analysis.ErrNotFound) {
 		h.notFound(w, r, "target:"+id)
 		return
+	}
+	if err == nil {
+		// A rejected or withdrawn link's far end is another target's
+		// endpoint: named only to those who may see that target (a store
+		// that cannot tell: to none but a national scope).
+		ends, _ := h.cfg.Targets.(webviews.LinkEnds)
+		err = webviews.WithholdLinkEnds(r.Context(), ends, d, scope, h.cfg.EndpointWindow)
 	}
 	if err != nil {
 		h.fail(w, r, err)

@@ -269,6 +269,9 @@ type DeviceLink struct {
 	// Confidence is the link's confidence, 0 to 1 (0: not given).
 	Confidence float64
 	Seen       int // sightings of the device
+	// Endpoints are the addresses the link names (its ends, and those its
+	// reason names), for the view's audit record.
+	Endpoints []netip.AddrPort
 }
 
 // FileRow is one file a target shared or looked for.

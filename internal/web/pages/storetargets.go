@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // storeTargets answers Targets from the store.
@@ -156,6 +157,11 @@ func (t *storeTargets) detail(ctx context.Context, u *User, id string, limit int
 	scope := viewScope(u)
 	d, err := t.st.TargetWithTimeline(ctx, id, scope, limit)
 	if err == nil {
+		// A rejected or withdrawn link's far end is another target's
+		// endpoint: shown only to those who may see that target.
+		if err := webviews.WithholdLinkEnds(ctx, t.st, d, scope, t.window); err != nil {
+			return nil, fmt.Errorf("target %s: links: %w", id, err)
+		}
 		return d, nil
 	}
 	if !errors.Is(err, analysis.ErrNotFound) {
@@ -323,7 +329,8 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 			strength = l.State
 		}
 		out.Devices = append(out.Devices, DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
-			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs)})
+			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs),
+			Endpoints: webviews.LinkAddresses(&l)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
 	// query over the hash index.
