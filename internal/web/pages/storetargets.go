@@ -329,7 +329,7 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 			strength = l.State
 		}
 		out.Devices = append(out.Devices, DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
-			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs),
+			Evidence: visibleText(l.Evidence, maxShownText), Reason: visibleText(l.Reason, maxShownText), Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs),
 			Endpoints: webviews.LinkAddresses(&l)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
