@@ -83,6 +83,15 @@ type Config struct {
 	// own): a sighting of one (a fellow sensor) never answers the
 	// platforms' check "seen", as it makes no target (nil: none).
 	Own *own.Set
+	// Recheck returns who holds the request's credential now
+	// (access.Service.Recheck): the bulk export of observations asks it
+	// every RecheckEvery while it streams, and stops when the credential
+	// no longer holds or no longer has a national scope (nil: never
+	// asked).
+	Recheck func(r *http.Request) (*access.Principal, error)
+	// RecheckEvery is how often a long export re-checks its credential
+	// (0: DefaultRecheckEvery).
+	RecheckEvery time.Duration
 }
 
 // Imports is the progress of the watch-list imports the pages start.
@@ -576,12 +585,65 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := observe.NewEncoder(w)
-	err = h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error { return enc.Encode(o) })
+	still := h.stillNational(r)
+	sent := 0
+	err = h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error {
+		if err := still(); err != nil {
+			return err
+		}
+		sent++
+		return enc.Encode(o)
+	})
 	if err == nil {
 		err = enc.Flush()
 	}
+	var ended *credentialEnded
+	if errors.As(err, &ended) {
+		// The credential ended on the way: nothing more leaves, the
+		// trail says how far it went, and the connection is cut so
+		// that the client cannot take what it got for the whole.
+		_ = h.cfg.Trail.Record(context.WithoutCancel(r.Context()), r, audit.ActionDenied, "observations", purpose,
+			map[string]any{"export": "observations", "reason": ended.Error(), "sent": sent})
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil && r.Context().Err() == nil {
 		h.cfg.Log.Error("api observations", "err", err)
+	}
+}
+
+// credentialEnded stops a long export whose credential no longer holds.
+type credentialEnded struct{ why string }
+
+func (e *credentialEnded) Error() string { return "stopped during the export: " + e.why }
+
+// stillNational returns the check a long export makes before each
+// observation it sends: every Config.RecheckEvery it asks Config.Recheck
+// whether the request's credential still holds with a national scope,
+// and answers *credentialEnded once it does not.
+func (h *handler) stillNational(r *http.Request) func() error {
+	if h.cfg.Recheck == nil {
+		return func() error { return nil }
+	}
+	every := h.cfg.RecheckEvery
+	if every <= 0 {
+		every = DefaultRecheckEvery
+	}
+	last := time.Now()
+	return func() error {
+		if time.Since(last) < every {
+			return nil
+		}
+		last = time.Now()
+		p, err := h.cfg.Recheck(r)
+		switch {
+		case errors.Is(err, access.ErrUnauthenticated):
+			return &credentialEnded{"the credential ended (logged out, expired, revoked or disabled)"}
+		case err != nil:
+			return &credentialEnded{"the account store did not answer: " + err.Error()}
+		case !p.Scope().All:
+			return &credentialEnded{"the account no longer has a national scope"}
+		}
+		return nil
 	}
 }
 
