@@ -38,6 +38,13 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 	if err := eng.CatchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A file name in the torrent's metadata, the peer's too: the
+	// associated files show it.
+	if err := eng.AddAssociated(ctx, []analysis.Associated{{Torrent: file.Hash, Time: now,
+		Endpoint: observe.Endpoint{IP: ep.Addr(), Port: ep.Port(), Transport: "tcp"},
+		Files:    []analysis.AssocFile{{Path: "holiday\u202egpj.scr", Size: 1000}}}}); err != nil {
+		t.Fatal(err)
+	}
 	if err := eng.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +63,11 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 				t.Errorf("%s shows the peer's %q as it is", path, c)
 			}
 		}
-		if !strings.Contains(html.UnescapeString(body), "Tixati[U+202E]4pm.exe[U+001B][2J") {
+		if !strings.Contains(body, "holiday") {
+			t.Errorf("%s does not show the associated file", path)
+		}
+		if !strings.Contains(html.UnescapeString(body), "Tixati[U+202E]4pm.exe[U+001B][2J") ||
+			!strings.Contains(html.UnescapeString(body), "holiday[U+202E]gpj.scr") {
 			t.Errorf("%s does not show the peer's bidi override visibly", path)
 		}
 		if strings.Contains(body, strings.Repeat("A", 300)) {

@@ -371,7 +371,7 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 	}
 	for _, l := range d.Leads {
 		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
-		out.Associated = append(out.Associated, AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
+		out.Associated = append(out.Associated, AssociatedFile{Item: visibleText(l.Key, maxShownText), Name: visibleText(l.Path, maxShownText), Peers: l.Endpoints,
 			State: l.State, Seen: l.Count, Watched: len(l.Watched), Torrents: len(l.Torrents), Note: note})
 	}
 	return out
