@@ -278,7 +278,7 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		if !e.FirstHand {
 			flags += " third-party only"
 		}
-		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t%.2f\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, e.Org, flags,
+		fmt.Fprintf(tw, "%s\t%s\tAS%d %s%s\t%s\t%s\t%s\t%d\t%.2f\t\n", netip.AddrPortFrom(e.IP, e.Port), e.Transport, e.ASN, inert(e.Org), flags,
 			orDash(place), e.FirstSeen.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Observations, e.Confidence)
 	}
 	fmt.Fprintln(tw, "\nFILE\tKIND\tLISTS\tLEVEL AT EACH ENDPOINT (its own)\tINTENT\tSEEN\t")
@@ -298,14 +298,16 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		if len(at) == 0 {
 			at = []string{f.MaxLevel.String()}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), strings.Join(at, "; "), q, f.Intent, f.Observations)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), strings.Join(at, "; "), q, inert(f.Intent), f.Observations)
 	}
 	_ = tw.Flush()
 	if len(d.Links) > 0 {
 		fmt.Fprintln(w, "\nDevice links (identifiers can be forged: a link is an inference, never an identification;")
 		fmt.Fprintln(w, "a linked endpoint's files count at its confidence and never raise another's level):")
 		for _, l := range d.Links {
-			fmt.Fprintf(w, "  #%d %s %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, l.Evidence, l.State, l.Confidence, l.Reason)
+			// A listen-port link's evidence and reason carry the client
+			// name the peer chose: quoted when it is not plain text.
+			fmt.Fprintf(w, "  #%d %s %s (%s, confidence %.2f): %s\n", l.ID, l.Rule, inert(l.Evidence), l.State, l.Confidence, inert(l.Reason))
 		}
 	}
 	if len(d.Leads) > 0 {

@@ -473,6 +473,18 @@ func (s *Service) LoginHandler(render RenderLogin) http.Handler {
 			render(w, r, page)
 			return
 		}
+		// The browser's previous session (another user left it signed
+		// in) ends as a logout would: the new cookie replaces it, and it
+		// must not go on behind it (its live feeds re-check it).
+		if si, _ := r.Context().Value(sessionKey).(*sessionInfo); si != nil && si.id != id {
+			if err := s.Logout(r.Context(), si.id, PrincipalFrom(r.Context())); err != nil {
+				_ = s.st.DeleteSession(r.Context(), hashSecret(id))
+				page.CSRFToken = s.loginToken(w, r)
+				page.Error, page.Status = "The login could not be checked. Try again later.", http.StatusInternalServerError
+				render(w, r, page)
+				return
+			}
+		}
 		s.setCookie(w, SessionCookie, id, s.cfg.SessionTTL, http.SameSiteStrictMode)
 		s.setCookie(w, loginCookie, "", -1, http.SameSiteStrictMode)
 		http.Redirect(w, r, page.Next, http.StatusSeeOther)

@@ -57,7 +57,8 @@ type Deps struct {
 	LiveQueue int
 	// RecheckEvery is how often an idle live stream re-checks its
 	// session or token (0: api.DefaultRecheckEvery); a stream also
-	// re-checks before every batch it delivers.
+	// re-checks before every batch it delivers. The bulk export of
+	// observations re-checks as often while it streams.
 	RecheckEvery time.Duration
 	// RequireViewPurpose makes every view of a target (page and API) state
 	// a purpose (case number), written into its audit record.
@@ -183,7 +184,7 @@ func (a *App) assemble(d Deps) http.Handler {
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
 	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, EndpointWindow: d.EndpointWindow, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
-		Live: live, Imports: a.pages, Check: d.Check, Own: d.Own})
+		Live: live, Imports: a.pages, Check: d.Check, Own: d.Own, Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery})
 	rc := rootConfig{pages: a.pages, api: apiH, wrap: func(h http.Handler) http.Handler { return d.Access.Wrap(h, api.PlatformRoutes...) }, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {
 		rc.login = map[string]http.Handler{

@@ -6,7 +6,9 @@
 // layer names no store.
 //
 // Stores import this package, so it must never import HTTP, a store or
-// anything that does I/O: it is types and one interface.
+// anything that does I/O: it is types and one interface, and the rule
+// (WithholdLinkEnds, over that interface) that keeps another target's
+// endpoints out of a target's links for a viewer who may not see it.
 package webviews
 
 import (

@@ -41,6 +41,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/web/trail"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // Targets is what the API reads targets from (analysis.Views holds it).
@@ -82,6 +83,15 @@ type Config struct {
 	// own): a sighting of one (a fellow sensor) never answers the
 	// platforms' check "seen", as it makes no target (nil: none).
 	Own *own.Set
+	// Recheck returns who holds the request's credential now
+	// (access.Service.Recheck): the bulk export of observations asks it
+	// every RecheckEvery while it streams, and stops when the credential
+	// no longer holds or no longer has a national scope (nil: never
+	// asked).
+	Recheck func(r *http.Request) (*access.Principal, error)
+	// RecheckEvery is how often a long export re-checks its credential
+	// (0: DefaultRecheckEvery).
+	RecheckEvery time.Duration
 }
 
 // Imports is the progress of the watch-list imports the pages start.
@@ -324,7 +334,7 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request, object string
 }
 
 // TargetEndpoints lists the addresses a target's detail shows: its
-// endpoints and those of its timeline.
+// endpoints, those of its timeline and those its links name.
 func TargetEndpoints(d *analysis.TargetDetail) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -340,6 +350,11 @@ func TargetEndpoints(d *analysis.TargetDetail) []string {
 	for _, t := range d.Timeline {
 		add(t.Endpoint)
 	}
+	for i := range d.Links {
+		for _, ap := range webviews.LinkAddresses(&d.Links[i]) {
+			add(ap.String())
+		}
+	}
 	return out
 }
 
@@ -354,10 +369,18 @@ func (h *handler) detail(w http.ResponseWriter, r *http.Request) {
 		}
 		purpose = p
 	}
-	d, err := h.cfg.Targets.Target(r.Context(), id, access.PrincipalFrom(r.Context()).Scope())
+	scope := access.PrincipalFrom(r.Context()).Scope()
+	d, err := h.cfg.Targets.Target(r.Context(), id, scope)
 	if errors.Is(err, analysis.ErrNotFound) {
 		h.notFound(w, r, "target:"+id)
 		return
+	}
+	if err == nil {
+		// A rejected or withdrawn link's far end is another target's
+		// endpoint: named only to those who may see that target (a store
+		// that cannot tell: to none but a national scope).
+		ends, _ := h.cfg.Targets.(webviews.LinkEnds)
+		err = webviews.WithholdLinkEnds(r.Context(), ends, d, scope, h.cfg.EndpointWindow)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -562,12 +585,65 @@ func (h *handler) observations(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := observe.NewEncoder(w)
-	err = h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error { return enc.Encode(o) })
+	still := h.stillNational(r)
+	sent := 0
+	err = h.cfg.Observations.Observations(r.Context(), f, func(o *observe.Observation) error {
+		if err := still(); err != nil {
+			return err
+		}
+		sent++
+		return enc.Encode(o)
+	})
 	if err == nil {
 		err = enc.Flush()
 	}
+	var ended *credentialEnded
+	if errors.As(err, &ended) {
+		// The credential ended on the way: nothing more leaves, the
+		// trail says how far it went, and the connection is cut so
+		// that the client cannot take what it got for the whole.
+		_ = h.cfg.Trail.Record(context.WithoutCancel(r.Context()), r, audit.ActionDenied, "observations", purpose,
+			map[string]any{"export": "observations", "reason": ended.Error(), "sent": sent})
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil && r.Context().Err() == nil {
 		h.cfg.Log.Error("api observations", "err", err)
+	}
+}
+
+// credentialEnded stops a long export whose credential no longer holds.
+type credentialEnded struct{ why string }
+
+func (e *credentialEnded) Error() string { return "stopped during the export: " + e.why }
+
+// stillNational returns the check a long export makes before each
+// observation it sends: every Config.RecheckEvery it asks Config.Recheck
+// whether the request's credential still holds with a national scope,
+// and answers *credentialEnded once it does not.
+func (h *handler) stillNational(r *http.Request) func() error {
+	if h.cfg.Recheck == nil {
+		return func() error { return nil }
+	}
+	every := h.cfg.RecheckEvery
+	if every <= 0 {
+		every = DefaultRecheckEvery
+	}
+	last := time.Now()
+	return func() error {
+		if time.Since(last) < every {
+			return nil
+		}
+		last = time.Now()
+		p, err := h.cfg.Recheck(r)
+		switch {
+		case errors.Is(err, access.ErrUnauthenticated):
+			return &credentialEnded{"the credential ended (logged out, expired, revoked or disabled)"}
+		case err != nil:
+			return &credentialEnded{"the account store did not answer: " + err.Error()}
+		case !p.Scope().All:
+			return &credentialEnded{"the account no longer has a national scope"}
+		}
+		return nil
 	}
 }
 

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/agency"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -229,15 +232,61 @@ func RowFromObservation(o *observe.Observation) ObservationRow {
 }
 
 // ClientName is a client's name and version as a page shows them ("" when
-// the peer named no client).
+// the peer named no client). The peer chose them: they are shown as
+// visibleText shows them.
 func ClientName(name, version string) string {
 	switch {
 	case name == "":
 		return ""
 	case version == "":
-		return name
+		return visibleText(name, maxShownName)
 	}
-	return name + " " + version
+	return visibleText(name+" "+version, maxShownName)
+}
+
+// maxShownName and maxShownText bound, in runes, a client name and a
+// longer text (a link's reason) a peer chose, as a page shows them.
+const (
+	maxShownName = 120
+	maxShownText = 600
+)
+
+// visibleText is text a peer chose (a client name, an identifier in a
+// link's reason) as a page shows it: html/template escapes it as HTML,
+// and here every character that is not printable (a bidi override or
+// isolate such as U+202E, which would turn the rest of its cell around
+// on screen, an escape, a control) is written as its code point,
+// "[U+202E]"; bytes that are not UTF-8 become U+FFFD; and it is cut at
+// max runes ("…").
+func visibleText(s string, max int) string {
+	plain := len(s) <= max
+	for _, r := range s {
+		if r == utf8.RuneError || (r != ' ' && !unicode.IsPrint(r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if n == max {
+			b.WriteString("…")
+			break
+		}
+		n++
+		switch {
+		case r == utf8.RuneError:
+			b.WriteRune(r)
+		case r != ' ' && !unicode.IsPrint(r):
+			fmt.Fprintf(&b, "[U+%04X]", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // EndpointRow is one address of a target, with its ISP.
@@ -269,6 +318,9 @@ type DeviceLink struct {
 	// Confidence is the link's confidence, 0 to 1 (0: not given).
 	Confidence float64
 	Seen       int // sightings of the device
+	// Endpoints are the addresses the link names (its ends, and those its
+	// reason names), for the view's audit record.
+	Endpoints []netip.AddrPort
 }
 
 // FileRow is one file a target shared or looked for.

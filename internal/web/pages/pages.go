@@ -281,6 +281,11 @@ func shownEndpoints(t *TargetDetail) []string {
 			eps = appendNew(eps, o.Endpoint.String())
 		}
 	}
+	for _, d := range t.Devices {
+		for _, ap := range d.Endpoints {
+			eps = appendNew(eps, ap.String())
+		}
+	}
 	return eps
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/webviews"
 )
 
 // storeTargets answers Targets from the store.
@@ -156,6 +157,11 @@ func (t *storeTargets) detail(ctx context.Context, u *User, id string, limit int
 	scope := viewScope(u)
 	d, err := t.st.TargetWithTimeline(ctx, id, scope, limit)
 	if err == nil {
+		// A rejected or withdrawn link's far end is another target's
+		// endpoint: shown only to those who may see that target.
+		if err := webviews.WithholdLinkEnds(ctx, t.st, d, scope, t.window); err != nil {
+			return nil, fmt.Errorf("target %s: links: %w", id, err)
+		}
 		return d, nil
 	}
 	if !errors.Is(err, analysis.ErrNotFound) {
@@ -323,7 +329,8 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 			strength = l.State
 		}
 		out.Devices = append(out.Devices, DeviceLink{Device: l.EndpointA + " ↔ " + l.EndpointB, Rule: l.Rule,
-			Evidence: l.Evidence, Reason: l.Reason, Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs)})
+			Evidence: visibleText(l.Evidence, maxShownText), Reason: visibleText(l.Reason, maxShownText), Strength: strength, Confidence: l.Confidence, Seen: len(l.Obs),
+			Endpoints: webviews.LinkAddresses(&l)})
 	}
 	// The name a list gives each of the first 50 files, if any: one
 	// query over the hash index.
@@ -364,7 +371,7 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 	}
 	for _, l := range d.Leads {
 		note := fmt.Sprintf("%s; seen %d times with %d watched item(s) in %d torrent(s)", l.State, l.Count, len(l.Watched), len(l.Torrents))
-		out.Associated = append(out.Associated, AssociatedFile{Item: l.Key, Name: l.Path, Peers: l.Endpoints,
+		out.Associated = append(out.Associated, AssociatedFile{Item: visibleText(l.Key, maxShownText), Name: visibleText(l.Path, maxShownText), Peers: l.Endpoints,
 			State: l.State, Seen: l.Count, Watched: len(l.Watched), Torrents: len(l.Torrents), Note: note})
 	}
 	return out

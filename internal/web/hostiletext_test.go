@@ -1,0 +1,77 @@
+package web
+
+import (
+	"context"
+	"html"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// A peer names its own client (the "v" of its extension handshake: any
+// bytes). html/template makes it inert as HTML, but a bidi override
+// (U+202E) or another invisible control in it would still turn around
+// the rest of its cell on screen, so that an investigator reads an
+// address or a name backwards. The target page shows such characters as
+// visible code points, and a name longer than a line is cut.
+func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
+	e := newEnv(t, "", 400)
+	ctx := context.Background()
+	ep, file := targetEndpoint(t, e, e.TargetA)
+	now := time.Now().UTC()
+	probe := liveObs(ep, file, agencyParis)
+	probe.ID, probe.Time = observe.NewID(now), now
+	probe.Client = observe.Client{Name: "Tixati\u202e4pm.exe\x1b[2J\x00\u2066x", Version: "3.1" + strings.Repeat("A", 5000)}
+	if err := e.Store.InsertObservations(ctx, []observe.Observation{probe}); err != nil {
+		t.Fatal(err)
+	}
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, e.Store, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A file name in the torrent's metadata, the peer's too: the
+	// associated files show it.
+	if err := eng.AddAssociated(ctx, []analysis.Associated{{Torrent: file.Hash, Time: now,
+		Endpoint: observe.Endpoint{IP: ep.Addr(), Port: ep.Port(), Transport: "tcp"},
+		Files:    []analysis.AssocFile{{Path: "holiday\u202egpj.scr", Size: 1000}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, e)
+	b.login("paris")
+	for _, path := range []string{"/targets/" + e.TargetA} {
+		code, body := b.get(path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", path, code)
+		}
+		if !strings.Contains(body, "Tixati") {
+			t.Fatalf("%s does not show the probe's client", path)
+		}
+		for _, c := range []string{"\u202e", "\u2066", "\x1b", "\x00"} {
+			if strings.Contains(body, c) {
+				t.Errorf("%s shows the peer's %q as it is", path, c)
+			}
+		}
+		if !strings.Contains(body, "holiday") {
+			t.Errorf("%s does not show the associated file", path)
+		}
+		if !strings.Contains(html.UnescapeString(body), "Tixati[U+202E]4pm.exe[U+001B][2J") ||
+			!strings.Contains(html.UnescapeString(body), "holiday[U+202E]gpj.scr") {
+			t.Errorf("%s does not show the peer's bidi override visibly", path)
+		}
+		if strings.Contains(body, strings.Repeat("A", 300)) {
+			t.Errorf("%s shows a client name of 5,000 characters whole", path)
+		}
+	}
+}
