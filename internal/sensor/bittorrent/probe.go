@@ -137,6 +137,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	case errors.Is(err, probe.ErrMirror):
 		// It reflected the sensor's own handshake: nothing of its own.
 		s.countDrop(dropMirror)
+	case res != nil && reflectsTheSensor(res):
+		// A mirror that changed the peer id it reflected: what it said
+		// after its handshake is the sensor's own (have-none, our
+		// extension handshake). Nothing of its own; counted.
+		s.countDrop(dropMirror)
+		return
 	}
 	if res != nil && !res.Spoke {
 		// The handshake echoed the info-hash and the peer hung up (or
@@ -234,6 +240,20 @@ func probeClient(res *probe.Result) observe.Client {
 	return cl
 }
 
+// reflectsTheSensor reports whether a probe's peer named itself as the
+// sensor does: a peer id with the sensor's client code ("-VG", which no
+// peer that serves a torrent sends: the sensor accepts no connection),
+// or an extension handshake whose "v" is the sensor's own. Both are what
+// a reflector that rewrites part of the handshake it echoes sends back;
+// a peer id equal to the sensor's whole one ended the probe already
+// (probe.ErrMirror).
+func reflectsTheSensor(res *probe.Result) bool {
+	if string(res.Handshake.PeerID[:3]) == string(sensorPeerIDPrefix[:3]) {
+		return true
+	}
+	return res.Ext != nil && res.Ext.Client == sensorClientName
+}
+
 // possessionOf is the level a peer's kept possession messages establish
 // for a torrent of total pieces (-1: unknown), and the marks they call
 // for. Partial and complete from a bitfield or haves need the piece count
@@ -280,11 +300,19 @@ func splitClient(v string) (string, string) {
 	return v, ""
 }
 
+// sensorClientName is the "v" of the extension handshake package probe
+// sends (TestProbeHostileMirrorThatChangesThePeerID fails if they part).
+const sensorClientName = "Vigil sensor"
+
+// sensorPeerIDPrefix is the client code and version that start the
+// sensor's peer id.
+const sensorPeerIDPrefix = "-VG0001-"
+
 // sensorPeerID is the peer id the sensor's probes send: Azureus style,
 // "VG" for Vigil, then random bytes, so that a peer's logs name us.
 func sensorPeerID() [20]byte {
 	var id [20]byte
-	copy(id[:], "-VG0001-")
+	copy(id[:], sensorPeerIDPrefix)
 	_, _ = rand.Read(id[8:])
 	return id
 }

@@ -2,6 +2,7 @@ package bittorrent
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -321,5 +322,63 @@ func TestProbeHostileExtensionHandshakeWithoutTheBit(t *testing.T) {
 	}
 	if len(others) != 0 {
 		t.Errorf("%d pex observations from a peer that did not negotiate extensions", len(others))
+	}
+}
+
+// mirrorPeer answers the sensor's handshake with it, its peer id changed
+// by change, and then reflects every byte the sensor sends (have-none,
+// its extension handshake): a reflector that does not echo the peer id.
+func mirrorPeer(t *testing.T, change func(id *[20]byte)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		hs := make([]byte, peerwire.HandshakeLen)
+		if _, err := io.ReadFull(c, hs); err != nil {
+			return
+		}
+		var id [20]byte
+		copy(id[:], hs[48:])
+		change(&id)
+		copy(hs[48:], id[:])
+		if _, err := c.Write(hs); err != nil {
+			return
+		}
+		_, _ = io.Copy(c, c)
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// A mirror that changes the peer id it reflects (here its random part,
+// or the whole of it) and then reflects what the sensor sends. The code
+// before this recorded it acknowledged, named "Vigil" or "Vigil sensor":
+// the have-none it showed was the sensor's own, and so was the extension
+// handshake. It accepts any info-hash and holds nothing of its own. Now:
+// no observation, counted as a mirror.
+func TestProbeHostileMirrorThatChangesThePeerID(t *testing.T) {
+	for name, change := range map[string]func(*[20]byte){
+		"random part": func(id *[20]byte) { id[19] ^= 0xff },
+		"whole id":    func(id *[20]byte) { copy(id[:], "-TR3000-reflector001") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, pub := hostileSensor(t)
+			w := watchedTorrent(t, s, 10)
+			probes, others := probeNow(t, s, pub, mirrorPeer(t, change), w)
+			for _, o := range append(probes, others...) {
+				t.Errorf("%s observation of a mirror: %v, peer id %q, client %q", o.Method, o.Possession.Level, o.Client.PeerID, o.Client.Name)
+			}
+			if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropMirror); got != 1 {
+				t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 1", got)
+			}
+		})
 	}
 }
