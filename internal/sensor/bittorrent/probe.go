@@ -137,7 +137,7 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	case errors.Is(err, probe.ErrMirror):
 		// It reflected the sensor's own handshake: nothing of its own.
 		s.countDrop(dropMirror)
-	case res != nil && reflectsTheSensor(res):
+	case res != nil && reflectsTheSensor(res) && !saidItsOwn(res):
 		// A mirror that changed the peer id it reflected: what it said
 		// after its handshake is the sensor's own (have-none, our
 		// extension handshake). Nothing of its own; counted.
@@ -252,6 +252,15 @@ func reflectsTheSensor(res *probe.Result) bool {
 		return true
 	}
 	return res.Ext != nil && res.Ext.Client == sensorClientName
+}
+
+// saidItsOwn reports whether a peer sent anything the sensor never sends
+// (a bitfield, have, have_all, PEX, PORT), which no mirror of the
+// sensor's messages can have: a peer that names itself as the sensor but
+// advertises pieces is recorded for what it advertised (a peer must not
+// escape the record by calling itself Vigil).
+func saidItsOwn(res *probe.Result) bool {
+	return res.Bitfield != nil || res.HaveAll || len(res.Haves) > 0 || len(res.PEX) > 0 || len(res.PEXUnkept) > 0 || res.DHTPort != 0
 }
 
 // possessionOf is the level a peer's kept possession messages establish

@@ -382,3 +382,29 @@ func TestProbeHostileMirrorThatChangesThePeerID(t *testing.T) {
 		})
 	}
 }
+
+// A peer that names itself as the sensor (a Vigil peer id, Vigil's "v")
+// but advertises pieces said what no mirror of the sensor's messages can
+// say (the sensor never sends a bitfield): it is recorded for what it
+// advertised, and cannot escape the record by calling itself Vigil.
+func TestProbeHostilePeerCallingItselfVigilIsRecordedForItsPieces(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		var rsv peerwire.Reserved
+		rsv.SetExtended(true)
+		rsv.SetFast(true)
+		var pid [20]byte
+		copy(pid[:], "-VG0001-notasensor01")
+		hs := (&peerwire.Handshake{Reserved: rsv, InfoHash: h.InfoHash, PeerID: pid}).AppendTo(nil)
+		eh := peerwire.ExtHandshake{M: map[string]uint8{}, Client: sensorClientName}
+		return bytes.Join([][]byte{hs,
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}),
+			msg(peerwire.Message{ID: peerwire.Bitfield, Payload: []byte{0xf0, 0x00}})}, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Partial, 4, 10)
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropMirror); got != 0 {
+		t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 0", got)
+	}
+}
