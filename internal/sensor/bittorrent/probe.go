@@ -202,7 +202,8 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 		o.Mark(m)
 	}
 	s.emit(context.WithoutCancel(ctx), o)
-	for _, p := range res.PEX {
+	kept, unkept := s.pexNamed(res)
+	for _, p := range kept {
 		po := observe.Observation{
 			Method: observe.MethodPEX, Time: p.At.UTC(),
 			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
@@ -213,10 +214,45 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 		po.Mark(observe.MarkThirdParty)
 		s.emit(context.WithoutCancel(ctx), po)
 	}
-	for _, p := range append(res.PEX, res.PEXUnkept...) {
+	for _, p := range append(kept, unkept...) {
 		s.enqueueProbeOver(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex", pexTransport(p.Flags))
 	}
 }
+
+// pexNamed is the peers a probe's PEX messages named, each once (its
+// first mention), those kept in the transcript first, at most
+// maxPEXPerProbe in all; the distinct peers past the bound are counted
+// (pex_excess).
+func (s *Sensor) pexNamed(res *probe.Result) (kept, unkept []probe.PEXPeer) {
+	seen := map[netip.AddrPort]bool{}
+	take := func(from []probe.PEXPeer) (out []probe.PEXPeer) {
+		for _, p := range from {
+			ap := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
+			if seen[ap] {
+				continue
+			}
+			seen[ap] = true
+			if len(seen) > maxPEXPerProbe {
+				s.countDrop(dropPEXExcess)
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	kept = take(res.PEX)
+	return kept, take(res.PEXUnkept)
+}
+
+// maxPEXPerProbe bounds the distinct peers one probe's PEX messages
+// name that are recorded and probed. Clients send at most 50 added peers
+// a message and at most one message a minute (the ut_pex conventions of
+// BEP 11's authors); a probe lasts seconds, so two messages' worth is
+// room to spare. A peer that names more breaks the convention: past the
+// bound its names are counted (pex_excess), since each pex observation
+// carries the probe's whole transcript and one hostile peer must not
+// flood the sensor's output.
+const maxPEXPerProbe = 100
 
 // probeClient is the client a probe's handshakes name: the peer id, the
 // client it decodes to, and, from an extension handshake kept in the

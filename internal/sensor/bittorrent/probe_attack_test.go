@@ -408,3 +408,50 @@ func TestProbeHostilePeerCallingItselfVigilIsRecordedForItsPieces(t *testing.T) 
 		t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 0", got)
 	}
 }
+
+// A peer whose PEX message names 1,000 peers, one of them eleven times
+// (clients send at most 50 added peers a message, at most one message a
+// minute). The code before this recorded 1,010 pex observations of one
+// probe, each carrying the probe's whole transcript: one hostile peer
+// could make the sensor publish megabytes an hour and crowd out others'
+// observations. Now a probe records each peer once, at most
+// maxPEXPerProbe of them; the rest are counted (pex_excess).
+func TestProbeHostilePEXFloodIsBounded(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	var added []peerwire.PEXPeer
+	for i := range 1000 {
+		added = append(added, peerwire.PEXPeer{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 20, byte(i >> 8), byte(i)}), 6881)})
+	}
+	for range 10 {
+		added = append(added, added[0])
+	}
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		b, err := (&peerwire.PEX{Added: added}).AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(true),
+			msg(peerwire.Message{ID: peerwire.HaveAll}),
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
+	})
+	probes, others := probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Complete, 10, 10)
+	seen := map[netip.AddrPort]bool{}
+	for _, o := range others {
+		ap := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)
+		if seen[ap] {
+			t.Fatalf("%v recorded twice from one probe", ap)
+		}
+		seen[ap] = true
+	}
+	if len(others) == 0 || len(others) > maxPEXPerProbe {
+		t.Fatalf("%d pex observations from one probe, want 1 to %d", len(others), maxPEXPerProbe)
+	}
+	if got, want := metricValue(t, s, "vigil_bittorrent_dropped_total", dropPEXExcess), float64(1000-len(others)); got != want {
+		t.Fatalf("vigil_bittorrent_dropped_total{pex_excess} = %v, want %v", got, want)
+	}
+	if n := len(s.probeQ); n > maxPEXPerProbe {
+		t.Fatalf("%d probes queued from one PEX flood, want at most %d", n, maxPEXPerProbe)
+	}
+}
