@@ -2,6 +2,7 @@ package ed2k
 
 import (
 	"bytes"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -10,6 +11,8 @@ import (
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
 // Outside lab scope a server or a Kad node that names a source at an
@@ -91,4 +94,65 @@ func TestProbeOfAClientEchoingTheSensorsUserHash(t *testing.T) {
 	if obs[0].Possession.Level != observe.Complete {
 		t.Fatalf("level %v, want complete (the rest of what it said stands)", obs[0].Possession.Level)
 	}
+}
+
+// A client the sensor connected to sees the sensor's address and source
+// port, and a hostile server or Kad node can name that endpoint as a
+// source of a watched file. Outside lab scope any port of the listen
+// address is the sensor; in lab scope (the default, where clients share
+// an address) the code before this knew only the Kad node's own address
+// and port, and recorded the sensor's own connection as a suspect (and
+// queued a probe of it). The BitTorrent sensor remembers the source port
+// of each connection it makes; so does this one now.
+func TestSourceNamingTheSensorsOwnConnectionIsNotRecorded(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan netip.AddrPort, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		accepted <- netip.MustParseAddrPort(c.RemoteAddr().String()) // the sensor's end, as the client sees it
+	}()
+	c, err := s.dial(t.Context(), "tcp", ln.Addr().String()) // as a probe or a server session dials
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	me := <-accepted
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	var found server.Found
+	found.Sources = []wire.Source{{ID: ed2kID(me.Addr()), Port: me.Port()}}
+	found.Kept, found.At = true, time.Now()
+	s.recordServer(t.Context(), nil, w, found)
+	st := s.Stats()
+	if n := st.Emitted[observe.MethodED2KServerSources]; n != 0 {
+		t.Fatalf("the sensor's own connection %v recorded as a source (%d observations)", me, n)
+	}
+	if st.Dropped["self"] != 1 || len(s.queue) != 0 {
+		t.Fatalf("dropped %v, %d probes queued; want 1 self and none queued", st.Dropped, len(s.queue))
+	}
+}
+
+// ed2kID is the client id of a high-id client at a: its IPv4 address in
+// network order read little-endian.
+func ed2kID(a netip.Addr) uint32 {
+	b := a.As4()
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }

@@ -208,6 +208,8 @@ type Sensor struct {
 	log   *slog.Logger
 	lim   *netlimit.Limiter
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
+	// conns are the local ends of the connections dial made (self.go).
+	conns connSet
 
 	mu      sync.Mutex
 	watched map[[16]byte]Watched
@@ -255,10 +257,10 @@ func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sens
 	}
 	local := &net.TCPAddr{IP: cfg.Listen.AsSlice()}
 	s := &Sensor{cfg: cfg, now: now, guard: g, pub: pub, log: log, lim: netlimit.New(cfg.Budget),
-		dial:    g.Dialer(&net.Dialer{LocalAddr: local}).DialContext,
 		watched: map[[16]byte]Watched{}, probed: map[probeKey]time.Time{},
 		emitted: map[string]uint64{}, dropped: map[string]uint64{},
 		queue: make(chan probeJob, max(cfg.ProbeQueue, 1))}
+	s.dial = remembering(g.Dialer(&net.Dialer{LocalAddr: local}).DialContext, &s.conns, now)
 	return s, nil
 }
 
@@ -711,9 +713,13 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 // sensor's address, with whatever port, names no one else (the sensor
 // accepts no eD2K connections, so no port of its is a client). In lab
 // scope, where lab clients share the loopback address, it is the Kad
-// node's own address and port.
+// node's own address and port. In every scope it is also the local end
+// of every connection the sensor made within the hour (self.go).
 func (s *Sensor) self(ep netip.AddrPort) bool {
 	if s.guard.Mode() != scope.ModeLab && ep.Addr().Unmap() == s.cfg.Listen.Unmap() {
+		return true
+	}
+	if s.now != nil && s.conns.has(ep, s.now()) {
 		return true
 	}
 	s.mu.Lock()
