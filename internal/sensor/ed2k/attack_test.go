@@ -11,6 +11,8 @@ import (
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kad"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kadwire"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -155,4 +157,54 @@ func TestSourceNamingTheSensorsOwnConnectionIsNotRecorded(t *testing.T) {
 func ed2kID(a netip.Addr) uint32 {
 	b := a.As4()
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// A Kad node answers the sensor's source search with 1,000 sources, one
+// of them eleven times; another names 3. eMule and aMule stop a source
+// search at 300 answers (SEARCHFILE_TOTAL). The code before this recorded
+// all 1,013 (the repeated one eleven times), each carrying the node's
+// answer, and queued a probe of each. Now a search records each source
+// a node named once, at most maxKadSourcesPerNode of a node; the rest
+// are counted (kad_sources_over_cap); the other node's are all recorded.
+func TestKadSourcesFloodFromOneNodeIsBounded(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	hostile := kadwire.Contact{Addr: netip.MustParseAddrPort("127.0.0.9:4672")}
+	honest := kadwire.Contact{Addr: netip.MustParseAddrPort("127.0.0.10:4672")}
+	source := func(i int) kadwire.Source {
+		return kadwire.Source{Type: 1, Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 50, byte(i >> 8), byte(i)}), 4662)}
+	}
+	var found []kad.Found
+	for i := range 1000 {
+		found = append(found, kad.Found{Node: hostile, Source: source(i)})
+		if i == 0 {
+			for range 10 {
+				found = append(found, kad.Found{Node: hostile, Source: source(0)})
+			}
+		}
+	}
+	for i := range 3 {
+		found = append(found, kad.Found{Node: honest, Source: source(2000 + i)})
+	}
+	s.recordKadSources(t.Context(), w, found)
+	st := s.Stats()
+	if got, want := st.Emitted[observe.MethodKadSources], uint64(maxKadSourcesPerNode+3); got != want {
+		t.Fatalf("%d kad_sources recorded, want %d (the cap of the flooding node, and the other node's 3)", got, want)
+	}
+	if got, want := st.Dropped["kad_sources_over_cap"], uint64(1000-maxKadSourcesPerNode); got != want {
+		t.Fatalf("kad_sources_over_cap %d, want %d", got, want)
+	}
+	if n := len(s.queue); n > maxKadSourcesPerNode+3 {
+		t.Fatalf("%d probes queued, want at most %d", n, maxKadSourcesPerNode+3)
+	}
 }

@@ -407,9 +407,7 @@ func (s *Sensor) runKad(ctx context.Context, node *kad.Node) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				for _, f := range node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size) {
-					s.recordKad(ctx, w, f)
-				}
+				s.recordKadSources(ctx, w, node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size))
 			}()
 		}
 		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
@@ -523,6 +521,34 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		if s.emit(ctx, o) {
 			s.enqueue(a, w)
 		}
+	}
+}
+
+// maxKadSourcesPerNode bounds the sources of one node that one search
+// records and probes: eMule and aMule end a source search at 300 answers
+// (SEARCHFILE_TOTAL). A node that names more floods: each record carries
+// its answer as the transcript.
+const maxKadSourcesPerNode = 300
+
+// recordKadSources records what one source search found: each source a
+// node named once (a node that repeats one says nothing more), at most
+// maxKadSourcesPerNode of one node, the rest counted
+// (kad_sources_over_cap).
+func (s *Sensor) recordKadSources(ctx context.Context, w Watched, found []kad.Found) {
+	type pair struct{ node, source netip.AddrPort }
+	seen := map[pair]bool{}
+	perNode := map[netip.AddrPort]int{}
+	for _, f := range found {
+		p := pair{f.Node.Addr, f.Source.Addr}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if perNode[p.node]++; perNode[p.node] > maxKadSourcesPerNode {
+			s.drop("kad_sources_over_cap")
+			continue
+		}
+		s.recordKad(ctx, w, f)
 	}
 }
 
