@@ -208,3 +208,32 @@ func TestKadSourcesFloodFromOneNodeIsBounded(t *testing.T) {
 		t.Fatalf("%d probes queued, want at most %d", n, maxKadSourcesPerNode+3)
 	}
 }
+
+// A server that lists one source five times in one answer names it once:
+// the code before this recorded it five times (each with the answer's
+// transcript). Now it is recorded once.
+func TestServerSourceListedTwiceIsRecordedOnce(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	var found server.Found
+	for range 5 {
+		found.Sources = append(found.Sources, wire.Source{ID: ed2kID(netip.MustParseAddr("127.60.0.1")), Port: 4662})
+	}
+	found.Sources = append(found.Sources, wire.Source{ID: ed2kID(netip.MustParseAddr("127.60.0.2")), Port: 4662},
+		wire.Source{ID: ed2kID(netip.MustParseAddr("127.60.0.1")), Port: 4663})
+	found.Kept, found.At = true, time.Now()
+	s.recordServer(t.Context(), nil, w, found)
+	if got := s.Stats().Emitted[observe.MethodED2KServerSources]; got != 3 {
+		t.Fatalf("%d sources recorded, want 3 (one of them listed five times)", got)
+	}
+}

@@ -504,12 +504,17 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		s.dropN("sources_over_cap", len(sources)-m)
 		sources = sources[:m]
 	}
+	listed := make(map[netip.AddrPort]bool, len(sources))
 	for _, src := range sources {
 		a, ok := src.Addr()
 		if !ok {
 			s.drop("low_id")
 			continue
 		}
+		if listed[a] {
+			continue // listed twice in one answer: one claim
+		}
+		listed[a] = true
 		o := observe.Observation{
 			Network: observe.NetED2K, Method: observe.MethodED2KServerSources, Time: f.At,
 			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
