@@ -124,7 +124,15 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	}
 	defer s.lim.Release()
 	if !s.lim.AllowAddr(job.peer.Addr(), s.cfg.Clock()) {
+		// Not probed: counted, and forgotten, so that the next lookup
+		// naming the peer queues it again rather than ProbeEvery later
+		// (peers behind one address, or made-up ports of it named by a
+		// hostile peer, must not keep the others of it unprobed).
 		s.probeFailures.Add(1)
+		s.countDrop(dropAddressBudget)
+		s.probedMu.Lock()
+		delete(s.probed, probeKey{job.peer, Key(job.w.Hash)})
+		s.probedMu.Unlock()
 		return
 	}
 	res, tr, err := s.prober.Probe(ctx, probe.Peer{Addr: job.peer, Transport: job.transport}, job.w.Hash)

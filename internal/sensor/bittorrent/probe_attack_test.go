@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
@@ -453,5 +454,43 @@ func TestProbeHostilePEXFloodIsBounded(t *testing.T) {
 	}
 	if n := len(s.probeQ); n > maxPEXPerProbe {
 		t.Fatalf("%d probes queued from one PEX flood, want at most %d", n, maxPEXPerProbe)
+	}
+}
+
+// Six peers behind one address (a carrier-grade NAT, or a hostile that
+// names made-up ports of it by PEX) with the default per-address budget
+// (burst 4): the probes past the budget are not made. The code before
+// this still marked those peers probed, so the next lookups skipped
+// them for ProbeEvery (an hour by default): peers named past the budget
+// went unprobed for an hour. Now a peer refused by the budget is counted
+// (address_budget) and may be queued again at once.
+func TestProbeRefusedByTheAddressBudgetIsQueuedAgain(t *testing.T) {
+	frozen := time.Now() // no refill of the budget while the test runs
+	s, _ := hostileSensorWith(t, func(c *Config) {
+		c.Limits, c.Clock, c.ProbeTimeout = netlimit.DefaultConfig(), func() time.Time { return frozen }, 300*time.Millisecond
+	})
+	w := watchedTorrent(t, s, 1)
+	var peers []netip.AddrPort
+	for i := range 6 {
+		peers = append(peers, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(9+i))) // nobody listens: refused at once
+	}
+	for _, p := range peers {
+		s.enqueueProbe(p, w, "pex")
+	}
+	for len(s.probeQ) > 0 {
+		s.probe(t.Context(), <-s.probeQ)
+	}
+	refused := s.lim.Stats().RefusedByAddr
+	if refused == 0 {
+		t.Fatal("no probe refused by the address budget: the test proves nothing")
+	}
+	if got := s.Dropped()[dropAddressBudget]; got != refused {
+		t.Errorf("address_budget drops %d, want %d", got, refused)
+	}
+	for _, p := range peers {
+		s.enqueueProbe(p, w, "pex")
+	}
+	if got := uint64(len(s.probeQ)); got != refused {
+		t.Fatalf("%d peers queued again at once, want the %d the budget refused", got, refused)
 	}
 }
