@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kad"
@@ -235,5 +236,47 @@ func TestServerSourceListedTwiceIsRecordedOnce(t *testing.T) {
 	s.recordServer(t.Context(), nil, w, found)
 	if got := s.Stats().Emitted[observe.MethodED2KServerSources]; got != 3 {
 		t.Fatalf("%d sources recorded, want 3 (one of them listed five times)", got)
+	}
+}
+
+// Six sources at one address with the default per-address budget (burst
+// 4): the probes past it are not made. The code before this kept those
+// sources marked probed, so later answers naming them were skipped for
+// ReprobeAfter (an hour). Now a source refused by the budget is
+// forgotten, and the next answer naming it queues it again.
+func TestProbeRefusedByTheAddressBudgetIsQueuedAgain(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now() // no refill of the budget while the test runs
+	cfg := LabConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	cfg.Budget, cfg.Clock, cfg.ProbeTimeout = netlimit.DefaultConfig(), func() time.Time { return frozen }, 300*time.Millisecond
+	s, err := New(cfg, g, &collector{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	var addrs []netip.AddrPort
+	for i := range 6 {
+		addrs = append(addrs, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(9+i))) // nobody listens
+	}
+	for _, a := range addrs {
+		s.enqueue(a, w)
+	}
+	pc := s.probeConfig()
+	for len(s.queue) > 0 {
+		s.probe(t.Context(), pc, <-s.queue)
+	}
+	refused := s.Stats().Dropped["address_budget"]
+	if refused == 0 || refused != s.lim.Stats().RefusedByAddr {
+		t.Fatalf("address_budget drops %d, limiter refusals %d: want the same, not 0", refused, s.lim.Stats().RefusedByAddr)
+	}
+	for _, a := range addrs {
+		s.enqueue(a, w)
+	}
+	if got := uint64(len(s.queue)); got != refused {
+		t.Fatalf("%d sources queued again at once, want the %d the budget refused", got, refused)
 	}
 }

@@ -648,7 +648,12 @@ func (s *Sensor) probe(ctx context.Context, pc probe.Config, j probeJob) {
 	}
 	defer s.lim.Release()
 	if !s.lim.AllowAddr(j.addr.Addr(), s.now()) {
+		// Not probed: forgotten, so that the next answer naming the
+		// source queues it again rather than ReprobeAfter later.
 		s.drop("address_budget")
+		s.mu.Lock()
+		delete(s.probed, probeKey{j.addr, [16]byte(j.w.Hash.Bytes())})
+		s.mu.Unlock()
 		return
 	}
 	s.probes.Add(1)
