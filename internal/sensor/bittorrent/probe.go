@@ -81,6 +81,11 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 		s.probedMu.Unlock()
 		return
 	}
+	if !s.roomToProbeLocked(now) {
+		s.probedMu.Unlock()
+		s.countDrop(dropProbeTableFull)
+		return
+	}
 	s.probed[k] = now
 	s.probedMu.Unlock()
 	select {
@@ -98,6 +103,27 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 			s.log.Warn("probe queue full: peers not probed this round", "dropped_total", s.drops.snapshot()[dropProbeQueueFull])
 		}
 	}
+}
+
+// roomToProbeLocked reports whether the table of recent probes has room
+// for one more pair (Config.MaxProbed), sweeping the pairs older than
+// ProbeEvery when it is full, at most once a second: a table full of
+// recent pairs must not cost a scan per peer named. Called with probedMu
+// held.
+func (s *Sensor) roomToProbeLocked(now time.Time) bool {
+	m := s.cfg.MaxProbed
+	if m <= 0 || len(s.probed) < m {
+		return true
+	}
+	if now.Sub(s.probedSwept) >= time.Second || now.Before(s.probedSwept) {
+		s.probedSwept = now
+		for k, t := range s.probed {
+			if now.Sub(t) >= s.cfg.ProbeEvery {
+				delete(s.probed, k)
+			}
+		}
+	}
+	return len(s.probed) < m
 }
 
 func (s *Sensor) probeWorker(ctx context.Context) error {

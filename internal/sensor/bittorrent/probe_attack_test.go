@@ -494,3 +494,40 @@ func TestProbeRefusedByTheAddressBudgetIsQueuedAgain(t *testing.T) {
 		t.Fatalf("%d peers queued again at once, want the %d the budget refused", got, refused)
 	}
 }
+
+// The pairs remembered as probed are bounded. The code before this never
+// forgot one: every peer a DHT node, a tracker or a PEX message ever
+// named (made-up ones too) stayed in memory for the sensor's life. Now,
+// past MaxProbed, pairs older than ProbeEvery are swept, and while the
+// table is full of recent ones a new peer is counted
+// (probe_table_full), not queued.
+func TestProbedPairsAreBounded(t *testing.T) {
+	now := time.Now()
+	s, _ := hostileSensorWith(t, func(c *Config) {
+		c.MaxProbed, c.ProbeEvery, c.Clock = 3, time.Minute, func() time.Time { return now }
+	})
+	w := watchedTorrent(t, s, 1)
+	peer := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 70, 0, byte(i)}), 6881)
+	}
+	for i := range 5 {
+		s.enqueueProbe(peer(i), w, "pex")
+	}
+	if got := len(s.probeQ); got != 3 {
+		t.Fatalf("%d probes queued with room for 3 pairs, want 3", got)
+	}
+	if got := s.Dropped()[dropProbeTableFull]; got != 2 {
+		t.Fatalf("probe_table_full %d, want 2", got)
+	}
+	now = now.Add(2 * time.Minute) // the three pairs are past ProbeEvery
+	s.enqueueProbe(peer(3), w, "pex")
+	if got := len(s.probeQ); got != 4 {
+		t.Fatalf("%d probes queued after the old pairs expired, want 4", got)
+	}
+	s.probedMu.Lock()
+	n := len(s.probed)
+	s.probedMu.Unlock()
+	if n > 3 {
+		t.Fatalf("%d pairs remembered, want at most 3", n)
+	}
+}

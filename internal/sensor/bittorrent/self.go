@@ -120,6 +120,7 @@ const (
 	dropHandshakeOnly    = "handshake_only"     // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
 	dropMirror           = "mirror"             // a probed peer reflected the sensor's handshake (its peer id, or one naming Vigil, and nothing of its own)
 	dropValuesExcess     = "values_excess"      // a peer a DHT node named past the maxValuesPerNode of one lookup: neither recorded nor probed
+	dropProbeTableFull   = "probe_table_full"   // a peer to probe found the table of recent probes (Config.MaxProbed) full of pairs within ProbeEvery
 	dropAddressBudget    = "address_budget"     // a probe past the per-address budget (netlimit): not made, the peer may be queued again
 	dropTrackerExcess    = "tracker_excess"     // a peer a tracker listed past the trackerNumWant the sensor asked for: neither recorded nor probed
 	dropPEXExcess        = "pex_excess"         // a peer named by PEX past the maxPEXPerProbe distinct peers of one probe: neither recorded nor probed
@@ -149,7 +150,7 @@ var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
 		"a peer answering for another info-hash (infohash_mismatch) or reflecting the sensor's handshake (mirror), "+
 		"a peer named by PEX past the distinct peers one probe records (pex_excess) or by a DHT node past those one lookup records of it (values_excess), "+
-		"a peer a tracker listed past the number asked for (tracker_excess), a probe past the per-address budget (address_budget), a DHT reply from an address not asked (foreign_reply), "+
+		"a peer a tracker listed past the number asked for (tracker_excess), a probe past the per-address budget (address_budget) or past the table of recent probes (probe_table_full), a DHT reply from an address not asked (foreign_reply), "+
 		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
 	[]string{"reason"}, nil)
 
