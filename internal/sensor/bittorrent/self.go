@@ -18,7 +18,8 @@ import (
 // sensor's own identities. selfSet remembers the sensor's own addresses:
 // the UDP ports of its DHT identities (looked up live), and the local
 // address and port of every outgoing connection it made (probes over TCP
-// and uTP, and whatever else dials through dialOver), for selfTTL each,
+// and uTP, whatever else dials through dialOver, and the tracker client's
+// connections and sockets), for selfTTL each,
 // at most selfMax of them (the oldest go first). In internet scope the
 // addresses its connections came from, and its listen address, are its
 // own on every port, and so is every loopback address (its own host).

@@ -409,17 +409,20 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := tracker.New(trackerConfig(cfg), guard)
-	if err != nil {
-		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
-	}
 	s := &Sensor{
-		trackers: tc, peerID: sensorPeerID(),
-		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
+		peerID: sensorPeerID(),
+		cfg:    cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
 		lim:    netlimit.New(cfg.Limits),
 		watch:  newWatchSet(),
 		probeQ: make(chan probeJob, 4096),
 		probed: map[probeKey]time.Time{},
+	}
+	tcfg := trackerConfig(cfg)
+	// A tracker sees the source of the sensor's request (self.go).
+	tcfg.Dialled = func(local netip.AddrPort) { s.self.add(local, s.cfg.Clock(), !s.labScope()) }
+	var err error
+	if s.trackers, err = tracker.New(tcfg, guard); err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
 	}
 	s.dht, err = dhtnode.New(dhtnode.Config{
 		Listen: cfg.ListenAddrs, Identities: cfg.Identities, Bootstrap: cfg.Bootstrap,

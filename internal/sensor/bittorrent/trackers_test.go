@@ -318,3 +318,59 @@ func TestTrackerFloodIsBounded(t *testing.T) {
 		t.Fatalf("tracker_excess %d, want %d", got, 1000-total)
 	}
 }
+
+// A hostile UDP tracker lists the sensor at the source address and port
+// of the socket the sensor asked it from (not the port it announced).
+// The code before this did not know that socket as its own, and in lab
+// scope (the default) recorded the sensor itself as a tracker's peer and
+// queued a probe of it. Now the tracker client's sockets and connections
+// are registered as the sensor's own, as the probes' are.
+func TestTrackerListingTheSensorsRequestSocketIsDropped(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1")
+	listed := netip.MustParseAddrPort("127.0.0.82:51413")
+	asked := make(chan netip.AddrPort, 8)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				select {
+				case asked <- from:
+				default:
+				}
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
+					Peers: []netip.AddrPort{from, listed}}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + udpAddrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	pub.waitFor(t, observe.MethodTracker, 1)
+	me := <-asked
+	time.Sleep(200 * time.Millisecond) // the answer's other records
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, o := range pub.obs {
+		if o.Method == observe.MethodTracker && o.Endpoint.IP == me.Addr() && o.Endpoint.Port == me.Port() {
+			t.Fatalf("the sensor's own tracker socket %v recorded as a peer", me)
+		}
+	}
+	if d := s.Dropped(); d[dropSelfConnection] == 0 {
+		t.Fatalf("drops %v: the sensor's own socket not counted as self_connection", d)
+	}
+}
