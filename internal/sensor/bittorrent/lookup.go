@@ -89,8 +89,13 @@ func (s *Sensor) lookupPeers(ctx context.Context, key routing.ID) {
 // is "tcp": the peer's listen port as a BitTorrent peer, where the probe
 // goes first (uTP listens on the same port number); nothing was seen on it.
 func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.AddrPort]peerSource) {
+	perNode := map[netip.AddrPort]int{}
 	for peer, src := range peers {
 		if s.droppedSelf(peer) {
+			continue
+		}
+		if perNode[src.Node]++; perNode[src.Node] > maxValuesPerNode {
+			s.countDrop(dropValuesExcess)
 			continue
 		}
 		if err := s.guard.Check(peer); err != nil {
@@ -116,6 +121,14 @@ func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.Add
 		s.enqueueProbe(peer, w, "dht_get_peers")
 	}
 }
+
+// maxValuesPerNode bounds the peers of one node's get_peers answers that
+// one lookup (or re-poll, or sample) records and probes. Clients answer
+// with at most 100 values (libtorrent's dht_max_peers_reply); a reply
+// may carry up to krpc.MaxListLen. A node that names more is counted
+// past the bound (values_excess): each record carries the node's answer
+// as its transcript, and one node must not flood the sensor's output.
+const maxValuesPerNode = 100
 
 // clientFromV decodes a DHT "v" field (two letters and two version bytes)
 // for display; unknown values are shown as printable text or hex.

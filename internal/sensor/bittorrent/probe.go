@@ -81,6 +81,11 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 		s.probedMu.Unlock()
 		return
 	}
+	if !s.roomToProbeLocked(now) {
+		s.probedMu.Unlock()
+		s.countDrop(dropProbeTableFull)
+		return
+	}
 	s.probed[k] = now
 	s.probedMu.Unlock()
 	select {
@@ -98,6 +103,27 @@ func (s *Sensor) enqueueProbeOver(peer netip.AddrPort, w Watched, via, transport
 			s.log.Warn("probe queue full: peers not probed this round", "dropped_total", s.drops.snapshot()[dropProbeQueueFull])
 		}
 	}
+}
+
+// roomToProbeLocked reports whether the table of recent probes has room
+// for one more pair (Config.MaxProbed), sweeping the pairs older than
+// ProbeEvery when it is full, at most once a second: a table full of
+// recent pairs must not cost a scan per peer named. Called with probedMu
+// held.
+func (s *Sensor) roomToProbeLocked(now time.Time) bool {
+	m := s.cfg.MaxProbed
+	if m <= 0 || len(s.probed) < m {
+		return true
+	}
+	if now.Sub(s.probedSwept) >= time.Second || now.Before(s.probedSwept) {
+		s.probedSwept = now
+		for k, t := range s.probed {
+			if now.Sub(t) >= s.cfg.ProbeEvery {
+				delete(s.probed, k)
+			}
+		}
+	}
+	return len(s.probed) < m
 }
 
 func (s *Sensor) probeWorker(ctx context.Context) error {
@@ -124,7 +150,15 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	}
 	defer s.lim.Release()
 	if !s.lim.AllowAddr(job.peer.Addr(), s.cfg.Clock()) {
+		// Not probed: counted, and forgotten, so that the next lookup
+		// naming the peer queues it again rather than ProbeEvery later
+		// (peers behind one address, or made-up ports of it named by a
+		// hostile peer, must not keep the others of it unprobed).
 		s.probeFailures.Add(1)
+		s.countDrop(dropAddressBudget)
+		s.probedMu.Lock()
+		delete(s.probed, probeKey{job.peer, Key(job.w.Hash)})
+		s.probedMu.Unlock()
 		return
 	}
 	res, tr, err := s.prober.Probe(ctx, probe.Peer{Addr: job.peer, Transport: job.transport}, job.w.Hash)
@@ -137,6 +171,12 @@ func (s *Sensor) probe(ctx context.Context, job probeJob) {
 	case errors.Is(err, probe.ErrMirror):
 		// It reflected the sensor's own handshake: nothing of its own.
 		s.countDrop(dropMirror)
+	case res != nil && reflectsTheSensor(res) && !saidItsOwn(res):
+		// A mirror that changed the peer id it reflected: what it said
+		// after its handshake is the sensor's own (have-none, our
+		// extension handshake). Nothing of its own; counted.
+		s.countDrop(dropMirror)
+		return
 	}
 	if res != nil && !res.Spoke {
 		// The handshake echoed the info-hash and the peer hung up (or
@@ -196,7 +236,8 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 		o.Mark(m)
 	}
 	s.emit(context.WithoutCancel(ctx), o)
-	for _, p := range res.PEX {
+	kept, unkept := s.pexNamed(res)
+	for _, p := range kept {
 		po := observe.Observation{
 			Method: observe.MethodPEX, Time: p.At.UTC(),
 			Item:       observe.Item{Hash: job.w.Hash, Matched: job.w.Matched},
@@ -207,10 +248,45 @@ func (s *Sensor) recordProbe(ctx context.Context, job probeJob, res *probe.Resul
 		po.Mark(observe.MarkThirdParty)
 		s.emit(context.WithoutCancel(ctx), po)
 	}
-	for _, p := range append(res.PEX, res.PEXUnkept...) {
+	for _, p := range append(kept, unkept...) {
 		s.enqueueProbeOver(netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port()), job.w, "pex", pexTransport(p.Flags))
 	}
 }
+
+// pexNamed is the peers a probe's PEX messages named, each once (its
+// first mention), those kept in the transcript first, at most
+// maxPEXPerProbe in all; the distinct peers past the bound are counted
+// (pex_excess).
+func (s *Sensor) pexNamed(res *probe.Result) (kept, unkept []probe.PEXPeer) {
+	seen := map[netip.AddrPort]bool{}
+	take := func(from []probe.PEXPeer) (out []probe.PEXPeer) {
+		for _, p := range from {
+			ap := netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
+			if seen[ap] {
+				continue
+			}
+			seen[ap] = true
+			if len(seen) > maxPEXPerProbe {
+				s.countDrop(dropPEXExcess)
+				continue
+			}
+			out = append(out, p)
+		}
+		return out
+	}
+	kept = take(res.PEX)
+	return kept, take(res.PEXUnkept)
+}
+
+// maxPEXPerProbe bounds the distinct peers one probe's PEX messages
+// name that are recorded and probed. Clients send at most 50 added peers
+// a message and at most one message a minute (the ut_pex conventions of
+// BEP 11's authors); a probe lasts seconds, so two messages' worth is
+// room to spare. A peer that names more breaks the convention: past the
+// bound its names are counted (pex_excess), since each pex observation
+// carries the probe's whole transcript and one hostile peer must not
+// flood the sensor's output.
+const maxPEXPerProbe = 100
 
 // probeClient is the client a probe's handshakes name: the peer id, the
 // client it decodes to, and, from an extension handshake kept in the
@@ -232,6 +308,29 @@ func probeClient(res *probe.Result) observe.Client {
 		cl.ListenPort = res.Ext.Port
 	}
 	return cl
+}
+
+// reflectsTheSensor reports whether a probe's peer named itself as the
+// sensor does: a peer id with the sensor's client code ("-VG", which no
+// peer that serves a torrent sends: the sensor accepts no connection),
+// or an extension handshake whose "v" is the sensor's own. Both are what
+// a reflector that rewrites part of the handshake it echoes sends back;
+// a peer id equal to the sensor's whole one ended the probe already
+// (probe.ErrMirror).
+func reflectsTheSensor(res *probe.Result) bool {
+	if string(res.Handshake.PeerID[:3]) == string(sensorPeerIDPrefix[:3]) {
+		return true
+	}
+	return res.Ext != nil && res.Ext.Client == sensorClientName
+}
+
+// saidItsOwn reports whether a peer sent anything the sensor never sends
+// (a bitfield, have, have_all, PEX, PORT), which no mirror of the
+// sensor's messages can have: a peer that names itself as the sensor but
+// advertises pieces is recorded for what it advertised (a peer must not
+// escape the record by calling itself Vigil).
+func saidItsOwn(res *probe.Result) bool {
+	return res.Bitfield != nil || res.HaveAll || len(res.Haves) > 0 || len(res.PEX) > 0 || len(res.PEXUnkept) > 0 || res.DHTPort != 0
 }
 
 // possessionOf is the level a peer's kept possession messages establish
@@ -280,11 +379,19 @@ func splitClient(v string) (string, string) {
 	return v, ""
 }
 
+// sensorClientName is the "v" of the extension handshake package probe
+// sends (TestProbeHostileMirrorThatChangesThePeerID fails if they part).
+const sensorClientName = "Vigil sensor"
+
+// sensorPeerIDPrefix is the client code and version that start the
+// sensor's peer id.
+const sensorPeerIDPrefix = "-VG0001-"
+
 // sensorPeerID is the peer id the sensor's probes send: Azureus style,
 // "VG" for Vigil, then random bytes, so that a peer's logs name us.
 func sensorPeerID() [20]byte {
 	var id [20]byte
-	copy(id[:], "-VG0001-")
+	copy(id[:], sensorPeerIDPrefix)
 	_, _ = rand.Read(id[8:])
 	return id
 }

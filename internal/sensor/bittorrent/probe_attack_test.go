@@ -2,11 +2,13 @@ package bittorrent
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
@@ -321,5 +323,211 @@ func TestProbeHostileExtensionHandshakeWithoutTheBit(t *testing.T) {
 	}
 	if len(others) != 0 {
 		t.Errorf("%d pex observations from a peer that did not negotiate extensions", len(others))
+	}
+}
+
+// mirrorPeer answers the sensor's handshake with it, its peer id changed
+// by change, and then reflects every byte the sensor sends (have-none,
+// its extension handshake): a reflector that does not echo the peer id.
+func mirrorPeer(t *testing.T, change func(id *[20]byte)) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		hs := make([]byte, peerwire.HandshakeLen)
+		if _, err := io.ReadFull(c, hs); err != nil {
+			return
+		}
+		var id [20]byte
+		copy(id[:], hs[48:])
+		change(&id)
+		copy(hs[48:], id[:])
+		if _, err := c.Write(hs); err != nil {
+			return
+		}
+		_, _ = io.Copy(c, c)
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// A mirror that changes the peer id it reflects (here its random part,
+// or the whole of it) and then reflects what the sensor sends. The code
+// before this recorded it acknowledged, named "Vigil" or "Vigil sensor":
+// the have-none it showed was the sensor's own, and so was the extension
+// handshake. It accepts any info-hash and holds nothing of its own. Now:
+// no observation, counted as a mirror.
+func TestProbeHostileMirrorThatChangesThePeerID(t *testing.T) {
+	for name, change := range map[string]func(*[20]byte){
+		"random part": func(id *[20]byte) { id[19] ^= 0xff },
+		"whole id":    func(id *[20]byte) { copy(id[:], "-TR3000-reflector001") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, pub := hostileSensor(t)
+			w := watchedTorrent(t, s, 10)
+			probes, others := probeNow(t, s, pub, mirrorPeer(t, change), w)
+			for _, o := range append(probes, others...) {
+				t.Errorf("%s observation of a mirror: %v, peer id %q, client %q", o.Method, o.Possession.Level, o.Client.PeerID, o.Client.Name)
+			}
+			if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropMirror); got != 1 {
+				t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 1", got)
+			}
+		})
+	}
+}
+
+// A peer that names itself as the sensor (a Vigil peer id, Vigil's "v")
+// but advertises pieces said what no mirror of the sensor's messages can
+// say (the sensor never sends a bitfield): it is recorded for what it
+// advertised, and cannot escape the record by calling itself Vigil.
+func TestProbeHostilePeerCallingItselfVigilIsRecordedForItsPieces(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		var rsv peerwire.Reserved
+		rsv.SetExtended(true)
+		rsv.SetFast(true)
+		var pid [20]byte
+		copy(pid[:], "-VG0001-notasensor01")
+		hs := (&peerwire.Handshake{Reserved: rsv, InfoHash: h.InfoHash, PeerID: pid}).AppendTo(nil)
+		eh := peerwire.ExtHandshake{M: map[string]uint8{}, Client: sensorClientName}
+		return bytes.Join([][]byte{hs,
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}),
+			msg(peerwire.Message{ID: peerwire.Bitfield, Payload: []byte{0xf0, 0x00}})}, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Partial, 4, 10)
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropMirror); got != 0 {
+		t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 0", got)
+	}
+}
+
+// A peer whose PEX message names 1,000 peers, one of them eleven times
+// (clients send at most 50 added peers a message, at most one message a
+// minute). The code before this recorded 1,010 pex observations of one
+// probe, each carrying the probe's whole transcript: one hostile peer
+// could make the sensor publish megabytes an hour and crowd out others'
+// observations. Now a probe records each peer once, at most
+// maxPEXPerProbe of them; the rest are counted (pex_excess).
+func TestProbeHostilePEXFloodIsBounded(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	var added []peerwire.PEXPeer
+	for i := range 1000 {
+		added = append(added, peerwire.PEXPeer{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 20, byte(i >> 8), byte(i)}), 6881)})
+	}
+	for range 10 {
+		added = append(added, added[0])
+	}
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		b, err := (&peerwire.PEX{Added: added}).AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(true),
+			msg(peerwire.Message{ID: peerwire.HaveAll}),
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: extPEXID, Payload: b})}, nil)
+	})
+	probes, others := probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Complete, 10, 10)
+	seen := map[netip.AddrPort]bool{}
+	for _, o := range others {
+		ap := netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)
+		if seen[ap] {
+			t.Fatalf("%v recorded twice from one probe", ap)
+		}
+		seen[ap] = true
+	}
+	if len(others) == 0 || len(others) > maxPEXPerProbe {
+		t.Fatalf("%d pex observations from one probe, want 1 to %d", len(others), maxPEXPerProbe)
+	}
+	if got, want := metricValue(t, s, "vigil_bittorrent_dropped_total", dropPEXExcess), float64(1000-len(others)); got != want {
+		t.Fatalf("vigil_bittorrent_dropped_total{pex_excess} = %v, want %v", got, want)
+	}
+	if n := len(s.probeQ); n > maxPEXPerProbe {
+		t.Fatalf("%d probes queued from one PEX flood, want at most %d", n, maxPEXPerProbe)
+	}
+}
+
+// Six peers behind one address (a carrier-grade NAT, or a hostile that
+// names made-up ports of it by PEX) with the default per-address budget
+// (burst 4): the probes past the budget are not made. The code before
+// this still marked those peers probed, so the next lookups skipped
+// them for ProbeEvery (an hour by default): peers named past the budget
+// went unprobed for an hour. Now a peer refused by the budget is counted
+// (address_budget) and may be queued again at once.
+func TestProbeRefusedByTheAddressBudgetIsQueuedAgain(t *testing.T) {
+	frozen := time.Now() // no refill of the budget while the test runs
+	s, _ := hostileSensorWith(t, func(c *Config) {
+		c.Limits, c.Clock, c.ProbeTimeout = netlimit.DefaultConfig(), func() time.Time { return frozen }, 300*time.Millisecond
+	})
+	w := watchedTorrent(t, s, 1)
+	var peers []netip.AddrPort
+	for i := range 6 {
+		peers = append(peers, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(9+i))) // nobody listens: refused at once
+	}
+	for _, p := range peers {
+		s.enqueueProbe(p, w, "pex")
+	}
+	for len(s.probeQ) > 0 {
+		s.probe(t.Context(), <-s.probeQ)
+	}
+	refused := s.lim.Stats().RefusedByAddr
+	if refused == 0 {
+		t.Fatal("no probe refused by the address budget: the test proves nothing")
+	}
+	if got := s.Dropped()[dropAddressBudget]; got != refused {
+		t.Errorf("address_budget drops %d, want %d", got, refused)
+	}
+	for _, p := range peers {
+		s.enqueueProbe(p, w, "pex")
+	}
+	if got := uint64(len(s.probeQ)); got != refused {
+		t.Fatalf("%d peers queued again at once, want the %d the budget refused", got, refused)
+	}
+}
+
+// The pairs remembered as probed are bounded. The code before this never
+// forgot one: every peer a DHT node, a tracker or a PEX message ever
+// named (made-up ones too) stayed in memory for the sensor's life. Now,
+// past MaxProbed, pairs older than ProbeEvery are swept, and while the
+// table is full of recent ones a new peer is counted
+// (probe_table_full), not queued.
+func TestProbedPairsAreBounded(t *testing.T) {
+	now := time.Now()
+	s, _ := hostileSensorWith(t, func(c *Config) {
+		c.MaxProbed, c.ProbeEvery, c.Clock = 3, time.Minute, func() time.Time { return now }
+	})
+	w := watchedTorrent(t, s, 1)
+	peer := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 70, 0, byte(i)}), 6881)
+	}
+	for i := range 5 {
+		s.enqueueProbe(peer(i), w, "pex")
+	}
+	if got := len(s.probeQ); got != 3 {
+		t.Fatalf("%d probes queued with room for 3 pairs, want 3", got)
+	}
+	if got := s.Dropped()[dropProbeTableFull]; got != 2 {
+		t.Fatalf("probe_table_full %d, want 2", got)
+	}
+	now = now.Add(2 * time.Minute) // the three pairs are past ProbeEvery
+	s.enqueueProbe(peer(3), w, "pex")
+	if got := len(s.probeQ); got != 4 {
+		t.Fatalf("%d probes queued after the old pairs expired, want 4", got)
+	}
+	s.probedMu.Lock()
+	n := len(s.probed)
+	s.probedMu.Unlock()
+	if n > 3 {
+		t.Fatalf("%d pairs remembered, want at most 3", n)
 	}
 }

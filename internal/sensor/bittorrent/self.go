@@ -18,7 +18,8 @@ import (
 // sensor's own identities. selfSet remembers the sensor's own addresses:
 // the UDP ports of its DHT identities (looked up live), and the local
 // address and port of every outgoing connection it made (probes over TCP
-// and uTP, and whatever else dials through dialOver), for selfTTL each,
+// and uTP, whatever else dials through dialOver, and the tracker client's
+// connections and sockets), for selfTTL each,
 // at most selfMax of them (the oldest go first). In internet scope the
 // addresses its connections came from, and its listen address, are its
 // own on every port, and so is every loopback address (its own host).
@@ -118,7 +119,12 @@ const (
 	dropDeployment       = "deployment_address" // one of the deployment's own addresses (Config.Own): a fellow sensor
 	dropInfohashMismatch = "infohash_mismatch"  // a probed peer answered for another torrent
 	dropHandshakeOnly    = "handshake_only"     // a probed peer echoed the info-hash, then hung up (or the probe stopped within a second) without a word
-	dropMirror           = "mirror"             // a probed peer answered with the sensor's own peer id (its handshake reflected)
+	dropMirror           = "mirror"             // a probed peer reflected the sensor's handshake (its peer id, or one naming Vigil, and nothing of its own)
+	dropValuesExcess     = "values_excess"      // a peer a DHT node named past the maxValuesPerNode of one lookup: neither recorded nor probed
+	dropProbeTableFull   = "probe_table_full"   // a peer to probe found the table of recent probes (Config.MaxProbed) full of pairs within ProbeEvery
+	dropAddressBudget    = "address_budget"     // a probe past the per-address budget (netlimit): not made, the peer may be queued again
+	dropTrackerExcess    = "tracker_excess"     // a peer a tracker listed past the trackerNumWant the sensor asked for: neither recorded nor probed
+	dropPEXExcess        = "pex_excess"         // a peer named by PEX past the maxPEXPerProbe distinct peers of one probe: neither recorded nor probed
 	dropProbeQueueFull   = "probe_queue_full"   // a peer to probe found the probe queue full (probed a later round)
 	dropForeignReply     = "foreign_reply"      // a DHT reply from another address than the one asked
 	// dropNonPublic prefixes the class of a non-public address a third
@@ -143,7 +149,9 @@ var descDropped = prometheus.NewDesc("vigil_bittorrent_dropped_total",
 	"Observations and probes not made, by reason: the sensor itself (self_connection, self_listen, self_address), "+
 		"one of the deployment's own addresses, a fellow sensor (deployment_address), "+
 		"a non-public address named by a third party outside lab scope (non_public_<class>), "+
-		"a peer answering for another info-hash (infohash_mismatch) or with the sensor's own peer id (mirror), a DHT reply from an address not asked (foreign_reply), "+
+		"a peer answering for another info-hash (infohash_mismatch) or reflecting the sensor's handshake (mirror), "+
+		"a peer named by PEX past the distinct peers one probe records (pex_excess) or by a DHT node past those one lookup records of it (values_excess), "+
+		"a peer a tracker listed past the number asked for (tracker_excess), a probe past the per-address budget (address_budget) or past the table of recent probes (probe_table_full), a DHT reply from an address not asked (foreign_reply), "+
 		"a peer of an address family the sensor has no listen address of, not probed (no_listen_address_for_family).",
 	[]string{"reason"}, nil)
 

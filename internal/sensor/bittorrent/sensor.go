@@ -146,6 +146,12 @@ type Config struct {
 	// ProbeEvery is the least time between two probes of the same peer and
 	// info-hash.
 	ProbeEvery time.Duration
+	// MaxProbed bounds the (peer, info-hash) pairs remembered as probed
+	// within ProbeEvery. When it is full, pairs older than ProbeEvery are
+	// swept (at most once a second); if it is still full, a new peer is
+	// not queued (counted, probe_table_full) until room is made. 0: no
+	// bound.
+	MaxProbed int
 	// ProbeWorkers is how many probes run at once (also capped by Limits).
 	ProbeWorkers int
 	// Verify enables fetching one piece from a peer to record `verified`.
@@ -215,6 +221,7 @@ func DefaultConfig() Config {
 		ProbePortWait:     time.Second,
 		ProbePEXWait:      time.Second,
 		ProbeEvery:        time.Hour,
+		MaxProbed:         1 << 20,
 		ProbeWorkers:      16,
 		TranscriptLimit:   16 << 10,
 		Limits:            netlimit.DefaultConfig(),
@@ -265,6 +272,8 @@ func (c *Config) Validate() error {
 		return errors.New("bittorrent sensor: alpha and lookup concurrency must be at least 1")
 	case c.ProbePortWait < 0 || c.ProbePEXWait < 0:
 		return errors.New("bittorrent sensor: probe waits must not be negative")
+	case c.MaxProbed < 0:
+		return fmt.Errorf("bittorrent sensor: max probed %d: want 0 (no bound) or more", c.MaxProbed)
 	case c.Repolls < 0 || c.Repolls > 100 || (c.Repolls > 0 && (c.RepollNodes < 1 || c.RepollNodes > K)):
 		return fmt.Errorf("bittorrent sensor: repolls %d (want 0 to 100) with repoll nodes %d (want 1 to %d)", c.Repolls, c.RepollNodes, K)
 	case c.Discover && c.Match == nil:
@@ -370,9 +379,11 @@ type Sensor struct {
 	lastObserved                                                atomic.Pointer[time.Time]
 
 	probedMu sync.Mutex
-	probed   map[probeKey]time.Time // when each peer was last queued for a torrent
-	infoMu   sync.Mutex
-	infos    map[routing.ID]*TorrentInfo // what verified info dictionaries say
+	probed   map[probeKey]time.Time // when each peer was last queued for a torrent (Config.MaxProbed)
+	// probedSwept is when probed was last swept of expired pairs.
+	probedSwept time.Time
+	infoMu      sync.Mutex
+	infos       map[routing.ID]*TorrentInfo // what verified info dictionaries say
 
 	self  selfSet     // the sensor's own addresses, never recorded (self.go)
 	drops keyedCounts // observations and probes not made, by reason (self.go)
@@ -398,17 +409,20 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	tc, err := tracker.New(trackerConfig(cfg), guard)
-	if err != nil {
-		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
-	}
 	s := &Sensor{
-		trackers: tc, peerID: sensorPeerID(),
-		cfg: cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
+		peerID: sensorPeerID(),
+		cfg:    cfg, guard: guard, pub: pub, log: log.With("sensor", cfg.ID),
 		lim:    netlimit.New(cfg.Limits),
 		watch:  newWatchSet(),
 		probeQ: make(chan probeJob, 4096),
 		probed: map[probeKey]time.Time{},
+	}
+	tcfg := trackerConfig(cfg)
+	// A tracker sees the source of the sensor's request (self.go).
+	tcfg.Dialled = func(local netip.AddrPort) { s.self.add(local, s.cfg.Clock(), !s.labScope()) }
+	var err error
+	if s.trackers, err = tracker.New(tcfg, guard); err != nil {
+		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
 	}
 	s.dht, err = dhtnode.New(dhtnode.Config{
 		Listen: cfg.ListenAddrs, Identities: cfg.Identities, Bootstrap: cfg.Bootstrap,

@@ -62,7 +62,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		}
 		req := tracker.Request{
 			InfoHash: key, PeerID: s.peerID, Port: id.Addr().Port(),
-			Left: 1, Event: tracker.EventStarted, NumWant: 200, Compact: true,
+			Left: 1, Event: tracker.EventStarted, NumWant: trackerNumWant, Compact: true,
 		}
 		resp, err := s.announceBounded(ctx, turl, req)
 		if err != nil {
@@ -80,10 +80,22 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		if _, err := s.announceBounded(ctx, turl, req); err != nil {
 			s.trackerErrors.Add(1)
 		}
+		listed := map[netip.AddrPort]bool{}
 		for _, p := range resp.Peers {
 			if s.droppedSelf(p) {
 				continue // a tracker may list the sensor's own announce
 			}
+			ap := netip.AddrPortFrom(p.Addr().Unmap(), p.Port())
+			switch {
+			case listed[ap]:
+				continue // listed twice in one answer: one claim
+			case len(listed) >= trackerNumWant:
+				// More than asked for: a tracker that floods; each record
+				// would carry the whole exchange.
+				s.countDrop(dropTrackerExcess)
+				continue
+			}
+			listed[ap] = true
 			tr := newTranscript(s.cfg.TranscriptLimit)
 			for _, r := range resp.Records {
 				if r.Sent {
@@ -112,6 +124,9 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 		}
 	}
 }
+
+// trackerNumWant is the peers the sensor asks a tracker for (numwant).
+const trackerNumWant = 200
 
 // trackerEndpoint is the tracker's address for the transcript and its
 // address family, or the zero address when the URL names none that

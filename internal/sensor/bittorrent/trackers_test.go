@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,4 +238,139 @@ func FuzzTrackerEndpoint(f *testing.F) {
 			t.Fatalf("trackerEndpoint(%q) = %v", s, ap)
 		}
 	})
+}
+
+// A tracker asked for 200 peers answers with 1,000, one of them listed
+// eleven times. The code before this recorded 1,010 tracker observations
+// of one answer, each carrying the whole exchange as its transcript, and
+// queued a probe of each. Now each peer of an answer is recorded once,
+// at most the trackerNumWant the sensor asked for; the rest are counted
+// (tracker_excess).
+func TestTrackerFloodIsBounded(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1")
+	var listed []netip.AddrPort
+	for i := range 1000 {
+		listed = append(listed, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 40, byte(i >> 8), byte(i)}), 51413))
+	}
+	for range 10 { // among the first listed, within the tracker client's bound
+		listed = slices.Insert(listed, 1, listed[0])
+	}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800, Peers: listed}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + udpAddrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	pub.waitFor(t, observe.MethodTracker, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Dropped()[dropTrackerExcess] == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the round's last records
+	// One answer's records share its time (its last byte's); a later
+	// round's, if one came, are left out.
+	pub.mu.Lock()
+	var first time.Time
+	seen := map[netip.AddrPort]int{}
+	for _, o := range pub.obs {
+		if o.Method != observe.MethodTracker {
+			continue
+		}
+		if first.IsZero() {
+			first = o.Time
+		}
+		if o.Time.Equal(first) {
+			seen[netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)]++
+		}
+	}
+	pub.mu.Unlock()
+	total := 0
+	for ap, n := range seen {
+		total += n
+		if n > 1 {
+			t.Errorf("%v recorded %d times from one answer", ap, n)
+		}
+	}
+	if total == 0 || total > trackerNumWant {
+		t.Fatalf("%d tracker observations from one answer, want 1 to %d", total, trackerNumWant)
+	}
+	if got := s.Dropped()[dropTrackerExcess]; got < uint64(990-total) { // the client keeps 1,000 entries, 990 distinct
+		t.Fatalf("tracker_excess %d, want %d", got, 1000-total)
+	}
+}
+
+// A hostile UDP tracker lists the sensor at the source address and port
+// of the socket the sensor asked it from (not the port it announced).
+// The code before this did not know that socket as its own, and in lab
+// scope (the default) recorded the sensor itself as a tracker's peer and
+// queued a probe of it. Now the tracker client's sockets and connections
+// are registered as the sensor's own, as the probes' are.
+func TestTrackerListingTheSensorsRequestSocketIsDropped(t *testing.T) {
+	pc := udpSocket(t, "127.0.0.1")
+	listed := netip.MustParseAddrPort("127.0.0.82:51413")
+	asked := make(chan netip.AddrPort, 8)
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			pkt := buf[:n]
+			if n < 16 {
+				continue
+			}
+			tx := binary.BigEndian.Uint32(pkt[12:])
+			var out []byte
+			switch binary.BigEndian.Uint32(pkt[8:]) {
+			case uint32(tracker.ActionConnect):
+				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
+			case uint32(tracker.ActionAnnounce):
+				select {
+				case asked <- from:
+				default:
+				}
+				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
+					Peers: []netip.AddrPort{from, listed}}, false)
+			}
+			_, _ = pc.WriteToUDPAddrPort(out, from)
+		}
+	}()
+	pub := newCollector()
+	url := "udp://" + udpAddrOf(pc).String()
+	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
+	s := startSensor(t, pub, w)
+	pub.waitFor(t, observe.MethodTracker, 1)
+	me := <-asked
+	time.Sleep(200 * time.Millisecond) // the answer's other records
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	for _, o := range pub.obs {
+		if o.Method == observe.MethodTracker && o.Endpoint.IP == me.Addr() && o.Endpoint.Port == me.Port() {
+			t.Fatalf("the sensor's own tracker socket %v recorded as a peer", me)
+		}
+	}
+	if d := s.Dropped(); d[dropSelfConnection] == 0 {
+		t.Fatalf("drops %v: the sensor's own socket not counted as self_connection", d)
+	}
 }

@@ -208,6 +208,8 @@ type Sensor struct {
 	log   *slog.Logger
 	lim   *netlimit.Limiter
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
+	// conns are the local ends of the connections dial made (self.go).
+	conns connSet
 
 	mu      sync.Mutex
 	watched map[[16]byte]Watched
@@ -255,10 +257,10 @@ func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sens
 	}
 	local := &net.TCPAddr{IP: cfg.Listen.AsSlice()}
 	s := &Sensor{cfg: cfg, now: now, guard: g, pub: pub, log: log, lim: netlimit.New(cfg.Budget),
-		dial:    g.Dialer(&net.Dialer{LocalAddr: local}).DialContext,
 		watched: map[[16]byte]Watched{}, probed: map[probeKey]time.Time{},
 		emitted: map[string]uint64{}, dropped: map[string]uint64{},
 		queue: make(chan probeJob, max(cfg.ProbeQueue, 1))}
+	s.dial = remembering(g.Dialer(&net.Dialer{LocalAddr: local}).DialContext, &s.conns, now)
 	return s, nil
 }
 
@@ -405,9 +407,7 @@ func (s *Sensor) runKad(ctx context.Context, node *kad.Node) error {
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				for _, f := range node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size) {
-					s.recordKad(ctx, w, f)
-				}
+				s.recordKadSources(ctx, w, node.SearchSources(ctx, [16]byte(w.Hash.Bytes()), w.Size))
 			}()
 		}
 		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
@@ -504,12 +504,17 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		s.dropN("sources_over_cap", len(sources)-m)
 		sources = sources[:m]
 	}
+	listed := make(map[netip.AddrPort]bool, len(sources))
 	for _, src := range sources {
 		a, ok := src.Addr()
 		if !ok {
 			s.drop("low_id")
 			continue
 		}
+		if listed[a] {
+			continue // listed twice in one answer: one claim
+		}
+		listed[a] = true
 		o := observe.Observation{
 			Network: observe.NetED2K, Method: observe.MethodED2KServerSources, Time: f.At,
 			Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
@@ -521,6 +526,34 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		if s.emit(ctx, o) {
 			s.enqueue(a, w)
 		}
+	}
+}
+
+// maxKadSourcesPerNode bounds the sources of one node that one search
+// records and probes: eMule and aMule end a source search at 300 answers
+// (SEARCHFILE_TOTAL). A node that names more floods: each record carries
+// its answer as the transcript.
+const maxKadSourcesPerNode = 300
+
+// recordKadSources records what one source search found: each source a
+// node named once (a node that repeats one says nothing more), at most
+// maxKadSourcesPerNode of one node, the rest counted
+// (kad_sources_over_cap).
+func (s *Sensor) recordKadSources(ctx context.Context, w Watched, found []kad.Found) {
+	type pair struct{ node, source netip.AddrPort }
+	seen := map[pair]bool{}
+	perNode := map[netip.AddrPort]int{}
+	for _, f := range found {
+		p := pair{f.Node.Addr, f.Source.Addr}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if perNode[p.node]++; perNode[p.node] > maxKadSourcesPerNode {
+			s.drop("kad_sources_over_cap")
+			continue
+		}
+		s.recordKad(ctx, w, f)
 	}
 }
 
@@ -615,7 +648,12 @@ func (s *Sensor) probe(ctx context.Context, pc probe.Config, j probeJob) {
 	}
 	defer s.lim.Release()
 	if !s.lim.AllowAddr(j.addr.Addr(), s.now()) {
+		// Not probed: forgotten, so that the next answer naming the
+		// source queues it again rather than ReprobeAfter later.
 		s.drop("address_budget")
+		s.mu.Lock()
+		delete(s.probed, probeKey{j.addr, [16]byte(j.w.Hash.Bytes())})
+		s.mu.Unlock()
 		return
 	}
 	s.probes.Add(1)
@@ -711,9 +749,13 @@ func (s *Sensor) emit(ctx context.Context, o observe.Observation) bool {
 // sensor's address, with whatever port, names no one else (the sensor
 // accepts no eD2K connections, so no port of its is a client). In lab
 // scope, where lab clients share the loopback address, it is the Kad
-// node's own address and port.
+// node's own address and port. In every scope it is also the local end
+// of every connection the sensor made within the hour (self.go).
 func (s *Sensor) self(ep netip.AddrPort) bool {
 	if s.guard.Mode() != scope.ModeLab && ep.Addr().Unmap() == s.cfg.Listen.Unmap() {
+		return true
+	}
+	if s.now != nil && s.conns.has(ep, s.now()) {
 		return true
 	}
 	s.mu.Lock()

@@ -108,6 +108,7 @@ func (c *Client) httpGet(ctx context.Context, t trackerURL, path string, query [
 		return ex, fmt.Errorf("tracker %s: %w", t.raw, err)
 	}
 	defer conn.Close()
+	c.cfg.dialled(conn.LocalAddr())
 	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
 		return ex, fmt.Errorf("tracker %s: %w", t.raw, err)

@@ -329,3 +329,23 @@ func TestAnnounceHTTPSVerifiesTrackerCertificate(t *testing.T) {
 		t.Fatal("announce to a tracker with an untrusted certificate succeeded")
 	}
 }
+
+// Config.Dialled is told the local end of an HTTP connection, which is
+// the address and port the tracker saw (its RemoteAddr): a hostile
+// tracker can list it as a peer, and the caller must know it as its own.
+func TestAnnounceHTTPTellsTheConnectionsLocalEnd(t *testing.T) {
+	seen := make(chan string, 1)
+	f := newFakeHTTPTracker(t, false, func(r *http.Request) []byte {
+		seen <- r.RemoteAddr
+		return []byte("d8:intervali1800e5:peers0:e")
+	})
+	var got []netip.AddrPort
+	c, _ := newTestClient(t, func(cfg *Config) { cfg.Dialled = func(l netip.AddrPort) { got = append(got, l) } })
+	if _, err := c.Announce(context.Background(), f.srv.URL+"/announce", syntheticRequest(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := netip.MustParseAddrPort(<-seen)
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("Dialled told %v, want [%v] (the address the tracker saw)", got, want)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -252,10 +253,26 @@ type Config struct {
 	// TLS configures https trackers (nil: system roots). ServerName
 	// defaults to the tracker's IP, which the certificate must name.
 	TLS *tls.Config
+	// Dialled is told the local address and port of every HTTP(S)
+	// connection and UDP socket the client opens, before any byte
+	// crosses it: a tracker sees them and may list them as a peer, and
+	// the caller must know them as its own. May be nil.
+	Dialled func(local netip.AddrPort)
 	// Clock returns the time of each Record and ages connection ids
 	// (nil: time.Now). The sensor passes its own, so that a transcript's
 	// times agree with the observation's.
 	Clock func() time.Time
+}
+
+// dialled tells Config.Dialled the local end of a socket the client
+// opened.
+func (c *Config) dialled(local net.Addr) {
+	if c.Dialled == nil || local == nil {
+		return
+	}
+	if ap, err := netip.ParseAddrPort(local.String()); err == nil {
+		c.Dialled(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
 }
 
 // DefaultConfig follows the specifications' timings and keeps responses

@@ -115,6 +115,7 @@ func (c *Client) openUDP(ctx context.Context, t trackerURL) (*udpSession, error)
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: UDP socket on %v: %w", t.raw, local, err)
 	}
+	c.cfg.dialled(pc.LocalAddr())
 	s := &udpSession{t: t, pc: pc, buf: make([]byte, c.cfg.MaxUDPDatagram+1), now: c.now}
 	s.stop = context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
 	return s, nil
