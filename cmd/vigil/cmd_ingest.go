@@ -46,7 +46,7 @@ on the way) is stored marked unsigned_import, never sensor evidence nor an
 ISP row. A signed one is held until a signature of its sensor covers it
 (its batch's signed head, or a later one its hash chain links it to). One
 that what follows it in its chain contradicts (a field changed on the way;
-an observation forged, reordered or replayed; a key not in --sensor-keys)
+an observation forged, reordered or replayed; a key not trusted, below)
 is stored (at once, or after --signature-wait) marked signature_failed, without its
 chain fields: never sensor evidence, never an ISP row. One that nothing
 contradicts yet waits up to --head-wait: the part of a batch that came
