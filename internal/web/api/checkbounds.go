@@ -214,5 +214,24 @@ func (l *checkLimiter) armSummaryTimer(flush func()) {
 		l.timer = false
 		l.mu.Unlock()
 		flush()
+		if l.counting() {
+			l.armSummaryTimer(flush) // a window still open holds refusals counted
+		}
 	})
+}
+
+// counting says whether a window not yet summarised holds refusals
+// counted, or a summary is waiting to be written.
+func (l *checkLimiter) counting() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.due) > 0 {
+		return true
+	}
+	for _, t := range l.refusals {
+		if t.over > 0 {
+			return true
+		}
+	}
+	return false
 }
