@@ -236,7 +236,7 @@ func TestPlatformAccountAndTokenHelp(t *testing.T) {
 
 func TestServeRefusesCheckBoundsThatAreNone(t *testing.T) {
 	env, _ := accessEnv(t)
-	for _, args := range [][]string{{"--check-max", "0"}, {"--check-max", "101"}, {"--check-per-minute", "0"}, {"--check-per-day", "-1"}, {"--check-tolerance", "0s"}, {"--check-tolerance", "48h"}} {
+	for _, args := range [][]string{{"--check-max", "0"}, {"--check-max", "101"}, {"--check-per-minute", "0"}, {"--check-per-day", "-1"}, {"--check-tolerance", "0s"}, {"--check-tolerance", "48h"}, {"--check-instants-per-address", "0"}, {"--check-refusal-records", "0"}} {
 		code, _, errOut := vigilRun(t, env, "", append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 		if code != exitUsage || !strings.Contains(errOut, "--check-") {
 			t.Errorf("serve %v: exit %d %s, want a usage error", args, code, errOut)

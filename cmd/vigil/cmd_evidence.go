@@ -389,9 +389,10 @@ them with a key of their own.
 a line, '#' comments, as 'vigil sensor key rotate' prints them and 'vigil
 ingest --sensor-keys' reads them): a batch signed by any other key then
 covers nothing, and its observations fail. Without it, every key the
-bundle's keys.json lists is taken: whoever could write to the store (a hub
-that signed with a key of its own, without 'vigil ingest --sensor-keys')
-could have added observations under a key of their own.
+bundle's keys.json lists is taken: whoever could write to the store
+could have added observations under a key of their own ('vigil ingest'
+stores what a key it does not trust signed as signature_failed, never in
+the sensor chains a bundle checks).
 
 Exit status: 0 when everything checks, 1 otherwise.
 

@@ -25,10 +25,9 @@ it: counted (vigil_analysis_dropped_total{reason="deployment_address"})
 and, when ingest stops, logged as a count, never an address. Give the
 same file to every ingest and to 'vigil serve'. Ingest does not learn
 the file from what observations say of their sensor (sensor_address,
-vantage): without --sensor-keys any key is taken, so a hub could name a
-suspect's address as a sensor's and hide it; and a sensor's address in a
-conversation is the local end of its socket (a private address behind
-NAT, an ephemeral port), not what peers see.
+vantage): a sensor's address in a conversation is the local end of its
+socket (a private address behind NAT, an ephemeral port), not what peers
+see.
 `
 
 // ingestHelp is 'vigil ingest --help'.
@@ -47,7 +46,7 @@ on the way) is stored marked unsigned_import, never sensor evidence nor an
 ISP row. A signed one is held until a signature of its sensor covers it
 (its batch's signed head, or a later one its hash chain links it to). One
 that what follows it in its chain contradicts (a field changed on the way;
-an observation forged, reordered or replayed; a key not in --sensor-keys)
+an observation forged, reordered or replayed; a key not trusted, below)
 is stored (at once, or after --signature-wait) marked signature_failed, without its
 chain fields: never sensor evidence, never an ISP row. One that nothing
 contradicts yet waits up to --head-wait: the part of a batch that came
@@ -56,11 +55,20 @@ its --queue-dir when NATS returns), or a batch NATS handed to several
 ingests in turn (each covers its part as the others store theirs). Ingest
 tells NATS meanwhile that those messages are in progress. What is still held
 when ingest stops is handed back to the stream, and checked again at the
-next start. --sensor-keys FILE lists the sensor keys trusted, one
-hexadecimal public key a line (as 'vigil sensor key rotate' prints it;
-remove a key rotated out); without it any key whose signature checks is
-taken, and a hub that signs forgeries with a key of its own is not caught
-here (compare the keys a bundle lists with the sensors' own).
+next start.
+
+Only sensor keys the operator gave are trusted. By default those are the
+sensor keys of the key folder (--key-dir; the folder a sensor run by the
+same user on this host makes its sensor.key in): sensor.key and each
+sensor-*.key.retired that 'vigil sensor key rotate' kept. The folder is
+read again, when a key not trusted comes, if it changed (a sensor's
+first start or a rotation while ingest runs). --sensor-keys FILE instead
+lists the keys trusted, one hexadecimal public key a line (as 'vigil
+sensor key rotate' prints it and a sensor logs it at start): list every
+sensor's key, those on other hosts included. An observation signed by
+any other key (a hub that signs forgeries with a key of its own, under
+any chain id or sensor name) is stored at once marked signature_failed:
+never sensor evidence. No key is learnt from the bus.
 
 ` + ingestOwnHelp + `
 A place or an agency an observation brings from the bus is
@@ -108,7 +116,7 @@ func ingestCommand() *command {
 			mf := defineMetricsFlag(fs)
 			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation that what follows it contradicts is held before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
 			headWait := fs.Duration("head-wait", time.Hour, "how long a signed observation that nothing covers nor contradicts yet (its batch's head not come: a sensor cut off mid-batch) waits before it is stored marked signature_failed")
-			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: any key whose signature checks")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: the sensor keys of --key-dir (sensor.key, sensor-*.key.retired)")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
@@ -117,7 +125,7 @@ func ingestCommand() *command {
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				trusted, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile)
+				trusted, trust, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile, kf.dir)
 				if err != nil {
 					return err
 				}
@@ -156,7 +164,7 @@ func ingestCommand() *command {
 					// A PostgreSQL server that restarts: wait for it.
 					pc.Ingest.Unavailable = postgres.Unavailable
 				}
-				pc.SensorKeys, pc.SignatureWait, pc.HeadWait = trusted, *sigWait, *headWait
+				pc.SensorKeys, pc.SensorTrust, pc.SignatureWait, pc.HeadWait = trusted, trust, *sigWait, *headWait
 				pc.Ingest.KeepAlive = *bf.ackWait / 3
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
@@ -217,33 +225,42 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 
 // gateSettings checks ingest's --batch (what the signature check may be
 // handed at once) and its waits for the sensors' signatures (a zero
-// --signature-wait becomes its default), and reads --sensor-keys.
-func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile string) ([][]byte, error) {
+// --signature-wait becomes its default), and says which sensor keys are
+// trusted: those of --sensor-keys, else those of the key folder (read
+// again as it changes: keyFolderTrust).
+func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile, keyDir string) ([][]byte, func([]byte) bool, error) {
 	if batch < 1 || batch > maxIngestBatch {
-		return nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
+		return nil, nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
 	}
 	if *sigWait == 0 {
 		*sigWait = min(30*time.Second, ackWait/2)
 	}
 	if *sigWait <= 0 || *sigWait >= ackWait {
-		return nil, usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, ackWait)
+		return nil, nil, usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, ackWait)
 	}
 	if headWait < *sigWait {
-		return nil, usagef("--head-wait %s: must be at least --signature-wait (%s)", headWait, *sigWait)
+		return nil, nil, usagef("--head-wait %s: must be at least --signature-wait (%s)", headWait, *sigWait)
 	}
 	if keysFile == "" {
-		a.log.Warn("ingest: no --sensor-keys: any sensor key whose signature checks is taken")
-		return nil, nil
+		dir, err := a.keyDir(keyDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		kt, err := newKeyFolderTrust(dir, a.log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sensor keys of the key folder: %w", err)
+		}
+		return kt.Keys(), kt.Trusts, nil
 	}
 	data, err := os.ReadFile(keysFile)
 	if err != nil {
-		return nil, fmt.Errorf("--sensor-keys: %w", err)
+		return nil, nil, fmt.Errorf("--sensor-keys: %w", err)
 	}
 	trusted, err := evidence.ParseSensorKeys(keysFile, data)
 	if err != nil {
-		return nil, fmt.Errorf("--sensor-keys: %w", err)
+		return nil, nil, fmt.Errorf("--sensor-keys: %w", err)
 	}
-	return trusted, nil
+	return trusted, nil, nil
 }
 
 // storeWhenUp opens the store for ingest, waiting while a PostgreSQL

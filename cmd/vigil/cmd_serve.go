@@ -93,9 +93,13 @@ were seen sharing watched material, first-hand, within --check-tolerance
 (403, audited). Each user may make --check-per-minute requests a minute and
 ask --check-per-day addresses in 24 hours, all the accounts of one
 platform (agency) together --check-per-day-platform (default: as many as
-one account), at most --check-max a request (429 beyond, audited); the
-day's counts start, at the first check of each account and platform after
-a start, from the checks the audit trail holds of the last 24 hours. docs/platforms.md says what a
+one account), at most --check-max a request, and one address at most at
+--check-instants-per-address distinct times in 24 hours by one platform
+(429 beyond, audited); the day's counts and instants start, at the first
+check of each account and platform after a start, from the checks the
+audit trail holds of the last 24 hours. At most --check-refusal-records
+refusals of one account a minute are recorded one by one; the others are
+counted, and one record says how many once the minute ends. docs/platforms.md says what a
 platform learns and never learns.
 
 Single sign-on: --oidc-issuer and --oidc-client-id turn on an OpenID Connect
@@ -148,6 +152,8 @@ Examples:
 			fs.IntVar(&sf.platformCheck.PerMinute, "check-per-minute", api.DefaultCheckPerMinute, "the platforms' check: at most this many `requests` a minute per user (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.PerDay, "check-per-day", api.DefaultCheckPerDay, "the platforms' check: at most this many `addresses` in 24 hours per user (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.PlatformPerDay, "check-per-day-platform", 0, "the platforms' check: at most this many `addresses` in 24 hours by all the accounts of one platform (agency) together (0: --check-per-day)")
+			fs.IntVar(&sf.platformCheck.InstantsPerAddress, "check-instants-per-address", api.DefaultCheckInstantsPerAddress, "the platforms' check: one address may be asked at most at this many distinct `times` in 24 hours by all the accounts of one platform together (429 beyond, audited)")
+			fs.IntVar(&sf.platformCheck.RefusalRecords, "check-refusal-records", api.DefaultCheckRefusalRecords, "the platforms' check: at most this many refused `requests` of one account a minute are recorded one by one; the others are counted in one record for the minute")
 			sf.purge = defineRetentionFlags(fs)
 			fs.DurationVar(&sf.purge.Interval, "retention-interval", sf.purge.Interval, "run the retention purge ('vigil retention run') this often (0: never)")
 			return func(ctx context.Context, a *app, args []string) error { return sf.run(ctx, a) }
@@ -368,8 +374,9 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if err := f.purge.Validate(); err != nil {
 		return usagef("%v", err)
 	}
-	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 || f.platformCheck.PlatformPerDay < 0 {
-		return usagef("--check-tolerance: want more than 0 and at most 24h; --check-max: 1 to 100; --check-per-minute and --check-per-day: at least 1; --check-per-day-platform: 0 (as --check-per-day) or more")
+	if f.platformCheck.Tolerance <= 0 || f.platformCheck.Tolerance > 24*time.Hour || f.platformCheck.MaxChecks < 1 || f.platformCheck.MaxChecks > 100 || f.platformCheck.PerMinute < 1 || f.platformCheck.PerDay < 1 || f.platformCheck.PlatformPerDay < 0 ||
+		f.platformCheck.InstantsPerAddress < 1 || f.platformCheck.RefusalRecords < 1 {
+		return usagef("--check-tolerance: want more than 0 and at most 24h; --check-max: 1 to 100; --check-per-minute and --check-per-day: at least 1; --check-per-day-platform: 0 (as --check-per-day) or more; --check-instants-per-address and --check-refusal-records: at least 1")
 	}
 	f.platformCheck.Retention = f.purge.Observations // the check answers nothing older
 	sq, err := a.backendStore(ctx)

@@ -78,7 +78,7 @@ func BenchmarkIngestNATSPostgres(b *testing.B) {
 	n := *ingestBenchObs
 	obs := ingestBenchObservations(n)
 	srv := startNATS(b)
-	geo, keyDir := writeLabGeo(b), b.TempDir()
+	geo, keyDir := writeLabGeo(b), benchKeyDir(b)
 	for i := 0; i < b.N; i++ {
 		if *ingestBenchEvidence {
 			with, without := evidenceRounds(b, srv, obs, geo, keyDir, "", i)
@@ -121,7 +121,7 @@ func BenchmarkIngestNATSPostgres(b *testing.B) {
 func BenchmarkIngestNATSSQLite(b *testing.B) {
 	obs := ingestBenchObservations(*ingestBenchObs)
 	srv := startNATS(b)
-	geo, keyDir, dir := writeLabGeo(b), b.TempDir(), b.TempDir()
+	geo, keyDir, dir := writeLabGeo(b), benchKeyDir(b), b.TempDir()
 	for i := 0; i < b.N; i++ {
 		with, without := evidenceRounds(b, srv, obs, geo, keyDir, dir, i)
 		b.ReportMetric(median(with), "ingest-obs/s")
@@ -292,6 +292,24 @@ func ingestBenchObservations(n int) []observe.Observation {
 // stream through the sensor's bus (jetstream.Bus: one message a signed
 // batch); it returns once JetStream holds them all, with the number of
 // messages. Unless signed, obs go unsigned through the same bus's
+// benchKeySeed is the seed of the key the benchmarks' sensor signs with.
+func benchKeySeed() []byte {
+	seed := make([]byte, ed25519.SeedSize)
+	seed[0] = 13
+	return seed
+}
+
+// benchKeyDir is ingest's key folder, with the benchmarks' sensor key as
+// its sensor.key: ingest trusts it by default, as it trusts the
+// deployment's own sensor.
+func benchKeyDir(b *testing.B) string {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, sensorKeyFile), []byte(hex.EncodeToString(benchKeySeed())+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
 // PublishBatch in runs of the signer's batch size (one message a run).
 func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Observation, signed bool) (time.Duration, uint64) {
 	start := time.Now()
@@ -304,9 +322,7 @@ func publishSigned(b *testing.B, url, stream, subject string, obs []observe.Obse
 		b.Fatal(err)
 	}
 	defer jb.Close()
-	seed := make([]byte, ed25519.SeedSize)
-	seed[0] = 13
-	signer := evidence.NewBatchSigner(jb, ed25519.NewKeyFromSeed(seed), evidence.DefaultSignerConfig())
+	signer := evidence.NewBatchSigner(jb, ed25519.NewKeyFromSeed(benchKeySeed()), evidence.DefaultSignerConfig())
 	for i := 0; i < len(obs) && !signed; i += evidence.DefaultSignerConfig().BatchSize {
 		if err := jb.PublishBatch(ctx, obs[i:min(len(obs), i+evidence.DefaultSignerConfig().BatchSize)]); err != nil {
 			b.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -204,6 +205,27 @@ type faultSensor struct {
 	ids  []string
 }
 
+// faultKeySeed is the seed of the signing key of the fault sensor seed.
+func faultKeySeed(seed uint64) []byte {
+	keySeed := make([]byte, ed25519.SeedSize)
+	keySeed[0] = byte(seed)
+	return keySeed
+}
+
+// faultKeyDir is the ingests' key folder: they trust the sensor keys in
+// it by default, as a deployment's ingest trusts its own sensors' (sensor
+// a's key is its sensor.key, sensor b's a key it keeps retired).
+func faultKeyDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, seed := range map[string]uint64{sensorKeyFile: 1, "sensor-20261101T000000.000000000Z.key.retired": 2} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(hex.EncodeToString(faultKeySeed(seed))+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 func startFaultSensor(t *testing.T, name, url string, seed uint64, every time.Duration) *faultSensor {
 	t.Helper()
 	cfg := jetstream.DefaultConfig(url)
@@ -221,9 +243,7 @@ func startFaultSensor(t *testing.T, name, url string, seed uint64, every time.Du
 	t.Cleanup(func() { st.Close() })
 	// Sensors sign what they publish, as every sensor does (ingest stores
 	// an unsigned observation as unsigned_import: no target of it).
-	keySeed := make([]byte, ed25519.SeedSize)
-	keySeed[0] = byte(seed)
-	p, err := pipeline.New(context.Background(), pipeline.Config{Store: st, Remote: jb, Queue: &qc, SensorKey: ed25519.NewKeyFromSeed(keySeed)})
+	p, err := pipeline.New(context.Background(), pipeline.Config{Store: st, Remote: jb, Queue: &qc, SensorKey: ed25519.NewKeyFromSeed(faultKeySeed(seed))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,12 +496,10 @@ func runNATSFaults(t *testing.T, run faultRun) {
 	}
 	openFaultStore(t, db).Close() // the schema, before two ingests race to make it
 	ingestArgs := []string{"--db", db, "--log-level", "warn", "ingest", "--bus", srv.url(),
-		"--stream", "FAULT_OBS", "--subject", "fault.obs", "--consumer", "fault-ingest", "--batch", "50", "--ack-wait", "2s"}
-	if run.pg != nil {
-		// The evidence log's checkpoint keys of a postgres:// store live
+		"--stream", "FAULT_OBS", "--subject", "fault.obs", "--consumer", "fault-ingest", "--batch", "50", "--ack-wait", "2s",
+		// The sensors' keys, and the evidence log's checkpoint key, live
 		// under --key-dir (else $HOME, which the ingest processes lack).
-		ingestArgs = append(ingestArgs, "--key-dir", t.TempDir())
-	}
+		"--key-dir", faultKeyDir(t)}
 	proxy := newCutProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.port))
 	a := startFaultSensor(t, "sensor-a", srv.url(), 1, run.every)
 	// Sensor b starts while NATS is unreachable, and keeps observing.
@@ -821,7 +839,7 @@ func checkAnalysisAsOneIngest(t *testing.T, db, url string) {
 	// the order of the store.
 	ref := filepath.Join(t.TempDir(), "ref.db")
 	p := startIngest(t, "--db", ref, "--log-level", "warn", "ingest", "--bus", url,
-		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer)
+		"--stream", cfg.Stream, "--subject", cfg.Subject, "--consumer", cfg.Consumer, "--key-dir", faultKeyDir(t))
 	for _, o := range obs {
 		o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
 		if err := jb.Publish(context.Background(), o); err != nil {

@@ -18,9 +18,15 @@ type GateConfig struct {
 	// Keys, if set, are the only sensor keys trusted (ed25519 public
 	// keys, 32 bytes each): an observation chained under any other key
 	// (an unknown key, or one rotated out and removed from the list)
-	// never counts as sensor evidence. Nil trusts any key whose
-	// signature checks.
+	// never counts as sensor evidence. Nil (and no Trust) trusts any key
+	// whose signature checks.
 	Keys [][]byte
+	// Trust, if set, is asked about a key not in Keys before an
+	// observation chained under it is failed; a key it accepts is then
+	// trusted like one of Keys ('vigil ingest' reads its key folder again:
+	// a sensor rotated its key while ingest runs). Setting it, even with
+	// Keys nil, makes the gate trust no key but those two give.
+	Trust func(key []byte) bool
 	// MaxHold is how long an observation waits for a signature of its
 	// sensor that covers it (default 30 s; a sensor signs every 250 ms)
 	// when what follows it contradicts it: the position after its run
@@ -177,7 +183,7 @@ func NewGate(cfg GateConfig) *Gate {
 		cfg.MaxChains = d.MaxChains
 	}
 	g := &Gate{cfg: cfg, chains: map[chainID]*gateChain{}}
-	if cfg.Keys != nil {
+	if cfg.Keys != nil || cfg.Trust != nil {
 		g.keys = map[string]bool{}
 		for _, k := range cfg.Keys {
 			g.keys[string(k)] = true
@@ -224,7 +230,7 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	if !o.Signed() {
 		return append(out, Released{Obs: o, Tags: []int{tag}})
 	}
-	if g.keys != nil && !g.keys[string(o.Chain.Key)] {
+	if !g.trusts(o.Chain.Key) {
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
 		return append(out, failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
 	}
@@ -554,6 +560,19 @@ func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bo
 		}
 	}
 	return nil, true
+}
+
+// trusts says whether key may sign sensor evidence: any key when neither
+// Keys nor Trust is set; else a key of Keys or one Trust accepted.
+func (g *Gate) trusts(key []byte) bool {
+	if g.keys == nil || g.keys[string(key)] {
+		return true
+	}
+	if g.cfg.Trust != nil && g.cfg.Trust(key) {
+		g.keys[string(key)] = true
+		return true
+	}
+	return false
 }
 
 // failed marks o signature_failed and drops its chain fields: it is

@@ -153,6 +153,27 @@ func TestGateTrustsOnlyTheKeysGiven(t *testing.T) {
 	}
 }
 
+// TestGateAsksTrustAboutKeysNotGiven: with Trust set and no Keys, a key
+// is trusted only once Trust accepts it (asked again for each observation
+// until then: a key made after the gate started), and then without
+// asking again.
+func TestGateAsksTrustAboutKeysNotGiven(t *testing.T) {
+	obs := signed(t, sample(8))
+	accept, asked := false, 0
+	cfg := evidence.DefaultGateConfig()
+	cfg.Trust = func(k []byte) bool {
+		asked++
+		return accept && bytes.Equal(k, sensorKey.Public().(ed25519.PublicKey))
+	}
+	if _, failed := covered(gateRun(t, cfg, obs), obs); failed != len(obs) || asked != len(obs) {
+		t.Errorf("before Trust accepts the key: %d of %d failed, asked %d times", failed, len(obs), asked)
+	}
+	accept, asked = true, 0
+	if ok, _ := covered(gateRun(t, cfg, obs), obs); ok != len(obs) || asked != 1 {
+		t.Errorf("once Trust accepts the key: %d of %d covered, asked %d times", ok, len(obs), asked)
+	}
+}
+
 // TestGateSameObservationTwice: a copy delivered again (a redelivery) is
 // released once, with both tags, so that both bus batches are
 // acknowledged and the store keeps one.

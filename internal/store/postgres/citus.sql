@@ -51,6 +51,15 @@ ALTER TABLE evidence_log DROP CONSTRAINT evidence_log_obs_seq_key;
 ALTER TABLE evidence_log ADD CONSTRAINT evidence_log_obs_key UNIQUE (obs_uid, obs_seq);
 REVOKE UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
 
+-- purged_observations: append-only by privilege too (migration 0020's
+-- triggers dropped). UPDATE stays granted: retention's own upsert (a
+-- row whose transcript was purged, purged whole later) needs it, and the
+-- trigger that allowed only that update is gone: on Citus an UPDATE of a
+-- purge record is refused by nothing but the role's other grants.
+DROP TRIGGER purged_observations_append_only ON purged_observations;
+DROP TRIGGER purged_observations_no_truncate ON purged_observations;
+REVOKE DELETE, TRUNCATE ON purged_observations FROM PUBLIC;
+
 -- targets: target numbers are the analysis's; the counts' triggers go (the
 -- analysis's save writes the same deltas).
 ALTER TABLE targets DROP CONSTRAINT targets_seq_key;

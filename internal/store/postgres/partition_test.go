@@ -18,14 +18,23 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0019 takes a store back to the schema before migration 0019: no
-// platform role.
-var undo0019 = []string{
+// undo0020 takes a store back to the schema before migration 0020:
+// purged_observations without its append-only triggers.
+var undo0020 = []string{
+	`DROP TRIGGER purged_observations_append_only ON purged_observations`,
+	`DROP TRIGGER purged_observations_no_truncate ON purged_observations`,
+	`DROP FUNCTION vigil_purged_append_only`,
+	`DELETE FROM schema_migrations WHERE version >= 20`,
+}
+
+// undo0019 takes a store back to the schema before migration 0019 (0020
+// undone first): no platform role.
+var undo0019 = append(undo0020[:len(undo0020):len(undo0020)],
 	`DELETE FROM users WHERE role = 'platform'`,
 	`ALTER TABLE users DROP CONSTRAINT users_role_check,
 		ADD CONSTRAINT users_role_check CHECK (role IN ('admin', 'analyst', 'supervisor', 'investigator', 'auditor'))`,
 	`DELETE FROM schema_migrations WHERE version >= 19`,
-}
+)
 
 // undo0018 takes a store back to the schema before migration 0018 (0019
 // undone first): one sensor_chains row a chain and key.

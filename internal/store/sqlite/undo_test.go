@@ -31,6 +31,7 @@ var laterUndo = map[int][]string{
 	24: {"PRAGMA foreign_keys = OFF; BEGIN; DELETE FROM users WHERE role = 'platform'; " + users0004() +
 		" INSERT INTO users_0004 SELECT * FROM users; DROP TABLE users; ALTER TABLE users_0004 RENAME TO users;" +
 		" CREATE INDEX users_agency ON users (agency); COMMIT; PRAGMA foreign_keys = ON"},
+	25: {`DROP TRIGGER purged_observations_no_delete`, `DROP TRIGGER purged_observations_no_update`},
 }
 
 // users0004 creates users_0004, the users table as migration 0004

@@ -75,6 +75,14 @@ type CheckConfig struct {
 	// MaxBody is the most bytes a request's body may hold
 	// (DefaultCheckMaxBody).
 	MaxBody int64
+	// InstantsPerAddress is the most distinct times all the accounts of
+	// one platform may ask about one address in any 24 hours
+	// (DefaultCheckInstantsPerAddress): the same time again counts once.
+	InstantsPerAddress int
+	// RefusalRecords is the most refused requests of one account recorded
+	// one by one in each minute (DefaultCheckRefusalRecords); the others
+	// are counted, and one record says how many once the minute ends.
+	RefusalRecords int
 	// Retention is how long the store keeps observations (vigil serve's
 	// --keep-observations; zero: no bound). A sighting older than
 	// it never answers "seen", even while the purge has not yet removed
@@ -102,6 +110,12 @@ func (c CheckConfig) withDefaults() CheckConfig {
 	}
 	if c.MaxBody <= 0 {
 		c.MaxBody = DefaultCheckMaxBody
+	}
+	if c.InstantsPerAddress <= 0 {
+		c.InstantsPerAddress = DefaultCheckInstantsPerAddress
+	}
+	if c.RefusalRecords <= 0 {
+		c.RefusalRecords = DefaultCheckRefusalRecords
 	}
 	return c
 }
@@ -269,12 +283,21 @@ func parseCheck(c Check) (asked, error) {
 type checkLimiter struct {
 	mu    sync.Mutex
 	users map[string]*checkUsage
+	// refusals counts each account's refusals of its current minute
+	// (checkbounds.go); due holds the summaries of ended minutes not yet
+	// written; timer, that one is armed to write them.
+	refusals map[string]*refusalTally
+	due      []refusalSummary
+	timer    bool
 }
 
 type checkUsage struct {
 	requests []time.Time // in the last minute
 	checks   []dayCount  // in the last 24 hours
 	seeded   bool        // the trail's checks are counted
+	// instants: a platform's, the instants asked of each address in the
+	// last 24 hours (admitInstants).
+	instants map[netip.Addr][]askedInstant
 }
 
 func userKey(p *access.Principal) string     { return "user:" + strconv.FormatInt(p.UserID, 10) }
@@ -369,6 +392,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	p := access.PrincipalFrom(r.Context())
 	cfg := h.cfg.Check
 	now := h.cfg.Now()
+	h.writeRefusalSummaries(r.Context(), now)
 	if ok, retry := h.limits.request(userKey(p), now, cfg.PerMinute); !ok {
 		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many requests: at most %d a minute", cfg.PerMinute), retry, nil)
 		return
@@ -389,6 +413,11 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.seedCheckLimits(r.Context(), p, now); err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if ok, addr := h.limits.admitInstants(platformKey(p), now, checks, cfg.InstantsPerAddress); !ok {
+		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many instants: %s may be checked at most at %d distinct times in 24 hours, by all of the platform's accounts together",
+			addr, cfg.InstantsPerAddress), time.Hour, checks)
 		return
 	}
 	bounds := map[string]int{userKey(p): cfg.PerDay, platformKey(p): cfg.PlatformPerDay}
@@ -440,20 +469,31 @@ func (h *handler) seedCheckLimits(ctx context.Context, p *access.Principal, now 
 			continue
 		}
 		var got []dayCount
+		instants := map[netip.Addr][]askedInstant{}
 		if ar != nil {
 			f.Action, f.Since = audit.ActionPlatformCheck, now.Add(-24*time.Hour)
 			err := ar.AuditRecords(ctx, f, func(r audit.Record) error {
 				var d struct {
-					Checks []json.RawMessage `json:"checks"`
+					Checks []struct{ Address, Time string } `json:"checks"`
 				}
 				if json.Unmarshal(r.Detail, &d) == nil && len(d.Checks) > 0 {
 					got = append(got, dayCount{r.Time, len(d.Checks)})
+				}
+				for _, c := range d.Checks {
+					a, errA := netip.ParseAddr(c.Address)
+					at, errT := time.Parse(time.RFC3339Nano, c.Time)
+					if errA == nil && errT == nil {
+						instants[a.Unmap()] = append(instants[a.Unmap()], askedInstant{r.Time, at})
+					}
 				}
 				return nil
 			})
 			if err != nil {
 				return fmt.Errorf("check: the trail's checks of %s: %w", key, err)
 			}
+		}
+		if key == platformKey(p) && !h.limits.seeded(key) {
+			h.limits.seedInstants(key, instants)
 		}
 		h.limits.seed(key, got)
 	}
@@ -468,7 +508,8 @@ func (h *handler) checkRefused(w http.ResponseWriter, r *http.Request, e *checkE
 	if checks != nil {
 		detail["checks"] = askedRecords(checks)
 	}
-	if !h.audited(w, r, audit.ActionDenied, "check", "", detail) {
+	p := access.PrincipalFrom(r.Context())
+	if h.countRefusal(r, userKey(p), h.cfg.Now(), e.status) && !h.audited(w, r, audit.ActionDenied, "check", "", detail) {
 		return
 	}
 	if retry > 0 {

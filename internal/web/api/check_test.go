@@ -406,7 +406,8 @@ func TestCheckNeverSeesAFellowSensorNorAnotherItem(t *testing.T) {
 }
 
 func TestCheckOutsideTheToleranceIsNotSeen(t *testing.T) {
-	f := newCheckFixture(t, CheckConfig{})
+	// Four instants of one address: one more than the default bound.
+	f := newCheckFixture(t, CheckConfig{InstantsPerAddress: 4})
 	a := f.answer(t, "plat", one("127.20.0.3", 51413, checkT), one("127.20.0.3", 51413, checkT.Add(-3*time.Hour+59*time.Minute)),
 		// (the sighting's clock is known within 250 µs: an hour and a
 		// second after it is surely within ±1 h, an hour after it not)
