@@ -448,16 +448,17 @@ func (p *Pipeline) runFront(ctx context.Context, stop context.CancelFunc) *errgr
 // they were added, as deferred calls run: each is told to stop once ctx
 // has ended and the service added after it has returned (a server stops
 // before the audit checkpointer added before it signs its last
-// checkpoint).
+// checkpoint). A service that returns on its own before ctx ends (the
+// demo's story, once told) stops no other.
 func (p *Pipeline) runServices(g *errgroup.Group, ctx context.Context) {
-	stopAfter, doneAfter := ctx.Done(), (<-chan struct{})(nil)
+	var doneAfter <-chan struct{}
 	for i := len(p.services) - 1; i >= 0; i-- {
 		s := p.services[i]
 		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		done := make(chan struct{})
-		signal, previous := stopAfter, doneAfter
+		previous := doneAfter
 		g.Go(func() error {
-			<-signal
+			<-ctx.Done()
 			if previous != nil {
 				<-previous
 			}
@@ -473,7 +474,7 @@ func (p *Pipeline) runServices(g *errgroup.Group, ctx context.Context) {
 			p.log.Info("pipeline: service stopped", "service", s.name)
 			return nil
 		})
-		stopAfter, doneAfter = sctx.Done(), done
+		doneAfter = done
 	}
 }
 

@@ -384,6 +384,48 @@ func TestServicesStopInReverseOrder(t *testing.T) {
 	}
 }
 
+// A service that ends on its own (the demo's story, once told) leaves the
+// services added before it running until the run is told to stop: the
+// demo's web server, checkpointer and batch signer stopped when its story
+// ended, a few minutes in, while the sensor went on.
+func TestAServiceThatEndsLeavesTheOthersRunning(t *testing.T) {
+	p, err := New(context.Background(), Config{Store: openStore(t), NoIngest: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webStopped := make(chan struct{})
+	p.Go("web", func(ctx context.Context) error {
+		<-ctx.Done()
+		close(webStopped)
+		return nil
+	})
+	storyDone := make(chan struct{})
+	p.Go("story", func(ctx context.Context) error { close(storyDone); return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	<-storyDone
+	select {
+	case <-webStopped:
+		t.Fatal("the web server was told to stop when the story ended")
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+	select {
+	case <-webStopped:
+	default:
+		t.Fatal("Run returned with the web server still running")
+	}
+}
+
 func TestValidateRefusesPartsThatCannotWorkTogether(t *testing.T) {
 	st := openStore(t)
 	for name, c := range map[string]Config{
