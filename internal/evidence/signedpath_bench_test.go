@@ -98,7 +98,6 @@ func BenchmarkSignedPath(b *testing.B) {
 	}
 }
 
-
 // BenchmarkSignedGate is the gate alone (BenchmarkSignedPath's bodies
 // decoded once, outside the clock).
 func BenchmarkSignedGate(b *testing.B) {
