@@ -41,6 +41,7 @@ var (
 	ingestBenchAnalysis = flag.Bool("ingest-bench-analysis", true, "ingest's --analysis in BenchmarkIngestNATSPostgres (false: to see what the analysis costs)")
 	ingestBenchRounds   = flag.Int("ingest-bench-rounds", 3, "rounds of BenchmarkIngestNATSPostgres, each running both variants (their order alternates)")
 	ingestBenchEvidence = flag.Bool("ingest-bench-evidence-variants", false, "BenchmarkIngestNATSPostgres runs ingest with and without signing and the evidence log instead of ingest and the single-row baseline")
+	ingestBenchVariants = flag.String("ingest-bench-variants", "ingest,nolog,plain", "the evidence variants a round runs (-ingest-bench-evidence-variants), comma-separated: ingest, nolog, plain")
 )
 
 // BenchmarkIngestNATSPostgres is issue 13's ingest row: observations that
@@ -130,11 +131,16 @@ func BenchmarkIngestNATSSQLite(b *testing.B) {
 }
 
 // evidenceRounds runs the rounds of the evidence variants ("ingest",
-// "nolog", "plain": ingestRound), the order rotating from round to round
-// so that each variant runs first, second and third in three rounds, and
-// returns the obs/s of "ingest" and of "plain".
+// "nolog", "plain": ingestRound; -ingest-bench-variants may name fewer),
+// the order rotating from round to round so that each variant runs at
+// each place in turn, and returns the obs/s of "ingest" and of "plain".
 func evidenceRounds(b *testing.B, srv *natsServer, obs []observe.Observation, geo, keyDir, sqliteDir string, iter int) (with, without []float64) {
-	names := []string{"ingest", "nolog", "plain"}
+	names := strings.Split(*ingestBenchVariants, ",")
+	for _, n := range names {
+		if n != "ingest" && n != "nolog" && n != "plain" {
+			b.Fatalf("-ingest-bench-variants: %q is not ingest, nolog or plain", n)
+		}
+	}
 	for r := range *ingestBenchRounds {
 		var round []benchRound
 		for k := range names {

@@ -154,6 +154,30 @@ type heldObs struct {
 	// bad: in evidence form 2, its transcript is not the one its
 	// transcript_sha256 names (form2Transcript); nothing covers it.
 	bad bool
+	// tag1 holds tags while there is one (most observations come once),
+	// and self is gateChain.held's slice at its seq while it is the only
+	// one there: no allocation of their own. Both have room for one
+	// only, so that an append makes a new array, never writes in these.
+	tag1 [1]int
+	self [1]*heldObs
+}
+
+// newHeld is a heldObs with one tag.
+func newHeld(gc *gateChain, o *observe.Observation, tag int, sh [32]byte, at time.Time, bad bool) *heldObs {
+	h := &heldObs{chain: gc, o: *o, sh: sh, at: at, bad: bad, contradicted: bad}
+	h.tag1[0] = tag
+	h.tags = h.tag1[:1:1]
+	return h
+}
+
+// hold adds h to the observations held at its seq.
+func (gc *gateChain) hold(k uint64, h *heldObs) {
+	if hs := gc.held[k]; len(hs) > 0 {
+		gc.held[k] = append(hs[:len(hs):len(hs)], h)
+		return
+	}
+	h.self[0] = h
+	gc.held[k] = h.self[:1:1]
 }
 
 // authWindow is how many covered positions of a chain a Gate remembers,
@@ -267,11 +291,11 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 			return out
 		}
 	}
-	h := &heldObs{chain: gc, o: o, tags: []int{tag}, sh: sh, at: now, bad: bad != nil, contradicted: bad != nil}
+	h := newHeld(gc, &o, tag, sh, now, bad != nil)
 	if bad != nil {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
 	}
-	gc.held[k] = append(gc.held[k], h)
+	gc.hold(k, h)
 	g.fifo = append(g.fifo, h)
 	g.held++
 	return g.cover(out, gc, o.Chain.ID, k)

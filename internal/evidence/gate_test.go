@@ -749,3 +749,52 @@ func TestGateFailsAForm2TranscriptNotItsSHA256(t *testing.T) {
 		})
 	}
 }
+
+// TestGateSeveralAtOneSeq: a forgery at the seq of a genuine observation,
+// before or after it, and delivered again: the genuine one is covered,
+// the forgery fails once with both its tags, in whichever order they
+// came (the gate keeps the first observation at a seq, and its first tag,
+// without a slice of their own).
+func TestGateSeveralAtOneSeq(t *testing.T) {
+	obs := signed(t, sample(4)) // one batch: seq 1-4, the head at 4
+	forged := obs[1]
+	forged.ID = observe.NewID(forged.Time.Add(time.Hour))
+	forged.Endpoint.Port++
+	for _, forgedFirst := range []bool{true, false} {
+		t.Run(fmt.Sprint("forged first ", forgedFirst), func(t *testing.T) {
+			g := evidence.NewGate(evidence.DefaultGateConfig())
+			now := time.Now()
+			var rel []evidence.Released
+			add := func(o observe.Observation, tag int) { rel = g.AddTo(rel, o, tag, now) }
+			add(obs[0], 0)
+			if forgedFirst {
+				add(forged, 10)
+				add(obs[1], 1)
+			} else {
+				add(obs[1], 1)
+				add(forged, 10)
+			}
+			add(forged, 11) // delivered again
+			add(obs[2], 2)
+			add(obs[3], 3)
+			if len(rel) != 4 || g.Held() != 1 {
+				t.Fatalf("released %d, held %d; want 4 and the forgery", len(rel), g.Held())
+			}
+			for i, r := range rel {
+				if r.Obs.ID != obs[i].ID || r.Failed != "" || len(r.Tags) != 1 || r.Tags[0] != i {
+					t.Fatalf("release %d: %s tags %v failed %q; want %s, tag %d, covered", i, r.Obs.ID, r.Tags, r.Failed, obs[i].ID, i)
+				}
+			}
+			rest := g.Expire(now.Add(time.Minute), false)
+			if len(rest) != 1 || rest[0].Obs.ID != forged.ID || rest[0].Failed == "" || fmt.Sprint(rest[0].Tags) != "[10 11]" || g.Held() != 0 {
+				t.Fatalf("expired %+v, held %d; want the forgery failed with tags [10 11]", rest, g.Held())
+			}
+			// The genuine observation delivered again after its release is
+			// covered again, alone.
+			again := g.AddTo(nil, obs[1], 5, now)
+			if len(again) != 1 || again[0].Failed != "" || fmt.Sprint(again[0].Tags) != "[5]" {
+				t.Fatalf("delivered again after release: %+v", again)
+			}
+		})
+	}
+}

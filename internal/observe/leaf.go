@@ -40,15 +40,25 @@ func (o *Observation) LeafHash() ([32]byte, error) {
 // change), computed once for both; in form 1 the sensor hash is not
 // computed (zero), the leaf not needing it.
 func (o *Observation) Hashes() (leaf, sensor [32]byte, err error) {
+	leaf, sensor, _, err = o.HashesRemembered()
+	return leaf, sensor, err
+}
+
+// HashesRemembered is Hashes, and says whether the sensor hash is the one
+// o remembers (RememberSensorHash) with a fingerprint that still holds:
+// remembering it again would change nothing, and a store that hands the
+// sensor hash on in o (so that ingest's check need not compute it) may
+// skip that, and the fingerprint it would take again.
+func (o *Observation) HashesRemembered() (leaf, sensor [32]byte, remembered bool, err error) {
 	if o.Chain.Form != Form2 {
 		err = o.appendCanonical(false, func(b []byte) { leaf = canon.LeafHash(b) })
-		return leaf, sensor, err
+		return leaf, sensor, false, err
 	}
-	if sensor, err = o.KnownSensorHash(); err != nil {
-		return leaf, sensor, err
+	if sensor, _, remembered, err = o.knownSensorHash(); err != nil {
+		return leaf, sensor, false, err
 	}
 	o.appendLeaf2(sensor, func(b []byte) { leaf = canon.LeafHash(b) })
-	return leaf, sensor, nil
+	return leaf, sensor, remembered, nil
 }
 
 // SensorHash is what a sensor's hash chain commits to for o: SHA-256 of
@@ -105,14 +115,21 @@ func (o *Observation) KnownSensorHash() ([32]byte, error) {
 // KnownSensorHashChecked is KnownSensorHash, and whether the transcript
 // is known to be the one transcript_sha256 names (TranscriptChecked).
 func (o *Observation) KnownSensorHashChecked() (h [32]byte, transcriptChecked bool, err error) {
+	h, transcriptChecked, _, err = o.knownSensorHash()
+	return h, transcriptChecked, err
+}
+
+// knownSensorHash is KnownSensorHashChecked, and whether the hash is the
+// one remembered (its fingerprint holds).
+func (o *Observation) knownSensorHash() (h [32]byte, transcriptChecked, remembered bool, err error) {
 	if o.memo.set {
 		if err := o.Validate(); err != nil {
-			return h, false, fmt.Errorf("observation %s: %w", o.ID, err)
+			return h, false, false, fmt.Errorf("observation %s: %w", o.ID, err)
 		}
 		if o.memo.print == o.sensorPrint() {
-			return o.memo.hash, o.memo.transcript, nil
+			return o.memo.hash, o.memo.transcript, true, nil
 		}
 	}
 	h, err = o.SensorHash()
-	return h, false, err
+	return h, false, false, err
 }

@@ -170,3 +170,44 @@ func TestSensorPrintSeesChangesInPlace(t *testing.T) {
 		t.Errorf("transcript changed in place: still taken as checked")
 	}
 }
+
+// TestHashesRememberedSaysWhenTheMemoHolds: HashesRemembered gives what
+// Hashes gives, and says the sensor hash is the one remembered only while
+// the fingerprint holds (a store then skips remembering it again); never
+// in form 1, whose leaf does not use it.
+func TestHashesRememberedSaysWhenTheMemoHolds(t *testing.T) {
+	o := asForm2(samples()[0])
+	if len(o.Chain.Key) == 0 {
+		o.Chain = Chain{Key: make([]byte, 32), ID: "c", Seq: 3, Prev: make([]byte, 32), Form: Form2}
+	}
+	fresh, err := o.SensorHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, o Observation, wantRemembered bool) {
+		t.Helper()
+		leaf, sensor, remembered, err := o.HashesRemembered()
+		bare := o
+		bare.memo = sensorMemo{}
+		wantLeaf, wantSensor, werr := bare.Hashes()
+		if err != nil || werr != nil || leaf != wantLeaf || sensor != wantSensor || remembered != wantRemembered {
+			t.Errorf("%s: leaf %x sensor %x remembered %v (%v); want %x %x %v (%v)", name, leaf, sensor, remembered, err, wantLeaf, wantSensor, wantRemembered, werr)
+		}
+	}
+	check("nothing remembered", o, false)
+	o.RememberSensorHash(fresh)
+	check("remembered", o, true)
+	changed := o
+	changed.Endpoint.Port++
+	check("a field it covers changed", changed, false)
+	ing := o
+	ing.Place.City += "x"
+	check("a key ingest adds changed", ing, true)
+	form1 := samples()[0]
+	form1.Chain.Form = 0
+	h1, _ := form1.SensorHash()
+	form1.RememberSensorHash(h1)
+	if _, _, remembered, err := form1.HashesRemembered(); err != nil || remembered {
+		t.Errorf("form 1: remembered %v (%v); its leaf uses no sensor hash", remembered, err)
+	}
+}

@@ -32,7 +32,10 @@ type leafHashes struct {
 	done   chan struct{}
 	leaves [][32]byte
 	sensor [][32]byte // form 2's sensor hashes, which its leaves are of (observe.KnownSensorHash)
-	err    error
+	// known: the sensor hash is the one the observation remembers
+	// (observe.HashesRemembered): remember has nothing to hand on.
+	known []bool
+	err   error
 }
 
 // hashLeaves starts hashing obs' leaves; nil when s.cfg.NoEvidenceLog.
@@ -41,11 +44,11 @@ func (s *Store) hashLeaves(obs []observe.Observation) *leafHashes {
 	if s.cfg.NoEvidenceLog {
 		return nil
 	}
-	h := &leafHashes{done: make(chan struct{}), leaves: make([][32]byte, len(obs)), sensor: make([][32]byte, len(obs))}
+	h := &leafHashes{done: make(chan struct{}), leaves: make([][32]byte, len(obs)), sensor: make([][32]byte, len(obs)), known: make([]bool, len(obs))}
 	go func() {
 		defer close(h.done)
 		for i := range obs {
-			if h.leaves[i], h.sensor[i], h.err = obs[i].Hashes(); h.err != nil {
+			if h.leaves[i], h.sensor[i], h.known[i], h.err = obs[i].HashesRemembered(); h.err != nil {
 				h.err = fmt.Errorf("observation %s: %w", obs[i].ID, h.err)
 				return
 			}
@@ -65,7 +68,7 @@ func (h *leafHashes) remember(obs []observe.Observation) {
 		return
 	}
 	for i := range obs {
-		if obs[i].Chain.Form == observe.Form2 {
+		if obs[i].Chain.Form == observe.Form2 && !h.known[i] {
 			obs[i].RememberSensorHash(h.sensor[i])
 		}
 	}

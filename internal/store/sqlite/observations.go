@@ -415,20 +415,22 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// remembered, while no field it covers changed: KnownSensorHash),
 	// which is kept (sensor) and handed on in obs once the batch is stored
 	// (RememberSensorHash): ingest's check then does not compute it again.
+	// (Not when it is the one remembered already: HashesRemembered.)
 	var leaves, sensor [][32]byte
+	var known []bool
 	leafErr := make(chan error, 1)
 	if s.cfg.NoEvidenceLog {
 		leafErr <- nil
 	} else {
-		leaves, sensor = make([][32]byte, len(obs)), make([][32]byte, len(obs))
+		leaves, sensor, known = make([][32]byte, len(obs)), make([][32]byte, len(obs)), make([]bool, len(obs))
 		go func() {
 			for i := range obs {
-				l, h, err := obs[i].Hashes()
+				l, h, k, err := obs[i].HashesRemembered()
 				if err != nil {
 					leafErr <- fmt.Errorf("observation %d (%s): evidence log leaf: %w", i, obs[i].ID, err)
 					return
 				}
-				leaves[i], sensor[i] = l, h
+				leaves[i], sensor[i], known[i] = l, h, k
 			}
 			leafErr <- nil
 		}()
@@ -503,7 +505,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 		return 0, err
 	}
 	for i := range obs {
-		if obs[i].Chain.Form == observe.Form2 && sensor != nil {
+		if obs[i].Chain.Form == observe.Form2 && sensor != nil && !known[i] {
 			obs[i].RememberSensorHash(sensor[i])
 		}
 	}
