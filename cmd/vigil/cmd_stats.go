@@ -280,7 +280,7 @@ func writeOutcomesCSV(w io.Writer, rep *casework.OutcomeReport) error {
 		if g == "" {
 			g = "total"
 		}
-		rec := []string{g}
+		rec := []string{figures.SafeCell(g)}
 		for _, v := range outcomeCells(r) {
 			rec = append(rec, figures.Int(v))
 		}

@@ -31,7 +31,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 	for _, row := range r.Rows {
 		rec := []string{row.Period}
 		if grouped {
-			rec = append(rec, GroupLabel(row.Group))
+			rec = append(rec, SafeCell(GroupLabel(row.Group)))
 		}
 		rec = append(rec, Int(row.Observations), Int(row.UniqueAddresses), Int(row.UniqueDevices),
 			Pct(row.ObservationsChange), Pct(row.UniqueAddressesChange), Pct(row.UniqueDevicesChange),
@@ -68,6 +68,18 @@ func Pct(v *float64) string {
 	s := strconv.FormatFloat(*v, 'f', 1, 64)
 	if *v >= 0 {
 		s = "+" + s
+	}
+	return s
+}
+
+// SafeCell keeps a spreadsheet from reading free text (a group's label: a
+// watch-list category, a service's or an operation's name) as a formula:
+// a cell starting with = + - @, a tab or a carriage return is prefixed
+// with an apostrophe. "-" alone, the unknown group's label, is no formula
+// and is left as it is.
+func SafeCell(s string) string {
+	if s != "" && s != "-" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
 	}
 	return s
 }
