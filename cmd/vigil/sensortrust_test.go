@@ -178,3 +178,25 @@ func TestKeyFolderTrustDoesNotHangOnAFifo(t *testing.T) {
 		t.Fatal("reading the key folder blocks on a FIFO named as a retired key")
 	}
 }
+
+// TestKeyFolderTrustFutureTimeIsNotRacy: a key folder stamped ahead of
+// the clock (the clock stepped back since) must not make every
+// observation under an unknown key read the folder again for as long as
+// the clock is behind.
+func TestKeyFolderTrustFutureTimeIsNotRacy(t *testing.T) {
+	dir := t.TempDir()
+	writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+	ahead := time.Now().Add(time.Hour)
+	for _, p := range []string{filepath.Join(dir, sensorKeyFile), dir} {
+		if err := os.Chtimes(p, ahead, ahead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.racy {
+		t.Fatal("a folder stamped an hour ahead is read again at every question")
+	}
+}
