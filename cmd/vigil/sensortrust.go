@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,8 +26,9 @@ import (
 // gets its observations stored marked signature_failed.
 //
 // Only a key no other user could have put there is read: the folder, and
-// each key file (a link's target too), must be owned by ingest's user (or
-// root) and writable by no one else, and a key file must be a regular
+// each key file (a link's target too), must be writable by no one but
+// its owner, a key file owned by ingest's user, root or the folder's
+// owner (the sensor's user, who holds its key already), and a regular
 // file; else the folder is refused (ingest does not start; later, no key
 // is learnt from it until it is put right). A folder under /tmp or a key
 // left 0666 would otherwise let any local user plant a retired key.
@@ -149,9 +151,10 @@ func (k *keyFolderTrust) reload() error {
 	if err != nil {
 		return err
 	}
-	if err := ownedByUs(k.dir, fi, true); err != nil {
+	if err := writers("key folder", k.dir, fi); err != nil {
 		return err
 	}
+	owners := keyOwners(fi)
 	names, err := filepath.Glob(filepath.Join(k.dir, "sensor-*.key.retired"))
 	if err != nil {
 		return err
@@ -159,7 +162,7 @@ func (k *keyFolderTrust) reload() error {
 	names = append(names, filepath.Join(k.dir, sensorKeyFile))
 	var keys [][]byte
 	for _, name := range names {
-		pub, err := readSensorPublicKey(name)
+		pub, err := readSensorPublicKey(name, owners)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -180,29 +183,38 @@ func (k *keyFolderTrust) reload() error {
 	return nil
 }
 
-// ownedByUs says why what fi describes (name) could have been written by
-// another user than ingest's: it is not owned by ingest's user nor root,
-// or others may write to it (a folder with the sticky bit, like /tmp,
-// still lets anyone add a file).
-func ownedByUs(name string, fi os.FileInfo, folder bool) error {
-	what := "key file"
-	if folder {
-		what = "key folder"
-	}
+// writers says why what fi describes (name) could have been written by
+// a user not trusted: others than its owner may write to it (a folder
+// with the sticky bit, like /tmp, still lets anyone add a file), or
+// (owners given) its owner is none of them.
+func writers(what, name string, fi os.FileInfo, owners ...uint32) error {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("%s %s: writable by other users (mode %s), who could plant a sensor key: chmod go-w it, or give --sensor-keys", what, name, fi.Mode().Perm())
 	}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() && sys.Uid != 0 {
-		return fmt.Errorf("%s %s: owned by user %d, not by ingest's (%d) nor root: give --sensor-keys", what, name, sys.Uid, os.Geteuid())
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || len(owners) == 0 || slices.Contains(owners, sys.Uid) {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("%s %s: owned by user %d, neither ingest's (%d), root nor the key folder's owner (%v): give --sensor-keys", what, name, sys.Uid, os.Geteuid(), owners)
+}
+
+// keyOwners is who may own a key file of a folder: ingest's user, root,
+// and the folder's owner (the sensor's user, who holds the sensor's key
+// already: a key it adds gives it nothing more).
+func keyOwners(folder os.FileInfo) []uint32 {
+	owners := []uint32{uint32(os.Geteuid()), 0}
+	if sys, ok := folder.Sys().(*syscall.Stat_t); ok {
+		owners = append(owners, sys.Uid)
+	}
+	return owners
 }
 
 // readSensorPublicKey reads the public half of a sensor key file (a hex
 // seed, as evidence.LoadOrCreateKey writes it), never making one. The file
 // (a link's target) must be a regular file only ingest's user could have
-// written (ownedByUs); a FIFO or a device is refused, not waited on.
-func readSensorPublicKey(path string) ([]byte, error) {
+// written (writers, owners: keyOwners); a FIFO or a device is refused,
+// not waited on.
+func readSensorPublicKey(path string, owners []uint32) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -215,7 +227,7 @@ func readSensorPublicKey(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("key %s: not a regular file (%s)", path, fi.Mode().Type())
 	}
-	if err := ownedByUs(path, fi, false); err != nil {
+	if err := writers("key file", path, fi, owners...); err != nil {
 		return nil, err
 	}
 	if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(real) != filepath.Clean(filepath.Dir(path)) {
@@ -224,7 +236,7 @@ func readSensorPublicKey(path string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := ownedByUs(filepath.Dir(real), dfi, true); err != nil {
+		if err := writers("folder", filepath.Dir(real), dfi, owners...); err != nil {
 			return nil, fmt.Errorf("key %s links to %s: %w", path, real, err)
 		}
 	}

@@ -200,3 +200,36 @@ func TestKeyFolderTrustFutureTimeIsNotRacy(t *testing.T) {
 		t.Fatal("a folder stamped an hour ahead is read again at every question")
 	}
 }
+
+// TestKeyFolderTrustTakesTheFolderOwnersKeys: ingest run as another user
+// than the sensor (root, or a service account the sensor's folder is
+// readable by) reads keys the folder's owner wrote: that user holds the
+// sensor's key already, so a key it adds gives it nothing more. Another
+// user's file in that folder is still refused.
+func TestKeyFolderTrustTakesTheFolderOwnersKeys(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the folder to another user")
+	}
+	const sensorUser = 54321
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+	for _, p := range []string{filepath.Join(dir, sensorKeyFile), dir} {
+		if err := os.Chown(p, sensorUser, sensorUser); err != nil {
+			t.Skipf("chown: %v", err)
+		}
+	}
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatalf("the sensor user's own key folder: %v", err)
+	}
+	if !trustsKey(k, key) {
+		t.Fatal("the sensor user's sensor.key is not trusted")
+	}
+	other := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 4, 0o600)
+	if err := os.Chown(filepath.Join(dir, "sensor-x.key.retired"), sensorUser+1, sensorUser+1); err != nil {
+		t.Fatal(err)
+	}
+	if trustsKey(k, other) {
+		t.Fatal("a key file of a third user is trusted")
+	}
+}
