@@ -62,7 +62,11 @@ sensor keys of the key folder (--key-dir; the folder a sensor run by the
 same user on this host makes its sensor.key in): sensor.key and each
 sensor-*.key.retired that 'vigil sensor key rotate' kept. The folder is
 read again, when a key not trusted comes, if it changed (a sensor's
-first start or a rotation while ingest runs). --sensor-keys FILE instead
+first start or a rotation while ingest runs); a key once trusted stays
+so until ingest restarts. The folder and its key files must be
+writable by no one but their owner, and the key files belong to
+ingest's user, root or the folder's owner (a key other users could
+plant is never trusted): otherwise ingest does not start. --sensor-keys FILE instead
 lists the keys trusted, one hexadecimal public key a line (as 'vigil
 sensor key rotate' prints it and a sensor logs it at start): list every
 sensor's key, those on other hosts included. An observation signed by

@@ -5,11 +5,14 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -22,19 +25,48 @@ import (
 // signs with a key of its own, under whatever chain id or sensor name,
 // gets its observations stored marked signature_failed.
 //
+// Only a key no other user could have put there is read: the folder, and
+// each key file (a link's target too), must be writable by no one but
+// its owner, a key file owned by ingest's user, root or the folder's
+// owner (the sensor's user, who holds its key already), and a regular
+// file; else the folder is refused (ingest does not start; later, no key
+// is learnt from it until it is put right). A folder under /tmp or a key
+// left 0666 would otherwise let any local user plant a retired key.
+//
 // The folder is read again when an observation comes under a key not yet
-// trusted and the folder changed since it was last read (a rotation, or a
-// sensor's first start, while ingest runs): one stat of the folder for
-// such an observation, a read only when it changed.
+// trusted and the folder or its sensor.key changed since it was last read
+// (a rotation, or a sensor's first start, while ingest runs): a few stats
+// for such an observation, a read only when something changed. A file
+// system stamps times from a coarse clock, so a change made in the tick
+// of a read leaves them as they were: while the newest time seen is
+// within racyWindow of the last read, the next question reads again.
 type keyFolderTrust struct {
 	dir string
 	log *slog.Logger
 
-	mu    sync.Mutex
-	read  time.Time // the folder's modification time when last read
-	keys  [][]byte
-	noted bool // the folder was found without a sensor key, and it was said
+	mu      sync.Mutex
+	seen    folderStamp // the folder and its sensor.key when last read
+	racy    bool        // seen is too recent to tell a change by
+	keys    [][]byte
+	lastErr string // the last read's error, said once
 }
+
+// folderStamp is what tells that a key folder changed: its own
+// modification time (a key file made, renamed or removed) and its
+// sensor.key's (rewritten in place).
+type folderStamp struct {
+	dir, key       time.Time
+	keySize, keyNo uint64
+}
+
+// racyWindow is how close to a read a time stamp must be for the read not
+// to vouch that nothing changed after it (file systems stamp times in
+// ticks of a few milliseconds, some in seconds).
+const racyWindow = 2 * time.Second
+
+// maxKeyFile is the most bytes read of a key file (a hex seed and a line
+// end is 65).
+const maxKeyFile = 4096
 
 // newKeyFolderTrust reads the sensor keys of dir (which may not exist
 // yet: a sensor makes its key on its first start).
@@ -45,7 +77,6 @@ func newKeyFolderTrust(dir string, log *slog.Logger) (*keyFolderTrust, error) {
 	}
 	if len(k.keys) == 0 {
 		log.Warn("ingest: no sensor key in the key folder and no --sensor-keys: every signed observation is stored marked signature_failed until a sensor key is made there (a sensor started with the same --key-dir) or given with --sensor-keys", "key_dir", dir)
-		k.noted = true
 	}
 	for _, key := range k.keys {
 		log.Info("ingest: sensor key trusted (key folder)", "key", hex.EncodeToString(key), "key_dir", dir)
@@ -65,12 +96,14 @@ func (k *keyFolderTrust) Keys() [][]byte {
 func (k *keyFolderTrust) Trusts(key []byte) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	fi, err := os.Stat(k.dir)
-	if err != nil || fi.ModTime().Equal(k.read) {
+	if st, err := k.stamp(); err != nil || (st == k.seen && !k.racy) {
 		return false
 	}
 	if err := k.reload(); err != nil {
-		k.log.Error("ingest: reading the sensor keys of the key folder", "key_dir", k.dir, "err", err)
+		if err.Error() != k.lastErr { // once, not for every observation
+			k.log.Error("ingest: reading the sensor keys of the key folder: no key is learnt from it until it is put right", "key_dir", k.dir, "err", err)
+			k.lastErr = err.Error()
+		}
 		return false
 	}
 	for _, t := range k.keys {
@@ -82,17 +115,46 @@ func (k *keyFolderTrust) Trusts(key []byte) bool {
 	return false
 }
 
+// stamp stats the folder and its sensor.key.
+func (k *keyFolderTrust) stamp() (folderStamp, error) {
+	var st folderStamp
+	fi, err := os.Stat(k.dir)
+	if os.IsNotExist(err) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	st.dir = fi.ModTime()
+	if fi, err := os.Stat(filepath.Join(k.dir, sensorKeyFile)); err == nil {
+		st.key, st.keySize = fi.ModTime(), uint64(fi.Size())
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+			st.keyNo = uint64(sys.Ino)
+		}
+	}
+	return st, nil
+}
+
 // reload reads every sensor key of the folder; the caller holds mu (or
 // owns k).
 func (k *keyFolderTrust) reload() error {
+	st, err := k.stamp()
+	if err != nil {
+		return err
+	}
+	readAt := time.Now()
 	fi, err := os.Stat(k.dir)
 	if os.IsNotExist(err) {
-		k.keys = nil
+		k.keys, k.seen, k.racy, k.lastErr = nil, st, false, ""
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	if err := writers("key folder", k.dir, fi); err != nil {
+		return err
+	}
+	owners := keyOwners(fi)
 	names, err := filepath.Glob(filepath.Join(k.dir, "sensor-*.key.retired"))
 	if err != nil {
 		return err
@@ -100,7 +162,7 @@ func (k *keyFolderTrust) reload() error {
 	names = append(names, filepath.Join(k.dir, sensorKeyFile))
 	var keys [][]byte
 	for _, name := range names {
-		pub, err := readSensorPublicKey(name)
+		pub, err := readSensorPublicKey(name, owners)
 		if os.IsNotExist(err) {
 			continue
 		}
@@ -109,14 +171,76 @@ func (k *keyFolderTrust) reload() error {
 		}
 		keys = append(keys, pub)
 	}
-	k.keys, k.read = keys, fi.ModTime()
+	newest := st.dir
+	if st.key.After(newest) {
+		newest = st.key
+	}
+	k.keys, k.seen, k.lastErr = keys, st, ""
+	// A time ahead of the clock (a clock stepped back since) is no tick of
+	// this read: reading again at every question would not end.
+	d := readAt.Sub(newest)
+	k.racy = d < racyWindow && d > -racyWindow
 	return nil
 }
 
+// writers says why what fi describes (name) could have been written by
+// a user not trusted: others than its owner may write to it (a folder
+// with the sticky bit, like /tmp, still lets anyone add a file), or
+// (owners given) its owner is none of them.
+func writers(what, name string, fi os.FileInfo, owners ...uint32) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s %s: writable by other users (mode %s), who could plant a sensor key: chmod go-w it, or give --sensor-keys", what, name, fi.Mode().Perm())
+	}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || len(owners) == 0 || slices.Contains(owners, sys.Uid) {
+		return nil
+	}
+	return fmt.Errorf("%s %s: owned by user %d, neither ingest's (%d), root nor the key folder's owner (%v): give --sensor-keys", what, name, sys.Uid, os.Geteuid(), owners)
+}
+
+// keyOwners is who may own a key file of a folder: ingest's user, root,
+// and the folder's owner (the sensor's user, who holds the sensor's key
+// already: a key it adds gives it nothing more).
+func keyOwners(folder os.FileInfo) []uint32 {
+	owners := []uint32{uint32(os.Geteuid()), 0}
+	if sys, ok := folder.Sys().(*syscall.Stat_t); ok {
+		owners = append(owners, sys.Uid)
+	}
+	return owners
+}
+
 // readSensorPublicKey reads the public half of a sensor key file (a hex
-// seed, as evidence.LoadOrCreateKey writes it), never making one.
-func readSensorPublicKey(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// seed, as evidence.LoadOrCreateKey writes it), never making one. The file
+// (a link's target) must be a regular file only ingest's user could have
+// written (writers, owners: keyOwners); a FIFO or a device is refused,
+// not waited on.
+func readSensorPublicKey(path string, owners []uint32) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("key %s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err := writers("key file", path, fi, owners...); err != nil {
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(real) != filepath.Clean(filepath.Dir(path)) {
+		// A link out of the folder: its target's folder must be ours too.
+		dfi, err := os.Stat(filepath.Dir(real))
+		if err != nil {
+			return nil, err
+		}
+		if err := writers("folder", filepath.Dir(real), dfi, owners...); err != nil {
+			return nil, fmt.Errorf("key %s links to %s: %w", path, real, err)
+		}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
 	if err != nil {
 		return nil, err
 	}

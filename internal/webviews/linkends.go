@@ -37,8 +37,10 @@ func WithholdLinkEnds(ctx context.Context, st LinkEnds, d *analysis.TargetDetail
 		return nil
 	}
 	own := map[netip.AddrPort]bool{}
+	ownIPs := map[netip.Addr]bool{}
 	for _, e := range d.Endpoints {
 		own[netip.AddrPortFrom(e.IP.Unmap(), e.Port)] = true
+		ownIPs[e.IP.Unmap()] = true
 	}
 	// The foreign addresses of every link, each asked at its link's time.
 	var eps []netip.AddrPort
@@ -94,7 +96,7 @@ func WithholdLinkEnds(ctx context.Context, st LinkEnds, d *analysis.TargetDetail
 				continue
 			}
 			hidden = true
-			withhold(l, ap)
+			withhold(l, ap, ownIPs)
 		}
 		if hidden {
 			obs := []string{}
@@ -109,19 +111,103 @@ func WithholdLinkEnds(ctx context.Context, st LinkEnds, d *analysis.TargetDetail
 	return nil
 }
 
-// withhold replaces ap in l's ends, reason and note by Withheld.
-func withhold(l *analysis.Link, ap netip.AddrPort) {
+// withhold replaces ap in l's ends, reason and note by Withheld: every
+// form of it the text holds (addressTokens), and its host written alone
+// unless that host is one of own's.
+func withhold(l *analysis.Link, ap netip.AddrPort, own map[netip.Addr]bool) {
 	for _, p := range []*string{&l.A, &l.B, &l.EndpointA, &l.EndpointB} {
 		if a, ok := endAddr(*p); ok && a == ap {
 			*p = Withheld
 		}
 	}
 	for _, p := range []*string{&l.Reason, &l.Note} {
-		*p = strings.ReplaceAll(*p, ap.String(), Withheld)
-		if m := netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port()); ap.Addr().Is4() {
-			*p = strings.ReplaceAll(*p, m.String(), Withheld)
+		var b strings.Builder
+		last := 0
+		for _, t := range addressTokens(*p) {
+			if t.ap == ap || (!t.ap.IsValid() && t.addr == ap.Addr() && !own[t.addr]) {
+				b.WriteString((*p)[last:t.start])
+				b.WriteString(Withheld)
+				last = t.end
+			}
+		}
+		if last > 0 {
+			b.WriteString((*p)[last:])
+			*p = b.String()
 		}
 	}
+}
+
+// addrToken is an address found in free text: text[start:end] reads as
+// ap (an IP and port, unmapped) or, with ap invalid, as addr alone.
+type addrToken struct {
+	start, end int
+	ap         netip.AddrPort
+	addr       netip.Addr
+}
+
+// addressTokens finds the addresses a text names, in any form a person or
+// a program may write them: after any character that cannot be part of
+// one ("=", "<", a line end, a letter past f), in capitals, in full or
+// IPv4-mapped, with a port ("1.2.3.4:5", "[v6]:5") or alone. A run of
+// characters that may make an address is read whole, else from its
+// first digit or bracket that makes one.
+func addressTokens(text string) []addrToken {
+	var out []addrToken
+	isAddrByte := func(c byte) bool {
+		return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == '.' || c == ':' || c == '[' || c == ']'
+	}
+	for i := 0; i < len(text); {
+		if !isAddrByte(text[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(text) && isAddrByte(text[j]) {
+			j++
+		}
+		for k := i; k < j; k++ {
+			if k > i && !((text[k] == '[' || text[k] >= '0' && text[k] <= '9') && isHexLetter(text[k-1])) {
+				continue // only past letters ("ab1.2.3.4"): never inside a number
+			}
+			if t, ok := readAddress(text, k, j); ok {
+				out = append(out, t)
+				break
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+// maxAddressText is longer than any address and port written out
+// ("[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535" is 53).
+const maxAddressText = 64
+
+func isHexLetter(c byte) bool { return c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// readAddress reads text[start:end], less trailing dots and colons (a
+// sentence's end), as an address and port or an address alone.
+func readAddress(text string, start, end int) (addrToken, bool) {
+	for end > start && (text[end-1] == '.' || text[end-1] == ':') {
+		end--
+	}
+	if end-start > maxAddressText {
+		return addrToken{}, false
+	}
+	w := text[start:end]
+	if ap, err := netip.ParseAddrPort(w); err == nil {
+		return addrToken{start, end, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.Addr().Unmap()}, true
+	}
+	if v4, ok := strings.CutPrefix(w, "["); ok { // "[1.2.3.4]:5"
+		if ap, err := netip.ParseAddrPort(strings.Replace(v4, "]", "", 1)); err == nil && ap.Addr().Is4() {
+			return addrToken{start, end, ap, ap.Addr()}, true
+		}
+	}
+	bare := strings.TrimSuffix(strings.TrimPrefix(w, "["), "]")
+	if a, err := netip.ParseAddr(bare); err == nil && (strings.Contains(bare, ".") || strings.Count(bare, ":") >= 2) {
+		return addrToken{start: start, end: end, addr: a.Unmap()}, true
+	}
+	return addrToken{}, false
 }
 
 // endAddr reads a link end ("ip:port", or "ip:port#n" for a later
@@ -153,11 +239,9 @@ func LinkAddresses(l *analysis.Link) []netip.AddrPort {
 		}
 	}
 	for _, text := range []string{l.Reason, l.Note} {
-		for _, w := range strings.FieldsFunc(text, func(r rune) bool {
-			return r == ' ' || r == '(' || r == ')' || r == ',' || r == ';' || r == '"' || r == '\''
-		}) {
-			if ap, ok := endAddr(strings.TrimRight(w, ".:")); ok {
-				add(ap)
+		for _, t := range addressTokens(text) {
+			if t.ap.IsValid() {
+				add(t.ap)
 			}
 		}
 	}

@@ -88,3 +88,67 @@ func TestWithholdLinkEndsCoversEndsReasonsAndNotes(t *testing.T) {
 		t.Errorf("without a store: %v, %+v", err, d2.Links[0])
 	}
 }
+
+// An analyst's note is free text: an address in it may follow "=" or
+// "<", end a line, sit before "/tcp", or be written in capitals or in
+// full (IPv6); the host of a withheld endpoint may be written alone too.
+// Each form of another service's endpoint is withheld, not only the one
+// a program prints.
+func TestWithholdLinkEndsFindsAddressesInAnyForm(t *testing.T) {
+	own := netip.MustParseAddrPort("127.1.0.1:6881")
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	theirs := map[netip.AddrPort]string{}
+	for _, s := range []string{"127.3.0.1:6881", "127.3.0.2:6881", "127.3.0.3:6881", "127.3.0.4:6881", "[2001:db8::7]:51413", "[2001:db8::8]:51413"} {
+		theirs[netip.MustParseAddrPort(s)] = "T-3"
+	}
+	note := "endpoint=127.3.0.1:6881, then 127.3.0.2:6881\n(next line) <127.3.0.3:6881> 127.3.0.4:6881/tcp " +
+		"[2001:DB8::7]:51413 [2001:db8:0:0:0:0:0:8]:51413\tand host 127.3.0.1 again, [127.3.0.2]:6881"
+	d := &analysis.TargetDetail{
+		Endpoints: []analysis.EndpointInfo{{IP: own.Addr(), Port: own.Port()}},
+		Links: []analysis.Link{{A: own.String(), EndpointA: own.String(), B: Withheld, EndpointB: Withheld,
+			Reason: "rejected", Note: note, At: at, State: "rejected"}},
+	}
+	st := &ends{owner: theirs, visible: map[string]bool{}}
+	if err := WithholdLinkEnds(t.Context(), st, d, analysis.Scope{Agencies: []string{"fr-pp-dpj"}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := d.Links[0].Note
+	for _, leak := range []string{"127.3.", "2001:", "2001:DB8", ":8]"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("note %q still shows %q", got, leak)
+		}
+	}
+	if !strings.Contains(got, "(next line)") || !strings.Contains(got, "/tcp") {
+		t.Errorf("note %q: more than the addresses withheld", got)
+	}
+}
+
+// FuzzAddressTokens: whatever a note holds, the addresses found lie in
+// it in order, and once each address and port found is withheld, none of
+// them is found again.
+func FuzzAddressTokens(f *testing.F) {
+	f.Add("endpoint=127.3.0.1:6881, then [2001:DB8::7]:51413\n<ab127.3.0.3:6881> host 127.3.0.1.")
+	f.Add("[::ffff:127.0.0.1]:1 1.2.3.4.5:6 [fe80::1%eth0]:7 ::")
+	f.Fuzz(func(t *testing.T, note string) {
+		last := 0
+		var found []netip.AddrPort
+		for _, tk := range addressTokens(note) {
+			if tk.start < last || tk.end <= tk.start || tk.end > len(note) {
+				t.Fatalf("token %+v out of order in %q", tk, note)
+			}
+			last = tk.end
+			if tk.ap.IsValid() {
+				found = append(found, tk.ap)
+			}
+		}
+		l := analysis.Link{Note: note}
+		for _, ap := range found {
+			withhold(&l, ap, nil)
+		}
+		for _, tk := range addressTokens(l.Note) {
+			if slices.Contains(found, tk.ap) {
+				t.Fatalf("%v still in %q (from %q)", tk.ap, l.Note, note)
+			}
+		}
+	})
+}

@@ -311,14 +311,14 @@ func probeClient(res *probe.Result) observe.Client {
 }
 
 // reflectsTheSensor reports whether a probe's peer named itself as the
-// sensor does: a peer id with the sensor's client code ("-VG", which no
-// peer that serves a torrent sends: the sensor accepts no connection),
-// or an extension handshake whose "v" is the sensor's own. Both are what
+// sensor does: a peer id that starts with the sensor's client code and
+// version ("-VG0001-"; "-VG" alone is also Vagaa's, a real client's), or
+// an extension handshake whose "v" is the sensor's own. Both are what
 // a reflector that rewrites part of the handshake it echoes sends back;
 // a peer id equal to the sensor's whole one ended the probe already
 // (probe.ErrMirror).
 func reflectsTheSensor(res *probe.Result) bool {
-	if string(res.Handshake.PeerID[:3]) == string(sensorPeerIDPrefix[:3]) {
+	if string(res.Handshake.PeerID[:len(sensorPeerIDPrefix)]) == sensorPeerIDPrefix {
 		return true
 	}
 	return res.Ext != nil && res.Ext.Client == sensorClientName

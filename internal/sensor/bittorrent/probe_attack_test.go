@@ -531,3 +531,32 @@ func TestProbedPairsAreBounded(t *testing.T) {
 		t.Fatalf("%d pairs remembered, want at most 3", n)
 	}
 }
+
+// "VG" is Vagaa's client code as well as the sensor's (peer id
+// "-VG2390-...": libtorrent, Transmission and others decode it as
+// Vagaa). A Vagaa peer that acknowledges the torrent and says it holds
+// nothing yet (an extension handshake, have_none: what the sensor sends
+// too) is a real peer, not a mirror: the rule keyed on "-VG" alone
+// dropped it. Only the sensor's own client code and version
+// ("-VG0001-") names a mirror.
+func TestProbeHostileVagaaPeerIsNoMirror(t *testing.T) {
+	s, pub := hostileSensor(t)
+	w := watchedTorrent(t, s, 10)
+	peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+		var rsv peerwire.Reserved
+		rsv.SetExtended(true)
+		rsv.SetFast(true)
+		var pid [20]byte
+		copy(pid[:], "-VG2390-vagaapeer001")
+		hs := (&peerwire.Handshake{Reserved: rsv, InfoHash: h.InfoHash, PeerID: pid}).AppendTo(nil)
+		eh := peerwire.ExtHandshake{M: map[string]uint8{}, Client: "Vagaa 2.6.4.6"}
+		return bytes.Join([][]byte{hs,
+			msg(peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: eh.AppendTo(nil)}),
+			msg(peerwire.Message{ID: peerwire.HaveNone})}, nil)
+	})
+	probes, _ := probeNow(t, s, pub, peer, w)
+	wantPossession(t, oneProbe(t, probes), observe.Acknowledged, 0, 10)
+	if got := metricValue(t, s, "vigil_bittorrent_dropped_total", dropMirror); got != 0 {
+		t.Fatalf("vigil_bittorrent_dropped_total{mirror} = %v, want 0", got)
+	}
+}

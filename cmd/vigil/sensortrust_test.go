@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// writeSeedKey writes a sensor key file (a hex seed of b bytes) with mode,
+// and returns its public key.
+func writeSeedKey(t *testing.T, path string, b byte, mode os.FileMode) []byte {
+	t.Helper()
+	seed := bytes.Repeat([]byte{b}, ed25519.SeedSize)
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	return ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+}
+
+// trustsKey says whether k trusts key: read at start (Keys, which the
+// gate is given) or when asked (Trusts).
+func trustsKey(k *keyFolderTrust, key []byte) bool {
+	for _, x := range k.Keys() {
+		if bytes.Equal(x, key) {
+			return true
+		}
+	}
+	return k.Trusts(key)
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestKeyFolderTrustSeesAKeyAddedInTheTickItLastRead: a file system
+// stamps a folder's modification time from a coarse clock (a few
+// milliseconds; seconds on some). A rotation that makes the new
+// sensor.key in the same tick as ingest read the folder (a hub's
+// observations under an unknown key make ingest read it at once) leaves
+// the folder's time unchanged: the new key must still be found when the
+// rotated sensor's first observation asks.
+func TestKeyFolderTrustSeesAKeyAddedInTheTickItLastRead(t *testing.T) {
+	dir := t.TempDir()
+	writeSeedKey(t, filepath.Join(dir, "sensor-20261101T000000.000000000Z.key.retired"), 5, 0o600)
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Trusts(bytes.Repeat([]byte{9}, 32)) { // a hub's key: the folder is read (unchanged)
+		t.Fatal("an unknown key is trusted")
+	}
+	fresh := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 6, 0o600)
+	// Same tick: the folder's time is what it was when last read.
+	if err := os.Chtimes(dir, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Trusts(fresh) {
+		t.Fatal("a sensor key made in the key folder in the tick ingest last read it is never trusted")
+	}
+}
+
+// TestKeyFolderTrustSeesSensorKeyRewrittenInPlace: an operator who
+// restores sensor.key over the old one (cp, an editor) changes the file,
+// not the folder: the key written must be found.
+func TestKeyFolderTrustSeesSensorKeyRewrittenInPlace(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, sensorKeyFile)
+	writeSeedKey(t, path, 5, 0o600)
+	old := time.Now().Add(-time.Hour)
+	for _, p := range []string{path, dir} {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	if _, err := f.WriteString(hex.EncodeToString(seed) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if !k.Trusts(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)) {
+		t.Fatal("sensor.key rewritten in place is never read again")
+	}
+}
+
+// TestKeyFolderTrustRefusesKeysOthersCouldPlant: a key only the
+// deployment's user could have put there is trusted. A folder or a key
+// file other users may write to (a key folder under /tmp, a file left
+// 0666) would let any of them plant a retired key and sign forgeries
+// under it: ingest refuses to start on it, and a later read trusts no key
+// it brings.
+func TestKeyFolderTrustRefusesKeysOthersCouldPlant(t *testing.T) {
+	t.Run("folder writable by others", func(t *testing.T) {
+		dir := t.TempDir()
+		writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newKeyFolderTrust(dir, quietLog()); err == nil {
+			t.Fatal("a key folder every user may write to is read for trusted keys")
+		}
+	})
+	t.Run("retired key writable by others", func(t *testing.T) {
+		dir := t.TempDir()
+		planted := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 4, 0o666)
+		k, err := newKeyFolderTrust(dir, quietLog())
+		if err == nil && trustsKey(k, planted) {
+			t.Fatal("a retired key file every user may write to is trusted")
+		}
+	})
+	t.Run("planted after start", func(t *testing.T) {
+		dir := t.TempDir()
+		writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+		k, err := newKeyFolderTrust(dir, quietLog())
+		if err != nil {
+			t.Fatal(err)
+		}
+		planted := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 4, 0o622)
+		if trustsKey(k, planted) {
+			t.Fatal("a retired key file others may write to, added while ingest runs, is trusted")
+		}
+	})
+	t.Run("symlink to a file others may write", func(t *testing.T) {
+		dir, other := t.TempDir(), t.TempDir()
+		target := filepath.Join(other, "k")
+		planted := writeSeedKey(t, target, 4, 0o666)
+		if err := os.Symlink(target, filepath.Join(dir, "sensor-x.key.retired")); err != nil {
+			t.Fatal(err)
+		}
+		k, err := newKeyFolderTrust(dir, quietLog())
+		if err == nil && trustsKey(k, planted) {
+			t.Fatal("a retired key linked to a file every user may write to is trusted")
+		}
+	})
+}
+
+// TestKeyFolderTrustDoesNotHangOnAFifo: a name the retired-key pattern
+// matches that is not a regular file (a FIFO nobody writes to) must not
+// stop ingest, which reads the folder while it holds the signature check.
+func TestKeyFolderTrustDoesNotHangOnAFifo(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "sensor-x.key.retired"), 0o600); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := newKeyFolderTrust(dir, quietLog())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a FIFO in the key folder's retired keys is taken without a word")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("reading the key folder blocks on a FIFO named as a retired key")
+	}
+}
+
+// TestKeyFolderTrustFutureTimeIsNotRacy: a key folder stamped ahead of
+// the clock (the clock stepped back since) must not make every
+// observation under an unknown key read the folder again for as long as
+// the clock is behind.
+func TestKeyFolderTrustFutureTimeIsNotRacy(t *testing.T) {
+	dir := t.TempDir()
+	writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+	ahead := time.Now().Add(time.Hour)
+	for _, p := range []string{filepath.Join(dir, sensorKeyFile), dir} {
+		if err := os.Chtimes(p, ahead, ahead); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.racy {
+		t.Fatal("a folder stamped an hour ahead is read again at every question")
+	}
+}
+
+// TestKeyFolderTrustTakesTheFolderOwnersKeys: ingest run as another user
+// than the sensor (root, or a service account the sensor's folder is
+// readable by) reads keys the folder's owner wrote: that user holds the
+// sensor's key already, so a key it adds gives it nothing more. Another
+// user's file in that folder is still refused.
+func TestKeyFolderTrustTakesTheFolderOwnersKeys(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the folder to another user")
+	}
+	const sensorUser = 54321
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 3, 0o600)
+	for _, p := range []string{filepath.Join(dir, sensorKeyFile), dir} {
+		if err := os.Chown(p, sensorUser, sensorUser); err != nil {
+			t.Skipf("chown: %v", err)
+		}
+	}
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatalf("the sensor user's own key folder: %v", err)
+	}
+	if !trustsKey(k, key) {
+		t.Fatal("the sensor user's sensor.key is not trusted")
+	}
+	other := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 4, 0o600)
+	if err := os.Chown(filepath.Join(dir, "sensor-x.key.retired"), sensorUser+1, sensorUser+1); err != nil {
+		t.Fatal(err)
+	}
+	if trustsKey(k, other) {
+		t.Fatal("a key file of a third user is trusted")
+	}
+}
