@@ -165,24 +165,7 @@ func TestIngestFromAHostileHub(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	stored := map[string]observe.Observation{}
-	for _, o := range storedObservations(t, db) {
-		stored[o.ID] = o
-	}
-	for _, o := range sent {
-		s, ok := stored[o.ID]
-		if !ok {
-			t.Errorf("observation %s (%s) not stored", o.ID, o.Endpoint.IP)
-			continue
-		}
-		bad := forged[o.ID]
-		if got := s.HasMark(observe.MarkSignatureFailed); got != bad {
-			t.Errorf("observation %s at %s: marked signature_failed %v, want %v (marks %v)", o.ID, o.Endpoint.IP, got, bad, s.Marks)
-		}
-		if s.Signed() == bad {
-			t.Errorf("observation %s at %s: stored signed %v", o.ID, o.Endpoint.IP, s.Signed())
-		}
-	}
+	checkForgedFailed(t, db, sent, forged)
 
 	// The ISP requests: rows only at the valid batches' addresses.
 	code, list, errOut := vigilRun(t, nil, "", "--db", db, "targets", "--json")
@@ -229,6 +212,31 @@ func TestIngestFromAHostileHub(t *testing.T) {
 	for _, o := range sent {
 		if forged[o.ID] && annexed[o.ID] != "signature_failed" {
 			t.Errorf("forged observation %s at %s: annex reason %q, want signature_failed", o.ID, o.Endpoint.IP, annexed[o.ID])
+		}
+	}
+}
+
+// checkForgedFailed checks that every observation sent is stored, marked
+// signature_failed and unsigned exactly when forged says so, and signed
+// otherwise.
+func checkForgedFailed(t *testing.T, db string, sent []observe.Observation, forged map[string]bool) {
+	t.Helper()
+	stored := map[string]observe.Observation{}
+	for _, o := range storedObservations(t, db) {
+		stored[o.ID] = o
+	}
+	for _, o := range sent {
+		s, ok := stored[o.ID]
+		if !ok {
+			t.Errorf("observation %s (%s) not stored", o.ID, o.Endpoint.IP)
+			continue
+		}
+		bad := forged[o.ID]
+		if got := s.HasMark(observe.MarkSignatureFailed); got != bad {
+			t.Errorf("observation %s at %s: marked signature_failed %v, want %v (marks %v)", o.ID, o.Endpoint.IP, got, bad, s.Marks)
+		}
+		if s.Signed() == bad {
+			t.Errorf("observation %s at %s: stored signed %v", o.ID, o.Endpoint.IP, s.Signed())
 		}
 	}
 }

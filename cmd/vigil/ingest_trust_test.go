@@ -136,22 +136,5 @@ func TestIngestTrustsOnlyTheDeploymentsKeysByDefault(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
-	stored := map[string]observe.Observation{}
-	for _, o := range storedObservations(t, db) {
-		stored[o.ID] = o
-	}
-	for _, o := range sent {
-		s, ok := stored[o.ID]
-		if !ok {
-			t.Errorf("observation %s (%s) not stored", o.ID, o.Endpoint.IP)
-			continue
-		}
-		bad := forged[o.ID]
-		if got := s.HasMark(observe.MarkSignatureFailed); got != bad {
-			t.Errorf("observation %s at %s: marked signature_failed %v, want %v (marks %v)", o.ID, o.Endpoint.IP, got, bad, s.Marks)
-		}
-		if s.Signed() == bad {
-			t.Errorf("observation %s at %s: stored signed %v", o.ID, o.Endpoint.IP, s.Signed())
-		}
-	}
+	checkForgedFailed(t, db, sent, forged)
 }
