@@ -16,8 +16,12 @@ func (s *Sensor) lookupLoop(ctx context.Context) error {
 	sem := make(chan struct{}, s.cfg.LookupConcurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	tick := time.NewTicker(min(s.cfg.LookupEvery/4, time.Second))
-	defer tick.Stop()
+	tickC := s.lookupTick
+	if tickC == nil {
+		tick := time.NewTicker(min(s.cfg.LookupEvery/4, time.Second))
+		defer tick.Stop()
+		tickC = tick.C
+	}
 	batch := s.cfg.LookupConcurrency * 4
 	for {
 		// Start every lookup that is due, as fast as the semaphore lets
@@ -51,7 +55,7 @@ func (s *Sensor) lookupLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-tickC:
 		}
 	}
 }

@@ -390,6 +390,10 @@ type Sensor struct {
 	// queueFullLogged is when the probe queue's being full was last logged
 	// (Unix ns): at most once a minute.
 	queueFullLogged atomic.Int64
+	// lookupTick, when set (by a test, before Run), replaces the lookup
+	// loop's ticker: the loop waits on it once every due lookup has
+	// started, and a test that feeds it counts rounds, not seconds.
+	lookupTick <-chan time.Time
 }
 
 // New returns a sensor that publishes observations to pub. guard must be

@@ -344,10 +344,17 @@ func TestSensorRefusesBootstrapOutOfScope(t *testing.T) {
 // every LookupEvery. Here no node answers, so each lookup ends after one
 // short query timeout.
 func TestLookupsKeepUpWithManyWatched(t *testing.T) {
+	// Counted in rounds of the loop, not seconds: the loop's tick is a
+	// channel the test feeds. A loop that starts a new lookup as soon as a
+	// slot frees has started every due lookup before it first waits for a
+	// tick; one that starts a batch a tick (LookupConcurrency×4) had
+	// started 256 of 3,000, and its next tick lets in 256 more at most.
 	cfg := LabConfig()
 	cfg.Identities = 2
 	cfg.LookupConcurrency = 64
 	cfg.QueryTimeout = 100 * time.Millisecond
+	// None falls due again while the test runs, however slow the machine.
+	cfg.LookupEvery = time.Hour
 	cfg.Bootstrap = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
@@ -357,6 +364,8 @@ func TestLookupsKeepUpWithManyWatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tick := make(chan time.Time) // unbuffered: a send ends when the loop waits
+	s.lookupTick = tick
 	const n = 3000
 	for range n {
 		if err := s.Watch(Watched{Hash: randomHash(t, hashkind.BTIH), Matched: []observe.Match{{List: "lab"}}}); err != nil {
@@ -366,13 +375,23 @@ func TestLookupsKeepUpWithManyWatched(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(11 * time.Second)
-	for s.Stats().Lookups < n && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
+	// The loop takes this tick only once it waits for one: after the
+	// first round, which started every lookup it was going to start
+	// without a tick.
+	select {
+	case tick <- time.Now():
+	case err := <-done:
+		cancel()
+		t.Fatalf("sensor stopped before its lookup loop waited for a tick: %v", err)
 	}
-	// At most 64×4 = 256 a second under the old loop: 2,816 in 11 s.
-	if got := s.Stats().Lookups; got < n {
-		t.Fatalf("%d lookups in 11 s for %d watched info-hashes due at once", got, n)
+	// That tick lets a tick-bound loop start one more batch at most; then
+	// the sensor stops, once every lookup it started has ended (Run
+	// waits for them, and a lookup ended by the cancel still counts).
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Lookups; got != n {
+		t.Fatalf("%d lookups started before the loop's second tick for %d watched info-hashes due at once, want %d", got, n, n)
 	}
 }
