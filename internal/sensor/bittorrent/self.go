@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-oss/vigil/internal/netlimit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 )
@@ -44,17 +45,16 @@ const (
 	selfIPsMax = 64
 )
 
-type selfEntry struct {
-	ap netip.AddrPort
-	at time.Time
-}
-
 // selfSet is usable as its zero value.
 type selfSet struct {
+	once  sync.Once
+	ports netlimit.Recent // the source ports, for selfTTL, at most selfMax
 	mu    sync.Mutex
-	ports map[netip.AddrPort]time.Time
-	queue []selfEntry         // in the order added, for expiry and the bound
 	ips   map[netip.Addr]bool // internet scope: the sensor's on every port
+}
+
+func (m *selfSet) init() {
+	m.once.Do(func() { m.ports.TTL, m.ports.Max = selfTTL, selfMax })
 }
 
 // add remembers ap as the sensor's own from now for selfTTL; with
@@ -63,51 +63,32 @@ func (m *selfSet) add(ap netip.AddrPort, now time.Time, wholeIP bool) {
 	if !ap.IsValid() {
 		return
 	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	m.init()
+	m.ports.Add(ap, now)
+	a := ap.Addr().Unmap()
+	if !wholeIP || a.IsUnspecified() {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.ports == nil {
-		m.ports = map[netip.AddrPort]time.Time{}
+	if m.ips == nil {
 		m.ips = map[netip.Addr]bool{}
 	}
-	m.expire(now)
-	for len(m.queue) >= selfMax {
-		m.pop()
-	}
-	m.ports[ap] = now
-	m.queue = append(m.queue, selfEntry{ap, now})
-	if wholeIP && len(m.ips) < selfIPsMax && !ap.Addr().IsUnspecified() {
-		m.ips[ap.Addr()] = true
-	}
-}
-
-func (m *selfSet) pop() {
-	e := m.queue[0]
-	m.queue = m.queue[1:]
-	if t, ok := m.ports[e.ap]; ok && t.Equal(e.at) {
-		delete(m.ports, e.ap)
-	}
-	if len(m.queue) == 0 {
-		m.queue = nil // let the array go
-	}
-}
-
-func (m *selfSet) expire(now time.Time) {
-	for len(m.queue) > 0 && now.Sub(m.queue[0].at) > selfTTL {
-		m.pop()
+	if len(m.ips) < selfIPsMax {
+		m.ips[a] = true
 	}
 }
 
 // has reports whether ap is a remembered source port, or (wholeIP) on a
 // remembered address.
 func (m *selfSet) has(ap netip.AddrPort, now time.Time) (port, ip bool) {
-	a := ap.Addr().Unmap()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if t, ok := m.ports[netip.AddrPortFrom(a, ap.Port())]; ok && now.Sub(t) <= selfTTL {
+	m.init()
+	if m.ports.Has(ap, now) {
 		return true, false
 	}
-	return false, m.ips[a]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return false, m.ips[ap.Addr().Unmap()]
 }
 
 // Reasons an observation or probe is dropped (the label of

@@ -31,8 +31,8 @@ func TestSelfSetRemembersBoundedAndForgets(t *testing.T) {
 		ip := netip.AddrFrom4([4]byte{127, 0, 1, byte(i >> 16)})
 		m.add(netip.AddrPortFrom(ip, uint16(i)), t0.Add(2*selfTTL), false)
 	}
-	if len(m.ports) > selfMax || len(m.queue) > selfMax {
-		t.Fatalf("%d ports, %d queued; bound %d", len(m.ports), len(m.queue), selfMax)
+	if n := m.ports.Len(); n > selfMax {
+		t.Fatalf("%d ports held; bound %d", n, selfMax)
 	}
 	if port, _ := m.has(netip.AddrPortFrom(netip.MustParseAddr("127.0.1.0"), 0), t0.Add(2*selfTTL)); port {
 		t.Fatal("the oldest port was kept past the bound")

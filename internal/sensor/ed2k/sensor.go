@@ -209,7 +209,7 @@ type Sensor struct {
 	lim   *netlimit.Limiter
 	dial  func(ctx context.Context, network, address string) (net.Conn, error)
 	// conns are the local ends of the connections dial made (self.go).
-	conns connSet
+	conns netlimit.Recent
 
 	mu      sync.Mutex
 	watched map[[16]byte]Watched
@@ -256,7 +256,7 @@ func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sens
 		now = time.Now
 	}
 	local := &net.TCPAddr{IP: cfg.Listen.AsSlice()}
-	s := &Sensor{cfg: cfg, now: now, guard: g, pub: pub, log: log, lim: netlimit.New(cfg.Budget),
+	s := &Sensor{cfg: cfg, now: now, guard: g, pub: pub, log: log, lim: netlimit.New(cfg.Budget), conns: netlimit.Recent{TTL: connTTL, Max: connMax},
 		watched: map[[16]byte]Watched{}, probed: map[probeKey]time.Time{},
 		emitted: map[string]uint64{}, dropped: map[string]uint64{},
 		queue: make(chan probeJob, max(cfg.ProbeQueue, 1))}
@@ -755,7 +755,7 @@ func (s *Sensor) self(ep netip.AddrPort) bool {
 	if s.guard.Mode() != scope.ModeLab && ep.Addr().Unmap() == s.cfg.Listen.Unmap() {
 		return true
 	}
-	if s.now != nil && s.conns.has(ep, s.now()) {
+	if s.now != nil && s.conns.Has(ep, s.now()) {
 		return true
 	}
 	s.mu.Lock()
