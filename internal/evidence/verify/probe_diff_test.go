@@ -26,7 +26,8 @@ const diffPieces = 20
 // hostileStream turns fuzz bytes into a peer's messages after its
 // handshake: possession messages of every kind (in and out of range,
 // bitfields of every length), padding of an id the sensor never gave,
-// PEX and extension handshakes (whole or bloated), ut_metadata messages
+// PEX and extension handshakes (whole or bloated, with listen ports that
+// differ), ut_metadata messages
 // that do and do not parse, keep-alives, and a message the decoder
 // refuses. The kinds a hostile peer uses to fill the bound and to make
 // the probe and the verifier read differently.
@@ -37,7 +38,7 @@ func hostileStream(b []byte) []byte {
 	}
 	for i := 0; i+1 < len(b); i += 2 {
 		op, arg := b[i], int(b[i+1])
-		switch op % 14 {
+		switch op % 15 {
 		case 0, 1:
 			bf := make([]byte, (arg%5)+1)
 			for j := range bf {
@@ -72,6 +73,9 @@ func hostileStream(b []byte) []byte {
 			} else {
 				ext(peerwire.ExtHandshakeID, []byte("d1:pi")) // an extension handshake that does not parse
 			}
+		case 14:
+			eh := peerwire.ExtHandshake{Port: uint16(2000 + arg), Client: strings.Repeat("v", arg*40)}
+			ext(peerwire.ExtHandshakeID, eh.AppendTo(nil)) // parses, withheld past 8 KiB
 		}
 	}
 	return out
@@ -357,6 +361,8 @@ func FuzzProbeAndVerifierAgree(f *testing.F) {
 	f.Add([]byte{10, 255, 4, 0, 9, 0, 2, 2}, uint16(20000), uint16(9000), true, true)
 	f.Add([]byte{13, 0, 4, 0, 13, 1, 2, 5, 8, 1}, uint16(16000), uint16(3), false, true)
 	f.Add([]byte{2, 1, 2, 2, 2, 3, 4, 0, 0, 255, 11, 0, 5, 0}, uint16(200), uint16(1), true, false)
+	f.Add([]byte{14, 250, 8, 1, 8, 2, 4, 0}, uint16(16000), uint16(500), true, true)
+	f.Add([]byte{8, 3, 7, 200, 14, 5, 8, 4, 4, 0}, uint16(2000), uint16(9000), true, true)
 	guard := diffGuard(f)
 	f.Fuzz(func(t *testing.T, ops []byte, limit, step uint16, fast, ext bool) {
 		if len(ops) > 400 {
