@@ -582,7 +582,7 @@ type keyFlags struct {
 
 func defineKeyFlags(fs *flag.FlagSet) *keyFlags {
 	kf := &keyFlags{}
-	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, its public key written beside it as sensor.pub, which ingest reads; evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
 	fs.DurationVar(&kf.interval, "evidence-interval", 5*time.Minute, "sign the evidence log's checkpoint this often while observations are stored (and once at the end)")
 	return kf
 }
