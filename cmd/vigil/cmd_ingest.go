@@ -62,7 +62,8 @@ sensor keys of the key folder (--key-dir; the folder a sensor run by the
 same user on this host makes its sensor.key in): sensor.key and each
 sensor-*.key.retired that 'vigil sensor key rotate' kept, read from the
 public key files beside them (sensor.pub, sensor-*.pub.retired: the
-sensor writes them), never from the private keys; a key file of an
+sensor writes them; a folder may hold those alone), never from the
+private keys; a key file of an
 older folder without its public key file is read from its seed, with a
 warning naming it (the sensor writes the public key when next started).
 The folder is read again, when a key not trusted comes, if it changed (a

@@ -26,10 +26,11 @@ import (
 // sensor name, gets its observations stored marked signature_failed.
 //
 // Ingest reads the public key files the sensor writes beside its keys
-// (sensor.pub, sensor-*.pub.retired: pubFor), never a private key where
-// one is there. A key file of a folder written before those existed has
-// none: its public key is taken from the seed, and the log says so once,
-// naming the file, until a sensor started with the folder writes it.
+// (sensor.pub, sensor-*.pub.retired: pubFor; a folder may hold them
+// alone), never a private key that has one. A key file of a folder
+// written before those existed has none: its public key is taken from
+// the seed, and the log says so once, naming the file, until a sensor
+// started with the folder writes it.
 //
 // Only a key no other user could have put there is read: the folder, and
 // each key file (a link's target too), must be writable by no one but
@@ -207,37 +208,43 @@ func (k *keyFolderTrust) reload() error {
 	return nil
 }
 
-// readKeys reads the public key of each sensor key of the folder: its
-// public key file, or, for a key file that has none beside it (a folder
-// of an earlier version), its seed (said once for each such file).
+// readKeys reads the sensor keys of the folder: each public key file
+// (sensor.pub, sensor-*.pub.retired), and, for a key file that has none
+// beside it (a folder of an earlier version), its seed (said once for
+// each such file).
 func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
-	names, err := filepath.Glob(filepath.Join(k.dir, "sensor-*.key.retired"))
-	if err != nil {
-		return nil, err
-	}
-	names = append(names, filepath.Join(k.dir, sensorKeyFile))
 	var keys [][]byte
-	for _, name := range names {
-		pubName, seed := pubFor(name), false
-		if _, err := os.Lstat(pubName); os.IsNotExist(err) {
-			pubName, seed = name, true
-		}
-		pub, err := readSensorPublicKey(pubName, owners, seed)
-		if os.IsNotExist(err) {
-			continue
-		}
+	for _, kind := range []struct {
+		pattern, current string
+		seed             bool
+	}{{"sensor-*.pub.retired", sensorPubFile, false}, {"sensor-*.key.retired", sensorKeyFile, true}} {
+		names, err := filepath.Glob(filepath.Join(k.dir, kind.pattern))
 		if err != nil {
 			return nil, err
 		}
-		if seed && !k.seeds[name] {
-			if k.seeds == nil {
-				k.seeds = map[string]bool{}
+		for _, name := range append(names, filepath.Join(k.dir, kind.current)) {
+			if kind.seed {
+				if _, err := os.Lstat(pubFor(name)); !os.IsNotExist(err) {
+					continue // its public key file is read (or refused) instead
+				}
 			}
-			k.seeds[name] = true
-			k.log.Warn("ingest: sensor key read from its private seed: no public key file beside it (a sensor of this version writes it when it starts; or write the public key there, in hex)",
-				"key_file", name, "public_key_file", pubFor(name), "key", hex.EncodeToString(pub))
+			pub, err := readSensorPublicKey(name, owners, kind.seed)
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if kind.seed && !k.seeds[name] {
+				if k.seeds == nil {
+					k.seeds = map[string]bool{}
+				}
+				k.seeds[name] = true
+				k.log.Warn("ingest: sensor key read from its private seed: no public key file beside it (a sensor of this version writes it when it starts; or write the public key there, in hex)",
+					"key_file", name, "public_key_file", pubFor(name), "key", hex.EncodeToString(pub))
+			}
+			keys = append(keys, pub)
 		}
-		keys = append(keys, pub)
 	}
 	return keys, nil
 }

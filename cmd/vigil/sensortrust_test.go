@@ -398,3 +398,21 @@ func TestSensorKeyWritesItsPublicKey(t *testing.T) {
 		t.Errorf("a seed read after the sensor wrote its public keys: %s", logged.String())
 	}
 }
+
+// TestKeyFolderTrustTakesPublicKeysAlone: a key folder may hold the
+// public key files alone (ingest on a host or account that has no
+// sensor's private key): they are trusted.
+func TestKeyFolderTrustTakesPublicKeysAlone(t *testing.T) {
+	dir := t.TempDir()
+	pub := bytes.Repeat([]byte{0xb1}, ed25519.PublicKeySize)
+	retired := bytes.Repeat([]byte{0xb2}, ed25519.PublicKeySize)
+	writePubKey(t, filepath.Join(dir, sensorPubFile), pub)
+	writePubKey(t, filepath.Join(dir, "sensor-y.pub.retired"), retired)
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !trustsKey(k, pub) || !trustsKey(k, retired) {
+		t.Fatal("public key files without their private keys are not trusted")
+	}
+}
