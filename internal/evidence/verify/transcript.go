@@ -410,7 +410,8 @@ type shown struct {
 // fail). The listen port is that of the first extension handshake kept
 // whole that parses, as for the probe: the probe may stop reading at a
 // write that failed with more already in the transcript, so that a reader
-// cannot tell which one it read last, never which one it read first. A
+// cannot always tell which one it read last, but always which one it read
+// first. A
 // message cut at its type byte (lost) shows that the peer spoke, and
 // nothing more: reading stops there.
 func read(s *keptStream, res peerwire.Reserved) *shown {
