@@ -525,6 +525,11 @@ func (a *app) sensorKey(dirFlag string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := writeSensorPublicKey(path, key.Public().(ed25519.PublicKey)); err != nil {
+		// The sensor signs all the same; an ingest of the folder reads
+		// the seed instead (and says so).
+		a.log.Warn("sensor public key file not written", "err", err)
+	}
 	a.log.Info("sensor batches signed", "key", path, "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
 	return key, nil
 }
@@ -577,7 +582,7 @@ type keyFlags struct {
 
 func defineKeyFlags(fs *flag.FlagSet) *keyFlags {
 	kf := &keyFlags{}
-	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
+	fs.StringVar(&kf.dir, "key-dir", "", "`folder` of the signing keys (sensor.key signs the sensor's batches, its public key written beside it as sensor.pub, which ingest reads; evidence-log.key the log's checkpoints; made when missing) and of the log's witness file, outside the store (default $VIGIL_KEY_DIR, else vigil/keys in the user's config folder, else beside the store)")
 	fs.DurationVar(&kf.interval, "evidence-interval", 5*time.Minute, "sign the evidence log's checkpoint this often while observations are stored (and once at the end)")
 	return kf
 }
@@ -590,8 +595,10 @@ func sensorKeyCommand() *command {
 		help: `
 A sensor signs each batch of observations it publishes with its ed25519 key,
 sensor.key in --key-dir (made on the sensor's first start, kept outside the
-store). Every key that signed observations stays published: a bundle lists
-every sensor key the evidence log holds observations of.
+store), and writes its public key beside it, sensor.pub (hex), which 'vigil
+ingest' reads to trust the sensor. Every key that signed observations stays
+published: a bundle lists every sensor key the evidence log holds
+observations of.
 `,
 		subs: []*command{sensorKeyRotateCommand()},
 	}
@@ -603,11 +610,13 @@ func sensorKeyRotateCommand() *command {
 		summary: "Replace the sensor's signing key with a new one.",
 		usage:   "vigil sensor key rotate [--key-dir DIR]",
 		help: `
-Renames sensor.key in --key-dir to sensor-<UTC time>.key.retired and makes
-a new sensor.key; a sensor started afterwards signs with the new key (a
+Renames sensor.key in --key-dir to sensor-<UTC time>.key.retired (its
+public key to sensor-<UTC time>.pub.retired) and makes a new sensor.key
+and sensor.pub; a sensor started afterwards signs with the new key (a
 running one keeps the key it started with until it is restarted). Prints
 both public keys (hex). Observations signed with the old key still verify:
-their bundles carry the key that signed them.
+their bundles carry the key that signed them, and an ingest that trusts
+its key folder still trusts the retired key.
 
 Examples:
   vigil sensor key rotate --key-dir /etc/vigil/keys
@@ -625,11 +634,19 @@ Examples:
 					return err
 				}
 				retired := filepath.Join(dir, "sensor-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key.retired")
+				// The retired key's public key first: an ingest reading the
+				// folder meanwhile finds it, not the seed.
+				if err := writeSensorPublicKey(retired, old.Public().(ed25519.PublicKey)); err != nil {
+					return err
+				}
 				if err := os.Rename(path, retired); err != nil {
 					return err
 				}
 				key, err := evidence.LoadOrCreateKey(path)
 				if err != nil {
+					return err
+				}
+				if err := writeSensorPublicKey(path, key.Public().(ed25519.PublicKey)); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "retired %s (public key %x)\nnew %s (public key %x)\n", retired, old.Public(), path, key.Public())

@@ -60,13 +60,19 @@ next start.
 Only sensor keys the operator gave are trusted. By default those are the
 sensor keys of the key folder (--key-dir; the folder a sensor run by the
 same user on this host makes its sensor.key in): sensor.key and each
-sensor-*.key.retired that 'vigil sensor key rotate' kept. The folder is
-read again, when a key not trusted comes, if it changed (a sensor's
-first start or a rotation while ingest runs); a key once trusted stays
-so until ingest restarts. The folder and its key files must be
-writable by no one but their owner, and the key files belong to
+sensor-*.key.retired that 'vigil sensor key rotate' kept, read from the
+public key files beside them (sensor.pub, sensor-*.pub.retired: the
+sensor writes them; a folder may hold those alone), never from the
+private keys; a key file of an
+older folder without its public key file is read from its seed, with a
+warning naming it (the sensor writes the public key when next started).
+The folder is read again, when a key not trusted comes, if it changed (a
+sensor's first start or a rotation while ingest runs); a key once
+trusted stays so until ingest restarts. The folder and its key files
+must be writable by no one but their owner, and the key files belong to
 ingest's user, root or the folder's owner (a key other users could
-plant is never trusted): otherwise ingest does not start. --sensor-keys FILE instead
+plant is never trusted), each a regular file: otherwise ingest does not
+start. --sensor-keys FILE instead
 lists the keys trusted, one hexadecimal public key a line (as 'vigil
 sensor key rotate' prints it and a sensor logs it at start): list every
 sensor's key, those on other hosts included. An observation signed by
@@ -120,7 +126,7 @@ func ingestCommand() *command {
 			mf := defineMetricsFlag(fs)
 			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation that what follows it contradicts is held before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
 			headWait := fs.Duration("head-wait", time.Hour, "how long a signed observation that nothing covers nor contradicts yet (its batch's head not come: a sensor cut off mid-batch) waits before it is stored marked signature_failed")
-			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: the sensor keys of --key-dir (sensor.key, sensor-*.key.retired)")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: the sensor keys of --key-dir (the public keys sensor.pub and sensor-*.pub.retired beside sensor.key and sensor-*.key.retired)")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {

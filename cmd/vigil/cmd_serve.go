@@ -99,7 +99,8 @@ one account), at most --check-max a request, and one address at most at
 check of each account and platform after a start, from the checks the
 audit trail holds of the last 24 hours. At most --check-refusal-records
 refusals of one account a minute are recorded one by one; the others are
-counted, and one record says how many once the minute ends. docs/platforms.md says what a
+counted, and one record says how many once the minute ends (or the server
+stops). docs/platforms.md says what a
 platform learns and never learns.
 
 Single sign-on: --oidc-issuer and --oidc-client-id turn on an OpenID Connect
@@ -452,6 +453,14 @@ func (f *serveFlags) run(ctx context.Context, a *app) error {
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	p.Go("web", func(ctx context.Context) error { return serveHandler(ctx, a, ln, handler) })
+	p.Go("web", func(ctx context.Context) error {
+		err := serveHandler(ctx, a, ln, handler)
+		// No request is served any more: the platforms' check refusals
+		// counted in a minute not yet ended are recorded now, not lost.
+		if ferr := wa.FlushRefusals(context.WithoutCancel(ctx)); ferr != nil {
+			a.log.Error("platforms' check: refusals counted and not recorded", "err", ferr)
+		}
+		return err
+	})
 	return p.Run(ctx)
 }

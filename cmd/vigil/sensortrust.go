@@ -17,13 +17,20 @@ import (
 )
 
 // keyFolderTrust is what 'vigil ingest' trusts without --sensor-keys: the
-// sensor keys of its key folder, the deployment's own. That is
-// sensor.key (what a sensor started with the same folder signs with) and
-// every sensor-*.key.retired ('vigil sensor key rotate' keeps the keys it
-// replaced: observations they signed are still the sensor's). A key that
-// is not there is not trusted: a hub between the sensors and ingest that
-// signs with a key of its own, under whatever chain id or sensor name,
-// gets its observations stored marked signature_failed.
+// sensor keys of its key folder, the deployment's own. That is the public
+// key of sensor.key (what a sensor started with the same folder signs
+// with) and of every sensor-*.key.retired ('vigil sensor key rotate' keeps
+// the keys it replaced: observations they signed are still the sensor's).
+// A key that is not there is not trusted: a hub between the sensors and
+// ingest that signs with a key of its own, under whatever chain id or
+// sensor name, gets its observations stored marked signature_failed.
+//
+// Ingest reads the public key files the sensor writes beside its keys
+// (sensor.pub, sensor-*.pub.retired: pubFor; a folder may hold them
+// alone), never a private key that has one. A key file of a folder
+// written before those existed has none: its public key is taken from
+// the seed, and the log says so once, naming the file, until a sensor
+// started with the folder writes it.
 //
 // Only a key no other user could have put there is read: the folder, and
 // each key file (a link's target too), must be writable by no one but
@@ -48,15 +55,21 @@ type keyFolderTrust struct {
 	seen    folderStamp // the folder and its sensor.key when last read
 	racy    bool        // seen is too recent to tell a change by
 	keys    [][]byte
-	lastErr string // the last read's error, said once
+	lastErr string          // the last read's error, said once
+	seeds   map[string]bool // key files read for want of a public key file, said once
 }
 
 // folderStamp is what tells that a key folder changed: its own
-// modification time (a key file made, renamed or removed) and its
-// sensor.key's (rewritten in place).
+// modification time (a key file made, renamed or removed) and those of
+// its sensor.key and sensor.pub (rewritten in place).
 type folderStamp struct {
-	dir, key       time.Time
-	keySize, keyNo uint64
+	dir      time.Time
+	key, pub fileStamp
+}
+
+type fileStamp struct {
+	at       time.Time
+	size, no uint64
 }
 
 // racyWindow is how close to a read a time stamp must be for the read not
@@ -64,9 +77,23 @@ type folderStamp struct {
 // ticks of a few milliseconds, some in seconds).
 const racyWindow = 2 * time.Second
 
-// maxKeyFile is the most bytes read of a key file (a hex seed and a line
-// end is 65).
+// maxKeyFile is the most bytes read of a key file (a hex seed or public
+// key and a line end is 65).
 const maxKeyFile = 4096
+
+// sensorPubFile is the public half of sensor.key, which the sensor writes
+// beside it (writeSensorPublicKey): what ingest reads.
+const sensorPubFile = "sensor.pub"
+
+// pubFor is the public key file of the key file keyPath: sensor.pub for
+// sensor.key, sensor-T.pub.retired for sensor-T.key.retired.
+func pubFor(keyPath string) string {
+	dir, base := filepath.Split(keyPath)
+	if base == sensorKeyFile {
+		return filepath.Join(dir, sensorPubFile)
+	}
+	return filepath.Join(dir, strings.TrimSuffix(base, ".key.retired")+".pub.retired")
+}
 
 // newKeyFolderTrust reads the sensor keys of dir (which may not exist
 // yet: a sensor makes its key on its first start).
@@ -126,13 +153,22 @@ func (k *keyFolderTrust) stamp() (folderStamp, error) {
 		return st, err
 	}
 	st.dir = fi.ModTime()
-	if fi, err := os.Stat(filepath.Join(k.dir, sensorKeyFile)); err == nil {
-		st.key, st.keySize = fi.ModTime(), uint64(fi.Size())
+	st.key = stampOf(filepath.Join(k.dir, sensorKeyFile))
+	st.pub = stampOf(filepath.Join(k.dir, sensorPubFile))
+	return st, nil
+}
+
+// stampOf is a file's modification time, size and inode (zero if it is
+// not there).
+func stampOf(path string) fileStamp {
+	var st fileStamp
+	if fi, err := os.Stat(path); err == nil {
+		st.at, st.size = fi.ModTime(), uint64(fi.Size())
 		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			st.keyNo = uint64(sys.Ino)
+			st.no = uint64(sys.Ino)
 		}
 	}
-	return st, nil
+	return st
 }
 
 // reload reads every sensor key of the folder; the caller holds mu (or
@@ -154,32 +190,96 @@ func (k *keyFolderTrust) reload() error {
 	if err := writers("key folder", k.dir, fi); err != nil {
 		return err
 	}
-	owners := keyOwners(fi)
-	names, err := filepath.Glob(filepath.Join(k.dir, "sensor-*.key.retired"))
+	keys, err := k.readKeys(keyOwners(fi))
 	if err != nil {
 		return err
 	}
-	names = append(names, filepath.Join(k.dir, sensorKeyFile))
-	var keys [][]byte
-	for _, name := range names {
-		pub, err := readSensorPublicKey(name, owners)
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		keys = append(keys, pub)
-	}
 	newest := st.dir
-	if st.key.After(newest) {
-		newest = st.key
+	for _, f := range []fileStamp{st.key, st.pub} {
+		if f.at.After(newest) {
+			newest = f.at
+		}
 	}
 	k.keys, k.seen, k.lastErr = keys, st, ""
 	// A time ahead of the clock (a clock stepped back since) is no tick of
 	// this read: reading again at every question would not end.
 	d := readAt.Sub(newest)
 	k.racy = d < racyWindow && d > -racyWindow
+	return nil
+}
+
+// readKeys reads the sensor keys of the folder: each public key file
+// (sensor.pub, sensor-*.pub.retired), and, for a key file that has none
+// beside it (a folder of an earlier version), its seed (said once for
+// each such file).
+func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
+	var keys [][]byte
+	for _, kind := range []struct {
+		pattern, current string
+		seed             bool
+	}{{"sensor-*.pub.retired", sensorPubFile, false}, {"sensor-*.key.retired", sensorKeyFile, true}} {
+		names, err := filepath.Glob(filepath.Join(k.dir, kind.pattern))
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range append(names, filepath.Join(k.dir, kind.current)) {
+			if kind.seed {
+				if _, err := os.Lstat(pubFor(name)); !os.IsNotExist(err) {
+					continue // its public key file is read (or refused) instead
+				}
+			}
+			pub, err := readSensorPublicKey(name, owners, kind.seed)
+			if os.IsNotExist(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if kind.seed && !k.seeds[name] {
+				if k.seeds == nil {
+					k.seeds = map[string]bool{}
+				}
+				k.seeds[name] = true
+				k.log.Warn("ingest: sensor key read from its private seed: no public key file beside it (a sensor of this version writes it when it starts; or write the public key there, in hex)",
+					"key_file", name, "public_key_file", pubFor(name), "key", hex.EncodeToString(pub))
+			}
+			keys = append(keys, pub)
+		}
+	}
+	return keys, nil
+}
+
+// writeSensorPublicKey writes the public key pub of the key file keyPath
+// beside it (pubFor: sensor.pub for sensor.key), in hex, mode 0644, if it
+// is not there already: ingest reads it, not the private key. It is
+// written to a new file renamed over the old, so that a reader never sees
+// half of it.
+func writeSensorPublicKey(keyPath string, pub ed25519.PublicKey) error {
+	path := pubFor(keyPath)
+	want := hex.EncodeToString(pub) + "\n"
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
+		if b, err := os.ReadFile(path); err == nil && string(b) == want {
+			return nil
+		}
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".sensor-pub-*")
+	if err != nil {
+		return fmt.Errorf("public key %s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // nothing once renamed
+	_, err = f.WriteString(want)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("public key %s: %w", path, err)
+	}
 	return nil
 }
 
@@ -209,12 +309,13 @@ func keyOwners(folder os.FileInfo) []uint32 {
 	return owners
 }
 
-// readSensorPublicKey reads the public half of a sensor key file (a hex
-// seed, as evidence.LoadOrCreateKey writes it), never making one. The file
-// (a link's target) must be a regular file only ingest's user could have
-// written (writers, owners: keyOwners); a FIFO or a device is refused,
-// not waited on.
-func readSensorPublicKey(path string, owners []uint32) ([]byte, error) {
+// readSensorPublicKey reads a sensor's public key file (hex, as
+// writeSensorPublicKey writes it), or, with seed, the public half of a
+// sensor key file (a hex seed, as evidence.LoadOrCreateKey writes it),
+// never making one. The file (a link's target) must be a regular file
+// only ingest's user could have written (writers, owners: keyOwners); a
+// FIFO or a device is refused, not waited on.
+func readSensorPublicKey(path string, owners []uint32, seed bool) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -244,9 +345,14 @@ func readSensorPublicKey(path string, owners []uint32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(seed) != ed25519.SeedSize {
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	switch {
+	case !seed && (err != nil || len(key) != ed25519.PublicKeySize):
+		return nil, fmt.Errorf("public key %s: want %d bytes in hex", path, ed25519.PublicKeySize)
+	case !seed:
+		return key, nil
+	case err != nil || len(key) != ed25519.SeedSize:
 		return nil, fmt.Errorf("key %s: want %d bytes in hex", path, ed25519.SeedSize)
 	}
-	return ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey), nil
+	return ed25519.NewKeyFromSeed(key).Public().(ed25519.PublicKey), nil
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -231,5 +233,186 @@ func TestKeyFolderTrustTakesTheFolderOwnersKeys(t *testing.T) {
 	}
 	if trustsKey(k, other) {
 		t.Fatal("a key file of a third user is trusted")
+	}
+}
+
+// writePubKey writes a public key file (hex) with mode 0644.
+func writePubKey(t *testing.T, path string, pub []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(pub)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKeyFolderTrustReadsPublicKeysNotSeeds: ingest read the sensors'
+// private seeds to learn their public keys. It reads the public key files
+// the sensor writes beside them (sensor.pub, sensor-*.pub.retired), and
+// never a seed that has one: here each seed is of another key than its
+// public key file, and only the public key files' keys are trusted.
+func TestKeyFolderTrustReadsPublicKeysNotSeeds(t *testing.T) {
+	dir := t.TempDir()
+	seedKey := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 5, 0o600)
+	seedRetired := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 6, 0o600)
+	pub := bytes.Repeat([]byte{0xa1}, ed25519.PublicKeySize)
+	pubRetired := bytes.Repeat([]byte{0xa2}, ed25519.PublicKeySize)
+	writePubKey(t, filepath.Join(dir, sensorPubFile), pub)
+	writePubKey(t, filepath.Join(dir, "sensor-x.pub.retired"), pubRetired)
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, key := range map[string][]byte{"sensor.pub": pub, "sensor-x.pub.retired": pubRetired} {
+		if !trustsKey(k, key) {
+			t.Errorf("the key of %s is not trusted", name)
+		}
+	}
+	for name, key := range map[string][]byte{"sensor.key": seedKey, "sensor-x.key.retired": seedRetired} {
+		if trustsKey(k, key) {
+			t.Errorf("the key of the seed %s, which has a public key file, is trusted: ingest read the private key", name)
+		}
+	}
+	if strings.Contains(logged.String(), "private seed") {
+		t.Errorf("a seed read: %s", logged.String())
+	}
+}
+
+// TestKeyFolderTrustSaysWhenItReadsASeed: a key folder written before the
+// sensor wrote public key files has seeds only: their keys are still
+// trusted, and the log names each seed read, once.
+func TestKeyFolderTrustSaysWhenItReadsASeed(t *testing.T) {
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 5, 0o600)
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !trustsKey(k, key) {
+		t.Fatal("an old folder's sensor.key is not trusted")
+	}
+	retired := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 6, 0o600)
+	if !k.Trusts(retired) {
+		t.Fatal("an old folder's retired key is not trusted")
+	}
+	out := logged.String()
+	for _, name := range []string{filepath.Join(dir, sensorKeyFile), filepath.Join(dir, "sensor-x.key.retired")} {
+		if !strings.Contains(out, "private seed") || !strings.Contains(out, "key_file="+name) {
+			t.Errorf("no warning naming %s: %s", name, out)
+		}
+		if n := strings.Count(out, "key_file="+name+" "); n != 1 {
+			t.Errorf("%s named %d times, want once: %s", name, n, out)
+		}
+	}
+}
+
+// TestKeyFolderTrustRefusesPublicKeysOthersCouldPlant: the public key
+// files are held to the rules of the key files: writable by their owner
+// only, a regular file (a FIFO is refused, not waited on).
+func TestKeyFolderTrustRefusesPublicKeysOthersCouldPlant(t *testing.T) {
+	t.Run("writable by others", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "sensor-x.pub.retired")
+		writePubKey(t, path, bytes.Repeat([]byte{0xa3}, 32))
+		if err := os.Chmod(path, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 4, 0o600)
+		if _, err := newKeyFolderTrust(dir, quietLog()); err == nil {
+			t.Fatal("a public key file every user may write to is taken")
+		}
+	})
+	t.Run("a FIFO", func(t *testing.T) {
+		dir := t.TempDir()
+		writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 4, 0o600)
+		if err := syscall.Mkfifo(filepath.Join(dir, sensorPubFile), 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := newKeyFolderTrust(dir, quietLog())
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("a FIFO as sensor.pub is taken without a word")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("reading the key folder blocks on a FIFO named sensor.pub")
+		}
+	})
+}
+
+// TestSensorKeyWritesItsPublicKey: the sensor writes sensor.pub beside
+// the key it makes or reads (an old folder's too), and a rotation the
+// retired key's public key beside it and the new key's: an ingest of the
+// folder then trusts both keys without reading a seed.
+func TestSensorKeyWritesItsPublicKey(t *testing.T) {
+	dir := t.TempDir()
+	old := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 5, 0o600)
+	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
+	if _, err := a.sensorKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, sensorPubFile))
+	if err != nil || strings.TrimSpace(string(b)) != hex.EncodeToString(old) {
+		t.Fatalf("sensor.pub after the sensor started: %q, %v; want %x", b, err, old)
+	}
+	code, out, errOut := vigilRun(t, nil, "", "sensor", "key", "rotate", "--key-dir", dir)
+	if code != exitOK {
+		t.Fatalf("rotate: exit %d %s", code, errOut)
+	}
+	keys := regexp.MustCompile(`public key ([0-9a-f]{64})`).FindAllStringSubmatch(out, -1)
+	if len(keys) != 2 {
+		t.Fatalf("rotate printed %q", out)
+	}
+	retired, _ := filepath.Glob(filepath.Join(dir, "sensor-*.pub.retired"))
+	if len(retired) != 1 {
+		t.Fatalf("retired public keys: %v", retired)
+	}
+	for path, want := range map[string]string{retired[0]: keys[0][1], filepath.Join(dir, sensorPubFile): keys[1][1]} {
+		b, err := os.ReadFile(path)
+		if err != nil || strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s: %q, %v; want %s", path, b, err, want)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s: mode %v, %v", path, fi.Mode(), err)
+		}
+	}
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range keys {
+		pub, _ := hex.DecodeString(key[1])
+		if !trustsKey(k, pub) {
+			t.Errorf("key %s not trusted", key[1])
+		}
+	}
+	if strings.Contains(logged.String(), "private seed") {
+		t.Errorf("a seed read after the sensor wrote its public keys: %s", logged.String())
+	}
+}
+
+// TestKeyFolderTrustTakesPublicKeysAlone: a key folder may hold the
+// public key files alone (ingest on a host or account that has no
+// sensor's private key): they are trusted.
+func TestKeyFolderTrustTakesPublicKeysAlone(t *testing.T) {
+	dir := t.TempDir()
+	pub := bytes.Repeat([]byte{0xb1}, ed25519.PublicKeySize)
+	retired := bytes.Repeat([]byte{0xb2}, ed25519.PublicKeySize)
+	writePubKey(t, filepath.Join(dir, sensorPubFile), pub)
+	writePubKey(t, filepath.Join(dir, "sensor-y.pub.retired"), retired)
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !trustsKey(k, pub) || !trustsKey(k, retired) {
+		t.Fatal("public key files without their private keys are not trusted")
 	}
 }

@@ -81,6 +81,7 @@ type App struct {
 	handler http.Handler
 	routes  []string // every pattern served behind the access layer
 	pages   *pages.Server
+	api     *api.API
 	backend *pages.Backend
 	hub     *api.Hub
 	st      Store
@@ -182,9 +183,10 @@ func (a *App) assemble(d Deps) http.Handler {
 	})
 	live := api.NewLive(api.LiveConfig{Hub: a.hub, Access: api.StoreAccess{Store: d.Store, Window: d.EndpointWindow},
 		Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery, Trail: tr, Registry: d.Registry, Log: d.Log})
-	apiH := api.Handler(api.Config{Targets: d.Store, Observations: d.Store,
+	apiH := api.New(api.Config{Targets: d.Store, Observations: d.Store,
 		Retention: d.Retention, EndpointWindow: d.EndpointWindow, Now: d.Now, Log: d.Log, RequireViewPurpose: d.RequireViewPurpose, Trail: tr,
 		Live: live, Imports: a.pages, Check: d.Check, Own: d.Own, Recheck: d.Access.Recheck, RecheckEvery: d.RecheckEvery})
+	a.api = apiH
 	rc := rootConfig{pages: a.pages, api: apiH, wrap: func(h http.Handler) http.Handler { return d.Access.Wrap(h, api.PlatformRoutes...) }, health: d.Health, registry: d.Registry}
 	if d.OIDC != nil {
 		rc.login = map[string]http.Handler{
@@ -304,13 +306,19 @@ func (a *App) runLive(ctx context.Context) {
 	}
 }
 
-// Close stops the background work and the pages' imports.
+// FlushRefusals records the platforms' check refusals counted in a
+// minute not yet ended (api.API.FlushRefusals): call it once the server
+// serves no more requests. Close does it too.
+func (a *App) FlushRefusals(ctx context.Context) error { return a.api.FlushRefusals(ctx) }
+
+// Close stops the background work and the pages' imports, and records
+// the platforms' check refusals still counted (FlushRefusals).
 func (a *App) Close() error {
 	var err error
 	a.once.Do(func() {
 		a.cancel()
 		a.wg.Wait()
-		err = a.pages.Close()
+		err = errors.Join(a.pages.Close(), a.FlushRefusals(context.Background()))
 	})
 	return err
 }

@@ -158,3 +158,66 @@ func streamStatus(t *testing.T, e *env, c *http.Client, _ http.Header) (int, str
 	n, _ := resp.Body.Read(buf)
 	return resp.StatusCode, string(buf[:n])
 }
+
+// TestCheckRefusalsCountedAreRecordedWhenTheServerStops: past
+// --check-refusal-records refusals of an account in a minute, the others
+// are counted and recorded in one summary once the minute ends. A server
+// that stopped within the minute lost that count: the stop (App.Close,
+// serve's FlushRefusals) now records it, the minute cut short.
+func TestCheckRefusalsCountedAreRecordedWhenTheServerStops(t *testing.T) {
+	e := newEnvDeps(t, "", 600, nil, func(d *Deps) { d.Check = api.CheckConfig{PerMinute: 1, RefusalRecords: 1} })
+	addPlatform(t, e, "plat")
+	const sent = 10
+	refused := 0
+	for range sent {
+		req, _ := http.NewRequest("POST", e.URL+"/api/v1/check", strings.NewReader(fmt.Sprintf(
+			`{"purpose": "ticket 43", "checks": [{"address": "127.31.0.1", "port": 6881, "time": %q}]}`, time.Now().UTC().Format(time.RFC3339))))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.Token["plat"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused != sent-1 {
+		t.Fatalf("%d of %d requests refused, want %d", refused, sent, sent-1)
+	}
+	records := func() (one, summaries, summed int, stopped bool) {
+		err := e.Store.AuditRecords(context.Background(), audit.Filter{Actor: "plat", Action: audit.ActionDenied}, func(r audit.Record) error {
+			var d struct {
+				Summary bool `json:"summary"`
+				Refused int  `json:"refused"`
+				Stopped bool `json:"server_stopped"`
+			}
+			if err := json.Unmarshal(r.Detail, &d); err != nil {
+				return err
+			}
+			if d.Summary {
+				summaries, summed, stopped = summaries+1, summed+d.Refused, d.Stopped
+			} else {
+				one++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if one, s, _, _ := records(); one != 1 || s != 0 {
+		t.Fatalf("within the minute: %d refusals recorded one by one and %d summaries, want 1 and none yet", one, s)
+	}
+	if err := e.App.Close(); err != nil {
+		t.Fatal(err)
+	}
+	one, s, summed, stopped := records()
+	if one != 1 || s != 1 || one+summed != refused || !stopped {
+		t.Fatalf("after the server stopped: %d recorded one by one, %d summaries counting %d (server_stopped %v); want 1, 1 and %d in all",
+			one, s, summed, stopped, refused)
+	}
+}

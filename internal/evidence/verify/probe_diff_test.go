@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ const diffPieces = 20
 // hostileStream turns fuzz bytes into a peer's messages after its
 // handshake: possession messages of every kind (in and out of range,
 // bitfields of every length), padding of an id the sensor never gave,
-// PEX and extension handshakes (whole or bloated), ut_metadata messages
+// PEX and extension handshakes (whole or bloated, with listen ports that
+// differ), ut_metadata messages
 // that do and do not parse, keep-alives, and a message the decoder
 // refuses. The kinds a hostile peer uses to fill the bound and to make
 // the probe and the verifier read differently.
@@ -36,7 +38,7 @@ func hostileStream(b []byte) []byte {
 	}
 	for i := 0; i+1 < len(b); i += 2 {
 		op, arg := b[i], int(b[i+1])
-		switch op % 14 {
+		switch op % 15 {
 		case 0, 1:
 			bf := make([]byte, (arg%5)+1)
 			for j := range bf {
@@ -71,6 +73,9 @@ func hostileStream(b []byte) []byte {
 			} else {
 				ext(peerwire.ExtHandshakeID, []byte("d1:pi")) // an extension handshake that does not parse
 			}
+		case 14:
+			eh := peerwire.ExtHandshake{Port: uint16(2000 + arg), Client: strings.Repeat("v", arg*40)}
+			ext(peerwire.ExtHandshakeID, eh.AppendTo(nil)) // parses, withheld past 8 KiB
 		}
 	}
 	return out
@@ -135,10 +140,21 @@ func probeAndVerify(t testing.TB, guard *scope.Guard, stream []byte, limit, step
 	return r, read(s, res), b
 }
 
+// probePort is the listen port the sensor records from a probe's result
+// (bittorrent.probeClient): that of the extension handshake it keeps,
+// if the transcript keeps it whole; 0 if none.
+func probePort(r *btprobe.Result) uint16 {
+	if r.Ext != nil && r.ExtKept {
+		return r.Ext.Port
+	}
+	return 0
+}
+
 // checkAgree: the verifier's reading of the probe's transcript is the
 // probe's own: the same verdict from the same possession messages, the
-// same answer to whether the peer spoke; and a claim one step above the
-// probe's fails verify while the probe's own passes.
+// same answer to whether the peer spoke, the same listen port; and a
+// claim one step above the probe's, or of another listen port, fails
+// verify while the probe's own passes.
 func checkAgree(t testing.TB, r *btprobe.Result, sh *shown, tr []byte) {
 	if r == nil {
 		return
@@ -150,6 +166,13 @@ func checkAgree(t testing.TB, r *btprobe.Result, sh *shown, tr []byte) {
 	if r.Spoke != sh.spoke {
 		t.Fatalf("the probe says the peer spoke: %v, the verifier: %v", r.Spoke, sh.spoke)
 	}
+	port, vport := probePort(r), uint16(0)
+	if sh.ext {
+		vport = sh.port
+	}
+	if port != vport {
+		t.Fatalf("the probe records listen port %d, the verifier reads %d", port, vport)
+	}
 	if !r.Spoke {
 		return
 	}
@@ -160,10 +183,10 @@ func checkAgree(t testing.TB, r *btprobe.Result, sh *shown, tr []byte) {
 	case pv.Have > 0:
 		level = "partial"
 	}
-	claim := func(level string, have int) string {
+	claimPort := func(level string, have int, listen uint16) string {
 		total := diffPieces
 		o := &obsLine{Network: "bittorrent", Method: "peer_probe", IP: "127.0.0.1", Port: 0, Item: "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
-			Possession: level, PiecesTotal: &total, PiecesHave: &have, Transcript: tr}
+			Possession: level, PiecesTotal: &total, PiecesHave: &have, Transcript: tr, ListenPort: listen}
 		recs, _ := transcript.Decode(tr)
 		for _, rec := range recs {
 			if rec.Type == transcript.Received {
@@ -174,8 +197,14 @@ func checkAgree(t testing.TB, r *btprobe.Result, sh *shown, tr []byte) {
 		}
 		return checkTranscript(o).problem
 	}
+	claim := func(level string, have int) string { return claimPort(level, have, port) }
 	if problem := claim(level, have); problem != "" {
-		t.Fatalf("the probe's own claim (%s, %d pieces) fails verify: %s", level, have, problem)
+		t.Fatalf("the probe's own claim (%s, %d pieces, listen port %d) fails verify: %s", level, have, port, problem)
+	}
+	for _, other := range []uint16{port - 1, port + 1} {
+		if other != 0 && claimPort(level, have, other) == "" {
+			t.Fatalf("listen port %d accepted where the probe records %d", other, port)
+		}
 	}
 	switch level {
 	case "acknowledged":
@@ -240,6 +269,87 @@ func TestProbeAndVerifierAgree(t *testing.T) {
 	}
 }
 
+// A peer that sends a second extension handshake with another listen
+// port: the probe recorded the last one it read (if kept), the verifier
+// accepted the port of any kept whole. Both now take the first kept
+// whole: a reader cannot tell which one the probe read last (it may stop
+// at a write that fails with more in the transcript), always which one
+// first. Also with the first one cut (bloated past what the transcript
+// keeps) and with a message the verifier stops at between them.
+func TestProbeAndVerifierAgreeOnTheListenPort(t *testing.T) {
+	guard := diffGuard(t)
+	eh := func(port uint16, pad int) []byte {
+		h := peerwire.ExtHandshake{Port: port, Client: strings.Repeat("v", pad)}
+		return (&peerwire.Message{ID: peerwire.Extended, ExtendedID: peerwire.ExtHandshakeID, Payload: h.AppendTo(nil)}).AppendTo(nil)
+	}
+	haveAll := (&peerwire.Message{ID: peerwire.HaveAll}).AppendTo(nil)
+	cases := []struct {
+		name   string
+		stream []byte
+		want   uint16
+	}{
+		{"two kept whole", bytes.Join([][]byte{eh(1001, 0), eh(1002, 0), haveAll}, nil), 1001},
+		{"the first cut", bytes.Join([][]byte{eh(1001, 9000), eh(1002, 0), eh(1003, 0), haveAll}, nil), 1002},
+		{"the second cut", bytes.Join([][]byte{eh(1001, 0), eh(1002, 9000), haveAll}, nil), 1001},
+	}
+	for _, c := range cases {
+		for _, step := range []int{1 << 20, 7} {
+			r, sh, tr := probeAndVerify(t, guard, c.stream, 16<<10, step, reserved(true, true))
+			if r == nil {
+				t.Fatalf("%s: no result", c.name)
+			}
+			if got := probePort(r); got != c.want {
+				t.Errorf("%s, reads of %d bytes: the probe records listen port %d, want %d", c.name, step, got, c.want)
+			}
+			checkAgree(t, r, sh, tr)
+		}
+	}
+}
+
+// The transcript's bound cuts a message after its length prefix, before
+// its type byte: the probe said the peer had not spoken if it was the
+// first after the handshake (no message a reader finds), the probe that
+// wrote older bundles said it had, and verify failed those. Both now say
+// it spoke and count nothing from the message or after it. The peer
+// sends its handshake and small messages in one write, read in one
+// chunk, which the bound cuts at half the room left: a bound for each
+// cut position in a range.
+func TestTypeByteCutAtTheBoundAgrees(t *testing.T) {
+	guard := diffGuard(t)
+	unchoke := (&peerwire.Message{ID: peerwire.Unchoke}).AppendTo(nil)
+	haveAll := (&peerwire.Message{ID: peerwire.HaveAll}).AppendTo(nil)
+	stream := append(bytes.Repeat(unchoke, 60), haveAll...)
+	hits, first := 0, false
+	for limit := 570; limit < 640; limit++ {
+		r, sh, tr := probeAndVerify(t, guard, stream, limit, 1<<20, reserved(true, true))
+		if r == nil {
+			continue
+		}
+		recs, _ := transcript.Decode(tr)
+		kept := 0
+		for _, rec := range recs {
+			if rec.Type == transcript.Received {
+				kept += len(rec.Data)
+			}
+		}
+		if k := kept - peerwire.HandshakeLen - 4; k >= 0 && k%len(unchoke) == 0 && k < len(stream)-4 {
+			hits++
+			first = first || k == 0
+			if !r.Spoke || !sh.spoke {
+				t.Errorf("bound %d, cut at the type byte of message %d: the probe says the peer spoke: %v, the verifier: %v", limit, k/len(unchoke), r.Spoke, sh.spoke)
+			}
+			if v := r.Claims.Judge(diffPieces); v.All || v.Have > 0 {
+				t.Errorf("bound %d: the probe counted %+v past a cut type byte", limit, v)
+			}
+		}
+		checkAgree(t, r, sh, tr)
+	}
+	if hits == 0 {
+		t.Fatal("no bound in the range cut a message at its type byte")
+	}
+	t.Logf("%d bounds cut at a type byte (the first message's: %v)", hits, first)
+}
+
 // FuzzProbeAndVerifierAgree: random and hostile streams through the
 // sensor's own probe (its framer, its bound, its decoder, its accounting)
 // and through the verifier's reading of the transcript the probe kept:
@@ -251,6 +361,8 @@ func FuzzProbeAndVerifierAgree(f *testing.F) {
 	f.Add([]byte{10, 255, 4, 0, 9, 0, 2, 2}, uint16(20000), uint16(9000), true, true)
 	f.Add([]byte{13, 0, 4, 0, 13, 1, 2, 5, 8, 1}, uint16(16000), uint16(3), false, true)
 	f.Add([]byte{2, 1, 2, 2, 2, 3, 4, 0, 0, 255, 11, 0, 5, 0}, uint16(200), uint16(1), true, false)
+	f.Add([]byte{14, 250, 8, 1, 8, 2, 4, 0}, uint16(16000), uint16(500), true, true)
+	f.Add([]byte{8, 3, 7, 200, 14, 5, 8, 4, 4, 0}, uint16(2000), uint16(9000), true, true)
 	guard := diffGuard(f)
 	f.Fuzz(func(t *testing.T, ops []byte, limit, step uint16, fast, ext bool) {
 		if len(ops) > 400 {

@@ -146,19 +146,76 @@ func TestVerifyNoLooserThanTheProbe(t *testing.T) {
 	}
 }
 
-// The probe can stop reading with more already read, and so in the
-// transcript: at an error the verifier does not mirror (a ut_metadata
-// message that does not parse, a write that fails). A peer that sends a
-// second extension handshake after such a message made its listen port,
-// the one its first gave and the probe recorded, fail verify. Any
-// extension handshake kept whole may give it (docs/evidence.md says so).
-func TestListenPortOfAnyKeptExtensionHandshake(t *testing.T) {
+// The probe records the listen port of the first extension handshake
+// kept whole that parses (it can stop reading with more already read,
+// and so in the transcript, at a write that fails: the last one it read
+// is not always the last one kept, the first always is). Verify took the
+// port of any extension handshake kept whole: a bundle claiming the one a
+// later handshake gave, which the probe never records, verified.
+func TestListenPortOfTheFirstKeptExtensionHandshake(t *testing.T) {
 	p := newProbeTr(true, true).msg(extHS(51413)).msg(peerwire.Message{ID: peerwire.HaveAll}).msg(extHS(1))
 	if problem := p.check("complete", nil, 51413); problem != "" {
 		t.Errorf("the listen port the peer's first extension handshake gave fails: %s", problem)
 	}
+	if problem := p.check("complete", nil, 1); problem == "" {
+		t.Errorf("the listen port of a second extension handshake, which the probe does not record, is accepted")
+	}
 	if problem := p.check("complete", nil, 2); problem == "" {
 		t.Errorf("a listen port no extension handshake gives is accepted")
+	}
+	// One cut, or one that does not parse and is cut, gives nothing: the
+	// first kept whole after it does.
+	first := extHS(7).Payload
+	cutFirst := newProbeTr(true, true).recv(header(len(first)+2, peerwire.Extended, peerwire.ExtHandshakeID)).cut(uint64(len(first))).
+		msg(extHS(51413)).msg(extHS(9))
+	if problem := cutFirst.check("acknowledged", nil, 51413); problem != "" {
+		t.Errorf("the first extension handshake kept whole after a cut one: %s", problem)
+	}
+	for _, port := range []uint16{7, 9} {
+		if problem := cutFirst.check("acknowledged", nil, port); problem == "" {
+			t.Errorf("listen port %d accepted: the probe records 51413", port)
+		}
+	}
+}
+
+// Old transcripts' bound cuts between a message's length prefix and its
+// type byte: the probe that wrote them said the peer spoke (a message
+// after its handshake, its length prefix kept), and verify, which since
+// stops at a type byte it cannot see without calling the message found,
+// failed the honest acknowledged bundle. Two places the cut can land:
+// a cut record from the type byte on, and an old transcript's end marker
+// (no cut records) right after the length prefix. Nothing in the cut
+// message, nor after it, counts.
+func TestTypeByteCutAtTheBoundIsSpoken(t *testing.T) {
+	haveAll := peerwire.Message{ID: peerwire.HaveAll}
+	legacy := newProbeTr(true, true).recv([]byte{0, 0, 0, 1})
+	legacy.recs = append(legacy.recs, transcript.Record{Type: transcript.LegacyCut, Left: 1})
+	ok := []struct {
+		name string
+		tr   *probeTr
+	}{
+		{"a cut record from the type byte on", newProbeTr(true, true).recv([]byte{0, 0, 0, 5}).cut(5)},
+		{"a cut record from the type byte on, a have_all after it", newProbeTr(true, true).recv([]byte{0, 0, 0, 1}).cut(1).msg(haveAll)},
+		{"an old end marker after the length prefix", legacy},
+	}
+	for _, c := range ok {
+		if problem := c.tr.check("acknowledged", intp(10), 0); problem != "" {
+			t.Errorf("%s: acknowledged refused: %s", c.name, problem)
+		}
+		if problem := c.tr.check("complete", intp(10), 0); problem == "" {
+			t.Errorf("%s: complete accepted from a message whose type no reader sees", c.name)
+		}
+	}
+	// Not a cut: a stream that ends after a length prefix (the peer hung
+	// up in the middle of a message) and an end marker that counts
+	// nothing show no message.
+	noCut := newProbeTr(true, true).recv([]byte{0, 0, 0, 5})
+	emptyMarker := newProbeTr(true, true).recv([]byte{0, 0, 0, 5})
+	emptyMarker.recs = append(emptyMarker.recs, transcript.Record{Type: transcript.LegacyCut})
+	for name, tr := range map[string]*probeTr{"a length prefix, then the end": noCut, "an end marker of 0 bytes": emptyMarker} {
+		if problem := tr.check("acknowledged", intp(10), 0); problem == "" {
+			t.Errorf("%s: acknowledged accepted", name)
+		}
 	}
 }
 

@@ -141,6 +141,10 @@ type keptStream struct {
 	spans []span
 	end   uint64 // the stream's length, holes included
 	next  int    // the first span bytes may still be asked from
+	// legacy: the stream stops at a legacy end marker, which counts
+	// bytes cut from the end of the transcript: the bytes after end were
+	// received, not kept.
+	legacy bool
 }
 
 type span struct {
@@ -165,6 +169,7 @@ func streamOf(recs []transcript.Record, ep netip.AddrPort) *keptStream {
 	for _, r := range recs {
 		switch {
 		case r.Type == transcript.LegacyCut:
+			s.legacy = r.Left > 0
 			return s
 		case r.Type == transcript.Sent && len(r.Data) > 0 && r.Data[0] == 'd' && from(r, ep):
 			return s
@@ -208,6 +213,11 @@ type found struct {
 	id    byte   // its type (when n > 0)
 	msg   []byte // all of it (type byte included), when whole
 	whole bool
+	// lost: its length prefix is kept and the transcript's bound cut
+	// it from its type byte on (a cut record there, or an old
+	// transcript's end marker): the peer spoke, and nothing in it can
+	// be read, nor anything after it.
+	lost bool
 }
 
 // messages calls fn with each message after the handshake that a reader
@@ -220,7 +230,12 @@ type found struct {
 // (longer than peerwire.DefaultMaxLength, or of a length its type cannot
 // have) or that the stream does not hold to its end, and when fn says
 // so. What the probe did not read, it did not count; the probe counts
-// nothing past where a reader stops either (probe.peerConn.run).
+// nothing past where a reader stops either (probe.peerConn.run). A
+// message whose length prefix is kept and whose type byte is not (cut
+// at the bound; in an old transcript, past its end marker) is passed
+// as lost, last: the peer said more than its handshake, as the probe
+// that wrote it says (a reader cannot see whether the probe's decoder
+// refused it, and the probe counts it spoken either way).
 func (s *keptStream) messages(fn func(m found) (stop bool)) {
 	for pos := uint64(peerwire.HandshakeLen); pos+4 <= s.end; {
 		hdr, ok := s.bytes(pos, pos+4)
@@ -229,13 +244,23 @@ func (s *keptStream) messages(fn func(m found) (stop bool)) {
 		}
 		n := binary.BigEndian.Uint32(hdr)
 		end := pos + 4 + uint64(n)
-		if n > peerwire.DefaultMaxLength || end > s.end {
+		switch {
+		case n > peerwire.DefaultMaxLength:
+			return
+		case n > 0 && pos+4 == s.end && s.legacy:
+			fn(found{n: n, lost: true})
+			return
+		case end > s.end:
 			return
 		}
 		m := found{n: n}
 		if n > 0 {
 			id, ok := s.bytes(pos+4, pos+5)
-			if !ok || refused(id[0], n) {
+			if !ok {
+				fn(found{n: n, lost: true})
+				return
+			}
+			if refused(id[0], n) {
 				return
 			}
 			m.id = id[0]
@@ -308,8 +333,12 @@ func probeClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	if o.Possession == "verified" && !hasNote(recs, o.endpoint(), transcript.VerifiedNote) {
 		return "verified, but no note of the sensor's says a piece from this peer matched its hash"
 	}
-	if o.ListenPort != 0 && !sh.ports[o.ListenPort] {
-		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole gives it"
+	switch {
+	case o.ListenPort == 0:
+	case !sh.ext:
+		return "listen port " + itoa(int(o.ListenPort)) + ", but no extension handshake kept whole where the probe reads it gives one"
+	case o.ListenPort != sh.port:
+		return "listen port " + itoa(int(o.ListenPort)) + ", but the first extension handshake kept whole, the one the probe takes it from, gives " + itoa(int(sh.port))
 	}
 	if o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified" {
 		return ""
@@ -358,7 +387,11 @@ const utMetadataID = 1
 type shown struct {
 	spoke  bool            // a message after the handshake was found
 	claims peerwire.Claims // its possession messages, judged by the probe's own rules
-	ports  map[uint16]bool // the listen ports of its extension handshakes kept whole
+	// ext says an extension handshake was found kept whole and parsed;
+	// port is the listen port of the first such one, the one the probe
+	// records (probe.peerConn.onExtHandshake).
+	ext  bool
+	port uint16
 }
 
 // read replays the messages a reader finds (messages) through
@@ -374,13 +407,20 @@ type shown struct {
 // handshake set the extension bit; reading stops, as the probe's does, at
 // an extension handshake or ut_metadata message kept whole that does not
 // parse (one that is cut the probe reads past: a reader could not see it
-// fail). The listen ports are those of every extension handshake kept
-// whole (the probe records the last it read, and may stop reading at a
-// write that failed with more already in the transcript).
+// fail). The listen port is that of the first extension handshake kept
+// whole that parses, as for the probe: the probe may stop reading at a
+// write that failed with more already in the transcript, so that a reader
+// cannot always tell which one it read last, but always which one it read
+// first. A
+// message cut at its type byte (lost) shows that the peer spoke, and
+// nothing more: reading stops there.
 func read(s *keptStream, res peerwire.Reserved) *shown {
-	sh := &shown{ports: map[uint16]bool{}}
+	sh := &shown{}
 	s.messages(func(m found) bool {
 		sh.spoke = true
+		if m.lost {
+			return true
+		}
 		if m.n == 0 {
 			return false // a keep-alive
 		}
@@ -415,7 +455,9 @@ func read(s *keptStream, res peerwire.Reserved) *shown {
 				if err != nil {
 					return true // the probe stops there
 				}
-				sh.ports[eh.Port] = true
+				if !sh.ext {
+					sh.ext, sh.port = true, eh.Port
+				}
 			case utMetadataID:
 				if _, err := peerwire.ParseMetadata(m.msg[2:]); err != nil {
 					return true // the probe stops there

@@ -55,7 +55,8 @@ REVOKE UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
 -- triggers dropped). UPDATE stays granted: retention's own upsert (a
 -- row whose transcript was purged, purged whole later) needs it, and the
 -- trigger that allowed only that update is gone: on Citus an UPDATE of a
--- purge record is refused by nothing but the role's other grants.
+-- purge record is refused by nothing but the role's other grants
+-- (retention's upsert itself keeps the chain fields a record holds).
 DROP TRIGGER purged_observations_append_only ON purged_observations;
 DROP TRIGGER purged_observations_no_truncate ON purged_observations;
 REVOKE DELETE, TRUNCATE ON purged_observations FROM PUBLIC;

@@ -55,3 +55,60 @@ func TestPurgedObservationsAreAppendOnly(t *testing.T) {
 		t.Fatalf("%d purge records after refused writes (%v), want %d", n, err, len(obs))
 	}
 }
+
+// TestPurgeKeepsTheChainFieldsRecorded: retention's upsert (a row whose
+// transcript was purged, purged whole later) set the purge record's chain
+// fields to the row's, NULL for a row without them (here a record written
+// with chain fields for a row without them): the trigger refused it, so
+// that the purge failed, and on Citus, where citus.sql drops the trigger,
+// the chain fields were blanked. The upsert keeps the ones recorded, with
+// the trigger and without it; and the trigger still refuses an update
+// that blanks or changes them.
+func TestPurgeKeepsTheChainFieldsRecorded(t *testing.T) {
+	for _, citus := range []bool{false, true} {
+		t.Run(map[bool]string{false: "trigger", true: "citus, no trigger"}[citus], func(t *testing.T) {
+			ctx := context.Background()
+			st := openTest(t, DefaultConfig())
+			at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+			o := storetest.Observation(rand.New(rand.NewPCG(8, 8)), at, 0)
+			if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', 1000000)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.pool.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
+				SELECT COALESCE(uid::text, id_text), seq, 'transcripts', time_ns, 1, 7, 3 FROM observations`); err != nil {
+				t.Fatal(err)
+			}
+			check := func(when, want string) {
+				t.Helper()
+				var what string
+				var ref, seq *int64
+				if err := st.pool.QueryRow(ctx, `SELECT what, chain_ref, chain_seq FROM purged_observations`).Scan(&what, &ref, &seq); err != nil {
+					t.Fatal(err)
+				}
+				if what != want || ref == nil || *ref != 7 || seq == nil || *seq != 3 {
+					t.Fatalf("%s: what %s, chain_ref %v, chain_seq %v; want %s, 7, 3", when, what, ref, seq, want)
+				}
+			}
+			if citus {
+				if _, err := st.pool.Exec(ctx, `DROP TRIGGER purged_observations_append_only ON purged_observations`); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for _, set := range []string{`chain_ref = NULL`, `chain_seq = NULL`, `chain_ref = 8`} {
+					if _, err := st.pool.Exec(ctx, `UPDATE purged_observations SET what = 'observations', purged_ns = 2, `+set); err == nil {
+						t.Errorf("%s: accepted", set)
+					}
+				}
+				check("after the refused updates", "transcripts")
+			}
+			now := at.AddDate(1, 0, 0)
+			if _, err := st.PurgeChunk(ctx, retention.KindObservations, now, 100, now); err != nil {
+				t.Fatalf("purge: %v", err)
+			}
+			check("after the purge", "observations")
+		})
+	}
+}

@@ -204,11 +204,14 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err := rows.Err(); err != nil || len(seqs) == 0 {
 			return err
 		}
+		// The upsert keeps chain fields already recorded (COALESCE):
+		// the trigger of migration 0020 refuses blanking them (the purge
+		// would fail), and on Citus, without it, nothing else would.
 		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
 			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, seq, ns)
 			JOIN observations o ON o.seq = u.seq AND o.time_ns = u.ns
 			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-				chain_ref = excluded.chain_ref, chain_seq = excluded.chain_seq`,
+				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`,
 			ids, seqs, times, string(k), at.UnixNano()); err != nil {
 			return err
 		}
@@ -372,7 +375,7 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
 					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq FROM `+part+` o
 					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-						chain_ref = excluded.chain_ref, chain_seq = excluded.chain_seq`, at.UnixNano()); err != nil {
+						chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`, at.UnixNano()); err != nil {
 					return err
 				}
 			}

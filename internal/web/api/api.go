@@ -119,7 +119,26 @@ var PlatformRoutes = []string{"POST /api/v1/check"}
 
 // Handler returns the /api/v1 routes. Mount it behind the access layer
 // (access.Service.Wrap), as internal/web does for all of /api/v1.
-func Handler(cfg Config) http.Handler {
+func Handler(cfg Config) http.Handler { return New(cfg) }
+
+// API is the /api/v1 routes (Handler), and what the server must do when
+// it stops (FlushRefusals).
+type API struct {
+	http.Handler
+	h *handler
+}
+
+// FlushRefusals records now the summaries of the platforms' refusals
+// counted and not recorded one by one (CheckConfig.RefusalRecords), the
+// minutes not yet ended included (their record ends now): call it when
+// the server stops serving, or those refusals go unrecorded. A summary
+// that cannot be written is kept, and the error returned.
+func (a *API) FlushRefusals(ctx context.Context) error {
+	return a.h.flushRefusals(ctx, a.h.cfg.Now())
+}
+
+// New returns the /api/v1 routes (see Handler).
+func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -144,7 +163,7 @@ func Handler(cfg Config) http.Handler {
 	for _, r := range Routes {
 		mux.Handle(r, handlers[r])
 	}
-	return mux
+	return &API{Handler: mux, h: h}
 }
 
 type handler struct {

@@ -52,6 +52,9 @@ type refusalSummary struct {
 	over     int
 	statuses map[int]int
 	req      *http.Request // the last of them: whose they were
+	// end, when set, is where a window cut short (the server stopped)
+	// ended; else it ended refusalWindow after start.
+	end time.Time
 }
 
 // admitInstants says whether the platform may ask checks: none of their
@@ -124,7 +127,7 @@ func (l *checkLimiter) refuse(user string, now time.Time, bound, status int, r *
 	t := l.refusals[user]
 	if t == nil || !now.Before(t.start.Add(refusalWindow)) {
 		if t != nil && t.over > 0 {
-			l.due = append(l.due, refusalSummary{t.start, t.over, t.statuses, t.req})
+			l.due = append(l.due, refusalSummary{start: t.start, over: t.over, statuses: t.statuses, req: t.req})
 		}
 		t = &refusalTally{start: now}
 		l.refusals[user] = t
@@ -142,14 +145,20 @@ func (l *checkLimiter) refuse(user string, now time.Time, bound, status int, r *
 	return false
 }
 
-// dueSummaries takes the summaries of the windows ended by now.
-func (l *checkLimiter) dueSummaries(now time.Time) []refusalSummary {
+// dueSummaries takes the summaries of the windows ended by now, and with
+// all, of every window (those still open end at now).
+func (l *checkLimiter) dueSummaries(now time.Time, all bool) []refusalSummary {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for user, t := range l.refusals {
-		if !now.Before(t.start.Add(refusalWindow)) {
+		ended := !now.Before(t.start.Add(refusalWindow))
+		if ended || all {
 			if t.over > 0 {
-				l.due = append(l.due, refusalSummary{t.start, t.over, t.statuses, t.req})
+				s := refusalSummary{start: t.start, over: t.over, statuses: t.statuses, req: t.req}
+				if !ended {
+					s.end = now
+				}
+				l.due = append(l.due, s)
 			}
 			delete(l.refusals, user)
 		}
@@ -170,20 +179,39 @@ func (l *checkLimiter) requeue(s []refusalSummary) {
 // many refusals of each ended window were not recorded one by one. One
 // that cannot be written is kept for the next call.
 func (h *handler) writeRefusalSummaries(ctx context.Context, now time.Time) {
-	due := h.limits.dueSummaries(now)
+	_ = h.writeSummaries(ctx, h.limits.dueSummaries(now, false))
+}
+
+// flushRefusals records the summaries of every window, those still open
+// ending at now (the server stops).
+func (h *handler) flushRefusals(ctx context.Context, now time.Time) error {
+	return h.writeSummaries(ctx, h.limits.dueSummaries(now, true))
+}
+
+// writeSummaries records due; from the first that cannot be written on,
+// they are kept for the next call.
+func (h *handler) writeSummaries(ctx context.Context, due []refusalSummary) error {
 	for i, s := range due {
 		statuses := map[string]int{}
 		for st, n := range s.statuses {
 			statuses[http.StatusText(st)] += n
 		}
+		end := s.start.Add(refusalWindow)
+		if !s.end.IsZero() {
+			end = s.end
+		}
 		detail := map[string]any{"summary": true, "refused": s.over, "statuses": statuses,
-			"from": s.start.UTC().Format(time.RFC3339Nano), "to": s.start.Add(refusalWindow).UTC().Format(time.RFC3339Nano),
+			"from": s.start.UTC().Format(time.RFC3339Nano), "to": end.UTC().Format(time.RFC3339Nano),
 			"recorded_one_by_one": h.cfg.Check.withDefaults().RefusalRecords}
+		if !s.end.IsZero() {
+			detail["server_stopped"] = true
+		}
 		if err := h.cfg.Trail.Record(context.WithoutCancel(ctx), s.req, audit.ActionDenied, "check", "", detail); err != nil {
 			h.limits.requeue(due[i:])
-			return
+			return err
 		}
 	}
+	return nil
 }
 
 // countRefusal says whether a refusal of r's account gets its own record

@@ -143,9 +143,18 @@ func (c *peerConn) run() error {
 		from := c.streamPos()
 		err := c.dec.Decode(&m)
 		if err != nil {
+			if errors.Is(err, peerwire.ErrBadLength) && c.typeLost(from) {
+				c.res.Spoke = true // as for a message read (below): a reader cannot see it was refused
+			}
 			return c.readEnded(err)
 		}
 		to := c.streamPos()
+		if !m.Keepalive && c.typeLost(from) {
+			// A reader finds its length prefix, its type byte cut: the
+			// peer said more than its handshake, and nothing in the
+			// message can be read (nor anything after it, below).
+			c.res.Spoke = true
+		}
 		if !c.tr.Kept(from, min(from+5, to)) {
 			// A reader finds a message by the lengths of those before it:
 			// past a length prefix left out, no message can be found; past
@@ -166,6 +175,14 @@ func (c *peerConn) run() error {
 			return err
 		}
 	}
+}
+
+// typeLost reports whether a reader finds the length prefix of the
+// message at stream offset from and not its type byte (the transcript's
+// bound cut it there): the verifier (internal/evidence/verify) says the
+// peer spoke, and reads nothing from it or after it.
+func (c *peerConn) typeLost(from uint64) bool {
+	return !c.framingLost && c.tr.Kept(from, from+4) && !c.tr.Kept(from+4, from+5)
 }
 
 // minHold is how long a peer that says nothing after its handshake must
@@ -373,7 +390,14 @@ func (c *peerConn) onExtHandshake(m *peerwire.Message, kept bool) error {
 		}
 		return err
 	}
-	c.res.Ext, c.res.ExtKept = &eh, kept
+	if !c.res.ExtKept {
+		// The first kept whole is the one recorded (its listen port and
+		// client), and kept: the probe may stop reading at a write that
+		// fails with more already in the transcript, so that a reader
+		// cannot tell which one it read last, always which one first
+		// (the verifier, internal/evidence/verify, takes that one).
+		c.res.Ext, c.res.ExtKept = &eh, kept
+	}
 	if c.needMeta && eh.M["ut_metadata"] != 0 && eh.MetadataSize > 0 && eh.MetadataSize <= maxMetadataSize {
 		c.meta.start(eh.MetadataSize)
 		return c.meta.requestAll(c.conn, eh.M["ut_metadata"])

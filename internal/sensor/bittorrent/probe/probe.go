@@ -133,9 +133,10 @@ type Peer struct {
 type Result struct {
 	// Handshake is the peer's handshake (its peer id, its reserved bits).
 	Handshake peerwire.Handshake
-	// Ext is the peer's extension handshake, if it sent one; ExtKept says
-	// whether its bytes are in the transcript: only then may its listen
-	// port and client name go into a record.
+	// Ext is the peer's extension handshake, if it sent one: the first
+	// one whose bytes are all in the transcript, else the last one read.
+	// ExtKept says whether its bytes are in the transcript: only then may
+	// its listen port and client name go into a record.
 	Ext     *peerwire.ExtHandshake
 	ExtKept bool
 	// Claims are the possession messages whose bytes are in the
