@@ -490,7 +490,8 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 }
 
 // recordServer emits one ed2k_server_sources observation per source with
-// a high id (a low id names no address) and queues it for a probe. The
+// a high id (a low id names no address) and a port (0 names no endpoint)
+// and queues it for a probe. The
 // server's word is a third party's: marked third_party, never first-hand.
 func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watched, f server.Found) {
 	if !f.Kept {
@@ -509,6 +510,14 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		a, ok := src.Addr()
 		if !ok {
 			s.drop("low_id")
+			continue
+		}
+		if a.Port() == 0 {
+			// No client listens on port 0 and no probe reaches it; it is
+			// the port the sensor gives itself in its login and hello,
+			// so a server listing its logged-in clients names the
+			// sensor so. A Kad entry without a port is dropped alike.
+			s.drop("server_source_without_port")
 			continue
 		}
 		if listed[a] {

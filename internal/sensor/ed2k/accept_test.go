@@ -1,0 +1,59 @@
+package ed2k
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+)
+
+// A server names, as sources of a watched file, high ids with port 0:
+// the sensor's own listen address (port 0 is the port the sensor gives
+// itself in its server login and its hello, so a server that lists its
+// logged-in clients names the sensor so) and another address. A port of
+// 0 names no endpoint anyone can have used: no client listens there and
+// no probe can reach it; a Kad entry with port 0 is already dropped
+// (kad_source_without_address). The code before this recorded both as
+// ed2k_server_sources (in lab scope, the default of 'vigil sensor
+// ed2k', the first an observation of the sensor's own address) and
+// queued a probe of each.
+func TestServerSourceWithPortZeroIsNotRecorded(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Listen = netip.MustParseAddr("127.61.255.1")
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	var found server.Found
+	found.Sources = []wire.Source{
+		{ID: ed2kID(cfg.Listen), Port: 0},
+		{ID: ed2kID(netip.MustParseAddr("127.61.0.1")), Port: 0},
+		{ID: ed2kID(netip.MustParseAddr("127.61.0.2")), Port: 4662},
+	}
+	found.Kept, found.At = true, time.Now()
+	s.recordServer(t.Context(), nil, w, found)
+	for _, o := range pub.all() {
+		if o.Endpoint.Port == 0 {
+			t.Errorf("a source with port 0 recorded: %v", o.Endpoint.IP)
+		}
+	}
+	st := s.Stats()
+	if st.Emitted[observe.MethodED2KServerSources] != 1 || len(s.queue) != 1 {
+		t.Fatalf("%d recorded, %d probes queued; want the one source with a port", st.Emitted[observe.MethodED2KServerSources], len(s.queue))
+	}
+	if st.Dropped["server_source_without_port"] != 2 {
+		t.Fatalf("dropped %v, want 2 server_source_without_port", st.Dropped)
+	}
+}
