@@ -57,3 +57,26 @@ func TestServerSourceWithPortZeroIsNotRecorded(t *testing.T) {
 		t.Fatalf("dropped %v, want 2 server_source_without_port", st.Dropped)
 	}
 }
+
+// eD2K and Kad run over IPv4 alone (a client id, a server's source and a
+// Kad contact are 32-bit addresses): a sensor told to listen on an IPv6
+// address could reach no server and no node, and would run its whole
+// duration failing every login and bootstrap, recording nothing, with no
+// error but warnings. The code before this accepted it; now it is refused
+// at start. An IPv4 address written in its IPv6-mapped form is IPv4.
+func TestListenAddressMustBeIPv4(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4661")}
+	for _, a := range []string{"::1", "fd00::1", "2001:db8::7"} {
+		cfg.Listen = netip.MustParseAddr(a)
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("listen address %s accepted", a)
+		}
+	}
+	for _, a := range []string{"127.0.0.1", "::ffff:100.64.9.1"} {
+		cfg.Listen = netip.MustParseAddr(a)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("listen address %s refused: %v", a, err)
+		}
+	}
+}

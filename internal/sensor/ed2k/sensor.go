@@ -66,7 +66,8 @@ type Config struct {
 	// observation; nil: the offset is unknown, source "none".
 	TimeSync *timesync.Monitor
 	// Listen is the address the Kad node listens on and probes and
-	// server connections leave from.
+	// server connections leave from: IPv4 (eD2K and Kad run over IPv4
+	// alone).
 	Listen netip.Addr
 	// KadPort is the Kad node's UDP port (0: any).
 	KadPort uint16
@@ -155,6 +156,10 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Listen.IsValid():
 		return errors.New("ed2k sensor: no listen address")
+	case !c.Listen.Unmap().Is4():
+		// A client id, a server's source and a Kad contact are IPv4
+		// addresses: from an IPv6 one no server or node can be reached.
+		return fmt.Errorf("ed2k sensor: listen address %s is not IPv4 (eD2K and Kad run over IPv4 alone)", c.Listen)
 	case len(c.KadBootstrap) == 0 && len(c.Servers) == 0:
 		return errors.New("ed2k sensor: neither Kad bootstrap nodes nor servers given (it never contacts public ones)")
 	case c.SearchEvery <= 0 || c.ReprobeAfter < 0:
@@ -251,6 +256,7 @@ func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sens
 	if cfg.UserHash == ([16]byte{}) {
 		cfg.UserHash = probe.NewUserHash()
 	}
+	cfg.Listen = cfg.Listen.Unmap()
 	now := cfg.Clock
 	if now == nil {
 		now = time.Now
