@@ -8,6 +8,9 @@ import (
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	tscript "github.com/vigil-oss/vigil/internal/sensor/bittorrent/transcript"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kad"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/kadwire"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/server"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -78,5 +81,69 @@ func TestListenAddressMustBeIPv4(t *testing.T) {
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("listen address %s refused: %v", a, err)
 		}
+	}
+}
+
+// A Kad node answers a source search with one datagram of 65,376 bytes
+// (1,815 sources; UDP allows 65,507 bytes) and a short one. The long one
+// does not fit whole in the 64 KiB transcript (the default): its start is
+// kept and the rest counted in a cut record. The code before this
+// recorded sources taken from it (the per-node cap's 300), each
+// observation's transcript lacking the bytes that named it; a server's
+// answer not kept whole is dropped (answer_not_kept), and no value is
+// taken from bytes left out of a transcript. Now the sources of a Kad
+// answer not kept whole are not recorded nor probed
+// (kad_answer_not_kept); the short answer's are.
+func TestKadAnswerNotKeptWholeIsNotRecorded(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Listen = netip.MustParseAddr("127.62.255.1")
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")} // never dialled here
+	pub := &collector{}
+	s, err := New(cfg, g, pub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := Watched{Hash: hashkind.MustNew(hashkind.ED2K, make([]byte, 16)), Size: 1 << 20, Matched: []observe.Match{{List: "lab"}}}
+	answer := func(node kadwire.Contact, n int, first byte) []kad.Found {
+		sr := kadwire.SearchRes{Sender: node.ID, Target: kadwire.FileID([16]byte(w.Hash.Bytes()))}
+		for i := range n {
+			ip := netip.AddrFrom4([4]byte{127, 62, first + byte(i>>8), byte(i)})
+			sr.Results = append(sr.Results, kadwire.Result{ID: kadwire.ID{byte(i), byte(i >> 8), first}, Tags: []kadwire.Tag{
+				kadwire.IntTag(kadwire.TagSourceType, 1), kadwire.IntTag(kadwire.TagSourceIP, uint64(kadwire.IPToUint32(ip))),
+				kadwire.IntTag(kadwire.TagSourcePort, 4662)}})
+		}
+		raw := kadwire.Encode(kadwire.OpSearchRes, sr.AppendTo(nil))
+		req := kadwire.Encode(kadwire.OpSearchSourceReq, kadwire.SearchSourceReq{Target: sr.Target, Size: 1 << 20}.AppendTo(nil))
+		now := time.Now()
+		reply := kad.Reply{From: node.Addr, Raw: raw, At: now, Sent: req, SentAt: now.Add(-time.Millisecond)}
+		var out []kad.Found
+		for _, res := range sr.Results {
+			src, _ := res.Source()
+			out = append(out, kad.Found{Node: node, Result: res, Source: src, Reply: reply})
+		}
+		return out
+	}
+	long := kadwire.Contact{ID: kadwire.ID{1}, Addr: netip.MustParseAddrPort("127.62.200.1:4672")}
+	short := kadwire.Contact{ID: kadwire.ID{2}, Addr: netip.MustParseAddrPort("127.62.200.2:4672")}
+	found := answer(long, 1815, 0)
+	if n := len(found[0].Reply.Raw); n < cfg.TranscriptLimit-512 || n > 65507 {
+		t.Fatalf("the long answer has %d bytes; want a datagram near the transcript bound", n)
+	}
+	found = append(found, answer(short, 3, 100)...)
+	s.recordKadSources(t.Context(), w, found)
+	for _, o := range pub.all() {
+		sum, err := tscript.Summarize(o.Transcript.Bytes)
+		if err != nil || sum.Cut {
+			t.Fatalf("a kad_sources observation of %v rests on an answer cut from its transcript (%+v, %v)", o.Endpoint.IP, sum, err)
+		}
+	}
+	st := s.Stats()
+	if st.Emitted[observe.MethodKadSources] != 3 || len(s.queue) != 3 || st.Dropped["kad_answer_not_kept"] == 0 {
+		t.Fatalf("%d recorded, %d probes queued, dropped %v; want the short answer's 3 and the long one's kad_answer_not_kept",
+			st.Emitted[observe.MethodKadSources], len(s.queue), st.Dropped)
 	}
 }

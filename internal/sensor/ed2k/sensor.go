@@ -575,11 +575,20 @@ func (s *Sensor) recordKadSources(ctx context.Context, w Watched, found []kad.Fo
 // recordKad emits a kad_sources observation for a source a Kad node named:
 // a third party's claim in one unauthenticated datagram (third_party,
 // spoofable_source). Its transcript is the search and the answer, with the
-// node as peer. The user hash the entry carries is the node's word, not
+// node as peer; an answer not kept whole in it is not recorded
+// (kad_answer_not_kept), as a server's is not (answer_not_kept). The user hash the entry carries is the node's word, not
 // the client's: it is in the transcript, never in the record's client.
 func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
 	if !f.Source.Addr.Addr().IsValid() || f.Source.Addr.Port() == 0 {
 		s.drop("kad_source_without_address")
+		return
+	}
+	tr, kept := record.One(s.cfg.TranscriptLimit, f.Node.Addr, f.Reply.SentAt, f.Reply.Sent, f.Reply.At, f.Reply.Raw)
+	if !kept {
+		// The answer does not fit whole in the transcript (a datagram
+		// near 64 KiB): the bytes that name the source may be left out,
+		// and nothing is taken from bytes a transcript does not hold.
+		s.drop("kad_answer_not_kept")
 		return
 	}
 	o := observe.Observation{
@@ -587,7 +596,7 @@ func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
 		Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
 		Endpoint:   observe.Endpoint{IP: f.Source.Addr.Addr(), Port: f.Source.Addr.Port(), Transport: "tcp"},
 		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-		Transcript: record.One(s.cfg.TranscriptLimit, f.Node.Addr, f.Reply.SentAt, f.Reply.Sent, f.Reply.At, f.Reply.Raw),
+		Transcript: tr,
 	}
 	o.Mark(observe.MarkThirdParty)
 	o.Mark(observe.MarkSpoofableSource)
