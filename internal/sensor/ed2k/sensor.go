@@ -92,8 +92,10 @@ type Config struct {
 	// probe_table_full) until old ones expire.
 	MaxProbed int
 	// MaxSourcesPerAnswer bounds the sources taken from one server
-	// answer; the rest are counted (sources_over_cap), never recorded. A
-	// hostile server's 2 MB answer could otherwise name 330,000 sources.
+	// answer; the rest are counted (sources_over_cap), never recorded.
+	// An OP_FOUNDSOURCES counts its sources in one byte and must hold
+	// exactly that many, so one answer names at most 255: the default
+	// (1,000) is never reached, a lower setting is.
 	MaxSourcesPerAnswer int
 	// ProbeTimeout, ServerWait, KadQueryTimeout and KadSearchWait bound
 	// a probe, a server's answer, a Kad query and a Kad source search.
