@@ -331,8 +331,9 @@ func startFlipClient(t *testing.T, addr netip.AddrPort, hash [16]byte) netip.Add
 
 // 'vigil sensor ed2k --listen' with an IPv6 address is refused at start:
 // eD2K and Kad run over IPv4 alone, and the sensor would otherwise run
-// its whole duration reaching nothing.
-func TestSensorED2KAcceptanceRefusesAnIPv6ListenAddress(t *testing.T) {
+// its whole duration reaching nothing. So is 0.0.0.0, which would be
+// every observation's vantage and which the sensor cannot know itself by.
+func TestSensorED2KAcceptanceRefusesAListenAddressItCannotUse(t *testing.T) {
 	dir := t.TempDir()
 	env := map[string]string{"VIGIL_DB": filepath.Join(dir, "v.db")}
 	f := labed2k.NewFile(0x1b6, 300_000)
@@ -340,8 +341,10 @@ func TestSensorED2KAcceptanceRefusesAnIPv6ListenAddress(t *testing.T) {
 	if code, _, errOut := vigilRun(t, env, "", "watchlist", "import", "--list", "lab", list); code != exitOK {
 		t.Fatalf("import: %s", errOut)
 	}
-	code, out, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", "127.0.0.1:1", "--listen", "::1", "--duration", "30s")
-	if code == exitOK || !strings.Contains(errOut, "not IPv4") {
-		t.Fatalf("exit %d, want a refusal naming IPv4:\n%s%s", code, out, errOut)
+	for listen, want := range map[string]string{"::1": "not IPv4", "0.0.0.0": "names no address"} {
+		code, out, errOut := vigilRun(t, env, "", "sensor", "ed2k", "--server", "127.0.0.1:1", "--listen", listen, "--duration", "30s")
+		if code == exitOK || !strings.Contains(errOut, want) {
+			t.Fatalf("--listen %s: exit %d, want a refusal (%q):\n%s%s", listen, code, want, out, errOut)
+		}
 	}
 }

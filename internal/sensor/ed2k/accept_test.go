@@ -147,3 +147,24 @@ func TestKadAnswerNotKeptWholeIsNotRecorded(t *testing.T) {
 			st.Emitted[observe.MethodKadSources], len(s.queue), st.Dropped)
 	}
 }
+
+// A sensor told to listen on 0.0.0.0 (any address) names "0.0.0.0" as
+// its vantage in every observation, and cannot know itself: its Kad node
+// is at 0.0.0.0:port, so in lab scope (the default) a Kad node or server
+// that names the host's real address with the Kad node's port is not
+// dropped as self, and outside lab scope no address is its listen
+// address. The code before this accepted it; now it is refused at start.
+func TestListenAddressMustBeOneAddress(t *testing.T) {
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Servers = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4661")}
+	for _, a := range []string{"0.0.0.0", "::ffff:0.0.0.0"} {
+		cfg.Listen = netip.MustParseAddr(a)
+		if _, err := New(cfg, g, &collector{}, nil); err == nil {
+			t.Errorf("listen address %s accepted", a)
+		}
+	}
+}

@@ -66,8 +66,8 @@ type Config struct {
 	// observation; nil: the offset is unknown, source "none".
 	TimeSync *timesync.Monitor
 	// Listen is the address the Kad node listens on and probes and
-	// server connections leave from: IPv4 (eD2K and Kad run over IPv4
-	// alone).
+	// server connections leave from: one IPv4 address (eD2K and Kad run
+	// over IPv4 alone; 0.0.0.0 is refused).
 	Listen netip.Addr
 	// KadPort is the Kad node's UDP port (0: any).
 	KadPort uint16
@@ -162,6 +162,10 @@ func (c Config) Validate() error {
 		// A client id, a server's source and a Kad contact are IPv4
 		// addresses: from an IPv6 one no server or node can be reached.
 		return fmt.Errorf("ed2k sensor: listen address %s is not IPv4 (eD2K and Kad run over IPv4 alone)", c.Listen)
+	case c.Listen.Unmap().IsUnspecified():
+		// Every observation names the listen address as the sensor's
+		// vantage, and the sensor knows itself by it (Sensor.self).
+		return errors.New("ed2k sensor: listen address 0.0.0.0 names no address: give the one the sensor uses")
 	case len(c.KadBootstrap) == 0 && len(c.Servers) == 0:
 		return errors.New("ed2k sensor: neither Kad bootstrap nodes nor servers given (it never contacts public ones)")
 	case c.SearchEvery <= 0 || c.ReprobeAfter < 0:
