@@ -503,8 +503,8 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 
 // recordServer emits one ed2k_server_sources observation per source with
 // a high id (a low id names no address) and a port (0 names no endpoint)
-// and queues it for a probe. The
-// server's word is a third party's: marked third_party, never first-hand.
+// and queues it for a probe. The server's word is a third party's: marked
+// third_party, never first-hand.
 func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watched, f server.Found) {
 	if !f.Kept {
 		if len(f.Sources) > 0 {
@@ -582,8 +582,9 @@ func (s *Sensor) recordKadSources(ctx context.Context, w Watched, found []kad.Fo
 // a third party's claim in one unauthenticated datagram (third_party,
 // spoofable_source). Its transcript is the search and the answer, with the
 // node as peer; an answer not kept whole in it is not recorded
-// (kad_answer_not_kept), as a server's is not (answer_not_kept). The user hash the entry carries is the node's word, not
-// the client's: it is in the transcript, never in the record's client.
+// (kad_answer_not_kept), as a server's is not (answer_not_kept). The user
+// hash the entry carries is the node's word, not the client's: it is in
+// the transcript, never in the record's client.
 func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
 	if !f.Source.Addr.Addr().IsValid() || f.Source.Addr.Port() == 0 {
 		s.drop("kad_source_without_address")
