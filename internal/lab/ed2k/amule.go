@@ -38,6 +38,9 @@ type AMuleSetup struct {
 	Files []*File
 	// ECPassword is the password of its external connections (amulecmd).
 	ECPassword string
+	// RequireObfuscation makes it support, request and require eMule's
+	// protocol obfuscation: it then drops every plain connection.
+	RequireObfuscation bool
 }
 
 // AMule is a running amuled.
@@ -52,6 +55,10 @@ type AMule struct {
 // settings are the amule.conf keys the lab sets, by section.
 func (s AMuleSetup) settings() map[string]map[string]string {
 	sum := md5.Sum([]byte(s.ECPassword))
+	obfuscation := map[string]string{"IsClientCryptLayerSupported": "0", "IsCryptLayerRequested": "0", "IsClientCryptLayerRequired": "0"}
+	if s.RequireObfuscation {
+		obfuscation = map[string]string{"IsClientCryptLayerSupported": "1", "IsCryptLayerRequested": "1", "IsClientCryptLayerRequired": "1"}
+	}
 	return map[string]map[string]string{
 		"eMule": {
 			"Nick": "vigil lab aMule", "Address": s.Addr.String(), "Port": "4662", "UDPPort": "4672", "UDPEnable": "1",
@@ -70,7 +77,7 @@ func (s AMuleSetup) settings() map[string]map[string]string {
 			"ECPassword": hex.EncodeToString(sum[:]), "UPnPECEnabled": "0", "IpFilterClients": "0", "IpFilterServers": "0",
 			"UseSecIdent": "0",
 		},
-		"Obfuscation":  {"IsClientCryptLayerSupported": "0", "IsCryptLayerRequested": "0", "IsClientCryptLayerRequired": "0"},
+		"Obfuscation":  obfuscation,
 		"HTTPDownload": {"URL_1": ""},
 		"WebServer":    {"Enabled": "0"},
 	}

@@ -29,8 +29,8 @@ var (
 	descProbeErrs = prometheus.NewDesc("vigil_ed2k_probe_failures_total", "Client probes that ended in an error.", nil, nil)
 	descObs       = prometheus.NewDesc("vigil_ed2k_observations_total", "Observations published, by method.", []string{"method"}, nil)
 	descDropped   = prometheus.NewDesc("vigil_ed2k_dropped_total",
-		"Observations and probes not made, by reason (low_id, self, deployment_address (a fellow sensor of the deployment), non_public_<class>, not_acknowledged, wrong_file, "+
-			"queue_full, address_budget, out_of_scope, answer_not_kept, sources_over_cap, kad_source_without_address, kad_sources_over_cap, publish_failed; "+
+		"Observations and probes not made, by reason (low_id, server_source_without_port, self, deployment_address (a fellow sensor of the deployment), non_public_<class>, not_acknowledged, wrong_file, "+
+			"queue_full, address_budget, out_of_scope, answer_not_kept, sources_over_cap, kad_source_without_address, kad_answer_not_kept, kad_sources_over_cap, publish_failed; "+
 			"of keyword searches: keyword_result_unrelated, keyword_result_name_too_long, keyword_results_over_cap, keyword_result_no_lead).",
 		[]string{"reason"}, nil)
 	descWatched = prometheus.NewDesc("vigil_ed2k_watched_hashes", "ed2k hashes watched.", nil, nil)

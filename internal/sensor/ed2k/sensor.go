@@ -66,7 +66,8 @@ type Config struct {
 	// observation; nil: the offset is unknown, source "none".
 	TimeSync *timesync.Monitor
 	// Listen is the address the Kad node listens on and probes and
-	// server connections leave from.
+	// server connections leave from: one IPv4 address (eD2K and Kad run
+	// over IPv4 alone; 0.0.0.0 is refused).
 	Listen netip.Addr
 	// KadPort is the Kad node's UDP port (0: any).
 	KadPort uint16
@@ -91,8 +92,10 @@ type Config struct {
 	// probe_table_full) until old ones expire.
 	MaxProbed int
 	// MaxSourcesPerAnswer bounds the sources taken from one server
-	// answer; the rest are counted (sources_over_cap), never recorded. A
-	// hostile server's 2 MB answer could otherwise name 330,000 sources.
+	// answer; the rest are counted (sources_over_cap), never recorded.
+	// An OP_FOUNDSOURCES counts its sources in one byte and must hold
+	// exactly that many, so one answer names at most 255: the default
+	// (1,000) is never reached, a lower setting is.
 	MaxSourcesPerAnswer int
 	// ProbeTimeout, ServerWait, KadQueryTimeout and KadSearchWait bound
 	// a probe, a server's answer, a Kad query and a Kad source search.
@@ -155,6 +158,14 @@ func (c Config) Validate() error {
 	switch {
 	case !c.Listen.IsValid():
 		return errors.New("ed2k sensor: no listen address")
+	case !c.Listen.Unmap().Is4():
+		// A client id, a server's source and a Kad contact are IPv4
+		// addresses: from an IPv6 one no server or node can be reached.
+		return fmt.Errorf("ed2k sensor: listen address %s is not IPv4 (eD2K and Kad run over IPv4 alone)", c.Listen)
+	case c.Listen.Unmap().IsUnspecified():
+		// Every observation names the listen address as the sensor's
+		// vantage, and the sensor knows itself by it (Sensor.self).
+		return errors.New("ed2k sensor: listen address 0.0.0.0 names no address: give the one the sensor uses")
 	case len(c.KadBootstrap) == 0 && len(c.Servers) == 0:
 		return errors.New("ed2k sensor: neither Kad bootstrap nodes nor servers given (it never contacts public ones)")
 	case c.SearchEvery <= 0 || c.ReprobeAfter < 0:
@@ -251,6 +262,7 @@ func New(cfg Config, g *scope.Guard, pub bus.Publisher, log *slog.Logger) (*Sens
 	if cfg.UserHash == ([16]byte{}) {
 		cfg.UserHash = probe.NewUserHash()
 	}
+	cfg.Listen = cfg.Listen.Unmap()
 	now := cfg.Clock
 	if now == nil {
 		now = time.Now
@@ -490,8 +502,9 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 }
 
 // recordServer emits one ed2k_server_sources observation per source with
-// a high id (a low id names no address) and queues it for a probe. The
-// server's word is a third party's: marked third_party, never first-hand.
+// a high id (a low id names no address) and a port (0 names no endpoint)
+// and queues it for a probe. The server's word is a third party's: marked
+// third_party, never first-hand.
 func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watched, f server.Found) {
 	if !f.Kept {
 		if len(f.Sources) > 0 {
@@ -509,6 +522,14 @@ func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watch
 		a, ok := src.Addr()
 		if !ok {
 			s.drop("low_id")
+			continue
+		}
+		if a.Port() == 0 {
+			// No client listens on port 0 and no probe reaches it; it is
+			// the port the sensor gives itself in its login and hello,
+			// so a server listing its logged-in clients names the
+			// sensor so. A Kad entry without a port is dropped alike.
+			s.drop("server_source_without_port")
 			continue
 		}
 		if listed[a] {
@@ -560,11 +581,21 @@ func (s *Sensor) recordKadSources(ctx context.Context, w Watched, found []kad.Fo
 // recordKad emits a kad_sources observation for a source a Kad node named:
 // a third party's claim in one unauthenticated datagram (third_party,
 // spoofable_source). Its transcript is the search and the answer, with the
-// node as peer. The user hash the entry carries is the node's word, not
-// the client's: it is in the transcript, never in the record's client.
+// node as peer; an answer not kept whole in it is not recorded
+// (kad_answer_not_kept), as a server's is not (answer_not_kept). The user
+// hash the entry carries is the node's word, not the client's: it is in
+// the transcript, never in the record's client.
 func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
 	if !f.Source.Addr.Addr().IsValid() || f.Source.Addr.Port() == 0 {
 		s.drop("kad_source_without_address")
+		return
+	}
+	tr, kept := record.One(s.cfg.TranscriptLimit, f.Node.Addr, f.Reply.SentAt, f.Reply.Sent, f.Reply.At, f.Reply.Raw)
+	if !kept {
+		// The answer does not fit whole in the transcript (a datagram
+		// near 64 KiB): the bytes that name the source may be left out,
+		// and nothing is taken from bytes a transcript does not hold.
+		s.drop("kad_answer_not_kept")
 		return
 	}
 	o := observe.Observation{
@@ -572,7 +603,7 @@ func (s *Sensor) recordKad(ctx context.Context, w Watched, f kad.Found) {
 		Item:       observe.Item{Hash: w.Hash, Matched: w.Matched},
 		Endpoint:   observe.Endpoint{IP: f.Source.Addr.Addr(), Port: f.Source.Addr.Port(), Transport: "tcp"},
 		Possession: observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1},
-		Transcript: record.One(s.cfg.TranscriptLimit, f.Node.Addr, f.Reply.SentAt, f.Reply.Sent, f.Reply.At, f.Reply.Raw),
+		Transcript: tr,
 	}
 	o.Mark(observe.MarkThirdParty)
 	o.Mark(observe.MarkSpoofableSource)

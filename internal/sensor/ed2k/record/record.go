@@ -240,8 +240,10 @@ func Marks(b []byte) []string {
 }
 
 // One returns the transcript of a single exchange: what the sensor sent
-// to peer at sentAt (if anything) and what came back at recvAt.
-func One(limit int, peer netip.AddrPort, sentAt time.Time, sent []byte, recvAt time.Time, recv []byte) observe.Transcript {
+// to peer at sentAt (if anything) and what came back at recvAt; kept
+// reports whether what came back is whole in it (a caller takes nothing
+// from it otherwise).
+func One(limit int, peer netip.AddrPort, sentAt time.Time, sent []byte, recvAt time.Time, recv []byte) (tr observe.Transcript, kept bool) {
 	times := []time.Time{sentAt, recvAt}
 	i := 0
 	r := New(limit, func() time.Time { t := times[min(i, 1)]; i++; return t })
@@ -250,6 +252,6 @@ func One(limit int, peer netip.AddrPort, sentAt time.Time, sent []byte, recvAt t
 	} else {
 		r.Sent(peer, sent)
 	}
-	r.Received(peer, recv)
-	return r.Final()
+	kept = r.Received(peer, recv)
+	return r.Final(), kept
 }

@@ -94,12 +94,16 @@ func TestPausedBytesAreCountedWherePaused(t *testing.T) {
 
 func TestOneExchange(t *testing.T) {
 	at := time.Unix(100, 0)
-	tr := One(1<<10, peer, at, []byte("q"), at.Add(time.Second), []byte("a"))
+	tr, kept := One(1<<10, peer, at, []byte("q"), at.Add(time.Second), []byte("a"))
 	recs, err := tscript.Decode(tr.Bytes)
-	if err != nil || len(recs) != 2 || recs[1].Offset != time.Second {
-		t.Fatalf("recs %+v err %v", recs, err)
+	if err != nil || len(recs) != 2 || recs[1].Offset != time.Second || !kept {
+		t.Fatalf("recs %+v err %v kept %v", recs, err, kept)
 	}
 	if len(tr.SHA256) != 32 {
 		t.Fatal("no digest")
+	}
+	// An answer longer than the bound is not kept whole, and says so.
+	if _, kept := One(1<<10, peer, at, []byte("q"), at, make([]byte, 2<<10)); kept {
+		t.Fatal("an answer of 2 KiB reported whole in a transcript of 1 KiB")
 	}
 }

@@ -96,6 +96,40 @@ type Session struct {
 	Messages []string
 	// Login is the transcript of the login exchange.
 	Login observe.Transcript
+	// unanswered: the last request for sources got no answer in time; a
+	// late one may be waiting in the connection (drainLate).
+	unanswered bool
+}
+
+// drainWait is how long drainLate waits for one more packet, and
+// drainMax the most packets it reads: what is already in the connection
+// comes at once.
+const (
+	drainWait = 50 * time.Millisecond
+	drainMax  = 64
+)
+
+// drainLate reads and drops, unrecorded, what arrived since the last
+// request, when that one got no answer in time: a late answer waits in
+// the connection until the next request (a round later, by default 15
+// minutes), which must not take it for its own. An answer is the
+// server's word when it came, not when Vigil read it.
+func (s *Session) drainLate(ctx context.Context) error {
+	if !s.unanswered {
+		return nil
+	}
+	s.unanswered = false
+	s.c.SetRecorder(nil)
+	for range drainMax {
+		_, _, err := s.c.Next(ctx, drainWait)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("server %s: %w", s.addr, err)
+		}
+	}
+	return nil
 }
 
 // Login connects to the server at addr and logs in.
@@ -183,8 +217,12 @@ type Found struct {
 
 // Sources asks the server for the sources of a file of size bytes (-1:
 // unknown; servers since 17.8 want it). No answer within AnswerWait means
-// the server knows none: Found has no sources and no error.
+// the server knows none: Found has no sources and no error. After such a
+// request, what arrived since is dropped before the next (drainLate).
 func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
+	if err := s.drainLate(ctx); err != nil {
+		return Found{Hash: hash, At: s.now().UTC()}, err
+	}
 	rec := record.New(s.cfg.TranscriptLimit, s.now)
 	s.c.SetRecorder(rec)
 	defer s.c.SetRecorder(nil)
@@ -196,12 +234,12 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	for {
 		wait := deadline.Sub(s.now())
 		if wait <= 0 {
-			f.Transcript = rec.Final()
+			f.Transcript, s.unanswered = rec.Final(), true
 			return f, nil
 		}
 		p, kept, err := s.c.Next(ctx, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
-			f.Transcript = rec.Final()
+			f.Transcript, s.unanswered = rec.Final(), true
 			return f, nil
 		}
 		if err != nil {

@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+)
+
+// A server answers the first request for a file's sources after the
+// sensor stopped waiting, and never again (it knows no source when asked
+// the second time). With one watched file the late answer sat in the
+// connection until the next round (15 minutes by default), and the code
+// before this took it as the answer to the next request for the same
+// file: sources recorded with that request's time and transcript, though
+// the server named them a round before (the address may have changed
+// hands since). Now what arrived between two requests is read and
+// dropped before a request is sent, after a request that got no answer.
+func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.91.130.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	sent := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		pc := pconn.New(nc, nil, wire.DefaultLimits())
+		asks := 0
+		for {
+			p, _, err := pc.Next(ctx, time.Minute)
+			if err != nil {
+				return
+			}
+			switch p.Opcode {
+			case wire.OpLoginRequest:
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
+			case wire.OpGetSources:
+				gs, err := wire.DecodeGetSources(p.Payload)
+				if err != nil {
+					return
+				}
+				if asks++; asks > 1 {
+					continue // knows no source now: says nothing
+				}
+				go func() {
+					time.Sleep(2 * cfg.AnswerWait)
+					fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}}
+					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+					close(sent)
+				}()
+			}
+		}
+	}()
+	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := [16]byte{0x1a, 0x7e}
+	first, err := s.Sources(ctx, h, 1000)
+	if err != nil || len(first.Sources) != 0 {
+		t.Fatalf("first request: %v %v; want no answer in time", first.Sources, err)
+	}
+	<-sent
+	time.Sleep(100 * time.Millisecond) // the late answer is in the connection
+	second, err := s.Sources(ctx, h, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second.Sources) != 0 {
+		t.Fatalf("the late answer to the first request was taken for the second's: %v at %v", second.Sources, second.At)
+	}
+}
