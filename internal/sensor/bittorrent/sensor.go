@@ -259,6 +259,9 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return err
 	}
+	if err := checkReach(addrs, c.Bootstrap); err != nil {
+		return err
+	}
 	switch {
 	case c.Identities < 1 || c.Identities > 256:
 		return fmt.Errorf("bittorrent sensor: identities %d: want 1 to 256", c.Identities)
@@ -285,6 +288,22 @@ func (c *Config) Validate() error {
 		c.Clock = time.Now
 	}
 	c.ListenAddrs, c.Listen = addrs, addrs[0]
+	return nil
+}
+
+// checkReach refuses a bootstrap node that the listen address of its
+// family cannot reach: a socket bound to a loopback address cannot send
+// off the host (Linux refuses each datagram), so the sensor would send
+// nothing at all and only find its routing tables empty.
+func checkReach(listen []netip.Addr, bootstrap []netip.AddrPort) error {
+	for _, b := range bootstrap {
+		a := b.Addr().Unmap()
+		for _, l := range listen {
+			if l.Is6() == a.Is6() && l.IsLoopback() && !a.IsLoopback() {
+				return fmt.Errorf("bittorrent sensor: listen address %s is loopback: it cannot reach bootstrap node %s (give the sensor's own address in that network with --listen)", l, netip.AddrPortFrom(a, b.Port()))
+			}
+		}
+	}
 	return nil
 }
 
