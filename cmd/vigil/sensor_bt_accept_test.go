@@ -176,6 +176,18 @@ func TestAcceptSensorBitTorrentDefaultsAgainstHostileParties(t *testing.T) {
 		t.Errorf("rows of 127.0.0.3: %d probes, %d announces; want both (first-hand, seen at several instants)", probes, announces)
 	}
 	for _, id := range targetsOf["127.0.0.3"] {
+		// The target in full, as an investigator reads it: no level above
+		// what the peer left standing, anywhere in it.
+		code, out, errOut := vigilRun(t, env, "", "target", "show", id)
+		if code != exitOK {
+			t.Fatalf("target show %s: exit %d %s", id, code, errOut)
+		}
+		t.Logf("target show %s:\n%s", id, out)
+		for _, over := range []string{"complete", "partial", "verified"} {
+			if strings.Contains(out, over) {
+				t.Errorf("target show %s says %q of a peer that withdrew its have_all:\n%s", id, over, out)
+			}
+		}
 		checkLabBundle(t, db, id, env["VIGIL_KEY_DIR"])
 	}
 }
