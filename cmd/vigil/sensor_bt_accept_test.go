@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/krpc"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/peerwire"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/probe"
 )
 
 // An acceptance run of `vigil sensor bittorrent` as a user starts it,
@@ -46,7 +50,10 @@ func TestAcceptSensorBitTorrentDefaultsAgainstHostileParties(t *testing.T) {
 	rand.Read(ih[:])
 	peer := startWithdrawingPeer(t, ih)
 	innocent := netip.MustParseAddrPort("127.0.0.2:7") // nothing listens
-	node := startHostileNode(t, ctx, ih, peer.Port(), []netip.AddrPort{peer, innocent})
+	named := netip.MustParseAddrPort("127.0.0.7:9")    // named by PEX only; nothing listens
+	var node *hostileNode
+	gossip := startGossipPeer(t, ih, func() []netip.AddrPort { return slices.Collect(maps.Keys(node.querySources())) }, named, peer)
+	node = startHostileNode(t, ctx, ih, peer.Port(), []netip.AddrPort{peer, innocent, gossip})
 
 	dir := t.TempDir()
 	db := filepath.Join(dir, "v.db")
@@ -64,6 +71,11 @@ func TestAcceptSensorBitTorrentDefaultsAgainstHostileParties(t *testing.T) {
 	for _, o := range decodeJSONL(t, exported) {
 		t.Logf("observation %s %s %v:%d/%s %s pieces %d client %q marks %v", o.Time.Format("15:04:05.000"), o.Method,
 			o.Endpoint.IP, o.Endpoint.Port, o.Endpoint.Transport, o.Possession.Level, o.Possession.PiecesHave, o.Client.Name, o.Marks)
+		// Nothing here but the sensor is on 127.0.0.1: the node named its
+		// identities as peers, the gossiping peer its probe's source.
+		if o.Endpoint.IP == netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("%s observation of the sensor itself, %v:%d", o.Method, o.Endpoint.IP, o.Endpoint.Port)
+		}
 		// The node's "v" is "VG" with a version Vigil never sent
 		// (Vagaa's code): never named Vigil.
 		if strings.Contains(o.Client.Name, "Vigil") {
@@ -123,9 +135,19 @@ func TestAcceptSensorBitTorrentDefaultsAgainstHostileParties(t *testing.T) {
 	if got := levelOf["127.0.0.3"]; got != "acknowledged" {
 		t.Errorf("127.0.0.3: max level %q, want acknowledged (levels by address: %v)", got, levelOf)
 	}
-	// Only a DHT node's word: announced at most, whether a target or not.
-	if got := levelOf["127.0.0.2"]; got != "" && got != "announced" {
-		t.Errorf("127.0.0.2, named by a DHT node only: max level %q, want announced at most", got)
+	// It said have_none: acknowledged, whatever its PEX flags said.
+	if got := levelOf["127.0.0.4"]; got != "acknowledged" {
+		t.Errorf("127.0.0.4: max level %q, want acknowledged (levels by address: %v)", got, levelOf)
+	}
+	// Only a DHT node's or a peer's word: announced at most, whether a
+	// target or not.
+	for _, ip := range []string{"127.0.0.2", "127.0.0.7"} {
+		if got := levelOf[ip]; got != "" && got != "announced" {
+			t.Errorf("%s, named by a third party only: max level %q, want announced at most", ip, got)
+		}
+	}
+	if !strings.Contains(exported, `"method":"pex"`) || !strings.Contains(exported, "127.0.0.7") {
+		t.Errorf("no PEX observation of 127.0.0.7: the gossiping peer's message was not read")
 	}
 
 	rows := func(ip string) []ispRowAccept {
@@ -150,8 +172,15 @@ func TestAcceptSensorBitTorrentDefaultsAgainstHostileParties(t *testing.T) {
 		}
 		return all
 	}
-	if r := rows("127.0.0.2"); len(r) != 0 {
-		t.Errorf("the innocent address a DHT node named has ISP rows: %+v", r)
+	for _, ip := range []string{"127.0.0.2", "127.0.0.7"} {
+		if r := rows(ip); len(r) != 0 {
+			t.Errorf("%s, named by a third party only, has ISP rows: %+v", ip, r)
+		}
+	}
+	for _, r := range rows("127.0.0.4") {
+		if r.Method != "peer_probe" || r.SourcePort != gossip.Port() {
+			t.Errorf("gossiping peer's ISP row %+v: want the probe of 127.0.0.4:%d only", r, gossip.Port())
+		}
 	}
 	probes, announces := 0, 0
 	for _, r := range rows("127.0.0.3") {
@@ -210,8 +239,58 @@ type ispRowAccept struct {
 // ih with the fast extension bit, have_all, then have_none, and holds the
 // connection two seconds: it said "all", then "none".
 func startWithdrawingPeer(t *testing.T, ih [20]byte) netip.AddrPort {
+	return startScriptedPeer(t, "127.0.0.3:0", ih, func(c net.Conn) []byte {
+		out := append([]byte{19}, "BitTorrent protocol"...)
+		out = append(out, 0, 0, 0, 0, 0, 0, 0, 0x04) // fast extension only
+		out = append(out, ih[:]...)
+		out = append(out, "-LT2000-withdraw0001"...)
+		out = append(out, 0, 0, 0, 1, 0x0e)  // have_all
+		return append(out, 0, 0, 0, 1, 0x0f) // have_none: withdrawn
+	})
+}
+
+// startGossipPeer listens on 127.0.0.4, holds nothing (have_none), and
+// sends a PEX message naming what others are: the sensor's own probe
+// connection (as IPv4, and IPv4-mapped in added6), the endpoints
+// self() returns (the sensor's DHT identities), and others.
+func startGossipPeer(t *testing.T, ih [20]byte, self func() []netip.AddrPort, others ...netip.AddrPort) netip.AddrPort {
+	return startScriptedPeer(t, "127.0.0.4:0", ih, func(c net.Conn) []byte {
+		out := append([]byte{19}, "BitTorrent protocol"...)
+		out = append(out, 0, 0, 0, 0, 0, 0x10, 0, 0x04) // extension protocol and fast extension
+		out = append(out, ih[:]...)
+		out = append(out, "-TR3000-gossip000001"...)
+		local := netip.MustParseAddrPort(c.LocalAddr().String())
+		eh := peerwire.ExtHandshake{M: map[string]uint8{"ut_pex": 1}, Port: local.Port(), Client: "Transmission 3.00"}
+		out = appendExt(out, peerwire.ExtHandshakeID, eh.AppendTo(nil))
+		out = append(out, 0, 0, 0, 1, 0x0f) // have_none
+		sensor := netip.MustParseAddrPort(c.RemoteAddr().String())
+		var x peerwire.PEX
+		x.Added = append(x.Added, peerwire.PEXPeer{Addr: sensor})
+		x.Added6 = append(x.Added6, peerwire.PEXPeer{Addr: netip.AddrPortFrom(netip.AddrFrom16(sensor.Addr().As16()), sensor.Port())})
+		for _, a := range append(self(), others...) {
+			x.Added = append(x.Added, peerwire.PEXPeer{Addr: a, Flags: peerwire.PEXSeed})
+		}
+		b, err := x.AppendTo(nil)
+		if err != nil {
+			panic(err)
+		}
+		// The id the sensor's extension handshake gives ut_pex.
+		return appendExt(out, probe.ExtPEXID, b)
+	})
+}
+
+// appendExt appends a BEP 10 extended message.
+func appendExt(dst []byte, id uint8, payload []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(2+len(payload)))
+	dst = append(dst, 20, id)
+	return append(dst, payload...)
+}
+
+// startScriptedPeer listens on addr and answers each handshake for ih
+// with what say returns, then holds the connection two seconds.
+func startScriptedPeer(t *testing.T, addr string, ih [20]byte, say func(net.Conn) []byte) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.3:0")
+	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +313,7 @@ func startWithdrawingPeer(t *testing.T, ih [20]byte) netip.AddrPort {
 				if _, err := io.ReadFull(c, hs[:]); err != nil || string(hs[28:48]) != string(ih[:]) {
 					return
 				}
-				out := append([]byte{19}, "BitTorrent protocol"...)
-				out = append(out, 0, 0, 0, 0, 0, 0, 0, 0x04) // fast extension only
-				out = append(out, ih[:]...)
-				out = append(out, "-LT2000-withdraw0001"...)
-				out = append(out, 0, 0, 0, 1, 0x0e) // have_all
-				out = append(out, 0, 0, 0, 1, 0x0f) // have_none: withdrawn
-				if _, err := c.Write(out); err != nil {
+				if _, err := c.Write(say(c)); err != nil {
 					return
 				}
 				time.Sleep(2 * time.Second)
