@@ -1,12 +1,14 @@
 package bittorrent
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/dhtnode"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 )
 
@@ -135,14 +137,22 @@ func (s *Sensor) recordPeers(ctx context.Context, w Watched, peers map[netip.Add
 const maxValuesPerNode = 100
 
 // clientFromV decodes a DHT "v" field (two letters and two version bytes)
-// for display; unknown values are shown as printable text or hex.
+// for display; unknown values are shown as printable text or hex. "VG"
+// is Vagaa's client code as well as Vigil's: only the exact bytes Vigil's
+// nodes send (dhtnode.ClientVersion) read as Vigil, any other "VG" as
+// "VG (Vagaa or other)", so that no third party is named Vigil by a
+// version Vigil never sent (one sending Vigil's bytes is named what it
+// claims, as every name here is the node's own word).
 func clientFromV(v []byte) string {
 	if len(v) == 0 {
 		return ""
 	}
 	names := map[string]string{"LT": "libtorrent", "UT": "uTorrent", "TR": "Transmission", "GR": "GetRight",
-		"MP": "MooPolice", "UM": "uTorrent Mac", "VG": "Vigil", "lt": "libtorrent", "AZ": "Vuze", "KT": "KTorrent",
+		"MP": "MooPolice", "UM": "uTorrent Mac", "VG": "VG (Vagaa or other)", "lt": "libtorrent", "AZ": "Vuze", "KT": "KTorrent",
 		"DE": "Deluge", "qB": "qBittorrent", "BC": "BitComet", "GT": "anacrolix/torrent", "AG": "Ares",
+	}
+	if bytes.Equal(v, dhtnode.ClientVersion()) {
+		return "Vigil"
 	}
 	if len(v) == 4 {
 		if n, ok := names[string(v[:2])]; ok {

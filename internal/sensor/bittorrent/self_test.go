@@ -245,3 +245,50 @@ func TestListenAddrsValidation(t *testing.T) {
 		t.Fatalf("one Listen address: %v, ListenAddrs %v", err, cfg.ListenAddrs)
 	}
 }
+
+// A socket bound to a loopback address cannot send off the host (Linux
+// refuses it: EINVAL), so a sensor on the default --listen 127.0.0.1
+// given a bootstrap node elsewhere (README's `--bootstrap 10.250.0.2:6881
+// --scope-allow 10.250.0.0/24` without --listen) sent nothing at all and
+// said only that "the bootstrap nodes did not answer". Validate names
+// the listen address and the node it cannot reach. A node on one of the
+// host's own addresses (here 10.250.0.1 and fd00:0:0:1::1, as a lab in
+// the sensor's namespace) is reachable from loopback.
+func TestLoopbackListenCannotReachABootstrapElsewhere(t *testing.T) {
+	was := hostAddrs
+	defer func() { hostAddrs = was }()
+	hostAddrs = func() map[netip.Addr]bool {
+		return map[netip.Addr]bool{netip.MustParseAddr("10.250.0.1"): true, netip.MustParseAddr("fd00:0:0:1::1"): true}
+	}
+	for _, c := range []struct {
+		listen []string
+		boot   []string
+		want   string // part of the error, "" for none
+	}{
+		{[]string{"127.0.0.1"}, []string{"10.250.0.2:6881"}, "listen address 127.0.0.1 is loopback: it cannot reach bootstrap node 10.250.0.2:6881"},
+		{[]string{"127.0.0.1"}, []string{"127.0.0.1:40001", "10.250.0.2:6881"}, "cannot reach bootstrap node 10.250.0.2:6881"},
+		{[]string{"127.0.0.1", "::1"}, []string{"[fd00:0:0:1::2]:6881"}, "listen address ::1 is loopback: it cannot reach bootstrap node [fd00:0:0:1::2]:6881"},
+		{[]string{"127.0.0.1", "fd00:0:0:1::1"}, []string{"127.0.0.2:1", "[fd00:0:0:1::2]:6881"}, ""},
+		{[]string{"10.250.0.1"}, []string{"10.250.0.2:6881", "127.0.0.1:40001"}, ""}, // from a namespace's address to loopback works
+		{[]string{"127.0.0.1"}, []string{"127.0.0.1:40001"}, ""},
+		{[]string{"127.0.0.1"}, []string{"[::ffff:127.0.0.1]:40001"}, ""},
+		{[]string{"127.0.0.1"}, []string{"[::1]:40001"}, ""}, // no IPv6 listen address: that family is not run
+		{[]string{"127.0.0.1", "::1"}, []string{"10.250.0.1:6881", "[fd00:0:0:1::1]:6881"}, ""},
+		{[]string{"::1"}, []string{"[fd00:0:0:1::2]:6881"}, "listen address ::1 is loopback: it cannot reach bootstrap node [fd00:0:0:1::2]:6881"},
+	} {
+		cfg := LabConfig()
+		for _, a := range c.listen {
+			cfg.ListenAddrs = append(cfg.ListenAddrs, netip.MustParseAddr(a))
+		}
+		for _, b := range c.boot {
+			cfg.Bootstrap = append(cfg.Bootstrap, netip.MustParseAddrPort(b))
+		}
+		err := cfg.Validate()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("listen %v, bootstrap %v: %v", c.listen, c.boot, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("listen %v, bootstrap %v: Validate() = %v, want an error with %q", c.listen, c.boot, err, c.want)
+		}
+	}
+}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -259,6 +260,9 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return err
 	}
+	if err := checkReach(addrs, c.Bootstrap); err != nil {
+		return err
+	}
 	switch {
 	case c.Identities < 1 || c.Identities > 256:
 		return fmt.Errorf("bittorrent sensor: identities %d: want 1 to 256", c.Identities)
@@ -286,6 +290,47 @@ func (c *Config) Validate() error {
 	}
 	c.ListenAddrs, c.Listen = addrs, addrs[0]
 	return nil
+}
+
+// checkReach refuses a bootstrap node that the listen address of its
+// family cannot reach: a socket bound to a loopback address cannot send
+// off the host (Linux refuses each IPv4 datagram; IPv6 ones are lost),
+// so the sensor would send nothing at all and only find its routing
+// tables empty. A node on one of the host's own addresses is reachable
+// from loopback (a lab in the same network namespace).
+func checkReach(listen []netip.Addr, bootstrap []netip.AddrPort) error {
+	var local map[netip.Addr]bool
+	for _, b := range bootstrap {
+		a := b.Addr().Unmap()
+		for _, l := range listen {
+			if l.Is6() != a.Is6() || !l.IsLoopback() || a.IsLoopback() {
+				continue
+			}
+			if local == nil {
+				local = hostAddrs()
+			}
+			if !local[a] {
+				return fmt.Errorf("bittorrent sensor: listen address %s is loopback: it cannot reach bootstrap node %s (give the sensor's own address in that network with --listen)", l, netip.AddrPortFrom(a, b.Port()))
+			}
+		}
+	}
+	return nil
+}
+
+// hostAddrs returns the addresses of the host's interfaces (in its
+// network namespace); none when they cannot be read.
+var hostAddrs = func() map[netip.Addr]bool {
+	out := map[netip.Addr]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out[p.Addr().Unmap().WithZone("")] = true
+		}
+	}
+	return out
 }
 
 // checkListen returns the sensor's listen addresses: addrs if given, else

@@ -21,6 +21,11 @@ import (
 // clientVersion is the "v" the sensor's nodes send: "VG" and a version.
 var clientVersion = []byte("VG\x00\x01")
 
+// ClientVersion returns (a copy of) the "v" the sensor's nodes send, so
+// that a reader of a DHT message can tell Vigil's exact bytes from
+// another client's: "VG" alone is also Vagaa's client code.
+func ClientVersion() []byte { return append([]byte(nil), clientVersion...) }
+
 // Node is one DHT identity: a node id, a UDP socket on one of the
 // sensor's listen addresses, and a routing table of nodes of that address
 // family only (BEP 32: the IPv4 and IPv6 DHTs are separate networks).

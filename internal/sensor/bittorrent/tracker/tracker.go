@@ -256,7 +256,10 @@ type Config struct {
 	// Dialled is told the local address and port of every HTTP(S)
 	// connection and UDP socket the client opens, before any byte
 	// crosses it: a tracker sees them and may list them as a peer, and
-	// the caller must know them as its own. May be nil.
+	// the caller must know them as its own. A UDP socket bound to an
+	// unspecified address is told with the address the route to the
+	// tracker leaves from (what the tracker sees), not 0.0.0.0 or ::.
+	// May be nil.
 	Dialled func(local netip.AddrPort)
 	// Clock returns the time of each Record and ages connection ids
 	// (nil: time.Now). The sensor passes its own, so that a transcript's

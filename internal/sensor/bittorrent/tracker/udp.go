@@ -115,7 +115,7 @@ func (c *Client) openUDP(ctx context.Context, t trackerURL) (*udpSession, error)
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: UDP socket on %v: %w", t.raw, local, err)
 	}
-	c.cfg.dialled(pc.LocalAddr())
+	c.cfg.dialled(c.localEnd(ctx, pc.LocalAddr(), t.addr))
 	s := &udpSession{t: t, pc: pc, buf: make([]byte, c.cfg.MaxUDPDatagram+1), now: c.now}
 	s.stop = context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Unix(1, 0)) })
 	return s, nil
@@ -289,4 +289,33 @@ func (c *Client) forgetConnID(addr netip.AddrPort) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.connIDs, addr)
+}
+
+// localEnd returns the address and port a tracker at to sees datagrams of
+// a socket bound to bound come from. A socket bound to an unspecified
+// address (0.0.0.0, ::) has no address of its own: each datagram leaves
+// from the address the system's route to the destination picks, which is
+// what a tracker sees and may list as a peer. That address is learnt from
+// a connected UDP socket to the tracker (connecting a UDP socket sends
+// nothing; the guard checks the address first), with the bound socket's
+// port. When it cannot be learnt, bound is returned as it is.
+func (c *Client) localEnd(ctx context.Context, bound net.Addr, to netip.AddrPort) net.Addr {
+	ua, ok := bound.(*net.UDPAddr)
+	if !ok || !ua.IP.IsUnspecified() {
+		return bound
+	}
+	network := "udp4"
+	if to.Addr().Is6() {
+		network = "udp6"
+	}
+	conn, err := c.guard.Dialer(nil).DialContext(ctx, network, to.String())
+	if err != nil {
+		return bound
+	}
+	defer conn.Close()
+	src, ok := conn.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return bound
+	}
+	return &net.UDPAddr{IP: src.IP, Port: ua.Port}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
 
@@ -31,6 +32,7 @@ type fakeUDPTracker struct {
 	errorMsg  string // when set, announces get an error action
 	strayWrap bool   // send wrong-transaction and wrong-source answers first
 	peers     []netip.AddrPort
+	listSrc   bool // list each announcer's own source address and port, as a hostile tracker may
 	scrape    map[[20]byte]ScrapeStats
 	connIDs   map[uint64]bool
 	received  int
@@ -119,7 +121,11 @@ func (f *fakeUDPTracker) serve() {
 				out = append(out, AppendErrorResponse(nil, ErrorResponse{TransactionID: tx, Message: f.errorMsg}))
 			default:
 				f.announces = append(f.announces, a)
-				resp, err := AppendAnnounceResponse(nil, AnnounceResponse{TransactionID: tx, Interval: 1800, Leechers: 2, Seeders: 1, Peers: f.peers}, f.addr.Addr().Is6())
+				peers := f.peers
+				if f.listSrc {
+					peers = append(slices.Clone(peers), from)
+				}
+				resp, err := AppendAnnounceResponse(nil, AnnounceResponse{TransactionID: tx, Interval: 1800, Leechers: 2, Seeders: 1, Peers: peers}, f.addr.Addr().Is6())
 				if err != nil {
 					panic(err)
 				}
@@ -398,5 +404,59 @@ func TestLocalAddrsPickTheTrackersFamily(t *testing.T) {
 		if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("LocalAddrs %v: Validate() = %v, want ErrConfig", bad, err)
 		}
+	}
+}
+
+// A UDP socket bound to an unspecified address (UDPLocalAddr 0.0.0.0 or
+// ::) has no address of its own until it sends: the tracker sees the
+// address the system picked for its route. Config.Dialled must be told
+// that address, not 0.0.0.0, or a hostile tracker listing the caller's
+// own socket is not recognised as the caller (the sensor would record
+// itself). The tracker here lists the announce's source address and port.
+func TestAnnounceUDPUnspecifiedTellsTheAddressTheTrackerSaw(t *testing.T) {
+	for _, c := range []struct{ network, addr string }{{"udp4", "127.0.0.1:0"}, {"udp6", "[::1]:0"}} {
+		t.Run(c.network, func(t *testing.T) {
+			f := newFakeUDPTracker(t, c.network, c.addr)
+			f.configure(func() { f.listSrc = true })
+			any := netip.IPv4Unspecified()
+			if c.network == "udp6" {
+				any = netip.IPv6Unspecified()
+			}
+			var mu sync.Mutex
+			var told []netip.AddrPort
+			// Internet scope: the lab guard refuses an unspecified
+			// listen address. Only the loopback tracker is sent to.
+			g, err := scope.New(scope.Config{Mode: scope.ModeInternet,
+				Deployment: &scope.Deployment{LegalAuthority: "test authority", Operator: "test operator", Retention: time.Hour}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := DefaultConfig()
+			cfg.UDPRetryBase, cfg.UDPMaxRetries = 200*time.Millisecond, 3
+			cfg.UDPLocalAddr = any
+			cfg.Dialled = func(l netip.AddrPort) { mu.Lock(); told = append(told, l); mu.Unlock() }
+			cl, err := New(cfg, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := cl.Announce(context.Background(), f.url(), syntheticRequest(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Peers) != 1 {
+				t.Fatalf("peers %v, want the announcer's own source", resp.Peers)
+			}
+			self := resp.Peers[0]
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Contains(told, self) {
+				t.Fatalf("Dialled told %v; the tracker listed the client's own socket %v, which Dialled never named", told, self)
+			}
+			for _, l := range told {
+				if l.Addr().IsUnspecified() {
+					t.Errorf("Dialled told %v: an unspecified address names no socket a tracker sees", l)
+				}
+			}
+		})
 	}
 }
