@@ -261,7 +261,9 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	gc := g.chain(o.Chain.Key, o.Chain.ID)
 	gc.last = now
 	sh, err := o.SensorHash()
-	if err != nil || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
+	// A key that is not an ed25519 public key (any hex decodes) would
+	// make ed25519.Verify panic: it can sign nothing.
+	if err != nil || len(o.Chain.Key) != ed25519.PublicKeySize || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
 		return append(out, failed(o, []int{tag}, "its chain fields or sensor hash cannot be read"))
 	}
 	// In evidence form 2 the sensor hash covers the transcript only
