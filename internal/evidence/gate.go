@@ -134,8 +134,8 @@ type gateChain struct {
 	id       string
 	last     time.Time // when an observation of it was last added
 	held     map[uint64][]*heldObs
-	authPrev map[uint64][]byte // seq of a covered observation → its chain_prev
-	top      uint64            // the highest seq covered
+	authPrev map[uint64][32]byte // seq of a covered observation → its chain_prev
+	top      uint64              // the highest seq covered
 }
 
 type heldObs struct {
@@ -143,6 +143,10 @@ type heldObs struct {
 	o     observe.Observation
 	tags  []int
 	sh    [32]byte
+	// after is the chain hash after it: verify.ChainStep of its
+	// chain_prev and sh, computed once when it is held (its chain_prev
+	// is 32 bytes by then).
+	after [32]byte
 	at    time.Time
 	done  bool
 	// reported: its bad signature was counted once
@@ -164,7 +168,7 @@ type heldObs struct {
 
 // newHeld is a heldObs with one tag.
 func newHeld(gc *gateChain, o *observe.Observation, tag int, sh [32]byte, at time.Time, bad bool) *heldObs {
-	h := &heldObs{chain: gc, o: *o, sh: sh, at: at, bad: bad, contradicted: bad}
+	h := &heldObs{chain: gc, o: *o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad}
 	h.tag1[0] = tag
 	h.tags = h.tag1[:1:1]
 	return h
@@ -312,7 +316,7 @@ func (g *Gate) chain(key []byte, id string) *gateChain {
 	cid := chainID{string(key), id}
 	gc := g.chains[cid]
 	if gc == nil {
-		gc = &gateChain{key: key, id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][]byte{}}
+		gc = &gateChain{key: key, id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][32]byte{}}
 		g.chains[cid] = gc
 	}
 	g.lastChain = gc
@@ -329,8 +333,8 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 			if h.bad {
 				continue
 			}
-			after := verify.ChainStep(h.o.Chain.Prev, h.sh[:])
-			if next, ok := gc.authPrev[k+1]; ok && bytes.Equal(next, after[:]) {
+			after := h.after
+			if next, ok := gc.authPrev[k+1]; ok && next == after {
 				got = h
 				break
 			}
@@ -357,7 +361,7 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 		} else {
 			gc.held[k] = slices.DeleteFunc(hs, func(h *heldObs) bool { return h == got })
 		}
-		gc.authPrev[k] = got.o.Chain.Prev
+		gc.authPrev[k] = [32]byte(got.o.Chain.Prev)
 		if k > gc.top {
 			gc.top = k
 			if len(gc.authPrev) > 2*authWindow {
@@ -579,9 +583,8 @@ func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bo
 		return nil, false
 	}
 	for _, c := range gc.held[m] {
-		after := verify.ChainStep(c.o.Chain.Prev, c.sh[:])
-		if !c.bad && bytes.Equal(after[:], prev) {
-			gc.authPrev[m+1] = prev
+		if !c.bad && bytes.Equal(c.after[:], prev) {
+			gc.authPrev[m+1] = c.after
 			return g.cover(nil, gc, h.o.Chain.ID, m), false
 		}
 	}
