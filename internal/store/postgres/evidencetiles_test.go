@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// leavesOnly hides a store's LogNodes: internal/evidence then computes
+// from LogLeaves alone, as it does for a store that keeps each leaf.
+type leavesOnly struct{ store.LogStore }
+
+// refLog is the log as the observations themselves give it: the leaf of
+// each (observe.LeafHash) at the index the store gives it.
+type refLog struct {
+	leaves [][]byte
+	root   []byte
+}
+
+func makeRefLog(t *testing.T, st *Store, obs []observe.Observation) refLog {
+	t.Helper()
+	ctx := context.Background()
+	ids := make([]string, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].ID
+	}
+	idx, err := st.LogIndexes(ctx, ids)
+	if err != nil || len(idx) != len(obs) {
+		t.Fatalf("LogIndexes: %d of %d, %v", len(idx), len(obs), err)
+	}
+	r := refLog{leaves: make([][]byte, len(obs))}
+	for i := range obs {
+		h, err := obs[i].LeafHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.leaves[idx[obs[i].ID]] = h[:]
+	}
+	rng := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	for i, l := range r.leaves {
+		if l == nil {
+			t.Fatalf("no observation at leaf %d", i)
+		}
+		if err := rng.Append(l, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.root, err = rng.GetRootHash(nil); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// checkProofs checks that the store's root and the inclusion proof of
+// every leaf are the reference log's, computed from its nodes and from its
+// leaves alike.
+func checkProofs(t *testing.T, st *Store, ref refLog) {
+	t.Helper()
+	ctx := context.Background()
+	size := uint64(len(ref.leaves))
+	if n, err := st.LogSize(ctx); err != nil || n != size {
+		t.Fatalf("log size %d, %v; want %d", n, err, size)
+	}
+	all := make([]uint64, size)
+	for i := range all {
+		all[i] = uint64(i)
+	}
+	var want map[uint64][][]byte
+	for _, ls := range []store.LogStore{st, leavesOnly{st}} {
+		root, err := evidence.Root(ctx, ls, size)
+		if err != nil || !bytes.Equal(root, ref.root) {
+			t.Fatalf("%T: root %x, %v; the observations give %x", ls, root, err, ref.root)
+		}
+		proofs, root, err := evidence.InclusionProofs(ctx, ls, size, all)
+		if err != nil || !bytes.Equal(root, ref.root) {
+			t.Fatalf("%T: proofs' root %x, %v; want %x", ls, root, err, ref.root)
+		}
+		for i, p := range proofs {
+			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, size, ref.leaves[i], p, ref.root); err != nil {
+				t.Fatalf("%T: leaf %d of %d: %v", ls, i, size, err)
+			}
+		}
+		if want == nil {
+			want = proofs
+		} else if !reflect.DeepEqual(proofs, want) {
+			t.Fatal("the proofs from the store's nodes and from its leaves differ")
+		}
+	}
+}
+
+func tileObs(r *rand.Rand, at time.Time, n, from int) []observe.Observation {
+	out := make([]observe.Observation, n)
+	for i := range out {
+		out[i] = storetest.Observation(r, at.Add(time.Duration(from+i)*time.Second), from+i)
+	}
+	return out
+}
+
+// A store filled before migration 0022 (its leaves and ids in
+// evidence_blocks, as that code wrote them) gives after it the same
+// leaves, indexes, roots and proofs, its checkpoint still checks, and the
+// blocks appended after it (in tiles) prove the same as the leaves the
+// observations give, from the nodes and from the leaves, for commits of
+// every size and alignment.
+func TestMigration0022KeepsProofs(t *testing.T) {
+	ctx := context.Background()
+	levelZeroTiles(t)
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(22, 22))
+	at := time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for _, n := range []int{37, 100, 5, 1, 300} {
+		batch := tileObs(r, at, n, len(obs))
+		if err := st.InsertObservations(ctx, slices.Clone(batch)); err != nil {
+			t.Fatal(err)
+		}
+		obs = append(obs, batch...)
+	}
+	before := makeRefLog(t, st, obs)
+	checkProofs(t, st, before)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	cp, err := evidence.MakeCheckpoint(ctx, st, key, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range undo0022 {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var blocks, leaves int
+	if err := st.pool.QueryRow(ctx, `SELECT count(*), sum(length(leaves) / 32) FROM evidence_blocks`).Scan(&blocks, &leaves); err != nil || blocks != 5 || leaves != len(obs) {
+		t.Fatalf("before 0022: %d evidence_blocks rows of %d leaves (%v), want 5 of %d", blocks, leaves, err, len(obs))
+	}
+	st.Close()
+	openTileLevel = tileLevel
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := makeRefLog(t, again, obs); !reflect.DeepEqual(got, before) {
+		t.Fatal("the leaves or their indexes changed in the migration")
+	}
+	checkProofs(t, again, before)
+	for _, n := range []int{3, 16, 29, 1, 700, 64} {
+		batch := tileObs(r, at, n, len(obs))
+		if err := again.InsertObservations(ctx, slices.Clone(batch)); err != nil {
+			t.Fatal(err)
+		}
+		obs = append(obs, batch...)
+	}
+	after := makeRefLog(t, again, obs)
+	if !reflect.DeepEqual(after.leaves[:len(before.leaves)], before.leaves) {
+		t.Fatal("the leaves before the migration moved")
+	}
+	checkProofs(t, again, after)
+	next, err := evidence.MakeCheckpoint(ctx, again, key, at.Add(time.Hour))
+	if err != nil || next.Size != uint64(len(obs)) || !bytes.Equal(next.Root, after.root) {
+		t.Fatalf("checkpoint after the migration: %d %x, %v; want %d %x (the one before: %d)", next.Size, next.Root, err, len(obs), after.root, cp.Size)
+	}
+	var tiles int
+	if err := again.pool.QueryRow(ctx, `SELECT count(*) FROM evidence_tiles WHERE level = $1`, tileLevel).Scan(&tiles); err != nil || tiles != 6 {
+		t.Fatalf("%d evidence_tiles rows of level %d (%v), want 6", tiles, tileLevel, err)
+	}
+}
+
+// A row changed or removed after it was logged is caught when its node is
+// read: the leaves of its node, its proof and those of its node's
+// neighbours, a checkpoint's check of its own leaves, and a bundle all
+// refuse it, naming the leaves; an observation in another node still
+// proves.
+func TestTilesCatchAChangedOrRemovedRow(t *testing.T) {
+	ctx := context.Background()
+	for _, tamper := range []struct{ name, sql, want string }{
+		{"changed", `UPDATE observations SET port = port + 1 WHERE seq = $1`, "a row was changed"},
+		{"removed", `DELETE FROM observations WHERE seq = $1`, "removed after it was logged"},
+	} {
+		t.Run(tamper.name, func(t *testing.T) {
+			st := openTest(t, DefaultConfig())
+			r := rand.New(rand.NewPCG(23, 23))
+			obs := tileObs(r, time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC), 64, 0)
+			if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+				t.Fatal(err)
+			}
+			ref := makeRefLog(t, st, obs)
+			idx, err := st.LogIndexes(ctx, []string{obs[20].ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seq int64
+			if err := st.pool.QueryRow(ctx, `SELECT seq FROM observations WHERE uid = $1`, obs[20].ID).Scan(&seq); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.pool.Exec(ctx, tamper.sql, seq); err != nil {
+				t.Fatal(err)
+			}
+			i := idx[obs[20].ID] // leaf 20, in the node of leaves 16 to 31
+			for _, j := range []uint64{i, 16, 31} {
+				err := st.LogLeaves(ctx, j, j+1, func(uint64, []byte) error { return nil })
+				if err == nil || !strings.Contains(err.Error(), tamper.want) {
+					t.Errorf("LogLeaves(%d) after the row of leaf %d was %s: %v, want %q", j, i, tamper.name, err, tamper.want)
+				}
+				if _, _, err := evidence.InclusionProofs(ctx, st, 64, []uint64{j}); err == nil || !strings.Contains(err.Error(), tamper.want) {
+					t.Errorf("proof of leaf %d: %v, want %q", j, err, tamper.want)
+				}
+			}
+			// The other nodes, and the root from the nodes, still check.
+			proofs, root, err := evidence.InclusionProofs(ctx, st, 64, []uint64{3, 40})
+			if err != nil || !bytes.Equal(root, ref.root) {
+				t.Fatalf("proofs of leaves 3 and 40: root %x, %v; want %x", root, err, ref.root)
+			}
+			for _, j := range []uint64{3, 40} {
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, j, 64, ref.leaves[j], proofs[j], ref.root); err != nil {
+					t.Fatalf("leaf %d: %v", j, err)
+				}
+			}
+			key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{4}, 32))
+			if _, err := evidence.MakeCheckpoint(ctx, st, key, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			err = evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "t", IDs: []string{obs[17].ID}, Now: time.Now()})
+			if err == nil || !strings.Contains(err.Error(), tamper.want) {
+				t.Fatalf("bundle of a neighbour of the %s row: %v, want %q", tamper.name, err, tamper.want)
+			}
+			buf.Reset()
+			if err := evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "t", IDs: []string{obs[40].ID}, Now: time.Now()}); err != nil {
+				t.Fatalf("bundle of an observation in another node: %v", err)
+			}
+		})
+	}
+}
+
+// A purge keeps each purged observation's leaf in its purge record,
+// hashed from the row before the purge: its transcript (whose form 1 leaf
+// covers it) or its whole row (a chunk deleted, a partition dropped), and
+// every leaf still proves, the purged ones and their neighbours.
+func TestPurgeKeepsTheLeavesOfTiles(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(24, 24))
+	var obs []observe.Observation
+	for i := range 48 {
+		// January, February and March 2025, interleaved: every node
+		// holds observations of each month.
+		at := time.Date(2025, time.Month(1+i%3), 3, 12, 0, i, 0, time.UTC)
+		obs = append(obs, storetest.Observation(r, at, i))
+	}
+	if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+		t.Fatal(err)
+	}
+	// Retention purges what the analysis has read.
+	acfg := analysis.DefaultConfig()
+	acfg.Now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) }
+	acfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, slices.Clone(obs)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ref := makeRefLog(t, st, obs)
+	checkProofs(t, st, ref)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Transcripts of January and February, then February's rows one by
+	// one (January's partition holds only purgeable rows: it is dropped).
+	if _, err := st.PurgeChunk(ctx, retention.KindTranscripts, time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 100, now); err != nil {
+		t.Fatal(err)
+	}
+	checkProofs(t, st, ref)
+	for range 3 {
+		if _, err := st.PurgeChunk(ctx, retention.KindObservations, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), 100, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows, records, withLeaf int
+	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM purged_observations WHERE what = 'observations'),
+		(SELECT count(*) FROM purged_observations WHERE length(leaf) = 32)`).Scan(&rows, &records, &withLeaf); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 16 || records != 32 || withLeaf != 32 {
+		t.Fatalf("%d rows left, %d purged whole, %d purge records with a leaf; want 16, 32, 32", rows, records, withLeaf)
+	}
+	checkProofs(t, st, ref)
+}
+
+// FuzzSeqRuns: what decodes re-encodes to what decodes to the same seqs,
+// and no block's columns panic the decoder.
+func FuzzSeqRuns(f *testing.F) {
+	f.Add([]byte{0, 99}, int64(7), 100)
+	f.Add([]byte{0, 3, 2, 0}, int64(1), 5)
+	f.Add([]byte{0x80}, int64(1), 1)
+	f.Add([]byte{}, int64(0), 0)
+	f.Fuzz(func(t *testing.T, b []byte, first int64, n int) {
+		seqs, err := seqRuns(b, first, n)
+		if err != nil {
+			return
+		}
+		if len(seqs) != n {
+			t.Fatalf("%d seqs for %d", len(seqs), n)
+		}
+		again, err := appendSeqRuns(nil, first, seqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := seqRuns(again, first, n)
+		if err != nil || !slices.Equal(back, seqs) {
+			t.Fatalf("%x: %v re-encoded %x decodes to %v, %v", b, seqs, again, back, err)
+		}
+		_, _ = decodeTileBlock(1+first&0xffff, first, int32(n), int16(n%14), b, b)
+	})
+}
