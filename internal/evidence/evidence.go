@@ -360,28 +360,32 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 // insideNodes computes the nodes of want that the log's nodes did not
 // give (those inside a subtree a NodeStore keeps whole), from the leaves
 // of the span of each proof's missing nodes.
-func insideNodes(ctx context.Context, ls LogStore, size uint64, nodes map[uint64]proofNodes, want map[compact.NodeID][]byte) error {
+func insideNodes(ctx context.Context, lc *leafCache, nodes map[uint64]proofNodes, want map[compact.NodeID][]byte) error {
 	for _, n := range nodes {
 		begin, end := uint64(math.MaxUint64), uint64(0)
 		for _, id := range n.IDs {
 			if want[id] == nil {
 				b, e := id.Coverage()
-				begin, end = min(begin, b), max(end, min(e, size))
+				begin, end = min(begin, b), max(end, min(e, lc.size))
 			}
 		}
 		if begin >= end {
 			continue
 		}
 		rng := factory.NewEmptyRange(begin)
-		err := ls.LogLeaves(ctx, begin, end, func(_ uint64, leaf []byte) error {
-			return rng.Append(leaf, func(id compact.NodeID, h []byte) {
+		for i := begin; i < end; i++ {
+			leaf, err := lc.leaf(ctx, i)
+			if err != nil {
+				return err
+			}
+			err = rng.Append(leaf, func(id compact.NodeID, h []byte) {
 				if v, ok := want[id]; ok && v == nil {
 					want[id] = h
 				}
 			})
-		})
-		if err != nil {
-			return err
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -391,6 +395,13 @@ func insideNodes(ctx context.Context, ls LogStore, size uint64, nodes map[uint64
 // in a log of size leaves, reading the leaves once, or a NodeStore's
 // nodes once and the leaves of the subtrees the proofs go inside.
 func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []uint64) (map[uint64][][]byte, []byte, error) {
+	return inclusionProofs(ctx, ls, newLeafCache(ls, size), indexes)
+}
+
+// inclusionProofs is InclusionProofs in a log of lc.size leaves, reading
+// the leaves a proof needs through lc.
+func inclusionProofs(ctx context.Context, ls LogStore, lc *leafCache, indexes []uint64) (map[uint64][][]byte, []byte, error) {
+	size := lc.size
 	want := map[compact.NodeID][]byte{}
 	nodes := make(map[uint64]proofNodes, len(indexes))
 	for _, i := range indexes {
@@ -419,7 +430,7 @@ func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []ui
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := insideNodes(ctx, ls, size, nodes, want); err != nil {
+	if err := insideNodes(ctx, lc, nodes, want); err != nil {
 		return nil, nil, err
 	}
 	out := make(map[uint64][][]byte, len(indexes))
