@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/evidence"
+	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
 	"github.com/vigil-oss/vigil/internal/store"
@@ -185,6 +187,9 @@ func TestMigration0022KeepsProofs(t *testing.T) {
 	if err := again.pool.QueryRow(ctx, `SELECT count(*) FROM evidence_tiles WHERE level = $1`, tileLevel).Scan(&tiles); err != nil || tiles != 6 {
 		t.Fatalf("%d evidence_tiles rows of level %d (%v), want 6", tiles, tileLevel, err)
 	}
+	// A bundle of observations logged before and after the migration
+	// checks with nothing but itself.
+	checkBundle(t, again, key, []string{obs[0].ID, obs[200].ID, obs[442].ID, obs[443].ID, obs[700].ID, obs[len(obs)-1].ID}, nil)
 }
 
 // A row changed or removed after it was logged is caught when its node is
@@ -308,7 +313,43 @@ func TestPurgeKeepsTheLeavesOfTiles(t *testing.T) {
 	if rows != 16 || records != 32 || withLeaf != 32 {
 		t.Fatalf("%d rows left, %d purged whole, %d purge records with a leaf; want 16, 32, 32", rows, records, withLeaf)
 	}
+	var dropped bool
+	if err := st.pool.QueryRow(ctx, `SELECT to_regclass('observations_p202501') IS NULL`).Scan(&dropped); err != nil || !dropped {
+		t.Fatalf("January's partition dropped: %v, %v; want it dropped", dropped, err)
+	}
 	checkProofs(t, st, ref)
+	// March's observations and, in purged.json, the leaves and proofs of
+	// their purged neighbours (January's and February's: i%3 is 0 and 1).
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32))
+	if _, err := evidence.MakeCheckpoint(ctx, st, key, now); err != nil {
+		t.Fatal(err)
+	}
+	checkBundle(t, st, key, []string{obs[2].ID, obs[17].ID, obs[47].ID}, []evidence.PurgedObservation{
+		{ID: obs[0].ID, What: "observations", Time: obs[0].Time, At: now},
+		{ID: obs[16].ID, What: "observations", Time: obs[16].Time, At: now},
+		{ID: obs[46].ID, What: "observations", Time: obs[46].Time, At: now},
+	})
+}
+
+// checkBundle writes the bundle of ids (and purged) and checks it as
+// 'vigil verify' does.
+func checkBundle(t *testing.T, st *Store, key ed25519.PrivateKey, ids []string, purged []evidence.PurgedObservation) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := evidence.WriteBundle(context.Background(), &buf, st, key, evidence.Export{Target: "t", IDs: ids, Purged: purged, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verify.Verify(bytes.NewReader(buf.Bytes()), int64(buf.Len()), verify.Options{})
+	if err != nil || rep.Observations != len(ids) {
+		t.Fatalf("verify: %d observations read, %v; want %d", rep.Observations, err, len(ids))
+	}
+	for _, p := range rep.Problems {
+		// storetest.Observation's transcripts are random bytes: the
+		// proofs, leaves, checkpoint and signatures must check.
+		if !strings.Contains(fmt.Sprint(p), "transcript: does not decode") {
+			t.Errorf("verify: %v", p)
+		}
+	}
 }
 
 // FuzzSeqRuns: what decodes re-encodes to what decodes to the same seqs,
