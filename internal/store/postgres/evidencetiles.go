@@ -174,12 +174,17 @@ func decodeTileBlock(first, firstSeq int64, n int32, level int16, seqs, hashes [
 	return b, nil
 }
 
+// tileBlocksRead bounds the blocks tileBlocks reads at once (4M leaves,
+// 8 MB of nodes at level 4): a root over the whole log reads it in pages
+// (a variable for the tests, which read in pages of 2 blocks).
+var tileBlocksRead = 1024
+
 // tileBlocks returns the evidence_tiles blocks that hold leaves of [from,
-// to), in order.
+// to), in order: the first tileBlocksRead of them.
 func (s *Store) tileBlocks(ctx context.Context, from, to uint64) ([]*tileBlock, error) {
 	r, err := s.pool.Query(ctx, `SELECT first, first_seq, n, level, seqs, nodes FROM evidence_tiles
-		WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_tiles WHERE first <= $1), 0) AND first <= $2 ORDER BY first`,
-		int64(from+1), int64(to))
+		WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_tiles WHERE first <= $1), 0) AND first <= $2 ORDER BY first LIMIT $3`,
+		int64(from+1), int64(to), tileBlocksRead)
 	if err != nil {
 		return nil, err
 	}
@@ -208,23 +213,25 @@ func (s *Store) tileBlocks(ctx context.Context, from, to uint64) ([]*tileBlock, 
 // evidence_tiles holds, from next on, in order; it returns the index after
 // the last leaf handed out.
 func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint64, leaf []byte) error) (uint64, error) {
-	blocks, err := s.tileBlocks(ctx, next, to)
-	if err != nil {
-		return next, err
-	}
-	for _, b := range blocks {
-		if b.begin > next {
-			return next, fmt.Errorf("evidence log: leaf %d missing", next)
-		}
-		err := s.blockNodes(ctx, b, next, to, true, func(n node, h []byte) error {
-			if n.level != 0 || n.index != next {
-				return fmt.Errorf("evidence log: leaf %d missing", next)
-			}
-			next++
-			return fn(n.index, h)
-		})
-		if err != nil {
+	for next < to {
+		blocks, err := s.tileBlocks(ctx, next, to)
+		if err != nil || len(blocks) == 0 {
 			return next, err
+		}
+		for _, b := range blocks {
+			if b.begin > next {
+				return next, fmt.Errorf("evidence log: leaf %d missing", next)
+			}
+			err := s.blockNodes(ctx, b, next, to, true, func(n node, h []byte) error {
+				if n.level != 0 || n.index != next {
+					return fmt.Errorf("evidence log: leaf %d missing", next)
+				}
+				next++
+				return fn(n.index, h)
+			})
+			if err != nil {
+				return next, err
+			}
 		}
 	}
 	return next, nil
@@ -236,13 +243,13 @@ func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint6
 // (leavesOfSeqs) and checked against the node's hash: a row changed or
 // removed after it was logged is an error that names its node.
 func (s *Store) blockNodes(ctx context.Context, b *tileBlock, from, to uint64, leaves bool, fn func(n node, hash []byte) error) error {
-	var expand []int
+	expand := make([]bool, len(b.nodes))
 	var seqs []int64
 	for k, n := range b.nodes {
 		switch {
 		case n.end() <= from || n.begin() >= to:
 		case n.level > 0 && (leaves || n.begin() < from || n.end() > to):
-			expand = append(expand, k)
+			expand[k] = true
 			seqs = append(seqs, b.seqs[n.begin()-b.begin:n.end()-b.begin]...)
 		}
 	}
@@ -258,7 +265,7 @@ func (s *Store) blockNodes(ctx context.Context, b *tileBlock, from, to uint64, l
 			continue
 		}
 		h := b.hash[32*k : 32*k+32]
-		if !slices.Contains(expand, k) {
+		if !expand[k] {
 			if err := fn(n, h); err != nil {
 				return err
 			}
@@ -402,21 +409,26 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 	if from >= to {
 		return nil
 	}
-	blocks, err := s.tileBlocks(ctx, from, to)
-	if err != nil {
-		return err
-	}
 	next := from
-	for _, b := range blocks {
-		err := s.blockNodes(ctx, b, from, to, false, func(n node, h []byte) error {
-			if n.begin() != next {
-				return fmt.Errorf("evidence log: leaf %d missing", next)
-			}
-			next = n.end()
-			return fn(n.level, n.index, h)
-		})
+	for next < to {
+		blocks, err := s.tileBlocks(ctx, next, to)
 		if err != nil {
 			return err
+		}
+		if len(blocks) == 0 {
+			break
+		}
+		for _, b := range blocks {
+			err := s.blockNodes(ctx, b, next, to, false, func(n node, h []byte) error {
+				if n.begin() != next {
+					return fmt.Errorf("evidence log: leaf %d missing", next)
+				}
+				next = n.end()
+				return fn(n.level, n.index, h)
+			})
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if next < to {
