@@ -218,6 +218,16 @@ func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 // evidence_tiles block that holds it, hashed again and checked against
 // the block's node (tileLeaves).
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
+	if tiles, err := s.tilesStart(ctx); err != nil {
+		return err
+	} else if tiles >= 0 && from >= uint64(tiles) {
+		// Wholly in evidence_tiles.
+		next, err := s.tileLeaves(ctx, from, to, fn)
+		if err == nil && next < to {
+			err = fmt.Errorf("evidence log: leaf %d missing", next)
+		}
+		return err
+	}
 	r, err := s.pool.Query(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > $1 AND idx <= $2 ORDER BY idx`, int64(from), int64(to))
 	if err != nil {
 		return err

@@ -328,6 +328,27 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 	if len(rest) == 0 {
 		return out, nil
 	}
+	// Read in seq order: when every row is there, the k-th read is the
+	// k-th seq, and the rows' ids need not be read apart.
+	slices.Sort(rest)
+	var got []observe.Observation
+	err = s.observationsWhere(ctx, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
+		got = append(got, *o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(got) == len(rest) {
+		for k := range got {
+			leaf, err := got[k].LeafHash()
+			if err != nil {
+				return nil, fmt.Errorf("evidence log: observation %s (seq %d): %w", got[k].ID, rest[k], err)
+			}
+			out[rest[k]] = leaf
+		}
+		return out, nil
+	}
 	r, err = s.pool.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
@@ -346,19 +367,18 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
-	err = s.observationsWhere(ctx, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
-		seq, ok := bySeq[idKey(o.ID)]
+	for k := range got {
+		seq, ok := bySeq[idKey(got[k].ID)]
 		if !ok {
-			return nil
+			continue
 		}
-		leaf, err := o.LeafHash()
+		leaf, err := got[k].LeafHash()
 		if err != nil {
-			return fmt.Errorf("evidence log: observation %s (seq %d): %w", o.ID, seq, err)
+			return nil, fmt.Errorf("evidence log: observation %s (seq %d): %w", got[k].ID, seq, err)
 		}
 		out[seq] = leaf
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // tileIndex returns the leaf index of the observation of seq in
@@ -392,13 +412,13 @@ func (s *Store) tileIndex(ctx context.Context, seq int64) (uint64, bool, error) 
 // not. internal/evidence computes roots and proofs from them, hashing no
 // observation again but those of the nodes a proof goes inside.
 func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uint, index uint64, hash []byte) error) error {
-	var tiles int64
-	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MIN(first), 0) FROM evidence_tiles`).Scan(&tiles); err != nil {
+	tiles, err := s.tilesStart(ctx)
+	if err != nil {
 		return err
 	}
 	old := to
-	if tiles > 0 {
-		old = min(to, uint64(tiles-1))
+	if tiles >= 0 {
+		old = min(to, uint64(tiles))
 	}
 	if from < old {
 		if err := s.LogLeaves(ctx, from, old, func(i uint64, leaf []byte) error { return fn(0, i, leaf) }); err != nil {
@@ -435,4 +455,22 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 		return fmt.Errorf("evidence log: leaf %d missing", next)
 	}
 	return nil
+}
+
+// tilesStart returns the index of evidence_tiles' first leaf, or -1 when
+// it holds none yet. Once a block is there the answer never changes (the
+// table is append-only and its first block follows the leaves before it):
+// it is kept.
+func (s *Store) tilesStart(ctx context.Context) (int64, error) {
+	if v := s.tilesFrom.Load(); v > 0 {
+		return v - 1, nil
+	}
+	var first int64
+	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MIN(first), 0) FROM evidence_tiles`).Scan(&first); err != nil {
+		return 0, err
+	}
+	if first > 0 {
+		s.tilesFrom.Store(first)
+	}
+	return first - 1, nil
 }

@@ -34,6 +34,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -139,6 +140,9 @@ type Store struct {
 	// keep (evidencetiles.go): tileLevel, or 0 (the leaves themselves) in
 	// the tests that compare the two.
 	tileLevel uint
+	// tilesFrom is evidence_tiles' first leaf's first (tilesStart), once
+	// known; 0 before.
+	tilesFrom atomic.Int64
 }
 
 // openTileLevel is the level of the nodes the evidence log's new blocks
