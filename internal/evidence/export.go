@@ -119,8 +119,16 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		lines.Write(obs[id])
 		lines.WriteByte('\n')
 	}
-	// The leaves are read a group at a time, once (leafCache).
+	// The leaves are read a group at a time, once (leafCache), all at
+	// once from a LeafBatcher.
 	lc := newLeafCache(ls, cp.Size)
+	var every []uint64
+	for _, i := range idx {
+		every = append(every, i)
+	}
+	if err := lc.prefetch(ctx, every); err != nil {
+		return err
+	}
 	purged, pindexes, err := purgedEntries(ctx, lc, e.Purged, idx)
 	if err != nil {
 		return err

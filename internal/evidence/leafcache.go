@@ -21,6 +21,40 @@ type leafCache struct {
 	leaves map[uint64][]byte
 }
 
+// LeafBatcher is a LogStore that reads the leaves of many indexes at
+// once (the PostgreSQL store, which hashes each index's subtree of
+// observations again: one query for them all rather than a few an index).
+type LeafBatcher interface {
+	// LogLeavesAt calls fn with the leaf of each of indexes, and may call
+	// it with others (those beside them that it read too), in increasing
+	// order, each once.
+	LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uint64, leaf []byte) error) error
+}
+
+// prefetch reads the leaves of indexes (below size) at once when the
+// store is a LeafBatcher.
+func (c *leafCache) prefetch(ctx context.Context, indexes []uint64) error {
+	lb, ok := c.ls.(LeafBatcher)
+	if !ok {
+		return nil
+	}
+	var want []uint64
+	for _, i := range indexes {
+		if _, ok := c.leaves[i]; !ok && i < c.size {
+			want = append(want, i)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	return lb.LogLeavesAt(ctx, want, func(j uint64, leaf []byte) error {
+		if j < c.size {
+			c.leaves[j] = bytes.Clone(leaf)
+		}
+		return nil
+	})
+}
+
 func newLeafCache(ls LogStore, size uint64) *leafCache {
 	return &leafCache{ls: ls, size: size, leaves: map[uint64][]byte{}}
 }

@@ -271,23 +271,48 @@ func (s *Store) blockNodes(ctx context.Context, b *tileBlock, from, to uint64, l
 			}
 			continue
 		}
-		ls := make([][32]byte, 0, n.end()-n.begin())
-		for i := n.begin(); i < n.end(); i++ {
-			seq := b.seqs[i-b.begin]
-			leaf, ok := got[seq]
-			if !ok {
-				return fmt.Errorf("evidence log: leaf %d: the observation of seq %d is neither stored nor in a purge record with its leaf: it was removed after it was logged", i, seq)
-			}
-			ls = append(ls, leaf)
-		}
-		if sum := subtreeHash(ls); !bytes.Equal(sum[:], h) {
-			return fmt.Errorf("evidence log: the observations of leaves %d to %d (seqs %d to %d) hash to %x, the log keeps %x for them: a row was changed after it was logged",
-				n.begin(), n.end()-1, b.seqs[n.begin()-b.begin], b.seqs[n.end()-1-b.begin], sum, h)
+		ls, err := nodeLeaves(b, k, got)
+		if err != nil {
+			return err
 		}
 		for i := max(n.begin(), from); i < min(n.end(), to); i++ {
 			if err := fn(node{0, i}, ls[i-n.begin()][:]); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// nodeLeaves returns the leaves of node k of b from got (leavesOfSeqs),
+// checked against the node's hash.
+func nodeLeaves(b *tileBlock, k int, got map[int64][32]byte) ([][32]byte, error) {
+	n, h := b.nodes[k], b.hash[32*k:32*k+32]
+	ls := make([][32]byte, 0, n.end()-n.begin())
+	for i := n.begin(); i < n.end(); i++ {
+		seq := b.seqs[i-b.begin]
+		leaf, ok := got[seq]
+		if !ok {
+			return nil, fmt.Errorf("evidence log: leaf %d: the observation of seq %d is neither stored nor in a purge record with its leaf: it was removed after it was logged", i, seq)
+		}
+		ls = append(ls, leaf)
+	}
+	if sum := subtreeHash(ls); !bytes.Equal(sum[:], h) {
+		return nil, fmt.Errorf("evidence log: the observations of leaves %d to %d (seqs %d to %d) hash to %x, the log keeps %x for them: a row was changed after it was logged",
+			n.begin(), n.end()-1, b.seqs[n.begin()-b.begin], b.seqs[n.end()-1-b.begin], sum, h)
+	}
+	return ls, nil
+}
+
+// checkNode calls fn with the leaves of node k of b (nodeLeaves).
+func checkNode(b *tileBlock, k int, got map[int64][32]byte, fn func(i uint64, leaf []byte) error) error {
+	ls, err := nodeLeaves(b, k, got)
+	if err != nil {
+		return err
+	}
+	for j := range ls {
+		if err := fn(b.nodes[k].begin()+uint64(j), ls[j][:]); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -473,4 +498,108 @@ func (s *Store) tilesStart(ctx context.Context) (int64, error) {
 		s.tilesFrom.Store(first)
 	}
 	return first - 1, nil
+}
+
+// LogLeavesAt calls fn with the leaf of each of indexes (below the log's
+// size) and with the other leaves of the nodes that hold them, in
+// increasing order, each once: the nodes of every index are read
+// together (their blocks in one query, their observations in one), so
+// that a bundle of observations spread over the log costs a few round
+// trips rather than a few an observation. Leaves stored before the
+// tiles are read as LogLeaves reads them.
+func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uint64, leaf []byte) error) error {
+	tiles, err := s.tilesStart(ctx)
+	if err != nil {
+		return err
+	}
+	idx := slices.Clone(indexes)
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	var tiled []int64
+	for _, i := range idx {
+		if tiles < 0 || i < uint64(tiles) {
+			if err := s.LogLeaves(ctx, i, i+1, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		tiled = append(tiled, int64(i)+1)
+	}
+	if len(tiled) == 0 {
+		return nil
+	}
+	r, err := s.pool.Query(ctx, `SELECT DISTINCT t.first, t.first_seq, t.n, t.level, t.seqs, t.nodes FROM unnest($1::bigint[]) AS i(first)
+		CROSS JOIN LATERAL (SELECT * FROM evidence_tiles e WHERE e.first <= i.first ORDER BY e.first DESC LIMIT 1) t ORDER BY t.first`, tiled)
+	if err != nil {
+		return err
+	}
+	var blocks []*tileBlock
+	for r.Next() {
+		var first, firstSeq int64
+		var n int32
+		var level int16
+		var seqs, hashes []byte
+		if err := r.Scan(&first, &firstSeq, &n, &level, &seqs, &hashes); err != nil {
+			r.Close()
+			return err
+		}
+		b, err := decodeTileBlock(first, firstSeq, n, level, seqs, hashes)
+		if err != nil {
+			r.Close()
+			return err
+		}
+		blocks = append(blocks, b)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	// The node of each index, and the seqs of them all.
+	type held struct {
+		b *tileBlock
+		k int // the node's place in b.nodes
+	}
+	var want []held
+	var seqs []int64
+	for _, first := range tiled {
+		i := uint64(first - 1)
+		at, _ := slices.BinarySearchFunc(blocks, i, func(b *tileBlock, i uint64) int {
+			switch {
+			case b.end() <= i:
+				return -1
+			case b.begin > i:
+				return 1
+			}
+			return 0
+		})
+		if at == len(blocks) || blocks[at].begin > i || blocks[at].end() <= i {
+			return fmt.Errorf("evidence log: leaf %d missing", i)
+		}
+		b := blocks[at]
+		k, _ := slices.BinarySearchFunc(b.nodes, i, func(n node, i uint64) int {
+			switch {
+			case n.end() <= i:
+				return -1
+			case n.begin() > i:
+				return 1
+			}
+			return 0
+		})
+		if len(want) > 0 && want[len(want)-1].b == b && want[len(want)-1].k == k {
+			continue
+		}
+		want = append(want, held{b, k})
+		n := b.nodes[k]
+		seqs = append(seqs, b.seqs[n.begin()-b.begin:n.end()-b.begin]...)
+	}
+	got, err := s.leavesOfSeqs(ctx, seqs)
+	if err != nil {
+		return err
+	}
+	for _, w := range want {
+		if err := checkNode(w.b, w.k, got, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -84,6 +84,29 @@ func checkProofs(t *testing.T, st *Store, ref refLog) {
 	for i := range all {
 		all[i] = uint64(i)
 	}
+	// LogLeavesAt: every third index, backwards and one twice, gives
+	// their leaves (and their nodes' others), in order, once each.
+	var some []uint64
+	for i := int(size) - 1; i >= 0; i -= 3 {
+		some = append(some, uint64(i))
+	}
+	some = append(some, some[0])
+	got := map[uint64]bool{}
+	last := -1
+	if err := st.LogLeavesAt(ctx, some, func(i uint64, leaf []byte) error {
+		if int(i) <= last || !bytes.Equal(leaf, ref.leaves[i]) {
+			t.Fatalf("LogLeavesAt: leaf %d (after %d) is %x, want %x", i, last, leaf, ref.leaves[i])
+		}
+		last, got[i] = int(i), true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range some {
+		if !got[i] {
+			t.Fatalf("LogLeavesAt: leaf %d not handed out", i)
+		}
+	}
 	var want map[uint64][][]byte
 	for _, ls := range []store.LogStore{st, leavesOnly{st}} {
 		root, err := evidence.Root(ctx, ls, size)
