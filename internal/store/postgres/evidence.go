@@ -17,13 +17,16 @@ import (
 
 // The evidence log (migration 0008): a leaf per stored observation,
 // appended in the transaction that stores it (store.LogStore). Since
-// migration 0016 a commit appends its leaves as one evidence_blocks row
+// migration 0016 a commit appended its leaves as one evidence_blocks row
 // (4,096 leaves at most a row), and the observation's row holds its place
 // in its sensor's chain; the leaves stored before stay in evidence_log.
+// Since migration 0022 a commit appends an evidence_tiles block, which
+// keeps no leaf (evidencetiles.go); the blocks before stay as they are.
 
 var _ store.LogStore = (*Store)(nil)
 
-// maxBlock bounds the leaves of one evidence_blocks row.
+// maxBlock bounds the leaves of one evidence_tiles (before it
+// evidence_blocks) row.
 const maxBlock = 4096
 
 // leafHashes are the leaves of a batch, hashed on a goroutine of their
