@@ -7,9 +7,9 @@
 // the watch-list entries matched, the links and the ISP annex, which
 // internal/evidence/verify checks with nothing but the bundle.
 //
-// It must never rewrite or drop a leaf, sign a checkpoint over leaves it
-// did not read, or put into a bundle an observation whose stored form no
-// longer hashes to its leaf.
+// It must never rewrite or drop a leaf, sign a checkpoint over leaves (or
+// a NodeStore's subtree hashes of them) it did not read, or put into a
+// bundle an observation whose stored form no longer hashes to its leaf.
 package evidence
 
 import (
