@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -449,4 +450,56 @@ func TestTilesUnderConcurrentIngests(t *testing.T) {
 		}
 	}
 	checkProofs(t, stores[0], makeRefLog(t, stores[0], obs))
+}
+
+// A block changed or removed by whoever can drop the triggers is caught:
+// a node or a block gone no longer gives the root signed before (the next
+// checkpoint refuses, evidence.ErrLogChanged), and a leaf bound to
+// another row (its seqs rewritten) no longer gives its node's hash (its
+// node's bundle refuses; the checkpoint, which hashes no row, does not
+// see it, as it never saw a row changed).
+func TestTilesChangedBlockIsCaught(t *testing.T) {
+	ctx := context.Background()
+	for _, tamper := range []struct {
+		sql        string
+		checkpoint bool // the next checkpoint refuses
+		bundle     int  // the observation whose bundle refuses
+	}{
+		{`UPDATE evidence_tiles SET nodes = overlay(nodes PLACING '\xff'::bytea FROM 40 FOR 1) WHERE first = 1`, true, 5},
+		// The first block's 100th leaf bound to the second's first row.
+		{`UPDATE evidence_tiles SET seqs = '\x00620100'::bytea WHERE first = 1`, false, 97},
+		{`DELETE FROM evidence_tiles WHERE first = 101`, true, 110},
+	} {
+		st := openTest(t, DefaultConfig())
+		r := rand.New(rand.NewPCG(26, 26))
+		obs := tileObs(r, time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC), 120, 0)
+		for _, b := range [][]observe.Observation{obs[:100], obs[100:]} {
+			if err := st.InsertObservations(ctx, slices.Clone(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{6}, 32))
+		if _, err := evidence.MakeCheckpoint(ctx, st, key, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `ALTER TABLE evidence_tiles DISABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+		if tag, err := st.pool.Exec(ctx, tamper.sql); err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("%s: %v, %d rows", tamper.sql, err, tag.RowsAffected())
+		}
+		_, err := evidence.MakeCheckpoint(ctx, st, key, time.Now())
+		if tamper.checkpoint && !errors.Is(err, evidence.ErrLogChanged) {
+			t.Errorf("%s: checkpoint: %v, want ErrLogChanged", tamper.sql, err)
+		}
+		if !tamper.checkpoint && err != nil {
+			t.Errorf("%s: checkpoint: %v", tamper.sql, err)
+		}
+		var buf bytes.Buffer
+		if err := evidence.WriteBundle(ctx, &buf, st, key, evidence.Export{Target: "t", IDs: []string{obs[tamper.bundle].ID}, Now: time.Now()}); err == nil {
+			t.Errorf("%s: the bundle of observation %d was written", tamper.sql, tamper.bundle)
+		} else {
+			t.Logf("%s: %v", tamper.sql, err)
+		}
+	}
 }
