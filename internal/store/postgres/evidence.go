@@ -168,7 +168,9 @@ func seqsFrom(ctx context.Context, tx pgx.Tx, seq int64) ([]seqRow, error) {
 	return out, r.Err()
 }
 
-// idKey is id as a block holds it (appendID's bytes, without the length).
+// idKey is id as an evidence_blocks row holds it (migration 0016: a
+// UUID's 16 bytes or any other id's text, as observations holds it, after
+// its length as a uvarint), without the length.
 func idKey(id string) string {
 	if b, ok := parseUUID(id); ok {
 		return string(b[:])
@@ -176,16 +178,8 @@ func idKey(id string) string {
 	return id
 }
 
-// appendID appends id to a block's ids: its length (uvarint), then a
-// UUID's 16 bytes or any other id's text (as observations holds it: uid or
-// id_text).
-func appendID(b []byte, id string) []byte {
-	k := idKey(id)
-	b = binary.AppendUvarint(b, uint64(len(k)))
-	return append(b, k...)
-}
-
-// blockIndex returns the position of id in a block's ids, or -1.
+// blockIndex returns the position of id in an evidence_blocks row's ids,
+// or -1.
 func blockIndex(ids []byte, id string) (int, error) {
 	want := idKey(id)
 	for k := 0; len(ids) > 0; k++ {
