@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 )
@@ -18,7 +17,7 @@ const leafGroup = 16
 type leafCache struct {
 	ls     LogStore
 	size   uint64
-	leaves map[uint64][]byte
+	leaves map[uint64][32]byte
 }
 
 // LeafBatcher is a LogStore that reads the leaves of many indexes at
@@ -47,32 +46,24 @@ func (c *leafCache) prefetch(ctx context.Context, indexes []uint64) error {
 	if len(want) == 0 {
 		return nil
 	}
-	return lb.LogLeavesAt(ctx, want, func(j uint64, leaf []byte) error {
-		if j < c.size {
-			c.leaves[j] = bytes.Clone(leaf)
-		}
-		return nil
-	})
+	return lb.LogLeavesAt(ctx, want, c.keep)
 }
 
 func newLeafCache(ls LogStore, size uint64) *leafCache {
-	return &leafCache{ls: ls, size: size, leaves: map[uint64][]byte{}}
+	return &leafCache{ls: ls, size: size, leaves: map[uint64][32]byte{}}
 }
 
 // leaf returns leaf i.
 func (c *leafCache) leaf(ctx context.Context, i uint64) ([]byte, error) {
 	if l, ok := c.leaves[i]; ok {
-		return l, nil
+		return l[:], nil
 	}
 	if i >= c.size {
 		return nil, fmt.Errorf("evidence log: leaf %d of a log of %d", i, c.size)
 	}
 	begin := i &^ (leafGroup - 1)
 	end := min(begin+leafGroup, c.size)
-	err := c.ls.LogLeaves(ctx, begin, end, func(j uint64, leaf []byte) error {
-		c.leaves[j] = bytes.Clone(leaf)
-		return nil
-	})
+	err := c.ls.LogLeaves(ctx, begin, end, c.keep)
 	if err != nil {
 		return nil, err
 	}
@@ -80,5 +71,16 @@ func (c *leafCache) leaf(ctx context.Context, i uint64) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("evidence log: leaf %d missing", i)
 	}
-	return l, nil
+	return l[:], nil
+}
+
+// keep keeps leaf j (below size).
+func (c *leafCache) keep(j uint64, leaf []byte) error {
+	if len(leaf) != 32 {
+		return fmt.Errorf("evidence log: leaf %d has %d bytes, not 32", j, len(leaf))
+	}
+	if j < c.size {
+		c.leaves[j] = [32]byte(leaf)
+	}
+	return nil
 }

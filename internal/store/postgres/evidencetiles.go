@@ -560,7 +560,6 @@ func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uin
 		k int // the node's place in b.nodes
 	}
 	var want []held
-	var seqs []int64
 	for _, first := range tiled {
 		i := uint64(first - 1)
 		at, _ := slices.BinarySearchFunc(blocks, i, func(b *tileBlock, i uint64) int {
@@ -589,17 +588,30 @@ func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uin
 			continue
 		}
 		want = append(want, held{b, k})
-		n := b.nodes[k]
-		seqs = append(seqs, b.seqs[n.begin()-b.begin:n.end()-b.begin]...)
 	}
-	got, err := s.leavesOfSeqs(ctx, seqs)
-	if err != nil {
-		return err
-	}
-	for _, w := range want {
-		if err := checkNode(w.b, w.k, got, fn); err != nil {
+	// The rows of leavesAtNodes nodes at a time: a bundle of 100,000
+	// observations does not hold their 1.6 million neighbours at once.
+	for len(want) > 0 {
+		part := want[:min(len(want), leavesAtNodes)]
+		want = want[len(part):]
+		var seqs []int64
+		for _, w := range part {
+			n := w.b.nodes[w.k]
+			seqs = append(seqs, w.b.seqs[n.begin()-w.b.begin:n.end()-w.b.begin]...)
+		}
+		got, err := s.leavesOfSeqs(ctx, seqs)
+		if err != nil {
 			return err
+		}
+		for _, w := range part {
+			if err := checkNode(w.b, w.k, got, fn); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
+
+// leavesAtNodes bounds the nodes whose rows LogLeavesAt reads in one
+// query (4,096 rows at level 4); a variable for the tests.
+var leavesAtNodes = 256

@@ -148,8 +148,8 @@ func tileObs(r *rand.Rand, at time.Time, n, from int) []observe.Observation {
 func TestMigration0022KeepsProofs(t *testing.T) {
 	ctx := context.Background()
 	levelZeroTiles(t)
-	tileBlocksRead = 2 // the 11 blocks are read in pages
-	t.Cleanup(func() { tileBlocksRead = 1024 })
+	tileBlocksRead, leavesAtNodes = 2, 3 // the 11 blocks, and the rows of LogLeavesAt, are read in pages
+	t.Cleanup(func() { tileBlocksRead, leavesAtNodes = 1024, 256 })
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)
 	st, err := Open(ctx, testDSN(), cfg)
