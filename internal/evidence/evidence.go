@@ -7,9 +7,9 @@
 // the watch-list entries matched, the links and the ISP annex, which
 // internal/evidence/verify checks with nothing but the bundle.
 //
-// It must never rewrite or drop a leaf, sign a checkpoint over leaves it
-// did not read, or put into a bundle an observation whose stored form no
-// longer hashes to its leaf.
+// It must never rewrite or drop a leaf, sign a checkpoint over leaves (or
+// a NodeStore's subtree hashes of them) it did not read, or put into a
+// bundle an observation whose stored form no longer hashes to its leaf.
 package evidence
 
 import (
@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,22 +108,59 @@ func Root(ctx context.Context, ls LogStore, size uint64) ([]byte, error) {
 	return root, err
 }
 
+// NodeStore is a LogStore that keeps the hashes of subtrees rather than
+// each leaf (the PostgreSQL store's evidence_tiles, whose leaves it hashes
+// again from the observations when asked): roots and proofs are computed
+// from its nodes, and from leaves only inside the subtrees a proof goes
+// into.
+type NodeStore interface {
+	// LogNodes calls fn, left to right, with hashes that cover the leaves
+	// [from, to) exactly: each the RFC 6962 hash of the subtree of
+	// 2^level leaves from index<<level (a leaf at level 0).
+	LogNodes(ctx context.Context, from, to uint64, fn func(level uint, index uint64, hash []byte) error) error
+}
+
+var factory = &compact.RangeFactory{Hash: hasher.HashChildren}
+
+// appendLog appends the leaves [rng.End(), to) to rng, reporting every
+// node it makes or is given to visit (when not nil): from ls' nodes when
+// it is a NodeStore, else from its leaves.
+func appendLog(ctx context.Context, ls LogStore, rng *compact.Range, to uint64, visit compact.VisitFn) error {
+	ns, ok := ls.(NodeStore)
+	if !ok {
+		return ls.LogLeaves(ctx, rng.End(), to, func(_ uint64, leaf []byte) error { return rng.Append(leaf, visit) })
+	}
+	return ns.LogNodes(ctx, rng.End(), to, func(level uint, index uint64, hash []byte) error {
+		if level == 0 {
+			return rng.Append(hash, visit)
+		}
+		n, err := factory.NewRange(index<<level, (index+1)<<level, [][]byte{hash})
+		if err != nil {
+			return err
+		}
+		if visit != nil {
+			visit(compact.NewNodeID(level, index), hash)
+		}
+		return rng.AppendRange(n, visit)
+	})
+}
+
 // roots computes the root over the first size leaves and, on the way, the
 // root over the first at leaves (nil when at is 0 or above size).
 func roots(ctx context.Context, ls LogStore, size, at uint64) (root, atRoot []byte, err error) {
-	rng := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
-	err = ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
-		if err := rng.Append(leaf, nil); err != nil {
-			return err
+	rng := factory.NewEmptyRange(0)
+	if at > 0 && at < size {
+		if err := appendLog(ctx, ls, rng, at, nil); err != nil {
+			return nil, nil, err
 		}
-		if rng.End() == at {
-			r, err := rng.GetRootHash(nil)
-			atRoot = r
-			return err
+		if rng.End() != at {
+			return nil, nil, fmt.Errorf("evidence log: read %d leaves, want %d", rng.End(), at)
 		}
-		return nil
-	})
-	if err != nil {
+		if atRoot, err = rng.GetRootHash(nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := appendLog(ctx, ls, rng, size, nil); err != nil {
 		return nil, nil, err
 	}
 	if rng.End() != size {
@@ -319,9 +357,51 @@ func MakeCheckpoint(ctx context.Context, ls LogStore, key ed25519.PrivateKey, no
 	return c, errors.Join(errs...)
 }
 
+// insideNodes computes the nodes of want that the log's nodes did not
+// give (those inside a subtree a NodeStore keeps whole), from the leaves
+// of the span of each proof's missing nodes.
+func insideNodes(ctx context.Context, lc *leafCache, nodes map[uint64]proofNodes, want map[compact.NodeID][]byte) error {
+	for _, n := range nodes {
+		begin, end := uint64(math.MaxUint64), uint64(0)
+		for _, id := range n.IDs {
+			if want[id] == nil {
+				b, e := id.Coverage()
+				begin, end = min(begin, b), max(end, min(e, lc.size))
+			}
+		}
+		if begin >= end {
+			continue
+		}
+		rng := factory.NewEmptyRange(begin)
+		for i := begin; i < end; i++ {
+			leaf, err := lc.leaf(ctx, i)
+			if err != nil {
+				return err
+			}
+			err = rng.Append(leaf, func(id compact.NodeID, h []byte) {
+				if v, ok := want[id]; ok && v == nil {
+					want[id] = h
+				}
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // InclusionProofs returns the RFC 6962 inclusion proof of each leaf index
-// in a log of size leaves, reading the leaves once.
+// in a log of size leaves, reading the leaves once, or a NodeStore's
+// nodes once and the leaves of the subtrees the proofs go inside.
 func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []uint64) (map[uint64][][]byte, []byte, error) {
+	return inclusionProofs(ctx, ls, newLeafCache(ls, size), indexes)
+}
+
+// inclusionProofs is InclusionProofs in a log of lc.size leaves, reading
+// the leaves a proof needs through lc.
+func inclusionProofs(ctx context.Context, ls LogStore, lc *leafCache, indexes []uint64) (map[uint64][][]byte, []byte, error) {
+	size := lc.size
 	want := map[compact.NodeID][]byte{}
 	nodes := make(map[uint64]proofNodes, len(indexes))
 	for _, i := range indexes {
@@ -339,11 +419,8 @@ func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []ui
 			want[id] = h
 		}
 	}
-	rng := (&compact.RangeFactory{Hash: hasher.HashChildren}).NewEmptyRange(0)
-	err := ls.LogLeaves(ctx, 0, size, func(i uint64, leaf []byte) error {
-		return rng.Append(leaf, visit)
-	})
-	if err != nil {
+	rng := factory.NewEmptyRange(0)
+	if err := appendLog(ctx, ls, rng, size, visit); err != nil {
 		return nil, nil, err
 	}
 	if rng.End() != size {
@@ -351,6 +428,9 @@ func InclusionProofs(ctx context.Context, ls LogStore, size uint64, indexes []ui
 	}
 	root, err := rng.GetRootHash(visit)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := insideNodes(ctx, lc, nodes, want); err != nil {
 		return nil, nil, err
 	}
 	out := make(map[uint64][][]byte, len(indexes))

@@ -119,11 +119,21 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 		lines.Write(obs[id])
 		lines.WriteByte('\n')
 	}
-	purged, pindexes, err := purgedEntries(ctx, ls, e.Purged, idx, cp.Size)
+	// The leaves are read a group at a time, once (leafCache), all at
+	// once from a LeafBatcher.
+	lc := newLeafCache(ls, cp.Size)
+	var every []uint64
+	for _, i := range idx {
+		every = append(every, i)
+	}
+	if err := lc.prefetch(ctx, every); err != nil {
+		return err
+	}
+	purged, pindexes, err := purgedEntries(ctx, lc, e.Purged, idx)
 	if err != nil {
 		return err
 	}
-	proofs, root, err := InclusionProofs(ctx, ls, cp.Size, append(slices.Clone(indexes), pindexes...))
+	proofs, root, err := inclusionProofs(ctx, ls, lc, append(slices.Clone(indexes), pindexes...))
 	if err != nil {
 		return err
 	}
@@ -137,7 +147,7 @@ func WriteBundle(ctx context.Context, w io.Writer, ls LogStore, key ed25519.Priv
 	for j, id := range e.IDs {
 		ps.Entries[j] = verify.Proof{ID: id, LeafIndex: indexes[j], Hashes: proofs[indexes[j]]}
 	}
-	if err := checkLeaves(ctx, ls, e.IDs, indexes, obs); err != nil {
+	if err := checkLeaves(ctx, lc, e.IDs, indexes, obs); err != nil {
 		return err
 	}
 	vkey, err := VerifierKey(key.Public().(ed25519.PublicKey))
@@ -169,7 +179,8 @@ const PurgedNote = "These observations of the target were purged under the reten
 // purgedEntries reads the leaf of each purged observation (and, for a
 // purged transcript, the row as now stored) for purged.json; the proofs
 // are filled in by the caller.
-func purgedEntries(ctx context.Context, ls LogStore, ps []PurgedObservation, idx map[string]uint64, size uint64) (verify.Purged, []uint64, error) {
+func purgedEntries(ctx context.Context, lc *leafCache, ps []PurgedObservation, idx map[string]uint64) (verify.Purged, []uint64, error) {
+	ls, size := lc.ls, lc.size
 	out := verify.Purged{Note: PurgedNote, Entries: []verify.PurgedEntry{}}
 	var indexes []uint64
 	for _, p := range ps {
@@ -181,9 +192,11 @@ func purgedEntries(ctx context.Context, ls LogStore, ps []PurgedObservation, idx
 			return out, nil, fmt.Errorf("%w: purged observation %s is leaf %d, the latest checkpoint has %d leaves", ErrNoCheckpoint, p.ID, i, size)
 		}
 		en := verify.PurgedEntry{ID: p.ID, What: p.What, Time: p.Time.UTC().Format(time.RFC3339Nano), PurgedAt: p.At.UTC().Format(time.RFC3339Nano), LeafIndex: i}
-		if err := ls.LogLeaves(ctx, i, i+1, func(_ uint64, leaf []byte) error { en.Leaf = leaf; return nil }); err != nil {
+		leaf, err := lc.leaf(ctx, i)
+		if err != nil {
 			return out, nil, err
 		}
+		en.Leaf = leaf
 		if p.What == "transcripts" {
 			err := ls.ObservationsByID(ctx, []string{p.ID}, func(o *observe.Observation) error {
 				line, err := o.Line()
@@ -207,25 +220,23 @@ type bundleFile struct {
 
 // checkLeaves refuses an observation whose stored form no longer hashes
 // to the leaf the log holds for it.
-func checkLeaves(ctx context.Context, ls LogStore, ids []string, indexes []uint64, lines map[string][]byte) error {
+func checkLeaves(ctx context.Context, lc *leafCache, ids []string, indexes []uint64, lines map[string][]byte) error {
 	want := map[uint64]string{}
 	for j, i := range indexes {
 		want[i] = ids[j]
 	}
-	leaves := map[uint64][]byte{}
-	// Leaves are read one at a time: a bundle holds a target's
+	// Leaves are read a group at a time (lc): a bundle holds a target's
 	// observations, not the log.
-	for i := range want {
-		if err := ls.LogLeaves(ctx, i, i+1, func(_ uint64, leaf []byte) error { leaves[i] = leaf; return nil }); err != nil {
+	for i, id := range want {
+		leaf, err := lc.leaf(ctx, i)
+		if err != nil {
 			return err
 		}
-	}
-	for i, id := range want {
 		c, err := canonLeaf(lines[id])
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", id, err)
 		}
-		if !bytes.Equal(c[:], leaves[i]) {
+		if !bytes.Equal(c[:], leaf) {
 			return fmt.Errorf("observation %s: its stored row no longer hashes to its leaf %d in the evidence log: the row was changed after it was logged", id, i)
 		}
 	}

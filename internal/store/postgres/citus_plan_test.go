@@ -276,12 +276,12 @@ func TestCitusSchemaScript(t *testing.T) {
 	if refused := citusRefusals(t, st, plan); len(refused) > 0 {
 		t.Errorf("after citus.sql's part 1, Citus would still refuse %v", refused)
 	}
-	// The leaves are in evidence_blocks (migration 0016), which stays
+	// The leaves are in evidence_tiles (migration 0022), which stays
 	// local; evidence_log's rows (none here) join their observation on
 	// the key.
 	var rows, keyed, leaves, oldLeaves, oldKeyed int
 	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations), (SELECT count(DISTINCT uid) FROM observations),
-		(SELECT COALESCE(sum(length(leaves) / 32), 0) FROM evidence_blocks),
+		(SELECT COALESCE(sum(n), 0) FROM evidence_tiles),
 		(SELECT count(*) FROM evidence_log), (SELECT count(*) FROM evidence_log e JOIN observations o ON o.uid = e.obs_uid AND o.seq = e.obs_seq)`).Scan(&rows, &keyed, &leaves, &oldLeaves, &oldKeyed); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 // reads as an unknown offset (never the number the column held), with no
 // build.
 func TestMigration0006ReadsOldRowsAsUnknownClock(t *testing.T) {
+	levelZeroTiles(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)

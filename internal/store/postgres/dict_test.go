@@ -160,6 +160,7 @@ func TestIPTextIsNetipString(t *testing.T) {
 // goes on after the last, and a redelivered observation is still
 // skipped.
 func TestMigration0017KeepsEveryValue(t *testing.T) {
+	levelZeroTiles(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)

@@ -37,7 +37,7 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			SELECT g / 20, 1795000000000000000 + g * 37000, g FROM generate_series(1, $1::bigint) g`, n); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, analysis_timeline,
+		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline,
 			observation_facets, observation_places, observation_matches`); err != nil {
 			b.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
 			pg_total_relation_size('items'),
 			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches'),
-			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks'),
+			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks') + pg_total_relation_size('evidence_tiles'),
 			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline); err != nil {
 			b.Fatal(err)
 		}

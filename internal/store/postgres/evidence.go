@@ -17,13 +17,16 @@ import (
 
 // The evidence log (migration 0008): a leaf per stored observation,
 // appended in the transaction that stores it (store.LogStore). Since
-// migration 0016 a commit appends its leaves as one evidence_blocks row
+// migration 0016 a commit appended its leaves as one evidence_blocks row
 // (4,096 leaves at most a row), and the observation's row holds its place
 // in its sensor's chain; the leaves stored before stay in evidence_log.
+// Since migration 0022 a commit appends an evidence_tiles block, which
+// keeps no leaf (evidencetiles.go); the blocks before stay as they are.
 
 var _ store.LogStore = (*Store)(nil)
 
-// maxBlock bounds the leaves of one evidence_blocks row.
+// maxBlock bounds the leaves of one evidence_tiles (before it
+// evidence_blocks) row.
 const maxBlock = 4096
 
 // leafHashes are the leaves of a batch, hashed on a goroutine of their
@@ -83,76 +86,91 @@ func (h *leafHashes) wait() ([][32]byte, error) {
 	return h.leaves, h.err
 }
 
-// appendBlockSQL appends a block after the log's last leaf ($1 leaves
-// further on, for the second block of a commit and after): batches append
-// under seqOrder's lock, in the order of their seqs.
-const appendBlockSQL = `INSERT INTO evidence_blocks (first, first_seq, ids, leaves)
-SELECT COALESCE((SELECT first + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
-	(SELECT COALESCE(MAX(idx), 0) + 1 FROM evidence_log)) + $1, $2, $3, $4`
-
 // appendLeaves appends, inside tx after the observations' INSERT, the
-// leaves of the observations the INSERT added (in), in obs' order. An
-// observation stored before (a redelivery) appends nothing: the rows
-// added are those of a seq at or after in.firstSeq, as batches draw their
-// seqs and commit in order (seqOrder). leaves nil (Config.NoEvidenceLog)
-// appends none.
+// leaves of the observations the INSERT added (in) as evidence_tiles
+// blocks (migration 0022), in the order of their seqs. An observation
+// stored before (a redelivery) appends nothing: the rows added are those
+// of a seq at or after in.firstSeq, as batches draw their seqs and commit
+// in order under seqOrder's lock, which also orders the blocks. leaves
+// nil (Config.NoEvidenceLog) appends none.
 func (s *Store) appendLeaves(ctx context.Context, tx pgx.Tx, obs []observe.Observation, leaves *leafHashes, in inserted) error {
 	hashes, err := leaves.wait()
 	if err != nil || hashes == nil || in.n == 0 {
 		return err
 	}
-	order := make([]int, 0, in.n)
-	if in.n == int64(len(obs)) {
-		for i := range obs {
-			order = append(order, i)
+	seqs, err := seqsFrom(ctx, tx, in.firstSeq)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]int, len(obs))
+	for i := range obs {
+		byID[idKey(obs[i].ID)] = i
+	}
+	ordered := make([][32]byte, 0, len(seqs))
+	for _, r := range seqs {
+		i, ok := byID[r.key]
+		if !ok {
+			return fmt.Errorf("evidence log: the row of seq %d is none of the batch's observations", r.seq)
 		}
-	} else {
-		added, err := idsFrom(ctx, tx, in.firstSeq)
+		ordered = append(ordered, hashes[i])
+	}
+	if int64(len(ordered)) != in.n {
+		return fmt.Errorf("evidence log: %d observations stored, %d found", in.n, len(ordered))
+	}
+	var size int64
+	if err := tx.QueryRow(ctx, logSizeSQL).Scan(&size); err != nil {
+		return fmt.Errorf("evidence log: %w", err)
+	}
+	for from := 0; from < len(ordered); from += maxBlock {
+		to := min(from+maxBlock, len(ordered))
+		bs := make([]int64, 0, to-from)
+		for _, r := range seqs[from:to] {
+			bs = append(bs, r.seq)
+		}
+		runs, err := appendSeqRuns(nil, bs[0], bs)
 		if err != nil {
 			return err
 		}
-		for i := range obs {
-			if added[idKey(obs[i].ID)] {
-				order = append(order, i)
-			}
-		}
-		if int64(len(order)) != in.n {
-			return fmt.Errorf("evidence log: %d observations stored, %d found", in.n, len(order))
-		}
-	}
-	for from := 0; from < len(order); from += maxBlock {
-		to := min(from+maxBlock, len(order))
-		ids, blob := make([]byte, 0, (to-from)*17), make([]byte, 0, (to-from)*32)
-		for _, i := range order[from:to] {
-			ids = appendID(ids, obs[i].ID)
-			blob = append(blob, hashes[i][:]...)
-		}
-		if _, err := tx.Exec(ctx, appendBlockSQL, int64(from), in.firstSeq, ids, blob); err != nil {
+		begin := uint64(size) + uint64(from)
+		nodes := tileHashes(begin, ordered[from:to], s.tileLevel)
+		if _, err := tx.Exec(ctx, `INSERT INTO evidence_tiles (first, first_seq, n, level, seqs, nodes) VALUES ($1, $2, $3, $4, $5, $6)`,
+			int64(begin)+1, bs[0], int32(to-from), int16(s.tileLevel), runs, nodes); err != nil {
 			return fmt.Errorf("evidence log: %w", err)
 		}
 	}
 	return nil
 }
 
-// idsFrom returns the ids (idKey) of the rows of a seq at or after seq.
-func idsFrom(ctx context.Context, tx pgx.Tx, seq int64) (map[string]bool, error) {
-	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.seq >= $1`, seq)
+// seqRow is a stored row's seq and id (idKey).
+type seqRow struct {
+	seq int64
+	key string
+}
+
+// seqsFrom returns the seq and id of the rows of a seq at or after seq,
+// in seq order.
+func seqsFrom(ctx context.Context, tx pgx.Tx, seq int64) ([]seqRow, error) {
+	r, err := tx.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq >= $1 ORDER BY o.seq`, seq)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
 	defer r.Close()
-	out := map[string]bool{}
+	var out []seqRow
 	for r.Next() {
+		var sr seqRow
 		var id string
-		if err := r.Scan(&id); err != nil {
+		if err := r.Scan(&sr.seq, &id); err != nil {
 			return nil, fmt.Errorf("evidence log: %w", err)
 		}
-		out[idKey(id)] = true
+		sr.key = idKey(id)
+		out = append(out, sr)
 	}
 	return out, r.Err()
 }
 
-// idKey is id as a block holds it (appendID's bytes, without the length).
+// idKey is id as an evidence_blocks row holds it (migration 0016: a
+// UUID's 16 bytes or any other id's text, as observations holds it, after
+// its length as a uvarint), without the length.
 func idKey(id string) string {
 	if b, ok := parseUUID(id); ok {
 		return string(b[:])
@@ -160,16 +178,8 @@ func idKey(id string) string {
 	return id
 }
 
-// appendID appends id to a block's ids: its length (uvarint), then a
-// UUID's 16 bytes or any other id's text (as observations holds it: uid or
-// id_text).
-func appendID(b []byte, id string) []byte {
-	k := idKey(id)
-	b = binary.AppendUvarint(b, uint64(len(k)))
-	return append(b, k...)
-}
-
-// blockIndex returns the position of id in a block's ids, or -1.
+// blockIndex returns the position of id in an evidence_blocks row's ids,
+// or -1.
 func blockIndex(ids []byte, id string) (int, error) {
 	want := idKey(id)
 	for k := 0; len(ids) > 0; k++ {
@@ -185,10 +195,11 @@ func blockIndex(ids []byte, id string) (int, error) {
 	return -1, nil
 }
 
-// logSizeSQL is the number of leaves: up to the last block's last, or
-// evidence_log's rows when there is no block (the leaves stored before
-// migration 0016).
-const logSizeSQL = `SELECT COALESCE((SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
+// logSizeSQL is the number of leaves: up to the last block's last, in
+// evidence_tiles (since migration 0022), else evidence_blocks (since
+// 0016), else evidence_log's rows (the leaves stored before 0016).
+const logSizeSQL = `SELECT COALESCE((SELECT first - 1 + n FROM evidence_tiles ORDER BY first DESC LIMIT 1),
+	(SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
 	(SELECT COALESCE(MAX(idx), 0) FROM evidence_log))`
 
 // LogSize implements store.LogStore.
@@ -199,8 +210,21 @@ func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 }
 
 // LogLeaves implements store.LogStore. Leaf i is evidence_log's row idx
-// i+1 or, after them, leaf i-first+1 of the block that holds it.
+// i+1 or, after them, leaf i-first+1 of the evidence_blocks row that
+// holds it or, after them, the leaf of the i-first+1-th observation of the
+// evidence_tiles block that holds it, hashed again and checked against
+// the block's node (tileLeaves).
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
+	if tiles, err := s.tilesStart(ctx); err != nil {
+		return err
+	} else if tiles >= 0 && from >= uint64(tiles) {
+		// Wholly in evidence_tiles.
+		next, err := s.tileLeaves(ctx, from, to, fn)
+		if err == nil && next < to {
+			err = fmt.Errorf("evidence log: leaf %d missing", next)
+		}
+		return err
+	}
 	r, err := s.pool.Query(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > $1 AND idx <= $2 ORDER BY idx`, int64(from), int64(to))
 	if err != nil {
 		return err
@@ -248,6 +272,12 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 	if err := b.Err(); err != nil {
 		return err
 	}
+	b.Close()
+	if next < to {
+		if next, err = s.tileLeaves(ctx, next, to, fn); err != nil {
+			return err
+		}
+	}
 	if next < to {
 		return fmt.Errorf("evidence log: leaf %d missing", next)
 	}
@@ -263,8 +293,10 @@ func idWhere(id string) (string, any) {
 	return `o.id_text = $1`, text
 }
 
-// LogIndexes implements store.LogStore: an id's leaf is in evidence_log
-// (stored before migration 0016) or in a block of its commit, found by
+// LogIndexes implements store.LogStore: an id's leaf is in the
+// evidence_tiles block of the largest first_seq at or below its seq (since
+// migration 0022), in evidence_log (stored before migration 0016) or in
+// an evidence_blocks row of its commit, found by
 // the seq of its row or, for a row purged under retention, of its purge
 // record (migration 0015); failing that, in every block's ids.
 func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
@@ -281,6 +313,12 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		}
 		if err != nil {
 			return nil, err
+		}
+		if i, ok, err := s.tileIndex(ctx, seq); err != nil {
+			return nil, err
+		} else if ok {
+			out[id] = i
+			continue
 		}
 		var idx int64
 		err = s.pool.QueryRow(ctx, `SELECT idx FROM evidence_log WHERE obs_seq = $1`, seq).Scan(&idx)

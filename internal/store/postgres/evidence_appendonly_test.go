@@ -13,7 +13,7 @@ import (
 )
 
 // TestEvidenceLogIsAppendOnly: the evidence log (its rows before
-// migration 0016 and its blocks since) and its checkpoints refuse
+// migration 0016, its blocks since and its tiles since 0022) and its checkpoints refuse
 // UPDATE, DELETE and TRUNCATE from any connection, as the audit trail
 // does (a row trigger does not fire on TRUNCATE: it needs its own).
 func TestEvidenceLogIsAppendOnly(t *testing.T) {
@@ -32,8 +32,13 @@ func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (0, 0, '\x00')`); err != nil {
 		t.Fatal(err)
 	}
+	// evidence_blocks those stored between migrations 0016 and 0022: one.
+	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES (0, 0, '\x00', '\x00')`); err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range []string{`UPDATE evidence_log SET leaf = '\x00'`, `DELETE FROM evidence_log`, `TRUNCATE evidence_log`,
 		`UPDATE evidence_blocks SET leaves = '\x00'`, `DELETE FROM evidence_blocks`, `TRUNCATE evidence_blocks`,
+		`UPDATE evidence_tiles SET nodes = '\x00'`, `UPDATE evidence_tiles SET seqs = '\x00'`, `DELETE FROM evidence_tiles`, `TRUNCATE evidence_tiles`,
 		`UPDATE evidence_checkpoints SET root = '\x00'`, `DELETE FROM evidence_checkpoints`, `TRUNCATE evidence_checkpoints`} {
 		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused as append-only", q, err)

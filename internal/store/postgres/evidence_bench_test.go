@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,56 @@ func BenchmarkEvidenceLog(b *testing.B) {
 		if server[v] > 0 {
 			b.ReportMetric(total/(cpu[v]+server[v]).Seconds(), vr.name+"-obs/cpu-s")
 		}
+	}
+}
+
+// BenchmarkBundleExport writes the bundle of 100 observations spread
+// over a log of -bench-observations (batches of 1,000): the evidence_tiles
+// of level tileLevel (each proof hashes the 16 observations of its node
+// again) against level 0 (a node a leaf: the leaves read as evidence_blocks
+// kept them), alternating.
+func BenchmarkBundleExport(b *testing.B) {
+	requirePostgres(b)
+	ctx := context.Background()
+	n := *benchObs
+	src := newBenchSource()
+	obs := make([]observe.Observation, n)
+	src.fill(obs)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
+	var ids []string
+	for i := 0; i < n; i += max(1, n/100) {
+		ids = append(ids, obs[i].ID)
+	}
+	levels := []uint{tileLevel, 0}
+	stores := make([]*Store, len(levels))
+	for v, level := range levels {
+		openTileLevel = level
+		stores[v] = openTest(b, DefaultConfig())
+		for done := 0; done < n; done += 1000 {
+			if err := stores[v].InsertObservations(ctx, obs[done:min(done+1000, n)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := evidence.MakeCheckpoint(ctx, stores[v], key, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	openTileLevel = tileLevel
+	cpu, wall := make([]time.Duration, len(levels)), make([]time.Duration, len(levels))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for v := range levels {
+			t0, c0 := time.Now(), cpuTime()
+			var buf bytes.Buffer
+			if err := evidence.WriteBundle(ctx, &buf, stores[v], key, evidence.Export{Target: "t", IDs: ids, Now: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+			cpu[v] += cpuTime() - c0
+			wall[v] += time.Since(t0)
+		}
+	}
+	for v, level := range levels {
+		b.ReportMetric(cpu[v].Seconds()*1000/float64(b.N), fmt.Sprintf("level%d-client-cpu-ms/bundle", level))
+		b.ReportMetric(wall[v].Seconds()*1000/float64(b.N), fmt.Sprintf("level%d-wall-ms/bundle", level))
 	}
 }

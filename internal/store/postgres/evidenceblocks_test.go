@@ -71,6 +71,7 @@ func signedBatch(t *testing.T, r *rand.Rand, at time.Time, n int) []observe.Obse
 // same observations and chains, the same sensor keys; the log goes on
 // after its last leaf.
 func TestMigration0016KeepsTheLog(t *testing.T) {
+	levelZeroTiles(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)
@@ -153,8 +154,9 @@ func TestMigration0016KeepsTheLog(t *testing.T) {
 	}
 }
 
-// A commit appends its leaves as one evidence_blocks row, whatever its
-// size up to maxBlock, and none to evidence_log; a redelivery among new
+// A commit appends its leaves as one evidence_tiles block, whatever its
+// size up to maxBlock, and none to evidence_log or evidence_blocks: its
+// seqs in one run (2 bytes) and a node a 16 leaves; a redelivery among new
 // observations appends the new ones' leaves only.
 func TestACommitAppendsOneBlock(t *testing.T) {
 	for _, method := range []string{InsertCopy, InsertValues} {
@@ -175,13 +177,20 @@ func TestACommitAppendsOneBlock(t *testing.T) {
 			if err := st.InsertObservations(ctx, obs[500:]); err != nil {
 				t.Fatal(err)
 			}
-			var blocks, logRows, leaves int
-			if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM evidence_blocks), (SELECT count(*) FROM evidence_log),
-				(SELECT COALESCE(sum(length(leaves) / 32), 0) FROM evidence_blocks)`).Scan(&blocks, &logRows, &leaves); err != nil {
+			var blocks, logRows, leaves, seqBytes, nodeBytes int
+			if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM evidence_tiles), (SELECT count(*) FROM evidence_log) + (SELECT count(*) FROM evidence_blocks),
+				(SELECT COALESCE(sum(n), 0) FROM evidence_tiles), (SELECT sum(length(seqs)) FROM evidence_tiles), (SELECT sum(length(nodes)) FROM evidence_tiles)`).
+				Scan(&blocks, &logRows, &leaves, &seqBytes, &nodeBytes); err != nil {
 				t.Fatal(err)
 			}
 			if blocks != 2 || logRows != 0 || leaves != 1500 {
-				t.Fatalf("%d blocks of %d leaves and %d evidence_log rows; want 2 blocks of 1500 leaves, no row", blocks, leaves, logRows)
+				t.Fatalf("%d blocks of %d leaves and %d evidence_log and evidence_blocks rows; want 2 blocks of 1500 leaves, no row", blocks, leaves, logRows)
+			}
+			// One run of seqs a block (a gap of 0, then 999 and 499 in two
+			// bytes each); 1,000 leaves: 62 nodes of 16 and 8; 500 from
+			// 1,000: 8+16*31+4.
+			if seqBytes != 6 || nodeBytes != 32*(63+33) {
+				t.Fatalf("%d bytes of seqs and %d of nodes; want 6 and %d", seqBytes, nodeBytes, 32*(63+33))
 			}
 			var ids []string
 			for _, o := range obs {

@@ -18,14 +18,52 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
+// undo0022 takes a store back to the schema before migration 0022 (and
+// the placeholder 0021): the evidence_tiles blocks back in evidence_blocks
+// rows, as the code before 0022 wrote them (each leaf's id: every id a
+// UUID or a text shorter than 128 bytes). Only blocks of level 0 (their
+// nodes the leaves themselves: a store opened after levelZeroTiles) can
+// go back: the leaves of the others are not stored.
+var undo0022 = []string{
+	`DO $$ BEGIN IF EXISTS (SELECT 1 FROM evidence_tiles WHERE level <> 0) THEN
+		RAISE EXCEPTION 'evidence_tiles above level 0: open the store after levelZeroTiles to undo 0022';
+	END IF; END $$`,
+	`INSERT INTO evidence_blocks (first, first_seq, ids, leaves)
+	SELECT t.first, t.first_seq, (SELECT string_agg(CASE WHEN o.uid IS NOT NULL THEN '\x10'::bytea || decode(replace(o.uid::text, '-', ''), 'hex')
+			ELSE set_byte('\x00'::bytea, 0, length(convert_to(o.id_text, 'UTF8'))) || convert_to(o.id_text, 'UTF8') END, ''::bytea ORDER BY o.seq)
+		FROM observations o WHERE o.seq >= t.first_seq AND o.seq < COALESCE(t.next_seq, 9223372036854775807)), t.nodes
+	FROM (SELECT *, lead(first_seq) OVER (ORDER BY first) AS next_seq FROM evidence_tiles) t`,
+	`DROP TABLE evidence_tiles`,
+	`CREATE OR REPLACE FUNCTION vigil_purged_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+	BEGIN
+		IF TG_OP = 'UPDATE' AND OLD.what = 'transcripts' AND NEW.what = 'observations'
+			AND NEW.observation_id = OLD.observation_id AND NEW.seq = OLD.seq AND NEW.time_ns = OLD.time_ns
+			AND NEW.purged_ns >= OLD.purged_ns
+			AND (OLD.chain_ref IS NULL OR NEW.chain_ref IS NOT DISTINCT FROM OLD.chain_ref)
+			AND (OLD.chain_seq IS NULL OR NEW.chain_seq IS NOT DISTINCT FROM OLD.chain_seq) THEN
+			RETURN NEW;
+		END IF;
+		RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+	END $f$`,
+	`ALTER TABLE purged_observations DROP COLUMN leaf`,
+	`DELETE FROM schema_migrations WHERE version >= 21`,
+}
+
+// levelZeroTiles makes the stores the test opens keep level 0 nodes (the
+// leaves), so that undo0022 can take them back before 0022.
+func levelZeroTiles(t testing.TB) {
+	openTileLevel = 0
+	t.Cleanup(func() { openTileLevel = tileLevel })
+}
+
 // undo0020 takes a store back to the schema before migration 0020:
 // purged_observations without its append-only triggers.
-var undo0020 = []string{
+var undo0020 = append(undo0022[:len(undo0022):len(undo0022)],
 	`DROP TRIGGER purged_observations_append_only ON purged_observations`,
 	`DROP TRIGGER purged_observations_no_truncate ON purged_observations`,
 	`DROP FUNCTION vigil_purged_append_only`,
 	`DELETE FROM schema_migrations WHERE version >= 20`,
-}
+)
 
 // undo0019 takes a store back to the schema before migration 0019 (0020
 // undone first): no platform role.
@@ -121,6 +159,7 @@ func relkind(t *testing.T, st *Store, name string) string {
 // partitions: every row reads back as before, with its leaf; seq goes on
 // after the last; a redelivered observation is still skipped.
 func TestMigration0015PartitionsExistingObservations(t *testing.T) {
+	levelZeroTiles(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)

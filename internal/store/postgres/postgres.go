@@ -34,6 +34,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,7 +136,19 @@ type Store struct {
 	// dicts is each dictionary's ids (dict.go) by appendKey of the row's
 	// values, all committed; guarded by mu.
 	dicts [numDicts]map[string]int64
+	// tileLevel is the level of the nodes the evidence log's new blocks
+	// keep (evidencetiles.go): tileLevel, or 0 (the leaves themselves) in
+	// the tests that compare the two.
+	tileLevel uint
+	// tilesFrom is evidence_tiles' first leaf's first (tilesStart), once
+	// known; 0 before.
+	tilesFrom atomic.Int64
 }
+
+// openTileLevel is the level of the nodes the evidence log's new blocks
+// keep in the stores Open opens: tileLevel; the tests that take a store
+// back before migration 0022 set it to 0 (the leaves themselves).
+var openTileLevel uint = tileLevel
 
 // The PostgreSQL store keeps every contract the SQLite store keeps, and
 // runs each one's suite in its tests: storetest (watch-lists and
@@ -179,7 +192,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}, chains: map[string]int64{}}
+	s := &Store{pool: pool, cfg: cfg, schema: schema, items: map[hashKey]int64{}, chains: map[string]int64{}, tileLevel: openTileLevel}
 	for k := range s.dicts {
 		s.dicts[k] = map[string]int64{}
 	}

@@ -204,15 +204,17 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err := rows.Err(); err != nil || len(seqs) == 0 {
 			return err
 		}
-		// The upsert keeps chain fields already recorded (COALESCE):
-		// the trigger of migration 0020 refuses blanking them (the purge
-		// would fail), and on Citus, without it, nothing else would.
-		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
-			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, seq, ns)
+		leaves, err := s.purgedLeaves(ctx, seqs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf)
+			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq, u.leaf FROM unnest($1::text[], $2::bigint[], $3::bigint[], $6::bytea[]) AS u(id, seq, ns, leaf)
 			JOIN observations o ON o.seq = u.seq AND o.time_ns = u.ns
 			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`,
-			ids, seqs, times, string(k), at.UnixNano()); err != nil {
+				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
+				leaf = COALESCE(purged_observations.leaf, excluded.leaf)`,
+			ids, seqs, times, string(k), at.UnixNano(), leaves); err != nil {
 			return err
 		}
 		q := `UPDATE observations SET transcript = NULL WHERE seq = ANY($1)`
@@ -372,10 +374,7 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			}
 			if got.N > 0 {
 				got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
-				if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq)
-					SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq FROM `+part+` o
-					ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-						chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq)`, at.UnixNano()); err != nil {
+				if err := s.purgePartitionRecords(ctx, tx, part, at); err != nil {
 					return err
 				}
 			}
@@ -417,4 +416,57 @@ func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint6
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM purged_observations p JOIN sensor_chains c ON c.id = p.chain_ref
 		WHERE c.chain = $1 AND p.chain_seq BETWEEN $2 AND $3`, chain, int64(first), int64(head)).Scan(&n)
 	return n, err
+}
+
+// purgedLeaves returns the evidence-log leaf of each observation of seqs,
+// hashed from its row before a purge removes it (or its transcript), for
+// its purge record (migration 0022): the evidence_tiles blocks keep no
+// leaf, and proofs of the observation and of its neighbours need it. A
+// leaf a purge record already holds is kept; nil (NULL) for a row with
+// no leaf, or when the store keeps no log.
+func (s *Store) purgedLeaves(ctx context.Context, seqs []int64) ([][]byte, error) {
+	out := make([][]byte, len(seqs))
+	if s.cfg.NoEvidenceLog {
+		return out, nil
+	}
+	got, err := s.leavesOfSeqs(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	for i, seq := range seqs {
+		if l, ok := got[seq]; ok {
+			out[i] = l[:]
+		}
+	}
+	return out, nil
+}
+
+// purgePartitionRecords writes the purge records of the rows of part
+// (every one purged whole), with their leaves (purgedLeaves), 10,000 rows
+// at a time.
+func (s *Store) purgePartitionRecords(ctx context.Context, tx pgx.Tx, part string, at time.Time) error {
+	for last := int64(-1 << 63); ; {
+		rows, err := tx.Query(ctx, `SELECT seq FROM `+part+` WHERE seq > $1 ORDER BY seq LIMIT 10000`, last)
+		if err != nil {
+			return err
+		}
+		seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		last = seqs[len(seqs)-1]
+		leaves, err := s.purgedLeaves(ctx, seqs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf)
+			SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq, u.leaf
+			FROM unnest($2::bigint[], $3::bytea[]) AS u(seq, leaf) JOIN `+part+` o ON o.seq = u.seq
+			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
+				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
+				leaf = COALESCE(purged_observations.leaf, excluded.leaf)`,
+			at.UnixNano(), seqs, leaves); err != nil {
+			return err
+		}
+	}
 }

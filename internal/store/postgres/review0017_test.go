@@ -32,6 +32,7 @@ func undoTo16(t *testing.T, st *Store) {
 // valid): the months around them have bounds no bigint holds, so those
 // rows stay in the default partition, as the insert path leaves them.
 func TestMigration0017KeepsObservationsAtTheEdgesOfTime(t *testing.T) {
+	levelZeroTiles(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.Schema = newSchema(t)
