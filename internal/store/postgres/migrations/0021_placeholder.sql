@@ -1,0 +1,2 @@
+-- Placeholder: another branch holds migration 0021.
+SELECT 1;
