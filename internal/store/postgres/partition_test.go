@@ -18,14 +18,27 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0020 takes a store back to the schema before migration 0020:
+// undo0023 takes a store back to the schema before migration 0023: the
+// timeline one row an observation again, read from the packed days.
+var undo0023 = []string{
+	`CREATE TABLE analysis_timeline (endpoint bigint NOT NULL, time_ns bigint NOT NULL, seq bigint NOT NULL,
+		PRIMARY KEY (endpoint, time_ns, seq))`,
+	`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT DISTINCT tl.endpoint, u.time_ns, u.seq
+		FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u`,
+	`DROP TABLE analysis_timeline_days`,
+	`DROP FUNCTION vigil_timeline_unpack`,
+	`DELETE FROM schema_migrations WHERE version >= 23`,
+}
+
+// undo0020 takes a store back to the schema before migration 0020 (0023
+// undone first; 0021 and 0022 hold nothing to undo):
 // purged_observations without its append-only triggers.
-var undo0020 = []string{
+var undo0020 = append(undo0023[:len(undo0023):len(undo0023)],
 	`DROP TRIGGER purged_observations_append_only ON purged_observations`,
 	`DROP TRIGGER purged_observations_no_truncate ON purged_observations`,
 	`DROP FUNCTION vigil_purged_append_only`,
 	`DELETE FROM schema_migrations WHERE version >= 20`,
-}
+)
 
 // undo0019 takes a store back to the schema before migration 0019 (0020
 // undone first): no platform role.

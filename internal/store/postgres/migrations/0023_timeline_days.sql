@@ -1,0 +1,143 @@
+-- The analysis's timeline in days (issue 13's disk target): one row an
+-- endpoint and UTC day instead of one an observation (94 bytes each,
+-- measured). packed holds the day's sightings (each observation's time
+-- and seq) as runs of delta-coded varints, one run a save that touched
+-- the (endpoint, day); the format is in internal/store/postgres/sightings.go
+-- and vigil_timeline_unpack below reads it for retention's queries.
+CREATE TABLE analysis_timeline_days (
+	endpoint bigint NOT NULL,  -- analysis_endpoints (id)
+	day      integer NOT NULL, -- UTC days since 1970-01-01, of the sightings' times
+	packed   bytea NOT NULL,   -- the day's sightings, runs appended by each save
+	PRIMARY KEY (endpoint, day)
+);
+
+-- vigil_timeline_unpack reads a row's packed sightings, in the order
+-- stored; a malformed value raises an error (it must not show another
+-- observation or hide one). Mirrors decodeSightings (sightings.go):
+-- TestSightingsDecodersAgree holds the two to the same answers.
+CREATE FUNCTION vigil_timeline_unpack(day bigint, packed bytea) RETURNS TABLE (time_ns bigint, seq bigint)
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+	d     constant numeric := 86400000000000;
+	len   int := length(packed);
+	i     int := 0;
+	b     int;
+	state int := 0; -- 0: a run's tag; 1: its count; 2: a time delta; 3: a seq
+	k     int := 0; -- the byte of the varint being read
+	v     numeric := 0;
+	n     numeric;
+	got   numeric;
+	off   numeric;
+	dt    numeric;
+	s     numeric;
+	z     numeric;
+	t     numeric;
+BEGIN
+	IF len = 0 THEN
+		RAISE EXCEPTION 'malformed packed sightings: empty';
+	END IF;
+	WHILE i < len LOOP
+		b := get_byte(packed, i);
+		i := i + 1;
+		IF state = 0 THEN
+			IF b <> 1 THEN
+				RAISE EXCEPTION 'malformed packed sightings: byte % is not a run''s tag', i - 1;
+			END IF;
+			state := 1;
+			CONTINUE;
+		END IF;
+		IF k = 9 AND b > 1 THEN
+			RAISE EXCEPTION 'malformed packed sightings: a varint past 64 bits at byte %', i - 1;
+		END IF;
+		v := v + (b % 128) * (128::numeric ^ k);
+		IF b >= 128 THEN
+			k := k + 1;
+			CONTINUE;
+		END IF;
+		IF b = 0 AND k > 0 THEN
+			RAISE EXCEPTION 'malformed packed sightings: a varint not minimal at byte %', i - 1;
+		END IF;
+		k := 0;
+		IF state = 1 THEN
+			n := v;
+			IF n = 0 OR n > div(len - i, 2) THEN
+				RAISE EXCEPTION 'malformed packed sightings: a run of % sightings in % bytes', n, len - i;
+			END IF;
+			got := 0;
+			off := 0;
+			state := 2;
+		ELSIF state = 2 THEN
+			dt := v;
+			IF off + dt >= d THEN
+				RAISE EXCEPTION 'malformed packed sightings: a time past its day at byte %', i - 1;
+			END IF;
+			off := off + dt;
+			state := 3;
+		ELSE
+			IF got = 0 THEN
+				IF v > 9223372036854775807 THEN
+					RAISE EXCEPTION 'malformed packed sightings: a seq past 63 bits at byte %', i - 1;
+				END IF;
+				s := v;
+			ELSE
+				z := CASE WHEN v % 2 = 0 THEN v / 2 ELSE -(v + 1) / 2 END;
+				IF s + z > 9223372036854775807 OR (dt = 0 AND z <= 0) THEN
+					RAISE EXCEPTION 'malformed packed sightings: sightings not ascending at byte %', i - 1;
+				END IF;
+				s := s + z;
+			END IF;
+			IF s < 1 THEN
+				RAISE EXCEPTION 'malformed packed sightings: seq % at byte %', s, i - 1;
+			END IF;
+			t := day * d + off;
+			IF t < -9223372036854775808 OR t > 9223372036854775807 THEN
+				RAISE EXCEPTION 'malformed packed sightings: a time outside int64 at byte %', i - 1;
+			END IF;
+			time_ns := t;
+			seq := s;
+			RETURN NEXT;
+			got := got + 1;
+			state := CASE WHEN got = n THEN 0 ELSE 2 END;
+		END IF;
+		v := 0;
+	END LOOP;
+	IF state <> 0 OR k <> 0 THEN
+		RAISE EXCEPTION 'malformed packed sightings: cut off';
+	END IF;
+END $$;
+
+-- vigil_timeline_pack is the run of one day's sightings (ascending and
+-- distinct), for the rows below; the store packs them itself.
+CREATE FUNCTION vigil_timeline_pack(day bigint, times bigint[], seqs bigint[]) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+	vals  numeric[] := ARRAY[cardinality(times)::numeric];
+	bytes int[] := '{}';
+	v     numeric;
+	z     numeric;
+BEGIN
+	FOR i IN 1 .. cardinality(times) LOOP
+		IF i = 1 THEN
+			vals := vals || (times[1] - day * 86400000000000::numeric) || seqs[1]::numeric;
+		ELSE
+			z := seqs[i]::numeric - seqs[i - 1];
+			vals := vals || (times[i]::numeric - times[i - 1]) || CASE WHEN z >= 0 THEN 2 * z ELSE -2 * z - 1 END;
+		END IF;
+	END LOOP;
+	FOREACH v IN ARRAY vals LOOP
+		WHILE v >= 128 LOOP
+			bytes := bytes || (mod(v, 128) + 128)::int;
+			v := div(v, 128);
+		END LOOP;
+		bytes := bytes || v::int;
+	END LOOP;
+	RETURN '\x01'::bytea || (SELECT decode(string_agg(lpad(to_hex(x), 2, '0'), '' ORDER BY o), 'hex') FROM unnest(bytes) WITH ORDINALITY AS u(x, o));
+END $$;
+
+INSERT INTO analysis_timeline_days (endpoint, day, packed)
+SELECT endpoint, day, vigil_timeline_pack(day, array_agg(time_ns ORDER BY time_ns, seq), array_agg(seq ORDER BY time_ns, seq))
+FROM (SELECT endpoint, floor(time_ns / 86400000000000::numeric)::integer AS day, time_ns, seq FROM analysis_timeline) t
+GROUP BY endpoint, day;
+
+DROP FUNCTION vigil_timeline_pack;
+DROP TABLE analysis_timeline;
