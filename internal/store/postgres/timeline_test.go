@@ -83,7 +83,8 @@ type timelineLab struct {
 // newTimelineLab stores n observations at times spread over two weeks
 // around a day boundary (out of order, some tied), folds them into 48
 // endpoints (one of them busy) and saves the sightings in random
-// batches, some more than once, then purges a tenth of the observations.
+// batches, some more than once, then purges a tenth of the observations
+// and most of one endpoint's.
 func newTimelineLab(t *testing.T, r *rand.Rand, n int) *timelineLab {
 	ctx := context.Background()
 	lab := &timelineLab{st: openTest(t, DefaultConfig())}
@@ -143,8 +144,14 @@ func newTimelineLab(t *testing.T, r *rand.Rand, n int) *timelineLab {
 		}
 		saved = saved[k:]
 	}
-	r.Shuffle(len(seqs), func(i, j int) { seqs[i], seqs[j] = seqs[j], seqs[i] })
-	if _, err := st.pool.Exec(ctx, `DELETE FROM observations WHERE seq = ANY($1)`, seqs[:n/10]); err != nil {
+	// A tenth purged, and most of endpoint 3's: whole days of it gone.
+	purge := seqs[:0:0]
+	for i, ref := range lab.refs {
+		if r.IntN(10) == 0 || (ref.Endpoint == 3 && r.IntN(10) < 7) {
+			purge = append(purge, seqs[i])
+		}
+	}
+	if _, err := st.pool.Exec(ctx, `DELETE FROM observations WHERE seq = ANY($1)`, purge); err != nil {
 		t.Fatal(err)
 	}
 	// Targets of four endpoints each, the busy one among them.
@@ -166,6 +173,12 @@ func newTimelineLab(t *testing.T, r *rand.Rand, n int) *timelineLab {
 			d.Endpoints = append(d.Endpoints, analysis.EndpointInfo{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(ep)}), Port: 6881, LastSeen: last[ep]})
 		}
 		lab.targets, lab.epIDs = append(lab.targets, d), append(lab.epIDs, ids)
+	}
+	for ep := int64(1); ep <= 48; ep++ { // and each endpoint alone
+		d := &analysis.TargetDetail{}
+		d.ID = fmt.Sprintf("E-%d", ep)
+		d.Endpoints = []analysis.EndpointInfo{{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(ep)}), Port: 6881, LastSeen: last[ep]}}
+		lab.targets, lab.epIDs = append(lab.targets, d), append(lab.epIDs, []int64{ep})
 	}
 	return lab
 }
