@@ -277,3 +277,49 @@ func BenchmarkTimelineRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTimelineUnpackSQL: retention's unpacking of a held target's
+// sightings in SQL (held_obs, PurgedOfTarget), against the rows before
+// migration 0023: one endpoint of 100,000 sightings over 100 days.
+func BenchmarkTimelineUnpackSQL(b *testing.B) {
+	ctx := context.Background()
+	st := openTest(b, DefaultConfig())
+	if _, err := st.pool.Exec(ctx, oldTimelineDDL); err != nil {
+		b.Fatal(err)
+	}
+	const n = 100000
+	at := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	for g := int64(0); g < n; g += 10000 {
+		var refs []analysis.TimelineRef
+		for k := g; k < g+10000; k++ {
+			refs = append(refs, analysis.TimelineRef{Endpoint: 1, TimeNS: at + k*int64(100*24*time.Hour)/n, Seq: 1 + 3*k})
+		}
+		err := st.writeTx(ctx, func(tx pgx.Tx) error {
+			x := &saveTx{ctx: ctx, tx: tx, b: &pgx.Batch{}}
+			oldTimelineSave(x, refs)
+			if err := x.saveTimeline(&analysis.Changes{Timeline: refs}); err != nil {
+				return err
+			}
+			return x.flush()
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, q string }{
+		{"old", `SELECT count(*) FROM analysis_timeline_old WHERE endpoint = 1`},
+		{"new", `SELECT count(*) FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u WHERE tl.endpoint = 1`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				var got int
+				if err := st.pool.QueryRow(ctx, c.q).Scan(&got); err != nil || got != n {
+					b.Fatalf("%d sightings, %v", got, err)
+				}
+			}
+		})
+	}
+}

@@ -14,30 +14,39 @@ CREATE TABLE analysis_timeline_days (
 -- vigil_timeline_unpack reads a row's packed sightings, in the order
 -- stored; a malformed value raises an error (it must not show another
 -- observation or hide one). Mirrors decodeSightings (sightings.go):
--- TestSightingsDecodersAgree holds the two to the same answers.
+-- TestSightingsDecodersAgree holds the two to the same answers. bigint
+-- arithmetic where it cannot overflow (a varint's first 9 bytes, 63
+-- bits; days whose start and end fit), numeric past it; the value is
+-- copied once (p) so that get_byte does not decompress it at every byte.
 CREATE FUNCTION vigil_timeline_unpack(day bigint, packed bytea) RETURNS TABLE (time_ns bigint, seq bigint)
 LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
-	d     constant numeric := 86400000000000;
+	d     constant bigint := 86400000000000;
+	p     bytea := packed || '\x'::bytea;
 	len   int := length(packed);
 	i     int := 0;
 	b     int;
 	state int := 0; -- 0: a run's tag; 1: its count; 2: a time delta; 3: a seq
 	k     int := 0; -- the byte of the varint being read
-	v     numeric := 0;
-	n     numeric;
-	got   numeric;
-	off   numeric;
+	v     bigint := 0;
+	big   numeric;  -- the varint's value when it has a 10th byte
+	n     bigint;
+	got   bigint;
+	off   bigint;
 	dt    numeric;
-	s     numeric;
+	s     bigint;
 	z     numeric;
+	base  bigint;   -- day * d, when it and the day's end fit in bigint
 	t     numeric;
 BEGIN
 	IF len = 0 THEN
 		RAISE EXCEPTION 'malformed packed sightings: empty';
 	END IF;
+	IF day BETWEEN -106751 AND 106750 THEN
+		base := day * d;
+	END IF;
 	WHILE i < len LOOP
-		b := get_byte(packed, i);
+		b := get_byte(p, i);
 		i := i + 1;
 		IF state = 0 THEN
 			IF b <> 1 THEN
@@ -46,10 +55,15 @@ BEGIN
 			state := 1;
 			CONTINUE;
 		END IF;
-		IF k = 9 AND b > 1 THEN
-			RAISE EXCEPTION 'malformed packed sightings: a varint past 64 bits at byte %', i - 1;
+		IF k < 9 THEN
+			v := v | ((b & 127)::bigint << (7 * k));
+			big := NULL;
+		ELSE
+			IF b > 1 THEN
+				RAISE EXCEPTION 'malformed packed sightings: a varint past 64 bits at byte %', i - 1;
+			END IF;
+			big := v::numeric + b * 9223372036854775808::numeric;
 		END IF;
-		v := v + (b % 128) * (128::numeric ^ k);
 		IF b >= 128 THEN
 			k := k + 1;
 			CONTINUE;
@@ -59,41 +73,49 @@ BEGIN
 		END IF;
 		k := 0;
 		IF state = 1 THEN
-			n := v;
-			IF n = 0 OR n > div(len - i, 2) THEN
-				RAISE EXCEPTION 'malformed packed sightings: a run of % sightings in % bytes', n, len - i;
+			n := CASE WHEN big IS NULL THEN v ELSE 9223372036854775807 END;
+			IF n = 0 OR n > (len - i) / 2 THEN
+				RAISE EXCEPTION 'malformed packed sightings: a run of % sightings in % bytes', coalesce(big, v), len - i;
 			END IF;
 			got := 0;
 			off := 0;
 			state := 2;
 		ELSIF state = 2 THEN
-			dt := v;
+			dt := coalesce(big, v);
 			IF off + dt >= d THEN
 				RAISE EXCEPTION 'malformed packed sightings: a time past its day at byte %', i - 1;
 			END IF;
-			off := off + dt;
+			off := off + dt::bigint;
 			state := 3;
 		ELSE
 			IF got = 0 THEN
-				IF v > 9223372036854775807 THEN
+				IF big IS NOT NULL THEN
 					RAISE EXCEPTION 'malformed packed sightings: a seq past 63 bits at byte %', i - 1;
 				END IF;
 				s := v;
 			ELSE
-				z := CASE WHEN v % 2 = 0 THEN v / 2 ELSE -(v + 1) / 2 END;
+				IF big IS NULL THEN
+					z := (v >> 1) # (-(v & 1));
+				ELSE
+					z := CASE WHEN big % 2 = 0 THEN big / 2 ELSE -(big + 1) / 2 END;
+				END IF;
 				IF s + z > 9223372036854775807 OR (dt = 0 AND z <= 0) THEN
 					RAISE EXCEPTION 'malformed packed sightings: sightings not ascending at byte %', i - 1;
 				END IF;
-				s := s + z;
+				s := s + z::bigint;
 			END IF;
 			IF s < 1 THEN
 				RAISE EXCEPTION 'malformed packed sightings: seq % at byte %', s, i - 1;
 			END IF;
-			t := day * d + off;
-			IF t < -9223372036854775808 OR t > 9223372036854775807 THEN
-				RAISE EXCEPTION 'malformed packed sightings: a time outside int64 at byte %', i - 1;
+			IF base IS NOT NULL THEN
+				time_ns := base + off;
+			ELSE
+				t := day::numeric * d + off;
+				IF t < -9223372036854775808 OR t > 9223372036854775807 THEN
+					RAISE EXCEPTION 'malformed packed sightings: a time outside int64 at byte %', i - 1;
+				END IF;
+				time_ns := t;
 			END IF;
-			time_ns := t;
 			seq := s;
 			RETURN NEXT;
 			got := got + 1;
