@@ -323,3 +323,48 @@ func BenchmarkTimelineUnpackSQL(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMigration0023: migration 0023's conversion of the rows before
+// it, -bench-observations sightings at 50,000 endpoints over 30 days
+// (undone from the packed form, then Open applies it again; the clock
+// runs over Open).
+func BenchmarkMigration0023(b *testing.B) {
+	ctx := context.Background()
+	n := int64(*benchObs)
+	for range b.N {
+		st := openTest(b, DefaultConfig())
+		for g := int64(1); g <= n; g += 10000 {
+			var c analysis.Changes
+			for k := g; k < g+10000 && k <= n; k++ {
+				c.Timeline = append(c.Timeline, analysis.TimelineRef{Endpoint: k % 50000, TimeNS: 1795000000000000000 + k*int64(30*24*time.Hour)/n, Seq: k})
+			}
+			c.Version = (g - 1) / 10000
+			if err := st.AnalysisSave(ctx, &c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, q := range undo0023 {
+			if _, err := st.pool.Exec(ctx, q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cfg := DefaultConfig()
+		cfg.Schema = st.cfg.Schema
+		st.Close()
+		t0, c0 := time.Now(), cpuTime()
+		again, err := Open(ctx, testDSN(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall, cpu := time.Since(t0), cpuTime()-c0
+		var rows, got int64
+		if err := again.pool.QueryRow(ctx, `SELECT count(*), (SELECT count(*) FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u)
+			FROM analysis_timeline_days`).Scan(&rows, &got); err != nil || got != n {
+			b.Fatalf("%d sightings after the migration, want %d (%v)", got, n, err)
+		}
+		again.Close()
+		b.ReportMetric(float64(wall.Microseconds())/float64(n), "wall-µs/sighting")
+		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "client-cpu-µs/sighting")
+		b.ReportMetric(float64(rows), "rows")
+	}
+}
