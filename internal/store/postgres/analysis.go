@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -728,22 +727,6 @@ func (x *saveTx) saveLeads(c *analysis.Changes) error {
 	return nil
 }
 
-// saveTimeline writes the timeline rows, a chunk an INSERT.
-func (x *saveTx) saveTimeline(c *analysis.Changes) error {
-	for rest := c.Timeline; len(rest) > 0; {
-		n := min(len(rest), timelineChunk)
-		args := make([]any, 0, 3*n)
-		for _, t := range rest[:n] {
-			args = append(args, t.Endpoint, t.TimeNS, t.Seq)
-		}
-		// DO NOTHING: a batch saved again after a failed commit, or
-		// an observation processed twice, leaves one row.
-		x.exec(func(err error) error { return fmt.Errorf("timeline of %d observations: %w", n, err) }, timelineInsert(n), args...)
-		rest = rest[n:]
-	}
-	return nil
-}
-
 // saveDaily writes the daily counts.
 func (x *saveTx) saveDaily(c *analysis.Changes) error {
 	for _, d := range c.Daily {
@@ -768,14 +751,6 @@ func (x *saveTx) saveState(c *analysis.Changes) error {
 			ON CONFLICT (key) DO UPDATE SET value = GREATEST(analysis_state.value, excluded.value)`, c.NextSeq)
 	}
 	return nil
-}
-
-// timelineChunk is how many timeline rows one INSERT writes.
-const timelineChunk = 500
-
-// timelineInsert is the INSERT of n timeline rows.
-func timelineInsert(n int) string {
-	return `INSERT INTO analysis_timeline (endpoint, time_ns, seq) VALUES (?,?,?)` + strings.Repeat(",(?,?,?)", n-1) + ` ON CONFLICT DO NOTHING`
 }
 
 func nonNil[T any](s []T) []T {
@@ -1225,130 +1200,6 @@ func (s *Store) targetLeads(ctx context.Context, d *analysis.TargetDetail) error
 type scanFunc func(dest ...any) error
 
 func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
-
-// timelineQuery reads the newest of one endpoint's sightings.
-const timelineQuery = `SELECT t.seq, ` + obsIDCol + `, o.time_ns, f.network, f.method, f.possession, f.transport, i.kind, i.hash, m.matched,
-	` + obsPlaceSQL + `, p.agency, f.sensor, o.clock_offset_ns, f.clock_source, f.marks, COALESCE(o.sensor_address, ''),
-	o.transcript_sha256, o.port, f.client, f.client_version, o.pieces_have, o.pieces_total,
-	o.clock_uncertainty_ns, f.sensor_version, f.build_commit, f.build_modified
-	FROM analysis_timeline t JOIN observations o ON o.seq = t.seq` + obsJoins + `
-	WHERE t.endpoint = ? ORDER BY t.time_ns DESC, t.seq DESC LIMIT ?`
-
-// timeline reads the newest limit observations at the target's
-// endpoints, most recent first: one range read of analysis_timeline
-// (migration 0004, written by the analysis) per endpoint, newest endpoint
-// first, stopping once limit entries are held and the next endpoint was
-// last seen before the oldest of them; then each entry's observation by
-// its seq. epIDs are the ids of d.Endpoints, in the same order.
-func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []int64, limit int) error {
-	if limit <= 0 || len(d.Endpoints) == 0 {
-		return nil
-	}
-	hexes := map[string]string{} // hash bytes -> hex, once a file
-	type entry struct {
-		seq int64
-		t   analysis.TimelineEntry
-	}
-	var got []entry
-	newer := func(a, b *entry) bool {
-		if !a.t.Time.Equal(b.t.Time) {
-			return a.t.Time.After(b.t.Time)
-		}
-		return a.seq > b.seq
-	}
-	trim := func() {
-		sort.Slice(got, func(i, j int) bool { return newer(&got[i], &got[j]) })
-		if len(got) > limit {
-			got = got[:limit]
-		}
-	}
-	for i := range d.Endpoints {
-		ep := &d.Endpoints[i]
-		if len(got) >= limit {
-			trim()
-			if ep.LastSeen.Before(got[len(got)-1].t.Time) {
-				break // endpoints come newest first
-			}
-		}
-		epName := netip.AddrPortFrom(ep.IP.Unmap(), ep.Port).String()
-		err := func() error {
-			r, err := s.db().QueryContext(ctx, timelineQuery, epIDs[i], limit)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			for r.Next() {
-				var (
-					e                     entry
-					ns, offset            int64
-					unc                   *int64
-					level                 string
-					matched, place        []byte
-					hash, tsum            []byte
-					client, clientVersion []byte
-					marks                 string
-					port                  int64
-				)
-				t := &e.t
-				if err := r.Scan(&e.seq, &t.ID, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
-					&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port,
-					&client, &clientVersion, &t.PiecesHave, &t.PiecesTotal,
-					&unc, &t.Build.Version, &t.Build.Commit, &t.Build.Modified); err != nil {
-					return err
-				}
-				t.Client, t.ClientVersion = string(client), string(clientVersion)
-				var err error
-				if marks != "" {
-					if t.Marks, err = rowcodec.ParseMarks(marks); err != nil {
-						return fmt.Errorf("observation seq %d: %w", e.seq, err)
-					}
-				}
-				if len(tsum) > 0 {
-					t.TranscriptSHA256 = hex.EncodeToString(tsum)
-				}
-				hx, ok := hexes[string(hash)]
-				if !ok {
-					hx = hex.EncodeToString(hash)
-					hexes[string(hash)] = hx
-				}
-				// The observation's own port: a DHT announce is grouped under
-				// the port it declared but was sent from another, and an ISP
-				// row needs the port of the conversation.
-				t.Time, t.Endpoint, t.Hash = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), uint16(port)).String(), hx
-				// NULL uncertainty: the offset is unknown (0 means nothing).
-				if unc != nil {
-					t.ClockKnown, t.ClockOffset, t.ClockUncertainty = true, time.Duration(offset), time.Duration(*unc)
-				}
-				if t.Level, err = observe.ParseLevel(level); err != nil {
-					return err
-				}
-				if string(matched) != "[]" {
-					if err := json.Unmarshal(matched, &t.Matched); err != nil {
-						return err
-					}
-				}
-				if place != nil {
-					if err := parsePlace(place, &t.Place); err != nil {
-						return err
-					}
-				}
-				o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}, Marks: t.Marks}
-				t.Intent = analysis.Intent(&o).String()
-				t.FirstHand = o.FirstHand()
-				got = append(got, e)
-			}
-			return r.Err()
-		}()
-		if err != nil {
-			return fmt.Errorf("timeline of %s at %s: %w", d.ID, epName, err)
-		}
-	}
-	trim()
-	for i := range got {
-		d.Timeline = append(d.Timeline, got[i].t)
-	}
-	return nil
-}
 
 const leadCols = `key, kind, hash, torrent_kind, torrent, path, size, count, first_ns, last_ns, torrents, watched, seen, state, who, why, decided_ns, keywords, networks, sources, searched`
 

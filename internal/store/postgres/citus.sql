@@ -115,7 +115,7 @@ SELECT create_distributed_table('purged_observations', 'observation_id');
 
 SELECT create_distributed_table('analysis_endpoints', 'id');
 SELECT create_distributed_table('analysis_endpoint_files', 'endpoint', colocate_with => 'analysis_endpoints');
-SELECT create_distributed_table('analysis_timeline', 'endpoint', colocate_with => 'analysis_endpoints');
+SELECT create_distributed_table('analysis_timeline_days', 'endpoint', colocate_with => 'analysis_endpoints');
 SELECT create_distributed_table('analysis_links', 'a', colocate_with => 'analysis_endpoints');
 
 SELECT create_distributed_table('targets', 'id');

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
@@ -14,9 +15,11 @@ import (
 // TOAST and indexes, after VACUUM ANALYZE): observations with and without
 // their transcripts (the sum of pg_column_size of the transcript column)
 // and their indexes alone (pg_indexes_size),
-// items, the evidence log, and the analysis's timeline (one row an
-// observation, written here by one INSERT over generate_series with the
-// analysis's shape: 20 observations an endpoint), and the dictionaries the
+// items, the evidence log, and the analysis's timeline (the analysis's
+// shape: 20 observations an endpoint, saved by its save 10,000 at a
+// time; and, for comparison, migration 0004's rows of the same sightings,
+// one an observation, by one INSERT over generate_series, not counted in
+// the total), and the dictionaries the
 // rows refer to (migration 0017: facets, places, matches; counted with
 // the items). Docs/deployment.md sizes a year's store from these figures.
 func BenchmarkDiskPerObservation(b *testing.B) {
@@ -33,15 +36,31 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_timeline (endpoint, time_ns, seq)
+		// The timeline before migration 0022 (a row an observation), for
+		// the same run's comparison, and since (saved by the analysis's
+		// save, 10,000 observations a save).
+		if _, err := st.pool.Exec(ctx, oldTimelineDDL); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_timeline_old (endpoint, time_ns, seq)
 			SELECT g / 20, 1795000000000000000 + g * 37000, g FROM generate_series(1, $1::bigint) g`, n); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline,
+		for g := int64(1); g <= int64(n); g += 10000 {
+			var c analysis.Changes
+			for k := g; k < g+10000 && k <= int64(n); k++ {
+				c.Timeline = append(c.Timeline, analysis.TimelineRef{Endpoint: k / 20, TimeNS: 1795000000000000000 + k*37000, Seq: k})
+			}
+			c.Version = (g - 1) / 10000
+			if err := st.AnalysisSave(ctx, &c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline_old, analysis_timeline_days,
 			observation_facets, observation_places, observation_matches`); err != nil {
 			b.Fatal(err)
 		}
-		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline int64
+		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline, oldTimeline int64
 		if err := st.pool.QueryRow(ctx, `SELECT
 			(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observations')),
 			(SELECT SUM(pg_indexes_size(relid)) FROM pg_partition_tree('observations')),
@@ -49,7 +68,7 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			pg_total_relation_size('items'),
 			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches'),
 			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks') + pg_total_relation_size('evidence_tiles'),
-			pg_total_relation_size('analysis_timeline')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline); err != nil {
+			pg_total_relation_size('analysis_timeline_days'), pg_total_relation_size('analysis_timeline_old')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline, &oldTimeline); err != nil {
 			b.Fatal(err)
 		}
 		per := func(v int64) float64 { return float64(v) / float64(n) }
@@ -61,6 +80,7 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 		b.ReportMetric(per(dicts), "dictionary-bytes/obs")
 		b.ReportMetric(per(evlog), "evidence-log-bytes/obs")
 		b.ReportMetric(per(timeline), "timeline-bytes/obs")
+		b.ReportMetric(per(oldTimeline), "old-timeline-bytes/obs")
 		b.ReportMetric(per(obs+items+dicts+evlog+timeline), "total-bytes/obs")
 		b.ReportMetric(per(obs-transcripts+items+dicts+evlog+timeline), "total-without-transcript-bytes/obs")
 	}

@@ -20,7 +20,7 @@ import (
 // migration 0016 a commit appended its leaves as one evidence_blocks row
 // (4,096 leaves at most a row), and the observation's row holds its place
 // in its sensor's chain; the leaves stored before stay in evidence_log.
-// Since migration 0022 a commit appends an evidence_tiles block, which
+// Since migration 0021 a commit appends an evidence_tiles block, which
 // keeps no leaf (evidencetiles.go); the blocks before stay as they are.
 
 var _ store.LogStore = (*Store)(nil)
@@ -88,7 +88,7 @@ func (h *leafHashes) wait() ([][32]byte, error) {
 
 // appendLeaves appends, inside tx after the observations' INSERT, the
 // leaves of the observations the INSERT added (in) as evidence_tiles
-// blocks (migration 0022), in the order of their seqs. An observation
+// blocks (migration 0021), in the order of their seqs. An observation
 // stored before (a redelivery) appends nothing: the rows added are those
 // of a seq at or after in.firstSeq, as batches draw their seqs and commit
 // in order under seqOrder's lock, which also orders the blocks. leaves
@@ -196,7 +196,7 @@ func blockIndex(ids []byte, id string) (int, error) {
 }
 
 // logSizeSQL is the number of leaves: up to the last block's last, in
-// evidence_tiles (since migration 0022), else evidence_blocks (since
+// evidence_tiles (since migration 0021), else evidence_blocks (since
 // 0016), else evidence_log's rows (the leaves stored before 0016).
 const logSizeSQL = `SELECT COALESCE((SELECT first - 1 + n FROM evidence_tiles ORDER BY first DESC LIMIT 1),
 	(SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
@@ -295,7 +295,7 @@ func idWhere(id string) (string, any) {
 
 // LogIndexes implements store.LogStore: an id's leaf is in the
 // evidence_tiles block of the largest first_seq at or below its seq (since
-// migration 0022), in evidence_log (stored before migration 0016) or in
+// migration 0021), in evidence_log (stored before migration 0016) or in
 // an evidence_blocks row of its commit, found by
 // the seq of its row or, for a row purged under retention, of its purge
 // record (migration 0015); failing that, in every block's ids.

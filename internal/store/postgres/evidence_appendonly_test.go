@@ -13,7 +13,7 @@ import (
 )
 
 // TestEvidenceLogIsAppendOnly: the evidence log (its rows before
-// migration 0016, its blocks since and its tiles since 0022) and its checkpoints refuse
+// migration 0016, its blocks since and its tiles since 0021) and its checkpoints refuse
 // UPDATE, DELETE and TRUNCATE from any connection, as the audit trail
 // does (a row trigger does not fire on TRUNCATE: it needs its own).
 func TestEvidenceLogIsAppendOnly(t *testing.T) {
@@ -32,7 +32,7 @@ func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (0, 0, '\x00')`); err != nil {
 		t.Fatal(err)
 	}
-	// evidence_blocks those stored between migrations 0016 and 0022: one.
+	// evidence_blocks those stored between migrations 0016 and 0021: one.
 	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES (0, 0, '\x00', '\x00')`); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/observe"
 )
 
-// The evidence log's tiles (migration 0022): since it, a commit appends
+// The evidence log's tiles (migration 0021): since it, a commit appends
 // one evidence_tiles row a block of at most maxBlock leaves, holding no
 // leaf. A leaf is a function of its observation (observe.LeafHash), so a
 // block keeps what binds its leaves to the observations (their seqs, in

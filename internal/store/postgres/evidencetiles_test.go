@@ -139,13 +139,13 @@ func tileObs(r *rand.Rand, at time.Time, n, from int) []observe.Observation {
 	return out
 }
 
-// A store filled before migration 0022 (its leaves and ids in
+// A store filled before migration 0021 (its leaves and ids in
 // evidence_blocks, as that code wrote them) gives after it the same
 // leaves, indexes, roots and proofs, its checkpoint still checks, and the
 // blocks appended after it (in tiles) prove the same as the leaves the
 // observations give, from the nodes and from the leaves, for commits of
 // every size and alignment.
-func TestMigration0022KeepsProofs(t *testing.T) {
+func TestMigration0021KeepsProofs(t *testing.T) {
 	ctx := context.Background()
 	levelZeroTiles(t)
 	tileBlocksRead, leavesAtNodes = 2, 3 // the 11 blocks, and the rows of LogLeavesAt, are read in pages
@@ -173,14 +173,14 @@ func TestMigration0022KeepsProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range undo0022 {
+	for _, q := range undo0021 {
 		if _, err := st.pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	var blocks, leaves int
 	if err := st.pool.QueryRow(ctx, `SELECT count(*), sum(length(leaves) / 32) FROM evidence_blocks`).Scan(&blocks, &leaves); err != nil || blocks != 5 || leaves != len(obs) {
-		t.Fatalf("before 0022: %d evidence_blocks rows of %d leaves (%v), want 5 of %d", blocks, leaves, err, len(obs))
+		t.Fatalf("before 0021: %d evidence_blocks rows of %d leaves (%v), want 5 of %d", blocks, leaves, err, len(obs))
 	}
 	st.Close()
 	openTileLevel = tileLevel

@@ -18,15 +18,27 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0022 takes a store back to the schema before migration 0022 (and
-// the placeholder 0021): the evidence_tiles blocks back in evidence_blocks
-// rows, as the code before 0022 wrote them (each leaf's id: every id a
+// undo0022 takes a store back to the schema before migration 0022: the
+// timeline one row an observation again, read from the packed days.
+var undo0022 = []string{
+	`CREATE TABLE analysis_timeline (endpoint bigint NOT NULL, time_ns bigint NOT NULL, seq bigint NOT NULL,
+		PRIMARY KEY (endpoint, time_ns, seq))`,
+	`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT DISTINCT tl.endpoint, u.time_ns, u.seq
+		FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u`,
+	`DROP TABLE analysis_timeline_days`,
+	`DROP FUNCTION vigil_timeline_unpack`,
+	`DELETE FROM schema_migrations WHERE version >= 22`,
+}
+
+// undo0021 takes a store back to the schema before migration 0021 (0022
+// undone first): the evidence_tiles blocks back in evidence_blocks
+// rows, as the code before 0021 wrote them (each leaf's id: every id a
 // UUID or a text shorter than 128 bytes). Only blocks of level 0 (their
 // nodes the leaves themselves: a store opened after levelZeroTiles) can
 // go back: the leaves of the others are not stored.
-var undo0022 = []string{
+var undo0021 = append(undo0022[:len(undo0022):len(undo0022)],
 	`DO $$ BEGIN IF EXISTS (SELECT 1 FROM evidence_tiles WHERE level <> 0) THEN
-		RAISE EXCEPTION 'evidence_tiles above level 0: open the store after levelZeroTiles to undo 0022';
+		RAISE EXCEPTION 'evidence_tiles above level 0: open the store after levelZeroTiles to undo 0021';
 	END IF; END $$`,
 	`INSERT INTO evidence_blocks (first, first_seq, ids, leaves)
 	SELECT t.first, t.first_seq, (SELECT string_agg(CASE WHEN o.uid IS NOT NULL THEN '\x10'::bytea || decode(replace(o.uid::text, '-', ''), 'hex')
@@ -47,18 +59,19 @@ var undo0022 = []string{
 	END $f$`,
 	`ALTER TABLE purged_observations DROP COLUMN leaf`,
 	`DELETE FROM schema_migrations WHERE version >= 21`,
-}
+)
 
 // levelZeroTiles makes the stores the test opens keep level 0 nodes (the
-// leaves), so that undo0022 can take them back before 0022.
+// leaves), so that undo0021 can take them back before 0021.
 func levelZeroTiles(t testing.TB) {
 	openTileLevel = 0
 	t.Cleanup(func() { openTileLevel = tileLevel })
 }
 
-// undo0020 takes a store back to the schema before migration 0020:
-// purged_observations without its append-only triggers.
-var undo0020 = append(undo0022[:len(undo0022):len(undo0022)],
+// undo0020 takes a store back to the schema before migration 0020
+// (0022 and 0021 undone first): purged_observations without its
+// append-only triggers.
+var undo0020 = append(undo0021[:len(undo0021):len(undo0021)],
 	`DROP TRIGGER purged_observations_append_only ON purged_observations`,
 	`DROP TRIGGER purged_observations_no_truncate ON purged_observations`,
 	`DROP FUNCTION vigil_purged_append_only`,

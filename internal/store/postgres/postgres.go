@@ -147,7 +147,7 @@ type Store struct {
 
 // openTileLevel is the level of the nodes the evidence log's new blocks
 // keep in the stores Open opens: tileLevel; the tests that take a store
-// back before migration 0022 set it to 0 (the leaves themselves).
+// back before migration 0021 set it to 0 (the leaves themselves).
 var openTileLevel uint = tileLevel
 
 // The PostgreSQL store keeps every contract the SQLite store keeps, and

@@ -23,13 +23,14 @@ const purgedSensor = "(first observation purged under retention)"
 
 // heldCTE is the SQLite store's (internal/store/sqlite/retention.go):
 // held_seq, the observations an active hold protects (following merges,
-// with every member of their sensors' signed batches),
+// with every member of their sensors' signed batches; held_obs unpacks
+// their endpoints' sightings, migration 0022),
 // held_ep their endpoints, mark the analysis's watermark.
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
-held_obs(seq) AS (SELECT tl.seq FROM analysis_timeline tl WHERE tl.endpoint IN (SELECT id FROM held_ep)),
+held_obs(seq) AS (SELECT u.seq FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u WHERE tl.endpoint IN (SELECT id FROM held_ep)),
 held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
 	COALESCE((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
 	COALESCE((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
@@ -305,7 +306,8 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns FROM purged_observations p
-		WHERE p.what = 'observations' AND p.seq IN (SELECT tl.seq FROM analysis_timeline tl JOIN analysis_endpoints e ON e.id = tl.endpoint WHERE e.target = $1)
+		WHERE p.what = 'observations' AND p.seq IN (SELECT u.seq FROM analysis_timeline_days tl JOIN analysis_endpoints e ON e.id = tl.endpoint,
+			vigil_timeline_unpack(tl.day, tl.packed) u WHERE e.target = $1)
 		ORDER BY p.time_ns, p.seq`, cur)
 	if err != nil {
 		return nil, err
@@ -420,7 +422,7 @@ func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint6
 
 // purgedLeaves returns the evidence-log leaf of each observation of seqs,
 // hashed from its row before a purge removes it (or its transcript), for
-// its purge record (migration 0022): the evidence_tiles blocks keep no
+// its purge record (migration 0021): the evidence_tiles blocks keep no
 // leaf, and proofs of the observation and of its neighbours need it. A
 // leaf a purge record already holds is kept; nil (NULL) for a row with
 // no leaf, or when the store keeps no log.
