@@ -38,6 +38,7 @@ func TestServerZlibBombDoesNotEndTheSession(t *testing.T) {
 	asked := [16]byte(bytes.Repeat([]byte{0xa5}, 16))
 	source := netip.MustParseAddrPort("127.125.66.9:4662")
 	var logins, bombs atomic.Int64
+	bomb := wire.AppendPacked(nil, wire.OpFoundSources, make([]byte, 8<<20)) // made before: in time means in time
 	go func() {
 		for {
 			nc, err := ln.Accept()
@@ -63,7 +64,7 @@ func TestServerZlibBombDoesNotEndTheSession(t *testing.T) {
 						}
 						if gs.Hash == bombed {
 							bombs.Add(1)
-							pc.SendRaw(ctx, time.Second, wire.AppendPacked(nil, wire.OpFoundSources, make([]byte, 8<<20)))
+							pc.SendRaw(ctx, time.Second, bomb)
 							continue
 						}
 						fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{{ID: ed2kID(source.Addr()), Port: source.Port()}}}
