@@ -25,7 +25,10 @@ const ed2kSize = 2*wire.PartSize + 1000
 // (whole, or that do not decode), name answers, file statuses and no-file
 // answers for the item or another file, padding of every size (withheld
 // past 512 bytes), eMule packets, packed packets that do and do not
-// inflate, and a header that does not parse.
+// inflate, and a header that does not parse; from op 240 on (which no
+// earlier seed uses), what follows the status with --verify: a hash set
+// that hashes to the item or one that does not, an upload slot granted,
+// a queue rank, part data.
 func hostileED2K(b []byte) []byte {
 	other := [16]byte(bytes.Repeat([]byte{0x33}, 16))
 	var out []byte
@@ -35,6 +38,23 @@ func hostileED2K(b []byte) []byte {
 		hash := ed2kItem
 		if arg&1 == 1 {
 			hash = other
+		}
+		if op >= 240 {
+			switch op % 4 {
+			case 0:
+				hs := wire.HashSet{Hash: ed2kItem, Hashes: ed2kParts}
+				if arg&1 == 1 {
+					hs.Hashes = [][16]byte{ed2kParts[0], ed2kParts[1], {byte(arg)}}
+				}
+				pk(wire.ProtoEDonkey, wire.OpHashSetAnswer, hs.AppendTo(nil))
+			case 1:
+				pk(wire.ProtoEDonkey, wire.OpAcceptUploadReq, nil)
+			case 2:
+				pk(wire.ProtoEDonkey, wire.OpQueueRank, []byte{byte(arg), 0, 0, 0})
+			case 3:
+				pk(wire.ProtoEDonkey, wire.OpSendingPart, wire.SendingPart{Hash: ed2kItem, End: uint32(arg + 1), Data: make([]byte, arg+1)}.AppendTo(nil))
+			}
+			continue
 		}
 		switch op % 12 {
 		case 0, 1:
@@ -110,13 +130,15 @@ func ed2kClient(t testing.TB, out []byte, step int) netip.AddrPort {
 }
 
 // ed2kProbeAndVerify probes a client that sends out with the sensor's own
-// eD2K probe and checks the verifier against it: the probe's own claim
-// verifies, and a claim one step above it does not (when the probe
-// claims nothing, not even acknowledged).
-func ed2kProbeAndVerify(t testing.TB, guard *scope.Guard, out []byte, limit, step int) {
+// eD2K probe (with --verify when verify is set: it reads on past the
+// status, where a client may withdraw it) and checks the verifier against
+// it: the probe's own claim verifies, and a claim one step above it does
+// not (when the probe claims nothing, not even acknowledged).
+func ed2kProbeAndVerify(t testing.TB, guard *scope.Guard, out []byte, limit, step int, verify bool) {
 	addr := ed2kClient(t, out, step)
 	cfg := ed2kprobe.DefaultConfig()
 	cfg.Dial, cfg.UserHash, cfg.Timeout, cfg.TranscriptLimit = guard.Dialer(&net.Dialer{}).DialContext, ed2kprobe.NewUserHash(), 2*time.Second, limit
+	cfg.Verify, cfg.VerifyTimeout = verify, 2*time.Second
 	res, tr, err := ed2kprobe.Probe(context.Background(), cfg, ed2kprobe.Target{Addr: addr, Hash: ed2kItem, Size: ed2kSize})
 	claim := func(pos observe.Possession, client ed2kClaimed) string {
 		o := &obsLine{Network: "ed2k", Method: "peer_probe", IP: addr.Addr().String(), Port: addr.Port(), Item: hex.EncodeToString(ed2kItem[:]),
@@ -175,30 +197,41 @@ type ed2kClaimed struct {
 // before the verifier and the probe followed one rule): a packed packet
 // that does not inflate, withheld, before the status (the probe stopped
 // there, unseen); a second name answer for another file (the probe
-// dropped the client at it).
+// dropped the client at it); with --verify, a status withdrawn by a
+// no-file answer to the hash set request or to the upload request (the
+// probe kept complete, the verifier did not read past the status).
 func TestED2KProbeAndVerifierAgree(t *testing.T) {
 	guard := diffGuard(t)
 	for _, c := range []struct {
-		name string
-		ops  []byte
+		name   string
+		ops    []byte
+		verify bool
 	}{
-		{"a packed packet that does not inflate, withheld", []byte{0, 0, 3, 0, 9, 200, 4, 0}},
-		{"a second name answer for another file", []byte{0, 0, 3, 0, 3, 1, 4, 0}},
-		{"a name answer, then a status for another file", []byte{0, 0, 3, 0, 4, 1, 4, 0}},
+		{"a packed packet that does not inflate, withheld", []byte{0, 0, 3, 0, 9, 200, 4, 0}, false},
+		{"a second name answer for another file", []byte{0, 0, 3, 0, 3, 1, 4, 0}, false},
+		{"a name answer, then a status for another file", []byte{0, 0, 3, 0, 4, 1, 4, 0}, false},
+		{"a status of all parts, no such file at the hash set request", []byte{0, 0, 3, 0, 4, 0, 6, 0}, true},
+		{"a status of all parts, no such file at the upload request", []byte{0, 0, 3, 0, 4, 0, 240, 0, 6, 0}, true},
+		{"a status of all parts, a queue rank, no such file", []byte{0, 0, 3, 0, 4, 0, 240, 0, 242, 3, 6, 0}, true},
+		{"a status of all parts, a slot, part data, no such file", []byte{0, 0, 3, 0, 4, 0, 240, 0, 241, 0, 243, 9, 6, 0}, true},
 	} {
-		t.Run(c.name, func(t *testing.T) { ed2kProbeAndVerify(t, guard, hostileED2K(c.ops), 64<<10, 1<<20) })
+		t.Run(c.name, func(t *testing.T) { ed2kProbeAndVerify(t, guard, hostileED2K(c.ops), 64<<10, 1<<20, c.verify) })
 	}
 }
 
 // FuzzED2KProbeAndVerifierAgree: random and hostile packet streams
 // through the sensor's own eD2K probe and through the verifier's reading
 // of its transcript: the verifier accepts the probe's claim and nothing
-// above it.
+// above it. An odd transcript bound runs the probe with --verify (the
+// seeds of before keep their reading: a bound's parity changed nothing).
 func FuzzED2KProbeAndVerifierAgree(f *testing.F) {
 	f.Add([]byte{0, 0, 3, 0, 9, 200, 4, 0}, uint16(0), uint16(0))
 	f.Add([]byte{7, 255, 0, 0, 7, 200, 3, 0, 7, 255, 4, 2}, uint16(3000), uint16(100))
 	f.Add([]byte{2, 5, 0, 0, 5, 6, 6, 0}, uint16(60000), uint16(7))
 	f.Add([]byte{0, 1, 8, 3, 10, 100, 3, 1, 4, 0}, uint16(900), uint16(1))
+	f.Add([]byte{0, 0, 3, 0, 4, 0, 6, 0}, uint16(1), uint16(0))
+	f.Add([]byte{0, 0, 4, 2, 240, 0, 6, 1, 6, 0}, uint16(3001), uint16(30))
+	f.Add([]byte{0, 0, 4, 0, 240, 1, 240, 0, 241, 0, 6, 0, 243, 5}, uint16(65535), uint16(2))
 	guard := diffGuard(f)
 	f.Fuzz(func(t *testing.T, ops []byte, limit, step uint16) {
 		if len(ops) > 300 {
@@ -208,7 +241,7 @@ func FuzzED2KProbeAndVerifierAgree(f *testing.F) {
 		if limit > 0 {
 			l = int(limit)
 		}
-		ed2kProbeAndVerify(t, guard, hostileED2K(ops), l, max(int(step), 1)+int(step)*40)
+		ed2kProbeAndVerify(t, guard, hostileED2K(ops), l, max(int(step), 1)+int(step)*40, limit%2 == 1)
 	})
 }
 

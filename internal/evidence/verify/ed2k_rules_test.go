@@ -16,7 +16,13 @@ type ed2kTr struct{ recs []transcript.Record }
 
 const ed2kPeer = "127.0.0.2:4662"
 
-var ed2kItem = [16]byte(bytes.Repeat([]byte{0x5a}, 16))
+// ed2kItem is the file the eD2K tests watch: three parts (ed2kSize, in
+// the differential tests), whose part hashes are ed2kParts, so that a
+// client can send a hash set the probe accepts.
+var (
+	ed2kParts = [][16]byte{{0x5a, 1}, {0x5a, 2}, {0x5a, 3}}
+	ed2kItem  = wire.FileHashOf(ed2kParts)
+)
 
 func (e *ed2kTr) packet(proto, op byte, payload []byte) *ed2kTr {
 	return e.raw(wire.Append(nil, proto, op, payload))
@@ -123,5 +129,39 @@ func TestED2KVerifyReadsAsTheProbe(t *testing.T) {
 	}
 	if ed2kprobe.DefaultConfig().MaxPackets != ed2kMaxPackets || wire.DefaultLimits() != ed2kLimits {
 		t.Errorf("the verifier's packet bounds are not the probe's defaults")
+	}
+}
+
+// With --verify, a client whose part map said "the whole file" and that
+// then, asked for the hash set or an upload slot, said it has no such
+// file: the probe keeps the lower of the two statements (acknowledged).
+// The code before this read the transcript only up to the status, and a
+// bundle claiming complete, partial or verified over it verified. A
+// no-file answer for another file, or cut short, withdraws nothing.
+func TestED2KWithdrawalAfterTheStatusLowersTheClaim(t *testing.T) {
+	other := [16]byte(bytes.Repeat([]byte{0x33}, 16))
+	noFilePkt := wire.Append(nil, wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: ed2kItem}.AppendTo(nil))
+	three := wire.FileStatus{Hash: ed2kItem, Count: 3, Bits: []byte{0x07}}.AppendTo(nil)
+	withdrawn := func() *ed2kTr {
+		return (&ed2kTr{}).hello().name(ed2kItem).packet(wire.ProtoEDonkey, wire.OpFileStatus, three).
+			packet(wire.ProtoEMule, 0x01, []byte{1}).noFile()
+	}
+	for _, level := range []string{"partial", "complete", "verified"} {
+		if problem := withdrawn().check(level); problem == "" {
+			t.Errorf("%s accepted over a later no-file answer", level)
+		}
+	}
+	if problem := withdrawn().check("acknowledged"); problem != "" {
+		t.Errorf("acknowledged refused: %s", problem)
+	}
+	for name, tr := range map[string]*ed2kTr{
+		"a no-file answer for another file": (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus, three).
+			packet(wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: other}.AppendTo(nil)),
+		"a no-file answer cut short": (&ed2kTr{}).hello().packet(wire.ProtoEDonkey, wire.OpFileStatus, three).
+			raw(noFilePkt[:10]).cut(uint64(len(noFilePkt) - 10)),
+	} {
+		if problem := tr.check("complete"); problem != "" {
+			t.Errorf("%s: complete refused: %s", name, problem)
+		}
 	}
 }

@@ -49,7 +49,9 @@ const (
 //     and its file name answer or file status for the item, each a packet
 //     kept whole; for partial and complete, the file status, its parts
 //     counted as for a bitfield (and for complete a map the probe does
-//     not call malformed).
+//     not call malformed), and no later no-file answer for the item kept
+//     whole (with --verify a client may withdraw its status: the probe
+//     then keeps acknowledged).
 //
 // A transcript is decoded with internal/sensor/bittorrent/transcript, the
 // format every network's transcripts use.
@@ -537,6 +539,9 @@ type ed2kRead struct {
 	hello  *wire.Hello
 	named  bool
 	status *wire.FileStatus
+	// withdrawn: after the status, the client said it has no such file
+	// (ed2kWithdrawn).
+	withdrawn bool
 	// fail: the probe would have dropped the client (another file, or
 	// no such file, or an answer a reader cannot check).
 	fail string
@@ -555,12 +560,13 @@ type ed2kRead struct {
 // A name answer, status or no-file answer for another file drops the
 // client, as does a no-file answer for the item: nothing is claimed. The
 // probe reads one packet at a time: where it stops, its transcript ends,
-// so that none of these stops refuses a transcript the probe wrote.
+// so that none of these stops refuses a transcript the probe wrote. After
+// the status it looks for a withdrawal (ed2kWithdrawn).
 func readED2K(recs []transcript.Record, ep netip.AddrPort, item []byte) ed2kRead {
 	var out ed2kRead
 	packets := 0
 	rest := false // the last record was a packet cut short: the next cut record is its rest
-	for _, r := range recs {
+	for i, r := range recs {
 		if !from(r, ep) {
 			continue
 		}
@@ -592,10 +598,36 @@ func readED2K(recs []transcript.Record, ep netip.AddrPort, item []byte) ed2kRead
 			continue
 		}
 		if done := ed2kTake(&out, p, item); done {
+			out.withdrawn = out.status != nil && ed2kWithdrawn(recs[i+1:], ep, item)
 			return out
 		}
 	}
 	return out
+}
+
+// ed2kWithdrawn reports whether recs, what follows the client's file
+// status, hold a no-file answer for the item (OP_FILEREQANSNOFIL) from
+// ep kept whole: with --verify the probe reads on, asks for the hash set
+// and an upload slot, and keeps the lower of the two statements at any
+// such answer it reads (internal/sensor/ed2k/probe, withdraws). It
+// stops reading where it stops verifying, and its transcript ends there
+// (part data it reads while the transcript is paused, which no record
+// keeps): any such answer a reader finds is one the probe read, so the
+// verifier looks in all of them.
+func ed2kWithdrawn(recs []transcript.Record, ep netip.AddrPort, item []byte) bool {
+	for _, r := range recs {
+		if r.Type != transcript.Received || !from(r, ep) {
+			continue
+		}
+		p, n, err := wire.Decode(r.Data, ed2kLimits)
+		if err != nil || n != len(r.Data) || p.Proto != wire.ProtoEDonkey || p.Opcode != wire.OpFileReqAnsNoFile {
+			continue
+		}
+		if m, err := wire.DecodeHashMsg(p.Payload); err == nil && bytes.Equal(m.Hash[:], item) {
+			return true
+		}
+	}
+	return false
 }
 
 // ed2kTakes reports whether the probe acts on an eDonkey packet of
@@ -668,7 +700,8 @@ func ed2kTake(out *ed2kRead, p wire.Packet, item []byte) (done bool) {
 // ed2kClaims checks an eD2K client probe against what the probe read
 // (readED2K): its hello answer (user hash and listen port), a name
 // answer or file status for the item, and for partial, complete or
-// verified the file status, its parts counted as for a bitfield.
+// verified the file status, its parts counted as for a bitfield, not
+// withdrawn by a later no-file answer.
 func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 	rd := readED2K(recs, o.endpoint(), item)
 	hello, status := rd.hello, rd.status
@@ -685,6 +718,8 @@ func ed2kClaims(o *obsLine, recs []transcript.Record, item []byte) string {
 		return "no file name answer or file status for the item kept whole where the probe reads it"
 	case o.Possession != "partial" && o.Possession != "complete" && o.Possession != "verified":
 		return ""
+	case rd.withdrawn:
+		return o.Possession + ", but after its file status the client said it has no such file: of the two statements the probe keeps the lower (acknowledged)"
 	case status == nil:
 		return o.Possession + ", but no file status for the item kept whole"
 	case status.Count == 0:

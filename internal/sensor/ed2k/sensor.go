@@ -506,6 +506,9 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 // and queues it for a probe. The server's word is a third party's: marked
 // third_party, never first-hand.
 func (s *Sensor) recordServer(ctx context.Context, sess *server.Session, w Watched, f server.Found) {
+	if f.NotUnpacked > 0 {
+		s.dropN("server_packet_not_unpacked", f.NotUnpacked)
+	}
 	if !f.Kept {
 		if len(f.Sources) > 0 {
 			s.drop("answer_not_kept")

@@ -39,6 +39,12 @@ type Conn struct {
 // stream can no longer be read in step.
 var ErrBroken = errors.New("pconn: connection out of step after a partial packet")
 
+// ErrNotUnpacked is returned for a packet read whole (its length known:
+// the stream is still in step) whose payload does not unpack within the
+// bounds: a packed packet that inflates past them (a zlib bomb) or does
+// not inflate. The caller may drop it and read on.
+var ErrNotUnpacked = errors.New("pconn: packet read whole but not unpacked")
+
 // Broken reports whether a read stopped inside a packet.
 func (c *Conn) Broken() bool { return c.broken }
 
@@ -155,7 +161,7 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 	kept := c.received(&hd, raw)
 	p, err := wire.Unpack(hd, raw[wire.HeaderLen:], c.lim)
 	if err != nil {
-		return wire.Packet{}, kept, fmt.Errorf("from %s: %w", c.peer, err)
+		return wire.Packet{}, kept, fmt.Errorf("from %s: %w: %w", c.peer, ErrNotUnpacked, err)
 	}
 	return p, kept, nil
 }

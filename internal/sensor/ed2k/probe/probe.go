@@ -120,6 +120,9 @@ var (
 	ErrWrongFile = errors.New("probe: client answered for another file")
 	// ErrNoHello: the client never sent a hello answer.
 	ErrNoHello = errors.New("probe: no hello answer")
+	// errWithdrawn: after its file status, the client said it has no
+	// such file (Result.Withdrawn).
+	errWithdrawn = errors.New("the client said it has no such file, after its file status: of the two statements the lower is kept (acknowledged)")
 )
 
 // Result is what the client itself said. A value is set only when the
@@ -140,6 +143,11 @@ type Result struct {
 	// its judgement against the file's size.
 	Status *wire.FileStatus
 	Map    wire.PartMap
+	// Withdrawn: after its file status, asked (with Verify) for the hash
+	// set or an upload slot, the client said it has no such file
+	// (OP_FILEREQANSNOFIL for the file, kept whole in the transcript).
+	// Of its two statements the lower is kept (Possession).
+	Withdrawn bool
 	// Verified: one part fetched from this client matched its part hash.
 	Verified bool
 	// VerifyNote says what verification did, when it was asked for.
@@ -176,6 +184,13 @@ func (r *Result) Possession() (observe.Possession, []string) {
 		if m.Malformed {
 			marks = append(marks, observe.MarkMalformedBitfield)
 		}
+	}
+	if r.Withdrawn {
+		// Of the client's two statements the lower is kept, as of a
+		// BitTorrent peer's have_none after its have_all: it accepted
+		// the request for the file, and holds none of it by its word.
+		pos.Level, pos.PiecesHave = observe.Acknowledged, 0
+		marks = append(marks, observe.MarkMalformedHave)
 	}
 	if r.Verified {
 		pos.Level = max(pos.Level, observe.Verified)
@@ -394,7 +409,10 @@ func (p *prober) verify(ctx context.Context) {
 	var hs wire.HashSet
 	if wire.HashSetCount(size) > 0 {
 		var err error
-		if hs, err = p.hashSet(ctx); err != nil {
+		if hs, err = p.hashSet(ctx); errors.Is(err, errWithdrawn) {
+			note("verify: " + err.Error())
+			return
+		} else if err != nil {
 			note("verify: no hash set: " + err.Error())
 			return
 		}
@@ -436,6 +454,10 @@ func (p *prober) hashSet(ctx context.Context) (wire.HashSet, error) {
 		if err != nil {
 			return wire.HashSet{}, err
 		}
+		if p.withdraws(pk, kept) {
+			p.res.Withdrawn = true
+			return wire.HashSet{}, errWithdrawn
+		}
 		if pk.Proto != wire.ProtoEDonkey || pk.Opcode != wire.OpHashSetAnswer {
 			continue
 		}
@@ -450,6 +472,19 @@ func (p *prober) hashSet(ctx context.Context) (wire.HashSet, error) {
 	}
 }
 
+// withdraws reports whether pk, read after the file status, is the
+// client's word that it has no such file: an OP_FILEREQANSNOFIL for the
+// file, kept whole in the transcript (what lowers the level, too, a
+// reader must find where the probe found it). Read while the transcript
+// is paused (part data) it would not be: none is looked for there.
+func (p *prober) withdraws(pk wire.Packet, kept bool) bool {
+	if pk.Proto != wire.ProtoEDonkey || pk.Opcode != wire.OpFileReqAnsNoFile || !kept {
+		return false
+	}
+	m, err := wire.DecodeHashMsg(pk.Payload)
+	return err == nil && m.Hash == p.t.Hash
+}
+
 // uploadSlot asks to download and waits for the client to accept. A
 // client that queues the sensor instead is left: the probe does not wait
 // in queues.
@@ -458,9 +493,13 @@ func (p *prober) uploadSlot(ctx context.Context) error {
 		return err
 	}
 	for {
-		pk, _, err := p.next(ctx)
+		pk, kept, err := p.next(ctx)
 		if err != nil {
 			return err
+		}
+		if p.withdraws(pk, kept) {
+			p.res.Withdrawn = true
+			return errWithdrawn
 		}
 		switch {
 		case pk.Proto == wire.ProtoEDonkey && pk.Opcode == wire.OpAcceptUploadReq:
@@ -470,7 +509,9 @@ func (p *prober) uploadSlot(ctx context.Context) error {
 			r, _ := wire.QueueRank(pk)
 			return fmt.Errorf("the client queued the sensor (rank %d); not waiting", r)
 		case pk.Proto == wire.ProtoEDonkey && pk.Opcode == wire.OpFileReqAnsNoFile:
-			return errors.New("the client said it has no such file")
+			// For another file, or not kept whole: it withdraws nothing
+			// a reader can see.
+			return errors.New("the client answered with a no-file answer that is not for the file or not kept whole in the transcript; the level stands")
 		}
 	}
 }

@@ -125,6 +125,9 @@ func (s *Session) drainLate(ctx context.Context) error {
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			return nil
 		}
+		if errors.Is(err, pconn.ErrNotUnpacked) {
+			continue // dropped as the rest: the stream is in step
+		}
 		if err != nil {
 			return fmt.Errorf("server %s: %w", s.addr, err)
 		}
@@ -213,12 +216,20 @@ type Found struct {
 	// from an answer that is).
 	Transcript observe.Transcript
 	Kept       bool
+	// NotUnpacked counts the server's packets, read whole while the
+	// answer was awaited, that did not unpack within the bounds (a zlib
+	// bomb): dropped, and the wait goes on.
+	NotUnpacked int
 }
 
 // Sources asks the server for the sources of a file of size bytes (-1:
 // unknown; servers since 17.8 want it). No answer within AnswerWait means
 // the server knows none: Found has no sources and no error. After such a
-// request, what arrived since is dropped before the next (drainLate).
+// request, what arrived since is dropped before the next (drainLate). A
+// packet read whole that does not unpack within the bounds (a zlib bomb,
+// perhaps the answer) is dropped and counted (Found.NotUnpacked) and the
+// wait goes on: ending the session there would leave every hash after
+// this one unasked on the server, round after round.
 func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
 	if err := s.drainLate(ctx); err != nil {
 		return Found{Hash: hash, At: s.now().UTC()}, err
@@ -241,6 +252,10 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			f.Transcript, s.unanswered = rec.Final(), true
 			return f, nil
+		}
+		if errors.Is(err, pconn.ErrNotUnpacked) {
+			f.NotUnpacked++
+			continue
 		}
 		if err != nil {
 			f.Transcript = rec.Final()

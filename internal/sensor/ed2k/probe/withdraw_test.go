@@ -1,0 +1,54 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+)
+
+// With --verify, a client gives a part map that says "the whole file"
+// and then, asked for an upload slot (a file of one part: no hash set is
+// asked) or for the hash set (a file of two parts), says it has no such
+// file (OP_FILEREQANSNOFIL for the file). The code before this recorded
+// it complete, the withdrawal only a note in the transcript. As for a
+// BitTorrent peer's have_none after its have_all, of the two statements
+// the lower is kept: acknowledged, 0 parts, marked malformed_have. A
+// no-file answer for another file withdraws nothing.
+func TestNoFileAfterTheStatusWithdrawsIt(t *testing.T) {
+	other := [16]byte(bytes.Repeat([]byte{0x33}, 16))
+	for _, c := range []struct {
+		name      string
+		size      int64
+		hash      [16]byte
+		noFileFor [16]byte
+		want      observe.Level
+	}{
+		{"asked for an upload slot", small.Size, small.Hash, small.Hash, observe.Acknowledged},
+		{"asked for the hash set", two.Size, two.Hash, two.Hash, observe.Acknowledged},
+		{"a no-file answer for another file", small.Size, small.Hash, other, observe.Complete},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := helloAnswer()
+			out = wire.Append(out, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: c.hash, Name: "file"}.AppendTo(nil))
+			out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: c.hash}.AppendTo(nil))
+			out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: c.noFileFor}.AppendTo(nil))
+			cfg := testConfig(t)
+			cfg.Verify = true
+			res, _, err := Probe(context.Background(), cfg, Target{Addr: scriptedClient(t, out), Hash: c.hash, Size: c.size})
+			if res == nil {
+				t.Fatalf("no result: %v", err)
+			}
+			pos, marks := res.Possession()
+			if pos.Level != c.want || res.Verified {
+				t.Fatalf("possession %+v marks %v (note %q); want %s", pos, marks, res.VerifyNote, c.want)
+			}
+			if c.want == observe.Acknowledged && (pos.PiecesHave != 0 || !slices.Contains(marks, observe.MarkMalformedHave) || !res.Withdrawn) {
+				t.Fatalf("possession %+v marks %v withdrawn %v; want 0 parts, marked %s", pos, marks, res.Withdrawn, observe.MarkMalformedHave)
+			}
+		})
+	}
+}
