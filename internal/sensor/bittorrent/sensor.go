@@ -425,8 +425,8 @@ type Sensor struct {
 	// info-hash: the interval its last answer asked for (trackers.go).
 	trackerMu   sync.Mutex
 	trackerNext map[trackerAsk]time.Time
-	peerID   [20]byte      // the peer id the sensor's probes and announces use
-	prober   *probe.Prober // probes and metadata fetches (package probe)
+	peerID      [20]byte      // the peer id the sensor's probes and announces use
+	prober      *probe.Prober // probes and metadata fetches (package probe)
 
 	lookups, probes, probeFailures, scopeRefused, trackerErrors atomic.Uint64
 	obs                                                         keyedCounts // observations published, by method
