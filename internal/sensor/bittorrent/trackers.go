@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
@@ -131,6 +132,23 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			s.enqueueProbe(netip.AddrPortFrom(p.Addr().Unmap(), p.Port()), w, "tracker")
 		}
 	}
+}
+
+// CheckTrackers checks each tracker URL as the sensor's tracker client
+// will before it sends anything (tracker.Client.Check): a scheme it
+// speaks, an IP address, in guard's scope. It opens no socket; the error
+// names the first tracker refused.
+func CheckTrackers(urls []string, guard *scope.Guard) error {
+	c, err := tracker.New(tracker.DefaultConfig(), guard)
+	if err != nil {
+		return err
+	}
+	for _, u := range urls {
+		if err := c.Check(u); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // trackerAsk is one tracker asked about one info-hash.
