@@ -16,7 +16,8 @@
 // peers for any info-hash, never announces itself in the DHT, never claims
 // to hold any torrent, and never uploads a byte of content. Trackers are
 // the one exception to not announcing: a tracker lists peers only to an
-// announcer, so for a watched torrent that names trackers the sensor
+// announcer, so to each tracker it asks (Config.Trackers, about every
+// watched info-hash, and those a watched item names) the sensor
 // announces (event=started, left=1, its DHT port, where no peer listens)
 // and withdraws at once (event=stopped); trackers.go says exactly what it
 // sends. Every socket goes through

@@ -16,8 +16,10 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
 
-// askTrackers asks each tracker a watched torrent names for its peers and
-// records each peer listed.
+// askTrackers asks each tracker a watched torrent names (Watched.Trackers)
+// and each of Config.Trackers for its peers, and records each peer
+// listed. A tracker is asked about an info-hash again only once the
+// interval its last good answer gave has passed (trackerAnswered).
 //
 // Trackers hand out peers only in answer to an announce, and every
 // announce but event=stopped lists the announcer as a peer: the protocol
