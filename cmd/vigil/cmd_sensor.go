@@ -45,19 +45,15 @@ func sensorCommand() *command {
 	}
 }
 
-func sensorBitTorrentCommand() *command {
-	return &command{
-		name:    "bittorrent",
-		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
-		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--tracker URL]... [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]] [--bus URL [--queue-dir DIR]]",
-		help: `
+// bitTorrentHelp is what 'vigil sensor bittorrent --help' says.
+const bitTorrentHelp = `
 Runs --identities DHT node identities spread over the key space. They answer
 ping, find_node and get_peers as a correct node does, but never return peers
 for any info-hash and never announce in the DHT: Vigil observes, it helps no
-one find material. Every watched info-hash (btih and btih2 entries of the enabled,
-non-suppressed watch-lists in the store) is looked up repeatedly; nodes that
-announce or look for one, and peers the DHT names, are recorded; each peer
-is then probed (handshake, bitfield, client, PEX) to learn how surely it
+one find material. Every watched info-hash (btih and btih2 entries of the
+enabled, non-suppressed watch-lists in the store) is looked up repeatedly;
+nodes that announce or look for one, and peers the DHT or a tracker names,
+are recorded; each peer is then probed (handshake, bitfield, client, PEX) to learn how surely it
 holds the torrent. Observations go to the store; at the end a summary by
 method and possession level is printed.
 
@@ -68,9 +64,10 @@ about every watched info-hash with its DHT lookup, but never sooner than
 the interval the tracker's last answer gave for that info-hash. A tracker
 lists peers only to an announcer: the sensor announces with left=1 and
 withdraws at once (event=stopped); docs/evidence.md says exactly what it
-sends. A peer a tracker lists is the tracker's claim (method tracker, level
-announced, marked third_party: never an ISP request row) until the probe
-reaches the peer itself. A tracker outside the scope, named by a host name
+sends. A peer a tracker lists is recorded as the tracker's claim (method
+tracker, level announced, marked third_party: never an ISP request row),
+then probed like any other: only the probe's record is first-hand. A
+tracker outside the scope, named by a host name
 (names are never resolved) or of another scheme stops the sensor at start,
 named, before any socket.
 
@@ -125,7 +122,14 @@ Examples:
   vigil sensor bittorrent --listen 10.250.0.1,fd00:0:0:1::1 \
       --bootstrap 10.250.0.2:6881,[fd00:0:0:1::2]:6881 \
       --scope-allow 10.250.0.0/24,fd00:0:0:1::/64
-`,
+`
+
+func sensorBitTorrentCommand() *command {
+	return &command{
+		name:    "bittorrent",
+		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
+		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--tracker URL]... [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]] [--bus URL [--queue-dir DIR]]",
+		help:    bitTorrentHelp,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bootstrap := fs.String("bootstrap", "", "DHT nodes to join through, `IP:PORT[,...]` (IPv4 IP:port, IPv6 [IP]:port; required)")
 			listen := fs.String("listen", "127.0.0.1", "the sensor's own `IP[,IP...]`: at most one IPv4 and one IPv6 address, used by its DHT identities and probes")
