@@ -111,7 +111,11 @@ func TestSensorTrackerFlagAsksOpentracker(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &targets); err != nil {
 		t.Fatal(err)
 	}
-	rows := 0
+	// The tracker's listing is in the annex as a third party's claim,
+	// never a row; a row, if any, is the probe's. (Whether the probe is a
+	// row depends on a second instant of the address within the window:
+	// the listing's, which may fall in the probe's own millisecond.)
+	var annexed int
 	for _, tg := range targets {
 		code, out, errOut := vigilRun(t, env, "", "isp-request", "--target", tg.ID, "--format", "json", "--case", "2026/0042")
 		if code != exitOK {
@@ -121,21 +125,33 @@ func TestSensorTrackerFlagAsksOpentracker(t *testing.T) {
 			Groups []struct {
 				Rows []ispRowAccept `json:"rows"`
 			} `json:"groups"`
+			Annex []struct {
+				IP     string `json:"ip"`
+				Method string `json:"method"`
+				Reason string `json:"reason"`
+			} `json:"annex"`
 		}
 		if err := json.Unmarshal([]byte(out), &req); err != nil {
 			t.Fatal(err)
 		}
 		for _, g := range req.Groups {
 			for _, r := range g.Rows {
-				rows++
 				if r.Method != "peer_probe" || r.IP != peer.Addr().String() || r.SourcePort != peer.Port() {
 					t.Errorf("ISP row %+v: want the probe of %v only (a tracker's listing is never a row)", r, peer)
 				}
 			}
 		}
+		for _, a := range req.Annex {
+			if a.Method == observe.MethodTracker {
+				annexed++
+				if a.IP != peer.Addr().String() || a.Reason != "third_party" {
+					t.Errorf("annex entry %+v: want the lab peer's listing as third_party", a)
+				}
+			}
+		}
 	}
-	if rows == 0 {
-		t.Errorf("no ISP row for the probed lab peer %v", peer)
+	if annexed == 0 {
+		t.Errorf("the tracker's listing of %v is in no ISP request's annex", peer)
 	}
 }
 
