@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 )
 
@@ -37,7 +38,7 @@ func sensorExamples(text string) [][]string {
 
 // Every `vigil sensor bittorrent` example in README.md, docs/*.md and the
 // command's --help must get past the sensor's own checks of its
-// addresses: a documented command that fails at start (a loopback
+// addresses and trackers: a documented command that fails at start (a loopback
 // --listen that cannot reach a namespace's bootstrap node) is a trap.
 // Examples whose values come from the shell ("$(jq ...)") are skipped.
 func TestSensorExamplesInDocsStart(t *testing.T) {
@@ -88,5 +89,16 @@ func checkSensorExample(fs *flag.FlagSet) error {
 		return err
 	}
 	cfg.Discover = false
-	return cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	sc := scope.DefaultConfig()
+	if sc.Allow, err = parsePrefixes(fs.Lookup("scope-allow").Value.String()); err != nil {
+		return err
+	}
+	g, err := scope.New(sc, nil)
+	if err != nil {
+		return err
+	}
+	return bittorrent.CheckTrackers(*fs.Lookup("tracker").Value.(*trackerList), g)
 }
