@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/lab/opentracker"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 	"github.com/vigil-oss/vigil/internal/testenv"
 )
@@ -214,4 +217,37 @@ func TestSensorTrackerOutOfScopeRefusedBeforeAnySocket(t *testing.T) {
 	if code, _, errOut := vigilRun(t, nil, "", "sensor", "bittorrent", "--bootstrap", "127.0.0.1:9", "--tracker", "ftp://127.0.0.1/x"); code != exitUsage || !strings.Contains(errOut, "ftp://127.0.0.1/x") {
 		t.Errorf("--tracker ftp://: exit %d %q, want a usage error naming it", code, errOut)
 	}
+}
+
+// FuzzTrackerFlag: --tracker never panics, and a tracker that passes the
+// start-time check in lab scope names a loopback IP address.
+func FuzzTrackerFlag(f *testing.F) {
+	for _, s := range []string{"http://127.0.0.1:6969/announce", "udp://127.0.0.1:6969", "https://[::1]/a?passkey=x",
+		"http://192.0.2.1/", "udp://tracker.example:80", "ftp://127.0.0.1/", "http://[::ffff:127.0.0.1]:1/", "http://127.0.0.1:99999/", "::", ""} {
+		f.Add(s)
+	}
+	g, err := scope.New(scope.DefaultConfig(), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var l trackerList
+		if l.Set(s) != nil {
+			return
+		}
+		if len(l) != 1 || l[0] != s {
+			t.Fatalf("Set(%q) kept %q", s, l)
+		}
+		if bittorrent.CheckTrackers(l, g) != nil {
+			return
+		}
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatalf("%q passed the check but does not parse: %v", s, err)
+		}
+		ip, err := netip.ParseAddr(u.Hostname())
+		if err != nil || !ip.Unmap().IsLoopback() {
+			t.Fatalf("%q passed the lab-scope check: host %q is not a loopback address", s, u.Hostname())
+		}
+	})
 }
