@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -44,23 +45,31 @@ func sensorCommand() *command {
 	}
 }
 
-func sensorBitTorrentCommand() *command {
-	return &command{
-		name:    "bittorrent",
-		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
-		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]] [--bus URL [--queue-dir DIR]]",
-		help: `
+// bitTorrentHelp is what 'vigil sensor bittorrent --help' says.
+const bitTorrentHelp = `
 Runs --identities DHT node identities spread over the key space. They answer
 ping, find_node and get_peers as a correct node does, but never return peers
 for any info-hash and never announce in the DHT: Vigil observes, it helps no
-one find material. (A tracker lists peers only to an announcer: for a watched
-torrent that names trackers, the sensor announces to each with left=1 and
-withdraws at once; docs/evidence.md says exactly what it sends.) Every watched info-hash (btih and btih2 entries of the enabled,
-non-suppressed watch-lists in the store) is looked up repeatedly; nodes that
-announce or look for one, and peers the DHT names, are recorded; each peer
-is then probed (handshake, bitfield, client, PEX) to learn how surely it
+one find material. Every watched info-hash (btih and btih2 entries of the
+enabled, non-suppressed watch-lists in the store) is looked up repeatedly;
+nodes that announce or look for one, and peers the DHT or a tracker names,
+are recorded; each peer is then probed (handshake, bitfield, client, PEX) to learn how surely it
 holds the torrent. Observations go to the store; at the end a summary by
 method and possession level is printed.
+
+Trackers: the sensor asks no tracker unless --tracker names it (watch-lists
+carry no trackers: a magnet's tr= is not kept). Each --tracker (repeatable;
+http://IP[:PORT]/PATH, https://IP[:PORT]/PATH or udp://IP:PORT) is asked
+about every watched info-hash with its DHT lookup, but never sooner than
+the interval the tracker's last answer gave for that info-hash. A tracker
+lists peers only to an announcer: the sensor announces with left=1 and
+withdraws at once (event=stopped); docs/evidence.md says exactly what it
+sends. A peer a tracker lists is recorded as the tracker's claim (method
+tracker, level announced, marked third_party: never an ISP request row),
+then probed like any other: only the probe's record is first-hand. A
+tracker outside the scope, named by a host name
+(names are never resolved) or of another scheme stops the sensor at start,
+named, before any socket.
 
 Addresses: --listen names the sensor's own addresses, at most one IPv4 and
 one IPv6 address, never 0.0.0.0 or :: (every address): the sensor must know
@@ -94,6 +103,10 @@ dropped and only a compact seen-set is kept.
 Examples:
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --duration 2m
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --ntp 127.0.0.1:12300
+  vigil sensor bittorrent --bootstrap 127.0.0.1:40001 \
+      --tracker http://127.0.0.1:6969/announce --tracker udp://127.0.0.1:6969
+  vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
+      --scope-allow 10.250.0.0/24 --tracker udp://10.250.0.3:6969
   vigil sensor bittorrent --bootstrap 127.0.0.1:40001 --bus nats://127.0.0.1:4222
   vigil sensor bittorrent --bootstrap 10.250.0.2:6881 --listen 10.250.0.1 \
       --scope-allow 10.250.0.0/24 --bus nats://hub.example:4222 \
@@ -109,7 +122,14 @@ Examples:
   vigil sensor bittorrent --listen 10.250.0.1,fd00:0:0:1::1 \
       --bootstrap 10.250.0.2:6881,[fd00:0:0:1::2]:6881 \
       --scope-allow 10.250.0.0/24,fd00:0:0:1::/64
-`,
+`
+
+func sensorBitTorrentCommand() *command {
+	return &command{
+		name:    "bittorrent",
+		summary: "Watch the BitTorrent DHT for watched info-hashes and probe their peers.",
+		usage:   "vigil sensor bittorrent --bootstrap IP:PORT[,...] [--listen IP[,IP...]] [--tracker URL]... [--duration D] [--identities N] [--scope-allow CIDR[,CIDR...]] [--bus URL [--queue-dir DIR]]",
+		help:    bitTorrentHelp,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bootstrap := fs.String("bootstrap", "", "DHT nodes to join through, `IP:PORT[,...]` (IPv4 IP:port, IPv6 [IP]:port; required)")
 			listen := fs.String("listen", "127.0.0.1", "the sensor's own `IP[,IP...]`: at most one IPv4 and one IPv6 address, used by its DHT identities and probes")
@@ -117,6 +137,8 @@ Examples:
 			identities := fs.Int("identities", 8, "DHT node identities to run on each --listen address")
 			allow := fs.String("scope-allow", "", "extra `CIDR[,CIDR...]` in scope, IPv4 or IPv6: namespaces the operator created")
 			id := fs.String("id", "bittorrent-1", "sensor instance name recorded in observations")
+			var trackers trackerList
+			fs.Var(&trackers, "tracker", "a tracker to ask about every watched info-hash, `URL` (http://IP[:PORT]/PATH, https://..., udp://IP:PORT; in scope); repeat for more")
 			lookup := fs.Duration("lookup-every", 15*time.Minute, "how often each watched info-hash is looked up")
 			probe := fs.Bool("probe", true, "probe found peers (handshake, bitfield, PEX)")
 			verify := fs.Bool("verify", false, "fetch one piece from each complete peer alone, hash it in memory and discard it, to record `verified` (off by default)")
@@ -155,6 +177,14 @@ Examples:
 				sc := scope.DefaultConfig()
 				if sc.Allow, err = parsePrefixes(*allow); err != nil {
 					return usagef("--scope-allow: %v", err)
+				}
+				// Before the store, the bus or any socket: a tracker the
+				// sensor may not or cannot ask stops it, named.
+				cfg.Trackers = trackers
+				if g, err := scope.New(sc, nil); err != nil {
+					return err
+				} else if err := bittorrent.CheckTrackers(cfg.Trackers, g); err != nil {
+					return usagef("--tracker: %v", err)
 				}
 				st, err := a.store(ctx)
 				if err != nil {
@@ -307,4 +337,26 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out, nil
+}
+
+// trackerList is --tracker, given once per tracker: announce URLs of a
+// scheme the tracker client speaks (the scope is checked at start).
+type trackerList []string
+
+// String is the URLs in the order given, separated by spaces (the form
+// the configuration hash takes).
+func (l *trackerList) String() string { return strings.Join(*l, " ") }
+
+func (l *trackerList) Set(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "udp":
+	default:
+		return fmt.Errorf("tracker %s: want an http://, https:// or udp:// announce URL", v)
+	}
+	*l = append(*l, v)
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/jurisdiction"
 	"github.com/vigil-oss/vigil/internal/web/api"
+	"github.com/vigil-oss/vigil/internal/web/i18n"
 	"golang.org/x/term"
 )
 
@@ -316,12 +317,38 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 			fmt.Fprintf(w, "  %s  %s  %d bytes  seen %d times  %s\n", inert(l.Key), inert(l.Path), l.Size, l.Count, l.State)
 		}
 	}
-	fmt.Fprintln(w, "\nTimeline (newest first):")
+	fmt.Fprintln(w, "\nTimeline (newest first; each line's source, first-hand or third party, and marks as the pages show them; --json gives the marks' names):")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, t := range d.Timeline {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s:%s\t\n", t.Time.UTC().Format("2006-01-02T15:04:05.000Z"), t.Level, t.Method, t.Endpoint, t.Transport, t.Kind, t.Hash)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s:%s\t%s\tmarks: %s\t\n", t.Time.UTC().Format("2006-01-02T15:04:05.000Z"), t.Level, t.Method, t.Endpoint, t.Transport, t.Kind, t.Hash,
+			sourceText(t.FirstHand), marksText(t.Marks))
 	}
 	_ = tw.Flush()
+}
+
+// sourceText is where an observation comes from, in the pages' words:
+// the endpoint itself (first-hand) or a third party.
+func sourceText(firstHand bool) string {
+	if firstHand {
+		return i18n.T("en", "source.first")
+	}
+	return i18n.T("en", "source.third")
+}
+
+// marksText is an observation's marks in the pages' words (a mark this
+// version does not know, by its name), or "none".
+func marksText(marks []string) string {
+	if len(marks) == 0 {
+		return "none"
+	}
+	out := make([]string, len(marks))
+	for i, m := range marks {
+		out[i] = inert(m)
+		if i18n.Has("mark."+m) && i18n.Has("mark."+m+".why") {
+			out[i] = i18n.T("en", "mark."+m)
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func ispRequestCommand() *command {

@@ -16,7 +16,8 @@
 // peers for any info-hash, never announces itself in the DHT, never claims
 // to hold any torrent, and never uploads a byte of content. Trackers are
 // the one exception to not announcing: a tracker lists peers only to an
-// announcer, so for a watched torrent that names trackers the sensor
+// announcer, so to each tracker it asks (Config.Trackers, about every
+// watched info-hash, and those a watched item names) the sensor
 // announces (event=started, left=1, its DHT port, where no peer listens)
 // and withdraws at once (event=stopped); trackers.go says exactly what it
 // sends. Every socket goes through
@@ -125,6 +126,11 @@ type Config struct {
 	Probe bool
 	// ProbeTimeout bounds one probe from dial to the last message read.
 	ProbeTimeout time.Duration
+	// Trackers are asked about every watched info-hash (trackers.go),
+	// beside those a watched item names (Watched.Trackers): announce
+	// URLs, http://IP[:PORT]/PATH, https://... or udp://IP:PORT, each
+	// in scope (New refuses one that is not, naming it).
+	Trackers []string
 	// TrackerTimeout bounds one tracker announce, retries included (a
 	// UDP tracker's BEP 15 back-off runs to hours on its own, and the
 	// item's DHT lookup waits for its trackers). 0: the tracker client's
@@ -416,8 +422,12 @@ type Sensor struct {
 	disc   *discover.Discoverer // nil unless Config.Discover
 
 	trackers *tracker.Client
-	peerID   [20]byte      // the peer id the sensor's probes and announces use
-	prober   *probe.Prober // probes and metadata fetches (package probe)
+	// trackerNext is when each tracker may next be asked about each
+	// info-hash: the interval its last answer asked for (trackers.go).
+	trackerMu   sync.Mutex
+	trackerNext map[trackerAsk]time.Time
+	peerID      [20]byte      // the peer id the sensor's probes and announces use
+	prober      *probe.Prober // probes and metadata fetches (package probe)
 
 	lookups, probes, probeFailures, scopeRefused, trackerErrors atomic.Uint64
 	obs                                                         keyedCounts // observations published, by method
@@ -472,6 +482,13 @@ func New(cfg Config, guard *scope.Guard, pub bus.Publisher, log *slog.Logger) (*
 	var err error
 	if s.trackers, err = tracker.New(tcfg, guard); err != nil {
 		return nil, fmt.Errorf("bittorrent sensor: tracker client: %w", err)
+	}
+	// Before any socket: a configured tracker out of scope (or that the
+	// client cannot speak to) stops the sensor, named.
+	for _, u := range cfg.Trackers {
+		if err := s.trackers.Check(u); err != nil {
+			return nil, fmt.Errorf("bittorrent sensor: %w", err)
+		}
 	}
 	s.dht, err = dhtnode.New(dhtnode.Config{
 		Listen: cfg.ListenAddrs, Identities: cfg.Identities, Bootstrap: cfg.Bootstrap,

@@ -5,16 +5,21 @@ import (
 	"context"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/scope"
+	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/routing"
 	"github.com/vigil-oss/vigil/internal/sensor/bittorrent/tracker"
 )
 
-// askTrackers asks each tracker a watched torrent names for its peers and
-// records each peer listed.
+// askTrackers asks each tracker a watched torrent names (Watched.Trackers)
+// and each of Config.Trackers for its peers, and records each peer
+// listed. A tracker is asked about an info-hash again only once the
+// interval its last good answer gave has passed (trackerAnswered).
 //
 // Trackers hand out peers only in answer to an announce, and every
 // announce but event=stopped lists the announcer as a peer: the protocol
@@ -43,11 +48,16 @@ import (
 // with its own time, and the observation's time is when the answer's last
 // byte arrived.
 func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
-	if s.trackers == nil || len(w.Trackers) == 0 {
+	urls := mergeStrings(slices.Clone(w.Trackers), s.cfg.Trackers)
+	if s.trackers == nil || len(urls) == 0 {
 		return
 	}
 	key := Key(w.Hash)
-	for _, turl := range w.Trackers {
+	for _, turl := range urls {
+		ask := trackerAsk{url: turl, key: key}
+		if !s.trackerDue(ask) {
+			continue // the tracker's interval has not passed
+		}
 		trackerAddr := trackerEndpoint(turl)
 		// The tracker lists the sensor at the address it was reached
 		// from and the port announced: both of one family, so that
@@ -76,6 +86,7 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 				at = r.At // the answer's last read
 			}
 		}
+		s.trackerAnswered(ask, at, resp)
 		req.Event = tracker.EventStopped
 		if _, err := s.announceBounded(ctx, turl, req); err != nil {
 			s.trackerErrors.Add(1)
@@ -123,6 +134,53 @@ func (s *Sensor) askTrackers(ctx context.Context, w Watched) {
 			s.enqueueProbe(netip.AddrPortFrom(p.Addr().Unmap(), p.Port()), w, "tracker")
 		}
 	}
+}
+
+// CheckTrackers checks each tracker URL as the sensor's tracker client
+// will before it sends anything (tracker.Client.Check): a scheme it
+// speaks, an IP address, in guard's scope. It opens no socket; the error
+// names the first tracker refused.
+func CheckTrackers(urls []string, guard *scope.Guard) error {
+	c, err := tracker.New(tracker.DefaultConfig(), guard)
+	if err != nil {
+		return err
+	}
+	for _, u := range urls {
+		if err := c.Check(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// trackerAsk is one tracker asked about one info-hash.
+type trackerAsk struct {
+	url string
+	key routing.ID
+}
+
+// trackerDue reports whether the tracker may be asked about the
+// info-hash now: never asked, or the interval its last good answer gave
+// has passed.
+func (s *Sensor) trackerDue(a trackerAsk) bool {
+	s.trackerMu.Lock()
+	defer s.trackerMu.Unlock()
+	next, ok := s.trackerNext[a]
+	return !ok || !s.cfg.Clock().Before(next)
+}
+
+// trackerAnswered keeps when the tracker may next be asked about the
+// info-hash: at, the answer's time, plus the interval it gave (or its
+// min interval, when longer). A tracker that gave none (0) may be asked
+// at the next lookup.
+func (s *Sensor) trackerAnswered(a trackerAsk, at time.Time, resp tracker.Response) {
+	wait := max(resp.Interval, resp.MinInterval)
+	s.trackerMu.Lock()
+	defer s.trackerMu.Unlock()
+	if s.trackerNext == nil {
+		s.trackerNext = map[trackerAsk]time.Time{}
+	}
+	s.trackerNext[a] = at.Add(wait)
 }
 
 // trackerNumWant is the peers the sensor asks a tracker for (numwant).

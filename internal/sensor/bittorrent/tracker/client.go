@@ -86,6 +86,15 @@ func (c *Client) parseTracker(tracker string) (trackerURL, error) {
 	return t, nil
 }
 
+// Check reports whether tracker is a URL the client would send to: a
+// scheme it speaks (http, https, udp), an IP address (names are never
+// resolved) that the guard allows. It sends nothing; the error names the
+// tracker.
+func (c *Client) Check(tracker string) error {
+	_, err := c.parseTracker(tracker)
+	return err
+}
+
 // Announce announces req to tracker (http://ip:port/path, https://...,
 // udp://ip:port) and returns the tracker's answer. On a tracker failure
 // the error is a *FailureError naming the tracker and its reason, and the
