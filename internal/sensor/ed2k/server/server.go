@@ -96,10 +96,15 @@ type Session struct {
 	Messages []string
 	// Login is the transcript of the login exchange.
 	Login observe.Transcript
-	// unanswered: the last request for sources got no answer in time; a
-	// late one may be waiting in the connection (drainLate).
-	unanswered bool
+	// unanswered: the files whose last request for sources got no answer
+	// in time and no late one read since: a late one may be waiting in
+	// the connection (drainLate), whatever was asked and answered after.
+	unanswered map[[16]byte]bool
 }
+
+// maxUnanswered bounds the files remembered as asked and not answered;
+// past it, a request for any file drains first.
+const maxUnanswered = 1 << 16
 
 // drainWait is how long drainLate waits for one more packet, and
 // drainMax the most packets it reads: what is already in the connection
@@ -110,15 +115,17 @@ const (
 )
 
 // drainLate reads and drops, unrecorded, what arrived since the last
-// request, when that one got no answer in time: a late answer waits in
-// the connection until the next request (a round later, by default 15
-// minutes), which must not take it for its own. An answer is the
-// server's word when it came, not when Vigil read it.
-func (s *Session) drainLate(ctx context.Context) error {
-	if !s.unanswered {
+// request, before a request for hash when an earlier one for it got no
+// answer in time (nor a late one read since): a late answer waits in
+// the connection until the next request for the file (a round later, by
+// default 15 minutes), which must not take it for its own, though other
+// files were asked and answered between. An answer is the server's word
+// when it came, not when Vigil read it.
+func (s *Session) drainLate(ctx context.Context, hash [16]byte) error {
+	if !s.unanswered[hash] && len(s.unanswered) < maxUnanswered {
 		return nil
 	}
-	s.unanswered = false
+	clear(s.unanswered)
 	s.c.SetRecorder(nil)
 	for range drainMax {
 		_, _, err := s.c.Next(ctx, drainWait)
@@ -215,12 +222,20 @@ type Found struct {
 	Kept       bool
 }
 
+// unanswer notes that the request for hash got no answer in time.
+func (s *Session) unanswer(hash [16]byte) {
+	if s.unanswered == nil {
+		s.unanswered = map[[16]byte]bool{}
+	}
+	s.unanswered[hash] = true
+}
+
 // Sources asks the server for the sources of a file of size bytes (-1:
 // unknown; servers since 17.8 want it). No answer within AnswerWait means
 // the server knows none: Found has no sources and no error. After such a
 // request, what arrived since is dropped before the next (drainLate).
 func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
-	if err := s.drainLate(ctx); err != nil {
+	if err := s.drainLate(ctx, hash); err != nil {
 		return Found{Hash: hash, At: s.now().UTC()}, err
 	}
 	rec := record.New(s.cfg.TranscriptLimit, s.now)
@@ -234,12 +249,14 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	for {
 		wait := deadline.Sub(s.now())
 		if wait <= 0 {
-			f.Transcript, s.unanswered = rec.Final(), true
+			f.Transcript = rec.Final()
+			s.unanswer(hash)
 			return f, nil
 		}
 		p, kept, err := s.c.Next(ctx, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
-			f.Transcript, s.unanswered = rec.Final(), true
+			f.Transcript = rec.Final()
+			s.unanswer(hash)
 			return f, nil
 		}
 		if err != nil {
@@ -255,8 +272,10 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 			return f, fmt.Errorf("server %s: %w", s.addr, err)
 		}
 		if fs.Hash != hash {
-			continue // a late answer to another request
+			delete(s.unanswered, fs.Hash) // a late answer to another request: read, dropped
+			continue
 		}
+		delete(s.unanswered, hash)
 		f.Sources, f.Kept, f.At = fs.Sources, kept, s.now().UTC()
 		f.Transcript = rec.Final()
 		return f, nil
