@@ -71,7 +71,10 @@ sensor's first start or a rotation while ingest runs); a key once
 trusted stays so until ingest restarts. The folder and its key files
 must be writable by no one but their owner, and the key files belong to
 ingest's user, root or the folder's owner (a key other users could
-plant is never trusted), each a regular file: otherwise ingest does not
+plant is never trusted), each a regular file; the folders on the
+folder's path belong to those users and are writable by no one else (in
+a folder such as /tmp, the next folder of the path is ingest's user's or
+root's: another user could have made it): otherwise ingest does not
 start. --sensor-keys FILE instead
 lists the keys trusted, one hexadecimal public key a line (as 'vigil
 sensor key rotate' prints it and a sensor logs it at start): list every

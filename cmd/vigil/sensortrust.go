@@ -36,7 +36,8 @@ import (
 // each key file (a link's target too), must be writable by no one but
 // its owner, a key file owned by ingest's user, root or the folder's
 // owner (the sensor's user, who holds its key already), and a regular
-// file; else the folder is refused (ingest does not start; later, no key
+// file, and no other user may have made the folder or put it in place
+// (placers); else the folder is refused (ingest does not start; later, no key
 // is learnt from it until it is put right). A folder under /tmp or a key
 // left 0666 would otherwise let any local user plant a retired key.
 //
@@ -190,6 +191,9 @@ func (k *keyFolderTrust) reload() error {
 	if err := writers("key folder", k.dir, fi); err != nil {
 		return err
 	}
+	if err := placers(k.dir, keyOwners(fi)); err != nil {
+		return err
+	}
 	keys, err := k.readKeys(keyOwners(fi))
 	if err != nil {
 		return err
@@ -296,6 +300,54 @@ func writers(what, name string, fi os.FileInfo, owners ...uint32) error {
 		return nil
 	}
 	return fmt.Errorf("%s %s: owned by user %d, neither ingest's (%d), root nor the key folder's owner (%v): give --sensor-keys", what, name, sys.Uid, os.Geteuid(), owners)
+}
+
+// placers says why the key folder dir, or a folder on its path, could
+// have been made or put in place by a user not trusted (owners:
+// keyOwners): a folder on the path owned by another user, or writable by
+// other users, who could put another folder in its place; in one where
+// every user may add a name but not move another's (the sticky bit, as
+// /tmp), the name under it on the path must be ingest's user's or
+// root's: the key folder's owner is trusted as the sensor's user only if
+// no other user could have made the folder before the sensor did
+// (--key-dir /tmp/vigil-keys, not there yet).
+func placers(dir string, owners []uint32) error {
+	real, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if err != nil {
+		return err
+	}
+	for child := real; ; {
+		parent := filepath.Dir(child)
+		if parent == child {
+			return nil
+		}
+		fi, err := os.Stat(parent)
+		if err != nil {
+			return err
+		}
+		sys, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		switch {
+		case !slices.Contains(owners, sys.Uid):
+			return fmt.Errorf("key folder %s: folder %s on its path is owned by user %d, neither ingest's (%d), root nor the key folder's owner, who could put another folder in its place: give --sensor-keys", dir, parent, sys.Uid, os.Geteuid())
+		case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0:
+			return fmt.Errorf("key folder %s: folder %s on its path is writable by other users (mode %s), who could put another folder in its place: chmod go-w it, or give --sensor-keys", dir, parent, fi.Mode().Perm())
+		case fi.Mode().Perm()&0o022 != 0:
+			cfi, err := os.Lstat(child)
+			if err != nil {
+				return err
+			}
+			if c, ok := cfi.Sys().(*syscall.Stat_t); ok && c.Uid != 0 && c.Uid != uint32(os.Geteuid()) {
+				return fmt.Errorf("key folder %s: %s, in %s where every user may add a name, is owned by user %d: any user could have made it before the sensor did (make it as ingest's user or root, or give --sensor-keys)", dir, child, parent, c.Uid)
+			}
+		}
+		child = parent
+	}
 }
 
 // keyOwners is who may own a key file of a folder: ingest's user, root,

@@ -416,3 +416,46 @@ func TestKeyFolderTrustTakesPublicKeysAlone(t *testing.T) {
 		t.Fatal("public key files without their private keys are not trusted")
 	}
 }
+
+// TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder: the
+// folder's owner is trusted as the sensor's user, who holds its key
+// already. But in a folder where every user may add a name (/tmp, sticky
+// or not), any user may make the key folder, or a folder on its path,
+// before the sensor does (--key-dir /tmp/vigil-keys, not there yet): he
+// then owns it, and his sensor.pub was trusted as the sensor's own.
+func TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a folder to another user")
+	}
+	const intruder = 54322
+	forged := bytes.Repeat([]byte{0xc1}, ed25519.PublicKeySize)
+	for _, tc := range []struct{ name, made string }{
+		{"the key folder itself", "keys"},
+		{"a folder on its path", "vigil/keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shared := filepath.Join(t.TempDir(), "shared")
+			if err := os.Mkdir(shared, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(shared, 0o1777); err != nil { // as /tmp
+				t.Fatal(err)
+			}
+			dir := filepath.Join(shared, tc.made)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pub := filepath.Join(dir, sensorPubFile)
+			writePubKey(t, pub, forged)
+			for p := pub; p != shared; p = filepath.Dir(p) {
+				if err := os.Chown(p, intruder, intruder); err != nil {
+					t.Skipf("chown: %v", err)
+				}
+			}
+			k, err := newKeyFolderTrust(dir, quietLog())
+			if err == nil && trustsKey(k, forged) {
+				t.Fatal("a key folder another user made in a folder every user may add to is trusted: his sensor.pub is taken as the sensor's")
+			}
+		})
+	}
+}
