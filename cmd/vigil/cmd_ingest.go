@@ -65,7 +65,9 @@ public key files beside them (sensor.pub, sensor-*.pub.retired: the
 sensor writes them; a folder may hold those alone), never from the
 private keys; a key file of an
 older folder without its public key file is read from its seed, with a
-warning naming it (the sensor writes the public key when next started).
+warning naming it (the sensor writes the public key when next started),
+as is sensor.key when sensor.pub is older than it (an earlier version
+rotated or replaced the key and left sensor.pub naming the old one).
 The folder is read again, when a key not trusted comes, if it changed (a
 sensor's first start or a rotation while ingest runs); a key once
 trusted stays so until ingest restarts. The folder and its key files

@@ -218,6 +218,7 @@ func (k *keyFolderTrust) reload() error {
 // each such file).
 func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 	var keys [][]byte
+	stale := k.stalePub()
 	for _, kind := range []struct {
 		pattern, current string
 		seed             bool
@@ -227,7 +228,11 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 			return nil, err
 		}
 		for _, name := range append(names, filepath.Join(k.dir, kind.current)) {
-			if kind.seed {
+			current := filepath.Base(name) == kind.current
+			switch {
+			case current && stale && !kind.seed:
+				continue // sensor.pub does not vouch for sensor.key: its seed is read
+			case kind.seed && !(current && stale):
 				if _, err := os.Lstat(pubFor(name)); !os.IsNotExist(err) {
 					continue // its public key file is read (or refused) instead
 				}
@@ -253,16 +258,43 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 	return keys, nil
 }
 
+// stalePub reports whether sensor.pub is older than sensor.key: it then
+// names a key the sensor no longer has (sensor.key rotated or replaced by
+// an earlier version, which did not write sensor.pub), and the seed of
+// sensor.key is read instead (said once), until a sensor started with
+// the folder writes sensor.pub again. The sensor writes sensor.pub after
+// the key it makes.
+func (k *keyFolderTrust) stalePub() bool {
+	keyPath, pubPath := filepath.Join(k.dir, sensorKeyFile), filepath.Join(k.dir, sensorPubFile)
+	kfi, kerr := os.Stat(keyPath)
+	pfi, perr := os.Stat(pubPath)
+	if kerr != nil || perr != nil || !kfi.ModTime().After(pfi.ModTime()) {
+		return false
+	}
+	if !k.seeds[pubPath] {
+		if k.seeds == nil {
+			k.seeds = map[string]bool{}
+		}
+		k.seeds[pubPath] = true
+		k.log.Warn("ingest: sensor.pub is older than sensor.key: it may name a key the sensor no longer has (a rotation by an earlier version); sensor.key's seed is read instead until a sensor started with the folder writes sensor.pub",
+			"public_key_file", pubPath, "key_file", keyPath)
+	}
+	return true
+}
+
 // writeSensorPublicKey writes the public key pub of the key file keyPath
 // beside it (pubFor: sensor.pub for sensor.key), in hex, mode 0644, if it
-// is not there already: ingest reads it, not the private key. It is
+// is not there already (or older than the key file): ingest reads it, not the private key. It is
 // written to a new file renamed over the old, so that a reader never sees
 // half of it.
 func writeSensorPublicKey(keyPath string, pub ed25519.PublicKey) error {
 	path := pubFor(keyPath)
 	want := hex.EncodeToString(pub) + "\n"
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-		if b, err := os.ReadFile(path); err == nil && string(b) == want {
+		kfi, kerr := os.Stat(keyPath)
+		// One older than its key file is written again: ingest takes it
+		// for stale (keyFolderTrust.stalePub).
+		if b, err := os.ReadFile(path); err == nil && string(b) == want && (kerr != nil || !kfi.ModTime().After(fi.ModTime())) {
 			return nil
 		}
 	}

@@ -459,3 +459,68 @@ func TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder(t *testing.T
 		})
 	}
 }
+
+// TestKeyFolderTrustDoesNotTakeASensorPubOlderThanSensorKey: a rotation
+// by an earlier version (or a sensor.key replaced by hand, a sensor of an
+// earlier version making a new one) renames or replaces sensor.key and
+// leaves sensor.pub naming the key it replaced. Ingest trusted that key
+// as the sensor's current one (still after its retired key file was
+// removed, the key being compromised) and not the key sensor.key holds,
+// whose every observation was then stored signature_failed. A sensor.pub
+// older than sensor.key does not vouch for it: the seed is read, said in
+// the log.
+func TestKeyFolderTrustDoesNotTakeASensorPubOlderThanSensorKey(t *testing.T) {
+	dir := t.TempDir()
+	stale := bytes.Repeat([]byte{0xd1}, ed25519.PublicKeySize)
+	pubPath := filepath.Join(dir, sensorPubFile)
+	writePubKey(t, pubPath, stale)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pubPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	current := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 7, 0o600)
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trustsKey(k, stale) {
+		t.Error("the key of a sensor.pub older than sensor.key (a key the sensor no longer has) is trusted")
+	}
+	if !trustsKey(k, current) {
+		t.Error("the key of sensor.key, newer than its sensor.pub, is not trusted")
+	}
+	if !strings.Contains(logged.String(), "older than") {
+		t.Errorf("the stale sensor.pub is not said: %s", logged.String())
+	}
+}
+
+// TestSensorKeyRefreshesAnOlderSensorPub: a sensor.pub older than
+// sensor.key is read by ingest as stale (the seed instead). One that
+// names the right key (sensor.key restored from a copy, say) is written
+// again when the sensor starts, so that ingest reads it, not the seed.
+func TestSensorKeyRefreshesAnOlderSensorPub(t *testing.T) {
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 8, 0o600)
+	pubPath := filepath.Join(dir, sensorPubFile)
+	writePubKey(t, pubPath, key)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pubPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
+	if _, err := a.sensorKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !trustsKey(k, key) {
+		t.Fatal("sensor key not trusted")
+	}
+	if strings.Contains(logged.String(), "older than") || strings.Contains(logged.String(), "private seed") {
+		t.Errorf("the sensor started and its sensor.pub is still read as stale: %s", logged.String())
+	}
+}
