@@ -342,16 +342,27 @@ func writers(what, name string, fi os.FileInfo, owners ...uint32) error {
 // /tmp), the name under it on the path must be ingest's user's or
 // root's: the key folder's owner is trusted as the sensor's user only if
 // no other user could have made the folder before the sensor did
-// (--key-dir /tmp/vigil-keys, not there yet).
+// (--key-dir /tmp/vigil-keys, not there yet). Both the path given and
+// the one its links lead to are checked (a link is put in place as a
+// folder is).
 func placers(dir string, owners []uint32) error {
-	real, err := filepath.EvalSymlinks(dir)
-	if err == nil {
-		real, err = filepath.Abs(real)
-	}
+	given, err := filepath.Abs(dir)
 	if err != nil {
 		return err
 	}
-	for child := real; ; {
+	real, err := filepath.EvalSymlinks(given)
+	if err != nil {
+		return err
+	}
+	if err := pathPlacers(dir, given, owners); err != nil {
+		return err
+	}
+	return pathPlacers(dir, real, owners)
+}
+
+// pathPlacers checks the folders of path (absolute) for placers.
+func pathPlacers(dir, path string, owners []uint32) error {
+	for child := path; ; {
 		parent := filepath.Dir(child)
 		if parent == child {
 			return nil

@@ -432,6 +432,7 @@ func TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder(t *testing.T
 	for _, tc := range []struct{ name, made string }{
 		{"the key folder itself", "keys"},
 		{"a folder on its path", "vigil/keys"},
+		{"a link to a folder of his", "keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			shared := filepath.Join(t.TempDir(), "shared")
@@ -442,14 +443,29 @@ func TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder(t *testing.T
 				t.Fatal(err)
 			}
 			dir := filepath.Join(shared, tc.made)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			made, top := dir, shared
+			if strings.HasPrefix(tc.name, "a link") {
+				// His own folder, elsewhere (his home), and a link to it
+				// where the key folder is looked for.
+				top = t.TempDir()
+				made = filepath.Join(top, "keys")
+			}
+			if err := os.MkdirAll(made, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			pub := filepath.Join(dir, sensorPubFile)
+			pub := filepath.Join(made, sensorPubFile)
 			writePubKey(t, pub, forged)
-			for p := pub; p != shared; p = filepath.Dir(p) {
+			for p := pub; p != top; p = filepath.Dir(p) {
 				if err := os.Chown(p, intruder, intruder); err != nil {
 					t.Skipf("chown: %v", err)
+				}
+			}
+			if made != dir {
+				if err := os.Symlink(made, dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Lchown(dir, intruder, intruder); err != nil {
+					t.Fatal(err)
 				}
 			}
 			k, err := newKeyFolderTrust(dir, quietLog())
