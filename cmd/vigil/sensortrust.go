@@ -233,7 +233,9 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 			case current && stale && !kind.seed:
 				continue // sensor.pub does not vouch for sensor.key: its seed is read
 			case kind.seed && !(current && stale):
-				if _, err := os.Lstat(pubFor(name)); !os.IsNotExist(err) {
+				// A link to nothing is no public key file (the first pass
+				// passed over it): the seed is read, and said.
+				if _, err := os.Stat(pubFor(name)); !os.IsNotExist(err) {
 					continue // its public key file is read (or refused) instead
 				}
 			}

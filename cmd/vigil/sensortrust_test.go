@@ -540,3 +540,23 @@ func TestSensorKeyRefreshesAnOlderSensorPub(t *testing.T) {
 		t.Errorf("the sensor started and its sensor.pub is still read as stale: %s", logged.String())
 	}
 }
+
+// TestKeyFolderTrustDanglingSensorPubIsNoSilentDistrust: a sensor.pub
+// that is a link to nothing (its target removed) was passed over as
+// missing, and sensor.key's seed passed over too as having one: the
+// sensor's key was trusted by nothing, and nothing said so.
+func TestKeyFolderTrustDanglingSensorPubIsNoSilentDistrust(t *testing.T) {
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 9, 0o600)
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, sensorPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		return // refused, and said: not silent
+	}
+	if !trustsKey(k, key) && !strings.Contains(logged.String(), sensorPubFile) {
+		t.Fatalf("sensor.key not trusted and nothing said: %s", logged.String())
+	}
+}
