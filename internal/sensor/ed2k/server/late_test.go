@@ -162,3 +162,66 @@ func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 		t.Fatalf("the late answer to the first request for A was taken for the second's: %v at %v", again.Sources, again.At)
 	}
 }
+
+// A search that got no answer in time, answered late, with nothing asked
+// between: the late answer sat in the connection and the next search
+// took it for its own, its files (whose names hold the next search's
+// words too) reported as found by that search, at its time.
+func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.91.130.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	sent := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		pc := pconn.New(nc, nil, wire.DefaultLimits())
+		asks := 0
+		for {
+			p, _, err := pc.Next(ctx, time.Minute)
+			if err != nil {
+				return
+			}
+			switch p.Opcode {
+			case wire.OpLoginRequest:
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
+			case wire.OpSearchRequest:
+				if asks++; asks > 1 {
+					continue // finds nothing now: says nothing
+				}
+				go func() {
+					time.Sleep(2 * cfg.AnswerWait)
+					sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
+						Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
+					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
+					close(sent)
+				}()
+			}
+		}
+	}()
+	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Search(ctx, []string{"lab-alpha"}); err != nil || len(got.Files) != 0 {
+		t.Fatalf("first search: %+v, %v; want no answer in time", got, err)
+	}
+	<-sent
+	time.Sleep(100 * time.Millisecond) // the late answer is in the connection
+	got, err := s.Search(ctx, []string{"lab-beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Files) != 0 {
+		t.Fatalf("the late answer to the first search was taken for the second's: %+v", got)
+	}
+}

@@ -100,6 +100,9 @@ type Session struct {
 	// in time and no late one read since: a late one may be waiting in
 	// the connection (drainLate), whatever was asked and answered after.
 	unanswered map[[16]byte]bool
+	// searchLate: the last search got no answer in time and nothing was
+	// drained since: its answer may be waiting in the connection.
+	searchLate bool
 }
 
 // maxUnanswered bounds the files remembered as asked and not answered;
@@ -125,7 +128,15 @@ func (s *Session) drainLate(ctx context.Context, hash [16]byte) error {
 	if !s.unanswered[hash] && len(s.unanswered) < maxUnanswered {
 		return nil
 	}
+	return s.drain(ctx)
+}
+
+// drain reads and drops, unrecorded, what is in the connection, until
+// none comes within drainWait: every late answer, to a request for
+// sources or a search.
+func (s *Session) drain(ctx context.Context) error {
 	clear(s.unanswered)
+	s.searchLate = false
 	s.c.SetRecorder(nil)
 	for range drainMax {
 		_, _, err := s.c.Next(ctx, drainWait)
@@ -305,12 +316,19 @@ type SearchedFile struct {
 // Search asks the server for the files whose names hold every one of
 // words (OP_SEARCHREQUEST, the words joined by AND as eMule does) and
 // waits up to AnswerWait for its OP_SEARCHRESULT. No answer in time
-// means none: no files and no error. The exchange is not recorded: a
-// search result is no observation.
+// means none: no files and no error; what arrived since is then dropped
+// before the next search (a late answer is not the next search's). The
+// exchange is not recorded: a search result is no observation.
 func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
 	out := Searched{At: s.now().UTC()}
 	if len(words) == 0 {
 		return out, errors.New("server: a search needs a word")
+	}
+	if s.searchLate {
+		// The last search's answer may have come since: not this one's.
+		if err := s.drain(ctx); err != nil {
+			return out, err
+		}
 	}
 	s.c.SetRecorder(nil)
 	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
@@ -320,10 +338,12 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 	for {
 		wait := deadline.Sub(s.now())
 		if wait <= 0 {
+			s.searchLate = true
 			return out, nil
 		}
 		p, _, err := s.c.Next(ctx, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
+			s.searchLate = true
 			return out, nil
 		}
 		if err != nil {
