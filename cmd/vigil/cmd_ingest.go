@@ -65,13 +65,18 @@ public key files beside them (sensor.pub, sensor-*.pub.retired: the
 sensor writes them; a folder may hold those alone), never from the
 private keys; a key file of an
 older folder without its public key file is read from its seed, with a
-warning naming it (the sensor writes the public key when next started).
+warning naming it (the sensor writes the public key when next started),
+as is sensor.key when sensor.pub is older than it (an earlier version
+rotated or replaced the key and left sensor.pub naming the old one).
 The folder is read again, when a key not trusted comes, if it changed (a
 sensor's first start or a rotation while ingest runs); a key once
 trusted stays so until ingest restarts. The folder and its key files
 must be writable by no one but their owner, and the key files belong to
 ingest's user, root or the folder's owner (a key other users could
-plant is never trusted), each a regular file: otherwise ingest does not
+plant is never trusted), each a regular file; the folders on the
+folder's path belong to those users and are writable by no one else (in
+a folder such as /tmp, the next folder of the path is ingest's user's or
+root's: another user could have made it): otherwise ingest does not
 start. --sensor-keys FILE instead
 lists the keys trusted, one hexadecimal public key a line (as 'vigil
 sensor key rotate' prints it and a sensor logs it at start): list every

@@ -36,7 +36,8 @@ import (
 // each key file (a link's target too), must be writable by no one but
 // its owner, a key file owned by ingest's user, root or the folder's
 // owner (the sensor's user, who holds its key already), and a regular
-// file; else the folder is refused (ingest does not start; later, no key
+// file, and no other user may have made the folder or put it in place
+// (placers); else the folder is refused (ingest does not start; later, no key
 // is learnt from it until it is put right). A folder under /tmp or a key
 // left 0666 would otherwise let any local user plant a retired key.
 //
@@ -190,6 +191,9 @@ func (k *keyFolderTrust) reload() error {
 	if err := writers("key folder", k.dir, fi); err != nil {
 		return err
 	}
+	if err := placers(k.dir, keyOwners(fi)); err != nil {
+		return err
+	}
 	keys, err := k.readKeys(keyOwners(fi))
 	if err != nil {
 		return err
@@ -214,6 +218,7 @@ func (k *keyFolderTrust) reload() error {
 // each such file).
 func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 	var keys [][]byte
+	stale := k.stalePub()
 	for _, kind := range []struct {
 		pattern, current string
 		seed             bool
@@ -223,8 +228,14 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 			return nil, err
 		}
 		for _, name := range append(names, filepath.Join(k.dir, kind.current)) {
-			if kind.seed {
-				if _, err := os.Lstat(pubFor(name)); !os.IsNotExist(err) {
+			current := filepath.Base(name) == kind.current
+			switch {
+			case current && stale && !kind.seed:
+				continue // sensor.pub does not vouch for sensor.key: its seed is read
+			case kind.seed && !(current && stale):
+				// A link to nothing is no public key file (the first pass
+				// passed over it): the seed is read, and said.
+				if _, err := os.Stat(pubFor(name)); !os.IsNotExist(err) {
 					continue // its public key file is read (or refused) instead
 				}
 			}
@@ -249,16 +260,43 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 	return keys, nil
 }
 
+// stalePub reports whether sensor.pub is older than sensor.key: it then
+// names a key the sensor no longer has (sensor.key rotated or replaced by
+// an earlier version, which did not write sensor.pub), and the seed of
+// sensor.key is read instead (said once), until a sensor started with
+// the folder writes sensor.pub again. The sensor writes sensor.pub after
+// the key it makes.
+func (k *keyFolderTrust) stalePub() bool {
+	keyPath, pubPath := filepath.Join(k.dir, sensorKeyFile), filepath.Join(k.dir, sensorPubFile)
+	kfi, kerr := os.Stat(keyPath)
+	pfi, perr := os.Stat(pubPath)
+	if kerr != nil || perr != nil || !kfi.ModTime().After(pfi.ModTime()) {
+		return false
+	}
+	if !k.seeds[pubPath] {
+		if k.seeds == nil {
+			k.seeds = map[string]bool{}
+		}
+		k.seeds[pubPath] = true
+		k.log.Warn("ingest: sensor.pub is older than sensor.key: it may name a key the sensor no longer has (a rotation by an earlier version); sensor.key's seed is read instead until a sensor started with the folder writes sensor.pub",
+			"public_key_file", pubPath, "key_file", keyPath)
+	}
+	return true
+}
+
 // writeSensorPublicKey writes the public key pub of the key file keyPath
 // beside it (pubFor: sensor.pub for sensor.key), in hex, mode 0644, if it
-// is not there already: ingest reads it, not the private key. It is
+// is not there already (or older than the key file): ingest reads it, not the private key. It is
 // written to a new file renamed over the old, so that a reader never sees
 // half of it.
 func writeSensorPublicKey(keyPath string, pub ed25519.PublicKey) error {
 	path := pubFor(keyPath)
 	want := hex.EncodeToString(pub) + "\n"
 	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() {
-		if b, err := os.ReadFile(path); err == nil && string(b) == want {
+		kfi, kerr := os.Stat(keyPath)
+		// One older than its key file is written again: ingest takes it
+		// for stale (keyFolderTrust.stalePub).
+		if b, err := os.ReadFile(path); err == nil && string(b) == want && (kerr != nil || !kfi.ModTime().After(fi.ModTime())) {
 			return nil
 		}
 	}
@@ -296,6 +334,65 @@ func writers(what, name string, fi os.FileInfo, owners ...uint32) error {
 		return nil
 	}
 	return fmt.Errorf("%s %s: owned by user %d, neither ingest's (%d), root nor the key folder's owner (%v): give --sensor-keys", what, name, sys.Uid, os.Geteuid(), owners)
+}
+
+// placers says why the key folder dir, or a folder on its path, could
+// have been made or put in place by a user not trusted (owners:
+// keyOwners): a folder on the path owned by another user, or writable by
+// other users, who could put another folder in its place; in one where
+// every user may add a name but not move another's (the sticky bit, as
+// /tmp), the name under it on the path must be ingest's user's or
+// root's: the key folder's owner is trusted as the sensor's user only if
+// no other user could have made the folder before the sensor did
+// (--key-dir /tmp/vigil-keys, not there yet). Both the path given and
+// the one its links lead to are checked (a link is put in place as a
+// folder is).
+func placers(dir string, owners []uint32) error {
+	given, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(given)
+	if err != nil {
+		return err
+	}
+	if err := pathPlacers(dir, given, owners); err != nil {
+		return err
+	}
+	return pathPlacers(dir, real, owners)
+}
+
+// pathPlacers checks the folders of path (absolute) for placers.
+func pathPlacers(dir, path string, owners []uint32) error {
+	for child := path; ; {
+		parent := filepath.Dir(child)
+		if parent == child {
+			return nil
+		}
+		fi, err := os.Stat(parent)
+		if err != nil {
+			return err
+		}
+		sys, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		switch {
+		case !slices.Contains(owners, sys.Uid):
+			return fmt.Errorf("key folder %s: folder %s on its path is owned by user %d, neither ingest's (%d), root nor the key folder's owner, who could put another folder in its place: give --sensor-keys", dir, parent, sys.Uid, os.Geteuid())
+		case fi.Mode().Perm()&0o022 != 0 && fi.Mode()&os.ModeSticky == 0:
+			return fmt.Errorf("key folder %s: folder %s on its path is writable by other users (mode %s), who could put another folder in its place: chmod go-w it, or give --sensor-keys", dir, parent, fi.Mode().Perm())
+		case fi.Mode().Perm()&0o022 != 0:
+			cfi, err := os.Lstat(child)
+			if err != nil {
+				return err
+			}
+			if c, ok := cfi.Sys().(*syscall.Stat_t); ok && c.Uid != 0 && c.Uid != uint32(os.Geteuid()) {
+				return fmt.Errorf("key folder %s: %s, in %s where every user may add a name, is owned by user %d: any user could have made it before the sensor did (make it as ingest's user or root, or give --sensor-keys)", dir, child, parent, c.Uid)
+			}
+		}
+		child = parent
+	}
 }
 
 // keyOwners is who may own a key file of a folder: ingest's user, root,

@@ -416,3 +416,147 @@ func TestKeyFolderTrustTakesPublicKeysAlone(t *testing.T) {
 		t.Fatal("public key files without their private keys are not trusted")
 	}
 }
+
+// TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder: the
+// folder's owner is trusted as the sensor's user, who holds its key
+// already. But in a folder where every user may add a name (/tmp, sticky
+// or not), any user may make the key folder, or a folder on its path,
+// before the sensor does (--key-dir /tmp/vigil-keys, not there yet): he
+// then owns it, and his sensor.pub was trusted as the sensor's own.
+func TestKeyFolderTrustRefusesAFolderAnotherUserMadeInASharedFolder(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a folder to another user")
+	}
+	const intruder = 54322
+	forged := bytes.Repeat([]byte{0xc1}, ed25519.PublicKeySize)
+	for _, tc := range []struct{ name, made string }{
+		{"the key folder itself", "keys"},
+		{"a folder on its path", "vigil/keys"},
+		{"a link to a folder of his", "keys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shared := filepath.Join(t.TempDir(), "shared")
+			if err := os.Mkdir(shared, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(shared, 0o1777); err != nil { // as /tmp
+				t.Fatal(err)
+			}
+			dir := filepath.Join(shared, tc.made)
+			made, top := dir, shared
+			if strings.HasPrefix(tc.name, "a link") {
+				// His own folder, elsewhere (his home), and a link to it
+				// where the key folder is looked for.
+				top = t.TempDir()
+				made = filepath.Join(top, "keys")
+			}
+			if err := os.MkdirAll(made, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pub := filepath.Join(made, sensorPubFile)
+			writePubKey(t, pub, forged)
+			for p := pub; p != top; p = filepath.Dir(p) {
+				if err := os.Chown(p, intruder, intruder); err != nil {
+					t.Skipf("chown: %v", err)
+				}
+			}
+			if made != dir {
+				if err := os.Symlink(made, dir); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Lchown(dir, intruder, intruder); err != nil {
+					t.Fatal(err)
+				}
+			}
+			k, err := newKeyFolderTrust(dir, quietLog())
+			if err == nil && trustsKey(k, forged) {
+				t.Fatal("a key folder another user made in a folder every user may add to is trusted: his sensor.pub is taken as the sensor's")
+			}
+		})
+	}
+}
+
+// TestKeyFolderTrustDoesNotTakeASensorPubOlderThanSensorKey: a rotation
+// by an earlier version (or a sensor.key replaced by hand, a sensor of an
+// earlier version making a new one) renames or replaces sensor.key and
+// leaves sensor.pub naming the key it replaced. Ingest trusted that key
+// as the sensor's current one (still after its retired key file was
+// removed, the key being compromised) and not the key sensor.key holds,
+// whose every observation was then stored signature_failed. A sensor.pub
+// older than sensor.key does not vouch for it: the seed is read, said in
+// the log.
+func TestKeyFolderTrustDoesNotTakeASensorPubOlderThanSensorKey(t *testing.T) {
+	dir := t.TempDir()
+	stale := bytes.Repeat([]byte{0xd1}, ed25519.PublicKeySize)
+	pubPath := filepath.Join(dir, sensorPubFile)
+	writePubKey(t, pubPath, stale)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pubPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	current := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 7, 0o600)
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if trustsKey(k, stale) {
+		t.Error("the key of a sensor.pub older than sensor.key (a key the sensor no longer has) is trusted")
+	}
+	if !trustsKey(k, current) {
+		t.Error("the key of sensor.key, newer than its sensor.pub, is not trusted")
+	}
+	if !strings.Contains(logged.String(), "older than") {
+		t.Errorf("the stale sensor.pub is not said: %s", logged.String())
+	}
+}
+
+// TestSensorKeyRefreshesAnOlderSensorPub: a sensor.pub older than
+// sensor.key is read by ingest as stale (the seed instead). One that
+// names the right key (sensor.key restored from a copy, say) is written
+// again when the sensor starts, so that ingest reads it, not the seed.
+func TestSensorKeyRefreshesAnOlderSensorPub(t *testing.T) {
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 8, 0o600)
+	pubPath := filepath.Join(dir, sensorPubFile)
+	writePubKey(t, pubPath, key)
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(pubPath, past, past); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
+	if _, err := a.sensorKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !trustsKey(k, key) {
+		t.Fatal("sensor key not trusted")
+	}
+	if strings.Contains(logged.String(), "older than") || strings.Contains(logged.String(), "private seed") {
+		t.Errorf("the sensor started and its sensor.pub is still read as stale: %s", logged.String())
+	}
+}
+
+// TestKeyFolderTrustDanglingSensorPubIsNoSilentDistrust: a sensor.pub
+// that is a link to nothing (its target removed) was passed over as
+// missing, and sensor.key's seed passed over too as having one: the
+// sensor's key was trusted by nothing, and nothing said so.
+func TestKeyFolderTrustDanglingSensorPubIsNoSilentDistrust(t *testing.T) {
+	dir := t.TempDir()
+	key := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 9, 0o600)
+	if err := os.Symlink(filepath.Join(dir, "gone"), filepath.Join(dir, sensorPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	k, err := newKeyFolderTrust(dir, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		return // refused, and said: not silent
+	}
+	if !trustsKey(k, key) && !strings.Contains(logged.String(), sensorPubFile) {
+		t.Fatalf("sensor.key not trusted and nothing said: %s", logged.String())
+	}
+}

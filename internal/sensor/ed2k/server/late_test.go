@@ -83,3 +83,145 @@ func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 		t.Fatalf("the late answer to the first request was taken for the second's: %v at %v", second.Sources, second.At)
 	}
 }
+
+// The same, with an answered request between: the sensor asks for file
+// A (no answer in time), then for file B (answered at once), and the
+// server's late answer about A comes after B's. That answer sat in the
+// connection until A was asked again, and the drain, which looked only
+// at whether the request just before got its answer, let it through:
+// A's sources of a round before, recorded as the server's word of this
+// round. Any request left unanswered may still be answered, until what
+// arrived is read.
+func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.91.130.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	a, b := [16]byte{0x1a, 0x7e, 1}, [16]byte{0x1b, 0x7e, 2}
+	src := []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}
+	sent := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		pc := pconn.New(nc, nil, wire.DefaultLimits())
+		asksA := 0
+		for {
+			p, _, err := pc.Next(ctx, time.Minute)
+			if err != nil {
+				return
+			}
+			switch p.Opcode {
+			case wire.OpLoginRequest:
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
+			case wire.OpGetSources:
+				gs, err := wire.DecodeGetSources(p.Payload)
+				if err != nil {
+					return
+				}
+				switch {
+				case gs.Hash == b:
+					fs := wire.FoundSources{Hash: b, Sources: src}
+					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+				case asksA == 0:
+					asksA++
+					go func() {
+						time.Sleep(3 * cfg.AnswerWait)
+						fs := wire.FoundSources{Hash: a, Sources: src}
+						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+						close(sent)
+					}()
+				}
+			}
+		}
+	}()
+	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if f, err := s.Sources(ctx, a, 1000); err != nil || len(f.Sources) != 0 {
+		t.Fatalf("first request for A: %v %v; want no answer in time", f.Sources, err)
+	}
+	if f, err := s.Sources(ctx, b, 1000); err != nil || len(f.Sources) != 1 {
+		t.Fatalf("request for B: %v %v; want its answer", f.Sources, err)
+	}
+	<-sent
+	time.Sleep(100 * time.Millisecond) // the late answer about A is in the connection
+	again, err := s.Sources(ctx, a, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Sources) != 0 {
+		t.Fatalf("the late answer to the first request for A was taken for the second's: %v at %v", again.Sources, again.At)
+	}
+}
+
+// A search that got no answer in time, answered late, with nothing asked
+// between: the late answer sat in the connection and the next search
+// took it for its own, its files (whose names hold the next search's
+// words too) reported as found by that search, at its time.
+func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.91.130.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t)
+	sent := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		pc := pconn.New(nc, nil, wire.DefaultLimits())
+		asks := 0
+		for {
+			p, _, err := pc.Next(ctx, time.Minute)
+			if err != nil {
+				return
+			}
+			switch p.Opcode {
+			case wire.OpLoginRequest:
+				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
+			case wire.OpSearchRequest:
+				if asks++; asks > 1 {
+					continue // finds nothing now: says nothing
+				}
+				go func() {
+					time.Sleep(2 * cfg.AnswerWait)
+					sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
+						Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
+					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
+					close(sent)
+				}()
+			}
+		}
+	}()
+	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Search(ctx, []string{"lab-alpha"}); err != nil || len(got.Files) != 0 {
+		t.Fatalf("first search: %+v, %v; want no answer in time", got, err)
+	}
+	<-sent
+	time.Sleep(100 * time.Millisecond) // the late answer is in the connection
+	got, err := s.Search(ctx, []string{"lab-beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Files) != 0 {
+		t.Fatalf("the late answer to the first search was taken for the second's: %+v", got)
+	}
+}

@@ -96,10 +96,18 @@ type Session struct {
 	Messages []string
 	// Login is the transcript of the login exchange.
 	Login observe.Transcript
-	// unanswered: the last request for sources got no answer in time; a
-	// late one may be waiting in the connection (drainLate).
-	unanswered bool
+	// unanswered: the files whose last request for sources got no answer
+	// in time and no late one read since: a late one may be waiting in
+	// the connection (drainLate), whatever was asked and answered after.
+	unanswered map[[16]byte]bool
+	// searchLate: the last search got no answer in time and nothing was
+	// drained since: its answer may be waiting in the connection.
+	searchLate bool
 }
+
+// maxUnanswered bounds the files remembered as asked and not answered;
+// past it, a request for any file drains first.
+const maxUnanswered = 1 << 16
 
 // drainWait is how long drainLate waits for one more packet, and
 // drainMax the most packets it reads: what is already in the connection
@@ -110,15 +118,25 @@ const (
 )
 
 // drainLate reads and drops, unrecorded, what arrived since the last
-// request, when that one got no answer in time: a late answer waits in
-// the connection until the next request (a round later, by default 15
-// minutes), which must not take it for its own. An answer is the
-// server's word when it came, not when Vigil read it.
-func (s *Session) drainLate(ctx context.Context) error {
-	if !s.unanswered {
+// request, before a request for hash when an earlier one for it got no
+// answer in time (nor a late one read since): a late answer waits in
+// the connection until the next request for the file (a round later, by
+// default 15 minutes), which must not take it for its own, though other
+// files were asked and answered between. An answer is the server's word
+// when it came, not when Vigil read it.
+func (s *Session) drainLate(ctx context.Context, hash [16]byte) error {
+	if !s.unanswered[hash] && len(s.unanswered) < maxUnanswered {
 		return nil
 	}
-	s.unanswered = false
+	return s.drain(ctx)
+}
+
+// drain reads and drops, unrecorded, what is in the connection, until
+// none comes within drainWait: every late answer, to a request for
+// sources or a search.
+func (s *Session) drain(ctx context.Context) error {
+	clear(s.unanswered)
+	s.searchLate = false
 	s.c.SetRecorder(nil)
 	for range drainMax {
 		_, _, err := s.c.Next(ctx, drainWait)
@@ -222,6 +240,14 @@ type Found struct {
 	NotUnpacked int
 }
 
+// unanswer notes that the request for hash got no answer in time.
+func (s *Session) unanswer(hash [16]byte) {
+	if s.unanswered == nil {
+		s.unanswered = map[[16]byte]bool{}
+	}
+	s.unanswered[hash] = true
+}
+
 // Sources asks the server for the sources of a file of size bytes (-1:
 // unknown; servers since 17.8 want it). No answer within AnswerWait means
 // the server knows none: Found has no sources and no error. After such a
@@ -231,7 +257,7 @@ type Found struct {
 // wait goes on: ending the session there would leave every hash after
 // this one unasked on the server, round after round.
 func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
-	if err := s.drainLate(ctx); err != nil {
+	if err := s.drainLate(ctx, hash); err != nil {
 		return Found{Hash: hash, At: s.now().UTC()}, err
 	}
 	rec := record.New(s.cfg.TranscriptLimit, s.now)
@@ -245,12 +271,14 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	for {
 		wait := deadline.Sub(s.now())
 		if wait <= 0 {
-			f.Transcript, s.unanswered = rec.Final(), true
+			f.Transcript = rec.Final()
+			s.unanswer(hash)
 			return f, nil
 		}
 		p, kept, err := s.c.Next(ctx, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
-			f.Transcript, s.unanswered = rec.Final(), true
+			f.Transcript = rec.Final()
+			s.unanswer(hash)
 			return f, nil
 		}
 		if errors.Is(err, pconn.ErrNotUnpacked) {
@@ -270,8 +298,10 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 			return f, fmt.Errorf("server %s: %w", s.addr, err)
 		}
 		if fs.Hash != hash {
-			continue // a late answer to another request
+			delete(s.unanswered, fs.Hash) // a late answer to another request: read, dropped
+			continue
 		}
+		delete(s.unanswered, hash)
 		f.Sources, f.Kept, f.At = fs.Sources, kept, s.now().UTC()
 		f.Transcript = rec.Final()
 		return f, nil
@@ -301,12 +331,19 @@ type SearchedFile struct {
 // Search asks the server for the files whose names hold every one of
 // words (OP_SEARCHREQUEST, the words joined by AND as eMule does) and
 // waits up to AnswerWait for its OP_SEARCHRESULT. No answer in time
-// means none: no files and no error. The exchange is not recorded: a
-// search result is no observation.
+// means none: no files and no error; what arrived since is then dropped
+// before the next search (a late answer is not the next search's). The
+// exchange is not recorded: a search result is no observation.
 func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
 	out := Searched{At: s.now().UTC()}
 	if len(words) == 0 {
 		return out, errors.New("server: a search needs a word")
+	}
+	if s.searchLate {
+		// The last search's answer may have come since: not this one's.
+		if err := s.drain(ctx); err != nil {
+			return out, err
+		}
 	}
 	s.c.SetRecorder(nil)
 	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
@@ -316,10 +353,12 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 	for {
 		wait := deadline.Sub(s.now())
 		if wait <= 0 {
+			s.searchLate = true
 			return out, nil
 		}
 		p, _, err := s.c.Next(ctx, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
+			s.searchLate = true
 			return out, nil
 		}
 		if err != nil {
