@@ -285,10 +285,13 @@ type checkLimiter struct {
 	users map[string]*checkUsage
 	// refusals counts each account's refusals of its current minute
 	// (checkbounds.go); due holds the summaries of ended minutes not yet
-	// written; timer, that one is armed to write them.
+	// written; timer, that one is armed to write them; stopped, the
+	// server has flushed them (FlushRefusals): each refusal since is
+	// recorded on its own, and no timer is armed.
 	refusals map[string]*refusalTally
 	due      []refusalSummary
 	timer    bool
+	stopped  bool
 }
 
 type checkUsage struct {

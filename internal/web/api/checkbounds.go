@@ -121,6 +121,9 @@ func (l *checkLimiter) seedInstants(platform string, got map[netip.Addr][]askedI
 func (l *checkLimiter) refuse(user string, now time.Time, bound, status int, r *http.Request) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopped {
+		return true // nothing would write a summary any more
+	}
 	if l.refusals == nil {
 		l.refusals = map[string]*refusalTally{}
 	}
@@ -185,6 +188,9 @@ func (h *handler) writeRefusalSummaries(ctx context.Context, now time.Time) {
 // flushRefusals records the summaries of every window, those still open
 // ending at now (the server stops).
 func (h *handler) flushRefusals(ctx context.Context, now time.Time) error {
+	h.limits.mu.Lock()
+	h.limits.stopped = true
+	h.limits.mu.Unlock()
 	return h.writeSummaries(ctx, h.limits.dueSummaries(now, true))
 }
 
@@ -233,14 +239,18 @@ func (h *handler) countRefusal(r *http.Request, user string, now time.Time, stat
 func (l *checkLimiter) armSummaryTimer(flush func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.timer {
+	if l.timer || l.stopped {
 		return
 	}
 	l.timer = true
 	time.AfterFunc(refusalWindow+time.Second, func() {
 		l.mu.Lock()
 		l.timer = false
+		stopped := l.stopped
 		l.mu.Unlock()
+		if stopped {
+			return // FlushRefusals wrote them, or kept them for its caller
+		}
 		flush()
 		if l.counting() {
 			l.armSummaryTimer(flush) // a window still open holds refusals counted
