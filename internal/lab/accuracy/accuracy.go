@@ -252,8 +252,10 @@ func Run(ctx context.Context, c Config) (_ *Report, err error) {
 }
 
 // importWatchlist puts the lab's watch-list in the store and returns what
-// the sensor watches, as 'vigil sensor bittorrent' builds it (the
-// torrents' trackers as a magnet link's tr= would give them).
+// the sensor watches. Each torrent that names the lab's tracker is
+// watched with it, as a magnet link's tr= would give it (watch-lists
+// carry no trackers: 'vigil sensor bittorrent' asks the --tracker ones
+// about every watched info-hash instead).
 func importWatchlist(ctx context.Context, sq *sqlite.Store, m lab.Manifest) ([]bittorrent.Watched, error) {
 	data, err := os.ReadFile(m.Watchlist)
 	if err != nil {
