@@ -8,10 +8,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -83,49 +85,19 @@ func (s AMuleSetup) settings() map[string]map[string]string {
 	}
 }
 
-// patchINI rewrites the keys of an ini file, section by section, adding
-// those that are missing at the end of their section.
-func patchINI(text string, set map[string]map[string]string) string {
-	var out []string
-	section := ""
-	done := map[string]map[string]bool{}
-	flush := func() {
-		for k, v := range set[section] {
-			if !done[section][k] {
-				out = append(out, k+"="+v)
-			}
+// amuleConf is an amule.conf holding set, sections and keys sorted.
+// aMule 2.3.3 takes its default for every key missing (it reads the file
+// before it first saves, CPreferences::LoadAllItems) and writes them all
+// back as it starts.
+func amuleConf(set map[string]map[string]string) string {
+	var b strings.Builder
+	for _, sec := range slices.Sorted(maps.Keys(set)) {
+		fmt.Fprintf(&b, "[%s]\n", sec)
+		for _, k := range slices.Sorted(maps.Keys(set[sec])) {
+			fmt.Fprintf(&b, "%s=%s\n", k, set[sec][k])
 		}
 	}
-	for _, line := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(line)
-		if strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]") {
-			flush()
-			section = t[1 : len(t)-1]
-			out = append(out, line)
-			continue
-		}
-		if k, _, ok := strings.Cut(t, "="); ok {
-			if v, want := set[section][k]; want {
-				if done[section] == nil {
-					done[section] = map[string]bool{}
-				}
-				done[section][k] = true
-				out = append(out, k+"="+v)
-				continue
-			}
-		}
-		out = append(out, line)
-	}
-	flush()
-	for sec, kv := range set {
-		if done[sec] == nil && !strings.Contains(text, "["+sec+"]") {
-			out = append(out, "["+sec+"]")
-			for k, v := range kv {
-				out = append(out, k+"="+v)
-			}
-		}
-	}
-	return strings.Join(out, "\n")
+	return b.String()
 }
 
 // NodesDat is a nodes.dat (version 2) naming cs.
@@ -150,16 +122,14 @@ func StartAMule(ctx context.Context, s AMuleSetup) (*AMule, error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	// A first run writes a default amule.conf and exits: external
-	// connections are off.
-	gen := exec.CommandContext(ctx, "amuled", "-c", s.Dir, "-o")
-	gen.Run()
-	confPath := filepath.Join(s.Dir, "amule.conf")
-	conf, err := os.ReadFile(confPath)
-	if err != nil {
-		return nil, fmt.Errorf("amuled wrote no amule.conf: %w", err)
-	}
-	if err := os.WriteFile(confPath, []byte(patchINI(string(conf), s.settings())), 0o600); err != nil {
+	// The config is written before amuled first runs: a run on aMule's
+	// defaults (no amule.conf, or an empty Address) binds 0.0.0.0:4662
+	// (TCP), 4665 and 4672 (UDP) while it lasts, and another daemon of
+	// the lab starting then on its own address loses those ports; aMule
+	// 2.3.3 then closes the UDP socket it failed to create and crashes
+	// (SIGSEGV in CAsioUDPSocketImpl::DispatchClose). Its defaults also
+	// name public URLs to fetch.
+	if err := os.WriteFile(filepath.Join(s.Dir, "amule.conf"), []byte(amuleConf(s.settings())), 0o600); err != nil {
 		return nil, err
 	}
 	met := wire.ServerMet{Version: 0x0E}
@@ -180,7 +150,11 @@ func StartAMule(ctx context.Context, s AMuleSetup) (*AMule, error) {
 			return nil, err
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	a := &AMule{LogPath: filepath.Join(s.Dir, "amuled.log"), done: make(chan error, 1)}
+	var err error
 	if a.log, err = os.Create(a.LogPath); err != nil {
 		return nil, err
 	}
@@ -218,6 +192,14 @@ func writeFile(path string, f *File) error {
 // Log returns what amuled printed so far.
 func (a *AMule) Log() string {
 	b, _ := os.ReadFile(a.LogPath)
+	return string(b)
+}
+
+// Logfile returns aMule's own log file so far. It can hold lines its
+// output lacks: a line logged just before a crash (such as a socket it
+// could not create) is written here, and may not be printed.
+func (a *AMule) Logfile() string {
+	b, _ := os.ReadFile(filepath.Join(filepath.Dir(a.LogPath), "logfile"))
 	return string(b)
 }
 

@@ -120,7 +120,7 @@ func amuleAcceptChild(t *testing.T) {
 		defer func() {
 			a.Close()
 			if t.Failed() || os.Getenv("VIGIL_AMULE_LOG") == "1" {
-				t.Logf("%s amuled log:\n%s", am.name, tail(a.Log(), 40))
+				t.Logf("%s amuled output:\n%s\n%s aMule's logfile:\n%s", am.name, tail(a.Log(), 40), am.name, tail(a.Logfile(), 40))
 			}
 		}()
 	}

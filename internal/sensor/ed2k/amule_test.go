@@ -151,7 +151,7 @@ func amuleChild(t *testing.T) {
 	defer func() {
 		am.Close()
 		if t.Failed() || os.Getenv("VIGIL_AMULE_LOG") == "1" {
-			t.Logf("amuled log:\n%s", tail(am.Log(), 80))
+			t.Logf("amuled output:\n%s\naMule's logfile:\n%s", tail(am.Log(), 80), tail(am.Logfile(), 80))
 		}
 	}()
 	amuleAddr := netip.AddrPortFrom(amuleIP, 4662)
