@@ -213,6 +213,7 @@ func (s *Store) tileBlocks(ctx context.Context, from, to uint64) ([]*tileBlock, 
 // evidence_tiles holds, from next on, in order; it returns the index after
 // the last leaf handed out.
 func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint64, leaf []byte) error) (uint64, error) {
+	var prev *tileBlock
 	for next < to {
 		blocks, err := s.tileBlocks(ctx, next, to)
 		if err != nil || len(blocks) == 0 {
@@ -221,6 +222,9 @@ func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint6
 		for _, b := range blocks {
 			if b.begin > next {
 				return next, fmt.Errorf("evidence log: leaf %d missing", next)
+			}
+			if err := follows(b, next, &prev); err != nil {
+				return next, err
 			}
 			err := s.blockNodes(ctx, b, next, to, true, func(n node, h []byte) error {
 				if n.level != 0 || n.index != next {
@@ -235,6 +239,24 @@ func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint6
 		}
 	}
 	return next, nil
+}
+
+// follows checks that b, the next block a read of the log from leaf next
+// takes, begins right after the block before it (*prev), or, the first,
+// holds leaf next; then makes it *prev. Blocks are appended one after
+// another: one that begins inside another (an INSERT, which the
+// append-only triggers let through) would put its leaves in place of the
+// commits' in the next signed checkpoint, and one after a gap would leave
+// leaves out.
+func follows(b *tileBlock, next uint64, prev **tileBlock) error {
+	switch {
+	case *prev != nil && b.begin != (*prev).end():
+		return fmt.Errorf("evidence log: the block at leaf %d does not follow the block of leaves %d to %d", b.begin, (*prev).begin, (*prev).end()-1)
+	case *prev == nil && (b.begin > next || b.end() <= next):
+		return fmt.Errorf("evidence log: the block at leaf %d does not hold leaf %d", b.begin, next)
+	}
+	*prev = b
+	return nil
 }
 
 // blockNodes calls fn, left to right, with what covers the leaves of b in
@@ -455,6 +477,7 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 		return nil
 	}
 	next := from
+	var prev *tileBlock
 	for next < to {
 		blocks, err := s.tileBlocks(ctx, next, to)
 		if err != nil {
@@ -464,6 +487,9 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 			break
 		}
 		for _, b := range blocks {
+			if err := follows(b, next, &prev); err != nil {
+				return err
+			}
 			err := s.blockNodes(ctx, b, next, to, false, func(n node, h []byte) error {
 				if n.begin() != next {
 					return fmt.Errorf("evidence log: leaf %d missing", next)

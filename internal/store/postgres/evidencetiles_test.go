@@ -503,3 +503,62 @@ func TestTilesChangedBlockIsCaught(t *testing.T) {
 		}
 	}
 }
+
+// A block inserted over the leaves of others (an INSERT, which the
+// append-only triggers let through) is refused: read from it, the next
+// checkpoint would sign leaves that are not the commits' (here the second
+// commit's first 50 observations gone and 50 of its others twice), and
+// the leaves of the log would depend on which block a read starts from.
+func TestTilesOverlappingBlockIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(27, 27))
+	obs := tileObs(r, time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC), 200, 0)
+	for _, b := range [][]observe.Observation{obs[:100], obs[100:]} {
+		if err := st.InsertObservations(ctx, slices.Clone(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := makeRefLog(t, st, obs)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	seqOf := func(i int) int64 {
+		var seq int64
+		if err := st.pool.QueryRow(ctx, `SELECT seq FROM observations WHERE uid = $1`, obs[i].ID).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	// Leaves 50 to 149: the first commit's observations 0 to 49, then the
+	// second's 150 to 199, their nodes hashed right.
+	var seqs []int64
+	var leaves [][32]byte
+	var which []int
+	for i := range 200 {
+		if i < 50 || i >= 150 {
+			which = append(which, i)
+		}
+	}
+	for _, i := range which {
+		seqs = append(seqs, seqOf(i))
+		leaves = append(leaves, [32]byte(ref.leaves[i]))
+	}
+	firstSeq := seqs[0] - 1
+	runs, err := appendSeqRuns(nil, firstSeq, seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_tiles (first, first_seq, n, level, seqs, nodes) VALUES (51, $1, 100, 4, $2, $3)`,
+		firstSeq, runs, tileHashes(50, leaves, 4)); err != nil {
+		t.Fatal(err)
+	}
+	root, err := evidence.Root(ctx, st, 200)
+	if err == nil {
+		t.Errorf("root over a log with a block over others: %x (the commits give %x), no error", root, ref.root)
+	}
+	if err := st.LogLeaves(ctx, 0, 200, func(uint64, []byte) error { return nil }); err == nil {
+		t.Error("LogLeaves over a log with a block over others: no error")
+	}
+	if c, err := evidence.MakeCheckpoint(ctx, st, key, time.Now()); err == nil {
+		t.Errorf("checkpoint signed over a log with a block over others: root %x (the commits give %x)", c.Root, ref.root)
+	}
+}
