@@ -641,3 +641,96 @@ func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uin
 // leavesAtNodes bounds the nodes whose rows LogLeavesAt reads in one
 // query (4,096 rows at level 4); a variable for the tests.
 var leavesAtNodes = 256
+
+// checkedLeaves returns the leaf of each observation of seqs that an
+// evidence_tiles block holds, read with the other leaves of its node
+// (leavesOfSeqs) and checked against the node's hash (nodeLeaves); seqs
+// no block holds are left out.
+func (s *Store) checkedLeaves(ctx context.Context, seqs []int64) (map[int64][32]byte, error) {
+	out := map[int64][32]byte{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	r, err := s.pool.Query(ctx, `SELECT DISTINCT t.first, t.first_seq, t.n, t.level, t.seqs, t.nodes FROM unnest($1::bigint[]) AS u(seq)
+		CROSS JOIN LATERAL (SELECT * FROM evidence_tiles e WHERE e.first_seq <= u.seq ORDER BY e.first_seq DESC LIMIT 1) t ORDER BY t.first`, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("evidence log: %w", err)
+	}
+	var blocks []*tileBlock
+	var firstSeqs []int64 // of blocks, which the blocks of seqs follow in order
+	for r.Next() {
+		var first, firstSeq int64
+		var n int32
+		var level int16
+		var bs, hashes []byte
+		if err := r.Scan(&first, &firstSeq, &n, &level, &bs, &hashes); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("evidence log: %w", err)
+		}
+		b, err := decodeTileBlock(first, firstSeq, n, level, bs, hashes)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		if len(firstSeqs) > 0 && firstSeq <= firstSeqs[len(firstSeqs)-1] {
+			r.Close()
+			return nil, fmt.Errorf("evidence log: the block at leaf %d starts at seq %d, not after the block before it", b.begin, firstSeq)
+		}
+		blocks, firstSeqs = append(blocks, b), append(firstSeqs, firstSeq)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("evidence log: %w", err)
+	}
+	type held struct {
+		b *tileBlock
+		k int
+	}
+	seen := map[held]bool{}
+	var want []held
+	for _, seq := range seqs {
+		// The block of the largest first_seq at or below seq (tileIndex).
+		at, found := slices.BinarySearch(firstSeqs, seq)
+		if !found {
+			at--
+		}
+		if at < 0 {
+			continue
+		}
+		b := blocks[at]
+		j, ok := slices.BinarySearch(b.seqs, seq)
+		if !ok {
+			continue
+		}
+		i := b.begin + uint64(j)
+		k := slices.IndexFunc(b.nodes, func(n node) bool { return n.begin() <= i && i < n.end() })
+		if h := (held{b, k}); k >= 0 && !seen[h] {
+			seen[h] = true
+			want = append(want, h)
+		}
+	}
+	for len(want) > 0 {
+		part := want[:min(len(want), leavesAtNodes)]
+		want = want[len(part):]
+		var all []int64
+		for _, w := range part {
+			n := w.b.nodes[w.k]
+			all = append(all, w.b.seqs[n.begin()-w.b.begin:n.end()-w.b.begin]...)
+		}
+		got, err := s.leavesOfSeqs(ctx, all)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range part {
+			ls, err := nodeLeaves(w.b, w.k, got)
+			if err != nil {
+				return nil, err
+			}
+			n := w.b.nodes[w.k]
+			for j := range ls {
+				out[w.b.seqs[n.begin()-w.b.begin+uint64(j)]] = ls[j]
+			}
+		}
+	}
+	return out, nil
+}

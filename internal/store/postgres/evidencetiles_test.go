@@ -562,3 +562,62 @@ func TestTilesOverlappingBlockIsRefused(t *testing.T) {
 		t.Errorf("checkpoint signed over a log with a block over others: root %x (the commits give %x)", c.Root, ref.root)
 	}
 }
+
+// A purge checks the leaves it records against their nodes first: a row
+// changed after it was logged refuses the purge (its transcript's, its
+// row's, its partition's), which would otherwise record the changed row's
+// leaf for good with the original row gone, leaving its node's 16
+// observations unprovable however the row is put back.
+func TestPurgeRefusesAChangedRow(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []retention.Kind{retention.KindTranscripts, retention.KindObservations} {
+		for _, whole := range []bool{true, false} { // January's partition dropped whole, or rows one by one
+			if kind == retention.KindTranscripts && !whole {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%v", kind, whole), func(t *testing.T) {
+				st := openTest(t, DefaultConfig())
+				r := rand.New(rand.NewPCG(28, 28))
+				var obs []observe.Observation
+				for i := range 32 {
+					month := time.January
+					if !whole && i%2 == 1 {
+						month = time.March // January's partition is not all due
+					}
+					obs = append(obs, storetest.Observation(r, time.Date(2025, month, 3, 12, 0, i, 0, time.UTC), i))
+				}
+				if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+					t.Fatal(err)
+				}
+				acfg := analysis.DefaultConfig()
+				acfg.Now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) }
+				acfg.SaveInterval = 0
+				e, err := analysis.New(ctx, st, acfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Add(ctx, slices.Clone(obs)); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.pool.Exec(ctx, `UPDATE observations SET port = port + 1 WHERE uid = $1`, obs[20].ID); err != nil {
+					t.Fatal(err)
+				}
+				now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				_, err = st.PurgeChunk(ctx, kind, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), 100, now)
+				if err == nil || !strings.Contains(err.Error(), "a row was changed") {
+					t.Errorf("purge of a changed row: %v, want it refused", err)
+				}
+				var rows, records int
+				if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations WHERE transcript IS NOT NULL), (SELECT count(*) FROM purged_observations)`).Scan(&rows, &records); err != nil {
+					t.Fatal(err)
+				}
+				if rows != 32 || records != 0 {
+					t.Errorf("after the refused purge: %d rows with their transcripts, %d purge records; want 32, 0", rows, records)
+				}
+			})
+		}
+	}
+}
