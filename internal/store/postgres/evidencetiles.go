@@ -344,8 +344,13 @@ func checkNode(b *tileBlock, k int, got map[int64][32]byte, fn func(i uint64, le
 // one its purge record keeps (its row as it was before a purge), else
 // its row's, hashed again.
 func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]byte, error) {
+	return s.leavesOfSeqsOn(ctx, s.pool, seqs)
+}
+
+// leavesOfSeqsOn is leavesOfSeqs read through q (a purge's transaction).
+func (s *Store) leavesOfSeqsOn(ctx context.Context, q pgQuerier, seqs []int64) (map[int64][32]byte, error) {
 	out := make(map[int64][32]byte, len(seqs))
-	r, err := s.pool.Query(ctx, `SELECT seq, leaf FROM purged_observations WHERE seq = ANY($1) AND leaf IS NOT NULL`, seqs)
+	r, err := q.Query(ctx, `SELECT seq, leaf FROM purged_observations WHERE seq = ANY($1) AND leaf IS NOT NULL`, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
@@ -379,7 +384,7 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 	// k-th seq, and the rows' ids need not be read apart.
 	slices.Sort(rest)
 	var got []observe.Observation
-	err = s.observationsWhere(ctx, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
+	err = s.observationsWhereOn(ctx, q, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
 		got = append(got, *o)
 		return nil
 	})
@@ -396,7 +401,7 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 		}
 		return out, nil
 	}
-	r, err = s.pool.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
+	r, err = q.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
@@ -645,13 +650,15 @@ var leavesAtNodes = 256
 // checkedLeaves returns the leaf of each observation of seqs that an
 // evidence_tiles block holds, read with the other leaves of its node
 // (leavesOfSeqs) and checked against the node's hash (nodeLeaves); seqs
-// no block holds are left out.
-func (s *Store) checkedLeaves(ctx context.Context, seqs []int64) (map[int64][32]byte, error) {
+// no block holds are left out. It reads through q: a purge's
+// transaction, which must not wait for a second connection while it holds
+// legal_holds' lock.
+func (s *Store) checkedLeaves(ctx context.Context, q pgQuerier, seqs []int64) (map[int64][32]byte, error) {
 	out := map[int64][32]byte{}
 	if len(seqs) == 0 {
 		return out, nil
 	}
-	r, err := s.pool.Query(ctx, `SELECT DISTINCT t.first, t.first_seq, t.n, t.level, t.seqs, t.nodes FROM unnest($1::bigint[]) AS u(seq)
+	r, err := q.Query(ctx, `SELECT DISTINCT t.first, t.first_seq, t.n, t.level, t.seqs, t.nodes FROM unnest($1::bigint[]) AS u(seq)
 		CROSS JOIN LATERAL (SELECT * FROM evidence_tiles e WHERE e.first_seq <= u.seq ORDER BY e.first_seq DESC LIMIT 1) t ORDER BY t.first`, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
@@ -717,7 +724,7 @@ func (s *Store) checkedLeaves(ctx context.Context, seqs []int64) (map[int64][32]
 			n := w.b.nodes[w.k]
 			all = append(all, w.b.seqs[n.begin()-w.b.begin:n.end()-w.b.begin]...)
 		}
-		got, err := s.leavesOfSeqs(ctx, all)
+		got, err := s.leavesOfSeqsOn(ctx, q, all)
 		if err != nil {
 			return nil, err
 		}

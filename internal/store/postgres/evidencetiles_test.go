@@ -621,3 +621,54 @@ func TestPurgeRefusesAChangedRow(t *testing.T) {
 		}
 	}
 }
+
+// A purge reads the leaves it records inside its own transaction: read
+// through the pool, it needed a second connection while its transaction
+// holds legal_holds' lock, and a pool whose other connections are taken
+// (a hold being placed waits on that lock) never gave it one.
+func TestPurgeNeedsNoSecondConnection(t *testing.T) {
+	for _, whole := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.MaxConns = 2
+		st := openTest(t, cfg)
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(29, 29))
+		var obs []observe.Observation
+		for i := range 32 {
+			month := time.January
+			if !whole && i%2 == 1 {
+				month = time.March
+			}
+			obs = append(obs, storetest.Observation(r, time.Date(2025, month, 3, 12, 0, i, 0, time.UTC), i))
+		}
+		if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+			t.Fatal(err)
+		}
+		acfg := analysis.DefaultConfig()
+		acfg.Now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) }
+		acfg.SaveInterval = 0
+		e, err := analysis.New(ctx, st, acfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Add(ctx, slices.Clone(obs)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		other, err := st.pool.Acquire(ctx) // the pool's other connection, taken
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not a measure of time: a purge that waits for a connection
+		// waits until this ends.
+		wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err = st.PurgeChunk(wait, retention.KindObservations, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), 100, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		cancel()
+		other.Release()
+		if err != nil {
+			t.Errorf("purge (partition dropped whole: %v) with the pool's other connection taken: %v", whole, err)
+		}
+	}
+}

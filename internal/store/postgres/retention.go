@@ -205,7 +205,7 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err := rows.Err(); err != nil || len(seqs) == 0 {
 			return err
 		}
-		leaves, err := s.purgedLeaves(ctx, seqs)
+		leaves, err := s.purgedLeaves(ctx, tx, seqs)
 		if err != nil {
 			return err
 		}
@@ -430,13 +430,15 @@ func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint6
 // refuses the purge, which would otherwise record the changed row's leaf
 // for good, with the original row gone. nil (NULL) for a row whose leaf
 // evidence_blocks or evidence_log keeps (stored before 0021), or when the
-// store keeps no log.
-func (s *Store) purgedLeaves(ctx context.Context, seqs []int64) ([][]byte, error) {
+// store keeps no log. It reads inside the purge's transaction tx, which
+// holds legal_holds' lock: through the pool it waited for a second
+// connection, which a pool whose others wait on that lock never gave.
+func (s *Store) purgedLeaves(ctx context.Context, tx pgx.Tx, seqs []int64) ([][]byte, error) {
 	out := make([][]byte, len(seqs))
 	if s.cfg.NoEvidenceLog {
 		return out, nil
 	}
-	got, err := s.checkedLeaves(ctx, seqs)
+	got, err := s.checkedLeaves(ctx, tx, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
@@ -462,7 +464,7 @@ func (s *Store) purgePartitionRecords(ctx context.Context, tx pgx.Tx, part strin
 			return err
 		}
 		last = seqs[len(seqs)-1]
-		leaves, err := s.purgedLeaves(ctx, seqs)
+		leaves, err := s.purgedLeaves(ctx, tx, seqs)
 		if err != nil {
 			return err
 		}
