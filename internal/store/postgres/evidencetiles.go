@@ -213,6 +213,7 @@ func (s *Store) tileBlocks(ctx context.Context, from, to uint64) ([]*tileBlock, 
 // evidence_tiles holds, from next on, in order; it returns the index after
 // the last leaf handed out.
 func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint64, leaf []byte) error) (uint64, error) {
+	var prev *tileBlock
 	for next < to {
 		blocks, err := s.tileBlocks(ctx, next, to)
 		if err != nil || len(blocks) == 0 {
@@ -221,6 +222,9 @@ func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint6
 		for _, b := range blocks {
 			if b.begin > next {
 				return next, fmt.Errorf("evidence log: leaf %d missing", next)
+			}
+			if err := follows(b, next, &prev); err != nil {
+				return next, err
 			}
 			err := s.blockNodes(ctx, b, next, to, true, func(n node, h []byte) error {
 				if n.level != 0 || n.index != next {
@@ -235,6 +239,24 @@ func (s *Store) tileLeaves(ctx context.Context, next, to uint64, fn func(i uint6
 		}
 	}
 	return next, nil
+}
+
+// follows checks that b, the next block a read of the log from leaf next
+// takes, begins right after the block before it (*prev), or, the first,
+// holds leaf next; then makes it *prev. Blocks are appended one after
+// another: one that begins inside another (an INSERT, which the
+// append-only triggers let through) would put its leaves in place of the
+// commits' in the next signed checkpoint, and one after a gap would leave
+// leaves out.
+func follows(b *tileBlock, next uint64, prev **tileBlock) error {
+	switch {
+	case *prev != nil && b.begin != (*prev).end():
+		return fmt.Errorf("evidence log: the block at leaf %d does not follow the block of leaves %d to %d", b.begin, (*prev).begin, (*prev).end()-1)
+	case *prev == nil && (b.begin > next || b.end() <= next):
+		return fmt.Errorf("evidence log: the block at leaf %d does not hold leaf %d", b.begin, next)
+	}
+	*prev = b
+	return nil
 }
 
 // blockNodes calls fn, left to right, with what covers the leaves of b in
@@ -322,8 +344,13 @@ func checkNode(b *tileBlock, k int, got map[int64][32]byte, fn func(i uint64, le
 // one its purge record keeps (its row as it was before a purge), else
 // its row's, hashed again.
 func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]byte, error) {
+	return s.leavesOfSeqsOn(ctx, s.pool, seqs)
+}
+
+// leavesOfSeqsOn is leavesOfSeqs read through q (a purge's transaction).
+func (s *Store) leavesOfSeqsOn(ctx context.Context, q pgQuerier, seqs []int64) (map[int64][32]byte, error) {
 	out := make(map[int64][32]byte, len(seqs))
-	r, err := s.pool.Query(ctx, `SELECT seq, leaf FROM purged_observations WHERE seq = ANY($1) AND leaf IS NOT NULL`, seqs)
+	r, err := q.Query(ctx, `SELECT seq, leaf FROM purged_observations WHERE seq = ANY($1) AND leaf IS NOT NULL`, seqs)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
@@ -357,7 +384,7 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 	// k-th seq, and the rows' ids need not be read apart.
 	slices.Sort(rest)
 	var got []observe.Observation
-	err = s.observationsWhere(ctx, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
+	err = s.observationsWhereOn(ctx, q, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
 		got = append(got, *o)
 		return nil
 	})
@@ -374,7 +401,7 @@ func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]b
 		}
 		return out, nil
 	}
-	r, err = s.pool.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
+	r, err = q.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
 	if err != nil {
 		return nil, fmt.Errorf("evidence log: %w", err)
 	}
@@ -455,6 +482,7 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 		return nil
 	}
 	next := from
+	var prev *tileBlock
 	for next < to {
 		blocks, err := s.tileBlocks(ctx, next, to)
 		if err != nil {
@@ -464,6 +492,9 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 			break
 		}
 		for _, b := range blocks {
+			if err := follows(b, next, &prev); err != nil {
+				return err
+			}
 			err := s.blockNodes(ctx, b, next, to, false, func(n node, h []byte) error {
 				if n.begin() != next {
 					return fmt.Errorf("evidence log: leaf %d missing", next)
@@ -615,3 +646,98 @@ func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uin
 // leavesAtNodes bounds the nodes whose rows LogLeavesAt reads in one
 // query (4,096 rows at level 4); a variable for the tests.
 var leavesAtNodes = 256
+
+// checkedLeaves returns the leaf of each observation of seqs that an
+// evidence_tiles block holds, read with the other leaves of its node
+// (leavesOfSeqs) and checked against the node's hash (nodeLeaves); seqs
+// no block holds are left out. It reads through q: a purge's
+// transaction, which must not wait for a second connection while it holds
+// legal_holds' lock.
+func (s *Store) checkedLeaves(ctx context.Context, q pgQuerier, seqs []int64) (map[int64][32]byte, error) {
+	out := map[int64][32]byte{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	r, err := q.Query(ctx, `SELECT DISTINCT t.first, t.first_seq, t.n, t.level, t.seqs, t.nodes FROM unnest($1::bigint[]) AS u(seq)
+		CROSS JOIN LATERAL (SELECT * FROM evidence_tiles e WHERE e.first_seq <= u.seq ORDER BY e.first_seq DESC LIMIT 1) t ORDER BY t.first`, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("evidence log: %w", err)
+	}
+	var blocks []*tileBlock
+	var firstSeqs []int64 // of blocks, which the blocks of seqs follow in order
+	for r.Next() {
+		var first, firstSeq int64
+		var n int32
+		var level int16
+		var bs, hashes []byte
+		if err := r.Scan(&first, &firstSeq, &n, &level, &bs, &hashes); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("evidence log: %w", err)
+		}
+		b, err := decodeTileBlock(first, firstSeq, n, level, bs, hashes)
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
+		if len(firstSeqs) > 0 && firstSeq <= firstSeqs[len(firstSeqs)-1] {
+			r.Close()
+			return nil, fmt.Errorf("evidence log: the block at leaf %d starts at seq %d, not after the block before it", b.begin, firstSeq)
+		}
+		blocks, firstSeqs = append(blocks, b), append(firstSeqs, firstSeq)
+	}
+	r.Close()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("evidence log: %w", err)
+	}
+	type held struct {
+		b *tileBlock
+		k int
+	}
+	seen := map[held]bool{}
+	var want []held
+	for _, seq := range seqs {
+		// The block of the largest first_seq at or below seq (tileIndex).
+		at, found := slices.BinarySearch(firstSeqs, seq)
+		if !found {
+			at--
+		}
+		if at < 0 {
+			continue
+		}
+		b := blocks[at]
+		j, ok := slices.BinarySearch(b.seqs, seq)
+		if !ok {
+			continue
+		}
+		i := b.begin + uint64(j)
+		k := slices.IndexFunc(b.nodes, func(n node) bool { return n.begin() <= i && i < n.end() })
+		if h := (held{b, k}); k >= 0 && !seen[h] {
+			seen[h] = true
+			want = append(want, h)
+		}
+	}
+	for len(want) > 0 {
+		part := want[:min(len(want), leavesAtNodes)]
+		want = want[len(part):]
+		var all []int64
+		for _, w := range part {
+			n := w.b.nodes[w.k]
+			all = append(all, w.b.seqs[n.begin()-w.b.begin:n.end()-w.b.begin]...)
+		}
+		got, err := s.leavesOfSeqsOn(ctx, q, all)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range part {
+			ls, err := nodeLeaves(w.b, w.k, got)
+			if err != nil {
+				return nil, err
+			}
+			n := w.b.nodes[w.k]
+			for j := range ls {
+				out[w.b.seqs[n.begin()-w.b.begin+uint64(j)]] = ls[j]
+			}
+		}
+	}
+	return out, nil
+}

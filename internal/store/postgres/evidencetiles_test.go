@@ -503,3 +503,172 @@ func TestTilesChangedBlockIsCaught(t *testing.T) {
 		}
 	}
 }
+
+// A block inserted over the leaves of others (an INSERT, which the
+// append-only triggers let through) is refused: read from it, the next
+// checkpoint would sign leaves that are not the commits' (here the second
+// commit's first 50 observations gone and 50 of its others twice), and
+// the leaves of the log would depend on which block a read starts from.
+func TestTilesOverlappingBlockIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(27, 27))
+	obs := tileObs(r, time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC), 200, 0)
+	for _, b := range [][]observe.Observation{obs[:100], obs[100:]} {
+		if err := st.InsertObservations(ctx, slices.Clone(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := makeRefLog(t, st, obs)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32))
+	seqOf := func(i int) int64 {
+		var seq int64
+		if err := st.pool.QueryRow(ctx, `SELECT seq FROM observations WHERE uid = $1`, obs[i].ID).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	// Leaves 50 to 149: the first commit's observations 0 to 49, then the
+	// second's 150 to 199, their nodes hashed right.
+	var seqs []int64
+	var leaves [][32]byte
+	var which []int
+	for i := range 200 {
+		if i < 50 || i >= 150 {
+			which = append(which, i)
+		}
+	}
+	for _, i := range which {
+		seqs = append(seqs, seqOf(i))
+		leaves = append(leaves, [32]byte(ref.leaves[i]))
+	}
+	firstSeq := seqs[0] - 1
+	runs, err := appendSeqRuns(nil, firstSeq, seqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_tiles (first, first_seq, n, level, seqs, nodes) VALUES (51, $1, 100, 4, $2, $3)`,
+		firstSeq, runs, tileHashes(50, leaves, 4)); err != nil {
+		t.Fatal(err)
+	}
+	root, err := evidence.Root(ctx, st, 200)
+	if err == nil {
+		t.Errorf("root over a log with a block over others: %x (the commits give %x), no error", root, ref.root)
+	}
+	if err := st.LogLeaves(ctx, 0, 200, func(uint64, []byte) error { return nil }); err == nil {
+		t.Error("LogLeaves over a log with a block over others: no error")
+	}
+	if c, err := evidence.MakeCheckpoint(ctx, st, key, time.Now()); err == nil {
+		t.Errorf("checkpoint signed over a log with a block over others: root %x (the commits give %x)", c.Root, ref.root)
+	}
+}
+
+// A purge checks the leaves it records against their nodes first: a row
+// changed after it was logged refuses the purge (its transcript's, its
+// row's, its partition's), which would otherwise record the changed row's
+// leaf for good with the original row gone, leaving its node's 16
+// observations unprovable however the row is put back.
+func TestPurgeRefusesAChangedRow(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []retention.Kind{retention.KindTranscripts, retention.KindObservations} {
+		for _, whole := range []bool{true, false} { // January's partition dropped whole, or rows one by one
+			if kind == retention.KindTranscripts && !whole {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%v", kind, whole), func(t *testing.T) {
+				st := openTest(t, DefaultConfig())
+				r := rand.New(rand.NewPCG(28, 28))
+				var obs []observe.Observation
+				for i := range 32 {
+					month := time.January
+					if !whole && i%2 == 1 {
+						month = time.March // January's partition is not all due
+					}
+					obs = append(obs, storetest.Observation(r, time.Date(2025, month, 3, 12, 0, i, 0, time.UTC), i))
+				}
+				if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+					t.Fatal(err)
+				}
+				acfg := analysis.DefaultConfig()
+				acfg.Now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) }
+				acfg.SaveInterval = 0
+				e, err := analysis.New(ctx, st, acfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Add(ctx, slices.Clone(obs)); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.pool.Exec(ctx, `UPDATE observations SET port = port + 1 WHERE uid = $1`, obs[20].ID); err != nil {
+					t.Fatal(err)
+				}
+				now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+				_, err = st.PurgeChunk(ctx, kind, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), 100, now)
+				if err == nil || !strings.Contains(err.Error(), "a row was changed") {
+					t.Errorf("purge of a changed row: %v, want it refused", err)
+				}
+				var rows, records int
+				if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations WHERE transcript IS NOT NULL), (SELECT count(*) FROM purged_observations)`).Scan(&rows, &records); err != nil {
+					t.Fatal(err)
+				}
+				if rows != 32 || records != 0 {
+					t.Errorf("after the refused purge: %d rows with their transcripts, %d purge records; want 32, 0", rows, records)
+				}
+			})
+		}
+	}
+}
+
+// A purge reads the leaves it records inside its own transaction: read
+// through the pool, it needed a second connection while its transaction
+// holds legal_holds' lock, and a pool whose other connections are taken
+// (a hold being placed waits on that lock) never gave it one.
+func TestPurgeNeedsNoSecondConnection(t *testing.T) {
+	for _, whole := range []bool{true, false} {
+		cfg := DefaultConfig()
+		cfg.MaxConns = 2
+		st := openTest(t, cfg)
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(29, 29))
+		var obs []observe.Observation
+		for i := range 32 {
+			month := time.January
+			if !whole && i%2 == 1 {
+				month = time.March
+			}
+			obs = append(obs, storetest.Observation(r, time.Date(2025, month, 3, 12, 0, i, 0, time.UTC), i))
+		}
+		if err := st.InsertObservations(ctx, slices.Clone(obs)); err != nil {
+			t.Fatal(err)
+		}
+		acfg := analysis.DefaultConfig()
+		acfg.Now = func() time.Time { return time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC) }
+		acfg.SaveInterval = 0
+		e, err := analysis.New(ctx, st, acfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Add(ctx, slices.Clone(obs)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		other, err := st.pool.Acquire(ctx) // the pool's other connection, taken
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Not a measure of time: a purge that waits for a connection
+		// waits until this ends.
+		wait, cancel := context.WithTimeout(ctx, 20*time.Second)
+		_, err = st.PurgeChunk(wait, retention.KindObservations, time.Date(2025, 2, 10, 0, 0, 0, 0, time.UTC), 100, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		cancel()
+		other.Release()
+		if err != nil {
+			t.Errorf("purge (partition dropped whole: %v) with the pool's other connection taken: %v", whole, err)
+		}
+	}
+}

@@ -676,9 +676,15 @@ func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, s
 // observationsWhere calls fn for each observation that where selects, in
 // the order orderBy says.
 func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
+	return s.observationsWhereOn(ctx, s.pool, where, orderBy, args, fn)
+}
+
+// observationsWhereOn is observationsWhere read through db (a
+// transaction's, or the pool).
+func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
 	q := `SELECT ` + obsSelect + ` FROM observations o` + obsJoins + `
 		LEFT JOIN sensor_chains c ON c.id = o.chain_ref WHERE ` + where
-	r, err := s.pool.Query(ctx, q+` ORDER BY `+orderBy, args...)
+	r, err := db.Query(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
 		return err
 	}

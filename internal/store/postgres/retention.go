@@ -205,7 +205,7 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err := rows.Err(); err != nil || len(seqs) == 0 {
 			return err
 		}
-		leaves, err := s.purgedLeaves(ctx, seqs)
+		leaves, err := s.purgedLeaves(ctx, tx, seqs)
 		if err != nil {
 			return err
 		}
@@ -420,20 +420,27 @@ func (s *Store) ChainPurged(ctx context.Context, chain string, first, head uint6
 	return n, err
 }
 
-// purgedLeaves returns the evidence-log leaf of each observation of seqs,
-// hashed from its row before a purge removes it (or its transcript), for
-// its purge record (migration 0021): the evidence_tiles blocks keep no
-// leaf, and proofs of the observation and of its neighbours need it. A
-// leaf a purge record already holds is kept; nil (NULL) for a row with
-// no leaf, or when the store keeps no log.
-func (s *Store) purgedLeaves(ctx context.Context, seqs []int64) ([][]byte, error) {
+// purgedLeaves returns the evidence-log leaf of each observation of seqs
+// that an evidence_tiles block holds, hashed from its row before a purge
+// removes it (or its transcript), for its purge record (migration 0021):
+// the blocks keep no leaf, and proofs of the observation and of its
+// neighbours need it. A leaf a purge record already holds is kept. The
+// leaves of each subtree that holds one of seqs are checked against its
+// stored hash first (checkedLeaves): a row changed after it was logged
+// refuses the purge, which would otherwise record the changed row's leaf
+// for good, with the original row gone. nil (NULL) for a row whose leaf
+// evidence_blocks or evidence_log keeps (stored before 0021), or when the
+// store keeps no log. It reads inside the purge's transaction tx, which
+// holds legal_holds' lock: through the pool it waited for a second
+// connection, which a pool whose others wait on that lock never gave.
+func (s *Store) purgedLeaves(ctx context.Context, tx pgx.Tx, seqs []int64) ([][]byte, error) {
 	out := make([][]byte, len(seqs))
 	if s.cfg.NoEvidenceLog {
 		return out, nil
 	}
-	got, err := s.leavesOfSeqs(ctx, seqs)
+	got, err := s.checkedLeaves(ctx, tx, seqs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("purge: %w", err)
 	}
 	for i, seq := range seqs {
 		if l, ok := got[seq]; ok {
@@ -457,7 +464,7 @@ func (s *Store) purgePartitionRecords(ctx context.Context, tx pgx.Tx, part strin
 			return err
 		}
 		last = seqs[len(seqs)-1]
-		leaves, err := s.purgedLeaves(ctx, seqs)
+		leaves, err := s.purgedLeaves(ctx, tx, seqs)
 		if err != nil {
 			return err
 		}

@@ -148,12 +148,16 @@ func (s *Store) endpointSightings(ctx context.Context, ep int64, limit int, fetc
 	}
 }
 
-// timelineQuery reads the observations of the sightings given.
+// timelineQuery reads the observations of the sightings given (seqs,
+// then their times), each with its sighting's time and its address, which
+// scanTimelineEntry checks: a seq alone is unique to no row (the primary
+// key is (seq, time_ns), migration 0015), and a sighting must not show
+// another endpoint's observation under this one's address.
 const timelineQuery = `SELECT o.seq, ` + obsIDCol + `, o.time_ns, f.network, f.method, f.possession, f.transport, i.kind, i.hash, m.matched,
 	` + obsPlaceSQL + `, p.agency, f.sensor, o.clock_offset_ns, f.clock_source, f.marks, COALESCE(o.sensor_address, ''),
 	o.transcript_sha256, o.port, f.client, f.client_version, o.pieces_have, o.pieces_total,
-	o.clock_uncertainty_ns, f.sensor_version, f.build_commit, f.build_modified
-	FROM unnest(?::bigint[]) AS t(seq) JOIN observations o ON o.seq = t.seq` + obsJoins
+	o.clock_uncertainty_ns, f.sensor_version, f.build_commit, f.build_modified, t.time_ns, ` + obsIPSQL + `
+	FROM unnest(?::bigint[], ?::bigint[]) AS t(seq, time_ns) JOIN observations o ON o.seq = t.seq` + obsJoins
 
 // timelineEntry is one observation of a target's timeline and its seq.
 type timelineEntry struct {
@@ -193,9 +197,9 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 			n := 0
 			for len(ss) > 0 {
 				k := min(len(ss), timelineFetchChunk)
-				seqs := make([]int64, k)
+				seqs, times := make([]int64, k), make([]int64, k)
 				for j := range seqs {
-					seqs[j] = ss[j].seq
+					seqs[j], times[j] = ss[j].seq, ss[j].timeNS
 				}
 				if err := eachRow(ctx, s.db(), timelineQuery, func(r pgx.Rows) error {
 					e, err := scanTimelineEntry(r, ep, hexes)
@@ -205,7 +209,7 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					got = append(got, e)
 					n++
 					return nil
-				}, seqs); err != nil {
+				}, seqs, times); err != nil {
 					return 0, err
 				}
 				ss = ss[k:]
@@ -231,11 +235,14 @@ func newerEntry(a, b *timelineEntry) bool {
 	return a.seq > b.seq
 }
 
-// scanTimelineEntry reads one row of timelineQuery, an observation at ep.
+// scanTimelineEntry reads one row of timelineQuery, an observation at ep:
+// one of another time than its sighting's, or of another address than
+// ep's, is an error (a damaged or forged sighting).
 func scanTimelineEntry(r pgx.Rows, ep *analysis.EndpointInfo, hexes map[string]string) (timelineEntry, error) {
 	var (
 		e                     timelineEntry
-		ns, offset            int64
+		ns, offset, seen      int64
+		ip                    string
 		unc                   *int64
 		level                 string
 		matched, place        []byte
@@ -248,8 +255,12 @@ func scanTimelineEntry(r pgx.Rows, ep *analysis.EndpointInfo, hexes map[string]s
 	if err := r.Scan(&e.seq, &t.ID, &ns, &t.Network, &t.Method, &level, &t.Transport, &t.Kind, &hash, &matched, &place, &t.Agency,
 		&t.Sensor, &offset, &t.ClockSource, &marks, &t.SensorAddress, &tsum, &port,
 		&client, &clientVersion, &t.PiecesHave, &t.PiecesTotal,
-		&unc, &t.Build.Version, &t.Build.Commit, &t.Build.Modified); err != nil {
+		&unc, &t.Build.Version, &t.Build.Commit, &t.Build.Modified, &seen, &ip); err != nil {
 		return e, err
+	}
+	if addr, err := netip.ParseAddr(ip); err != nil || ns != seen || addr.Unmap().WithZone("") != ep.IP.Unmap().WithZone("") {
+		return e, fmt.Errorf("the sighting of seq %d at %s is observation %s of %s at %s: %w",
+			e.seq, nsTime(seen).Format(time.RFC3339Nano), t.ID, ip, nsTime(ns).Format(time.RFC3339Nano), errSightings)
 	}
 	t.Client, t.ClientVersion = string(client), string(clientVersion)
 	var err error

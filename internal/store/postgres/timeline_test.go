@@ -97,6 +97,13 @@ func newTimelineLab(t *testing.T, r *rand.Rand, n int) *timelineLab {
 			at = obs[r.IntN(i)].Time // a tie on time
 		}
 		obs[i] = storetest.Observation(r, at, i)
+		// Endpoint ep is 10.0.0.ep (the timeline shows only an
+		// endpoint's own observations); 7 is busy: past the page's 500.
+		ep := 1 + r.IntN(48)
+		if r.IntN(3) == 0 {
+			ep = 7
+		}
+		obs[i].Endpoint.IP = netip.AddrFrom4([4]byte{10, 0, 0, byte(ep)})
 	}
 	for i := 0; i < n; i += 500 {
 		if err := st.InsertObservations(ctx, obs[i:min(n, i+500)]); err != nil {
@@ -107,15 +114,13 @@ func newTimelineLab(t *testing.T, r *rand.Rand, n int) *timelineLab {
 		t.Fatal(err)
 	}
 	var seqs []int64
-	if err := eachRow(ctx, st.db(), `SELECT seq, time_ns FROM observations`, func(rows pgx.Rows) error {
+	if err := eachRow(ctx, st.db(), `SELECT seq, time_ns, `+obsIPSQL+` FROM observations o`, func(rows pgx.Rows) error {
 		var ref analysis.TimelineRef
-		if err := rows.Scan(&ref.Seq, &ref.TimeNS); err != nil {
+		var ip string
+		if err := rows.Scan(&ref.Seq, &ref.TimeNS, &ip); err != nil {
 			return err
 		}
-		ref.Endpoint = 1 + r.Int64N(48)
-		if r.IntN(3) == 0 {
-			ref.Endpoint = 7 // busy: past the page's 500
-		}
+		ref.Endpoint = int64(netip.MustParseAddr(ip).As4()[3])
 		lab.refs, seqs = append(lab.refs, ref), append(seqs, ref.Seq)
 		return nil
 	}); err != nil {
@@ -336,6 +341,7 @@ func TestTamperedTimelineFailsLoudly(t *testing.T) {
 	st := openTest(t, DefaultConfig())
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	obs := []observe.Observation{storetest.Observation(rand.New(rand.NewPCG(1, 2)), at, 1)}
+	obs[0].Endpoint.IP = netip.MustParseAddr("10.0.0.5")
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
@@ -498,4 +504,64 @@ func randomPacked(r *rand.Rand) (int64, []byte) {
 		b = appendRun(b, day, slices.Compact(ss))
 	}
 	return day, b
+}
+
+// A sighting names an observation by seq and time: one whose observation
+// is of another address, or at another time, fails the target's
+// timeline (read for its page and its ISP request) loudly rather than
+// listing that observation under the endpoint's address, or twice.
+func TestTimelineSightingOfAnotherObservationFails(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(3, 4))
+	a, b := storetest.Observation(r, at, 1), storetest.Observation(r, at.Add(time.Minute), 2)
+	a.Endpoint.IP, b.Endpoint.IP = netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.0.6")
+	if err := st.InsertObservations(ctx, []observe.Observation{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	seqOf := map[int64]int64{}
+	if err := eachRow(ctx, st.db(), `SELECT seq, time_ns FROM observations`, func(rows pgx.Rows) error {
+		var seq, ns int64
+		if err := rows.Scan(&seq, &ns); err != nil {
+			return err
+		}
+		seqOf[ns] = seq
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sa, sb := seqOf[at.UnixNano()], seqOf[at.Add(time.Minute).UnixNano()]
+	c := analysis.Changes{Timeline: []analysis.TimelineRef{{Endpoint: 5, TimeNS: at.UnixNano(), Seq: sa}, {Endpoint: 6, TimeNS: at.Add(time.Minute).UnixNano(), Seq: sb}}}
+	if err := st.AnalysisSave(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	d := &analysis.TargetDetail{Endpoints: []analysis.EndpointInfo{{IP: netip.MustParseAddr("10.0.0.5"), Port: 6881, LastSeen: at}}}
+	if err := st.timeline(ctx, d, []int64{5}, 10); err != nil || len(d.Timeline) != 1 {
+		t.Fatalf("untampered: %d entries, %v; want 1", len(d.Timeline), err)
+	}
+	day := dayOf(at.UnixNano())
+	for _, tamper := range []struct {
+		name string
+		run  []sighting
+	}{
+		{"another address's observation", []sighting{{at.Add(time.Minute).UnixNano(), sb}}},
+		{"its own observation at another time", []sighting{{at.UnixNano() + 1, sa}}},
+	} {
+		if _, err := st.pool.Exec(ctx, `UPDATE analysis_timeline_days SET packed = packed || $1 WHERE endpoint = 5`, appendRun(nil, day, tamper.run)); err != nil {
+			t.Fatal(err)
+		}
+		d.Timeline = nil
+		err := st.timeline(ctx, d, []int64{5}, 10)
+		if err == nil {
+			t.Errorf("a sighting of %s: %d entries, no error", tamper.name, len(d.Timeline))
+			for _, e := range d.Timeline {
+				t.Logf("entry %s at %s, %s", e.ID, e.Time, e.Endpoint)
+			}
+		}
+		if _, err := st.pool.Exec(ctx, `UPDATE analysis_timeline_days SET packed = $1 WHERE endpoint = 5`,
+			appendRun(nil, day, []sighting{{at.UnixNano(), sa}})); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
