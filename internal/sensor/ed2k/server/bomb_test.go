@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -34,39 +35,25 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 		bomb := wire.AppendPacked(nil, wire.OpFoundSources, make([]byte, 8<<20)) // made before: in time means in time
 		bombed, asked := [16]byte{0xb0}, [16]byte{0xa5}
 		source := wire.Source{ID: wire.AddrToID(netip.MustParseAddr("127.91.131.9")), Port: 4662}
-		go func() {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
+		srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+			if p.Opcode != wire.OpGetSources {
+				return true
 			}
-			defer nc.Close()
-			pc := pconn.New(nc, nil, wire.DefaultLimits())
-			for {
-				p, _, err := pc.Next(ctx, time.Minute)
-				if err != nil {
-					return
+			gs, _ := wire.DecodeGetSources(p.Payload)
+			if gs.Hash == bombed {
+				if late {
+					time.Sleep(2 * cfg.AnswerWait)
 				}
-				switch p.Opcode {
-				case wire.OpLoginRequest:
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-				case wire.OpGetSources:
-					gs, _ := wire.DecodeGetSources(p.Payload)
-					if gs.Hash == bombed {
-						if late {
-							time.Sleep(2 * cfg.AnswerWait)
-						}
-						pc.SendRaw(ctx, time.Second, bomb)
-						if !late {
-							fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{source}}
-							pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-						}
-						continue
-					}
-					fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{source}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+				pc.SendRaw(ctx, time.Second, bomb)
+				if !late {
+					labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{source})
 				}
+				return true
 			}
-		}()
+			labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{source})
+			return true
+		}}
+		go srv.Serve(ctx, ln)
 		s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
 		if err != nil {
 			t.Fatal(err)

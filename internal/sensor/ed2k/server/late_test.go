@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -30,39 +31,26 @@ func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
+	asks := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		gs, err := wire.DecodeGetSources(p.Payload)
 		if err != nil {
-			return
+			return false
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asks := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpGetSources:
-				gs, err := wire.DecodeGetSources(p.Payload)
-				if err != nil {
-					return
-				}
-				if asks++; asks > 1 {
-					continue // knows no source now: says nothing
-				}
-				go func() {
-					time.Sleep(2 * cfg.AnswerWait)
-					fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-					close(sent)
-				}()
-			}
+		if asks++; asks > 1 {
+			return true // knows no source now: says nothing
 		}
-	}()
+		go func() {
+			time.Sleep(2 * cfg.AnswerWait)
+			labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}})
+			close(sent)
+		}()
+		return true
+	}}
+	go srv.Serve(ctx, ln)
 	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
@@ -104,43 +92,29 @@ func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 	a, b := [16]byte{0x1a, 0x7e, 1}, [16]byte{0x1b, 0x7e, 2}
 	src := []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
+	asksA := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		gs, err := wire.DecodeGetSources(p.Payload)
 		if err != nil {
-			return
+			return false
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asksA := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpGetSources:
-				gs, err := wire.DecodeGetSources(p.Payload)
-				if err != nil {
-					return
-				}
-				switch {
-				case gs.Hash == b:
-					fs := wire.FoundSources{Hash: b, Sources: src}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-				case asksA == 0:
-					asksA++
-					go func() {
-						time.Sleep(3 * cfg.AnswerWait)
-						fs := wire.FoundSources{Hash: a, Sources: src}
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-						close(sent)
-					}()
-				}
-			}
+		switch {
+		case gs.Hash == b:
+			labed2k.SendSources(ctx, pc, b, src)
+		case asksA == 0:
+			asksA++
+			go func() {
+				time.Sleep(3 * cfg.AnswerWait)
+				labed2k.SendSources(ctx, pc, a, src)
+				close(sent)
+			}()
 		}
-	}()
+		return true
+	}}
+	go srv.Serve(ctx, ln)
 	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
@@ -177,36 +151,24 @@ func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
 	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
+	asks := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpSearchRequest {
+			return true
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asks := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpSearchRequest:
-				if asks++; asks > 1 {
-					continue // finds nothing now: says nothing
-				}
-				go func() {
-					time.Sleep(2 * cfg.AnswerWait)
-					sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
-						Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
-					close(sent)
-				}()
-			}
+		if asks++; asks > 1 {
+			return true // finds nothing now: says nothing
 		}
-	}()
+		go func() {
+			time.Sleep(2 * cfg.AnswerWait)
+			sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
+				Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
+			pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
+			close(sent)
+		}()
+		return true
+	}}
+	go srv.Serve(ctx, ln)
 	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
 	if err != nil {
 		t.Fatal(err)
