@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -23,11 +22,6 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 	for _, late := range []bool{false, true} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ln, err := net.Listen("tcp", "127.91.131.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
 		cfg := testConfig(t)
 		if !late {
 			cfg.AnswerWait = 10 * time.Second // the answer follows the bomb: no wait to the end
@@ -53,11 +47,7 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 			labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{source})
 			return true
 		}}
-		go srv.Serve(ctx, ln)
-		s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := loginScripted(ctx, t, "127.91.131.1:0", cfg, srv)
 		first, err := s.Sources(ctx, bombed, 1000)
 		if err != nil || len(first.Sources) != map[bool]int{false: 1, true: 0}[late] || first.NotUnpacked != map[bool]int{false: 1, true: 0}[late] {
 			t.Fatalf("late %v: the bombed request: %v, %d not unpacked, %v", late, first.Sources, first.NotUnpacked, err)

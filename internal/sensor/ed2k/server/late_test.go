@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -24,11 +23,6 @@ import (
 func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
 	asks := 0
@@ -50,12 +44,7 @@ func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 		}()
 		return true
 	}}
-	go srv.Serve(ctx, ln)
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := loginScripted(ctx, t, "127.91.130.1:0", cfg, srv)
 	h := [16]byte{0x1a, 0x7e}
 	first, err := s.Sources(ctx, h, 1000)
 	if err != nil || len(first.Sources) != 0 {
@@ -83,11 +72,6 @@ func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	a, b := [16]byte{0x1a, 0x7e, 1}, [16]byte{0x1b, 0x7e, 2}
 	src := []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}
@@ -114,12 +98,7 @@ func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 		}
 		return true
 	}}
-	go srv.Serve(ctx, ln)
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := loginScripted(ctx, t, "127.91.130.2:0", cfg, srv)
 	if f, err := s.Sources(ctx, a, 1000); err != nil || len(f.Sources) != 0 {
 		t.Fatalf("first request for A: %v %v; want no answer in time", f.Sources, err)
 	}
@@ -144,11 +123,6 @@ func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.3:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
 	asks := 0
@@ -168,12 +142,7 @@ func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
 		}()
 		return true
 	}}
-	go srv.Serve(ctx, ln)
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := loginScripted(ctx, t, "127.91.130.3:0", cfg, srv)
 	if got, err := s.Search(ctx, []string{"lab-alpha"}); err != nil || len(got.Files) != 0 {
 		t.Fatalf("first search: %+v, %v; want no answer in time", got, err)
 	}
