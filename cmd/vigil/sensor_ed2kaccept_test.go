@@ -252,36 +252,8 @@ func startListingServer(t *testing.T, addr netip.AddrPort, srcs []wire.Source) n
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				ctx := context.Background()
-				pc := pconn.New(nc, nil, wire.DefaultLimits())
-				for {
-					p, _, err := pc.Next(ctx, time.Minute)
-					if err != nil {
-						return
-					}
-					switch p.Opcode {
-					case wire.OpLoginRequest:
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-					case wire.OpGetSources:
-						gs, err := wire.DecodeGetSources(p.Payload)
-						if err != nil {
-							return
-						}
-						fs := wire.FoundSources{Hash: gs.Hash, Sources: srcs}
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-					}
-				}
-			}()
-		}
-	}()
+	srv := &labed2k.ScriptedServer{Handle: labed2k.ListSources(srcs)}
+	go srv.Serve(context.Background(), ln)
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 

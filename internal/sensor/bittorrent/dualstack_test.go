@@ -613,37 +613,13 @@ func TestIPv6TrackerListingTheSensorIsDropped(t *testing.T) {
 	var announces []announce
 	// A UDP tracker on ::1 (BEP 15: 18-byte peers over IPv6).
 	pc := udpSocket(t, "::1")
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				a, err := tracker.ParseAnnounceRequest(pkt)
-				if err != nil {
-					continue
-				}
-				mu.Lock()
-				announces = append(announces, announce{from, a.Port})
-				mu.Unlock()
-				self := netip.AddrPortFrom(from.Addr(), a.Port)
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
-					Peers: []netip.AddrPort{self, listed, mappedPeer}}, true)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
-		}
-	}()
+	go serveUDPTracker(pc, 0, true, func(from netip.AddrPort, a tracker.AnnounceRequest) tracker.AnnounceResponse {
+		mu.Lock()
+		announces = append(announces, announce{from, a.Port})
+		mu.Unlock()
+		self := netip.AddrPortFrom(from.Addr(), a.Port)
+		return tracker.AnnounceResponse{Interval: 1800, Peers: []netip.AddrPort{self, listed, mappedPeer}}
+	})
 	// An HTTP tracker on ::1 whose answer gives peers6 (BEP 7).
 	ln, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {

@@ -1,7 +1,6 @@
 package bittorrent
 
 import (
-	"encoding/binary"
 	"net/netip"
 	"strings"
 	"sync"
@@ -26,38 +25,14 @@ func startFakeTracker(t *testing.T, interval uint32, listed netip.AddrPort) *fak
 	t.Helper()
 	pc := udpSocket(t, "127.0.0.1")
 	ft := &fakeTracker{url: "udp://" + udpAddrOf(pc).String(), started: map[[20]byte]int{}}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				a, err := tracker.ParseAnnounceRequest(pkt)
-				if err != nil {
-					continue
-				}
-				if a.Event == tracker.EventStarted {
-					ft.mu.Lock()
-					ft.started[a.InfoHash]++
-					ft.mu.Unlock()
-				}
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: interval,
-					Peers: []netip.AddrPort{listed}}, false)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
+	go serveUDPTracker(pc, 0, false, func(_ netip.AddrPort, a tracker.AnnounceRequest) tracker.AnnounceResponse {
+		if a.Event == tracker.EventStarted {
+			ft.mu.Lock()
+			ft.started[a.InfoHash]++
+			ft.mu.Unlock()
 		}
-	}()
+		return tracker.AnnounceResponse{Interval: interval, Peers: []netip.AddrPort{listed}}
+	})
 	return ft
 }
 

@@ -2,7 +2,6 @@ package bittorrent
 
 import (
 	"context"
-	"encoding/binary"
 	"net/netip"
 	"slices"
 	"strings"
@@ -29,37 +28,12 @@ func TestTrackerPeersAreThirdPartyWithTimedRecords(t *testing.T) {
 	listed := netip.MustParseAddrPort("127.0.0.80:51413")
 	var mu sync.Mutex
 	var announces []tracker.AnnounceRequest
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			time.Sleep(delay) // so that each answer's time differs from its request's
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				a, err := tracker.ParseAnnounceRequest(pkt)
-				if err != nil {
-					continue
-				}
-				mu.Lock()
-				announces = append(announces, a)
-				mu.Unlock()
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
-					Peers: []netip.AddrPort{listed}}, false)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
-		}
-	}()
+	go serveUDPTracker(pc, delay, false, func(_ netip.AddrPort, a tracker.AnnounceRequest) tracker.AnnounceResponse {
+		mu.Lock()
+		announces = append(announces, a)
+		mu.Unlock()
+		return tracker.AnnounceResponse{Interval: 1800, Peers: []netip.AddrPort{listed}}
+	})
 	pub := newCollector()
 	url := "udp://" + udpAddrOf(pc).String()
 	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
@@ -156,34 +130,10 @@ func TestSilentTrackerDoesNotHoldTheLookup(t *testing.T) {
 func TestTrackerListingTheSensorIsDroppedAndCounted(t *testing.T) {
 	pc := udpSocket(t, "127.0.0.1")
 	listed := netip.MustParseAddrPort("127.0.0.81:51413")
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				a, err := tracker.ParseAnnounceRequest(pkt)
-				if err != nil {
-					continue
-				}
-				self := netip.AddrPortFrom(from.Addr(), a.Port)
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
-					Peers: []netip.AddrPort{self, listed}}, false)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
-		}
-	}()
+	go serveUDPTracker(pc, 0, false, func(from netip.AddrPort, a tracker.AnnounceRequest) tracker.AnnounceResponse {
+		self := netip.AddrPortFrom(from.Addr(), a.Port)
+		return tracker.AnnounceResponse{Interval: 1800, Peers: []netip.AddrPort{self, listed}}
+	})
 	pub := newCollector()
 	url := "udp://" + udpAddrOf(pc).String()
 	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
@@ -255,28 +205,9 @@ func TestTrackerFloodIsBounded(t *testing.T) {
 	for range 10 { // among the first listed, within the tracker client's bound
 		listed = slices.Insert(listed, 1, listed[0])
 	}
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800, Peers: listed}, false)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
-		}
-	}()
+	go serveUDPTracker(pc, 0, false, func(netip.AddrPort, tracker.AnnounceRequest) tracker.AnnounceResponse {
+		return tracker.AnnounceResponse{Interval: 1800, Peers: listed}
+	})
 	pub := newCollector()
 	url := "udp://" + udpAddrOf(pc).String()
 	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}
@@ -329,33 +260,13 @@ func TestTrackerListingTheSensorsRequestSocketIsDropped(t *testing.T) {
 	pc := udpSocket(t, "127.0.0.1")
 	listed := netip.MustParseAddrPort("127.0.0.82:51413")
 	asked := make(chan netip.AddrPort, 8)
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			pkt := buf[:n]
-			if n < 16 {
-				continue
-			}
-			tx := binary.BigEndian.Uint32(pkt[12:])
-			var out []byte
-			switch binary.BigEndian.Uint32(pkt[8:]) {
-			case uint32(tracker.ActionConnect):
-				out = tracker.AppendConnectResponse(nil, tracker.ConnectResponse{TransactionID: tx, ConnectionID: 42})
-			case uint32(tracker.ActionAnnounce):
-				select {
-				case asked <- from:
-				default:
-				}
-				out, _ = tracker.AppendAnnounceResponse(nil, tracker.AnnounceResponse{TransactionID: tx, Interval: 1800,
-					Peers: []netip.AddrPort{from, listed}}, false)
-			}
-			_, _ = pc.WriteToUDPAddrPort(out, from)
+	go serveUDPTracker(pc, 0, false, func(from netip.AddrPort, _ tracker.AnnounceRequest) tracker.AnnounceResponse {
+		select {
+		case asked <- from:
+		default:
 		}
-	}()
+		return tracker.AnnounceResponse{Interval: 1800, Peers: []netip.AddrPort{from, listed}}
+	})
 	pub := newCollector()
 	url := "udp://" + udpAddrOf(pc).String()
 	w := Watched{Hash: randomHash(t, hashkind.BTIH), Trackers: []string{url}, Matched: []observe.Match{{List: "lab"}}}

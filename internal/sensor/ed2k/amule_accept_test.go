@@ -18,7 +18,6 @@ import (
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
-	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
@@ -228,35 +227,7 @@ func startListing(t *testing.T, addr netip.AddrPort, srcs []wire.Source) netip.A
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				ctx := context.Background()
-				pc := pconn.New(nc, nil, wire.DefaultLimits())
-				for {
-					p, _, err := pc.Next(ctx, time.Minute)
-					if err != nil {
-						return
-					}
-					switch p.Opcode {
-					case wire.OpLoginRequest:
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-					case wire.OpGetSources:
-						gs, err := wire.DecodeGetSources(p.Payload)
-						if err != nil {
-							return
-						}
-						fs := wire.FoundSources{Hash: gs.Hash, Sources: srcs}
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-					}
-				}
-			}()
-		}
-	}()
+	srv := &labed2k.ScriptedServer{Handle: labed2k.ListSources(srcs)}
+	go srv.Serve(context.Background(), ln)
 	return ln.Addr().(*net.TCPAddr).AddrPort()
 }

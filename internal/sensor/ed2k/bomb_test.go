@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/scope"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
@@ -37,43 +38,26 @@ func TestServerZlibBombDoesNotEndTheSession(t *testing.T) {
 	bombed := [16]byte(bytes.Repeat([]byte{0xb0}, 16))
 	asked := [16]byte(bytes.Repeat([]byte{0xa5}, 16))
 	source := netip.MustParseAddrPort("127.125.66.9:4662")
-	var logins, bombs atomic.Int64
+	var bombs atomic.Int64
 	bomb := wire.AppendPacked(nil, wire.OpFoundSources, make([]byte, 8<<20)) // made before: in time means in time
-	go func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer nc.Close()
-				pc := pconn.New(nc, nil, wire.DefaultLimits())
-				for {
-					p, _, err := pc.Next(ctx, 20*time.Second)
-					if err != nil {
-						return
-					}
-					switch p.Opcode {
-					case wire.OpLoginRequest:
-						logins.Add(1)
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 0x0100007F, Fields: 1}.AppendTo(nil))
-					case wire.OpGetSources:
-						gs, err := wire.DecodeGetSources(p.Payload)
-						if err != nil {
-							return
-						}
-						if gs.Hash == bombed {
-							bombs.Add(1)
-							pc.SendRaw(ctx, time.Second, bomb)
-							continue
-						}
-						fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{{ID: ed2kID(source.Addr()), Port: source.Port()}}}
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-					}
-				}
-			}()
+	srv := &labed2k.ScriptedServer{ID: 0x0100007F, Idle: 20 * time.Second, Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
 		}
-	}()
+		gs, err := wire.DecodeGetSources(p.Payload)
+		if err != nil {
+			return false
+		}
+		if gs.Hash == bombed {
+			bombs.Add(1)
+			pc.SendRaw(ctx, time.Second, bomb)
+			return true
+		}
+		labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{{ID: ed2kID(source.Addr()), Port: source.Port()}})
+		return true
+	}}
+	go srv.Serve(ctx, ln)
+	logins := &srv.Logins
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -22,11 +22,6 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 	for _, late := range []bool{false, true} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		ln, err := net.Listen("tcp", "127.91.131.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
 		cfg := testConfig(t)
 		if !late {
 			cfg.AnswerWait = 10 * time.Second // the answer follows the bomb: no wait to the end
@@ -34,43 +29,25 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 		bomb := wire.AppendPacked(nil, wire.OpFoundSources, make([]byte, 8<<20)) // made before: in time means in time
 		bombed, asked := [16]byte{0xb0}, [16]byte{0xa5}
 		source := wire.Source{ID: wire.AddrToID(netip.MustParseAddr("127.91.131.9")), Port: 4662}
-		go func() {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
+		srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+			if p.Opcode != wire.OpGetSources {
+				return true
 			}
-			defer nc.Close()
-			pc := pconn.New(nc, nil, wire.DefaultLimits())
-			for {
-				p, _, err := pc.Next(ctx, time.Minute)
-				if err != nil {
-					return
+			gs, _ := wire.DecodeGetSources(p.Payload)
+			if gs.Hash == bombed {
+				if late {
+					time.Sleep(2 * cfg.AnswerWait)
 				}
-				switch p.Opcode {
-				case wire.OpLoginRequest:
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-				case wire.OpGetSources:
-					gs, _ := wire.DecodeGetSources(p.Payload)
-					if gs.Hash == bombed {
-						if late {
-							time.Sleep(2 * cfg.AnswerWait)
-						}
-						pc.SendRaw(ctx, time.Second, bomb)
-						if !late {
-							fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{source}}
-							pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-						}
-						continue
-					}
-					fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{source}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+				pc.SendRaw(ctx, time.Second, bomb)
+				if !late {
+					labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{source})
 				}
+				return true
 			}
-		}()
-		s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-		if err != nil {
-			t.Fatal(err)
-		}
+			labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{source})
+			return true
+		}}
+		s := loginScripted(ctx, t, "127.91.131.1:0", cfg, srv)
 		first, err := s.Sources(ctx, bombed, 1000)
 		if err != nil || len(first.Sources) != map[bool]int{false: 1, true: 0}[late] || first.NotUnpacked != map[bool]int{false: 1, true: 0}[late] {
 			t.Fatalf("late %v: the bombed request: %v, %d not unpacked, %v", late, first.Sources, first.NotUnpacked, err)

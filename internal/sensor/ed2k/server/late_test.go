@@ -2,11 +2,11 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
@@ -23,51 +23,28 @@ import (
 func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
+	asks := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		gs, err := wire.DecodeGetSources(p.Payload)
 		if err != nil {
-			return
+			return false
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asks := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpGetSources:
-				gs, err := wire.DecodeGetSources(p.Payload)
-				if err != nil {
-					return
-				}
-				if asks++; asks > 1 {
-					continue // knows no source now: says nothing
-				}
-				go func() {
-					time.Sleep(2 * cfg.AnswerWait)
-					fs := wire.FoundSources{Hash: gs.Hash, Sources: []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-					close(sent)
-				}()
-			}
+		if asks++; asks > 1 {
+			return true // knows no source now: says nothing
 		}
-	}()
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+		go func() {
+			time.Sleep(2 * cfg.AnswerWait)
+			labed2k.SendSources(ctx, pc, gs.Hash, []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}})
+			close(sent)
+		}()
+		return true
+	}}
+	s := loginScripted(ctx, t, "127.91.130.1:0", cfg, srv)
 	h := [16]byte{0x1a, 0x7e}
 	first, err := s.Sources(ctx, h, 1000)
 	if err != nil || len(first.Sources) != 0 {
@@ -95,57 +72,33 @@ func TestLateAnswerIsNotTakenForTheNextRequest(t *testing.T) {
 func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	a, b := [16]byte{0x1a, 0x7e, 1}, [16]byte{0x1b, 0x7e, 2}
 	src := []wire.Source{{ID: wire.AddrToID(netip.MustParseAddr("127.91.130.9")), Port: 4662}}
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
+	asksA := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		gs, err := wire.DecodeGetSources(p.Payload)
 		if err != nil {
-			return
+			return false
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asksA := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpGetSources:
-				gs, err := wire.DecodeGetSources(p.Payload)
-				if err != nil {
-					return
-				}
-				switch {
-				case gs.Hash == b:
-					fs := wire.FoundSources{Hash: b, Sources: src}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-				case asksA == 0:
-					asksA++
-					go func() {
-						time.Sleep(3 * cfg.AnswerWait)
-						fs := wire.FoundSources{Hash: a, Sources: src}
-						pc.Send(ctx, time.Second, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
-						close(sent)
-					}()
-				}
-			}
+		switch {
+		case gs.Hash == b:
+			labed2k.SendSources(ctx, pc, b, src)
+		case asksA == 0:
+			asksA++
+			go func() {
+				time.Sleep(3 * cfg.AnswerWait)
+				labed2k.SendSources(ctx, pc, a, src)
+				close(sent)
+			}()
 		}
-	}()
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+		return true
+	}}
+	s := loginScripted(ctx, t, "127.91.130.2:0", cfg, srv)
 	if f, err := s.Sources(ctx, a, 1000); err != nil || len(f.Sources) != 0 {
 		t.Fatalf("first request for A: %v %v; want no answer in time", f.Sources, err)
 	}
@@ -170,48 +123,26 @@ func TestLateAnswerAfterAnAnsweredRequestIsNotTaken(t *testing.T) {
 func TestLateSearchResultIsNotTakenForTheNextSearch(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.91.130.3:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	cfg := testConfig(t)
 	sent := make(chan struct{})
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
+	asks := 0
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpSearchRequest {
+			return true
 		}
-		defer nc.Close()
-		pc := pconn.New(nc, nil, wire.DefaultLimits())
-		asks := 0
-		for {
-			p, _, err := pc.Next(ctx, time.Minute)
-			if err != nil {
-				return
-			}
-			switch p.Opcode {
-			case wire.OpLoginRequest:
-				pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpIDChange, wire.IDChange{ID: 7, Fields: 1}.AppendTo(nil))
-			case wire.OpSearchRequest:
-				if asks++; asks > 1 {
-					continue // finds nothing now: says nothing
-				}
-				go func() {
-					time.Sleep(2 * cfg.AnswerWait)
-					sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
-						Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
-					pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
-					close(sent)
-				}()
-			}
+		if asks++; asks > 1 {
+			return true // finds nothing now: says nothing
 		}
-	}()
-	s, err := Login(ctx, cfg, ln.Addr().(*net.TCPAddr).AddrPort())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+		go func() {
+			time.Sleep(2 * cfg.AnswerWait)
+			sr := wire.SearchResult{Files: []wire.OfferedFile{{Hash: [16]byte{0xEF, 4}, ClientID: 0x0A0B0C0D, Port: 4662,
+				Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-alpha lab-beta 07.bin")}}}}
+			pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, sr.AppendTo(nil))
+			close(sent)
+		}()
+		return true
+	}}
+	s := loginScripted(ctx, t, "127.91.130.3:0", cfg, srv)
 	if got, err := s.Search(ctx, []string{"lab-alpha"}); err != nil || len(got.Files) != 0 {
 		t.Fatalf("first search: %+v, %v; want no answer in time", got, err)
 	}
