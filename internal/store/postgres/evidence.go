@@ -213,9 +213,12 @@ func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 // i+1 or, after them, leaf i-first+1 of the evidence_blocks row that
 // holds it or, after them, the leaf of the i-first+1-th observation of the
 // evidence_tiles block that holds it, hashed again and checked against
-// the block's node (tileLeaves).
+// the block's node (tileLeaves). Each leaf is read from one table: a row
+// of evidence_log or evidence_blocks beyond where the next table starts
+// is refused (logRowBefore, blocksRowBefore).
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
-	if tiles, err := s.tilesStart(ctx); err != nil {
+	tiles, err := s.tilesStart(ctx)
+	if err != nil {
 		return err
 	} else if tiles >= 0 && from >= uint64(tiles) {
 		// Wholly in evidence_tiles.
@@ -225,7 +228,8 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		}
 		return err
 	}
-	r, err := s.pool.Query(ctx, `SELECT idx, leaf FROM evidence_log WHERE idx > $1 AND idx <= $2 ORDER BY idx`, int64(from), int64(to))
+	r, err := s.pool.Query(ctx, `SELECT idx, leaf, (SELECT MIN(first) FROM evidence_blocks) FROM evidence_log
+		WHERE idx > $1 AND idx <= $2 ORDER BY idx`, int64(from), int64(to))
 	if err != nil {
 		return err
 	}
@@ -234,7 +238,11 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 	for r.Next() {
 		var idx int64
 		var leaf []byte
-		if err := r.Scan(&idx, &leaf); err != nil {
+		var blocks *int64
+		if err := r.Scan(&idx, &leaf, &blocks); err != nil {
+			return err
+		}
+		if err := logRowBefore(idx-1, blocks, tiles); err != nil {
 			return err
 		}
 		if uint64(idx-1) != next {
@@ -265,6 +273,9 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		if err := b.Scan(&first, &leaves); err != nil {
 			return err
 		}
+		if err := blocksRowBefore(first-1, int64(len(leaves)/32), tiles); err != nil {
+			return err
+		}
 		if next, err = rowcodec.BlockLeaves(next, to, first, leaves, fn); err != nil {
 			return err
 		}
@@ -280,6 +291,31 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 	}
 	if next < to {
 		return fmt.Errorf("evidence log: leaf %d missing", next)
+	}
+	return nil
+}
+
+// logRowBefore refuses an evidence_log row (leaf i) at or beyond the
+// first leaf of evidence_blocks (blocks, 1-based, nil when it has none)
+// or of evidence_tiles (tiles, -1 when it has none): each leaf is read
+// from one table, and rows inserted into evidence_log after them (its
+// triggers stop UPDATE and DELETE, not INSERT) are not leaves.
+func logRowBefore(i int64, blocks *int64, tiles int64) error {
+	if blocks != nil && i >= *blocks-1 {
+		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond evidence_blocks' first leaf %d", i, *blocks-1)
+	}
+	if tiles >= 0 && i >= tiles {
+		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond evidence_tiles' first leaf %d", i, tiles)
+	}
+	return nil
+}
+
+// blocksRowBefore refuses an evidence_blocks row of n leaves from leaf
+// begin that reaches the first leaf of evidence_tiles (tiles, -1 when it
+// has none), as logRowBefore refuses an evidence_log row.
+func blocksRowBefore(begin, n, tiles int64) error {
+	if tiles >= 0 && begin+n > tiles {
+		return fmt.Errorf("evidence log: an evidence_blocks row at leaves %d to %d, at or beyond evidence_tiles' first leaf %d", begin, begin+n-1, tiles)
 	}
 	return nil
 }
@@ -300,6 +336,10 @@ func idWhere(id string) (string, any) {
 // the seq of its row or, for a row purged under retention, of its purge
 // record (migration 0015); failing that, in every block's ids.
 func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
+	tiles, err := s.tilesStart(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string]uint64, len(ids))
 	var lost []string
 	for _, id := range ids {
@@ -321,15 +361,19 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 			continue
 		}
 		var idx int64
-		err = s.pool.QueryRow(ctx, `SELECT idx FROM evidence_log WHERE obs_seq = $1`, seq).Scan(&idx)
+		var blocks *int64
+		err = s.pool.QueryRow(ctx, `SELECT idx, (SELECT MIN(first) FROM evidence_blocks) FROM evidence_log WHERE obs_seq = $1`, seq).Scan(&idx, &blocks)
 		if err == nil {
+			if err := logRowBefore(idx-1, blocks, tiles); err != nil {
+				return nil, err
+			}
 			out[id] = uint64(idx - 1)
 			continue
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}
-		found, err := s.findInBlocks(ctx, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
+		found, err := s.findInBlocks(ctx, tiles, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
 			[]any{seq}, []string{id}, out)
 		if err != nil {
 			return nil, err
@@ -343,13 +387,15 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 	}
 	// Observations found neither way (a store written by a logless
 	// binary between logged ones): every block's ids.
-	_, err := s.findInBlocks(ctx, ``, nil, lost, out)
+	_, err = s.findInBlocks(ctx, tiles, ``, nil, lost, out)
 	return out, err
 }
 
 // findInBlocks looks ids up in the ids of the blocks where selects,
-// recording each one found in out; it returns how many it found.
-func (s *Store) findInBlocks(ctx context.Context, where string, args []any, ids []string, out map[string]uint64) (int, error) {
+// recording each one found in out; it returns how many it found. It
+// refuses a block that puts one at or beyond the first leaf of
+// evidence_tiles (tiles, -1 when it has none), as LogLeaves does.
+func (s *Store) findInBlocks(ctx context.Context, tiles int64, where string, args []any, ids []string, out map[string]uint64) (int, error) {
 	r, err := s.pool.Query(ctx, `SELECT first, ids FROM evidence_blocks `+where+` ORDER BY first`, args...)
 	if err != nil {
 		return 0, err
@@ -371,6 +417,9 @@ func (s *Store) findInBlocks(ctx context.Context, where string, args []any, ids 
 				return 0, err
 			}
 			if k >= 0 {
+				if err := blocksRowBefore(first-1, int64(k)+1, tiles); err != nil {
+					return 0, err
+				}
 				out[id] = uint64(first-1) + uint64(k)
 				found++
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -670,5 +671,127 @@ func TestPurgeNeedsNoSecondConnection(t *testing.T) {
 		if err != nil {
 			t.Errorf("purge (partition dropped whole: %v) with the pool's other connection taken: %v", whole, err)
 		}
+	}
+}
+
+// Each leaf index is read from exactly one table: evidence_log below
+// evidence_blocks' first leaf, evidence_blocks below evidence_tiles'
+// first leaf. A row inserted into an older table at or beyond where the
+// next one starts (their triggers stop UPDATE and DELETE, not INSERT) is
+// never read in place of the leaves there: a read across the boundary
+// returns the right leaves or refuses, naming the table.
+func TestOlderLogTablesEndWhereTheNextStarts(t *testing.T) {
+	ctx := context.Background()
+	levelZeroTiles(t)
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(24, 24))
+	at := time.Date(2026, 5, 3, 12, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for _, n := range []int{37, 100} {
+		batch := tileObs(r, at, n, len(obs))
+		if err := st.InsertObservations(ctx, slices.Clone(batch)); err != nil {
+			t.Fatal(err)
+		}
+		obs = append(obs, batch...)
+	}
+	for _, q := range undo0021 {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st.Close()
+	openTileLevel = tileLevel
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	batch := tileObs(r, at, 64, len(obs))
+	if err := again.InsertObservations(ctx, slices.Clone(batch)); err != nil {
+		t.Fatal(err)
+	}
+	obs = append(obs, batch...)
+	ref := makeRefLog(t, again, obs)
+	tiles, err := again.tilesStart(ctx)
+	if err != nil || tiles != 137 {
+		t.Fatalf("tiles start at leaf %d (%v), want 137", tiles, err)
+	}
+	forged := bytes.Repeat([]byte{0xAA}, 32)
+	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES ($1, $2, '\x00'::bytea, $3)`,
+		tiles+1, int64(1)<<40, bytes.Repeat(forged, 20)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (1, $1, $2)`, int64(1)<<41, forged); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		from, to uint64
+		table    string
+	}{
+		{0, 16, "evidence_log"},       // evidence_log row over evidence_blocks' leaf 0
+		{128, 144, "evidence_blocks"}, // the leaf cache's group of 16 across the tiles' start
+		{130, 201, "evidence_blocks"},
+	} {
+		var got [][]byte
+		err := again.LogLeaves(ctx, c.from, c.to, func(i uint64, leaf []byte) error {
+			if bytes.Equal(leaf, forged) {
+				return fmt.Errorf("leaf %d is the inserted one", i)
+			}
+			got = append(got, slices.Clone(leaf))
+			return nil
+		})
+		switch {
+		case err == nil:
+			if !reflect.DeepEqual(got, ref.leaves[c.from:c.to]) {
+				t.Errorf("LogLeaves(%d, %d): wrong leaves", c.from, c.to)
+			}
+		case !strings.Contains(err.Error(), c.table):
+			t.Errorf("LogLeaves(%d, %d): %v, want the right leaves or an error naming %s", c.from, c.to, err, c.table)
+		}
+	}
+	// LogIndexes of observations logged in evidence_blocks, given by rows
+	// inserted beyond the tiles' start: the right index or a refusal.
+	seqOf := func(id string) int64 {
+		where, arg := idWhere(id)
+		var seq int64
+		if err := again.pool.QueryRow(ctx, `SELECT o.seq FROM observations o WHERE `+where, arg).Scan(&seq); err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES ($1, $2, $3)`, tiles+2, seqOf(obs[5].ID), forged); err != nil {
+		t.Fatal(err)
+	}
+	key := idKey(obs[6].ID)
+	ids := append(binary.AppendUvarint(nil, uint64(len(key))), key...)
+	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES ($1, $2, $3, $4)`,
+		tiles+50, seqOf(obs[6].ID), ids, forged); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o     observe.Observation
+		table string
+	}{{obs[5], "evidence_log"}, {obs[6], "evidence_blocks"}} {
+		idx, err := again.LogIndexes(ctx, []string{c.o.ID})
+		h, _ := c.o.LeafHash()
+		switch {
+		case err == nil:
+			if i, ok := idx[c.o.ID]; !ok || !bytes.Equal(ref.leaves[i], h[:]) {
+				t.Errorf("LogIndexes(%s) = %d, %v: not its leaf's index", c.table, i, ok)
+			}
+		case !strings.Contains(err.Error(), c.table):
+			t.Errorf("LogIndexes(%s): %v, want its index or an error naming %[1]s", c.table, err)
+		}
+	}
+	// Reads that stay below the inserted rows still answer.
+	var got [][]byte
+	if err := again.LogLeaves(ctx, 1, 130, func(i uint64, leaf []byte) error { got = append(got, slices.Clone(leaf)); return nil }); err != nil ||
+		!reflect.DeepEqual(got, ref.leaves[1:130]) {
+		t.Errorf("LogLeaves(1, 130): %d leaves, %v", len(got), err)
 	}
 }
