@@ -191,14 +191,7 @@ func (s *Store) tileBlocks(ctx context.Context, from, to uint64) ([]*tileBlock, 
 	defer r.Close()
 	var out []*tileBlock
 	for r.Next() {
-		var first, firstSeq int64
-		var n int32
-		var level int16
-		var seqs, hashes []byte
-		if err := r.Scan(&first, &firstSeq, &n, &level, &seqs, &hashes); err != nil {
-			return nil, err
-		}
-		b, err := decodeTileBlock(first, firstSeq, n, level, seqs, hashes)
+		b, _, err := scanTileBlock(r)
 		if err != nil {
 			return nil, err
 		}
@@ -566,15 +559,7 @@ func (s *Store) LogLeavesAt(ctx context.Context, indexes []uint64, fn func(i uin
 	}
 	var blocks []*tileBlock
 	for r.Next() {
-		var first, firstSeq int64
-		var n int32
-		var level int16
-		var seqs, hashes []byte
-		if err := r.Scan(&first, &firstSeq, &n, &level, &seqs, &hashes); err != nil {
-			r.Close()
-			return err
-		}
-		b, err := decodeTileBlock(first, firstSeq, n, level, seqs, hashes)
+		b, _, err := scanTileBlock(r)
 		if err != nil {
 			r.Close()
 			return err
@@ -666,15 +651,7 @@ func (s *Store) checkedLeaves(ctx context.Context, q pgQuerier, seqs []int64) (m
 	var blocks []*tileBlock
 	var firstSeqs []int64 // of blocks, which the blocks of seqs follow in order
 	for r.Next() {
-		var first, firstSeq int64
-		var n int32
-		var level int16
-		var bs, hashes []byte
-		if err := r.Scan(&first, &firstSeq, &n, &level, &bs, &hashes); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("evidence log: %w", err)
-		}
-		b, err := decodeTileBlock(first, firstSeq, n, level, bs, hashes)
+		b, firstSeq, err := scanTileBlock(r)
 		if err != nil {
 			r.Close()
 			return nil, err
@@ -740,4 +717,19 @@ func (s *Store) checkedLeaves(ctx context.Context, q pgQuerier, seqs []int64) (m
 		}
 	}
 	return out, nil
+}
+
+// scanTileBlock reads the row r is on, of evidence_tiles' first,
+// first_seq, n, level, seqs and nodes in that order, as a block; it
+// returns its first_seq too.
+func scanTileBlock(r pgx.Rows) (*tileBlock, int64, error) {
+	var first, firstSeq int64
+	var n int32
+	var level int16
+	var seqs, hashes []byte
+	if err := r.Scan(&first, &firstSeq, &n, &level, &seqs, &hashes); err != nil {
+		return nil, 0, fmt.Errorf("evidence log: %w", err)
+	}
+	b, err := decodeTileBlock(first, firstSeq, n, level, seqs, hashes)
+	return b, firstSeq, err
 }
