@@ -129,8 +129,8 @@ const (
 var ErrNotQuiet = errors.New("more packets unasked for than the drain reads before a request: request not sent")
 
 // drain reads and drops, unrecorded, what the server sent since the last
-// wait for an answer ended, before a request, until none comes within
-// quiet, and returns how many of them were answers (OP_FOUNDSOURCES of
+// wait for an answer ended, before a request, until none begins within
+// quiet (one that began is read whole, within Timeout), and returns how many of them were answers (OP_FOUNDSOURCES of
 // any file, OP_SEARCHRESULT): each arrived before the request was sent,
 // so it answers an earlier one (or none), however well it fits this
 // one. An answer is the server's word when it came, not when Vigil read
@@ -141,7 +141,7 @@ var ErrNotQuiet = errors.New("more packets unasked for than the drain reads befo
 func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err error) {
 	s.c.SetRecorder(nil)
 	for range drainMax {
-		p, _, err := s.c.Next(ctx, quiet)
+		p, _, err := s.c.NextWithin(ctx, quiet, s.cfg.Timeout)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			if quiet >= drainWait {
 				clear(s.unanswered)

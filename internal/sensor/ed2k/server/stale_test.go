@@ -193,3 +193,43 @@ func TestStaleSearchResultIsNotTaken(t *testing.T) {
 		t.Fatalf("second search: %+v; want the stale result dropped (one late), none taken", got)
 	}
 }
+
+// A server's unasked packet arrives slowly: its first bytes before the
+// next request, the rest 200 ms later. The drain's short wait (drainPeek)
+// bounded the whole packet, and ended in its middle: the stream out of
+// step, the session ended with an error and the request unsent, on an
+// honest server with a slow link. Now the drain waits its short time only
+// for a packet to begin, and reads one that began whole.
+func TestDrainReadsASlowPacketWhole(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	a, b := [16]byte{0x5d, 0x7e, 4}, [16]byte{0x5e, 0x7e, 5}
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		gs, err := wire.DecodeGetSources(p.Payload)
+		if err != nil {
+			return false
+		}
+		labed2k.SendSources(ctx, pc, gs.Hash, source("127.91.131.9"))
+		if gs.Hash == a {
+			fs := wire.FoundSources{Hash: a, Sources: source("127.91.131.7")}
+			extra := wire.Append(nil, wire.ProtoEDonkey, fs.Opcode(), fs.AppendTo(nil))
+			pc.SendRaw(ctx, time.Second, extra[:10])
+			time.Sleep(200 * time.Millisecond)
+			pc.SendRaw(ctx, time.Second, extra[10:])
+		}
+		return true
+	}}
+	s := loginScripted(ctx, t, "127.91.131.5:0", cfg, srv)
+	if f, err := s.Sources(ctx, a, 1000); err != nil || len(f.Sources) != 1 {
+		t.Fatalf("request for A: %v %v; want its answer", f.Sources, err)
+	}
+	time.Sleep(50 * time.Millisecond) // the first bytes of the unasked packet are in the connection
+	fb, err := s.Sources(ctx, b, 1000)
+	if err != nil || len(fb.Sources) != 1 || fb.Late != 1 {
+		t.Fatalf("request for B: %v, %d late, %v; want its answer, the slow packet read whole and dropped", fb.Sources, fb.Late, err)
+	}
+}
