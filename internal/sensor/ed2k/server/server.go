@@ -110,12 +110,12 @@ type Session struct {
 const maxUnanswered = 1 << 16
 
 // Before each request, drain reads what the server sent since the last
-// wait for an answer ended, until nothing comes for drainPeek (what has
-// arrived comes at once) or, when a late answer to an earlier request
-// for the same file (or an earlier search) may be on its way, for
-// drainWait; at most drainMax packets.
+// wait for an answer ended, until no packet begins within drainPeek
+// (what has arrived is read at once: pconn.NextWithin) or, when a late
+// answer to an earlier request for the same file (or an earlier search)
+// may be on its way, within drainWait; at most drainMax packets.
 const (
-	drainPeek = 5 * time.Millisecond
+	drainPeek = time.Millisecond
 	drainWait = 50 * time.Millisecond
 	drainMax  = 64
 )
