@@ -129,11 +129,11 @@ const (
 var ErrNotQuiet = errors.New("more packets unasked for than the drain reads before a request: request not sent")
 
 // drain reads and drops, unrecorded, what the server sent since the last
-// wait for an answer ended, before a request, until none begins within
-// quiet (one that began is read whole, within Timeout), and returns how many of them were answers (OP_FOUNDSOURCES of
-// any file, OP_SEARCHRESULT): each arrived before the request was sent,
-// so it answers an earlier one (or none), however well it fits this
-// one. An answer is the server's word when it came, not when Vigil read
+// wait for an answer ended, before a request, until no packet begins
+// within quiet (one that began is read whole, within Timeout), and
+// returns how many of them were answers (OP_FOUNDSOURCES of any file,
+// OP_SEARCHRESULT): each arrived before the request was sent, so it
+// answers an earlier one (or none), however well it fits this one. An answer is the server's word when it came, not when Vigil read
 // it, and only one that came after its request is taken. A drain that
 // waited drainWait also ends every wait for a late answer. Past drainMax
 // packets without a quiet spell, ErrNotQuiet: the request must not be
