@@ -89,3 +89,9 @@ func ListSources(srcs []wire.Source) func(context.Context, *pconn.Conn, wire.Pac
 		return true
 	}
 }
+
+// SendSearchResult sends pc an OP_SEARCHRESULT naming files, as a
+// server answers OP_SEARCHREQUEST.
+func SendSearchResult(ctx context.Context, pc *pconn.Conn, files []wire.OfferedFile) error {
+	return pc.Send(ctx, time.Second, wire.ProtoEDonkey, wire.OpSearchResult, wire.SearchResult{Files: files}.AppendTo(nil))
+}

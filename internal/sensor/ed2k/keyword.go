@@ -108,8 +108,11 @@ func (s *Sensor) searchServer(ctx context.Context, sess *server.Session, words [
 		if ctx.Err() != nil {
 			return nil
 		}
-		s.keywordSearches.Add(1)
 		res, err := sess.Search(ctx, words[i])
+		if res.Asked {
+			s.keywordSearches.Add(1)
+		}
+		s.notTaken(res.Late, res.Unasked, err)
 		if err != nil {
 			return err
 		}

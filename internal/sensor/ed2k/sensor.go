@@ -482,8 +482,11 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 			if ctx.Err() != nil {
 				return nil
 			}
-			s.serverAsks.Add(1)
 			found, err := sess.Sources(ctx, [16]byte(w.Hash.Bytes()), w.Size)
+			if found.Asked {
+				s.serverAsks.Add(1)
+			}
+			s.notTaken(found.Late, found.Unasked, err)
 			if err != nil {
 				return err
 			}
@@ -498,6 +501,23 @@ func (s *Sensor) askServer(ctx context.Context, sess *server.Session, searched *
 		if !sleep(ctx, s.cfg.SearchEvery-s.now().Sub(start)) {
 			return nil
 		}
+	}
+}
+
+// notTaken counts a server's answers read and not taken, and a request
+// not sent: late ones (server_late_answer: they came before the request
+// was sent), ones about something else than what was awaited
+// (server_answer_unasked), and a request left unsent because the server
+// did not go quiet before it (server_not_quiet; the session ends).
+func (s *Sensor) notTaken(late, unasked int, err error) {
+	if late > 0 {
+		s.dropN("server_late_answer", late)
+	}
+	if unasked > 0 {
+		s.dropN("server_answer_unasked", unasked)
+	}
+	if errors.Is(err, server.ErrNotQuiet) {
+		s.drop("server_not_quiet")
 	}
 }
 

@@ -126,16 +126,43 @@ func (c *Conn) SendRaw(ctx context.Context, timeout time.Duration, b []byte) err
 // and reports whether they are all in the transcript. A packet that
 // breaks the limits is an error; its header is recorded.
 func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bool, error) {
+	return c.NextWithin(ctx, timeout, timeout)
+}
+
+// NextWithin is Next for a packet that must begin within first and be
+// whole within whole (both from the call, and within ctx): a wait for
+// whatever may come that ends before a packet begins leaves the stream
+// in step, and one that began is read whole, however short first. On
+// Linux, one whose bytes had arrived at the call is read, however late
+// the read (elsewhere it must begin within first all the same).
+func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire.Packet, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return wire.Packet{}, false, err
 	}
 	if c.broken {
 		return wire.Packet{}, false, ErrBroken
 	}
-	c.c.SetReadDeadline(c.deadline(ctx, timeout))
+	wholeBy, firstBy := c.deadline(ctx, whole), c.deadline(ctx, first)
+	if first < whole {
+		if yes, _ := arrived(c.c); yes {
+			// Begun already: a goroutine held up past first before its read
+			// would find the deadline passed and read nothing.
+			firstBy = wholeBy
+		}
+	}
+	c.c.SetReadDeadline(firstBy)
 	var h [wire.HeaderLen]byte
-	n, err := io.ReadFull(c.c, h[:])
+	n, err := io.ReadFull(c.c, h[:1])
 	c.In += int64(n)
+	if err != nil {
+		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
+	}
+	if !wholeBy.Equal(firstBy) {
+		c.c.SetReadDeadline(wholeBy)
+	}
+	m, err := io.ReadFull(c.c, h[1:])
+	c.In += int64(m)
+	n += m
 	if err != nil {
 		if n > 0 {
 			c.broken = true

@@ -96,61 +96,76 @@ type Session struct {
 	Messages []string
 	// Login is the transcript of the login exchange.
 	Login observe.Transcript
-	// unanswered: the files whose last request for sources got no answer
-	// in time and no late one read since: a late one may be waiting in
-	// the connection (drainLate), whatever was asked and answered after.
+	// unanswered: the files a request for sources got no answer for in
+	// time, since the last quiet drain: a late answer may be on its way
+	// (drain), whatever was asked and answered after.
 	unanswered map[[16]byte]bool
-	// searchLate: the last search got no answer in time and nothing was
-	// drained since: its answer may be waiting in the connection.
+	// searchLate: a search got no answer in time since the last quiet
+	// drain: its answer may be on its way.
 	searchLate bool
 }
 
 // maxUnanswered bounds the files remembered as asked and not answered;
-// past it, a request for any file drains first.
+// past it, a request for any file drains for drainWait.
 const maxUnanswered = 1 << 16
 
-// drainWait is how long drainLate waits for one more packet, and
-// drainMax the most packets it reads: what is already in the connection
-// comes at once.
+// Before each request, drain reads what the server sent since the last
+// wait for an answer ended, until no packet begins within drainPeek
+// (what has arrived is read at once: pconn.NextWithin) or, when a late
+// answer to an earlier request for the same file (or an earlier search)
+// may be on its way, within drainWait; at most drainMax packets.
 const (
+	drainPeek = time.Millisecond
 	drainWait = 50 * time.Millisecond
 	drainMax  = 64
 )
 
-// drainLate reads and drops, unrecorded, what arrived since the last
-// request, before a request for hash when an earlier one for it got no
-// answer in time (nor a late one read since): a late answer waits in
-// the connection until the next request for the file (a round later, by
-// default 15 minutes), which must not take it for its own, though other
-// files were asked and answered between. An answer is the server's word
-// when it came, not when Vigil read it.
-func (s *Session) drainLate(ctx context.Context, hash [16]byte) error {
-	if !s.unanswered[hash] && len(s.unanswered) < maxUnanswered {
-		return nil
-	}
-	return s.drain(ctx)
-}
+// ErrNotQuiet is returned, the request not sent, when the server sent
+// more than drainMax packets unasked for before a request without going
+// quiet: any of those past the bound could be a late answer, which the
+// protocol gives no way to tell from the request's own (OP_FOUNDSOURCES
+// names a file, not a request; OP_SEARCHRESULT names neither). The
+// session ends with it; a new connection carries no late answer.
+var ErrNotQuiet = errors.New("more packets unasked for than the drain reads before a request: request not sent")
 
-// drain reads and drops, unrecorded, what is in the connection, until
-// none comes within drainWait: every late answer, to a request for
-// sources or a search.
-func (s *Session) drain(ctx context.Context) error {
-	clear(s.unanswered)
-	s.searchLate = false
+// drain reads and drops, unrecorded, what the server sent since the last
+// wait for an answer ended, before a request, until no packet begins
+// within quiet (one that began is read whole, within Timeout), and
+// returns how many of them were answers (OP_FOUNDSOURCES of any file,
+// OP_SEARCHRESULT): each arrived before the request was sent, so it
+// answers an earlier one (or none), however well it fits this one. An answer is the server's word when it came, not when Vigil read
+// it, and only one that came after its request is taken. A drain that
+// waited drainWait also ends every wait for a late answer. Past drainMax
+// packets without a quiet spell, ErrNotQuiet: the request must not be
+// sent on this connection.
+func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err error) {
 	s.c.SetRecorder(nil)
 	for range drainMax {
-		_, _, err := s.c.Next(ctx, drainWait)
+		p, _, err := s.c.NextWithin(ctx, quiet, s.cfg.Timeout)
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
-			return nil
+			if quiet >= drainWait {
+				clear(s.unanswered)
+				s.searchLate = false
+			}
+			return late, nil
 		}
 		if errors.Is(err, pconn.ErrNotUnpacked) {
 			continue // dropped as the rest: the stream is in step
 		}
 		if err != nil {
-			return fmt.Errorf("server %s: %w", s.addr, err)
+			return late, fmt.Errorf("server %s: %w", s.addr, err)
+		}
+		if isAnswer(p.Opcode) {
+			late++
 		}
 	}
-	return nil
+	return late, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
+}
+
+// isAnswer says op is a server's answer to a request: sources of a file
+// or a search result.
+func isAnswer(op byte) bool {
+	return op == wire.OpFoundSources || op == wire.OpFoundSourcesObf || op == wire.OpSearchResult
 }
 
 // Login connects to the server at addr and logs in.
@@ -238,6 +253,15 @@ type Found struct {
 	// answer was awaited, that did not unpack within the bounds (a zlib
 	// bomb): dropped, and the wait goes on.
 	NotUnpacked int
+	// Late counts the answers (sources of any file, search results) read
+	// and dropped before the request was sent (drain): each came before
+	// it. Unasked counts those read while this answer was awaited that
+	// are not it: sources of another file (OP_FOUNDSOURCES names the file
+	// it is about, and an answer about another never stands for this
+	// one), search results. Neither is taken.
+	Late, Unasked int
+	// Asked says the request was sent.
+	Asked bool
 }
 
 // unanswer notes that the request for hash got no answer in time.
@@ -250,23 +274,35 @@ func (s *Session) unanswer(hash [16]byte) {
 
 // Sources asks the server for the sources of a file of size bytes (-1:
 // unknown; servers since 17.8 want it). No answer within AnswerWait means
-// the server knows none: Found has no sources and no error. After such a
-// request, what arrived since is dropped before the next (drainLate). A
-// packet read whole that does not unpack within the bounds (a zlib bomb,
-// perhaps the answer) is dropped and counted (Found.NotUnpacked) and the
-// wait goes on: ending the session there would leave every hash after
-// this one unasked on the server, round after round.
+// the server knows none: Found has no sources and no error. What the
+// server sent before the request is read and dropped first (drain), for
+// drainWait after a request for the file that got no answer in time,
+// and an error (ErrNotQuiet among them) leaves the request unsent. Only
+// an OP_FOUNDSOURCES about hash that came after the request is taken:
+// the first. A packet read whole that does not unpack within the bounds
+// (a zlib bomb, perhaps the answer) is dropped and counted
+// (Found.NotUnpacked) and the wait goes on: ending the session there
+// would leave every hash after this one unasked on the server, round
+// after round.
 func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found, error) {
-	if err := s.drainLate(ctx, hash); err != nil {
-		return Found{Hash: hash, At: s.now().UTC()}, err
+	f := Found{Hash: hash, At: s.now().UTC()}
+	quiet := drainPeek
+	if s.unanswered[hash] || len(s.unanswered) >= maxUnanswered {
+		quiet = drainWait
 	}
+	late, err := s.drain(ctx, quiet)
+	f.Late = late
+	if err != nil {
+		return f, err
+	}
+	f.At = s.now().UTC()
 	rec := record.New(s.cfg.TranscriptLimit, s.now)
 	s.c.SetRecorder(rec)
 	defer s.c.SetRecorder(nil)
-	f := Found{Hash: hash, At: s.now().UTC()}
 	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil)); err != nil {
 		return f, err
 	}
+	f.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
@@ -289,6 +325,10 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 			f.Transcript = rec.Final()
 			return f, err
 		}
+		if p.Opcode == wire.OpSearchResult {
+			f.Unasked++ // a search's answer, late or unasked
+			continue
+		}
 		if p.Opcode != wire.OpFoundSources && p.Opcode != wire.OpFoundSourcesObf {
 			continue // messages, status: not about the file
 		}
@@ -298,10 +338,9 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 			return f, fmt.Errorf("server %s: %w", s.addr, err)
 		}
 		if fs.Hash != hash {
-			delete(s.unanswered, fs.Hash) // a late answer to another request: read, dropped
+			f.Unasked++ // about another file: a late answer to another request, or none
 			continue
 		}
-		delete(s.unanswered, hash)
 		f.Sources, f.Kept, f.At = fs.Sources, kept, s.now().UTC()
 		f.Transcript = rec.Final()
 		return f, nil
@@ -318,6 +357,12 @@ type Searched struct {
 	Over int
 	// At is when the answer came (the request time when none came).
 	At time.Time
+	// Late and Unasked count answers not taken, as Found's do: read
+	// before the search was sent, and sources read while its answer was
+	// awaited.
+	Late, Unasked int
+	// Asked says the search was sent.
+	Asked bool
 }
 
 // SearchedFile is one file of a search result.
@@ -331,24 +376,34 @@ type SearchedFile struct {
 // Search asks the server for the files whose names hold every one of
 // words (OP_SEARCHREQUEST, the words joined by AND as eMule does) and
 // waits up to AnswerWait for its OP_SEARCHRESULT. No answer in time
-// means none: no files and no error; what arrived since is then dropped
-// before the next search (a late answer is not the next search's). The
-// exchange is not recorded: a search result is no observation.
+// means none: no files and no error. What the server sent before the
+// search is read and dropped first (drain; for drainWait after a search
+// that got no answer in time), and an error (ErrNotQuiet among them)
+// leaves the search unsent. An OP_SEARCHRESULT names no search: the
+// first that came after the request is taken, as eMule takes it for its
+// one search under way; one the server sent before it read the request
+// but that came after it cannot be told from it (the caller keeps only
+// files whose names hold the words). The exchange is not recorded: a
+// search result is no observation.
 func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
 	out := Searched{At: s.now().UTC()}
 	if len(words) == 0 {
 		return out, errors.New("server: a search needs a word")
 	}
+	quiet := drainPeek
 	if s.searchLate {
-		// The last search's answer may have come since: not this one's.
-		if err := s.drain(ctx); err != nil {
-			return out, err
-		}
+		quiet = drainWait // the last search's answer may be on its way
 	}
-	s.c.SetRecorder(nil)
+	late, err := s.drain(ctx, quiet)
+	out.Late = late
+	if err != nil {
+		return out, err
+	}
+	out.At = s.now().UTC()
 	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
 		return out, err
 	}
+	out.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
@@ -364,8 +419,12 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 		if err != nil {
 			return out, err
 		}
+		if p.Opcode == wire.OpFoundSources || p.Opcode == wire.OpFoundSourcesObf {
+			out.Unasked++ // sources: a late answer to a request for them, or none
+			continue
+		}
 		if p.Opcode != wire.OpSearchResult {
-			continue // messages, status, a late answer about sources
+			continue // messages, status
 		}
 		sr, err := wire.DecodeSearchResult(p.Payload)
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
 )
 
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	g, err := scope.New(scope.DefaultConfig(), nil)
 	if err != nil {
 		t.Fatal(err)
