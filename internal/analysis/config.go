@@ -69,8 +69,9 @@ type Config struct {
 	// as CatchUp does, once SaveEvery observations have come since the
 	// last save, or after BehindInterval, whichever is first, rather than
 	// every SaveInterval: each save rewrites every target, endpoint and
-	// file its observations touched, and a backlog's observations touch
-	// the same ones again and again. The analysis is the same; what the
+	// file its observations changed (an observation changes at least its
+	// endpoint's and target's counts and times), and a backlog's
+	// observations touch the same ones again and again. The analysis is the same; what the
 	// screens show lags by at most that much more while the backlog lasts.
 	Behind func() bool
 	// BehindInterval is the longest Add goes without saving while Behind

@@ -83,7 +83,7 @@ type Engine struct {
 	lastFigSave time.Time // when they were last written
 
 	mergedStored map[string]string
-	written      map[string]string // target id -> access and categories last written
+	written      map[string]writtenSig // target id -> access and categories last written
 	lastSave     time.Time
 	unsaved      int // observations Add processed since the last save
 
@@ -206,7 +206,7 @@ func New(ctx context.Context, b Backend, cfg Config) (*Engine, error) {
 		assigned: map[int64]Decision{}, investigator: map[int64]Decision{},
 		quarantine: map[hashkind.Hash]*QuarantineRecord{}, leads: map[string]*LeadState{},
 		leadsByEp: map[netip.AddrPort]map[string]bool{}, daily: map[dailyKey]int{},
-		mergedStored: snap.MergedInto, written: map[string]string{},
+		mergedStored: snap.MergedInto, written: map[string]writtenSig{},
 		figWM: snap.FiguresWatermark, figProfs: map[figProfile]int32{}, lastFigSave: time.Now(),
 	}
 	if e.storedEps == nil {

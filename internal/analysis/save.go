@@ -457,6 +457,11 @@ func (e *Engine) write(ctx context.Context, c *Changes) error {
 	return nil
 }
 
+// writtenSig is what a save last wrote of a target's access rows and
+// categories (joined by commas), so that the next writes them again only
+// when they changed (TargetRow.SameAccess, SameCategories).
+type writtenSig struct{ access, categories string }
+
 // saveOnce writes the dirt and pending records in one transaction, if the
 // store is at the view's version.
 func (e *Engine) saveOnce(ctx context.Context) error {
@@ -469,12 +474,14 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 		}
 	}
 	merged := map[string]string{}
-	written := map[string]string{}
+	written := map[string]writtenSig{}
 	targetOf := map[int32]string{}
 	for _, members := range roots {
 		row := e.summarize(members)
-		sig := strings.Join(row.Access, ",") + "|" + strings.Join(row.Summary.Categories, ",")
-		row.Same = e.written[row.Summary.ID] == sig
+		sig := writtenSig{access: strings.Join(row.Access, ","), categories: strings.Join(row.Summary.Categories, ",")}
+		if old, ok := e.written[row.Summary.ID]; ok {
+			row.SameAccess, row.SameCategories = old.access == sig.access, old.categories == sig.categories
+		}
 		written[row.Summary.ID] = sig
 		c.Targets = append(c.Targets, row)
 		for _, m := range members {

@@ -584,9 +584,10 @@ type TargetRow struct {
 	Summary TargetSummary
 	Access  []string // agencies that may see it: its routing agency and shares
 	Shares  []Share
-	// Same: Access and Summary.Categories are as last written (only the
-	// score of the access rows needs updating).
-	Same bool
+	// SameAccess: Access is as last written (only the score and times of
+	// the access rows may need updating); SameCategories:
+	// Summary.Categories is.
+	SameAccess, SameCategories bool
 }
 
 // LinkRow is a link as stored (keyed by A, B, Rule, Evidence).

@@ -480,7 +480,8 @@ func chunks(n int, fn func(lo, hi int)) {
 	}
 }
 
-// saveEndpoints writes the endpoints, a chunk a statement.
+// saveEndpoints writes the endpoints, a chunk a statement; a stored row
+// equal to the one given is left as it is.
 func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 	chunks(len(c.Endpoints), func(lo, hi int) {
 		n := hi - lo
@@ -512,14 +513,16 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 			confidence = excluded.confidence, first_hand = excluded.first_hand,
 			org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
 			agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
+			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting
+			WHERE `+endpointChanged,
 			ids, ips, ports, homes, targets, transports, asns, orgs, countries, subs, cities, agencies, networks, firsts, lasts, obs,
 			vpns, hostings, gens, confs, fhs)
 	})
 	return nil
 }
 
-// saveFiles writes each endpoint's files, a chunk a statement.
+// saveFiles writes each endpoint's files, a chunk a statement; a stored
+// row equal to the one given is left as it is.
 func (x *saveTx) saveFiles(c *analysis.Changes) error {
 	chunks(len(c.Files), func(lo, hi int) {
 		n := hi - lo
@@ -543,102 +546,174 @@ func (x *saveTx) saveFiles(c *analysis.Changes) error {
 				?::bigint[], ?::bigint[], ?::bigint[], ?::integer[])
 			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
 			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			observations = excluded.observations, quarantined = excluded.quarantined`,
+			observations = excluded.observations, quarantined = excluded.quarantined
+			WHERE `+fileChanged,
 			eps, kinds, hashes, matched, sevs, levels, intents, firsts, lasts, obs, qs)
 	})
 	return nil
 }
 
 // saveTargets writes the live targets, who may see them and their
-// categories, a chunk of targets a few statements.
+// categories, a chunk of targets a few statements. Only what changed is
+// written: a target row equal to the stored one is left as it is (every
+// rewrite costs a new row version, an entry in each of the table's
+// indexes and a pass of its counting trigger), and so are access rows of
+// the same score and times and categories already there.
 func (x *saveTx) saveTargets(c *analysis.Changes) error {
 	chunks(len(c.Targets), func(lo, hi int) {
 		rows := c.Targets[lo:hi]
-		var (
-			ids, agency, agencies, assigned, investigator, parts, levels []string
-			networks, cats, country, sub, label, flags, shares           []string
-			seqs, obs, firsts, lasts                                     []int64
-			eps, files, maxLevel, vpn, hosting, maxSev, looking          []int32
-			scores                                                       []float64
-			sameIDs, changedIDs                                          []string
-			sameScores                                                   []float64
-			sameLasts, sameFirsts                                        []int64
-			accAgency, accTarget, catName, catTarget                     []string
-			accScore                                                     []float64
-			accLast, accFirst                                            []int64
-		)
-		for _, t := range rows {
-			ts := &t.Summary
-			ids, seqs, agency = append(ids, ts.ID), append(seqs, t.Seq), append(agency, ts.Jurisdiction)
-			agencies, assigned = append(agencies, jsonText(nonNil(ts.Agencies))), append(assigned, ts.Assigned)
-			investigator, scores, parts = append(investigator, ts.Investigator), append(scores, ts.Score), append(parts, jsonText(ts.Parts))
-			eps, files, levels = append(eps, int32(ts.Endpoints)), append(files, int32(ts.Files)), append(levels, jsonText(nonNilLevels(ts.Levels)))
-			maxLevel, obs = append(maxLevel, int32(ts.MaxLevel)), append(obs, int64(ts.Observations))
-			firsts, lasts = append(firsts, timeNS(ts.FirstSeen)), append(lasts, timeNS(ts.LastSeen))
-			networks = append(networks, ","+strings.Join(ts.Networks, ",")+",")
-			vpn, hosting, cats = append(vpn, int32(b2i(ts.VPN))), append(hosting, int32(b2i(ts.Hosting))), append(cats, jsonText(nonNil(ts.Categories)))
-			maxSev, looking = append(maxSev, int32(ts.MaxSeverity)), append(looking, int32(b2i(ts.Looking)))
-			country, sub, label = append(country, ts.Country), append(sub, ts.Subdivision), append(label, ts.Label)
-			flags, shares = append(flags, jsonText(nonNil(ts.Flags))), append(shares, jsonText(nonNilShares(t.Shares)))
-			if t.Same {
-				sameIDs, sameScores = append(sameIDs, ts.ID), append(sameScores, ts.Score)
-				sameLasts, sameFirsts = append(sameLasts, timeNS(ts.LastSeen)), append(sameFirsts, timeNS(ts.FirstSeen))
-				continue
-			}
-			changedIDs = append(changedIDs, ts.ID)
-			for _, a := range t.Access {
-				accAgency, accTarget, accScore = append(accAgency, a), append(accTarget, ts.ID), append(accScore, ts.Score)
-				accLast, accFirst = append(accLast, timeNS(ts.LastSeen)), append(accFirst, timeNS(ts.FirstSeen))
-			}
-			for _, cat := range ts.Categories {
-				catName, catTarget = append(catName, cat), append(catTarget, ts.ID)
-			}
-		}
-		x.exec(func(err error) error { return fmt.Errorf("%d targets from %s: %w", len(ids), ids[0], err) },
-			`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
-			endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
-			looking, country, subdivision, label, flags, shares)
-			SELECT id, seq, NULL, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
-				observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
-				label, flags, shares
-			FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::double precision[], ?::text[],
-				?::integer[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::integer[],
-				?::integer[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
-				AS v (id, seq, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
-				observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
-				label, flags, shares)
-			ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
-			assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
-			endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
-			observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
-			max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
-			subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
-			ids, seqs, agency, agencies, assigned, investigator, scores, parts, eps, files, levels, maxLevel, obs, firsts, lasts,
-			networks, vpn, hosting, cats, maxSev, looking, country, sub, label, flags, shares)
-		if len(sameIDs) > 0 {
-			// Access and categories as last written: only the score and times move.
-			x.exec(nil, `UPDATE target_access a SET score = v.score, last_ns = v.last_ns, first_ns = v.first_ns
-				FROM unnest(?::text[], ?::double precision[], ?::bigint[], ?::bigint[]) AS v (target, score, last_ns, first_ns)
-				WHERE a.target = v.target`, sameIDs, sameScores, sameLasts, sameFirsts)
-		}
-		if len(changedIDs) == 0 {
-			return
-		}
-		x.exec(nil, `DELETE FROM target_access WHERE target = ANY(?::text[])`, changedIDs)
-		// DISTINCT ON: an upsert may not touch a row twice (SQLite's INSERT
-		// OR REPLACE took the last of an agency named twice; all carry the
-		// same values).
-		x.exec(nil, `INSERT INTO target_access (agency, target, score, last_ns, first_ns)
-			SELECT DISTINCT ON (agency, target) * FROM unnest(?::text[], ?::text[], ?::double precision[], ?::bigint[], ?::bigint[])
-				AS v (agency, target, score, last_ns, first_ns)
-			ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns`,
-			accAgency, accTarget, accScore, accLast, accFirst)
-		x.exec(nil, `DELETE FROM target_categories WHERE target = ANY(?::text[])`, changedIDs)
-		x.exec(nil, `INSERT INTO target_categories (category, target) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT DO NOTHING`,
-			catName, catTarget)
+		x.saveTargetRows(rows)
+		x.saveAccess(rows)
+		x.saveCategories(rows)
 	})
 	return nil
+}
+
+// targetCmpCols are the columns of targets a save writes, besides
+// merged_into, compared with the stored row: a live row equal in all of
+// them is not rewritten.
+const targetCmpCols = `agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+	observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision, label, flags, shares`
+
+// saveTargetRows upserts the target rows of one chunk.
+func (x *saveTx) saveTargetRows(rows []analysis.TargetRow) {
+	var (
+		ids, agency, agencies, assigned, investigator, parts, levels []string
+		networks, cats, country, sub, label, flags, shares           []string
+		seqs, obs, firsts, lasts                                     []int64
+		eps, files, maxLevel, vpn, hosting, maxSev, looking          []int32
+		scores                                                       []float64
+	)
+	for _, t := range rows {
+		ts := &t.Summary
+		ids, seqs, agency = append(ids, ts.ID), append(seqs, t.Seq), append(agency, ts.Jurisdiction)
+		agencies, assigned = append(agencies, jsonText(nonNil(ts.Agencies))), append(assigned, ts.Assigned)
+		investigator, scores, parts = append(investigator, ts.Investigator), append(scores, ts.Score), append(parts, jsonText(ts.Parts))
+		eps, files, levels = append(eps, int32(ts.Endpoints)), append(files, int32(ts.Files)), append(levels, jsonText(nonNilLevels(ts.Levels)))
+		maxLevel, obs = append(maxLevel, int32(ts.MaxLevel)), append(obs, int64(ts.Observations))
+		firsts, lasts = append(firsts, timeNS(ts.FirstSeen)), append(lasts, timeNS(ts.LastSeen))
+		networks = append(networks, ","+strings.Join(ts.Networks, ",")+",")
+		vpn, hosting, cats = append(vpn, int32(b2i(ts.VPN))), append(hosting, int32(b2i(ts.Hosting))), append(cats, jsonText(nonNil(ts.Categories)))
+		maxSev, looking = append(maxSev, int32(ts.MaxSeverity)), append(looking, int32(b2i(ts.Looking)))
+		country, sub, label = append(country, ts.Country), append(sub, ts.Subdivision), append(label, ts.Label)
+		flags, shares = append(flags, jsonText(nonNil(ts.Flags))), append(shares, jsonText(nonNilShares(t.Shares)))
+	}
+	x.exec(func(err error) error { return fmt.Errorf("%d targets from %s: %w", len(ids), ids[0], err) },
+		`INSERT INTO targets (id, seq, merged_into, agency, agencies, assigned, investigator, score, parts,
+		endpoints, files, levels, max_level, observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity,
+		looking, country, subdivision, label, flags, shares)
+		SELECT id, seq, NULL, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+			observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
+			label, flags, shares
+		FROM unnest(?::text[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::double precision[], ?::text[],
+			?::integer[], ?::integer[], ?::text[], ?::integer[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::integer[],
+			?::integer[], ?::text[], ?::integer[], ?::integer[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])
+			AS v (id, seq, agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+			observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision,
+			label, flags, shares)
+		ON CONFLICT (id) DO UPDATE SET merged_into = NULL, agency = excluded.agency, agencies = excluded.agencies,
+		assigned = excluded.assigned, investigator = excluded.investigator, score = excluded.score, parts = excluded.parts,
+		endpoints = excluded.endpoints, files = excluded.files, levels = excluded.levels, max_level = excluded.max_level,
+		observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+		networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
+		max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
+		subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares
+		WHERE `+targetChanged,
+		ids, seqs, agency, agencies, assigned, investigator, scores, parts, eps, files, levels, maxLevel, obs, firsts, lasts,
+		networks, vpn, hosting, cats, maxSev, looking, country, sub, label, flags, shares)
+}
+
+// targetChanged is true of a stored target row that an upsert's excluded
+// row would change.
+var targetChanged = `targets.merged_into IS NOT NULL OR (` + prefixCols("targets.", targetCmpCols) + `) IS DISTINCT FROM (` +
+	prefixCols("excluded.", targetCmpCols) + `)`
+
+// endpointChanged and fileChanged are targetChanged for
+// analysis_endpoints and analysis_endpoint_files.
+var (
+	endpointCols    = `target, transport, asn, confidence, first_hand, org, country, subdivision, city, agency, networks, first_ns, last_ns, observations, vpn, hosting`
+	endpointChanged = `(` + prefixCols("analysis_endpoints.", endpointCols) + `) IS DISTINCT FROM (` + prefixCols("excluded.", endpointCols) + `)`
+	fileCols        = `matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined`
+	fileChanged     = `(` + prefixCols("analysis_endpoint_files.", fileCols) + `) IS DISTINCT FROM (` + prefixCols("excluded.", fileCols) + `)`
+)
+
+// prefixCols is cols (comma-separated) each with prefix.
+func prefixCols(prefix, cols string) string {
+	var out []string
+	for _, c := range strings.Split(cols, ",") {
+		out = append(out, prefix+strings.TrimSpace(c))
+	}
+	return strings.Join(out, ", ")
+}
+
+// saveAccess writes who may see the targets of one chunk: for a target
+// whose agencies are as last written (SameAccess) the score and times of
+// its rows, where they moved; for the others their rows, the agencies no
+// longer in Access deleted.
+func (x *saveTx) saveAccess(rows []analysis.TargetRow) {
+	var (
+		sameIDs, changedIDs, accAgency, accTarget []string
+		sameScores, accScore                      []float64
+		sameLasts, sameFirsts, accLast, accFirst  []int64
+	)
+	for _, t := range rows {
+		ts := &t.Summary
+		if t.SameAccess {
+			sameIDs, sameScores = append(sameIDs, ts.ID), append(sameScores, ts.Score)
+			sameLasts, sameFirsts = append(sameLasts, timeNS(ts.LastSeen)), append(sameFirsts, timeNS(ts.FirstSeen))
+			continue
+		}
+		changedIDs = append(changedIDs, ts.ID)
+		for _, a := range t.Access {
+			accAgency, accTarget, accScore = append(accAgency, a), append(accTarget, ts.ID), append(accScore, ts.Score)
+			accLast, accFirst = append(accLast, timeNS(ts.LastSeen)), append(accFirst, timeNS(ts.FirstSeen))
+		}
+	}
+	if len(sameIDs) > 0 {
+		x.exec(nil, `UPDATE target_access a SET score = v.score, last_ns = v.last_ns, first_ns = v.first_ns
+			FROM unnest(?::text[], ?::double precision[], ?::bigint[], ?::bigint[]) AS v (target, score, last_ns, first_ns)
+			WHERE a.target = v.target AND (a.score, a.last_ns, a.first_ns) IS DISTINCT FROM (v.score, v.last_ns, v.first_ns)`,
+			sameIDs, sameScores, sameLasts, sameFirsts)
+	}
+	if len(changedIDs) == 0 {
+		return
+	}
+	x.exec(nil, `DELETE FROM target_access a WHERE a.target = ANY(?::text[])
+		AND NOT EXISTS (SELECT 1 FROM unnest(?::text[], ?::text[]) AS v (agency, target) WHERE v.agency = a.agency AND v.target = a.target)`,
+		changedIDs, accAgency, accTarget)
+	// DISTINCT ON: an upsert may not touch a row twice (SQLite's INSERT
+	// OR REPLACE took the last of an agency named twice; all carry the
+	// same values).
+	x.exec(nil, `INSERT INTO target_access AS a (agency, target, score, last_ns, first_ns)
+		SELECT DISTINCT ON (agency, target) * FROM unnest(?::text[], ?::text[], ?::double precision[], ?::bigint[], ?::bigint[])
+			AS v (agency, target, score, last_ns, first_ns)
+		ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns
+		WHERE (a.score, a.last_ns, a.first_ns) IS DISTINCT FROM (excluded.score, excluded.last_ns, excluded.first_ns)`,
+		accAgency, accTarget, accScore, accLast, accFirst)
+}
+
+// saveCategories writes the categories of the targets of one chunk whose
+// categories changed since last written: those no longer held deleted,
+// the new ones added.
+func (x *saveTx) saveCategories(rows []analysis.TargetRow) {
+	var changedIDs, catName, catTarget []string
+	for _, t := range rows {
+		if t.SameCategories {
+			continue
+		}
+		changedIDs = append(changedIDs, t.Summary.ID)
+		for _, cat := range t.Summary.Categories {
+			catName, catTarget = append(catName, cat), append(catTarget, t.Summary.ID)
+		}
+	}
+	if len(changedIDs) == 0 {
+		return
+	}
+	x.exec(nil, `DELETE FROM target_categories c WHERE c.target = ANY(?::text[])
+		AND NOT EXISTS (SELECT 1 FROM unnest(?::text[], ?::text[]) AS v (category, target) WHERE v.category = c.category AND v.target = c.target)`,
+		changedIDs, catName, catTarget)
+	x.exec(nil, `INSERT INTO target_categories (category, target) SELECT * FROM unnest(?::text[], ?::text[]) ON CONFLICT DO NOTHING`,
+		catName, catTarget)
 }
 
 // saveMerged writes the targets merged into others.

@@ -418,7 +418,8 @@ func (x *saveTx) saveDecisions(c *analysis.Changes) error {
 	return nil
 }
 
-// saveEndpoints writes the endpoints.
+// saveEndpoints writes the endpoints; a stored row equal to the one given
+// is left as it is.
 func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 	for _, e := range c.Endpoints {
 		in := &e.Info
@@ -428,7 +429,8 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 			confidence = excluded.confidence, first_hand = excluded.first_hand,
 			org = excluded.org, country = excluded.country, subdivision = excluded.subdivision, city = excluded.city,
 			agency = excluded.agency, networks = excluded.networks, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting`,
+			observations = excluded.observations, vpn = excluded.vpn, hosting = excluded.hosting
+			WHERE `+endpointChanged,
 			e.ID, in.IP.String(), int64(in.Port), e.Home, e.Target, in.Transport, int64(in.ASN), in.Org, in.Country, in.Subdivision,
 			in.City, in.Agency, strings.Join(e.Networks, ","), timeNS(in.FirstSeen), timeNS(in.LastSeen), in.Observations,
 			b2i(in.VPN), b2i(in.Hosting), in.Gen, in.Confidence, b2i(in.FirstHand)); err != nil {
@@ -438,7 +440,8 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 	return nil
 }
 
-// saveFiles writes each endpoint's files.
+// saveFiles writes each endpoint's files; a stored row equal to the one
+// given is left as it is.
 func (x *saveTx) saveFiles(c *analysis.Changes) error {
 	for _, f := range c.Files {
 		fi := &f.File
@@ -446,7 +449,8 @@ func (x *saveTx) saveFiles(c *analysis.Changes) error {
 			first_ns, last_ns, observations, quarantined) VALUES (?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
 			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			observations = excluded.observations, quarantined = excluded.quarantined`,
+			observations = excluded.observations, quarantined = excluded.quarantined
+			WHERE `+fileChanged,
 			f.Endpoint, fi.Kind, fi.Hash.Bytes(), string(rowcodec.AppendMatched(nil, fi.Matched)), fi.Severity, int(fi.MaxLevel), fi.Intent,
 			timeNS(fi.FirstSeen), timeNS(fi.LastSeen), fi.Observations, b2i(fi.Quarantined)); err != nil {
 			return fmt.Errorf("endpoint %d file %s: %w", f.Endpoint, fi.Hex, err)
@@ -455,7 +459,11 @@ func (x *saveTx) saveFiles(c *analysis.Changes) error {
 	return nil
 }
 
-// saveTargets writes the live targets, who may see them and their categories.
+// saveTargets writes the live targets, who may see them and their
+// categories. Only what changed is written: a target row equal to the
+// stored one is left as it is (a rewrite costs its indexes and its
+// triggers), and so are access rows of the same score and times and
+// categories already there.
 func (x *saveTx) saveTargets(c *analysis.Changes) error {
 	for _, t := range c.Targets {
 		ts := &t.Summary
@@ -468,36 +476,91 @@ func (x *saveTx) saveTargets(c *analysis.Changes) error {
 			observations = excluded.observations, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
 			networks = excluded.networks, vpn = excluded.vpn, hosting = excluded.hosting, categories = excluded.categories,
 			max_severity = excluded.max_severity, looking = excluded.looking, country = excluded.country,
-			subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares`,
+			subdivision = excluded.subdivision, label = excluded.label, flags = excluded.flags, shares = excluded.shares
+			WHERE `+targetChanged,
 			ts.ID, t.Seq, ts.Jurisdiction, jsonText(nonNil(ts.Agencies)), ts.Assigned, ts.Investigator, ts.Score, jsonText(ts.Parts),
 			ts.Endpoints, ts.Files, jsonText(nonNilLevels(ts.Levels)), int(ts.MaxLevel), ts.Observations, timeNS(ts.FirstSeen),
 			timeNS(ts.LastSeen), ","+strings.Join(ts.Networks, ",")+",", b2i(ts.VPN), b2i(ts.Hosting), jsonText(nonNil(ts.Categories)),
 			ts.MaxSeverity, b2i(ts.Looking), ts.Country, ts.Subdivision, ts.Label, jsonText(nonNil(ts.Flags)), jsonText(nonNilShares(t.Shares))); err != nil {
 			return fmt.Errorf("target %s: %w", ts.ID, err)
 		}
-		if t.Same {
-			if _, err := x.exec(`UPDATE target_access SET score = ?, last_ns = ?, first_ns = ? WHERE target = ?`, ts.Score,
-				timeNS(ts.LastSeen), timeNS(ts.FirstSeen), ts.ID); err != nil {
-				return err
-			}
-			continue
+		if err := x.saveAccess(t); err != nil {
+			return fmt.Errorf("target %s access: %w", ts.ID, err)
 		}
-		if _, err := x.exec(`DELETE FROM target_access WHERE target = ?`, ts.ID); err != nil {
+		if err := x.saveCategories(t); err != nil {
+			return fmt.Errorf("target %s categories: %w", ts.ID, err)
+		}
+	}
+	return nil
+}
+
+// targetCmpCols are the columns of targets a save writes, besides
+// merged_into, compared with the stored row: a live row equal in all of
+// them is not rewritten (targetChanged).
+const targetCmpCols = `agency, agencies, assigned, investigator, score, parts, endpoints, files, levels, max_level,
+	observations, first_ns, last_ns, networks, vpn, hosting, categories, max_severity, looking, country, subdivision, label, flags, shares`
+
+// targetChanged is true of a stored target row that an upsert's excluded
+// row would change; endpointChanged and fileChanged the same for
+// analysis_endpoints and analysis_endpoint_files.
+var (
+	targetChanged = `targets.merged_into IS NOT NULL OR (` + prefixCols("targets.", targetCmpCols) + `) IS NOT (` +
+		prefixCols("excluded.", targetCmpCols) + `)`
+	endpointCols    = `target, transport, asn, confidence, first_hand, org, country, subdivision, city, agency, networks, first_ns, last_ns, observations, vpn, hosting`
+	endpointChanged = `(` + prefixCols("analysis_endpoints.", endpointCols) + `) IS NOT (` + prefixCols("excluded.", endpointCols) + `)`
+	fileCols        = `matched, severity, max_level, intent, first_ns, last_ns, observations, quarantined`
+	fileChanged     = `(` + prefixCols("analysis_endpoint_files.", fileCols) + `) IS NOT (` + prefixCols("excluded.", fileCols) + `)`
+)
+
+// prefixCols is cols (comma-separated) each with prefix.
+func prefixCols(prefix, cols string) string {
+	var out []string
+	for _, c := range strings.Split(cols, ",") {
+		out = append(out, prefix+strings.TrimSpace(c))
+	}
+	return strings.Join(out, ", ")
+}
+
+// saveAccess writes who may see t: when its agencies are as last written
+// (SameAccess) the score and times of its rows, where they moved; else
+// its rows, the agencies no longer in Access deleted.
+func (x *saveTx) saveAccess(t analysis.TargetRow) error {
+	ts := &t.Summary
+	score, last, first := ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)
+	if t.SameAccess {
+		_, err := x.exec(`UPDATE target_access SET score = ?1, last_ns = ?2, first_ns = ?3
+			WHERE target = ?4 AND (score, last_ns, first_ns) IS NOT (?1, ?2, ?3)`, score, last, first, ts.ID)
+		return err
+	}
+	if _, err := x.exec(`DELETE FROM target_access WHERE target = ? AND agency NOT IN (SELECT value FROM json_each(?))`,
+		ts.ID, jsonText(nonNil(t.Access))); err != nil {
+		return err
+	}
+	for _, a := range t.Access {
+		if _, err := x.exec(`INSERT INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (agency, target) DO UPDATE SET score = excluded.score, last_ns = excluded.last_ns, first_ns = excluded.first_ns
+			WHERE (target_access.score, target_access.last_ns, target_access.first_ns) IS NOT (excluded.score, excluded.last_ns, excluded.first_ns)`,
+			a, ts.ID, score, last, first); err != nil {
 			return err
 		}
-		for _, a := range t.Access {
-			if _, err := x.exec(`INSERT OR REPLACE INTO target_access (agency, target, score, last_ns, first_ns) VALUES (?, ?, ?, ?, ?)`,
-				a, ts.ID, ts.Score, timeNS(ts.LastSeen), timeNS(ts.FirstSeen)); err != nil {
-				return err
-			}
-		}
-		if _, err := x.exec(`DELETE FROM target_categories WHERE target = ?`, ts.ID); err != nil {
+	}
+	return nil
+}
+
+// saveCategories writes t's categories if they changed since last
+// written: those no longer held deleted, the new ones added.
+func (x *saveTx) saveCategories(t analysis.TargetRow) error {
+	if t.SameCategories {
+		return nil
+	}
+	ts := &t.Summary
+	if _, err := x.exec(`DELETE FROM target_categories WHERE target = ? AND category NOT IN (SELECT value FROM json_each(?))`,
+		ts.ID, jsonText(nonNil(ts.Categories))); err != nil {
+		return err
+	}
+	for _, cat := range ts.Categories {
+		if _, err := x.exec(`INSERT OR IGNORE INTO target_categories (category, target) VALUES (?, ?)`, cat, ts.ID); err != nil {
 			return err
-		}
-		for _, cat := range ts.Categories {
-			if _, err := x.exec(`INSERT OR IGNORE INTO target_categories (category, target) VALUES (?, ?)`, cat, ts.ID); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
