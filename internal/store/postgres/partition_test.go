@@ -22,8 +22,9 @@ import (
 // undo0024 takes a store back to the schema before migration 0024 (a
 // PLACEHOLDER number: renumbered at merge): purge records without their
 // address and port, retention's update and vigil_timeline_unpack as 0021
-// and 0022 made them.
+// and 0022 made them, no evidence_older_end.
 var undo0024 = []string{
+	`DROP TABLE evidence_older_end`,
 	replaceFunction("0021_evidence_tiles.sql", "vigil_purged_append_only"),
 	replaceFunction("0022_timeline_days.sql", "vigil_timeline_unpack"),
 	`ALTER TABLE purged_observations DROP COLUMN ip, DROP COLUMN port`,

@@ -150,3 +150,25 @@ BEGIN
 		RAISE EXCEPTION 'malformed packed sightings: cut off';
 	END IF;
 END $$;
+
+-- Where the evidence log's older tables end (issue 13/14): since 0021 the
+-- store appends no row to evidence_log or evidence_blocks, so their
+-- leaves end where they ended then; this row says where, and the first
+-- evidence_tiles block begins there (before this migration it began after
+-- the older tables' last row, whatever that was when the first commit
+-- after 0021 came). A row INSERTed into an older table at or beyond it
+-- (their triggers stop UPDATE and DELETE, not INSERT), before the first
+-- tile as after, is refused by the reads that meet it, never read as a
+-- leaf nor followed by the tiles. One row (the key is the constant true),
+-- never updated or deleted.
+CREATE TABLE evidence_older_end (
+	one    boolean PRIMARY KEY DEFAULT true CHECK (one),
+	leaves bigint NOT NULL CHECK (leaves >= 0) -- the older tables' leaves: leaf indexes 0 to leaves - 1
+);
+INSERT INTO evidence_older_end (leaves) SELECT COALESCE((SELECT MIN(first) - 1 FROM evidence_tiles),
+	(SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
+	(SELECT COALESCE(MAX(idx), 0) FROM evidence_log));
+CREATE TRIGGER evidence_older_end_append_only BEFORE UPDATE OR DELETE ON evidence_older_end
+	FOR EACH ROW EXECUTE FUNCTION vigil_evidence_append_only();
+CREATE TRIGGER evidence_older_end_no_truncate BEFORE TRUNCATE ON evidence_older_end
+	FOR EACH STATEMENT EXECUTE FUNCTION vigil_evidence_append_only();
