@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 var _ retention.Store = (*Store)(nil)
@@ -312,7 +312,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 // observations purged whole whose sightings are on the timeline of the
 // target's endpoints. A seq alone ties a record to a sighting: one whose
 // time, or whose address and port (recorded since migration 0024), are
-// not its sighting's and endpoint's is refused (checkPurgedSighting),
+// not its sighting's and endpoint's is refused (rowcodec.PurgedSighting),
 // as the timeline's reads refuse an observation of another address or
 // time, rather than listed as the target's.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
@@ -334,13 +334,13 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		var p retention.Purged
 		var what, epIP string
 		var ns, at, seq, seen int64
-		var epPort int32
+		var epPort int64
 		var ip *string
-		var port *int32
+		var port *int64
 		if err := rows.Scan(&p.ObservationID, &what, &ns, &at, &seq, &ip, &port, &seen, &epIP, &epPort); err != nil {
 			return nil, err
 		}
-		if err := checkPurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
+		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
 			return nil, fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
 		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
@@ -352,32 +352,6 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	// A record listed twice would be two records of one observation id:
 	// the primary key forbids it, and DISTINCT folded repeated sightings.
 	return out, nil
-}
-
-// checkPurgedSighting refuses the purge record of observation id (seq,
-// time ns, address ip and port, NULL before migration 0024) as the
-// target's unless it is the observation of the sighting it was found by
-// (time seen, at endpoint epIP:epPort): addresses compare without a zone
-// and IPv4-mapped as IPv4, as the timeline's reads compare them.
-func checkPurgedSighting(id string, seq, ns int64, ip *string, port *int32, seen int64, epIP string, epPort int32) error {
-	addr, p := "no recorded address", "no recorded port"
-	if ip != nil {
-		addr = *ip
-	}
-	if port != nil {
-		p = "port " + strconv.Itoa(int(*port))
-	}
-	bad := ns != seen || (port != nil && *port != epPort)
-	if ip != nil {
-		a, err := netip.ParseAddr(*ip)
-		e, eerr := netip.ParseAddr(epIP)
-		bad = bad || err != nil || eerr != nil || a.Unmap().WithZone("") != e.Unmap().WithZone("")
-	}
-	if bad {
-		return fmt.Errorf("the sighting of seq %d at %s, endpoint %s port %d, has the purge record of observation %s of %s %s at %s: %w",
-			seq, nsTime(seen).Format(time.RFC3339Nano), epIP, epPort, id, addr, p, nsTime(ns).Format(time.RFC3339Nano), errSightings)
-	}
-	return nil
 }
 
 // monthlyPartition is the name of a monthly partition of observations
