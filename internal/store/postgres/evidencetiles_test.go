@@ -722,6 +722,7 @@ func TestOlderLogTablesEndWhereTheNextStarts(t *testing.T) {
 		t.Fatalf("tiles start at leaf %d (%v), want 137", tiles, err)
 	}
 	forged := bytes.Repeat([]byte{0xAA}, 32)
+	openOlderTables(t, again)
 	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES ($1, $2, '\x00'::bytea, $3)`,
 		tiles+1, int64(1)<<40, bytes.Repeat(forged, 20)); err != nil {
 		t.Fatal(err)

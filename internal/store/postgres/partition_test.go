@@ -22,8 +22,12 @@ import (
 // undo0024 takes a store back to the schema before migration 0024 (a
 // PLACEHOLDER number: renumbered at merge): purge records without their
 // address and port, retention's update and vigil_timeline_unpack as 0021
-// and 0022 made them, no evidence_older_end.
+// and 0022 made them, no evidence_older_end, evidence_log and
+// evidence_blocks open to INSERT.
 var undo0024 = []string{
+	`DROP TRIGGER evidence_log_closed ON evidence_log`,
+	`DROP TRIGGER evidence_blocks_closed ON evidence_blocks`,
+	`DROP FUNCTION vigil_evidence_closed`,
 	`DROP TABLE evidence_older_end`,
 	replaceFunction("0021_evidence_tiles.sql", "vigil_purged_append_only"),
 	replaceFunction("0022_timeline_days.sql", "vigil_timeline_unpack"),

@@ -172,3 +172,18 @@ CREATE TRIGGER evidence_older_end_append_only BEFORE UPDATE OR DELETE ON evidenc
 	FOR EACH ROW EXECUTE FUNCTION vigil_evidence_append_only();
 CREATE TRIGGER evidence_older_end_no_truncate BEFORE TRUNCATE ON evidence_older_end
 	FOR EACH STATEMENT EXECUTE FUNCTION vigil_evidence_append_only();
+
+-- The older tables are closed: since 0021 the store appends to
+-- evidence_tiles only, so an INSERT into evidence_log or evidence_blocks
+-- (which their append-only triggers let through) is refused here too, as
+-- UPDATE and DELETE are. Whoever owns the database can disable this; the
+-- readers refuse such rows anyway (evidence_older_end above, and the
+-- order of evidence_blocks' rows).
+CREATE FUNCTION vigil_evidence_closed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION '% is closed: the evidence log appends to evidence_tiles since migration 0021', TG_TABLE_NAME;
+END $$;
+CREATE TRIGGER evidence_log_closed BEFORE INSERT ON evidence_log
+	FOR EACH ROW EXECUTE FUNCTION vigil_evidence_closed();
+CREATE TRIGGER evidence_blocks_closed BEFORE INSERT ON evidence_blocks
+	FOR EACH ROW EXECUTE FUNCTION vigil_evidence_closed();
