@@ -217,7 +217,7 @@ func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 // row: a row of evidence_log or evidence_blocks beyond where the next
 // table starts, or beyond where the older tables end, is refused
 // (logRowBefore, blocksRowBefore), and so is an evidence_blocks row that
-// does not follow the row before it (blocksFollow).
+// does not follow the row before it (rowFollows).
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
 	tiles, err := s.tilesStart(ctx)
 	if err != nil {
@@ -320,8 +320,8 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 // first leaf of evidence_blocks (blocks, 1-based, nil when it has none)
 // or where the older tables end (end, olderEnd: evidence_tiles' first
 // leaf once it has one): each leaf is read from one table, and rows
-// inserted into evidence_log after them (its triggers stop UPDATE and
-// DELETE, not INSERT) are not leaves.
+// inserted into evidence_log after them (by whoever can disable its
+// triggers: since migration 0024 they refuse INSERT too) are not leaves.
 func logRowBefore(i int64, blocks *int64, end int64) error {
 	if blocks != nil && i >= *blocks-1 {
 		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond evidence_blocks' first leaf %d", i, *blocks-1)
