@@ -330,6 +330,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	}
 	defer rows.Close()
 	var out []retention.Purged
+	listed := map[string]bool{}
 	for rows.Next() {
 		var p retention.Purged
 		var what, epIP string
@@ -343,15 +344,14 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
 			return nil, fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if listed[p.ObservationID] { // sighted at two of the target's endpoints
+			continue
+		}
+		listed[p.ObservationID] = true
 		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
 		out = append(out, p)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	// A record listed twice would be two records of one observation id:
-	// the primary key forbids it, and DISTINCT folded repeated sightings.
-	return out, nil
+	return out, rows.Err()
 }
 
 // monthlyPartition is the name of a monthly partition of observations

@@ -314,6 +314,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		return nil, err
 	}
 	var out []retention.Purged
+	listed := map[string]bool{}
 	err = eachRow(ctx, s.db, `SELECT DISTINCT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, p.ip, p.port, tl.time_ns, e.ip, e.port
 		FROM analysis_endpoints e JOIN analysis_timeline tl ON tl.endpoint = e.id JOIN purged_observations p ON p.seq = tl.seq
 		WHERE e.target = ? AND p.what = 'observations'
@@ -342,6 +343,10 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ipp, portp, seen, epIP, epPort); err != nil {
 			return fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if listed[p.ObservationID] { // sighted at two of the target's endpoints
+			return nil
+		}
+		listed[p.ObservationID] = true
 		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
 		out = append(out, p)
 		return nil
