@@ -410,6 +410,7 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		return nil, err
 	}
 	out := make(map[string]uint64, len(ids))
+	checked := map[int64]bool{} // evidence_blocks rows (first) that blocksFollow passed
 	var lost []string
 	for _, id := range ids {
 		where, arg := idWhere(id)
@@ -442,7 +443,7 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}
-		found, err := s.findInBlocks(ctx, end, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
+		found, err := s.findInBlocks(ctx, end, checked, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
 			[]any{seq}, []string{id}, out)
 		if err != nil {
 			return nil, err
@@ -456,7 +457,7 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 	}
 	// Observations found neither way (a store written by a logless
 	// binary between logged ones): every block's ids.
-	_, err = s.findInBlocks(ctx, end, ``, nil, lost, out)
+	_, err = s.findInBlocks(ctx, end, checked, ``, nil, lost, out)
 	return out, err
 }
 
@@ -464,8 +465,9 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 // recording each one found in out; it returns how many it found. It
 // refuses a block that finds one but reaches where the older tables end
 // (end, olderEnd), holds more ids than leaves, or does not sit between the
-// rows before and after it (blocksFollow), as LogLeaves does.
-func (s *Store) findInBlocks(ctx context.Context, end int64, where string, args []any, ids []string, out map[string]uint64) (int, error) {
+// rows before and after it (blocksFollow), as LogLeaves does; checked
+// holds the rows (by first) already checked by the caller's earlier calls.
+func (s *Store) findInBlocks(ctx context.Context, end int64, checked map[int64]bool, where string, args []any, ids []string, out map[string]uint64) (int, error) {
 	r, err := s.pool.Query(ctx, `SELECT first, length(leaves) / 32, ids FROM evidence_blocks `+where+` ORDER BY first`, args...)
 	if err != nil {
 		return 0, err
@@ -507,6 +509,10 @@ func (s *Store) findInBlocks(ctx context.Context, end int64, where string, args 
 	}
 	r.Close()
 	for _, h := range hits {
+		if checked[h.first] {
+			continue
+		}
+		checked[h.first] = true
 		if err := blocksRowBefore(h.first-1, h.n, end); err != nil {
 			return 0, err
 		}
