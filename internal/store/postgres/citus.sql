@@ -42,6 +42,7 @@ ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid, t
 -- and DELETE from the role Vigil connects as (PUBLIC here; name the role).
 DROP TRIGGER evidence_log_append_only ON evidence_log;
 DROP TRIGGER evidence_log_no_truncate ON evidence_log; -- TRUNCATE too (migration 0010): revoke TRUNCATE
+DROP TRIGGER evidence_log_closed ON evidence_log; -- INSERT too (migration 0024, the log appends to evidence_tiles): revoke INSERT
 ALTER TABLE evidence_log ADD COLUMN obs_uid uuid;
 UPDATE evidence_log e SET obs_uid = o.uid FROM observations o WHERE o.seq = e.obs_seq;
 ALTER TABLE evidence_log ALTER COLUMN obs_uid SET NOT NULL;
@@ -49,7 +50,7 @@ ALTER TABLE evidence_log DROP CONSTRAINT evidence_log_pkey;
 ALTER TABLE evidence_log ADD CONSTRAINT evidence_log_pkey PRIMARY KEY (idx, obs_uid);
 ALTER TABLE evidence_log DROP CONSTRAINT evidence_log_obs_seq_key;
 ALTER TABLE evidence_log ADD CONSTRAINT evidence_log_obs_key UNIQUE (obs_uid, obs_seq);
-REVOKE UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
 
 -- purged_observations: append-only by privilege too (migration 0020's
 -- triggers dropped). UPDATE stays granted: retention's own upsert (a

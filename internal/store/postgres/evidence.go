@@ -196,11 +196,11 @@ func blockIndex(ids []byte, id string) (int, error) {
 }
 
 // logSizeSQL is the number of leaves: up to the last block's last, in
-// evidence_tiles (since migration 0021), else evidence_blocks (since
-// 0016), else evidence_log's rows (the leaves stored before 0016).
+// evidence_tiles (since migration 0021), else where the older tables end
+// (evidence_older_end, migration 0024), never after a row appended to them
+// since: the first tile begins there.
 const logSizeSQL = `SELECT COALESCE((SELECT first - 1 + n FROM evidence_tiles ORDER BY first DESC LIMIT 1),
-	(SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks ORDER BY first DESC LIMIT 1),
-	(SELECT COALESCE(MAX(idx), 0) FROM evidence_log))`
+	(SELECT leaves FROM evidence_older_end))`
 
 // LogSize implements store.LogStore.
 func (s *Store) LogSize(ctx context.Context) (uint64, error) {
@@ -213,14 +213,21 @@ func (s *Store) LogSize(ctx context.Context) (uint64, error) {
 // i+1 or, after them, leaf i-first+1 of the evidence_blocks row that
 // holds it or, after them, the leaf of the i-first+1-th observation of the
 // evidence_tiles block that holds it, hashed again and checked against
-// the block's node (tileLeaves). Each leaf is read from one table: a row
-// of evidence_log or evidence_blocks beyond where the next table starts
-// is refused (logRowBefore, blocksRowBefore).
+// the block's node (tileLeaves). Each leaf is read from one table and one
+// row: a row of evidence_log or evidence_blocks beyond where the next
+// table starts, or beyond where the older tables end, is refused
+// (logRowBefore, blocksRowBefore), and so is an evidence_blocks row that
+// does not follow the row before it (rowFollows).
 func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64, leaf []byte) error) error {
 	tiles, err := s.tilesStart(ctx)
 	if err != nil {
 		return err
-	} else if tiles >= 0 && from >= uint64(tiles) {
+	}
+	end, err := s.olderEnd(ctx)
+	if err != nil {
+		return err
+	}
+	if tiles >= 0 && from >= uint64(tiles) {
 		// Wholly in evidence_tiles.
 		next, err := s.tileLeaves(ctx, from, to, fn)
 		if err == nil && next < to {
@@ -242,7 +249,7 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 		if err := r.Scan(&idx, &leaf, &blocks); err != nil {
 			return err
 		}
-		if err := logRowBefore(idx-1, blocks, tiles); err != nil {
+		if err := logRowBefore(idx-1, blocks, end); err != nil {
 			return err
 		}
 		if uint64(idx-1) != next {
@@ -260,21 +267,35 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 	if next >= to {
 		return nil
 	}
-	b, err := s.pool.Query(ctx, `SELECT first, leaves FROM evidence_blocks
-		WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_blocks WHERE first <= $1), 0) AND first <= $2 ORDER BY first`,
-		int64(next+1), int64(to))
+	// The row that holds leaf next, the row before it (whose leaves are
+	// not read unless it reaches next), and the rows after it up to to.
+	b, err := s.pool.Query(ctx, `SELECT first, length(leaves) / 32, CASE WHEN first - 1 + length(leaves) / 32 > $1 THEN leaves END,
+		first = (SELECT MIN(first) FROM evidence_blocks),
+		(SELECT COALESCE(MAX(idx), 0) FROM evidence_log WHERE idx <= (SELECT MIN(first) FROM evidence_blocks))
+		FROM evidence_blocks WHERE first >= COALESCE((SELECT MAX(first) FROM evidence_blocks
+			WHERE first < (SELECT MAX(first) FROM evidence_blocks WHERE first <= $1 + 1)), 0) AND first <= $2 ORDER BY first`,
+		int64(next), int64(to))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	prev := int64(-1) // the end of the row before, once one was read
 	for b.Next() && next < to {
-		var first int64
+		var first, n, logEnd int64
 		var leaves []byte
-		if err := b.Scan(&first, &leaves); err != nil {
+		var tableFirst bool
+		if err := b.Scan(&first, &n, &leaves, &tableFirst, &logEnd); err != nil {
 			return err
 		}
-		if err := blocksRowBefore(first-1, int64(len(leaves)/32), tiles); err != nil {
+		if err := blocksRowBefore(first-1, n, end); err != nil {
 			return err
+		}
+		if err := rowFollows(first-1, n, prev, tableFirst && leaves != nil, logEnd); err != nil {
+			return err
+		}
+		prev = first - 1 + n
+		if leaves == nil {
+			continue // ends before next
 		}
 		if next, err = rowcodec.BlockLeaves(next, to, first, leaves, fn); err != nil {
 			return err
@@ -297,25 +318,70 @@ func (s *Store) LogLeaves(ctx context.Context, from, to uint64, fn func(i uint64
 
 // logRowBefore refuses an evidence_log row (leaf i) at or beyond the
 // first leaf of evidence_blocks (blocks, 1-based, nil when it has none)
-// or of evidence_tiles (tiles, -1 when it has none): each leaf is read
-// from one table, and rows inserted into evidence_log after them (its
-// triggers stop UPDATE and DELETE, not INSERT) are not leaves.
-func logRowBefore(i int64, blocks *int64, tiles int64) error {
+// or where the older tables end (end, olderEnd: evidence_tiles' first
+// leaf once it has one): each leaf is read from one table, and rows
+// inserted into evidence_log after them (by whoever can disable its
+// triggers: since migration 0024 they refuse INSERT too) are not leaves.
+func logRowBefore(i int64, blocks *int64, end int64) error {
 	if blocks != nil && i >= *blocks-1 {
 		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond evidence_blocks' first leaf %d", i, *blocks-1)
 	}
-	if tiles >= 0 && i >= tiles {
-		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond evidence_tiles' first leaf %d", i, tiles)
+	if i >= end {
+		return fmt.Errorf("evidence log: an evidence_log row at leaf %d, at or beyond the older tables' end, leaf %d (evidence_older_end, where evidence_tiles begins)", i, end)
 	}
 	return nil
 }
 
 // blocksRowBefore refuses an evidence_blocks row of n leaves from leaf
-// begin that reaches the first leaf of evidence_tiles (tiles, -1 when it
-// has none), as logRowBefore refuses an evidence_log row.
-func blocksRowBefore(begin, n, tiles int64) error {
-	if tiles >= 0 && begin+n > tiles {
-		return fmt.Errorf("evidence log: an evidence_blocks row at leaves %d to %d, at or beyond evidence_tiles' first leaf %d", begin, begin+n-1, tiles)
+// begin that reaches where the older tables end (end, olderEnd), as
+// logRowBefore refuses an evidence_log row.
+func blocksRowBefore(begin, n, end int64) error {
+	if begin+n > end {
+		return fmt.Errorf("evidence log: an evidence_blocks row at leaves %d to %d, at or beyond the older tables' end, leaf %d (evidence_older_end, where evidence_tiles begins)", begin, begin+n-1, end)
+	}
+	return nil
+}
+
+// rowFollows refuses the evidence_blocks row of n leaves from leaf begin
+// unless it begins where the row before it ends (prev; -1: that row was
+// not read) or, the table's first row read for its leaves (tableFirst),
+// where evidence_log ends below it (logEnd: its last idx at or below the
+// row's first, so that an evidence_log row at the row's first leaf
+// counts). Commits appended the rows one after another: a row INSERTed
+// over the leaves of others would be read in their place.
+func rowFollows(begin, n, prev int64, tableFirst bool, logEnd int64) error {
+	switch {
+	case prev >= 0 && begin != prev:
+		return fmt.Errorf("evidence log: the evidence_blocks row at leaves %d to %d does not follow the row before it, which ends at leaf %d", begin, begin+n-1, prev-1)
+	case prev < 0 && tableFirst && begin != logEnd:
+		return fmt.Errorf("evidence log: the first evidence_blocks row begins at leaf %d, not where evidence_log ends (leaf %d)", begin, logEnd)
+	}
+	return nil
+}
+
+// blocksFollow refuses the evidence_blocks row of n leaves at first
+// (1-based) unless it begins where the row before it ends (the table's
+// first row: where evidence_log ends, rowFollows) and the row after it begins where
+// it ends (the last row: where the older tables end, end): a row INSERTed
+// over the leaves of others would give an observation another leaf index.
+func (s *Store) blocksFollow(ctx context.Context, first, n, end int64) error {
+	var before, next *int64
+	var logEnd int64
+	if err := s.pool.QueryRow(ctx, `SELECT (SELECT first - 1 + length(leaves) / 32 FROM evidence_blocks WHERE first < $1 ORDER BY first DESC LIMIT 1),
+		(SELECT first - 1 FROM evidence_blocks WHERE first > $1 ORDER BY first LIMIT 1), (SELECT COALESCE(MAX(idx), 0) FROM evidence_log WHERE idx <= $1)`,
+		first).Scan(&before, &next, &logEnd); err != nil {
+		return fmt.Errorf("evidence log: %w", err)
+	}
+	begin := first - 1
+	switch {
+	case before != nil && *before != begin:
+		return fmt.Errorf("evidence log: the evidence_blocks row at leaves %d to %d does not follow the row before it, which ends at leaf %d", begin, begin+n-1, *before-1)
+	case before == nil && begin != logEnd:
+		return fmt.Errorf("evidence log: the first evidence_blocks row begins at leaf %d, not where evidence_log ends (leaf %d)", begin, logEnd)
+	case next != nil && *next != begin+n:
+		return fmt.Errorf("evidence log: the evidence_blocks row at leaves %d to %d is not followed by the row after it, which begins at leaf %d", begin, begin+n-1, *next)
+	case next == nil && begin+n != end:
+		return fmt.Errorf("evidence log: the last evidence_blocks row ends at leaf %d, not where the older tables end (leaf %d, evidence_older_end)", begin+n-1, end)
 	}
 	return nil
 }
@@ -336,11 +402,15 @@ func idWhere(id string) (string, any) {
 // the seq of its row or, for a row purged under retention, of its purge
 // record (migration 0015); failing that, in every block's ids.
 func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64, error) {
-	tiles, err := s.tilesStart(ctx)
+	if _, err := s.tilesStart(ctx); err != nil {
+		return nil, err
+	}
+	end, err := s.olderEnd(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]uint64, len(ids))
+	checked := map[int64]bool{} // evidence_blocks rows (first) that blocksFollow passed
 	var lost []string
 	for _, id := range ids {
 		where, arg := idWhere(id)
@@ -364,7 +434,7 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		var blocks *int64
 		err = s.pool.QueryRow(ctx, `SELECT idx, (SELECT MIN(first) FROM evidence_blocks) FROM evidence_log WHERE obs_seq = $1`, seq).Scan(&idx, &blocks)
 		if err == nil {
-			if err := logRowBefore(idx-1, blocks, tiles); err != nil {
+			if err := logRowBefore(idx-1, blocks, end); err != nil {
 				return nil, err
 			}
 			out[id] = uint64(idx - 1)
@@ -373,7 +443,7 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		if !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
 		}
-		found, err := s.findInBlocks(ctx, tiles, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
+		found, err := s.findInBlocks(ctx, end, checked, `WHERE first_seq = (SELECT MAX(first_seq) FROM evidence_blocks WHERE first_seq <= $1)`,
 			[]any{seq}, []string{id}, out)
 		if err != nil {
 			return nil, err
@@ -387,27 +457,32 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 	}
 	// Observations found neither way (a store written by a logless
 	// binary between logged ones): every block's ids.
-	_, err = s.findInBlocks(ctx, tiles, ``, nil, lost, out)
+	_, err = s.findInBlocks(ctx, end, checked, ``, nil, lost, out)
 	return out, err
 }
 
 // findInBlocks looks ids up in the ids of the blocks where selects,
 // recording each one found in out; it returns how many it found. It
-// refuses a block that puts one at or beyond the first leaf of
-// evidence_tiles (tiles, -1 when it has none), as LogLeaves does.
-func (s *Store) findInBlocks(ctx context.Context, tiles int64, where string, args []any, ids []string, out map[string]uint64) (int, error) {
-	r, err := s.pool.Query(ctx, `SELECT first, ids FROM evidence_blocks `+where+` ORDER BY first`, args...)
+// refuses a block that finds one but reaches where the older tables end
+// (end, olderEnd), holds more ids than leaves, or does not sit between the
+// rows before and after it (blocksFollow), as LogLeaves does; checked
+// holds the rows (by first) already checked by the caller's earlier calls.
+func (s *Store) findInBlocks(ctx context.Context, end int64, checked map[int64]bool, where string, args []any, ids []string, out map[string]uint64) (int, error) {
+	r, err := s.pool.Query(ctx, `SELECT first, length(leaves) / 32, ids FROM evidence_blocks `+where+` ORDER BY first`, args...)
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
+	type hit struct{ first, n int64 }
+	var hits []hit // the rows that named one, checked once r is closed (one connection at a time)
 	found := 0
 	for r.Next() && found < len(ids) {
-		var first int64
+		var first, n int64
 		var blockIDs []byte
-		if err := r.Scan(&first, &blockIDs); err != nil {
+		if err := r.Scan(&first, &n, &blockIDs); err != nil {
 			return 0, err
 		}
+		named := false
 		for _, id := range ids {
 			if _, done := out[id]; done {
 				continue
@@ -417,15 +492,35 @@ func (s *Store) findInBlocks(ctx context.Context, tiles int64, where string, arg
 				return 0, err
 			}
 			if k >= 0 {
-				if err := blocksRowBefore(first-1, int64(k)+1, tiles); err != nil {
-					return 0, err
+				if int64(k) >= n {
+					return 0, fmt.Errorf("evidence log: the evidence_blocks row at leaf %d holds %d leaves and names observation %s at its leaf %d", first-1, n, id, k)
 				}
 				out[id] = uint64(first-1) + uint64(k)
 				found++
+				named = true
 			}
 		}
+		if named {
+			hits = append(hits, hit{first, n})
+		}
 	}
-	return found, r.Err()
+	if err := r.Err(); err != nil {
+		return 0, err
+	}
+	r.Close()
+	for _, h := range hits {
+		if checked[h.first] {
+			continue
+		}
+		checked[h.first] = true
+		if err := blocksRowBefore(h.first-1, h.n, end); err != nil {
+			return 0, err
+		}
+		if err := s.blocksFollow(ctx, h.first, h.n, end); err != nil {
+			return 0, err
+		}
+	}
+	return found, nil
 }
 
 // AddLogCheckpoint implements store.LogStore.

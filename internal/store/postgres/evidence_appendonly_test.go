@@ -13,9 +13,11 @@ import (
 )
 
 // TestEvidenceLogIsAppendOnly: the evidence log (its rows before
-// migration 0016, its blocks since and its tiles since 0021) and its checkpoints refuse
-// UPDATE, DELETE and TRUNCATE from any connection, as the audit trail
-// does (a row trigger does not fire on TRUNCATE: it needs its own).
+// migration 0016, its blocks since and its tiles since 0021, where the
+// older two end since 0024) and its checkpoints refuse UPDATE, DELETE and
+// TRUNCATE from any connection, as the audit trail does (a row trigger
+// does not fire on TRUNCATE: it needs its own); the older tables refuse
+// INSERT too (migration 0024).
 func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, DefaultConfig())
@@ -27,6 +29,16 @@ func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	if err := st.AddLogCheckpoint(ctx, store.LogCheckpoint{Size: 1, Root: make([]byte, 32), Time: time.Unix(1, 0), Note: []byte("n")}); err != nil {
 		t.Fatal(err)
 	}
+	// Since migration 0024 the older tables refuse INSERT too: the log
+	// appends to evidence_tiles only.
+	for _, q := range []string{`INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (0, 0, '\x00')`,
+		`INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES (0, 0, '\x00', '\x00')`,
+		`INSERT INTO evidence_older_end (leaves) VALUES (7)`} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !(strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "duplicate key")) {
+			t.Errorf("%s: %v, want it refused", q, err)
+		}
+	}
+	openOlderTables(t, st)
 	// evidence_log holds the leaves stored before migration 0016: one
 	// of them, as that store held it.
 	if _, err := st.pool.Exec(ctx, `INSERT INTO evidence_log (idx, obs_seq, leaf) VALUES (0, 0, '\x00')`); err != nil {
@@ -39,7 +51,8 @@ func TestEvidenceLogIsAppendOnly(t *testing.T) {
 	for _, q := range []string{`UPDATE evidence_log SET leaf = '\x00'`, `DELETE FROM evidence_log`, `TRUNCATE evidence_log`,
 		`UPDATE evidence_blocks SET leaves = '\x00'`, `DELETE FROM evidence_blocks`, `TRUNCATE evidence_blocks`,
 		`UPDATE evidence_tiles SET nodes = '\x00'`, `UPDATE evidence_tiles SET seqs = '\x00'`, `DELETE FROM evidence_tiles`, `TRUNCATE evidence_tiles`,
-		`UPDATE evidence_checkpoints SET root = '\x00'`, `DELETE FROM evidence_checkpoints`, `TRUNCATE evidence_checkpoints`} {
+		`UPDATE evidence_checkpoints SET root = '\x00'`, `DELETE FROM evidence_checkpoints`, `TRUNCATE evidence_checkpoints`,
+		`UPDATE evidence_older_end SET leaves = 7`, `DELETE FROM evidence_older_end`, `TRUNCATE evidence_older_end`} {
 		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused as append-only", q, err)
 		}

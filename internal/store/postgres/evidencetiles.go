@@ -508,20 +508,48 @@ func (s *Store) LogNodes(ctx context.Context, from, to uint64, fn func(level uin
 
 // tilesStart returns the index of evidence_tiles' first leaf, or -1 when
 // it holds none yet. Once a block is there the answer never changes (the
-// table is append-only and its first block follows the leaves before it):
-// it is kept.
+// table is append-only): it is kept. The first block must begin where the
+// older tables end (olderEnd): one that does not is an error.
 func (s *Store) tilesStart(ctx context.Context) (int64, error) {
 	if v := s.tilesFrom.Load(); v > 0 {
 		return v - 1, nil
+	}
+	end, err := s.olderEnd(ctx)
+	if err != nil {
+		return 0, err
 	}
 	var first int64
 	if err := s.pool.QueryRow(ctx, `SELECT COALESCE(MIN(first), 0) FROM evidence_tiles`).Scan(&first); err != nil {
 		return 0, err
 	}
+	if first > 0 && first-1 != end {
+		return 0, fmt.Errorf("evidence log: evidence_tiles' first block begins at leaf %d, the older tables end at leaf %d (evidence_older_end)", first-1, end)
+	}
 	if first > 0 {
 		s.tilesFrom.Store(first)
 	}
 	return first - 1, nil
+}
+
+// olderEnd returns the leaf index after the last leaf of the older tables,
+// evidence_log and evidence_blocks (evidence_older_end, migration 0024):
+// a row of theirs at or beyond it is refused (logRowBefore,
+// blocksRowBefore), before the first tile as after. It never changes: it
+// is kept once read.
+func (s *Store) olderEnd(ctx context.Context) (int64, error) {
+	if v := s.olderTo.Load(); v > 0 {
+		return v - 1, nil
+	}
+	var end int64
+	err := s.pool.QueryRow(ctx, `SELECT leaves FROM evidence_older_end`).Scan(&end)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, errors.New("evidence log: evidence_older_end holds no row: where the older tables end is unknown")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("evidence log: %w", err)
+	}
+	s.olderTo.Store(end + 1)
+	return end, nil
 }
 
 // LogLeavesAt calls fn with the leaf of each of indexes (below the log's

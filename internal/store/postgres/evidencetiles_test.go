@@ -722,6 +722,7 @@ func TestOlderLogTablesEndWhereTheNextStarts(t *testing.T) {
 		t.Fatalf("tiles start at leaf %d (%v), want 137", tiles, err)
 	}
 	forged := bytes.Repeat([]byte{0xAA}, 32)
+	openOlderTables(t, again)
 	if _, err := again.pool.Exec(ctx, `INSERT INTO evidence_blocks (first, first_seq, ids, leaves) VALUES ($1, $2, '\x00'::bytea, $3)`,
 		tiles+1, int64(1)<<40, bytes.Repeat(forged, 20)); err != nil {
 		t.Fatal(err)
@@ -788,10 +789,15 @@ func TestOlderLogTablesEndWhereTheNextStarts(t *testing.T) {
 			t.Errorf("LogIndexes(%s): %v, want its index or an error naming %[1]s", c.table, err)
 		}
 	}
-	// Reads that stay below the inserted rows still answer.
+	// Reads that meet no inserted row still answer; a read from the
+	// first evidence_blocks row, whose first leaf the evidence_log row
+	// inserted at idx 1 claims too, is refused.
 	var got [][]byte
-	if err := again.LogLeaves(ctx, 1, 130, func(i uint64, leaf []byte) error { got = append(got, slices.Clone(leaf)); return nil }); err != nil ||
-		!reflect.DeepEqual(got, ref.leaves[1:130]) {
-		t.Errorf("LogLeaves(1, 130): %d leaves, %v", len(got), err)
+	if err := again.LogLeaves(ctx, 40, 130, func(i uint64, leaf []byte) error { got = append(got, slices.Clone(leaf)); return nil }); err != nil ||
+		!reflect.DeepEqual(got, ref.leaves[40:130]) {
+		t.Errorf("LogLeaves(40, 130): %d leaves, %v", len(got), err)
+	}
+	if err := again.LogLeaves(ctx, 1, 30, func(i uint64, leaf []byte) error { return nil }); err == nil || !strings.Contains(err.Error(), "evidence_log") {
+		t.Errorf("LogLeaves(1, 30): %v, want a refusal naming evidence_log", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +19,47 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
+// undo0024 takes a store back to the schema before migration 0024 (a
+// PLACEHOLDER number: renumbered at merge): purge records without their
+// address and port, retention's update and vigil_timeline_unpack as 0021
+// and 0022 made them, no evidence_older_end, evidence_log and
+// evidence_blocks open to INSERT.
+var undo0024 = []string{
+	`DROP TRIGGER evidence_log_closed ON evidence_log`,
+	`DROP TRIGGER evidence_blocks_closed ON evidence_blocks`,
+	`DROP FUNCTION vigil_evidence_closed`,
+	`DROP TABLE evidence_older_end`,
+	replaceFunction("0021_evidence_tiles.sql", "vigil_purged_append_only"),
+	replaceFunction("0022_timeline_days.sql", "vigil_timeline_unpack"),
+	`ALTER TABLE purged_observations DROP COLUMN ip, DROP COLUMN port`,
+	`DELETE FROM schema_migrations WHERE version >= 24`,
+}
+
+// undo0023 stands for the undo of another branch's 0023 (PLACEHOLDER:
+// this branch's 0023 does nothing).
+var undo0023 = append(undo0024[:len(undo0024):len(undo0024)],
+	`DELETE FROM schema_migrations WHERE version >= 23`,
+)
+
+// replaceFunction is the CREATE OR REPLACE of function name as migration
+// file defines it (its last definition there, up to its "END $$;").
+func replaceFunction(file, name string) string {
+	b, err := migrationFS.ReadFile("migrations/" + file)
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	i := strings.LastIndex(s, "FUNCTION "+name+"(")
+	j := strings.Index(s[max(i, 0):], "END $$;")
+	if i < 0 || j < 0 {
+		panic(fmt.Sprintf("migration %s defines no function %s", file, name))
+	}
+	return "CREATE OR REPLACE " + s[i:i+j+len("END $$")]
+}
+
 // undo0022 takes a store back to the schema before migration 0022: the
 // timeline one row an observation again, read from the packed days.
-var undo0022 = []string{
+var undo0022 = append(undo0023[:len(undo0023):len(undo0023)],
 	`CREATE TABLE analysis_timeline (endpoint bigint NOT NULL, time_ns bigint NOT NULL, seq bigint NOT NULL,
 		PRIMARY KEY (endpoint, time_ns, seq))`,
 	`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT DISTINCT tl.endpoint, u.time_ns, u.seq
@@ -28,7 +67,7 @@ var undo0022 = []string{
 	`DROP TABLE analysis_timeline_days`,
 	`DROP FUNCTION vigil_timeline_unpack`,
 	`DELETE FROM schema_migrations WHERE version >= 22`,
-}
+)
 
 // undo0021 takes a store back to the schema before migration 0021 (0022
 // undone first): the evidence_tiles blocks back in evidence_blocks

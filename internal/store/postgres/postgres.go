@@ -143,6 +143,9 @@ type Store struct {
 	// tilesFrom is evidence_tiles' first leaf's first (tilesStart), once
 	// known; 0 before.
 	tilesFrom atomic.Int64
+	// olderTo is evidence_older_end's leaves plus one (olderEnd), once
+	// read; 0 before.
+	olderTo atomic.Int64
 }
 
 // openTileLevel is the level of the nodes the evidence log's new blocks

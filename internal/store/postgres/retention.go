@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 var _ retention.Store = (*Store)(nil)
@@ -168,6 +169,15 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 	return out, nil
 }
 
+// purgedConflictSet is retention's one update of a purge record
+// (migrations 0020, 0021, 0024): a record of a transcript's purge becomes
+// that of the row's, keeping the chain fields, leaf, address and port it
+// holds.
+const purgedConflictSet = `what = excluded.what, purged_ns = excluded.purged_ns,
+	chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
+	leaf = COALESCE(purged_observations.leaf, excluded.leaf),
+	ip = COALESCE(purged_observations.ip, excluded.ip), port = COALESCE(purged_observations.port, excluded.port)`
+
 // PurgeChunk implements retention.PurgeStore: one transaction removes at
 // most n rows and writes their purged_observations records.
 func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Time, n int, at time.Time) (retention.Span, error) {
@@ -209,12 +219,11 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf)
-			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq, u.leaf FROM unnest($1::text[], $2::bigint[], $3::bigint[], $6::bytea[]) AS u(id, seq, ns, leaf)
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf, ip, port)
+			SELECT u.id, u.seq, $4, u.ns, $5, o.chain_ref, o.chain_seq, u.leaf, `+obsIPSQL+`, o.port
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[], $6::bytea[]) AS u(id, seq, ns, leaf)
 			JOIN observations o ON o.seq = u.seq AND o.time_ns = u.ns
-			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
-				leaf = COALESCE(purged_observations.leaf, excluded.leaf)`,
+			ON CONFLICT (observation_id) DO UPDATE SET `+purgedConflictSet,
 			ids, seqs, times, string(k), at.UnixNano(), leaves); err != nil {
 			return err
 		}
@@ -299,20 +308,50 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 	return out, err
 }
 
-// PurgedOfTarget implements retention.PurgeStore.
+// PurgedOfTarget implements retention.PurgeStore: the records of the
+// observations purged whole whose sightings are on the timeline of the
+// target's endpoints. A seq alone ties a record to a sighting: one whose
+// time, or whose address and port (recorded since migration 0024), are
+// not its sighting's and endpoint's is refused (rowcodec.PurgedSighting),
+// as the timeline's reads refuse an observation of another address or
+// time, rather than listed as the target's.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns FROM purged_observations p
-		WHERE p.what = 'observations' AND p.seq IN (SELECT u.seq FROM analysis_timeline_days tl JOIN analysis_endpoints e ON e.id = tl.endpoint,
-			vigil_timeline_unpack(tl.day, tl.packed) u WHERE e.target = $1)
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, p.ip, p.port, u.time_ns, e.ip, e.port
+		FROM analysis_endpoints e JOIN analysis_timeline_days tl ON tl.endpoint = e.id, vigil_timeline_unpack(tl.day, tl.packed) u
+		JOIN purged_observations p ON p.seq = u.seq
+		WHERE e.target = $1 AND p.what = 'observations'
 		ORDER BY p.time_ns, p.seq`, cur)
 	if err != nil {
 		return nil, err
 	}
-	return collectPurged(rows)
+	defer rows.Close()
+	var out []retention.Purged
+	listed := map[string]bool{}
+	for rows.Next() {
+		var p retention.Purged
+		var what, epIP string
+		var ns, at, seq, seen int64
+		var epPort int64
+		var ip *string
+		var port *int64
+		if err := rows.Scan(&p.ObservationID, &what, &ns, &at, &seq, &ip, &port, &seen, &epIP, &epPort); err != nil {
+			return nil, err
+		}
+		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
+			return nil, fmt.Errorf("purge records of target %s: %w", cur, err)
+		}
+		if listed[p.ObservationID] { // sighted at two of the target's endpoints
+			continue
+		}
+		listed[p.ObservationID] = true
+		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // monthlyPartition is the name of a monthly partition of observations
@@ -468,12 +507,10 @@ func (s *Store) purgePartitionRecords(ctx context.Context, tx pgx.Tx, part strin
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf)
-			SELECT COALESCE(o.uid::text, o.id_text), o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq, u.leaf
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf, ip, port)
+			SELECT `+obsIDCol+`, o.seq, 'observations', o.time_ns, $1, o.chain_ref, o.chain_seq, u.leaf, `+obsIPSQL+`, o.port
 			FROM unnest($2::bigint[], $3::bytea[]) AS u(seq, leaf) JOIN `+part+` o ON o.seq = u.seq
-			ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
-				chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
-				leaf = COALESCE(purged_observations.leaf, excluded.leaf)`,
+			ON CONFLICT (observation_id) DO UPDATE SET `+purgedConflictSet,
 			at.UnixNano(), seqs, leaves); err != nil {
 			return err
 		}

@@ -28,6 +28,22 @@ import (
 // runTag starts every run (a tampered or foreign value rarely does).
 const runTag = 0x01
 
+// The bounds of one row (an endpoint's day) that the readers accept, in Go
+// (decodeSightings, endpointSightings) and in SQL (vigil_timeline_unpack,
+// migration 0024, which holds the same numbers): a value beyond them is
+// refused as malformed, with its size, before it is decoded (or, in Go,
+// read from the server), rather than decoded bounded only by its size
+// (a hand-made row of a gigabyte would have been 500 million sightings,
+// 8 GB in memory). A day holds at most maxDaySightings sightings, repeats
+// included (one every 82 ms all day at one address and port: the saves'
+// rewriting of the row, N²/2 sightings written, makes a day of even
+// 10,000 costly, docs/benchmarks.md), in at most maxPackedBytes (8 bytes
+// a sighting: a busy endpoint's take about 5).
+const (
+	maxDaySightings = 1 << 20
+	maxPackedBytes  = 8 << 20
+)
+
 // errSightings is the error of a malformed packed value.
 var errSightings = errors.New("malformed packed sightings")
 
@@ -103,11 +119,18 @@ func uvarint(b []byte, i int) (uint64, int, error) {
 // decodeSightings appends the sightings packed in b, a row of day, to
 // out, in the order stored. Anything else than whole runs of strictly
 // ascending sightings, seqs of at least 1 and times within the day, is an
-// error: a damaged row must not show another observation, or hide one.
+// error: a damaged row must not show another observation, or hide one. So
+// is a value of more than maxPackedBytes, or of more than maxDaySightings
+// sightings in all (checked at each run's count, before its sightings
+// are decoded).
 func decodeSightings(out []sighting, day int64, b []byte) ([]sighting, error) {
 	if len(b) == 0 {
 		return out, fmt.Errorf("%w: empty", errSightings)
 	}
+	if len(b) > maxPackedBytes {
+		return out, fmt.Errorf("%w: %d bytes, more than the %d a day's row may hold", errSightings, len(b), maxPackedBytes)
+	}
+	total := uint64(0)
 	base := day * dayNS // wraps at the edges of time; the checks below hold the sum
 	for i := 0; i < len(b); {
 		if b[i] != runTag {
@@ -119,6 +142,9 @@ func decodeSightings(out []sighting, day int64, b []byte) ([]sighting, error) {
 		}
 		if n == 0 || n > uint64(len(b)-j)/2 {
 			return out, fmt.Errorf("%w: a run of %d sightings in %d bytes at byte %d", errSightings, n, len(b)-j, i)
+		}
+		if total += n; total > maxDaySightings {
+			return out, fmt.Errorf("%w: more than %d sightings in a day's row, at the run at byte %d", errSightings, maxDaySightings, i)
 		}
 		i = j
 		var off uint64

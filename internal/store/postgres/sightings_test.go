@@ -5,10 +5,11 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
-// FuzzDecodeSightings: any bytes a row may hold (a damaged disk, a
+// FuzzDecodeSightings: any bytes a row may hold (at most maxPackedBytes) (a damaged disk, a
 // hand-edited row) decode to sightings of that day, seq 1 or more, that
 // pack back to the same set, or to an error of errSightings; never a
 // panic.
@@ -27,8 +28,8 @@ func FuzzDecodeSightings(f *testing.F) {
 			}
 			return
 		}
-		if len(ss) == 0 {
-			t.Fatalf("%x read as no sightings without an error", b)
+		if len(ss) == 0 || len(ss) > maxDaySightings {
+			t.Fatalf("%x read as %d sightings without an error", b, len(ss))
 		}
 		for _, s := range ss {
 			if dayOf(s.timeNS) != day || s.seq < 1 {
@@ -75,4 +76,45 @@ func FuzzSightingsRoundTrip(f *testing.F) {
 			t.Fatalf("day %d: %v read back as %v, %v", day, asc, got, err)
 		}
 	})
+}
+
+// packedOf is one run of n sightings of day, a nanosecond apart from the
+// day's start, seqs from 1: two bytes a sighting.
+func packedOf(day int64, n int) []byte {
+	ss := make([]sighting, n)
+	for i := range ss {
+		ss[i] = sighting{day*dayNS + int64(i), int64(i + 1)}
+	}
+	return appendRun(nil, day, ss)
+}
+
+// A row is decoded only within its bounds (maxPackedBytes,
+// maxDaySightings): beyond them it is refused as malformed, with its size
+// or count, before its sightings are decoded, rather than decoded bounded
+// only by its size (a hand-made gigabyte would be 500 million sightings,
+// 8 GB). The bound counts the sightings of every run of the row.
+func TestDecodeSightingsBounded(t *testing.T) {
+	const day = 20514
+	at := packedOf(day, maxDaySightings)
+	ss, err := decodeSightings(nil, day, at)
+	if err != nil || len(ss) != maxDaySightings {
+		t.Fatalf("%d sightings: read %d, %v; want them all", maxDaySightings, len(ss), err)
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"one run past the count", packedOf(day, maxDaySightings+1), "more than 1048576 sightings"},
+		{"two runs past the count", append(packedOf(day, 1), at...), "more than 1048576 sightings"},
+		{"past the size", append(packedOf(day, 1), make([]byte, maxPackedBytes)...), "bytes, more than the 8388608"},
+	} {
+		ss, err := decodeSightings(nil, day, c.b)
+		if !errors.Is(err, errSightings) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %d sightings, %v; want an error saying %q", c.name, len(ss), err, c.want)
+		}
+		if len(ss) > 1 {
+			t.Errorf("%s: %d sightings decoded before the refusal", c.name, len(ss))
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -89,6 +90,14 @@ func (x *saveTx) saveTimeline(c *analysis.Changes) error {
 // timelineDaysPage is how many of an endpoint's days one read takes.
 const timelineDaysPage = 32
 
+// timelinePageBytes bounds the packed bytes one page of days holds (at
+// least one day is read): with maxPackedBytes a row, a read holds at most
+// 24 MiB of them, not timelineDaysPage times maxPackedBytes.
+const timelinePageBytes = 16 << 20
+
+// errPageFull stops the read of a page of days at timelinePageBytes.
+var errPageFull = errors.New("page full")
+
 // timelineFetchChunk is how many observations one read of them asks for.
 const timelineFetchChunk = 5000
 
@@ -108,14 +117,23 @@ func (s *Store) endpointSightings(ctx context.Context, ep int64, limit int, fetc
 			packed []byte
 		}
 		var page []row
-		if err := eachRow(ctx, s.db(), `SELECT day, packed FROM analysis_timeline_days WHERE endpoint = ? AND day < ?::bigint ORDER BY day DESC LIMIT ?`, func(r pgx.Rows) error {
+		held := 0 // bytes of page
+		if err := eachRow(ctx, s.db(), `SELECT day, CASE WHEN octet_length(packed) <= ? THEN packed END, octet_length(packed)
+			FROM analysis_timeline_days WHERE endpoint = ? AND day < ?::bigint ORDER BY day DESC LIMIT ?`, func(r pgx.Rows) error {
 			var w row
-			if err := r.Scan(&w.day, &w.packed); err != nil {
+			var size int64
+			if err := r.Scan(&w.day, &w.packed, &size); err != nil {
 				return err
 			}
-			page = append(page, w)
+			if w.packed == nil {
+				return fmt.Errorf("endpoint %d day %d: %w: %d bytes, more than the %d a day's row may hold", ep, w.day, errSightings, size, maxPackedBytes)
+			}
+			if held >= timelinePageBytes {
+				return errPageFull // the rest in the next page
+			}
+			page, held = append(page, w), held+len(w.packed)
 			return nil
-		}, ep, before, timelineDaysPage); err != nil {
+		}, maxPackedBytes, ep, before, timelineDaysPage); err != nil && !errors.Is(err, errPageFull) {
 			return err
 		}
 		for _, w := range page {
@@ -138,7 +156,7 @@ func (s *Store) endpointSightings(ctx context.Context, ep int64, limit int, fetc
 			}
 			pending = pending[:0]
 		}
-		if len(page) < timelineDaysPage {
+		if len(page) < timelineDaysPage && held < timelinePageBytes {
 			if len(pending) > 0 {
 				_, err := fetch(pending)
 				return err

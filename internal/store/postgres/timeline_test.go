@@ -565,3 +565,40 @@ func TestTimelineSightingOfAnotherObservationFails(t *testing.T) {
 		}
 	}
 }
+
+// A row beyond the bounds (maxPackedBytes, maxDaySightings; migration
+// 0024 holds the same numbers) is refused by both decoders, before its
+// sightings are unpacked: the target's timeline (its page, its ISP
+// request) names the endpoint, the day and the size, without reading the
+// value from the server; retention's vigil_timeline_unpack refuses it
+// rather than unpack it for hours.
+func TestTimelineRowsBounded(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	day := dayOf(at.UnixNano())
+	d := &analysis.TargetDetail{Endpoints: []analysis.EndpointInfo{{IP: netip.MustParseAddr("10.0.0.5"), Port: 6881, LastSeen: at}}}
+	for _, c := range []struct {
+		name   string
+		packed []byte
+		want   string
+	}{
+		{"past the count", append(packedOf(day, 1), packedOf(day, maxDaySightings)...), "more than 1048576 sightings"},
+		{"past the size", append(packedOf(day, 1), make([]byte, maxPackedBytes)...), "bytes, more than the 8388608"},
+	} {
+		if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_timeline_days (endpoint, day, packed) VALUES (5, $1, $2)
+			ON CONFLICT (endpoint, day) DO UPDATE SET packed = excluded.packed`, day, c.packed); err != nil {
+			t.Fatal(err)
+		}
+		d.Timeline = nil
+		err := st.timeline(ctx, d, []int64{5}, 10)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), fmt.Sprintf("endpoint 5 day %d", day)) {
+			t.Errorf("%s: timeline %d entries, %v; want the row refused, named, saying %q", c.name, len(d.Timeline), err, c.want)
+		}
+		var n int
+		err = st.pool.QueryRow(ctx, `SELECT count(*) FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u`).Scan(&n)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: retention's unpacking gave %d sightings, %v; want it refused saying %q", c.name, n, err, c.want)
+		}
+	}
+}

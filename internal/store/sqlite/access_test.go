@@ -214,7 +214,7 @@ func TestMigration0024KeepsUsersAndTheirTokens(t *testing.T) {
 	}
 	// Later migrations undone first: migrations apply from the highest
 	// version recorded.
-	for _, q := range append(append(laterUndo[25], laterUndo[24]...), `DELETE FROM schema_migrations WHERE version >= 24`) {
+	for _, q := range append(append(append(laterUndo[26], laterUndo[25]...), laterUndo[24]...), `DELETE FROM schema_migrations WHERE version >= 24`) {
 		if _, err := st.db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
 var _ retention.Store = (*Store)(nil)
@@ -214,11 +215,14 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 			// batch_head: the row's batch_sig, which the purge of the
 			// row removes, says it was its batch's signed head
 			// (ChainBatch: where the batch after it starts).
-			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, batch_head)
-				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq, batch_sig IS NOT NULL FROM observations WHERE seq = ?2
+			// ip and port: the record is checked against the sighting
+			// that ties it to a target (PurgedOfTarget).
+			if _, err := tx.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, batch_head, ip, port)
+				SELECT ?1, ?2, ?3, ?4, ?5, chain_ref, chain_seq, batch_sig IS NOT NULL, ip, port FROM observations WHERE seq = ?2
 				ON CONFLICT (observation_id) DO UPDATE SET what = excluded.what, purged_ns = excluded.purged_ns,
 					chain_ref = COALESCE(purged_observations.chain_ref, excluded.chain_ref), chain_seq = COALESCE(purged_observations.chain_seq, excluded.chain_seq),
-					batch_head = COALESCE(purged_observations.batch_head, excluded.batch_head)`,
+					batch_head = COALESCE(purged_observations.batch_head, excluded.batch_head),
+					ip = COALESCE(purged_observations.ip, excluded.ip), port = COALESCE(purged_observations.port, excluded.port)`,
 				x.id, x.seq, string(k), x.ns, at.UnixNano()); err != nil {
 				return err
 			}
@@ -298,19 +302,54 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 	return out, nil
 }
 
-// PurgedOfTarget implements retention.PurgeStore.
+// PurgedOfTarget implements retention.PurgeStore: the records of the
+// observations purged whole whose sightings are on the timeline of the
+// target's endpoints. A seq alone ties a record to a sighting: one whose
+// time, or whose address and port (recorded since migration 0026), are
+// not its sighting's and endpoint's is refused (rowcodec.PurgedSighting)
+// rather than listed as the target's.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
 		return nil, err
 	}
 	var out []retention.Purged
-	err = eachRow(ctx, s.db, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns FROM purged_observations p
-		WHERE p.what = 'observations' AND p.seq IN (SELECT tl.seq FROM analysis_timeline tl JOIN analysis_endpoints e ON e.id = tl.endpoint WHERE e.target = ?)
+	listed := map[string]bool{}
+	err = eachRow(ctx, s.db, `SELECT DISTINCT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, p.ip, p.port, tl.time_ns, e.ip, e.port
+		FROM analysis_endpoints e JOIN analysis_timeline tl ON tl.endpoint = e.id JOIN purged_observations p ON p.seq = tl.seq
+		WHERE e.target = ? AND p.what = 'observations'
 		ORDER BY p.time_ns, p.seq`, func(r *sql.Rows) error {
-		p, err := scanPurged(r)
+		var id any
+		var what, epIP string
+		var ns, at, seq, seen, epPort int64
+		var ip sql.NullString
+		var port sql.NullInt64
+		if err := r.Scan(&id, &what, &ns, &at, &seq, &ip, &port, &seen, &epIP, &epPort); err != nil {
+			return err
+		}
+		var p retention.Purged
+		var err error
+		if p.ObservationID, err = idString(id); err != nil {
+			return err
+		}
+		var ipp *string
+		var portp *int64
+		if ip.Valid {
+			ipp = &ip.String
+		}
+		if port.Valid {
+			portp = &port.Int64
+		}
+		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ipp, portp, seen, epIP, epPort); err != nil {
+			return fmt.Errorf("purge records of target %s: %w", cur, err)
+		}
+		if listed[p.ObservationID] { // sighted at two of the target's endpoints
+			return nil
+		}
+		listed[p.ObservationID] = true
+		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
 		out = append(out, p)
-		return err
+		return nil
 	}, cur)
 	return out, err
 }

@@ -32,6 +32,20 @@ var laterUndo = map[int][]string{
 		" INSERT INTO users_0004 SELECT * FROM users; DROP TABLE users; ALTER TABLE users_0004 RENAME TO users;" +
 		" CREATE INDEX users_agency ON users (agency); COMMIT; PRAGMA foreign_keys = ON"},
 	25: {`DROP TRIGGER purged_observations_no_delete`, `DROP TRIGGER purged_observations_no_update`},
+	26: {`DROP TRIGGER purged_observations_no_update`, trigger0025(), `ALTER TABLE purged_observations DROP COLUMN port`,
+		`ALTER TABLE purged_observations DROP COLUMN ip`},
+}
+
+// trigger0025 is purged_observations_no_update as migration 0025 creates
+// it.
+func trigger0025() string {
+	b, err := migrationFS.ReadFile("migrations/0025_purged_append_only.sql")
+	if err != nil {
+		panic(err)
+	}
+	s := string(b)
+	s = s[strings.Index(s, "CREATE TRIGGER IF NOT EXISTS purged_observations_no_update"):]
+	return s[:strings.Index(s, "END;")+len("END;")]
 }
 
 // users0004 creates users_0004, the users table as migration 0004

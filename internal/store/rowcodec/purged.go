@@ -1,0 +1,42 @@
+package rowcodec
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// ErrPurgedSighting is the error of a purge record found through a
+// sighting on a target's timeline that is not that sighting's
+// observation.
+var ErrPurgedSighting = errors.New("a purge record that is not its sighting's")
+
+// PurgedSighting refuses the purge record of observation id (seq, time
+// ns, address ip and port: nil in the records written before they were
+// kept) as a target's unless it is the observation of the sighting it was
+// found by, seq alone tying the two (time seen, at the endpoint epIP and
+// epPort). Addresses compare without a zone and IPv4-mapped as IPv4, as
+// the timeline's reads compare them. The error names the sighting and
+// the record.
+func PurgedSighting(id string, seq, ns int64, ip *string, port *int64, seen int64, epIP string, epPort int64) error {
+	addr, p := "no recorded address", "no recorded port"
+	if ip != nil {
+		addr = *ip
+	}
+	if port != nil {
+		p = "port " + strconv.FormatInt(*port, 10)
+	}
+	bad := ns != seen || (port != nil && *port != epPort)
+	if ip != nil {
+		a, err := netip.ParseAddr(*ip)
+		e, eerr := netip.ParseAddr(epIP)
+		bad = bad || err != nil || eerr != nil || a.Unmap().WithZone("") != e.Unmap().WithZone("")
+	}
+	if !bad {
+		return nil
+	}
+	return fmt.Errorf("the sighting of seq %d at %s, endpoint %s port %d, has the purge record of observation %s of %s %s at %s: %w",
+		seq, time.Unix(0, seen).UTC().Format(time.RFC3339Nano), epIP, epPort, id, addr, p, time.Unix(0, ns).UTC().Format(time.RFC3339Nano), ErrPurgedSighting)
+}
