@@ -120,6 +120,7 @@ type Gate struct {
 	// lastChain is the chain last added to (Gate.chain); covered, cover's
 	// scratch.
 	lastChain *gateChain
+	lent      []*heldObs // held in place since the last Detach (AddRef)
 	covered   []*heldObs
 }
 
@@ -140,9 +141,12 @@ type gateChain struct {
 
 type heldObs struct {
 	chain *gateChain
-	o     observe.Observation
-	tags  []int
-	sh    [32]byte
+	// o is the observation as added: AddRef's in place until Detach,
+	// else the gate's own copy. nil once released (done): what stays in
+	// fifo keeps no observation alive.
+	o    *observe.Observation
+	tags []int
+	sh   [32]byte
 	// after is the chain hash after it: verify.ChainStep of its
 	// chain_prev and sh, computed once when it is held (its chain_prev
 	// is 32 bytes by then).
@@ -168,7 +172,7 @@ type heldObs struct {
 
 // newHeld is a heldObs with one tag.
 func newHeld(gc *gateChain, o *observe.Observation, tag int, sh [32]byte, at time.Time, bad bool) *heldObs {
-	h := &heldObs{chain: gc, o: *o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad}
+	h := &heldObs{chain: gc, o: o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad}
 	h.tag1[0] = tag
 	h.tags = h.tag1[:1:1]
 	return h
@@ -228,6 +232,8 @@ func (g *Gate) Drop() {
 		clear(gc.held)
 	}
 	g.fifo, g.held, g.copies = nil, 0, 0
+	clear(g.lent)
+	g.lent = g.lent[:0]
 }
 
 // Held is the number of observations waiting for a signature.
@@ -258,9 +264,49 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	if !o.Signed() {
 		return append(out, Released{Obs: o, Tags: []int{tag}})
 	}
+	c := new(observe.Observation)
+	*c = o
+	return g.add(out, c, false, tag, now)
+}
+
+// AddRef is AddTo without a copy where it can: the gate holds *o itself
+// (and may change it: it remembers the sensor hash in it) until it
+// releases it (a copy in Released) or until the next Detach, which
+// copies what it still holds. The caller must neither change nor reuse
+// *o until the next Detach. ingest adds a fetched batch's observations
+// in place, and detaches after the batch: most are released within it
+// (a sensor's batch in one fetch), saving the gate a copy of each (about
+// 1 KB) for the garbage collector; what stays held is copied, as AddTo
+// does, so that the gate never keeps a whole fetched batch alive for
+// one observation.
+func (g *Gate) AddRef(out []Released, o *observe.Observation, tag int, now time.Time) []Released {
+	return g.add(out, o, true, tag, now)
+}
+
+// Detach copies each observation AddRef holds in place (since the last
+// Detach) that the gate still holds: the caller's observations are its
+// own again.
+func (g *Gate) Detach() {
+	for i, h := range g.lent {
+		if !h.done {
+			c := new(observe.Observation)
+			*c = *h.o
+			h.o = c
+		}
+		g.lent[i] = nil
+	}
+	g.lent = g.lent[:0]
+}
+
+// add is AddRef; lent says that *o is the caller's (Detach copies it if
+// still held).
+func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, now time.Time) []Released {
+	if !o.Signed() {
+		return append(out, Released{Obs: *o, Tags: []int{tag}})
+	}
 	if !g.trusts(o.Chain.Key) {
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
-		return append(out, failed(o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
+		return append(out, failed(*o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
 	}
 	gc := g.chain(o.Chain.Key, o.Chain.ID)
 	gc.last = now
@@ -268,7 +314,7 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	// A key that is not an ed25519 public key (any hex decodes) would
 	// make ed25519.Verify panic: it can sign nothing.
 	if err != nil || len(o.Chain.Key) != ed25519.PublicKeySize || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
-		return append(out, failed(o, []int{tag}, "its chain fields or sensor hash cannot be read"))
+		return append(out, failed(*o, []int{tag}, "its chain fields or sensor hash cannot be read"))
 	}
 	// In evidence form 2 the sensor hash covers the transcript only
 	// through transcript_sha256: bytes that are not the ones it names (a
@@ -278,7 +324,7 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	// once MaxHold has passed.
 	var bad error
 	if o.Chain.Form == observe.Form2 {
-		bad = form2Transcript(&o)
+		bad = form2Transcript(o)
 	}
 	// What the gate releases carries the sensor hash it computed (and, in
 	// form 2, that its transcript is the one named): the store's leaf and
@@ -297,11 +343,14 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 			return out
 		}
 	}
-	h := newHeld(gc, &o, tag, sh, now, bad != nil)
+	h := newHeld(gc, o, tag, sh, now, bad != nil)
 	if bad != nil {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
 	}
 	gc.hold(k, h)
+	if lent {
+		g.lent = append(g.lent, h)
+	}
 	g.fifo = append(g.fifo, h)
 	g.held++
 	return g.cover(out, gc, o.Chain.ID, k)
@@ -333,13 +382,14 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 			if h.bad {
 				continue
 			}
-			after := h.after
-			if next, ok := gc.authPrev[k+1]; ok && next == after {
+			// h.after in place: a copy here escaped to the heap (its
+			// slice goes to BatchMessage), two allocations an observation.
+			if next, ok := gc.authPrev[k+1]; ok && next == h.after {
 				got = h
 				break
 			}
 			if len(h.o.Chain.BatchSig) > 0 {
-				if ed25519.Verify(ed25519.PublicKey(gc.key), verify.BatchMessage(chain, k, after[:]), h.o.Chain.BatchSig) {
+				if ed25519.Verify(ed25519.PublicKey(gc.key), verify.BatchMessage(chain, k, h.after[:]), h.o.Chain.BatchSig) {
 					g.Checked++
 					got = h
 					break
@@ -377,7 +427,8 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 	}
 	out = slices.Grow(out, len(run))
 	for i := len(run) - 1; i >= 0; i-- {
-		out = append(out, Released{Obs: run[i].o, Tags: run[i].tags})
+		out = append(out, Released{Obs: *run[i].o, Tags: run[i].tags})
+		run[i].o = nil
 		run[i] = nil
 	}
 	g.covered = run[:0]
@@ -462,7 +513,8 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			why = fmt.Sprintf("no signature of its sensor covered it within %s, and nothing after it in its chain came (no signed head)", g.cfg.HeadWait)
 		}
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
-		out = append(out, failed(h.o, h.tags, why))
+		out = append(out, failed(*h.o, h.tags, why))
+		h.o = nil
 	}
 	g.fifo = append(append(waiting, waitingAsked...), g.fifo[i:]...)
 	g.forgetIdle(now)

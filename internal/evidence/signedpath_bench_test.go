@@ -61,7 +61,9 @@ func BenchmarkSignedPath(b *testing.B) {
 		name   string
 		bodies [][]byte
 		gate   bool
-	}{{"plain/decode", plainBodies, false}, {"signed/decode", signedBodies, false}, {"signed/decode+gate", signedBodies, true}} {
+		ref    bool // AddRef and Detach, as ingest adds a fetched batch
+	}{{"plain/decode", plainBodies, false, false}, {"signed/decode", signedBodies, false, false},
+		{"signed/decode+gate", signedBodies, true, false}, {"signed/decode+gate-in-place", signedBodies, true, true}} {
 		b.Run(v.name, func(b *testing.B) {
 			n, bytes := 0, 0
 			for _, body := range v.bodies {
@@ -83,8 +85,13 @@ func BenchmarkSignedPath(b *testing.B) {
 					if v.gate {
 						rel = rel[:0]
 						for j := range obs {
-							rel = g.AddTo(rel, obs[j], j, now)
+							if v.ref {
+								rel = g.AddRef(rel, &obs[j], j, now)
+							} else {
+								rel = g.AddTo(rel, obs[j], j, now)
+							}
 						}
+						g.Detach()
 						if len(rel) != len(obs) {
 							b.Fatalf("released %d of %d", len(rel), len(obs))
 						}
@@ -99,8 +106,14 @@ func BenchmarkSignedPath(b *testing.B) {
 }
 
 // BenchmarkSignedGate is the gate alone (BenchmarkSignedPath's bodies
-// decoded once, outside the clock).
+// decoded once, outside the clock): copy is AddTo, in-place AddRef and
+// Detach (as ingest adds a fetched batch).
 func BenchmarkSignedGate(b *testing.B) {
+	b.Run("copy", func(b *testing.B) { benchSignedGate(b, false) })
+	b.Run("in-place", func(b *testing.B) { benchSignedGate(b, true) })
+}
+
+func benchSignedGate(b *testing.B, ref bool) {
 	signedBodies, _ := benchBodies(b)
 	var batches [][]observe.Observation
 	for _, body := range signedBodies {
@@ -117,8 +130,13 @@ func BenchmarkSignedGate(b *testing.B) {
 		for _, obs := range batches {
 			rel = rel[:0]
 			for j := range obs {
-				rel = g.AddTo(rel, obs[j], j, now)
+				if ref {
+					rel = g.AddRef(rel, &obs[j], j, now)
+				} else {
+					rel = g.AddTo(rel, obs[j], j, now)
+				}
 			}
+			g.Detach()
 			if len(rel) != len(obs) {
 				b.Fatalf("released %d of %d", len(rel), len(obs))
 			}

@@ -314,15 +314,17 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 			batches[tag] = &heldBatch{b: b, size: len(obs), left: len(obs), touched: now}
 			m.Received.Add(float64(len(obs)))
 			rel = slices.Grow(rel, len(obs))
+			// The gate holds each observation in place (AddRef) until
+			// the Detach below, which copies what it still holds.
 			for i := range obs {
-				o := obs[i]
 				if cfg.Enrich != nil {
-					cfg.Enrich(&o)
+					cfg.Enrich(&obs[i])
 				}
-				rel = gate.AddTo(rel, o, tag<<partBits|i, now)
+				rel = gate.AddRef(rel, &obs[i], tag<<partBits|i, now)
 			}
 		}
 		rel = append(rel, gate.Expire(now, false)...)
+		gate.Detach()
 		if cfg.OnGate != nil {
 			cfg.OnGate(gate.Checked-checked, gate.TakeFailures())
 			checked = gate.Checked

@@ -577,7 +577,7 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 			scratch = rowcodec.AppendMatched(scratch[:0], o.Item.Matched)
 			args = append(args, obsValues(o, itemIDs[i], facetIDs[i], placeIDs[i], string(scratch))...)
 			if signed {
-				args = append(args, chainValues(o, chainIDs[i])...)
+				args = appendChainValues(args, o, chainIDs[i])
 			}
 		}
 		res, err := w.exec(ctx, st, args...)
@@ -597,13 +597,14 @@ func (s *Store) insertObservations(ctx context.Context, dc driverConn, obs []obs
 	return added, last, nil
 }
 
-// chainValues are the bound values of a signed row's chain columns
-// (signedRow): all NULL when no sensor signed o.
-func chainValues(o *observe.Observation, chain int64) []any {
+// appendChainValues appends the bound values of a signed row's chain
+// columns (signedRow): all NULL when no sensor signed o. Appended to the
+// statement's arguments in place: no slice of their own an observation.
+func appendChainValues(args []any, o *observe.Observation, chain int64) []any {
 	if !o.Signed() {
-		return []any{nil, nil, nil, nil}
+		return append(args, nil, nil, nil, nil)
 	}
-	return []any{chain, int64(o.Chain.Seq), o.Chain.Prev, nilIfEmpty(o.Chain.BatchSig)}
+	return append(args, chain, int64(o.Chain.Seq), o.Chain.Prev, nilIfEmpty(o.Chain.BatchSig))
 }
 
 // obsValues are the bound values of o's row (obsRow); matched is its

@@ -281,7 +281,7 @@ func TestInsertRowShape(t *testing.T) {
 	if n := len(strings.Split(strings.Trim(signedRow, "()"), ",")); n != cols {
 		t.Fatalf("obsColumns names %d columns, signedRow has %d values", cols, n)
 	}
-	if n := len(obsValues(&o, 1, 1, 0, "[]")) + len(chainValues(&o, 1)); n != signedArgs {
-		t.Fatalf("obsValues and chainValues give %d values, signedRow binds %d", n, signedArgs)
+	if n := len(obsValues(&o, 1, 1, 0, "[]")) + len(appendChainValues(nil, &o, 1)); n != signedArgs {
+		t.Fatalf("obsValues and appendChainValues give %d values, signedRow binds %d", n, signedArgs)
 	}
 }
