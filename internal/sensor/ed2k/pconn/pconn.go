@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
@@ -133,8 +134,9 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 // whole within whole (both from the call, and within ctx): a wait for
 // whatever may come that ends before a packet begins leaves the stream
 // in step, and one that began is read whole, however short first. On
-// Linux, one whose bytes had arrived at the call is read, however late
-// the read (elsewhere it must begin within first all the same).
+// Linux, one whose bytes had arrived when the wait for it to begin ended
+// (at the call, or when the read found the wait over) is read, however
+// late the read (elsewhere it must begin within first all the same).
 func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire.Packet, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return wire.Packet{}, false, err
@@ -153,6 +155,15 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	c.c.SetReadDeadline(firstBy)
 	var h [wire.HeaderLen]byte
 	n, err := io.ReadFull(c.c, h[:1])
+	if n == 0 && firstBy.Before(wholeBy) && errors.Is(err, os.ErrDeadlineExceeded) {
+		if yes, _ := arrived(c.c); yes {
+			// Arrived within the wait, but the read came after it (the
+			// goroutine held up): the packet began in time.
+			firstBy = wholeBy
+			c.c.SetReadDeadline(wholeBy)
+			n, err = io.ReadFull(c.c, h[:1])
+		}
+	}
 	c.In += int64(n)
 	if err != nil {
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
