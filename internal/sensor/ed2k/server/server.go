@@ -113,7 +113,8 @@ const maxUnanswered = 1 << 16
 // wait for an answer ended, until no packet begins within drainPeek
 // (what has arrived is read at once: pconn.NextWithin) or, when a late
 // answer to an earlier request for the same file (or an earlier search)
-// may be on its way, within drainWait; at most drainMax packets.
+// may be on its way, within drainWait; at most drainMax packets, and
+// for at most the Timeout in all.
 const (
 	drainPeek = time.Millisecond
 	drainWait = 50 * time.Millisecond
@@ -122,7 +123,8 @@ const (
 
 // ErrNotQuiet is returned, the request not sent, when the server sent
 // more than drainMax packets unasked for before a request without going
-// quiet: any of those past the bound could be a late answer, which the
+// quiet, or kept sending for the Timeout (a slow trickle would hold the
+// session drainMax times the Timeout, each request): any of those past the bound could be a late answer, which the
 // protocol gives no way to tell from the request's own (OP_FOUNDSOURCES
 // names a file, not a request; OP_SEARCHRESULT names neither). The
 // session ends with it; a new connection carries no late answer.
@@ -130,18 +132,29 @@ var ErrNotQuiet = errors.New("more packets unasked for than the drain reads befo
 
 // drain reads and drops, unrecorded, what the server sent since the last
 // wait for an answer ended, before a request, until no packet begins
-// within quiet (one that began is read whole, within Timeout), and
-// returns how many of them were answers (OP_FOUNDSOURCES of any file,
-// OP_SEARCHRESULT): each arrived before the request was sent, so it
-// answers an earlier one (or none), however well it fits this one. An answer is the server's word when it came, not when Vigil read
-// it, and only one that came after its request is taken. A drain that
-// waited drainWait also ends every wait for a late answer. Past drainMax
-// packets without a quiet spell, ErrNotQuiet: the request must not be
-// sent on this connection.
+// within quiet (one that began is read whole, within the drain's
+// Timeout), and returns how many of them were answers (OP_FOUNDSOURCES
+// of any file, OP_SEARCHRESULT): each arrived before the request was
+// sent, so it answers an earlier one (or none), however well it fits
+// this one. An answer is the server's word when it came, not when Vigil
+// read it, and only one that came after its request is taken. A drain
+// that waited drainWait also ends every wait for a late answer. Past
+// drainMax packets, or the Timeout, without a quiet spell, ErrNotQuiet:
+// the request must not be sent on this connection.
 func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err error) {
 	s.c.SetRecorder(nil)
+	// Wall time, as the socket's deadlines (pconn) are.
+	until := time.Now().Add(s.cfg.Timeout)
 	for range drainMax {
-		p, _, err := s.c.NextWithin(ctx, quiet, s.cfg.Timeout)
+		left := time.Until(until)
+		if left < quiet {
+			break // no time left for a quiet spell
+		}
+		p, _, err := s.c.NextWithin(ctx, quiet, left)
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.c.Broken() && ctx.Err() == nil && !time.Now().Before(until) {
+			// A packet begun and not whole when the drain's time was up.
+			return late, fmt.Errorf("server %s: %w (%w)", s.addr, ErrNotQuiet, err)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			if quiet >= drainWait {
 				clear(s.unanswered)
