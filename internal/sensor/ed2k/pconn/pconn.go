@@ -106,12 +106,34 @@ func (c *Conn) Send(ctx context.Context, timeout time.Duration, proto, opcode by
 	return c.SendRaw(ctx, timeout, wire.Append(nil, proto, opcode, payload))
 }
 
+// ErrArrived is returned by SendQuiet, nothing sent, when bytes of the
+// peer wait unread.
+var ErrArrived = errors.New("pconn: bytes arrived before the write: not sent")
+
+// SendQuiet is Send unless bytes of the peer wait unread at the last
+// step before the write (on Linux the kernel is asked, after the write
+// deadline is set; elsewhere it cannot tell, and sends): then nothing is
+// sent, ErrArrived. What arrived before a request is not its answer, and
+// the caller reads it first.
+func (c *Conn) SendQuiet(ctx context.Context, timeout time.Duration, proto, opcode byte, payload []byte) error {
+	return c.send(ctx, timeout, wire.Append(nil, proto, opcode, payload), true)
+}
+
 // SendRaw writes bytes that already form packets, and records them.
 func (c *Conn) SendRaw(ctx context.Context, timeout time.Duration, b []byte) error {
+	return c.send(ctx, timeout, b, false)
+}
+
+func (c *Conn) send(ctx context.Context, timeout time.Duration, b []byte, quiet bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	c.c.SetWriteDeadline(c.deadline(ctx, timeout))
+	if quiet {
+		if yes, _ := arrived(c.c); yes {
+			return fmt.Errorf("sending to %s: %w", c.peer, ErrArrived)
+		}
+	}
 	n, err := c.c.Write(b)
 	c.Out += int64(n)
 	if n > 0 && c.rec != nil {

@@ -24,10 +24,10 @@ import (
 // (SyscallConn).
 type heldUpConn struct {
 	*net.TCPConn
-	armed   atomic.Bool
-	sendNow chan struct{}
-	mu      sync.Mutex
-	rd      time.Time
+	armed, armedWrite atomic.Bool
+	sendNow           chan struct{}
+	mu                sync.Mutex
+	rd                time.Time
 }
 
 func (c *heldUpConn) SetReadDeadline(t time.Time) error {
@@ -35,6 +35,16 @@ func (c *heldUpConn) SetReadDeadline(t time.Time) error {
 	c.rd = t
 	c.mu.Unlock()
 	return c.TCPConn.SetReadDeadline(t)
+}
+
+// SetWriteDeadline holds up the writer, when armedWrite, once: the
+// last step before a request's write, after the drain ended.
+func (c *heldUpConn) SetWriteDeadline(t time.Time) error {
+	if c.armedWrite.CompareAndSwap(true, false) {
+		c.sendNow <- struct{}{}
+		time.Sleep(100 * time.Millisecond) // the packet arrives before the request is written
+	}
+	return c.TCPConn.SetWriteDeadline(t)
 }
 
 func (c *heldUpConn) Read(b []byte) (int, error) {
@@ -99,5 +109,58 @@ func TestAnswerArrivedWhileTheDrainWasHeldUpIsNotTaken(t *testing.T) {
 	if len(again.Sources) != 0 || again.Late != 1 {
 		t.Fatalf("second request: sources %v at %v, %d late; want the answer that came before it dropped (one late), none taken",
 			again.Sources, again.At, again.Late)
+	}
+}
+
+// The same, the sensor held up after the drain ended and before the
+// request's write: the packet arrived before the request was sent, after
+// the drain's last look, and was taken as the request's answer. The
+// kernel is asked once more after the last step before the write.
+func TestAnswerArrivedBeforeTheHeldUpWriteIsNotTaken(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	h := [16]byte{0x5d, 0x7e, 6}
+	conn := make(chan *heldUpConn, 1)
+	dial := cfg.Dial
+	cfg.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		nc, err := dial(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		hc := &heldUpConn{TCPConn: nc.(*net.TCPConn), sendNow: make(chan struct{}, 1)}
+		conn <- hc
+		return hc, nil
+	}
+	var asks atomic.Int32
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpGetSources {
+			return true
+		}
+		if asks.Add(1) == 1 {
+			hc := <-conn
+			go func() {
+				<-hc.sendNow
+				labed2k.SendSources(ctx, pc, h, source("127.91.133.7"))
+			}()
+			hc.armedWrite.Store(true) // the next request's write is held up
+			labed2k.SendSources(ctx, pc, h, source("127.91.133.9"))
+		}
+		return true // then knows no source: says nothing
+	}}
+	s := loginScripted(ctx, t, "127.91.133.3:0", cfg, srv)
+	if f, err := s.Sources(ctx, h, 1000); err != nil || len(f.Sources) != 1 || f.Sources[0] != source("127.91.133.9")[0] {
+		t.Fatalf("first request: %v %v; want its answer", f.Sources, err)
+	}
+	again, err := s.Sources(ctx, h, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Sources) != 0 || again.Late != 1 || !again.Asked {
+		t.Fatalf("second request: sources %v at %v, %d late, asked %v; want the answer that came before it dropped (one late), none taken, the request sent",
+			again.Sources, again.At, again.Late, again.Asked)
+	}
+	if n := asks.Load(); n != 2 {
+		t.Fatalf("the server was asked %d times, want 2", n)
 	}
 }

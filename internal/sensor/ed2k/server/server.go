@@ -109,7 +109,7 @@ type Session struct {
 // past it, a request for any file drains for drainWait.
 const maxUnanswered = 1 << 16
 
-// Before each request, drain reads what the server sent since the last
+// Before each request, ask reads what the server sent since the last
 // wait for an answer ended, until no packet begins within drainPeek
 // (what has arrived is read at once: pconn.NextWithin) or, when a late
 // answer to an earlier request for the same file (or an earlier search)
@@ -124,24 +124,29 @@ const (
 // ErrNotQuiet is returned, the request not sent, when the server sent
 // more than drainMax packets unasked for before a request without going
 // quiet, or kept sending for the Timeout (a slow trickle would hold the
-// session drainMax times the Timeout, each request): any of those past the bound could be a late answer, which the
-// protocol gives no way to tell from the request's own (OP_FOUNDSOURCES
-// names a file, not a request; OP_SEARCHRESULT names neither). The
-// session ends with it; a new connection carries no late answer.
+// session drainMax times the Timeout, each request): any of those past
+// the bound could be a late answer, which the protocol gives no way to
+// tell from the request's own (OP_FOUNDSOURCES names a file, not a
+// request; OP_SEARCHRESULT names neither). The session ends with it; a
+// new connection carries no late answer.
 var ErrNotQuiet = errors.New("more packets unasked for than the drain reads before a request: request not sent")
 
-// drain reads and drops, unrecorded, what the server sent since the last
+// ask reads and drops, unrecorded, what the server sent since the last
 // wait for an answer ended, before a request, until no packet begins
 // within quiet (one that began is read whole, within the drain's
-// Timeout), and returns how many of them were answers (OP_FOUNDSOURCES
-// of any file, OP_SEARCHRESULT): each arrived before the request was
-// sent, so it answers an earlier one (or none), however well it fits
-// this one. An answer is the server's word when it came, not when Vigil
-// read it, and only one that came after its request is taken. A drain
-// that waited drainWait also ends every wait for a late answer. Past
-// drainMax packets, or the Timeout, without a quiet spell, ErrNotQuiet:
-// the request must not be sent on this connection.
-func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err error) {
+// Timeout), then sends the request (opcode, payload; recorded by rec,
+// nil: none) and returns when it did (at) and how many of what it read
+// were answers (OP_FOUNDSOURCES of any file, OP_SEARCHRESULT): each
+// arrived before the request was sent, so it answers an earlier one (or
+// none), however well it fits this one. An answer is the server's word
+// when it came, not when Vigil read it, and only one that came after its
+// request is taken. When bytes arrived between the quiet spell and the
+// write (pconn.SendQuiet), nothing is sent and the drain goes on. A
+// drain that waited drainWait also ends every wait for a late answer.
+// Past drainMax packets, or the Timeout, without a quiet spell,
+// ErrNotQuiet: the request must not be sent on this connection. asked
+// says the request was sent.
+func (s *Session) ask(ctx context.Context, quiet time.Duration, rec *record.Recorder, opcode byte, payload []byte) (late int, at time.Time, asked bool, err error) {
 	s.c.SetRecorder(nil)
 	// Wall time, as the socket's deadlines (pconn) are.
 	until := time.Now().Add(s.cfg.Timeout)
@@ -153,26 +158,33 @@ func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err
 		p, _, err := s.c.NextWithin(ctx, quiet, left)
 		if errors.Is(err, os.ErrDeadlineExceeded) && s.c.Broken() && ctx.Err() == nil && !time.Now().Before(until) {
 			// A packet begun and not whole when the drain's time was up.
-			return late, fmt.Errorf("server %s: %w (%w)", s.addr, ErrNotQuiet, err)
+			return late, at, false, fmt.Errorf("server %s: %w (%w)", s.addr, ErrNotQuiet, err)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			if quiet >= drainWait {
 				clear(s.unanswered)
 				s.searchLate = false
 			}
-			return late, nil
+			at = s.now().UTC()
+			s.c.SetRecorder(rec)
+			err := s.c.SendQuiet(ctx, s.cfg.Timeout, wire.ProtoEDonkey, opcode, payload)
+			if errors.Is(err, pconn.ErrArrived) {
+				s.c.SetRecorder(nil) // came before the request: drained as the rest
+				continue
+			}
+			return late, at, err == nil, err
 		}
 		if errors.Is(err, pconn.ErrNotUnpacked) {
 			continue // dropped as the rest: the stream is in step
 		}
 		if err != nil {
-			return late, fmt.Errorf("server %s: %w", s.addr, err)
+			return late, at, false, fmt.Errorf("server %s: %w", s.addr, err)
 		}
 		if isAnswer(p.Opcode) {
 			late++
 		}
 	}
-	return late, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
+	return late, at, false, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
 }
 
 // isAnswer says op is a server's answer to a request: sources of a file
@@ -303,19 +315,16 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	if s.unanswered[hash] || len(s.unanswered) >= maxUnanswered {
 		quiet = drainWait
 	}
-	late, err := s.drain(ctx, quiet)
-	f.Late = late
+	rec := record.New(s.cfg.TranscriptLimit, s.now)
+	defer s.c.SetRecorder(nil)
+	late, at, asked, err := s.ask(ctx, quiet, rec, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil))
+	f.Late, f.Asked = late, asked
+	if !at.IsZero() {
+		f.At = at
+	}
 	if err != nil {
 		return f, err
 	}
-	f.At = s.now().UTC()
-	rec := record.New(s.cfg.TranscriptLimit, s.now)
-	s.c.SetRecorder(rec)
-	defer s.c.SetRecorder(nil)
-	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil)); err != nil {
-		return f, err
-	}
-	f.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
@@ -407,16 +416,14 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 	if s.searchLate {
 		quiet = drainWait // the last search's answer may be on its way
 	}
-	late, err := s.drain(ctx, quiet)
-	out.Late = late
+	late, at, asked, err := s.ask(ctx, quiet, nil, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil))
+	out.Late, out.Asked = late, asked
+	if !at.IsZero() {
+		out.At = at
+	}
 	if err != nil {
 		return out, err
 	}
-	out.At = s.now().UTC()
-	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
-		return out, err
-	}
-	out.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
