@@ -40,7 +40,8 @@ type Config struct {
 	// eD2K connections; servers then give it a low id, which is enough to
 	// ask for sources).
 	Port uint16
-	// Timeout bounds the login and each write.
+	// Timeout bounds the login, each write, and the drain before each
+	// request (more than drainWait).
 	Timeout time.Duration
 	// AnswerWait is how long to wait for a server's answer to a request
 	// for sources: a server that knows none says nothing.
@@ -72,6 +73,10 @@ func (c Config) Validate() error {
 		return errors.New("server: no user hash")
 	case c.Timeout <= 0 || c.AnswerWait <= 0:
 		return errors.New("server: timeouts must be positive")
+	case c.Timeout <= drainWait:
+		// The drain waits up to drainWait for a packet to begin, within
+		// the Timeout: no quiet spell would fit, silence taken for a flood.
+		return fmt.Errorf("server: Timeout %v must exceed the drain's wait, %v", c.Timeout, drainWait)
 	case c.MaxSearchResults <= 0:
 		return errors.New("server: MaxSearchResults must be positive")
 	case c.Limits.MaxPacket <= wire.HeaderLen || c.Limits.MaxUnpacked <= 0:

@@ -66,3 +66,19 @@ func TestSlowTrickleBeforeARequestEndsTheDrainWithinTheTimeout(t *testing.T) {
 		t.Fatalf("the server was asked %d times; want the second request unsent", n)
 	}
 }
+
+// The drain waits up to drainWait for a packet to begin, within the
+// Timeout: a Timeout shorter than that left no time for the quiet spell,
+// and every request after one unanswered failed with ErrNotQuiet, the
+// server's silence taken for its flood. Such a Timeout is refused.
+func TestTimeoutShorterThanTheDrainsWaitIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Timeout = drainWait
+	if err := cfg.Validate(); err == nil {
+		t.Fatalf("Timeout %v validated; want refused (the drain waits up to %v within it)", cfg.Timeout, drainWait)
+	}
+	cfg.Timeout = 2 * drainWait
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Timeout %v: %v; want accepted", cfg.Timeout, err)
+	}
+}
