@@ -13,6 +13,7 @@ import (
 	labed2k "github.com/vigil-oss/vigil/internal/lab/ed2k"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/pconn"
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/wire"
+	"golang.org/x/sys/unix"
 )
 
 // heldUpConn is the sensor's end of a server connection whose reader is
@@ -30,6 +31,22 @@ type heldUpConn struct {
 	rd                time.Time
 }
 
+// waitArrived returns once the kernel holds bytes of the server's (or
+// after 10 s).
+func (c *heldUpConn) waitArrived() {
+	rc, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return
+	}
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		n := 0
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		if n > 0 {
+			return
+		}
+	}
+}
+
 func (c *heldUpConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.rd = t
@@ -42,7 +59,7 @@ func (c *heldUpConn) SetReadDeadline(t time.Time) error {
 func (c *heldUpConn) SetWriteDeadline(t time.Time) error {
 	if c.armedWrite.CompareAndSwap(true, false) {
 		c.sendNow <- struct{}{}
-		time.Sleep(100 * time.Millisecond) // the packet arrives before the request is written
+		c.waitArrived() // the packet arrives before the request is written
 	}
 	return c.TCPConn.SetWriteDeadline(t)
 }
@@ -53,7 +70,8 @@ func (c *heldUpConn) Read(b []byte) (int, error) {
 	c.mu.Unlock()
 	if !rd.IsZero() && time.Until(rd) < 10*time.Millisecond && c.armed.CompareAndSwap(true, false) {
 		c.sendNow <- struct{}{}
-		time.Sleep(100 * time.Millisecond) // the packet arrives; the wait for one to begin passes
+		c.waitArrived()                               // the packet arrives
+		time.Sleep(time.Until(rd) + time.Millisecond) // the wait for one to begin passes
 	}
 	return c.TCPConn.Read(b)
 }
