@@ -29,7 +29,7 @@ type Conn struct {
 	rec   *record.Recorder
 	lim   wire.Limits
 	// withhold selects the packets counted, never kept (SetWithheld).
-	withhold func(wire.Header) bool
+	withhold func(wire.Header, *wire.Packet) bool
 	// In and Out count the wire bytes received and sent.
 	In, Out int64
 	// broken: a read stopped inside a packet; the stream is out of step.
@@ -52,20 +52,21 @@ func (c *Conn) Broken() bool { return c.broken }
 // SetRecorder makes later packets go to rec (nil: none recorded).
 func (c *Conn) SetRecorder(rec *record.Recorder) { c.rec = rec }
 
-// SetWithheld makes the packets received whose header withhold selects
-// (nil: none) counted in the transcript, never kept (record.Withheld):
-// what must not reach an observation (a server's keyword search result,
-// which names unwatched files, arriving while the sources of a watched
-// one are awaited).
-func (c *Conn) SetWithheld(withhold func(wire.Header) bool) { c.withhold = withhold }
+// SetWithheld makes the packets received that withhold selects (nil:
+// none) counted in the transcript, never kept (record.Withheld): what
+// must not reach an observation (a server's keyword search result, which
+// names unwatched files, or sources of another file, arriving while the
+// sources of a watched one are awaited). withhold gets the header and
+// the packet unpacked (nil when it is not whole or does not unpack).
+func (c *Conn) SetWithheld(withhold func(wire.Header, *wire.Packet) bool) { c.withhold = withhold }
 
 // received records the wire bytes of one packet (whole or not) of header
-// h (nil: not parsed).
-func (c *Conn) received(h *wire.Header, b []byte) bool {
+// h (nil: not parsed), p unpacked (nil: not whole, or not unpacked).
+func (c *Conn) received(h *wire.Header, p *wire.Packet, b []byte) bool {
 	if c.rec == nil {
 		return true
 	}
-	if h != nil && c.withhold != nil && c.withhold(*h) {
+	if h != nil && c.withhold != nil && c.withhold(*h, p) {
 		return c.rec.Withheld(c.peer, b)
 	}
 	return c.rec.Received(c.peer, b)
@@ -199,14 +200,14 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	if err != nil {
 		if n > 0 {
 			c.broken = true
-			c.received(nil, h[:n])
+			c.received(nil, nil, h[:n])
 		}
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
 	hd, err := wire.ParseHeader(h[:], c.lim)
 	if err != nil {
 		c.broken = true
-		c.received(nil, h[:])
+		c.received(nil, nil, h[:])
 		return wire.Packet{}, false, fmt.Errorf("from %s: %w", c.peer, err)
 	}
 	raw := make([]byte, wire.HeaderLen+hd.PayloadLen())
@@ -215,13 +216,13 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	c.In += int64(n)
 	if err != nil {
 		c.broken = true
-		c.received(&hd, raw[:wire.HeaderLen+n])
+		c.received(&hd, nil, raw[:wire.HeaderLen+n])
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
-	kept := c.received(&hd, raw)
 	p, err := wire.Unpack(hd, raw[wire.HeaderLen:], c.lim)
 	if err != nil {
+		kept := c.received(&hd, nil, raw)
 		return wire.Packet{}, kept, fmt.Errorf("from %s: %w: %w", c.peer, ErrNotUnpacked, err)
 	}
-	return p, kept, nil
+	return p, c.received(&hd, &p, raw), nil
 }

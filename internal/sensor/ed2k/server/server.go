@@ -108,6 +108,9 @@ type Session struct {
 	// searchLate: a search got no answer in time since the last quiet
 	// drain: its answer may be on its way.
 	searchLate bool
+	// awaited is the file whose sources are asked for, while they are
+	// (the transcript keeps no sources of another).
+	awaited [16]byte
 }
 
 // maxUnanswered bounds the files remembered as asked and not answered;
@@ -192,6 +195,19 @@ func (s *Session) ask(ctx context.Context, quiet time.Duration, rec *record.Reco
 	return late, at, false, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
 }
 
+// withheld says a packet received is counted in the transcript, never
+// kept: a search result, and sources (p unpacked: nil when it did not
+// unpack) of a file other than the one awaited.
+func (s *Session) withheld(h wire.Header, p *wire.Packet) bool {
+	switch h.Opcode {
+	case wire.OpSearchResult:
+		return true
+	case wire.OpFoundSources, wire.OpFoundSourcesObf:
+		return p != nil && len(p.Payload) >= 16 && [16]byte(p.Payload[:16]) != s.awaited
+	}
+	return false
+}
+
 // isAnswer says op is a server's answer to a request: sources of a file
 // or a search result.
 func isAnswer(op byte) bool {
@@ -215,11 +231,13 @@ func Login(ctx context.Context, cfg Config, addr netip.AddrPort) (*Session, erro
 	}
 	rec := record.New(cfg.TranscriptLimit, now)
 	s := &Session{cfg: cfg, c: pconn.New(nc, rec, cfg.Limits), now: now, addr: addr}
-	// A keyword search's answer names files nobody watches; arriving late
-	// (or unasked) while the sources of a watched file are awaited, it
-	// would land in their transcript, and so in observations: its bytes
-	// are counted there, never kept.
-	s.c.SetWithheld(func(h wire.Header) bool { return h.Opcode == wire.OpSearchResult })
+	// A keyword search's answer names files nobody watches, and sources of
+	// a file other than the one awaited may name one (a hostile server's,
+	// or a late answer about a hash no longer watched); arriving while the
+	// sources of a watched file are awaited, they would land in their
+	// transcript, and so in observations: their bytes are counted there,
+	// never kept.
+	s.c.SetWithheld(s.withheld)
 	login := wire.Login{UserHash: cfg.UserHash, Port: cfg.Port, Tags: []wire.Tag{
 		wire.StrTag(wire.CTName, cfg.Nick),
 		wire.IntTag(wire.CTVersion, wire.EDonkeyVersion),
@@ -322,6 +340,7 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	}
 	rec := record.New(s.cfg.TranscriptLimit, s.now)
 	defer s.c.SetRecorder(nil)
+	s.awaited = hash
 	late, at, asked, err := s.ask(ctx, quiet, rec, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil))
 	f.Late, f.Asked = late, asked
 	if !at.IsZero() {
