@@ -405,8 +405,10 @@ type Searched struct {
 	At time.Time
 	// Late and Unasked count answers not taken, as Found's do: read
 	// before the search was sent, and sources read while its answer was
-	// awaited.
-	Late, Unasked int
+	// awaited. NotUnpacked counts the packets read whole while it was
+	// awaited that did not unpack within the bounds (a zlib bomb):
+	// dropped, and the wait goes on, as Found's.
+	Late, Unasked, NotUnpacked int
 	// Asked says the search was sent.
 	Asked bool
 }
@@ -429,7 +431,9 @@ type SearchedFile struct {
 // first that came after the request is taken, as eMule takes it for its
 // one search under way; one the server sent before it read the request
 // but that came after it cannot be told from it (the caller keeps only
-// files whose names hold the words). The exchange is not recorded: a
+// files whose names hold the words). A packet that does not unpack
+// within the bounds is dropped and counted (Searched.NotUnpacked), and
+// the wait goes on, as Sources's. The exchange is not recorded: a
 // search result is no observation.
 func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
 	out := Searched{At: s.now().UTC()}
@@ -459,6 +463,10 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			s.searchLate = true
 			return out, nil
+		}
+		if errors.Is(err, pconn.ErrNotUnpacked) {
+			out.NotUnpacked++
+			continue
 		}
 		if err != nil {
 			return out, err
