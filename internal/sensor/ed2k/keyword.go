@@ -113,6 +113,9 @@ func (s *Sensor) searchServer(ctx context.Context, sess *server.Session, words [
 			s.keywordSearches.Add(1)
 		}
 		s.notTaken(res.Late, res.Unasked, err)
+		if res.NotUnpacked > 0 {
+			s.dropN("server_packet_not_unpacked", res.NotUnpacked)
+		}
 		if err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ var (
 			"queue_full, address_budget, out_of_scope, answer_not_kept, server_packet_not_unpacked (a server's packet, read whole, that does not unpack within the bounds: a zlib bomb), "+
 			"server_late_answer (a server's answer, sources or search result, that came before the request was sent: read and dropped), "+
 			"server_answer_unasked (one read while another answer was awaited: sources of another file, a search result, or sources during a search), "+
-			"server_not_quiet (a request not sent: the server sent more than 64 packets before it without a pause; the session ends), sources_over_cap, kad_source_without_address, kad_answer_not_kept, kad_sources_over_cap, publish_failed; "+
+			"server_not_quiet (a request not sent: the server sent more than 64 packets before it, or sent for 20 s, without a pause; the session ends), sources_over_cap, kad_source_without_address, kad_answer_not_kept, kad_sources_over_cap, publish_failed; "+
 			"of keyword searches: keyword_result_unrelated, keyword_result_name_too_long, keyword_results_over_cap, keyword_result_no_lead).",
 		[]string{"reason"}, nil)
 	descWatched = prometheus.NewDesc("vigil_ed2k_watched_hashes", "ed2k hashes watched.", nil, nil)

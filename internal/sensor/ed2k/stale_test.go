@@ -76,7 +76,8 @@ func TestStaleServerAnswersAreCountedNotTaken(t *testing.T) {
 				out = append(found(b, srcB), result(staleLead, "lab-alpha stale.bin")...)
 			}
 		case wire.OpSearchRequest:
-			out = result(real, "lab-alpha real.bin")
+			// A zlib bomb first: dropped and counted, the wait goes on.
+			out = append(wire.AppendPacked(nil, wire.OpSearchResult, make([]byte, 4<<20)), result(real, "lab-alpha real.bin")...)
 			if !flooded.Swap(true) {
 				for range 100 {
 					out = append(out, found(a, stale)...)
@@ -146,9 +147,10 @@ func TestStaleServerAnswersAreCountedNotTaken(t *testing.T) {
 	}
 	// At least: the other file's sources (once a session, two sessions),
 	// the search result there before the search and the drain's bound of
-	// the flood, one request unsent.
-	if st.Dropped["server_answer_unasked"] < 2 || st.Dropped["server_late_answer"] < 1+64 || st.Dropped["server_not_quiet"] != 1 {
-		t.Fatalf("dropped %v; want server_answer_unasked >= 2, server_late_answer >= 65, server_not_quiet 1", st.Dropped)
+	// the flood, one request unsent, the bomb before the search's answer.
+	if st.Dropped["server_answer_unasked"] < 2 || st.Dropped["server_late_answer"] < 1+64 || st.Dropped["server_not_quiet"] != 1 ||
+		st.Dropped["server_packet_not_unpacked"] < 1 {
+		t.Fatalf("dropped %v; want server_answer_unasked >= 2, server_late_answer >= 65, server_not_quiet 1, server_packet_not_unpacked >= 1", st.Dropped)
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(s.Collector())
@@ -169,7 +171,7 @@ func TestStaleServerAnswersAreCountedNotTaken(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range []string{"server_answer_unasked", "server_late_answer", "server_not_quiet"} {
+	for _, r := range []string{"server_answer_unasked", "server_late_answer", "server_not_quiet", "server_packet_not_unpacked"} {
 		if exported[r] != float64(st.Dropped[r]) {
 			t.Fatalf("vigil_ed2k_dropped_total{reason=%q} = %v, Stats %d", r, exported[r], st.Dropped[r])
 		}

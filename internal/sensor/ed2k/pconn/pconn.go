@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/sensor/ed2k/record"
@@ -28,7 +29,7 @@ type Conn struct {
 	rec   *record.Recorder
 	lim   wire.Limits
 	// withhold selects the packets counted, never kept (SetWithheld).
-	withhold func(wire.Header) bool
+	withhold func(wire.Header, *wire.Packet) bool
 	// In and Out count the wire bytes received and sent.
 	In, Out int64
 	// broken: a read stopped inside a packet; the stream is out of step.
@@ -51,20 +52,21 @@ func (c *Conn) Broken() bool { return c.broken }
 // SetRecorder makes later packets go to rec (nil: none recorded).
 func (c *Conn) SetRecorder(rec *record.Recorder) { c.rec = rec }
 
-// SetWithheld makes the packets received whose header withhold selects
-// (nil: none) counted in the transcript, never kept (record.Withheld):
-// what must not reach an observation (a server's keyword search result,
-// which names unwatched files, arriving while the sources of a watched
-// one are awaited).
-func (c *Conn) SetWithheld(withhold func(wire.Header) bool) { c.withhold = withhold }
+// SetWithheld makes the packets received that withhold selects (nil:
+// none) counted in the transcript, never kept (record.Withheld): what
+// must not reach an observation (a server's keyword search result, which
+// names unwatched files, or sources of another file, arriving while the
+// sources of a watched one are awaited). withhold gets the header and
+// the packet unpacked (nil when it is not whole or does not unpack).
+func (c *Conn) SetWithheld(withhold func(wire.Header, *wire.Packet) bool) { c.withhold = withhold }
 
 // received records the wire bytes of one packet (whole or not) of header
-// h (nil: not parsed).
-func (c *Conn) received(h *wire.Header, b []byte) bool {
+// h (nil: not parsed), p unpacked (nil: not whole, or not unpacked).
+func (c *Conn) received(h *wire.Header, p *wire.Packet, b []byte) bool {
 	if c.rec == nil {
 		return true
 	}
-	if h != nil && c.withhold != nil && c.withhold(*h) {
+	if h != nil && c.withhold != nil && c.withhold(*h, p) {
 		return c.rec.Withheld(c.peer, b)
 	}
 	return c.rec.Received(c.peer, b)
@@ -105,12 +107,34 @@ func (c *Conn) Send(ctx context.Context, timeout time.Duration, proto, opcode by
 	return c.SendRaw(ctx, timeout, wire.Append(nil, proto, opcode, payload))
 }
 
+// ErrArrived is returned by SendQuiet, nothing sent, when bytes of the
+// peer wait unread.
+var ErrArrived = errors.New("pconn: bytes arrived before the write: not sent")
+
+// SendQuiet is Send unless bytes of the peer wait unread at the last
+// step before the write (on Linux the kernel is asked, after the write
+// deadline is set; elsewhere it cannot tell, and sends): then nothing is
+// sent, ErrArrived. What arrived before a request is not its answer, and
+// the caller reads it first.
+func (c *Conn) SendQuiet(ctx context.Context, timeout time.Duration, proto, opcode byte, payload []byte) error {
+	return c.send(ctx, timeout, wire.Append(nil, proto, opcode, payload), true)
+}
+
 // SendRaw writes bytes that already form packets, and records them.
 func (c *Conn) SendRaw(ctx context.Context, timeout time.Duration, b []byte) error {
+	return c.send(ctx, timeout, b, false)
+}
+
+func (c *Conn) send(ctx context.Context, timeout time.Duration, b []byte, quiet bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	c.c.SetWriteDeadline(c.deadline(ctx, timeout))
+	if quiet {
+		if yes, _ := arrived(c.c); yes {
+			return fmt.Errorf("sending to %s: %w", c.peer, ErrArrived)
+		}
+	}
 	n, err := c.c.Write(b)
 	c.Out += int64(n)
 	if n > 0 && c.rec != nil {
@@ -133,8 +157,9 @@ func (c *Conn) Next(ctx context.Context, timeout time.Duration) (wire.Packet, bo
 // whole within whole (both from the call, and within ctx): a wait for
 // whatever may come that ends before a packet begins leaves the stream
 // in step, and one that began is read whole, however short first. On
-// Linux, one whose bytes had arrived at the call is read, however late
-// the read (elsewhere it must begin within first all the same).
+// Linux, one whose bytes had arrived when the wait for it to begin ended
+// (at the call, or when the read found the wait over) is read, however
+// late the read (elsewhere it must begin within first all the same).
 func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire.Packet, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return wire.Packet{}, false, err
@@ -153,6 +178,15 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	c.c.SetReadDeadline(firstBy)
 	var h [wire.HeaderLen]byte
 	n, err := io.ReadFull(c.c, h[:1])
+	if n == 0 && firstBy.Before(wholeBy) && errors.Is(err, os.ErrDeadlineExceeded) {
+		if yes, _ := arrived(c.c); yes {
+			// Arrived within the wait, but the read came after it (the
+			// goroutine held up): the packet began in time.
+			firstBy = wholeBy
+			c.c.SetReadDeadline(wholeBy)
+			n, err = io.ReadFull(c.c, h[:1])
+		}
+	}
 	c.In += int64(n)
 	if err != nil {
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
@@ -166,14 +200,14 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	if err != nil {
 		if n > 0 {
 			c.broken = true
-			c.received(nil, h[:n])
+			c.received(nil, nil, h[:n])
 		}
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
 	hd, err := wire.ParseHeader(h[:], c.lim)
 	if err != nil {
 		c.broken = true
-		c.received(nil, h[:])
+		c.received(nil, nil, h[:])
 		return wire.Packet{}, false, fmt.Errorf("from %s: %w", c.peer, err)
 	}
 	raw := make([]byte, wire.HeaderLen+hd.PayloadLen())
@@ -182,13 +216,13 @@ func (c *Conn) NextWithin(ctx context.Context, first, whole time.Duration) (wire
 	c.In += int64(n)
 	if err != nil {
 		c.broken = true
-		c.received(&hd, raw[:wire.HeaderLen+n])
+		c.received(&hd, nil, raw[:wire.HeaderLen+n])
 		return wire.Packet{}, false, fmt.Errorf("reading from %s: %w", c.peer, err)
 	}
-	kept := c.received(&hd, raw)
 	p, err := wire.Unpack(hd, raw[wire.HeaderLen:], c.lim)
 	if err != nil {
+		kept := c.received(&hd, nil, raw)
 		return wire.Packet{}, kept, fmt.Errorf("from %s: %w: %w", c.peer, ErrNotUnpacked, err)
 	}
-	return p, kept, nil
+	return p, c.received(&hd, &p, raw), nil
 }

@@ -221,7 +221,7 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 	c := pconn.New(nc, rec, cfg.Limits)
 	res := &Result{Connected: now().UTC(), Local: c.Local()}
 	p := &prober{cfg: cfg, t: t, c: c, res: res}
-	c.SetWithheld(p.padding)
+	c.SetWithheld(func(h wire.Header, _ *wire.Packet) bool { return p.padding(h) })
 	err = p.ask(pctx)
 	if err == nil && cfg.Verify && res.Status != nil {
 		vctx, vcancel := context.WithTimeout(ctx, cfg.VerifyTimeout)

@@ -62,3 +62,31 @@ func TestZlibBombIsDroppedAndTheSessionGoesOn(t *testing.T) {
 		s.Close()
 	}
 }
+
+// The same during a keyword search: a hostile server answers the search
+// with a zlib bomb, then its result. The bomb ended the session (the
+// search's wait returned every error), and the searches after it on
+// that server were not made until the next interval, while a request
+// for sources drops the bomb and waits on. Now the search drops it,
+// counts it and takes the result that follows.
+func TestZlibBombDuringASearchIsDroppedAndTheWaitGoesOn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig(t)
+	cfg.AnswerWait = 10 * time.Second // the result follows the bomb: no wait to the end
+	bomb := wire.AppendPacked(nil, wire.OpSearchResult, make([]byte, 8<<20))
+	file := wire.OfferedFile{Hash: [16]byte{0xEF, 9}, ClientID: 0x0A0B0C0D, Port: 4662, Tags: []wire.Tag{wire.StrTag(wire.FTFileName, "lab-gamma 09.bin")}}
+	srv := &labed2k.ScriptedServer{Handle: func(ctx context.Context, pc *pconn.Conn, p wire.Packet) bool {
+		if p.Opcode != wire.OpSearchRequest {
+			return true
+		}
+		pc.SendRaw(ctx, time.Second, bomb)
+		labed2k.SendSearchResult(ctx, pc, []wire.OfferedFile{file})
+		return true
+	}}
+	s := loginScripted(ctx, t, "127.91.133.5:0", cfg, srv)
+	got, err := s.Search(ctx, []string{"lab-gamma"})
+	if err != nil || len(got.Files) != 1 || got.Files[0].Hash != file.Hash || got.NotUnpacked != 1 {
+		t.Fatalf("search: %+v, %v; want the result after the bomb, one not unpacked", got, err)
+	}
+}

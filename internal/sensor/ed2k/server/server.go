@@ -40,7 +40,8 @@ type Config struct {
 	// eD2K connections; servers then give it a low id, which is enough to
 	// ask for sources).
 	Port uint16
-	// Timeout bounds the login and each write.
+	// Timeout bounds the login, each write, and the drain before each
+	// request (more than drainWait).
 	Timeout time.Duration
 	// AnswerWait is how long to wait for a server's answer to a request
 	// for sources: a server that knows none says nothing.
@@ -72,6 +73,10 @@ func (c Config) Validate() error {
 		return errors.New("server: no user hash")
 	case c.Timeout <= 0 || c.AnswerWait <= 0:
 		return errors.New("server: timeouts must be positive")
+	case c.Timeout <= drainWait:
+		// The drain waits up to drainWait for a packet to begin, within
+		// the Timeout: no quiet spell would fit, silence taken for a flood.
+		return fmt.Errorf("server: Timeout %v must exceed the drain's wait, %v", c.Timeout, drainWait)
 	case c.MaxSearchResults <= 0:
 		return errors.New("server: MaxSearchResults must be positive")
 	case c.Limits.MaxPacket <= wire.HeaderLen || c.Limits.MaxUnpacked <= 0:
@@ -103,17 +108,21 @@ type Session struct {
 	// searchLate: a search got no answer in time since the last quiet
 	// drain: its answer may be on its way.
 	searchLate bool
+	// awaited is the file whose sources are asked for, while they are
+	// (the transcript keeps no sources of another).
+	awaited [16]byte
 }
 
 // maxUnanswered bounds the files remembered as asked and not answered;
 // past it, a request for any file drains for drainWait.
 const maxUnanswered = 1 << 16
 
-// Before each request, drain reads what the server sent since the last
+// Before each request, ask reads what the server sent since the last
 // wait for an answer ended, until no packet begins within drainPeek
 // (what has arrived is read at once: pconn.NextWithin) or, when a late
 // answer to an earlier request for the same file (or an earlier search)
-// may be on its way, within drainWait; at most drainMax packets.
+// may be on its way, within drainWait; at most drainMax packets, and
+// for at most the Timeout in all.
 const (
 	drainPeek = time.Millisecond
 	drainWait = 50 * time.Millisecond
@@ -122,44 +131,81 @@ const (
 
 // ErrNotQuiet is returned, the request not sent, when the server sent
 // more than drainMax packets unasked for before a request without going
-// quiet: any of those past the bound could be a late answer, which the
-// protocol gives no way to tell from the request's own (OP_FOUNDSOURCES
-// names a file, not a request; OP_SEARCHRESULT names neither). The
-// session ends with it; a new connection carries no late answer.
+// quiet, or kept sending for the Timeout (a slow trickle would hold the
+// session drainMax times the Timeout, each request): any of those past
+// the bound could be a late answer, which the protocol gives no way to
+// tell from the request's own (OP_FOUNDSOURCES names a file, not a
+// request; OP_SEARCHRESULT names neither). The session ends with it; a
+// new connection carries no late answer.
 var ErrNotQuiet = errors.New("more packets unasked for than the drain reads before a request: request not sent")
 
-// drain reads and drops, unrecorded, what the server sent since the last
+// ask reads and drops, unrecorded, what the server sent since the last
 // wait for an answer ended, before a request, until no packet begins
-// within quiet (one that began is read whole, within Timeout), and
-// returns how many of them were answers (OP_FOUNDSOURCES of any file,
-// OP_SEARCHRESULT): each arrived before the request was sent, so it
-// answers an earlier one (or none), however well it fits this one. An answer is the server's word when it came, not when Vigil read
-// it, and only one that came after its request is taken. A drain that
-// waited drainWait also ends every wait for a late answer. Past drainMax
-// packets without a quiet spell, ErrNotQuiet: the request must not be
-// sent on this connection.
-func (s *Session) drain(ctx context.Context, quiet time.Duration) (late int, err error) {
+// within quiet (one that began is read whole, within the drain's
+// Timeout), then sends the request (opcode, payload; recorded by rec,
+// nil: none) and returns when it did (at) and how many of what it read
+// were answers (OP_FOUNDSOURCES of any file, OP_SEARCHRESULT): each
+// arrived before the request was sent, so it answers an earlier one (or
+// none), however well it fits this one. An answer is the server's word
+// when it came, not when Vigil read it, and only one that came after its
+// request is taken. When bytes arrived between the quiet spell and the
+// write (pconn.SendQuiet), nothing is sent and the drain goes on. A
+// drain that waited drainWait also ends every wait for a late answer.
+// Past drainMax packets, or the Timeout, without a quiet spell,
+// ErrNotQuiet: the request must not be sent on this connection. asked
+// says the request was sent.
+func (s *Session) ask(ctx context.Context, quiet time.Duration, rec *record.Recorder, opcode byte, payload []byte) (late int, at time.Time, asked bool, err error) {
 	s.c.SetRecorder(nil)
+	// Wall time, as the socket's deadlines (pconn) are.
+	until := time.Now().Add(s.cfg.Timeout)
 	for range drainMax {
-		p, _, err := s.c.NextWithin(ctx, quiet, s.cfg.Timeout)
+		left := time.Until(until)
+		if left < quiet {
+			break // no time left for a quiet spell
+		}
+		p, _, err := s.c.NextWithin(ctx, quiet, left)
+		if errors.Is(err, os.ErrDeadlineExceeded) && s.c.Broken() && ctx.Err() == nil && !time.Now().Before(until) {
+			// A packet begun and not whole when the drain's time was up.
+			return late, at, false, fmt.Errorf("server %s: %w (%w)", s.addr, ErrNotQuiet, err)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			if quiet >= drainWait {
 				clear(s.unanswered)
 				s.searchLate = false
 			}
-			return late, nil
+			at = s.now().UTC()
+			s.c.SetRecorder(rec)
+			err := s.c.SendQuiet(ctx, s.cfg.Timeout, wire.ProtoEDonkey, opcode, payload)
+			if errors.Is(err, pconn.ErrArrived) {
+				s.c.SetRecorder(nil) // came before the request: drained as the rest
+				continue
+			}
+			return late, at, err == nil, err
 		}
 		if errors.Is(err, pconn.ErrNotUnpacked) {
 			continue // dropped as the rest: the stream is in step
 		}
 		if err != nil {
-			return late, fmt.Errorf("server %s: %w", s.addr, err)
+			return late, at, false, fmt.Errorf("server %s: %w", s.addr, err)
 		}
 		if isAnswer(p.Opcode) {
 			late++
 		}
 	}
-	return late, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
+	return late, at, false, fmt.Errorf("server %s: %w", s.addr, ErrNotQuiet)
+}
+
+// withheld says a packet received is counted in the transcript, never
+// kept: a search result, and sources (p unpacked: nil when it did not
+// unpack) of a file other than the one awaited.
+func (s *Session) withheld(h wire.Header, p *wire.Packet) bool {
+	switch h.Opcode {
+	case wire.OpSearchResult:
+		return true
+	case wire.OpFoundSources, wire.OpFoundSourcesObf:
+		return p != nil && len(p.Payload) >= 16 && [16]byte(p.Payload[:16]) != s.awaited
+	}
+	return false
 }
 
 // isAnswer says op is a server's answer to a request: sources of a file
@@ -185,11 +231,13 @@ func Login(ctx context.Context, cfg Config, addr netip.AddrPort) (*Session, erro
 	}
 	rec := record.New(cfg.TranscriptLimit, now)
 	s := &Session{cfg: cfg, c: pconn.New(nc, rec, cfg.Limits), now: now, addr: addr}
-	// A keyword search's answer names files nobody watches; arriving late
-	// (or unasked) while the sources of a watched file are awaited, it
-	// would land in their transcript, and so in observations: its bytes
-	// are counted there, never kept.
-	s.c.SetWithheld(func(h wire.Header) bool { return h.Opcode == wire.OpSearchResult })
+	// A keyword search's answer names files nobody watches, and sources of
+	// a file other than the one awaited may name one (a hostile server's,
+	// or a late answer about a hash no longer watched); arriving while the
+	// sources of a watched file are awaited, they would land in their
+	// transcript, and so in observations: their bytes are counted there,
+	// never kept.
+	s.c.SetWithheld(s.withheld)
 	login := wire.Login{UserHash: cfg.UserHash, Port: cfg.Port, Tags: []wire.Tag{
 		wire.StrTag(wire.CTName, cfg.Nick),
 		wire.IntTag(wire.CTVersion, wire.EDonkeyVersion),
@@ -290,19 +338,17 @@ func (s *Session) Sources(ctx context.Context, hash [16]byte, size int64) (Found
 	if s.unanswered[hash] || len(s.unanswered) >= maxUnanswered {
 		quiet = drainWait
 	}
-	late, err := s.drain(ctx, quiet)
-	f.Late = late
+	rec := record.New(s.cfg.TranscriptLimit, s.now)
+	defer s.c.SetRecorder(nil)
+	s.awaited = hash
+	late, at, asked, err := s.ask(ctx, quiet, rec, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil))
+	f.Late, f.Asked = late, asked
+	if !at.IsZero() {
+		f.At = at
+	}
 	if err != nil {
 		return f, err
 	}
-	f.At = s.now().UTC()
-	rec := record.New(s.cfg.TranscriptLimit, s.now)
-	s.c.SetRecorder(rec)
-	defer s.c.SetRecorder(nil)
-	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpGetSources, wire.GetSources{Hash: hash, Size: size}.AppendTo(nil)); err != nil {
-		return f, err
-	}
-	f.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
@@ -359,8 +405,10 @@ type Searched struct {
 	At time.Time
 	// Late and Unasked count answers not taken, as Found's do: read
 	// before the search was sent, and sources read while its answer was
-	// awaited.
-	Late, Unasked int
+	// awaited. NotUnpacked counts the packets read whole while it was
+	// awaited that did not unpack within the bounds (a zlib bomb):
+	// dropped, and the wait goes on, as Found's.
+	Late, Unasked, NotUnpacked int
 	// Asked says the search was sent.
 	Asked bool
 }
@@ -383,7 +431,9 @@ type SearchedFile struct {
 // first that came after the request is taken, as eMule takes it for its
 // one search under way; one the server sent before it read the request
 // but that came after it cannot be told from it (the caller keeps only
-// files whose names hold the words). The exchange is not recorded: a
+// files whose names hold the words). A packet that does not unpack
+// within the bounds is dropped and counted (Searched.NotUnpacked), and
+// the wait goes on, as Sources's. The exchange is not recorded: a
 // search result is no observation.
 func (s *Session) Search(ctx context.Context, words []string) (Searched, error) {
 	out := Searched{At: s.now().UTC()}
@@ -394,16 +444,14 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 	if s.searchLate {
 		quiet = drainWait // the last search's answer may be on its way
 	}
-	late, err := s.drain(ctx, quiet)
-	out.Late = late
+	late, at, asked, err := s.ask(ctx, quiet, nil, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil))
+	out.Late, out.Asked = late, asked
+	if !at.IsZero() {
+		out.At = at
+	}
 	if err != nil {
 		return out, err
 	}
-	out.At = s.now().UTC()
-	if err := s.c.Send(ctx, s.cfg.Timeout, wire.ProtoEDonkey, wire.OpSearchRequest, wire.KeywordSearch(words).AppendTo(nil)); err != nil {
-		return out, err
-	}
-	out.Asked = true
 	deadline := s.now().Add(s.cfg.AnswerWait)
 	for {
 		wait := deadline.Sub(s.now())
@@ -415,6 +463,10 @@ func (s *Session) Search(ctx context.Context, words []string) (Searched, error) 
 		if errors.Is(err, os.ErrDeadlineExceeded) && !s.c.Broken() {
 			s.searchLate = true
 			return out, nil
+		}
+		if errors.Is(err, pconn.ErrNotUnpacked) {
+			out.NotUnpacked++
+			continue
 		}
 		if err != nil {
 			return out, err
