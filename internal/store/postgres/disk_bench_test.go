@@ -6,6 +6,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
 // BenchmarkDiskPerObservation stores -bench-observations observations
@@ -22,16 +23,44 @@ import (
 // the total), and the dictionaries the
 // rows refer to (migration 0017: facets, places, matches; counted with
 // the items). Docs/deployment.md sizes a year's store from these figures.
+//
+// Two shapes of observations. pool: the insert benchmark's (every
+// identifier a peer can send filled with random bytes, peer id, DHT node
+// id, eMule user hash and Gnutella GUID at once, as no real observation
+// has them; a 256-byte transcript; 4,096 observations taken in turn).
+// lab: storetest.LabObservations, what a live BitTorrent sensor emits
+// (DHT replies naming up to 8 peers without a client, probes of 3,000
+// peers seen again and again with their peer and node ids, signed, no
+// transcript bytes in the row).
 func BenchmarkDiskPerObservation(b *testing.B) {
-	ctx := context.Background()
 	n := *benchObs
-	for i := 0; i < b.N; i++ {
+	b.Run("shape=pool", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			src := newBenchSource()
+			diskPerObservation(b, n, src.fill)
+		}
+	})
+	b.Run("shape=lab", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			lab := storetest.LabObservations(n, 1)
+			diskPerObservation(b, n, func(batch []observe.Observation) {
+				copy(batch, lab)
+				lab = lab[len(batch):]
+			})
+		}
+	})
+}
+
+// diskPerObservation stores n observations that fill hands out, 10,000
+// at a time, and reports the bytes each takes (BenchmarkDiskPerObservation).
+func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observation)) {
+	ctx := context.Background()
+	{
 		st := openTest(b, DefaultConfig())
-		src := newBenchSource()
 		batch := make([]observe.Observation, 10000)
 		for done := 0; done < n; done += len(batch) {
 			k := min(len(batch), n-done)
-			src.fill(batch[:k])
+			fill(batch[:k])
 			if err := st.InsertObservations(ctx, batch[:k]); err != nil {
 				b.Fatal(err)
 			}
