@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -16,15 +17,16 @@ import (
 // The observation values that repeat from row to row are written once, in
 // the dictionaries of migration 0017, and each row holds their ids: its
 // facets (sensor, build, clock source, network, method, transport, level,
-// client, marks), its place with the agency it was routed to, and its
-// matches.
+// client, marks), its place with the agency it was routed to, its
+// matches; and, since migration 0023, its sensor's clock reading.
 
 // dictionary is one of those tables: its name, its columns after id and
 // key, their array types for unnest, the SQL of the text array
 // vigil_dict_key takes of a row (as the migration computes it), and the
 // Go values of an observation's row, in column order. No value may be
 // NULL (a nil []byte is sent as NULL: rawText gives the client's as
-// empty, never nil): vigil_dict_key leaves NULL elements out, so that
+// empty, never nil) unless keySQL turns it into a text of its own (the
+// clocks' 'unknown'): vigil_dict_key leaves NULL elements out, so that
 // ARRAY['a', NULL], ARRAY[NULL, 'a'] and ARRAY['a'] share a key, and the
 // row of one would be taken for the other's (ON CONFLICT on the key)
 // before any NOT NULL constraint is checked.
@@ -42,6 +44,7 @@ const (
 	dictFacets = iota
 	dictPlaces
 	dictMatches
+	dictClocks
 	numDicts
 )
 
@@ -77,6 +80,18 @@ var dictionaries = [numDicts]dictionary{
 		keySQL: `ARRAY[matched]`,
 		values: func(o *observe.Observation) []any { return []any{string(appendMatched(nil, o.Item.Matched))} },
 	},
+	// The sensor's clock reading (migration 0023): uncertainty NULL when
+	// the offset is unknown, the offset kept as written. The one
+	// dictionary with a NULL value: its keySQL says 'unknown' for it.
+	dictClocks: {
+		table:  "observation_clocks",
+		cols:   []string{"offset_ns", "uncertainty_ns"},
+		types:  []string{"bigint", "bigint"},
+		keySQL: `ARRAY[offset_ns::text, COALESCE(uncertainty_ns::text, 'unknown')]`,
+		values: func(o *observe.Observation) []any {
+			return []any{int64(o.ClockOffset), pgtype.Int8{Int64: int64(o.ClockUncertainty), Valid: o.ClockKnown}}
+		},
+	},
 }
 
 // appendKey appends to b a key of values that no other list of values
@@ -95,6 +110,14 @@ func appendKey(b []byte, values []any) []byte {
 				b = append(b, 1)
 			} else {
 				b = append(b, 0)
+			}
+		case int64:
+			b = binary.AppendVarint(b, v)
+		case pgtype.Int8: // NULL apart from every number
+			if !v.Valid {
+				b = append(b, 0)
+			} else {
+				b = binary.AppendVarint(append(b, 1), v.Int64)
 			}
 		}
 	}
@@ -163,6 +186,18 @@ func columnsOf(rows [][]any, width int) []any {
 			col := make([]bool, len(rows))
 			for i := range rows {
 				col[i] = rows[i][c].(bool)
+			}
+			out[c] = col
+		case int64:
+			col := make([]int64, len(rows))
+			for i := range rows {
+				col[i] = rows[i][c].(int64)
+			}
+			out[c] = col
+		case pgtype.Int8:
+			col := make([]pgtype.Int8, len(rows))
+			for i := range rows {
+				col[i] = rows[i][c].(pgtype.Int8)
 			}
 			out[c] = col
 		}

@@ -18,9 +18,33 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0022 takes a store back to the schema before migration 0022: the
-// timeline one row an observation again, read from the packed days.
-var undo0022 = []string{
+// undo0023 takes a store back to the schema before migration 0023: the
+// clock reading back in every row, 0, -1 and ” written out again.
+var undo0023 = []string{
+	`ALTER TABLE observations ADD COLUMN clock_offset_ns bigint NOT NULL DEFAULT 0, ADD COLUMN clock_uncertainty_ns bigint`,
+	`UPDATE observations o SET clock_offset_ns = k.offset_ns, clock_uncertainty_ns = k.uncertainty_ns
+		FROM observation_clocks k WHERE k.id = o.clock_id`,
+	// The partitions' copies of the constraint are their own (LIKE ...
+	// INCLUDING CONSTRAINTS, then attached).
+	`DO $$ DECLARE r record; BEGIN
+		ALTER TABLE observations DROP CONSTRAINT observations_none;
+		FOR r IN SELECT inhrelid::regclass AS part FROM pg_inherits WHERE inhparent = 'observations'::regclass LOOP
+			EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS observations_none', r.part);
+		END LOOP;
+	END $$`,
+	`UPDATE observations SET listen_port = COALESCE(listen_port, 0), pieces_have = COALESCE(pieces_have, -1),
+		pieces_total = COALESCE(pieces_total, -1), transcript_ref = COALESCE(transcript_ref, '')`,
+	`ALTER TABLE observations ALTER COLUMN listen_port SET NOT NULL, ALTER COLUMN pieces_have SET NOT NULL,
+		ALTER COLUMN pieces_total SET NOT NULL, ALTER COLUMN transcript_ref SET NOT NULL,
+		ALTER COLUMN clock_offset_ns DROP DEFAULT, DROP COLUMN clock_id`,
+	`DROP TABLE observation_clocks`,
+	`DELETE FROM schema_migrations WHERE version >= 23`,
+}
+
+// undo0022 takes a store back to the schema before migration 0022 (0023
+// undone first): the timeline one row an observation again, read from
+// the packed days.
+var undo0022 = append(undo0023[:len(undo0023):len(undo0023)],
 	`CREATE TABLE analysis_timeline (endpoint bigint NOT NULL, time_ns bigint NOT NULL, seq bigint NOT NULL,
 		PRIMARY KEY (endpoint, time_ns, seq))`,
 	`INSERT INTO analysis_timeline (endpoint, time_ns, seq) SELECT DISTINCT tl.endpoint, u.time_ns, u.seq
@@ -28,10 +52,10 @@ var undo0022 = []string{
 	`DROP TABLE analysis_timeline_days`,
 	`DROP FUNCTION vigil_timeline_unpack`,
 	`DELETE FROM schema_migrations WHERE version >= 22`,
-}
+)
 
-// undo0021 takes a store back to the schema before migration 0021 (0022
-// undone first): the evidence_tiles blocks back in evidence_blocks
+// undo0021 takes a store back to the schema before migration 0021 (0023
+// and 0022 undone first): the evidence_tiles blocks back in evidence_blocks
 // rows, as the code before 0021 wrote them (each leaf's id: every id a
 // UUID or a text shorter than 128 bytes). Only blocks of level 0 (their
 // nodes the leaves themselves: a store opened after levelZeroTiles) can
@@ -69,7 +93,7 @@ func levelZeroTiles(t testing.TB) {
 }
 
 // undo0020 takes a store back to the schema before migration 0020
-// (0022 and 0021 undone first): purged_observations without its
+// (0023 to 0021 undone first): purged_observations without its
 // append-only triggers.
 var undo0020 = append(undo0021[:len(undo0021):len(undo0021)],
 	`DROP TRIGGER purged_observations_append_only ON purged_observations`,
