@@ -21,8 +21,8 @@ import (
 // time; and, for comparison, migration 0004's rows of the same sightings,
 // one an observation, by one INSERT over generate_series, not counted in
 // the total), and the dictionaries the
-// rows refer to (migration 0017: facets, places, matches; counted with
-// the items). Docs/deployment.md sizes a year's store from these figures.
+// rows refer to (migration 0017: facets, places, matches; 0023: clocks;
+// counted with the items). Docs/deployment.md sizes a year's store from these figures.
 //
 // Two shapes of observations. pool: the insert benchmark's (every
 // identifier a peer can send filled with random bytes, peer id, DHT node
@@ -86,7 +86,7 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 			}
 		}
 		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline_old, analysis_timeline_days,
-			observation_facets, observation_places, observation_matches`); err != nil {
+			observation_facets, observation_places, observation_matches, observation_clocks`); err != nil {
 			b.Fatal(err)
 		}
 		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline, oldTimeline int64
@@ -95,7 +95,8 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 			(SELECT SUM(pg_indexes_size(relid)) FROM pg_partition_tree('observations')),
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
 			pg_total_relation_size('items'),
-			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches'),
+			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches')
+				+ pg_total_relation_size('observation_clocks'),
 			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks') + pg_total_relation_size('evidence_tiles'),
 			pg_total_relation_size('analysis_timeline_days'), pg_total_relation_size('analysis_timeline_old')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline, &oldTimeline); err != nil {
 			b.Fatal(err)
