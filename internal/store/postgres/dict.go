@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -18,15 +17,14 @@ import (
 // the dictionaries of migration 0017, and each row holds their ids: its
 // facets (sensor, build, clock source, network, method, transport, level,
 // client, marks), its place with the agency it was routed to, its
-// matches; and, since migration 0023, its sensor's clock reading.
+// matches; and, since migration 0023, its sensor's clock offset.
 
 // dictionary is one of those tables: its name, its columns after id and
 // key, their array types for unnest, the SQL of the text array
 // vigil_dict_key takes of a row (as the migration computes it), and the
 // Go values of an observation's row, in column order. No value may be
 // NULL (a nil []byte is sent as NULL: rawText gives the client's as
-// empty, never nil) unless keySQL turns it into a text of its own (the
-// clocks' 'unknown'): vigil_dict_key leaves NULL elements out, so that
+// empty, never nil): vigil_dict_key leaves NULL elements out, so that
 // ARRAY['a', NULL], ARRAY[NULL, 'a'] and ARRAY['a'] share a key, and the
 // row of one would be taken for the other's (ON CONFLICT on the key)
 // before any NOT NULL constraint is checked.
@@ -80,17 +78,15 @@ var dictionaries = [numDicts]dictionary{
 		keySQL: `ARRAY[matched]`,
 		values: func(o *observe.Observation) []any { return []any{string(appendMatched(nil, o.Item.Matched))} },
 	},
-	// The sensor's clock reading (migration 0023): uncertainty NULL when
-	// the offset is unknown, the offset kept as written. The one
-	// dictionary with a NULL value: its keySQL says 'unknown' for it.
+	// The sensor's clock offset (migration 0023), as written, known or
+	// not (the row's uncertainty says which). The uncertainty is in the
+	// row: it grows with the time since the measurement.
 	dictClocks: {
 		table:  "observation_clocks",
-		cols:   []string{"offset_ns", "uncertainty_ns"},
-		types:  []string{"bigint", "bigint"},
-		keySQL: `ARRAY[offset_ns::text, COALESCE(uncertainty_ns::text, 'unknown')]`,
-		values: func(o *observe.Observation) []any {
-			return []any{int64(o.ClockOffset), pgtype.Int8{Int64: int64(o.ClockUncertainty), Valid: o.ClockKnown}}
-		},
+		cols:   []string{"offset_ns"},
+		types:  []string{"bigint"},
+		keySQL: `ARRAY[offset_ns::text]`,
+		values: func(o *observe.Observation) []any { return []any{int64(o.ClockOffset)} },
 	},
 }
 
@@ -113,12 +109,6 @@ func appendKey(b []byte, values []any) []byte {
 			}
 		case int64:
 			b = binary.AppendVarint(b, v)
-		case pgtype.Int8: // NULL apart from every number
-			if !v.Valid {
-				b = append(b, 0)
-			} else {
-				b = binary.AppendVarint(append(b, 1), v.Int64)
-			}
 		}
 	}
 	return b
@@ -192,12 +182,6 @@ func columnsOf(rows [][]any, width int) []any {
 			col := make([]int64, len(rows))
 			for i := range rows {
 				col[i] = rows[i][c].(int64)
-			}
-			out[c] = col
-		case pgtype.Int8:
-			col := make([]pgtype.Int8, len(rows))
-			for i := range rows {
-				col[i] = rows[i][c].(pgtype.Int8)
 			}
 			out[c] = col
 		}

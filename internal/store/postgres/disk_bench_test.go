@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -31,7 +32,8 @@ import (
 // lab: storetest.LabObservations, what a live BitTorrent sensor emits
 // (DHT replies naming up to 8 peers without a client, probes of 3,000
 // peers seen again and again with their peer and node ids, signed, no
-// transcript bytes in the row).
+// transcript bytes in the row; the clock's uncertainty grown as a
+// sensor grows it, growUncertainty).
 func BenchmarkDiskPerObservation(b *testing.B) {
 	n := *benchObs
 	b.Run("shape=pool", func(b *testing.B) {
@@ -43,12 +45,32 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 	b.Run("shape=lab", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			lab := storetest.LabObservations(n, 1)
+			growUncertainty(lab)
 			diskPerObservation(b, n, func(batch []observe.Observation) {
 				copy(batch, lab)
 				lab = lab[len(batch):]
 			})
 		}
 	})
+}
+
+// growUncertainty gives each observation of obs the clock uncertainty a
+// sensor stamps (timesync.Current): the measurement's (250 µs here) grown
+// by 15 ppm (timesync.PHI) of the time since the offset was measured,
+// taken as the first observation with that offset. LabObservations keeps
+// one uncertainty for every observation, which no sensor writes.
+func growUncertainty(obs []observe.Observation) {
+	const phi = 15e-6
+	var measured time.Time
+	for i := range obs {
+		o := &obs[i]
+		if i == 0 || o.ClockOffset != obs[i-1].ClockOffset {
+			measured = o.Time
+		}
+		if o.ClockKnown {
+			o.ClockUncertainty = 250*time.Microsecond + time.Duration(phi*float64(o.Time.Sub(measured)))
+		}
+	}
 }
 
 // diskPerObservation stores n observations that fill hands out, 10,000

@@ -30,7 +30,8 @@ func obs0023(r *rand.Rand, at time.Time) []observe.Observation {
 	none := storetest.Observation(r, at.Add(2*time.Minute), 1)
 	none.Client.ListenPort, none.Possession.PiecesHave, none.Possession.PiecesTotal, none.Transcript.Ref = 0, -1, -1, ""
 	// Measured at exactly zero, within zero: the same numbers as an
-	// unknown offset's (0, and no uncertainty), a reading of its own.
+	// unknown offset's (0, and no uncertainty), a reading of its own
+	// (the uncertainty NULL only when unknown).
 	zero := storetest.Observation(r, at.Add(3*time.Minute), 3)
 	zero.ClockOffset, zero.ClockUncertainty = 0, 0
 	return append(obs, none, zero)
@@ -74,7 +75,7 @@ func TestMigration0023KeepsEveryValue(t *testing.T) {
 		WHERE clock_uncertainty_ns IS NULL RETURNING 1) SELECT count(*) FROM u`).Scan(&unknown); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.pool.QueryRow(ctx, `SELECT count(DISTINCT (clock_offset_ns, clock_uncertainty_ns)) FROM observations`).Scan(&pairs); err != nil {
+	if err := st.pool.QueryRow(ctx, `SELECT count(DISTINCT clock_offset_ns) FROM observations`).Scan(&pairs); err != nil {
 		t.Fatal(err)
 	}
 	if unknown == 0 || unknown == len(obs) {
@@ -99,14 +100,14 @@ func TestMigration0023KeepsEveryValue(t *testing.T) {
 	var kept, clocks, nulls, maxSeq int
 	if err := again.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM observations o JOIN observation_clocks k ON k.id = o.clock_id
-			WHERE k.uncertainty_ns IS NULL AND k.offset_ns = 1500000 + o.seq),
+			WHERE o.clock_uncertainty_ns IS NULL AND k.offset_ns = 1500000 + o.seq),
 		(SELECT count(*) FROM observation_clocks),
 		(SELECT count(*) FROM observations WHERE listen_port IS NULL AND pieces_have IS NULL AND pieces_total IS NULL AND transcript_ref IS NULL),
 		(SELECT max(seq) FROM observations)`).Scan(&kept, &clocks, &nulls, &maxSeq); err != nil {
 		t.Fatal(err)
 	}
 	if kept != unknown || clocks != pairs || nulls == 0 || maxSeq != len(obs) {
-		t.Fatalf("after the migration: %d offsets of unknown clocks kept of %d, %d clock rows for %d readings, %d rows with every none as NULL, last seq %d (want %d)",
+		t.Fatalf("after the migration: %d offsets of unknown clocks kept of %d, %d clock rows for %d offsets, %d rows with every none as NULL, last seq %d (want %d)",
 			kept, unknown, clocks, pairs, nulls, maxSeq, len(obs))
 	}
 	newer := storetest.Observation(r, time.Date(2025, 4, 2, 0, 0, 0, 0, time.UTC), 8)
@@ -119,8 +120,8 @@ func TestMigration0023KeepsEveryValue(t *testing.T) {
 	}
 }
 
-// Each writer stores "none" as NULL and one clock row a reading, also
-// when a second store (its caches empty) writes the same readings; a row
+// Each writer stores "none" as NULL and one clock row an offset, also
+// when a second store (its caches empty) writes the same offsets; a row
 // that writes a "none" value out is refused (one way to write each
 // value); every observation reads back as given.
 func TestLeanRowsWriteNoneAsNull(t *testing.T) {
@@ -149,10 +150,10 @@ func TestLeanRowsWriteNoneAsNull(t *testing.T) {
 			if err := again.InsertObservations(ctx, more); err != nil {
 				t.Fatal(err)
 			}
-			readings := map[[3]int64]bool{}
+			offsets := map[time.Duration]bool{}
 			var noListen, noPieces, noRef int
 			for _, o := range obs {
-				readings[[3]int64{int64(o.ClockOffset), int64(o.ClockUncertainty), map[bool]int64{true: 1}[o.ClockKnown]}] = true
+				offsets[o.ClockOffset] = true
 				noListen += map[bool]int{true: 1}[o.Client.ListenPort == 0]
 				noPieces += map[bool]int{true: 1}[o.Possession.PiecesHave < 0]
 				noRef += map[bool]int{true: 1}[o.Transcript.Ref == ""]
@@ -163,9 +164,9 @@ func TestLeanRowsWriteNoneAsNull(t *testing.T) {
 				count(*) FILTER (WHERE transcript_ref IS NULL) FROM observations`).Scan(&clocks, &nl, &np, &nr); err != nil {
 				t.Fatal(err)
 			}
-			if clocks != len(readings) || nl != 2*noListen || np != 2*noPieces || nr != 2*noRef {
+			if clocks != len(offsets) || nl != 2*noListen || np != 2*noPieces || nr != 2*noRef {
 				t.Fatalf("clock rows %d, want %d; NULL listen ports %d, pieces %d, references %d; want %d, %d, %d",
-					clocks, len(readings), nl, np, nr, 2*noListen, 2*noPieces, 2*noRef)
+					clocks, len(offsets), nl, np, nr, 2*noListen, 2*noPieces, 2*noRef)
 			}
 			got := storetest.Export(t, again, store.ObservationFilter{})
 			all := append(slices.Clone(obs), more...)

@@ -25,14 +25,14 @@ import (
 // obsColumnList is the observation columns a writer fills, in the order
 // obsRow gives their values.
 var obsColumnList = []string{"uid", "id_text", "time_ns", "item_id", "facet_id", "place_id", "matched_id",
-	"clock_id", "ip", "ip_zone", "port", "listen_port", "peer_id", "node_id", "user_hash", "guid",
+	"clock_id", "clock_uncertainty_ns", "ip", "ip_zone", "port", "listen_port", "peer_id", "node_id", "user_hash", "guid",
 	"pieces_have", "pieces_total", "transcript", "transcript_ref", "transcript_sha256", "sensor_address",
 	"chain_ref", "chain_seq", "chain_prev", "batch_sig"}
 
 var obsColumns = strings.Join(obsColumnList, ", ")
 
 const (
-	obsArgs  = 26
+	obsArgs  = 27
 	maxChunk = 65535 / obsArgs // PostgreSQL's bind message holds at most 65,535 parameters
 )
 
@@ -65,7 +65,7 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.va
 	f.clock_source, i.kind, i.hash, m.matched, ` + obsIPSQL + `, o.port, f.transport, o.peer_id, f.client, f.client_version,
 	` + obsListenPortSQL + `, o.node_id, o.user_hash, o.guid, f.possession, ` + obsPiecesSQL + `, o.transcript,
 	` + obsTranscriptRefSQL + `, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),
-	k.uncertainty_ns, f.build_commit, f.build_modified, f.sensor_config,
+	o.clock_uncertainty_ns, f.build_commit, f.build_modified, f.sensor_config,
 	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig, c.form`
 
 // stageTable is the per-connection staging table COPY writes into; its
@@ -86,6 +86,7 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage23 (
 	place_id          integer NOT NULL,
 	matched_id        integer NOT NULL,
 	clock_id          integer NOT NULL,
+	clock_uncertainty_ns bigint,
 	ip                inet NOT NULL,
 	ip_zone           text,
 	port              integer NOT NULL,
@@ -158,29 +159,32 @@ type obsRefs struct {
 }
 
 // obsRow fills dst (obsArgs long) with o's column values in obsColumnList
-// order. listen_port 0, pieces -1 and transcript_ref ” go as NULL
+// order. listen_port 0, pieces -1 and an empty transcript_ref go as NULL
 // (migration 0023).
 func obsRow(dst []any, o *observe.Observation, ref *obsRefs) {
 	uid, text := idValues(o.ID)
 	dst[0], dst[1], dst[2], dst[3] = uid, text, o.Time.UnixNano(), ref.item
 	dst[4], dst[5], dst[6] = ref.dict[dictFacets], ref.dict[dictPlaces], ref.dict[dictMatches]
-	dst[7] = ref.dict[dictClocks]
-	dst[8], dst[9] = o.Endpoint.IP.WithZone(""), nil
+	dst[7], dst[8] = ref.dict[dictClocks], nil // nil: unknown offset
+	if o.ClockKnown {
+		dst[8] = int64(o.ClockUncertainty)
+	}
+	dst[9], dst[10] = o.Endpoint.IP.WithZone(""), nil
 	if z := o.Endpoint.IP.Zone(); z != "" {
-		dst[9] = z
+		dst[10] = z
 	}
-	dst[10], dst[11] = int32(o.Endpoint.Port), nilIf(int64(o.Client.ListenPort), 0)
-	dst[12], dst[13], dst[14], dst[15] = nilIfEmpty(o.Client.PeerID), nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
-	dst[16], dst[17] = nilIf(int64(max(o.Possession.PiecesHave, -1)), -1), nilIf(int64(max(o.Possession.PiecesTotal, -1)), -1)
-	dst[18], dst[19], dst[20] = nilIfEmpty(o.Transcript.Bytes), nil, nilIfEmpty(o.Transcript.SHA256)
+	dst[11], dst[12] = int32(o.Endpoint.Port), nilIf(int64(o.Client.ListenPort), 0)
+	dst[13], dst[14], dst[15], dst[16] = nilIfEmpty(o.Client.PeerID), nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
+	dst[17], dst[18] = nilIf(int64(max(o.Possession.PiecesHave, -1)), -1), nilIf(int64(max(o.Possession.PiecesTotal, -1)), -1)
+	dst[19], dst[20], dst[21] = nilIfEmpty(o.Transcript.Bytes), nil, nilIfEmpty(o.Transcript.SHA256)
 	if o.Transcript.Ref != "" {
-		dst[19] = o.Transcript.Ref
+		dst[20] = o.Transcript.Ref
 	}
-	dst[21] = rowcodec.AddrPortColumn(o.Endpoint.Local)
-	dst[22], dst[23], dst[24], dst[25] = nil, nil, nil, nil
+	dst[22] = rowcodec.AddrPortColumn(o.Endpoint.Local)
+	dst[23], dst[24], dst[25], dst[26] = nil, nil, nil, nil
 	if ref.chain != 0 {
-		dst[22], dst[23], dst[24] = ref.chain, int64(o.Chain.Seq), o.Chain.Prev
-		dst[25] = nilIfEmpty(o.Chain.BatchSig)
+		dst[23], dst[24], dst[25] = ref.chain, int64(o.Chain.Seq), o.Chain.Prev
+		dst[26] = nilIfEmpty(o.Chain.BatchSig)
 	}
 }
 

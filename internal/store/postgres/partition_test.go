@@ -19,11 +19,11 @@ import (
 )
 
 // undo0023 takes a store back to the schema before migration 0023: the
-// clock reading back in every row, 0, -1 and ” written out again.
+// clock offset back in every row, 0, -1 and the empty reference written
+// out again.
 var undo0023 = []string{
-	`ALTER TABLE observations ADD COLUMN clock_offset_ns bigint NOT NULL DEFAULT 0, ADD COLUMN clock_uncertainty_ns bigint`,
-	`UPDATE observations o SET clock_offset_ns = k.offset_ns, clock_uncertainty_ns = k.uncertainty_ns
-		FROM observation_clocks k WHERE k.id = o.clock_id`,
+	`ALTER TABLE observations ADD COLUMN clock_offset_ns bigint NOT NULL DEFAULT 0`,
+	`UPDATE observations o SET clock_offset_ns = k.offset_ns FROM observation_clocks k WHERE k.id = o.clock_id`,
 	// The partitions' copies of the constraint are their own (LIKE ...
 	// INCLUDING CONSTRAINTS, then attached).
 	`DO $$ DECLARE r record; BEGIN
