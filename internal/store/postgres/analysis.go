@@ -211,8 +211,8 @@ type obsReadCache struct {
 func (s *Store) readAnalysisChunk(ctx context.Context, after, upTo int64, c *obsReadCache,
 	fn func(seq int64, o *observe.Observation) error) (n int, last int64, err error) {
 	r, err := s.db().QueryContext(ctx, `SELECT o.seq, `+obsIDCol+`, o.time_ns, f.sensor, f.network, f.method, i.kind, i.hash, m.matched,
-		`+obsIPSQL+`, o.port, f.transport, o.peer_id, f.client, f.client_version, o.listen_port, o.node_id, o.user_hash, o.guid,
-		f.possession, o.pieces_have, o.pieces_total, `+obsPlaceSQL+`, p.agency, p.agency_rule, f.marks
+		`+obsIPSQL+`, o.port, f.transport, o.peer_id, f.client, f.client_version, `+obsListenPortSQL+`, o.node_id, o.user_hash, o.guid,
+		f.possession, `+obsPiecesSQL+`, `+obsPlaceSQL+`, p.agency, p.agency_rule, f.marks
 		FROM observations o`+obsJoins+` WHERE o.seq > ? AND o.seq <= ? ORDER BY o.seq LIMIT ?`,
 		after, upTo, analysisChunk)
 	if err != nil {

@@ -109,6 +109,7 @@ SELECT create_reference_table('sensor_chains');
 SELECT create_reference_table('observation_facets');
 SELECT create_reference_table('observation_places');
 SELECT create_reference_table('observation_matches');
+SELECT create_reference_table('observation_clocks');
 
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');

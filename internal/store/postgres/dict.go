@@ -16,8 +16,8 @@ import (
 // The observation values that repeat from row to row are written once, in
 // the dictionaries of migration 0017, and each row holds their ids: its
 // facets (sensor, build, clock source, network, method, transport, level,
-// client, marks), its place with the agency it was routed to, and its
-// matches.
+// client, marks), its place with the agency it was routed to, its
+// matches; and, since migration 0023, its sensor's clock offset.
 
 // dictionary is one of those tables: its name, its columns after id and
 // key, their array types for unnest, the SQL of the text array
@@ -42,6 +42,7 @@ const (
 	dictFacets = iota
 	dictPlaces
 	dictMatches
+	dictClocks
 	numDicts
 )
 
@@ -77,6 +78,16 @@ var dictionaries = [numDicts]dictionary{
 		keySQL: `ARRAY[matched]`,
 		values: func(o *observe.Observation) []any { return []any{string(appendMatched(nil, o.Item.Matched))} },
 	},
+	// The sensor's clock offset (migration 0023), as written, known or
+	// not (the row's uncertainty says which). The uncertainty is in the
+	// row: it grows with the time since the measurement.
+	dictClocks: {
+		table:  "observation_clocks",
+		cols:   []string{"offset_ns"},
+		types:  []string{"bigint"},
+		keySQL: `ARRAY[offset_ns::text]`,
+		values: func(o *observe.Observation) []any { return []any{int64(o.ClockOffset)} },
+	},
 }
 
 // appendKey appends to b a key of values that no other list of values
@@ -96,6 +107,8 @@ func appendKey(b []byte, values []any) []byte {
 			} else {
 				b = append(b, 0)
 			}
+		case int64:
+			b = binary.AppendVarint(b, v)
 		}
 	}
 	return b
@@ -163,6 +176,12 @@ func columnsOf(rows [][]any, width int) []any {
 			col := make([]bool, len(rows))
 			for i := range rows {
 				col[i] = rows[i][c].(bool)
+			}
+			out[c] = col
+		case int64:
+			col := make([]int64, len(rows))
+			for i := range rows {
+				col[i] = rows[i][c].(int64)
 			}
 			out[c] = col
 		}

@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
 // BenchmarkDiskPerObservation stores -bench-observations observations
@@ -20,18 +22,67 @@ import (
 // time; and, for comparison, migration 0004's rows of the same sightings,
 // one an observation, by one INSERT over generate_series, not counted in
 // the total), and the dictionaries the
-// rows refer to (migration 0017: facets, places, matches; counted with
-// the items). Docs/deployment.md sizes a year's store from these figures.
+// rows refer to (migration 0017: facets, places, matches; 0023: clocks;
+// counted with the items). Docs/deployment.md sizes a year's store from these figures.
+//
+// Two shapes of observations. pool: the insert benchmark's (every
+// identifier a peer can send filled with random bytes, peer id, DHT node
+// id, eMule user hash and Gnutella GUID at once, as no real observation
+// has them; a 256-byte transcript; 4,096 observations taken in turn).
+// lab: storetest.LabObservations, what a live BitTorrent sensor emits
+// (DHT replies naming up to 8 peers without a client, probes of 3,000
+// peers seen again and again with their peer and node ids, signed, no
+// transcript bytes in the row; the clock's uncertainty grown as a
+// sensor grows it, growUncertainty).
 func BenchmarkDiskPerObservation(b *testing.B) {
-	ctx := context.Background()
 	n := *benchObs
-	for i := 0; i < b.N; i++ {
+	b.Run("shape=pool", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			src := newBenchSource()
+			diskPerObservation(b, n, src.fill)
+		}
+	})
+	b.Run("shape=lab", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			lab := storetest.LabObservations(n, 1)
+			growUncertainty(lab)
+			diskPerObservation(b, n, func(batch []observe.Observation) {
+				copy(batch, lab)
+				lab = lab[len(batch):]
+			})
+		}
+	})
+}
+
+// growUncertainty gives each observation of obs the clock uncertainty a
+// sensor stamps (timesync.Current): the measurement's (250 µs here) grown
+// by 15 ppm (timesync.PHI) of the time since the offset was measured,
+// taken as the first observation with that offset. LabObservations keeps
+// one uncertainty for every observation, which no sensor writes.
+func growUncertainty(obs []observe.Observation) {
+	const phi = 15e-6
+	var measured time.Time
+	for i := range obs {
+		o := &obs[i]
+		if i == 0 || o.ClockOffset != obs[i-1].ClockOffset {
+			measured = o.Time
+		}
+		if o.ClockKnown {
+			o.ClockUncertainty = 250*time.Microsecond + time.Duration(phi*float64(o.Time.Sub(measured)))
+		}
+	}
+}
+
+// diskPerObservation stores n observations that fill hands out, 10,000
+// at a time, and reports the bytes each takes (BenchmarkDiskPerObservation).
+func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observation)) {
+	ctx := context.Background()
+	{
 		st := openTest(b, DefaultConfig())
-		src := newBenchSource()
 		batch := make([]observe.Observation, 10000)
 		for done := 0; done < n; done += len(batch) {
 			k := min(len(batch), n-done)
-			src.fill(batch[:k])
+			fill(batch[:k])
 			if err := st.InsertObservations(ctx, batch[:k]); err != nil {
 				b.Fatal(err)
 			}
@@ -57,7 +108,7 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			}
 		}
 		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline_old, analysis_timeline_days,
-			observation_facets, observation_places, observation_matches`); err != nil {
+			observation_facets, observation_places, observation_matches, observation_clocks`); err != nil {
 			b.Fatal(err)
 		}
 		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline, oldTimeline int64
@@ -66,7 +117,8 @@ func BenchmarkDiskPerObservation(b *testing.B) {
 			(SELECT SUM(pg_indexes_size(relid)) FROM pg_partition_tree('observations')),
 			(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observations),
 			pg_total_relation_size('items'),
-			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches'),
+			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches')
+				+ pg_total_relation_size('observation_clocks'),
 			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks') + pg_total_relation_size('evidence_tiles'),
 			pg_total_relation_size('analysis_timeline_days'), pg_total_relation_size('analysis_timeline_old')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline, &oldTimeline); err != nil {
 			b.Fatal(err)

@@ -25,7 +25,7 @@ import (
 // obsColumnList is the observation columns a writer fills, in the order
 // obsRow gives their values.
 var obsColumnList = []string{"uid", "id_text", "time_ns", "item_id", "facet_id", "place_id", "matched_id",
-	"clock_offset_ns", "clock_uncertainty_ns", "ip", "ip_zone", "port", "listen_port", "peer_id", "node_id", "user_hash", "guid",
+	"clock_id", "clock_uncertainty_ns", "ip", "ip_zone", "port", "listen_port", "peer_id", "node_id", "user_hash", "guid",
 	"pieces_have", "pieces_total", "transcript", "transcript_ref", "transcript_sha256", "sensor_address",
 	"chain_ref", "chain_seq", "chain_prev", "batch_sig"}
 
@@ -37,13 +37,22 @@ const (
 )
 
 // obsJoins joins an observation o with its item (i), its dictionaries'
-// rows (f, p, m: migration 0017) and its chain (c). LEFT JOIN: a join
+// rows (f, p, m: migration 0017; k: 0023) and its chain (c). LEFT JOIN: a join
 // whose columns a query does not read is left out by the planner (every
 // row has its dictionaries' rows).
 const obsJoins = ` JOIN items i ON i.id = o.item_id
 	LEFT JOIN observation_facets f ON f.id = o.facet_id
 	LEFT JOIN observation_places p ON p.id = o.place_id
-	LEFT JOIN observation_matches m ON m.id = o.matched_id`
+	LEFT JOIN observation_matches m ON m.id = o.matched_id
+	LEFT JOIN observation_clocks k ON k.id = o.clock_id`
+
+// The columns that hold NULL for the value that says "none" (migration
+// 0023), read back as that value.
+const (
+	obsListenPortSQL    = `COALESCE(o.listen_port, 0)`
+	obsPiecesSQL        = `COALESCE(o.pieces_have, -1), COALESCE(o.pieces_total, -1)`
+	obsTranscriptRefSQL = `COALESCE(o.transcript_ref, '')`
+)
 
 // obsIPSQL is o's address as text, exactly as netip prints it.
 const obsIPSQL = `vigil_ip_text(o.ip, o.ip_zone)`
@@ -52,10 +61,10 @@ const obsIPSQL = `vigil_ip_text(o.ip, o.ip_zone)`
 const obsPlaceSQL = `NULLIF(p.place, '')`
 
 // obsSelect reads an observation back (obsJoins).
-const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.vantage, f.network, f.method, o.clock_offset_ns,
+const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.vantage, f.network, f.method, k.offset_ns,
 	f.clock_source, i.kind, i.hash, m.matched, ` + obsIPSQL + `, o.port, f.transport, o.peer_id, f.client, f.client_version,
-	o.listen_port, o.node_id, o.user_hash, o.guid, f.possession, o.pieces_have, o.pieces_total, o.transcript,
-	o.transcript_ref, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),
+	` + obsListenPortSQL + `, o.node_id, o.user_hash, o.guid, f.possession, ` + obsPiecesSQL + `, o.transcript,
+	` + obsTranscriptRefSQL + `, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),
 	o.clock_uncertainty_ns, f.build_commit, f.build_modified, f.sensor_config,
 	c.chain, o.chain_seq, c.chain_key, o.chain_prev, o.batch_sig, c.form`
 
@@ -65,8 +74,9 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.va
 // hands each transaction any server connection, does not break it. Its
 // name changes with its columns (vigil_obs_stage before migration 0016's
 // chain columns, vigil_obs_stage16 before 0017's dictionaries): a pooler
-// may hand a session that an older binary left its own table in.
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17b (
+// may hand a session that an older binary left its own table in
+// (vigil_obs_stage17b before 0023's clocks).
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage23 (
 	ord                  integer NOT NULL,
 	uid                  uuid,
 	id_text              text,
@@ -75,20 +85,20 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17b (
 	facet_id             bigint NOT NULL,
 	place_id             integer NOT NULL,
 	matched_id           integer NOT NULL,
-	clock_offset_ns      bigint NOT NULL,
+	clock_id             integer NOT NULL,
 	clock_uncertainty_ns bigint,
 	ip                   inet NOT NULL,
 	ip_zone              text,
 	port                 integer NOT NULL,
-	listen_port          integer NOT NULL,
+	listen_port          integer,
 	peer_id              bytea,
 	node_id              bytea,
 	user_hash            bytea,
 	guid                 bytea,
-	pieces_have          integer NOT NULL,
-	pieces_total         integer NOT NULL,
+	pieces_have          integer,
+	pieces_total         integer,
 	transcript           bytea,
-	transcript_ref       text NOT NULL,
+	transcript_ref       text,
 	transcript_sha256    bytea,
 	sensor_address       text,
 	chain_ref            bigint,
@@ -97,7 +107,7 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage17b (
 	batch_sig            bytea
 ) ON COMMIT DELETE ROWS`
 
-const stageName = "vigil_obs_stage17b"
+const stageName = "vigil_obs_stage23"
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
 // anything else as the text given in id_text (the SQLite store's idValue,
@@ -149,12 +159,13 @@ type obsRefs struct {
 }
 
 // obsRow fills dst (obsArgs long) with o's column values in obsColumnList
-// order.
+// order. listen_port 0, pieces -1 and an empty transcript_ref go as NULL
+// (migration 0023).
 func obsRow(dst []any, o *observe.Observation, ref *obsRefs) {
 	uid, text := idValues(o.ID)
 	dst[0], dst[1], dst[2], dst[3] = uid, text, o.Time.UnixNano(), ref.item
 	dst[4], dst[5], dst[6] = ref.dict[dictFacets], ref.dict[dictPlaces], ref.dict[dictMatches]
-	dst[7], dst[8] = int64(o.ClockOffset), nil // nil: unknown offset
+	dst[7], dst[8] = ref.dict[dictClocks], nil // nil: unknown offset
 	if o.ClockKnown {
 		dst[8] = int64(o.ClockUncertainty)
 	}
@@ -162,16 +173,28 @@ func obsRow(dst []any, o *observe.Observation, ref *obsRefs) {
 	if z := o.Endpoint.IP.Zone(); z != "" {
 		dst[10] = z
 	}
-	dst[11], dst[12] = int32(o.Endpoint.Port), int32(o.Client.ListenPort)
+	dst[11], dst[12] = int32(o.Endpoint.Port), nilIf(int64(o.Client.ListenPort), 0)
 	dst[13], dst[14], dst[15], dst[16] = nilIfEmpty(o.Client.PeerID), nilIfEmpty(o.Client.NodeID), nilIfEmpty(o.Client.UserHash), nilIfEmpty(o.Client.GUID)
-	dst[17], dst[18] = int64(max(o.Possession.PiecesHave, -1)), int64(max(o.Possession.PiecesTotal, -1))
-	dst[19], dst[20], dst[21] = nilIfEmpty(o.Transcript.Bytes), o.Transcript.Ref, nilIfEmpty(o.Transcript.SHA256)
+	dst[17], dst[18] = nilIf(int64(max(o.Possession.PiecesHave, -1)), -1), nilIf(int64(max(o.Possession.PiecesTotal, -1)), -1)
+	dst[19], dst[20], dst[21] = nilIfEmpty(o.Transcript.Bytes), nil, nilIfEmpty(o.Transcript.SHA256)
+	if o.Transcript.Ref != "" {
+		dst[20] = o.Transcript.Ref
+	}
 	dst[22] = rowcodec.AddrPortColumn(o.Endpoint.Local)
 	dst[23], dst[24], dst[25], dst[26] = nil, nil, nil, nil
 	if ref.chain != 0 {
 		dst[23], dst[24], dst[25] = ref.chain, int64(o.Chain.Seq), o.Chain.Prev
 		dst[26] = nilIfEmpty(o.Chain.BatchSig)
 	}
+}
+
+// nilIf is v, or nil (NULL) when it is none, the value NULL stands for in
+// its column (migration 0023).
+func nilIf(v, none int64) any {
+	if v == none {
+		return nil
+	}
+	return v
 }
 
 // maxCachedItems bounds the item id cache; past it the cache starts over.
@@ -723,7 +746,7 @@ func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, or
 			o.ID = *idText
 		}
 		o.Time = time.Unix(0, timeNS).UTC()
-		if uncertainty != nil { // NULL: unknown, whatever clock_offset_ns holds
+		if uncertainty != nil { // NULL: unknown, whatever offset_ns holds
 			o.ClockKnown, o.ClockOffset, o.ClockUncertainty = true, time.Duration(offset), time.Duration(*uncertainty)
 		}
 		o.Endpoint.Port, o.Client.ListenPort = uint16(port), uint16(listenPort)

@@ -19,8 +19,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0024 takes a store back to the schema before migration 0024 (a
-// PLACEHOLDER number: renumbered at merge): purge records without their
+// undo0024 takes a store back to the schema before migration 0024: purge records without their
 // address and port, retention's update and vigil_timeline_unpack as 0021
 // and 0022 made them, no evidence_older_end, evidence_log and
 // evidence_blocks open to INSERT.
@@ -34,12 +33,6 @@ var undo0024 = []string{
 	`ALTER TABLE purged_observations DROP COLUMN ip, DROP COLUMN port`,
 	`DELETE FROM schema_migrations WHERE version >= 24`,
 }
-
-// undo0023 stands for the undo of another branch's 0023 (PLACEHOLDER:
-// this branch's 0023 does nothing).
-var undo0023 = append(undo0024[:len(undo0024):len(undo0024)],
-	`DELETE FROM schema_migrations WHERE version >= 23`,
-)
 
 // replaceFunction is the CREATE OR REPLACE of function name as migration
 // file defines it (its last definition there, up to its "END $$;").
@@ -57,8 +50,32 @@ func replaceFunction(file, name string) string {
 	return "CREATE OR REPLACE " + s[i:i+j+len("END $$")]
 }
 
-// undo0022 takes a store back to the schema before migration 0022: the
-// timeline one row an observation again, read from the packed days.
+// undo0023 takes a store back to the schema before migration 0023 (0024
+// undone first): the clock offset back in every row, 0, -1 and the empty
+// reference written out again.
+var undo0023 = append(undo0024[:len(undo0024):len(undo0024)],
+	`ALTER TABLE observations ADD COLUMN clock_offset_ns bigint NOT NULL DEFAULT 0`,
+	`UPDATE observations o SET clock_offset_ns = k.offset_ns FROM observation_clocks k WHERE k.id = o.clock_id`,
+	// The partitions' copies of the constraint are their own (LIKE ...
+	// INCLUDING CONSTRAINTS, then attached).
+	`DO $$ DECLARE r record; BEGIN
+		ALTER TABLE observations DROP CONSTRAINT observations_none;
+		FOR r IN SELECT inhrelid::regclass AS part FROM pg_inherits WHERE inhparent = 'observations'::regclass LOOP
+			EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS observations_none', r.part);
+		END LOOP;
+	END $$`,
+	`UPDATE observations SET listen_port = COALESCE(listen_port, 0), pieces_have = COALESCE(pieces_have, -1),
+		pieces_total = COALESCE(pieces_total, -1), transcript_ref = COALESCE(transcript_ref, '')`,
+	`ALTER TABLE observations ALTER COLUMN listen_port SET NOT NULL, ALTER COLUMN pieces_have SET NOT NULL,
+		ALTER COLUMN pieces_total SET NOT NULL, ALTER COLUMN transcript_ref SET NOT NULL,
+		ALTER COLUMN clock_offset_ns DROP DEFAULT, DROP COLUMN clock_id`,
+	`DROP TABLE observation_clocks`,
+	`DELETE FROM schema_migrations WHERE version >= 23`,
+)
+
+// undo0022 takes a store back to the schema before migration 0022 (0023
+// undone first): the timeline one row an observation again, read from
+// the packed days.
 var undo0022 = append(undo0023[:len(undo0023):len(undo0023)],
 	`CREATE TABLE analysis_timeline (endpoint bigint NOT NULL, time_ns bigint NOT NULL, seq bigint NOT NULL,
 		PRIMARY KEY (endpoint, time_ns, seq))`,
@@ -69,8 +86,8 @@ var undo0022 = append(undo0023[:len(undo0023):len(undo0023)],
 	`DELETE FROM schema_migrations WHERE version >= 22`,
 )
 
-// undo0021 takes a store back to the schema before migration 0021 (0022
-// undone first): the evidence_tiles blocks back in evidence_blocks
+// undo0021 takes a store back to the schema before migration 0021 (0023
+// and 0022 undone first): the evidence_tiles blocks back in evidence_blocks
 // rows, as the code before 0021 wrote them (each leaf's id: every id a
 // UUID or a text shorter than 128 bytes). Only blocks of level 0 (their
 // nodes the leaves themselves: a store opened after levelZeroTiles) can
@@ -108,7 +125,7 @@ func levelZeroTiles(t testing.TB) {
 }
 
 // undo0020 takes a store back to the schema before migration 0020
-// (0022 and 0021 undone first): purged_observations without its
+// (0023 to 0021 undone first): purged_observations without its
 // append-only triggers.
 var undo0020 = append(undo0021[:len(undo0021):len(undo0021)],
 	`DROP TRIGGER purged_observations_append_only ON purged_observations`,

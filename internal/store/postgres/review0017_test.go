@@ -67,7 +67,7 @@ func TestMigration0017KeepsObservationsAtTheEdgesOfTime(t *testing.T) {
 
 // Two stores (two ingest processes, their caches apart) and two writers
 // each add, at the same moment, batches whose facets, places and matches
-// are all new and the same in every writer: every batch commits, each
+// (and clock readings) are all new and the same in every writer: every batch commits, each
 // value takes one dictionary row, and every observation reads back as
 // written.
 func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
@@ -116,9 +116,10 @@ func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
 			}
 		}
 	}
-	var facets, places, matches, n int
+	var facets, places, matches, clocks, n int
 	if err := stores[0].pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observation_facets), (SELECT count(*) FROM observation_places),
-		(SELECT count(*) FROM observation_matches), (SELECT count(*) FROM observations)`).Scan(&facets, &places, &matches, &n); err != nil {
+		(SELECT count(*) FROM observation_matches), (SELECT count(*) FROM observation_clocks),
+		(SELECT count(*) FROM observations)`).Scan(&facets, &places, &matches, &clocks, &n); err != nil {
 		t.Fatal(err)
 	}
 	var burnt int64
@@ -126,7 +127,7 @@ func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("facets: %d rows, the identity at %d (ids drawn by rows that met a concurrent writer's)", facets, burnt)
-	var distinct [3]map[string]bool
+	var distinct [numDicts]map[string]bool
 	for k := range distinct {
 		distinct[k] = map[string]bool{}
 	}
@@ -141,9 +142,9 @@ func TestDictionariesTakeTheSameNewValuesAtOnce(t *testing.T) {
 			}
 		}
 	}
-	if facets != len(distinct[0]) || places != len(distinct[1]) || matches != len(distinct[2]) || n != len(want) {
-		t.Fatalf("dictionary rows %d, %d, %d and %d observations; want %d, %d, %d and %d",
-			facets, places, matches, n, len(distinct[0]), len(distinct[1]), len(distinct[2]), len(want))
+	if facets != len(distinct[0]) || places != len(distinct[1]) || matches != len(distinct[2]) || clocks != len(distinct[3]) || n != len(want) {
+		t.Fatalf("dictionary rows %d, %d, %d, %d and %d observations; want %d, %d, %d, %d and %d",
+			facets, places, matches, clocks, n, len(distinct[0]), len(distinct[1]), len(distinct[2]), len(distinct[3]), len(want))
 	}
 	got := map[string]observe.Observation{}
 	if err := stores[1].Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {

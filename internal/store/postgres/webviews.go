@@ -323,7 +323,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	q := `WITH k AS (SELECT o.seq FROM observations o
 			WHERE o.time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775807)` +
 		filter + ` ORDER BY o.time_ns DESC, o.seq DESC LIMIT ?)
-		SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, o.pieces_have, o.pieces_total, ` + obsIPSQL + `, o.port,
+		SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, ` + obsPiecesSQL + `, ` + obsIPSQL + `, o.port,
 		f.transport, f.client, f.client_version, i.kind, i.hash, m.matched, ` + obsPlaceSQL + `, p.agency, COALESCE(` + genTargetSQL("o") + `, ''),
 		f.marks
 		FROM k JOIN observations o ON o.seq = k.seq` + obsJoins + `

@@ -1,4 +1,4 @@
--- PLACEHOLDER number: the lead renumbers this migration at merge.
+-- Migration 0024.
 --
 -- A purge record carries the address and port of the observation it
 -- records (issue 13/14): PurgedOfTarget ties purge records to a target
