@@ -156,23 +156,29 @@ func BenchmarkTimelineRead(b *testing.B) {
 	for done := 0; done < n; done += len(obs) {
 		k := min(len(obs), n-done)
 		src.fill(obs[:k])
+		// Each observation at its endpoint's address and port (the reads
+		// check a sighting's address against its endpoint's).
 		for i := range obs[:k] {
 			obs[i].Time = base.Add(time.Duration(r.Int64N(span)))
 			obs[i].ID = observe.NewID(obs[i].Time)
+			ep := 1 + busy + r.Int64N(endpoints-busy)
+			if r.IntN(20) == 0 {
+				ep = 1 + r.Int64N(busy)
+			}
+			obs[i].Endpoint.IP, obs[i].Endpoint.Port = benchEndpointAddr(ep), 6881
 		}
 		if err := st.InsertObservations(ctx, obs[:k]); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if err := eachRow(ctx, st.db(), `SELECT seq, time_ns FROM observations`, func(rows pgx.Rows) error {
+	if err := eachRow(ctx, st.db(), `SELECT seq, time_ns, host(ip) FROM observations`, func(rows pgx.Rows) error {
 		var ref analysis.TimelineRef
-		if err := rows.Scan(&ref.Seq, &ref.TimeNS); err != nil {
+		var ip string
+		if err := rows.Scan(&ref.Seq, &ref.TimeNS, &ip); err != nil {
 			return err
 		}
-		ref.Endpoint = 1 + busy + r.Int64N(endpoints-busy)
-		if r.IntN(20) == 0 {
-			ref.Endpoint = 1 + r.Int64N(busy)
-		}
+		a := netip.MustParseAddr(ip).As4()
+		ref.Endpoint = int64(a[2])<<8 | int64(a[3])
 		if at := nsTime(ref.TimeNS); at.After(last[ref.Endpoint]) {
 			last[ref.Endpoint] = at
 		}
@@ -215,7 +221,7 @@ func BenchmarkTimelineRead(b *testing.B) {
 		d := &analysis.TargetDetail{}
 		slices.SortFunc(ids, func(a, b int64) int { return last[b].Compare(last[a]) })
 		for _, id := range ids {
-			d.Endpoints = append(d.Endpoints, analysis.EndpointInfo{IP: netip.AddrFrom4([4]byte{10, 1, byte(id >> 8), byte(id)}), Port: 6881, LastSeen: last[id]})
+			d.Endpoints = append(d.Endpoints, analysis.EndpointInfo{IP: benchEndpointAddr(id), Port: 6881, LastSeen: last[id]})
 		}
 		return d
 	}
@@ -367,4 +373,10 @@ func BenchmarkMigration0022(b *testing.B) {
 		b.ReportMetric(float64(cpu.Microseconds())/float64(n), "client-cpu-µs/sighting")
 		b.ReportMetric(float64(rows), "rows")
 	}
+}
+
+// benchEndpointAddr is the address of BenchmarkTimelineRead's endpoint id
+// (below 65,536).
+func benchEndpointAddr(id int64) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 1, byte(id >> 8), byte(id)})
 }
