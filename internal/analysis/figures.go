@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -92,7 +93,12 @@ func (e *Engine) figureChanges(c *Changes) bool {
 			a.eps[f.ep] = struct{}{}
 		}
 		var acc figures.Accumulator
-		target := map[int32]string{} // by component root
+		// Each roll-up sees each of its endpoints once, however many of
+		// the batch's profiles share it (a week's total, a network's): a
+		// sketch's state is the set of what it saw, and one endpoint
+		// inserted again after its sketch folded it in would cost a merge
+		// of the sketch's sparse list, not change the set.
+		keyed := map[figures.Key][]int32{}
 		for prof, a := range by {
 			k := e.figProfList[prof]
 			f := figures.Fact{Time: time.Unix(k.day*86400, 0).UTC(), Network: k.network, Country: k.country, Subdivision: k.sub, Level: k.level}
@@ -101,9 +107,33 @@ func (e *Engine) figureChanges(c *Changes) bool {
 			}
 			keys := figures.Keys(&f)
 			acc.Count(keys, a.n)
-			for ep := range a.eps {
-				acc.See(keys, e.eps[ep].key.Addr(), e.targetOf(ep, target))
+			for _, key := range keys {
+				eps := keyed[key]
+				for ep := range a.eps {
+					eps = append(eps, ep)
+				}
+				keyed[key] = eps
 			}
+		}
+		target := map[int32]string{} // by component root
+		addr := map[int32]netip.Addr{}
+		var addrs []netip.Addr
+		var devices []string
+		for key, eps := range keyed {
+			slices.Sort(eps)
+			addrs, devices = addrs[:0], devices[:0]
+			for _, ep := range slices.Compact(eps) {
+				a, ok := addr[ep]
+				if !ok {
+					a = e.eps[ep].key.Addr().Unmap()
+					addr[ep] = a
+				}
+				addrs = append(addrs, a)
+				devices = append(devices, e.targetOf(ep, target))
+			}
+			slices.SortFunc(addrs, netip.Addr.Compare)
+			slices.Sort(devices)
+			acc.SeeAll(key, slices.Compact(addrs), slices.Compact(devices))
 		}
 		c.Figures = acc.Rollups()
 	}

@@ -475,7 +475,8 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	}
 	merged := map[string]string{}
 	written := map[string]writtenSig{}
-	targetOf := map[int32]string{}
+	targetOf := make(map[int32]string, len(e.dirtyEps))
+	c.Targets = slices.Grow(c.Targets, len(roots))
 	for _, members := range roots {
 		row := e.summarize(members)
 		sig := writtenSig{access: strings.Join(row.Access, ","), categories: strings.Join(row.Summary.Categories, ",")}
@@ -499,10 +500,12 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	if len(merged) > 0 {
 		c.Merged = merged
 	}
+	c.Endpoints = slices.Grow(c.Endpoints, len(e.dirtyEps))
 	for id := range e.dirtyEps {
 		p := e.eps[id]
 		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: p.networks})
 	}
+	c.Files = slices.Grow(c.Files, len(e.dirtyFiles))
 	for k := range e.dirtyFiles {
 		p, it := e.eps[k.ep], e.itemList[k.item]
 		f := p.files[k.item]

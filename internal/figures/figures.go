@@ -254,6 +254,23 @@ func (a *Accumulator) See(keys []Key, addr netip.Addr, device string) {
 	}
 }
 
+// SeeAll counts addresses and devices (but "") in the roll-up k, as See
+// counts one of each in each of its keys. A sketch holds the set of what
+// it saw, so repeats add nothing; a caller that gathers each roll-up's
+// addresses and devices without repeats inserts each once (one inserted
+// again after the sketch merged it into its sparse list costs a merge).
+func (a *Accumulator) SeeAll(k Key, addrs []netip.Addr, devices []string) {
+	r := a.row(k)
+	for _, addr := range addrs {
+		r.Addresses.Insert(addr.Unmap().AsSlice())
+	}
+	for _, d := range devices {
+		if d != "" {
+			r.Devices.Insert([]byte(d))
+		}
+	}
+}
+
 // Len is the number of roll-ups gathered.
 func (a *Accumulator) Len() int { return len(a.rows) }
 
