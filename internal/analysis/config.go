@@ -78,7 +78,8 @@ type Config struct {
 	// (10 s if 0; never less than SaveInterval).
 	BehindInterval time.Duration
 	// FiguresInterval: the figures' roll-ups are written with the changes
-	// at most this often (and by Flush and CatchUp at once), each write
+	// at most this often (and by Flush, and by a CatchUp that read
+	// observations, at once), each write
 	// reading and rewriting every roll-up the observations since touched
 	// (docs/benchmarks.md). Nothing is lost in between: the roll-ups keep
 	// the seq they count up to, and a restart replays what came after it

@@ -350,14 +350,21 @@ func (e *Engine) Flush(ctx context.Context) error {
 }
 
 // CatchUp processes every observation stored after the watermark (those
-// another process wrote, e.g. `vigil observations import`).
+// another process wrote, e.g. `vigil observations import`). When it read
+// any, the figures' roll-ups are written at once; otherwise they are
+// written when due (Config.FiguresInterval), as Add's saves write them:
+// an ingest's poll, which finds its own process's observations already
+// read, does not rewrite every roll-up at each poll.
 func (e *Engine) CatchUp(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	before := e.watermark
 	if err := e.catchUpLocked(ctx, 0); err != nil {
 		return err
 	}
-	e.figForce = true
+	if e.watermark != before {
+		e.figForce = true
+	}
 	return e.save(ctx)
 }
 

@@ -127,3 +127,58 @@ func TestFiguresRollupsAreTheirObservationsFacts(t *testing.T) {
 		}
 	}
 }
+
+// An ingest's poll calls CatchUp every few seconds and finds nothing
+// another process stored: the roll-ups of its own observations then wait
+// for Config.FiguresInterval, as Add's saves hold them, instead of being
+// rewritten at every poll. A CatchUp that reads observations another
+// process stored still writes them at once.
+func TestCatchUpWritesRollupsAtOnceOnlyWhenItReadObservations(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	st := &savesKept{Store: f.st}
+	cfg := f.cfg
+	cfg.FiguresInterval = time.Hour
+	e, err := analysis.New(ctx, st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figuresSaved := func(from int) bool {
+		for _, c := range st.saves[from:] {
+			if len(c.Figures) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	add := func(i int) []observe.Observation {
+		b := []observe.Observation{ob("203.0.113.7:6881", i, observe.Complete, t0.Add(time.Duration(i)*time.Hour))}
+		if err := f.st.InsertObservations(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// The first save writes the roll-ups (none written yet); the second
+	// batch's wait for the interval.
+	for i := range 2 {
+		if err := e.Add(ctx, add(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := len(st.saves)
+	if err := e.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if figuresSaved(from) {
+		t.Fatal("a catch-up that read nothing rewrote the roll-ups before their interval")
+	}
+	// Another process stores one: the catch-up reads it and writes at once.
+	add(2)
+	from = len(st.saves)
+	if err := e.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !figuresSaved(from) {
+		t.Fatal("a catch-up that read another process's observation did not write the roll-ups")
+	}
+}
