@@ -365,7 +365,11 @@ func (g *Gate) chain(key []byte, id string) *gateChain {
 	cid := chainID{string(key), id}
 	gc := g.chains[cid]
 	if gc == nil {
-		gc = &gateChain{key: key, id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][32]byte{}}
+		// The key's own bytes: a decoded line's key shares one array
+		// with its chain_prev and batch_sig (observe), and a chain is
+		// remembered up to HeadWait after its observations are gone (a
+		// hub's batch_sig of half a megabyte, a chain a line).
+		gc = &gateChain{key: bytes.Clone(key), id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][32]byte{}}
 		g.chains[cid] = gc
 	}
 	g.lastChain = gc
