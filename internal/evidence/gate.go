@@ -97,7 +97,8 @@ type Released struct {
 // nothing is stored as sensor evidence that the sensor did not sign. An
 // observation is covered when the chain hash after it is a signed head
 // whose signature checks under a trusted key, or is the chain_prev of a
-// covered observation (the chain hash links it to a later signature).
+// covered observation (the chain hash links it to a later signature);
+// one that carries a batch_sig only by that signature checking.
 // Arrival order does not matter. What is not covered within MaxHold (a
 // field changed after signing, an observation reordered, forged or
 // replayed at another place of its chain, a missing neighbour, a key not
@@ -365,7 +366,11 @@ func (g *Gate) chain(key []byte, id string) *gateChain {
 	cid := chainID{string(key), id}
 	gc := g.chains[cid]
 	if gc == nil {
-		gc = &gateChain{key: key, id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][32]byte{}}
+		// The key's own bytes: a decoded line's key shares one array
+		// with its chain_prev and batch_sig (observe), and a chain is
+		// remembered up to HeadWait after its observations are gone (a
+		// hub's batch_sig of half a megabyte, a chain a line).
+		gc = &gateChain{key: bytes.Clone(key), id: id, held: map[uint64][]*heldObs{}, authPrev: map[uint64][32]byte{}}
 		g.chains[cid] = gc
 	}
 	g.lastChain = gc
@@ -384,11 +389,11 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 			}
 			// h.after in place: a copy here escaped to the heap (its
 			// slice goes to BatchMessage), two allocations an observation.
-			if next, ok := gc.authPrev[k+1]; ok && next == h.after {
-				got = h
-				break
-			}
 			if len(h.o.Chain.BatchSig) > 0 {
+				// A batch_sig is covered by no hash (a hub may add or
+				// swap one): one that does not check is never released
+				// as the sensor's, even where the chain links it to
+				// what was covered after it.
 				if ed25519.Verify(ed25519.PublicKey(gc.key), verify.BatchMessage(chain, k, h.after[:]), h.o.Chain.BatchSig) {
 					g.Checked++
 					got = h
@@ -396,8 +401,13 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 				}
 				if !h.reported {
 					h.reported = true
-					g.failures = append(g.failures, fmt.Errorf("chain %s: the batch signed at seq %d does not check (observation %s): a field was changed after the sensor signed it, the chain before it was reordered, or the signature is not the key's", chain, k, h.o.ID))
+					g.failures = append(g.failures, fmt.Errorf("chain %s: the batch signed at seq %d does not check (observation %s): a field was changed after the sensor signed it, the chain before it was reordered, the signature was added or swapped on the way, or it is not the key's", chain, k, h.o.ID))
 				}
+				continue
+			}
+			if next, ok := gc.authPrev[k+1]; ok && next == h.after {
+				got = h
+				break
 			}
 		}
 		if got == nil {
