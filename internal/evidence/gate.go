@@ -309,14 +309,17 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
 		return append(out, failed(*o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
 	}
-	gc := g.chain(o.Chain.Key, o.Chain.ID)
-	gc.last = now
-	sh, err := o.SensorHash()
 	// A key that is not an ed25519 public key (any hex decodes) would
-	// make ed25519.Verify panic: it can sign nothing.
-	if err != nil || len(o.Chain.Key) != ed25519.PublicKeySize || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 {
+	// make ed25519.Verify panic: it can sign nothing. A batch_sig that is
+	// not an ed25519 signature can check nothing. Both are refused before
+	// the gate remembers a chain for them.
+	sh, err := o.SensorHash()
+	if err != nil || len(o.Chain.Key) != ed25519.PublicKeySize || len(o.Chain.Prev) != 32 || o.Chain.Seq == 0 ||
+		(len(o.Chain.BatchSig) != 0 && len(o.Chain.BatchSig) != ed25519.SignatureSize) {
 		return append(out, failed(*o, []int{tag}, "its chain fields or sensor hash cannot be read"))
 	}
+	gc := g.chain(o.Chain.Key, o.Chain.ID)
+	gc.last = now
 	// In evidence form 2 the sensor hash covers the transcript only
 	// through transcript_sha256: bytes that are not the ones it names (a
 	// hub swapped or dropped them) leave the signature good. Such a copy

@@ -46,8 +46,10 @@ func TestGateChainKeyPinsNoLine(t *testing.T) {
 		g.TakeFailures()
 		return wp
 	}()
-	if g.Chains() != 1 || g.Held() != 0 {
-		t.Fatalf("the gate remembers %d chains and holds %d; want 1 and 0", g.Chains(), g.Held())
+	// A batch_sig that is no ed25519 signature is refused before the gate
+	// remembers a chain for it.
+	if g.Chains() != 0 || g.Held() != 0 {
+		t.Fatalf("the gate remembers %d chains and holds %d; want 0 and 0", g.Chains(), g.Held())
 	}
 	for range 3 {
 		runtime.GC()
@@ -56,5 +58,34 @@ func TestGateChainKeyPinsNoLine(t *testing.T) {
 	runtime.KeepAlive(g)
 	if pinned {
 		t.Fatal("the gate's chain keeps the released line's 256 KiB batch_sig array alive (its key is a slice of it)")
+	}
+}
+
+// TestGateRemembersNoChainForFieldsOfWrongLength: a hub that begins a
+// chain a line (MaxChains of them, each kept up to HeadWait) with a
+// sensor_key or batch_sig of the wrong length (half a megabyte, say) gets
+// each line failed at once, and no chain remembered for it.
+func TestGateRemembersNoChainForFieldsOfWrongLength(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(o *observe.Observation)
+	}{
+		{"key 512 KiB", func(o *observe.Observation) { o.Chain.Key = bytes.Repeat([]byte{1}, 512<<10) }},
+		{"key 33 bytes", func(o *observe.Observation) { o.Chain.Key = bytes.Repeat([]byte{1}, 33) }},
+		{"batch_sig 512 KiB", func(o *observe.Observation) { o.Chain.BatchSig = bytes.Repeat([]byte{2}, 512<<10) }},
+		{"batch_sig 63 bytes", func(o *observe.Observation) { o.Chain.BatchSig = o.Chain.BatchSig[:63] }},
+		{"batch_sig 65 bytes", func(o *observe.Observation) { o.Chain.BatchSig = append(bytes.Clone(o.Chain.BatchSig), 0) }},
+	} {
+		g := evidence.NewGate(evidence.DefaultGateConfig())
+		o := signed(t, sample(4))[3] // a head: it carries batch_sig
+		c.set(&o)
+		rel := g.Add(o, 1, time.Now())
+		if g.Chains() != 0 || g.Held() != 0 {
+			t.Errorf("%s: the gate remembers %d chains and holds %d; want none", c.name, g.Chains(), g.Held())
+		}
+		rel = append(rel, g.Expire(time.Now(), true)...)
+		if len(rel) != 1 || rel[0].Failed == "" {
+			t.Errorf("%s: released %d, want the line failed", c.name, len(rel))
+		}
 	}
 }
