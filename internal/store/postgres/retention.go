@@ -314,7 +314,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 // time, or whose address and port (recorded since migration 0024), are
 // not its sighting's and endpoint's is refused (rowcodec.PurgedSighting),
 // as the timeline's reads refuse an observation of another address or
-// time, rather than listed as the target's.
+// time, rather than listed as the target's; so is a seq with two records.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
@@ -331,6 +331,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	defer rows.Close()
 	var out []retention.Purged
 	listed := map[string]bool{}
+	bySeq := map[int64]string{} // the record listed of each seq
 	for rows.Next() {
 		var p retention.Purged
 		var what, epIP string
@@ -344,6 +345,13 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
 			return nil, fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if other, ok := bySeq[seq]; ok && other != p.ObservationID {
+			// A seq is one observation's: a second record of it was
+			// not written by a purge.
+			return nil, fmt.Errorf("purge records of target %s: seq %d has the records of observations %s and %s: %w",
+				cur, seq, other, p.ObservationID, rowcodec.ErrPurgedSighting)
+		}
+		bySeq[seq] = p.ObservationID
 		if listed[p.ObservationID] { // sighted at two of the target's endpoints
 			continue
 		}

@@ -91,6 +91,23 @@ func TestPurgedOfTargetChecksTheRecordAgainstItsSighting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A second record of a's seq, of another observation id, with a's
+	// time, address and port (INSERTed by hand: the trigger lets INSERT
+	// through): a seq is one observation's, so two records of it are
+	// not both the target's; the read is refused rather than listing an
+	// observation that never was at the target.
+	if _, err := st.db.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+		SELECT ?, seq, what, time_ns, purged_ns, ip, port FROM purged_observations WHERE seq = ?`,
+		idValue("00000000-0000-4000-8000-00000000f0f0"), seqOf[a.ID]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PurgedOfTarget(ctx, target); err == nil || !strings.Contains(err.Error(), "purge record") || !strings.Contains(err.Error(), target) {
+		ids := []string{}
+		for _, p := range got {
+			ids = append(ids, p.ObservationID)
+		}
+		t.Errorf("two purge records of one seq: PurgedOfTarget = %v, %v; want it refused, naming the target", ids, err)
+	}
 }
 
 // Retention's one update of a purge record keeps the address and port it

@@ -307,7 +307,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 // target's endpoints. A seq alone ties a record to a sighting: one whose
 // time, or whose address and port (recorded since migration 0026), are
 // not its sighting's and endpoint's is refused (rowcodec.PurgedSighting)
-// rather than listed as the target's.
+// rather than listed as the target's; so is a seq with two records.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
@@ -315,6 +315,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	}
 	var out []retention.Purged
 	listed := map[string]bool{}
+	bySeq := map[int64]string{} // the record listed of each seq
 	err = eachRow(ctx, s.db, `SELECT DISTINCT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, p.ip, p.port, tl.time_ns, e.ip, e.port
 		FROM analysis_endpoints e JOIN analysis_timeline tl ON tl.endpoint = e.id JOIN purged_observations p ON p.seq = tl.seq
 		WHERE e.target = ? AND p.what = 'observations'
@@ -343,6 +344,13 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ipp, portp, seen, epIP, epPort); err != nil {
 			return fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if other, ok := bySeq[seq]; ok && other != p.ObservationID {
+			// A seq is one observation's: a second record of it was
+			// not written by a purge.
+			return fmt.Errorf("purge records of target %s: seq %d has the records of observations %s and %s: %w",
+				cur, seq, other, p.ObservationID, rowcodec.ErrPurgedSighting)
+		}
+		bySeq[seq] = p.ObservationID
 		if listed[p.ObservationID] { // sighted at two of the target's endpoints
 			return nil
 		}
