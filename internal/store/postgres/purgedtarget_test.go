@@ -160,3 +160,62 @@ func TestPurgeRecordKeepsItsAddress(t *testing.T) {
 		t.Fatalf("after retention's update: %s port %d (%v), want 10.0.0.7 port 6883 kept", ip, port, err)
 	}
 }
+
+// A purge record of an observation whose row is still stored says what a
+// purge removed of it: its transcript, never the row. PurgedObservations
+// (which moves an observation out of a bundle's proven ones and marks an
+// ISP request's row as purged) refuses a record that the row contradicts:
+// one of the whole row, one of a transcript the row still holds, one of
+// another seq or time (each INSERTed by hand: the trigger lets INSERT
+// through), rather than hide the observation behind it.
+func TestPurgedObservationsCheckedAgainstTheRow(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(17, 18))
+	at := time.Date(2025, 1, 3, 12, 0, 0, 0, time.UTC)
+	o := storetest.Observation(r, at, 1)
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	for _, forged := range []struct{ name, what, seq, ns string }{
+		{"of its transcript, which the row holds", "'transcripts'", "o.seq", "o.time_ns"},
+		{"of the whole row", "'observations'", "o.seq", "o.time_ns"},
+	} {
+		tx, err := st.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+			SELECT `+obsIDCol+`, `+forged.seq+`, `+forged.what+`, `+forged.ns+`, 1, `+obsIPSQL+`, o.port FROM observations o`); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.PurgedObservations(ctx, []string{o.ID})
+		if err == nil || !strings.Contains(err.Error(), o.ID) {
+			t.Errorf("a record %s: PurgedObservations = %+v, %v; want it refused, naming the observation", forged.name, got, err)
+		}
+		// The trigger refuses DELETE: drop it in a schema of its own.
+		if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations DISABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `DELETE FROM purged_observations`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations ENABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Retention's own purge of the transcript: listed.
+	if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', 1000000) ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PurgeChunk(ctx, retention.KindTranscripts, at.AddDate(0, 1, 0), 100, at.AddDate(1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PurgedObservations(ctx, []string{o.ID})
+	if err != nil || got[o.ID].What != retention.KindTranscripts {
+		t.Fatalf("after retention's purge of its transcript: PurgedObservations = %+v, %v; want its record", got, err)
+	}
+}

@@ -278,34 +278,54 @@ func purgeLeads(ctx context.Context, tx pgx.Tx, cutoff time.Time, n int, got *re
 	return nil
 }
 
-func collectPurged(rows pgx.Rows) ([]retention.Purged, error) {
-	defer rows.Close()
-	var out []retention.Purged
-	for rows.Next() {
-		var p retention.Purged
-		var what string
-		var ns, at int64
-		if err := rows.Scan(&p.ObservationID, &what, &ns, &at); err != nil {
-			return nil, err
-		}
-		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-// PurgedObservations implements retention.PurgeStore.
+// PurgedObservations implements retention.PurgeStore. A record whose
+// observation's row is still stored must be of its transcript's purge, the
+// row holding none, at the row's seq and time (rowcodec.PurgedLive): one
+// the row contradicts is an error, not a reason to treat the observation
+// as purged.
 func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
-	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns FROM purged_observations WHERE observation_id = ANY($1)`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns, seq FROM purged_observations WHERE observation_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := collectPurged(rows)
-	out := map[string]retention.Purged{}
-	for _, p := range ps {
-		out[p.ObservationID] = p
+	type record struct {
+		retention.Purged
+		seq int64
 	}
-	return out, err
+	var recs []record
+	for rows.Next() {
+		var p record
+		var what string
+		var ns, at int64
+		if err := rows.Scan(&p.ObservationID, &what, &ns, &at, &p.seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
+		recs = append(recs, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]retention.Purged, len(recs))
+	for _, p := range recs {
+		where, arg := idWhere(p.ObservationID)
+		var rowSeq, rowNS int64
+		var transcript bool
+		err := s.pool.QueryRow(ctx, `SELECT o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o WHERE `+where, arg).Scan(&rowSeq, &rowNS, &transcript)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // the row is gone
+		case err != nil:
+			return nil, err
+		default:
+			if err := rowcodec.PurgedLive(p.ObservationID, string(p.What), p.seq, p.Time.UnixNano(), rowSeq, rowNS, transcript); err != nil {
+				return nil, err
+			}
+		}
+		out[p.ObservationID] = p.Purged
+	}
+	return out, nil
 }
 
 // PurgedOfTarget implements retention.PurgeStore: the records of the
