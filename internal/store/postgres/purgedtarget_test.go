@@ -174,7 +174,26 @@ func TestPurgedObservationsCheckedAgainstTheRow(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	at := time.Date(2025, 1, 3, 12, 0, 0, 0, time.UTC)
 	o := storetest.Observation(r, at, 1)
-	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+	// An id that is not a UUID is stored as text (id_text), read another way.
+	text := storetest.Observation(r, at.Add(time.Second), 2)
+	text.ID = "lab-observation-2"
+	if err := st.InsertObservations(ctx, []observe.Observation{o, text}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+		SELECT id_text, seq, 'observations', time_ns, 1 FROM observations WHERE id_text IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PurgedObservations(ctx, []string{text.ID}); err == nil || !strings.Contains(err.Error(), text.ID) {
+		t.Errorf("a record of the whole row of %s: PurgedObservations = %+v, %v; want it refused, naming the observation", text.ID, got, err)
+	}
+	if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations DISABLE TRIGGER USER`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `DELETE FROM purged_observations`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations ENABLE TRIGGER USER`); err != nil {
 		t.Fatal(err)
 	}
 	for _, forged := range []struct{ name, what, seq, ns string }{
@@ -186,7 +205,7 @@ func TestPurgedObservationsCheckedAgainstTheRow(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
-			SELECT `+obsIDCol+`, `+forged.seq+`, `+forged.what+`, `+forged.ns+`, 1, `+obsIPSQL+`, o.port FROM observations o`); err != nil {
+			SELECT `+obsIDCol+`, `+forged.seq+`, `+forged.what+`, `+forged.ns+`, 1, `+obsIPSQL+`, o.port FROM observations o WHERE o.uid IS NOT NULL`); err != nil {
 			t.Fatal(err)
 		}
 		if err := tx.Commit(ctx); err != nil {

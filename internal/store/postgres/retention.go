@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/retention"
@@ -308,18 +309,40 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	// The rows still stored of the records' observations, in one query.
+	type live struct {
+		seq, ns    int64
+		transcript bool
+	}
+	rowsOf := map[string]live{}
+	if len(recs) > 0 {
+		var uids []pgtype.UUID
+		var texts []string
+		for _, p := range recs {
+			if uid, text := idValues(p.ObservationID); uid.Valid {
+				uids = append(uids, uid)
+			} else {
+				texts = append(texts, text.(string))
+			}
+		}
+		err := eachRow(ctx, s.db(), `SELECT `+obsIDCol+`, o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o
+			WHERE o.uid = ANY(?::uuid[]) OR o.id_text = ANY(?::text[])`, func(r pgx.Rows) error {
+			var id string
+			var l live
+			if err := r.Scan(&id, &l.seq, &l.ns, &l.transcript); err != nil {
+				return err
+			}
+			rowsOf[id] = l
+			return nil
+		}, uids, texts)
+		if err != nil {
+			return nil, err
+		}
+	}
 	out := make(map[string]retention.Purged, len(recs))
 	for _, p := range recs {
-		where, arg := idWhere(p.ObservationID)
-		var rowSeq, rowNS int64
-		var transcript bool
-		err := s.pool.QueryRow(ctx, `SELECT o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o WHERE `+where, arg).Scan(&rowSeq, &rowNS, &transcript)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows): // the row is gone
-		case err != nil:
-			return nil, err
-		default:
-			if err := rowcodec.PurgedLive(p.ObservationID, string(p.What), p.seq, p.Time.UnixNano(), rowSeq, rowNS, transcript); err != nil {
+		if l, ok := rowsOf[p.ObservationID]; ok {
+			if err := rowcodec.PurgedLive(p.ObservationID, string(p.What), p.seq, p.Time.UnixNano(), l.seq, l.ns, l.transcript); err != nil {
 				return nil, err
 			}
 		}
