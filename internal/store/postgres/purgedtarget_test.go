@@ -108,6 +108,22 @@ func TestPurgedOfTargetChecksTheRecordAgainstItsSighting(t *testing.T) {
 	if got, err := st.PurgedOfTarget(ctx, target); err != nil || len(got) != 1 || !slices.ContainsFunc(got, func(p retention.Purged) bool { return p.ObservationID == a.ID }) {
 		t.Fatalf("put back: PurgedOfTarget = %+v, %v; want a's record", got, err)
 	}
+	// A second record of a's seq, of another observation id, with a's
+	// time, address and port (INSERTed by hand: the trigger lets INSERT
+	// through): a seq is one observation's, so two records of it are
+	// not both the target's; the read is refused rather than listing an
+	// observation that never was at the target.
+	if _, err := st.pool.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+		SELECT '00000000-0000-4000-8000-00000000f0f0', seq, what, time_ns, purged_ns, ip, port FROM purged_observations WHERE seq = $1`, seqA); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PurgedOfTarget(ctx, target); err == nil || !strings.Contains(err.Error(), "purge record") || !strings.Contains(err.Error(), target) {
+		ids := []string{}
+		for _, p := range got {
+			ids = append(ids, p.ObservationID)
+		}
+		t.Errorf("two purge records of one seq: PurgedOfTarget = %v, %v; want it refused, naming the target", ids, err)
+	}
 }
 
 // Retention's one update of a purge record (a transcript's record made
@@ -142,5 +158,83 @@ func TestPurgeRecordKeepsItsAddress(t *testing.T) {
 	var port int
 	if err := st.pool.QueryRow(ctx, `SELECT ip, port FROM purged_observations`).Scan(&ip, &port); err != nil || ip != "10.0.0.7" || port != 6883 {
 		t.Fatalf("after retention's update: %s port %d (%v), want 10.0.0.7 port 6883 kept", ip, port, err)
+	}
+}
+
+// A purge record of an observation whose row is still stored says what a
+// purge removed of it: its transcript, never the row. PurgedObservations
+// (which moves an observation out of a bundle's proven ones and marks an
+// ISP request's row as purged) refuses a record that the row contradicts:
+// one of the whole row, one of a transcript the row still holds, one of
+// another seq or time (each INSERTed by hand: the trigger lets INSERT
+// through), rather than hide the observation behind it.
+func TestPurgedObservationsCheckedAgainstTheRow(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(17, 18))
+	at := time.Date(2025, 1, 3, 12, 0, 0, 0, time.UTC)
+	o := storetest.Observation(r, at, 1)
+	// An id that is not a UUID is stored as text (id_text), read another way.
+	text := storetest.Observation(r, at.Add(time.Second), 2)
+	text.ID = "lab-observation-2"
+	if err := st.InsertObservations(ctx, []observe.Observation{o, text}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns)
+		SELECT id_text, seq, 'observations', time_ns, 1 FROM observations WHERE id_text IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PurgedObservations(ctx, []string{text.ID}); err == nil || !strings.Contains(err.Error(), text.ID) {
+		t.Errorf("a record of the whole row of %s: PurgedObservations = %+v, %v; want it refused, naming the observation", text.ID, got, err)
+	}
+	if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations DISABLE TRIGGER USER`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `DELETE FROM purged_observations`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations ENABLE TRIGGER USER`); err != nil {
+		t.Fatal(err)
+	}
+	for _, forged := range []struct{ name, what, seq, ns string }{
+		{"of its transcript, which the row holds", "'transcripts'", "o.seq", "o.time_ns"},
+		{"of the whole row", "'observations'", "o.seq", "o.time_ns"},
+	} {
+		tx, err := st.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+			SELECT `+obsIDCol+`, `+forged.seq+`, `+forged.what+`, `+forged.ns+`, 1, `+obsIPSQL+`, o.port FROM observations o WHERE o.uid IS NOT NULL`); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.PurgedObservations(ctx, []string{o.ID})
+		if err == nil || !strings.Contains(err.Error(), o.ID) {
+			t.Errorf("a record %s: PurgedObservations = %+v, %v; want it refused, naming the observation", forged.name, got, err)
+		}
+		// The trigger refuses DELETE: drop it in a schema of its own.
+		if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations DISABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `DELETE FROM purged_observations`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.pool.Exec(ctx, `ALTER TABLE purged_observations ENABLE TRIGGER USER`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Retention's own purge of the transcript: listed.
+	if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', 1000000) ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PurgeChunk(ctx, retention.KindTranscripts, at.AddDate(0, 1, 0), 100, at.AddDate(1, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PurgedObservations(ctx, []string{o.ID})
+	if err != nil || got[o.ID].What != retention.KindTranscripts {
+		t.Fatalf("after retention's purge of its transcript: PurgedObservations = %+v, %v; want its record", got, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/retention"
@@ -278,34 +279,76 @@ func purgeLeads(ctx context.Context, tx pgx.Tx, cutoff time.Time, n int, got *re
 	return nil
 }
 
-func collectPurged(rows pgx.Rows) ([]retention.Purged, error) {
-	defer rows.Close()
-	var out []retention.Purged
-	for rows.Next() {
-		var p retention.Purged
-		var what string
-		var ns, at int64
-		if err := rows.Scan(&p.ObservationID, &what, &ns, &at); err != nil {
-			return nil, err
-		}
-		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
-		out = append(out, p)
-	}
-	return out, rows.Err()
-}
-
-// PurgedObservations implements retention.PurgeStore.
+// PurgedObservations implements retention.PurgeStore. A record whose
+// observation's row is still stored must be of its transcript's purge, the
+// row holding none, at the row's seq and time (rowcodec.PurgedLive): one
+// the row contradicts is an error, not a reason to treat the observation
+// as purged.
 func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
-	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns FROM purged_observations WHERE observation_id = ANY($1)`, ids)
+	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns, seq FROM purged_observations WHERE observation_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := collectPurged(rows)
-	out := map[string]retention.Purged{}
-	for _, p := range ps {
-		out[p.ObservationID] = p
+	type record struct {
+		retention.Purged
+		seq int64
 	}
-	return out, err
+	var recs []record
+	for rows.Next() {
+		var p record
+		var what string
+		var ns, at int64
+		if err := rows.Scan(&p.ObservationID, &what, &ns, &at, &p.seq); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		p.What, p.Time, p.At = retention.Kind(what), time.Unix(0, ns).UTC(), time.Unix(0, at).UTC()
+		recs = append(recs, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The rows still stored of the records' observations, in one query.
+	type live struct {
+		seq, ns    int64
+		transcript bool
+	}
+	rowsOf := map[string]live{}
+	if len(recs) > 0 {
+		var uids []pgtype.UUID
+		var texts []string
+		for _, p := range recs {
+			if uid, text := idValues(p.ObservationID); uid.Valid {
+				uids = append(uids, uid)
+			} else {
+				texts = append(texts, text.(string))
+			}
+		}
+		err := eachRow(ctx, s.db(), `SELECT `+obsIDCol+`, o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o
+			WHERE o.uid = ANY(?::uuid[]) OR o.id_text = ANY(?::text[])`, func(r pgx.Rows) error {
+			var id string
+			var l live
+			if err := r.Scan(&id, &l.seq, &l.ns, &l.transcript); err != nil {
+				return err
+			}
+			rowsOf[id] = l
+			return nil
+		}, uids, texts)
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[string]retention.Purged, len(recs))
+	for _, p := range recs {
+		if l, ok := rowsOf[p.ObservationID]; ok {
+			if err := rowcodec.PurgedLive(p.ObservationID, string(p.What), p.seq, p.Time.UnixNano(), l.seq, l.ns, l.transcript); err != nil {
+				return nil, err
+			}
+		}
+		out[p.ObservationID] = p.Purged
+	}
+	return out, nil
 }
 
 // PurgedOfTarget implements retention.PurgeStore: the records of the
@@ -314,7 +357,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 // time, or whose address and port (recorded since migration 0024), are
 // not its sighting's and endpoint's is refused (rowcodec.PurgedSighting),
 // as the timeline's reads refuse an observation of another address or
-// time, rather than listed as the target's.
+// time, rather than listed as the target's; so is a seq with two records.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
@@ -331,6 +374,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	defer rows.Close()
 	var out []retention.Purged
 	listed := map[string]bool{}
+	bySeq := map[int64]string{} // the record listed of each seq
 	for rows.Next() {
 		var p retention.Purged
 		var what, epIP string
@@ -344,6 +388,13 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ip, port, seen, epIP, epPort); err != nil {
 			return nil, fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if other, ok := bySeq[seq]; ok && other != p.ObservationID {
+			// A seq is one observation's: a second record of it was
+			// not written by a purge.
+			return nil, fmt.Errorf("purge records of target %s: seq %d has the records of observations %s and %s: %w",
+				cur, seq, other, p.ObservationID, rowcodec.ErrPurgedSighting)
+		}
+		bySeq[seq] = p.ObservationID
 		if listed[p.ObservationID] { // sighted at two of the target's endpoints
 			continue
 		}

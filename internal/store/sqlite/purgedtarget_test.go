@@ -91,6 +91,23 @@ func TestPurgedOfTargetChecksTheRecordAgainstItsSighting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A second record of a's seq, of another observation id, with a's
+	// time, address and port (INSERTed by hand: the trigger lets INSERT
+	// through): a seq is one observation's, so two records of it are
+	// not both the target's; the read is refused rather than listing an
+	// observation that never was at the target.
+	if _, err := st.db.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+		SELECT ?, seq, what, time_ns, purged_ns, ip, port FROM purged_observations WHERE seq = ?`,
+		idValue("00000000-0000-4000-8000-00000000f0f0"), seqOf[a.ID]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.PurgedOfTarget(ctx, target); err == nil || !strings.Contains(err.Error(), "purge record") || !strings.Contains(err.Error(), target) {
+		ids := []string{}
+		for _, p := range got {
+			ids = append(ids, p.ObservationID)
+		}
+		t.Errorf("two purge records of one seq: PurgedOfTarget = %v, %v; want it refused, naming the target", ids, err)
+	}
 }
 
 // Retention's one update of a purge record keeps the address and port it
@@ -124,5 +141,49 @@ func TestPurgeRecordKeepsItsAddress(t *testing.T) {
 	var port int
 	if err := st.db.QueryRowContext(ctx, `SELECT ip, port, what FROM purged_observations`).Scan(&ip, &port, &what); err != nil || ip != "10.0.0.7" || port != 6883 || what != "observations" {
 		t.Fatalf("after retention's update: %s port %d %s (%v), want 10.0.0.7 port 6883 observations", ip, port, what, err)
+	}
+}
+
+// A purge record of an observation whose row is still stored says what a
+// purge removed of it: its transcript, never the row. PurgedObservations
+// (which moves an observation out of a bundle's proven ones and marks an
+// ISP request's row as purged) refuses a record that the row contradicts:
+// one of the whole row, one of a transcript the row still holds (each
+// INSERTed by hand: the trigger lets INSERT through), rather than hide
+// the observation behind it.
+func TestPurgedObservationsCheckedAgainstTheRow(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2025, 1, 3, 12, 0, 0, 0, time.UTC)
+	for _, forged := range []struct{ name, what string }{
+		{"of its transcript, which the row holds", "transcripts"},
+		{"of the whole row", "observations"},
+		{"", ""}, // none: retention's own purge of the transcript, listed
+	} {
+		st, _ := openTemp(t, DefaultConfig())
+		o := storetest.Observation(rand.New(rand.NewPCG(17, 18)), at, 1)
+		if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+			t.Fatal(err)
+		}
+		if forged.what == "" {
+			if _, err := st.db.ExecContext(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', 1000000)`); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.PurgeChunk(ctx, retention.KindTranscripts, at.AddDate(0, 1, 0), 100, at.AddDate(1, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.PurgedObservations(ctx, []string{o.ID})
+			if err != nil || got[o.ID].What != retention.KindTranscripts {
+				t.Fatalf("after retention's purge of its transcript: PurgedObservations = %+v, %v; want its record", got, err)
+			}
+			continue
+		}
+		if _, err := st.db.ExecContext(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, ip, port)
+			SELECT id, seq, ?, time_ns, 1, ip, port FROM observations`, forged.what); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.PurgedObservations(ctx, []string{o.ID})
+		if err == nil || !strings.Contains(err.Error(), o.ID) {
+			t.Errorf("a record %s: PurgedObservations = %+v, %v; want it refused, naming the observation", forged.name, got, err)
+		}
 	}
 }

@@ -272,12 +272,12 @@ func purgeLeads(ctx context.Context, tx *sql.Tx, cutoff time.Time, n int, got *r
 	return nil
 }
 
-func scanPurged(r interface{ Scan(...any) error }) (retention.Purged, error) {
+func scanPurged(r interface{ Scan(...any) error }, more ...any) (retention.Purged, error) {
 	var p retention.Purged
 	var id any
 	var what string
 	var ns, at int64
-	if err := r.Scan(&id, &what, &ns, &at); err != nil {
+	if err := r.Scan(append([]any{&id, &what, &ns, &at}, more...)...); err != nil {
 		return p, err
 	}
 	var err error
@@ -286,16 +286,29 @@ func scanPurged(r interface{ Scan(...any) error }) (retention.Purged, error) {
 	return p, err
 }
 
-// PurgedObservations implements retention.PurgeStore.
+// PurgedObservations implements retention.PurgeStore. A record whose
+// observation's row is still stored must be of its transcript's purge, the
+// row holding none, at the row's seq and time (rowcodec.PurgedLive): one
+// the row contradicts is an error, not a reason to treat the observation
+// as purged.
 func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
 	out := map[string]retention.Purged{}
 	for _, id := range ids {
-		p, err := scanPurged(s.db.QueryRowContext(ctx, `SELECT observation_id, what, time_ns, purged_ns FROM purged_observations WHERE observation_id = ?`, idValue(id)))
+		var seq int64
+		var rowSeq, rowNS sql.NullInt64
+		var transcript sql.NullBool
+		p, err := scanPurged(s.db.QueryRowContext(ctx, `SELECT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, o.seq, o.time_ns, o.transcript IS NOT NULL
+			FROM purged_observations p LEFT JOIN observations o ON o.id = p.observation_id WHERE p.observation_id = ?`, idValue(id)), &seq, &rowSeq, &rowNS, &transcript)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
 		if err != nil {
 			return nil, err
+		}
+		if rowSeq.Valid { // the row is still stored
+			if err := rowcodec.PurgedLive(p.ObservationID, string(p.What), seq, p.Time.UnixNano(), rowSeq.Int64, rowNS.Int64, transcript.Bool); err != nil {
+				return nil, err
+			}
 		}
 		out[id] = p
 	}
@@ -307,7 +320,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 // target's endpoints. A seq alone ties a record to a sighting: one whose
 // time, or whose address and port (recorded since migration 0026), are
 // not its sighting's and endpoint's is refused (rowcodec.PurgedSighting)
-// rather than listed as the target's.
+// rather than listed as the target's; so is a seq with two records.
 func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.Purged, error) {
 	cur, _, err := s.resolveTarget(ctx, target, analysis.AllAgencies)
 	if err != nil {
@@ -315,6 +328,7 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 	}
 	var out []retention.Purged
 	listed := map[string]bool{}
+	bySeq := map[int64]string{} // the record listed of each seq
 	err = eachRow(ctx, s.db, `SELECT DISTINCT p.observation_id, p.what, p.time_ns, p.purged_ns, p.seq, p.ip, p.port, tl.time_ns, e.ip, e.port
 		FROM analysis_endpoints e JOIN analysis_timeline tl ON tl.endpoint = e.id JOIN purged_observations p ON p.seq = tl.seq
 		WHERE e.target = ? AND p.what = 'observations'
@@ -343,6 +357,13 @@ func (s *Store) PurgedOfTarget(ctx context.Context, target string) ([]retention.
 		if err := rowcodec.PurgedSighting(p.ObservationID, seq, ns, ipp, portp, seen, epIP, epPort); err != nil {
 			return fmt.Errorf("purge records of target %s: %w", cur, err)
 		}
+		if other, ok := bySeq[seq]; ok && other != p.ObservationID {
+			// A seq is one observation's: a second record of it was
+			// not written by a purge.
+			return fmt.Errorf("purge records of target %s: seq %d has the records of observations %s and %s: %w",
+				cur, seq, other, p.ObservationID, rowcodec.ErrPurgedSighting)
+		}
+		bySeq[seq] = p.ObservationID
 		if listed[p.ObservationID] { // sighted at two of the target's endpoints
 			return nil
 		}

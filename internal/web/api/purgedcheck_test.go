@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +29,10 @@ import (
 // (at a shared address, another subscriber's hour) after the purge, or
 // who writes a purge record beside the edit, must not send the ISP the
 // edited time. A row of form 1, whose leaf commits to the bytes, cannot be
-// checked once they are gone; it still says so. But a purge record
-// written beside a form 1 row whose transcript is still stored is a lie:
-// the row is checked.
+// checked against its leaf once they are gone, but its purge record holds
+// its seq and time: an edited time contradicts it, and is refused. A
+// purge record written beside a row whose transcript is still stored is a
+// lie: the request is refused (rowcodec.PurgedLive).
 func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
 	for _, c := range []struct {
 		form   uint8
@@ -94,7 +96,17 @@ func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
 			return isp.Build(isp.Target{ID: "T-1"}, s, time.Now(), isp.DefaultRetention())
 		}
 		req := build()
-		if err := CheckISPRows(ctx, st, &req); err != nil || req.Kept != 2 {
+		err = CheckISPRows(ctx, st, &req)
+		if c.forged {
+			// The record says the transcript was purged; the row still
+			// holds it: the request is refused, not sent with the row
+			// marked purged.
+			if err == nil || !strings.Contains(err.Error(), "contradicts") {
+				t.Errorf("form %d: a purge record beside the transcript it says was purged: %v, want it refused", form, err)
+			}
+			continue
+		}
+		if err != nil || req.Kept != 2 {
 			t.Fatalf("form %d: before the edit: %d rows, %v", form, req.Kept, err)
 		}
 		if n, _, _ := req.TranscriptsPurged(); n != 2 {
@@ -105,11 +117,11 @@ func TestAPurgedRowOfEvidenceForm2IsStillChecked(t *testing.T) {
 		}
 		req = build()
 		err = CheckISPRows(ctx, st, &req)
-		switch {
-		case (form == observe.Form2 || c.forged) && !errors.Is(err, ErrRowChanged):
-			t.Errorf("form %d (forged purge record %v): a row edited after its transcript was purged: %v, want %v", form, c.forged, err, ErrRowChanged)
-		case form != observe.Form2 && !c.forged && err != nil:
-			t.Errorf("form 1: a purged row cannot be checked, and is not refused: %v", err)
+		// Refused in either form: the purge record holds the row's time
+		// (and in form 2 the leaf covers the transcript's digest, which
+		// stays).
+		if !errors.Is(err, ErrRowChanged) && (err == nil || !strings.Contains(err.Error(), "contradicts")) {
+			t.Errorf("form %d: a row edited after its transcript was purged: %v, want it refused", form, err)
 		}
 	}
 }
