@@ -7,7 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -458,9 +458,28 @@ func (e *Engine) write(ctx context.Context, c *Changes) error {
 }
 
 // writtenSig is what a save last wrote of a target's access rows and
-// categories (joined by commas), so that the next writes them again only
+// categories (sigOf), so that the next writes them again only
 // when they changed (TargetRow.SameAccess, SameCategories).
 type writtenSig struct{ access, categories string }
+
+// sigOf is the writtenSig of a target's access list and categories. Each
+// value is written with its length first: a watch-list's category may
+// hold any character, a comma included ({"a","b"} and {"a,b"} must not
+// read alike, or the second would never be written).
+func sigOf(access, categories []string) writtenSig {
+	return writtenSig{access: joinExact(access), categories: joinExact(categories)}
+}
+
+// joinExact joins vs so that no two lists join alike.
+func joinExact(vs []string) string {
+	var b []byte
+	for _, v := range vs {
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	return string(b)
+}
 
 // saveOnce writes the dirt and pending records in one transaction, if the
 // store is at the view's version.
@@ -479,7 +498,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	c.Targets = slices.Grow(c.Targets, len(roots))
 	for _, members := range roots {
 		row := e.summarize(members)
-		sig := writtenSig{access: strings.Join(row.Access, ","), categories: strings.Join(row.Summary.Categories, ",")}
+		sig := sigOf(row.Access, row.Summary.Categories)
 		if old, ok := e.written[row.Summary.ID]; ok {
 			row.SameAccess, row.SameCategories = old.access == sig.access, old.categories == sig.categories
 		}
