@@ -283,6 +283,14 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while none needs a second look (each
+		// printable ASCII, not '"' or '\\'): most strings are that whole.
+		for i+8 <= len(s) && plainASCII8(s[i:i+8]) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -328,6 +336,20 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// plainASCII8 reports whether each of the 8 bytes of s is printable ASCII
+// (0x20–0x7f) other than '"' and '\\': the bytes appendJSONString copies
+// as they are. (x-0x01…)&^x&0x80… is not zero exactly when a byte of x is
+// zero; (x-0x20…)&^x&0x80… exactly when one is below 0x20.
+func plainASCII8(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	q := x ^ ('"' * ones)
+	bs := x ^ ('\\' * ones)
+	bad := x | (x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs
+	return bad&highs == 0
 }
 
 // appendTime appends t in UTC as AppendFormat(timeLayout) writes it,

@@ -127,6 +127,18 @@ func (p *fastParser) str(dst *string) bool {
 	return ok
 }
 
+// rawHex reads a string as str does, keeping its bytes in the line
+// (dst) instead of a string of them: the chain fields' hex, which
+// record.chain decodes from there (raw.set says so; the record's string
+// fields stay empty).
+func (p *fastParser) rawHex(raw *rawChain, dst *[]byte) bool {
+	s, ok := p.rawString()
+	if ok {
+		*dst, raw.set = s, true
+	}
+	return ok
+}
+
 // strings reads an array of strings; [] is an empty slice, not nil, as
 // json.Unmarshal makes it.
 func (p *fastParser) strings(dst *[]string) bool {
@@ -428,7 +440,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "agency_rule":
 		n, ok = 46, p.str(&r.AgencyRule)
 	case "sensor_key":
-		n, ok = 47, p.str(&r.SensorKey)
+		n, ok = 47, p.rawHex(&r.raw, &r.raw.sensorKey)
 	case "chain":
 		n, ok = 48, p.str(&r.Chain)
 	case "chain_seq":
@@ -442,9 +454,9 @@ func (p *fastParser) field(r *record, key []byte) bool {
 			}
 		}
 	case "chain_prev":
-		n, ok = 50, p.str(&r.ChainPrev)
+		n, ok = 50, p.rawHex(&r.raw, &r.raw.chainPrev)
 	case "batch_sig":
-		n, ok = 51, p.str(&r.BatchSig)
+		n, ok = 51, p.rawHex(&r.raw, &r.raw.batchSig)
 	case "evidence_form":
 		var v uint64
 		n = 52

@@ -151,6 +151,19 @@ type record struct {
 	ChainPrev         string       `json:"chain_prev"`
 	BatchSig          string       `json:"batch_sig"`
 	EvidenceForm      *uint8       `json:"evidence_form,omitempty"` // nil: absent (form 1)
+
+	// raw holds the hex of sensor_key, chain_prev and batch_sig as
+	// fastRecord found them in the line (json.Unmarshal never sets it):
+	// chain decodes them from the line's bytes, without a string of
+	// each first. The line must outlive the record's observation call.
+	raw rawChain
+}
+
+// rawChain is the hex of a record's chain fields in the line's bytes; set
+// says fastRecord read them (the strings are then left empty).
+type rawChain struct {
+	sensorKey, chainPrev, batchSig []byte
+	set                            bool
 }
 
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
@@ -367,8 +380,8 @@ func hexField(name, s string) ([]byte, error) {
 // hexFieldIn is hexField, decoding into buf's room: the field is buf's
 // next bytes (its capacity its length, so that an append to it never
 // writes over what follows), rest is buf with them.
-func hexFieldIn(name, s string, buf []byte) (field, rest []byte, err error) {
-	if s == "" {
+func hexFieldIn[S ~string | ~[]byte](name string, s S, buf []byte) (field, rest []byte, err error) {
+	if len(s) == 0 {
 		return nil, buf, nil
 	}
 	if len(s)%2 != 0 {
@@ -707,17 +720,30 @@ func DecodeLine(b []byte, o *Observation) error {
 	return nil
 }
 
+// decodeChainHex decodes sensor_key, chain_prev and batch_sig into one
+// array (hexFieldIn), from strings or from the line's bytes.
+func decodeChainHex[S ~string | ~[]byte](o *Observation, key, prev, sig S) error {
+	var err error
+	buf := make([]byte, 0, (len(key)+len(prev)+len(sig))/2)
+	if o.Chain.Key, buf, err = hexFieldIn("sensor_key", key, buf); err != nil {
+		return err
+	}
+	if o.Chain.Prev, buf, err = hexFieldIn("chain_prev", prev, buf); err != nil {
+		return err
+	}
+	o.Chain.BatchSig, _, err = hexFieldIn("batch_sig", sig, buf)
+	return err
+}
+
 func (r *record) chain(o *Observation) error {
 	// The three in one array (an allocation a signed line, not three).
 	var err error
-	buf := make([]byte, 0, (len(r.SensorKey)+len(r.ChainPrev)+len(r.BatchSig))/2)
-	if o.Chain.Key, buf, err = hexFieldIn("sensor_key", r.SensorKey, buf); err != nil {
-		return err
+	if r.raw.set { // read by fastRecord: straight from the line's bytes
+		err = decodeChainHex(o, r.raw.sensorKey, r.raw.chainPrev, r.raw.batchSig)
+	} else {
+		err = decodeChainHex(o, r.SensorKey, r.ChainPrev, r.BatchSig)
 	}
-	if o.Chain.Prev, buf, err = hexFieldIn("chain_prev", r.ChainPrev, buf); err != nil {
-		return err
-	}
-	if o.Chain.BatchSig, _, err = hexFieldIn("batch_sig", r.BatchSig, buf); err != nil {
+	if err != nil {
 		return err
 	}
 	o.Chain.ID = r.Chain
