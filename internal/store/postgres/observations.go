@@ -37,14 +37,14 @@ const (
 )
 
 // obsJoins joins an observation o with its item (i), its dictionaries'
-// rows (f, p, m: migration 0017; k: 0023) and its chain (c). LEFT JOIN: a join
+// rows (f, p, m: migration 0017; ck: 0023) and its chain (c). LEFT JOIN: a join
 // whose columns a query does not read is left out by the planner (every
 // row has its dictionaries' rows).
 const obsJoins = ` JOIN items i ON i.id = o.item_id
 	LEFT JOIN observation_facets f ON f.id = o.facet_id
 	LEFT JOIN observation_places p ON p.id = o.place_id
 	LEFT JOIN observation_matches m ON m.id = o.matched_id
-	LEFT JOIN observation_clocks k ON k.id = o.clock_id`
+	LEFT JOIN observation_clocks ck ON ck.id = o.clock_id`
 
 // The columns that hold NULL for the value that says "none" (migration
 // 0023), read back as that value.
@@ -61,7 +61,7 @@ const obsIPSQL = `vigil_ip_text(o.ip, o.ip_zone)`
 const obsPlaceSQL = `NULLIF(p.place, '')`
 
 // obsSelect reads an observation back (obsJoins).
-const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.vantage, f.network, f.method, k.offset_ns,
+const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.vantage, f.network, f.method, ck.offset_ns,
 	f.clock_source, i.kind, i.hash, m.matched, ` + obsIPSQL + `, o.port, f.transport, o.peer_id, f.client, f.client_version,
 	` + obsListenPortSQL + `, o.node_id, o.user_hash, o.guid, f.possession, ` + obsPiecesSQL + `, o.transcript,
 	` + obsTranscriptRefSQL + `, o.transcript_sha256, ` + obsPlaceSQL + `, p.agency, p.agency_rule, f.marks, COALESCE(o.sensor_address, ''),

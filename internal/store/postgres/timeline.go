@@ -172,7 +172,7 @@ func (s *Store) endpointSightings(ctx context.Context, ep int64, limit int, fetc
 // key is (seq, time_ns), migration 0015), and a sighting must not show
 // another endpoint's observation under this one's address.
 const timelineQuery = `SELECT o.seq, ` + obsIDCol + `, o.time_ns, f.network, f.method, f.possession, f.transport, i.kind, i.hash, m.matched,
-	` + obsPlaceSQL + `, p.agency, f.sensor, k.offset_ns, f.clock_source, f.marks, COALESCE(o.sensor_address, ''),
+	` + obsPlaceSQL + `, p.agency, f.sensor, ck.offset_ns, f.clock_source, f.marks, COALESCE(o.sensor_address, ''),
 	o.transcript_sha256, o.port, f.client, f.client_version, ` + obsPiecesSQL + `,
 	o.clock_uncertainty_ns, f.sensor_version, f.build_commit, f.build_modified, t.time_ns, ` + obsIPSQL + `
 	FROM unnest(?::bigint[], ?::bigint[]) AS t(seq, time_ns) JOIN observations o ON o.seq = t.seq` + obsJoins
