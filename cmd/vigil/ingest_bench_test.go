@@ -538,7 +538,8 @@ func checkScored(b *testing.B, schema string) {
 		b.Fatal("ingest's analysis made no target")
 	}
 	var links, logged int
-	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{schema, "analysis_links"}.Sanitize()+`), (SELECT coalesce(sum(length(leaves)/32), 0) FROM `+pgx.Identifier{schema, "evidence_blocks"}.Sanitize()+`)`).Scan(&links, &logged); err != nil {
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pgx.Identifier{schema, "analysis_links"}.Sanitize()+`), (SELECT coalesce(sum(length(leaves)/32), 0) FROM `+pgx.Identifier{schema, "evidence_blocks"}.Sanitize()+`)
+		+ (SELECT coalesce(sum(n), 0) FROM `+pgx.Identifier{schema, "evidence_tiles"}.Sanitize()+`)`).Scan(&links, &logged); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("schema %s: %d targets, %d device links, %d evidence leaves", schema, targets, links, logged)
