@@ -191,6 +191,7 @@ type Pipeline struct {
 	checker  *evidence.ChainChecker // checks sensors' signatures as ingest stores
 	checkM   *checkMetrics
 	checks   chan []observe.Observation // committed batches for the checker, while Run runs
+	scores   chan []observe.Observation // committed batches for the analysis, while Run runs
 	live     match.Live                 // the matcher, once a sensor needs it
 	enricher *ingest.Enricher           // places and routes what ingest reads; nil with no ingest here
 	queue    *spool.Spool               // between the sensors and Remote, if configured
@@ -367,9 +368,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return nil
 			})
 		}
+		scores := make(chan []observe.Observation, scoreQueue)
+		if p.engine != nil {
+			// The analysis scores committed batches on a goroutine of its
+			// own, in the order committed, while ingest reads, checks and
+			// commits the next ones (the two wait on the database in
+			// turn: one core's work overlaps the other's). A full queue
+			// holds ingest back; the goroutine ends when ingest has
+			// returned and every batch it committed is scored, before
+			// the last catch-up below.
+			p.scores = scores
+			g.Go(func() error {
+				for batch := range scores {
+					p.scored(batch)
+				}
+				return nil
+			})
+		}
 		g.Go(func() error {
 			// Ingest outlives ctx: it stops when the bus is closed and
 			// drained, so that nothing the bus accepted is lost.
+			defer close(scores)
 			defer close(checks)
 			defer stopBack()
 			defer stopFront() // an exhausted consumer (a file) ends the run
@@ -527,6 +546,10 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 	return err
 }
 
+// scoreQueue is how many committed batches may wait for the analysis
+// while ingest goes on (a batch of 1,000 is about 1 MB).
+const scoreQueue = 2
+
 // behind says that ingest has a backlog: its bus holds at least another
 // full batch beyond the one in hand (the analysis then saves less often,
 // analysis.Config.Behind).
@@ -558,18 +581,29 @@ func (p *Pipeline) gateFound(checked int, failures []error) {
 
 // committed follows each committed batch: the sensors' signatures are
 // checked (handed to check, on its own goroutine), the analysis scores
-// it, the live views see it, the tally counts it.
+// it and then the live views see it (scored, on a goroutine of its own
+// while Run runs), the tally counts it.
 func (p *Pipeline) committed(batch []observe.Observation) {
 	if p.checks != nil {
 		p.checks <- slices.Clone(batch) // the bus may reuse its slice
 	}
+	if p.scores != nil {
+		p.scores <- slices.Clone(batch) // the bus may reuse its slice
+	} else {
+		p.scored(batch)
+	}
+	p.tally.add(batch)
+}
+
+// scored has the analysis score a committed batch, then shows it to the
+// live views (Config.OnCommit), which so find its targets stored.
+func (p *Pipeline) scored(batch []observe.Observation) {
 	if p.engine != nil {
 		p.score(batch)
 	}
 	if p.cfg.OnCommit != nil {
 		p.cfg.OnCommit(batch)
 	}
-	p.tally.add(batch)
 }
 
 // check runs evidence.ChainChecker over a committed batch: what does not
