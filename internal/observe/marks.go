@@ -15,7 +15,8 @@ import (
 const (
 	// MarkMalformedBitfield: the peer's bitfield had the wrong length or
 	// set spare bits past the last piece; only in-range bits were counted,
-	// and only when the piece count was known. For eD2K, the same of a
+	// and only when the piece count was known, and the observation is
+	// never complete (at most partial). For eD2K, the same of a
 	// client's part map (OP_FILESTATUS): a part count that is not the
 	// file's, or spare bits set; such a map is never complete.
 	MarkMalformedBitfield = "malformed_bitfield"
