@@ -218,6 +218,28 @@ func TestAttackForgedObservationsRaiseNoLevel(t *testing.T) {
 	}
 }
 
+// An observation that no sensor signed (ingest marked it unsigned_import:
+// read from a file, or from the bus with its signature stripped) raises no
+// possession level either: a hub that wants a target shown complete need
+// not forge a signature when it can drop it. Before the fix the target
+// was listed complete from such records (only signature_failed was
+// capped).
+func TestAttackUnsignedObservationsRaiseNoLevel(t *testing.T) {
+	f := newFixture(t)
+	f.now = t0
+	e := f.engine()
+	a := ob("192.0.2.52:7000", 1, observe.Verified, t0)
+	a.Mark(observe.MarkUnsigned)
+	f.ingest(e, a)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 1 {
+		t.Fatalf("%d targets, want 1", len(ts))
+	}
+	if x := ts[0]; x.MaxLevel > observe.Announced {
+		t.Errorf("target %s: level %v from an unsigned record, want at most announced", x.ID, x.MaxLevel)
+	}
+}
+
 // The announce_listen_port link does not depend on arrival order, and
 // survives a restart (the state is replayed from the store).
 func TestAnnounceListenLinkOrderAndRestart(t *testing.T) {

@@ -708,9 +708,11 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	f.count++
 	f.first, f.last = min(f.first, t), max(f.last, t)
-	if o.HasMark(observe.MarkSignatureFailed) {
-		// No sensor signed what it says: it shows that the record
-		// exists, never a level.
+	if o.HasMark(observe.MarkSignatureFailed) || o.HasMark(observe.MarkUnsigned) {
+		// No sensor signed what it says (a signature that does not
+		// check, or none: an import, or a record whose signature was
+		// stripped on the bus, which a forger can do as easily as
+		// forge one): it shows that the record exists, never a level.
 		f.level = max(f.level, min(o.Possession.Level, observe.Announced))
 	} else {
 		f.level = max(f.level, o.Possession.Level)

@@ -59,7 +59,8 @@ const (
 	// observations import'), or read from the bus by 'vigil ingest'
 	// without a sensor's signature (every sensor signs what it publishes:
 	// one made or stripped on the way). Nothing proves which sensor made
-	// it, so it never backs an ISP row, and it is not first-hand.
+	// it, so it never backs an ISP row, it is not first-hand, and it
+	// raises no possession level.
 	MarkUnsigned = "unsigned_import"
 	// MarkSignatureFailed: it came from the bus as a sensor's, but no
 	// signature of a trusted sensor key covers it (a field changed after
