@@ -218,6 +218,54 @@ func TestAttackForgedObservationsRaiseNoLevel(t *testing.T) {
 	}
 }
 
+// An observation that no sensor signed (ingest marked it unsigned_import:
+// read from a file, or from the bus with its signature stripped) raises no
+// possession level either: a hub that wants a target shown complete need
+// not forge a signature when it can drop it. Before the fix the target
+// was listed complete from such records (only signature_failed was
+// capped).
+func TestAttackUnsignedObservationsRaiseNoLevel(t *testing.T) {
+	f := newFixture(t)
+	f.now = t0
+	e := f.engine()
+	a := ob("192.0.2.52:7000", 1, observe.Verified, t0)
+	a.Mark(observe.MarkUnsigned)
+	f.ingest(e, a)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 1 {
+		t.Fatalf("%d targets, want 1", len(ts))
+	}
+	if x := ts[0]; x.MaxLevel > observe.Announced {
+		t.Errorf("target %s: level %v from an unsigned record, want at most announced", x.ID, x.MaxLevel)
+	}
+}
+
+// A probe in which the peer answered for another info-hash
+// (infohash_mismatch: stored by sensors older than the one that records
+// no such observation) proves nothing about the item: the endpoint talked
+// to the sensor, but the file scores only as second hand and is listed at
+// announced at most. Before the fix it scored in files at the level the
+// record carried.
+func TestAttackInfohashMismatchProvesNothingOfTheItem(t *testing.T) {
+	f := newFixture(t)
+	f.now = t0
+	e := f.engine()
+	a := ob("192.0.2.53:7000", 1, observe.Complete, t0)
+	a.Mark(observe.MarkInfohashMismatch)
+	f.ingest(e, a)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 1 {
+		t.Fatalf("%d targets, want 1", len(ts))
+	}
+	x := ts[0]
+	if x.MaxLevel > observe.Announced {
+		t.Errorf("target %s: level %v from an exchange about another item, want at most announced", x.ID, x.MaxLevel)
+	}
+	if x.Parts[analysis.PartFiles] != 0 {
+		t.Errorf("parts %v: an exchange about another item scored in files", x.Parts)
+	}
+}
+
 // The announce_listen_port link does not depend on arrival order, and
 // survives a restart (the state is replayed from the store).
 func TestAnnounceListenLinkOrderAndRestart(t *testing.T) {

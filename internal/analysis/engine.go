@@ -653,6 +653,10 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	e.seq = seq
 	t := o.Time.UnixNano()
 	firstHand := o.FirstHand()
+	// A probe in which the peer answered for another item
+	// (infohash_mismatch, stored by older sensors) shows the endpoint
+	// talking, not holding this item: the file is not first-hand.
+	itemFH := firstHand && !o.HasMark(observe.MarkInfohashMismatch)
 	if firstHand {
 		if !p.hasFH || t < p.fhFirst {
 			p.fhFirst = t
@@ -666,7 +670,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		}
 	}
 	it := e.item(o)
-	if firstHand {
+	if itemFH {
 		d := int32(o.Time.Unix() / 86400)
 		if !slices.Contains(p.fhDays[d], it.idx) {
 			p.fhDays[d] = append(p.fhDays[d], it.idx)
@@ -708,9 +712,12 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	f.count++
 	f.first, f.last = min(f.first, t), max(f.last, t)
-	if o.HasMark(observe.MarkSignatureFailed) {
-		// No sensor signed what it says: it shows that the record
-		// exists, never a level.
+	if o.HasMark(observe.MarkSignatureFailed) || o.HasMark(observe.MarkUnsigned) || o.HasMark(observe.MarkInfohashMismatch) {
+		// No sensor signed what it says (a signature that does not
+		// check, or none: an import, or a record whose signature was
+		// stripped on the bus, which a forger can do as easily as
+		// forge one), or the exchange was about another item: it shows
+		// that the record exists, never a level.
 		f.level = max(f.level, min(o.Possession.Level, observe.Announced))
 	} else {
 		f.level = max(f.level, o.Possession.Level)
@@ -721,8 +728,8 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 			f.offered = true
 		}
 	}
-	newFH := firstHand && !f.fh // the endpoint itself showed this file for the first time
-	if firstHand {
+	newFH := itemFH && !f.fh // the endpoint itself showed this file for the first time
+	if itemFH {
 		f.fh = true
 		f.fhLevel = max(f.fhLevel, o.Possession.Level)
 		f.fhLast = max(f.fhLast, t)
@@ -757,7 +764,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	e.linkDeclared(p, o)
 	// The overlap rule rests on first-hand files and spans only: what a
 	// third party said of the endpoint links nothing.
-	if firstHand && len(p.overlaps) > 0 {
+	if itemFH && len(p.overlaps) > 0 {
 		e.recheckOverlaps(p)
 	}
 	if newFH {

@@ -20,7 +20,7 @@ var csvHeader = []string{
 	"clock_source",
 	"instants_of_ip", "vpn", "hosting",
 	"level", "network", "method", "item", "observation_id", "transcript_sha256",
-	"subscriber_prefix", "prefix_note", "non_public", "transcript_purged",
+	"subscriber_prefix", "prefix_note", "non_public", "transcript_purged", "marks",
 }
 
 // WriteCSV writes one line per row of the request, after a header line.
@@ -41,6 +41,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),
 				r.Level.String(), safeCell(r.Network), safeCell(r.Method), safeCell(r.Item), safeCell(r.ObservationID), r.TranscriptSHA256,
 				prefixString(r.SubscriberPrefix), safeCell(r.PrefixNote.EN), safeCell(r.NonPublic), purgedAt(r.TranscriptPurged),
+				safeCell(strings.Join(r.Marks, " ")),
 			}
 			if err := cw.Write(rec); err != nil {
 				return fmt.Errorf("isp request %s: csv: %w", req.ID, err)
@@ -189,6 +190,8 @@ type jsonRow struct {
 	PrefixNote       *Note  `json:"prefix_note,omitempty"`
 	// NonPublic: the class of an address that is not publicly routable.
 	NonPublic string `json:"non_public,omitempty"`
+	// Marks: the observation's marks, [] when none applies.
+	Marks []string `json:"marks"`
 }
 
 // WriteJSON writes the request as one indented JSON object (the fields are
@@ -234,7 +237,7 @@ func WriteJSON(w io.Writer, req *Request) error {
 				Instants: r.Instants, VPN: r.VPN, Hosting: r.Hosting,
 				Level: r.Level.String(), Network: r.Network, Method: r.Method, Item: r.Item,
 				ObservationID: r.ObservationID, TranscriptSHA256: r.TranscriptSHA256, TranscriptPurged: purgedAt(r.TranscriptPurged),
-				NonPublic: r.NonPublic,
+				NonPublic: r.NonPublic, Marks: orEmpty(r.Marks),
 			})
 			if r.ClockKnown {
 				jr := &jg.Rows[len(jg.Rows)-1]
@@ -261,9 +264,9 @@ func purgedAt(t time.Time) string {
 	return t.UTC().Format(TimeLayout)
 }
 
-func orEmpty(n []Note) []Note {
+func orEmpty[T any](n []T) []T {
 	if n == nil {
-		return []Note{}
+		return []T{}
 	}
 	return n
 }

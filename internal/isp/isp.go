@@ -52,7 +52,10 @@
 //   - the device links that grouped the target's addresses are listed in the
 //     annex with rule, evidence and confidence, under the words
 //     "identifiers can be forged";
-//   - the possession level of each sighting travels with its row;
+//   - the possession level of each sighting travels with its row, and
+//     so do its marks (a first-hand row can carry malformed_bitfield,
+//     malformed_have, transcript_cut, ...): in the JSON, the CSV, the
+//     letter beside the level, and the request id;
 //   - an IPv6 row names the full address with its port and time, and a
 //     note on the prefix: the subscriber prefix that an active
 //     subscriber_prefix link of the target groups it under, when the
@@ -107,7 +110,7 @@
 //	                      clock_source, instants_of_ip, vpn,
 //	                      hosting, level, network, method, item, observation_id,
 //	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note,
-//	                      non_public}]
+//	                      non_public, marks}]
 //	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
@@ -546,9 +549,15 @@ type Row struct {
 	Network          string
 	Method           string
 	Level            observe.Level
-	Item             string
-	VPN              bool
-	Hosting          bool
+	// Marks are the observation's marks (observe.Mark*) that a
+	// first-hand row can still carry (malformed_bitfield, malformed_have,
+	// transcript_cut, node_id_via_ping, ...): what a reader must know
+	// before relying on its level. They travel with the row into the
+	// JSON, the CSV, the letter and the request id.
+	Marks   []string
+	Item    string
+	VPN     bool
+	Hosting bool
 	// Instants is how many distinct instants (to the millisecond) the
 	// row's address appears at among all the request's sightings within
 	// retention, first-hand or not, near the row or not. A row always has
@@ -941,7 +950,7 @@ func (b *requestBuilder) makeRows() {
 			SensorAddress: x.SensorAddress, TranscriptSHA256: x.TranscriptSHA256, Time: x.Time.UTC(),
 			ClockKnown: x.ClockKnown, ClockOffset: x.ClockOffset, ClockUncertainty: x.ClockUncertainty,
 			ClockSource: x.ClockSource, ObservationID: x.ObservationID,
-			Network: x.Network, Method: x.Method, Level: x.Level, Item: x.Item,
+			Network: x.Network, Method: x.Method, Level: x.Level, Marks: slices.Clone(x.Marks), Item: x.Item,
 			VPN: x.VPN, Hosting: x.Hosting, Instants: len(b.instants[ip]), NonPublic: x.NonPublic,
 		})
 	}
@@ -1164,6 +1173,9 @@ func requestID(r *Request) string {
 			}
 			if row.NonPublic != "" {
 				w("non-public|" + row.NonPublic)
+			}
+			if len(row.Marks) > 0 {
+				w("marks|" + strings.Join(row.Marks, " "))
 			}
 		}
 	}

@@ -552,7 +552,7 @@ func TestWriteJSON(t *testing.T) {
 		t.Fatalf("first group %+v", g)
 	}
 	wantKeys := []string{"line", "ip", "source_port", "transport", "direction", "sensor_address", "time", "clock_offset", "clock_offset_ns", "clock_offset_ms",
-		"clock_uncertainty_ms", "clock_source", "instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id", "transcript_sha256"}
+		"clock_uncertainty_ms", "clock_source", "instants_of_ip", "vpn", "hosting", "level", "network", "method", "item", "observation_id", "transcript_sha256", "marks"}
 	row := g.Rows[1]
 	if len(row) != len(wantKeys) {
 		t.Errorf("row has %d fields, want %d: %v", len(row), len(wantKeys), row)

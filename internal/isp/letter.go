@@ -121,7 +121,7 @@ var textFR = langText{
 	linksNone:   "Aucun lien : les adresses de la cible n'ont pas été regroupées.",
 	linkLine:    "%s <-> %s — règle %s, élément %s, confiance %.2f, état %s : %s",
 	once:        "1×", vpn: "VPN", host: "Héb.", noPort: "sans port", nonPublic: "non publique",
-	legend:     "Sens : capteur -> pair (le capteur s'est connecté au port du pair) ou pair -> capteur (datagramme reçu du port du pair). VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Non publique : adresse non routable publiquement (voir les remarques). Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné.",
+	legend:     "Sens : capteur -> pair (le capteur s'est connecté au port du pair) ou pair -> capteur (datagramme reçu du port du pair). VPN : adresse d'un fournisseur de VPN. Héb. : adresse d'un hébergeur. Non publique : adresse non routable publiquement (voir les remarques). Niveau : ce que le pair a montré du fichier (announced < acknowledged < partial < complete < verified) ; il qualifie l'observation, non l'abonné. Un mot après le niveau (malformed_bitfield, malformed_have, transcript_cut…) est une marque de l'observation : le pair a enfreint le protocole, ou une partie de l'échange manque à la transcription ; le niveau ne compte que ce que le pair a valablement montré.",
 	kept:       "La transcription de chaque échange est conservée ; son empreinte SHA-256 permet de la vérifier.",
 	purgedKept: "La transcription de chaque échange est conservée, sauf sur les lignes qui la disent purgée : de celles-ci ne reste que l'empreinte SHA-256 enregistrée lors de l'échange.",
 	purgedCell: "transcription purgée le %s ; empreinte enregistrée : %s",
@@ -179,7 +179,7 @@ var textEN = langText{
 	linksNone:   "No link: the target's addresses were not grouped.",
 	linkLine:    "%s <-> %s — rule %s, evidence %s, confidence %.2f, state %s: %s",
 	once:        "1×", vpn: "VPN", host: "Host.", noPort: "no port", nonPublic: "non-public",
-	legend:     "Direction: sensor -> peer (the sensor connected to the peer's port) or peer -> sensor (a datagram received from the peer's port). VPN: a VPN provider's address. Host.: a hosting provider's address. Non-public: an address that is not publicly routable (see the notes). Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber.",
+	legend:     "Direction: sensor -> peer (the sensor connected to the peer's port) or peer -> sensor (a datagram received from the peer's port). VPN: a VPN provider's address. Host.: a hosting provider's address. Non-public: an address that is not publicly routable (see the notes). Level: what the peer showed of the file (announced < acknowledged < partial < complete < verified); it describes the sighting, not the subscriber. A word after the level (malformed_bitfield, malformed_have, transcript_cut, ...) is a mark of the sighting: the peer broke the protocol, or part of the exchange is not in the transcript; the level counts only what the peer validly showed.",
 	kept:       "The transcript of each exchange is kept; its SHA-256 digest lets anyone check it.",
 	purgedKept: "The transcript of each exchange is kept, except on the lines that say it was purged: of those, only the SHA-256 digest recorded at the time of the exchange remains.",
 	purgedCell: "transcript purged on %s; recorded digest: %s",
@@ -433,6 +433,9 @@ func letter(d *doc, req *Request, g *Group, t *langText) {
 		if r.NonPublic != "" {
 			marks = append(marks, t.nonPublic)
 		}
+		// The observation's own marks, as codes (the same in every
+		// language; the legend of docs/evidence.md, Marks, says each).
+		marks = append(marks, r.Marks...)
 		rows[i] = []string{
 			strconv.Itoa(r.Line), r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport,
 			r.SensorAddress.String(), r.Time.Format(TimeLayout), r.OffsetText(t.unknown), orPH(r.ClockSource, "—"),

@@ -15,7 +15,8 @@ import (
 const (
 	// MarkMalformedBitfield: the peer's bitfield had the wrong length or
 	// set spare bits past the last piece; only in-range bits were counted,
-	// and only when the piece count was known. For eD2K, the same of a
+	// and only when the piece count was known, and the observation is
+	// never complete (at most partial). For eD2K, the same of a
 	// client's part map (OP_FILESTATUS): a part count that is not the
 	// file's, or spare bits set; such a map is never complete.
 	MarkMalformedBitfield = "malformed_bitfield"
@@ -58,7 +59,8 @@ const (
 	// observations import'), or read from the bus by 'vigil ingest'
 	// without a sensor's signature (every sensor signs what it publishes:
 	// one made or stripped on the way). Nothing proves which sensor made
-	// it, so it never backs an ISP row, and it is not first-hand.
+	// it, so it never backs an ISP row, it is not first-hand, and it
+	// raises no possession level.
 	MarkUnsigned = "unsigned_import"
 	// MarkSignatureFailed: it came from the bus as a sensor's, but no
 	// signature of a trusted sensor key covers it (a field changed after

@@ -340,10 +340,20 @@ func saidItsOwn(res *probe.Result) bool {
 // for range, and a peer that advertises pieces is `acknowledged` with
 // pieces unknown. A have_all that nothing contradicts is `complete`
 // whatever the count: it names no piece that could be out of range.
+// A peer whose bitfield broke the format (spare bits set, the wrong
+// length, or not its first possession message) is never `complete`,
+// whatever it set in range or said after it: BEP 3 tells a client to drop
+// such a peer, and one that breaks the protocol is not taken at its
+// highest word (the eD2K sensor judges a malformed part map alike). Its
+// in-range pieces still count: `partial`, up to every piece.
 func possessionOf(c *peerwire.Claims, total int) (observe.Possession, []string) {
 	v := c.Judge(total)
 	pos := observe.Possession{Level: observe.Acknowledged, PiecesHave: v.Have, PiecesTotal: total}
 	switch {
+	case v.MalformedBitfield:
+		if total > 0 && v.Have > 0 {
+			pos.Level, pos.PiecesHave = observe.Partial, min(v.Have, total)
+		}
 	case v.All:
 		pos.Level = observe.Complete
 	case total > 0 && v.Have >= total:

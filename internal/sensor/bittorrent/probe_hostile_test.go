@@ -670,3 +670,30 @@ func TestProbeHostileCutExtensionHandshakeIsNotUsed(t *testing.T) {
 		t.Fatalf("listen port %d taken from an extension handshake cut from the transcript", o.Client.ListenPort)
 	}
 }
+
+// A bitfield that sets every piece but breaks the format (spare bits set,
+// or a byte too many) is malformed: BEP 3 tells a client to drop such a
+// peer, and the eD2K sensor never takes a malformed part map as complete.
+// Its in-range pieces are counted, but a peer that breaks the protocol is
+// not taken at its highest word: partial with every piece, marked, never
+// complete. Before the fix both were recorded complete 10/10.
+func TestProbeHostileMalformedFullBitfieldIsNeverComplete(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bf   []byte
+	}{
+		{"spare-bits", []byte{0xff, 0xff}},
+		{"extra-byte", []byte{0xff, 0xc0, 0x00}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, pub := hostileSensor(t)
+			w := watchedTorrent(t, s, 10)
+			peer := hostilePeer(t, func(_ net.Conn, h peerwire.Handshake) []byte {
+				return bytes.Join([][]byte{handshakeFor(h.InfoHash, false), extHandshake(false),
+					msg(peerwire.Message{ID: peerwire.Bitfield, Payload: tc.bf})}, nil)
+			})
+			probes, _ := probeNow(t, s, pub, peer, w)
+			wantPossession(t, oneProbe(t, probes), observe.Partial, 10, 10, observe.MarkMalformedBitfield)
+		})
+	}
+}

@@ -56,7 +56,10 @@ func (p *Prober) dialPeer(ctx context.Context, peer Peer) (net.Conn, string, err
 //
 // The connection's local address and port go to Config.Dialled before
 // any byte is exchanged: a peer that passes them on by PEX must not make
-// the sensor record itself.
+// the sensor record itself. A uTP socket's go before its SYN, even when
+// the dial then fails (the peer saw the SYN). A TCP dial that fails is
+// not told: its source port is chosen by connect (bindNoPort) and is not
+// known to the dialer after a failure.
 func (p *Prober) Dial(ctx context.Context, transport string, peer netip.AddrPort) (net.Conn, error) {
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	if err := p.guard.Check(peer); err != nil {
@@ -69,7 +72,14 @@ func (p *Prober) Dial(ctx context.Context, transport string, peer netip.AddrPort
 	var c net.Conn
 	var err error
 	if transport == TransportUTP {
-		c, err = dialUTP(ctx, p.guard, local, peer)
+		// The socket's source is told before the SYN leaves: a dial
+		// that fails has shown it to the peer too. (Telling it again
+		// below, once connected, only refreshes it.)
+		c, err = dialUTP(ctx, p.guard, local, peer, func(a net.Addr) {
+			if p.cfg.Dialled != nil {
+				p.cfg.Dialled(addrPortOf(a))
+			}
+		})
 	} else {
 		network := "tcp4"
 		if peer.Addr().Is6() {

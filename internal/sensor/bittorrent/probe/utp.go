@@ -28,7 +28,12 @@ import (
 // local (port chosen by the kernel). The destination is checked before the
 // socket is opened; the socket is the guard's, so every later datagram is
 // checked too. Closing the returned conn closes the socket.
-func dialUTP(ctx context.Context, g *scope.Guard, local netip.Addr, peer netip.AddrPort) (net.Conn, error) {
+//
+// opened (may be nil) is told the socket's local address before the SYN
+// leaves, whether the dial then succeeds or not: a peer that drops the
+// SYN has seen its source as well as one that answers it, and may pass it
+// on in PEX.
+func dialUTP(ctx context.Context, g *scope.Guard, local netip.Addr, peer netip.AddrPort, opened func(net.Addr)) (net.Conn, error) {
 	if err := g.Check(peer); err != nil {
 		return nil, err
 	}
@@ -39,6 +44,9 @@ func dialUTP(ctx context.Context, g *scope.Guard, local netip.Addr, peer netip.A
 	pc, err := g.ListenPacket(ctx, nil, network, netip.AddrPortFrom(local, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("utp socket on %s: %w", local, err)
+	}
+	if opened != nil {
+		opened(pc.LocalAddr())
 	}
 	return dialUTPOn(ctx, g, pc, peer)
 }

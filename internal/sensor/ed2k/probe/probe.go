@@ -143,9 +143,11 @@ type Result struct {
 	// its judgement against the file's size.
 	Status *wire.FileStatus
 	Map    wire.PartMap
-	// Withdrawn: after its file status, asked (with Verify) for the hash
-	// set or an upload slot, the client said it has no such file
-	// (OP_FILEREQANSNOFIL for the file, kept whole in the transcript).
+	// Withdrawn: after its file status the client said it has no such
+	// file (OP_FILEREQANSNOFIL for the file, kept whole in the
+	// transcript): in a packet already sent when the probe had the
+	// status (readOn), or, with Verify, asked for the hash set or an
+	// upload slot.
 	// Of its two statements the lower is kept (Possession).
 	Withdrawn bool
 	// Verified: one part fetched from this client matched its part hash.
@@ -223,6 +225,9 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 	p := &prober{cfg: cfg, t: t, c: c, res: res}
 	c.SetWithheld(func(h wire.Header, _ *wire.Packet) bool { return p.padding(h) })
 	err = p.ask(pctx)
+	if err == nil && !cfg.Verify && res.Status != nil && !res.Named {
+		p.readOn(pctx)
+	}
 	if err == nil && cfg.Verify && res.Status != nil {
 		vctx, vcancel := context.WithTimeout(ctx, cfg.VerifyTimeout)
 		p.verify(vctx)
@@ -383,6 +388,34 @@ func (p *prober) ask(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// readOn reads, after the file status, the packets the client had already
+// sent when the probe had the status (pconn.NextWithin with nothing more
+// waited for), until the answer to the file name request: the probe asked
+// for the name and the status in one go, and a client may answer the
+// status first. A no-file answer for the file there (kept whole) is its
+// second statement, and the lower of the two is kept (Withdrawn), as
+// --verify keeps it when it reads on (hashSet, uploadSlot, which read
+// every packet after the status). A read that finds nothing, or fails,
+// ends it and changes nothing; the transcript ends where it stopped, so
+// that a reader finds every packet it read (internal/evidence/verify,
+// ed2kWithdrawn, looks for a withdrawal in all of them).
+func (p *prober) readOn(ctx context.Context) {
+	for p.res.Packets < p.cfg.MaxPackets {
+		pk, kept, err := p.c.NextWithin(ctx, 0, p.cfg.Timeout)
+		if err != nil {
+			return
+		}
+		p.res.Packets++
+		if p.withdraws(pk, kept) {
+			p.res.Withdrawn = true
+			return
+		}
+		if pk.Proto == wire.ProtoEDonkey && pk.Opcode == wire.OpReqFileNameAns {
+			return // the answer to the name request: nothing more is due
+		}
+	}
 }
 
 // verify fetches one part the client advertises and hashes it in memory.

@@ -52,3 +52,44 @@ func TestNoFileAfterTheStatusWithdrawsIt(t *testing.T) {
 		})
 	}
 }
+
+// With the default settings (no --verify) the probe asks for the file's
+// name and its status in one go. A client that answers the status first
+// ("the whole file") and then says it has no such file, both already
+// received when the probe has the status, has made two statements: the
+// lower is kept, as with --verify. The code before this stopped at the
+// status and recorded it complete, the no-file answer unread. A name
+// answer after the status withdraws nothing.
+func TestNoFileRightAfterTheStatusWithdrawsIt(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		after []byte
+		want  observe.Level
+	}{
+		{"no file", wire.Append(nil, wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: small.Hash}.AppendTo(nil)), observe.Acknowledged},
+		{"its name", wire.Append(nil, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: small.Hash, Name: "file"}.AppendTo(nil)), observe.Complete},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := helloAnswer()
+			out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: small.Hash}.AppendTo(nil))
+			out = append(out, c.after...)
+			cfg := testConfig(t)
+			res, tr, err := Probe(context.Background(), cfg, Target{Addr: scriptedClient(t, out), Hash: small.Hash, Size: small.Size})
+			if res == nil {
+				t.Fatalf("no result: %v", err)
+			}
+			pos, marks := res.Possession()
+			if pos.Level != c.want {
+				t.Fatalf("possession %+v marks %v; want %s", pos, marks, c.want)
+			}
+			if c.want == observe.Acknowledged && (pos.PiecesHave != 0 || !slices.Contains(marks, observe.MarkMalformedHave) || !res.Withdrawn) {
+				t.Fatalf("possession %+v marks %v withdrawn %v; want 0 parts, marked %s", pos, marks, res.Withdrawn, observe.MarkMalformedHave)
+			}
+			// What lowered the level is in the transcript, where a
+			// reader finds it.
+			if !bytes.Contains(tr.Bytes, c.after) {
+				t.Fatalf("the packet after the status is not in the transcript")
+			}
+		})
+	}
+}

@@ -1,0 +1,105 @@
+package isp
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+)
+
+// TestARowCarriesItsMarks: a first-hand probe can still carry marks that
+// a reader must know before relying on its level: a hostile peer whose
+// bitfield set spare bits (malformed_bitfield), a have_none after its
+// have_all (malformed_have), an exchange cut from the transcript
+// (transcript_cut). Such a sighting is a row (nothing in the marks makes
+// it second-hand), and its marks must travel with it into the JSON, the
+// CSV and the PDF letter, and into the request id: a letter saying
+// "complete" alone, where the observation says the peer broke the
+// protocol to say it, overstates.
+func TestARowCarriesItsMarks(t *testing.T) {
+	at := fixedNow.Add(-time.Hour)
+	marked := []string{observe.MarkMalformedBitfield, observe.MarkTranscriptCut}
+	mk := func(id string, i int, marks []string) Sighting {
+		return fh(Sighting{IP: netip.MustParseAddr("81.2.69.160"), Port: 51413, Time: at.Add(time.Duration(i) * time.Minute),
+			ObservationID: id, ASN: 64496, Org: "A", Country: "FR", Level: observe.Complete, Marks: marks})
+	}
+	s := []Sighting{mk("marked", 0, marked), mk("plain", 1, nil)}
+	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
+	if req.Kept != 2 {
+		t.Fatalf("kept %d, want 2 rows (annex %+v)", req.Kept, req.Annex)
+	}
+	for _, r := range req.Groups[0].Rows {
+		want := map[string][]string{"marked": marked}[r.ObservationID]
+		if !slices.Equal(r.Marks, want) {
+			t.Errorf("row %s: marks %v, want %v", r.ObservationID, r.Marks, want)
+		}
+	}
+
+	var js bytes.Buffer
+	if err := WriteJSON(&js, &req); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Groups []struct {
+			Rows []struct {
+				ObservationID string   `json:"observation_id"`
+				Marks         []string `json:"marks"`
+			} `json:"rows"`
+		} `json:"groups"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out.Groups[0].Rows {
+		want := map[string][]string{"marked": marked, "plain": {}}[r.ObservationID]
+		if r.Marks == nil || !slices.Equal(r.Marks, want) {
+			t.Errorf("JSON row %s: marks %#v, want %v (a list, [] when none)", r.ObservationID, r.Marks, want)
+		}
+	}
+
+	var cs bytes.Buffer
+	if err := WriteCSV(&cs, &req); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&cs).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, idCol := slices.Index(recs[0], "marks"), slices.Index(recs[0], "observation_id")
+	if col < 0 {
+		t.Fatalf("CSV header %v: no marks column", recs[0])
+	}
+	for _, rec := range recs[1:] {
+		want := map[string]string{"marked": strings.Join(marked, " ")}[rec[idCol]]
+		if rec[col] != want {
+			t.Errorf("CSV row %s: marks %q, want %q", rec[idCol], rec[col], want)
+		}
+	}
+
+	// The id covers the marks: the same rows without them are another
+	// request.
+	bare := slices.Clone(s)
+	bare[0].Marks = nil
+	if other := Build(Target{ID: "T"}, bare, fixedNow, DefaultRetention()); other.ID == req.ID {
+		t.Errorf("request id %s unchanged when a row's marks are removed", req.ID)
+	}
+
+	// The PDF's reference table wraps the level cell: the marks are
+	// found apart from it, once a letter (French and English) and the
+	// legend says what they are.
+	text := pdftotext(t, buildPDF(t, &req, LangBoth))
+	if n := strings.Count(text, observe.MarkMalformedBitfield+" "+observe.MarkTranscriptCut); n != 2 {
+		t.Errorf("the PDF prints the row's marks %d times, want once a letter:\n%s", n, text)
+	}
+	for _, want := range []string{"A word after the level", "Un mot après le niveau"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the PDF's legend does not say %q", want)
+		}
+	}
+}
