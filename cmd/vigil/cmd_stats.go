@@ -38,8 +38,11 @@ period (in percent, of the same group), estimated, and suppressed.
 - Groups: network; country; subdivision (country/département); category
   (of the list entries an observation's file matched: an observation of a
   file on lists of two categories counts under both, so category rows do
-  not add up to the total); level (possession level). "-" is an unknown
-  value.
+  not add up to the total); level (the possession level the analysis
+  credits the observation with, as a target's file shows it: an
+  observation marked unsigned_import, signature_failed or
+  infohash_mismatch counts at most as announced, whatever it recorded).
+  "-" is an unknown value.
 - Counted: the observations the analysis placed on an endpoint; a device is
   a target (linked endpoints).
 - Exact or estimated: when the periods asked for, with the period before

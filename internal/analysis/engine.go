@@ -712,16 +712,12 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	f.count++
 	f.first, f.last = min(f.first, t), max(f.last, t)
-	if o.HasMark(observe.MarkSignatureFailed) || o.HasMark(observe.MarkUnsigned) || o.HasMark(observe.MarkInfohashMismatch) {
-		// No sensor signed what it says (a signature that does not
-		// check, or none: an import, or a record whose signature was
-		// stripped on the bus, which a forger can do as easily as
-		// forge one), or the exchange was about another item: it shows
-		// that the record exists, never a level.
-		f.level = max(f.level, min(o.Possession.Level, observe.Announced))
-	} else {
-		f.level = max(f.level, o.Possession.Level)
-	}
+	// A record no sensor signed (a signature that does not check, or
+	// none: an import, or one stripped on the bus, which a forger can do
+	// as easily as forge one), or an exchange about another item, shows
+	// that the record exists, never a level (observe's CreditedLevel:
+	// the figures count levels by the same rule).
+	f.level = max(f.level, o.CreditedLevel())
 	if intent == Sharing {
 		f.sharing = true
 		if o.Possession.Level >= observe.Acknowledged {

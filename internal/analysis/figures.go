@@ -25,13 +25,15 @@ type figEntry struct {
 	ep   int32
 }
 
-// figure counts o (seq), just folded into p, for the figures' roll-ups.
+// figure counts o (seq), just folded into p, for the figures' roll-ups,
+// at the level the analysis credits it with (observe's CreditedLevel, as
+// figures.FactOf counts it for exact figures).
 // Its address is p's, its device p's target, known once the batch's links
 // are: figureChanges makes the roll-ups at save. Each observation keeps
 // its seq until the roll-ups are written, so that a process that finds
 // another's roll-ups ahead of its own (resync) drops what they count.
 func (e *Engine) figure(seq int64, o *observe.Observation, p *endpoint) {
-	k := figProfile{day: figures.Day(o.Time), network: o.Network, country: o.Place.Country, level: o.Possession.Level.String()}
+	k := figProfile{day: figures.Day(o.Time), network: o.Network, country: o.Place.Country, level: o.CreditedLevel().String()}
 	if n := len(o.Place.Subdivisions); n > 0 {
 		k.sub = o.Place.Subdivisions[n-1]
 	}

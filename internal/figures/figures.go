@@ -56,14 +56,17 @@ type Fact struct {
 	Country     string   // ISO 3166-1 alpha-2; "" when unplaced
 	Subdivision string   // the most precise subdivision (département), "" when unknown
 	Categories  []string // categories of the list entries the item matched
-	Level       string   // possession level
+	Level       string   // possession level credited (observe's CreditedLevel)
 }
 
 // FactOf is o as the figures count it, at addr (its endpoint's address,
-// unmapped) and on device.
+// unmapped) and on device. Its level is the one the analysis credits it
+// with (observe's CreditedLevel: at most announced when no sensor signed
+// it or the peer answered for another item), never more than a target's
+// file would show: a forged or stripped record raises no level's count.
 func FactOf(o *observe.Observation, addr netip.Addr, device string) *Fact {
 	f := &Fact{Time: o.Time, Addr: addr, Device: device, Network: o.Network, Country: o.Place.Country,
-		Level: o.Possession.Level.String()}
+		Level: o.CreditedLevel().String()}
 	if n := len(o.Place.Subdivisions); n > 0 {
 		f.Subdivision = o.Place.Subdivisions[n-1]
 	}

@@ -141,6 +141,22 @@ func (o *Observation) FirstHand() bool {
 	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned) && !o.HasMark(MarkSignatureFailed)
 }
 
+// CreditedLevel is the possession level the observation is credited with
+// for its item (rule 3: only what the peer itself showed raises a level):
+// the level it recorded, but at most Announced when no sensor signed it
+// (MarkSignatureFailed, MarkUnsigned: a forger on the bus can strip a
+// signature as easily as forge one) or when the peer answered for another
+// item (MarkInfohashMismatch: the exchange proves nothing about this one).
+// The record keeps the level it said, with its marks, for the timeline;
+// everything that counts levels (the analysis's file levels, the figures'
+// level groups) counts this one.
+func (o *Observation) CreditedLevel() Level {
+	if o.HasMark(MarkSignatureFailed) || o.HasMark(MarkUnsigned) || o.HasMark(MarkInfohashMismatch) {
+		return min(o.Possession.Level, Announced)
+	}
+	return o.Possession.Level
+}
+
 // normalizeMarks sorts and de-duplicates marks read from a file or store,
 // and checks their form.
 func normalizeMarks(ms []string) ([]string, error) {

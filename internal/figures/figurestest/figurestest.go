@@ -102,6 +102,11 @@ func observations(devs []device) ([]observe.Observation, []int) {
 				Place:        observe.Place{Country: d.country, Subdivisions: d.sub},
 				Jurisdiction: observe.Jurisdiction{Agency: "fr-test", Rule: "test"},
 			})
+			if n%7 == 5 {
+				// What no sensor signed, or an exchange about another
+				// item: the figures count it at announced at most.
+				obs[n].Mark([]string{observe.MarkUnsigned, observe.MarkSignatureFailed, observe.MarkInfohashMismatch}[(n/7)%3])
+			}
 			from = append(from, i)
 		}
 	}
@@ -201,7 +206,16 @@ func expect(obs []observe.Observation, from []int, devs []device, by, group stri
 				}
 			}
 		case figures.Level:
-			values = []string{o.Possession.Level.String()}
+			// Counted at the level the analysis credits: a record that
+			// no sensor signed, or of an exchange about another item,
+			// raises no level (rule 3).
+			l := o.Possession.Level
+			for _, m := range o.Marks {
+				if m == observe.MarkUnsigned || m == observe.MarkSignatureFailed || m == observe.MarkInfohashMismatch {
+					l = min(l, observe.Announced)
+				}
+			}
+			values = []string{l.String()}
 		}
 		for _, v := range values {
 			c := out[[2]string{label, v}]
