@@ -292,12 +292,17 @@ func printTarget(w io.Writer, d *analysis.TargetDetail) {
 		if f.Quarantined {
 			q = " (quarantined: not scored)"
 		}
+		// Each level with the marks of the observations that gave it
+		// (a level is never shown without what qualifies it).
 		var at []string
 		for _, x := range f.At {
-			at = append(at, fmt.Sprintf("%s at %s", x.Level, x.Endpoint))
+			at = append(at, fmt.Sprintf("%s at %s%s", x.Level, x.Endpoint, marksNote(x.Marks)))
 		}
 		if len(at) == 0 {
-			at = []string{f.MaxLevel.String()}
+			at = []string{f.MaxLevel.String() + marksNote(f.Marks)}
+		}
+		if !f.MarksComplete {
+			q += " (marks of the observations read only)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\t%s\t%d\t\n", f.Hex, f.Kind, strings.Join(lists, ","), strings.Join(at, "; "), q, inert(f.Intent), f.Observations)
 	}
@@ -571,4 +576,12 @@ func (a *app) targetsStore(ctx context.Context, refresh bool) (backend, error) {
 		}
 	}
 	return sq, nil
+}
+
+// marksNote is " [mark,mark]" for the marks behind a level, "" for none.
+func marksNote(marks []string) string {
+	if len(marks) == 0 {
+		return ""
+	}
+	return " [" + inert(strings.Join(marks, ",")) + "]"
 }

@@ -143,6 +143,18 @@ type FileInfo struct {
 	// At is the level each endpoint itself reached for the file, highest
 	// first: a link never lends one endpoint's level to another.
 	At []FileAt `json:"at"`
+	// Marks are the marks of the observations that gave the file its
+	// MaxLevel: those, at an endpoint that reached it, credited with that
+	// level (observe's CreditedLevel), sorted. A level is never shown
+	// without what qualifies it (malformed_bitfield, transcript_cut,
+	// third_party, ...). TargetDetail.AttachFileMarks fills them from the
+	// timeline read with the detail.
+	Marks []string `json:"marks"`
+	// MarksComplete: every observation of the file was in that timeline,
+	// so Marks (and each At's) are those of all of them; false when the
+	// timeline was cut (TimelineLimit) or observations were purged under
+	// retention: then only the marks of those read are known.
+	MarksComplete bool `json:"marks_complete"`
 }
 
 // FileAt is the level one endpoint itself reached for a file.
@@ -150,6 +162,9 @@ type FileAt struct {
 	Endpoint   string        `json:"endpoint"` // "ip:port", "ip:port#n" for a later generation (EndpointKey)
 	Level      observe.Level `json:"level"`
 	Confidence float64       `json:"confidence"` // the endpoint's (EndpointInfo.Confidence)
+	// Marks are the marks of this endpoint's observations of the file
+	// credited with Level (FileInfo.Marks).
+	Marks []string `json:"marks"`
 }
 
 // Link joins two endpoints into one device.

@@ -1088,6 +1088,7 @@ func (s *Store) TargetWithTimeline(ctx context.Context, id string, scope analysi
 			return nil, err
 		}
 	}
+	d.AttachFileMarks() // each file's level with the marks behind it
 	return d, nil
 }
 

@@ -339,12 +339,19 @@ type FileRow struct {
 	// At is each endpoint's own level for the file, when several showed
 	// it (a link lends no level).
 	At []LevelAt
+	// Marks are those of the observations that gave the file its Level
+	// (analysis.FileInfo.Marks); MarksComplete: of all of them, not
+	// only of the timeline read.
+	Marks         []string
+	MarksComplete bool
 }
 
-// LevelAt is the level one endpoint itself showed.
+// LevelAt is the level one endpoint itself showed, with the marks of the
+// observations that gave it.
 type LevelAt struct {
 	Endpoint string // "ip:port", with "#n" from an endpoint's second generation on
 	Level    observe.Level
+	Marks    []string
 }
 
 // ScorePart is one term of a target's score, with its reason. A part the

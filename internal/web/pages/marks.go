@@ -67,6 +67,23 @@ func (v *view) appendMarks(b []byte, firstHand bool, marks []string) []byte {
 	return b
 }
 
+// MarkBadges is the mark badges alone, for a level that rests on several
+// observations (a target's file row): the marks of those that gave it.
+func (v *view) MarkBadges(marks []string) template.HTML {
+	var b []byte
+	for _, m := range marks {
+		label, title := v.markLabel(m)
+		b = append(b, ` <span class="mark" data-mark="`...)
+		b = appendHTMLText(b, m)
+		b = append(b, `" title="`...)
+		b = appendHTMLText(b, title)
+		b = append(b, `">`...)
+		b = appendHTMLText(b, label)
+		b = append(b, `</span>`...)
+	}
+	return template.HTML(b)
+}
+
 // Marks is the source badge and the mark badges of one observation.
 func (v *view) Marks(firstHand bool, marks []string) template.HTML {
 	return template.HTML(v.appendMarks(nil, firstHand, marks))

@@ -290,6 +290,48 @@ func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
 	}
 }
 
+// A file row's level carries the marks of the observations that gave it,
+// at the file's level and at each endpoint's, in the viewer's language,
+// and says when they are only those of the observations read (rule 3:
+// marks travel with every level shown). Before, only the timeline showed
+// marks.
+func TestTargetPageShowsTheMarksBehindEachFileLevel(t *testing.T) {
+	env := buildEnv(t)
+	alice := login(t, env, "alice")
+	for _, c := range []struct{ lang, partial string }{{"en", "marks of the observations read only"}, {"fr", "marques des seules observations lues"}} {
+		if c.lang != "en" {
+			alice.get("/")
+			if r, _ := alice.post("/lang", url.Values{"lang": {c.lang}, "next": {"/"}}, true); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("switch to %s: %d", c.lang, r.StatusCode)
+			}
+		}
+		resp, body := alice.get("/targets/" + env.TargetA)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: target: %d", c.lang, resp.StatusCode)
+		}
+		i := strings.Index(body, `id="files"`)
+		if i < 0 {
+			t.Fatalf("%s: no file table", c.lang)
+		}
+		files := body[i:]
+		files = files[:strings.Index(files, "</table>")]
+		rows := strings.Split(files, "<tr>")
+		if len(rows) < 4 {
+			t.Fatalf("%s: %d file rows, want 2", c.lang, len(rows)-2)
+		}
+		first, second := rows[2], rows[3]
+		if strings.Count(first, `data-mark="malformed_bitfield"`) != 2 || !strings.Contains(first, `data-mark="third_party"`) {
+			t.Errorf("%s: first file row lacks its level's marks (the file's and each endpoint's): %s", c.lang, first)
+		}
+		if strings.Contains(first, c.partial) {
+			t.Errorf("%s: first file row says its marks are partial, though complete", c.lang)
+		}
+		if !strings.Contains(second, `data-mark="third_party"`) || !strings.Contains(second, c.partial) {
+			t.Errorf("%s: second file row lacks its mark or the note that it is only the observations read: %s", c.lang, second)
+		}
+	}
+}
+
 // With RequireViewPurpose a target's page asks for the case number first
 // and shows nothing of the target before it; the view's record carries it,
 // with every address the page shows.

@@ -349,10 +349,11 @@ func (t *storeTargets) detailOf(ctx context.Context, d *analysis.TargetDetail) *
 			r.Name = fileNames[f.Hash]
 		}
 		r.Quarantined, r.LookedFor = f.Quarantined, f.Intent == "looking"
+		r.Marks, r.MarksComplete = f.Marks, f.MarksComplete
 		if len(f.At) > 1 {
 			// Each endpoint's own level: a link lends none.
 			for _, x := range f.At {
-				r.At = append(r.At, LevelAt{Endpoint: x.Endpoint, Level: x.Level})
+				r.At = append(r.At, LevelAt{Endpoint: x.Endpoint, Level: x.Level, Marks: x.Marks})
 			}
 		}
 		out.FileRows = append(out.FileRows, r)
