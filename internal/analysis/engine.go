@@ -712,30 +712,33 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	f.count++
 	f.first, f.last = min(f.first, t), max(f.last, t)
+	// A malformed bitfield recorded complete (older sensors) counts as
+	// the sensor records it now (observe.CountedLevel).
+	level := observe.CountedLevel(o.Possession, o.Marks)
 	if o.HasMark(observe.MarkSignatureFailed) || o.HasMark(observe.MarkUnsigned) || o.HasMark(observe.MarkInfohashMismatch) {
 		// No sensor signed what it says (a signature that does not
 		// check, or none: an import, or a record whose signature was
 		// stripped on the bus, which a forger can do as easily as
 		// forge one), or the exchange was about another item: it shows
 		// that the record exists, never a level.
-		f.level = max(f.level, min(o.Possession.Level, observe.Announced))
+		f.level = max(f.level, min(level, observe.Announced))
 	} else {
-		f.level = max(f.level, o.Possession.Level)
+		f.level = max(f.level, level)
 	}
 	if intent == Sharing {
 		f.sharing = true
-		if o.Possession.Level >= observe.Acknowledged {
+		if level >= observe.Acknowledged {
 			f.offered = true
 		}
 	}
 	newFH := itemFH && !f.fh // the endpoint itself showed this file for the first time
 	if itemFH {
 		f.fh = true
-		f.fhLevel = max(f.fhLevel, o.Possession.Level)
+		f.fhLevel = max(f.fhLevel, level)
 		f.fhLast = max(f.fhLast, t)
 		if intent == Sharing {
 			f.fhSharing = true
-			if o.Possession.Level >= observe.Acknowledged {
+			if level >= observe.Acknowledged {
 				f.fhOffered = true
 			}
 		}

@@ -251,7 +251,7 @@ func FromObservation(o *observe.Observation) Sighting {
 		ObservationID:    o.ID,
 		Network:          o.Network,
 		Method:           o.Method,
-		Level:            o.Possession.Level,
+		Level:            observe.CountedLevel(o.Possession, o.Marks), // never complete from a malformed bitfield
 		Item:             item,
 		ASN:              o.Place.ASN,
 		Org:              o.Place.Org,

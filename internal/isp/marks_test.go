@@ -103,3 +103,35 @@ func TestARowCarriesItsMarks(t *testing.T) {
 		}
 	}
 }
+
+// A sighting that a sensor before e97915c recorded complete although the
+// peer's bitfield broke the format (malformed_bitfield) is a row at the
+// level the current rule counts (partial, the pieces known; acknowledged
+// when not): the letter's legend says the level counts only what the peer
+// validly showed, and printing complete beside the mark would contradict
+// it. Before the fix the row said complete.
+func TestARowOfAnOlderMalformedBitfieldIsNotComplete(t *testing.T) {
+	for _, c := range []struct {
+		have, total int
+		want        observe.Level
+	}{{10, 10, observe.Partial}, {-1, -1, observe.Acknowledged}} {
+		o := observe.Observation{ID: "old", Network: observe.NetBitTorrent, Method: observe.MethodPeerProbe,
+			Time: fixedNow.Add(-time.Hour), Endpoint: observe.Endpoint{IP: netip.MustParseAddr("81.2.69.160"), Port: 51413, Transport: "tcp"},
+			Possession: observe.Possession{Level: observe.Complete, PiecesHave: c.have, PiecesTotal: c.total},
+			Place:      observe.Place{ASN: 64496, Org: "A", Country: "FR"}}
+		o.Mark(observe.MarkMalformedBitfield)
+		sg := fh(FromObservation(&o))
+		// A second instant of the address, so that both are rows.
+		other := sg
+		other.ObservationID, other.Time, other.Marks, other.TranscriptSHA256 = "other", sg.Time.Add(time.Minute), nil, ""
+		req := Build(Target{ID: "T"}, []Sighting{sg, fh(other)}, fixedNow, DefaultRetention())
+		if req.Kept != 2 {
+			t.Fatalf("kept %d, want 2 rows (annex %+v)", req.Kept, req.Annex)
+		}
+		for _, r := range req.Groups[0].Rows {
+			if r.ObservationID == "old" && (r.Level != c.want || !slices.Equal(r.Marks, []string{observe.MarkMalformedBitfield})) {
+				t.Errorf("pieces %d/%d: row at %v marked %v, want %v marked malformed_bitfield", c.have, c.total, r.Level, r.Marks, c.want)
+			}
+		}
+	}
+}

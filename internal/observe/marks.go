@@ -160,3 +160,22 @@ func normalizeMarks(ms []string) ([]string, error) {
 // NormalizeMarks is normalizeMarks for stores that keep marks in a
 // column of their own.
 func NormalizeMarks(ms []string) ([]string, error) { return normalizeMarks(ms) }
+
+// CountedLevel is the level a reader counts of a possession recorded with
+// marks: the recorded level, except that a peer whose bitfield broke the
+// format (MarkMalformedBitfield) is never complete: partial with the
+// pieces it set in range when the piece count is known, acknowledged when
+// not, as the sensor records it now (docs/evidence.md, How a peer's
+// advertisement is counted). Sensors before that rule recorded such a
+// peer complete; stores keep their records, and a sensor not yet upgraded
+// still sends them. The record keeps what it said; scores, a target's
+// levels and ISP rows count this level.
+func CountedLevel(p Possession, marks []string) Level {
+	if p.Level != Complete || !slices.Contains(marks, MarkMalformedBitfield) {
+		return p.Level
+	}
+	if p.PiecesTotal > 0 && p.PiecesHave > 0 {
+		return Partial
+	}
+	return Acknowledged
+}
