@@ -135,3 +135,33 @@ func TestARowOfAnOlderMalformedBitfieldIsNotComplete(t *testing.T) {
 		}
 	}
 }
+
+// Every mark a row can carry is printed after its level in the letter,
+// and the legend of each language names it and says what it means: a
+// node_id_via_ping or node_id_unchecked row (a peer that sent a PORT
+// message, a common client) must not be read under a legend saying that
+// the peer broke the protocol. Before the fix the legend named only
+// malformed_bitfield, malformed_have and transcript_cut, and said of
+// every word after the level that the peer broke the protocol or the
+// transcript lacks part of the exchange.
+func TestTheLetterLegendNamesEveryMarkARowCanCarry(t *testing.T) {
+	base := fh(Sighting{IP: netip.MustParseAddr("81.2.69.160"), Port: 51413, Time: fixedNow.Add(-time.Hour),
+		ObservationID: "x", Method: observe.MethodPeerProbe, Level: observe.Complete})
+	rowMarks := 0
+	for _, k := range observe.KnownMarks {
+		x := base
+		x.Marks = []string{k.Name}
+		if notRow(&x) != "" {
+			continue // never a row: its annex entry says why
+		}
+		rowMarks++
+		for _, l := range []*langText{&textFR, &textEN} {
+			if !strings.Contains(l.legend, k.Name) {
+				t.Errorf("a row can carry %s, and the legend does not name it: %q", k.Name, l.legend)
+			}
+		}
+	}
+	if rowMarks == 0 {
+		t.Fatal("no mark can be a row's: the test checks nothing")
+	}
+}
