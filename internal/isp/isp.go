@@ -111,7 +111,7 @@
 //	                      hosting, level, network, method, item, observation_id,
 //	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note,
 //	                      non_public, marks}]
-//	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
+//	annex               [{ip, port, transport, time, method, observation_id, level, marks, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
 // Row fields: source_port is the endpoint's own port in the conversation
@@ -593,8 +593,11 @@ type AnnexEntry struct {
 	Method        string
 	ObservationID string
 	Level         observe.Level
-	Reason        string // one of the Annex* codes
-	EN, FR        string // why it is not a row, for a reader
+	// Marks are the observation's marks, as a row's (Row.Marks): they
+	// travel with its level into the JSON and the request id.
+	Marks  []string
+	Reason string // one of the Annex* codes
+	EN, FR string // why it is not a row, for a reader
 }
 
 // Group is the part of a request addressed to one ISP in one country.
@@ -871,7 +874,7 @@ func (b *requestBuilder) annex(x *Sighting, code string) {
 		ip = ip.Unmap().WithZone("")
 	}
 	b.req.Annex = append(b.req.Annex, AnnexEntry{IP: ip, Port: x.Port, Transport: x.Transport, Time: x.Time.UTC(),
-		Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Reason: code, EN: en, FR: fr})
+		Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Marks: slices.Clone(x.Marks), Reason: code, EN: en, FR: fr})
 }
 
 // sort is the first pass for one sighting: it goes to the annex, or
@@ -1181,6 +1184,9 @@ func requestID(r *Request) string {
 	}
 	for _, a := range r.Annex {
 		w(fmt.Sprint(a.IP, "|", a.Port, "|", a.Time.UnixNano(), "|", a.ObservationID, "|", a.Reason))
+		if len(a.Marks) > 0 {
+			w("annex-marks|" + strings.Join(a.Marks, " "))
+		}
 	}
 	return "ISP-" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:6]))
 }

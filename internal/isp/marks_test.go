@@ -165,3 +165,47 @@ func TestTheLetterLegendNamesEveryMarkARowCanCarry(t *testing.T) {
 		t.Fatal("no mark can be a row's: the test checks nothing")
 	}
 }
+
+// A sighting that is not a row keeps its marks in the JSON's annex,
+// beside the level it gives: a probe seen once at its address, whose
+// transcript was cut, or a tracker's listing (third_party), is not listed
+// at a bare level. Before the fix the annex entries had a level and no
+// marks.
+func TestAnAnnexEntryCarriesItsMarks(t *testing.T) {
+	at := fixedNow.Add(-time.Hour)
+	cut := fh(Sighting{IP: netip.MustParseAddr("81.2.69.161"), Port: 51413, Time: at, ObservationID: "once",
+		ASN: 64496, Org: "A", Country: "FR", Level: observe.Complete, Marks: []string{observe.MarkTranscriptCut}})
+	listed := Sighting{IP: netip.MustParseAddr("81.2.69.162"), Port: 6881, Time: at, ObservationID: "listed", Method: observe.MethodTracker,
+		ASN: 64496, Org: "A", Country: "FR", Level: observe.Announced, Marks: []string{observe.MarkThirdParty}}
+	plain := fh(Sighting{IP: netip.MustParseAddr("81.2.69.163"), Port: 51413, Time: at, ObservationID: "plain",
+		ASN: 64496, Org: "A", Country: "FR", Level: observe.Partial})
+	req := Build(Target{ID: "T"}, []Sighting{cut, listed, plain}, fixedNow, DefaultRetention())
+	if len(req.Annex) != 3 {
+		t.Fatalf("annex %+v, want the three sightings", req.Annex)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, &req); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		Annex []struct {
+			ObservationID string   `json:"observation_id"`
+			Marks         []string `json:"marks"`
+		} `json:"annex"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"once": {observe.MarkTranscriptCut}, "listed": {observe.MarkThirdParty}, "plain": {}}
+	for _, a := range out.Annex {
+		if a.Marks == nil || !slices.Equal(a.Marks, want[a.ObservationID]) {
+			t.Errorf("annex %s: marks %#v, want %v (a list, [] when none)", a.ObservationID, a.Marks, want[a.ObservationID])
+		}
+	}
+	// The id covers an annex entry's marks, as a row's.
+	bare := []Sighting{cut, listed, plain}
+	bare[0].Marks = nil
+	if other := Build(Target{ID: "T"}, bare, fixedNow, DefaultRetention()); other.ID == req.ID {
+		t.Errorf("request id %s unchanged when an annex entry's marks are removed", req.ID)
+	}
+}
