@@ -207,15 +207,15 @@ type Sighting struct {
 	ClockUncertainty time.Duration
 	ClockSource      string // how the offset was measured ("ntp:..."), or why it is unknown ("none", "ntp:... failed: ...")
 	ObservationID    string
-	Network          string // observe.NetBitTorrent, ...
-	Method           string // observe.MethodDHTAnnounce, ...
-	Level            observe.Level
-	Item             string // the item's hash as "kind:value", e.g. "btih:…"
-	ASN              uint32 // 0 when unknown
-	Org              string // the AS organisation
-	Country          string // ISO 3166-1 alpha-2, where the address was placed
-	VPN              bool   // the ASN is a VPN provider's
-	Hosting          bool   // the ASN is a hosting provider's
+	Network          string        // observe.NetBitTorrent, ...
+	Method           string        // observe.MethodDHTAnnounce, ...
+	Level            observe.Level // as counted (observe.CountedLevel: FromObservation sets it so)
+	Item             string        // the item's hash as "kind:value", e.g. "btih:…"
+	ASN              uint32        // 0 when unknown
+	Org              string        // the AS organisation
+	Country          string        // ISO 3166-1 alpha-2, where the address was placed
+	VPN              bool          // the ASN is a VPN provider's
+	Hosting          bool          // the ASN is a hosting provider's
 	// NonPublic is the class of an address that is not globally routable
 	// ("private", "loopback", "cgnat", "ula", "documentation", ...:
 	// scope.NonPublicClass), "" for a public one. The caller sets it
