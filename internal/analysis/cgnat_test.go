@@ -294,3 +294,37 @@ func TestAnnounceListenLinkOrderAndRestart(t *testing.T) {
 		}
 	}
 }
+
+// A probe that sensors before e97915c recorded complete although the
+// peer's bitfield broke the format (malformed_bitfield: spare bits set, a
+// byte too many; the sensor now records partial, or acknowledged with the
+// piece count unknown) is still in stores, and comes from sensors not yet
+// upgraded: a hostile peer sending FF FF for 10 pieces to one of them is
+// not a complete target either. Before the fix the target was complete.
+func TestAttackMalformedBitfieldOfAnOlderSensorIsNeverComplete(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		have, total int
+		want        observe.Level
+	}{
+		{"pieces known", 10, 10, observe.Partial},
+		{"pieces unknown", -1, -1, observe.Acknowledged},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.now = t0
+			e := f.engine()
+			a := ob("192.0.2.54:7000", 1, observe.Complete, t0)
+			a.Possession.PiecesHave, a.Possession.PiecesTotal = c.have, c.total
+			a.Mark(observe.MarkMalformedBitfield)
+			f.ingest(e, a)
+			ts := targets(t, e, analysis.TargetQuery{})
+			if len(ts) != 1 {
+				t.Fatalf("%d targets, want 1", len(ts))
+			}
+			if x := ts[0]; x.MaxLevel != c.want {
+				t.Errorf("target %s: level %v from a malformed bitfield, want %v", x.ID, x.MaxLevel, c.want)
+			}
+		})
+	}
+}

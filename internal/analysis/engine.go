@@ -715,23 +715,26 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	// A record no sensor signed (a signature that does not check, or
 	// none: an import, or one stripped on the bus, which a forger can do
 	// as easily as forge one), or an exchange about another item, shows
-	// that the record exists, never a level (observe's CreditedLevel:
-	// the figures count levels by the same rule).
+	// that the record exists, never a level; a malformed bitfield
+	// recorded complete (older sensors) counts as the sensor records it
+	// now (observe's CreditedLevel and CountedLevel: the figures count
+	// levels by the same rule).
+	level := observe.CountedLevel(o.Possession, o.Marks)
 	f.level = max(f.level, o.CreditedLevel())
 	if intent == Sharing {
 		f.sharing = true
-		if o.Possession.Level >= observe.Acknowledged {
+		if level >= observe.Acknowledged {
 			f.offered = true
 		}
 	}
 	newFH := itemFH && !f.fh // the endpoint itself showed this file for the first time
 	if itemFH {
 		f.fh = true
-		f.fhLevel = max(f.fhLevel, o.Possession.Level)
+		f.fhLevel = max(f.fhLevel, level)
 		f.fhLast = max(f.fhLast, t)
 		if intent == Sharing {
 			f.fhSharing = true
-			if o.Possession.Level >= observe.Acknowledged {
+			if level >= observe.Acknowledged {
 				f.fhOffered = true
 			}
 		}

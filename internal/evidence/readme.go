@@ -75,7 +75,10 @@ MARKS (what a reader must know before relying on an observation)
                       reordered or replayed on the way): not sensor
                       evidence, raises no possession level
   malformed_bitfield, malformed_have
-                      the peer broke the protocol; only the valid part counted
+                      the peer broke the protocol; only the valid part counted.
+                      A malformed bitfield is never complete: one recorded
+                      complete (by a sensor before that rule) counts as
+                      partial, or acknowledged with the piece count unknown
   transcript_cut, transcript_paused
                       bytes are missing from the transcript; a record in it
                       says where and how many

@@ -110,9 +110,11 @@ type jsonAnnex struct {
 	Method        string `json:"method"`
 	ObservationID string `json:"observation_id"`
 	Level         string `json:"level"`
-	Reason        string `json:"reason"`
-	EN            string `json:"en"`
-	FR            string `json:"fr"`
+	// Marks: the observation's marks, [] when none applies.
+	Marks  []string `json:"marks"`
+	Reason string   `json:"reason"`
+	EN     string   `json:"en"`
+	FR     string   `json:"fr"`
 }
 
 type jsonLinks struct {
@@ -214,7 +216,7 @@ func WriteJSON(w io.Writer, req *Request) error {
 			ip = a.IP.String()
 		}
 		out.Annex = append(out.Annex, jsonAnnex{IP: ip, Port: a.Port, Transport: a.Transport, Time: a.Time.Format(TimeLayout),
-			Method: a.Method, ObservationID: a.ObservationID, Level: a.Level.String(), Reason: a.Reason, EN: a.EN, FR: a.FR})
+			Method: a.Method, ObservationID: a.ObservationID, Level: a.Level.String(), Marks: orEmpty(a.Marks), Reason: a.Reason, EN: a.EN, FR: a.FR})
 	}
 	for _, l := range req.Target.Links {
 		out.Links.Links = append(out.Links.Links, jsonLink{A: l.A, B: l.B, Rule: l.Rule, Evidence: l.Evidence, Reason: l.Reason,

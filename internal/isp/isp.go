@@ -111,7 +111,7 @@
 //	                      hosting, level, network, method, item, observation_id,
 //	                      transcript_sha256, transcript_purged, subscriber_prefix, prefix_note,
 //	                      non_public, marks}]
-//	annex               [{ip, port, transport, time, method, observation_id, level, reason, en, fr}]
+//	annex               [{ip, port, transport, time, method, observation_id, level, marks, reason, en, fr}]
 //	links               {warning: {code, en, fr}, links: [{a, b, rule, evidence, reason, confidence, state}]}
 //
 // Row fields: source_port is the endpoint's own port in the conversation
@@ -207,15 +207,15 @@ type Sighting struct {
 	ClockUncertainty time.Duration
 	ClockSource      string // how the offset was measured ("ntp:..."), or why it is unknown ("none", "ntp:... failed: ...")
 	ObservationID    string
-	Network          string // observe.NetBitTorrent, ...
-	Method           string // observe.MethodDHTAnnounce, ...
-	Level            observe.Level
-	Item             string // the item's hash as "kind:value", e.g. "btih:…"
-	ASN              uint32 // 0 when unknown
-	Org              string // the AS organisation
-	Country          string // ISO 3166-1 alpha-2, where the address was placed
-	VPN              bool   // the ASN is a VPN provider's
-	Hosting          bool   // the ASN is a hosting provider's
+	Network          string        // observe.NetBitTorrent, ...
+	Method           string        // observe.MethodDHTAnnounce, ...
+	Level            observe.Level // as counted (observe.CountedLevel: FromObservation sets it so)
+	Item             string        // the item's hash as "kind:value", e.g. "btih:…"
+	ASN              uint32        // 0 when unknown
+	Org              string        // the AS organisation
+	Country          string        // ISO 3166-1 alpha-2, where the address was placed
+	VPN              bool          // the ASN is a VPN provider's
+	Hosting          bool          // the ASN is a hosting provider's
 	// NonPublic is the class of an address that is not globally routable
 	// ("private", "loopback", "cgnat", "ula", "documentation", ...:
 	// scope.NonPublicClass), "" for a public one. The caller sets it
@@ -251,7 +251,7 @@ func FromObservation(o *observe.Observation) Sighting {
 		ObservationID:    o.ID,
 		Network:          o.Network,
 		Method:           o.Method,
-		Level:            o.Possession.Level,
+		Level:            observe.CountedLevel(o.Possession, o.Marks), // never complete from a malformed bitfield
 		Item:             item,
 		ASN:              o.Place.ASN,
 		Org:              o.Place.Org,
@@ -593,8 +593,11 @@ type AnnexEntry struct {
 	Method        string
 	ObservationID string
 	Level         observe.Level
-	Reason        string // one of the Annex* codes
-	EN, FR        string // why it is not a row, for a reader
+	// Marks are the observation's marks, as a row's (Row.Marks): they
+	// travel with its level into the JSON and the request id.
+	Marks  []string
+	Reason string // one of the Annex* codes
+	EN, FR string // why it is not a row, for a reader
 }
 
 // Group is the part of a request addressed to one ISP in one country.
@@ -871,7 +874,7 @@ func (b *requestBuilder) annex(x *Sighting, code string) {
 		ip = ip.Unmap().WithZone("")
 	}
 	b.req.Annex = append(b.req.Annex, AnnexEntry{IP: ip, Port: x.Port, Transport: x.Transport, Time: x.Time.UTC(),
-		Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Reason: code, EN: en, FR: fr})
+		Method: x.Method, ObservationID: x.ObservationID, Level: x.Level, Marks: slices.Clone(x.Marks), Reason: code, EN: en, FR: fr})
 }
 
 // sort is the first pass for one sighting: it goes to the annex, or
@@ -1181,6 +1184,9 @@ func requestID(r *Request) string {
 	}
 	for _, a := range r.Annex {
 		w(fmt.Sprint(a.IP, "|", a.Port, "|", a.Time.UnixNano(), "|", a.ObservationID, "|", a.Reason))
+		if len(a.Marks) > 0 {
+			w("annex-marks|" + strings.Join(a.Marks, " "))
+		}
 	}
 	return "ISP-" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:6]))
 }

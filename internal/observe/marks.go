@@ -147,14 +147,16 @@ func (o *Observation) FirstHand() bool {
 // (MarkSignatureFailed, MarkUnsigned: a forger on the bus can strip a
 // signature as easily as forge one) or when the peer answered for another
 // item (MarkInfohashMismatch: the exchange proves nothing about this one).
+// It starts from CountedLevel (a malformed bitfield is never complete).
 // The record keeps the level it said, with its marks, for the timeline;
 // everything that counts levels (the analysis's file levels, the figures'
 // level groups) counts this one.
 func (o *Observation) CreditedLevel() Level {
+	level := CountedLevel(o.Possession, o.Marks)
 	if o.HasMark(MarkSignatureFailed) || o.HasMark(MarkUnsigned) || o.HasMark(MarkInfohashMismatch) {
-		return min(o.Possession.Level, Announced)
+		return min(level, Announced)
 	}
-	return o.Possession.Level
+	return level
 }
 
 // normalizeMarks sorts and de-duplicates marks read from a file or store,
@@ -176,3 +178,22 @@ func normalizeMarks(ms []string) ([]string, error) {
 // NormalizeMarks is normalizeMarks for stores that keep marks in a
 // column of their own.
 func NormalizeMarks(ms []string) ([]string, error) { return normalizeMarks(ms) }
+
+// CountedLevel is the level a reader counts of a possession recorded with
+// marks: the recorded level, except that a peer whose bitfield broke the
+// format (MarkMalformedBitfield) is never complete: partial with the
+// pieces it set in range when the piece count is known, acknowledged when
+// not, as the sensor records it now (docs/evidence.md, How a peer's
+// advertisement is counted). Sensors before that rule recorded such a
+// peer complete; stores keep their records, and a sensor not yet upgraded
+// still sends them. The record keeps what it said; scores, a target's
+// levels and ISP rows count this level.
+func CountedLevel(p Possession, marks []string) Level {
+	if p.Level != Complete || !slices.Contains(marks, MarkMalformedBitfield) {
+		return p.Level
+	}
+	if p.PiecesTotal > 0 && p.PiecesHave > 0 {
+		return Partial
+	}
+	return Acknowledged
+}

@@ -162,7 +162,9 @@ type CheckResult struct {
 	// exchanged with the peer) or dht_announce (the address announced
 	// itself to the sensor's DHT node, proving it received its reply).
 	Method string `json:"method,omitempty"`
-	// Level is the possession level of the sighting, as observed.
+	// Level is the possession level of the sighting, as observed and
+	// counted (observe.CountedLevel: a complete that older sensors
+	// recorded from a malformed bitfield is partial or acknowledged).
 	Level string `json:"level,omitempty"`
 	// Marks are the sighting's marks, as observed.
 	Marks []string `json:"marks,omitempty"`
@@ -623,8 +625,8 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashki
 				return -1
 			}
 			return 1
-		case a.o.Possession.Level != b.o.Possession.Level:
-			return int(b.o.Possession.Level) - int(a.o.Possession.Level)
+		case counted(&a.o) != counted(&b.o):
+			return int(counted(&b.o)) - int(counted(&a.o))
 		}
 		return int(absDur(referenceTime(&a.o).Sub(c.at)) - absDur(referenceTime(&b.o).Sub(c.at)))
 	})
@@ -657,7 +659,7 @@ func (h *handler) checkOne(ctx context.Context, st addressStore, held map[hashki
 	if err != nil {
 		return res, rec, err
 	}
-	res.Seen, res.Method, res.Level, res.Marks, res.Reference = true, best.Method, best.Possession.Level.String(), best.Marks, ref
+	res.Seen, res.Method, res.Level, res.Marks, res.Reference = true, best.Method, counted(best).String(), best.Marks, ref
 	res.Match = MatchAddressOnly
 	switch {
 	case bestPort:
@@ -772,4 +774,10 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// counted is the level the answer gives of a sighting and ranks it by
+// (observe.CountedLevel), as the analysis and the ISP rows count it.
+func counted(o *observe.Observation) observe.Level {
+	return observe.CountedLevel(o.Possession, o.Marks)
 }

@@ -225,7 +225,9 @@ func Probe(ctx context.Context, cfg Config, t Target) (*Result, observe.Transcri
 	p := &prober{cfg: cfg, t: t, c: c, res: res}
 	c.SetWithheld(func(h wire.Header, _ *wire.Packet) bool { return p.padding(h) })
 	err = p.ask(pctx)
-	if err == nil && !cfg.Verify && res.Status != nil && !res.Named {
+	if err == nil && !cfg.Verify && res.Status != nil {
+		// Whether the name came before the status or not: a no-file
+		// answer already sent after the status withdraws it.
 		p.readOn(pctx)
 	}
 	if err == nil && cfg.Verify && res.Status != nil {
@@ -390,17 +392,19 @@ func (p *prober) ask(ctx context.Context) error {
 	return nil
 }
 
-// readOn reads, after the file status, the packets the client had already
-// sent when the probe had the status (pconn.NextWithin with nothing more
-// waited for), until the answer to the file name request: the probe asked
-// for the name and the status in one go, and a client may answer the
-// status first. A no-file answer for the file there (kept whole) is its
-// second statement, and the lower of the two is kept (Withdrawn), as
-// --verify keeps it when it reads on (hashSet, uploadSlot, which read
-// every packet after the status). A read that finds nothing, or fails,
-// ends it and changes nothing; the transcript ends where it stopped, so
-// that a reader finds every packet it read (internal/evidence/verify,
-// ed2kWithdrawn, looks for a withdrawal in all of them).
+// readOn reads, after the file status, every packet the client had
+// already sent when the probe had the status (pconn.NextWithin with
+// nothing more waited for), up to MaxPackets: the probe asked for the
+// name and the status in one go, and a client may answer either first. A
+// no-file answer for the file there (kept whole), before or
+// after its answer to the name request, is its second statement, and the
+// lower of the two is kept (Withdrawn), as --verify keeps it when it
+// reads on (hashSet, uploadSlot, which read every packet after the
+// status). A read that finds nothing, or fails, ends it and changes
+// nothing; the transcript ends where it stopped, so that a reader finds
+// every packet it read (internal/evidence/verify, ed2kWithdrawn, looks
+// for a withdrawal in all of them). (It stopped at the name answer
+// before: a no-file answer sent right after it was left unread.)
 func (p *prober) readOn(ctx context.Context) {
 	for p.res.Packets < p.cfg.MaxPackets {
 		pk, kept, err := p.c.NextWithin(ctx, 0, p.cfg.Timeout)
@@ -411,9 +415,6 @@ func (p *prober) readOn(ctx context.Context) {
 		if p.withdraws(pk, kept) {
 			p.res.Withdrawn = true
 			return
-		}
-		if pk.Proto == wire.ProtoEDonkey && pk.Opcode == wire.OpReqFileNameAns {
-			return // the answer to the name request: nothing more is due
 		}
 	}
 }

@@ -59,20 +59,34 @@ func TestNoFileAfterTheStatusWithdrawsIt(t *testing.T) {
 // received when the probe has the status, has made two statements: the
 // lower is kept, as with --verify. The code before this stopped at the
 // status and recorded it complete, the no-file answer unread. A name
-// answer after the status withdraws nothing.
+// answer after the status withdraws nothing; a no-file answer after the
+// name answer, or after a status that followed the name answer (the
+// order aMule answers in), does.
 func TestNoFileRightAfterTheStatusWithdrawsIt(t *testing.T) {
+	noFile := wire.Append(nil, wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: small.Hash}.AppendTo(nil))
+	name := wire.Append(nil, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: small.Hash, Name: "file"}.AppendTo(nil))
 	for _, c := range []struct {
-		name  string
-		after []byte
-		want  observe.Level
+		name   string
+		before []byte   // sent before the status
+		after  [][]byte // packets, each found whole in the transcript
+		want   observe.Level
 	}{
-		{"no file", wire.Append(nil, wire.ProtoEDonkey, wire.OpFileReqAnsNoFile, wire.HashMsg{Hash: small.Hash}.AppendTo(nil)), observe.Acknowledged},
-		{"its name", wire.Append(nil, wire.ProtoEDonkey, wire.OpReqFileNameAns, wire.FileName{Hash: small.Hash, Name: "file"}.AppendTo(nil)), observe.Complete},
+		{"no file", nil, [][]byte{noFile}, observe.Acknowledged},
+		{"its name", nil, [][]byte{name}, observe.Complete},
+		// The name answer, then the no-file answer, both already sent:
+		// the withdrawal one packet after the name answer is the
+		// client's second statement all the same. The probe stopped
+		// reading at the name answer before: complete 1/1.
+		{"its name then no file", nil, [][]byte{name, noFile}, observe.Acknowledged},
+		// The name answer first, as aMule sends it, then the status,
+		// then no such file: the probe read nothing after the status
+		// when the name had come first (complete 1/1).
+		{"name, status, no file", name, [][]byte{noFile}, observe.Acknowledged},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out := helloAnswer()
+			out := append(helloAnswer(), c.before...)
 			out = wire.Append(out, wire.ProtoEDonkey, wire.OpFileStatus, wire.FileStatus{Hash: small.Hash}.AppendTo(nil))
-			out = append(out, c.after...)
+			out = append(out, bytes.Join(c.after, nil)...)
 			cfg := testConfig(t)
 			res, tr, err := Probe(context.Background(), cfg, Target{Addr: scriptedClient(t, out), Hash: small.Hash, Size: small.Size})
 			if res == nil {
@@ -87,8 +101,10 @@ func TestNoFileRightAfterTheStatusWithdrawsIt(t *testing.T) {
 			}
 			// What lowered the level is in the transcript, where a
 			// reader finds it.
-			if !bytes.Contains(tr.Bytes, c.after) {
-				t.Fatalf("the packet after the status is not in the transcript")
+			for i, pk := range c.after {
+				if !bytes.Contains(tr.Bytes, pk) {
+					t.Fatalf("packet %d after the status is not in the transcript", i)
+				}
 			}
 		})
 	}
