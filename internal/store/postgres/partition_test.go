@@ -19,11 +19,21 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0024 takes a store back to the schema before migration 0024: purge records without their
+// undo0025 takes a store back to the schema before migration 0025
+// (h-pgcost; 0027 in the merge plan): analysis_endpoints at the default
+// fillfactor, targets_agency_rank back.
+var undo0025 = []string{
+	`ALTER TABLE analysis_endpoints RESET (fillfactor)`,
+	`CREATE INDEX targets_agency_rank ON targets (agency, score DESC) WHERE merged_into IS NULL`,
+	`DELETE FROM schema_migrations WHERE version >= 25`,
+}
+
+// undo0024 takes a store back to the schema before migration 0024 (0025
+// undone first): purge records without their
 // address and port, retention's update and vigil_timeline_unpack as 0021
 // and 0022 made them, no evidence_older_end, evidence_log and
 // evidence_blocks open to INSERT.
-var undo0024 = []string{
+var undo0024 = append(undo0025[:len(undo0025):len(undo0025)],
 	`DROP TRIGGER evidence_log_closed ON evidence_log`,
 	`DROP TRIGGER evidence_blocks_closed ON evidence_blocks`,
 	`DROP FUNCTION vigil_evidence_closed`,
@@ -32,7 +42,7 @@ var undo0024 = []string{
 	replaceFunction("0022_timeline_days.sql", "vigil_timeline_unpack"),
 	`ALTER TABLE purged_observations DROP COLUMN ip, DROP COLUMN port`,
 	`DELETE FROM schema_migrations WHERE version >= 24`,
-}
+)
 
 // replaceFunction is the CREATE OR REPLACE of function name as migration
 // file defines it (its last definition there, up to its "END $$;").
