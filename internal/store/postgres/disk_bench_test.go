@@ -108,10 +108,10 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 			}
 		}
 		if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, items, evidence_log, evidence_blocks, evidence_tiles, analysis_timeline_old, analysis_timeline_days,
-			observation_facets, observation_places, observation_matches, observation_clocks`); err != nil {
+			observation_facets, observation_places, observation_matches, observation_clocks, observation_chain_runs`); err != nil {
 			b.Fatal(err)
 		}
-		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline, oldTimeline int64
+		var obs, obsIndexes, transcripts, items, dicts, evlog, timeline, oldTimeline, runs int64
 		if err := st.pool.QueryRow(ctx, `SELECT
 			(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observations')),
 			(SELECT SUM(pg_indexes_size(relid)) FROM pg_partition_tree('observations')),
@@ -120,7 +120,8 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 			pg_total_relation_size('observation_facets') + pg_total_relation_size('observation_places') + pg_total_relation_size('observation_matches')
 				+ pg_total_relation_size('observation_clocks'),
 			pg_total_relation_size('evidence_log') + pg_total_relation_size('evidence_blocks') + pg_total_relation_size('evidence_tiles'),
-			pg_total_relation_size('analysis_timeline_days'), pg_total_relation_size('analysis_timeline_old')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline, &oldTimeline); err != nil {
+			pg_total_relation_size('analysis_timeline_days'), pg_total_relation_size('analysis_timeline_old'),
+			pg_total_relation_size('observation_chain_runs')`).Scan(&obs, &obsIndexes, &transcripts, &items, &dicts, &evlog, &timeline, &oldTimeline, &runs); err != nil {
 			b.Fatal(err)
 		}
 		per := func(v int64) float64 { return float64(v) / float64(n) }
@@ -133,7 +134,10 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 		b.ReportMetric(per(evlog), "evidence-log-bytes/obs")
 		b.ReportMetric(per(timeline), "timeline-bytes/obs")
 		b.ReportMetric(per(oldTimeline), "old-timeline-bytes/obs")
-		b.ReportMetric(per(obs+items+dicts+evlog+timeline), "total-bytes/obs")
-		b.ReportMetric(per(obs-transcripts+items+dicts+evlog+timeline), "total-without-transcript-bytes/obs")
+		// Where each commit put each chain's rows (migration 0026), in
+		// place of an index of every signed row.
+		b.ReportMetric(per(runs), "chain-runs-bytes/obs")
+		b.ReportMetric(per(obs+items+dicts+evlog+timeline+runs), "total-bytes/obs")
+		b.ReportMetric(per(obs-transcripts+items+dicts+evlog+timeline+runs), "total-without-transcript-bytes/obs")
 	}
 }

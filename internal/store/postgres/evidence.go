@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -593,22 +595,75 @@ func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first
 	return uint64(prev) + 1, uint64(*h), nil
 }
 
-// ChainObservations implements store.LogStore.
+// ChainObservations implements store.LogStore. The rows are read in the
+// seq ranges where the commits that stored the chain's positions first
+// to head put them (observation_chain_runs, migration 0026): no index
+// holds every signed row. A position stored twice, or missing, is an
+// error; a row in no run's range is not read (the store did not store
+// it: one written into observations by hand, whatever its chain fields).
 func (s *Store) ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error {
-	next := first
-	err := s.observationsWhere(ctx, `o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $1) AND o.chain_seq BETWEEN $2 AND $3`,
-		`o.chain_seq`, []any{chain, int64(first), int64(head)},
-		func(o *observe.Observation) error {
-			if o.Chain.Seq != next {
-				return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
-			}
-			next++
-			return fn(o)
-		})
-	if err == nil && next != head+1 {
-		err = fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	ranges, err := s.chainSeqRanges(ctx, chain, first, head)
+	if err != nil {
+		return err
 	}
-	return err
+	var got []observe.Observation
+	for _, r := range ranges {
+		err := s.observationsWhere(ctx, `o.seq BETWEEN $1 AND $2 AND o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $3)
+			AND o.chain_seq BETWEEN $4 AND $5`, `o.chain_seq`, []any{r[0], r[1], chain, int64(first), int64(head)},
+			func(o *observe.Observation) error {
+				if uint64(len(got)) > head-first {
+					return fmt.Errorf("chain %s: seq %d twice in the store", chain, o.Chain.Seq)
+				}
+				got = append(got, *o)
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+	}
+	// Each range is in chain order; the ranges are in seq order.
+	slices.SortStableFunc(got, func(a, b observe.Observation) int { return cmp.Compare(a.Chain.Seq, b.Chain.Seq) })
+	next := first
+	for i := range got {
+		if got[i].Chain.Seq != next {
+			return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+		}
+		next++
+		if err := fn(&got[i]); err != nil {
+			return err
+		}
+	}
+	if next != head+1 {
+		return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+	}
+	return nil
+}
+
+// chainSeqRanges gives the seq ranges, disjoint and in order, of the
+// commits that stored rows of chain (under any key) at positions first to
+// head: those of their runs (observation_chain_runs) in the blocks of
+// those positions, ranges that meet or overlap merged.
+func (s *Store) chainSeqRanges(ctx context.Context, chain string, first, head uint64) ([][2]int64, error) {
+	r, err := s.pool.Query(ctx, `SELECT r.first_seq, r.last_seq FROM observation_chain_runs r
+		WHERE r.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $1) AND r.block BETWEEN $2 AND $3
+		ORDER BY r.first_seq`, chain, int64(first)>>chainBlockShift, int64(head)>>chainBlockShift)
+	if err != nil {
+		return nil, fmt.Errorf("chain %s: runs: %w", chain, err)
+	}
+	defer r.Close()
+	var out [][2]int64
+	for r.Next() {
+		var lo, hi int64
+		if err := r.Scan(&lo, &hi); err != nil {
+			return nil, fmt.Errorf("chain %s: runs: %w", chain, err)
+		}
+		if n := len(out); n > 0 && lo <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], hi)
+			continue
+		}
+		out = append(out, [2]int64{lo, hi})
+	}
+	return out, r.Err()
 }
 
 // SensorKeys implements store.LogStore: each key with the sensor that

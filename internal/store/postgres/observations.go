@@ -544,7 +544,8 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	}
 	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
 		` FROM pg_temp.` + stageName + ` s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
-	if s.cfg.NoEvidenceLog { // no log to name the rows to
+	runs := signedRefs(refs)
+	if s.cfg.NoEvidenceLog && !runs { // no log to name the rows to
 		tag, err := tx.Exec(ctx, insert)
 		if err != nil {
 			return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
@@ -552,11 +553,45 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		return inserted{n: tag.RowsAffected()}, nil
 	}
 	var in inserted
-	err := tx.QueryRow(ctx, `WITH ins AS (`+insert+` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`).Scan(&in.n, &in.firstSeq)
+	err := tx.QueryRow(ctx, insertReturning(insert, runs)).Scan(&in.n, &in.firstSeq)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
 	return in, nil
+}
+
+// chainRunsSQL records, from the rows an INSERT returned (ins: seq,
+// chain_ref, chain_seq), where the commit put each chain's rows: one
+// observation_chain_runs row for each chain and block of chainBlock
+// positions (migration 0026), which the readers of a chain's rows look up
+// in place of an index of every signed row.
+const chainRunsSQL = `, runs AS (INSERT INTO observation_chain_runs (chain_ref, block, first_seq, last_seq)
+	SELECT chain_ref, chain_seq >> 6, min(seq), max(seq) FROM ins WHERE chain_ref IS NOT NULL GROUP BY 1, 2)`
+
+// chainBlockShift is chain_seq >> chainBlockShift, a run's block
+// (chainRunsSQL's 6).
+const chainBlockShift = 6
+
+// insertReturning is insert (an INSERT INTO observations) that returns
+// the rows it added and the least seq among them, and records the chain
+// runs of its signed rows when runs.
+func insertReturning(insert string, runs bool) string {
+	if !runs {
+		return `WITH ins AS (` + insert + ` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`
+	}
+	return `WITH ins AS (` + insert + ` RETURNING seq, chain_ref, chain_seq)` + chainRunsSQL +
+		` SELECT count(*), COALESCE(min(seq), 0) FROM ins`
+}
+
+// signedRefs says whether one of refs is a signed observation's (refers
+// to a sensor_chains row).
+func signedRefs(refs []obsRefs) bool {
+	for i := range refs {
+		if refs[i].chain != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // inserted is what a batch's INSERTs added: n rows, the least seq
@@ -591,10 +626,11 @@ func distinctTimes(obs []observe.Observation) bool {
 	return true
 }
 
-// valuesSQL is the INSERT of n observations in one statement.
-func valuesSQL(n int) string {
+// valuesSQL is the INSERT of n observations in one statement, that
+// records their chain runs when runs (chainRunsSQL).
+func valuesSQL(n int, runs bool) string {
 	var b strings.Builder
-	b.WriteString(`WITH ins AS (INSERT INTO observations (` + obsColumns + `) VALUES `)
+	b.WriteString(`INSERT INTO observations (` + obsColumns + `) VALUES `)
 	p := 1
 	for i := 0; i < n; i++ {
 		if i > 0 {
@@ -614,8 +650,8 @@ func valuesSQL(n int) string {
 	// An observation already stored (same id, in either column) is
 	// skipped, so that a bus that redelivers after a crash cannot
 	// duplicate evidence.
-	b.WriteString(` ON CONFLICT DO NOTHING RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`)
-	return b.String()
+	b.WriteString(` ON CONFLICT DO NOTHING`)
+	return insertReturning(b.String(), runs)
 }
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
@@ -651,7 +687,7 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 			obsRow(a[i*obsArgs:(i+1)*obsArgs], &obs[start+i], &refs[start+i])
 		}
 		var n1, first int64
-		if err := tx.QueryRow(ctx, valuesSQL(n), a...).Scan(&n1, &first); err != nil {
+		if err := tx.QueryRow(ctx, valuesSQL(n, signedRefs(refs[start:start+n])), a...).Scan(&n1, &first); err != nil {
 			return inserted{}, fmt.Errorf("observations %d..%d: %w", start, start+n-1, err)
 		}
 		added.add(n1, first)

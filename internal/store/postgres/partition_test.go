@@ -19,14 +19,23 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
+// undo0026 takes a store back to the schema before migration 0026: every
+// signed row in observations_chain again, no heads' index, no chain runs.
+var undo0026 = []string{
+	`DROP INDEX observations_chain_heads`,
+	`CREATE INDEX observations_chain ON observations (chain_ref, chain_seq) WHERE chain_ref IS NOT NULL`,
+	`DROP TABLE observation_chain_runs`,
+	`DELETE FROM schema_migrations WHERE version >= 26`,
+}
+
 // undo0025 takes a store back to the schema before migration 0025
-// (h-pgcost; 0027 in the merge plan): analysis_endpoints at the default
-// fillfactor, targets_agency_rank back.
-var undo0025 = []string{
+// (0026 undone first): analysis_endpoints at the default fillfactor,
+// targets_agency_rank back.
+var undo0025 = append(undo0026[:len(undo0026):len(undo0026)],
 	`ALTER TABLE analysis_endpoints RESET (fillfactor)`,
 	`CREATE INDEX targets_agency_rank ON targets (agency, score DESC) WHERE merged_into IS NULL`,
 	`DELETE FROM schema_migrations WHERE version >= 25`,
-}
+)
 
 // undo0024 takes a store back to the schema before migration 0024 (0025
 // undone first): purge records without their

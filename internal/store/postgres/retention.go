@@ -27,18 +27,22 @@ const purgedSensor = "(first observation purged under retention)"
 // held_seq, the observations an active hold protects (following merges,
 // with every member of their sensors' signed batches; held_obs unpacks
 // their endpoints' sightings, migration 0022),
-// held_ep their endpoints, mark the analysis's watermark.
+// held_ep their endpoints, mark the analysis's watermark. A batch's
+// bounds are its signed heads (observations_chain_heads), its rows those
+// in the seq ranges of the commits that stored its chain's positions
+// (observation_chain_runs, migration 0026; 6 is chainBlockShift).
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
 	SELECT target FROM legal_holds WHERE released_ns IS NULL
 	UNION SELECT t.merged_into FROM targets t JOIN held_t h ON t.id = h.id WHERE t.merged_into IS NOT NULL),
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT u.seq FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u WHERE tl.endpoint IN (SELECT id FROM held_ep)),
-held_batch(ref, lo, hi) AS (SELECT o.chain_ref,
+held_batch(ref, lo, hi) AS (SELECT DISTINCT o.chain_ref,
 	COALESCE((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
 	COALESCE((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
 	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
-	SELECT o.seq FROM held_batch b JOIN observations o ON o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
+	SELECT o.seq FROM held_batch b JOIN observation_chain_runs r ON r.chain_ref = b.ref AND r.block BETWEEN b.lo >> 6 AND b.hi >> 6
+		JOIN observations o ON o.seq BETWEEN r.first_seq AND r.last_seq AND o.chain_ref = b.ref AND o.chain_seq BETWEEN b.lo AND b.hi),
 mark(seq) AS (SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)) `
 
 func dueWhere(k retention.Kind) string {
