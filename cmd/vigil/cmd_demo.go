@@ -343,7 +343,7 @@ func (f *demoFlags) runPipeline(ctx context.Context, a *app, d *demoRun) error {
 	if keyDir == "" {
 		keyDir = filepath.Join(f.dir, "keys") // the demo's keys stay in its folder
 	}
-	sensorKey, err := a.sensorKey(keyDir)
+	sensorKey, err := a.sensorKey(keyDir, "demo-bittorrent")
 	if err != nil {
 		return err
 	}

@@ -388,13 +388,23 @@ them with a key of their own.
 --sensor-keys FILE pins the sensor keys (one hexadecimal ed25519 public key
 a line, '#' comments, as 'vigil sensor key rotate' prints them and 'vigil
 ingest --sensor-keys' reads them): a batch signed by any other key then
-covers nothing, and its observations fail. Without it, every key the
-bundle's keys.json lists is taken: whoever could write to the store
-could have added observations under a key of their own ('vigil ingest'
-stores what a key it does not trust signed as signature_failed, never in
-the sensor chains a bundle checks).
+covers nothing, and its observations fail. A key followed on its line by
+a sensor's name (its --id) is bound to that sensor (list the key on one
+line per sensor that shares it): an observation it signed that names
+another sensor fails, naming both. Without it, every key the bundle's
+keys.json lists is taken: whoever could write to the store could have
+added observations under a key of their own ('vigil ingest' stores what
+a key it does not trust signed as signature_failed, never in the sensor
+chains a bundle checks). Either way, a signed observation must name a
+sensor that keys.json lists with its key (the sensor whose chain the
+log holds under it): one signed in another sensor's name fails.
 
 Exit status: 0 when everything checks, 1 otherwise.
+
+A sensors.keys file:
+  # key                                                              sensor
+  6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1 bittorrent-1
+  6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1 ed2k-1
 
 Examples:
   vigil verify T-000001-95.zip
@@ -403,7 +413,7 @@ Examples:
 `,
 		setup: func(fs *flag.FlagSet) runFunc {
 			logKey := fs.String("log-key", "", "the evidence log's verifier `key` to trust (name+hash+key)")
-			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys to trust, one hexadecimal ed25519 public key a line (# comments); default: every key the bundle lists")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys to trust, one hexadecimal ed25519 public key a line, optionally followed by the name of the sensor it signs for (# comments); default: every key the bundle lists")
 			asJSON := fs.Bool("json", false, "print the report as one JSON object")
 			return func(ctx context.Context, a *app, args []string) error {
 				if len(args) != 1 {
@@ -415,12 +425,18 @@ Examples:
 					if err != nil {
 						return fmt.Errorf("--sensor-keys: %w", err)
 					}
-					keys, err := evidence.ParseSensorKeys(*keysFile, data)
+					keys, names, err := evidence.ParseSensorKeys(*keysFile, data)
 					if err != nil {
 						return fmt.Errorf("--sensor-keys: %w", err)
 					}
 					for _, k := range keys {
 						opt.SensorKeys = append(opt.SensorKeys, hex.EncodeToString(k))
+						if ns, ok := names[string(k)]; ok {
+							if opt.SensorNames == nil {
+								opt.SensorNames = map[string][]string{}
+							}
+							opt.SensorNames[hex.EncodeToString(k)] = ns
+						}
 					}
 				}
 				f, err := os.Open(args[0])
@@ -514,8 +530,10 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 const sensorKeyFile = "sensor.key"
 
 // sensorKey reads the sensor key in dir (the --key-dir flag's value, or
-// its default), making it on first start.
-func (a *app) sensorKey(dirFlag string) (ed25519.PrivateKey, error) {
+// its default), making it on first start, and adds sensor (the sensor's
+// --id) to the names the key signs for (sensor.names: an ingest that
+// trusts the folder binds the key to them).
+func (a *app) sensorKey(dirFlag, sensor string) (ed25519.PrivateKey, error) {
 	dir, err := a.keyDir(dirFlag)
 	if err != nil {
 		return nil, err
@@ -529,6 +547,11 @@ func (a *app) sensorKey(dirFlag string) (ed25519.PrivateKey, error) {
 		// The sensor signs all the same; an ingest of the folder reads
 		// the seed instead (and says so).
 		a.log.Warn("sensor public key file not written", "err", err)
+	}
+	if err := addSensorName(path, sensor); err != nil {
+		// The sensor signs all the same; an ingest of the folder that
+		// binds the key to other names fails what it signs.
+		a.log.Warn("sensor name not added to the key's names file: an ingest trusting this key folder may fail this sensor's observations", "sensor", sensor, "err", err)
 	}
 	a.log.Info("sensor batches signed", "key", path, "public_key", hex.EncodeToString(key.Public().(ed25519.PublicKey)))
 	return key, nil
@@ -596,9 +619,12 @@ func sensorKeyCommand() *command {
 A sensor signs each batch of observations it publishes with its ed25519 key,
 sensor.key in --key-dir (made on the sensor's first start, kept outside the
 store), and writes its public key beside it, sensor.pub (hex), which 'vigil
-ingest' reads to trust the sensor. Every key that signed observations stays
+ingest' reads to trust the sensor, and adds its name (--id) to
+sensor.names (one name a line), which binds the key to the sensors that
+share the folder: an ingest trusting the folder fails what the key signs
+in any other sensor's name. Every key that signed observations stays
 published: a bundle lists every sensor key the evidence log holds
-observations of.
+observations of, with the sensors that used it.
 `,
 		subs: []*command{sensorKeyRotateCommand()},
 	}
@@ -611,8 +637,9 @@ func sensorKeyRotateCommand() *command {
 		usage:   "vigil sensor key rotate [--key-dir DIR]",
 		help: `
 Renames sensor.key in --key-dir to sensor-<UTC time>.key.retired (its
-public key to sensor-<UTC time>.pub.retired) and makes a new sensor.key
-and sensor.pub; a sensor started afterwards signs with the new key (a
+public key to sensor-<UTC time>.pub.retired, the sensor names it signed
+for, sensor.names, copied to sensor-<UTC time>.names.retired) and makes a
+new sensor.key and sensor.pub, which signs for the same names; a sensor started afterwards signs with the new key (a
 running one keeps the key it started with until it is restarted). Prints
 both public keys (hex). Observations signed with the old key still verify:
 their bundles carry the key that signed them, and an ingest that trusts
@@ -634,9 +661,13 @@ Examples:
 					return err
 				}
 				retired := filepath.Join(dir, "sensor-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key.retired")
-				// The retired key's public key first: an ingest reading the
-				// folder meanwhile finds it, not the seed.
+				// The retired key's public key and names first: an ingest
+				// reading the folder meanwhile finds them, not the seed.
+				// sensor.names stays: the same sensors sign with the new key.
 				if err := writeSensorPublicKey(retired, old.Public().(ed25519.PublicKey)); err != nil {
+					return err
+				}
+				if err := copySensorNames(path, retired); err != nil {
 					return err
 				}
 				if err := os.Rename(path, retired); err != nil {

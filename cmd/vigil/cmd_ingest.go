@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -79,11 +80,24 @@ a folder such as /tmp, the next folder of the path is ingest's user's or
 root's: another user could have made it): otherwise ingest does not
 start. --sensor-keys FILE instead
 lists the keys trusted, one hexadecimal public key a line (as 'vigil
-sensor key rotate' prints it and a sensor logs it at start): list every
-sensor's key, those on other hosts included. An observation signed by
-any other key (a hub that signs forgeries with a key of its own, under
-any chain id or sensor name) is stored at once marked signature_failed:
-never sensor evidence. No key is learnt from the bus.
+sensor key rotate' prints it and a sensor logs it at start), optionally
+followed by the name of the sensor it signs for (its --id; a key that
+several sensors share, on one line each): list every sensor's key, those
+on other hosts included. An observation signed by any other key (a hub
+that signs forgeries with a key of its own, under any chain id or sensor
+name) is stored at once marked signature_failed: never sensor evidence.
+No key is learnt from the bus.
+
+Each key is bound to the sensors it signs for: the name after it in
+--sensor-keys, or, in the key folder, the names file beside it
+(sensor.names, sensor-*.names.retired: each sensor started with the
+folder adds its --id to sensor.names; 'vigil sensor key rotate' keeps
+them). An observation a trusted key signed that names another sensor (a
+compromised sensor, or a colleague's, signing in another's name) is
+failed as one under a key not trusted, and the log names both. A key
+given without a name (a line without one, a key without a names file: a
+folder of an earlier version, until its sensor starts again) signs for
+any sensor name.
 
 ` + ingestOwnHelp + `
 A place or an agency an observation brings from the bus is
@@ -131,7 +145,7 @@ func ingestCommand() *command {
 			mf := defineMetricsFlag(fs)
 			sigWait := fs.Duration("signature-wait", 0, "how long a signed observation that what follows it contradicts is held before it is stored marked signature_failed, under --ack-wait (default 30s, or half of --ack-wait when that is shorter)")
 			headWait := fs.Duration("head-wait", time.Hour, "how long a signed observation that nothing covers nor contradicts yet (its batch's head not come: a sensor cut off mid-batch) waits before it is stored marked signature_failed")
-			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line (# comments); default: the sensor keys of --key-dir (the public keys sensor.pub and sensor-*.pub.retired beside sensor.key and sensor-*.key.retired)")
+			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line, optionally followed by the name of the sensor it signs for (# comments); default: the sensor keys of --key-dir (the public keys sensor.pub and sensor-*.pub.retired beside sensor.key and sensor-*.key.retired)")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
@@ -140,7 +154,7 @@ func ingestCommand() *command {
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
 				}
-				trusted, trust, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile, kf.dir)
+				trusted, names, trust, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile, kf.dir)
 				if err != nil {
 					return err
 				}
@@ -179,7 +193,7 @@ func ingestCommand() *command {
 					// A PostgreSQL server that restarts: wait for it.
 					pc.Ingest.Unavailable = postgres.Unavailable
 				}
-				pc.SensorKeys, pc.SensorTrust, pc.SignatureWait, pc.HeadWait = trusted, trust, *sigWait, *headWait
+				pc.SensorKeys, pc.SensorNames, pc.SensorTrust, pc.SignatureWait, pc.HeadWait = trusted, names, trust, *sigWait, *headWait
 				pc.Ingest.KeepAlive = *bf.ackWait / 3
 				p, err := pipeline.New(ctx, pc)
 				if err != nil {
@@ -241,41 +255,45 @@ func ingestStore(ctx context.Context, a *app, analyse bool) (pipeline.Config, er
 // gateSettings checks ingest's --batch (what the signature check may be
 // handed at once) and its waits for the sensors' signatures (a zero
 // --signature-wait becomes its default), and says which sensor keys are
-// trusted: those of --sensor-keys, else those of the key folder (read
+// trusted, with the sensor names each is bound to: those of --sensor-keys
+// (a line's note), else those of the key folder (its names files; read
 // again as it changes: keyFolderTrust).
-func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile, keyDir string) ([][]byte, func([]byte) bool, error) {
+func gateSettings(a *app, batch int, sigWait *time.Duration, headWait, ackWait time.Duration, keysFile, keyDir string) ([][]byte, map[string][]string, func([]byte, string) (bool, []string), error) {
 	if batch < 1 || batch > maxIngestBatch {
-		return nil, nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
+		return nil, nil, nil, usagef("--batch %d: want 1 to %d", batch, maxIngestBatch)
 	}
 	if *sigWait == 0 {
 		*sigWait = min(30*time.Second, ackWait/2)
 	}
 	if *sigWait <= 0 || *sigWait >= ackWait {
-		return nil, nil, usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, ackWait)
+		return nil, nil, nil, usagef("--signature-wait %s: must be positive and under --ack-wait (%s), or the stream hands the batch over again while it is held", *sigWait, ackWait)
 	}
 	if headWait < *sigWait {
-		return nil, nil, usagef("--head-wait %s: must be at least --signature-wait (%s)", headWait, *sigWait)
+		return nil, nil, nil, usagef("--head-wait %s: must be at least --signature-wait (%s)", headWait, *sigWait)
 	}
 	if keysFile == "" {
 		dir, err := a.keyDir(keyDir)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		kt, err := newKeyFolderTrust(dir, a.log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sensor keys of the key folder: %w", err)
+			return nil, nil, nil, fmt.Errorf("sensor keys of the key folder: %w", err)
 		}
-		return kt.Keys(), kt.Trusts, nil
+		return kt.Keys(), kt.Names(), kt.Trusts, nil
 	}
 	data, err := os.ReadFile(keysFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--sensor-keys: %w", err)
+		return nil, nil, nil, fmt.Errorf("--sensor-keys: %w", err)
 	}
-	trusted, err := evidence.ParseSensorKeys(keysFile, data)
+	trusted, names, err := evidence.ParseSensorKeys(keysFile, data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--sensor-keys: %w", err)
+		return nil, nil, nil, fmt.Errorf("--sensor-keys: %w", err)
 	}
-	return trusted, nil, nil
+	for _, k := range trusted {
+		a.log.Info("ingest: sensor key trusted (--sensor-keys)", "key", hex.EncodeToString(k), "sensors", sensorsText(names[string(k)]), "file", keysFile)
+	}
+	return trusted, names, nil, nil
 }
 
 // storeWhenUp opens the store for ingest, waiting while a PostgreSQL

@@ -195,7 +195,7 @@ func sensorBitTorrentCommand() *command {
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
+				p, done, err := sensorPipeline(ctx, a, st, cfg.ID, bf, ef, kf, mf)
 				if err != nil {
 					return err
 				}

@@ -91,7 +91,7 @@ func sensorED2KCommand() *command {
 					ctx, cancel = context.WithTimeout(ctx, *duration)
 					defer cancel()
 				}
-				p, done, err := sensorPipeline(ctx, a, st, bf, ef, kf, mf)
+				p, done, err := sensorPipeline(ctx, a, st, cfg.ID, bf, ef, kf, mf)
 				if err != nil {
 					return err
 				}
@@ -226,7 +226,7 @@ func ed2kAddresses(cfg *ed2k.Config, listen, kadBoot, servers, serverMet string)
 // the store (placed and routed at ingest, targets scored as observations
 // are stored) or, with --bus, to NATS JetStream for an ingest elsewhere.
 // done releases what it opened, once the pipeline has run.
-func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, ef *enrichFlags, kf *keyFlags, mf *metricsFlag) (_ *pipeline.Pipeline, done func(), err error) {
+func sensorPipeline(ctx context.Context, a *app, st store.Store, sensor string, bf *busFlags, ef *enrichFlags, kf *keyFlags, mf *metricsFlag) (_ *pipeline.Pipeline, done func(), err error) {
 	var closers []func()
 	release := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -241,7 +241,7 @@ func sensorPipeline(ctx context.Context, a *app, st store.Store, bf *busFlags, e
 		}
 	}()
 	pc := pipeline.Config{Store: st, Log: a.log, Registry: mf.registry(), Own: analysisOwn.Load()}
-	if pc.SensorKey, err = a.sensorKey(kf.dir); err != nil {
+	if pc.SensorKey, err = a.sensorKey(kf.dir, sensor); err != nil {
 		return nil, nil, err
 	}
 	if *bf.url != "" {

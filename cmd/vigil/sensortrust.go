@@ -25,6 +25,12 @@ import (
 // ingest that signs with a key of its own, under whatever chain id or
 // sensor name, gets its observations stored marked signature_failed.
 //
+// Each key is bound to the sensor names in the names file beside it
+// (sensor.names, sensor-*.names.retired: namesFor), which a sensor writes
+// its --id into when it starts: what the key signs under another
+// sensor's name is failed too. A key without a names file (a folder of an
+// earlier version) signs for any name until a sensor writes it.
+//
 // Ingest reads the public key files the sensor writes beside its keys
 // (sensor.pub, sensor-*.pub.retired: pubFor; a folder may hold them
 // alone), never a private key that has one. A key file of a folder
@@ -56,16 +62,17 @@ type keyFolderTrust struct {
 	seen    folderStamp // the folder and its sensor.key when last read
 	racy    bool        // seen is too recent to tell a change by
 	keys    [][]byte
-	lastErr string          // the last read's error, said once
-	seeds   map[string]bool // key files read for want of a public key file, said once
+	names   map[string][]string // key → the sensor names it signs for (none: any)
+	lastErr string              // the last read's error, said once
+	seeds   map[string]bool     // key files read for want of a public key file, said once
 }
 
 // folderStamp is what tells that a key folder changed: its own
 // modification time (a key file made, renamed or removed) and those of
 // its sensor.key and sensor.pub (rewritten in place).
 type folderStamp struct {
-	dir      time.Time
-	key, pub fileStamp
+	dir             time.Time
+	key, pub, names fileStamp
 }
 
 type fileStamp struct {
@@ -79,12 +86,30 @@ type fileStamp struct {
 const racyWindow = 2 * time.Second
 
 // maxKeyFile is the most bytes read of a key file (a hex seed or public
-// key and a line end is 65).
+// key and a line end is 65) or of a names file.
 const maxKeyFile = 4096
 
 // sensorPubFile is the public half of sensor.key, which the sensor writes
 // beside it (writeSensorPublicKey): what ingest reads.
 const sensorPubFile = "sensor.pub"
+
+// sensorNamesFile lists the sensor names sensor.key signs for, one a
+// line: each sensor started with the folder adds its --id
+// (addSensorName). 'vigil sensor key rotate' copies it beside the key it
+// retires (namesFor) and keeps it for the new key.
+const sensorNamesFile = "sensor.names"
+
+// namesFor is the names file of the key or public key file keyPath:
+// sensor.names for sensor.key and sensor.pub, sensor-T.names.retired for
+// sensor-T.key.retired and sensor-T.pub.retired.
+func namesFor(keyPath string) string {
+	dir, base := filepath.Split(keyPath)
+	if base == sensorKeyFile || base == sensorPubFile {
+		return filepath.Join(dir, sensorNamesFile)
+	}
+	base = strings.TrimSuffix(strings.TrimSuffix(base, ".key.retired"), ".pub.retired")
+	return filepath.Join(dir, base+".names.retired")
+}
 
 // pubFor is the public key file of the key file keyPath: sensor.pub for
 // sensor.key, sensor-T.pub.retired for sensor-T.key.retired.
@@ -107,9 +132,17 @@ func newKeyFolderTrust(dir string, log *slog.Logger) (*keyFolderTrust, error) {
 		log.Warn("ingest: no sensor key in the key folder and no --sensor-keys: every signed observation is stored marked signature_failed until a sensor key is made there (a sensor started with the same --key-dir) or given with --sensor-keys", "key_dir", dir)
 	}
 	for _, key := range k.keys {
-		log.Info("ingest: sensor key trusted (key folder)", "key", hex.EncodeToString(key), "key_dir", dir)
+		log.Info("ingest: sensor key trusted (key folder)", "key", hex.EncodeToString(key), "sensors", sensorsText(k.names[string(key)]), "key_dir", dir)
 	}
 	return k, nil
+}
+
+// sensorsText is what a key signs for, for the log.
+func sensorsText(names []string) string {
+	if names == nil {
+		return "any (no sensor name given)"
+	}
+	return strings.Join(names, ", ")
 }
 
 // Keys returns the keys read so far.
@@ -119,28 +152,43 @@ func (k *keyFolderTrust) Keys() [][]byte {
 	return append([][]byte{}, k.keys...)
 }
 
+// Names returns the sensor names each key read so far is bound to
+// (evidence.GateConfig.Sensors): a key absent signs for any name.
+func (k *keyFolderTrust) Names() map[string][]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	out := make(map[string][]string, len(k.names))
+	for key, ns := range k.names {
+		out[key] = slices.Clone(ns)
+	}
+	return out
+}
+
 // Trusts reads the folder again if it changed, and says whether key is
-// one of its sensor keys (evidence.GateConfig.Trust).
-func (k *keyFolderTrust) Trusts(key []byte) bool {
+// one of its sensor keys, with the sensor names it is bound to (nil: any;
+// evidence.GateConfig.Trust, asked about a key not trusted yet or a
+// sensor name its key is not bound to).
+func (k *keyFolderTrust) Trusts(key []byte, sensor string) (bool, []string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if st, err := k.stamp(); err != nil || (st == k.seen && !k.racy) {
-		return false
+		return false, nil
 	}
 	if err := k.reload(); err != nil {
 		if err.Error() != k.lastErr { // once, not for every observation
 			k.log.Error("ingest: reading the sensor keys of the key folder: no key is learnt from it until it is put right", "key_dir", k.dir, "err", err)
 			k.lastErr = err.Error()
 		}
-		return false
+		return false, nil
 	}
 	for _, t := range k.keys {
 		if bytes.Equal(t, key) {
-			k.log.Info("ingest: sensor key trusted (found in the key folder)", "key", hex.EncodeToString(key), "key_dir", k.dir)
-			return true
+			names := k.names[string(key)]
+			k.log.Info("ingest: sensor key trusted (found in the key folder)", "key", hex.EncodeToString(key), "sensors", sensorsText(names), "sensor", sensor, "key_dir", k.dir)
+			return true, slices.Clone(names)
 		}
 	}
-	return false
+	return false, nil
 }
 
 // stamp stats the folder and its sensor.key.
@@ -156,6 +204,7 @@ func (k *keyFolderTrust) stamp() (folderStamp, error) {
 	st.dir = fi.ModTime()
 	st.key = stampOf(filepath.Join(k.dir, sensorKeyFile))
 	st.pub = stampOf(filepath.Join(k.dir, sensorPubFile))
+	st.names = stampOf(filepath.Join(k.dir, sensorNamesFile))
 	return st, nil
 }
 
@@ -182,7 +231,7 @@ func (k *keyFolderTrust) reload() error {
 	readAt := time.Now()
 	fi, err := os.Stat(k.dir)
 	if os.IsNotExist(err) {
-		k.keys, k.seen, k.racy, k.lastErr = nil, st, false, ""
+		k.keys, k.names, k.seen, k.racy, k.lastErr = nil, nil, st, false, ""
 		return nil
 	}
 	if err != nil {
@@ -194,17 +243,17 @@ func (k *keyFolderTrust) reload() error {
 	if err := placers(k.dir, keyOwners(fi)); err != nil {
 		return err
 	}
-	keys, err := k.readKeys(keyOwners(fi))
+	keys, names, err := k.readKeys(keyOwners(fi))
 	if err != nil {
 		return err
 	}
 	newest := st.dir
-	for _, f := range []fileStamp{st.key, st.pub} {
+	for _, f := range []fileStamp{st.key, st.pub, st.names} {
 		if f.at.After(newest) {
 			newest = f.at
 		}
 	}
-	k.keys, k.seen, k.lastErr = keys, st, ""
+	k.keys, k.names, k.seen, k.lastErr = keys, names, st, ""
 	// A time ahead of the clock (a clock stepped back since) is no tick of
 	// this read: reading again at every question would not end.
 	d := readAt.Sub(newest)
@@ -215,19 +264,21 @@ func (k *keyFolderTrust) reload() error {
 // readKeys reads the sensor keys of the folder: each public key file
 // (sensor.pub, sensor-*.pub.retired), and, for a key file that has none
 // beside it (a folder of an earlier version), its seed (said once for
-// each such file).
-func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
+// each such file), and the sensor names each is bound to (its names
+// file, namesFor; none: any name).
+func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, map[string][]string, error) {
 	var keys [][]byte
+	names := map[string][]string{}
 	stale := k.stalePub()
 	for _, kind := range []struct {
 		pattern, current string
 		seed             bool
 	}{{"sensor-*.pub.retired", sensorPubFile, false}, {"sensor-*.key.retired", sensorKeyFile, true}} {
-		names, err := filepath.Glob(filepath.Join(k.dir, kind.pattern))
+		files, err := filepath.Glob(filepath.Join(k.dir, kind.pattern))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		for _, name := range append(names, filepath.Join(k.dir, kind.current)) {
+		for _, name := range append(files, filepath.Join(k.dir, kind.current)) {
 			current := filepath.Base(name) == kind.current
 			switch {
 			case current && stale && !kind.seed:
@@ -244,7 +295,14 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 				continue
 			}
 			if err != nil {
-				return nil, err
+				return nil, nil, err
+			}
+			ns, err := readSensorNames(namesFor(name), owners)
+			if err != nil && !os.IsNotExist(err) {
+				return nil, nil, err
+			}
+			if err == nil {
+				names[string(pub)] = append(names[string(pub)], ns...)
 			}
 			if kind.seed && !k.seeds[name] {
 				if k.seeds == nil {
@@ -257,7 +315,7 @@ func (k *keyFolderTrust) readKeys(owners []uint32) ([][]byte, error) {
 			keys = append(keys, pub)
 		}
 	}
-	return keys, nil
+	return keys, names, nil
 }
 
 // stalePub reports whether sensor.pub is older than sensor.key: it then
@@ -317,6 +375,68 @@ func writeSensorPublicKey(keyPath string, pub ed25519.PublicKey) error {
 	}
 	if err != nil {
 		return fmt.Errorf("public key %s: %w", path, err)
+	}
+	return nil
+}
+
+// addSensorName adds sensor to the names file of the key file keyPath
+// (namesFor: sensor.names), mode 0644, unless it is there already. It is
+// written to a new file renamed over the old, so that a reader never sees
+// half of it. A name a line of the file cannot hold as it is (empty,
+// with a line end, white space around it, or a leading #) is refused.
+func addSensorName(keyPath, sensor string) error {
+	path := namesFor(keyPath)
+	if sensor == "" || strings.ContainsAny(sensor, "\r\n") || strings.TrimSpace(sensor) != sensor || strings.HasPrefix(sensor, "#") {
+		return fmt.Errorf("names %s: sensor name %q cannot be a line of it", path, sensor)
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("names %s: %w", path, err)
+	}
+	for _, line := range strings.Split(string(old), "\n") {
+		if strings.TrimSpace(line) == sensor {
+			return nil
+		}
+	}
+	if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n")) {
+		old = append(old, '\n')
+	}
+	return writeKeyFolderFile(path, append(old, sensor+"\n"...))
+}
+
+// copySensorNames copies the names file of the key file from (if any)
+// to that of the key file to (a key retired).
+func copySensorNames(from, to string) error {
+	b, err := os.ReadFile(namesFor(from))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return writeKeyFolderFile(namesFor(to), b)
+}
+
+// writeKeyFolderFile writes b to path, mode 0644, through a new file
+// renamed over the old.
+func writeKeyFolderFile(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".sensor-names-*")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer os.Remove(f.Name()) // nothing once renamed
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
@@ -413,6 +533,49 @@ func keyOwners(folder os.FileInfo) []uint32 {
 // only ingest's user could have written (writers, owners: keyOwners); a
 // FIFO or a device is refused, not waited on.
 func readSensorPublicKey(path string, owners []uint32, seed bool) ([]byte, error) {
+	b, err := readKeyFolderFile(path, owners)
+	if err != nil {
+		return nil, err
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	switch {
+	case !seed && (err != nil || len(key) != ed25519.PublicKeySize):
+		return nil, fmt.Errorf("public key %s: want %d bytes in hex", path, ed25519.PublicKeySize)
+	case !seed:
+		return key, nil
+	case err != nil || len(key) != ed25519.SeedSize:
+		return nil, fmt.Errorf("key %s: want %d bytes in hex", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(key).Public().(ed25519.PublicKey), nil
+}
+
+// readSensorNames reads a names file (namesFor): one sensor name a line,
+// as addSensorName writes them; blank lines and lines starting with #
+// are skipped. The file is checked as a key file is (readKeyFolderFile):
+// who may write it may bind the key to any name.
+func readSensorNames(path string, owners []uint32) ([]string, error) {
+	b, err := readKeyFolderFile(path, owners)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) >= maxKeyFile {
+		return nil, fmt.Errorf("names %s: longer than %d bytes", path, maxKeyFile-1)
+	}
+	names := []string{} // an empty file binds the key to no name
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && !slices.Contains(names, line) {
+			names = append(names, line)
+		}
+	}
+	return names, nil
+}
+
+// readKeyFolderFile reads a file of the key folder (at most maxKeyFile
+// bytes). It (a link's target) must be a regular file only ingest's user
+// could have written (writers, owners: keyOwners); a FIFO or a device is
+// refused, not waited on.
+func readKeyFolderFile(path string, owners []uint32) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -438,18 +601,5 @@ func readSensorPublicKey(path string, owners []uint32, seed bool) ([]byte, error
 			return nil, fmt.Errorf("key %s links to %s: %w", path, real, err)
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
-	if err != nil {
-		return nil, err
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	switch {
-	case !seed && (err != nil || len(key) != ed25519.PublicKeySize):
-		return nil, fmt.Errorf("public key %s: want %d bytes in hex", path, ed25519.PublicKeySize)
-	case !seed:
-		return key, nil
-	case err != nil || len(key) != ed25519.SeedSize:
-		return nil, fmt.Errorf("key %s: want %d bytes in hex", path, ed25519.SeedSize)
-	}
-	return ed25519.NewKeyFromSeed(key).Public().(ed25519.PublicKey), nil
+	return io.ReadAll(io.LimitReader(f, maxKeyFile))
 }

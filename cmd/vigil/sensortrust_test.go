@@ -37,7 +37,14 @@ func trustsKey(k *keyFolderTrust, key []byte) bool {
 			return true
 		}
 	}
-	return k.Trusts(key)
+	ok, _ := k.Trusts(key, "")
+	return ok
+}
+
+// trusts is k.Trusts of key, whatever the sensor name.
+func trusts(k *keyFolderTrust, key []byte) bool {
+	ok, _ := k.Trusts(key, "")
+	return ok
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -60,7 +67,7 @@ func TestKeyFolderTrustSeesAKeyAddedInTheTickItLastRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Trusts(bytes.Repeat([]byte{9}, 32)) { // a hub's key: the folder is read (unchanged)
+	if trusts(k, bytes.Repeat([]byte{9}, 32)) { // a hub's key: the folder is read (unchanged)
 		t.Fatal("an unknown key is trusted")
 	}
 	fresh := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 6, 0o600)
@@ -68,7 +75,7 @@ func TestKeyFolderTrustSeesAKeyAddedInTheTickItLastRead(t *testing.T) {
 	if err := os.Chtimes(dir, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
 	}
-	if !k.Trusts(fresh) {
+	if !trusts(k, fresh) {
 		t.Fatal("a sensor key made in the key folder in the tick ingest last read it is never trusted")
 	}
 }
@@ -102,7 +109,7 @@ func TestKeyFolderTrustSeesSensorKeyRewrittenInPlace(t *testing.T) {
 	if err := os.Chtimes(dir, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if !k.Trusts(ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)) {
+	if !trusts(k, ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)) {
 		t.Fatal("sensor.key rewritten in place is never read again")
 	}
 }
@@ -295,7 +302,7 @@ func TestKeyFolderTrustSaysWhenItReadsASeed(t *testing.T) {
 		t.Fatal("an old folder's sensor.key is not trusted")
 	}
 	retired := writeSeedKey(t, filepath.Join(dir, "sensor-x.key.retired"), 6, 0o600)
-	if !k.Trusts(retired) {
+	if !trusts(k, retired) {
 		t.Fatal("an old folder's retired key is not trusted")
 	}
 	out := logged.String()
@@ -355,7 +362,7 @@ func TestSensorKeyWritesItsPublicKey(t *testing.T) {
 	dir := t.TempDir()
 	old := writeSeedKey(t, filepath.Join(dir, sensorKeyFile), 5, 0o600)
 	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
-	if _, err := a.sensorKey(dir); err != nil {
+	if _, err := a.sensorKey(dir, "bittorrent-1"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, sensorPubFile))
@@ -525,7 +532,7 @@ func TestSensorKeyRefreshesAnOlderSensorPub(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
-	if _, err := a.sensorKey(dir); err != nil {
+	if _, err := a.sensorKey(dir, "bittorrent-1"); err != nil {
 		t.Fatal(err)
 	}
 	var logged bytes.Buffer
@@ -558,5 +565,69 @@ func TestKeyFolderTrustDanglingSensorPubIsNoSilentDistrust(t *testing.T) {
 	}
 	if !trustsKey(k, key) && !strings.Contains(logged.String(), sensorPubFile) {
 		t.Fatalf("sensor.key not trusted and nothing said: %s", logged.String())
+	}
+}
+
+// TestKeyFolderBindsKeysToSensorNames: each sensor started with a key
+// folder adds its name to sensor.names; ingest, trusting the folder,
+// binds the key to those names; a rotation keeps them for the new key
+// and copies them beside the retired one; a sensor started under a new
+// name while ingest runs is found when its first observation asks. A
+// key without a names file (a folder of an earlier version) signs for
+// any name.
+func TestKeyFolderBindsKeysToSensorNames(t *testing.T) {
+	dir := t.TempDir()
+	a := &app{stdout: io.Discard, stderr: io.Discard, log: quietLog()}
+	key, err := a.sensorKey(dir, "bittorrent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.sensorKey(dir, "bittorrent-1"); err != nil { // again: listed once
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, sensorNamesFile)); err != nil || string(b) != "bittorrent-1\n" {
+		t.Fatalf("sensor.names: %q, %v", b, err)
+	}
+	if code, _, errOut := vigilRun(t, nil, "", "sensor", "key", "rotate", "--key-dir", dir); code != exitOK {
+		t.Fatalf("rotate: exit %d %s", code, errOut)
+	}
+	retired, _ := filepath.Glob(filepath.Join(dir, "sensor-*.names.retired"))
+	if len(retired) != 1 {
+		t.Fatalf("names beside the retired key: %v", retired)
+	}
+	legacy := bytes.Repeat([]byte{0xc3}, ed25519.PublicKeySize) // no names file
+	writePubKey(t, filepath.Join(dir, "sensor-old.pub.retired"), legacy)
+	k, err := newKeyFolderTrust(dir, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := k.Names()
+	old := string(key.Public().(ed25519.PublicKey))
+	var current string
+	for _, x := range k.Keys() {
+		if string(x) != old && !bytes.Equal(x, legacy) {
+			current = string(x)
+		}
+	}
+	for what, key := range map[string]string{"retired": old, "current": current} {
+		if got := names[key]; len(got) != 1 || got[0] != "bittorrent-1" {
+			t.Errorf("%s key bound to %q, want bittorrent-1", what, got)
+		}
+	}
+	if _, ok := names[string(legacy)]; ok {
+		t.Errorf("a key without a names file is bound: %q", names[string(legacy)])
+	}
+	// Another sensor starts with the folder while ingest runs.
+	if err := addSensorName(filepath.Join(dir, sensorKeyFile), "ed2k-1"); err != nil {
+		t.Fatal(err)
+	}
+	ok, got := k.Trusts([]byte(current), "ed2k-1")
+	if !ok || len(got) != 2 || got[1] != "ed2k-1" {
+		t.Errorf("after ed2k-1 started: trusted %v, bound to %q", ok, got)
+	}
+	for _, bad := range []string{"", "a\nb", " a", "#a"} {
+		if err := addSensorName(filepath.Join(dir, sensorKeyFile), bad); err == nil {
+			t.Errorf("name %q written", bad)
+		}
 	}
 }

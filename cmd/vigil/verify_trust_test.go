@@ -123,3 +123,23 @@ func TestVerifyPinsTheSensorKeys(t *testing.T) {
 		t.Errorf("a bad keys file: exit %d: %s", code, errOut)
 	}
 }
+
+// TestVerifySensorKeysBindNames: a line of --sensor-keys may give the
+// sensor's name after its key. The fixture's observations name bt-lab-1:
+// under its key given for bt-lab-1 they check; given for another sensor
+// only, each fails, naming both (a key of one sensor that signed in
+// another's name).
+func TestVerifySensorKeysBindNames(t *testing.T) {
+	path, key := zipFixtureBundle(t)
+	const sensorKey = "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1"
+	dir := t.TempDir()
+	own := writeFile(t, dir, "own.keys", sensorKey+" ed2k-1\n"+sensorKey+" bt-lab-1\n")
+	if code, out, errOut := vigilRun(t, nil, "", "verify", "--log-key", key, "--sensor-keys", own, path); code != exitOK {
+		t.Fatalf("key given for its own sensor: exit %d\n%s%s", code, out, errOut)
+	}
+	other := writeFile(t, dir, "other.keys", sensorKey+" bt-lab-2\n")
+	code, out, _ := vigilRun(t, nil, "", "verify", "--log-key", key, "--sensor-keys", other, path)
+	if code == exitOK || !strings.Contains(out, `"bt-lab-1"`) || !strings.Contains(out, `"bt-lab-2"`) {
+		t.Errorf("key given for another sensor: exit %d\n%s", code, out)
+	}
+}

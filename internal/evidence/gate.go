@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -21,12 +23,23 @@ type GateConfig struct {
 	// never counts as sensor evidence. Nil (and no Trust) trusts any key
 	// whose signature checks.
 	Keys [][]byte
-	// Trust, if set, is asked about a key not in Keys before an
-	// observation chained under it is failed; a key it accepts is then
-	// trusted like one of Keys ('vigil ingest' reads its key folder again:
-	// a sensor rotated its key while ingest runs). Setting it, even with
-	// Keys nil, makes the gate trust no key but those two give.
-	Trust func(key []byte) bool
+	// Sensors binds keys to the sensor names they may sign for (a key's
+	// 32 bytes as a string → names): an observation chained under a key
+	// listed here whose sensor name (observe.Sensor.ID) is none of the
+	// key's is failed as one under a key not trusted, the failure naming
+	// both. A key not listed signs for any name (a key given without a
+	// name: a line of --sensor-keys without a note, a key folder without
+	// sensor.names).
+	Sensors map[string][]string
+	// Trust, if set, is asked about a key not in Keys, or bound to other
+	// sensors than the one an observation names, before an observation
+	// chained under it is failed; a key it accepts is then trusted like
+	// one of Keys, bound to the names it gives (nil: any name), as
+	// Sensors binds ('vigil ingest' reads its key folder again: a sensor
+	// rotated its key, or started under a new name, while ingest runs).
+	// Setting it, even with Keys nil, makes the gate trust no key but
+	// those two give.
+	Trust func(key []byte, sensor string) (ok bool, sensors []string)
 	// MaxHold is how long an observation waits for a signature of its
 	// sensor that covers it (default 30 s; a sensor signs every 250 ms)
 	// when what follows it contradicts it: the position after its run
@@ -109,6 +122,7 @@ type Released struct {
 type Gate struct {
 	cfg    GateConfig
 	keys   map[string]bool
+	names  map[string][]string // GateConfig.Sensors, and what Trust bound
 	chains map[chainID]*gateChain
 	swept  time.Time  // when idle chains were last forgotten
 	fifo   []*heldObs // in arrival order, for expiry
@@ -222,6 +236,12 @@ func NewGate(cfg GateConfig) *Gate {
 			g.keys[string(k)] = true
 		}
 	}
+	if cfg.Sensors != nil || cfg.Trust != nil {
+		g.names = map[string][]string{}
+		for k, ns := range cfg.Sensors {
+			g.names[k] = slices.Clone(ns)
+		}
+	}
 	return g
 }
 
@@ -305,7 +325,10 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 	if !o.Signed() {
 		return append(out, Released{Obs: *o, Tags: []int{tag}})
 	}
-	if !g.trusts(o.Chain.Key) {
+	if ok, bound := g.trusts(o.Chain.Key, o.Sensor.ID); !ok && bound != nil {
+		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is trusted for sensor %s only, but the observation names sensor %q", o.ID, o.Chain.ID, o.Chain.Key, quoteNames(bound), o.Sensor.ID))
+		return append(out, failed(*o, []int{tag}, fmt.Sprintf("its sensor key is trusted for sensor %s only, not for sensor %q, which it names", quoteNames(bound), o.Sensor.ID)))
+	} else if !ok {
 		g.failures = append(g.failures, fmt.Errorf("observation %s: chain %s is signed by sensor key %x, which is not among the trusted keys", o.ID, o.Chain.ID, o.Chain.Key))
 		return append(out, failed(*o, []int{tag}, "its sensor key is not among the keys trusted (unknown, or rotated out)"))
 	}
@@ -656,17 +679,52 @@ func (g *Gate) linkStored(h *heldObs, m uint64) (rel []Released, contradicted bo
 	return nil, true
 }
 
-// trusts says whether key may sign sensor evidence: any key when neither
-// Keys nor Trust is set; else a key of Keys or one Trust accepted.
-func (g *Gate) trusts(key []byte) bool {
-	if g.keys == nil || g.keys[string(key)] {
-		return true
+// trusts says whether key may sign sensor evidence for the sensor named
+// sensor: any key when neither Keys nor Trust is set, else a key of Keys
+// or one Trust accepted; and, for a key bound to sensor names (Sensors,
+// or Trust's answer), only for one of them. bound is what the key is
+// bound to when that alone refuses it.
+func (g *Gate) trusts(key []byte, sensor string) (ok bool, bound []string) {
+	// string(key) inside each index expression: a string of it kept in a
+	// variable would be an allocation an observation.
+	known := g.keys == nil || g.keys[string(key)]
+	if known {
+		ns, has := g.names[string(key)]
+		if !has || slices.Contains(ns, sensor) {
+			return true, nil
+		}
+		bound = ns
 	}
-	if g.cfg.Trust != nil && g.cfg.Trust(key) {
-		g.keys[string(key)] = true
-		return true
+	if g.cfg.Trust == nil {
+		return false, bound
 	}
-	return false
+	ok, ns := g.cfg.Trust(key, sensor)
+	if !ok {
+		return false, bound // a key once trusted stays trusted, as bound
+	}
+	k := string(key)
+	g.keys[k] = true
+	if ns == nil {
+		delete(g.names, k)
+		return true, nil
+	}
+	g.names[k] = slices.Clone(ns)
+	if slices.Contains(ns, sensor) {
+		return true, nil
+	}
+	return false, g.names[k]
+}
+
+// quoteNames is names quoted, joined with " or ".
+func quoteNames(names []string) string {
+	if len(names) == 0 {
+		return "(no name: its names file is empty)"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, " or ")
 }
 
 // failed marks o signature_failed and drops its chain fields: it is
@@ -679,25 +737,54 @@ func failed(o observe.Observation, tags []int, why string) Released {
 
 // ParseSensorKeys reads a list of trusted sensor keys: one ed25519 public
 // key a line, in hexadecimal (as 'vigil sensor key rotate' prints it and
-// a sensor logs it at start), optionally followed by white space and a
-// note (the sensor's name); blank lines and lines starting with # are
-// skipped. name is the file's name, for errors.
-func ParseSensorKeys(name string, data []byte) ([][]byte, error) {
-	var out [][]byte
+// a sensor logs it at start), optionally followed by white space and the
+// name of the sensor it signs for (its --id, as its observations name
+// it: the rest of the line); blank lines and lines starting with # are
+// skipped. A key given with a name is bound to it (sensors: the key's
+// bytes as a string → its names): it signs for that sensor only, or for
+// each sensor named on another line of the same key (sensors that share
+// a key folder share its key). A key given without a name signs for any
+// sensor name; a key given both with and without one is refused, as
+// ambiguous. name is the file's name, for errors.
+func ParseSensorKeys(name string, data []byte) (keys [][]byte, sensors map[string][]string, err error) {
+	bare := map[string]int{} // key → line given without a name
+	named := map[string]int{}
 	for n, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		f := strings.Fields(line)[0]
+		f, note := line, ""
+		if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
+			f, note = line[:i], strings.TrimSpace(line[i:])
+		}
 		k, err := hex.DecodeString(f)
 		if err != nil || len(k) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("%s line %d: %q is not an ed25519 public key in hexadecimal (64 digits)", name, n+1, f)
+			return nil, nil, fmt.Errorf("%s line %d: %q is not an ed25519 public key in hexadecimal (64 digits)", name, n+1, f)
 		}
-		out = append(out, k)
+		ks := string(k)
+		if _, dup := bare[ks]; !dup && named[ks] == 0 {
+			keys = append(keys, k)
+		}
+		if note == "" {
+			bare[ks] = n + 1
+		} else {
+			if sensors == nil {
+				sensors = map[string][]string{}
+			}
+			if !slices.Contains(sensors[ks], note) {
+				sensors[ks] = append(sensors[ks], note)
+			}
+			if named[ks] == 0 {
+				named[ks] = n + 1
+			}
+		}
+		if b, ok := bare[ks]; ok && named[ks] != 0 {
+			return nil, nil, fmt.Errorf("%s line %d: key %s is given without a sensor name on line %d (any sensor) and with one on line %d: give it with a name on each line, one line a sensor it signs for", name, n+1, f, b, named[ks])
+		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no sensor key (one hexadecimal public key a line)", name)
+	if len(keys) == 0 {
+		return nil, nil, fmt.Errorf("%s: no sensor key (one hexadecimal public key a line)", name)
 	}
-	return out, nil
+	return keys, sensors, nil
 }

@@ -161,9 +161,9 @@ func TestGateAsksTrustAboutKeysNotGiven(t *testing.T) {
 	obs := signed(t, sample(8))
 	accept, asked := false, 0
 	cfg := evidence.DefaultGateConfig()
-	cfg.Trust = func(k []byte) bool {
+	cfg.Trust = func(k []byte, _ string) (bool, []string) {
 		asked++
-		return accept && bytes.Equal(k, sensorKey.Public().(ed25519.PublicKey))
+		return accept && bytes.Equal(k, sensorKey.Public().(ed25519.PublicKey)), nil
 	}
 	if _, failed := covered(gateRun(t, cfg, obs), obs); failed != len(obs) || asked != len(obs) {
 		t.Errorf("before Trust accepts the key: %d of %d failed, asked %d times", failed, len(obs), asked)

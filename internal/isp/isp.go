@@ -1150,8 +1150,26 @@ func countryName(c string) string {
 	return c
 }
 
+// requestIDContext begins what requestID hashes. Version 2 added each
+// row's network, method, level, item and direction, and each annex
+// entry's transport, method and level: version 1 (no context) left them
+// out, so that two requests differing only in what their rows claim
+// shared an id. Ids are recorded (the audit trail, the files' names),
+// never computed again to be compared, so older ids stay as they were.
+const requestIDContext = "vigil/isp-request-id/v2"
+
 // requestID is a digest of what the request asks, so that the same rows
-// asked at the same time give the same id and any change gives another.
+// asked at the same time give the same id. It covers the target's id and
+// case, the creation time; each group's ASN, organisation, country and
+// count left out for retention; each row's address, port, transport,
+// time, clock (offset, and uncertainty and source when known),
+// observation id, sensor address, transcript digest, network, method,
+// level, item, direction, subscriber prefix (with its note's English
+// text), non-public class and marks; each annex entry's address, port,
+// transport, time, method, observation id, level, marks and reason. What
+// follows from those or from the store's state (a row's line, instants,
+// VPN and hosting flags, when its transcript was purged; notes) is not
+// covered: the request file states it.
 func requestID(r *Request) string {
 	h := sha256.New()
 	var b [8]byte
@@ -1160,6 +1178,7 @@ func requestID(r *Request) string {
 		h.Write(b[:])
 		h.Write([]byte(s))
 	}
+	w(requestIDContext)
 	w(r.Target.ID)
 	w(r.Target.Case)
 	w(r.Created.Format(time.RFC3339Nano))
@@ -1168,6 +1187,7 @@ func requestID(r *Request) string {
 		for _, row := range g.Rows {
 			w(fmt.Sprint(row.IP, "|", row.Port, "|", row.Transport, "|", row.Time.UnixNano(), "|", int64(row.ClockOffset), "|", row.ObservationID,
 				"|", row.SensorAddress, "|", row.TranscriptSHA256))
+			w(fmt.Sprint("claim|", row.Network, "|", row.Method, "|", row.Level, "|", row.Item, "|", row.Direction))
 			if row.ClockKnown {
 				w(fmt.Sprint("clock|", int64(row.ClockUncertainty), "|", row.ClockSource))
 			}
@@ -1184,6 +1204,7 @@ func requestID(r *Request) string {
 	}
 	for _, a := range r.Annex {
 		w(fmt.Sprint(a.IP, "|", a.Port, "|", a.Time.UnixNano(), "|", a.ObservationID, "|", a.Reason))
+		w(fmt.Sprint("annex-claim|", a.Transport, "|", a.Method, "|", a.Level))
 		if len(a.Marks) > 0 {
 			w("annex-marks|" + strings.Join(a.Marks, " "))
 		}

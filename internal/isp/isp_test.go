@@ -577,3 +577,46 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("empty request JSON:\n%s", b.String())
 	}
 }
+
+// TestRequestIDCoversLevelItemAndMethod: two requests whose rows (or
+// annex entries) differ only in what they claim (the level of
+// possession, the item, the method that observed it, the network) are two
+// requests: the id, which the audit trail records and the letter prints,
+// must tell them apart.
+func TestRequestIDCoversLevelItemAndMethod(t *testing.T) {
+	tg, s := fixture()
+	a := Build(tg, s, fixedNow, testRetention())
+	if len(a.Groups) == 0 || len(a.Groups[0].Rows) == 0 || len(a.Annex) == 0 {
+		t.Fatalf("fixture: %d groups, %d in the annex", len(a.Groups), len(a.Annex))
+	}
+	for _, c := range []struct {
+		name   string
+		change func(r *Row, e *AnnexEntry)
+	}{
+		{"row level", func(r *Row, _ *AnnexEntry) { r.Level = observe.Complete }},
+		{"row item", func(r *Row, _ *AnnexEntry) { r.Item = "btih:" + strings.Repeat("cd", 20) }},
+		{"row method", func(r *Row, _ *AnnexEntry) { r.Method = observe.MethodDHTAnnounce }},
+		{"row network", func(r *Row, _ *AnnexEntry) { r.Network = observe.NetED2K }},
+		{"annex level", func(_ *Row, e *AnnexEntry) { e.Level = observe.Complete }},
+		{"annex method", func(_ *Row, e *AnnexEntry) { e.Method = observe.MethodPEX }},
+	} {
+		b := Build(tg, s, fixedNow, testRetention())
+		c.change(&b.Groups[0].Rows[0], &b.Annex[0])
+		if id := requestID(&b); id == a.ID {
+			t.Errorf("requests that differ only in a %s share the id %s", c.name, a.ID)
+		}
+	}
+	// Through Build too: the same sightings but for their level or item.
+	for name, change := range map[string]func(x *Sighting){
+		"level": func(x *Sighting) { x.Level = observe.Complete },
+		"item":  func(x *Sighting) { x.Item = "btih:" + strings.Repeat("cd", 20) },
+	} {
+		_, s2 := fixture()
+		for i := range s2 {
+			change(&s2[i])
+		}
+		if b := Build(tg, s2, fixedNow, testRetention()); b.ID == a.ID || b.Kept != a.Kept {
+			t.Errorf("sightings that differ only in their %s: id %s (was %s), %d rows (were %d)", name, b.ID, a.ID, b.Kept, a.Kept)
+		}
+	}
+}

@@ -114,10 +114,16 @@ type Config struct {
 	// signature_failed. Nil (and no SensorTrust) trusts any key whose
 	// signature checks.
 	SensorKeys [][]byte
+	// SensorNames, with FromSensors, binds keys to the sensor names they
+	// may sign for (evidence.GateConfig.Sensors): what a key signed under
+	// another sensor's name is stored marked signature_failed. A key not
+	// listed signs for any name.
+	SensorNames map[string][]string
 	// SensorTrust, with FromSensors, is asked about a key not in
-	// SensorKeys (evidence.GateConfig.Trust): 'vigil ingest' reads its key
-	// folder again, where a sensor's rotated key appears.
-	SensorTrust func(key []byte) bool
+	// SensorKeys, or bound to other names than the one an observation
+	// gives (evidence.GateConfig.Trust): 'vigil ingest' reads its key
+	// folder again, where a sensor's rotated key or new name appears.
+	SensorTrust func(key []byte, sensor string) (bool, []string)
 	// SignatureWait, with FromSensors, is how long ingest holds a signed
 	// observation for the signature that covers it (0: the gate's
 	// default, 30 s); keep it under the bus's redelivery delay.
@@ -513,7 +519,7 @@ func (p *Pipeline) ingest(ctx context.Context) error {
 		// Nothing is stored as a sensor's that the sensor did not sign:
 		// the gate holds each signed observation until a signature of a
 		// trusted key covers it, and marks what none covers.
-		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, Trust: p.cfg.SensorTrust, MaxHold: p.cfg.SignatureWait, HeadWait: p.cfg.HeadWait}
+		gcfg := evidence.GateConfig{Keys: p.cfg.SensorKeys, Sensors: p.cfg.SensorNames, Trust: p.cfg.SensorTrust, MaxHold: p.cfg.SignatureWait, HeadWait: p.cfg.HeadWait}
 		if ls, ok := p.cfg.Store.(store.LogStore); ok {
 			// Another ingest on the same bus may hold the rest of a batch.
 			gcfg.Stored = func(chain string, seq uint64) (prev, key []byte, found bool) {

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	tlog "github.com/transparency-dev/formats/log"
@@ -66,8 +68,10 @@ func (v *verifier) batches() {
 	var keys Keys
 	_ = strictJSON(v.files[FileKeys], &keys) // read and checked in keys()
 	published := map[string]bool{}
+	listed := map[string][]string{} // key → the sensors keys.json gives it
 	for _, k := range keys.Sensors {
 		published[k.PublicKey] = true
+		listed[k.PublicKey] = append(listed[k.PublicKey], k.Sensor)
 	}
 	entries := map[chainPos]chainEntry{}
 	for i, b := range bs {
@@ -123,7 +127,7 @@ func (v *verifier) batches() {
 	}
 	signed := map[string]int{}
 	for i := range v.obs {
-		if v.signedBy(&v.obs[i], entries) {
+		if v.signedBy(&v.obs[i], entries) && v.signedFor(&v.obs[i], listed) {
 			signed[v.obs[i].sensorKey]++
 		}
 	}
@@ -162,6 +166,36 @@ func (v *verifier) signedBy(o *observation, entries map[chainPos]chainEntry) boo
 		return true
 	}
 	return false
+}
+
+// signedFor checks that the sensor o names is one its key signs for:
+// one the caller bound the key to (Options.SensorNames), and one keys.json
+// lists with the key (the store records the sensor of each chain under
+// its key: a chain of one sensor whose observations name another was not
+// signed as the sensor keys.json names). A sensor's signature checking
+// says which key signed, not which sensor holds the key.
+func (v *verifier) signedFor(o *observation, listed map[string][]string) bool {
+	if ns, ok := v.pinnedNames[o.sensorKey]; ok && !slices.Contains(ns, o.sensor) {
+		v.rep.fail(FileObservations, o.field("sensor"), "%q, but its sensor key %.16s… is given (--sensor-keys) for sensor %s only: another sensor signed it in that sensor's name", o.sensor, o.sensorKey, quoteNames(ns))
+		return false
+	}
+	if ns := listed[o.sensorKey]; !slices.Contains(ns, o.sensor) {
+		v.rep.fail(FileObservations, o.field("sensor"), "%q, but %s lists its sensor key %.16s… for sensor %s only", o.sensor, FileKeys, o.sensorKey, quoteNames(ns))
+		return false
+	}
+	return true
+}
+
+// quoteNames is names quoted, joined with " or ".
+func quoteNames(names []string) string {
+	if len(names) == 0 {
+		return "(none)"
+	}
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, " or ")
 }
 
 func hasMark(marks []string, m string) bool {

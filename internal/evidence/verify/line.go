@@ -33,6 +33,7 @@ type obsLine struct {
 	TranscriptSHA256 string
 	TranscriptRef    string
 	SensorKey        string
+	Sensor           string // the sensor's name (its --id)
 	Chain            string
 	ChainSeq         uint64
 	ChainPrev        string
@@ -55,7 +56,7 @@ func (o *obsLine) read(obj canon.Object) error {
 		{"marks", &o.Marks}, {"peer_id", &o.PeerID}, {"listen_port", &o.ListenPort}, {"user_hash", &o.UserHash},
 		{"transcript", &o.Transcript}, {"transcript_sha256", &o.TranscriptSHA256},
 		{"transcript_ref", &o.TranscriptRef},
-		{"sensor_key", &o.SensorKey}, {"chain", &o.Chain}, {"chain_seq", &o.ChainSeq},
+		{"sensor_key", &o.SensorKey}, {"sensor", &o.Sensor}, {"chain", &o.Chain}, {"chain_seq", &o.ChainSeq},
 		{"chain_prev", &o.ChainPrev}, {"batch_sig", &o.BatchSig}, {canon.FormKey, &o.Form},
 	} {
 		raw, ok := obj.Value(f.key)
@@ -151,6 +152,7 @@ type observation struct {
 	form             int // evidence form: 1 or 2
 	leaf, sensorHash [32]byte
 	sensorKey, chain string
+	sensor           string // the sensor it names
 	chainSeq         uint64
 	chainPrev        string
 	signatureFailed  bool // marked signature_failed
@@ -185,7 +187,7 @@ func (r *lineReader) read(line []byte, n int) (observation, error) {
 		return observation{n: n}, fmt.Errorf("not an observation: %v", err)
 	}
 	o := observation{
-		n: n, id: l.ID, form: 1, sensorKey: l.SensorKey, chain: l.Chain, chainSeq: l.ChainSeq, chainPrev: l.ChainPrev,
+		n: n, id: l.ID, form: 1, sensorKey: l.SensorKey, sensor: l.Sensor, chain: l.Chain, chainSeq: l.ChainSeq, chainPrev: l.ChainPrev,
 		signatureFailed: hasMark(l.Marks, "signature_failed"),
 	}
 	switch {

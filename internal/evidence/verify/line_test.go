@@ -34,6 +34,7 @@ type jsonLine struct {
 	TranscriptSHA256 string   `json:"transcript_sha256"`
 	TranscriptRef    string   `json:"transcript_ref"`
 	SensorKey        string   `json:"sensor_key"`
+	Sensor           string   `json:"sensor"`
 	Chain            string   `json:"chain"`
 	ChainSeq         uint64   `json:"chain_seq"`
 	ChainPrev        string   `json:"chain_prev"`

@@ -123,6 +123,12 @@ type Options struct {
 	// sensors' published ed25519 public keys, in hexadecimal): a batch
 	// under any other key covers nothing, and its observations fail.
 	SensorKeys []string
+	// SensorNames binds pinned keys (hexadecimal, as in SensorKeys) to the
+	// sensor names they may sign for (a note of 'vigil verify
+	// --sensor-keys'): an observation signed under a key listed here that
+	// names another sensor fails, naming both. A key not listed signs for
+	// any name.
+	SensorNames map[string][]string
 }
 
 // MaxFile bounds one file read from a bundle, and MaxBundle all of them:
@@ -223,6 +229,8 @@ type verifier struct {
 	leaves map[uint64]string
 	// pinned are the sensor keys the caller trusts (nil: any listed).
 	pinned map[string]bool
+	// pinnedNames binds pinned keys to sensor names (Options.SensorNames).
+	pinnedNames map[string][]string
 }
 
 // run checks the bundle. The manifest comes first: nothing else counts
@@ -291,6 +299,12 @@ func (v *verifier) keys(opt Options) bool {
 			v.pinned[strings.ToLower(sk)] = true
 		}
 		v.rep.SensorKeysPinned = true
+	}
+	for k, ns := range opt.SensorNames {
+		if v.pinnedNames == nil {
+			v.pinnedNames = map[string][]string{}
+		}
+		v.pinnedNames[strings.ToLower(k)] = ns
 	}
 	return true
 }
