@@ -389,6 +389,14 @@ func addSensorName(keyPath, sensor string) error {
 	if sensor == "" || strings.ContainsAny(sensor, "\r\n") || strings.TrimSpace(sensor) != sensor || strings.HasPrefix(sensor, "#") {
 		return fmt.Errorf("names %s: sensor name %q cannot be a line of it", path, sensor)
 	}
+	// Sensors started at once with one folder: each reads the file and
+	// renames its own over it, so without the lock a name is lost and the
+	// ingest of the folder fails all its sensor signs.
+	unlock, err := lockKeyFolder(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("names %s: %w", path, err)
+	}
+	defer unlock()
 	old, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("names %s: %w", path, err)
@@ -404,9 +412,37 @@ func addSensorName(keyPath, sensor string) error {
 	return writeKeyFolderFile(path, append(old, sensor+"\n"...))
 }
 
+// lockKeyFolder takes an exclusive lock (flock) on the key folder dir,
+// held until unlock: what reads a names file and writes it again holds
+// it, so that two sensors starting at once both keep their names.
+func lockKeyFolder(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
+}
+
 // copySensorNames copies the names file of the key file from (if any)
-// to that of the key file to (a key retired).
+// to that of the key file to (a key retired), under the folder's lock
+// (lockKeyFolder): a sensor starting meanwhile adds its name to both or
+// after.
 func copySensorNames(from, to string) error {
+	unlock, err := lockKeyFolder(filepath.Dir(namesFor(to)))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	b, err := os.ReadFile(namesFor(from))
 	if os.IsNotExist(err) {
 		return nil
