@@ -740,7 +740,8 @@ func failed(o observe.Observation, tags []int, why string) Released {
 // a sensor logs it at start), optionally followed by white space and the
 // name of the sensor it signs for (its --id, as its observations name
 // it: the rest of the line); blank lines and lines starting with # are
-// skipped. A key given with a name is bound to it (sensors: the key's
+// skipped, and so is what follows a # after white space (a comment, as
+// files of earlier versions put after a key). A key given with a name is bound to it (sensors: the key's
 // bytes as a string → its names): it signs for that sensor only, or for
 // each sensor named on another line of the same key (sensors that share
 // a key folder share its key). A key given without a name signs for any
@@ -756,8 +757,15 @@ func ParseSensorKeys(name string, data []byte) (keys [][]byte, sensors map[strin
 		}
 		f, note := line, ""
 		if i := strings.IndexFunc(line, unicode.IsSpace); i >= 0 {
-			f, note = line[:i], strings.TrimSpace(line[i:])
+			f, note = line[:i], line[i:]
 		}
+		for j := 0; j < len(note); j++ {
+			if note[j] == '#' && (j == 0 || unicode.IsSpace(rune(note[j-1]))) {
+				note = note[:j] // a comment after the key or the name: no name
+				break
+			}
+		}
+		note = strings.TrimSpace(note)
 		k, err := hex.DecodeString(f)
 		if err != nil || len(k) != ed25519.PublicKeySize {
 			return nil, nil, fmt.Errorf("%s line %d: %q is not an ed25519 public key in hexadecimal (64 digits)", name, n+1, f)
