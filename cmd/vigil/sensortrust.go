@@ -414,7 +414,8 @@ func addSensorName(keyPath, sensor string) error {
 
 // lockKeyFolder takes an exclusive lock (flock) on the key folder dir,
 // held until unlock: what reads a names file and writes it again holds
-// it, so that two sensors starting at once both keep their names.
+// it, so that two sensors starting at once both keep their names. Where
+// the folder cannot be locked (flock refused) it goes on unlocked.
 func lockKeyFolder(dir string) (unlock func(), err error) {
 	f, err := os.Open(dir)
 	if err != nil {
@@ -427,8 +428,10 @@ func lockKeyFolder(dir string) (unlock func(), err error) {
 		}
 	}
 	if err != nil {
+		// A file system without locks (some network mounts): the name is
+		// still written, as before the lock, rather than not at all.
 		f.Close()
-		return nil, fmt.Errorf("locking %s: %w", dir, err)
+		return func() {}, nil
 	}
 	return func() { f.Close() }, nil // closing releases the lock
 }
