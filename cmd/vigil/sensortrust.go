@@ -358,22 +358,7 @@ func writeSensorPublicKey(keyPath string, pub ed25519.PublicKey) error {
 			return nil
 		}
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".sensor-pub-*")
-	if err != nil {
-		return fmt.Errorf("public key %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // nothing once renamed
-	_, err = f.WriteString(want)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
+	if err := replaceFile(path, ".sensor-pub-*", []byte(want)); err != nil {
 		return fmt.Errorf("public key %s: %w", path, err)
 	}
 	return nil
@@ -459,9 +444,19 @@ func copySensorNames(from, to string) error {
 // writeKeyFolderFile writes b to path, mode 0644, through a new file
 // renamed over the old.
 func writeKeyFolderFile(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".sensor-names-*")
-	if err != nil {
+	if err := replaceFile(path, ".sensor-names-*", b); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// replaceFile writes b to a new file beside path (named after pattern,
+// as os.CreateTemp), mode 0644, and renames it over path, so that a
+// reader sees the old file or the new, never half of one.
+func replaceFile(path, pattern string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), pattern)
+	if err != nil {
+		return err
 	}
 	defer os.Remove(f.Name()) // nothing once renamed
 	_, err = f.Write(b)
@@ -474,10 +469,7 @@ func writeKeyFolderFile(path string, b []byte) error {
 	if err == nil {
 		err = os.Rename(f.Name(), path)
 	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // writers says why what fi describes (name) could have been written by
