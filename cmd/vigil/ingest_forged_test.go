@@ -142,23 +142,7 @@ func TestIngestFromAHostileHub(t *testing.T) {
 	// Everything the hub sent is stored (what no signature covers, after
 	// --signature-wait) before ingest is stopped: ingest acknowledges a
 	// message only once it is committed.
-	waitUntil(t, 60*time.Second, "every message acknowledged", func() bool {
-		nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		j, err := js.New(nc)
-		if err != nil {
-			return false
-		}
-		c, err := j.Consumer(ctx, jetstream.DefaultConfig(url).Stream, jetstream.DefaultConfig(url).Consumer)
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(ctx)
-		return err == nil && ci.AckFloor.Stream >= uint64(len(sent)) && ci.NumAckPending == 0
-	})
+	waitUntil(t, 60*time.Second, "every message acknowledged", ackedUpTo(ctx, url, len(sent)))
 	cancel()
 	code := <-done
 	exited = true
@@ -238,5 +222,28 @@ func checkForgedFailed(t *testing.T, db string, sent []observe.Observation, forg
 		if s.Signed() == bad {
 			t.Errorf("observation %s at %s: stored signed %v", o.ID, o.Endpoint.IP, s.Signed())
 		}
+	}
+}
+
+// ackedUpTo says whether ingest's consumer on the JetStream server at url
+// (the default stream and consumer) has acknowledged the first n
+// messages and holds none pending.
+func ackedUpTo(ctx context.Context, url string, n int) func() bool {
+	return func() bool {
+		nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
+		if err != nil {
+			return false
+		}
+		defer nc.Close()
+		j, err := js.New(nc)
+		if err != nil {
+			return false
+		}
+		c, err := j.Consumer(ctx, jetstream.DefaultConfig(url).Stream, jetstream.DefaultConfig(url).Consumer)
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.AckFloor.Stream >= uint64(n) && ci.NumAckPending == 0
 	}
 }

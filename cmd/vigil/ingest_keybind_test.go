@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/evidence"
@@ -142,23 +140,7 @@ func ingestOnce(t *testing.T, obs []observe.Observation, trust []string) ingestO
 	go func() {
 		done <- run(runCtx, args, strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	}()
-	waitUntil(t, 60*time.Second, "every message acknowledged", func() bool {
-		nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
-		if err != nil {
-			return false
-		}
-		defer nc.Close()
-		j, err := js.New(nc)
-		if err != nil {
-			return false
-		}
-		c, err := j.Consumer(ctx, jetstream.DefaultConfig(url).Stream, jetstream.DefaultConfig(url).Consumer)
-		if err != nil {
-			return false
-		}
-		ci, err := c.Info(ctx)
-		return err == nil && ci.AckFloor.Stream >= uint64(len(obs)) && ci.NumAckPending == 0
-	})
+	waitUntil(t, 60*time.Second, "every message acknowledged", ackedUpTo(ctx, url, len(obs)))
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	js "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -102,25 +100,7 @@ func TestIngestTrustsOnlyTheDeploymentsKeysByDefault(t *testing.T) {
 			t.Logf("ingest said:\n%s\n%s", out.String(), errb.String())
 		}
 	}()
-	acked := func(n int) func() bool {
-		return func() bool {
-			nc, err := nats.Connect(url, nats.Timeout(500*time.Millisecond))
-			if err != nil {
-				return false
-			}
-			defer nc.Close()
-			j, err := js.New(nc)
-			if err != nil {
-				return false
-			}
-			c, err := j.Consumer(ctx, jetstream.DefaultConfig(url).Stream, jetstream.DefaultConfig(url).Consumer)
-			if err != nil {
-				return false
-			}
-			ci, err := c.Info(ctx)
-			return err == nil && ci.AckFloor.Stream >= uint64(n) && ci.NumAckPending == 0
-		}
-	}
+	acked := func(n int) func() bool { return ackedUpTo(ctx, url, n) }
 	waitUntil(t, 60*time.Second, "every message acknowledged", acked(len(sent)))
 	// The sensor's key is rotated while ingest runs; the sensor, restarted,
 	// signs with the new key.
