@@ -78,8 +78,10 @@ lists the targets too, with their score and level when the operation was
 made and their service.
 
 With --as ID (acting as that local service) only its own row is shown, and
-its targets as the totals; an operation that gave it no target is not
-found, as one that does not exist. Audited (the targets shown are named,
+its targets as the totals, of those only the ones it may see now (one
+handed off or unshared since it was assigned is left out); an operation
+that gave it no target it may see now is not found, as one that does not
+exist. Audited (the targets shown are named,
 a refusal recorded) before anything is printed.
 
 Examples:

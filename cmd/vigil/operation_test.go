@@ -251,6 +251,26 @@ func TestOperationAssignAndBoard(t *testing.T) {
 			t.Fatalf("fr-lyon's board names %s's target %s", x.Agency, x.Target)
 		}
 	}
+	// A target of fr-lyon's row handed off to another service leaves the
+	// row: fr-lyon no longer sees it (nor, then, its case).
+	gone := ""
+	for _, x := range local.Operation.Targets {
+		if x.Target != held && x.Target != steps {
+			gone = x.Target
+		}
+	}
+	if gone == "" {
+		t.Fatalf("fr-lyon's board has no target to hand off: %+v", local)
+	}
+	to := opAgencies[(slices.Index(opAgencies, "fr-lyon")+1)%3]
+	mustRun(t, env, "", "target", "share", gone, "--agency", to, "--assign", "--why", "hand-off agreed")
+	var after casework.Board
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "operation", "show", "--operation", "1", "--as", "fr-lyon", "--json")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Total.Targets != local.Total.Targets-1 || slices.ContainsFunc(after.Operation.Targets, func(x casework.OperationTarget) bool { return x.Target == gone }) {
+		t.Fatalf("fr-lyon's board after %s was handed off to %s: %+v", gone, to, after)
+	}
 	// A curious service the operation gave nothing: not found, as an
 	// operation that does not exist, and the refusal is on record.
 	mustRun(t, env, "", "agency", "add", "--id", "fr-rennes", "--name", "fr-rennes")

@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
+	"github.com/vigil-oss/vigil/internal/casework"
 )
 
 // The operations pages: the national office lists the operations and
@@ -63,5 +67,52 @@ func TestOperationsPagesOnANeedToKnow(t *testing.T) {
 	sud.login("sud")
 	if code, body := sud.get("/operations/2"); code != http.StatusOK || !strings.Contains(body, "Opération Borée") || !strings.Contains(body, "perquisition") {
 		t.Fatalf("sud (French), /operations/2: %d\n%s", code, body)
+	}
+}
+
+// A board's row is the service's need to know now: after the target an
+// operation gave agency A is handed off to agency B, A's board no longer
+// names it nor counts the case B runs on it (B's steps and outcomes), and
+// an operation that gave A nothing else answers as one that does not
+// exist; B, which the operation never gave it, sees no row either, while
+// the national office still reads the whole board.
+func TestOperationBoardLeavesAHandedOffTarget(t *testing.T) {
+	e := newEnv(t, "", 600)
+	ctx := context.Background()
+	eng, err := analysis.New(ctx, e.Store, func() analysis.Config { c := analysis.DefaultConfig(); c.SaveInterval = 0; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Assign(ctx, e.TargetA, agencySud, "cli:test", "hand-off agreed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ag := agencyOf(t, e, e.TargetA); ag != agencySud {
+		t.Fatalf("after the hand-off %s is routed to %s", e.TargetA, ag)
+	}
+	if err := e.Store.AddCaseStep(ctx, casework.Step{Target: e.TargetA, Step: casework.StepClosed, At: time.Now().UTC(), Agency: agencySud,
+		By: "sud", Outcomes: []string{"hands_on_abuse"}}); err != nil {
+		t.Fatal(err)
+	}
+	paris := newBrowser(t, e)
+	paris.login("paris")
+	if code, _ := paris.get("/targets/" + e.TargetA); code != http.StatusNotFound {
+		t.Fatalf("paris still sees the handed-off target's page: %d", code)
+	}
+	code, body := paris.get("/operations/1")
+	if code != http.StatusNotFound || strings.Contains(body, e.TargetA) || !strings.Contains(body, "No such operation.") {
+		t.Fatalf("paris, /operations/1 after %s was handed off: %d, want 404 as for an operation that gave it nothing\n%s", e.TargetA, code, body)
+	}
+	for _, r := range records(t, e, audit.Filter{Actor: "paris", Object: "operation:1"}) {
+		if r.Action != audit.ActionDenied || strings.Contains(string(r.Detail), e.TargetA) {
+			t.Fatalf("paris's read of operation 1 is on record as %s %s", r.Action, r.Detail)
+		}
+	}
+	analyst := newBrowser(t, e)
+	analyst.login("analyst")
+	if code, body := analyst.get("/operations/1"); code != http.StatusOK || !strings.Contains(body, e.TargetA) {
+		t.Fatalf("analyst, /operations/1: %d\n%s", code, body)
 	}
 }

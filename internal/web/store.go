@@ -39,6 +39,7 @@ func (o operationBoards) OperationList(ctx context.Context) ([]casework.Operatio
 }
 
 func (o operationBoards) OperationBoard(ctx context.Context, id int64, scope pages.Scope) (*casework.Board, error) {
-	ops := &casework.Operations{Store: o.st, Claims: &casework.Claims{Store: o.st, Config: casework.DefaultConfig()}}
+	ops := &casework.Operations{Store: o.st, Claims: &casework.Claims{Store: o.st, Config: casework.DefaultConfig()},
+		Access: o.st.TargetAgencies}
 	return ops.Board(ctx, id, scope, o.st.CaseSteps)
 }
