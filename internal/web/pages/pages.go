@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
@@ -229,19 +230,51 @@ func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page
 	switch {
 	case err == nil:
 		return t, true
-	case errors.Is(err, ErrDenied):
-		s.denied.Inc()
-		if !s.audited(w, r, u, ActionDenied, "target:"+id, "", map[string]string{"page": page}) {
-			return nil, false
-		}
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
-	case errors.Is(err, ErrNotFound):
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrNotFound):
+		// Both alike, the record included: were the refusal alone
+		// written to the trail, its 404 would take an append longer than
+		// a missing target's, and the time would tell that it exists.
+		s.notFound(w, r, u, id, "", err, map[string]string{"page": page})
 	default:
 		s.log.Error("get target", "id", id, "user", u.Name, "err", err)
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 	}
 	return nil, false
+}
+
+// notFound answers a target outside u's scope (err wraps ErrDenied) and
+// a missing one (ErrNotFound) alike: 404, after the same denied record
+// of the id asked, so that neither the page, the time it takes nor the
+// trail (which a supervisor reads for the service's staff) tells the two
+// apart, as the API's answers do not (api's notFound).
+func (s *server) notFound(w http.ResponseWriter, r *http.Request, u *User, id, purpose string, err error, detail map[string]string) {
+	if errors.Is(err, ErrDenied) {
+		s.denied.Inc()
+	}
+	if !s.audited(w, r, u, ActionDenied, "target:"+auditedID(id), purpose, detail) {
+		return
+	}
+	s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+}
+
+// maxAuditedID is the most bytes of an id asked that a record keeps.
+const maxAuditedID = 128
+
+// auditedID is an id from the URL as an audit record keeps it: the trail
+// is append-only, so a hostile id must not write kilobytes into it, nor
+// a NUL or invalid UTF-8, which a PostgreSQL text column refuses (the
+// answer would then be 503, not 404). Those become U+FFFD, and an id
+// longer than maxAuditedID bytes is cut on a character boundary ("…").
+func auditedID(id string) string {
+	id = strings.ReplaceAll(strings.ToValidUTF8(id, "\uFFFD"), "\x00", "\uFFFD")
+	if len(id) <= maxAuditedID {
+		return id
+	}
+	cut := maxAuditedID
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return id[:cut] + "…"
 }
 
 // viewPurpose returns the purpose a target view states (Config.
@@ -427,15 +460,8 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 	f, err := s.cfg.ISP.Render(r.Context(), u, id, format, purpose)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrDenied):
-		s.denied.Inc()
-		if !s.audited(w, r, u, ActionDenied, "target:"+id, purpose, map[string]string{"export": "isp"}) {
-			return
-		}
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
-		return
-	case errors.Is(err, ErrNotFound):
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrNotFound):
+		s.notFound(w, r, u, id, purpose, err, map[string]string{"export": "isp"})
 		return
 	case errors.Is(err, ErrNoPurpose):
 		s.renderISP(w, r, u, id, http.StatusBadRequest, purposeProblem(s.langOf(r, u), err))

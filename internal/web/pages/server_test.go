@@ -265,6 +265,25 @@ func TestTargetOutsideScopeAnswersAsNonexistentAndIsAuditedDenied(t *testing.T) 
 	if n := countAudit(env.Records(), "alice", ActionDenied, "target:"+env.TargetB); n != 3 {
 		t.Fatalf("%d denied records, want 3", n)
 	}
+	// A missing id leaves the same trace, through the same work: were only
+	// the refusal of another service's target written to the trail, its
+	// 404 would take an audit append longer than a missing one's, and
+	// the time would tell that the target exists.
+	alice.get("/targets/T-NOPE/isp")
+	alice.get("/targets/" + env.TargetA) // refresh the token
+	alice.post("/targets/T-NOPE/isp", url.Values{"purpose": {"PV 2026/001"}, "format": {"csv"}}, true)
+	if n := countAudit(env.Records(), "alice", ActionDenied, "target:T-NOPE"); n != 3 {
+		t.Fatalf("%d denied records of a missing target, want 3 as for another service's", n)
+	}
+	// A hostile id is recorded cut, without its NUL.
+	if r, _ := alice.get("/targets/" + strings.Repeat("A", 3000) + "%00"); r.StatusCode != 404 {
+		t.Fatalf("a hostile id: %d", r.StatusCode)
+	}
+	recs = env.Records()
+	last := recs[len(recs)-1]
+	if last.Action != ActionDenied || len(last.Object) > len("target:")+maxAuditedID+len("…") || strings.Contains(last.Object, "\x00") {
+		t.Fatalf("a hostile id is recorded as %s %q", last.Action, last.Object)
+	}
 }
 
 func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
