@@ -3,12 +3,9 @@ package web
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
@@ -81,26 +78,7 @@ func TestOperationsPagesOnANeedToKnow(t *testing.T) {
 // the national office still reads the whole board.
 func TestOperationBoardLeavesAHandedOffTarget(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { boardLeavesAHandedOffTarget(t, newEnv(t, "", 600)) })
-	t.Run("postgres", func(t *testing.T) {
-		dsn := os.Getenv("VIGIL_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("VIGIL_TEST_POSTGRES is not set (a PostgreSQL URL)")
-		}
-		const schema = "web_board_handoff"
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-			t.Fatal(err)
-		}
-		sep := "?"
-		if strings.Contains(dsn, "?") {
-			sep = "&"
-		}
-		boardLeavesAHandedOffTarget(t, newPGEnv(t, dsn+sep+"schema="+schema, 600))
-	})
+	t.Run("postgres", func(t *testing.T) { boardLeavesAHandedOffTarget(t, newTestPGEnv(t, "web_board_handoff", 600, nil)) })
 }
 
 func boardLeavesAHandedOffTarget(t *testing.T, e *env) {
