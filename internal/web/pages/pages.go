@@ -348,9 +348,10 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
 		vpn = vpn || e.VPN || e.Hosting
 	}
 	v.Data = map[string]any{
-		"T":   t,
-		"Map": v.targetMaps(t.Places),
-		"VPN": vpn,
+		"T":       t,
+		"Map":     v.targetMaps(t.Places),
+		"VPN":     vpn,
+		"Purpose": purpose, // the ISP form's link carries it
 	}
 	s.render(w, http.StatusOK, "target", v)
 }
@@ -402,12 +403,20 @@ func purposeProblem(lang string, err error) string {
 	return i18n.T(lang, "isp.nopurpose", err.Error())
 }
 
+// ispForm is the ISP request's form. It reads the target (the rows its
+// request would hold, for the purged transcripts it warns of), so it is a
+// view of the target: with Config.RequireViewPurpose it asks the case
+// number first, as the target's page does, and the form is given it.
 func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
+	purpose, ok := s.viewPurpose(w, r, u)
+	if !ok {
+		return
+	}
 	t, ok := s.getTarget(w, r, u, "isp_form")
 	if !ok {
 		return
 	}
-	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, "", map[string]string{"page": "isp_form"}) {
+	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, purpose, map[string]string{"page": "isp_form"}) {
 		return
 	}
 	s.renderISP(w, r, u, t.ID, http.StatusOK, "")
@@ -416,8 +425,12 @@ func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
 func (s *server) renderISP(w http.ResponseWriter, r *http.Request, u *User, id string, code int, problem string) {
 	v := s.newView(r, u, "targets", "", nil)
 	v.Title = v.T("isp.title", id)
+	purpose := r.PostFormValue("purpose")
+	if r.Method == http.MethodGet {
+		purpose = r.URL.Query().Get("purpose") // the view's, when it stated one
+	}
 	data := map[string]any{"ID": id, "Formats": ISPFormats, "Problem": problem,
-		"Purpose": r.PostFormValue("purpose"), "Format": r.PostFormValue("format")}
+		"Purpose": purpose, "Format": r.PostFormValue("format")}
 	v.Data = data
 	if pr, ok := s.cfg.ISP.(ISPPurged); ok {
 		n, first, last, err := pr.PurgedRows(r.Context(), u, id)
