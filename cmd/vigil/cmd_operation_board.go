@@ -201,7 +201,7 @@ func operationListCommand() *command {
 		help: `
 Every operation with its id, name, who made it and when, and its criteria.
 With --as ID (acting as that local service) only the operations that gave
-it a target. Audited.
+it a target it may still see (as 'operation show --as' shows them). Audited.
 
 Example:
   vigil operation list
@@ -228,7 +228,11 @@ Example:
 						if err != nil {
 							return err
 						}
-						if !gaveTo(full, *as) {
+						gave, err := operationsOf(sq).Gave(ctx, full, operationScope(*as))
+						if err != nil {
+							return err
+						}
+						if !gave {
 							continue
 						}
 					}
@@ -247,14 +251,4 @@ Example:
 			}
 		},
 	}
-}
-
-// gaveTo reports whether op assigned a target to the service as.
-func gaveTo(op *casework.Operation, as string) bool {
-	for _, t := range op.Targets {
-		if t.Agency == as {
-			return true
-		}
-	}
-	return false
 }

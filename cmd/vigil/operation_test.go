@@ -419,3 +419,29 @@ func TestOperationAssignSeesTheClaimAcrossAMerge(t *testing.T) {
 		t.Fatalf("assigning %s (merged into %s, which fr-lille holds) to fr-lyon: %s; want it left, held by fr-lille", old, person, a)
 	}
 }
+
+// A service whose every target of an operation was handed off since no
+// longer lists the operation as one that gave it something (its board is
+// not found either): 'operation list --as' says what 'operation show
+// --as' shows.
+func TestOperationListAsLeavesAHandedOffService(t *testing.T) {
+	env, _ := operationStore(t)
+	var op createdJSON
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "operation", "create", "--name", "Solo", "--jurisdiction", "fr-lyon", "--limit", "1", "--json")), &op); err != nil {
+		t.Fatal(err)
+	}
+	if len(op.Targets) != 1 {
+		t.Fatalf("%d targets, want 1", len(op.Targets))
+	}
+	mustRun(t, env, "", "operation", "assign", "--operation", "1", "--by-jurisdiction")
+	if out := mustRun(t, env, "", "operation", "list", "--as", "fr-lyon"); !strings.Contains(out, "Solo") {
+		t.Fatalf("fr-lyon's list before the hand-off: %q", out)
+	}
+	mustRun(t, env, "", "target", "share", op.Targets[0].Target, "--agency", "fr-lille", "--assign", "--why", "hand-off agreed")
+	if code, _, _ := vigilRun(t, env, "", "operation", "show", "--operation", "1", "--as", "fr-lyon"); code == exitOK {
+		t.Fatal("fr-lyon reads the board of an operation whose only target was handed off")
+	}
+	if out := mustRun(t, env, "", "operation", "list", "--as", "fr-lyon"); strings.Contains(out, "Solo") {
+		t.Fatalf("fr-lyon still lists the operation whose only target was handed off: %q", out)
+	}
+}

@@ -131,6 +131,25 @@ type Operations struct {
 	Access func(ctx context.Context, target string) (route string, shares []string, err error)
 }
 
+// Gave reports whether op gave scope a target it may see now: a national
+// scope any operation; a local service one with a target assigned to it
+// that it may still see (Operations.Access), as its board shows it.
+func (o *Operations) Gave(ctx context.Context, op *Operation, scope agency.Scope) (bool, error) {
+	if scope.All {
+		return true, nil
+	}
+	for _, t := range op.Targets {
+		if t.Agency == "" || !scope.Allows(t.Agency) {
+			continue
+		}
+		ok, err := o.seesNow(ctx, scope, t.Target)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
 // seesNow says whether scope may see target now (Operations.Access).
 func (o *Operations) seesNow(ctx context.Context, scope agency.Scope, target string) (bool, error) {
 	if scope.All || o.Access == nil {
