@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,53 @@ func boardLeavesAHandedOffTarget(t *testing.T, e *env) {
 	analyst.login("analyst")
 	if code, body := analyst.get("/operations/1"); code != http.StatusOK || !strings.Contains(body, e.TargetA) {
 		t.Fatalf("analyst, /operations/1: %d\n%s", code, body)
+	}
+}
+
+// A target the analysis merged into another since the operation was made
+// has its case under the id it is in now: the board counts that case, as
+// 'vigil operation show' does, rather than none.
+func TestOperationBoardFollowsAMergedTarget(t *testing.T) {
+	e := newEnv(t, "", 600)
+	ctx := context.Background()
+	// Another live target of agency A, for operation 1's TargetA to be
+	// merged into (as the analysis records a merge).
+	list, _, err := e.Back.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{Agencies: []string{agencyParis}}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	into := ""
+	for _, s := range list {
+		if s.ID != e.TargetA && s.Jurisdiction == agencyParis {
+			into = s.ID
+			break
+		}
+	}
+	if into == "" {
+		t.Fatal("no second target of agency A")
+	}
+	db, err := sql.Open("sqlite", "file:"+e.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE targets SET merged_into = ? WHERE id = ?`, into, e.TargetA); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Back.AddCaseStep(ctx, casework.Step{Target: into, Step: casework.StepClosed, At: time.Now().UTC(), Agency: agencyParis,
+		By: "paris", Outcomes: []string{"arrest"}}); err != nil {
+		t.Fatal(err)
+	}
+	analyst := newBrowser(t, e)
+	analyst.login("analyst")
+	code, body := analyst.get("/operations/1")
+	row := regexp.MustCompile(`<tr><td>` + agencyParis + `</td>((?:<td class="num">\d+</td>)+)</tr>`).FindStringSubmatch(body)
+	if code != http.StatusOK || row == nil {
+		t.Fatalf("analyst, /operations/1: %d\n%s", code, body)
+	}
+	// targets, none, lead, isp, subscriber, search, closed, arrest, ...
+	cells := regexp.MustCompile(`\d+`).FindAllString(row[1], -1)
+	if len(cells) < 8 || cells[0] != "1" || cells[1] != "0" || cells[6] != "1" || cells[7] != "1" {
+		t.Fatalf("agency A's row %v: want its one target closed with an arrest (the case of the target it was merged into)", cells)
 	}
 }
