@@ -59,7 +59,7 @@ Examples:
 }
 
 func operationsOf(sq backend) *casework.Operations {
-	return &casework.Operations{Store: sq, Claims: claimsOf(sq)}
+	return &casework.Operations{Store: sq, Claims: claimsOf(sq), Access: sq.TargetAgencies}
 }
 
 // criteriaQuery is the target list's query for an operation's criteria:

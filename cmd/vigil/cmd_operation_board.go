@@ -78,8 +78,10 @@ lists the targets too, with their score and level when the operation was
 made and their service.
 
 With --as ID (acting as that local service) only its own row is shown, and
-its targets as the totals; an operation that gave it no target is not
-found, as one that does not exist. Audited (the targets shown are named,
+its targets as the totals, of those only the ones it may see now (one
+handed off or unshared since it was assigned is left out); an operation
+that gave it no target it may see now is not found, as one that does not
+exist. Audited (the targets shown are named,
 a refusal recorded) before anything is printed.
 
 Examples:
@@ -199,7 +201,7 @@ func operationListCommand() *command {
 		help: `
 Every operation with its id, name, who made it and when, and its criteria.
 With --as ID (acting as that local service) only the operations that gave
-it a target. Audited.
+it a target it may still see (as 'operation show --as' shows them). Audited.
 
 Example:
   vigil operation list
@@ -226,7 +228,11 @@ Example:
 						if err != nil {
 							return err
 						}
-						if !gaveTo(full, *as) {
+						gave, err := operationsOf(sq).Gave(ctx, full, operationScope(*as))
+						if err != nil {
+							return err
+						}
+						if !gave {
 							continue
 						}
 					}
@@ -245,14 +251,4 @@ Example:
 			}
 		},
 	}
-}
-
-// gaveTo reports whether op assigned a target to the service as.
-func gaveTo(op *casework.Operation, as string) bool {
-	for _, t := range op.Targets {
-		if t.Agency == as {
-			return true
-		}
-	}
-	return false
 }

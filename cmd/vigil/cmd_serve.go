@@ -94,8 +94,9 @@ were seen sharing watched material, first-hand, within --check-tolerance
 ask --check-per-day addresses in 24 hours, all the accounts of one
 platform (agency) together --check-per-day-platform (default: as many as
 one account), at most --check-max a request, and one address at most at
---check-instants-per-address distinct times in 24 hours by one platform
-(429 beyond, audited); the day's counts and instants start, at the first
+--check-instants-per-address distinct times in 24 hours by one platform,
+the same time with another port counting as another (429 beyond,
+audited); the day's counts and instants start, at the first
 check of each account and platform after a start, from the checks the
 audit trail holds of the last 24 hours. At most --check-refusal-records
 refusals of one account a minute are recorded one by one; the others are
@@ -153,7 +154,7 @@ Examples:
 			fs.IntVar(&sf.platformCheck.PerMinute, "check-per-minute", api.DefaultCheckPerMinute, "the platforms' check: at most this many `requests` a minute per user (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.PerDay, "check-per-day", api.DefaultCheckPerDay, "the platforms' check: at most this many `addresses` in 24 hours per user (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.PlatformPerDay, "check-per-day-platform", 0, "the platforms' check: at most this many `addresses` in 24 hours by all the accounts of one platform (agency) together (0: --check-per-day)")
-			fs.IntVar(&sf.platformCheck.InstantsPerAddress, "check-instants-per-address", api.DefaultCheckInstantsPerAddress, "the platforms' check: one address may be asked at most at this many distinct `times` in 24 hours by all the accounts of one platform together (429 beyond, audited)")
+			fs.IntVar(&sf.platformCheck.InstantsPerAddress, "check-instants-per-address", api.DefaultCheckInstantsPerAddress, "the platforms' check: one address may be asked at most at this many distinct `times` in 24 hours by all the accounts of one platform together, the same time with another port counting as another (429 beyond, audited)")
 			fs.IntVar(&sf.platformCheck.RefusalRecords, "check-refusal-records", api.DefaultCheckRefusalRecords, "the platforms' check: at most this many refused `requests` of one account a minute are recorded one by one; the others are counted in one record for the minute")
 			sf.purge = defineRetentionFlags(fs)
 			fs.DurationVar(&sf.purge.Interval, "retention-interval", sf.purge.Interval, "run the retention purge ('vigil retention run') this often (0: never)")

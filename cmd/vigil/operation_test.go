@@ -251,6 +251,26 @@ func TestOperationAssignAndBoard(t *testing.T) {
 			t.Fatalf("fr-lyon's board names %s's target %s", x.Agency, x.Target)
 		}
 	}
+	// A target of fr-lyon's row handed off to another service leaves the
+	// row: fr-lyon no longer sees it (nor, then, its case).
+	gone := ""
+	for _, x := range local.Operation.Targets {
+		if x.Target != held && x.Target != steps {
+			gone = x.Target
+		}
+	}
+	if gone == "" {
+		t.Fatalf("fr-lyon's board has no target to hand off: %+v", local)
+	}
+	to := opAgencies[(slices.Index(opAgencies, "fr-lyon")+1)%3]
+	mustRun(t, env, "", "target", "share", gone, "--agency", to, "--assign", "--why", "hand-off agreed")
+	var after casework.Board
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "operation", "show", "--operation", "1", "--as", "fr-lyon", "--json")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Total.Targets != local.Total.Targets-1 || slices.ContainsFunc(after.Operation.Targets, func(x casework.OperationTarget) bool { return x.Target == gone }) {
+		t.Fatalf("fr-lyon's board after %s was handed off to %s: %+v", gone, to, after)
+	}
 	// A curious service the operation gave nothing: not found, as an
 	// operation that does not exist, and the refusal is on record.
 	mustRun(t, env, "", "agency", "add", "--id", "fr-rennes", "--name", "fr-rennes")
@@ -397,5 +417,31 @@ func TestOperationAssignSeesTheClaimAcrossAMerge(t *testing.T) {
 	}
 	if a.Result != casework.HeldByOther || a.Other != "fr-lille" {
 		t.Fatalf("assigning %s (merged into %s, which fr-lille holds) to fr-lyon: %s; want it left, held by fr-lille", old, person, a)
+	}
+}
+
+// A service whose every target of an operation was handed off since no
+// longer lists the operation as one that gave it something (its board is
+// not found either): 'operation list --as' says what 'operation show
+// --as' shows.
+func TestOperationListAsLeavesAHandedOffService(t *testing.T) {
+	env, _ := operationStore(t)
+	var op createdJSON
+	if err := json.Unmarshal([]byte(mustRun(t, env, "", "operation", "create", "--name", "Solo", "--jurisdiction", "fr-lyon", "--limit", "1", "--json")), &op); err != nil {
+		t.Fatal(err)
+	}
+	if len(op.Targets) != 1 {
+		t.Fatalf("%d targets, want 1", len(op.Targets))
+	}
+	mustRun(t, env, "", "operation", "assign", "--operation", "1", "--by-jurisdiction")
+	if out := mustRun(t, env, "", "operation", "list", "--as", "fr-lyon"); !strings.Contains(out, "Solo") {
+		t.Fatalf("fr-lyon's list before the hand-off: %q", out)
+	}
+	mustRun(t, env, "", "target", "share", op.Targets[0].Target, "--agency", "fr-lille", "--assign", "--why", "hand-off agreed")
+	if code, _, _ := vigilRun(t, env, "", "operation", "show", "--operation", "1", "--as", "fr-lyon"); code == exitOK {
+		t.Fatal("fr-lyon reads the board of an operation whose only target was handed off")
+	}
+	if out := mustRun(t, env, "", "operation", "list", "--as", "fr-lyon"); strings.Contains(out, "Solo") {
+		t.Fatalf("fr-lyon still lists the operation whose only target was handed off: %q", out)
 	}
 }

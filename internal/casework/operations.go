@@ -121,6 +121,48 @@ func (a Assignment) String() string {
 type Operations struct {
 	Store  OperationStore
 	Claims *Claims
+	// Access, if set, says who may see a target now: the agency it is
+	// routed or assigned to and those it is shared with, a merged id
+	// followed to the target it is in (the store's TargetAgencies;
+	// agency.ErrNotFound for one that is gone). A board shows a local
+	// service a target assigned to it only while the service may see
+	// it: one handed off or unshared since leaves its row, with its case
+	// steps and outcomes. nil: by the assignment alone (tests only).
+	Access func(ctx context.Context, target string) (route string, shares []string, err error)
+}
+
+// Gave reports whether op gave scope a target it may see now: a national
+// scope any operation; a local service one with a target assigned to it
+// that it may still see (Operations.Access), as its board shows it.
+func (o *Operations) Gave(ctx context.Context, op *Operation, scope agency.Scope) (bool, error) {
+	if scope.All {
+		return true, nil
+	}
+	for _, t := range op.Targets {
+		if t.Agency == "" || !scope.Allows(t.Agency) {
+			continue
+		}
+		ok, err := o.seesNow(ctx, scope, t.Target)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// seesNow says whether scope may see target now (Operations.Access).
+func (o *Operations) seesNow(ctx context.Context, scope agency.Scope, target string) (bool, error) {
+	if scope.All || o.Access == nil {
+		return true, nil
+	}
+	route, shares, err := o.Access(ctx, target)
+	switch {
+	case errors.Is(err, agency.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("target %s: who may see it: %w", target, err)
+	}
+	return scope.Allows(route, shares...), nil
 }
 
 // Create checks op and stores it, made by by now.
@@ -213,8 +255,9 @@ func (r *BoardRow) add(steps []Step) {
 
 // Board reads operation id's board as scope may see it: the national
 // office (scope.All) every row and the totals; a local service only its
-// own row (its targets, as the totals), and ErrNoOperation when the
-// operation gave it no target (as for an operation that does not exist).
+// own row (its targets that it may still see now: Operations.Access, as
+// the totals), and ErrNoOperation when the operation gave it no target it
+// may see now (as for an operation that does not exist).
 // steps reads a target's case steps (a merged target's under the id it
 // is in now: the caller resolves).
 func (o *Operations) Board(ctx context.Context, id int64, scope agency.Scope, steps func(ctx context.Context, target string) ([]Step, error)) (*Board, error) {
@@ -228,6 +271,11 @@ func (o *Operations) Board(ctx context.Context, id int64, scope agency.Scope, st
 	for _, t := range op.Targets {
 		if !scope.All && (t.Agency == "" || !scope.Allows(t.Agency)) {
 			continue
+		}
+		if ok, err := o.seesNow(ctx, scope, t.Target); err != nil {
+			return nil, fmt.Errorf("operation %d: %w", id, err)
+		} else if !ok {
+			continue // handed off or unshared since it was assigned
 		}
 		kept = append(kept, t)
 		st, err := steps(ctx, t.Target)

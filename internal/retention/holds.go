@@ -118,14 +118,14 @@ func (h *Holds) record(ctx context.Context, who Actor, action, object string, de
 func (h *Holds) allowed(ctx context.Context, who Actor, action, target string) error {
 	ok := who.Role == agency.RoleAnalyst
 	if who.Role == agency.RoleSupervisor && who.Agency != "" {
+		// An unknown target is refused as another agency's is, and
+		// recorded alike: "not found" would tell a supervisor that an id
+		// refused them is one that exists.
 		route, shares, err := h.Targets.TargetAgencies(ctx, target)
-		if errors.Is(err, agency.ErrNotFound) {
-			return fmt.Errorf("target %s: %w", target, ErrNotFound)
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, agency.ErrNotFound) {
 			return err
 		}
-		ok = route == who.Agency || slices.Contains(shares, who.Agency)
+		ok = err == nil && (route == who.Agency || slices.Contains(shares, who.Agency))
 	}
 	if ok {
 		return nil

@@ -90,13 +90,13 @@ var (
 func learnStore(t *testing.T, e *env) knowledge {
 	t.Helper()
 	k := knowledge{targets: map[string]bool{}, byIP: map[string]string{}}
-	list, _, err := e.Store.Targets(context.Background(), analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000})
+	list, _, err := e.Back.Targets(context.Background(), analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range list {
 		k.targets[s.ID] = true
-		d, err := e.Store.Target(context.Background(), s.ID, analysis.AllAgencies)
+		d, err := e.Back.Target(context.Background(), s.ID, analysis.AllAgencies)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func scopeOfRole(role string) analysis.Scope {
 func lastSeq(t *testing.T, e *env) int64 {
 	t.Helper()
 	var last int64
-	if err := e.Store.AuditRecords(context.Background(), audit.Filter{Desc: true, Limit: 1}, func(r audit.Record) error {
+	if err := e.Back.AuditRecords(context.Background(), audit.Filter{Desc: true, Limit: 1}, func(r audit.Record) error {
 		last = r.Seq
 		return nil
 	}); err != nil {
@@ -156,7 +156,7 @@ func trailSince(t *testing.T, e *env, actor string, seq int64) (string, []audit.
 	t.Helper()
 	var b strings.Builder
 	var recs []audit.Record
-	if err := e.Store.AuditRecords(context.Background(), audit.Filter{AfterSeq: seq}, func(r audit.Record) error {
+	if err := e.Back.AuditRecords(context.Background(), audit.Filter{AfterSeq: seq}, func(r audit.Record) error {
 		if r.Actor == actor {
 			recs = append(recs, r)
 			fmt.Fprintf(&b, "%s %s %s %s\n", r.Action, r.Object, r.Purpose, r.Detail)
@@ -171,9 +171,16 @@ func trailSince(t *testing.T, e *env, actor string, seq int64) (string, []audit.
 func TestRouteCensus(t *testing.T) {
 	// Single sign-on on: its routes are registered, and walked.
 	issuer := discoveryOnly(t)
-	e := newEnvDeps(t, "", 3000, nil, func(d *Deps) {
+	oidc := func(d *Deps) {
 		d.OIDC = &access.OIDCConfig{Issuer: issuer, ClientID: "vigil", RedirectURL: "http://127.0.0.1/login/oidc/callback"}
-	})
+	}
+	t.Run("sqlite", func(t *testing.T) { routeCensus(t, newEnvDeps(t, "", 3000, nil, oidc)) })
+	// The same census over the PostgreSQL store (VIGIL_TEST_POSTGRES), in
+	// a schema of its own made afresh.
+	t.Run("postgres", func(t *testing.T) { routeCensus(t, newTestPGEnv(t, "web_census", 3000, oidc)) })
+}
+
+func routeCensus(t *testing.T, e *env) {
 	k := learnStore(t, e)
 	epA, _ := targetEndpoint(t, e, e.TargetA)
 	epB, fileB := targetEndpoint(t, e, e.TargetB)
@@ -299,7 +306,7 @@ func ownersOf(k knowledge, ips []string) []string {
 
 func visibleTo(t *testing.T, e *env, scope analysis.Scope, ids []string) map[string]bool {
 	t.Helper()
-	vis, err := e.Store.VisibleTargets(context.Background(), scope, ids)
+	vis, err := e.Back.VisibleTargets(context.Background(), scope, ids)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,12 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/isp"
 	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/pages"
@@ -49,13 +51,20 @@ func (f ispFiles) Render(ctx context.Context, u *pages.User, id, format, purpose
 	}
 	// The requesting service is the user's: its name (and country, which
 	// tells a foreign ISP) from the agencies of the store, never its id
-	// alone as a name.
+	// alone as a name. A store that does not answer stops the request
+	// rather than let it leave as a national requisition (the API's
+	// requester does the same); an agency not on record gives the
+	// letters' placeholder.
 	by := isp.Requester{ID: d.Jurisdiction}
 	if u != nil && u.Agency != "" {
 		by.ID = u.Agency
 	}
-	if ag, err := f.st.Agency(ctx, by.ID); err == nil {
+	ag, err := f.st.Agency(ctx, by.ID)
+	switch {
+	case err == nil:
 		by.Name, by.Country, by.Address = ag.Name, ag.Country, ag.Address
+	case !errors.Is(err, access.ErrNotFound):
+		return pages.ISPFile{}, fmt.Errorf("isp request: agency %s: %w", by.ID, err)
 	}
 	req := api.BuildISPRequestFor(d, purpose, f.now(), f.retention, by, f.window)
 	if err := api.CheckISPRows(ctx, f.st, &req); err != nil {

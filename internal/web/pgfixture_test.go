@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,37 @@ func benchPG() string { return os.Getenv("VIGIL_BENCH_PG") }
 // newEnv serves a SQLite file made before (a 10M-observation store takes
 // long to build). Drop it with DROP SCHEMA name CASCADE.
 func newPGEnv(tb testing.TB, dsn string, obs int) *env {
+	tb.Helper()
+	return newPGEnvDeps(tb, dsn, obs, nil)
+}
+
+// newTestPGEnv is newPGEnv in a schema made afresh (an earlier run's is
+// dropped), at VIGIL_TEST_POSTGRES; it skips the test without it.
+func newTestPGEnv(tb testing.TB, schema string, obs int, tuneDeps func(*Deps)) *env {
+	tb.Helper()
+	dsn := os.Getenv("VIGIL_TEST_POSTGRES")
+	if dsn == "" {
+		tb.Skip("VIGIL_TEST_POSTGRES is not set (a PostgreSQL URL)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+		tb.Fatal(err)
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return newPGEnvDeps(tb, dsn+sep+"schema="+url.QueryEscape(schema), obs, tuneDeps)
+}
+
+// newPGEnvDeps is newPGEnv with the interface's settings changed by
+// tuneDeps.
+func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env {
 	tb.Helper()
 	ctx := context.Background()
 	u, err := url.Parse(dsn)
@@ -137,7 +169,7 @@ func newPGEnv(tb testing.TB, dsn string, obs int) *env {
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
-	return serveEnv(tb, st, reuse, info, nil, nil)
+	return serveEnv(tb, st, reuse, info, nil, tuneDeps)
 }
 
 // analyzeSchema runs ANALYZE on every table of schema: the planner's

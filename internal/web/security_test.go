@@ -137,14 +137,14 @@ func liveObs(ep netip.AddrPort, item analysis.FileInfo, agency string) observe.O
 func targetEndpoint(t *testing.T, e *env, id string) (netip.AddrPort, analysis.FileInfo) {
 	t.Helper()
 	ctx := context.Background()
-	d, err := e.Store.Target(ctx, id, analysis.AllAgencies)
+	d, err := e.Back.Target(ctx, id, analysis.AllAgencies)
 	if err != nil || len(d.Endpoints) == 0 || len(d.Files) == 0 {
 		t.Fatalf("target %s: %v", id, err)
 	}
 	now := time.Now()
 	for _, ep := range d.Endpoints {
 		ap := netip.AddrPortFrom(ep.IP, ep.Port)
-		owners, err := e.Store.EndpointTargetsAt(ctx, []netip.AddrPort{ap}, []time.Time{now}, 0)
+		owners, err := e.Back.EndpointTargetsAt(ctx, []netip.AddrPort{ap}, []time.Time{now}, 0)
 		if err == nil && owners[0] == id && now.Sub(ep.LastSeen) < analysis.DefaultConfig().EndpointWindow {
 			return ap, d.Files[0]
 		}
@@ -283,12 +283,16 @@ func TestLiveFeedEndsWhenUserDisabled(t *testing.T) {
 // what it showed. (At 8846f19 agency A kept receiving live events and
 // overview rows with the address, and agency B received nothing.)
 func TestHandOffLeavesTheOldAgency(t *testing.T) {
-	e := newEnv(t, "", 3000)
+	t.Run("sqlite", func(t *testing.T) { handOffLeavesTheOldAgency(t, newEnv(t, "", 3000)) })
+	t.Run("postgres", func(t *testing.T) { handOffLeavesTheOldAgency(t, newTestPGEnv(t, "web_handoff", 3000, nil)) })
+}
+
+func handOffLeavesTheOldAgency(t *testing.T, e *env) {
 	ctx := context.Background()
 	ep, file := targetEndpoint(t, e, e.TargetA)
 	acfg := analysis.DefaultConfig()
 	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
+	eng, err := analysis.New(ctx, e.Back, acfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +302,13 @@ func TestHandOffLeavesTheOldAgency(t *testing.T) {
 	if err := eng.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ag := agencyOf(t, e, e.TargetA); ag != agencySud {
+	if ag, _, err := e.Back.TargetAgencies(ctx, e.TargetA); err != nil || ag != agencySud {
 		t.Fatalf("after the hand-off %s is routed to %s", e.TargetA, ag)
 	}
 	// New sightings of the target, routed to A by the rules (its address
 	// is in Paris), stored and published as ingest does.
 	fresh := []observe.Observation{liveObs(ep, file, agencyParis), liveObs(ep, file, agencyParis)}
-	if err := e.Store.InsertObservations(ctx, fresh); err != nil {
+	if err := e.Back.InsertObservations(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
 	a := openStream(t, e, nil, bearer(e.Token["paris"]))

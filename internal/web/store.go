@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/vigil-oss/vigil/internal/access"
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/casework"
 	"github.com/vigil-oss/vigil/internal/web/api"
 	"github.com/vigil-oss/vigil/internal/web/pages"
@@ -39,6 +40,17 @@ func (o operationBoards) OperationList(ctx context.Context) ([]casework.Operatio
 }
 
 func (o operationBoards) OperationBoard(ctx context.Context, id int64, scope pages.Scope) (*casework.Board, error) {
-	ops := &casework.Operations{Store: o.st, Claims: &casework.Claims{Store: o.st, Config: casework.DefaultConfig()}}
-	return ops.Board(ctx, id, scope, o.st.CaseSteps)
+	ops := &casework.Operations{Store: o.st, Claims: &casework.Claims{Store: o.st, Config: casework.DefaultConfig()},
+		Access: o.st.TargetAgencies}
+	return ops.Board(ctx, id, scope, o.caseSteps)
+}
+
+// caseSteps reads a target's case steps under the id it is in now: a
+// target the analysis merged into another since the operation was made
+// has its case there ('vigil operation show' reads them so too).
+func (o operationBoards) caseSteps(ctx context.Context, target string) ([]casework.Step, error) {
+	if d, err := o.st.TargetWithTimeline(ctx, target, analysis.AllAgencies, 1); err == nil {
+		target = d.ID
+	}
+	return o.st.CaseSteps(ctx, target)
 }

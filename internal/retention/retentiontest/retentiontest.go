@@ -455,6 +455,18 @@ func testWhoMayHold(t *testing.T, st Store) {
 	if _, err := h.Add(ctx, analyst, "T-999999-00", "", "x"); !errors.Is(err, retention.ErrNotFound) {
 		t.Fatalf("a hold on an unknown target: %v", err)
 	}
+	// A supervisor is answered about an unknown target as about another
+	// agency's, and the attempt recorded alike: neither the answer nor
+	// the trail tells that the other agency's target exists.
+	lyonSup := retention.Actor{Name: "sup-lyon", Agency: lyon, Role: agency.RoleSupervisor}
+	_, errOther := h.Add(ctx, lyonSup, id, "", "curious")
+	_, errNone := h.Add(ctx, lyonSup, "T-999999-00", "", "curious")
+	if !errors.Is(errNone, retention.ErrForbidden) || errOther == nil || errNone.Error() != errOther.Error() {
+		t.Fatalf("a lyon supervisor's hold on an unknown target: %v; on versailles's: %v", errNone, errOther)
+	}
+	if n := len(records(t, st, audit.ActionDenied)); n != 14 {
+		t.Fatalf("%d refusals recorded, want 14", n)
+	}
 	if n := len(records(t, st, retention.ActionHoldAdd)); n != 2 {
 		t.Fatalf("%d hold records, want the supervisor's and the analyst's attempt on the unknown target", n)
 	}

@@ -75,9 +75,11 @@ type CheckConfig struct {
 	// MaxBody is the most bytes a request's body may hold
 	// (DefaultCheckMaxBody).
 	MaxBody int64
-	// InstantsPerAddress is the most distinct times all the accounts of
-	// one platform may ask about one address in any 24 hours
-	// (DefaultCheckInstantsPerAddress): the same time again counts once.
+	// InstantsPerAddress is the most distinct instants (a time and the
+	// port given with it) all the accounts of one platform may ask about
+	// one address in any 24 hours (DefaultCheckInstantsPerAddress): the
+	// same time and port again count once, another port at the same time
+	// counts as another instant.
 	InstantsPerAddress int
 	// RefusalRecords is the most refused requests of one account recorded
 	// one by one in each minute (DefaultCheckRefusalRecords); the others
@@ -421,7 +423,7 @@ func (h *handler) check(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, addr := h.limits.admitInstants(platformKey(p), now, checks, cfg.InstantsPerAddress); !ok {
-		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many instants: %s may be checked at most at %d distinct times in 24 hours, by all of the platform's accounts together",
+		h.checkRefused(w, r, refusedf(http.StatusTooManyRequests, "too many instants: %s may be checked at most at %d distinct times in 24 hours (the same time with another port counting as another), by all of the platform's accounts together",
 			addr, cfg.InstantsPerAddress), time.Hour, checks)
 		return
 	}
@@ -479,7 +481,10 @@ func (h *handler) seedCheckLimits(ctx context.Context, p *access.Principal, now 
 			f.Action, f.Since = audit.ActionPlatformCheck, now.Add(-24*time.Hour)
 			err := ar.AuditRecords(ctx, f, func(r audit.Record) error {
 				var d struct {
-					Checks []struct{ Address, Time string } `json:"checks"`
+					Checks []struct {
+						Address, Time string
+						Port          int
+					} `json:"checks"`
 				}
 				if json.Unmarshal(r.Detail, &d) == nil && len(d.Checks) > 0 {
 					got = append(got, dayCount{r.Time, len(d.Checks)})
@@ -488,7 +493,7 @@ func (h *handler) seedCheckLimits(ctx context.Context, p *access.Principal, now 
 					a, errA := netip.ParseAddr(c.Address)
 					at, errT := time.Parse(time.RFC3339Nano, c.Time)
 					if errA == nil && errT == nil {
-						instants[a.Unmap()] = append(instants[a.Unmap()], askedInstant{r.Time, at})
+						instants[a.Unmap()] = append(instants[a.Unmap()], askedInstant{r.Time, at, c.Port})
 					}
 				}
 				return nil

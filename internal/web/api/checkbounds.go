@@ -13,10 +13,13 @@ import (
 // Two more bounds of the platforms' check (docs/platforms.md):
 //
 //   - Instants: a platform may ask about one address at most
-//     CheckConfig.InstantsPerAddress distinct times in any 24 hours
-//     (all its accounts together). Within its day's quota it could
-//     otherwise ask one address at many instants and map that address's
-//     activity over a day from the seen / not seen answers.
+//     CheckConfig.InstantsPerAddress distinct instants in any 24 hours
+//     (all its accounts together), an instant being a time and the port
+//     given with it. Within its day's quota it could otherwise ask one
+//     address at many times and map that address's activity over a day
+//     from the seen / not seen answers, or at one time with port after
+//     port and learn, from "address_and_port", the port a sensor met it
+//     on: its client's listening port, which the platform never held.
 //   - Refusal records: each refused request writes its record, up to
 //     CheckConfig.RefusalRecords an account in each minute; past that
 //     the refusals are counted, and one record a minute says how many
@@ -32,9 +35,17 @@ const (
 // refusalWindow is the window refusal records are bounded in.
 const refusalWindow = time.Minute
 
-// askedInstant is one instant asked of an address, and when.
+// askedInstant is one instant asked of an address (its time and the
+// port given, 0 for none), and when.
 type askedInstant struct {
 	when, instant time.Time
+	port          int
+}
+
+// instantKey is an instant as the bound counts it: its time and port.
+type instantKey struct {
+	at   time.Time
+	port int
 }
 
 // refusalTally counts one account's refusals in its current window.
@@ -68,7 +79,7 @@ func (l *checkLimiter) admitInstants(platform string, now time.Time, checks []as
 	if u.instants == nil {
 		u.instants = map[netip.Addr][]askedInstant{}
 	}
-	distinct := map[netip.Addr][]time.Time{}
+	distinct := map[netip.Addr][]instantKey{}
 	for a, was := range u.instants {
 		was = slices.DeleteFunc(was, func(x askedInstant) bool { return !x.when.After(now.Add(-24 * time.Hour)) })
 		if len(was) == 0 {
@@ -80,25 +91,25 @@ func (l *checkLimiter) admitInstants(platform string, now time.Time, checks []as
 	for _, c := range checks {
 		if _, done := distinct[c.addr]; !done {
 			for _, x := range u.instants[c.addr] {
-				distinct[c.addr] = addInstant(distinct[c.addr], x.instant)
+				distinct[c.addr] = addInstant(distinct[c.addr], instantKey{x.instant, x.port})
 			}
 		}
-		distinct[c.addr] = addInstant(distinct[c.addr], c.at)
+		distinct[c.addr] = addInstant(distinct[c.addr], instantKey{c.at, c.port})
 		if len(distinct[c.addr]) > perAddress {
 			return false, c.addr
 		}
 	}
 	for _, c := range checks {
-		u.instants[c.addr] = append(u.instants[c.addr], askedInstant{now, c.at})
+		u.instants[c.addr] = append(u.instants[c.addr], askedInstant{now, c.at, c.port})
 	}
 	return true, netip.Addr{}
 }
 
-func addInstant(ts []time.Time, t time.Time) []time.Time {
-	if slices.ContainsFunc(ts, t.Equal) {
-		return ts
+func addInstant(ks []instantKey, k instantKey) []instantKey {
+	if slices.ContainsFunc(ks, func(x instantKey) bool { return x.port == k.port && x.at.Equal(k.at) }) {
+		return ks
 	}
-	return append(ts, t)
+	return append(ks, k)
 }
 
 // seedInstants adds instants read from the trail to platform's, once

@@ -49,6 +49,36 @@ func TestCheckBoundsTheInstantsOfOneAddress(t *testing.T) {
 	}
 }
 
+// TestCheckBoundsThePortsOfOneAddress: a platform may not learn the port
+// a sensor met an address on (its client's listening port, which the
+// platform never held) by asking one address at one time with port after
+// port and reading "address_and_port" from "address_only": each distinct
+// time and port asked of an address counts against InstantsPerAddress,
+// across a restart too. The same time and port again still pass.
+func TestCheckBoundsThePortsOfOneAddress(t *testing.T) {
+	cc := CheckConfig{PerMinute: 100, PerDay: 100, MaxChecks: 5, InstantsPerAddress: 3}
+	f := newCheckFixture(t, cc)
+	f.svc.AuditLog().Now = f.now
+	port := func(p int) string { return one("127.20.0.1", p, checkT) }
+	if code, body, _ := f.post(t, "plat", "application/json", checkBody(port(6881), port(6882))); code != http.StatusOK {
+		t.Fatalf("2 ports: %d %s", code, body)
+	}
+	if code, body, _ := f.post(t, "plat-fr", "application/json", checkBody(port(6883), port(6881))); code != http.StatusOK {
+		t.Fatalf("a third port, and the first again, by another account: %d %s", code, body)
+	}
+	code, body, _ := f.post(t, "plat", "application/json", checkBody(port(51413)))
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("a fourth port of one address at one time: %d %s, want 429", code, body)
+	}
+	f.serve(t, cc)
+	if code, body, _ := f.post(t, "plat", "application/json", checkBody(port(51413))); code != http.StatusTooManyRequests {
+		t.Fatalf("a fourth port after a restart: %d %s, want 429", code, body)
+	}
+	if code, body, _ := f.post(t, "plat", "application/json", checkBody(port(6882))); code != http.StatusOK {
+		t.Fatalf("a port asked before: %d %s", code, body)
+	}
+}
+
 // TestCheckRefusalsDoNotFloodTheTrail: a platform that sends request
 // after request past its bounds gets each refused, but only
 // RefusalRecords of them a minute are recorded one by one; the others

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/vigil-oss/vigil/internal/access"
 	"github.com/vigil-oss/vigil/internal/web/i18n"
@@ -229,19 +230,51 @@ func (s *server) getTarget(w http.ResponseWriter, r *http.Request, u *User, page
 	switch {
 	case err == nil:
 		return t, true
-	case errors.Is(err, ErrDenied):
-		s.denied.Inc()
-		if !s.audited(w, r, u, ActionDenied, "target:"+id, "", map[string]string{"page": page}) {
-			return nil, false
-		}
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
-	case errors.Is(err, ErrNotFound):
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrNotFound):
+		// Both alike, the record included: were the refusal alone
+		// written to the trail, its 404 would take an append longer than
+		// a missing target's, and the time would tell that it exists.
+		s.notFound(w, r, u, id, "", err, map[string]string{"page": page})
 	default:
 		s.log.Error("get target", "id", id, "user", u.Name, "err", err)
 		s.fail(w, r, u, http.StatusInternalServerError, "error.internal")
 	}
 	return nil, false
+}
+
+// notFound answers a target outside u's scope (err wraps ErrDenied) and
+// a missing one (ErrNotFound) alike: 404, after the same denied record
+// of the id asked, so that neither the page, the time it takes nor the
+// trail (which a supervisor reads for the service's staff) tells the two
+// apart, as the API's answers do not (api's notFound).
+func (s *server) notFound(w http.ResponseWriter, r *http.Request, u *User, id, purpose string, err error, detail map[string]string) {
+	if errors.Is(err, ErrDenied) {
+		s.denied.Inc()
+	}
+	if !s.audited(w, r, u, ActionDenied, "target:"+auditedID(id), purpose, detail) {
+		return
+	}
+	s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+}
+
+// maxAuditedID is the most bytes of an id asked that a record keeps.
+const maxAuditedID = 128
+
+// auditedID is an id from the URL as an audit record keeps it: the trail
+// is append-only, so a hostile id must not write kilobytes into it, nor
+// a NUL or invalid UTF-8, which a PostgreSQL text column refuses (the
+// answer would then be 503, not 404). Those become U+FFFD, and an id
+// longer than maxAuditedID bytes is cut on a character boundary ("…").
+func auditedID(id string) string {
+	id = strings.ReplaceAll(strings.ToValidUTF8(id, "\uFFFD"), "\x00", "\uFFFD")
+	if len(id) <= maxAuditedID {
+		return id
+	}
+	cut := maxAuditedID
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return id[:cut] + "…"
 }
 
 // viewPurpose returns the purpose a target view states (Config.
@@ -315,9 +348,10 @@ func (s *server) target(w http.ResponseWriter, r *http.Request, u *User) {
 		vpn = vpn || e.VPN || e.Hosting
 	}
 	v.Data = map[string]any{
-		"T":   t,
-		"Map": v.targetMaps(t.Places),
-		"VPN": vpn,
+		"T":       t,
+		"Map":     v.targetMaps(t.Places),
+		"VPN":     vpn,
+		"Purpose": purpose, // the ISP form's link carries it
 	}
 	s.render(w, http.StatusOK, "target", v)
 }
@@ -369,12 +403,20 @@ func purposeProblem(lang string, err error) string {
 	return i18n.T(lang, "isp.nopurpose", err.Error())
 }
 
+// ispForm is the ISP request's form. It reads the target (the rows its
+// request would hold, for the purged transcripts it warns of), so it is a
+// view of the target: with Config.RequireViewPurpose it asks the case
+// number first, as the target's page does, and the form is given it.
 func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
+	purpose, ok := s.viewPurpose(w, r, u)
+	if !ok {
+		return
+	}
 	t, ok := s.getTarget(w, r, u, "isp_form")
 	if !ok {
 		return
 	}
-	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, "", map[string]string{"page": "isp_form"}) {
+	if !s.audited(w, r, u, ActionViewTarget, "target:"+t.ID, purpose, map[string]string{"page": "isp_form"}) {
 		return
 	}
 	s.renderISP(w, r, u, t.ID, http.StatusOK, "")
@@ -383,8 +425,12 @@ func (s *server) ispForm(w http.ResponseWriter, r *http.Request, u *User) {
 func (s *server) renderISP(w http.ResponseWriter, r *http.Request, u *User, id string, code int, problem string) {
 	v := s.newView(r, u, "targets", "", nil)
 	v.Title = v.T("isp.title", id)
+	purpose := r.PostFormValue("purpose")
+	if r.Method == http.MethodGet {
+		purpose = r.URL.Query().Get("purpose") // the view's, when it stated one
+	}
 	data := map[string]any{"ID": id, "Formats": ISPFormats, "Problem": problem,
-		"Purpose": r.PostFormValue("purpose"), "Format": r.PostFormValue("format")}
+		"Purpose": purpose, "Format": r.PostFormValue("format")}
 	v.Data = data
 	if pr, ok := s.cfg.ISP.(ISPPurged); ok {
 		n, first, last, err := pr.PurgedRows(r.Context(), u, id)
@@ -427,15 +473,8 @@ func (s *server) ispDownload(w http.ResponseWriter, r *http.Request, u *User) {
 	f, err := s.cfg.ISP.Render(r.Context(), u, id, format, purpose)
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrDenied):
-		s.denied.Inc()
-		if !s.audited(w, r, u, ActionDenied, "target:"+id, purpose, map[string]string{"export": "isp"}) {
-			return
-		}
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
-		return
-	case errors.Is(err, ErrNotFound):
-		s.fail(w, r, u, http.StatusNotFound, "target.notfound")
+	case errors.Is(err, ErrDenied), errors.Is(err, ErrNotFound):
+		s.notFound(w, r, u, id, purpose, err, map[string]string{"export": "isp"})
 		return
 	case errors.Is(err, ErrNoPurpose):
 		s.renderISP(w, r, u, id, http.StatusBadRequest, purposeProblem(s.langOf(r, u), err))

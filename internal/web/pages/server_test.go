@@ -265,6 +265,25 @@ func TestTargetOutsideScopeAnswersAsNonexistentAndIsAuditedDenied(t *testing.T) 
 	if n := countAudit(env.Records(), "alice", ActionDenied, "target:"+env.TargetB); n != 3 {
 		t.Fatalf("%d denied records, want 3", n)
 	}
+	// A missing id leaves the same trace, through the same work: were only
+	// the refusal of another service's target written to the trail, its
+	// 404 would take an audit append longer than a missing one's, and
+	// the time would tell that the target exists.
+	alice.get("/targets/T-NOPE/isp")
+	alice.get("/targets/" + env.TargetA) // refresh the token
+	alice.post("/targets/T-NOPE/isp", url.Values{"purpose": {"PV 2026/001"}, "format": {"csv"}}, true)
+	if n := countAudit(env.Records(), "alice", ActionDenied, "target:T-NOPE"); n != 3 {
+		t.Fatalf("%d denied records of a missing target, want 3 as for another service's", n)
+	}
+	// A hostile id is recorded cut, without its NUL.
+	if r, _ := alice.get("/targets/" + strings.Repeat("A", 3000) + "%00"); r.StatusCode != 404 {
+		t.Fatalf("a hostile id: %d", r.StatusCode)
+	}
+	recs = env.Records()
+	last := recs[len(recs)-1]
+	if last.Action != ActionDenied || len(last.Object) > len("target:")+maxAuditedID+len("…") || strings.Contains(last.Object, "\x00") {
+		t.Fatalf("a hostile id is recorded as %s %q", last.Action, last.Object)
+	}
 }
 
 func TestTargetPageShowsLevelsInUserZoneAndIsAudited(t *testing.T) {
@@ -360,6 +379,42 @@ func TestTargetViewCanRequireAPurpose(t *testing.T) {
 		}
 	}
 	t.Fatal("the view is not audited")
+}
+
+// The ISP request form reads the target too (the rows its request would
+// hold, for the purged transcripts it warns of) and is recorded as a view
+// of it: with RequireViewPurpose it asks the case number first, as the
+// target's page does, and its record carries it; the target's page links
+// to it with the purpose it was given.
+func TestISPFormCanRequireAPurpose(t *testing.T) {
+	env := fakeEnvWith(t, func(c *Config) { c.RequireViewPurpose = true })
+	alice := login(t, env, "alice")
+	resp, body := alice.get("/targets/" + env.TargetA + "/isp")
+	if !strings.Contains(body, `id="purpose-form"`) || strings.Contains(body, `id="isp-form"`) {
+		t.Fatalf("ISP form without a purpose: %d, want the purpose form", resp.StatusCode)
+	}
+	if n := countAudit(env.Records(), "alice", ActionViewTarget, "target:"+env.TargetA); n != 0 {
+		t.Fatalf("%d views of the ISP form audited before a purpose was given", n)
+	}
+	_, page := alice.get("/targets/" + env.TargetA + "?purpose=" + url.QueryEscape("PV 2026/00099"))
+	if !strings.Contains(page, `href="/targets/`+env.TargetA+`/isp?purpose=PV%202026%2f00099"`) {
+		t.Fatalf("the target page's ISP link does not carry the purpose:\n%s", page)
+	}
+	resp, body = alice.get("/targets/" + env.TargetA + "/isp?purpose=" + url.QueryEscape("PV 2026/00099"))
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="isp-form"`) || !strings.Contains(body, `value="PV 2026/00099"`) {
+		t.Fatalf("ISP form with a purpose: %d\n%s", resp.StatusCode, body)
+	}
+	n := 0
+	for _, r := range env.Records() {
+		if r.Action == ActionViewTarget && strings.Contains(r.Detail, "isp_form") {
+			if n++; r.Purpose != "PV 2026/00099" {
+				t.Fatalf("the ISP form's record: %+v", r)
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d records of the ISP form, want 1", n)
+	}
 }
 
 func TestUnauditableReadIsNotServed(t *testing.T) {
