@@ -610,8 +610,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	// arbiters' checks were a fifth of the statement). A row that
 	// conflicted all the same (one written by hand) fails the batch
 	// rather than being skipped.
-	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
-		` FROM pg_temp.` + stageName + ` s` + storedProbeSQL + ` WHERE ` + notStoredSQL + order
+	insert := stagedInsertSQL(order)
 	runs := signedRefs(refs)
 	if s.cfg.NoEvidenceLog && !runs { // no log to name the rows to
 		tag, err := tx.Exec(ctx, `WITH `+elsewhereCTE+` `+insert)
@@ -626,6 +625,13 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
 	return in, nil
+}
+
+// stagedInsertSQL is the INSERT of the staging table's rows whose ids
+// are not stored (notStoredSQL), in order (empty, or an ORDER BY).
+func stagedInsertSQL(order string) string {
+	return `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
+		` FROM pg_temp.` + stageName + ` s` + storedProbeSQL + ` WHERE ` + notStoredSQL + order
 }
 
 // chainRunsSQL records, from the rows an INSERT returned (ins: seq,
