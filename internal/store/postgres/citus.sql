@@ -114,6 +114,7 @@ SELECT create_reference_table('observation_clocks');
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');
 SELECT create_distributed_table('purged_observations', 'observation_id');
+SELECT create_distributed_table('observation_ids_elsewhere', 'id', colocate_with => 'purged_observations');
 
 SELECT create_distributed_table('analysis_endpoints', 'id');
 SELECT create_distributed_table('analysis_endpoint_files', 'endpoint', colocate_with => 'analysis_endpoints');

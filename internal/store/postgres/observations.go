@@ -75,8 +75,9 @@ const obsSelect = `o.uid, o.id_text, o.time_ns, f.sensor, f.sensor_version, f.va
 // name changes with its columns (vigil_obs_stage before migration 0016's
 // chain columns, vigil_obs_stage16 before 0017's dictionaries): a pooler
 // may hand a session that an older binary left its own table in
-// (vigil_obs_stage17b before 0023's clocks).
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage23 (
+// (vigil_obs_stage17b before 0023's clocks, vigil_obs_stage23 before
+// 0027's id_ns).
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage27 (
 	ord                  integer NOT NULL,
 	uid                  uuid,
 	id_text              text,
@@ -104,10 +105,11 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS vigil_obs_stage23 (
 	chain_ref            bigint,
 	chain_seq            bigint,
 	chain_prev           bytea,
-	batch_sig            bytea
+	batch_sig            bytea,
+	id_ns                bigint -- idNS of uid: the id's time, NULL when it has none
 ) ON COMMIT DELETE ROWS`
 
-const stageName = "vigil_obs_stage23"
+const stageName = "vigil_obs_stage27"
 
 // idValues is how an observation id is stored: a canonical UUID in uid,
 // anything else as the text given in id_text (the SQLite store's idValue,
@@ -117,6 +119,38 @@ func idValues(id string) (uid pgtype.UUID, text any) {
 		return pgtype.UUID{Bytes: b, Valid: true}, nil
 	}
 	return pgtype.UUID{}, id
+}
+
+// idWindowNS is the half-width of an id's window (migration 0027): a row
+// whose UUIDv7 id's time is within it of the row's time_ns is found by
+// the id's time, in one partition.
+const idWindowNS = int64(time.Second)
+
+// maxIDMillis bounds the id times idNS gives, so that a window fits in
+// an int64 (year 2255; vigil_uuid7_ns's bound).
+const maxIDMillis = 9_000_000_000_000
+
+// idNS is the Unix time in ns that a UUIDv7 id carries (its first 48
+// bits, in ms), and false for any other id: the same as migration 0027's
+// vigil_uuid7_ns.
+func idNS(uid pgtype.UUID) (int64, bool) {
+	b := uid.Bytes
+	if !uid.Valid || b[6]>>4 != 7 || b[8]>>6 != 2 {
+		return 0, false
+	}
+	ms := int64(b[0])<<40 | int64(b[1])<<32 | int64(b[2])<<24 | int64(b[3])<<16 | int64(b[4])<<8 | int64(b[5])
+	if ms >= maxIDMillis {
+		return 0, false
+	}
+	return ms * 1e6, true
+}
+
+// inIDWindow reports whether an observation stored with id uid at timeNS
+// lies in its id's window; every other row's id goes in
+// observation_ids_elsewhere (migration 0027).
+func inIDWindow(uid pgtype.UUID, timeNS int64) bool {
+	t, ok := idNS(uid)
+	return ok && timeNS >= t-idWindowNS && timeNS < t+idWindowNS
 }
 
 func nilIfEmpty(b []byte) any {
@@ -431,17 +465,42 @@ func firstOfEachID(obs []observe.Observation) []observe.Observation {
 	return obs
 }
 
-// notStoredSQL is the condition, on a row s of the batch, that its id is
-// stored under no time: the unique indexes hold (id, time_ns) since the
-// partitions (migration 0015), so ON CONFLICT alone would store a
-// replayed id with another time twice. Checked under seqOrder's lock,
-// which every INSERT into observations takes: no batch adds an id between
-// the check and the INSERT.
+// windowSQL is the condition that stage row s lies in its id's window
+// (inIDWindow; NULL when its id has no time).
+var windowSQL = `s.time_ns >= s.id_ns - ` + strconv.FormatInt(idWindowNS, 10) + ` AND s.time_ns < s.id_ns + ` + strconv.FormatInt(idWindowNS, 10)
+
+// storedProbeSQL joins each stage row s with d.stored, 1 when a row of
+// its id lies in its id's window (migration 0027): one index descent in
+// the one partition (two at a month's edge) that run-time pruning keeps
+// of the window. LATERAL with LIMIT: a probe of each row the planner
+// cannot turn into a hash of the whole table, as it did NOT EXISTS on
+// tables it had no statistics of (an unanalysed store, a cached plan).
+var storedProbeSQL = ` LEFT JOIN LATERAL (SELECT 1 AS stored FROM observations o WHERE o.uid = s.uid
+	AND o.time_ns >= s.id_ns - ` + strconv.FormatInt(idWindowNS, 10) + ` AND o.time_ns < s.id_ns + ` + strconv.FormatInt(idWindowNS, 10) + ` LIMIT 1) d ON true`
+
+// notStoredSQL is the condition, on a row s of the batch joined by
+// storedProbeSQL, that its id is stored under no time: not in its
+// window, not elsewhere (observation_ids_elsewhere lists every stored id
+// outside its window: migration 0027). The unique indexes hold (id,
+// time_ns) since the partitions (migration 0015), so they alone would
+// store a replayed id with another time twice. Checked under seqOrder's
+// lock, which every INSERT into observations takes: no batch adds an id
+// between the check and the INSERT.
 // An id purged under retention (migration 0015) is not stored again
 // either: a replay must not undo a purge.
-const notStoredSQL = `NOT EXISTS (SELECT 1 FROM observations o WHERE o.uid = s.uid)
-	AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id_text = s.id_text)
+const notStoredSQL = `d.stored IS NULL
+	AND NOT EXISTS (SELECT 1 FROM observation_ids_elsewhere e WHERE e.id = COALESCE(s.uid::text, s.id_text))
 	AND NOT EXISTS (SELECT 1 FROM purged_observations p WHERE p.observation_id = COALESCE(s.uid::text, s.id_text))`
+
+// elsewhereCTE lists, in the INSERT's own statement, the ids of the
+// batch's rows outside their windows (migration 0027's invariant). Every
+// such id is stored once the statement ends, by it or before it, or
+// purged: the INSERT stores every row its checks pass (it has no ON
+// CONFLICT to skip one), and a row they refuse has its id stored or
+// purged. The statement's checks read the table as it was before it
+// (one snapshot for the whole statement).
+var elsewhereCTE = `elsewhere AS (INSERT INTO observation_ids_elsewhere (id) SELECT COALESCE(s.uid::text, s.id_text) FROM pg_temp.` + stageName + ` s
+	WHERE NOT COALESCE(` + windowSQL + `, false) ON CONFLICT DO NOTHING)`
 
 // storedIDs returns the ids of obs already stored, under any time, or
 // purged.
@@ -509,13 +568,17 @@ func (c *copySource) Next() bool {
 func (c *copySource) Values() ([]any, error) {
 	n := c.i - 1
 	c.row[0] = int32(n)
-	obsRow(c.row[1:], &c.obs[n], &c.refs[n])
+	obsRow(c.row[1:obsArgs+1], &c.obs[n], &c.refs[n])
+	c.row[obsArgs+1] = nil
+	if t, ok := idNS(c.row[1].(pgtype.UUID)); ok {
+		c.row[obsArgs+1] = t
+	}
 	return c.row, nil
 }
 
 func (c *copySource) Err() error { return nil }
 
-var stageColumns = append([]string{"ord"}, obsColumnList...)
+var stageColumns = append(append([]string{"ord"}, obsColumnList...), "id_ns")
 
 // insertCopy writes obs with COPY into the staging table and one INSERT
 // from it; observations of the same time get their seq in the batch's
@@ -527,7 +590,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if _, err := tx.Exec(ctx, `SET LOCAL work_mem = '64MB'; `+stageTable); err != nil {
 		return inserted{}, fmt.Errorf("staging table: %w", err)
 	}
-	src := &copySource{obs: obs, refs: refs, row: make([]any, obsArgs+1)}
+	src := &copySource{obs: obs, refs: refs, row: make([]any, obsArgs+2)}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stageName}, stageColumns, src); err != nil {
 		return inserted{}, fmt.Errorf("copy of %d: %w", len(obs), err)
 	}
@@ -542,22 +605,33 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if distinctTimes(obs) {
 		order = ``
 	}
-	insert := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
-		` FROM pg_temp.` + stageName + ` s WHERE ` + notStoredSQL + order + ` ON CONFLICT DO NOTHING`
+	// No ON CONFLICT: notStoredSQL, under seqOrder's lock, leaves no row
+	// whose id is stored, and firstOfEachID none twice in the batch (the
+	// arbiters' checks were a fifth of the statement). A row that
+	// conflicted all the same (one written by hand) fails the batch
+	// rather than being skipped.
+	insert := stagedInsertSQL(order)
 	runs := signedRefs(refs)
 	if s.cfg.NoEvidenceLog && !runs { // no log to name the rows to
-		tag, err := tx.Exec(ctx, insert)
+		tag, err := tx.Exec(ctx, `WITH `+elsewhereCTE+` `+insert)
 		if err != nil {
 			return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 		}
 		return inserted{n: tag.RowsAffected()}, nil
 	}
 	var in inserted
-	err := tx.QueryRow(ctx, insertReturning(insert, runs)).Scan(&in.n, &in.firstSeq)
+	err := tx.QueryRow(ctx, insertReturning(elsewhereCTE+`, `, insert, runs)).Scan(&in.n, &in.firstSeq)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
 	return in, nil
+}
+
+// stagedInsertSQL is the INSERT of the staging table's rows whose ids
+// are not stored (notStoredSQL), in order (empty, or an ORDER BY).
+func stagedInsertSQL(order string) string {
+	return `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
+		` FROM pg_temp.` + stageName + ` s` + storedProbeSQL + ` WHERE ` + notStoredSQL + order
 }
 
 // chainRunsSQL records, from the rows an INSERT returned (ins: seq,
@@ -574,12 +648,13 @@ const chainBlockShift = 6
 
 // insertReturning is insert (an INSERT INTO observations) that returns
 // the rows it added and the least seq among them, and records the chain
-// runs of its signed rows when runs.
-func insertReturning(insert string, runs bool) string {
+// runs of its signed rows when runs; ctes ("name AS (...), ", or empty)
+// go before it in the statement's WITH.
+func insertReturning(ctes, insert string, runs bool) string {
 	if !runs {
-		return `WITH ins AS (` + insert + ` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`
+		return `WITH ` + ctes + `ins AS (` + insert + ` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`
 	}
-	return `WITH ins AS (` + insert + ` RETURNING seq, chain_ref, chain_seq)` + chainRunsSQL +
+	return `WITH ` + ctes + `ins AS (` + insert + ` RETURNING seq, chain_ref, chain_seq)` + chainRunsSQL +
 		` SELECT count(*), COALESCE(min(seq), 0) FROM ins`
 }
 
@@ -651,7 +726,7 @@ func valuesSQL(n int, runs bool) string {
 	// skipped, so that a bus that redelivers after a crash cannot
 	// duplicate evidence.
 	b.WriteString(` ON CONFLICT DO NOTHING`)
-	return insertReturning(b.String(), runs)
+	return insertReturning(``, b.String(), runs)
 }
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
@@ -673,6 +748,20 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 			}
 		}
 		obs, refs = fobs, frefs
+	}
+	// storedIDs asks every partition; the rows stored here outside their
+	// ids' windows are listed for the staged INSERT's check all the same
+	// (migration 0027).
+	var elsewhere []string
+	for i := range obs {
+		if uid, _ := idValues(obs[i].ID); !inIDWindow(uid, obs[i].Time.UnixNano()) {
+			elsewhere = append(elsewhere, obs[i].ID)
+		}
+	}
+	if len(elsewhere) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO observation_ids_elsewhere (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, elsewhere); err != nil {
+			return inserted{}, fmt.Errorf("observations' ids elsewhere: %w", err)
+		}
 	}
 	var added inserted
 	chunk := s.cfg.ValuesChunk

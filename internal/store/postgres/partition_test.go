@@ -19,14 +19,23 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0026 takes a store back to the schema before migration 0026: every
-// signed row in observations_chain again, no heads' index, no chain runs.
-var undo0026 = []string{
+// undo0027 takes a store back to the schema before migration 0027: no
+// list of the ids stored outside their windows.
+var undo0027 = []string{
+	`DROP TABLE observation_ids_elsewhere`,
+	`DROP FUNCTION vigil_uuid7_ns`,
+	`DELETE FROM schema_migrations WHERE version >= 27`,
+}
+
+// undo0026 takes a store back to the schema before migration 0026 (0027
+// undone first): every signed row in observations_chain again, no heads'
+// index, no chain runs.
+var undo0026 = append(undo0027[:len(undo0027):len(undo0027)],
 	`DROP INDEX observations_chain_heads`,
 	`CREATE INDEX observations_chain ON observations (chain_ref, chain_seq) WHERE chain_ref IS NOT NULL`,
 	`DROP TABLE observation_chain_runs`,
 	`DELETE FROM schema_migrations WHERE version >= 26`,
-}
+)
 
 // undo0025 takes a store back to the schema before migration 0025
 // (0026 undone first): analysis_endpoints at the default fillfactor,

@@ -1,0 +1,308 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
+	"github.com/vigil-oss/vigil/internal/store/storetest"
+)
+
+// Attack: since migration 0027 ingest looks an id up in its window (the
+// time a UUIDv7 id carries, a second either side: one partition) and in
+// observation_ids_elsewhere, where every row stored outside its window
+// lists its id. A replayer picks the cases that lookup could miss: an id
+// first stored outside its window (a forged time, a text id, a UUID of
+// another version) then sent with its window's time or a third one, an id
+// stored in its window then sent with another month's time, and the first
+// copy stored by one insert method and the replay by the other (both must
+// keep the list). Each id must be stored once.
+func TestReplayedIDsOutsideTheirWindowsAreNotStoredTwice(t *testing.T) {
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	v7 := func() string { return observe.NewID(at) }
+	cases := []struct {
+		name  string
+		id    func() string
+		times []time.Time // the first, then the replays'
+	}{
+		{"v7 in its window, then other months and seconds", v7,
+			[]time.Time{at, at.AddDate(0, 2, 0), at.AddDate(0, -1, 0), at.Add(time.Second), at.Add(-time.Second - 1)}},
+		{"v7 first another month, then its window", v7,
+			[]time.Time{at.AddDate(0, 1, 0), at, at.Add(999 * time.Millisecond), at.AddDate(0, 2, 0)}},
+		{"v7 first a second off, then its window", v7,
+			[]time.Time{at.Add(time.Second), at, at.Add(-time.Second)}},
+		{"v7 first before 1970, then its window", v7,
+			[]time.Time{time.Unix(0, -5).UTC(), at}},
+		{"v4 UUID", func() string { return "8f14e45f-ceea-467a-9a8e-a3c6b1d2e4f0" },
+			[]time.Time{at, at.AddDate(0, 1, 0), at}},
+		{"v7 layout with another variant", func() string { return "019ccffa-1c00-7abc-0abc-0123456789ab" },
+			[]time.Time{at, at.AddDate(0, 3, 0)}},
+		{"text id", func() string { return "sensor-7/observation/42" },
+			[]time.Time{at, at.AddDate(0, 1, 0), at.Add(time.Hour)}},
+		{"text id shaped as an upper-case UUIDv7", func() string { return "019CCFFA-1C00-7ABC-8ABC-0123456789AB" },
+			[]time.Time{at, at.AddDate(0, 1, 0)}},
+	}
+	methods := [][2]string{{InsertCopy, InsertCopy}, {InsertValues, InsertCopy}, {InsertCopy, InsertValues}}
+	for _, m := range methods {
+		for _, c := range cases {
+			t.Run(m[0]+" then "+m[1]+"/"+c.name, func(t *testing.T) {
+				ctx := context.Background()
+				schema := newSchema(t)
+				open := func(method string) *Store {
+					cfg := DefaultConfig()
+					cfg.Schema, cfg.InsertMethod = schema, method
+					st, err := Open(ctx, testDSN(), cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { st.Close() })
+					return st
+				}
+				first, replay := open(m[0]), open(m[1])
+				r := rand.New(rand.NewPCG(27, 27))
+				id := c.id()
+				for k, when := range c.times {
+					o := storetest.Observation(r, when, k)
+					o.ID = id
+					st := replay
+					if k == 0 {
+						st = first
+					}
+					if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+						t.Fatalf("insert %d at %s: %v", k, when, err)
+					}
+					// And in a batch of new observations, by COPY.
+					o.Time = o.Time.Add(time.Millisecond)
+					batch := []observe.Observation{storetest.Observation(r, at.Add(time.Minute), 100+k), o, storetest.Observation(r, at.Add(2*time.Minute), 200+k)}
+					batch[2].ID = observe.NewID(at.AddDate(0, 0, -3)) // a new id outside its window
+					if err := replay.InsertObservations(ctx, batch); err != nil {
+						t.Fatalf("batch %d: %v", k, err)
+					}
+				}
+				var rows, ids int64
+				if err := replay.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT `+obsIDCol+`) FROM observations o`).Scan(&rows, &ids); err != nil {
+					t.Fatal(err)
+				}
+				if want := int64(1 + 2*len(c.times)); rows != want || ids != want {
+					t.Fatalf("%d rows for %d ids, want %d of each (a replayed id was stored twice)", rows, ids, want)
+				}
+				var got time.Time
+				err := replay.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+					if o.ID == id {
+						got = o.Time
+					}
+					return nil
+				})
+				if err != nil || !got.Equal(c.times[0]) {
+					t.Fatalf("id %s reads back at %s (%v), want its first time %s", id, got, err, c.times[0])
+				}
+			})
+		}
+	}
+}
+
+// The id's time is read the same by ingest (idNS, for its stage) and by
+// migration 0027 (vigil_uuid7_ns, for the rows stored before it): a row
+// the migration took for one in its window must be found there by
+// ingest's lookup.
+func TestIDTimeReadAsTheMigrationReadsIt(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ids := []string{
+		observe.NewID(time.Date(2026, 3, 10, 12, 0, 0, 123456789, time.UTC)),
+		observe.NewID(time.Unix(0, 0)),
+		observe.NewID(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)),
+		observe.NewID(time.Date(2255, 3, 14, 0, 0, 0, 0, time.UTC)), // past maxIDMillis
+		observe.NewID(time.UnixMilli(maxIDMillis - 1)),
+		observe.NewID(time.UnixMilli(maxIDMillis)),
+		"8f14e45f-ceea-467a-9a8e-a3c6b1d2e4f0", // v4
+		"019ccffa-1c00-7abc-0abc-0123456789ab", // v7 layout, variant 0
+		"019ccffa-1c00-7abc-cabc-0123456789ab", // v7 layout, variant 110
+		"019ccffa-1c00-6abc-8abc-0123456789ab", // v6
+		"ffffffff-ffff-7fff-bfff-ffffffffffff",
+		"00000000-0000-0000-0000-000000000000",
+	}
+	for _, id := range ids {
+		uid, _ := idValues(id)
+		want, ok := idNS(uid)
+		var got *int64
+		if err := st.pool.QueryRow(context.Background(), `SELECT vigil_uuid7_ns($1::uuid)`, id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if ok != (got != nil) || ok && *got != want {
+			t.Errorf("id %s: vigil_uuid7_ns %v, idNS %d %v", id, deref(got), want, ok)
+		}
+	}
+	if _, ok := idNS(pgtype.UUID{}); ok {
+		t.Error("idNS of no UUID: a time")
+	}
+}
+
+func deref(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// Migration 0027 lists the ids of the rows stored before it outside
+// their windows, and only those: a replay of each, with its window's
+// time, is refused after it.
+func TestMigration0027ListsTheRowsOutsideTheirWindows(t *testing.T) {
+	requirePostgres(t)
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Schema = newSchema(t)
+	st, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(27, 1))
+	var obs []observe.Observation
+	for i, when := range []time.Time{at, at.Add(time.Hour), at.AddDate(0, 1, 0), at.Add(-2 * time.Second)} {
+		o := storetest.Observation(r, when, i)
+		o.ID = observe.NewID(at) // in its window for the first two only
+		if i == 1 {
+			o.ID = observe.NewID(when)
+		}
+		obs = append(obs, o)
+	}
+	text := storetest.Observation(r, at, 9)
+	text.ID = "sensor-7/observation/42"
+	obs = append(obs, text)
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range undo0027 {
+		if _, err := st.pool.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	st.Close()
+	again, err := Open(ctx, testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	var listed []string
+	rows, err := again.pool.Query(ctx, `SELECT id FROM observation_ids_elsewhere ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{obs[2].ID, obs[3].ID, text.ID}
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Fatalf("listed after the migration: %q, want %q", listed, want)
+	}
+	for i := range obs {
+		o := storetest.Observation(r, at, 20+i)
+		o.ID = obs[i].ID
+		if err := again.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := again.pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&n); err != nil || n != len(obs) {
+		t.Fatalf("%d rows (%v) after replaying the %d observations stored before the migration, want %d", n, err, len(obs), len(obs))
+	}
+}
+
+// The staged INSERT looks each id up in the partition of its id's time
+// only (migration 0027), not in every monthly partition: with a year of
+// partitions, the lookups in the others were most of its work. Read from
+// the plan PostgreSQL ran (EXPLAIN ANALYZE): the partitions scanned.
+func TestStagedInsertLooksInOnePartition(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PreparePartitions(ctx, start, 11); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(27, 3))
+	var stored []observe.Observation
+	for m := range 12 {
+		for k := range 3 {
+			stored = append(stored, storetest.Observation(r, start.AddDate(0, m, 1).Add(time.Duration(k)*time.Hour), 10*m+k))
+		}
+	}
+	if err := st.InsertObservations(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	var batch []observe.Observation
+	for k := range 20 {
+		batch = append(batch, storetest.Observation(r, time.Date(2026, 3, 12, 0, 0, k, 0, time.UTC), 200+k))
+	}
+	batch = append(batch, stored[7]) // a replay, refused
+	var plan string
+	err := st.writeTx(ctx, func(tx pgx.Tx) error {
+		var f map[hashKey]int64
+		var fc map[string]int64
+		var fd [numDicts]map[string]int64
+		refs, err := st.rowRefs(ctx, tx, batch, &f, &fc, &fd)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, stageTable); err != nil {
+			return err
+		}
+		src := &copySource{obs: batch, refs: refs, row: make([]any, obsArgs+2)}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stageName}, stageColumns, src); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+stagedInsertSQL(``)).Scan(&plan)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil || len(nodes) != 1 {
+		t.Fatalf("plan %s: %v", plan, err)
+	}
+	scanned := map[string]bool{}
+	var walk func(n *planNode)
+	walk = func(n *planNode) {
+		if strings.HasPrefix(n.Relation, "observations_p") && n.Loops > 0 && n.Type != "ModifyTable" {
+			scanned[n.Relation] = true
+		}
+		for i := range n.Plans {
+			walk(&n.Plans[i])
+		}
+	}
+	walk(&nodes[0].Plan)
+	if len(scanned) != 1 || !scanned["observations_p202603"] {
+		t.Fatalf("partitions scanned by the INSERT's lookups: %v, want observations_p202603 alone", scanned)
+	}
+	if top := nodes[0].Plan; len(top.Plans) != 1 || top.Plans[0].Rows != 20 {
+		t.Fatalf("the INSERT stored other than the 20 new rows (the replay refused): %+v", top)
+	}
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON)'s plan.
+type planNode struct {
+	Type     string     `json:"Node Type"`
+	Relation string     `json:"Relation Name"`
+	Loops    int        `json:"Actual Loops"`
+	Rows     int        `json:"Actual Rows"`
+	Plans    []planNode `json:"Plans"`
+}
