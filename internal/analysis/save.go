@@ -532,7 +532,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 		if f.sharing {
 			intent = Sharing
 		}
-		c.Files = append(c.Files, EndpointFileRow{Endpoint: int64(k.ep), File: FileInfo{
+		c.Files = append(c.Files, EndpointFileRow{Endpoint: int64(k.ep), New: !f.stored, File: FileInfo{
 			Hash: it.hash, Kind: it.hash.Kind().String(), Hex: it.hash.Hex(), Matched: it.matches, Severity: it.severity,
 			MaxLevel: f.level, Intent: intent.String(), FirstSeen: time.Unix(0, f.first).UTC(), LastSeen: time.Unix(0, f.last).UTC(),
 			Observations: f.count, Quarantined: e.held(it.hash)}})
@@ -575,6 +575,11 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	}
 	for id, sig := range written {
 		e.written[id] = sig
+	}
+	for k := range e.dirtyFiles {
+		if f := e.eps[k.ep].files[k.item]; f != nil {
+			f.stored = true
+		}
 	}
 	for id, to := range merged {
 		if to != "" {
