@@ -19,14 +19,32 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0026 takes a store back to the schema before migration 0026: every
-// signed row in observations_chain again, no heads' index, no chain runs.
-var undo0026 = []string{
+// undo0028 takes a store back to the schema before migration 0028:
+// targets_seq_key and target_access_target back, target_access keyed
+// (agency, target).
+var undo0028 = []string{
+	`ALTER TABLE targets ADD CONSTRAINT targets_seq_key UNIQUE (seq)`,
+	`ALTER TABLE target_access DROP CONSTRAINT target_access_pkey`,
+	`ALTER TABLE target_access ADD CONSTRAINT target_access_pkey PRIMARY KEY (agency, target)`,
+	`CREATE INDEX target_access_target ON target_access (target)`,
+	`DELETE FROM schema_migrations WHERE version >= 28`,
+}
+
+// undo0027 takes a store back to the schema before migration 0027 (0028
+// undone first; 0027 is a placeholder on this branch).
+var undo0027 = append(undo0028[:len(undo0028):len(undo0028)],
+	`DELETE FROM schema_migrations WHERE version >= 27`,
+)
+
+// undo0026 takes a store back to the schema before migration 0026 (0027
+// undone first): every signed row in observations_chain again, no
+// heads' index, no chain runs.
+var undo0026 = append(undo0027[:len(undo0027):len(undo0027)],
 	`DROP INDEX observations_chain_heads`,
 	`CREATE INDEX observations_chain ON observations (chain_ref, chain_seq) WHERE chain_ref IS NOT NULL`,
 	`DROP TABLE observation_chain_runs`,
 	`DELETE FROM schema_migrations WHERE version >= 26`,
-}
+)
 
 // undo0025 takes a store back to the schema before migration 0025
 // (0026 undone first): analysis_endpoints at the default fillfactor,
