@@ -20,6 +20,9 @@ type filesSaved struct {
 }
 
 func (s *filesSaved) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
+	if err := s.Store.AnalysisSave(ctx, c); err != nil {
+		return err // refused (another process saved first): nothing written
+	}
 	for _, f := range c.Files {
 		state := "stored"
 		if f.New {
@@ -27,7 +30,7 @@ func (s *filesSaved) AnalysisSave(ctx context.Context, c *analysis.Changes) erro
 		}
 		s.rows = append(s.rows, fmt.Sprintf("%d %s %s", f.Endpoint, f.File.Hex[:8], state))
 	}
-	return s.Store.AnalysisSave(ctx, c)
+	return nil
 }
 
 // A save marks New only the file rows that the engine has neither
@@ -81,4 +84,40 @@ func TestSaveMarksOnlyUnwrittenFilesNew(t *testing.T) {
 	check("file 1 after a restart", "1 "+hex(1)+" stored")
 	add(e2, 2, 4*time.Minute)
 	check("file 2 after a restart", "1 "+hex(2)+" new")
+}
+
+// An engine whose save finds that another process saved first forgets
+// which file rows it thought new: the other may have written them (two
+// ingests analyse each other's observations), and a row marked New that
+// is stored costs the PostgreSQL store a failed INSERT before its upsert.
+func TestSaveAfterAnotherProcessMarksNoFileNew(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := &filesSaved{Store: f.st}
+	b := &filesSaved{Store: f.st}
+	ea, err := analysis.New(ctx, a, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := analysis.New(ctx, b, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.rows, b.rows = nil, nil
+	o := ob("203.0.113.7:6881", 0, observe.Complete, t0)
+	if err := f.st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*analysis.Engine{ea, eb} {
+		if err := e.Add(ctx, []observe.Observation{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hex := hashN(0).Hex()[:8]
+	if want := []string{"1 " + hex + " new"}; !slices.Equal(a.rows, want) {
+		t.Errorf("the first process saved %q, want %q", a.rows, want)
+	}
+	if want := []string{"1 " + hex + " stored"}; !slices.Equal(b.rows, want) {
+		t.Errorf("the second process, after the first saved, saved %q, want %q", b.rows, want)
+	}
 }
