@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -313,17 +314,33 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 	}
 	const chunk = 5000
 	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		found, err := s.seqsInWindows(ctx, part, func(id string, seq int64) {
+			for _, i := range at[id] {
+				seqs[i] = seq
+			}
+		})
+		if err != nil {
+			return nil, 0, err
+		}
 		var uids [][16]byte
 		var texts []string
-		for _, id := range ids[start:min(start+chunk, len(ids))] {
+		for _, id := range part {
+			if found[id] {
+				continue
+			}
 			if b, ok := parseUUID(id); ok {
 				uids = append(uids, b)
 			} else {
 				texts = append(texts, id)
 			}
 		}
-		// Each id in the one index it can be in (observations_uid,
-		// observations_id_text).
+		if len(uids) == 0 && len(texts) == 0 {
+			continue
+		}
+		// The rest (ids without a time, rows outside their ids' windows,
+		// ids not stored) in the one index each can be in
+		// (observations_uid, observations_id_text), every partition.
 		q := `SELECT ` + obsIDCol + `, o.seq FROM observations o WHERE o.uid = ANY(?::uuid[])
 			UNION ALL SELECT ` + obsIDCol + `, o.seq FROM observations o WHERE o.id_text = ANY(?::text[])`
 		if err := eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
@@ -345,6 +362,45 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 		return nil, 0, err
 	}
 	return seqs, maxSeq, nil
+}
+
+// seqsInWindowsSQL is seqsInWindows' lookup: a UUIDv7 id's row in its
+// window, by (uid, id_ns) pairs.
+var seqsInWindowsSQL = `SELECT v.uid::text, d.seq FROM unnest(?::uuid[], ?::bigint[]) AS v (uid, id_ns)
+	CROSS JOIN LATERAL (SELECT o.seq FROM observations o WHERE o.uid = v.uid
+		AND o.time_ns >= v.id_ns - ` + strconv.FormatInt(idWindowNS, 10) + ` AND o.time_ns < v.id_ns + ` + strconv.FormatInt(idWindowNS, 10) + ` LIMIT 1) d`
+
+// seqsInWindows finds, among ids, those stored in their ids' windows
+// (migration 0027: a UUIDv7 id's row within idWindowNS of the id's time,
+// as a sensor makes them) and calls found with each one's seq: one
+// index descent in one partition each (two at a month's edge), where a
+// lookup by uid alone descends every partition's index. An id with rows
+// in and out of its window cannot be (a replay is never stored), so the
+// one found is its only row. It returns the ids found.
+func (s *Store) seqsInWindows(ctx context.Context, ids []string, found func(id string, seq int64)) (map[string]bool, error) {
+	var uids []pgtype.UUID
+	var ns []int64
+	for _, id := range ids {
+		uid, _ := idValues(id)
+		if t, ok := idNS(uid); ok {
+			uids, ns = append(uids, uid), append(ns, t)
+		}
+	}
+	out := make(map[string]bool, len(uids))
+	if len(uids) == 0 {
+		return out, nil
+	}
+	err := eachRow(ctx, s.db(), seqsInWindowsSQL, func(r pgx.Rows) error {
+		var id string
+		var seq int64
+		if err := r.Scan(&id, &seq); err != nil {
+			return err
+		}
+		out[id] = true
+		found(id, seq)
+		return nil
+	}, uids, ns)
+	return out, err
 }
 
 // AnalysisSave implements analysis.Backend: one transaction, written
