@@ -92,8 +92,9 @@ const commitTimeout = 30 * time.Second
 // the bus only once committed; it fetches the next batch while it
 // commits one (two stages: stages.go), and commits them in the order
 // fetched. It returns when c is closed and drained (bus.ErrClosed) or
-// when ctx ends, having committed the batches in hand either way. An in-process bus is drained by closing it, not by ending
-// ctx: what it holds when ctx ends stays there.
+// when ctx ends, having committed the batches in hand either way. An
+// in-process bus is drained by closing it, not by ending ctx: what it
+// holds when ctx ends stays there.
 func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultConfig().BatchSize
