@@ -229,7 +229,8 @@ func ingestCommand() *command {
 
 // maxIngestBatch bounds --batch: a fetch of the bus is held in memory
 // whole (JetStream's fetch asks for up to 8 KiB of bytes an
-// observation), ingest's gate holds at most 65,536 observations
+// observation), and ingest holds up to three (one committed while the
+// next waits and the one after is fetched: ingest.commitQueue), ingest's gate holds at most 65,536 observations
 // (evidence.DefaultGateConfig's MaxHeld: a fetch larger than that, held
 // for its heads, would have its oldest released as failed), and it tags
 // an observation's index in a fetch in 24 bits (ingest.MaxGatedBatch).

@@ -289,9 +289,23 @@ func (e *Engine) Watermark() int64 {
 // ingest's OnCommit). Observations already processed are skipped; any
 // stored since the watermark that the batch lacks (written by another
 // process) are read from the store first, so the watermark never skips.
+// It is Seqs then AddSeqs.
 func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
+	seqs, err := e.Seqs(ctx, batch)
+	if err != nil {
+		return err
+	}
+	return e.AddSeqs(ctx, batch, seqs)
+}
+
+// Seqs looks up the seqs the store gave a committed batch's observations
+// (0: not stored), for AddSeqs. It reads only the store, not the
+// engine's state: a caller may look up the next batch's while AddSeqs
+// processes one (a round trip to the database a batch, beside the
+// analysis's own work).
+func (e *Engine) Seqs(ctx context.Context, batch []observe.Observation) ([]int64, error) {
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
 	ids := make([]string, len(batch))
 	for i := range batch {
@@ -299,7 +313,20 @@ func (e *Engine) Add(ctx context.Context, batch []observe.Observation) error {
 	}
 	seqs, _, err := e.b.AnalysisSeqs(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("analysis: looking up %d observation ids: %w", len(ids), err)
+		return nil, fmt.Errorf("analysis: looking up %d observation ids: %w", len(ids), err)
+	}
+	return seqs, nil
+}
+
+// AddSeqs is Add with the batch's seqs already looked up (Seqs: one for
+// each of the batch's observations, in its order). As in Add, the seqs
+// decide the order processed and the watermark what is new.
+func (e *Engine) AddSeqs(ctx context.Context, batch []observe.Observation, seqs []int64) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if len(seqs) != len(batch) {
+		return fmt.Errorf("analysis: %d seqs for a batch of %d observations", len(seqs), len(batch))
 	}
 	order := make([]int, 0, len(batch))
 	for i, s := range seqs {

@@ -3,12 +3,14 @@
 // writer of observations: the sensors' in-process bus, NATS JetStream and
 // a file of observations all come in through Run.
 //
-// Ingest never drops an observation it accepted: a batch is acknowledged
-// to the bus only once committed, a closed bus is drained before Run
-// returns, and a failed batch is returned as an error (and counted), not
-// logged and forgotten; a store that is only away for a while (as
-// Config.Unavailable says) gets its batches back, from the bus, when it
-// answers again.
+// Ingest fetches, decodes and checks the next batch while the store
+// commits one (stages.go), and commits them one at a time in the order
+// fetched. It never drops an observation it accepted: a batch is
+// acknowledged to the bus only once committed, a closed bus is drained
+// before Run returns, and a failed batch is returned as an error (and
+// counted), not logged and forgotten; a store that is only away for a
+// while (as Config.Unavailable says) gets its batches back, from the
+// bus, when it answers again.
 package ingest
 
 import (
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/bus"
@@ -86,10 +89,12 @@ type Stats struct {
 const commitTimeout = 30 * time.Second
 
 // Run reads batches from c and commits each to st, acknowledging it to
-// the bus only once committed. It returns when c is closed and drained
-// (bus.ErrClosed) or when ctx ends, having committed the batch in hand
-// either way. An in-process bus is drained by closing it, not by ending
-// ctx: what it holds when ctx ends stays there.
+// the bus only once committed; it fetches the next batch while it
+// commits one (two stages: stages.go), and commits them in the order
+// fetched. It returns when c is closed and drained (bus.ErrClosed) or
+// when ctx ends, having committed the batches in hand either way. An
+// in-process bus is drained by closing it, not by ending ctx: what it
+// holds when ctx ends stays there.
 func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultConfig().BatchSize
@@ -109,18 +114,50 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		return runGated(ctx, c, st, cfg, m)
 	}
 	var stats Stats
-	outage := false // the last commit failed because the store was away
+	var outage atomic.Bool // the last commit failed because the store was away
 	for {
+		k := startCommitter(ctx, st, cfg, m, &outage)
+		ferr := fetchBatches(ctx, c, cfg, m, k)
+		k.stop()
+		stats.add(k.stats)
+		if err := k.err; err != nil {
+			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
+				return stats, err
+			}
+			// The store is away (restarting): the batch that failed and
+			// every one fetched after it went back to the bus; wait, and
+			// fetch them (or others) again.
+			if !outage.Swap(true) && cfg.Log != nil {
+				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
+			}
+			if !sleep(ctx, cfg.RetryEvery) {
+				return stats, err
+			}
+			continue
+		}
+		if ferr != nil {
+			return stats, ferr
+		}
+		if cfg.Log != nil {
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
+		}
+		return stats, nil
+	}
+}
+
+// fetchBatches is ingest's first stage without a gate: it fetches and
+// enriches batches and hands them to k, until the bus is closed and
+// drained or ctx ends (nil), reading the bus fails (its error), or a
+// commit fails (nil: k.err says why).
+func fetchBatches(ctx context.Context, c bus.Consumer, cfg Config, m *Metrics, k *committer) error {
+	for !k.hasFailed() {
 		b, err := c.Fetch(ctx, cfg.BatchSize, cfg.FlushEvery)
 		if err != nil {
 			if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
-				if cfg.Log != nil {
-					cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
-				}
-				return stats, nil
+				return nil
 			}
 			m.Errors.Inc()
-			return stats, fmt.Errorf("ingest: reading the bus: %w", err)
+			return fmt.Errorf("ingest: reading the bus: %w", err)
 		}
 		obs := b.Observations()
 		if len(obs) == 0 {
@@ -132,36 +169,11 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 				cfg.Enrich(&obs[i])
 			}
 		}
-		added, err := commit(ctx, st, b, obs, m, cfg.Log)
-		if err != nil {
-			m.Errors.Inc()
-			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
-				return stats, err
-			}
-			// The store is away (restarting): the batch went back to the
-			// bus; wait, and fetch it (or another) again.
-			if !outage && cfg.Log != nil {
-				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
-			}
-			outage = true
-			if !sleep(ctx, cfg.RetryEvery) {
-				return stats, err
-			}
-			continue
-		}
-		if outage && cfg.Log != nil {
-			cfg.Log.Warn("ingest: store available again")
-		}
-		outage = false
-		m.committed(obs, time.Now())
-		m.Duplicates.Add(float64(len(obs) - added))
-		stats.Committed += len(obs)
-		stats.Duplicates += len(obs) - added
-		stats.Batches++
-		if cfg.OnCommit != nil {
-			cfg.OnCommit(obs)
+		if !k.hand(job{b: b, obs: obs}) {
+			b.Nak()
 		}
 	}
+	return nil
 }
 
 // sleep waits d, or until ctx ends: it reports whether it waited d.
@@ -174,6 +186,25 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// commitBatch stores one batch and acknowledges it, or hands it back,
+// and counts it.
+func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, b bus.Batch, obs []observe.Observation) error {
+	added, err := commit(ctx, st, b, obs, m, cfg.Log)
+	if err != nil {
+		m.Errors.Inc()
+		return err
+	}
+	m.committed(obs, time.Now())
+	m.Duplicates.Add(float64(len(obs) - added))
+	stats.Committed += len(obs)
+	stats.Duplicates += len(obs) - added
+	stats.Batches++
+	if cfg.OnCommit != nil {
+		cfg.OnCommit(obs)
+	}
+	return nil
 }
 
 // commit stores one batch and acknowledges it, or hands it back. It
@@ -275,87 +306,104 @@ func keepAlive(batches map[int]*heldBatch, every time.Duration, now time.Time) {
 // gate lets them through.
 func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m *Metrics) (Stats, error) {
 	var stats Stats
-	batches := map[int]*heldBatch{}
-	next, checked := 0, 0
-	gate := cfg.Gate
-	outage := false // the last commit failed because the store was away
-	// rel is what the gate released in one pass, its array kept from pass
-	// to pass: commitReleased copies each observation out of it, and
-	// nothing holds it after (a batch of 1,000 is about 1 MB).
-	var rel []evidence.Released
+	var outage atomic.Bool // the last commit failed because the store was away
+	f := &gatedFetcher{}
 	for {
+		k := startCommitter(ctx, st, cfg, m, &outage)
+		ferr := f.run(ctx, c, cfg, m, k)
+		k.stop()
+		stats.add(k.stats)
+		if err := k.err; err != nil {
+			// commitReleased handed back every batch not yet
+			// acknowledged, and the committer every one fetched after.
+			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
+				return stats, err
+			}
+			// The store is away (restarting): the gate forgets what it
+			// held; it comes again, with its signatures, once the store
+			// answers.
+			if !outage.Swap(true) && cfg.Log != nil {
+				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
+			}
+			cfg.Gate.Drop()
+			if !sleep(ctx, cfg.RetryEvery) {
+				return stats, err
+			}
+			continue
+		}
+		if ferr != nil {
+			nakAll(k.batches)
+			return stats, ferr
+		}
+		// The committer has ended: its batches are this goroutine's.
+		ferr = stopGated(ctx, st, cfg, m, &stats, k.batches)
+		if cfg.Log != nil {
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
+		}
+		return stats, ferr
+	}
+}
+
+// gatedFetcher is ingest's first stage with a gate: it fetches batches,
+// enriches them and passes them through the gate, and hands the
+// committer what the gate releases. It owns the gate.
+type gatedFetcher struct {
+	next    int // the next bus batch's tag
+	checked int // the gate's Checked when last told to OnGate
+}
+
+// run fetches and gates until the bus is closed and drained or ctx ends
+// (nil), reading the bus fails or hands out a batch too large (the
+// error), or a commit fails (nil: k.err says why).
+func (f *gatedFetcher) run(ctx context.Context, c bus.Consumer, cfg Config, m *Metrics, k *committer) error {
+	gate := cfg.Gate
+	for !k.hasFailed() {
 		b, err := c.Fetch(ctx, cfg.BatchSize, cfg.FlushEvery)
 		if err != nil {
 			if errors.Is(err, bus.ErrClosed) || ctx.Err() != nil {
-				ferr := stopGated(ctx, st, cfg, m, &stats, batches)
-				if cfg.Log != nil {
-					cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
-				}
-				return stats, ferr
+				return nil
 			}
 			m.Errors.Inc()
-			nakAll(batches)
-			return stats, fmt.Errorf("ingest: reading the bus: %w", err)
+			return fmt.Errorf("ingest: reading the bus: %w", err)
 		}
 		now := time.Now()
-		clear(rel) // what the last pass released is not kept alive
-		rel = rel[:0]
 		if n := len(b.Observations()); n > MaxGatedBatch {
 			// Its tags would run into the next batch's: hand it back,
 			// and stop, rather than acknowledge a batch not committed.
 			b.Nak()
-			nakAll(batches)
 			m.Errors.Inc()
-			return stats, fmt.Errorf("ingest: %w: %d (lower --batch, or NATS's max_payload)", ErrBatchTooLarge, n)
+			return fmt.Errorf("ingest: %w: %d (lower --batch, or NATS's max_payload)", ErrBatchTooLarge, n)
 		}
+		// rel is what the gate releases in this pass, in an array the
+		// committer is done with if there is one: commitReleased copies
+		// each observation out of it (a batch of 1,000 is about 1 MB).
+		j := job{now: now, rel: k.reuse()}
 		if obs := b.Observations(); len(obs) > 0 {
-			tag := next
-			next++
-			batches[tag] = &heldBatch{b: b, size: len(obs), left: len(obs), touched: now}
+			tag := f.next
+			f.next++
+			j.fetched = &taggedBatch{tag, &heldBatch{b: b, size: len(obs), left: len(obs), touched: now}}
 			m.Received.Add(float64(len(obs)))
-			rel = slices.Grow(rel, len(obs))
+			j.rel = slices.Grow(j.rel, len(obs))
 			// The gate holds each observation in place (AddRef) until
 			// the Detach below, which copies what it still holds.
 			for i := range obs {
 				if cfg.Enrich != nil {
 					cfg.Enrich(&obs[i])
 				}
-				rel = gate.AddRef(rel, &obs[i], tag<<partBits|i, now)
+				j.rel = gate.AddRef(j.rel, &obs[i], tag<<partBits|i, now)
 			}
 		}
-		rel = append(rel, gate.Expire(now, false)...)
+		j.rel = append(j.rel, gate.Expire(now, false)...)
 		gate.Detach()
 		if cfg.OnGate != nil {
-			cfg.OnGate(gate.Checked-checked, gate.TakeFailures())
-			checked = gate.Checked
+			cfg.OnGate(gate.Checked-f.checked, gate.TakeFailures())
+			f.checked = gate.Checked
 		}
-		if err := commitReleased(ctx, st, cfg, m, &stats, batches, rel); err != nil {
-			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
-				return stats, err
-			}
-			// The store is away (restarting): every batch not yet
-			// acknowledged went back to the bus (commitReleased handed
-			// them back), so the gate forgets what it held; they come
-			// again, with their signatures, once the store answers.
-			if !outage && cfg.Log != nil {
-				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
-			}
-			outage = true
-			gate.Drop()
-			clear(batches)
-			if !sleep(ctx, cfg.RetryEvery) {
-				return stats, err
-			}
-			continue
-		}
-		keepAlive(batches, cfg.KeepAlive, now)
-		if outage && len(rel) > 0 {
-			if cfg.Log != nil {
-				cfg.Log.Warn("ingest: store available again")
-			}
-			outage = false
+		if !k.hand(j) {
+			j.handBack()
 		}
 	}
+	return nil
 }
 
 // commitReleased stores what the gate released and acknowledges each bus

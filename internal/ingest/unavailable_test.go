@@ -33,16 +33,24 @@ func (d *downStore) InsertObservations(ctx context.Context, obs []observe.Observ
 }
 
 // handingBack hands out its batch until it is acknowledged, as a durable
-// bus redelivers a batch that was handed back (Nak), then closes.
+// bus redelivers a batch that was handed back (Nak), then closes. As
+// JetStream, it hands the batch out again only once handed back: while
+// ingest holds it (fetching the next batch while it commits this one),
+// a Fetch finds nothing.
 type handingBack struct {
 	obs   []observe.Observation
 	acked atomic.Bool
+	out   atomic.Bool // handed out, neither acknowledged nor handed back
 	naks  atomic.Int32
 }
 
 func (c *handingBack) Fetch(ctx context.Context, most int, wait time.Duration) (bus.Batch, error) {
 	if c.acked.Load() {
 		return nil, bus.ErrClosed
+	}
+	if c.out.Swap(true) {
+		time.Sleep(time.Millisecond)
+		return bus.Delivered(nil), nil
 	}
 	return &handedBatch{c: c, obs: append([]observe.Observation(nil), c.obs...)}, nil
 }
@@ -56,7 +64,7 @@ type handedBatch struct {
 
 func (b *handedBatch) Observations() []observe.Observation { return b.obs }
 func (b *handedBatch) Ack(context.Context) error           { b.c.acked.Store(true); return nil }
-func (b *handedBatch) Nak()                                { b.c.naks.Add(1) }
+func (b *handedBatch) Nak()                                { b.c.naks.Add(1); b.c.out.Store(false) }
 
 // While the store is unavailable (Config.Unavailable says so of its
 // error: a database restarting), ingest hands the batch back and waits

@@ -70,12 +70,22 @@ func StartAnalysis(ctx context.Context, st AnalysisStore, c AnalysisConfig) (*an
 	return e, nil
 }
 
-// score feeds a committed batch to the analysis. A failure is logged and
-// counted, never lost: the watermark stays behind and the next catch-up
-// re-reads what the analysis missed.
-func (p *Pipeline) score(batch []observe.Observation) {
+// score feeds a committed batch to the analysis, with its seqs if they
+// were looked up (analysis.Engine.Seqs; else it looks them up). A failure
+// is logged and counted, never lost: the watermark stays behind and the
+// next catch-up re-reads what the analysis missed.
+func (p *Pipeline) score(l lookedUp) {
+	batch := l.batch
 	p.analysisM.received.Add(float64(len(batch)))
-	if err := p.engine.Add(p.bg, batch); err != nil {
+	err := l.err
+	switch {
+	case err != nil:
+	case l.seqs == nil:
+		err = p.engine.Add(p.bg, batch)
+	default:
+		err = p.engine.AddSeqs(p.bg, batch, l.seqs)
+	}
+	if err != nil {
 		p.analysisM.errors.Inc()
 		p.log.Error("analysis: batch not scored yet; it will be re-read at the next catch-up", "err", err)
 		return

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,6 +81,68 @@ func TestIngestCommitsWhileTheAnalysisSaves(t *testing.T) {
 	}
 	if got := len(storedIDs(t, st)); got != len(obs) {
 		t.Fatalf("stored %d, want %d", got, len(obs))
+	}
+	snap, err := st.AnalysisLoad(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, maxSeq, err := st.AnalysisSeqs(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Watermark != maxSeq {
+		t.Fatalf("the analysis saved watermark %d, the store's last observation is %d", snap.Watermark, maxSeq)
+	}
+}
+
+// seqsCounted counts the analysis's seq lookups.
+type seqsCounted struct {
+	*heldSave
+	lookups atomic.Int32
+}
+
+func (s *seqsCounted) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64, error) {
+	s.lookups.Add(1)
+	return s.heldSave.AnalysisSeqs(ctx, ids)
+}
+
+// The seqs of the next committed batch are looked up (a round trip to
+// the database) while the analysis is still scoring and saving the one
+// before, and the analysis still scores every batch: the saved
+// watermark is the last observation's seq.
+func TestAnalysisLooksUpTheNextBatchWhileItSaves(t *testing.T) {
+	st := openStore(t)
+	hs := &seqsCounted{heldSave: &heldSave{AnalysisStore: st, release: make(chan struct{}), entered: make(chan struct{})}}
+	obs := bustest.Observations(100)
+	icfg := ingest.DefaultConfig()
+	icfg.BatchSize = 10
+	p, err := New(context.Background(), Config{Store: st, Analysis: hs, Consumer: neverBehind{inproc.NewSlice(obs)}, Ingest: icfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case <-hs.entered:
+	case <-time.After(10 * time.Second):
+		close(hs.release)
+		t.Fatal("the analysis never saved")
+	}
+	// Seqs are numbered from 1 in a new store, batches of 10: the save
+	// held is of the first hs.mark/10 batches, each looked up before it
+	// was scored; the next one's lookup need not wait for the save.
+	scored := int32(hs.mark / int64(icfg.BatchSize))
+	deadline := time.Now().Add(10 * time.Second)
+	for hs.lookups.Load() <= scored && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	lookups := hs.lookups.Load()
+	close(hs.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if lookups <= scored {
+		t.Fatalf("while the save of %d batches was held, %d lookups: the next batch's waits for the save", scored, lookups)
 	}
 	snap, err := st.AnalysisLoad(context.Background())
 	if err != nil {

@@ -384,9 +384,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			// returned and every batch it committed is scored, before
 			// the last catch-up below.
 			p.scores = scores
+			// The seqs the store gave the next batch are looked up (a
+			// round trip to the database) while the analysis scores the
+			// one before; one goroutine each, in the order committed.
+			looked := make(chan lookedUp)
 			g.Go(func() error {
+				defer close(looked)
 				for batch := range scores {
-					p.scored(batch)
+					seqs, err := p.engine.Seqs(p.bg, batch)
+					looked <- lookedUp{batch, seqs, err}
+				}
+				return nil
+			})
+			g.Go(func() error {
+				for l := range looked {
+					p.scored(l)
 				}
 				return nil
 			})
@@ -596,19 +608,27 @@ func (p *Pipeline) committed(batch []observe.Observation) {
 	if p.scores != nil {
 		p.scores <- slices.Clone(batch) // the bus may reuse its slice
 	} else {
-		p.scored(batch)
+		p.scored(lookedUp{batch: batch})
 	}
 	p.tally.add(batch)
 }
 
+// lookedUp is a committed batch with the seqs the store gave it
+// (analysis.Engine.Seqs), or the error looking them up.
+type lookedUp struct {
+	batch []observe.Observation
+	seqs  []int64
+	err   error
+}
+
 // scored has the analysis score a committed batch, then shows it to the
 // live views (Config.OnCommit), which so find its targets stored.
-func (p *Pipeline) scored(batch []observe.Observation) {
+func (p *Pipeline) scored(l lookedUp) {
 	if p.engine != nil {
-		p.score(batch)
+		p.score(l)
 	}
 	if p.cfg.OnCommit != nil {
-		p.cfg.OnCommit(batch)
+		p.cfg.OnCommit(l.batch)
 	}
 }
 
