@@ -15,8 +15,13 @@ func unmarshalRecord(b []byte, r *record) error {
 	if fastRecord(b, r) {
 		return nil
 	}
-	*r = record{}
-	return json.Unmarshal(b, r)
+	// json.Unmarshal keeps what it is given on the heap: decoding into a
+	// record of its own keeps r (each line's, in DecodeLine) off it on
+	// the fast path.
+	h := new(record)
+	err := json.Unmarshal(b, h)
+	*r = *h
+	return err
 }
 
 // fastRecord parses b into r, which must be the zero record, and reports
