@@ -35,3 +35,40 @@ func TestDecodeLineRecordStaysOffHeap(t *testing.T) {
 		t.Fatalf("DecodeLine allocates %.0f times a line, as many as with the record (%d bytes) on the heap (%.0f)", got, unsafe.Sizeof(record{}), withRecord)
 	}
 }
+
+// TestDecodeLineClosedFieldsAreConstants: the closed fields' known values
+// (network, method, transport, possession, marks) are read as the
+// package's constants, not as strings of their own, one allocation each
+// fewer a line; values outside the vocabulary still read as written.
+func TestDecodeLineClosedFieldsAreConstants(t *testing.T) {
+	same := func(a, b string) bool { return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b) }
+	var o Observation
+	var line []byte
+	for _, l := range encodedLines(t) {
+		if err := DecodeLine(l, &o); err == nil && o.Method == MethodDHTAnnounce && o.Endpoint.Transport == "udp" && len(o.Marks) == 2 {
+			line = l
+			break
+		}
+	}
+	if line == nil {
+		t.Fatal("no dht_announce over udp with two marks among the samples")
+	}
+	var got Observation
+	if err := DecodeLine(line, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range [][2]string{{got.Network, NetBitTorrent}, {got.Method, MethodDHTAnnounce}, {got.Endpoint.Transport, "udp"},
+		{got.Marks[0], o.Marks[0]}, {got.Marks[1], o.Marks[1]}} {
+		if !same(c[0], c[1]) {
+			t.Errorf("%q read into a string of its own, not the constant", c[0])
+		}
+	}
+	o.Method = "pex_v2"
+	line, err := MarshalLine(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeLine(line, &got); err != nil || got.Method != "pex_v2" {
+		t.Fatalf("a method outside the vocabulary read as %q (%v)", got.Method, err)
+	}
+}

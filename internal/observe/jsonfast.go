@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
 )
 
 // unmarshalRecord reads one line into r as json.Unmarshal does. Most
@@ -124,6 +126,44 @@ func (p *fastParser) rawString() ([]byte, bool) {
 	return nil, false
 }
 
+// vocabulary is the values of the line's closed fields (network, method,
+// transport, item kind, possession, marks) as their constants: word and
+// words read a known value as the constant, without a string of its own
+// (of about fifty a line). Any other value is read as str reads it.
+var vocabulary = func() map[string]string {
+	v := map[string]string{}
+	for _, w := range []string{
+		NetBitTorrent, NetED2K, NetKad, NetGnutella,
+		MethodDHTAnnounce, MethodDHTGetPeers, MethodTracker, MethodPEX, MethodPeerProbe, MethodED2KServerSources, MethodKadSources,
+		"tcp", "udp", "utp",
+		MarkMalformedBitfield, MarkMalformedHave, MarkInfohashMismatch, MarkSpoofableSource, MarkThirdParty, MarkTranscriptCut,
+		MarkTranscriptPaused, MarkNodeIDUnchecked, MarkNodeIDViaPing, MarkNonPublicAddress, MarkUnsigned, MarkSignatureFailed,
+	} {
+		v[w] = w
+	}
+	for _, n := range levelNames {
+		v[n] = n
+	}
+	for _, k := range hashkind.All() {
+		v[k.String()] = k.String()
+	}
+	return v
+}()
+
+// word is str for a closed field: a value of the vocabulary is its
+// constant.
+func (p *fastParser) word(dst *string) bool {
+	s, ok := p.rawString()
+	if ok {
+		if w, known := vocabulary[string(s)]; known {
+			*dst = w
+		} else {
+			*dst = string(s)
+		}
+	}
+	return ok
+}
+
 func (p *fastParser) str(dst *string) bool {
 	s, ok := p.rawString()
 	if ok {
@@ -146,7 +186,13 @@ func (p *fastParser) rawHex(raw *rawChain, dst *[]byte) bool {
 
 // strings reads an array of strings; [] is an empty slice, not nil, as
 // json.Unmarshal makes it.
-func (p *fastParser) strings(dst *[]string) bool {
+func (p *fastParser) strings(dst *[]string) bool { return p.stringList(dst, false) }
+
+// words is strings for a list of closed values (marks): a value of the
+// vocabulary is its constant.
+func (p *fastParser) words(dst *[]string) bool { return p.stringList(dst, true) }
+
+func (p *fastParser) stringList(dst *[]string, closed bool) bool {
 	if !p.next('[') {
 		return false
 	}
@@ -161,7 +207,14 @@ func (p *fastParser) strings(dst *[]string) bool {
 		if !ok {
 			return false
 		}
-		out = append(out, string(s))
+		w, known := "", false
+		if closed {
+			w, known = vocabulary[string(s)]
+		}
+		if !known {
+			w = string(s)
+		}
+		out = append(out, w)
 		if p.next(',') {
 			continue
 		}
@@ -351,9 +404,9 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "sensor":
 		n, ok = 2, p.str(&r.Sensor)
 	case "network":
-		n, ok = 3, p.str(&r.Network)
+		n, ok = 3, p.word(&r.Network)
 	case "method":
-		n, ok = 4, p.str(&r.Method)
+		n, ok = 4, p.word(&r.Method)
 	case "ip":
 		n, ok = 5, p.str(&r.IP)
 	case "port":
@@ -361,21 +414,21 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		v, ok = p.uint(16)
 		n, r.Port = 6, uint16(v)
 	case "transport":
-		n, ok = 7, p.str(&r.Transport)
+		n, ok = 7, p.word(&r.Transport)
 	case "sensor_address":
 		n, ok = 8, p.str(&r.SensorAddress)
 	case "item_kind":
-		n, ok = 9, p.str(&r.ItemKind)
+		n, ok = 9, p.word(&r.ItemKind)
 	case "item":
 		n, ok = 10, p.str(&r.Item)
 	case "possession":
-		n, ok = 11, p.str(&r.Possession)
+		n, ok = 11, p.word(&r.Possession)
 	case "pieces_have":
 		n, ok = 12, p.optInt(&r.PiecesHave)
 	case "pieces_total":
 		n, ok = 13, p.optInt(&r.PiecesTotal)
 	case "marks":
-		n, ok = 14, p.strings(&r.Marks)
+		n, ok = 14, p.words(&r.Marks)
 	case "peer_id":
 		n, ok = 15, p.str(&r.PeerID)
 	case "client":
