@@ -1,6 +1,8 @@
 package observe
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -70,5 +72,44 @@ func TestDecodeLineClosedFieldsAreConstants(t *testing.T) {
 	}
 	if err := DecodeLine(line, &got); err != nil || got.Method != "pex_v2" {
 		t.Fatalf("a method outside the vocabulary read as %q (%v)", got.Method, err)
+	}
+}
+
+// TestDecodeLineHexFromLineBytes: the item's and the client's hex, which
+// the fast path decodes from the line's bytes into one array, read as
+// json.Unmarshal's strings read them (the slow path, taken when a
+// string holds an escape): the same observation, or the same error,
+// for good and bad hex in each field.
+func TestDecodeLineHexFromLineBytes(t *testing.T) {
+	base := string(encodedLines(t)[0])
+	if !strings.Contains(base, `"client":"Transmission"`) {
+		t.Fatalf("sample line changed: %s", base)
+	}
+	var lines []string
+	lines = append(lines, base)
+	for _, f := range []struct{ key, good string }{
+		{"item", "00112233445566778899aabbccddeeff00112233"}, {"peer_id", "2d5452333030302d6162636465666768696a6b6c"},
+		{"node_id", "ffeeddccbbaa99887766554433221100ffeeddcc"}, {"user_hash", ""}, {"guid", ""},
+		{"transcript_sha256", "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"},
+	} {
+		old := `"` + f.key + `":"` + f.good + `"`
+		if !strings.Contains(base, old) {
+			t.Fatalf("sample line has no %s", old)
+		}
+		for _, v := range []string{"abc", "zz", "00112233445566778899AABBCCDDEEFF00112233", "0011", "00112233445566778899aabbccddeeff0011223344", "0000000000000000000000000000000000000000"} {
+			lines = append(lines, strings.Replace(base, old, `"`+f.key+`":"`+v+`"`, 1))
+		}
+	}
+	for _, line := range lines {
+		slow := strings.Replace(line, `"client":"Transmission"`, `"client":"Tr\u0061nsmission"`, 1)
+		var fast, viaJSON Observation
+		ferr := DecodeLine([]byte(line), &fast)
+		serr := DecodeLine([]byte(slow), &viaJSON)
+		if fmt.Sprint(ferr) != fmt.Sprint(serr) {
+			t.Fatalf("%s\nfast path: %v\njson.Unmarshal: %v", line, ferr, serr)
+		}
+		if ferr == nil && !fast.Equal(&viaJSON) {
+			t.Fatalf("%s\nfast path read %+v\njson.Unmarshal %+v", line, fast, viaJSON)
+		}
 	}
 }

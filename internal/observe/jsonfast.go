@@ -184,6 +184,18 @@ func (p *fastParser) rawHex(raw *rawChain, dst *[]byte) bool {
 	return ok
 }
 
+// rawField reads a string as str does, keeping its bytes in the line
+// (dst) instead of a string of them: the item's and the client's hex,
+// which record.observation decodes from there into one array (the
+// record's string fields stay empty).
+func (p *fastParser) rawField(dst *[]byte) bool {
+	s, ok := p.rawString()
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
 // strings reads an array of strings; [] is an empty slice, not nil, as
 // json.Unmarshal makes it.
 func (p *fastParser) strings(dst *[]string) bool { return p.stringList(dst, false) }
@@ -420,7 +432,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "item_kind":
 		n, ok = 9, p.word(&r.ItemKind)
 	case "item":
-		n, ok = 10, p.str(&r.Item)
+		n, ok = 10, p.rawField(&r.raw.item)
 	case "possession":
 		n, ok = 11, p.word(&r.Possession)
 	case "pieces_have":
@@ -430,7 +442,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "marks":
 		n, ok = 14, p.words(&r.Marks)
 	case "peer_id":
-		n, ok = 15, p.str(&r.PeerID)
+		n, ok = 15, p.rawField(&r.raw.peerID)
 	case "client":
 		n, ok = 16, p.str(&r.Client)
 	case "listen_port":
@@ -438,7 +450,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		v, ok = p.uint(16)
 		n, r.ListenPort = 17, uint16(v)
 	case "node_id":
-		n, ok = 18, p.str(&r.NodeID)
+		n, ok = 18, p.rawField(&r.raw.nodeID)
 	case "matched":
 		n, ok = 19, p.strings(&r.Matched)
 	case "matched_categories":
@@ -460,15 +472,15 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "client_version":
 		n, ok = 28, p.str(&r.ClientVersion)
 	case "user_hash":
-		n, ok = 29, p.str(&r.UserHash)
+		n, ok = 29, p.rawField(&r.raw.userHash)
 	case "guid":
-		n, ok = 30, p.str(&r.GUID)
+		n, ok = 30, p.rawField(&r.raw.guid)
 	case "transcript":
 		n, ok = 31, p.str(&r.Transcript)
 	case "transcript_ref":
 		n, ok = 32, p.str(&r.TranscriptRef)
 	case "transcript_sha256":
-		n, ok = 33, p.str(&r.TranscriptSHA256)
+		n, ok = 33, p.rawField(&r.raw.transcriptSHA256)
 	case "country":
 		n, ok = 34, p.str(&r.Country)
 	case "subdivisions":
