@@ -148,9 +148,10 @@ type endpoint struct {
 	vpn         bool
 	hosting     bool
 	networks    []string
-	overlaps    map[int32]linkKey // overlap-rule links, by the other endpoint
-	fhDays      map[int32][]int32 // UTC days with a first-hand observation, with the files seen that day (the score's days_active)
-	probes      *span             // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
+	fhDays      map[int32][]int32  // UTC days with a first-hand observation, with the files seen that day (the score's days_active)
+	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
 
 type fileAgg struct {

@@ -90,16 +90,16 @@ func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 	}
 	c := &o.Client
 	if usable(c.NodeID, 20) && !o.HasMark(observe.MarkNodeIDUnchecked) && !o.HasMark(observe.MarkNodeIDViaPing) && bep42Valid(c.NodeID, p.key.Addr()) {
-		e.sight(identKey{RuleNodeID, string(c.NodeID)}, p, o)
+		e.sightIdent(e.identOf(p, slotNodeID, RuleNodeID, c.NodeID), p, o)
 	}
 	if usable(c.UserHash, 16) {
-		e.sight(identKey{RuleUserHash, string(c.UserHash)}, p, o)
+		e.sightIdent(e.identOf(p, slotUserHash, RuleUserHash, c.UserHash), p, o)
 	}
 	if usable(c.GUID, 16) {
-		e.sight(identKey{RuleGUID, string(c.GUID)}, p, o)
+		e.sightIdent(e.identOf(p, slotGUID, RuleGUID, c.GUID), p, o)
 	}
 	if len(c.PeerID) == 20 && usable(c.PeerID[8:], 12) {
-		e.sight(identKey{RulePeerID, string(c.PeerID)}, p, o)
+		e.sightIdent(e.identOf(p, slotPeerID, RulePeerID, c.PeerID), p, o)
 	}
 	if lp := c.ListenPort; lp != 0 && c.Name != "" && o.Place.ASN != 0 && !slices.Contains(e.cfg.Links.CommonPorts, lp) {
 		v := fmt.Sprintf("AS%d|%d|%s|%s", o.Place.ASN, lp, c.Name, c.Version)
@@ -221,12 +221,48 @@ func (e *Engine) window(rule string) int64 {
 	return int64(lc.IdentifierWindow)
 }
 
+// The identifiers in bytes an endpoint keeps its last ident of
+// (endpoint.lastIdent).
+const (
+	slotNodeID = iota
+	slotUserHash
+	slotGUID
+	slotPeerID
+	identSlots
+)
+
+// identOf is the ident of rule's identifier val (made if new), as
+// e.idents holds it: the one p saw last in that slot when val is its
+// value (a device keeps its identifiers, so most sightings are; an
+// ident, once made, is never replaced in e.idents), else looked up by
+// key and kept for next time. The lookup hashed the rule and value and
+// made a string of val each sighting.
+func (e *Engine) identOf(p *endpoint, slot int, rule string, val []byte) *ident {
+	if id := p.lastIdent[slot]; id != nil && id.key.val == string(val) {
+		return id
+	}
+	k := identKey{rule, string(val)}
+	id := e.idents[k]
+	if id == nil {
+		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		e.idents[k] = id
+	}
+	p.lastIdent[slot] = id
+	return id
+}
+
 func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	id := e.idents[k]
 	if id == nil {
 		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
 		e.idents[k] = id
 	}
+	e.sightIdent(id, p, o)
+}
+
+// sightIdent records o's sighting of id at p, and the links it makes.
+func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
+	k := id.key
 	if id.poisoned != "" {
 		return
 	}

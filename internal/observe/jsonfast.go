@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/vigil-oss/vigil/internal/hashkind"
 )
 
 // unmarshalRecord reads one line into r as json.Unmarshal does. Most
@@ -15,8 +17,13 @@ func unmarshalRecord(b []byte, r *record) error {
 	if fastRecord(b, r) {
 		return nil
 	}
-	*r = record{}
-	return json.Unmarshal(b, r)
+	// json.Unmarshal keeps what it is given on the heap: decoding into a
+	// record of its own keeps r (each line's, in DecodeLine) off it on
+	// the fast path.
+	h := new(record)
+	err := json.Unmarshal(b, h)
+	*r = *h
+	return err
 }
 
 // fastRecord parses b into r, which must be the zero record, and reports
@@ -119,6 +126,44 @@ func (p *fastParser) rawString() ([]byte, bool) {
 	return nil, false
 }
 
+// vocabulary is the values of the line's closed fields (network, method,
+// transport, item kind, possession, marks) as their constants: word and
+// words read a known value as the constant, without a string of its own
+// (of about fifty a line). Any other value is read as str reads it.
+var vocabulary = func() map[string]string {
+	v := map[string]string{}
+	for _, w := range []string{
+		NetBitTorrent, NetED2K, NetKad, NetGnutella,
+		MethodDHTAnnounce, MethodDHTGetPeers, MethodTracker, MethodPEX, MethodPeerProbe, MethodED2KServerSources, MethodKadSources,
+		"tcp", "udp", "utp",
+		MarkMalformedBitfield, MarkMalformedHave, MarkInfohashMismatch, MarkSpoofableSource, MarkThirdParty, MarkTranscriptCut,
+		MarkTranscriptPaused, MarkNodeIDUnchecked, MarkNodeIDViaPing, MarkNonPublicAddress, MarkUnsigned, MarkSignatureFailed,
+	} {
+		v[w] = w
+	}
+	for _, n := range levelNames {
+		v[n] = n
+	}
+	for _, k := range hashkind.All() {
+		v[k.String()] = k.String()
+	}
+	return v
+}()
+
+// word is str for a closed field: a value of the vocabulary is its
+// constant.
+func (p *fastParser) word(dst *string) bool {
+	s, ok := p.rawString()
+	if ok {
+		if w, known := vocabulary[string(s)]; known {
+			*dst = w
+		} else {
+			*dst = string(s)
+		}
+	}
+	return ok
+}
+
 func (p *fastParser) str(dst *string) bool {
 	s, ok := p.rawString()
 	if ok {
@@ -139,9 +184,27 @@ func (p *fastParser) rawHex(raw *rawChain, dst *[]byte) bool {
 	return ok
 }
 
+// rawField reads a string as str does, keeping its bytes in the line
+// (dst) instead of a string of them: the item's and the client's hex,
+// which record.observation decodes from there into one array (the
+// record's string fields stay empty).
+func (p *fastParser) rawField(dst *[]byte) bool {
+	s, ok := p.rawString()
+	if ok {
+		*dst = s
+	}
+	return ok
+}
+
 // strings reads an array of strings; [] is an empty slice, not nil, as
 // json.Unmarshal makes it.
-func (p *fastParser) strings(dst *[]string) bool {
+func (p *fastParser) strings(dst *[]string) bool { return p.stringList(dst, false) }
+
+// words is strings for a list of closed values (marks): a value of the
+// vocabulary is its constant.
+func (p *fastParser) words(dst *[]string) bool { return p.stringList(dst, true) }
+
+func (p *fastParser) stringList(dst *[]string, closed bool) bool {
 	if !p.next('[') {
 		return false
 	}
@@ -156,7 +219,14 @@ func (p *fastParser) strings(dst *[]string) bool {
 		if !ok {
 			return false
 		}
-		out = append(out, string(s))
+		w, known := "", false
+		if closed {
+			w, known = vocabulary[string(s)]
+		}
+		if !known {
+			w = string(s)
+		}
+		out = append(out, w)
 		if p.next(',') {
 			continue
 		}
@@ -346,9 +416,9 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "sensor":
 		n, ok = 2, p.str(&r.Sensor)
 	case "network":
-		n, ok = 3, p.str(&r.Network)
+		n, ok = 3, p.word(&r.Network)
 	case "method":
-		n, ok = 4, p.str(&r.Method)
+		n, ok = 4, p.word(&r.Method)
 	case "ip":
 		n, ok = 5, p.str(&r.IP)
 	case "port":
@@ -356,23 +426,23 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		v, ok = p.uint(16)
 		n, r.Port = 6, uint16(v)
 	case "transport":
-		n, ok = 7, p.str(&r.Transport)
+		n, ok = 7, p.word(&r.Transport)
 	case "sensor_address":
 		n, ok = 8, p.str(&r.SensorAddress)
 	case "item_kind":
-		n, ok = 9, p.str(&r.ItemKind)
+		n, ok = 9, p.word(&r.ItemKind)
 	case "item":
-		n, ok = 10, p.str(&r.Item)
+		n, ok = 10, p.rawField(&r.raw.item)
 	case "possession":
-		n, ok = 11, p.str(&r.Possession)
+		n, ok = 11, p.word(&r.Possession)
 	case "pieces_have":
 		n, ok = 12, p.optInt(&r.PiecesHave)
 	case "pieces_total":
 		n, ok = 13, p.optInt(&r.PiecesTotal)
 	case "marks":
-		n, ok = 14, p.strings(&r.Marks)
+		n, ok = 14, p.words(&r.Marks)
 	case "peer_id":
-		n, ok = 15, p.str(&r.PeerID)
+		n, ok = 15, p.rawField(&r.raw.peerID)
 	case "client":
 		n, ok = 16, p.str(&r.Client)
 	case "listen_port":
@@ -380,7 +450,7 @@ func (p *fastParser) field(r *record, key []byte) bool {
 		v, ok = p.uint(16)
 		n, r.ListenPort = 17, uint16(v)
 	case "node_id":
-		n, ok = 18, p.str(&r.NodeID)
+		n, ok = 18, p.rawField(&r.raw.nodeID)
 	case "matched":
 		n, ok = 19, p.strings(&r.Matched)
 	case "matched_categories":
@@ -402,15 +472,15 @@ func (p *fastParser) field(r *record, key []byte) bool {
 	case "client_version":
 		n, ok = 28, p.str(&r.ClientVersion)
 	case "user_hash":
-		n, ok = 29, p.str(&r.UserHash)
+		n, ok = 29, p.rawField(&r.raw.userHash)
 	case "guid":
-		n, ok = 30, p.str(&r.GUID)
+		n, ok = 30, p.rawField(&r.raw.guid)
 	case "transcript":
 		n, ok = 31, p.str(&r.Transcript)
 	case "transcript_ref":
 		n, ok = 32, p.str(&r.TranscriptRef)
 	case "transcript_sha256":
-		n, ok = 33, p.str(&r.TranscriptSHA256)
+		n, ok = 33, p.rawField(&r.raw.transcriptSHA256)
 	case "country":
 		n, ok = 34, p.str(&r.Country)
 	case "subdivisions":

@@ -31,12 +31,22 @@ func encodedLines(t testing.TB) [][]byte {
 	return bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))
 }
 
-// hexAsStrings moves the chain fields' hex that fastRecord keeps in the
-// line's bytes to the string fields json.Unmarshal fills, so that the two
+// hexAsStrings moves the hex that fastRecord keeps in the line's bytes
+// (the chain fields', the item's and the client's) to the string fields json.Unmarshal fills, so that the two
 // records compare.
 func (r *record) hexAsStrings() {
 	if r.raw.set {
 		r.SensorKey, r.ChainPrev, r.BatchSig = string(r.raw.sensorKey), string(r.raw.chainPrev), string(r.raw.batchSig)
+	}
+	// The item's and the client's hex, each where the fast path found it.
+	for _, f := range []struct {
+		raw []byte
+		s   *string
+	}{{r.raw.item, &r.Item}, {r.raw.peerID, &r.PeerID}, {r.raw.nodeID, &r.NodeID}, {r.raw.userHash, &r.UserHash},
+		{r.raw.guid, &r.GUID}, {r.raw.transcriptSHA256, &r.TranscriptSHA256}} {
+		if f.raw != nil {
+			*f.s = string(f.raw)
+		}
 	}
 	r.raw = rawChain{}
 }

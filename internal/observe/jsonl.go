@@ -164,6 +164,19 @@ type record struct {
 type rawChain struct {
 	sensorKey, chainPrev, batchSig []byte
 	set                            bool
+	// The hex of item, peer_id, node_id, user_hash, guid and
+	// transcript_sha256 as fastRecord found them (nil when it did not,
+	// the string fields then hold them).
+	item, peerID, nodeID, userHash, guid, transcriptSHA256 []byte
+}
+
+// hexOf is hexFieldIn of a field the record holds as a string (s) or
+// as the line's bytes (raw, read by fastRecord: s is then empty).
+func hexOf(name, s string, raw, buf []byte) (field, rest []byte, err error) {
+	if len(raw) > 0 {
+		return hexFieldIn(name, raw, buf)
+	}
+	return hexFieldIn(name, s, buf)
 }
 
 // Millis writes d in milliseconds, exactly: the integer nanoseconds with
@@ -464,12 +477,21 @@ func (r *record) observation(o *Observation) error {
 	if err != nil {
 		return invalidf("item_kind: %v", err)
 	}
-	digest, err := hexField("item", r.Item)
+	// The item's and the client's hex decoded into one array (an
+	// allocation a line, not one a field).
+	rw := &r.raw
+	buf := make([]byte, 0, (len(r.Item)+len(rw.item)+len(r.PeerID)+len(rw.peerID)+len(r.NodeID)+len(rw.nodeID)+
+		len(r.UserHash)+len(rw.userHash)+len(r.GUID)+len(rw.guid)+len(r.TranscriptSHA256)+len(rw.transcriptSHA256))/2)
+	digest, buf, err := hexOf("item", r.Item, rw.item, buf)
 	if err != nil {
 		return err
 	}
 	if o.Item.Hash, err = hashkind.New(kind, digest); err != nil {
-		return invalidf("item %q: %v", r.Item, err)
+		item := r.Item
+		if len(rw.item) > 0 {
+			item = string(rw.item)
+		}
+		return invalidf("item %q: %v", item, err)
 	}
 	if o.Possession.Level, err = ParseLevel(r.Possession); err != nil {
 		return invalidf("possession: %v", err)
@@ -498,19 +520,19 @@ func (r *record) observation(o *Observation) error {
 			}
 		}
 	}
-	if o.Client.PeerID, err = hexField("peer_id", r.PeerID); err != nil {
+	if o.Client.PeerID, buf, err = hexOf("peer_id", r.PeerID, rw.peerID, buf); err != nil {
 		return err
 	}
-	if o.Client.NodeID, err = hexField("node_id", r.NodeID); err != nil {
+	if o.Client.NodeID, buf, err = hexOf("node_id", r.NodeID, rw.nodeID, buf); err != nil {
 		return err
 	}
-	if o.Client.UserHash, err = hexField("user_hash", r.UserHash); err != nil {
+	if o.Client.UserHash, buf, err = hexOf("user_hash", r.UserHash, rw.userHash, buf); err != nil {
 		return err
 	}
-	if o.Client.GUID, err = hexField("guid", r.GUID); err != nil {
+	if o.Client.GUID, buf, err = hexOf("guid", r.GUID, rw.guid, buf); err != nil {
 		return err
 	}
-	if o.Transcript.SHA256, err = hexField("transcript_sha256", r.TranscriptSHA256); err != nil {
+	if o.Transcript.SHA256, _, err = hexOf("transcript_sha256", r.TranscriptSHA256, rw.transcriptSHA256, buf); err != nil {
 		return err
 	}
 	if err := r.chain(o); err != nil {

@@ -52,6 +52,10 @@ func Split(obs []observe.Observation, limit int, together func(prev, next *obser
 // must not become half a million errors held in memory.
 const MaxLineErrors = 16
 
+// presizeLines is the most observations Decode makes room for before it
+// reads them: a sensor's signed batch (256 lines) and more.
+const presizeLines = 1024
+
 // Decode reads a body: one observation a line, blank lines skipped, a
 // line read as a Decoder reads it (a carriage return before the newline
 // dropped). Each line that does not decode is counted in dropped, and
@@ -60,6 +64,11 @@ const MaxLineErrors = 16
 // all is one ErrNoObservation (dropped 1).
 func Decode(body []byte) (obs []observe.Observation, bad []error, dropped int) {
 	lines := 0
+	// Each line is decoded in its place in obs, grown once to the body's
+	// lines (at most presizeLines: a hostile body of half a million
+	// lines that do not decode must not reserve room for them all), not
+	// appended from a copy and regrown by doubling.
+	obs = make([]observe.Observation, 0, min(bytes.Count(body, []byte("\n"))+1, presizeLines))
 	for n := 1; len(body) > 0; n++ {
 		line := body
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {
@@ -71,8 +80,10 @@ func Decode(body []byte) (obs []observe.Observation, bad []error, dropped int) {
 			continue
 		}
 		lines++
-		var o observe.Observation
-		if err := observe.DecodeLine(line, &o); err != nil {
+		obs = append(obs, observe.Observation{})
+		if err := observe.DecodeLine(line, &obs[len(obs)-1]); err != nil {
+			obs[len(obs)-1] = observe.Observation{} // what it read keeps nothing alive
+			obs = obs[:len(obs)-1]
 			dropped++
 			if len(bad) < MaxLineErrors {
 				var le *observe.LineError
@@ -83,7 +94,9 @@ func Decode(body []byte) (obs []observe.Observation, bad []error, dropped int) {
 			}
 			continue
 		}
-		obs = append(obs, o)
+	}
+	if len(obs) == 0 {
+		obs = nil
 	}
 	if lines == 0 {
 		bad = append(bad, &observe.LineError{Line: 1, Err: ErrNoObservation})
