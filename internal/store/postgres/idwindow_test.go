@@ -306,3 +306,65 @@ type planNode struct {
 	Rows     int        `json:"Actual Rows"`
 	Plans    []planNode `json:"Plans"`
 }
+
+// Attack (h-rev7): a row whose id lies outside its window and is not
+// listed in observation_ids_elsewhere (written by an older Vigil still
+// running while a newer one migrated, or into the table by hand) breaks
+// migration 0027's invariant. The bus then redelivers that observation,
+// same id and same time: the staged INSERT, which has no ON CONFLICT,
+// ran into the unique index and failed the whole batch, every time it
+// came back: ingest stopped on it for good (a poison batch). The batch
+// must be stored (the replay skipped, as before 0027), and the id listed,
+// so that the next replay of it is refused by the cheap check.
+func TestUnlistedRowDoesNotPoisonABatch(t *testing.T) {
+	for _, method := range []string{InsertCopy, InsertValues} {
+		t.Run(method, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := DefaultConfig()
+			cfg.InsertMethod = method
+			st := openTest(t, cfg)
+			r := rand.New(rand.NewPCG(7, 7))
+			at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+			seed := storetest.Observation(r, at, 1)
+			if err := st.InsertObservations(ctx, []observe.Observation{seed}); err != nil {
+				t.Fatal(err)
+			}
+			// The row an older Vigil stored: a UUIDv7 of another month's
+			// time, not listed.
+			old := storetest.Observation(r, at.Add(time.Hour), 2)
+			old.ID = observe.NewID(at.AddDate(0, -1, 0))
+			if _, err := st.pool.Exec(ctx, `INSERT INTO observations (uid, time_ns, item_id, facet_id, place_id, matched_id, clock_id, ip, port)
+				SELECT $1::uuid, $2, item_id, facet_id, place_id, matched_id, clock_id, ip, port FROM observations`, old.ID, old.Time.UnixNano()); err != nil {
+				t.Fatal(err)
+			}
+			fresh := storetest.Observation(r, at.Add(2*time.Hour), 3)
+			added, err := st.InsertObservationsCounted(ctx, []observe.Observation{fresh, old})
+			if err != nil {
+				t.Fatalf("a batch replaying a row stored without its listing: %v", err)
+			}
+			if added != 1 {
+				t.Fatalf("%d added, want 1 (the new observation; the replay skipped)", added)
+			}
+			var rows, ids, listed int64
+			if err := st.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT `+obsIDCol+`),
+				(SELECT count(*) FROM observation_ids_elsewhere WHERE id = $1) FROM observations o`, old.ID).Scan(&rows, &ids, &listed); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 3 || ids != 3 || listed != 1 {
+				t.Fatalf("%d rows for %d ids, the replayed id listed %d times: want 3, 3, 1", rows, ids, listed)
+			}
+			// Listed now: a replay with yet another time is refused too.
+			again := old
+			again.Time = at.AddDate(0, 1, 0)
+			if err := st.InsertObservations(ctx, []observe.Observation{again}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&rows); err != nil || rows != 3 {
+				t.Fatalf("%d rows (%v) after a replay with another time, want 3", rows, err)
+			}
+			if size, err := st.LogSize(ctx); err != nil || size != 2 {
+				t.Fatalf("evidence log of %d leaves (%v), want 2 (the hand-written row has none)", size, err)
+			}
+		})
+	}
+}
