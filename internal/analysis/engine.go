@@ -159,6 +159,10 @@ type fileAgg struct {
 	first, last int64
 	sharing     bool
 	offered     bool
+	// stored: the store holds this file's row, as far as this engine
+	// knows (replayed at load, or written by one of its saves); a save
+	// marks the others EndpointFileRow.New.
+	stored bool
 	// First-hand facts only (observe.Observation.FirstHand): the score's
 	// files, possession, sharing, repetition and recency rest on these.
 	fh        bool          // seen first-hand at least once
@@ -706,7 +710,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	f := p.files[it.idx]
 	newFile := f == nil
 	if newFile {
-		f = &fileAgg{first: t, last: t}
+		f = &fileAgg{first: t, last: t, stored: e.loading}
 		p.files[it.idx] = f
 		it.eps[p.id] = struct{}{}
 	}

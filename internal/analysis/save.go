@@ -404,9 +404,10 @@ func (e *Engine) retry(ctx context.Context, write func(context.Context) error) e
 // (st): it processes the observations the other saved past its own
 // watermark, applies the decisions stored since its last save, and
 // forgets what it believed the store held (the access rows and merges it
-// wrote last: the other may have rewritten them), so that its next save
-// writes everything it changed since its last save, at a watermark no
-// lower than the store's. Alerts of observations the other has saved
+// wrote last: the other may have rewritten them; and that the file rows
+// it holds unsaved are new to the store), so that its next save writes
+// everything it changed since its last save, at a watermark no lower
+// than the store's. Alerts of observations the other has saved
 // were raised and stored by it.
 func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 	e.version, e.stored = st.Version, st.Watermark
@@ -424,6 +425,14 @@ func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 		})
 		if err != nil {
 			return fmt.Errorf("analysis: catching up with another process's save, %d to %d: %w", e.watermark, st.Watermark, err)
+		}
+	}
+	// The other process may have written any file row this view holds
+	// unsaved: none is New any more (an upsert is always right; a plain
+	// INSERT of a stored row would fail and be upserted again).
+	for k := range e.dirtyFiles {
+		if f := e.eps[k.ep].files[k.item]; f != nil {
+			f.stored = true
 		}
 	}
 	ds, err := e.b.AnalysisDecisions(ctx, e.lastDec)
@@ -532,7 +541,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 		if f.sharing {
 			intent = Sharing
 		}
-		c.Files = append(c.Files, EndpointFileRow{Endpoint: int64(k.ep), File: FileInfo{
+		c.Files = append(c.Files, EndpointFileRow{Endpoint: int64(k.ep), New: !f.stored, File: FileInfo{
 			Hash: it.hash, Kind: it.hash.Kind().String(), Hex: it.hash.Hex(), Matched: it.matches, Severity: it.severity,
 			MaxLevel: f.level, Intent: intent.String(), FirstSeen: time.Unix(0, f.first).UTC(), LastSeen: time.Unix(0, f.last).UTC(),
 			Observations: f.count, Quarantined: e.held(it.hash)}})
@@ -575,6 +584,11 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	}
 	for id, sig := range written {
 		e.written[id] = sig
+	}
+	for k := range e.dirtyFiles {
+		if f := e.eps[k.ep].files[k.item]; f != nil {
+			f.stored = true
+		}
 	}
 	for id, to := range merged {
 		if to != "" {

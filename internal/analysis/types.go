@@ -591,6 +591,13 @@ type EndpointRow struct {
 type EndpointFileRow struct {
 	Endpoint int64
 	File     FileInfo
+	// New is a hint: as far as the engine knows, the store holds no row
+	// of this endpoint and file (it was neither replayed at load nor
+	// written by one of the engine's saves). A store may insert such rows
+	// without first looking for a stored one, but must leave the row as
+	// given when one was there after all (rows outlive the observations
+	// retention purges, and another process may have written it).
+	New bool
 }
 
 // TargetRow is a target's stored summary and its access rows.

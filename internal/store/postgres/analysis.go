@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -313,17 +314,33 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 	}
 	const chunk = 5000
 	for start := 0; start < len(ids); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		found, err := s.seqsInWindows(ctx, part, func(id string, seq int64) {
+			for _, i := range at[id] {
+				seqs[i] = seq
+			}
+		})
+		if err != nil {
+			return nil, 0, err
+		}
 		var uids [][16]byte
 		var texts []string
-		for _, id := range ids[start:min(start+chunk, len(ids))] {
+		for _, id := range part {
+			if found[id] {
+				continue
+			}
 			if b, ok := parseUUID(id); ok {
 				uids = append(uids, b)
 			} else {
 				texts = append(texts, id)
 			}
 		}
-		// Each id in the one index it can be in (observations_uid,
-		// observations_id_text).
+		if len(uids) == 0 && len(texts) == 0 {
+			continue
+		}
+		// The rest (ids without a time, rows outside their ids' windows,
+		// ids not stored) in the one index each can be in
+		// (observations_uid, observations_id_text), every partition.
 		q := `SELECT ` + obsIDCol + `, o.seq FROM observations o WHERE o.uid = ANY(?::uuid[])
 			UNION ALL SELECT ` + obsIDCol + `, o.seq FROM observations o WHERE o.id_text = ANY(?::text[])`
 		if err := eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
@@ -345,6 +362,45 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 		return nil, 0, err
 	}
 	return seqs, maxSeq, nil
+}
+
+// seqsInWindowsSQL is seqsInWindows' lookup: a UUIDv7 id's row in its
+// window, by (uid, id_ns) pairs.
+var seqsInWindowsSQL = `SELECT v.uid::text, d.seq FROM unnest(?::uuid[], ?::bigint[]) AS v (uid, id_ns)
+	CROSS JOIN LATERAL (SELECT o.seq FROM observations o WHERE o.uid = v.uid
+		AND o.time_ns >= v.id_ns - ` + strconv.FormatInt(idWindowNS, 10) + ` AND o.time_ns < v.id_ns + ` + strconv.FormatInt(idWindowNS, 10) + ` LIMIT 1) d`
+
+// seqsInWindows finds, among ids, those stored in their ids' windows
+// (migration 0027: a UUIDv7 id's row within idWindowNS of the id's time,
+// as a sensor makes them) and calls found with each one's seq: one
+// index descent in one partition each (two at a month's edge), where a
+// lookup by uid alone descends every partition's index. An id with rows
+// in and out of its window cannot be (a replay is never stored), so the
+// one found is its only row. It returns the ids found.
+func (s *Store) seqsInWindows(ctx context.Context, ids []string, found func(id string, seq int64)) (map[string]bool, error) {
+	var uids []pgtype.UUID
+	var ns []int64
+	for _, id := range ids {
+		uid, _ := idValues(id)
+		if t, ok := idNS(uid); ok {
+			uids, ns = append(uids, uid), append(ns, t)
+		}
+	}
+	out := make(map[string]bool, len(uids))
+	if len(uids) == 0 {
+		return out, nil
+	}
+	err := eachRow(ctx, s.db(), seqsInWindowsSQL, func(r pgx.Rows) error {
+		var id string
+		var seq int64
+		if err := r.Scan(&id, &seq); err != nil {
+			return err
+		}
+		out[id] = true
+		found(id, seq)
+		return nil
+	}, uids, ns)
+	return out, err
 }
 
 // AnalysisSave implements analysis.Backend: one transaction, written
@@ -521,36 +577,96 @@ func (x *saveTx) saveEndpoints(c *analysis.Changes) error {
 	return nil
 }
 
+// fileInsertCols is the column list of analysis_endpoint_files a save
+// writes, and fileRowsSQL the rows of one chunk, one array parameter a
+// column.
+const (
+	fileInsertCols = `INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
+		first_ns, last_ns, observations, quarantined)`
+	fileRowsSQL = `
+		SELECT * FROM unnest(?::bigint[], ?::text[], ?::bytea[], ?::text[], ?::integer[], ?::integer[], ?::text[],
+			?::bigint[], ?::bigint[], ?::bigint[], ?::integer[])`
+	fileUpsert = fileInsertCols + fileRowsSQL + `
+		ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
+		max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
+		observations = excluded.observations, quarantined = excluded.quarantined
+		WHERE `
+)
+
+// newFilesSavepoint is the savepoint a save's plain INSERT of its new
+// file rows runs under, rolled back to if one was stored after all.
+const newFilesSavepoint = `vigil_new_files`
+
 // saveFiles writes each endpoint's files, a chunk a statement; a stored
-// row equal to the one given is left as it is.
+// row equal to the one given is left as it is. The rows the engine
+// marks New go in with a plain INSERT, under a savepoint: an upsert's
+// speculative insertion (a probe of the key before the row is written,
+// and a WAL record to confirm it after) costs about 40 % more a new row
+// (docs/benchmarks.md, "the analysis's save for less"), and during
+// ingest nearly every file row a save writes is new. Should one of them
+// be stored after all (a row that outlived its observations, or one
+// another process wrote), the INSERT fails on the key, the savepoint is
+// rolled back and they are upserted like the others.
 func (x *saveTx) saveFiles(c *analysis.Changes) error {
-	chunks(len(c.Files), func(lo, hi int) {
-		n := hi - lo
-		var (
-			eps, firsts, lasts, obs []int64
-			sevs, levels, qs        []int32
-			kinds, matched, intents []string
-			hashes                  [][]byte
-		)
-		for _, f := range c.Files[lo:hi] {
-			fi := &f.File
-			eps, firsts, lasts, obs = append(eps, f.Endpoint), append(firsts, timeNS(fi.FirstSeen)), append(lasts, timeNS(fi.LastSeen)), append(obs, int64(fi.Observations))
-			sevs, levels, qs = append(sevs, int32(fi.Severity)), append(levels, int32(fi.MaxLevel)), append(qs, int32(b2i(fi.Quarantined)))
-			kinds, intents, hashes = append(kinds, fi.Kind), append(intents, fi.Intent), append(hashes, fi.Hash.Bytes())
-			matched = append(matched, string(rowcodec.AppendMatched(nil, fi.Matched)))
+	var known, fresh []*analysis.EndpointFileRow
+	for i := range c.Files {
+		if c.Files[i].New {
+			fresh = append(fresh, &c.Files[i])
+		} else {
+			known = append(known, &c.Files[i])
 		}
-		x.exec(func(err error) error { return fmt.Errorf("%d files from endpoint %d: %w", n, eps[0], err) },
-			`INSERT INTO analysis_endpoint_files (endpoint, kind, hash, matched, severity, max_level, intent,
-			first_ns, last_ns, observations, quarantined)
-			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bytea[], ?::text[], ?::integer[], ?::integer[], ?::text[],
-				?::bigint[], ?::bigint[], ?::bigint[], ?::integer[])
-			ON CONFLICT (endpoint, kind, hash) DO UPDATE SET matched = excluded.matched, severity = excluded.severity,
-			max_level = excluded.max_level, intent = excluded.intent, first_ns = excluded.first_ns, last_ns = excluded.last_ns,
-			observations = excluded.observations, quarantined = excluded.quarantined
-			WHERE `+fileChanged,
-			eps, kinds, hashes, matched, sevs, levels, intents, firsts, lasts, obs, qs)
+	}
+	x.upsertFiles(known)
+	if len(fresh) == 0 {
+		return nil
+	}
+	if err := x.flush(); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`SAVEPOINT ` + newFilesSavepoint)
+	chunks(len(fresh), func(lo, hi int) {
+		b.Queue(rebind(fileInsertCols+fileRowsSQL), fileArgs(fresh[lo:hi])...)
 	})
+	b.Queue(`RELEASE SAVEPOINT ` + newFilesSavepoint)
+	err := x.tx.SendBatch(x.ctx, b).Close()
+	if err == nil || !isUnique(err) {
+		if err != nil {
+			err = fmt.Errorf("%d new files from endpoint %d: %w", len(fresh), fresh[0].Endpoint, err)
+		}
+		return err
+	}
+	if _, err := x.tx.Exec(x.ctx, `ROLLBACK TO SAVEPOINT `+newFilesSavepoint); err != nil {
+		return fmt.Errorf("files: back to the savepoint after %d new ones met stored rows: %w", len(fresh), err)
+	}
+	x.upsertFiles(fresh)
 	return nil
+}
+
+// upsertFiles queues the upsert of rows, a chunk a statement.
+func (x *saveTx) upsertFiles(rows []*analysis.EndpointFileRow) {
+	chunks(len(rows), func(lo, hi int) {
+		n, first := hi-lo, rows[lo].Endpoint
+		x.exec(func(err error) error { return fmt.Errorf("%d files from endpoint %d: %w", n, first, err) },
+			fileUpsert+fileChanged, fileArgs(rows[lo:hi])...)
+	})
+}
+
+// fileArgs are the array parameters of fileRowsSQL for rows.
+func fileArgs(rows []*analysis.EndpointFileRow) []any {
+	n := len(rows)
+	eps, firsts, lasts, obs := make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	sevs, levels, qs := make([]int32, 0, n), make([]int32, 0, n), make([]int32, 0, n)
+	kinds, matched, intents := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	hashes := make([][]byte, 0, n)
+	for _, f := range rows {
+		fi := &f.File
+		eps, firsts, lasts, obs = append(eps, f.Endpoint), append(firsts, timeNS(fi.FirstSeen)), append(lasts, timeNS(fi.LastSeen)), append(obs, int64(fi.Observations))
+		sevs, levels, qs = append(sevs, int32(fi.Severity)), append(levels, int32(fi.MaxLevel)), append(qs, int32(b2i(fi.Quarantined)))
+		kinds, intents, hashes = append(kinds, fi.Kind), append(intents, fi.Intent), append(hashes, fi.Hash.Bytes())
+		matched = append(matched, string(rowcodec.AppendMatched(nil, fi.Matched)))
+	}
+	return []any{eps, kinds, hashes, matched, sevs, levels, intents, firsts, lasts, obs, qs}
 }
 
 // saveTargets writes the live targets, who may see them and their

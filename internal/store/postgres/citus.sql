@@ -62,10 +62,9 @@ DROP TRIGGER purged_observations_append_only ON purged_observations;
 DROP TRIGGER purged_observations_no_truncate ON purged_observations;
 REVOKE DELETE, TRUNCATE ON purged_observations FROM PUBLIC;
 
--- targets: target numbers are the analysis's; the counts' triggers go (the
--- analysis's save writes the same deltas).
-ALTER TABLE targets DROP CONSTRAINT targets_seq_key;
-CREATE INDEX targets_seq ON targets (seq);
+-- targets: the counts' triggers go (the analysis's save writes the same
+-- deltas). (Its unique seq, which Citus would refuse, went in migration
+-- 0028: the key on id holds it.)
 DROP TRIGGER web_targets_count_insert ON targets;
 DROP TRIGGER web_targets_count_update ON targets;
 DROP TRIGGER web_targets_count_delete ON targets;

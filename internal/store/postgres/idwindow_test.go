@@ -368,3 +368,116 @@ func TestUnlistedRowDoesNotPoisonABatch(t *testing.T) {
 		})
 	}
 }
+
+// AnalysisSeqs (the seqs of a committed batch's ids, which the analysis
+// reads next) looks a UUIDv7 id up in its window first, as ingest's
+// INSERT does (migration 0027), and every other id, or one stored
+// outside its window, in every partition: each kind must be found with
+// its own seq, an id never stored gets 0, and an id asked twice gets its
+// seq twice.
+func TestAnalysisSeqsOfEveryKindOfID(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(27, 4))
+	var obs []observe.Observation
+	add := func(id string, when time.Time) {
+		o := storetest.Observation(r, when, len(obs))
+		o.ID = id
+		obs = append(obs, o)
+	}
+	add(observe.NewID(at), at)                                       // in its window
+	add(observe.NewID(at.AddDate(0, -1, 0)), at.Add(time.Minute))    // another month's id time
+	add(observe.NewID(at.Add(2*time.Minute)), at.Add(3*time.Minute)) // a minute off
+	add("8f14e45f-ceea-467a-9a8e-a3c6b1d2e4f0", at.Add(4*time.Minute))
+	add("sensor-7/observation/42", at.Add(5*time.Minute))
+	add("019CCFFA-1C00-7ABC-8ABC-0123456789AB", at.Add(6*time.Minute)) // text: upper case
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{}
+	if err := eachRow(ctx, st.db(), `SELECT `+obsIDCol+`, o.seq FROM observations o`, func(r pgx.Rows) error {
+		var id string
+		var seq int64
+		if err := r.Scan(&id, &seq); err != nil {
+			return err
+		}
+		want[id] = seq
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, o := range obs {
+		ids = append(ids, o.ID)
+	}
+	ids = append(ids, observe.NewID(at), obs[0].ID, "019ccffa-1c00-7abc-8abc-0123456789ab")
+	seqs, maxSeq, err := st.AnalysisSeqs(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		if w := want[id]; seqs[i] != w || i < len(obs) && w == 0 {
+			t.Errorf("id %d %s: seq %d, want %d", i, id, seqs[i], w)
+		}
+	}
+	if n := int64(len(want)); len(want) != len(obs) || maxSeq < n {
+		t.Errorf("%d stored, max seq %d", len(want), maxSeq)
+	}
+}
+
+// AnalysisSeqs' lookup of UUIDv7 ids scans the partition of each id's
+// time only, not every monthly partition (read from the plan PostgreSQL
+// ran, as TestStagedInsertLooksInOnePartition reads the INSERT's).
+func TestAnalysisSeqsLookInOnePartition(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PreparePartitions(ctx, start, 11); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(27, 5))
+	var obs []observe.Observation
+	for m := range 12 {
+		for k := range 3 {
+			obs = append(obs, storetest.Observation(r, start.AddDate(0, m, 1).Add(time.Duration(k)*time.Hour), 10*m+k))
+		}
+	}
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	var uids []pgtype.UUID
+	var ns []int64
+	for _, o := range obs[6:9] { // March's
+		uid, _ := idValues(o.ID)
+		t0, ok := idNS(uid)
+		if !ok {
+			t.Fatalf("id %s has no time", o.ID)
+		}
+		uids, ns = append(uids, uid), append(ns, t0)
+	}
+	var plan string
+	if err := st.db().QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+seqsInWindowsSQL, uids, ns).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil || len(nodes) != 1 {
+		t.Fatalf("plan %s: %v", plan, err)
+	}
+	scanned := map[string]bool{}
+	var walk func(n *planNode)
+	walk = func(n *planNode) {
+		if strings.HasPrefix(n.Relation, "observations_p") && n.Loops > 0 {
+			scanned[n.Relation] = true
+		}
+		for i := range n.Plans {
+			walk(&n.Plans[i])
+		}
+	}
+	walk(&nodes[0].Plan)
+	if len(scanned) != 1 || !scanned["observations_p202603"] || nodes[0].Plan.Rows != 3 {
+		t.Fatalf("partitions scanned: %v (rows %v), want observations_p202603 alone and 3 rows", scanned, nodes[0].Plan.Rows)
+	}
+}

@@ -19,13 +19,24 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0027 takes a store back to the schema before migration 0027: no
-// list of the ids stored outside their windows.
-var undo0027 = []string{
+// undo0028 takes a store back to the schema before migration 0028:
+// targets_seq_key and target_access_target back, target_access keyed
+// (agency, target).
+var undo0028 = []string{
+	`ALTER TABLE targets ADD CONSTRAINT targets_seq_key UNIQUE (seq)`,
+	`ALTER TABLE target_access DROP CONSTRAINT target_access_pkey`,
+	`ALTER TABLE target_access ADD CONSTRAINT target_access_pkey PRIMARY KEY (agency, target)`,
+	`CREATE INDEX target_access_target ON target_access (target)`,
+	`DELETE FROM schema_migrations WHERE version >= 28`,
+}
+
+// undo0027 takes a store back to the schema before migration 0027 (0028
+// undone first): no list of the ids stored outside their windows.
+var undo0027 = append(undo0028[:len(undo0028):len(undo0028)],
 	`DROP TABLE observation_ids_elsewhere`,
 	`DROP FUNCTION vigil_uuid7_ns`,
 	`DELETE FROM schema_migrations WHERE version >= 27`,
-}
+)
 
 // undo0026 takes a store back to the schema before migration 0026 (0027
 // undone first): every signed row in observations_chain again, no heads'
