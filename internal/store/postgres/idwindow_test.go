@@ -481,3 +481,38 @@ func TestAnalysisSeqsLookInOnePartition(t *testing.T) {
 		t.Fatalf("partitions scanned: %v (rows %v), want observations_p202603 alone and 3 rows", scanned, nodes[0].Plan.Rows)
 	}
 }
+
+// Attack (h-rev7): observation_ids_elsewhere is what refuses a replay of
+// an id stored outside its window. A listing deleted (an insider with
+// ingest's role, or a DBA taking the table for a cache it can empty) let
+// such a replay with another time be stored twice, silently. Like
+// purged_observations (migration 0020) the list is append-only
+// (migration 0029): UPDATE, DELETE and TRUNCATE are refused.
+func TestObservationIDsElsewhereIsAppendOnly(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 29))
+	o := storetest.Observation(r, time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC), 1)
+	o.ID = "sensor-7/observation/42" // a text id: listed
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DELETE FROM observation_ids_elsewhere`,
+		`UPDATE observation_ids_elsewhere SET id = 'other'`,
+		`TRUNCATE observation_ids_elsewhere`,
+	} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want it refused as append-only", q, err)
+		}
+	}
+	replay := o
+	replay.Time = o.Time.AddDate(0, 1, 0)
+	if err := st.InsertObservations(ctx, []observe.Observation{replay}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v), want 1", n, err)
+	}
+}
