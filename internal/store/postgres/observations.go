@@ -370,7 +370,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	for i := range obs {
 		o := &obs[i]
 		if err := checkObservation(o); err != nil {
-			return 0, fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+			return 0, &store.RefusedError{Index: i, Err: fmt.Errorf("observation %d (%s): %w", i, o.ID, err)}
 		}
 		if o.ID == "" {
 			o.ID = observe.NewID(o.Time)
@@ -426,7 +426,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			fallback = true
 			continue
 		}
-		if attempt == 3 || !retryable(err) {
+		if attempt >= 3 || !retryable(err) {
 			return 0, fmt.Errorf("observations: %w", err)
 		}
 	}
