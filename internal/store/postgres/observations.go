@@ -179,7 +179,7 @@ func checkObservation(o *observe.Observation) error {
 		"network", o.Network, "method", o.Method, "clock source", o.ClockSource, "transport", o.Endpoint.Transport,
 		"build commit", o.Sensor.Commit,
 		"transcript ref", o.Transcript.Ref, "agency", o.Jurisdiction.Agency, "agency rule", o.Jurisdiction.Rule,
-		"address", o.Endpoint.IP.String()); err != nil {
+		"address", o.Endpoint.IP.String(), "chain", o.Chain.ID, "sensor address", o.Endpoint.Local.String()); err != nil {
 		return fmt.Errorf("%w: %w", observe.ErrInvalid, err)
 	}
 	return nil
