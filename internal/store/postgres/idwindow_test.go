@@ -516,3 +516,30 @@ func TestObservationIDsElsewhereIsAppendOnly(t *testing.T) {
 		t.Fatalf("%d rows (%v), want 1", n, err)
 	}
 }
+
+// An id whose window straddles a month's edge (h-rev7): stored in the
+// next month's partition, within its window; replayed at the id's own
+// time, in the month before, and at the window's other end: the lookup
+// must read both partitions.
+func TestIDWindowAcrossAMonthEdge(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	edge := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PreparePartitions(ctx, edge.AddDate(0, -1, 0), 2); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 4))
+	idAt := edge.Add(-500 * time.Millisecond)
+	id := observe.NewID(idAt)
+	for k, when := range []time.Time{edge.Add(499 * time.Millisecond), idAt, idAt.Add(-time.Second), edge.Add(-time.Millisecond)} {
+		o := storetest.Observation(r, when, k)
+		o.ID = id
+		if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n, listed int
+	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM observation_ids_elsewhere)`).Scan(&n, &listed); err != nil || n != 1 || listed != 0 {
+		t.Fatalf("%d rows, %d listed (%v), want 1 row, none listed (every replay in the window)", n, listed, err)
+	}
+}
