@@ -220,6 +220,9 @@ func ingestCommand() *command {
 				if st.Duplicates > 0 {
 					fmt.Fprintf(a.stdout, "; %d delivered again and skipped (already stored)", st.Duplicates)
 				}
+				if st.Refused > 0 {
+					fmt.Fprintf(a.stdout, "; %d refused (the store cannot hold them; logged)", st.Refused)
+				}
 				fmt.Fprintln(a.stdout)
 				return err
 			}

@@ -8,7 +8,9 @@
 // fetched. It never drops an observation it accepted: a batch is
 // acknowledged to the bus only once committed, a closed bus is drained
 // before Run returns, and a failed batch is returned as an error (and
-// counted), not logged and forgotten; a store that is only away for a
+// counted), not logged and forgotten (but for an observation the store
+// says it can never hold, store.RefusedError: left out of its batch,
+// counted and logged); a store that is only away for a
 // while (as Config.Unavailable says) gets its batches back, from the
 // bus, when it answers again.
 package ingest
@@ -79,9 +81,11 @@ func DefaultConfig() Config {
 type Stats struct {
 	// Committed is the observations in committed batches; Duplicates
 	// those of them the store already held (delivered again), which it
-	// skipped: Committed - Duplicates were added.
-	Committed, Duplicates int
-	Batches               int
+	// skipped: Committed - Duplicates were added. Refused is the
+	// observations the store said it can never hold (store.RefusedError),
+	// left out of their batches, not counted in Committed.
+	Committed, Duplicates, Refused int
+	Batches                        int
 }
 
 // commitTimeout bounds one batch's commit, which runs on a context that
@@ -139,7 +143,7 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 			return stats, ferr
 		}
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, nil
 	}
@@ -191,7 +195,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // commitBatch stores one batch and acknowledges it, or hands it back,
 // and counts it.
 func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, b bus.Batch, obs []observe.Observation) error {
-	added, err := commit(ctx, st, b, obs, m, cfg.Log)
+	added, obs, err := commit(ctx, st, b, obs, m, cfg.Log, stats)
 	if err != nil {
 		m.Errors.Inc()
 		return err
@@ -210,13 +214,13 @@ func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, st
 // commit stores one batch and acknowledges it, or hands it back. It
 // returns how many observations the store added (the rest it already
 // held); a store that cannot say is taken to have added all.
-func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger) (int, error) {
+func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger, stats *Stats) (int, []observe.Observation, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, err := insert(cctx, st, obs)
+	added, obs, err := insert(cctx, st, obs, m, log, stats)
 	if err != nil {
 		b.Nak()
-		return 0, fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
+		return 0, obs, fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
 	}
 	// A lost ack is counted, never fatal: the batch is stored, and a
 	// redelivery is skipped by its ids.
@@ -226,12 +230,43 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 			log.Warn("ingest: batch committed but its acknowledgement failed; the bus will hand it over again", "observations", len(obs), "err", err)
 		}
 	}
-	return added, nil
+	return added, obs, nil
 }
 
 // insert stores obs and returns how many the store added (the rest it
-// already held); a store that cannot say is taken to have added all.
-func insert(ctx context.Context, st store.Store, obs []observe.Observation) (int, error) {
+// already held; a store that cannot say is taken to have added all) and
+// obs without the observations the store refused as ones it can never
+// hold (store.RefusedError: PostgreSQL's text takes no NUL byte, which
+// the bus and observe.Validate take). Those are counted and logged, and
+// the batch stored without them: failed whole, it would fail at every
+// redelivery, and ingest would stop for good on one hostile
+// observation. obs is copied before one is left out (it may be the
+// bus's).
+func insert(ctx context.Context, st store.Store, obs []observe.Observation, m *Metrics, log *slog.Logger, stats *Stats) (int, []observe.Observation, error) {
+	copied := false
+	for {
+		added, err := insertAll(ctx, st, obs)
+		var re *store.RefusedError
+		if err == nil || !errors.As(err, &re) || re.Index < 0 || re.Index >= len(obs) {
+			return added, obs, err
+		}
+		m.Refused.Inc()
+		stats.Refused++
+		if log != nil {
+			log.Warn("ingest: observation refused by the store, left out of its batch", "id", obs[re.Index].ID, "sensor", obs[re.Index].Sensor.ID, "err", err)
+		}
+		if !copied {
+			obs, copied = slices.Clone(obs), true
+		}
+		obs = slices.Delete(obs, re.Index, re.Index+1)
+		if len(obs) == 0 {
+			return 0, obs, nil
+		}
+	}
+}
+
+// insertAll stores obs: insert's one attempt.
+func insertAll(ctx context.Context, st store.Store, obs []observe.Observation) (int, error) {
 	if nc, ok := st.(store.NewCounter); ok {
 		return nc.InsertObservationsCounted(ctx, obs)
 	}
@@ -338,7 +373,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		// The committer has ended: its batches are this goroutine's.
 		ferr = stopGated(ctx, st, cfg, m, &stats, k.batches)
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, ferr
 	}
@@ -418,7 +453,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, err := insert(cctx, st, obs)
+	added, obs, err := insert(cctx, st, obs, m, cfg.Log, stats)
 	if err != nil {
 		m.Errors.Inc()
 		nakAll(batches)

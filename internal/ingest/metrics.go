@@ -27,6 +27,10 @@ type Metrics struct {
 	// (vigil_ingest_duplicates_total): a batch delivered again after a
 	// crash or a lost acknowledgement, skipped by id.
 	Duplicates prometheus.Counter
+	// Refused counts observations the store said it can never hold
+	// (store.RefusedError), left out of their batches
+	// (vigil_ingest_refused_total).
+	Refused prometheus.Counter
 	// AckFailures counts committed batches whose acknowledgement the bus
 	// refused (vigil_ingest_ack_failures_total): stored, and redelivered
 	// later, where the ids skip them.
@@ -53,6 +57,8 @@ func NewMetrics() *Metrics {
 			Help: "Reads of the bus and commits to the store that failed (ingest stops; a durable bus keeps the batch)."}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_duplicates_total",
 			Help: "Observations delivered again that the store already held (skipped by id, never stored twice)."}),
+		Refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_refused_total",
+			Help: "Observations the store can never hold (a NUL byte in a text field, for PostgreSQL), left out of their batches."}),
 		AckFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_ack_failures_total",
 			Help: "Committed batches whose acknowledgement the bus refused (they come back and are skipped by id)."}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
@@ -71,7 +77,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
+	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Refused, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
 }
 
 // watch makes c the bus whose depth QueueDepth reports.

@@ -184,5 +184,6 @@ func (k *committer) reuse() []evidence.Released {
 func (s *Stats) add(o Stats) {
 	s.Committed += o.Committed
 	s.Duplicates += o.Duplicates
+	s.Refused += o.Refused
 	s.Batches += o.Batches
 }

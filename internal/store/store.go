@@ -134,6 +134,22 @@ type Store interface {
 	Close() error
 }
 
+// RefusedError is InsertObservations' error for a batch that holds an
+// observation this store can never hold (it wraps observe.ErrInvalid:
+// PostgreSQL's text takes no NUL byte and only UTF-8, where the bus and
+// observe.Validate take any string). Nothing of the batch was written;
+// the batch without observation Index (of the slice given) may be
+// stored. Ingest does so, counting the observation refused
+// (vigil_ingest_refused_total), rather than fail the batch at every
+// redelivery.
+type RefusedError struct {
+	Index int
+	Err   error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
+
 // NewCounter is a Store that can say how many of the observations it was
 // given were new: the rest had ids it already held (a redelivery). Ingest
 // counts them (vigil_ingest_duplicates_total); a Store without it is

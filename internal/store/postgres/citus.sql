@@ -61,6 +61,11 @@ REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON evidence_log FROM PUBLIC;
 DROP TRIGGER purged_observations_append_only ON purged_observations;
 DROP TRIGGER purged_observations_no_truncate ON purged_observations;
 REVOKE DELETE, TRUNCATE ON purged_observations FROM PUBLIC;
+-- observation_ids_elsewhere: append-only by privilege too (migration
+-- 0029's triggers dropped): revoke UPDATE, DELETE and TRUNCATE.
+DROP TRIGGER observation_ids_elsewhere_append_only ON observation_ids_elsewhere;
+DROP TRIGGER observation_ids_elsewhere_no_truncate ON observation_ids_elsewhere;
+REVOKE UPDATE, DELETE, TRUNCATE ON observation_ids_elsewhere FROM PUBLIC;
 
 -- targets: the counts' triggers go (the analysis's save writes the same
 -- deltas). (Its unique seq, which Citus would refuse, went in migration

@@ -307,6 +307,68 @@ type planNode struct {
 	Plans    []planNode `json:"Plans"`
 }
 
+// Attack (h-rev7): a row whose id lies outside its window and is not
+// listed in observation_ids_elsewhere (written by an older Vigil still
+// running while a newer one migrated, or into the table by hand) breaks
+// migration 0027's invariant. The bus then redelivers that observation,
+// same id and same time: the staged INSERT, which has no ON CONFLICT,
+// ran into the unique index and failed the whole batch, every time it
+// came back: ingest stopped on it for good (a poison batch). The batch
+// must be stored (the replay skipped, as before 0027), and the id listed,
+// so that the next replay of it is refused by the cheap check.
+func TestUnlistedRowDoesNotPoisonABatch(t *testing.T) {
+	for _, method := range []string{InsertCopy, InsertValues} {
+		t.Run(method, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := DefaultConfig()
+			cfg.InsertMethod = method
+			st := openTest(t, cfg)
+			r := rand.New(rand.NewPCG(7, 7))
+			at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+			seed := storetest.Observation(r, at, 1)
+			if err := st.InsertObservations(ctx, []observe.Observation{seed}); err != nil {
+				t.Fatal(err)
+			}
+			// The row an older Vigil stored: a UUIDv7 of another month's
+			// time, not listed.
+			old := storetest.Observation(r, at.Add(time.Hour), 2)
+			old.ID = observe.NewID(at.AddDate(0, -1, 0))
+			if _, err := st.pool.Exec(ctx, `INSERT INTO observations (uid, time_ns, item_id, facet_id, place_id, matched_id, clock_id, ip, port)
+				SELECT $1::uuid, $2, item_id, facet_id, place_id, matched_id, clock_id, ip, port FROM observations`, old.ID, old.Time.UnixNano()); err != nil {
+				t.Fatal(err)
+			}
+			fresh := storetest.Observation(r, at.Add(2*time.Hour), 3)
+			added, err := st.InsertObservationsCounted(ctx, []observe.Observation{fresh, old})
+			if err != nil {
+				t.Fatalf("a batch replaying a row stored without its listing: %v", err)
+			}
+			if added != 1 {
+				t.Fatalf("%d added, want 1 (the new observation; the replay skipped)", added)
+			}
+			var rows, ids, listed int64
+			if err := st.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT `+obsIDCol+`),
+				(SELECT count(*) FROM observation_ids_elsewhere WHERE id = $1) FROM observations o`, old.ID).Scan(&rows, &ids, &listed); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 3 || ids != 3 || listed != 1 {
+				t.Fatalf("%d rows for %d ids, the replayed id listed %d times: want 3, 3, 1", rows, ids, listed)
+			}
+			// Listed now: a replay with yet another time is refused too.
+			again := old
+			again.Time = at.AddDate(0, 1, 0)
+			if err := st.InsertObservations(ctx, []observe.Observation{again}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&rows); err != nil || rows != 3 {
+				t.Fatalf("%d rows (%v) after a replay with another time, want 3", rows, err)
+			}
+			if size, err := st.LogSize(ctx); err != nil || size != 2 {
+				t.Fatalf("evidence log of %d leaves (%v), want 2 (the hand-written row has none)", size, err)
+			}
+		})
+	}
+}
+
 // AnalysisSeqs (the seqs of a committed batch's ids, which the analysis
 // reads next) looks a UUIDv7 id up in its window first, as ingest's
 // INSERT does (migration 0027), and every other id, or one stored
@@ -417,5 +479,67 @@ func TestAnalysisSeqsLookInOnePartition(t *testing.T) {
 	walk(&nodes[0].Plan)
 	if len(scanned) != 1 || !scanned["observations_p202603"] || nodes[0].Plan.Rows != 3 {
 		t.Fatalf("partitions scanned: %v (rows %v), want observations_p202603 alone and 3 rows", scanned, nodes[0].Plan.Rows)
+	}
+}
+
+// Attack (h-rev7): observation_ids_elsewhere is what refuses a replay of
+// an id stored outside its window. A listing deleted (an insider with
+// ingest's role, or a DBA taking the table for a cache it can empty) let
+// such a replay with another time be stored twice, silently. Like
+// purged_observations (migration 0020) the list is append-only
+// (migration 0029): UPDATE, DELETE and TRUNCATE are refused.
+func TestObservationIDsElsewhereIsAppendOnly(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 29))
+	o := storetest.Observation(r, time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC), 1)
+	o.ID = "sensor-7/observation/42" // a text id: listed
+	if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`DELETE FROM observation_ids_elsewhere`,
+		`UPDATE observation_ids_elsewhere SET id = 'other'`,
+		`TRUNCATE observation_ids_elsewhere`,
+	} {
+		if _, err := st.pool.Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want it refused as append-only", q, err)
+		}
+	}
+	replay := o
+	replay.Time = o.Time.AddDate(0, 1, 0)
+	if err := st.InsertObservations(ctx, []observe.Observation{replay}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observations`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d rows (%v), want 1", n, err)
+	}
+}
+
+// An id whose window straddles a month's edge (h-rev7): stored in the
+// next month's partition, within its window; replayed at the id's own
+// time, in the month before, and at the window's other end: the lookup
+// must read both partitions.
+func TestIDWindowAcrossAMonthEdge(t *testing.T) {
+	st := openTest(t, DefaultConfig())
+	ctx := context.Background()
+	edge := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.PreparePartitions(ctx, edge.AddDate(0, -1, 0), 2); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 4))
+	idAt := edge.Add(-500 * time.Millisecond)
+	id := observe.NewID(idAt)
+	for k, when := range []time.Time{edge.Add(499 * time.Millisecond), idAt, idAt.Add(-time.Second), edge.Add(-time.Millisecond)} {
+		o := storetest.Observation(r, when, k)
+		o.ID = id
+		if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n, listed int
+	if err := st.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM observations), (SELECT count(*) FROM observation_ids_elsewhere)`).Scan(&n, &listed); err != nil || n != 1 || listed != 0 {
+		t.Fatalf("%d rows, %d listed (%v), want 1 row, none listed (every replay in the window)", n, listed, err)
 	}
 }

@@ -179,7 +179,7 @@ func checkObservation(o *observe.Observation) error {
 		"network", o.Network, "method", o.Method, "clock source", o.ClockSource, "transport", o.Endpoint.Transport,
 		"build commit", o.Sensor.Commit,
 		"transcript ref", o.Transcript.Ref, "agency", o.Jurisdiction.Agency, "agency rule", o.Jurisdiction.Rule,
-		"address", o.Endpoint.IP.String()); err != nil {
+		"address", o.Endpoint.IP.String(), "chain", o.Chain.ID, "sensor address", o.Endpoint.Local.String()); err != nil {
 		return fmt.Errorf("%w: %w", observe.ErrInvalid, err)
 	}
 	return nil
@@ -339,6 +339,13 @@ func (s *Store) commitItems(fresh map[hashKey]int64) {
 	}
 }
 
+// uniqueViolation reports whether a transaction failed on a unique index
+// (SQLSTATE 23505).
+func uniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
 // retryable reports whether a transaction failed only because of another
 // one (a deadlock or serialisation failure), and may simply run again.
 func retryable(err error) bool {
@@ -363,7 +370,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	for i := range obs {
 		o := &obs[i]
 		if err := checkObservation(o); err != nil {
-			return 0, fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+			return 0, &store.RefusedError{Index: i, Err: fmt.Errorf("observation %d (%s): %w", i, o.ID, err)}
 		}
 		if o.ID == "" {
 			o.ID = observe.NewID(o.Time)
@@ -376,7 +383,16 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	// time_ns since the partitions (migration 0015).
 	given := obs
 	obs = firstOfEachID(obs)
-	write := s.insertCopy
+	// fallback: the staged INSERT ran into a unique index (a row of the
+	// batch's id and time stored but neither in its window nor listed:
+	// written by an older Vigil or by hand, against migration 0027's
+	// invariant); the batch runs again with the check of every partition
+	// and ON CONFLICT (fallbackInsertSQL), rather than fail at every
+	// redelivery and stop ingest for good.
+	fallback := false
+	write := func(ctx context.Context, tx pgx.Tx, obs []observe.Observation, refs []obsRefs) (inserted, error) {
+		return s.insertCopy(ctx, tx, obs, refs, fallback)
+	}
 	if s.cfg.InsertMethod == InsertValues {
 		write = s.insertValues
 	}
@@ -406,7 +422,11 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			}
 			return int(added.n), nil
 		}
-		if attempt == 3 || !retryable(err) {
+		if !fallback && uniqueViolation(err) {
+			fallback = true
+			continue
+		}
+		if attempt >= 3 || !retryable(err) {
 			return 0, fmt.Errorf("observations: %w", err)
 		}
 	}
@@ -583,7 +603,7 @@ var stageColumns = append(append([]string{"ord"}, obsColumnList...), "id_ns")
 // insertCopy writes obs with COPY into the staging table and one INSERT
 // from it; observations of the same time get their seq in the batch's
 // order (arrival order).
-func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, refs []obsRefs) (inserted, error) {
+func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observation, refs []obsRefs, fallback bool) (inserted, error) {
 	// One round trip for both (simple protocol: no arguments). When the
 	// move sorts the batch by ord (rows of a kilobyte), the default 4 MB
 	// of work_mem would sort a batch of 10,000 on disk.
@@ -608,9 +628,13 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	// No ON CONFLICT: notStoredSQL, under seqOrder's lock, leaves no row
 	// whose id is stored, and firstOfEachID none twice in the batch (the
 	// arbiters' checks were a fifth of the statement). A row that
-	// conflicted all the same (one written by hand) fails the batch
-	// rather than being skipped.
+	// conflicted all the same (one stored against migration 0027's
+	// invariant) fails this statement, and the batch runs again with
+	// fallbackInsertSQL.
 	insert := stagedInsertSQL(order)
+	if fallback {
+		insert = fallbackInsertSQL(order)
+	}
 	runs := signedRefs(refs)
 	if s.cfg.NoEvidenceLog && !runs { // no log to name the rows to
 		tag, err := tx.Exec(ctx, `WITH `+elsewhereCTE+` `+insert)
@@ -632,6 +656,19 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 func stagedInsertSQL(order string) string {
 	return `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
 		` FROM pg_temp.` + stageName + ` s` + storedProbeSQL + ` WHERE ` + notStoredSQL + order
+}
+
+// fallbackInsertSQL is stagedInsertSQL that also looks each id up in
+// every partition and skips a row that conflicts all the same (ON
+// CONFLICT), as before migration 0027: for a batch the staged INSERT
+// failed on a unique index. The statement's elsewhereCTE lists the
+// conflicting row's id (its replay has its time, so lies outside its
+// window as it does), which mends the invariant for that id.
+func fallbackInsertSQL(order string) string {
+	return `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns +
+		` FROM pg_temp.` + stageName + ` s` + storedProbeSQL + ` WHERE ` + notStoredSQL +
+		` AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.uid = s.uid)
+	AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id_text = s.id_text)` + order + ` ON CONFLICT DO NOTHING`
 }
 
 // chainRunsSQL records, from the rows an INSERT returned (ins: seq,
@@ -735,6 +772,22 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return inserted{}, err
 	}
+	// storedIDs asks every partition; the rows of the batch outside their
+	// ids' windows are listed for the staged INSERT's check all the same
+	// (migration 0027), those whose ids are stored too, as elsewhereCTE
+	// does: a stored row of the id with the replay's time, that its
+	// writer did not list (an older Vigil), is listed then.
+	var elsewhere []string
+	for i := range obs {
+		if uid, _ := idValues(obs[i].ID); !inIDWindow(uid, obs[i].Time.UnixNano()) {
+			elsewhere = append(elsewhere, obs[i].ID)
+		}
+	}
+	if len(elsewhere) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO observation_ids_elsewhere (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, elsewhere); err != nil {
+			return inserted{}, fmt.Errorf("observations' ids elsewhere: %w", err)
+		}
+	}
 	stored, err := storedIDs(ctx, tx, obs)
 	if err != nil {
 		return inserted{}, err
@@ -748,20 +801,6 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 			}
 		}
 		obs, refs = fobs, frefs
-	}
-	// storedIDs asks every partition; the rows stored here outside their
-	// ids' windows are listed for the staged INSERT's check all the same
-	// (migration 0027).
-	var elsewhere []string
-	for i := range obs {
-		if uid, _ := idValues(obs[i].ID); !inIDWindow(uid, obs[i].Time.UnixNano()) {
-			elsewhere = append(elsewhere, obs[i].ID)
-		}
-	}
-	if len(elsewhere) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO observation_ids_elsewhere (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, elsewhere); err != nil {
-			return inserted{}, fmt.Errorf("observations' ids elsewhere: %w", err)
-		}
 	}
 	var added inserted
 	chunk := s.cfg.ValuesChunk

@@ -19,16 +19,24 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0028 takes a store back to the schema before migration 0028:
-// targets_seq_key and target_access_target back, target_access keyed
-// (agency, target).
-var undo0028 = []string{
+// undo0029 takes a store back to the schema before migration 0029:
+// observation_ids_elsewhere without its append-only triggers.
+var undo0029 = []string{
+	`DROP TRIGGER observation_ids_elsewhere_append_only ON observation_ids_elsewhere`,
+	`DROP TRIGGER observation_ids_elsewhere_no_truncate ON observation_ids_elsewhere`,
+	`DELETE FROM schema_migrations WHERE version >= 29`,
+}
+
+// undo0028 takes a store back to the schema before migration 0028 (0029
+// undone first): targets_seq_key and target_access_target back,
+// target_access keyed (agency, target).
+var undo0028 = append(undo0029[:len(undo0029):len(undo0029)],
 	`ALTER TABLE targets ADD CONSTRAINT targets_seq_key UNIQUE (seq)`,
 	`ALTER TABLE target_access DROP CONSTRAINT target_access_pkey`,
 	`ALTER TABLE target_access ADD CONSTRAINT target_access_pkey PRIMARY KEY (agency, target)`,
 	`CREATE INDEX target_access_target ON target_access (target)`,
 	`DELETE FROM schema_migrations WHERE version >= 28`,
-}
+)
 
 // undo0027 takes a store back to the schema before migration 0027 (0028
 // undone first): no list of the ids stored outside their windows.

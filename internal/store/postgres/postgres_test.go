@@ -624,7 +624,7 @@ func TestBatchesCommitInTheOrderOfTheirSeqs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.insertCopy(ctx, tx, first, refs); err != nil {
+	if _, err := st.insertCopy(ctx, tx, first, refs, false); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)

@@ -402,7 +402,7 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 	for i := range obs {
 		o := &obs[i]
 		if err := o.Validate(); err != nil {
-			return 0, fmt.Errorf("observation %d (%s): %w", i, o.ID, err)
+			return 0, &store.RefusedError{Index: i, Err: fmt.Errorf("observation %d (%s): %w", i, o.ID, err)}
 		}
 		if o.ID == "" {
 			o.ID = observe.NewID(o.Time)
