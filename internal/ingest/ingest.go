@@ -125,16 +125,10 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 		k.stop()
 		stats.add(k.stats)
 		if err := k.err; err != nil {
-			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
-				return stats, err
-			}
-			// The store is away (restarting): the batch that failed and
+			// The store away (restarting): the batch that failed and
 			// every one fetched after it went back to the bus; wait, and
 			// fetch them (or others) again.
-			if !outage.Swap(true) && cfg.Log != nil {
-				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
-			}
-			if !sleep(ctx, cfg.RetryEvery) {
+			if !storeAway(ctx, cfg, &outage, err, nil) {
 				return stats, err
 			}
 			continue
@@ -178,6 +172,24 @@ func fetchBatches(ctx context.Context, c bus.Consumer, cfg Config, m *Metrics, k
 		}
 	}
 	return nil
+}
+
+// storeAway is a run's answer to a commit that failed with err: false
+// when ingest must stop with it (not the store away for a while, as
+// Config.Unavailable says, or ctx ended while waiting); else it warns of
+// the outage once, calls forget (if not nil), waits RetryEvery and says
+// true: fetch again.
+func storeAway(ctx context.Context, cfg Config, outage *atomic.Bool, err error, forget func()) bool {
+	if cfg.Unavailable == nil || !cfg.Unavailable(err) {
+		return false
+	}
+	if !outage.Swap(true) && cfg.Log != nil {
+		cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
+	}
+	if forget != nil {
+		forget()
+	}
+	return sleep(ctx, cfg.RetryEvery)
 }
 
 // sleep waits d, or until ctx ends: it reports whether it waited d.
@@ -351,17 +363,10 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		if err := k.err; err != nil {
 			// commitReleased handed back every batch not yet
 			// acknowledged, and the committer every one fetched after.
-			if cfg.Unavailable == nil || !cfg.Unavailable(err) {
-				return stats, err
-			}
-			// The store is away (restarting): the gate forgets what it
+			// The store away (restarting): the gate forgets what it
 			// held; it comes again, with its signatures, once the store
 			// answers.
-			if !outage.Swap(true) && cfg.Log != nil {
-				cfg.Log.Warn("ingest: store unavailable; batches go back to the bus until it answers", "err", err)
-			}
-			cfg.Gate.Drop()
-			if !sleep(ctx, cfg.RetryEvery) {
+			if !storeAway(ctx, cfg, &outage, err, cfg.Gate.Drop) {
 				return stats, err
 			}
 			continue
