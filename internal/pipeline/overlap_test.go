@@ -12,6 +12,8 @@ import (
 	"github.com/vigil-oss/vigil/internal/bus/bustest"
 	"github.com/vigil-oss/vigil/internal/bus/inproc"
 	"github.com/vigil-oss/vigil/internal/ingest"
+	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/sqlite"
 )
 
 // heldSave holds the analysis's saves until released, as a database
@@ -44,20 +46,7 @@ func TestIngestCommitsWhileTheAnalysisSaves(t *testing.T) {
 	st := openStore(t)
 	hs := &heldSave{AnalysisStore: st, release: make(chan struct{}), entered: make(chan struct{})}
 	obs := bustest.Observations(100)
-	icfg := ingest.DefaultConfig()
-	icfg.BatchSize = 10
-	p, err := New(context.Background(), Config{Store: st, Analysis: hs, Consumer: neverBehind{inproc.NewSlice(obs)}, Ingest: icfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
-	select {
-	case <-hs.entered:
-	case <-time.After(10 * time.Second):
-		close(hs.release)
-		t.Fatal("the analysis never saved")
-	}
+	done := runUntilHeldSave(t, st, hs, hs, obs)
 	// Seqs are numbered from 1 in a new store: the first save scored
 	// hs.mark observations, all that ingest had committed if it waits.
 	first := int(hs.mark)
@@ -114,24 +103,11 @@ func TestAnalysisLooksUpTheNextBatchWhileItSaves(t *testing.T) {
 	st := openStore(t)
 	hs := &seqsCounted{heldSave: &heldSave{AnalysisStore: st, release: make(chan struct{}), entered: make(chan struct{})}}
 	obs := bustest.Observations(100)
-	icfg := ingest.DefaultConfig()
-	icfg.BatchSize = 10
-	p, err := New(context.Background(), Config{Store: st, Analysis: hs, Consumer: neverBehind{inproc.NewSlice(obs)}, Ingest: icfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(context.Background()) }()
-	select {
-	case <-hs.entered:
-	case <-time.After(10 * time.Second):
-		close(hs.release)
-		t.Fatal("the analysis never saved")
-	}
+	done := runUntilHeldSave(t, st, hs, hs.heldSave, obs)
 	// Seqs are numbered from 1 in a new store, batches of 10: the save
 	// held is of the first hs.mark/10 batches, each looked up before it
 	// was scored; the next one's lookup need not wait for the save.
-	scored := int32(hs.mark / int64(icfg.BatchSize))
+	scored := int32(hs.mark / heldBatch)
 	deadline := time.Now().Add(10 * time.Second)
 	for hs.lookups.Load() <= scored && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -155,4 +131,29 @@ func TestAnalysisLooksUpTheNextBatchWhileItSaves(t *testing.T) {
 	if snap.Watermark != maxSeq {
 		t.Fatalf("the analysis saved watermark %d, the store's last observation is %d", snap.Watermark, maxSeq)
 	}
+}
+
+// heldBatch is the ingest batch of runUntilHeldSave.
+const heldBatch = 10
+
+// runUntilHeldSave runs a pipeline over obs in batches of heldBatch, the
+// analysis saving through as, and returns once held (as's own heldSave)
+// has a save held; done has Run's result.
+func runUntilHeldSave(t *testing.T, st *sqlite.Store, as AnalysisStore, held *heldSave, obs []observe.Observation) chan error {
+	t.Helper()
+	icfg := ingest.DefaultConfig()
+	icfg.BatchSize = heldBatch
+	p, err := New(context.Background(), Config{Store: st, Analysis: as, Consumer: neverBehind{inproc.NewSlice(obs)}, Ingest: icfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Run(context.Background()) }()
+	select {
+	case <-held.entered:
+	case <-time.After(10 * time.Second):
+		close(held.release)
+		t.Fatal("the analysis never saved")
+	}
+	return done
 }

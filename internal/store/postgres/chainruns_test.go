@@ -173,17 +173,8 @@ func TestMigration0026KeepsChains(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, q := range undo0026 {
-		if _, err := st.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	st.Close()
-	again, err := Open(ctx, testDSN(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
+	runUndo(t, st, undo0026)
+	again := reopen(t, st, cfg)
 	var all, heads, runs int
 	if err := again.pool.QueryRow(ctx, `SELECT
 		(SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'observations' AND indexname = 'observations_chain'),

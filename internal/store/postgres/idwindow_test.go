@@ -182,17 +182,8 @@ func TestMigration0027ListsTheRowsOutsideTheirWindows(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range undo0027 {
-		if _, err := st.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	st.Close()
-	again, err := Open(ctx, testDSN(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
+	runUndo(t, st, undo0027)
+	again := reopen(t, st, cfg)
 	var listed []string
 	rows, err := again.pool.Query(ctx, `SELECT id FROM observation_ids_elsewhere ORDER BY id`)
 	if err != nil {
@@ -283,6 +274,30 @@ func TestStagedInsertLooksInOnePartition(t *testing.T) {
 }
 
 // planNode is a node of EXPLAIN (FORMAT JSON)'s plan.
+// runUndo runs undo (an undoNNNN of partition_test.go) on st's schema:
+// the store as a Vigil before those migrations left it.
+func runUndo(t *testing.T, st *Store, undo []string) {
+	t.Helper()
+	for _, q := range undo {
+		if _, err := st.pool.Exec(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+// reopen closes st and opens its schema again with cfg (the migrations
+// an undo took back run again), closed at the test's end.
+func reopen(t *testing.T, st *Store, cfg Config) *Store {
+	t.Helper()
+	st.Close()
+	again, err := Open(context.Background(), testDSN(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { again.Close() })
+	return again
+}
+
 // partitionsScanned reads a plan of EXPLAIN (ANALYZE, FORMAT JSON): its
 // top node, and the observations' partitions that a node scanned (ran at
 // least once; the INSERT's own ModifyTable node is not a scan).

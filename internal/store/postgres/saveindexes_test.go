@@ -106,18 +106,9 @@ func TestMigration0028KeepsAccess(t *testing.T) {
 		return strings.Join(out, "; ")
 	}
 	save(st, row(1, 10, "fr-paris"), row(2, 20, "fr-lyon", "fr-paris"))
-	for _, q := range undo0028 {
-		if _, err := st.pool.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	runUndo(t, st, undo0028)
 	before := access(st)
-	st.Close()
-	again, err := Open(ctx, testDSN(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer again.Close()
+	again := reopen(t, st, cfg)
 	if got := access(again); got != before {
 		t.Fatalf("access after migration 0028: %s, before: %s", got, before)
 	}
