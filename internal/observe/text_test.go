@@ -85,3 +85,42 @@ func FuzzEscapeText(f *testing.F) {
 		}
 	})
 }
+
+// The wire (a JSON line, on NATS or in a file) carries a peer's client
+// name and version as JSON text: a NUL byte, a control, a bidi override
+// and a backslash come back exactly, so the analysis writes the same
+// peer text of them whether the observation came over the bus or not; a
+// byte that is not UTF-8 comes back as U+FFFD (JSON is text: the
+// canonical form, and so the sensor's signature, treat it so too), and
+// the transcript keeps the byte. The line holds no raw control byte.
+func TestALineCarriesAPeersClientNameAsText(t *testing.T) {
+	for _, name := range []string{"ev\x00il", "tab\tnl\n\x1b[2J", "rtl\u202egnp", `back\slash`, "\u2028\u2029", "bad\xff\xfe", "cut\xe2\x82"} {
+		o := samples()[0]
+		o.Client.Name, o.Client.Version = name, "1\x00"+name
+		b, err := MarshalLine(&o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range b[:len(b)-1] {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("the line of client %q holds the byte %#x: %s", name, c, b)
+			}
+		}
+		var got Observation
+		if err := DecodeLine(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := ""
+		for i := 0; i < len(name); {
+			r, size := utf8.DecodeRuneInString(name[i:])
+			want += string(r) // U+FFFD for each byte that is not UTF-8
+			i += size
+		}
+		if got.Client.Name != want || got.Client.Version != "1\x00"+want {
+			t.Errorf("client %q, %q came back as %q, %q; want %q", name, o.Client.Version, got.Client.Name, got.Client.Version, want)
+		}
+		if utf8.ValidString(name) && EscapeText(got.Client.Name) != EscapeText(name) {
+			t.Errorf("client %q: peer text %q after the wire, %q before", name, EscapeText(got.Client.Name), EscapeText(name))
+		}
+	}
+}
