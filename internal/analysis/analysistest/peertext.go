@@ -41,6 +41,13 @@ func testPeerTextIsStoredEscapedAlike(t *testing.T, st Store) {
 		o.Client = observe.Client{Name: hostileText, Version: "1\x00" + hostileText, ListenPort: 40123}
 		obs = append(obs, o)
 	}
+	// The same client at two addresses of one IPv6 /64, one after the
+	// other, on one port: a subscriber_prefix link quotes it too.
+	for i, ep := range []string{"[2001:db8:1:1::10]:40124", "[2001:db8:1:1::20]:40124"} {
+		o := ob(ep, 2, observe.Complete, t0.Add(time.Duration(3+i)*time.Hour), versailles)
+		o.Client = observe.Client{Name: hostileText, Version: "2" + hostileText}
+		obs = append(obs, o)
+	}
 	ingest(t, st, e, obs...)
 	sus := hashkind.MustNew(hashkind.ED2K, []byte("lab-suspect-0042"))
 	if err := e.AddSuspects(ctx, []analysis.Suspect{{Hash: sus, Name: hostileText + ".bin", Size: 1000, Sources: 1,
@@ -93,6 +100,24 @@ func testPeerTextIsStoredEscapedAlike(t *testing.T, st Store) {
 	}
 	if !found || len(d.Endpoints) != 2 {
 		t.Fatalf("target %s: %d endpoints, links %+v; want the two addresses linked by listen port and client", id, len(d.Endpoints), d.Links)
+	}
+	d, err = st.Target(ctx, byLabel(t, st, "[2001:db8:1:1::20]:40124"), analysis.AllAgencies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found = false
+	for _, l := range d.Links {
+		checkText(t, "link evidence", l.Evidence)
+		checkText(t, "link reason", l.Reason)
+		if l.Rule == analysis.RuleSubscriberPrefix {
+			found = true
+			if want := "AS64512|2001:db8:1:1::/64|40124|default|" + esc + "|2" + esc; l.Evidence != want {
+				t.Errorf("subscriber-prefix link evidence %q, want %q", l.Evidence, want)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("links %+v; want the two addresses of one /64 linked by subscriber prefix and client", d.Links)
 	}
 }
 
