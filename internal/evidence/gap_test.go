@@ -3,10 +3,12 @@ package evidence_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
@@ -58,5 +60,43 @@ func TestAGapInASignedBatchIsNamed(t *testing.T) {
 		c := maps(files)
 		c[verify.FileBatches], _ = json.Marshal(bs)
 		failsOn(t, "gap "+string(c[verify.FileBatches]), check(t, resign(t, f.key, names, c)), verify.FileBatches)
+	}
+}
+
+// A known limit (docs/deployment.md, "refused"): with two ingests sharing
+// a bus, one refuses seq 2 of a batch (the store could not hold it) and
+// stores seq 3 and the head; the other, holding seq 1 alone, links it to
+// what is stored after it (GateConfig.Stored), and seq 2 is not there:
+// seq 1 waits HeadWait and is released failed, as if no head had come.
+// The test pins that limit, so that the docs say what the gate does.
+func TestGateCannotLinkAcrossARefusedObservationOfAnotherIngest(t *testing.T) {
+	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
+	stored := map[uint64][]byte{}
+	cfg := evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
+	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	now := time.Now()
+	for i, o := range obs[1:] { // b: seq 2 (refused by its store), 3 and the head
+		for _, r := range b.Add(o, i, now) {
+			if r.Failed != "" {
+				t.Fatalf("b: %s failed", r.Obs.ID)
+			}
+			if r.Obs.Chain.Seq != 2 {
+				stored[r.Obs.Chain.Seq] = r.Obs.Chain.Prev
+			}
+		}
+	}
+	if rs := a.Add(obs[0], 0, now); len(rs) != 0 {
+		t.Fatalf("a released %d before any head", len(rs))
+	}
+	if rs := a.Expire(now.Add(cfg.HeadWait-time.Minute), false); len(rs) != 0 {
+		t.Fatalf("a released %+v before HeadWait", rs)
+	}
+	rs := a.Expire(now.Add(cfg.HeadWait+time.Minute), false)
+	if len(rs) != 1 || !strings.Contains(rs[0].Failed, "no signed head") {
+		t.Fatalf("a's seq 1 after HeadWait: %+v; want it failed, no head having come", rs)
 	}
 }
