@@ -205,6 +205,17 @@ func parityStoresOf(t *testing.T, obs []observe.Observation) (string, string) {
 	return sqPath, pgURL
 }
 
+// vigilOn runs vigil --db db args and returns what it printed, failing t
+// unless it exits 0.
+func vigilOn(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
+	if code != exitOK {
+		t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
+	}
+	return out
+}
+
 func parityHash(n int) hashkind.Hash {
 	b := make([]byte, 20)
 	b[0], b[1], b[2] = 0xCD, byte(n>>8), byte(n)
@@ -220,14 +231,6 @@ func parityHash(n int) hashkind.Hash {
 // number and time aside).
 func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	sqPath, pgURL := parityStores(t)
-	vigilOut := func(db string, args ...string) string {
-		t.Helper()
-		code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
-		if code != exitOK {
-			t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
-		}
-		return out
-	}
 	// The figures: a year by month (read from the roll-ups the analysis
 	// keeps) and a month by network (counted from the observations).
 	figs := [][]string{{"stats", "--by", "month", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"},
@@ -239,7 +242,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	commands = append(commands, []string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--min-files", "2"},
 		[]string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--level", "complete", "--network", "bittorrent", "--limit", "5"},
 		[]string{"stats", "--outcomes", "--format", "json"})
-	list := vigilOut(sqPath, commands[0]...)
+	list := vigilOn(t, sqPath, commands[0]...)
 	var ids []struct{ ID string }
 	if err := json.Unmarshal([]byte(list), &ids); err != nil || len(ids) < 10 {
 		t.Fatalf("targets --json on SQLite: %d targets, %v; want 10 or more to compare\n%s", len(ids), err, list)
@@ -253,7 +256,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	made := regexp.MustCompile(`"(id": "ISP-|created": "|cutoff": ")[^"]*"`)
 	var links, timeline, rows int
 	for _, args := range commands {
-		s, p := vigilOut(sqPath, args...), vigilOut(pgURL, args...)
+		s, p := vigilOn(t, sqPath, args...), vigilOn(t, pgURL, args...)
 		s, p = made.ReplaceAllString(s, `"$1"`), made.ReplaceAllString(p, `"$1"`)
 		if s != p {
 			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
@@ -277,7 +280,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 			Method string
 			Rows   []struct{ Observations int64 }
 		}
-		if err := json.Unmarshal([]byte(vigilOut(pgURL, args...)), &rep); err != nil {
+		if err := json.Unmarshal([]byte(vigilOn(t, pgURL, args...)), &rep); err != nil {
 			t.Fatalf("vigil %s: %v", strings.Join(args, " "), err)
 		}
 		var n int64
@@ -541,17 +544,9 @@ func TestPostgresAndSQLiteGiveTheSameTargetsOfHostileClientNames(t *testing.T) {
 		}
 	}
 	sqPath, pgURL := parityStoresOf(t, obs)
-	vigilOut := func(db string, args ...string) string {
-		t.Helper()
-		code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
-		if code != exitOK {
-			t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
-		}
-		return out
-	}
 	commands := [][]string{{"targets", "--json", "--limit", "1000"}}
 	var ids []struct{ ID string }
-	if err := json.Unmarshal([]byte(vigilOut(sqPath, commands[0]...)), &ids); err != nil || len(ids) < len(names) {
+	if err := json.Unmarshal([]byte(vigilOn(t, sqPath, commands[0]...)), &ids); err != nil || len(ids) < len(names) {
 		t.Fatalf("targets --json on SQLite: %d targets, %v; want %d or more, one or two a client", len(ids), err, len(names))
 	}
 	for _, id := range ids {
@@ -559,7 +554,7 @@ func TestPostgresAndSQLiteGiveTheSameTargetsOfHostileClientNames(t *testing.T) {
 	}
 	var evidence []string
 	for _, args := range commands {
-		s, p := vigilOut(sqPath, args...), vigilOut(pgURL, args...)
+		s, p := vigilOn(t, sqPath, args...), vigilOn(t, pgURL, args...)
 		if s != p {
 			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
 		}

@@ -3,7 +3,6 @@ package evidence_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -71,13 +70,7 @@ func TestAGapInASignedBatchIsNamed(t *testing.T) {
 // The test pins that limit, so that the docs say what the gate does.
 func TestGateCannotLinkAcrossARefusedObservationOfAnotherIngest(t *testing.T) {
 	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
-	stored := map[uint64][]byte{}
-	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
-		p, ok := stored[seq]
-		return p, sensorKey.Public().(ed25519.PublicKey), ok
-	}
-	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	a, b, stored, cfg := twoIngests()
 	now := time.Now()
 	for i, o := range obs[1:] { // b: seq 2 (refused by its store), 3 and the head
 		for _, r := range b.Add(o, i, now) {

@@ -49,17 +49,7 @@ func TestARefusedSignedObservationLeavesANamedGap(t *testing.T) {
 	}
 	const refused = 5 // seq 6, in the batch of seqs 5 to 8
 	raw[refused].Endpoint.Local = netip.MustParseAddrPort("[fe80::1%\xffeth]:6881")
-	col := &collected{}
-	s := evidence.NewBatchSigner(col, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)), evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
-	for _, o := range raw {
-		if err := s.Publish(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	obs := col.obs
+	obs := signedBatches(t, raw, 9)
 	var logged bytes.Buffer
 	stats, err := ingest.Run(ctx, inproc.NewSlice(obs), st, ingest.Config{BatchSize: 12, FlushEvery: time.Millisecond,
 		Gate: evidence.NewGate(evidence.DefaultGateConfig()), Log: slog.New(slog.NewTextHandler(&logged, nil))})
