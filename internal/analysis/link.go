@@ -160,11 +160,10 @@ var notSubscriberPrefixes = []netip.Prefix{
 // /64 may both use it); no client name (the endpoint did not say which
 // client it runs: two machines of a shared /64 on one port would be told
 // apart by nothing); an AS whose subscribers get a single address
-// (IPv6Config: 128). The client's name and version (observe.EscapeText)
-// are part of the
-// identity, as for listen_port_client: two machines of one campus, office
-// or hotspot /64 that happen to share a port but run different clients
-// never join.
+// (IPv6Config: 128). The client's name and version (written by
+// observe.EscapeText) are part of the identity, as for
+// listen_port_client: two machines of one campus, office or hotspot /64
+// that happen to share a port but run different clients never join.
 func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, bool) {
 	ip, port := p.key.Addr(), p.key.Port()
 	if !ip.Is6() || ip.Is4In6() || !ip.IsGlobalUnicast() || o.Place.ASN == 0 || p.vpn || p.hosting || o.Place.VPN || o.Place.Hosting ||
