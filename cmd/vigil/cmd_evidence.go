@@ -512,12 +512,20 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 		fmt.Fprintf(w, "PURGED under retention: %d observations of the target (%d of them only their transcript): the log proves each leaf\n", rep.Purged, rep.PurgedTranscripts)
 		fmt.Fprintf(w, "  was logged (%s), but their content is gone and was not checked\n", verify.FilePurged)
 	}
+	for _, g := range rep.Gaps {
+		fmt.Fprintf(w, "GAP in a signed sensor batch: %s\n", g)
+		fmt.Fprintln(w, "  the observations of the bundle checked from there on are signed; those positions are not in the store's chain")
+	}
+	gaps := ""
+	if len(rep.Gaps) > 0 {
+		gaps = fmt.Sprintf(" (with the %d gaps above)", len(rep.Gaps))
+	}
 	if rep.OK() && rep.LogKeyPinned {
-		fmt.Fprintln(w, "OK: everything checks")
+		fmt.Fprintf(w, "OK: everything checks%s\n", gaps)
 		return
 	}
 	if rep.OK() {
-		fmt.Fprintln(w, "OK against the bundle's own log key: everything checks, but who signed it is shown only once that key is compared with the published one (--log-key)")
+		fmt.Fprintf(w, "OK against the bundle's own log key: everything checks%s, but who signed it is shown only once that key is compared with the published one (--log-key)\n", gaps)
 		return
 	}
 	fmt.Fprintf(w, "FAILED: %d problems\n", len(rep.Problems))

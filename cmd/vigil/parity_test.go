@@ -19,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -168,10 +170,14 @@ func parityObservations() []observe.Observation {
 // unsigned_import, and such observations link nothing. It returns the
 // file's path and the database's URL, for --db.
 func parityStores(t *testing.T) (string, string) {
+	return parityStoresOf(t, parityObservations())
+}
+
+// parityStoresOf is parityStores of obs.
+func parityStoresOf(t *testing.T, obs []observe.Observation) (string, string) {
 	ctx := context.Background()
 	pgURL := postgresDB(t)
 	sqPath := filepath.Join(t.TempDir(), "v.db")
-	obs := parityObservations()
 	sq, err := sqlite.Open(ctx, sqPath, sqlite.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +205,17 @@ func parityStores(t *testing.T) (string, string) {
 	return sqPath, pgURL
 }
 
+// vigilOn runs vigil --db db args and returns what it printed, failing t
+// unless it exits 0.
+func vigilOn(t *testing.T, db string, args ...string) string {
+	t.Helper()
+	code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
+	if code != exitOK {
+		t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
+	}
+	return out
+}
+
 func parityHash(n int) hashkind.Hash {
 	b := make([]byte, 20)
 	b[0], b[1], b[2] = 0xCD, byte(n>>8), byte(n)
@@ -214,14 +231,6 @@ func parityHash(n int) hashkind.Hash {
 // number and time aside).
 func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	sqPath, pgURL := parityStores(t)
-	vigilOut := func(db string, args ...string) string {
-		t.Helper()
-		code, out, errOut := vigilRun(t, nil, "", append([]string{"--db", db}, args...)...)
-		if code != exitOK {
-			t.Fatalf("vigil --db %s %v: exit %d\n%s", db, args, code, errOut)
-		}
-		return out
-	}
 	// The figures: a year by month (read from the roll-ups the analysis
 	// keeps) and a month by network (counted from the observations).
 	figs := [][]string{{"stats", "--by", "month", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "json"},
@@ -233,7 +242,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	commands = append(commands, []string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--min-files", "2"},
 		[]string{"operation", "create", "--name", "parity", "--dry-run", "--json", "--level", "complete", "--network", "bittorrent", "--limit", "5"},
 		[]string{"stats", "--outcomes", "--format", "json"})
-	list := vigilOut(sqPath, commands[0]...)
+	list := vigilOn(t, sqPath, commands[0]...)
 	var ids []struct{ ID string }
 	if err := json.Unmarshal([]byte(list), &ids); err != nil || len(ids) < 10 {
 		t.Fatalf("targets --json on SQLite: %d targets, %v; want 10 or more to compare\n%s", len(ids), err, list)
@@ -247,7 +256,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 	made := regexp.MustCompile(`"(id": "ISP-|created": "|cutoff": ")[^"]*"`)
 	var links, timeline, rows int
 	for _, args := range commands {
-		s, p := vigilOut(sqPath, args...), vigilOut(pgURL, args...)
+		s, p := vigilOn(t, sqPath, args...), vigilOn(t, pgURL, args...)
 		s, p = made.ReplaceAllString(s, `"$1"`), made.ReplaceAllString(p, `"$1"`)
 		if s != p {
 			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
@@ -271,7 +280,7 @@ func TestPostgresAndSQLiteGiveTheSameTargets(t *testing.T) {
 			Method string
 			Rows   []struct{ Observations int64 }
 		}
-		if err := json.Unmarshal([]byte(vigilOut(pgURL, args...)), &rep); err != nil {
+		if err := json.Unmarshal([]byte(vigilOn(t, pgURL, args...)), &rep); err != nil {
 			t.Fatalf("vigil %s: %v", strings.Join(args, " "), err)
 		}
 		var n int64
@@ -499,5 +508,83 @@ func TestPostgresURLSchema(t *testing.T) {
 	}
 	if code, _, errOut := vigilRun(t, nil, "", "--db", "postgres://vigil@127.0.0.1:1/vigil?schema=Bad-Name", "targets"); code != exitRejected || !strings.Contains(errOut, "Schema") {
 		t.Fatalf("a bad schema name: exit %d %s", code, errOut)
+	}
+}
+
+// Attack (h-nul): peers whose extension handshake's "v" (the client name
+// and version) holds a NUL byte, bytes that are not UTF-8, a bidi
+// override, a backslash or a newline, each at two addresses on one
+// listen port (a listen_port_client link quotes the client). Before,
+// PostgreSQL refused the analysis's save of the link, and with it every
+// save after it: 'vigil targets' on PostgreSQL failed, where SQLite
+// listed the targets (the raw bytes in the link's evidence). Both stores
+// must give the same targets, their links' text written by
+// observe.EscapeText.
+func TestPostgresAndSQLiteGiveTheSameTargetsOfHostileClientNames(t *testing.T) {
+	t0 := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
+	names := []string{"ev\x00il\x00", "\xff\xfe", "rtl\u202egnp", `back\slash`, "line\nbreak\x1b[31m", "Transmission"}
+	var obs []observe.Observation
+	for d, name := range names {
+		for i := range 4 {
+			at := t0.Add(time.Duration(d)*24*time.Hour + time.Duration(i)*2*time.Hour)
+			ip := netip.AddrFrom4([4]byte{198, 51, 100, byte(10*d + i%2)})
+			o := observe.Observation{
+				ID: observe.NewID(at), Sensor: observe.Sensor{ID: "bt-lab-1", Version: "test"}, Network: observe.NetBitTorrent,
+				Method: observe.MethodPeerProbe, Time: at,
+				Item:         observe.Item{Hash: parityHash(1 + i), Matched: []observe.Match{{List: "national", Category: "1"}}},
+				Endpoint:     observe.Endpoint{IP: ip, Port: 40000 + uint16(d), Transport: "tcp", Local: netip.MustParseAddrPort("127.0.0.1:51413")},
+				Client:       observe.Client{Name: name, Version: "3.00\x00" + name, ListenPort: 40000 + uint16(d)},
+				Possession:   observe.Possession{Level: observe.Complete, PiecesHave: -1, PiecesTotal: -1},
+				Place:        observe.Place{Country: "FR", Subdivisions: []string{"Île-de-France", "75"}, ASN: 64512, Org: "Lab Telecom"},
+				Jurisdiction: observe.Jurisdiction{Agency: "fr-pp-dpj", Rule: "test"},
+			}
+			sum := sha256.Sum256([]byte(o.ID))
+			o.Transcript.SHA256 = sum[:]
+			obs = append(obs, o)
+		}
+	}
+	sqPath, pgURL := parityStoresOf(t, obs)
+	commands := [][]string{{"targets", "--json", "--limit", "1000"}}
+	var ids []struct{ ID string }
+	if err := json.Unmarshal([]byte(vigilOn(t, sqPath, commands[0]...)), &ids); err != nil || len(ids) < len(names) {
+		t.Fatalf("targets --json on SQLite: %d targets, %v; want %d or more, one or two a client", len(ids), err, len(names))
+	}
+	for _, id := range ids {
+		commands = append(commands, []string{"target", "show", id.ID, "--json"})
+	}
+	var evidence []string
+	for _, args := range commands {
+		s, p := vigilOn(t, sqPath, args...), vigilOn(t, pgURL, args...)
+		if s != p {
+			t.Errorf("vigil %s differs between SQLite and PostgreSQL:\n%s", strings.Join(args, " "), firstDiff(s, p))
+		}
+		var d struct {
+			Links []struct{ Rule, Evidence, Reason string }
+		}
+		if args[0] == "target" {
+			if err := json.Unmarshal([]byte(p), &d); err != nil {
+				t.Fatalf("vigil %s: %v", strings.Join(args, " "), err)
+			}
+		}
+		for _, l := range d.Links {
+			if l.Rule == analysis.RuleListenPort {
+				evidence = append(evidence, l.Evidence)
+			}
+			for _, r := range l.Evidence + l.Reason {
+				if r == utf8.RuneError || (r != ' ' && !unicode.IsPrint(r)) {
+					t.Errorf("vigil %s: link %q (%q) holds %U", strings.Join(args, " "), l.Evidence, l.Reason, r)
+				}
+			}
+		}
+	}
+	slices.Sort(evidence)
+	evidence = slices.Compact(evidence) // each link is shown with both its targets
+	var want []string
+	for d, name := range names {
+		want = append(want, fmt.Sprintf("AS64512|%d|%s|%s", 40000+d, observe.EscapeText(name), observe.EscapeText("3.00\x00"+name)))
+	}
+	slices.Sort(want)
+	if !slices.Equal(evidence, want) {
+		t.Fatalf("listen-port links' evidence %q, want %q", evidence, want)
 	}
 }

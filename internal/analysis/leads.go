@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/vigil-oss/vigil/internal/observe"
 )
 
 // leadKey names a lead: its own hash, or its torrent and path.
@@ -39,6 +41,13 @@ func (e *Engine) AddAssociated(ctx context.Context, as []Associated) error {
 			if f.Hash.IsZero() && f.Path == "" {
 				continue
 			}
+			// The path is the peer's own text (a torrent's metadata is
+			// whatever its maker wrote): written by observe.EscapeText
+			// (docs/evidence.md, "Peer text"), as the lead's name and
+			// key hold it in every store.
+			esc := *f
+			esc.Path = observe.EscapeText(f.Path)
+			f = &esc
 			k := leadKey(a, f)
 			l := e.leads[k]
 			if l == nil {
@@ -114,6 +123,11 @@ func (e *Engine) AddSuspects(ctx context.Context, ss []Suspect) error {
 		if sp.Hash.IsZero() || sp.Time.IsZero() || sp.Keyword == "" || sp.Network == "" {
 			return fmt.Errorf("analysis: suspect %d: want a hash, a time, a keyword and a network", i)
 		}
+		// The name is what a server or Kad node said: peer text, written
+		// by observe.EscapeText as for an associated file.
+		esc := *sp
+		esc.Name = observe.EscapeText(sp.Name)
+		sp = &esc
 		if e.cfg.Watched != nil && e.cfg.Watched(sp.Hash) {
 			continue
 		}

@@ -102,7 +102,10 @@ func (e *Engine) linkIdentifiers(p *endpoint, o *observe.Observation) {
 		e.sightIdent(e.identOf(p, slotPeerID, RulePeerID, c.PeerID), p, o)
 	}
 	if lp := c.ListenPort; lp != 0 && c.Name != "" && o.Place.ASN != 0 && !slices.Contains(e.cfg.Links.CommonPorts, lp) {
-		v := fmt.Sprintf("AS%d|%d|%s|%s", o.Place.ASN, lp, c.Name, c.Version)
+		// The client's name and version are the peer's own text: written
+		// by observe.EscapeText (docs/evidence.md, "Peer text"), as the
+		// link's evidence and reason hold them in every store.
+		v := fmt.Sprintf("AS%d|%d|%s|%s", o.Place.ASN, lp, observe.EscapeText(c.Name), observe.EscapeText(c.Version))
 		e.sight(identKey{RuleListenPort, v}, p, o)
 	}
 	if v, ok := e.subscriberPrefix(p, o); ok {
@@ -157,10 +160,10 @@ var notSubscriberPrefixes = []netip.Prefix{
 // /64 may both use it); no client name (the endpoint did not say which
 // client it runs: two machines of a shared /64 on one port would be told
 // apart by nothing); an AS whose subscribers get a single address
-// (IPv6Config: 128). The client's name and version are part of the
-// identity, as for listen_port_client: two machines of one campus, office
-// or hotspot /64 that happen to share a port but run different clients
-// never join.
+// (IPv6Config: 128). The client's name and version (written by
+// observe.EscapeText) are part of the identity, as for
+// listen_port_client: two machines of one campus, office or hotspot /64
+// that happen to share a port but run different clients never join.
 func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, bool) {
 	ip, port := p.key.Addr(), p.key.Port()
 	if !ip.Is6() || ip.Is4In6() || !ip.IsGlobalUnicast() || o.Place.ASN == 0 || p.vpn || p.hosting || o.Place.VPN || o.Place.Hosting ||
@@ -184,7 +187,7 @@ func (e *Engine) subscriberPrefix(p *endpoint, o *observe.Observation) (string, 
 	if known {
 		basis = "table"
 	}
-	return fmt.Sprintf("AS%d|%s|%d|%s|%s|%s", o.Place.ASN, pfx, port, basis, o.Client.Name, o.Client.Version), true
+	return fmt.Sprintf("AS%d|%s|%d|%s|%s|%s", o.Place.ASN, pfx, port, basis, observe.EscapeText(o.Client.Name), observe.EscapeText(o.Client.Version)), true
 }
 
 // rejected reports whether an analyst rejected the evidence of k. A

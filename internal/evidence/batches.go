@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
@@ -27,6 +29,13 @@ type ChainPurger interface {
 // ErrBatchPurged: a bundle needs a sensor batch an observation of which
 // was purged under retention.
 var ErrBatchPurged = errors.New("sensor batch purged in part under retention")
+
+// ErrBatchIncomplete: a bundle needs a sensor batch whose chain cannot be
+// rebuilt from the observation it needs to the signed head, because a
+// position between them is missing from the store's chain (an
+// observation the store refused at ingest, store.RefusedError; one that
+// never reached it; or one ingest stored marked signature_failed).
+var ErrBatchIncomplete = errors.New("sensor batch incomplete in the store")
 
 func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]verify.Batch, error) {
 	type span struct {
@@ -105,13 +114,18 @@ func sensorKeys(ctx context.Context, ls LogStore) ([]verify.SensorKey, error) {
 
 // chainBatch reads the batch of o, first to head, with the sensor hash of
 // each observation, and returns it with the chain hash at its head. Where
-// ingest stored the start of a batch marked signature_failed (no
-// signature covered it: it has no chain fields), the batch starts at the
-// first stored observation from which the chain runs unbroken to the
-// head: the sensor's signature covers that run, whose chain_prev is where
-// it starts.
+// a position of the batch before o is not in the store's chain (ingest
+// stored the start of a batch marked signature_failed, with no chain
+// fields, or the store refused an observation of it), the batch starts
+// at the first stored observation from which the chain runs unbroken to
+// the head: the sensor's signature covers that run, whose chain_prev is
+// where it starts. The batch then says where its sensor's batch began
+// (SignedFrom) and which positions the store lacks (Missing), and 'vigil
+// verify' reports them. When no run reaches o, ErrBatchIncomplete names
+// the positions missing.
 func chainBatch(ctx context.Context, ls LogStore, o *observe.Observation, first, head uint64) (verify.Batch, []byte, error) {
 	var err error
+	var missing []uint64
 	for f := first; f <= o.Chain.Seq; f++ {
 		b := verify.Batch{SensorKey: hex.EncodeToString(o.Chain.Key), Chain: o.Chain.ID, FirstSeq: f}
 		var prev []byte
@@ -133,8 +147,35 @@ func chainBatch(ctx context.Context, ls LogStore, o *observe.Observation, first,
 			return nil
 		})
 		if err == nil {
+			if f > first {
+				b.SignedFrom, b.Missing = first, missing
+			}
 			return b, prev, nil
 		}
+		var gap *store.ChainGapError
+		if !errors.As(err, &gap) {
+			return verify.Batch{}, nil, err
+		}
+		if len(missing) == 0 || missing[len(missing)-1] != gap.Seq {
+			missing = append(missing, gap.Seq)
+		}
 	}
-	return verify.Batch{}, nil, err
+	return verify.Batch{}, nil, fmt.Errorf("%w: chain %s: seq %s of its sensor's signed batch (seqs %d to %d) not in the store (refused at ingest, which logs each refusal with its chain and seq; never received; or stored marked signature_failed), so the chain from seq %d to the signed head cannot be rebuilt and its signature cannot be checked",
+		ErrBatchIncomplete, o.Chain.ID, seqList(missing), first, head, o.Chain.Seq)
+}
+
+// seqList is seqs as text: "6", "6, 7 and 9".
+func seqList(seqs []uint64) string {
+	var b strings.Builder
+	for i, s := range seqs {
+		switch {
+		case i == 0:
+		case i == len(seqs)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatUint(s, 10))
+	}
+	return b.String()
 }

@@ -234,18 +234,24 @@ func TestBundleSaysWhatIngestFailed(t *testing.T) {
 	}
 }
 
+// twoIngests is the gates of two ingests sharing a bus, and the chain_prev
+// of each seq stored (by either: fill it in), which each asks about.
+func twoIngests() (a, b *evidence.Gate, stored map[uint64][]byte, cfg evidence.GateConfig) {
+	stored = map[uint64][]byte{}
+	cfg = evidence.DefaultGateConfig()
+	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
+		p, ok := stored[seq]
+		return p, sensorKey.Public().(ed25519.PublicKey), ok
+	}
+	return evidence.NewGate(cfg), evidence.NewGate(cfg), stored, cfg
+}
+
 // TestGateBatchSplitBetweenTwoIngests: two ingests sharing a bus each get
 // part of a sensor's batch; the one without the head links its part to
 // what the other stored, rather than failing the sensor's evidence.
 func TestGateBatchSplitBetweenTwoIngests(t *testing.T) {
 	obs := signed(t, sample(4)) // one batch: seq 1-4, head at 4
-	stored := map[uint64][]byte{}
-	cfg := evidence.DefaultGateConfig()
-	cfg.Stored = func(_ string, seq uint64) ([]byte, []byte, bool) {
-		p, ok := stored[seq]
-		return p, sensorKey.Public().(ed25519.PublicKey), ok
-	}
-	a, b := evidence.NewGate(cfg), evidence.NewGate(cfg)
+	a, b, stored, _ := twoIngests()
 	now := time.Now()
 	for i, o := range obs[2:] { // b: seq 3 and the head
 		for _, r := range b.Add(o, i, now) {

@@ -141,6 +141,11 @@ HOW TO CHECK, BY HAND
      of a batch; each chain step is SHA-256("vigil/sensor-chain/v1\n" ||
      previous || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
+     A batch with signed_from began at that seq when its sensor signed
+     it, but the store lacks the positions listed in missing (refused
+     at ingest, never received, or stored marked signature_failed): its
+     chain is given from first_seq, which prev links to the signed head;
+     'vigil verify' reports each such gap.
      keys.json lists the sensor keys the store's log holds observations
      of: compare each with the key its sensor published (whoever can
      write to the database could add observations signed with a key of

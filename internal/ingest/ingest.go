@@ -265,7 +265,15 @@ func insert(ctx context.Context, st store.Store, obs []observe.Observation, m *M
 		m.Refused.Inc()
 		stats.Refused++
 		if log != nil {
-			log.Warn("ingest: observation refused by the store, left out of its batch", "id", obs[re.Index].ID, "sensor", obs[re.Index].Sensor.ID, "err", err)
+			o := &obs[re.Index]
+			attrs := []any{"id", o.ID, "sensor", o.Sensor.ID}
+			if o.Signed() {
+				// Its sensor's chain, as stored, lacks this position: a
+				// bundle of its batch names it (evidence.ErrBatchIncomplete,
+				// or the report's gaps).
+				attrs = append(attrs, "chain", o.Chain.ID, "seq", o.Chain.Seq)
+			}
+			log.Warn("ingest: observation refused by the store, left out of its batch", append(attrs, "err", err)...)
 		}
 		if !copied {
 			obs, copied = slices.Clone(obs), true

@@ -47,7 +47,8 @@ type LogStore interface {
 	// ErrNotFound (wrapped) when that head is not stored.
 	ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error)
 	// ChainObservations calls fn for the observations of chain with seqs
-	// first..head, in seq order; an error when one is missing.
+	// first..head, in seq order; a *ChainGapError naming the first one
+	// missing.
 	ChainObservations(ctx context.Context, chain string, first, head uint64, fn func(o *observe.Observation) error) error
 	// SensorKeys returns every sensor key the log holds observations of,
 	// with the sensor that used it and when first seen, oldest first.

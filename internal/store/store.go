@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -149,6 +150,20 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return e.Err.Error() }
 func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ChainGapError is a LogStore's ChainObservations error for a position of
+// a sensor's chain, between the first and head asked for, that the store
+// does not hold in that chain: an observation it refused (RefusedError),
+// one that never reached it, or one ingest stored marked
+// signature_failed, without its chain fields.
+type ChainGapError struct {
+	Chain string
+	Seq   uint64
+}
+
+func (e *ChainGapError) Error() string {
+	return fmt.Sprintf("chain %s: seq %d missing from the store", e.Chain, e.Seq)
+}
 
 // NewCounter is a Store that can say how many of the observations it was
 // given were new: the rest had ids it already held (a redelivery). Ingest

@@ -17,7 +17,8 @@ import (
 // (U+202E) or another invisible control in it would still turn around
 // the rest of its cell on screen, so that an investigator reads an
 // address or a name backwards. The target page shows such characters as
-// visible code points, and a name longer than a line is cut.
+// observe.EscapeText writes them ("\u202e"), and a name longer than a
+// line is cut.
 func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 	e := newEnv(t, "", 400)
 	ctx := context.Background()
@@ -66,8 +67,10 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 		if !strings.Contains(body, "holiday") {
 			t.Errorf("%s does not show the associated file", path)
 		}
-		if !strings.Contains(html.UnescapeString(body), "Tixati[U+202E]4pm.exe[U+001B][2J") ||
-			!strings.Contains(html.UnescapeString(body), "holiday[U+202E]gpj.scr") {
+		// As observe.EscapeText writes them (docs/evidence.md, "Peer
+		// text"): the analysis so writes the file name into the lead.
+		if !strings.Contains(html.UnescapeString(body), `Tixati\u202e4pm.exe\u001b[2J`) ||
+			!strings.Contains(html.UnescapeString(body), `holiday\u202egpj.scr`) {
 			t.Errorf("%s does not show the peer's bidi override visibly", path)
 		}
 		if strings.Contains(body, strings.Repeat("A", 300)) {

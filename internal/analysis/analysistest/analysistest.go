@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SuspectLeadsAreBounded", testSuspectLeadsAreBounded},
 		{"KeywordSearchesAreNoSightingsOfATargetsLead", testKeywordSearchesAreNoSightingsOfATargetsLead},
 		{"TargetsLeadsCarryNoKeywordSearch", testTargetsLeadsCarryNoKeywordSearch},
+		{"PeerTextIsStoredEscapedAlike", testPeerTextIsStoredEscapedAlike},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

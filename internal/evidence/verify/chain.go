@@ -120,6 +120,13 @@ func (v *verifier) batches() {
 			v.rep.fail(FileBatches, field+".signature", "not the sensor key's signature of chain %s up to seq %d", b.Chain, head)
 			continue
 		}
+		if b.SignedFrom != 0 || len(b.Missing) > 0 {
+			if !gapOK(b) {
+				v.rep.fail(FileBatches, field+".signed_from", "%d with missing %v: want a seq before first_seq %d, and the missing seqs in order between", b.SignedFrom, b.Missing, b.FirstSeq)
+				continue
+			}
+			v.rep.Gaps = append(v.rep.Gaps, Gap{Chain: b.Chain, SignedFrom: b.SignedFrom, FirstSeq: b.FirstSeq, Head: head, Missing: b.Missing})
+		}
 		for p, e := range local {
 			entries[p] = e
 		}
@@ -138,6 +145,23 @@ func (v *verifier) batches() {
 			delete(signed, k.PublicKey) // a key listed twice is counted once
 		}
 	}
+}
+
+// gapOK reports whether b's SignedFrom and Missing say a gap: SignedFrom
+// before FirstSeq, and one or more missing seqs, in order, from
+// SignedFrom to FirstSeq-1.
+func gapOK(b Batch) bool {
+	if b.SignedFrom == 0 || b.SignedFrom >= b.FirstSeq || len(b.Missing) == 0 {
+		return false
+	}
+	last := b.SignedFrom - 1
+	for _, m := range b.Missing {
+		if m <= last || m >= b.FirstSeq {
+			return false
+		}
+		last = m
+	}
+	return true
 }
 
 // signedBy checks that o is the observation its sensor signed, and

@@ -100,6 +100,14 @@ type Batch struct {
 	Leaves    []string `json:"leaves"`     // hex sensor hash of each observation FirstSeq..head
 	Head      string   `json:"head"`       // hex chain hash of the head
 	Signature string   `json:"signature"`  // hex ed25519 over BatchMessage
+	// SignedFrom, when not 0, is the seq its sensor's signed batch began
+	// at, before FirstSeq: the store's chain lacks a position between
+	// (Missing: refused at ingest, never received, or stored marked
+	// signature_failed), so the chain is given from FirstSeq, where the
+	// signature still covers it through Prev. 'vigil verify' reports it
+	// (Report.Gaps). Absent in bundles of whole batches.
+	SignedFrom uint64   `json:"signed_from,omitempty"`
+	Missing    []uint64 `json:"missing,omitempty"` // positions SignedFrom..FirstSeq-1 not in the store's chain
 }
 
 // WatchEntry is one watch-list entry an observation's item matched.

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -94,9 +95,41 @@ type Report struct {
 	// SensorKeysPinned is whether the sensor keys were given by the
 	// caller (Options.SensorKeys): when false, any key keys.json lists
 	// is taken.
-	SensorKeysPinned bool      `json:"sensor_keys_pinned"`
-	Problems         []Problem `json:"problems"` // empty when everything checks
-	ManifestNotes    []string  `json:"-"`
+	SensorKeysPinned bool `json:"sensor_keys_pinned"`
+	// Gaps are the signed batches whose chain the bundle gives from a
+	// later position than its sensor's batch began at, because the
+	// store lacks a position between (Batch.SignedFrom): the
+	// observations checked from there are signed, and the positions
+	// named were signed by the sensor but are not in the store's chain.
+	// Not a problem of what the bundle holds; said, never passed over.
+	Gaps          []Gap     `json:"gaps,omitempty"`
+	Problems      []Problem `json:"problems"` // empty when everything checks
+	ManifestNotes []string  `json:"-"`
+}
+
+// Gap is a signed batch of which the store lacks a position: its sensor
+// signed seqs SignedFrom to Head; the bundle checks them from FirstSeq;
+// Missing are the positions not in the store's chain.
+type Gap struct {
+	Chain      string   `json:"chain"`
+	SignedFrom uint64   `json:"signed_from"`
+	FirstSeq   uint64   `json:"first_seq"`
+	Head       uint64   `json:"head"`
+	Missing    []uint64 `json:"missing"`
+}
+
+// String says the gap in words.
+func (g Gap) String() string {
+	return fmt.Sprintf("chain %s: its sensor signed seqs %d to %d as one batch; seq %s not in the store (refused at ingest, never received, or stored marked signature_failed): checked from seq %d on",
+		g.Chain, g.SignedFrom, g.Head, joinSeqs(g.Missing), g.FirstSeq)
+}
+
+func joinSeqs(seqs []uint64) string {
+	s := make([]string, len(seqs))
+	for i, q := range seqs {
+		s[i] = strconv.FormatUint(q, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 // SensorKeyUse is a sensor key and the observations it signed.

@@ -46,17 +46,7 @@ func TestABatchWhoseHeadWasPurged(t *testing.T) {
 			o.Chain = observe.Chain{}
 			raw = append(raw, o)
 		}
-		col := &collected{}
-		s := evidence.NewBatchSigner(col, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{5}, 32)), evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
-		for _, o := range raw {
-			if err := s.Publish(ctx, o); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := s.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		obs := col.obs
+		obs := signedBatches(t, raw, 5)
 		if obs[c.head].Chain.Seq != uint64(c.head+1) || obs[c.head].Chain.BatchSig == nil {
 			t.Fatalf("%s: obs %d is seq %d, signed head %v", c.name, c.head, obs[c.head].Chain.Seq, obs[c.head].Chain.BatchSig != nil)
 		}

@@ -25,6 +25,24 @@ func (c *collected) Publish(_ context.Context, o observe.Observation) error {
 	return nil
 }
 
+// signedBatches is raw as a sensor signing with the key of seed (32 times
+// the byte) publishes it, in batches of 4.
+func signedBatches(t *testing.T, raw []observe.Observation, seed byte) []observe.Observation {
+	t.Helper()
+	ctx := context.Background()
+	c := &collected{}
+	s := evidence.NewBatchSigner(c, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32)), evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
+	for _, o := range raw {
+		if err := s.Publish(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c.obs
+}
+
 // Attack (court): a hold keeps its target's observations, but their
 // sensor's signed batches mix targets; the purge of the other members
 // made the held observations' batch signature uncheckable (a bundle of
@@ -42,17 +60,7 @@ func TestHoldKeepsItsObservationsSignedBatch(t *testing.T) {
 		o.Chain = observe.Chain{}
 		raw = append(raw, o)
 	}
-	c := &collected{}
-	s := evidence.NewBatchSigner(c, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)), evidence.SignerConfig{BatchSize: 4, Interval: time.Hour})
-	for _, o := range raw {
-		if err := s.Publish(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	obs := c.obs
+	obs := signedBatches(t, raw, 9)
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}

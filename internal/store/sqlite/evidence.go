@@ -434,7 +434,7 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 	next := first
 	for i := range got {
 		if got[i].Chain.Seq != next {
-			return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+			return &store.ChainGapError{Chain: chain, Seq: next}
 		}
 		next++
 		if err := fn(&got[i]); err != nil {
@@ -442,7 +442,7 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 		}
 	}
 	if next != head+1 {
-		return fmt.Errorf("chain %s: seq %d missing from the store", chain, next)
+		return &store.ChainGapError{Chain: chain, Seq: next}
 	}
 	return nil
 }

@@ -232,16 +232,18 @@ func RowFromObservation(o *observe.Observation) ObservationRow {
 }
 
 // ClientName is a client's name and version as a page shows them ("" when
-// the peer named no client). The peer chose them: they are shown as
-// visibleText shows them.
+// the peer named no client). The peer chose them (any bytes): each is
+// written by observe.EscapeText, the rule the analysis writes them by in
+// a link's evidence and reason (docs/evidence.md, "Peer text"), and cut
+// as visibleText cuts.
 func ClientName(name, version string) string {
 	switch {
 	case name == "":
 		return ""
 	case version == "":
-		return visibleText(name, maxShownName)
+		return visibleText(observe.EscapeText(name), maxShownName)
 	}
-	return visibleText(name+" "+version, maxShownName)
+	return visibleText(observe.EscapeText(name)+" "+observe.EscapeText(version), maxShownName)
 }
 
 // maxShownName and maxShownText bound, in runes, a client name and a
@@ -252,16 +254,18 @@ const (
 )
 
 // visibleText is text a peer chose (a client name, an identifier in a
-// link's reason) as a page shows it: html/template escapes it as HTML,
-// and here every character that is not printable (a bidi override or
-// isolate such as U+202E, which would turn the rest of its cell around
-// on screen, an escape, a control) is written as its code point,
-// "[U+202E]"; bytes that are not UTF-8 become U+FFFD; and it is cut at
-// max runes ("…").
+// link's reason, a lead's file name), as a page shows it: html/template
+// escapes it as HTML; here it is cut at max runes ("…"), and what is not
+// printable in it (a bidi override or isolate such as U+202E, which would
+// turn the rest of its cell around on screen, an escape, a control, a
+// byte that is not UTF-8) is written as observe.EscapeText writes it
+// ("\u202e", "\xff"). Text the analysis wrote by that rule has nothing
+// left to write so; a row stored before it did is shown so (its
+// backslashes as they are: on a page only).
 func visibleText(s string, max int) string {
-	plain := len(s) <= max
+	plain := len(s) <= max && utf8.ValidString(s)
 	for _, r := range s {
-		if r == utf8.RuneError || (r != ' ' && !unicode.IsPrint(r)) {
+		if !plain || (r != ' ' && !unicode.IsPrint(r)) {
 			plain = false
 			break
 		}
@@ -271,20 +275,20 @@ func visibleText(s string, max int) string {
 	}
 	var b strings.Builder
 	n := 0
-	for _, r := range s {
+	for i := 0; i < len(s); {
 		if n == max {
 			b.WriteString("…")
 			break
 		}
 		n++
+		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError:
-			b.WriteRune(r)
-		case r != ' ' && !unicode.IsPrint(r):
-			fmt.Fprintf(&b, "[U+%04X]", r)
+		case (r == utf8.RuneError && size == 1) || (r != ' ' && !unicode.IsPrint(r)):
+			b.WriteString(observe.EscapeText(s[i : i+size]))
 		default:
-			b.WriteRune(r)
+			b.WriteString(s[i : i+size])
 		}
+		i += size
 	}
 	return b.String()
 }
