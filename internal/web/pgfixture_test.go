@@ -117,6 +117,24 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 				tb.Fatalf("VIGIL_BENCH_PG_WRITERS=%q: want a number of connections, at least 1", s)
 			}
 		}
+		// The analysis's chunk and how often it runs during the fill
+		// (docs/benchmarks.md, "50 million observations in PostgreSQL"):
+		// VIGIL_BENCH_PG_SAVE_EVERY observations a save (default the
+		// engine's 20,000), a CatchUp every VIGIL_BENCH_PG_CATCHUP
+		// (default 30s; 0: one CatchUp once all are written).
+		saveEvery, catchUpEvery := 0, 30*time.Second
+		if s := os.Getenv("VIGIL_BENCH_PG_SAVE_EVERY"); s != "" {
+			if saveEvery, err = strconv.Atoi(s); err != nil || saveEvery < 1 {
+				tb.Fatalf("VIGIL_BENCH_PG_SAVE_EVERY=%q: want a number of observations, at least 1", s)
+			}
+		}
+		if s := os.Getenv("VIGIL_BENCH_PG_CATCHUP"); s != "" {
+			if catchUpEvery, err = time.ParseDuration(s); err != nil || catchUpEvery < 0 {
+				tb.Fatalf("VIGIL_BENCH_PG_CATCHUP=%q: want a duration, 0 for one catch-up at the end", s)
+			}
+		}
+		tb.Logf("postgres %s: %d writers, analysis every %v (0: at the end), saving every %d observations (0: the engine's default)",
+			cfg.Schema, writers, catchUpEvery, saveEvery)
 		prevN, prevAt := 0, start
 		// ANALYZE as the tables grow, as autovacuum would (the test
 		// cluster runs without it): on tables never analysed, the
@@ -146,7 +164,18 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 			// The analysis as the observations come, as 'vigil serve'
 			// beside an ingest runs it: a 50M fill does not wait for an
 			// hour-long catch-up after its inserts.
-			CatchUpEvery: 30 * time.Second,
+			CatchUpEvery: catchUpEvery, SaveEvery: saveEvery,
+			// VIGIL_BENCH_PG_STOP names a file: once it exists, no more
+			// observations are made (a fill too slow is finished smaller;
+			// serve it with VIGIL_BENCH_OBS at the count logged).
+			Stop: func() bool {
+				f := os.Getenv("VIGIL_BENCH_PG_STOP")
+				if f == "" {
+					return false
+				}
+				_, err := os.Stat(f)
+				return err == nil
+			},
 			CaughtUp: func(wm int64) {
 				tb.Logf("postgres %s: analysis caught up to seq %d at %v", cfg.Schema, wm, time.Since(start).Round(time.Second))
 			},
@@ -166,6 +195,10 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 			}})
 		close(stopAnalyze)
 		<-analyzed
+		if n := info.Endpoints * 20; n < obs {
+			tb.Logf("postgres %s: STOPPED at %d observations of %d (VIGIL_BENCH_PG_STOP): serve it with VIGIL_BENCH_OBS=%d", cfg.Schema, n, obs, n)
+			obs = n
+		}
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
