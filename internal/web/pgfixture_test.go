@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 )
@@ -99,8 +100,12 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 		// stopped half-way: its observations would be counted twice.
 		errSome := errors.New("some")
 		err := st.AnalysisObservations(ctx, 0, 0, func(int64, *observe.Observation) error { return errSome })
-		if errors.Is(err, errSome) {
-			tb.Fatalf("schema %s holds observations but not the fixture's accounts (a fill stopped half-way?): drop it (DROP SCHEMA %s CASCADE)", cfg.Schema, cfg.Schema)
+		if errors.Is(err, errSome) && os.Getenv("VIGIL_BENCH_PG_RESUME") != "" {
+			info = resumePGFill(tb, ctx, u.String(), fillCfg)
+			analyzeSchema(tb, ctx, u.String(), cfg.Schema)
+			return serveEnv(tb, st, false, info, nil, tuneDeps)
+		} else if errors.Is(err, errSome) {
+			tb.Fatalf("schema %s holds observations but not the fixture's accounts (a fill stopped half-way?): drop it (DROP SCHEMA %s CASCADE), or finish its analysis with VIGIL_BENCH_PG_RESUME=1", cfg.Schema, cfg.Schema)
 		} else if err != nil {
 			tb.Fatal(err)
 		}
@@ -203,6 +208,55 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
 	return serveEnv(tb, st, reuse, info, nil, tuneDeps)
+}
+
+// resumePGFill finishes the analysis of a fill whose process ended after
+// its inserts (VIGIL_BENCH_PG_STOP) but before its analysis caught up: a
+// new engine loads what the analysis saved and catches up from its
+// watermark, as 'vigil serve' does after a restart (analysis.New, CatchUp;
+// TestCatchUpFromWatermarkInASecondEngine in internal/analysis). It
+// saves every VIGIL_BENCH_PG_SAVE_EVERY observations (default the
+// engine's). The fixture's observations are the first
+// count(observations) of the fixture (they are made endpoint after
+// endpoint, each from the same draws whatever the total).
+func resumePGFill(tb testing.TB, ctx context.Context, dsn string, cfg postgres.Config) fixtureInfo {
+	tb.Helper()
+	start := time.Now()
+	fill, err := postgres.Open(ctx, dsn, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer fill.Close()
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	if s := os.Getenv("VIGIL_BENCH_PG_SAVE_EVERY"); s != "" {
+		if acfg.SaveEvery, err = strconv.Atoi(s); err != nil || acfg.SaveEvery < 1 {
+			tb.Fatalf("VIGIL_BENCH_PG_SAVE_EVERY=%q: want a number of observations, at least 1", s)
+		}
+	}
+	eng, err := analysis.New(ctx, fill, acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: resumed: the analysis's saved view loaded at seq %d in %v", cfg.Schema, eng.Watermark(), time.Since(start).Round(time.Second))
+	if err := eng.CatchUp(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{cfg.Schema, "observations"}.Sanitize()).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: resumed: analysis caught up to seq %d in %v; %d observations: serve it with VIGIL_BENCH_OBS=%d",
+		cfg.Schema, eng.Watermark(), time.Since(start).Round(time.Second), n, n)
+	return fixtureInfo{Endpoints: n / 20}
 }
 
 // analyzeSchema runs ANALYZE on every table of schema: the planner's
