@@ -109,6 +109,19 @@ type fixtureConfig struct {
 	// ingest that does not analyse does (analysis.Engine.Run), then a
 	// last one once all are written. Unset: one CatchUp at the end.
 	CatchUpEvery time.Duration
+	// SaveEvery, if set, is the analysis's Config.SaveEvery: how many
+	// observations a CatchUp reads between two saves (default the
+	// engine's, 20,000). The stored result does not depend on it (a save
+	// writes what changed since the last); a larger one writes a target
+	// touched by many observations once instead of once a chunk.
+	SaveEvery int
+	// Stop, if set, is asked before each batch is handed to the writers:
+	// true ends the observations there (the batches already made are
+	// written, analysed and saved as usual). The observations made are
+	// then those of a fixture of that many (endpoints are made one after
+	// the other, each from the same random draws whatever the total):
+	// a fill too slow for its time is finished at a smaller size.
+	Stop func() bool
 	// CaughtUp, if set, is called after each CatchUp with the watermark.
 	CaughtUp func(watermark int64)
 }
@@ -163,6 +176,9 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 	info.Endpoints = nEp
 	acfg := analysis.DefaultConfig()
 	acfg.SaveInterval = 0
+	if cfg.SaveEvery > 0 {
+		acfg.SaveEvery = cfg.SaveEvery
+	}
 	eng, err := analysis.New(ctx, st, acfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -224,6 +240,9 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 	fixtureObservations(wctx, cfg, info.Items, r, now, nEp, batches)
 	close(batches)
 	wg.Wait()
+	if written < nEp*cfg.PerEndpoint && wctx.Err() == nil {
+		info.Endpoints = written / cfg.PerEndpoint // stopped (cfg.Stop)
+	}
 	cancel()
 	<-analysed
 	select {
@@ -265,6 +284,9 @@ func fixtureObservations(ctx context.Context, cfg fixtureConfig, items []hashkin
 	flush := func() bool {
 		if len(batch) == 0 {
 			return true
+		}
+		if cfg.Stop != nil && cfg.Stop() {
+			return false
 		}
 		select {
 		case out <- batch:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store/postgres"
 )
@@ -99,8 +100,12 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 		// stopped half-way: its observations would be counted twice.
 		errSome := errors.New("some")
 		err := st.AnalysisObservations(ctx, 0, 0, func(int64, *observe.Observation) error { return errSome })
-		if errors.Is(err, errSome) {
-			tb.Fatalf("schema %s holds observations but not the fixture's accounts (a fill stopped half-way?): drop it (DROP SCHEMA %s CASCADE)", cfg.Schema, cfg.Schema)
+		if errors.Is(err, errSome) && os.Getenv("VIGIL_BENCH_PG_RESUME") != "" {
+			info = resumePGFill(tb, ctx, u.String(), fillCfg)
+			analyzeSchema(tb, ctx, u.String(), cfg.Schema)
+			return serveEnv(tb, st, false, info, nil, tuneDeps)
+		} else if errors.Is(err, errSome) {
+			tb.Fatalf("schema %s holds observations but not the fixture's accounts (a fill stopped half-way?): drop it (DROP SCHEMA %s CASCADE), or finish its analysis with VIGIL_BENCH_PG_RESUME=1", cfg.Schema, cfg.Schema)
 		} else if err != nil {
 			tb.Fatal(err)
 		}
@@ -117,6 +122,24 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 				tb.Fatalf("VIGIL_BENCH_PG_WRITERS=%q: want a number of connections, at least 1", s)
 			}
 		}
+		// The analysis's chunk and how often it runs during the fill
+		// (docs/benchmarks.md, "50 million observations in PostgreSQL"):
+		// VIGIL_BENCH_PG_SAVE_EVERY observations a save (default the
+		// engine's 20,000), a CatchUp every VIGIL_BENCH_PG_CATCHUP
+		// (default 30s; 0: one CatchUp once all are written).
+		saveEvery, catchUpEvery := 0, 30*time.Second
+		if s := os.Getenv("VIGIL_BENCH_PG_SAVE_EVERY"); s != "" {
+			if saveEvery, err = strconv.Atoi(s); err != nil || saveEvery < 1 {
+				tb.Fatalf("VIGIL_BENCH_PG_SAVE_EVERY=%q: want a number of observations, at least 1", s)
+			}
+		}
+		if s := os.Getenv("VIGIL_BENCH_PG_CATCHUP"); s != "" {
+			if catchUpEvery, err = time.ParseDuration(s); err != nil || catchUpEvery < 0 {
+				tb.Fatalf("VIGIL_BENCH_PG_CATCHUP=%q: want a duration, 0 for one catch-up at the end", s)
+			}
+		}
+		tb.Logf("postgres %s: %d writers, analysis every %v (0: at the end), saving every %d observations (0: the engine's default)",
+			cfg.Schema, writers, catchUpEvery, saveEvery)
 		prevN, prevAt := 0, start
 		// ANALYZE as the tables grow, as autovacuum would (the test
 		// cluster runs without it): on tables never analysed, the
@@ -146,7 +169,18 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 			// The analysis as the observations come, as 'vigil serve'
 			// beside an ingest runs it: a 50M fill does not wait for an
 			// hour-long catch-up after its inserts.
-			CatchUpEvery: 30 * time.Second,
+			CatchUpEvery: catchUpEvery, SaveEvery: saveEvery,
+			// VIGIL_BENCH_PG_STOP names a file: once it exists, no more
+			// observations are made (a fill too slow is finished smaller;
+			// serve it with VIGIL_BENCH_OBS at the count logged).
+			Stop: func() bool {
+				f := os.Getenv("VIGIL_BENCH_PG_STOP")
+				if f == "" {
+					return false
+				}
+				_, err := os.Stat(f)
+				return err == nil
+			},
 			CaughtUp: func(wm int64) {
 				tb.Logf("postgres %s: analysis caught up to seq %d at %v", cfg.Schema, wm, time.Since(start).Round(time.Second))
 			},
@@ -166,10 +200,63 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 			}})
 		close(stopAnalyze)
 		<-analyzed
+		if n := info.Endpoints * 20; n < obs {
+			tb.Logf("postgres %s: STOPPED at %d observations of %d (VIGIL_BENCH_PG_STOP): serve it with VIGIL_BENCH_OBS=%d", cfg.Schema, n, obs, n)
+			obs = n
+		}
 		tb.Logf("postgres %s: %d observations written and analysed in %v", cfg.Schema, obs, time.Since(start).Round(time.Second))
 		analyzeSchema(tb, ctx, u.String(), cfg.Schema)
 	}
 	return serveEnv(tb, st, reuse, info, nil, tuneDeps)
+}
+
+// resumePGFill finishes the analysis of a fill whose process ended after
+// its inserts (VIGIL_BENCH_PG_STOP) but before its analysis caught up: a
+// new engine loads what the analysis saved and catches up from its
+// watermark, as 'vigil serve' does after a restart (analysis.New, CatchUp;
+// TestCatchUpFromWatermarkInASecondEngine in internal/analysis). It
+// saves every VIGIL_BENCH_PG_SAVE_EVERY observations (default the
+// engine's). The fixture's observations are the first
+// count(observations) of the fixture (they are made endpoint after
+// endpoint, each from the same draws whatever the total).
+func resumePGFill(tb testing.TB, ctx context.Context, dsn string, cfg postgres.Config) fixtureInfo {
+	tb.Helper()
+	start := time.Now()
+	fill, err := postgres.Open(ctx, dsn, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer fill.Close()
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	if s := os.Getenv("VIGIL_BENCH_PG_SAVE_EVERY"); s != "" {
+		if acfg.SaveEvery, err = strconv.Atoi(s); err != nil || acfg.SaveEvery < 1 {
+			tb.Fatalf("VIGIL_BENCH_PG_SAVE_EVERY=%q: want a number of observations, at least 1", s)
+		}
+	}
+	eng, err := analysis.New(ctx, fill, acfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: resumed: the analysis's saved view loaded at seq %d in %v", cfg.Schema, eng.Watermark(), time.Since(start).Round(time.Second))
+	if err := eng.CatchUp(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{cfg.Schema, "observations"}.Sanitize()).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Logf("postgres %s: resumed: analysis caught up to seq %d in %v; %d observations: serve it with VIGIL_BENCH_OBS=%d",
+		cfg.Schema, eng.Watermark(), time.Since(start).Round(time.Second), n, n)
+	return fixtureInfo{Endpoints: n / 20}
 }
 
 // analyzeSchema runs ANALYZE on every table of schema: the planner's
