@@ -132,3 +132,47 @@ func checkText(t *testing.T, what, s string) {
 		t.Errorf("%s %q: %v", what, s, err)
 	}
 }
+
+// Attack: a geo database is a file from outside (a download, a vendor's
+// update), and its strings (an organisation, a city, a subdivision, a
+// country code) become the analysis's text (an endpoint's org and city,
+// a target's country and subdivision, the figures' roll-ups) as the
+// observation's place carries them. A NUL byte or bytes that are not
+// UTF-8 in one of them made the PostgreSQL store refuse the analysis's
+// whole save, every later save too, as a peer's client name did. Both
+// stores must hold the place's text written by observe.EscapeText.
+func testPlaceTextIsStoredEscapedAlike(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	o := ob("10.9.9.9:40125", 3, observe.Complete, t0, versailles)
+	o.Place = observe.Place{Country: "F\x00R", Subdivisions: []string{"Île\xff", "7\x008"}, City: "Ly\x00on\u202e",
+		ASN: 64512, Org: hostileText}
+	ingest(t, st, e, o)
+	if err := e.Flush(ctx); err != nil {
+		t.Fatalf("the analysis's save of a hostile geo database's text: %v", err)
+	}
+	id := byLabel(t, st, "10.9.9.9:40125")
+	for _, s := range targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies}) {
+		if s.ID == id {
+			checkText(t, "target country", s.Country)
+			checkText(t, "target subdivision", s.Subdivision)
+			if s.Country != `F\u0000R` || s.Subdivision != `7\u00008` {
+				t.Errorf("target country %q, subdivision %q; want them escaped", s.Country, s.Subdivision)
+			}
+		}
+	}
+	d, err := st.Target(ctx, id, analysis.AllAgencies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Endpoints) != 1 {
+		t.Fatalf("target %s: endpoints %+v; want one", id, d.Endpoints)
+	}
+	ep := d.Endpoints[0]
+	for _, s := range []string{ep.Org, ep.Country, ep.Subdivision, ep.City} {
+		checkText(t, "endpoint place", s)
+	}
+	if ep.Org != observe.EscapeText(hostileText) || ep.City != `Ly\u0000on\u202e` || ep.Country != `F\u0000R` || ep.Subdivision != `7\u00008` {
+		t.Errorf("endpoint org %q, city %q, country %q, subdivision %q; want them escaped", ep.Org, ep.City, ep.Country, ep.Subdivision)
+	}
+}
