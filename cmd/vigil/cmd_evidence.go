@@ -518,7 +518,10 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	}
 	gaps := ""
 	if len(rep.Gaps) > 0 {
-		gaps = fmt.Sprintf(" (with the %d gaps above)", len(rep.Gaps))
+		gaps = " (with the gap above)"
+		if len(rep.Gaps) > 1 {
+			gaps = fmt.Sprintf(" (with the %d gaps above)", len(rep.Gaps))
+		}
 	}
 	if rep.OK() && rep.LogKeyPinned {
 		fmt.Fprintf(w, "OK: everything checks%s\n", gaps)
