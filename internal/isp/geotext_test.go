@@ -16,7 +16,7 @@ import (
 // Attack: a geo database is a file from outside; its organisation and
 // country strings reach the request's CSV, JSON and PDF through the
 // observation's place. A NUL, a control, a bidi override or bytes that
-// are not UTF-8 in them must be written by observe.EscapeText (the rule
+// are not UTF-8 in them must be written by observe.PlaceText (the rule
 // of the analysis's text, docs/evidence.md "Peer text"), and a country
 // that starts like a formula neutralised as the organisation is. Before,
 // the CSV's country cell was the database's bytes as they were, "=..."
@@ -58,7 +58,7 @@ func TestRequestWritesAGeoDatabasesTextByThePeerTextRule(t *testing.T) {
 				}
 			}
 		}
-		if r[col["isp"]] == `ev\u0000il\xff\u202egnp\u001b` && r[col["country"]] == `'=HYPERLINK("X")\u0000` {
+		if r[col["isp"]] == "ev\\u0000il\uFFFD\\u202egnp\\u001b" && r[col["country"]] == `'=HYPERLINK("X")\u0000` {
 			saw = true
 		}
 	}

@@ -895,11 +895,11 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 		return
 	}
 	// The organisation and country are a geo database's text (a file from
-	// outside): written by observe.EscapeText, the rule of a peer's text
+	// outside): written by observe.PlaceText, the rule of a peer's text
 	// (docs/evidence.md, "Peer text"), in every form of the request.
-	k := groupKey{asn: x.ASN, country: observe.EscapeText(strings.ToUpper(strings.TrimSpace(x.Country)))}
+	k := groupKey{asn: x.ASN, country: observe.PlaceText(strings.ToUpper(strings.TrimSpace(x.Country)))}
 	if x.ASN != 0 {
-		k.org = observe.EscapeText(strings.TrimSpace(x.Org))
+		k.org = observe.PlaceText(strings.TrimSpace(x.Org))
 	}
 	g := b.groups[k]
 	if g == nil {

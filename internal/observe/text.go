@@ -146,3 +146,20 @@ func lowerHex(s string) bool {
 	}
 	return true
 }
+
+// PlaceText is a geo database's string (a place's country, subdivision,
+// city or organisation: a file from outside, as hostile as a peer's
+// text) as Vigil's own text: each byte that is not UTF-8 made U+FFFD, as
+// a stored place and a JSON line keep it (so that the text is the same
+// whether it was made from an observation as ingest had it or as a store
+// read it back), then written by EscapeText.
+func PlaceText(s string) string {
+	if !utf8.ValidString(s) {
+		b := make([]byte, 0, len(s)+8)
+		for _, r := range s { // U+FFFD for each byte that is not UTF-8
+			b = utf8.AppendRune(b, r)
+		}
+		s = string(b)
+	}
+	return EscapeText(s)
+}

@@ -124,3 +124,39 @@ func TestALineCarriesAPeersClientNameAsText(t *testing.T) {
 		}
 	}
 }
+
+// A geo database's string is written as a stored place keeps it (U+FFFD
+// for each byte that is not UTF-8), then by EscapeText: never \xHH, so
+// the text is the same before and after a store.
+func TestPlaceTextIsTheStoredPlacesTextEscaped(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"FR", "FR"},
+		{"Île-de-France", "Île-de-France"},
+		{"F\x00R", `F\u0000R`},
+		{"Ly\xff\xfeon", "Ly\uFFFD\uFFFDon"},
+		{"cut\xe2\x82", "cut\uFFFD\uFFFD"},
+		{`a\b` + "\u202e", `a\\b\u202e`},
+	} {
+		if got := PlaceText(tt.in); got != tt.want {
+			t.Errorf("PlaceText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzPlaceText(f *testing.F) {
+	for _, s := range []string{"", "FR", "F\x00R", "\xff", `\x00`, "rtl\u202e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p := PlaceText(s)
+		if utf8.ValidString(s) {
+			checkPeerText(t, s, p)
+		}
+		if strings.Contains(p, `\x`) && !strings.Contains(s, `\x`) {
+			t.Fatalf("PlaceText(%q) = %q writes a byte escape", s, p)
+		}
+		if PlaceText(string([]rune(s))) != p {
+			t.Fatalf("PlaceText(%q) = %q differs from the text of its runes", s, p)
+		}
+	})
+}

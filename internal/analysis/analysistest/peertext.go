@@ -172,7 +172,26 @@ func testPlaceTextIsStoredEscapedAlike(t *testing.T, st Store) {
 	for _, s := range []string{ep.Org, ep.Country, ep.Subdivision, ep.City} {
 		checkText(t, "endpoint place", s)
 	}
-	if ep.Org != observe.EscapeText(hostileText) || ep.City != `Ly\u0000on\u202e` || ep.Country != `F\u0000R` || ep.Subdivision != `7\u00008` {
+	// A byte that is not UTF-8 is U+FFFD in the place the stores keep
+	// (and in a JSON line): the text is the same whether the analysis had
+	// the observation from ingest or read it back from the store.
+	org := observe.EscapeText(strings.ToValidUTF8(hostileText, "\uFFFD\uFFFD"))
+	if ep.Org != org || ep.City != `Ly\u0000on\u202e` || ep.Country != `F\u0000R` || ep.Subdivision != `7\u00008` {
 		t.Errorf("endpoint org %q, city %q, country %q, subdivision %q; want them escaped", ep.Org, ep.City, ep.Country, ep.Subdivision)
+	}
+	// Another process stores the same place at another address; a new
+	// engine reads it from the store.
+	o2 := ob("10.9.9.10:40125", 4, observe.Complete, t0.Add(time.Hour), versailles)
+	o2.Place = o.Place
+	ingest(t, st, nil, o2)
+	if err := engine(t, st).CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err = st.Target(ctx, byLabel(t, st, "10.9.9.10:40125"), analysis.AllAgencies)
+	if err != nil || len(d.Endpoints) != 1 {
+		t.Fatalf("target of the place read back: %+v, %v", d, err)
+	}
+	if got := d.Endpoints[0].Org; got != org {
+		t.Errorf("endpoint org %q read back from the store, %q from ingest; want one text", got, ep.Org)
 	}
 }
