@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/vigil-oss/vigil/internal/evidence/verify"
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/isp"
+	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 )
 
@@ -469,7 +471,7 @@ Examples:
 }
 
 func printVerifyReport(a *app, name string, rep *verify.Report) {
-	w := a.stdout
+	w := visibleLines{a.stdout}
 	fmt.Fprintf(w, "bundle %s, target %s\n", name, rep.Target)
 	if rep.LogKeyPinned {
 		fmt.Fprintf(w, "log key %s: the key given with --log-key\n", rep.LogKey)
@@ -518,7 +520,10 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	}
 	gaps := ""
 	if len(rep.Gaps) > 0 {
-		gaps = fmt.Sprintf(" (with the %d gaps above)", len(rep.Gaps))
+		gaps = " (with the gap above)"
+		if len(rep.Gaps) > 1 {
+			gaps = fmt.Sprintf(" (with the %d gaps above)", len(rep.Gaps))
+		}
 	}
 	if rep.OK() && rep.LogKeyPinned {
 		fmt.Fprintf(w, "OK: everything checks%s\n", gaps)
@@ -532,6 +537,24 @@ func printVerifyReport(a *app, name string, rep *verify.Report) {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "  %s\n", p)
 	}
+}
+
+// visibleLines writes what it is given with every character that is
+// not printable, but its line breaks, written as observe.EscapeText
+// writes it: a verify report prints what a bundle (hostile input) says,
+// and a terminal escape, a carriage return or a bidi override in it
+// would rewrite what the reader sees (ESC [8m hides every line after).
+type visibleLines struct{ w io.Writer }
+
+func (v visibleLines) Write(b []byte) (int, error) {
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		lines[i] = observe.EscapeText(l)
+	}
+	if _, err := io.WriteString(v.w, strings.Join(lines, "\n")); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // sensorKeyFile is a sensor's signing key in a key folder.

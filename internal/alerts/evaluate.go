@@ -206,10 +206,13 @@ func listSeen(r Rule, o *observe.Observation) (Alert, bool) {
 		return Alert{}, false
 	}
 	m := o.Item.Matched[i]
+	// The country and subdivision are a geo database's text: written by
+	// observe.PlaceText, as the analysis writes them (a newline in them
+	// would forge a line of the alert's mail).
 	c := Content{List: m.List, Category: m.Category, Network: o.Network, Level: o.Possession.Level.String(),
-		Marks: slices.Clone(o.Marks), Country: o.Place.Country}
+		Marks: slices.Clone(o.Marks), Country: observe.PlaceText(o.Place.Country)}
 	if n := len(o.Place.Subdivisions); n > 0 {
-		c.Subdivision = o.Place.Subdivisions[n-1]
+		c.Subdivision = observe.PlaceText(o.Place.Subdivisions[n-1])
 	}
 	subject := fmt.Sprintf("list %s seen in your jurisdiction (%s, %s)", m.List, o.Network, c.Level)
 	return Alert{Event: "obs:" + o.ID, At: o.Time.UTC(), Subject: subject, Content: c}, true

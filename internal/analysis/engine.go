@@ -727,7 +727,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		}
 	}
 	if o.Place.Found() && t >= p.placeNS {
-		p.place, p.placeNS = o.Place, t
+		p.place, p.placeNS = placeText(o.Place), t
 	}
 	p.vpn = p.vpn || o.Place.VPN
 	p.hosting = p.hosting || o.Place.Hosting

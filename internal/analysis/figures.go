@@ -33,10 +33,8 @@ type figEntry struct {
 // its seq until the roll-ups are written, so that a process that finds
 // another's roll-ups ahead of its own (resync) drops what they count.
 func (e *Engine) figure(seq int64, o *observe.Observation, p *endpoint) {
-	k := figProfile{day: figures.Day(o.Time), network: o.Network, country: o.Place.Country, level: o.CreditedLevel().String()}
-	if n := len(o.Place.Subdivisions); n > 0 {
-		k.sub = o.Place.Subdivisions[n-1]
-	}
+	k := figProfile{day: figures.Day(o.Time), network: o.Network, country: observe.PlaceText(o.Place.Country),
+		sub: lastSubdivision(&o.Place), level: o.CreditedLevel().String()}
 	switch len(o.Item.Matched) {
 	case 0:
 	case 1:

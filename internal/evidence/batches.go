@@ -34,7 +34,9 @@ var ErrBatchPurged = errors.New("sensor batch purged in part under retention")
 // rebuilt from the observation it needs to the signed head, because a
 // position between them is missing from the store's chain (an
 // observation the store refused at ingest, store.RefusedError; one that
-// never reached it; or one ingest stored marked signature_failed).
+// never reached it; one ingest stored marked signature_failed; or one
+// deleted after it was stored: the store's observations are not
+// append-only, its log is).
 var ErrBatchIncomplete = errors.New("sensor batch incomplete in the store")
 
 func batchesOf(ctx context.Context, ls LogStore, obs []*observe.Observation) ([]verify.Batch, error) {
@@ -160,7 +162,7 @@ func chainBatch(ctx context.Context, ls LogStore, o *observe.Observation, first,
 			missing = append(missing, gap.Seq)
 		}
 	}
-	return verify.Batch{}, nil, fmt.Errorf("%w: chain %s: seq %s of its sensor's signed batch (seqs %d to %d) not in the store (refused at ingest, which logs each refusal with its chain and seq; never received; or stored marked signature_failed), so the chain from seq %d to the signed head cannot be rebuilt and its signature cannot be checked",
+	return verify.Batch{}, nil, fmt.Errorf("%w: chain %s: seq %s of its sensor's signed batch (seqs %d to %d) not in the store (refused at ingest, which logs each refusal with its chain and seq; never received; stored marked signature_failed; or deleted after it was stored), so the chain from seq %d to the signed head cannot be rebuilt and its signature cannot be checked",
 		ErrBatchIncomplete, o.Chain.ID, seqList(missing), first, head, o.Chain.Seq)
 }
 

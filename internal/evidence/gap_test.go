@@ -93,3 +93,28 @@ func TestGateCannotLinkAcrossARefusedObservationOfAnotherIngest(t *testing.T) {
 		t.Fatalf("a's seq 1 after HeadWait: %+v; want it failed, no head having come", rs)
 	}
 }
+
+// A known limit (docs/evidence.md, "Checking a bundle"): signed_from and
+// missing are the store's word, under the manifest's log key; no sensor
+// signs where its batch began. A bundle made without them, its batch
+// given from the seq after the gap, verifies with no gap said. The test
+// pins that limit, so that the docs say what the verifier can know.
+func TestAGapLeftUnsaidByTheBundlesMakerIsNotSeen(t *testing.T) {
+	obs := signed(t, sample(8))
+	kept := append(append(obs[:0:0], obs[:5]...), obs[6:]...)
+	f := newFixture(t, kept)
+	f.checkpoint(t)
+	names, files := unzip(t, f.bundle(t, []string{obs[6].ID}))
+	var bs []map[string]any
+	if err := json.Unmarshal(files[verify.FileBatches], &bs); err != nil || len(bs) != 1 || bs[0]["signed_from"] == nil {
+		t.Fatalf("batches: %v %v", err, bs)
+	}
+	delete(bs[0], "signed_from")
+	delete(bs[0], "missing")
+	c := maps(files)
+	c[verify.FileBatches], _ = json.Marshal(bs)
+	rep := check(t, resign(t, f.key, names, c))
+	if !rep.OK() || rep.Signed != 1 || len(rep.Gaps) != 0 {
+		t.Fatalf("the bundle without its gap: %+v; want it verified, signed, no gap said (the limit)", rep)
+	}
+}

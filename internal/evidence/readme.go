@@ -142,10 +142,13 @@ HOW TO CHECK, BY HAND
      previous || sensor hash), and the sensor's ed25519 signature covers
      "vigil/sensor-batch/v1\nchain <chain>\nseq <n>\nhead <hex>\n".
      A batch with signed_from began at that seq when its sensor signed
-     it, but the store lacks the positions listed in missing (refused
-     at ingest, never received, or stored marked signature_failed): its
-     chain is given from first_seq, which prev links to the signed head;
-     'vigil verify' reports each such gap.
+     it, the store says, but the store lacks the positions listed in
+     missing (refused at ingest, never received, stored marked
+     signature_failed, or deleted after it was stored): its chain is
+     given from first_seq, which prev links to the signed head; 'vigil
+     verify' reports each such gap. No sensor's signature covers
+     signed_from or missing: a sensor signs a head, not where its batch
+     began, so a batch given from a later seq without them verifies too.
      keys.json lists the sensor keys the store's log holds observations
      of: compare each with the key its sensor published (whoever can
      write to the database could add observations signed with a key of

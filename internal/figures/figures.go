@@ -65,10 +65,12 @@ type Fact struct {
 // it or the peer answered for another item), never more than a target's
 // file would show: a forged or stripped record raises no level's count.
 func FactOf(o *observe.Observation, addr netip.Addr, device string) *Fact {
-	f := &Fact{Time: o.Time, Addr: addr, Device: device, Network: o.Network, Country: o.Place.Country,
+	// A place's text is a geo database's: written by observe.PlaceText,
+	// as the analysis's roll-ups count it (docs/evidence.md, "Peer text").
+	f := &Fact{Time: o.Time, Addr: addr, Device: device, Network: o.Network, Country: observe.PlaceText(o.Place.Country),
 		Level: o.CreditedLevel().String()}
 	if n := len(o.Place.Subdivisions); n > 0 {
-		f.Subdivision = o.Place.Subdivisions[n-1]
+		f.Subdivision = observe.PlaceText(o.Place.Subdivisions[n-1])
 	}
 	for _, m := range o.Item.Matched {
 		f.Categories = append(f.Categories, m.Category)

@@ -35,7 +35,7 @@ func WriteCSV(w io.Writer, req *Request) error {
 		g := &req.Groups[gi]
 		for _, r := range g.Rows {
 			rec := []string{
-				req.ID, g.ID, strconv.Itoa(r.Line), strconv.FormatUint(uint64(g.ASN), 10), safeCell(g.ISP()), g.Country,
+				req.ID, g.ID, strconv.Itoa(r.Line), strconv.FormatUint(uint64(g.ASN), 10), safeCell(g.ISP()), safeCell(g.Country),
 				r.IP.String(), strconv.Itoa(int(r.Port)), r.Transport, r.Direction, r.SensorAddress.String(), r.Time.Format(TimeLayout),
 				csvOffset(&r), csvUncertainty(&r), safeCell(r.ClockSource),
 				strconv.Itoa(r.Instants), strconv.FormatBool(r.VPN), strconv.FormatBool(r.Hosting),

@@ -894,9 +894,12 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 		b.annex(x, notRow(x))
 		return
 	}
-	k := groupKey{asn: x.ASN, country: strings.ToUpper(strings.TrimSpace(x.Country))}
+	// The organisation and country are a geo database's text (a file from
+	// outside): written by observe.PlaceText, the rule of a peer's text
+	// (docs/evidence.md, "Peer text"), in every form of the request.
+	k := groupKey{asn: x.ASN, country: observe.PlaceText(strings.ToUpper(strings.TrimSpace(x.Country)))}
 	if x.ASN != 0 {
-		k.org = strings.TrimSpace(x.Org)
+		k.org = observe.PlaceText(strings.TrimSpace(x.Org))
 	}
 	g := b.groups[k]
 	if g == nil {

@@ -87,13 +87,32 @@ func plainRunes(s string) bool {
 }
 
 // UnescapeText is the string EscapeText wrote as t: it undoes \\, \xHH,
-// \uHHHH and \UHHHHHHHH, and refuses any other backslash (ErrBadEscape).
-// Text with no backslash is returned as it is.
+// \uHHHH and \UHHHHHHHH, and refuses (ErrBadEscape) any other backslash
+// and any text EscapeText does not write so: a raw control, a byte that
+// is not UTF-8, an escape of what EscapeText keeps ("\x41", "\u00e9", a
+// valid UTF-8 sequence as \xHH), \U below U+10000. So each string has
+// one text, and each text one string. Text with no backslash and nothing
+// to escape is returned as it is.
 func UnescapeText(t string) (string, error) {
 	i := strings.IndexByte(t, '\\')
 	if i < 0 {
+		if !plainText(t) && EscapeText(t) != t {
+			return "", fmt.Errorf("%w: a character or byte EscapeText writes escaped", ErrBadEscape)
+		}
 		return t, nil
 	}
+	s, err := unescape(t, i)
+	if err != nil {
+		return "", err
+	}
+	if EscapeText(s) != t {
+		return "", fmt.Errorf("%w: not the form EscapeText writes (%s)", ErrBadEscape, EscapeText(s))
+	}
+	return s, nil
+}
+
+// unescape undoes the escapes of t from its first backslash, at i.
+func unescape(t string, i int) (string, error) {
 	b := make([]byte, 0, len(t))
 	b = append(b, t[:i]...)
 	for i < len(t) {
@@ -145,4 +164,21 @@ func lowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// PlaceText is a geo database's string (a place's country, subdivision,
+// city or organisation: a file from outside, as hostile as a peer's
+// text) as Vigil's own text: each byte that is not UTF-8 made U+FFFD, as
+// a stored place and a JSON line keep it (so that the text is the same
+// whether it was made from an observation as ingest had it or as a store
+// read it back), then written by EscapeText.
+func PlaceText(s string) string {
+	if !utf8.ValidString(s) {
+		b := make([]byte, 0, len(s)+8)
+		for _, r := range s { // U+FFFD for each byte that is not UTF-8
+			b = utf8.AppendRune(b, r)
+		}
+		s = string(b)
+	}
+	return EscapeText(s)
 }

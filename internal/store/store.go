@@ -154,8 +154,9 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // ChainGapError is a LogStore's ChainObservations error for a position of
 // a sensor's chain, between the first and head asked for, that the store
 // does not hold in that chain: an observation it refused (RefusedError),
-// one that never reached it, or one ingest stored marked
-// signature_failed, without its chain fields.
+// one that never reached it, one ingest stored marked signature_failed,
+// without its chain fields, or one deleted after it was stored (the
+// observations are not append-only; the evidence log is).
 type ChainGapError struct {
 	Chain string
 	Seq   uint64

@@ -78,3 +78,50 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 		}
 	}
 }
+
+// A geo database is a file from outside: its country, subdivision, city
+// and organisation strings are shown on the target page (its addresses,
+// its observations, its places) as observe.EscapeText writes them, as a
+// peer's client name is. Before, the observations' rows showed the
+// place's country and subdivision as the database had them: a bidi
+// override in them turned their cell around on screen.
+func TestPagesShowAGeoDatabasesControlCharactersVisibly(t *testing.T) {
+	e := newEnv(t, "", 400)
+	ctx := context.Background()
+	ep, file := targetEndpoint(t, e, e.TargetA)
+	now := time.Now().UTC()
+	probe := liveObs(ep, file, agencyParis)
+	probe.ID, probe.Time = observe.NewID(now), now
+	probe.Place = observe.Place{Country: "F\u202eR", Subdivisions: []string{"Ile\u202e\x1b[2J"}, City: "Ly\u2066on",
+		ASN: 64512, Org: "Lab\u202eTelecom\x00", Lat: 48.8, Lon: 2.3}
+	if err := e.Store.InsertObservations(ctx, []observe.Observation{probe}); err != nil {
+		t.Fatal(err)
+	}
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, e.Store, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, e)
+	b.login("paris")
+	path := "/targets/" + e.TargetA
+	code, body := b.get(path)
+	if code != http.StatusOK {
+		t.Fatalf("%s: %d", path, code)
+	}
+	for _, c := range []string{"\u202e", "\u2066", "\x1b", "\x00"} {
+		if strings.Contains(body, c) {
+			t.Errorf("%s shows the geo database's %q as it is", path, c)
+		}
+	}
+	if !strings.Contains(html.UnescapeString(body), `F\u202eR`) {
+		t.Errorf("%s does not show the place's country as observe.EscapeText writes it", path)
+	}
+}

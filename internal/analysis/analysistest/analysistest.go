@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"KeywordSearchesAreNoSightingsOfATargetsLead", testKeywordSearchesAreNoSightingsOfATargetsLead},
 		{"TargetsLeadsCarryNoKeywordSearch", testTargetsLeadsCarryNoKeywordSearch},
 		{"PeerTextIsStoredEscapedAlike", testPeerTextIsStoredEscapedAlike},
+		{"PlaceTextIsStoredEscapedAlike", testPlaceTextIsStoredEscapedAlike},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -132,3 +132,66 @@ func checkText(t *testing.T, what, s string) {
 		t.Errorf("%s %q: %v", what, s, err)
 	}
 }
+
+// Attack: a geo database is a file from outside (a download, a vendor's
+// update), and its strings (an organisation, a city, a subdivision, a
+// country code) become the analysis's text (an endpoint's org and city,
+// a target's country and subdivision, the figures' roll-ups) as the
+// observation's place carries them. A NUL byte or bytes that are not
+// UTF-8 in one of them made the PostgreSQL store refuse the analysis's
+// whole save, every later save too, as a peer's client name did. Both
+// stores must hold the place's text written by observe.EscapeText.
+func testPlaceTextIsStoredEscapedAlike(t *testing.T, st Store) {
+	ctx := context.Background()
+	e := engine(t, st)
+	o := ob("10.9.9.9:40125", 3, observe.Complete, t0, versailles)
+	o.Place = observe.Place{Country: "F\x00R", Subdivisions: []string{"Île\xff", "7\x008"}, City: "Ly\x00on\u202e",
+		ASN: 64512, Org: hostileText}
+	ingest(t, st, e, o)
+	if err := e.Flush(ctx); err != nil {
+		t.Fatalf("the analysis's save of a hostile geo database's text: %v", err)
+	}
+	id := byLabel(t, st, "10.9.9.9:40125")
+	for _, s := range targets(t, st, analysis.TargetQuery{Scope: analysis.AllAgencies}) {
+		if s.ID == id {
+			checkText(t, "target country", s.Country)
+			checkText(t, "target subdivision", s.Subdivision)
+			if s.Country != `F\u0000R` || s.Subdivision != `7\u00008` {
+				t.Errorf("target country %q, subdivision %q; want them escaped", s.Country, s.Subdivision)
+			}
+		}
+	}
+	d, err := st.Target(ctx, id, analysis.AllAgencies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Endpoints) != 1 {
+		t.Fatalf("target %s: endpoints %+v; want one", id, d.Endpoints)
+	}
+	ep := d.Endpoints[0]
+	for _, s := range []string{ep.Org, ep.Country, ep.Subdivision, ep.City} {
+		checkText(t, "endpoint place", s)
+	}
+	// A byte that is not UTF-8 is U+FFFD in the place the stores keep
+	// (and in a JSON line): the text is the same whether the analysis had
+	// the observation from ingest or read it back from the store.
+	org := observe.EscapeText(strings.ToValidUTF8(hostileText, "\uFFFD\uFFFD"))
+	if ep.Org != org || ep.City != `Ly\u0000on\u202e` || ep.Country != `F\u0000R` || ep.Subdivision != `7\u00008` {
+		t.Errorf("endpoint org %q, city %q, country %q, subdivision %q; want them escaped", ep.Org, ep.City, ep.Country, ep.Subdivision)
+	}
+	// Another process stores the same place at another address; a new
+	// engine reads it from the store.
+	o2 := ob("10.9.9.10:40125", 4, observe.Complete, t0.Add(time.Hour), versailles)
+	o2.Place = o.Place
+	ingest(t, st, nil, o2)
+	if err := engine(t, st).CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d, err = st.Target(ctx, byLabel(t, st, "10.9.9.10:40125"), analysis.AllAgencies)
+	if err != nil || len(d.Endpoints) != 1 {
+		t.Fatalf("target of the place read back: %+v, %v", d, err)
+	}
+	if got := d.Endpoints[0].Org; got != org {
+		t.Errorf("endpoint org %q read back from the store, %q from ingest; want one text", got, ep.Org)
+	}
+}

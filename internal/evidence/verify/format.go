@@ -101,11 +101,13 @@ type Batch struct {
 	Head      string   `json:"head"`       // hex chain hash of the head
 	Signature string   `json:"signature"`  // hex ed25519 over BatchMessage
 	// SignedFrom, when not 0, is the seq its sensor's signed batch began
-	// at, before FirstSeq: the store's chain lacks a position between
-	// (Missing: refused at ingest, never received, or stored marked
-	// signature_failed), so the chain is given from FirstSeq, where the
-	// signature still covers it through Prev. 'vigil verify' reports it
-	// (Report.Gaps). Absent in bundles of whole batches.
+	// at, the store says, before FirstSeq: the store's chain lacks a
+	// position between (Missing: refused at ingest, never received,
+	// stored marked signature_failed, or deleted after it was stored),
+	// so the chain is given from FirstSeq, where the signature still
+	// covers it through Prev. 'vigil verify' reports it (Report.Gaps).
+	// Absent in bundles of whole batches. No sensor's signature covers
+	// either field (a sensor signs a head, not where its batch began).
 	SignedFrom uint64   `json:"signed_from,omitempty"`
 	Missing    []uint64 `json:"missing,omitempty"` // positions SignedFrom..FirstSeq-1 not in the store's chain
 }

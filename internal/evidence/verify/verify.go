@@ -97,10 +97,13 @@ type Report struct {
 	// is taken.
 	SensorKeysPinned bool `json:"sensor_keys_pinned"`
 	// Gaps are the signed batches whose chain the bundle gives from a
-	// later position than its sensor's batch began at, because the
-	// store lacks a position between (Batch.SignedFrom): the
+	// later position than its sensor's batch began at, the store says,
+	// because it lacks a position between (Batch.SignedFrom): the
 	// observations checked from there are signed, and the positions
-	// named were signed by the sensor but are not in the store's chain.
+	// named are not in the store's chain. Where the batch began and what
+	// is missing are the store's word (the manifest's log key covers
+	// them; the sensor signs a head, never where its batch began): a
+	// bundle without them whose batch starts late verifies the same.
 	// Not a problem of what the bundle holds; said, never passed over.
 	Gaps          []Gap     `json:"gaps,omitempty"`
 	Problems      []Problem `json:"problems"` // empty when everything checks
@@ -120,7 +123,7 @@ type Gap struct {
 
 // String says the gap in words.
 func (g Gap) String() string {
-	return fmt.Sprintf("chain %s: its sensor signed seqs %d to %d as one batch; seq %s not in the store (refused at ingest, never received, or stored marked signature_failed): checked from seq %d on",
+	return fmt.Sprintf("chain %s: the store says its sensor signed seqs %d to %d as one batch (no signature says where a batch began); seq %s not in the store (refused at ingest, never received, stored marked signature_failed, or deleted after it was stored): checked from seq %d on",
 		g.Chain, g.SignedFrom, g.Head, joinSeqs(g.Missing), g.FirstSeq)
 }
 
