@@ -591,3 +591,30 @@ func TestFixtureEndpointAddresses(t *testing.T) {
 		}
 	}
 }
+
+// newTestEngine opens the analysis over b with the default settings,
+// saving only when the test flushes.
+func newTestEngine(t *testing.T, ctx context.Context, b analysis.Backend) *analysis.Engine {
+	t.Helper()
+	acfg := analysis.DefaultConfig()
+	acfg.SaveInterval = 0
+	eng, err := analysis.New(ctx, b, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}
+
+// storeAndCatchUp stores obs in e's SQLite store, then opens the
+// analysis and catches it up on everything stored; the caller flushes.
+func storeAndCatchUp(t *testing.T, ctx context.Context, e *env, obs ...observe.Observation) *analysis.Engine {
+	t.Helper()
+	if err := e.Store.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	eng := newTestEngine(t, ctx, e.Store)
+	if err := eng.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return eng
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/access"
-	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/casework"
 )
 
@@ -28,12 +27,7 @@ func TestTargetPageShowsPendingHandOff(t *testing.T) {
 	if _, err := e.Access.AddUser(ctx, cli, access.User{Name: "nord", Agency: other, Role: access.RoleInvestigator, Lang: access.LangEN, TimeZone: "Europe/Paris"}, e.Password["nord"]); err != nil {
 		t.Fatal(err)
 	}
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := newTestEngine(t, ctx, e.Store)
 	// Paris holds A (routed there); sud and nord may see it by a share.
 	for _, ag := range []string{agencySud, other} {
 		if err := eng.Share(ctx, e.TargetA, ag, true, "cli:test", "joint inquiry"); err != nil {

@@ -27,18 +27,7 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 	probe := liveObs(ep, file, agencyParis)
 	probe.ID, probe.Time = observe.NewID(now), now
 	probe.Client = observe.Client{Name: "Tixati\u202e4pm.exe\x1b[2J\x00\u2066x", Version: "3.1" + strings.Repeat("A", 5000)}
-	if err := e.Store.InsertObservations(ctx, []observe.Observation{probe}); err != nil {
-		t.Fatal(err)
-	}
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eng := storeAndCatchUp(t, ctx, e, probe)
 	// A file name in the torrent's metadata, the peer's too: the
 	// associated files show it.
 	if err := eng.AddAssociated(ctx, []analysis.Associated{{Torrent: file.Hash, Time: now,
@@ -94,18 +83,7 @@ func TestPagesShowAGeoDatabasesControlCharactersVisibly(t *testing.T) {
 	probe.ID, probe.Time = observe.NewID(now), now
 	probe.Place = observe.Place{Country: "F\u202eR", Subdivisions: []string{"Ile\u202e\x1b[2J"}, City: "Ly\u2066on",
 		ASN: 64512, Org: "Lab\u202eTelecom\x00", Lat: 48.8, Lon: 2.3}
-	if err := e.Store.InsertObservations(ctx, []observe.Observation{probe}); err != nil {
-		t.Fatal(err)
-	}
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eng := storeAndCatchUp(t, ctx, e, probe)
 	if err := eng.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -48,12 +48,7 @@ func TestRejectedLinkHidesTheOtherServicesEndpoint(t *testing.T) {
 	if err := e.Store.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := newTestEngine(t, ctx, e.Store)
 	if err := eng.Add(ctx, obs); err != nil {
 		t.Fatal(err)
 	}

@@ -56,18 +56,7 @@ func TestPagesShowClientPiecesAndMarks(t *testing.T) {
 	third.ID, third.Time, third.Method = observe.NewID(at), at, observe.MethodTracker
 	third.Possession = observe.Possession{Level: observe.Announced, PiecesHave: -1, PiecesTotal: -1}
 	third.Mark(observe.MarkThirdParty)
-	if err := e.Store.InsertObservations(ctx, []observe.Observation{probe, third}); err != nil {
-		t.Fatal(err)
-	}
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Store, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.CatchUp(ctx); err != nil {
-		t.Fatal(err)
-	}
+	eng := storeAndCatchUp(t, ctx, e, probe, third)
 	if err := eng.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

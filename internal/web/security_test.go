@@ -290,12 +290,7 @@ func TestHandOffLeavesTheOldAgency(t *testing.T) {
 func handOffLeavesTheOldAgency(t *testing.T, e *env) {
 	ctx := context.Background()
 	ep, file := targetEndpoint(t, e, e.TargetA)
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, e.Back, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := newTestEngine(t, ctx, e.Back)
 	if err := eng.Assign(ctx, e.TargetA, agencySud, "cli:test", "hand-off agreed"); err != nil {
 		t.Fatal(err)
 	}

@@ -32,12 +32,7 @@ func viewsStore(t *testing.T) (*sqlite.Store, string) {
 	}
 	t.Cleanup(func() { st.Close() })
 	fillStore(t, ctx, st, fixtureConfig{Observations: 6000, PerEndpoint: 12, Seed: 3})
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := newTestEngine(t, ctx, st)
 	paris, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.Scope{Agencies: []string{agencyParis}}, Limit: 6})
 	if err != nil || len(paris) < 6 {
 		t.Fatalf("fixture: Paris targets %d, %v", len(paris), err)
@@ -256,12 +251,7 @@ func TestAccessTimesFollowTargets(t *testing.T) {
 	check("fixture")
 	// Two more sightings of one target, one batch each: a new engine
 	// writes the first in full, and the second as a score update only.
-	acfg := analysis.DefaultConfig()
-	acfg.SaveInterval = 0
-	eng, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := newTestEngine(t, ctx, st)
 	list, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 1})
 	if err != nil || len(list) == 0 {
 		t.Fatalf("targets: %v", err)
