@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,6 +55,11 @@ var heapShapes = []heapShape{
 		at := t0.Add(time.Duration(r.Int64N(int64(10 * 24 * time.Hour))))
 		return heapObs(r, ep, (ep*7+i%3)%500, at)
 	}},
+	// The same, each endpoint's 20 sightings in time order (as a sensor
+	// sends them): only a silence longer than the endpoint window starts
+	// another generation of the IP:port, where the fixture's random order
+	// starts one for each sighting more than a window from those before.
+	{"fixture-in-time-order", inTimeOrder()},
 	// A fixed population: 1,000 endpoints with three files each, seen
 	// again and again within one day, whatever n. Endpoints, files,
 	// links, days and hours stop growing early: what grows from one n to
@@ -63,6 +69,22 @@ var heapShapes = []heapShape{
 		at := t0.Add(time.Duration(r.Int64N(int64(24 * time.Hour))))
 		return heapObs(r, ep, (ep*7+r.IntN(3))%500, at)
 	}},
+}
+
+// inTimeOrder is the fixture shape with each endpoint's sightings sorted.
+func inTimeOrder() func(r *rand.Rand, i, n int) observe.Observation {
+	var times []time.Time
+	return func(r *rand.Rand, i, n int) observe.Observation {
+		if i%20 == 0 {
+			times = times[:0]
+			for range 20 {
+				times = append(times, t0.Add(time.Duration(r.Int64N(int64(10*24*time.Hour)))))
+			}
+			slices.SortFunc(times, time.Time.Compare)
+		}
+		ep := i / 20
+		return heapObs(r, ep, (ep*7+i%3)%500, times[i%20])
+	}
 }
 
 // BenchmarkEngineHeapPerObservation feeds an engine (on a SQLite store, in
