@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -137,19 +138,18 @@ type endpoint struct {
 	count       int
 	transport   string
 	files       map[int32]*fileAgg
-	days        map[int32]struct{}
 	agency      string // of the most recent non-VPN observation
 	agencyNS    int64
 	anyAgency   string // of the most recent observation
 	anyAgencyNS int64
-	agencies    map[string]struct{}
+	agencies    []string // every agency its observations were routed to, once each (mostly one: a slice is a tenth of a map's bytes)
 	place       observe.Place
 	placeNS     int64
 	vpn         bool
 	hosting     bool
 	networks    []string
 	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
-	fhDays      map[int32][]int32  // UTC days with a first-hand observation, with the files seen that day (the score's days_active)
+	fhDays      []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
 	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
@@ -564,7 +564,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, days: map[int32]struct{}{}, fhDays: map[int32][]int32{}, agencies: map[string]struct{}{}, transport: o.Endpoint.Transport}
+	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, transport: o.Endpoint.Transport}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id. The snapshot may
@@ -703,10 +703,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	it := e.item(o)
 	if itemFH {
-		d := int32(o.Time.Unix() / 86400)
-		if !slices.Contains(p.fhDays[d], it.idx) {
-			p.fhDays[d] = append(p.fhDays[d], it.idx)
-		}
+		p.addFHDay(int32(o.Time.Unix()/86400), it.idx)
 	}
 	if p.count == 0 || t < p.first {
 		p.first = t
@@ -716,9 +713,10 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		p.transport = o.Endpoint.Transport
 	}
 	p.count++
-	p.days[int32(o.Time.Unix()/86400)] = struct{}{}
 	if a := o.Jurisdiction.Agency; a != "" {
-		p.agencies[a] = struct{}{}
+		if !slices.Contains(p.agencies, a) {
+			p.agencies = append(p.agencies, a)
+		}
 		if t >= p.anyAgencyNS {
 			p.anyAgency, p.anyAgencyNS = a, t
 		}
@@ -800,6 +798,35 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	if newFH {
 		e.linkOverlap(p, it)
+	}
+}
+
+// dayFiles is a UTC day with a first-hand observation and the files
+// (item indexes) seen first-hand that day.
+type dayFiles struct {
+	day   int32
+	items []int32
+}
+
+// addFHDay records that p showed file idx first-hand on UTC day d.
+// Observations mostly arrive in time order: the common case finds or
+// appends d last.
+func (p *endpoint) addFHDay(d, idx int32) {
+	n := len(p.fhDays)
+	i := n - 1
+	switch {
+	case n == 0 || p.fhDays[n-1].day < d:
+		p.fhDays = append(p.fhDays, dayFiles{day: d})
+		i = n
+	case p.fhDays[n-1].day > d:
+		var found bool
+		i, found = slices.BinarySearchFunc(p.fhDays, d, func(x dayFiles, d int32) int { return cmp.Compare(x.day, d) })
+		if !found {
+			p.fhDays = slices.Insert(p.fhDays, i, dayFiles{day: d})
+		}
+	}
+	if x := &p.fhDays[i]; !slices.Contains(x.items, idx) {
+		x.items = append(x.items, idx)
 	}
 }
 

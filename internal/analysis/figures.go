@@ -64,7 +64,9 @@ func (e *Engine) figuresWrittenTo(wm int64) {
 	e.figWM = wm
 	e.figLog = slices.DeleteFunc(e.figLog, func(f figEntry) bool { return f.seq <= wm })
 	if len(e.figLog) == 0 {
-		e.figProfs, e.figProfList = map[figProfile]int32{}, nil
+		// Let go of the array too: it held every observation since the
+		// last write (a catch-up's, up to FiguresInterval's worth).
+		e.figLog, e.figProfs, e.figProfList = nil, map[figProfile]int32{}, nil
 	}
 }
 

@@ -18,10 +18,10 @@ import (
 // rests only on non-quarantined files.
 func (e *Engine) activeDays(p *endpoint) []int32 {
 	var out []int32
-	for d, items := range p.fhDays {
-		for _, idx := range items {
+	for _, x := range p.fhDays {
+		for _, idx := range x.items {
 			if !e.held(e.itemList[idx].hash) {
-				out = append(out, d)
+				out = append(out, x.day)
 				break
 			}
 		}
@@ -186,7 +186,7 @@ func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberA
 		if p.placeNS > 0 && (g.placeEp == nil || p.placeNS > g.placeEp.placeNS) {
 			g.placeEp = p
 		}
-		for a := range p.agencies {
+		for _, a := range p.agencies {
 			g.agencies[a] = struct{}{}
 		}
 		g.vpn, g.hosting = g.vpn || p.vpn, g.hosting || p.hosting
