@@ -60,9 +60,12 @@ func TestAMuleAcceptanceWithDefaultsAndHostileListings(t *testing.T) {
 	if err := exec.Command("unshare", "-n", "true").Run(); err != nil {
 		skipOrFail(t, "cannot create a network namespace: "+err.Error())
 	}
+	// The child stops a minute before this test would, so that its own
+	// timeout's goroutine dump reaches this log rather than being lost
+	// with it.
 	timeout := "6m"
 	if d, ok := t.Deadline(); ok {
-		timeout = time.Until(d).Round(time.Second).String()
+		timeout = max(time.Until(d)-time.Minute, time.Minute).Round(time.Second).String()
 	}
 	cmd := exec.Command("unshare", "-n", os.Args[0], "-test.run", "^TestAMuleAcceptanceWithDefaultsAndHostileListings$", "-test.v", "-test.timeout", timeout)
 	cmd.Env = append(os.Environ(), amuleAcceptChildEnv+"=1")
@@ -179,8 +182,13 @@ func amuleAcceptChild(t *testing.T) {
 		return probed(plainAddr) != nil && probed(cloneAddr) != nil && st.Probes >= 5 && st.ProbeFailures+st.Dropped["not_acknowledged"] >= 3
 	})
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the sensor's Run did not return a minute after its context was cancelled")
 	}
 	st := s.Stats()
 	t.Logf("sensor stats: %+v", st)
