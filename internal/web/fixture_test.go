@@ -618,3 +618,14 @@ func storeAndCatchUp(t *testing.T, ctx context.Context, e *env, obs ...observe.O
 	}
 	return eng
 }
+
+// nowProbeOfA is a first-hand probe, made now, of one of target A's
+// endpoints and files (Paris's), with that endpoint and file.
+func nowProbeOfA(t *testing.T, e *env) (netip.AddrPort, analysis.FileInfo, observe.Observation) {
+	t.Helper()
+	ep, file := targetEndpoint(t, e, e.TargetA)
+	now := time.Now().UTC()
+	probe := liveObs(ep, file, agencyParis)
+	probe.ID, probe.Time = observe.NewID(now), now
+	return ep, file, probe
+}

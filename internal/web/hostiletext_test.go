@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -22,10 +21,8 @@ import (
 func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 	e := newEnv(t, "", 400)
 	ctx := context.Background()
-	ep, file := targetEndpoint(t, e, e.TargetA)
-	now := time.Now().UTC()
-	probe := liveObs(ep, file, agencyParis)
-	probe.ID, probe.Time = observe.NewID(now), now
+	ep, file, probe := nowProbeOfA(t, e)
+	now := probe.Time
 	probe.Client = observe.Client{Name: "Tixati\u202e4pm.exe\x1b[2J\x00\u2066x", Version: "3.1" + strings.Repeat("A", 5000)}
 	eng := storeAndCatchUp(t, ctx, e, probe)
 	// A file name in the torrent's metadata, the peer's too: the
@@ -77,10 +74,7 @@ func TestPagesShowAPeersControlCharactersVisibly(t *testing.T) {
 func TestPagesShowAGeoDatabasesControlCharactersVisibly(t *testing.T) {
 	e := newEnv(t, "", 400)
 	ctx := context.Background()
-	ep, file := targetEndpoint(t, e, e.TargetA)
-	now := time.Now().UTC()
-	probe := liveObs(ep, file, agencyParis)
-	probe.ID, probe.Time = observe.NewID(now), now
+	_, _, probe := nowProbeOfA(t, e)
 	probe.Place = observe.Place{Country: "F\u202eR", Subdivisions: []string{"Ile\u202e\x1b[2J"}, City: "Ly\u2066on",
 		ASN: 64512, Org: "Lab\u202eTelecom\x00", Lat: 48.8, Lon: 2.3}
 	eng := storeAndCatchUp(t, ctx, e, probe)

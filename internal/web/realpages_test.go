@@ -43,10 +43,8 @@ func rowWith(body, id, want string) string {
 func TestPagesShowClientPiecesAndMarks(t *testing.T) {
 	e := newEnv(t, "", 600)
 	ctx := context.Background()
-	ep, file := targetEndpoint(t, e, e.TargetA)
-	now := time.Now().UTC()
-	probe := liveObs(ep, file, agencyParis)
-	probe.ID, probe.Time = observe.NewID(now), now
+	ep, file, probe := nowProbeOfA(t, e)
+	now := probe.Time
 	probe.Client = observe.Client{Name: "anacrolix/torrent", ListenPort: ep.Port()}
 	probe.Possession = observe.Possession{Level: observe.Complete, PiecesHave: 63, PiecesTotal: 63}
 	probe.Endpoint.Local = netip.MustParseAddrPort("127.0.0.1:6881")
