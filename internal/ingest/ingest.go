@@ -204,14 +204,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// commitBatch stores one batch and acknowledges it, or hands it back,
-// and counts it.
-func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, b bus.Batch, obs []observe.Observation) error {
-	added, obs, err := commit(ctx, st, b, obs, m, cfg.Log, stats)
-	if err != nil {
-		m.Errors.Inc()
-		return err
-	}
+// countCommitted counts a committed batch of obs, added of them new, in
+// the metrics and the run's stats, and hands it to cfg.OnCommit.
+func countCommitted(cfg Config, m *Metrics, stats *Stats, obs []observe.Observation, added int) {
 	m.committed(obs, time.Now())
 	m.Duplicates.Add(float64(len(obs) - added))
 	stats.Committed += len(obs)
@@ -220,6 +215,17 @@ func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, st
 	if cfg.OnCommit != nil {
 		cfg.OnCommit(obs)
 	}
+}
+
+// commitBatch stores one batch and acknowledges it, or hands it back,
+// and counts it.
+func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, b bus.Batch, obs []observe.Observation) error {
+	added, obs, err := commit(ctx, st, b, obs, m, cfg.Log, stats)
+	if err != nil {
+		m.Errors.Inc()
+		return err
+	}
+	countCommitted(cfg, m, stats, obs, added)
 	return nil
 }
 
@@ -505,14 +511,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 			}
 		}
 	}
-	m.committed(obs, time.Now())
-	m.Duplicates.Add(float64(len(obs) - added))
-	stats.Committed += len(obs)
-	stats.Duplicates += len(obs) - added
-	stats.Batches++
-	if cfg.OnCommit != nil {
-		cfg.OnCommit(obs)
-	}
+	countCommitted(cfg, m, stats, obs, added)
 	return nil
 }
 
