@@ -489,6 +489,41 @@ func (b *Block) Times() ([]time.Time, error) {
 	return out, nil
 }
 
+// IDs reads the observations' ids alone, decompressing five columns
+// (the flags, the times a UUID's high half is predicted from, the id
+// columns): what a store's check that an id is stored, or its lookup of
+// an id's seq, reads of a block. Like Times, it checks the columns it
+// reads only.
+func (b *Block) IDs() ([]string, error) {
+	if err := b.readFlags(); err != nil {
+		return nil, err
+	}
+	for _, c := range []int{colTime, colIDHi, colIDLo, colIDText} {
+		if err := b.load(c); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, b.n)
+	var cur cursor
+	for i, f := range b.flags {
+		var tns int64
+		if f&flagTime != 0 {
+			tns = int64(b.u[colTime][cur.time])
+			cur.time++
+		}
+		if f&flagUUID != 0 {
+			var id [16]byte
+			binary.BigEndian.PutUint64(id[:8], predictHi(tns)+uint64(unzigzag(b.u[colIDHi][cur.uuid])))
+			binary.LittleEndian.PutUint64(id[8:], b.fixed8(colIDLo, cur.uuid))
+			out[i] = formatUUID(id)
+			cur.uuid++
+		} else {
+			out[i] = b.str(colIDText, i-cur.uuid)
+		}
+	}
+	return out, nil
+}
+
 // Endpoints reads the observations' endpoints alone (address, port,
 // transport, the sensor's own address), decompressing four columns: what
 // a platform's check of its addresses or an ISP scan reads. Like Times,

@@ -71,6 +71,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		times, terr := b.Times()
 		eps, eerr := b.Endpoints()
+		ids, ierr := b.IDs()
 		got, err := Decode(blk)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
@@ -78,11 +79,11 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if terr != nil || eerr != nil {
-			t.Fatalf("the block decodes whole, but its times (%v) or endpoints (%v) do not", terr, eerr)
+		if terr != nil || eerr != nil || ierr != nil {
+			t.Fatalf("the block decodes whole, but its times (%v), endpoints (%v) or ids (%v) do not", terr, eerr, ierr)
 		}
 		for i := range got {
-			if !times[i].Equal(got[i].Time) || eps[i] != got[i].Endpoint {
+			if !times[i].Equal(got[i].Time) || eps[i] != got[i].Endpoint || ids[i] != got[i].ID {
 				t.Fatalf("row %d: the column readers disagree with the block", i)
 			}
 		}

@@ -266,7 +266,7 @@ func TestEncodeRefuses(t *testing.T) {
 }
 
 // TestAtAndColumnReadersAgreeWithAll: an observation decoded alone, and
-// the times and endpoints read alone, are what the whole decode gives.
+// the times, endpoints and ids read alone, are what the whole decode gives.
 func TestAtAndColumnReadersAgreeWithAll(t *testing.T) {
 	obs := labObservations(1500, 4)
 	r := rand.New(rand.NewPCG(3, 3))
@@ -308,9 +308,13 @@ func TestAtAndColumnReadersAgreeWithAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ids, err := b.IDs()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range all {
-		if !times[i].Equal(all[i].Time) || eps[i] != all[i].Endpoint {
-			t.Fatalf("row %d: column readers give %v %v, the block %v %v", i, times[i], eps[i], all[i].Time, all[i].Endpoint)
+		if !times[i].Equal(all[i].Time) || eps[i] != all[i].Endpoint || ids[i] != all[i].ID {
+			t.Fatalf("row %d: column readers give %v %v %q, the block %v %v %q", i, times[i], eps[i], ids[i], all[i].Time, all[i].Endpoint, all[i].ID)
 		}
 	}
 	if _, err := b.At(len(all)); err == nil {
