@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -316,4 +318,131 @@ func TestCitusPlacesEveryTableAsPlanned(t *testing.T) {
 		t.Errorf("on Citus after citus.sql: %d observations and %d leaves, want %d", rows, leaves, len(obs))
 	}
 	t.Logf("observations' shards on %d node(s); rows of each table kept: %v", nodes, before)
+}
+
+// citusStage runs fn in a transaction, rolled back after it, holding
+// ingest's staging table filled with ten new observations (copies of
+// stored rows with new UUIDs, signed by chain 1: ord n has chain_seq
+// 2000-n, so that the order seq is drawn in shows).
+func citusStage(t *testing.T, st *Store, fn func(tx pgx.Tx) error) error {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := st.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, stageTable); err != nil {
+		t.Fatal(err)
+	}
+	sel := make([]string, len(stageColumns))
+	for i, c := range stageColumns {
+		switch c {
+		case "ord":
+			sel[i] = "row_number() OVER (ORDER BY seq)"
+		case "uid":
+			sel[i] = "gen_random_uuid()"
+		case "id_text", "id_ns":
+			sel[i] = "NULL"
+		case "chain_ref":
+			sel[i] = "1"
+		case "chain_seq":
+			sel[i] = "2000 - row_number() OVER (ORDER BY seq)"
+		default:
+			sel[i] = c
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO pg_temp.`+stageName+` (`+strings.Join(stageColumns, ", ")+`) SELECT `+strings.Join(sel, ", ")+` FROM observations LIMIT 10`); err != nil {
+		t.Fatal(err)
+	}
+	return fn(tx)
+}
+
+// What docs/deployment.md ("Citus, run") says Citus 13.2 does with the
+// store's statements on the planned schema: the store's own ingest
+// statements are refused (its dictionaries' INSERT, the batch's INSERT
+// and its fallback), while the parts the plan relies on run: a
+// data-modifying CTE that writes a local table from a distributed
+// table's RETURNING, seq drawn on the coordinator in the INSERT's order,
+// the batch's lookups written as anti-joins, an integer identity of a
+// reference table drawn through the coordinator; and a data-modifying
+// CTE runs before the rest of its statement, whose reads see its rows
+// (in PostgreSQL they do not). A change of Citus or of the statements
+// that changes any of this fails here: the page must say so.
+func TestCitusRunsTheStatementsAsDocumented(t *testing.T) {
+	dsn := citusDSN(t)
+	ctx := context.Background()
+	st := openCitus(t, dsn)
+	obs := make([]observe.Observation, 20)
+	newBenchSource().fill(obs)
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	applyCitusScript(t, st)
+	more := make([]observe.Observation, 5)
+	newBenchSource().fill(more)
+	const dictRefused = "correlated subqueries are not supported when the FROM clause contains a CTE or subquery"
+	fresh, err := Open(ctx, dsn, st.cfg) // empty caches: its dictionaries' INSERT runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if err := fresh.InsertObservations(ctx, more); err == nil || !strings.Contains(err.Error(), dictRefused) {
+		t.Errorf("the store's ingest on the placed schema: %v; the page says Citus refuses its dictionaries' INSERT (%s)", err, dictRefused)
+	}
+	refused := []struct{ what, sql, err string }{
+		{"the batch's INSERT", insertReturning(elsewhereCTE+", ", stagedInsertSQL(" ORDER BY ord"), true), "complex joins are only supported when all distributed tables are co-located and joined on their distribution columns"},
+		{"the batch's probe of its ids' windows alone", `SELECT count(*) FROM pg_temp.` + stageName + ` s` + storedProbeSQL, "cannot perform a lateral outer join when a distributed subquery references complex subqueries, CTEs or local tables"},
+		{"the batch's fallback INSERT", insertReturning(elsewhereCTE+", ", fallbackInsertSQL(" ORDER BY ord"), true), "complex joins are only supported when all distributed tables are co-located and joined on their distribution columns"},
+		{"a lookup of stage rows as NOT EXISTS", `SELECT count(*) FROM pg_temp.` + stageName + ` s WHERE NOT EXISTS (SELECT 1 FROM observation_ids_elsewhere e WHERE e.id = COALESCE(s.uid::text, s.id_text))`, "direct joins between distributed and local tables are not supported"},
+	}
+	for _, r := range refused {
+		err := citusStage(t, st, func(tx pgx.Tx) error { _, err := tx.Exec(ctx, r.sql); return err })
+		if err == nil || !strings.Contains(err.Error(), r.err) {
+			t.Errorf("%s on Citus: %v; the page says it is refused (%s)", r.what, err, r.err)
+		}
+	}
+	// The chain runs' CTE, writing the local observation_chain_runs from
+	// the distributed INSERT's RETURNING (the store's insertReturning).
+	plain := `INSERT INTO observations (` + obsColumns + `) SELECT ` + obsColumns + ` FROM pg_temp.` + stageName + ` s ORDER BY ord`
+	if err := citusStage(t, st, func(tx pgx.Tx) error {
+		var n, first int64
+		if err := tx.QueryRow(ctx, insertReturning("", plain, true)).Scan(&n, &first); err != nil {
+			return err
+		}
+		var runs, runFirst, runLast int64
+		if err := tx.QueryRow(ctx, `SELECT count(*), min(first_seq), max(last_seq) FROM observation_chain_runs`).Scan(&runs, &runFirst, &runLast); err != nil {
+			return err
+		}
+		var chainSeqs []int64
+		if err := tx.QueryRow(ctx, `SELECT array_agg(chain_seq ORDER BY seq) FROM observations WHERE chain_ref = 1`).Scan(&chainSeqs); err != nil {
+			return err
+		}
+		if n != 10 || first <= int64(len(obs)) || runs != 1 || runFirst != first || runLast != first+9 {
+			t.Errorf("the chain runs' CTE on Citus: %d rows from seq %d, %d runs from %d to %d; want 10 from above %d, one run of them", n, first, runs, runFirst, runLast, len(obs))
+		}
+		if !slices.IsSortedFunc(chainSeqs, func(a, b int64) int { return cmp.Compare(b, a) }) {
+			t.Errorf("seq drawn out of the INSERT's order on Citus: chain_seq by seq %v", chainSeqs)
+		}
+		return nil
+	}); err != nil {
+		t.Errorf("the chain runs' CTE on Citus: %v", err)
+	}
+	// The lookups as anti-joins run; a data-modifying CTE before them is
+	// run first, and they see its rows.
+	antiJoin := ` FROM pg_temp.` + stageName + ` s LEFT JOIN observation_ids_elsewhere e ON e.id = COALESCE(s.uid::text, s.id_text)
+		LEFT JOIN observations o ON o.uid = s.uid WHERE e.id IS NULL AND o.uid IS NULL`
+	for _, c := range []struct {
+		with string
+		want int64
+	}{{"", 10}, {`WITH ` + elsewhereCTE + ` `, 0}} {
+		var n int64
+		if err := citusStage(t, st, func(tx pgx.Tx) error { return tx.QueryRow(ctx, c.with+`SELECT count(*)`+antiJoin).Scan(&n) }); err != nil || n != c.want {
+			t.Errorf("the lookups as anti-joins on Citus, %q before them: %d rows not stored, %v; the page says %d", c.with, n, err, c.want)
+		}
+	}
+	var id int64
+	if err := st.pool.QueryRow(ctx, `INSERT INTO observation_places (key, place, agency, agency_rule) VALUES ('\x01', 'p', 'a', 'r') RETURNING id`).Scan(&id); err != nil {
+		t.Errorf("an integer identity of a reference table, drawn through the coordinator: %v", err)
+	}
 }
