@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"maps"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/vigil-oss/vigil/internal/hashkind"
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -365,7 +367,8 @@ func citusStage(t *testing.T, st *Store, fn func(tx pgx.Tx) error) error {
 // data-modifying CTE that writes a local table from a distributed
 // table's RETURNING, seq drawn on the coordinator in the INSERT's order,
 // the batch's lookups written as anti-joins, an integer identity of a
-// reference table drawn through the coordinator; and a data-modifying
+// reference table drawn through the coordinator (and refused on a
+// worker); and a data-modifying
 // CTE runs before the rest of its statement, whose reads see its rows
 // (in PostgreSQL they do not). A change of Citus or of the statements
 // that changes any of this fails here: the page must say so.
@@ -445,4 +448,51 @@ func TestCitusRunsTheStatementsAsDocumented(t *testing.T) {
 	if err := st.pool.QueryRow(ctx, `INSERT INTO observation_places (key, place, agency, agency_rule) VALUES ('\x01', 'p', 'a', 'r') RETURNING id`).Scan(&id); err != nil {
 		t.Errorf("an integer identity of a reference table, drawn through the coordinator: %v", err)
 	}
+	citusWorkerRefusesIntegerIdentity(t, dsn, st.cfg.Schema)
+}
+
+// citusWorkerRefusesIntegerIdentity checks, on the first worker of the
+// coordinator dsn (same user and database), that an INSERT drawing an
+// integer identity of a reference table is refused there.
+func citusWorkerRefusesIntegerIdentity(t *testing.T, dsn, schema string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var host string
+	var port int
+	err = coord.QueryRow(ctx, `SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' AND shouldhaveshards AND groupid > 0 ORDER BY nodeid LIMIT 1`).Scan(&host, &port)
+	coord.Close(ctx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		t.Log("no worker: the worker's refusal of an integer identity not checked")
+		return
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Host, cfg.Port = host, uint16(port)
+	worker, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("worker %s:%d: %v", host, port, err)
+	}
+	defer worker.Close(ctx)
+	const refused = "nextval(sequence) calls in worker nodes are not supported for column defaults of type int or smallint"
+	_, err = worker.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, "observation_places"}.Sanitize()+` (key, place, agency, agency_rule) VALUES ('\x02', 'p', 'a', 'r')`)
+	if err == nil || !strings.Contains(err.Error()+errDetail(err), refused) {
+		t.Errorf("an integer identity of a reference table drawn on worker %s:%d: %v; the page says it is refused (%s)", host, port, err, refused)
+	}
+}
+
+// errDetail is the DETAIL of a PostgreSQL error, or "".
+func errDetail(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Detail
+	}
+	return ""
 }
