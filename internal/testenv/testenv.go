@@ -27,6 +27,7 @@ import (
 var Parts = map[string]string{
 	"AMULE":        "Debian packages amule-daemon and amule-utils, root and unshare (aMule in a network namespace)",
 	"CHROMIUM":     "Debian package chromium (headless browser tests)",
+	"CITUS":        "a Citus coordinator for PostgreSQL 15 named by VIGIL_TEST_CITUS (a postgres:// DSN; not in Debian: build Citus from source against postgresql-server-dev-15, shared_preload_libraries = 'citus', CREATE EXTENSION citus, citus_add_node for each worker; docs/deployment.md, \"Citus, run\")",
 	"GEO":          "a real geolocation database under /var/lib/vigil/geo: bash internal/geo/testdata/fetch-geo-db.sh (needs npm)",
 	"IPV6":         "an IPv6 loopback address ::1 (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
 	"HASHTOOLS":    "Debian packages rhash, hashdeep and coreutils (reference hashers)",

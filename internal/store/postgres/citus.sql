@@ -1,17 +1,20 @@
--- The Citus schema on paper (docs/deployment.md, "Citus: where every
--- table goes"). NOT a migration, and never run against Citus here: Citus
--- was not available. Part 1 turns the schema the migrations make (0001 to
--- 0009) into one whose every unique index on a distributed table holds the
+-- The Citus schema (docs/deployment.md, "Citus: where every table
+-- goes"). NOT a migration. Part 1 turns the schema the migrations make
+-- into one whose every unique index on a distributed table holds the
 -- table's key, with no trigger Citus would refuse; it is plain
 -- PostgreSQL, and TestCitusSchemaScript applies it to a fresh store and
 -- checks, from the catalog, that nothing is left that Citus would refuse.
 -- Part 2 (after the "-- part 2" line) places every table; it needs a
--- Citus coordinator, and the same test checks that it places each table
--- as the plan says. The store's code must change with it (the list in
--- docs/deployment.md): ingest draws seq from observations_seq and sets uid
--- for every id, the timeline and the overview's newest observations read
--- in two steps, the evidence log's append and joins use obs_uid, and the
--- analysis's save keeps web_target_days and web_first_days.
+-- Citus coordinator (each line a statement). Both were run on Citus 13.2.2
+-- (docs/deployment.md, "Citus, run"): TestCitusPlacesEveryTableAsPlanned
+-- (VIGIL_TEST_CITUS) applies them to a store on a coordinator and checks
+-- from pg_dist_partition that every table is placed as the plan says.
+-- The store's code must change with it (the list in docs/deployment.md):
+-- ingest sets uid for every id, writes its dictionaries and looks its
+-- batch's ids up in statements Citus plans, the timeline and the
+-- overview's newest observations read in two steps, the evidence log's
+-- joins use obs_uid, and the analysis's save keeps web_target_days and
+-- web_first_days.
 
 -- observations: keyed by uid, set for every id. A text id gets a uid
 -- derived from its text (md5 of 'vigil-id:' and the text, as a uuid); the
@@ -24,16 +27,16 @@ DROP INDEX observations_uid;
 CREATE UNIQUE INDEX observations_uid ON observations (uid, time_ns) WHERE id_text IS NULL;
 DROP INDEX observations_id_text;
 CREATE UNIQUE INDEX observations_id_text ON observations (uid, id_text, time_ns) WHERE id_text IS NOT NULL;
--- seq: no longer an identity (values drawn on a worker would come from
--- that node's own range, out of arrival order); ingest draws each batch's
--- values from this sequence on the coordinator, under its advisory lock.
+-- seq stays an identity: Citus (13.2, docs/deployment.md, "Citus, run")
+-- distributes a table with a bigint identity, and for an INSERT through
+-- the coordinator draws its values there, in the order of the INSERT's
+-- SELECT (a worker draws from its own range, 2^48 times its node id:
+-- Vigil writes through the coordinator only), so ingest's INSERT, under
+-- its advisory lock, keeps seq in commit order unchanged.
 -- The primary key was also the time index (migration 0017): it comes
 -- back as a plain index.
 ALTER TABLE observations DROP CONSTRAINT observations_pkey;
 CREATE INDEX observations_time ON observations (time_ns, seq);
-ALTER TABLE observations ALTER COLUMN seq DROP IDENTITY;
-CREATE SEQUENCE observations_seq;
-SELECT setval('observations_seq', COALESCE(MAX(seq), 0) + 1, false) FROM observations;
 ALTER TABLE observations ADD CONSTRAINT observations_seq_uid UNIQUE (seq, uid, time_ns);
 
 -- evidence_log: co-located with its observation. Append-only by
@@ -117,7 +120,9 @@ SELECT create_reference_table('observation_clocks');
 
 SELECT create_distributed_table('observations', 'uid');
 SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'observations');
-SELECT create_distributed_table('purged_observations', 'observation_id');
+-- colocate_with 'none': by default Citus puts a table in the group of
+-- the tables whose keys have its type (here targets', text too).
+SELECT create_distributed_table('purged_observations', 'observation_id', colocate_with => 'none');
 SELECT create_distributed_table('observation_ids_elsewhere', 'id', colocate_with => 'purged_observations');
 
 SELECT create_distributed_table('analysis_endpoints', 'id');
@@ -136,3 +141,7 @@ SELECT create_distributed_table('case_steps', 'target', colocate_with => 'target
 SELECT create_distributed_table('case_subscribers', 'target', colocate_with => 'targets');
 
 -- Every other table stays local on the coordinator (the plan's "local").
+
+-- create_*_table copies a table's rows into its shards and leaves the
+-- coordinator's own copy on disk, unread (Citus's notice): freed here.
+SELECT count(truncate_local_data_after_distributing_table(p.logicalrelid)) FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid WHERE c.relnamespace = current_schema()::regnamespace AND NOT c.relispartition;

@@ -19,9 +19,10 @@ import (
 // key is then checked like any other) and, when distributed, its key. These tests keep
 // it from going stale: a new table without a row, a row whose table is
 // gone, a key that is not a column, or a constraint or trigger Citus would
-// refuse that the page does not name, fails them. No Citus is needed (and
-// none was run): the rules are Citus's documented ones, checked against
-// the migrations' text and PostgreSQL's catalog.
+// refuse that the page does not name, fails them. No Citus is needed:
+// the rules are Citus's documented ones, checked against the migrations'
+// text and PostgreSQL's catalog. citus_test.go checks the plan against a
+// real Citus coordinator, when VIGIL_TEST_CITUS names one.
 
 const deploymentDoc = "../../../docs/deployment.md"
 
@@ -32,6 +33,7 @@ type planRow struct {
 	toCome    bool
 	key       string // distributed only
 	newKey    bool   // the key is a column the schema does not have yet
+	colocate  string // distributed only: the table it is co-located with, if the plan names one
 }
 
 var backticked = regexp.MustCompile("`([^`]+)`")
@@ -67,6 +69,9 @@ func citusPlan(t *testing.T) (map[string]planRow, string) {
 				continue
 			}
 			r.key, r.newKey = k[1], strings.Contains(cells[3], "(new)")
+			if c := backticked.FindStringSubmatch(cells[4]); c != nil {
+				r.colocate = c[1]
+			}
 		}
 		if !slices.Contains([]string{"distributed", "reference", "local"}, r.placement) {
 			t.Errorf("plan: table %s: placement %q is none of distributed, reference, local", r.table, placement)
