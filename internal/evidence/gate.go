@@ -72,6 +72,13 @@ type GateConfig struct {
 	// again counted (default 65,536: each is a message the bus waits to
 	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
+	// MaxHeldBytes bounds the bytes of the observations held in all
+	// (heldBytes: their transcripts and strings; default 256 MiB): past
+	// it, too, the oldest are released as failed. A headless observation
+	// under a trusted key waits HeadWait, and a line may be nearly a
+	// megabyte: MaxHeld alone let a publisher who knows a sensor's key
+	// and name (a bundle's keys.json) make ingest hold 64 GiB.
+	MaxHeldBytes int
 	// MaxChains bounds the chains remembered with nothing held (default
 	// 16,384): past it, those idle longest are forgotten first. Each
 	// start of a sensor begins a chain, and without --sensor-keys a hub
@@ -89,10 +96,10 @@ type GateConfig struct {
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
-// observations, for at most 30 s once what follows them contradicts them
+// observations and 256 MiB of them, for at most 30 s once what follows them contradicts them
 // (1 h while nothing does).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16, MaxChains: 1 << 14}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16, MaxHeldBytes: 256 << 20, MaxChains: 1 << 14}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -127,6 +134,7 @@ type Gate struct {
 	swept  time.Time  // when idle chains were last forgotten
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
+	bytes  int // heldBytes of those held
 	copies int // tags held beyond the first of each observation
 	// Checked counts signed heads whose signature checked; Failures
 	// holds what did not check since the last TakeFailures.
@@ -168,6 +176,7 @@ type heldObs struct {
 	after [32]byte
 	at    time.Time
 	done  bool
+	size  int // heldBytes(o), counted in Gate.bytes while held
 	// reported: its bad signature was counted once
 	reported bool
 	// asked is when the store was last asked what follows its run
@@ -187,7 +196,7 @@ type heldObs struct {
 
 // newHeld is a heldObs with one tag.
 func newHeld(gc *gateChain, o *observe.Observation, tag int, sh [32]byte, at time.Time, bad bool) *heldObs {
-	h := &heldObs{chain: gc, o: o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad}
+	h := &heldObs{chain: gc, o: o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad, size: heldBytes(o)}
 	h.tag1[0] = tag
 	h.tags = h.tag1[:1:1]
 	return h
@@ -203,6 +212,34 @@ func (gc *gateChain) hold(k uint64, h *heldObs) {
 	gc.held[k] = h.self[:1:1]
 }
 
+// over says that the gate holds more than MaxHeld observations (copies
+// counted) or MaxHeldBytes: the oldest go first.
+func (g *Gate) over() bool {
+	return g.held+g.copies > g.cfg.MaxHeld || g.bytes > g.cfg.MaxHeldBytes
+}
+
+// heldBytes is what holding o costs, about: a fixed part for the
+// structure and the bytes of each field whose length a publisher
+// chooses.
+func heldBytes(o *observe.Observation) int {
+	n := 512 + len(o.ID) + len(o.Sensor.ID) + len(o.Sensor.Version) + len(o.Sensor.Vantage) + len(o.Sensor.Commit) +
+		len(o.Sensor.Config) + len(o.Network) + len(o.Method) + len(o.ClockSource) + len(o.Endpoint.Transport) +
+		len(o.Client.PeerID) + len(o.Client.Name) + len(o.Client.Version) + len(o.Client.NodeID) + len(o.Client.UserHash) +
+		len(o.Client.GUID) + len(o.Transcript.Bytes) + len(o.Transcript.Ref) + len(o.Transcript.SHA256) +
+		len(o.Place.Country) + len(o.Place.City) + len(o.Place.Org) + len(o.Place.DB) + len(o.Jurisdiction.Agency) +
+		len(o.Jurisdiction.Rule) + len(o.Chain.Key) + len(o.Chain.ID) + len(o.Chain.Prev) + len(o.Chain.BatchSig)
+	for _, m := range o.Marks {
+		n += 16 + len(m)
+	}
+	for _, m := range o.Item.Matched {
+		n += 32 + len(m.List) + len(m.Category)
+	}
+	for _, d := range o.Place.Subdivisions {
+		n += 16 + len(d)
+	}
+	return n
+}
+
 // authWindow is how many covered positions of a chain a Gate remembers,
 // so that an observation delivered late still links to them.
 const authWindow = 8192
@@ -215,6 +252,9 @@ func NewGate(cfg GateConfig) *Gate {
 	}
 	if cfg.MaxHeld <= 0 {
 		cfg.MaxHeld = d.MaxHeld
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = d.MaxHeldBytes
 	}
 	if cfg.HeadWait <= 0 {
 		cfg.HeadWait = d.HeadWait
@@ -252,7 +292,7 @@ func (g *Gate) Drop() {
 	for _, gc := range g.chains {
 		clear(gc.held)
 	}
-	g.fifo, g.held, g.copies = nil, 0, 0
+	g.fifo, g.held, g.copies, g.bytes = nil, 0, 0, 0
 	clear(g.lent)
 	g.lent = g.lent[:0]
 }
@@ -380,6 +420,7 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 	}
 	g.fifo = append(g.fifo, h)
 	g.held++
+	g.bytes += h.size
 	return g.cover(out, gc, o.Chain.ID, k)
 }
 
@@ -441,6 +482,7 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 		}
 		got.done = true
 		g.held--
+		g.bytes -= got.size
 		g.copies -= len(got.tags) - 1
 		if hs := gc.held[k]; len(hs) == 1 {
 			delete(gc.held, k)
@@ -494,7 +536,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if h.done {
 			continue
 		}
-		over := g.held+g.copies > g.cfg.MaxHeld
+		over := g.over()
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
@@ -537,6 +579,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		}
 		h.done = true
 		g.held--
+		g.bytes -= h.size
 		g.copies -= len(h.tags) - 1
 		gc := h.chain
 		k := h.o.Chain.Seq
@@ -545,7 +588,11 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			delete(gc.held, k)
 		}
 		why := "no signature of its sensor covers it: what follows it in its chain does not link to it (a field changed after signing, an observation of its chain missing, reordered or replayed)"
-		if !contradicted {
+		switch {
+		case contradicted:
+		case over && !all && now.Sub(h.at) < g.cfg.HeadWait:
+			why = fmt.Sprintf("no signature of its sensor covered it yet, and the gate held more than it may (%d observations or %d MiB): the oldest waiting go first", g.cfg.MaxHeld, g.cfg.MaxHeldBytes>>20)
+		default:
 			why = fmt.Sprintf("no signature of its sensor covered it within %s, and nothing after it in its chain came (no signed head)", g.cfg.HeadWait)
 		}
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
@@ -620,7 +667,7 @@ func frontier(gc *gateChain, end uint64) bool {
 func (g *Gate) runEnds(now time.Time, all bool) map[*heldObs]uint64 {
 	ends := map[*heldObs]uint64{}
 	memo := map[*gateChain]map[uint64]uint64{}
-	over := g.held+g.copies > g.cfg.MaxHeld
+	over := g.over()
 	var path []uint64
 	for _, h := range g.fifo {
 		if h.done {
