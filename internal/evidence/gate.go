@@ -73,11 +73,13 @@ type GateConfig struct {
 	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
 	// MaxHeldBytes bounds the bytes of the observations held in all
-	// (heldBytes: their transcripts and strings; default 256 MiB): past
+	// (heldBytes: their transcripts and strings), and of the bus
+	// messages they came in, each once (AddRefIn; default 256 MiB): past
 	// it, too, the oldest are released as failed. A headless observation
-	// under a trusted key waits HeadWait, and a line may be nearly a
-	// megabyte: MaxHeld alone let a publisher who knows a sensor's key
-	// and name (a bundle's keys.json) make ingest hold 64 GiB.
+	// under a trusted key waits HeadWait, and a line or a message may be
+	// nearly a megabyte: MaxHeld alone let a publisher who knows a
+	// sensor's key and name (a bundle's keys.json) make ingest hold
+	// 64 GiB.
 	MaxHeldBytes int
 	// MaxChains bounds the chains remembered with nothing held (default
 	// 16,384): past it, those idle longest are forgotten first. Each
@@ -134,7 +136,8 @@ type Gate struct {
 	swept  time.Time  // when idle chains were last forgotten
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
-	bytes  int // heldBytes of those held
+	bytes  int // heldBytes of those held, and their messages' (Message)
+	msgs   map[uint64]*gateMsg
 	copies int // tags held beyond the first of each observation
 	// Checked counts signed heads whose signature checked; Failures
 	// holds what did not check since the last TakeFailures.
@@ -176,7 +179,8 @@ type heldObs struct {
 	after [32]byte
 	at    time.Time
 	done  bool
-	size  int // heldBytes(o), counted in Gate.bytes while held
+	size  int        // heldBytes(o), counted in Gate.bytes while held
+	msgs  []*gateMsg // the messages it came in (AddRefIn), one a tag at most
 	// reported: its bad signature was counted once
 	reported bool
 	// asked is when the store was last asked what follows its run
@@ -293,6 +297,7 @@ func (g *Gate) Drop() {
 		clear(gc.held)
 	}
 	g.fifo, g.held, g.copies, g.bytes = nil, 0, 0, 0
+	clear(g.msgs)
 	clear(g.lent)
 	g.lent = g.lent[:0]
 }
@@ -327,7 +332,7 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	}
 	c := new(observe.Observation)
 	*c = o
-	return g.add(out, c, false, tag, now)
+	return g.add(out, c, false, tag, now, nil)
 }
 
 // AddRef is AddTo without a copy where it can: the gate holds *o itself
@@ -341,7 +346,63 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 // does, so that the gate never keeps a whole fetched batch alive for
 // one observation.
 func (g *Gate) AddRef(out []Released, o *observe.Observation, tag int, now time.Time) []Released {
-	return g.add(out, o, true, tag, now)
+	return g.add(out, o, true, tag, now, nil)
+}
+
+// Message is the bus message an observation came in: a bus that keeps a
+// message, whole, until every observation of it is committed
+// (JetStream's) keeps it as long as the gate holds one of them, and a
+// message may be nearly a megabyte for one small observation held. Its
+// Bytes count towards MaxHeldBytes once while any observation of it is
+// held. Key names it among the messages held.
+type Message struct {
+	Key   uint64
+	Bytes int
+}
+
+// AddRefIn is AddRef of an observation that came in message m.
+func (g *Gate) AddRefIn(out []Released, o *observe.Observation, tag int, now time.Time, m Message) []Released {
+	return g.add(out, o, true, tag, now, &m)
+}
+
+// gateMsg is a message observations held came in (Message), with how
+// many of them are held.
+type gateMsg struct {
+	key         uint64
+	bytes, refs int
+}
+
+// ref counts one more observation held of m (nil: none named).
+func (g *Gate) ref(m *Message) *gateMsg {
+	if m == nil || m.Bytes <= 0 {
+		return nil
+	}
+	gm := g.msgs[m.Key]
+	if gm == nil {
+		if g.msgs == nil {
+			g.msgs = map[uint64]*gateMsg{}
+		}
+		gm = &gateMsg{key: m.Key, bytes: m.Bytes}
+		g.msgs[m.Key] = gm
+		g.bytes += m.Bytes
+	}
+	gm.refs++
+	return gm
+}
+
+// release counts h no longer held: its bytes, and those of each message
+// it came in that no other observation held came in.
+func (g *Gate) release(h *heldObs) {
+	g.held--
+	g.copies -= len(h.tags) - 1
+	g.bytes -= h.size
+	for _, gm := range h.msgs {
+		if gm.refs--; gm.refs == 0 {
+			g.bytes -= gm.bytes
+			delete(g.msgs, gm.key)
+		}
+	}
+	h.msgs = nil
 }
 
 // Detach copies each observation AddRef holds in place (since the last
@@ -361,7 +422,7 @@ func (g *Gate) Detach() {
 
 // add is AddRef; lent says that *o is the caller's (Detach copies it if
 // still held).
-func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, now time.Time) []Released {
+func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, now time.Time, m *Message) []Released {
 	if !o.Signed() {
 		return append(out, Released{Obs: *o, Tags: []int{tag}})
 	}
@@ -407,10 +468,16 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 		if h.sh == sh && h.bad == (bad != nil) && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
 			g.copies++
+			if gm := g.ref(m); gm != nil {
+				h.msgs = append(h.msgs, gm)
+			}
 			return out
 		}
 	}
 	h := newHeld(gc, o, tag, sh, now, bad != nil)
+	if gm := g.ref(m); gm != nil {
+		h.msgs = []*gateMsg{gm}
+	}
 	if bad != nil {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
 	}
@@ -481,9 +548,7 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 			break
 		}
 		got.done = true
-		g.held--
-		g.bytes -= got.size
-		g.copies -= len(got.tags) - 1
+		g.release(got)
 		if hs := gc.held[k]; len(hs) == 1 {
 			delete(gc.held, k)
 		} else {
@@ -578,9 +643,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			continue
 		}
 		h.done = true
-		g.held--
-		g.bytes -= h.size
-		g.copies -= len(h.tags) - 1
+		g.release(h)
 		gc := h.chain
 		k := h.o.Chain.Seq
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(x *heldObs) bool { return x == h })

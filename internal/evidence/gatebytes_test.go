@@ -57,3 +57,40 @@ func TestGateBoundsTheBytesItHolds(t *testing.T) {
 		t.Fatalf("released %d and held %d of %d", len(released), g.Held(), n)
 	}
 }
+
+// A message several observations held came in counts once towards
+// MaxHeldBytes, and until the last of them goes: a sensor's batch of 256
+// split across messages is held whole without counting its message 256
+// times, and a message is let go only with all of its observations.
+func TestGateCountsAMessageOnceWhileItsObservationsAreHeld(t *testing.T) {
+	tmpl := signed(t, sample(1))[0]
+	g := evidence.NewGate(evidence.DefaultGateConfig())
+	now := time.Now()
+	var released []evidence.Released
+	add := func(i int, msg uint64) {
+		o := tmpl
+		o.ID = fmt.Sprintf("held-%03d", i)
+		o.Chain.ID = fmt.Sprintf("%016x", i)
+		o.Chain.BatchSig = nil
+		released = append(released, g.AddRefIn(nil, &o, i, now, evidence.Message{Key: msg, Bytes: 1 << 20})...)
+		g.Detach()
+		released = append(released, g.Expire(now, false)...)
+	}
+	for i := range 300 { // 150 messages of two observations each
+		add(i, uint64(i/2))
+	}
+	if len(released) != 0 || g.Held() != 300 {
+		t.Fatalf("150 MiB of messages: released %d, held %d; want all 300 held", len(released), g.Held())
+	}
+	for i := 300; i < 450; i++ { // 150 more of one each: 300 MiB
+		add(i, uint64(i))
+	}
+	if n := len(released); n < 88 || n > 92 || n%2 != 0 {
+		t.Fatalf("300 MiB of messages: released %d, want the 44 or 45 oldest messages' observations, both of each", n)
+	}
+	for j, r := range released {
+		if want := fmt.Sprintf("held-%03d", j); r.Obs.ID != want || r.Failed == "" {
+			t.Fatalf("released %d: %s (failed %q), want %s, failed", j, r.Obs.ID, r.Failed, want)
+		}
+	}
+}
