@@ -181,6 +181,7 @@ type heldObs struct {
 	done  bool
 	size  int        // heldBytes(o), counted in Gate.bytes while held
 	msgs  []*gateMsg // the messages it came in (AddRefIn), one a tag at most
+	msg1  [1]*gateMsg
 	// reported: its bad signature was counted once
 	reported bool
 	// asked is when the store was last asked what follows its run
@@ -402,7 +403,7 @@ func (g *Gate) release(h *heldObs) {
 			delete(g.msgs, gm.key)
 		}
 	}
-	h.msgs = nil
+	h.msgs, h.msg1[0] = nil, nil
 }
 
 // Detach copies each observation AddRef holds in place (since the last
@@ -476,7 +477,8 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 	}
 	h := newHeld(gc, o, tag, sh, now, bad != nil)
 	if gm := g.ref(m); gm != nil {
-		h.msgs = []*gateMsg{gm}
+		h.msg1[0] = gm // no allocation of its own, as tag1
+		h.msgs = h.msg1[:1:1]
 	}
 	if bad != nil {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
