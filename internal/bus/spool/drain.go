@@ -177,9 +177,22 @@ func (s *Spool) next() (obs []observe.Observation, n int64, ok bool, err error) 
 				return nil, 0, false, err
 			}
 			continue
+		case errors.Is(rerr, errTorn):
+			// The segment being written, damaged under us (a bad sector,
+			// a write cut half-way that could not be cut back): nothing
+			// after this point in it can be trusted to parse, and failing
+			// here at every pass stopped the drain for good while new
+			// records piled up behind it. Writing goes on in a new
+			// segment, and this one is skipped as an older one is.
+			if err := s.roll(); err != nil {
+				return nil, 0, false, err
+			}
+			s.skipped("damaged record: the rest of its segment is skipped", rerr)
+			if err := s.nextSegment(); err != nil {
+				return nil, 0, false, err
+			}
+			continue
 		case rerr != nil:
-			// The segment being written, damaged under us: nothing after
-			// this point can be trusted to parse.
 			return nil, 0, false, fmt.Errorf("spool %s: segment %d offset %d: %w", s.cfg.Dir, s.rc.Seg, s.rc.Off, rerr)
 		}
 		obs, bad := decode(p)
