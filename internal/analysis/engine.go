@@ -183,9 +183,12 @@ type item struct {
 	hash     hashkind.Hash
 	matches  []observe.Match
 	severity int
-	eps      map[int32]struct{}
-	hours    map[int64]int
-	first    int64 // hour of the first sighting
+	// signed: an observation no mark says is unsigned or forged named
+	// it; matches and severity are then theirs alone (item).
+	signed bool
+	eps    map[int32]struct{}
+	hours  map[int64]int
+	first  int64 // hour of the first sighting
 }
 
 // New returns an Engine on b with its state rebuilt: decisions loaded and
@@ -467,6 +470,17 @@ func (e *Engine) item(o *observe.Observation) *item {
 		it = &item{idx: int32(len(e.itemList)), hash: o.Item.Hash, eps: map[int32]struct{}{}, hours: map[int64]int{}, first: o.Time.UnixNano() / int64(time.Hour)}
 		e.items[o.Item.Hash] = it
 		e.itemList = append(e.itemList, it)
+	}
+	// The matches an observation names are its sensor's word, which a
+	// publisher on the bus can write too: what no sensor signed
+	// (unsigned_import, signature_failed) names the file's matches only
+	// while nothing signed names the file, so that it cannot raise the
+	// severity of a file a sensor saw (and with it every target holding
+	// it). The outcome does not depend on the order of arrival.
+	if weak := o.HasMark(observe.MarkUnsigned) || o.HasMark(observe.MarkSignatureFailed); weak && it.signed {
+		return it
+	} else if !weak && !it.signed {
+		it.signed, it.matches, it.severity = true, nil, 0
 	}
 	for _, m := range o.Item.Matched {
 		if !slices.Contains(it.matches, m) {

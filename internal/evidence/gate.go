@@ -72,6 +72,15 @@ type GateConfig struct {
 	// again counted (default 65,536: each is a message the bus waits to
 	// see acknowledged): past it the oldest are released as failed.
 	MaxHeld int
+	// MaxHeldBytes bounds the bytes of the observations held in all
+	// (heldBytes: their transcripts and strings), and of the bus
+	// messages they came in, each once (AddRefIn; default 256 MiB): past
+	// it, too, the oldest are released as failed. A headless observation
+	// under a trusted key waits HeadWait, and a line or a message may be
+	// nearly a megabyte: MaxHeld alone let a publisher who knows a
+	// sensor's key and name (a bundle's keys.json) make ingest hold
+	// 64 GiB.
+	MaxHeldBytes int
 	// MaxChains bounds the chains remembered with nothing held (default
 	// 16,384): past it, those idle longest are forgotten first. Each
 	// start of a sensor begins a chain, and without --sensor-keys a hub
@@ -89,10 +98,10 @@ type GateConfig struct {
 }
 
 // DefaultGateConfig trusts any key, and holds at most 65,536
-// observations, for at most 30 s once what follows them contradicts them
+// observations and 256 MiB of them, for at most 30 s once what follows them contradicts them
 // (1 h while nothing does).
 func DefaultGateConfig() GateConfig {
-	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16, MaxChains: 1 << 14}
+	return GateConfig{MaxHold: 30 * time.Second, HeadWait: time.Hour, AskEvery: 500 * time.Millisecond, MaxAsks: 64, MaxHeld: 1 << 16, MaxHeldBytes: 256 << 20, MaxChains: 1 << 14}
 }
 
 // Released is an observation a Gate lets through: Failed is "" when a
@@ -127,6 +136,8 @@ type Gate struct {
 	swept  time.Time  // when idle chains were last forgotten
 	fifo   []*heldObs // in arrival order, for expiry
 	held   int
+	bytes  int // heldBytes of those held, and their messages' (Message)
+	msgs   map[uint64]*gateMsg
 	copies int // tags held beyond the first of each observation
 	// Checked counts signed heads whose signature checked; Failures
 	// holds what did not check since the last TakeFailures.
@@ -168,6 +179,9 @@ type heldObs struct {
 	after [32]byte
 	at    time.Time
 	done  bool
+	size  int        // heldBytes(o), counted in Gate.bytes while held
+	msgs  []*gateMsg // the messages it came in (AddRefIn), one a tag at most
+	msg1  [1]*gateMsg
 	// reported: its bad signature was counted once
 	reported bool
 	// asked is when the store was last asked what follows its run
@@ -187,7 +201,7 @@ type heldObs struct {
 
 // newHeld is a heldObs with one tag.
 func newHeld(gc *gateChain, o *observe.Observation, tag int, sh [32]byte, at time.Time, bad bool) *heldObs {
-	h := &heldObs{chain: gc, o: o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad}
+	h := &heldObs{chain: gc, o: o, sh: sh, after: verify.ChainStep(o.Chain.Prev, sh[:]), at: at, bad: bad, contradicted: bad, size: heldBytes(o)}
 	h.tag1[0] = tag
 	h.tags = h.tag1[:1:1]
 	return h
@@ -203,6 +217,34 @@ func (gc *gateChain) hold(k uint64, h *heldObs) {
 	gc.held[k] = h.self[:1:1]
 }
 
+// over says that the gate holds more than MaxHeld observations (copies
+// counted) or MaxHeldBytes: the oldest go first.
+func (g *Gate) over() bool {
+	return g.held+g.copies > g.cfg.MaxHeld || g.bytes > g.cfg.MaxHeldBytes
+}
+
+// heldBytes is what holding o costs, about: a fixed part for the
+// structure and the bytes of each field whose length a publisher
+// chooses.
+func heldBytes(o *observe.Observation) int {
+	n := 512 + len(o.ID) + len(o.Sensor.ID) + len(o.Sensor.Version) + len(o.Sensor.Vantage) + len(o.Sensor.Commit) +
+		len(o.Sensor.Config) + len(o.Network) + len(o.Method) + len(o.ClockSource) + len(o.Endpoint.Transport) +
+		len(o.Client.PeerID) + len(o.Client.Name) + len(o.Client.Version) + len(o.Client.NodeID) + len(o.Client.UserHash) +
+		len(o.Client.GUID) + len(o.Transcript.Bytes) + len(o.Transcript.Ref) + len(o.Transcript.SHA256) +
+		len(o.Place.Country) + len(o.Place.City) + len(o.Place.Org) + len(o.Place.DB) + len(o.Jurisdiction.Agency) +
+		len(o.Jurisdiction.Rule) + len(o.Chain.Key) + len(o.Chain.ID) + len(o.Chain.Prev) + len(o.Chain.BatchSig)
+	for _, m := range o.Marks {
+		n += 16 + len(m)
+	}
+	for _, m := range o.Item.Matched {
+		n += 32 + len(m.List) + len(m.Category)
+	}
+	for _, d := range o.Place.Subdivisions {
+		n += 16 + len(d)
+	}
+	return n
+}
+
 // authWindow is how many covered positions of a chain a Gate remembers,
 // so that an observation delivered late still links to them.
 const authWindow = 8192
@@ -215,6 +257,9 @@ func NewGate(cfg GateConfig) *Gate {
 	}
 	if cfg.MaxHeld <= 0 {
 		cfg.MaxHeld = d.MaxHeld
+	}
+	if cfg.MaxHeldBytes <= 0 {
+		cfg.MaxHeldBytes = d.MaxHeldBytes
 	}
 	if cfg.HeadWait <= 0 {
 		cfg.HeadWait = d.HeadWait
@@ -252,7 +297,8 @@ func (g *Gate) Drop() {
 	for _, gc := range g.chains {
 		clear(gc.held)
 	}
-	g.fifo, g.held, g.copies = nil, 0, 0
+	g.fifo, g.held, g.copies, g.bytes = nil, 0, 0, 0
+	clear(g.msgs)
 	clear(g.lent)
 	g.lent = g.lent[:0]
 }
@@ -287,7 +333,7 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 	}
 	c := new(observe.Observation)
 	*c = o
-	return g.add(out, c, false, tag, now)
+	return g.add(out, c, false, tag, now, nil)
 }
 
 // AddRef is AddTo without a copy where it can: the gate holds *o itself
@@ -301,7 +347,63 @@ func (g *Gate) AddTo(out []Released, o observe.Observation, tag int, now time.Ti
 // does, so that the gate never keeps a whole fetched batch alive for
 // one observation.
 func (g *Gate) AddRef(out []Released, o *observe.Observation, tag int, now time.Time) []Released {
-	return g.add(out, o, true, tag, now)
+	return g.add(out, o, true, tag, now, nil)
+}
+
+// Message is the bus message an observation came in: a bus that keeps a
+// message, whole, until every observation of it is committed
+// (JetStream's) keeps it as long as the gate holds one of them, and a
+// message may be nearly a megabyte for one small observation held. Its
+// Bytes count towards MaxHeldBytes once while any observation of it is
+// held. Key names it among the messages held.
+type Message struct {
+	Key   uint64
+	Bytes int
+}
+
+// AddRefIn is AddRef of an observation that came in message m.
+func (g *Gate) AddRefIn(out []Released, o *observe.Observation, tag int, now time.Time, m Message) []Released {
+	return g.add(out, o, true, tag, now, &m)
+}
+
+// gateMsg is a message observations held came in (Message), with how
+// many of them are held.
+type gateMsg struct {
+	key         uint64
+	bytes, refs int
+}
+
+// ref counts one more observation held of m (nil: none named).
+func (g *Gate) ref(m *Message) *gateMsg {
+	if m == nil || m.Bytes <= 0 {
+		return nil
+	}
+	gm := g.msgs[m.Key]
+	if gm == nil {
+		if g.msgs == nil {
+			g.msgs = map[uint64]*gateMsg{}
+		}
+		gm = &gateMsg{key: m.Key, bytes: m.Bytes}
+		g.msgs[m.Key] = gm
+		g.bytes += m.Bytes
+	}
+	gm.refs++
+	return gm
+}
+
+// release counts h no longer held: its bytes, and those of each message
+// it came in that no other observation held came in.
+func (g *Gate) release(h *heldObs) {
+	g.held--
+	g.copies -= len(h.tags) - 1
+	g.bytes -= h.size
+	for _, gm := range h.msgs {
+		if gm.refs--; gm.refs == 0 {
+			g.bytes -= gm.bytes
+			delete(g.msgs, gm.key)
+		}
+	}
+	h.msgs, h.msg1[0] = nil, nil
 }
 
 // Detach copies each observation AddRef holds in place (since the last
@@ -321,7 +423,7 @@ func (g *Gate) Detach() {
 
 // add is AddRef; lent says that *o is the caller's (Detach copies it if
 // still held).
-func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, now time.Time) []Released {
+func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, now time.Time, m *Message) []Released {
 	if !o.Signed() {
 		return append(out, Released{Obs: *o, Tags: []int{tag}})
 	}
@@ -367,10 +469,17 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 		if h.sh == sh && h.bad == (bad != nil) && bytes.Equal(h.o.Chain.Prev, o.Chain.Prev) && bytes.Equal(h.o.Chain.BatchSig, o.Chain.BatchSig) {
 			h.tags = append(h.tags, tag) // the same, delivered again
 			g.copies++
+			if gm := g.ref(m); gm != nil {
+				h.msgs = append(h.msgs, gm)
+			}
 			return out
 		}
 	}
 	h := newHeld(gc, o, tag, sh, now, bad != nil)
+	if gm := g.ref(m); gm != nil {
+		h.msg1[0] = gm // no allocation of its own, as tag1
+		h.msgs = h.msg1[:1:1]
+	}
 	if bad != nil {
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d, evidence form 2): %w", o.ID, o.Chain.ID, k, bad))
 	}
@@ -380,6 +489,7 @@ func (g *Gate) add(out []Released, o *observe.Observation, lent bool, tag int, n
 	}
 	g.fifo = append(g.fifo, h)
 	g.held++
+	g.bytes += h.size
 	return g.cover(out, gc, o.Chain.ID, k)
 }
 
@@ -440,8 +550,7 @@ func (g *Gate) cover(out []Released, gc *gateChain, chain string, k uint64) []Re
 			break
 		}
 		got.done = true
-		g.held--
-		g.copies -= len(got.tags) - 1
+		g.release(got)
 		if hs := gc.held[k]; len(hs) == 1 {
 			delete(gc.held, k)
 		} else {
@@ -494,7 +603,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 		if h.done {
 			continue
 		}
-		over := g.held+g.copies > g.cfg.MaxHeld
+		over := g.over()
 		if !all && !over && now.Sub(h.at) < g.cfg.MaxHold {
 			break
 		}
@@ -536,8 +645,7 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			continue
 		}
 		h.done = true
-		g.held--
-		g.copies -= len(h.tags) - 1
+		g.release(h)
 		gc := h.chain
 		k := h.o.Chain.Seq
 		gc.held[k] = slices.DeleteFunc(gc.held[k], func(x *heldObs) bool { return x == h })
@@ -545,7 +653,11 @@ func (g *Gate) Expire(now time.Time, all bool) []Released {
 			delete(gc.held, k)
 		}
 		why := "no signature of its sensor covers it: what follows it in its chain does not link to it (a field changed after signing, an observation of its chain missing, reordered or replayed)"
-		if !contradicted {
+		switch {
+		case contradicted:
+		case over && !all && now.Sub(h.at) < g.cfg.HeadWait:
+			why = fmt.Sprintf("no signature of its sensor covered it yet, and the gate held more than it may (%d observations or %d MiB): the oldest waiting go first", g.cfg.MaxHeld, g.cfg.MaxHeldBytes>>20)
+		default:
 			why = fmt.Sprintf("no signature of its sensor covered it within %s, and nothing after it in its chain came (no signed head)", g.cfg.HeadWait)
 		}
 		g.failures = append(g.failures, fmt.Errorf("observation %s (chain %s, seq %d): %s", h.o.ID, h.o.Chain.ID, k, why))
@@ -620,7 +732,7 @@ func frontier(gc *gateChain, end uint64) bool {
 func (g *Gate) runEnds(now time.Time, all bool) map[*heldObs]uint64 {
 	ends := map[*heldObs]uint64{}
 	memo := map[*gateChain]map[uint64]uint64{}
-	over := g.held+g.copies > g.cfg.MaxHeld
+	over := g.over()
 	var path []uint64
 	for _, h := range g.fifo {
 		if h.done {

@@ -341,6 +341,14 @@ type partAcker interface {
 // redeliverer is a bus batch that says whether a Nak hands it over again.
 type redeliverer interface{ Redelivers() bool }
 
+// messageSizer is a bus batch that keeps each message whole until all
+// its observations are committed (JetStream's): MessageOf gives the
+// message observation i came in (an index in the batch) and its bytes.
+// The gate counts them towards its bound while it holds an observation
+// of it (evidence.Message): one small observation held for --head-wait
+// keeps its message of up to a megabyte.
+type messageSizer interface{ MessageOf(i int) (msg, bytes int) }
+
 // inProgresser is a bus batch whose redelivery can be put off: it is
 // still being worked on.
 type inProgresser interface{ InProgress() }
@@ -440,11 +448,17 @@ func (f *gatedFetcher) run(ctx context.Context, c bus.Consumer, cfg Config, m *M
 			j.rel = slices.Grow(j.rel, len(obs))
 			// The gate holds each observation in place (AddRef) until
 			// the Detach below, which copies what it still holds.
+			sizer, _ := b.(messageSizer)
 			for i := range obs {
 				if cfg.Enrich != nil {
 					cfg.Enrich(&obs[i])
 				}
-				j.rel = gate.AddRef(j.rel, &obs[i], tag<<partBits|i, now)
+				if sizer == nil {
+					j.rel = gate.AddRef(j.rel, &obs[i], tag<<partBits|i, now)
+					continue
+				}
+				m, n := sizer.MessageOf(i)
+				j.rel = gate.AddRefIn(j.rel, &obs[i], tag<<partBits|i, now, evidence.Message{Key: uint64(tag)<<32 | uint64(m), Bytes: n})
 			}
 		}
 		j.rel = append(j.rel, gate.Expire(now, false)...)

@@ -338,6 +338,11 @@ func TestDecodeRejectsBadFieldsNamingTheLine(t *testing.T) {
 		{"unknown-level", "possession", `"seeding"`, true, "possession"},
 		{"unknown-level-literal", "possession", `"unknown"`, true, "possession"},
 		{"negative-pieces", "pieces_total", `-2`, true, "pieces_total"},
+		// PostgreSQL's pieces columns are 32-bit: a count past them
+		// failed the store's whole batch, and ingest with it, at every
+		// redelivery (h-rev9).
+		{"pieces-have-past-int32", "pieces_have", `2147483648`, true, "pieces_have"},
+		{"pieces-total-past-int32", "pieces_total", `4294967296`, true, "pieces_total"},
 		{"categories-mismatch", "matched_categories", `["1"]`, true, "matched_categories"},
 		{"bad-base64", "transcript", `"not base64!"`, true, "transcript"},
 		{"sensor-address-no-port", "sensor_address", `"127.0.0.1"`, true, "sensor_address"},

@@ -17,6 +17,13 @@ var (
 	maxTime = time.Unix(0, 1<<63-1).UTC()
 )
 
+// MaxPieces is the largest piece count an Observation may carry (have or
+// total): what PostgreSQL's integer columns hold. No protocol comes near
+// it (a BitTorrent piece is at least 16 KiB: 32 TiB of pieces; eD2K
+// counts parts in 16 bits); a larger count came from no sensor, and the
+// PostgreSQL store could never hold it.
+const MaxPieces = 1<<31 - 1
+
 // Validate reports why o may not be stored or written, or nil. It checks
 // what every reader relies on: a time, a known hash, a possession level
 // and an address. It leaves the id alone (a store assigns one when it is
@@ -31,6 +38,10 @@ func (o *Observation) Validate() error {
 		return fmt.Errorf("%w: no item hash", ErrInvalid)
 	case o.Possession.Level < Announced || o.Possession.Level > Verified:
 		return fmt.Errorf("%w: possession level %s", ErrInvalid, o.Possession.Level)
+	case o.Possession.PiecesHave > MaxPieces:
+		return fmt.Errorf("%w: pieces_have %d past %d", ErrInvalid, o.Possession.PiecesHave, MaxPieces)
+	case o.Possession.PiecesTotal > MaxPieces:
+		return fmt.Errorf("%w: pieces_total %d past %d", ErrInvalid, o.Possession.PiecesTotal, MaxPieces)
 	case !o.Endpoint.IP.IsValid():
 		return fmt.Errorf("%w: no endpoint address", ErrInvalid)
 	case !o.ClockKnown && (o.ClockOffset != 0 || o.ClockUncertainty != 0):

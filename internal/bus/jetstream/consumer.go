@@ -318,6 +318,17 @@ func (b *batch) AckSome(ctx context.Context, idx []int) error {
 
 func (b *batch) Observations() []observe.Observation { return b.obs }
 
+// MessageOf gives the message observation i came in (its index in the
+// batch) and its bytes, which the batch keeps until that message is
+// acknowledged (0 once it is).
+func (b *batch) MessageOf(i int) (msg, bytes int) {
+	m := int(b.of[i])
+	if b.msgs[m] == nil {
+		return m, 0
+	}
+	return m, len(b.msgs[m].Data())
+}
+
 // Ack acknowledges every message: each with its own ack (the consumer's
 // AckExplicit policy: an AckAll would also acknowledge what other ingests
 // sharing the consumer fetched and have not committed), sent without

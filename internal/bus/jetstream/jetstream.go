@@ -109,6 +109,10 @@ func validName(s string) bool {
 	return true
 }
 
+// ErrStreamOfOtherSubjects is a stream, named as this bus's, that takes
+// other subjects than its --subject: it is left as it is.
+var ErrStreamOfOtherSubjects = errors.New("the stream exists with other subjects")
+
 // Bus is a connection to the stream.
 type Bus struct {
 	cfg Config
@@ -188,9 +192,24 @@ func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
 	if b.st != nil {
 		return b.st, nil
 	}
+	// A stream of that name that takes other subjects is another
+	// deployment's (or this one's, with another --subject): updating it
+	// would take its subjects from it, its sensors' publishes failing and
+	// ours reaching its ingest. Its subjects are kept as they are.
+	subjects := []string{b.cfg.Subject + ".>"}
+	if old, err := b.js.Stream(ctx, b.cfg.Stream); err == nil {
+		have := old.CachedInfo().Config.Subjects
+		if !slices.Contains(have, subjects[0]) {
+			return nil, fmt.Errorf("jetstream %s: stream %s: %w: it takes %s, not %s (give each deployment its own --stream and --subject)",
+				b.cfg.URL, b.cfg.Stream, ErrStreamOfOtherSubjects, strings.Join(have, " "), subjects[0])
+		}
+		subjects = have
+	} else if !errors.Is(err, js.ErrStreamNotFound) {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.cfg.URL, b.cfg.Stream, err)
+	}
 	st, err := b.js.CreateOrUpdateStream(ctx, js.StreamConfig{
 		Name:       b.cfg.Stream,
-		Subjects:   []string{b.cfg.Subject + ".>"},
+		Subjects:   subjects,
 		Storage:    js.FileStorage,
 		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
 		MaxAge:     b.cfg.MaxAge,

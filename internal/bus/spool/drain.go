@@ -170,16 +170,34 @@ func (s *Spool) next() (obs []observe.Observation, n int64, ok bool, err error) 
 		p, n, rerr := readRecord(s.rf, s.rc.Off)
 		switch {
 		case rerr != nil && s.rc.Seg < s.wseg:
-			if !errors.Is(rerr, io.EOF) {
+			damaged := !errors.Is(rerr, io.EOF)
+			if damaged {
 				s.skipped("damaged record: the rest of its segment is skipped", rerr)
 			}
 			if err := s.nextSegment(); err != nil {
 				return nil, 0, false, err
 			}
+			if damaged {
+				s.recount()
+			}
+			continue
+		case errors.Is(rerr, errTorn):
+			// The segment being written, damaged under us (a bad sector,
+			// a write cut half-way that could not be cut back): nothing
+			// after this point in it can be trusted to parse, and failing
+			// here at every pass stopped the drain for good while new
+			// records piled up behind it. Writing goes on in a new
+			// segment, and this one is skipped as an older one is.
+			if err := s.roll(); err != nil {
+				return nil, 0, false, err
+			}
+			s.skipped("damaged record: the rest of its segment is skipped", rerr)
+			if err := s.nextSegment(); err != nil {
+				return nil, 0, false, err
+			}
+			s.recount()
 			continue
 		case rerr != nil:
-			// The segment being written, damaged under us: nothing after
-			// this point can be trusted to parse.
 			return nil, 0, false, fmt.Errorf("spool %s: segment %d offset %d: %w", s.cfg.Dir, s.rc.Seg, s.rc.Off, rerr)
 		}
 		obs, bad := decode(p)
@@ -198,6 +216,32 @@ func (s *Spool) next() (obs []observe.Observation, n int64, ok bool, err error) 
 func (s *Spool) skipped(what string, err error) {
 	s.st.Torn++
 	s.log.Error("sensor queue: "+what, "dir", s.cfg.Dir, "segment", s.rc.Seg, "offset", s.rc.Off, "err", err)
+}
+
+// recount counts again the observations waiting, from the cursor on (a
+// segment's rest skipped: what it held no longer waits, and how much
+// that was cannot be read from damaged records). s.mu is held.
+func (s *Spool) recount() {
+	segs, err := segments(s.cfg.Dir)
+	if err != nil {
+		return
+	}
+	n := 0
+	for _, seg := range segs {
+		if seg < s.rc.Seg {
+			continue
+		}
+		from := int64(0)
+		if seg == s.rc.Seg {
+			from = s.rc.Off
+		}
+		obs, _, _, err := scan(filepath.Join(s.cfg.Dir, segName(seg)), from)
+		if err != nil {
+			return
+		}
+		n += obs
+	}
+	s.st.Pending = n
 }
 
 // advance moves the cursor past a record, of n bytes and obs

@@ -235,7 +235,7 @@ func (s *Spool) recover() error {
 		c = cursor{Seg: live[0]}
 	}
 	for _, n := range live {
-		if err := s.recoverSegment(n, c); err != nil {
+		if err := s.recoverSegment(n, &c); err != nil {
 			return err
 		}
 	}
@@ -251,8 +251,9 @@ func (s *Spool) recover() error {
 }
 
 // recoverSegment counts segment n's waiting records and cuts it at a
-// torn record.
-func (s *Spool) recoverSegment(n uint64, c cursor) error {
+// torn record. A cursor past the end of its segment is moved to the end
+// (what it passed was published).
+func (s *Spool) recoverSegment(n uint64, c *cursor) error {
 	path := filepath.Join(s.cfg.Dir, segName(n))
 	from := int64(0)
 	if n == c.Seg {
@@ -276,7 +277,13 @@ func (s *Spool) recoverSegment(n uint64, c cursor) error {
 	s.st.Pending += obs
 	s.st.Bytes += fi.Size()
 	if n == c.Seg && c.Off > fi.Size() {
-		return fmt.Errorf("spool %s: cursor at offset %d of %s, which holds %d bytes: the queue was changed by hand", s.cfg.Dir, c.Off, path, fi.Size())
+		// A power loss: the cursor's rename reached the disk before the
+		// segment's last records (fsynced every SyncEvery). The cursor
+		// passes a record only once the bus acknowledged it: what was
+		// lost was published.
+		s.log.Warn("sensor queue: cursor past the end of its segment (a power loss lost records already published); it is moved to the end",
+			"segment", path, "cursor", c.Off, "bytes", fi.Size())
+		c.Off = fi.Size()
 	}
 	return nil
 }

@@ -1,0 +1,53 @@
+package spool
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// A power loss after the cursor was saved (rename: metadata the file
+// system may commit first) but before the segment's last records reached
+// the disk (fsynced every --queue-sync) leaves the cursor past the end of
+// its segment. Those records were published: the cursor moves past a
+// record only once NATS acknowledged it. Before, the queue refused to
+// open ("the queue was changed by hand") and the sensor did not start
+// again until someone edited the cursor; it must open, publish nothing
+// again, and go on.
+func TestQueueOpensWithItsCursorPastItsSegmentsEnd(t *testing.T) {
+	dir := t.TempDir()
+	up := &upstream{}
+	s, err := Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAll(t, s, observations(300))
+	stop := run(s)
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	stop()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadCursor(dir)
+	if err != nil || c.Off == 0 {
+		t.Fatalf("cursor %+v, %v: want one past the records drained", c, err)
+	}
+	seg := filepath.Join(dir, segName(c.Seg))
+	if err := os.Truncate(seg, c.Off/2); err != nil { // the tail lost, maybe mid-record
+		t.Fatal(err)
+	}
+	sent := len(up.ids())
+	s, err = Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatalf("after a power loss left the cursor past its segment's end: %v", err)
+	}
+	if st := s.Stats(); st.Pending != 0 {
+		t.Fatalf("%d pending after the power loss, want 0: they were published", st.Pending)
+	}
+	more := publishAll(t, s, observations(310)[300:])
+	stop = run(s)
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	stop()
+	s.Close()
+	sameOrder(t, up.ids()[sent:], more)
+}
