@@ -55,6 +55,8 @@ type Engine struct {
 	claims    map[netip.AddrPort]*claim // listen ports declared in DHT announces, by the IP:port declared
 	links     map[linkKey]*link
 	linkIDs   map[string]int64
+	oddIDs    map[string]uint64 // observation ids not in canonical form, numbered (obsRef)
+	oddList   []string
 	nextLink  int64
 	blocked   map[string]Decision // rule|evidence rejected by an analyst
 	uf        unionFind
@@ -150,7 +152,7 @@ type endpoint struct {
 	networks    []string
 	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
 	fhDays      []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
-	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	probes      *probeSpan         // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
 
@@ -698,7 +700,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		}
 		p.hasFH = true
 		if o.Method == observe.MethodPeerProbe {
-			p.probes = widen(p.probes, t, o.ID)
+			p.widenProbes(t, e.ref(o.ID))
 		}
 	}
 	it := e.item(o)

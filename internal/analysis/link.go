@@ -1,6 +1,8 @@
 package analysis
 
 import (
+	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -18,17 +20,82 @@ type identKey struct {
 	val  string
 }
 
+// span is the time span of the sightings of something (an identifier at
+// an endpoint, a declared port by an announce endpoint) and the last
+// observation in it.
 type span struct {
-	first, last       int64
-	firstObs, lastObs string
+	first, last int64
+	lastObs     obsRef
+}
+
+// obsRef is an observation id as the engine keeps it (Engine.ref, and
+// Engine.obsID gives it back): the 16 bytes of an id in canonical form
+// (observe.IDBytes: every id observe.NewID makes), or for any other id
+// its number in Engine.oddIDs, with byte 6 (a UUID's version, which is
+// not 0 in an id kept as its bytes) zero. A string kept 36 bytes in an
+// allocation of 48 and its header 16.
+type obsRef [16]byte
+
+// ref is how the engine keeps observation id id.
+func (e *Engine) ref(id string) obsRef {
+	if b, ok := observe.IDBytes(id); ok && b[6]>>4 != 0 {
+		return obsRef(b)
+	}
+	n, ok := e.oddIDs[id]
+	if !ok {
+		if e.oddIDs == nil {
+			e.oddIDs = map[string]uint64{}
+		}
+		n = uint64(len(e.oddList))
+		e.oddIDs[id] = n
+		e.oddList = append(e.oddList, id)
+	}
+	var r obsRef
+	binary.BigEndian.PutUint64(r[8:], n)
+	return r
+}
+
+// obsID is the observation id r keeps.
+func (e *Engine) obsID(r obsRef) string {
+	if r[6]>>4 != 0 {
+		return observe.FormatID(r)
+	}
+	return e.oddList[binary.BigEndian.Uint64(r[8:])]
 }
 
 // ident is one protocol identifier and the endpoints it was seen at.
 type ident struct {
-	key      identKey
-	eps      map[int32]*span
-	hours    map[int64][]netip.Addr // distinct IPs per clock hour, up to the cap + 1
-	poisoned string                 // why it links nothing, if it does not
+	key   identKey
+	eps   map[int32]*span
+	hours []identHour // sorted by hour: each hour's distinct IPs, up to the cap + 1
+	// poisoned says why it links nothing, if it does not.
+	poisoned string
+}
+
+// identHour is one IP an identifier was seen from in a clock hour (since
+// the Unix epoch, as fileAgg.fhHours counts them): the IP of endpoint ep,
+// the first seen from it that hour. A map of hours to IPs took about ten
+// times the bytes.
+type identHour struct {
+	hour int32
+	ep   int32
+}
+
+// addHour records that id was seen from p in clock hour h, and returns
+// the number of distinct IPs it was seen from that hour (0 when p's IP
+// was counted already). Observations mostly arrive in time order: the
+// common case appends.
+func (e *Engine) addHour(id *ident, h int32, p *endpoint) int {
+	ip := p.key.Addr()
+	i, _ := slices.BinarySearchFunc(id.hours, h, func(x identHour, h int32) int { return cmp.Compare(x.hour, h) })
+	j := i
+	for ; j < len(id.hours) && id.hours[j].hour == h; j++ {
+		if e.eps[id.hours[j].ep].key.Addr() == ip {
+			return 0
+		}
+	}
+	id.hours = slices.Insert(id.hours, j, identHour{hour: h, ep: p.id})
+	return j + 1 - i
 }
 
 type linkKey struct {
@@ -247,7 +314,7 @@ func (e *Engine) identOf(p *endpoint, slot int, rule string, val []byte) *ident 
 	k := identKey{rule, string(val)}
 	id := e.idents[k]
 	if id == nil {
-		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		id = &ident{key: k, eps: map[int32]*span{}}
 		e.idents[k] = id
 	}
 	p.lastIdent[slot] = id
@@ -257,7 +324,7 @@ func (e *Engine) identOf(p *endpoint, slot int, rule string, val []byte) *ident 
 func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	id := e.idents[k]
 	if id == nil {
-		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		id = &ident{key: k, eps: map[int32]*span{}}
 		e.idents[k] = id
 	}
 	e.sightIdent(id, p, o)
@@ -272,26 +339,16 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 	t := o.Time.UnixNano()
 	sp := id.eps[p.id]
 	if sp == nil {
-		sp = &span{first: t, last: t, firstObs: o.ID, lastObs: o.ID}
+		sp = widen(nil, t, e.ref(o.ID))
 		id.eps[p.id] = sp
 	} else {
-		if t < sp.first {
-			sp.first, sp.firstObs = t, o.ID
-		}
-		if t > sp.last {
-			sp.last, sp.lastObs = t, o.ID
-		}
+		widen(sp, t, e.ref(o.ID))
 	}
 	lc := &e.cfg.Links
 	h := t / int64(time.Hour)
-	ips := id.hours[h]
-	if ip := p.key.Addr(); !slices.Contains(ips, ip) {
-		ips = append(ips, ip)
-		id.hours[h] = ips
-		if len(ips) > lc.MaxIPsPerHour {
-			e.poison(id, fmt.Sprintf("seen from %d addresses within the hour of %s: shared or forged", len(ips), time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00")))
-			return
-		}
+	if n := e.addHour(id, int32(h), p); n > lc.MaxIPsPerHour {
+		e.poison(id, fmt.Sprintf("seen from %d addresses within the hour of %s: shared or forged", n, time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00")))
+		return
 	}
 	// A subscriber's prefix is seen at a new endpoint every time its
 	// machines draw a new address: no cap on endpoints ever (the window
@@ -353,7 +410,7 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 		if (k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix) && p.key.Addr() == q.key.Addr() {
 			continue
 		}
-		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{osp.lastObs, sp.lastObs}, t)
+		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{e.obsID(osp.lastObs), e.obsID(sp.lastObs)}, t)
 	}
 }
 
