@@ -57,6 +57,8 @@ type Engine struct {
 	linkIDs   map[string]int64
 	oddIDs    map[string]uint64 // observation ids not in canonical form, numbered (obsRef)
 	oddList   []string
+	places    map[epPlace]*epPlace // endpoints' places, one copy each (placeOf)
+	strs      map[string]string    // endpoints' agencies, networks and transports, one copy each (intern)
 	nextLink  int64
 	blocked   map[string]Decision // rule|evidence rejected by an analyst
 	uf        unionFind
@@ -145,7 +147,7 @@ type endpoint struct {
 	anyAgency   string // of the most recent observation
 	anyAgencyNS int64
 	agencies    []string // every agency its observations were routed to, once each (mostly one: a slice is a tenth of a map's bytes)
-	place       observe.Place
+	place       *epPlace // noPlace until placed
 	placeNS     int64
 	vpn         bool
 	hosting     bool
@@ -566,7 +568,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, transport: o.Endpoint.Transport}
+	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, transport: e.intern(o.Endpoint.Transport), place: noPlace}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id. The snapshot may
@@ -712,27 +714,35 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	if t > p.last {
 		p.last = t
-		p.transport = o.Endpoint.Transport
+		if p.transport != o.Endpoint.Transport {
+			p.transport = e.intern(o.Endpoint.Transport)
+		}
 	}
 	p.count++
 	if a := o.Jurisdiction.Agency; a != "" {
 		if !slices.Contains(p.agencies, a) {
-			p.agencies = append(p.agencies, a)
+			p.agencies = append(p.agencies, e.intern(a))
 		}
 		if t >= p.anyAgencyNS {
-			p.anyAgency, p.anyAgencyNS = a, t
+			if p.anyAgency != a {
+				p.anyAgency = e.intern(a)
+			}
+			p.anyAgencyNS = t
 		}
 		if !o.Place.VPN && t >= p.agencyNS {
-			p.agency, p.agencyNS = a, t
+			if p.agency != a {
+				p.agency = e.intern(a)
+			}
+			p.agencyNS = t
 		}
 	}
 	if o.Place.Found() && t >= p.placeNS {
-		p.place, p.placeNS = placeText(o.Place), t
+		p.place, p.placeNS = e.placeOf(&o.Place), t
 	}
 	p.vpn = p.vpn || o.Place.VPN
 	p.hosting = p.hosting || o.Place.Hosting
 	if !slices.Contains(p.networks, o.Network) {
-		p.networks = append(p.networks, o.Network)
+		p.networks = append(p.networks, e.intern(o.Network))
 	}
 	intent := Intent(o)
 	f := p.files[it.idx]

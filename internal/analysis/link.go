@@ -542,7 +542,7 @@ func (e *Engine) markComponent(id int32) {
 // known now, with the figures for the reason.
 func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j float64) {
 	lc := &e.cfg.Links
-	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || !p.hasFH || !q.hasFH {
+	if p.place.asn == 0 || q.place.asn != p.place.asn || !p.hasFH || !q.hasFH {
 		return false, 0, 0, 0
 	}
 	// Only what each endpoint itself showed counts: its first-hand files
@@ -627,7 +627,7 @@ func (e *Engine) recheckOverlaps(p *endpoint) {
 // linkOverlap applies the overlap rule when endpoint p gained file it.
 func (e *Engine) linkOverlap(p *endpoint, it *item) {
 	lc := &e.cfg.Links
-	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.ASN == 0 {
+	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.asn == 0 {
 		return
 	}
 	for oid := range it.eps {
@@ -651,7 +651,7 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 			first, second = q, p
 		}
 		reason := fmt.Sprintf("share %d of %d watched files (Jaccard %.2f) in AS%d, never active together: %s last seen %s, %s first seen %s",
-			inter, union, j, p.place.ASN, first.key, ts(first.last), second.key, ts(second.first))
+			inter, union, j, p.place.asn, first.key, ts(first.last), second.key, ts(second.first))
 		lk := newLinkKey(p.id, q.id, RuleOverlap, ev)
 		for _, x := range []*endpoint{p, q} {
 			if x.overlaps == nil {

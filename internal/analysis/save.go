@@ -249,10 +249,7 @@ func (g *memberAgg) summary(endpoints int) TargetSummary {
 		s.Jurisdiction = g.anyEp.anyAgency
 	}
 	if g.placeEp != nil {
-		s.Country = g.placeEp.place.Country
-		if n := len(g.placeEp.place.Subdivisions); n > 0 {
-			s.Subdivision = g.placeEp.place.Subdivisions[n-1]
-		}
+		s.Country, s.Subdivision = g.placeEp.place.country, g.placeEp.place.sub
 	}
 	s.Agencies = slices.Sorted(maps.Keys(g.agencies))
 	sort.Strings(g.networks)
@@ -360,14 +357,11 @@ func targetRow(seq int64, s TargetSummary, shares map[string]Share) TargetRow {
 
 func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
 	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: p.gen, Confidence: e.epConf[p.id], FirstHand: p.hasFH,
-		Transport: p.transport, ASN: p.place.ASN, Org: p.place.Org,
-		Country: p.place.Country, City: p.place.City, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
+		Transport: p.transport, ASN: p.place.asn, Org: p.place.org,
+		Country: p.place.country, Subdivision: p.place.sub, City: p.place.city, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
 		Observations: p.count, VPN: p.vpn, Hosting: p.hosting, Agency: p.agency}
 	if in.Agency == "" {
 		in.Agency = p.anyAgency
-	}
-	if n := len(p.place.Subdivisions); n > 0 {
-		in.Subdivision = p.place.Subdivisions[n-1]
 	}
 	return in
 }
