@@ -87,7 +87,7 @@ type Engine struct {
 	figForce    bool      // the next save writes the roll-ups whatever the interval
 	lastFigSave time.Time // when they were last written
 
-	mergedStored map[string]string
+	mergedStored map[string]string     // target id -> the target it was merged into, as stored (none: no entry)
 	written      map[string]writtenSig // target id -> access and categories last written
 	lastSave     time.Time
 	unsaved      int // observations Add processed since the last save
@@ -141,8 +141,8 @@ type endpoint struct {
 	first, last int64
 	count       int
 	transport   string
-	files       map[int32]*fileAgg
-	agency      string // of the most recent non-VPN observation
+	files       []fileAgg // by item index (file, addFile)
+	agency      string    // of the most recent non-VPN observation
 	agencyNS    int64
 	anyAgency   string // of the most recent observation
 	anyAgencyNS int64
@@ -158,7 +158,11 @@ type endpoint struct {
 	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
 
+// fileAgg is what an endpoint showed of one file (item idx). An
+// endpoint keeps its files in a slice sorted by item (endpoint.file): a
+// map and a pointer to each took about twice the bytes.
 type fileAgg struct {
+	idx         int32
 	level       observe.Level
 	count       int
 	first, last int64
@@ -568,7 +572,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, transport: e.intern(o.Endpoint.Transport), place: noPlace}
+	p := &endpoint{id: id, key: ap, gen: gen, transport: e.intern(o.Endpoint.Transport), place: noPlace}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id. The snapshot may
@@ -745,11 +749,10 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		p.networks = append(p.networks, e.intern(o.Network))
 	}
 	intent := Intent(o)
-	f := p.files[it.idx]
+	f := p.file(it.idx)
 	newFile := f == nil
 	if newFile {
-		f = &fileAgg{first: t, last: t, stored: e.loading}
-		p.files[it.idx] = f
+		f = p.addFile(fileAgg{idx: it.idx, first: t, last: t, stored: e.loading})
 		it.eps[p.id] = struct{}{}
 	}
 	f.count++
@@ -840,6 +843,23 @@ func (p *endpoint) addFHDay(d, idx int32) {
 	if x := &p.fhDays[i]; !slices.Contains(x.items, idx) {
 		x.items = append(x.items, idx)
 	}
+}
+
+// file is p's file of item idx, nil if none. The pointer holds until
+// p's next addFile.
+func (p *endpoint) file(idx int32) *fileAgg {
+	if i, ok := slices.BinarySearchFunc(p.files, idx, func(f fileAgg, idx int32) int { return cmp.Compare(f.idx, idx) }); ok {
+		return &p.files[i]
+	}
+	return nil
+}
+
+// addFile adds f (a file p does not have) to p and returns where it is
+// kept.
+func (p *endpoint) addFile(f fileAgg) *fileAgg {
+	i, _ := slices.BinarySearchFunc(p.files, f.idx, func(f fileAgg, idx int32) int { return cmp.Compare(f.idx, idx) })
+	p.files = slices.Insert(p.files, i, f)
+	return &p.files[i]
 }
 
 // addHour records a first-hand sighting in clock hour h. Observations

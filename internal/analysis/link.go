@@ -578,9 +578,9 @@ func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j floa
 // p itself, and not seen at more than OverlapMaxPeers endpoints.
 func (e *Engine) overlapFiles(p *endpoint) map[int32]struct{} {
 	out := make(map[int32]struct{}, len(p.files))
-	for idx, f := range p.files {
-		if f.fh && len(e.itemList[idx].eps) <= e.cfg.Links.OverlapMaxPeers {
-			out[idx] = struct{}{}
+	for i := range p.files {
+		if f := &p.files[i]; f.fh && len(e.itemList[f.idx].eps) <= e.cfg.Links.OverlapMaxPeers {
+			out[f.idx] = struct{}{}
 		}
 	}
 	return out

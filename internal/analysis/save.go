@@ -34,8 +34,9 @@ func (e *Engine) activeDays(p *endpoint) []int32 {
 func (e *Engine) ownInput(p *endpoint) ScoreInput {
 	in := ScoreInput{Days: float64(len(e.activeDays(p)))}
 	var last int64
-	for idx, f := range p.files {
-		it := e.itemList[idx]
+	for i := range p.files {
+		f := &p.files[i]
+		it := e.itemList[f.idx]
 		if e.held(it.hash) {
 			continue
 		}
@@ -205,7 +206,9 @@ func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberA
 // first-hand counts its hours at c and competes for the scored fact.
 func (e *Engine) addFiles(files map[int32]*targetFile, p *endpoint, c float64) {
 	w := &e.cfg.Weights
-	for idx, f := range p.files {
+	for i := range p.files {
+		f := &p.files[i]
+		idx := f.idx
 		a := files[idx]
 		if a == nil {
 			a = &targetFile{first: f.first, last: f.last, best: -1}
@@ -425,7 +428,7 @@ func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 	// unsaved: none is New any more (an upsert is always right; a plain
 	// INSERT of a stored row would fail and be upserted again).
 	for k := range e.dirtyFiles {
-		if f := e.eps[k.ep].files[k.item]; f != nil {
+		if f := e.eps[k.ep].file(k.item); f != nil {
 			f.stored = true
 		}
 	}
@@ -530,7 +533,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	c.Files = slices.Grow(c.Files, len(e.dirtyFiles))
 	for k := range e.dirtyFiles {
 		p, it := e.eps[k.ep], e.itemList[k.item]
-		f := p.files[k.item]
+		f := p.file(k.item)
 		intent := Looking
 		if f.sharing {
 			intent = Sharing
@@ -570,17 +573,25 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	if err := e.write(ctx, &c); err != nil {
 		return fmt.Errorf("analysis: saving %d targets, %d endpoints, %d files: %w", len(c.Targets), len(c.Endpoints), len(c.Files), err)
 	}
+	// A target merged into none is kept as no entry: a lookup reads ""
+	// for either.
 	for id, to := range merged {
-		e.mergedStored[id] = to
+		if to == "" {
+			delete(e.mergedStored, id)
+		} else {
+			e.mergedStored[id] = to
+		}
 	}
 	for _, t := range c.Targets {
-		e.mergedStored[t.Summary.ID] = ""
+		delete(e.mergedStored, t.Summary.ID)
 	}
+	// Most targets have the same few access lists and categories: one
+	// copy of each is kept.
 	for id, sig := range written {
-		e.written[id] = sig
+		e.written[id] = writtenSig{access: e.intern(sig.access), categories: e.intern(sig.categories)}
 	}
 	for k := range e.dirtyFiles {
-		if f := e.eps[k.ep].files[k.item]; f != nil {
+		if f := e.eps[k.ep].file(k.item); f != nil {
 			f.stored = true
 		}
 	}
