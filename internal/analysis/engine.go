@@ -59,6 +59,7 @@ type Engine struct {
 	oddList   []string
 	places    map[epPlace]*epPlace // endpoints' places, one copy each (placeOf)
 	strs      map[string]string    // endpoints' agencies, networks and transports, one copy each (intern)
+	lists     map[string]*[]string // endpoints' lists of agencies and networks, one copy each (listWith)
 	nextLink  int64
 	blocked   map[string]Decision // rule|evidence rejected by an analyst
 	uf        unionFind
@@ -132,10 +133,12 @@ type fileKey struct{ ep, item int32 }
 
 type endpoint struct {
 	id          int32
+	gen         int32 // generation of the IP:port: 0 first, then one per silence longer than the window
 	key         netip.AddrPort
-	gen         int // generation of the IP:port: 0 first, then one per silence longer than the window
 	home        int64
-	hasFH       bool  // a first-hand contact was seen
+	hasFH       bool // a first-hand contact was seen
+	vpn         bool
+	hosting     bool
 	fhFirst     int64 // span of the first-hand contacts
 	fhLast      int64
 	first, last int64
@@ -146,16 +149,17 @@ type endpoint struct {
 	agencyNS    int64
 	anyAgency   string // of the most recent observation
 	anyAgencyNS int64
-	agencies    []string // every agency its observations were routed to, once each (mostly one: a slice is a tenth of a map's bytes)
-	place       *epPlace // noPlace until placed
-	placeNS     int64
-	vpn         bool
-	hosting     bool
-	networks    []string
-	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
-	fhDays      []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
-	probes      *probeSpan         // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
-	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
+	// agencies: every agency its observations were routed to, once each
+	// (mostly one); networks: every network it was seen on. Lists are
+	// shared by the endpoints that have the same (Engine.listWith).
+	agencies  *[]string
+	networks  *[]string
+	place     *epPlace // noPlace until placed
+	placeNS   int64
+	overlaps  map[int32]linkKey  // overlap-rule links, by the other endpoint
+	fhDays    []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
+	probes    *probeSpan         // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	lastIdent [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
 
 // fileAgg is what an endpoint showed of one file (item idx). An
@@ -572,7 +576,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, transport: e.intern(o.Endpoint.Transport), place: noPlace}
+	p := &endpoint{id: id, key: ap, gen: int32(gen), transport: e.intern(o.Endpoint.Transport), place: noPlace, agencies: noList, networks: noList}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id. The snapshot may
@@ -724,8 +728,8 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	p.count++
 	if a := o.Jurisdiction.Agency; a != "" {
-		if !slices.Contains(p.agencies, a) {
-			p.agencies = append(p.agencies, e.intern(a))
+		if !slices.Contains(*p.agencies, a) {
+			p.agencies = e.listWith(p.agencies, a)
 		}
 		if t >= p.anyAgencyNS {
 			if p.anyAgency != a {
@@ -745,8 +749,8 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	p.vpn = p.vpn || o.Place.VPN
 	p.hosting = p.hosting || o.Place.Hosting
-	if !slices.Contains(p.networks, o.Network) {
-		p.networks = append(p.networks, e.intern(o.Network))
+	if !slices.Contains(*p.networks, o.Network) {
+		p.networks = e.listWith(p.networks, o.Network)
 	}
 	intent := Intent(o)
 	f := p.file(it.idx)

@@ -666,13 +666,14 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 // unionFind over endpoint ids with member lists for whole-component walks.
 type unionFind struct {
 	parent []int32
-	memb   [][]int32 // members of a root; nil for non-roots
+	// memb holds the members of each root of more than one: most
+	// endpoints are alone, and a slice header each took 24 bytes.
+	memb map[int32][]int32
 }
 
 func (u *unionFind) add() {
 	id := int32(len(u.parent))
 	u.parent = append(u.parent, id)
-	u.memb = append(u.memb, nil)
 }
 
 func (u *unionFind) find(x int32) int32 {
@@ -687,10 +688,10 @@ func (u *unionFind) same(a, b int32) bool { return u.find(a) == u.find(b) }
 
 func (u *unionFind) members(x int32) []int32 {
 	r := u.find(x)
-	if u.memb[r] == nil {
-		return []int32{r}
+	if m, ok := u.memb[r]; ok {
+		return m
 	}
-	return u.memb[r]
+	return []int32{r}
 }
 
 func (u *unionFind) union(a, b int32) {
@@ -703,6 +704,9 @@ func (u *unionFind) union(a, b int32) {
 		ra, rb, ma, mb = rb, ra, mb, ma
 	}
 	u.parent[rb] = ra
+	if u.memb == nil {
+		u.memb = map[int32][]int32{}
+	}
 	u.memb[ra] = append(ma, mb...)
-	u.memb[rb] = nil
+	delete(u.memb, rb)
 }

@@ -56,3 +56,26 @@ func lastSubdivision(p *observe.Place) string {
 	}
 	return ""
 }
+
+// noList is the list of an endpoint that has none yet.
+var noList = new([]string)
+
+// listWith is the engine's copy of list l with s added at its end. An
+// endpoint's lists change seldom (a new agency, a new network) and most
+// endpoints have the same: each kept a slice of its own and the
+// observation's strings.
+func (e *Engine) listWith(l *[]string, s string) *[]string {
+	n := make([]string, len(*l)+1)
+	copy(n, *l)
+	n[len(*l)] = s
+	k := joinExact(n)
+	if x := e.lists[k]; x != nil {
+		return x
+	}
+	if e.lists == nil {
+		e.lists = map[string]*[]string{}
+	}
+	n[len(*l)] = e.intern(s)
+	e.lists[k] = &n
+	return &n
+}

@@ -187,11 +187,11 @@ func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberA
 		if p.placeNS > 0 && (g.placeEp == nil || p.placeNS > g.placeEp.placeNS) {
 			g.placeEp = p
 		}
-		for _, a := range p.agencies {
+		for _, a := range *p.agencies {
 			g.agencies[a] = struct{}{}
 		}
 		g.vpn, g.hosting = g.vpn || p.vpn, g.hosting || p.hosting
-		for _, n := range p.networks {
+		for _, n := range *p.networks {
 			if !slices.Contains(g.networks, n) {
 				g.networks = append(g.networks, n)
 			}
@@ -359,7 +359,7 @@ func targetRow(seq int64, s TargetSummary, shares map[string]Share) TargetRow {
 }
 
 func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
-	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: p.gen, Confidence: e.epConf[p.id], FirstHand: p.hasFH,
+	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: int(p.gen), Confidence: e.epConf[p.id], FirstHand: p.hasFH,
 		Transport: p.transport, ASN: p.place.asn, Org: p.place.org,
 		Country: p.place.country, Subdivision: p.place.sub, City: p.place.city, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
 		Observations: p.count, VPN: p.vpn, Hosting: p.hosting, Agency: p.agency}
@@ -528,7 +528,7 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	c.Endpoints = slices.Grow(c.Endpoints, len(e.dirtyEps))
 	for id := range e.dirtyEps {
 		p := e.eps[id]
-		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: p.networks})
+		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: *p.networks})
 	}
 	c.Files = slices.Grow(c.Files, len(e.dirtyFiles))
 	for k := range e.dirtyFiles {
