@@ -157,7 +157,7 @@ type endpoint struct {
 	place     *epPlace // noPlace until placed
 	placeNS   int64
 	overlaps  map[int32]linkKey  // overlap-rule links, by the other endpoint
-	fhDays    []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
+	fhDays    []dayFile          // UTC days with a first-hand observation, each with the files seen that day (the score's days_active), by day and file
 	probes    *probeSpan         // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
 	lastIdent [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
@@ -820,32 +820,30 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 }
 
-// dayFiles is a UTC day with a first-hand observation and the files
-// (item indexes) seen first-hand that day.
-type dayFiles struct {
-	day   int32
-	items []int32
+// dayFile is a UTC day with a first-hand observation and a file (item
+// index) seen first-hand that day. An endpoint keeps them sorted by day,
+// then file: a day and a slice of its files took about four times the
+// bytes.
+type dayFile struct {
+	day, item int32
+}
+
+func (a dayFile) cmp(b dayFile) int {
+	return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.item, b.item))
 }
 
 // addFHDay records that p showed file idx first-hand on UTC day d.
-// Observations mostly arrive in time order: the common case finds or
-// appends d last.
+// Observations mostly arrive in time order: the common case appends or
+// finds d last.
 func (p *endpoint) addFHDay(d, idx int32) {
+	x := dayFile{d, idx}
 	n := len(p.fhDays)
-	i := n - 1
-	switch {
-	case n == 0 || p.fhDays[n-1].day < d:
-		p.fhDays = append(p.fhDays, dayFiles{day: d})
-		i = n
-	case p.fhDays[n-1].day > d:
-		var found bool
-		i, found = slices.BinarySearchFunc(p.fhDays, d, func(x dayFiles, d int32) int { return cmp.Compare(x.day, d) })
-		if !found {
-			p.fhDays = slices.Insert(p.fhDays, i, dayFiles{day: d})
-		}
+	if n == 0 || p.fhDays[n-1].cmp(x) < 0 {
+		p.fhDays = append(p.fhDays, x)
+		return
 	}
-	if x := &p.fhDays[i]; !slices.Contains(x.items, idx) {
-		x.items = append(x.items, idx)
+	if i, found := slices.BinarySearchFunc(p.fhDays, x, dayFile.cmp); !found {
+		p.fhDays = slices.Insert(p.fhDays, i, x)
 	}
 }
 

@@ -19,11 +19,8 @@ import (
 func (e *Engine) activeDays(p *endpoint) []int32 {
 	var out []int32
 	for _, x := range p.fhDays {
-		for _, idx := range x.items {
-			if !e.held(e.itemList[idx].hash) {
-				out = append(out, x.day)
-				break
-			}
+		if n := len(out); (n == 0 || out[n-1] != x.day) && !e.held(e.itemList[x.item].hash) {
+			out = append(out, x.day)
 		}
 	}
 	return out
