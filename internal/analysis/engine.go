@@ -55,8 +55,7 @@ type Engine struct {
 	claims    map[netip.AddrPort]*claim // listen ports declared in DHT announces, by the IP:port declared
 	links     map[linkKey]*link
 	linkIDs   map[string]int64
-	oddIDs    map[string]uint64 // observation ids not in canonical form, numbered (obsRef)
-	oddList   []string
+	oddIDs    map[*obsRef]string   // observation ids not in canonical form, by the span field keeping them (obsRef)
 	places    map[epPlace]*epPlace // endpoints' places, one copy each (placeOf)
 	strs      map[string]string    // endpoints' agencies, networks and transports, one copy each (intern)
 	lists     map[string]*[]string // endpoints' lists of agencies and networks, one copy each (listWith)
@@ -710,7 +709,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		}
 		p.hasFH = true
 		if o.Method == observe.MethodPeerProbe {
-			p.widenProbes(t, e.ref(o.ID))
+			e.widenProbes(p, t, o.ID)
 		}
 	}
 	it := e.item(o)

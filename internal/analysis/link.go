@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"cmp"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -28,39 +27,38 @@ type span struct {
 	lastObs     obsRef
 }
 
-// obsRef is an observation id as the engine keeps it (Engine.ref, and
-// Engine.obsID gives it back): the 16 bytes of an id in canonical form
-// (observe.IDBytes: every id observe.NewID makes), or for any other id
-// its number in Engine.oddIDs, with byte 6 (a UUID's version, which is
-// not 0 in an id kept as its bytes) zero. A string kept 36 bytes in an
-// allocation of 48 and its header 16.
+// obsRef is an observation id as the engine keeps it in a span
+// (Engine.setObs, and Engine.obsID gives it back): the 16 bytes of an id
+// in canonical form (observe.IDBytes: every id observe.NewID makes), or,
+// for any other id, zero bytes (byte 6, a UUID's version, is not 0 in an
+// id kept as its bytes) and the id in Engine.oddIDs under the field's
+// address. A string kept 36 bytes in an allocation of 48 and its header
+// 16.
 type obsRef [16]byte
 
-// ref is how the engine keeps observation id id.
-func (e *Engine) ref(id string) obsRef {
+// setObs keeps observation id id in *r, a field of a span (spans are
+// never moved nor dropped while the engine lives).
+func (e *Engine) setObs(r *obsRef, id string) {
 	if b, ok := observe.IDBytes(id); ok && b[6]>>4 != 0 {
-		return obsRef(b)
-	}
-	n, ok := e.oddIDs[id]
-	if !ok {
-		if e.oddIDs == nil {
-			e.oddIDs = map[string]uint64{}
+		if r[6]>>4 == 0 {
+			delete(e.oddIDs, r)
 		}
-		n = uint64(len(e.oddList))
-		e.oddIDs[id] = n
-		e.oddList = append(e.oddList, id)
+		*r = obsRef(b)
+		return
 	}
-	var r obsRef
-	binary.BigEndian.PutUint64(r[8:], n)
-	return r
+	if e.oddIDs == nil {
+		e.oddIDs = map[*obsRef]string{}
+	}
+	*r = obsRef{}
+	e.oddIDs[r] = id
 }
 
-// obsID is the observation id r keeps.
-func (e *Engine) obsID(r obsRef) string {
+// obsID is the observation id *r keeps.
+func (e *Engine) obsID(r *obsRef) string {
 	if r[6]>>4 != 0 {
-		return observe.FormatID(r)
+		return observe.FormatID(*r)
 	}
-	return e.oddList[binary.BigEndian.Uint64(r[8:])]
+	return e.oddIDs[r]
 }
 
 // ident is one protocol identifier and the endpoints it was seen at.
@@ -339,10 +337,10 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 	t := o.Time.UnixNano()
 	sp := id.eps[p.id]
 	if sp == nil {
-		sp = widen(nil, t, e.ref(o.ID))
+		sp = e.widen(nil, t, o.ID)
 		id.eps[p.id] = sp
 	} else {
-		widen(sp, t, e.ref(o.ID))
+		e.widen(sp, t, o.ID)
 	}
 	lc := &e.cfg.Links
 	h := t / int64(time.Hour)
@@ -410,7 +408,7 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 		if (k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix) && p.key.Addr() == q.key.Addr() {
 			continue
 		}
-		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{e.obsID(osp.lastObs), e.obsID(sp.lastObs)}, t)
+		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{e.obsID(&osp.lastObs), e.obsID(&sp.lastObs)}, t)
 	}
 }
 
