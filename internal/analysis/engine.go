@@ -821,7 +821,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 
 // dayFile is a UTC day with a first-hand observation and a file (item
 // index) seen first-hand that day. An endpoint keeps them sorted by day,
-// then file: a day and a slice of its files took about four times the
+// then file: a day and a slice of its files took about three times the
 // bytes.
 type dayFile struct {
 	day, item int32

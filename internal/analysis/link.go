@@ -72,7 +72,7 @@ type ident struct {
 
 // identHour is one IP an identifier was seen from in a clock hour (since
 // the Unix epoch, as fileAgg.fhHours counts them): the IP of endpoint ep,
-// the first seen from it that hour. A map of hours to IPs took about ten
+// the first seen from it that hour. A map of hours to IPs took about seven
 // times the bytes.
 type identHour struct {
 	hour int32
