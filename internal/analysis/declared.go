@@ -17,18 +17,40 @@ type claim struct {
 	poisoned string // why it links nothing, if it does not
 }
 
-// widen extends a span (nil: none yet) to time t of observation id.
-func widen(sp *span, t int64, id string) *span {
+// widen extends a span (nil: a new one) to time t of observation id.
+func (e *Engine) widen(sp *span, t int64, id string) *span {
 	if sp == nil {
-		return &span{first: t, last: t, firstObs: id, lastObs: id}
+		sp = &span{first: t, last: t}
+		e.setObs(&sp.lastObs, id)
+		return sp
 	}
-	if t < sp.first {
-		sp.first, sp.firstObs = t, id
-	}
+	sp.first = min(sp.first, t)
 	if t > sp.last {
-		sp.last, sp.lastObs = t, id
+		sp.last = t
+		e.setObs(&sp.lastObs, id)
 	}
 	return sp
+}
+
+// probeSpan is the span of an endpoint's first-hand peer_probe contacts,
+// with the first observation in it (the announce_listen_port link's).
+type probeSpan struct {
+	span
+	firstObs obsRef
+}
+
+// widenProbes extends p's probe span to time t of observation id.
+func (e *Engine) widenProbes(p *endpoint, t int64, id string) {
+	if p.probes == nil {
+		p.probes = &probeSpan{span: span{first: t, last: t}}
+		e.setObs(&p.probes.lastObs, id)
+		e.setObs(&p.probes.firstObs, id)
+		return
+	}
+	if t < p.probes.first {
+		e.setObs(&p.probes.firstObs, id)
+	}
+	e.widen(&p.probes.span, t, id)
 }
 
 // linkDeclared applies the announce_listen_port rule. A first-hand DHT
@@ -60,7 +82,7 @@ func (e *Engine) linkDeclared(p *endpoint, o *observe.Observation) {
 		if c.poisoned != "" {
 			return
 		}
-		sp := widen(c.by[p.id], o.Time.UnixNano(), o.ID)
+		sp := e.widen(c.by[p.id], o.Time.UnixNano(), o.ID)
 		c.by[p.id] = sp
 		for _, oid := range slices.Sorted(maps.Keys(c.by)) {
 			if osp := c.by[oid]; oid != p.id && gap(sp, osp) <= win {
@@ -70,7 +92,7 @@ func (e *Engine) linkDeclared(p *endpoint, o *observe.Observation) {
 			}
 		}
 		for _, gid := range e.epByKey[ck] {
-			if q := e.eps[gid]; q.probes != nil && gap(sp, q.probes) <= win {
+			if q := e.eps[gid]; q.probes != nil && gap(sp, &q.probes.span) <= win {
 				e.addDeclared(ck, p, sp, q)
 			}
 		}
@@ -80,7 +102,7 @@ func (e *Engine) linkDeclared(p *endpoint, o *observe.Observation) {
 			return
 		}
 		for _, oid := range slices.Sorted(maps.Keys(c.by)) {
-			if sp := c.by[oid]; gap(sp, p.probes) <= win {
+			if sp := c.by[oid]; gap(sp, &p.probes.span) <= win {
 				e.addDeclared(p.key, e.eps[oid], sp, p)
 			}
 		}
@@ -99,7 +121,7 @@ func (e *Engine) addDeclared(ck netip.AddrPort, a *endpoint, as *span, q *endpoi
 	}
 	reason := fmt.Sprintf("DHT announces from %s (last %s) declared listen port %d; %s answered a probe there at %s: a declared port only, which behind carrier-grade NAT may be another subscriber's",
 		a.key, ts(as.last), ck.Port(), q.key, ts(q.probes.first))
-	e.addLink(lk, reason, []string{as.lastObs, q.probes.firstObs}, max(as.last, q.probes.first))
+	e.addLink(lk, reason, []string{e.obsID(&as.lastObs), e.obsID(&q.probes.firstObs)}, max(as.last, q.probes.first))
 }
 
 // poisonClaim withdraws every link a declared IP:port made and stops it

@@ -55,6 +55,10 @@ type Engine struct {
 	claims    map[netip.AddrPort]*claim // listen ports declared in DHT announces, by the IP:port declared
 	links     map[linkKey]*link
 	linkIDs   map[string]int64
+	oddIDs    map[*obsRef]string   // observation ids not in canonical form, by the span field keeping them (obsRef)
+	places    map[epPlace]*epPlace // endpoints' places, one copy each (placeOf)
+	strs      map[string]string    // endpoints' agencies, networks and transports, one copy each (intern)
+	lists     map[string]*[]string // endpoints' lists of agencies and networks, one copy each (listWith)
 	nextLink  int64
 	blocked   map[string]Decision // rule|evidence rejected by an analyst
 	uf        unionFind
@@ -83,7 +87,7 @@ type Engine struct {
 	figForce    bool      // the next save writes the roll-ups whatever the interval
 	lastFigSave time.Time // when they were last written
 
-	mergedStored map[string]string
+	mergedStored map[string]string     // target id -> the target it was merged into, as stored (none: no entry)
 	written      map[string]writtenSig // target id -> access and categories last written
 	lastSave     time.Time
 	unsaved      int // observations Add processed since the last save
@@ -128,33 +132,40 @@ type fileKey struct{ ep, item int32 }
 
 type endpoint struct {
 	id          int32
+	gen         int32 // generation of the IP:port: 0 first, then one per silence longer than the window
 	key         netip.AddrPort
-	gen         int // generation of the IP:port: 0 first, then one per silence longer than the window
 	home        int64
-	hasFH       bool  // a first-hand contact was seen
+	hasFH       bool // a first-hand contact was seen
+	vpn         bool
+	hosting     bool
 	fhFirst     int64 // span of the first-hand contacts
 	fhLast      int64
 	first, last int64
 	count       int
 	transport   string
-	files       map[int32]*fileAgg
-	agency      string // of the most recent non-VPN observation
+	files       []fileAgg // by item index (file, addFile)
+	agency      string    // of the most recent non-VPN observation
 	agencyNS    int64
 	anyAgency   string // of the most recent observation
 	anyAgencyNS int64
-	agencies    []string // every agency its observations were routed to, once each (mostly one: a slice is a tenth of a map's bytes)
-	place       observe.Place
-	placeNS     int64
-	vpn         bool
-	hosting     bool
-	networks    []string
-	overlaps    map[int32]linkKey  // overlap-rule links, by the other endpoint
-	fhDays      []dayFiles         // UTC days with a first-hand observation, with the files seen that day (the score's days_active), by day
-	probes      *span              // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
-	lastIdent   [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
+	// agencies: every agency its observations were routed to, once each
+	// (mostly one); networks: every network it was seen on. Lists are
+	// shared by the endpoints that have the same (Engine.listWith).
+	agencies  *[]string
+	networks  *[]string
+	place     *epPlace // noPlace until placed
+	placeNS   int64
+	overlaps  map[int32]linkKey  // overlap-rule links, by the other endpoint
+	fhDays    []dayFile          // UTC days with a first-hand observation, each with the files seen that day (the score's days_active), by day and file
+	probes    *probeSpan         // span of the first-hand peer_probe contacts, nil when none (announce_listen_port joins only such endpoints)
+	lastIdent [identSlots]*ident // the ident of each identifier in bytes seen here last (identOf)
 }
 
+// fileAgg is what an endpoint showed of one file (item idx). An
+// endpoint keeps its files in a slice sorted by item (endpoint.file): a
+// map and a pointer to each took about twice the bytes.
 type fileAgg struct {
+	idx         int32
 	level       observe.Level
 	count       int
 	first, last int64
@@ -578,7 +589,7 @@ func (e *Engine) endpoint(o *observe.Observation) *endpoint {
 	}
 	id := int32(len(e.eps))
 	gen := len(gens)
-	p := &endpoint{id: id, key: ap, gen: gen, files: map[int32]*fileAgg{}, transport: o.Endpoint.Transport}
+	p := &endpoint{id: id, key: ap, gen: int32(gen), transport: e.intern(o.Endpoint.Transport), place: noPlace, agencies: noList, networks: noList}
 	if s, ok := e.storedEps[EndpointKey(ap, gen)]; ok {
 		// Keep the target number it was given, even when endpoints come
 		// in a different order and it gets another id. The snapshot may
@@ -712,7 +723,7 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 		}
 		p.hasFH = true
 		if o.Method == observe.MethodPeerProbe {
-			p.probes = widen(p.probes, t, o.ID)
+			e.widenProbes(p, t, o.ID)
 		}
 	}
 	it := e.item(o)
@@ -724,34 +735,41 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 	if t > p.last {
 		p.last = t
-		p.transport = o.Endpoint.Transport
+		if p.transport != o.Endpoint.Transport {
+			p.transport = e.intern(o.Endpoint.Transport)
+		}
 	}
 	p.count++
 	if a := o.Jurisdiction.Agency; a != "" {
-		if !slices.Contains(p.agencies, a) {
-			p.agencies = append(p.agencies, a)
+		if !slices.Contains(*p.agencies, a) {
+			p.agencies = e.listWith(p.agencies, a)
 		}
 		if t >= p.anyAgencyNS {
-			p.anyAgency, p.anyAgencyNS = a, t
+			if p.anyAgency != a {
+				p.anyAgency = e.intern(a)
+			}
+			p.anyAgencyNS = t
 		}
 		if !o.Place.VPN && t >= p.agencyNS {
-			p.agency, p.agencyNS = a, t
+			if p.agency != a {
+				p.agency = e.intern(a)
+			}
+			p.agencyNS = t
 		}
 	}
 	if o.Place.Found() && t >= p.placeNS {
-		p.place, p.placeNS = placeText(o.Place), t
+		p.place, p.placeNS = e.placeOf(&o.Place), t
 	}
 	p.vpn = p.vpn || o.Place.VPN
 	p.hosting = p.hosting || o.Place.Hosting
-	if !slices.Contains(p.networks, o.Network) {
-		p.networks = append(p.networks, o.Network)
+	if !slices.Contains(*p.networks, o.Network) {
+		p.networks = e.listWith(p.networks, o.Network)
 	}
 	intent := Intent(o)
-	f := p.files[it.idx]
+	f := p.file(it.idx)
 	newFile := f == nil
 	if newFile {
-		f = &fileAgg{first: t, last: t, stored: e.loading}
-		p.files[it.idx] = f
+		f = p.addFile(fileAgg{idx: it.idx, first: t, last: t, stored: e.loading})
 		it.eps[p.id] = struct{}{}
 	}
 	f.count++
@@ -815,33 +833,48 @@ func (e *Engine) fold(seq int64, o *observe.Observation, p *endpoint) {
 	}
 }
 
-// dayFiles is a UTC day with a first-hand observation and the files
-// (item indexes) seen first-hand that day.
-type dayFiles struct {
-	day   int32
-	items []int32
+// dayFile is a UTC day with a first-hand observation and a file (item
+// index) seen first-hand that day. An endpoint keeps them sorted by day,
+// then file: a day and a slice of its files took about three times the
+// bytes.
+type dayFile struct {
+	day, item int32
+}
+
+func (a dayFile) cmp(b dayFile) int {
+	return cmp.Or(cmp.Compare(a.day, b.day), cmp.Compare(a.item, b.item))
 }
 
 // addFHDay records that p showed file idx first-hand on UTC day d.
-// Observations mostly arrive in time order: the common case finds or
-// appends d last.
+// Observations mostly arrive in time order: the common case appends or
+// finds d last.
 func (p *endpoint) addFHDay(d, idx int32) {
+	x := dayFile{d, idx}
 	n := len(p.fhDays)
-	i := n - 1
-	switch {
-	case n == 0 || p.fhDays[n-1].day < d:
-		p.fhDays = append(p.fhDays, dayFiles{day: d})
-		i = n
-	case p.fhDays[n-1].day > d:
-		var found bool
-		i, found = slices.BinarySearchFunc(p.fhDays, d, func(x dayFiles, d int32) int { return cmp.Compare(x.day, d) })
-		if !found {
-			p.fhDays = slices.Insert(p.fhDays, i, dayFiles{day: d})
-		}
+	if n == 0 || p.fhDays[n-1].cmp(x) < 0 {
+		p.fhDays = append(p.fhDays, x)
+		return
 	}
-	if x := &p.fhDays[i]; !slices.Contains(x.items, idx) {
-		x.items = append(x.items, idx)
+	if i, found := slices.BinarySearchFunc(p.fhDays, x, dayFile.cmp); !found {
+		p.fhDays = slices.Insert(p.fhDays, i, x)
 	}
+}
+
+// file is p's file of item idx, nil if none. The pointer holds until
+// p's next addFile.
+func (p *endpoint) file(idx int32) *fileAgg {
+	if i, ok := slices.BinarySearchFunc(p.files, idx, func(f fileAgg, idx int32) int { return cmp.Compare(f.idx, idx) }); ok {
+		return &p.files[i]
+	}
+	return nil
+}
+
+// addFile adds f (a file p does not have) to p and returns where it is
+// kept.
+func (p *endpoint) addFile(f fileAgg) *fileAgg {
+	i, _ := slices.BinarySearchFunc(p.files, f.idx, func(f fileAgg, idx int32) int { return cmp.Compare(f.idx, idx) })
+	p.files = slices.Insert(p.files, i, f)
+	return &p.files[i]
 }
 
 // addHour records a first-hand sighting in clock hour h. Observations

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"maps"
@@ -18,17 +19,81 @@ type identKey struct {
 	val  string
 }
 
+// span is the time span of the sightings of something (an identifier at
+// an endpoint, a declared port by an announce endpoint) and the last
+// observation in it.
 type span struct {
-	first, last       int64
-	firstObs, lastObs string
+	first, last int64
+	lastObs     obsRef
+}
+
+// obsRef is an observation id as the engine keeps it in a span
+// (Engine.setObs, and Engine.obsID gives it back): the 16 bytes of an id
+// in canonical form (observe.IDBytes: every id observe.NewID makes), or,
+// for any other id, zero bytes (byte 6, a UUID's version, is not 0 in an
+// id kept as its bytes) and the id in Engine.oddIDs under the field's
+// address. A string kept 36 bytes in an allocation of 48 and its header
+// 16.
+type obsRef [16]byte
+
+// setObs keeps observation id id in *r, a field of a span (spans are
+// never moved nor dropped while the engine lives).
+func (e *Engine) setObs(r *obsRef, id string) {
+	if b, ok := observe.IDBytes(id); ok && b[6]>>4 != 0 {
+		if r[6]>>4 == 0 {
+			delete(e.oddIDs, r)
+		}
+		*r = obsRef(b)
+		return
+	}
+	if e.oddIDs == nil {
+		e.oddIDs = map[*obsRef]string{}
+	}
+	*r = obsRef{}
+	e.oddIDs[r] = id
+}
+
+// obsID is the observation id *r keeps.
+func (e *Engine) obsID(r *obsRef) string {
+	if r[6]>>4 != 0 {
+		return observe.FormatID(*r)
+	}
+	return e.oddIDs[r]
 }
 
 // ident is one protocol identifier and the endpoints it was seen at.
 type ident struct {
-	key      identKey
-	eps      map[int32]*span
-	hours    map[int64][]netip.Addr // distinct IPs per clock hour, up to the cap + 1
-	poisoned string                 // why it links nothing, if it does not
+	key   identKey
+	eps   map[int32]*span
+	hours []identHour // sorted by hour: each hour's distinct IPs, up to the cap + 1
+	// poisoned says why it links nothing, if it does not.
+	poisoned string
+}
+
+// identHour is one IP an identifier was seen from in a clock hour (since
+// the Unix epoch, as fileAgg.fhHours counts them): the IP of endpoint ep,
+// the first seen from it that hour. A map of hours to IPs took about seven
+// times the bytes.
+type identHour struct {
+	hour int32
+	ep   int32
+}
+
+// addHour records that id was seen from p in clock hour h, and returns
+// the number of distinct IPs it was seen from that hour (0 when p's IP
+// was counted already). Observations mostly arrive in time order: the
+// common case appends.
+func (e *Engine) addHour(id *ident, h int32, p *endpoint) int {
+	ip := p.key.Addr()
+	i, _ := slices.BinarySearchFunc(id.hours, h, func(x identHour, h int32) int { return cmp.Compare(x.hour, h) })
+	j := i
+	for ; j < len(id.hours) && id.hours[j].hour == h; j++ {
+		if e.eps[id.hours[j].ep].key.Addr() == ip {
+			return 0
+		}
+	}
+	id.hours = slices.Insert(id.hours, j, identHour{hour: h, ep: p.id})
+	return j + 1 - i
 }
 
 type linkKey struct {
@@ -247,7 +312,7 @@ func (e *Engine) identOf(p *endpoint, slot int, rule string, val []byte) *ident 
 	k := identKey{rule, string(val)}
 	id := e.idents[k]
 	if id == nil {
-		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		id = &ident{key: k, eps: map[int32]*span{}}
 		e.idents[k] = id
 	}
 	p.lastIdent[slot] = id
@@ -257,7 +322,7 @@ func (e *Engine) identOf(p *endpoint, slot int, rule string, val []byte) *ident 
 func (e *Engine) sight(k identKey, p *endpoint, o *observe.Observation) {
 	id := e.idents[k]
 	if id == nil {
-		id = &ident{key: k, eps: map[int32]*span{}, hours: map[int64][]netip.Addr{}}
+		id = &ident{key: k, eps: map[int32]*span{}}
 		e.idents[k] = id
 	}
 	e.sightIdent(id, p, o)
@@ -272,26 +337,16 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 	t := o.Time.UnixNano()
 	sp := id.eps[p.id]
 	if sp == nil {
-		sp = &span{first: t, last: t, firstObs: o.ID, lastObs: o.ID}
+		sp = e.widen(nil, t, o.ID)
 		id.eps[p.id] = sp
 	} else {
-		if t < sp.first {
-			sp.first, sp.firstObs = t, o.ID
-		}
-		if t > sp.last {
-			sp.last, sp.lastObs = t, o.ID
-		}
+		e.widen(sp, t, o.ID)
 	}
 	lc := &e.cfg.Links
 	h := t / int64(time.Hour)
-	ips := id.hours[h]
-	if ip := p.key.Addr(); !slices.Contains(ips, ip) {
-		ips = append(ips, ip)
-		id.hours[h] = ips
-		if len(ips) > lc.MaxIPsPerHour {
-			e.poison(id, fmt.Sprintf("seen from %d addresses within the hour of %s: shared or forged", len(ips), time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00")))
-			return
-		}
+	if n := e.addHour(id, int32(h), p); n > lc.MaxIPsPerHour {
+		e.poison(id, fmt.Sprintf("seen from %d addresses within the hour of %s: shared or forged", n, time.Unix(0, h*int64(time.Hour)).UTC().Format("2006-01-02 15:00")))
+		return
 	}
 	// A subscriber's prefix is seen at a new endpoint every time its
 	// machines draw a new address: no cap on endpoints ever (the window
@@ -353,7 +408,7 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 		if (k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix) && p.key.Addr() == q.key.Addr() {
 			continue
 		}
-		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{osp.lastObs, sp.lastObs}, t)
+		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{e.obsID(&osp.lastObs), e.obsID(&sp.lastObs)}, t)
 	}
 }
 
@@ -485,7 +540,7 @@ func (e *Engine) markComponent(id int32) {
 // known now, with the figures for the reason.
 func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j float64) {
 	lc := &e.cfg.Links
-	if p.place.ASN == 0 || q.place.ASN != p.place.ASN || !p.hasFH || !q.hasFH {
+	if p.place.asn == 0 || q.place.asn != p.place.asn || !p.hasFH || !q.hasFH {
 		return false, 0, 0, 0
 	}
 	// Only what each endpoint itself showed counts: its first-hand files
@@ -521,9 +576,9 @@ func (e *Engine) overlapHolds(p, q *endpoint) (ok bool, inter, union int, j floa
 // p itself, and not seen at more than OverlapMaxPeers endpoints.
 func (e *Engine) overlapFiles(p *endpoint) map[int32]struct{} {
 	out := make(map[int32]struct{}, len(p.files))
-	for idx, f := range p.files {
-		if f.fh && len(e.itemList[idx].eps) <= e.cfg.Links.OverlapMaxPeers {
-			out[idx] = struct{}{}
+	for i := range p.files {
+		if f := &p.files[i]; f.fh && len(e.itemList[f.idx].eps) <= e.cfg.Links.OverlapMaxPeers {
+			out[f.idx] = struct{}{}
 		}
 	}
 	return out
@@ -570,7 +625,7 @@ func (e *Engine) recheckOverlaps(p *endpoint) {
 // linkOverlap applies the overlap rule when endpoint p gained file it.
 func (e *Engine) linkOverlap(p *endpoint, it *item) {
 	lc := &e.cfg.Links
-	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.ASN == 0 {
+	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.asn == 0 {
 		return
 	}
 	for oid := range it.eps {
@@ -594,7 +649,7 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 			first, second = q, p
 		}
 		reason := fmt.Sprintf("share %d of %d watched files (Jaccard %.2f) in AS%d, never active together: %s last seen %s, %s first seen %s",
-			inter, union, j, p.place.ASN, first.key, ts(first.last), second.key, ts(second.first))
+			inter, union, j, p.place.asn, first.key, ts(first.last), second.key, ts(second.first))
 		lk := newLinkKey(p.id, q.id, RuleOverlap, ev)
 		for _, x := range []*endpoint{p, q} {
 			if x.overlaps == nil {
@@ -609,13 +664,14 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 // unionFind over endpoint ids with member lists for whole-component walks.
 type unionFind struct {
 	parent []int32
-	memb   [][]int32 // members of a root; nil for non-roots
+	// memb holds the members of each root of more than one: most
+	// endpoints are alone, and a slice header each took 24 bytes.
+	memb map[int32][]int32
 }
 
 func (u *unionFind) add() {
 	id := int32(len(u.parent))
 	u.parent = append(u.parent, id)
-	u.memb = append(u.memb, nil)
 }
 
 func (u *unionFind) find(x int32) int32 {
@@ -630,10 +686,10 @@ func (u *unionFind) same(a, b int32) bool { return u.find(a) == u.find(b) }
 
 func (u *unionFind) members(x int32) []int32 {
 	r := u.find(x)
-	if u.memb[r] == nil {
-		return []int32{r}
+	if m, ok := u.memb[r]; ok {
+		return m
 	}
-	return u.memb[r]
+	return []int32{r}
 }
 
 func (u *unionFind) union(a, b int32) {
@@ -646,6 +702,9 @@ func (u *unionFind) union(a, b int32) {
 		ra, rb, ma, mb = rb, ra, mb, ma
 	}
 	u.parent[rb] = ra
+	if u.memb == nil {
+		u.memb = map[int32][]int32{}
+	}
 	u.memb[ra] = append(ma, mb...)
-	u.memb[rb] = nil
+	delete(u.memb, rb)
 }

@@ -19,11 +19,8 @@ import (
 func (e *Engine) activeDays(p *endpoint) []int32 {
 	var out []int32
 	for _, x := range p.fhDays {
-		for _, idx := range x.items {
-			if !e.held(e.itemList[idx].hash) {
-				out = append(out, x.day)
-				break
-			}
+		if n := len(out); (n == 0 || out[n-1] != x.day) && !e.held(e.itemList[x.item].hash) {
+			out = append(out, x.day)
 		}
 	}
 	return out
@@ -34,8 +31,9 @@ func (e *Engine) activeDays(p *endpoint) []int32 {
 func (e *Engine) ownInput(p *endpoint) ScoreInput {
 	in := ScoreInput{Days: float64(len(e.activeDays(p)))}
 	var last int64
-	for idx, f := range p.files {
-		it := e.itemList[idx]
+	for i := range p.files {
+		f := &p.files[i]
+		it := e.itemList[f.idx]
 		if e.held(it.hash) {
 			continue
 		}
@@ -186,11 +184,11 @@ func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberA
 		if p.placeNS > 0 && (g.placeEp == nil || p.placeNS > g.placeEp.placeNS) {
 			g.placeEp = p
 		}
-		for _, a := range p.agencies {
+		for _, a := range *p.agencies {
 			g.agencies[a] = struct{}{}
 		}
 		g.vpn, g.hosting = g.vpn || p.vpn, g.hosting || p.hosting
-		for _, n := range p.networks {
+		for _, n := range *p.networks {
 			if !slices.Contains(g.networks, n) {
 				g.networks = append(g.networks, n)
 			}
@@ -205,7 +203,9 @@ func (e *Engine) gatherMembers(members []int32, conf map[int32]float64) *memberA
 // first-hand counts its hours at c and competes for the scored fact.
 func (e *Engine) addFiles(files map[int32]*targetFile, p *endpoint, c float64) {
 	w := &e.cfg.Weights
-	for idx, f := range p.files {
+	for i := range p.files {
+		f := &p.files[i]
+		idx := f.idx
 		a := files[idx]
 		if a == nil {
 			a = &targetFile{first: f.first, last: f.last, best: -1}
@@ -249,10 +249,7 @@ func (g *memberAgg) summary(endpoints int) TargetSummary {
 		s.Jurisdiction = g.anyEp.anyAgency
 	}
 	if g.placeEp != nil {
-		s.Country = g.placeEp.place.Country
-		if n := len(g.placeEp.place.Subdivisions); n > 0 {
-			s.Subdivision = g.placeEp.place.Subdivisions[n-1]
-		}
+		s.Country, s.Subdivision = g.placeEp.place.country, g.placeEp.place.sub
 	}
 	s.Agencies = slices.Sorted(maps.Keys(g.agencies))
 	sort.Strings(g.networks)
@@ -359,15 +356,12 @@ func targetRow(seq int64, s TargetSummary, shares map[string]Share) TargetRow {
 }
 
 func (e *Engine) endpointInfo(p *endpoint) EndpointInfo {
-	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: p.gen, Confidence: e.epConf[p.id], FirstHand: p.hasFH,
-		Transport: p.transport, ASN: p.place.ASN, Org: p.place.Org,
-		Country: p.place.Country, City: p.place.City, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
+	in := EndpointInfo{IP: p.key.Addr(), Port: p.key.Port(), Gen: int(p.gen), Confidence: e.epConf[p.id], FirstHand: p.hasFH,
+		Transport: p.transport, ASN: p.place.asn, Org: p.place.org,
+		Country: p.place.country, Subdivision: p.place.sub, City: p.place.city, FirstSeen: time.Unix(0, p.first).UTC(), LastSeen: time.Unix(0, p.last).UTC(),
 		Observations: p.count, VPN: p.vpn, Hosting: p.hosting, Agency: p.agency}
 	if in.Agency == "" {
 		in.Agency = p.anyAgency
-	}
-	if n := len(p.place.Subdivisions); n > 0 {
-		in.Subdivision = p.place.Subdivisions[n-1]
 	}
 	return in
 }
@@ -431,7 +425,7 @@ func (e *Engine) resync(ctx context.Context, st *StaleError) error {
 	// unsaved: none is New any more (an upsert is always right; a plain
 	// INSERT of a stored row would fail and be upserted again).
 	for k := range e.dirtyFiles {
-		if f := e.eps[k.ep].files[k.item]; f != nil {
+		if f := e.eps[k.ep].file(k.item); f != nil {
 			f.stored = true
 		}
 	}
@@ -531,12 +525,12 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	c.Endpoints = slices.Grow(c.Endpoints, len(e.dirtyEps))
 	for id := range e.dirtyEps {
 		p := e.eps[id]
-		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: p.networks})
+		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: *p.networks})
 	}
 	c.Files = slices.Grow(c.Files, len(e.dirtyFiles))
 	for k := range e.dirtyFiles {
 		p, it := e.eps[k.ep], e.itemList[k.item]
-		f := p.files[k.item]
+		f := p.file(k.item)
 		intent := Looking
 		if f.sharing {
 			intent = Sharing
@@ -576,17 +570,25 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	if err := e.write(ctx, &c); err != nil {
 		return fmt.Errorf("analysis: saving %d targets, %d endpoints, %d files: %w", len(c.Targets), len(c.Endpoints), len(c.Files), err)
 	}
+	// A target merged into none is kept as no entry: a lookup reads ""
+	// for either.
 	for id, to := range merged {
-		e.mergedStored[id] = to
+		if to == "" {
+			delete(e.mergedStored, id)
+		} else {
+			e.mergedStored[id] = to
+		}
 	}
 	for _, t := range c.Targets {
-		e.mergedStored[t.Summary.ID] = ""
+		delete(e.mergedStored, t.Summary.ID)
 	}
+	// Most targets have the same few access lists and categories: one
+	// copy of each is kept.
 	for id, sig := range written {
-		e.written[id] = sig
+		e.written[id] = writtenSig{access: e.intern(sig.access), categories: e.intern(sig.categories)}
 	}
 	for k := range e.dirtyFiles {
-		if f := e.eps[k.ep].files[k.item]; f != nil {
+		if f := e.eps[k.ep].file(k.item); f != nil {
 			f.stored = true
 		}
 	}

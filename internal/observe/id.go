@@ -117,3 +117,39 @@ func IDTime(id string) (time.Time, error) {
 	frac := int64(hi & 0xfff)
 	return time.UnixMilli(ms).Add(time.Duration(frac * 1e6 / 4096)).UTC(), nil
 }
+
+// IDBytes returns the 16 bytes of an id in canonical form (lower-case
+// hex, 8-4-4-4-12, as NewID writes it): FormatID(b) gives id back. Any
+// other string, or one of another case, is not one (false).
+func IDBytes(id string) (b [16]byte, ok bool) {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return b, false
+	}
+	j := 0
+	for _, part := range [5]string{id[0:8], id[9:13], id[14:18], id[19:23], id[24:36]} {
+		for i := 0; i < len(part); i += 2 {
+			hi, lo := lowerNibble(part[i]), lowerNibble(part[i+1])
+			if hi > 15 || lo > 15 {
+				return [16]byte{}, false
+			}
+			b[j] = hi<<4 | lo
+			j++
+		}
+	}
+	return b, true
+}
+
+// lowerNibble is the value of a lower-case hex digit, 255 for any other
+// byte.
+func lowerNibble(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 255
+}
+
+// FormatID is the id of 16 bytes in canonical form (IDBytes reads it).
+func FormatID(b [16]byte) string { return formatUUID(b) }

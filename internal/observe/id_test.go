@@ -2,6 +2,7 @@ package observe
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -97,4 +98,33 @@ func TestIDTimeRejectsOtherForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIDBytes: an id in canonical form reads as its bytes and FormatID
+// gives it back; any other string (upper case, no dashes, too short, not
+// hex) is not read.
+func TestIDBytes(t *testing.T) {
+	id := NewID(time.Date(2026, 12, 7, 21, 0, 0, 0, time.UTC))
+	b, ok := IDBytes(id)
+	if !ok || FormatID(b) != id {
+		t.Fatalf("IDBytes(%q) = %x, %v; FormatID gives %q", id, b, ok, FormatID(b))
+	}
+	for _, s := range []string{"", "obs-1", strings.ToUpper(id), strings.ReplaceAll(id, "-", ""), id[:35], id[:35] + "g", id + "0",
+		id[:8] + "x" + id[9:]} {
+		if b, ok := IDBytes(s); ok {
+			t.Errorf("IDBytes(%q) = %x, true; want false", s, b)
+		}
+	}
+}
+
+// FuzzIDBytes: whatever IDBytes reads, FormatID writes back exactly.
+func FuzzIDBytes(f *testing.F) {
+	f.Add("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+	f.Add("0190A1B2-C3D4-7E5F-8A9B-0C1D2E3F4A5B")
+	f.Add("obs-1")
+	f.Fuzz(func(t *testing.T, s string) {
+		if b, ok := IDBytes(s); ok && FormatID(b) != s {
+			t.Fatalf("IDBytes(%q) = %x; FormatID gives %q", s, b, FormatID(b))
+		}
+	})
 }
