@@ -290,3 +290,19 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// The durable consumer reads only the deployment's subjects.
+func TestConsumerReadsOnlyItsSubjects(t *testing.T) {
+	b, err := Open(context.Background(), DefaultConfig(startServer(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c, err := b.Consumer(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.cons.CachedInfo().Config.FilterSubject; f != "vigil.obs.>" {
+		t.Errorf("consumer's filter %q, want vigil.obs.>", f)
+	}
+}
