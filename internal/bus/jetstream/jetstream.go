@@ -269,12 +269,16 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 		return nil, fmt.Errorf("jetstream %s: stream %s: %w: it takes %s, not %s (give each deployment its own --stream and --subject)",
 			b.url(), b.cfg.Stream, ErrStreamOfOtherSubjects, strings.Join(have.Subjects, " "), want.Subjects[0])
 	}
-	want.Subjects = have.Subjects
-	if have.Storage == want.Storage && have.Retention == want.Retention && have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
+	// Only what Vigil has a setting for is updated: what operations set
+	// by hand (replicas, byte and message bounds) is kept. Storage and
+	// retention cannot change on a stream that exists.
+	if have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
 		b.st = old
 		return old, nil
 	}
-	st, err := b.js.UpdateStream(gctx, want)
+	upd := have
+	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
+	st, err := b.js.UpdateStream(gctx, upd)
 	if err == nil {
 		b.st = st
 		return st, nil

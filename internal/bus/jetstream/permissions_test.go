@@ -306,3 +306,34 @@ func TestConsumerReadsOnlyItsSubjects(t *testing.T) {
 		t.Errorf("consumer's filter %q, want vigil.obs.>", f)
 	}
 }
+
+// A stream operations made by hand keeps what Vigil has no setting for
+// (its byte bound, its message bound) when Vigil, with the right to,
+// updates the settings it has (the duplicate window).
+func TestUpdateKeepsTheStreamsOtherSettings(t *testing.T) {
+	url := startServer(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, _ := js.New(nc)
+	ctx := context.Background()
+	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: "VIGIL_OBSERVATIONS", Subjects: []string{"vigil.obs.>"},
+		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: 2 * time.Minute, MaxBytes: 1 << 30, MaxMsgs: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, DefaultConfig(url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := j.Stream(ctx, "VIGIL_OBSERVATIONS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.CachedInfo().Config
+	if c.Duplicates != 10*time.Minute || c.MaxBytes != 1<<30 || c.MaxMsgs != 1<<20 {
+		t.Errorf("after Open: duplicates %v, max bytes %d, max msgs %d; want 10m0s, %d, %d", c.Duplicates, c.MaxBytes, c.MaxMsgs, 1<<30, 1<<20)
+	}
+}
