@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -335,5 +336,45 @@ func TestUpdateKeepsTheStreamsOtherSettings(t *testing.T) {
 	c := st.CachedInfo().Config
 	if c.Duplicates != 10*time.Minute || c.MaxBytes != 1<<30 || c.MaxMsgs != 1<<20 {
 		t.Errorf("after Open: duplicates %v, max bytes %d, max msgs %d; want 10m0s, %d, %d", c.Duplicates, c.MaxBytes, c.MaxMsgs, 1<<30, 1<<20)
+	}
+}
+
+// An ingest whose user may not create the durable consumer operations
+// did not make says so, naming it, with an error that does not pass by
+// itself ('vigil ingest' then ends instead of waiting as for NATS away).
+func TestIngestWithoutRightToCreateTheConsumerSaysSo(t *testing.T) {
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	d := DefaultConfig("")
+	if _, err := admin.CreateStream(context.Background(), js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(context.Background(), ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = b.Consumer(context.Background())
+	if err == nil || !errors.Is(err, ErrPermission) || b.Transient(err) {
+		t.Fatalf("consumer without the right to create it: %v", err)
+	}
+	if !strings.Contains(err.Error(), "consumer ingest of stream VIGIL_OBSERVATIONS does not exist") {
+		t.Errorf("error %q does not name the consumer", err)
+	}
+}
+
+// docs/deployment.md shows the configuration the tests run, as it is.
+func TestDeploymentDocShowsThePermissionsConfig(t *testing.T) {
+	conf, err := os.ReadFile("testdata/nats-permissions.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../../../docs/deployment.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, append([]byte("```\n"), append(conf, []byte("```\n")...)...)) {
+		t.Error("docs/deployment.md, NATS users and permissions, does not show testdata/nats-permissions.conf as it is")
 	}
 }
