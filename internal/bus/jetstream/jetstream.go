@@ -188,7 +188,7 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	opts := []nats.Option{nats.Name("vigil"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.ReconnectBufSize(-1), nats.RetryOnFailedConnect(lazy),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("jetstream: disconnected from NATS", "url", b.url(), "err", err)
+			log.Warn("jetstream: disconnected from NATS", "url", b.url(), "err", b.scrub(err))
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("jetstream: reconnected to NATS", "url", b.url()) }),
 		nats.ErrorHandler(b.asyncError)}
@@ -200,7 +200,7 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: connect %s: %w", b.url(), err)
+		return nil, fmt.Errorf("jetstream: connect %s: %w", b.url(), b.scrub(err))
 	}
 	j, err := js.New(nc)
 	if err != nil {

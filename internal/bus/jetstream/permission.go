@@ -75,7 +75,7 @@ var violationRe = regexp.MustCompile(`(?i)(publish|subscription) to "?([^"\s]+)"
 // waiting (and is logged, naming the subject); anything else is logged.
 func (b *Bus) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 	if !errors.Is(err, nats.ErrPermissionViolation) {
-		b.log.Warn("jetstream: NATS reports an error", "url", b.url(), "err", err)
+		b.log.Warn("jetstream: NATS reports an error", "url", b.url(), "err", b.scrub(err))
 		return
 	}
 	pe := &PermissionError{Op: "publish to", Subject: "(unknown subject)"}
@@ -122,4 +122,48 @@ func RedactURL(s string) string {
 		parts[i] = scheme + user + "@" + host
 	}
 	return strings.Join(parts, ",")
+}
+
+// scrubbed is an error whose text had the bus URL's secrets taken out.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// scrub is err with the URL's password or token taken out of its text
+// (a URL the NATS client cannot parse is quoted whole in its error).
+func (b *Bus) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, p := range strings.Split(b.cfg.URL, ",") {
+		msg = strings.ReplaceAll(msg, p, RedactURL(p))
+		if s := urlSecret(p); len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &scrubbed{msg: msg, err: err}
+}
+
+// urlSecret is the password, or the token, of a NATS URL; "" for none.
+func urlSecret(p string) string {
+	if j := strings.Index(p, "://"); j >= 0 {
+		p = p[j+3:]
+	}
+	at := strings.LastIndex(p, "@")
+	if at < 0 {
+		return ""
+	}
+	user := p[:at]
+	if c := strings.Index(user, ":"); c >= 0 {
+		return user[c+1:]
+	}
+	return user
 }

@@ -263,6 +263,12 @@ func TestBusPasswordNeverShown(t *testing.T) {
 	if !strings.Contains(err.Error(), "sensor-bt-lab-1") {
 		t.Errorf("error %q does not name the user", err)
 	}
+	for _, bad := range []string{"nats://u:" + sensorPassword + "@bad host:4222", "nats://u:" + sensorPassword + "@127.0.0.1:notaport",
+		"nats://u:" + sensorPassword + "%zz@" + hp, "nats://" + sensorPassword + "@bad host:4222"} {
+		if _, err := Open(context.Background(), DefaultConfig(bad), log); err == nil || strings.Contains(err.Error(), sensorPassword) {
+			t.Errorf("a malformed URL: the password reached the error: %v", err)
+		}
+	}
 	admin := asAdmin(t, hp)
 	createStreamAndConsumer(t, admin)
 	b, err := Open(context.Background(), sensorConfig(hp), log)
