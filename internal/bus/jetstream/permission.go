@@ -36,6 +36,7 @@ type denials struct {
 	mu      sync.Mutex
 	next    int
 	waiting map[int]context.CancelCauseFunc
+	logged  map[string]bool // the refusals logged: each once
 }
 
 // guard returns ctx, ended with a *PermissionError as its cause when the
@@ -72,7 +73,8 @@ var violationRe = regexp.MustCompile(`(?i)(publish|subscription) to "?([^"\s]+)"
 
 // asyncError is the connection's handler of what NATS reports apart
 // from any call: a permission violation ends the guarded operations
-// waiting (and is logged, naming the subject); anything else is logged.
+// waiting (and is logged, naming the subject, the first time); anything
+// else is logged.
 func (b *Bus) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 	if !errors.Is(err, nats.ErrPermissionViolation) {
 		b.log.Warn("jetstream: NATS reports an error", "url", b.url(), "err", b.scrub(err))
@@ -85,11 +87,17 @@ func (b *Bus) asyncError(_ *nats.Conn, _ *nats.Subscription, err error) {
 			pe.Op = "subscribe to"
 		}
 	}
-	b.log.Error("jetstream: NATS refused this process's user; see docs/deployment.md, NATS users and permissions",
-		"url", b.url(), "op", pe.Op, "subject", pe.Subject)
 	d := &b.denied
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.logged[pe.Op+" "+pe.Subject] {
+		if d.logged == nil {
+			d.logged = map[string]bool{}
+		}
+		d.logged[pe.Op+" "+pe.Subject] = true
+		b.log.Error("jetstream: NATS refused this process's user (logged once; see docs/deployment.md, NATS users and permissions)",
+			"url", b.url(), "op", pe.Op, "subject", pe.Subject)
+	}
 	for _, cancel := range d.waiting {
 		cancel(pe)
 	}

@@ -232,6 +232,10 @@ func TestSensorWithoutRightToCreateSaysSo(t *testing.T) {
 		t.Errorf("error %v is not ErrPermission", err)
 	}
 
+	if strings.Contains(err.Error()+logged.String(), sensorPassword) {
+		t.Errorf("the password reached the error or the log:\n%v\n%s", err, logged.String())
+	}
+	logged.Reset() // each connection logs a refusal once
 	b, err := OpenLazy(sensorConfig(hp), log)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +244,14 @@ func TestSensorWithoutRightToCreateSaysSo(t *testing.T) {
 	err = b.PublishBatch(ctx, observations(3))
 	if err == nil || !errors.Is(err, ErrPermission) || b.Transient(err) {
 		t.Fatalf("publish without a stream: %v (transient %v), want a permission error that does not pass by itself", err, err != nil && b.Transient(err))
+	}
+	for range 2 {
+		if err := b.PublishBatch(ctx, observations(3)); !errors.Is(err, ErrPermission) {
+			t.Fatalf("publish again: %v", err)
+		}
+	}
+	if n := strings.Count(logged.String(), "$JS.API.STREAM.CREATE.VIGIL_OBSERVATIONS"); n != 1 {
+		t.Errorf("the refusal logged %d times, want once:\n%s", n, logged.String())
 	}
 	if strings.Contains(err.Error()+logged.String(), sensorPassword) {
 		t.Errorf("the password reached the error or the log:\n%v\n%s", err, logged.String())
