@@ -396,3 +396,22 @@ func TestDeploymentDocShowsThePermissionsConfig(t *testing.T) {
 		t.Error("docs/deployment.md, NATS users and permissions, does not show testdata/nats-permissions.conf as it is")
 	}
 }
+
+// Whatever the URL, what RedactURL leaves holds no password or token but
+// xxxxx, and redacting again changes nothing.
+func FuzzRedactURL(f *testing.F) {
+	for _, s := range []string{"nats://u:p@h:4222", "tok@h", "tls://a:b@h1,nats://c@h2", "", "@", "::@@", "nats://h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r := RedactURL(s)
+		for _, p := range strings.Split(r, ",") {
+			if sec := urlSecret(p); sec != "" && sec != "xxxxx" {
+				t.Fatalf("RedactURL(%q) = %q: secret %q left", s, r, sec)
+			}
+		}
+		if again := RedactURL(r); again != r {
+			t.Fatalf("RedactURL(%q) = %q, again %q", s, r, again)
+		}
+	})
+}
