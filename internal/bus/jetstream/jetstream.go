@@ -236,19 +236,18 @@ func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
 	}
 	old, err := b.js.Stream(gctx, b.cfg.Stream)
 	if errors.Is(err, js.ErrStreamNotFound) {
-		st, err := b.js.CreateStream(gctx, want)
-		if errors.Is(err, js.ErrStreamNameAlreadyInUse) { // created meanwhile
-			old, err = b.js.Stream(gctx, b.cfg.Stream)
-		} else if err != nil {
-			err = refusal(gctx, err)
-			if errors.Is(err, ErrPermission) {
-				return nil, fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it (%w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
-					b.url(), b.cfg.Stream, err)
-			}
-			return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, err)
-		} else {
+		st, cerr := b.js.CreateStream(gctx, want)
+		switch {
+		case cerr == nil:
 			b.st = st
 			return st, nil
+		case errors.Is(cerr, js.ErrStreamNameAlreadyInUse): // created meanwhile, otherwise
+			old, err = b.js.Stream(gctx, b.cfg.Stream)
+		case errors.Is(refusal(gctx, cerr), ErrPermission):
+			return nil, fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it (%w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
+				b.url(), b.cfg.Stream, refusal(gctx, cerr))
+		default:
+			return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, cerr)
 		}
 	}
 	if err != nil {

@@ -415,3 +415,34 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
+
+// racingJS makes the stream, with another duplicate window, just before
+// the bus's own create: another sensor that started at the same time.
+type racingJS struct{ js.JetStream }
+
+func (r racingJS) CreateStream(ctx context.Context, cfg js.StreamConfig) (js.Stream, error) {
+	other := cfg
+	other.Duplicates = time.Minute
+	if _, err := r.JetStream.CreateStream(ctx, other); err != nil {
+		return nil, err
+	}
+	return r.JetStream.CreateStream(ctx, cfg)
+}
+
+// A stream made by another process between the bus's look and its
+// create is used (and updated as it would have been had it been there).
+func TestStreamCreatedMeanwhileIsUsed(t *testing.T) {
+	b, err := connect(DefaultConfig(startServer(t)), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.js = racingJS{b.js}
+	st, err := b.stream(context.Background())
+	if err != nil {
+		t.Fatalf("stream made meanwhile: %v", err)
+	}
+	if d := st.CachedInfo().Config.Duplicates; d != 10*time.Minute {
+		t.Errorf("duplicate window %v, want 10m0s", d)
+	}
+}
