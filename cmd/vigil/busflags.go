@@ -14,11 +14,12 @@ import (
 // busFlags name the NATS JetStream bus a sensor publishes to or an ingest
 // reads from, and a sensor's on-disk queue.
 type busFlags struct {
-	url, stream, subject, consumer *string
-	ackWait                        *time.Duration
-	queueDir                       *string
-	queueMax                       *int64
-	queueSync                      *time.Duration
+	url, creds, inbox         *string
+	stream, subject, consumer *string
+	ackWait                   *time.Duration
+	queueDir                  *string
+	queueMax                  *int64
+	queueSync                 *time.Duration
 }
 
 // defineBusFlags defines --bus, --stream and --subject; for an ingest
@@ -28,6 +29,8 @@ func defineBusFlags(fs *flag.FlagSet, ingest bool, busHelp string) *busFlags {
 	d := jetstream.DefaultConfig("")
 	f := &busFlags{
 		url:     fs.String("bus", "", busHelp),
+		creds:   fs.String("bus-creds", "", "with --bus: NATS credentials `FILE` (the user's JWT and nkey seed), instead of a user:password in the URL"),
+		inbox:   fs.String("bus-inbox", "", "with --bus: `PREFIX` of the subjects NATS answers this process on (default _INBOX): give each NATS user its own, and let it subscribe to PREFIX.> only (docs/deployment.md, NATS users and permissions)"),
 		stream:  fs.String("stream", d.Stream, "JetStream stream `NAME` (created if missing): two deployments sharing one NATS use two names"),
 		subject: fs.String("subject", d.Subject, "subject `PREFIX` of the stream: observations go to PREFIX.<sensor id> (unique per deployment)"),
 	}
@@ -46,12 +49,15 @@ func defineBusFlags(fs *flag.FlagSet, ingest bool, busHelp string) *busFlags {
 // jetstream returns the bus configuration, checked.
 func (f *busFlags) jetstream() (jetstream.Config, error) {
 	c := jetstream.DefaultConfig(*f.url)
-	c.Stream, c.Subject = *f.stream, *f.subject
+	c.Stream, c.Subject, c.Creds, c.InboxPrefix = *f.stream, *f.subject, *f.creds, *f.inbox
 	if f.consumer != nil {
 		c.Consumer, c.AckWait = *f.consumer, *f.ackWait
 	}
 	if err := c.Validate(); err != nil {
 		return c, usagef("%v", err)
+	}
+	if (c.Creds != "" || c.InboxPrefix != "") && c.URL == "" {
+		return c, usagef("--bus-creds and --bus-inbox need --bus")
 	}
 	return c, nil
 }
@@ -79,7 +85,14 @@ With --bus the observations go to a NATS JetStream stream instead (--stream,
 --subject), for a 'vigil ingest --bus' on the store's machine; the sensor's
 own --db then only holds its watch-lists. Each signed batch (256
 observations or a quarter of a second) is one NATS message of JSON Lines,
-one observation a line (a few messages when it passes 512 KiB). Without
+one observation a line (a few messages when it passes 512 KiB). The
+sensor's NATS user (nats://USER:PASSWORD@HOST:4222, or --bus-creds; its
+own --bus-inbox) needs only to publish to SUBJECT.<sensor id> and read
+the stream's info when operations created the stream: it then creates
+and changes nothing; one
+that may not create a missing stream says so, naming the permission, and
+with --queue-dir keeps observing into the queue (docs/deployment.md, "NATS
+users and permissions"). No password of the URL is printed. Without
 --queue-dir the sensor must reach NATS when it starts, and an observation
 that NATS does not acknowledge is lost and counted (publish_failed). With
 --queue-dir DIR the sensor starts and keeps observing while NATS is

@@ -120,7 +120,14 @@ targets are those one ingest alone would make; --analysis=false on some
 ingests (or 'vigil serve --analysis-poll 0') only saves their work.
 Without the analysis, --db may be any store. Two deployments sharing one NATS give their
 sensors and ingests their own --stream, --subject and --consumer.
-docs/deployment.md has the details.
+Ingest reads only SUBJECT.> of the stream. When operations created the
+stream and the durable consumer as ingest wants them, its NATS user
+(nats://USER:PASSWORD@HOST:4222, or --bus-creds; give it its own
+--bus-inbox) needs only to read their info, fetch and acknowledge: it
+creates and changes nothing; one that may not create or update what is
+missing or differs says so, naming it, and ingest ends. No password of
+the URL is printed. docs/deployment.md ("NATS users and permissions") has
+the details.
 
 Examples:
   vigil --db /var/lib/vigil/vigil.db ingest --bus nats://127.0.0.1:4222 \

@@ -43,9 +43,10 @@ func build() (ver, commit string, modified bool) {
 
 // configUnhashed are the flags of a sensor command left out of its
 // configuration hash: the global ones (where the store is, logging, the
-// analysis's settings: not what the sensor does) and --bus (where the
-// observations go; its URL may hold a password).
-var configUnhashed = map[string]bool{"bus": true}
+// analysis's settings: not what the sensor does) and --bus, --bus-creds
+// and --bus-inbox (where the observations go and as which NATS user; its
+// URL may hold a password).
+var configUnhashed = map[string]bool{"bus": true, "bus-creds": true, "bus-inbox": true}
 
 // configHashedGlobal are the global flags that change what a sensor
 // does, hashed with its own: --own-addresses (which addresses it never

@@ -10,7 +10,8 @@ import (
 // The configuration hash is of the effective flags: the same flags give
 // the same hash whatever their order on the command line, any flag that
 // changes what the sensor does changes it (--own-addresses too, global
-// as it is), and --bus and the other global flags do not.
+// as it is), and --bus (--bus-creds, --bus-inbox) and the other global
+// flags do not.
 func TestConfigHashCoversTheSensorsOwnFlags(t *testing.T) {
 	hash := func(args ...string) string {
 		t.Helper()
@@ -34,7 +35,7 @@ func TestConfigHashCoversTheSensorsOwnFlags(t *testing.T) {
 	if got := hash("--server", "127.0.0.1:4661", "--lab=true", "--probe=true"); got != base {
 		t.Fatalf("defaults spelled out: %s, want %s", got, base)
 	}
-	for _, same := range [][]string{{"--bus", "nats://u:secret@127.0.0.1:4222"}, {"--db", "other.db"}, {"--log-level", "debug"}} {
+	for _, same := range [][]string{{"--bus", "nats://u:secret@127.0.0.1:4222"}, {"--bus", "nats://127.0.0.1:4222", "--bus-creds", "s.creds", "--bus-inbox", "_INBOX_s"}, {"--db", "other.db"}, {"--log-level", "debug"}} {
 		if got := hash(append([]string{"--server", "127.0.0.1:4661", "--lab"}, same...)...); got != base {
 			t.Fatalf("%v changed the hash", same)
 		}

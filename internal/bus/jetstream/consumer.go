@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,24 +49,57 @@ var (
 	_ bus.BatchPublisher = (*Bus)(nil)
 )
 
-// Consumer creates (or updates) the durable consumer and returns it.
+// Consumer returns the durable consumer, reading only the deployment's
+// subjects (Subject + ".>"): one that exists as wanted is used as it is
+// (ingest's NATS user needs no more than to read its info, fetch and
+// acknowledge), one that differs is updated and a missing one created.
+// A NATS user without the right to do so gets an error that says so
+// (ErrPermission), naming what differs.
 func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 	st, err := b.stream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{
+	gctx, done := b.guard(ctx)
+	defer done()
+	want := js.ConsumerConfig{
 		Durable:       b.cfg.Consumer,
 		AckPolicy:     js.AckExplicitPolicy,
 		AckWait:       b.cfg.AckWait,
 		MaxAckPending: b.cfg.MaxAckPending,
-	})
+		FilterSubject: b.cfg.Subject + ".>",
+	}
+	cons, err := st.Consumer(gctx, b.cfg.Consumer)
+	what := "does not exist"
+	switch {
+	case err == nil:
+		have := cons.CachedInfo().Config
+		if have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait && have.MaxAckPending == want.MaxAckPending &&
+			have.FilterSubject == want.FilterSubject && len(have.FilterSubjects) == 0 {
+			return b.newConsumer(cons), nil
+		}
+		what = fmt.Sprintf("exists with ack wait %v, max ack pending %d and filter %q where this ingest wants %v, %d and %q (--ack-wait, --subject)",
+			have.AckWait, have.MaxAckPending, strings.Join(append([]string{have.FilterSubject}, have.FilterSubjects...), " "),
+			want.AckWait, want.MaxAckPending, want.FilterSubject)
+	case !errors.Is(err, js.ErrConsumerNotFound):
+		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, refusal(gctx, err))
+	}
+	cons, err = st.CreateOrUpdateConsumer(gctx, want)
 	if err != nil {
+		err = refusal(gctx, err)
+		if errors.Is(err, ErrPermission) {
+			return nil, fmt.Errorf("jetstream %s: consumer %s of stream %s %s, and this NATS user may not create or update it (%w): have it made with an admin user (docs/deployment.md, NATS users and permissions)",
+				b.url(), b.cfg.Consumer, b.cfg.Stream, what, err)
+		}
 		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
 	}
+	return b.newConsumer(cons), nil
+}
+
+func (b *Bus) newConsumer(cons js.Consumer) *Consumer {
 	c := &Consumer{b: b, cons: cons}
 	c.perMsgMilli.Store(1000)
-	return c, nil
+	return c
 }
 
 // Fetch implements bus.Consumer. It hands out whole messages, up to most
@@ -128,7 +162,7 @@ func (c *Consumer) Fetch(ctx context.Context, most int, wait time.Duration) (bus
 	}
 	c.fetchErrors.Add(1)
 	if !c.outage.Swap(true) {
-		c.b.log.Warn("jetstream: fetch failed; ingest waits for NATS", "url", c.b.cfg.URL, "err", err)
+		c.b.log.Warn("jetstream: fetch failed; ingest waits for NATS", "url", c.b.url(), "err", err)
 	}
 	if len(out.msgs) == 0 {
 		t := time.NewTimer(wait)

@@ -45,8 +45,20 @@ import (
 
 // Config names the stream and consumer.
 type Config struct {
-	// URL of the NATS server, e.g. nats://127.0.0.1:4222.
+	// URL of the NATS server, e.g. nats://127.0.0.1:4222, or several
+	// separated by commas. It may carry the NATS user's name and password
+	// (nats://user:password@host:4222) or a token (nats://token@host);
+	// tls:// asks for TLS. What is printed of it (logs, errors) is
+	// RedactURL's.
 	URL string
+	// Creds is a NATS credentials file (a user's JWT and nkey seed), or
+	// "" for none.
+	Creds string
+	// InboxPrefix is the prefix of the subjects NATS answers this
+	// process on ("" for NATS's _INBOX): with a prefix of its own for
+	// each user, a user may subscribe only to its own answers, and a
+	// sensor's credentials cannot read what is fetched for ingest.
+	InboxPrefix string
 	// Stream is the JetStream stream (created if missing), Subject the
 	// subject prefix: observations go to Subject + "." + sensor id.
 	Stream, Subject string
@@ -89,6 +101,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("jetstream: stream name %q: want letters, digits, - or _", c.Stream)
 	case !validName(c.Consumer):
 		return fmt.Errorf("jetstream: consumer name %q: want letters, digits, - or _", c.Consumer)
+	case c.InboxPrefix != "" && (strings.ContainsAny(c.InboxPrefix, "*> \t") || strings.HasPrefix(c.InboxPrefix, ".") || strings.HasSuffix(c.InboxPrefix, ".") || strings.Contains(c.InboxPrefix, "..")):
+		return fmt.Errorf("jetstream: inbox prefix %q: want dot-separated tokens without wildcards, e.g. _INBOX_ingest", c.InboxPrefix)
 	case c.Subject == "" || strings.ContainsAny(c.Subject, "*> \t") || strings.HasPrefix(c.Subject, ".") || strings.HasSuffix(c.Subject, ".") || strings.Contains(c.Subject, ".."):
 		return fmt.Errorf("jetstream: subject prefix %q: want dot-separated tokens without wildcards, e.g. vigil.obs", c.Subject)
 	}
@@ -119,6 +133,8 @@ type Bus struct {
 	nc  *nats.Conn
 	js  js.JetStream
 	log *slog.Logger
+
+	denied denials // what the server refused this connection
 
 	mu sync.Mutex
 	st js.Stream // nil until the stream is created or updated
@@ -166,60 +182,115 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 	if cfg.MaxAckPending < 0 {
 		cfg.MaxAckPending = -1 // JetStream's "no limit"
 	}
+	b := &Bus{cfg: cfg, log: log}
 	// No reconnect buffer: a publish while the server is away fails at
 	// once instead of waiting in memory for an ack that cannot come.
-	nc, err := nats.Connect(cfg.URL, nats.Name("vigil"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+	opts := []nats.Option{nats.Name("vigil"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		nats.ReconnectBufSize(-1), nats.RetryOnFailedConnect(lazy),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("jetstream: disconnected from NATS", "url", cfg.URL, "err", err)
+			log.Warn("jetstream: disconnected from NATS", "url", b.url(), "err", b.scrub(err))
 		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("jetstream: reconnected to NATS", "url", cfg.URL) }))
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("jetstream: reconnected to NATS", "url", b.url()) }),
+		nats.ErrorHandler(b.asyncError)}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(cfg.InboxPrefix))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: connect %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("jetstream: connect %s: %w", b.url(), b.scrub(err))
 	}
 	j, err := js.New(nc)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("jetstream %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("jetstream %s: %w", b.url(), err)
 	}
-	return &Bus{cfg: cfg, nc: nc, js: j, log: log}, nil
+	b.nc, b.js = nc, j
+	return b, nil
 }
 
-// stream creates or updates the stream once, and returns it.
+// stream returns the stream, once it has found it as this bus wants it,
+// or made it so: a stream that exists as wanted is used as it is (a
+// sensor's NATS user needs no more than to read its info), one that
+// differs is updated, and a missing one created. A NATS user without the
+// right to update is warned of and uses the stream as it is; one without
+// the right to create a missing stream gets an error that says so
+// (ErrPermission), naming the stream and the permission.
 func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.st != nil {
 		return b.st, nil
 	}
-	// A stream of that name that takes other subjects is another
-	// deployment's (or this one's, with another --subject): updating it
-	// would take its subjects from it, its sensors' publishes failing and
-	// ours reaching its ingest. Its subjects are kept as they are.
-	subjects := []string{b.cfg.Subject + ".>"}
-	if old, err := b.js.Stream(ctx, b.cfg.Stream); err == nil {
-		have := old.CachedInfo().Config.Subjects
-		if !slices.Contains(have, subjects[0]) {
-			return nil, fmt.Errorf("jetstream %s: stream %s: %w: it takes %s, not %s (give each deployment its own --stream and --subject)",
-				b.cfg.URL, b.cfg.Stream, ErrStreamOfOtherSubjects, strings.Join(have, " "), subjects[0])
-		}
-		subjects = have
-	} else if !errors.Is(err, js.ErrStreamNotFound) {
-		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.cfg.URL, b.cfg.Stream, err)
-	}
-	st, err := b.js.CreateOrUpdateStream(ctx, js.StreamConfig{
+	gctx, done := b.guard(ctx)
+	defer done()
+	want := js.StreamConfig{
 		Name:       b.cfg.Stream,
-		Subjects:   subjects,
+		Subjects:   []string{b.cfg.Subject + ".>"},
 		Storage:    js.FileStorage,
 		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
 		MaxAge:     b.cfg.MaxAge,
 		Duplicates: b.cfg.Dedupe,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.cfg.URL, b.cfg.Stream, err)
 	}
-	b.st = st
-	return st, nil
+	old, err := b.js.Stream(gctx, b.cfg.Stream)
+	if errors.Is(err, js.ErrStreamNotFound) {
+		st, cerr := b.js.CreateStream(gctx, want)
+		switch {
+		case cerr == nil:
+			b.st = st
+			return st, nil
+		case errors.Is(cerr, js.ErrStreamNameAlreadyInUse): // created meanwhile, otherwise
+			old, err = b.js.Stream(gctx, b.cfg.Stream)
+		case errors.Is(refusal(gctx, cerr), ErrPermission):
+			return nil, fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it (%w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
+				b.url(), b.cfg.Stream, refusal(gctx, cerr))
+		default:
+			return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, cerr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, refusal(gctx, err))
+	}
+	return b.useStream(gctx, old, want)
+}
+
+// useStream uses the stream that exists, updating it where it differs
+// from want, when this NATS user may.
+func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfig) (js.Stream, error) {
+	// A stream of that name that takes other subjects is another
+	// deployment's (or this one's, with another --subject): updating it
+	// would take its subjects from it, its sensors' publishes failing and
+	// ours reaching its ingest. Its subjects are kept as they are.
+	have := old.CachedInfo().Config
+	if !slices.Contains(have.Subjects, want.Subjects[0]) {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w: it takes %s, not %s (give each deployment its own --stream and --subject)",
+			b.url(), b.cfg.Stream, ErrStreamOfOtherSubjects, strings.Join(have.Subjects, " "), want.Subjects[0])
+	}
+	// Only what Vigil has a setting for is updated: what operations set
+	// by hand (replicas, byte and message bounds) is kept. Storage and
+	// retention cannot change on a stream that exists.
+	if have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
+		b.st = old
+		return old, nil
+	}
+	upd := have
+	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
+	st, err := b.js.UpdateStream(gctx, upd)
+	if err == nil {
+		b.st = st
+		return st, nil
+	}
+	err = refusal(gctx, err)
+	if !errors.Is(err, ErrPermission) {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, err)
+	}
+	b.log.Warn("jetstream: the stream differs from this process's settings and its NATS user may not update it: it is used as it is",
+		"stream", b.cfg.Stream, "storage", have.Storage.String(), "retention", have.Retention.String(),
+		"max_age", have.MaxAge, "duplicates", have.Duplicates, "err", err)
+	b.st = old
+	return old, nil
 }
 
 // forgetStream makes the next Publish create or update the stream again
@@ -234,6 +305,9 @@ func (b *Bus) forgetStream() {
 // itself: the connection is down, or NATS did not answer in time (a
 // restart, a server under load). Anything else is NATS refusing.
 func (b *Bus) Transient(err error) bool {
+	if errors.Is(err, ErrPermission) {
+		return false
+	}
 	return !b.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, js.ErrNoStreamResponse)
 }
@@ -286,8 +360,11 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	if _, err := b.stream(ctx); err != nil {
 		return err
 	}
-	_, err = b.js.PublishMsg(ctx, &nats.Msg{Subject: b.cfg.Subject + "." + subjectToken(o.Sensor.ID), Data: body},
+	gctx, done := b.guard(ctx)
+	defer done()
+	_, err = b.js.PublishMsg(gctx, &nats.Msg{Subject: b.cfg.Subject + "." + subjectToken(o.Sensor.ID), Data: body},
 		js.WithMsgID(o.ID), js.WithExpectStream(b.cfg.Stream))
+	err = refusal(gctx, err)
 	if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
 		b.forgetStream()
 	}
@@ -320,9 +397,12 @@ func (b *Bus) PublishBatch(ctx context.Context, obs []observe.Observation) error
 	if _, err := b.stream(ctx); err != nil {
 		return err
 	}
+	gctx, done := b.guard(ctx)
+	defer done()
 	for j, m := range msgs {
-		_, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: b.cfg.Subject + "." + m.subject, Data: m.body},
+		_, err := b.js.PublishMsg(gctx, &nats.Msg{Subject: b.cfg.Subject + "." + m.subject, Data: m.body},
 			js.WithMsgID(m.id), js.WithExpectStream(b.cfg.Stream))
+		err = refusal(gctx, err)
 		if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
 			b.forgetStream()
 		}

@@ -151,7 +151,7 @@ func (s *Spool) failed(err error) {
 	s.st.LastError = err.Error()
 	if s.st.BusUp {
 		s.st.BusUp, s.st.DownSince = false, time.Now()
-		s.log.Warn("sensor queue: bus unreachable; observations wait on disk", "dir", s.cfg.Dir, "err", err, "pending", s.st.Pending)
+		s.log.Warn("sensor queue: bus unreachable or refusing; observations wait on disk", "dir", s.cfg.Dir, "err", err, "pending", s.st.Pending)
 	}
 }
 

@@ -470,7 +470,7 @@ func (s *Spool) Health() (ok bool, why string) {
 		st.Pending, st.Bytes, st.MaxBytes, st.Dropped, st.Torn)
 	switch {
 	case !st.BusUp:
-		return false, fmt.Sprintf("bus unreachable since %s (%s): %s", st.DownSince.UTC().Format(time.RFC3339), st.LastError, held)
+		return false, fmt.Sprintf("bus unreachable or refusing since %s (%s): %s", st.DownSince.UTC().Format(time.RFC3339), st.LastError, held)
 	case st.Dropped > 0:
 		return false, "the queue filled while the bus was away: " + held
 	}
