@@ -52,7 +52,9 @@ var (
 // Consumer returns the durable consumer, reading only the deployment's
 // subjects (Subject + ".>"): one that exists as wanted is used as it is
 // (ingest's NATS user needs no more than to read its info, fetch and
-// acknowledge), one that differs is updated and a missing one created.
+// acknowledge), as is one without a filter on a stream that takes those
+// subjects alone (it reads the same messages), one that differs is
+// updated and a missing one created.
 // A NATS user without the right to do so gets an error that says so
 // (ErrPermission), naming what differs.
 func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
@@ -75,7 +77,7 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 	case err == nil:
 		have := cons.CachedInfo().Config
 		if have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait && have.MaxAckPending == want.MaxAckPending &&
-			have.FilterSubject == want.FilterSubject && len(have.FilterSubjects) == 0 {
+			len(have.FilterSubjects) == 0 && (have.FilterSubject == want.FilterSubject || have.FilterSubject == "" && onlySubject(st, want.FilterSubject)) {
 			return b.newConsumer(cons), nil
 		}
 		what = fmt.Sprintf("exists with ack wait %v, max ack pending %d and filter %q where this ingest wants %v, %d and %q (--ack-wait, --subject)",
@@ -94,6 +96,16 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
 	}
 	return b.newConsumer(cons), nil
+}
+
+// onlySubject reports whether the stream takes subject alone, so that a
+// consumer without a filter (made before ingest set one, or by hand)
+// reads exactly what one filtered to subject reads: it is used as it is,
+// since updating it needs rights ingest's NATS user may not have, and
+// servers before 2.10 may refuse to change a consumer's filter.
+func onlySubject(st js.Stream, subject string) bool {
+	subs := st.CachedInfo().Config.Subjects
+	return len(subs) == 1 && subs[0] == subject
 }
 
 func (b *Bus) newConsumer(cons js.Consumer) *Consumer {

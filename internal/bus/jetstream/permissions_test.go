@@ -446,3 +446,36 @@ func TestStreamCreatedMeanwhileIsUsed(t *testing.T) {
 		t.Errorf("duplicate window %v, want 10m0s", d)
 	}
 }
+
+// A durable consumer made without a filter (by a version before the
+// filter, or by hand) on a stream that holds only the deployment's
+// subjects reads what a filtered one reads: it is used as it is, not
+// updated, so that an ingest whose NATS user may not update consumers,
+// or a server that refuses to change a filter, still starts.
+func TestUnfilteredConsumerOnTheDeploymentsStreamIsUsedAsItIs(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := b.stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := info.Config.FilterSubject; f != "" {
+		t.Errorf("the consumer was updated to filter %q; want it used as it is", f)
+	}
+}
