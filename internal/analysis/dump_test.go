@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +193,42 @@ func TestDumpEngineResults(t *testing.T) {
 	}
 	if err := os.WriteFile(out, engineResults(t, 30000), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestOverlapLinksNumberedInEndpointOrder: when one file completes the
+// overlap of an endpoint with several others at once, the links are made
+// (and numbered) in the order the others were first seen, not in the
+// order a map is walked: the same observations give the same link ids.
+func TestOverlapLinksNumberedInEndpointOrder(t *testing.T) {
+	f := newFixture(t)
+	e := f.engine()
+	var obs []observe.Observation
+	for q := 1; q <= 6; q++ {
+		for i := range 5 {
+			obs = append(obs, ob(fmt.Sprintf("10.0.1.%d:40001", q), i, observe.Complete, t0.Add(time.Duration(i)*time.Minute)))
+		}
+	}
+	for i := range 5 {
+		obs = append(obs, ob("10.0.2.1:40001", i, observe.Complete, t0.Add(2*time.Hour+time.Duration(i)*time.Minute)))
+	}
+	f.ingest(e, obs...)
+	ts := targets(t, e, analysis.TargetQuery{})
+	if len(ts) != 1 {
+		t.Fatalf("%d targets, want 1", len(ts))
+	}
+	links := detail(t, e, ts[0].ID).Links
+	if len(links) != 6 {
+		t.Fatalf("%d links, want 6", len(links))
+	}
+	slices.SortFunc(links, func(a, b analysis.Link) int { return cmp.Compare(a.ID, b.ID) })
+	for i, l := range links {
+		other := l.EndpointA
+		if other == "10.0.2.1:40001" {
+			other = l.EndpointB
+		}
+		if want := fmt.Sprintf("10.0.1.%d:40001", i+1); l.Rule != analysis.RuleOverlap || other != want {
+			t.Errorf("link %d (id %d): %s with %s, want %s with %s", i, l.ID, l.Rule, other, analysis.RuleOverlap, want)
+		}
 	}
 }

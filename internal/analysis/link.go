@@ -646,7 +646,9 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.asn == 0 {
 		return
 	}
-	for oid := range it.eps {
+	// In endpoint order, not the map's: each new link takes the next link
+	// number, and the same observations must number their links alike.
+	for _, oid := range slices.Sorted(maps.Keys(it.eps)) {
 		if oid == p.id {
 			continue
 		}
