@@ -375,16 +375,13 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 	// rule's link so.
 	if k.rule == RulePeerID || k.rule == RuleListenPort || k.rule == RuleSubscriberPrefix || k.rule == RuleUserHash ||
 		k.rule == RuleNodeID || k.rule == RuleGUID {
-		for oid, osp := range id.eps {
-			q := e.eps[oid]
-			if oid != p.id && p.key.Addr() != q.key.Addr() && gap(sp, osp) <= int64(lc.ConcurrentSlack) {
-				what := "replayed or two machines"
-				if k.rule == RuleSubscriberPrefix {
-					what = "two machines in one prefix (a shared network, a neighbour, or one host at two addresses)"
-				}
-				e.poison(id, fmt.Sprintf("active at %s (%s) and %s (%s) at the same time: %s", p.key, ts(sp.last), q.key, ts(osp.last), what))
-				return
+		if q, osp := e.concurrent(id, p, sp); q != nil {
+			what := "replayed or two machines"
+			if k.rule == RuleSubscriberPrefix {
+				what = "two machines in one prefix (a shared network, a neighbour, or one host at two addresses)"
 			}
+			e.poison(id, fmt.Sprintf("active at %s (%s) and %s (%s) at the same time: %s", p.key, ts(sp.last), q.key, ts(osp.last), what))
+			return
 		}
 	}
 	if e.rejected(k) {
@@ -410,6 +407,27 @@ func (e *Engine) sightIdent(id *ident, p *endpoint, o *observe.Observation) {
 		}
 		e.addLink(lk, e.reason(k, q, osp, p, sp), []string{e.obsID(&osp.lastObs), e.obsID(&sp.lastObs)}, t)
 	}
+}
+
+// concurrent is the endpoint other than p, at another address, where id
+// was active at the same time as at p (sp: within Links.ConcurrentSlack),
+// and id's span there; nil if none. Of several, the one where id was
+// seen first (the earliest start of its span), ties broken by address,
+// then port: the note names the same endpoint whatever order the map
+// is walked in (docs/scoring.md).
+func (e *Engine) concurrent(id *ident, p *endpoint, sp *span) (*endpoint, *span) {
+	var best *endpoint
+	var bsp *span
+	for oid, osp := range id.eps {
+		q := e.eps[oid]
+		if oid == p.id || p.key.Addr() == q.key.Addr() || gap(sp, osp) > int64(e.cfg.Links.ConcurrentSlack) {
+			continue
+		}
+		if best == nil || osp.first < bsp.first || osp.first == bsp.first && q.key.Compare(best.key) < 0 {
+			best, bsp = q, osp
+		}
+	}
+	return best, bsp
 }
 
 // evidence is the identifier as stored and shown: hex for bytes.
@@ -628,7 +646,9 @@ func (e *Engine) linkOverlap(p *endpoint, it *item) {
 	if len(p.files) < lc.OverlapMinFiles || len(it.eps) > lc.OverlapMaxPeers || p.place.asn == 0 {
 		return
 	}
-	for oid := range it.eps {
+	// In endpoint order, not the map's: each new link takes the next link
+	// number, and the same observations must number their links alike.
+	for _, oid := range slices.Sorted(maps.Keys(it.eps)) {
 		if oid == p.id {
 			continue
 		}

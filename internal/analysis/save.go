@@ -132,12 +132,16 @@ type memberAgg struct {
 // summarize computes the target made of members: it gathers the members'
 // facts, turns them into a summary and score, and routes the row.
 func (e *Engine) summarize(members []int32) TargetRow {
+	// Every float below is summed in a fixed order (members by id, days
+	// and files by key), never a map's: a sum's last digit depends on
+	// its order, and a score must not differ between two runs.
+	members = slices.Sorted(slices.Values(members))
 	conf, _ := e.confidences(members)
 	g := e.gatherMembers(members, conf)
 	s := g.summary(len(members))
 	in := ScoreInput{LastSeen: s.LastSeen}
-	for _, c := range g.days {
-		in.Days += c
+	for _, d := range slices.Sorted(maps.Keys(g.days)) {
+		in.Days += g.days[d]
 	}
 	e.summarizeFiles(&s, &in, g.files)
 	shares := e.applyDecisions(&s, g.homes)
@@ -266,7 +270,8 @@ func (e *Engine) summarizeFiles(s *TargetSummary, in *ScoreInput, files map[int3
 	cats := map[string]struct{}{}
 	looking := true
 	var scoredLast int64
-	for idx, a := range files {
+	for _, idx := range slices.Sorted(maps.Keys(files)) {
+		a := files[idx]
 		it := e.itemList[idx]
 		s.Observations += a.count
 		if e.held(it.hash) {

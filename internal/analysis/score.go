@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
@@ -132,11 +134,13 @@ type ScoreInput struct {
 // Parts maps a part's name to its points. The score is their sum.
 type Parts map[string]float64
 
-// Total is the sum of the parts.
+// Total is the sum of the parts, added in the order of their names: a
+// float sum depends on its order, and a map is walked in a random one
+// (the same parts gave 130.14 or 130.15).
 func (p Parts) Total() float64 {
 	var t float64
-	for _, v := range p {
-		t += v
+	for _, k := range slices.Sorted(maps.Keys(p)) {
+		t += p[k]
 	}
 	return round2(t)
 }
