@@ -479,3 +479,59 @@ func TestUnfilteredConsumerOnTheDeploymentsStreamIsUsedAsItIs(t *testing.T) {
 		t.Errorf("the consumer was updated to filter %q; want it used as it is", f)
 	}
 }
+
+// A durable consumer whose other settings change what ingest reads
+// (bodies dropped, a message given up after one delivery, a start past
+// the stream's first message, replay at the rate it came) is not "as
+// wanted": one the ingest's user may update is set right, and one it may
+// not is refused naming it. Before, only the ack settings and the filter
+// were compared, and such a consumer was used as it was.
+func TestConsumerThatReadsOtherwiseIsNotUsedAsItIs(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := b.stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending, FilterSubject: b.cfg.Subject + ".>",
+		HeadersOnly: true, MaxDeliver: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.HeadersOnly || info.Config.MaxDeliver != -1 {
+		t.Errorf("consumer used with headers only %v, max deliver %d; want it updated", info.Config.HeadersOnly, info.Config.MaxDeliver)
+	}
+
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	d := DefaultConfig("")
+	ast, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ast.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>", MaxDeliver: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ib, err := Open(ctx, ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "max deliver 1") {
+		t.Fatalf("consumer giving up after one delivery, user without the right to update it: %v; want refused, naming it", err)
+	}
+}
