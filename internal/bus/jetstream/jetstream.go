@@ -128,10 +128,11 @@ func validName(s string) bool {
 var ErrStreamOfOtherSubjects = errors.New("the stream exists with other subjects")
 
 // ErrUnsafeStream is a stream, named as this bus's, on which a publisher
-// can lose other publishers' messages before ingest reads them (it
-// allows roll-ups, or drops its oldest messages past a bound), and which
-// this NATS user may not make safe. It does not pass by itself.
-var ErrUnsafeStream = errors.New("the stream lets a publisher delete others' messages")
+// can delete other publishers' messages before ingest reads them (it
+// allows roll-ups, or drops its oldest messages past a bound), or which
+// stores them where ingest does not read (a subject transform), and
+// which this NATS user may not make safe. It does not pass by itself.
+var ErrUnsafeStream = errors.New("the stream can lose or hide messages before ingest reads them")
 
 // Bus is a connection to the stream.
 type Bus struct {
@@ -287,7 +288,7 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	upd := have
 	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
 	if unsafe != "" {
-		upd.AllowRollup = false
+		upd.AllowRollup, upd.SubjectTransform = false, nil
 		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 {
 			upd.Discard = js.DiscardNew // the bound kept: a full stream refuses, and sensors queue
 		}
@@ -316,11 +317,13 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	return old, nil
 }
 
-// loses says how a publisher can delete, on a stream of these settings,
-// other publishers' messages that ingest has not read ("" if it cannot):
-// roll-ups ("Nats-Rollup: all" purges the stream), or a bound on
-// messages or bytes past which the oldest are discarded (one publisher
-// pushes the others' out). A maximum age is Vigil's own --max-age.
+// loses says how, on a stream of these settings, a publisher can delete
+// other publishers' messages that ingest has not read, or ingest not
+// read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
+// the stream), a bound on messages or bytes past which the oldest are
+// discarded (one publisher pushes the others' out), a subject transform
+// (messages stored under subjects ingest's consumer does not read). A
+// maximum age is Vigil's own --max-age.
 func loses(c js.StreamConfig) string {
 	var d []string
 	if c.AllowRollup {
@@ -328,6 +331,9 @@ func loses(c js.StreamConfig) string {
 	}
 	if c.Discard == js.DiscardOld && (c.MaxMsgs > 0 || c.MaxBytes > 0) {
 		d = append(d, fmt.Sprintf("it discards its oldest messages past %d messages or %d bytes (a publisher may push the others' out; discard new keeps the bound and refuses instead)", c.MaxMsgs, c.MaxBytes))
+	}
+	if c.SubjectTransform != nil {
+		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))
 	}
 	return strings.Join(d, "; ")
 }

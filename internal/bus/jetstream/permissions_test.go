@@ -586,7 +586,8 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 		t.Errorf("sensor on a stream any publisher may purge: %v; want refused, naming roll-ups", err)
 	}
 
-	for _, c := range []js.StreamConfig{{AllowRollup: true}, {MaxMsgs: 1000}, {MaxBytes: 1 << 30}} {
+	for _, c := range []js.StreamConfig{{AllowRollup: true}, {MaxMsgs: 1000}, {MaxBytes: 1 << 30},
+		{SubjectTransform: &js.SubjectTransformConfig{Source: "vigil.obs.>", Destination: "hidden.>"}}} {
 		c.Name, c.Subjects, c.Storage, c.Retention, c.Duplicates = d.Stream, []string{d.Subject + ".>"}, js.FileStorage, js.WorkQueuePolicy, d.Dedupe
 		url := startServer(t)
 		anc, err := nats.Connect(url)
@@ -614,7 +615,7 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := info.Config; got.AllowRollup || got.Discard != js.DiscardNew && (got.MaxMsgs > 0 || got.MaxBytes > 0) {
+		if got := info.Config; got.AllowRollup || got.Discard != js.DiscardNew && (got.MaxMsgs > 0 || got.MaxBytes > 0) || got.SubjectTransform != nil {
 			t.Errorf("stream %+v used with roll-ups %v, discard %v, max msgs %d, max bytes %d; want it made safe",
 				c, got.AllowRollup, got.Discard, got.MaxMsgs, got.MaxBytes)
 		} else if got.MaxMsgs != c.MaxMsgs && c.MaxMsgs > 0 || got.MaxBytes != c.MaxBytes && c.MaxBytes > 0 {
