@@ -102,3 +102,43 @@ func TestCursorMovedToItsSegmentsEndIsSavedAtOnce(t *testing.T) {
 	s.Close()
 	sameOrder(t, up.ids()[sent:], more)
 }
+
+// A cursor whose segment is gone altogether (a power loss that lost the
+// segment's directory entry after the cursor's rename reached the disk)
+// starts the segment made again at its beginning: before, the cursor kept
+// its offset in the new, empty segment, and the records written there
+// up to that offset were never published (nor any after it, the offset
+// falling mid-record). Seen failing first.
+func TestCursorOfALostSegmentStartsAtItsBeginning(t *testing.T) {
+	dir := t.TempDir()
+	up := &upstream{}
+	s, err := Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishAll(t, s, observations(300))
+	stop := run(s)
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	stop()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadCursor(dir)
+	if err != nil || c.Off == 0 {
+		t.Fatalf("cursor %+v, %v", c, err)
+	}
+	if err := os.Remove(filepath.Join(dir, segName(c.Seg))); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(up.ids())
+	s, err = Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := publishAll(t, s, observations(600)[300:])
+	stop = run(s)
+	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
+	stop()
+	s.Close()
+	sameOrder(t, up.ids()[sent:], more)
+}

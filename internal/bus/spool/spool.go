@@ -234,6 +234,17 @@ func (s *Spool) recover() error {
 	if len(live) > 0 && live[0] > c.Seg {
 		c = cursor{Seg: live[0]}
 	}
+	if len(live) == 0 && c.Off > 0 {
+		// The cursor's segment is gone (a power loss lost it, published,
+		// after the cursor reached the disk): the one made again for
+		// writing is read from its beginning, else what is written there
+		// up to the old offset would never be published.
+		s.log.Warn("sensor queue: the cursor's segment is missing (a power loss); it starts again at its beginning", "dir", dir, "segment", c.Seg, "cursor", c.Off)
+		c.Off = 0
+		if err := saveCursor(dir, c); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
 	at := c.Off
 	for _, n := range live {
 		if err := s.recoverSegment(n, &c); err != nil {
