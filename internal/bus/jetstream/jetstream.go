@@ -322,8 +322,9 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
 // the stream), a bound on messages or bytes past which the oldest are
 // discarded (one publisher pushes the others' out), a subject transform
-// (messages stored under subjects ingest's consumer does not read). A
-// maximum age is Vigil's own --max-age.
+// (messages stored under subjects ingest's consumer does not read),
+// memory storage (a restart loses them). A maximum age is Vigil's own
+// --max-age.
 func loses(c js.StreamConfig) string {
 	var d []string
 	if c.AllowRollup {
@@ -331,6 +332,9 @@ func loses(c js.StreamConfig) string {
 	}
 	if c.Discard == js.DiscardOld && (c.MaxMsgs > 0 || c.MaxBytes > 0) {
 		d = append(d, fmt.Sprintf("it discards its oldest messages past %d messages or %d bytes (a publisher may push the others' out; discard new keeps the bound and refuses instead)", c.MaxMsgs, c.MaxBytes))
+	}
+	if c.Storage == js.MemoryStorage {
+		d = append(d, "it keeps its messages in memory (a NATS restart loses every one ingest has not stored, which the sensors no longer hold; storage cannot change on a stream that exists)")
 	}
 	if c.SubjectTransform != nil {
 		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))

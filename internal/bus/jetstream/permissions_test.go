@@ -623,3 +623,34 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 		}
 	}
 }
+
+// A stream kept in memory loses, at a NATS restart, every observation a
+// sensor published (and so dropped from its queue) that ingest had not
+// stored: it is refused, by name, even to a user that may update it
+// (storage cannot change on a stream that exists). Seen failing first.
+func TestStreamInMemoryIsRefused(t *testing.T) {
+	ctx := context.Background()
+	url := startServer(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, err := js.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultConfig(url)
+	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.MemoryStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenLazy(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.stream(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "memory") {
+		t.Errorf("stream in memory: %v; want refused, naming it", err)
+	}
+}
