@@ -94,7 +94,7 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 			return nil, fmt.Errorf("jetstream %s: consumer %s of stream %s %s, and this NATS user may not create or update it (%w): have it made with an admin user (docs/deployment.md, NATS users and permissions)",
 				b.url(), b.cfg.Consumer, b.cfg.Stream, what, err)
 		}
-		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
+		return nil, fmt.Errorf("jetstream consumer %s of stream %s %s, and NATS would not create or update it: %w", b.cfg.Consumer, b.cfg.Stream, what, err)
 	}
 	return b.newConsumer(cons), nil
 }
