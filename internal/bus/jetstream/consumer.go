@@ -76,13 +76,14 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 	switch {
 	case err == nil:
 		have := cons.CachedInfo().Config
-		if have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait && have.MaxAckPending == want.MaxAckPending &&
+		reads := readsAll(have)
+		if have.AckPolicy == want.AckPolicy && have.AckWait == want.AckWait && have.MaxAckPending == want.MaxAckPending && reads == "" &&
 			len(have.FilterSubjects) == 0 && (have.FilterSubject == want.FilterSubject || have.FilterSubject == "" && onlySubject(st, want.FilterSubject)) {
 			return b.newConsumer(cons), nil
 		}
-		what = fmt.Sprintf("exists with ack wait %v, max ack pending %d and filter %q where this ingest wants %v, %d and %q (--ack-wait, --subject)",
+		what = fmt.Sprintf("exists with ack wait %v, max ack pending %d and filter %q where this ingest wants %v, %d and %q (--ack-wait, --subject)%s",
 			have.AckWait, have.MaxAckPending, strings.Join(append([]string{have.FilterSubject}, have.FilterSubjects...), " "),
-			want.AckWait, want.MaxAckPending, want.FilterSubject)
+			want.AckWait, want.MaxAckPending, want.FilterSubject, reads)
 	case !errors.Is(err, js.ErrConsumerNotFound):
 		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, refusal(gctx, err))
 	}
@@ -93,9 +94,38 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 			return nil, fmt.Errorf("jetstream %s: consumer %s of stream %s %s, and this NATS user may not create or update it (%w): have it made with an admin user (docs/deployment.md, NATS users and permissions)",
 				b.url(), b.cfg.Consumer, b.cfg.Stream, what, err)
 		}
-		return nil, fmt.Errorf("jetstream consumer %s: %w", b.cfg.Consumer, err)
+		return nil, fmt.Errorf("jetstream consumer %s of stream %s %s, and NATS would not create or update it: %w", b.cfg.Consumer, b.cfg.Stream, what, err)
 	}
 	return b.newConsumer(cons), nil
+}
+
+// readsAll says what in a consumer's settings makes it read other than
+// every message of the stream, whole, at once and until acknowledged
+// ("" if nothing): deliver policy and start, replay at the original
+// rate, headers only (the observations dropped as undecodable), a
+// number of deliveries after which a message is given up (left in the
+// stream, never stored), a pause. Such a consumer is not used as it is.
+func readsAll(c js.ConsumerConfig) string {
+	var d []string
+	if c.DeliverPolicy != js.DeliverAllPolicy || c.OptStartSeq != 0 || c.OptStartTime != nil {
+		d = append(d, fmt.Sprintf("deliver policy %s", c.DeliverPolicy))
+	}
+	if c.ReplayPolicy != js.ReplayInstantPolicy {
+		d = append(d, fmt.Sprintf("replay policy %s", c.ReplayPolicy))
+	}
+	if c.HeadersOnly {
+		d = append(d, "headers only")
+	}
+	if c.MaxDeliver > 0 {
+		d = append(d, fmt.Sprintf("max deliver %d", c.MaxDeliver))
+	}
+	if c.PauseUntil != nil {
+		d = append(d, "paused until "+c.PauseUntil.String())
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return "; it reads with " + strings.Join(d, ", ") + " where this ingest reads every message whole, at once, until acknowledged"
 }
 
 // onlySubject reports whether the stream takes subject alone, so that a

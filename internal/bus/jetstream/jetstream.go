@@ -127,6 +127,13 @@ func validName(s string) bool {
 // other subjects than its --subject: it is left as it is.
 var ErrStreamOfOtherSubjects = errors.New("the stream exists with other subjects")
 
+// ErrUnsafeStream is a stream, named as this bus's, on which a publisher
+// can delete other publishers' messages before ingest reads them (it
+// allows roll-ups, or drops its oldest messages past a bound), or which
+// stores them where ingest does not read (a subject transform), and
+// which this NATS user may not make safe. It does not pass by itself.
+var ErrUnsafeStream = errors.New("the stream can lose or hide messages before ingest reads them")
+
 // Bus is a connection to the stream.
 type Bus struct {
 	cfg Config
@@ -269,20 +276,37 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 			b.url(), b.cfg.Stream, ErrStreamOfOtherSubjects, strings.Join(have.Subjects, " "), want.Subjects[0])
 	}
 	// Only what Vigil has a setting for is updated: what operations set
-	// by hand (replicas, byte and message bounds) is kept. Storage and
-	// retention cannot change on a stream that exists.
-	if have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
+	// by hand (replicas, byte and message bounds) is kept, but for what
+	// lets a publisher delete the others' messages (loses), which is
+	// turned off, or the stream refused. Storage and retention cannot
+	// change on a stream that exists.
+	unsafe := loses(have)
+	if unsafe == "" && have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
 		b.st = old
 		return old, nil
 	}
 	upd := have
 	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
+	if unsafe != "" {
+		upd.AllowRollup, upd.SubjectTransform = false, nil
+		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 {
+			upd.Discard = js.DiscardNew // the bound kept: a full stream refuses, and sensors queue
+		}
+	}
 	st, err := b.js.UpdateStream(gctx, upd)
 	if err == nil {
+		if still := loses(st.CachedInfo().Config); still != "" {
+			return nil, fmt.Errorf("jetstream %s: stream %s: %w: %s, and updating it did not change that: have an admin user make it anew (docs/deployment.md, NATS users and permissions)",
+				b.url(), b.cfg.Stream, ErrUnsafeStream, still)
+		}
 		b.st = st
 		return st, nil
 	}
 	err = refusal(gctx, err)
+	if unsafe != "" {
+		return nil, fmt.Errorf("jetstream %s: stream %s: %w: %s, and this NATS user may not change that (%w): have an admin user do it (docs/deployment.md, NATS users and permissions)",
+			b.url(), b.cfg.Stream, ErrUnsafeStream, unsafe, err)
+	}
 	if !errors.Is(err, ErrPermission) {
 		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, err)
 	}
@@ -291,6 +315,31 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 		"max_age", have.MaxAge, "duplicates", have.Duplicates, "err", err)
 	b.st = old
 	return old, nil
+}
+
+// loses says how, on a stream of these settings, a publisher can delete
+// other publishers' messages that ingest has not read, or ingest not
+// read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
+// the stream), a bound on messages or bytes past which the oldest are
+// discarded (one publisher pushes the others' out), a subject transform
+// (messages stored under subjects ingest's consumer does not read),
+// memory storage (a restart loses them). A maximum age is Vigil's own
+// --max-age.
+func loses(c js.StreamConfig) string {
+	var d []string
+	if c.AllowRollup {
+		d = append(d, "it allows roll-ups (any publisher may purge it with a Nats-Rollup header)")
+	}
+	if c.Discard == js.DiscardOld && (c.MaxMsgs > 0 || c.MaxBytes > 0) {
+		d = append(d, fmt.Sprintf("it discards its oldest messages past %d messages or %d bytes (a publisher may push the others' out; discard new keeps the bound and refuses instead)", c.MaxMsgs, c.MaxBytes))
+	}
+	if c.Storage == js.MemoryStorage {
+		d = append(d, "it keeps its messages in memory (a NATS restart loses every one ingest has not stored, which the sensors no longer hold; storage cannot change on a stream that exists)")
+	}
+	if c.SubjectTransform != nil {
+		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))
+	}
+	return strings.Join(d, "; ")
 }
 
 // forgetStream makes the next Publish create or update the stream again

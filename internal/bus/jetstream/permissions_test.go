@@ -479,3 +479,178 @@ func TestUnfilteredConsumerOnTheDeploymentsStreamIsUsedAsItIs(t *testing.T) {
 		t.Errorf("the consumer was updated to filter %q; want it used as it is", f)
 	}
 }
+
+// A durable consumer whose other settings change what ingest reads
+// (bodies dropped, a message given up after one delivery, a start past
+// the stream's first message, replay at the rate it came) is not "as
+// wanted": one the ingest's user may update is set right, and one it may
+// not is refused naming it. Before, only the ack settings and the filter
+// were compared, and such a consumer was used as it was.
+func TestConsumerThatReadsOtherwiseIsNotUsedAsItIs(t *testing.T) {
+	ctx := context.Background()
+	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := b.stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending, FilterSubject: b.cfg.Subject + ".>",
+		HeadersOnly: true, MaxDeliver: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.HeadersOnly || info.Config.MaxDeliver != -1 {
+		t.Errorf("consumer used with headers only %v, max deliver %d; want it updated", info.Config.HeadersOnly, info.Config.MaxDeliver)
+	}
+
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	d := DefaultConfig("")
+	ast, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ast.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>", MaxDeliver: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ib, err := Open(ctx, ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "max deliver 1") {
+		t.Fatalf("consumer giving up after one delivery, user without the right to update it: %v; want refused, naming it", err)
+	}
+}
+
+// A stream that lets any publisher purge it (roll-ups: a sensor's user
+// publishing with "Nats-Rollup: all" deletes every sensor's observations
+// not yet ingested) or drops its oldest messages past a bound (a sensor
+// publishing enough pushes the others' out) is not used as it is: one
+// this user may update is made safe, one it may not is refused by name.
+// Before, only the subjects, the maximum age and the duplicate window
+// were compared, and such a stream was used.
+func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
+	ctx := context.Background()
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	d := DefaultConfig("")
+	if _, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe, AllowRollup: true}); err != nil {
+		t.Fatal(err)
+	}
+	// What the sensor's user can do on such a stream.
+	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's")); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://sensor-bt-lab-1:"+sensorPassword+"@"+hp, nats.CustomInboxPrefix("_INBOX_bt-lab-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sj, err := js.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg(d.Subject + ".bt-lab-1")
+	m.Header.Set("Nats-Rollup", "all")
+	if _, err := sj.PublishMsg(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	st, err := admin.Stream(ctx, d.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.CachedInfo().State.Msgs != 1 {
+		t.Fatalf("roll-up left %d messages; the test shows nothing", st.CachedInfo().State.Msgs)
+	}
+	b, err := OpenLazy(sensorConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.stream(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "roll-up") {
+		t.Errorf("sensor on a stream any publisher may purge: %v; want refused, naming roll-ups", err)
+	}
+
+	for _, c := range []js.StreamConfig{{AllowRollup: true}, {MaxMsgs: 1000}, {MaxBytes: 1 << 30},
+		{SubjectTransform: &js.SubjectTransformConfig{Source: "vigil.obs.>", Destination: "hidden.>"}}} {
+		c.Name, c.Subjects, c.Storage, c.Retention, c.Duplicates = d.Stream, []string{d.Subject + ".>"}, js.FileStorage, js.WorkQueuePolicy, d.Dedupe
+		url := startServer(t)
+		anc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer anc.Close()
+		aj, err := js.New(anc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := aj.CreateStream(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		ab, err := Open(ctx, DefaultConfig(url), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ab.Close()
+		ust, err := ab.stream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := ust.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Config; got.AllowRollup || got.Discard != js.DiscardNew && (got.MaxMsgs > 0 || got.MaxBytes > 0) || got.SubjectTransform != nil {
+			t.Errorf("stream %+v used with roll-ups %v, discard %v, max msgs %d, max bytes %d; want it made safe",
+				c, got.AllowRollup, got.Discard, got.MaxMsgs, got.MaxBytes)
+		} else if got.MaxMsgs != c.MaxMsgs && c.MaxMsgs > 0 || got.MaxBytes != c.MaxBytes && c.MaxBytes > 0 {
+			t.Errorf("the bound set by hand was changed: %d msgs, %d bytes", got.MaxMsgs, got.MaxBytes)
+		}
+	}
+}
+
+// A stream kept in memory loses, at a NATS restart, every observation a
+// sensor published (and so dropped from its queue) that ingest had not
+// stored: it is refused, by name, even to a user that may update it
+// (storage cannot change on a stream that exists). Seen failing first.
+func TestStreamInMemoryIsRefused(t *testing.T) {
+	ctx := context.Background()
+	url := startServer(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	j, err := js.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DefaultConfig(url)
+	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+		Storage: js.MemoryStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenLazy(d, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.stream(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "memory") {
+		t.Errorf("stream in memory: %v; want refused, naming it", err)
+	}
+}

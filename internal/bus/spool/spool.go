@@ -234,6 +234,18 @@ func (s *Spool) recover() error {
 	if len(live) > 0 && live[0] > c.Seg {
 		c = cursor{Seg: live[0]}
 	}
+	if len(live) == 0 && c.Off > 0 {
+		// The cursor's segment is gone (a power loss lost it, published,
+		// after the cursor reached the disk): the one made again for
+		// writing is read from its beginning, else what is written there
+		// up to the old offset would never be published.
+		s.log.Warn("sensor queue: the cursor's segment is missing (a power loss); it starts again at its beginning", "dir", dir, "segment", c.Seg, "cursor", c.Off)
+		c.Off = 0
+		if err := saveCursor(dir, c); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	at := c.Off
 	for _, n := range live {
 		if err := s.recoverSegment(n, &c); err != nil {
 			return err
@@ -242,6 +254,12 @@ func (s *Spool) recover() error {
 	s.wseg = c.Seg
 	if len(live) > 0 {
 		s.wseg = live[len(live)-1]
+	}
+	if c.Off != at && s.wseg == c.Seg {
+		// The cursor was moved back to its segment's end: nothing more
+		// is written in that segment, so that no record ever lies under
+		// the old cursor should its save not reach the disk.
+		s.wseg++
 	}
 	if err := s.openWriter(); err != nil {
 		return err
@@ -284,6 +302,13 @@ func (s *Spool) recoverSegment(n uint64, c *cursor) error {
 		s.log.Warn("sensor queue: cursor past the end of its segment (a power loss lost records already published); it is moved to the end",
 			"segment", path, "cursor", c.Off, "bytes", fi.Size())
 		c.Off = fi.Size()
+		// Saved at once: records written from here on would otherwise
+		// reach the old cursor's offset, and a crash before the next save
+		// would make the next open start there, skipping them unpublished
+		// (or cutting the segment where it lands mid-record).
+		if err := saveCursor(s.cfg.Dir, *c); err != nil {
+			return fmt.Errorf("spool: %w", err)
+		}
 	}
 	return nil
 }
