@@ -15,29 +15,13 @@ import (
 // again until someone edited the cursor; it must open, publish nothing
 // again, and go on.
 func TestQueueOpensWithItsCursorPastItsSegmentsEnd(t *testing.T) {
-	dir := t.TempDir()
-	up := &upstream{}
-	s, err := Open(testConfig(dir), up, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishAll(t, s, observations(300))
-	stop := run(s)
-	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
-	stop()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := loadCursor(dir)
-	if err != nil || c.Off == 0 {
-		t.Fatalf("cursor %+v, %v: want one past the records drained", c, err)
-	}
+	dir, up, c := drainedAndClosed(t)
 	seg := filepath.Join(dir, segName(c.Seg))
 	if err := os.Truncate(seg, c.Off/2); err != nil { // the tail lost, maybe mid-record
 		t.Fatal(err)
 	}
 	sent := len(up.ids())
-	s, err = Open(testConfig(dir), up, nil)
+	s, err := Open(testConfig(dir), up, nil)
 	if err != nil {
 		t.Fatalf("after a power loss left the cursor past its segment's end: %v", err)
 	}
@@ -45,9 +29,7 @@ func TestQueueOpensWithItsCursorPastItsSegmentsEnd(t *testing.T) {
 		t.Fatalf("%d pending after the power loss, want 0: they were published", st.Pending)
 	}
 	more := publishAll(t, s, observations(310)[300:])
-	stop = run(s)
-	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
-	stop()
+	drainAll(t, s)
 	s.Close()
 	sameOrder(t, up.ids()[sent:], more)
 }
@@ -60,29 +42,13 @@ func TestQueueOpensWithItsCursorPastItsSegmentsEnd(t *testing.T) {
 // segment where it lands mid-record). Seen failing first: 300 written,
 // fewer published.
 func TestCursorMovedToItsSegmentsEndIsSavedAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	up := &upstream{}
-	s, err := Open(testConfig(dir), up, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	publishAll(t, s, observations(300))
-	stop := run(s)
-	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
-	stop()
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	c, err := loadCursor(dir)
-	if err != nil || c.Off == 0 {
-		t.Fatalf("cursor %+v, %v", c, err)
-	}
+	dir, up, c := drainedAndClosed(t)
 	if err := os.Truncate(filepath.Join(dir, segName(c.Seg)), c.Off/2); err != nil {
 		t.Fatal(err)
 	}
 	sent := len(up.ids())
 	up.down.Store(true)
-	s, err = Open(testConfig(dir), up, nil)
+	s, err := Open(testConfig(dir), up, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +62,7 @@ func TestCursorMovedToItsSegmentsEndIsSavedAtOnce(t *testing.T) {
 	if st := s.Stats(); st.Pending != len(more) || st.Torn != 0 {
 		t.Errorf("after the crash: %d pending, %d torn; want %d, 0", st.Pending, st.Torn, len(more))
 	}
-	stop = run(s)
-	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
-	stop()
+	drainAll(t, s)
 	s.Close()
 	sameOrder(t, up.ids()[sent:], more)
 }
@@ -110,6 +74,26 @@ func TestCursorMovedToItsSegmentsEndIsSavedAtOnce(t *testing.T) {
 // up to that offset were never published (nor any after it, the offset
 // falling mid-record). Seen failing first.
 func TestCursorOfALostSegmentStartsAtItsBeginning(t *testing.T) {
+	dir, up, c := drainedAndClosed(t)
+	if err := os.Remove(filepath.Join(dir, segName(c.Seg))); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(up.ids())
+	s, err := Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := publishAll(t, s, observations(600)[300:])
+	drainAll(t, s)
+	s.Close()
+	sameOrder(t, up.ids()[sent:], more)
+}
+
+// drainedAndClosed writes 300 observations to a new queue, drains them
+// to an upstream and closes the queue: its folder, the upstream and the
+// cursor saved, one past the records drained.
+func drainedAndClosed(t *testing.T) (string, *upstream, cursor) {
+	t.Helper()
 	dir := t.TempDir()
 	up := &upstream{}
 	s, err := Open(testConfig(dir), up, nil)
@@ -117,28 +101,21 @@ func TestCursorOfALostSegmentStartsAtItsBeginning(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishAll(t, s, observations(300))
-	stop := run(s)
-	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
-	stop()
+	drainAll(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c, err := loadCursor(dir)
 	if err != nil || c.Off == 0 {
-		t.Fatalf("cursor %+v, %v", c, err)
+		t.Fatalf("cursor %+v, %v: want one past the records drained", c, err)
 	}
-	if err := os.Remove(filepath.Join(dir, segName(c.Seg))); err != nil {
-		t.Fatal(err)
-	}
-	sent := len(up.ids())
-	s, err = Open(testConfig(dir), up, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	more := publishAll(t, s, observations(600)[300:])
-	stop = run(s)
+	return dir, up, c
+}
+
+// drainAll runs s until nothing is pending.
+func drainAll(t *testing.T, s *Spool) {
+	t.Helper()
+	stop := run(s)
 	waitFor(t, "the drain", func() bool { return s.Stats().Pending == 0 })
 	stop()
-	s.Close()
-	sameOrder(t, up.ids()[sent:], more)
 }
