@@ -453,28 +453,7 @@ func TestStreamCreatedMeanwhileIsUsed(t *testing.T) {
 // updated, so that an ingest whose NATS user may not update consumers,
 // or a server that refuses to change a filter, still starts.
 func TestUnfilteredConsumerOnTheDeploymentsStreamIsUsedAsItIs(t *testing.T) {
-	ctx := context.Background()
-	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.stream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy,
-		AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := b.Consumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := consumerAfterMadeAs(t, func(*js.ConsumerConfig) {})
 	if f := info.Config.FilterSubject; f != "" {
 		t.Errorf("the consumer was updated to filter %q; want it used as it is", f)
 	}
@@ -488,28 +467,9 @@ func TestUnfilteredConsumerOnTheDeploymentsStreamIsUsedAsItIs(t *testing.T) {
 // were compared, and such a consumer was used as it was.
 func TestConsumerThatReadsOtherwiseIsNotUsedAsItIs(t *testing.T) {
 	ctx := context.Background()
-	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st, err := b.stream(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateOrUpdateConsumer(ctx, js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy,
-		AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending, FilterSubject: b.cfg.Subject + ".>",
-		HeadersOnly: true, MaxDeliver: 1}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := b.Consumer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	info := consumerAfterMadeAs(t, func(c *js.ConsumerConfig) {
+		c.FilterSubject, c.HeadersOnly, c.MaxDeliver = "vigil.obs.>", true, 1
+	})
 	if info.Config.HeadersOnly || info.Config.MaxDeliver != -1 {
 		t.Errorf("consumer used with headers only %v, max deliver %d; want it updated", info.Config.HeadersOnly, info.Config.MaxDeliver)
 	}
@@ -653,4 +613,36 @@ func TestStreamInMemoryIsRefused(t *testing.T) {
 	if _, err := b.stream(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "memory") {
 		t.Errorf("stream in memory: %v; want refused, naming it", err)
 	}
+}
+
+// consumerAfterMadeAs makes the default deployment's stream and its
+// durable consumer with ingest's ack settings, changed by change (as an
+// earlier version or an operator would have made it), then has the bus
+// take it as ingest does and returns the consumer's info as it then is.
+func consumerAfterMadeAs(t *testing.T, change func(*js.ConsumerConfig)) *js.ConsumerInfo {
+	t.Helper()
+	ctx := context.Background()
+	b, err := Open(ctx, DefaultConfig(startServer(t)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st, err := b.stream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := js.ConsumerConfig{Durable: b.cfg.Consumer, AckPolicy: js.AckExplicitPolicy, AckWait: b.cfg.AckWait, MaxAckPending: b.cfg.MaxAckPending}
+	change(&cfg)
+	if _, err := st.CreateOrUpdateConsumer(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	c, err := b.Consumer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }
