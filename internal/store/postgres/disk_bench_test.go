@@ -35,18 +35,24 @@ import (
 // transcript bytes in the row; the clock's uncertainty grown as a
 // sensor grows it, growUncertainty).
 func BenchmarkDiskPerObservation(b *testing.B) {
+	inBothShapes(b, diskPerObservation)
+}
+
+// inBothShapes runs measure over the -bench-observations observations of
+// the disk benchmark's two shapes, pool and lab, as sub-benchmarks.
+func inBothShapes(b *testing.B, measure func(b *testing.B, n int, fill func(batch []observe.Observation))) {
 	n := *benchObs
 	b.Run("shape=pool", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			src := newBenchSource()
-			diskPerObservation(b, n, src.fill)
+			measure(b, n, src.fill)
 		}
 	})
 	b.Run("shape=lab", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			lab := storetest.LabObservations(n, 1)
 			growUncertainty(lab)
-			diskPerObservation(b, n, func(batch []observe.Observation) {
+			measure(b, n, func(batch []observe.Observation) {
 				copy(batch, lab)
 				lab = lab[len(batch):]
 			})
