@@ -49,7 +49,13 @@ const (
 // them ('vigil ingest' asks for no limit on acks pending).
 func asAdmin(t *testing.T, hostPort string) js.JetStream {
 	t.Helper()
-	nc, err := nats.Connect("nats://vigil-admin:" + adminPassword + "@" + hostPort)
+	return jetStreamAt(t, "nats://vigil-admin:"+adminPassword+"@"+hostPort)
+}
+
+// jetStreamAt connects to url for the test's length.
+func jetStreamAt(t *testing.T, url string) js.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,15 +556,7 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 		{SubjectTransform: &js.SubjectTransformConfig{Source: "vigil.obs.>", Destination: "hidden.>"}}} {
 		c.Name, c.Subjects, c.Storage, c.Retention, c.Duplicates = d.Stream, []string{d.Subject + ".>"}, js.FileStorage, js.WorkQueuePolicy, d.Dedupe
 		url := startServer(t)
-		anc, err := nats.Connect(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer anc.Close()
-		aj, err := js.New(anc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		aj := jetStreamAt(t, url)
 		if _, err := aj.CreateStream(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -591,15 +589,7 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 func TestStreamInMemoryIsRefused(t *testing.T) {
 	ctx := context.Background()
 	url := startServer(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	j, err := js.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := jetStreamAt(t, url)
 	d := DefaultConfig(url)
 	if _, err := j.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
 		Storage: js.MemoryStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe}); err != nil {
