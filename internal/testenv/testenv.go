@@ -34,6 +34,7 @@ var Parts = map[string]string{
 	"LIBTORRENT":   "Debian package python3-libtorrent, for /usr/bin/python3",
 	"LOOPBACKNS":   "a network namespace with loopback only: unshare -n sh -c 'ip link set lo up && go test ...' as root",
 	"NATS":         "Debian package nats-server (/usr/sbin/nats-server: the fault tests start, kill and restart a real JetStream server on loopback)",
+	"NATSCLI":      "the nats command-line tool on PATH (docs/deployment.md's commands for the stream and consumer): go install github.com/nats-io/natscli/nats@v0.5.0, then PATH=$(go env GOPATH)/bin:$PATH",
 	"NETNS":        "root and iproute2, to create network namespaces joined by a veth pair",
 	"OPENSSL":      "Debian package openssl (docs/alerts.md's shell check of a webhook signature)",
 	"OPENTRACKER":  "Debian package opentracker",

@@ -104,7 +104,7 @@ func (b *Bus) Consumer(ctx context.Context) (*Consumer, error) {
 // ("" if nothing): deliver policy and start, replay at the original
 // rate, headers only (the observations dropped as undecodable), a
 // number of deliveries after which a message is given up (left in the
-// stream, never stored), a pause. Such a consumer is not used as it is.
+// stream, never stored), a pause not yet over. Such a consumer is not used as it is.
 func readsAll(c js.ConsumerConfig) string {
 	var d []string
 	if c.DeliverPolicy != js.DeliverAllPolicy || c.OptStartSeq != 0 || c.OptStartTime != nil {
@@ -119,8 +119,10 @@ func readsAll(c js.ConsumerConfig) string {
 	if c.MaxDeliver > 0 {
 		d = append(d, fmt.Sprintf("max deliver %d", c.MaxDeliver))
 	}
-	if c.PauseUntil != nil {
-		d = append(d, "paused until "+c.PauseUntil.String())
+	// The nats tool (natscli 0.5) writes a zero pause_until into every
+	// consumer it makes: a time already past pauses nothing.
+	if c.PauseUntil != nil && c.PauseUntil.After(time.Now()) {
+		d = append(d, "paused until "+c.PauseUntil.UTC().Format(time.RFC3339))
 	}
 	if len(d) == 0 {
 		return ""
