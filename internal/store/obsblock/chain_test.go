@@ -164,7 +164,7 @@ func TestChainStepIsVerifys(t *testing.T) {
 // TestChainHashDerivedFromASigner: lab observations signed by
 // evidence.BatchSigner, one chain and two interleaved, come back exactly
 // from blocks that store the chain hash of each chain's first row and of
-// every 64th row of a run only, and such a block is at least 28 bytes an
+// every keepEvery-th row of a run only, and such a block is at least 28 bytes an
 // observation smaller than version 1's.
 func TestChainHashDerivedFromASigner(t *testing.T) {
 	one := signedLab(t, 1000, 11)
@@ -273,17 +273,24 @@ func TestChainHashKeptWhereItDoesNotFollow(t *testing.T) {
 			obs := c.edit(slices.Clone(base))
 			_, derived := encodeBoth(t, obs)
 			first := map[string]bool{}
+			run := map[string]int{} // derived rows in a row, a chain each
 			for i, o := range obs {
 				chain := chainOf(o.Chain.Key, o.Chain.ID)
 				want := first[chain] && len(o.Chain.Key) > 0 && !slices.Contains(c.kept, i)
 				if c.name == "the same chain id under another key" || c.name == "another sensor's chain interleaved" {
 					want = first[chain] // every row but each chain's first
 				}
+				want = want && run[chain] < keepEvery-1
 				if derived[i] != want {
 					t.Fatalf("row %d (seq %d): derived %v, want %v", i, o.Chain.Seq, derived[i], want)
 				}
 				if len(o.Chain.Key) > 0 {
 					first[chain] = true
+				}
+				if want {
+					run[chain]++
+				} else {
+					run[chain] = 0
 				}
 			}
 		})
@@ -297,7 +304,7 @@ func TestChainHashKeptAcrossBlocks(t *testing.T) {
 	for _, part := range [][]observe.Observation{obs[:100], obs[100:250], obs[250:]} {
 		_, derived := encodeBoth(t, part)
 		for i, d := range derived {
-			if want := i%keepEvery != 0; d != want { // the first, and every 64th: a run is at most 63 long
+			if want := i%keepEvery != 0; d != want { // the first, and every keepEvery-th: a run is at most keepEvery-1 long
 				t.Fatalf("row %d of %d: derived %v, want %v", i, len(part), d, want)
 			}
 		}
