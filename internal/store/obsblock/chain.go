@@ -67,8 +67,8 @@ func chainStep(prev []byte, leaf *[32]byte) [32]byte {
 // in a block of 1,024 lab observations of one signed chain
 // (docs/benchmarks.md, "obsblock version 2"): At on the last row of a
 // run costs about what it costs in version 1 with runs of 15, 1.1–1.6
-// times with 31, 1.5–2 with 63, 2–2.3 with 127; the block takes 56.96,
-// 55.96, 55.45 and 55.19 bytes an observation.
+// times with 31, 1.4–2.0 with 63, 1.7–2.3 with 127; the block takes
+// 56.96, 55.96, 55.45 and 55.19 bytes an observation.
 const keepEvery = 32
 
 // chainOf is a signed row's chain: its sensor key and chain id, told apart
