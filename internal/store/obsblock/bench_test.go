@@ -17,10 +17,13 @@ import (
 // 4,096, 16 of 1,024, 64 of 256.
 const benchTotal = 16384
 
-func benchSources() map[string][]observe.Observation {
+func benchSources(tb testing.TB) map[string][]observe.Observation {
 	return map[string][]observe.Observation{
 		"disk": diskObservations(benchTotal), // the PostgreSQL disk benchmark's
 		"lab":  labObservations(benchTotal, 1),
+		// The lab's observations as evidence.BatchSigner signs them: chain
+		// hashes that follow (the lab generator's are random bytes).
+		"lab-signed": signed(tb, labObservations(benchTotal, 1), 1),
 	}
 }
 
@@ -69,18 +72,22 @@ func jsonDecode(blk []byte) ([]observe.Observation, error) {
 }
 
 // BenchmarkBlock encodes and decodes each source's observations in
-// blocks of 256, 1,024 and 4,096, against the baseline (JSON Lines in one
-// zstd frame), and reports bytes an observation and CPU µs an observation
+// blocks of 256, 1,024 and 4,096, in version 2 (obsblock), against
+// version 1 (obsblock-v1: every chain hash stored) and the baseline (JSON
+// Lines in one zstd frame), and reports bytes an observation and CPU µs an observation
 // to encode, to decode whole, to decode one observation of a freshly
 // opened block (At), and to read the times and endpoints alone.
 //
 //	go test ./internal/store/obsblock -run '^$' -bench Block -benchtime 3x
+//
+// (-bench 'Block/lab-signed/1024' for version 1 against 2 on a signer's
+// chains alone.)
 func BenchmarkBlock(b *testing.B) {
-	srcs := benchSources()
-	for _, src := range []string{"disk", "lab"} {
+	srcs := benchSources(b)
+	for _, src := range []string{"disk", "lab", "lab-signed"} {
 		obs := srcs[src]
 		for _, size := range []int{256, 1024, 4096} {
-			for _, form := range []string{"obsblock", "json+zstd"} {
+			for _, form := range []string{"obsblock", "obsblock-v1", "json+zstd"} {
 				b.Run(fmt.Sprintf("%s/%d/%s", src, size, form), func(b *testing.B) {
 					benchBlocks(b, obs, size, form)
 				})
@@ -91,7 +98,11 @@ func BenchmarkBlock(b *testing.B) {
 
 func benchBlocks(b *testing.B, obs []observe.Observation, size int, form string) {
 	enc, dec := Encode, Decode
-	if form != "obsblock" {
+	codec := strings.HasPrefix(form, "obsblock")
+	switch form {
+	case "obsblock-v1":
+		enc = func(dst []byte, o []observe.Observation) ([]byte, error) { return encode(dst, o, version1) }
+	case "json+zstd":
 		enc = func(_ []byte, o []observe.Observation) ([]byte, error) { return jsonBlock(o) }
 		dec = jsonDecode
 	}
@@ -120,7 +131,7 @@ func benchBlocks(b *testing.B, obs []observe.Observation, size int, form string)
 		c2 := cpuTime()
 		encCPU += c1 - c0
 		decCPU += c2 - c1
-		if form != "obsblock" {
+		if !codec {
 			continue
 		}
 		for _, blk := range blocks {
@@ -128,7 +139,10 @@ func benchBlocks(b *testing.B, obs []observe.Observation, size int, form string)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := bl.At(size / 2); err != nil {
+			// The row before the middle: in version 2, in a block of one
+			// signed chain, the last of a run of keepEvery-1 derived rows
+			// (the longest walk back At makes).
+			if _, err := bl.At(size/2 - 1); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -150,7 +164,7 @@ func benchBlocks(b *testing.B, obs []observe.Observation, size int, form string)
 	b.ReportMetric(float64(total)/float64(len(obs)), "bytes/obs")
 	b.ReportMetric(per(encCPU), "encode-cpu-µs/obs")
 	b.ReportMetric(per(decCPU), "decode-cpu-µs/obs")
-	if form == "obsblock" {
+	if codec {
 		b.ReportMetric(float64(atCPU.Microseconds())/float64(b.N*len(blocks)), "at-one-cpu-µs/block")
 		b.ReportMetric(per(colCPU), "times+endpoints-cpu-µs/obs")
 	}
@@ -166,7 +180,7 @@ func TestColumnBytes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a report")
 	}
-	for src, obs := range benchSources() {
+	for src, obs := range benchSources(t) {
 		var sizes [numCols]int
 		header, total := 0, 0
 		for k := 0; k < len(obs); k += 1024 {

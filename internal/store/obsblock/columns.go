@@ -14,7 +14,7 @@ const (
 	kindFixed8                // 8 bytes a value
 )
 
-// The columns of version 1, in their order in a block. A column's rows
+// The columns of versions 1 and 2, in their order in a block. A column's rows
 // are the block's observations unless noted: "rows with F" are those
 // whose flags have F, "elements" the members of a list whose counts are
 // in the column before.
@@ -71,7 +71,7 @@ const (
 	colChainKey             //
 	colChainID              //
 	colChainSeq             //
-	colChainPrev            //
+	colChainPrev            // version 2: rows without flagPrevDerived
 	colChainSig             //
 	colChainForm            //
 	numCols
@@ -86,8 +86,19 @@ const (
 	flagUUID    // the id is a UUID in canonical lower-case form: colIDHi, colIDLo
 	flagTime    // the time is not zero: colTime
 	flagDBBuild // the geo database's build time is not zero: colGeoDBBuild
-	flagAll     = flagDBBuild<<1 - 1
+	// flagPrevDerived (version 2): the chain hash is not in colChainPrev
+	// but computed from the row before in the chain (chain.go).
+	flagPrevDerived
+	flagAll = flagDBBuild<<1 - 1 // version 1's flags
 )
+
+// flagsOf is the flags a block of version v may hold.
+func flagsOf(v byte) uint64 {
+	if v >= version2 {
+		return flagAll | flagPrevDerived
+	}
+	return flagAll
+}
 
 var colSpecs = [numCols]struct {
 	name string

@@ -16,25 +16,30 @@ import (
 // first read, so that a reader of a few columns (Times, Endpoints) pays for
 // those alone. A Block is not safe for concurrent use.
 type Block struct {
-	n      int
-	stored [numCols][]byte
-	mode   [numCols]byte
-	rawLen [numCols]int
-	raw    [numCols][]byte // decompressed; nil until read
-	u      [numCols][]uint64
-	b      [numCols]*blobCol
-	rows   [numCols]int // each column's row count, once the flags are read
-	flags  []uint64
-	all    bool // every column parsed and checked against the others
-	err    error
+	n       int
+	version byte // 1 or 2
+	stored  [numCols][]byte
+	mode    [numCols]byte
+	rawLen  [numCols]int
+	raw     [numCols][]byte // decompressed; nil until read
+	u       [numCols][]uint64
+	b       [numCols]*blobCol
+	rows    [numCols]int // each column's row count, once the flags are read
+	flags   []uint64
+	all     bool // every column parsed and checked against the others
+	err     error
+
+	derived int      // rows whose chain hash is derived (version 2)
+	pred    []int32  // a derived row's predecessor in its chain, once parsed
+	prevs   [][]byte // derived chain hashes At computed, by row
 }
 
 // Open reads a block's header and column directory; the columns are read
 // when wanted. It keeps b: the caller must not change it while the Block
 // is in use.
 func Open(b []byte) (*Block, error) {
-	if len(b) < len(magic) || [4]byte(b[:4]) != magic {
-		return nil, fmt.Errorf("%w: no block magic (want %q version %d)", ErrCorrupt, magic[:3], magic[3])
+	if len(b) < len(magic) || [3]byte(b[:3]) != [3]byte(magic[:3]) || b[3] < version1 || b[3] > version2 {
+		return nil, fmt.Errorf("%w: no block magic (want %q version %d..%d)", ErrCorrupt, magic[:3], version1, version2)
 	}
 	off := 4
 	next := func(what string) (uint64, error) {
@@ -57,9 +62,9 @@ func Open(b []byte) (*Block, error) {
 		return nil, err
 	}
 	if c != numCols {
-		return nil, fmt.Errorf("%w: header: %d columns, version 1 has %d", ErrCorrupt, c, numCols)
+		return nil, fmt.Errorf("%w: header: %d columns, version %d has %d", ErrCorrupt, c, b[3], numCols)
 	}
-	blk := &Block{n: int(n)}
+	blk := &Block{n: int(n), version: b[3]}
 	var rawTotal, storedTotal uint64
 	lens := [numCols]uint64{}
 	for i := range numCols {
@@ -145,9 +150,10 @@ func (b *Block) readFlags() error {
 		return err
 	}
 	var uuid, tm, db int
+	known := flagsOf(b.version)
 	for i, f := range flags {
-		if f&^flagAll != 0 {
-			return corrupt("flags", "row %d has unknown flags %#x", i, f&^flagAll)
+		if f&^known != 0 {
+			return corrupt("flags", "row %d has flags %#x unknown in version %d", i, f&^known, b.version)
 		}
 		uuid += int(f & flagUUID / flagUUID)
 		tm += int(f & flagTime / flagTime)
@@ -158,6 +164,8 @@ func (b *Block) readFlags() error {
 	}
 	b.rows[colIDHi], b.rows[colIDLo], b.rows[colIDText] = uuid, uuid, b.n-uuid
 	b.rows[colTime], b.rows[colGeoDBBuild] = tm, db
+	b.derived = derivedRows(flags)
+	b.rows[colChainPrev] = b.n - b.derived
 	b.flags = flags
 	return nil
 }
@@ -232,7 +240,10 @@ func (b *Block) parseAll() error {
 				return err
 			}
 		}
-		return b.check()
+		if err := b.check(); err != nil {
+			return err
+		}
+		return b.linkChains()
 	}()
 	b.all = b.err == nil
 	return b.err
@@ -279,6 +290,13 @@ func (b *Block) All() ([]observe.Observation, error) {
 		if err := b.build(&out[i], i, &cur); err != nil {
 			return nil, err
 		}
+		if b.flags[i]&flagPrevDerived != 0 {
+			prev, err := stepFrom(&out[b.pred[i]], i)
+			if err != nil {
+				return nil, err
+			}
+			out[i].Chain.Prev = prev
+		}
 	}
 	return out, nil
 }
@@ -294,14 +312,23 @@ func (b *Block) At(i int) (observe.Observation, error) {
 		return o, err
 	}
 	cur := b.cursorAt(i)
-	err := b.build(&o, i, &cur)
-	return o, err
+	if err := b.build(&o, i, &cur); err != nil {
+		return o, err
+	}
+	if b.flags[i]&flagPrevDerived != 0 {
+		prev, err := b.derivedPrev(i)
+		if err != nil {
+			return o, err
+		}
+		o.Chain.Prev = prev
+	}
+	return o, nil
 }
 
 // cursor is where row i's values are in the columns that do not hold a
 // value a row: the optional columns and the lists' elements.
 type cursor struct {
-	uuid, time, db, match, mark, subdiv int
+	uuid, time, db, derived, match, mark, subdiv int
 }
 
 func (b *Block) cursorAt(i int) cursor {
@@ -310,6 +337,7 @@ func (b *Block) cursorAt(i int) cursor {
 		c.uuid += int(f & flagUUID / flagUUID)
 		c.time += int(f & flagTime / flagTime)
 		c.db += int(f & flagDBBuild / flagDBBuild)
+		c.derived += int(f & flagPrevDerived / flagPrevDerived)
 	}
 	sum := func(counts []uint64) int {
 		s := 0
@@ -322,6 +350,19 @@ func (b *Block) cursorAt(i int) cursor {
 	}
 	c.match, c.mark, c.subdiv = sum(b.u[colMatchCount][:i]), sum(b.u[colMarkCount][:i]), sum(b.u[colSubdivCount][:i])
 	return c
+}
+
+// advance moves c past row i without building it.
+func (b *Block) advance(c *cursor, i int) {
+	f := b.flags[i]
+	c.uuid += int(f & flagUUID / flagUUID)
+	c.time += int(f & flagTime / flagTime)
+	c.db += int(f & flagDBBuild / flagDBBuild)
+	c.derived += int(f & flagPrevDerived / flagPrevDerived)
+	elems := func(count int) int { return int(max(b.u[count][i], 1) - 1) }
+	c.match += elems(colMatchCount)
+	c.mark += elems(colMarkCount)
+	c.subdiv += elems(colSubdivCount)
 }
 
 // str is row i of string column c. A dictionary's strings are made once
@@ -422,7 +463,12 @@ func (b *Block) build(o *observe.Observation, i int, cur *cursor) error {
 	p.ASN = uint32(b.u[colASN][i])
 	o.Jurisdiction = observe.Jurisdiction{Agency: b.str(colAgency, i), Rule: b.str(colRule, i)}
 	o.Chain = observe.Chain{Key: b.bytes(colChainKey, i), ID: b.str(colChainID, i), Seq: b.u[colChainSeq][i],
-		Prev: b.bytes(colChainPrev, i), BatchSig: b.bytes(colChainSig, i), Form: uint8(b.u[colChainForm][i])}
+		BatchSig: b.bytes(colChainSig, i), Form: uint8(b.u[colChainForm][i])}
+	if f&flagPrevDerived == 0 { // else the caller computes it
+		o.Chain.Prev = b.bytes(colChainPrev, i-cur.derived)
+	} else {
+		cur.derived++
+	}
 	return nil
 }
 

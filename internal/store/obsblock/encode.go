@@ -49,11 +49,18 @@ func (w *builder) count(c int, k int, null bool) {
 	w.u[c] = append(w.u[c], uint64(k)+1)
 }
 
-// Encode appends to dst the block of obs, in their order, and returns it.
-// The same observations give the same bytes (for one version of this
-// package and of the zstd library). The transcripts' bytes are left out:
-// they are stored apart.
+// Encode appends to dst the block of obs, in their order, and returns it,
+// in the newest version (2: the chain hashes that follow from the row
+// before are derived, not stored). The same observations give the same
+// bytes (for one version of this package and of the zstd library). The
+// transcripts' bytes are left out: they are stored apart.
 func Encode(dst []byte, obs []observe.Observation) ([]byte, error) {
+	return encode(dst, obs, version)
+}
+
+// encode is Encode in version v (1 or 2): version 1 for the tests and
+// benchmarks that compare the two.
+func encode(dst []byte, obs []observe.Observation, v byte) ([]byte, error) {
 	if len(obs) == 0 || len(obs) > MaxObservations {
 		return dst, fmt.Errorf("%w: %d observations (1..%d a block)", ErrUnencodable, len(obs), MaxObservations)
 	}
@@ -67,8 +74,12 @@ func Encode(dst []byte, obs []observe.Observation) ([]byte, error) {
 		}
 	}
 	w.arena = make([]byte, 0, 40*len(obs))
+	var derive []bool
+	if v >= version2 {
+		derive = derivable(obs)
+	}
 	for i := range obs {
-		if err := w.add(&obs[i]); err != nil {
+		if err := w.add(&obs[i], derive != nil && derive[i]); err != nil {
 			return dst, fmt.Errorf("observation %d (%s): %w", i, obs[i].ID, err)
 		}
 	}
@@ -98,7 +109,7 @@ func Encode(dst []byte, obs []observe.Observation) ([]byte, error) {
 			}
 		}
 	}
-	dst = append(dst, magic[:]...)
+	dst = append(dst, magic[0], magic[1], magic[2], v)
 	dst = binary.AppendUvarint(dst, uint64(len(obs)))
 	dst = binary.AppendUvarint(dst, numCols)
 	for c := range raws {
@@ -112,8 +123,9 @@ func Encode(dst []byte, obs []observe.Observation) ([]byte, error) {
 	return dst, nil
 }
 
-// add puts one observation in the columns.
-func (w *builder) add(o *observe.Observation) error {
+// add puts one observation in the columns; derived: its chain hash is
+// left out (chain.go).
+func (w *builder) add(o *observe.Observation, derived bool) error {
 	var flags uint64
 	set := func(f uint64, on bool) {
 		if on {
@@ -124,6 +136,7 @@ func (w *builder) add(o *observe.Observation) error {
 	set(flagModified, o.Sensor.Modified)
 	set(flagVPN, o.Place.VPN)
 	set(flagHosting, o.Place.Hosting)
+	set(flagPrevDerived, derived)
 	var tns int64
 	if !o.Time.IsZero() {
 		ns, err := unixNano(o.Time, "time")
@@ -181,7 +194,7 @@ func (w *builder) add(o *observe.Observation) error {
 	}
 	w.str(colTranscriptRef, o.Transcript.Ref)
 	w.bytes(colTranscriptSHA, o.Transcript.SHA256)
-	w.addPlaceChain(o)
+	w.addPlaceChain(o, derived)
 	return nil
 }
 
@@ -210,7 +223,7 @@ func (w *builder) addEndpointClient(o *observe.Observation) {
 	w.bytes(colGUID, c.GUID)
 }
 
-func (w *builder) addPlaceChain(o *observe.Observation) {
+func (w *builder) addPlaceChain(o *observe.Observation, derived bool) {
 	p := &o.Place
 	w.str(colCountry, p.Country)
 	w.count(colSubdivCount, len(p.Subdivisions), p.Subdivisions == nil)
@@ -229,7 +242,9 @@ func (w *builder) addPlaceChain(o *observe.Observation) {
 	w.bytes(colChainKey, ch.Key)
 	w.str(colChainID, ch.ID)
 	w.u[colChainSeq] = append(w.u[colChainSeq], ch.Seq)
-	w.bytes(colChainPrev, ch.Prev)
+	if !derived {
+		w.bytes(colChainPrev, ch.Prev)
+	}
 	w.bytes(colChainSig, ch.BatchSig)
 	w.u[colChainForm] = append(w.u[colChainForm], uint64(ch.Form))
 }

@@ -19,11 +19,11 @@
 // against the directory's length after). It must never guess: a block
 // that does not decode whole is refused, not patched.
 //
-// Layout (version 1), all integers unsigned LEB128 (uvarint):
+// Layout (versions 1 and 2), all integers unsigned LEB128 (uvarint):
 //
-//	"VOB" 0x01                       magic and version
+//	"VOB" 0x01 or 0x02               magic and version
 //	n                                observations, 1..MaxObservations
-//	c                                columns, numCols for version 1
+//	c                                columns, numCols
 //	c × (mode byte, raw length, stored length)
 //	c × stored bytes                 mode 0: raw; mode 1: one zstd frame
 //
@@ -37,6 +37,13 @@
 // values (the UUID's low 8 bytes, latitudes and longitudes). The flags
 // column says, a row at a time, which optional columns hold a value for
 // it (a presence bitmap) and holds the booleans.
+//
+// Version 2 (what Encode writes) is version 1 with one more flag,
+// flagPrevDerived: the row's chain hash (Chain.Prev, 32 random bytes a
+// signed row) is not in the chain_prev column but follows from the row
+// before it in its chain (chain.go). Every version's decoder is kept: a
+// block is read years after it was written, and its version byte is never
+// given another meaning.
 package obsblock
 
 import (
@@ -66,7 +73,16 @@ var ErrCorrupt = errors.New("observation block is malformed")
 // observations or bytes for one block.
 var ErrUnencodable = errors.New("observation cannot be put in a block")
 
-var magic = [4]byte{'V', 'O', 'B', 1}
+// magic is a block's first bytes: "VOB" and the version Encode writes.
+var magic = [4]byte{'V', 'O', 'B', version}
+
+// Versions of the format. Version 1 stores every row's chain hash;
+// version 2 derives those that follow from the row before in their chain.
+const (
+	version1 = 1
+	version2 = 2
+	version  = version2 // what Encode writes
+)
 
 // Column modes as stored.
 const (
