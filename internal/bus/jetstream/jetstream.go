@@ -129,7 +129,8 @@ var ErrStreamOfOtherSubjects = errors.New("the stream exists with other subjects
 
 // ErrUnsafeStream is a stream, named as this bus's, on which a publisher
 // can delete other publishers' messages before ingest reads them (it
-// allows roll-ups, or drops its oldest messages past a bound), or which
+// allows roll-ups, or drops its oldest messages past a bound, stream-wide
+// or per subject), or which
 // stores them where ingest does not read (a subject transform), and
 // which this NATS user may not make safe. It does not pass by itself.
 var ErrUnsafeStream = errors.New("the stream can lose or hide messages before ingest reads them")
@@ -289,8 +290,11 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
 	if unsafe != "" {
 		upd.AllowRollup, upd.SubjectTransform = false, nil
-		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 {
+		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 || upd.MaxMsgsPerSubject > 0 {
 			upd.Discard = js.DiscardNew // the bound kept: a full stream refuses, and sensors queue
+		}
+		if upd.MaxMsgsPerSubject > 0 {
+			upd.DiscardNewPerSubject = true // else NATS drops a subject's oldest whatever Discard says
 		}
 	}
 	st, err := b.js.UpdateStream(gctx, upd)
@@ -321,7 +325,9 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // other publishers' messages that ingest has not read, or ingest not
 // read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
 // the stream), a bound on messages or bytes past which the oldest are
-// discarded (one publisher pushes the others' out), a subject transform
+// discarded (one publisher pushes the others' out), a bound on messages
+// per subject past which a subject's oldest are (NATS drops them whatever
+// the discard policy, unless it discards new per subject), a subject transform
 // (messages stored under subjects ingest's consumer does not read),
 // memory storage (a restart loses them). A maximum age is Vigil's own
 // --max-age.
@@ -332,6 +338,9 @@ func loses(c js.StreamConfig) string {
 	}
 	if c.Discard == js.DiscardOld && (c.MaxMsgs > 0 || c.MaxBytes > 0) {
 		d = append(d, fmt.Sprintf("it discards its oldest messages past %d messages or %d bytes (a publisher may push the others' out; discard new keeps the bound and refuses instead)", c.MaxMsgs, c.MaxBytes))
+	}
+	if c.MaxMsgsPerSubject > 0 && !(c.Discard == js.DiscardNew && c.DiscardNewPerSubject) {
+		d = append(d, fmt.Sprintf("it keeps at most %d messages per subject and drops a subject's oldest past that (a sensor's subject is its own: ingest away, or a sensor publishing more, loses its unread messages; discard new per subject keeps the bound and refuses instead)", c.MaxMsgsPerSubject))
 	}
 	if c.Storage == js.MemoryStorage {
 		d = append(d, "it keeps its messages in memory (a NATS restart loses every one ingest has not stored, which the sensors no longer hold; storage cannot change on a stream that exists)")
