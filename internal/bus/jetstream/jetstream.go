@@ -455,7 +455,7 @@ func (b *Bus) create(ctx context.Context, subject string) error {
 		}
 		return serr
 	case errors.Is(refusal(gctx, err), ErrPermission):
-		return fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it (no stream takes %s; %w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
+		return fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it, or it exists and takes other subjects (no stream takes %s; %w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
 			b.url(), b.cfg.Stream, subject, refusal(gctx, err))
 	}
 	return fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, refusal(gctx, err))
