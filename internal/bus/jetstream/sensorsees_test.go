@@ -65,3 +65,52 @@ func TestSensorUserCannotLearnOtherSensors(t *testing.T) {
 		}
 	}
 }
+
+// What a sensor's user can still learn, as docs/deployment.md says: a
+// publish whose header Nats-Expected-Last-Subject-Sequence-Subject names
+// another subject is refused with the last sequence stored under that
+// subject (NATS checks permissions on the subject published to, never on
+// a header), so a sensor that guesses another's id learns whether it has
+// messages waiting and the sequence of its latest; the refused message is
+// not stored. This pins the documented limit: if a NATS release closes
+// it, this test fails and the doc is to be changed.
+func TestSensorUserCanProbeAGuessedSensorsLastSequence(t *testing.T) {
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	createStreamAndConsumer(t, admin)
+	ctx := context.Background()
+	d := DefaultConfig("")
+	for range 3 {
+		if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sensor, err := Open(ctx, sensorConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sensor.Close()
+	probe := func(subject string) string {
+		m := nats.NewMsg(d.Subject + ".bt-lab-1")
+		m.Header.Set("Nats-Expected-Last-Subject-Sequence", "999")
+		m.Header.Set("Nats-Expected-Last-Subject-Sequence-Subject", subject)
+		_, err := sensor.js.PublishMsg(ctx, m)
+		if err == nil {
+			t.Fatalf("probe of %s stored", subject)
+		}
+		return err.Error()
+	}
+	if got := probe(d.Subject + ".bt-lab-2"); !strings.Contains(got, "wrong last sequence: 3") {
+		t.Errorf("probe of a guessed sensor with messages waiting: %s", got)
+	}
+	if got := probe(d.Subject + ".bt-lab-9"); !strings.Contains(got, "wrong last sequence: 0") {
+		t.Errorf("probe of a sensor without: %s", got)
+	}
+	st, err := admin.Stream(ctx, d.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 3 {
+		t.Errorf("the stream holds %d messages after the probes, want the 3 before", n)
+	}
+}
