@@ -72,3 +72,38 @@ func TestFailedWriteThatCannotBeCutBackIsNotWrittenAfter(t *testing.T) {
 		t.Fatalf("stats %+v: want the half record counted torn, 20 published, nothing pending", st)
 	}
 }
+
+// The same fault, then the sensor stops before anything is drained: the
+// queue opened again publishes every record written before and after the
+// part record, which it skips and counts.
+func TestFailedWriteThatCannotBeCutBackSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(testConfig(dir), &upstream{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := observations(30)
+	before := publishAll(t, s, obs[:10])
+	s.mu.Lock()
+	s.wf = &faultyFile{segmentFile: s.wf, failWrite: true, failTruncate: true}
+	s.mu.Unlock()
+	if err := s.PublishBatch(t.Context(), obs[10:20]); !errors.Is(err, errInjected) {
+		t.Fatalf("batch written on a failing disk: %v, want the fault", err)
+	}
+	after := publishAll(t, s, obs[20:])
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	up := &upstream{}
+	s, err = Open(testConfig(dir), up, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	drainAll(t, s)
+	got := up.ids()
+	sameOrder(t, got, append(before, after...))
+	if st := s.Stats(); st.Torn != 1 {
+		t.Fatalf("stats %+v: want the part record counted torn", st)
+	}
+}
