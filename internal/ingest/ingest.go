@@ -53,6 +53,18 @@ type Config struct {
 	// OnGate, if set, is called after each fetch with what the Gate
 	// found that did not check (for counting and logging).
 	OnGate func(checked int, failures []error)
+	// Now is ingest's clock, against which each observation's time is
+	// checked before it is stored (time.Now when nil).
+	Now func() time.Time
+	// TimeAhead is how far past Now an observation's time may lie
+	// (DefaultTimeAhead when 0): one later, or before Earliest, is
+	// refused, left out of its batch, counted and logged (clock.go).
+	TimeAhead time.Duration
+	// TimeRefusalFails makes such an observation fail its batch
+	// (ErrImplausibleTime, naming it) instead of being left out: for a
+	// file imported all or nothing. A bus's ingest leaves it out, or one
+	// hostile observation would stop ingest at every redelivery.
+	TimeRefusalFails bool
 	// Metrics, if set, counts what ingest does; nil counts nothing.
 	Metrics *Metrics
 	// Log receives the line that says what ingest did when it stops.
@@ -84,8 +96,11 @@ type Stats struct {
 	// skipped: Committed - Duplicates were added. Refused is the
 	// observations the store said it can never hold (store.RefusedError),
 	// left out of their batches, not counted in Committed.
-	Committed, Duplicates, Refused int
-	Batches                        int
+	// TimeRefused is the observations whose time cannot be true (before
+	// Earliest, or past ingest's clock by more than TimeAhead), left out
+	// of their batches, not counted in Committed nor in Refused.
+	Committed, Duplicates, Refused, TimeRefused int
+	Batches                                     int
 }
 
 // commitTimeout bounds one batch's commit, which runs on a context that
@@ -137,7 +152,7 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 			return stats, ferr
 		}
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_refused", stats.TimeRefused, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, nil
 	}
@@ -220,7 +235,7 @@ func countCommitted(cfg Config, m *Metrics, stats *Stats, obs []observe.Observat
 // commitBatch stores one batch and acknowledges it, or hands it back,
 // and counts it.
 func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, stats *Stats, b bus.Batch, obs []observe.Observation) error {
-	added, obs, err := commit(ctx, st, b, obs, m, cfg.Log, stats)
+	added, obs, err := commit(ctx, st, b, obs, cfg, m, stats)
 	if err != nil {
 		m.Errors.Inc()
 		return err
@@ -232,10 +247,11 @@ func commitBatch(ctx context.Context, st store.Store, cfg Config, m *Metrics, st
 // commit stores one batch and acknowledges it, or hands it back. It
 // returns how many observations the store added (the rest it already
 // held); a store that cannot say is taken to have added all.
-func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, m *Metrics, log *slog.Logger, stats *Stats) (int, []observe.Observation, error) {
+func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) (int, []observe.Observation, error) {
+	log := cfg.Log
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, obs, err := insert(cctx, st, obs, m, log, stats)
+	added, obs, err := insert(cctx, st, obs, cfg, m, stats)
 	if err != nil {
 		b.Nak()
 		return 0, obs, fmt.Errorf("ingest: committing %d observations: %w", len(obs), err)
@@ -260,8 +276,17 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 // redelivery, and ingest would stop for good on one hostile
 // observation. obs is copied before one is left out (it may be the
 // bus's).
-func insert(ctx context.Context, st store.Store, obs []observe.Observation, m *Metrics, log *slog.Logger, stats *Stats) (int, []observe.Observation, error) {
-	copied := false
+func insert(ctx context.Context, st store.Store, obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) (int, []observe.Observation, error) {
+	log := cfg.Log
+	n := len(obs)
+	obs, err := refuseImplausible(obs, cfg, m, stats)
+	if err != nil {
+		return 0, obs, err
+	}
+	if len(obs) == 0 && n > 0 {
+		return 0, obs, nil
+	}
+	copied := len(obs) < n // refuseImplausible copied it
 	for {
 		added, err := insertAll(ctx, st, obs)
 		var re *store.RefusedError
@@ -400,7 +425,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		// The committer has ended: its batches are this goroutine's.
 		ferr = stopGated(ctx, st, cfg, m, &stats, k.batches)
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_refused", stats.TimeRefused, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, ferr
 	}
@@ -486,7 +511,7 @@ func commitReleased(ctx context.Context, st store.Store, cfg Config, m *Metrics,
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
 	defer cancel()
-	added, obs, err := insert(cctx, st, obs, m, cfg.Log, stats)
+	added, obs, err := insert(cctx, st, obs, cfg, m, stats)
 	if err != nil {
 		m.Errors.Inc()
 		nakAll(batches)

@@ -185,5 +185,6 @@ func (s *Stats) add(o Stats) {
 	s.Committed += o.Committed
 	s.Duplicates += o.Duplicates
 	s.Refused += o.Refused
+	s.TimeRefused += o.TimeRefused
 	s.Batches += o.Batches
 }

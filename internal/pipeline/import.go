@@ -12,9 +12,11 @@ import (
 // ImportObservations stores observations read from a file through ingest,
 // the only writer, in one batch: one transaction, all or nothing. They are
 // not placed or routed again: what was known when they were seen stays.
+// One whose time cannot be true (ingest.ErrImplausibleTime) fails it.
 func ImportObservations(ctx context.Context, st store.Store, obs []observe.Observation) error {
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = max(len(obs), 1)
+	cfg.TimeRefusalFails = true // all or nothing: a time that cannot be true fails the import, naming it
 	_, err := ingest.Run(ctx, inproc.NewSlice(obs), st, cfg)
 	return err
 }

@@ -534,5 +534,8 @@ func openBus(t *testing.T, cfg Config) *Bus {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
+	if _, err := b.stream(context.Background()); err != nil { // as ingest makes it
+		t.Fatal(err)
+	}
 	return b
 }

@@ -129,7 +129,8 @@ var ErrStreamOfOtherSubjects = errors.New("the stream exists with other subjects
 
 // ErrUnsafeStream is a stream, named as this bus's, on which a publisher
 // can delete other publishers' messages before ingest reads them (it
-// allows roll-ups, or drops its oldest messages past a bound), or which
+// allows roll-ups, or drops its oldest messages past a bound, stream-wide
+// or per subject), or which
 // stores them where ingest does not read (a subject transform), and
 // which this NATS user may not make safe. It does not pass by itself.
 var ErrUnsafeStream = errors.New("the stream can lose or hide messages before ingest reads them")
@@ -147,25 +148,20 @@ type Bus struct {
 	st js.Stream // nil until the stream is created or updated
 }
 
-// Open connects and creates (or updates) the stream. The URL must be given:
-// there is no default server.
+// Open connects, waiting for the server (the URL must be given: there is
+// no default server). It does not look at the stream: a publisher (a
+// sensor) never reads the stream's info, which would show it the other
+// sensors' subjects and counts; it learns of a missing stream from its
+// first publish, and creates it then if its NATS user may. Ingest's
+// Consumer checks the stream (stream).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Bus, error) {
-	b, err := connect(cfg, log, false)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := b.stream(ctx); err != nil {
-		b.Close()
-		return nil, err
-	}
-	return b, nil
+	return connect(cfg, log, false)
 }
 
 // OpenLazy is Open for a sensor that must start while NATS is away: it
-// does not wait for the server, keeps reconnecting in the background, and
-// creates the stream at the first Publish that reaches it. Until then each
-// Publish fails at once (a queue in front of the bus, package spool,
-// holds the observations).
+// does not wait for the server and keeps reconnecting in the background.
+// Until it reaches it each Publish fails at once (a queue in front of the
+// bus, package spool, holds the observations).
 func OpenLazy(cfg Config, log *slog.Logger) (*Bus, error) {
 	return connect(cfg, log, true)
 }
@@ -219,8 +215,8 @@ func connect(cfg Config, log *slog.Logger, lazy bool) (*Bus, error) {
 }
 
 // stream returns the stream, once it has found it as this bus wants it,
-// or made it so: a stream that exists as wanted is used as it is (a
-// sensor's NATS user needs no more than to read its info), one that
+// or made it so (ingest's Consumer; a publisher never reads the
+// stream's info): a stream that exists as wanted is used as it is, one that
 // differs is updated, and a missing one created. A NATS user without the
 // right to update is warned of and uses the stream as it is; one without
 // the right to create a missing stream gets an error that says so
@@ -233,14 +229,7 @@ func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
 	}
 	gctx, done := b.guard(ctx)
 	defer done()
-	want := js.StreamConfig{
-		Name:       b.cfg.Stream,
-		Subjects:   []string{b.cfg.Subject + ".>"},
-		Storage:    js.FileStorage,
-		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
-		MaxAge:     b.cfg.MaxAge,
-		Duplicates: b.cfg.Dedupe,
-	}
+	want := b.want()
 	old, err := b.js.Stream(gctx, b.cfg.Stream)
 	if errors.Is(err, js.ErrStreamNotFound) {
 		st, cerr := b.js.CreateStream(gctx, want)
@@ -261,6 +250,18 @@ func (b *Bus) stream(ctx context.Context) (js.Stream, error) {
 		return nil, fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, refusal(gctx, err))
 	}
 	return b.useStream(gctx, old, want)
+}
+
+// want is the stream as this bus makes it.
+func (b *Bus) want() js.StreamConfig {
+	return js.StreamConfig{
+		Name:       b.cfg.Stream,
+		Subjects:   []string{b.cfg.Subject + ".>"},
+		Storage:    js.FileStorage,
+		Retention:  js.WorkQueuePolicy, // a message goes once it is acknowledged by ingest
+		MaxAge:     b.cfg.MaxAge,
+		Duplicates: b.cfg.Dedupe,
+	}
 }
 
 // useStream uses the stream that exists, updating it where it differs
@@ -289,8 +290,11 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
 	if unsafe != "" {
 		upd.AllowRollup, upd.SubjectTransform = false, nil
-		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 {
+		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 || upd.MaxMsgsPerSubject > 0 {
 			upd.Discard = js.DiscardNew // the bound kept: a full stream refuses, and sensors queue
+		}
+		if upd.MaxMsgsPerSubject > 0 {
+			upd.DiscardNewPerSubject = true // else NATS drops a subject's oldest whatever Discard says
 		}
 	}
 	st, err := b.js.UpdateStream(gctx, upd)
@@ -321,7 +325,9 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // other publishers' messages that ingest has not read, or ingest not
 // read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
 // the stream), a bound on messages or bytes past which the oldest are
-// discarded (one publisher pushes the others' out), a subject transform
+// discarded (one publisher pushes the others' out), a bound on messages
+// per subject past which a subject's oldest are (NATS drops them whatever
+// the discard policy, unless it discards new per subject), a subject transform
 // (messages stored under subjects ingest's consumer does not read),
 // memory storage (a restart loses them). A maximum age is Vigil's own
 // --max-age.
@@ -333,6 +339,9 @@ func loses(c js.StreamConfig) string {
 	if c.Discard == js.DiscardOld && (c.MaxMsgs > 0 || c.MaxBytes > 0) {
 		d = append(d, fmt.Sprintf("it discards its oldest messages past %d messages or %d bytes (a publisher may push the others' out; discard new keeps the bound and refuses instead)", c.MaxMsgs, c.MaxBytes))
 	}
+	if c.MaxMsgsPerSubject > 0 && !(c.Discard == js.DiscardNew && c.DiscardNewPerSubject) {
+		d = append(d, fmt.Sprintf("it keeps at most %d messages per subject and drops a subject's oldest past that (a sensor's subject is its own: ingest away, or a sensor publishing more, loses its unread messages; discard new per subject keeps the bound and refuses instead)", c.MaxMsgsPerSubject))
+	}
 	if c.Storage == js.MemoryStorage {
 		d = append(d, "it keeps its messages in memory (a NATS restart loses every one ingest has not stored, which the sensors no longer hold; storage cannot change on a stream that exists)")
 	}
@@ -340,14 +349,6 @@ func loses(c js.StreamConfig) string {
 		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))
 	}
 	return strings.Join(d, "; ")
-}
-
-// forgetStream makes the next Publish create or update the stream again
-// (a NATS server that came back without its state).
-func (b *Bus) forgetStream() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.st = nil
 }
 
 // Transient reports whether err, returned by this bus, may pass by
@@ -406,21 +407,58 @@ func (b *Bus) Publish(ctx context.Context, o observe.Observation) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.stream(ctx); err != nil {
-		return err
-	}
-	gctx, done := b.guard(ctx)
-	defer done()
-	_, err = b.js.PublishMsg(gctx, &nats.Msg{Subject: b.cfg.Subject + "." + subjectToken(o.Sensor.ID), Data: body},
-		js.WithMsgID(o.ID), js.WithExpectStream(b.cfg.Stream))
-	err = refusal(gctx, err)
-	if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
-		b.forgetStream()
-	}
-	if err != nil {
+	if err := b.publish(ctx, subjectToken(o.Sensor.ID), body, o.ID); err != nil {
 		return fmt.Errorf("jetstream publish %s: %w", o.ID, err)
 	}
 	return nil
+}
+
+// publish stores one message in the stream, under Subject.token, and
+// waits for the server's ack. It reads nothing of the stream: the
+// message carries the stream's name (Nats-Expected-Stream), so that
+// NATS stores it there or refuses it. When no stream takes the subject
+// it creates the stream, if this NATS user may, and publishes again; a
+// user that may not gets an error that says so (ErrPermission).
+func (b *Bus) publish(ctx context.Context, token string, body []byte, id string) error {
+	gctx, done := b.guard(ctx)
+	defer done()
+	m := &nats.Msg{Subject: b.cfg.Subject + "." + token, Data: body}
+	_, err := b.js.PublishMsg(gctx, m, js.WithMsgID(id), js.WithExpectStream(b.cfg.Stream))
+	err = refusal(gctx, err)
+	if !errors.Is(err, js.ErrNoStreamResponse) || !b.nc.IsConnected() {
+		return err
+	}
+	if err := b.create(ctx, m.Subject); err != nil {
+		return err
+	}
+	_, err = b.js.PublishMsg(gctx, m, js.WithMsgID(id), js.WithExpectStream(b.cfg.Stream))
+	return refusal(gctx, err)
+}
+
+// create makes the stream that no stream taking subject was found for,
+// as stream would, without first reading its info (a sensor's user may
+// not). A stream of that name that exists already takes other subjects
+// (or was made meanwhile): stream then says which, or uses it.
+func (b *Bus) create(ctx context.Context, subject string) error {
+	gctx, done := b.guard(ctx)
+	defer done()
+	_, err := b.js.CreateStream(gctx, b.want())
+	switch {
+	case err == nil:
+		b.log.Info("jetstream: no stream took this sensor's subject: created it", "stream", b.cfg.Stream, "subject", subject)
+		return nil
+	case errors.Is(err, js.ErrStreamNameAlreadyInUse):
+		_, serr := b.stream(ctx)
+		if errors.Is(serr, ErrPermission) {
+			return fmt.Errorf("jetstream %s: stream %s: %w: it does not take %s (give each deployment its own --stream and --subject)",
+				b.url(), b.cfg.Stream, ErrStreamOfOtherSubjects, subject)
+		}
+		return serr
+	case errors.Is(refusal(gctx, err), ErrPermission):
+		return fmt.Errorf("jetstream %s: stream %s does not exist and this NATS user may not create it, or it exists and takes other subjects (no stream takes %s; %w): have it created with an admin user (docs/deployment.md, NATS users and permissions); a sensor's --queue-dir keeps the observations meanwhile",
+			b.url(), b.cfg.Stream, subject, refusal(gctx, err))
+	}
+	return fmt.Errorf("jetstream %s: stream %s: %w", b.url(), b.cfg.Stream, refusal(gctx, err))
 }
 
 // PublishBatch implements bus.BatchPublisher: obs travel as few
@@ -443,19 +481,8 @@ func (b *Bus) PublishBatch(ctx context.Context, obs []observe.Observation) error
 		}
 	}
 	msgs, failed, errs := messages(obs, b.messageLimit())
-	if _, err := b.stream(ctx); err != nil {
-		return err
-	}
-	gctx, done := b.guard(ctx)
-	defer done()
 	for j, m := range msgs {
-		_, err := b.js.PublishMsg(gctx, &nats.Msg{Subject: b.cfg.Subject + "." + m.subject, Data: m.body},
-			js.WithMsgID(m.id), js.WithExpectStream(b.cfg.Stream))
-		err = refusal(gctx, err)
-		if errors.Is(err, js.ErrStreamNotFound) || errors.Is(err, js.ErrNoStreamResponse) {
-			b.forgetStream()
-		}
-		if err != nil {
+		if err := b.publish(ctx, m.subject, m.body, m.id); err != nil {
 			for _, later := range msgs[j:] {
 				for i := later.first; i < later.first+later.n; i++ {
 					failed = append(failed, i)

@@ -240,11 +240,7 @@ func TestBadMessageDoesNotBlockTheStream(t *testing.T) {
 	url := startServer(t)
 	ctx := context.Background()
 	cfg := DefaultConfig(url)
-	b, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := openBus(t, cfg)
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)

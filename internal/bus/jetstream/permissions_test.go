@@ -94,8 +94,8 @@ func ingestConfig(hostPort string) Config {
 	return c
 }
 
-// A sensor whose NATS user may only publish to its subject and read the
-// stream's info publishes into the stream operations created, and an
+// A sensor whose NATS user may only publish to its subject (not even read
+// the stream's info) publishes into the stream operations created, and an
 // ingest whose user may only consume and acknowledge stores it all: neither
 // creates nor updates anything.
 func TestLeastPrivilegeSensorAndIngest(t *testing.T) {
@@ -222,7 +222,12 @@ func TestSensorWithoutRightToCreateSaysSo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := Open(ctx, sensorConfig(hp), log)
+	sb, err := Open(ctx, sensorConfig(hp), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sb.PublishBatch(ctx, observations(1))
+	sb.Close()
 	if err == nil {
 		t.Fatal("sensor created the stream without the right to")
 	}
@@ -348,11 +353,7 @@ func TestUpdateKeepsTheStreamsOtherSettings(t *testing.T) {
 		Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: 2 * time.Minute, MaxBytes: 1 << 30, MaxMsgs: 1 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Open(ctx, DefaultConfig(url), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	openBus(t, DefaultConfig(url))
 	st, err := j.Stream(ctx, "VIGIL_OBSERVATIONS")
 	if err != nil {
 		t.Fatal(err)
@@ -543,13 +544,15 @@ func TestStreamThatLetsAPublisherLoseOthersEvidenceIsNotUsed(t *testing.T) {
 	if st.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("roll-up left %d messages; the test shows nothing", st.CachedInfo().State.Msgs)
 	}
-	b, err := OpenLazy(sensorConfig(hp), nil)
+	// A sensor does not read the stream's info (its user may not): the
+	// ingest, whose user may but may not update the stream, refuses it.
+	b, err := OpenLazy(ingestConfig(hp), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if _, err := b.stream(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "roll-up") {
-		t.Errorf("sensor on a stream any publisher may purge: %v; want refused, naming roll-ups", err)
+	if _, err := b.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "roll-up") {
+		t.Errorf("ingest on a stream any publisher may purge: %v; want refused, naming roll-ups", err)
 	}
 
 	for _, c := range []js.StreamConfig{{AllowRollup: true}, {MaxMsgs: 1000}, {MaxBytes: 1 << 30},

@@ -130,10 +130,11 @@ type Spool struct {
 
 	mu        sync.Mutex
 	closed    bool
-	wseg      uint64   // the segment written to
-	wf        *os.File // its file, opened for appending
+	wseg      uint64      // the segment written to
+	wf        segmentFile // its file, opened for appending
 	wsize     int64
-	dirty     bool // written since the last fsync
+	wtail     error // why the segment written to may hold more than wsize bytes (nil: it does not)
+	dirty     bool  // written since the last fsync
 	rc        cursor
 	rf        *os.File // the segment rc is in, opened for reading
 	sinceSave int      // observations drained since the cursor was saved
@@ -141,6 +142,15 @@ type Spool struct {
 }
 
 var _ bus.BatchPublisher = (*Spool)(nil)
+
+// segmentFile is the segment written to: an *os.File, or in tests one
+// that fails as a full or failing disk does.
+type segmentFile interface {
+	Write(p []byte) (int, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
 
 // Open opens (or creates) the queue in cfg.Dir, in front of up. It
 // counts what an earlier run left, and cuts off a torn last record.
@@ -427,15 +437,27 @@ func (s *Spool) appendLines(lines [][]byte) (int, error) {
 }
 
 // appendLocked writes one record of n observations, starting a new
-// segment when the current one is full.
+// segment when the current one is full, or when its end is not known: a
+// write that failed and could not be cut back may have left part of a
+// record there, and a record written after it would be skipped with it
+// (the drain skips the rest of a segment from a damaged record on).
 func (s *Spool) appendLocked(rec []byte, n int) error {
-	if s.wsize >= s.cfg.SegmentBytes {
+	if s.wsize >= s.cfg.SegmentBytes || s.wtail != nil {
 		if err := s.roll(); err != nil {
+			if s.wtail != nil {
+				return fmt.Errorf("spool %s: segment %d ends in a failed write (%v) and the next could not be started: %w", s.cfg.Dir, s.wseg, s.wtail, err)
+			}
 			return err
 		}
 	}
 	if _, err := s.wf.Write(rec); err != nil {
-		_ = s.wf.Truncate(s.wsize) // never leave half a record before the next
+		// Never leave part of a record before the next: cut it back, or,
+		// when that fails too, write no more in this segment.
+		if terr := s.wf.Truncate(s.wsize); terr != nil {
+			s.wtail = terr
+			s.log.Error("sensor queue: a failed write could not be cut back: the next record goes to a new segment", "dir", s.cfg.Dir,
+				"segment", s.wseg, "offset", s.wsize, "err", err, "truncate_err", terr)
+		}
 		return fmt.Errorf("spool %s: %w", s.cfg.Dir, err)
 	}
 	s.wsize += int64(len(rec))
@@ -463,6 +485,7 @@ func (s *Spool) roll() error {
 		s.wf, s.wseg, s.wsize = old, seg, size
 		return err
 	}
+	s.wtail = nil
 	if err := old.Close(); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
