@@ -230,6 +230,9 @@ func ingestCommand() *command {
 				if st.Refused > 0 {
 					fmt.Fprintf(a.stdout, "; %d refused (the store cannot hold them; logged)", st.Refused)
 				}
+				if st.TimeRefused > 0 {
+					fmt.Fprintf(a.stdout, "; %d refused as their time cannot be true (logged; docs/evidence.md, Times that cannot be true)", st.TimeRefused)
+				}
 				fmt.Fprintln(a.stdout)
 				return err
 			}

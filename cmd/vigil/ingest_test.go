@@ -108,3 +108,45 @@ func writeLabGeo(t testing.TB) string {
 	}
 	return files.City
 }
+
+// Observations whose time cannot be true (before 1999, or hours ahead of
+// ingest's clock) are not stored, and the line 'vigil ingest' prints when
+// it stops says how many were refused so, apart from those stored.
+func TestIngestSaysHowManyTimesItRefused(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+	ctx := context.Background()
+	pub, err := jetstream.Open(ctx, jetstream.DefaultConfig(url), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	times := []time.Time{time.Now().Add(-time.Hour), time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Now().Add(-2 * time.Hour), time.Now().Add(6 * time.Hour), time.Now().Add(-3 * time.Hour)}
+	for i, at := range times {
+		o := storetest.Observation(r, at.UTC(), i)
+		o.Place, o.Jurisdiction = observe.Place{}, observe.Jurisdiction{}
+		if err := pub.Publish(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	db := filepath.Join(t.TempDir(), "v.db")
+	code := run(runCtx, []string{"--db", db, "ingest", "--bus", url, "--key-dir", t.TempDir()},
+		strings.NewReader(""), &out, &errb, func(string) string { return "" })
+	if code != exitOK || !strings.Contains(out.String(), "3 observations stored; 2 refused as their time cannot be true") {
+		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+}

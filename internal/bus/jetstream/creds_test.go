@@ -117,7 +117,7 @@ func TestCredsFileUsersPublishAndIngest(t *testing.T) {
 	sensor := sensorConfig(hp)
 	sensor.URL = "nats://" + hp
 	sensor.Creds = creds("sensor-bt-lab-1",
-		[]string{d.Subject + ".bt-lab-1", "$JS.API.STREAM.INFO." + d.Stream}, []string{"_INBOX_bt-lab-1.>"})
+		[]string{d.Subject + ".bt-lab-1"}, []string{"_INBOX_bt-lab-1.>"})
 	sb, err := Open(ctx, sensor, nil)
 	if err != nil {
 		t.Fatalf("sensor through a credentials file: %v", err)
