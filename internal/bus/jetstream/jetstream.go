@@ -329,8 +329,9 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // per subject past which a subject's oldest are (NATS drops them whatever
 // the discard policy, unless it discards new per subject), a subject transform
 // (messages stored under subjects ingest's consumer does not read),
-// memory storage (a restart loses them). A maximum age is Vigil's own
-// --max-age.
+// memory storage (a restart loses them), interest retention (a message
+// published while no consumer exists is acknowledged and not stored). A
+// maximum age is Vigil's own --max-age.
 func loses(c js.StreamConfig) string {
 	var d []string
 	if c.AllowRollup {
@@ -344,6 +345,9 @@ func loses(c js.StreamConfig) string {
 	}
 	if c.Storage == js.MemoryStorage {
 		d = append(d, "it keeps its messages in memory (a NATS restart loses every one ingest has not stored, which the sensors no longer hold; storage cannot change on a stream that exists)")
+	}
+	if c.Retention == js.InterestPolicy {
+		d = append(d, "it keeps a message only while a consumer wants it (interest retention: one published while no consumer exists, before ingest's is made or while it is made anew, is acknowledged to its sensor and not stored; retention cannot change to work-queue on a stream that exists)")
 	}
 	if c.SubjectTransform != nil {
 		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))
