@@ -282,6 +282,7 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	// turned off, or the stream refused. Storage and retention cannot
 	// change on a stream that exists.
 	unsafe := loses(have)
+	unsafe = joinWhy(unsafe, agesOut(have, want))
 	if unsafe == "" && have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
 		b.st = old
 		return old, nil
@@ -299,7 +300,8 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	}
 	st, err := b.js.UpdateStream(gctx, upd)
 	if err == nil {
-		if still := loses(st.CachedInfo().Config); still != "" {
+		got := st.CachedInfo().Config
+		if still := joinWhy(loses(got), agesOut(got, want)); still != "" {
 			return nil, fmt.Errorf("jetstream %s: stream %s: %w: %s, and updating it did not change that: have an admin user make it anew (docs/deployment.md, NATS users and permissions)",
 				b.url(), b.cfg.Stream, ErrUnsafeStream, still)
 		}
@@ -321,6 +323,26 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	return old, nil
 }
 
+// joinWhy joins the reasons that are not "".
+func joinWhy(why ...string) string {
+	return strings.Join(slices.DeleteFunc(why, func(s string) bool { return s == "" }), "; ")
+}
+
+// agesOut says how a stream of settings have deletes messages ingest has
+// not read by their age, where want (Vigil's Config.MaxAge, none by
+// default) keeps them longer ("" if it does not): ingest away for longer
+// than the stream's maximum age loses every sensor's unread observations.
+func agesOut(have, want js.StreamConfig) string {
+	if have.MaxAge <= 0 || want.MaxAge > 0 && have.MaxAge >= want.MaxAge {
+		return ""
+	}
+	keep := "until ingest stores them"
+	if want.MaxAge > 0 {
+		keep = "for " + want.MaxAge.String()
+	}
+	return fmt.Sprintf("its maximum age is %v: it deletes what ingest has not read by then (ingest away for longer loses every sensor's unread observations; Vigil keeps them %s)", have.MaxAge, keep)
+}
+
 // loses says how, on a stream of these settings, a publisher can delete
 // other publishers' messages that ingest has not read, or ingest not
 // read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
@@ -331,7 +353,7 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // (messages stored under subjects ingest's consumer does not read),
 // memory storage (a restart loses them), interest retention (a message
 // published while no consumer exists is acknowledged and not stored). A
-// maximum age is Vigil's own --max-age.
+// maximum age shorter than Vigil's is agesOut's.
 func loses(c js.StreamConfig) string {
 	var d []string
 	if c.AllowRollup {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	js "github.com/nats-io/nats.go/jetstream"
 )
@@ -40,5 +41,58 @@ func TestStreamOfInterestRetentionIsRefused(t *testing.T) {
 	defer b.Close()
 	if _, err := b.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || b.Transient(err) || !strings.Contains(err.Error(), "interest") {
 		t.Errorf("ingest on a stream of interest retention: %v; want refused, naming it", err)
+	}
+}
+
+// A stream whose maximum age is shorter than Vigil's (none: Config.MaxAge
+// 0 keeps an observation until ingest stores it) deletes what ingest has
+// not read once it is that old: ingest away for longer, and every sensor's
+// unread observations are gone, which the sensors, once NATS acknowledged
+// them, no longer hold. A user that may update it sets Vigil's maximum
+// age; one that may not (ingest's least-privilege user) refuses it by
+// name. Before, it was warned of and used as it is.
+func TestStreamThatAgesOutUnreadMessagesIsNotUsed(t *testing.T) {
+	ctx := context.Background()
+	d := DefaultConfig("")
+	made := func(t *testing.T) (js.JetStream, string) {
+		t.Helper()
+		hp := startServerWithUsers(t)
+		admin := asAdmin(t, hp)
+		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe, MaxAge: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
+			t.Fatal(err)
+		}
+		return admin, hp
+	}
+	_, hp := made(t)
+	ib, err := Open(ctx, ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "maximum age") {
+		t.Errorf("ingest on a stream of max age 1h: %v; want refused, naming its maximum age", err)
+	}
+
+	admin, hp := made(t)
+	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ab.Close()
+	if _, err := ab.Consumer(ctx); err != nil {
+		t.Fatalf("admin on a stream of max age 1h: %v", err)
+	}
+	st, err := admin.Stream(ctx, d.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().Config.MaxAge; got != 0 {
+		t.Errorf("stream used with max age %v, want none", got)
 	}
 }
