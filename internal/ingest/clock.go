@@ -48,7 +48,7 @@ func implausibleTime(o *observe.Observation, now time.Time, ahead time.Duration)
 }
 
 // ErrImplausibleTime is an observation whose time cannot be true, in a
-// batch that Config.TimeRefusalFails makes fail whole.
+// batch that Config.AllOrNothing makes fail whole.
 var ErrImplausibleTime = errors.New("observation time cannot be true")
 
 // refuseImplausible returns obs without the observations whose time is
@@ -56,7 +56,7 @@ var ErrImplausibleTime = errors.New("observation time cannot be true")
 // Stats.TimeRefused) and logged with its id, sensor, and chain position
 // when signed, never its peer's address or name (to slog's default
 // logger when Config.Log is nil: never silently). obs is copied before
-// one is left out (it may be the bus's). With Config.TimeRefusalFails it
+// one is left out (it may be the bus's). With Config.AllOrNothing it
 // leaves nothing out and returns the first as an error.
 func refuseImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) ([]observe.Observation, error) {
 	now, ahead := time.Now(), cfg.TimeAhead
@@ -74,7 +74,7 @@ func refuseImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats 
 			continue
 		}
 		o := &obs[i]
-		if cfg.TimeRefusalFails {
+		if cfg.AllOrNothing {
 			return obs, fmt.Errorf("%w: observation %s of sensor %q: %s", ErrImplausibleTime, o.ID, o.Sensor.ID, why)
 		}
 		m.TimeRefused.Inc()

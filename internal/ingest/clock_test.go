@@ -102,7 +102,7 @@ func TestObservationWhoseTimeCannotBeTrueIsRefused(t *testing.T) {
 	}
 }
 
-// A file imported all or nothing (TimeRefusalFails) is not imported when
+// A file imported all or nothing (AllOrNothing) is not imported when
 // one of its observations has a time that cannot be true: the error names
 // it, and nothing is stored (leaving it out, the import would have said
 // it stored them all).
@@ -112,7 +112,7 @@ func TestImplausibleTimeFailsAnAllOrNothingImport(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
 	obs := []observe.Observation{storetest.Observation(r, now, 0), storetest.Observation(r, time.Date(1970, 1, 1, 0, 0, 1, 0, time.UTC), 1)}
 	st := openStore(t)
-	_, err := Run(ctx, inproc.NewSlice(obs), st, Config{BatchSize: 2, FlushEvery: time.Millisecond, TimeRefusalFails: true,
+	_, err := Run(ctx, inproc.NewSlice(obs), st, Config{BatchSize: 2, FlushEvery: time.Millisecond, AllOrNothing: true,
 		Now: func() time.Time { return now }})
 	if !errors.Is(err, ErrImplausibleTime) || !strings.Contains(err.Error(), obs[1].ID) {
 		t.Fatalf("import with a 1970 time: %v, want ErrImplausibleTime naming %s", err, obs[1].ID)

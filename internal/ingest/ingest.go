@@ -60,11 +60,12 @@ type Config struct {
 	// (DefaultTimeAhead when 0): one later, or before Earliest, is
 	// refused, left out of its batch, counted and logged (clock.go).
 	TimeAhead time.Duration
-	// TimeRefusalFails makes such an observation fail its batch
-	// (ErrImplausibleTime, naming it) instead of being left out: for a
-	// file imported all or nothing. A bus's ingest leaves it out, or one
+	// AllOrNothing makes such an observation, or one the store refuses
+	// (store.RefusedError), fail its batch (ErrImplausibleTime, or the
+	// store's error, naming it) instead of being left out: for a file
+	// imported all or nothing. A bus's ingest leaves it out, or one
 	// hostile observation would stop ingest at every redelivery.
-	TimeRefusalFails bool
+	AllOrNothing bool
 	// Metrics, if set, counts what ingest does; nil counts nothing.
 	Metrics *Metrics
 	// Log receives the line that says what ingest did when it stops.
@@ -274,8 +275,8 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 // the bus and observe.Validate take). Those are counted and logged, and
 // the batch stored without them: failed whole, it would fail at every
 // redelivery, and ingest would stop for good on one hostile
-// observation. obs is copied before one is left out (it may be the
-// bus's).
+// observation (with Config.AllOrNothing the first fails the batch
+// instead). obs is copied before one is left out (it may be the bus's).
 func insert(ctx context.Context, st store.Store, obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) (int, []observe.Observation, error) {
 	log := cfg.Log
 	n := len(obs)
@@ -290,7 +291,7 @@ func insert(ctx context.Context, st store.Store, obs []observe.Observation, cfg 
 	for {
 		added, err := insertAll(ctx, st, obs)
 		var re *store.RefusedError
-		if err == nil || !errors.As(err, &re) || re.Index < 0 || re.Index >= len(obs) {
+		if err == nil || !errors.As(err, &re) || re.Index < 0 || re.Index >= len(obs) || cfg.AllOrNothing {
 			return added, obs, err
 		}
 		m.Refused.Inc()

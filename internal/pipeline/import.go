@@ -12,11 +12,12 @@ import (
 // ImportObservations stores observations read from a file through ingest,
 // the only writer, in one batch: one transaction, all or nothing. They are
 // not placed or routed again: what was known when they were seen stays.
-// One whose time cannot be true (ingest.ErrImplausibleTime) fails it.
+// One whose time cannot be true (ingest.ErrImplausibleTime), or that the
+// store refuses (store.RefusedError), fails it, naming it.
 func ImportObservations(ctx context.Context, st store.Store, obs []observe.Observation) error {
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = max(len(obs), 1)
-	cfg.TimeRefusalFails = true // all or nothing: a time that cannot be true fails the import, naming it
+	cfg.AllOrNothing = true // a time that cannot be true, or an observation the store refuses, fails the import, naming it
 	_, err := ingest.Run(ctx, inproc.NewSlice(obs), st, cfg)
 	return err
 }
