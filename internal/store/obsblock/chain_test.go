@@ -435,3 +435,59 @@ func TestRewrittenBlockKeepsWhatNoLongerFollows(t *testing.T) {
 		}
 	}
 }
+
+// TestEditedBlockDecodesAndTheLeavesCatchIt: the decoder refuses a
+// malformed block, not an edited one. A block whose column an editor
+// changed in place (one peer's port here) decodes to what the editor
+// wrote, and in version 2 the chain hash of the row after the edited row,
+// derived from it, follows the edit: the chain still steps there, where
+// version 1's stored hash no longer follows. What catches the edit is the
+// evidence log's leaves, which cover each row's chain hash (its sensor
+// hash does): the edited row's and the derived rows' after it
+// (docs/architecture.md, the obsblock row).
+func TestEditedBlockDecodesAndTheLeavesCatchIt(t *testing.T) {
+	obs := signedLab(t, 8, 71)
+	blk, err := Encode(nil, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived := derivedOf(t, blk)
+	if !derived[4] {
+		t.Fatalf("row 4 is not derived (%v): the test no longer tests a derived row", derived)
+	}
+	all, err := Decode(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Open(blk)
+	if err := b.parseAll(); err != nil {
+		t.Fatal(err)
+	}
+	ports := slices.Clone(b.u[colPort])
+	ports[3] ^= 1
+	got, err := Decode(replaceColumn(t, blk, colPort, appendUints(nil, ports)))
+	if err != nil {
+		t.Fatalf("edited block refused: %v", err)
+	}
+	if got[3].Endpoint.Port == all[3].Endpoint.Port {
+		t.Fatal("the edit did not come back")
+	}
+	h, err := got[3].SensorHash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if step := verify.ChainStep(got[3].Chain.Prev, h[:]); !bytes.Equal(got[4].Chain.Prev, step[:]) || bytes.Equal(got[4].Chain.Prev, all[4].Chain.Prev) {
+		t.Fatalf("row 4's chain hash %x does not follow the edited row 3 (step %x; stored %x)", got[4].Chain.Prev, step, all[4].Chain.Prev)
+	}
+	for i := range all {
+		was, _ := all[i].LeafHash()
+		now, _ := got[i].LeafHash()
+		changed := i == 3 || i > 3 && derived[i] && !bytes.Equal(got[i].Chain.Prev, all[i].Chain.Prev)
+		if changed && was == now {
+			t.Errorf("row %d: the edited block gives the leaf the log holds: nothing would catch the edit", i)
+		}
+		if !changed && was != now {
+			t.Errorf("row %d, not edited, gives another leaf", i)
+		}
+	}
+}
