@@ -282,7 +282,7 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	// turned off, or the stream refused. Storage and retention cannot
 	// change on a stream that exists.
 	unsafe := loses(have)
-	unsafe = joinWhy(unsafe, agesOut(have, want))
+	unsafe = joinWhy(unsafe, agesOut(have, want), b.refusesLarge(have))
 	if unsafe == "" && have.MaxAge == want.MaxAge && have.Duplicates == want.Duplicates {
 		b.st = old
 		return old, nil
@@ -297,11 +297,14 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 		if upd.MaxMsgsPerSubject > 0 {
 			upd.DiscardNewPerSubject = true // else NATS drops a subject's oldest whatever Discard says
 		}
+		if b.refusesLarge(upd) != "" {
+			upd.MaxMsgSize = -1 // NATS's max_payload bounds a message
+		}
 	}
 	st, err := b.js.UpdateStream(gctx, upd)
 	if err == nil {
 		got := st.CachedInfo().Config
-		if still := joinWhy(loses(got), agesOut(got, want)); still != "" {
+		if still := joinWhy(loses(got), agesOut(got, want), b.refusesLarge(got)); still != "" {
 			return nil, fmt.Errorf("jetstream %s: stream %s: %w: %s, and updating it did not change that: have an admin user make it anew (docs/deployment.md, NATS users and permissions)",
 				b.url(), b.cfg.Stream, ErrUnsafeStream, still)
 		}
@@ -326,6 +329,20 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 // joinWhy joins the reasons that are not "".
 func joinWhy(why ...string) string {
 	return strings.Join(slices.DeleteFunc(why, func(s string) bool { return s == "" }), "; ")
+}
+
+// refusesLarge says how a stream of settings c refuses messages that
+// NATS carries ("" if it does not): a bound on a message's size under the
+// server's max_payload. A sensor's message over it is refused at every
+// try, its queue stopping behind it, filling, and dropping new
+// observations; a sensor, which reads nothing of the stream, cannot see
+// the bound.
+func (b *Bus) refusesLarge(c js.StreamConfig) string {
+	mp := b.nc.MaxPayload()
+	if c.MaxMsgSize <= 0 || mp <= 0 || int64(c.MaxMsgSize) >= mp {
+		return ""
+	}
+	return fmt.Sprintf("it refuses messages larger than %d bytes, under the %d NATS carries (a sensor's message over it is refused at every try: its queue stops behind it, fills, and drops new observations)", c.MaxMsgSize, mp)
 }
 
 // agesOut says how a stream of settings have deletes messages ingest has

@@ -96,3 +96,54 @@ func TestStreamThatAgesOutUnreadMessagesIsNotUsed(t *testing.T) {
 		t.Errorf("stream used with max age %v, want none", got)
 	}
 }
+
+// A stream that refuses messages larger than a bound under what NATS
+// carries (max_msg_size below max_payload) refuses a sensor's message
+// over it at every try: the sensor's queue stops behind that record,
+// fills, and drops new observations. A user that may update it lifts the
+// bound; one that may not refuses it by name. Before, it was used as it
+// is (and a sensor, which no longer reads the stream, cannot see it).
+func TestStreamThatRefusesLargeMessagesIsNotUsed(t *testing.T) {
+	ctx := context.Background()
+	d := DefaultConfig("")
+	made := func(t *testing.T) (js.JetStream, string) {
+		t.Helper()
+		hp := startServerWithUsers(t)
+		admin := asAdmin(t, hp)
+		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe, MaxMsgSize: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
+			t.Fatal(err)
+		}
+		return admin, hp
+	}
+	admin, hp := made(t)
+	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", make([]byte, 8192)); err == nil {
+		t.Fatal("an 8 KB message stored in a stream of max msg size 4096: the premise no longer holds")
+	}
+	ib, err := Open(ctx, ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("ingest on a stream of max msg size 4096: %v; want refused, naming the bound", err)
+	}
+
+	admin, hp = made(t)
+	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ab.Close()
+	if _, err := ab.Consumer(ctx); err != nil {
+		t.Fatalf("admin on a stream of max msg size 4096: %v", err)
+	}
+	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", make([]byte, 8192)); err != nil {
+		t.Errorf("an 8 KB message on the stream made safe: %v", err)
+	}
+}
