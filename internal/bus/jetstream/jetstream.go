@@ -290,7 +290,7 @@ func (b *Bus) useStream(gctx context.Context, old js.Stream, want js.StreamConfi
 	upd := have
 	upd.MaxAge, upd.Duplicates = want.MaxAge, want.Duplicates
 	if unsafe != "" {
-		upd.AllowRollup, upd.SubjectTransform = false, nil
+		upd.AllowRollup, upd.SubjectTransform, upd.RePublish = false, nil, nil
 		if upd.MaxMsgs > 0 || upd.MaxBytes > 0 || upd.MaxMsgsPerSubject > 0 {
 			upd.Discard = js.DiscardNew // the bound kept: a full stream refuses, and sensors queue
 		}
@@ -362,14 +362,16 @@ func agesOut(have, want js.StreamConfig) string {
 
 // loses says how, on a stream of these settings, a publisher can delete
 // other publishers' messages that ingest has not read, or ingest not
-// read them at all ("" if neither): roll-ups ("Nats-Rollup: all" purges
+// read them at all, or others read them ("" if none): roll-ups ("Nats-Rollup: all" purges
 // the stream), a bound on messages or bytes past which the oldest are
 // discarded (one publisher pushes the others' out), a bound on messages
 // per subject past which a subject's oldest are (NATS drops them whatever
 // the discard policy, unless it discards new per subject), a subject transform
 // (messages stored under subjects ingest's consumer does not read),
 // memory storage (a restart loses them), interest retention (a message
-// published while no consumer exists is acknowledged and not stored). A
+// published while no consumer exists is acknowledged and not stored),
+// or others read them: republishing (every stored message copied to a
+// subject that users other than ingest may be allowed to read). A
 // maximum age shorter than Vigil's is agesOut's.
 func loses(c js.StreamConfig) string {
 	var d []string
@@ -387,6 +389,9 @@ func loses(c js.StreamConfig) string {
 	}
 	if c.Retention == js.InterestPolicy {
 		d = append(d, "it keeps a message only while a consumer wants it (interest retention: one published while no consumer exists, before ingest's is made or while it is made anew, is acknowledged to its sensor and not stored; retention cannot change to work-queue on a stream that exists)")
+	}
+	if c.RePublish != nil {
+		d = append(d, fmt.Sprintf("it republishes the messages it stores (%s to %s: whoever may subscribe there, a sensor's user under its inbox say, reads every sensor's observations)", c.RePublish.Source, c.RePublish.Destination))
 	}
 	if c.SubjectTransform != nil {
 		d = append(d, fmt.Sprintf("it stores messages under other subjects (%s to %s: ingest, reading the deployment's subjects, would read none of them)", c.SubjectTransform.Source, c.SubjectTransform.Destination))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	js "github.com/nats-io/nats.go/jetstream"
 )
 
@@ -145,5 +146,76 @@ func TestStreamThatRefusesLargeMessagesIsNotUsed(t *testing.T) {
 	}
 	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", make([]byte, 8192)); err != nil {
 		t.Errorf("an 8 KB message on the stream made safe: %v", err)
+	}
+}
+
+// A stream that republishes what it stores (RePublish) sends every
+// sensor's observations to a subject: anyone allowed to subscribe there (a
+// sensor's user, if the subject is under its inbox) reads them all. It is
+// not used as it is: one ingest's user may update is set right, one it
+// may not is refused by name. Before, it was used.
+func TestStreamThatRepublishesIsNotUsed(t *testing.T) {
+	ctx := context.Background()
+	d := DefaultConfig("")
+	made := func(t *testing.T) (js.JetStream, string) {
+		t.Helper()
+		hp := startServerWithUsers(t)
+		admin := asAdmin(t, hp)
+		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
+			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe,
+			RePublish: &js.RePublish{Source: ">", Destination: "_INBOX_bt-lab-1.copy.>"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
+			t.Fatal(err)
+		}
+		return admin, hp
+	}
+	_, hp := made(t)
+	// The premise: a sensor's user, subscribed under its own inbox, reads
+	// what another sensor published.
+	spy, err := nats.Connect("nats://sensor-bt-lab-1:" + sensorPassword + "@" + hp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	sub, err := spy.SubscribeSync("_INBOX_bt-lab-1.copy.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := asAdmin(t, hp)
+	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's observation")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := sub.NextMsg(2 * time.Second); err != nil || m.Subject != "_INBOX_bt-lab-1.copy."+d.Subject+".bt-lab-2" {
+		t.Fatalf("the premise no longer holds: republished copy %v, %v", m, err)
+	}
+
+	ib, err := Open(ctx, ingestConfig(hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ib.Close()
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "republishes") {
+		t.Errorf("ingest on a stream that republishes: %v; want refused, naming it", err)
+	}
+
+	admin, hp = made(t)
+	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ab.Close()
+	if _, err := ab.Consumer(ctx); err != nil {
+		t.Fatalf("admin on a stream that republishes: %v", err)
+	}
+	info, err := admin.Stream(ctx, d.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := info.CachedInfo().Config.RePublish; rp != nil {
+		t.Errorf("the stream made safe still republishes to %s", rp.Destination)
 	}
 }
