@@ -3,6 +3,7 @@ package evidence_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-oss/vigil/internal/observe"
 )
@@ -18,7 +19,10 @@ import (
 // (ErrBatchIncomplete); a mark counted in the sensor's hash would break
 // the signature instead.
 func TestSignedBatchWithAnImplausibleTimeVerifiesWhole(t *testing.T) {
-	obs := signed(t, sample(8)) // batches of seqs 1-4 and 5-8
+	in := sample(8)
+	in[1].Time = time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC) // read on a clock that was wrong
+	in[7].Time = time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	obs := signed(t, in) // batches of seqs 1-4 and 5-8
 	if obs[7].Chain.Seq != 8 || obs[7].Chain.BatchSig == nil {
 		t.Fatalf("seq %d is not a signed head", obs[7].Chain.Seq)
 	}
