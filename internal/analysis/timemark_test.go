@@ -22,9 +22,12 @@ func TestImplausibleTimeMakesNoTargetNorLastSeen(t *testing.T) {
 		o.Mark(observe.MarkTimeImplausible)
 		return o
 	}
+	last := t0.Add(2 * time.Hour)
 	obs := []observe.Observation{
 		ob("203.0.113.10:51413", 1, observe.Complete, t0),
-		marked(ob("203.0.113.10:51413", 2, observe.Complete, t0.Add(10*24*time.Hour))),
+		marked(ob("203.0.113.10:51413", 2, observe.Complete, t0.Add(time.Hour))), // inside the endpoint's span
+		ob("203.0.113.10:51413", 1, observe.Complete, last),
+		marked(ob("203.0.113.10:51413", 3, observe.Complete, t0.Add(10*24*time.Hour))),
 		marked(ob("203.0.113.20:6881", 1, observe.Complete, t0.Add(time.Hour))),
 	}
 	check := func(name string, e *analysis.Engine) {
@@ -37,14 +40,14 @@ func TestImplausibleTimeMakesNoTargetNorLastSeen(t *testing.T) {
 		if got := endpointsOf(d); len(got) != 1 || got[0] != "203.0.113.10:51413" {
 			t.Errorf("%s: target at %v", name, got)
 		}
-		if !d.LastSeen.Equal(t0) || len(d.Files) != 1 || len(d.Timeline) != 1 {
-			t.Errorf("%s: last_seen %s, %d files, %d timeline entries; want %s, 1, 1", name, d.LastSeen, len(d.Files), len(d.Timeline), t0)
+		if !d.LastSeen.Equal(last) || len(d.Files) != 1 || len(d.Timeline) != 2 {
+			t.Errorf("%s: last_seen %s, %d files, %d timeline entries; want %s, 1, 2", name, d.LastSeen, len(d.Files), len(d.Timeline), last)
 		}
 		if w := e.Watermark(); w != int64(len(obs)) {
 			t.Errorf("%s: watermark %d, want %d", name, w, len(obs))
 		}
-		if d, _ := e.Dropped(); d[analysis.DropTimeImplausible] != 2 {
-			t.Errorf("%s: dropped %v, want 2 time_implausible", name, d)
+		if d, _ := e.Dropped(); d[analysis.DropTimeImplausible] != 3 {
+			t.Errorf("%s: dropped %v, want 3 time_implausible", name, d)
 		}
 	}
 	f := newFixture(t)
@@ -61,8 +64,8 @@ func TestImplausibleTimeMakesNoTargetNorLastSeen(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("the roll-ups count %d observations, want 1", n)
+	if n != 2 {
+		t.Errorf("the roll-ups count %d observations, want 2", n)
 	}
 	f2 := newFixture(t)
 	f2.ingest(nil, obs...)
