@@ -230,8 +230,8 @@ func ingestCommand() *command {
 				if st.Refused > 0 {
 					fmt.Fprintf(a.stdout, "; %d refused (the store cannot hold them; logged)", st.Refused)
 				}
-				if st.TimeRefused > 0 {
-					fmt.Fprintf(a.stdout, "; %d refused as their time cannot be true (logged; docs/evidence.md, Times that cannot be true)", st.TimeRefused)
+				if st.TimeImplausible > 0 {
+					fmt.Fprintf(a.stdout, "; %d of them marked time_implausible, as their time cannot be true (logged; docs/evidence.md, Times that cannot be true)", st.TimeImplausible)
 				}
 				fmt.Fprintln(a.stdout)
 				return err

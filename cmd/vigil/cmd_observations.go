@@ -139,7 +139,10 @@ observation imported is marked unsigned_import: nothing proves which sensor
 made it, so it is shown and scored but never becomes a row of an ISP request.
 A line's sensor signature fields (sensor_key, chain, chain_seq, chain_prev,
 batch_sig) are dropped: an imported line is never sensor evidence, and its
-batch is not in the store to check it against. Each imported observation
+batch is not in the store to check it against. One whose time cannot be
+true (before 1999, or more than 10 minutes ahead of this machine's clock:
+docs/evidence.md, "Times that cannot be true") is imported with the rest,
+marked time_implausible. Each imported observation
 is a leaf of the evidence log like any other: the log proves what was
 stored and when, not who observed it.
 

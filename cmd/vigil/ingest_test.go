@@ -110,9 +110,10 @@ func writeLabGeo(t testing.TB) string {
 }
 
 // Observations whose time cannot be true (before 1999, or hours ahead of
-// ingest's clock) are not stored, and the line 'vigil ingest' prints when
-// it stops says how many were refused so, apart from those stored.
-func TestIngestSaysHowManyTimesItRefused(t *testing.T) {
+// ingest's clock) are stored with the rest, marked time_implausible, and
+// the line 'vigil ingest' prints when it stops says how many of those
+// stored were marked so. (Before, they were refused and gone.)
+func TestIngestSaysHowManyTimesItMarked(t *testing.T) {
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -146,7 +147,7 @@ func TestIngestSaysHowManyTimesItRefused(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "v.db")
 	code := run(runCtx, []string{"--db", db, "ingest", "--bus", url, "--key-dir", t.TempDir()},
 		strings.NewReader(""), &out, &errb, func(string) string { return "" })
-	if code != exitOK || !strings.Contains(out.String(), "3 observations stored; 2 refused as their time cannot be true") {
+	if code != exitOK || !strings.Contains(out.String(), "5 observations stored; 2 of them marked time_implausible, as their time cannot be true") {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }

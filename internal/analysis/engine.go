@@ -121,6 +121,7 @@ const (
 	DropNonPublicUnconfirmed = "non_public_third_party" // a third party named a non-public address never confirmed first-hand
 	DropSuspectLeadsFull     = "suspect_leads_full"     // a keyword search's file, with MaxSuspectLeads leads of searches alone held
 	DropDeploymentAddress    = "deployment_address"     // the endpoint is one of the deployment's own addresses (Config.Own): a fellow sensor
+	DropTimeImplausible      = "time_implausible"       // marked time_implausible: when it was seen is unknown
 )
 
 type dailyKey struct {
@@ -683,6 +684,14 @@ func (e *Engine) confirm(p *endpoint) {
 
 // observe folds one observation into the state.
 func (e *Engine) observe(seq int64, o *observe.Observation) {
+	if o.HasMark(observe.MarkTimeImplausible) {
+		// Its time is not when its peer was seen (docs/evidence.md,
+		// "Times that cannot be true"): nothing placed in time (a
+		// target, last_seen, the timeline, a score, quarantine hours,
+		// a link, the roll-ups) may rest on it. The watermark passes it.
+		e.dropped[DropTimeImplausible]++
+		return
+	}
 	if e.cfg.Own.Contains(netip.AddrPortFrom(o.Endpoint.IP, o.Endpoint.Port)) {
 		// A fellow sensor of the deployment: stored (it is in its
 		// sensor's signed chain), never a suspect.

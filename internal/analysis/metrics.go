@@ -14,7 +14,8 @@ func (e *Engine) Collector() prometheus.Collector { return Collector{e} }
 var (
 	descDropped = prometheus.NewDesc("vigil_analysis_dropped_total",
 		"Observations the analysis set aside, by reason (a non-public address a third party named that no first-hand contact confirmed, past the hold's bounds: non_public_third_party; "+
-			"a keyword search's file past the bound on leads: suspect_leads_full; an endpoint that is one of the deployment's own addresses, a fellow sensor: deployment_address).",
+			"a keyword search's file past the bound on leads: suspect_leads_full; an endpoint that is one of the deployment's own addresses, a fellow sensor: deployment_address; "+
+			"an observation ingest marked time_implausible, seen at an unknown time: time_implausible).",
 		[]string{"reason"}, nil)
 	descHeld = prometheus.NewDesc("vigil_analysis_held",
 		"Third parties' sightings of non-public addresses held until a first-hand contact at that address confirms them.", nil, nil)

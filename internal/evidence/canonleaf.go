@@ -21,7 +21,7 @@ func canonLeaf(line []byte) ([32]byte, error) {
 	case !ok:
 		return canon.LeafHash(obj.AppendForm(nil, nil)), nil
 	case string(v) == "2":
-		sensor := sha256.Sum256(obj.AppendForm(nil, canon.SensorDrop(2)))
+		sensor := sha256.Sum256(obj.AppendSensorForm(nil, 2))
 		return canon.LeafHash(obj.AppendLeaf2(nil, sensor[:])), nil
 	}
 	return [32]byte{}, fmt.Errorf("%s %s: not an evidence form", canon.FormKey, v)

@@ -124,15 +124,18 @@ HOW TO CHECK, BY HAND
        SHA-256(0x00 || canonical form) (RFC 6962);
      - form 2 ("evidence_form":2): the leaf hash is SHA-256(0x00 ||
        canonical form of an object of the line's ingest keys (below) and
-       batch_sig, plus "sensor_sha256": the sensor hash of step 4, in
-       lower-case hex).
+       batch_sig, plus "ingest_marks": the line's ingest marks (below),
+       in its order, when it has any, and "sensor_sha256": the sensor
+       hash of step 4, in lower-case hex).
      proofs.json gives its leaf index and the proof; the RFC 6962
      inclusion proof must lead to the checkpoint's root.
   4. Each observation a sensor signed names its sensor key, chain and
      sequence number. Its sensor hash is SHA-256 of the canonical form
      without the keys ingest adds (country, subdivisions, city, latitude,
      longitude, asn, org, vpn, hosting, geo_db, geo_db_build, agency,
-     agency_rule) and batch_sig; in form 2 also without transcript, whose
+     agency_rule) and batch_sig, and with "marks" without the marks ingest
+     sets after the sensor signed (time_implausible; "marks" left out when
+     nothing else is in it); in form 2 also without transcript, whose
      bytes it covers only through transcript_sha256: the SHA-256 of the
      transcript's bytes (its base64 decoded) must be transcript_sha256, and
      in form 2 a transcript without transcript_sha256, or a

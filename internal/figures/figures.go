@@ -57,6 +57,10 @@ type Fact struct {
 	Subdivision string   // the most precise subdivision (département), "" when unknown
 	Categories  []string // categories of the list entries the item matched
 	Level       string   // possession level credited (observe's CreditedLevel)
+	// TimeImplausible: the observation is marked time_implausible (its
+	// time is not when its peer was seen): no figure counts it, as the
+	// analysis's roll-ups do not.
+	TimeImplausible bool
 }
 
 // FactOf is o as the figures count it, at addr (its endpoint's address,
@@ -68,7 +72,7 @@ func FactOf(o *observe.Observation, addr netip.Addr, device string) *Fact {
 	// A place's text is a geo database's: written by observe.PlaceText,
 	// as the analysis's roll-ups count it (docs/evidence.md, "Peer text").
 	f := &Fact{Time: o.Time, Addr: addr, Device: device, Network: o.Network, Country: observe.PlaceText(o.Place.Country),
-		Level: o.CreditedLevel().String()}
+		Level: o.CreditedLevel().String(), TimeImplausible: o.HasMark(observe.MarkTimeImplausible)}
 	if n := len(o.Place.Subdivisions); n > 0 {
 		f.Subdivision = observe.PlaceText(o.Place.Subdivisions[n-1])
 	}

@@ -171,6 +171,9 @@ func Compute(ctx context.Context, s Store, q Query) (*Report, error) {
 		rep.Method = MethodExact
 		rep.Note = "exact counts from the observations the analysis placed on an endpoint; a device is a target as linked today"
 		err := s.FigureFacts(ctx, prev.start, last.end, func(f *Fact) error {
+			if f.TimeImplausible {
+				return nil // its time places it in no period
+			}
 			p := periodOf(q.By, f.Time.UTC()).label
 			for _, v := range f.Values(q.Group) {
 				c := get(cellKey{p, v})

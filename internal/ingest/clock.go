@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -23,10 +22,11 @@ var Earliest = time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
 const DefaultTimeAhead = 10 * time.Minute
 
 // implausibleTime says why o's time cannot be when a sensor saw its peer
-// ("" when it can): before Earliest, or later than now + ahead; both the
-// time read on the sensor's clock and, when the sensor measured its
-// clock's offset, the reference time it gives (time − offset), which a
-// hostile sensor could otherwise move anywhere with the offset alone.
+// ("" when it can): before Earliest, or later than now + ahead. When the
+// sensor measured its clock's offset, the reference time it gives (time −
+// offset) is what is judged, not the time read on the sensor's clock: a
+// measured offset explains a sensor's clock that is fast, and a hostile
+// sensor cannot move the reference time anywhere with the offset alone.
 func implausibleTime(o *observe.Observation, now time.Time, ahead time.Duration) string {
 	check := func(what string, t time.Time) string {
 		switch {
@@ -38,27 +38,27 @@ func implausibleTime(o *observe.Observation, now time.Time, ahead time.Duration)
 		}
 		return ""
 	}
-	if why := check("time", o.Time); why != "" {
-		return why
-	}
 	if o.ClockKnown {
 		return check("reference time (time − clock_offset_ms)", o.Time.Add(-o.ClockOffset))
 	}
-	return ""
+	return check("time", o.Time)
 }
 
-// ErrImplausibleTime is an observation whose time cannot be true, in a
-// batch that Config.AllOrNothing makes fail whole.
-var ErrImplausibleTime = errors.New("observation time cannot be true")
-
-// refuseImplausible returns obs without the observations whose time is
-// implausible (implausibleTime), each counted (Metrics.TimeRefused,
-// Stats.TimeRefused) and logged with its id, sensor, and chain position
-// when signed, never its peer's address or name (to slog's default
-// logger when Config.Log is nil: never silently). obs is copied before
-// one is left out (it may be the bus's). With Config.AllOrNothing it
-// leaves nothing out and returns the first as an error.
-func refuseImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) ([]observe.Observation, error) {
+// markImplausible marks each observation of obs whose time is
+// implausible (implausibleTime) time_implausible, and keeps it: it is
+// stored, acknowledged and exported like any other, its time as the
+// sensor read it, and no reader places it in time (the analysis skips
+// it, the figures leave it out, it is not first-hand). Refusing it would
+// destroy evidence: an ingest whose clock is set back would refuse every
+// observation, and a signed batch would lack its position for good. The
+// mark is an ingest mark (observe.IngestMarks): a sensor's hash leaves it
+// out, so a signed observation stays verifiable. Each one marked is
+// counted (Metrics.TimeImplausible, Stats.TimeImplausible) and logged
+// with its id, sensor, and chain position when signed, never its peer's
+// address or name (to slog's default logger when Config.Log is nil:
+// never silently). One that arrives already marked is kept so and not
+// counted again: a mark never raises anything, and removing one would.
+func markImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) {
 	now, ahead := time.Now(), cfg.TimeAhead
 	if cfg.Now != nil {
 		now = cfg.Now()
@@ -66,19 +66,21 @@ func refuseImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats 
 	if ahead <= 0 {
 		ahead = DefaultTimeAhead
 	}
-	copied := false
-	for i := 0; i < len(obs); {
-		why := implausibleTime(&obs[i], now, ahead)
-		if why == "" {
-			i++
+	for i := range obs {
+		o := &obs[i]
+		if o.HasMark(observe.MarkTimeImplausible) {
 			continue
 		}
-		o := &obs[i]
-		if cfg.AllOrNothing {
-			return obs, fmt.Errorf("%w: observation %s of sensor %q: %s", ErrImplausibleTime, o.ID, o.Sensor.ID, why)
+		why := implausibleTime(o, now, ahead)
+		if why == "" {
+			continue
 		}
-		m.TimeRefused.Inc()
-		stats.TimeRefused++
+		// Its marks may share an array with a copy (the bus's, the
+		// gate's): mark a slice of its own.
+		o.Marks = slices.Clone(o.Marks)
+		o.Mark(observe.MarkTimeImplausible)
+		m.TimeImplausible.Inc()
+		stats.TimeImplausible++
 		log := cfg.Log
 		if log == nil {
 			log = slog.Default()
@@ -87,11 +89,6 @@ func refuseImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats 
 		if o.Signed() {
 			attrs = append(attrs, "chain", o.Chain.ID, "seq", o.Chain.Seq)
 		}
-		log.Error("ingest: observation refused: its time cannot be true; left out of its batch", attrs...)
-		if !copied {
-			obs, copied = slices.Clone(obs), true
-		}
-		obs = slices.Delete(obs, i, i+1)
+		log.Error("ingest: observation's time cannot be true: stored marked time_implausible, never placed in time", attrs...)
 	}
-	return obs, nil
 }

@@ -58,13 +58,14 @@ type Config struct {
 	Now func() time.Time
 	// TimeAhead is how far past Now an observation's time may lie
 	// (DefaultTimeAhead when 0): one later, or before Earliest, is
-	// refused, left out of its batch, counted and logged (clock.go).
+	// stored marked time_implausible, counted and logged (clock.go).
 	TimeAhead time.Duration
-	// AllOrNothing makes such an observation, or one the store refuses
-	// (store.RefusedError), fail its batch (ErrImplausibleTime, or the
-	// store's error, naming it) instead of being left out: for a file
-	// imported all or nothing. A bus's ingest leaves it out, or one
-	// hostile observation would stop ingest at every redelivery.
+	// AllOrNothing makes an observation the store refuses
+	// (store.RefusedError) fail its batch (the store's error, naming it)
+	// instead of being left out: for a file imported all or nothing. A
+	// bus's ingest leaves it out, or one hostile observation would stop
+	// ingest at every redelivery. (A time that cannot be true fails
+	// neither: it is stored marked, as from a bus.)
 	AllOrNothing bool
 	// Metrics, if set, counts what ingest does; nil counts nothing.
 	Metrics *Metrics
@@ -97,11 +98,11 @@ type Stats struct {
 	// skipped: Committed - Duplicates were added. Refused is the
 	// observations the store said it can never hold (store.RefusedError),
 	// left out of their batches, not counted in Committed.
-	// TimeRefused is the observations whose time cannot be true (before
-	// Earliest, or past ingest's clock by more than TimeAhead), left out
-	// of their batches, not counted in Committed nor in Refused.
-	Committed, Duplicates, Refused, TimeRefused int
-	Batches                                     int
+	// TimeImplausible is the observations whose time cannot be true
+	// (before Earliest, or past ingest's clock by more than TimeAhead),
+	// stored marked time_implausible: counted in Committed too.
+	Committed, Duplicates, Refused, TimeImplausible int
+	Batches                                         int
 }
 
 // commitTimeout bounds one batch's commit, which runs on a context that
@@ -153,7 +154,7 @@ func Run(ctx context.Context, c bus.Consumer, st store.Store, cfg Config) (Stats
 			return stats, ferr
 		}
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_refused", stats.TimeRefused, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_implausible", stats.TimeImplausible, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, nil
 	}
@@ -279,15 +280,8 @@ func commit(ctx context.Context, st store.Store, b bus.Batch, obs []observe.Obse
 // instead). obs is copied before one is left out (it may be the bus's).
 func insert(ctx context.Context, st store.Store, obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) (int, []observe.Observation, error) {
 	log := cfg.Log
-	n := len(obs)
-	obs, err := refuseImplausible(obs, cfg, m, stats)
-	if err != nil {
-		return 0, obs, err
-	}
-	if len(obs) == 0 && n > 0 {
-		return 0, obs, nil
-	}
-	copied := len(obs) < n // refuseImplausible copied it
+	markImplausible(obs, cfg, m, stats)
+	copied := false
 	for {
 		added, err := insertAll(ctx, st, obs)
 		var re *store.RefusedError
@@ -426,7 +420,7 @@ func runGated(ctx context.Context, c bus.Consumer, st store.Store, cfg Config, m
 		// The committer has ended: its batches are this goroutine's.
 		ferr = stopGated(ctx, st, cfg, m, &stats, k.batches)
 		if cfg.Log != nil {
-			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_refused", stats.TimeRefused, "batches", stats.Batches, "left_on_bus", c.Len())
+			cfg.Log.Info("ingest drained", "committed", stats.Committed, "duplicates", stats.Duplicates, "refused", stats.Refused, "time_implausible", stats.TimeImplausible, "batches", stats.Batches, "left_on_bus", c.Len())
 		}
 		return stats, ferr
 	}

@@ -31,9 +31,9 @@ type Metrics struct {
 	// (store.RefusedError), left out of their batches
 	// (vigil_ingest_refused_total).
 	Refused prometheus.Counter
-	// TimeRefused counts observations whose time cannot be true, left
-	// out of their batches (vigil_ingest_time_refused_total).
-	TimeRefused prometheus.Counter
+	// TimeImplausible counts observations whose time cannot be true,
+	// stored marked time_implausible (vigil_ingest_time_implausible_total).
+	TimeImplausible prometheus.Counter
 	// AckFailures counts committed batches whose acknowledgement the bus
 	// refused (vigil_ingest_ack_failures_total): stored, and redelivered
 	// later, where the ids skip them.
@@ -62,8 +62,8 @@ func NewMetrics() *Metrics {
 			Help: "Observations delivered again that the store already held (skipped by id, never stored twice)."}),
 		Refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_refused_total",
 			Help: "Observations the store can never hold (a NUL byte in a text field, for PostgreSQL), left out of their batches."}),
-		TimeRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_time_refused_total",
-			Help: "Observations whose time cannot be true (before 1999, or later than ingest's clock by more than the tolerance), left out of their batches and logged."}),
+		TimeImplausible: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_time_implausible_total",
+			Help: "Observations whose time cannot be true (before 1999, or later than ingest's clock by more than the tolerance), stored marked time_implausible and logged."}),
 		AckFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_ack_failures_total",
 			Help: "Committed batches whose acknowledgement the bus refused (they come back and are skipped by id)."}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
@@ -82,7 +82,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Refused, m.TimeRefused, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
+	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Refused, m.TimeImplausible, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
 }
 
 // watch makes c the bus whose depth QueueDepth reports.
@@ -92,7 +92,8 @@ func (m *Metrics) watch(c bus.Consumer) { m.consumer.Store(&c) }
 func (m *Metrics) committed(obs []observe.Observation, now time.Time) {
 	m.Committed.Add(float64(len(obs)))
 	for i := range obs {
-		if !obs[i].Time.IsZero() {
+		// A time that cannot be true says nothing of ingest's lag.
+		if !obs[i].Time.IsZero() && !obs[i].HasMark(observe.MarkTimeImplausible) {
 			m.Lag.Observe(max(now.Sub(obs[i].Time).Seconds(), 0))
 		}
 	}

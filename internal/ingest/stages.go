@@ -185,6 +185,6 @@ func (s *Stats) add(o Stats) {
 	s.Committed += o.Committed
 	s.Duplicates += o.Duplicates
 	s.Refused += o.Refused
-	s.TimeRefused += o.TimeRefused
+	s.TimeImplausible += o.TimeImplausible
 	s.Batches += o.Batches
 }

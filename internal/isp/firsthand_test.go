@@ -119,14 +119,20 @@ func TestRowNeedsBothEndsAndTheConversationsPort(t *testing.T) {
 	unsigned.Marks = []string{observe.MarkUnsigned}
 	forged := ok("signature-failed", at.Add(7*time.Minute))
 	forged.Marks = []string{observe.MarkSignatureFailed}
-	s := []Sighting{ok("row", at), noLocal, noSum, declared, spoof, private, unsigned, forged}
+	// Marked time_implausible, and at another instant of the row's
+	// address than "row": neither a row nor a second instant.
+	lateClock := ok("time-implausible", at.Add(8*time.Minute))
+	lateClock.Marks = []string{observe.MarkTimeImplausible}
+	oldClock := ok("time-implausible-1990", time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC))
+	oldClock.Marks = []string{observe.MarkTimeImplausible}
+	s := []Sighting{ok("row", at), noLocal, noSum, declared, spoof, private, unsigned, forged, lateClock, oldClock}
 	req := Build(Target{ID: "T"}, s, fixedNow, DefaultRetention())
 	if req.Kept != 1 || req.Groups[0].Rows[0].ObservationID != "row" {
 		t.Fatalf("rows %+v, want only %q", req.Groups, "row")
 	}
 	want := map[string]string{"no-local": AnnexNoSensorAddress, "no-sum": AnnexNoTranscript, "declared": AnnexDeclaredPort,
 		"spoofable": AnnexSpoofable, "private": AnnexNonPublic, "unsigned": AnnexUnsigned,
-		"signature-failed": AnnexSignatureFailed}
+		"signature-failed": AnnexSignatureFailed, "time-implausible": AnnexTimeImplausible, "time-implausible-1990": AnnexTimeImplausible}
 	for _, a := range req.Annex {
 		if want[a.ObservationID] != a.Reason {
 			t.Errorf("annex %s: reason %s, want %s", a.ObservationID, a.Reason, want[a.ObservationID])
@@ -211,3 +217,34 @@ func TestOnlyAConversationMethodIsARow(t *testing.T) {
 }
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// TestImplausibleTimeIsNoRowNorASecondInstant: a sighting marked
+// time_implausible (its time is not when the peer was seen) is never a
+// row, and its time is not a second instant of its address: the one
+// first-hand contact beside it stays seen once, and out of the rows.
+// Before, it was annexed as spoofable_source (or retention, by its time),
+// and its time, a second instant, made the other contact a row.
+func TestImplausibleTimeIsNoRowNorASecondInstant(t *testing.T) {
+	ip := netip.MustParseAddr("192.0.2.47")
+	at := fixedNow.Add(-time.Hour)
+	only := fh(Sighting{IP: ip, Port: 6881, Time: at, ObservationID: "only", ASN: 64496, Org: "A", Country: "FR"})
+	marked := only
+	marked.ObservationID, marked.Time, marked.Marks = "marked", at.Add(20*time.Minute), []string{observe.MarkTimeImplausible}
+	req := Build(Target{ID: "T"}, []Sighting{only, marked}, fixedNow, DefaultRetention())
+	if req.Kept != 0 {
+		t.Fatalf("%d rows, want none: %+v", req.Kept, req.Groups)
+	}
+	want := map[string]string{"only": AnnexSeenOnce, "marked": AnnexTimeImplausible}
+	for _, a := range req.Annex {
+		if want[a.ObservationID] != a.Reason {
+			t.Errorf("annex %s: reason %s, want %s", a.ObservationID, a.Reason, want[a.ObservationID])
+		}
+		if a.ObservationID == "marked" && (!strings.Contains(a.EN, "unknown") || !strings.Contains(a.FR, "inconnue")) {
+			t.Errorf("annex %s says %q / %q", a.ObservationID, a.EN, a.FR)
+		}
+		delete(want, a.ObservationID)
+	}
+	if len(want) != 0 {
+		t.Errorf("not in the annex: %v", want)
+	}
+}

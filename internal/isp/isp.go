@@ -520,6 +520,7 @@ const (
 	AnnexSeenOnce         = "seen_once"          // the address appears at a single instant in the whole request
 	AnnexTunnel           = "tunnel_address"     // a 6to4, Teredo or NAT64 address: the relay's, not a subscriber's of its AS
 	AnnexNotAConversation = "not_a_conversation" // a method not known here as the endpoint's own conversation with the sensor
+	AnnexTimeImplausible  = "time_implausible"   // its time was impossible when ingest stored it: when it was seen is unknown
 )
 
 // Row is one line of a request: one first-hand conversation between the
@@ -659,8 +660,8 @@ type groupKey struct {
 // FirstHand reports whether the sighting is the endpoint itself talking to
 // the sensor, by the rule of observe.Observation.FirstHand: never a
 // tracker, PEX, DHT-value, eD2K server or Kad source report, nor one
-// marked third_party, spoofable_source, unsigned_import or
-// signature_failed.
+// marked third_party, spoofable_source, unsigned_import,
+// signature_failed or time_implausible.
 func (x *Sighting) FirstHand() bool {
 	o := observe.Observation{Method: x.Method, Marks: x.Marks}
 	return o.FirstHand()
@@ -683,6 +684,8 @@ func (x *Sighting) has(m string) bool { return slices.Contains(x.Marks, m) }
 // it can (subject to the seen-once check).
 func notRow(x *Sighting) string {
 	switch {
+	case x.has(observe.MarkTimeImplausible): // before all: no time to place any other reason at
+		return AnnexTimeImplausible
 	case x.has(observe.MarkThirdParty) || slices.Contains(thirdPartyMethods, x.Method):
 		return AnnexThirdParty
 	case x.has(observe.MarkUnsigned): // not first-hand either: said first, as the more exact reason
@@ -755,6 +758,9 @@ func annexWhy(code string, x *Sighting) (en, fr string) {
 	case AnnexNoPort:
 		return "No port: behind carrier-grade NAT an address and a time alone name no subscriber.",
 			"Sans port : derrière un CGNAT, une adresse et une heure seules ne désignent aucun abonné."
+	case AnnexTimeImplausible:
+		return "Its time could not be true when it was stored (before 1999, or ahead of the receiving server's clock): it was read on a wrong clock, and when the sensor saw the peer is unknown. It is kept as it was recorded, never corrected, and is not asked about.",
+			"Son heure ne pouvait pas être vraie lors de son enregistrement (antérieure à 1999, ou en avance sur l'horloge du serveur qui l'a reçu) : elle a été lue sur une horloge fausse, et l'heure à laquelle le capteur a vu le pair est inconnue. Elle est conservée telle qu'enregistrée, jamais corrigée, et ne fait l'objet d'aucune demande."
 	case AnnexTunnel:
 		return tunnelWhy(x)
 	case AnnexNotAConversation:
@@ -884,6 +890,13 @@ func (b *requestBuilder) sort(x *Sighting, now time.Time, r Retention) {
 	if !x.IP.IsValid() {
 		b.noAddr++
 		b.annex(x, AnnexNoAddress)
+		return
+	}
+	if x.has(observe.MarkTimeImplausible) {
+		// Its time is not when its peer was seen: no row, no
+		// retention count, not even an instant of its address (which
+		// could turn a single sighting into a row).
+		b.annex(x, AnnexTimeImplausible)
 		return
 	}
 	// A 6to4, Teredo or NAT64 address is the relay's: it belongs to

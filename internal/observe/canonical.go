@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vigil-oss/vigil/internal/evidence/canon"
 )
 
 // appendCanonical writes o's canonical form (package canon: the JSON
@@ -17,7 +20,7 @@ import (
 // are not UTF-8 as U+FFFD) straight from the observation, without the
 // line: a store computes it for every observation it stores, so it is
 // written by hand. With sensor, the keys ingest adds and batch_sig are
-// left out (canon.IngestKeys), and in evidence form 2 the transcript's
+// left out (canon.IngestKeys), and ingest's marks (IngestMarks), and in evidence form 2 the transcript's
 // bytes too (transcript_sha256 binds them: canon.SensorDrop).
 // TestCanonicalFormIsCanonOfTheLine holds it to canon.Form of the line; a
 // key added to the line must be added here, in its place.
@@ -95,7 +98,11 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 	if ing {
 		w.float("longitude", o.Place.Lon)
 	}
-	w.list("marks", len(o.Marks), func(i int) string { return o.Marks[i] })
+	marks := o.Marks
+	if sensor {
+		marks = sensorMarks(marks) // ingest's marks are not the sensor's to sign
+	}
+	w.list("marks", len(marks), func(i int) string { return marks[i] })
 	m := o.Item.Matched
 	w.list("matched", len(m), func(i int) string { return m[i].List })
 	w.list("matched_categories", len(m), func(i int) string { return m[i].Category })
@@ -151,7 +158,8 @@ func (o *Observation) appendCanonical(sensor bool, fn func([]byte)) error {
 }
 
 // appendLeaf2 writes the canonical form a form 2 leaf covers: the keys
-// ingest adds (canon.IngestKeys) and sensor_sha256, the sensor hash in
+// ingest adds (canon.IngestKeys), its ingest marks (IngestMarks, as
+// ingest_marks, when it has any) and sensor_sha256, the sensor hash in
 // hex, in key order.
 func (o *Observation) appendLeaf2(sensorHash [32]byte, fn func([]byte)) {
 	w := canonPool.Get().(*canonWriter)
@@ -166,6 +174,8 @@ func (o *Observation) appendLeaf2(sensorHash [32]byte, fn func([]byte)) {
 	w.str("geo_db", o.Place.DB)
 	w.geoBuild(o.Place.DBBuild)
 	w.bool("hosting", o.Place.Hosting)
+	im := ingestMarks(o.Marks)
+	w.list(canon.IngestMarksKey, len(im), func(i int) string { return im[i] })
 	w.float("latitude", o.Place.Lat)
 	w.float("longitude", o.Place.Lon)
 	w.str("org", o.Place.Org)
@@ -384,4 +394,21 @@ func appendTime(b []byte, t time.Time) []byte {
 	put(20, 9, ns)
 	d[29] = 'Z'
 	return append(b, d[:]...)
+}
+
+// sensorMarks is marks without IngestMarks (marks itself when it holds
+// none: the usual case costs nothing).
+func sensorMarks(marks []string) []string {
+	if !slices.ContainsFunc(marks, IsIngestMark) {
+		return marks
+	}
+	return slices.DeleteFunc(slices.Clone(marks), IsIngestMark)
+}
+
+// ingestMarks is the IngestMarks in marks, in its order (nil when none).
+func ingestMarks(marks []string) []string {
+	if !slices.ContainsFunc(marks, IsIngestMark) {
+		return nil
+	}
+	return slices.DeleteFunc(slices.Clone(marks), func(m string) bool { return !IsIngestMark(m) })
 }

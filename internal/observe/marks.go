@@ -69,7 +69,29 @@ const (
 	// it without its chain fields. It is not sensor evidence, not
 	// first-hand, never an ISP row, and raises no possession level.
 	MarkSignatureFailed = "signature_failed"
+	// MarkTimeImplausible: ingest found its time impossible when it
+	// stored it (before 1999, or more than the tolerance ahead of
+	// ingest's clock; with a measured clock offset, the reference time,
+	// time − offset, so judged): it was read on a clock that was wrong,
+	// or lied, and when the peer was seen is unknown. It is kept, with
+	// its time as the sensor read it, never corrected; no reader places
+	// it in time: the analysis skips it (no target, last_seen, timeline,
+	// score or link), the figures do not count it, it is not first-hand
+	// (never an ISP row, never a device link, never a check's "seen").
+	// Ingest alone sets it, after the sensor signed: it is an ingest
+	// mark (IngestMarks), which a sensor's hash leaves out.
+	MarkTimeImplausible = "time_implausible"
 )
+
+// IngestMarks are the marks ingest sets after a sensor signed: a
+// sensor's hash (SensorHash) leaves them out of "marks", as it leaves out
+// the keys ingest adds, so that a signed observation ingest marks stays
+// verifiable; the log's leaf covers them (canon.IngestMarks, the same
+// list).
+var IngestMarks = []string{MarkTimeImplausible}
+
+// IsIngestMark reports whether m is one of IngestMarks.
+func IsIngestMark(m string) bool { return slices.Contains(IngestMarks, m) }
 
 // KnownMarks lists the marks this version of Vigil sets, in order, with
 // their meaning (the comments above, shortened), for help texts and pages.
@@ -83,6 +105,7 @@ var KnownMarks = []struct{ Name, Meaning string }{
 	{MarkSignatureFailed, "came from the bus as a sensor's, but no trusted sensor's signature covers it: not sensor evidence, not first-hand, never an ISP row"},
 	{MarkSpoofableSource, "rests on one unauthenticated UDP datagram: the source could be forged"},
 	{MarkThirdParty, "a third party named this endpoint; it said nothing itself"},
+	{MarkTimeImplausible, "its time was impossible when ingest stored it (before 1999, or over 10 minutes ahead of ingest's clock): when it was seen is unknown; kept, never counted, not first-hand, never an ISP row"},
 	{MarkTranscriptCut, "bytes left out of the transcript (marked where)"},
 	{MarkTranscriptPaused, "recording paused while a piece was hashed (marked where)"},
 	{MarkUnsigned, "imported from a file, or received from the bus without a sensor's signature: not first-hand, never an ISP row"},
@@ -131,14 +154,17 @@ func (o *Observation) HasMark(m string) bool {
 // that set no marks stays second-hand);
 // neither is anything marked third_party, spoofable_source,
 // unsigned_import or signature_failed (a file proves no conversation: whoever wrote it could
-// have written any address). Only first-hand observations back device
+// have written any address), nor time_implausible (a conversation at an
+// unknown time places no subscriber: an ISP identifies the one who held
+// an address at a given time). Only first-hand observations back device
 // links, ISP rows and the first-hand parts of a score.
 func (o *Observation) FirstHand() bool {
 	switch o.Method {
 	case MethodDHTGetPeers, MethodTracker, MethodPEX, MethodED2KServerSources, MethodKadSources:
 		return false
 	}
-	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned) && !o.HasMark(MarkSignatureFailed)
+	return !o.HasMark(MarkThirdParty) && !o.HasMark(MarkSpoofableSource) && !o.HasMark(MarkUnsigned) && !o.HasMark(MarkSignatureFailed) &&
+		!o.HasMark(MarkTimeImplausible)
 }
 
 // CreditedLevel is the possession level the observation is credited with
@@ -148,6 +174,11 @@ func (o *Observation) FirstHand() bool {
 // signature as easily as forge one) or when the peer answered for another
 // item (MarkInfohashMismatch: the exchange proves nothing about this one).
 // It starts from CountedLevel (a malformed bitfield is never complete).
+// time_implausible does not lower it: the peer showed what it showed
+// (its conversation, if signed, is as verifiable as any other); what is
+// unknown is when, and no reader that counts levels counts a marked
+// observation (the analysis skips it, the figures leave it out), so a
+// cap would say nothing more and would misstate what the peer showed.
 // The record keeps the level it said, with its marks, for the timeline;
 // everything that counts levels (the analysis's file levels, the figures'
 // level groups) counts this one.

@@ -101,8 +101,9 @@ func (o *Observation) sensorPrint() uint64 {
 	num(uint64(o.Possession.Level))
 	num(uint64(o.Possession.PiecesHave))
 	num(uint64(o.Possession.PiecesTotal))
-	num(uint64(len(o.Marks)))
-	for _, m := range o.Marks {
+	sm := sensorMarks(o.Marks) // ingest's marks (IngestMarks) are not covered
+	num(uint64(len(sm)))
+	for _, m := range sm {
 		str(m)
 	}
 	t := &o.Transcript

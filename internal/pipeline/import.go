@@ -12,12 +12,13 @@ import (
 // ImportObservations stores observations read from a file through ingest,
 // the only writer, in one batch: one transaction, all or nothing. They are
 // not placed or routed again: what was known when they were seen stays.
-// One whose time cannot be true (ingest.ErrImplausibleTime), or that the
-// store refuses (store.RefusedError), fails it, naming it.
+// One that the store refuses (store.RefusedError) fails it, naming it;
+// one whose time cannot be true is imported marked time_implausible, as
+// ingest stores it from a bus.
 func ImportObservations(ctx context.Context, st store.Store, obs []observe.Observation) error {
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = max(len(obs), 1)
-	cfg.AllOrNothing = true // a time that cannot be true, or an observation the store refuses, fails the import, naming it
+	cfg.AllOrNothing = true // an observation the store refuses fails the import, naming it
 	_, err := ingest.Run(ctx, inproc.NewSlice(obs), st, cfg)
 	return err
 }

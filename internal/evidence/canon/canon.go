@@ -127,6 +127,18 @@ var IngestKeys = []string{
 	"batch_sig",
 }
 
+// IngestMarks are the marks ingest sets after a sensor signed
+// (observe.IngestMarks, the same list: time_implausible, a time ingest
+// found impossible when it stored it). A sensor's hash leaves them out of
+// "marks" (Object.AppendSensorForm), as it leaves out IngestKeys; an
+// evidence form 2 leaf covers them, as IngestMarksKey.
+var IngestMarks = []string{"time_implausible"}
+
+// IngestMarksKey is the member a form 2 leaf adds when the line's marks
+// hold any of IngestMarks: those marks, in the line's order. Absent (and
+// so every leaf from before it unchanged) when they hold none.
+const IngestMarksKey = "ingest_marks"
+
 // FormKey is the line's key for its evidence form (docs/evidence.md,
 // "Evidence forms"): absent in form 1, 2 in form 2.
 const FormKey = "evidence_form"

@@ -2,6 +2,7 @@ package canon
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -91,11 +92,66 @@ func (o Object) AppendForm(dst []byte, drop []string) []byte {
 	return appendObject(dst, o.ms, drop, true)
 }
 
+// AppendSensorForm appends the canonical form a sensor's hash covers in
+// evidence form (1 or 2): o's form without SensorDrop(form), and with
+// "marks" without IngestMarks (dropped when none is left).
+func (o Object) AppendSensorForm(dst []byte, form int) []byte {
+	ms := o.ms
+	if i, sensor, _, ok := o.splitMarks(); ok {
+		ms = slices.Clone(o.ms)
+		ms[i].value, ms[i].empty = sensor, len(sensor) == 0
+	}
+	return appendObject(dst, ms, SensorDrop(form), true)
+}
+
+// splitMarks finds the "marks" member and, when it is an array of
+// strings holding one of IngestMarks, returns its index, its canonical
+// value without them (nil when none is left) and with them alone, and
+// true. Anything else (no marks, no ingest mark, not an array of
+// strings) is false: the forms take "marks" as it is.
+func (o Object) splitMarks() (i int, sensor, ingest []byte, ok bool) {
+	i, found := slices.BinarySearchFunc(o.ms, "marks", func(m member, k string) int { return bytes.Compare(m.key, []byte(k)) })
+	if !found {
+		return 0, nil, nil, false
+	}
+	v := o.ms[i].value
+	hit := false
+	for _, m := range IngestMarks {
+		hit = hit || bytes.Contains(v, []byte(`"`+m+`"`))
+	}
+	if !hit {
+		return 0, nil, nil, false
+	}
+	var marks []string
+	if err := json.Unmarshal(v, &marks); err != nil {
+		return 0, nil, nil, false
+	}
+	var s, g [][]byte
+	for _, m := range marks {
+		if slices.Contains(IngestMarks, m) {
+			g = append(g, appendString(nil, []byte(m)))
+		} else {
+			s = append(s, appendString(nil, []byte(m)))
+		}
+	}
+	if len(g) == 0 {
+		return 0, nil, nil, false
+	}
+	list := func(xs [][]byte) []byte {
+		if len(xs) == 0 {
+			return nil
+		}
+		return append(append([]byte{'['}, bytes.Join(xs, []byte{','})...), ']')
+	}
+	return i, list(s), list(g), true
+}
+
 // AppendLeaf2 appends the canonical form an evidence form 2 leaf covers:
-// o's members whose keys are in IngestKeys, and SensorHashKey with
+// o's members whose keys are in IngestKeys, IngestMarksKey with the
+// ingest marks of "marks" when it holds any, and SensorHashKey with
 // sensorHash in hex, in key order.
 func (o Object) AppendLeaf2(dst []byte, sensorHash []byte) []byte {
-	ms := make([]member, 0, len(IngestKeys)+1)
+	ms := make([]member, 0, len(IngestKeys)+2)
 	v := make([]byte, 0, 2+2*len(sensorHash))
 	v = append(v, '"')
 	for _, c := range sensorHash {
@@ -113,6 +169,11 @@ func (o Object) AppendLeaf2(dst []byte, sensorHash []byte) []byte {
 	}
 	if sh.key != nil {
 		ms = append(ms, sh)
+	}
+	if _, _, ingest, ok := o.splitMarks(); ok {
+		im := member{key: []byte(IngestMarksKey), value: ingest}
+		at, _ := slices.BinarySearchFunc(ms, im.key, func(m member, k []byte) int { return bytes.Compare(m.key, k) })
+		ms = slices.Insert(ms, at, im)
 	}
 	return appendObject(dst, ms, nil, true)
 }

@@ -282,6 +282,10 @@ func FuzzForms(f *testing.F) {
 	}
 	f.Add([]byte(`{"s":"<&> \u2028 é \ufffd \u0001 \ud800","n":-0.5e+3,"o":{"x":"","y":[{}]},"o":1}`))
 	f.Add([]byte(`{"a":1}]`))
+	f.Add([]byte(`{"evidence_form":2,"marks":["a","time_implausible","z"],"agency":"a","sensor":"s"}`))
+	f.Add([]byte(`{"marks":["time_implausible"],"id":"x"}`))
+	f.Add([]byte(`{"marks":["time_implausible",1],"id":"x"}`))
+	f.Add([]byte(`{"marks":["tim\u0065_implausible","time_implausible"],"id":"x"}`))
 	f.Add([]byte(`{"evidence_form":2,"sensor_sha256":"x","agency":"a","vpn":false,"subdivisions":[],"transcript":"AAAA","zz":1}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		want, err1 := Form(line)
@@ -320,6 +324,10 @@ func FuzzForms(f *testing.F) {
 				keep[k] = v
 			}
 		}
+		sensorMarks, ingestMarks, split := splitMarksRef(m)
+		if split {
+			keep[IngestMarksKey] = ingestMarks
+		}
 		want2, err := encode(keep)
 		if err != nil {
 			t.Fatal(err)
@@ -330,5 +338,47 @@ func FuzzForms(f *testing.F) {
 		if got, want := o.AppendForm(nil, SensorDrop(2)), mustForm(t, line, SensorDrop(2)); !bytes.Equal(got, want) {
 			t.Fatalf("Parser %s\nForm   %s", got, want)
 		}
+		// A sensor's form: SensorDrop, and marks without IngestMarks.
+		for _, form := range []int{1, 2} {
+			ref, err := decode(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range SensorDrop(form) {
+				delete(ref, k)
+			}
+			if split {
+				ref["marks"] = sensorMarks
+			}
+			want, err := encode(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.AppendSensorForm(nil, form); !bytes.Equal(got, want) {
+				t.Fatalf("AppendSensorForm(%d) %s\nForm                %s", form, got, want)
+			}
+		}
 	})
+}
+
+// splitMarksRef is Object.splitMarks on a decoded object: when "marks" is
+// an array of strings holding one of IngestMarks, the marks without them
+// and them alone, and true.
+func splitMarksRef(m map[string]any) (sensor, ingest []any, ok bool) {
+	a, isArray := m["marks"].([]any)
+	if !isArray {
+		return nil, nil, false
+	}
+	for _, v := range a {
+		s, isString := v.(string)
+		if !isString {
+			return nil, nil, false
+		}
+		if slices.Contains(IngestMarks, s) {
+			ingest = append(ingest, s)
+		} else {
+			sensor = append(sensor, s)
+		}
+	}
+	return sensor, ingest, len(ingest) > 0
 }

@@ -172,7 +172,7 @@ type lineReader struct {
 // read reads one line: its members, its evidence form, its two hashes,
 // and its transcript's check. In form 1 (no evidence_form) the sensor's
 // hash is SHA-256 of the line's canonical form without what ingest added
-// (canon.IngestKeys), the log's leaf the RFC 6962 leaf hash of the whole
+// (canon.IngestKeys, and canon.IngestMarks of its marks), the log's leaf the RFC 6962 leaf hash of the whole
 // canonical form. In form 2 (evidence_form 2) the sensor's hash also
 // leaves out the transcript's bytes (transcript_sha256, which the
 // transcript's check compares with them, stands for them), and the leaf
@@ -194,7 +194,7 @@ func (r *lineReader) read(line []byte, n int) (observation, error) {
 	case l.Form == nil:
 		r.buf = obj.AppendForm(r.buf[:0], nil)
 		o.leaf = canon.LeafHash(r.buf)
-		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(1))
+		r.buf = obj.AppendSensorForm(r.buf[:0], 1)
 		o.sensorHash = sha256.Sum256(r.buf)
 	case *l.Form == 2 && l.SensorKey == "":
 		// Only a signing sensor writes form 2: no store keeps it
@@ -202,7 +202,7 @@ func (r *lineReader) read(line []byte, n int) (observation, error) {
 		return observation{n: n}, fmt.Errorf("observation %s: evidence form 2 without a sensor_key (only a signing sensor writes form 2)", l.ID)
 	case *l.Form == 2:
 		o.form = 2
-		r.buf = obj.AppendForm(r.buf[:0], canon.SensorDrop(2))
+		r.buf = obj.AppendSensorForm(r.buf[:0], 2)
 		o.sensorHash = sha256.Sum256(r.buf)
 		r.buf = obj.AppendLeaf2(r.buf[:0], o.sensorHash[:])
 		o.leaf = canon.LeafHash(r.buf)

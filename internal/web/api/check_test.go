@@ -109,6 +109,9 @@ func newCheckFixture(t *testing.T, cc CheckConfig, opts ...func(*Config)) *check
 		// 127.20.0.12: a sighting TestCheckAnswersOnlyWhatWasLogged edits
 		// in the database.
 		sight(17, "127.20.0.12:51413", 0, observe.MethodPeerProbe, observe.Acknowledged, "fr-a"),
+		// 127.20.0.13: a probe ingest marked time_implausible (its time
+		// was impossible when stored), at the time asked as it reads.
+		sight(18, "127.20.0.13:51413", 0, observe.MethodPeerProbe, observe.Complete, "fr-a", observe.MarkTimeImplausible),
 	}
 	if err := st.InsertObservations(ctx, f.obs); err != nil {
 		t.Fatal(err)
@@ -263,6 +266,18 @@ func TestCheckSecondHandOnlyIsNotSeen(t *testing.T) {
 	for i, got := range a.Results {
 		if got.Seen || got.Level != "" || got.Reference != "" || got.ReportTo != nil {
 			t.Fatalf("check %d of an address seen only second-hand = %+v, want not seen and nothing else", i, got)
+		}
+	}
+}
+
+// A sighting marked time_implausible is no contact at the time it reads:
+// when its peer was seen is unknown, and a check is about a time.
+func TestCheckNeverSeesAnImplausibleTime(t *testing.T) {
+	f := newCheckFixture(t, CheckConfig{})
+	a := f.answer(t, "plat", one("127.20.0.13", 51413, checkT), one("127.20.0.13", 0, checkT))
+	for i, got := range a.Results {
+		if got.Seen || got.Level != "" || got.Reference != "" || got.ReportTo != nil {
+			t.Fatalf("check %d of an address seen only at an implausible time = %+v, want not seen and nothing else", i, got)
 		}
 	}
 }
