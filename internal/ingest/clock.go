@@ -56,8 +56,13 @@ func implausibleTime(o *observe.Observation, now time.Time, ahead time.Duration)
 // counted (Metrics.TimeImplausible, Stats.TimeImplausible) and logged
 // with its id, sensor, and chain position when signed, never its peer's
 // address or name (to slog's default logger when Config.Log is nil:
-// never silently). One that arrives already marked is kept so and not
-// counted again: a mark never raises anything, and removing one would.
+// never silently). One that arrives already marked is judged again,
+// its mark removed first and counted (Metrics.IngestMarksRemoved): no
+// sensor sets an ingest mark and no sensor's signature covers one, so
+// one set on the way would hide a genuine signed observation from the
+// analysis while it still verified; with Config.KeepIngestMarks (a file
+// imported, whose marks are its store's) it is kept and not counted
+// again.
 func markImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *Stats) {
 	now, ahead := time.Now(), cfg.TimeAhead
 	if cfg.Now != nil {
@@ -69,7 +74,10 @@ func markImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *S
 	for i := range obs {
 		o := &obs[i]
 		if o.HasMark(observe.MarkTimeImplausible) {
-			continue
+			if cfg.KeepIngestMarks {
+				continue
+			}
+			unmarkIngest(o, cfg, m)
 		}
 		why := implausibleTime(o, now, ahead)
 		if why == "" {
@@ -91,4 +99,20 @@ func markImplausible(obs []observe.Observation, cfg Config, m *Metrics, stats *S
 		}
 		log.Error("ingest: observation's time cannot be true: stored marked time_implausible, never placed in time", attrs...)
 	}
+}
+
+// unmarkIngest removes the ingest marks o arrived with (on a slice of its
+// own), counts it and logs it with its id and sensor, never its peer's
+// address.
+func unmarkIngest(o *observe.Observation, cfg Config, m *Metrics) {
+	o.Marks = slices.DeleteFunc(slices.Clone(o.Marks), observe.IsIngestMark)
+	if len(o.Marks) == 0 {
+		o.Marks = nil
+	}
+	m.IngestMarksRemoved.Inc()
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("ingest: an observation arrived with an ingest's mark, which no sensor sets and no signature covers: removed, its time judged here", "id", o.ID, "sensor", o.Sensor.ID)
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +230,52 @@ func TestSignedObservationMarkedForItsTimeKeepsItsBatchWhole(t *testing.T) {
 		t.Fatalf("%d stored marked, want 2", marked)
 	}
 	checkLeaves(t, st, n)
+}
+
+// An ingest mark that arrives from a bus was not set by a sensor (none
+// sets one) nor covered by its signature: someone on the way added it, to
+// hide a genuine observation from the analysis while its signature still
+// checks. Ingest removes it, counts and logs that, and judges the time
+// itself: a good time is stored unmarked, a bad one marked. A file
+// imported keeps its marks (KeepIngestMarks).
+func TestIngestMarkArrivingFromTheBusIsJudgedAgain(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	r := rand.New(rand.NewPCG(8, 8))
+	forged := storetest.Observation(r, now.Add(-time.Hour), 0)
+	forged.Marks = append(forged.Marks, observe.MarkTimeImplausible) // added on the way
+	slices.Sort(forged.Marks)
+	bad := storetest.Observation(r, now.Add(time.Hour), 1)
+	bad.ClockKnown, bad.ClockOffset, bad.ClockUncertainty, bad.ClockSource = false, 0, 0, ""
+	bad.Mark(observe.MarkTimeImplausible)
+	for _, keep := range []bool{false, true} {
+		var logged bytes.Buffer
+		m := NewMetrics()
+		st := openStore(t)
+		stats, err := Run(ctx, inproc.NewSlice([]observe.Observation{forged, bad}), st, Config{BatchSize: 2, FlushEvery: time.Millisecond,
+			Metrics: m, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(&logged, nil)), KeepIngestMarks: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		if err := st.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+			got[o.ID] = o.HasMark(observe.MarkTimeImplausible)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[forged.ID] != keep || !got[bad.ID] {
+			t.Errorf("keep %v: stored marked %v; want the forged mark kept only on import, the bad time marked either way", keep, got)
+		}
+		removed := value(t, m.IngestMarksRemoved)
+		if want := map[bool]float64{false: 2, true: 0}[keep]; removed != want {
+			t.Errorf("keep %v: %v marks removed, want %v", keep, removed, want)
+		}
+		if want := map[bool]int{false: 1, true: 0}[keep]; stats.TimeImplausible != want {
+			t.Errorf("keep %v: %d judged implausible here, want %d", keep, stats.TimeImplausible, want)
+		}
+		if !keep && !strings.Contains(logged.String(), "arrived with an ingest's mark") {
+			t.Errorf("the removal was not logged:\n%s", logged.String())
+		}
+	}
 }

@@ -67,6 +67,14 @@ type Config struct {
 	// ingest at every redelivery. (A time that cannot be true fails
 	// neither: it is stored marked, as from a bus.)
 	AllOrNothing bool
+	// KeepIngestMarks keeps the ingest marks (observe.IngestMarks) an
+	// observation arrives with: for a file imported, whose marks are the
+	// store's it was exported from. Otherwise (a bus, a sensor's own
+	// process) they are removed and judged again here: no sensor sets
+	// one, and a sensor's signature does not cover them, so one that
+	// arrives was added on the way, to hide a signed observation from the
+	// analysis without breaking its signature.
+	KeepIngestMarks bool
 	// Metrics, if set, counts what ingest does; nil counts nothing.
 	Metrics *Metrics
 	// Log receives the line that says what ingest did when it stops.

@@ -34,6 +34,10 @@ type Metrics struct {
 	// TimeImplausible counts observations whose time cannot be true,
 	// stored marked time_implausible (vigil_ingest_time_implausible_total).
 	TimeImplausible prometheus.Counter
+	// IngestMarksRemoved counts observations that arrived with an
+	// ingest's mark (observe.IngestMarks), which no sensor sets: removed
+	// and judged again (vigil_ingest_marks_removed_total).
+	IngestMarksRemoved prometheus.Counter
 	// AckFailures counts committed batches whose acknowledgement the bus
 	// refused (vigil_ingest_ack_failures_total): stored, and redelivered
 	// later, where the ids skip them.
@@ -64,6 +68,8 @@ func NewMetrics() *Metrics {
 			Help: "Observations the store can never hold (a NUL byte in a text field, for PostgreSQL), left out of their batches."}),
 		TimeImplausible: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_time_implausible_total",
 			Help: "Observations whose time cannot be true (before 1999, or later than ingest's clock by more than the tolerance), stored marked time_implausible and logged."}),
+		IngestMarksRemoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_marks_removed_total",
+			Help: "Observations that arrived with an ingest's mark (time_implausible), which no sensor sets and no signature covers: the mark removed, the time judged again by this ingest."}),
 		AckFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_ingest_ack_failures_total",
 			Help: "Committed batches whose acknowledgement the bus refused (they come back and are skipped by id)."}),
 		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_ingest_lag_seconds",
@@ -82,7 +88,7 @@ func NewMetrics() *Metrics {
 
 // Collectors returns the metrics to register.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Refused, m.TimeImplausible, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
+	return []prometheus.Collector{m.Received, m.Committed, m.Duplicates, m.Refused, m.TimeImplausible, m.IngestMarksRemoved, m.Errors, m.AckFailures, m.Lag, m.QueueDepth}
 }
 
 // watch makes c the bus whose depth QueueDepth reports.

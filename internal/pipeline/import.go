@@ -18,7 +18,8 @@ import (
 func ImportObservations(ctx context.Context, st store.Store, obs []observe.Observation) error {
 	cfg := ingest.DefaultConfig()
 	cfg.BatchSize = max(len(obs), 1)
-	cfg.AllOrNothing = true // an observation the store refuses fails the import, naming it
+	cfg.AllOrNothing = true    // an observation the store refuses fails the import, naming it
+	cfg.KeepIngestMarks = true // a file's marks are those of the store it came from
 	_, err := ingest.Run(ctx, inproc.NewSlice(obs), st, cfg)
 	return err
 }
