@@ -177,3 +177,91 @@ func TestBlocksPartitionedByMonthAsObservations(t *testing.T) {
 		t.Fatalf("observation_blocks_p202506.body stored %q (%v), want e (EXTERNAL: obsblock compresses)", storage, err)
 	}
 }
+
+// compactAll moves every row into blocks, whatever the watermark and
+// the time (the tests' compaction).
+func compactAll(t testing.TB, st *Store) CompactResult {
+	t.Helper()
+	opt := DefaultCompactOptions()
+	opt.Settle, opt.Now, opt.ignoreWatermark = 0, time.Unix(0, 1<<62), true
+	res, err := st.CompactObservations(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// storedIDCount counts the observations stored, rows and blocks, and
+// their distinct ids.
+func storedIDCount(t *testing.T, st *Store) (n, ids int) {
+	t.Helper()
+	seen := map[string]bool{}
+	hot := storedRows(t, st)
+	cold, _ := blockRows(t, st)
+	for _, m := range []map[int64]observe.Observation{hot, cold} {
+		for _, o := range m {
+			n++
+			seen[o.ID] = true
+		}
+	}
+	return n, len(seen)
+}
+
+// Attack: an id whose row was compacted into a block is replayed: with
+// its own time (the unique index of the hot rows no longer holds it),
+// with its window's time, with another month's. By either insert
+// method, alone or in a batch of new observations, each must be refused.
+func TestReplayOfACompactedIDIsRefused(t *testing.T) {
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name  string
+		id    func() string
+		first time.Time
+	}{
+		{"v7 in its window", func() string { return observe.NewID(at) }, at},
+		{"v7 outside its window", func() string { return observe.NewID(at.AddDate(0, -1, 0)) }, at},
+		{"text id", func() string { return "sensor-7/observation/42" }, at},
+		{"v4 UUID", func() string { return "8f14e45f-ceea-467a-9a8e-a3c6b1d2e4f0" }, at},
+	}
+	for _, method := range []string{InsertCopy, InsertValues} {
+		for _, c := range cases {
+			t.Run(method+"/"+c.name, func(t *testing.T) {
+				ctx := context.Background()
+				cfg := DefaultConfig()
+				cfg.InsertMethod = method
+				st := openTest(t, cfg)
+				r := rand.New(rand.NewPCG(30, 3))
+				id := c.id()
+				first := storetest.Observation(r, c.first, 0)
+				first.ID = id
+				neighbours := []observe.Observation{storetest.Observation(r, at.Add(-time.Minute), 1), first, storetest.Observation(r, at.Add(time.Minute), 2)}
+				if err := st.InsertObservations(ctx, neighbours); err != nil {
+					t.Fatal(err)
+				}
+				if res := compactAll(t, st); res.Rows != 3 {
+					t.Fatalf("compacted %+v, want the 3 rows", res)
+				}
+				stored := 3
+				for k, when := range []time.Time{c.first, at, at.Add(999 * time.Millisecond), at.AddDate(0, 2, 0), at.Add(-time.Second)} {
+					o := storetest.Observation(r, when, 10+k)
+					o.ID = id
+					if err := st.InsertObservations(ctx, []observe.Observation{o}); err != nil {
+						t.Fatal(err)
+					}
+					o.Time = o.Time.Add(time.Millisecond)
+					batch := []observe.Observation{storetest.Observation(r, at.Add(time.Hour), 100+k), o}
+					if err := st.InsertObservations(ctx, batch); err != nil {
+						t.Fatal(err)
+					}
+					stored++
+					if n, ids := storedIDCount(t, st); n != stored || ids != stored {
+						t.Fatalf("replay %d at %s: %d observations for %d ids, want %d of each (the compacted id was stored again)", k, when, n, ids, stored)
+					}
+					if k%2 == 1 {
+						compactAll(t, st)
+					}
+				}
+			})
+		}
+	}
+}

@@ -542,7 +542,8 @@ func storedIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[s
 	}
 	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.uid = ANY($1::uuid[])
 		UNION ALL SELECT `+obsIDCol+` FROM observations o WHERE o.id_text = ANY($2::text[])
-		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])`, uids, texts, all)
+		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])
+		UNION ALL SELECT id FROM observation_ids_elsewhere WHERE id = ANY($3::text[])`, uids, texts, all)
 	if err != nil {
 		return nil, fmt.Errorf("stored ids: %w", err)
 	}
@@ -621,6 +622,22 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return inserted{}, err
 	}
+	// The ids a block holds (compacted rows: migration 0030) leave the
+	// stage before the INSERT's checks, which see the hot rows only.
+	inBlocks, err := blockStoredIDs(ctx, tx, obs)
+	if err != nil {
+		return inserted{}, err
+	}
+	if len(inBlocks) > 0 {
+		var uids []pgtype.UUID
+		for id := range inBlocks {
+			uid, _ := idValues(id)
+			uids = append(uids, uid)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM pg_temp.`+stageName+` WHERE uid = ANY($1)`, uids); err != nil {
+			return inserted{}, fmt.Errorf("ids in blocks: %w", err)
+		}
+	}
 	// seq only breaks ties on time (Observations orders by time_ns, seq):
 	// when no two observations of the batch share a time, the order they
 	// get their seq in cannot show, and the sort (a tenth of the server's
@@ -640,7 +657,7 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 		insert = fallbackInsertSQL(order)
 	}
 	var in inserted
-	err := tx.QueryRow(ctx, insertReturning(insert, elsewhereCTE, signedRefs(refs))).Scan(&in.n, &in.firstSeq)
+	err = tx.QueryRow(ctx, insertReturning(insert, elsewhereCTE, signedRefs(refs))).Scan(&in.n, &in.firstSeq)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
@@ -779,6 +796,13 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 	stored, err := storedIDs(ctx, tx, obs)
 	if err != nil {
 		return inserted{}, err
+	}
+	inBlocks, err := blockStoredIDs(ctx, tx, obs)
+	if err != nil {
+		return inserted{}, err
+	}
+	for id := range inBlocks {
+		stored[id] = true
 	}
 	if len(stored) > 0 {
 		var fobs []observe.Observation
