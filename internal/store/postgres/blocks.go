@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -85,4 +86,157 @@ func obsBlockIDs(body []byte) ([]string, error) {
 		return nil, err
 	}
 	return b.IDs()
+}
+
+// seqObs is an observation and its seq.
+type seqObs struct {
+	seq int64
+	o   observe.Observation
+}
+
+// coldObservations decodes the observation_blocks rows b that blockWhere
+// selects (SQL on the blocks' own columns, with args) and returns, in no
+// particular order, the observations of theirs that keep accepts, with
+// their seqs and their transcripts' bytes. When seqs is not nil only the
+// observations of those seqs are decoded (obsblock's At), else every one
+// (All). A block that does not decode is an error: it is never patched
+// or skipped.
+func coldObservations(ctx context.Context, db pgQuerier, blockWhere string, args []any, seqs map[int64]bool,
+	keep func(seq int64, o *observe.Observation) bool) ([]seqObs, error) {
+	r, err := db.Query(ctx, `SELECT b.seq_lo, b.n, b.seq_off, b.body, b.transcript FROM observation_blocks b WHERE `+blockWhere, args...)
+	if err != nil {
+		return nil, fmt.Errorf("observation blocks: %w", err)
+	}
+	defer r.Close()
+	var out []seqObs
+	for r.Next() {
+		var lo int64
+		var n int32
+		var off []int32
+		var body []byte
+		var tr [][]byte
+		if err := r.Scan(&lo, &n, &off, &body, &tr); err != nil {
+			return nil, fmt.Errorf("observation blocks: %w", err)
+		}
+		got, err := decodeBlock(lo, int(n), off, body, tr, seqs, keep)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("observation blocks: %w", err)
+	}
+	return out, nil
+}
+
+// decodeBlock is coldObservations' work on one block (seq_lo lo, n
+// observations, seq_off off, its body and transcripts).
+func decodeBlock(lo int64, n int, off []int32, body []byte, tr [][]byte, seqs map[int64]bool,
+	keep func(seq int64, o *observe.Observation) bool) ([]seqObs, error) {
+	fail := func(err error) ([]seqObs, error) {
+		return nil, fmt.Errorf("observation block of seq %d: %w", lo, err)
+	}
+	if off != nil && len(off) != n || tr != nil && len(tr) != n {
+		return fail(fmt.Errorf("%w: %d observations, %d seq offsets, %d transcripts", obsblock.ErrCorrupt, n, len(off), len(tr)))
+	}
+	blk, err := obsblock.Open(body)
+	if err != nil {
+		return fail(err)
+	}
+	if blk.Len() != n {
+		return fail(fmt.Errorf("%w: %d observations, its row says %d", obsblock.ErrCorrupt, blk.Len(), n))
+	}
+	seqAt := func(i int) int64 {
+		if off != nil {
+			return lo + int64(off[i])
+		}
+		return lo + int64(i)
+	}
+	var out []seqObs
+	add := func(i int, o observe.Observation) {
+		if tr != nil {
+			o.Transcript.Bytes = tr[i]
+		}
+		if keep == nil || keep(seqAt(i), &o) {
+			out = append(out, seqObs{seq: seqAt(i), o: o})
+		}
+	}
+	if seqs != nil {
+		for i := range n {
+			if !seqs[seqAt(i)] {
+				continue
+			}
+			o, err := blk.At(i)
+			if err != nil {
+				return fail(err)
+			}
+			add(i, o)
+		}
+		return out, nil
+	}
+	all, err := blk.All()
+	if err != nil {
+		return fail(err)
+	}
+	for i := range all {
+		add(i, all[i])
+	}
+	return out, nil
+}
+
+// byTimeSeq orders observations as Observations hands them out: by time,
+// then seq.
+func byTimeSeq(a, b *seqObs) int {
+	ta, tb := a.o.Time.UnixNano(), b.o.Time.UnixNano()
+	switch {
+	case ta < tb:
+		return -1
+	case ta > tb:
+		return 1
+	case a.seq < b.seq:
+		return -1
+	case a.seq > b.seq:
+		return 1
+	}
+	return 0
+}
+
+// bySeq orders observations by seq.
+func bySeq(a, b *seqObs) int { return cmpInt64(a.seq, b.seq) }
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// mergeHot calls fn for the hot rows that read hands out (in order) and
+// the cold observations, merged in order: cold is sorted by order first.
+func mergeHot(cold []seqObs, order func(a, b *seqObs) int,
+	read func(fn func(seq int64, o *observe.Observation) error) error, fn func(seq int64, o *observe.Observation) error) error {
+	slices.SortFunc(cold, func(a, b seqObs) int { return order(&a, &b) })
+	k := 0
+	err := read(func(seq int64, o *observe.Observation) error {
+		h := seqObs{seq: seq, o: *o}
+		for ; k < len(cold) && order(&cold[k], &h) < 0; k++ {
+			if err := fn(cold[k].seq, &cold[k].o); err != nil {
+				return err
+			}
+		}
+		return fn(seq, o)
+	})
+	if err != nil {
+		return err
+	}
+	for ; k < len(cold); k++ {
+		if err := fn(cold[k].seq, &cold[k].o); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -419,6 +420,11 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			s.commitDicts(freshDicts)
 			if len(obs) == len(given) { // else obs is a copy
 				leaves.remember(given)
+			}
+			if s.afterInsert != nil {
+				if err := s.afterInsert(ctx); err != nil {
+					return int(added.n), fmt.Errorf("observations stored, then: %w", err)
+				}
 			}
 			return int(added.n), nil
 		}
@@ -883,11 +889,24 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	}
 	where := `o.time_ns >= $1`
 	args := []any{lo}
+	hi := int64(math.MaxInt64)
 	if !f.Until.IsZero() {
 		where += ` AND o.time_ns < $2`
 		args = append(args, f.Until.UnixNano())
+		hi = f.Until.UnixNano()
 	}
-	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
+	if lo >= hi {
+		return nil
+	}
+	// The blocks meeting the range, then the hot rows, merged (blocks.go).
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+		func(_ int64, o *observe.Observation) bool { ns := o.Time.UnixNano(); return ns >= lo && ns < hi })
+	if err != nil {
+		return err
+	}
+	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+		return s.rowsWhereOn(ctx, s.pool, where, `o.time_ns, o.seq`, args, fn)
+	}, func(_ int64, o *observe.Observation) error { return fn(o) })
 }
 
 // ObservationsOfAddress calls fn for each observation of one of addrs
@@ -906,8 +925,22 @@ func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, s
 		}
 		ips = append(ips, a.String())
 	}
-	return s.observationsWhere(ctx, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
-		`o.time_ns, o.seq`, []any{since.UnixNano(), until.UnixNano(), ips}, fn)
+	lo, hi := since.UnixNano(), until.UnixNano()
+	// The blocks' endpoints are compared in Go: an address equal as netip
+	// compares it is equal as inet does (an IPv4 address and its
+	// IPv4-mapped form apart), and a zone never matches (none is asked).
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+		func(_ int64, o *observe.Observation) bool {
+			ns := o.Time.UnixNano()
+			return ns >= lo && ns < hi && o.Endpoint.IP.Zone() == "" && slices.Contains(addrs, o.Endpoint.IP)
+		})
+	if err != nil {
+		return err
+	}
+	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+		return s.rowsWhereOn(ctx, s.pool, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
+			`o.time_ns, o.seq`, []any{lo, hi, ips}, fn)
+	}, func(_ int64, o *observe.Observation) error { return fn(o) })
 }
 
 // observationsWhere calls fn for each observation that where selects, in

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"hash/fnv"
 	"maps"
 	mrand "math/rand/v2"
 	"net"
@@ -111,7 +112,42 @@ func openTest(t testing.TB, cfg Config) *Store {
 		t.Fatalf("Open(schema %s): %v", cfg.Schema, err)
 	}
 	t.Cleanup(func() { st.Close() }) // runs before the schema is dropped (cleanups run last-in first-out)
+	testCompaction(t, st)
 	return st
+}
+
+// testCompaction sets st to compact its observations into blocks as
+// VIGIL_TEST_PG_COMPACT says: "always" after every batch stored, "random"
+// after about a third of them (seeded by the test's name), whatever the
+// watermark and the time, so that every contract suite run through
+// openTest reads observations from blocks and rows mixed (docs/deployment.md,
+// "Observations in blocks": the three-way runs). Unset: all hot.
+func testCompaction(t testing.TB, st *Store) {
+	mode := os.Getenv("VIGIL_TEST_PG_COMPACT")
+	opt := DefaultCompactOptions()
+	opt.Settle, opt.Now, opt.ignoreWatermark = 0, time.Unix(0, 1<<62), true
+	switch mode {
+	case "":
+	case "always":
+		st.afterInsert = func(ctx context.Context) error { _, err := st.CompactObservations(ctx, opt); return err }
+	case "random":
+		h := fnv.New64a()
+		h.Write([]byte(t.Name()))
+		var mu sync.Mutex
+		r := mrand.New(mrand.NewPCG(h.Sum64(), 30))
+		st.afterInsert = func(ctx context.Context) error {
+			mu.Lock()
+			now := r.IntN(3) == 0
+			mu.Unlock()
+			if !now {
+				return nil
+			}
+			_, err := st.CompactObservations(ctx, opt)
+			return err
+		}
+	default:
+		t.Fatalf("VIGIL_TEST_PG_COMPACT=%q: want always or random", mode)
+	}
 }
 
 func TestContract(t *testing.T) {
