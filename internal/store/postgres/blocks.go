@@ -13,70 +13,158 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/obsblock"
 )
 
-// blockStoredIDs returns the ids of obs that a block holds in their
-// windows (migration 0030): the rows compaction moved there, which the
-// hot rows' unique index and ingest's probe of the id's window no longer
-// see. An id stored outside its window is listed in
-// observation_ids_elsewhere, which compaction leaves alone, and found
-// there. It reads the ids alone (obsblock's IDs) of the blocks whose time
-// range meets a window and whose UUID range holds the id; a batch whose
-// windows meet no block (a live batch: blocks hold settled, older rows)
-// costs one probe of the blocks' time index. Called under seqOrder's
-// lock, which compaction takes too: no row moves between this look and
-// the INSERT's.
+// blockStoredIDs returns the ids of obs that a block holds (migration
+// 0030): the rows compaction moved there, which the hot rows' unique index
+// and ingest's probe of the id's window no longer see. An id stored
+// outside its window is listed in observation_ids_elsewhere, which
+// compaction leaves alone, and found there by the INSERT's own check; one
+// in its window is found here, in the blocks whose time range meets its
+// window and whose UUID range holds it (their ids alone: obsblock's IDs).
+// A batch whose windows meet no block (a live batch: blocks hold settled,
+// older rows) costs one probe of the blocks' time index. Called under
+// seqOrder's lock, which compaction takes too: no row moves between this
+// look and the INSERT's.
 func blockStoredIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[string]bool, error) {
+	ids := make([]string, len(obs))
+	for i := range obs {
+		ids[i] = obs[i].ID
+	}
+	seqs, err := blockSeqsInWindows(ctx, tx, ids)
+	if err != nil || len(seqs) == 0 {
+		return nil, err
+	}
+	out := make(map[string]bool, len(seqs))
+	for id := range seqs {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// blockSeqs returns the seq of each of ids that a block holds: in its
+// window (blockSeqsInWindows) or, for an id stored outside it, at the seq
+// observation_ids_elsewhere lists for it (checked against the block's
+// ids: an id listed whose row was purged is in no block).
+func blockSeqs(ctx context.Context, db pgQuerier, ids []string) (map[string]int64, error) {
+	out, err := blockSeqsInWindows(ctx, db, ids)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = map[string]int64{}
+	}
+	var rest []string
+	for _, id := range ids {
+		if _, ok := out[id]; !ok {
+			rest = append(rest, id)
+		}
+	}
+	if len(rest) == 0 {
+		return out, nil
+	}
+	r, err := db.Query(ctx, `SELECT e.id, e.seq, b.seq_lo, b.n, b.seq_off, b.body FROM observation_ids_elsewhere e
+		JOIN observation_blocks b ON int8range(b.seq_lo, b.seq_hi, '[]') @> e.seq
+		WHERE e.id = ANY($1) AND e.seq IS NOT NULL`, rest)
+	if err != nil {
+		return nil, fmt.Errorf("ids in blocks: %w", err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var id string
+		var seq, lo int64
+		var n int32
+		var off []int32
+		var body []byte
+		if err := r.Scan(&id, &seq, &lo, &n, &off, &body); err != nil {
+			return nil, fmt.Errorf("ids in blocks: %w", err)
+		}
+		got, err := blockIDSeqs(lo, int(n), off, body)
+		if err != nil {
+			return nil, err
+		}
+		if got[id] == seq {
+			out[id] = seq
+		}
+	}
+	return out, r.Err()
+}
+
+// blockSeqsInWindows returns the seq of each UUIDv7 id of ids that a
+// block holds in the id's window: in the blocks whose time range meets
+// the window and whose UUID range holds the id. One probe of the blocks'
+// time index first, for the whole of ids.
+func blockSeqsInWindows(ctx context.Context, db pgQuerier, ids []string) (map[string]int64, error) {
 	var los, his []int64
 	var uids []pgtype.UUID
+	want := map[string]int64{} // id: its time
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for i := range obs {
-		uid, _ := idValues(obs[i].ID)
+	for _, id := range ids {
+		uid, _ := idValues(id)
 		t, ok := idNS(uid)
 		if !ok {
 			continue
 		}
 		los, his, uids = append(los, t-idWindowNS), append(his, t+idWindowNS), append(uids, uid)
 		lo, hi = min(lo, t-idWindowNS), max(hi, t+idWindowNS)
+		want[formatUUID(uid.Bytes)] = t
 	}
 	if len(uids) == 0 {
 		return nil, nil
 	}
 	var any bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks
 		WHERE int8range(time_lo, time_hi, '[]') && int8range($1, $2))`, lo, hi).Scan(&any); err != nil {
 		return nil, fmt.Errorf("ids in blocks: %w", err)
 	}
 	if !any {
 		return nil, nil
 	}
-	r, err := tx.Query(ctx, `SELECT DISTINCT b.time_lo, b.seq_lo, b.body FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS w(lo, hi, u)
+	r, err := db.Query(ctx, `SELECT DISTINCT b.time_lo, b.seq_lo, b.n, b.seq_off, b.body FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS w(lo, hi, u)
 		JOIN observation_blocks b ON int8range(b.time_lo, b.time_hi, '[]') && int8range(w.lo, w.hi) AND w.u BETWEEN b.uid_lo AND b.uid_hi`,
 		los, his, uids)
 	if err != nil {
 		return nil, fmt.Errorf("ids in blocks: %w", err)
 	}
 	defer r.Close()
-	want := make(map[string]bool, len(uids))
-	for _, u := range uids {
-		want[formatUUID(u.Bytes)] = true
-	}
-	out := map[string]bool{}
+	out := map[string]int64{}
 	for r.Next() {
-		var tlo, seqLo int64
+		var tlo, lo int64
+		var n int32
+		var off []int32
 		var body []byte
-		if err := r.Scan(&tlo, &seqLo, &body); err != nil {
+		if err := r.Scan(&tlo, &lo, &n, &off, &body); err != nil {
 			return nil, fmt.Errorf("ids in blocks: %w", err)
 		}
-		ids, err := obsBlockIDs(body)
+		got, err := blockIDSeqs(lo, int(n), off, body)
 		if err != nil {
-			return nil, fmt.Errorf("ids in the block of seq %d: %w", seqLo, err)
+			return nil, err
 		}
-		for _, id := range ids {
-			if want[id] {
-				out[id] = true
+		for id, seq := range got {
+			if _, ok := want[id]; ok {
+				out[id] = seq
 			}
 		}
 	}
 	return out, r.Err()
+}
+
+// blockIDSeqs reads a block's ids alone, with their seqs.
+func blockIDSeqs(lo int64, n int, off []int32, body []byte) (map[string]int64, error) {
+	ids, err := obsBlockIDs(body)
+	if err == nil && (len(ids) != n || off != nil && len(off) != n) {
+		err = fmt.Errorf("%w: %d ids, %d observations, %d seq offsets", obsblock.ErrCorrupt, len(ids), n, len(off))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("observation block of seq %d: %w", lo, err)
+	}
+	out := make(map[string]int64, n)
+	for i, id := range ids {
+		if off != nil {
+			out[id] = lo + int64(off[i])
+		} else {
+			out[id] = lo + int64(i)
+		}
+	}
+	return out, nil
 }
 
 // obsBlockIDs reads a block's ids alone.

@@ -30,6 +30,9 @@ ALTER TABLE observation_blocks ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COL
 -- overlap other blocks' seqs).
 CREATE INDEX observation_blocks_seqs ON observation_blocks USING gist (int8range(seq_lo, seq_hi, '[]'));
 CREATE INDEX observation_blocks_times ON observation_blocks USING gist (int8range(time_lo, time_hi, '[]'));
+-- The blocks in order of their least seq: the analysis reads new seqs a
+-- bounded number of blocks at a time.
+CREATE INDEX observation_blocks_seq_lo ON observation_blocks (seq_lo);
 CREATE TABLE observation_blocks_pdefault PARTITION OF observation_blocks DEFAULT;
 
 -- The heads of the signed batches among the blocks' observations (the
