@@ -328,3 +328,24 @@ func mergeHot(cold []seqObs, order func(a, b *seqObs) int,
 	}
 	return nil
 }
+
+// blockObservationOfID reads the observation of id from its block, if a
+// block holds it (blockSeqs).
+func (s *Store) blockObservationOfID(ctx context.Context, id string) (observe.Observation, bool, error) {
+	seqs, err := blockSeqs(ctx, s.pool, []string{id})
+	if err != nil {
+		return observe.Observation{}, false, err
+	}
+	seq, ok := seqs[id]
+	if !ok {
+		return observe.Observation{}, false, nil
+	}
+	got, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{[]int64{seq}}, map[int64]bool{seq: true}, nil)
+	if err != nil {
+		return observe.Observation{}, false, err
+	}
+	if len(got) != 1 || got[0].o.ID != id {
+		return observe.Observation{}, false, fmt.Errorf("observation %s: %w: seq %d of its block holds %d observations", id, obsblock.ErrCorrupt, seq, len(got))
+	}
+	return got[0].o, true, nil
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -272,4 +273,69 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 		return fmt.Errorf("block of seqs %d..%d: %w", lo, hi, err)
 	}
 	return nil
+}
+
+// thawBlocks puts the observations of every block back into rows, with
+// their seqs, and deletes the blocks and their chain heads, in tx, under
+// seqOrder's lock (taken here). Retention runs it before it chooses what
+// to purge: its SQL (the holds, the due rows, the months' partitions)
+// reads rows only, and a purge that missed a block's due rows, or a hold
+// that missed a held row in a block (and so the rest of its signed
+// batch), would be a defect. Costly with many blocks (every block decoded
+// and written back, compacted again later): what retention does until it
+// reads blocks itself (docs/deployment.md, "Observations in blocks").
+func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx) (int, error) {
+	if err := s.seqOrder(ctx, tx); err != nil {
+		return 0, err
+	}
+	cold, err := coldObservations(ctx, tx, `true`, nil, nil, nil)
+	if err != nil || len(cold) == 0 {
+		return 0, err
+	}
+	obs := make([]observe.Observation, len(cold))
+	for i := range cold {
+		obs[i] = cold[i].o
+	}
+	var fresh map[hashKey]int64
+	var freshChains map[string]int64
+	var freshDicts [numDicts]map[string]int64
+	refs, err := s.rowRefs(ctx, tx, obs, &fresh, &freshChains, &freshDicts)
+	if err != nil {
+		return 0, err
+	}
+	cols := `seq, ` + obsColumns
+	const chunk = 65535 / (obsArgs + 1) // obsArgs + 1 arguments a row, 65,535 a statement
+	for start := 0; start < len(obs); start += chunk {
+		end := min(start+chunk, len(obs))
+		args := make([]any, 0, (end-start)*(obsArgs+1))
+		var b strings.Builder
+		b.WriteString(`INSERT INTO observations (` + cols + `) OVERRIDING SYSTEM VALUE VALUES `)
+		row := make([]any, obsArgs)
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteByte(',')
+			}
+			b.WriteByte('(')
+			obsRow(row, &obs[i], &refs[i])
+			args = append(args, cold[i].seq)
+			args = append(args, row...)
+			for j := 0; j <= obsArgs; j++ {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "$%d", len(args)-obsArgs+j)
+			}
+			b.WriteByte(')')
+		}
+		if _, err := tx.Exec(ctx, b.String(), args...); err != nil {
+			return 0, fmt.Errorf("blocks back into rows: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM observation_blocks`); err != nil {
+		return 0, fmt.Errorf("blocks back into rows: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM observation_chain_heads`); err != nil {
+		return 0, fmt.Errorf("blocks back into rows: %w", err)
+	}
+	return len(obs), nil
 }

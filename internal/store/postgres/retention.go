@@ -141,6 +141,16 @@ func (s *Store) Holds(ctx context.Context, activeOnly bool) ([]retention.Hold, e
 
 // PurgePlan implements retention.PurgeStore.
 func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.Time) (map[retention.Kind]retention.Due, error) {
+	// Counted over the rows with every block put back into rows
+	// (thawBlocks), in a transaction rolled back: a plan changes nothing.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := s.thawBlocks(ctx, tx); err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
 	out := map[retention.Kind]retention.Due{}
 	for _, k := range retention.Kinds {
 		c := cutoffs[k].UnixNano()
@@ -157,10 +167,10 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 				heldQ += ` AND o.transcript IS NOT NULL`
 			}
 		}
-		if err := s.pool.QueryRow(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
+		if err := tx.QueryRow(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
 			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
 		}
-		if err := s.pool.QueryRow(ctx, heldQ, c).Scan(&d.Held); err != nil {
+		if err := tx.QueryRow(ctx, heldQ, c).Scan(&d.Held); err != nil {
 			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
 		}
 		if k == retention.KindLeads {
@@ -199,6 +209,9 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		}
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
+		}
+		if _, err := s.thawBlocks(ctx, tx); err != nil { // the purge's SQL reads rows
+			return err
 		}
 		var seqs, times []int64
 		var ids []string
@@ -457,6 +470,9 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			if err := lockHolds(ctx, tx); err != nil {
 				return err
 			}
+			if _, err := s.thawBlocks(ctx, tx); err != nil { // the month's blocks go with its rows
+				return err
+			}
 			var keep int64
 			var lo, hi *int64
 			part := pgx.Identifier{name}.Sanitize()
@@ -477,8 +493,23 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `DROP TABLE `+part)
+			if _, err := tx.Exec(ctx, `DROP TABLE `+part); err != nil {
+				return err
+			}
 			dropped = true
+			// The month's blocks' partition (migration 0030), empty once
+			// thawed: dropped with it, so that no block of a purged month
+			// can be written there again unseen.
+			bpart := "observation_blocks_p" + m[1] + m[2]
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bpart).Scan(&exists); err != nil || !exists {
+				return err
+			}
+			bp := pgx.Identifier{bpart}.Sanitize()
+			if _, err := tx.Exec(ctx, `ALTER TABLE observation_blocks DETACH PARTITION `+bp); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DROP TABLE `+bp)
 			return err
 		})
 		if err != nil {
