@@ -356,6 +356,36 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 			return nil, err
 		}
 	}
+	// And those in blocks (migration 0030), found by id as ingest finds
+	// them (blockSeqs), not at the records' seqs: a record that names
+	// another seq than its observation's is a contradiction to report.
+	var rest []string
+	for _, p := range recs {
+		if _, ok := rowsOf[p.ObservationID]; !ok {
+			rest = append(rest, p.ObservationID)
+		}
+	}
+	if len(rest) > 0 {
+		at, err := blockSeqs(ctx, s.pool, rest)
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([]int64, 0, len(at))
+		only := make(map[int64]bool, len(at))
+		for _, seq := range at {
+			seqs, only[seq] = append(seqs, seq), true
+		}
+		cold, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{seqs}, only, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cold {
+			o := &cold[i].o
+			if _, ok := rowsOf[o.ID]; !ok {
+				rowsOf[o.ID] = live{seq: cold[i].seq, ns: o.Time.UnixNano(), transcript: o.Transcript.Bytes != nil}
+			}
+		}
+	}
 	out := make(map[string]retention.Purged, len(recs))
 	for _, p := range recs {
 		if l, ok := rowsOf[p.ObservationID]; ok {

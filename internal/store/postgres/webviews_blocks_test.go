@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 	"github.com/vigil-oss/vigil/internal/webviews"
 )
@@ -90,4 +92,43 @@ func TestNewestObservationsReadThroughBlocks(t *testing.T) {
 	same("with the older observations in blocks", read())
 	compactAll(t, st)
 	same("with every observation in blocks", read())
+}
+
+// A purge record that its observation contradicts (it says the
+// observation went, or names another seq) is an error, whether the
+// observation is a row or in a block (migration 0030).
+func TestPurgeRecordContradictedByABlockIsAnError(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	st.afterInsert = nil
+	r := rand.New(rand.NewPCG(30, 5))
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var obs []observe.Observation
+	for i := range 3 {
+		obs = append(obs, storetest.Observation(r, at.Add(time.Duration(i)*time.Minute), i))
+	}
+	obs[2].ID = "sensor-7/observation/9" // found through observation_ids_elsewhere
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	seqs := rowSeqs(t, st)
+	compactAll(t, st)
+	records := []struct {
+		id, what string
+		seq      int64
+	}{
+		{obs[0].ID, "observations", seqs[obs[0].ID]},   // the observation went: it did not
+		{obs[1].ID, "transcripts", seqs[obs[1].ID] + 7}, // another seq
+		{obs[2].ID, "observations", seqs[obs[2].ID]},
+	}
+	for _, rec := range records {
+		if _, err := st.pool.Exec(ctx, `INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns) VALUES ($1, $2, $3, $4, 1)`,
+			rec.id, rec.seq, rec.what, at.UnixNano()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.PurgedObservations(ctx, []string{rec.id})
+		if !errors.Is(err, rowcodec.ErrPurgedLive) {
+			t.Errorf("record %+v of an observation in a block: %v, %v; want ErrPurgedLive", rec, got, err)
+		}
+	}
 }
