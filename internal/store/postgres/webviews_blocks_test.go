@@ -117,7 +117,7 @@ func TestPurgeRecordContradictedByABlockIsAnError(t *testing.T) {
 		id, what string
 		seq      int64
 	}{
-		{obs[0].ID, "observations", seqs[obs[0].ID]},   // the observation went: it did not
+		{obs[0].ID, "observations", seqs[obs[0].ID]},    // the observation went: it did not
 		{obs[1].ID, "transcripts", seqs[obs[1].ID] + 7}, // another seq
 		{obs[2].ID, "observations", seqs[obs[2].ID]},
 	}
