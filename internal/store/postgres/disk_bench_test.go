@@ -202,6 +202,12 @@ func compactedDisk(b *testing.B, st *Store, n int, others int64) {
 		(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observations'))`).Scan(&blocks, &transcripts, &heads, &elsewhere, &rows); err != nil {
 		b.Fatal(err)
 	}
+	var left string // what the rows' emptied table still takes, by relation
+	if err := st.pool.QueryRow(ctx, `SELECT string_agg(format('%s %s (%s of indexes)', c.relname, pg_total_relation_size(c.oid), pg_indexes_size(c.oid)), ', ' ORDER BY c.relname)
+		FROM pg_partition_tree('observations') t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`).Scan(&left); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("the rows' partitions after compaction and VACUUM FULL: %s", left)
 	ids := make([]string, len(sample))
 	for i := range sample {
 		ids[i] = sample[i].ID

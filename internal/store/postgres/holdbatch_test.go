@@ -51,7 +51,7 @@ func signedBatches(t *testing.T, raw []observe.Observation, seed byte) []observe
 // included.
 func TestHoldKeepsItsObservationsSignedBatch(t *testing.T) {
 	ctx := context.Background()
-	st := openTest(t, DefaultConfig())
+	st := openContract(t, DefaultConfig())
 	r := rand.New(rand.NewPCG(18, 18))
 	var raw []observe.Observation
 	for i := range 8 {

@@ -112,6 +112,16 @@ func openTest(t testing.TB, cfg Config) *Store {
 		t.Fatalf("Open(schema %s): %v", cfg.Schema, err)
 	}
 	t.Cleanup(func() { st.Close() }) // runs before the schema is dropped (cleanups run last-in first-out)
+	return st
+}
+
+// openContract is openTest for the contract suites (the store's, the
+// analysis's, the figures', the evidence log's, retention's) and the
+// holds' tests: it compacts as VIGIL_TEST_PG_COMPACT says
+// (testCompaction). The other tests, which read or change rows by SQL,
+// open their stores all hot.
+func openContract(t testing.TB, cfg Config) *Store {
+	st := openTest(t, cfg)
 	testCompaction(t, st)
 	return st
 }
@@ -152,21 +162,21 @@ func testCompaction(t testing.TB, st *Store) {
 
 func TestContract(t *testing.T) {
 	requirePostgres(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, DefaultConfig()) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The analysis's contract (analysis.Views), driving the real Engine over
 // the store.
 func TestAnalysisContract(t *testing.T) {
 	requirePostgres(t)
-	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The PostgreSQL store keeps the figures' contract (figures.Store, the
 // roll-ups of migration 0011).
 func TestFiguresContract(t *testing.T) {
 	requirePostgres(t)
-	figurestest.Run(t, func(t *testing.T) figurestest.Store { return openTest(t, DefaultConfig()) })
+	figurestest.Run(t, func(t *testing.T) figurestest.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The PostgreSQL store keeps the claims' contract (casework.Store,
@@ -337,16 +347,16 @@ func TestContractWithValuesInserts(t *testing.T) {
 	requirePostgres(t)
 	cfg := DefaultConfig()
 	cfg.InsertMethod, cfg.ValuesChunk = InsertValues, 3
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, cfg) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openContract(t, cfg) })
 }
 
 func TestLogStoreContract(t *testing.T) {
 	requirePostgres(t)
-	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, DefaultConfig()) })
+	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openContract(t, DefaultConfig()) })
 	cfg := DefaultConfig()
 	cfg.InsertMethod, cfg.ValuesChunk = InsertValues, 3
 	t.Run("ValuesInserts", func(t *testing.T) {
-		storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, cfg) })
+		storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openContract(t, cfg) })
 	})
 }
 

@@ -23,7 +23,6 @@ import (
 func TestNewestObservationsReadThroughBlocks(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, DefaultConfig())
-	st.afterInsert = nil // compacted here, not by VIGIL_TEST_PG_COMPACT
 	r := rand.New(rand.NewPCG(30, 4))
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	agencies := []string{"", "fr-a", "fr-b"}
@@ -100,7 +99,6 @@ func TestNewestObservationsReadThroughBlocks(t *testing.T) {
 func TestPurgeRecordContradictedByABlockIsAnError(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, DefaultConfig())
-	st.afterInsert = nil
 	r := rand.New(rand.NewPCG(30, 5))
 	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	var obs []observe.Observation
