@@ -110,12 +110,12 @@ func blockSeqsInWindows(ctx context.Context, db pgQuerier, ids []string) (map[st
 	if len(uids) == 0 {
 		return nil, nil
 	}
-	var any bool
+	var some bool
 	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks
-		WHERE int8range(time_lo, time_hi, '[]') && int8range($1, $2))`, lo, hi).Scan(&any); err != nil {
+		WHERE int8range(time_lo, time_hi, '[]') && int8range($1, $2))`, lo, hi).Scan(&some); err != nil {
 		return nil, fmt.Errorf("ids in blocks: %w", err)
 	}
-	if !any {
+	if !some {
 		return nil, nil
 	}
 	r, err := db.Query(ctx, `SELECT DISTINCT b.time_lo, b.seq_lo, b.n, b.seq_off, b.body FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS w(lo, hi, u)

@@ -135,8 +135,16 @@ func (s *Store) settledBound(ctx context.Context, tx pgx.Tx, opt CompactOptions)
 	return min(bound, logEnd), nil
 }
 
-// compactTx is one transaction of CompactObservations.
+// compactTx is one transaction of CompactObservations. It takes
+// legal_holds in ROW EXCLUSIVE mode first, which a purge's SHARE lock
+// (lockHolds) excludes: no compaction runs while a purge chooses and
+// removes its rows (thawBlocks relies on it), and the locks are taken in
+// the same order as a purge's (the holds' table, then ingest's), so
+// that neither waits for the other in a cycle.
 func (s *Store) compactTx(ctx context.Context, tx pgx.Tx, opt CompactOptions) (CompactResult, error) {
+	if _, err := tx.Exec(ctx, `LOCK TABLE legal_holds IN ROW EXCLUSIVE MODE`); err != nil {
+		return CompactResult{}, fmt.Errorf("legal holds' lock: %w", err)
+	}
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return CompactResult{}, err
 	}
@@ -277,7 +285,10 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 
 // thawBlocks puts the observations of every block back into rows, with
 // their seqs, and deletes the blocks and their chain heads, in tx, under
-// seqOrder's lock (taken here). Retention runs it before it chooses what
+// seqOrder's lock (taken here when there is a block). The caller holds
+// the legal holds' SHARE lock (lockHolds), which compaction's lock on
+// that table waits for: no block appears in tx's later statements once
+// none is seen here. Retention runs it before it chooses what
 // to purge: its SQL (the holds, the due rows, the months' partitions)
 // reads rows only, and a purge that missed a block's due rows, or a hold
 // that missed a held row in a block (and so the rest of its signed
@@ -285,6 +296,10 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 // and written back, compacted again later): what retention does until it
 // reads blocks itself (docs/deployment.md, "Observations in blocks").
 func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx) (int, error) {
+	var some bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks)`).Scan(&some); err != nil || !some {
+		return 0, err
+	}
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return 0, err
 	}

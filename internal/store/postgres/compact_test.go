@@ -183,3 +183,55 @@ func TestCompactionMovesSettledRowsIntoBlocks(t *testing.T) {
 		t.Fatalf("a second compaction moved %+v (%v)", res, err)
 	}
 }
+
+// A compaction waits for a purge that holds the legal holds' lock (its
+// choice of rows reads rows only, after thawBlocks saw no block), and a
+// purge that finds no block does not take ingest's lock: an INSERT runs
+// beside it.
+func TestCompactionWaitsForAPurge(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	r := rand.New(rand.NewPCG(30, 6))
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	if err := st.InsertObservations(ctx, []observe.Observation{storetest.Observation(r, at, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := st.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := lockHolds(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.thawBlocks(ctx, tx); err != nil || n != 0 {
+		t.Fatalf("thaw with no block: %d, %v", n, err)
+	}
+	// Ingest goes on meanwhile: the purge took no seq lock.
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := st.InsertObservations(ictx, []observe.Observation{storetest.Observation(r, at.Add(time.Second), 1)}); err != nil {
+		t.Fatalf("an insert beside a purge that found no block: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		opt := DefaultCompactOptions()
+		opt.Settle, opt.Now, opt.ignoreWatermark = 0, time.Unix(0, 1<<62), true
+		_, err := st.CompactObservations(ctx, opt)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a compaction ran during a purge (%v)", err)
+	case <-time.After(time.Second):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if hot := storedRows(t, st); len(hot) != 0 {
+		t.Fatalf("%d rows hot after the purge ended and the compaction ran", len(hot))
+	}
+}

@@ -148,6 +148,9 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	if err := lockHolds(ctx, tx); err != nil { // thawBlocks needs it
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
 	if _, err := s.thawBlocks(ctx, tx); err != nil {
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
