@@ -283,19 +283,27 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 	return nil
 }
 
-// thawBlocks puts the observations of every block back into rows, with
-// their seqs, and deletes the blocks and their chain heads, in tx, under
-// seqOrder's lock (taken here when there is a block). The caller holds
-// the legal holds' SHARE lock (lockHolds), which compaction's lock on
-// that table waits for: no block appears in tx's later statements once
-// none is seen here. Retention runs it before it chooses what
-// to purge: its SQL (the holds, the due rows, the months' partitions)
-// reads rows only, and a purge that missed a block's due rows, or a hold
-// that missed a held row in a block (and so the rest of its signed
-// batch), would be a defect. Costly with many blocks (every block decoded
-// and written back, compacted again later): what retention does until it
-// reads blocks itself (docs/deployment.md, "Observations in blocks").
-func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx) (int, error) {
+// thawBlocks puts back into rows, with their seqs, the observations of
+// the blocks a purge must see as rows, and deletes those blocks and
+// their chain heads, in tx: the blocks that begin before obsCutoff (they
+// may hold observations due), those that begin before transcriptCutoff
+// and hold a transcript, and those that hold an observation an active
+// hold protects (held_obs: the hold's batches are found from its
+// observations' chain fields). A block outside them begins after both
+// cutoffs and holds nothing due; the heads of its signed batches are in
+// observation_chain_heads, which the holds' CTE reads beside the rows'.
+// math.MinInt64 for a cutoff: none. Under seqOrder's lock, taken here
+// when there is a block. The caller holds the legal holds' SHARE lock
+// (lockHolds), which compaction's lock on that table waits for: no block
+// appears in tx's later statements once none is seen here. Retention
+// runs it before it chooses what to purge: its SQL (the holds, the due
+// rows, the months' partitions) reads rows, and a purge that missed a
+// block's due rows, or a hold that missed a held row in a block (and so
+// the rest of its signed batch), would be a defect. The held blocks are
+// thawed at every run, and compacted again later: what retention does
+// until it reads blocks itself (docs/deployment.md, "Observations in
+// blocks").
+func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx, obsCutoff, transcriptCutoff int64) (int, error) {
 	var some bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks)`).Scan(&some); err != nil || !some {
 		return 0, err
@@ -303,7 +311,27 @@ func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx) (int, error) {
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return 0, err
 	}
-	cold, err := coldObservations(ctx, tx, `true`, nil, nil, nil)
+	var los, seqLos []int64
+	r, err := tx.Query(ctx, heldCTE+`SELECT b.time_lo, b.seq_lo FROM observation_blocks b WHERE b.time_lo < $1
+		OR b.time_lo < $2 AND b.transcript IS NOT NULL
+		OR EXISTS (SELECT 1 FROM held_obs h WHERE int8range(b.seq_lo, b.seq_hi, '[]') @> h.seq)`, obsCutoff, transcriptCutoff)
+	if err != nil {
+		return 0, fmt.Errorf("blocks back into rows: %w", err)
+	}
+	for r.Next() {
+		var lo, seqLo int64
+		if err := r.Scan(&lo, &seqLo); err != nil {
+			r.Close()
+			return 0, fmt.Errorf("blocks back into rows: %w", err)
+		}
+		los, seqLos = append(los, lo), append(seqLos, seqLo)
+	}
+	r.Close()
+	if err := r.Err(); err != nil || len(los) == 0 {
+		return 0, err
+	}
+	const which = `(b.time_lo, b.seq_lo) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+	cold, err := coldObservations(ctx, tx, which, []any{los, seqLos}, nil, nil)
 	if err != nil || len(cold) == 0 {
 		return 0, err
 	}
@@ -346,10 +374,14 @@ func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx) (int, error) {
 			return 0, fmt.Errorf("blocks back into rows: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM observation_blocks`); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM observation_blocks b WHERE `+which, los, seqLos); err != nil {
 		return 0, fmt.Errorf("blocks back into rows: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM observation_chain_heads`); err != nil {
+	seqs := make([]int64, len(cold))
+	for i := range cold {
+		seqs[i] = cold[i].seq
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM observation_chain_heads WHERE seq = ANY($1)`, seqs); err != nil {
 		return 0, fmt.Errorf("blocks back into rows: %w", err)
 	}
 	return len(obs), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,7 +29,8 @@ const purgedSensor = "(first observation purged under retention)"
 // with every member of their sensors' signed batches; held_obs unpacks
 // their endpoints' sightings, migration 0022),
 // held_ep their endpoints, mark the analysis's watermark. A batch's
-// bounds are its signed heads (observations_chain_heads), its rows those
+// bounds are its signed heads (observations_chain_heads; and
+// observation_chain_heads for the heads in blocks, migration 0030), its rows those
 // in the seq ranges of the commits that stored its chain's positions
 // (observation_chain_runs, migration 0026; 6 is chainBlockShift).
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
@@ -37,8 +39,10 @@ const heldCTE = `WITH RECURSIVE held_t(id) AS (
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT u.seq FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u WHERE tl.endpoint IN (SELECT id FROM held_ep)),
 held_batch(ref, lo, hi) AS (SELECT DISTINCT o.chain_ref,
-	COALESCE((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	COALESCE(GREATEST((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL),
+		(SELECT max(x.chain_seq) FROM observation_chain_heads x WHERE x.chain_ref = o.chain_ref AND x.chain_seq < o.chain_seq)), 0) + 1,
+	COALESCE(LEAST((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL),
+		(SELECT min(x.chain_seq) FROM observation_chain_heads x WHERE x.chain_ref = o.chain_ref AND x.chain_seq >= o.chain_seq)), 9223372036854775807)
 	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
 	SELECT o.seq FROM held_batch b JOIN observation_chain_runs r ON r.chain_ref = b.ref AND r.block BETWEEN b.lo >> 6 AND b.hi >> 6
@@ -151,7 +155,7 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 	if err := lockHolds(ctx, tx); err != nil { // thawBlocks needs it
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
-	if _, err := s.thawBlocks(ctx, tx); err != nil {
+	if _, err := s.thawBlocks(ctx, tx, cutoffs[retention.KindObservations].UnixNano(), cutoffs[retention.KindTranscripts].UnixNano()); err != nil {
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
 	out := map[retention.Kind]retention.Due{}
@@ -213,7 +217,11 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
 		}
-		if _, err := s.thawBlocks(ctx, tx); err != nil { // the purge's SQL reads rows
+		obsCut, trCut := cutoff.UnixNano(), int64(math.MinInt64) // the purge's SQL reads rows
+		if k == retention.KindTranscripts {
+			obsCut, trCut = trCut, obsCut
+		}
+		if _, err := s.thawBlocks(ctx, tx, obsCut, trCut); err != nil {
 			return err
 		}
 		var seqs, times []int64
@@ -503,7 +511,7 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			if err := lockHolds(ctx, tx); err != nil {
 				return err
 			}
-			if _, err := s.thawBlocks(ctx, tx); err != nil { // the month's blocks go with its rows
+			if _, err := s.thawBlocks(ctx, tx, cutoff.UnixNano(), math.MinInt64); err != nil { // the month's blocks go with its rows
 				return err
 			}
 			var keep int64
