@@ -31,8 +31,10 @@ ALTER TABLE observation_blocks ALTER COLUMN body SET STORAGE EXTERNAL, ALTER COL
 CREATE INDEX observation_blocks_seqs ON observation_blocks USING gist (int8range(seq_lo, seq_hi, '[]'));
 CREATE INDEX observation_blocks_times ON observation_blocks USING gist (int8range(time_lo, time_hi, '[]'));
 -- The blocks in order of their least seq: the analysis reads new seqs a
--- bounded number of blocks at a time.
+-- bounded number of blocks at a time; and of their greatest, for the
+-- greatest seq stored (AnalysisSeqs).
 CREATE INDEX observation_blocks_seq_lo ON observation_blocks (seq_lo);
+CREATE INDEX observation_blocks_seq_hi ON observation_blocks (seq_hi);
 CREATE TABLE observation_blocks_pdefault PARTITION OF observation_blocks DEFAULT;
 
 -- The heads of the signed batches among the blocks' observations (the
