@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,12 +188,67 @@ func (s *Store) AnalysisObservations(ctx context.Context, after, upTo int64, fn 
 	c := &obsReadCache{matches: map[string][]observe.Match{}, places: map[string]observe.Place{}, items: map[string]hashkind.Hash{},
 		levels: map[string]observe.Level{}}
 	for {
-		n, last, err := s.readAnalysisChunk(ctx, after, upTo, c, fn)
-		if err != nil || n < analysisChunk {
+		var err error
+		if after, err = s.analysisSegment(ctx, after, upTo, c, fn); err != nil || after >= upTo {
 			return err
 		}
-		after = last
 	}
+}
+
+// analysisBlocks bounds the blocks one segment of AnalysisObservations
+// decodes (their least seqs after the segment's start).
+const analysisBlocks = 32
+
+// analysisSegment hands out the observations of seqs in (after, hi], hot
+// rows and blocks merged in seq order, where hi is upTo or less: the
+// hot rows of one chunk (readAnalysisChunk) and the blocks of up to
+// analysisBlocks least seqs past after. It returns hi.
+func (s *Store) analysisSegment(ctx context.Context, after, upTo int64, c *obsReadCache,
+	fn func(seq int64, o *observe.Observation) error) (int64, error) {
+	hi := upTo
+	var cut int64
+	err := s.pool.QueryRow(ctx, `SELECT seq_lo FROM observation_blocks WHERE seq_lo > $1 AND seq_lo <= $2 ORDER BY seq_lo OFFSET $3 LIMIT 1`,
+		after, upTo, analysisBlocks).Scan(&cut)
+	switch {
+	case err == nil:
+		hi = cut - 1
+	case !errors.Is(err, pgx.ErrNoRows):
+		return 0, err
+	}
+	var end any // hi + 1, NULL (no bound) past the greatest bigint
+	if hi < math.MaxInt64 {
+		end = hi + 1
+	}
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.seq_lo, b.seq_hi, '[]') && int8range($1, $2)`, []any{after + 1, end}, nil,
+		func(seq int64, o *observe.Observation) bool {
+			o.Transcript.Bytes = nil // left out, as from the rows
+			return seq > after && seq <= hi
+		})
+	if err != nil {
+		return 0, err
+	}
+	slices.SortFunc(cold, func(a, b seqObs) int { return cmpInt64(a.seq, b.seq) })
+	k := 0
+	n, last, err := s.readAnalysisChunk(ctx, after, hi, c, func(seq int64, o *observe.Observation) error {
+		for ; k < len(cold) && cold[k].seq < seq; k++ {
+			if err := fn(cold[k].seq, &cold[k].o); err != nil {
+				return err
+			}
+		}
+		return fn(seq, o)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n == analysisChunk { // the rest of (last, hi] next time, blocks' observations past last too
+		return last, nil
+	}
+	for ; k < len(cold); k++ {
+		if err := fn(cold[k].seq, &cold[k].o); err != nil {
+			return 0, err
+		}
+	}
+	return hi, nil
 }
 
 // analysisChunk is how many observations one read of AnalysisObservations
@@ -357,8 +414,27 @@ func (s *Store) AnalysisSeqs(ctx context.Context, ids []string) ([]int64, int64,
 			return nil, 0, err
 		}
 	}
+	// The ids not found hot, in the blocks (migration 0030).
+	var rest []string
+	for id, is := range at {
+		if seqs[is[0]] == 0 {
+			rest = append(rest, id)
+		}
+	}
+	if len(rest) > 0 {
+		cold, err := blockSeqs(ctx, s.pool, rest)
+		if err != nil {
+			return nil, 0, err
+		}
+		for id, seq := range cold {
+			for _, i := range at[id] {
+				seqs[i] = seq
+			}
+		}
+	}
 	var maxSeq int64
-	if err := s.db().QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM observations`).Scan(&maxSeq); err != nil {
+	if err := s.db().QueryRowContext(ctx, `SELECT GREATEST((SELECT COALESCE(MAX(seq), 0) FROM observations),
+		(SELECT COALESCE(MAX(seq_hi), 0) FROM observation_blocks))`).Scan(&maxSeq); err != nil {
 		return nil, 0, err
 	}
 	return seqs, maxSeq, nil

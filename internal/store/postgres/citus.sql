@@ -124,6 +124,9 @@ SELECT create_distributed_table('evidence_log', 'obs_uid', colocate_with => 'obs
 -- the tables whose keys have its type (here targets', text too).
 SELECT create_distributed_table('purged_observations', 'observation_id', colocate_with => 'none');
 SELECT create_distributed_table('observation_ids_elsewhere', 'id', colocate_with => 'purged_observations');
+-- observation_blocks (migration 0030): a block on one shard, by its
+-- least seq; not co-located (no other table is keyed by seq ranges).
+SELECT create_distributed_table('observation_blocks', 'seq_lo', colocate_with => 'none');
 
 SELECT create_distributed_table('analysis_endpoints', 'id');
 SELECT create_distributed_table('analysis_endpoint_files', 'endpoint', colocate_with => 'analysis_endpoints');

@@ -85,7 +85,7 @@ func citusPlan(t *testing.T) (map[string]planRow, string) {
 }
 
 var (
-	createTable = regexp.MustCompile(`(?is)CREATE TABLE (?:IF NOT EXISTS )?(\w+) \((.*?)\n\);`)
+	createTable = regexp.MustCompile(`(?is)CREATE TABLE (?:IF NOT EXISTS )?(\w+) \((.*?)\n\)(?: PARTITION BY [^;]*)?;`)
 	dropTable   = regexp.MustCompile(`(?m)^DROP TABLE (?:IF EXISTS )?(\w+);`)
 	addColumn   = regexp.MustCompile(`(?i)ALTER TABLE (\w+) ADD COLUMN (?:IF NOT EXISTS )?(\w+)`)
 	columnLine  = regexp.MustCompile(`^\s*(\w+)\s+\w`)

@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/observe"
+	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
@@ -145,5 +147,87 @@ func diskPerObservation(b *testing.B, n int, fill func(batch []observe.Observati
 		b.ReportMetric(per(runs), "chain-runs-bytes/obs")
 		b.ReportMetric(per(obs+items+dicts+evlog+timeline+runs), "total-bytes/obs")
 		b.ReportMetric(per(obs-transcripts+items+dicts+evlog+timeline+runs), "total-without-transcript-bytes/obs")
+		compactedDisk(b, st, n, items+dicts+evlog+timeline+runs)
 	}
+}
+
+// compactedDisk moves every row of st into blocks with the store's own
+// compaction (CompactObservations, the watermark set to the last seq, a
+// settle time of 0) and reports the bytes an observation then takes, in
+// the same run as the rows' figures: the blocks (heap, TOAST, indexes,
+// every partition; the transcripts' bytes apart), the heads of their
+// signed batches, the ids listed elsewhere, and the rows' emptied table
+// after VACUUM FULL (what a month wholly compacted leaves once its
+// partition is rewritten or dropped); others is the other tables' bytes
+// (items, dictionaries, evidence log, timeline, chain runs), counted
+// again in the total. The blocks are then checked against the rows: a
+// sample of ids read back through the store equals what was stored.
+func compactedDisk(b *testing.B, st *Store, n int, others int64) {
+	ctx := context.Background()
+	if _, err := st.pool.Exec(ctx, `INSERT INTO analysis_state (key, value) VALUES ('watermark', (SELECT max(seq) FROM observations))
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`); err != nil {
+		b.Fatal(err)
+	}
+	var sample []observe.Observation
+	if err := st.Observations(ctx, store.ObservationFilter{}, func(o *observe.Observation) error {
+		if len(sample) < 1000 && len(sample)*n/1000 <= int(o.Time.UnixNano()%int64(n+1)) {
+			sample = append(sample, *o)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	opt := DefaultCompactOptions()
+	opt.Settle, opt.Now = 0, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	start := time.Now()
+	res, err := st.CompactObservations(ctx, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	took := time.Since(start)
+	if res.Rows != n {
+		b.Fatalf("compacted %d of %d rows", res.Rows, n)
+	}
+	if _, err := st.pool.Exec(ctx, `VACUUM FULL observations`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.pool.Exec(ctx, `VACUUM ANALYZE observations, observation_blocks, observation_chain_heads, observation_ids_elsewhere`); err != nil {
+		b.Fatal(err)
+	}
+	var blocks, transcripts, heads, elsewhere, rows int64
+	if err := st.pool.QueryRow(ctx, `SELECT
+		(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observation_blocks')),
+		(SELECT COALESCE(SUM(pg_column_size(transcript)), 0) FROM observation_blocks),
+		pg_total_relation_size('observation_chain_heads'), pg_total_relation_size('observation_ids_elsewhere'),
+		(SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('observations'))`).Scan(&blocks, &transcripts, &heads, &elsewhere, &rows); err != nil {
+		b.Fatal(err)
+	}
+	var left string // what the rows' emptied table still takes, by relation
+	if err := st.pool.QueryRow(ctx, `SELECT string_agg(format('%s %s (%s of indexes)', c.relname, pg_total_relation_size(c.oid), pg_indexes_size(c.oid)), ', ' ORDER BY c.relname)
+		FROM pg_partition_tree('observations') t JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf`).Scan(&left); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("the rows' partitions after compaction and VACUUM FULL: %s", left)
+	ids := make([]string, len(sample))
+	for i := range sample {
+		ids[i] = sample[i].ID
+	}
+	k := 0
+	if err := st.ObservationsByID(ctx, ids, func(o *observe.Observation) error {
+		if !reflect.DeepEqual(*o, sample[k]) {
+			b.Fatalf("observation %s reads back from its block otherwise than it was stored", o.ID)
+		}
+		k++
+		return nil
+	}); err != nil || k != len(sample) {
+		b.Fatalf("%d of %d sampled observations read back from blocks: %v", k, len(sample), err)
+	}
+	per := func(v int64) float64 { return float64(v) / float64(n) }
+	b.ReportMetric(per(blocks), "blocks-bytes/obs")
+	b.ReportMetric(per(blocks-transcripts), "blocks-without-transcript-bytes/obs")
+	b.ReportMetric(per(heads), "blocks-heads-bytes/obs")
+	b.ReportMetric(per(elsewhere), "ids-elsewhere-bytes/obs")
+	b.ReportMetric(per(rows), "rows-left-bytes/obs")
+	b.ReportMetric(per(blocks-transcripts+heads+elsewhere+rows+others), "compacted-total-without-transcript-bytes/obs")
+	b.ReportMetric(float64(took.Nanoseconds())/float64(n), "compact-ns/obs")
 }

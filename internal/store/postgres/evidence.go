@@ -419,6 +419,15 @@ func (s *Store) LogIndexes(ctx context.Context, ids []string) (map[string]uint64
 		var seq int64
 		err := s.pool.QueryRow(ctx, `SELECT o.seq FROM observations o WHERE `+where+`
 			UNION ALL SELECT p.seq FROM purged_observations p WHERE p.observation_id = $2 LIMIT 1`, arg, id).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) { // in a block (migration 0030)?
+			cold, cerr := blockSeqs(ctx, s.pool, []string{id})
+			if cerr != nil {
+				return nil, cerr
+			}
+			if q, ok := cold[id]; ok {
+				seq, err = q, nil
+			}
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
 			lost = append(lost, id)
 			continue
@@ -564,6 +573,18 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 		if err != nil {
 			return err
 		}
+		if !found { // in a block (migration 0030)?
+			o, ok, err := s.blockObservationOfID(ctx, id)
+			if err != nil {
+				return err
+			}
+			if ok {
+				found = true
+				if err := fn(&o); err != nil {
+					return err
+				}
+			}
+		}
 		if !found {
 			return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
 		}
@@ -576,11 +597,17 @@ func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *o
 // head at or after seq.
 func (s *Store) ChainBatch(ctx context.Context, chain string, seq uint64) (first, head uint64, err error) {
 	var h, p *int64
+	// The heads among the hot rows and among the blocks'
+	// (observation_chain_heads, migration 0030).
 	err = s.pool.QueryRow(ctx, `SELECT
-		(SELECT MIN(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
-			WHERE c.chain = $1 AND o.chain_seq >= $2 AND o.batch_sig IS NOT NULL),
-		(SELECT MAX(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
-			WHERE c.chain = $1 AND o.chain_seq < $2 AND o.batch_sig IS NOT NULL)`,
+		(SELECT MIN(x) FROM (SELECT MIN(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = $1 AND o.chain_seq >= $2 AND o.batch_sig IS NOT NULL
+			UNION ALL SELECT MIN(h.chain_seq) FROM sensor_chains c JOIN observation_chain_heads h ON h.chain_ref = c.id
+			WHERE c.chain = $1 AND h.chain_seq >= $2) AS a(x)),
+		(SELECT MAX(x) FROM (SELECT MAX(o.chain_seq) FROM sensor_chains c JOIN observations o ON o.chain_ref = c.id
+			WHERE c.chain = $1 AND o.chain_seq < $2 AND o.batch_sig IS NOT NULL
+			UNION ALL SELECT MAX(h.chain_seq) FROM sensor_chains c JOIN observation_chain_heads h ON h.chain_ref = c.id
+			WHERE c.chain = $1 AND h.chain_seq < $2) AS b(x))`,
 		chain, int64(seq)).Scan(&h, &p)
 	if err != nil {
 		return 0, 0, err
@@ -607,18 +634,32 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 		return err
 	}
 	var got []observe.Observation
+	add := func(o *observe.Observation) error {
+		if uint64(len(got)) > head-first {
+			return fmt.Errorf("chain %s: seq %d twice in the store", chain, o.Chain.Seq)
+		}
+		got = append(got, *o)
+		return nil
+	}
 	for _, r := range ranges {
 		err := s.observationsWhere(ctx, `o.seq BETWEEN $1 AND $2 AND o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $3)
-			AND o.chain_seq BETWEEN $4 AND $5`, `o.chain_seq`, []any{r[0], r[1], chain, int64(first), int64(head)},
-			func(o *observe.Observation) error {
-				if uint64(len(got)) > head-first {
-					return fmt.Errorf("chain %s: seq %d twice in the store", chain, o.Chain.Seq)
-				}
-				got = append(got, *o)
-				return nil
+			AND o.chain_seq BETWEEN $4 AND $5`, `o.chain_seq`, []any{r[0], r[1], chain, int64(first), int64(head)}, add)
+		if err != nil {
+			return err
+		}
+		// The range's observations in blocks (migration 0030), filtered
+		// on chain and position in Go.
+		cold, err := coldObservations(ctx, s.pool, `int8range(b.seq_lo, b.seq_hi, '[]') && int8range($1, $2, '[]')`, []any{r[0], r[1]}, nil,
+			func(seq int64, o *observe.Observation) bool {
+				return seq >= r[0] && seq <= r[1] && o.Chain.ID == chain && o.Chain.Seq >= first && o.Chain.Seq <= head
 			})
 		if err != nil {
 			return err
+		}
+		for i := range cold {
+			if err := add(&cold[i].o); err != nil {
+				return err
+			}
 		}
 	}
 	// Each range is in chain order; the ranges are in seq order.

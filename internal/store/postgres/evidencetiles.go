@@ -373,55 +373,38 @@ func (s *Store) leavesOfSeqsOn(ctx context.Context, q pgQuerier, seqs []int64) (
 	if len(rest) == 0 {
 		return out, nil
 	}
-	// Read in seq order: when every row is there, the k-th read is the
-	// k-th seq, and the rows' ids need not be read apart.
-	slices.Sort(rest)
-	var got []observe.Observation
-	err = s.observationsWhereOn(ctx, q, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(o *observe.Observation) error {
-		got = append(got, *o)
+	// The hot rows, then the blocks (migration 0030) of the seqs not hot:
+	// a leaf hashed from a block that did not decode exactly would not
+	// match the log's tiles, which check every leaf handed out.
+	var got []seqObs
+	hot := make(map[int64]bool, len(rest))
+	err = s.rowsWhereOn(ctx, q, `o.seq = ANY($1)`, `o.seq`, []any{rest}, func(seq int64, o *observe.Observation) error {
+		got, hot[seq] = append(got, seqObs{seq: seq, o: *o}), true
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(got) == len(rest) {
-		for k := range got {
-			leaf, err := got[k].LeafHash()
-			if err != nil {
-				return nil, fmt.Errorf("evidence log: observation %s (seq %d): %w", got[k].ID, rest[k], err)
-			}
-			out[rest[k]] = leaf
+	cold := map[int64]bool{}
+	var coldSeqs []int64
+	for _, seq := range rest {
+		if !hot[seq] {
+			cold[seq], coldSeqs = true, append(coldSeqs, seq)
 		}
-		return out, nil
 	}
-	r, err = q.Query(ctx, `SELECT o.seq, `+obsIDCol+` FROM observations o WHERE o.seq = ANY($1)`, rest)
-	if err != nil {
-		return nil, fmt.Errorf("evidence log: %w", err)
-	}
-	bySeq := make(map[string]int64, len(rest))
-	for r.Next() {
-		var seq int64
-		var id string
-		if err := r.Scan(&seq, &id); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("evidence log: %w", err)
+	if len(coldSeqs) > 0 {
+		c, err := coldObservations(ctx, q, blocksOfSeqsSQL, []any{coldSeqs}, cold, nil)
+		if err != nil {
+			return nil, err
 		}
-		bySeq[idKey(id)] = seq
-	}
-	r.Close()
-	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("evidence log: %w", err)
+		got = append(got, c...)
 	}
 	for k := range got {
-		seq, ok := bySeq[idKey(got[k].ID)]
-		if !ok {
-			continue
-		}
-		leaf, err := got[k].LeafHash()
+		leaf, err := got[k].o.LeafHash()
 		if err != nil {
-			return nil, fmt.Errorf("evidence log: observation %s (seq %d): %w", got[k].ID, seq, err)
+			return nil, fmt.Errorf("evidence log: observation %s (seq %d): %w", got[k].o.ID, got[k].seq, err)
 		}
-		out[seq] = leaf
+		out[got[k].seq] = leaf
 	}
 	return out, nil
 }

@@ -25,7 +25,7 @@ func TestHoldPlacedDuringAPurgeProtects(t *testing.T) {
 	for _, k := range []retention.Kind{retention.KindObservations, retention.KindTranscripts} {
 		t.Run(string(k), func(t *testing.T) {
 			ctx := context.Background()
-			st := openTest(t, DefaultConfig())
+			st := openContract(t, DefaultConfig())
 			acfg := analysis.DefaultConfig()
 			acfg.Now = func() time.Time { return time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) }
 			acfg.SaveInterval = 0

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"net/netip"
 	"slices"
@@ -420,6 +421,11 @@ func (s *Store) InsertObservationsCounted(ctx context.Context, obs []observe.Obs
 			if len(obs) == len(given) { // else obs is a copy
 				leaves.remember(given)
 			}
+			if s.afterInsert != nil {
+				if err := s.afterInsert(ctx); err != nil {
+					return int(added.n), fmt.Errorf("observations stored, then: %w", err)
+				}
+			}
 			return int(added.n), nil
 		}
 		if !fallback && uniqueViolation(err) {
@@ -513,13 +519,17 @@ const notStoredSQL = `d.stored IS NULL
 	AND NOT EXISTS (SELECT 1 FROM purged_observations p WHERE p.observation_id = COALESCE(s.uid::text, s.id_text))`
 
 // elsewhereCTE lists, in the INSERT's own statement, the ids of the
-// batch's rows outside their windows (migration 0027's invariant). Every
-// such id is stored once the statement ends, by it or before it, or
-// purged: the INSERT stores every row its checks pass (it has no ON
-// CONFLICT to skip one), and a row they refuse has its id stored or
-// purged. The statement's checks read the table as it was before it
-// (one snapshot for the whole statement).
-var elsewhereCTE = `elsewhere AS (INSERT INTO observation_ids_elsewhere (id) SELECT COALESCE(s.uid::text, s.id_text) FROM pg_temp.` + stageName + ` s
+// batch's rows outside their windows (migration 0027's invariant), with
+// the seq the INSERT (ins, returning seq, uid and id_text) gave each
+// (migration 0030; NULL for a row it refused). Every such id is stored
+// once the statement ends, by it or before it, or purged: the INSERT
+// stores every row its checks pass (it has no ON CONFLICT to skip one),
+// and a row they refuse has its id stored or purged. The statement's
+// checks read the table as it was before it (one snapshot for the whole
+// statement). The batch's ids are distinct (firstOfEachID): the join
+// finds at most one row of ins for each.
+var elsewhereCTE = `, elsewhere AS (INSERT INTO observation_ids_elsewhere (id, seq) SELECT COALESCE(s.uid::text, s.id_text), i.seq
+	FROM pg_temp.` + stageName + ` s LEFT JOIN ins i ON COALESCE(i.uid::text, i.id_text) = COALESCE(s.uid::text, s.id_text)
 	WHERE NOT COALESCE(` + windowSQL + `, false) ON CONFLICT DO NOTHING)`
 
 // storedIDs returns the ids of obs already stored, under any time, or
@@ -538,7 +548,8 @@ func storedIDs(ctx context.Context, tx pgx.Tx, obs []observe.Observation) (map[s
 	}
 	r, err := tx.Query(ctx, `SELECT `+obsIDCol+` FROM observations o WHERE o.uid = ANY($1::uuid[])
 		UNION ALL SELECT `+obsIDCol+` FROM observations o WHERE o.id_text = ANY($2::text[])
-		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])`, uids, texts, all)
+		UNION ALL SELECT observation_id FROM purged_observations WHERE observation_id = ANY($3::text[])
+		UNION ALL SELECT id FROM observation_ids_elsewhere WHERE id = ANY($3::text[])`, uids, texts, all)
 	if err != nil {
 		return nil, fmt.Errorf("stored ids: %w", err)
 	}
@@ -617,6 +628,22 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return inserted{}, err
 	}
+	// The ids a block holds (compacted rows: migration 0030) leave the
+	// stage before the INSERT's checks, which see the hot rows only.
+	inBlocks, err := blockStoredIDs(ctx, tx, obs)
+	if err != nil {
+		return inserted{}, err
+	}
+	if len(inBlocks) > 0 {
+		var uids []pgtype.UUID
+		for id := range inBlocks {
+			uid, _ := idValues(id)
+			uids = append(uids, uid)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM pg_temp.`+stageName+` WHERE uid = ANY($1)`, uids); err != nil {
+			return inserted{}, fmt.Errorf("ids in blocks: %w", err)
+		}
+	}
 	// seq only breaks ties on time (Observations orders by time_ns, seq):
 	// when no two observations of the batch share a time, the order they
 	// get their seq in cannot show, and the sort (a tenth of the server's
@@ -635,16 +662,8 @@ func (s *Store) insertCopy(ctx context.Context, tx pgx.Tx, obs []observe.Observa
 	if fallback {
 		insert = fallbackInsertSQL(order)
 	}
-	runs := signedRefs(refs)
-	if s.cfg.NoEvidenceLog && !runs { // no log to name the rows to
-		tag, err := tx.Exec(ctx, `WITH `+elsewhereCTE+` `+insert)
-		if err != nil {
-			return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
-		}
-		return inserted{n: tag.RowsAffected()}, nil
-	}
 	var in inserted
-	err := tx.QueryRow(ctx, insertReturning(elsewhereCTE+`, `, insert, runs)).Scan(&in.n, &in.firstSeq)
+	err = tx.QueryRow(ctx, insertReturning(insert, elsewhereCTE, signedRefs(refs))).Scan(&in.n, &in.firstSeq)
 	if err != nil {
 		return inserted{}, fmt.Errorf("insert of %d: %w", len(obs), err)
 	}
@@ -685,13 +704,14 @@ const chainBlockShift = 6
 
 // insertReturning is insert (an INSERT INTO observations) that returns
 // the rows it added and the least seq among them, and records the chain
-// runs of its signed rows when runs; ctes ("name AS (...), ", or empty)
-// go before it in the statement's WITH.
-func insertReturning(ctes, insert string, runs bool) string {
+// runs of its signed rows when runs; ctes (", name AS (...)", or empty)
+// go after it in the statement's WITH, and may read ins (the rows added:
+// seq, uid, id_text, chain_ref, chain_seq).
+func insertReturning(insert, ctes string, runs bool) string {
 	if !runs {
-		return `WITH ` + ctes + `ins AS (` + insert + ` RETURNING seq) SELECT count(*), COALESCE(min(seq), 0) FROM ins`
+		return `WITH ins AS (` + insert + ` RETURNING seq, uid, id_text)` + ctes + ` SELECT count(*), COALESCE(min(seq), 0) FROM ins`
 	}
-	return `WITH ` + ctes + `ins AS (` + insert + ` RETURNING seq, chain_ref, chain_seq)` + chainRunsSQL +
+	return `WITH ins AS (` + insert + ` RETURNING seq, uid, id_text, chain_ref, chain_seq)` + chainRunsSQL + ctes +
 		` SELECT count(*), COALESCE(min(seq), 0) FROM ins`
 }
 
@@ -763,7 +783,7 @@ func valuesSQL(n int, runs bool) string {
 	// skipped, so that a bus that redelivers after a crash cannot
 	// duplicate evidence.
 	b.WriteString(` ON CONFLICT DO NOTHING`)
-	return insertReturning(``, b.String(), runs)
+	return insertReturning(b.String(), ``, runs)
 }
 
 // insertValues writes obs in multi-row INSERTs of ValuesChunk rows, the
@@ -776,21 +796,19 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 	// ids' windows are listed for the staged INSERT's check all the same
 	// (migration 0027), those whose ids are stored too, as elsewhereCTE
 	// does: a stored row of the id with the replay's time, that its
-	// writer did not list (an older Vigil), is listed then.
-	var elsewhere []string
-	for i := range obs {
-		if uid, _ := idValues(obs[i].ID); !inIDWindow(uid, obs[i].Time.UnixNano()) {
-			elsewhere = append(elsewhere, obs[i].ID)
-		}
-	}
-	if len(elsewhere) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO observation_ids_elsewhere (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, elsewhere); err != nil {
-			return inserted{}, fmt.Errorf("observations' ids elsewhere: %w", err)
-		}
-	}
+	// writer did not list (an older Vigil), is listed then. Listed once
+	// the rows are in, with their seqs (migration 0030).
+	elsewhere := elsewhereIDs(obs)
 	stored, err := storedIDs(ctx, tx, obs)
 	if err != nil {
 		return inserted{}, err
+	}
+	inBlocks, err := blockStoredIDs(ctx, tx, obs)
+	if err != nil {
+		return inserted{}, err
+	}
+	for id := range inBlocks {
+		stored[id] = true
 	}
 	if len(stored) > 0 {
 		var fobs []observe.Observation
@@ -821,7 +839,45 @@ func (s *Store) insertValues(ctx context.Context, tx pgx.Tx, obs []observe.Obser
 		added.add(n1, first)
 		start += n
 	}
+	if err := listElsewhere(ctx, tx, elsewhere); err != nil {
+		return inserted{}, err
+	}
 	return added, nil
+}
+
+// elsewhereIDs returns the ids of obs outside their windows (inIDWindow):
+// as UUIDs and as text.
+func elsewhereIDs(obs []observe.Observation) (ids [2][]string) {
+	for i := range obs {
+		uid, _ := idValues(obs[i].ID)
+		if inIDWindow(uid, obs[i].Time.UnixNano()) {
+			continue
+		}
+		if uid.Valid {
+			ids[0] = append(ids[0], obs[i].ID)
+		} else {
+			ids[1] = append(ids[1], obs[i].ID)
+		}
+	}
+	return ids
+}
+
+// listElsewhere lists ids (elsewhereIDs) in observation_ids_elsewhere
+// with the seq of their stored rows (NULL for an id whose row is not
+// among the rows: purged), after the batch's INSERTs in the same
+// transaction, under seqOrder's lock.
+func listElsewhere(ctx context.Context, tx pgx.Tx, ids [2][]string) error {
+	if len(ids[0])+len(ids[1]) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO observation_ids_elsewhere (id, seq)
+		SELECT u::text, (SELECT o.seq FROM observations o WHERE o.uid = u LIMIT 1) FROM unnest($1::uuid[]) u
+		UNION ALL SELECT x, (SELECT o.seq FROM observations o WHERE o.id_text = x LIMIT 1) FROM unnest($2::text[]) x
+		ON CONFLICT DO NOTHING`, ids[0], ids[1])
+	if err != nil {
+		return fmt.Errorf("observations' ids elsewhere: %w", err)
+	}
+	return nil
 }
 
 // Observations calls fn for each observation in f's time range, oldest
@@ -833,11 +889,24 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	}
 	where := `o.time_ns >= $1`
 	args := []any{lo}
+	hi := int64(math.MaxInt64)
 	if !f.Until.IsZero() {
 		where += ` AND o.time_ns < $2`
 		args = append(args, f.Until.UnixNano())
+		hi = f.Until.UnixNano()
 	}
-	return s.observationsWhere(ctx, where, `o.time_ns, o.seq`, args, fn)
+	if lo >= hi {
+		return nil
+	}
+	// The blocks meeting the range, then the hot rows, merged (blocks.go).
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+		func(_ int64, o *observe.Observation) bool { ns := o.Time.UnixNano(); return ns >= lo && ns < hi })
+	if err != nil {
+		return err
+	}
+	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+		return s.rowsWhereOn(ctx, s.pool, where, `o.time_ns, o.seq`, args, fn)
+	}, func(_ int64, o *observe.Observation) error { return fn(o) })
 }
 
 // ObservationsOfAddress calls fn for each observation of one of addrs
@@ -856,8 +925,22 @@ func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, s
 		}
 		ips = append(ips, a.String())
 	}
-	return s.observationsWhere(ctx, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
-		`o.time_ns, o.seq`, []any{since.UnixNano(), until.UnixNano(), ips}, fn)
+	lo, hi := since.UnixNano(), until.UnixNano()
+	// The blocks' endpoints are compared in Go: an address equal as netip
+	// compares it is equal as inet does (an IPv4 address and its
+	// IPv4-mapped form apart), and a zone never matches (none is asked).
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+		func(_ int64, o *observe.Observation) bool {
+			ns := o.Time.UnixNano()
+			return ns >= lo && ns < hi && o.Endpoint.IP.Zone() == "" && slices.Contains(addrs, o.Endpoint.IP)
+		})
+	if err != nil {
+		return err
+	}
+	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+		return s.rowsWhereOn(ctx, s.pool, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
+			`o.time_ns, o.seq`, []any{lo, hi, ips}, fn)
+	}, func(_ int64, o *observe.Observation) error { return fn(o) })
 }
 
 // observationsWhere calls fn for each observation that where selects, in
@@ -869,7 +952,12 @@ func (s *Store) observationsWhere(ctx context.Context, where, orderBy string, ar
 // observationsWhereOn is observationsWhere read through db (a
 // transaction's, or the pool).
 func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, orderBy string, args []any, fn func(o *observe.Observation) error) error {
-	q := `SELECT ` + obsSelect + ` FROM observations o` + obsJoins + `
+	return s.rowsWhereOn(ctx, db, where, orderBy, args, func(_ int64, o *observe.Observation) error { return fn(o) })
+}
+
+// rowsWhereOn is observationsWhereOn that hands fn each row's seq too.
+func (s *Store) rowsWhereOn(ctx context.Context, db pgQuerier, where, orderBy string, args []any, fn func(seq int64, o *observe.Observation) error) error {
+	q := `SELECT o.seq, ` + obsSelect + ` FROM observations o` + obsJoins + `
 		LEFT JOIN sensor_chains c ON c.id = o.chain_ref WHERE ` + where
 	r, err := db.Query(ctx, q+` ORDER BY `+orderBy, args...)
 	if err != nil {
@@ -878,6 +966,7 @@ func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, or
 	defer r.Close()
 	for r.Next() {
 		var (
+			seq                   int64
 			o                     observe.Observation
 			uid                   pgtype.UUID
 			idText                *string
@@ -894,7 +983,7 @@ func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, or
 			chainKey, prev, sig   []byte
 			form                  *int16 // sensor_chains.form
 		)
-		if err := r.Scan(&uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
+		if err := r.Scan(&seq, &uid, &idText, &timeNS, &o.Sensor.ID, &o.Sensor.Version, &o.Sensor.Vantage, &o.Network, &o.Method,
 			&offset, &o.ClockSource, &kind, &sum, &matched, &ip, &port, &o.Endpoint.Transport,
 			&o.Client.PeerID, &client, &clientVersion, &listenPort, &o.Client.NodeID, &o.Client.UserHash, &o.Client.GUID,
 			&level, &have, &total, &o.Transcript.Bytes, &o.Transcript.Ref, &o.Transcript.SHA256,
@@ -947,7 +1036,7 @@ func (s *Store) observationsWhereOn(ctx context.Context, db pgQuerier, where, or
 		if err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}
-		if err := fn(&o); err != nil {
+		if err := fn(seq, &o); err != nil {
 			return err
 		}
 	}

@@ -19,13 +19,25 @@ import (
 	"github.com/vigil-oss/vigil/internal/store/storetest"
 )
 
-// undo0029 takes a store back to the schema before migration 0029:
-// observation_ids_elsewhere without its append-only triggers.
-var undo0029 = []string{
+// undo0030 takes a store back to the schema before migration 0030: no
+// blocks (their observations lost: a store with blocks is not undone by
+// SQL alone), no heads of the blocks' batches, no seq in observation_ids_elsewhere,
+// vigil_observation_partition as migration 0015 made it.
+var undo0030 = []string{
+	`DROP TABLE observation_blocks, observation_chain_heads`,
+	`ALTER TABLE observation_ids_elsewhere DROP COLUMN seq`,
+	replaceFunction("0015_retention.sql", "vigil_observation_partition"),
+	`DELETE FROM schema_migrations WHERE version >= 30`,
+}
+
+// undo0029 takes a store back to the schema before migration 0029
+// (0030 undone first): observation_ids_elsewhere without its append-only
+// triggers.
+var undo0029 = append(undo0030[:len(undo0030):len(undo0030)],
 	`DROP TRIGGER observation_ids_elsewhere_append_only ON observation_ids_elsewhere`,
 	`DROP TRIGGER observation_ids_elsewhere_no_truncate ON observation_ids_elsewhere`,
 	`DELETE FROM schema_migrations WHERE version >= 29`,
-}
+)
 
 // undo0028 takes a store back to the schema before migration 0028 (0029
 // undone first): targets_seq_key and target_access_target back,

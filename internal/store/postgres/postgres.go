@@ -146,6 +146,11 @@ type Store struct {
 	// olderTo is evidence_older_end's leaves plus one (olderEnd), once
 	// read; 0 before.
 	olderTo atomic.Int64
+	// afterInsert, when set, runs after every committed batch of
+	// observations: the tests' compaction (VIGIL_TEST_PG_COMPACT), so that
+	// the contract suites read observations from blocks. Nil in a
+	// deployment.
+	afterInsert func(ctx context.Context) error
 }
 
 // openTileLevel is the level of the nodes the evidence log's new blocks

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"hash/fnv"
 	"maps"
 	mrand "math/rand/v2"
 	"net"
@@ -114,23 +115,68 @@ func openTest(t testing.TB, cfg Config) *Store {
 	return st
 }
 
+// openContract is openTest for the contract suites (the store's, the
+// analysis's, the figures', the evidence log's, retention's) and the
+// holds' tests: it compacts as VIGIL_TEST_PG_COMPACT says
+// (testCompaction). The other tests, which read or change rows by SQL,
+// open their stores all hot.
+func openContract(t testing.TB, cfg Config) *Store {
+	st := openTest(t, cfg)
+	testCompaction(t, st)
+	return st
+}
+
+// testCompaction sets st to compact its observations into blocks as
+// VIGIL_TEST_PG_COMPACT says: "always" after every batch stored, "random"
+// after about a third of them (seeded by the test's name), whatever the
+// watermark and the time, so that every contract suite run through
+// openTest reads observations from blocks and rows mixed (docs/deployment.md,
+// "Observations in blocks": the three-way runs). Unset: all hot.
+func testCompaction(t testing.TB, st *Store) {
+	mode := os.Getenv("VIGIL_TEST_PG_COMPACT")
+	opt := DefaultCompactOptions()
+	opt.Settle, opt.Now, opt.ignoreWatermark = 0, time.Unix(0, 1<<62), true
+	switch mode {
+	case "":
+	case "always":
+		st.afterInsert = func(ctx context.Context) error { _, err := st.CompactObservations(ctx, opt); return err }
+	case "random":
+		h := fnv.New64a()
+		h.Write([]byte(t.Name()))
+		var mu sync.Mutex
+		r := mrand.New(mrand.NewPCG(h.Sum64(), 30))
+		st.afterInsert = func(ctx context.Context) error {
+			mu.Lock()
+			now := r.IntN(3) == 0
+			mu.Unlock()
+			if !now {
+				return nil
+			}
+			_, err := st.CompactObservations(ctx, opt)
+			return err
+		}
+	default:
+		t.Fatalf("VIGIL_TEST_PG_COMPACT=%q: want always or random", mode)
+	}
+}
+
 func TestContract(t *testing.T) {
 	requirePostgres(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, DefaultConfig()) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The analysis's contract (analysis.Views), driving the real Engine over
 // the store.
 func TestAnalysisContract(t *testing.T) {
 	requirePostgres(t)
-	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openTest(t, DefaultConfig()) })
+	analysistest.Run(t, func(t *testing.T) analysistest.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The PostgreSQL store keeps the figures' contract (figures.Store, the
 // roll-ups of migration 0011).
 func TestFiguresContract(t *testing.T) {
 	requirePostgres(t)
-	figurestest.Run(t, func(t *testing.T) figurestest.Store { return openTest(t, DefaultConfig()) })
+	figurestest.Run(t, func(t *testing.T) figurestest.Store { return openContract(t, DefaultConfig()) })
 }
 
 // The PostgreSQL store keeps the claims' contract (casework.Store,
@@ -301,16 +347,16 @@ func TestContractWithValuesInserts(t *testing.T) {
 	requirePostgres(t)
 	cfg := DefaultConfig()
 	cfg.InsertMethod, cfg.ValuesChunk = InsertValues, 3
-	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t, cfg) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openContract(t, cfg) })
 }
 
 func TestLogStoreContract(t *testing.T) {
 	requirePostgres(t)
-	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, DefaultConfig()) })
+	storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openContract(t, DefaultConfig()) })
 	cfg := DefaultConfig()
 	cfg.InsertMethod, cfg.ValuesChunk = InsertValues, 3
 	t.Run("ValuesInserts", func(t *testing.T) {
-		storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openTest(t, cfg) })
+		storetest.RunLogStore(t, func(t *testing.T) storetest.LogStore { return openContract(t, cfg) })
 	})
 }
 

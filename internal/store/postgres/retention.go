@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,7 +29,8 @@ const purgedSensor = "(first observation purged under retention)"
 // with every member of their sensors' signed batches; held_obs unpacks
 // their endpoints' sightings, migration 0022),
 // held_ep their endpoints, mark the analysis's watermark. A batch's
-// bounds are its signed heads (observations_chain_heads), its rows those
+// bounds are its signed heads (observations_chain_heads; and
+// observation_chain_heads for the heads in blocks, migration 0030), its rows those
 // in the seq ranges of the commits that stored its chain's positions
 // (observation_chain_runs, migration 0026; 6 is chainBlockShift).
 const heldCTE = `WITH RECURSIVE held_t(id) AS (
@@ -37,8 +39,10 @@ const heldCTE = `WITH RECURSIVE held_t(id) AS (
 held_ep(id) AS (SELECT e.id FROM analysis_endpoints e WHERE e.target IN (SELECT id FROM held_t)),
 held_obs(seq) AS (SELECT u.seq FROM analysis_timeline_days tl, vigil_timeline_unpack(tl.day, tl.packed) u WHERE tl.endpoint IN (SELECT id FROM held_ep)),
 held_batch(ref, lo, hi) AS (SELECT DISTINCT o.chain_ref,
-	COALESCE((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL), 0) + 1,
-	COALESCE((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL), 9223372036854775807)
+	COALESCE(GREATEST((SELECT max(p.chain_seq) FROM observations p WHERE p.chain_ref = o.chain_ref AND p.chain_seq < o.chain_seq AND p.batch_sig IS NOT NULL),
+		(SELECT max(x.chain_seq) FROM observation_chain_heads x WHERE x.chain_ref = o.chain_ref AND x.chain_seq < o.chain_seq)), 0) + 1,
+	COALESCE(LEAST((SELECT min(h.chain_seq) FROM observations h WHERE h.chain_ref = o.chain_ref AND h.chain_seq >= o.chain_seq AND h.batch_sig IS NOT NULL),
+		(SELECT min(x.chain_seq) FROM observation_chain_heads x WHERE x.chain_ref = o.chain_ref AND x.chain_seq >= o.chain_seq)), 9223372036854775807)
 	FROM observations o WHERE o.seq IN (SELECT seq FROM held_obs) AND o.chain_ref IS NOT NULL),
 held_seq(seq) AS (SELECT seq FROM held_obs UNION
 	SELECT o.seq FROM held_batch b JOIN observation_chain_runs r ON r.chain_ref = b.ref AND r.block BETWEEN b.lo >> 6 AND b.hi >> 6
@@ -141,6 +145,19 @@ func (s *Store) Holds(ctx context.Context, activeOnly bool) ([]retention.Hold, e
 
 // PurgePlan implements retention.PurgeStore.
 func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.Time) (map[retention.Kind]retention.Due, error) {
+	// Counted over the rows with every block put back into rows
+	// (thawBlocks), in a transaction rolled back: a plan changes nothing.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if err := lockHolds(ctx, tx); err != nil { // thawBlocks needs it
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
+	if _, err := s.thawBlocks(ctx, tx, cutoffs[retention.KindObservations].UnixNano(), cutoffs[retention.KindTranscripts].UnixNano()); err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
 	out := map[retention.Kind]retention.Due{}
 	for _, k := range retention.Kinds {
 		c := cutoffs[k].UnixNano()
@@ -157,10 +174,10 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 				heldQ += ` AND o.transcript IS NOT NULL`
 			}
 		}
-		if err := s.pool.QueryRow(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
+		if err := tx.QueryRow(ctx, q, c).Scan(&d.N, &lo, &hi); err != nil {
 			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
 		}
-		if err := s.pool.QueryRow(ctx, heldQ, c).Scan(&d.Held); err != nil {
+		if err := tx.QueryRow(ctx, heldQ, c).Scan(&d.Held); err != nil {
 			return nil, fmt.Errorf("retention plan of %s: %w", k, err)
 		}
 		if k == retention.KindLeads {
@@ -199,6 +216,13 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		}
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
+		}
+		obsCut, trCut := cutoff.UnixNano(), int64(math.MinInt64) // the purge's SQL reads rows
+		if k == retention.KindTranscripts {
+			obsCut, trCut = trCut, obsCut
+		}
+		if _, err := s.thawBlocks(ctx, tx, obsCut, trCut); err != nil {
+			return err
 		}
 		var seqs, times []int64
 		var ids []string
@@ -343,6 +367,36 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 			return nil, err
 		}
 	}
+	// And those in blocks (migration 0030), found by id as ingest finds
+	// them (blockSeqs), not at the records' seqs: a record that names
+	// another seq than its observation's is a contradiction to report.
+	var rest []string
+	for _, p := range recs {
+		if _, ok := rowsOf[p.ObservationID]; !ok {
+			rest = append(rest, p.ObservationID)
+		}
+	}
+	if len(rest) > 0 {
+		at, err := blockSeqs(ctx, s.pool, rest)
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([]int64, 0, len(at))
+		only := make(map[int64]bool, len(at))
+		for _, seq := range at {
+			seqs, only[seq] = append(seqs, seq), true
+		}
+		cold, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{seqs}, only, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cold {
+			o := &cold[i].o
+			if _, ok := rowsOf[o.ID]; !ok {
+				rowsOf[o.ID] = live{seq: cold[i].seq, ns: o.Time.UnixNano(), transcript: o.Transcript.Bytes != nil}
+			}
+		}
+	}
 	out := make(map[string]retention.Purged, len(recs))
 	for _, p := range recs {
 		if l, ok := rowsOf[p.ObservationID]; ok {
@@ -457,6 +511,9 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			if err := lockHolds(ctx, tx); err != nil {
 				return err
 			}
+			if _, err := s.thawBlocks(ctx, tx, cutoff.UnixNano(), math.MinInt64); err != nil { // the month's blocks go with its rows
+				return err
+			}
 			var keep int64
 			var lo, hi *int64
 			part := pgx.Identifier{name}.Sanitize()
@@ -477,8 +534,23 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 			if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `DROP TABLE `+part)
+			if _, err := tx.Exec(ctx, `DROP TABLE `+part); err != nil {
+				return err
+			}
 			dropped = true
+			// The month's blocks' partition (migration 0030), empty once
+			// thawed: dropped with it, so that no block of a purged month
+			// can be written there again unseen.
+			bpart := "observation_blocks_p" + m[1] + m[2]
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bpart).Scan(&exists); err != nil || !exists {
+				return err
+			}
+			bp := pgx.Identifier{bpart}.Sanitize()
+			if _, err := tx.Exec(ctx, `ALTER TABLE observation_blocks DETACH PARTITION `+bp); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DROP TABLE `+bp)
 			return err
 		})
 		if err != nil {

@@ -9,5 +9,5 @@ import (
 // The PostgreSQL store keeps the retention contract (migration 0015).
 func TestRetentionContract(t *testing.T) {
 	requirePostgres(t)
-	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return openTest(t, DefaultConfig()) })
+	retentiontest.Run(t, func(t *testing.T) retentiontest.Store { return openContract(t, DefaultConfig()) })
 }

@@ -219,17 +219,25 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 				for j := range seqs {
 					seqs[j], times[j] = ss[j].seq, ss[j].timeNS
 				}
+				hot := make(map[int64]bool, k)
 				if err := eachRow(ctx, s.db(), timelineQuery, func(r pgx.Rows) error {
 					e, err := scanTimelineEntry(r, ep, hexes)
 					if err != nil {
 						return err
 					}
 					got = append(got, e)
+					hot[e.seq] = true
 					n++
 					return nil
 				}, seqs, times); err != nil {
 					return 0, err
 				}
+				cold, err := s.timelineFromBlocks(ctx, seqs, times, hot, ep, hexes)
+				if err != nil {
+					return 0, err
+				}
+				got = append(got, cold...)
+				n += len(cold)
 				ss = ss[k:]
 			}
 			return n, nil
@@ -319,5 +327,83 @@ func scanTimelineEntry(r pgx.Rows, ep *analysis.EndpointInfo, hexes map[string]s
 	o := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}, Marks: t.Marks}
 	t.Intent = analysis.Intent(&o).String()
 	t.FirstHand = o.FirstHand()
+	return e, nil
+}
+
+// timelineFromBlocks reads from the blocks (migration 0030) the
+// observations of the sightings (seqs, times) not among the hot rows,
+// with the same checks as scanTimelineEntry: an observation of another
+// time than its sighting's, or of another address than ep's, is an
+// error.
+func (s *Store) timelineFromBlocks(ctx context.Context, seqs, times []int64, hot map[int64]bool, ep *analysis.EndpointInfo,
+	hexes map[string]string) ([]timelineEntry, error) {
+	want := map[int64]int64{} // seq: its sighting's time
+	var rest []int64
+	for j, q := range seqs {
+		if !hot[q] {
+			want[q] = times[j]
+			rest = append(rest, q)
+		}
+	}
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	only := make(map[int64]bool, len(rest))
+	for _, q := range rest {
+		only[q] = true
+	}
+	cold, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{rest}, only, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]timelineEntry, 0, len(cold))
+	for i := range cold {
+		e, err := timelineEntryOf(cold[i].seq, &cold[i].o, want[cold[i].seq], ep, hexes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// blocksOfSeqsSQL selects the blocks b that hold one of the seqs in $1.
+const blocksOfSeqsSQL = `(b.time_lo, b.seq_lo) IN (SELECT x.time_lo, x.seq_lo FROM unnest($1::bigint[]) AS q(seq)
+	JOIN observation_blocks x ON int8range(x.seq_lo, x.seq_hi, '[]') @> q.seq)`
+
+// timelineEntryOf is scanTimelineEntry for an observation o read from a
+// block, the sighting of seq at seen.
+func timelineEntryOf(seq int64, o *observe.Observation, seen int64, ep *analysis.EndpointInfo, hexes map[string]string) (timelineEntry, error) {
+	ns := o.Time.UnixNano()
+	if ns != seen || o.Endpoint.IP.Unmap().WithZone("") != ep.IP.Unmap().WithZone("") {
+		return timelineEntry{}, fmt.Errorf("the sighting of seq %d at %s is observation %s of %s at %s: %w",
+			seq, nsTime(seen).Format(time.RFC3339Nano), o.ID, o.Endpoint.IP, nsTime(ns).Format(time.RFC3339Nano), errSightings)
+	}
+	e := timelineEntry{seq: seq}
+	t := &e.t
+	t.ID, t.Network, t.Method, t.Level, t.Transport = o.ID, o.Network, o.Method, o.Possession.Level, o.Endpoint.Transport
+	t.Kind = o.Item.Hash.Kind().String()
+	sum := o.Item.Hash.Bytes()
+	hx, ok := hexes[string(sum)]
+	if !ok {
+		hx = hex.EncodeToString(sum)
+		hexes[string(sum)] = hx
+	}
+	t.Hash, t.Matched, t.Place, t.Agency, t.Sensor = hx, o.Item.Matched, o.Place, o.Jurisdiction.Agency, o.Sensor.ID
+	t.ClockSource, t.Build, t.Marks = o.ClockSource, o.Sensor.Build(), o.Marks
+	if o.Endpoint.Local.IsValid() {
+		t.SensorAddress = o.Endpoint.Local.String()
+	}
+	if len(o.Transcript.SHA256) > 0 {
+		t.TranscriptSHA256 = hex.EncodeToString(o.Transcript.SHA256)
+	}
+	t.Client, t.ClientVersion, t.PiecesHave, t.PiecesTotal = o.Client.Name, o.Client.Version, o.Possession.PiecesHave, o.Possession.PiecesTotal
+	t.Time, t.Endpoint = nsTime(ns), netip.AddrPortFrom(ep.IP.Unmap(), o.Endpoint.Port).String()
+	if o.ClockKnown {
+		t.ClockKnown, t.ClockOffset, t.ClockUncertainty = true, o.ClockOffset, o.ClockUncertainty
+	}
+	x := observe.Observation{Method: t.Method, Endpoint: observe.Endpoint{Transport: t.Transport}, Possession: observe.Possession{Level: t.Level}, Marks: t.Marks}
+	t.Intent = analysis.Intent(&x).String()
+	t.FirstHand = x.FirstHand()
 	return e, nil
 }

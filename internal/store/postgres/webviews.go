@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5"
+	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/hashkind"
@@ -307,12 +310,38 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	// than the analysis's window), each its own target: a row belongs to
 	// the generation in effect at its time (genTargetSQL), never to
 	// another subscriber's before or after it.
-	filter, args := ``, []any{window - 1}
+	//
+	// The newest window are the hot rows' and the blocks' (migration
+	// 0030) together: the blocks' observations newer than the hot rows'
+	// window-th newest (newestInBlocks) join the rows in the same
+	// statement as rows of their own (the c CTE), and the same scope
+	// filter runs on both.
+	since, cold, err := s.newestInBlocks(ctx, window)
+	if err != nil {
+		return nil, fmt.Errorf("recent observations: %w", err)
+	}
+	var cSeq, cTime []int64
+	var cIP, cAgency []string
+	var cZone []*string
+	var cPort []int32
+	coldBySeq := make(map[int64]*observe.Observation, len(cold))
+	for i := range cold {
+		o := &cold[i].o
+		cSeq, cTime = append(cSeq, cold[i].seq), append(cTime, o.Time.UnixNano())
+		cIP, cPort, cAgency = append(cIP, o.Endpoint.IP.WithZone("").String()), append(cPort, int32(o.Endpoint.Port)), append(cAgency, o.Jurisdiction.Agency)
+		var zone *string
+		if z := o.Endpoint.IP.Zone(); z != "" {
+			zone = &z
+		}
+		cZone = append(cZone, zone)
+		coldBySeq[cold[i].seq] = o
+	}
+	filter, args := ``, []any{since, cSeq, cTime, cIP, cZone, cPort, cAgency}
 	if !scope.All {
 		in := `(?` + strings.Repeat(",?", len(scope.Agencies)-1) + `)`
-		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = ` + obsIPSQL + ` AND e0.port = o.port)
-			THEN EXISTS (SELECT 1 FROM target_access a WHERE a.target = ` + genTargetSQL("o") + ` AND a.agency IN ` + in + `)
-			ELSE (SELECT p.agency FROM observation_places p WHERE p.id = o.place_id) IN ` + in + ` END`
+		filter = ` AND CASE WHEN EXISTS (SELECT 1 FROM analysis_endpoints e0 WHERE e0.ip = vigil_ip_text(c.ip, c.ip_zone) AND e0.port = c.port)
+			THEN EXISTS (SELECT 1 FROM target_access a WHERE a.target = ` + genTargetSQL("c") + ` AND a.agency IN ` + in + `)
+			ELSE c.agency IN ` + in + ` END`
 		for range 2 {
 			for _, a := range scope.Agencies {
 				args = append(args, a)
@@ -320,16 +349,42 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		}
 	}
 	args = append(args, limit)
-	q := `WITH k AS (SELECT o.seq FROM observations o
-			WHERE o.time_ns >= COALESCE((SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT 1 OFFSET ?), -9223372036854775807)` +
-		filter + ` ORDER BY o.time_ns DESC, o.seq DESC LIMIT ?)
-		SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, ` + obsPiecesSQL + `, ` + obsIPSQL + `, o.port,
-		f.transport, f.client, f.client_version, i.kind, i.hash, m.matched, ` + obsPlaceSQL + `, p.agency, COALESCE(` + genTargetSQL("o") + `, ''),
-		f.marks
-		FROM k JOIN observations o ON o.seq = k.seq` + obsJoins + `
-		ORDER BY o.time_ns DESC, o.seq DESC`
+	var keys []int64
+	targets := map[int64]string{}
+	var hotSeqs []int64
+	var hotTargets []string
+	err = eachRow(ctx, s.db(), `WITH c AS (SELECT o.seq, o.time_ns, o.ip, o.ip_zone, o.port, pl.agency FROM observations o
+			LEFT JOIN observation_places pl ON pl.id = o.place_id WHERE o.time_ns >= ?
+		UNION ALL SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[]::inet[], ?::text[], ?::integer[], ?::text[]))
+		SELECT c.seq, COALESCE(`+genTargetSQL("c")+`, '') FROM c WHERE true`+filter+` ORDER BY c.time_ns DESC, c.seq DESC LIMIT ?`,
+		func(r pgx.Rows) error {
+			var seq int64
+			var target string
+			if err := r.Scan(&seq, &target); err != nil {
+				return err
+			}
+			keys, targets[seq] = append(keys, seq), target
+			if coldBySeq[seq] == nil {
+				hotSeqs, hotTargets = append(hotSeqs, seq), append(hotTargets, target)
+			}
+			return nil
+		}, args...)
+	if err != nil {
+		return nil, fmt.Errorf("recent observations: %w", err)
+	}
+	q := `SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, ` + obsPiecesSQL + `, ` + obsIPSQL + `, o.port,
+		f.transport, f.client, f.client_version, i.kind, i.hash, m.matched, ` + obsPlaceSQL + `, p.agency, k.target,
+		f.marks, o.seq
+		FROM unnest(?::bigint[], ?::text[]) AS k(seq, target) JOIN observations o ON o.seq = k.seq` + obsJoins
+	bySeq := make(map[int64]webviews.RecentObservation, len(keys))
+	for seq, o := range coldBySeq {
+		if _, ok := targets[seq]; ok {
+			bySeq[seq] = recentOfBlock(o, targets[seq])
+		}
+	}
+	args = []any{hotSeqs, hotTargets}
 	var out []webviews.RecentObservation
-	err := eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
+	err = eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
 		var (
 			ro                    webviews.RecentObservation
 			ns, port              int64
@@ -339,11 +394,13 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 			marks                 string
 		)
 		o := &ro.Observation
+		var seq int64
 		if err := r.Scan(&o.ID, &ns, &o.Sensor.ID, &o.Network, &o.Method, &level, &o.Possession.PiecesHave, &o.Possession.PiecesTotal,
 			&ip, &port, &o.Endpoint.Transport, &client, &clientVersion, &kind, &sum, &match, &place,
-			&o.Jurisdiction.Agency, &ro.Target, &marks); err != nil {
+			&o.Jurisdiction.Agency, &ro.Target, &marks, &seq); err != nil {
 			return err
 		}
+		defer func() { bySeq[seq] = ro }()
 		o.Client.Name, o.Client.Version = string(client), string(clientVersion)
 		var err error
 		o.Time = nsTime(ns)
@@ -370,13 +427,73 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		if o.Marks, err = rowcodec.ParseMarks(marks); err != nil {
 			return fmt.Errorf("observation %s: %w", o.ID, err)
 		}
-		out = append(out, ro)
 		return nil
 	}, args...)
 	if err != nil {
 		return nil, fmt.Errorf("recent observations: %w", err)
 	}
+	for _, seq := range keys {
+		ro, ok := bySeq[seq]
+		if !ok {
+			return nil, fmt.Errorf("recent observations: seq %d neither a row nor in a block", seq)
+		}
+		out = append(out, ro)
+	}
 	return out, nil
+}
+
+// recentOfBlock is the RecentObservation of o read from a block: the
+// fields RecentObservations reads from a row, and no other.
+func recentOfBlock(o *observe.Observation, target string) webviews.RecentObservation {
+	return webviews.RecentObservation{Target: target, Observation: observe.Observation{
+		ID: o.ID, Time: o.Time, Sensor: observe.Sensor{ID: o.Sensor.ID}, Network: o.Network, Method: o.Method,
+		Possession: observe.Possession{Level: o.Possession.Level, PiecesHave: o.Possession.PiecesHave, PiecesTotal: o.Possession.PiecesTotal},
+		Endpoint:   observe.Endpoint{IP: o.Endpoint.IP, Port: o.Endpoint.Port, Transport: o.Endpoint.Transport},
+		Client:     observe.Client{Name: o.Client.Name, Version: o.Client.Version},
+		Item:       observe.Item{Hash: o.Item.Hash, Matched: o.Item.Matched},
+		Place:      o.Place, Jurisdiction: observe.Jurisdiction{Agency: o.Jurisdiction.Agency}, Marks: o.Marks,
+	}}
+}
+
+// newestInBlocks returns the least time of the newest window observations
+// (hot rows and blocks together; the least int64 when there are fewer),
+// and the blocks' observations at or after it, newest first: those that
+// are among the newest window, ties at that time included.
+func (s *Store) newestInBlocks(ctx context.Context, window int) (int64, []seqObs, error) {
+	var times []int64
+	if err := eachRow(ctx, s.db(), `SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT ?`, func(r pgx.Rows) error {
+		var t int64
+		if err := r.Scan(&t); err != nil {
+			return err
+		}
+		times = append(times, t)
+		return nil
+	}, window); err != nil {
+		return 0, nil, err
+	}
+	hotSince := int64(math.MinInt64)
+	if len(times) == window {
+		hotSince = times[window-1]
+	}
+	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, NULL)`, []any{hotSince}, nil,
+		func(_ int64, o *observe.Observation) bool { return o.Time.UnixNano() >= hotSince })
+	if err != nil {
+		return 0, nil, err
+	}
+	slices.SortFunc(cold, func(a, b seqObs) int { return byTimeSeq(&b, &a) })
+	for i := range cold {
+		times = append(times, cold[i].o.Time.UnixNano())
+	}
+	slices.SortFunc(times, func(a, b int64) int { return cmpInt64(b, a) })
+	since := int64(math.MinInt64)
+	if len(times) >= window {
+		since = times[window-1]
+	}
+	k := 0
+	for k < len(cold) && cold[k].o.Time.UnixNano() >= since {
+		k++
+	}
+	return since, cold[:k], nil
 }
 
 // PlacePoints returns, for each country and (country, subdivision) among
@@ -386,15 +503,47 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePo
 	if window <= 0 {
 		window = 20000
 	}
+	// The newest window of the hot rows and of the blocks' observations
+	// (migration 0030) together, newest first; a place as its dictionary
+	// row holds it (placeValue), '' when nothing was known.
+	type newest struct {
+		seq, ns int64
+		place   string
+	}
+	var all []newest
+	err := eachRow(ctx, s.db(), `SELECT newest.seq, newest.time_ns, p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
+		JOIN observation_places p ON p.id = newest.place_id`, func(r pgx.Rows) error {
+		var n newest
+		if err := r.Scan(&n.seq, &n.ns, &n.place); err != nil {
+			return err
+		}
+		all = append(all, n)
+		return nil
+	}, window)
+	if err != nil {
+		return nil, fmt.Errorf("place points: %w", err)
+	}
+	_, cold, err := s.newestInBlocks(ctx, window)
+	if err != nil {
+		return nil, fmt.Errorf("place points: %w", err)
+	}
+	for i := range cold {
+		txt, _ := placeValue(&cold[i].o.Place).(string)
+		all = append(all, newest{seq: cold[i].seq, ns: cold[i].o.Time.UnixNano(), place: txt})
+	}
+	slices.SortFunc(all, func(a, b newest) int {
+		if c := cmpInt64(b.ns, a.ns); c != 0 {
+			return c
+		}
+		return cmpInt64(b.seq, a.seq)
+	})
 	seen := map[[2]string]bool{}
 	var out []webviews.PlacePoint
-	err := eachRow(ctx, s.db(), `SELECT p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
-		JOIN observation_places p ON p.id = newest.place_id WHERE p.place <> '' ORDER BY newest.time_ns DESC, newest.seq DESC`,
-		func(r pgx.Rows) error {
-			var txt []byte
-			if err := r.Scan(&txt); err != nil {
-				return err
-			}
+	for _, n := range all[:min(len(all), window)] {
+		if n.place == "" {
+			continue
+		}
+		err := func(txt []byte) error {
 			var p observe.Place
 			if err := parsePlace(txt, &p); err != nil {
 				return err
@@ -413,9 +562,10 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePo
 				}
 			}
 			return nil
-		}, window)
-	if err != nil {
-		return nil, fmt.Errorf("place points: %w", err)
+		}([]byte(n.place))
+		if err != nil {
+			return nil, fmt.Errorf("place points: %w", err)
+		}
 	}
 	return out, nil
 }
