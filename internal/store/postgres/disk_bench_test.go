@@ -2,11 +2,13 @@ package postgres
 
 import (
 	"context"
+	"crypto/ed25519"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/store"
 	"github.com/vigil-oss/vigil/internal/store/storetest"
@@ -35,13 +37,16 @@ import (
 // (DHT replies naming up to 8 peers without a client, probes of 3,000
 // peers seen again and again with their peer and node ids, signed, no
 // transcript bytes in the row; the clock's uncertainty grown as a
-// sensor grows it, growUncertainty).
+// sensor grows it, growUncertainty); lab-signed: the same observations
+// signed as a sensor signs them (signedAsASensor), their chain hashes
+// following one from the other.
 func BenchmarkDiskPerObservation(b *testing.B) {
 	inBothShapes(b, diskPerObservation)
 }
 
 // inBothShapes runs measure over the -bench-observations observations of
-// the disk benchmark's two shapes, pool and lab, as sub-benchmarks.
+// the disk benchmark's shapes, pool, lab and lab-signed, as
+// sub-benchmarks.
 func inBothShapes(b *testing.B, measure func(b *testing.B, n int, fill func(batch []observe.Observation))) {
 	n := *benchObs
 	b.Run("shape=pool", func(b *testing.B) {
@@ -50,16 +55,50 @@ func inBothShapes(b *testing.B, measure func(b *testing.B, n int, fill func(batc
 			measure(b, n, src.fill)
 		}
 	})
-	b.Run("shape=lab", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			lab := storetest.LabObservations(n, 1)
-			growUncertainty(lab)
-			measure(b, n, func(batch []observe.Observation) {
-				copy(batch, lab)
-				lab = lab[len(batch):]
-			})
+	for _, shape := range []string{"lab", "lab-signed"} {
+		b.Run("shape="+shape, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				lab := storetest.LabObservations(n, 1)
+				growUncertainty(lab)
+				if shape == "lab-signed" {
+					lab = signedAsASensor(b, lab)
+				}
+				measure(b, n, func(batch []observe.Observation) {
+					copy(batch, lab)
+					lab = lab[len(batch):]
+				})
+			}
+		})
+	}
+}
+
+// captured keeps what a signer publishes.
+type captured struct{ obs []observe.Observation }
+
+func (c *captured) Publish(_ context.Context, o observe.Observation) error {
+	c.obs = append(c.obs, o)
+	return nil
+}
+
+// signedAsASensor is obs as a sensor publishes them: signed by
+// evidence.BatchSigner with its default batches, on a chain of its own,
+// so that each chain hash follows from the row before it (the lab
+// generator's chain hashes are random bytes, which no signer writes and
+// obsblock's version 2 cannot derive).
+func signedAsASensor(b *testing.B, obs []observe.Observation) []observe.Observation {
+	b.Helper()
+	c := &captured{}
+	s := evidence.NewBatchSigner(c, ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)), evidence.DefaultSignerConfig())
+	for _, o := range obs {
+		o.Chain = observe.Chain{}
+		if err := s.Publish(context.Background(), o); err != nil {
+			b.Fatal(err)
 		}
-	})
+	}
+	if err := s.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return c.obs
 }
 
 // growUncertainty gives each observation of obs the clock uncertainty a
