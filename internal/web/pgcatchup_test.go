@@ -34,7 +34,8 @@ import (
 // VIGIL_BENCH_PG_DATA naming the cluster's data directory, the CPU of
 // the cluster's processes are logged, with digests of what was saved
 // (targets with their scores, access rows, endpoints, files, links) to
-// compare two builds. The clock is the newest observation's time plus an
+// compare two builds. VIGIL_BENCH_PG_SAVE_EVERY and VIGIL_BENCH_PG_SAVE_ROWS
+// set the analysis's Config.SaveEvery and SaveRows. The clock is the newest observation's time plus an
 // hour, so that two runs score alike.
 func TestBenchPGCatchUp(t *testing.T) {
 	dsn := benchPG()
@@ -109,6 +110,11 @@ func TestBenchPGCatchUp(t *testing.T) {
 			}
 		}
 	}()
+	if s := os.Getenv("VIGIL_BENCH_PG_SAVE_ROWS"); s != "" {
+		if acfg.SaveRows, err = strconv.Atoi(s); err != nil || acfg.SaveRows < 1 {
+			t.Fatalf("VIGIL_BENCH_PG_SAVE_ROWS=%q: want a number of endpoints, at least 1", s)
+		}
+	}
 	pgBefore := clusterCPU(t)
 	cpuBefore := selfCPU()
 	start := time.Now()
