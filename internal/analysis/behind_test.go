@@ -80,3 +80,35 @@ func TestAddSavesLessOftenWhileBehind(t *testing.T) {
 		t.Errorf("targets saved while behind:\n%v\nsaving every time:\n%v", got, want)
 	}
 }
+
+// CatchUp saves once SaveRows endpoints wait to be written, before
+// SaveEvery observations: the span between two saves of a backlog is
+// bounded by the rows it holds as well as by its observations, so that
+// a large SaveEvery (a backlog's endpoints written once a span, not once
+// every few thousand observations) does not make one save, and the
+// memory it takes, as large as the backlog's endpoints.
+func TestCatchUpSavesOnceSaveRowsEndpointsWait(t *testing.T) {
+	f := newFixture(t)
+	st := &savesCounted{Store: f.st}
+	cfg := f.cfg
+	cfg.SaveEvery, cfg.SaveRows = 1000, 4
+	for i := range 10 { // 10 endpoints, 3 observations each, one after the other
+		for k := range 3 {
+			f.ingest(nil, ob(fmt.Sprintf("203.0.113.%d:6881", 1+i), k, observe.Complete, t0.Add(time.Duration(i*3+k)*time.Minute)))
+		}
+	}
+	e, err := analysis.New(context.Background(), st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := st.saves
+	if err := e.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Saves at the first observation of the 4th endpoint (4 waiting),
+	// of the 7th (the 4th's later ones, the 5th, 6th and 7th) and of the
+	// 10th, then the rest at the end.
+	if n := st.saves - start; n != 4 {
+		t.Errorf("caught up 30 observations of 10 endpoints with SaveRows 4, SaveEvery 1000: %d saves, want 4", n)
+	}
+}

@@ -108,6 +108,13 @@ func engineResults(t *testing.T, n int) []byte {
 	if err := e.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return resultsOf(t, e)
+}
+
+// resultsOf is everything e's results are read by, as JSON (engineResults).
+func resultsOf(t *testing.T, e *analysis.Engine) []byte {
+	t.Helper()
+	ctx := context.Background()
 	all := map[string]any{}
 	ts, nt, err := e.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100000})
 	if err != nil {

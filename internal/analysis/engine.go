@@ -382,7 +382,7 @@ func (e *Engine) AddSeqs(ctx context.Context, batch []observe.Observation, seqs 
 func (e *Engine) saveDue() bool {
 	since := time.Since(e.lastSave)
 	if e.cfg.Behind != nil && e.cfg.Behind() {
-		return e.unsaved >= e.cfg.SaveEvery || since >= max(e.cfg.BehindInterval, e.cfg.SaveInterval)
+		return e.spanFull(e.unsaved) || since >= max(e.cfg.BehindInterval, e.cfg.SaveInterval)
 	}
 	return since >= e.cfg.SaveInterval
 }
@@ -415,17 +415,26 @@ func (e *Engine) CatchUp(ctx context.Context) error {
 	return e.save(ctx)
 }
 
+// spanFull says whether the changes of a backlog (unsaved observations
+// since the last save) are to be saved now: SaveEvery observations, or
+// SaveRows endpoints waiting to be written.
+func (e *Engine) spanFull(unsaved int) bool {
+	return unsaved >= e.cfg.SaveEvery || len(e.dirtyEps) >= e.cfg.SaveRows
+}
+
 // catchUpLocked reads observations in (watermark, upTo] (upTo 0: all),
-// saving every SaveEvery.
+// saving when a span is full (spanFull).
 func (e *Engine) catchUpLocked(ctx context.Context, upTo int64) error {
-	n := 0
+	n, span := 0, 0
 	err := e.b.AnalysisObservations(ctx, e.watermark, upTo, func(seq int64, o *observe.Observation) error {
 		if seq <= e.watermark {
 			return nil // a save on the way caught up past it (resync)
 		}
 		e.observe(seq, o)
 		e.watermark = seq
-		if n++; n%e.cfg.SaveEvery == 0 {
+		n++
+		if span++; e.spanFull(span) {
+			span = 0
 			// WAL: a write on another connection does not disturb this read.
 			return e.save(ctx)
 		}

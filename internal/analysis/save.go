@@ -527,10 +527,20 @@ func (e *Engine) saveOnce(ctx context.Context) error {
 	if len(merged) > 0 {
 		c.Merged = merged
 	}
-	c.Endpoints = slices.Grow(c.Endpoints, len(e.dirtyEps))
-	for id := range e.dirtyEps {
-		p := e.eps[id]
-		c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: *p.networks})
+	// Every member of a target written, not only those its observations
+	// changed: a member's confidence follows the target's anchor (its
+	// member of highest own score), which another member's observations
+	// move. Written only where dirty, an endpoint row kept the
+	// confidence of the last save that named it, and what a target's page
+	// showed depended on how often the analysis saved
+	// (TestCatchUpSameWhateverTheSaveSpan). A store leaves a row equal to
+	// the stored one as it is.
+	c.Endpoints = slices.Grow(c.Endpoints, len(targetOf))
+	for _, members := range roots {
+		for _, id := range members {
+			p := e.eps[id]
+			c.Endpoints = append(c.Endpoints, EndpointRow{ID: int64(id), Home: p.home, Target: targetOf[id], Info: e.endpointInfo(p), Networks: *p.networks})
+		}
 	}
 	c.Files = slices.Grow(c.Files, len(e.dirtyFiles))
 	for k := range e.dirtyFiles {

@@ -111,7 +111,7 @@ type fixtureConfig struct {
 	CatchUpEvery time.Duration
 	// SaveEvery, if set, is the analysis's Config.SaveEvery: how many
 	// observations a CatchUp reads between two saves (default the
-	// engine's, 20,000). The stored result does not depend on it (a save
+	// engine's: 1,000,000 observations or 100,000 endpoints waiting, Config.SaveRows). The stored result does not depend on it (a save
 	// writes what changed since the last); a larger one writes a target
 	// touched by many observations once instead of once a chunk.
 	SaveEvery int
@@ -124,6 +124,15 @@ type fixtureConfig struct {
 	Stop func() bool
 	// CaughtUp, if set, is called after each CatchUp with the watermark.
 	CaughtUp func(watermark int64)
+	// TimeOrder writes the observations in the order of their times, as
+	// sensors that watch every endpoint at once deliver them (an
+	// endpoint's 20 spread over up to the fixture's Days), instead of
+	// endpoint after endpoint; all are made in memory first (about 1 KB
+	// each).
+	TimeOrder bool
+	// NoAnalysis writes the observations and runs no analysis at all: a
+	// store whose catch-up is then timed apart (TestBenchPGCatchUp).
+	NoAnalysis bool
 }
 
 type fixtureInfo struct {
@@ -179,11 +188,17 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 	if cfg.SaveEvery > 0 {
 		acfg.SaveEvery = cfg.SaveEvery
 	}
-	eng, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		tb.Fatal(err)
+	var eng *analysis.Engine
+	if !cfg.NoAnalysis {
+		var err error
+		if eng, err = analysis.New(ctx, st, acfg); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	catchUp := func() error {
+		if eng == nil {
+			return nil
+		}
 		if err := eng.CatchUp(ctx); err != nil {
 			return err
 		}
@@ -237,7 +252,11 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 			}
 		}
 	}()
-	fixtureObservations(wctx, cfg, info.Items, r, now, nEp, batches)
+	if cfg.TimeOrder {
+		timeOrdered(wctx, cfg, info.Items, r, now, nEp, batches)
+	} else {
+		fixtureObservations(wctx, cfg, info.Items, r, now, nEp, batches)
+	}
 	close(batches)
 	wg.Wait()
 	if written < nEp*cfg.PerEndpoint && wctx.Err() == nil {
@@ -252,6 +271,9 @@ func fillStore(tb testing.TB, ctx context.Context, st fixtureStore, cfg fixtureC
 	}
 	if err := catchUp(); err != nil {
 		tb.Fatal(err)
+	}
+	if eng == nil {
+		return info
 	}
 	if err := eng.Flush(ctx); err != nil {
 		tb.Fatal(err)
@@ -273,6 +295,38 @@ func fixtureEndpointIP(e int) netip.Addr {
 		panic(fmt.Sprintf("fixture: endpoint %d past the fixture's addresses", e))
 	}
 	return netip.AddrFrom4([4]byte{127, byte(1 + p + len(fixturePlaces)*k), byte(n >> 8), byte(n)})
+}
+
+// timeOrdered is fixtureObservations with every observation made first,
+// then sent in the order of their times (ties in the order made).
+func timeOrdered(ctx context.Context, cfg fixtureConfig, items []hashkind.Hash, r *mrand.Rand, now time.Time, nEp int, out chan<- []observe.Observation) {
+	all := make(chan []observe.Observation)
+	var obs []observe.Observation
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range all {
+			obs = append(obs, b...)
+		}
+	}()
+	plain := cfg
+	plain.Stop = nil
+	fixtureObservations(ctx, plain, items, r, now, nEp, all)
+	close(all)
+	<-done
+	slices.SortStableFunc(obs, func(a, b observe.Observation) int { return a.Time.Compare(b.Time) })
+	for len(obs) > 0 {
+		n := min(cfg.Batch, len(obs))
+		if cfg.Stop != nil && cfg.Stop() {
+			return
+		}
+		select {
+		case out <- obs[:n:n]:
+		case <-ctx.Done():
+			return
+		}
+		obs = obs[n:]
+	}
 }
 
 // fixtureObservations makes the fixture's observations, in batches of

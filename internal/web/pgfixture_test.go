@@ -125,7 +125,7 @@ func newPGEnvDeps(tb testing.TB, dsn string, obs int, tuneDeps func(*Deps)) *env
 		// The analysis's chunk and how often it runs during the fill
 		// (docs/benchmarks.md, "50 million observations in PostgreSQL"):
 		// VIGIL_BENCH_PG_SAVE_EVERY observations a save (default the
-		// engine's 20,000), a CatchUp every VIGIL_BENCH_PG_CATCHUP
+		// engine's: 1,000,000, or 100,000 endpoints waiting), a CatchUp every VIGIL_BENCH_PG_CATCHUP
 		// (default 30s; 0: one CatchUp once all are written).
 		saveEvery, catchUpEvery := 0, 30*time.Second
 		if s := os.Getenv("VIGIL_BENCH_PG_SAVE_EVERY"); s != "" {

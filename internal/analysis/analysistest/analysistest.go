@@ -59,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 			tt.fn(t, open(t))
 		})
 	}
+	t.Run("CatchUpSameWhateverTheSaveSpan", func(t *testing.T) {
+		testCatchUpSameWhateverTheSaveSpan(t, open)
+	})
 	t.Run("EnginesOfSeveralProcessesMakeWhatOneMakes", func(t *testing.T) {
 		testEnginesOfSeveralProcessesMakeWhatOneMakes(t, open(t), open(t))
 	})
