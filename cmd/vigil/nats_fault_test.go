@@ -515,14 +515,29 @@ func runNATSFaults(t *testing.T, run faultRun) {
 		return ok
 	})
 
-	// One ingest, killed while it holds a batch it has not acknowledged.
+	// One ingest, killed while it holds a batch it has not acknowledged:
+	// frozen (SIGSTOP) before NATS is asked, so that it cannot acknowledge
+	// between the question and the kill (it did, under load, and the test
+	// then found no batch handed over again), and let go on if it held
+	// none. The pause lets acknowledgements already sent reach NATS.
 	i1 := startIngest(t, ingestArgs...)
-	waitUntil(t, 60*time.Second, "the first ingest at work", func() bool {
+	waitUntil(t, 60*time.Second, "the first ingest at work, frozen holding a batch", func() bool {
 		i1.alive(t)
+		if _, ci, ok := faultState(srv.url()); !ok || ci.AckFloor.Stream <= 20 {
+			return false
+		}
+		if err := i1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
 		_, ci, ok := faultState(srv.url())
 		// A message is a sensor's signed batch (a quarter of a second of
 		// observations), not one observation.
-		return ok && ci.AckFloor.Stream > 20 && ci.NumAckPending > 0
+		if ok && ci.AckFloor.Stream > 20 && ci.NumAckPending > 0 {
+			return true
+		}
+		_ = i1.cmd.Process.Signal(syscall.SIGCONT)
+		return false
 	})
 	_ = i1.stop(syscall.SIGKILL)
 	phase("first ingest killed (SIGKILL)")

@@ -385,49 +385,11 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	args = []any{hotSeqs, hotTargets}
 	var out []webviews.RecentObservation
 	err = eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
-		var (
-			ro                    webviews.RecentObservation
-			ns, port              int64
-			level, ip, kind       string
-			sum, match, place     []byte
-			client, clientVersion []byte
-			marks                 string
-		)
-		o := &ro.Observation
-		var seq int64
-		if err := r.Scan(&o.ID, &ns, &o.Sensor.ID, &o.Network, &o.Method, &level, &o.Possession.PiecesHave, &o.Possession.PiecesTotal,
-			&ip, &port, &o.Endpoint.Transport, &client, &clientVersion, &kind, &sum, &match, &place,
-			&o.Jurisdiction.Agency, &ro.Target, &marks, &seq); err != nil {
-			return err
+		seq, ro, err := scanRecentRow(r)
+		if err == nil {
+			bySeq[seq] = ro
 		}
-		defer func() { bySeq[seq] = ro }()
-		o.Client.Name, o.Client.Version = string(client), string(clientVersion)
-		var err error
-		o.Time = nsTime(ns)
-		if o.Possession.Level, err = observe.ParseLevel(level); err != nil {
-			return fmt.Errorf("observation %s: %w", o.ID, err)
-		}
-		if o.Endpoint.IP, err = netip.ParseAddr(ip); err != nil {
-			return fmt.Errorf("observation %s: %w", o.ID, err)
-		}
-		o.Endpoint.Port = uint16(port)
-		if o.Item.Hash, err = scanHash(kind, sum); err != nil {
-			return fmt.Errorf("observation %s: %w", o.ID, err)
-		}
-		if string(match) != "[]" && len(match) != 0 {
-			if err := json.Unmarshal(match, &o.Item.Matched); err != nil {
-				return fmt.Errorf("observation %s matched: %w", o.ID, err)
-			}
-		}
-		if place != nil {
-			if err := parsePlace(place, &o.Place); err != nil {
-				return fmt.Errorf("observation %s: %w", o.ID, err)
-			}
-		}
-		if o.Marks, err = rowcodec.ParseMarks(marks); err != nil {
-			return fmt.Errorf("observation %s: %w", o.ID, err)
-		}
-		return nil
+		return err
 	}, args...)
 	if err != nil {
 		return nil, fmt.Errorf("recent observations: %w", err)
@@ -440,6 +402,53 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 		out = append(out, ro)
 	}
 	return out, nil
+}
+
+// scanRecentRow reads one row of RecentObservations' statement over hot
+// rows: the observation and its target, and its seq.
+func scanRecentRow(r pgx.Rows) (int64, webviews.RecentObservation, error) {
+	var (
+		ro                    webviews.RecentObservation
+		ns, port              int64
+		level, ip, kind       string
+		sum, match, place     []byte
+		client, clientVersion []byte
+		marks                 string
+	)
+	o := &ro.Observation
+	var seq int64
+	if err := r.Scan(&o.ID, &ns, &o.Sensor.ID, &o.Network, &o.Method, &level, &o.Possession.PiecesHave, &o.Possession.PiecesTotal,
+		&ip, &port, &o.Endpoint.Transport, &client, &clientVersion, &kind, &sum, &match, &place,
+		&o.Jurisdiction.Agency, &ro.Target, &marks, &seq); err != nil {
+		return 0, ro, err
+	}
+	o.Client.Name, o.Client.Version = string(client), string(clientVersion)
+	var err error
+	o.Time = nsTime(ns)
+	if o.Possession.Level, err = observe.ParseLevel(level); err != nil {
+		return 0, ro, fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	if o.Endpoint.IP, err = netip.ParseAddr(ip); err != nil {
+		return 0, ro, fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	o.Endpoint.Port = uint16(port)
+	if o.Item.Hash, err = scanHash(kind, sum); err != nil {
+		return 0, ro, fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	if string(match) != "[]" && len(match) != 0 {
+		if err := json.Unmarshal(match, &o.Item.Matched); err != nil {
+			return 0, ro, fmt.Errorf("observation %s matched: %w", o.ID, err)
+		}
+	}
+	if place != nil {
+		if err := parsePlace(place, &o.Place); err != nil {
+			return 0, ro, fmt.Errorf("observation %s: %w", o.ID, err)
+		}
+	}
+	if o.Marks, err = rowcodec.ParseMarks(marks); err != nil {
+		return 0, ro, fmt.Errorf("observation %s: %w", o.ID, err)
+	}
+	return seq, ro, nil
 }
 
 // recentOfBlock is the RecentObservation of o read from a block: the
