@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -53,49 +54,13 @@ func TestStreamOfInterestRetentionIsRefused(t *testing.T) {
 // age; one that may not (ingest's least-privilege user) refuses it by
 // name. Before, it was warned of and used as it is.
 func TestStreamThatAgesOutUnreadMessagesIsNotUsed(t *testing.T) {
-	ctx := context.Background()
-	d := DefaultConfig("")
-	made := func(t *testing.T) (js.JetStream, string) {
-		t.Helper()
-		hp := startServerWithUsers(t)
-		admin := asAdmin(t, hp)
-		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
-			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe, MaxAge: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
-			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
-			t.Fatal(err)
-		}
-		return admin, hp
-	}
-	_, hp := made(t)
-	ib, err := Open(ctx, ingestConfig(hp), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ib.Close()
-	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "maximum age") {
-		t.Errorf("ingest on a stream of max age 1h: %v; want refused, naming its maximum age", err)
-	}
-
-	admin, hp := made(t)
-	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ab.Close()
-	if _, err := ab.Consumer(ctx); err != nil {
-		t.Fatalf("admin on a stream of max age 1h: %v", err)
-	}
-	st, err := admin.Stream(ctx, d.Stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.CachedInfo().Config.MaxAge; got != 0 {
-		t.Errorf("stream used with max age %v, want none", got)
-	}
+	unsafeStream{what: "of max age 1h", cfg: js.StreamConfig{Storage: js.FileStorage, MaxAge: time.Hour}, named: "maximum age",
+		safe: func(_ *testing.T, _ js.JetStream, got js.StreamConfig) string {
+			if got.MaxAge != 0 {
+				return fmt.Sprintf("max age %v, want none", got.MaxAge)
+			}
+			return ""
+		}}.refusedOrMadeSafe(t)
 }
 
 // A stream that refuses messages larger than a bound under what NATS
@@ -105,48 +70,19 @@ func TestStreamThatAgesOutUnreadMessagesIsNotUsed(t *testing.T) {
 // bound; one that may not refuses it by name. Before, it was used as it
 // is (and a sensor, which no longer reads the stream, cannot see it).
 func TestStreamThatRefusesLargeMessagesIsNotUsed(t *testing.T) {
-	ctx := context.Background()
-	d := DefaultConfig("")
-	made := func(t *testing.T) (js.JetStream, string) {
-		t.Helper()
-		hp := startServerWithUsers(t)
-		admin := asAdmin(t, hp)
-		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
-			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe, MaxMsgSize: 4096})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
-			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
-			t.Fatal(err)
-		}
-		return admin, hp
-	}
-	admin, hp := made(t)
-	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", make([]byte, 8192)); err == nil {
-		t.Fatal("an 8 KB message stored in a stream of max msg size 4096: the premise no longer holds")
-	}
-	ib, err := Open(ctx, ingestConfig(hp), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ib.Close()
-	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("ingest on a stream of max msg size 4096: %v; want refused, naming the bound", err)
-	}
-
-	admin, hp = made(t)
-	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ab.Close()
-	if _, err := ab.Consumer(ctx); err != nil {
-		t.Fatalf("admin on a stream of max msg size 4096: %v", err)
-	}
-	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", make([]byte, 8192)); err != nil {
-		t.Errorf("an 8 KB message on the stream made safe: %v", err)
-	}
+	subject := DefaultConfig("").Subject + ".bt-lab-1"
+	unsafeStream{what: "of max msg size 4096", cfg: js.StreamConfig{Storage: js.FileStorage, MaxMsgSize: 4096}, named: "larger than",
+		premise: func(t *testing.T, admin js.JetStream, _ string) {
+			if _, err := admin.Publish(context.Background(), subject, make([]byte, 8192)); err == nil {
+				t.Fatal("an 8 KB message stored in a stream of max msg size 4096: the premise no longer holds")
+			}
+		},
+		safe: func(_ *testing.T, admin js.JetStream, _ js.StreamConfig) string {
+			if _, err := admin.Publish(context.Background(), subject, make([]byte, 8192)); err != nil {
+				return fmt.Sprintf("an 8 KB message refused: %v", err)
+			}
+			return ""
+		}}.refusedOrMadeSafe(t)
 }
 
 // A stream that republishes what it stores (RePublish) sends every
@@ -155,67 +91,112 @@ func TestStreamThatRefusesLargeMessagesIsNotUsed(t *testing.T) {
 // not used as it is: one ingest's user may update is set right, one it
 // may not is refused by name. Before, it was used.
 func TestStreamThatRepublishesIsNotUsed(t *testing.T) {
-	ctx := context.Background()
 	d := DefaultConfig("")
-	made := func(t *testing.T) (js.JetStream, string) {
-		t.Helper()
-		hp := startServerWithUsers(t)
-		admin := asAdmin(t, hp)
-		st, err := admin.CreateStream(ctx, js.StreamConfig{Name: d.Stream, Subjects: []string{d.Subject + ".>"},
-			Storage: js.FileStorage, Retention: js.WorkQueuePolicy, Duplicates: d.Dedupe,
-			RePublish: &js.RePublish{Source: ">", Destination: "_INBOX_bt-lab-1.copy.>"}})
+	// The premise: a sensor's user, subscribed under its own inbox, reads
+	// what another sensor published.
+	premise := func(t *testing.T, admin js.JetStream, hp string) {
+		spy, err := nats.Connect("nats://sensor-bt-lab-1:" + sensorPassword + "@" + hp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
-			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
+		defer spy.Close()
+		sub, err := spy.SubscribeSync("_INBOX_bt-lab-1.copy.>")
+		if err != nil {
 			t.Fatal(err)
 		}
-		return admin, hp
+		if err := spy.Flush(); err != nil { // the subscription reaches the server
+			t.Fatal(err)
+		}
+		if _, err := admin.Publish(context.Background(), d.Subject+".bt-lab-2", []byte("another sensor's observation")); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := sub.NextMsg(2 * time.Second); err != nil || m.Subject != "_INBOX_bt-lab-1.copy."+d.Subject+".bt-lab-2" {
+			t.Fatalf("the premise no longer holds: republished copy %v, %v", m, err)
+		}
 	}
-	_, hp := made(t)
-	// The premise: a sensor's user, subscribed under its own inbox, reads
-	// what another sensor published.
-	spy, err := nats.Connect("nats://sensor-bt-lab-1:" + sensorPassword + "@" + hp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spy.Close()
-	sub, err := spy.SubscribeSync("_INBOX_bt-lab-1.copy.>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin := asAdmin(t, hp)
-	if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's observation")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := sub.NextMsg(2 * time.Second); err != nil || m.Subject != "_INBOX_bt-lab-1.copy."+d.Subject+".bt-lab-2" {
-		t.Fatalf("the premise no longer holds: republished copy %v, %v", m, err)
-	}
+	unsafeStream{what: "republishing to a sensor's inbox", cfg: js.StreamConfig{Storage: js.FileStorage, RePublish: &js.RePublish{Source: ">", Destination: "_INBOX_bt-lab-1.copy.>"}},
+		named: "republishes", premise: premise,
+		safe: func(_ *testing.T, _ js.JetStream, got js.StreamConfig) string {
+			if got.RePublish != nil {
+				return "it still republishes to " + got.RePublish.Destination
+			}
+			return ""
+		}}.refusedOrMadeSafe(t)
+}
 
+// unsafeStream is a stream that lets observations be lost or read, made
+// by an admin with the settings of cfg (the name, subjects, storage,
+// retention and duplicate window Vigil's) with ingest's consumer, on a
+// NATS server of the doc's users.
+type unsafeStream struct {
+	what string // the stream, for messages
+	cfg  js.StreamConfig
+	// premise, if set, shows on the stream just made what it does
+	// (the admin's connection, the server's host:port).
+	premise func(t *testing.T, admin js.JetStream, hp string)
+	// named is what the refusal's error must name.
+	named string
+	// safe says what is still wrong with the stream once an ingest whose
+	// user may update it started on it ("" if nothing); admin may publish
+	// on it.
+	safe func(t *testing.T, admin js.JetStream, got js.StreamConfig) string
+}
+
+func (u unsafeStream) made(t *testing.T) (js.JetStream, string) {
+	t.Helper()
+	ctx := context.Background()
+	d := DefaultConfig("")
+	c := u.cfg
+	c.Name, c.Subjects, c.Duplicates = d.Stream, []string{d.Subject + ".>"}, d.Dedupe
+	if c.Retention == js.LimitsPolicy {
+		c.Retention = js.WorkQueuePolicy
+	}
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	st, err := admin.CreateStream(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
+		AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
+		t.Fatal(err)
+	}
+	if u.premise != nil {
+		u.premise(t, admin, hp)
+	}
+	return admin, hp
+}
+
+// refusedOrMadeSafe checks that an ingest whose NATS user may not update
+// the stream refuses it (ErrUnsafeStream, naming it, not transient) and
+// that one whose user may starts on it made safe.
+func (u unsafeStream) refusedOrMadeSafe(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	_, hp := u.made(t)
 	ib, err := Open(ctx, ingestConfig(hp), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ib.Close()
-	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "republishes") {
-		t.Errorf("ingest on a stream that republishes: %v; want refused, naming it", err)
+	if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), u.named) {
+		t.Errorf("ingest on a stream %s: %v; want refused, naming %q", u.what, err, u.named)
 	}
 
-	admin, hp = made(t)
+	admin, hp := u.made(t)
 	ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ab.Close()
 	if _, err := ab.Consumer(ctx); err != nil {
-		t.Fatalf("admin on a stream that republishes: %v", err)
+		t.Fatalf("admin on a stream %s: %v", u.what, err)
 	}
-	info, err := admin.Stream(ctx, d.Stream)
+	st, err := admin.Stream(ctx, DefaultConfig("").Stream)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rp := info.CachedInfo().Config.RePublish; rp != nil {
-		t.Errorf("the stream made safe still republishes to %s", rp.Destination)
+	if why := u.safe(t, admin, st.CachedInfo().Config); why != "" {
+		t.Errorf("the stream %s, once an admin's ingest started: %s", u.what, why)
 	}
 }
