@@ -31,7 +31,10 @@ func TestIngestFromJetStreamIntoPostgres(t *testing.T) {
 	ingestFromJetStream(t, postgresDB(t))
 }
 
-func ingestFromJetStream(t *testing.T, db string) {
+// jetStreamPublisher starts an in-process NATS JetStream server for the
+// test's length and returns its URL and a publisher on the default stream.
+func jetStreamPublisher(t *testing.T) (string, *jetstream.Bus) {
+	t.Helper()
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
 	if err != nil {
@@ -41,15 +44,18 @@ func ingestFromJetStream(t *testing.T, db string) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS not ready")
 	}
-	defer srv.Shutdown()
-	url := srv.ClientURL()
-
-	ctx := context.Background()
-	pub, err := jetstream.Open(ctx, jetstream.DefaultConfig(url), nil)
+	t.Cleanup(srv.Shutdown)
+	pub, err := jetstream.Open(context.Background(), jetstream.DefaultConfig(srv.ClientURL()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pub.Close()
+	t.Cleanup(pub.Close)
+	return srv.ClientURL(), pub
+}
+
+func ingestFromJetStream(t *testing.T, db string) {
+	url, pub := jetStreamPublisher(t)
+	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	var sent []observe.Observation
@@ -114,23 +120,8 @@ func writeLabGeo(t testing.TB) string {
 // the line 'vigil ingest' prints when it stops says how many of those
 // stored were marked so. (Before, they were refused and gone.)
 func TestIngestSaysHowManyTimesItMarked(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	defer srv.Shutdown()
-	url := srv.ClientURL()
+	url, pub := jetStreamPublisher(t)
 	ctx := context.Background()
-	pub, err := jetstream.Open(ctx, jetstream.DefaultConfig(url), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	r := rand.New(rand.NewPCG(3, 4))
 	times := []time.Time{time.Now().Add(-time.Hour), time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC),
 		time.Now().Add(-2 * time.Hour), time.Now().Add(6 * time.Hour), time.Now().Add(-3 * time.Hour)}

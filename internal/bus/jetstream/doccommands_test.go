@@ -69,30 +69,7 @@ func TestDeploymentDocNATSCommandsMakeWhatIngestUses(t *testing.T) {
 
 	// The sensor and ingest users may create and change nothing: they
 	// work only if what the commands made is what Vigil would use as it is.
-	sensor, err := Open(ctx, sensorConfig(hp), nil)
-	if err != nil {
-		t.Fatalf("sensor on the stream the doc's commands made: %v", err)
-	}
-	defer sensor.Close()
-	obs := observations(30)
-	if err := sensor.PublishBatch(ctx, obs); err != nil {
-		t.Fatalf("sensor publish: %v", err)
-	}
-	ingest, err := Open(ctx, ingestConfig(hp), nil)
-	if err != nil {
-		t.Fatalf("ingest on the consumer the doc's commands made: %v", err)
-	}
-	defer ingest.Close()
-	st := openStore(t)
-	if err := consumeUntil(t, ingest, st, len(obs), nil); err != nil {
-		t.Fatal(err)
-	}
-	got := stored(t, st)
-	for _, o := range obs {
-		if _, ok := got[o.ID]; !ok {
-			t.Fatalf("observation %s not stored", o.ID)
-		}
-	}
+	publishedThenStored(t, hp, 30)
 }
 
 // A pause that is over pauses nothing: the nats tool writes a zero

@@ -102,19 +102,25 @@ func TestLeastPrivilegeSensorAndIngest(t *testing.T) {
 	hp := startServerWithUsers(t)
 	admin := asAdmin(t, hp)
 	createStreamAndConsumer(t, admin)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	publishedThenStored(t, hp, 20)
+}
 
+// publishedThenStored has n observations published by the doc's sensor
+// user and consumed by its ingest user into a new store, and fails t
+// unless every one is stored.
+func publishedThenStored(t *testing.T, hp string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	sensor, err := Open(ctx, sensorConfig(hp), nil)
 	if err != nil {
 		t.Fatalf("sensor with publish-only rights: %v", err)
 	}
 	defer sensor.Close()
-	obs := observations(20)
+	obs := observations(n)
 	if err := sensor.PublishBatch(ctx, obs); err != nil {
 		t.Fatalf("sensor publish: %v", err)
 	}
-
 	ingest, err := Open(ctx, ingestConfig(hp), nil)
 	if err != nil {
 		t.Fatalf("ingest with consume-only rights: %v", err)
