@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	js "github.com/nats-io/nats.go/jetstream"
 )
 
 // A sensor's NATS user learns nothing of the other sensors: not their
@@ -16,16 +17,9 @@ import (
 // count. Every request below is refused by NATS (no answer comes), and
 // the sensor still publishes (TestLeastPrivilegeSensorAndIngest).
 func TestSensorUserCannotLearnOtherSensors(t *testing.T) {
-	hp := startServerWithUsers(t)
-	admin := asAdmin(t, hp)
-	createStreamAndConsumer(t, admin)
+	admin, hp := withAnotherSensorsMessages(t)
 	ctx := context.Background()
 	d := DefaultConfig("")
-	for range 3 {
-		if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	nc, err := nats.Connect("nats://sensor-bt-lab-1:"+sensorPassword+"@"+hp, nats.CustomInboxPrefix("_INBOX_bt-lab-1"),
 		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	if err != nil {
@@ -75,16 +69,9 @@ func TestSensorUserCannotLearnOtherSensors(t *testing.T) {
 // not stored. This pins the documented limit: if a NATS release closes
 // it, this test fails and the doc is to be changed.
 func TestSensorUserCanProbeAGuessedSensorsLastSequence(t *testing.T) {
-	hp := startServerWithUsers(t)
-	admin := asAdmin(t, hp)
-	createStreamAndConsumer(t, admin)
+	admin, hp := withAnotherSensorsMessages(t)
 	ctx := context.Background()
 	d := DefaultConfig("")
-	for range 3 {
-		if _, err := admin.Publish(ctx, d.Subject+".bt-lab-2", []byte("another sensor's")); err != nil {
-			t.Fatal(err)
-		}
-	}
 	sensor, err := Open(ctx, sensorConfig(hp), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -113,4 +100,20 @@ func TestSensorUserCanProbeAGuessedSensorsLastSequence(t *testing.T) {
 	if n := st.CachedInfo().State.Msgs; n != 3 {
 		t.Errorf("the stream holds %d messages after the probes, want the 3 before", n)
 	}
+}
+
+// withAnotherSensorsMessages starts a NATS server of the doc's users, has
+// its admin make the stream and consumer, and publishes three messages
+// on sensor bt-lab-2's subject. It returns the admin and the host:port.
+func withAnotherSensorsMessages(t *testing.T) (js.JetStream, string) {
+	t.Helper()
+	hp := startServerWithUsers(t)
+	admin := asAdmin(t, hp)
+	createStreamAndConsumer(t, admin)
+	for range 3 {
+		if _, err := admin.Publish(context.Background(), DefaultConfig("").Subject+".bt-lab-2", []byte("another sensor's")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return admin, hp
 }

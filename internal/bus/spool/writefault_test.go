@@ -49,15 +49,7 @@ func TestFailedWriteThatCannotBeCutBackIsNotWrittenAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	obs := observations(30)
-	before := publishAll(t, s, obs[:10])
-	s.mu.Lock()
-	s.wf = &faultyFile{segmentFile: s.wf, failWrite: true, failTruncate: true}
-	s.mu.Unlock()
-	if err := s.PublishBatch(t.Context(), obs[10:20]); !errors.Is(err, errInjected) {
-		t.Fatalf("batch written on a failing disk: %v, want the fault", err)
-	}
-	after := publishAll(t, s, obs[20:])
+	before, after := aroundAFaultNotCutBack(t, s)
 	if st := s.Stats(); st.Queued != 20 || st.Pending != 20 {
 		t.Fatalf("stats %+v: want 20 queued and pending (the failed batch is not)", st)
 	}
@@ -82,15 +74,7 @@ func TestFailedWriteThatCannotBeCutBackSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := observations(30)
-	before := publishAll(t, s, obs[:10])
-	s.mu.Lock()
-	s.wf = &faultyFile{segmentFile: s.wf, failWrite: true, failTruncate: true}
-	s.mu.Unlock()
-	if err := s.PublishBatch(t.Context(), obs[10:20]); !errors.Is(err, errInjected) {
-		t.Fatalf("batch written on a failing disk: %v, want the fault", err)
-	}
-	after := publishAll(t, s, obs[20:])
+	before, after := aroundAFaultNotCutBack(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,4 +90,21 @@ func TestFailedWriteThatCannotBeCutBackSurvivesARestart(t *testing.T) {
 	if st := s.Stats(); st.Torn != 1 {
 		t.Fatalf("stats %+v: want the part record counted torn", st)
 	}
+}
+
+// aroundAFaultNotCutBack queues 10 observations, then has the next 10
+// fail to write with a write that cannot be cut back (the file's write
+// and truncate both failing), then queues 10 more: it returns the ids of
+// the first and last 10.
+func aroundAFaultNotCutBack(t *testing.T, s *Spool) (before, after []string) {
+	t.Helper()
+	obs := observations(30)
+	before = publishAll(t, s, obs[:10])
+	s.mu.Lock()
+	s.wf = &faultyFile{segmentFile: s.wf, failWrite: true, failTruncate: true}
+	s.mu.Unlock()
+	if err := s.PublishBatch(t.Context(), obs[10:20]); !errors.Is(err, errInjected) {
+		t.Fatalf("batch written on a failing disk: %v, want the fault", err)
+	}
+	return before, publishAll(t, s, obs[20:])
 }
