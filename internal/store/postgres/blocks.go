@@ -349,3 +349,14 @@ func (s *Store) blockObservationOfID(ctx context.Context, id string) (observe.Ob
 	}
 	return got[0].o, true, nil
 }
+
+// snapshotRead runs fn in a read-only transaction of one snapshot
+// (REPEATABLE READ), for a read of the hot rows and the blocks in two
+// statements: compaction moves rows into blocks (and retention blocks
+// back into rows) in transactions of their own, and a row moved between
+// two statements read in snapshots of their own would be in neither (or
+// in both).
+func (s *Store) snapshotRead(ctx context.Context, fn func(q pgQuerier) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(tx) })
+}
