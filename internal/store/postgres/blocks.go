@@ -191,7 +191,7 @@ type seqObs struct {
 // or skipped.
 func coldObservations(ctx context.Context, db pgQuerier, blockWhere string, args []any, seqs map[int64]bool,
 	keep func(seq int64, o *observe.Observation) bool) ([]seqObs, error) {
-	r, err := db.Query(ctx, `SELECT b.seq_lo, b.seq_hi, b.time_lo, b.time_hi, b.n, b.seq_off, b.body, b.transcript
+	r, err := db.Query(ctx, `SELECT b.seq_lo, b.seq_hi, b.time_lo, b.time_hi, b.uid_lo::text, b.uid_hi::text, b.n, b.seq_off, b.body, b.transcript
 		FROM observation_blocks b WHERE `+blockWhere, args...)
 	if err != nil {
 		return nil, fmt.Errorf("observation blocks: %w", err)
@@ -200,29 +200,38 @@ func coldObservations(ctx context.Context, db pgQuerier, blockWhere string, args
 	var out []seqObs
 	for r.Next() {
 		var lo, hi, tlo, thi int64
+		var ulo, uhi *string
 		var n int32
 		var off []int32
 		var body []byte
 		var tr [][]byte
-		if err := r.Scan(&lo, &hi, &tlo, &thi, &n, &off, &body, &tr); err != nil {
+		if err := r.Scan(&lo, &hi, &tlo, &thi, &ulo, &uhi, &n, &off, &body, &tr); err != nil {
 			return nil, fmt.Errorf("observation blocks: %w", err)
 		}
 		if err := checkBlockSeqs(lo, hi, int(n), off); err != nil {
 			return nil, err
 		}
-		// A time outside the row's range (an edited row: the readers of a
-		// time range would not select the block for it) is refused.
-		var badTime error
+		// A time outside the row's range, or a UUID id outside its UUID
+		// range (an edited row: the readers of a time range, and ingest's
+		// look for a replayed id, would not select the block for it), is
+		// refused.
+		var badRow error
 		got, err := decodeBlock(lo, int(n), off, body, tr, seqs, func(seq int64, o *observe.Observation) bool {
 			if ns := o.Time.UnixNano(); ns < tlo || ns > thi {
-				badTime = fmt.Errorf("observation block of seq %d: %w: seq %d's time %d outside the row's %d..%d",
+				badRow = fmt.Errorf("observation block of seq %d: %w: seq %d's time %d outside the row's %d..%d",
 					lo, obsblock.ErrCorrupt, seq, ns, tlo, thi)
 				return false
+			}
+			if uid, _ := idValues(o.ID); uid.Valid {
+				if id := formatUUID(uid.Bytes); ulo == nil || uhi == nil || id < *ulo || id > *uhi {
+					badRow = fmt.Errorf("observation block of seq %d: %w: seq %d's id %s outside the row's UUID range", lo, obsblock.ErrCorrupt, seq, o.ID)
+					return false
+				}
 			}
 			return keep == nil || keep(seq, o)
 		})
 		if err == nil {
-			err = badTime
+			err = badRow
 		}
 		if err != nil {
 			return nil, err

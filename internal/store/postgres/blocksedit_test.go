@@ -18,7 +18,9 @@ import (
 // observations of one seq (seq_off), a seq_hi below its last seq (the
 // readers of a seq range would not select it for that seq: hidden from
 // the analysis and the log's leaves), a time range that leaves out one of
-// its observations (hidden from the readers of a time range).
+// its observations (hidden from the readers of a time range), a UUID
+// range that leaves out one of its ids (hidden from ingest's look for a
+// replayed id, which would store it again).
 func TestEditedBlockRowIsRefused(t *testing.T) {
 	ctx := context.Background()
 	for _, edit := range []struct{ name, sql string }{
@@ -26,6 +28,8 @@ func TestEditedBlockRowIsRefused(t *testing.T) {
 		{"seq_hi below its last seq", `UPDATE observation_blocks SET seq_hi = seq_hi - 1 WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
 		{"seq_hi past its last seq", `UPDATE observation_blocks SET seq_hi = seq_hi + 5 WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
 		{"time_hi below its last time", `UPDATE observation_blocks SET time_hi = time_hi - 1 WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
+		{"uid_hi below its greatest id", `UPDATE observation_blocks SET uid_hi = uid_lo WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
+		{"no uid range", `UPDATE observation_blocks SET uid_lo = NULL, uid_hi = NULL WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
 		{"time_lo above its first time", `UPDATE observation_blocks SET time_lo = time_lo + 1 WHERE seq_lo = (SELECT min(seq_lo) FROM observation_blocks)`},
 	} {
 		t.Run(edit.name, func(t *testing.T) {
