@@ -3,6 +3,7 @@ package analysistest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -31,22 +32,40 @@ func testCatchUpSameWhateverTheSaveSpan(t *testing.T, open func(t *testing.T) St
 		}
 		obs = append(obs, o)
 	}
-	run := func(saveEvery, saveRows, poll int) string {
+	run := func(saveEvery, saveRows, poll, killAfter int) string {
 		t.Helper()
 		ctx := context.Background()
 		st := open(t)
 		cfg := analysis.DefaultConfig()
 		cfg.Now = func() time.Time { return t0.Add(30 * 24 * time.Hour) }
 		cfg.SaveInterval, cfg.SaveEvery, cfg.SaveRows = 0, saveEvery, saveRows
-		e, err := analysis.New(ctx, st, cfg)
+		var be analysis.Backend = st
+		if killAfter > 0 { // the process dies at its killAfter+1-th save
+			be = &dyingStore{Store: st, left: killAfter}
+		}
+		e, err := analysis.New(ctx, be, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		killed := false
 		for i := 0; i < len(obs); i += poll {
 			ingest(t, st, nil, obs[i:min(i+poll, len(obs))]...)
-			if err := e.CatchUp(ctx); err != nil {
+			if err := e.CatchUp(ctx); errors.Is(err, errKilled) && !killed {
+				killed = true
+				// A new process resumes from what the store holds.
+				if e, err = analysis.New(ctx, st, cfg); err != nil {
+					t.Fatal(err)
+				}
+				err = e.CatchUp(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err != nil {
 				t.Fatal(err)
 			}
+		}
+		if killAfter > 0 && !killed {
+			t.Fatalf("killed after %d saves: the process made fewer", killAfter)
 		}
 		if err := e.Flush(ctx); err != nil {
 			t.Fatal(err)
@@ -66,11 +85,30 @@ func testCatchUpSameWhateverTheSaveSpan(t *testing.T, open func(t *testing.T) St
 		}
 		return string(b)
 	}
-	want := run(len(obs)+1, len(obs)+1, len(obs))
-	for _, c := range []struct{ saveEvery, saveRows, poll int }{{37, len(obs), len(obs)}, {len(obs), 7, len(obs)}, {len(obs), len(obs), 100}} {
-		if got := run(c.saveEvery, c.saveRows, c.poll); got != want {
-			t.Errorf("saving every %d observations or %d endpoints, polls of %d: the targets differ from one pass's: %s",
-				c.saveEvery, c.saveRows, c.poll, firstDiff(got, want))
+	want := run(len(obs)+1, len(obs)+1, len(obs), 0)
+	for _, c := range []struct{ saveEvery, saveRows, poll, killAfter int }{{37, len(obs), len(obs), 0}, {len(obs), 7, len(obs), 0},
+		{len(obs), len(obs), 100, 0}, {500, len(obs), len(obs), 3}, {len(obs), 40, len(obs), 5}} {
+		if got := run(c.saveEvery, c.saveRows, c.poll, c.killAfter); got != want {
+			t.Errorf("saving every %d observations or %d endpoints, polls of %d, killed after %d saves: the targets differ from one pass's: %s",
+				c.saveEvery, c.saveRows, c.poll, c.killAfter, firstDiff(got, want))
 		}
 	}
+}
+
+// errKilled is dyingStore's save once its process is to die.
+var errKilled = errors.New("the analysis's process was killed")
+
+// dyingStore is a store whose analysis's process dies at a save: left
+// saves are written, the next and every later one fail, writing nothing.
+type dyingStore struct {
+	Store
+	left int
+}
+
+func (d *dyingStore) AnalysisSave(ctx context.Context, c *analysis.Changes) error {
+	if d.left <= 0 {
+		return errKilled
+	}
+	d.left--
+	return d.Store.AnalysisSave(ctx, c)
 }

@@ -191,22 +191,48 @@ type seqObs struct {
 // or skipped.
 func coldObservations(ctx context.Context, db pgQuerier, blockWhere string, args []any, seqs map[int64]bool,
 	keep func(seq int64, o *observe.Observation) bool) ([]seqObs, error) {
-	r, err := db.Query(ctx, `SELECT b.seq_lo, b.n, b.seq_off, b.body, b.transcript FROM observation_blocks b WHERE `+blockWhere, args...)
+	r, err := db.Query(ctx, `SELECT b.seq_lo, b.seq_hi, b.time_lo, b.time_hi, b.uid_lo::text, b.uid_hi::text, b.n, b.seq_off, b.body, b.transcript
+		FROM observation_blocks b WHERE `+blockWhere, args...)
 	if err != nil {
 		return nil, fmt.Errorf("observation blocks: %w", err)
 	}
 	defer r.Close()
 	var out []seqObs
 	for r.Next() {
-		var lo int64
+		var lo, hi, tlo, thi int64
+		var ulo, uhi *string
 		var n int32
 		var off []int32
 		var body []byte
 		var tr [][]byte
-		if err := r.Scan(&lo, &n, &off, &body, &tr); err != nil {
+		if err := r.Scan(&lo, &hi, &tlo, &thi, &ulo, &uhi, &n, &off, &body, &tr); err != nil {
 			return nil, fmt.Errorf("observation blocks: %w", err)
 		}
-		got, err := decodeBlock(lo, int(n), off, body, tr, seqs, keep)
+		if err := checkBlockSeqs(lo, hi, int(n), off); err != nil {
+			return nil, err
+		}
+		// A time outside the row's range, or a UUID id outside its UUID
+		// range (an edited row: the readers of a time range, and ingest's
+		// look for a replayed id, would not select the block for it), is
+		// refused.
+		var badRow error
+		got, err := decodeBlock(lo, int(n), off, body, tr, seqs, func(seq int64, o *observe.Observation) bool {
+			if ns := o.Time.UnixNano(); ns < tlo || ns > thi {
+				badRow = fmt.Errorf("observation block of seq %d: %w: seq %d's time %d outside the row's %d..%d",
+					lo, obsblock.ErrCorrupt, seq, ns, tlo, thi)
+				return false
+			}
+			if uid, _ := idValues(o.ID); uid.Valid {
+				if id := formatUUID(uid.Bytes); ulo == nil || uhi == nil || id < *ulo || id > *uhi {
+					badRow = fmt.Errorf("observation block of seq %d: %w: seq %d's id %s outside the row's UUID range", lo, obsblock.ErrCorrupt, seq, o.ID)
+					return false
+				}
+			}
+			return keep == nil || keep(seq, o)
+		})
+		if err == nil {
+			err = badRow
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -216,6 +242,25 @@ func coldObservations(ctx context.Context, db pgQuerier, blockWhere string, args
 		return nil, fmt.Errorf("observation blocks: %w", err)
 	}
 	return out, nil
+}
+
+// checkBlockSeqs refuses a block row whose seqs do not hold together
+// (an edited row): compaction stores seq_off strictly increasing from 0
+// and seq_hi the last seq. Two observations of one seq, or one past
+// seq_hi, which the readers of a seq range would not select, are refused
+// wherever the block is read.
+func checkBlockSeqs(lo, hi int64, n int, off []int32) error {
+	last := lo + int64(n) - 1
+	for i := range off {
+		if i == 0 && off[0] != 0 || i > 0 && off[i] <= off[i-1] {
+			return fmt.Errorf("observation block of seq %d: %w: seq offsets not increasing from 0", lo, obsblock.ErrCorrupt)
+		}
+		last = lo + int64(off[i])
+	}
+	if last != hi {
+		return fmt.Errorf("observation block of seq %d: %w: last seq %d, its row says %d", lo, obsblock.ErrCorrupt, last, hi)
+	}
+	return nil
 }
 
 // decodeBlock is coldObservations' work on one block (seq_lo lo, n
@@ -348,4 +393,15 @@ func (s *Store) blockObservationOfID(ctx context.Context, id string) (observe.Ob
 		return observe.Observation{}, false, fmt.Errorf("observation %s: %w: seq %d of its block holds %d observations", id, obsblock.ErrCorrupt, seq, len(got))
 	}
 	return got[0].o, true, nil
+}
+
+// snapshotRead runs fn in a read-only transaction of one snapshot
+// (REPEATABLE READ), for a read of the hot rows and the blocks in two
+// statements: compaction moves rows into blocks (and retention blocks
+// back into rows) in transactions of their own, and a row moved between
+// two statements read in snapshots of their own would be in neither (or
+// in both).
+func (s *Store) snapshotRead(ctx context.Context, fn func(q pgQuerier) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(tx) })
 }

@@ -641,26 +641,34 @@ func (s *Store) ChainObservations(ctx context.Context, chain string, first, head
 		got = append(got, *o)
 		return nil
 	}
-	for _, r := range ranges {
-		err := s.observationsWhere(ctx, `o.seq BETWEEN $1 AND $2 AND o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $3)
+	// The rows and the blocks in one snapshot: a row compaction moved
+	// between two reads of their own was read twice.
+	err = s.snapshotRead(ctx, func(q pgQuerier) error {
+		for _, r := range ranges {
+			err := s.observationsWhereOn(ctx, q, `o.seq BETWEEN $1 AND $2 AND o.chain_ref IN (SELECT id FROM sensor_chains WHERE chain = $3)
 			AND o.chain_seq BETWEEN $4 AND $5`, `o.chain_seq`, []any{r[0], r[1], chain, int64(first), int64(head)}, add)
-		if err != nil {
-			return err
-		}
-		// The range's observations in blocks (migration 0030), filtered
-		// on chain and position in Go.
-		cold, err := coldObservations(ctx, s.pool, `int8range(b.seq_lo, b.seq_hi, '[]') && int8range($1, $2, '[]')`, []any{r[0], r[1]}, nil,
-			func(seq int64, o *observe.Observation) bool {
-				return seq >= r[0] && seq <= r[1] && o.Chain.ID == chain && o.Chain.Seq >= first && o.Chain.Seq <= head
-			})
-		if err != nil {
-			return err
-		}
-		for i := range cold {
-			if err := add(&cold[i].o); err != nil {
+			if err != nil {
 				return err
 			}
+			// The range's observations in blocks (migration 0030), filtered
+			// on chain and position in Go.
+			cold, err := coldObservations(ctx, q, `int8range(b.seq_lo, b.seq_hi, '[]') && int8range($1, $2, '[]')`, []any{r[0], r[1]}, nil,
+				func(seq int64, o *observe.Observation) bool {
+					return seq >= r[0] && seq <= r[1] && o.Chain.ID == chain && o.Chain.Seq >= first && o.Chain.Seq <= head
+				})
+			if err != nil {
+				return err
+			}
+			for i := range cold {
+				if err := add(&cold[i].o); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// Each range is in chain order; the ranges are in seq order.
 	slices.SortStableFunc(got, func(a, b observe.Observation) int { return cmp.Compare(a.Chain.Seq, b.Chain.Seq) })

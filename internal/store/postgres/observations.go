@@ -898,15 +898,18 @@ func (s *Store) Observations(ctx context.Context, f store.ObservationFilter, fn 
 	if lo >= hi {
 		return nil
 	}
-	// The blocks meeting the range, then the hot rows, merged (blocks.go).
-	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
-		func(_ int64, o *observe.Observation) bool { ns := o.Time.UnixNano(); return ns >= lo && ns < hi })
-	if err != nil {
-		return err
-	}
-	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
-		return s.rowsWhereOn(ctx, s.pool, where, `o.time_ns, o.seq`, args, fn)
-	}, func(_ int64, o *observe.Observation) error { return fn(o) })
+	// The blocks meeting the range, then the hot rows, merged (blocks.go),
+	// in one snapshot.
+	return s.snapshotRead(ctx, func(q pgQuerier) error {
+		cold, err := coldObservations(ctx, q, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+			func(_ int64, o *observe.Observation) bool { ns := o.Time.UnixNano(); return ns >= lo && ns < hi })
+		if err != nil {
+			return err
+		}
+		return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+			return s.rowsWhereOn(ctx, q, where, `o.time_ns, o.seq`, args, fn)
+		}, func(_ int64, o *observe.Observation) error { return fn(o) })
+	})
 }
 
 // ObservationsOfAddress calls fn for each observation of one of addrs
@@ -929,18 +932,22 @@ func (s *Store) ObservationsOfAddress(ctx context.Context, addrs []netip.Addr, s
 	// The blocks' endpoints are compared in Go: an address equal as netip
 	// compares it is equal as inet does (an IPv4 address and its
 	// IPv4-mapped form apart), and a zone never matches (none is asked).
-	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
-		func(_ int64, o *observe.Observation) bool {
-			ns := o.Time.UnixNano()
-			return ns >= lo && ns < hi && o.Endpoint.IP.Zone() == "" && slices.Contains(addrs, o.Endpoint.IP)
-		})
-	if err != nil {
-		return err
-	}
-	return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
-		return s.rowsWhereOn(ctx, s.pool, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
-			`o.time_ns, o.seq`, []any{lo, hi, ips}, fn)
-	}, func(_ int64, o *observe.Observation) error { return fn(o) })
+	// In one snapshot: a row compaction moves between the two reads is
+	// in one of them.
+	return s.snapshotRead(ctx, func(q pgQuerier) error {
+		cold, err := coldObservations(ctx, q, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, $2)`, []any{lo, hi}, nil,
+			func(_ int64, o *observe.Observation) bool {
+				ns := o.Time.UnixNano()
+				return ns >= lo && ns < hi && o.Endpoint.IP.Zone() == "" && slices.Contains(addrs, o.Endpoint.IP)
+			})
+		if err != nil {
+			return err
+		}
+		return mergeHot(cold, byTimeSeq, func(fn func(int64, *observe.Observation) error) error {
+			return s.rowsWhereOn(ctx, q, `o.time_ns >= $1 AND o.time_ns < $2 AND o.ip = ANY($3::text[]::inet[]) AND o.ip_zone IS NULL`,
+				`o.time_ns, o.seq`, []any{lo, hi, ips}, fn)
+		}, func(_ int64, o *observe.Observation) error { return fn(o) })
+	})
 }
 
 // observationsWhere calls fn for each observation that where selects, in
