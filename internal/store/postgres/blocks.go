@@ -374,10 +374,10 @@ func mergeHot(cold []seqObs, order func(a, b *seqObs) int,
 	return nil
 }
 
-// blockObservationOfID reads the observation of id from its block, if a
-// block holds it (blockSeqs).
-func (s *Store) blockObservationOfID(ctx context.Context, id string) (observe.Observation, bool, error) {
-	seqs, err := blockSeqs(ctx, s.pool, []string{id})
+// blockObservationOfIDOn reads the observation of id from its block, if
+// a block holds it (blockSeqs), through db (a snapshot's transaction).
+func (s *Store) blockObservationOfIDOn(ctx context.Context, db pgQuerier, id string) (observe.Observation, bool, error) {
+	seqs, err := blockSeqs(ctx, db, []string{id})
 	if err != nil {
 		return observe.Observation{}, false, err
 	}
@@ -385,7 +385,7 @@ func (s *Store) blockObservationOfID(ctx context.Context, id string) (observe.Ob
 	if !ok {
 		return observe.Observation{}, false, nil
 	}
-	got, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{[]int64{seq}}, map[int64]bool{seq: true}, nil)
+	got, err := coldObservations(ctx, db, blocksOfSeqsSQL, []any{[]int64{seq}}, map[int64]bool{seq: true}, nil)
 	if err != nil {
 		return observe.Observation{}, false, err
 	}

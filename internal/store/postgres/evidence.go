@@ -564,29 +564,34 @@ func (s *Store) LogCheckpoints(ctx context.Context) ([]store.LogCheckpoint, erro
 // ObservationsByID implements store.LogStore.
 func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error {
 	for _, id := range ids {
-		where, arg := idWhere(id)
-		found := false
-		err := s.observationsWhere(ctx, where, `o.seq`, []any{arg}, func(o *observe.Observation) error {
-			found = true
-			return fn(o)
+		// The row and the block read in one snapshot: a row compacted (or
+		// a block thawed) between two reads would be in neither.
+		var found []observe.Observation
+		err := s.snapshotRead(ctx, func(q pgQuerier) error {
+			where, arg := idWhere(id)
+			err := s.observationsWhereOn(ctx, q, where, `o.seq`, []any{arg}, func(o *observe.Observation) error {
+				found = append(found, *o)
+				return nil
+			})
+			if err != nil || len(found) > 0 {
+				return err
+			}
+			o, ok, err := s.blockObservationOfIDOn(ctx, q, id) // in a block (migration 0030)?
+			if ok {
+				found = append(found, o)
+			}
+			return err
 		})
 		if err != nil {
 			return err
 		}
-		if !found { // in a block (migration 0030)?
-			o, ok, err := s.blockObservationOfID(ctx, id)
-			if err != nil {
+		if len(found) == 0 {
+			return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
+		}
+		for i := range found {
+			if err := fn(&found[i]); err != nil {
 				return err
 			}
-			if ok {
-				found = true
-				if err := fn(&o); err != nil {
-					return err
-				}
-			}
-		}
-		if !found {
-			return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
 		}
 	}
 	return nil

@@ -336,8 +336,15 @@ func checkNode(b *tileBlock, k int, got map[int64][32]byte, fn func(i uint64, le
 // leavesOfSeqs returns the leaf of each observation of seqs found: the
 // one its purge record keeps (its row as it was before a purge), else
 // its row's, hashed again.
-func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (map[int64][32]byte, error) {
-	return s.leavesOfSeqsOn(ctx, s.pool, seqs)
+func (s *Store) leavesOfSeqs(ctx context.Context, seqs []int64) (out map[int64][32]byte, err error) {
+	// Its three reads (purge records, hot rows, blocks) in one snapshot:
+	// a row compacted, a block thawed or a row purged between two reads
+	// would be in none of them, its leaf missing.
+	err = s.snapshotRead(ctx, func(q pgQuerier) error {
+		out, err = s.leavesOfSeqsOn(ctx, q, seqs)
+		return err
+	})
+	return out, err
 }
 
 // leavesOfSeqsOn is leavesOfSeqs read through q (a purge's transaction).

@@ -220,24 +220,30 @@ func (s *Store) timeline(ctx context.Context, d *analysis.TargetDetail, epIDs []
 					seqs[j], times[j] = ss[j].seq, ss[j].timeNS
 				}
 				hot := make(map[int64]bool, k)
-				if err := eachRow(ctx, s.db(), timelineQuery, func(r pgx.Rows) error {
-					e, err := scanTimelineEntry(r, ep, hexes)
-					if err != nil {
+				// The hot rows and the blocks in one snapshot: a row
+				// compacted (or a block thawed) between two reads would
+				// be in neither.
+				err := s.snapshotRead(ctx, func(q pgQuerier) error {
+					if err := eachRow(ctx, sqlDB{q}, timelineQuery, func(r pgx.Rows) error {
+						e, err := scanTimelineEntry(r, ep, hexes)
+						if err != nil {
+							return err
+						}
+						got = append(got, e)
+						hot[e.seq] = true
+						n++
+						return nil
+					}, seqs, times); err != nil {
 						return err
 					}
-					got = append(got, e)
-					hot[e.seq] = true
-					n++
-					return nil
-				}, seqs, times); err != nil {
-					return 0, err
-				}
-				cold, err := s.timelineFromBlocks(ctx, seqs, times, hot, ep, hexes)
+					cold, err := s.timelineFromBlocks(ctx, q, seqs, times, hot, ep, hexes)
+					got = append(got, cold...)
+					n += len(cold)
+					return err
+				})
 				if err != nil {
 					return 0, err
 				}
-				got = append(got, cold...)
-				n += len(cold)
 				ss = ss[k:]
 			}
 			return n, nil
@@ -335,7 +341,7 @@ func scanTimelineEntry(r pgx.Rows, ep *analysis.EndpointInfo, hexes map[string]s
 // with the same checks as scanTimelineEntry: an observation of another
 // time than its sighting's, or of another address than ep's, is an
 // error.
-func (s *Store) timelineFromBlocks(ctx context.Context, seqs, times []int64, hot map[int64]bool, ep *analysis.EndpointInfo,
+func (s *Store) timelineFromBlocks(ctx context.Context, db pgQuerier, seqs, times []int64, hot map[int64]bool, ep *analysis.EndpointInfo,
 	hexes map[string]string) ([]timelineEntry, error) {
 	want := map[int64]int64{} // seq: its sighting's time
 	var rest []int64
@@ -352,7 +358,7 @@ func (s *Store) timelineFromBlocks(ctx context.Context, seqs, times []int64, hot
 	for _, q := range rest {
 		only[q] = true
 	}
-	cold, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{rest}, only, nil)
+	cold, err := coldObservations(ctx, db, blocksOfSeqsSQL, []any{rest}, only, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -286,7 +286,22 @@ func (s *Store) countSince(ctx context.Context, scope analysis.Scope, sinceNS in
 // observations through the time index (0: 5000), so that a reader whose
 // agencies see little is not answered by a scan of the table: such a
 // reader may get fewer than limit. Transcripts are not read.
-func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) ([]webviews.RecentObservation, error) {
+func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, limit, window int) (out []webviews.RecentObservation, err error) {
+	if scope.Empty() || limit <= 0 {
+		return nil, nil
+	}
+	err = s.snapshotRead(ctx, func(q pgQuerier) error {
+		out, err = s.recentObservationsOn(ctx, q, scope, limit, window)
+		return err
+	})
+	return out, err
+}
+
+// recentObservationsOn is RecentObservations read through q, one
+// snapshot: its reads of the hot rows and the blocks see the same
+// observations (a row compacted, or a block thawed, between two reads
+// would be in neither, or the page would fail on a seq in neither).
+func (s *Store) recentObservationsOn(ctx context.Context, q pgQuerier, scope analysis.Scope, limit, window int) ([]webviews.RecentObservation, error) {
 	if scope.Empty() || limit <= 0 {
 		return nil, nil
 	}
@@ -316,7 +331,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	// window-th newest (newestInBlocks) join the rows in the same
 	// statement as rows of their own (the c CTE), and the same scope
 	// filter runs on both.
-	since, cold, err := s.newestInBlocks(ctx, window)
+	since, cold, err := s.newestInBlocks(ctx, q, window)
 	if err != nil {
 		return nil, fmt.Errorf("recent observations: %w", err)
 	}
@@ -353,7 +368,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	targets := map[int64]string{}
 	var hotSeqs []int64
 	var hotTargets []string
-	err = eachRow(ctx, s.db(), `WITH c AS (SELECT o.seq, o.time_ns, o.ip, o.ip_zone, o.port, pl.agency FROM observations o
+	err = eachRow(ctx, sqlDB{q}, `WITH c AS (SELECT o.seq, o.time_ns, o.ip, o.ip_zone, o.port, pl.agency FROM observations o
 			LEFT JOIN observation_places pl ON pl.id = o.place_id WHERE o.time_ns >= ?
 		UNION ALL SELECT * FROM unnest(?::bigint[], ?::bigint[], ?::text[]::inet[], ?::text[], ?::integer[], ?::text[]))
 		SELECT c.seq, COALESCE(`+genTargetSQL("c")+`, '') FROM c WHERE true`+filter+` ORDER BY c.time_ns DESC, c.seq DESC LIMIT ?`,
@@ -372,7 +387,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	if err != nil {
 		return nil, fmt.Errorf("recent observations: %w", err)
 	}
-	q := `SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, ` + obsPiecesSQL + `, ` + obsIPSQL + `, o.port,
+	hotQ := `SELECT ` + obsIDCol + `, o.time_ns, f.sensor, f.network, f.method, f.possession, ` + obsPiecesSQL + `, ` + obsIPSQL + `, o.port,
 		f.transport, f.client, f.client_version, i.kind, i.hash, m.matched, ` + obsPlaceSQL + `, p.agency, k.target,
 		f.marks, o.seq
 		FROM unnest(?::bigint[], ?::text[]) AS k(seq, target) JOIN observations o ON o.seq = k.seq` + obsJoins
@@ -384,7 +399,7 @@ func (s *Store) RecentObservations(ctx context.Context, scope analysis.Scope, li
 	}
 	args = []any{hotSeqs, hotTargets}
 	var out []webviews.RecentObservation
-	err = eachRow(ctx, s.db(), q, func(r pgx.Rows) error {
+	err = eachRow(ctx, sqlDB{q}, hotQ, func(r pgx.Rows) error {
 		seq, ro, err := scanRecentRow(r)
 		if err == nil {
 			bySeq[seq] = ro
@@ -468,9 +483,9 @@ func recentOfBlock(o *observe.Observation, target string) webviews.RecentObserva
 // (hot rows and blocks together; the least int64 when there are fewer),
 // and the blocks' observations at or after it, newest first: those that
 // are among the newest window, ties at that time included.
-func (s *Store) newestInBlocks(ctx context.Context, window int) (int64, []seqObs, error) {
+func (s *Store) newestInBlocks(ctx context.Context, q pgQuerier, window int) (int64, []seqObs, error) {
 	var times []int64
-	if err := eachRow(ctx, s.db(), `SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT ?`, func(r pgx.Rows) error {
+	if err := eachRow(ctx, sqlDB{q}, `SELECT time_ns FROM observations ORDER BY time_ns DESC LIMIT ?`, func(r pgx.Rows) error {
 		var t int64
 		if err := r.Scan(&t); err != nil {
 			return err
@@ -484,7 +499,7 @@ func (s *Store) newestInBlocks(ctx context.Context, window int) (int64, []seqObs
 	if len(times) == window {
 		hotSince = times[window-1]
 	}
-	cold, err := coldObservations(ctx, s.pool, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, NULL)`, []any{hotSince}, nil,
+	cold, err := coldObservations(ctx, q, `int8range(b.time_lo, b.time_hi, '[]') && int8range($1, NULL)`, []any{hotSince}, nil,
 		func(_ int64, o *observe.Observation) bool { return o.Time.UnixNano() >= hotSince })
 	if err != nil {
 		return 0, nil, err
@@ -520,19 +535,23 @@ func (s *Store) PlacePoints(ctx context.Context, window int) ([]webviews.PlacePo
 		place   string
 	}
 	var all []newest
-	err := eachRow(ctx, s.db(), `SELECT newest.seq, newest.time_ns, p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
+	var cold []seqObs
+	// One snapshot for the hot rows and the blocks (newestInBlocks).
+	err := s.snapshotRead(ctx, func(q pgQuerier) (err error) {
+		if err := eachRow(ctx, sqlDB{q}, `SELECT newest.seq, newest.time_ns, p.place FROM (SELECT place_id, time_ns, seq FROM observations ORDER BY time_ns DESC, seq DESC LIMIT ?) AS newest
 		JOIN observation_places p ON p.id = newest.place_id`, func(r pgx.Rows) error {
-		var n newest
-		if err := r.Scan(&n.seq, &n.ns, &n.place); err != nil {
+			var n newest
+			if err := r.Scan(&n.seq, &n.ns, &n.place); err != nil {
+				return err
+			}
+			all = append(all, n)
+			return nil
+		}, window); err != nil {
 			return err
 		}
-		all = append(all, n)
-		return nil
-	}, window)
-	if err != nil {
-		return nil, fmt.Errorf("place points: %w", err)
-	}
-	_, cold, err := s.newestInBlocks(ctx, window)
+		_, cold, err = s.newestInBlocks(ctx, q, window)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("place points: %w", err)
 	}
