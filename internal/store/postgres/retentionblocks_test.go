@@ -320,7 +320,7 @@ func TestMonthDropTimed(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	var raw []observe.Observation
 	for i := range n {
-		o := storetest.Observation(r, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*time.Second*100), i+1)
+		o := storetest.Observation(r, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i)*(30*24*time.Hour/time.Duration(n))), i+1)
 		o.ID, o.Chain, o.Transcript.Bytes = observe.NewID(o.Time), observe.Chain{}, nil
 		raw = append(raw, o)
 	}
