@@ -364,3 +364,58 @@ func TestMonthDropTimed(t *testing.T) {
 			mode, n, total.Round(time.Millisecond), thaw.Round(time.Millisecond), float64(total.Microseconds())/float64(n))
 	}
 }
+
+// A month holding a held observation is purged in chunks, its blocks put
+// back into rows a chunk's worth at a time, not the month at once: the
+// first chunk thaws the held observation's block (to find its batch) and
+// purges from it, and leaves January's two other blocks alone; the
+// chunks that follow purge all of January but the held batch.
+func TestRetentionThawsAMonthHoldingAHeldRowAChunkAtATime(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, DefaultConfig())
+	stored, targets := blockMonths(t, st, 3000)
+	var held observe.Observation
+	for _, o := range stored {
+		if o.Endpoint.IP.String() == "198.18.0.1" {
+			held = o
+		}
+	}
+	first, head, err := st.ChainBatch(ctx, held.Chain.ID, held.Chain.Seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := st.AddHold(ctx, retention.Hold{Target: targets["198.18.0.1:51413"], Reason: "court case", By: "a", At: now}); err != nil {
+		t.Fatal(err)
+	}
+	cut := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC)
+	janBlocks := func() (n int) {
+		if err := st.pool.QueryRow(ctx, `SELECT count(*) FROM observation_blocks WHERE time_lo < $1`, cut.UnixNano()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := janBlocks(); n != 3 {
+		t.Fatalf("%d blocks in January, want 3", n)
+	}
+	got, err := st.PurgeChunk(ctx, retention.KindObservations, cut, 500, now)
+	if err != nil || got.N != 500 {
+		t.Fatalf("first chunk: %+v, %v", got, err)
+	}
+	if n := janBlocks(); n != 2 {
+		t.Errorf("after the first chunk %d of January's blocks are left, want 2 (only the held one's thawed)", n)
+	}
+	total := got.N
+	for got.N > 0 {
+		if got, err = st.PurgeChunk(ctx, retention.KindObservations, cut, 500, now); err != nil {
+			t.Fatal(err)
+		}
+		total += got.N
+	}
+	if want := int64(3000 - (head - first + 1)); total != want {
+		t.Errorf("%d purged, want %d (all January but the held batch)", total, want)
+	}
+	if n, err := st.ChainPurged(ctx, held.Chain.ID, first, head); err != nil || n != 0 {
+		t.Errorf("the held batch has %d purged members (%v)", n, err)
+	}
+}
