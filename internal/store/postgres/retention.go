@@ -822,6 +822,14 @@ func (s *Store) dropMonth(ctx context.Context, tx pgx.Tx, name, bpart string, ml
 	var blocks blockTally
 	mhi := mlo.AddDate(0, 1, 0)
 	if bexists {
+		// Every block of the month is in its partition
+		// (vigil_observation_partition moves them out of the default
+		// one): one that is not would get a record and not be dropped.
+		var strays bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks b WHERE b.time_lo >= $1 AND b.time_lo < $2
+			AND b.tableoid <> $3::regclass)`, mlo.UnixNano(), mhi.UnixNano(), bpart).Scan(&strays); err != nil || strays {
+			return got, false, err
+		}
 		runs, err := heldRuns(ctx, tx)
 		if err != nil {
 			return got, false, err
