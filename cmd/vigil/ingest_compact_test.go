@@ -5,6 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -19,7 +23,8 @@ import (
 // 'vigil ingest' on PostgreSQL compacts (--compact-after, on by
 // default): the observations older than its settle time, once the
 // analysis has read them and the evidence log holds them, are moved from
-// rows into blocks while ingest runs, and the run is logged. A short
+// rows into blocks while ingest runs, and the run is logged and counted
+// (--metrics: vigil_compaction_rows_total, no failure). A short
 // --compact-after (1s) stands for the default day.
 func TestIngestCompactsSettledRows(t *testing.T) {
 	db := postgresDB(t)
@@ -54,8 +59,14 @@ func TestIngestCompactsSettledRows(t *testing.T) {
 	defer cancel()
 	var out, errb bytes.Buffer
 	done := make(chan int, 1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := ln.Addr().String()
+	ln.Close()
 	args := []string{"--db", db, "ingest", "--bus", bus, "--signature-wait", "1s", "--geo-db", writeLabGeo(t),
-		"--sensor-keys", keys, "--key-dir", t.TempDir(), "--compact-after", "1s"}
+		"--sensor-keys", keys, "--key-dir", t.TempDir(), "--compact-after", "1s", "--metrics", metrics}
 	go func() {
 		done <- run(runCtx, args, strings.NewReader(""), &out, &errb, func(string) string { return "" })
 	}()
@@ -66,6 +77,18 @@ func TestIngestCompactsSettledRows(t *testing.T) {
 			return false // not migrated yet
 		}
 		return rows == 0 && inBlocks == len(obs)
+	})
+	want := fmt.Sprintf("vigil_compaction_rows_total %d\n", len(obs))
+	var page string
+	waitUntil(t, 10*time.Second, "the compaction counted", func() bool {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		page = string(b)
+		return strings.Contains(page, want) && strings.Contains(page, "vigil_compaction_failures_total 0\n")
 	})
 	cancel()
 	if code := <-done; code != exitOK {
