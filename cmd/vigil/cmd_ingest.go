@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 	"github.com/vigil-oss/vigil/internal/evidence"
 	"github.com/vigil-oss/vigil/internal/pipeline"
@@ -118,7 +120,22 @@ seconds, and when it stops. A save of the analysis that finds another
 process saved since catches up with the store and saves again, so the
 targets are those one ingest alone would make; --analysis=false on some
 ingests (or 'vigil serve --analysis-poll 0') only saves their work.
-Without the analysis, --db may be any store. Two deployments sharing one NATS give their
+Without the analysis, --db may be any store.
+
+On PostgreSQL, ingest compacts (--compact-after, default 24h; 0: never):
+at start and then every --compact-after or every hour, whichever is
+shorter, it moves the observations older than --compact-after that the
+analysis has read and the evidence log holds from rows into blocks of
+1,024 (16 blocks a transaction, each under the lock that orders ingest's
+inserts), until none is left; reads find them there as before. A run's
+rows and blocks are logged and counted (vigil_compaction_rows_total,
+vigil_compaction_blocks_total); a failed run is logged and counted
+(vigil_compaction_failures_total) and ingest goes on. Several ingests on
+one store each compact, one transaction at a time. docs/deployment.md
+("Observations in blocks") says what retention then reads from blocks
+and what it still puts back into rows.
+
+Two deployments sharing one NATS give their
 sensors and ingests their own --stream, --subject and --consumer.
 Ingest reads only SUBJECT.> of the stream. When operations created the
 stream and the durable consumer as ingest wants them, its NATS user
@@ -142,7 +159,7 @@ func ingestCommand() *command {
 	return &command{
 		name:    "ingest",
 		summary: "Store observations that remote sensors publish on NATS JetStream.",
-		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D] [--head-wait D]",
+		usage:   "vigil ingest --bus URL --db URL [--stream NAME] [--consumer NAME] [--subject PREFIX] [--geo-db PATH] [--rules FILE] [--sensor-keys FILE] [--signature-wait D] [--head-wait D] [--compact-after D]",
 		help:    ingestHelp,
 		setup: func(fs *flag.FlagSet) runFunc {
 			bf := defineBusFlags(fs, true, "NATS `URL` (required), e.g. nats://127.0.0.1:4222")
@@ -154,12 +171,16 @@ func ingestCommand() *command {
 			headWait := fs.Duration("head-wait", time.Hour, "how long a signed observation that nothing covers nor contradicts yet (its batch's head not come: a sensor cut off mid-batch) waits before it is stored marked signature_failed")
 			keysFile := fs.String("sensor-keys", "", "`file` of the sensor keys trusted, one hexadecimal ed25519 public key a line, optionally followed by the name of the sensor it signs for (# comments); default: the sensor keys of --key-dir (the public keys sensor.pub and sensor-*.pub.retired beside sensor.key and sensor-*.key.retired)")
 			analyse := fs.Bool("analysis", true, "score targets as batches are committed (false: leave it to other processes on the store)")
+			compactAfter := fs.Duration("compact-after", 24*time.Hour, "on PostgreSQL, move observations older than this (and read by the analysis, and in the evidence log) from rows into blocks, at start and every --compact-after or hour, whichever is shorter; 0: never (ignored on SQLite)")
 			return func(ctx context.Context, a *app, args []string) error {
 				if *bf.url == "" {
 					return usagef("--bus is required")
 				}
 				if len(args) > 0 {
 					return usagef("unexpected arguments %q", args)
+				}
+				if *compactAfter < 0 {
+					return usagef("--compact-after %s: must not be negative (0: never)", *compactAfter)
 				}
 				trusted, names, trust, err := gateSettings(a, *batch, sigWait, *headWait, *bf.ackWait, *keysFile, kf.dir)
 				if err != nil {
@@ -214,6 +235,9 @@ func ingestCommand() *command {
 					}
 					p.Go("evidence log checkpoints", svc)
 					final = fin
+				}
+				if c, ok := pc.Store.(compactor); ok && *compactAfter > 0 && isPostgresURL(a.dbPath) {
+					p.Go("compaction", compactionJob(a, c, *compactAfter, mf.registry()))
 				}
 				if err := mf.serve(a, p); err != nil {
 					return err
@@ -352,6 +376,60 @@ func consumerWhenUp(ctx context.Context, a *app, jb *jetstream.Bus) (*jetstream.
 			t.Stop()
 			return nil, err
 		case <-t.C:
+		}
+	}
+}
+
+// compactor is what ingest's compaction job needs of a store: the
+// PostgreSQL store's CompactObservations.
+type compactor interface {
+	CompactObservations(ctx context.Context, opt postgres.CompactOptions) (postgres.CompactResult, error)
+}
+
+// compactionJob is ingest's compaction (--compact-after): at start and
+// then every --compact-after or every hour, whichever is shorter, it
+// moves the rows settled for --compact-after (and at or below the
+// analysis's watermark and the evidence log's end) into blocks, 16 blocks
+// of 1,024 a transaction (postgres.DefaultCompactOptions), until none is
+// left. A run's rows and blocks are logged and counted
+// (vigil_compaction_rows_total, vigil_compaction_blocks_total); a failed
+// run is logged and counted (vigil_compaction_failures_total), and the
+// next run tries again: ingest goes on.
+func compactionJob(a *app, st compactor, after time.Duration, reg prometheus.Registerer) func(ctx context.Context) error {
+	rows := prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_compaction_rows_total",
+		Help: "Observations moved from rows into blocks by ingest's compaction (--compact-after)."})
+	blocks := prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_compaction_blocks_total",
+		Help: "Blocks written by ingest's compaction (--compact-after)."})
+	failures := prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_compaction_failures_total",
+		Help: "Runs of ingest's compaction (--compact-after) that failed (logged); the next run tries again."})
+	if reg != nil {
+		reg.MustRegister(rows, blocks, failures)
+	}
+	every := min(after, time.Hour)
+	return func(ctx context.Context) error {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			opt := postgres.DefaultCompactOptions()
+			opt.Settle = after
+			start := time.Now()
+			got, err := st.CompactObservations(ctx, opt)
+			rows.Add(float64(got.Rows))
+			blocks.Add(float64(got.Blocks))
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				failures.Inc()
+				a.log.Warn("ingest: compaction failed; the next run tries again", "rows", got.Rows, "blocks", got.Blocks, "err", err)
+			case got.Rows > 0:
+				a.log.Info("ingest: compaction", "rows", got.Rows, "blocks", got.Blocks, "took", time.Since(start).Round(time.Millisecond))
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
 		}
 	}
 }

@@ -292,8 +292,10 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 // observations' chain fields). A block outside them begins after both
 // cutoffs and holds nothing due; the heads of its signed batches are in
 // observation_chain_heads, which the holds' CTE reads beside the rows'.
-// math.MinInt64 for a cutoff: none. Under seqOrder's lock, taken here
-// when there is a block. The caller holds the legal holds' SHARE lock
+// At most limit blocks, oldest first (0: no limit).
+// math.MinInt64 for a cutoff: none (both none: only the held blocks,
+// what retention's plan and month drop still thaw). Under seqOrder's
+// lock, taken here when there is a block to thaw. The caller holds the legal holds' SHARE lock
 // (lockHolds), which compaction's lock on that table waits for: no block
 // appears in tx's later statements once none is seen here. Retention
 // runs it before it chooses what to purge: its SQL (the holds, the due
@@ -303,31 +305,40 @@ func storeBlock(ctx context.Context, tx pgx.Tx, obs []observe.Observation, seqs 
 // thawed at every run, and compacted again later: what retention does
 // until it reads blocks itself (docs/deployment.md, "Observations in
 // blocks").
-func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx, obsCutoff, transcriptCutoff int64) (int, error) {
+func (s *Store) thawBlocks(ctx context.Context, tx pgx.Tx, obsCutoff, transcriptCutoff int64, limit int) (int, error) {
 	var some bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks)`).Scan(&some); err != nil || !some {
 		return 0, err
 	}
+	choose := func() (los, seqLos []int64, err error) {
+		r, err := tx.Query(ctx, heldCTE+`SELECT b.time_lo, b.seq_lo FROM observation_blocks b WHERE b.time_lo < $1
+		OR b.time_lo < $2 AND b.transcript IS NOT NULL
+		OR EXISTS (SELECT 1 FROM held_obs h WHERE int8range(b.seq_lo, b.seq_hi, '[]') @> h.seq)
+		ORDER BY b.time_lo, b.seq_lo LIMIT NULLIF($3, 0)`, obsCutoff, transcriptCutoff, limit)
+		if err != nil {
+			return nil, nil, fmt.Errorf("blocks back into rows: %w", err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var lo, seqLo int64
+			if err := r.Scan(&lo, &seqLo); err != nil {
+				return nil, nil, fmt.Errorf("blocks back into rows: %w", err)
+			}
+			los, seqLos = append(los, lo), append(seqLos, seqLo)
+		}
+		return los, seqLos, r.Err()
+	}
+	los, seqLos, err := choose()
+	if err != nil || len(los) == 0 {
+		return 0, err
+	}
+	// Ingest's lock only when a block is put back, and the blocks chosen
+	// again under it (another purge's thaw may have taken them meanwhile;
+	// compaction waits for the holds' lock the caller holds).
 	if err := s.seqOrder(ctx, tx); err != nil {
 		return 0, err
 	}
-	var los, seqLos []int64
-	r, err := tx.Query(ctx, heldCTE+`SELECT b.time_lo, b.seq_lo FROM observation_blocks b WHERE b.time_lo < $1
-		OR b.time_lo < $2 AND b.transcript IS NOT NULL
-		OR EXISTS (SELECT 1 FROM held_obs h WHERE int8range(b.seq_lo, b.seq_hi, '[]') @> h.seq)`, obsCutoff, transcriptCutoff)
-	if err != nil {
-		return 0, fmt.Errorf("blocks back into rows: %w", err)
-	}
-	for r.Next() {
-		var lo, seqLo int64
-		if err := r.Scan(&lo, &seqLo); err != nil {
-			r.Close()
-			return 0, fmt.Errorf("blocks back into rows: %w", err)
-		}
-		los, seqLos = append(los, lo), append(seqLos, seqLo)
-	}
-	r.Close()
-	if err := r.Err(); err != nil || len(los) == 0 {
+	if los, seqLos, err = choose(); err != nil || len(los) == 0 {
 		return 0, err
 	}
 	const which = `(b.time_lo, b.seq_lo) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`

@@ -205,7 +205,7 @@ func TestCompactionWaitsForAPurge(t *testing.T) {
 	if err := lockHolds(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := st.thawBlocks(ctx, tx, math.MaxInt64, math.MaxInt64); err != nil || n != 0 {
+	if n, err := st.thawBlocks(ctx, tx, math.MaxInt64, math.MaxInt64, 0); err != nil || n != 0 {
 		t.Fatalf("thaw with no block: %d, %v", n, err)
 	}
 	// Ingest goes on meanwhile: the purge took no seq lock.

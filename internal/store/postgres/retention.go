@@ -14,7 +14,9 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/vigil-oss/vigil/internal/analysis"
+	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
+	"github.com/vigil-oss/vigil/internal/store/obsblock"
 	"github.com/vigil-oss/vigil/internal/store/rowcodec"
 )
 
@@ -145,8 +147,10 @@ func (s *Store) Holds(ctx context.Context, activeOnly bool) ([]retention.Hold, e
 
 // PurgePlan implements retention.PurgeStore.
 func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.Time) (map[retention.Kind]retention.Due, error) {
-	// Counted over the rows with every block put back into rows
-	// (thawBlocks), in a transaction rolled back: a plan changes nothing.
+	// Counted over the rows and, without thawing them, the blocks
+	// (tallyBlocks), once the blocks of held observations are rows
+	// (thawBlocks, in this transaction, rolled back: a plan changes
+	// nothing), so that the held batches are found as a purge finds them.
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retention plan: %w", err)
@@ -155,7 +159,15 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 	if err := lockHolds(ctx, tx); err != nil { // thawBlocks needs it
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
-	if _, err := s.thawBlocks(ctx, tx, cutoffs[retention.KindObservations].UnixNano(), cutoffs[retention.KindTranscripts].UnixNano()); err != nil {
+	if _, err := s.thawBlocks(ctx, tx, math.MinInt64, math.MinInt64, 0); err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
+	runs, err := heldRuns(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("retention plan: %w", err)
+	}
+	var mark int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&mark); err != nil {
 		return nil, fmt.Errorf("retention plan: %w", err)
 	}
 	out := map[retention.Kind]retention.Due{}
@@ -185,6 +197,18 @@ func (s *Store) PurgePlan(ctx context.Context, cutoffs map[retention.Kind]time.T
 		}
 		if d.N > 0 {
 			d.Oldest, d.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+		}
+		if k != retention.KindLeads {
+			where := `b.time_lo < $6`
+			if k == retention.KindTranscripts {
+				where += ` AND b.transcript IS NOT NULL`
+			}
+			t, err := tallyBlocks(ctx, tx, k, c, mark, runs, where, c)
+			if err != nil {
+				return nil, fmt.Errorf("retention plan of %s: %w", k, err)
+			}
+			d.Span.Add(t.due)
+			d.Held += t.held
 		}
 		out[k] = d
 	}
@@ -217,32 +241,52 @@ func (s *Store) PurgeChunk(ctx context.Context, k retention.Kind, cutoff time.Ti
 		if k == retention.KindLeads {
 			return purgeLeads(ctx, tx, cutoff, n, &got)
 		}
-		obsCut, trCut := cutoff.UnixNano(), int64(math.MinInt64) // the purge's SQL reads rows
-		if k == retention.KindTranscripts {
-			obsCut, trCut = trCut, obsCut
-		}
-		if _, err := s.thawBlocks(ctx, tx, obsCut, trCut); err != nil {
+		// Only the blocks of held observations become rows first, so
+		// that the held batches are found (heldRuns, heldCTE).
+		if _, err := s.thawBlocks(ctx, tx, math.MinInt64, math.MinInt64, 0); err != nil {
 			return err
+		}
+		if k == retention.KindTranscripts {
+			// Transcripts in blocks are purged there, without thawing.
+			done, err := s.purgeBlockTranscripts(ctx, tx, cutoff.UnixNano(), n, at, &got)
+			if err != nil || done > 0 {
+				return err
+			}
 		}
 		var seqs, times []int64
 		var ids []string
-		rows, err := tx.Query(ctx, heldCTE+`SELECT o.seq, COALESCE(o.uid::text, o.id_text), o.time_ns FROM observations o WHERE `+dueWhere(k)+
-			` ORDER BY o.time_ns, o.seq LIMIT $2 FOR UPDATE OF o`, cutoff.UnixNano(), n)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var seq, ns int64
-			var id string
-			if err := rows.Scan(&seq, &id, &ns); err != nil {
-				rows.Close()
+		choose := func() error {
+			rows, err := tx.Query(ctx, heldCTE+`SELECT o.seq, COALESCE(o.uid::text, o.id_text), o.time_ns FROM observations o WHERE `+dueWhere(k)+
+				` ORDER BY o.time_ns, o.seq LIMIT $2 FOR UPDATE OF o`, cutoff.UnixNano(), n)
+			if err != nil {
 				return err
 			}
-			seqs, ids, times = append(seqs, seq), append(ids, id), append(times, ns)
+			defer rows.Close()
+			for rows.Next() {
+				var seq, ns int64
+				var id string
+				if err := rows.Scan(&seq, &id, &ns); err != nil {
+					return err
+				}
+				seqs, ids, times = append(seqs, seq), append(ids, id), append(times, ns)
+			}
+			return rows.Err()
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(seqs) == 0 {
-			return err
+		// Observations in blocks (a month holding a kept one: the others
+		// are dropped whole from their blocks) are put back into rows a
+		// chunk's worth of blocks at a time, oldest first, until the rows
+		// hold a due one or no block begins before the cutoff.
+		for {
+			if err := choose(); err != nil || len(seqs) > 0 || k == retention.KindTranscripts {
+				if err != nil || len(seqs) == 0 {
+					return err
+				}
+				break
+			}
+			thawed, err := s.thawBlocks(ctx, tx, cutoff.UnixNano(), math.MinInt64, n/MaxBlockObservations+1)
+			if err != nil || thawed == 0 {
+				return err
+			}
 		}
 		leaves, err := s.purgedLeaves(ctx, tx, seqs)
 		if err != nil {
@@ -507,50 +551,10 @@ func (s *Store) dropPartition(ctx context.Context, cutoff, at time.Time) (retent
 		}
 		var got retention.Span
 		dropped := false
+		mlo := time.Date(y, time.Month(mo), 1, 0, 0, 0, 0, time.UTC)
 		err := s.writeTx(ctx, func(tx pgx.Tx) error {
-			if err := lockHolds(ctx, tx); err != nil {
-				return err
-			}
-			if _, err := s.thawBlocks(ctx, tx, cutoff.UnixNano(), math.MinInt64); err != nil { // the month's blocks go with its rows
-				return err
-			}
-			var keep int64
-			var lo, hi *int64
-			part := pgx.Identifier{name}.Sanitize()
-			if err := tx.QueryRow(ctx, heldCTE+`SELECT count(*) FILTER (WHERE o.seq IN (SELECT seq FROM held_seq) OR o.seq > (SELECT seq FROM mark)),
-				count(*), min(o.time_ns), max(o.time_ns) FROM `+part+` o`).Scan(&keep, &got.N, &lo, &hi); err != nil {
-				return err
-			}
-			if keep > 0 {
-				got = retention.Span{}
-				return nil // rows are deleted one by one in this one
-			}
-			if got.N > 0 {
-				got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
-				if err := s.purgePartitionRecords(ctx, tx, part, at); err != nil {
-					return err
-				}
-			}
-			if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `DROP TABLE `+part); err != nil {
-				return err
-			}
-			dropped = true
-			// The month's blocks' partition (migration 0030), empty once
-			// thawed: dropped with it, so that no block of a purged month
-			// can be written there again unseen.
-			bpart := "observation_blocks_p" + m[1] + m[2]
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bpart).Scan(&exists); err != nil || !exists {
-				return err
-			}
-			bp := pgx.Identifier{bpart}.Sanitize()
-			if _, err := tx.Exec(ctx, `ALTER TABLE observation_blocks DETACH PARTITION `+bp); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `DROP TABLE `+bp)
+			var err error
+			got, dropped, err = s.dropMonth(ctx, tx, name, "observation_blocks_p"+m[1]+m[2], mlo, at)
 			return err
 		})
 		if err != nil {
@@ -642,4 +646,403 @@ func (s *Store) purgePartitionRecords(ctx context.Context, tx pgx.Tx, part strin
 			return err
 		}
 	}
+}
+
+// heldRun is a held signed batch's chain and positions, and the seq range
+// of one commit that stored rows of its chain there (heldCTE's held_batch
+// joined to observation_chain_runs): a block member of the batch lies in
+// such a range. Found once every held observation is a row (thawBlocks
+// with no cutoff), as held_seq finds the batch's rows.
+type heldRun struct {
+	chain       string
+	lo, hi      uint64
+	first, last int64
+}
+
+func heldRuns(ctx context.Context, tx pgx.Tx) ([]heldRun, error) {
+	r, err := tx.Query(ctx, heldCTE+`SELECT c.chain, b.lo, b.hi, r.first_seq, r.last_seq FROM held_batch b
+		JOIN sensor_chains c ON c.id = b.ref
+		JOIN observation_chain_runs r ON r.chain_ref = b.ref AND r.block BETWEEN b.lo >> 6 AND b.hi >> 6`)
+	if err != nil {
+		return nil, fmt.Errorf("held batches: %w", err)
+	}
+	defer r.Close()
+	var out []heldRun
+	for r.Next() {
+		var h heldRun
+		var lo, hi int64
+		if err := r.Scan(&h.chain, &lo, &hi, &h.first, &h.last); err != nil {
+			return nil, fmt.Errorf("held batches: %w", err)
+		}
+		h.lo, h.hi = uint64(lo), uint64(hi)
+		out = append(out, h)
+	}
+	return out, r.Err()
+}
+
+// heldIn says whether the observation o at seq may be a member of a held
+// batch: of its chain (by name, under any key: a superset of held_seq's
+// chain_ref), at a position of the batch, in a seq range of its commits.
+func heldIn(runs []heldRun, seq int64, o *observe.Observation) bool {
+	for _, h := range runs {
+		if seq >= h.first && seq <= h.last && o.Chain.ID == h.chain && o.Chain.Seq >= h.lo && o.Chain.Seq <= h.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// blockTally is what retention counts of some blocks: the observations
+// due (before the cutoff, at or below the watermark, in no held batch;
+// for transcripts, holding one), those a hold keeps back before the
+// cutoff, and those kept for any reason (held, or above the watermark).
+type blockTally struct {
+	due        retention.Span
+	held, kept int64
+}
+
+// tallyBlocks counts, without thawing, the observations of the blocks
+// that where (SQL on observation_blocks b, its arguments from $4)
+// selects, for kind k at cutoff (ns): a block wholly before the cutoff,
+// at or below the watermark mark and meeting no held batch's seq range
+// counts its n between its time_lo and time_hi, read from its row alone;
+// any other block is opened for its Times (and decoded whole when it
+// meets a held batch's range, to read its chains). The caller holds the
+// holds' lock and has thawed the blocks of held observations, so that
+// runs are every held batch's (heldRuns).
+func tallyBlocks(ctx context.Context, tx pgx.Tx, k retention.Kind, cutoff, mark int64, runs []heldRun, where string, args ...any) (blockTally, error) {
+	var firsts, lasts []int64
+	for _, h := range runs {
+		firsts, lasts = append(firsts, h.first), append(lasts, h.last)
+	}
+	transcripts := k == retention.KindTranscripts
+	q := `SELECT b.seq_lo, b.seq_hi, b.n, b.seq_off, b.time_lo, b.time_hi, c.meets,
+		CASE WHEN $3 OR b.time_hi >= $1 OR b.seq_hi > $2 OR c.meets THEN b.body END,
+		CASE WHEN $3 THEN (SELECT array_agg(t IS NOT NULL ORDER BY i) FROM unnest(b.transcript) WITH ORDINALITY x(t, i)) END
+		FROM observation_blocks b, LATERAL (SELECT EXISTS (SELECT 1 FROM unnest($4::bigint[], $5::bigint[]) r(f, l)
+			WHERE int8range(b.seq_lo, b.seq_hi, '[]') && int8range(r.f, r.l, '[]')) AS meets) c WHERE ` + where
+	r, err := tx.Query(ctx, q, append([]any{cutoff, mark, transcripts, firsts, lasts}, args...)...)
+	if err != nil {
+		return blockTally{}, fmt.Errorf("blocks due: %w", err)
+	}
+	defer r.Close()
+	var t blockTally
+	for r.Next() {
+		var lo, hi, tlo, thi int64
+		var n int32
+		var off []int32
+		var meets bool
+		var body []byte
+		var has []bool
+		if err := r.Scan(&lo, &hi, &n, &off, &tlo, &thi, &meets, &body, &has); err != nil {
+			return blockTally{}, fmt.Errorf("blocks due: %w", err)
+		}
+		if body == nil { // wholly due: no observation kept
+			t.due.Add(retention.Span{N: int64(n), Oldest: time.Unix(0, tlo).UTC(), Newest: time.Unix(0, thi).UTC()})
+			continue
+		}
+		if err := tallyBlock(&t, lo, int(n), off, body, has, meets, transcripts, cutoff, mark, runs); err != nil {
+			return blockTally{}, err
+		}
+	}
+	return t, r.Err()
+}
+
+// tallyBlock is tallyBlocks' count of one opened block.
+func tallyBlock(t *blockTally, lo int64, n int, off []int32, body []byte, has []bool, meets, transcripts bool, cutoff, mark int64, runs []heldRun) error {
+	fail := func(err error) error { return fmt.Errorf("observation block of seq %d: %w", lo, err) }
+	if off != nil && len(off) != n || transcripts && has != nil && len(has) != n {
+		return fail(fmt.Errorf("%w: %d observations, %d seq offsets, %d transcripts", obsblock.ErrCorrupt, n, len(off), len(has)))
+	}
+	blk, err := obsblock.Open(body)
+	if err != nil {
+		return fail(err)
+	}
+	if blk.Len() != n {
+		return fail(fmt.Errorf("%w: %d observations, its row says %d", obsblock.ErrCorrupt, blk.Len(), n))
+	}
+	times, err := blk.Times()
+	if err != nil {
+		return fail(err)
+	}
+	var all []observe.Observation
+	if meets {
+		if all, err = blk.All(); err != nil {
+			return fail(err)
+		}
+	}
+	for i := range n {
+		seq := lo + int64(i)
+		if off != nil {
+			seq = lo + int64(off[i])
+		}
+		held := meets && heldIn(runs, seq, &all[i])
+		if held || seq > mark {
+			t.kept++
+		}
+		ns := times[i].UnixNano()
+		if ns >= cutoff || transcripts && (has == nil || !has[i]) {
+			continue
+		}
+		switch {
+		case held:
+			t.held++
+		case seq <= mark:
+			t.due.Add(retention.Span{N: 1, Oldest: times[i].UTC(), Newest: times[i].UTC()})
+		}
+	}
+	return nil
+}
+
+// dropMonth is one transaction of dropPartition: the month from mlo of
+// the rows' partition part and the blocks' partition bpart (migration
+// 0030), dropped whole when none of its observations is held or above
+// the analysis's watermark, with a purge record for each (rows:
+// purgePartitionRecords; blocks: purgeBlockRecords, decoded, never
+// thawed). Only the blocks of held observations are put back into rows
+// first (thawBlocks with no cutoff: what the holds protect, not the
+// month), so that the held batches are found; the month's blocks are
+// counted from their rows (tallyBlocks: the watermark and the held
+// batches' seq ranges), and one that is not wholly due leaves the month
+// to PurgeChunk. Ingest's lock is not taken (unless a held block is
+// thawed): ingest writes no block, and compaction waits for the holds'
+// lock; ingest waits only on the DETACH and DROP, as for rows.
+func (s *Store) dropMonth(ctx context.Context, tx pgx.Tx, name, bpart string, mlo, at time.Time) (retention.Span, bool, error) {
+	var got retention.Span
+	if err := lockHolds(ctx, tx); err != nil {
+		return got, false, err
+	}
+	if _, err := s.thawBlocks(ctx, tx, math.MinInt64, math.MinInt64, 0); err != nil {
+		return got, false, err
+	}
+	var bexists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bpart).Scan(&bexists); err != nil {
+		return got, false, err
+	}
+	var blocks blockTally
+	mhi := mlo.AddDate(0, 1, 0)
+	if bexists {
+		// Every block of the month is in its partition
+		// (vigil_observation_partition moves them out of the default
+		// one): one that is not would get a record and not be dropped.
+		var strays bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM observation_blocks b WHERE b.time_lo >= $1 AND b.time_lo < $2
+			AND b.tableoid <> $3::regclass)`, mlo.UnixNano(), mhi.UnixNano(), bpart).Scan(&strays); err != nil || strays {
+			return got, false, err
+		}
+		runs, err := heldRuns(ctx, tx)
+		if err != nil {
+			return got, false, err
+		}
+		var mark int64
+		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&mark); err != nil {
+			return got, false, err
+		}
+		blocks, err = tallyBlocks(ctx, tx, retention.KindObservations, mhi.UnixNano(), mark, runs,
+			`b.time_lo >= $6 AND b.time_lo < $7`, mlo.UnixNano(), mhi.UnixNano())
+		if err != nil {
+			return got, false, err
+		}
+		if blocks.kept > 0 {
+			return got, false, nil // the month's rows are purged one by one
+		}
+	}
+	var keep int64
+	var lo, hi *int64
+	part := pgx.Identifier{name}.Sanitize()
+	if err := tx.QueryRow(ctx, heldCTE+`SELECT count(*) FILTER (WHERE o.seq IN (SELECT seq FROM held_seq) OR o.seq > (SELECT seq FROM mark)),
+		count(*), min(o.time_ns), max(o.time_ns) FROM `+part+` o`).Scan(&keep, &got.N, &lo, &hi); err != nil {
+		return got, false, err
+	}
+	if keep > 0 {
+		return retention.Span{}, false, nil // rows are deleted one by one in this one
+	}
+	if got.N > 0 {
+		got.Oldest, got.Newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+		if err := s.purgePartitionRecords(ctx, tx, part, at); err != nil {
+			return got, false, err
+		}
+	}
+	if blocks.due.N > 0 {
+		if err := s.purgeBlockRecords(ctx, tx, mlo.UnixNano(), mhi.UnixNano(), at); err != nil {
+			return got, false, err
+		}
+		got.Add(blocks.due)
+	}
+	if _, err := tx.Exec(ctx, `ALTER TABLE observations DETACH PARTITION `+part); err != nil {
+		return got, false, err
+	}
+	if _, err := tx.Exec(ctx, `DROP TABLE `+part); err != nil {
+		return got, false, err
+	}
+	if !bexists {
+		return got, true, nil
+	}
+	// The month's blocks' partition, dropped with it: no block of a
+	// purged month can be written there again unseen.
+	bp := pgx.Identifier{bpart}.Sanitize()
+	if _, err := tx.Exec(ctx, `ALTER TABLE observation_blocks DETACH PARTITION `+bp); err != nil {
+		return got, false, err
+	}
+	_, err := tx.Exec(ctx, `DROP TABLE `+bp)
+	return got, err == nil, err
+}
+
+// purgeBlockRecords writes the purge records of every observation of the
+// blocks whose time_lo is in [lo, hi) (a month's partition, dropped
+// whole), decoded from the blocks, as purgePartitionRecords writes
+// those of rows: id, seq, time, the sensor_chains row and chain
+// position, the leaf (purgedLeaves: checked against the log's tiles),
+// the address (vigil_ip_text, as from a row) and port; and deletes the
+// chain heads (observation_chain_heads) of those observations. 16 blocks
+// at a time.
+func (s *Store) purgeBlockRecords(ctx context.Context, tx pgx.Tx, lo, hi int64, at time.Time) error {
+	r, err := tx.Query(ctx, `SELECT seq_lo FROM observation_blocks WHERE time_lo >= $1 AND time_lo < $2 ORDER BY seq_lo`, lo, hi)
+	if err != nil {
+		return err
+	}
+	starts, err := pgx.CollectRows(r, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for len(starts) > 0 {
+		k := min(16, len(starts))
+		cold, err := coldObservations(ctx, tx, `b.time_lo >= $1 AND b.time_lo < $2 AND b.seq_lo = ANY($3)`, []any{lo, hi, starts[:k]}, nil, nil)
+		if err != nil {
+			return err
+		}
+		starts = starts[k:]
+		seqs, err := s.writeBlockRecords(ctx, tx, cold, retention.KindObservations, at)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM observation_chain_heads WHERE seq = ANY($1)`, seqs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeBlockRecords writes the purge records (what: k) of cold,
+// observations decoded from blocks, as purgePartitionRecords and
+// PurgeChunk write those of rows, and returns their seqs.
+func (s *Store) writeBlockRecords(ctx context.Context, tx pgx.Tx, cold []seqObs, k retention.Kind, at time.Time) ([]int64, error) {
+	n := len(cold)
+	seqs, times, ports := make([]int64, n), make([]int64, n), make([]int32, n)
+	ids, ips := make([]string, n), make([]string, n)
+	zones, chains := make([]*string, n), make([]*string, n)
+	keys := make([][]byte, n)
+	forms := make([]int16, n)
+	cseqs := make([]*int64, n)
+	for i := range cold {
+		o := &cold[i].o
+		seqs[i], ids[i], times[i] = cold[i].seq, o.ID, o.Time.UnixNano()
+		ips[i], ports[i] = o.Endpoint.IP.WithZone("").String(), int32(o.Endpoint.Port)
+		if z := o.Endpoint.IP.Zone(); z != "" {
+			zones[i] = &z
+		}
+		if o.Signed() {
+			c, q := o.Chain.ID, int64(o.Chain.Seq)
+			chains[i], keys[i], forms[i], cseqs[i] = &c, o.Chain.Key, chainForm(o), &q
+		}
+	}
+	leaves, err := s.purgedLeaves(ctx, tx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	var unknown, wrote int64
+	if err := tx.QueryRow(ctx, `WITH u AS (SELECT u.*, c.id AS ref FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[], $5::text[], $6::text[],
+			$7::int[], $8::text[], $9::bytea[], $10::smallint[], $11::bigint[]) AS u(id, seq, ns, leaf, ip, zone, port, chain, key, form, cseq)
+			LEFT JOIN sensor_chains c ON c.chain = u.chain AND c.chain_key = u.key AND c.form = u.form),
+		ins AS (INSERT INTO purged_observations (observation_id, seq, what, time_ns, purged_ns, chain_ref, chain_seq, leaf, ip, port)
+			SELECT u.id, u.seq, $13, u.ns, $12, u.ref, u.cseq, u.leaf, vigil_ip_text(u.ip::inet, u.zone), u.port FROM u
+			ON CONFLICT (observation_id) DO UPDATE SET `+purgedConflictSet+` RETURNING 1)
+		SELECT (SELECT count(*) FROM u WHERE u.chain IS NOT NULL AND u.ref IS NULL), (SELECT count(*) FROM ins)`,
+		ids, seqs, times, leaves, ips, zones, ports, chains, keys, forms, cseqs, at.UnixNano(), string(k)).Scan(&unknown, &wrote); err != nil {
+		return nil, err
+	}
+	if unknown > 0 || wrote != int64(n) {
+		return nil, fmt.Errorf("purge records of blocks: %d signed observations of no known chain, %d records for %d observations", unknown, wrote, n)
+	}
+	return seqs, nil
+}
+
+// purgeBlockTranscripts purges, in the blocks and without thawing them,
+// up to n transcripts due at cutoff (before it, at or below the
+// watermark, in no held batch's range: heldIn), oldest block first: each
+// block holding one is decoded, the records written (writeBlockRecords,
+// leaves hashed before the transcripts go), and its transcript column
+// rewritten without them (NULL when none is left; its body untouched).
+// The caller holds the holds' lock and has thawed the blocks of held
+// observations. A block whose transcripts are all kept is read again by
+// the next chunk. It returns how many it purged.
+func (s *Store) purgeBlockTranscripts(ctx context.Context, tx pgx.Tx, cutoff int64, n int, at time.Time, got *retention.Span) (int, error) {
+	runs, err := heldRuns(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	var mark int64
+	if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT value FROM analysis_state WHERE key = 'watermark'), 0)`).Scan(&mark); err != nil {
+		return 0, err
+	}
+	r, err := tx.Query(ctx, `SELECT b.time_lo, b.seq_lo FROM observation_blocks b WHERE b.time_lo < $1 AND b.transcript IS NOT NULL
+		ORDER BY b.time_lo, b.seq_lo`, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	keys, err := pgx.CollectRows(r, pgx.RowToStructByPos[struct{ TimeLo, SeqLo int64 }])
+	if err != nil {
+		return 0, err
+	}
+	done := 0
+	for _, key := range keys {
+		if done >= n {
+			break
+		}
+		var lo int64
+		var cnt int32
+		var off []int32
+		var body []byte
+		var tr [][]byte
+		if err := tx.QueryRow(ctx, `SELECT b.seq_lo, b.n, b.seq_off, b.body, b.transcript FROM observation_blocks b
+			WHERE b.time_lo = $1 AND b.seq_lo = $2 FOR UPDATE`, key.TimeLo, key.SeqLo).Scan(&lo, &cnt, &off, &body, &tr); err != nil {
+			return 0, err
+		}
+		if tr == nil {
+			continue
+		}
+		all, err := decodeBlock(lo, int(cnt), off, body, tr, nil, nil) // in the block's order
+		if err != nil {
+			return 0, err
+		}
+		var due []seqObs
+		left := false
+		for i := range all {
+			o := &all[i].o
+			if tr[i] != nil && done+len(due) < n && o.Time.UnixNano() < cutoff && all[i].seq <= mark && !heldIn(runs, all[i].seq, o) {
+				due = append(due, all[i])
+				tr[i] = nil
+			}
+			left = left || tr[i] != nil
+		}
+		if len(due) == 0 {
+			continue
+		}
+		if _, err := s.writeBlockRecords(ctx, tx, due, retention.KindTranscripts, at); err != nil {
+			return 0, err
+		}
+		var keep any = tr
+		if !left {
+			keep = nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE observation_blocks SET transcript = $3 WHERE time_lo = $1 AND seq_lo = $2`, key.TimeLo, key.SeqLo, keep); err != nil {
+			return 0, err
+		}
+		for i := range due {
+			t := due[i].o.Time.UTC()
+			got.Add(retention.Span{N: 1, Oldest: t, Newest: t})
+		}
+		done += len(due)
+	}
+	return done, nil
 }
