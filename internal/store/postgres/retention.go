@@ -815,6 +815,15 @@ func (s *Store) dropMonth(ctx context.Context, tx pgx.Tx, name, bpart string, ml
 	if _, err := s.thawBlocks(ctx, tx, math.MinInt64, math.MinInt64, 0); err != nil {
 		return got, false, err
 	}
+	// No row may enter the month's partition once it is counted: an
+	// INSERT (a late upload of old observations) committed between the
+	// count and the DETACH, which waits for it, would go unrecorded.
+	// After thawBlocks, which may take ingest's lock: the same order as
+	// ingest's (its lock, then the partition).
+	part := pgx.Identifier{name}.Sanitize()
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+part+` IN SHARE MODE`); err != nil {
+		return got, false, err
+	}
 	var bexists bool
 	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, bpart).Scan(&bexists); err != nil {
 		return got, false, err
@@ -849,7 +858,6 @@ func (s *Store) dropMonth(ctx context.Context, tx pgx.Tx, name, bpart string, ml
 	}
 	var keep int64
 	var lo, hi *int64
-	part := pgx.Identifier{name}.Sanitize()
 	if err := tx.QueryRow(ctx, heldCTE+`SELECT count(*) FILTER (WHERE o.seq IN (SELECT seq FROM held_seq) OR o.seq > (SELECT seq FROM mark)),
 		count(*), min(o.time_ns), max(o.time_ns) FROM `+part+` o`).Scan(&keep, &got.N, &lo, &hi); err != nil {
 		return got, false, err
