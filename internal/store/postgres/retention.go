@@ -356,8 +356,20 @@ func purgeLeads(ctx context.Context, tx pgx.Tx, cutoff time.Time, n int, got *re
 // row holding none, at the row's seq and time (rowcodec.PurgedLive): one
 // the row contradicts is an error, not a reason to treat the observation
 // as purged.
-func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[string]retention.Purged, error) {
-	rows, err := s.pool.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns, seq FROM purged_observations WHERE observation_id = ANY($1)`, ids)
+func (s *Store) PurgedObservations(ctx context.Context, ids []string) (out map[string]retention.Purged, err error) {
+	// The records, the rows and the blocks in one snapshot: a block thawed
+	// (or a row compacted) between two reads would be in neither, and a
+	// record it contradicts would go unchecked.
+	err = s.snapshotRead(ctx, func(q pgQuerier) error {
+		out, err = s.purgedObservationsOn(ctx, q, ids)
+		return err
+	})
+	return out, err
+}
+
+// purgedObservationsOn is PurgedObservations read through db.
+func (s *Store) purgedObservationsOn(ctx context.Context, db pgQuerier, ids []string) (map[string]retention.Purged, error) {
+	rows, err := db.Query(ctx, `SELECT observation_id, what, time_ns, purged_ns, seq FROM purged_observations WHERE observation_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +409,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 				texts = append(texts, text.(string))
 			}
 		}
-		err := eachRow(ctx, s.db(), `SELECT `+obsIDCol+`, o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o
+		err := eachRow(ctx, sqlDB{db}, `SELECT `+obsIDCol+`, o.seq, o.time_ns, o.transcript IS NOT NULL FROM observations o
 			WHERE o.uid = ANY(?::uuid[]) OR o.id_text = ANY(?::text[])`, func(r pgx.Rows) error {
 			var id string
 			var l live
@@ -421,7 +433,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 		}
 	}
 	if len(rest) > 0 {
-		at, err := blockSeqs(ctx, s.pool, rest)
+		at, err := blockSeqs(ctx, db, rest)
 		if err != nil {
 			return nil, err
 		}
@@ -430,7 +442,7 @@ func (s *Store) PurgedObservations(ctx context.Context, ids []string) (map[strin
 		for _, seq := range at {
 			seqs, only[seq] = append(seqs, seq), true
 		}
-		cold, err := coldObservations(ctx, s.pool, blocksOfSeqsSQL, []any{seqs}, only, nil)
+		cold, err := coldObservations(ctx, db, blocksOfSeqsSQL, []any{seqs}, only, nil)
 		if err != nil {
 			return nil, err
 		}
