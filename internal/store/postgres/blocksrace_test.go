@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -34,20 +35,7 @@ func TestReadsByTimeSeeEveryObservationWhileCompacting(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
-	opt := DefaultCompactOptions()
-	opt.Settle, opt.Now, opt.ignoreWatermark, opt.BlockSize, opt.TxRows = 0, time.Unix(0, 1<<62), true, 1, 1
-	done := make(chan error, 1)
-	go func() { _, err := st.CompactObservations(ctx, opt); done <- err }()
-	reads, bad := 0, 0
-	for compacting := true; compacting; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			compacting = false
-		default:
-		}
+	readWhileCompacting(t, st, func() string {
 		var got, gotAddr int
 		if err := st.Observations(ctx, store.ObservationFilter{}, func(*observe.Observation) error { got++; return nil }); err != nil {
 			t.Fatal(err)
@@ -55,15 +43,11 @@ func TestReadsByTimeSeeEveryObservationWhileCompacting(t *testing.T) {
 		if err := st.ObservationsOfAddress(ctx, []netip.Addr{addr}, at, at.Add(time.Hour), func(*observe.Observation) error { gotAddr++; return nil }); err != nil {
 			t.Fatal(err)
 		}
-		reads++
 		if got != n || gotAddr != n {
-			bad++
-			if bad <= 3 {
-				t.Errorf("read %d while compacting: Observations %d, ObservationsOfAddress %d, want %d", reads, got, gotAddr, n)
-			}
+			return fmt.Sprintf("Observations %d, ObservationsOfAddress %d, want %d", got, gotAddr, n)
 		}
-	}
-	t.Logf("%d reads, %d wrong", reads, bad)
+		return ""
+	})
 }
 
 // A signed batch read (ChainObservations, for a bundle's and verify's
@@ -84,31 +68,14 @@ func TestChainObservationsWhileCompacting(t *testing.T) {
 	if err != nil || head < first+100 {
 		t.Fatalf("ChainBatch: %d..%d, %v", first, head, err)
 	}
-	opt := DefaultCompactOptions()
-	opt.Settle, opt.Now, opt.ignoreWatermark, opt.BlockSize, opt.TxRows = 0, time.Unix(0, 1<<62), true, 1, 1
-	done := make(chan error, 1)
-	go func() { _, err := st.CompactObservations(ctx, opt); done <- err }()
-	reads, bad := 0, 0
-	for compacting := true; compacting; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-			compacting = false
-		default:
-		}
+	readWhileCompacting(t, st, func() string {
 		n := 0
 		err := st.ChainObservations(ctx, chain, first, head, func(*observe.Observation) error { n++; return nil })
-		reads++
 		if err != nil || uint64(n) != head-first+1 {
-			bad++
-			if bad <= 3 {
-				t.Errorf("read %d while compacting: %d of %d, %v", reads, n, head-first+1, err)
-			}
+			return fmt.Sprintf("%d of %d, %v", n, head-first+1, err)
 		}
-	}
-	t.Logf("%d reads, %d wrong", reads, bad)
+		return ""
+	})
 }
 
 // Reads by id (ObservationsByID: a bundle's observations) and of the
@@ -133,10 +100,27 @@ func TestReadsByIDAndNewestWhileCompacting(t *testing.T) {
 	if err := st.InsertObservations(ctx, obs); err != nil {
 		t.Fatal(err)
 	}
+	readWhileCompacting(t, st, func() string {
+		got := 0
+		errID := st.ObservationsByID(ctx, ids, func(*observe.Observation) error { got++; return nil })
+		recent, errRecent := st.RecentObservations(ctx, analysis.Scope{All: true}, n, n)
+		if errID != nil || errRecent != nil || got != n || len(recent) != n {
+			return fmt.Sprintf("by id %d (%v), newest %d (%v), want %d", got, errID, len(recent), errRecent, n)
+		}
+		return ""
+	})
+}
+
+// readWhileCompacting compacts every row of st into blocks of one
+// observation, a row a transaction, and meanwhile calls read again and
+// again, until compaction is done: a read that says what it found wrong
+// (not "") fails t.
+func readWhileCompacting(t *testing.T, st *Store, read func() string) {
+	t.Helper()
 	opt := DefaultCompactOptions()
 	opt.Settle, opt.Now, opt.ignoreWatermark, opt.BlockSize, opt.TxRows = 0, time.Unix(0, 1<<62), true, 1, 1
 	done := make(chan error, 1)
-	go func() { _, err := st.CompactObservations(ctx, opt); done <- err }()
+	go func() { _, err := st.CompactObservations(context.Background(), opt); done <- err }()
 	reads, bad := 0, 0
 	for compacting := true; compacting; {
 		select {
@@ -147,14 +131,11 @@ func TestReadsByIDAndNewestWhileCompacting(t *testing.T) {
 			compacting = false
 		default:
 		}
-		got := 0
-		errID := st.ObservationsByID(ctx, ids, func(*observe.Observation) error { got++; return nil })
-		recent, errRecent := st.RecentObservations(ctx, analysis.Scope{All: true}, n, n)
 		reads++
-		if errID != nil || errRecent != nil || got != n || len(recent) != n {
+		if why := read(); why != "" {
 			bad++
 			if bad <= 3 {
-				t.Errorf("read %d while compacting: by id %d (%v), newest %d (%v), want %d", reads, got, errID, len(recent), errRecent, n)
+				t.Errorf("read %d while compacting: %s", reads, why)
 			}
 		}
 	}
