@@ -15,9 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats-server/v2/server"
-
-	"github.com/vigil-oss/vigil/internal/bus/jetstream"
 )
 
 // 'vigil ingest' on PostgreSQL compacts (--compact-after, on by
@@ -31,23 +28,8 @@ func TestIngestCompactsSettledRows(t *testing.T) {
 	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x0c}, 32))
 	at := time.Now().UTC().Add(-72 * time.Hour).Truncate(time.Millisecond)
 	obs := signedProbesAs(t, key, "sensor-c", at, "192.0.2.70", "192.0.2.71", "192.0.2.72", "192.0.2.73")
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	defer srv.Shutdown()
-	bus := srv.ClientURL()
+	bus, pub := jetStreamPublisher(t)
 	ctx := context.Background()
-	pub, err := jetstream.Open(ctx, jetstream.DefaultConfig(bus), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	for _, o := range obs {
 		if err := pub.Publish(ctx, o); err != nil {
 			t.Fatal(err)
