@@ -61,32 +61,7 @@ func TestHoldKeepsItsObservationsSignedBatch(t *testing.T) {
 		raw = append(raw, o)
 	}
 	obs := signedBatches(t, raw, 9)
-	if err := st.InsertObservations(ctx, obs); err != nil {
-		t.Fatal(err)
-	}
-	acfg := analysis.DefaultConfig()
-	acfg.Now = func() time.Time { return time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) }
-	acfg.SaveInterval = 0
-	e, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Add(ctx, obs); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var held string
-	for _, x := range ts {
-		if x.Label == "192.0.2.31:51413" {
-			held = x.ID
-		}
-	}
+	held := storedAndAnalysed(t, st, obs, time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC))["192.0.2.31:51413"]
 	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "a", At: now}); err != nil {
 		t.Fatal(err)
@@ -135,32 +110,7 @@ func TestHoldKeepsItsBatchAcrossBlocks(t *testing.T) {
 				raw = append(raw, o)
 			}
 			obs := signedBatches(t, raw, 9)
-			if err := st.InsertObservations(ctx, obs); err != nil {
-				t.Fatal(err)
-			}
-			acfg := analysis.DefaultConfig()
-			acfg.Now = func() time.Time { return recent }
-			acfg.SaveInterval = 0
-			e, err := analysis.New(ctx, st, acfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Add(ctx, obs); err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 100})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var held string
-			for _, x := range ts {
-				if x.Label == "192.0.2.31:51413" {
-					held = x.ID
-				}
-			}
+			held := storedAndAnalysed(t, st, obs, recent)["192.0.2.31:51413"]
 			compactAll(t, st)
 			now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC) // observations kept 2 years: the cutoff 2025-01-01
 			if _, err := st.AddHold(ctx, retention.Hold{Target: held, Reason: "court case", By: "a", At: now}); err != nil {
@@ -186,4 +136,36 @@ func TestHoldKeepsItsBatchAcrossBlocks(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storedAndAnalysed inserts obs into st, analyses them with the
+// analysis's clock at now, and returns the targets' ids by label.
+func storedAndAnalysed(t *testing.T, st *Store, obs []observe.Observation, now time.Time) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	if err := st.InsertObservations(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	acfg := analysis.DefaultConfig()
+	acfg.Now = func() time.Time { return now }
+	acfg.SaveInterval = 0
+	e, err := analysis.New(ctx, st, acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := make(map[string]string, len(ts))
+	for _, x := range ts {
+		targets[x.Label] = x.ID
+	}
+	return targets
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/vigil-oss/vigil/internal/analysis"
 	"github.com/vigil-oss/vigil/internal/audit"
 	"github.com/vigil-oss/vigil/internal/observe"
 	"github.com/vigil-oss/vigil/internal/retention"
@@ -61,30 +60,7 @@ func blockMonths(t *testing.T, st *Store, nJan int) (map[int64]observe.Observati
 			t.Fatal(err)
 		}
 	}
-	if err := st.InsertObservations(ctx, obs); err != nil {
-		t.Fatal(err)
-	}
-	acfg := analysis.DefaultConfig()
-	acfg.Now = func() time.Time { return time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC) }
-	acfg.SaveInterval = 0
-	e, err := analysis.New(ctx, st, acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Add(ctx, obs); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts, _, err := st.Targets(ctx, analysis.TargetQuery{Scope: analysis.AllAgencies, Limit: 10000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets := map[string]string{}
-	for _, x := range ts {
-		targets[x.Label] = x.ID
-	}
+	targets := storedAndAnalysed(t, st, obs, time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC))
 	compactAll(t, st)
 	if hot := storedRows(t, st); len(hot) != 0 {
 		t.Fatalf("%d rows left hot", len(hot))
