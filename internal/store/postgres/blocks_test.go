@@ -15,7 +15,14 @@ import (
 // for NULL).
 func elsewhereSeqs(t *testing.T, st *Store) map[string]int64 {
 	t.Helper()
-	rows, err := st.pool.Query(context.Background(), `SELECT id, COALESCE(seq, -1) FROM observation_ids_elsewhere`)
+	return seqsByID(t, st, `SELECT id, COALESCE(seq, -1) FROM observation_ids_elsewhere`)
+}
+
+// seqsByID runs q, whose rows are an id and a seq, and returns the seqs
+// by id.
+func seqsByID(t *testing.T, st *Store, q string) map[string]int64 {
+	t.Helper()
+	rows, err := st.pool.Query(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,24 +56,7 @@ func openIn(t *testing.T, cfg Config) *Store {
 // rowSeqs reads each stored row's seq by id.
 func rowSeqs(t *testing.T, st *Store) map[string]int64 {
 	t.Helper()
-	rows, err := st.pool.Query(context.Background(), `SELECT `+obsIDCol+`, o.seq FROM observations o`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = seq
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return seqsByID(t, st, `SELECT `+obsIDCol+`, o.seq FROM observations o`)
 }
 
 // outsideWindows is a batch with ids outside their windows (another
