@@ -2,8 +2,7 @@ package jetstream
 
 import (
 	"context"
-	"errors"
-	"strings"
+	"fmt"
 	"testing"
 
 	js "github.com/nats-io/nats.go/jetstream"
@@ -20,75 +19,63 @@ import (
 func TestStreamThatDropsMessagesPerSubjectIsNotUsed(t *testing.T) {
 	ctx := context.Background()
 	d := DefaultConfig("")
-	made := func(t *testing.T, c js.StreamConfig) (js.JetStream, string) {
-		t.Helper()
-		c.Name, c.Subjects, c.Storage, c.Retention, c.Duplicates = d.Stream, []string{d.Subject + ".>"}, js.FileStorage, js.WorkQueuePolicy, d.Dedupe
-		hp := startServerWithUsers(t)
-		admin := asAdmin(t, hp)
-		st, err := admin.CreateStream(ctx, c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.CreateConsumer(ctx, js.ConsumerConfig{Durable: d.Consumer, AckPolicy: js.AckExplicitPolicy,
-			AckWait: d.AckWait, MaxAckPending: -1, FilterSubject: d.Subject + ".>"}); err != nil {
-			t.Fatal(err)
-		}
-		// What such a stream does to a sensor's unread messages.
+	subject := d.Subject + ".bt-lab-1"
+	publish3 := func(admin js.JetStream) []error {
+		var errs []error
 		for range 3 {
-			if _, err := admin.Publish(ctx, d.Subject+".bt-lab-1", []byte("unread")); err != nil {
-				t.Fatal(err)
-			}
+			_, err := admin.Publish(ctx, subject, []byte("unread"))
+			errs = append(errs, err)
 		}
-		if info, err := st.Info(ctx); err != nil || info.State.Msgs != 2 {
-			t.Fatalf("3 published on one subject, bound 2: %d kept (%v)", info.State.Msgs, err)
-		}
-		if err := st.Purge(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return admin, hp
+		return errs
 	}
-	for _, c := range []js.StreamConfig{
-		{MaxMsgsPerSubject: 2},
-		{MaxMsgsPerSubject: 2, Discard: js.DiscardNew},
-	} {
-		// An ingest whose user may not update the stream refuses it.
-		_, hp := made(t, c)
-		ib, err := Open(ctx, ingestConfig(hp), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ib.Consumer(ctx); !errors.Is(err, ErrUnsafeStream) || ib.Transient(err) || !strings.Contains(err.Error(), "per subject") {
-			t.Errorf("ingest on a stream of max msgs per subject %d, discard %v: %v; want refused, naming the bound per subject", c.MaxMsgsPerSubject, c.Discard, err)
-		}
-		ib.Close()
-
-		// One whose user may makes it refuse instead, the bound kept.
-		admin, hp := made(t, c)
-		ab, err := Open(ctx, DefaultConfig("nats://vigil-admin:"+adminPassword+"@"+hp), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ab.Consumer(ctx); err != nil {
-			t.Fatalf("admin on a stream of max msgs per subject %d, discard %v: %v", c.MaxMsgsPerSubject, c.Discard, err)
-		}
-		ab.Close()
+	kept := func(admin js.JetStream) (uint64, error) {
 		st, err := admin.Stream(ctx, d.Stream)
 		if err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
-		got := st.CachedInfo().Config
-		if got.MaxMsgsPerSubject != 2 || got.Discard != js.DiscardNew || !got.DiscardNewPerSubject {
-			t.Errorf("stream of max msgs per subject %d, discard %v used with max msgs per subject %d, discard %v, discard new per subject %v; want 2, new, true", c.MaxMsgsPerSubject, c.Discard,
-				got.MaxMsgsPerSubject, got.Discard, got.DiscardNewPerSubject)
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, err
 		}
-		for i := range 3 {
-			_, err := admin.Publish(ctx, d.Subject+".bt-lab-1", []byte("unread"))
-			if i < 2 && err != nil || i == 2 && err == nil {
-				t.Errorf("publish %d on the stream made safe: %v", i+1, err)
-			}
-		}
-		if info, err := st.Info(ctx); err != nil || info.State.Msgs != 2 {
-			t.Errorf("the stream made safe holds %d messages (%v), want the first 2", info.State.Msgs, err)
-		}
+		return info.State.Msgs, nil
+	}
+	for _, c := range []js.StreamConfig{
+		{Storage: js.FileStorage, MaxMsgsPerSubject: 2},
+		{Storage: js.FileStorage, MaxMsgsPerSubject: 2, Discard: js.DiscardNew},
+	} {
+		unsafeStream{what: fmt.Sprintf("of max msgs per subject 2, discard %v", c.Discard), cfg: c, named: "per subject",
+			// What such a stream does to a sensor's unread messages.
+			premise: func(t *testing.T, admin js.JetStream, _ string) {
+				for _, err := range publish3(admin) {
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				if n, err := kept(admin); err != nil || n != 2 {
+					t.Fatalf("3 published on one subject, bound 2: %d kept (%v)", n, err)
+				}
+				st, err := admin.Stream(ctx, d.Stream)
+				if err == nil {
+					err = st.Purge(ctx)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			// Made safe: it refuses instead, the bound kept.
+			safe: func(_ *testing.T, admin js.JetStream, got js.StreamConfig) string {
+				if got.MaxMsgsPerSubject != 2 || got.Discard != js.DiscardNew || !got.DiscardNewPerSubject {
+					return fmt.Sprintf("max msgs per subject %d, discard %v, discard new per subject %v; want 2, new, true",
+						got.MaxMsgsPerSubject, got.Discard, got.DiscardNewPerSubject)
+				}
+				errs := publish3(admin)
+				if errs[0] != nil || errs[1] != nil || errs[2] == nil {
+					return fmt.Sprintf("3 publishes: %v; want the third refused", errs)
+				}
+				if n, err := kept(admin); err != nil || n != 2 {
+					return fmt.Sprintf("%d messages held (%v), want the first 2", n, err)
+				}
+				return ""
+			}}.refusedOrMadeSafe(t)
 	}
 }
