@@ -563,38 +563,35 @@ func (s *Store) LogCheckpoints(ctx context.Context) ([]store.LogCheckpoint, erro
 
 // ObservationsByID implements store.LogStore.
 func (s *Store) ObservationsByID(ctx context.Context, ids []string, fn func(o *observe.Observation) error) error {
-	for _, id := range ids {
-		// The row and the block read in one snapshot: a row compacted (or
-		// a block thawed) between two reads would be in neither.
-		var found []observe.Observation
-		err := s.snapshotRead(ctx, func(q pgQuerier) error {
+	// Every id's row or block read in one snapshot (one transaction for
+	// the list, not one an id): a row compacted (or a block thawed)
+	// between two reads would be in neither.
+	return s.snapshotRead(ctx, func(q pgQuerier) error {
+		for _, id := range ids {
 			where, arg := idWhere(id)
+			found := false
 			err := s.observationsWhereOn(ctx, q, where, `o.seq`, []any{arg}, func(o *observe.Observation) error {
-				found = append(found, *o)
-				return nil
+				found = true
+				return fn(o)
 			})
-			if err != nil || len(found) > 0 {
+			if err != nil {
 				return err
 			}
-			o, ok, err := s.blockObservationOfIDOn(ctx, q, id) // in a block (migration 0030)?
-			if ok {
-				found = append(found, o)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if len(found) == 0 {
-			return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
-		}
-		for i := range found {
-			if err := fn(&found[i]); err != nil {
-				return err
+			if !found { // in a block (migration 0030)?
+				o, ok, err := s.blockObservationOfIDOn(ctx, q, id)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("observation %s: %w", id, store.ErrNotFound)
+				}
+				if err := fn(&o); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ChainBatch implements store.LogStore: the batch of chain that holds
